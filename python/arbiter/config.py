@@ -1,0 +1,327 @@
+"""Configuration: arbiter.toml (+ ARBITER_* env overrides) parsed once, strictly, into frozen Settings.
+
+Unknown keys are errors naming the key and its line. Secrets (upstream API keys) never live in the
+file: the file names an environment variable and `load` resolves it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from arbiter.errors import ConfigError
+
+MAX_BODY_LIMIT = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    max_body_bytes: int = 4 * 1024 * 1024  # 4 MiB; at most 32 MiB
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str = "sqlite:///arbiter.db"
+    durability: Literal["batched", "strict"] = "batched"
+    flush_interval_ms: int = 200  # batched: at most this much acknowledged work at risk on a hard kill
+    max_backlog: int = 100_000
+    sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    baseline: str = ""
+    quality_target: float = 0.95  # fraction of the baseline's expected quality to keep
+    explore: float = 1.0  # 0 = greedy on posterior means, 1 = full Thompson sampling
+    evidence_cap: float = 400.0  # posterior pseudo-count cap, so the policy keeps adapting
+    prior_strength: float = 8.0  # pseudo-observations behind a configured prior
+    default_prior: float = 0.7
+    expected_output_tokens: int = 350  # cost estimate when a request gives no max_tokens
+    judge_model: str | None = None
+    judge_sample_rate: float = 0.25
+    price_alert_tolerance: float = 0.10  # alert when upstream-reported cost differs by more
+    quality_drop_window: int = 50
+    quality_drop_threshold: float = 0.15  # alert when the recent mean grade drops this much
+    difficulty: bool = True  # per-prompt difficulty model on the hot path
+    cascade_tasks: list[str] = field(default_factory=list)  # tasks that try cheap first, escalate
+    cascade_threshold: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverSettings:
+    connect_timeout_s: float = 2.0
+    first_byte_timeout_s: float = 30.0
+    total_timeout_s: float = 120.0
+    deadline_s: float = 150.0  # the whole request, every attempt included
+    retries_per_model: int = 1
+    backoff_ms: int = 50
+    max_models: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    failure_threshold: int = 5  # consecutive failures that open the circuit
+    cooldown_s: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    name: str
+    base_url: str
+    protocol: Literal["openai"] = "openai"
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # resolved from api_key_env, never from file
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSettings:
+    name: str
+    upstream: str
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+    context_window: int = 8192
+    upstream_model: str = ""  # name at the upstream; defaults to `name`
+    max_output_tokens: int = 4096
+    capabilities: list[str] = field(default_factory=lambda: ["chat"])
+    priors: dict[str, float] = field(default_factory=dict)  # task -> prior chance of a good answer
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    mode: Literal["open", "keys"] = "open"
+    admin_key_env: str | None = None
+    admin_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings
+    store: StoreSettings
+    routing: RoutingSettings
+    failover: FailoverSettings
+    breaker: BreakerSettings
+    auth: AuthSettings
+    upstreams: Mapping[str, UpstreamSettings]
+    models: Mapping[str, ModelSettings]
+    source: str = "<defaults>"
+
+    @property
+    def baseline(self) -> ModelSettings:
+        return self.models[self.routing.baseline]
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "store": StoreSettings,
+    "routing": RoutingSettings,
+    "failover": FailoverSettings,
+    "breaker": BreakerSettings,
+    "auth": AuthSettings,
+}
+_NAMED: dict[str, type[Any]] = {"upstreams": UpstreamSettings, "models": ModelSettings}
+_RESOLVED_ONLY = {"api_key", "admin_key", "name"}
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and resolve a config file. Raises ConfigError with key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    return loads(text, env=os.environ if env is None else env, source=str(path))
+
+
+def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Settings:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: invalid TOML: {err}") from err
+    loc = _Locator(text, source)
+    _apply_env_overrides(raw, env)
+    unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
+    for key in sorted(unknown):
+        raise ConfigError(f"{loc.where([key])}: unknown top-level key {key!r}")
+    sections = {
+        name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
+        for name, cls in _SECTIONS.items()
+    }
+    named: dict[str, dict[str, Any]] = {}
+    for name, cls in _NAMED.items():
+        table = _table(raw.get(name, {}), [name], loc)
+        named[name] = {
+            key: _build(cls, _table(val, [name, key], loc) | {"name": key}, [name, key], loc)
+            for key, val in table.items()
+        }
+    settings = Settings(
+        **sections, upstreams=named["upstreams"], models=named["models"], source=source
+    )
+    return _resolve(settings, env, loc)
+
+
+def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value)."""
+    for var, value in env.items():
+        match = re.fullmatch(r"ARBITER_([A-Z]+)__([A-Z0-9_]+)", var)
+        if not match or match.group(1).lower() not in _SECTIONS:
+            continue
+        section, key = match.group(1).lower(), match.group(2).lower()
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value
+        raw.setdefault(section, {})[key] = parsed
+
+
+def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
+    if not s.models:
+        raise ConfigError(f"{loc.source}: no [models.*] defined: the pool is empty")
+    upstreams = {}
+    for name, up in s.upstreams.items():
+        if not re.match(r"^https?://", up.base_url):
+            raise ConfigError(f"{loc.where(['upstreams', name, 'base_url'])}: must be http(s)://")
+        key = env.get(up.api_key_env) if up.api_key_env else None
+        if up.api_key_env and not key:
+            raise ConfigError(
+                f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
+                f"{up.api_key_env} is not set"
+            )
+        upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
+    models = {}
+    for name, m in s.models.items():
+        where = loc.where(["models", name])
+        if m.upstream not in upstreams:
+            raise ConfigError(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
+        if m.price_in_per_mtok < 0 or m.price_out_per_mtok < 0 or m.context_window <= 0:
+            raise ConfigError(f"{where}: prices must be >= 0 and context_window > 0")
+        for task, p in m.priors.items():
+            if not 0.0 <= p <= 1.0:
+                raise ConfigError(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
+        models[name] = dataclasses.replace(m, upstream_model=m.upstream_model or name)
+    r = s.routing
+    baseline = r.baseline or max(models.values(), key=lambda m: m.price_out_per_mtok).name
+    if baseline not in models:
+        raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
+    if r.judge_model is not None and r.judge_model not in models:
+        raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
+    _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
+    _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
+    _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
+        raise ConfigError(f"{loc.where(['server', 'max_body_bytes'])}: must be 1 KiB .. 32 MiB")
+    admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
+    return dataclasses.replace(
+        s,
+        upstreams=types.MappingProxyType(upstreams),
+        models=types.MappingProxyType(models),
+        routing=dataclasses.replace(r, baseline=baseline),
+        auth=dataclasses.replace(s.auth, admin_key=admin_key),
+    )
+
+
+def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
+    if not lo <= v <= hi:
+        raise ConfigError(f"{loc.where(path)}: {v} is outside [{lo}, {hi}]")
+
+
+def _table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{loc.where(path)}: {'.'.join(path)} must be a table")
+    return value
+
+
+def _build(cls: type[Any], raw: dict[str, Any], path: list[str], loc: _Locator) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields or (key in _RESOLVED_ONLY and key != "name"):
+            hint = f"; did you mean one of: {', '.join(sorted(fields))}" if fields else ""
+            raise ConfigError(f"{loc.where([*path, key])}: unknown key {key!r}{hint}")
+        kwargs[key] = _coerce(hints[key], value, [*path, key], loc)
+    for name, f in fields.items():
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if no_default and name not in kwargs:
+            raise ConfigError(f"{loc.where(path)}: missing required key {'.'.join([*path, name])}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    bad = ConfigError(f"{loc.where(path)}: {'.'.join(path)} = {value!r} is not a valid {hint}")
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            try:
+                return _coerce(arg, value, path, loc)
+            except ConfigError:
+                continue
+        raise bad
+    if hint is type(None):
+        raise bad  # TOML has no null; optional keys are simply left out
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{loc.where(path)}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise bad
+        return [_coerce(args[0], v, path, loc) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return {k: _coerce(args[1], v, [*path, k], loc) for k, v in value.items()}
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and type(value) is hint:
+        return value
+    raise bad
+
+
+class _Locator:
+    """Finds the line where a dotted key is defined, so errors can point at it."""
+
+    _header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    _key = re.compile(r"^\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_.-]+)\s*=")
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self._lines = text.splitlines()
+
+    def where(self, path: list[str]) -> str:
+        line = self._find(path)
+        return f"{self.source}:{line}" if line else self.source
+
+    def _find(self, path: list[str]) -> int | None:
+        table: list[str] = []
+        best: int | None = None
+        for i, line in enumerate(self._lines, start=1):
+            head = self._header.match(line)
+            if head:
+                table = [p.strip().strip("\"'") for p in head.group(1).split(".")]
+                if table == path:
+                    best = best or i
+                continue
+            key = self._key.match(line)
+            if key:
+                full = table + [p.strip("\"'") for p in key.group(1).split(".")]
+                if full == path:
+                    return i
+        return best

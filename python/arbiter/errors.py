@@ -1,0 +1,139 @@
+"""The one error hierarchy. Each surface renders an ArbiterError in its own wire shape.
+
+ArbiterError(status, code, type)
+├── InvalidRequest 400          ├── Unauthorized 401        ├── PolicyDenied 403
+├── UnknownModel 404            ├── PayloadTooLarge 413     ├── BudgetExceeded 429
+├── NoRouteAvailable 503        ├── ContextTooLong 400 (InvalidRequest)
+└── UpstreamError 502
+    ├── UpstreamTimeout 504  ├── UpstreamRateLimited 429  ├── UpstreamUnavailable 503
+    └── UpstreamRejected (the upstream's own 4xx, passed through with its status)
+ConfigError is startup-only and never reaches a client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ArbiterError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    type: ClassVar[str] = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.detail = detail
+
+    @property
+    def http_status(self) -> int:
+        return self.status
+
+
+class InvalidRequest(ArbiterError):
+    status = 400
+    code = "invalid_request"
+    type = "invalid_request_error"
+
+
+class ContextTooLong(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class Unauthorized(ArbiterError):
+    status = 401
+    code = "invalid_api_key"
+    type = "authentication_error"
+
+
+class PolicyDenied(ArbiterError):
+    status = 403
+    code = "model_not_allowed"
+    type = "permission_error"
+
+
+class UnknownModel(ArbiterError):
+    status = 404
+    code = "model_not_found"
+    type = "invalid_request_error"
+
+
+class NotFound(ArbiterError):
+    status = 404
+    code = "not_found"
+    type = "invalid_request_error"
+
+
+class MethodNotAllowed(ArbiterError):
+    status = 405
+    code = "method_not_allowed"
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(ArbiterError):
+    status = 413
+    code = "request_too_large"
+    type = "invalid_request_error"
+
+
+class BudgetExceeded(ArbiterError):
+    status = 429
+    code = "budget_exceeded"
+    type = "insufficient_quota"
+
+
+class NoRouteAvailable(ArbiterError):
+    status = 503
+    code = "no_route_available"
+    type = "server_error"
+
+
+class UpstreamError(ArbiterError):
+    status = 502
+    code = "upstream_error"
+    type = "server_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    code = "upstream_rate_limited"
+    type = "rate_limit_error"
+
+
+class UpstreamUnavailable(UpstreamError):
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the request as the caller's fault (4xx other than 429): never retried."""
+
+    code = "upstream_rejected"
+    type = "invalid_request_error"
+
+    def __init__(self, message: str, *, upstream_status: int, body: Any = None) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status
+        self.body = body
+
+    @property
+    def http_status(self) -> int:
+        return self.upstream_status
+
+
+class ClientDisconnected(ArbiterError):
+    """The client went away mid-request; recorded, never rendered (nobody is listening)."""
+
+    status = 499
+    code = "client_disconnected"
+    type = "client_error"
+
+
+class ConfigError(Exception):
+    """A configuration problem found at start-up; the message names the key and line."""

@@ -1,0 +1,150 @@
+"""The learning loop after an answer: grade it (auto graders, sampled LLM judge, client feedback)
+and fold the grade into the policy. Runs off the request path; never delays a response.
+
+Precedence: feedback > judge > auto. A later, higher-precedence grade retracts the earlier one from
+the policy (additive deltas make that exact), so the policy counts each answer once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arbiter import grading, judge
+from arbiter.alerts import AlertRules
+from arbiter.errors import ArbiterError, InvalidRequest, NotFound
+from arbiter.records import GraderKind, GradeRecord
+from arbiter.routing import Router
+
+log = logging.getLogger(__name__)
+
+_RANK: dict[str, int] = {"auto": 0, "judge": 1, "feedback": 2}
+JudgeCall = Callable[[list[dict[str, str]], str], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What grading needs to know of one answered request."""
+
+    decision_id: str
+    tenant: str
+    task: str
+    model: str
+    prompt: str
+    content: str
+    finish_reason: str | None
+    response_format: Mapping[str, Any] | None
+    easiness: float | None
+    learn: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    tenant: str
+    task: str
+    model: str
+    easiness: float | None
+    reward: float
+    grader: GraderKind
+
+
+class Learner:
+    def __init__(
+        self,
+        router: Router,
+        submit: Callable[[GradeRecord], None],
+        alerts: AlertRules,
+        *,
+        judge_call: JudgeCall | None,
+        judge_sample_rate: float,
+        lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
+        remember: int = 50_000,
+    ) -> None:
+        self._router = router
+        self._submit = submit
+        self._alerts = alerts
+        self._judge_call = judge_call
+        self._rate = judge_sample_rate
+        self._lookup = lookup
+        self._applied: OrderedDict[str, _Applied] = OrderedDict()
+        self._remember = remember
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def after_answer(self, answered: Answered) -> None:
+        """Schedule grading in the background (the response has already been sent or is ready)."""
+        task = asyncio.get_running_loop().create_task(self._grade(answered))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait for pending grading (tests, shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    async def _grade(self, a: Answered) -> None:
+        try:
+            auto = grading.grade_answer(
+                task=a.task, prompt=a.prompt, content=a.content,
+                finish_reason=a.finish_reason, response_format=a.response_format,
+            )
+            if auto is not None:
+                self._apply(a.decision_id, a, auto.score, "auto", f"{auto.grader}: {auto.detail}")
+                return
+            if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
+                return
+            reply = await self._judge_call(judge.build_judge_messages(a.prompt, a.content), a.tenant)
+            score = judge.parse_judge_reply(reply)
+            if score is None:
+                log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
+                return
+            self._apply(a.decision_id, a, score, "judge", judge.JUDGE_VERSION)
+        except ArbiterError as err:  # a failed judge call costs a grade, never a request
+            log.warning("grading failed: %s", err.message, extra={"decision_id": a.decision_id})
+        except Exception:  # grading is best-effort background work: log, never crash the loop
+            log.exception("grading crashed", extra={"decision_id": a.decision_id})
+
+    def _apply(
+        self, decision_id: str, a: Answered | _Applied, score: float, grader: GraderKind, detail: str
+    ) -> None:
+        score = min(max(score, 0.0), 1.0)
+        learn = a.learn if isinstance(a, Answered) else True
+        self._submit(
+            GradeRecord(decision_id, time.time(), a.tenant, a.task, a.model, score, grader, detail)
+        )
+        prev = self._applied.get(decision_id)
+        if prev is not None and _RANK[prev.grader] > _RANK[grader]:
+            return  # a stronger grade already stands (e.g. feedback arrived before the judge)
+        if learn:
+            if prev is not None:
+                self._router.learn(prev.tenant, prev.task, prev.model, prev.reward, weight=-1.0)
+            self._router.learn(a.tenant, a.task, a.model, score, easiness=a.easiness)
+            self._alerts.observe_grade(a.tenant, a.model, a.task, score)
+        self._applied[decision_id] = _Applied(a.tenant, a.task, a.model, a.easiness, score, grader)
+        self._applied.move_to_end(decision_id)
+        while len(self._applied) > self._remember:
+            self._applied.popitem(last=False)
+
+    async def feedback(self, decision_id: str, score: float, tenant: str | None) -> dict[str, Any]:
+        """Client feedback overrides any automatic or judge grade of that decision."""
+        if not 0.0 <= score <= 1.0:
+            raise InvalidRequest("'score' must be in [0, 1].", param="score")
+        known = self._applied.get(decision_id)
+        if known is None:
+            row = await self._lookup(decision_id)
+            if row is None or (tenant is not None and row["tenant"] != tenant):
+                raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
+            target = _Applied(row["tenant"], row["task"], row["chosen_model"], row.get("difficulty"),
+                              row.get("grade") or 0.0, row.get("grader") or "auto")
+            if row.get("grade") is not None:
+                self._applied[decision_id] = target  # retract the stored grade when we override
+        else:
+            if tenant is not None and known.tenant != tenant:
+                raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
+            target = known
+        self._apply(decision_id, target, score, "feedback", "client feedback")
+        return {"decision_id": decision_id, "score": score, "model": target.model, "task": target.task}

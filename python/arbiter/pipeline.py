@@ -1,0 +1,280 @@
+"""One chat request, end to end: classify -> route -> call with failover -> record -> grade later.
+
+Protocol-free: surfaces parse the wire format into a ChatRequest and render what this returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from arbiter.classify import classify
+from arbiter.errors import (
+    ArbiterError,
+    ClientDisconnected,
+    ContextTooLong,
+    PolicyDenied,
+    UnknownModel,
+    UpstreamError,
+)
+from arbiter.failover import run_with_failover
+from arbiter.learning import Answered
+from arbiter.principal import Principal
+from arbiter.records import Attempt, Candidate, DecisionRecord
+from arbiter.routing import RouteRequest
+from arbiter.surfaces.openai import sse_error_event
+from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
+from arbiter.upstream.base import UpstreamStream
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What was decided before any upstream call."""
+
+    decision_id: str
+    tenant: str
+    task: str
+    mode: str
+    models: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+    reason: str
+    easiness: float | None
+    started: float
+    principal: Principal
+
+
+@dataclass(slots=True)
+class Completed:
+    result: ChatResult
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class Streamed:
+    events: AsyncIterator[bytes]
+    headers: dict[str, str]
+
+
+def new_decision_id() -> str:
+    return "dec_" + os.urandom(12).hex()
+
+
+class Pipeline:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # -- planning ---------------------------------------------------------------------------
+    def plan(self, req: ChatRequest, principal: Principal) -> Plan:
+        s = self.s
+        task = classify(req.messages, req.response_format, req.has_tools)
+        started = time.perf_counter()
+        decision_id = new_decision_id()
+        if req.model == "auto":
+            easiness = s.difficulty.easiness(req.prompt_text) if s.difficulty else None
+            needs = set()
+            if req.has_tools:
+                needs.add("tools")
+            if req.has_images:
+                needs.add("vision")
+            route = s.router_for(principal).decide(
+                RouteRequest(principal.tenant, task, req.prompt_tokens, req.max_tokens,
+                             frozenset(needs), easiness),
+                allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
+            )
+            models = (route.chosen, *route.fallbacks)
+            return Plan(decision_id, principal.tenant, task, "routed", models, route.candidates,
+                        route.reason, easiness, started, principal)
+        model = s.settings.models.get(req.model)
+        if model is None or not s.is_routable(req.model):
+            raise UnknownModel(
+                f"The model `{req.model}` does not exist or you do not have access to it.",
+                param="model",
+            )
+        if principal.allowed_models is not None and req.model not in principal.allowed_models:
+            raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
+        need = req.prompt_tokens + (req.max_tokens or 1)
+        if need > model.context_window:
+            raise ContextTooLong(
+                f"This model's maximum context length is {model.context_window} tokens; "
+                f"the request needs about {need}.", param="messages",
+            )
+        return Plan(decision_id, principal.tenant, task, "passthrough", (req.model,), (),
+                    f"pass-through: the client asked for {req.model}", None, started, principal)
+
+    # -- non-streaming ----------------------------------------------------------------------
+    async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
+        s = self.s
+        attempts: list[Attempt] = []
+        try:
+            model, result = await run_with_failover(
+                plan.models,
+                lambda m: s.upstream_for(m).complete(req.body, s.settings.models[m]),
+                settings=s.settings.failover, breaker=s.breaker, attempts=attempts,
+            )
+        except ArbiterError as err:
+            await self._record(req, plan, plan.models[0], None, attempts, err, "")
+            raise
+        cost, baseline_cost = await self._record(req, plan, model, result.usage, attempts, None,
+                                                 result.content)
+        self._after(req, plan, model, result.content, result.finish_reason)
+        return Completed(result, self.headers(plan, model, cost, baseline_cost))
+
+    # -- streaming --------------------------------------------------------------------------
+    async def stream(self, req: ChatRequest, plan: Plan) -> Streamed:
+        s = self.s
+        attempts: list[Attempt] = []
+        try:
+            model, upstream = await run_with_failover(
+                plan.models,
+                lambda m: s.upstream_for(m).open_stream(req.body, s.settings.models[m]),
+                settings=s.settings.failover, breaker=s.breaker, attempts=attempts,
+            )
+        except ArbiterError as err:
+            await self._record(req, plan, plan.models[0], None, attempts, err, "")
+            raise
+        est = s.settings.models[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
+        base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
+        headers = self.headers(plan, model, est, base_est)
+        headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
+        return Streamed(self._relay(req, plan, model, upstream, attempts), headers)
+
+    async def _relay(
+        self, req: ChatRequest, plan: Plan, model: str, upstream: UpstreamStream,
+        attempts: list[Attempt],
+    ) -> AsyncIterator[bytes]:
+        parts: list[str] = []
+        finish: str | None = None
+        failure: ArbiterError | None = None
+        try:
+            async for event in upstream.events():
+                try:
+                    chunk = orjson.loads(event)
+                except orjson.JSONDecodeError as err:
+                    raise UpstreamError(f"{model}: malformed chunk in the stream") from err
+                if not isinstance(chunk, dict) or "error" in chunk:
+                    raise UpstreamError(f"{model}: the upstream reported an error mid-stream")
+                choices = chunk.get("choices")
+                if choices:
+                    delta = choices[0].get("delta") or {}
+                    text = delta.get("content")
+                    if isinstance(text, str):
+                        parts.append(text)
+                    finish = choices[0].get("finish_reason") or finish
+                elif chunk.get("usage") is not None and not req.include_usage:
+                    continue  # we asked for usage for our own accounting; the client did not
+                yield b"data: " + event + b"\n\n"
+            if finish is None:
+                raise UpstreamError(f"{model}: the stream ended without a finish_reason")
+            yield b"data: [DONE]\n\n"
+        except ArbiterError as err:
+            failure = err
+            self.s.breaker.failure(model)
+            yield sse_error_event(err)
+        except asyncio.CancelledError:
+            failure = ClientDisconnected("the client disconnected before the stream ended")
+            raise
+        finally:
+            await upstream.aclose()
+            content = "".join(parts)
+            usage = upstream.usage
+            if failure is not None:
+                attempts.append(Attempt(model, False, 0.0, failure.code))
+            await self._record(req, plan, model, usage, attempts, failure, content, stream=True)
+            if failure is None:
+                self._after(req, plan, model, content, finish)
+
+    # -- shared -----------------------------------------------------------------------------
+    def headers(self, plan: Plan, model: str, cost: float, baseline_cost: float) -> dict[str, str]:
+        return {
+            "x-arbiter-model": model,
+            "x-arbiter-decision-id": plan.decision_id,
+            "x-arbiter-task": plan.task,
+            "x-arbiter-cost-usd": f"{cost:.8f}",
+            "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
+        }
+
+    async def _record(
+        self, req: ChatRequest, plan: Plan, model: str, usage: Usage | None,
+        attempts: list[Attempt], error: ArbiterError | None, content: str, *, stream: bool = False,
+    ) -> tuple[float, float]:
+        s = self.s
+        m = s.settings.models[model]
+        pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
+        ct = usage.completion_tokens if usage and usage.completion_tokens else estimate_tokens(content)
+        registry_cost = m.cost_usd(pt, ct)
+        source = "registry"
+        cost = registry_cost
+        if usage is not None and usage.reported_cost_usd is not None:
+            cost, source = usage.reported_cost_usd, "upstream"
+            s.alerts.check_price(plan.tenant, model, cost, registry_cost)
+        if usage is None and error is not None:
+            cost = registry_cost if content else 0.0  # nothing answered, nothing billed (best guess)
+        baseline = s.baseline_for(plan.principal)
+        baseline_cost = baseline.cost_usd(pt, ct)
+        record = DecisionRecord(
+            id=plan.decision_id, ts=time.time(), tenant=plan.tenant, task=plan.task,
+            mode=plan.mode,  # type: ignore[arg-type]
+            chosen_model=model, reason=plan.reason, candidates=plan.candidates,
+            attempts=tuple(attempts), status="failed" if error else "ok",
+            cost_usd=cost, baseline_model=baseline.name, baseline_cost_usd=baseline_cost,
+            latency_ms=(time.perf_counter() - plan.started) * 1000,
+            prompt_tokens=pt, completion_tokens=ct, stream=stream, difficulty=plan.easiness,
+            key_id=plan.principal.key_id,
+            error=error.code if error else None,
+            cost_source=source,  # type: ignore[arg-type]
+        )
+        await s.record(record)
+        s.on_spend(plan, cost)
+        return cost, baseline_cost
+
+    def _after(
+        self, req: ChatRequest, plan: Plan, model: str, content: str, finish: str | None
+    ) -> None:
+        self.s.learner.after_answer(Answered(
+            plan.decision_id, plan.tenant, plan.task, model, req.prompt_text, content, finish,
+            req.response_format, plan.easiness,
+        ))
+
+
+def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
+    """The LLM judge goes through the same upstream machinery, and its spend is recorded
+    against the tenant whose answer it grades."""
+
+    async def call(messages: list[dict[str, str]], tenant: str) -> str:
+        s = services
+        judge = s.settings.routing.judge_model
+        assert judge is not None, "judge_caller is only wired when a judge model is configured"
+        body: dict[str, Any] = {"messages": messages, "max_tokens": 200, "temperature": 0}
+        attempts: list[Attempt] = []
+        started = time.perf_counter()
+        _, result = await run_with_failover(
+            (judge,), lambda m: s.upstream_for(m).complete(body, s.settings.models[m]),
+            settings=s.settings.failover, breaker=s.breaker, attempts=attempts,
+        )
+        m = s.settings.models[judge]
+        cost = result.usage.reported_cost_usd
+        if cost is None:
+            cost = m.cost_usd(result.usage.prompt_tokens, result.usage.completion_tokens)
+        await s.record(DecisionRecord(
+            id=new_decision_id(), ts=time.time(), tenant=tenant, task="judge", mode="judge",
+            chosen_model=judge, reason="LLM judge call", candidates=(), attempts=tuple(attempts),
+            status="ok", cost_usd=cost, baseline_model=judge, baseline_cost_usd=0.0,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
+        ))
+        return result.content
+
+    return call

@@ -1,0 +1,109 @@
+"""Durable records the pipeline emits and the store persists. Plain frozen data, no behaviour.
+
+These types are the contract between the request path (which creates them) and the store
+(which writes them off the request path, in batches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# "judge" records the grader's own upstream calls, so their spend is never hidden.
+DecisionMode = Literal["routed", "passthrough", "judge"]
+DecisionStatus = Literal["ok", "failed"]
+# Precedence when several grades exist for one decision: feedback > judge > auto.
+GraderKind = Literal["auto", "judge", "feedback"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: str
+    score: float  # the value the policy compared (sampled quality for Thompson sampling)
+    mean: float  # posterior mean quality for this prompt
+    est_cost_usd: float
+    eligible: bool = True
+    why_not: str | None = None  # e.g. "context window 8192 < 9120 tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    model: str
+    ok: bool
+    latency_ms: float
+    error: str | None = None  # error code, e.g. "upstream_timeout"
+    status: int | None = None  # upstream HTTP status when there was one
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    id: str
+    ts: float  # unix seconds
+    tenant: str
+    task: str
+    mode: DecisionMode
+    chosen_model: str
+    reason: str
+    candidates: tuple[Candidate, ...]
+    attempts: tuple[Attempt, ...]
+    status: DecisionStatus
+    cost_usd: float
+    baseline_model: str
+    baseline_cost_usd: float
+    latency_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    stream: bool = False
+    difficulty: float | None = None
+    key_id: str | None = None
+    error: str | None = None
+    cost_source: Literal["upstream", "registry"] = "registry"
+
+
+@dataclass(frozen=True, slots=True)
+class GradeRecord:
+    decision_id: str
+    ts: float
+    tenant: str
+    task: str
+    model: str
+    score: float  # in [0, 1]
+    grader: GraderKind
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    id: str
+    ts: float
+    tenant: str
+    kind: str  # "price_mismatch" | "quality_drop" | "circuit_open" | "budget_threshold" | "store_backlog" ...
+    message: str
+    model: str | None = None
+    task: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDelta:
+    """An additive change to one arm's statistics; replicas exchange these, so merges are sums."""
+
+    tenant: str
+    task: str
+    model: str
+    d_alpha: float
+    d_beta: float
+    d_n: float
+
+
+@dataclass(frozen=True, slots=True)
+class ArmStats:
+    tenant: str
+    task: str
+    model: str
+    alpha: float  # evidence of good answers (sum of grades), prior excluded
+    beta: float  # evidence of bad answers (sum of 1 - grade), prior excluded
+    n: float
+
+
+Record = DecisionRecord | GradeRecord | AlertRecord | PolicyDelta

@@ -1,0 +1,215 @@
+"""Routing: which pool models may serve a request, and which one the bandit picks.
+
+Pure decision logic shared by the sidecar and `arbiter replay`: no I/O, no clocks. The scoring
+kernel (Thompson sampling toward a quality target relative to the baseline) is `_native.choose`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from arbiter import _native
+from arbiter.errors import ContextTooLong, NoRouteAvailable, PolicyDenied
+from arbiter.policy import Policy
+from arbiter.records import Candidate
+
+
+@dataclass(frozen=True, slots=True)
+class PoolModel:
+    """What routing needs to know of a registry model."""
+
+    name: str
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+    context_window: int
+    capabilities: frozenset[str]
+    priors: Mapping[str, float]
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    tenant: str
+    task: str
+    prompt_tokens: int
+    max_tokens: int | None
+    needs: frozenset[str] = frozenset()  # capabilities the request needs: "tools", "json", "vision"
+    easiness: float | None = None  # standardized difficulty-model score; + means easier
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    chosen: str
+    fallbacks: tuple[str, ...]  # next-best eligible models, in order, for failover
+    candidates: tuple[Candidate, ...]
+    reason: str
+    target: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouterParams:
+    baseline: str
+    quality_target: float = 0.95
+    explore: float = 1.0
+    evidence_cap: float = 400.0
+    prior_strength: float = 8.0
+    default_prior: float = 0.7
+    expected_output_tokens: int = 350
+    max_fallbacks: int = 2
+    difficulty_lr: float = 0.05
+
+
+class Router:
+    """Chooses a model per request from the policy's evidence and per-prompt difficulty."""
+
+    def __init__(
+        self,
+        pool: Sequence[PoolModel],
+        params: RouterParams,
+        policy: Policy | None = None,
+        *,
+        seed: int = 0,
+        is_available: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.pool = {m.name: m for m in pool}
+        self.params = params
+        self.policy = policy if policy is not None else Policy()
+        self._seed = seed
+        self._counter = 0
+        self._available = is_available or (lambda _name: True)
+        # per-arm weight of the difficulty signal, calibrated online from grades
+        self._difficulty_coef: dict[tuple[str, str, str], float] = {}
+
+    # -- deciding ---------------------------------------------------------------------------
+    def eligible(
+        self, req: RouteRequest, allowed: Sequence[str] | None = None
+    ) -> tuple[list[PoolModel], list[Candidate]]:
+        """Models that may serve the request, and the excluded ones with the reason why."""
+        ok: list[PoolModel] = []
+        excluded: list[Candidate] = []
+        out_tokens = req.max_tokens or 1
+        for m in self.pool.values():
+            why = None
+            if allowed is not None and m.name not in allowed:
+                why = "not allowed for this tenant"
+            elif req.prompt_tokens + out_tokens > m.context_window:
+                why = f"context window {m.context_window} < {req.prompt_tokens + out_tokens} tokens"
+            elif not req.needs <= m.capabilities:
+                why = f"lacks {', '.join(sorted(req.needs - m.capabilities))}"
+            elif not self._available(m.name):
+                why = "circuit open"
+            if why is None:
+                ok.append(m)
+            else:
+                excluded.append(Candidate(m.name, 0.0, 0.0, self._est_cost(m, req), False, why))
+        return ok, excluded
+
+    def decide(self, req: RouteRequest, allowed: Sequence[str] | None = None) -> RouteDecision:
+        ok, excluded = self.eligible(req, allowed)
+        if not ok:
+            reasons = "; ".join(f"{c.model}: {c.why_not}" for c in excluded)
+            if excluded and all((c.why_not or "").startswith("context") for c in excluded):
+                raise ContextTooLong(f"The request does not fit any model's context: {reasons}")
+            if allowed is not None and all(c.why_not == "not allowed for this tenant" for c in excluded):
+                raise PolicyDenied("No model in the pool is allowed for this tenant.")
+            raise NoRouteAvailable(f"No eligible model can serve this request ({reasons}).")
+        p = self.params
+        alpha, beta, cost, shift = [], [], [], []
+        for m in ok:
+            a, b = self.posterior(req.tenant, req.task, m)
+            alpha.append(a)
+            beta.append(b)
+            cost.append(self._est_cost(m, req))
+            shift.append(self._shift(req, m.name))
+        names = [m.name for m in ok]
+        baseline = names.index(p.baseline) if p.baseline in names else -1
+        self._counter += 1
+        seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
+        choice = _native.choose(alpha, beta, cost, shift, baseline, p.quality_target, p.explore, seed)
+        cands = tuple(
+            Candidate(n, round(s, 4), round(mu, 4), c)
+            for n, s, mu, c in zip(names, choice.scores, choice.means, cost, strict=True)
+        )
+        chosen = names[choice.index]
+        order = sorted(range(len(names)), key=lambda i: -choice.scores[i])
+        fallbacks = tuple(names[i] for i in order if i != choice.index)[: p.max_fallbacks]
+        reason = self._explain(req, names, choice, cost, baseline, len(excluded))
+        return RouteDecision(chosen, fallbacks, cands + tuple(excluded), reason, choice.target)
+
+    def posterior(self, tenant: str, task: str, m: PoolModel) -> tuple[float, float]:
+        p = self.params
+        prior = m.priors.get(task, p.default_prior)
+        prior = min(max(prior, 0.01), 0.99)
+        a, b, n = self.policy.evidence((tenant, task, m.name))
+        scale = p.evidence_cap / n if n > p.evidence_cap else 1.0
+        return prior * p.prior_strength + a * scale + 1e-3, (1 - prior) * p.prior_strength + b * scale + 1e-3
+
+    def _est_cost(self, m: PoolModel, req: RouteRequest) -> float:
+        out = min(req.max_tokens or self.params.expected_output_tokens, self.params.expected_output_tokens)
+        return m.cost_usd(req.prompt_tokens, out)
+
+    def _shift(self, req: RouteRequest, model: str) -> float:
+        if req.easiness is None:
+            return 0.0
+        return self._coef(req.tenant, req.task, model) * req.easiness
+
+    def _coef(self, tenant: str, task: str, model: str) -> float:
+        return self._difficulty_coef.get((tenant, task, model), 0.5)
+
+    def _explain(
+        self,
+        req: RouteRequest,
+        names: list[str],
+        choice: _native.Choice,
+        cost: list[float],
+        baseline: int,
+        n_excluded: int,
+    ) -> str:
+        i = choice.index
+        base = names[baseline] if baseline >= 0 else "the best candidate"
+        text = (
+            f"{req.task}: {names[i]} scored {choice.scores[i]:.3f} against a bar of "
+            f"{choice.target:.3f} ({self.params.quality_target:.0%} of {base}); "
+        )
+        if choice.reason == "cheapest_meeting_target":
+            text += f"cheapest of {sum(s >= choice.target for s in choice.scores)} that clear it"
+        elif choice.reason == "only_candidate":
+            text += "the only eligible model"
+        else:
+            text += "none cleared the bar, so the highest-scoring model"
+        text += f", est. ${cost[i]:.6f}"
+        if baseline >= 0 and baseline != i:
+            text += f" vs ${cost[baseline]:.6f} on {names[baseline]}"
+        if n_excluded:
+            text += f"; {n_excluded} model(s) ineligible"
+        return text
+
+    # -- learning ---------------------------------------------------------------------------
+    def learn(
+        self,
+        tenant: str,
+        task: str,
+        model: str,
+        reward: float,
+        *,
+        weight: float = 1.0,
+        easiness: float | None = None,
+    ) -> None:
+        """Fold one grade into the policy (weight -1 with the old reward retracts a grade)."""
+        reward = min(max(reward, 0.0), 1.0)
+        self.policy.add((tenant, task, model), weight * reward, weight * (1 - reward), weight)
+        if easiness is None or weight <= 0 or model not in self.pool:
+            return
+        # online logistic calibration of how much per-prompt easiness moves this model's odds
+        a, b = self.posterior(tenant, task, self.pool[model])
+        coef = self._coef(tenant, task, model)
+        logit = math.log(a / b) + coef * easiness
+        pred = 1.0 / (1.0 + math.exp(-max(min(logit, 30.0), -30.0)))
+        coef += self.params.difficulty_lr * (reward - pred) * easiness
+        self._difficulty_coef[(tenant, task, model)] = max(min(coef, 3.0), -1.0)

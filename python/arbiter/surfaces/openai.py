@@ -1,0 +1,130 @@
+"""OpenAI wire format <-> canonical types for /v1/chat/completions, /v1/models and errors.
+
+Owns request validation (clear 400s naming the parameter) and the one renderer from ArbiterError
+to OpenAI's error body. Unknown request fields are kept in the body and forwarded untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.errors import ArbiterError, InvalidRequest
+from arbiter.types import ChatRequest, estimate_tokens
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def error_body(err: ArbiterError) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": err.message,
+            "type": err.type,
+            "param": err.param,
+            "code": err.code,
+        }
+    }
+
+
+def error_bytes(err: ArbiterError) -> bytes:
+    return orjson.dumps(error_body(err))
+
+
+def sse_error_event(err: ArbiterError) -> bytes:
+    """After SSE headers went out, an error becomes one terminal event in OpenAI's error shape."""
+    return b"data: " + error_bytes(err) + b"\n\n"
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request ({err.msg} at byte {err.pos})."
+        ) from err
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("you must provide a model parameter", param="model")
+    messages = body.get("messages")
+    if messages is None:
+        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
+    texts: list[str] = []
+    has_images = False
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
+        role = msg.get("role")
+        if role not in _ROLES:
+            raise InvalidRequest(
+                f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
+            )
+        text, images = _content_text(msg.get("content"), i)
+        has_images = has_images or images
+        texts.append(text)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be a boolean.", param="stream")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None and (
+        not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
+    ):
+        raise InvalidRequest("'max_tokens' must be a positive integer.", param="max_tokens")
+    response_format = body.get("response_format")
+    if response_format is not None and (
+        not isinstance(response_format, dict) or not isinstance(response_format.get("type"), str)
+    ):
+        raise InvalidRequest(
+            "'response_format' must be an object with a 'type'.", param="response_format"
+        )
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
+    tools = body.get("tools")
+    prompt_text = "\n".join(texts)
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        body=body,
+        stream=stream,
+        include_usage=bool(options and options.get("include_usage")),
+        max_tokens=max_tokens,
+        response_format=response_format,
+        has_tools=bool(tools) or bool(body.get("functions")),
+        has_images=has_images,
+        prompt_text=prompt_text,
+        prompt_tokens=estimate_tokens(prompt_text) + 4 * len(messages),
+    )
+
+
+def _content_text(content: Any, i: int) -> tuple[str, bool]:
+    if content is None or isinstance(content, str):
+        return content or "", False
+    if not isinstance(content, list):
+        raise InvalidRequest(
+            f"'messages[{i}].content' must be a string or an array of parts.",
+            param=f"messages[{i}].content",
+        )
+    parts: list[str] = []
+    images = False
+    for part in content:
+        if not isinstance(part, dict):
+            raise InvalidRequest(
+                f"'messages[{i}].content' parts must be objects.", param=f"messages[{i}].content"
+            )
+        if part.get("type") == "text" and isinstance(part.get("text"), str):
+            parts.append(part["text"])
+        elif part.get("type") in ("image_url", "input_image"):
+            images = True
+    return "\n".join(parts), images
+
+
+def models_body(names: list[str], created: int) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": n, "object": "model", "created": created, "owned_by": "arbiter"} for n in names],
+    }

@@ -1,0 +1,49 @@
+"""Canonical internal request/response types shared by surfaces, the pipeline and upstreams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A parsed chat request. `body` is the client's JSON as sent: unknown fields are forwarded."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    body: dict[str, Any]
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    response_format: dict[str, Any] | None = None
+    has_tools: bool = False
+    has_images: bool = False
+    prompt_text: str = ""  # the text of the messages, for classification and difficulty
+    prompt_tokens: int = 0  # estimate (chars / 4) until the upstream reports usage
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reported_cost_usd: float | None = None  # the upstream's own telemetry, when it sends one
+
+
+@dataclass(slots=True)
+class ChatResult:
+    """A complete (non-streaming, or reassembled streaming) upstream answer."""
+
+    model: str
+    body: dict[str, Any]  # the upstream's JSON, as returned (we only rewrite nothing but headers)
+    content: str
+    finish_reason: str | None
+    usage: Usage
+    latency_ms: float
+    raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+def estimate_tokens(text: str) -> int:
+    """ceil(chars / 4): the usual rule of thumb, good enough to check context windows and budgets."""
+    return (len(text) + 3) // 4

@@ -1,0 +1,30 @@
+"""The interface the pipeline uses to call an upstream, whatever its protocol."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from arbiter.config import ModelSettings
+from arbiter.types import ChatResult, Usage
+
+
+class UpstreamStream(Protocol):
+    """An open streaming answer: the status was 2xx and the first event has arrived."""
+
+    def events(self) -> AsyncIterator[bytes]:
+        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded."""
+        ...
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Upstream(Protocol):
+    async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult: ...
+
+    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> UpstreamStream: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,226 @@
+"""OpenAI-protocol upstream over httpx: one pooled client, timeouts, errors classified by type.
+
+It turns transport and HTTP failures into the ArbiterError tree; deciding whether to retry is
+failover.py's job, not this module's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
+from arbiter.errors import (
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from arbiter.types import ChatResult, Usage
+
+_COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
+
+
+def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
+    """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header."""
+    usage = (body or {}).get("usage") or {}
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+        return float(cost)
+    for name in _COST_HEADERS:
+        value = headers.get(name) if headers is not None else None
+        if value:
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                continue
+    return None
+
+
+def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
+    usage = body.get("usage") or {}
+    if not isinstance(usage, dict):
+        usage = {}
+    pt, ct = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    return Usage(
+        prompt_tokens=pt if isinstance(pt, int) else 0,
+        completion_tokens=ct if isinstance(ct, int) else 0,
+        reported_cost_usd=reported_cost(body, headers),
+    )
+
+
+class OpenAIUpstream:
+    def __init__(self, settings: UpstreamSettings, failover: FailoverSettings) -> None:
+        self.settings = settings
+        self._failover = failover
+        headers = {"content-type": "application/json"}
+        if settings.api_key:
+            headers["authorization"] = f"Bearer {settings.api_key}"
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=failover.connect_timeout_s,
+                read=failover.first_byte_timeout_s,
+                write=failover.connect_timeout_s,
+                pool=failover.connect_timeout_s,
+            ),
+            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _payload(self, body: dict[str, Any], model: ModelSettings) -> bytes:
+        return orjson.dumps({**body, "model": model.upstream_model})
+
+    async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._failover.total_timeout_s):
+                resp = await self._client.post("/chat/completions", content=self._payload(body, model))
+        except TimeoutError as err:
+            raise UpstreamTimeout(f"{model.name}: no complete answer within the total timeout") from err
+        except httpx.TimeoutException as err:
+            raise UpstreamTimeout(f"{model.name}: {type(err).__name__}") from err
+        except httpx.HTTPError as err:
+            raise UpstreamUnavailable(f"{model.name}: {type(err).__name__}: {err}") from err
+        if resp.status_code >= 400:
+            raise _http_error(model.name, resp.status_code, resp.content)
+        try:
+            data = orjson.loads(resp.content)
+            choice = data["choices"][0]
+            content = choice["message"].get("content") or ""
+            finish = choice.get("finish_reason")
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
+            raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
+        if not isinstance(data, dict) or not isinstance(content, str):
+            raise UpstreamError(f"{model.name}: malformed answer from upstream")
+        return ChatResult(
+            model=model.name,
+            body=data,
+            content=content,
+            finish_reason=finish if isinstance(finish, str) else None,
+            usage=parse_usage(data, resp.headers),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            raw=resp.content,
+        )
+
+    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> _OpenAIStream:
+        payload = {**body, "model": model.upstream_model, "stream": True}
+        opts = dict(payload.get("stream_options") or {})
+        opts["include_usage"] = True  # we need usage for cost even if the client did not ask
+        payload["stream_options"] = opts
+        request = self._client.build_request(
+            "POST", "/chat/completions", content=orjson.dumps(payload)
+        )
+        try:
+            resp = await self._client.send(request, stream=True)
+        except httpx.TimeoutException as err:
+            raise UpstreamTimeout(f"{model.name}: {type(err).__name__}") from err
+        except httpx.HTTPError as err:
+            raise UpstreamUnavailable(f"{model.name}: {type(err).__name__}: {err}") from err
+        if resp.status_code >= 400:
+            try:
+                raw = await resp.aread()
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await resp.aclose()
+            raise _http_error(model.name, resp.status_code, raw)
+        stream = _OpenAIStream(model.name, resp, self._failover.first_byte_timeout_s)
+        await stream.prime()  # wait for the first event, so failures before it can fail over
+        return stream
+
+
+class _OpenAIStream:
+    def __init__(self, model: str, resp: httpx.Response, read_timeout_s: float) -> None:
+        self._model = model
+        self._resp = resp
+        self._lines = resp.aiter_lines()
+        self._first: bytes | None = None
+        self._read_timeout = read_timeout_s
+        self.usage: Usage | None = None
+        self._reported_cost = reported_cost(None, resp.headers)
+
+    async def _next_event(self) -> bytes | None:
+        while True:
+            try:
+                line = await self._lines.__anext__()
+            except StopAsyncIteration:
+                return None
+            except httpx.TimeoutException as err:
+                raise UpstreamTimeout(f"{self._model}: stream stalled") from err
+            except httpx.HTTPError as err:
+                raise UpstreamUnavailable(f"{self._model}: stream broken: {err}") from err
+            if not line.startswith("data:"):
+                continue  # comments, event names, blank separators
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return None
+            raw = data.encode()
+            self._watch_usage(raw)
+            return raw
+
+    def _watch_usage(self, raw: bytes) -> None:
+        if b'"usage"' not in raw:
+            return
+        try:
+            chunk = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        usage = chunk.get("usage") if isinstance(chunk, dict) else None
+        if isinstance(usage, dict):
+            parsed = parse_usage(chunk, None)
+            cost = parsed.reported_cost_usd if parsed.reported_cost_usd is not None else self._reported_cost
+            self.usage = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
+
+    async def prime(self) -> None:
+        try:
+            first = await self._next_event()
+        except BaseException:
+            await self.aclose()
+            raise
+        if first is None:
+            await self.aclose()
+            raise UpstreamError(f"{self._model}: stream ended before any event")
+        self._first = first
+
+    async def events(self) -> AsyncIterator[bytes]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        while True:
+            event = await self._next_event()
+            if event is None:
+                return
+            yield event
+
+    async def aclose(self) -> None:
+        await self._resp.aclose()
+
+
+def _http_error(model: str, status: int, raw: bytes) -> UpstreamError:
+    try:
+        body: Any = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    message = ""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = str(body["error"].get("message", ""))
+    text = f"{model}: upstream answered {status}" + (f": {message}" if message else "")
+    if status == 429:
+        return UpstreamRateLimited(text)
+    if status in (408, 504):
+        return UpstreamTimeout(text)
+    if status >= 500 or status in (401, 403):
+        # 401/403 are the operator's credentials at fault, not the caller's: another model may work
+        return UpstreamUnavailable(text)
+    return UpstreamRejected(text, upstream_status=status, body=body)
