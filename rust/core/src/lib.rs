@@ -1,0 +1,12 @@
+//! arbiter-core: the pure, deterministic kernels behind `arbiter._native`.
+//! No I/O, clocks, environment or global state: time and randomness come in as arguments.
+#![forbid(unsafe_code)]
+
+pub mod bandit;
+pub mod difficulty;
+pub mod error;
+pub mod rng;
+
+pub use bandit::{choose, update_arm, Arms, Choice, Policy, Reason};
+pub use difficulty::prompt_features;
+pub use error::CoreError;

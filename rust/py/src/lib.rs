@@ -1,0 +1,143 @@
+//! `arbiter._native`: the only `PyO3` code. Thin wrappers over `arbiter-core` that convert simple
+//! values, release the GIL around the kernels, and map `CoreError` to `ValueError`.
+
+use arbiter_core::{CoreError, Reason};
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+create_exception!(
+    arbiter._native,
+    NativeError,
+    PyValueError,
+    "Invalid input to an arbiter._native kernel (a ValueError)."
+);
+
+/// Newtype so the orphan rule lets us convert core errors into Python exceptions.
+struct PyCoreError(CoreError);
+
+impl From<CoreError> for PyCoreError {
+    fn from(err: CoreError) -> Self {
+        Self(err)
+    }
+}
+
+impl From<PyCoreError> for PyErr {
+    fn from(err: PyCoreError) -> Self {
+        NativeError::new_err(err.0.to_string())
+    }
+}
+
+/// The result of `choose`: which candidate, why, and the numbers behind the decision.
+#[pyclass(name = "Choice", module = "arbiter._native", frozen, eq)]
+#[derive(PartialEq)]
+struct PyChoice {
+    #[pyo3(get)]
+    index: usize,
+    reason: Reason,
+    #[pyo3(get)]
+    target: f64,
+    #[pyo3(get)]
+    scores: Vec<f64>,
+    #[pyo3(get)]
+    means: Vec<f64>,
+}
+
+#[pymethods]
+impl PyChoice {
+    #[getter]
+    fn reason(&self) -> &'static str {
+        self.reason.as_str()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Choice(index={}, reason='{}', target={:?}, scores={:?}, means={:?})",
+            self.index,
+            self.reason.as_str(),
+            self.target,
+            self.scores,
+            self.means
+        )
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the documented Python signature"
+)]
+fn choose(
+    py: Python<'_>,
+    alpha: Vec<f64>,
+    beta: Vec<f64>,
+    cost: Vec<f64>,
+    shift: Vec<f64>,
+    baseline: i64,
+    quality_target: f64,
+    explore: f64,
+    seed: u64,
+) -> Result<PyChoice, PyCoreError> {
+    let baseline = match baseline {
+        -1 => None,
+        b => Some(usize::try_from(b).map_err(|_| CoreError::InvalidInteger {
+            name: "baseline",
+            value: b,
+            rule: "must be -1 or a candidate index",
+        })?),
+    };
+    let arms = arbiter_core::Arms {
+        alpha: &alpha,
+        beta: &beta,
+        cost: &cost,
+        shift: &shift,
+    };
+    let policy = arbiter_core::Policy {
+        baseline,
+        quality_target,
+        explore,
+        seed,
+    };
+    let c = py.detach(|| arbiter_core::choose(&arms, &policy))?;
+    Ok(PyChoice {
+        index: c.index,
+        reason: c.reason,
+        target: c.target,
+        scores: c.scores,
+        means: c.means,
+    })
+}
+
+#[pyfunction]
+fn prompt_features<'py>(
+    py: Python<'py>,
+    text: &str,
+    dim: usize,
+) -> Result<Bound<'py, PyBytes>, PyCoreError> {
+    let feats = py.detach(|| arbiter_core::prompt_features(text, dim))?;
+    let bytes = PyBytes::new_with(py, feats.len() * 4, |buf| {
+        for (chunk, x) in buf.chunks_exact_mut(4).zip(&feats) {
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        Ok(())
+    })
+    .expect("filling a fresh bytes buffer cannot fail");
+    Ok(bytes)
+}
+
+#[pyfunction]
+fn update_arm(alpha: f64, beta: f64, reward: f64, weight: f64) -> Result<(f64, f64), PyCoreError> {
+    Ok(arbiter_core::update_arm(alpha, beta, reward, weight)?)
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyChoice>()?;
+    m.add("NativeError", m.py().get_type::<NativeError>())?;
+    m.add_function(wrap_pyfunction!(choose, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
+    m.add_function(wrap_pyfunction!(update_arm, m)?)?;
+    Ok(())
+}
