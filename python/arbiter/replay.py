@@ -1,0 +1,534 @@
+"""`arbiter replay`: run a recorded outcome table through the sidecar's routing core, offline.
+
+Online and honest: prompts in a seeded shuffled order, each decision made before its outcome is
+seen, and the router is fed only the chosen model's recorded quality. No HTTP, no store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import logging
+import random
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+from arbiter.routing_metrics import aiq, apgr, cpt, pgr
+
+log = logging.getLogger(__name__)
+
+TENANT = "replay"
+DEFAULT_KNOB = 0.95
+# quality targets swept with --sweep: dense where two-model ratios live, sparse at the ends
+DEFAULT_SWEEP: tuple[float, ...] = (
+    0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.725,
+    0.75, 0.775, 0.8, 0.825, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 1.0, 1.05, 1.1, 1.25, 1.5,
+)  # fmt: skip
+SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
+
+Escalate = Callable[[str, str, str | None, str | None, Mapping[str, Any] | None], tuple[bool, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    id: str
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    quality: float
+    cost_usd: float
+    response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: str
+    task: str
+    prompt: str
+    prompt_tokens: int
+    outcomes: Mapping[str, Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    rows: tuple[Row, ...]
+    models: tuple[ModelSpec, ...]  # the models present in every row, in the models file's order
+
+    def model_cost(self, model: str) -> float:
+        return sum(r.outcomes[model].cost_usd for r in self.rows)
+
+    def model_quality(self, model: str) -> float:
+        return sum(r.outcomes[model].quality for r in self.rows) / len(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    knob: float = DEFAULT_KNOB  # the router's quality target (share of the baseline's quality)
+    seed: int = 0
+    baseline: str | None = None  # default: the most expensive model on the table
+    explore: float = 1.0
+    priors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    knob: float
+    requests: int
+    cost_usd: float
+    quality: float
+    calls: Mapping[str, int]  # calls per model (a cascade makes two calls for one request)
+    answered_by: Mapping[str, int]  # whose answer the request finally returned
+    escalations: int
+    cum_cost: tuple[float, ...]  # running cost after each request, in replay order
+    cum_quality: tuple[float, ...]
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def load_models(path: Path) -> list[ModelSpec]:
+    doc = orjson.loads(_read_bytes(path))
+    items = doc["models"] if isinstance(doc, dict) else doc
+    return [
+        ModelSpec(str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"]))
+        for m in items
+    ]
+
+
+def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text the router sees: every message's string content, joined by blank lines."""
+    parts = [m.get("content") for m in messages]
+    return "\n\n".join(p for p in parts if isinstance(p, str))
+
+
+def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
+    """Parse a JSONL(.gz) outcome table; keeps the models that have an outcome in every row."""
+    specs = {m.id: m for m in models}
+    raw = [orjson.loads(line) for line in _read_bytes(path).splitlines() if line.strip()]
+    if not raw:
+        raise ValueError(f"{path}: the table is empty")
+    present = [m.id for m in models if all(m.id in r["outcomes"] for r in raw)]
+    missing = sorted({k for r in raw for k in r["outcomes"]} - set(specs))
+    if missing:
+        log.warning("models without prices are ignored: %s", ", ".join(missing))
+    if not present:
+        raise ValueError(f"{path}: no priced model has an outcome on every row")
+    rows = []
+    for r in raw:
+        text = prompt_text(r["messages"])
+        outs: dict[str, Outcome] = {}
+        for name in present:
+            o = r["outcomes"][name]
+            p_tok = int(o.get("prompt_tokens") or -(-len(text) // 4))
+            c_tok = int(o.get("completion_tokens") or 0)
+            outs[name] = Outcome(
+                float(o["quality"]), specs[name].cost_usd(p_tok, c_tok), o.get("response")
+            )
+        p_tokens = int(r["outcomes"][present[0]].get("prompt_tokens") or -(-len(text) // 4))
+        rows.append(Row(str(r["id"]), str(r.get("task") or "chat"), text, p_tokens, outs))
+    return Table(tuple(rows), tuple(specs[n] for n in present))
+
+
+# -- one online run --------------------------------------------------------------------------
+def replay_order(n: int, seed: int) -> list[int]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def default_baseline(table: Table) -> str:
+    return max(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+
+
+def cheapest_model(table: Table) -> str:
+    return min(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+
+
+def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
+    pool = [
+        PoolModel(m.id, m.price_in_per_mtok, m.price_out_per_mtok, 1 << 40, frozenset(),
+                  dict(cfg.priors.get(m.id, {})))
+        for m in table.models
+    ]  # fmt: skip
+    params = RouterParams(baseline=baseline, quality_target=cfg.knob, explore=cfg.explore)
+    return Router(pool, params, seed=cfg.seed)
+
+
+def run(
+    table: Table,
+    cfg: ReplayConfig,
+    *,
+    easiness: Sequence[float | None] | None = None,
+    escalate: Escalate | None = None,
+    tick: Callable[[], None] | None = None,
+) -> RunResult:
+    """One online pass over the table; `easiness[i]` is row i's difficulty score (or None)."""
+    baseline = cfg.baseline or default_baseline(table)
+    router = _router(table, cfg, baseline)
+    calls = dict.fromkeys((m.id for m in table.models), 0)
+    answered = dict(calls)
+    cost = qual = 0.0
+    escalations = 0
+    cum_cost: list[float] = []
+    cum_q: list[float] = []
+    for i in replay_order(len(table.rows), cfg.seed):
+        row = table.rows[i]
+        e = easiness[i] if easiness is not None else None
+        req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e)
+        model = router.decide(req).chosen
+        out = row.outcomes[model]
+        calls[model] += 1
+        cost += out.cost_usd
+        router.learn(TENANT, row.task, model, out.quality, easiness=e)
+        if escalate is not None and model != baseline and out.response is not None:
+            esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
+            if esc:  # within the same request: the cheap call is paid for, then the baseline
+                escalations += 1
+                model = baseline
+                out = row.outcomes[model]
+                calls[model] += 1
+                cost += out.cost_usd
+                router.learn(TENANT, row.task, model, out.quality, easiness=e)
+        answered[model] += 1
+        qual += out.quality
+        cum_cost.append(cost)
+        cum_q.append(qual)
+        if tick is not None:
+            tick()
+    n = len(table.rows)
+    return RunResult(cfg.knob, n, cost, qual / n, calls, answered, escalations,
+                     tuple(cum_cost), tuple(cum_q))  # fmt: skip
+
+
+# -- reference points ------------------------------------------------------------------------
+def oracle(table: Table) -> tuple[float, float]:
+    """Per prompt the best quality, ties to the cheaper model: (cost_usd, mean quality)."""
+    cost = qual = 0.0
+    for r in table.rows:
+        best = max(r.outcomes.values(), key=lambda o: (o.quality, -o.cost_usd))
+        cost += best.cost_usd
+        qual += best.quality
+    return cost, qual / len(table.rows)
+
+
+def oracle_frontier(table: Table, steps: int = 60) -> list[tuple[float, float]]:
+    """The oracle's cost/quality frontier: per prompt argmax quality - lam * cost, over lam."""
+    per_prompt = max(table.model_cost(m.id) for m in table.models) / len(table.rows)
+    points = [oracle(table)]
+    for k in range(steps + 1):
+        lam = 0.0 if k == 0 else 10 ** (-3 + 7 * k / steps) / max(per_prompt, 1e-12)
+        cost = qual = 0.0
+        for r in table.rows:
+            o = max(r.outcomes.values(), key=lambda o: (o.quality - lam * o.cost_usd, -o.cost_usd))
+            cost += o.cost_usd
+            qual += o.quality
+        points.append((cost, qual / len(table.rows)))
+    return points
+
+
+def _point(cost: float, quality: float) -> dict[str, float]:
+    return {"cost_usd": round(cost, 6), "quality": round(quality, 6)}
+
+
+# -- reports ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Refs:
+    baseline: str
+    cheapest: str
+    base: tuple[float, float]  # (cost, quality) always-baseline
+    cheap: tuple[float, float]
+    oracle: tuple[float, float]
+    two_models: bool
+
+
+def _refs(table: Table, baseline: str) -> _Refs:
+    cheap = cheapest_model(table)
+    return _Refs(
+        baseline,
+        cheap,
+        (table.model_cost(baseline), table.model_quality(baseline)),
+        (table.model_cost(cheap), table.model_quality(cheap)),
+        oracle(table),
+        len(table.models) == 2,
+    )
+
+
+def _pct(x: float, n: int) -> float:
+    return round(100.0 * x / n, 4) if n else 0.0
+
+
+def savings_curve(
+    table: Table, res: RunResult, cfg: ReplayConfig, baseline: str
+) -> list[dict[str, float]]:
+    """Savings against always-baseline on the first n requests of the replay order."""
+    order = replay_order(len(table.rows), cfg.seed)
+    out = []
+    base_cost = base_q = 0.0
+    marks = set(SAVINGS_CHECKPOINTS)
+    for n, i in enumerate(order, start=1):
+        base_cost += table.rows[i].outcomes[baseline].cost_usd
+        base_q += table.rows[i].outcomes[baseline].quality
+        if n in marks:
+            saved = 1 - res.cum_cost[n - 1] / base_cost if base_cost else 0.0
+            out.append({
+                "n": n,
+                "savings_pct": round(100.0 * saved, 3),
+                "quality": round(res.cum_quality[n - 1] / n, 4),
+                "baseline_quality": round(base_q / n, 4),
+            })  # fmt: skip
+    return out
+
+
+def summarize(table: Table, res: RunResult, refs: _Refs) -> dict[str, Any]:
+    n = res.requests
+    doc: dict[str, Any] = {
+        "requests": n,
+        "cost_usd": round(res.cost_usd, 6),
+        "quality": round(res.quality, 6),
+        "model_share": {m: _pct(k, n) for m, k in res.answered_by.items()},
+        "calls": dict(res.calls),
+        "escalations_pct": _pct(res.escalations, n),
+        "savings_pct": round(100.0 * (1 - res.cost_usd / refs.base[0]), 3) if refs.base[0] else 0.0,
+        "baselines": {
+            "always_baseline": {"model": refs.baseline, **_point(*refs.base)},
+            "always_cheapest": {"model": refs.cheapest, **_point(*refs.cheap)},
+            "oracle": _point(*refs.oracle),
+        },
+        "models": {
+            m.id: _point(table.model_cost(m.id), table.model_quality(m.id)) for m in table.models
+        },
+    }
+    if refs.two_models:
+        doc["pgr"] = round(pgr(res.quality, refs.cheap[1], refs.base[1]), 6)
+    return doc
+
+
+def curve_point(res: RunResult, refs: _Refs) -> dict[str, Any]:
+    pt: dict[str, Any] = {
+        "knob": res.knob,
+        "strong_pct": _pct(res.calls[refs.baseline], res.requests),
+        "cost_usd": round(res.cost_usd, 6),
+        "quality": round(res.quality, 6),
+        "escalations_pct": _pct(res.escalations, res.requests),
+    }
+    if refs.two_models:
+        pt["pgr"] = round(pgr(res.quality, refs.cheap[1], refs.base[1]), 6)
+    return pt
+
+
+def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dict[str, Any]:
+    """APGR/CPT (two-model tables) and AIQ from the sweep's points plus the always-baseline end."""
+    anchor: dict[str, Any] = {
+        "knob": None, "anchor": "always_baseline", "strong_pct": 100.0,
+        "cost_usd": round(refs.base[0], 6), "quality": round(refs.base[1], 6),
+        "escalations_pct": 0.0,
+    }  # fmt: skip
+    if refs.two_models:
+        anchor["pgr"] = 1.0
+    pts = [*curve, anchor]
+    costs = [table.model_cost(m.id) for m in table.models]
+    c_min, c_max = min(costs), max(costs)
+    out: dict[str, Any] = {"curve": pts}
+    if refs.two_models:
+        by_c = [(p["strong_pct"] / 100.0, p["pgr"]) for p in pts]
+        by_usd = [(p["cost_usd"], p["pgr"]) for p in pts]
+        c50, c80 = cpt(by_c, 0.5), cpt(by_c, 0.8)
+        u50, u80 = cpt(by_usd, 0.5), cpt(by_usd, 0.8)
+        out |= {
+            "apgr": round(apgr(by_c), 4),
+            "cpt50": None if c50 is None else round(100 * c50, 2),
+            "cpt80": None if c80 is None else round(100 * c80, 2),
+            "cpt50_usd": None if u50 is None else round(u50, 6),
+            "cpt80_usd": None if u80 is None else round(u80, 6),
+        }
+    if c_max > c_min:
+        cq = [(p["cost_usd"], p["quality"]) for p in pts]
+        singles = [(table.model_cost(m.id), table.model_quality(m.id)) for m in table.models]
+        out |= {
+            "aiq": round(aiq(cq, c_min, c_max), 6),
+            "aiq_hull": round(aiq(singles, c_min, c_max), 6),
+            "aiq_oracle": round(aiq(oracle_frontier(table), c_min, c_max), 6),
+        }
+    return out
+
+
+# -- orchestration and CLI -------------------------------------------------------------------
+def replay(
+    table: Table,
+    cfg: ReplayConfig,
+    *,
+    knobs: Sequence[float] | None = None,
+    easiness: Sequence[float | None] | None = None,
+    escalate: Escalate | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run one replay at cfg.knob (plus a sweep over `knobs`) and build the JSON report."""
+    from tqdm import tqdm
+
+    baseline = cfg.baseline or default_baseline(table)
+    if baseline not in {m.id for m in table.models}:
+        raise ValueError(f"baseline {baseline!r} has no outcomes on this table")
+    cfg = ReplayConfig(cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors)
+    refs = _refs(table, baseline)
+    runs = 1 + len(knobs or ())
+    with tqdm(total=runs * len(table.rows), disable=not progress, unit="req", leave=False) as bar:
+        tick = bar.update if progress else None
+        main_run = run(table, cfg, easiness=easiness, escalate=escalate, tick=tick)
+        doc = {
+            "knob": cfg.knob,
+            "seed": cfg.seed,
+            "baseline_model": baseline,
+            **summarize(table, main_run, refs),
+            "savings_first_500": savings_curve(table, main_run, cfg, baseline),
+        }
+        if knobs:
+            curve = []
+            for k in knobs:
+                kc = ReplayConfig(k, cfg.seed, baseline, cfg.explore, cfg.priors)
+                res = run(table, kc, easiness=easiness, escalate=escalate, tick=tick)
+                curve.append(curve_point(res, refs))
+            doc |= sweep_metrics(table, curve, refs)
+    return doc
+
+
+def plot(doc: Mapping[str, Any], path: Path, title: str) -> None:
+    """Cost/quality picture: the router's sweep, each single model, the oracle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    curve = sorted(doc.get("curve", []), key=lambda p: p["cost_usd"])
+    if curve:
+        ax.plot(
+            [p["cost_usd"] for p in curve], [p["quality"] for p in curve], "o-", label="arbiter"
+        )
+    ax.plot([doc["cost_usd"]], [doc["quality"]], "*", ms=12, label=f"arbiter @ {doc['knob']}")
+    for name, m in doc["models"].items():
+        ax.plot([m["cost_usd"]], [m["quality"]], "s", ms=5)
+        ax.annotate(name.split("/")[-1], (m["cost_usd"], m["quality"]), fontsize=7)
+    o = doc["baselines"]["oracle"]
+    ax.plot([o["cost_usd"]], [o["quality"]], "D", label="oracle")
+    ax.set_xscale("symlog", linthresh=max(1e-6, min(m["cost_usd"] for m in doc["models"].values())))
+    ax.set_xlabel("cost (USD)")
+    ax.set_ylabel("mean quality")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="arbiter replay", description=__doc__)
+    ap.add_argument("table", type=Path, help="outcome table, JSONL or JSONL.gz")
+    ap.add_argument("--models", type=Path, required=True, help="models file with prices")
+    ap.add_argument(
+        "--knob",
+        type=float,
+        default=DEFAULT_KNOB,
+        help="quality target: share of the baseline's quality to keep (default 0.95)",
+    )
+    ap.add_argument("--sweep", action="store_true", help="sweep the quality target")
+    ap.add_argument("--knobs", type=str, default=None, help="comma-separated targets for --sweep")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline", default=None, help="baseline model (default: most expensive)")
+    ap.add_argument("--explore", type=float, default=1.0, help="0 = greedy, 1 = Thompson sampling")
+    ap.add_argument("--priors", type=Path, default=None, help="JSON: model -> task -> p(good)")
+    ap.add_argument(
+        "--difficulty",
+        default="default",
+        help="ONNX difficulty model path, 'default' (shipped) or 'none'",
+    )
+    ap.add_argument(
+        "--split",
+        choices=("all", "train", "heldout"),
+        default="all",
+        help="replay only the difficulty model's train or held-out rows",
+    )
+    ap.add_argument("--cascade", action="store_true", help="escalate weak-looking cheap answers")
+    ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
+    ap.add_argument("--plot", type=Path, default=None, help="write a PNG of the curve here")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap.parse_args(argv)  # fmt: skip
+
+
+def _load_easiness(spec: str, table: Table) -> list[float | None] | None:
+    if spec == "none":
+        return None
+    from arbiter import difficulty
+
+    scorer = difficulty.load_default() if spec == "default" else difficulty.Difficulty(Path(spec))
+    if scorer is None:
+        log.warning("no difficulty model available; routing without per-prompt scores")
+        return None
+    return [scorer.easiness(r.prompt) for r in table.rows]
+
+
+def select_split(table: Table, split: str) -> Table:
+    if split == "all":
+        return table
+    from arbiter.difficulty import split_of
+
+    rows = tuple(
+        r for r in table.rows if split_of(r.id) == ("heldout" if split == "heldout" else "train")
+    )
+    if not rows:
+        raise ValueError(f"no rows in split {split!r}")
+    return Table(rows, table.models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        table = select_split(load_table(args.table, load_models(args.models)), args.split)
+        priors = orjson.loads(args.priors.read_bytes()) if args.priors else {}
+        knobs = [float(k) for k in args.knobs.split(",")] if args.knobs else list(DEFAULT_SWEEP)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"arbiter replay: {err}", file=sys.stderr)
+        return 2
+    escalate: Escalate | None = None
+    if args.cascade:
+        from arbiter.cascade import should_escalate
+
+        escalate = should_escalate
+    cfg = ReplayConfig(args.knob, args.seed, args.baseline, args.explore, priors)
+    try:
+        doc = replay(
+            table, cfg, knobs=knobs if args.sweep else None,
+            easiness=_load_easiness(args.difficulty, table), escalate=escalate,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )  # fmt: skip
+    except ValueError as err:
+        print(f"arbiter replay: {err}", file=sys.stderr)
+        return 2
+    doc = {"table": str(args.table), "split": args.split, "cascade": args.cascade, **doc}
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.plot:
+        plot(doc, args.plot, args.table.name)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
