@@ -237,7 +237,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
 
 def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
     if not lo <= v <= hi:
-        raise ConfigError(f"{loc.where(path)}: {v} is outside [{lo}, {hi}]")
+        raise ConfigError(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
 
 
 def _table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:

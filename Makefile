@@ -1,0 +1,55 @@
+# Arbiter developer targets. `make demo` and `make test` each do all set-up on a fresh machine.
+# `make all` == CI (.ci/run): lint + every test.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+export PATH := $(CURDIR)/$(BIN):$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: setup native demo test test-rust test-py lint fmt bench all pg-start pg-stop clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip 'maturin>=1.5,<2'
+
+setup: $(BIN)/python  ## venv, Python deps, and the Rust extension (release build)
+	$(BIN)/maturin develop --release -q -E dev
+
+native: $(BIN)/python  ## rebuild only the Rust extension
+	$(BIN)/maturin develop --release -q --skip-install
+
+demo: setup  ## the main job: sim pool + sidecar + a workload; prints the savings table
+	$(BIN)/arbiter demo
+
+pg-start:  ## a throwaway PostgreSQL server for the tests (installs it if missing)
+	bash scripts/postgres.sh start
+
+pg-stop:
+	bash scripts/postgres.sh stop
+
+test: setup pg-start  ## every test: Rust unit tests, then pytest (incl. real PostgreSQL)
+	cargo test --workspace --quiet
+	ARBITER_TEST_PG_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q -p no:cacheprovider
+
+lint: setup  ## format checks, linters, type checks, stub check
+	$(BIN)/ruff format --check python tests bench
+	$(BIN)/ruff check python tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest arbiter._native
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+fmt:
+	$(BIN)/ruff format python tests bench
+	$(BIN)/ruff check --fix python tests bench
+	cargo fmt --all
+
+bench: setup
+	$(BIN)/python bench/kernels.py
+	$(BIN)/python bench/routing.py
+
+all: lint test
+
+clean:
+	rm -rf $(VENV) target .mypy_cache .ruff_cache

@@ -1,0 +1,226 @@
+"""The HTTP app: build_app(settings) -> Starlette. Routes only translate HTTP <-> pipeline calls.
+
+A request flows: chat_completions -> surfaces.openai.parse_chat_request -> Pipeline.plan ->
+Pipeline.complete | Pipeline.stream -> response with x-arbiter-* headers; grading runs after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from arbiter.config import Settings
+from arbiter.errors import (
+    ArbiterError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+from arbiter.pipeline import Pipeline
+from arbiter.principal import OPEN_PRINCIPAL, Principal
+from arbiter.services import Services
+from arbiter.surfaces.openai import error_bytes, models_body, parse_chat_request
+
+log = logging.getLogger(__name__)
+JSON = "application/json"
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+def error_response(err: ArbiterError) -> Response:
+    return Response(error_bytes(err), status_code=err.http_status, media_type=JSON)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Handlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.pipeline = Pipeline(services)
+
+    async def principal(self, request: Request) -> Principal:
+        return OPEN_PRINCIPAL
+
+    async def chat_completions(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        req = parse_chat_request(raw)
+        plan = self.pipeline.plan(req, principal)
+        if req.stream:
+            streamed = await self.pipeline.stream(req, plan)
+            return StreamingResponse(
+                streamed.events, media_type="text/event-stream",
+                headers={**streamed.headers, "cache-control": "no-cache"},
+            )
+        done = await self.pipeline.complete(req, plan)
+        return Response(done.result.raw or orjson.dumps(done.result.body), media_type=JSON,
+                        headers=done.headers)
+
+    async def models(self, request: Request) -> Response:
+        await self.principal(request)
+        names = ["auto", *(m.name for m in self.s.pool)]
+        return json_response(models_body(names, int(self.s.started_at)))
+
+    async def feedback(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        raw = await read_body(request, 64 * 1024)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            raise InvalidRequest("The feedback body must be JSON.") from err
+        if not isinstance(body, dict) or not isinstance(body.get("decision_id"), str):
+            raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
+        score = _feedback_score(body)
+        tenant = None if principal.is_admin else principal.tenant
+        result = await self.s.learner.feedback(body["decision_id"], score, tenant)
+        return json_response({"ok": True, **result})
+
+    async def decisions(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        limit = _int_param(request, "limit", 50, 1, 1000)
+        await asyncio.to_thread(self.s.recorder.flush, 2.0)
+        tenant = None if principal.is_admin else principal.tenant
+        rows = await asyncio.to_thread(self.s.store.decisions, tenant=tenant, limit=limit)
+        return json_response({"object": "list", "data": rows})
+
+    async def decision(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        await asyncio.to_thread(self.s.recorder.flush, 2.0)
+        row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
+        if row is None or (not principal.is_admin and row["tenant"] != principal.tenant):
+            raise NotFound("No such decision.")
+        return json_response(row)
+
+    async def stats(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        await asyncio.to_thread(self.s.recorder.flush, 2.0)
+        tenant = None if principal.is_admin else principal.tenant
+        data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
+        data["circuits"] = self.s.breaker.state()
+        data["store"] = {"backlog": self.s.recorder.backlog, "dropped": self.s.recorder.dropped,
+                         "healthy": self.s.recorder.store_healthy}
+        return json_response(data)
+
+    async def alerts(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        limit = _int_param(request, "limit", 100, 1, 1000)
+        await asyncio.to_thread(self.s.recorder.flush, 2.0)
+        tenant = None if principal.is_admin else principal.tenant
+        rows = await asyncio.to_thread(self.s.store.alerts, tenant=tenant, limit=limit)
+        return json_response({"object": "list", "data": rows})
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({
+            "status": "ok", "uptime_s": round(time.time() - self.s.started_at, 1),
+            "store_healthy": self.s.recorder.store_healthy, "models": len(self.s.pool),
+        })
+
+
+def _feedback_score(body: dict[str, Any]) -> float:
+    if "score" in body:
+        score = body["score"]
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+            raise InvalidRequest("'score' must be a number in [0, 1].", param="score")
+        return float(score)
+    thumbs = body.get("thumbs", body.get("rating"))
+    if thumbs in ("up", "down"):
+        return 1.0 if thumbs == "up" else 0.0
+    raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
+
+
+def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as err:
+        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from err
+    return min(max(value, lo), hi)
+
+
+def build_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+    svc = services or Services(settings)
+    h = Handlers(svc)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await svc.start()
+        try:
+            yield
+        finally:
+            await svc.stop()
+
+    routes = [
+        Route("/v1/chat/completions", _guard(h.chat_completions), methods=["POST"]),
+        Route("/chat/completions", _guard(h.chat_completions), methods=["POST"]),
+        Route("/v1/models", _guard(h.models), methods=["GET"]),
+        Route("/v1/feedback", _guard(h.feedback), methods=["POST"]),
+        Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
+        Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),
+        Route("/arbiter/stats", _guard(h.stats), methods=["GET"]),
+        Route("/arbiter/alerts", _guard(h.alerts), methods=["GET"]),
+        Route("/healthz", _guard(h.healthz), methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
+    )
+    app.state.services = svc
+    app.state.handlers = h
+    return app
+
+
+def _guard(handler: Any) -> Any:
+    """Every ArbiterError becomes an OpenAI-shaped error response; never a stack trace."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except ArbiterError as err:
+            return error_response(err)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"Unknown path {request.url.path}."))
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."))
+    err = InvalidRequest(str(exc.detail))
+    return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(ArbiterError("The server had an error while processing your request."))

@@ -1,0 +1,169 @@
+"""The long-lived objects of one sidecar, made once at start-up and hung off the app.
+
+No module-level state anywhere else: everything a request needs is reached from `Services`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from arbiter.alerts import AlertRules
+from arbiter.config import ModelSettings, Settings
+from arbiter.failover import CircuitBreaker
+from arbiter.learning import Learner
+from arbiter.policy import Policy
+from arbiter.principal import Principal
+from arbiter.records import DecisionRecord, Record
+from arbiter.recorder import Recorder
+from arbiter.routing import PoolModel, Router, RouterParams
+from arbiter.store import Store, open_store
+from arbiter.upstream.base import Upstream
+from arbiter.upstream.openai import OpenAIUpstream
+
+log = logging.getLogger(__name__)
+
+NOT_ROUTABLE = "no-route"  # capability that keeps a model (e.g. a judge) out of `auto` routing
+
+
+class Services:
+    def __init__(self, settings: Settings, *, seed: int | None = None) -> None:
+        self.settings = settings
+        self.started_at = time.time()
+        self.store: Store = open_store(settings.store.url)
+        self.store.migrate()
+        self.recorder = Recorder(
+            self.store,
+            flush_interval_s=settings.store.flush_interval_ms / 1000,
+            max_backlog=settings.store.max_backlog,
+            on_alert=self._submit,
+        )
+        self.alerts = AlertRules(
+            self._submit,
+            price_tolerance=settings.routing.price_alert_tolerance,
+            drop_window=settings.routing.quality_drop_window,
+            drop_threshold=settings.routing.quality_drop_threshold,
+        )
+        self.breaker = CircuitBreaker(settings.breaker, on_open=self._circuit_opened)
+        self.policy = Policy()
+        self.policy.replace_synced(self.store.load_arms())
+        self.pool = [
+            PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
+                      frozenset(m.capabilities), dict(m.priors))
+            for m in settings.models.values() if self.is_routable(m.name)
+        ]
+        self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
+        self._routers: dict[tuple[float | None, str | None], Router] = {}
+        self.upstreams: dict[str, Upstream] = {
+            name: OpenAIUpstream(up, settings.failover) for name, up in settings.upstreams.items()
+        }
+        self.difficulty = _load_difficulty() if settings.routing.difficulty else None
+        from arbiter.pipeline import judge_caller  # late: pipeline imports this module's type
+
+        self.learner = Learner(
+            self.router_for(Principal()),
+            self._submit,
+            self.alerts,
+            judge_call=judge_caller(self) if settings.routing.judge_model else None,
+            judge_sample_rate=settings.routing.judge_sample_rate,
+            lookup=self._lookup_decision,
+        )
+        self._sync_task: asyncio.Task[None] | None = None
+
+    # -- wiring helpers used by the pipeline ------------------------------------------------
+    def is_routable(self, name: str) -> bool:
+        m = self.settings.models.get(name)
+        return m is not None and NOT_ROUTABLE not in m.capabilities
+
+    def router_for(self, principal: Principal) -> Router:
+        key = (principal.quality_target, principal.baseline)
+        router = self._routers.get(key)
+        if router is None:
+            r = self.settings.routing
+            params = RouterParams(
+                baseline=principal.baseline or r.baseline,
+                quality_target=principal.quality_target or r.quality_target,
+                explore=r.explore, evidence_cap=r.evidence_cap, prior_strength=r.prior_strength,
+                default_prior=r.default_prior, expected_output_tokens=r.expected_output_tokens,
+                max_fallbacks=max(self.settings.failover.max_models - 1, 0),
+            )
+            router = Router(self.pool, params, self.policy, seed=self._seed + len(self._routers),
+                            is_available=self.breaker.available)
+            self._routers[key] = router
+        return router
+
+    def baseline_for(self, principal: Principal) -> ModelSettings:
+        return self.settings.models[principal.baseline or self.settings.routing.baseline]
+
+    def upstream_for(self, model: str) -> Upstream:
+        return self.upstreams[self.settings.models[model].upstream]
+
+    async def record(self, decision: DecisionRecord) -> None:
+        if self.settings.store.durability == "strict":
+            await asyncio.to_thread(self.recorder.commit_now, [decision])
+        else:
+            self.recorder.submit(decision)
+
+    def on_spend(self, plan: Any, cost: float) -> None:
+        """Hook for budgets: settle the real cost of a request (see budget.py when enabled)."""
+
+    def _submit(self, record: Record) -> None:
+        self.recorder.submit(record)
+
+    def _circuit_opened(self, model: str, failures: int) -> None:
+        self.alerts.emit("default", "circuit_open",
+                         f"{model}: circuit opened after {failures} consecutive failures; "
+                         f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
+                         model=model)
+
+    async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
+        await asyncio.to_thread(self.recorder.flush, 2.0)
+        return await asyncio.to_thread(self.store.decision, decision_id)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.recorder.start()
+        self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+
+    async def stop(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+        await self.learner.drain(5.0)
+        await asyncio.to_thread(self.sync_policy)
+        await asyncio.to_thread(self.recorder.stop, 10.0)
+        for up in self.upstreams.values():
+            await up.aclose()
+        self.store.close()
+
+    async def _sync_loop(self) -> None:
+        interval = self.settings.store.sync_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.sync_policy)
+            except Exception:  # the store may be down: keep serving from memory, retry later
+                log.warning("policy sync failed; will retry", exc_info=True)
+
+    def sync_policy(self) -> None:
+        """Push local additive deltas, then adopt the store's totals (every replica's sum)."""
+        deltas = self.policy.take_deltas()
+        if deltas:
+            try:
+                self.store.write(deltas)
+            except Exception:
+                self.policy.restore_deltas(deltas)
+                raise
+        self.policy.replace_synced(self.store.load_arms())
+
+
+def _load_difficulty() -> Any:
+    try:
+        from arbiter import difficulty
+    except ImportError:
+        return None
+    return difficulty.load_default()

@@ -1,0 +1,83 @@
+"""Config is parsed once and strictly: unknown keys name the key and line; secrets from env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from arbiter import config
+from arbiter.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+ENV = {"SIM_API_KEY": "sk-test"}
+
+
+def test_example_config_loads() -> None:
+    s = config.load(EXAMPLE, env=ENV)
+    assert s.routing.baseline == "premium"
+    assert s.upstreams["sim"].api_key == "sk-test"
+    assert s.models["tiny"].upstream_model == "tiny"
+    assert s.models["tiny"].priors["math"] == 0.4
+    assert s.server.port == 8787
+
+
+def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("quality_target = 0.95", "quality_targt = 0.95")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "quality_targt" in t)
+    with pytest.raises(ConfigError, match=rf"arbiter.toml:{line}: unknown key 'quality_targt'"):
+        config.loads(text, env=ENV, source="arbiter.toml")
+
+
+def test_unknown_section_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="unknown top-level key 'modles'"):
+        config.loads("[modles.x]\nupstream='a'\n", env=ENV)
+
+
+def test_missing_secret_env_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="SIM_API_KEY is not set"):
+        config.load(EXAMPLE, env={})
+
+
+def test_api_key_in_file_is_rejected() -> None:
+    text = EXAMPLE.read_text().replace('api_key_env = "SIM_API_KEY"', 'api_key = "sk-live"')
+    with pytest.raises(ConfigError, match="unknown key 'api_key'"):
+        config.loads(text, env=ENV)
+
+
+def test_wrong_type_and_range() -> None:
+    bad_type = EXAMPLE.read_text().replace("port = 8787", 'port = "8787"')
+    with pytest.raises(ConfigError, match="server.port"):
+        config.loads(bad_type, env=ENV)
+    bad_range = EXAMPLE.read_text().replace("max_body_bytes = 4194304", "max_body_bytes = 99999999")
+    with pytest.raises(ConfigError, match="32 MiB"):
+        config.loads(bad_range, env=ENV)
+
+
+def test_unknown_upstream_reference() -> None:
+    text = EXAMPLE.read_text().replace('[models.tiny]\nupstream = "sim"', '[models.tiny]\nupstream = "nope"')
+    with pytest.raises(ConfigError, match="upstream 'nope' is not defined"):
+        config.loads(text, env=ENV)
+
+
+def test_env_override() -> None:
+    s = config.load(EXAMPLE, env={**ENV, "ARBITER_SERVER__PORT": "9999"})
+    assert s.server.port == 9999
+
+
+def test_invalid_toml_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        config.loads("[server\nport=1", env=ENV)
+
+
+def test_cli_check_config(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                          tmp_path: Path) -> None:
+    from arbiter.cli import main
+
+    monkeypatch.setenv("SIM_API_KEY", "x")
+    assert main(["check-config", str(EXAMPLE)]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text().replace("explore = 1.0", "explore = 3.0"))
+    assert main(["check-config", str(bad)]) == 2
+    assert "explore" in capsys.readouterr().err
