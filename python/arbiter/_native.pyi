@@ -1,0 +1,128 @@
+"""Pure, deterministic Rust kernels (arbiter-core via PyO3): bandit choice, arm updates and
+prompt features.
+
+No I/O, clocks or global state: randomness comes in as ``seed``. Every invalid input raises
+``NativeError`` (a ``ValueError``) with a message naming the argument.
+"""
+
+from typing import final
+
+__all__ = ["Choice", "NativeError", "choose", "prompt_features", "update_arm"]
+
+class NativeError(ValueError):
+    """Invalid input to an arbiter._native kernel (a ValueError)."""
+
+@final
+class Choice:
+    """The result of :func:`choose` (frozen; equal when every field is equal)."""
+
+    @property
+    def index(self) -> int:
+        """Position of the chosen candidate in the input lists."""
+    @property
+    def reason(self) -> str:
+        """``"cheapest_meeting_target"``, ``"best_available"`` or ``"only_candidate"``."""
+    @property
+    def target(self) -> float:
+        """The quality bar used: ``quality_target * scores[baseline]``, or
+        ``quality_target * max(scores)`` when ``baseline == -1``."""
+    @property
+    def scores(self) -> list[float]:
+        """Per candidate: the value compared, ``mean + explore * (sample - mean)``."""
+    @property
+    def means(self) -> list[float]:
+        """Per candidate: the context-adjusted posterior mean quality."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+def choose(
+    alpha: list[float],
+    beta: list[float],
+    cost: list[float],
+    shift: list[float],
+    baseline: int,
+    quality_target: float,
+    explore: float,
+    seed: int,
+) -> Choice:
+    """Pick the cheapest candidate whose quality score meets the bar.
+
+    Candidate ``i`` has a Beta(``alpha[i]``, ``beta[i]``) posterior over "answer is good" (prior
+    included; both finite and > 0), an expected cost ``cost[i]`` in USD (finite, >= 0) and a
+    per-prompt context shift ``shift[i]`` in logit space (finite; 0.0 = no information).
+
+    * ``mean_i = sigmoid(logit(alpha_i / (alpha_i + beta_i)) + shift_i)``.
+    * If ``explore > 0``: ``theta ~ Beta(alpha_i, beta_i)`` is drawn from a xoshiro256++ stream
+      seeded by ``seed`` (candidates in index order; Gamma draws by Marsaglia-Tsang) and
+      ``sample_i = sigmoid(logit(theta) + shift_i)``. With ``explore == 0`` nothing is drawn.
+    * ``score_i = mean_i + explore * (sample_i - mean_i)``; ``explore`` in [0, 1]
+      (0 = greedy on means, 1 = full Thompson sampling). Logits are clamped to +-30, so means
+      and scores lie strictly inside (0, 1).
+    * ``target = quality_target * score[baseline]`` if ``baseline >= 0``, else
+      ``quality_target * max(score)``; ``baseline`` is -1 or a candidate index;
+      ``quality_target`` finite and > 0.
+    * The cheapest candidate with ``score >= target`` wins (cost ties: higher score, then lower
+      index): ``"cheapest_meeting_target"``. If none qualifies (only when ``baseline == -1`` and
+      ``quality_target > 1``, or by float edge) the highest score wins (ties: lower cost, then
+      lower index): ``"best_available"``. One candidate: ``"only_candidate"``.
+
+    Same inputs and ``seed`` (0 <= seed < 2**64) give the same Choice. The GIL is released.
+
+    Raises:
+        NativeError: empty lists, lists of different lengths, alpha/beta <= 0 or non-finite,
+            cost < 0 or non-finite, non-finite shift, baseline out of range, explore outside
+            [0, 1], quality_target <= 0 or non-finite.
+        OverflowError: seed negative or >= 2**64.
+    """
+
+def prompt_features(text: str, dim: int) -> bytes:
+    """Describe a prompt for the difficulty model as ``dim`` little-endian f32 values.
+
+    Read with ``numpy.frombuffer(b, dtype="<f4")``. ``dim`` must be >= 64 and a multiple of 8.
+
+    Slots ``0 .. dim-16``: signed feature hashing, L2-normalised (all zeros if the text has no
+    token). A token is a maximal run of Unicode alphanumeric chars (a word, lowercased) or any
+    single other non-whitespace char (as is). Every unigram and every bigram of adjacent tokens
+    (``"a b"``, one space) is hashed with FNV-1a 64 over its UTF-8 bytes;
+    ``bucket = h % (dim - 16)``, sign ``-1`` if bit 63 of ``h`` is set, else ``+1``.
+
+    Slots ``dim-16 .. dim`` (chars are Unicode code points), in order:
+
+    0. ``ln(1 + chars) / 10``
+    1. ``ln(1 + words) / 8``
+    2. fraction of ASCII digits
+    3. fraction of uppercase chars
+    4. fraction of punctuation/symbol chars (neither alphanumeric nor whitespace)
+    5. ``ln(1 + newlines) / 5``
+    6. fraction of math operator chars ``+-*/=^%``
+    7. code-likeness: ``0.5 * min(1, 5 * fraction of "{}();<>[]_#") + 0.5 * min(1, k / 3)``,
+       k = words equal (case-insensitively) to def/class/return/import/function/select
+    8. ``min(question marks, 5) / 5``
+    9. ``ln(1 + numbers) / 5``; a number is a maximal run of ASCII digits
+    10. ``min(mean word length, 10) / 10`` (0 without words)
+    11. ``min(max word length, 20) / 20``
+    12. fraction of non-ASCII chars
+    13. 1.0 if the text contains a code fence (three backticks), else 0.0
+    14. ``ln(1 + sentences) / 5``: a sentence ends at a run of ``.!?`` followed by whitespace or
+        the end of text; trailing text without a terminator counts as one more
+    15. 1.0 (bias)
+
+    The GIL is released while computing.
+
+    Raises:
+        NativeError: ``dim`` < 64 or not a multiple of 8.
+        OverflowError: ``dim`` negative.
+    """
+
+def update_arm(alpha: float, beta: float, reward: float, weight: float) -> tuple[float, float]:
+    """Add one graded outcome to a Beta arm; returns ``(alpha', beta')``.
+
+    ``alpha' = max(0, alpha + weight * reward)``, ``beta' = max(0, beta + weight * (1 - reward))``.
+    ``alpha``, ``beta`` finite and >= 0; ``reward`` in [0, 1]; ``weight`` finite, any sign.
+    A negative weight retracts an earlier update (when feedback overrides an automatic grade):
+    ``update_arm(*update_arm(a, b, r, w), r, -w) == (a, b)`` up to float rounding; the clamp
+    only absorbs rounding or over-retraction so counts never go negative.
+
+    Raises:
+        NativeError: any argument outside its domain (including NaN).
+    """

@@ -1,0 +1,296 @@
+"""Behaviour of arbiter._native from Python: results, determinism, errors, and a pure-Python
+oracle for greedy `choose` compared on random inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arbiter import _native
+from arbiter._native import Choice, NativeError, choose, prompt_features, update_arm
+
+LOGIT_CLAMP = 30.0
+
+
+def _sigmoid(x: float) -> float:
+    x = min(max(x, -LOGIT_CLAMP), LOGIT_CLAMP)
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _oracle_greedy(
+    alpha: list[float],
+    beta: list[float],
+    cost: list[float],
+    shift: list[float],
+    baseline: int,
+    quality_target: float,
+) -> tuple[int, str, float, list[float]]:
+    """Reference for choose(..., explore=0.0): returns (index, reason, target, means)."""
+    means = [
+        _sigmoid(math.log(a) - math.log(b) + s) for a, b, s in zip(alpha, beta, shift, strict=True)
+    ]
+    n = len(means)
+    best = min(range(n), key=lambda i: (-means[i], cost[i], i))
+    target = quality_target * (means[baseline] if baseline >= 0 else means[best])
+    if n == 1:
+        return 0, "only_candidate", target, means
+    ok = [i for i in range(n) if means[i] >= target]
+    if ok:
+        return (
+            min(ok, key=lambda i: (cost[i], -means[i], i)),
+            "cheapest_meeting_target",
+            target,
+            means,
+        )
+    return best, "best_available", target, means
+
+
+def test_greedy_picks_cheapest_good_enough() -> None:
+    c = choose([9.0, 8.5, 5.0], [1.0, 1.5, 5.0], [10.0, 1.0, 0.1], [0.0] * 3, 0, 0.9, 0.0, 7)
+    assert isinstance(c, Choice)
+    assert c.index == 1
+    assert c.reason == "cheapest_meeting_target"
+    assert c.target == pytest.approx(0.81)
+    assert c.means == pytest.approx([0.9, 0.85, 0.5])
+    assert c.scores == c.means
+    assert "cheapest_meeting_target" in repr(c)
+
+
+def test_best_available_without_baseline_and_target_above_one() -> None:
+    c = choose([1.0, 3.0], [1.0, 1.0], [1.0, 2.0], [0.0, 0.0], -1, 1.2, 0.0, 0)
+    assert (c.index, c.reason) == (1, "best_available")
+
+
+def test_single_candidate() -> None:
+    c = choose([2.0], [2.0], [0.5], [0.0], -1, 0.9, 1.0, 3)
+    assert (c.index, c.reason) == (0, "only_candidate")
+
+
+def test_shift_raises_the_mean() -> None:
+    lo = choose([3.0], [3.0], [0.0], [-1.0], -1, 1.0, 0.0, 0).means[0]
+    hi = choose([3.0], [3.0], [0.0], [1.0], -1, 1.0, 0.0, 0).means[0]
+    assert lo < 0.5 < hi
+    assert hi == pytest.approx(_sigmoid(1.0))
+
+
+def test_same_seed_same_choice_and_seeds_vary() -> None:
+    args = ([5.0, 4.0, 3.0], [5.0, 5.0, 5.0], [3.0, 2.0, 1.0], [0.1, 0.0, -0.1], 0, 0.95, 1.0)
+    a = choose(*args, 123)
+    assert a == choose(*args, 123)
+    assert len({tuple(choose(*args, seed).scores) for seed in range(20)}) == 20
+    assert choose(*args, 2**64 - 1).reason == "cheapest_meeting_target"
+
+
+def test_explore_interpolates_between_mean_and_sample() -> None:
+    args = ([5.0, 4.0], [5.0, 5.0], [3.0, 2.0], [0.0, 0.0], 0, 0.95)
+    full = choose(*args, 1.0, 9)
+    half = choose(*args, 0.5, 9)
+    for m, s_full, s_half in zip(full.means, full.scores, half.scores, strict=True):
+        assert s_half == pytest.approx(m + 0.5 * (s_full - m))
+
+
+def test_thompson_sample_mean_matches_posterior_mean() -> None:
+    scores = [choose([2.0], [6.0], [0.0], [0.0], -1, 1.0, 1.0, s).scores[0] for s in range(4000)]
+    assert np.mean(scores) == pytest.approx(0.25, abs=0.01)
+
+
+ONE = ([1.0], [1.0], [0.0], [0.0])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (([], [], [], [], -1, 1.0, 0.0, 0), "empty"),
+        (([1.0], [1.0, 1.0], [0.0], [0.0], -1, 1.0, 0.0, 0), "`beta`"),
+        (([1.0], [1.0], [0.0, 0.0], [0.0], -1, 1.0, 0.0, 0), "`cost`"),
+        (([1.0], [1.0], [0.0], [], -1, 1.0, 0.0, 0), "`shift`"),
+        (([0.0], [1.0], [0.0], [0.0], -1, 1.0, 0.0, 0), "`alpha`[0]"),
+        (([1.0], [-2.0], [0.0], [0.0], -1, 1.0, 0.0, 0), "`beta`[0]"),
+        (([1.0], [math.nan], [0.0], [0.0], -1, 1.0, 0.0, 0), "`beta`[0]"),
+        (([math.inf], [1.0], [0.0], [0.0], -1, 1.0, 0.0, 0), "`alpha`[0]"),
+        (([1.0], [1.0], [-0.5], [0.0], -1, 1.0, 0.0, 0), "`cost`[0]"),
+        (([1.0], [1.0], [math.inf], [0.0], -1, 1.0, 0.0, 0), "`cost`[0]"),
+        (([1.0], [1.0], [0.0], [math.nan], -1, 1.0, 0.0, 0), "`shift`[0]"),
+        ((*ONE, 1, 1.0, 0.0, 0), "baseline"),
+        ((*ONE, -2, 1.0, 0.0, 0), "baseline"),
+        ((*ONE, -1, 1.0, -0.1, 0), "explore"),
+        ((*ONE, -1, 1.0, 1.1, 0), "explore"),
+        ((*ONE, -1, 1.0, math.nan, 0), "explore"),
+        ((*ONE, -1, 0.0, 0.0, 0), "quality_target"),
+        ((*ONE, -1, -1.0, 0.0, 0), "quality_target"),
+        ((*ONE, -1, math.inf, 0.0, 0), "quality_target"),
+    ],
+)
+def test_choose_rejects_bad_input(args: tuple[object, ...], needle: str) -> None:
+    with pytest.raises(ValueError) as info:
+        choose(*args)  # type: ignore[arg-type]
+    assert isinstance(info.value, NativeError)
+    assert needle in str(info.value)
+
+
+def test_seed_out_of_range_is_overflow() -> None:
+    with pytest.raises(OverflowError):
+        choose(*ONE, -1, 1.0, 0.0, -1)
+
+
+def test_choice_is_frozen() -> None:
+    c = choose(*ONE, -1, 1.0, 0.0, 0)
+    with pytest.raises(AttributeError):
+        c.index = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Choice()
+
+
+@st.composite
+def _arms(draw: st.DrawFn) -> tuple[list[float], list[float], list[float], list[float], int, float]:
+    n = draw(st.integers(1, 12))
+    pos = st.floats(1e-3, 1e4, allow_nan=False, allow_infinity=False)
+    alpha = draw(st.lists(pos, min_size=n, max_size=n))
+    beta = draw(st.lists(pos, min_size=n, max_size=n))
+    # Few distinct costs so that cost ties (and their tie-breaks) are exercised.
+    cost = draw(st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.5, 2.0]), min_size=n, max_size=n))
+    shift = draw(st.lists(st.floats(-5.0, 5.0), min_size=n, max_size=n))
+    baseline = draw(st.integers(-1, n - 1))
+    q = draw(st.floats(0.05, 1.5))
+    return alpha, beta, cost, shift, baseline, q
+
+
+@settings(max_examples=300, deadline=None)
+@given(_arms(), st.integers(0, 2**64 - 1))
+def test_greedy_choose_matches_python_oracle(
+    arms: tuple[list[float], list[float], list[float], list[float], int, float], seed: int
+) -> None:
+    alpha, beta, cost, shift, baseline, q = arms
+    got = choose(alpha, beta, cost, shift, baseline, q, 0.0, seed)
+    index, reason, target, means = _oracle_greedy(alpha, beta, cost, shift, baseline, q)
+    assert got.means == pytest.approx(means, rel=1e-12, abs=1e-15)
+    assert got.target == pytest.approx(target, rel=1e-12)
+    assert (got.index, got.reason) == (index, reason)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_arms(), st.floats(0.0, 1.0), st.integers(0, 2**64 - 1))
+def test_choice_meets_target_or_is_best(
+    arms: tuple[list[float], list[float], list[float], list[float], int, float],
+    explore: float,
+    seed: int,
+) -> None:
+    alpha, beta, cost, shift, baseline, q = arms
+    c = choose(alpha, beta, cost, shift, baseline, q, explore, seed)
+    assert all(0.0 < s < 1.0 for s in c.scores)
+    if c.reason == "cheapest_meeting_target":
+        assert c.scores[c.index] >= c.target
+        assert all(cost[i] >= cost[c.index] for i, s in enumerate(c.scores) if s >= c.target)
+    elif c.reason == "best_available":
+        assert c.scores[c.index] == max(c.scores)
+    else:
+        assert len(alpha) == 1
+
+
+def test_update_arm_adds_and_retracts() -> None:
+    a, b = update_arm(1.0, 1.0, 0.75, 2.0)
+    assert (a, b) == (2.5, 1.5)
+    assert update_arm(a, b, 0.75, -2.0) == (1.0, 1.0)
+    assert update_arm(0.2, 0.2, 1.0, -5.0) == (0.0, 0.2)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ((1.0, 1.0, 1.5, 1.0), "reward"),
+        ((1.0, 1.0, -0.1, 1.0), "reward"),
+        ((1.0, 1.0, math.nan, 1.0), "reward"),
+        ((1.0, 1.0, 0.5, math.inf), "weight"),
+        ((-1.0, 1.0, 0.5, 1.0), "alpha"),
+        ((1.0, math.nan, 0.5, 1.0), "beta"),
+    ],
+)
+def test_update_arm_rejects_bad_input(args: tuple[float, float, float, float], needle: str) -> None:
+    with pytest.raises(NativeError, match=needle):
+        update_arm(*args)
+
+
+def _feats(text: str, dim: int = 64) -> np.ndarray:
+    return np.frombuffer(prompt_features(text, dim), dtype="<f4")
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_prompt_features_layout_and_hashing() -> None:
+    text = "Hello, World"
+    f = _feats(text, 128)
+    assert f.shape == (128,)
+    want = np.zeros(112)
+    for tok in ["hello", ",", "world", "hello ,", ", world"]:
+        h = _fnv1a(tok.encode())
+        want[h % 112] += -1.0 if h >> 63 else 1.0
+    want /= np.linalg.norm(want)
+    np.testing.assert_allclose(f[:112], want, rtol=1e-6, atol=1e-7)
+    stats = f[112:]
+    assert stats[0] == pytest.approx(math.log1p(len(text)) / 10)
+    assert stats[1] == pytest.approx(math.log1p(2) / 8)
+    assert stats[3] == pytest.approx(2 / len(text))
+    assert stats[15] == 1.0
+
+
+def test_prompt_features_statistics() -> None:
+    code = "```python\ndef f(x):\n    return x**2 + 1\n```\nWhat is f(3)?"
+    s = _feats(code)[48:]
+    assert s[7] > 0.5  # code-likeness
+    assert s[8] == pytest.approx(0.2)  # one question mark
+    assert s[13] == 1.0  # fence
+    prose = _feats("The cat sat on the mat. It was happy.")[48:]
+    assert prose[7] == 0.0
+    assert prose[13] == 0.0
+    assert prose[14] == pytest.approx(math.log1p(2) / 5)
+
+
+def test_prompt_features_empty_and_whitespace() -> None:
+    for text in ["", "   \n\t "]:
+        f = _feats(text)
+        assert not f[:48].any()
+        assert f[63] == 1.0
+
+
+@pytest.mark.parametrize("dim", [0, 8, 56, 63, 65, 100])
+def test_prompt_features_rejects_bad_dim(dim: int) -> None:
+    with pytest.raises(NativeError, match="dim"):
+        prompt_features("x", dim)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400), st.integers(8, 64))
+def test_prompt_features_finite_normalised_deterministic(text: str, k: int) -> None:
+    dim = 8 * k
+    raw = prompt_features(text, dim)
+    assert raw == prompt_features(text, dim)
+    f = np.frombuffer(raw, dtype="<f4")
+    assert f.shape == (dim,)
+    assert np.isfinite(f).all()
+    norm = float(np.linalg.norm(f[: dim - 16]))
+    # Python's and Rust's whitespace sets differ at the edges (e.g. U+001F), so only require
+    # a unit norm when some char is unambiguously a token.
+    if any(ch.isalnum() for ch in text):
+        assert norm == pytest.approx(1.0, abs=1e-4)
+    else:
+        assert norm == pytest.approx(1.0, abs=1e-4) or norm == 0.0
+
+
+def test_module_exports() -> None:
+    assert sorted(_native.__all__) == [
+        "Choice",
+        "NativeError",
+        "choose",
+        "prompt_features",
+        "update_arm",
+    ]
+    assert issubclass(NativeError, ValueError)
