@@ -1,0 +1,306 @@
+"""`arbiter demo`: a simulated pool, a real sidecar, and a workload that shows the router learn.
+
+Starts `arbiter sim` and `arbiter serve` as child processes on free loopback ports, drives the
+project's own workload through the sidecar (model "auto"), sends feedback where the demo knows the
+truth, sends a seeded sample of the same prompts straight to the baseline model (pass-through) to
+measure the baseline's graded quality, then reads the decision feed and prints the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from arbiter.workload import WorkItem, make_workload
+
+API_KEY_ENV = "ARBITER_DEMO_SIM_KEY"
+
+# The demo's simulated pool: (price in, price out per 1M tokens, latency ms, chance of a good answer
+# on code, math, extraction, open-ended tasks). Shaped like real pools: the cheap end is fine for
+# open-ended chat and simple extraction, and only the upper tiers are reliable on code and math.
+DEMO_POOL: dict[str, tuple[float, float, float, tuple[float, float, float, float]]] = {
+    "sim-tiny": (0.10, 0.20, 8.0, (0.35, 0.30, 0.60, 0.85)),
+    "sim-small": (0.50, 1.50, 12.0, (0.70, 0.60, 0.94, 0.93)),
+    "sim-medium": (2.50, 10.0, 20.0, (0.93, 0.92, 0.95, 0.94)),
+    "sim-premium": (15.0, 60.0, 30.0, (0.96, 0.95, 0.97, 0.96)),
+}
+BASELINE = "sim-premium"
+JUDGE = ("judge", 0.15, 0.60)
+
+
+def sim_config() -> str:
+    lines = ["seed = 7", ""]
+    for name, (pin, pout, latency, (code, math, extraction, open_)) in DEMO_POOL.items():
+        lines += [
+            f"[models.{name}]", f"price_in_per_mtok = {pin}", f"price_out_per_mtok = {pout}",
+            f"latency_ms = {latency}", "latency_jitter_ms = 2.0", "ms_per_chunk = 0.5",
+            f'report_cost = "{"body" if name == BASELINE else "none"}"',
+            f"[models.{name}.quality]", f"code = {code}", f"math = {math}",
+            f"extraction = {extraction}",
+            *(f"{t} = {open_}" for t in ("summarization", "translation", "creative", "chat")),
+            "",
+        ]
+    name, pin, pout = JUDGE
+    lines += [f"[models.{name}]", f"price_in_per_mtok = {pin}", f"price_out_per_mtok = {pout}",
+              "latency_ms = 5.0", "judge = true", ""]
+    return "\n".join(lines)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def demo_config(sim_url: str, db_path: Path, *, auth: bool = False) -> str:
+    """The sidecar config for the demo pool: registry prices match the sim's."""
+    lines = [
+        "[server]", 'log_level = "warning"', "",
+        "[store]", f'url = "sqlite:///{db_path}"', "",
+        "[routing]", f'baseline = "{BASELINE}"', "quality_target = 0.95",
+        'judge_model = "judge"', "judge_sample_rate = 0.5", "",
+        "[upstreams.sim]", f'base_url = "{sim_url}"', f'api_key_env = "{API_KEY_ENV}"', "",
+    ]
+    if auth:
+        lines[0:0] = ["[auth]", 'mode = "keys"', ""]
+    models = [(n, p[0], p[1]) for n, p in DEMO_POOL.items()] + [JUDGE]
+    for name, pin, pout in models:
+        caps = '["chat", "no-route"]' if name == JUDGE[0] else '["chat", "json", "tools"]'
+        lines += [
+            f"[models.{name}]", 'upstream = "sim"', f"price_in_per_mtok = {pin}",
+            f"price_out_per_mtok = {pout}", "context_window = 32000", f"capabilities = {caps}", "",
+        ]
+    return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class Running:
+    base_url: str
+    sim_url: str
+    procs: list[subprocess.Popen[bytes]]
+    workdir: Path
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1.0, headers={"authorization": "Bearer demo"}).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout_s}s")
+
+
+@contextlib.contextmanager
+def running_stack(workdir: Path, *, auth: bool = False) -> Iterator[Running]:
+    env = {**os.environ, API_KEY_ENV: "sim-demo-key"}
+    sim_port, port = free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}/v1"
+    cfg = workdir / "arbiter.toml"
+    cfg.write_text(demo_config(sim_url, workdir / "arbiter.db", auth=auth))
+    sim_cfg = workdir / "sim.toml"
+    sim_cfg.write_text(sim_config())
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), "--port",
+             str(sim_port)], env=env, start_new_session=True))
+        _wait_http(f"{sim_url}/models", procs[-1])
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(port)],
+            env=env, start_new_session=True))
+        _wait_http(f"http://127.0.0.1:{port}/healthz", procs[-1])
+        yield Running(f"http://127.0.0.1:{port}/v1", sim_url, procs, workdir)
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _body(item: WorkItem, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": item.messages}
+    if item.response_format is not None:
+        body["response_format"] = item.response_format
+    if item.max_tokens is not None:
+        body["max_tokens"] = item.max_tokens
+    return body
+
+
+async def drive(base_url: str, items: list[WorkItem], *, baseline: str, seed: int,
+                concurrency: int, api_key: str = "demo", progress: bool = True) -> dict[str, Any]:
+    """Send every item routed (model "auto"), a seeded third of them also to the baseline, give
+    feedback where the truth is known. Returns per-request rows for the report."""
+    from tqdm import tqdm
+
+    rows: dict[int, dict[str, Any]] = {}
+    shadow_every = 3
+    sem = asyncio.Semaphore(concurrency)
+    headers = {"authorization": f"Bearer {api_key}"}
+    bar = tqdm(total=len(items), desc="demo workload", unit="req", disable=not progress,
+               file=sys.stderr)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
+
+        async def one(i: int, item: WorkItem, model: str) -> None:
+            async with sem:
+                r = await client.post("/chat/completions", json=_body(item, model))
+                row: dict[str, Any] = {"i": i, "task": item.task, "status": r.status_code,
+                                       "mode": "routed" if model == "auto" else "baseline"}
+                if r.status_code == 200:
+                    data = r.json()
+                    content = data["choices"][0]["message"].get("content") or ""
+                    row.update(decision_id=r.headers["x-arbiter-decision-id"],
+                               model=r.headers["x-arbiter-model"],
+                               cost=float(r.headers["x-arbiter-cost-usd"]),
+                               baseline_cost=float(r.headers["x-arbiter-baseline-cost-usd"]))
+                    truth = item.check(content)
+                    if truth is not None:
+                        await client.post("/feedback", json={"decision_id": row["decision_id"],
+                                                             "score": truth})
+                rows[i * 2 + (model != "auto")] = row
+            if model == "auto":
+                bar.update(1)
+
+        # keep arrival order roughly sequential so "second half" means later in time
+        window: set[asyncio.Task[None]] = set()
+        for i, item in enumerate(items):
+            jobs = [one(i, item, "auto")]
+            if (i + seed) % shadow_every == 0:
+                jobs.append(one(i, item, baseline))
+            for job in jobs:
+                t = asyncio.ensure_future(job)
+                window.add(t)
+                t.add_done_callback(window.discard)
+            while len(window) >= concurrency * 2:
+                await asyncio.sleep(0.002)
+        await asyncio.gather(*window)
+        bar.close()
+        await asyncio.sleep(1.0)  # let background grading (judge calls) land
+        grades = await _grades(client, len(rows))
+    for row in rows.values():
+        g = grades.get(row.get("decision_id", ""))
+        row["grade"] = g
+    return {"rows": [rows[k] for k in sorted(rows)], "baseline": baseline}
+
+
+async def _grades(client: httpx.AsyncClient, n: int) -> dict[str, float | None]:
+    deadline = time.monotonic() + 10
+    out: dict[str, float | None] = {}
+    while True:
+        r = await client.get("/../arbiter/decisions", params={"limit": min(n + 1000, 100_000)})
+        data = r.json()["data"] if r.status_code == 200 else []
+        out = {d["id"]: d.get("grade") for d in data}
+        pending = sum(1 for v in out.values() if v is None)
+        if pending == 0 or time.monotonic() > deadline:
+            return out
+        await asyncio.sleep(0.5)
+
+
+def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[str, Any]:
+    def part(sel: list[dict[str, Any]]) -> dict[str, Any]:
+        routed = [r for r in sel if r["mode"] == "routed" and r["status"] == 200]
+        base = [r for r in sel if r["mode"] == "baseline" and r["status"] == 200]
+        cost = sum(r["cost"] for r in routed)
+        base_cost = sum(r["baseline_cost"] for r in routed)
+        q = [r["grade"] for r in routed if r.get("grade") is not None]
+        bq = [r["grade"] for r in base if r.get("grade") is not None]
+        quality = sum(q) / len(q) if q else 0.0
+        bquality = sum(bq) / len(bq) if bq else 0.0
+        by: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for r in routed:
+            by[r["model"]][r["task"]] += 1
+        return {
+            "requests": len([r for r in sel if r["mode"] == "routed"]),
+            "failed": len([r for r in sel if r["mode"] == "routed" and r["status"] != 200]),
+            "cost_usd": round(cost, 6),
+            "baseline_cost_usd": round(base_cost, 6),
+            "savings_pct": round(100 * (1 - cost / base_cost), 2) if base_cost else 0.0,
+            "quality": round(quality, 4),
+            "baseline_quality": round(bquality, 4),
+            "quality_ratio": round(quality / bquality, 4) if bquality else 0.0,
+            "graded": len(q),
+            "baseline_graded": len(bq),
+            "by_model_task": {m: dict(t) for m, t in sorted(by.items())},
+        }
+
+    whole = part(rows)
+    whole["second_half"] = part([r for r in rows if r["i"] >= n_items // 2])
+    whole["baseline_model"] = baseline
+    return whole
+
+
+def render(result: dict[str, Any]) -> str:
+    tasks = sorted({t for m in result["by_model_task"].values() for t in m})
+    lines = ["", "Requests per model and task (routed, whole run):"]
+    head = f"  {'model':<10}" + "".join(f"{t[:11]:>12}" for t in tasks) + f"{'total':>8}"
+    lines.append(head)
+    for model, counts in result["by_model_task"].items():
+        cells = "".join(f"{counts.get(t, 0):>12}" for t in tasks)
+        lines.append(f"  {model:<10}{cells}{sum(counts.values()):>8}")
+    lines += ["", f"  {'':<14}{'requests':>9}{'cost $':>11}{'baseline $':>12}{'savings':>9}"
+                  f"{'quality':>9}{'baseline q':>11}{'q ratio':>9}"]
+    for name, part in (("whole run", result), ("second half", result["second_half"])):
+        lines.append(
+            f"  {name:<14}{part['requests']:>9}{part['cost_usd']:>11.4f}"
+            f"{part['baseline_cost_usd']:>12.4f}{part['savings_pct']:>8.1f}%"
+            f"{part['quality']:>9.3f}{part['baseline_quality']:>11.3f}{part['quality_ratio']:>9.3f}"
+        )
+    sh = result["second_half"]
+    ok = sh["savings_pct"] >= 50 and sh["quality_ratio"] >= 0.95
+    lines += ["", f"  baseline model: {result['baseline_model']}; second half "
+                  f"{'meets' if ok else 'MISSES'} the bar (>= 50% cheaper at >= 95% quality)", ""]
+    return "\n".join(lines)
+
+
+def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurrency: int) -> int:
+    items = make_workload(requests, seed)
+    with tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp, \
+            running_stack(Path(tmp)) as stack:
+        baseline = BASELINE
+        data = asyncio.run(drive(stack.base_url, items, baseline=baseline, seed=seed,
+                                 concurrency=concurrency, progress=not as_json))
+        result = summarize(data["rows"], baseline, len(items))
+        if as_json:
+            print(orjson.dumps(result).decode())
+        else:
+            print(render(result))
+        if keep_running:
+            print(f"base_url: {stack.base_url}", flush=True)
+            print("(sim and sidecar stay up; Ctrl-C or SIGTERM stops them)", flush=True)
+            _wait_for_signal()
+    return 0
+
+
+def _wait_for_signal() -> None:
+    stop = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop:
+        time.sleep(0.2)
