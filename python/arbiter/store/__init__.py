@@ -1,0 +1,89 @@
+"""The durable store: the `Store` protocol both backends implement and `open_store(url)`.
+
+Owns persistence of decisions, grades, alerts and arm statistics. It must not hold routing logic
+or be called on the request path directly (the recorder writes; HTTP handlers read via threads).
+
+Write idempotence (`Store.write(records, batch_id=...)`):
+  * decisions are upserted by id (re-writing the same record is a no-op);
+  * grades are keyed by (decision_id, grader) and keep the one with the latest ts;
+  * alerts are inserted once by id;
+  * PolicyDelta rows are *added* to the arms table, which is not idempotent by itself, so a
+    caller that may retry passes a `batch_id`: the store records it in the same transaction and
+    skips the whole batch if that id was already committed. A batch id must name exactly one
+    batch content (the recorder keeps a failed batch unchanged until it is written). Without a
+    batch id a retried write after an ambiguous failure (commit sent, reply lost) may double
+    count its deltas. Batch ids are remembered for `BATCH_ID_TTL_S`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from arbiter.errors import ArbiterError, ConfigError
+from arbiter.records import ArmStats, Record
+
+__all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
+
+BATCH_ID_TTL_S = 7 * 86400.0
+
+
+class StoreError(ArbiterError):
+    """The store could not be reached or refused the operation (the driver error is the cause).
+
+    `transient` is False when the data itself was refused (constraint or value error): retrying
+    the same records cannot succeed, so the recorder isolates and drops them instead.
+    """
+
+    status: ClassVar[int] = 503
+    code: ClassVar[str] = "store_unavailable"
+    type: ClassVar[str] = "server_error"
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@runtime_checkable
+class Store(Protocol):
+    url: str  # passwords are redacted
+    backend: Literal["sqlite", "postgres"]
+
+    def migrate(self) -> int:
+        """Apply pending migrations (safe when several processes race); return the version."""
+        ...
+
+    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
+        """Write `records` in ONE transaction (see the module docstring for idempotence)."""
+        ...
+
+    def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...
+
+    def decisions(
+        self, *, tenant: str | None, limit: int, before_ts: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first, `ts < before_ts` when given; each with its effective `grade`/`grader`."""
+        ...
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        """One decision (same shape as `decisions`) plus `grades`: every grade, best first."""
+        ...
+
+    def stats(self, *, tenant: str | None) -> dict[str, Any]: ...
+
+    def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """`sqlite:///rel.db`, `sqlite:////abs/path.db`, `sqlite://:memory:`, `postgresql://...`."""
+    if url.startswith("sqlite:"):
+        from arbiter.store.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from arbiter.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ConfigError(f"unsupported store url {url!r}: use sqlite:///path.db or postgresql://...")

@@ -1,0 +1,365 @@
+"""The SQL both backends share: statements, migrations runner, row <-> dict mapping, stats math.
+
+Backends supply connections and transactions (`_tx`, `_ro`) and their parameter style. This module
+must not import a database driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol
+
+import orjson
+
+from arbiter.records import (
+    AlertRecord,
+    ArmStats,
+    DecisionRecord,
+    GradeRecord,
+    PolicyDelta,
+    Record,
+)
+from arbiter.store import BATCH_ID_TTL_S
+
+log = logging.getLogger(__name__)
+
+PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3}
+MAX_LIMIT = 10_000  # a feed query never returns more rows than this
+_PRUNE_EVERY = 256  # writes between two prunes of remembered batch ids
+
+_DCOLS = (
+    "id", "ts", "tenant", "task", "mode", "chosen_model", "reason", "candidates", "attempts",
+    "status", "cost_usd", "baseline_model", "baseline_cost_usd", "latency_ms", "prompt_tokens",
+    "completion_tokens", "stream", "difficulty", "key_id", "error", "cost_source",
+)  # fmt: skip
+_JSON_COLS = frozenset({"candidates", "attempts"})
+_GCOLS = ("decision_id", "grader", "precedence", "ts", "tenant", "task", "model", "score", "detail")
+_ACOLS = ("id", "ts", "tenant", "kind", "message", "model", "task", "data")
+
+
+class Cursor(Protocol):
+    """What both drivers' cursors offer (sqlite3.Cursor, psycopg.Cursor)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchone(self) -> Any: ...
+
+
+def _values(cols: Sequence[str], json_ph: str) -> str:
+    return ", ".join(json_ph if c in _JSON_COLS or c == "data" else "%s" for c in cols)
+
+
+@cache
+def _statements(json_ph: str) -> dict[str, str]:
+    dset = ", ".join(f"{c} = excluded.{c}" for c in _DCOLS[1:])
+    gset = ", ".join(f"{c} = excluded.{c}" for c in _GCOLS[2:])
+    return {
+        "decision": f"INSERT INTO decisions ({', '.join(_DCOLS)}) VALUES "
+        f"({_values(_DCOLS, json_ph)}) ON CONFLICT (id) DO UPDATE SET {dset}",
+        "grade": f"INSERT INTO grades ({', '.join(_GCOLS)}) VALUES ({_values(_GCOLS, json_ph)}) "
+        f"ON CONFLICT (decision_id, grader) DO UPDATE SET {gset} WHERE excluded.ts >= grades.ts",
+        "alert": f"INSERT INTO alerts ({', '.join(_ACOLS)}) VALUES ({_values(_ACOLS, json_ph)}) "
+        "ON CONFLICT (id) DO NOTHING",
+        "arm": "INSERT INTO arms (tenant, task, model, alpha, beta, n, updated_ts) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, task, model) DO UPDATE SET "
+        "alpha = arms.alpha + excluded.alpha, beta = arms.beta + excluded.beta, "
+        "n = arms.n + excluded.n, updated_ts = excluded.updated_ts",
+        "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
+        "ON CONFLICT (batch_id) DO NOTHING",
+        "prune": "DELETE FROM applied_batches WHERE ts < %s",
+    }
+
+
+def load_migrations(backend: str) -> list[tuple[int, list[str]]]:
+    """(version, statements) from migrations/<backend>/NNNN_name.sql, in version order."""
+    out: list[tuple[int, list[str]]] = []
+    for path in sorted((Path(__file__).parent / "migrations" / backend).glob("*.sql")):
+        text = "\n".join(
+            ln for ln in path.read_text("utf-8").splitlines() if not ln.lstrip().startswith("--")
+        )
+        stmts = [s.strip() for s in text.split(";") if s.strip()]
+        out.append((int(path.name.split("_", 1)[0]), stmts))
+    return out
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def _loads(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def merge_deltas(deltas: Iterable[PolicyDelta]) -> list[PolicyDelta]:
+    """One delta per arm (sums), sorted by arm so concurrent writers lock rows in one order."""
+    acc: dict[tuple[str, str, str], list[float]] = {}
+    for d in deltas:
+        s = acc.setdefault((d.tenant, d.task, d.model), [0.0, 0.0, 0.0])
+        s[0] += d.d_alpha
+        s[1] += d.d_beta
+        s[2] += d.d_n
+    return [PolicyDelta(*k, *v) for k, v in sorted(acc.items())]
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    model: str
+    task: str
+    requests: int
+    failed: int
+    cost: float
+    baseline: float
+    latency: float
+    graded: int
+    grade_sum: float
+
+
+def _summary(groups: Sequence[_Group]) -> dict[str, Any]:
+    requests = sum(g.requests for g in groups)
+    cost = sum(g.cost for g in groups)
+    baseline = sum(g.baseline for g in groups)
+    graded = sum(g.graded for g in groups)
+    grade_sum = sum(g.grade_sum for g in groups)
+    return {
+        "requests": requests,
+        "failed": sum(g.failed for g in groups),
+        "cost_usd": cost,
+        "baseline_cost_usd": baseline,
+        "savings_usd": baseline - cost,
+        "savings_pct": 100.0 * (baseline - cost) / baseline if baseline > 0 else 0.0,
+        "mean_grade": grade_sum / graded if graded else None,
+        "graded": graded,
+        "mean_latency_ms": sum(g.latency for g in groups) / requests if requests else None,
+    }
+
+
+def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, dict[str, Any]]:
+    split: dict[str, list[_Group]] = {}
+    for g in groups:
+        split.setdefault(getattr(g, key), []).append(g)
+    return {k: _summary(v) for k, v in sorted(split.items())}
+
+
+class SqlStore:
+    """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
+
+    backend: Literal["sqlite", "postgres"]
+    url: str
+    _JSON: ClassVar[str] = "%s"  # placeholder for a JSON column (postgres: "%s::jsonb")
+    _writes: int = 0
+
+    # -- hooks ----------------------------------------------------------------------------
+    def _tx(self) -> AbstractContextManager[Cursor]:
+        """A write transaction: commit on exit, roll back on error, driver errors -> StoreError."""
+        raise NotImplementedError
+
+    def _ro(self) -> AbstractContextManager[Cursor]:
+        """A read-only snapshot (same error mapping)."""
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        """Adapt `%s` placeholders to the driver."""
+        return text
+
+    def _migration_lock(self, cur: Cursor) -> None:
+        """Serialise migrate() across processes inside the transaction (sqlite: BEGIN IMMEDIATE)."""
+
+    # -- schema ---------------------------------------------------------------------------
+    def migrate(self) -> int:
+        steps = load_migrations(self.backend)
+        with self._tx() as cur:
+            self._migration_lock(cur)
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_ts DOUBLE PRECISION NOT NULL)"
+            )
+            cur.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            current = int(cur.fetchone()[0])
+            for version, stmts in steps:
+                if version <= current:
+                    continue
+                for stmt in stmts:
+                    cur.execute(stmt)
+                cur.execute(
+                    self._sql("INSERT INTO schema_version (version, applied_ts) VALUES (%s, %s)"),
+                    (version, time.time()),
+                )
+                log.info("store %s: applied migration %04d", self.url, version)
+                current = version
+        if steps and current > steps[-1][0]:
+            log.warning("store %s is at schema %d, newer than this code knows", self.url, current)
+        return current
+
+    # -- writes ---------------------------------------------------------------------------
+    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
+        if not records:
+            return
+        st = _statements(self._JSON)
+        decisions = [self._decision_row(r) for r in records if isinstance(r, DecisionRecord)]
+        grades = [self._grade_row(r) for r in records if isinstance(r, GradeRecord)]
+        alerts = [self._alert_row(r) for r in records if isinstance(r, AlertRecord)]
+        now = time.time()
+        arms = [
+            (d.tenant, d.task, d.model, d.d_alpha, d.d_beta, d.d_n, now)
+            for d in merge_deltas(r for r in records if isinstance(r, PolicyDelta))
+        ]
+        self._writes += 1
+        with self._tx() as cur:
+            if batch_id is not None:
+                cur.execute(self._sql(st["batch"]), (batch_id, now))
+                if cur.rowcount == 0:
+                    log.info("store %s: batch %s was already written; skipped", self.url, batch_id)
+                    return
+                if self._writes % _PRUNE_EVERY == 1:
+                    cur.execute(self._sql(st["prune"]), (now - BATCH_ID_TTL_S,))
+            for name, rows in (("decision", decisions), ("grade", grades), ("alert", alerts),
+                               ("arm", arms)):  # fmt: skip
+                if rows:
+                    cur.executemany(self._sql(st[name]), rows)
+
+    def _decision_row(self, d: DecisionRecord) -> tuple[Any, ...]:
+        return (
+            d.id, d.ts, d.tenant, d.task, d.mode, d.chosen_model, d.reason,
+            _dumps(d.candidates), _dumps(d.attempts), d.status, d.cost_usd, d.baseline_model,
+            d.baseline_cost_usd, d.latency_ms, d.prompt_tokens, d.completion_tokens, d.stream,
+            d.difficulty, d.key_id, d.error, d.cost_source,
+        )  # fmt: skip
+
+    def _grade_row(self, g: GradeRecord) -> tuple[Any, ...]:
+        return (g.decision_id, g.grader, PRECEDENCE.get(g.grader, 0), g.ts, g.tenant, g.task,
+                g.model, g.score, g.detail)  # fmt: skip
+
+    def _alert_row(self, a: AlertRecord) -> tuple[Any, ...]:
+        return (a.id, a.ts, a.tenant, a.kind, a.message, a.model, a.task, _dumps(a.data))
+
+    # -- reads ----------------------------------------------------------------------------
+    def load_arms(self, tenant: str | None = None) -> list[ArmStats]:
+        where, params = ("WHERE tenant = %s", [tenant]) if tenant is not None else ("", [])
+        sql = f"SELECT tenant, task, model, alpha, beta, n FROM arms {where} ORDER BY 1, 2, 3"
+        with self._ro() as cur:
+            cur.execute(self._sql(sql), params)
+            return [ArmStats(*row) for row in cur.fetchall()]
+
+    def decisions(
+        self, *, tenant: str | None, limit: int, before_ts: float | None = None
+    ) -> list[dict[str, Any]]:
+        limit = max(0, min(int(limit), MAX_LIMIT))
+        if limit == 0:
+            return []
+        conds, params = _conds(tenant=tenant)
+        if before_ts is not None and not math.isnan(before_ts):
+            conds.append("ts < %s")
+            params.append(before_ts)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        inner = f"SELECT * FROM decisions {where} ORDER BY ts DESC, id DESC LIMIT %s"
+        dcols = ", ".join(f"d.{c}" for c in _DCOLS)
+        sql = (
+            f"SELECT {dcols}, g.grader, g.score FROM ({inner}) d "
+            "LEFT JOIN grades g ON g.decision_id = d.id "
+            "ORDER BY d.ts DESC, d.id DESC, g.precedence DESC"
+        )
+        with self._ro() as cur:
+            cur.execute(self._sql(sql), [*params, limit])
+            rows = cur.fetchall()
+        out: list[dict[str, Any]] = []
+        for row in rows:  # rows of one decision are adjacent, its best grade first
+            if out and out[-1]["id"] == row[0]:
+                continue
+            item = _decision_dict(row)
+            item["grader"], item["grade"] = row[len(_DCOLS)], row[len(_DCOLS) + 1]
+            out.append(item)
+        return out
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        with self._ro() as cur:
+            cur.execute(
+                self._sql(f"SELECT {', '.join(_DCOLS)} FROM decisions WHERE id = %s"),
+                (decision_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            cur.execute(
+                self._sql(
+                    "SELECT grader, score, ts, model, detail FROM grades "
+                    "WHERE decision_id = %s ORDER BY precedence DESC"
+                ),
+                (decision_id,),
+            )
+            grades = [
+                {"grader": g[0], "score": g[1], "ts": g[2], "model": g[3], "detail": g[4]}
+                for g in cur.fetchall()
+            ]
+        item = _decision_dict(row)
+        item["grade"] = grades[0]["score"] if grades else None
+        item["grader"] = grades[0]["grader"] if grades else None
+        item["grades"] = grades
+        return item
+
+    def stats(self, *, tenant: str | None) -> dict[str, Any]:
+        dconds, params = _conds(tenant=tenant, prefix="d.")
+        gconds, gparams = _conds(tenant=tenant)
+        dwhere = f"WHERE {' AND '.join(dconds)}" if dconds else ""
+        gwhere = f"WHERE {' AND '.join(gconds)}" if gconds else ""
+        sql = (
+            "SELECT d.chosen_model, d.task, COUNT(*), "
+            "SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), SUM(d.cost_usd), "
+            "SUM(d.baseline_cost_usd), SUM(d.latency_ms), COUNT(g.score), SUM(g.score) "
+            "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
+            "SELECT decision_id, score, ROW_NUMBER() OVER "
+            f"(PARTITION BY decision_id ORDER BY precedence DESC) AS rn FROM grades {gwhere}"
+            ") r WHERE rn = 1) g ON g.decision_id = d.id "
+            f"{dwhere} GROUP BY d.chosen_model, d.task ORDER BY 1, 2"
+        )
+        with self._ro() as cur:
+            cur.execute(self._sql(sql), [*gparams, *params])
+            groups = [
+                _Group(r[0], r[1], int(r[2]), int(r[3] or 0), float(r[4] or 0.0),
+                       float(r[5] or 0.0), float(r[6] or 0.0), int(r[7]), float(r[8] or 0.0))
+                for r in cur.fetchall()
+            ]  # fmt: skip
+        out = _summary(groups)
+        out["by_model"] = _by(groups, "model")
+        out["by_task"] = _by(groups, "task")
+        out["by_model_task"] = [{"model": g.model, "task": g.task, **_summary([g])} for g in groups]
+        return out
+
+    def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]:
+        limit = max(0, min(int(limit), MAX_LIMIT))
+        conds, params = _conds(tenant=tenant)
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
+        sql = f"SELECT {', '.join(_ACOLS)} FROM alerts {where} ORDER BY ts DESC, id DESC LIMIT %s"
+        with self._ro() as cur:
+            cur.execute(self._sql(sql), [*params, limit])
+            rows = cur.fetchall()
+        return [
+            {**dict(zip(_ACOLS[:-1], r[:-1], strict=True)), "data": _loads(r[-1])} for r in rows
+        ]
+
+
+def _conds(*, tenant: str | None, prefix: str = "") -> tuple[list[str], list[Any]]:
+    if tenant is None:
+        return [], []
+    return [f"{prefix}tenant = %s"], [tenant]
+
+
+def _decision_dict(row: Sequence[Any]) -> dict[str, Any]:
+    item = dict(zip(_DCOLS, row[: len(_DCOLS)], strict=True))
+    item["candidates"] = _loads(item["candidates"])
+    item["attempts"] = _loads(item["attempts"])
+    item["stream"] = bool(item["stream"])
+    return item

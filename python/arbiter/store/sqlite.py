@@ -1,0 +1,147 @@
+"""SQLite backend (stdlib sqlite3): one file in WAL mode, a connection per thread, one writer.
+
+`sqlite://:memory:` (tests) shares a single connection behind a lock. Several processes may open
+the same file; SQLite's own locking (BEGIN IMMEDIATE + busy_timeout) serialises their writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from arbiter.errors import ConfigError
+from arbiter.store import StoreError
+from arbiter.store._sql import Cursor, SqlStore
+
+log = logging.getLogger(__name__)
+
+# The data itself was refused: retrying the same rows cannot help.
+_PERMANENT = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError)
+
+
+def parse_sqlite_url(url: str) -> Path | None:
+    """`sqlite:///rel.db` -> rel.db, `sqlite:////abs.db` -> /abs.db, `sqlite://:memory:` -> None."""
+    if not url.startswith("sqlite://"):
+        raise ConfigError(f"not a sqlite url: {url!r}")
+    rest = url[len("sqlite://") :]
+    if rest in (":memory:", "/:memory:"):
+        return None
+    if not rest.startswith("/") or len(rest) < 2:
+        raise ConfigError(f"sqlite url needs a path: sqlite:///relative.db or sqlite:////abs.db, "
+                          f"got {url!r}")  # fmt: skip
+    return Path(rest[1:])
+
+
+@cache
+def _qmark(text: str) -> str:
+    return text.replace("%s", "?")
+
+
+def _wrap(err: sqlite3.Error, what: str) -> StoreError:
+    return StoreError(f"sqlite {what} failed: {err}", transient=not isinstance(err, _PERMANENT))
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.debug("rollback failed (no transaction open?)", exc_info=True)
+
+
+class SqliteStore(SqlStore):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 10_000) -> None:
+        self.url = url
+        self.path = parse_sqlite_url(url)
+        self._busy_ms = busy_timeout_ms
+        self._wlock = threading.Lock()  # one writer per process (memory: every access)
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        self._shared: sqlite3.Connection | None = None
+        if self.path is None:
+            self._shared = self._connect()
+        elif self.path.parent != Path():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        target = ":memory:" if self.path is None else str(self.path)
+        try:
+            conn = sqlite3.connect(
+                target, timeout=self._busy_ms / 1000, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            if self.path is not None:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as err:
+            raise _wrap(err, "open") from err
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        if self._shared is not None:
+            return self._shared
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Cursor]:
+        conn = self._conn()
+        try:
+            conn.execute(begin)
+        except sqlite3.Error as err:
+            raise _wrap(err, "begin") from err
+        try:
+            yield conn.cursor()
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            _rollback(conn)
+            raise _wrap(err, "statement") from err
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    @contextmanager
+    def _tx(self) -> Iterator[Cursor]:
+        with self._wlock, self._transaction("BEGIN IMMEDIATE") as cur:
+            yield cur
+
+    @contextmanager
+    def _ro(self) -> Iterator[Cursor]:
+        if self._shared is not None:
+            with self._wlock, self._transaction("BEGIN") as cur:
+                yield cur
+        else:
+            with self._transaction("BEGIN") as cur:
+                yield cur
+
+    def _sql(self, text: str) -> str:
+        return _qmark(text)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                log.debug("closing a sqlite connection failed", exc_info=True)
