@@ -47,7 +47,7 @@ def test_api_key_in_file_is_rejected() -> None:
 
 def test_wrong_type_and_range() -> None:
     bad_type = EXAMPLE.read_text().replace("port = 8787", 'port = "8787"')
-    with pytest.raises(ConfigError, match="server.port"):
+    with pytest.raises(ConfigError, match=r"server\.port"):
         config.loads(bad_type, env=ENV)
     bad_range = EXAMPLE.read_text().replace("max_body_bytes = 4194304", "max_body_bytes = 99999999")
     with pytest.raises(ConfigError, match="32 MiB"):
@@ -55,7 +55,9 @@ def test_wrong_type_and_range() -> None:
 
 
 def test_unknown_upstream_reference() -> None:
-    text = EXAMPLE.read_text().replace('[models.tiny]\nupstream = "sim"', '[models.tiny]\nupstream = "nope"')
+    text = EXAMPLE.read_text().replace(
+        '[models.tiny]\nupstream = "sim"', '[models.tiny]\nupstream = "nope"'
+    )
     with pytest.raises(ConfigError, match="upstream 'nope' is not defined"):
         config.loads(text, env=ENV)
 
@@ -70,8 +72,9 @@ def test_invalid_toml_is_a_config_error() -> None:
         config.loads("[server\nport=1", env=ENV)
 
 
-def test_cli_check_config(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                          tmp_path: Path) -> None:
+def test_cli_check_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from arbiter.cli import main
 
     monkeypatch.setenv("SIM_API_KEY", "x")

@@ -77,13 +77,25 @@ class AlertRules:
         self._repeat = repeat_after_s
 
     def emit(
-        self, tenant: str, kind: str, message: str, *, model: str | None = None,
-        task: str | None = None, data: dict[str, Any] | None = None,
+        self,
+        tenant: str,
+        kind: str,
+        message: str,
+        *,
+        model: str | None = None,
+        task: str | None = None,
+        data: dict[str, Any] | None = None,
     ) -> None:
         self._emit(
             AlertRecord(
-                id="alr_" + os.urandom(10).hex(), ts=time.time(), tenant=tenant, kind=kind,
-                message=message, model=model, task=task, data=data or {},
+                id="alr_" + os.urandom(10).hex(),
+                ts=time.time(),
+                tenant=tenant,
+                kind=kind,
+                message=message,
+                model=model,
+                task=task,
+                data=data or {},
             )
         )
 
@@ -95,10 +107,12 @@ class AlertRules:
             return
         self._last_price_alert[model] = now
         self.emit(
-            tenant, "price_mismatch",
+            tenant,
+            "price_mismatch",
             f"{model}: upstream reported ${reported:.6f} for a call the registry prices at "
             f"${expected:.6f} ({(reported / expected - 1):+.0%})",
-            model=model, data={"reported_usd": reported, "registry_usd": expected},
+            model=model,
+            data={"reported_usd": reported, "registry_usd": expected},
         )
 
     def observe_grade(self, tenant: str, model: str, task: str, score: float) -> None:
@@ -108,4 +122,6 @@ class AlertRules:
             det = self._detectors[key] = self._make()
         message = det.observe(score)
         if message:
-            self.emit(tenant, "quality_drop", f"{model} on {task}: {message}", model=model, task=task)
+            self.emit(
+                tenant, "quality_drop", f"{model} on {task}: {message}", model=model, task=task
+            )

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the sidecar")
-    serve.add_argument("--config", default=DEFAULT_CONFIG, help="TOML config (default arbiter.toml)")
+    serve.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="TOML config (default arbiter.toml)"
+    )
     serve.add_argument("--host", default=None, help="override server.host")
     serve.add_argument("--port", type=int, default=None, help="override server.port (default 8787)")
     serve.set_defaults(func=_serve)
@@ -58,12 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=9100)
     sim.set_defaults(func=_sim)
 
-    demo = sub.add_parser("demo", help="sim pool + sidecar + a workload that shows the router learn")
+    demo = sub.add_parser(
+        "demo", help="sim pool + sidecar + a workload that shows the router learn"
+    )
     demo.add_argument("--requests", type=int, default=400)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="leave the sim and sidecar up after the workload (Ctrl-C stops)")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="leave the sim and sidecar up after the workload (Ctrl-C stops)",
+    )
     demo.add_argument("--concurrency", type=int, default=8)
     demo.set_defaults(func=_demo)
 
@@ -80,12 +87,22 @@ def _serve(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    logging.basicConfig(level=settings.server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     app = build_app(settings)
     gc.freeze()  # start-up objects never need collecting; keeps full collections short
-    uvicorn.run(app, host=host, port=port, log_level=settings.server.log_level,
-                access_log=False, loop="uvloop", http="httptools", lifespan="on")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.server.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+    )
     return 0
 
 
@@ -93,8 +110,10 @@ def _check_config(args: argparse.Namespace) -> int:
     from arbiter import config
 
     settings = config.load(args.file)
-    print(f"{args.file}: OK — {len(settings.models)} models, {len(settings.upstreams)} upstreams, "
-          f"baseline {settings.routing.baseline}, store {settings.store.url}")
+    print(
+        f"{args.file}: OK — {len(settings.models)} models, {len(settings.upstreams)} upstreams, "
+        f"baseline {settings.routing.baseline}, store {settings.store.url}"
+    )
     return 0
 
 
@@ -122,8 +141,13 @@ def _sim(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from arbiter import demo
 
-    return demo.run(requests=args.requests, seed=args.seed, as_json=args.json,
-                    keep_running=args.keep_running, concurrency=args.concurrency)
+    return demo.run(
+        requests=args.requests,
+        seed=args.seed,
+        as_json=args.json,
+        keep_running=args.keep_running,
+        concurrency=args.concurrency,
+    )
 
 
 if __name__ == "__main__":

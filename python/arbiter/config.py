@@ -1,4 +1,4 @@
-"""Configuration: arbiter.toml (+ ARBITER_* env overrides) parsed once, strictly, into frozen Settings.
+"""Configuration: arbiter.toml (+ ARBITER_* env overrides), parsed once, strictly, into Settings.
 
 Unknown keys are errors naming the key and its line. Secrets (upstream API keys) never live in the
 file: the file names an environment variable and `load` resolves it.
@@ -34,7 +34,9 @@ class ServerSettings:
 class StoreSettings:
     url: str = "sqlite:///arbiter.db"
     durability: Literal["batched", "strict"] = "batched"
-    flush_interval_ms: int = 200  # batched: at most this much acknowledged work at risk on a hard kill
+    flush_interval_ms: int = (
+        200  # batched: at most this much acknowledged work at risk on a hard kill
+    )
     max_backlog: int = 100_000
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
 
@@ -81,7 +83,9 @@ class UpstreamSettings:
     base_url: str
     protocol: Literal["openai"] = "openai"
     api_key_env: str | None = None
-    api_key: str | None = field(default=None, repr=False)  # resolved from api_key_env, never from file
+    api_key: str | None = field(
+        default=None, repr=False
+    )  # resolved from api_key_env, never from file
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +216,9 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             raise ConfigError(f"{where}: prices must be >= 0 and context_window > 0")
         for task, p in m.priors.items():
             if not 0.0 <= p <= 1.0:
-                raise ConfigError(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
+                raise ConfigError(
+                    f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]"
+                )
         models[name] = dataclasses.replace(m, upstream_model=m.upstream_model or name)
     r = s.routing
     baseline = r.baseline or max(models.values(), key=lambda m: m.price_out_per_mtok).name

@@ -47,17 +47,29 @@ def sim_config() -> str:
     lines = ["seed = 7", ""]
     for name, (pin, pout, latency, (code, math, extraction, open_)) in DEMO_POOL.items():
         lines += [
-            f"[models.{name}]", f"price_in_per_mtok = {pin}", f"price_out_per_mtok = {pout}",
-            f"latency_ms = {latency}", "latency_jitter_ms = 2.0", "ms_per_chunk = 0.5",
+            f"[models.{name}]",
+            f"price_in_per_mtok = {pin}",
+            f"price_out_per_mtok = {pout}",
+            f"latency_ms = {latency}",
+            "latency_jitter_ms = 2.0",
+            "ms_per_chunk = 0.5",
             f'report_cost = "{"body" if name == BASELINE else "none"}"',
-            f"[models.{name}.quality]", f"code = {code}", f"math = {math}",
+            f"[models.{name}.quality]",
+            f"code = {code}",
+            f"math = {math}",
             f"extraction = {extraction}",
             *(f"{t} = {open_}" for t in ("summarization", "translation", "creative", "chat")),
             "",
         ]
     name, pin, pout = JUDGE
-    lines += [f"[models.{name}]", f"price_in_per_mtok = {pin}", f"price_out_per_mtok = {pout}",
-              "latency_ms = 5.0", "judge = true", ""]
+    lines += [
+        f"[models.{name}]",
+        f"price_in_per_mtok = {pin}",
+        f"price_out_per_mtok = {pout}",
+        "latency_ms = 5.0",
+        "judge = true",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -70,11 +82,22 @@ def free_port() -> int:
 def demo_config(sim_url: str, db_path: Path, *, auth: bool = False) -> str:
     """The sidecar config for the demo pool: registry prices match the sim's."""
     lines = [
-        "[server]", 'log_level = "warning"', "",
-        "[store]", f'url = "sqlite:///{db_path}"', "",
-        "[routing]", f'baseline = "{BASELINE}"', "quality_target = 0.95",
-        'judge_model = "judge"', "judge_sample_rate = 0.5", "",
-        "[upstreams.sim]", f'base_url = "{sim_url}"', f'api_key_env = "{API_KEY_ENV}"', "",
+        "[server]",
+        'log_level = "warning"',
+        "",
+        "[store]",
+        f'url = "sqlite:///{db_path}"',
+        "",
+        "[routing]",
+        f'baseline = "{BASELINE}"',
+        "quality_target = 0.95",
+        'judge_model = "judge"',
+        "judge_sample_rate = 0.5",
+        "",
+        "[upstreams.sim]",
+        f'base_url = "{sim_url}"',
+        f'api_key_env = "{API_KEY_ENV}"',
+        "",
     ]
     if auth:
         lines[0:0] = ["[auth]", 'mode = "keys"', ""]
@@ -82,8 +105,13 @@ def demo_config(sim_url: str, db_path: Path, *, auth: bool = False) -> str:
     for name, pin, pout in models:
         caps = '["chat", "no-route"]' if name == JUDGE[0] else '["chat", "json", "tools"]'
         lines += [
-            f"[models.{name}]", 'upstream = "sim"', f"price_in_per_mtok = {pin}",
-            f"price_out_per_mtok = {pout}", "context_window = 32000", f"capabilities = {caps}", "",
+            f"[models.{name}]",
+            'upstream = "sim"',
+            f"price_in_per_mtok = {pin}",
+            f"price_out_per_mtok = {pout}",
+            "context_window = 32000",
+            f"capabilities = {caps}",
+            "",
         ]
     return "\n".join(lines)
 
@@ -102,7 +130,10 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0)
         if proc.poll() is not None:
             raise RuntimeError(f"process for {url} exited with {proc.returncode}")
         try:
-            if httpx.get(url, timeout=1.0, headers={"authorization": "Bearer demo"}).status_code < 500:
+            if (
+                httpx.get(url, timeout=1.0, headers={"authorization": "Bearer demo"}).status_code
+                < 500
+            ):
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
@@ -120,13 +151,39 @@ def running_stack(workdir: Path, *, auth: bool = False) -> Iterator[Running]:
     sim_cfg.write_text(sim_config())
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), "--port",
-             str(sim_port)], env=env, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "arbiter",
+                    "sim",
+                    "--config",
+                    str(sim_cfg),
+                    "--port",
+                    str(sim_port),
+                ],
+                env=env,
+                start_new_session=True,
+            )
+        )
         _wait_http(f"{sim_url}/models", procs[-1])
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(port)],
-            env=env, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "arbiter",
+                    "serve",
+                    "--config",
+                    str(cfg),
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                start_new_session=True,
+            )
+        )
         _wait_http(f"http://127.0.0.1:{port}/healthz", procs[-1])
         yield Running(f"http://127.0.0.1:{port}/v1", sim_url, procs, workdir)
     finally:
@@ -149,8 +206,16 @@ def _body(item: WorkItem, model: str) -> dict[str, Any]:
     return body
 
 
-async def drive(base_url: str, items: list[WorkItem], *, baseline: str, seed: int,
-                concurrency: int, api_key: str = "demo", progress: bool = True) -> dict[str, Any]:
+async def drive(
+    base_url: str,
+    items: list[WorkItem],
+    *,
+    baseline: str,
+    seed: int,
+    concurrency: int,
+    api_key: str = "demo",
+    progress: bool = True,
+) -> dict[str, Any]:
     """Send every item routed (model "auto"), a seeded third of them also to the baseline, give
     feedback where the truth is known. Returns per-request rows for the report."""
     from tqdm import tqdm
@@ -159,42 +224,57 @@ async def drive(base_url: str, items: list[WorkItem], *, baseline: str, seed: in
     shadow_every = 3
     sem = asyncio.Semaphore(concurrency)
     headers = {"authorization": f"Bearer {api_key}"}
-    bar = tqdm(total=len(items), desc="demo workload", unit="req", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(items), desc="demo workload", unit="req", disable=not progress, file=sys.stderr
+    )
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
 
         async def one(i: int, item: WorkItem, model: str) -> None:
             async with sem:
                 r = await client.post("/chat/completions", json=_body(item, model))
-                row: dict[str, Any] = {"i": i, "task": item.task, "status": r.status_code,
-                                       "mode": "routed" if model == "auto" else "baseline"}
+                row: dict[str, Any] = {
+                    "i": i,
+                    "task": item.task,
+                    "status": r.status_code,
+                    "mode": "routed" if model == "auto" else "baseline",
+                }
                 if r.status_code == 200:
                     data = r.json()
                     content = data["choices"][0]["message"].get("content") or ""
-                    row.update(decision_id=r.headers["x-arbiter-decision-id"],
-                               model=r.headers["x-arbiter-model"],
-                               cost=float(r.headers["x-arbiter-cost-usd"]),
-                               baseline_cost=float(r.headers["x-arbiter-baseline-cost-usd"]))
+                    row.update(
+                        decision_id=r.headers["x-arbiter-decision-id"],
+                        model=r.headers["x-arbiter-model"],
+                        cost=float(r.headers["x-arbiter-cost-usd"]),
+                        baseline_cost=float(r.headers["x-arbiter-baseline-cost-usd"]),
+                    )
                     truth = item.check(content)
                     if truth is not None:
-                        await client.post("/feedback", json={"decision_id": row["decision_id"],
-                                                             "score": truth})
+                        await client.post(
+                            "/feedback", json={"decision_id": row["decision_id"], "score": truth}
+                        )
                 rows[i * 2 + (model != "auto")] = row
             if model == "auto":
                 bar.update(1)
 
         # keep arrival order roughly sequential so "second half" means later in time
+        slots = asyncio.Semaphore(concurrency * 2)
         window: set[asyncio.Task[None]] = set()
+
+        async def bounded(job: Any) -> None:
+            try:
+                await job
+            finally:
+                slots.release()
+
         for i, item in enumerate(items):
             jobs = [one(i, item, "auto")]
             if (i + seed) % shadow_every == 0:
                 jobs.append(one(i, item, baseline))
             for job in jobs:
-                t = asyncio.ensure_future(job)
+                await slots.acquire()
+                t = asyncio.ensure_future(bounded(job))
                 window.add(t)
                 t.add_done_callback(window.discard)
-            while len(window) >= concurrency * 2:
-                await asyncio.sleep(0.002)
         await asyncio.gather(*window)
         bar.close()
         await asyncio.sleep(1.0)  # let background grading (judge calls) land
@@ -259,8 +339,11 @@ def render(result: dict[str, Any]) -> str:
     for model, counts in result["by_model_task"].items():
         cells = "".join(f"{counts.get(t, 0):>12}" for t in tasks)
         lines.append(f"  {model:<10}{cells}{sum(counts.values()):>8}")
-    lines += ["", f"  {'':<14}{'requests':>9}{'cost $':>11}{'baseline $':>12}{'savings':>9}"
-                  f"{'quality':>9}{'baseline q':>11}{'q ratio':>9}"]
+    lines += [
+        "",
+        f"  {'':<14}{'requests':>9}{'cost $':>11}{'baseline $':>12}{'savings':>9}"
+        f"{'quality':>9}{'baseline q':>11}{'q ratio':>9}",
+    ]
     for name, part in (("whole run", result), ("second half", result["second_half"])):
         lines.append(
             f"  {name:<14}{part['requests']:>9}{part['cost_usd']:>11.4f}"
@@ -269,18 +352,32 @@ def render(result: dict[str, Any]) -> str:
         )
     sh = result["second_half"]
     ok = sh["savings_pct"] >= 50 and sh["quality_ratio"] >= 0.95
-    lines += ["", f"  baseline model: {result['baseline_model']}; second half "
-                  f"{'meets' if ok else 'MISSES'} the bar (>= 50% cheaper at >= 95% quality)", ""]
+    lines += [
+        "",
+        f"  baseline model: {result['baseline_model']}; second half "
+        f"{'meets' if ok else 'MISSES'} the bar (>= 50% cheaper at >= 95% quality)",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurrency: int) -> int:
     items = make_workload(requests, seed)
-    with tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp, \
-            running_stack(Path(tmp)) as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
+        running_stack(Path(tmp)) as stack,
+    ):
         baseline = BASELINE
-        data = asyncio.run(drive(stack.base_url, items, baseline=baseline, seed=seed,
-                                 concurrency=concurrency, progress=not as_json))
+        data = asyncio.run(
+            drive(
+                stack.base_url,
+                items,
+                baseline=baseline,
+                seed=seed,
+                concurrency=concurrency,
+                progress=not as_json,
+            )
+        )
         result = summarize(data["rows"], baseline, len(items))
         if as_json:
             print(orjson.dumps(result).decode())

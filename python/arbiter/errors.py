@@ -112,7 +112,7 @@ class UpstreamUnavailable(UpstreamError):
 
 
 class UpstreamRejected(UpstreamError):
-    """The upstream refused the request as the caller's fault (4xx other than 429): never retried."""
+    """The upstream refused the request as the caller's fault (4xx but 429): never retried."""
 
     code = "upstream_rejected"
     type = "invalid_request_error"

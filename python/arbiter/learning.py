@@ -18,7 +18,7 @@ from typing import Any
 from arbiter import grading, judge
 from arbiter.alerts import AlertRules
 from arbiter.errors import ArbiterError, InvalidRequest, NotFound
-from arbiter.records import GraderKind, GradeRecord
+from arbiter.records import GradeRecord, GraderKind
 from arbiter.routing import Router
 
 log = logging.getLogger(__name__)
@@ -89,15 +89,20 @@ class Learner:
     async def _grade(self, a: Answered) -> None:
         try:
             auto = grading.grade_answer(
-                task=a.task, prompt=a.prompt, content=a.content,
-                finish_reason=a.finish_reason, response_format=a.response_format,
+                task=a.task,
+                prompt=a.prompt,
+                content=a.content,
+                finish_reason=a.finish_reason,
+                response_format=a.response_format,
             )
             if auto is not None:
                 self._apply(a.decision_id, a, auto.score, "auto", f"{auto.grader}: {auto.detail}")
                 return
             if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
                 return
-            reply = await self._judge_call(judge.build_judge_messages(a.prompt, a.content), a.tenant)
+            reply = await self._judge_call(
+                judge.build_judge_messages(a.prompt, a.content), a.tenant
+            )
             score = judge.parse_judge_reply(reply)
             if score is None:
                 log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
@@ -109,7 +114,12 @@ class Learner:
             log.exception("grading crashed", extra={"decision_id": a.decision_id})
 
     def _apply(
-        self, decision_id: str, a: Answered | _Applied, score: float, grader: GraderKind, detail: str
+        self,
+        decision_id: str,
+        a: Answered | _Applied,
+        score: float,
+        grader: GraderKind,
+        detail: str,
     ) -> None:
         score = min(max(score, 0.0), 1.0)
         learn = a.learn if isinstance(a, Answered) else True
@@ -138,8 +148,14 @@ class Learner:
             row = await self._lookup(decision_id)
             if row is None or (tenant is not None and row["tenant"] != tenant):
                 raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
-            target = _Applied(row["tenant"], row["task"], row["chosen_model"], row.get("difficulty"),
-                              row.get("grade") or 0.0, row.get("grader") or "auto")
+            target = _Applied(
+                row["tenant"],
+                row["task"],
+                row["chosen_model"],
+                row.get("difficulty"),
+                row.get("grade") or 0.0,
+                row.get("grader") or "auto",
+            )
             if row.get("grade") is not None:
                 self._applied[decision_id] = target  # retract the stored grade when we override
         else:
@@ -147,4 +163,9 @@ class Learner:
                 raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
             target = known
         self._apply(decision_id, target, score, "feedback", "client feedback")
-        return {"decision_id": decision_id, "score": score, "model": target.model, "task": target.task}
+        return {
+            "decision_id": decision_id,
+            "score": score,
+            "model": target.model,
+            "task": target.task,
+        }

@@ -89,13 +89,29 @@ class Pipeline:
             if req.has_images:
                 needs.add("vision")
             route = s.router_for(principal).decide(
-                RouteRequest(principal.tenant, task, req.prompt_tokens, req.max_tokens,
-                             frozenset(needs), easiness),
+                RouteRequest(
+                    principal.tenant,
+                    task,
+                    req.prompt_tokens,
+                    req.max_tokens,
+                    frozenset(needs),
+                    easiness,
+                ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
             )
             models = (route.chosen, *route.fallbacks)
-            return Plan(decision_id, principal.tenant, task, "routed", models, route.candidates,
-                        route.reason, easiness, started, principal)
+            return Plan(
+                decision_id,
+                principal.tenant,
+                task,
+                "routed",
+                models,
+                route.candidates,
+                route.reason,
+                easiness,
+                started,
+                principal,
+            )
         model = s.settings.models.get(req.model)
         if model is None or not s.is_routable(req.model):
             raise UnknownModel(
@@ -108,10 +124,21 @@ class Pipeline:
         if need > model.context_window:
             raise ContextTooLong(
                 f"This model's maximum context length is {model.context_window} tokens; "
-                f"the request needs about {need}.", param="messages",
+                f"the request needs about {need}.",
+                param="messages",
             )
-        return Plan(decision_id, principal.tenant, task, "passthrough", (req.model,), (),
-                    f"pass-through: the client asked for {req.model}", None, started, principal)
+        return Plan(
+            decision_id,
+            principal.tenant,
+            task,
+            "passthrough",
+            (req.model,),
+            (),
+            f"pass-through: the client asked for {req.model}",
+            None,
+            started,
+            principal,
+        )
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
@@ -121,13 +148,16 @@ class Pipeline:
             model, result = await run_with_failover(
                 plan.models,
                 lambda m: s.upstream_for(m).complete(req.body, s.settings.models[m]),
-                settings=s.settings.failover, breaker=s.breaker, attempts=attempts,
+                settings=s.settings.failover,
+                breaker=s.breaker,
+                attempts=attempts,
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "")
             raise
-        cost, baseline_cost = await self._record(req, plan, model, result.usage, attempts, None,
-                                                 result.content)
+        cost, baseline_cost = await self._record(
+            req, plan, model, result.usage, attempts, None, result.content
+        )
         self._after(req, plan, model, result.content, result.finish_reason)
         return Completed(result, self.headers(plan, model, cost, baseline_cost))
 
@@ -139,7 +169,9 @@ class Pipeline:
             model, upstream = await run_with_failover(
                 plan.models,
                 lambda m: s.upstream_for(m).open_stream(req.body, s.settings.models[m]),
-                settings=s.settings.failover, breaker=s.breaker, attempts=attempts,
+                settings=s.settings.failover,
+                breaker=s.breaker,
+                attempts=attempts,
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "")
@@ -151,7 +183,11 @@ class Pipeline:
         return Streamed(self._relay(req, plan, model, upstream, attempts), headers)
 
     async def _relay(
-        self, req: ChatRequest, plan: Plan, model: str, upstream: UpstreamStream,
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        model: str,
+        upstream: UpstreamStream,
         attempts: list[Attempt],
     ) -> AsyncIterator[bytes]:
         parts: list[str] = []
@@ -206,13 +242,25 @@ class Pipeline:
         }
 
     async def _record(
-        self, req: ChatRequest, plan: Plan, model: str, usage: Usage | None,
-        attempts: list[Attempt], error: ArbiterError | None, content: str, *, stream: bool = False,
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        model: str,
+        usage: Usage | None,
+        attempts: list[Attempt],
+        error: ArbiterError | None,
+        content: str,
+        *,
+        stream: bool = False,
     ) -> tuple[float, float]:
         s = self.s
         m = s.settings.models[model]
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
-        ct = usage.completion_tokens if usage and usage.completion_tokens else estimate_tokens(content)
+        ct = (
+            usage.completion_tokens
+            if usage and usage.completion_tokens
+            else estimate_tokens(content)
+        )
         registry_cost = m.cost_usd(pt, ct)
         source = "registry"
         cost = registry_cost
@@ -220,17 +268,30 @@ class Pipeline:
             cost, source = usage.reported_cost_usd, "upstream"
             s.alerts.check_price(plan.tenant, model, cost, registry_cost)
         if usage is None and error is not None:
-            cost = registry_cost if content else 0.0  # nothing answered, nothing billed (best guess)
+            cost = (
+                registry_cost if content else 0.0
+            )  # nothing answered, nothing billed (best guess)
         baseline = s.baseline_for(plan.principal)
         baseline_cost = baseline.cost_usd(pt, ct)
         record = DecisionRecord(
-            id=plan.decision_id, ts=time.time(), tenant=plan.tenant, task=plan.task,
+            id=plan.decision_id,
+            ts=time.time(),
+            tenant=plan.tenant,
+            task=plan.task,
             mode=plan.mode,  # type: ignore[arg-type]
-            chosen_model=model, reason=plan.reason, candidates=plan.candidates,
-            attempts=tuple(attempts), status="failed" if error else "ok",
-            cost_usd=cost, baseline_model=baseline.name, baseline_cost_usd=baseline_cost,
+            chosen_model=model,
+            reason=plan.reason,
+            candidates=plan.candidates,
+            attempts=tuple(attempts),
+            status="failed" if error else "ok",
+            cost_usd=cost,
+            baseline_model=baseline.name,
+            baseline_cost_usd=baseline_cost,
             latency_ms=(time.perf_counter() - plan.started) * 1000,
-            prompt_tokens=pt, completion_tokens=ct, stream=stream, difficulty=plan.easiness,
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            stream=stream,
+            difficulty=plan.easiness,
             key_id=plan.principal.key_id,
             error=error.code if error else None,
             cost_source=source,  # type: ignore[arg-type]
@@ -242,10 +303,19 @@ class Pipeline:
     def _after(
         self, req: ChatRequest, plan: Plan, model: str, content: str, finish: str | None
     ) -> None:
-        self.s.learner.after_answer(Answered(
-            plan.decision_id, plan.tenant, plan.task, model, req.prompt_text, content, finish,
-            req.response_format, plan.easiness,
-        ))
+        self.s.learner.after_answer(
+            Answered(
+                plan.decision_id,
+                plan.tenant,
+                plan.task,
+                model,
+                req.prompt_text,
+                content,
+                finish,
+                req.response_format,
+                plan.easiness,
+            )
+        )
 
 
 def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
@@ -260,21 +330,36 @@ def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], An
         attempts: list[Attempt] = []
         started = time.perf_counter()
         _, result = await run_with_failover(
-            (judge,), lambda m: s.upstream_for(m).complete(body, s.settings.models[m]),
-            settings=s.settings.failover, breaker=s.breaker, attempts=attempts,
+            (judge,),
+            lambda m: s.upstream_for(m).complete(body, s.settings.models[m]),
+            settings=s.settings.failover,
+            breaker=s.breaker,
+            attempts=attempts,
         )
         m = s.settings.models[judge]
         cost = result.usage.reported_cost_usd
         if cost is None:
             cost = m.cost_usd(result.usage.prompt_tokens, result.usage.completion_tokens)
-        await s.record(DecisionRecord(
-            id=new_decision_id(), ts=time.time(), tenant=tenant, task="judge", mode="judge",
-            chosen_model=judge, reason="LLM judge call", candidates=(), attempts=tuple(attempts),
-            status="ok", cost_usd=cost, baseline_model=judge, baseline_cost_usd=0.0,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
-        ))
+        await s.record(
+            DecisionRecord(
+                id=new_decision_id(),
+                ts=time.time(),
+                tenant=tenant,
+                task="judge",
+                mode="judge",
+                chosen_model=judge,
+                reason="LLM judge call",
+                candidates=(),
+                attempts=tuple(attempts),
+                status="ok",
+                cost_usd=cost,
+                baseline_model=judge,
+                baseline_cost_usd=0.0,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+            )
+        )
         return result.content
 
     return call

@@ -77,7 +77,8 @@ class AlertRecord:
     id: str
     ts: float
     tenant: str
-    kind: str  # "price_mismatch" | "quality_drop" | "circuit_open" | "budget_threshold" | "store_backlog" ...
+    # "price_mismatch" | "quality_drop" | "circuit_open" | "budget_threshold" | "store_backlog"
+    kind: str
     message: str
     model: str | None = None
     task: str | None = None

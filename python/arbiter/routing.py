@@ -116,7 +116,9 @@ class Router:
             reasons = "; ".join(f"{c.model}: {c.why_not}" for c in excluded)
             if excluded and all((c.why_not or "").startswith("context") for c in excluded):
                 raise ContextTooLong(f"The request does not fit any model's context: {reasons}")
-            if allowed is not None and all(c.why_not == "not allowed for this tenant" for c in excluded):
+            if allowed is not None and all(
+                c.why_not == "not allowed for this tenant" for c in excluded
+            ):
                 raise PolicyDenied("No model in the pool is allowed for this tenant.")
             raise NoRouteAvailable(f"No eligible model can serve this request ({reasons}).")
         p = self.params
@@ -131,7 +133,9 @@ class Router:
         baseline = names.index(p.baseline) if p.baseline in names else -1
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
-        choice = _native.choose(alpha, beta, cost, shift, baseline, p.quality_target, p.explore, seed)
+        choice = _native.choose(
+            alpha, beta, cost, shift, baseline, p.quality_target, p.explore, seed
+        )
         cands = tuple(
             Candidate(n, round(s, 4), round(mu, 4), c)
             for n, s, mu, c in zip(names, choice.scores, choice.means, cost, strict=True)
@@ -148,10 +152,14 @@ class Router:
         prior = min(max(prior, 0.01), 0.99)
         a, b, n = self.policy.evidence((tenant, task, m.name))
         scale = p.evidence_cap / n if n > p.evidence_cap else 1.0
-        return prior * p.prior_strength + a * scale + 1e-3, (1 - prior) * p.prior_strength + b * scale + 1e-3
+        return prior * p.prior_strength + a * scale + 1e-3, (
+            1 - prior
+        ) * p.prior_strength + b * scale + 1e-3
 
     def _est_cost(self, m: PoolModel, req: RouteRequest) -> float:
-        out = min(req.max_tokens or self.params.expected_output_tokens, self.params.expected_output_tokens)
+        out = min(
+            req.max_tokens or self.params.expected_output_tokens, self.params.expected_output_tokens
+        )
         return m.cost_usd(req.prompt_tokens, out)
 
     def _shift(self, req: RouteRequest, model: str) -> float:

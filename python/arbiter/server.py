@@ -75,12 +75,14 @@ class Handlers:
         if req.stream:
             streamed = await self.pipeline.stream(req, plan)
             return StreamingResponse(
-                streamed.events, media_type="text/event-stream",
+                streamed.events,
+                media_type="text/event-stream",
                 headers={**streamed.headers, "cache-control": "no-cache"},
             )
         done = await self.pipeline.complete(req, plan)
-        return Response(done.result.raw or orjson.dumps(done.result.body), media_type=JSON,
-                        headers=done.headers)
+        return Response(
+            done.result.raw or orjson.dumps(done.result.body), media_type=JSON, headers=done.headers
+        )
 
     async def models(self, request: Request) -> Response:
         await self.principal(request)
@@ -123,8 +125,11 @@ class Handlers:
         tenant = None if principal.is_admin else principal.tenant
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
         data["circuits"] = self.s.breaker.state()
-        data["store"] = {"backlog": self.s.recorder.backlog, "dropped": self.s.recorder.dropped,
-                         "healthy": self.s.recorder.store_healthy}
+        data["store"] = {
+            "backlog": self.s.recorder.backlog,
+            "dropped": self.s.recorder.dropped,
+            "healthy": self.s.recorder.store_healthy,
+        }
         return json_response(data)
 
     async def alerts(self, request: Request) -> Response:
@@ -136,10 +141,14 @@ class Handlers:
         return json_response({"object": "list", "data": rows})
 
     async def healthz(self, request: Request) -> Response:
-        return json_response({
-            "status": "ok", "uptime_s": round(time.time() - self.s.started_at, 1),
-            "store_healthy": self.s.recorder.store_healthy, "models": len(self.s.pool),
-        })
+        return json_response(
+            {
+                "status": "ok",
+                "uptime_s": round(time.time() - self.s.started_at, 1),
+                "store_healthy": self.s.recorder.store_healthy,
+                "models": len(self.s.pool),
+            }
+        )
 
 
 def _feedback_score(body: dict[str, Any]) -> float:

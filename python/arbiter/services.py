@@ -17,8 +17,8 @@ from arbiter.failover import CircuitBreaker
 from arbiter.learning import Learner
 from arbiter.policy import Policy
 from arbiter.principal import Principal
-from arbiter.records import DecisionRecord, Record
 from arbiter.recorder import Recorder
+from arbiter.records import DecisionRecord, Record
 from arbiter.routing import PoolModel, Router, RouterParams
 from arbiter.store import Store, open_store
 from arbiter.upstream.base import Upstream
@@ -51,9 +51,16 @@ class Services:
         self.policy = Policy()
         self.policy.replace_synced(self.store.load_arms())
         self.pool = [
-            PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
-                      frozenset(m.capabilities), dict(m.priors))
-            for m in settings.models.values() if self.is_routable(m.name)
+            PoolModel(
+                m.name,
+                m.price_in_per_mtok,
+                m.price_out_per_mtok,
+                m.context_window,
+                frozenset(m.capabilities),
+                dict(m.priors),
+            )
+            for m in settings.models.values()
+            if self.is_routable(m.name)
         ]
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
@@ -86,12 +93,20 @@ class Services:
             params = RouterParams(
                 baseline=principal.baseline or r.baseline,
                 quality_target=principal.quality_target or r.quality_target,
-                explore=r.explore, evidence_cap=r.evidence_cap, prior_strength=r.prior_strength,
-                default_prior=r.default_prior, expected_output_tokens=r.expected_output_tokens,
+                explore=r.explore,
+                evidence_cap=r.evidence_cap,
+                prior_strength=r.prior_strength,
+                default_prior=r.default_prior,
+                expected_output_tokens=r.expected_output_tokens,
                 max_fallbacks=max(self.settings.failover.max_models - 1, 0),
             )
-            router = Router(self.pool, params, self.policy, seed=self._seed + len(self._routers),
-                            is_available=self.breaker.available)
+            router = Router(
+                self.pool,
+                params,
+                self.policy,
+                seed=self._seed + len(self._routers),
+                is_available=self.breaker.available,
+            )
             self._routers[key] = router
         return router
 
@@ -114,10 +129,13 @@ class Services:
         self.recorder.submit(record)
 
     def _circuit_opened(self, model: str, failures: int) -> None:
-        self.alerts.emit("default", "circuit_open",
-                         f"{model}: circuit opened after {failures} consecutive failures; "
-                         f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
-                         model=model)
+        self.alerts.emit(
+            "default",
+            "circuit_open",
+            f"{model}: circuit opened after {failures} consecutive failures; "
+            f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
+            model=model,
+        )
 
     async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
         await asyncio.to_thread(self.recorder.flush, 2.0)

@@ -45,5 +45,5 @@ class ChatResult:
 
 
 def estimate_tokens(text: str) -> int:
-    """ceil(chars / 4): the usual rule of thumb, good enough to check context windows and budgets."""
+    """ceil(chars / 4): the usual rule of thumb; good enough for context windows and budgets."""
     return (len(text) + 3) // 4

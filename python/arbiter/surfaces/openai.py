@@ -126,5 +126,7 @@ def _content_text(content: Any, i: int) -> tuple[str, bool]:
 def models_body(names: list[str], created: int) -> dict[str, Any]:
     return {
         "object": "list",
-        "data": [{"id": n, "object": "model", "created": created, "owned_by": "arbiter"} for n in names],
+        "data": [
+            {"id": n, "object": "model", "created": created, "owned_by": "arbiter"} for n in names
+        ],
     }

@@ -85,9 +85,13 @@ class OpenAIUpstream:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._failover.total_timeout_s):
-                resp = await self._client.post("/chat/completions", content=self._payload(body, model))
+                resp = await self._client.post(
+                    "/chat/completions", content=self._payload(body, model)
+                )
         except TimeoutError as err:
-            raise UpstreamTimeout(f"{model.name}: no complete answer within the total timeout") from err
+            raise UpstreamTimeout(
+                f"{model.name}: no complete answer within the total timeout"
+            ) from err
         except httpx.TimeoutException as err:
             raise UpstreamTimeout(f"{model.name}: {type(err).__name__}") from err
         except httpx.HTTPError as err:
@@ -179,7 +183,11 @@ class _OpenAIStream:
         usage = chunk.get("usage") if isinstance(chunk, dict) else None
         if isinstance(usage, dict):
             parsed = parse_usage(chunk, None)
-            cost = parsed.reported_cost_usd if parsed.reported_cost_usd is not None else self._reported_cost
+            cost = (
+                parsed.reported_cost_usd
+                if parsed.reported_cost_usd is not None
+                else self._reported_cost
+            )
             self.usage = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
 
     async def prime(self) -> None:

@@ -1,0 +1,98 @@
+"""Shared fixtures: a live simulated upstream and live sidecars, as child processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arbiter.demo import API_KEY_ENV, _wait_http, demo_config, free_port, sim_config
+
+ENV = {**os.environ, API_KEY_ENV: "sim-test-key"}
+
+
+class Proc:
+    """A child process in its own session, stopped by signal (SIGTERM, or SIGKILL to crash it)."""
+
+    def __init__(self, args: list[str], health_url: str, env: dict[str, str] | None = None) -> None:
+        self.args = args
+        self.health_url = health_url
+        self.env = env or ENV
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Proc:
+        self.proc = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+        _wait_http(self.health_url, self.proc)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    cfg = tmp_path_factory.mktemp("sim") / "sim.toml"
+    cfg.write_text(sim_config())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    proc = Proc(
+        [sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), "--port", str(port)],
+        f"{url}/models",
+    ).start()
+    yield url
+    proc.stop()
+
+
+class Sidecar:
+    def __init__(self, config_path: Path, env: dict[str, str] | None = None) -> None:
+        self.config_path = config_path
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.root_url = f"http://127.0.0.1:{self.port}"
+        self.proc = Proc(
+            [
+                sys.executable,
+                "-m",
+                "arbiter",
+                "serve",
+                "--config",
+                str(config_path),
+                "--port",
+                str(self.port),
+            ],
+            f"{self.root_url}/healthz",
+            env,
+        )
+
+    def start(self) -> Sidecar:
+        self.proc.start()
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.stop(sig)
+
+
+@pytest.fixture
+def sidecar_config(tmp_path: Path, sim_url: str) -> Path:
+    path = tmp_path / "arbiter.toml"
+    path.write_text(demo_config(sim_url, tmp_path / "arbiter.db"))
+    return path
+
+
+@pytest.fixture
+def sidecar(sidecar_config: Path) -> Iterator[Sidecar]:
+    s = Sidecar(sidecar_config).start()
+    yield s
+    s.stop()

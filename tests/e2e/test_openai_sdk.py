@@ -1,0 +1,148 @@
+"""End to end: the official `openai` SDK against a live sidecar and a live sim, over real HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from tests.conftest import Sidecar
+from tests.openapi_spec import validate
+
+MESSAGES = [{"role": "user", "content": "Summarize in two sentences: the tide rises and falls."}]
+
+
+def client(sidecar: Sidecar) -> openai.OpenAI:
+    return openai.OpenAI(base_url=sidecar.base_url, api_key="unused", max_retries=0, timeout=30)
+
+
+def test_routed_call_has_decision_headers(sidecar: Sidecar) -> None:
+    raw = client(sidecar).chat.completions.with_raw_response.create(
+        model="auto",
+        messages=MESSAGES,  # type: ignore[arg-type]
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content
+    for header in (
+        "x-arbiter-model",
+        "x-arbiter-decision-id",
+        "x-arbiter-task",
+        "x-arbiter-cost-usd",
+        "x-arbiter-baseline-cost-usd",
+    ):
+        assert raw.headers.get(header), header
+    assert raw.headers["x-arbiter-task"] == "summarization"
+    assert raw.headers["x-arbiter-model"].startswith("sim-")
+    assert float(raw.headers["x-arbiter-baseline-cost-usd"]) > 0
+    validate("CreateChatCompletionResponse", completion.model_dump(exclude_unset=True))
+
+
+def test_passthrough_is_recorded(sidecar: Sidecar) -> None:
+    raw = client(sidecar).chat.completions.with_raw_response.create(
+        model="sim-small",
+        messages=MESSAGES,  # type: ignore[arg-type]
+    )
+    assert raw.headers["x-arbiter-model"] == "sim-small"
+    decision_id = raw.headers["x-arbiter-decision-id"]
+    feed = httpx.get(f"{sidecar.root_url}/arbiter/decisions", params={"limit": 10}).json()
+    row = next(d for d in feed["data"] if d["id"] == decision_id)
+    assert row["mode"] == "passthrough"
+    assert row["chosen_model"] == "sim-small"
+    assert row["cost_usd"] > 0 and row["baseline_cost_usd"] > row["cost_usd"]
+
+
+def test_models_lists_pool_and_auto(sidecar: Sidecar) -> None:
+    models = client(sidecar).models.list()
+    ids = {m.id for m in models.data}
+    assert {"auto", "sim-tiny", "sim-small", "sim-medium", "sim-premium"} <= ids
+    assert "judge" not in ids  # no-route models are not offered
+    validate("ListModelsResponse", httpx.get(f"{sidecar.base_url}/models").json())
+
+
+def test_unknown_model_is_404_in_openai_shape(sidecar: Sidecar) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client(sidecar).chat.completions.create(model="gpt-nope", messages=MESSAGES)  # type: ignore[arg-type]
+    body = info.value.response.json()
+    validate("ErrorResponse", body)
+    assert body["error"]["code"] == "model_not_found"
+    assert body["error"]["param"] == "model"
+
+
+def test_malformed_json_is_400(sidecar: Sidecar) -> None:
+    r = httpx.post(
+        f"{sidecar.base_url}/chat/completions",
+        content=b'{"model": "auto", "messa',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400
+    validate("ErrorResponse", r.json())
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_missing_messages_is_400(sidecar: Sidecar) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client(sidecar).post("/chat/completions", body={"model": "auto"}, cast_to=httpx.Response)
+    body = info.value.response.json()
+    validate("ErrorResponse", body)
+    assert body["error"]["param"] == "messages"
+
+
+def test_body_over_limit_is_413(tmp_path: Path, sim_url: str) -> None:
+    from arbiter.demo import demo_config
+
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(
+        demo_config(sim_url, tmp_path / "a.db").replace(
+            "[server]", "[server]\nmax_body_bytes = 65536"
+        )
+    )
+    s = Sidecar(cfg).start()
+    try:
+        big = [{"role": "user", "content": "x" * 70_000}]
+        with pytest.raises(openai.APIStatusError) as info:
+            client(s).chat.completions.create(model="auto", messages=big)  # type: ignore[arg-type]
+        assert info.value.status_code == 413
+        body = info.value.response.json()
+        validate("ErrorResponse", body)
+        assert body["error"]["code"] == "request_too_large"
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "auto", "messages": []}, "messages"),
+        ({"model": "auto", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
+        ({"model": "auto", "messages": MESSAGES, "max_tokens": -3}, "max_tokens"),
+        ({"model": "auto", "messages": MESSAGES, "stream": "yes"}, "stream"),
+        ({"messages": MESSAGES}, "model"),
+        ([1, 2, 3], None),
+    ],
+)
+def test_bad_requests_are_clean_400s(sidecar: Sidecar, body: object, param: str | None) -> None:
+    r = httpx.post(f"{sidecar.base_url}/chat/completions", json=body)
+    assert r.status_code == 400, r.text
+    validate("ErrorResponse", r.json())
+    assert r.json()["error"]["param"] == param
+
+
+def test_unknown_fields_are_forwarded(sidecar: Sidecar) -> None:
+    completion = client(sidecar).chat.completions.create(
+        model="sim-tiny",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        extra_body={"arbiter_test_unknown_field": {"nested": True}},
+        seed=3,
+        temperature=0.2,
+    )
+    assert completion.choices[0].message.content
+
+
+def test_unknown_path_and_method_are_openai_errors(sidecar: Sidecar) -> None:
+    r = httpx.get(f"{sidecar.base_url}/nope")
+    assert r.status_code == 404
+    validate("ErrorResponse", r.json())
+    r = httpx.get(f"{sidecar.base_url}/chat/completions")
+    assert r.status_code == 405
+    validate("ErrorResponse", r.json())

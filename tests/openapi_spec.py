@@ -1,0 +1,36 @@
+"""Validate payloads against OpenAI's published OpenAPI spec, read in place from ../shared/specs."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json.gz"
+
+
+@functools.cache
+def _spec() -> dict[str, Any]:
+    if not SPEC.exists():
+        pytest.skip(f"OpenAI spec not found at {SPEC}")
+    with gzip.open(SPEC, "rt", encoding="utf-8") as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _registry() -> Registry:
+    resource = Resource.from_contents(_spec(), default_specification=DRAFT202012)
+    return Registry().with_resource("openapi.json", resource)
+
+
+def validate(schema_name: str, payload: Any) -> None:
+    """Raise jsonschema.ValidationError unless payload matches components/schemas/<schema_name>."""
+    schema = {"$ref": f"openapi.json#/components/schemas/{schema_name}"}
+    jsonschema.Draft202012Validator(schema, registry=_registry()).validate(payload)
