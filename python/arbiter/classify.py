@@ -1,0 +1,388 @@
+"""Task classification of a chat request: a handful of precompiled regexes, no I/O, no models.
+
+Owns the mapping prompt -> TaskType used by routing and grading; it must stay deterministic and
+cheap (a few microseconds), so it only ever looks at a bounded prefix/suffix of long prompts.
+
+Precedence, first match wins (the *form of the expected output* decides):
+
+1. ``response_format`` json_object/json_schema, or tools offered         -> extraction
+2-4. explicit requests; when several match, the one that starts first in the message wins:
+   creative: "write a poem/story/song/haiku/lyrics..."                   -> creative
+   code: "write a function/program/script/SQL/regex", a programming
+   language named with a code noun or verb ("in Python",
+   "translate this Python code to Rust")                                 -> code
+   extraction wording: "extract", "as JSON", "return JSON", "JSON format" -> extraction
+5. code evidence: code fences holding code, stack traces, code syntax     -> code
+6. "translate ... to/into <language>", "how do you say X in French"      -> translation
+7. "summarize/summarise/tl;dr/in N sentences/key points"                  -> summarization
+8. arithmetic, "how many", "calculate", "solve", equations, word problems -> math
+9. otherwise                                                              -> chat
+
+The rules run on the last user message. Only if that says nothing (chat) is the system message
+consulted, and then only for its unambiguous signals (extraction, code, translation, math).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
+
+__all__ = ["TASKS", "TaskType", "asks_for_code", "classify"]
+
+TaskType = Literal["code", "math", "extraction", "summarization", "translation", "creative", "chat"]
+TASKS: Final[tuple[TaskType, ...]] = (
+    "code",
+    "math",
+    "extraction",
+    "summarization",
+    "translation",
+    "creative",
+    "chat",
+)
+
+_HEAD_CHARS: Final = 3000
+_TAIL_CHARS: Final = 1000
+# Everything but ASCII letters, digits, "+" and "#" separates words ("c++", "c#" stay whole).
+_TOKEN_TABLE: Final = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "+#")}
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.translate(_TOKEN_TABLE).split())
+
+
+def _vocab(spec: str) -> tuple[str, ...]:
+    """Phrases separated by "|"; a phrase may hold spaces ("list comprehension")."""
+    return tuple(phrase.strip() for phrase in spec.split("|"))
+
+
+def _alt(phrases: tuple[str, ...]) -> str:
+    """Regex alternation of literal phrases, longest first."""
+    return "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+
+
+def _gate(*groups: tuple[str, ...]) -> frozenset[str]:
+    """The longest word of every phrase: a text holding none of them cannot match any phrase."""
+    return frozenset(max(sorted(_words(phrase)), key=len) for group in groups for phrase in group)
+
+
+# Programming languages whose names are not everyday English words.
+_LANG_WORDS = _vocab(
+    "python|python3|javascript|typescript|node.js|nodejs|java|c++|cpp|c#|csharp|f#|golang|php|"
+    "kotlin|scala|haskell|sql|postgresql|postgres|mysql|sqlite|t-sql|pl/sql|bash|zsh|powershell|"
+    "perl|lua|matlab|fortran|cobol|ocaml|clojure|erlang|elixir|html|css|jsx|tsx|react|django|"
+    "flask|numpy|pandas|pytorch|tensorflow|regex|regexp|dockerfile|makefile|verilog|vhdl|solidity"
+)
+# Names that are also ordinary words ("rust", "swift", "go"): need a code noun next to them.
+_LANG_AMBIGUOUS_WORDS = _vocab("rust|go|swift|ruby|julia|dart|c|r|crystal|nim|zig")
+_CODE_NOUN_WORDS = _vocab(
+    "code|codes|function|functions|method|methods|class|classes|script|program|programs|snippet|"
+    "implementation|implement|refactor|debug|compile|compiles|compiler|bug|exception|syntax|loop|"
+    "variable|array|list comprehension|dict|dictionary|library|module|crate|package|api|endpoint|"
+    "query|queries|regex|unit test|unit tests|test case|test cases|algorithm|recursion|recursive|"
+    "pointer|struct|enum|trait|closure|async|decorator|lambda|iterator|generator|type hint|"
+    "type hints|borrow checker|lifetime|goroutine|segfault|runtime error|stack overflow|cli"
+)
+_ARTIFACT_WORDS = _vocab(
+    "function|program|class|method|sql|sql query|sql statement|query in sql|regex|"
+    "regular expression|unit test|unit tests|test suite|code|snippet|cli tool|command-line tool|"
+    "command line tool|api endpoint|rest api|web server|dockerfile|makefile|bash one-liner|"
+    "one-liner|shell command|lambda|decorator|algorithm"
+)
+_CODE_MISC_WORDS = _vocab(
+    "time complexity|big-o|big o|leetcode|stack trace|stacktrace|compile error|pull request|"
+    "git rebase|git merge|git commit|git push|git branch"
+)
+_CREATIVE_NOUNS = _vocab(
+    "poem|poems|poetry|story|stories|song|songs|haiku|haikus|lyrics|limerick|limericks|sonnet|"
+    "sonnets|fable|fables|fairy tale|fairy tales|fairytale|fairytales|rap|raps|rap verse|ballad|"
+    "ballads|ode|odes|verse|verses|tale|tales|screenplay|novel|chapter|joke|jokes|riddle|riddles|"
+    "monologue|dialogue between|fan fiction|fanfiction"
+)
+_NATURAL_WORDS = _vocab(
+    "english|french|spanish|german|italian|portuguese|chinese|mandarin|cantonese|japanese|korean|"
+    "russian|arabic|hindi|dutch|swedish|norwegian|danish|finnish|polish|turkish|greek|hebrew|"
+    "vietnamese|thai|indonesian|malay|ukrainian|czech|latin|bengali|urdu|persian|farsi|swahili|"
+    "romanian|hungarian|catalan|tagalog|filipino|punjabi|tamil|telugu|esperanto|irish|welsh|"
+    "icelandic|serbian|croatian|bulgarian|slovak|estonian|latvian|lithuanian"
+)
+_MATH_WORDS = _vocab(
+    "calculate|calculating|compute|computing|solve|evaluate|simplify|factorise|factorize|"
+    "differentiate|integrate|how many|how much|how long will|how far|what percent|"
+    "what percentage|square root|cube root|sqrt|factorial|derivative|integral|probability|"
+    "expected value|greatest common|least common|lcm|gcd|prime factor|prime factors|arithmetic|"
+    "equation|inequality|logarithm|quadratic|theorem|prove that|remainder when|sum of|"
+    "product of|average of|mean of|median of|percent of"
+)
+
+_LANG = _alt(_LANG_WORDS)
+_LANG_AMBIGUOUS = _alt(_LANG_AMBIGUOUS_WORDS)
+_CODE_NOUN = _alt(_CODE_NOUN_WORDS)
+_LANG_END = r"(?![\w+#])"  # "\b" fails after "c++" / "c#"
+_NATURAL = _alt(_NATURAL_WORDS)
+_SCRIPT = (
+    r"script(?!\s+(?:for|about)\s+(?:a|an|the|my|our)?\s*(?:video|play|film|movie|podcast|"
+    r"commercial|ad|scene|show|episode|youtube|tiktok|speech|presentation))"
+)
+
+_CREATIVE = re.compile(
+    r"\b(?:write|compose|create|draft|pen|tell|give|make up|invent|generate|need|want|"
+    r"would like)\s+(?:me\s+|us\s+)?"
+    r"(?:a|an|one|two|three|\d+|some|the|another)?\s*"
+    r"(?:(?:short|little|funny|rhyming|bedtime|free[- ]verse|love|sad|happy|epic|children's|"
+    r"kids'?|original|dark|spooky|romantic|silly|heartfelt|creative|new|fictional|brief|"
+    r"limerick-style|\w+-themed)\s+)*"
+    r"(?:" + _alt(_CREATIVE_NOUNS) + r")\b"
+    r"|^\s*(?:an?\s+)?(?:poem|haiku|limerick|sonnet|song|short story)\s+(?:about|on|for)\b",
+    re.MULTILINE,
+)
+_CREATIVE_GATE: Final = _gate(_CREATIVE_NOUNS)
+
+_CODE_REQUEST = re.compile(
+    r"\b(?:write|create|implement|generate|code|build|give me|show me|provide|produce|"
+    r"fix|debug|refactor|optimi[sz]e|rewrite|complete)\s+(?:me\s+)?(?:a|an|the|this|my|some|"
+    r"that)?\s*(?:\w+[- ]?){0,3}?(?:" + _alt(_ARTIFACT_WORDS) + "|" + _SCRIPT + r")\b"
+    r"|\b(?:in|using|with)\s+(?:" + _LANG + r")" + _LANG_END + r"(?!\s+(?:language|speakers?))"
+    r"|\b(?:" + _LANG + r")\s+(?:" + _CODE_NOUN + r")\b"
+    r"|\b(?:" + _LANG_AMBIGUOUS + r")\s+(?:" + _CODE_NOUN + r")\b"
+    r"|\b(?:"
+    + _CODE_NOUN
+    + r")\s+(?:in|to|into|for)\s+(?:"
+    + _LANG
+    + "|"
+    + _LANG_AMBIGUOUS
+    + r")"
+    + _LANG_END
+    + r"|\b(?:translate|convert|port|rewrite|transpile)\b[^.?!\n]{0,60}\bto\s+(?:"
+    + _LANG
+    + r")"
+    + _LANG_END
+    + r"|\b(?:"
+    + _alt(_CODE_MISC_WORDS)
+    + r")\b"
+)
+_CODE_REQUEST_GATE: Final = _gate(_LANG_WORDS, _CODE_NOUN_WORDS, _ARTIFACT_WORDS, _CODE_MISC_WORDS)
+
+_EXTRACTION = re.compile(
+    r"\bextract(?:s|ed|ion)?\b|\bas (?:valid )?json\b|\breturn (?:only |valid |a |the )?json\b"
+    r"|\bjson (?:format|object|array|output)\b|\b(?:in|into|to) (?:valid )?json\b"
+    r"|\boutput (?:only |valid )?json\b|\brespond (?:only )?(?:in|with) json\b"
+    r"|\bjson schema\b|\bstructured (?:data|output)\b|\bparse (?:this|the following)\b"
+    r"|\bpull out (?:the|all)\b|\bfill (?:in )?(?:the|these) fields\b|\bkey-value pairs\b"
+    r"|\bnamed entit(?:y|ies)\b|\bas a (?:csv|yaml|table)\b|\bin (?:csv|yaml) format\b"
+)
+_EXTRACTION_GATE: Final = _gate(
+    _vocab(
+        "extract|extracts|extracted|extraction|json|structured|parse|pull|fill|key|named|csv|"
+        "yaml|table"
+    )
+)
+
+_CODE_EVIDENCE = re.compile(
+    r"traceback \(most recent call last\)|exception in thread|\bpanicked at\b"
+    r"|\bsegmentation fault\b|\b(?:type|value|key|index|attribute|name|syntax|runtime|reference|"
+    r"import|zerodivision|assertion|indentation)error\b|\bnullpointerexception\b"
+    r"|\bundefined is not a function\b|\bcannot read propert(?:y|ies) of\b"
+    r"|^\s*(?:class|async def)\s+\w+\s*[(:]|\bdef\s+\w+\s*\([^)\n]*\)\s*(?:->[^:\n]*)?:"
+    r"|^\s*from\s+[\w.]+\s+import\s+[\w*(]|^\s*import\s+[\w.]+(?:\s+as\s+\w+)?\s*;?\s*$"
+    r"|\bfunction\s+\w+\s*\(|\bconsole\.log\(|#include\s*<|\bpublic static void\b"
+    r"|\bfn\s+\w+\s*\(|\bfunc\s+\w+\s*\(|=>\s*\{"
+    r"|\bselect\s+(?:\*|[\w.]+\s*,\s*[\w.,\s]+?)\s+from\s+\w+"
+    r"|\bselect\s+[\w.]+\s+from\s+\w+\s+(?:where|order by|group by|limit|join|inner join)\b"
+    r"|\bprintf?\(|\bstd::|\$\s*(?:pip|npm|cargo|git|docker)\s",
+    re.MULTILINE,
+)
+_EVIDENCE_GATE: Final = _gate(
+    _vocab(
+        "traceback|panicked|segmentation|undefined|cannot|class|def|import|function|console|"
+        "#include|public|fn|func|select|print|printf|std|pip|npm|cargo|git|docker"
+    )
+)
+_EVIDENCE_SUBSTRINGS: Final = ("error", "exception", "=>")
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_PROSE_FENCE_TAGS: Final = frozenset({"", "text", "txt", "plaintext", "markdown", "md", "json"})
+_CODE_SYMBOLS = re.compile(r"[;{}]\s*$|\)\s*:\s*$|^\s*return\b", re.MULTILINE)
+
+_TRANSLATION = re.compile(
+    r"\btranslat(?:e|es|ed|ing|ion)\b"
+    r"|\bhow (?:do|would|can) (?:you|i|we) say\b[^?\n]{0,80}\bin (?:" + _NATURAL + r")\b"
+    r"|\b(?:what is|what's|say)\b[^?\n]{0,80}\bin (?:" + _NATURAL + r")\s*\?"
+    r"|\binto (?:" + _NATURAL + r")\s*[:.?]?\s*$"
+    r"|\b(?:put|turn|render|convert|change)\s+(?:this|it|that|these|the following)\b[^.?!\n]{0,40}"
+    r"\binto (?:" + _NATURAL + r")\b"
+    r"|\bin (?:" + _NATURAL + r"),? please\b",
+    re.MULTILINE,
+)
+_TRANSLATION_GATE: Final = _gate(
+    _NATURAL_WORDS, ("translate", "translates", "translated", "translating", "translation")
+)
+_SUMMARY = re.compile(
+    r"\bsummar(?:y|ies|i[sz]e[sd]?|i[sz]ing|i[sz]ation)\b|\btl;?\s?dr\b|\bsynopsis\b"
+    r"|\bin (?:\d+|one|two|three|four|five|a few|a couple of) (?:short )?"
+    r"(?:sentences?|bullet(?: point)?s?)\b"
+    r"|\bcondense\b|\bkey (?:points|takeaways)\b|\bmain points\b|\bthe gist\b"
+    r"|\bboil (?:it|this|that) down\b|\brecap\b|\bsum (?:it|this|that) up\b"
+    r"|\bshorten (?:this|the following)\b|\babstract for\b"
+)
+_SUMMARY_GATE: Final = _gate(
+    _vocab(
+        "summary|summaries|summarize|summarise|summarizes|summarises|summarized|summarised|"
+        "summarizing|summarising|summarization|summarisation|tl|tldr|synopsis|sentence|sentences|"
+        "bullet|bullets|condense|key|main|gist|boil|recap|sum|shorten|abstract"
+    )
+)
+_MATH = re.compile(
+    r"\d\s*[+*×÷^]\s*[\d(]|\d\s+[-/−]\s+\d|\)\s*[-+*/×÷^]\s*[\d(]|\d\s*\*\*\s*\d"
+    r"|\b\d+\s*(?:plus|minus|times|divided by|multiplied by|squared|cubed)\b"
+    r"|\b(?:" + _alt(_MATH_WORDS) + r")\b"
+    r"|\b[a-z]\s*\^\s*\d|\b\d+\s*[a-z]\s*[-+=]\s*\d|\b[a-z]\s*=\s*-?\d"
+)
+_MATH_GATE: Final = _gate(_MATH_WORDS)
+_DIGIT = re.compile(r"[0-9]")
+_QUANTITY_CUE = re.compile(
+    r"\b(?:total|each|per|left|remain(?:s|ing)?|altogether|in all|more than|less than|fewer|"
+    r"twice|half|times as|cost|costs|spent|earn(?:s|ed)?|sells?|sold|buys?|bought|pays?|paid|"
+    r"average|difference|combined|split|share|shared)\b"
+)
+_NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
+_SYSTEM_CODE = re.compile(
+    r"\b(?:coding|programming|programmer|developer|software engineer|code reviewer)\b"
+)
+_SYSTEM_MATH = re.compile(r"\b(?:math|mathematics|arithmetic|algebra|calculus|geometry)\b")
+
+
+def _text_of(content: Any) -> str:
+    """Text of an OpenAI message content: a string, or a list of parts (non-text parts ignored)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence) and not isinstance(content, bytes | bytearray):
+        texts = [
+            part["text"]
+            for part in content
+            if isinstance(part, Mapping)
+            and part.get("type") in ("text", "input_text")
+            and isinstance(part.get("text"), str)
+        ]
+        return "\n".join(texts)
+    return ""
+
+
+def _bounded_lower(text: str) -> str:
+    if len(text) > _HEAD_CHARS + _TAIL_CHARS:
+        text = text[:_HEAD_CHARS] + "\n" + text[-_TAIL_CHARS:]
+    return text.lower()
+
+
+def _open(words: frozenset[str] | None, gate: frozenset[str]) -> bool:
+    """Cheap pre-check: can the text match at all? (None means "always try".)"""
+    return words is None or not words.isdisjoint(gate)
+
+
+def _has_code_evidence(text: str, words: frozenset[str] | None) -> bool:
+    if "```" in text and _fences_hold_code(text):
+        return True
+    if not (_open(words, _EVIDENCE_GATE) or any(token in text for token in _EVIDENCE_SUBSTRINGS)):
+        return False
+    return _CODE_EVIDENCE.search(text) is not None
+
+
+def _fences_hold_code(text: str) -> bool:
+    for match in _FENCE.finditer(text):
+        tag, body = match.group(1), match.group(2)
+        if tag not in _PROSE_FENCE_TAGS:
+            return True
+        if _CODE_EVIDENCE.search(body) or len(_CODE_SYMBOLS.findall(body)) >= 2:
+            return True
+    return False
+
+
+def _is_math(text: str, words: frozenset[str] | None) -> bool:
+    has_digit = _DIGIT.search(text) is not None
+    if not (has_digit or _open(words, _MATH_GATE)):
+        return False
+    if _MATH.search(text):
+        return True
+    return (
+        has_digit
+        and len(_NUMBER_TOKEN.findall(text)) >= 2
+        and _QUANTITY_CUE.search(text) is not None
+    )
+
+
+def asks_for_code(text: str) -> bool:
+    """True when the prompt explicitly asks for code (used by the code grader)."""
+    return _CODE_REQUEST.search(_bounded_lower(text)) is not None
+
+
+_EXPLICIT: Final[tuple[tuple[re.Pattern[str], frozenset[str], TaskType], ...]] = (
+    (_CREATIVE, _CREATIVE_GATE, "creative"),
+    (_CODE_REQUEST, _CODE_REQUEST_GATE, "code"),
+    (_EXTRACTION, _EXTRACTION_GATE, "extraction"),
+)
+
+
+def _classify_text(text: str, words: frozenset[str] | None) -> TaskType:
+    """Rules in precedence order over lower-cased ``text``; ``words`` gates the regexes."""
+    best: TaskType | None = None
+    best_start = len(text) + 1
+    for pattern, gate, task in _EXPLICIT:
+        if not _open(words, gate):
+            continue
+        match = pattern.search(text, 0, best_start + 1)
+        if match is not None and match.start() < best_start:
+            best, best_start = task, match.start()
+    if best is not None:
+        return best
+    if _has_code_evidence(text, words):
+        return "code"
+    if _open(words, _TRANSLATION_GATE) and _TRANSLATION.search(text):
+        return "translation"
+    if _open(words, _SUMMARY_GATE) and _SUMMARY.search(text):
+        return "summarization"
+    if _is_math(text, words):
+        return "math"
+    return "chat"
+
+
+def _classify_system(text: str) -> TaskType:
+    if _EXTRACTION.search(text) and "json" in text:
+        return "extraction"
+    if _CODE_REQUEST.search(text) or _SYSTEM_CODE.search(text):
+        return "code"
+    if re.search(r"\btranslat(?:e|or|ion)\b", text):
+        return "translation"
+    if _SYSTEM_MATH.search(text):
+        return "math"
+    return "chat"
+
+
+def classify(
+    messages: Sequence[Mapping[str, Any]],
+    response_format: Mapping[str, Any] | None = None,
+    has_tools: bool = False,
+) -> TaskType:
+    """Classify a chat request into one of ``TASKS`` (see the module docstring for precedence)."""
+    if has_tools:
+        return "extraction"
+    if response_format is not None and response_format.get("type") in (
+        "json_object",
+        "json_schema",
+    ):
+        return "extraction"
+    user_text = ""
+    system_text = ""
+    for message in reversed(messages):
+        role = message.get("role")
+        if not user_text and role == "user":
+            user_text = _text_of(message.get("content"))
+        elif not system_text and role in ("system", "developer"):
+            system_text = _text_of(message.get("content"))
+        if user_text and system_text:
+            break
+    text = _bounded_lower(user_text)
+    task = _classify_text(text, _words(text))
+    if task == "chat" and system_text:
+        task = _classify_system(_bounded_lower(system_text))
+    return task
