@@ -1,0 +1,593 @@
+"""Automatic graders for finished answers: pure functions of (task, prompt, answer), no I/O.
+
+Runs off the request path. Never executes or evaluates answer text: code is only parsed (``ast``),
+and the only arithmetic ever evaluated is a tiny whitelisted expression taken from the *prompt*.
+Open-ended tasks get ``None`` (no automatic grade) so the caller may ask the LLM judge instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, Final
+
+import jsonschema
+import orjson
+from jsonschema.exceptions import SchemaError, best_match
+from referencing.exceptions import Unresolvable
+
+from arbiter.classify import asks_for_code
+
+__all__ = ["Grade", "extract_final_answer", "grade_answer", "parse_json_content"]
+
+logger = logging.getLogger(__name__)
+
+
+def _tags(spec: str) -> frozenset[str]:
+    return frozenset(spec.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """One automatic grade: ``score`` in [0, 1], the grader that gave it, a short reason."""
+
+    score: float
+    grader: str
+    detail: str
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"grade score must be in [0, 1], got {self.score!r}")
+
+
+_APOLOGY = (
+    r"(?:i['’]m sorry|i am sorry|sorry|i apologi[sz]e|unfortunately|i['’]m afraid|i am afraid|"
+    r"as an ai(?: language model| assistant)?)"
+)
+_NEGATION = (
+    r"(?:i\s+(?:can['’]?not|can['’]t|won['’]t|will not|am unable to|am not able to|must decline|"
+    r"do not feel comfortable|don['’]t feel comfortable)|i['’]m (?:unable to|not able to))"
+)
+_REFUSAL_VERBS = (
+    r"(?:help|assist|provide|do|comply|fulfill?|create|generate|write|answer|share|support|"
+    r"engage|complete|give|offer|produce|discuss|process|continue|participate|respond|make)"
+)
+_REFUSAL_START = re.compile(
+    r"^\W{0,3}(?:" + _APOLOGY + r"\b[^.!?\n]{0,60}?[,.!]?\s*(?:but\s+)?" + _NEGATION + r"\b"
+    r"|" + _NEGATION + r"\s+" + _REFUSAL_VERBS + r"\b"
+    r"|i['’]m (?:unable|not able) to\b|i must decline\b)",
+    re.IGNORECASE,
+)
+_HELPFUL_AFTER_REFUSAL = re.compile(r"here(?:'s| is| are)|however|```|that said", re.IGNORECASE)
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_PYTHON_TAGS: Final = frozenset({"python", "py", "python3", "py3", "ipython", "pycon", "sage"})
+_JSON_TAGS: Final = frozenset({"json", "jsonc", "json5", "geojson"})
+_PROSE_TAGS: Final = frozenset(
+    {"text", "txt", "plaintext", "output", "console", "log", "markdown", "md", "csv", "diff"}
+)
+_PYTHONISH = re.compile(
+    r"^\s*(?:def |class |import |from \S+ import |async def |@\w+|print\(|if __name__)",
+    re.MULTILINE,
+)
+_STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|`(?:\\.|[^`\\])*`')
+_DOUBLE_QUOTED = re.compile(r'"(?:\\.|[^"\\\n])*"')
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_HASH_COMMENT_TAGS: Final = _tags(
+    "bash sh shell zsh ruby rb perl pl r yaml yml toml dockerfile makefile make powershell "
+    "ps1 elixir ex nim julia jl coffee tcl conf ini cmake"
+)
+_SLASH_COMMENT_TAGS: Final = _tags(
+    "js javascript ts typescript jsx tsx java c h cpp c++ cc cxx hpp cs csharp c# go golang "
+    "rust rs swift kotlin kt scala php dart groovy objc objective-c zig solidity sol proto"
+)
+_DASH_COMMENT_TAGS: Final = _tags(
+    "sql postgresql postgres mysql sqlite plsql tsql lua haskell hs elm"
+)
+_NO_SINGLE_QUOTE_TAGS: Final = _tags("rust rs ocaml ml clojure clj lisp scheme elisp")
+_SQL_START = re.compile(r"^\s*(?:select|with|insert|update|delete|create|alter)\b", re.IGNORECASE)
+_CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
+_JSON_ASK = re.compile(
+    r"\bjson\b.{0,40}\b(?:only|format|object|array|output)\b|\b(?:as|return|in|into|output|"
+    r"respond with|reply with|valid)\s+(?:a\s+|only\s+|valid\s+)?json\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_JSON_FENCE = re.compile(r"```[ \t]*(?:json\w*)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+# --- final-answer extraction for math -------------------------------------------------------
+_NUMBER = r"[-−]?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s?/\s?\d+)?\s?%?"
+_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_HASHES = re.compile(r"^\s*####\s*(" + _NUMBER + r")\s*$", re.MULTILINE)
+_ANSWER_LINE = re.compile(
+    r"(?:final answer|answer)\s*(?:is)?\s*[:=]\s*\**\s*(.+?)\s*\**\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_ANSWER_IS = re.compile(
+    r"\b(?:the |my )?(?:final )?answer is\s*[:=]?\s*\**\s*(" + _NUMBER + r"|[^.\n]{1,60})",
+    re.IGNORECASE,
+)
+_EQUALS_END = re.compile(r"=\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
+_LONE_NUMBER = re.compile(r"^\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
+_LEADING_NUMBER = re.compile(r"^\s*(" + _NUMBER + r")")
+_FRAC = re.compile(r"\\d?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+
+
+def _is_refusal(text: str) -> bool:
+    head = text.lstrip()[:200]
+    if not _REFUSAL_START.match(head):
+        return False
+    return len(text) < 300 or _HELPFUL_AFTER_REFUSAL.search(text) is None
+
+
+def grade_answer(
+    *,
+    task: str,
+    prompt: str,
+    content: str | None,
+    finish_reason: str | None,
+    response_format: Mapping[str, Any] | None,
+) -> Grade | None:
+    """Grade one answer, or return None when no automatic grader applies (judge it instead)."""
+    if finish_reason in ("tool_calls", "function_call"):
+        return None  # a tool call is not a text answer; the caller grades it on the tool outcome
+    if content is None or not content.strip():
+        return Grade(0.0, "empty", "empty answer")
+    if finish_reason == "length":
+        return Grade(0.1, "truncated", "finish_reason=length: answer cut off")
+    if finish_reason == "content_filter":
+        return Grade(0.05, "refusal", "finish_reason=content_filter")
+    if _is_refusal(content):
+        return Grade(0.05, "refusal", f"refusal: {_first_line(content)}")
+    if task == "code":
+        return _grade_code(prompt, content)
+    if task == "extraction":
+        return _grade_extraction(prompt, content, response_format)
+    if task == "math":
+        return _grade_math(prompt, content)
+    return None
+
+
+def _first_line(text: str, limit: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# --- code ------------------------------------------------------------------------------------
+
+
+def _python_error(source: str) -> str | None:
+    try:
+        ast.parse(source)
+    except SyntaxError as err:
+        return f"SyntaxError line {err.lineno}: {err.msg}"
+    except ValueError as err:  # e.g. source contains NUL bytes
+        return f"ValueError: {err}"
+    return None
+
+
+def _json_error(source: str) -> str | None:
+    try:
+        json.loads(source)
+    except json.JSONDecodeError as err:
+        return f"JSONDecodeError line {err.lineno}: {err.msg}"
+    return None
+
+
+def _code_only(line: str, tag: str) -> str:
+    """A line without its string literals and trailing comment (by the block's language)."""
+    if tag in _NO_SINGLE_QUOTE_TAGS:
+        line = _DOUBLE_QUOTED.sub("", line)
+    else:
+        line = _STRING_LITERAL.sub("", line)
+    if tag in _HASH_COMMENT_TAGS:
+        return line.partition("#")[0]
+    if tag in _SLASH_COMMENT_TAGS:
+        return line.partition("//")[0]
+    if tag in _DASH_COMMENT_TAGS:
+        return line.partition("--")[0]
+    return line
+
+
+def _bracket_error(source: str, tag: str = "") -> str | None:
+    if tag in _SLASH_COMMENT_TAGS or tag in _DASH_COMMENT_TAGS:
+        source = _BLOCK_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), source)
+    stack: list[tuple[str, int]] = []
+    for lineno, line in enumerate(source.splitlines(), start=1):
+        for char in _code_only(line, tag):
+            if char in "([{":
+                stack.append((char, lineno))
+            elif char in _CLOSERS:
+                if not stack or stack[-1][0] != _CLOSERS[char]:
+                    return f"unbalanced '{char}' line {lineno}"
+                stack.pop()
+    if stack:
+        char, lineno = stack[-1]
+        return f"unclosed '{char}' line {lineno}"
+    return None
+
+
+def _block_error(tag: str, body: str, prompt_lower: str) -> str | None:
+    if tag in _PYTHON_TAGS:
+        return _python_error(body)
+    if tag in _JSON_TAGS:
+        return _json_error(body)
+    if not tag:
+        stripped = body.lstrip()
+        if stripped[:1] in ("{", "[") and _json_error(body) is None:
+            return None
+        if _SQL_START.match(body):
+            return _bracket_error(body, "sql")
+        if _PYTHONISH.search(body) or "python" in prompt_lower:
+            return _python_error(body)
+    return _bracket_error(body, tag)
+
+
+def _looks_like_python_program(text: str) -> bool:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        not isinstance(node, ast.Expr) or isinstance(node.value, ast.Call) for node in tree.body
+    )
+
+
+def _grade_code(prompt: str, content: str) -> Grade | None:
+    prompt_lower = prompt.lower()
+    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(content)]
+    code_blocks = [(tag, body) for tag, body in blocks if tag not in _PROSE_TAGS and body.strip()]
+    if not code_blocks:
+        if _looks_like_python_program(content):
+            return Grade(1.0, "code_parse", "unfenced answer parses as Python")
+        if _SQL_START.match(content) and _bracket_error(content, "sql") is None:
+            return Grade(1.0, "code_parse", "unfenced answer looks like balanced SQL")
+        if asks_for_code(prompt):
+            return Grade(0.3, "code_parse", "code was asked for but the answer has no code block")
+        return None
+    for index, (tag, body) in enumerate(code_blocks, start=1):
+        error = _block_error(tag, body, prompt_lower)
+        if error is not None:
+            return Grade(0.0, "code_parse", f"{tag or 'untagged'} block {index}: {error}")
+    return Grade(1.0, "code_parse", f"{len(code_blocks)} code block(s) parsed")
+
+
+# --- extraction ------------------------------------------------------------------------------
+
+
+def parse_json_content(text: str) -> Any:
+    """Parse an answer that should be JSON, tolerating whitespace and a ```json fence.
+
+    Raises ``ValueError`` (``json.JSONDecodeError`` included) when no JSON can be read.
+    """
+    stripped = text.strip()
+    try:
+        return orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        pass
+    fence = _JSON_FENCE.search(stripped)
+    if fence is None:
+        return json.loads(stripped)  # raises JSONDecodeError with a line number
+    return json.loads(fence.group(1))
+
+
+def _parse_lenient(text: str) -> Any:
+    """parse_json_content, then the outermost {...} / [...] span of a prose answer."""
+    try:
+        return parse_json_content(text)
+    except ValueError:
+        starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+        if not starts:
+            raise
+        start = min(starts)
+        end = text.rfind("}" if text[start] == "{" else "]")
+        if end <= start:
+            raise
+        return json.loads(text[start : end + 1])
+
+
+@lru_cache(maxsize=256)
+def _validator_for(canonical_schema: str) -> jsonschema.protocols.Validator:
+    """Compiled Draft 2020-12 validator, memoised by the schema's canonical JSON text."""
+    schema = json.loads(canonical_schema)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _json_path(path: Any) -> str:
+    out = "$"
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _grade_schema(content: str, schema: Any) -> Grade:
+    try:
+        document = parse_json_content(content)
+    except ValueError as err:
+        return Grade(0.0, "json_schema", f"invalid JSON: {err}"[:160])
+    try:
+        canonical = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode()
+        validator = _validator_for(canonical)
+        error = best_match(validator.iter_errors(document))
+    except (SchemaError, Unresolvable, TypeError, orjson.JSONEncodeError) as err:
+        logger.warning("json_schema grader: unusable schema (%s); parse check only", err)
+        return Grade(1.0, "json_parse", "valid JSON (schema unusable, not validated)")
+    if error is None:
+        return Grade(1.0, "json_schema", "valid against schema")
+    return Grade(
+        0.2, "json_schema", f"schema error at {_json_path(error.path)}: {error.message}"[:200]
+    )
+
+
+def _grade_extraction(
+    prompt: str, content: str, response_format: Mapping[str, Any] | None
+) -> Grade | None:
+    kind = response_format.get("type") if response_format is not None else None
+    if kind == "json_schema" and response_format is not None:
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, Mapping) else None
+        if isinstance(schema, Mapping):
+            return _grade_schema(content, schema)
+        kind = "json_object"  # a schema-less json_schema: at least it must be a JSON object
+    if kind == "json_object":
+        try:
+            document = parse_json_content(content)
+        except ValueError as err:
+            return Grade(0.0, "json_object", f"invalid JSON: {err}"[:160])
+        if not isinstance(document, dict):
+            return Grade(0.2, "json_object", f"JSON is a {type(document).__name__}, not an object")
+        return Grade(1.0, "json_object", "valid JSON object")
+    if _JSON_ASK.search(prompt[:4000]) or _JSON_ASK.search(prompt[-1000:]):
+        try:
+            _parse_lenient(content)
+        except ValueError as err:
+            return Grade(0.0, "json_parse", f"JSON was asked for but: {err}"[:160])
+        return Grade(1.0, "json_parse", "JSON was asked for and parses")
+    return None
+
+
+# --- math ------------------------------------------------------------------------------------
+
+
+def _clean_answer(raw: str) -> str:
+    text = _FRAC.sub(r"\1/\2", raw).replace("\\!", "").replace("\\,", "")
+    text = re.sub(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}", r"\1", text)
+    text = text.strip().strip("*").strip()
+    text = re.sub(r"^[a-zA-Z]\s*=\s*", "", text)  # "x = 5" -> "5"
+    leading = _LEADING_NUMBER.match(text)
+    if leading is not None:
+        number = _to_fraction(leading.group(1))
+        if number is not None:
+            return _format_fraction(number)
+    return text.rstrip(".").strip()
+
+
+def extract_final_answer(text: str) -> str | None:
+    """The final answer of a worked solution, numbers normalised ("1,234.50" -> "1234.5").
+
+    Looks, in order, for ``\\boxed{..}``, ``#### N``, ``Answer: N``, "the answer is N", and a
+    last line ending in ``= N`` or consisting of a lone number. The last occurrence wins.
+    """
+    for pattern in (_BOXED, _HASHES, _ANSWER_LINE, _ANSWER_IS):
+        found = pattern.findall(text)
+        if found:
+            answer = _clean_answer(found[-1])
+            if answer:
+                return answer
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    for pattern in (_EQUALS_END, _LONE_NUMBER):
+        match = pattern.search(lines[-1])
+        if match is not None:
+            return _clean_answer(match.group(1))
+    return None
+
+
+def _grade_math(prompt: str, content: str) -> Grade:
+    answer = extract_final_answer(content)
+    value = _evaluate_prompt_expression(prompt)
+    if value is not None:
+        expected = _format_fraction(value)
+        if answer is None:
+            return Grade(0.0, "math_checked", f"expected {expected}, no final answer found")
+        if _answers_match(answer, value):
+            return Grade(1.0, "math_checked", f"answer {answer} matches {expected}")
+        return Grade(0.0, "math_checked", f"answer {answer[:40]}, expected {expected}")
+    if answer is None:
+        return Grade(0.2, "math_answer", "no final answer found")
+    return Grade(0.75, "math_answer", f"answer {answer} extracted, unverified")
+
+
+# --- numbers and the prompt's own arithmetic ---------------------------------------------------
+
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_PLAIN = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d{1,3})?$")
+_MAX_MAGNITUDE: Final = Fraction(10) ** 30
+_EXPR_CANDIDATE = re.compile(r"-?[\d(.][\d\s.+\-*/%()]*[\d)]")
+_EXPR_OPERATOR = re.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%])\s*[-(\d.]")
+_WORD_OPERATORS: Final = (
+    (re.compile(r"\bmultiplied by\b"), "*"),
+    (re.compile(r"\bdivided by\b"), "/"),
+    (re.compile(r"\btimes\b"), "*"),
+    (re.compile(r"\bplus\b"), "+"),
+    (re.compile(r"\bminus\b"), "-"),
+    (re.compile(r"(?<=\d)\s+x\s+(?=\d)"), " * "),
+    (re.compile(r"(\d),(\d{3})\b"), r"\1\2"),
+)
+_LEAD_IN_WORDS: Final = frozenset(
+    [
+        "what",
+        "whats",
+        "what's",
+        "is",
+        "compute",
+        "calculate",
+        "evaluate",
+        "the",
+        "value",
+        "of",
+        "find",
+        "please",
+        "solve",
+        "simplify",
+        "how",
+        "much",
+        "result",
+        "answer",
+        "give",
+        "me",
+        "tell",
+        "only",
+        "just",
+        "number",
+        "exact",
+        "exactly",
+        "and",
+        "show",
+        "your",
+        "work",
+        "steps",
+        "step",
+        "by",
+        "final",
+        "a",
+        "an",
+        "with",
+        "explain",
+        "briefly",
+        "quickly",
+        "work",
+        "out",
+        "can",
+        "you",
+        "i",
+        "need",
+        "to",
+        "get",
+        "do",
+        "this",
+    ]
+)
+_ALLOWED_BINOPS: Final = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+
+
+def _to_fraction(raw: str) -> Fraction | None:
+    """Exact value of "1,234", "$12.50", "-3/4", "1e3", "50%" (as 50); None if not a number."""
+    text = raw.strip().replace("−", "-").replace("$", "").replace(" ", "").rstrip("%").lower()
+    sign = 1
+    if text.startswith("-"):
+        sign, text = -1, text[1:]
+    if "/" in text:
+        num, _, den = text.partition("/")
+        top, bottom = _to_fraction(num), _to_fraction(den)
+        if top is None or bottom is None or bottom == 0:
+            return None
+        return sign * top / bottom
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    if not _PLAIN.match(text):
+        return None
+    return sign * Fraction(text)
+
+
+def _format_fraction(value: Fraction) -> str:
+    """Canonical text: "1234", "12.5", "0.75"; "1/3" when no finite decimal exists."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    den = value.denominator
+    for factor in (2, 5):
+        while den % factor == 0:
+            den //= factor
+    if den != 1:
+        return f"{value.numerator}/{value.denominator}"
+    with localcontext() as ctx:
+        ctx.prec = 60
+        decimal = Decimal(value.numerator) / Decimal(value.denominator)
+    return format(decimal.normalize(), "f")
+
+
+def _answers_match(answer: str, expected: Fraction) -> bool:
+    """Exact match, or a decimal answer that is ``expected`` correctly rounded (3.33 for 10/3)."""
+    value = _to_fraction(answer)
+    if value is None:
+        return False
+    if value == expected:
+        return True
+    decimals = len(answer.partition(".")[2]) if "." in answer and "e" not in answer else 0
+    if decimals == 0:
+        return False
+    return abs(value - expected) <= Fraction(1, 2 * 10**decimals)
+
+
+def _eval_node(node: ast.AST, budget: list[int]) -> Fraction:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError("expression too long")
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return Fraction(str(node.value))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = _eval_node(node.operand, budget)
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp) and isinstance(node.op, _ALLOWED_BINOPS):
+        left, right = _eval_node(node.left, budget), _eval_node(node.right, budget)
+        result = _apply(node.op, left, right)
+        if abs(result) > _MAX_MAGNITUDE:
+            raise ValueError("result too large")
+        return result
+    raise ValueError(f"unsupported expression node {type(node).__name__}")
+
+
+def _apply(op: ast.operator, left: Fraction, right: Fraction) -> Fraction:
+    if isinstance(op, ast.Add):
+        return left + right
+    if isinstance(op, ast.Sub):
+        return left - right
+    if isinstance(op, ast.Mult):
+        return left * right
+    if isinstance(op, ast.Pow):
+        if right.denominator != 1 or abs(right) > 64 or abs(left) > 10**6:
+            raise ValueError("exponent out of bounds")
+        if left == 0 and right < 0:
+            raise ValueError("zero to a negative power")
+        return left ** int(right)
+    if right == 0:
+        raise ValueError("division by zero")
+    if isinstance(op, ast.Div):
+        return left / right
+    if isinstance(op, ast.FloorDiv):
+        return Fraction(left // right)
+    return left % right
+
+
+def _evaluate_prompt_expression(prompt: str) -> Fraction | None:
+    """Value of a prompt that is plainly one arithmetic expression ("What is 17 * 23?").
+
+    Only numbers, parentheses and + - * / // % ** (small bounds) are allowed, parsed with ``ast``
+    and evaluated exactly over fractions; anything else in the prompt beyond a short lead-in
+    ("what is", "compute", "show your work") means the prompt is not plain arithmetic -> None.
+    """
+    if len(prompt) > 300:
+        return None
+    text = prompt.lower().replace("×", "*").replace("÷", "/").replace("−", "-").replace("^", "**")
+    for pattern, replacement in _WORD_OPERATORS:
+        text = pattern.sub(replacement, text)
+    candidates = [m for m in _EXPR_CANDIDATE.finditer(text) if _EXPR_OPERATOR.search(m.group(0))]
+    if len(candidates) != 1:
+        return None
+    match = candidates[0]
+    residual = text[: match.start()] + " " + text[match.end() :]
+    words = re.findall(r"[a-z']+|\d", residual)
+    if any(word not in _LEAD_IN_WORDS for word in words):
+        return None
+    try:
+        tree = ast.parse(match.group(0).strip(), mode="eval")
+        return _eval_node(tree.body, [64])
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError):
+        return None
