@@ -270,7 +270,7 @@ def test_schema_invalid_json(content: str) -> None:
 
 
 def test_schema_key_order_shares_one_validator() -> None:
-    reordered = {"json_schema": {"schema": dict(reversed(list(SCHEMA.items())))}}
+    reordered: dict[str, Any] = {"json_schema": {"schema": dict(reversed(list(SCHEMA.items())))}}
     reordered["type"] = "json_schema"
     assert _grade("extraction", '{"name": "A", "age": 1}', response_format=reordered) == Grade(
         1.0, "json_schema", "valid against schema"
