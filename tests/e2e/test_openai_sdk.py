@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+
 from tests.conftest import Sidecar
 from tests.openapi_spec import validate
 
 MESSAGES = [{"role": "user", "content": "Summarize in two sentences: the tide rises and falls."}]
 
 
-def client(sidecar: Sidecar) -> openai.OpenAI:
-    return openai.OpenAI(base_url=sidecar.base_url, api_key="unused", max_retries=0, timeout=30)
+@pytest.fixture
+def oai(sidecar: Sidecar) -> Iterator[openai.OpenAI]:
+    with client(sidecar) as c:
+        yield c
 
 
-def test_routed_call_has_decision_headers(sidecar: Sidecar) -> None:
-    raw = client(sidecar).chat.completions.with_raw_response.create(
+@contextlib.contextmanager
+def client(sidecar: Sidecar) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=sidecar.base_url, api_key="unused", max_retries=0, timeout=30) as c:
+        yield c
+
+
+def test_routed_call_has_decision_headers(sidecar: Sidecar, oai: openai.OpenAI) -> None:
+    raw = oai.chat.completions.with_raw_response.create(
         model="auto",
         messages=MESSAGES,  # type: ignore[arg-type]
     )
@@ -38,8 +49,8 @@ def test_routed_call_has_decision_headers(sidecar: Sidecar) -> None:
     validate("CreateChatCompletionResponse", completion.model_dump(exclude_unset=True))
 
 
-def test_passthrough_is_recorded(sidecar: Sidecar) -> None:
-    raw = client(sidecar).chat.completions.with_raw_response.create(
+def test_passthrough_is_recorded(sidecar: Sidecar, oai: openai.OpenAI) -> None:
+    raw = oai.chat.completions.with_raw_response.create(
         model="sim-small",
         messages=MESSAGES,  # type: ignore[arg-type]
     )
@@ -52,24 +63,24 @@ def test_passthrough_is_recorded(sidecar: Sidecar) -> None:
     assert row["cost_usd"] > 0 and row["baseline_cost_usd"] > row["cost_usd"]
 
 
-def test_models_lists_pool_and_auto(sidecar: Sidecar) -> None:
-    models = client(sidecar).models.list()
+def test_models_lists_pool_and_auto(sidecar: Sidecar, oai: openai.OpenAI) -> None:
+    models = oai.models.list()
     ids = {m.id for m in models.data}
     assert {"auto", "sim-tiny", "sim-small", "sim-medium", "sim-premium"} <= ids
     assert "judge" not in ids  # no-route models are not offered
     validate("ListModelsResponse", httpx.get(f"{sidecar.base_url}/models").json())
 
 
-def test_unknown_model_is_404_in_openai_shape(sidecar: Sidecar) -> None:
+def test_unknown_model_is_404_in_openai_shape(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as info:
-        client(sidecar).chat.completions.create(model="gpt-nope", messages=MESSAGES)  # type: ignore[arg-type]
+        oai.chat.completions.create(model="gpt-nope", messages=MESSAGES)  # type: ignore[arg-type]
     body = info.value.response.json()
     validate("ErrorResponse", body)
     assert body["error"]["code"] == "model_not_found"
     assert body["error"]["param"] == "model"
 
 
-def test_malformed_json_is_400(sidecar: Sidecar) -> None:
+def test_malformed_json_is_400(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     r = httpx.post(
         f"{sidecar.base_url}/chat/completions",
         content=b'{"model": "auto", "messa',
@@ -80,9 +91,9 @@ def test_malformed_json_is_400(sidecar: Sidecar) -> None:
     assert r.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_missing_messages_is_400(sidecar: Sidecar) -> None:
+def test_missing_messages_is_400(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client(sidecar).post("/chat/completions", body={"model": "auto"}, cast_to=httpx.Response)
+        oai.post("/chat/completions", body={"model": "auto"}, cast_to=httpx.Response)
     body = info.value.response.json()
     validate("ErrorResponse", body)
     assert body["error"]["param"] == "messages"
@@ -100,8 +111,8 @@ def test_body_over_limit_is_413(tmp_path: Path, sim_url: str) -> None:
     s = Sidecar(cfg).start()
     try:
         big = [{"role": "user", "content": "x" * 70_000}]
-        with pytest.raises(openai.APIStatusError) as info:
-            client(s).chat.completions.create(model="auto", messages=big)  # type: ignore[arg-type]
+        with client(s) as c, pytest.raises(openai.APIStatusError) as info:
+            c.chat.completions.create(model="auto", messages=big)  # type: ignore[arg-type]
         assert info.value.status_code == 413
         body = info.value.response.json()
         validate("ErrorResponse", body)
@@ -128,8 +139,8 @@ def test_bad_requests_are_clean_400s(sidecar: Sidecar, body: object, param: str 
     assert r.json()["error"]["param"] == param
 
 
-def test_unknown_fields_are_forwarded(sidecar: Sidecar) -> None:
-    completion = client(sidecar).chat.completions.create(
+def test_unknown_fields_are_forwarded(sidecar: Sidecar, oai: openai.OpenAI) -> None:
+    completion = oai.chat.completions.create(
         model="sim-tiny",
         messages=MESSAGES,  # type: ignore[arg-type]
         extra_body={"arbiter_test_unknown_field": {"nested": True}},
@@ -139,7 +150,7 @@ def test_unknown_fields_are_forwarded(sidecar: Sidecar) -> None:
     assert completion.choices[0].message.content
 
 
-def test_unknown_path_and_method_are_openai_errors(sidecar: Sidecar) -> None:
+def test_unknown_path_and_method_are_openai_errors(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     r = httpx.get(f"{sidecar.base_url}/nope")
     assert r.status_code == 404
     validate("ErrorResponse", r.json())
