@@ -1,0 +1,20 @@
+"""`arbiter sim`: a simulated OpenAI-compatible upstream pool for the demo, e2e tests and benches.
+
+Models with quality/latency/price/failure profiles (sim.toml), or replay of recorded outcomes.
+"""
+
+from arbiter.sim.config import Failures, ModelProfile, SimConfig, default_pool, load_config
+from arbiter.sim.runner import SimServer, run_sim, sim_running
+from arbiter.sim.server import build_app
+
+__all__ = [
+    "Failures",
+    "ModelProfile",
+    "SimConfig",
+    "SimServer",
+    "build_app",
+    "default_pool",
+    "load_config",
+    "run_sim",
+    "sim_running",
+]

@@ -1,0 +1,209 @@
+"""The running simulator's state: current model profiles, request counters, stats, run-time control.
+
+Also decides what a model replies to a request (judge verdict, recorded outcome, or generated
+answer). One SimState per server; no module-level state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from random import Random
+from typing import Any
+
+from arbiter.errors import ConfigError
+from arbiter.sim import content
+from arbiter.sim.config import ModelProfile, SimConfig, parse_failures
+from arbiter.sim.content import FinishReason
+from arbiter.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
+from arbiter.sim.outcomes import OutcomeTable
+from arbiter.workload import TASKS, last_user_text, recognise
+
+_ALIASES = {"error_rate_5xx": "error_5xx", "error_rate_429": "error_429"}
+_FAILURE_PATCH = frozenset(
+    {"error_5xx", "error_429", "timeout", "malformed", "stream_cut_after", "stream_cut", "stall",
+     "stall_ms", "trickle", "trickle_ms", "malformed_chunk"}
+)  # fmt: skip
+_PROFILE_PATCH = frozenset(
+    {"latency_ms", "latency_jitter_ms", "ms_per_chunk", "reported_price_factor", "report_cost"}
+)
+
+
+def count_tokens(text: str) -> int:
+    """ceil(characters / 4), the estimate the outcome tables use too."""
+    return math.ceil(len(text) / 4)
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    total = 0
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        value = message.get("content")
+        if isinstance(value, str):
+            total += count_tokens(value)
+        elif isinstance(value, list):
+            text = "".join(str(p.get("text", "")) for p in value if isinstance(p, Mapping))
+            total += count_tokens(text)
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    content: str
+    finish_reason: FinishReason
+    task: str
+    good: bool | None  # None for judge replies and recorded outcomes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    usage: tuple[int, int] | None = None  # recorded (prompt, completion) tokens, if any
+
+
+class ModelStats:
+    __slots__ = ("bad", "completion_tokens", "failures", "good", "judged", "ok", "prompt_tokens",
+                 "requests", "streams", "true_cost_usd")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.requests = self.ok = self.streams = self.good = self.bad = self.judged = 0
+        self.prompt_tokens = self.completion_tokens = 0
+        self.true_cost_usd = 0.0
+        self.failures: Counter[str] = Counter()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "streams": self.streams,
+            "failures": dict(self.failures),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "good": self.good,
+            "bad": self.bad,
+            "judged": self.judged,
+            "true_cost_usd": round(self.true_cost_usd, 9),
+        }
+
+
+class SimState:
+    def __init__(self, config: SimConfig, outcomes: OutcomeTable | None = None) -> None:
+        self.config = config
+        self.outcomes = outcomes
+        base = dict(config.models)
+        if outcomes is not None:  # table models take their prices from the models file
+            base.update({m.name: m for m in outcomes.profiles(config.models)})
+        self._base: dict[str, ModelProfile] = base
+        self.profiles: dict[str, ModelProfile] = dict(base)
+        self.registry = AnswerRegistry()
+        self._counters: Counter[str] = Counter()
+        self.stats: dict[str, ModelStats] = {name: ModelStats() for name in base}
+
+    def next_counter(self, model: str) -> int:
+        self._counters[model] += 1
+        return self._counters[model]
+
+    def reset(self) -> None:
+        """Stats, request counters and run-time overrides back to the start (answers are kept)."""
+        self.profiles = dict(self._base)
+        self._counters.clear()
+        self.stats = {name: ModelStats() for name in self._base}
+
+    def stats_json(self) -> dict[str, Any]:
+        models = {name: s.as_json() for name, s in self.stats.items()}
+        return {"models": models, "total_requests": sum(s.requests for s in self.stats.values())}
+
+    def control(self, patch: Mapping[str, Any]) -> list[ModelProfile]:
+        """Apply a run-time change to one model (or "*": all); raises ConfigError on a bad patch."""
+        target = patch.get("model")
+        if target != "*" and target not in self.profiles:
+            raise ConfigError(f"model: unknown model {target!r}")
+        names = list(self.profiles) if target == "*" else [str(target)]
+        changed = [self._patched(self.profiles[n], patch) for n in names]
+        for profile in changed:
+            self.profiles[profile.name] = profile
+        return changed
+
+    def _patched(self, profile: ModelProfile, patch: Mapping[str, Any]) -> ModelProfile:
+        failure_patch: dict[str, Any] = {}
+        changes: dict[str, Any] = {}
+        for key, value in patch.items():
+            key = _ALIASES.get(key, key)
+            if key == "model":
+                continue
+            if key in _FAILURE_PATCH:
+                failure_patch[key] = value
+            elif key == "down":
+                if not isinstance(value, bool):
+                    raise ConfigError("down: expected true or false")
+                changes["down"] = value
+            elif key == "quality":
+                changes["quality"] = _quality_patch(profile.quality, value)
+            elif key in _PROFILE_PATCH:
+                changes[key] = value
+            else:
+                raise ConfigError(f"unknown control key {key}")
+        changes["failures"] = parse_failures(failure_patch, "", base=profile.failures)
+        if "report_cost" in changes and changes["report_cost"] not in (
+            "none",
+            "body",
+            "header",
+            "both",
+        ):
+            raise ConfigError("report_cost: expected none, body, header or both")
+        for key in _PROFILE_PATCH - {"report_cost"}:
+            if key in changes and (
+                isinstance(changes[key], bool) or not isinstance(changes[key], int | float)
+            ):
+                raise ConfigError(f"{key}: expected a number")
+        return replace(profile, **changes)
+
+    def reply(self, profile: ModelProfile, body: Mapping[str, Any], rng: Random) -> Reply:
+        """What `profile` answers to this request body."""
+        messages = body.get("messages") or []
+        prompt = last_user_text(messages)
+        if profile.judge:
+            judge_request = parse_judge_prompt(prompt)
+            if judge_request is not None:
+                solution = recognise(judge_request.question)
+                task = (
+                    solution.task if solution else content.detect_task(judge_request.question, None)
+                )
+                accuracy = profile.quality.get(task, 1.0)
+                text = judge_reply(judge_request, self.registry, accuracy, rng)
+                return Reply(text, "stop", "judge", None)
+        if self.outcomes is not None:
+            recorded = self.outcomes.lookup(messages, profile.name)
+            if recorded is not None:
+                return Reply(recorded.response, "stop", recorded.task, None,
+                             headers=recorded.headers(), usage=recorded.usage)  # fmt: skip
+        response_format = body.get("response_format")
+        if not isinstance(response_format, Mapping):
+            response_format = None
+        solution = recognise(prompt)
+        task = (
+            solution.task if solution is not None else content.detect_task(prompt, response_format)
+        )
+        p_good = profile.quality.get(task, 0.7)
+        if solution is not None and p_good > 0.0:
+            p_good **= 1.0 + 2.0 * self.config.difficulty_effect * (solution.difficulty - 0.5)
+        good = rng.random() < p_good
+        answer = content.generate(prompt, solution, task, response_format, good, rng)
+        self.registry.record(answer.content, answer.good)
+        return Reply(answer.content, answer.finish_reason, task, answer.good)
+
+
+def _quality_patch(current: Mapping[str, float], value: Any) -> dict[str, float]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError("quality: expected a probability in [0, 1]")
+        return dict.fromkeys(TASKS, float(value))
+    if not isinstance(value, Mapping):
+        raise ConfigError("quality: expected a number or a table of task = probability")
+    merged = dict(current)
+    for task, q in value.items():
+        if task not in TASKS:
+            raise ConfigError(f"unknown key quality.{task}")
+        if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 <= q <= 1.0:
+            raise ConfigError(f"quality.{task}: expected a probability in [0, 1]")
+        merged[task] = float(q)
+    return merged
