@@ -443,3 +443,30 @@ def test_math_prompt_is_never_executed() -> None:
     grade = _grade("math", "Answer: 1", prompt=prompt)
     assert grade is not None
     assert grade.grader == "math_answer"
+
+
+# --- hostile inputs --------------------------------------------------------------------------
+
+
+def test_deeply_nested_json_is_a_failed_grade_not_a_crash() -> None:
+    deep = "[" * 100_000
+    grade = _grade("extraction", deep, response_format={"type": "json_object"})
+    assert grade is not None
+    assert grade.score == 0.0
+    code = _grade("code", f"```json\n{deep}\n```", prompt="Write JSON")
+    assert code is not None
+    assert code.score == 0.0
+    python = _grade("code", "```python\n" + "(" * 100_000 + "\n```", prompt="Write a function")
+    assert python is not None
+    assert python.score == 0.0
+
+
+def test_deeply_nested_document_against_recursive_schema() -> None:
+    rf = {
+        "type": "json_schema",
+        "json_schema": {"schema": {"type": "array", "items": {"$ref": "#"}}},
+    }
+    grade = _grade("extraction", "[" * 900 + "]" * 900, response_format=rf)
+    assert grade is not None
+    assert grade.grader == "json_schema"
+    assert grade.score in (0.2, 1.0)  # 0.2 when validation recursed too deeply

@@ -173,9 +173,11 @@ def _python_error(source: str) -> str | None:
 
 def _json_error(source: str) -> str | None:
     try:
-        json.loads(source)
+        _loads(source)
     except json.JSONDecodeError as err:
         return f"JSONDecodeError line {err.lineno}: {err.msg}"
+    except ValueError as err:
+        return str(err)
     return None
 
 
@@ -260,6 +262,18 @@ def _grade_code(prompt: str, content: str) -> Grade | None:
 # --- extraction ------------------------------------------------------------------------------
 
 
+def _loads(text: str) -> Any:
+    """orjson when it can, else ``json`` for its line-numbered error; deep nesting: ValueError."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
+    except RecursionError as err:
+        raise ValueError("JSON nested too deeply") from err
+
+
 def parse_json_content(text: str) -> Any:
     """Parse an answer that should be JSON, tolerating whitespace and a ```json fence.
 
@@ -272,8 +286,8 @@ def parse_json_content(text: str) -> Any:
         pass
     fence = _JSON_FENCE.search(stripped)
     if fence is None:
-        return json.loads(stripped)  # raises JSONDecodeError with a line number
-    return json.loads(fence.group(1))
+        return _loads(stripped)  # raises JSONDecodeError with a line number
+    return _loads(fence.group(1))
 
 
 def _parse_lenient(text: str) -> Any:
@@ -288,7 +302,7 @@ def _parse_lenient(text: str) -> Any:
         end = text.rfind("}" if text[start] == "{" else "]")
         if end <= start:
             raise
-        return json.loads(text[start : end + 1])
+        return _loads(text[start : end + 1])
 
 
 @lru_cache(maxsize=256)
@@ -315,6 +329,8 @@ def _grade_schema(content: str, schema: Any) -> Grade:
         canonical = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode()
         validator = _validator_for(canonical)
         error = best_match(validator.iter_errors(document))
+    except RecursionError:
+        return Grade(0.2, "json_schema", "document nested too deeply to validate")
     except (SchemaError, Unresolvable, TypeError, orjson.JSONEncodeError) as err:
         logger.warning("json_schema grader: unusable schema (%s); parse check only", err)
         return Grade(1.0, "json_parse", "valid JSON (schema unusable, not validated)")
