@@ -9,7 +9,7 @@ import pytest
 
 from arbiter.records import Attempt, Candidate, DecisionRecord, GradeRecord, GraderKind
 from arbiter.store import Store, open_store
-from pg import fresh_database, pg_url
+from tests.pg import fresh_database, pg_url
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -84,13 +85,25 @@ class SqliteStore(SqlStore):
             )  # fmt: skip
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
             if self.path is not None:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._enable_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as err:
             raise _wrap(err, "open") from err
         with self._conns_lock:
             self._conns.append(conn)
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """WAL is persistent in the file; switching needs a moment alone with it, and SQLite
+        answers "locked" at once (no busy handler) when another process opens the file then."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed:

@@ -1,0 +1,270 @@
+"""Write-behind recorder: takes records off the request path, writes them to the store in batches.
+
+Durability bound: a record accepted by `submit` is written within `flush_interval_s` (plus the
+time of one batch write) while the store is healthy, so at most that much acknowledged work is at
+risk on a hard kill; while the store is down, the whole backlog is at risk. `commit_now` is the
+synchronous path for strict durability. `submit` must never block on I/O or raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from arbiter.records import AlertRecord, PolicyDelta, Record
+from arbiter.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+SYSTEM_TENANT = "_system"  # tenant of the recorder's own alerts
+_BACKOFF_MIN_S = 0.05
+_BACKOFF_MAX_S = 2.0
+_ArmKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    id: str  # the store's idempotence key: a retried batch is applied at most once
+    records: tuple[Record, ...]
+    upto: int  # every submission with seq <= upto is written (or dropped) once this batch is
+    single_from: int = -1  # >= 0: the store refused the batch; writing records one by one from here
+
+
+class Recorder:
+    """Buffers records and writes them from one daemon thread.
+
+    While the store fails, records stay in memory and the writer retries with backoff (capped at
+    2 s): the same in-flight batch (same batch id) first, then the rest in order. Memory is bounded:
+    at most `max_backlog` queued records (beyond that the oldest are dropped and counted), one
+    in-flight batch (`batch_max` records + its deltas), and one merged PolicyDelta per arm queued
+    -- deltas are never dropped, they are summed per (tenant, task, model). Records the store
+    refuses as data (constraint or value errors) are isolated and dropped one by one so a poison
+    record cannot block the rest.
+    The first failure of an outage emits one `store_backlog` alert through `on_alert` (or, without
+    a callback, into the queue itself so it is stored once the store is back).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        flush_interval_s: float = 0.2,
+        batch_max: int = 500,
+        max_backlog: int = 100_000,
+        on_alert: Callable[[AlertRecord], None] | None = None,
+    ) -> None:
+        if flush_interval_s <= 0 or batch_max < 1 or max_backlog < 1:
+            raise ValueError("flush_interval_s > 0, batch_max >= 1 and max_backlog >= 1 required")
+        self._store = store
+        self._interval = flush_interval_s
+        self._batch_max = batch_max
+        self._max_backlog = max_backlog
+        self._on_alert = on_alert
+        self._lock = threading.Lock()
+        self._progress = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._abandon = threading.Event()
+        self._queue: deque[tuple[int, Record]] = deque()
+        self._deltas: dict[_ArmKey, PolicyDelta] = {}
+        self._seq = 0  # sequence number of the latest submission
+        self._done = 0  # every submission with seq <= _done is written or dropped
+        self._inflight: _Batch | None = None
+        self._dropped = 0
+        self._healthy = True
+        self._outage_since = 0.0
+        self._thread: threading.Thread | None = None
+
+    # -- request path -----------------------------------------------------------------------
+    def submit(self, record: Record) -> None:
+        """Queue one record (O(1), no I/O). Never blocks on the store, never raises."""
+        dropped = False
+        with self._lock:
+            self._seq += 1
+            if isinstance(record, PolicyDelta):
+                key = (record.tenant, record.task, record.model)
+                old = self._deltas.get(key)
+                self._deltas[key] = record if old is None else PolicyDelta(
+                    *key, old.d_alpha + record.d_alpha, old.d_beta + record.d_beta,
+                    old.d_n + record.d_n,
+                )  # fmt: skip
+            else:
+                if len(self._queue) >= self._max_backlog:
+                    self._queue.popleft()
+                    self._dropped += 1
+                    dropped = True
+                self._queue.append((self._seq, record))
+            full = len(self._queue) >= self._batch_max
+        if full:
+            self._wake.set()
+        if dropped and self._dropped % 10_000 == 1:
+            log.warning("recorder backlog full (%d): dropping oldest records, %d dropped so far",
+                        self._max_backlog, self._dropped)  # fmt: skip
+
+    def commit_now(self, records: Sequence[Record]) -> None:
+        """Write `records` now in one transaction (raises StoreError); run it in a thread."""
+        self._store.write(records, batch_id=uuid.uuid4().hex)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._abandon.clear()
+        self._thread = threading.Thread(target=self._run, name="arbiter-recorder", daemon=True)
+        self._thread.start()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until everything submitted so far is written; False on timeout or when stopped."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            target = self._seq
+            if self._done >= target:
+                return True
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        self._wake.set()
+        with self._progress:
+            return self._progress.wait_for(
+                lambda: self._done >= target, timeout=max(0.0, deadline - time.monotonic())
+            )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued (for up to `timeout_s`) and stop the writer thread."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        thread.join(timeout_s)
+        if thread.is_alive():
+            self._abandon.set()
+            log.error("recorder stopped with %d records unwritten (store %s unavailable)",
+                      self.backlog, self._store.url)  # fmt: skip
+        self._thread = None
+
+    # -- observability ----------------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        """Records not yet written: queued + merged deltas + the rest of the in-flight batch."""
+        batch = self._inflight
+        inflight = len(batch.records) - max(batch.single_from, 0) if batch is not None else 0
+        with self._lock:
+            return len(self._queue) + len(self._deltas) + inflight
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def store_healthy(self) -> bool:
+        return self._healthy
+
+    # -- writer thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.0
+        while True:
+            if backoff:  # the store is down: only stop()/abandon cut the wait short
+                (self._abandon if self._stopping.is_set() else self._stopping).wait(backoff)
+            else:
+                self._wake.wait(self._interval)
+            self._wake.clear()
+            ok = self._drain()
+            backoff = 0.0 if ok else min(_BACKOFF_MAX_S, max(_BACKOFF_MIN_S, backoff * 2))
+            if self._stopping.is_set() and (ok or self._abandon.is_set()):
+                return
+
+    def _take(self) -> _Batch | None:
+        with self._lock:
+            if not self._queue and not self._deltas:
+                self._done = self._seq
+                self._progress.notify_all()
+                return None
+            n = min(len(self._queue), self._batch_max)
+            records: list[Record] = [self._queue.popleft()[1] for _ in range(n)]
+            records.extend(self._deltas.values())
+            self._deltas = {}
+            upto = self._queue[0][0] - 1 if self._queue else self._seq
+        return _Batch(uuid.uuid4().hex, tuple(records), upto)
+
+    def _drain(self) -> bool:
+        """Write batches until nothing is left (True) or the store is unavailable (False)."""
+        while True:
+            batch = self._inflight or self._take()
+            if batch is None:
+                return True
+            self._inflight = batch
+            if not self._write(batch):
+                return False
+            self._inflight = None
+            with self._lock:
+                self._done = max(self._done, batch.upto)
+                self._progress.notify_all()
+            if not self._healthy:
+                self._healthy = True
+                down_s = time.monotonic() - self._outage_since
+                log.warning("store %s is back after %.1fs; backlog %d",
+                            self._store.url, down_s, self.backlog)  # fmt: skip
+
+    def _write(self, batch: _Batch) -> bool:
+        if batch.single_from < 0:
+            try:
+                self._store.write(batch.records, batch_id=batch.id)
+                return True
+            except StoreError as err:
+                if err.transient:
+                    self._failed(err)
+                    return False
+                log.warning("store refused a batch of %d records (%s); isolating the bad ones",
+                            len(batch.records), err)  # fmt: skip
+            except Exception:  # top level of the writer thread: a bug must not stop recording
+                log.exception("writing a batch of %d records failed", len(batch.records))
+            batch = self._inflight = replace(batch, single_from=0)
+        for i in range(batch.single_from, len(batch.records)):
+            record = batch.records[i]
+            try:
+                self._store.write([record], batch_id=f"{batch.id}.{i}")
+            except StoreError as err:
+                if err.transient:
+                    self._inflight = replace(batch, single_from=i)
+                    self._failed(err)
+                    return False
+                self._refused(record, err)
+            except Exception as err:  # top level of the writer thread, as above
+                self._refused(record, err)
+        return True
+
+    def _refused(self, record: Record, err: Exception) -> None:
+        with self._lock:
+            self._dropped += 1
+        log.error("store refused a %s record; dropped: %s", type(record).__name__, err)
+
+    def _failed(self, err: StoreError) -> None:
+        if not self._healthy:
+            log.debug("store still unavailable: %s", err)
+            return
+        self._healthy = False
+        self._outage_since = time.monotonic()
+        backlog = self.backlog
+        log.error("store %s unavailable, buffering %d records: %s", self._store.url, backlog, err)
+        alert = AlertRecord(
+            id=uuid.uuid4().hex,
+            ts=time.time(),
+            tenant=SYSTEM_TENANT,
+            kind="store_backlog",
+            message=f"store {self._store.url} unavailable ({err}); buffering writes in memory "
+            f"(limit {self._max_backlog}, oldest dropped beyond it)",
+            data={"backlog": backlog, "store": self._store.url, "error": str(err)},
+        )
+        if self._on_alert is None:
+            self.submit(alert)
+            return
+        try:
+            self._on_alert(alert)
+        except Exception:  # a callback bug must not stop the writer thread
+            log.exception("on_alert callback failed")
