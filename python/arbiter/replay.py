@@ -27,8 +27,9 @@ TENANT = "replay"
 DEFAULT_KNOB = 0.95
 # quality targets swept with --sweep: dense where two-model ratios live, sparse at the ends
 DEFAULT_SWEEP: tuple[float, ...] = (
-    0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.725,
-    0.75, 0.775, 0.8, 0.825, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 1.0, 1.05, 1.1, 1.25, 1.5,
+    0.01, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55,
+    *(round(0.6 + 0.0125 * k, 4) for k in range(33)),  # 0.6 .. 1.0, where two-model ratios live
+    1.05, 1.1, 1.25, 1.5,
 )  # fmt: skip
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 
@@ -334,15 +335,20 @@ def curve_point(res: RunResult, refs: _Refs) -> dict[str, Any]:
 
 
 def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dict[str, Any]:
-    """APGR/CPT (two-model tables) and AIQ from the sweep's points plus the always-baseline end."""
+    """APGR/CPT (two-model tables) and AIQ from the sweep's points plus both pure ends."""
     anchor: dict[str, Any] = {
         "knob": None, "anchor": "always_baseline", "strong_pct": 100.0,
         "cost_usd": round(refs.base[0], 6), "quality": round(refs.base[1], 6),
         "escalations_pct": 0.0,
     }  # fmt: skip
+    low: dict[str, Any] = {
+        **anchor, "anchor": "always_cheapest", "strong_pct": 0.0,
+        "cost_usd": round(refs.cheap[0], 6), "quality": round(refs.cheap[1], 6),
+    }  # fmt: skip
     if refs.two_models:
-        anchor["pgr"] = 1.0
-    pts = [*curve, anchor]
+        anchor["pgr"], low["pgr"] = 1.0, 0.0
+    # the knob's two ends (send everything to one model) belong to every curve
+    pts = [low, *curve, anchor]
     costs = [table.model_cost(m.id) for m in table.models]
     c_min, c_max = min(costs), max(costs)
     out: dict[str, Any] = {"curve": pts}
@@ -488,9 +494,8 @@ def select_split(table: Table, split: str) -> Table:
         return table
     from arbiter.difficulty import split_of
 
-    rows = tuple(
-        r for r in table.rows if split_of(r.id) == ("heldout" if split == "heldout" else "train")
-    )
+    want_heldout = split == "heldout"  # "train" = every row the model was fitted on
+    rows = tuple(r for r in table.rows if (split_of(r.id) == "heldout") == want_heldout)
     if not rows:
         raise ValueError(f"no rows in split {split!r}")
     return Table(rows, table.models)

@@ -1,0 +1,77 @@
+"""Per-prompt difficulty on the hot path: cheap text features -> shipped ONNX model -> easiness.
+
+Owns loading and running the model (onnxruntime, one thread) and the documented train/held-out
+split of outcome-table rows. Training lives in `arbiter.train_difficulty`; no I/O per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from arbiter import _native
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).with_name("models") / "difficulty.onnx"
+FEATURE_DIM = 64  # prompt_features(text, 64): 48 hashed slots, then 16 text statistics
+N_STATS = 16
+INPUT_NAME = "features"
+OUTPUT_NAME = "easiness"
+
+Split = Literal["train", "validation", "heldout"]
+
+
+def split_of(row_id: str) -> Split:
+    """Deterministic split of table rows: sha256(id) % 10 -> 0-4 train, 5 validation, 6-9 held-out.
+
+    Every number reported as a generalization result is measured on "heldout" rows only.
+    """
+    bucket = int(hashlib.sha256(row_id.encode()).hexdigest()[:8], 16) % 10
+    if bucket <= 4:
+        return "train"
+    return "validation" if bucket == 5 else "heldout"
+
+
+def features(text: str) -> np.ndarray:
+    """The model's input row: the 16 text statistics of `_native.prompt_features`, shape (1, 16)."""
+    raw = np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4")
+    return raw[-N_STATS:].reshape(1, N_STATS).astype(np.float32)
+
+
+class Difficulty:
+    """Scores a prompt: standardized, 0 = average, + = the cheap end more likely suffices."""
+
+    def __init__(self, path: Path = DEFAULT_MODEL) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        self.path = path
+        self._session = ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.version: str = meta.get("version", "unknown")
+
+    def easiness(self, text: str) -> float:
+        out = self._session.run([OUTPUT_NAME], {INPUT_NAME: features(text)})[0]
+        return float(np.asarray(out).reshape(-1)[0])
+
+
+def load_default() -> Difficulty | None:
+    """The shipped model, or None when missing or unloadable (routing goes on without it)."""
+    if not DEFAULT_MODEL.exists():
+        return None
+    try:
+        return Difficulty(DEFAULT_MODEL)
+    except Exception as err:  # onnxruntime raises its own untyped errors; never fail startup
+        log.warning("difficulty model %s not loaded: %s", DEFAULT_MODEL, err)
+        return None
