@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -30,6 +31,15 @@ class _HideDeliberateCuts(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "without completing response" not in record.getMessage()
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server for which SIGINT/SIGTERM mean "shut down and return" (exit status 0)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C skips the graceful wait
+        self.should_exit = True
 
 
 def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> uvicorn.Config:
@@ -53,7 +63,7 @@ def run_sim(config_path: str | None, host: str = "127.0.0.1", port: int = 8090) 
         "arbiter sim starting", extra={"host": host, "port": port, "models": list(config.models)}
     )
     try:
-        uvicorn.Server(_uvicorn_config(build_app(config), host, port, "info")).run()
+        _Server(_uvicorn_config(build_app(config), host, port, "info")).run()
     finally:
         logging.getLogger("uvicorn.error").removeFilter(cut_filter)
 
