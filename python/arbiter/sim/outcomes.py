@@ -110,7 +110,7 @@ class OutcomeTable:
             quality = float(out.get("quality", 0.0))
             by_model[model] = Recorded(row_id, task, str(response), quality, usage)
         messages = row.get("messages")
-        self._rows[content_key(_contents(messages))] = by_model
+        self._rows.setdefault(content_key(_contents(messages)), by_model)  # first row wins
         last = _last_user(messages)
         if last is not None:
             self._by_last_user.setdefault(content_key([last]), by_model)

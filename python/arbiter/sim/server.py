@@ -34,7 +34,7 @@ from arbiter.sim.failures import (
     request_rng,
 )
 from arbiter.sim.outcomes import OutcomeTable
-from arbiter.sim.state import Reply, SimState, count_tokens, prompt_tokens
+from arbiter.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
 
 logger = logging.getLogger(__name__)
 _BEARER = re.compile(r"^Bearer\s+\S+", re.I)
@@ -172,6 +172,40 @@ async def _complete(
 
     reply = state.reply(profile, body, rng)
     text, finish, usage = _limit(reply, body, messages)
+    usage_json, headers = _bill(stats, profile, reply, usage)
+    pieces = _split(text, profile.chars_per_chunk)
+    plan = draw_stream_plan(profile.failures, rng, len(pieces))
+    for fault in plan.faults if stream else plan.faults[: int(plan.stall) + int(plan.trickle)]:
+        stats.failures[fault] += 1
+    if failure == "malformed":
+        stats.failures["malformed"] += 1
+        plan = replace(plan, malformed_at=0)
+    elif not (stream and (plan.cut_after is not None or plan.malformed_at is not None)):
+        stats.ok += 1
+        _count_grade(stats, reply)
+    first = ttfb + (profile.failures.stall_ms / 1000 if plan.stall else 0.0)
+    gap = (profile.failures.trickle_ms if plan.trickle else profile.ms_per_chunk) / 1000
+    completion_id = f"chatcmpl-sim{rng.getrandbits(64):016x}"
+    if stream:
+        tail = usage_json if _include_usage(body) else None
+        events = _sse_events(completion_id, profile.name, pieces, finish, tail, plan)
+        cut_at = None if plan.cut_after is None else 1 + plan.cut_after
+        return _EventStream(events, first, gap, cut_at, headers)
+    await asyncio.sleep(first + gap * len(pieces))
+    if failure == "malformed":
+        return Response(malformed_body(rng, completion_id), 200, media_type="application/json")
+    message = {"role": "assistant", "content": text, "refusal": None}
+    completion = {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
+                  "model": profile.name, "usage": usage_json,
+                  "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                               "message": message}]}  # fmt: skip
+    return _json(completion, headers=headers)
+
+
+def _bill(
+    stats: ModelStats, profile: ModelProfile, reply: Reply, usage: tuple[int, int]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Count tokens and true cost; the usage object and headers, with cost telemetry if any."""
     stats.prompt_tokens += usage[0]
     stats.completion_tokens += usage[1]
     true_cost = profile.cost_usd(*usage)
@@ -184,54 +218,18 @@ async def _complete(
                                   "total_tokens": usage[0] + usage[1]}  # fmt: skip
     if profile.report_cost in ("body", "both"):
         usage_json["cost"] = reported
-    pieces = _split(text, profile.chars_per_chunk)
-    plan = draw_stream_plan(profile.failures, rng, len(pieces))
-    if failure == "malformed":
-        plan = replace(plan, malformed_at=0)
-    for fault in (
-        plan.faults if stream else tuple(f for f in plan.faults if f in ("stall", "trickle"))
-    ):
-        stats.failures[fault] += 1
-    first = ttfb + (profile.failures.stall_ms / 1000 if plan.stall else 0.0)
-    gap = (profile.failures.trickle_ms if plan.trickle else profile.ms_per_chunk) / 1000
-    completion_id = f"chatcmpl-sim{rng.getrandbits(64):016x}"
-    broken = (
-        failure == "malformed"
-        or (stream and plan.cut_after is not None)
-        or (stream and plan.malformed_at is not None)
-    )
-    if not broken:
-        stats.ok += 1
-        _count_grade(stats, reply)
-    if not stream:
-        await asyncio.sleep(first + gap * len(pieces))
-        if failure == "malformed":
-            stats.failures["malformed"] += 1
-            return Response(malformed_body(rng, completion_id), 200, media_type="application/json")
-        completion = {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
-                   "model": profile.name,
-                   "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
-                                "message": {"role": "assistant", "content": text,
-                                            "refusal": None}}],
-                   "usage": usage_json}  # fmt: skip
-        return _json(completion, headers=headers)
-    if failure == "malformed":
-        stats.failures["malformed"] += 1
-    include_usage = _include_usage(body)
-    events = _sse_events(
-        completion_id, profile.name, pieces, finish, usage_json if include_usage else None, plan
-    )
-    cut_at = None if plan.cut_after is None else 1 + plan.cut_after
-    return _EventStream(events, first, gap, cut_at, headers)
+    return usage_json, headers
 
 
-def _count_grade(stats: Any, reply: Reply) -> None:
+def _count_grade(stats: ModelStats, reply: Reply) -> None:
     if reply.good is True:
         stats.good += 1
     elif reply.good is False:
         stats.bad += 1
     elif reply.task == "judge":
         stats.judged += 1
+    elif reply.usage is not None:
+        stats.recorded += 1
 
 
 def _limit(

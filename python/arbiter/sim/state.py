@@ -62,11 +62,11 @@ class Reply:
 
 class ModelStats:
     __slots__ = ("bad", "completion_tokens", "failures", "good", "judged", "ok", "prompt_tokens",
-                 "requests", "streams", "true_cost_usd")  # fmt: skip
+                 "recorded", "requests", "streams", "true_cost_usd")  # fmt: skip
 
     def __init__(self) -> None:
         self.requests = self.ok = self.streams = self.good = self.bad = self.judged = 0
-        self.prompt_tokens = self.completion_tokens = 0
+        self.prompt_tokens = self.completion_tokens = self.recorded = 0
         self.true_cost_usd = 0.0
         self.failures: Counter[str] = Counter()
 
@@ -81,6 +81,7 @@ class ModelStats:
             "good": self.good,
             "bad": self.bad,
             "judged": self.judged,
+            "recorded": self.recorded,
             "true_cost_usd": round(self.true_cost_usd, 9),
         }
 
