@@ -18,7 +18,7 @@ _NUM = r"-?\d[\d,]*(?:\.\d+)?"
 # "12 * 3 = 36", "$4 + $5 + 2 = $11", "(40 - 4) / 2 = 18": a whole chain and its claimed result
 _OPERAND = rf"\$?\(*\s*\$?{_NUM}\s*\)*"
 _ARITH = re.compile(
-    rf"(?<![\w.,)])((?:{_OPERAND}\s*[+\-*/×÷]\s*)+{_OPERAND})\s*=\s*\$?({_NUM})(?![\d.])"
+    rf"(?<![\w.,)])((?:{_OPERAND}\s*[+\-*/×÷]\s*)+{_OPERAND})\s*=\s*\$?({_NUM})(?!\.?\d)"
 )
 _HEDGES = re.compile(
     r"\b(i'?m not (?:sure|certain)|i am not (?:sure|certain)|i don'?t know|it'?s unclear|"

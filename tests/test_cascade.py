@@ -1,0 +1,54 @@
+"""The in-request cascade's escalation decision."""
+
+from __future__ import annotations
+
+from arbiter.cascade import arithmetic_errors, should_escalate
+
+PROMPT = "Tom has 3 boxes of 12 pens and gives away 5. How many pens are left?"
+
+
+def test_arithmetic_checker() -> None:
+    assert arithmetic_errors("3 * 12 = 36 pens, 36 - 5 = 31") == 0
+    assert arithmetic_errors("3 * 12 = 38 pens") == 1
+    assert arithmetic_errors("$4 + $5 + 2 = $11 and (40 - 4) / 2 = 18") == 0
+    assert arithmetic_errors("50 * 10 * 1.2 = 600") == 0  # a whole chain, not its tail
+    assert arithmetic_errors("1,200 + 300 = 1,500; 10 / 3 = 3.33") == 0
+    assert arithmetic_errors("5 / 0 = 7") == 0  # not checkable, not an error
+
+
+def test_good_math_answer_is_kept() -> None:
+    esc, why = should_escalate("math", PROMPT, "3 * 12 = 36. 36 - 5 = 31.\n#### 31", "stop", None)
+    assert not esc, why
+
+
+def test_wrong_step_escalates() -> None:
+    esc, why = should_escalate("math", PROMPT, "3 * 12 = 32. 32 - 5 = 27.\n#### 27", "stop", None)
+    assert esc and "arithmetic" in why
+
+
+def test_conflicting_finals_escalate() -> None:
+    esc, why = should_escalate("math", PROMPT, "The answer is 31.\n#### 29", "stop", None)
+    assert esc and "conflicting" in why
+
+
+def test_grader_failures_escalate() -> None:
+    assert should_escalate("math", PROMPT, "", "stop", None)[0]  # empty
+    assert should_escalate("chat", "hi", "Hello there, how can I help?", "length", None)[0]
+    esc, why = should_escalate(
+        "extraction", "Return JSON", "not json", "stop", {"type": "json_object"}
+    )
+    assert esc and why.startswith("grader")
+
+
+def test_hedging_and_loops_escalate() -> None:
+    assert should_escalate("chat", "Who won?", "I'm not sure, maybe the blue team.", "stop", None)[
+        0
+    ]
+    loop = "\n".join(["This is the same sentence over and over."] * 8)
+    esc, why = should_escalate("chat", "Tell me", loop, "stop", None)
+    assert esc and "repeats" in why
+
+
+def test_plain_chat_answer_is_kept() -> None:
+    esc, _ = should_escalate("chat", "Name a color.", "Blue is a calm color.", "stop", None)
+    assert not esc

@@ -1,0 +1,201 @@
+"""arbiter replay on tiny synthetic tables (and on the shared tables in place, when present)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arbiter import replay as rp
+from arbiter.routing import Router
+
+STRONG, WEAK, MID = "big", "small", "mid"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
+
+
+def _write(tmp: Path, n: int = 120, models: tuple[str, ...] = (STRONG, WEAK)) -> tuple[Path, Path]:
+    prices = {STRONG: (10.0, 30.0), MID: (1.0, 2.0), WEAK: (0.2, 0.2)}
+    mfile = tmp / "models.json"
+    mfile.write_text(json.dumps({"models": [
+        {"id": m, "price_in_per_mtok": prices[m][0], "price_out_per_mtok": prices[m][1]}
+        for m in models
+    ]}))  # fmt: skip
+    rng = random.Random(7)
+    lines = []
+    for i in range(n):
+        hard = i % 3 == 0
+        q = {STRONG: 1.0 if rng.random() < 0.9 else 0.0,
+             MID: 1.0 if rng.random() < 0.7 else 0.0,
+             WEAK: 0.0 if hard else (1.0 if rng.random() < 0.9 else 0.0)}  # fmt: skip
+        outs = {m: {"quality": q[m], "response": f"answer {i} #### {i}",
+                    "prompt_tokens": 20, "completion_tokens": 40} for m in models}  # fmt: skip
+        text = f"hard question {i} with many words" if hard else f"easy {i}"
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"t-{i}",
+                    "task": "math",
+                    "messages": [{"role": "user", "content": text}],
+                    "outcomes": outs,
+                }
+            )
+        )
+    tfile = tmp / "table.jsonl.gz"
+    tfile.write_bytes(gzip.compress("\n".join(lines).encode()))
+    return tfile, mfile
+
+
+def test_load_table_costs_and_prompt(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=5)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    assert len(table.rows) == 5
+    assert [m.id for m in table.models] == [STRONG, WEAK]
+    assert table.rows[0].outcomes[STRONG].cost_usd == pytest.approx((20 * 10 + 40 * 30) / 1e6)
+    assert rp.default_baseline(table) == STRONG
+    assert rp.cheapest_model(table) == WEAK
+
+
+def test_main_sweep_writes_report_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tfile, mfile = _write(tmp_path)
+    out, png = tmp_path / "r.json", tmp_path / "c.png"
+    args = [
+        str(tfile),
+        "--models",
+        str(mfile),
+        "--sweep",
+        "--knobs",
+        "0.01,0.5,0.8,1.0",
+        "--difficulty",
+        "none",
+        "--out",
+        str(out),
+        "--plot",
+        str(png),
+        "--no-progress",
+    ]
+    assert rp.main(args) == 0
+    doc: dict[str, Any] = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == doc
+    for key in (
+        "requests",
+        "cost_usd",
+        "quality",
+        "model_share",
+        "baselines",
+        "pgr",
+        "curve",
+        "apgr",
+        "cpt50",
+        "cpt80",
+        "aiq",
+        "aiq_hull",
+        "aiq_oracle",
+        "savings_first_500",
+    ):
+        assert key in doc, key
+    assert set(doc["baselines"]) == {"always_baseline", "always_cheapest", "oracle"}
+    assert doc["requests"] == 120
+    assert sum(doc["model_share"].values()) == pytest.approx(100.0)
+    ends = [p for p in doc["curve"] if p.get("anchor")]
+    assert [p["strong_pct"] for p in ends] == [0.0, 100.0]
+    for p in doc["curve"]:
+        assert {"knob", "strong_pct", "cost_usd", "quality", "pgr"} <= set(p)
+    assert doc["curve"][1]["strong_pct"] == 0.0  # target 0.01: always the cheap model
+    assert png.stat().st_size > 1000
+    assert 0.0 <= doc["aiq"] <= 1.0
+
+
+def test_multi_model_table_has_aiq_but_no_pgr(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=60, models=(STRONG, MID, WEAK))
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    doc = rp.replay(table, rp.ReplayConfig(), knobs=[0.01, 0.5, 0.9])
+    assert "pgr" not in doc and "apgr" not in doc
+    assert doc["aiq_oracle"] >= doc["aiq_hull"] - 1e-9
+
+
+def test_replay_is_online_never_reads_unchosen_outcomes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tfile, mfile = _write(tmp_path)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    chosen: list[str] = []
+    decide = Router.decide
+
+    def spy(self: Router, req: Any, allowed: Any = None) -> Any:
+        d = decide(self, req, allowed)
+        chosen.append(d.chosen)
+        return d
+
+    monkeypatch.setattr(Router, "decide", spy)
+    cfg = rp.ReplayConfig(knob=0.8, seed=3)
+    first = rp.run(table, cfg)
+    picks = list(chosen)
+    # flip every outcome the router did not choose: an online replay cannot notice
+    order = rp.replay_order(len(table.rows), cfg.seed)
+    rows = list(table.rows)
+    for i, model in zip(order, picks, strict=True):
+        r = rows[i]
+        outs = {m: (o if m == model else rp.Outcome(1.0 - o.quality, o.cost_usd, o.response))
+                for m, o in r.outcomes.items()}  # fmt: skip
+        rows[i] = rp.Row(r.id, r.task, r.prompt, r.prompt_tokens, outs)
+    chosen.clear()
+    second = rp.run(rp.Table(tuple(rows), table.models), cfg)
+    assert chosen == picks
+    assert second.cost_usd == pytest.approx(first.cost_usd)
+    assert second.quality == pytest.approx(first.quality)
+
+
+def test_same_seed_same_result_other_seed_other_order(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    a = rp.run(table, rp.ReplayConfig(knob=0.8, seed=1))
+    b = rp.run(table, rp.ReplayConfig(knob=0.8, seed=1))
+    assert a == b
+    assert rp.replay_order(50, 1) != rp.replay_order(50, 2)
+
+
+def test_cascade_charges_both_calls(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=30)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    cfg = rp.ReplayConfig(knob=0.01)  # always the cheap model first
+    plain = rp.run(table, cfg)
+    always = rp.run(table, cfg, escalate=lambda *_a: (True, "test"))
+    assert plain.calls[STRONG] == 0 and always.escalations == 30
+    assert always.cost_usd == pytest.approx(table.model_cost(STRONG) + table.model_cost(WEAK))
+    assert always.quality == pytest.approx(table.model_quality(STRONG))
+
+
+def test_priors_change_cold_start(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    pessimistic = {WEAK: {"math": 0.05}, STRONG: {"math": 0.95}}
+    a = rp.run(table, rp.ReplayConfig(knob=0.9))
+    b = rp.run(table, rp.ReplayConfig(knob=0.9, priors=pessimistic))
+    assert b.calls[STRONG] > a.calls[STRONG]
+
+
+def test_bad_inputs_exit_2(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=3)
+    assert rp.main([str(tmp_path / "missing.gz"), "--models", str(mfile)]) == 2
+    assert rp.main([str(tfile), "--models", str(mfile), "--baseline", "nope",
+                    "--difficulty", "none", "--no-progress"]) == 2  # fmt: skip
+
+
+@pytest.mark.skipif(not (DATA / "gsm8k.dev.jsonl.gz").exists(), reason="shared data absent")
+def test_real_gsm8k_reference_figures() -> None:
+    table = rp.load_table(
+        DATA / "gsm8k.dev.jsonl.gz", rp.load_models(DATA / "routellm.models.json")
+    )
+    doc = rp.replay(table, rp.ReplayConfig(), knobs=[0.01, 0.8])
+    b = doc["baselines"]
+    assert b["always_baseline"]["cost_usd"] == pytest.approx(2.4034, abs=1e-4)
+    assert b["always_cheapest"]["cost_usd"] == pytest.approx(0.0211, abs=1e-4)
+    assert b["oracle"]["quality"] == pytest.approx(0.9373, abs=1e-4)
+    assert b["oracle"]["cost_usd"] == pytest.approx(0.7683, abs=1e-4)
+    assert doc["requests"] == 654
