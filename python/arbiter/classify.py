@@ -130,7 +130,9 @@ _SCRIPT = (
 _CREATIVE = re.compile(
     r"\b(?:write|compose|create|draft|pen|tell|give|make up|invent|generate|need|want|"
     r"would like)\s+(?:me\s+|us\s+)?"
-    r"(?:a|an|one|two|three|\d+|some|the|another)?\s*"
+    r"(?:a|an|one|two|three|four|five|six|eight|ten|\d+|some|the|another)?\s*"
+    r"(?:(?:opening|first|closing|final)\s+(?:paragraph|lines?|scene|stanza)\s+of\s+(?:a|an|the)\s+"
+    r"|lines\s+of\s+)?"
     r"(?:(?:short|little|funny|rhyming|bedtime|free[- ]verse|love|sad|happy|epic|children's|"
     r"kids'?|original|dark|spooky|romantic|silly|heartfelt|creative|new|fictional|brief|"
     r"limerick-style|\w+-themed)\s+)*"
@@ -207,7 +209,7 @@ _CODE_SYMBOLS = re.compile(r"[;{}]\s*$|\)\s*:\s*$|^\s*return\b", re.MULTILINE)
 
 _TRANSLATION = re.compile(
     r"\btranslat(?:e|es|ed|ing|ion)\b"
-    r"|\bhow (?:do|would|can) (?:you|i|we) say\b[^?\n]{0,80}\bin (?:" + _NATURAL + r")\b"
+    r"|\bhow (?:do|would|can) (?:you|i|we) say\b[^\n]{0,80}?\bin (?:" + _NATURAL + r")\b"
     r"|\b(?:what is|what's|say)\b[^?\n]{0,80}\bin (?:" + _NATURAL + r")\s*\?"
     r"|\binto (?:" + _NATURAL + r")\s*[:.?]?\s*$"
     r"|\b(?:put|turn|render|convert|change)\s+(?:this|it|that|these|the following)\b[^.?!\n]{0,40}"

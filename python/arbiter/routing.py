@@ -168,7 +168,8 @@ class Router:
         return self._coef(req.tenant, req.task, model) * req.easiness
 
     def _coef(self, tenant: str, task: str, model: str) -> float:
-        return self._difficulty_coef.get((tenant, task, model), 0.5)
+        # 0 until grades show the difficulty score predicts this arm (calibrated in learn)
+        return self._difficulty_coef.get((tenant, task, model), 0.0)
 
     def _explain(
         self,
