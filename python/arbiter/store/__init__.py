@@ -17,7 +17,7 @@ Write idempotence (`Store.write(records, batch_id=...)`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.errors import ArbiterError, ConfigError
@@ -72,6 +72,33 @@ class Store(Protocol):
     def stats(self, *, tenant: str | None) -> dict[str, Any]: ...
 
     def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+    def iter_decisions(
+        self, *, since: float, tenant: str | None = None, page: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Decisions with ts >= since, oldest first (same shape as `decisions`), paged."""
+        ...
+
+    def timeseries(
+        self,
+        *,
+        tenant: str | None,
+        since: float,
+        until: float,
+        model: str | None = None,
+        task: str | None = None,
+        bucket_s: int = 60,
+    ) -> list[dict[str, Any]]:
+        """Per-bucket points from the per-minute rollups: ts, requests, failed, error_rate,
+        cost_usd, baseline_cost_usd, savings_usd, mean_grade, graded, mean_latency_ms,
+        p50_ms/p95_ms/p99_ms (approximate, from fixed latency buckets). Empty buckets are absent."""
+        ...
+
+    def prune(
+        self, *, rollups_before: float | None = None, records_before: float | None = None
+    ) -> dict[str, int]:
+        """Retention: delete rollup minutes / raw records older than the timestamps; counts."""
+        ...
 
     def close(self) -> None: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
@@ -26,13 +26,14 @@ from arbiter.records import (
     PolicyDelta,
     Record,
 )
-from arbiter.store import BATCH_ID_TTL_S
+from arbiter.store import BATCH_ID_TTL_S, rollup
+from arbiter.store.rollup import PRECEDENCE, DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
 
-PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3}
 MAX_LIMIT = 10_000  # a feed query never returns more rows than this
 _PRUNE_EVERY = 256  # writes between two prunes of remembered batch ids
+_CHUNK = 500  # ids per IN (...) list
 
 _DCOLS = (
     "id", "ts", "tenant", "task", "mode", "chosen_model", "reason", "candidates", "attempts",
@@ -81,6 +82,7 @@ def _statements(json_ph: str) -> dict[str, str]:
         "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
         "ON CONFLICT (batch_id) DO NOTHING",
         "prune": "DELETE FROM applied_batches WHERE ts < %s",
+        "rollup": rollup.upsert_sql(),
     }
 
 
@@ -209,8 +211,8 @@ class SqlStore:
         if not records:
             return
         st = _statements(self._JSON)
-        decisions = [self._decision_row(r) for r in records if isinstance(r, DecisionRecord)]
-        grades = [self._grade_row(r) for r in records if isinstance(r, GradeRecord)]
+        decisions = [r for r in records if isinstance(r, DecisionRecord)]
+        grades = [r for r in records if isinstance(r, GradeRecord)]
         alerts = [self._alert_row(r) for r in records if isinstance(r, AlertRecord)]
         now = time.time()
         arms = [
@@ -226,10 +228,51 @@ class SqlStore:
                     return
                 if self._writes % _PRUNE_EVERY == 1:
                     cur.execute(self._sql(st["prune"]), (now - BATCH_ID_TTL_S,))
-            for name, rows in (("decision", decisions), ("grade", grades), ("alert", alerts),
-                               ("arm", arms)):  # fmt: skip
+            rollups: list[tuple[Any, ...]] = []
+            if decisions or grades:
+                ids = sorted({d.id for d in decisions} | {g.decision_id for g in grades})
+                self._lock_ids(cur, ids)
+                rollups = rollup.plan(decisions, grades, *self._old_state(cur, ids))
+            for name, rows in (
+                ("decision", [self._decision_row(d) for d in decisions]),
+                ("grade", [self._grade_row(g) for g in grades]),
+                ("alert", alerts),
+                ("arm", arms),
+                ("rollup", rollups),
+            ):
                 if rows:
                     cur.executemany(self._sql(st[name]), rows)
+
+    def _lock_ids(self, cur: Cursor, ids: Sequence[str]) -> None:
+        """Serialise writers of the same decisions (the rollup reads their previous state)."""
+
+    def _old_state(
+        self, cur: Cursor, ids: Sequence[str]
+    ) -> tuple[dict[str, DecisionFacts], dict[str, dict[str, GradeFacts]]]:
+        old_d: dict[str, DecisionFacts] = {}
+        old_g: dict[str, dict[str, GradeFacts]] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            cur.execute(
+                self._sql(
+                    "SELECT id, ts, tenant, task, chosen_model, status, cost_usd, "
+                    f"baseline_cost_usd, latency_ms FROM decisions WHERE id IN ({marks})"
+                ),
+                chunk,
+            )
+            for r in cur.fetchall():
+                old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", *r[6:9])
+            cur.execute(
+                self._sql(
+                    "SELECT decision_id, grader, precedence, score, ts, tenant, task, model "
+                    f"FROM grades WHERE decision_id IN ({marks})"
+                ),
+                chunk,
+            )
+            for r in cur.fetchall():
+                old_g.setdefault(r[0], {})[r[1]] = GradeFacts(*r[2:8])
+        return old_d, old_g
 
     def _decision_row(self, d: DecisionRecord) -> tuple[Any, ...]:
         return (
@@ -274,15 +317,7 @@ class SqlStore:
         )
         with self._ro() as cur:
             cur.execute(self._sql(sql), [*params, limit])
-            rows = cur.fetchall()
-        out: list[dict[str, Any]] = []
-        for row in rows:  # rows of one decision are adjacent, its best grade first
-            if out and out[-1]["id"] == row[0]:
-                continue
-            item = _decision_dict(row)
-            item["grader"], item["grade"] = row[len(_DCOLS)], row[len(_DCOLS) + 1]
-            out.append(item)
-        return out
+            return _with_best_grade(cur.fetchall())
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:
         with self._ro() as cur:
@@ -350,6 +385,67 @@ class SqlStore:
             {**dict(zip(_ACOLS[:-1], r[:-1], strict=True)), "data": _loads(r[-1])} for r in rows
         ]
 
+    def iter_decisions(
+        self, *, since: float, tenant: str | None = None, page: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Decisions with ts >= since, oldest first, in pages (keyset on ts, id)."""
+        conds, params = _conds(tenant=tenant)
+        after: tuple[float, str] | None = None
+        while True:
+            where = [*conds, "ts >= %s"]
+            args: list[Any] = [*params, since]
+            if after is not None:
+                where.append("(ts > %s OR (ts = %s AND id > %s))")
+                args += [after[0], after[0], after[1]]
+            inner = f"SELECT * FROM decisions WHERE {' AND '.join(where)} ORDER BY ts, id LIMIT %s"
+            sql = (
+                f"SELECT {', '.join(f'd.{c}' for c in _DCOLS)}, g.grader, g.score FROM ({inner}) d "
+                "LEFT JOIN grades g ON g.decision_id = d.id ORDER BY d.ts, d.id, g.precedence DESC"
+            )
+            with self._ro() as cur:
+                cur.execute(self._sql(sql), [*args, page])
+                rows = cur.fetchall()
+            items = _with_best_grade(rows)
+            yield from items
+            if len(items) < page:
+                return
+            after = (items[-1]["ts"], items[-1]["id"])
+
+    def timeseries(
+        self,
+        *,
+        tenant: str | None,
+        since: float,
+        until: float,
+        model: str | None = None,
+        task: str | None = None,
+        bucket_s: int = 60,
+    ) -> list[dict[str, Any]]:
+        """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic."""
+        bucket = max(60, int(bucket_s) // 60 * 60)
+        sql, params = rollup.timeseries_sql(tenant=tenant, model=model, task=task)
+        start = rollup.minute_of(since) // bucket * bucket
+        with self._ro() as cur:
+            cur.execute(self._sql(sql), [bucket, bucket, start, math.ceil(until), *params])
+            return [rollup.point(r) for r in cur.fetchall()]
+
+    def prune(
+        self, *, rollups_before: float | None = None, records_before: float | None = None
+    ) -> dict[str, int]:
+        """Retention: drop rollup minutes and/or raw records older than the given timestamps.
+
+        Rollups are sums of their own; pruning raw records never changes them."""
+        deleted: dict[str, int] = {}
+        with self._tx() as cur:
+            if rollups_before is not None:
+                cur.execute(self._sql("DELETE FROM rollups WHERE minute < %s"), (rollups_before,))
+                deleted["rollups"] = cur.rowcount
+            if records_before is not None:
+                for table in ("decisions", "grades", "alerts"):
+                    cur.execute(self._sql(f"DELETE FROM {table} WHERE ts < %s"), (records_before,))
+                    deleted[table] = cur.rowcount
+        return deleted
+
 
 def _conds(*, tenant: str | None, prefix: str = "") -> tuple[list[str], list[Any]]:
     if tenant is None:
@@ -363,3 +459,15 @@ def _decision_dict(row: Sequence[Any]) -> dict[str, Any]:
     item["attempts"] = _loads(item["attempts"])
     item["stream"] = bool(item["stream"])
     return item
+
+
+def _with_best_grade(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Decision rows joined to their grades (adjacent, best first) -> one dict per decision."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        if out and out[-1]["id"] == row[0]:
+            continue
+        item = _decision_dict(row)
+        item["grader"], item["grade"] = row[len(_DCOLS)], row[len(_DCOLS) + 1]
+        out.append(item)
+    return out

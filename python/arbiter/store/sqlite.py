@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -39,7 +39,7 @@ def parse_sqlite_url(url: str) -> Path | None:
     return Path(rest[1:])
 
 
-@cache
+@lru_cache(maxsize=1024)
 def _qmark(text: str) -> str:
     return text.replace("%s", "?")
 
