@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.demo import API_KEY_ENV, _wait_http, demo_config, free_port, sim_config
+import httpx
 
-ENV = {**os.environ, API_KEY_ENV: "sim-test-key"}
+from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, _wait_http, demo_config, free_port, sim_config
+
+ADMIN_KEY = "adm-test-" + os.urandom(8).hex()
+ENV = {**os.environ, API_KEY_ENV: "sim-test-key", ADMIN_KEY_ENV: ADMIN_KEY}
 
 
 class Proc:
@@ -80,6 +83,23 @@ class Sidecar:
         self.proc.start()
         return self
 
+    def create_key(self, tenant: str = "default", **extra: object) -> dict[str, object]:
+        r = httpx.post(
+            f"{self.root_url}/arbiter/admin/keys",
+            json={"tenant": tenant, **extra},
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
+    def admin(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.request(
+            method,
+            f"{self.root_url}{path}",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            **kwargs,
+        )  # type: ignore[arg-type]
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         self.proc.stop(sig)
 
@@ -96,3 +116,9 @@ def sidecar(sidecar_config: Path) -> Iterator[Sidecar]:
     s = Sidecar(sidecar_config).start()
     yield s
     s.stop()
+
+
+@pytest.fixture
+def api_key(sidecar: Sidecar) -> str:
+    """A fresh client key (tenant "default") on the `sidecar` fixture."""
+    return str(sidecar.create_key("default")["key"])

@@ -108,9 +108,35 @@ class ModelSettings:
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    mode: Literal["open", "keys"] = "open"
+    # "keys" unless the config says otherwise: an open sidecar must be asked for explicitly
+    mode: Literal["open", "keys"] = "keys"
     admin_key_env: str | None = None
     admin_key: str | None = field(default=None, repr=False)
+    key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSettings:
+    name: str
+    allowed_models: list[str] | None = None  # None: the whole pool
+    quality_target: float | None = None
+    baseline: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapSettings:
+    scope: Literal["global", "tenant", "key"]
+    limit_usd: float
+    window: Literal["day", "month", "total"] = "month"
+    name: str = "*"  # the tenant or key id it binds; "*" = each tenant / each key on its own
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    caps: list[CapSettings] = field(default_factory=list)
+    default_max_output_tokens: int = 1024  # reserved (and enforced) when a request sets none
+    alert_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
+    webhook_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +147,10 @@ class Settings:
     failover: FailoverSettings
     breaker: BreakerSettings
     auth: AuthSettings
+    budgets: BudgetSettings
     upstreams: Mapping[str, UpstreamSettings]
     models: Mapping[str, ModelSettings]
+    tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
     source: str = "<defaults>"
 
     @property
@@ -137,8 +165,13 @@ _SECTIONS: dict[str, type[Any]] = {
     "failover": FailoverSettings,
     "breaker": BreakerSettings,
     "auth": AuthSettings,
+    "budgets": BudgetSettings,
 }
-_NAMED: dict[str, type[Any]] = {"upstreams": UpstreamSettings, "models": ModelSettings}
+_NAMED: dict[str, type[Any]] = {
+    "upstreams": UpstreamSettings,
+    "models": ModelSettings,
+    "tenants": TenantSettings,
+}
 _RESOLVED_ONLY = {"api_key", "admin_key", "name"}
 
 
@@ -174,7 +207,11 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
             for key, val in table.items()
         }
     settings = Settings(
-        **sections, upstreams=named["upstreams"], models=named["models"], source=source
+        **sections,
+        upstreams=named["upstreams"],
+        models=named["models"],
+        tenants=named["tenants"],
+        source=source,
     )
     return _resolve(settings, env, loc)
 
@@ -232,6 +269,18 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
         raise ConfigError(f"{loc.where(['server', 'max_body_bytes'])}: must be 1 KiB .. 32 MiB")
     admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
+    if s.auth.admin_key_env and not admin_key:
+        raise ConfigError(
+            f"{loc.where(['auth', 'admin_key_env'])}: environment variable "
+            f"{s.auth.admin_key_env} is not set"
+        )
+    for name, t in s.tenants.items():
+        for model in [*(t.allowed_models or []), *([t.baseline] if t.baseline else [])]:
+            if model not in models:
+                raise ConfigError(f"{loc.where(['tenants', name])}: unknown model {model!r}")
+    for i, cap in enumerate(s.budgets.caps):
+        if cap.limit_usd < 0:
+            raise ConfigError(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
     return dataclasses.replace(
         s,
         upstreams=types.MappingProxyType(upstreams),
@@ -284,6 +333,8 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
         if value not in args:
             raise ConfigError(f"{loc.where(path)}: {value!r} is not one of {list(args)}")
         return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _build(hint, _table(value, path, loc), path, loc)
     if origin is list:
         if not isinstance(value, list):
             raise bad

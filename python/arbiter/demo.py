@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ import orjson
 from arbiter.workload import WorkItem, make_workload
 
 API_KEY_ENV = "ARBITER_DEMO_SIM_KEY"
+ADMIN_KEY_ENV = "ARBITER_DEMO_ADMIN_KEY"
 
 # The demo's simulated pool: (price in, price out per 1M tokens, latency ms, chance of a good answer
 # on code, math, extraction, open-ended tasks). Shaped like real pools: the cheap end is fine for
@@ -87,7 +89,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(sim_url: str, db_path: Path, *, auth: bool = False) -> str:
+def demo_config(sim_url: str, db_path: Path, *, auth: bool = True) -> str:
     """The sidecar config for the demo pool: registry prices match the sim's."""
     lines = [
         "[server]",
@@ -108,7 +110,9 @@ def demo_config(sim_url: str, db_path: Path, *, auth: bool = False) -> str:
         "",
     ]
     if auth:
-        lines[0:0] = ["[auth]", 'mode = "keys"', ""]
+        lines[0:0] = ["[auth]", 'mode = "keys"', f'admin_key_env = "{ADMIN_KEY_ENV}"', ""]
+    else:
+        lines[0:0] = ["[auth]", 'mode = "open"', ""]
     models = [(n, p[0], p[1]) for n, p in DEMO_POOL.items()] + [JUDGE]
     for name, pin, pout in models:
         caps = '["chat", "no-route"]' if name == JUDGE[0] else '["chat", "json", "tools"]'
@@ -130,6 +134,8 @@ class Running:
     sim_url: str
     procs: list[subprocess.Popen[bytes]]
     workdir: Path
+    api_key: str
+    admin_key: str
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -149,8 +155,9 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0)
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, *, auth: bool = False) -> Iterator[Running]:
-    env = {**os.environ, API_KEY_ENV: "sim-demo-key"}
+def running_stack(workdir: Path, *, auth: bool = True) -> Iterator[Running]:
+    admin_key = "adm-" + secrets.token_urlsafe(24)
+    env = {**os.environ, API_KEY_ENV: "sim-demo-key", ADMIN_KEY_ENV: admin_key}
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}/v1"
     cfg = workdir / "arbiter.toml"
@@ -193,7 +200,18 @@ def running_stack(workdir: Path, *, auth: bool = False) -> Iterator[Running]:
             )
         )
         _wait_http(f"http://127.0.0.1:{port}/healthz", procs[-1])
-        yield Running(f"http://127.0.0.1:{port}/v1", sim_url, procs, workdir)
+        root = f"http://127.0.0.1:{port}"
+        api_key = "open-mode"
+        if auth:
+            r = httpx.post(
+                f"{root}/arbiter/admin/keys",
+                json={"tenant": "demo", "name": "demo"},
+                headers={"authorization": f"Bearer {admin_key}"},
+                timeout=10,
+            )
+            r.raise_for_status()
+            api_key = r.json()["key"]
+        yield Running(f"{root}/v1", sim_url, procs, workdir, api_key, admin_key)
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -384,6 +402,7 @@ def render(result: dict[str, Any]) -> str:
 
 
 def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurrency: int) -> int:
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     items = make_workload(requests, seed)
     with (
         tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
@@ -397,6 +416,7 @@ def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurre
                 baseline=baseline,
                 seed=seed,
                 concurrency=concurrency,
+                api_key=stack.api_key,
                 progress=not as_json,
             )
         )
@@ -407,19 +427,14 @@ def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurre
             print(render(result))
         if keep_running:
             print(f"base_url: {stack.base_url}", flush=True)
+            print(f"api_key: {stack.api_key}", flush=True)
             print("(sim and sidecar stay up; Ctrl-C or SIGTERM stops them)", flush=True)
-            _wait_for_signal()
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
     return 0
 
 
-def _wait_for_signal() -> None:
-    stop = False
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    while not stop:
-        time.sleep(0.2)
+def _terminate_as_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the child processes are always stopped."""
+    raise KeyboardInterrupt

@@ -55,20 +55,6 @@ class Policy:
                 s.n += ev.n
         return [PolicyDelta(*key, ev.alpha, ev.beta, ev.n) for key, ev in taken.items()]
 
-    def restore_deltas(self, deltas: Iterable[PolicyDelta]) -> None:
-        """A push failed: move the deltas back to pending so the next sync retries them."""
-        with self._lock:
-            for d in deltas:
-                key = (d.tenant, d.task, d.model)
-                s = self._synced.setdefault(key, _Evidence())
-                s.alpha -= d.d_alpha
-                s.beta -= d.d_beta
-                s.n -= d.d_n
-                ev = self._pending.setdefault(key, _Evidence())
-                ev.alpha += d.d_alpha
-                ev.beta += d.d_beta
-                ev.n += d.d_n
-
     def replace_synced(self, arms: Iterable[ArmStats]) -> None:
         """Adopt the store's totals (which include every replica's pushed deltas)."""
         fresh = {(a.tenant, a.task, a.model): _Evidence(a.alpha, a.beta, a.n) for a in arms}

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.errors import (
     ArbiterError,
@@ -27,9 +28,10 @@ from arbiter.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    PolicyDenied,
 )
 from arbiter.pipeline import Pipeline
-from arbiter.principal import OPEN_PRINCIPAL, Principal
+from arbiter.principal import Principal
 from arbiter.services import Services
 from arbiter.surfaces.openai import error_bytes, models_body, parse_chat_request
 
@@ -65,21 +67,43 @@ class Handlers:
         self.pipeline = Pipeline(services)
 
     async def principal(self, request: Request) -> Principal:
-        return OPEN_PRINCIPAL
+        h = request.headers
+        return await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+
+    async def admin(self, request: Request) -> Principal:
+        principal = await self.principal(request)
+        if not principal.is_admin:
+            raise PolicyDenied("This endpoint needs the admin key.")
+        return principal
 
     async def chat_completions(self, request: Request) -> Response:
-        principal = await self.principal(request)
+        principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
+        budgets = self.s.budgets
+        capped = budgets.enabled and bool(budgets.caps_for(principal, time.time()))
+        if capped and req.max_tokens is None:
+            # the output cap we reserve for is also the one we enforce
+            req.max_tokens = budgets.output_cap
+            req.body["max_tokens"] = budgets.output_cap
         plan = self.pipeline.plan(req, principal)
-        if req.stream:
-            streamed = await self.pipeline.stream(req, plan)
-            return StreamingResponse(
-                streamed.events,
-                media_type="text/event-stream",
-                headers={**streamed.headers, "cache-control": "no-cache"},
-            )
-        done = await self.pipeline.complete(req, plan)
+        if capped:
+            models = [self.s.settings.models[m] for m in plan.models]
+            worst = budgets.worst_case(models, req.prompt_tokens, req.max_tokens or 0)
+            await budgets.reserve(plan.decision_id, principal, worst)
+        try:
+            if req.stream:
+                streamed = await self.pipeline.stream(req, plan)
+                return StreamingResponse(
+                    streamed.events,
+                    media_type="text/event-stream",
+                    headers={**streamed.headers, "cache-control": "no-cache"},
+                )
+            done = await self.pipeline.complete(req, plan)
+        except BaseException:
+            if capped:
+                await budgets.release(plan.decision_id)  # a no-op once the spend was settled
+            raise
         return Response(
             done.result.raw or orjson.dumps(done.result.body), media_type=JSON, headers=done.headers
         )
@@ -91,12 +115,8 @@ class Handlers:
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
-        raw = await read_body(request, 64 * 1024)
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            raise InvalidRequest("The feedback body must be JSON.") from err
-        if not isinstance(body, dict) or not isinstance(body.get("decision_id"), str):
+        body = _json_object(await read_body(request, 64 * 1024))
+        if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
         score = _feedback_score(body)
         tenant = None if principal.is_admin else principal.tenant
@@ -140,6 +160,82 @@ class Handlers:
         rows = await asyncio.to_thread(self.s.store.alerts, tenant=tenant, limit=limit)
         return json_response({"object": "list", "data": rows})
 
+    async def policy(self, request: Request) -> Response:
+        """The learned policy of the caller's tenant: evidence and posterior mean per arm."""
+        principal = await self.principal(request)
+        router = self.s.router_for(principal)
+        rows = []
+        for arm in self.s.policy.snapshot():
+            if not principal.is_admin and arm.tenant != principal.tenant:
+                continue
+            model = router.pool.get(arm.model)
+            a, b = router.posterior(arm.tenant, arm.task, model) if model else (arm.alpha, arm.beta)
+            rows.append(
+                {
+                    "tenant": arm.tenant,
+                    "task": arm.task,
+                    "model": arm.model,
+                    "alpha": arm.alpha,
+                    "beta": arm.beta,
+                    "n": arm.n,
+                    "posterior_mean": round(a / (a + b), 4),
+                }
+            )
+        return json_response({"object": "list", "data": rows})
+
+    async def create_key(self, request: Request) -> Response:
+        await self.admin(request)
+        body = _json_object(await read_body(request, 64 * 1024))
+        tenant = body.get("tenant", "default")
+        name = body.get("name", "")
+        expires = body.get("expires_in_s")
+        if (
+            not isinstance(tenant, str)
+            or not isinstance(name, str)
+            or not (
+                expires is None
+                or (isinstance(expires, int | float) and not isinstance(expires, bool))
+            )
+        ):
+            raise InvalidRequest(
+                "Give 'tenant' (string), 'name' (string), 'expires_in_s' (number)."
+            )
+        new = await asyncio.to_thread(
+            create_key,
+            self.s.store,
+            tenant,
+            name=name,
+            expires_in_s=float(expires) if expires is not None else None,
+        )
+        return json_response(
+            {
+                "id": new.id,
+                "key": new.key,
+                "tenant": new.tenant,
+                "name": new.name,
+                "created_ts": new.created_ts,
+                "expires_ts": new.expires_ts,
+            },
+            status=201,
+        )
+
+    async def list_keys(self, request: Request) -> Response:
+        await self.admin(request)
+        rows = await asyncio.to_thread(self.s.store.list_keys, request.query_params.get("tenant"))
+        return json_response({"object": "list", "data": [public_view(r) for r in rows]})
+
+    async def revoke_key(self, request: Request) -> Response:
+        await self.admin(request)
+        return json_response(await self.s.auth.revoke(request.path_params["id"]))
+
+    async def budgets(self, request: Request) -> Response:
+        principal = await self.principal(request)
+        rows = await asyncio.to_thread(self.s.store.budget_usage, "")
+        if not principal.is_admin:
+            mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
+            rows = [r for r in rows if r["scope"] in mine]
+        return json_response({"object": "list", "data": rows})
+
     async def healthz(self, request: Request) -> Response:
         return json_response(
             {
@@ -149,6 +245,16 @@ class Handlers:
                 "models": len(self.s.pool),
             }
         )
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest("The body must be a JSON object.") from err
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
 
 
 def _feedback_score(body: dict[str, Any]) -> float:
@@ -195,6 +301,11 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),
         Route("/arbiter/stats", _guard(h.stats), methods=["GET"]),
         Route("/arbiter/alerts", _guard(h.alerts), methods=["GET"]),
+        Route("/arbiter/policy", _guard(h.policy), methods=["GET"]),
+        Route("/arbiter/budgets", _guard(h.budgets), methods=["GET"]),
+        Route("/arbiter/admin/keys", _guard(h.create_key), methods=["POST"]),
+        Route("/arbiter/admin/keys", _guard(h.list_keys), methods=["GET"]),
+        Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),
         Route("/healthz", _guard(h.healthz), methods=["GET"]),
     ]
     app = Starlette(

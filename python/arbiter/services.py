@@ -9,16 +9,19 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from typing import Any
 
 from arbiter.alerts import AlertRules
+from arbiter.auth import Authenticator
+from arbiter.budget import Budgets
 from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
 from arbiter.learning import Learner
 from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.recorder import Recorder
-from arbiter.records import DecisionRecord, Record
+from arbiter.records import DecisionRecord, PolicyDelta, Record
 from arbiter.routing import PoolModel, Router, RouterParams
 from arbiter.store import Store, open_store
 from arbiter.upstream.base import Upstream
@@ -48,6 +51,13 @@ class Services:
             drop_threshold=settings.routing.quality_drop_threshold,
         )
         self.breaker = CircuitBreaker(settings.breaker, on_open=self._circuit_opened)
+        self.auth = Authenticator(settings.auth, settings.tenants, self.store)
+        self.budgets = Budgets(
+            settings.budgets,
+            self.store,
+            lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
+        )
+        self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()
         self.policy.replace_synced(self.store.load_arms())
         self.pool = [
@@ -79,6 +89,7 @@ class Services:
             lookup=self._lookup_decision,
         )
         self._sync_task: asyncio.Task[None] | None = None
+        self._unsent: tuple[str, list[PolicyDelta]] | None = None
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
     def is_routable(self, name: str) -> bool:
@@ -123,7 +134,12 @@ class Services:
             self.recorder.submit(decision)
 
     def on_spend(self, plan: Any, cost: float) -> None:
-        """Hook for budgets: settle the real cost of a request (see budget.py when enabled)."""
+        """Settle the request's budget reservation with its real cost (off the response path)."""
+        if not self.budgets.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(self.budgets.settle(plan.decision_id, cost))
+        self._spend_tasks.add(task)
+        task.add_done_callback(self._spend_tasks.discard)
 
     def _submit(self, record: Record) -> None:
         self.recorder.submit(record)
@@ -152,6 +168,8 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
         await self.learner.drain(5.0)
+        if self._spend_tasks:
+            await asyncio.wait(set(self._spend_tasks), timeout=5.0)
         await asyncio.to_thread(self.sync_policy)
         await asyncio.to_thread(self.recorder.stop, 10.0)
         for up in self.upstreams.values():
@@ -168,14 +186,18 @@ class Services:
                 log.warning("policy sync failed; will retry", exc_info=True)
 
     def sync_policy(self) -> None:
-        """Push local additive deltas, then adopt the store's totals (every replica's sum)."""
-        deltas = self.policy.take_deltas()
-        if deltas:
-            try:
-                self.store.write(deltas)
-            except Exception:
-                self.policy.restore_deltas(deltas)
-                raise
+        """Push local additive deltas, then adopt the store's totals (every replica's sum).
+
+        A batch that failed is retried with the same batch id, so a write whose commit landed
+        but whose reply was lost is never counted twice."""
+        if self._unsent is None:
+            deltas = self.policy.take_deltas()
+            if deltas:
+                self._unsent = (uuid.uuid4().hex, deltas)
+        if self._unsent is not None:
+            batch_id, deltas = self._unsent
+            self.store.write(deltas, batch_id=batch_id)
+            self._unsent = None
         self.policy.replace_synced(self.store.load_arms())
 
 

@@ -17,14 +17,19 @@ MESSAGES = [{"role": "user", "content": "Summarize in two sentences: the tide ri
 
 
 @pytest.fixture
-def oai(sidecar: Sidecar) -> Iterator[openai.OpenAI]:
-    with client(sidecar) as c:
+def oai(sidecar: Sidecar, api_key: str) -> Iterator[openai.OpenAI]:
+    with client(sidecar, api_key) as c:
         yield c
 
 
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {api_key}"}
+
+
 @contextlib.contextmanager
-def client(sidecar: Sidecar) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=sidecar.base_url, api_key="unused", max_retries=0, timeout=30) as c:
+def client(sidecar: Sidecar, api_key: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=sidecar.base_url, api_key=api_key, max_retries=0, timeout=30) as c:
         yield c
 
 
@@ -56,7 +61,7 @@ def test_passthrough_is_recorded(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     )
     assert raw.headers["x-arbiter-model"] == "sim-small"
     decision_id = raw.headers["x-arbiter-decision-id"]
-    feed = httpx.get(f"{sidecar.root_url}/arbiter/decisions", params={"limit": 10}).json()
+    feed = sidecar.admin("GET", "/arbiter/decisions", params={"limit": 10}).json()
     row = next(d for d in feed["data"] if d["id"] == decision_id)
     assert row["mode"] == "passthrough"
     assert row["chosen_model"] == "sim-small"
@@ -68,7 +73,7 @@ def test_models_lists_pool_and_auto(sidecar: Sidecar, oai: openai.OpenAI) -> Non
     ids = {m.id for m in models.data}
     assert {"auto", "sim-tiny", "sim-small", "sim-medium", "sim-premium"} <= ids
     assert "judge" not in ids  # no-route models are not offered
-    validate("ListModelsResponse", httpx.get(f"{sidecar.base_url}/models").json())
+    validate("ListModelsResponse", oai.get("/models", cast_to=httpx.Response).json())
 
 
 def test_unknown_model_is_404_in_openai_shape(sidecar: Sidecar, oai: openai.OpenAI) -> None:
@@ -80,11 +85,11 @@ def test_unknown_model_is_404_in_openai_shape(sidecar: Sidecar, oai: openai.Open
     assert body["error"]["param"] == "model"
 
 
-def test_malformed_json_is_400(sidecar: Sidecar, oai: openai.OpenAI) -> None:
+def test_malformed_json_is_400(sidecar: Sidecar, auth: dict[str, str]) -> None:
     r = httpx.post(
         f"{sidecar.base_url}/chat/completions",
         content=b'{"model": "auto", "messa',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **auth},
     )
     assert r.status_code == 400
     validate("ErrorResponse", r.json())
@@ -111,7 +116,8 @@ def test_body_over_limit_is_413(tmp_path: Path, sim_url: str) -> None:
     s = Sidecar(cfg).start()
     try:
         big = [{"role": "user", "content": "x" * 70_000}]
-        with client(s) as c, pytest.raises(openai.APIStatusError) as info:
+        key = str(s.create_key()["key"])
+        with client(s, key) as c, pytest.raises(openai.APIStatusError) as info:
             c.chat.completions.create(model="auto", messages=big)  # type: ignore[arg-type]
         assert info.value.status_code == 413
         body = info.value.response.json()
@@ -132,8 +138,10 @@ def test_body_over_limit_is_413(tmp_path: Path, sim_url: str) -> None:
         ([1, 2, 3], None),
     ],
 )
-def test_bad_requests_are_clean_400s(sidecar: Sidecar, body: object, param: str | None) -> None:
-    r = httpx.post(f"{sidecar.base_url}/chat/completions", json=body)
+def test_bad_requests_are_clean_400s(
+    sidecar: Sidecar, auth: dict[str, str], body: object, param: str | None
+) -> None:
+    r = httpx.post(f"{sidecar.base_url}/chat/completions", json=body, headers=auth)
     assert r.status_code == 400, r.text
     validate("ErrorResponse", r.json())
     assert r.json()["error"]["param"] == param
@@ -150,10 +158,10 @@ def test_unknown_fields_are_forwarded(sidecar: Sidecar, oai: openai.OpenAI) -> N
     assert completion.choices[0].message.content
 
 
-def test_unknown_path_and_method_are_openai_errors(sidecar: Sidecar, oai: openai.OpenAI) -> None:
-    r = httpx.get(f"{sidecar.base_url}/nope")
+def test_unknown_path_and_method_are_openai_errors(sidecar: Sidecar, auth: dict[str, str]) -> None:
+    r = httpx.get(f"{sidecar.base_url}/nope", headers=auth)
     assert r.status_code == 404
     validate("ErrorResponse", r.json())
-    r = httpx.get(f"{sidecar.base_url}/chat/completions")
+    r = httpx.get(f"{sidecar.base_url}/chat/completions", headers=auth)
     assert r.status_code == 405
     validate("ErrorResponse", r.json())

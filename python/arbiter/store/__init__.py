@@ -100,6 +100,36 @@ class Store(Protocol):
         """Retention: delete rollup minutes / raw records older than the timestamps; counts."""
         ...
 
+    # -- client keys and budget windows (store/accounts.py) ---------------------------------
+    def create_key(
+        self,
+        *,
+        key_id: str,
+        tenant: str,
+        name: str,
+        secret_hash: str,
+        created_ts: float,
+        expires_ts: float | None,
+    ) -> None: ...
+
+    def get_key(self, key_id: str) -> dict[str, Any] | None: ...
+
+    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
+
+    def revoke_key(self, key_id: str, ts: float) -> bool: ...
+
+    def reserve_budget(
+        self, caps: Sequence[tuple[str, float, float]], amount: float
+    ) -> tuple[str, float, float] | None:
+        """Reserve `amount` under every (scope, window_start, limit), atomically, or none."""
+        ...
+
+    def settle_budget(
+        self, windows: Sequence[tuple[str, float]], reserved: float, actual: float
+    ) -> list[tuple[str, float, float]]: ...
+
+    def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]: ...
+
     def close(self) -> None: ...
 
 

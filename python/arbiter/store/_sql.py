@@ -27,6 +27,7 @@ from arbiter.records import (
     Record,
 )
 from arbiter.store import BATCH_ID_TTL_S, rollup
+from arbiter.store.accounts import AccountsMixin
 from arbiter.store.rollup import PRECEDENCE, DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
     return {k: _summary(v) for k, v in sorted(split.items())}
 
 
-class SqlStore:
+class SqlStore(AccountsMixin):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
     backend: Literal["sqlite", "postgres"]

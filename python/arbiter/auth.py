@@ -1,0 +1,177 @@
+"""Client authentication: API keys (random, shown once, stored as a hash) -> a Principal.
+
+Keys look like `arb-<id>-<secret>`. Only sha256(secret) is stored; `id` is the non-secret handle
+used to list and revoke. Lookups are cached for `key_cache_ttl_s` (the cross-replica revocation
+lag); a revocation made through this process takes effect here at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arbiter.config import AuthSettings, TenantSettings
+from arbiter.errors import InvalidRequest, NotFound, Unauthorized
+from arbiter.principal import OPEN_PRINCIPAL, Principal
+from arbiter.store import Store
+
+log = logging.getLogger(__name__)
+PREFIX = "arb"
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    id: str
+    key: str  # the full secret key: shown once, never stored
+    tenant: str
+    name: str
+    created_ts: float
+    expires_ts: float | None
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_key(
+    store: Store, tenant: str, *, name: str = "", expires_in_s: float | None = None
+) -> NewKey:
+    if not tenant or not all(c.isalnum() or c in "-_." for c in tenant):
+        raise InvalidRequest("'tenant' must be a non-empty name of letters, digits, - _ .")
+    if expires_in_s is not None and expires_in_s <= 0:
+        raise InvalidRequest("'expires_in_s' must be positive.", param="expires_in_s")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    now = time.time()
+    expires = now + expires_in_s if expires_in_s is not None else None
+    store.create_key(
+        key_id=key_id,
+        tenant=tenant,
+        name=name,
+        secret_hash=_hash(secret),
+        created_ts=now,
+        expires_ts=expires,
+    )
+    return NewKey(key_id, f"{PREFIX}-{key_id}-{secret}", tenant, name, now, expires)
+
+
+def public_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A key as listed: its id and prefix, never its hash or secret."""
+    now = time.time()
+    if row["revoked_ts"] is not None:
+        status = "revoked"
+    elif row["expires_ts"] is not None and row["expires_ts"] <= now:
+        status = "expired"
+    else:
+        status = "active"
+    return {
+        "id": row["id"],
+        "prefix": f"{PREFIX}-{row['id']}-…",
+        "tenant": row["tenant"],
+        "name": row["name"],
+        "created_ts": row["created_ts"],
+        "expires_ts": row["expires_ts"],
+        "revoked_ts": row["revoked_ts"],
+        "status": status,
+    }
+
+
+def parse_key(raw: str) -> tuple[str, str] | None:
+    parts = raw.split("-", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != 12 or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+class Authenticator:
+    def __init__(
+        self, settings: AuthSettings, tenants: Mapping[str, TenantSettings], store: Store
+    ) -> None:
+        self._s = settings
+        self._tenants = tenants
+        self._store = store
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._principals: dict[str, Principal] = {}
+        if settings.mode == "open":
+            log.warning(
+                "auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys"
+            )
+
+    @property
+    def open(self) -> bool:
+        return self._s.mode == "open"
+
+    async def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
+        token = _bearer(authorization) or (x_api_key or "").strip() or None
+        if self._s.admin_key and token and hmac.compare_digest(token, self._s.admin_key):
+            return Principal(tenant="default", key_id="admin", is_admin=True)
+        if self.open:
+            return OPEN_PRINCIPAL
+        if token is None:
+            raise Unauthorized(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
+            )
+        parsed = parse_key(token)
+        if parsed is None:
+            raise Unauthorized("Incorrect API key provided.")
+        key_id, secret = parsed
+        row = await self._lookup(key_id)
+        if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
+            raise Unauthorized("Incorrect API key provided.")
+        if row["revoked_ts"] is not None:
+            raise Unauthorized(f"The API key {PREFIX}-{key_id}-… has been revoked.")
+        if row["expires_ts"] is not None and row["expires_ts"] <= time.time():
+            raise Unauthorized(f"The API key {PREFIX}-{key_id}-… has expired.")
+        return self._principal(key_id, row["tenant"])
+
+    def _principal(self, key_id: str, tenant: str) -> Principal:
+        p = self._principals.get(key_id)
+        if p is None or p.tenant != tenant:
+            t = self._tenants.get(tenant)
+            p = Principal(
+                tenant=tenant,
+                key_id=key_id,
+                allowed_models=frozenset(t.allowed_models) if t and t.allowed_models else None,
+                quality_target=t.quality_target if t else None,
+                baseline=t.baseline if t else None,
+            )
+            self._principals[key_id] = p
+        return p
+
+    async def _lookup(self, key_id: str) -> dict[str, Any] | None:
+        hit = self._cache.get(key_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._s.key_cache_ttl_s:
+            return hit[1]
+        row = await asyncio.to_thread(self._store.get_key, key_id)
+        self._cache[key_id] = (now, row)
+        if len(self._cache) > 100_000:  # bounded: drop the oldest half
+            for k in sorted(self._cache, key=lambda k: self._cache[k][0])[:50_000]:
+                del self._cache[k]
+        return row
+
+    async def revoke(self, key_id: str) -> dict[str, Any]:
+        if not await asyncio.to_thread(self._store.revoke_key, key_id, time.time()):
+            row = await asyncio.to_thread(self._store.get_key, key_id)
+            if row is None:
+                raise NotFound(f"No API key with id {key_id!r}.")
+        self._cache.pop(key_id, None)  # effective immediately in this process
+        row = await asyncio.to_thread(self._store.get_key, key_id)
+        assert row is not None
+        return public_view(row)
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()

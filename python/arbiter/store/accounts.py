@@ -1,0 +1,171 @@
+"""Client keys and budget windows in the store (both backends; SQL with %s placeholders).
+
+Budget reservations are atomic in the database: one conditional UPDATE per cap inside one
+transaction (PostgreSQL re-checks the condition under the row lock; SQLite's BEGIN IMMEDIATE
+serialises writers), so replicas sharing a store can never together reserve past a cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arbiter.store._sql import Cursor
+
+_KEY_COLS = "id, tenant, name, secret_hash, created_ts, expires_ts, revoked_ts"
+
+
+class _OverCap(Exception):
+    def __init__(self, scope: str, spent: float, reserved: float) -> None:
+        super().__init__(scope)
+        self.scope, self.spent, self.reserved = scope, spent, reserved
+
+
+class AccountsMixin:
+    """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
+
+    def _tx(self) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _ro(self) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        return text
+
+    # -- keys -------------------------------------------------------------------------------
+    def create_key(
+        self,
+        *,
+        key_id: str,
+        tenant: str,
+        name: str,
+        secret_hash: str,
+        created_ts: float,
+        expires_ts: float | None,
+    ) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    f"INSERT INTO api_keys ({_KEY_COLS}) VALUES (%s, %s, %s, %s, %s, %s, NULL)"
+                ),
+                (key_id, tenant, name, secret_hash, created_ts, expires_ts),
+            )
+
+    def get_key(self, key_id: str) -> dict[str, Any] | None:
+        with self._ro() as cur:
+            cur.execute(self._sql(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = %s"), (key_id,))
+            row = cur.fetchone()
+        return _key_dict(row) if row else None
+
+    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {_KEY_COLS} FROM api_keys"
+        params: tuple[Any, ...] = ()
+        if tenant is not None:
+            sql += " WHERE tenant = %s"
+            params = (tenant,)
+        with self._ro() as cur:
+            cur.execute(self._sql(sql + " ORDER BY created_ts"), params)
+            rows = cur.fetchall()
+        return [_key_dict(r) for r in rows]
+
+    def revoke_key(self, key_id: str, ts: float) -> bool:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE api_keys SET revoked_ts = %s WHERE id = %s AND revoked_ts IS NULL"
+                ),
+                (ts, key_id),
+            )
+            return cur.rowcount > 0
+
+    # -- budgets ----------------------------------------------------------------------------
+    def reserve_budget(
+        self, caps: Sequence[tuple[str, float, float]], amount: float
+    ) -> tuple[str, float, float] | None:
+        """Reserve `amount` under every (scope, window_start, limit) or none of them.
+        Returns None on success, else (scope, spent, reserved) of the first cap it would pass."""
+        try:
+            with self._tx() as cur:
+                for scope, window, limit in caps:
+                    cur.execute(
+                        self._sql(
+                            "INSERT INTO budget_usage (scope, window_start, spent_usd, "
+                            "reserved_usd) VALUES (%s, %s, 0, 0) "
+                            "ON CONFLICT (scope, window_start) DO NOTHING"
+                        ),
+                        (scope, window),
+                    )
+                    cur.execute(
+                        self._sql(
+                            "UPDATE budget_usage SET reserved_usd = reserved_usd + %s "
+                            "WHERE scope = %s AND window_start = %s "
+                            "AND spent_usd + reserved_usd + %s <= %s"
+                        ),
+                        (amount, scope, window, amount, limit),
+                    )
+                    if cur.rowcount == 0:
+                        cur.execute(
+                            self._sql(
+                                "SELECT spent_usd, reserved_usd FROM budget_usage "
+                                "WHERE scope = %s AND window_start = %s"
+                            ),
+                            (scope, window),
+                        )
+                        spent, reserved = cur.fetchone()
+                        raise _OverCap(scope, float(spent), float(reserved))  # rolls back all
+        except _OverCap as over:
+            return over.scope, over.spent, over.reserved
+        return None
+
+    def settle_budget(
+        self, windows: Sequence[tuple[str, float]], reserved: float, actual: float
+    ) -> list[tuple[str, float, float]]:
+        """Swap a reservation for the real cost; returns (scope, window, spent) after it."""
+        out: list[tuple[str, float, float]] = []
+        with self._tx() as cur:
+            for scope, window in windows:
+                cur.execute(
+                    self._sql(
+                        "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
+                        "THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
+                        "WHERE scope = %s AND window_start = %s"
+                    ),
+                    (reserved, reserved, actual, scope, window),
+                )
+                cur.execute(
+                    self._sql(
+                        "SELECT spent_usd FROM budget_usage WHERE scope = %s AND window_start = %s"
+                    ),
+                    (scope, window),
+                )
+                row = cur.fetchone()
+                out.append((scope, window, float(row[0]) if row else 0.0))
+        return out
+
+    def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]:
+        with self._ro() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage "
+                    "WHERE scope LIKE %s ORDER BY scope, window_start"
+                ),
+                (scope_prefix + "%",),
+            )
+            rows = cur.fetchall()
+        return [
+            {"scope": r[0], "window_start": r[1], "spent_usd": r[2], "reserved_usd": r[3]}
+            for r in rows
+        ]
+
+
+def _key_dict(row: Sequence[Any]) -> dict[str, Any]:
+    return dict(
+        zip(
+            ("id", "tenant", "name", "secret_hash", "created_ts", "expires_ts", "revoked_ts"),
+            row,
+            strict=True,
+        )
+    )
