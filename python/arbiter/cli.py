@@ -74,8 +74,67 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--concurrency", type=int, default=8)
     demo.set_defaults(func=_demo)
 
+    keys = sub.add_parser("keys", help="manage client API keys (create shows the key once)")
+    keys.add_argument("--config", default=DEFAULT_CONFIG)
+    ksub = keys.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create a key for a tenant")
+    kc.add_argument("--tenant", default="default")
+    kc.add_argument("--name", default="")
+    kc.add_argument("--expires-in", default=None, help="e.g. 3600s, 90m, 12h, 30d")
+    kl = ksub.add_parser("list", help="list keys (ids and prefixes, never secrets)")
+    kl.add_argument("--tenant", default=None)
+    kr = ksub.add_parser("revoke", help="revoke a key by id (takes effect at once)")
+    kr.add_argument("key_id")
+    keys.set_defaults(func=_keys)
+
     sub.add_parser("replay", help="replay an outcome table through the routing core (see --help)")
     return p
+
+
+def _duration_s(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except (ValueError, IndexError) as err:
+        raise SystemExit(f"arbiter: bad duration {text!r} (use e.g. 90m, 12h, 30d)") from err
+
+
+def _keys(args: argparse.Namespace) -> int:
+    import time
+
+    from arbiter import auth, config
+    from arbiter.errors import ArbiterError
+    from arbiter.store import open_store
+
+    settings = config.load(args.config)
+    store = open_store(settings.store.url)
+    try:
+        store.migrate()
+        if args.keys_command == "create":
+            expires = _duration_s(args.expires_in) if args.expires_in else None
+            new = auth.create_key(store, args.tenant, name=args.name, expires_in_s=expires)
+            print(f"id:     {new.id}\ntenant: {new.tenant}\nkey:    {new.key}")
+            print("(the key is shown only this once; only its hash is stored)", file=sys.stderr)
+        elif args.keys_command == "list":
+            for row in store.list_keys(args.tenant):
+                v = auth.public_view(row)
+                print(
+                    f"{v['id']}  {v['status']:<8} tenant={v['tenant']:<12} {v['prefix']}  "
+                    f"{v['name']}"
+                )
+        else:
+            if not store.revoke_key(args.key_id, time.time()):
+                print(f"arbiter: no active key with id {args.key_id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}")
+    except ArbiterError as err:
+        print(f"arbiter: {err.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
