@@ -1,23 +1,32 @@
 """Failover: try a decision's models in order, retrying with backoff within one deadline.
 
 The single place that decides whether an upstream failure is retryable, and the per-model circuit
-breaker that skips a failing model for a cool-down and then lets one probe through.
+breaker that skips a failing model for a cool-down and then lets exactly one probe through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from arbiter.config import BreakerSettings, FailoverSettings
-from arbiter.errors import ArbiterError, NoRouteAvailable, UpstreamError, UpstreamRejected
+from arbiter.errors import (
+    ArbiterError,
+    NoRouteAvailable,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
 from arbiter.records import Attempt
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+CircuitState = Literal["closed", "open", "half_open"]
 
 
 def is_retryable(err: BaseException) -> bool:
@@ -27,13 +36,18 @@ def is_retryable(err: BaseException) -> bool:
 
 @dataclass(slots=True)
 class _Circuit:
-    failures: int = 0
+    failures: int = 0  # consecutive
     opened_at: float | None = None
-    probing: bool = False
+    probing: bool = False  # half-open and the one probe is in flight
 
 
 class CircuitBreaker:
-    """Consecutive failures open a model's circuit; after the cool-down one probe may pass."""
+    """Consecutive failures open a model's circuit; after the cool-down one probe may pass.
+
+    `available` only looks (the router uses it to build the candidate set); `acquire` is what a
+    caller does right before an upstream call, and in the half-open state only one caller gets
+    True until that probe ends with `success`, `failure` or `release`.
+    """
 
     def __init__(
         self,
@@ -46,44 +60,75 @@ class CircuitBreaker:
         self._on_open = on_open
         self._clock = clock
 
-    def available(self, model: str) -> bool:
-        c = self._circuits.get(model)
+    def _state(self, c: _Circuit | None) -> CircuitState:
         if c is None or c.opened_at is None:
-            return True
+            return "closed"
         if self._clock() - c.opened_at < self._s.cooldown_s:
-            return False
-        return not c.probing  # half-open: exactly one probe at a time
+            return "open"
+        return "half_open"
 
-    def begin(self, model: str) -> None:
+    def available(self, model: str) -> bool:
+        """Would `acquire` let a call through now? (No side effect.)"""
         c = self._circuits.get(model)
-        if c is not None and c.opened_at is not None:
-            c.probing = True
+        state = self._state(c)
+        return state == "closed" or (state == "half_open" and c is not None and not c.probing)
+
+    def acquire(self, model: str) -> bool:
+        """Take permission for one call: always when closed, never when open, and when half-open
+        only if no other probe is in flight (this call becomes the probe)."""
+        c = self._circuits.get(model)
+        state = self._state(c)
+        if state == "closed":
+            return True
+        if state == "open" or c is None or c.probing:
+            return False
+        c.probing = True
+        log.info("circuit half-open: probing", extra={"upstream_model": model})
+        return True
+
+    def release(self, model: str) -> None:
+        """The call ended without telling anything about the model (cancelled): free the probe."""
+        c = self._circuits.get(model)
+        if c is not None:
+            c.probing = False
 
     def success(self, model: str) -> None:
-        self._circuits.pop(model, None)
+        c = self._circuits.pop(model, None)
+        if c is not None and c.opened_at is not None:
+            log.info("circuit closed after a successful probe", extra={"upstream_model": model})
 
     def failure(self, model: str) -> None:
         c = self._circuits.setdefault(model, _Circuit())
         c.failures += 1
-        was_open = c.opened_at is not None
-        if c.failures >= self._s.failure_threshold or was_open:
+        if c.opened_at is None:
+            if c.failures < self._s.failure_threshold:
+                return
+            c.opened_at = self._clock()
+            log.warning("circuit opened", extra={"upstream_model": model, "failures": c.failures})
+            if self._on_open is not None:
+                self._on_open(model, c.failures)
+        elif c.probing:  # the probe failed: open again for a full cool-down
             c.opened_at = self._clock()
             c.probing = False
-            if not was_open and self._on_open is not None:
-                self._on_open(model, c.failures)
+        # a call that began before the circuit opened and failed since does not extend the open
 
     def state(self) -> dict[str, dict[str, object]]:
+        """Every model with a failure on record: state, consecutive failures, seconds to probe."""
         now = self._clock()
         out: dict[str, dict[str, object]] = {}
         for model, c in self._circuits.items():
-            if c.opened_at is None:
-                status = "closed"
-            elif now - c.opened_at < self._s.cooldown_s:
-                status = "open"
-            else:
-                status = "half_open"
-            out[model] = {"state": status, "consecutive_failures": c.failures}
+            state = self._state(c)
+            entry: dict[str, object] = {"state": state, "consecutive_failures": c.failures}
+            if c.opened_at is not None:
+                entry["probe_in_s"] = round(max(self._s.cooldown_s - (now - c.opened_at), 0.0), 3)
+                entry["probing"] = c.probing
+            out[model] = entry
         return out
+
+
+def _backoff_s(settings: FailoverSettings, retry: int) -> float:
+    """Exponential backoff with jitter: backoff_ms * 2^(retry-1) * U[0.5, 1.5)."""
+    return float(settings.backoff_ms / 1000 * 2 ** (retry - 1) * (0.5 + random.random()))
 
 
 async def run_with_failover(
@@ -94,32 +139,32 @@ async def run_with_failover(
     breaker: CircuitBreaker,
     attempts: list[Attempt],
 ) -> tuple[str, T]:
-    """Call `call(model)` for each model in order until one succeeds. Every try is appended to
-    `attempts`. Raises the last error (a clean ArbiterError) if none succeeded."""
+    """Call `call(model)` for each model in order until one succeeds, retrying each retryable
+    failure up to `retries_per_model` times, all within `deadline_s`. Every try (and every model
+    skipped for an open circuit) is appended to `attempts`. Raises the caller's-fault error at
+    once, else the last error (a clean ArbiterError), or NoRouteAvailable if nothing was tried."""
     deadline = time.monotonic() + settings.deadline_s
     last: ArbiterError | None = None
-    tried_any = False
     for model in models[: max(settings.max_models, 1)]:
-        if not breaker.available(model) and tried_any:
-            attempts.append(Attempt(model, False, 0.0, "circuit_open"))
-            continue
         for retry in range(settings.retries_per_model + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline - time.monotonic() <= 0:
                 break
             if retry:
-                backoff = settings.backoff_ms / 1000 * (2 ** (retry - 1)) * (0.5 + random.random())
-                await asyncio.sleep(min(backoff, remaining))
-            tried_any = True
-            breaker.begin(model)
+                await asyncio.sleep(min(_backoff_s(settings, retry), deadline - time.monotonic()))
+            if not breaker.acquire(model):
+                attempts.append(Attempt(model, False, 0.0, "circuit_open"))
+                break  # open, or half-open with its one probe already in flight: next model
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
                     result = await call(model)
             except TimeoutError:
-                err: ArbiterError = UpstreamError(f"{model}: the request deadline passed")
+                err: ArbiterError = UpstreamTimeout(f"{model}: the request deadline passed")
             except ArbiterError as caught:
                 err = caught
+            except BaseException:  # cancelled (the client left) or a bug: the probe is free again
+                breaker.release(model)
+                raise
             else:
                 breaker.success(model)
                 attempts.append(Attempt(model, True, (time.perf_counter() - started) * 1000))
@@ -129,11 +174,19 @@ async def run_with_failover(
                 Attempt(model, False, (time.perf_counter() - started) * 1000, err.code, status)
             )
             if not is_retryable(err):
+                if isinstance(err, UpstreamRejected):
+                    breaker.success(model)  # it answered: the model is up, the request is at fault
+                else:
+                    breaker.release(model)
                 raise err
+            log.info(
+                "upstream attempt failed",
+                extra={"upstream_model": model, "error": err.code, "retry": retry},
+            )
             breaker.failure(model)
             last = err
             if not breaker.available(model):
-                break  # the circuit just opened: move on to the next model
+                break  # its circuit just opened: on to the next model
     if last is not None:
         raise last
     raise NoRouteAvailable("Every eligible model is temporarily unavailable (circuits open).")

@@ -6,13 +6,15 @@ Protocol-free: surfaces parse the wire format into a ChatRequest and render what
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import orjson
 
 from arbiter.classify import classify
@@ -63,8 +65,12 @@ class Completed:
 
 @dataclass(slots=True)
 class Streamed:
-    events: AsyncIterator[bytes]
+    events: Relay
     headers: dict[str, str]
+
+    async def aclose(self) -> None:
+        """End the relay (idempotent): a relay not run to its end counts as a disconnect."""
+        await self.events.aclose()
 
 
 def new_decision_id() -> str:
@@ -74,6 +80,13 @@ def new_decision_id() -> str:
 class Pipeline:
     def __init__(self, services: Services) -> None:
         self.s = services
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` in the background, holding a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- planning ---------------------------------------------------------------------------
     def plan(self, req: ChatRequest, principal: Principal) -> Plan:
@@ -163,6 +176,10 @@ class Pipeline:
 
     # -- streaming --------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, plan: Plan) -> Streamed:
+        """Fail over until an upstream produced its first content, then relay it as it comes.
+
+        The caller must `await streamed.aclose()` when the response ends, however it ends
+        (a relay dropped unclosed still finishes, from its finalizer)."""
         s = self.s
         attempts: list[Attempt] = []
         try:
@@ -180,56 +197,68 @@ class Pipeline:
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
         headers = self.headers(plan, model, est, base_est)
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
-        return Streamed(self._relay(req, plan, model, upstream, attempts), headers)
+        finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
+        return Streamed(Relay(self, req, model, upstream, finish), headers)
 
     async def _relay(
+        self,
+        req: ChatRequest,
+        model: str,
+        upstream: UpstreamStream,
+        outcome: _StreamOutcome,
+        finish: _Finish,
+    ) -> AsyncGenerator[bytes, None]:
+        """Forward each upstream chunk as it arrives; end with `[DONE]` only when the upstream
+        finished properly, else with one OpenAI-shaped error event. Never references the Relay,
+        so dropping an unfinished Relay lets Python finalize this generator at once."""
+        try:
+            try:
+                async for event in upstream.events():
+                    forward = _inspect_chunk(event, model, req.include_usage, outcome)
+                    if forward:
+                        yield b"data: " + event + b"\n\n"
+                if not upstream.done:
+                    raise UpstreamError(f"{model}: the stream ended without [DONE]")
+                if outcome.finish is None:
+                    raise UpstreamError(f"{model}: the stream ended without a finish_reason")
+                final = b"data: [DONE]\n\n"
+            except UpstreamError as err:
+                outcome.failure = err
+                self.s.breaker.failure(model)
+                final = sse_error_event(err)
+            outcome.complete = True
+            yield final
+        except (asyncio.CancelledError, GeneratorExit):
+            if not outcome.complete:
+                outcome.failure = ClientDisconnected("the client disconnected mid-stream")
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):  # record even while the response is cancelled
+                await finish(outcome)
+
+    async def _finish_stream(
         self,
         req: ChatRequest,
         plan: Plan,
         model: str,
         upstream: UpstreamStream,
         attempts: list[Attempt],
-    ) -> AsyncIterator[bytes]:
-        parts: list[str] = []
-        finish: str | None = None
-        failure: ArbiterError | None = None
-        try:
-            async for event in upstream.events():
-                try:
-                    chunk = orjson.loads(event)
-                except orjson.JSONDecodeError as err:
-                    raise UpstreamError(f"{model}: malformed chunk in the stream") from err
-                if not isinstance(chunk, dict) or "error" in chunk:
-                    raise UpstreamError(f"{model}: the upstream reported an error mid-stream")
-                choices = chunk.get("choices")
-                if choices:
-                    delta = choices[0].get("delta") or {}
-                    text = delta.get("content")
-                    if isinstance(text, str):
-                        parts.append(text)
-                    finish = choices[0].get("finish_reason") or finish
-                elif chunk.get("usage") is not None and not req.include_usage:
-                    continue  # we asked for usage for our own accounting; the client did not
-                yield b"data: " + event + b"\n\n"
-            if finish is None:
-                raise UpstreamError(f"{model}: the stream ended without a finish_reason")
-            yield b"data: [DONE]\n\n"
-        except ArbiterError as err:
-            failure = err
-            self.s.breaker.failure(model)
-            yield sse_error_event(err)
-        except asyncio.CancelledError:
-            failure = ClientDisconnected("the client disconnected before the stream ended")
-            raise
-        finally:
-            await upstream.aclose()
-            content = "".join(parts)
-            usage = upstream.usage
-            if failure is not None:
-                attempts.append(Attempt(model, False, 0.0, failure.code))
-            await self._record(req, plan, model, usage, attempts, failure, content, stream=True)
-            if failure is None:
-                self._after(req, plan, model, content, finish)
+        outcome: _StreamOutcome,
+    ) -> None:
+        """Close the upstream, record the decision, and grade a complete answer (once)."""
+        if outcome.finished:
+            return
+        outcome.finished = True
+        await upstream.aclose()
+        content = "".join(outcome.parts)
+        failure = outcome.failure
+        if isinstance(failure, UpstreamError):
+            attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
+        await self._record(
+            req, plan, model, upstream.usage, attempts, failure, content, stream=True
+        )
+        if failure is None:
+            self._after(req, plan, model, content, outcome.finish)
 
     # -- shared -----------------------------------------------------------------------------
     def headers(self, plan: Plan, model: str, cost: float, baseline_cost: float) -> dict[str, str]:
@@ -316,6 +345,93 @@ class Pipeline:
                 plan.easiness,
             )
         )
+
+
+_Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
+
+
+@dataclass(slots=True)
+class _StreamOutcome:
+    """What a relay saw; shared by the relay generator and its finisher."""
+
+    started: float = field(default_factory=time.perf_counter)
+    parts: list[str] = field(default_factory=list)
+    finish: str | None = None
+    failure: ArbiterError | None = None
+    complete: bool = False  # the final event ([DONE] or the error event) was handed out
+    iterated: bool = False
+    finished: bool = False  # recorded
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+def _inspect_chunk(event: bytes, model: str, include_usage: bool, outcome: _StreamOutcome) -> bool:
+    """Collect text and finish_reason from one chunk; False for a chunk the client must not get
+    (usage it did not ask for). Raises UpstreamError for garbage or an upstream error event."""
+    try:
+        chunk = orjson.loads(event)
+    except orjson.JSONDecodeError as err:
+        raise UpstreamError(f"{model}: malformed chunk in the stream") from err
+    if not isinstance(chunk, dict) or "error" in chunk:
+        raise UpstreamError(f"{model}: the upstream reported an error mid-stream")
+    choices = chunk.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        delta = choices[0].get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(text, str):
+            outcome.parts.append(text)
+        reason = choices[0].get("finish_reason")
+        if isinstance(reason, str):
+            outcome.finish = reason
+        return True
+    # we always ask the upstream for usage (for cost); the client gets it only if it asked
+    return not (chunk.get("usage") is not None and not include_usage)
+
+
+class Relay:
+    """The client-facing SSE bytes of one streamed answer, in OpenAI's chunk format.
+
+    Ends with `[DONE]`, or with one terminal error event; `aclose()` (or being dropped
+    unfinished) closes the upstream and records the decision as `client_disconnected`."""
+
+    __slots__ = ("__weakref__", "_finish", "_gen", "_loop", "_outcome", "_pipeline")
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        req: ChatRequest,
+        model: str,
+        upstream: UpstreamStream,
+        finish: _Finish,
+    ) -> None:
+        self._outcome = _StreamOutcome()
+        self._finish = finish
+        self._pipeline = pipeline
+        self._gen = pipeline._relay(req, model, upstream, self._outcome, finish)
+        self._loop = asyncio.get_running_loop()
+
+    def __aiter__(self) -> Relay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        self._outcome.iterated = True
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()  # mid-stream: its `finally` records the disconnect
+        if not self._outcome.finished:  # never iterated: the client left before the first byte
+            self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
+            await self._finish(self._outcome)
+
+    def __del__(self) -> None:
+        # An iterated generator is finalized by Python itself (asyncgen hooks); one never
+        # iterated has no finalizer, so a relay dropped before its first byte finishes here.
+        if self._outcome.iterated or self._outcome.finished or self._loop.is_closed():
+            return
+        self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
+        finish, outcome, pipeline = self._finish, self._outcome, self._pipeline
+        self._loop.call_soon_threadsafe(lambda: pipeline.spawn(finish(outcome)))
 
 
 def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:

@@ -10,14 +10,21 @@ from arbiter.types import ChatResult, Usage
 
 
 class UpstreamStream(Protocol):
-    """An open streaming answer: the status was 2xx and the first event has arrived."""
+    """An open streaming answer: the status was 2xx and the first event carrying content (text,
+    a tool call, a finish reason or usage) has arrived, so a failure before it can fail over."""
 
     def events(self) -> AsyncIterator[bytes]:
-        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded."""
+        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded. Raises an
+        UpstreamError when the stream breaks, stalls or passes the total timeout."""
         ...
 
     @property
     def usage(self) -> Usage | None: ...
+
+    @property
+    def done(self) -> bool:
+        """True once the upstream sent `data: [DONE]`: the only sign the answer is complete."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -7,6 +7,7 @@ failover.py's job, not this module's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,7 @@ from arbiter.errors import (
 )
 from arbiter.types import ChatResult, Usage
 
+log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
 
 
@@ -139,27 +141,39 @@ class OpenAIUpstream:
             finally:
                 await resp.aclose()
             raise _http_error(model.name, resp.status_code, raw)
-        stream = _OpenAIStream(model.name, resp, self._failover.first_byte_timeout_s)
-        await stream.prime()  # wait for the first event, so failures before it can fail over
+        stream = _OpenAIStream(model.name, resp, self._failover.total_timeout_s)
+        await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream
 
 
+_MAX_HELD = 4  # content-free opening events held back while waiting for the first real one
+
+
 class _OpenAIStream:
-    def __init__(self, model: str, resp: httpx.Response, read_timeout_s: float) -> None:
+    """One streaming answer. Each read waits at most the client's read timeout (first byte,
+    then between chunks); the whole answer at most `total_timeout_s` from the request."""
+
+    def __init__(self, model: str, resp: httpx.Response, total_timeout_s: float) -> None:
         self._model = model
         self._resp = resp
         self._lines = resp.aiter_lines()
-        self._first: bytes | None = None
-        self._read_timeout = read_timeout_s
+        self._held: list[bytes] = []
+        self._deadline = time.monotonic() + total_timeout_s
         self.usage: Usage | None = None
+        self.done = False
         self._reported_cost = reported_cost(None, resp.headers)
 
     async def _next_event(self) -> bytes | None:
         while True:
             try:
-                line = await self._lines.__anext__()
+                async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
+                    line = await self._lines.__anext__()
             except StopAsyncIteration:
                 return None
+            except TimeoutError as err:
+                raise UpstreamTimeout(
+                    f"{self._model}: the answer did not finish within the total timeout"
+                ) from err
             except httpx.TimeoutException as err:
                 raise UpstreamTimeout(f"{self._model}: stream stalled") from err
             except httpx.HTTPError as err:
@@ -168,6 +182,7 @@ class _OpenAIStream:
                 continue  # comments, event names, blank separators
             data = line[5:].strip()
             if data == "[DONE]":
+                self.done = True
                 return None
             raw = data.encode()
             self._watch_usage(raw)
@@ -191,28 +206,58 @@ class _OpenAIStream:
             self.usage = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
 
     async def prime(self) -> None:
+        """Read up to the first event that carries content. The opening role-only chunk is held
+        back (it has nothing to show), so an upstream that dies, stalls or sends garbage before
+        its first token fails before any byte reached the client, and failover can still act."""
         try:
-            first = await self._next_event()
+            while True:
+                event = await self._next_event()
+                if event is None:
+                    raise UpstreamError(f"{self._model}: stream ended before any content")
+                if _opening_only(event, self._model) and len(self._held) < _MAX_HELD:
+                    self._held.append(event)
+                    continue
+                self._held.append(event)
+                return
         except BaseException:
             await self.aclose()
             raise
-        if first is None:
-            await self.aclose()
-            raise UpstreamError(f"{self._model}: stream ended before any event")
-        self._first = first
 
     async def events(self) -> AsyncIterator[bytes]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        while True:
-            event = await self._next_event()
-            if event is None:
-                return
+        held, self._held = self._held, []
+        for opening in held:
+            yield opening
+        while (event := await self._next_event()) is not None:
             yield event
 
     async def aclose(self) -> None:
-        await self._resp.aclose()
+        """Close the response; on an unfinished body this drops the connection, which is how
+        the upstream learns to stop. A connection that is already broken is not an error."""
+        try:
+            await self._resp.aclose()
+        except (httpx.HTTPError, OSError):
+            log.debug("closing a broken upstream stream", exc_info=True)
+
+
+def _opening_only(raw: bytes, model: str) -> bool:
+    """True for a chunk with nothing to show (role, empty content); raises UpstreamError for a
+    chunk that is not valid JSON or is an error, so such a start fails over."""
+    try:
+        chunk = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise UpstreamError(f"{model}: malformed chunk before the first token") from err
+    if not isinstance(chunk, dict) or "error" in chunk:
+        raise UpstreamError(f"{model}: the upstream reported an error before the first token")
+    choices = chunk.get("choices")
+    if chunk.get("usage") is not None or not isinstance(choices, list) or not choices:
+        return False
+    for choice in choices:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict) or choice.get("finish_reason") is not None:
+            return False
+        if any(v not in (None, "", [], {}) for k, v in delta.items() if k != "role"):
+            return False
+    return True
 
 
 def _http_error(model: str, status: int, raw: bytes) -> UpstreamError:

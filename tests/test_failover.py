@@ -1,0 +1,472 @@
+"""failover.py: retry/fallback order, attempts, deadline, the circuit breaker; and the OpenAI
+upstream's error classification and stream priming (over httpx.MockTransport, no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from arbiter.config import BreakerSettings, FailoverSettings, ModelSettings, UpstreamSettings
+from arbiter.errors import (
+    ArbiterError,
+    NoRouteAvailable,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from arbiter.failover import CircuitBreaker, is_retryable, run_with_failover
+from arbiter.records import Attempt
+from arbiter.upstream.openai import OpenAIUpstream
+
+FAST = FailoverSettings(deadline_s=5.0, retries_per_model=1, backoff_ms=1, max_models=3)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def breaker(threshold: int = 3, cooldown: float = 10.0, clock: Clock | None = None) -> Any:
+    opened: list[tuple[str, int]] = []
+    b = CircuitBreaker(
+        BreakerSettings(failure_threshold=threshold, cooldown_s=cooldown),
+        on_open=lambda m, n: opened.append((m, n)),
+        clock=clock or Clock(),
+    )
+    return b, opened
+
+
+def scripted(script: dict[str, list[Any]]) -> tuple[Callable[[str], Awaitable[str]], list[str]]:
+    """A call that, per model, raises or returns the next scripted item (a value or an error)."""
+    calls: list[str] = []
+
+    async def call(model: str) -> str:
+        calls.append(model)
+        item = script[model].pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        if callable(item):
+            return await item()  # type: ignore[no-any-return]
+        return str(item)
+
+    return call, calls
+
+
+def run(
+    models: tuple[str, ...],
+    call: Callable[[str], Awaitable[str]],
+    b: CircuitBreaker | None = None,
+    settings: FailoverSettings = FAST,
+) -> tuple[tuple[str, str] | ArbiterError, list[Attempt]]:
+    attempts: list[Attempt] = []
+    cb = b or breaker()[0]
+
+    async def go() -> tuple[str, str]:
+        return await run_with_failover(
+            models, call, settings=settings, breaker=cb, attempts=attempts
+        )
+
+    try:
+        return asyncio.run(go()), attempts
+    except ArbiterError as err:
+        return err, attempts
+
+
+# -- classification ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("err", "retry"),
+    [
+        (UpstreamError("x"), True),
+        (UpstreamTimeout("x"), True),
+        (UpstreamRateLimited("x"), True),
+        (UpstreamUnavailable("x"), True),
+        (UpstreamRejected("x", upstream_status=400), False),
+        (NoRouteAvailable("x"), False),
+        (ValueError("x"), False),
+    ],
+)
+def test_only_upstream_faults_are_retryable(err: BaseException, retry: bool) -> None:
+    assert is_retryable(err) is retry
+
+
+# -- retries and fallback ---------------------------------------------------------------------
+def test_first_success_records_one_ok_attempt() -> None:
+    call, calls = scripted({"a": ["A"]})
+    result, attempts = run(("a", "b"), call)
+    assert result == ("a", "A")
+    assert calls == ["a"]
+    assert [(a.model, a.ok) for a in attempts] == [("a", True)]
+
+
+def test_retry_same_model_then_succeed() -> None:
+    call, calls = scripted({"a": [UpstreamUnavailable("a: 503"), "A"]})
+    result, attempts = run(("a", "b"), call)
+    assert result == ("a", "A")
+    assert calls == ["a", "a"]
+    assert [(a.model, a.ok, a.error) for a in attempts] == [
+        ("a", False, "upstream_unavailable"),
+        ("a", True, None),
+    ]
+
+
+def test_falls_back_after_retries_and_lists_every_attempt() -> None:
+    call, calls = scripted(
+        {"a": [UpstreamRateLimited("a: 429"), UpstreamTimeout("a: slow")], "b": ["B"]}
+    )
+    result, attempts = run(("a", "b", "c"), call)
+    assert result == ("b", "B")
+    assert calls == ["a", "a", "b"]
+    assert [(a.model, a.error, a.status) for a in attempts] == [
+        ("a", "upstream_rate_limited", 429),
+        ("a", "upstream_timeout", 504),
+        ("b", None, None),
+    ]
+    assert all(a.latency_ms >= 0 for a in attempts)
+
+
+def test_callers_fault_is_returned_at_once_never_retried() -> None:
+    rejected = UpstreamRejected("a: 400", upstream_status=400, body={"error": {}})
+    call, calls = scripted({"a": [rejected], "b": ["B"]})
+    result, attempts = run(("a", "b"), call)
+    assert result is rejected
+    assert calls == ["a"]
+    assert [(a.model, a.status) for a in attempts] == [("a", 400)]
+
+
+def test_every_model_failing_raises_the_last_error() -> None:
+    call, calls = scripted(
+        {m: [UpstreamUnavailable(f"{m}: 1"), UpstreamUnavailable(f"{m}: 2")] for m in "abc"}
+    )
+    result, attempts = run(("a", "b", "c"), call)
+    assert isinstance(result, UpstreamUnavailable)
+    assert result.message == "c: 2"
+    assert len(attempts) == 6
+    assert calls == ["a", "a", "b", "b", "c", "c"]
+
+
+def test_max_models_bounds_the_fallback_chain() -> None:
+    call, calls = scripted({m: [UpstreamError(m)] * 2 for m in "abc"})
+    settings = FailoverSettings(retries_per_model=0, backoff_ms=0, max_models=2)
+    result, _ = run(("a", "b", "c"), call, settings=settings)
+    assert isinstance(result, UpstreamError)
+    assert calls == ["a", "b"]
+
+
+def test_total_deadline_bounds_a_hanging_call() -> None:
+    async def hang() -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    call, calls = scripted({"a": [hang, hang], "b": ["B"]})
+    settings = FailoverSettings(deadline_s=0.2, retries_per_model=1, backoff_ms=1)
+    started = time.monotonic()
+    result, attempts = run(("a", "b"), call, settings=settings)
+    assert time.monotonic() - started < 2.0
+    assert isinstance(result, UpstreamTimeout)
+    assert attempts[0].error == "upstream_timeout"
+    assert "b" not in calls  # the deadline is for the whole request, not per model
+
+
+def test_backoff_grows_between_retries() -> None:
+    call, _ = scripted({"a": [UpstreamError("1"), UpstreamError("2"), "A"]})
+    settings = FailoverSettings(retries_per_model=2, backoff_ms=40, deadline_s=5)
+    started = time.monotonic()
+    result, _ = run(("a",), call, settings=settings)
+    assert result == ("a", "A")
+    # 40ms * U[0.5,1.5) + 80ms * U[0.5,1.5) >= 60ms
+    assert time.monotonic() - started >= 0.06
+
+
+# -- circuit breaker --------------------------------------------------------------------------
+def test_breaker_opens_after_threshold_and_alerts_once() -> None:
+    clock = Clock()
+    b, opened = breaker(threshold=3, clock=clock)
+    for _ in range(2):
+        b.failure("a")
+    assert b.available("a")
+    assert b.state()["a"] == {"state": "closed", "consecutive_failures": 2}
+    b.failure("a")
+    assert not b.available("a")
+    assert not b.acquire("a")
+    assert opened == [("a", 3)]
+    b.failure("a")  # a call that began before it opened: does not extend, does not re-alert
+    assert opened == [("a", 3)]
+    assert b.state()["a"]["state"] == "open"
+
+
+def test_success_resets_the_consecutive_count() -> None:
+    b, opened = breaker(threshold=3)
+    b.failure("a")
+    b.failure("a")
+    b.success("a")
+    b.failure("a")
+    b.failure("a")
+    assert b.available("a")
+    assert opened == []
+
+
+def test_half_open_lets_exactly_one_probe_through_and_closes_on_success() -> None:
+    clock = Clock()
+    b, _ = breaker(threshold=1, cooldown=10.0, clock=clock)
+    b.failure("a")
+    clock.now += 9.9
+    assert not b.acquire("a")
+    clock.now += 0.2
+    assert b.state()["a"]["state"] == "half_open"
+    assert b.available("a")
+    assert b.acquire("a")  # the probe
+    assert not b.available("a")
+    assert [b.acquire("a") for _ in range(5)] == [False] * 5
+    b.success("a")
+    assert b.state() == {}
+    assert all(b.acquire("a") for _ in range(5))
+
+
+def test_failed_probe_reopens_for_a_full_cooldown() -> None:
+    clock = Clock()
+    b, opened = breaker(threshold=1, cooldown=10.0, clock=clock)
+    b.failure("a")
+    clock.now += 11
+    assert b.acquire("a")
+    b.failure("a")
+    assert b.state()["a"]["state"] == "open"
+    assert b.state()["a"]["probe_in_s"] == pytest.approx(10.0)
+    clock.now += 9
+    assert not b.acquire("a")
+    clock.now += 2
+    assert b.acquire("a")
+    assert opened == [("a", 1)]  # one alert per opening, not per failed probe
+
+
+def test_released_probe_frees_the_slot() -> None:
+    clock = Clock()
+    b, _ = breaker(threshold=1, cooldown=1.0, clock=clock)
+    b.failure("a")
+    clock.now += 2
+    assert b.acquire("a")
+    b.release("a")
+    assert b.acquire("a")
+
+
+def test_failover_skips_an_open_circuit_and_records_it() -> None:
+    b, _ = breaker(threshold=1)
+    b.failure("a")
+    call, calls = scripted({"b": ["B"]})
+    result, attempts = run(("a", "b"), call, b)
+    assert result == ("b", "B")
+    assert calls == ["b"]
+    assert [(a.model, a.error) for a in attempts] == [("a", "circuit_open"), ("b", None)]
+
+
+def test_all_circuits_open_is_a_clean_503() -> None:
+    b, _ = breaker(threshold=1)
+    b.failure("a")
+    b.failure("b")
+    call, calls = scripted({})
+    result, _ = run(("a", "b"), call, b)
+    assert isinstance(result, NoRouteAvailable)
+    assert result.status == 503
+    assert calls == []
+
+
+def test_circuit_opening_mid_retries_moves_on() -> None:
+    b, opened = breaker(threshold=1)
+    call, calls = scripted({"a": [UpstreamError("a")], "b": ["B"]})
+    result, attempts = run(("a", "b"), call, b)
+    assert result == ("b", "B")
+    assert calls == ["a", "b"]
+    assert opened == [("a", 1)]
+    assert [a.error for a in attempts] == ["upstream_error", None]
+
+
+def test_concurrent_requests_share_one_half_open_probe() -> None:
+    clock = Clock()
+    b, _ = breaker(threshold=1, cooldown=1.0, clock=clock)
+    b.failure("a")
+    clock.now += 2
+    gate = asyncio.Event()
+    calls: list[str] = []
+
+    async def call(model: str) -> str:
+        calls.append(model)
+        if model == "a":
+            await gate.wait()
+        return model.upper()
+
+    async def go() -> list[tuple[str, str]]:
+        tasks = [
+            asyncio.create_task(
+                run_with_failover(("a", "b"), call, settings=FAST, breaker=b, attempts=[])
+            )
+            for _ in range(5)
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return list(await asyncio.gather(*tasks))
+
+    results = asyncio.run(go())
+    assert sorted(results) == [("a", "A")] + [("b", "B")] * 4
+    assert calls.count("a") == 1
+    assert b.state() == {}  # the probe succeeded: closed
+
+
+def test_a_cancelled_probe_releases_the_slot() -> None:
+    clock = Clock()
+    b, _ = breaker(threshold=1, cooldown=1.0, clock=clock)
+    b.failure("a")
+    clock.now += 2
+
+    async def call(model: str) -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    async def go() -> None:
+        task = asyncio.create_task(
+            run_with_failover(("a",), call, settings=FAST, breaker=b, attempts=[])
+        )
+        await asyncio.sleep(0.02)
+        assert not b.available("a")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert b.acquire("a")
+
+
+# -- the OpenAI upstream ----------------------------------------------------------------------
+MODEL = ModelSettings("m", "up", 1.0, 2.0, upstream_model="m-at-upstream")
+
+
+def upstream(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIUpstream:
+    up = OpenAIUpstream(UpstreamSettings("up", "http://upstream.test/v1"), FailoverSettings())
+    up._client = httpx.AsyncClient(  # no sockets: a mock transport answers
+        base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler)
+    )
+    return up
+
+
+def chunk(content: str | None = None, finish: str | None = None, role: bool = False) -> bytes:
+    delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
+    if content is not None:
+        delta["content"] = content
+    body = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def sse(*events: bytes) -> Callable[[httpx.Request], httpx.Response]:
+    async def body() -> AsyncIterator[bytes]:
+        for event in events:
+            yield event
+
+    return lambda request: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=body()
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (500, UpstreamUnavailable),
+        (503, UpstreamUnavailable),
+        (429, UpstreamRateLimited),
+        (504, UpstreamTimeout),
+        (401, UpstreamUnavailable),  # the operator's key, not the caller's fault
+        (400, UpstreamRejected),
+        (422, UpstreamRejected),
+    ],
+)
+def test_http_errors_are_classified(status: int, kind: type[UpstreamError]) -> None:
+    body = {"error": {"message": "nope", "type": "x", "param": None, "code": None}}
+    up = upstream(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(kind) as info:
+        asyncio.run(up.complete({"messages": []}, MODEL))
+    assert type(info.value) is kind
+    assert "nope" in info.value.message
+    assert is_retryable(info.value) is (kind is not UpstreamRejected)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"id": "x", "choi', b'{"id": "x"}', b"[]", b'{"choices": []}', b'{"choices": [{"x": 1}]}'],
+)
+def test_malformed_non_streaming_body_is_a_retryable_upstream_error(payload: bytes) -> None:
+    up = upstream(lambda request: httpx.Response(200, content=payload))
+    with pytest.raises(UpstreamError) as info:
+        asyncio.run(up.complete({"messages": []}, MODEL))
+    assert is_retryable(info.value)
+
+
+def test_stream_holds_the_opening_chunk_until_the_first_token() -> None:
+    up = upstream(sse(chunk(role=True), chunk("Hel"), chunk("lo"), chunk(finish="stop"),
+                      b"data: [DONE]\n\n"))  # fmt: skip
+
+    async def go() -> tuple[list[bytes], bool]:
+        stream = await up.open_stream({"messages": []}, MODEL)
+        events = [e async for e in stream.events()]
+        await stream.aclose()
+        return events, stream.done
+
+    events, done = asyncio.run(go())
+    assert len(events) == 4
+    assert done
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        (chunk(role=True),),  # cut before the first token
+        (chunk(role=True), b'data: {"id": "c", "choices": [{"delta": {"conte\n\n'),  # garbage
+        (b'data: {"error": {"message": "overloaded"}}\n\n',),  # an error event first
+        (),  # nothing at all
+    ],
+)
+def test_stream_failing_before_its_first_token_fails_open_stream(events: tuple[bytes, ...]) -> None:
+    up = upstream(sse(*events))
+    with pytest.raises(UpstreamError) as info:
+        asyncio.run(up.open_stream({"messages": []}, MODEL))
+    assert is_retryable(info.value)
+
+
+def test_stream_cut_after_tokens_is_not_done() -> None:
+    up = upstream(sse(chunk(role=True), chunk("Hel")))
+
+    async def go() -> bool:
+        stream = await up.open_stream({"messages": []}, MODEL)
+        assert [e async for e in stream.events()]
+        await stream.aclose()
+        return stream.done
+
+    assert asyncio.run(go()) is False
+
+
+def test_stream_request_always_asks_the_upstream_for_usage() -> None:
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return sse(chunk("x"), chunk(finish="stop"), b"data: [DONE]\n\n")(request)
+
+    up = upstream(handler)
+
+    async def go() -> None:
+        stream = await up.open_stream({"messages": [], "stream_options": {"x": 1}}, MODEL)
+        await stream.aclose()
+
+    asyncio.run(go())
+    sent = orjson.loads(seen[0])
+    assert sent["stream"] is True
+    assert sent["stream_options"] == {"x": 1, "include_usage": True}
+    assert sent["model"] == "m-at-upstream"
