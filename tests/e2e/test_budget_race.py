@@ -1,0 +1,41 @@
+"""Budget caps hold under concurrency, on one sidecar and on two sharing a store (bench/)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.pg import pg_url
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "budget_race.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("budget_race", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check(result: dict[str, object]) -> None:
+    assert result["overshoot_usd"] <= result["worst_case_request_usd"]  # type: ignore[operator]
+    assert result["spent_usd"] <= result["cap_usd"] + result["worst_case_request_usd"]  # type: ignore[operator]
+    assert result["refused"] == result["refused_with_budget_error"]
+    assert result["reached_upstream_without_valid_key"] == 0
+    assert result["ok"] >= 1 and result["refused"] >= 1
+
+
+def test_two_sidecars_on_sqlite_never_overshoot() -> None:
+    _check(_bench().run(2, None, 120, 20, 120, 4))
+
+
+@pytest.mark.postgres
+def test_two_sidecars_on_postgres_never_overshoot() -> None:
+    url = pg_url()
+    if url is None:
+        pytest.skip("no PostgreSQL server available")
+    _check(_bench().run(2, url, 120, 20, 120, 4))
