@@ -20,7 +20,7 @@ from typing import Any
 from arbiter.config import AuthSettings, TenantSettings
 from arbiter.errors import InvalidRequest, NotFound, Unauthorized
 from arbiter.principal import OPEN_PRINCIPAL, Principal
-from arbiter.store import Store
+from arbiter.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 PREFIX = "arb"
@@ -150,7 +150,13 @@ class Authenticator:
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._s.key_cache_ttl_s:
             return hit[1]
-        row = await asyncio.to_thread(self._store.get_key, key_id)
+        try:
+            row = await asyncio.to_thread(self._store.get_key, key_id)
+        except StoreError:
+            if hit is not None:  # the store is down: keep serving what we last knew
+                log.warning("store unavailable; using the cached record of key %s", key_id)
+                return hit[1]
+            raise
         self._cache[key_id] = (now, row)
         if len(self._cache) > 100_000:  # bounded: drop the oldest half
             for k in sorted(self._cache, key=lambda k: self._cache[k][0])[:50_000]:
