@@ -16,12 +16,27 @@ from referencing.jsonschema import DRAFT202012
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json.gz"
 
 
+def _nullable(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` (still used in places) as JSON Schema: anyOf [.., null].
+
+    Without this a null where the spec says `nullable` (e.g. a chunk's `logprobs`, a delta's
+    `content`) fails validation, although it is exactly what OpenAI sends."""
+    if isinstance(node, list):
+        return [_nullable(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable") is True:
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
 @functools.cache
 def _spec() -> dict[str, Any]:
     if not SPEC.exists():
         pytest.skip(f"OpenAI spec not found at {SPEC}")
     with gzip.open(SPEC, "rt", encoding="utf-8") as f:
-        return json.load(f)  # type: ignore[no-any-return]
+        return _nullable(json.load(f))  # type: ignore[no-any-return]
 
 
 @functools.cache

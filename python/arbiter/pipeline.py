@@ -80,13 +80,6 @@ def new_decision_id() -> str:
 class Pipeline:
     def __init__(self, services: Services) -> None:
         self.s = services
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run `coro` in the background, holding a reference until it is done."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- planning ---------------------------------------------------------------------------
     def plan(self, req: ChatRequest, principal: Principal) -> Plan:
@@ -178,8 +171,7 @@ class Pipeline:
     async def stream(self, req: ChatRequest, plan: Plan) -> Streamed:
         """Fail over until an upstream produced its first content, then relay it as it comes.
 
-        The caller must `await streamed.aclose()` when the response ends, however it ends
-        (a relay dropped unclosed still finishes, from its finalizer)."""
+        The caller should `await streamed.aclose()` when the response ends, however it ends."""
         s = self.s
         attempts: list[Attempt] = []
         try:
@@ -359,7 +351,6 @@ class _StreamOutcome:
     finish: str | None = None
     failure: ArbiterError | None = None
     complete: bool = False  # the final event ([DONE] or the error event) was handed out
-    iterated: bool = False
     finished: bool = False  # recorded
 
     def elapsed_ms(self) -> float:
@@ -392,10 +383,13 @@ def _inspect_chunk(event: bytes, model: str, include_usage: bool, outcome: _Stre
 class Relay:
     """The client-facing SSE bytes of one streamed answer, in OpenAI's chunk format.
 
-    Ends with `[DONE]`, or with one terminal error event; `aclose()` (or being dropped
-    unfinished) closes the upstream and records the decision as `client_disconnected`."""
+    Ends with `[DONE]`, or with one terminal error event. Cancelled mid-stream, closed with
+    `aclose()` before its end, or dropped unfinished (Python finalizes the generator, which holds
+    no reference back to this object), it closes the upstream and records `client_disconnected`.
+    Only a relay never iterated needs `aclose()` to be recorded: the server should always call it.
+    """
 
-    __slots__ = ("__weakref__", "_finish", "_gen", "_loop", "_outcome", "_pipeline")
+    __slots__ = ("_finish", "_gen", "_outcome")
 
     def __init__(
         self,
@@ -407,15 +401,12 @@ class Relay:
     ) -> None:
         self._outcome = _StreamOutcome()
         self._finish = finish
-        self._pipeline = pipeline
         self._gen = pipeline._relay(req, model, upstream, self._outcome, finish)
-        self._loop = asyncio.get_running_loop()
 
     def __aiter__(self) -> Relay:
         return self
 
     async def __anext__(self) -> bytes:
-        self._outcome.iterated = True
         return await self._gen.__anext__()
 
     async def aclose(self) -> None:
@@ -423,15 +414,6 @@ class Relay:
         if not self._outcome.finished:  # never iterated: the client left before the first byte
             self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
             await self._finish(self._outcome)
-
-    def __del__(self) -> None:
-        # An iterated generator is finalized by Python itself (asyncgen hooks); one never
-        # iterated has no finalizer, so a relay dropped before its first byte finishes here.
-        if self._outcome.iterated or self._outcome.finished or self._loop.is_closed():
-            return
-        self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
-        finish, outcome, pipeline = self._finish, self._outcome, self._pipeline
-        self._loop.call_soon_threadsafe(lambda: pipeline.spawn(finish(outcome)))
 
 
 def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:

@@ -1,0 +1,492 @@
+"""End to end streaming: the official `openai` SDK against a live sidecar (child process) and a
+live sim (in-process, wrapped to watch its connections): text, usage, [DONE], chunk schema,
+mid-stream failures, client disconnects, and failover before the first byte."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from arbiter.demo import API_KEY_ENV
+from arbiter.sim import build_app
+from arbiter.sim.config import SimConfig, parse_config
+from tests.conftest import Sidecar
+from tests.openapi_spec import validate
+
+AUTH = {"authorization": "Bearer test"}
+QUESTION = [{"role": "user", "content": "Tell me about the history of tides in a few sentences."}]
+
+
+# -- a sim whose connections we can watch ---------------------------------------------------
+@dataclass(slots=True)
+class Seen:
+    """One chat request as the sim's server saw it."""
+
+    body_events: int = 0
+    complete: bool = False  # the sim finished its response
+    client_left_at: float | None = None  # the connection closed before the response completed
+
+
+class _Watch:
+    """ASGI wrapper: counts what the sim sends, and notices the client closing the connection."""
+
+    def __init__(self, app: ASGIApp, seen: list[Seen]) -> None:
+        self.app, self.seen = app, seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
+            await self.app(scope, receive, send)
+            return
+        record = Seen()
+        self.seen.append(record)
+        body_read = asyncio.Event()
+
+        async def rcv() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body"):
+                body_read.set()
+            return message
+
+        async def snd(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                record.body_events += bool(message.get("body"))
+                record.complete = record.complete or not message.get("more_body", False)
+            await send(message)
+
+        async def watch() -> None:
+            await body_read.wait()
+            if (await receive())["type"] == "http.disconnect" and not record.complete:
+                record.client_left_at = time.monotonic()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await self.app(scope, rcv, snd)
+        finally:
+            await asyncio.sleep(0.05)  # let the watcher see a close that raced the last send
+            watcher.cancel()
+
+
+class WatchedSim:
+    """The simulator on a loopback port in a background thread, connections watched."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.seen: list[Seen] = []
+        self._app = build_app(config)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WatchedSim:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            _Watch(self._app, self.seen), log_level="critical", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the sim did not start"
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+    def control(self, **patch: Any) -> None:
+        r = httpx.post(f"{self.root_url}/_sim/control", json=patch, timeout=5)
+        assert r.status_code == 200, r.text
+
+    def reset(self) -> None:
+        httpx.post(f"{self.root_url}/_sim/reset", timeout=5).raise_for_status()
+        self.seen.clear()
+
+
+def fast(**extra: Any) -> dict[str, Any]:
+    return {"latency_ms": 5, "latency_jitter_ms": 0, "ms_per_chunk": 1, **extra}
+
+
+def sim_pool() -> SimConfig:
+    return parse_config(
+        {
+            "seed": 5,
+            "hang_s": 3.0,
+            "models": {
+                "s-a": fast(price_in_per_mtok=0.1, price_out_per_mtok=0.2),
+                "s-b": fast(price_in_per_mtok=1.0, price_out_per_mtok=2.0),
+                "s-c": fast(price_in_per_mtok=10.0, price_out_per_mtok=30.0),
+                # a long, slow answer: 2 characters every 100 ms
+                "s-slow": fast(chars_per_chunk=2, ms_per_chunk=100),
+            },
+        }
+    )
+
+
+def sidecar_toml(
+    sim_url: str,
+    db: Path,
+    *,
+    failover: dict[str, Any] | None = None,
+    breaker: dict[str, Any] | None = None,
+) -> str:
+    """s-a is cheapest and (explore = 0, a low bar) always the first choice for `auto`."""
+    fo = {"connect_timeout_s": 1.0, "first_byte_timeout_s": 1.0, "total_timeout_s": 20.0,
+          "deadline_s": 20.0, "retries_per_model": 1, "backoff_ms": 10, "max_models": 3,
+          **(failover or {})}  # fmt: skip
+    br = {"failure_threshold": 1000, "cooldown_s": 30.0, **(breaker or {})}
+    lines = [
+        "[server]",
+        'log_level = "warning"',
+        "[auth]",
+        'mode = "open"',
+        "[store]",
+        f'url = "sqlite:///{db}"',
+        "flush_interval_ms = 20",
+        "[routing]",
+        'baseline = "s-c"',
+        "quality_target = 0.5",
+        "explore = 0.0",
+        "difficulty = false",
+        "[failover]",
+        *(f"{k} = {v}" for k, v in fo.items()),
+        "[breaker]",
+        *(f"{k} = {v}" for k, v in br.items()),
+        "[upstreams.sim]",
+        f'base_url = "{sim_url}"',
+        f'api_key_env = "{API_KEY_ENV}"',
+    ]
+    prices = {"s-a": (0.1, 0.2), "s-b": (1.0, 2.0), "s-c": (10.0, 30.0), "s-slow": (1.0, 2.0)}
+    for name, (pin, pout) in prices.items():
+        p = 0.3 if name == "s-slow" else 0.9  # s-slow: never chosen, last among fallbacks
+        lines += [
+            f"[models.{name}]",
+            'upstream = "sim"',
+            f"price_in_per_mtok = {pin}",
+            f"price_out_per_mtok = {pout}",
+            "context_window = 32000",
+            f"priors = {{ chat = {p}, summarization = {p}, creative = {p} }}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(slots=True)
+class Stack:
+    sim: WatchedSim
+    sidecar: Sidecar
+    oai: openai.OpenAI = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.oai = openai.OpenAI(
+            base_url=self.sidecar.base_url, api_key="unused", max_retries=0, timeout=30
+        )
+
+
+@contextlib.contextmanager
+def running(
+    tmp: Path, *, failover: dict[str, Any] | None = None, breaker: dict[str, Any] | None = None
+) -> Iterator[Stack]:
+    """A watched sim and a sidecar routed to it; both stopped on exit."""
+    sim = WatchedSim(sim_pool()).start()
+    try:
+        cfg = tmp / "arbiter.toml"
+        cfg.write_text(sidecar_toml(sim.base_url, tmp / "arbiter.db", failover=failover,
+                                    breaker=breaker))  # fmt: skip
+        sidecar = Sidecar(cfg).start()
+        stack = Stack(sim, sidecar)
+        try:
+            yield stack
+        finally:
+            stack.oai.close()
+            sidecar.stop()
+    finally:
+        sim.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running(tmp_path_factory.mktemp("streaming")) as s:
+        yield s
+
+
+@pytest.fixture
+def sim(stack: Stack) -> Iterator[WatchedSim]:
+    """The shared sim, reset before and after each test (failures, counters, watch log)."""
+    stack.sim.reset()
+    yield stack.sim
+    stack.sim.reset()
+
+
+# -- wire helpers ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class Wire:
+    """One streamed response as bytes on the wire, split into SSE `data:` payloads."""
+
+    status: int
+    headers: httpx.Headers
+    data: list[str]
+
+    @property
+    def chunks(self) -> list[dict[str, Any]]:
+        return [orjson.loads(d) for d in self.data if d != "[DONE]"]
+
+    @property
+    def text(self) -> str:
+        return "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in self.chunks if c.get("choices")
+        )
+
+
+def sse_post(url: str, body: dict[str, Any], timeout: float = 30) -> Wire:
+    with httpx.stream("POST", f"{url}/chat/completions", json=body, headers=AUTH,
+                      timeout=timeout) as r:  # fmt: skip
+        lines = [line for line in r.iter_lines()]
+    data = [line[len("data: ") :] for line in lines if line.startswith("data: ")]
+    assert all(line.startswith("data: ") or not line for line in lines), lines
+    return Wire(r.status_code, r.headers, data)
+
+
+def decision(root_url: str, decision_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    """The decision record, once written (a stream's record completes just after [DONE])."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = httpx.get(f"{root_url}/arbiter/decisions/{decision_id}", timeout=5)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            assert r.status_code == 200, r.text
+            row: dict[str, Any] = r.json()
+            return row
+        time.sleep(0.05)
+
+
+def attempts_of(row: dict[str, Any]) -> list[tuple[str, bool, str | None]]:
+    return [(a["model"], a["ok"], a.get("error")) for a in row["attempts"]]
+
+
+def body(model: str, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": QUESTION, "stream": True, **extra}
+
+
+# -- the happy path ---------------------------------------------------------------------------
+def test_sdk_stream_text_and_usage_equal_the_upstreams(stack: Stack, sim: WatchedSim) -> None:
+    raw = stack.oai.chat.completions.with_raw_response.create(
+        model="s-b",
+        messages=QUESTION,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    assert raw.headers["content-type"].startswith("text/event-stream")
+    assert raw.headers["x-arbiter-model"] == "s-b"
+    decision_id = raw.headers["x-arbiter-decision-id"]
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = chunks[-1].usage
+    assert chunks[-1].choices == []
+    assert usage is not None
+    assert all(c.usage is None for c in chunks[:-1])
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+    sim.reset()  # same seed, same counter: the sim answers the same request identically
+    direct = httpx.post(
+        f"{sim.base_url}/chat/completions",
+        json={"model": "s-b", "messages": QUESTION},
+        headers=AUTH,
+        timeout=10,
+    ).json()
+    assert text == direct["choices"][0]["message"]["content"]
+    assert len(text) > 40
+    assert usage.completion_tokens == direct["usage"]["completion_tokens"]
+    assert usage.prompt_tokens == direct["usage"]["prompt_tokens"]
+
+    row = decision(stack.sidecar.root_url, decision_id)
+    assert row["status"] == "ok"
+    assert row["stream"] in (True, 1)
+    assert row["completion_tokens"] == usage.completion_tokens
+    assert attempts_of(row) == [("s-b", True, None)]
+
+
+def test_wire_format_chunks_validate_and_done_is_last(stack: Stack, sim: WatchedSim) -> None:
+    wire = sse_post(stack.sidecar.base_url, body("s-a", stream_options={"include_usage": True}))
+    assert wire.status == 200
+    assert wire.data[-1] == "[DONE]"
+    assert wire.data.count("[DONE]") == 1
+    for chunk in wire.chunks:
+        validate("CreateChatCompletionStreamResponse", chunk)
+    assert wire.chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert wire.chunks[-1]["choices"] == []
+    assert wire.chunks[-1]["usage"]["completion_tokens"] > 0
+    assert len({c["id"] for c in wire.chunks}) == 1
+
+
+def test_no_usage_chunk_unless_asked(stack: Stack, sim: WatchedSim) -> None:
+    wire = sse_post(stack.sidecar.base_url, body("s-a"))
+    assert wire.data[-1] == "[DONE]"
+    assert all("usage" not in c for c in wire.chunks)
+    assert all(c["choices"] for c in wire.chunks)
+    for chunk in wire.chunks:
+        validate("CreateChatCompletionStreamResponse", chunk)
+    row = decision(stack.sidecar.root_url, wire.headers["x-arbiter-decision-id"])
+    assert row["completion_tokens"] > 0  # we still asked the upstream, for our own accounting
+
+
+def test_chunks_are_forwarded_as_they_arrive(stack: Stack, sim: WatchedSim) -> None:
+    """A slow upstream's first token reaches the client long before its answer ends."""
+    started = time.monotonic()
+    arrivals: list[float] = []
+    with httpx.stream("POST", f"{stack.sidecar.base_url}/chat/completions", json=body("s-slow"),
+                      timeout=30) as r:  # fmt: skip
+        for line in r.iter_lines():
+            if line.startswith("data: ") and '"content":"' in line and '"content":""' not in line:
+                arrivals.append(time.monotonic() - started)
+            if len(arrivals) == 3:
+                break
+    assert len(arrivals) == 3
+    assert arrivals[0] < 1.0
+    assert arrivals[2] - arrivals[0] >= 0.15  # paced at 100 ms per chunk: not buffered
+
+
+# -- failures after the first byte ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("patch", "code"),
+    [
+        ({"stream_cut": 1.0, "stream_cut_after": 3}, "upstream_unavailable"),
+        ({"malformed_chunk": 1.0}, "upstream_error"),
+    ],
+)
+def test_mid_stream_failure_ends_with_an_error_event(
+    stack: Stack, sim: WatchedSim, patch: dict[str, Any], code: str
+) -> None:
+    sim.control(model="s-b", **patch)
+    wire = sse_post(stack.sidecar.base_url, body("s-b", stream_options={"include_usage": True}))
+    assert wire.status == 200
+    assert "[DONE]" not in wire.data
+    last = orjson.loads(wire.data[-1])
+    assert set(last) == {"error"}
+    assert set(last["error"]) == {"message", "type", "param", "code"}
+    assert last["error"]["code"] == code
+    assert wire.text  # some text had reached the client before the failure
+    row = decision(stack.sidecar.root_url, wire.headers["x-arbiter-decision-id"])
+    assert row["status"] == "failed"
+    assert row["error"] == code
+    assert attempts_of(row) == [("s-b", True, None), ("s-b", False, code)]
+
+
+def test_sdk_raises_on_a_cut_stream_instead_of_ending_cleanly(
+    stack: Stack, sim: WatchedSim
+) -> None:
+    sim.control(model="s-b", stream_cut=1.0, stream_cut_after=2)
+    stream = stack.oai.chat.completions.create(
+        model="s-b",
+        messages=QUESTION,  # type: ignore[arg-type]
+        stream=True,
+    )
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content or "")
+    assert "s-b" in info.value.message
+    assert "".join(got)
+
+
+# -- the client going away --------------------------------------------------------------------
+def test_client_disconnect_closes_the_upstream_and_records_it(
+    stack: Stack, sim: WatchedSim
+) -> None:
+    with httpx.stream("POST", f"{stack.sidecar.base_url}/chat/completions", json=body("s-slow"),
+                      timeout=30) as r:  # fmt: skip
+        decision_id = r.headers["x-arbiter-decision-id"]
+        lines = r.iter_lines()
+        for _ in range(3):
+            next(lines)
+        left_at = time.monotonic()
+    deadline = time.monotonic() + 5
+    while not (sim.seen and sim.seen[-1].client_left_at) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    seen = sim.seen[-1]
+    assert seen.client_left_at is not None, "the sim never saw the connection close"
+    assert seen.client_left_at - left_at < 2.0
+    assert not seen.complete
+    row = decision(stack.sidecar.root_url, decision_id)
+    assert row["status"] == "failed"
+    assert row["error"] == "client_disconnected"
+
+
+# -- failures before the first byte: the client sees a normal stream -------------------------
+@pytest.mark.parametrize(
+    ("patch", "code"),
+    [
+        ({"down": True}, "upstream_unavailable"),
+        ({"error_429": 1.0}, "upstream_rate_limited"),
+        ({"malformed": 1.0}, "upstream_error"),
+        ({"stream_cut": 1.0, "stream_cut_after": 0}, "upstream_unavailable"),
+        ({"stall": 1.0, "stall_ms": 3000}, "upstream_timeout"),
+        ({"timeout": 1.0}, "upstream_timeout"),
+    ],
+)
+def test_failure_before_first_byte_falls_back_to_a_normal_stream(
+    stack: Stack, sim: WatchedSim, patch: dict[str, Any], code: str
+) -> None:
+    sim.control(model="s-a", **patch)
+    raw = stack.oai.chat.completions.with_raw_response.create(
+        model="auto",
+        messages=QUESTION,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(raw.parse())
+    served = raw.headers["x-arbiter-model"]
+    assert served in ("s-b", "s-c")
+    assert chunks[-1].usage is not None
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    row = decision(stack.sidecar.root_url, raw.headers["x-arbiter-decision-id"])
+    assert row["status"] == "ok"
+    assert attempts_of(row) == [("s-a", False, code), ("s-a", False, code), (served, True, None)]
+
+
+def test_client_leaving_during_failover_is_recorded_as_a_disconnect(
+    stack: Stack, sim: WatchedSim
+) -> None:
+    """The client gives up while the first choice stalls; the sidecar still finishes failover,
+    then finds nobody listening: the fallback's stream is closed and the decision says so."""
+    sim.control(model="s-a", stall=1.0, stall_ms=3000)
+    with pytest.raises(httpx.ReadTimeout):
+        sse_post(stack.sidecar.base_url, body("auto"), timeout=0.3)
+    deadline = time.monotonic() + 10
+    row = None
+    while time.monotonic() < deadline:
+        feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
+        row = feed["data"][0] if feed["data"] else None
+        if row and row["error"] == "client_disconnected":
+            break
+        time.sleep(0.1)
+    assert row is not None
+    assert row["status"] == "failed"
+    assert row["error"] == "client_disconnected"
+    assert [a[:2] for a in attempts_of(row)][-1] in (("s-b", True), ("s-c", True))
