@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
     sim.set_defaults(func=_sim)
 
     demo = sub.add_parser(
@@ -193,7 +196,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _sim(args: argparse.Namespace) -> int:
     from arbiter.sim import run_sim
 
-    run_sim(args.config, args.host, args.port)
+    run_sim(args.config, args.host, args.port, args.log_level)
     return 0
 
 

@@ -123,8 +123,17 @@ def demo_config(sim_url: str, db_path: Path, *, auth: bool = True) -> str:
             f"price_out_per_mtok = {pout}",
             "context_window = 32000",
             f"capabilities = {caps}",
-            "",
         ]
+        if name in DEMO_PRIORS:
+            hard, extraction, open_ = DEMO_PRIORS[name]
+            lines += [
+                f"[models.{name}.priors]",
+                f"code = {hard}",
+                f"math = {hard}",
+                f"extraction = {extraction}",
+                *(f"{t} = {open_}" for t in ("summarization", "translation", "creative", "chat")),
+            ]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -54,7 +54,9 @@ def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> uvi
     )
 
 
-def run_sim(config_path: str | None, host: str = "127.0.0.1", port: int = 8090) -> None:
+def run_sim(
+    config_path: str | None, host: str = "127.0.0.1", port: int = 8090, log_level: str = "warning"
+) -> None:
     """Serve the simulator until SIGINT/SIGTERM (uvicorn's handlers); blocking."""
     config = load_config(config_path)
     cut_filter = _HideDeliberateCuts()
@@ -63,7 +65,7 @@ def run_sim(config_path: str | None, host: str = "127.0.0.1", port: int = 8090) 
         "arbiter sim starting", extra={"host": host, "port": port, "models": list(config.models)}
     )
     try:
-        _Server(_uvicorn_config(build_app(config), host, port, "info")).run()
+        _Server(_uvicorn_config(build_app(config), host, port, log_level)).run()
     finally:
         logging.getLogger("uvicorn.error").removeFilter(cut_filter)
 
