@@ -126,9 +126,12 @@ class Handlers:
     async def decisions(self, request: Request) -> Response:
         principal = await self.principal(request)
         limit = _int_param(request, "limit", 50, 1, 1000)
+        before = _float_param(request, "before")  # page back: pass the last row's ts
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = None if principal.is_admin else principal.tenant
-        rows = await asyncio.to_thread(self.s.store.decisions, tenant=tenant, limit=limit)
+        rows = await asyncio.to_thread(
+            self.s.store.decisions, tenant=tenant, limit=limit, before_ts=before
+        )
         return json_response({"object": "list", "data": rows})
 
     async def decision(self, request: Request) -> Response:
@@ -267,6 +270,16 @@ def _feedback_score(body: dict[str, Any]) -> float:
     if thumbs in ("up", "down"):
         return 1.0 if thumbs == "up" else 0.0
     raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
+
+
+def _float_param(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise InvalidRequest(f"'{name}' must be a number.", param=name) from err
 
 
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
