@@ -183,7 +183,7 @@ class Pipeline:
                 attempts=attempts,
             )
         except ArbiterError as err:
-            await self._record(req, plan, plan.models[0], None, attempts, err, "")
+            await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
             raise
         est = s.settings.models[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)

@@ -184,9 +184,11 @@ def sidecar_toml(
         f'base_url = "{sim_url}"',
         f'api_key_env = "{API_KEY_ENV}"',
     ]
-    prices = {"s-a": (0.1, 0.2), "s-b": (1.0, 2.0), "s-c": (10.0, 30.0), "s-slow": (1.0, 2.0)}
-    for name, (pin, pout) in prices.items():
-        p = 0.3 if name == "s-slow" else 0.9  # s-slow: never chosen, last among fallbacks
+    # s-slow and s-ghost (a name the sim does not know: it answers 404) are never chosen and
+    # rank last among fallbacks, so `auto` tries s-a, then s-b / s-c
+    models = {"s-a": (0.1, 0.2, 0.9), "s-b": (1.0, 2.0, 0.9), "s-c": (10.0, 30.0, 0.9),
+              "s-slow": (1.0, 2.0, 0.3), "s-ghost": (100.0, 200.0, 0.1)}  # fmt: skip
+    for name, (pin, pout, p) in models.items():
         lines += [
             f"[models.{name}]",
             'upstream = "sim"',
@@ -195,6 +197,8 @@ def sidecar_toml(
             "context_window = 32000",
             f"priors = {{ chat = {p}, summarization = {p}, creative = {p} }}",
         ]
+        if name == "s-ghost":
+            lines.append('upstream_model = "no-such-model"')
     return "\n".join(lines) + "\n"
 
 

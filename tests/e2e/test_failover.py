@@ -1,0 +1,226 @@
+"""End to end failover: retries, fallback, caller's-fault errors, the deadline and the circuit
+breaker (stats, alert, one half-open probe), against a live sidecar and a live sim."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_streaming import (
+    AUTH,
+    QUESTION,
+    Stack,
+    WatchedSim,
+    attempts_of,
+    decision,
+    running,
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running(tmp_path_factory.mktemp("failover")) as s:
+        yield s
+
+
+@pytest.fixture
+def sim(stack: Stack) -> Iterator[WatchedSim]:
+    stack.sim.reset()
+    yield stack.sim
+    stack.sim.reset()
+
+
+def post(stack: Stack, model: str = "auto", **extra: Any) -> httpx.Response:
+    return httpx.post(
+        f"{stack.sidecar.base_url}/chat/completions",
+        json={"model": model, "messages": QUESTION, **extra},
+        timeout=30,
+    )
+
+
+def sim_requests(sim: WatchedSim, model: str) -> int:
+    stats = httpx.get(f"{sim.root_url}/_sim/stats", timeout=5).json()
+    return int(stats["models"][model]["requests"])
+
+
+def assert_openai_error(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["code"] == code
+
+
+# -- non-streaming retries and fallback -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("patch", "code", "status"),
+    [
+        ({"error_5xx": 1.0}, "upstream_unavailable", None),
+        ({"error_429": 1.0}, "upstream_rate_limited", 429),
+        ({"malformed": 1.0}, "upstream_error", None),
+        ({"timeout": 1.0}, "upstream_timeout", None),
+        ({"stall": 1.0, "stall_ms": 3000}, "upstream_timeout", None),
+    ],
+)
+def test_non_streaming_failure_retries_then_falls_back(
+    stack: Stack, sim: WatchedSim, patch: dict[str, Any], code: str, status: int | None
+) -> None:
+    sim.control(model="s-a", **patch)
+    r = post(stack)
+    assert r.status_code == 200, r.text
+    served = r.headers["x-arbiter-model"]
+    assert served in ("s-b", "s-c")
+    assert r.json()["choices"][0]["message"]["content"]
+    row = decision(stack.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+    assert row["status"] == "ok"
+    assert attempts_of(row) == [("s-a", False, code), ("s-a", False, code), (served, True, None)]
+    if status is not None:
+        assert [a.get("status") for a in row["attempts"][:2]] == [status, status]
+    assert all(a["latency_ms"] >= 0 for a in row["attempts"])
+
+
+def test_a_retry_on_the_same_model_can_succeed(stack: Stack, sim: WatchedSim) -> None:
+    """With a 50% 5xx rate some request fails once and then succeeds on the same model."""
+    sim.control(model="s-b", error_5xx=0.5)
+    rows = []
+    for _ in range(12):
+        r = post(stack, "s-b")
+        assert r.status_code in (200, 503), r.text
+        rows.append(decision(stack.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+                    if r.status_code == 200 else None)  # fmt: skip
+    retried = [row for row in rows if row and len(row["attempts"]) == 2]
+    assert retried, "no request needed a retry in 12 tries at a 50% failure rate"
+    assert attempts_of(retried[0]) == [("s-b", False, "upstream_unavailable"), ("s-b", True, None)]
+
+
+def test_malformed_body_on_pass_through_is_a_clean_error_not_a_500(
+    stack: Stack, sim: WatchedSim
+) -> None:
+    sim.control(model="s-b", malformed=1.0)
+    r = post(stack, "s-b")
+    assert_openai_error(r, 502, "upstream_error")
+    assert sim_requests(sim, "s-b") == 2  # retried once, then given up cleanly
+
+
+def test_callers_fault_is_returned_and_never_retried(stack: Stack, sim: WatchedSim) -> None:
+    r = post(stack, "s-ghost")  # the sim answers 404 model_not_found
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "upstream_rejected"
+    assert "no-such-model" in r.json()["error"]["message"]
+    feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
+    row = feed["data"][0]
+    assert row["chosen_model"] == "s-ghost"
+    assert row["status"] == "failed"
+    assert [(a["model"], a["status"]) for a in row["attempts"]] == [("s-ghost", 404)]
+
+
+def test_every_model_failing_is_a_clean_error(stack: Stack, sim: WatchedSim) -> None:
+    sim.control(model="*", error_5xx=1.0)
+    r = post(stack)
+    assert_openai_error(r, 503, "upstream_unavailable")
+    r = post(stack, stream=True)
+    assert_openai_error(r, 503, "upstream_unavailable")  # before the first byte: a plain error
+    feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
+    row = feed["data"][0]
+    assert row["status"] == "failed"
+    assert row["stream"] in (True, 1)
+    tried = [a["model"] for a in row["attempts"]]
+    assert tried[:2] == ["s-a", "s-a"]
+    assert sorted(tried[2:]) == ["s-b", "s-b", "s-c", "s-c"]  # their order follows the scores
+
+
+# -- the deadline -------------------------------------------------------------------------------
+def test_the_total_deadline_bounds_a_request(tmp_path: Path) -> None:
+    with running(tmp_path, failover={"deadline_s": 1.5, "first_byte_timeout_s": 5.0}) as s:
+        s.sim.control(model="*", timeout=1.0)  # every model hangs for 3 s
+        started = time.monotonic()
+        r = post(s)
+        took = time.monotonic() - started
+        assert_openai_error(r, 504, "upstream_timeout")
+        assert took < 3.0
+        feed = httpx.get(f"{s.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
+        assert [a["model"] for a in feed["data"][0]["attempts"]] == ["s-a"]
+
+
+# -- the circuit breaker ------------------------------------------------------------------------
+def circuits(s: Stack) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{s.sidecar.root_url}/arbiter/stats", timeout=10).json()
+    return data["circuits"]  # type: ignore[no-any-return]
+
+
+def test_circuit_opens_skips_probes_once_and_closes(tmp_path: Path) -> None:
+    with running(tmp_path, breaker={"failure_threshold": 2, "cooldown_s": 1.5}) as s:
+        s.sim.control(model="s-a", down=True)
+        r = post(s)  # s-a fails twice: its circuit opens, s-b/s-c answer
+        assert r.status_code == 200
+        row = decision(s.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+        assert [a[0] for a in attempts_of(row)][:2] == ["s-a", "s-a"]
+        state = circuits(s)["s-a"]
+        assert state["state"] == "open"
+        assert state["consecutive_failures"] == 2
+        alerts = httpx.get(f"{s.sidecar.root_url}/arbiter/alerts", timeout=10).json()["data"]
+        assert [a["kind"] for a in alerts if a.get("model") == "s-a"] == ["circuit_open"]
+
+        # open: the router leaves s-a out; no request reaches it
+        before = sim_requests(s.sim, "s-a")
+        for _ in range(3):
+            r = post(s)
+            assert r.status_code == 200
+            assert r.headers["x-arbiter-model"] != "s-a"
+        assert sim_requests(s.sim, "s-a") == before
+        row = decision(s.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+        assert any(
+            c["model"] == "s-a" and c["why_not"] == "circuit open" for c in row["candidates"]
+        )
+
+        # half-open: s-a is back but slow; of 6 concurrent requests exactly one probes it
+        s.sim.control(model="s-a", down=False, latency_ms=400, latency_jitter_ms=0)
+        time.sleep(1.6)
+        assert circuits(s)["s-a"]["state"] == "half_open"
+        before = sim_requests(s.sim, "s-a")
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(lambda _: post(s), range(6)))
+        assert all(r.status_code == 200 for r in responses)
+        assert sim_requests(s.sim, "s-a") - before == 1
+        served = sorted(r.headers["x-arbiter-model"] == "s-a" for r in responses)
+        assert served == [False, False, False, False, False, True]
+        assert "s-a" not in circuits(s)  # the probe succeeded: closed, failures forgotten
+        r = post(s)
+        assert r.headers["x-arbiter-model"] == "s-a"
+
+
+def test_failed_probe_reopens_the_circuit(tmp_path: Path) -> None:
+    with running(tmp_path, breaker={"failure_threshold": 1, "cooldown_s": 1.0},
+                 failover={"retries_per_model": 0}) as s:  # fmt: skip
+        s.sim.control(model="s-a", down=True)
+        assert post(s).status_code == 200
+        assert circuits(s)["s-a"]["state"] == "open"
+        time.sleep(1.1)
+        assert circuits(s)["s-a"]["state"] == "half_open"
+        r = post(s)  # the probe: s-a is still down
+        assert r.status_code == 200
+        row = decision(s.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+        assert attempts_of(row)[0] == ("s-a", False, "upstream_unavailable")
+        state = circuits(s)["s-a"]
+        assert state["state"] == "open"
+        assert state["probe_in_s"] > 0.5
+        alerts = httpx.get(f"{s.sidecar.root_url}/arbiter/alerts", timeout=10).json()["data"]
+        assert [a["kind"] for a in alerts if a.get("model") == "s-a"] == ["circuit_open"]
+
+
+def test_sim_auth_header_is_sent(stack: Stack, sim: WatchedSim) -> None:
+    """The sim requires a bearer key: every call above went through with the configured one."""
+    r = httpx.post(f"{sim.base_url}/chat/completions", json={"model": "s-a", "messages": QUESTION})
+    assert r.status_code == 401
+    r = httpx.post(
+        f"{sim.base_url}/chat/completions",
+        json={"model": "s-a", "messages": QUESTION},
+        headers=AUTH,
+    )
+    assert r.status_code == 200
