@@ -328,17 +328,29 @@ async def drive(
 
 
 async def _feed(client: httpx.AsyncClient, n: int) -> dict[str, dict[str, Any]]:
-    """The decision feed, polled until background grading has settled (bounded wait)."""
+    """The whole decision feed (paged), polled until background grading has settled."""
     deadline = time.monotonic() + 10
     previous = -1
     while True:
-        r = await client.get("/../arbiter/decisions", params={"limit": 1000 + 3 * n})
-        data = r.json()["data"] if r.status_code == 200 else []
-        graded = sum(1 for d in data if d.get("grade") is not None)
+        data = await _all_decisions(client)
+        graded = sum(1 for d in data.values() if d.get("grade") is not None)
         if graded == previous or time.monotonic() > deadline:
-            return {d["id"]: d for d in data}
+            return data
         previous = graded
         await asyncio.sleep(0.5)
+
+
+async def _all_decisions(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    params: dict[str, Any] = {"limit": 1000}
+    while True:
+        r = await client.get("/../arbiter/decisions", params=params)
+        r.raise_for_status()
+        page = r.json()["data"]
+        out.update((d["id"], d) for d in page)
+        if len(page) < 1000:
+            return out
+        params["before"] = page[-1]["ts"]
 
 
 def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[str, Any]:
