@@ -7,7 +7,8 @@
 #   url     print the URL of the running cluster (exit 1 if it is not running).
 #   status  exit 0 when the cluster runs, 1 otherwise.
 #
-# DIR (or $ARBITER_PGDIR) defaults to .pgdata/ in the repository (gitignored). Layout:
+# DIR (or $ARBITER_PGDIR) defaults to .pgdata/ in the repository (gitignored), or a folder under
+# /tmp when run as root (see below). Layout:
 #   DIR/data (the cluster), DIR/port, DIR/server.log, DIR/lock.
 # The port is $ARBITER_PG_PORT or the first free port from 55432 up. Server binaries come from
 # /usr/lib/postgresql/*/bin (newest); when absent and we are root they are installed with apt-get.
@@ -16,7 +17,14 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CMD="${1:-}"
-DIR="${2:-${ARBITER_PGDIR:-$REPO/.pgdata}}"
+# As root the cluster runs as `postgres`, which may not be able to enter the repository's parents
+# (a clone under /root, say): keep its files under /tmp then, one folder per repository path.
+if [[ "$(id -u)" == 0 ]]; then
+  DEFAULT_DIR="/tmp/arbiter-pgdata-$(printf '%s' "$REPO" | md5sum | cut -c1-10)"
+else
+  DEFAULT_DIR="$REPO/.pgdata"
+fi
+DIR="${2:-${ARBITER_PGDIR:-$DEFAULT_DIR}}"
 DATA="$DIR/data"
 DB="arbiter_test"
 PGUSER_NAME="postgres"
