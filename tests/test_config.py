@@ -10,7 +10,7 @@ from arbiter import config
 from arbiter.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
-ENV = {"SIM_API_KEY": "sk-test"}
+ENV = {"SIM_API_KEY": "sk-test", "ARBITER_ADMIN_KEY": "adm-test"}
 
 
 def test_example_config_loads() -> None:
@@ -36,7 +36,7 @@ def test_unknown_section_is_an_error() -> None:
 
 def test_missing_secret_env_is_an_error() -> None:
     with pytest.raises(ConfigError, match="SIM_API_KEY is not set"):
-        config.load(EXAMPLE, env={})
+        config.load(EXAMPLE, env={"ARBITER_ADMIN_KEY": "x"})
 
 
 def test_api_key_in_file_is_rejected() -> None:
@@ -78,9 +78,37 @@ def test_cli_check_config(
     from arbiter.cli import main
 
     monkeypatch.setenv("SIM_API_KEY", "x")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "y")
     assert main(["check-config", str(EXAMPLE)]) == 0
     assert "OK" in capsys.readouterr().out
     bad = tmp_path / "bad.toml"
     bad.write_text(EXAMPLE.read_text().replace("explore = 1.0", "explore = 3.0"))
     assert main(["check-config", str(bad)]) == 2
     assert "explore" in capsys.readouterr().err
+
+
+def test_tenants_and_budgets_parse() -> None:
+    s = config.load(EXAMPLE, env=ENV)
+    assert s.auth.mode == "keys" and s.auth.admin_key == "adm-test"
+    assert s.tenants["search-team"].allowed_models == ["tiny", "premium"]
+    assert [c.scope for c in s.budgets.caps] == ["global", "tenant"]
+    assert s.budgets.caps[1].window == "day"
+
+
+def test_auth_defaults_to_keys() -> None:
+    text = EXAMPLE.read_text().replace('mode = "keys"', "")
+    assert config.loads(text, env=ENV).auth.mode == "keys"
+
+
+def test_bad_cap_is_an_error() -> None:
+    text = EXAMPLE.read_text().replace('scope = "global"', 'scope = "planet"')
+    with pytest.raises(ConfigError, match="planet"):
+        config.loads(text, env=ENV)
+
+
+def test_tenant_with_unknown_model_is_an_error() -> None:
+    text = EXAMPLE.read_text().replace(
+        'allowed_models = ["tiny", "premium"]', 'allowed_models = ["x"]'
+    )
+    with pytest.raises(ConfigError, match="unknown model 'x'"):
+        config.loads(text, env=ENV)
