@@ -54,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--config", default=DEFAULT_CONFIG)
     migrate.set_defaults(func=_migrate)
 
+    export = sub.add_parser("export", help="export decisions (with grades) as CSV or JSON Lines")
+    export.add_argument("--config", default=DEFAULT_CONFIG)
+    export.add_argument(
+        "--since", required=True, help="ISO date/time (naive = UTC), unix seconds, or an age: 7d"
+    )
+    export.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    export.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    export.add_argument("--out", default=None, help="file to write (default: stdout)")
+    export.set_defaults(func=_export)
+
     sim = sub.add_parser("sim", help="run a simulated OpenAI-compatible upstream pool")
     sim.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -190,6 +200,35 @@ def _migrate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"{settings.store.url}: schema at version {version}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from arbiter import config
+    from arbiter.errors import ArbiterError
+    from arbiter.store import open_store
+    from arbiter.store.export import export, parse_time
+
+    try:
+        since = parse_time(args.since)
+    except ValueError:
+        print(f"arbiter: bad --since {args.since!r} (use 2026-11-01, unix seconds or 7d)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    settings = config.load(args.config)
+    store = open_store(settings.store.url)
+    try:
+        if args.out is None:
+            n = export(store, since, args.format, sys.stdout, tenant=args.tenant)
+        else:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                n = export(store, since, args.format, out, tenant=args.tenant)
+    except ArbiterError as err:
+        print(f"arbiter: {err.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"exported {n} decisions", file=sys.stderr)
     return 0
 
 

@@ -39,6 +39,9 @@ class StoreSettings:
     )
     max_backlog: int = 100_000
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
+    retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
+    timeseries_retention_days: float = 400.0  # per-minute rollups; 0 = keep forever
+    prune_interval_s: float = 3600.0  # how often retention is applied (and once at start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +269,14 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
     _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    st = s.store
+    if st.retention_days < 0 or st.timeseries_retention_days < 0:
+        raise ConfigError(f"{loc.where(['store'])}: retention days must be >= 0 (0 = keep forever)")
+    if st.prune_interval_s <= 0 or st.flush_interval_ms <= 0 or st.sync_interval_ms <= 0:
+        raise ConfigError(
+            f"{loc.where(['store'])}: prune_interval_s, flush_interval_ms and sync_interval_ms "
+            "must be > 0"
+        )
     if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
         raise ConfigError(f"{loc.where(['server', 'max_body_bytes'])}: must be 1 KiB .. 32 MiB")
     admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None

@@ -1,8 +1,10 @@
 """Write-behind recorder: takes records off the request path, writes them to the store in batches.
 
-Durability bound: a record accepted by `submit` is written within `flush_interval_s` (plus the
-time of one batch write) while the store is healthy, so at most that much acknowledged work is at
-risk on a hard kill; while the store is down, the whole backlog is at risk. `commit_now` is the
+Durability bound: a record accepted by `submit` is committed within `flush_interval_s` while the
+store is healthy and a write takes under half of it (the writer starts each batch early by twice
+the last write's duration), so at most that much acknowledged work is at risk on a hard kill;
+with slower writes the writer runs back to back and the bound is two write times. While the store
+is down, the whole backlog is at risk. `commit_now` is the
 synchronous path for strict durability. `submit` must never block on I/O or raise.
 """
 
@@ -168,13 +170,18 @@ class Recorder:
     # -- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
         backoff = 0.0
+        spent = 0.0  # duration of the last drain
         while True:
             if backoff:  # the store is down: only stop()/abandon cut the wait short
                 (self._abandon if self._stopping.is_set() else self._stopping).wait(backoff)
             else:
-                self._wake.wait(self._interval)
+                # A record queued just after the last take waits for this pause, the last drain
+                # and the next one: keep their sum within the interval (the durability bound).
+                self._wake.wait(max(0.0, self._interval - 2 * spent))
             self._wake.clear()
+            t0 = time.monotonic()
             ok = self._drain()
+            spent = time.monotonic() - t0
             backoff = 0.0 if ok else min(_BACKOFF_MAX_S, max(_BACKOFF_MIN_S, backoff * 2))
             if self._stopping.is_set() and (ok or self._abandon.is_set()):
                 return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -30,9 +31,11 @@ from arbiter.errors import (
     PayloadTooLarge,
     PolicyDenied,
 )
+from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
 from arbiter.services import Services
+from arbiter.store.export import parse_time
 from arbiter.surfaces.openai import error_bytes, models_body, parse_chat_request
 
 log = logging.getLogger(__name__)
@@ -186,6 +189,40 @@ class Handlers:
             )
         return json_response({"object": "list", "data": rows})
 
+    async def timeseries(self, request: Request) -> Response:
+        """Per-minute (or `bucket_s`) points from the durable rollups; tenant-scoped, admin sees
+        all tenants (or one with `tenant=`). `since`/`until`: unix seconds or ISO-8601."""
+        principal = await self.principal(request)
+        q = request.query_params
+        now = time.time()
+        since = _time_param(request, "since", now - 3600)
+        until = _time_param(request, "until", now + 60)
+        tenant = q.get("tenant") if principal.is_admin else principal.tenant
+        bucket = _int_param(request, "bucket_s", 60, 60, 86400)
+        await asyncio.to_thread(self.s.recorder.flush, 2.0)
+        points = await asyncio.to_thread(
+            functools.partial(
+                self.s.store.timeseries,
+                tenant=tenant,
+                since=since,
+                until=until,
+                model=q.get("model"),
+                task=q.get("task"),
+                bucket_s=bucket,
+            )
+        )
+        return json_response(
+            {"object": "list", "since": since, "until": until, "bucket_s": bucket, "data": points}
+        )
+
+    async def metrics(self, request: Request) -> Response:
+        """Prometheus text from in-memory counters (no store query). Spans every tenant, so it
+        needs the admin key unless auth is open."""
+        if not self.s.auth.open:
+            await self.admin(request)
+        text = self.s.metrics.render(self.s.gauges())
+        return Response(text, media_type=METRICS_CONTENT_TYPE)
+
     async def create_key(self, request: Request) -> Response:
         await self.admin(request)
         body = _json_object(await read_body(request, 64 * 1024))
@@ -282,6 +319,18 @@ def _float_param(request: Request, name: str) -> float | None:
         raise InvalidRequest(f"'{name}' must be a number.", param=name) from err
 
 
+def _time_param(request: Request, name: str, default: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse_time(raw)
+    except ValueError as err:
+        raise InvalidRequest(
+            f"'{name}' must be unix seconds, an ISO-8601 date/time or an age like 24h.", param=name
+        ) from err
+
+
 def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
@@ -316,6 +365,8 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/alerts", _guard(h.alerts), methods=["GET"]),
         Route("/arbiter/policy", _guard(h.policy), methods=["GET"]),
         Route("/arbiter/budgets", _guard(h.budgets), methods=["GET"]),
+        Route("/arbiter/timeseries", _guard(h.timeseries), methods=["GET"]),
+        Route("/metrics", _guard(h.metrics), methods=["GET"]),
         Route("/arbiter/admin/keys", _guard(h.create_key), methods=["POST"]),
         Route("/arbiter/admin/keys", _guard(h.list_keys), methods=["GET"]),
         Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),

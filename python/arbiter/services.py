@@ -18,10 +18,11 @@ from arbiter.budget import Budgets
 from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
 from arbiter.learning import Learner
+from arbiter.metrics import Gauges, Metrics
 from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.recorder import Recorder
-from arbiter.records import DecisionRecord, PolicyDelta, Record
+from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelta, Record
 from arbiter.routing import PoolModel, Router, RouterParams
 from arbiter.store import Store, open_store
 from arbiter.upstream.base import Upstream
@@ -36,6 +37,7 @@ class Services:
     def __init__(self, settings: Settings, *, seed: int | None = None) -> None:
         self.settings = settings
         self.started_at = time.time()
+        self.metrics = Metrics()
         self.store: Store = open_store(settings.store.url)
         self.store.migrate()
         self.recorder = Recorder(
@@ -89,6 +91,7 @@ class Services:
             lookup=self._lookup_decision,
         )
         self._sync_task: asyncio.Task[None] | None = None
+        self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
@@ -128,6 +131,7 @@ class Services:
         return self.upstreams[self.settings.models[model].upstream]
 
     async def record(self, decision: DecisionRecord) -> None:
+        self.metrics.observe_decision(decision)
         if self.settings.store.durability == "strict":
             await asyncio.to_thread(self.recorder.commit_now, [decision])
         else:
@@ -142,7 +146,20 @@ class Services:
         task.add_done_callback(self._spend_tasks.discard)
 
     def _submit(self, record: Record) -> None:
+        if isinstance(record, GradeRecord):
+            self.metrics.observe_grade(record)
+        elif isinstance(record, AlertRecord):
+            self.metrics.observe_alert(record)
         self.recorder.submit(record)
+
+    def gauges(self) -> Gauges:
+        """The live values /metrics shows next to the counters (memory only, no I/O)."""
+        return Gauges(
+            store_backlog=self.recorder.backlog,
+            store_dropped=self.recorder.dropped,
+            store_healthy=self.recorder.store_healthy,
+            circuits_open={m: c["state"] != "closed" for m, c in self.breaker.state().items()},
+        )
 
     def _circuit_opened(self, model: str, failures: int) -> None:
         self.alerts.emit(
@@ -160,13 +177,20 @@ class Services:
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
         self.recorder.start()
-        self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+        loop = asyncio.get_running_loop()
+        self._sync_task = loop.create_task(self._sync_loop())
+        if (
+            self.settings.store.retention_days > 0
+            or self.settings.store.timeseries_retention_days > 0
+        ):
+            self._prune_task = loop.create_task(self._prune_loop())
 
     async def stop(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
+        for task in (self._sync_task, self._prune_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.learner.drain(5.0)
         if self._spend_tasks:
             await asyncio.wait(set(self._spend_tasks), timeout=5.0)
@@ -184,6 +208,31 @@ class Services:
                 await asyncio.to_thread(self.sync_policy)
             except Exception:  # the store may be down: keep serving from memory, retry later
                 log.warning("policy sync failed; will retry", exc_info=True)
+
+    async def _prune_loop(self) -> None:
+        """Retention, applied at start and then every `prune_interval_s` (idempotent DELETEs, so
+        several replicas pruning the same store is harmless)."""
+        while True:
+            try:
+                await asyncio.to_thread(self.prune_once)
+            except Exception:  # the store may be down: try again next round
+                log.warning("retention prune failed; will retry", exc_info=True)
+            await asyncio.sleep(self.settings.store.prune_interval_s)
+
+    def prune_once(self, now: float | None = None) -> dict[str, int]:
+        """Delete raw records and time-series minutes older than their retention (0 = keep)."""
+        s = self.settings.store
+        now = time.time() if now is None else now
+        records = now - s.retention_days * 86400 if s.retention_days > 0 else None
+        rollups = (
+            now - s.timeseries_retention_days * 86400 if s.timeseries_retention_days > 0 else None
+        )
+        if records is None and rollups is None:
+            return {}
+        deleted = self.store.prune(rollups_before=rollups, records_before=records)
+        if any(deleted.values()):
+            log.info("retention: deleted %s", deleted)
+        return deleted
 
     def sync_policy(self) -> None:
         """Push local additive deltas, then adopt the store's totals (every replica's sum).

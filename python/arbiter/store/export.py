@@ -6,7 +6,11 @@ Reads only through the `Store` protocol, page by page, so memory stays flat for 
 from __future__ import annotations
 
 import csv
+import datetime
 import logging
+import math
+import re
+import time
 from typing import IO, Any, Literal
 
 import orjson
@@ -24,6 +28,30 @@ CSV_COLUMNS = (
     "attempts",
 )  # fmt: skip
 _JSON_IN_CSV = frozenset({"candidates", "attempts"})
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_time(text: str, *, now: float | None = None) -> float:
+    """Unix seconds (`1793491200`), an ISO-8601 date or date-time (`2026-11-01`,
+    `2026-11-01T12:00:00+01:00`; naive means UTC), or an age before `now` (`90m`, `24h`, `7d`).
+    Raises ValueError."""
+    text = text.strip()
+    age = _AGE.fullmatch(text)
+    if age:
+        return (time.time() if now is None else now) - float(age[1]) * _UNIT_S[age[2]]
+    try:
+        value = float(text)
+    except ValueError:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed.timestamp()
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite time: {text!r}")
+    return value
 
 
 def _csv_cell(column: str, value: Any) -> Any:

@@ -1,0 +1,224 @@
+"""Process-local counters for Prometheus: updated in O(1) as records pass, rendered on scrape.
+
+Owns the in-memory metric state and the text exposition format (0.0.4). It must not touch the
+store: a scrape reads only memory, so it costs microseconds however large the history is.
+Labels are kept to bounded sets (configured models, the fixed task types, ok/failed, alert
+kinds); tenants are never a label (unbounded), use /arbiter/timeseries for per-tenant series.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from arbiter.records import AlertRecord, DecisionRecord, GradeRecord
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Histogram upper bounds in seconds (the `+Inf` bucket is implicit).
+LATENCY_BUCKETS_S: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """Values read at scrape time from the live objects (not counted here)."""
+
+    store_backlog: int
+    store_dropped: int
+    store_healthy: bool
+    circuits_open: Mapping[str, bool]  # model -> open (half-open counts as open)
+
+
+@dataclass(slots=True)
+class _Histogram:
+    buckets: list[int]
+    total: float = 0.0
+    count: int = 0
+
+
+class Metrics:
+    """Counters fed by `observe_*` (any thread) and rendered by `render(gauges)`."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._requests: dict[tuple[str, str, str], int] = {}  # (model, task, status)
+        self._cost: dict[str, float] = {}  # model -> usd
+        self._baseline_cost = 0.0
+        self._latency: dict[str, _Histogram] = {}  # model -> seconds
+        self._grades: dict[tuple[str, str], tuple[float, int]] = {}  # (model, task) -> sum, n
+        self._alerts: dict[str, int] = {}  # kind -> count
+
+    # -- feeding ----------------------------------------------------------------------------
+    def observe_decision(self, d: DecisionRecord) -> None:
+        seconds = d.latency_ms / 1000
+        i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
+        with self._lock:
+            key = (d.chosen_model, d.task, d.status)
+            self._requests[key] = self._requests.get(key, 0) + 1
+            self._cost[d.chosen_model] = self._cost.get(d.chosen_model, 0.0) + d.cost_usd
+            self._baseline_cost += d.baseline_cost_usd
+            h = self._latency.get(d.chosen_model)
+            if h is None:
+                h = self._latency[d.chosen_model] = _Histogram([0] * (len(LATENCY_BUCKETS_S) + 1))
+            h.buckets[i] += 1
+            h.total += seconds
+            h.count += 1
+
+    def observe_grade(self, g: GradeRecord) -> None:
+        with self._lock:
+            total, n = self._grades.get((g.model, g.task), (0.0, 0))
+            self._grades[(g.model, g.task)] = (total + g.score, n + 1)
+
+    def observe_alert(self, a: AlertRecord) -> None:
+        with self._lock:
+            self._alerts[a.kind] = self._alerts.get(a.kind, 0) + 1
+
+    # -- reading ----------------------------------------------------------------------------
+    def requests_total(self) -> int:
+        with self._lock:
+            return sum(self._requests.values())
+
+    def render(self, gauges: Gauges) -> str:
+        """The Prometheus text exposition of every metric (one consistent snapshot)."""
+        with self._lock:
+            requests = sorted(self._requests.items())
+            cost = sorted(self._cost.items())
+            baseline = self._baseline_cost
+            latency = [
+                (m, list(h.buckets), h.total, h.count) for m, h in sorted(self._latency.items())
+            ]
+            grades = sorted(self._grades.items())
+            alerts = sorted(self._alerts.items())
+        circuits = sorted(gauges.circuits_open.items())
+        out: list[str] = []
+        _family(
+            out,
+            "arbiter_requests_total",
+            "counter",
+            "Requests answered or failed.",
+            ((_labels(model=m, task=t, status=s), n) for (m, t, s), n in requests),
+        )
+        _family(
+            out,
+            "arbiter_cost_usd_total",
+            "counter",
+            "Upstream spend in USD.",
+            ((_labels(model=m), v) for m, v in cost),
+        )
+        _family(
+            out,
+            "arbiter_baseline_cost_usd_total",
+            "counter",
+            "What the same requests would have cost on the baseline model, in USD.",
+            [("", baseline)],
+        )
+        _histogram(out, latency)
+        _family(
+            out,
+            "arbiter_grade_mean",
+            "gauge",
+            "Mean grade (0..1) of the grades this process recorded.",
+            ((_labels(model=m, task=t), s / n) for (m, t), (s, n) in grades if n),
+        )
+        _family(
+            out,
+            "arbiter_grades_total",
+            "counter",
+            "Grades recorded by this process.",
+            ((_labels(model=m, task=t), n) for (m, t), (_, n) in grades),
+        )
+        _family(
+            out,
+            "arbiter_grade_sum",
+            "counter",
+            "Sum of the grades recorded (for means across replicas: rate(sum) / rate(total)).",
+            ((_labels(model=m, task=t), s) for (m, t), (s, _) in grades),
+        )
+        _family(
+            out,
+            "arbiter_alerts_total",
+            "counter",
+            "Alerts raised, by kind.",
+            ((_labels(kind=k), n) for k, n in alerts),
+        )
+        _family(
+            out,
+            "arbiter_store_backlog",
+            "gauge",
+            "Records accepted but not yet written to the store.",
+            [("", gauges.store_backlog)],
+        )
+        _family(
+            out,
+            "arbiter_store_dropped_total",
+            "counter",
+            "Records dropped (backlog full, or refused by the store).",
+            [("", gauges.store_dropped)],
+        )
+        _family(
+            out,
+            "arbiter_store_up",
+            "gauge",
+            "1 when the last store write succeeded.",
+            [("", int(gauges.store_healthy))],
+        )
+        _family(
+            out,
+            "arbiter_circuit_open",
+            "gauge",
+            "1 while a model's circuit breaker is open or half-open.",
+            ((_labels(model=m), int(v)) for m, v in circuits),
+        )
+        _family(
+            out,
+            "arbiter_start_time_seconds",
+            "gauge",
+            "Unix time the process started.",
+            [("", self._started)],
+        )
+        return "".join(out)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _number(v: float) -> str:
+    if isinstance(v, int):
+        return str(v)
+    if v != v:  # NaN
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v))
+
+
+def _family(
+    out: list[str], name: str, kind: str, help_: str, samples: Iterable[tuple[str, float]]
+) -> None:
+    out.append(f"# HELP {name} {help_}\n# TYPE {name} {kind}\n")
+    out.extend(f"{name}{labels} {_number(v)}\n" for labels, v in samples)
+
+
+def _histogram(out: list[str], rows: list[tuple[str, list[int], float, int]]) -> None:
+    name = "arbiter_request_latency_seconds"
+    out.append(f"# HELP {name} Time from request to recorded decision, by model.\n")
+    out.append(f"# TYPE {name} histogram\n")
+    for model, buckets, total, count in rows:
+        m = _escape(model)
+        cumulative = 0
+        for le, n in zip((*LATENCY_BUCKETS_S, float("inf")), buckets, strict=True):
+            cumulative += n
+            bound = "+Inf" if le == float("inf") else repr(le)
+            out.append(f'{name}_bucket{{model="{m}",le="{bound}"}} {cumulative}\n')
+        out.append(f'{name}_sum{{model="{m}"}} {_number(total)}\n')
+        out.append(f'{name}_count{{model="{m}"}} {count}\n')
