@@ -217,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-litellm", action="store_true", help="Arbiter only")
     ap.add_argument("--out-dir", default=None, help="default bench/out/overhead-<time>")
     ap.add_argument("--results", default=str(BENCH / "results"), help="where overhead.* go")
+    ap.add_argument(
+        "--arbiter",
+        default=str(REPO / ".venv" / "bin" / "arbiter"),
+        help="the arbiter executable to measure (default: the repo venv's)",
+    )
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/overhead.*")
     a = ap.parse_args(argv)
     plan = QUICK if a.quick else FULL
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             {**env, "LITELLM": str(exe)},
         )
         lite_fig = figures(lite, None)
-    arb_env = {**env, "ARBITER": str(REPO / ".venv" / "bin" / "arbiter")}
+    arb_env = {**env, "ARBITER": a.arbiter}
     cmd = f"bash {shlex.quote(str(ARBITER_START))}"
     ver = ["--proxy-version", f"arbiter {version}"]
     routed = peerbench("arbiter", cmd, "auto", plan.args() + ver, out / "arbiter", arb_env)
