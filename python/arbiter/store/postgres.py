@@ -1,12 +1,16 @@
 """PostgreSQL backend (psycopg 3 + psycopg_pool): the shared store several replicas write to.
 
 Connections come from a small pool that checks each one before use, so a server restart costs
-at most one failed call. Migrations serialise on a transaction-scoped advisory lock.
+at most one failed call. Migrations serialise on a transaction-scoped advisory lock. While the
+server is unreachable, calls fail at once (one probe at a time tries again), so callers that
+fall back on a failure (auth's cached keys, the recorder's backlog) never wait on the pool.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
@@ -33,6 +37,51 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+class _Gate:
+    """Fail fast while the server is known to be down: after a connection failure, calls raise at
+    once for `cooldown_s`; then one caller probes (others still fail fast for `probe_s`)."""
+
+    def __init__(self, cooldown_s: float, probe_s: float) -> None:
+        self._cooldown = cooldown_s
+        self._probe = probe_s
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._until = 0.0
+
+    def enter(self, url: str) -> None:
+        with self._lock:
+            if self._down_since is None:
+                return
+            now = time.monotonic()
+            if now < self._until:
+                raise StoreError(
+                    f"postgres {url} unreachable for {now - self._down_since:.1f}s; retrying soon"
+                )
+            self._until = now + self._probe  # this caller probes; the rest keep failing fast
+
+    def failed(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self._down_since is None:
+                self._down_since = now
+            self._until = now + self._cooldown
+
+    def ok(self) -> None:
+        if self._down_since is not None:
+            with self._lock:
+                self._down_since = None
+                self._until = 0.0
+
+
+def _unreachable(err: psycopg.Error) -> bool:
+    """No server to talk to: pool timeout / refused connection (no SQLSTATE), connection
+    exceptions (08xxx) or the server shutting down (57P0x)."""
+    if not isinstance(err, psycopg.OperationalError):
+        return False
+    state = err.sqlstate
+    return state is None or state.startswith(("08", "57P"))
 
 
 def _wrap(err: psycopg.Error, what: str) -> StoreError:
@@ -69,17 +118,22 @@ class PostgresStore(SqlStore):
             open=False,
         )
         self._pool.open(wait=False)  # never block start-up; the first call waits `timeout_s`
+        self._gate = _Gate(cooldown_s=1.0, probe_s=timeout_s + connect_timeout_s)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
 
     @contextmanager
     def _tx(self) -> Iterator[Cursor]:
+        self._gate.enter(self.url)
         try:
             with self._pool.connection() as conn, conn.cursor() as cur:
                 yield cur
         except psycopg.Error as err:
+            if _unreachable(err):
+                self._gate.failed()
             raise _wrap(err, "transaction") from err
+        self._gate.ok()
 
     _ro = _tx  # a read is a short transaction too (one snapshot per call under READ COMMITTED)
 
