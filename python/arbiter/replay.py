@@ -471,6 +471,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="replay only the difficulty model's train or held-out rows",
     )
     ap.add_argument("--cascade", action="store_true", help="escalate weak-looking cheap answers")
+    ap.add_argument(
+        "--via-sidecar",
+        action="store_true",
+        help="run through a live sim + sidecar over HTTP (one knob, no sweep/cascade)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     ap.add_argument("--plot", type=Path, default=None, help="write a PNG of the curve here")
     ap.add_argument("--no-progress", action="store_true")
@@ -516,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
 
         escalate = should_escalate
     cfg = ReplayConfig(args.knob, args.seed, args.baseline, args.explore, priors)
+    if args.via_sidecar:
+        return _main_via_sidecar(args, table, cfg)
     try:
         doc = replay(
             table, cfg, knobs=knobs if args.sweep else None,
@@ -531,6 +538,23 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(text + "\n")
     if args.plot:
         plot(doc, args.plot, args.table.name)
+    print(text)
+    return 0
+
+
+def _main_via_sidecar(args: argparse.Namespace, table: Table, cfg: ReplayConfig) -> int:
+    import tempfile
+
+    from arbiter.replay_http import replay_via_sidecar
+
+    if args.sweep or args.cascade or args.split != "all" or args.difficulty != "default":
+        print("arbiter replay: --via-sidecar runs one knob on the whole table", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="arbiter-replay-") as tmp:
+        doc = replay_via_sidecar(table, args.table, args.models, cfg, Path(tmp))
+    text = orjson.dumps({"table": str(args.table), **doc}, option=orjson.OPT_INDENT_2).decode()
+    if args.out:
+        args.out.write_text(text + "\n")
     print(text)
     return 0
 

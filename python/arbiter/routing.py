@@ -1,12 +1,15 @@
 """Routing: which pool models may serve a request, and which one the bandit picks.
 
-Pure decision logic shared by the sidecar and `arbiter replay`: no I/O, no clocks. The scoring
-kernel (Thompson sampling toward a quality target relative to the baseline) is `_native.choose`.
+Pure decision logic shared by the sidecar and `arbiter replay`: no I/O, no clocks. Per arm, a Beta
+posterior (prior + synced evidence) plus a per-prompt Bayesian logistic slope on the difficulty
+score (`PromptModel`); the scoring kernel (Thompson sampling toward a quality target relative to
+the baseline) is `_native.choose`.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,7 +65,47 @@ class RouterParams:
     default_prior: float = 0.7
     expected_output_tokens: int = 350
     max_fallbacks: int = 2
-    difficulty_lr: float = 0.05
+    # Per-prompt slope prior, in logit per unit of easiness. The score's meaning (+ = the cheap
+    # end more likely suffices) says a non-baseline arm gains on easy prompts relative to the
+    # baseline: its slope starts at `slope_prior_mean`, the baseline's at 0.
+    # 1.0 / 0.25 chosen on the GSM8K+MMLU non-held-out rows (bench/results/routing.md)
+    slope_prior_mean: float = 1.0
+    slope_prior_var: float = 0.25
+    slope_precision_cap: float = 400.0  # caps the slope's precision so it keeps adapting
+
+
+@dataclass(slots=True)
+class PromptModel:
+    """One arm's per-prompt model: logit P(good | e) = logit(arm mean) + slope * (e - center).
+
+    `slope` has a Gaussian posterior N(mean, 1/precision), updated online by one Newton step per
+    grade (the Laplace approximation of Bayesian logistic regression, as in Chapelle & Li 2011).
+    `center` is the mean easiness of the prompts graded on this arm, so the Beta posterior's mean
+    (which reflects the prompts this arm was given) is the model's value at the arm's own center.
+    """
+
+    mean: float
+    precision: float
+    center: float = 0.0
+    seen: float = 0.0
+
+    def shift(self, e: float) -> float:
+        return self.mean * (e - self.center)
+
+    def spread(self, e: float) -> float:
+        """Posterior standard deviation of the logit shift at easiness `e`."""
+        return abs(e - self.center) / math.sqrt(self.precision)
+
+    def update(self, e: float, reward: float, offset: float, weight: float, cap: float) -> None:
+        self.seen = max(self.seen + weight, 0.0)  # the initial center counts as one observation
+        self.center += weight * (e - self.center) / min(self.seen + 1.0, 400.0)
+        x = e - self.center
+        z = max(min(offset + self.mean * x, 30.0), -30.0)
+        p = 1.0 / (1.0 + math.exp(-z))
+        h = weight * p * (1.0 - p) * x * x
+        self.precision = min(max(self.precision + h, 1e-6), cap)
+        self.mean += weight * (reward - p) * x / self.precision
+        self.mean = max(min(self.mean, 5.0), -5.0)
 
 
 class Router:
@@ -83,8 +126,10 @@ class Router:
         self._seed = seed
         self._counter = 0
         self._available = is_available or (lambda _name: True)
-        # per-arm weight of the difficulty signal, calibrated online from grades
-        self._difficulty_coef: dict[tuple[str, str, str], float] = {}
+        # per-arm per-prompt models over the difficulty score, learned online from grades
+        self._prompt_models: dict[tuple[str, str, str], PromptModel] = {}
+        self._rng = random.Random(seed)
+        self._task_center: dict[tuple[str, str], tuple[float, float]] = {}  # (mean easiness, n)
 
     # -- deciding ---------------------------------------------------------------------------
     def eligible(
@@ -122,13 +167,15 @@ class Router:
                 raise PolicyDenied("No model in the pool is allowed for this tenant.")
             raise NoRouteAvailable(f"No eligible model can serve this request ({reasons}).")
         p = self.params
+        if req.easiness is not None:
+            self._observe_easiness(req.tenant, req.task, req.easiness)
         alpha, beta, cost, shift = [], [], [], []
         for m in ok:
             a, b = self.posterior(req.tenant, req.task, m)
             alpha.append(a)
             beta.append(b)
             cost.append(self._est_cost(m, req))
-            shift.append(self._shift(req, m.name))
+            shift.append(self._shift(req, m.name, p.explore))
         names = [m.name for m in ok]
         baseline = names.index(p.baseline) if p.baseline in names else -1
         self._counter += 1
@@ -162,14 +209,31 @@ class Router:
         )
         return m.cost_usd(req.prompt_tokens, out)
 
-    def _shift(self, req: RouteRequest, model: str) -> float:
-        if req.easiness is None:
+    def _shift(self, req: RouteRequest, model: str, explore: float) -> float:
+        """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise."""
+        e = req.easiness
+        if e is None:
             return 0.0
-        return self._coef(req.tenant, req.task, model) * req.easiness
+        pm = self._prompt_models.get((req.tenant, req.task, model))
+        if pm is None:
+            pm = self._new_prompt_model(req.tenant, req.task, model)
+        noise = self._rng.gauss(0.0, 1.0) * pm.spread(e) if explore > 0 else 0.0
+        return pm.shift(e) + explore * noise
 
-    def _coef(self, tenant: str, task: str, model: str) -> float:
-        # 0 until grades show the difficulty score predicts this arm (calibrated in learn)
-        return self._difficulty_coef.get((tenant, task, model), 0.0)
+    def _new_prompt_model(self, tenant: str, task: str, model: str) -> PromptModel:
+        p = self.params
+        mean0 = 0.0 if model == p.baseline else p.slope_prior_mean
+        center = self._task_center.get((tenant, task), (0.0, 0.0))[0]
+        return PromptModel(mean0, 1.0 / p.slope_prior_var, center)
+
+    def _observe_easiness(self, tenant: str, task: str, e: float) -> None:
+        mean, n = self._task_center.get((tenant, task), (0.0, 0.0))
+        n = min(n + 1.0, self.params.evidence_cap)
+        self._task_center[(tenant, task)] = (mean + (e - mean) / n, n)
+
+    def prompt_model(self, tenant: str, task: str, model: str) -> PromptModel | None:
+        """The arm's per-prompt model (None before its first graded prompt with a score)."""
+        return self._prompt_models.get((tenant, task, model))
 
     def _explain(
         self,
@@ -215,10 +279,10 @@ class Router:
         self.policy.add((tenant, task, model), weight * reward, weight * (1 - reward), weight)
         if easiness is None or weight <= 0 or model not in self.pool:
             return
-        # online logistic calibration of how much per-prompt easiness moves this model's odds
+        # Bayesian logistic update of how much per-prompt easiness moves this model's odds
         a, b = self.posterior(tenant, task, self.pool[model])
-        coef = self._coef(tenant, task, model)
-        logit = math.log(a / b) + coef * easiness
-        pred = 1.0 / (1.0 + math.exp(-max(min(logit, 30.0), -30.0)))
-        coef += self.params.difficulty_lr * (reward - pred) * easiness
-        self._difficulty_coef[(tenant, task, model)] = max(min(coef, 3.0), -1.0)
+        pm = self._prompt_models.get((tenant, task, model))
+        if pm is None:
+            pm = self._new_prompt_model(tenant, task, model)
+            self._prompt_models[(tenant, task, model)] = pm
+        pm.update(easiness, reward, math.log(a / b), weight, self.params.slope_precision_cap)

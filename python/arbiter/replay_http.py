@@ -1,0 +1,223 @@
+"""`arbiter replay --via-sidecar`: the same online replay, through a live sim + sidecar over HTTP.
+
+Starts `arbiter sim` serving the outcome table and `arbiter serve` whose pool is the table's models,
+sends each prompt (model "auto") in the replay's seeded order, reads `x-arbiter-model`, and feeds
+back that model's recorded quality with `POST /v1/feedback`. Only the client reads the table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from arbiter.replay import (
+    ReplayConfig,
+    RunResult,
+    Table,
+    _refs,
+    default_baseline,
+    replay_order,
+    summarize,
+)
+
+SIM_KEY_ENV = "ARBITER_REPLAY_SIM_KEY"
+ADMIN_KEY_ENV = "ARBITER_REPLAY_ADMIN_KEY"
+TENANT = "replay"
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    base_url: str  # the sidecar's /v1
+    api_key: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _q(name: str) -> str:
+    return json.dumps(name)  # a TOML basic string is a JSON string for these names
+
+
+def sim_toml(table_path: Path, models_path: Path, models: Sequence[str]) -> str:
+    lines = [
+        "seed = 7",
+        f"outcome_table = {_q(str(table_path))}",
+        f"outcome_models = {_q(str(models_path))}",
+        "",
+    ]
+    for m in models:  # fast, quiet upstreams: the replay measures routing, not latency
+        lines += [f"[models.{_q(m)}]", "latency_ms = 1.0", "latency_jitter_ms = 0.0",
+                  "ms_per_chunk = 0.0", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def sidecar_toml(
+    table: Table, cfg: ReplayConfig, baseline: str, sim_url: str, db_path: Path
+) -> str:
+    lines = [
+        "[auth]", 'mode = "keys"', f"admin_key_env = {_q(ADMIN_KEY_ENV)}", "",
+        "[server]", 'log_level = "warning"', "",
+        "[store]", f"url = {_q('sqlite:///' + str(db_path))}", "",
+        "[routing]", f"baseline = {_q(baseline)}", f"quality_target = {cfg.knob}",
+        f"explore = {cfg.explore}", "judge_sample_rate = 0.0", "",
+        "[upstreams.sim]", f"base_url = {_q(sim_url)}", f"api_key_env = {_q(SIM_KEY_ENV)}", "",
+    ]  # fmt: skip
+    for m in table.models:
+        lines += [
+            f"[models.{_q(m.id)}]", 'upstream = "sim"',
+            f"price_in_per_mtok = {m.price_in_per_mtok}",
+            f"price_out_per_mtok = {m.price_out_per_mtok}",
+            "context_window = 1000000", 'capabilities = ["chat"]',
+        ]  # fmt: skip
+        priors = cfg.priors.get(m.id, {})
+        if priors:
+            lines.append(f"[models.{_q(m.id)}.priors]")
+            lines += [f"{_q(task)} = {p}" for task, p in priors.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0, headers={"authorization": "Bearer x"}).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout_s}s")
+
+
+@contextlib.contextmanager
+def running_stack(
+    table: Table, table_path: Path, models_path: Path, cfg: ReplayConfig, baseline: str,
+    workdir: Path,
+) -> Iterator[Stack]:  # fmt: skip
+    """A sim serving the table and a sidecar routing over its models, both on loopback."""
+    admin_key = "adm-" + secrets.token_urlsafe(24)
+    env = {**os.environ, SIM_KEY_ENV: "sim-replay-key", ADMIN_KEY_ENV: admin_key}
+    sim_port, port = _free_port(), _free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}/v1"
+    (workdir / "sim.toml").write_text(
+        sim_toml(table_path.resolve(), models_path.resolve(), [m.id for m in table.models])
+    )
+    (workdir / "arbiter.toml").write_text(
+        sidecar_toml(table, cfg, baseline, sim_url, workdir / "arbiter.db")
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for argv, url in (
+            (["sim", "--config", str(workdir / "sim.toml"), "--port", str(sim_port)],
+             f"{sim_url}/models"),
+            (["serve", "--config", str(workdir / "arbiter.toml"), "--port", str(port)],
+             f"http://127.0.0.1:{port}/healthz"),
+        ):  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "arbiter", *argv], env=env, start_new_session=True
+                )
+            )
+            _wait(url, procs[-1])
+        root = f"http://127.0.0.1:{port}"
+        r = httpx.post(
+            f"{root}/arbiter/admin/keys",
+            json={"tenant": TENANT, "name": "replay"},
+            headers={"authorization": f"Bearer {admin_key}"},
+            timeout=10,
+        )
+        r.raise_for_status()
+        yield Stack(f"{root}/v1", str(r.json()["key"]))
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def table_messages(table_path: Path) -> dict[str, list[Mapping[str, Any]]]:
+    """Row id -> the row's messages as recorded (what the client sends)."""
+    data = table_path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    rows = [orjson.loads(line) for line in data.splitlines() if line.strip()]
+    return {str(r["id"]): list(r["messages"]) for r in rows}
+
+
+def drive(
+    table: Table,
+    cfg: ReplayConfig,
+    stack: Stack,
+    messages: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    deadline_s: float = 600.0,
+) -> tuple[RunResult, float]:
+    """Send the table online through the sidecar; (the run, the sidecar's own billed cost)."""
+    calls = dict.fromkeys((m.id for m in table.models), 0)
+    cost = qual = billed = 0.0
+    cum_cost: list[float] = []
+    cum_q: list[float] = []
+    stop = time.monotonic() + deadline_s
+    headers = {"authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=30.0) as client:
+        for i in replay_order(len(table.rows), cfg.seed):
+            if time.monotonic() > stop:
+                raise TimeoutError(f"replay via sidecar passed its {deadline_s}s deadline")
+            row = table.rows[i]
+            body = {"model": "auto", "messages": list(messages[row.id])}
+            r = client.post("/chat/completions", json=body)
+            r.raise_for_status()
+            model = r.headers["x-arbiter-model"]
+            out = row.outcomes[model]  # the client knows the truth; the router never sees it
+            client.post(
+                "/feedback", json={"decision_id": r.headers["x-arbiter-decision-id"],
+                                   "score": out.quality},
+            ).raise_for_status()  # fmt: skip
+            calls[model] += 1
+            cost += out.cost_usd
+            billed += float(r.headers.get("x-arbiter-cost-usd", "0") or 0)
+            qual += out.quality
+            cum_cost.append(cost)
+            cum_q.append(qual)
+    n = len(table.rows)
+    res = RunResult(cfg.knob, n, cost, qual / n, calls, dict(calls), 0,
+                    tuple(cum_cost), tuple(cum_q))  # fmt: skip
+    return res, billed
+
+
+def replay_via_sidecar(
+    table: Table, table_path: Path, models_path: Path, cfg: ReplayConfig, workdir: Path,
+    *, deadline_s: float = 600.0,
+) -> dict[str, Any]:  # fmt: skip
+    """The in-process replay's JSON report, produced through a live sim + sidecar."""
+    baseline = cfg.baseline or default_baseline(table)
+    cfg = ReplayConfig(cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors)
+    with running_stack(table, table_path, models_path, cfg, baseline, workdir) as stack:
+        res, billed = drive(table, cfg, stack, table_messages(table_path), deadline_s=deadline_s)
+    doc: dict[str, Any] = {"knob": cfg.knob, "seed": cfg.seed, "baseline_model": baseline}
+    doc |= summarize(table, res, _refs(table, baseline))
+    doc["via_sidecar"] = True
+    doc["sidecar_billed_usd"] = round(billed, 6)
+    return doc
