@@ -271,11 +271,14 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
-        raise ConfigError(f"{loc.where(['store'])}: retention days must be >= 0 (0 = keep forever)")
+        raise ConfigError(
+            f"{loc.where(['store'])}: store.retention_days and store.timeseries_retention_days "
+            "must be >= 0 (0 = keep forever)"
+        )
     if st.prune_interval_s <= 0 or st.flush_interval_ms <= 0 or st.sync_interval_ms <= 0:
         raise ConfigError(
-            f"{loc.where(['store'])}: prune_interval_s, flush_interval_ms and sync_interval_ms "
-            "must be > 0"
+            f"{loc.where(['store'])}: store.prune_interval_s, flush_interval_ms and "
+            "sync_interval_ms must be > 0"
         )
     if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
         raise ConfigError(f"{loc.where(['server', 'max_body_bytes'])}: must be 1 KiB .. 32 MiB")
