@@ -107,17 +107,25 @@ start() {
       --locale=C.UTF-8 >"$DIR/initdb.log" 2>&1 || {
         cat "$DIR/initdb.log" >&2; die "initdb failed"; }
   fi
-  pick_port >"$DIR/port"
-  local port
-  port="$(cat "$DIR/port")"
-  [[ "$(id -u)" == 0 ]] && chown "$PGUSER_NAME:" "$DIR/port" "$DIR/lock"
   as_owner touch "$DIR/server.log"
-  as_owner "$bindir/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
--c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null 9>&- || {
-      tail -n 30 "$DIR/server.log" >&2; die "server failed to start"; }
-  ensure_db "$bindir"
-  url
+  local port attempt
+  for attempt in 1 2 3 4 5; do
+    # another cluster may grab the port we saw free: then pick again
+    pick_port >"$DIR/port"
+    port="$(cat "$DIR/port")"
+    [[ "$(id -u)" == 0 ]] && chown "$PGUSER_NAME:" "$DIR/port" "$DIR/lock"
+    if as_owner "$bindir/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 \
+      -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off \
+-c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null 9>&-; then
+      ensure_db "$bindir"
+      url
+      return
+    fi
+    grep -q "Address already in use" "$DIR/server.log" || break
+    sleep "0.$((RANDOM % 9 + 1))"
+  done
+  tail -n 30 "$DIR/server.log" >&2
+  die "server failed to start"
 }
 
 stop() {

@@ -9,9 +9,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 
 from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, _wait_http, demo_config, free_port, sim_config
 
