@@ -1,0 +1,153 @@
+"""One shared brain: three sidecars on one PostgreSQL database start at once (racing their
+migrations), learn from feedback sent to one of them, and converge to one policy per tenant whose
+statistics are the exact sum of what each replica saw."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import psycopg
+import pytest
+
+from arbiter.store import open_store
+from arbiter.store._sql import load_migrations
+from tests.conftest import Sidecar
+from tests.pg import fresh_database, pg_url
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(150)]
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "store.py"
+SYNC_MS = 1000  # the default store.sync_interval_ms
+# A delta reaches another replica after at most one push (writer's tick) and one pull (reader's).
+PROPAGATION_LIMIT_S = 2 * SYNC_MS / 1000 + 1.0
+TINY = "sim-tiny"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_store", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get("bench_store")
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_store"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def replicas(sim_url: str, tmp_path: Path) -> Iterator[tuple[list[Sidecar], str]]:
+    base = pg_url()
+    if base is None:
+        pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
+    bench = _bench()
+    with fresh_database(base) as url:
+        sidecars = [
+            Sidecar(bench.write_config(tmp_path / f"r{i}.toml", sim_url, url,
+                                       sync_interval_ms=SYNC_MS))
+            for i in range(3)
+        ]  # fmt: skip
+        try:
+            bench.start_all(sidecars)  # at once: three start-up migrations race
+            yield sidecars, url
+        finally:
+            for s in sidecars:
+                s.stop()
+
+
+def _share_of_tiny(sidecar: Sidecar, key: str, n: int) -> float:
+    headers = {"authorization": f"Bearer {key}"}
+    body = _bench().chat_body()
+    chosen = [
+        httpx.post(f"{sidecar.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+        .raise_for_status()
+        .headers["x-arbiter-model"]
+        for _ in range(n)
+    ]
+    return chosen.count(TINY) / n
+
+
+def test_concurrent_start_migrates_once(replicas: tuple[list[Sidecar], str]) -> None:
+    _, url = replicas
+    latest = load_migrations("postgres")[-1][0]
+    with psycopg.connect(url) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert versions == list(range(1, latest + 1))
+    assert {"decisions", "grades", "arms", "rollups", "alerts"} <= tables
+
+
+def test_feedback_to_one_replica_changes_the_others(
+    replicas: tuple[list[Sidecar], str],
+) -> None:
+    (a, b, c), url = replicas
+    key = str(a.create_key("shared")["key"])  # one key store: valid on every replica
+    before = {s.port: _share_of_tiny(s, key, 30) for s in (b, c)}
+    # Only A hears that sim-tiny answers badly: 30 thumbs-down on its pass-through answers.
+    headers = {"authorization": f"Bearer {key}"}
+    with httpx.Client(timeout=30, headers=headers) as client:
+        for _ in range(30):
+            r = client.post(f"{a.base_url}/chat/completions", json=_bench().chat_body(TINY))
+            r.raise_for_status()
+            task = r.headers["x-arbiter-task"]
+            fb = client.post(
+                f"{a.base_url}/feedback",
+                json={"decision_id": r.headers["x-arbiter-decision-id"], "thumbs": "down"},
+            )
+            fb.raise_for_status()
+    sent = time.monotonic()
+    seen: dict[int, float] = {}
+    while len(seen) < 2 and time.monotonic() - sent < PROPAGATION_LIMIT_S + 3:
+        for s in (b, c):
+            arm = _bench().replica_arms(s, "shared").get((task, TINY))
+            if s.port not in seen and arm is not None and arm[1] >= 30 - 1e-9:
+                seen[s.port] = time.monotonic() - sent
+        time.sleep(0.05)
+    assert set(seen) == {b.port, c.port}, "the feedback never reached B and C"
+    assert max(seen.values()) <= PROPAGATION_LIMIT_S, seen
+    after = {s.port: _share_of_tiny(s, key, 30) for s in (b, c)}
+    # Thompson sampling with equal priors picks the cheapest model often; after A's evidence
+    # (posterior mean ~0.15) it is practically never above the bar.
+    assert sum(before.values()) >= 0.2, before
+    for port in after:
+        assert after[port] <= 0.1, (before, after)
+    # The merged arm in the store holds A's 30 thumbs-down exactly once.
+    store = open_store(url)
+    try:
+        arms = _bench().arms_of(store.load_arms("shared"), "shared")
+    finally:
+        store.close()
+    assert arms[(task, TINY)][1] >= 30 - 1e-9
+
+
+def test_merged_statistics_are_the_exact_sum(
+    replicas: tuple[list[Sidecar], str],
+) -> None:
+    sidecars, url = replicas
+    bench = _bench()
+    key = str(sidecars[0].create_key("brain")["key"])
+    expected = bench.feedback_round(sidecars, key, (12, 9, 7))  # each to its own replica
+    assert sum(arm[2] for arm in expected.values()) == 28
+    deadline = time.monotonic() + PROPAGATION_LIMIT_S + 3
+    views = [bench.replica_arms(s, "brain") for s in sidecars]
+    while not all(bench.same_arms(v, expected) for v in views) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        views = [bench.replica_arms(s, "brain") for s in sidecars]
+    for view in views:
+        assert bench.same_arms(view, expected), (view, expected)  # nothing lost, no double count
+    store = open_store(url)
+    try:
+        in_store = bench.arms_of(store.load_arms("brain"), "brain")
+        graded = [d for d in store.iter_decisions(since=0, tenant="brain")]
+    finally:
+        store.close()
+    assert bench.same_arms(in_store, expected), (in_store, expected)
+    assert len(graded) == 28 and all(d["grader"] == "feedback" for d in graded)
