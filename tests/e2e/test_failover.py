@@ -64,8 +64,7 @@ def assert_openai_error(r: httpx.Response, status: int, code: str) -> None:
         ({"error_5xx": 1.0}, "upstream_unavailable", None),
         ({"error_429": 1.0}, "upstream_rate_limited", 429),
         ({"malformed": 1.0}, "upstream_error", None),
-        ({"timeout": 1.0}, "upstream_timeout", None),
-        ({"stall": 1.0, "stall_ms": 3000}, "upstream_timeout", None),
+        ({"timeout": 1.0}, "upstream_timeout", 504),  # the sim hangs 3 s, then answers 504
     ],
 )
 def test_non_streaming_failure_retries_then_falls_back(
@@ -146,6 +145,24 @@ def test_the_total_deadline_bounds_a_request(tmp_path: Path) -> None:
         assert took < 3.0
         feed = httpx.get(f"{s.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
         assert [a["model"] for a in feed["data"][0]["attempts"]] == ["s-a"]
+
+
+def test_total_timeout_bounds_a_non_streaming_answer(tmp_path: Path) -> None:
+    """A non-streaming answer's first byte is its last: the total timeout is what cuts a stall
+    (the first-byte timeout, 1 s here, would cut long healthy answers short)."""
+    with running(tmp_path, failover={"total_timeout_s": 1.5}) as s:
+        s.sim.control(model="s-a", stall=1.0, stall_ms=1200)  # slower than first byte, < total
+        r = post(s)
+        assert r.status_code == 200
+        assert r.headers["x-arbiter-model"] == "s-a"
+        s.sim.control(model="s-a", stall_ms=3000)  # beyond the total timeout
+        started = time.monotonic()
+        r = post(s)
+        assert r.status_code == 200
+        assert r.headers["x-arbiter-model"] in ("s-b", "s-c")
+        assert time.monotonic() - started < 5.0
+        row = decision(s.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+        assert attempts_of(row)[:2] == [("s-a", False, "upstream_timeout")] * 2
 
 
 # -- the circuit breaker ------------------------------------------------------------------------

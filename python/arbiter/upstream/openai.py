@@ -76,6 +76,14 @@ class OpenAIUpstream:
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
             trust_env=False,
         )
+        # A non-streaming answer's first byte comes with its last: only the total timeout
+        # bounds it (first_byte_timeout_s would cut long, healthy answers short).
+        self._complete_timeout = httpx.Timeout(
+            connect=failover.connect_timeout_s,
+            read=failover.total_timeout_s,
+            write=failover.connect_timeout_s,
+            pool=failover.connect_timeout_s,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -88,7 +96,9 @@ class OpenAIUpstream:
         try:
             async with asyncio.timeout(self._failover.total_timeout_s):
                 resp = await self._client.post(
-                    "/chat/completions", content=self._payload(body, model)
+                    "/chat/completions",
+                    content=self._payload(body, model),
+                    timeout=self._complete_timeout,
                 )
         except TimeoutError as err:
             raise UpstreamTimeout(
@@ -124,6 +134,7 @@ class OpenAIUpstream:
         opts = dict(payload.get("stream_options") or {})
         opts["include_usage"] = True  # we need usage for cost even if the client did not ask
         payload["stream_options"] = opts
+        started = time.monotonic()
         request = self._client.build_request(
             "POST", "/chat/completions", content=orjson.dumps(payload)
         )
@@ -141,7 +152,8 @@ class OpenAIUpstream:
             finally:
                 await resp.aclose()
             raise _http_error(model.name, resp.status_code, raw)
-        stream = _OpenAIStream(model.name, resp, self._failover.total_timeout_s)
+        deadline = started + self._failover.total_timeout_s
+        stream = _OpenAIStream(model.name, resp, deadline)
         await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream
 
@@ -151,14 +163,14 @@ _MAX_HELD = 4  # content-free opening events held back while waiting for the fir
 
 class _OpenAIStream:
     """One streaming answer. Each read waits at most the client's read timeout (first byte,
-    then between chunks); the whole answer at most `total_timeout_s` from the request."""
+    then between chunks); the whole answer at most until `deadline` (request + total timeout)."""
 
-    def __init__(self, model: str, resp: httpx.Response, total_timeout_s: float) -> None:
+    def __init__(self, model: str, resp: httpx.Response, deadline: float) -> None:
         self._model = model
         self._resp = resp
         self._lines = resp.aiter_lines()
         self._held: list[bytes] = []
-        self._deadline = time.monotonic() + total_timeout_s
+        self._deadline = deadline
         self.usage: Usage | None = None
         self.done = False
         self._reported_cost = reported_cost(None, resp.headers)
