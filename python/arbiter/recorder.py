@@ -170,7 +170,7 @@ class Recorder:
     # -- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
         backoff = 0.0
-        spent = 0.0  # duration of the last drain
+        spent = 0.0  # recent drain duration (a decaying max, so a slower write stays covered)
         while True:
             if backoff:  # the store is down: only stop()/abandon cut the wait short
                 (self._abandon if self._stopping.is_set() else self._stopping).wait(backoff)
@@ -181,7 +181,7 @@ class Recorder:
             self._wake.clear()
             t0 = time.monotonic()
             ok = self._drain()
-            spent = time.monotonic() - t0
+            spent = max(time.monotonic() - t0, spent * 0.5)
             backoff = 0.0 if ok else min(_BACKOFF_MAX_S, max(_BACKOFF_MIN_S, backoff * 2))
             if self._stopping.is_set() and (ok or self._abandon.is_set()):
                 return
