@@ -1,0 +1,137 @@
+"""The learning loop: auto grades, the sampled judge, and feedback that overrides both."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from arbiter.alerts import AlertRules
+from arbiter.learning import Answered, Learner
+from arbiter.records import AlertRecord, GradeRecord
+from arbiter.routing import PoolModel, Router, RouterParams
+
+POOL = [PoolModel(m, 1.0, 1.0, 8000, frozenset({"chat"}), {}) for m in ("cheap", "strong")]
+
+
+def _learner(
+    judge_reply: str | None = "Fine.\nSCORE: 10", rate: float = 1.0
+) -> tuple[Learner, Router, list[GradeRecord], list[AlertRecord]]:
+    router = Router(POOL, RouterParams(baseline="strong"), seed=1)
+    grades: list[GradeRecord] = []
+    alerts: list[AlertRecord] = []
+    rules = AlertRules(alerts.append, price_tolerance=0.1, drop_window=5, drop_threshold=0.3)
+
+    async def judge(messages: list[dict[str, str]], tenant: str) -> str:
+        assert "[QUESTION]" in messages[-1]["content"]
+        assert judge_reply is not None
+        return judge_reply
+
+    async def lookup(decision_id: str) -> dict[str, Any] | None:
+        return None
+
+    learner = Learner(
+        router,
+        grades.append,
+        rules,
+        judge_call=judge if judge_reply else None,
+        judge_sample_rate=rate,
+        lookup=lookup,
+    )
+    return learner, router, grades, alerts
+
+
+def _answered(decision_id: str, task: str, content: str, model: str = "cheap") -> Answered:
+    return Answered(
+        decision_id, "t", task, model, "Write a haiku about rain.", content, "stop", None, None
+    )
+
+
+def test_code_is_graded_automatically() -> None:
+    async def go() -> None:
+        learner, router, grades, _ = _learner()
+        learner.after_answer(
+            Answered(
+                "d1",
+                "t",
+                "code",
+                "cheap",
+                "Write a function add(a, b)",
+                "```python\ndef add(a, b):\n    return a +\n```",
+                "stop",
+                None,
+                None,
+            )
+        )
+        await learner.drain()
+        assert grades[0].grader == "auto" and grades[0].score == 0.0
+        assert router.policy.evidence(("t", "code", "cheap")) == (0.0, 1.0, 1.0)
+
+    asyncio.run(go())
+
+
+def test_open_ended_answers_go_to_the_judge() -> None:
+    async def go() -> None:
+        learner, router, grades, _ = _learner("Good answer.\nSCORE: 10")
+        learner.after_answer(_answered("d2", "creative", "Soft rain on the roof / ..."))
+        await learner.drain()
+        assert [(g.grader, g.score) for g in grades] == [("judge", 1.0)]
+        assert router.policy.evidence(("t", "creative", "cheap")) == (1.0, 0.0, 1.0)
+
+    asyncio.run(go())
+
+
+def test_feedback_overrides_the_judge_exactly() -> None:
+    async def go() -> None:
+        learner, router, grades, _ = _learner("SCORE: 10")
+        learner.after_answer(_answered("d3", "creative", "A fine haiku."))
+        await learner.drain()
+        await learner.feedback("d3", 0.0, "t")
+        # the judge's 1.0 was retracted and replaced: one answer, counted once, as bad
+        a, b, n = router.policy.evidence(("t", "creative", "cheap"))
+        assert (round(a, 9), round(b, 9), round(n, 9)) == (0.0, 1.0, 1.0)
+        assert [g.grader for g in grades] == ["judge", "feedback"]
+
+    asyncio.run(go())
+
+
+def test_a_late_judge_never_overrides_feedback() -> None:
+    async def go() -> None:
+        learner, router, _grades, _ = _learner("SCORE: 10")
+        learner._apply("d4", _answered("d4", "creative", "x"), 0.0, "feedback", "client")
+        learner._apply("d4", _answered("d4", "creative", "x"), 1.0, "judge", "late")
+        assert router.policy.evidence(("t", "creative", "cheap")) == (0.0, 1.0, 1.0)
+
+    asyncio.run(go())
+
+
+def test_unsampled_answers_are_not_judged() -> None:
+    async def go() -> None:
+        learner, _, grades, _ = _learner("SCORE: 10", rate=0.0)
+        learner.after_answer(_answered("d5", "chat", "Hello there, here is a friendly answer."))
+        await learner.drain()
+        assert grades == []
+
+    asyncio.run(go())
+
+
+def test_grade_drop_raises_an_alert() -> None:
+    async def go() -> None:
+        learner, _, _, alerts = _learner(None)
+        for i in range(10):
+            learner._apply(f"g{i}", _answered(f"g{i}", "chat", "x"), 1.0, "feedback", "")
+        for i in range(10, 16):
+            learner._apply(f"g{i}", _answered(f"g{i}", "chat", "x"), 0.0, "feedback", "")
+        assert [a.kind for a in alerts] == ["quality_drop"]
+        assert alerts[0].model == "cheap" and alerts[0].task == "chat"
+
+    asyncio.run(go())
+
+
+def test_price_mismatch_alert_is_rate_limited() -> None:
+    alerts: list[AlertRecord] = []
+    rules = AlertRules(alerts.append, price_tolerance=0.1, drop_window=5, drop_threshold=0.3)
+    rules.check_price("t", "m", reported=1.05, expected=1.0)
+    assert alerts == []
+    rules.check_price("t", "m", reported=1.5, expected=1.0)
+    rules.check_price("t", "m", reported=1.5, expected=1.0)
+    assert len(alerts) == 1 and alerts[0].kind == "price_mismatch" and "+50%" in alerts[0].message
