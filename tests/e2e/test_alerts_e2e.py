@@ -1,4 +1,4 @@
-"""Upstream-reported cost: used as the call's cost, and an alert when it drifts from the registry."""
+"""Upstream-reported cost: billed as reported, with an alert when it drifts off the registry."""
 
 from __future__ import annotations
 
