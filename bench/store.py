@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -562,9 +563,9 @@ def arms_of(rows: Sequence[Any], tenant: str) -> dict[tuple[str, str], list[floa
     """{(task, model): [alpha, beta, n]} of one tenant from ArmStats or /arbiter/policy rows."""
     out: dict[tuple[str, str], list[float]] = {}
     for r in rows:
-        get: Callable[[str], Any] = r.get if isinstance(r, dict) else lambda k, r=r: getattr(r, k)
-        if get("tenant") == tenant:
-            out[(get("task"), get("model"))] = [get("alpha"), get("beta"), get("n")]
+        row: dict[str, Any] = r if isinstance(r, dict) else dataclasses.asdict(r)
+        if row["tenant"] == tenant:
+            out[(row["task"], row["model"])] = [row["alpha"], row["beta"], row["n"]]
     return out
 
 

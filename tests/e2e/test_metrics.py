@@ -113,7 +113,7 @@ def test_timeseries_is_tenant_scoped_and_filters(sidecar: Sidecar) -> None:
     for _ in range(2):
         chat(sidecar, b)
 
-    def series(key: str | None, **params: object) -> list[dict[str, object]]:
+    def series(key: str | None, **params: str | float) -> list[dict[str, object]]:
         headers = {"authorization": f"Bearer {key}"} if key else None
         if key is None:
             r = sidecar.admin("GET", "/arbiter/timeseries", params=params)
