@@ -66,8 +66,8 @@ class RoutingSettings:
 @dataclass(frozen=True, slots=True)
 class FailoverSettings:
     connect_timeout_s: float = 2.0
-    first_byte_timeout_s: float = 30.0
-    total_timeout_s: float = 120.0
+    first_byte_timeout_s: float = 30.0  # streams: to the first token, and between chunks
+    total_timeout_s: float = 120.0  # a non-streaming answer, or a whole stream
     deadline_s: float = 150.0  # the whole request, every attempt included
     retries_per_model: int = 1
     backoff_ms: int = 50

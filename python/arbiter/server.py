@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -101,6 +102,9 @@ class Handlers:
                     streamed.events,
                     media_type="text/event-stream",
                     headers={**streamed.headers, "cache-control": "no-cache"},
+                    # runs even when the client left before the body was iterated: closes the
+                    # upstream and records the decision
+                    background=BackgroundTask(streamed.aclose),
                 )
             done = await self.pipeline.complete(req, plan)
         except BaseException:
