@@ -118,7 +118,7 @@ class Pipeline:
                 started,
                 principal,
             )
-        model = s.settings.models.get(req.model)
+        model = s.registry.get(req.model)
         if model is None or not s.is_routable(req.model):
             raise UnknownModel(
                 f"The model `{req.model}` does not exist or you do not have access to it.",
@@ -153,7 +153,7 @@ class Pipeline:
         try:
             model, result = await run_with_failover(
                 plan.models,
-                lambda m: s.upstream_for(m).complete(req.body, s.settings.models[m]),
+                lambda m: s.upstream_for(m).complete(req.body, s.registry[m]),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
@@ -177,7 +177,7 @@ class Pipeline:
         try:
             model, upstream = await run_with_failover(
                 plan.models,
-                lambda m: s.upstream_for(m).open_stream(req.body, s.settings.models[m]),
+                lambda m: s.upstream_for(m).open_stream(req.body, s.registry[m]),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
@@ -185,7 +185,7 @@ class Pipeline:
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
             raise
-        est = s.settings.models[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
+        est = s.registry[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
         headers = self.headers(plan, model, est, base_est)
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
@@ -275,7 +275,7 @@ class Pipeline:
         stream: bool = False,
     ) -> tuple[float, float]:
         s = self.s
-        m = s.settings.models[model]
+        m = s.registry[model]
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = (
             usage.completion_tokens
@@ -429,12 +429,12 @@ def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], An
         started = time.perf_counter()
         _, result = await run_with_failover(
             (judge,),
-            lambda m: s.upstream_for(m).complete(body, s.settings.models[m]),
+            lambda m: s.upstream_for(m).complete(body, s.registry[m]),
             settings=s.settings.failover,
             breaker=s.breaker,
             attempts=attempts,
         )
-        m = s.settings.models[judge]
+        m = s.registry[judge]
         cost = result.usage.reported_cost_usd
         if cost is None:
             cost = m.cost_usd(result.usage.prompt_tokens, result.usage.completion_tokens)

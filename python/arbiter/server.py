@@ -31,10 +31,12 @@ from arbiter.errors import (
     NotFound,
     PayloadTooLarge,
     PolicyDenied,
+    UnknownModel,
 )
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
+from arbiter.registry import validate_patch
 from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces.openai import error_bytes, models_body, parse_chat_request
@@ -92,7 +94,7 @@ class Handlers:
             req.body["max_tokens"] = budgets.output_cap
         plan = self.pipeline.plan(req, principal)
         if capped:
-            models = [self.s.settings.models[m] for m in plan.models]
+            models = [self.s.registry[m] for m in plan.models]
             worst = budgets.worst_case(models, req.prompt_tokens, req.max_tokens or 0)
             await budgets.reserve(plan.decision_id, principal, worst)
         try:
@@ -272,6 +274,21 @@ class Handlers:
         await self.admin(request)
         return json_response(await self.s.auth.revoke(request.path_params["id"]))
 
+    async def registry(self, request: Request) -> Response:
+        await self.admin(request)
+        return json_response({"object": "list", "data": self.s.registry.view()})
+
+    async def patch_model(self, request: Request) -> Response:
+        """Change a model's price, context window, priors or enabled flag on every replica."""
+        await self.admin(request)
+        name = request.path_params["name"]
+        if name not in self.s.settings.models:
+            raise UnknownModel(f"The model `{name}` is not in the registry.", param="name")
+        patch = validate_patch(_json_object(await read_body(request, 64 * 1024)))
+        merged = await asyncio.to_thread(self.s.store.set_model_override, name, patch, time.time())
+        await asyncio.to_thread(self.s.refresh_registry)  # here at once; elsewhere on next sync
+        return json_response({"model": name, "overrides": merged})
+
     async def budgets(self, request: Request) -> Response:
         principal = await self.principal(request)
         rows = await asyncio.to_thread(self.s.store.budget_usage, "")
@@ -374,6 +391,8 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/admin/keys", _guard(h.create_key), methods=["POST"]),
         Route("/arbiter/admin/keys", _guard(h.list_keys), methods=["GET"]),
         Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),
+        Route("/arbiter/admin/models", _guard(h.registry), methods=["GET"]),
+        Route("/arbiter/admin/models/{name}", _guard(h.patch_model), methods=["PATCH"]),
         Route("/healthz", _guard(h.healthz), methods=["GET"]),
     ]
     app = Starlette(

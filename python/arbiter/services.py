@@ -23,14 +23,13 @@ from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.recorder import Recorder
 from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelta, Record
-from arbiter.routing import PoolModel, Router, RouterParams
+from arbiter.registry import Registry
+from arbiter.routing import Router, RouterParams
 from arbiter.store import Store, open_store
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
 
 log = logging.getLogger(__name__)
-
-NOT_ROUTABLE = "no-route"  # capability that keeps a model (e.g. a judge) out of `auto` routing
 
 
 class Services:
@@ -62,18 +61,9 @@ class Services:
         self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()
         self.policy.replace_synced(self.store.load_arms())
-        self.pool = [
-            PoolModel(
-                m.name,
-                m.price_in_per_mtok,
-                m.price_out_per_mtok,
-                m.context_window,
-                frozenset(m.capabilities),
-                dict(m.priors),
-            )
-            for m in settings.models.values()
-            if self.is_routable(m.name)
-        ]
+        self.registry = Registry(settings.models)
+        self.registry.apply(self.store.model_overrides())
+        self.pool = self.registry.pool()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         self.upstreams: dict[str, Upstream] = {
@@ -96,8 +86,15 @@ class Services:
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
     def is_routable(self, name: str) -> bool:
-        m = self.settings.models.get(name)
-        return m is not None and NOT_ROUTABLE not in m.capabilities
+        return self.registry.routable(name)
+
+    def refresh_registry(self) -> None:
+        """Adopt registry overrides from the store (any replica's admin API may have made them)."""
+        if self.registry.apply(self.store.model_overrides()):
+            self.pool = self.registry.pool()
+            for router in self._routers.values():
+                router.pool = {m.name: m for m in self.pool}
+            log.info("registry overrides applied: %d routable models", len(self.pool))
 
     def router_for(self, principal: Principal) -> Router:
         key = (principal.quality_target, principal.baseline)
@@ -125,10 +122,10 @@ class Services:
         return router
 
     def baseline_for(self, principal: Principal) -> ModelSettings:
-        return self.settings.models[principal.baseline or self.settings.routing.baseline]
+        return self.registry[principal.baseline or self.settings.routing.baseline]
 
     def upstream_for(self, model: str) -> Upstream:
-        return self.upstreams[self.settings.models[model].upstream]
+        return self.upstreams[self.registry[model].upstream]
 
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
@@ -248,6 +245,7 @@ class Services:
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
         self.policy.replace_synced(self.store.load_arms())
+        self.refresh_registry()
 
 
 def _load_difficulty() -> Any:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
 
@@ -159,6 +161,31 @@ class AccountsMixin:
             {"scope": r[0], "window_start": r[1], "spent_usd": r[2], "reserved_usd": r[3]}
             for r in rows
         ]
+
+    # -- registry overrides -------------------------------------------------------------------
+    def set_model_override(self, model: str, patch: dict[str, Any], ts: float) -> dict[str, Any]:
+        """Merge `patch` into the model's stored override (one transaction); returns the result."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("SELECT patch FROM registry_overrides WHERE model = %s"), (model,)
+            )
+            row = cur.fetchone()
+            merged = {**(orjson.loads(row[0]) if row else {}), **patch}
+            cur.execute(
+                self._sql(
+                    "INSERT INTO registry_overrides (model, patch, updated_ts) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (model) DO UPDATE SET patch = EXCLUDED.patch, "
+                    "updated_ts = EXCLUDED.updated_ts"
+                ),
+                (model, orjson.dumps(merged).decode(), ts),
+            )
+        return merged
+
+    def model_overrides(self) -> dict[str, dict[str, Any]]:
+        with self._ro() as cur:
+            cur.execute("SELECT model, patch FROM registry_overrides")
+            rows = cur.fetchall()
+        return {r[0]: orjson.loads(r[1]) for r in rows}
 
 
 def _key_dict(row: Sequence[Any]) -> dict[str, Any]:
