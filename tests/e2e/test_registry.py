@@ -54,10 +54,7 @@ def test_admin_registry_change_reaches_the_other_replica(sidecar_config: Path) -
         )
         usage = r.json()["usage"]
         expected = (usage["prompt_tokens"] * 0.5 + usage["completion_tokens"] * 3.0) / 1e6
-        assert (
-            float(r.headers["x-arbiter-cost-usd"]) == round(expected, 8)
-            or abs(float(r.headers["x-arbiter-cost-usd"]) - expected) < 1e-8
-        )
+        assert abs(float(r.headers["x-arbiter-cost-usd"]) - expected) < 1e-8
         view = b.admin("GET", "/arbiter/admin/models").json()["data"]
         tiny = next(m for m in view if m["name"] == "sim-tiny")
         assert tiny["enabled"] is False
