@@ -70,7 +70,9 @@ class Services:
             name: OpenAIUpstream(up, settings.failover) for name, up in settings.upstreams.items()
         }
         self.difficulty = _load_difficulty() if settings.routing.difficulty else None
-        from arbiter.pipeline import judge_caller  # late: pipeline imports this module's type
+        from arbiter.pipeline import DecisionIds, judge_caller  # late: pipeline imports us
+
+        self.new_id = DecisionIds()
 
         self.learner = Learner(
             self.router_for(Principal()),

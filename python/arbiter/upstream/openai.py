@@ -24,6 +24,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import ChatResult, Usage
+from arbiter.upstream.transport import H1Transport
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
@@ -73,7 +74,7 @@ class OpenAIUpstream:
                 write=failover.connect_timeout_s,
                 pool=failover.connect_timeout_s,
             ),
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
+            transport=H1Transport(max_connections_per_origin=512),
             trust_env=False,
         )
         # A non-streaming answer's first byte comes with its last: only the total timeout
@@ -195,10 +196,21 @@ class _OpenAIStream:
             data = line[5:].strip()
             if data == "[DONE]":
                 self.done = True
+                await self._drain()
                 return None
             raw = data.encode()
             self._watch_usage(raw)
             return raw
+
+    async def _drain(self) -> None:
+        """Read the (empty) rest of the body after [DONE], so the connection is reused rather
+        than dropped by aclose() on an unfinished response."""
+        try:
+            async with asyncio.timeout(1.0):
+                async for _ in self._lines:
+                    pass
+        except (TimeoutError, httpx.HTTPError):
+            pass
 
     def _watch_usage(self, raw: bytes) -> None:
         if b'"usage"' not in raw:
