@@ -99,6 +99,7 @@ class Authenticator:
         self._store = store
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._principals: dict[str, Principal] = {}
+        self._stale_warned = -1e9
         if settings.mode == "open":
             log.warning(
                 "auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys"
@@ -154,7 +155,9 @@ class Authenticator:
             row = await asyncio.to_thread(self._store.get_key, key_id)
         except StoreError:
             if hit is not None:  # the store is down: keep serving what we last knew
-                log.warning("store unavailable; using the cached record of key %s", key_id)
+                if now - self._stale_warned > 10.0:  # once per 10 s, not once per request
+                    self._stale_warned = now
+                    log.warning("store unavailable; serving cached key records")
                 return hit[1]
             raise
         self._cache[key_id] = (now, row)
