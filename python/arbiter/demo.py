@@ -212,24 +212,34 @@ def running_stack(workdir: Path, *, auth: bool = True) -> Iterator[Running]:
         root = f"http://127.0.0.1:{port}"
         api_key = "open-mode"
         if auth:
-            r = httpx.post(
-                f"{root}/arbiter/admin/keys",
-                json={"tenant": "demo", "name": "demo"},
-                headers={"authorization": f"Bearer {admin_key}"},
-                timeout=10,
-            )
-            r.raise_for_status()
-            api_key = r.json()["key"]
+            api_key = admin_create_key(root, admin_key, "demo", "demo")
         yield Running(f"{root}/v1", sim_url, procs, workdir, api_key, admin_key)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout_s: float = 15) -> None:
+    """SIGTERM each (newest first), then wait; kill what does not stop in time."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in reversed(procs):
+        try:
+            p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def admin_create_key(root_url: str, admin_key: str, tenant: str, name: str) -> str:
+    """A client key made through the admin API of a running sidecar."""
+    r = httpx.post(
+        f"{root_url}/arbiter/admin/keys",
+        json={"tenant": tenant, "name": name},
+        headers={"authorization": f"Bearer {admin_key}"},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return str(r.json()["key"])
 
 
 def _body(item: WorkItem, model: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import gzip
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
+from arbiter.demo import admin_create_key, stop_processes
 from arbiter.replay import (
     ReplayConfig,
     RunResult,
@@ -138,23 +138,9 @@ def running_stack(
             )
             _wait(url, procs[-1])
         root = f"http://127.0.0.1:{port}"
-        r = httpx.post(
-            f"{root}/arbiter/admin/keys",
-            json={"tenant": TENANT, "name": "replay"},
-            headers={"authorization": f"Bearer {admin_key}"},
-            timeout=10,
-        )
-        r.raise_for_status()
-        yield Stack(f"{root}/v1", str(r.json()["key"]))
+        yield Stack(f"{root}/v1", admin_create_key(root, admin_key, TENANT, "replay"))
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
 
 
 def table_messages(table_path: Path) -> dict[str, list[Mapping[str, Any]]]:
