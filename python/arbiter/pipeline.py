@@ -298,10 +298,8 @@ class Pipeline:
         if usage is not None and usage.reported_cost_usd is not None:
             cost, source = usage.reported_cost_usd, "upstream"
             s.alerts.check_price(plan.tenant, model, cost, registry_cost)
-        if usage is None and error is not None:
-            cost = (
-                registry_cost if content else 0.0
-            )  # nothing answered, nothing billed (best guess)
+        if usage is None and error is not None and not content:
+            cost = 0.0  # nothing answered, nothing billed (our best guess without usage)
         baseline = s.baseline_for(plan.principal)
         baseline_cost = baseline.cost_usd(pt, ct)
         record = DecisionRecord(
