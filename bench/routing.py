@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from arbiter import replay as rp
-from arbiter.cascade import should_escalate
+from arbiter.cascade import load_verifier, should_escalate, verified_escalation
 from arbiter.difficulty import load_default
 from arbiter.train_difficulty import static_sweep
 
@@ -41,6 +41,7 @@ PRIORS = {
     "gpt-4-1106-preview": {"knowledge": 0.864, "math": 0.92},
     "mistralai/Mixtral-8x7B-Instruct-v0.1": {"knowledge": 0.706, "math": 0.744},
 }
+VERIFIER_THRESHOLDS = tuple(round(0.02 * k, 2) for k in range(1, 50))  # P(wrong) cut-offs
 KEYS = ("apgr", "cpt50", "cpt80", "aiq", "aiq_hull", "aiq_oracle")
 
 
@@ -52,7 +53,8 @@ def _oracle_sweep(table: rp.Table, strong: str, weak: str) -> dict[str, float | 
 
 def _pick(doc: dict[str, Any]) -> dict[str, Any]:
     out = {k: doc[k] for k in KEYS if k in doc}
-    out |= {"escalations_pct_at_knob": doc["escalations_pct"]}
+    if "escalations_pct" in doc:
+        out |= {"escalations_pct_at_knob": doc["escalations_pct"]}
     return out
 
 
@@ -71,6 +73,14 @@ def bench_table(name: str, table_file: str, models_file: str, split: str) -> dic
     if has_text:
         runs["arbiter_cascade"] = rp.replay(
             table, rp.ReplayConfig(), knobs=knobs, easiness=easy, escalate=should_escalate
+        )
+    verifier = load_verifier()
+    if has_text and verifier is not None and table.rows[0].task == "math":
+        runs["cascade_verifier"] = rp.cascade_sweep(
+            table,
+            rp.ReplayConfig(),
+            VERIFIER_THRESHOLDS,
+            lambda t: verified_escalation(verifier, t),
         )
     if name in ("gsm8k", "mmlu"):
         runs["cold_start_priors"] = rp.replay(table, rp.ReplayConfig(priors=PRIORS), easiness=easy)

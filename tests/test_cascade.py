@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from arbiter.cascade import arithmetic_errors, should_escalate
+from pathlib import Path
+
+import pytest
+
+from arbiter.cascade import (
+    VERIFIER_FEATURES,
+    Verifier,
+    arithmetic_errors,
+    load_verifier,
+    should_escalate,
+    verified_escalation,
+    verifier_features,
+)
 
 PROMPT = "Tom has 3 boxes of 12 pens and gives away 5. How many pens are left?"
 
@@ -51,4 +63,38 @@ def test_hedging_and_loops_escalate() -> None:
 
 def test_plain_chat_answer_is_kept() -> None:
     esc, _ = should_escalate("chat", "Name a color.", "Blue is a calm color.", "stop", None)
+    assert not esc
+
+
+GOOD = "3 boxes of 12 is 3 * 12 = <<3*12=36>>36 pens.\n36 - 5 = <<36-5=31>>31 left.\n#### 31"
+BAD = "3 boxes of 12 is 3 * 12 = <<3*12=38>>38 pens.\n38 - 5 = <<38-"
+
+
+def test_verifier_features_shape_and_signals() -> None:
+    good, bad = verifier_features(PROMPT, GOOD), verifier_features(PROMPT, BAD)
+    assert len(good) == len(bad) == len(VERIFIER_FEATURES)
+    names = dict(zip(VERIFIER_FEATURES, bad, strict=True))
+    assert names["unclosed_calc"] == 1.0 and names["has_final"] == 0.0
+    assert names["arith_errors"] >= 1.0
+    assert dict(zip(VERIFIER_FEATURES, good, strict=True))["final_is_last_calc"] == 1.0
+
+
+def test_shipped_verifier_ranks_and_round_trips(tmp_path: Path) -> None:
+    v = load_verifier()
+    assert v is not None and v.version.startswith("verifier-math")
+    assert v.p_wrong(PROMPT, BAD) > v.p_wrong(PROMPT, GOOD)
+    again = Verifier.from_json(v.to_json())
+    assert again.p_wrong(PROMPT, GOOD) == pytest.approx(v.p_wrong(PROMPT, GOOD))
+    assert load_verifier(tmp_path / "missing.json") is None
+
+
+def test_verified_escalation_threshold_is_the_knob() -> None:
+    v = load_verifier()
+    assert v is not None
+    p = v.p_wrong(PROMPT, GOOD)
+    assert verified_escalation(v, p - 1e-6)("math", PROMPT, GOOD, "stop", None)[0]
+    assert not verified_escalation(v, p + 1e-6)("math", PROMPT, GOOD, "stop", None)[0]
+    assert verified_escalation(v, 0.99)("math", PROMPT, "", "stop", None)[0]  # no answer
+    # other tasks keep the rule-based decision
+    esc, _ = verified_escalation(v, 0.99)("chat", "Name a color.", "Blue.", "stop", None)
     assert not esc

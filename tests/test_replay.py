@@ -171,6 +171,24 @@ def test_cascade_charges_both_calls(tmp_path: Path) -> None:
     assert always.quality == pytest.approx(table.model_quality(STRONG))
 
 
+def test_cascade_sweep_cheap_first(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=60)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+
+    def rule(t: float) -> rp.Escalate:
+        # escalate the "hard" prompts always, the others when the threshold is low
+        return lambda _task, prompt, *_a: ("hard" in prompt or t < 0.5, "test")
+
+    doc = rp.cascade_sweep(table, rp.ReplayConfig(), (0.2, 0.8), rule)
+    assert doc["first_model"] == WEAK and doc["baseline_model"] == STRONG
+    by_knob = {p["knob"]: p for p in doc["curve"] if p["knob"] is not None}
+    assert by_knob[0.2]["strong_pct"] == 100.0  # everything escalated
+    assert by_knob[0.8]["strong_pct"] == pytest.approx(100 * 20 / 60, abs=1e-3)
+    both = table.model_cost(STRONG) + table.model_cost(WEAK)
+    assert by_knob[0.2]["cost_usd"] == pytest.approx(both, rel=1e-4)  # both calls charged
+    assert doc["apgr"] > 0.5 and doc["cpt80"] < 80
+
+
 def test_priors_change_cold_start(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path)
     table = rp.load_table(tfile, rp.load_models(mfile))

@@ -1,17 +1,25 @@
 """In-request confidence cascade: decide whether a cheap model's answer looks too weak to return.
 
 Pure functions over the answer text (the automatic graders of `arbiter.grading` plus answer-
-confidence signals); the caller makes the escalation call and charges both. No I/O here.
+confidence signals, and for math a small logistic verifier shipped in `models/`); the caller makes
+the escalation call and charges both. No I/O per request (the verifier's weights load once).
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import logging
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from arbiter.grading import grade_answer
+
+log = logging.getLogger(__name__)
 
 ESCALATE_BELOW = 0.5  # a grader score under this escalates
 _NUM = r"-?\d[\d,]*(?:\.\d+)?"
@@ -108,3 +116,132 @@ def should_escalate(
     if _repetitive(text):
         return True, "the answer repeats itself"
     return False, "looks fine" if grade is None else f"grader {grade.grader}: {grade.score:.2f}"
+
+
+# -- the math verifier: P(cheap answer is wrong) from the answer text --------------------------
+DEFAULT_VERIFIER = Path(__file__).with_name("models") / "verifier_math.json"
+_GSM_FINAL = re.compile(rf"####\s*\$?\s*({_NUM})")
+_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
+_ANY_NUM = re.compile(_NUM)
+_SECOND_THOUGHTS = re.compile(
+    r"\b(assum|approximately|round|however|but wait|actually|let's)\w*", re.IGNORECASE
+)
+_RATIO_WORDS = re.compile(r"\b(percent|fraction|half|third|quarter|twice|ratio)\b", re.IGNORECASE)
+VERIFIER_FEATURES = (
+    "has_final", "unclosed_calc", "arith_errors", "conflicting_finals", "hedges", "log_answer_len",
+    "log_prompt_len", "lines_10", "calcs_5", "final_not_integer", "final_negative",
+    "final_in_prompt", "log_prompt_numbers", "log_distinct_answer_numbers",
+    "unused_prompt_numbers", "final_is_last_calc", "finals_3", "second_thoughts",
+    "prompt_percent", "prompt_ratio_words", "log_final_5",
+)  # fmt: skip
+
+
+def _maybe_num(text: str) -> float | None:
+    try:
+        return _num(text)
+    except ValueError:
+        return None
+
+
+def _nums(text: str) -> list[float]:
+    return [v for v in map(_maybe_num, _ANY_NUM.findall(text)) if v is not None]
+
+
+def verifier_features(prompt: str, content: str) -> list[float]:
+    """The verifier's input, in `VERIFIER_FEATURES` order (answer format, checks, sizes)."""
+    text = content[:20000]
+    finals = _GSM_FINAL.findall(text)
+    fv = _maybe_num(finals[-1]) if finals else None
+    p_nums, a_nums = _nums(prompt), _nums(text)
+    calcs = _CALC.findall(text)
+    last_calc = _maybe_num(calcs[-1][1]) if calcs else None
+    distinct_p = set(p_nums)
+    used = set(a_nums)
+    return [
+        1.0 if finals else 0.0,
+        1.0 if text.count("<<") > text.count(">>") else 0.0,
+        float(min(arithmetic_errors(text), 3)),
+        1.0 if _conflicting_finals(text) else 0.0,
+        1.0 if _HEDGES.search(text) else 0.0,
+        math.log1p(len(text)),
+        math.log1p(len(prompt)),
+        sum(1 for ln in text.splitlines() if ln.strip()) / 10,
+        len(calcs) / 5,
+        1.0 if fv is not None and fv != int(fv) else 0.0,
+        1.0 if fv is not None and fv < 0 else 0.0,
+        1.0 if fv is not None and fv in distinct_p else 0.0,
+        math.log1p(len(p_nums)),
+        math.log1p(len(used)),
+        sum(1 for x in distinct_p if x not in used) / max(1, len(distinct_p)),
+        1.0 if fv is not None and last_calc is not None and abs(fv - last_calc) < 1e-6 else 0.0,
+        min(len(finals), 3) / 3,
+        1.0 if _SECOND_THOUGHTS.search(text) else 0.0,
+        1.0 if "%" in prompt else 0.0,
+        1.0 if _RATIO_WORDS.search(prompt) else 0.0,
+        math.log1p(abs(fv)) / 5 if fv is not None else 0.0,
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Verifier:
+    """Logistic model over standardized `verifier_features`: P(the cheap answer is wrong)."""
+
+    version: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def p_wrong(self, prompt: str, content: str) -> float:
+        x = verifier_features(prompt, content)
+        z = self.bias + sum(
+            w * (v - m) / s for w, v, m, s in zip(self.weights, x, self.mean, self.std, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def to_json(self) -> str:
+        doc = {"version": self.version, "features": list(VERIFIER_FEATURES), "mean": self.mean,
+               "std": self.std, "weights": self.weights, "bias": self.bias}  # fmt: skip
+        return json.dumps(doc, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Verifier:
+        d = json.loads(text)
+        if tuple(d["features"]) != VERIFIER_FEATURES:
+            raise ValueError("verifier features do not match this code")
+        mean, std, weights = (tuple(map(float, d[k])) for k in ("mean", "std", "weights"))
+        return cls(str(d["version"]), mean, std, weights, float(d["bias"]))
+
+
+def load_verifier(path: Path = DEFAULT_VERIFIER) -> Verifier | None:
+    """The shipped math verifier, or None when missing or unreadable (hard rules still apply)."""
+    try:
+        return Verifier.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("math verifier %s not loaded: %s", path, err)
+        return None
+
+
+def verified_escalation(
+    verifier: Verifier, threshold: float
+) -> Callable[[str, str, str | None, str | None, Mapping[str, Any] | None], tuple[bool, str]]:
+    """An escalation rule: for math, P(wrong) >= threshold; other tasks use `should_escalate`.
+
+    The threshold is the cascade's knob: lower escalates more (more cost, more quality).
+    """
+
+    def decide(
+        task: str,
+        prompt: str,
+        content: str | None,
+        finish_reason: str | None,
+        response_format: Mapping[str, Any] | None,
+    ) -> tuple[bool, str]:
+        if task != "math":
+            return should_escalate(task, prompt, content, finish_reason, response_format)
+        if not content or finish_reason == "length":
+            return True, "no complete answer"
+        p = verifier.p_wrong(prompt, content)
+        return p >= threshold, f"verifier p(wrong)={p:.2f} vs {threshold:.2f}"
+
+    return decide

@@ -179,8 +179,13 @@ def run(
     easiness: Sequence[float | None] | None = None,
     escalate: Escalate | None = None,
     tick: Callable[[], None] | None = None,
+    cheap_first: str | None = None,
 ) -> RunResult:
-    """One online pass over the table; `easiness[i]` is row i's difficulty score (or None)."""
+    """One online pass over the table; `easiness[i]` is row i's difficulty score (or None).
+
+    With `cheap_first`, every request goes to that model first (a pure cascade: `escalate`
+    alone decides which requests also reach the baseline); the router still learns.
+    """
     baseline = cfg.baseline or default_baseline(table)
     router = _router(table, cfg, baseline)
     calls = dict.fromkeys((m.id for m in table.models), 0)
@@ -193,7 +198,7 @@ def run(
         row = table.rows[i]
         e = easiness[i] if easiness is not None else None
         req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e)
-        model = router.decide(req).chosen
+        model = cheap_first or router.decide(req).chosen
         out = row.outcomes[model]
         calls[model] += 1
         cost += out.cost_usd
@@ -412,6 +417,29 @@ def replay(
                 curve.append(curve_point(res, refs))
             doc |= sweep_metrics(table, curve, refs)
     return doc
+
+
+def cascade_sweep(
+    table: Table,
+    cfg: ReplayConfig,
+    thresholds: Sequence[float],
+    make_escalate: Callable[[float], Escalate],
+) -> dict[str, Any]:
+    """Cheap-first cascade swept over its escalation threshold (the knob of each curve point).
+
+    Every request is answered by the cheapest model first and escalated to the baseline when the
+    rule says so; both calls are charged, and `strong_pct` is the share of requests that reached
+    the baseline. Two-model tables get APGR/CPT on that axis, every table AIQ.
+    """
+    baseline = cfg.baseline or default_baseline(table)
+    cheap = cheapest_model(table)
+    refs = _refs(table, baseline)
+    curve = []
+    for t in thresholds:
+        kc = ReplayConfig(t, cfg.seed, baseline, cfg.explore, cfg.priors)
+        res = run(table, kc, escalate=make_escalate(t), cheap_first=cheap)
+        curve.append(curve_point(res, refs))
+    return {"baseline_model": baseline, "first_model": cheap, **sweep_metrics(table, curve, refs)}
 
 
 def plot(doc: Mapping[str, Any], path: Path, title: str) -> None:
