@@ -189,6 +189,18 @@ def test_cascade_sweep_cheap_first(tmp_path: Path) -> None:
     assert doc["apgr"] > 0.5 and doc["cpt80"] < 80
 
 
+def test_slope_var_reaches_the_router(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=10)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    default = rp._router(table, rp.ReplayConfig(), STRONG).params
+    pinned = rp._router(table, rp.ReplayConfig(slope_var=1e-4), STRONG).params
+    assert default.slope_prior_var == 0.25
+    assert pinned.slope_prior_var == 1e-4 and pinned.slope_precision_cap >= 1e4
+    easy = [1.0 if "easy" in r.prompt else -1.0 for r in table.rows]
+    a = rp.run(table, rp.ReplayConfig(knob=0.8, slope_var=1e-4), easiness=easy)
+    assert a == rp.run(table, rp.ReplayConfig(knob=0.8, slope_var=1e-4), easiness=easy)
+
+
 def test_priors_change_cold_start(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path)
     table = rp.load_table(tfile, rp.load_models(mfile))

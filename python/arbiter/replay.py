@@ -12,7 +12,7 @@ import logging
 import random
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,10 @@ class ReplayConfig:
     baseline: str | None = None  # default: the most expensive model on the table
     explore: float = 1.0
     priors: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # None: the router's default per-prompt slope prior (learns fast, adapts to any traffic).
+    # A small variance pins the slope near its prior: trusts the shipped difficulty score's
+    # ranking on traffic like its training data (`RouterParams.slope_prior_var`).
+    slope_var: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,9 @@ def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
         for m in table.models
     ]  # fmt: skip
     params = RouterParams(baseline=baseline, quality_target=cfg.knob, explore=cfg.explore)
+    if cfg.slope_var is not None:
+        cap = max(params.slope_precision_cap, 1.0 / cfg.slope_var)
+        params = replace(params, slope_prior_var=cfg.slope_var, slope_precision_cap=cap)
     return Router(pool, params, seed=cfg.seed)
 
 
@@ -396,7 +403,7 @@ def replay(
     baseline = cfg.baseline or default_baseline(table)
     if baseline not in {m.id for m in table.models}:
         raise ValueError(f"baseline {baseline!r} has no outcomes on this table")
-    cfg = ReplayConfig(cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors)
+    cfg = replace(cfg, baseline=baseline)
     refs = _refs(table, baseline)
     runs = 1 + len(knobs or ())
     with tqdm(total=runs * len(table.rows), disable=not progress, unit="req", leave=False) as bar:
@@ -412,7 +419,7 @@ def replay(
         if knobs:
             curve = []
             for k in knobs:
-                kc = ReplayConfig(k, cfg.seed, baseline, cfg.explore, cfg.priors)
+                kc = replace(cfg, knob=k)
                 res = run(table, kc, easiness=easiness, escalate=escalate, tick=tick)
                 curve.append(curve_point(res, refs))
             doc |= sweep_metrics(table, curve, refs)
@@ -436,7 +443,7 @@ def cascade_sweep(
     refs = _refs(table, baseline)
     curve = []
     for t in thresholds:
-        kc = ReplayConfig(t, cfg.seed, baseline, cfg.explore, cfg.priors)
+        kc = replace(cfg, knob=t, baseline=baseline)
         res = run(table, kc, escalate=make_escalate(t), cheap_first=cheap)
         curve.append(curve_point(res, refs))
     return {"baseline_model": baseline, "first_model": cheap, **sweep_metrics(table, curve, refs)}
@@ -486,6 +493,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline", default=None, help="baseline model (default: most expensive)")
     ap.add_argument("--explore", type=float, default=1.0, help="0 = greedy, 1 = Thompson sampling")
+    ap.add_argument(
+        "--slope-var",
+        type=float,
+        default=None,
+        help="per-prompt slope prior variance (small = trust the difficulty score)",
+    )
     ap.add_argument("--priors", type=Path, default=None, help="JSON: model -> task -> p(good)")
     ap.add_argument(
         "--difficulty",
@@ -548,7 +561,9 @@ def main(argv: list[str] | None = None) -> int:
         from arbiter.cascade import should_escalate
 
         escalate = should_escalate
-    cfg = ReplayConfig(args.knob, args.seed, args.baseline, args.explore, priors)
+    cfg = ReplayConfig(
+        args.knob, args.seed, args.baseline, args.explore, priors, slope_var=args.slope_var
+    )
     if args.via_sidecar:
         return _main_via_sidecar(args, table, cfg)
     try:
