@@ -59,8 +59,9 @@ class RoutingSettings:
     quality_drop_window: int = 50
     quality_drop_threshold: float = 0.15  # alert when the recent mean grade drops this much
     difficulty: bool = True  # per-prompt difficulty model on the hot path
-    cascade_tasks: list[str] = field(default_factory=list)  # tasks that try cheap first, escalate
-    cascade_threshold: float = 0.5
+    # tasks (non-streaming) that try the cheapest eligible model first and escalate within the
+    # same request when its answer looks weak (cascade.should_escalate); both calls are charged
+    cascade_tasks: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

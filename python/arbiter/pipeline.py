@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 
+from arbiter.cascade import should_escalate
 from arbiter.classify import classify
 from arbiter.errors import (
     ArbiterError,
@@ -56,6 +57,7 @@ class Plan:
     easiness: float | None
     started: float
     principal: Principal
+    cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
 
 
 @dataclass(slots=True)
@@ -127,6 +129,7 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
+                self._cascade_first(req, task, route.chosen, route.candidates),
             )
         model = s.registry.get(req.model)
         if model is None or not s.is_routable(req.model):
@@ -156,10 +159,65 @@ class Pipeline:
             principal,
         )
 
+    def _cascade_first(
+        self, req: ChatRequest, task: str, chosen: str, candidates: tuple[Candidate, ...]
+    ) -> str | None:
+        """For tasks configured to cascade (non-streaming only): the cheapest eligible model,
+        when it is cheaper than the routed choice."""
+        if req.stream or task not in self.s.settings.routing.cascade_tasks:
+            return None
+        eligible = [c for c in candidates if c.eligible]
+        cheapest = min(eligible, key=lambda c: c.est_cost_usd, default=None)
+        chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
+        if cheapest is None or cheapest.model == chosen or cheapest.est_cost_usd >= chosen_cost:
+            return None
+        return cheapest.model
+
+    async def _try_cascade(
+        self, req: ChatRequest, plan: Plan, attempts: list[Attempt]
+    ) -> tuple[ChatResult | None, float]:
+        """Ask the cheap model first. Returns (its answer if good enough, the spend to add)."""
+        s, cheap = self.s, plan.cascade_first
+        assert cheap is not None
+        started = time.perf_counter()
+        try:
+            result = await s.upstream_for(cheap).complete(req.body, s.registry[cheap])
+        except ArbiterError as err:  # the cheap try failing is not the request failing
+            attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
+            return None, 0.0
+        escalate, why = should_escalate(
+            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format
+        )
+        latency = (time.perf_counter() - started) * 1000
+        if not escalate:
+            attempts.append(Attempt(cheap, True, latency))
+            plan.reason += f"; cascade: {cheap} answered first and its answer passed"
+            return result, 0.0
+        attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
+        plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
+        u = result.usage
+        spent = u.reported_cost_usd
+        if spent is None:
+            spent = s.registry[cheap].cost_usd(
+                u.prompt_tokens or req.prompt_tokens,
+                u.completion_tokens or estimate_tokens(result.content),
+            )
+        return None, spent
+
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
         s = self.s
         attempts: list[Attempt] = []
+        extra = 0.0
+        if plan.cascade_first is not None:
+            cheap_answer, extra = await self._try_cascade(req, plan, attempts)
+            if cheap_answer is not None:
+                model = plan.cascade_first
+                cost, baseline_cost = await self._record(
+                    req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
+                )
+                self._after(req, plan, model, cheap_answer.content, cheap_answer.finish_reason)
+                return Completed(cheap_answer, self.headers(plan, model, cost, baseline_cost))
         try:
             model, result = await run_with_failover(
                 plan.models,
@@ -169,10 +227,10 @@ class Pipeline:
                 attempts=attempts,
             )
         except ArbiterError as err:
-            await self._record(req, plan, plan.models[0], None, attempts, err, "")
+            await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
             raise
         cost, baseline_cost = await self._record(
-            req, plan, model, result.usage, attempts, None, result.content
+            req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
         self._after(req, plan, model, result.content, result.finish_reason)
         return Completed(result, self.headers(plan, model, cost, baseline_cost))
@@ -283,7 +341,9 @@ class Pipeline:
         content: str,
         *,
         stream: bool = False,
+        extra: float = 0.0,
     ) -> tuple[float, float]:
+        """Write the decision; `extra` is spend on earlier calls (an escalated cascade try)."""
         s = self.s
         m = s.registry[model]
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
@@ -300,6 +360,7 @@ class Pipeline:
             s.alerts.check_price(plan.tenant, model, cost, registry_cost)
         if usage is None and error is not None and not content:
             cost = 0.0  # nothing answered, nothing billed (our best guess without usage)
+        cost += extra
         baseline = s.baseline_for(plan.principal)
         baseline_cost = baseline.cost_usd(pt, ct)
         record = DecisionRecord(
