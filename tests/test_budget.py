@@ -1,0 +1,46 @@
+"""Budget windows, worst-case estimates and which caps bind a caller (pure parts of budget.py)."""
+
+from __future__ import annotations
+
+import calendar
+
+from arbiter.budget import Budgets, window_bounds
+from arbiter.config import BudgetSettings, CapSettings, ModelSettings
+from arbiter.principal import Principal
+
+
+def test_windows() -> None:
+    now = calendar.timegm((2026, 12, 31, 23, 59, 0))
+    assert window_bounds("day", now) == (
+        calendar.timegm((2026, 12, 31, 0, 0, 0)),
+        calendar.timegm((2027, 1, 1, 0, 0, 0)),
+    )
+    assert window_bounds("month", now) == (
+        calendar.timegm((2026, 12, 1, 0, 0, 0)),
+        calendar.timegm((2027, 1, 1, 0, 0, 0)),
+    )
+    assert window_bounds("total", now) == (0.0, float("inf"))
+
+
+def test_worst_case_uses_the_dearest_candidate() -> None:
+    cheap = ModelSettings("a", "u", 1.0, 2.0)
+    dear = ModelSettings("b", "u", 10.0, 30.0)
+    assert Budgets.worst_case([cheap, dear], 1000, 500) == (1000 * 10.0 + 500 * 30.0) / 1e6
+
+
+def test_caps_bind_by_scope() -> None:
+    caps = [
+        CapSettings("global", 100.0),
+        CapSettings("tenant", 5.0, "day"),
+        CapSettings("tenant", 1.0, "day", "other"),
+        CapSettings("key", 2.0, "total", "k1"),
+    ]
+    b = Budgets(BudgetSettings(caps=caps), store=None, alert=lambda *a: None)  # type: ignore[arg-type]
+    bound = b.caps_for(Principal(tenant="acme", key_id="k1"), 0.0)
+    assert [c.scope for c in bound] == ["global", "tenant:acme", "key:k1"]
+    assert [c.scope for c in b.caps_for(Principal(tenant="other", key_id="k2"), 0.0)] == [
+        "global",
+        "tenant:other",
+        "tenant:other",
+    ]
+    assert not Budgets(BudgetSettings(), None, lambda *a: None).enabled  # type: ignore[arg-type]
