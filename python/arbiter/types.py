@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -41,7 +41,6 @@ class ChatResult:
     usage: Usage
     latency_ms: float
     raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
-    extra_headers: dict[str, str] = field(default_factory=dict)
 
 
 def estimate_tokens(text: str) -> int:
