@@ -97,6 +97,13 @@ def test_tenants_are_isolated(sidecar: Sidecar) -> None:
     id_a, id_b = ra.headers["x-arbiter-decision-id"], rb.headers["x-arbiter-decision-id"]
     hb = {"authorization": f"Bearer {b}"}
     ha = {"authorization": f"Bearer {a}"}
+    # B's own answer is graded in the background (the judge): let that land before the snapshot
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        row = httpx.get(f"{sidecar.root_url}/arbiter/decisions/{id_b}", headers=hb).json()
+        if row.get("grade") is not None:
+            break
+        time.sleep(0.1)
     policy_b = httpx.get(f"{sidecar.root_url}/arbiter/policy", headers=hb).json()["data"]
     # A cannot read or grade B's decisions
     assert httpx.get(f"{sidecar.root_url}/arbiter/decisions/{id_b}", headers=ha).status_code == 404
