@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import orjson
 
 from arbiter.cascade import should_escalate
 from arbiter.classify import classify
@@ -36,6 +35,7 @@ from arbiter.routing import RouteRequest
 from arbiter.surfaces.openai import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
+from arbiter.upstream.openai import parse_chunk
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -429,12 +429,7 @@ class _StreamOutcome:
 def _inspect_chunk(event: bytes, model: str, include_usage: bool, outcome: _StreamOutcome) -> bool:
     """Collect text and finish_reason from one chunk; False for a chunk the client must not get
     (usage it did not ask for). Raises UpstreamError for garbage or an upstream error event."""
-    try:
-        chunk = orjson.loads(event)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamError(f"{model}: malformed chunk in the stream") from err
-    if not isinstance(chunk, dict) or "error" in chunk:
-        raise UpstreamError(f"{model}: the upstream reported an error mid-stream")
+    chunk = parse_chunk(event, model)
     choices = chunk.get("choices")
     if isinstance(choices, list) and choices and isinstance(choices[0], dict):
         delta = choices[0].get("delta")

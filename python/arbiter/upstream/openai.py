@@ -105,10 +105,8 @@ class OpenAIUpstream:
             raise UpstreamTimeout(
                 f"{model.name}: no complete answer within the total timeout"
             ) from err
-        except httpx.TimeoutException as err:
-            raise UpstreamTimeout(f"{model.name}: {type(err).__name__}") from err
         except httpx.HTTPError as err:
-            raise UpstreamUnavailable(f"{model.name}: {type(err).__name__}: {err}") from err
+            raise transport_error(model.name, err) from err
         if resp.status_code >= 400:
             raise _http_error(model.name, resp.status_code, resp.content)
         try:
@@ -141,10 +139,8 @@ class OpenAIUpstream:
         )
         try:
             resp = await self._client.send(request, stream=True)
-        except httpx.TimeoutException as err:
-            raise UpstreamTimeout(f"{model.name}: {type(err).__name__}") from err
         except httpx.HTTPError as err:
-            raise UpstreamUnavailable(f"{model.name}: {type(err).__name__}: {err}") from err
+            raise transport_error(model.name, err) from err
         if resp.status_code >= 400:
             try:
                 raw = await resp.aread()
@@ -187,10 +183,8 @@ class _OpenAIStream:
                 raise UpstreamTimeout(
                     f"{self._model}: the answer did not finish within the total timeout"
                 ) from err
-            except httpx.TimeoutException as err:
-                raise UpstreamTimeout(f"{self._model}: stream stalled") from err
             except httpx.HTTPError as err:
-                raise UpstreamUnavailable(f"{self._model}: stream broken: {err}") from err
+                raise transport_error(self._model, err, "mid-stream") from err
             if not line.startswith("data:"):
                 continue  # comments, event names, blank separators
             data = line[5:].strip()
@@ -266,12 +260,7 @@ class _OpenAIStream:
 def _opening_only(raw: bytes, model: str) -> bool:
     """True for a chunk with nothing to show (role, empty content); raises UpstreamError for a
     chunk that is not valid JSON or is an error, so such a start fails over."""
-    try:
-        chunk = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamError(f"{model}: malformed chunk before the first token") from err
-    if not isinstance(chunk, dict) or "error" in chunk:
-        raise UpstreamError(f"{model}: the upstream reported an error before the first token")
+    chunk = parse_chunk(raw, model)
     choices = chunk.get("choices")
     if chunk.get("usage") is not None or not isinstance(choices, list) or not choices:
         return False
@@ -282,6 +271,25 @@ def _opening_only(raw: bytes, model: str) -> bool:
         if any(v not in (None, "", [], {}) for k, v in delta.items() if k != "role"):
             return False
     return True
+
+
+def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> UpstreamError:
+    """The one mapping of a connection-level failure: a timeout, or the upstream unreachable."""
+    at = f" {where}" if where else ""
+    if isinstance(err, httpx.TimeoutException):
+        return UpstreamTimeout(f"{model}: timed out{at} ({type(err).__name__})")
+    return UpstreamUnavailable(f"{model}: connection failed{at}: {type(err).__name__}: {err}")
+
+
+def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
+    """One SSE chunk as JSON; garbage or an upstream error event raises UpstreamError."""
+    try:
+        chunk = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise UpstreamError(f"{model}: malformed chunk in the stream") from err
+    if not isinstance(chunk, dict) or "error" in chunk:
+        raise UpstreamError(f"{model}: the upstream reported an error in the stream")
+    return chunk
 
 
 def _http_error(model: str, status: int, raw: bytes) -> UpstreamError:
