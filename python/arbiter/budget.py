@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import calendar
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,8 +108,8 @@ class Budgets:
         pout = max(m.price_out_per_mtok for m in models)
         return (prompt_tokens * pin + max_tokens * pout) / 1e6
 
-    async def reserve(self, decision_id: str, principal: Principal, amount: float) -> None:
-        caps = self.caps_for(principal, time.time())
+    async def reserve(self, decision_id: str, caps: tuple[BoundCap, ...], amount: float) -> None:
+        """Reserve `amount` under `caps` (from caps_for) or raise BudgetExceeded."""
         if not caps:
             return
         rows = [(c.scope, c.window_start, c.limit_usd) for c in caps]

@@ -87,7 +87,8 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
         budgets = self.s.budgets
-        capped = budgets.enabled and bool(budgets.caps_for(principal, time.time()))
+        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+        capped = bool(caps)
         if capped and req.max_tokens is None:
             # the output cap we reserve for is also the one we enforce
             req.max_tokens = budgets.output_cap
@@ -96,7 +97,7 @@ class Handlers:
         if capped:
             models = [self.s.registry[m] for m in plan.models]
             worst = budgets.worst_case(models, req.prompt_tokens, req.max_tokens or 0)
-            await budgets.reserve(plan.decision_id, principal, worst)
+            await budgets.reserve(plan.decision_id, caps, worst)
         try:
             if req.stream:
                 streamed = await self.pipeline.stream(req, plan)
