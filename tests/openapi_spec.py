@@ -45,7 +45,12 @@ def _registry() -> Registry:
     return Registry().with_resource("openapi.json", resource)
 
 
+def validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    """A validator for one of the spec's components/schemas ($refs resolved)."""
+    schema = {"$ref": f"openapi.json#/components/schemas/{schema_name}"}
+    return jsonschema.Draft202012Validator(schema, registry=_registry())
+
+
 def validate(schema_name: str, payload: Any) -> None:
     """Raise jsonschema.ValidationError unless payload matches components/schemas/<schema_name>."""
-    schema = {"$ref": f"openapi.json#/components/schemas/{schema_name}"}
-    jsonschema.Draft202012Validator(schema, registry=_registry()).validate(payload)
+    validator(schema_name).validate(payload)

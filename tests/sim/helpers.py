@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
-
+from arbiter.classify import TASKS
 from arbiter.sim.config import SimConfig, parse_config
+from tests.openapi_spec import validator
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "openai-openapi.json.gz"
 AUTH = {"Authorization": "Bearer test-key"}
-TASK_NAMES = ("code", "math", "extraction", "summarization", "translation", "creative", "chat")
-ALL_GOOD = dict.fromkeys(TASK_NAMES, 1.0)
-ALL_BAD = dict.fromkeys(TASK_NAMES, 0.0)
+ALL_GOOD = dict.fromkeys(TASKS, 1.0)
+ALL_BAD = dict.fromkeys(TASKS, 0.0)
+openapi_validator = validator  # the one spec loader, shared with the sidecar's tests
 
 
 def fast_model(**overrides: Any) -> dict[str, Any]:
@@ -33,35 +25,6 @@ def fast_config(models: dict[str, dict[str, Any]], **top: Any) -> SimConfig:
     raw: dict[str, Any] = {"seed": 11, "models": models}
     raw.update(top)
     return parse_config(raw)
-
-
-def _nullable(node: Any) -> Any:
-    """OpenAPI 3.0's `nullable: true` (still used in places) as JSON Schema: anyOf [.., null]."""
-    if isinstance(node, list):
-        return [_nullable(n) for n in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
-    if node.get("nullable") is True:
-        return {"anyOf": [out, {"type": "null"}]}
-    return out
-
-
-@cache
-def _spec() -> dict[str, Any]:
-    with gzip.open(SPEC, "rt", encoding="utf-8") as fh:
-        spec: dict[str, Any] = _nullable(json.load(fh))
-    return spec
-
-
-def openapi_validator(schema_name: str) -> Draft202012Validator:
-    """A validator for one of the OpenAPI spec's components/schemas ($refs resolved)."""
-    if not SPEC.exists():
-        pytest.skip(f"OpenAPI spec not found at {SPEC}")
-    resource = Resource.from_contents(_spec(), default_specification=DRAFT202012)
-    registry: Registry[Any] = Registry().with_resource("urn:openai-openapi", resource)
-    schema = {"$ref": f"urn:openai-openapi#/components/schemas/{schema_name}"}
-    return Draft202012Validator(schema, registry=registry)
 
 
 def sse_data(lines: list[str]) -> list[str]:

@@ -10,18 +10,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from random import Random
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["code", "math", "extraction", "summarization", "translation", "creative", "chat"]
-TASKS: tuple[Task, ...] = (
-    "code",
-    "math",
-    "extraction",
-    "summarization",
-    "translation",
-    "creative",
-    "chat",
-)
+from arbiter.classify import TASKS as TASKS  # re-exported: the one vocabulary
+from arbiter.classify import TaskType
+
+# one vocabulary of task types: the classifier's
+Task = TaskType
 TASK_WEIGHTS: Mapping[Task, float] = {
     "code": 0.16,
     "math": 0.16,
