@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.bench_scripts import load
 from tests.pg import pg_url
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "budget_race.py"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("budget_race", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("budget_race")
 
 
 def _check(result: dict[str, object]) -> None:

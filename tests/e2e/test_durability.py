@@ -7,31 +7,22 @@ Scenarios live in bench/store.py (the bench runs them bigger); these assert on t
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.bench_scripts import load
 from tests.pg import fresh_database, pg_url
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "store.py"
 FLUSH_MS = 200  # the default store.flush_interval_ms: the stated bound on work at risk
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_store", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("bench_store")
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["bench_store"] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return module
+    return load("store")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -4,8 +4,6 @@ statistics are the exact sum of what each replica saw."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +15,12 @@ import pytest
 
 from arbiter.store import open_store
 from arbiter.store._sql import load_migrations
+from tests.bench_scripts import load
 from tests.conftest import Sidecar
 from tests.pg import fresh_database, pg_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(150)]
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "store.py"
 SYNC_MS = 1000  # the default store.sync_interval_ms
 # A delta reaches another replica after at most one push (writer's tick) and one pull (reader's).
 PROPAGATION_LIMIT_S = 2 * SYNC_MS / 1000 + 1.0
@@ -30,14 +28,7 @@ TINY = "sim-tiny"
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_store", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("bench_store")
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["bench_store"] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return module
+    return load("store")
 
 
 @pytest.fixture
@@ -72,6 +63,22 @@ def _share_of_tiny(sidecar: Sidecar, key: str, n: int) -> float:
     return chosen.count(TINY) / n
 
 
+def _feedback(sidecar: Sidecar, headers: dict[str, str], thumbs: str, n: int) -> str:
+    """n pass-through answers from sim-tiny, each given `thumbs`; returns their task."""
+    task = ""
+    with httpx.Client(timeout=30, headers=headers) as client:
+        for _ in range(n):
+            r = client.post(f"{sidecar.base_url}/chat/completions", json=_bench().chat_body(TINY))
+            r.raise_for_status()
+            task = r.headers["x-arbiter-task"]
+            fb = client.post(
+                f"{sidecar.base_url}/feedback",
+                json={"decision_id": r.headers["x-arbiter-decision-id"], "thumbs": thumbs},
+            )
+            fb.raise_for_status()
+    return task
+
+
 def test_concurrent_start_migrates_once(replicas: tuple[list[Sidecar], str]) -> None:
     _, url = replicas
     latest = load_migrations("postgres")[-1][0]
@@ -90,19 +97,13 @@ def test_feedback_to_one_replica_changes_the_others(
 ) -> None:
     (a, b, c), url = replicas
     key = str(a.create_key("shared")["key"])  # one key store: valid on every replica
-    before = {s.port: _share_of_tiny(s, key, 30) for s in (b, c)}
-    # Only A hears that sim-tiny answers badly: 30 thumbs-down on its pass-through answers.
     headers = {"authorization": f"Bearer {key}"}
-    with httpx.Client(timeout=30, headers=headers) as client:
-        for _ in range(30):
-            r = client.post(f"{a.base_url}/chat/completions", json=_bench().chat_body(TINY))
-            r.raise_for_status()
-            task = r.headers["x-arbiter-task"]
-            fb = client.post(
-                f"{a.base_url}/feedback",
-                json={"decision_id": r.headers["x-arbiter-decision-id"], "thumbs": "down"},
-            )
-            fb.raise_for_status()
+    # First A hears that sim-tiny is good, so B and C pick it often (a clear "before")...
+    _feedback(a, headers, "up", 10)
+    time.sleep(PROPAGATION_LIMIT_S)
+    before = {s.port: _share_of_tiny(s, key, 30) for s in (b, c)}
+    # ...then only A hears that it answers badly: 30 thumbs-down on its pass-through answers.
+    task = _feedback(a, headers, "down", 30)
     sent = time.monotonic()
     seen: dict[int, float] = {}
     while len(seen) < 2 and time.monotonic() - sent < PROPAGATION_LIMIT_S + 3:
