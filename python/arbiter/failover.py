@@ -126,6 +126,10 @@ class CircuitBreaker:
         return out
 
 
+# Below this much time left, a new try could not get an answer back: the deadline has passed.
+_MIN_TRY_S = 0.005
+
+
 def _backoff_s(settings: FailoverSettings, retry: int) -> float:
     """Exponential backoff with jitter: backoff_ms * 2^(retry-1) * U[0.5, 1.5)."""
     return float(settings.backoff_ms / 1000 * 2 ** (retry - 1) * (0.5 + random.random()))
@@ -147,7 +151,7 @@ async def run_with_failover(
     last: ArbiterError | None = None
     for model in models[: max(settings.max_models, 1)]:
         for retry in range(settings.retries_per_model + 1):
-            if deadline - time.monotonic() <= 0:
+            if deadline - time.monotonic() < _MIN_TRY_S:
                 break
             if retry:
                 await asyncio.sleep(min(_backoff_s(settings, retry), deadline - time.monotonic()))
@@ -159,7 +163,15 @@ async def run_with_failover(
                 async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
                     result = await call(model)
             except TimeoutError:
-                err: ArbiterError = UpstreamTimeout(f"{model}: the request deadline passed")
+                # The deadline is the request's: once it has cut a try, nothing is left to retry
+                # with (an event loop may fire the timer a hair early, so don't re-check the clock).
+                breaker.failure(model)
+                attempts.append(
+                    Attempt(
+                        model, False, (time.perf_counter() - started) * 1000, "upstream_timeout"
+                    )
+                )
+                raise UpstreamTimeout(f"{model}: the request deadline passed") from None
             except ArbiterError as caught:
                 err = caught
             except BaseException:  # cancelled (the client left) or a bug: the probe is free again
