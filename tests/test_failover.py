@@ -4,6 +4,7 @@ upstream's error classification and stream priming (over httpx.MockTransport, no
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -350,11 +351,11 @@ MODEL = ModelSettings("m", "up", 1.0, 2.0, upstream_model="m-at-upstream")
 
 
 def upstream(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIUpstream:
-    up = OpenAIUpstream(UpstreamSettings("up", "http://upstream.test/v1"), FailoverSettings())
-    up._client = httpx.AsyncClient(  # no sockets: a mock transport answers
-        base_url="http://upstream.test/v1", transport=httpx.MockTransport(handler)
+    return OpenAIUpstream(  # no sockets: a mock transport answers
+        UpstreamSettings("up", "http://upstream.test/v1"),
+        FailoverSettings(),
+        transport=httpx.MockTransport(handler),
     )
-    return up
 
 
 def chunk(content: str | None = None, finish: str | None = None, role: bool = False) -> bytes:
@@ -367,6 +368,8 @@ def chunk(content: str | None = None, finish: str | None = None, role: bool = Fa
 
 
 def sse(*events: bytes) -> Callable[[httpx.Request], httpx.Response]:
+    """An SSE body delivered in exactly these network reads."""
+
     async def body() -> AsyncIterator[bytes]:
         for event in events:
             yield event
@@ -415,7 +418,7 @@ def test_stream_holds_the_opening_chunk_until_the_first_token() -> None:
 
     async def go() -> tuple[list[bytes], bool]:
         stream = await up.open_stream({"messages": []}, MODEL)
-        events = [e async for e in stream.events()]
+        events = [e async for batch in stream.batches() for e in batch]
         await stream.aclose()
         return events, stream.done
 
@@ -445,7 +448,7 @@ def test_stream_cut_after_tokens_is_not_done() -> None:
 
     async def go() -> bool:
         stream = await up.open_stream({"messages": []}, MODEL)
-        assert [e async for e in stream.events()]
+        assert [b async for b in stream.batches()]
         await stream.aclose()
         return stream.done
 
@@ -470,3 +473,57 @@ def test_stream_request_always_asks_the_upstream_for_usage() -> None:
     assert sent["stream"] is True
     assert sent["stream_options"] == {"x": 1, "include_usage": True}
     assert sent["model"] == "m-at-upstream"
+
+
+async def batches_of(up: OpenAIUpstream) -> tuple[list[list[bytes]], bool]:
+    stream = await up.open_stream({"messages": []}, MODEL)
+    out = [batch async for batch in stream.batches()]
+    await stream.aclose()
+    return out, stream.done
+
+
+def test_stream_lines_split_across_reads_and_crlf_are_reassembled() -> None:
+    body = (
+        chunk(role=True) + chunk("Hel") + chunk("lo") + chunk(finish="stop") + b"data: [DONE]\n\n"
+    )
+    body = body.replace(b"\n", b"\r\n")
+    cuts = [0, 7, 8, 60, 61, 150, len(body) - 3, len(body)]  # mid-"data:", mid-JSON, mid-CRLF
+    up = upstream(sse(*(body[a:b] for a, b in itertools.pairwise(cuts))))
+    batches, done = asyncio.run(batches_of(up))
+    texts = [orjson.loads(e)["choices"][0]["delta"].get("content") for b in batches for e in b]
+    assert texts == ["", "Hel", "lo", None]
+    assert done
+
+
+def test_comments_and_event_names_are_skipped() -> None:
+    up = upstream(sse(b": keep-alive\n\nevent: message\n" + chunk("a"), chunk(finish="stop"),
+                         b"data: [DONE]\n\n"))  # fmt: skip
+    batches, done = asyncio.run(batches_of(up))
+    assert [len(b) for b in batches] == [1, 1]
+    assert done
+
+
+def test_events_that_arrive_together_form_one_batch() -> None:
+    """The first batch is what priming read (opening + first token: the first byte goes out at
+    once); the rest of one network read is one batch, so the relay writes it once."""
+    up = upstream(sse(chunk(role=True) + chunk("a") + chunk("b") + chunk("c"),
+                         chunk(finish="stop") + b"data: [DONE]\n\n"))  # fmt: skip
+    batches, done = asyncio.run(batches_of(up))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert done
+
+
+def test_usage_is_read_from_the_stream_and_nothing_after_done_counts() -> None:
+    counts = b'{"prompt_tokens": 3, "completion_tokens": 2}'
+    usage = b'data: {"id": "c", "choices": [], "usage": ' + counts + b"}\n\n"
+    up = upstream(sse(chunk("a"), chunk(finish="stop") + usage + b"data: [DONE]\n\n" + chunk("x")))
+
+    async def go() -> tuple[int, Any]:
+        stream = await up.open_stream({"messages": []}, MODEL)
+        n = sum([len(b) async for b in stream.batches()])
+        await stream.aclose()
+        return n, stream.usage
+
+    n, got = asyncio.run(go())
+    assert n == 3
+    assert (got.prompt_tokens, got.completion_tokens) == (3, 2)

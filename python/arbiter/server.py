@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from arbiter.auth import create_key, public_view
@@ -33,6 +33,7 @@ from arbiter.errors import (
     PolicyDenied,
     UnknownModel,
 )
+from arbiter.event_stream import EventStreamResponse
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
@@ -101,9 +102,8 @@ class Handlers:
         try:
             if req.stream:
                 streamed = await self.pipeline.stream(req, plan)
-                return StreamingResponse(
+                return EventStreamResponse(
                     streamed.events,
-                    media_type="text/event-stream",
                     headers={**streamed.headers, "cache-control": "no-cache"},
                     # runs even when the client left before the body was iterated: closes the
                     # upstream and records the decision

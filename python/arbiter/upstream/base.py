@@ -13,9 +13,11 @@ class UpstreamStream(Protocol):
     """An open streaming answer: the status was 2xx and the first event carrying content (text,
     a tool call, a finish reason or usage) has arrived, so a failure before it can fail over."""
 
-    def events(self) -> AsyncIterator[bytes]:
-        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded. Raises an
-        UpstreamError when the stream breaks, stalls or passes the total timeout."""
+    def batches(self) -> AsyncIterator[list[bytes]]:
+        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded, in groups that were
+        ready together (so a relay can forward each group in one write, never waiting to fill
+        one). Raises an UpstreamError when the stream breaks, stalls or passes the total
+        timeout."""
         ...
 
     @property

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
+from arbiter import __version__
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import (
     UpstreamError,
@@ -59,35 +61,44 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
 
 
 class OpenAIUpstream:
-    def __init__(self, settings: UpstreamSettings, failover: FailoverSettings) -> None:
+    """Calls go straight to the httpx transport with a prebuilt URL and headers: the client's
+    per-request layers (URL merging, auth and redirect flows, cookies) cost more than the
+    transport itself and do nothing for a fixed upstream (bench/results/overhead.profile.md)."""
+
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        failover: FailoverSettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self._failover = failover
-        headers = {"content-type": "application/json"}
+        headers = {"content-type": "application/json", "user-agent": f"arbiter/{__version__}"}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key}"
-        self._client = httpx.AsyncClient(
-            base_url=settings.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(
-                connect=failover.connect_timeout_s,
-                read=failover.first_byte_timeout_s,
-                write=failover.connect_timeout_s,
-                pool=failover.connect_timeout_s,
-            ),
-            transport=H1Transport(max_connections_per_origin=512),
-            trust_env=False,
-        )
+        url = httpx.URL(settings.base_url.rstrip("/") + "/chat/completions")
+        headers["host"] = url.netloc.decode("ascii")
+        self._url = url
+        self._headers = httpx.Headers(headers)
+        self._transport = transport or H1Transport(max_connections_per_origin=512)
+        connect = failover.connect_timeout_s
+        self._stream_timeout = {
+            "connect": connect, "read": failover.first_byte_timeout_s, "write": connect,
+            "pool": connect,
+        }  # fmt: skip
         # A non-streaming answer's first byte comes with its last: only the total timeout
         # bounds it (first_byte_timeout_s would cut long, healthy answers short).
-        self._complete_timeout = httpx.Timeout(
-            connect=failover.connect_timeout_s,
-            read=failover.total_timeout_s,
-            write=failover.connect_timeout_s,
-            pool=failover.connect_timeout_s,
-        )
+        self._complete_timeout = {**self._stream_timeout, "read": failover.total_timeout_s}
+
+    async def _post(self, payload: bytes, timeouts: dict[str, float]) -> httpx.Response:
+        request = httpx.Request(
+            "POST", self._url, headers=self._headers, content=payload,
+            extensions={"timeout": timeouts},
+        )  # fmt: skip
+        return await self._transport.handle_async_request(request)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     def _payload(self, body: dict[str, Any], model: ModelSettings) -> bytes:
         return orjson.dumps({**body, "model": model.upstream_model})
@@ -96,11 +107,11 @@ class OpenAIUpstream:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._failover.total_timeout_s):
-                resp = await self._client.post(
-                    "/chat/completions",
-                    content=self._payload(body, model),
-                    timeout=self._complete_timeout,
-                )
+                resp = await self._post(self._payload(body, model), self._complete_timeout)
+                try:
+                    await resp.aread()
+                finally:
+                    await resp.aclose()  # a no-op once read; else the connection is dropped
         except TimeoutError as err:
             raise UpstreamTimeout(
                 f"{model.name}: no complete answer within the total timeout"
@@ -134,11 +145,8 @@ class OpenAIUpstream:
         opts["include_usage"] = True  # we need usage for cost even if the client did not ask
         payload["stream_options"] = opts
         started = time.monotonic()
-        request = self._client.build_request(
-            "POST", "/chat/completions", content=orjson.dumps(payload)
-        )
         try:
-            resp = await self._client.send(request, stream=True)
+            resp = await self._post(orjson.dumps(payload), self._stream_timeout)
         except httpx.HTTPError as err:
             raise transport_error(model.name, err) from err
         if resp.status_code >= 400:
@@ -159,49 +167,80 @@ _MAX_HELD = 4  # content-free opening events held back while waiting for the fir
 
 
 class _OpenAIStream:
-    """One streaming answer. Each read waits at most the client's read timeout (first byte,
-    then between chunks); the whole answer at most until `deadline` (request + total timeout)."""
+    """One streaming answer. Each network read waits at most the read timeout (first byte, then
+    between reads); the whole answer at most until `deadline` (request + total timeout). SSE
+    lines are split from the raw bytes: no text decoding, and no timer for an event that is
+    already buffered."""
 
     def __init__(self, model: str, resp: httpx.Response, deadline: float) -> None:
         self._model = model
         self._resp = resp
-        self._lines = resp.aiter_lines()
+        self._raw = resp.aiter_raw()
+        self._lines: deque[bytes] = deque()
+        self._partial = b""
+        self._eof = False
         self._held: list[bytes] = []
         self._deadline = deadline
         self.usage: Usage | None = None
         self.done = False
         self._reported_cost = reported_cost(None, resp.headers)
 
-    async def _next_event(self) -> bytes | None:
-        while True:
-            try:
-                async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
-                    line = await self._lines.__anext__()
-            except StopAsyncIteration:
-                return None
-            except TimeoutError as err:
-                raise UpstreamTimeout(
-                    f"{self._model}: the answer did not finish within the total timeout"
-                ) from err
-            except httpx.HTTPError as err:
-                raise transport_error(self._model, err, "mid-stream") from err
-            if not line.startswith("data:"):
+    def _pop_event(self) -> bytes | None:
+        """The next `data:` payload among the lines already read, or None when there is none."""
+        lines = self._lines
+        while lines:
+            line = lines.popleft()
+            if not line.startswith(b"data:"):
                 continue  # comments, event names, blank separators
             data = line[5:].strip()
-            if data == "[DONE]":
+            if data == b"[DONE]":
                 self.done = True
+                lines.clear()
+                return None
+            self._watch_usage(data)
+            return data
+        return None
+
+    async def _read(self) -> None:
+        """Read the next piece of the body into complete lines (at the end, into `_eof`)."""
+        try:
+            async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
+                piece = await self._raw.__anext__()
+        except StopAsyncIteration:
+            self._eof = True
+            if self._partial:
+                self._lines.append(self._partial)
+                self._partial = b""
+            return
+        except TimeoutError as err:
+            raise UpstreamTimeout(
+                f"{self._model}: the answer did not finish within the total timeout"
+            ) from err
+        except httpx.HTTPError as err:
+            raise transport_error(self._model, err, "mid-stream") from err
+        lines = (self._partial + piece if self._partial else piece).split(b"\n")
+        self._partial = lines.pop()
+        self._lines.extend(lines)
+
+    async def _next_event(self) -> bytes | None:
+        while (event := self._pop_event()) is None:
+            if self.done:
                 await self._drain()
                 return None
-            raw = data.encode()
-            self._watch_usage(raw)
-            return raw
+            if self._eof:
+                return None
+            await self._read()
+        return event
 
     async def _drain(self) -> None:
         """Read the (empty) rest of the body after [DONE], so the connection is reused rather
         than dropped by aclose() on an unfinished response."""
+        if self._eof:
+            return
+        self._eof = True
         try:
             async with asyncio.timeout(1.0):
-                async for _ in self._lines:
+                async for _ in self._raw:
                     pass
         except (TimeoutError, httpx.HTTPError):
             pass
@@ -241,12 +280,15 @@ class _OpenAIStream:
             await self.aclose()
             raise
 
-    async def events(self) -> AsyncIterator[bytes]:
+    async def batches(self) -> AsyncIterator[list[bytes]]:
         held, self._held = self._held, []
-        for opening in held:
-            yield opening
+        if held:
+            yield held  # the opening and the first content: the first byte goes out at once
         while (event := await self._next_event()) is not None:
-            yield event
+            batch = [event]
+            while (more := self._pop_event()) is not None:
+                batch.append(more)
+            yield batch
 
     async def aclose(self) -> None:
         """Close the response; on an unfinished body this drops the connection, which is how

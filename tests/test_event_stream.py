@@ -1,0 +1,134 @@
+"""The client side of a stream: EventStreamResponse (ASGI, no sockets) and the relay's batching."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+
+import orjson
+import pytest
+from starlette.background import BackgroundTask
+
+from arbiter.errors import UpstreamError
+from arbiter.event_stream import EventStreamResponse
+from arbiter.pipeline import _forwardable, _StreamOutcome
+
+
+class Client:
+    """An ASGI peer: records what was sent; `leave()` makes receive() report a disconnect."""
+
+    def __init__(self) -> None:
+        self.sent: list[MutableMapping[str, Any]] = []
+        self._gone = asyncio.Event()
+
+    async def receive(self) -> MutableMapping[str, Any]:
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        self.sent.append(message)
+
+    def leave(self) -> None:
+        self._gone.set()
+
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent[1:])
+
+
+def response(body: AsyncIterator[bytes], ran: list[str]) -> EventStreamResponse:
+    async def after() -> None:
+        ran.append("background")
+
+    return EventStreamResponse(body, {"x-a": "1"}, background=BackgroundTask(after))
+
+
+def test_a_whole_stream_is_sent_then_the_background_runs() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        yield b"data: 2\n\n"
+
+    async def go() -> tuple[Client, list[str]]:
+        client, ran = Client(), list[str]()
+        await response(body(), ran)({"type": "http"}, client.receive, client.send)
+        return client, ran
+
+    client, ran = asyncio.run(go())
+    start = client.sent[0]
+    assert start["type"] == "http.response.start" and start["status"] == 200
+    assert (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
+    assert (b"x-a", b"1") in start["headers"]
+    assert client.body() == b"data: 1\n\ndata: 2\n\n"
+    assert client.sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert ran == ["background"]
+
+
+def test_a_client_leaving_mid_stream_cancels_the_body_and_the_response_ends_cleanly() -> None:
+    seen: list[str] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        try:
+            await asyncio.sleep(30)  # a stalled upstream
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        yield b"never"
+
+    async def go() -> tuple[Client, list[str], int]:
+        client, ran = Client(), list[str]()
+        task = asyncio.create_task(
+            response(body(), ran)({"type": "http"}, client.receive, client.send)
+        )
+        await asyncio.sleep(0.01)
+        client.leave()
+        await asyncio.wait_for(task, 5)
+        return client, ran, task.cancelling()
+
+    client, ran, cancelling = asyncio.run(go())
+    assert seen == ["cancelled"]
+    assert client.body() == b"data: 1\n\n"
+    assert ran == ["background"]  # the decision still gets recorded
+    assert cancelling == 0  # our own cancel was taken back: later timeouts in the task still work
+
+
+def test_a_cancel_from_outside_is_not_swallowed() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        await asyncio.sleep(30)
+        yield b""
+
+    async def go() -> None:
+        client = Client()
+        task = asyncio.create_task(
+            response(body(), [])({"type": "http"}, client.receive, client.send)
+        )
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(go())
+
+
+def chunk(text: str | None = None, finish: str | None = None) -> bytes:
+    delta = {} if text is None else {"content": text}
+    return orjson.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+
+def test_a_batch_becomes_one_write_and_usage_is_kept_only_when_asked() -> None:
+    usage = b'{"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}'
+    outcome = _StreamOutcome()
+    data, broken = _forwardable([chunk("a"), chunk("b", "stop"), usage], "m", False, outcome)
+    assert broken is None
+    assert data == b"data: " + chunk("a") + b"\n\ndata: " + chunk("b", "stop") + b"\n\n"
+    assert outcome.parts == ["a", "b"] and outcome.finish == "stop"
+    data, _ = _forwardable([usage], "m", True, _StreamOutcome())
+    assert data == b"data: " + usage + b"\n\n"
+
+
+def test_garbage_mid_batch_still_forwards_what_came_before_it() -> None:
+    outcome = _StreamOutcome()
+    data, broken = _forwardable([chunk("a"), b'{"choi', chunk("b")], "m", False, outcome)
+    assert data == b"data: " + chunk("a") + b"\n\n"
+    assert isinstance(broken, UpstreamError)
+    assert outcome.parts == ["a"]
