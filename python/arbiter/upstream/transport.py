@@ -136,11 +136,16 @@ class _Pool:
         self, connect_timeout: float | None, pool_timeout: float | None, *, fresh: bool = False
     ) -> tuple[_Conn, bool]:
         """A connection, and whether it was reused from the idle list."""
-        try:
-            async with asyncio.timeout(pool_timeout):
-                await self.slots.acquire()
-        except TimeoutError as err:
-            raise httpx.PoolTimeout("no upstream connection free within the pool timeout") from err
+        if self.slots.locked():  # only a wait needs a timer
+            try:
+                async with asyncio.timeout(pool_timeout):
+                    await self.slots.acquire()
+            except TimeoutError as err:
+                raise httpx.PoolTimeout(
+                    "no upstream connection free within the pool timeout"
+                ) from err
+        else:
+            await self.slots.acquire()
         now = asyncio.get_running_loop().time()
         while self.idle and not fresh:
             since, conn = self.idle.pop()
