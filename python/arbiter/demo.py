@@ -356,11 +356,11 @@ async def _all_decisions(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]
     while True:
         r = await client.get("/../arbiter/decisions", params=params)
         r.raise_for_status()
-        page = r.json()["data"]
-        out.update((d["id"], d) for d in page)
-        if len(page) < 1000:
+        body = r.json()
+        out.update((d["id"], d) for d in body["data"])
+        if not body["has_more"]:
             return out
-        params["before"] = page[-1]["ts"]
+        params["after"] = body["last_id"]
 
 
 def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[str, Any]:

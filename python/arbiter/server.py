@@ -136,13 +136,25 @@ class Handlers:
     async def decisions(self, request: Request) -> Response:
         principal = await self.principal(request)
         limit = _int_param(request, "limit", 50, 1, 1000)
-        before = _float_param(request, "before")  # page back: pass the last row's ts
+        before = _float_param(request, "before")  # rows older than this ts
+        after = request.query_params.get("after")  # page on: the previous page's last_id
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = None if principal.is_admin else principal.tenant
+        if after is not None:
+            cursor = await asyncio.to_thread(self.s.store.decision, after)
+            if cursor is None or (tenant is not None and cursor["tenant"] != tenant):
+                raise InvalidRequest(f"'after' names no decision: {after!r}.", param="after")
         rows = await asyncio.to_thread(
-            self.s.store.decisions, tenant=tenant, limit=limit, before_ts=before
-        )
-        return json_response({"object": "list", "data": rows})
+            self.s.store.decisions,
+            tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,
+        )  # fmt: skip
+        page = rows[:limit]
+        return json_response({
+            "object": "list", "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(rows) > limit,
+        })  # fmt: skip
 
     async def decision(self, request: Request) -> Response:
         principal = await self.principal(request)

@@ -68,6 +68,28 @@ def test_passthrough_is_recorded(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     assert row["cost_usd"] > 0 and row["baseline_cost_usd"] > row["cost_usd"]
 
 
+def test_the_decision_feed_pages_by_cursor(sidecar: Sidecar, oai: openai.OpenAI) -> None:
+    sent = {
+        oai.chat.completions.with_raw_response.create(model="auto", messages=MESSAGES).headers[  # type: ignore[arg-type]
+            "x-arbiter-decision-id"
+        ]
+        for _ in range(5)
+    }
+    seen: list[str] = []
+    params: dict[str, str | int] = {"limit": 2}
+    for _ in range(50):
+        page = sidecar.admin("GET", "/arbiter/decisions", params=params).json()
+        assert page["object"] == "list"
+        assert page["last_id"] == (page["data"][-1]["id"] if page["data"] else None)
+        seen += [d["id"] for d in page["data"]]
+        if not page["has_more"]:
+            break
+        params["after"] = page["last_id"]
+    assert sent <= set(seen) and len(seen) == len(set(seen))
+    r = sidecar.admin("GET", "/arbiter/decisions", params={"after": "no-such-decision"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "after"
+
+
 def test_models_lists_pool_and_auto(sidecar: Sidecar, oai: openai.OpenAI) -> None:
     models = oai.models.list()
     ids = {m.id for m in models.data}

@@ -106,8 +106,20 @@ def test_decisions_feed_order_filters_and_paging(store: Store) -> None:
     ]  # fmt: skip
     page = store.decisions(tenant="t1", limit=2, before_ts=105.0)
     assert [r["id"] for r in page] == ["d3", "d1"]
+    page = store.decisions(tenant="t1", limit=2, after_id="d7")
+    assert [r["id"] for r in page] == ["d5", "d3"]
     assert store.decisions(tenant=None, limit=0) == []
     assert store.decisions(tenant="nobody", limit=5) == []
+
+
+def test_cursor_paging_neither_skips_nor_repeats_rows_with_equal_timestamps(store: Store) -> None:
+    store.write([decision(f"e{i:02d}", ts=200.0 + i // 4) for i in range(20)])  # 4 per ts
+    seen: list[str] = []
+    after = None
+    while page := store.decisions(tenant=None, limit=3, after_id=after):
+        seen += [r["id"] for r in page]
+        after = page[-1]["id"]
+    assert seen == [f"e{i:02d}" for i in reversed(range(20))]
 
 
 def test_stats_math(store: Store) -> None:

@@ -60,9 +60,15 @@ class Store(Protocol):
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...
 
     def decisions(
-        self, *, tenant: str | None, limit: int, before_ts: float | None = None
+        self,
+        *,
+        tenant: str | None,
+        limit: int,
+        before_ts: float | None = None,
+        after_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first, `ts < before_ts` when given; each with its effective `grade`/`grader`."""
+        """Newest first, each with its effective `grade`/`grader`. Paging: `after_id` (the last
+        row of the previous page; exact even among equal timestamps) or `ts < before_ts`."""
         ...
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:

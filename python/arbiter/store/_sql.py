@@ -299,13 +299,23 @@ class SqlStore(AccountsMixin):
             return [ArmStats(*row) for row in cur.fetchall()]
 
     def decisions(
-        self, *, tenant: str | None, limit: int, before_ts: float | None = None
+        self,
+        *,
+        tenant: str | None,
+        limit: int,
+        before_ts: float | None = None,
+        after_id: str | None = None,
     ) -> list[dict[str, Any]]:
         limit = max(0, min(int(limit), MAX_LIMIT))
         if limit == 0:
             return []
         conds, params = _conds(tenant=tenant)
-        if before_ts is not None and not math.isnan(before_ts):
+        if after_id is not None:
+            # keyset paging on (ts, id): rows sharing the cursor row's ts are neither skipped
+            # nor repeated at a page edge
+            conds.append("(ts, id) < (SELECT ts, id FROM decisions WHERE id = %s)")
+            params.append(after_id)
+        elif before_ts is not None and not math.isnan(before_ts):
             conds.append("ts < %s")
             params.append(before_ts)
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
