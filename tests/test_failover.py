@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ from arbiter.errors import (
 )
 from arbiter.failover import CircuitBreaker, is_retryable, run_with_failover
 from arbiter.records import Attempt
-from arbiter.upstream.openai import OpenAIUpstream
+from arbiter.upstream.openai import OpenAIUpstream, retry_after
 
 FAST = FailoverSettings(deadline_s=5.0, retries_per_model=1, backoff_ms=1, max_models=3)
 
@@ -344,6 +345,72 @@ def test_a_cancelled_probe_releases_the_slot() -> None:
 
     asyncio.run(go())
     assert b.acquire("a")
+
+
+# -- Retry-After ------------------------------------------------------------------------------
+def rate_limited(seconds: float) -> UpstreamRateLimited:
+    err = UpstreamRateLimited("a: 429")
+    err.retry_after_s = seconds
+    return err
+
+
+def test_retry_after_moves_on_to_the_next_model_and_pauses_the_limited_one() -> None:
+    clock = Clock()
+    b, _ = breaker(threshold=5, clock=clock)
+    call, calls = scripted({"a": [rate_limited(30)], "b": ["B", "B2"]})
+    result, _ = run(("a", "b"), call, b)
+    assert result == ("b", "B")
+    assert calls == ["a", "b"]  # no pointless retry of a model that asked for 30 s
+    assert not b.available("a") and b.state()["a"]["held_for_s"] == 30
+    result, attempts = run(("a", "b"), call, b)  # the next request skips it at once
+    assert result == ("b", "B2")
+    assert [(a.model, a.error) for a in attempts] == [("a", "circuit_open"), ("b", None)]
+    clock.now += 31
+    assert b.available("a")  # the pause is over; one failure is below the threshold
+
+
+def test_a_short_retry_after_on_the_last_model_is_sat_out() -> None:
+    call, calls = scripted({"a": [rate_limited(0.2), "A"]})
+    started = time.monotonic()
+    real_clock = CircuitBreaker(BreakerSettings(failure_threshold=5, cooldown_s=10.0))
+    result, _ = run(("a",), call, real_clock)
+    assert result == ("a", "A")
+    assert calls == ["a", "a"]
+    assert time.monotonic() - started >= 0.2
+
+
+def test_a_long_retry_after_on_the_last_model_fails_at_once() -> None:
+    call, calls = scripted({"a": [rate_limited(60), "A"]})
+    started = time.monotonic()
+    result, _ = run(("a",), call)
+    assert isinstance(result, UpstreamRateLimited)
+    assert calls == ["a"]
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after": "1.5"}, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # the precise one wins
+        ({"retry-after": "Wed, 25 Nov 2026 20:00:30 GMT"}, 30.0),
+        ({"retry-after": "Wed, 25 Nov 2026 19:59:00 GMT"}, 0.0),  # already past
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_header_forms(headers: dict[str, str], seconds: float | None) -> None:
+    now = datetime(2026, 11, 25, 20, 0, 0, tzinfo=UTC).timestamp()
+    assert retry_after(httpx.Headers(headers), now=now) == seconds
+
+
+def test_an_upstream_429_carries_its_retry_after() -> None:
+    body = {"error": {"message": "slow down", "type": "x", "param": None, "code": None}}
+    up = upstream(lambda request: httpx.Response(429, json=body, headers={"retry-after": "3"}))
+    with pytest.raises(UpstreamRateLimited) as info:
+        asyncio.run(up.complete({"messages": []}, MODEL))
+    assert info.value.retry_after_s == 3.0
 
 
 # -- the OpenAI upstream ----------------------------------------------------------------------

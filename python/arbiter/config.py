@@ -73,6 +73,9 @@ class FailoverSettings:
     retries_per_model: int = 1
     backoff_ms: int = 50
     max_models: int = 3
+    # An upstream's Retry-After up to this long is sat out when no other model is left to try;
+    # a longer one ends the attempts on that model (either way the model is paused that long).
+    max_retry_after_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

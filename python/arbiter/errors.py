@@ -93,6 +93,7 @@ class UpstreamError(ArbiterError):
     status = 502
     code = "upstream_error"
     type = "server_error"
+    retry_after_s: float | None = None  # how long the upstream asked us to wait (Retry-After)
 
 
 class UpstreamTimeout(UpstreamError):

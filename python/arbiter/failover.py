@@ -39,6 +39,10 @@ class _Circuit:
     failures: int = 0  # consecutive
     opened_at: float | None = None
     probing: bool = False  # half-open and the one probe is in flight
+    held_until: float | None = None  # the upstream asked for a pause (Retry-After) until then
+
+
+MAX_HOLD_S = 300.0  # an upstream's Retry-After is honoured up to this long
 
 
 class CircuitBreaker:
@@ -61,6 +65,10 @@ class CircuitBreaker:
         self._clock = clock
 
     def _state(self, c: _Circuit | None) -> CircuitState:
+        if c is not None and c.held_until is not None:
+            if self._clock() < c.held_until:
+                return "open"
+            c.held_until = None  # the pause is over: back to what the failures say
         if c is None or c.opened_at is None:
             return "closed"
         if self._clock() - c.opened_at < self._s.cooldown_s:
@@ -112,6 +120,15 @@ class CircuitBreaker:
             c.probing = False
         # a call that began before the circuit opened and failed since does not extend the open
 
+    def hold(self, model: str, seconds: float) -> None:
+        """The upstream asked for a pause (Retry-After): no call goes to it until then."""
+        if seconds <= 0:
+            return
+        c = self._circuits.setdefault(model, _Circuit())
+        until = self._clock() + min(seconds, MAX_HOLD_S)
+        c.held_until = max(c.held_until or until, until)
+        log.info("upstream asked for a pause", extra={"upstream_model": model, "seconds": seconds})
+
     def state(self) -> dict[str, dict[str, object]]:
         """Every model with a failure on record: state, consecutive failures, seconds to probe."""
         now = self._clock()
@@ -122,6 +139,8 @@ class CircuitBreaker:
             if c.opened_at is not None:
                 entry["probe_in_s"] = round(max(self._s.cooldown_s - (now - c.opened_at), 0.0), 3)
                 entry["probing"] = c.probing
+            if c.held_until is not None:
+                entry["held_for_s"] = round(c.held_until - now, 3)
             out[model] = entry
         return out
 
@@ -149,12 +168,14 @@ async def run_with_failover(
     once, else the last error (a clean ArbiterError), or NoRouteAvailable if nothing was tried."""
     deadline = time.monotonic() + settings.deadline_s
     last: ArbiterError | None = None
-    for model in models[: max(settings.max_models, 1)]:
+    tried = models[: max(settings.max_models, 1)]
+    for model in tried:
+        pause = 0.0
         for retry in range(settings.retries_per_model + 1):
             if deadline - time.monotonic() < _MIN_TRY_S:
                 break
             if retry:
-                await asyncio.sleep(min(_backoff_s(settings, retry), deadline - time.monotonic()))
+                await asyncio.sleep(min(pause, deadline - time.monotonic()))
             if not breaker.acquire(model):
                 attempts.append(Attempt(model, False, 0.0, "circuit_open"))
                 break  # open, or half-open with its one probe already in flight: next model
@@ -197,7 +218,19 @@ async def run_with_failover(
             )
             breaker.failure(model)
             last = err
-            if not breaker.available(model):
+            pause = _backoff_s(settings, retry + 1)
+            asked = err.retry_after_s if isinstance(err, UpstreamError) else None
+            if asked is not None:
+                breaker.hold(model, asked)  # other requests skip it meanwhile
+                if (
+                    model != tried[-1]  # another model can answer now
+                    or asked > settings.max_retry_after_s
+                    or asked >= deadline - time.monotonic()
+                ):
+                    break
+                # the last model: sit out the pause (and a hair more: timers may fire early)
+                pause = max(pause, asked + _MIN_TRY_S)
+            elif not breaker.available(model):
                 break  # its circuit just opened: on to the next model
     if last is not None:
         raise last

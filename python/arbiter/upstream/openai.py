@@ -7,6 +7,7 @@ failover.py's job, not this module's.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import time
 from collections import deque
@@ -119,7 +120,7 @@ class OpenAIUpstream:
         except httpx.HTTPError as err:
             raise transport_error(model.name, err) from err
         if resp.status_code >= 400:
-            raise _http_error(model.name, resp.status_code, resp.content)
+            raise _http_error(model.name, resp.status_code, resp.content, resp.headers)
         try:
             data = orjson.loads(resp.content)
             choice = data["choices"][0]
@@ -156,7 +157,7 @@ class OpenAIUpstream:
                 raw = b""
             finally:
                 await resp.aclose()
-            raise _http_error(model.name, resp.status_code, raw)
+            raise _http_error(model.name, resp.status_code, raw, resp.headers)
         deadline = started + self._failover.total_timeout_s
         stream = _OpenAIStream(model.name, resp, deadline)
         await stream.prime()  # wait for the first content, so failures before it can fail over
@@ -334,7 +335,9 @@ def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
     return chunk
 
 
-def _http_error(model: str, status: int, raw: bytes) -> UpstreamError:
+def _http_error(
+    model: str, status: int, raw: bytes, headers: httpx.Headers | None = None
+) -> UpstreamError:
     try:
         body: Any = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
@@ -343,11 +346,40 @@ def _http_error(model: str, status: int, raw: bytes) -> UpstreamError:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         message = str(body["error"].get("message", ""))
     text = f"{model}: upstream answered {status}" + (f": {message}" if message else "")
+    err: UpstreamError
     if status == 429:
-        return UpstreamRateLimited(text)
-    if status in (408, 504):
-        return UpstreamTimeout(text)
-    if status >= 500 or status in (401, 403):
+        err = UpstreamRateLimited(text)
+    elif status in (408, 504):
+        err = UpstreamTimeout(text)
+    elif status >= 500 or status in (401, 403):
         # 401/403 are the operator's credentials at fault, not the caller's: another model may work
-        return UpstreamUnavailable(text)
-    return UpstreamRejected(text, upstream_status=status, body=body)
+        err = UpstreamUnavailable(text)
+    else:
+        return UpstreamRejected(text, upstream_status=status, body=body)
+    err.retry_after_s = retry_after(headers) if headers is not None else None
+    return err
+
+
+def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds the upstream asked us to wait: `retry-after-ms`, else `Retry-After` as seconds
+    or an HTTP date; None when absent or unreadable."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
