@@ -8,10 +8,12 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from arbiter import replay as rp
 from arbiter.routing import Router
+from arbiter.routing_metrics import aiq, nondecreasing_hull
 
 STRONG, WEAK, MID = "big", "small", "mid"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
@@ -208,6 +210,77 @@ def test_priors_change_cold_start(tmp_path: Path) -> None:
     a = rp.run(table, rp.ReplayConfig(knob=0.9))
     b = rp.run(table, rp.ReplayConfig(knob=0.9, priors=pessimistic))
     assert b.calls[STRONG] > a.calls[STRONG]
+
+
+def test_table_priors_are_mean_quality_and_write_priors_round_trips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tfile, mfile = _write(tmp_path, models=(STRONG, MID, WEAK))
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    train = rp.select_split(table, "train")
+    priors = rp.table_priors(train)
+    assert set(priors) == {STRONG, MID, WEAK}
+    for m in (STRONG, MID, WEAK):
+        assert priors[m] == {"math": pytest.approx(train.model_quality(m), abs=1e-6)}
+    out = tmp_path / "priors.json"
+    args = [str(tfile), "--models", str(mfile), "--split", "train", "--write-priors", str(out)]
+    assert rp.main(args) == 0
+    assert json.loads(out.read_text()) == json.loads(capsys.readouterr().out) == priors
+    # the file is a valid --priors input for a replay of the other split
+    assert rp.main([str(tfile), "--models", str(mfile), "--split", "heldout", "--priors",
+                    str(out), "--prior-strength", "50", "--difficulty", "none",
+                    "--no-progress"]) == 0  # fmt: skip
+
+
+def test_prior_strength_reaches_the_router_and_the_sidecar_config(tmp_path: Path) -> None:
+    import tomllib
+
+    from arbiter.replay_http import sidecar_toml
+
+    tfile, mfile = _write(tmp_path, n=10)
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    assert rp._router(table, rp.ReplayConfig(), STRONG).params.prior_strength == 8.0
+    cfg = rp.ReplayConfig(prior_strength=50.0)
+    assert rp._router(table, cfg, STRONG).params.prior_strength == 50.0
+    doc = tomllib.loads(sidecar_toml(table, cfg, STRONG, "http://127.0.0.1:1", tmp_path / "d"))
+    assert doc["routing"]["prior_strength"] == 50.0
+    plain = tomllib.loads(sidecar_toml(table, rp.ReplayConfig(), STRONG, "http://x", tmp_path))
+    assert "prior_strength" not in plain["routing"]
+
+
+def test_random_hull_mix_lies_on_the_hull_in_expectation(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=300, models=(STRONG, MID, WEAK))
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    singles = [(table.model_cost(m.id), table.model_quality(m.id)) for m in table.models]
+    hull = nondecreasing_hull(singles)
+    hx, hy = [p[0] for p in hull], [p[1] for p in hull]
+    draws = [rp.random_hull_mix(table, 9, s) for s in range(30)]
+    assert all(len(d) == 9 for d in draws)
+    for k in range(9):
+        cost = sum(d[k][0] for d in draws) / len(draws)
+        qual = sum(d[k][1] for d in draws) / len(draws)
+        assert hx[0] <= cost <= hx[-1]
+        assert qual == pytest.approx(float(np.interp(cost, hx, hy)), abs=0.01)
+    # one draw's hull keeps its lucky points: above the single-model hull, never below it
+    c_min, c_max = min(hx), max(c for c, _ in singles)
+    assert aiq([*singles, *draws[0]], c_min, c_max) >= aiq(singles, c_min, c_max) - 1e-12
+    (tmp_path / "two").mkdir()
+    tf2, mf2 = _write(tmp_path / "two", n=5)
+    doc = rp.replay(rp.load_table(tf2, rp.load_models(mf2)), rp.ReplayConfig(), knobs=[0.5])
+    assert "aiq_random_hull" not in doc  # two-model tables: the random router is PGR = c
+
+
+def test_train_priors_bring_a_multi_model_replay_to_the_hull(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=300, models=(STRONG, MID, WEAK))
+    table = rp.load_table(tfile, rp.load_models(mfile))
+    train, heldout = rp.select_split(table, "train"), rp.select_split(table, "heldout")
+    knobs = [0.01, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    cold = rp.replay(heldout, rp.ReplayConfig(), knobs=knobs)
+    warm_cfg = rp.ReplayConfig(explore=0.1, priors=rp.table_priors(train), prior_strength=50.0)
+    warm = rp.replay(heldout, warm_cfg, knobs=knobs)
+    assert "aiq_random_hull" in warm and warm["aiq_random_hull"] >= warm["aiq_hull"]
+    assert warm["aiq"] >= warm["aiq_hull"] - 0.01
+    assert warm["aiq"] > cold["aiq"]
 
 
 def test_bad_inputs_exit_2(tmp_path: Path) -> None:

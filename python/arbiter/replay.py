@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
-from arbiter.routing_metrics import aiq, apgr, cpt, pgr
+from arbiter.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ DEFAULT_SWEEP: tuple[float, ...] = (
     1.05, 1.1, 1.25, 1.5,
 )  # fmt: skip
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
+RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
 
 Escalate = Callable[[str, str, str | None, str | None, Mapping[str, Any] | None], tuple[bool, str]]
 
@@ -87,6 +89,9 @@ class ReplayConfig:
     # A small variance pins the slope near its prior: trusts the shipped difficulty score's
     # ranking on traffic like its training data (`RouterParams.slope_prior_var`).
     slope_var: float | None = None
+    # None: the router's default pseudo-count weight of the priors (`RouterParams.prior_strength`).
+    # Priors measured on many prompts (e.g. a train split, `table_priors`) deserve more weight.
+    prior_strength: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,25 @@ def cheapest_model(table: Table) -> str:
     return min(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
 
 
+def table_priors(table: Table) -> dict[str, dict[str, float]]:
+    """Warm-start priors measured on a table: model -> task -> mean recorded quality.
+
+    Meant for the rows of one split (e.g. `select_split(t, "train")`) to warm-start a replay of
+    another (`--write-priors`, then `--priors` with `--split heldout`).
+    """
+    sums: dict[str, dict[str, float]] = {m.id: {} for m in table.models}
+    counts: dict[str, int] = {}
+    for r in table.rows:
+        counts[r.task] = counts.get(r.task, 0) + 1
+        for m in table.models:
+            per = sums[m.id]
+            per[r.task] = per.get(r.task, 0.0) + r.outcomes[m.id].quality
+    return {
+        m: {task: round(v / counts[task], 6) for task, v in sorted(per.items())}
+        for m, per in sums.items()
+    }
+
+
 def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
     pool = [
         PoolModel(m.id, m.price_in_per_mtok, m.price_out_per_mtok, 1 << 40, frozenset(),
@@ -176,6 +200,8 @@ def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
     if cfg.slope_var is not None:
         cap = max(params.slope_precision_cap, 1.0 / cfg.slope_var)
         params = replace(params, slope_prior_var=cfg.slope_var, slope_precision_cap=cap)
+    if cfg.prior_strength is not None:
+        params = replace(params, prior_strength=cfg.prior_strength)
     return Router(pool, params, seed=cfg.seed)
 
 
@@ -253,6 +279,32 @@ def oracle_frontier(table: Table, steps: int = 60) -> list[tuple[float, float]]:
             cost += o.cost_usd
             qual += o.quality
         points.append((cost, qual / len(table.rows)))
+    return points
+
+
+def random_hull_mix(table: Table, n_points: int, seed: int) -> list[tuple[float, float]]:
+    """A router with no information: (cost, quality) at `n_points` costs evenly spaced along the
+    single-model hull, each prompt sent at random to one of the two hull models around that cost.
+
+    Its expected curve is the hull itself; the AIQ of its sampled points exceeds the hull's only
+    by sampling noise (the convex hull of noisy points keeps the lucky ones). That excess is the
+    bar a router's AIQ must clear before it says anything about routing.
+    """
+    singles = {(table.model_cost(m.id), table.model_quality(m.id)): m.id for m in table.models}
+    hull = [singles[p] for p in nondecreasing_hull(list(singles))]
+    if len(hull) < 2:
+        return []
+    costs = np.asarray([[r.outcomes[m].cost_usd for m in hull] for r in table.rows])
+    quals = np.asarray([[r.outcomes[m].quality for m in hull] for r in table.rows])
+    hx = costs.sum(0)
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(table.rows))
+    points = []
+    for c in np.linspace(hx[0], hx[-1], n_points + 2)[1:-1]:
+        i = min(int(np.searchsorted(hx, c, side="right")) - 1, len(hull) - 2)
+        share = (c - hx[i]) / (hx[i + 1] - hx[i])
+        pick = np.where(rng.random(len(rows)) < share, i + 1, i)
+        points.append((float(costs[rows, pick].sum()), float(quals[rows, pick].mean())))
     return points
 
 
@@ -384,6 +436,13 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
             "aiq_hull": round(aiq(singles, c_min, c_max), 6),
             "aiq_oracle": round(aiq(oracle_frontier(table), c_min, c_max), 6),
         }
+        if not refs.two_models and len(singles) > 1:
+            # the noise floor: a random mix along the hull, as many points as this sweep
+            noise = [
+                aiq([*singles, *random_hull_mix(table, len(curve), s)], c_min, c_max)
+                for s in range(RANDOM_HULL_SEEDS)
+            ]
+            out["aiq_random_hull"] = round(sum(noise) / len(noise), 6)
     return out
 
 
@@ -501,6 +560,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--priors", type=Path, default=None, help="JSON: model -> task -> p(good)")
     ap.add_argument(
+        "--prior-strength",
+        type=float,
+        default=None,
+        help="pseudo-count weight of the priors (router default 8)",
+    )
+    ap.add_argument(
+        "--write-priors",
+        type=Path,
+        default=None,
+        help="write the selected split's mean quality per model and task as a --priors file, "
+        "then exit (e.g. from --split train, to warm-start a --split heldout replay)",
+    )
+    ap.add_argument(
         "--difficulty",
         default="default",
         help="ONNX difficulty model path, 'default' (shipped) or 'none'",
@@ -556,13 +628,24 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError) as err:
         print(f"arbiter replay: {err}", file=sys.stderr)
         return 2
+    if args.write_priors:
+        text = orjson.dumps(table_priors(table), option=orjson.OPT_INDENT_2).decode()
+        args.write_priors.write_text(text + "\n")
+        print(text)
+        return 0
     escalate: Escalate | None = None
     if args.cascade:
         from arbiter.cascade import should_escalate
 
         escalate = should_escalate
     cfg = ReplayConfig(
-        args.knob, args.seed, args.baseline, args.explore, priors, slope_var=args.slope_var
+        args.knob,
+        args.seed,
+        args.baseline,
+        args.explore,
+        priors,
+        slope_var=args.slope_var,
+        prior_strength=args.prior_strength,
     )
     if args.via_sidecar:
         return _main_via_sidecar(args, table, cfg)

@@ -80,6 +80,10 @@ def sidecar_toml(
         f"explore = {cfg.explore}", "judge_sample_rate = 0.0", "",
         "[upstreams.sim]", f"base_url = {_q(sim_url)}", f"api_key_env = {_q(SIM_KEY_ENV)}", "",
     ]  # fmt: skip
+    if cfg.prior_strength is not None:
+        lines.insert(
+            lines.index("judge_sample_rate = 0.0") + 1, f"prior_strength = {cfg.prior_strength}"
+        )
     for m in table.models:
         lines += [
             f"[models.{_q(m.id)}]", 'upstream = "sim"',
@@ -199,7 +203,9 @@ def replay_via_sidecar(
 ) -> dict[str, Any]:  # fmt: skip
     """The in-process replay's JSON report, produced through a live sim + sidecar."""
     baseline = cfg.baseline or default_baseline(table)
-    cfg = ReplayConfig(cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors)
+    cfg = ReplayConfig(
+        cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors, prior_strength=cfg.prior_strength
+    )
     with running_stack(table, table_path, models_path, cfg, baseline, workdir) as stack:
         res, billed = drive(table, cfg, stack, table_messages(table_path), deadline_s=deadline_s)
     doc: dict[str, Any] = {"knob": cfg.knob, "seed": cfg.seed, "baseline_model": baseline}
