@@ -361,12 +361,22 @@ def test_retry_after_moves_on_to_the_next_model_and_pauses_the_limited_one() -> 
     result, _ = run(("a", "b"), call, b)
     assert result == ("b", "B")
     assert calls == ["a", "b"]  # no pointless retry of a model that asked for 30 s
-    assert not b.available("a") and b.state()["a"]["held_for_s"] == 30
+    assert b.held("a") and b.state()["a"]["held_for_s"] == 30
     result, attempts = run(("a", "b"), call, b)  # the next request skips it at once
     assert result == ("b", "B2")
-    assert [(a.model, a.error) for a in attempts] == [("a", "circuit_open"), ("b", None)]
+    assert [(a.model, a.error) for a in attempts] == [("a", "upstream_paused"), ("b", None)]
     clock.now += 31
-    assert b.available("a")  # the pause is over; one failure is below the threshold
+    assert not b.held("a")
+
+
+def test_a_paused_model_that_is_the_last_one_left_is_still_called() -> None:
+    """A pause is not a circuit: with nothing else to try, the upstream answers for itself."""
+    b, _ = breaker(threshold=5)
+    b.hold("a", 30)
+    call, _ = scripted({"a": ["A"]})
+    result, _ = run(("a",), call, b)
+    assert result == ("a", "A")
+    assert not b.held("a")  # it answered: the pause is over
 
 
 def test_a_short_retry_after_on_the_last_model_is_sat_out() -> None:

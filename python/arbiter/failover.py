@@ -65,10 +65,6 @@ class CircuitBreaker:
         self._clock = clock
 
     def _state(self, c: _Circuit | None) -> CircuitState:
-        if c is not None and c.held_until is not None:
-            if self._clock() < c.held_until:
-                return "open"
-            c.held_until = None  # the pause is over: back to what the failures say
         if c is None or c.opened_at is None:
             return "closed"
         if self._clock() - c.opened_at < self._s.cooldown_s:
@@ -121,13 +117,26 @@ class CircuitBreaker:
         # a call that began before the circuit opened and failed since does not extend the open
 
     def hold(self, model: str, seconds: float) -> None:
-        """The upstream asked for a pause (Retry-After): no call goes to it until then."""
+        """The upstream asked for a pause (Retry-After). Unlike an open circuit, a pause only
+        makes failover skip the model while another one is left to try: the upstream's own
+        answer, not a local refusal, is what a request gets when nothing else can serve it."""
         if seconds <= 0:
             return
         c = self._circuits.setdefault(model, _Circuit())
         until = self._clock() + min(seconds, MAX_HOLD_S)
         c.held_until = max(c.held_until or until, until)
         log.info("upstream asked for a pause", extra={"upstream_model": model, "seconds": seconds})
+
+    def held(self, model: str) -> bool:
+        c = self._circuits.get(model)
+        if c is None or c.held_until is None:
+            return False
+        if self._clock() < c.held_until:
+            return True
+        c.held_until = None
+        if c.failures == 0:
+            del self._circuits[model]  # nothing else on record
+        return False
 
     def state(self) -> dict[str, dict[str, object]]:
         """Every model with a failure on record: state, consecutive failures, seconds to probe."""
@@ -176,6 +185,9 @@ async def run_with_failover(
                 break
             if retry:
                 await asyncio.sleep(min(pause, deadline - time.monotonic()))
+            elif model != tried[-1] and breaker.held(model):
+                attempts.append(Attempt(model, False, 0.0, "upstream_paused"))
+                break  # it asked for a pause and another model is left
             if not breaker.acquire(model):
                 attempts.append(Attempt(model, False, 0.0, "circuit_open"))
                 break  # open, or half-open with its one probe already in flight: next model
@@ -221,7 +233,7 @@ async def run_with_failover(
             pause = _backoff_s(settings, retry + 1)
             asked = err.retry_after_s if isinstance(err, UpstreamError) else None
             if asked is not None:
-                breaker.hold(model, asked)  # other requests skip it meanwhile
+                breaker.hold(model, asked)  # other requests try their next model first
                 if (
                     model != tried[-1]  # another model can answer now
                     or asked > settings.max_retry_after_s

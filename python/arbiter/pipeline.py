@@ -206,8 +206,19 @@ class Pipeline:
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
-        s = self.s
+        """Answer in one piece, failing over as needed. Cancelled (the client left), it records
+        the decision as `client_disconnected`; the upstream call was cancelled with it."""
         attempts: list[Attempt] = []
+        try:
+            return await self._complete(req, plan, attempts)
+        except asyncio.CancelledError:
+            gone = ClientDisconnected("the client disconnected before the answer")
+            with anyio.CancelScope(shield=True):
+                await self._record(req, plan, plan.models[0], None, attempts, gone, "")
+            raise
+
+    async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
+        s = self.s
         extra = 0.0
         if plan.cascade_first is not None:
             cheap_answer, extra = await self._try_cascade(req, plan, attempts)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
+from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
     InvalidRequest,
@@ -109,7 +110,8 @@ class Handlers:
                     # upstream and records the decision
                     background=BackgroundTask(streamed.aclose),
                 )
-            done = await self.pipeline.complete(req, plan)
+            with CancelOnDisconnect(request.receive):  # a client that leaves stops the call
+                done = await self.pipeline.complete(req, plan)
         except BaseException:
             if capped:
                 await budgets.release(plan.decision_id)  # a no-op once the spend was settled

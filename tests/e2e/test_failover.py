@@ -78,6 +78,15 @@ def test_non_streaming_failure_retries_then_falls_back(
     assert r.json()["choices"][0]["message"]["content"]
     row = decision(stack.sidecar.root_url, r.headers["x-arbiter-decision-id"])
     assert row["status"] == "ok"
+    if code == "upstream_rate_limited":
+        # the sim's 429 says `retry-after: 1`: no retry on s-a, which is paused for a second
+        assert attempts_of(row) == [("s-a", False, code), (served, True, None)]
+        assert row["attempts"][0]["status"] == 429
+        r = post(stack)  # the next request skips the paused model without calling it
+        row = decision(stack.sidecar.root_url, r.headers["x-arbiter-decision-id"])
+        assert attempts_of(row)[0] == ("s-a", False, "upstream_paused")
+        time.sleep(1.1)  # let the pause end before the next test
+        return
     assert attempts_of(row) == [("s-a", False, code), ("s-a", False, code), (served, True, None)]
     if status is not None:
         assert [a.get("status") for a in row["attempts"][:2]] == [status, status]
@@ -132,6 +141,35 @@ def test_every_model_failing_is_a_clean_error(stack: Stack, sim: WatchedSim) -> 
     tried = [a["model"] for a in row["attempts"]]
     assert tried[:2] == ["s-a", "s-a"]
     assert sorted(tried[2:]) == ["s-b", "s-b", "s-c", "s-c"]  # their order follows the scores
+
+
+# -- the client leaving -------------------------------------------------------------------------
+def test_a_client_leaving_a_non_streaming_request_stops_its_upstream_call(
+    stack: Stack, sim: WatchedSim
+) -> None:
+    """uvicorn never cancels a handler whose client left; the sidecar notices and cancels the
+    upstream call itself (it would go on costing), and records the decision as a disconnect."""
+    sim.control(model="*", stall=1.0, stall_ms=5000)
+    sent_at = time.time()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{stack.sidecar.base_url}/chat/completions",
+            json={"model": "auto", "messages": QUESTION},
+            headers=AUTH,
+            timeout=0.5,
+        )
+    left = time.monotonic()
+    row = None
+    while row is None and time.monotonic() - left < 4.0:  # well before the 5 s answer
+        time.sleep(0.05)
+        feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 5})
+        row = next((d for d in feed.json()["data"] if d["ts"] >= sent_at), None)
+    assert row is not None, "not recorded before the upstream would have answered"
+    assert row["status"] == "failed"
+    assert row["error"] == "client_disconnected"
+    sim.reset()
+    r = post(stack)  # and the sidecar carries on serving
+    assert r.status_code == 200, r.text
 
 
 # -- the deadline -------------------------------------------------------------------------------
