@@ -1,4 +1,4 @@
-"""The client side of a stream: EventStreamResponse (ASGI, no sockets) and the relay's batching."""
+"""The client side of a stream: EventStreamResponse over a fake ASGI peer (no sockets)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
-import orjson
 import pytest
 from starlette.background import BackgroundTask
 
-from arbiter.errors import UpstreamError
 from arbiter.event_stream import EventStreamResponse
-from arbiter.pipeline import _forwardable, _StreamOutcome
 
 
 class Client:
@@ -108,27 +105,3 @@ def test_a_cancel_from_outside_is_not_swallowed() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(go())
-
-
-def chunk(text: str | None = None, finish: str | None = None) -> bytes:
-    delta = {} if text is None else {"content": text}
-    return orjson.dumps({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-
-
-def test_a_batch_becomes_one_write_and_usage_is_kept_only_when_asked() -> None:
-    usage = b'{"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2}}'
-    outcome = _StreamOutcome()
-    data, broken = _forwardable([chunk("a"), chunk("b", "stop"), usage], "m", False, outcome)
-    assert broken is None
-    assert data == b"data: " + chunk("a") + b"\n\ndata: " + chunk("b", "stop") + b"\n\n"
-    assert outcome.parts == ["a", "b"] and outcome.finish == "stop"
-    data, _ = _forwardable([usage], "m", True, _StreamOutcome())
-    assert data == b"data: " + usage + b"\n\n"
-
-
-def test_garbage_mid_batch_still_forwards_what_came_before_it() -> None:
-    outcome = _StreamOutcome()
-    data, broken = _forwardable([chunk("a"), b'{"choi', chunk("b")], "m", False, outcome)
-    assert data == b"data: " + chunk("a") + b"\n\n"
-    assert isinstance(broken, UpstreamError)
-    assert outcome.parts == ["a"]

@@ -495,7 +495,7 @@ def test_stream_holds_the_opening_chunk_until_the_first_token() -> None:
 
     async def go() -> tuple[list[bytes], bool]:
         stream = await up.open_stream({"messages": []}, MODEL)
-        events = [e async for batch in stream.batches() for e in batch]
+        events = [e async for e in stream.events()]
         await stream.aclose()
         return events, stream.done
 
@@ -525,7 +525,7 @@ def test_stream_cut_after_tokens_is_not_done() -> None:
 
     async def go() -> bool:
         stream = await up.open_stream({"messages": []}, MODEL)
-        assert [b async for b in stream.batches()]
+        assert [e async for e in stream.events()]
         await stream.aclose()
         return stream.done
 
@@ -552,9 +552,9 @@ def test_stream_request_always_asks_the_upstream_for_usage() -> None:
     assert sent["model"] == "m-at-upstream"
 
 
-async def batches_of(up: OpenAIUpstream) -> tuple[list[list[bytes]], bool]:
+async def events_of(up: OpenAIUpstream) -> tuple[list[bytes], bool]:
     stream = await up.open_stream({"messages": []}, MODEL)
-    out = [batch async for batch in stream.batches()]
+    out = [event async for event in stream.events()]
     await stream.aclose()
     return out, stream.done
 
@@ -566,8 +566,8 @@ def test_stream_lines_split_across_reads_and_crlf_are_reassembled() -> None:
     body = body.replace(b"\n", b"\r\n")
     cuts = [0, 7, 8, 60, 61, 150, len(body) - 3, len(body)]  # mid-"data:", mid-JSON, mid-CRLF
     up = upstream(sse(*(body[a:b] for a, b in itertools.pairwise(cuts))))
-    batches, done = asyncio.run(batches_of(up))
-    texts = [orjson.loads(e)["choices"][0]["delta"].get("content") for b in batches for e in b]
+    events, done = asyncio.run(events_of(up))
+    texts = [orjson.loads(e)["choices"][0]["delta"].get("content") for e in events]
     assert texts == ["", "Hel", "lo", None]
     assert done
 
@@ -575,18 +575,8 @@ def test_stream_lines_split_across_reads_and_crlf_are_reassembled() -> None:
 def test_comments_and_event_names_are_skipped() -> None:
     up = upstream(sse(b": keep-alive\n\nevent: message\n" + chunk("a"), chunk(finish="stop"),
                          b"data: [DONE]\n\n"))  # fmt: skip
-    batches, done = asyncio.run(batches_of(up))
-    assert [len(b) for b in batches] == [1, 1]
-    assert done
-
-
-def test_events_that_arrive_together_form_one_batch() -> None:
-    """The first batch is what priming read (opening + first token: the first byte goes out at
-    once); the rest of one network read is one batch, so the relay writes it once."""
-    up = upstream(sse(chunk(role=True) + chunk("a") + chunk("b") + chunk("c"),
-                         chunk(finish="stop") + b"data: [DONE]\n\n"))  # fmt: skip
-    batches, done = asyncio.run(batches_of(up))
-    assert [len(b) for b in batches] == [2, 2, 1]
+    events, done = asyncio.run(events_of(up))
+    assert len(events) == 2
     assert done
 
 
@@ -597,7 +587,7 @@ def test_usage_is_read_from_the_stream_and_nothing_after_done_counts() -> None:
 
     async def go() -> tuple[int, Any]:
         stream = await up.open_stream({"messages": []}, MODEL)
-        n = sum([len(b) async for b in stream.batches()])
+        n = len([e async for e in stream.events()])
         await stream.aclose()
         return n, stream.usage
 

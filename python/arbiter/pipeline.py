@@ -284,12 +284,9 @@ class Pipeline:
         so dropping an unfinished Relay lets Python finalize this generator at once."""
         try:
             try:
-                async for batch in upstream.batches():
-                    data, broken = _forwardable(batch, model, req.include_usage, outcome)
-                    if data:
-                        yield data  # one write for the events that arrived together
-                    if broken is not None:
-                        raise broken
+                async for event in upstream.events():
+                    if _inspect_chunk(event, model, req.include_usage, outcome):
+                        yield b"data: " + event + b"\n\n"  # each chunk as it comes, never batched
                 if not upstream.done:
                     raise UpstreamError(f"{model}: the stream ended without [DONE]")
                 if outcome.finish is None:
@@ -437,22 +434,6 @@ class _StreamOutcome:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
-
-
-def _forwardable(
-    batch: list[bytes], model: str, include_usage: bool, outcome: _StreamOutcome
-) -> tuple[bytes, UpstreamError | None]:
-    """The client's SSE bytes for a batch of upstream events, and the error that cut the batch
-    short if one did (the events before it still go out, ahead of the error event)."""
-    out: list[bytes] = []
-    for event in batch:
-        try:
-            forward = _inspect_chunk(event, model, include_usage, outcome)
-        except UpstreamError as err:
-            return b"".join(out), err
-        if forward:
-            out += (b"data: ", event, b"\n\n")
-    return b"".join(out), None
 
 
 def _inspect_chunk(event: bytes, model: str, include_usage: bool, outcome: _StreamOutcome) -> bool:

@@ -13,10 +13,9 @@ class UpstreamStream(Protocol):
     """An open streaming answer: the status was 2xx and the first event carrying content (text,
     a tool call, a finish reason or usage) has arrived, so a failure before it can fail over."""
 
-    def batches(self) -> AsyncIterator[list[bytes]]:
-        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded, in groups that were
-        ready together (so a relay can forward each group in one write, never waiting to fill
-        one). Raises an UpstreamError when the stream breaks, stalls or passes the total
+    def events(self) -> AsyncIterator[bytes]:
+        """Raw SSE `data:` payloads (without the prefix), `[DONE]` excluded, one at a time as
+        they arrive. Raises an UpstreamError when the stream breaks, stalls or passes the total
         timeout."""
         ...
 

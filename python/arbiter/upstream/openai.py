@@ -281,15 +281,12 @@ class _OpenAIStream:
             await self.aclose()
             raise
 
-    async def batches(self) -> AsyncIterator[list[bytes]]:
+    async def events(self) -> AsyncIterator[bytes]:
         held, self._held = self._held, []
-        if held:
-            yield held  # the opening and the first content: the first byte goes out at once
+        for opening in held:
+            yield opening
         while (event := await self._next_event()) is not None:
-            batch = [event]
-            while (more := self._pop_event()) is not None:
-                batch.append(more)
-            yield batch
+            yield event
 
     async def aclose(self) -> None:
         """Close the response; on an unfinished body this drops the connection, which is how
