@@ -127,10 +127,11 @@ def main() -> int:
     baseline = sorted(early)[len(early) // 2]
     drift = 100 * (values[-1] - baseline) / baseline if baseline else 0.0
     spread = 100 * max(abs(v - baseline) for v in values) / baseline if baseline else 0.0
+    latency = run.get("latency_ms") or {}  # loadgen's names: `ok`, `latency_ms.p50`
     print(
         f"max throughput {peak['rps']:.0f} req/s; soak at {rate:.0f} req/s for "
-        f"{args.duration:.0f} s: served {run.get('requests')} (errors {run.get('errors')}), "
-        f"p50 {run.get('p50')} ms p99 {run.get('p99')} ms"
+        f"{args.duration:.0f} s: served {run.get('ok')} (errors {run.get('errors')}), "
+        f"p50 {latency.get('p50')} ms p99 {latency.get('p99')} ms"
     )
     print("rss samples (s, MB):", samples)
     print(
@@ -143,8 +144,12 @@ def main() -> int:
                 "rate_rps": round(rate),
                 "max_rps": peak["rps"],
                 "duration_s": args.duration,
-                "requests": run.get("requests"),
+                "requests": run.get("ok"),
+                "p50_ms": latency.get("p50"),
+                "p99_ms": latency.get("p99"),
                 "errors": run.get("errors"),
+                "error_kinds": run.get("error_kinds"),
+                "status_counts": run.get("status_counts"),
                 "rss_rest_mb": round(rest, 1),
                 "rss_early_mb": baseline,
                 "rss_end_mb": values[-1],

@@ -19,6 +19,7 @@ from tests.e2e.test_streaming import (
     WatchedSim,
     attempts_of,
     decision,
+    first_decision_since,
     running,
 )
 
@@ -158,12 +159,7 @@ def test_a_client_leaving_a_non_streaming_request_stops_its_upstream_call(
             headers=AUTH,
             timeout=0.5,
         )
-    left = time.monotonic()
-    row = None
-    while row is None and time.monotonic() - left < 4.0:  # well before the 5 s answer
-        time.sleep(0.05)
-        feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 5})
-        row = next((d for d in feed.json()["data"] if d["ts"] >= sent_at), None)
+    row = first_decision_since(stack.sidecar.root_url, sent_at, within_s=4)  # < the 5 s answer
     assert row is not None, "not recorded before the upstream would have answered"
     assert row["status"] == "failed"
     assert row["error"] == "client_disconnected"

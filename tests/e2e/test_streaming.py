@@ -290,6 +290,19 @@ def decision(root_url: str, decision_id: str, timeout_s: float = 5.0) -> dict[st
         time.sleep(0.05)
 
 
+def first_decision_since(root_url: str, sent_at: float, within_s: float) -> dict[str, Any] | None:
+    """The first decision recorded at or after `sent_at`, polled for up to `within_s` seconds
+    (for requests whose client left, so no decision id ever reached it)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        feed = httpx.get(f"{root_url}/arbiter/decisions", params={"limit": 5}).json()
+        row: dict[str, Any] | None = next((d for d in feed["data"] if d["ts"] >= sent_at), None)
+        if row is not None:
+            return row
+    return None
+
+
 def attempts_of(row: dict[str, Any]) -> list[tuple[str, bool, str | None]]:
     return [(a["model"], a["ok"], a.get("error")) for a in row["attempts"]]
 
@@ -488,12 +501,7 @@ def test_client_leaving_during_failover_is_recorded_as_a_disconnect(
     sent_at = time.time()
     with pytest.raises(httpx.ReadTimeout):
         sse_post(stack.sidecar.base_url, body("auto"), timeout=0.3)
-    deadline = time.monotonic() + 10
-    row = None
-    while row is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-        feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 5})
-        row = next((d for d in feed.json()["data"] if d["ts"] >= sent_at), None)
+    row = first_decision_since(stack.sidecar.root_url, sent_at, within_s=10)
     assert row is not None, "the decision was never recorded"
     assert row["status"] == "failed"
     assert row["error"] == "client_disconnected"
