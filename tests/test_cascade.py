@@ -28,6 +28,25 @@ def test_arithmetic_checker() -> None:
     assert arithmetic_errors("5 / 0 = 7") == 0  # not checkable, not an error
 
 
+def test_arithmetic_checker_operators_and_calculator_annotations() -> None:
+    assert arithmetic_errors("2 x 60 = 120 GB, 2/3 \\* 60 = 40 minutes") == 0
+    assert arithmetic_errors("2 x 60 = 110 GB") == 1
+    assert arithmetic_errors("2/3 \\* 60 = 45 minutes") == 1
+    assert arithmetic_errors("she pays 84 * 9/14 = $<<84*(9/14)=48>>48") == 1  # the annotation
+    assert arithmetic_errors("that is <<80/120=2/3>>2/3 of an hour") == 0  # a fraction as value
+    assert arithmetic_errors("<<3*12=36>>36 and <<36-5=31>>31") == 0
+
+
+def test_arithmetic_checker_ignores_partial_steps() -> None:
+    # the right side is itself an expression: "= 10" is not the claimed result
+    assert arithmetic_errors("10 + 68 / 2 = 10 + 34 = 44") == 0
+    assert arithmetic_errors("1,350 + 6 * 350 = 1,350 + 2,100 = 3,450") == 0
+    assert arithmetic_errors("1,350 + 6 * 350 = 3,450 dollars") == 0  # not "= 3"
+    # only the tail of a symbolic expression ("x * 2/5"), not a claim about 2/5
+    assert arithmetic_errors("so x * 2/5 = 12.8 and x = 32") == 0
+    assert arithmetic_errors("1000 \\* 1024 = 1,048,576") == 1
+
+
 def test_good_math_answer_is_kept() -> None:
     esc, why = should_escalate("math", PROMPT, "3 * 12 = 36. 36 - 5 = 31.\n#### 31", "stop", None)
     assert not esc, why
@@ -77,6 +96,9 @@ def test_verifier_features_shape_and_signals() -> None:
     assert names["unclosed_calc"] == 1.0 and names["has_final"] == 0.0
     assert names["arith_errors"] >= 1.0
     assert dict(zip(VERIFIER_FEATURES, good, strict=True))["final_is_last_calc"] == 1.0
+    assert dict(zip(VERIFIER_FEATURES, good, strict=True))["final_has_words"] == 0.0
+    worded = verifier_features(PROMPT, GOOD.replace("#### 31", "#### 31 pens (or 2.5 dozen)"))
+    assert dict(zip(VERIFIER_FEATURES, worded, strict=True))["final_has_words"] == 1.0
 
 
 def test_shipped_verifier_ranks_and_round_trips(tmp_path: Path) -> None:

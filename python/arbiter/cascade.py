@@ -23,11 +23,18 @@ log = logging.getLogger(__name__)
 
 ESCALATE_BELOW = 0.5  # a grader score under this escalates
 _NUM = r"-?\d[\d,]*(?:\.\d+)?"
-# "12 * 3 = 36", "$4 + $5 + 2 = $11", "(40 - 4) / 2 = 18": a whole chain and its claimed result
+# "12 * 3 = 36", "$4 + $5 + 2 = $11", "(40 - 4) / 2 = 18", "2 x 60 = 120", "2/3 \\* 60 = 40": a
+# whole chain and its claimed result. The result must be a lone number: "10 + 68 / 2 = 10 + 34"
+# claims nothing about "10" and "1,350 + 6 * 350 = 3,450" is not "= 3"
+_OP = r"(?:[+\-*/×÷]|\\\*|\s[xX]\s)"
 _OPERAND = rf"\$?\(*\s*\$?{_NUM}\s*\)*"
 _ARITH = re.compile(
-    rf"(?<![\w.,)])((?:{_OPERAND}\s*[+\-*/×÷]\s*)+{_OPERAND})\s*=\s*\$?({_NUM})(?!\.?\d)"
+    rf"(?<![\w.,)])((?:{_OPERAND}\s*{_OP}\s*)+{_OPERAND})\s*=\s*\$?({_NUM})"
+    rf"(?![,.]?\d)(?!\s*(?:[+\-*/×÷^(]|\\\*|[xX]\s*\$?\d))"
 )
+# "x * 2/5 = 12.8", "+ 2/3 = ...": the match is only the tail of a longer (or symbolic) expression
+_PARTIAL = re.compile(r"(?:[+\-*/×÷^]|\\\*|\b[A-Za-z]\s*[*/+\-×÷])\s*\(*\s*$")
+_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")  # GSM8K's calculator annotations
 _HEDGES = re.compile(
     r"\b(i'?m not (?:sure|certain)|i am not (?:sure|certain)|i don'?t know|it'?s unclear|"
     r"cannot be determined|can'?t be determined|not enough information|i think the answer might)\b",
@@ -57,23 +64,49 @@ def _eval(node: ast.expr) -> float:
     raise ValueError("not plain arithmetic")
 
 
+def _value(expr: str) -> float | None:
+    """A plain-arithmetic expression's value ($, thousands commas, x/×/÷/\\* allowed), else None."""
+    src = expr.replace("$", "").replace(",", "").replace("×", "*").replace("÷", "/")
+    src = re.sub(r"\s[xX]\s", " * ", src.replace("\\*", "*")).strip()
+    if not src or len(src) > 200:
+        return None
+    try:
+        return _eval(ast.parse(src, mode="eval").body)
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError, OverflowError):
+        return None
+
+
+def _wrong(value: float, claimed: float) -> bool:
+    return (
+        abs(value - claimed) > max(1e-6, 0.01 * abs(value))
+        and abs(round(value, 2) - claimed) > 0.011
+    )
+
+
 def arithmetic_errors(content: str) -> int:
     """How many `a op b ... = c` steps in the answer are wrong (a cheap self-consistency check).
 
+    Both plain-text steps and `<<expr=value>>` calculator annotations are re-evaluated.
     Expressions are parsed with `ast` and evaluated by hand (numbers and + - * / only), never
-    eval'd; a claimed result within 1% (or matching after rounding to cents) counts as right.
+    eval'd; a claimed result within 1% (or matching after rounding to cents) counts as right. A
+    step that is only the tail of a longer or symbolic expression, or whose right side is itself
+    an expression, is not checked (those were the checker's false alarms).
     """
+    text = content[:20000]
     bad = 0
-    for expr, claimed in _ARITH.findall(content[:20000]):
-        src = expr.replace("$", "").replace(",", "").replace("×", "*").replace("÷", "/")
-        if len(src) > 200:
+    calcs = []
+    for m in _CALC.finditer(text):
+        calcs.append(m.span())
+        v, z = _value(m.group(1)), _value(m.group(2))
+        if v is not None and z is not None and _wrong(v, z):
+            bad += 1
+    for m in _ARITH.finditer(text):
+        if any(a <= m.start() < b for a, b in calcs):
             continue
-        try:
-            v = _eval(ast.parse(src.strip(), mode="eval").body)
-        except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
+        if _PARTIAL.search(text[max(0, m.start() - 12) : m.start()]):
             continue
-        z = _num(claimed)
-        if abs(v - z) > max(1e-6, 0.01 * abs(v)) and abs(round(v, 2) - z) > 0.011:
+        v = _value(m.group(1))
+        if v is not None and _wrong(v, _num(m.group(2))):
             bad += 1
     return bad
 
@@ -121,8 +154,8 @@ def should_escalate(
 # -- the math verifier: P(cheap answer is wrong) from the answer text --------------------------
 DEFAULT_VERIFIER = Path(__file__).with_name("models") / "verifier_math.json"
 _GSM_FINAL = re.compile(rf"####\s*\$?\s*({_NUM})")
-_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 _ANY_NUM = re.compile(_NUM)
+_LETTER = re.compile(r"[A-Za-z]")
 _SECOND_THOUGHTS = re.compile(
     r"\b(assum|approximately|round|however|but wait|actually|let's)\w*", re.IGNORECASE
 )
@@ -132,7 +165,7 @@ VERIFIER_FEATURES = (
     "log_prompt_len", "lines_10", "calcs_5", "final_not_integer", "final_negative",
     "final_in_prompt", "log_prompt_numbers", "log_distinct_answer_numbers",
     "unused_prompt_numbers", "final_is_last_calc", "finals_3", "second_thoughts",
-    "prompt_percent", "prompt_ratio_words", "log_final_5",
+    "prompt_percent", "prompt_ratio_words", "log_final_5", "final_has_words",
 )  # fmt: skip
 
 
@@ -179,6 +212,7 @@ def verifier_features(prompt: str, content: str) -> list[float]:
         1.0 if "%" in prompt else 0.0,
         1.0 if _RATIO_WORDS.search(prompt) else 0.0,
         math.log1p(abs(fv)) / 5 if fv is not None else 0.0,
+        1.0 if finals and _LETTER.search(text.rsplit("####", 1)[1]) else 0.0,
     ]
 
 
