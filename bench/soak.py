@@ -109,6 +109,8 @@ def main() -> int:
                 f"{rate:.0f}",
                 "-d",
                 str(args.duration),
+                "-n",  # loadgen stops at 1M requests by default: let time end the run
+                str(int(rate * args.duration) + 10_000),
                 "--warmup",
                 "2",
                 "--max-conns",
@@ -144,6 +146,7 @@ def main() -> int:
                 "rate_rps": round(rate),
                 "max_rps": peak["rps"],
                 "duration_s": args.duration,
+                "measured_s": samples[-1][0] if samples else 0.0,
                 "requests": run.get("ok"),
                 "p50_ms": latency.get("p50"),
                 "p99_ms": latency.get("p99"),

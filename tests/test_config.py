@@ -52,6 +52,9 @@ def test_wrong_type_and_range() -> None:
     bad_range = EXAMPLE.read_text().replace("max_body_bytes = 4194304", "max_body_bytes = 99999999")
     with pytest.raises(ConfigError, match="32 MiB"):
         config.loads(bad_range, env=ENV)
+    no_keep_alive = EXAMPLE.read_text().replace("keep_alive_s = 75", "keep_alive_s = 0")
+    with pytest.raises(ConfigError, match=r"server\.keep_alive_s"):
+        config.loads(no_keep_alive, env=ENV)
 
 
 def test_unknown_upstream_reference() -> None:

@@ -177,6 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
         # a localhost sidecar: no reverse proxy in front whose X-Forwarded-* could be trusted,
         # and one middleware layer less on every request
         proxy_headers=False,
+        timeout_keep_alive=settings.server.keep_alive_s,
     )
     return 0
 

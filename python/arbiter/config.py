@@ -28,6 +28,10 @@ class ServerSettings:
     port: int = 8787
     max_body_bytes: int = 4 * 1024 * 1024  # 4 MiB; at most 32 MiB
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # Idle keep-alive connections stay open this long. Longer than common clients' own idle
+    # expiry (httpx 5 s, Node 5 s, aiohttp 15 s), so the client closes first: when both use 5 s,
+    # a request can go out on a connection the server is closing at that moment.
+    keep_alive_s: int = 75
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +290,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         )
     if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
         raise ConfigError(f"{loc.where(['server', 'max_body_bytes'])}: must be 1 KiB .. 32 MiB")
+    if not 1 <= s.server.keep_alive_s <= 3600:
+        raise ConfigError(f"{loc.where(['server', 'keep_alive_s'])}: must be 1 .. 3600 seconds")
     admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
     if s.auth.admin_key_env and not admin_key:
         raise ConfigError(
