@@ -289,9 +289,14 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             "sync_interval_ms must be > 0"
         )
     if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
-        raise ConfigError(f"{loc.where(['server', 'max_body_bytes'])}: must be 1 KiB .. 32 MiB")
+        raise ConfigError(
+            f"{loc.where(['server', 'max_body_bytes'])}: server.max_body_bytes must be "
+            "1 KiB .. 32 MiB"
+        )
     if not 1 <= s.server.keep_alive_s <= 3600:
-        raise ConfigError(f"{loc.where(['server', 'keep_alive_s'])}: must be 1 .. 3600 seconds")
+        raise ConfigError(
+            f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
+        )
     admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
     if s.auth.admin_key_env and not admin_key:
         raise ConfigError(
