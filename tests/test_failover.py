@@ -379,6 +379,29 @@ def test_a_paused_model_that_is_the_last_one_left_is_still_called() -> None:
     assert not b.held("a")  # it answered: the pause is over
 
 
+def test_a_paused_model_is_the_last_resort_when_the_others_fail() -> None:
+    b, _ = breaker(threshold=5)
+    b.hold("a", 30)
+    down = UpstreamUnavailable("b: 503")
+    call, calls = scripted({"a": ["A"], "b": [down, down]})
+    result, attempts = run(("a", "b"), call, b)
+    assert result == ("a", "A")  # never failed without asking the paused model
+    assert calls == ["b", "b", "a"]
+    assert [(x.model, x.error) for x in attempts] == [
+        ("a", "upstream_paused"), ("b", "upstream_unavailable"), ("b", "upstream_unavailable"),
+        ("a", None),
+    ]  # fmt: skip
+
+
+def test_a_model_that_asks_for_a_pause_mid_request_is_asked_again_last() -> None:
+    real_clock = CircuitBreaker(BreakerSettings(failure_threshold=5, cooldown_s=10.0))
+    down = UpstreamUnavailable("b: 503")
+    call, calls = scripted({"a": [rate_limited(0.1), "A"], "b": [down, down]})
+    result, _ = run(("a", "b"), call, real_clock)
+    assert result == ("a", "A")
+    assert calls == ["a", "b", "b", "a"]  # b first while a's pause runs, then a after it
+
+
 def test_a_short_retry_after_on_the_last_model_is_sat_out() -> None:
     call, calls = scripted({"a": [rate_limited(0.2), "A"]})
     started = time.monotonic()

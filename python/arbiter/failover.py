@@ -118,8 +118,8 @@ class CircuitBreaker:
 
     def hold(self, model: str, seconds: float) -> None:
         """The upstream asked for a pause (Retry-After). Unlike an open circuit, a pause only
-        makes failover skip the model while another one is left to try: the upstream's own
-        answer, not a local refusal, is what a request gets when nothing else can serve it."""
+        moves the model to the end of a request's failover order: the upstream's own answer,
+        not a local refusal, is what a request gets when nothing else can serve it."""
         if seconds <= 0:
             return
         c = self._circuits.setdefault(model, _Circuit())
@@ -128,15 +128,20 @@ class CircuitBreaker:
         log.info("upstream asked for a pause", extra={"upstream_model": model, "seconds": seconds})
 
     def held(self, model: str) -> bool:
+        return self.held_for(model) > 0
+
+    def held_for(self, model: str) -> float:
+        """Seconds left on the model's pause (0 when none)."""
         c = self._circuits.get(model)
         if c is None or c.held_until is None:
-            return False
-        if self._clock() < c.held_until:
-            return True
+            return 0.0
+        left = c.held_until - self._clock()
+        if left > 0:
+            return left
         c.held_until = None
         if c.failures == 0:
             del self._circuits[model]  # nothing else on record
-        return False
+        return 0.0
 
     def state(self) -> dict[str, dict[str, object]]:
         """Every model with a failure on record: state, consecutive failures, seconds to probe."""
@@ -148,7 +153,7 @@ class CircuitBreaker:
             if c.opened_at is not None:
                 entry["probe_in_s"] = round(max(self._s.cooldown_s - (now - c.opened_at), 0.0), 3)
                 entry["probing"] = c.probing
-            if c.held_until is not None:
+            if c.held_until is not None and c.held_until > now:
                 entry["held_for_s"] = round(c.held_until - now, 3)
             out[model] = entry
         return out
@@ -178,16 +183,25 @@ async def run_with_failover(
     deadline = time.monotonic() + settings.deadline_s
     last: ArbiterError | None = None
     tried = models[: max(settings.max_models, 1)]
-    for model in tried:
-        pause = 0.0
+    # A model paused by its upstream (Retry-After) goes last: a last resort, never dropped, so
+    # the client gets the upstream's own answer rather than a local refusal.
+    queue = [m for m in tried if not breaker.held(m)]
+    paused = [m for m in tried if m not in queue]
+    attempts.extend(Attempt(m, False, 0.0, "upstream_paused") for m in paused)
+    queue += paused
+    requeued = set(paused)
+    i = 0
+    while i < len(queue):
+        model = queue[i]
+        i += 1
+        pause = breaker.held_for(model)
+        if pause > settings.max_retry_after_s or pause >= deadline - time.monotonic():
+            pause = 0.0  # too long to sit out: ask anyway
         for retry in range(settings.retries_per_model + 1):
             if deadline - time.monotonic() < _MIN_TRY_S:
                 break
-            if retry:
+            if pause > 0:
                 await asyncio.sleep(min(pause, deadline - time.monotonic()))
-            elif model != tried[-1] and breaker.held(model):
-                attempts.append(Attempt(model, False, 0.0, "upstream_paused"))
-                break  # it asked for a pause and another model is left
             if not breaker.acquire(model):
                 attempts.append(Attempt(model, False, 0.0, "circuit_open"))
                 break  # open, or half-open with its one probe already in flight: next model
@@ -233,14 +247,14 @@ async def run_with_failover(
             pause = _backoff_s(settings, retry + 1)
             asked = err.retry_after_s if isinstance(err, UpstreamError) else None
             if asked is not None:
-                breaker.hold(model, asked)  # other requests try their next model first
-                if (
-                    model != tried[-1]  # another model can answer now
-                    or asked > settings.max_retry_after_s
-                    or asked >= deadline - time.monotonic()
-                ):
+                breaker.hold(model, asked)  # later requests try their other models first
+                if i < len(queue) and model not in requeued:
+                    queue.append(model)  # others can answer now; it stays a last resort
+                    requeued.add(model)
                     break
-                # the last model: sit out the pause (and a hair more: timers may fire early)
+                if asked > settings.max_retry_after_s or asked >= deadline - time.monotonic():
+                    break
+                # nothing else left: sit out the pause (and a hair more: timers may fire early)
                 pause = max(pause, asked + _MIN_TRY_S)
             elif not breaker.available(model):
                 break  # its circuit just opened: on to the next model
