@@ -1,11 +1,13 @@
 """Run the demo workload for several seeds and print second-half savings and quality ratio.
 
 Usage: python bench/demo_seeds.py [REQUESTS] [SEED ...]   (checks the demo bar is robust)
+A seed may repeat (runs differ by timing); DEMO_CONCURRENCY sets the client's concurrency (8).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +25,7 @@ def one(n: int, seed: int) -> dict[str, float]:
                 items,
                 baseline=demo.BASELINE,
                 seed=seed,
-                concurrency=8,
+                concurrency=int(os.environ.get("DEMO_CONCURRENCY", "8")),
                 api_key=st.api_key,
                 progress=False,
             )
