@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 from psycopg import sql
 
 log = logging.getLogger(__name__)
@@ -71,3 +72,17 @@ def fresh_database(base_url: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def empty_store_url(backend: str, sqlite_file: Path) -> Iterator[str]:
+    """A URL to an empty store: `sqlite_file`, or a fresh PostgreSQL database (skips the test
+    when no server is available)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
+        return
+    base = pg_url()
+    if base is None:
+        pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
+    with fresh_database(base) as url:
+        yield url

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from tests.bench_scripts import load
-from tests.pg import fresh_database, pg_url
+from tests.pg import empty_store_url, pg_url
 
 FLUSH_MS = 200  # the default store.flush_interval_ms: the stated bound on work at risk
 
@@ -27,13 +27,7 @@ def bench() -> ModuleType:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-        return
-    base = pg_url()
-    if base is None:
-        pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
-    with fresh_database(base) as url:
+    with empty_store_url(request.param, tmp_path / "crash.db") as url:
         yield url
 
 

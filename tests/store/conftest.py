@@ -9,7 +9,7 @@ import pytest
 
 from arbiter.records import Attempt, Candidate, DecisionRecord, GradeRecord, GraderKind
 from arbiter.store import Store, open_store
-from tests.pg import fresh_database, pg_url
+from tests.pg import empty_store_url
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -22,13 +22,7 @@ def store_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A URL to an empty database of each backend (a sqlite file, or a fresh postgres database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'arbiter.db'}"
-        return
-    base = pg_url()
-    if base is None:
-        pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
-    with fresh_database(base) as url:
+    with empty_store_url(request.param, tmp_path_factory.mktemp("db") / "arbiter.db") as url:
         yield url
 
 
