@@ -44,8 +44,9 @@ def choose(
     quality_target: float,
     explore: float,
     seed: int,
+    cost_weight: float = 0.0,
 ) -> Choice:
-    """Pick the cheapest candidate whose quality score meets the bar.
+    """Pick the cheapest candidate whose quality score meets the bar (or the best value).
 
     Candidate ``i`` has a Beta(``alpha[i]``, ``beta[i]``) posterior over "answer is good" (prior
     included; both finite and > 0), an expected cost ``cost[i]`` in USD (finite, >= 0) and a
@@ -65,13 +66,16 @@ def choose(
       index): ``"cheapest_meeting_target"``. If none qualifies (only when ``baseline == -1`` and
       ``quality_target > 1``, or by float edge) the highest score wins (ties: lower cost, then
       lower index): ``"best_available"``. One candidate: ``"only_candidate"``.
+    * With ``cost_weight > 0`` (finite; quality points given up per USD of ``cost``) the bar is
+      still computed and returned but not used: the highest ``score_i - cost_weight * cost_i``
+      wins (ties: lower cost, then lower index): ``"best_value"``.
 
     Same inputs and ``seed`` (0 <= seed < 2**64) give the same Choice. The GIL is released.
 
     Raises:
         NativeError: empty lists, lists of different lengths, alpha/beta <= 0 or non-finite,
             cost < 0 or non-finite, non-finite shift, baseline out of range, explore outside
-            [0, 1], quality_target <= 0 or non-finite.
+            [0, 1], quality_target <= 0 or non-finite, cost_weight < 0 or non-finite.
         OverflowError: seed negative or >= 2**64.
     """
 

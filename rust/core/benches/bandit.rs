@@ -26,6 +26,7 @@ fn bench_choose(c: &mut Criterion) {
                         quality_target: 0.95,
                         explore,
                         seed,
+                        cost_weight: 0.0,
                     };
                     black_box(choose(black_box(arms), &policy).expect("valid inputs"))
                 });

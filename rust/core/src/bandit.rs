@@ -25,6 +25,8 @@ pub enum Reason {
     BestAvailable,
     /// There was exactly one candidate.
     OnlyCandidate,
+    /// The highest `score - cost_weight * cost` (the cost-weighted objective).
+    BestValue,
 }
 
 impl Reason {
@@ -35,6 +37,7 @@ impl Reason {
             Self::CheapestMeetingTarget => "cheapest_meeting_target",
             Self::BestAvailable => "best_available",
             Self::OnlyCandidate => "only_candidate",
+            Self::BestValue => "best_value",
         }
     }
 }
@@ -59,12 +62,15 @@ pub struct Arms<'a> {
 ///   baseline); finite, > 0.
 /// * `explore`: in [0, 1]; 0 = greedy on posterior means, 1 = full Thompson sampling.
 /// * `seed`: seeds the sampler; same inputs and seed give the same `Choice`.
+/// * `cost_weight`: 0 = the quality-target rule; > 0 = maximise `score - cost_weight * cost`
+///   (quality points given up per USD of expected cost); finite, >= 0.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub baseline: Option<usize>,
     pub quality_target: f64,
     pub explore: f64,
     pub seed: u64,
+    pub cost_weight: f64,
 }
 
 /// The decision and the numbers behind it.
@@ -143,6 +149,13 @@ fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
             "must be finite and > 0",
         ));
     }
+    if !(policy.cost_weight.is_finite() && policy.cost_weight >= 0.0) {
+        return Err(CoreError::value(
+            "cost_weight",
+            policy.cost_weight,
+            "must be finite and >= 0",
+        ));
+    }
     Ok(n)
 }
 
@@ -158,6 +171,9 @@ fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
 /// baseline. The cheapest candidate with `score >= target` wins (cost ties: higher score, then
 /// lower index) with `CheapestMeetingTarget`; if none qualifies, the highest score wins (ties:
 /// lower cost, then lower index) with `BestAvailable`; a single candidate gives `OnlyCandidate`.
+///
+/// With `cost_weight > 0` the bar is still computed (and reported) but not used: the highest
+/// `score_i - cost_weight * cost_i` wins (ties: lower cost, then lower index) with `BestValue`.
 pub fn choose(arms: &Arms<'_>, policy: &Policy) -> Result<Choice, CoreError> {
     let n = validate(arms, policy)?;
     let mut means = Vec::with_capacity(n);
@@ -178,6 +194,11 @@ pub fn choose(arms: &Arms<'_>, policy: &Policy) -> Result<Choice, CoreError> {
     let target = policy.quality_target * policy.baseline.map_or(scores[best], |b| scores[b]);
     let (index, reason) = if n == 1 {
         (0, Reason::OnlyCandidate)
+    } else if policy.cost_weight > 0.0 {
+        (
+            best_value(&scores, arms.cost, policy.cost_weight),
+            Reason::BestValue,
+        )
     } else if let Some(i) = cheapest_meeting(&scores, arms.cost, target) {
         (i, Reason::CheapestMeetingTarget)
     } else {
@@ -198,6 +219,21 @@ fn argmax_score(scores: &[f64], cost: &[f64]) -> usize {
     for i in 1..scores.len() {
         let order = scores[i]
             .total_cmp(&scores[best])
+            .then(cost[best].total_cmp(&cost[i]));
+        if order == Ordering::Greater {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Highest `score - weight * cost`; ties go to the lower cost, then the lower index.
+fn best_value(scores: &[f64], cost: &[f64], weight: f64) -> usize {
+    let value = |i: usize| scores[i] - weight * cost[i];
+    let mut best = 0;
+    for i in 1..scores.len() {
+        let order = value(i)
+            .total_cmp(&value(best))
             .then(cost[best].total_cmp(&cost[i]));
         if order == Ordering::Greater {
             best = i;
@@ -288,8 +324,62 @@ mod tests {
             quality_target,
             explore,
             seed,
+            cost_weight: 0.0,
         };
         choose(&arms, &policy)
+    }
+
+    fn run_weighted(
+        scores_from: (&[f64], &[f64]),
+        cost: &[f64],
+        cost_weight: f64,
+    ) -> Result<Choice, CoreError> {
+        let shift = vec![0.0; cost.len()];
+        let arms = Arms {
+            alpha: scores_from.0,
+            beta: scores_from.1,
+            cost,
+            shift: &shift,
+        };
+        let policy = Policy {
+            baseline: Some(0),
+            quality_target: 0.9,
+            explore: 0.0,
+            seed: 1,
+            cost_weight,
+        };
+        choose(&arms, &policy)
+    }
+
+    #[test]
+    fn cost_weight_trades_quality_for_cost() {
+        // Means 0.9 (cost 10), 0.85 (cost 1), 0.5 (cost 0.1).
+        let (a, b) = (&[9.0, 8.5, 5.0][..], &[1.0, 1.5, 5.0][..]);
+        let cost = [10.0, 1.0, 0.1];
+        // Cheap money: the best score wins (0.9 - 0.001 * 10 > 0.85 - 0.001).
+        let c = run_weighted((a, b), &cost, 0.001).unwrap();
+        assert_eq!((c.index, c.reason), (0, Reason::BestValue));
+        // 0.01 per USD: 0.9 - 0.1 = 0.8 < 0.85 - 0.01 = 0.84 > 0.5 - 0.001.
+        assert_eq!(run_weighted((a, b), &cost, 0.01).unwrap().index, 1);
+        // Dear money: the cheapest wins.
+        assert_eq!(run_weighted((a, b), &cost, 1.0).unwrap().index, 2);
+        // The bar is still reported.
+        assert!((c.target - 0.81).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cost_weight_ties_go_to_the_lower_index() {
+        // Equal values and costs: the lower index.
+        let c = run_weighted((&[1.0, 1.0], &[1.0, 1.0]), &[1.0, 1.0], 0.1).unwrap();
+        assert_eq!(c.index, 0);
+    }
+
+    #[test]
+    fn cost_weight_must_be_finite_and_non_negative() {
+        for bad in [-0.1, f64::NAN, f64::INFINITY] {
+            let err = run_weighted((&[1.0, 1.0], &[1.0, 1.0]), &[1.0, 1.0], bad).unwrap_err();
+            assert!(err.to_string().contains("cost_weight"), "{err}");
+        }
     }
 
     #[test]
@@ -438,9 +528,30 @@ mod tests {
                     prop_assert_eq!(ch.scores[ch.index], max);
                 }
                 Reason::OnlyCandidate => prop_assert_eq!(a.len(), 1),
+                Reason::BestValue => prop_assert!(false, "cost_weight is 0 here"),
             }
             if baseline.is_some() && q <= 1.0 && a.len() > 1 {
                 prop_assert_eq!(ch.reason, Reason::CheapestMeetingTarget);
+            }
+        }
+
+        #[test]
+        fn weighted_choice_has_the_best_value(
+            (arms, q, explore, seed) in arms_strategy(), w in 1e-6f64..1e3,
+        ) {
+            let [a, b, c, s] = unzip4(&arms);
+            let arms = Arms { alpha: &a, beta: &b, cost: &c, shift: &s };
+            let policy = Policy { baseline: None, quality_target: q, explore, seed, cost_weight: w };
+            let ch = choose(&arms, &policy).unwrap();
+            // Same draws as the unweighted rule: only the pick differs.
+            let plain = run(&a, &b, &c, &s, None, q, explore, seed).unwrap();
+            prop_assert_eq!(&ch.scores, &plain.scores);
+            if a.len() > 1 {
+                prop_assert_eq!(ch.reason, Reason::BestValue);
+                let v = |i: usize| ch.scores[i] - w * c[i];
+                for i in 0..a.len() {
+                    prop_assert!(v(i) <= v(ch.index));
+                }
             }
         }
 

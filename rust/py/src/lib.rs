@@ -64,7 +64,7 @@ impl PyChoice {
 }
 
 #[pyfunction]
-#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed))]
+#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0))]
 #[expect(
     clippy::too_many_arguments,
     reason = "mirrors the documented Python signature"
@@ -79,6 +79,7 @@ fn choose(
     quality_target: f64,
     explore: f64,
     seed: u64,
+    cost_weight: f64,
 ) -> Result<PyChoice, PyCoreError> {
     let baseline = match baseline {
         -1 => None,
@@ -99,6 +100,7 @@ fn choose(
         quality_target,
         explore,
         seed,
+        cost_weight,
     };
     let c = py.detach(|| arbiter_core::choose(&arms, &policy))?;
     Ok(PyChoice {
