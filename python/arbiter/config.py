@@ -56,7 +56,10 @@ class RoutingSettings:
     evidence_cap: float = 400.0  # posterior pseudo-count cap, so the policy keeps adapting
     prior_strength: float = 8.0  # pseudo-observations behind a configured prior
     default_prior: float = 0.7
-    expected_output_tokens: int = 350  # cost estimate when a request gives no max_tokens
+    expected_output_tokens: int = 350  # output-length prior per model, learned from usage
+    # 0 = cheapest model meeting quality_target; > 0 = best value: quality given up to save $1
+    # per 1,000 requests (arbiter.routing.RouterParams.cost_weight)
+    cost_weight: float = 0.0
     judge_model: str | None = None
     judge_sample_rate: float = 0.25
     price_alert_tolerance: float = 0.10  # alert when upstream-reported cost differs by more
@@ -276,6 +279,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
     _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
     _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
+    _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:

@@ -62,7 +62,14 @@ class Difficulty:
         self.version: str = meta.get("version", "unknown")
 
     def easiness(self, text: str) -> float:
-        out = self._session.run([OUTPUT_NAME], {INPUT_NAME: features(text)})[0]
+        return self._run(features(text))
+
+    def easiness_of(self, stats: np.ndarray) -> float:
+        """The same score from the 16 statistics already computed (`output_length.prompt_stats`)."""
+        return self._run(np.asarray(stats, dtype=np.float32).reshape(1, N_STATS))
+
+    def _run(self, row: np.ndarray) -> float:
+        out = self._session.run([OUTPUT_NAME], {INPUT_NAME: row})[0]
         return float(np.asarray(out).reshape(-1)[0])
 
 

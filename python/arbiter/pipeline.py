@@ -29,6 +29,7 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.learning import Answered
+from arbiter.output_length import prompt_stats
 from arbiter.principal import Principal
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.routing import RouteRequest
@@ -38,6 +39,8 @@ from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream.openai import parse_chunk
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ class Plan:
     started: float
     principal: Principal
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
+    stats: np.ndarray | None = None  # the prompt's text statistics (routed requests)
 
 
 @dataclass(slots=True)
@@ -100,7 +104,8 @@ class Pipeline:
         started = time.perf_counter()
         decision_id = s.new_id()
         if req.model == "auto":
-            easiness = s.difficulty.easiness(req.prompt_text) if s.difficulty else None
+            stats = prompt_stats(req.prompt_text)
+            easiness = s.difficulty.easiness_of(stats) if s.difficulty else None
             needs = set()
             if req.has_tools:
                 needs.add("tools")
@@ -114,6 +119,7 @@ class Pipeline:
                     req.max_tokens,
                     frozenset(needs),
                     easiness,
+                    stats,
                 ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
             )
@@ -130,6 +136,7 @@ class Pipeline:
                 started,
                 principal,
                 self._cascade_first(req, task, route.chosen, route.candidates),
+                stats,
             )
         model = s.registry.get(req.model)
         if model is None or not s.is_routable(req.model):
@@ -398,6 +405,8 @@ class Pipeline:
         )
         await s.record(record)
         s.on_spend(plan, cost)
+        if plan.stats is not None and usage is not None and usage.completion_tokens:
+            s.lengths.observe(model, plan.stats, usage.completion_tokens)
         return cost, baseline_cost
 
     def _after(

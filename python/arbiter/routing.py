@@ -13,8 +13,11 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoRouteAvailable, PolicyDenied
+from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.records import Candidate
 
@@ -30,7 +33,7 @@ class PoolModel:
     capabilities: frozenset[str]
     priors: Mapping[str, float]
 
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
         return (
             prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
         ) / 1e6
@@ -44,6 +47,7 @@ class RouteRequest:
     max_tokens: int | None
     needs: frozenset[str] = frozenset()  # capabilities the request needs: "tools", "json", "vision"
     easiness: float | None = None  # standardized difficulty-model score; + means easier
+    stats: np.ndarray | None = None  # output_length.prompt_stats: per-prompt output length
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,10 @@ class RouterParams:
     evidence_cap: float = 400.0
     prior_strength: float = 8.0
     default_prior: float = 0.7
-    expected_output_tokens: int = 350
+    expected_output_tokens: int = 350  # the output-length prior; the cost estimate without stats
+    # 0: the cheapest model meeting quality_target x baseline. > 0: the best value, score minus
+    # cost_weight x (expected USD per 1,000 such requests); the knob is then the cost weight.
+    cost_weight: float = 0.0
     max_fallbacks: int = 2
     # Per-prompt slope prior, in logit per unit of easiness. The score's meaning (+ = the cheap
     # end more likely suffices) says a non-baseline arm gains on easy prompts relative to the
@@ -119,8 +126,11 @@ class Router:
         *,
         seed: int = 0,
         is_available: Callable[[str], bool] | None = None,
+        lengths: OutputLength | None = None,
     ) -> None:
         self.pool = {m.name: m for m in pool}
+        # shared by a service's routers: how long a model answers is not a tenant's business
+        self.lengths = lengths or OutputLength(params.expected_output_tokens)
         self.params = params
         self.policy = policy if policy is not None else Policy()
         self._seed = seed
@@ -181,8 +191,9 @@ class Router:
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
         choice = _native.choose(
-            alpha, beta, cost, shift, baseline, p.quality_target, p.explore, seed
-        )
+            alpha, beta, cost, shift, baseline, p.quality_target, p.explore, seed,
+            p.cost_weight * 1000.0,
+        )  # fmt: skip
         cands = tuple(
             Candidate(n, round(s, 4), round(mu, 4), c)
             for n, s, mu, c in zip(names, choice.scores, choice.means, cost, strict=True)
@@ -204,9 +215,12 @@ class Router:
         ) * p.prior_strength + b * scale + 1e-3
 
     def _est_cost(self, m: PoolModel, req: RouteRequest) -> float:
-        out = min(
-            req.max_tokens or self.params.expected_output_tokens, self.params.expected_output_tokens
-        )
+        if req.stats is None:
+            out = float(self.params.expected_output_tokens)
+        else:
+            out = self.lengths.expected(m.name, req.stats)
+        if req.max_tokens:
+            out = min(out, float(req.max_tokens))
         return m.cost_usd(req.prompt_tokens, out)
 
     def _shift(self, req: RouteRequest, model: str, explore: float) -> float:
@@ -254,6 +268,8 @@ class Router:
             text += f"cheapest of {sum(s >= choice.target for s in choice.scores)} that clear it"
         elif choice.reason == "only_candidate":
             text += "the only eligible model"
+        elif choice.reason == "best_value":
+            text += f"best value at {self.params.cost_weight:g} quality per $ per 1k requests"
         else:
             text += "none cleared the bar, so the highest-scoring model"
         text += f", est. ${cost[i]:.6f}"
@@ -264,6 +280,10 @@ class Router:
         return text
 
     # -- learning ---------------------------------------------------------------------------
+    def observe_output(self, model: str, stats: np.ndarray, completion_tokens: int) -> None:
+        """A finished call's usage: teaches the model's expected output length."""
+        self.lengths.observe(model, stats, completion_tokens)
+
     def learn(
         self,
         tenant: str,

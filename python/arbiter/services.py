@@ -19,6 +19,7 @@ from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
+from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.recorder import Recorder
@@ -66,6 +67,8 @@ class Services:
         self.pool = self.registry.pool()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
+        # expected output tokens per (model, prompt): learned from usage, shared by all routers
+        self.lengths = OutputLength(settings.routing.expected_output_tokens)
         self.upstreams: dict[str, Upstream] = {
             name: OpenAIUpstream(up, settings.failover) for name, up in settings.upstreams.items()
         }
@@ -111,6 +114,7 @@ class Services:
                 prior_strength=r.prior_strength,
                 default_prior=r.default_prior,
                 expected_output_tokens=r.expected_output_tokens,
+                cost_weight=r.cost_weight,
                 max_fallbacks=max(self.settings.failover.max_models - 1, 0),
             )
             router = Router(
@@ -119,6 +123,7 @@ class Services:
                 self.policy,
                 seed=self._seed + len(self._routers),
                 is_available=self.breaker.available,
+                lengths=self.lengths,
             )
             self._routers[key] = router
         return router

@@ -1,0 +1,142 @@
+"""Expected output length per (model, prompt), and the cost-weighted (best value) routing rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arbiter.output_length import (
+    N_FEATURES,
+    LengthPrior,
+    OutputLength,
+    fit_prior,
+    prompt_stats,
+)
+from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+
+SHORT = "Is 7 a prime number?"
+ESSAY = (
+    "Write a detailed essay on the history of the printing press in Europe, covering its "
+    "inventors, its spread between 1450 and 1600, and its effects on religion, science and "
+    "literacy. Use several sections with headings and give examples from at least five cities."
+)
+
+
+def test_prompt_stats_are_the_sixteen_text_statistics_with_a_bias() -> None:
+    x = prompt_stats(ESSAY)
+    assert x.shape == (N_FEATURES,) and x.dtype == np.float64
+    assert x[-1] == 1.0
+    assert prompt_stats(ESSAY)[0] > prompt_stats(SHORT)[0]  # log length of the text
+
+
+def test_the_weak_prior_predicts_the_configured_tokens_for_any_prompt() -> None:
+    lengths = OutputLength(350)
+    for text in (SHORT, ESSAY):
+        assert lengths.expected("m", prompt_stats(text)) == pytest.approx(350, rel=1e-9)
+
+
+def test_it_learns_each_models_length_per_prompt_from_usage() -> None:
+    lengths = OutputLength(350)
+    short, essay = prompt_stats(SHORT), prompt_stats(ESSAY)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        lengths.observe("verbose", short, int(rng.integers(60, 90)))
+        lengths.observe("verbose", essay, int(rng.integers(900, 1200)))
+        lengths.observe("concise", short, int(rng.integers(5, 15)))
+        lengths.observe("concise", essay, int(rng.integers(150, 250)))
+    v_short, v_essay = lengths.expected("verbose", short), lengths.expected("verbose", essay)
+    c_short, c_essay = lengths.expected("concise", short), lengths.expected("concise", essay)
+    # The prior shrinks the per-prompt part (two prompts, 16 features): ordered, near the truth.
+    assert 5 * v_short < v_essay and 5 * c_short < c_essay
+    assert 3 * c_short < v_short and 3 * c_essay < v_essay
+    assert 40 < v_short < 160 and 600 < v_essay < 1600, (v_short, v_essay)
+    assert 3 < c_short < 30 and 100 < c_essay < 400, (c_short, c_essay)
+    assert lengths.expected("unseen", essay) == pytest.approx(350, rel=1e-9)
+
+
+def test_observations_without_tokens_or_weight_teach_nothing() -> None:
+    lengths = OutputLength(350)
+    lengths.observe("m", prompt_stats(SHORT), -1)
+    lengths.observe("m", prompt_stats(SHORT), 10, weight=0.0)
+    assert lengths.expected("m", prompt_stats(SHORT)) == pytest.approx(350, rel=1e-9)
+
+
+def test_a_fitted_prior_warm_starts_and_survives_json() -> None:
+    stats = [prompt_stats(SHORT)] * 20 + [prompt_stats(ESSAY)] * 20
+    prior = fit_prior(stats, [20] * 20 + [600] * 20)
+    again = LengthPrior.from_json(prior.to_json())
+    assert again.weights == pytest.approx(prior.weights, abs=1e-5)
+    lengths = OutputLength(350, {"m": again})
+    short, essay = (
+        lengths.expected("m", prompt_stats(SHORT)),
+        lengths.expected("m", prompt_stats(ESSAY)),
+    )
+    assert 10 < short < 60 and 300 < essay < 900, (short, essay)  # vs 350 for both unfitted
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"weights": [0.0] * 3, "precision": [[1.0] * 3] * 3, "noise_var": 1.0},
+        {"weights": [0.0] * 16, "precision": [[1.0] * 16] * 15, "noise_var": 1.0},
+        {"weights": [0.0] * 16, "precision": [[1.0] * 16] * 16, "noise_var": 0.0},
+    ],
+)
+def test_a_malformed_prior_is_refused(doc: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        LengthPrior.from_json(doc)
+
+
+def _two_models() -> list[PoolModel]:
+    # Same prices: only their answer lengths make one dearer than the other.
+    return [
+        PoolModel("chatty", 5.0, 15.0, 100_000, frozenset(), {"chat": 0.8}),
+        PoolModel("terse", 5.0, 15.0, 100_000, frozenset(), {"chat": 0.8}),
+    ]
+
+
+def test_cost_estimates_follow_the_learned_length_and_respect_max_tokens() -> None:
+    router = Router(_two_models(), RouterParams(baseline="chatty", explore=0.0))
+    essay = prompt_stats(ESSAY)
+    for _ in range(40):
+        router.observe_output("chatty", essay, 1000)
+        router.observe_output("terse", essay, 100)
+    dec = router.decide(RouteRequest("t", "chat", 50, None, stats=essay))
+    cost = {c.model: c.est_cost_usd for c in dec.candidates}
+    assert cost["chatty"] > 5 * cost["terse"]
+    capped = router.decide(RouteRequest("t", "chat", 50, 64, stats=essay))
+    cost = {c.model: c.est_cost_usd for c in capped.candidates}
+    assert cost["chatty"] == pytest.approx((50 * 5.0 + 64 * 15.0) / 1e6)
+
+
+def test_best_value_follows_each_prompts_expected_cost() -> None:
+    pool = [
+        PoolModel("strong", 10.0, 30.0, 100_000, frozenset(), {"chat": 0.9}),
+        PoolModel("cheap", 0.2, 0.6, 100_000, frozenset(), {"chat": 0.8}),
+    ]
+    essay, short = prompt_stats(ESSAY), prompt_stats(SHORT)
+    lengths = OutputLength(350)
+    for _ in range(40):  # the strong model writes essays at length, short answers briefly
+        lengths.observe("strong", essay, 2000)
+        lengths.observe("strong", short, 5)
+
+    def decide(cost_weight: float, stats: np.ndarray) -> tuple[str, dict[str, float]]:
+        params = RouterParams(baseline="strong", explore=0.0, cost_weight=cost_weight)
+        dec = Router(pool, params, lengths=lengths).decide(
+            RouteRequest("t", "chat", 40, None, stats=stats)
+        )
+        assert dec.reason.startswith("chat:") and "best value" in dec.reason
+        return dec.chosen, {c.model: c.est_cost_usd for c in dec.candidates}
+
+    # The weight at which the strong model stops paying for itself, per prompt: 0.1 quality
+    # over the cost difference (USD per 1,000 requests).
+    _, c_essay = decide(1e-9, essay)
+    _, c_short = decide(1e-9, short)
+    w_essay = 0.1 / (1000 * (c_essay["strong"] - c_essay["cheap"]))
+    w_short = 0.1 / (1000 * (c_short["strong"] - c_short["cheap"]))
+    assert w_essay < w_short / 5  # the essay is far dearer on the strong model
+    w = (w_essay * w_short) ** 0.5
+    assert decide(w, essay)[0] == "cheap"
+    assert decide(w, short)[0] == "strong"
+    assert decide(w_short * 2, short)[0] == "cheap"
+    assert decide(w_essay / 2, essay)[0] == "strong"
