@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from arbiter.output_length import LengthPrior, OutputLength, fit_prior, prompt_stats
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 from arbiter.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 
@@ -32,6 +33,14 @@ DEFAULT_SWEEP: tuple[float, ...] = (
     *(round(0.6 + 0.0125 * k, 4) for k in range(33)),  # 0.6 .. 1.0, where two-model ratios live
     1.05, 1.1, 1.25, 1.5,
 )  # fmt: skip
+# cost weights swept with --objective cost_weight: quality given up to save $1 per 1,000
+# requests, 1e-3 .. 1e3 in as many log-spaced points as DEFAULT_SWEEP (a curve's AIQ depends on
+# how many points it has, so both objectives get the same number)
+COST_WEIGHT_SWEEP: tuple[float, ...] = tuple(
+    float(f"{10 ** (-3 + 6 * k / (len(DEFAULT_SWEEP) - 1)):.4g}") for k in range(len(DEFAULT_SWEEP))
+)
+DEFAULT_COST_WEIGHT = 0.1
+OBJECTIVES = ("quality_target", "cost_weight")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
 
@@ -55,6 +64,7 @@ class Outcome:
     quality: float
     cost_usd: float
     response: str | None
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,7 @@ class Row:
     prompt: str
     prompt_tokens: int
     outcomes: Mapping[str, Outcome]
+    stats: np.ndarray | None = None  # output_length.prompt_stats(prompt), set by load_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +91,9 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class ReplayConfig:
-    knob: float = DEFAULT_KNOB  # the router's quality target (share of the baseline's quality)
+    # the router's quality target (share of the baseline's quality), or with objective
+    # "cost_weight" its cost weight (RouterParams.cost_weight)
+    knob: float = DEFAULT_KNOB
     seed: int = 0
     baseline: str | None = None  # default: the most expensive model on the table
     explore: float = 1.0
@@ -92,6 +105,9 @@ class ReplayConfig:
     # None: the router's default pseudo-count weight of the priors (`RouterParams.prior_strength`).
     # Priors measured on many prompts (e.g. a train split, `table_priors`) deserve more weight.
     prior_strength: float | None = None
+    objective: str = "quality_target"  # or "cost_weight": what `knob` sets
+    # per-model output-length priors (e.g. fitted on a train split: `length_priors`)
+    length_priors: Mapping[str, LengthPrior] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +165,11 @@ def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
             p_tok = int(o.get("prompt_tokens") or -(-len(text) // 4))
             c_tok = int(o.get("completion_tokens") or 0)
             outs[name] = Outcome(
-                float(o["quality"]), specs[name].cost_usd(p_tok, c_tok), o.get("response")
+                float(o["quality"]), specs[name].cost_usd(p_tok, c_tok), o.get("response"), c_tok
             )
         p_tokens = int(r["outcomes"][present[0]].get("prompt_tokens") or -(-len(text) // 4))
-        rows.append(Row(str(r["id"]), str(r.get("task") or "chat"), text, p_tokens, outs))
+        task = str(r.get("task") or "chat")
+        rows.append(Row(str(r["id"]), task, text, p_tokens, outs, prompt_stats(text)))
     return Table(tuple(rows), tuple(specs[n] for n in present))
 
 
@@ -190,19 +207,54 @@ def table_priors(table: Table) -> dict[str, dict[str, float]]:
     }
 
 
+def length_priors(table: Table) -> dict[str, LengthPrior]:
+    """Per model, the output-length regression fitted on a table's rows (e.g. its train split)."""
+    stats = [r.stats if r.stats is not None else prompt_stats(r.prompt) for r in table.rows]
+    return {
+        m.id: fit_prior(stats, [r.outcomes[m.id].completion_tokens for r in table.rows])
+        for m in table.models
+    }
+
+
+def priors_document(table: Table) -> dict[str, Any]:
+    """What `--write-priors` writes: quality per model and task, and output-length priors."""
+    return {
+        "quality": table_priors(table),
+        "output_length": {m: p.to_json() for m, p in length_priors(table).items()},
+    }
+
+
+def parse_priors(
+    doc: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, float]], dict[str, LengthPrior]]:
+    """A --priors file: `priors_document`'s shape, or a bare model -> task -> quality map."""
+    if "quality" not in doc and "output_length" not in doc:
+        quality = doc
+        lengths: Mapping[str, Any] = {}
+    else:
+        quality = doc.get("quality", {})
+        lengths = doc.get("output_length", {})
+    q = {str(m): {str(t): float(v) for t, v in per.items()} for m, per in quality.items()}
+    return q, {str(m): LengthPrior.from_json(p) for m, p in lengths.items()}
+
+
 def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
     pool = [
         PoolModel(m.id, m.price_in_per_mtok, m.price_out_per_mtok, 1 << 40, frozenset(),
                   dict(cfg.priors.get(m.id, {})))
         for m in table.models
     ]  # fmt: skip
-    params = RouterParams(baseline=baseline, quality_target=cfg.knob, explore=cfg.explore)
+    if cfg.objective == "cost_weight":
+        params = RouterParams(baseline=baseline, cost_weight=cfg.knob, explore=cfg.explore)
+    else:
+        params = RouterParams(baseline=baseline, quality_target=cfg.knob, explore=cfg.explore)
     if cfg.slope_var is not None:
         cap = max(params.slope_precision_cap, 1.0 / cfg.slope_var)
         params = replace(params, slope_prior_var=cfg.slope_var, slope_precision_cap=cap)
     if cfg.prior_strength is not None:
         params = replace(params, prior_strength=cfg.prior_strength)
-    return Router(pool, params, seed=cfg.seed)
+    lengths = OutputLength(params.expected_output_tokens, cfg.length_priors)
+    return Router(pool, params, seed=cfg.seed, lengths=lengths)
 
 
 def run(
@@ -230,12 +282,14 @@ def run(
     for i in replay_order(len(table.rows), cfg.seed):
         row = table.rows[i]
         e = easiness[i] if easiness is not None else None
-        req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e)
+        req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e, stats=row.stats)
         model = cheap_first or router.decide(req).chosen
         out = row.outcomes[model]
         calls[model] += 1
         cost += out.cost_usd
         router.learn(TENANT, row.task, model, out.quality, easiness=e)
+        if row.stats is not None:  # the call's usage: what the model wrote for this prompt
+            router.observe_output(model, row.stats, out.completion_tokens)
         if escalate is not None and model != baseline and out.response is not None:
             esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
             if esc:  # within the same request: the cheap call is paid for, then the baseline
@@ -245,6 +299,8 @@ def run(
                 calls[model] += 1
                 cost += out.cost_usd
                 router.learn(TENANT, row.task, model, out.quality, easiness=e)
+                if row.stats is not None:
+                    router.observe_output(model, row.stats, out.completion_tokens)
         answered[model] += 1
         qual += out.quality
         cum_cost.append(cost)
@@ -542,13 +598,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("table", type=Path, help="outcome table, JSONL or JSONL.gz")
     ap.add_argument("--models", type=Path, required=True, help="models file with prices")
     ap.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="quality_target",
+        help="what the knob sets: the quality target (cheapest model keeping that share of the "
+        "baseline's quality) or the cost weight (best value: quality given up to save $1 per "
+        "1,000 requests)",
+    )
+    ap.add_argument(
         "--knob",
         type=float,
-        default=DEFAULT_KNOB,
-        help="quality target: share of the baseline's quality to keep (default 0.95)",
+        default=None,
+        help=f"the objective's value (default: target {DEFAULT_KNOB}, cost weight "
+        f"{DEFAULT_COST_WEIGHT})",
     )
-    ap.add_argument("--sweep", action="store_true", help="sweep the quality target")
-    ap.add_argument("--knobs", type=str, default=None, help="comma-separated targets for --sweep")
+    ap.add_argument("--sweep", action="store_true", help="sweep the knob")
+    ap.add_argument("--knobs", type=str, default=None, help="comma-separated knobs for --sweep")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline", default=None, help="baseline model (default: most expensive)")
     ap.add_argument("--explore", type=float, default=1.0, help="0 = greedy, 1 = Thompson sampling")
@@ -558,7 +623,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="per-prompt slope prior variance (small = trust the difficulty score)",
     )
-    ap.add_argument("--priors", type=Path, default=None, help="JSON: model -> task -> p(good)")
+    ap.add_argument(
+        "--priors",
+        type=Path,
+        default=None,
+        help="JSON from --write-priors (quality per model and task, output-length priors), "
+        "or a bare model -> task -> p(good) map",
+    )
     ap.add_argument(
         "--prior-strength",
         type=float,
@@ -569,8 +640,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--write-priors",
         type=Path,
         default=None,
-        help="write the selected split's mean quality per model and task as a --priors file, "
-        "then exit (e.g. from --split train, to warm-start a --split heldout replay)",
+        help="write the selected split's mean quality per model and task and each model's "
+        "output-length fit as a --priors file, then exit (e.g. from --split train, to "
+        "warm-start a --split heldout replay)",
     )
     ap.add_argument(
         "--difficulty",
@@ -623,13 +695,24 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
         table = select_split(load_table(args.table, load_models(args.models)), args.split)
-        priors = orjson.loads(args.priors.read_bytes()) if args.priors else {}
-        knobs = [float(k) for k in args.knobs.split(",")] if args.knobs else list(DEFAULT_SWEEP)
-    except (OSError, ValueError, KeyError) as err:
+        priors, lengths = parse_priors(
+            orjson.loads(args.priors.read_bytes()) if args.priors else {}
+        )
+        by_cost = args.objective == "cost_weight"
+        default_knobs = COST_WEIGHT_SWEEP if by_cost else DEFAULT_SWEEP
+        knobs = [float(k) for k in args.knobs.split(",")] if args.knobs else list(default_knobs)
+        knob = (
+            args.knob
+            if args.knob is not None
+            else (DEFAULT_COST_WEIGHT if by_cost else DEFAULT_KNOB)
+        )
+        if by_cost and min([knob, *knobs]) <= 0:
+            raise ValueError("cost weights must be > 0")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         print(f"arbiter replay: {err}", file=sys.stderr)
         return 2
     if args.write_priors:
-        text = orjson.dumps(table_priors(table), option=orjson.OPT_INDENT_2).decode()
+        text = orjson.dumps(priors_document(table), option=orjson.OPT_INDENT_2).decode()
         args.write_priors.write_text(text + "\n")
         print(text)
         return 0
@@ -639,13 +722,15 @@ def main(argv: list[str] | None = None) -> int:
 
         escalate = should_escalate
     cfg = ReplayConfig(
-        args.knob,
+        knob,
         args.seed,
         args.baseline,
         args.explore,
         priors,
         slope_var=args.slope_var,
         prior_strength=args.prior_strength,
+        objective=args.objective,
+        length_priors=lengths,
     )
     if args.via_sidecar:
         return _main_via_sidecar(args, table, cfg)

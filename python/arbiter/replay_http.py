@@ -76,7 +76,9 @@ def sidecar_toml(
         "[auth]", 'mode = "keys"', f"admin_key_env = {_q(ADMIN_KEY_ENV)}", "",
         "[server]", 'log_level = "warning"', "",
         "[store]", f"url = {_q('sqlite:///' + str(db_path))}", "",
-        "[routing]", f"baseline = {_q(baseline)}", f"quality_target = {cfg.knob}",
+        "[routing]", f"baseline = {_q(baseline)}",
+        f"cost_weight = {cfg.knob}" if cfg.objective == "cost_weight"
+        else f"quality_target = {cfg.knob}",
         f"explore = {cfg.explore}", "judge_sample_rate = 0.0", "",
         "[upstreams.sim]", f"base_url = {_q(sim_url)}", f"api_key_env = {_q(SIM_KEY_ENV)}", "",
     ]  # fmt: skip
@@ -203,9 +205,11 @@ def replay_via_sidecar(
 ) -> dict[str, Any]:  # fmt: skip
     """The in-process replay's JSON report, produced through a live sim + sidecar."""
     baseline = cfg.baseline or default_baseline(table)
+    # the sidecar learns output lengths from the answers it relays (no length priors here)
     cfg = ReplayConfig(
-        cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors, prior_strength=cfg.prior_strength
-    )
+        cfg.knob, cfg.seed, baseline, cfg.explore, cfg.priors,
+        prior_strength=cfg.prior_strength, objective=cfg.objective,
+    )  # fmt: skip
     with running_stack(table, table_path, models_path, cfg, baseline, workdir) as stack:
         res, billed = drive(table, cfg, stack, table_messages(table_path), deadline_s=deadline_s)
     doc: dict[str, Any] = {"knob": cfg.knob, "seed": cfg.seed, "baseline_model": baseline}
