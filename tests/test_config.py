@@ -57,6 +57,14 @@ def test_wrong_type_and_range() -> None:
         config.loads(no_keep_alive, env=ENV)
 
 
+def test_cost_weight_selects_best_value_and_must_not_be_negative() -> None:
+    assert config.load(EXAMPLE, env=ENV).routing.cost_weight == 0.0  # the quality-target rule
+    text = EXAMPLE.read_text().replace("# cost_weight = 0.05 ", "cost_weight = 0.05   ")
+    assert config.loads(text, env=ENV).routing.cost_weight == 0.05
+    with pytest.raises(ConfigError, match=r"routing\.cost_weight = -1\.0 is outside"):
+        config.loads(text.replace("cost_weight = 0.05", "cost_weight = -1.0"), env=ENV)
+
+
 def test_unknown_upstream_reference() -> None:
     text = EXAMPLE.read_text().replace(
         '[models.tiny]\nupstream = "sim"', '[models.tiny]\nupstream = "nope"'

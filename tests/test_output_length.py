@@ -51,7 +51,34 @@ def test_it_learns_each_models_length_per_prompt_from_usage() -> None:
     assert 3 * c_short < v_short and 3 * c_essay < v_essay
     assert 40 < v_short < 160 and 600 < v_essay < 1600, (v_short, v_essay)
     assert 3 < c_short < 30 and 100 < c_essay < 400, (c_short, c_essay)
-    assert lengths.expected("unseen", essay) == pytest.approx(350, rel=1e-9)
+    pool = lengths.expected("unseen", essay)  # the pool's view: between the two models
+    assert c_essay < pool < v_essay
+
+
+def test_a_model_without_calls_is_predicted_by_the_pool() -> None:
+    lengths = OutputLength(350)
+    short, essay = prompt_stats(SHORT), prompt_stats(ESSAY)
+    for _ in range(40):
+        lengths.observe("a", short, 10)
+        lengths.observe("a", essay, 900)
+    # "b" never answered: it borrows what the pool learned, not the 350-token default, so a
+    # short prompt does not look expensive on it (it would never be tried if it did)
+    assert lengths.expected("b", short) < 60 < 400 < lengths.expected("b", essay)
+    # its own regression starts from the pool's and then follows its own answers
+    for _ in range(40):
+        lengths.observe("b", short, 100)
+    assert 60 < lengths.expected("b", short) < 200
+
+
+def test_thompson_draws_spread_an_uncertain_length_and_not_a_known_one() -> None:
+    lengths = OutputLength(350)
+    short = prompt_stats(SHORT)
+    fresh = [lengths.expected("m", short, d) for d in (-2.0, 0.0, 2.0)]
+    assert fresh[0] < fresh[1] / 5 and fresh[2] > fresh[1] * 5
+    for _ in range(500):
+        lengths.observe("m", short, 50)
+    known = [lengths.expected("m", short, d) for d in (-2.0, 0.0, 2.0)]
+    assert known[2] / known[0] < 1.5
 
 
 def test_observations_without_tokens_or_weight_teach_nothing() -> None:

@@ -87,13 +87,14 @@ class _Model:
     """One model's posterior: precision A, A @ weights = b. The residual variance is a running
     mean of squared errors after each update, from the prior's value worth `_NOISE_PSEUDO` calls."""
 
-    __slots__ = ("a", "b", "noise_n", "noise_sum", "w")
+    __slots__ = ("a", "b", "cov", "noise_n", "noise_sum", "w")
     _NOISE_PSEUDO = 5.0
 
     def __init__(self, prior: LengthPrior) -> None:
         self.a = np.array(prior.precision, dtype=np.float64)
         self.w = np.array(prior.weights, dtype=np.float64)
         self.b = self.a @ self.w
+        self.cov = np.linalg.inv(self.a)
         self.noise_sum = prior.noise_var * self._NOISE_PSEUDO
         self.noise_n = self._NOISE_PSEUDO
 
@@ -105,41 +106,83 @@ class _Model:
     def log_mean(self, x: np.ndarray) -> float:
         return float(self.w @ x)
 
+    def log_mean_sd(self, x: np.ndarray) -> float:
+        """Posterior standard deviation of `log_mean(x)` (not of one answer's length)."""
+        return math.sqrt(max(float(x @ self.cov @ x), 0.0) * self.noise_var)
+
     def observe(self, x: np.ndarray, y: float, weight: float) -> None:
         self.a += weight * np.outer(x, x)
         self.b += weight * y * x
-        self.w = np.asarray(np.linalg.solve(self.a, self.b), dtype=np.float64)
+        self.cov = np.linalg.inv(self.a)
+        self.w = np.asarray(self.cov @ self.b, dtype=np.float64)
         err = y - self.log_mean(x)  # after the update: early misses of the prior do not linger
         self.noise_sum += weight * min(err * err, 9.0)  # one wild answer cannot dominate
         self.noise_n += weight
 
 
 class OutputLength:
-    """Predicts each model's completion tokens for a prompt; learns from finished calls."""
+    """Predicts each model's completion tokens for a prompt; learns from finished calls.
+
+    Without a fitted prior, a model is the pool (one regression over every model's calls:
+    how length follows the prompt) plus its own offset (a regression of its residuals, mostly
+    its intercept: how much longer or shorter it writes). A model with no calls is the pool.
+    Why: a model's cost is only learned from calls it gets, so predicting an untried model
+    from a default (or one call's length from one essay) could keep a model that answers
+    briefly from ever being tried.
+    """
 
     def __init__(
         self, default_tokens: float, priors: Mapping[str, LengthPrior] | None = None
     ) -> None:
-        self._default = LengthPrior.weak(default_tokens)
-        self._priors = dict(priors or {})
-        self._models: dict[str, _Model] = {}
+        self._pool = _Model(LengthPrior.weak(default_tokens))
+        self._fitted: dict[str, _Model] = {m: _Model(p) for m, p in (priors or {}).items()}
+        self._offsets: dict[str, _Model] = {}
 
-    def _model(self, model: str) -> _Model:
-        m = self._models.get(model)
-        if m is None:
-            m = _Model(self._priors.get(model, self._default))
-            self._models[model] = m
-        return m
+    def _parts(self, model: str) -> tuple[_Model, ...]:
+        """The regressions whose sum predicts `model`: its fitted one, or pool (+ offset)."""
+        fitted = self._fitted.get(model)
+        if fitted is not None:
+            return (fitted,)
+        off = self._offsets.get(model)
+        return (self._pool,) if off is None else (self._pool, off)
 
-    def expected(self, model: str, stats: np.ndarray) -> float:
-        """Expected completion tokens (the mean of a log-normal, not its median)."""
-        m = self._model(model)
-        z = min(m.log_mean(stats) + m.noise_var / 2, _MAX_LOG)
-        return max(math.expm1(z), 1.0)
+    def expected(self, model: str, stats: np.ndarray, draw: float = 0.0) -> float:
+        """Expected completion tokens (the mean of a log-normal, not its median).
+
+        `draw` (a standard normal) moves the prediction along its posterior: a Thompson sample,
+        so a model whose length is still uncertain sometimes looks cheap and gets tried.
+        """
+        parts = self._parts(model)
+        log_mean = sum(p.log_mean(stats) for p in parts)
+        if draw:
+            log_mean += draw * math.sqrt(sum(p.log_mean_sd(stats) ** 2 for p in parts))
+        noise = parts[-1].noise_var  # the residual spread around the full prediction
+        return max(math.expm1(min(log_mean + noise / 2, _MAX_LOG)), 1.0)
 
     def observe(
         self, model: str, stats: np.ndarray, completion_tokens: int, weight: float = 1.0
     ) -> None:
         if completion_tokens < 0 or weight <= 0:
             return
-        self._model(model).observe(stats, math.log1p(completion_tokens), weight)
+        y = math.log1p(completion_tokens)
+        fitted = self._fitted.get(model)
+        if fitted is not None:
+            fitted.observe(stats, y, weight)
+            return
+        off = self._offsets.get(model)
+        if off is None:
+            off = self._offsets[model] = _Model(_OFFSET_PRIOR)
+        off.observe(stats, y - self._pool.log_mean(stats), weight)
+        self._pool.observe(stats, y, weight)
+
+
+# A model's offset from the pool: its intercept moves freely (precision 1, about one call),
+# how its length follows the prompt only with evidence (precision 10 per statistic).
+_OFFSET_PRIOR = LengthPrior(
+    (0.0,) * N_FEATURES,
+    tuple(
+        tuple((1.0 if i == N_FEATURES - 1 else 10.0) if i == j else 0.0 for j in range(N_FEATURES))
+        for i in range(N_FEATURES)
+    ),
+    1.0,
+)

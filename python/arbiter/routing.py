@@ -179,19 +179,24 @@ class Router:
         p = self.params
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
-        alpha, beta, cost, shift = [], [], [], []
+        alpha, beta, cost, sampled_cost, shift = [], [], [], [], []
         for m in ok:
             a, b = self.posterior(req.tenant, req.task, m)
             alpha.append(a)
             beta.append(b)
             cost.append(self._est_cost(m, req))
+            # best value: the decision sees a Thompson draw of the cost, records its mean (under
+            # the quality-target rule cost only orders the models that clear the bar)
+            explore_cost = req.stats is not None and p.cost_weight > 0
+            draw = self._rng.gauss(0.0, 1.0) * p.explore if explore_cost else 0.0
+            sampled_cost.append(self._est_cost(m, req, draw) if draw else cost[-1])
             shift.append(self._shift(req, m.name, p.explore))
         names = [m.name for m in ok]
         baseline = names.index(p.baseline) if p.baseline in names else -1
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
         choice = _native.choose(
-            alpha, beta, cost, shift, baseline, p.quality_target, p.explore, seed,
+            alpha, beta, sampled_cost, shift, baseline, p.quality_target, p.explore, seed,
             p.cost_weight * 1000.0,
         )  # fmt: skip
         cands = tuple(
@@ -214,11 +219,12 @@ class Router:
             1 - prior
         ) * p.prior_strength + b * scale + 1e-3
 
-    def _est_cost(self, m: PoolModel, req: RouteRequest) -> float:
+    def _est_cost(self, m: PoolModel, req: RouteRequest, draw: float = 0.0) -> float:
+        """Expected USD; `draw` is a Thompson draw of the output length (0 = its mean)."""
         if req.stats is None:
             out = float(self.params.expected_output_tokens)
         else:
-            out = self.lengths.expected(m.name, req.stats)
+            out = self.lengths.expected(m.name, req.stats, draw)
         if req.max_tokens:
             out = min(out, float(req.max_tokens))
         return m.cost_usd(req.prompt_tokens, out)
