@@ -11,6 +11,7 @@ from arbiter.output_length import (
     OutputLength,
     fit_prior,
     prompt_stats,
+    stats_array,
 )
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 
@@ -23,10 +24,11 @@ ESSAY = (
 
 
 def test_prompt_stats_are_the_sixteen_text_statistics_with_a_bias() -> None:
-    x = prompt_stats(ESSAY)
+    x = stats_array(prompt_stats(ESSAY))
+    assert len(prompt_stats(ESSAY)) == 4 * N_FEATURES
     assert x.shape == (N_FEATURES,) and x.dtype == np.float64
     assert x[-1] == 1.0
-    assert prompt_stats(ESSAY)[0] > prompt_stats(SHORT)[0]  # log length of the text
+    assert x[0] > stats_array(prompt_stats(SHORT))[0]  # log length of the text
 
 
 def test_the_weak_prior_predicts_the_configured_tokens_for_any_prompt() -> None:
@@ -147,7 +149,7 @@ def test_best_value_follows_each_prompts_expected_cost() -> None:
         lengths.observe("strong", essay, 2000)
         lengths.observe("strong", short, 5)
 
-    def decide(cost_weight: float, stats: np.ndarray) -> tuple[str, dict[str, float]]:
+    def decide(cost_weight: float, stats: bytes) -> tuple[str, dict[str, float]]:
         params = RouterParams(baseline="strong", explore=0.0, cost_weight=cost_weight)
         dec = Router(pool, params, lengths=lengths).decide(
             RouteRequest("t", "chat", 40, None, stats=stats)

@@ -1,5 +1,5 @@
-"""Pure, deterministic Rust kernels (arbiter-core via PyO3): bandit choice, arm updates and
-prompt features.
+"""Pure, deterministic Rust kernels (arbiter-core via PyO3): bandit choice, arm updates,
+prompt features and the answer-length regression.
 
 No I/O, clocks or global state: randomness comes in as ``seed``. Every invalid input raises
 ``NativeError`` (a ``ValueError``) with a message naming the argument.
@@ -7,7 +7,7 @@ No I/O, clocks or global state: randomness comes in as ``seed``. Every invalid i
 
 from typing import final
 
-__all__ = ["Choice", "NativeError", "choose", "prompt_features", "update_arm"]
+__all__ = ["Choice", "LogLinear", "NativeError", "choose", "prompt_features", "update_arm"]
 
 class NativeError(ValueError):
     """Invalid input to an arbiter._native kernel (a ValueError)."""
@@ -21,7 +21,8 @@ class Choice:
         """Position of the chosen candidate in the input lists."""
     @property
     def reason(self) -> str:
-        """``"cheapest_meeting_target"``, ``"best_available"`` or ``"only_candidate"``."""
+        """``"cheapest_meeting_target"``, ``"best_available"``, ``"only_candidate"`` or
+        ``"best_value"``."""
     @property
     def target(self) -> float:
         """The quality bar used: ``quality_target * scores[baseline]``, or
@@ -34,6 +35,35 @@ class Choice:
         """Per candidate: the context-adjusted posterior mean quality."""
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
+
+@final
+class LogLinear:
+    """Online Bayesian linear regression of y = log(1 + answer tokens) on a prompt's 16 text
+    statistics: a Gaussian posterior over 16 weights plus a running residual variance.
+
+    ``stats`` is always the 64 bytes of 16 little-endian f32 values that end
+    ``prompt_features(text, dim)`` (its last one is the constant 1.0).
+    """
+
+    def __new__(cls, weights: list[float], precision: list[float], noise_var: float) -> LogLinear:
+        """The prior: 16 finite weight means, their precision matrix as 256 row-major values
+        (symmetric positive definite), and the residual variance (finite, > 0; it counts as 5
+        observations of the running estimate). Raises NativeError otherwise."""
+    def mean(self, stats: bytes) -> float:
+        """Posterior mean of y: ``weights . x``."""
+    def mean_sd(self, stats: bytes) -> float:
+        """Posterior standard deviation of that mean: ``sqrt(x' cov x * noise_var)``."""
+    @property
+    def noise_var(self) -> float:
+        """Residual variance of y: the running mean of squared errors after each update
+        (each at most 9), capped at 2.0."""
+    @property
+    def weights(self) -> list[float]:
+        """The 16 weight means."""
+    def observe(self, stats: bytes, y: float, weight: float) -> None:
+        """Fold in one answer (y finite, weight finite and > 0) by a rank-one recursive least
+        squares step: afterwards the weights solve (precision + sum w x x') w = prior terms +
+        sum w y x exactly as a batch fit would. Raises NativeError on bad input."""
 
 def choose(
     alpha: list[float],

@@ -64,9 +64,9 @@ class Difficulty:
     def easiness(self, text: str) -> float:
         return self._run(features(text))
 
-    def easiness_of(self, stats: np.ndarray) -> float:
+    def easiness_of(self, stats: bytes) -> float:
         """The same score from the 16 statistics already computed (`output_length.prompt_stats`)."""
-        return self._run(np.asarray(stats, dtype=np.float32).reshape(1, N_STATS))
+        return self._run(np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS))
 
     def _run(self, row: np.ndarray) -> float:
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: row})[0]

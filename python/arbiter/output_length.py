@@ -5,7 +5,8 @@ side differs by model (a concise model writes a third of a verbose one) and by p
 versus a yes/no). Before the call only a prediction exists: one Bayesian linear regression per
 model of log(1 + completion tokens) on the prompt's 16 text statistics
 (`_native.prompt_features`, the same ones the difficulty model reads; the last is a constant 1),
-updated from every finished call's usage, no grade needed. Pure: no I/O, no clocks.
+updated from every finished call's usage, no grade needed. The regression itself is
+`_native.LogLinear` (a rank-one update per call); this module owns the pooling. Pure: no I/O.
 
 The prior is weak around the configured `expected_output_tokens`, or a posterior fitted on
 recorded outcomes (`fit_prior`, e.g. a table's train split in `arbiter replay --write-priors`).
@@ -24,13 +25,16 @@ from arbiter import _native
 N_FEATURES = 16  # the trailing text statistics of prompt_features(text, 64); slot 15 is 1.0
 _FEATURE_DIM = 64
 _MAX_LOG = math.log1p(1_000_000)  # predictions never exceed a million tokens
-_MAX_NOISE_VAR = 2.0  # log-space; lifts a median to a mean by at most e
 
 
-def prompt_stats(text: str) -> np.ndarray:
-    """The regression's input: the 16 text statistics of `text`, float64, shape (16,)."""
-    raw = np.frombuffer(_native.prompt_features(text, _FEATURE_DIM), dtype="<f4")
-    return raw[-N_FEATURES:].astype(np.float64)
+def prompt_stats(text: str) -> bytes:
+    """The 16 text statistics of `text` as `_native` reads them: 64 bytes, little-endian f32."""
+    return _native.prompt_features(text, _FEATURE_DIM)[-4 * N_FEATURES :]
+
+
+def stats_array(stats: bytes) -> np.ndarray:
+    """The same statistics as a float64 vector, shape (16,)."""
+    return np.frombuffer(stats, dtype="<f4").astype(np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +74,11 @@ class LengthPrior:
 
 
 def fit_prior(
-    stats: Sequence[np.ndarray], completion_tokens: Sequence[int], ridge: float = 1.0
+    stats: Sequence[bytes], completion_tokens: Sequence[int], ridge: float = 1.0
 ) -> LengthPrior:
     """The posterior after observing these (prompt, completion length) pairs from a flat prior:
     ridge regression of log(1 + tokens), its precision X'X + ridge*I and residual variance."""
-    x = np.asarray(stats, dtype=np.float64).reshape(-1, N_FEATURES)
+    x = np.stack([stats_array(s) for s in stats]).reshape(-1, N_FEATURES)
     y = np.log1p(np.asarray(completion_tokens, dtype=np.float64))
     precision = x.T @ x + ridge * np.eye(N_FEATURES)
     w = np.linalg.solve(precision, x.T @ y)
@@ -83,41 +87,9 @@ def fit_prior(
     return LengthPrior(tuple(w.tolist()), tuple(map(tuple, precision.tolist())), noise_var)
 
 
-class _Model:
-    """One model's posterior: precision A, A @ weights = b. The residual variance is a running
-    mean of squared errors after each update, from the prior's value worth `_NOISE_PSEUDO` calls."""
-
-    __slots__ = ("a", "b", "cov", "noise_n", "noise_sum", "w")
-    _NOISE_PSEUDO = 5.0
-
-    def __init__(self, prior: LengthPrior) -> None:
-        self.a = np.array(prior.precision, dtype=np.float64)
-        self.w = np.array(prior.weights, dtype=np.float64)
-        self.b = self.a @ self.w
-        self.cov = np.linalg.inv(self.a)
-        self.noise_sum = prior.noise_var * self._NOISE_PSEUDO
-        self.noise_n = self._NOISE_PSEUDO
-
-    @property
-    def noise_var(self) -> float:
-        # capped: early errors against a weak prior would otherwise inflate every mean
-        return min(self.noise_sum / self.noise_n, _MAX_NOISE_VAR)
-
-    def log_mean(self, x: np.ndarray) -> float:
-        return float(self.w @ x)
-
-    def log_mean_sd(self, x: np.ndarray) -> float:
-        """Posterior standard deviation of `log_mean(x)` (not of one answer's length)."""
-        return math.sqrt(max(float(x @ self.cov @ x), 0.0) * self.noise_var)
-
-    def observe(self, x: np.ndarray, y: float, weight: float) -> None:
-        self.a += weight * np.outer(x, x)
-        self.b += weight * y * x
-        self.cov = np.linalg.inv(self.a)
-        self.w = np.asarray(self.cov @ self.b, dtype=np.float64)
-        err = y - self.log_mean(x)  # after the update: early misses of the prior do not linger
-        self.noise_sum += weight * min(err * err, 9.0)  # one wild answer cannot dominate
-        self.noise_n += weight
+def _regression(prior: LengthPrior) -> _native.LogLinear:
+    precision = [v for row in prior.precision for v in row]
+    return _native.LogLinear(list(prior.weights), precision, prior.noise_var)
 
 
 class OutputLength:
@@ -134,11 +106,13 @@ class OutputLength:
     def __init__(
         self, default_tokens: float, priors: Mapping[str, LengthPrior] | None = None
     ) -> None:
-        self._pool = _Model(LengthPrior.weak(default_tokens))
-        self._fitted: dict[str, _Model] = {m: _Model(p) for m, p in (priors or {}).items()}
-        self._offsets: dict[str, _Model] = {}
+        self._pool = _regression(LengthPrior.weak(default_tokens))
+        self._fitted: dict[str, _native.LogLinear] = {
+            m: _regression(p) for m, p in (priors or {}).items()
+        }
+        self._offsets: dict[str, _native.LogLinear] = {}
 
-    def _parts(self, model: str) -> tuple[_Model, ...]:
+    def _parts(self, model: str) -> tuple[_native.LogLinear, ...]:
         """The regressions whose sum predicts `model`: its fitted one, or pool (+ offset)."""
         fitted = self._fitted.get(model)
         if fitted is not None:
@@ -146,21 +120,21 @@ class OutputLength:
         off = self._offsets.get(model)
         return (self._pool,) if off is None else (self._pool, off)
 
-    def expected(self, model: str, stats: np.ndarray, draw: float = 0.0) -> float:
+    def expected(self, model: str, stats: bytes, draw: float = 0.0) -> float:
         """Expected completion tokens (the mean of a log-normal, not its median).
 
         `draw` (a standard normal) moves the prediction along its posterior: a Thompson sample,
         so a model whose length is still uncertain sometimes looks cheap and gets tried.
         """
         parts = self._parts(model)
-        log_mean = sum(p.log_mean(stats) for p in parts)
+        log_mean = sum(p.mean(stats) for p in parts)
         if draw:
-            log_mean += draw * math.sqrt(sum(p.log_mean_sd(stats) ** 2 for p in parts))
+            log_mean += draw * math.sqrt(sum(p.mean_sd(stats) ** 2 for p in parts))
         noise = parts[-1].noise_var  # the residual spread around the full prediction
         return max(math.expm1(min(log_mean + noise / 2, _MAX_LOG)), 1.0)
 
     def observe(
-        self, model: str, stats: np.ndarray, completion_tokens: int, weight: float = 1.0
+        self, model: str, stats: bytes, completion_tokens: int, weight: float = 1.0
     ) -> None:
         if completion_tokens < 0 or weight <= 0:
             return
@@ -171,8 +145,8 @@ class OutputLength:
             return
         off = self._offsets.get(model)
         if off is None:
-            off = self._offsets[model] = _Model(_OFFSET_PRIOR)
-        off.observe(stats, y - self._pool.log_mean(stats), weight)
+            off = self._offsets[model] = _regression(_OFFSET_PRIOR)
+        off.observe(stats, y - self._pool.mean(stats), weight)
         self._pool.observe(stats, y, weight)
 
 

@@ -39,8 +39,6 @@ from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream.openai import parse_chunk
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
@@ -61,7 +59,7 @@ class Plan:
     started: float
     principal: Principal
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
-    stats: np.ndarray | None = None  # the prompt's text statistics (routed requests)
+    stats: bytes | None = None  # the prompt's text statistics (routed requests)
 
 
 @dataclass(slots=True)

@@ -74,7 +74,7 @@ class Row:
     prompt: str
     prompt_tokens: int
     outcomes: Mapping[str, Outcome]
-    stats: np.ndarray | None = None  # output_length.prompt_stats(prompt), set by load_table
+    stats: bytes | None = None  # output_length.prompt_stats(prompt), set by load_table
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,6 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoRouteAvailable, PolicyDenied
 from arbiter.output_length import OutputLength
@@ -47,7 +45,7 @@ class RouteRequest:
     max_tokens: int | None
     needs: frozenset[str] = frozenset()  # capabilities the request needs: "tools", "json", "vision"
     easiness: float | None = None  # standardized difficulty-model score; + means easier
-    stats: np.ndarray | None = None  # output_length.prompt_stats: per-prompt output length
+    stats: bytes | None = None  # output_length.prompt_stats: per-prompt output length
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +284,7 @@ class Router:
         return text
 
     # -- learning ---------------------------------------------------------------------------
-    def observe_output(self, model: str, stats: np.ndarray, completion_tokens: int) -> None:
+    def observe_output(self, model: str, stats: bytes, completion_tokens: int) -> None:
         """A finished call's usage: teaches the model's expected output length."""
         self.lengths.observe(model, stats, completion_tokens)
 

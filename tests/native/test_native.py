@@ -288,9 +288,47 @@ def test_prompt_features_finite_normalised_deterministic(text: str, k: int) -> N
 def test_module_exports() -> None:
     assert sorted(_native.__all__) == [
         "Choice",
+        "LogLinear",
         "NativeError",
         "choose",
         "prompt_features",
         "update_arm",
     ]
     assert issubclass(NativeError, ValueError)
+
+
+def _stats(values: list[float]) -> bytes:
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+def test_log_linear_matches_a_batch_ridge_fit() -> None:
+    rng = np.random.default_rng(5)
+    x = np.hstack([rng.random((30, 15)), np.ones((30, 1))]).astype("<f4")
+    y = rng.normal(4.0, 1.0, 30)
+    prior = np.eye(16) * 2.0
+    m = _native.LogLinear([0.0] * 16, prior.ravel().tolist(), 1.0)
+    for xi, yi in zip(x, y, strict=True):
+        m.observe(xi.tobytes(), float(yi), 1.0)
+    xd = x.astype(np.float64)
+    batch = np.linalg.solve(prior + xd.T @ xd, xd.T @ y)
+    assert np.allclose(m.weights, batch, atol=1e-9)
+    assert m.mean(x[0].tobytes()) == pytest.approx(float(xd[0] @ batch), abs=1e-9)
+    assert 0 < m.mean_sd(x[0].tobytes()) < 1.0
+    assert 0 < m.noise_var <= 2.0
+
+
+def test_log_linear_refuses_bad_input() -> None:
+    eye = np.eye(16).ravel().tolist()
+    with pytest.raises(NativeError, match="weights"):
+        _native.LogLinear([0.0] * 3, eye, 1.0)
+    with pytest.raises(NativeError, match="positive definite"):
+        _native.LogLinear([0.0] * 16, (-np.eye(16)).ravel().tolist(), 1.0)
+    with pytest.raises(NativeError, match="noise_var"):
+        _native.LogLinear([0.0] * 16, eye, 0.0)
+    m = _native.LogLinear([0.0] * 16, eye, 1.0)
+    with pytest.raises(NativeError, match="stats"):
+        m.mean(b"\x00" * 12)
+    with pytest.raises(NativeError, match="weight"):
+        m.observe(_stats([0.0] * 15 + [1.0]), 1.0, -1.0)
+    with pytest.raises(NativeError, match="`y`"):
+        m.observe(_stats([0.0] * 15 + [1.0]), float("nan"), 1.0)

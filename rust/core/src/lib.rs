@@ -5,8 +5,10 @@
 pub mod bandit;
 pub mod difficulty;
 pub mod error;
+pub mod length;
 pub mod rng;
 
 pub use bandit::{choose, update_arm, Arms, Choice, Policy, Reason};
 pub use difficulty::prompt_features;
 pub use error::CoreError;
+pub use length::LogLinear;

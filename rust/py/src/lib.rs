@@ -1,7 +1,8 @@
 //! `arbiter._native`: the only `PyO3` code. Thin wrappers over `arbiter-core` that convert simple
 //! values, release the GIL around the kernels, and map `CoreError` to `ValueError`.
 
-use arbiter_core::{CoreError, Reason};
+use arbiter_core::length::DIM;
+use arbiter_core::{CoreError, LogLinear, Reason};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -134,9 +135,61 @@ fn update_arm(alpha: f64, beta: f64, reward: f64, weight: f64) -> Result<(f64, f
     Ok(arbiter_core::update_arm(alpha, beta, reward, weight)?)
 }
 
+/// Reads the 16 text statistics from their bytes (little-endian f32, as `prompt_features`
+/// writes them: the last `4 * DIM` bytes of its output).
+fn stats_from(bytes: &[u8]) -> Result<[f64; DIM], CoreError> {
+    if bytes.len() != 4 * DIM {
+        return Err(CoreError::LengthMismatch {
+            name: "stats",
+            got: bytes.len(),
+            expected: 4 * DIM,
+        });
+    }
+    let mut x = [0.0; DIM];
+    for (out, chunk) in x.iter_mut().zip(bytes.chunks_exact(4)) {
+        *out = f64::from(f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+    }
+    Ok(x)
+}
+
+/// One answer-length regression (`arbiter_core::LogLinear`); see the stub for the contract.
+#[pyclass(name = "LogLinear", module = "arbiter._native")]
+struct PyLogLinear(LogLinear);
+
+#[pymethods]
+impl PyLogLinear {
+    #[new]
+    fn new(weights: Vec<f64>, precision: Vec<f64>, noise_var: f64) -> Result<Self, PyCoreError> {
+        Ok(Self(LogLinear::new(&weights, &precision, noise_var)?))
+    }
+
+    fn mean(&self, stats: &[u8]) -> Result<f64, PyCoreError> {
+        Ok(self.0.mean(&stats_from(stats)?))
+    }
+
+    fn mean_sd(&self, stats: &[u8]) -> Result<f64, PyCoreError> {
+        Ok(self.0.mean_sd(&stats_from(stats)?))
+    }
+
+    #[getter]
+    fn noise_var(&self) -> f64 {
+        self.0.noise_var()
+    }
+
+    #[getter]
+    fn weights(&self) -> Vec<f64> {
+        self.0.weights().to_vec()
+    }
+
+    fn observe(&mut self, stats: &[u8], y: f64, weight: f64) -> Result<(), PyCoreError> {
+        Ok(self.0.observe(&stats_from(stats)?, y, weight)?)
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChoice>()?;
+    m.add_class::<PyLogLinear>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
