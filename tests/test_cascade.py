@@ -11,6 +11,8 @@ from arbiter.cascade import (
     Verifier,
     arithmetic_errors,
     load_verifier,
+    min_answer_rule,
+    short_answer,
     should_escalate,
     verified_escalation,
     verifier_features,
@@ -120,3 +122,17 @@ def test_verified_escalation_threshold_is_the_knob() -> None:
     # other tasks keep the rule-based decision
     esc, _ = verified_escalation(v, 0.99)("chat", "Name a color.", "Blue.", "stop", None)
     assert not esc
+
+
+def test_a_short_answer_escalates_only_below_the_configured_length() -> None:
+    prompt = "Tell me about the history of the printing press."
+    terse = "Gutenberg, about 1450."
+    full = "The printing press " + "spread across Europe in the decades after 1450. " * 12
+    assert should_escalate("chat", prompt, terse, "stop", None) == (False, "looks fine")
+    esc, why = should_escalate("chat", prompt, terse, "stop", None, min_answer_tokens=40)
+    assert esc and why.startswith("a short answer (6 < 40 tokens)")
+    assert not should_escalate("chat", prompt, full, "stop", None, min_answer_tokens=40)[0]
+    assert short_answer(None, 1) is not None and short_answer(full, 40) is None
+    rule = min_answer_rule(40.0)  # what a replay sweeps
+    assert rule("chat", prompt, terse, "stop", None)[0]
+    assert not rule("chat", prompt, full, "stop", None)[0]

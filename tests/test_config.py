@@ -123,3 +123,26 @@ def test_tenant_with_unknown_model_is_an_error() -> None:
     )
     with pytest.raises(ConfigError, match="unknown model 'x'"):
         config.loads(text, env=ENV)
+
+
+def test_cascade_settings_are_checked() -> None:
+    base = EXAMPLE.read_text()
+    ok = base.replace(
+        "judge_sample_rate = 0.25",
+        'judge_sample_rate = 0.25\ncascade_tasks = ["chat"]\ncascade_first_model = "tiny"\n'
+        "cascade_min_answer_tokens = { chat = 150 }",
+    )
+    r = config.loads(ok, env=ENV).routing
+    assert (r.cascade_first_model, r.cascade_min_answer_tokens) == ("tiny", {"chat": 150})
+    with pytest.raises(ConfigError, match="unknown task 'chit-chat'"):
+        config.loads(
+            ok.replace('cascade_tasks = ["chat"]', 'cascade_tasks = ["chit-chat"]'), env=ENV
+        )
+    with pytest.raises(ConfigError, match=r"'chat' is not in routing\.cascade_tasks"):
+        config.loads(ok.replace('cascade_tasks = ["chat"]', 'cascade_tasks = ["code"]'), env=ENV)
+    with pytest.raises(ConfigError, match=">= 0 tokens"):
+        config.loads(ok.replace("chat = 150", "chat = -1"), env=ENV)
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        config.loads(
+            ok.replace('cascade_first_model = "tiny"', 'cascade_first_model = "nope"'), env=ENV
+        )

@@ -318,6 +318,8 @@ def _write_lengthy(tmp: Path, n: int) -> tuple[Path, Path]:
             WEAK: {"quality": float(rng.random() < 0.2), "prompt_tokens": 30,
                    "completion_tokens": 20},
         }  # fmt: skip
+        for o in outs.values():  # an answer as long as its token count (4 characters a token)
+            o["response"] = "word " * (4 * int(o["completion_tokens"]) // 5)
         line = {"id": f"l-{i}", "task": "chat", "outcomes": outs,
                 "messages": [{"role": "user", "content": text}]}  # fmt: skip
         lines.append(json.dumps(line))
@@ -364,6 +366,30 @@ def test_cost_weight_objective_on_the_command_line(
            "--knobs", "0,1", "--difficulty", "none", "--no-progress"]  # fmt: skip
     assert rp.main(bad) == 2  # weights must be > 0
     assert "cost weights must be > 0" in capsys.readouterr().err
+
+
+def test_cascade_first_sweeps_the_short_answer_cut_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tfile, mfile = _write_lengthy(
+        tmp_path, 40
+    )  # mid answers ~750 tokens to essays, 5-10 to questions
+    args = [str(tfile), "--models", str(mfile), "--cascade", "--cascade-first", MID,
+            "--cascade-min-tokens", "100", "--difficulty", "none", "--no-progress"]  # fmt: skip
+    assert rp.main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["cascade_first"], doc["cascade_min_tokens"]) == (MID, 100)
+    # every prompt asked mid first; its 5-token answers to the 20 questions escalated
+    assert doc["model_share"][MID] == 50.0 and doc["model_share"][STRONG] == 50.0
+    assert doc["escalations_pct"] == 50.0
+    assert rp.main([*args, "--sweep", "--knobs", "1,100,1000"]) == 0
+    swept = json.loads(capsys.readouterr().out)
+    esc = [p["escalations_pct"] for p in swept["curve"] if p["knob"] is not None]
+    assert esc == [0.0, 50.0, 100.0]  # the knob is the cut-off in tokens
+    assert "aiq" in swept
+    bad = [*args[:5], "nope", *args[6:]]
+    assert rp.main(bad) == 2
+    assert rp.main([str(tfile), "--models", str(mfile), "--cascade-first", MID]) == 2
 
 
 def test_bad_inputs_exit_2(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ the escalation call and charges both. No I/O per request (the verifier's weights
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import logging
 import math
@@ -18,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.grading import grade_answer
+from arbiter.types import estimate_tokens
 
 log = logging.getLogger(__name__)
 
 ESCALATE_BELOW = 0.5  # a grader score under this escalates
+# (task, prompt, answer, finish_reason, response_format) -> (escalate?, why)
+Escalate = Callable[[str, str, str | None, str | None, Mapping[str, Any] | None], tuple[bool, str]]
 _NUM = r"-?\d[\d,]*(?:\.\d+)?"
 # "12 * 3 = 36", "$4 + $5 + 2 = $11", "(40 - 4) / 2 = 18", "2 x 60 = 120", "2/3 \\* 60 = 40": a
 # whole chain and its claimed result. The result must be a lone number: "10 + 68 / 2 = 10 + 34"
@@ -121,14 +125,24 @@ def _conflicting_finals(content: str) -> bool:
     return len(finals) > 1
 
 
+def short_answer(content: str | None, min_tokens: int) -> str | None:
+    """Why an answer is too short to keep, or None. For open-ended tasks a short answer is the
+    cheapest confidence signal there is: judges (people and LLMs alike) prefer the fuller
+    answer, so a cheap model's terse reply is the one most likely to lose to the strong one."""
+    n = estimate_tokens(content or "")
+    return f"a short answer ({n} < {min_tokens} tokens)" if n < min_tokens else None
+
+
 def should_escalate(
     task: str,
     prompt: str,
     content: str | None,
     finish_reason: str | None,
     response_format: Mapping[str, Any] | None,
+    min_answer_tokens: int = 0,
 ) -> tuple[bool, str]:
-    """(escalate?, why). Escalate when a grader fails the answer or it shows low confidence."""
+    """(escalate?, why). Escalate when a grader fails the answer or it shows low confidence;
+    with `min_answer_tokens`, also when the answer is shorter than that."""
     grade = grade_answer(
         task=task,
         prompt=prompt,
@@ -138,6 +152,8 @@ def should_escalate(
     )
     if grade is not None and grade.score < ESCALATE_BELOW:
         return True, f"grader {grade.grader}: {grade.detail}"[:200]
+    if min_answer_tokens and (why := short_answer(content, min_answer_tokens)):
+        return True, why
     text = content or ""
     if task == "math":
         if (n := arithmetic_errors(text)) > 0:
@@ -256,9 +272,14 @@ def load_verifier(path: Path = DEFAULT_VERIFIER) -> Verifier | None:
         return None
 
 
-def verified_escalation(
-    verifier: Verifier, threshold: float
-) -> Callable[[str, str, str | None, str | None, Mapping[str, Any] | None], tuple[bool, str]]:
+def min_answer_rule(min_tokens: float) -> Escalate:
+    """`should_escalate` with `min_answer_tokens` = min_tokens: the sidecar's cascade check
+    under `routing.cascade_min_answer_tokens`, and the knob a replay sweeps (higher escalates
+    more: more cost, more quality)."""
+    return functools.partial(should_escalate, min_answer_tokens=int(min_tokens))
+
+
+def verified_escalation(verifier: Verifier, threshold: float) -> Escalate:
     """An escalation rule: for math, P(wrong) >= threshold; other tasks use `should_escalate`.
 
     The threshold is the cascade's knob: lower escalates more (more cost, more quality).

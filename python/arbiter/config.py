@@ -69,6 +69,10 @@ class RoutingSettings:
     # tasks (non-streaming) that try the cheapest eligible model first and escalate within the
     # same request when its answer looks weak (cascade.should_escalate); both calls are charged
     cascade_tasks: list[str] = field(default_factory=list)
+    # per cascade task: a first answer shorter than this many tokens escalates too (open-ended
+    # tasks: judges prefer the fuller answer; bench/routing.py `cascade_short_answer`)
+    cascade_min_answer_tokens: dict[str, int] = field(default_factory=dict)
+    cascade_first_model: str = ""  # the model a cascade asks first; "" = the cheapest eligible
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +284,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
     _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
     _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
+    _check_cascade(loc, r, models)
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
@@ -321,6 +326,28 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         routing=dataclasses.replace(r, baseline=baseline),
         auth=dataclasses.replace(s.auth, admin_key=admin_key),
     )
+
+
+def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
+    from arbiter.classify import TASKS
+
+    for task in r.cascade_tasks:
+        if task not in TASKS:
+            raise ConfigError(
+                f"{loc.where(['routing', 'cascade_tasks'])}: unknown task {task!r} "
+                f"(tasks: {', '.join(TASKS)})"
+            )
+    for task, n in r.cascade_min_answer_tokens.items():
+        path = ["routing", "cascade_min_answer_tokens", task]
+        if task not in r.cascade_tasks:
+            raise ConfigError(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
+        if n < 0:
+            raise ConfigError(f"{loc.where(path)}: must be >= 0 tokens")
+    if r.cascade_first_model and r.cascade_first_model not in models:
+        raise ConfigError(
+            f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
+            f"{r.cascade_first_model!r}"
+        )
 
 
 def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:

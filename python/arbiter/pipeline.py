@@ -167,16 +167,21 @@ class Pipeline:
     def _cascade_first(
         self, req: ChatRequest, task: str, chosen: str, candidates: tuple[Candidate, ...]
     ) -> str | None:
-        """For tasks configured to cascade (non-streaming only): the cheapest eligible model,
-        when it is cheaper than the routed choice."""
-        if req.stream or task not in self.s.settings.routing.cascade_tasks:
+        """For tasks configured to cascade (non-streaming only): `routing.cascade_first_model`
+        (or else the cheapest eligible model), when it is eligible and cheaper than the routed
+        choice."""
+        r = self.s.settings.routing
+        if req.stream or task not in r.cascade_tasks:
             return None
         eligible = [c for c in candidates if c.eligible]
-        cheapest = min(eligible, key=lambda c: c.est_cost_usd, default=None)
+        if r.cascade_first_model:
+            first = next((c for c in eligible if c.model == r.cascade_first_model), None)
+        else:
+            first = min(eligible, key=lambda c: c.est_cost_usd, default=None)
         chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
-        if cheapest is None or cheapest.model == chosen or cheapest.est_cost_usd >= chosen_cost:
+        if first is None or first.model == chosen or first.est_cost_usd >= chosen_cost:
             return None
-        return cheapest.model
+        return first.model
 
     async def _try_cascade(
         self, req: ChatRequest, plan: Plan, attempts: list[Attempt]
@@ -191,8 +196,9 @@ class Pipeline:
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
             return None, 0.0
         escalate, why = should_escalate(
-            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format
-        )
+            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format,
+            s.settings.routing.cascade_min_answer_tokens.get(plan.task, 0),
+        )  # fmt: skip
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))

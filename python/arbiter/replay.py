@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from arbiter.cascade import Escalate
 from arbiter.output_length import LengthPrior, OutputLength, fit_prior, prompt_stats
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 from arbiter.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
@@ -40,11 +41,13 @@ COST_WEIGHT_SWEEP: tuple[float, ...] = tuple(
     float(f"{10 ** (-3 + 6 * k / (len(DEFAULT_SWEEP) - 1)):.4g}") for k in range(len(DEFAULT_SWEEP))
 )
 DEFAULT_COST_WEIGHT = 0.1
+# answer-length cut-offs (tokens) swept by --cascade-first with --sweep: 1 .. 4096, log-spaced
+SHORT_ANSWER_THRESHOLDS: tuple[float, ...] = tuple(
+    float(t) for t in sorted({round(4096 ** (k / 48)) for k in range(49)})
+)
 OBJECTIVES = ("quality_target", "cost_weight")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
-
-Escalate = Callable[[str, str, str | None, str | None, Mapping[str, Any] | None], tuple[bool, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,8 +514,14 @@ def replay(
     easiness: Sequence[float | None] | None = None,
     escalate: Escalate | None = None,
     progress: bool = False,
+    cheap_first: str | None = None,
+    sweep_escalate: Callable[[float], Escalate] | None = None,
 ) -> dict[str, Any]:
-    """Run one replay at cfg.knob (plus a sweep over `knobs`) and build the JSON report."""
+    """Run one replay at cfg.knob (plus a sweep over `knobs`) and build the JSON report.
+
+    With `cheap_first` every request asks that model first (a cascade: `escalate` decides);
+    with `sweep_escalate` the sweep's knob is the escalation rule's, not the router's.
+    """
     from tqdm import tqdm
 
     baseline = cfg.baseline or default_baseline(table)
@@ -523,7 +532,9 @@ def replay(
     runs = 1 + len(knobs or ())
     with tqdm(total=runs * len(table.rows), disable=not progress, unit="req", leave=False) as bar:
         tick = bar.update if progress else None
-        main_run = run(table, cfg, easiness=easiness, escalate=escalate, tick=tick)
+        main_run = run(
+            table, cfg, easiness=easiness, escalate=escalate, tick=tick, cheap_first=cheap_first
+        )
         doc = {
             "knob": cfg.knob,
             "seed": cfg.seed,
@@ -535,7 +546,10 @@ def replay(
             curve = []
             for k in knobs:
                 kc = replace(cfg, knob=k)
-                res = run(table, kc, easiness=easiness, escalate=escalate, tick=tick)
+                rule = sweep_escalate(k) if sweep_escalate is not None else escalate
+                res = run(
+                    table, kc, easiness=easiness, escalate=rule, tick=tick, cheap_first=cheap_first
+                )
                 curve.append(curve_point(res, refs))
             doc |= sweep_metrics(table, curve, refs)
     return doc
@@ -546,15 +560,16 @@ def cascade_sweep(
     cfg: ReplayConfig,
     thresholds: Sequence[float],
     make_escalate: Callable[[float], Escalate],
+    first: str | None = None,
 ) -> dict[str, Any]:
     """Cheap-first cascade swept over its escalation threshold (the knob of each curve point).
 
-    Every request is answered by the cheapest model first and escalated to the baseline when the
-    rule says so; both calls are charged, and `strong_pct` is the share of requests that reached
-    the baseline. Two-model tables get APGR/CPT on that axis, every table AIQ.
+    Every request is answered by `first` (default: the cheapest model), then escalated to the
+    baseline when the rule says so; both calls are charged, and `strong_pct` is the share of
+    requests that reached the baseline. Two-model tables get APGR/CPT on that axis, every table AIQ.
     """
     baseline = cfg.baseline or default_baseline(table)
-    cheap = cheapest_model(table)
+    cheap = first or cheapest_model(table)
     refs = _refs(table, baseline)
     curve = []
     for t in thresholds:
@@ -657,6 +672,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--cascade", action="store_true", help="escalate weak-looking cheap answers")
     ap.add_argument(
+        "--cascade-min-tokens",
+        type=int,
+        default=0,
+        help="with --cascade: answers shorter than this many tokens escalate too (the sidecar's "
+        "routing.cascade_min_answer_tokens)",
+    )
+    ap.add_argument(
+        "--cascade-first",
+        default=None,
+        help="with --cascade: ask this model first for every prompt (the sidecar's "
+        "routing.cascade_first_model); --sweep then sweeps --cascade-min-tokens",
+    )
+    ap.add_argument(
         "--via-sidecar",
         action="store_true",
         help="run through a live sim + sidecar over HTTP (one knob, no sweep/cascade)",
@@ -717,10 +745,23 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
     escalate: Escalate | None = None
+    sweep_escalate: Callable[[float], Escalate] | None = None
     if args.cascade:
-        from arbiter.cascade import should_escalate
+        from arbiter.cascade import min_answer_rule
 
-        escalate = should_escalate
+        escalate = min_answer_rule(args.cascade_min_tokens)
+        if args.cascade_first:
+            if args.cascade_first not in {m.id for m in table.models}:
+                print(f"arbiter replay: no outcomes for {args.cascade_first!r}", file=sys.stderr)
+                return 2
+            sweep_escalate = min_answer_rule
+            if not args.knobs:
+                knobs = list(SHORT_ANSWER_THRESHOLDS)
+    if (args.cascade_first or args.cascade_min_tokens) and not args.cascade:
+        print(
+            "arbiter replay: --cascade-first/--cascade-min-tokens need --cascade", file=sys.stderr
+        )
+        return 2
     cfg = ReplayConfig(
         knob,
         args.seed,
@@ -738,12 +779,15 @@ def main(argv: list[str] | None = None) -> int:
         doc = replay(
             table, cfg, knobs=knobs if args.sweep else None,
             easiness=_load_easiness(args.difficulty, table), escalate=escalate,
+            cheap_first=args.cascade_first, sweep_escalate=sweep_escalate,
             progress=not args.no_progress and sys.stderr.isatty(),
         )  # fmt: skip
     except ValueError as err:
         print(f"arbiter replay: {err}", file=sys.stderr)
         return 2
     doc = {"table": str(args.table), "split": args.split, "cascade": args.cascade, **doc}
+    if args.cascade:
+        doc |= {"cascade_first": args.cascade_first, "cascade_min_tokens": args.cascade_min_tokens}
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
     if args.out:
         args.out.write_text(text + "\n")

@@ -74,3 +74,48 @@ def test_cascade_keeps_a_good_cheap_answer_and_escalates_a_bad_one(
         assert row["cost_usd"] > own
     finally:
         _control(sim_url, model="sim-tiny", quality={"code": 0.35})
+
+
+CHAT = [{"role": "user", "content": "Tell me something nice about the sea."}]
+
+
+@pytest.mark.parametrize(("min_tokens", "escalates"), [(100_000, True), (1, False)])
+def test_a_short_first_answer_escalates_from_the_configured_first_model(
+    tmp_path: Path, sim_url: str, min_tokens: int, escalates: bool
+) -> None:
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(
+        demo_config(sim_url, tmp_path / "a.db").replace(
+            "[routing]",
+            '[routing]\ncascade_tasks = ["chat"]\ncascade_first_model = "sim-small"\n'
+            f"cascade_min_answer_tokens = {{ chat = {min_tokens} }}",
+        )
+    )
+    s = Sidecar(cfg).start()
+    try:
+        headers = {"authorization": f"Bearer {s.create_key('short')['key']}"}
+        # a cascade starts when the routed choice is dearer than the first model: ask until
+        # Thompson sampling routes one request past sim-small
+        for _ in range(60):
+            r = httpx.post(
+                f"{s.base_url}/chat/completions",
+                headers=headers,
+                json={"model": "auto", "messages": CHAT},
+            )
+            assert r.status_code == 200
+            row = httpx.get(
+                f"{s.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
+                headers=headers,
+            ).json()
+            if "cascade: sim-small" in row["reason"]:
+                break
+        else:
+            pytest.fail("no request cascaded from sim-small")
+        assert row["attempts"][0]["model"] == "sim-small"
+        if escalates:
+            assert "a short answer" in row["reason"] and row["chosen_model"] != "sim-small"
+            assert row["attempts"][0]["error"].startswith("escalated: a short answer")
+        else:  # (it may still escalate for another reason: the sim's weak answers hedge)
+            assert "a short answer" not in row["reason"]
+    finally:
+        s.stop()
