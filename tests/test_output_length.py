@@ -109,6 +109,8 @@ def test_a_fitted_prior_warm_starts_and_survives_json() -> None:
         {"weights": [0.0] * 3, "precision": [[1.0] * 3] * 3, "noise_var": 1.0},
         {"weights": [0.0] * 16, "precision": [[1.0] * 16] * 15, "noise_var": 1.0},
         {"weights": [0.0] * 16, "precision": [[1.0] * 16] * 16, "noise_var": 0.0},
+        {"weights": "0" * 16, "precision": [[1.0] * 16] * 16, "noise_var": 1.0},
+        {"weights": [0.0] * 16, "noise_var": 1.0},
     ],
 )
 def test_a_malformed_prior_is_refused(doc: dict[str, object]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,15 +63,27 @@ class LengthPrior:
         }
 
     @staticmethod
-    def from_json(doc: Mapping[str, object]) -> LengthPrior:
-        w = tuple(float(x) for x in doc["weights"])  # type: ignore[attr-defined]
-        p = tuple(tuple(float(x) for x in row) for row in doc["precision"])  # type: ignore[attr-defined]
-        nv = float(doc["noise_var"])  # type: ignore[arg-type]
+    def from_json(doc: Mapping[str, Any]) -> LengthPrior:
+        """Parses `to_json`'s shape; ValueError names what is wrong."""
+        try:
+            w = _floats(doc["weights"])
+            p = tuple(_floats(row) for row in doc["precision"])
+            nv = float(doc["noise_var"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(
+                f"a length prior needs weights, precision and noise_var: {err}"
+            ) from err
         if len(w) != N_FEATURES or len(p) != N_FEATURES or any(len(r) != N_FEATURES for r in p):
             raise ValueError(f"a length prior needs {N_FEATURES} weights and a square precision")
         if not nv > 0:
             raise ValueError("noise_var must be > 0")
         return LengthPrior(w, p, nv)
+
+
+def _floats(values: Any) -> tuple[float, ...]:
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise TypeError(f"expected a list of numbers, got {values!r}")
+    return tuple(float(x) for x in values)
 
 
 def fit_prior(
@@ -142,12 +155,12 @@ class OutputLength:
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)
-            return
-        off = self._offsets.get(model)
-        if off is None:
-            off = self._offsets[model] = _regression(_OFFSET_PRIOR)
-        off.observe(stats, y - self._pool.mean(stats), weight)
-        self._pool.observe(stats, y, weight)
+        else:
+            off = self._offsets.get(model)
+            if off is None:
+                off = self._offsets[model] = _regression(_OFFSET_PRIOR)
+            off.observe(stats, y - self._pool.mean(stats), weight)
+        self._pool.observe(stats, y, weight)  # every answer teaches the pool
 
 
 # A model's offset from the pool: its intercept moves freely (precision 1, about one call),
