@@ -59,7 +59,7 @@ class Plan:
     started: float
     principal: Principal
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
-    stats: bytes | None = None  # the prompt's text statistics (routed requests)
+    stats: bytes | None = None  # the prompt's text statistics (output_length.prompt_stats)
 
 
 @dataclass(slots=True)
@@ -162,6 +162,7 @@ class Pipeline:
             None,
             started,
             principal,
+            stats=prompt_stats(req.prompt_text),  # its answer length teaches routing too
         )
 
     def _cascade_first(
@@ -205,6 +206,9 @@ class Pipeline:
             plan.reason += f"; cascade: {cheap} answered first and its answer passed"
             return result, 0.0
         attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
+        # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
+        if plan.stats is not None and result.usage.completion_tokens:
+            s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens)
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
         u = result.usage
         spent = u.reported_cost_usd
