@@ -15,6 +15,7 @@ import pytest
 from arbiter import replay as rp
 from arbiter.routing import Router
 from arbiter.routing_metrics import aiq, nondecreasing_hull
+from tests.tables import essay_or_question
 
 STRONG, WEAK, MID = "big", "small", "mid"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
@@ -302,13 +303,7 @@ def _write_lengthy(tmp: Path, n: int) -> tuple[Path, Path]:
     rng = random.Random(3)
     lines = []
     for i in range(n):
-        essay = i % 2 == 0
-        text = (
-            f"Write a long, detailed essay with sections and examples about topic {i}, covering "
-            "its history, its causes, its effects and what experts disagree about."
-            if essay
-            else f"Is {i} even?"
-        )
+        essay, text = essay_or_question(i)
         strong_len = 1500 if essay else 10
         outs = {
             STRONG: {"quality": float(rng.random() < 0.9), "prompt_tokens": 30,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +28,34 @@ def cascading(tmp_path: Path, sim_url: str) -> Iterator[Sidecar]:
     s.stop()
 
 
+def _ask_until_cascade(
+    sidecar: Sidecar,
+    headers: dict[str, str],
+    messages: list[dict[str, str]],
+    first: str,
+    *,
+    skip_other_escalations: bool = False,
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """Routed requests until one cascades from `first` (a cascade starts only when the router
+    picks a dearer model, and a fresh sidecar's random seed may route straight to `first`).
+    Returns that response and its decision row."""
+    for _ in range(60):
+        r = httpx.post(
+            f"{sidecar.base_url}/chat/completions",
+            headers=headers,
+            json={"model": "auto", "messages": messages},
+        )
+        assert r.status_code == 200
+        row: dict[str, Any] = httpx.get(
+            f"{sidecar.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
+            headers=headers,
+        ).json()
+        other = "escalated (" in row["reason"] and "a short answer" not in row["reason"]
+        if f"cascade: {first}" in row["reason"] and not (skip_other_escalations and other):
+            return r, row
+    pytest.fail(f"no request cascaded from {first}")
+
+
 def _control(sim_url: str, **patch: object) -> None:
     httpx.post(sim_url.removesuffix("/v1") + "/_sim/control", json=patch).raise_for_status()
 
@@ -38,35 +67,13 @@ def test_cascade_keeps_a_good_cheap_answer_and_escalates_a_bad_one(
     headers = {"authorization": f"Bearer {key}"}
     try:
         _control(sim_url, model="sim-tiny", quality={"code": 1.0})
-        for _ in range(20):  # until the router picks a dearer model, so the cascade starts
-            r = httpx.post(
-                f"{cascading.base_url}/chat/completions",
-                headers=headers,
-                json={"model": "auto", "messages": CODE},
-            )
-            row = httpx.get(
-                f"{cascading.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
-                headers=headers,
-            ).json()
-            if "cascade: sim-tiny" in row["reason"]:
-                break
+        r, row = _ask_until_cascade(cascading, headers, CODE, "sim-tiny")
         assert r.headers["x-arbiter-model"] == "sim-tiny"  # the cheap answer passed: kept
         assert "answered first and its answer passed" in row["reason"]
         assert [a["model"] for a in row["attempts"]] == ["sim-tiny"]
 
         _control(sim_url, model="sim-tiny", quality={"code": 0.0})
-        for _ in range(20):
-            r = httpx.post(
-                f"{cascading.base_url}/chat/completions",
-                headers=headers,
-                json={"model": "auto", "messages": CODE},
-            )
-            row = httpx.get(
-                f"{cascading.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
-                headers=headers,
-            ).json()
-            if "cascade: sim-tiny" in row["reason"]:
-                break
+        r, row = _ask_until_cascade(cascading, headers, CODE, "sim-tiny")
         assert r.status_code == 200 and r.headers["x-arbiter-model"] != "sim-tiny"
         first, final = row["attempts"][0], row["attempts"][-1]
         assert first["model"] == "sim-tiny" and first["error"].startswith("escalated")
@@ -97,27 +104,13 @@ def test_a_short_first_answer_escalates_from_the_configured_first_model(
             f"cascade_min_answer_tokens = {{ chat = {min_tokens} }}",
         )
     )
-    s = Sidecar(cfg).start()
+    sidecar = Sidecar(cfg).start()
     try:
-        headers = {"authorization": f"Bearer {s.create_key('short')['key']}"}
-        # a cascade starts when the routed choice is dearer than the first model: ask until
-        # Thompson sampling routes one request past sim-small
-        for _ in range(60):
-            r = httpx.post(
-                f"{s.base_url}/chat/completions",
-                headers=headers,
-                json={"model": "auto", "messages": CHAT},
-            )
-            assert r.status_code == 200
-            row = httpx.get(
-                f"{s.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
-                headers=headers,
-            ).json()
-            other = "escalated (" in row["reason"] and "a short answer" not in row["reason"]
-            if "cascade: sim-small" in row["reason"] and not other:
-                break  # (a sim answer can also fail a grader first: truncated, hedging; skip)
-        else:
-            pytest.fail("no request cascaded from sim-small")
+        headers = {"authorization": f"Bearer {sidecar.create_key('short')['key']}"}
+        # (a sim answer can also fail a grader first: truncated, hedging; those rows are skipped)
+        _, row = _ask_until_cascade(
+            sidecar, headers, CHAT, "sim-small", skip_other_escalations=True
+        )
         assert row["attempts"][0]["model"] == "sim-small"
         if escalates:
             assert "a short answer" in row["reason"] and row["chosen_model"] != "sim-small"
@@ -126,4 +119,4 @@ def test_a_short_first_answer_escalates_from_the_configured_first_model(
             assert "answered first and its answer passed" in row["reason"]
             assert row["chosen_model"] == "sim-small"
     finally:
-        s.stop()
+        sidecar.stop()

@@ -11,6 +11,7 @@ import pytest
 from arbiter import replay as rp
 from arbiter.classify import classify
 from arbiter.replay_http import replay_via_sidecar
+from tests.tables import essay_or_question
 
 MODELS = [
     {"id": "cheap", "price_in_per_mtok": 0.1, "price_out_per_mtok": 0.2},
@@ -73,13 +74,7 @@ def _write_lengthy_table(tmp: Path, n: int) -> tuple[Path, Path]:
     prices = {"cheap": (0.1, 0.1), "mid": (1.0, 3.0), "strong": (10.0, 30.0)}
     lines = []
     for i in range(n):
-        essay = i % 2 == 0
-        content = (
-            f"Write a long, detailed essay with sections about topic number {i}: its history, "
-            "its causes, its effects, and what experts still disagree about."
-            if essay
-            else f"Is {i} even?"
-        )
+        essay, content = essay_or_question(i)
         messages = [{"role": "user", "content": content}]
         tokens = {"strong": 1500 if essay else 10, "mid": 700 if essay else 10, "cheap": 20}
         quality = {"strong": 1.0, "mid": 0.85 if essay else float(i % 4 != 1), "cheap": 0.1}
