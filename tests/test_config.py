@@ -142,6 +142,10 @@ def test_cascade_settings_are_checked() -> None:
         config.loads(ok.replace('cascade_tasks = ["chat"]', 'cascade_tasks = ["code"]'), env=ENV)
     with pytest.raises(ConfigError, match=">= 0 tokens"):
         config.loads(ok.replace("chat = 150", "chat = -1"), env=ENV)
+    with_verifier = ok.replace("cascade_tasks = ", "cascade_math_verifier = 0.35\ncascade_tasks = ")
+    assert config.loads(with_verifier, env=ENV).routing.cascade_math_verifier == 0.35
+    with pytest.raises(ConfigError, match=r"cascade_math_verifier.*\[0, 1\]"):
+        config.loads(with_verifier.replace("= 0.35", "= 1.5"), env=ENV)
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         config.loads(
             ok.replace('cascade_first_model = "tiny"', 'cascade_first_model = "nope"'), env=ENV

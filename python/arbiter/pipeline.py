@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from arbiter.cascade import should_escalate
+from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
 from arbiter.errors import (
     ArbiterError,
@@ -196,10 +196,14 @@ class Pipeline:
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
             return None, 0.0
-        escalate, why = should_escalate(
-            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format,
-            s.settings.routing.cascade_min_answer_tokens.get(plan.task, 0),
-        )  # fmt: skip
+        r = s.settings.routing
+        if plan.task == "math" and s.math_verifier is not None:
+            rule = verified_escalation(s.math_verifier, r.cascade_math_verifier)
+        else:
+            rule = min_answer_rule(r.cascade_min_answer_tokens.get(plan.task, 0))
+        escalate, why = rule(
+            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format
+        )
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))

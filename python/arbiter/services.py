@@ -15,6 +15,7 @@ from typing import Any
 from arbiter.alerts import AlertRules
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
+from arbiter.cascade import load_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
 from arbiter.learning import Learner
@@ -73,6 +74,7 @@ class Services:
             name: OpenAIUpstream(up, settings.failover) for name, up in settings.upstreams.items()
         }
         self.difficulty = _load_difficulty() if settings.routing.difficulty else None
+        self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
         from arbiter.pipeline import DecisionIds, judge_caller  # late: pipeline imports us
 
         self.new_id = DecisionIds()

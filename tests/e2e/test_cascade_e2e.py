@@ -34,11 +34,12 @@ def _ask_until_cascade(
     messages: list[dict[str, str]],
     first: str,
     *,
-    skip_other_escalations: bool = False,
+    skip_escalations_without: str | None = None,
 ) -> tuple[httpx.Response, dict[str, Any]]:
     """Routed requests until one cascades from `first` (a cascade starts only when the router
     picks a dearer model, and a fresh sidecar's random seed may route straight to `first`).
-    Returns that response and its decision row."""
+    With `skip_escalations_without`, rows escalated for another reason (the sim's answers can
+    be cut off or hedge) are skipped. Returns that response and its decision row."""
     for _ in range(60):
         r = httpx.post(
             f"{sidecar.base_url}/chat/completions",
@@ -50,8 +51,11 @@ def _ask_until_cascade(
             f"{sidecar.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
             headers=headers,
         ).json()
-        other = "escalated (" in row["reason"] and "a short answer" not in row["reason"]
-        if f"cascade: {first}" in row["reason"] and not (skip_other_escalations and other):
+        reason = row["reason"]
+        other = skip_escalations_without is not None and (
+            "escalated (" in reason and skip_escalations_without not in reason
+        )
+        if f"cascade: {first}" in reason and not other:
             return r, row
     pytest.fail(f"no request cascaded from {first}")
 
@@ -107,9 +111,8 @@ def test_a_short_first_answer_escalates_from_the_configured_first_model(
     sidecar = Sidecar(cfg).start()
     try:
         headers = {"authorization": f"Bearer {sidecar.create_key('short')['key']}"}
-        # (a sim answer can also fail a grader first: truncated, hedging; those rows are skipped)
         _, row = _ask_until_cascade(
-            sidecar, headers, CHAT, "sim-small", skip_other_escalations=True
+            sidecar, headers, CHAT, "sim-small", skip_escalations_without="a short answer"
         )
         assert row["attempts"][0]["model"] == "sim-small"
         if escalates:
@@ -118,5 +121,41 @@ def test_a_short_first_answer_escalates_from_the_configured_first_model(
         else:
             assert "answered first and its answer passed" in row["reason"]
             assert row["chosen_model"] == "sim-small"
+    finally:
+        sidecar.stop()
+
+
+MATH = [
+    {
+        "role": "user",
+        "content": "A farmer has 17 rows of 23 apple trees. How many trees does he have? "
+        "Show your work.",
+    }
+]
+
+
+@pytest.mark.parametrize(("threshold", "escalates"), [(0.001, True), (1.0, False)])
+def test_math_cascade_uses_the_shipped_verifier(
+    tmp_path: Path, sim_url: str, threshold: float, escalates: bool
+) -> None:
+    """routing.cascade_math_verifier: the verifier's P(wrong) decides a math cascade (the
+    mechanism behind `cascade_verifier` in bench/results/routing.md)."""
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(
+        demo_config(sim_url, tmp_path / "a.db").replace(
+            "[routing]",
+            f'[routing]\ncascade_tasks = ["math"]\ncascade_math_verifier = {threshold}',
+        )
+    )
+    sidecar = Sidecar(cfg).start()
+    try:
+        headers = {"authorization": f"Bearer {sidecar.create_key('verify')['key']}"}
+        _, row = _ask_until_cascade(
+            sidecar, headers, MATH, "sim-tiny", skip_escalations_without="verifier p(wrong)"
+        )
+        if escalates:  # any answer is at least 0.1% likely wrong
+            assert "verifier p(wrong)=" in row["reason"] and row["chosen_model"] != "sim-tiny"
+        else:  # P(wrong) >= 1 never holds: only an empty or cut-off answer would escalate
+            assert "answered first and its answer passed" in row["reason"]
     finally:
         sidecar.stop()
