@@ -142,7 +142,9 @@ def test_cascade_settings_are_checked() -> None:
         config.loads(ok.replace('cascade_tasks = ["chat"]', 'cascade_tasks = ["code"]'), env=ENV)
     with pytest.raises(ConfigError, match=">= 0 tokens"):
         config.loads(ok.replace("chat = 150", "chat = -1"), env=ENV)
-    with_verifier = ok.replace("cascade_tasks = ", "cascade_math_verifier = 0.35\ncascade_tasks = ")
+    with_verifier = ok.replace(
+        "judge_sample_rate = 0.25\n", "judge_sample_rate = 0.25\ncascade_math_verifier = 0.35\n"
+    )
     assert config.loads(with_verifier, env=ENV).routing.cascade_math_verifier == 0.35
     with pytest.raises(ConfigError, match=r"cascade_math_verifier.*\[0, 1\]"):
         config.loads(with_verifier.replace("= 0.35", "= 1.5"), env=ENV)

@@ -350,7 +350,8 @@ def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any])
             raise ConfigError(f"{loc.where(path)}: must be >= 0 tokens")
     if not 0.0 <= r.cascade_math_verifier <= 1.0:
         raise ConfigError(
-            f"{loc.where(['routing', 'cascade_math_verifier'])}: a probability in [0, 1] (0 = off)"
+            f"{loc.where(['routing', 'cascade_math_verifier'])}: routing.cascade_math_verifier "
+            "must be a probability in [0, 1] (0 = off)"
         )
     if r.cascade_first_model and r.cascade_first_model not in models:
         raise ConfigError(
