@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,27 @@ from tests.conftest import Sidecar
 CODE = [{"role": "user", "content": "Write a Python function add(a, b) that returns the sum."}]
 
 
-@pytest.fixture
-def cascading(tmp_path: Path, sim_url: str) -> Iterator[Sidecar]:
+@contextlib.contextmanager
+def _cascading_sidecar(
+    tmp_path: Path, sim_url: str, routing: str
+) -> Iterator[tuple[Sidecar, dict[str, str]]]:
+    """A sidecar on the demo config with `routing` lines added to [routing], and a client key's
+    headers."""
     cfg = tmp_path / "arbiter.toml"
     cfg.write_text(
-        demo_config(sim_url, tmp_path / "a.db").replace(
-            "[routing]", '[routing]\ncascade_tasks = ["code"]'
-        )
+        demo_config(sim_url, tmp_path / "a.db").replace("[routing]", f"[routing]\n{routing}")
     )
-    s = Sidecar(cfg).start()
-    yield s
-    s.stop()
+    sidecar = Sidecar(cfg).start()
+    try:
+        yield sidecar, {"authorization": f"Bearer {sidecar.create_key('cascade')['key']}"}
+    finally:
+        sidecar.stop()
+
+
+@pytest.fixture
+def cascading(tmp_path: Path, sim_url: str) -> Iterator[Sidecar]:
+    with _cascading_sidecar(tmp_path, sim_url, 'cascade_tasks = ["code"]') as (sidecar, _):
+        yield sidecar
 
 
 def _ask_until_cascade(
@@ -100,17 +111,11 @@ CHAT = [{"role": "user", "content": "Tell me something nice about the sea."}]
 def test_a_short_first_answer_escalates_from_the_configured_first_model(
     tmp_path: Path, sim_url: str, min_tokens: int, escalates: bool
 ) -> None:
-    cfg = tmp_path / "arbiter.toml"
-    cfg.write_text(
-        demo_config(sim_url, tmp_path / "a.db").replace(
-            "[routing]",
-            '[routing]\ncascade_tasks = ["chat"]\ncascade_first_model = "sim-small"\n'
-            f"cascade_min_answer_tokens = {{ chat = {min_tokens} }}",
-        )
+    routing = (
+        'cascade_tasks = ["chat"]\ncascade_first_model = "sim-small"\n'
+        f"cascade_min_answer_tokens = {{ chat = {min_tokens} }}"
     )
-    sidecar = Sidecar(cfg).start()
-    try:
-        headers = {"authorization": f"Bearer {sidecar.create_key('short')['key']}"}
+    with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):
         _, row = _ask_until_cascade(
             sidecar, headers, CHAT, "sim-small", skip_escalations_without="a short answer"
         )
@@ -121,8 +126,6 @@ def test_a_short_first_answer_escalates_from_the_configured_first_model(
         else:
             assert "answered first and its answer passed" in row["reason"]
             assert row["chosen_model"] == "sim-small"
-    finally:
-        sidecar.stop()
 
 
 MATH = [
@@ -140,16 +143,8 @@ def test_math_cascade_uses_the_shipped_verifier(
 ) -> None:
     """routing.cascade_math_verifier: the verifier's P(wrong) decides a math cascade (the
     mechanism behind `cascade_verifier` in bench/results/routing.md)."""
-    cfg = tmp_path / "arbiter.toml"
-    cfg.write_text(
-        demo_config(sim_url, tmp_path / "a.db").replace(
-            "[routing]",
-            f'[routing]\ncascade_tasks = ["math"]\ncascade_math_verifier = {threshold}',
-        )
-    )
-    sidecar = Sidecar(cfg).start()
-    try:
-        headers = {"authorization": f"Bearer {sidecar.create_key('verify')['key']}"}
+    routing = f'cascade_tasks = ["math"]\ncascade_math_verifier = {threshold}'
+    with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):
         _, row = _ask_until_cascade(
             sidecar, headers, MATH, "sim-tiny", skip_escalations_without="verifier p(wrong)"
         )
@@ -157,5 +152,3 @@ def test_math_cascade_uses_the_shipped_verifier(
             assert "verifier p(wrong)=" in row["reason"] and row["chosen_model"] != "sim-tiny"
         else:  # P(wrong) >= 1 never holds: only an empty or cut-off answer would escalate
             assert "answered first and its answer passed" in row["reason"]
-    finally:
-        sidecar.stop()
