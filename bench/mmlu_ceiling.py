@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from arbiter import _native
-from arbiter import replay as rp
+from arbiter import outcome_table as ot
 from arbiter.difficulty import split_of
 from arbiter.train_difficulty import static_sweep
 
@@ -63,8 +63,8 @@ def _fit_gain(
 
 
 def main() -> int:
-    models = rp.load_models(DATA / "routellm.models.json")
-    table = rp.load_table(DATA / "mmlu.dev.jsonl.gz", models)
+    models = ot.load_models(DATA / "routellm.models.json")
+    table = ot.load_table(DATA / "mmlu.dev.jsonl.gz", models)
     raw = [json.loads(line) for line in __import__("gzip").open(DATA / "mmlu.dev.jsonl.gz", "rt")]
     subject = np.array([r.get("subject") or "" for r in raw])
     assert [r["id"] for r in raw] == [r.id for r in table.rows]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from arbiter import outcome_table as ot
 from arbiter import replay as rp
 from arbiter.cascade import load_verifier, min_answer_rule, should_escalate, verified_escalation
 from arbiter.difficulty import load_default
@@ -122,7 +123,7 @@ NOTES = {
 }
 
 
-def _oracle_sweep(table: rp.Table, strong: str, weak: str) -> dict[str, float | None]:
+def _oracle_sweep(table: ot.Table, strong: str, weak: str) -> dict[str, float | None]:
     qs = np.asarray([r.outcomes[strong].quality for r in table.rows])
     qw = np.asarray([r.outcomes[weak].quality for r in table.rows])
     return static_sweep(-(qs - qw), qs, qw)
@@ -137,17 +138,17 @@ def _pick(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _train_priors_cfg(full: rp.Table, seed: int = 0) -> rp.ReplayConfig:
+def _train_priors_cfg(full: ot.Table, seed: int = 0) -> rp.ReplayConfig:
     return rp.ReplayConfig(
         seed=seed,
         explore=TRAIN_PRIOR_EXPLORE,
-        priors=rp.table_priors(rp.select_split(full, "train")),
+        priors=rp.table_priors(ot.select_split(full, "train")),
         prior_strength=TRAIN_PRIOR_STRENGTH,
     )
 
 
-def _cost_weight_cfg(full: rp.Table, seed: int = 0, lengths: bool = True) -> rp.ReplayConfig:
-    fitted = rp.length_priors(rp.select_split(full, "train")) if lengths else {}
+def _cost_weight_cfg(full: ot.Table, seed: int = 0, lengths: bool = True) -> rp.ReplayConfig:
+    fitted = rp.length_priors(ot.select_split(full, "train")) if lengths else {}
     return replace(
         _train_priors_cfg(full, seed),
         objective="cost_weight",
@@ -156,11 +157,11 @@ def _cost_weight_cfg(full: rp.Table, seed: int = 0, lengths: bool = True) -> rp.
     )
 
 
-def _short_answer_cascade(table: rp.Table, full: rp.Table) -> dict[str, Any]:
+def _short_answer_cascade(table: ot.Table, full: ot.Table) -> dict[str, Any]:
     """The cascade's first model is the one whose short-answer cascade has the best AIQ on the
     table's train rows; the held-out rows are then replayed from it."""
-    train = rp.select_split(full, "train")
-    baseline = rp.default_baseline(train)
+    train = ot.select_split(full, "train")
+    baseline = ot.default_baseline(train)
     on_train = {
         m.id: rp.cascade_sweep(
             train, rp.ReplayConfig(), rp.SHORT_ANSWER_THRESHOLDS, min_answer_rule, first=m.id
@@ -175,17 +176,17 @@ def _short_answer_cascade(table: rp.Table, full: rp.Table) -> dict[str, Any]:
     return doc | {"train_aiq_by_first_model": on_train}
 
 
-def _shuffle_stats(table: rp.Table, seed: int) -> rp.Table:
+def _shuffle_stats(table: ot.Table, seed: int) -> ot.Table:
     """The same rows with their prompts' statistics permuted among them: a control that keeps
     every prediction the router makes but cuts their link to the prompt they are made for."""
     stats = [r.stats for r in table.rows]
     random.Random(seed).shuffle(stats)
     rows = tuple(replace(r, stats=s) for r, s in zip(table.rows, stats, strict=True))
-    return rp.Table(rows, table.models)
+    return ot.Table(rows, table.models)
 
 
 def _seed_spread(
-    table: rp.Table, full: rp.Table, knobs: list[float], easy: list[float | None] | None
+    table: ot.Table, full: ot.Table, knobs: list[float], easy: list[float | None] | None
 ) -> dict[str, dict[str, float]]:
     """AIQ mean and standard deviation over replay orders (seeds) for the main rows."""
     makers = {
@@ -208,8 +209,8 @@ def _seed_spread(
 
 
 def bench_table(name: str, table_file: str, models_file: str, split: str) -> dict[str, Any]:
-    full = rp.load_table(DATA / table_file, rp.load_models(DATA / models_file))
-    table = rp.select_split(full, split)
+    full = ot.load_table(DATA / table_file, ot.load_models(DATA / models_file))
+    table = ot.select_split(full, split)
     scorer = load_default()
     easy = [scorer.easiness(r.prompt) for r in table.rows] if scorer else None
     knobs = list(rp.DEFAULT_SWEEP)

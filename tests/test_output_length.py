@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from arbiter.difficulty import prompt_stats
 from arbiter.output_length import (
     N_FEATURES,
     LengthPrior,
     OutputLength,
     fit_prior,
-    prompt_stats,
     stats_array,
 )
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
@@ -130,8 +130,8 @@ def test_cost_estimates_follow_the_learned_length_and_respect_max_tokens() -> No
     router = Router(_two_models(), RouterParams(baseline="chatty", explore=0.0))
     essay = prompt_stats(ESSAY)
     for _ in range(40):
-        router.observe_output("chatty", essay, 1000)
-        router.observe_output("terse", essay, 100)
+        router.lengths.observe("chatty", essay, 1000)
+        router.lengths.observe("terse", essay, 100)
     dec = router.decide(RouteRequest("t", "chat", 50, None, stats=essay))
     cost = {c.model: c.est_cost_usd for c in dec.candidates}
     assert cost["chatty"] > 5 * cost["terse"]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from arbiter import outcome_table as ot
 from arbiter import replay as rp
 from arbiter.routing import Router
 from arbiter.routing_metrics import aiq, nondecreasing_hull
@@ -55,12 +56,12 @@ def _write(tmp: Path, n: int = 120, models: tuple[str, ...] = (STRONG, WEAK)) ->
 
 def test_load_table_costs_and_prompt(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=5)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     assert len(table.rows) == 5
     assert [m.id for m in table.models] == [STRONG, WEAK]
     assert table.rows[0].outcomes[STRONG].cost_usd == pytest.approx((20 * 10 + 40 * 30) / 1e6)
-    assert rp.default_baseline(table) == STRONG
-    assert rp.cheapest_model(table) == WEAK
+    assert ot.default_baseline(table) == STRONG
+    assert ot.cheapest_model(table) == WEAK
 
 
 def test_main_sweep_writes_report_and_plot(
@@ -117,7 +118,7 @@ def test_main_sweep_writes_report_and_plot(
 
 def test_multi_model_table_has_aiq_but_no_pgr(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=60, models=(STRONG, MID, WEAK))
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     doc = rp.replay(table, rp.ReplayConfig(), knobs=[0.01, 0.5, 0.9])
     assert "pgr" not in doc and "apgr" not in doc
     assert doc["aiq_oracle"] >= doc["aiq_hull"] - 1e-9
@@ -127,7 +128,7 @@ def test_replay_is_online_never_reads_unchosen_outcomes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tfile, mfile = _write(tmp_path)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     chosen: list[str] = []
     decide = Router.decide
 
@@ -145,11 +146,11 @@ def test_replay_is_online_never_reads_unchosen_outcomes(
     rows = list(table.rows)
     for i, model in zip(order, picks, strict=True):
         r = rows[i]
-        outs = {m: (o if m == model else rp.Outcome(1.0 - o.quality, o.cost_usd, o.response))
+        outs = {m: (o if m == model else ot.Outcome(1.0 - o.quality, o.cost_usd, o.response))
                 for m, o in r.outcomes.items()}  # fmt: skip
-        rows[i] = rp.Row(r.id, r.task, r.prompt, r.prompt_tokens, outs)
+        rows[i] = ot.Row(r.id, r.task, r.prompt, r.prompt_tokens, outs)
     chosen.clear()
-    second = rp.run(rp.Table(tuple(rows), table.models), cfg)
+    second = rp.run(ot.Table(tuple(rows), table.models), cfg)
     assert chosen == picks
     assert second.cost_usd == pytest.approx(first.cost_usd)
     assert second.quality == pytest.approx(first.quality)
@@ -157,7 +158,7 @@ def test_replay_is_online_never_reads_unchosen_outcomes(
 
 def test_same_seed_same_result_other_seed_other_order(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     a = rp.run(table, rp.ReplayConfig(knob=0.8, seed=1))
     b = rp.run(table, rp.ReplayConfig(knob=0.8, seed=1))
     assert a == b
@@ -166,7 +167,7 @@ def test_same_seed_same_result_other_seed_other_order(tmp_path: Path) -> None:
 
 def test_cascade_charges_both_calls(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=30)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     cfg = rp.ReplayConfig(knob=0.01)  # always the cheap model first
     plain = rp.run(table, cfg)
     always = rp.run(table, cfg, escalate=lambda *_a: (True, "test"))
@@ -177,7 +178,7 @@ def test_cascade_charges_both_calls(tmp_path: Path) -> None:
 
 def test_cascade_sweep_cheap_first(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=60)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
 
     def rule(t: float) -> rp.Escalate:
         # escalate the "hard" prompts always, the others when the threshold is low
@@ -195,7 +196,7 @@ def test_cascade_sweep_cheap_first(tmp_path: Path) -> None:
 
 def test_slope_var_reaches_the_router(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=10)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     default = rp._router(table, rp.ReplayConfig(), STRONG).params
     pinned = rp._router(table, rp.ReplayConfig(slope_var=1e-4), STRONG).params
     assert default.slope_prior_var == 0.25
@@ -207,7 +208,7 @@ def test_slope_var_reaches_the_router(tmp_path: Path) -> None:
 
 def test_priors_change_cold_start(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     pessimistic = {WEAK: {"math": 0.05}, STRONG: {"math": 0.95}}
     a = rp.run(table, rp.ReplayConfig(knob=0.9))
     b = rp.run(table, rp.ReplayConfig(knob=0.9, priors=pessimistic))
@@ -218,8 +219,8 @@ def test_table_priors_are_mean_quality_and_write_priors_round_trips(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tfile, mfile = _write(tmp_path, models=(STRONG, MID, WEAK))
-    table = rp.load_table(tfile, rp.load_models(mfile))
-    train = rp.select_split(table, "train")
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    train = ot.select_split(table, "train")
     priors = rp.table_priors(train)
     assert set(priors) == {STRONG, MID, WEAK}
     for m in (STRONG, MID, WEAK):
@@ -246,7 +247,7 @@ def test_prior_strength_reaches_the_router_and_the_sidecar_config(tmp_path: Path
     from arbiter.replay_http import sidecar_toml
 
     tfile, mfile = _write(tmp_path, n=10)
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     assert rp._router(table, rp.ReplayConfig(), STRONG).params.prior_strength == 8.0
     cfg = rp.ReplayConfig(prior_strength=50.0)
     assert rp._router(table, cfg, STRONG).params.prior_strength == 50.0
@@ -258,7 +259,7 @@ def test_prior_strength_reaches_the_router_and_the_sidecar_config(tmp_path: Path
 
 def test_random_hull_mix_lies_on_the_hull_in_expectation(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=300, models=(STRONG, MID, WEAK))
-    table = rp.load_table(tfile, rp.load_models(mfile))
+    table = ot.load_table(tfile, ot.load_models(mfile))
     singles = [(table.model_cost(m.id), table.model_quality(m.id)) for m in table.models]
     hull = nondecreasing_hull(singles)
     hx, hy = [p[0] for p in hull], [p[1] for p in hull]
@@ -274,14 +275,14 @@ def test_random_hull_mix_lies_on_the_hull_in_expectation(tmp_path: Path) -> None
     assert aiq([*singles, *draws[0]], c_min, c_max) >= aiq(singles, c_min, c_max) - 1e-12
     (tmp_path / "two").mkdir()
     tf2, mf2 = _write(tmp_path / "two", n=5)
-    doc = rp.replay(rp.load_table(tf2, rp.load_models(mf2)), rp.ReplayConfig(), knobs=[0.5])
+    doc = rp.replay(ot.load_table(tf2, ot.load_models(mf2)), rp.ReplayConfig(), knobs=[0.5])
     assert "aiq_random_hull" not in doc  # two-model tables: the random router is PGR = c
 
 
 def test_train_priors_bring_a_multi_model_replay_to_the_hull(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=300, models=(STRONG, MID, WEAK))
-    table = rp.load_table(tfile, rp.load_models(mfile))
-    train, heldout = rp.select_split(table, "train"), rp.select_split(table, "heldout")
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    train, heldout = ot.select_split(table, "train"), ot.select_split(table, "heldout")
     knobs = [0.01, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
     cold = rp.replay(heldout, rp.ReplayConfig(), knobs=knobs)
     warm_cfg = rp.ReplayConfig(explore=0.1, priors=rp.table_priors(train), prior_strength=50.0)
@@ -325,8 +326,8 @@ def _write_lengthy(tmp: Path, n: int) -> tuple[Path, Path]:
 
 def test_best_value_with_learned_lengths_beats_the_single_model_hull(tmp_path: Path) -> None:
     tfile, mfile = _write_lengthy(tmp_path, 400)
-    table = rp.load_table(tfile, rp.load_models(mfile))
-    train, heldout = rp.select_split(table, "train"), rp.select_split(table, "heldout")
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    train, heldout = ot.select_split(table, "train"), ot.select_split(table, "heldout")
     base = rp.ReplayConfig(explore=0.1, priors=rp.table_priors(train), prior_strength=50.0)
     by_target = rp.replay(heldout, base, knobs=list(rp.DEFAULT_SWEEP))
     fitted = replace(base, objective="cost_weight", knob=0.1, length_priors=rp.length_priors(train))
@@ -396,8 +397,8 @@ def test_bad_inputs_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (DATA / "gsm8k.dev.jsonl.gz").exists(), reason="shared data absent")
 def test_real_gsm8k_reference_figures() -> None:
-    table = rp.load_table(
-        DATA / "gsm8k.dev.jsonl.gz", rp.load_models(DATA / "routellm.models.json")
+    table = ot.load_table(
+        DATA / "gsm8k.dev.jsonl.gz", ot.load_models(DATA / "routellm.models.json")
     )
     doc = rp.replay(table, rp.ReplayConfig(), knobs=[0.01, 0.8])
     b = doc["baselines"]

@@ -37,10 +37,16 @@ def split_of(row_id: str) -> Split:
     return "validation" if bucket == 5 else "heldout"
 
 
+def prompt_stats(text: str) -> bytes:
+    """The 16 text statistics of `_native.prompt_features` (the last one is the constant 1.0) as
+    the kernels read them: 64 bytes, little-endian f32. Routing computes them once per request
+    for this model and for the answer-length model (`output_length`)."""
+    return _native.prompt_features(text, FEATURE_DIM)[-4 * N_STATS :]
+
+
 def features(text: str) -> np.ndarray:
-    """The model's input row: the 16 text statistics of `_native.prompt_features`, shape (1, 16)."""
-    raw = np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4")
-    return raw[-N_STATS:].reshape(1, N_STATS).astype(np.float32)
+    """The model's input row: the 16 text statistics, float32, shape (1, 16)."""
+    return np.frombuffer(prompt_stats(text), dtype="<f4").reshape(1, N_STATS)
 
 
 class Difficulty:
@@ -62,13 +68,11 @@ class Difficulty:
         self.version: str = meta.get("version", "unknown")
 
     def easiness(self, text: str) -> float:
-        return self._run(features(text))
+        return self.easiness_of(prompt_stats(text))
 
     def easiness_of(self, stats: bytes) -> float:
-        """The same score from the 16 statistics already computed (`output_length.prompt_stats`)."""
-        return self._run(np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS))
-
-    def _run(self, row: np.ndarray) -> float:
+        """The same score from statistics already computed (`prompt_stats`)."""
+        row = np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: row})[0]
         return float(np.asarray(out).reshape(-1)[0])
 

@@ -4,7 +4,7 @@ A request's cost is prompt tokens x input price + output tokens x output price, 
 side differs by model (a concise model writes a third of a verbose one) and by prompt (an essay
 versus a yes/no). Before the call only a prediction exists: one Bayesian linear regression per
 model of log(1 + completion tokens) on the prompt's 16 text statistics
-(`_native.prompt_features`, the same ones the difficulty model reads; the last is a constant 1),
+(`difficulty.prompt_stats`, the ones the difficulty model reads; the last is a constant 1),
 updated from every finished call's usage, no grade needed. The regression itself is
 `_native.LogLinear` (a rank-one update per call); this module owns the pooling. Pure: no I/O.
 
@@ -22,15 +22,10 @@ from typing import Any
 import numpy as np
 
 from arbiter import _native
+from arbiter.difficulty import N_STATS
 
-N_FEATURES = 16  # the trailing text statistics of prompt_features(text, 64); slot 15 is 1.0
-_FEATURE_DIM = 64
+N_FEATURES = N_STATS  # difficulty.prompt_stats: the 16 text statistics; slot 15 is 1.0
 _MAX_LOG = math.log1p(1_000_000)  # predictions never exceed a million tokens
-
-
-def prompt_stats(text: str) -> bytes:
-    """The 16 text statistics of `text` as `_native` reads them: 64 bytes, little-endian f32."""
-    return _native.prompt_features(text, _FEATURE_DIM)[-4 * N_FEATURES :]
 
 
 def stats_array(stats: bytes) -> np.ndarray:
@@ -52,8 +47,7 @@ class LengthPrior:
         """Centered on `expected_tokens` for every prompt, worth about `strength` calls."""
         w = [0.0] * N_FEATURES
         w[-1] = math.log1p(max(expected_tokens, 0.0)) - noise_var / 2
-        eye = np.eye(N_FEATURES) * strength
-        return LengthPrior(tuple(w), tuple(map(tuple, eye.tolist())), noise_var)
+        return LengthPrior(tuple(w), _diagonal([strength] * N_FEATURES), noise_var)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -78,6 +72,10 @@ class LengthPrior:
         if not nv > 0:
             raise ValueError("noise_var must be > 0")
         return LengthPrior(w, p, nv)
+
+
+def _diagonal(values: Sequence[float]) -> tuple[tuple[float, ...], ...]:
+    return tuple(map(tuple, np.diag(values).tolist()))
 
 
 def _floats(values: Any) -> tuple[float, ...]:
@@ -165,11 +163,4 @@ class OutputLength:
 
 # A model's offset from the pool: its intercept moves freely (precision 1, about one call),
 # how its length follows the prompt only with evidence (precision 10 per statistic).
-_OFFSET_PRIOR = LengthPrior(
-    (0.0,) * N_FEATURES,
-    tuple(
-        tuple((1.0 if i == N_FEATURES - 1 else 10.0) if i == j else 0.0 for j in range(N_FEATURES))
-        for i in range(N_FEATURES)
-    ),
-    1.0,
-)
+_OFFSET_PRIOR = LengthPrior((0.0,) * N_FEATURES, _diagonal([10.0] * (N_FEATURES - 1) + [1.0]), 1.0)

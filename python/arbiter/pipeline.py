@@ -19,6 +19,7 @@ import anyio
 
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
+from arbiter.difficulty import prompt_stats
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
@@ -29,7 +30,6 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.learning import Answered
-from arbiter.output_length import prompt_stats
 from arbiter.principal import Principal
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.routing import RouteRequest
@@ -59,7 +59,7 @@ class Plan:
     started: float
     principal: Principal
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
-    stats: bytes | None = None  # the prompt's text statistics (output_length.prompt_stats)
+    stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
 
 
 @dataclass(slots=True)

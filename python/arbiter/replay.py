@@ -7,7 +7,6 @@ seen, and the router is fed only the chosen model's recorded quality. No HTTP, n
 from __future__ import annotations
 
 import argparse
-import gzip
 import logging
 import random
 import sys
@@ -20,7 +19,16 @@ import numpy as np
 import orjson
 
 from arbiter.cascade import Escalate
-from arbiter.output_length import LengthPrior, OutputLength, fit_prior, prompt_stats
+from arbiter.difficulty import prompt_stats
+from arbiter.outcome_table import (
+    Table,
+    cheapest_model,
+    default_baseline,
+    load_models,
+    load_table,
+    select_split,
+)
+from arbiter.output_length import LengthPrior, OutputLength, fit_prior
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 from arbiter.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 
@@ -48,48 +56,6 @@ SHORT_ANSWER_THRESHOLDS: tuple[float, ...] = tuple(
 OBJECTIVES = ("quality_target", "cost_weight")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    id: str
-    price_in_per_mtok: float
-    price_out_per_mtok: float
-
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
-        ) / 1e6
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    quality: float
-    cost_usd: float
-    response: str | None
-    completion_tokens: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    id: str
-    task: str
-    prompt: str
-    prompt_tokens: int
-    outcomes: Mapping[str, Outcome]
-    stats: bytes | None = None  # output_length.prompt_stats(prompt), set by load_table
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    rows: tuple[Row, ...]
-    models: tuple[ModelSpec, ...]  # the models present in every row, in the models file's order
-
-    def model_cost(self, model: str) -> float:
-        return sum(r.outcomes[model].cost_usd for r in self.rows)
-
-    def model_quality(self, model: str) -> float:
-        return sum(r.outcomes[model].quality for r in self.rows) / len(self.rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,69 +92,11 @@ class RunResult:
     cum_quality: tuple[float, ...]
 
 
-# -- loading ---------------------------------------------------------------------------------
-def _read_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
-def load_models(path: Path) -> list[ModelSpec]:
-    doc = orjson.loads(_read_bytes(path))
-    items = doc["models"] if isinstance(doc, dict) else doc
-    return [
-        ModelSpec(str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"]))
-        for m in items
-    ]
-
-
-def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The text the router sees: every message's string content, joined by blank lines."""
-    parts = [m.get("content") for m in messages]
-    return "\n\n".join(p for p in parts if isinstance(p, str))
-
-
-def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
-    """Parse a JSONL(.gz) outcome table; keeps the models that have an outcome in every row."""
-    specs = {m.id: m for m in models}
-    raw = [orjson.loads(line) for line in _read_bytes(path).splitlines() if line.strip()]
-    if not raw:
-        raise ValueError(f"{path}: the table is empty")
-    present = [m.id for m in models if all(m.id in r["outcomes"] for r in raw)]
-    missing = sorted({k for r in raw for k in r["outcomes"]} - set(specs))
-    if missing:
-        log.warning("models without prices are ignored: %s", ", ".join(missing))
-    if not present:
-        raise ValueError(f"{path}: no priced model has an outcome on every row")
-    rows = []
-    for r in raw:
-        text = prompt_text(r["messages"])
-        outs: dict[str, Outcome] = {}
-        for name in present:
-            o = r["outcomes"][name]
-            p_tok = int(o.get("prompt_tokens") or -(-len(text) // 4))
-            c_tok = int(o.get("completion_tokens") or 0)
-            outs[name] = Outcome(
-                float(o["quality"]), specs[name].cost_usd(p_tok, c_tok), o.get("response"), c_tok
-            )
-        p_tokens = int(r["outcomes"][present[0]].get("prompt_tokens") or -(-len(text) // 4))
-        task = str(r.get("task") or "chat")
-        rows.append(Row(str(r["id"]), task, text, p_tokens, outs, prompt_stats(text)))
-    return Table(tuple(rows), tuple(specs[n] for n in present))
-
-
 # -- one online run --------------------------------------------------------------------------
 def replay_order(n: int, seed: int) -> list[int]:
     order = list(range(n))
     random.Random(seed).shuffle(order)
     return order
-
-
-def default_baseline(table: Table) -> str:
-    return max(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
-
-
-def cheapest_model(table: Table) -> str:
-    return min(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
 
 
 def table_priors(table: Table) -> dict[str, dict[str, float]]:
@@ -292,7 +200,7 @@ def run(
         cost += out.cost_usd
         router.learn(TENANT, row.task, model, out.quality, easiness=e)
         if row.stats is not None:  # the call's usage: what the model wrote for this prompt
-            router.observe_output(model, row.stats, out.completion_tokens)
+            router.lengths.observe(model, row.stats, out.completion_tokens)
         if escalate is not None and model != baseline and out.response is not None:
             esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
             if esc:  # within the same request: the cheap call is paid for, then the baseline
@@ -303,7 +211,7 @@ def run(
                 cost += out.cost_usd
                 router.learn(TENANT, row.task, model, out.quality, easiness=e)
                 if row.stats is not None:
-                    router.observe_output(model, row.stats, out.completion_tokens)
+                    router.lengths.observe(model, row.stats, out.completion_tokens)
         answered[model] += 1
         qual += out.quality
         cum_cost.append(cost)
@@ -705,18 +613,6 @@ def _load_easiness(spec: str, table: Table) -> list[float | None] | None:
         log.warning("no difficulty model available; routing without per-prompt scores")
         return None
     return [scorer.easiness(r.prompt) for r in table.rows]
-
-
-def select_split(table: Table, split: str) -> Table:
-    if split == "all":
-        return table
-    from arbiter.difficulty import split_of
-
-    want_heldout = split == "heldout"  # "train" = every row the model was fitted on
-    rows = tuple(r for r in table.rows if (split_of(r.id) == "heldout") == want_heldout)
-    if not rows:
-        raise ValueError(f"no rows in split {split!r}")
-    return Table(rows, table.models)
 
 
 def main(argv: list[str] | None = None) -> int:

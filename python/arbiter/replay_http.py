@@ -25,15 +25,8 @@ import httpx
 import orjson
 
 from arbiter.demo import admin_create_key, stop_processes
-from arbiter.replay import (
-    ReplayConfig,
-    RunResult,
-    Table,
-    _refs,
-    default_baseline,
-    replay_order,
-    summarize,
-)
+from arbiter.outcome_table import Table, default_baseline
+from arbiter.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
 
 SIM_KEY_ENV = "ARBITER_REPLAY_SIM_KEY"
 ADMIN_KEY_ENV = "ARBITER_REPLAY_ADMIN_KEY"

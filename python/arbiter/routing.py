@@ -45,7 +45,7 @@ class RouteRequest:
     max_tokens: int | None
     needs: frozenset[str] = frozenset()  # capabilities the request needs: "tools", "json", "vision"
     easiness: float | None = None  # standardized difficulty-model score; + means easier
-    stats: bytes | None = None  # output_length.prompt_stats: per-prompt output length
+    stats: bytes | None = None  # difficulty.prompt_stats: predicts each model's answer length
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +284,6 @@ class Router:
         return text
 
     # -- learning ---------------------------------------------------------------------------
-    def observe_output(self, model: str, stats: bytes, completion_tokens: int) -> None:
-        """A finished call's usage: teaches the model's expected output length."""
-        self.lengths.observe(model, stats, completion_tokens)
-
     def learn(
         self,
         tenant: str,

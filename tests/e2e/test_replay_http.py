@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from arbiter import outcome_table as ot
 from arbiter import replay as rp
 from arbiter.classify import classify
 from arbiter.replay_http import replay_via_sidecar
@@ -47,7 +48,7 @@ def _write_table(tmp: Path, n: int) -> tuple[Path, Path]:
 @pytest.mark.timeout(180)
 def test_replay_via_sidecar_agrees_with_in_process(tmp_path: Path) -> None:
     table_path, models_path = _write_table(tmp_path, 120)
-    table = rp.load_table(table_path, rp.load_models(models_path))
+    table = ot.load_table(table_path, ot.load_models(models_path))
     cfg = rp.ReplayConfig(knob=0.8, seed=3)
     easiness = rp._load_easiness("default", table)  # the sidecar scores prompts the same way
     local = rp.replay(table, cfg, easiness=easiness)
@@ -101,7 +102,7 @@ def test_best_value_through_the_sidecar_learns_each_models_answer_length(tmp_pat
     so the strong model keeps the questions it answers in ten tokens and the essays, where it
     writes 1,500, go to the mid model: far cheaper than always-strong at nearly its quality."""
     table_path, models_path = _write_lengthy_table(tmp_path, 120)
-    table = rp.load_table(table_path, rp.load_models(models_path))
+    table = ot.load_table(table_path, ot.load_models(models_path))
     priors = {"strong": {"chat": 0.95}, "mid": {"chat": 0.8}, "cheap": {"chat": 0.1}}
     cfg = rp.ReplayConfig(knob=0.03, seed=1, priors=priors, objective="cost_weight")
     local = rp.replay(table, cfg)

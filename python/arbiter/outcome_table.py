@@ -1,0 +1,132 @@
+"""Recorded outcome tables (shared/data/routing/README.md): the format, read and split.
+
+One row per prompt: its messages, a coarse task and, per model, the recorded answer, its quality
+in [0, 1] and token counts; a models file gives each model's prices. `arbiter replay` and the
+routing bench read tables through this module.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from arbiter.difficulty import prompt_stats, split_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    id: str
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    quality: float
+    cost_usd: float
+    response: str | None
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: str
+    task: str
+    prompt: str
+    prompt_tokens: int
+    outcomes: Mapping[str, Outcome]
+    stats: bytes | None = None  # difficulty.prompt_stats(prompt), set by load_table
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    rows: tuple[Row, ...]
+    models: tuple[ModelSpec, ...]  # the models present in every row, in the models file's order
+
+    def model_cost(self, model: str) -> float:
+        return sum(r.outcomes[model].cost_usd for r in self.rows)
+
+    def model_quality(self, model: str) -> float:
+        return sum(r.outcomes[model].quality for r in self.rows) / len(self.rows)
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def load_models(path: Path) -> list[ModelSpec]:
+    doc = orjson.loads(_read_bytes(path))
+    items = doc["models"] if isinstance(doc, dict) else doc
+    return [
+        ModelSpec(str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"]))
+        for m in items
+    ]
+
+
+def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text the router sees: every message's string content, joined by blank lines."""
+    parts = [m.get("content") for m in messages]
+    return "\n\n".join(p for p in parts if isinstance(p, str))
+
+
+def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
+    """Parse a JSONL(.gz) outcome table; keeps the models that have an outcome in every row."""
+    specs = {m.id: m for m in models}
+    raw = [orjson.loads(line) for line in _read_bytes(path).splitlines() if line.strip()]
+    if not raw:
+        raise ValueError(f"{path}: the table is empty")
+    present = [m.id for m in models if all(m.id in r["outcomes"] for r in raw)]
+    missing = sorted({k for r in raw for k in r["outcomes"]} - set(specs))
+    if missing:
+        log.warning("models without prices are ignored: %s", ", ".join(missing))
+    if not present:
+        raise ValueError(f"{path}: no priced model has an outcome on every row")
+    rows = []
+    for r in raw:
+        text = prompt_text(r["messages"])
+        outs: dict[str, Outcome] = {}
+        for name in present:
+            o = r["outcomes"][name]
+            p_tok = int(o.get("prompt_tokens") or -(-len(text) // 4))
+            c_tok = int(o.get("completion_tokens") or 0)
+            outs[name] = Outcome(
+                float(o["quality"]), specs[name].cost_usd(p_tok, c_tok), o.get("response"), c_tok
+            )
+        p_tokens = int(r["outcomes"][present[0]].get("prompt_tokens") or -(-len(text) // 4))
+        task = str(r.get("task") or "chat")
+        rows.append(Row(str(r["id"]), task, text, p_tokens, outs, prompt_stats(text)))
+    return Table(tuple(rows), tuple(specs[n] for n in present))
+
+
+def default_baseline(table: Table) -> str:
+    return max(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+
+
+def cheapest_model(table: Table) -> str:
+    return min(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+
+
+def select_split(table: Table, split: str) -> Table:
+    """The rows of one split of `difficulty.split_of`: "all", "train" (every row the difficulty
+    model was fitted on: train and validation buckets) or "heldout"."""
+    if split == "all":
+        return table
+    want_heldout = split == "heldout"  # "train" = every row the model was fitted on
+    rows = tuple(r for r in table.rows if (split_of(r.id) == "heldout") == want_heldout)
+    if not rows:
+        raise ValueError(f"no rows in split {split!r}")
+    return Table(rows, table.models)
