@@ -66,8 +66,9 @@ class RoutingSettings:
     quality_drop_window: int = 50
     quality_drop_threshold: float = 0.15  # alert when the recent mean grade drops this much
     difficulty: bool = True  # per-prompt difficulty model on the hot path
-    # tasks (non-streaming) that try the cheapest eligible model first and escalate within the
-    # same request when its answer looks weak (cascade.should_escalate); both calls are charged
+    # tasks (non-streaming) that try a cheaper model first (cascade_first_model, else the
+    # cheapest eligible) and escalate within the same request when its answer looks weak
+    # (cascade.should_escalate); both calls are charged
     cascade_tasks: list[str] = field(default_factory=list)
     # per cascade task: a first answer shorter than this many tokens escalates too (open-ended
     # tasks: judges prefer the fuller answer; bench/routing.py `cascade_short_answer`)

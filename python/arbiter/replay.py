@@ -21,6 +21,8 @@ import orjson
 from arbiter.cascade import Escalate
 from arbiter.difficulty import prompt_stats
 from arbiter.outcome_table import (
+    Outcome,
+    Row,
     Table,
     cheapest_model,
     default_baseline,
@@ -190,28 +192,30 @@ def run(
     escalations = 0
     cum_cost: list[float] = []
     cum_q: list[float] = []
+
+    def call(row: Row, model: str, e: float | None) -> Outcome:
+        """One upstream call: paid for, graded (the router learns), its answer length seen."""
+        nonlocal cost
+        out = row.outcomes[model]
+        calls[model] += 1
+        cost += out.cost_usd
+        router.learn(TENANT, row.task, model, out.quality, easiness=e)
+        if row.stats is not None:
+            router.lengths.observe(model, row.stats, out.completion_tokens)
+        return out
+
     for i in replay_order(len(table.rows), cfg.seed):
         row = table.rows[i]
         e = easiness[i] if easiness is not None else None
         req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e, stats=row.stats)
         model = cheap_first or router.decide(req).chosen
-        out = row.outcomes[model]
-        calls[model] += 1
-        cost += out.cost_usd
-        router.learn(TENANT, row.task, model, out.quality, easiness=e)
-        if row.stats is not None:  # the call's usage: what the model wrote for this prompt
-            router.lengths.observe(model, row.stats, out.completion_tokens)
+        out = call(row, model, e)
         if escalate is not None and model != baseline and out.response is not None:
             esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
             if esc:  # within the same request: the cheap call is paid for, then the baseline
                 escalations += 1
                 model = baseline
-                out = row.outcomes[model]
-                calls[model] += 1
-                cost += out.cost_usd
-                router.learn(TENANT, row.task, model, out.quality, easiness=e)
-                if row.stats is not None:
-                    router.lengths.observe(model, row.stats, out.completion_tokens)
+                out = call(row, model, e)
         answered[model] += 1
         qual += out.quality
         cum_cost.append(cost)
@@ -640,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
         args.write_priors.write_text(text + "\n")
         print(text)
         return 0
+    if (args.cascade_first or args.cascade_min_tokens) and not args.cascade:
+        print(
+            "arbiter replay: --cascade-first/--cascade-min-tokens need --cascade", file=sys.stderr
+        )
+        return 2
     escalate: Escalate | None = None
     sweep_escalate: Callable[[float], Escalate] | None = None
     if args.cascade:
@@ -653,11 +662,6 @@ def main(argv: list[str] | None = None) -> int:
             sweep_escalate = min_answer_rule
             if not args.knobs:
                 knobs = list(SHORT_ANSWER_THRESHOLDS)
-    if (args.cascade_first or args.cascade_min_tokens) and not args.cascade:
-        print(
-            "arbiter replay: --cascade-first/--cascade-min-tokens need --cascade", file=sys.stderr
-        )
-        return 2
     cfg = ReplayConfig(
         knob,
         args.seed,
