@@ -30,7 +30,7 @@ def _learner(
         return None
 
     learner = Learner(
-        router,
+        lambda _tenant: router,
         grades.append,
         rules,
         judge_call=judge if judge_reply else None,

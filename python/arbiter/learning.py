@@ -56,7 +56,7 @@ class _Applied:
 class Learner:
     def __init__(
         self,
-        router: Router,
+        router_for: Callable[[str], Router],
         submit: Callable[[GradeRecord], None],
         alerts: AlertRules,
         *,
@@ -65,7 +65,7 @@ class Learner:
         lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
     ) -> None:
-        self._router = router
+        self._router_for = router_for  # a tenant's router: its baseline shapes the slope prior
         self._submit = submit
         self._alerts = alerts
         self._judge_call = judge_call
@@ -131,8 +131,10 @@ class Learner:
             return  # a stronger grade already stands (e.g. feedback arrived before the judge)
         if learn:
             if prev is not None:
-                self._router.learn(prev.tenant, prev.task, prev.model, prev.reward, weight=-1.0)
-            self._router.learn(a.tenant, a.task, a.model, score, easiness=a.easiness)
+                self._router_for(prev.tenant).learn(
+                    prev.tenant, prev.task, prev.model, prev.reward, weight=-1.0
+                )
+            self._router_for(a.tenant).learn(a.tenant, a.task, a.model, score, easiness=a.easiness)
             self._alerts.observe_grade(a.tenant, a.model, a.task, score)
         self._applied[decision_id] = _Applied(a.tenant, a.task, a.model, a.easiness, score, grader)
         self._applied.move_to_end(decision_id)

@@ -1,7 +1,10 @@
-"""The learned policy: per (tenant, task, model) evidence of good and bad answers.
+"""The learned policy: per (tenant, task, model) evidence of good and bad answers, and each arm's
+per-prompt slope.
 
 Owns the in-memory arm statistics the router reads on every request (no I/O there) and the
 additive deltas exchanged with the store, so several replicas merge by summing (never overwrite).
+Every router of a sidecar (one per quality target and baseline) reads and teaches this one
+object, so a tenant with its own target learns from the same grades, on every replica.
 """
 
 from __future__ import annotations
@@ -20,6 +23,33 @@ class _Evidence:
     alpha: float = 0.0
     beta: float = 0.0
     n: float = 0.0
+    slope_mean: float = 0.0  # offsets of the slope's posterior from its prior
+    slope_precision: float = 0.0
+    slope_center: float = 0.0
+    slope_seen: float = 0.0
+    slope_center0: float | None = None
+
+    def add(self, d: _Evidence) -> None:
+        self.alpha += d.alpha
+        self.beta += d.beta
+        self.n += d.n
+        self.slope_mean += d.slope_mean
+        self.slope_precision += d.slope_precision
+        self.slope_center += d.slope_center
+        self.slope_seen += d.slope_seen
+        if self.slope_center0 is None:
+            self.slope_center0 = d.slope_center0
+
+
+@dataclass(frozen=True, slots=True)
+class SlopeOffsets:
+    """An arm's learned slope state relative to its prior (see routing.PromptModel)."""
+
+    center0: float
+    mean: float
+    precision: float
+    center: float
+    seen: float
 
 
 class Policy:
@@ -37,6 +67,22 @@ class Policy:
         n = (s.n if s else 0.0) + (p.n if p else 0.0)
         return a, b, n
 
+    def slope(self, key: ArmKey) -> SlopeOffsets | None:
+        """The arm's slope offsets, or None before any replica taught it a graded prompt."""
+        s, p = self._synced.get(key), self._pending.get(key)
+        center0 = s.slope_center0 if s is not None else None
+        if center0 is None:
+            center0 = p.slope_center0 if p is not None else None
+        if center0 is None:
+            return None
+        return SlopeOffsets(
+            center0,
+            (s.slope_mean if s else 0.0) + (p.slope_mean if p else 0.0),
+            (s.slope_precision if s else 0.0) + (p.slope_precision if p else 0.0),
+            (s.slope_center if s else 0.0) + (p.slope_center if p else 0.0),
+            (s.slope_seen if s else 0.0) + (p.slope_seen if p else 0.0),
+        )
+
     def add(self, key: ArmKey, d_alpha: float, d_beta: float, d_n: float) -> None:
         with self._lock:
             ev = self._pending.setdefault(key, _Evidence())
@@ -44,20 +90,56 @@ class Policy:
             ev.beta += d_beta
             ev.n += d_n
 
+    def add_slope(
+        self,
+        key: ArmKey,
+        center0: float,
+        d_mean: float,
+        d_precision: float,
+        d_center: float,
+        d_seen: float,
+    ) -> None:
+        """Add to the arm's slope offsets; `center0` counts only if no start was known yet."""
+        with self._lock:
+            ev = self._pending.setdefault(key, _Evidence())
+            ev.add(_Evidence(0.0, 0.0, 0.0, d_mean, d_precision, d_center, d_seen, center0))
+
     def take_deltas(self) -> list[PolicyDelta]:
         """Hand over the local deltas to be written; they stay counted until `replace_synced`."""
         with self._lock:
             taken, self._pending = self._pending, {}
             for key, ev in taken.items():  # keep them visible until the store confirms
-                s = self._synced.setdefault(key, _Evidence())
-                s.alpha += ev.alpha
-                s.beta += ev.beta
-                s.n += ev.n
-        return [PolicyDelta(*key, ev.alpha, ev.beta, ev.n) for key, ev in taken.items()]
+                self._synced.setdefault(key, _Evidence()).add(ev)
+        return [
+            PolicyDelta(
+                *key,
+                ev.alpha,
+                ev.beta,
+                ev.n,
+                ev.slope_mean,
+                ev.slope_precision,
+                ev.slope_center,
+                ev.slope_seen,
+                ev.slope_center0,
+            )
+            for key, ev in taken.items()
+        ]
 
     def replace_synced(self, arms: Iterable[ArmStats]) -> None:
         """Adopt the store's totals (which include every replica's pushed deltas)."""
-        fresh = {(a.tenant, a.task, a.model): _Evidence(a.alpha, a.beta, a.n) for a in arms}
+        fresh = {
+            (a.tenant, a.task, a.model): _Evidence(
+                a.alpha,
+                a.beta,
+                a.n,
+                a.slope_mean,
+                a.slope_precision,
+                a.slope_center,
+                a.slope_seen,
+                a.slope_center0,
+            )
+            for a in arms
+        }
         with self._lock:
             self._synced = fresh
 

@@ -91,10 +91,7 @@ class Recorder:
             if isinstance(record, PolicyDelta):
                 key = (record.tenant, record.task, record.model)
                 old = self._deltas.get(key)
-                self._deltas[key] = record if old is None else PolicyDelta(
-                    *key, old.d_alpha + record.d_alpha, old.d_beta + record.d_beta,
-                    old.d_n + record.d_n,
-                )  # fmt: skip
+                self._deltas[key] = record if old is None else old.plus(record)
             else:
                 if len(self._queue) >= self._max_backlog:
                     self._queue.popleft()

@@ -95,6 +95,24 @@ class PolicyDelta:
     d_alpha: float
     d_beta: float
     d_n: float
+    # the per-prompt slope (routing.PromptModel) as additive changes to its posterior
+    d_slope_mean: float = 0.0
+    d_slope_precision: float = 0.0
+    d_slope_center: float = 0.0
+    d_slope_seen: float = 0.0
+    slope_center0: float | None = None  # the slope's starting center: the first writer's wins
+
+    def plus(self, other: PolicyDelta) -> PolicyDelta:
+        """Both changes in one (same arm)."""
+        return PolicyDelta(
+            self.tenant, self.task, self.model,
+            self.d_alpha + other.d_alpha, self.d_beta + other.d_beta, self.d_n + other.d_n,
+            self.d_slope_mean + other.d_slope_mean,
+            self.d_slope_precision + other.d_slope_precision,
+            self.d_slope_center + other.d_slope_center,
+            self.d_slope_seen + other.d_slope_seen,
+            self.slope_center0 if self.slope_center0 is not None else other.slope_center0,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +123,12 @@ class ArmStats:
     alpha: float  # evidence of good answers (sum of grades), prior excluded
     beta: float  # evidence of bad answers (sum of 1 - grade), prior excluded
     n: float
+    # the per-prompt slope's learned offsets from its prior (summed over every replica)
+    slope_mean: float = 0.0
+    slope_precision: float = 0.0
+    slope_center: float = 0.0
+    slope_seen: float = 0.0
+    slope_center0: float | None = None
 
 
 Record = DecisionRecord | GradeRecord | AlertRecord | PolicyDelta

@@ -134,8 +134,9 @@ class Router:
         self._seed = seed
         self._counter = 0
         self._available = is_available or (lambda _name: True)
-        # per-arm per-prompt models over the difficulty score, learned online from grades
-        self._prompt_models: dict[tuple[str, str, str], PromptModel] = {}
+        # each arm's per-prompt model over the difficulty score lives in the shared policy
+        # (learned online from grades, merged across routers and replicas); this is only where
+        # a new arm's slope starts: the mean easiness of the task's prompts seen here
         self._rng = random.Random(seed)
         self._task_center: dict[tuple[str, str], tuple[float, float]] = {}  # (mean easiness, n)
 
@@ -232,16 +233,19 @@ class Router:
         e = req.easiness
         if e is None:
             return 0.0
-        pm = self._prompt_models.get((req.tenant, req.task, model))
+        pm = self.prompt_model(req.tenant, req.task, model)
         if pm is None:
             pm = self._new_prompt_model(req.tenant, req.task, model)
         noise = self._rng.gauss(0.0, 1.0) * pm.spread(e) if explore > 0 else 0.0
         return pm.shift(e) + explore * noise
 
     def _new_prompt_model(self, tenant: str, task: str, model: str) -> PromptModel:
+        center = self._task_center.get((tenant, task), (0.0, 0.0))[0]
+        return self._prior_prompt_model(model, center)
+
+    def _prior_prompt_model(self, model: str, center: float) -> PromptModel:
         p = self.params
         mean0 = 0.0 if model == p.baseline else p.slope_prior_mean
-        center = self._task_center.get((tenant, task), (0.0, 0.0))[0]
         return PromptModel(mean0, 1.0 / p.slope_prior_var, center)
 
     def _observe_easiness(self, tenant: str, task: str, e: float) -> None:
@@ -250,8 +254,17 @@ class Router:
         self._task_center[(tenant, task)] = (mean + (e - mean) / n, n)
 
     def prompt_model(self, tenant: str, task: str, model: str) -> PromptModel | None:
-        """The arm's per-prompt model (None before its first graded prompt with a score)."""
-        return self._prompt_models.get((tenant, task, model))
+        """The arm's per-prompt model: this router's prior plus the offsets every router and
+        replica learned (None before its first graded prompt with a score)."""
+        off = self.policy.slope((tenant, task, model))
+        if off is None:
+            return None
+        pm = self._prior_prompt_model(model, off.center0)
+        pm.mean = max(min(pm.mean + off.mean, 5.0), -5.0)
+        pm.precision = min(max(pm.precision + off.precision, 1e-6), self.params.slope_precision_cap)
+        pm.center += off.center
+        pm.seen = max(off.seen, 0.0)
+        return pm
 
     def _explain(
         self,
@@ -301,8 +314,16 @@ class Router:
             return
         # Bayesian logistic update of how much per-prompt easiness moves this model's odds
         a, b = self.posterior(tenant, task, self.pool[model])
-        pm = self._prompt_models.get((tenant, task, model))
+        pm = self.prompt_model(tenant, task, model)
         if pm is None:
             pm = self._new_prompt_model(tenant, task, model)
-            self._prompt_models[(tenant, task, model)] = pm
+        before = PromptModel(pm.mean, pm.precision, pm.center, pm.seen)
         pm.update(easiness, reward, math.log(a / b), weight, self.params.slope_precision_cap)
+        self.policy.add_slope(  # the change, so replicas' updates add up
+            (tenant, task, model),
+            before.center,  # the slope's starting center, if it is new
+            pm.mean - before.mean,
+            pm.precision - before.precision,
+            pm.center - before.center,
+            pm.seen - before.seen,
+        )

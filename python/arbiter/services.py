@@ -80,7 +80,7 @@ class Services:
         self.new_id = DecisionIds()
 
         self.learner = Learner(
-            self.router_for(Principal()),
+            self.router_for_tenant,
             self._submit,
             self.alerts,
             judge_call=judge_caller(self) if settings.routing.judge_model else None,
@@ -129,6 +129,15 @@ class Services:
             )
             self._routers[key] = router
         return router
+
+    def router_for_tenant(self, tenant: str) -> Router:
+        """The router of a tenant's configured quality target and baseline (for learning)."""
+        t = self.settings.tenants.get(tenant)
+        if t is None:
+            return self.router_for(Principal(tenant))
+        return self.router_for(
+            Principal(tenant, quality_target=t.quality_target, baseline=t.baseline)
+        )
 
     def baseline_for(self, principal: Principal) -> ModelSettings:
         return self.registry[principal.baseline or self.settings.routing.baseline]

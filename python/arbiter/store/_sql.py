@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -36,6 +36,11 @@ MAX_LIMIT = 10_000  # a feed query never returns more rows than this
 _PRUNE_EVERY = 256  # writes between two prunes of remembered batch ids
 _CHUNK = 500  # ids per IN (...) list
 
+# arms: three key columns, additive evidence columns, then the first-writer-wins slope center
+_ARM_COLS = (
+    "tenant", "task", "model", "alpha", "beta", "n",
+    "slope_mean", "slope_precision", "slope_center", "slope_seen", "slope_center0",
+)  # fmt: skip
 _DCOLS = (
     "id", "ts", "tenant", "task", "mode", "chosen_model", "reason", "candidates", "attempts",
     "status", "cost_usd", "baseline_model", "baseline_cost_usd", "latency_ms", "prompt_tokens",
@@ -76,10 +81,12 @@ def _statements(json_ph: str) -> dict[str, str]:
         f"ON CONFLICT (decision_id, grader) DO UPDATE SET {gset} WHERE excluded.ts >= grades.ts",
         "alert": f"INSERT INTO alerts ({', '.join(_ACOLS)}) VALUES ({_values(_ACOLS, json_ph)}) "
         "ON CONFLICT (id) DO NOTHING",
-        "arm": "INSERT INTO arms (tenant, task, model, alpha, beta, n, updated_ts) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, task, model) DO UPDATE SET "
-        "alpha = arms.alpha + excluded.alpha, beta = arms.beta + excluded.beta, "
-        "n = arms.n + excluded.n, updated_ts = excluded.updated_ts",
+        "arm": f"INSERT INTO arms ({', '.join(_ARM_COLS)}, updated_ts) "
+        f"VALUES ({', '.join(['%s'] * (len(_ARM_COLS) + 1))}) "
+        "ON CONFLICT (tenant, task, model) DO UPDATE SET "
+        + ", ".join(f"{c} = arms.{c} + excluded.{c}" for c in _ARM_COLS[3:-1])
+        + ", slope_center0 = COALESCE(arms.slope_center0, excluded.slope_center0)"
+        ", updated_ts = excluded.updated_ts",
         "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
         "ON CONFLICT (batch_id) DO NOTHING",
         "prune": "DELETE FROM applied_batches WHERE ts < %s",
@@ -109,13 +116,12 @@ def _loads(value: Any) -> Any:
 
 def merge_deltas(deltas: Iterable[PolicyDelta]) -> list[PolicyDelta]:
     """One delta per arm (sums), sorted by arm so concurrent writers lock rows in one order."""
-    acc: dict[tuple[str, str, str], list[float]] = {}
+    acc: dict[tuple[str, str, str], PolicyDelta] = {}
     for d in deltas:
-        s = acc.setdefault((d.tenant, d.task, d.model), [0.0, 0.0, 0.0])
-        s[0] += d.d_alpha
-        s[1] += d.d_beta
-        s[2] += d.d_n
-    return [PolicyDelta(*k, *v) for k, v in sorted(acc.items())]
+        key = (d.tenant, d.task, d.model)
+        old = acc.get(key)
+        acc[key] = d if old is None else old.plus(d)
+    return [d for _, d in sorted(acc.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +223,7 @@ class SqlStore(AccountsMixin):
         alerts = [self._alert_row(r) for r in records if isinstance(r, AlertRecord)]
         now = time.time()
         arms = [
-            (d.tenant, d.task, d.model, d.d_alpha, d.d_beta, d.d_n, now)
+            (*astuple(d), now)
             for d in merge_deltas(r for r in records if isinstance(r, PolicyDelta))
         ]
         self._writes += 1
@@ -293,7 +299,7 @@ class SqlStore(AccountsMixin):
     # -- reads ----------------------------------------------------------------------------
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]:
         where, params = ("WHERE tenant = %s", [tenant]) if tenant is not None else ("", [])
-        sql = f"SELECT tenant, task, model, alpha, beta, n FROM arms {where} ORDER BY 1, 2, 3"
+        sql = f"SELECT {', '.join(_ARM_COLS)} FROM arms {where} ORDER BY 1, 2, 3"
         with self._ro() as cur:
             cur.execute(self._sql(sql), params)
             return [ArmStats(*row) for row in cur.fetchall()]
