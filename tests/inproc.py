@@ -1,0 +1,71 @@
+"""The sidecar in this process: its ASGI app behind httpx's ASGI transport, the simulated pool on a
+loopback thread. Fast tests of the pipeline and server branches use this; the end-to-end tests in
+tests/e2e keep proving the real server (uvicorn, sockets, signals) in child processes.
+
+    async with sidecar_in_process(tmp_path) as sc:
+        r = await sc.client.post("/v1/chat/completions", json=..., headers=sc.auth)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from arbiter import config
+from arbiter.auth import create_key
+from arbiter.demo import demo_config, sim_config
+from arbiter.server import build_app
+from arbiter.services import Services
+from arbiter.sim.config import parse_config
+from arbiter.sim.runner import SimServer, sim_running
+from tests.conftest import ADMIN_KEY, ENV
+
+
+@dataclass(slots=True)
+class InProcess:
+    client: httpx.AsyncClient  # talks to the app in this process (base URL http://arbiter)
+    services: Services
+    sim: SimServer
+    api_key: str
+    admin_key: str = ADMIN_KEY
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.admin_key}"}
+
+
+@asynccontextmanager
+async def sidecar_in_process(
+    tmp_path: Path,
+    *,
+    edit_config: Callable[[str], str] = lambda text: text,
+    edit_sim: Callable[[str], str] = lambda text: text,
+    tenant: str = "default",
+) -> AsyncIterator[InProcess]:
+    """A demo-pool sidecar (keys on, SQLite in `tmp_path`) and a client key for `tenant`;
+    `edit_config`/`edit_sim` rewrite the TOML texts before they are parsed."""
+    sim_cfg = parse_config(tomllib.loads(edit_sim(sim_config())))
+    async with sim_running(sim_cfg) as sim:
+        text = edit_config(demo_config(sim.base_url, tmp_path / "arbiter.db"))
+        settings = config.loads(text, env=ENV)
+        services = Services(settings, seed=7)
+        app = build_app(settings, services=services)
+        await services.start()
+        try:
+            key = create_key(services.store, tenant).key
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://arbiter", timeout=30
+            ) as client:
+                yield InProcess(client, services, sim, key)
+        finally:
+            await services.stop()
