@@ -105,3 +105,33 @@ def test_a_cancel_from_outside_is_not_swallowed() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(go())
+
+
+def test_a_client_leaving_during_the_commit_does_not_cancel_it() -> None:
+    """The relay commits the decision before its terminal event; a client that leaves then
+    (it saw the last token) must not cut the commit short (anyio's shielded scope did not stop
+    the disconnect watcher's plain asyncio cancel)."""
+    from arbiter.pipeline import run_to_end
+
+    committed: list[str] = []
+
+    async def commit(client: Client) -> None:
+        client.leave()  # the disconnect lands while the commit is in flight
+        await asyncio.sleep(0.05)
+        committed.append("decision")
+
+    async def go() -> tuple[Client, list[str]]:
+        client, ran = Client(), list[str]()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"data: 1\n\n"
+            await run_to_end(commit(client))
+            yield b"data: [DONE]\n\n"
+
+        await response(body(), ran)({"type": "http"}, client.receive, client.send)
+        return client, ran
+
+    client, ran = asyncio.run(go())
+    assert committed == ["decision"]
+    assert client.body() == b"data: 1\n\n"  # the client had gone: no [DONE] went out after it
+    assert ran == ["background"]

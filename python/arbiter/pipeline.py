@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -299,8 +299,9 @@ class Pipeline:
         finish: _Finish,
     ) -> AsyncGenerator[bytes, None]:
         """Forward each upstream chunk as it arrives; end with `[DONE]` only when the upstream
-        finished properly, else with one OpenAI-shaped error event. Never references the Relay,
-        so dropping an unfinished Relay lets Python finalize this generator at once."""
+        finished properly and its decision is recorded, else with one OpenAI-shaped error event.
+        Never references the Relay, so dropping an unfinished Relay lets Python finalize this
+        generator at once."""
         try:
             try:
                 async for event in upstream.events():
@@ -315,6 +316,13 @@ class Pipeline:
                 outcome.failure = err
                 self.s.breaker.failure(model)
                 final = sse_error_event(err)
+            # Record before the terminal event: a client that stops reading at [DONE] (the
+            # openai SDK does) must find the decision committed under strict durability.
+            try:
+                await run_to_end(finish(outcome))
+            except Exception as err:  # a commit that failed: the answer is not acknowledged
+                log.error("stream %s: recording the decision failed: %s", model, err)
+                final = sse_error_event(_NotRecorded())
             outcome.complete = True
             yield final
         except (asyncio.CancelledError, GeneratorExit):
@@ -322,8 +330,8 @@ class Pipeline:
                 outcome.failure = ClientDisconnected("the client disconnected mid-stream")
             raise
         finally:
-            with anyio.CancelScope(shield=True):  # record even while the response is cancelled
-                await finish(outcome)
+            if not outcome.finished:  # the client left mid-stream: record even while cancelled
+                await run_to_end(finish(outcome))
 
     async def _finish_stream(
         self,
@@ -440,6 +448,38 @@ class Pipeline:
 
 
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
+T = TypeVar("T")
+
+
+async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even when the caller is cancelled (a client leaving must not
+    cancel a commit or a budget settle), then pass the cancellation on."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # the work itself was cancelled (shutdown), not just this caller
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+class _NotRecorded(ArbiterError):
+    """Strict durability: the answer's decision could not be committed, so no [DONE]."""
+
+    status = 503
+    code = "store_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The answer could not be recorded (the decision store is unavailable); "
+            "it is not acknowledged. Retry the request."
+        )
 
 
 @dataclass(slots=True)
@@ -508,7 +548,7 @@ class Relay:
         await self._gen.aclose()  # mid-stream: its `finally` records the disconnect
         if not self._outcome.finished:  # never iterated: the client left before the first byte
             self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
-            await self._finish(self._outcome)
+            await run_to_end(self._finish(self._outcome))
 
 
 def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
