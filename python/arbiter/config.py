@@ -86,7 +86,7 @@ class FailoverSettings:
     connect_timeout_s: float = 2.0
     first_byte_timeout_s: float = 30.0  # streams: to the first token, and between chunks
     total_timeout_s: float = 120.0  # a non-streaming answer, or a whole stream
-    deadline_s: float = 150.0  # the whole request, every attempt included
+    deadline_s: float = 150.0  # the whole request: every attempt, and a stream to its end
     retries_per_model: int = 1
     backoff_ms: int = 50
     max_models: int = 3

@@ -272,10 +272,12 @@ class Pipeline:
         The caller should `await streamed.aclose()` when the response ends, however it ends."""
         s = self.s
         attempts: list[Attempt] = []
+        # failover bounds the opening by the request's deadline; the stream keeps to it too
+        deadline = time.monotonic() + s.settings.failover.deadline_s
         try:
             model, upstream = await run_with_failover(
                 plan.models,
-                lambda m: s.upstream_for(m).open_stream(req.body, s.registry[m]),
+                lambda m: s.upstream_for(m).open_stream(req.body, s.registry[m], deadline=deadline),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,

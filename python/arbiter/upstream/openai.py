@@ -140,7 +140,10 @@ class OpenAIUpstream:
             raw=resp.content,
         )
 
-    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> _OpenAIStream:
+    async def open_stream(
+        self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
+    ) -> _OpenAIStream:
+        """`deadline` (time.monotonic()) is the request's: the whole stream ends by it."""
         payload = {**body, "model": model.upstream_model, "stream": True}
         opts = dict(payload.get("stream_options") or {})
         opts["include_usage"] = True  # we need usage for cost even if the client did not ask
@@ -158,8 +161,8 @@ class OpenAIUpstream:
             finally:
                 await resp.aclose()
             raise _http_error(model.name, resp.status_code, raw, resp.headers)
-        deadline = started + self._failover.total_timeout_s
-        stream = _OpenAIStream(model.name, resp, deadline)
+        own = started + self._failover.total_timeout_s
+        stream = _OpenAIStream(model.name, resp, own if deadline is None else min(own, deadline))
         await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream
 
@@ -169,7 +172,8 @@ _MAX_HELD = 4  # content-free opening events held back while waiting for the fir
 
 class _OpenAIStream:
     """One streaming answer. Each network read waits at most the read timeout (first byte, then
-    between reads); the whole answer at most until `deadline` (request + total timeout). SSE
+    between reads); the whole answer at most until `deadline` (the earlier of the attempt's start
+    + total timeout and the request's deadline). SSE
     lines are split from the raw bytes: no text decoding, and no timer for an event that is
     already buffered."""
 
@@ -215,7 +219,8 @@ class _OpenAIStream:
             return
         except TimeoutError as err:
             raise UpstreamTimeout(
-                f"{self._model}: the answer did not finish within the total timeout"
+                f"{self._model}: the answer did not finish within the total timeout "
+                "or the request deadline"
             ) from err
         except httpx.HTTPError as err:
             raise transport_error(self._model, err, "mid-stream") from err
