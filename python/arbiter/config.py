@@ -110,6 +110,10 @@ class UpstreamSettings:
     api_key: str | None = field(
         default=None, repr=False
     )  # resolved from api_key_env, never from file
+    # memory per request: one SSE line (event) of a stream, and a whole answer (a non-streaming
+    # body, or every byte of a stream); beyond either the answer fails as an upstream error
+    max_event_bytes: int = 4 * 1024 * 1024
+    max_response_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             raise ConfigError(
                 f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
                 f"{up.api_key_env} is not set"
+            )
+        if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
+            raise ConfigError(
+                f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
+                "max_response_bytes <= 1 GiB"
             )
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
