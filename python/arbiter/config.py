@@ -32,6 +32,9 @@ class ServerSettings:
     # expiry (httpx 5 s, Node 5 s, aiohttp 15 s), so the client closes first: when both use 5 s,
     # a request can go out on a connection the server is closing at that moment.
     keep_alive_s: int = 75
+    # A request's line and headers, and then its body, must each arrive within this; else 408
+    # and the connection is closed (a stalled half-sent request holds a connection for ever)
+    client_read_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +323,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if not 1 <= s.server.keep_alive_s <= 3600:
         raise ConfigError(
             f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
+        )
+    if not 0.1 <= s.server.client_read_timeout_s <= 3600:
+        raise ConfigError(
+            f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
+            "must be 0.1 .. 3600 s"
         )
     admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
     if s.auth.admin_key_env and not admin_key:
