@@ -3,10 +3,12 @@
 Measures decisions/s the recorder writes to each backend and the p99 latency the sidecar adds on
 the request path with each; kills a sidecar with SIGKILL under load (batched and strict
 durability) and counts acknowledged decisions missing from the store; stops a throwaway
-PostgreSQL cluster for 10 s under load; runs three replicas on one PostgreSQL and checks their
-merged policy equals the sum of the feedback each saw. tests/e2e/test_{durability,shared_brain}.py
-run the same scenarios, smaller. Bounded: every load has a request cap and a time limit.
-Ends with one JSON line. Usage: python bench/store.py [--quick] [--pg-url URL]
+PostgreSQL cluster for 10 s under load; streams with strict durability through the openai SDK
+(which closes at [DONE]) and checks each decision is stored by then; runs three replicas on one
+PostgreSQL and checks their merged policy equals the sum of the feedback each saw.
+tests/e2e/test_{durability,shared_brain}.py run the same scenarios, smaller. Bounded: every
+load has a request cap and a time limit. Ends with one JSON line.
+Usage: python bench/store.py [--quick] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -518,6 +520,32 @@ def strict_stream_run(
     }
 
 
+def strict_streams(sim_url: str, base: str, work: Path, *, quick: bool) -> dict[str, Any]:
+    """strict_stream_run on each backend (healthy, then with the decisions table away); prints
+    one line per run and returns them with the totals."""
+    runs = []
+    for name in ("sqlite", "postgres"):
+        for away in (False, True):
+            with _store(name, base, work) as url:
+                n = (12 if quick else 40) if away else (100 if quick else 400)
+                r = strict_stream_run(sim_url, url, work, n=n, concurrency=8, store_away=away)
+            runs.append(r)
+            print(
+                f"{name:8} strict streams{' (store away)' if away else ''}: "
+                f"{r['streams_completed']} of {r['streams']} ended with [DONE], "
+                f"{r['error_events']} with an error event; stored at [DONE] "
+                f"{r['stored_at_done']}, stored {r['decisions_stored']} ({r['stored_pct']}%)"
+            )
+    healthy = [r for r in runs if not r["store_away"]]
+    return {
+        "runs": runs,
+        "streams_completed": sum(r["streams_completed"] for r in healthy),
+        "decisions_stored": sum(r["decisions_stored"] for r in healthy),
+        "stored_at_done": sum(r["stored_at_done"] for r in healthy),
+        "done_while_store_away": sum(r["streams_completed"] for r in runs if r["store_away"]),
+    }
+
+
 def _rename_decisions(store_url: str, old: str, new: str) -> None:
     """Make every decision write fail (or work again) without stopping the store."""
     stmt = f"ALTER TABLE {old} RENAME TO {new}"
@@ -775,6 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"backlog drained {outage['backlog_drained_s']} s after restart, "
                 f"p99 {outage['p99_ms']} ms, alert={outage['backlog_alert']}"
             )
+            strict = strict_streams(sim_url, base, work, quick=args.quick)
             with fresh_database(base) as url:
                 brain = converge_run(sim_url, url, work, counts=(12, 9, 7))
             print(
@@ -788,6 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loss_bound=sum(c["loss_bound"] for c in crash if c["durability"] == "batched"),
         failed_requests_during_outage=outage["failed_requests"],
         replicas_converged=brain["replicas_converged"],
+        strict_streams=strict,
         outage=outage,
         brain=brain,
     )
