@@ -135,3 +135,42 @@ def test_a_client_leaving_during_the_commit_does_not_cancel_it() -> None:
     assert committed == ["decision"]
     assert client.body() == b"data: 1\n\n"  # the client had gone: no [DONE] went out after it
     assert ran == ["background"]
+
+
+def test_a_client_that_stops_reading_is_cut_off_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that does not read blocks the response's send: the relay cannot end the stream
+    by itself, so at the request's deadline (+ grace) the response stops, says so first (the
+    decision is then recorded as deadline_exceeded), and still runs its background."""
+    import time
+
+    from arbiter import event_stream
+
+    monkeypatch.setattr(event_stream, "DEADLINE_GRACE_S", 0.05)
+    events: list[str] = []
+
+    class NotReading(Client):
+        async def send(self, message: MutableMapping[str, Any]) -> None:
+            if message.get("body"):
+                await asyncio.sleep(3600)  # the socket's buffers are full, the client reads nothing
+            self.sent.append(message)
+
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            yield b"data: 1\n\n"
+
+    async def go() -> int:
+        client = NotReading()
+        r = EventStreamResponse(
+            body(), {}, background=BackgroundTask(lambda: events.append("background")),
+            deadline=time.monotonic() + 0.05, on_expired=lambda: events.append("expired"),
+        )  # fmt: skip
+        await r({"type": "http"}, client.receive, client.send)
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    cancelling = asyncio.run(asyncio.wait_for(go(), 10))
+    assert events == ["expired", "background"]
+    assert cancelling == 0  # our own cancel was taken back

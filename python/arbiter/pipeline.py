@@ -72,6 +72,7 @@ class Completed:
 class Streamed:
     events: Relay
     headers: dict[str, str]
+    deadline: float  # time.monotonic() when the request's deadline passes
 
     async def aclose(self) -> None:
         """End the relay (idempotent): a relay not run to its end counts as a disconnect."""
@@ -290,7 +291,7 @@ class Pipeline:
         headers = self.headers(plan, model, est, base_est)
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
-        return Streamed(Relay(self, req, model, upstream, finish), headers)
+        return Streamed(Relay(self, req, model, upstream, finish), headers, deadline)
 
     async def _relay(
         self,
@@ -328,7 +329,7 @@ class Pipeline:
             outcome.complete = True
             yield final
         except (asyncio.CancelledError, GeneratorExit):
-            if not outcome.complete:
+            if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
                 outcome.failure = ClientDisconnected("the client disconnected mid-stream")
             raise
         finally:
@@ -471,6 +472,11 @@ async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
     return result
 
 
+class DeadlineExceeded(ArbiterError):
+    status = 504
+    code = "deadline_exceeded"
+
+
 class _NotRecorded(ArbiterError):
     """Strict durability: the answer's decision could not be committed, so no [DONE]."""
 
@@ -545,6 +551,14 @@ class Relay:
 
     async def __anext__(self) -> bytes:
         return await self._gen.__anext__()
+
+    def expire(self) -> None:
+        """The request's deadline passed with the response still blocked (a client that does
+        not read): the stream is about to be stopped; record it as that, not a disconnect."""
+        if not self._outcome.complete and self._outcome.failure is None:
+            self._outcome.failure = DeadlineExceeded(
+                "The request deadline passed while the client was not reading the stream."
+            )
 
     async def aclose(self) -> None:
         await self._gen.aclose()  # mid-stream: its `finally` records the disconnect

@@ -118,6 +118,8 @@ class Handlers:
                     # runs even when the client left before the body was iterated: closes the
                     # upstream and records the decision
                     background=BackgroundTask(streamed.aclose),
+                    deadline=streamed.deadline,
+                    on_expired=streamed.events.expire,
                 )
             with CancelOnDisconnect(request.receive):  # a client that leaves stops the call
                 done = await self.pipeline.complete(req, plan)
