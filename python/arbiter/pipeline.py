@@ -33,6 +33,7 @@ from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.routing import RouteRequest
+from arbiter.store import StoreError
 from arbiter.surfaces.openai import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
@@ -324,8 +325,9 @@ class Pipeline:
             try:
                 await run_to_end(finish(outcome))
             except Exception as err:  # a commit that failed: the answer is not acknowledged
-                log.error("stream %s: recording the decision failed: %s", model, err)
-                final = sse_error_event(_NotRecorded())
+                log.error("stream from %s: recording its decision failed: %s", model, err,
+                          exc_info=not isinstance(err, StoreError))  # fmt: skip
+                final = sse_error_event(NOT_RECORDED)
             outcome.complete = True
             yield final
         except (asyncio.CancelledError, GeneratorExit):
@@ -477,17 +479,11 @@ class DeadlineExceeded(ArbiterError):
     code = "deadline_exceeded"
 
 
-class _NotRecorded(ArbiterError):
-    """Strict durability: the answer's decision could not be committed, so no [DONE]."""
-
-    status = 503
-    code = "store_unavailable"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The answer could not be recorded (the decision store is unavailable); "
-            "it is not acknowledged. Retry the request."
-        )
+# Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
+NOT_RECORDED = StoreError(
+    "The answer could not be recorded (the decision store is unavailable), so it is not "
+    "acknowledged. Retry the request."
+)
 
 
 @dataclass(slots=True)

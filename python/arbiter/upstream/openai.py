@@ -193,9 +193,9 @@ async def _read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
 class _OpenAIStream:
     """One streaming answer. Each network read waits at most the read timeout (first byte, then
     between reads); the whole answer at most until `deadline` (the earlier of the attempt's start
-    + total timeout and the request's deadline). SSE
-    lines are split from the raw bytes: no text decoding, and no timer for an event that is
-    already buffered."""
+    + total timeout and the request's deadline). SSE lines are split from the raw bytes: no text
+    decoding, and no timer for an event that is already buffered. One line may have at most
+    `max_event_bytes`, the whole stream `max_response_bytes`."""
 
     def __init__(
         self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
