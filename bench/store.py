@@ -3,10 +3,12 @@
 Measures decisions/s the recorder writes to each backend and the p99 latency the sidecar adds on
 the request path with each; kills a sidecar with SIGKILL under load (batched and strict
 durability) and counts acknowledged decisions missing from the store; stops a throwaway
-PostgreSQL cluster for 10 s under load; runs three replicas on one PostgreSQL and checks their
-merged policy equals the sum of the feedback each saw. tests/e2e/test_{durability,shared_brain}.py
-run the same scenarios, smaller. Bounded: every load has a request cap and a time limit.
-Ends with one JSON line. Usage: python bench/store.py [--quick] [--pg-url URL]
+PostgreSQL cluster for 10 s under load; streams with strict durability through the openai SDK
+(which closes at [DONE]) and checks each decision is stored by then; runs three replicas on one
+PostgreSQL and checks their merged policy equals the sum of the feedback each saw.
+tests/e2e/test_{durability,shared_brain}.py run the same scenarios, smaller. Bounded: every
+load has a request cap and a time limit. Ends with one JSON line.
+Usage: python bench/store.py [--quick] [--pg-url URL]
 """
 
 from __future__ import annotations
@@ -437,6 +439,125 @@ def outage_run(
     }
 
 
+def strict_stream_run(
+    sim_url: str,
+    store_url: str,
+    workdir: Path,
+    *,
+    n: int = 60,
+    concurrency: int = 8,
+    store_away: bool = False,
+) -> dict[str, Any]:
+    """Strict durability with streamed answers and a client that closes at `[DONE]` (the
+    `openai` SDK does): each decision must be in the store when its client sees `[DONE]`.
+
+    `store_away`: the decisions table is renamed away while the streams run (every commit
+    fails), then back: no stream may then end with `[DONE]`, only with an error event."""
+    import openai  # the client whose behaviour at [DONE] is the point of the scenario
+
+    cfg = write_config(workdir / "strict-stream.toml", sim_url, store_url, durability="strict")
+    sidecar = Sidecar(cfg).start()
+    try:
+        key = str(sidecar.create_key("strict-stream")["key"])
+        if store_away:
+            _rename_decisions(store_url, "decisions", "decisions_away")
+        clean: list[str] = []  # decision ids of streams that ended with [DONE]
+        errors: list[str] = []  # streams that ended with an error event (or any other failure)
+        stored_at_done = 0
+        left = n
+
+        def worker() -> None:
+            nonlocal left, stored_at_done
+            oai = openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=30)
+            store = None if store_away else open_store(store_url)
+            try:
+                while left > 0:
+                    left -= 1
+                    try:
+                        raw = oai.chat.completions.with_raw_response.create(
+                            model="auto",
+                            messages=[{"role": "user", "content": PROMPT}],
+                            max_tokens=64,
+                            stream=True,
+                        )
+                        for _ in raw.parse():  # the SDK stops reading and closes at [DONE]
+                            pass
+                    except openai.APIError as err:
+                        errors.append(type(err).__name__)
+                        continue
+                    ident = raw.headers["x-arbiter-decision-id"]
+                    clean.append(ident)
+                    if store is not None and store.decision(ident) is not None:
+                        stored_at_done += 1
+            finally:
+                oai.close()
+                if store is not None:
+                    store.close()
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for f in [pool.submit(worker) for _ in range(concurrency)]:
+                f.result()
+        elapsed = time.monotonic() - t0
+        if store_away:
+            _rename_decisions(store_url, "decisions_away", "decisions")
+    finally:
+        sidecar.stop()
+    stored = stored_ids(store_url)
+    completed = len(clean)
+    return {
+        "backend": "sqlite" if store_url.startswith("sqlite:") else "postgres",
+        "store_away": store_away,
+        "streams": n,
+        "streams_completed": completed,  # ended with [DONE]
+        "error_events": len(errors),
+        "stored_at_done": stored_at_done,  # in the store the moment the client saw [DONE]
+        "decisions_stored": sum(1 for i in clean if i in stored),
+        "stored_pct": round(100.0 * sum(1 for i in clean if i in stored) / completed, 2)
+        if completed
+        else None,
+        "streams_per_s": round(n / elapsed, 1),
+    }
+
+
+def strict_streams(sim_url: str, base: str, work: Path, *, quick: bool) -> dict[str, Any]:
+    """strict_stream_run on each backend (healthy, then with the decisions table away); prints
+    one line per run and returns them with the totals."""
+    runs = []
+    for name in ("sqlite", "postgres"):
+        for away in (False, True):
+            with _store(name, base, work) as url:
+                n = (12 if quick else 40) if away else (100 if quick else 400)
+                r = strict_stream_run(sim_url, url, work, n=n, concurrency=8, store_away=away)
+            runs.append(r)
+            print(
+                f"{name:8} strict streams{' (store away)' if away else ''}: "
+                f"{r['streams_completed']} of {r['streams']} ended with [DONE], "
+                f"{r['error_events']} with an error event; stored at [DONE] "
+                f"{r['stored_at_done']}, stored {r['decisions_stored']} ({r['stored_pct']}%)"
+            )
+    healthy = [r for r in runs if not r["store_away"]]
+    return {
+        "runs": runs,
+        "streams_completed": sum(r["streams_completed"] for r in healthy),
+        "decisions_stored": sum(r["decisions_stored"] for r in healthy),
+        "stored_at_done": sum(r["stored_at_done"] for r in healthy),
+        "done_while_store_away": sum(r["streams_completed"] for r in runs if r["store_away"]),
+    }
+
+
+def _rename_decisions(store_url: str, old: str, new: str) -> None:
+    """Make every decision write fail (or work again) without stopping the store."""
+    stmt = f"ALTER TABLE {old} RENAME TO {new}"
+    if store_url.startswith("sqlite:"):
+        with contextlib.closing(sqlite3.connect(store_url.removeprefix("sqlite:///"))) as conn:
+            conn.execute(stmt)
+            conn.commit()
+    else:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            conn.execute(stmt)  # type: ignore[arg-type]
+
+
 def _wait_drained(sidecar: Sidecar, limit_s: float) -> float | None:
     """Seconds until the sidecar reports an empty backlog and a healthy store (None: never)."""
     t0 = time.monotonic()
@@ -682,6 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"backlog drained {outage['backlog_drained_s']} s after restart, "
                 f"p99 {outage['p99_ms']} ms, alert={outage['backlog_alert']}"
             )
+            strict = strict_streams(sim_url, base, work, quick=args.quick)
             with fresh_database(base) as url:
                 brain = converge_run(sim_url, url, work, counts=(12, 9, 7))
             print(
@@ -695,6 +817,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loss_bound=sum(c["loss_bound"] for c in crash if c["durability"] == "batched"),
         failed_requests_during_outage=outage["failed_requests"],
         replicas_converged=brain["replicas_converged"],
+        strict_streams=strict,
         outage=outage,
         brain=brain,
     )

@@ -55,6 +55,11 @@ def test_wrong_type_and_range() -> None:
     no_keep_alive = EXAMPLE.read_text().replace("keep_alive_s = 75", "keep_alive_s = 0")
     with pytest.raises(ConfigError, match=r"server\.keep_alive_s"):
         config.loads(no_keep_alive, env=ENV)
+    event_over_response = EXAMPLE.read_text().replace(
+        "max_event_bytes = 4194304", "max_event_bytes = 134217728"
+    )
+    with pytest.raises(ConfigError, match="max_event_bytes <= max_response_bytes"):
+        config.loads(event_over_response, env=ENV)
 
 
 def test_cost_weight_selects_best_value_and_must_not_be_negative() -> None:

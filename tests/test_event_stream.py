@@ -105,3 +105,72 @@ def test_a_cancel_from_outside_is_not_swallowed() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(go())
+
+
+def test_a_client_leaving_during_the_commit_does_not_cancel_it() -> None:
+    """The relay commits the decision before its terminal event; a client that leaves then
+    (it saw the last token) must not cut the commit short (anyio's shielded scope did not stop
+    the disconnect watcher's plain asyncio cancel)."""
+    from arbiter.pipeline import run_to_end
+
+    committed: list[str] = []
+
+    async def commit(client: Client) -> None:
+        client.leave()  # the disconnect lands while the commit is in flight
+        await asyncio.sleep(0.05)
+        committed.append("decision")
+
+    async def go() -> tuple[Client, list[str]]:
+        client, ran = Client(), list[str]()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"data: 1\n\n"
+            await run_to_end(commit(client))
+            yield b"data: [DONE]\n\n"
+
+        await response(body(), ran)({"type": "http"}, client.receive, client.send)
+        return client, ran
+
+    client, ran = asyncio.run(go())
+    assert committed == ["decision"]
+    assert client.body() == b"data: 1\n\n"  # the client had gone: no [DONE] went out after it
+    assert ran == ["background"]
+
+
+def test_a_client_that_stops_reading_is_cut_off_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that does not read blocks the response's send: the relay cannot end the stream
+    by itself, so at the request's deadline (+ grace) the response stops, says so first (the
+    decision is then recorded as deadline_exceeded), and still runs its background."""
+    import time
+
+    from arbiter import event_stream
+
+    monkeypatch.setattr(event_stream, "DEADLINE_GRACE_S", 0.05)
+    events: list[str] = []
+
+    class NotReading(Client):
+        async def send(self, message: MutableMapping[str, Any]) -> None:
+            if message.get("body"):
+                await asyncio.sleep(3600)  # the socket's buffers are full, the client reads nothing
+            self.sent.append(message)
+
+    async def body() -> AsyncIterator[bytes]:
+        while True:
+            yield b"data: 1\n\n"
+
+    async def go() -> int:
+        client = NotReading()
+        r = EventStreamResponse(
+            body(), {}, background=BackgroundTask(lambda: events.append("background")),
+            deadline=time.monotonic() + 0.05, on_expired=lambda: events.append("expired"),
+        )  # fmt: skip
+        await r({"type": "http"}, client.receive, client.send)
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    cancelling = asyncio.run(asyncio.wait_for(go(), 10))
+    assert events == ["expired", "background"]
+    assert cancelling == 0  # our own cancel was taken back

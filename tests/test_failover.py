@@ -450,9 +450,9 @@ def test_an_upstream_429_carries_its_retry_after() -> None:
 MODEL = ModelSettings("m", "up", 1.0, 2.0, upstream_model="m-at-upstream")
 
 
-def upstream(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAIUpstream:
+def upstream(handler: Callable[[httpx.Request], httpx.Response], **limits: int) -> OpenAIUpstream:
     return OpenAIUpstream(  # no sockets: a mock transport answers
-        UpstreamSettings("up", "http://upstream.test/v1"),
+        UpstreamSettings("up", "http://upstream.test/v1", **limits),  # type: ignore[arg-type]
         FailoverSettings(),
         transport=httpx.MockTransport(handler),
     )
@@ -617,3 +617,75 @@ def test_usage_is_read_from_the_stream_and_nothing_after_done_counts() -> None:
     n, got = asyncio.run(go())
     assert n == 3
     assert (got.prompt_tokens, got.completion_tokens) == (3, 2)
+
+
+# -- bounded memory per request -----------------------------------------------------------------
+KIB = 1024
+
+
+def counted(pieces: list[bytes], read: list[int]) -> Callable[[httpx.Request], httpx.Response]:
+    """An SSE body of these network reads, counting how many of them were read."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            read.append(len(piece))
+            yield piece
+
+    return lambda request: httpx.Response(200, content=body())
+
+
+def test_an_over_long_sse_line_before_the_first_token_fails_over_having_read_little() -> None:
+    read: list[int] = []
+    endless = [b'data: {"id": "c", "choices": [{"delta": {"content": "'] + [b"x" * 4 * KIB] * 2048
+    up = upstream(counted([chunk(role=True), *endless], read), max_event_bytes=64 * KIB)
+    with pytest.raises(UpstreamError, match="longer than 65536 bytes") as info:
+        asyncio.run(up.open_stream({"messages": []}, MODEL))
+    assert is_retryable(info.value)  # before the first token: another model may answer
+    assert sum(read) < 80 * KIB  # it stopped at the limit, not at the 8 MiB the upstream had
+
+
+def test_an_over_long_sse_line_mid_stream_fails_the_stream() -> None:
+    huge = b'data: {"id": "c", "choices": [{"delta": {"content": "' + b"y" * 100 * KIB
+    up = upstream(sse(chunk("Hel"), chunk("lo") + huge, b'"}}]}\n\n', b"data: [DONE]\n\n"),
+                  max_event_bytes=64 * KIB)  # fmt: skip
+
+    async def go() -> list[bytes]:
+        stream = await up.open_stream({"messages": []}, MODEL)
+        got: list[bytes] = []
+        try:
+            async for event in stream.events():
+                got.append(event)
+        finally:
+            await stream.aclose()
+        return got
+
+    with pytest.raises(UpstreamError, match="longer than"):
+        asyncio.run(go())
+
+
+def test_lines_up_to_the_limit_pass_whole_however_they_are_cut() -> None:
+    text = "z" * (60 * KIB)
+    body = chunk(text) + chunk(finish="stop") + b"data: [DONE]\n\n"
+    pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+    up = upstream(sse(*pieces), max_event_bytes=64 * KIB)
+    events, done = asyncio.run(events_of(up))
+    assert orjson.loads(events[0])["choices"][0]["delta"]["content"] == text
+    assert done
+
+
+def test_a_stream_larger_than_the_response_limit_fails() -> None:
+    many = [chunk("w" * 1000)] * 100
+    up = upstream(sse(chunk("a"), *many, b"data: [DONE]\n\n"),
+                  max_event_bytes=KIB * 4, max_response_bytes=64 * KIB)  # fmt: skip
+    with pytest.raises(UpstreamError, match="response limit"):
+        asyncio.run(events_of(up))
+
+
+def test_a_non_streaming_answer_larger_than_the_response_limit_fails_over() -> None:
+    read: list[int] = []
+    pieces = [b'{"choices": [{"message": {"content": "'] + [b"v" * 4 * KIB] * 512
+    up = upstream(counted(pieces, read), max_event_bytes=KIB, max_response_bytes=64 * KIB)
+    with pytest.raises(UpstreamError, match="larger than 65536 bytes") as info:
+        asyncio.run(up.complete({"messages": []}, MODEL))
+    assert is_retryable(info.value)
+    assert sum(read) < 80 * KIB

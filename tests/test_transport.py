@@ -175,3 +175,35 @@ def test_pool_limit_waits_then_times_out() -> None:
         server.close()
 
     run(go())
+
+
+def test_a_response_read_slowly_buffers_about_a_mebibyte_not_a_chunk_count() -> None:
+    """Back-pressure by bytes: 64 reads of up to 256 KiB each would hold 16 MiB per response."""
+    size = 32 * 1024 * 1024
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        block = b"x" * (1024 * 1024)
+        for _ in range(32):
+            writer.write(block)
+            await writer.drain()
+
+    async def go() -> None:
+        server, url, _ = await _serve(flood)
+        transport = H1Transport()
+        r = await transport.handle_async_request(httpx.Request("POST", url + "/big", content=b"{}"))
+        await asyncio.sleep(0.5)  # the server writes as fast as it can; nobody reads
+        conn = r.stream._conn  # type: ignore[attr-defined]
+        assert conn._paused
+        buffered = sum(len(c) for c in conn._chunks if isinstance(c, bytes))
+        assert buffered <= 1024 * 1024 + 256 * 1024  # the mark plus one read
+        got = 0
+        async for piece in r.stream:  # type: ignore[union-attr]
+            got += len(piece)
+        await r.aclose()
+        assert got == size
+        await transport.aclose()
+        server.close()
+
+    run(go())

@@ -154,6 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from arbiter import config
+    from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.server import build_app
 
     settings = config.load(args.config)
@@ -172,7 +173,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.server.log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        # httptools, with a timeout on each request's line and headers (uvicorn has none)
+        http=protocol_with_read_timeout(settings.server.client_read_timeout_s),
         lifespan="on",
         # a localhost sidecar: no reverse proxy in front whose X-Forwarded-* could be trusted,
         # and one middleware layer less on every request

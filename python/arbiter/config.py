@@ -32,6 +32,9 @@ class ServerSettings:
     # expiry (httpx 5 s, Node 5 s, aiohttp 15 s), so the client closes first: when both use 5 s,
     # a request can go out on a connection the server is closing at that moment.
     keep_alive_s: int = 75
+    # A request's line and headers, and then its body, must each arrive within this; else 408
+    # and the connection is closed (a stalled half-sent request holds a connection for ever)
+    client_read_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ class FailoverSettings:
     connect_timeout_s: float = 2.0
     first_byte_timeout_s: float = 30.0  # streams: to the first token, and between chunks
     total_timeout_s: float = 120.0  # a non-streaming answer, or a whole stream
-    deadline_s: float = 150.0  # the whole request, every attempt included
+    deadline_s: float = 150.0  # the whole request: every attempt, and a stream to its end
     retries_per_model: int = 1
     backoff_ms: int = 50
     max_models: int = 3
@@ -110,6 +113,10 @@ class UpstreamSettings:
     api_key: str | None = field(
         default=None, repr=False
     )  # resolved from api_key_env, never from file
+    # memory per request: one SSE line (event) of a stream, and a whole answer (a non-streaming
+    # body, or every byte of a stream); beyond either the answer fails as an upstream error
+    max_event_bytes: int = 4 * 1024 * 1024
+    max_response_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +274,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
                 f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
                 f"{up.api_key_env} is not set"
             )
+        if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
+            raise ConfigError(
+                f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
+                "max_response_bytes <= 1 GiB"
+            )
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
     for name, m in s.models.items():
@@ -311,6 +323,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if not 1 <= s.server.keep_alive_s <= 3600:
         raise ConfigError(
             f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
+        )
+    if not 0.1 <= s.server.client_read_timeout_s <= 3600:
+        raise ConfigError(
+            f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
+            "must be 0.1 .. 3600 s"
         )
     admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
     if s.auth.admin_key_env and not admin_key:

@@ -3,6 +3,7 @@
 ArbiterError(status, code, type)
 ├── InvalidRequest 400          ├── Unauthorized 401        ├── PolicyDenied 403
 ├── UnknownModel 404            ├── PayloadTooLarge 413     ├── BudgetExceeded 429
+├── RequestTimeout 408
 ├── NoRouteAvailable 503        ├── ContextTooLong 400 (InvalidRequest)
 └── UpstreamError 502
     ├── UpstreamTimeout 504  ├── UpstreamRateLimited 429  ├── UpstreamUnavailable 503
@@ -74,6 +75,14 @@ class MethodNotAllowed(ArbiterError):
 class PayloadTooLarge(ArbiterError):
     status = 413
     code = "request_too_large"
+    type = "invalid_request_error"
+
+
+class RequestTimeout(ArbiterError):
+    """The client did not send its request (headers or body) within the read timeout."""
+
+    status = 408
+    code = "request_timeout"
     type = "invalid_request_error"
 
 

@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -33,6 +33,7 @@ from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.routing import RouteRequest
+from arbiter.store import StoreError
 from arbiter.surfaces.openai import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
@@ -72,6 +73,7 @@ class Completed:
 class Streamed:
     events: Relay
     headers: dict[str, str]
+    deadline: float  # time.monotonic() when the request's deadline passes
 
     async def aclose(self) -> None:
         """End the relay (idempotent): a relay not run to its end counts as a disconnect."""
@@ -272,10 +274,12 @@ class Pipeline:
         The caller should `await streamed.aclose()` when the response ends, however it ends."""
         s = self.s
         attempts: list[Attempt] = []
+        # failover bounds the opening by the request's deadline; the stream keeps to it too
+        deadline = time.monotonic() + s.settings.failover.deadline_s
         try:
             model, upstream = await run_with_failover(
                 plan.models,
-                lambda m: s.upstream_for(m).open_stream(req.body, s.registry[m]),
+                lambda m: s.upstream_for(m).open_stream(req.body, s.registry[m], deadline=deadline),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
@@ -288,7 +292,7 @@ class Pipeline:
         headers = self.headers(plan, model, est, base_est)
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
-        return Streamed(Relay(self, req, model, upstream, finish), headers)
+        return Streamed(Relay(self, req, model, upstream, finish), headers, deadline)
 
     async def _relay(
         self,
@@ -299,8 +303,9 @@ class Pipeline:
         finish: _Finish,
     ) -> AsyncGenerator[bytes, None]:
         """Forward each upstream chunk as it arrives; end with `[DONE]` only when the upstream
-        finished properly, else with one OpenAI-shaped error event. Never references the Relay,
-        so dropping an unfinished Relay lets Python finalize this generator at once."""
+        finished properly and its decision is recorded, else with one OpenAI-shaped error event.
+        Never references the Relay, so dropping an unfinished Relay lets Python finalize this
+        generator at once."""
         try:
             try:
                 async for event in upstream.events():
@@ -315,15 +320,23 @@ class Pipeline:
                 outcome.failure = err
                 self.s.breaker.failure(model)
                 final = sse_error_event(err)
+            # Record before the terminal event: a client that stops reading at [DONE] (the
+            # openai SDK does) must find the decision committed under strict durability.
+            try:
+                await run_to_end(finish(outcome))
+            except Exception as err:  # a commit that failed: the answer is not acknowledged
+                log.error("stream from %s: recording its decision failed: %s", model, err,
+                          exc_info=not isinstance(err, StoreError))  # fmt: skip
+                final = sse_error_event(NOT_RECORDED)
             outcome.complete = True
             yield final
         except (asyncio.CancelledError, GeneratorExit):
-            if not outcome.complete:
+            if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
                 outcome.failure = ClientDisconnected("the client disconnected mid-stream")
             raise
         finally:
-            with anyio.CancelScope(shield=True):  # record even while the response is cancelled
-                await finish(outcome)
+            if not outcome.finished:  # the client left mid-stream: record even while cancelled
+                await run_to_end(finish(outcome))
 
     async def _finish_stream(
         self,
@@ -440,6 +453,37 @@ class Pipeline:
 
 
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
+T = TypeVar("T")
+
+
+async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even when the caller is cancelled (a client leaving must not
+    cancel a commit or a budget settle), then pass the cancellation on."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # the work itself was cancelled (shutdown), not just this caller
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+class DeadlineExceeded(ArbiterError):
+    status = 504
+    code = "deadline_exceeded"
+
+
+# Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
+NOT_RECORDED = StoreError(
+    "The answer could not be recorded (the decision store is unavailable), so it is not "
+    "acknowledged. Retry the request."
+)
 
 
 @dataclass(slots=True)
@@ -504,11 +548,19 @@ class Relay:
     async def __anext__(self) -> bytes:
         return await self._gen.__anext__()
 
+    def expire(self) -> None:
+        """The request's deadline passed with the response still blocked (a client that does
+        not read): the stream is about to be stopped; record it as that, not a disconnect."""
+        if not self._outcome.complete and self._outcome.failure is None:
+            self._outcome.failure = DeadlineExceeded(
+                "The request deadline passed while the client was not reading the stream."
+            )
+
     async def aclose(self) -> None:
         await self._gen.aclose()  # mid-stream: its `finally` records the disconnect
         if not self._outcome.finished:  # never iterated: the client left before the first byte
             self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
-            await self._finish(self._outcome)
+            await run_to_end(self._finish(self._outcome))
 
 
 def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:

@@ -32,6 +32,7 @@ from arbiter.errors import (
     NotFound,
     PayloadTooLarge,
     PolicyDenied,
+    RequestTimeout,
     UnknownModel,
 )
 from arbiter.event_stream import EventStreamResponse
@@ -52,20 +53,28 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(err: ArbiterError) -> Response:
-    return Response(error_bytes(err), status_code=err.http_status, media_type=JSON)
+    # a client too slow to send its body may still be sending it: end the connection
+    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else None
+    return Response(error_bytes(err), status_code=err.http_status, media_type=JSON, headers=headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The body, within `limit` bytes (413) and `server.client_read_timeout_s` (408)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
+    timeout_s: float = request.app.state.client_read_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
     return b"".join(chunks)
 
 
@@ -109,6 +118,8 @@ class Handlers:
                     # runs even when the client left before the body was iterated: closes the
                     # upstream and records the decision
                     background=BackgroundTask(streamed.aclose),
+                    deadline=streamed.deadline,
+                    on_expired=streamed.events.expire,
                 )
             with CancelOnDisconnect(request.receive):  # a client that leaves stops the call
                 done = await self.pipeline.complete(req, plan)
@@ -416,6 +427,7 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
     )
     app.state.services = svc
+    app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h
     return app
 

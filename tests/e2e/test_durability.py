@@ -83,3 +83,26 @@ def test_postgres_outage_fails_no_request_and_loses_nothing(
     assert result["dropped"] == 0
     assert result["backlog_drained_s"] is not None, "the backlog never drained"
     assert result["backlog_alert"], "a store_backlog alert must say the store was down"
+
+
+@pytest.mark.timeout(90)
+def test_strict_streams_are_committed_before_done(
+    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
+) -> None:
+    """The openai SDK closes the connection at [DONE]: every decision must already be stored."""
+    result = bench.strict_stream_run(sim_url, store_url, tmp_path, n=40, concurrency=8)
+    assert result["streams_completed"] == 40, result
+    assert result["stored_at_done"] == 40, result
+    assert result["decisions_stored"] == 40, result
+
+
+@pytest.mark.timeout(90)
+def test_strict_stream_whose_commit_fails_ends_with_an_error_event(
+    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
+) -> None:
+    """Every commit fails while the decisions table is away: no stream may end with [DONE]."""
+    result = bench.strict_stream_run(
+        sim_url, store_url, tmp_path, n=12, concurrency=4, store_away=True
+    )
+    assert result["streams_completed"] == 0, result
+    assert result["error_events"] == 12, result

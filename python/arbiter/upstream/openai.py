@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import orjson
@@ -110,7 +110,7 @@ class OpenAIUpstream:
             async with asyncio.timeout(self._failover.total_timeout_s):
                 resp = await self._post(self._payload(body, model), self._complete_timeout)
                 try:
-                    await resp.aread()
+                    raw = await _read_at_most(resp, self.settings.max_response_bytes)
                 finally:
                     await resp.aclose()  # a no-op once read; else the connection is dropped
         except TimeoutError as err:
@@ -119,10 +119,13 @@ class OpenAIUpstream:
             ) from err
         except httpx.HTTPError as err:
             raise transport_error(model.name, err) from err
+        if raw is None:
+            limit = self.settings.max_response_bytes
+            raise UpstreamError(f"{model.name}: the answer is larger than {limit} bytes")
         if resp.status_code >= 400:
-            raise _http_error(model.name, resp.status_code, resp.content, resp.headers)
+            raise _http_error(model.name, resp.status_code, raw, resp.headers)
         try:
-            data = orjson.loads(resp.content)
+            data = orjson.loads(raw)
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
             finish = choice.get("finish_reason")
@@ -137,10 +140,13 @@ class OpenAIUpstream:
             finish_reason=finish if isinstance(finish, str) else None,
             usage=parse_usage(data, resp.headers),
             latency_ms=(time.perf_counter() - started) * 1000,
-            raw=resp.content,
+            raw=raw,
         )
 
-    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> _OpenAIStream:
+    async def open_stream(
+        self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
+    ) -> _OpenAIStream:
+        """`deadline` (time.monotonic()) is the request's: the whole stream ends by it."""
         payload = {**body, "model": model.upstream_model, "stream": True}
         opts = dict(payload.get("stream_options") or {})
         opts["include_usage"] = True  # we need usage for cost even if the client did not ask
@@ -152,14 +158,16 @@ class OpenAIUpstream:
             raise transport_error(model.name, err) from err
         if resp.status_code >= 400:
             try:
-                raw = await resp.aread()
+                raw = await _read_at_most(resp, self.settings.max_event_bytes) or b""
             except httpx.HTTPError:
                 raw = b""
             finally:
                 await resp.aclose()
             raise _http_error(model.name, resp.status_code, raw, resp.headers)
-        deadline = started + self._failover.total_timeout_s
-        stream = _OpenAIStream(model.name, resp, deadline)
+        own = started + self._failover.total_timeout_s
+        stream = _OpenAIStream(
+            model.name, resp, own if deadline is None else min(own, deadline), self.settings
+        )
         await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream
 
@@ -167,18 +175,41 @@ class OpenAIUpstream:
 _MAX_HELD = 4  # content-free opening events held back while waiting for the first real one
 
 
+async def _read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it is larger than `limit` bytes (read no further)."""
+    declared = resp.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in resp.aiter_bytes():
+        size += len(piece)
+        if size > limit:
+            return None
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
 class _OpenAIStream:
     """One streaming answer. Each network read waits at most the read timeout (first byte, then
-    between reads); the whole answer at most until `deadline` (request + total timeout). SSE
-    lines are split from the raw bytes: no text decoding, and no timer for an event that is
-    already buffered."""
+    between reads); the whole answer at most until `deadline` (the earlier of the attempt's start
+    + total timeout and the request's deadline). SSE lines are split from the raw bytes: no text
+    decoding, and no timer for an event that is already buffered. One line may have at most
+    `max_event_bytes`, the whole stream `max_response_bytes`."""
 
-    def __init__(self, model: str, resp: httpx.Response, deadline: float) -> None:
+    def __init__(
+        self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
+    ) -> None:
         self._model = model
         self._resp = resp
         self._raw = resp.aiter_raw()
         self._lines: deque[bytes] = deque()
-        self._partial = b""
+        # the unfinished last line, in pieces: joined once, when its newline comes (a long
+        # line grown by `+=` per read would be copied over and over: quadratic)
+        self._partial: list[bytes] = []
+        self._partial_size = 0
+        self._max_line = limits.max_event_bytes
+        self._left = limits.max_response_bytes  # bytes the rest of the stream may have
         self._eof = False
         self._held: list[bytes] = []
         self._deadline = deadline
@@ -210,18 +241,46 @@ class _OpenAIStream:
         except StopAsyncIteration:
             self._eof = True
             if self._partial:
-                self._lines.append(self._partial)
-                self._partial = b""
+                self._lines.append(b"".join(self._partial))
+                self._partial = []
             return
         except TimeoutError as err:
             raise UpstreamTimeout(
-                f"{self._model}: the answer did not finish within the total timeout"
+                f"{self._model}: the answer did not finish within the total timeout "
+                "or the request deadline"
             ) from err
         except httpx.HTTPError as err:
             raise transport_error(self._model, err, "mid-stream") from err
-        lines = (self._partial + piece if self._partial else piece).split(b"\n")
-        self._partial = lines.pop()
-        self._lines.extend(lines)
+        self._left -= len(piece)
+        if self._left < 0:
+            raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
+        self._split(piece)
+
+    def _split(self, piece: bytes) -> None:
+        """Add `piece` to the complete lines and keep its unfinished end; an over-long line
+        fails the stream (checked without rescanning what was already read)."""
+        lines = piece.split(b"\n")
+        rest = lines.pop()
+        if lines:
+            if self._partial:
+                self._partial.append(lines[0])
+                lines[0] = b"".join(self._partial)
+            self._partial, self._partial_size = [], 0
+            # lines after the first are parts of this piece: only a long piece can hold a long one
+            longest = len(lines[0]) if len(piece) <= self._max_line else max(map(len, lines))
+            if longest > self._max_line:
+                self._too_long()
+            self._lines.extend(lines)
+        if rest:
+            self._partial.append(rest)
+            self._partial_size += len(rest)
+            if self._partial_size > self._max_line:
+                self._too_long()
+
+    def _too_long(self) -> NoReturn:
+        raise UpstreamError(
+            f"{self._model}: an event in the stream is longer than {self._max_line} bytes"
+        )
 
     async def _next_event(self) -> bytes | None:
         while (event := self._pop_event()) is None:

@@ -20,6 +20,8 @@ import httpx
 
 _HIGH_WATER = 64  # buffered body chunks before the socket is paused (back-pressure)
 _LOW_WATER = 16
+# ... or buffered bytes: a read can be up to 256 KiB, so 64 of them could hold 16 MiB per response
+_HIGH_WATER_BYTES = 1024 * 1024
 IDLE_TTL_S = 4.0  # below common server keep-alive timeouts (uvicorn: 5 s), so rarely stale
 
 
@@ -37,6 +39,7 @@ class _Conn(asyncio.Protocol):
         self._chunks: deque[bytes | BaseException | None] = deque()
         self._wake: asyncio.Event = asyncio.Event()
         self._paused = False
+        self._buffered = 0  # bytes in _chunks
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -67,8 +70,10 @@ class _Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._chunks.append(bytes(body))
+        self._buffered += len(body)
         self._wake.set()
-        if len(self._chunks) > _HIGH_WATER and self.transport is not None and not self._paused:
+        full = len(self._chunks) > _HIGH_WATER or self._buffered > _HIGH_WATER_BYTES
+        if full and self.transport is not None and not self._paused:
             self._paused = True
             self.transport.pause_reading()
 
@@ -90,6 +95,7 @@ class _Conn(asyncio.Protocol):
         self.complete = False
         self._headers = []
         self._chunks.clear()
+        self._buffered = 0
         self._head = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return self._head
@@ -103,7 +109,14 @@ class _Conn(asyncio.Protocol):
             except TimeoutError as err:
                 raise httpx.ReadTimeout("no data from upstream within the read timeout") from err
         item = self._chunks.popleft()
-        if self._paused and len(self._chunks) < _LOW_WATER and self.transport is not None:
+        if isinstance(item, bytes):
+            self._buffered -= len(item)
+        if (
+            self._paused
+            and len(self._chunks) < _LOW_WATER
+            and self._buffered < _HIGH_WATER_BYTES // 4
+            and self.transport is not None
+        ):
             self._paused = False
             self.transport.resume_reading()
         if isinstance(item, BaseException):
