@@ -5,30 +5,15 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-# ../shared beside the checkout; ARBITER_SHARED_DIR points elsewhere (e.g. from a git worktree)
-SHARED = Path(
-    os.environ.get("ARBITER_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared"
-)
+from tests.shared_data import SHARED, require_shared
+
 SPEC = SHARED / "specs" / "openai-openapi.json.gz"
-
-
-def require_shared(path: Path) -> None:
-    """Skip when shared data is missing, except in CI (CI=true), where a missing file is a
-    failure: a check that silently stops running is worse than one that fails."""
-    if path.exists():
-        return
-    if os.environ.get("CI", "").lower() in ("true", "1"):
-        pytest.fail(f"shared data missing in CI: {path}")
-    pytest.skip(f"shared data not found at {path}")
 
 
 def _nullable(node: Any) -> Any:
