@@ -155,6 +155,27 @@ def test_a_malformed_message_is_a_400_naming_it(
     assert upstream_calls(sim_url) == before
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("n", 0), ("n", 129), ("n", 1e30), ("n", "2"), ("n", True),
+        ("stream", "yes"), ("stream", 1), ("max_tokens", 0), ("max_completion_tokens", 1.5),
+        ("response_format", {"type": {}}), ("stream_options", 5), ("model", ""), ("model", 5),
+        ("messages", []), ("messages", {}),
+    ],
+)  # fmt: skip
+def test_a_malformed_chat_field_is_a_400_naming_it(
+    sqlite_sidecar: Sidecar, sim_url: str, field: str, value: Any
+) -> None:
+    before = upstream_calls(sim_url)
+    body = orjson.dumps({**CHAT_OK, field: value})
+    auth = [(b"authorization", f"Bearer {ADMIN_KEY}".encode())]
+    status, got = raw_request(sqlite_sidecar.port, "POST", "/v1/chat/completions", auth, body)
+    err = assert_openai_error(status, got, 400)
+    assert err["param"] == ("max_tokens" if field.startswith("max_") else field)
+    assert upstream_calls(sim_url) == before
+
+
 def _nested(depth: int) -> bytes:
     """A chat body whose extra field nests `depth` arrays (the body itself is one level more)."""
     return (

@@ -17,6 +17,7 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 # orjson reads up to 1024 levels but writes at most 254: a body it read yet cannot forward would
 # fail later, after routing. Fewer brackets than this cannot nest that deep (skip the check).
 _MAX_NESTING = 254
+_MAX_N = 128  # the spec's maximum for `n`
 
 
 def error_body(err: ArbiterError) -> dict[str, Any]:
@@ -82,6 +83,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
     ):
         raise InvalidRequest("'max_tokens' must be a positive integer.", param="max_tokens")
+    n = body.get("n")  # choices multiply the cost: the spec's bound, checked before any call
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= _MAX_N):
+        raise InvalidRequest(f"'n' must be an integer in [1, {_MAX_N}].", param="n")
     response_format = body.get("response_format")
     if response_format is not None and (
         not isinstance(response_format, dict) or not isinstance(response_format.get("type"), str)
