@@ -330,7 +330,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        raise InvalidRequest("The body must be a JSON object.") from err
+        raise InvalidRequest(f"The body is not valid JSON ({err.msg} at byte {err.pos}).") from err
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
     return body
