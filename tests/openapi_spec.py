@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json.gz"
+from tests.shared_data import SHARED, require_shared
+
+SPEC = SHARED / "specs" / "openai-openapi.json.gz"
 
 
 def _nullable(node: Any) -> Any:
@@ -33,8 +33,7 @@ def _nullable(node: Any) -> Any:
 
 @functools.cache
 def _spec() -> dict[str, Any]:
-    if not SPEC.exists():
-        pytest.skip(f"OpenAI spec not found at {SPEC}")
+    require_shared(SPEC)
     with gzip.open(SPEC, "rt", encoding="utf-8") as f:
         return _nullable(json.load(f))  # type: ignore[no-any-return]
 

@@ -157,3 +157,47 @@ def test_cascade_settings_are_checked() -> None:
         config.loads(
             ok.replace('cascade_first_model = "tiny"', 'cascade_first_model = "nope"'), env=ENV
         )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://arbiter:hunter2-s3cret@db.internal:5432/arbiter",
+        "postgresql://db.internal/arbiter?user=arbiter&password=hunter2-s3cret",
+        "postgres://:hunter2-s3cret@db.internal/arbiter",
+    ],
+)
+def test_cli_never_prints_the_store_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    from arbiter.cli import main
+
+    monkeypatch.setenv("SIM_API_KEY", "sk-upstream-secret")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-secret")
+    monkeypatch.setenv("ARBITER_STORE__URL", f'"{url}"')
+    assert main(["check-config", str(EXAMPLE)]) == 0
+    out = capsys.readouterr()
+    printed = out.out + out.err
+    assert "db.internal" in printed  # it did talk about the store
+    for secret in ("hunter2-s3cret", "sk-upstream-secret", "adm-secret"):
+        assert secret not in printed
+
+
+def test_admin_key_must_be_printable_ascii() -> None:
+    with pytest.raises(ConfigError, match="printable ASCII"):
+        config.loads(EXAMPLE.read_text(), env={**ENV, "ARBITER_ADMIN_KEY": "clé"})
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("price_out_per_mtok = 0.60", "price_out_per_mtok = inf"),
+        ("price_out_per_mtok = 0.60", "price_out_per_mtok = 1e300"),
+        ("price_out_per_mtok = 0.60", "price_out_per_mtok = nan"),
+    ],
+)
+def test_model_numbers_are_bounded(old: str, new: str) -> None:
+    text = EXAMPLE.read_text()
+    assert old in text
+    with pytest.raises(ConfigError, match="prices must be in"):
+        config.loads(text.replace(old, new, 1), env=ENV)

@@ -12,8 +12,9 @@ import pytest
 from arbiter import train_difficulty as td
 from arbiter.difficulty import DEFAULT_MODEL, Difficulty, features, load_default, split_of
 from arbiter.routing import PoolModel, Router, RouterParams
+from tests.shared_data import ROUTING, require_shared
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
+DATA = ROUTING
 
 
 def test_split_is_deterministic_and_roughly_50_10_40() -> None:
@@ -102,8 +103,8 @@ def test_router_learns_the_difficulty_slope_online() -> None:
     assert pm.mean > 1.0  # the baseline's slope starts at 0 and learns the strong signal
 
 
-@pytest.mark.skipif(not (DATA / "gsm8k.dev.jsonl.gz").exists(), reason="shared data absent")
 def test_shipped_model_is_reproducible(tmp_path: Path) -> None:
+    require_shared(DATA / "gsm8k.dev.jsonl.gz")
     out = tmp_path / "d.onnx"
     assert td.main(["--data", str(DATA), "--out", str(out)]) == 0
     assert out.read_bytes() == DEFAULT_MODEL.read_bytes()

@@ -491,14 +491,51 @@ def sse(*events: bytes) -> Callable[[httpx.Request], httpx.Response]:
         (422, UpstreamRejected),
     ],
 )
-def test_http_errors_are_classified(status: int, kind: type[UpstreamError]) -> None:
-    body = {"error": {"message": "nope", "type": "x", "param": None, "code": None}}
+def test_http_errors_are_classified(
+    status: int, kind: type[UpstreamError], caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"error": {"message": "nope sk-abc1****wxyz", "type": "x", "param": None, "code": None}}
     up = upstream(lambda request: httpx.Response(status, json=body))
-    with pytest.raises(kind) as info:
+    with caplog.at_level("WARNING", logger="arbiter.upstream.openai"), pytest.raises(kind) as info:
         asyncio.run(up.complete({"messages": []}, MODEL))
     assert type(info.value) is kind
-    assert "nope" in info.value.message
+    # the client sees the status in our words; the upstream's text only reaches the operator log
+    assert info.value.message.startswith(f"upstream m returned HTTP {status} (")
+    assert "nope" not in info.value.message and "sk-abc1" not in info.value.message
+    assert "sk-abc1****wxyz" in caplog.text
     assert is_retryable(info.value) is (kind is not UpstreamRejected)
+
+
+def test_a_rejected_request_keeps_the_upstreams_machine_code_and_param() -> None:
+    body = {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens (key sk-abc1****wxyz)",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+    up = upstream(lambda request: httpx.Response(400, json=body))
+    with pytest.raises(UpstreamRejected) as info:
+        asyncio.run(up.complete({"messages": []}, MODEL))
+    err = info.value
+    assert err.message == "upstream m returned HTTP 400 (bad request): context_length_exceeded"
+    assert err.param == "messages" and err.http_status == 400
+    prose = {"error": {"message": "x", "code": "has spaces: sk-abc1****wxyz", "param": "a b"}}
+    up = upstream(lambda request: httpx.Response(422, json=prose))
+    with pytest.raises(UpstreamRejected) as info:
+        asyncio.run(up.complete({"messages": []}, MODEL))
+    assert info.value.message == "upstream m returned HTTP 422 (unprocessable request)"
+    assert info.value.param is None
+
+
+def test_a_connection_failure_names_no_host() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] connect to upstream.test:443 failed")
+
+    with pytest.raises(UpstreamUnavailable) as info:
+        asyncio.run(upstream(refuse).complete({"messages": []}, MODEL))
+    assert "upstream.test" not in info.value.message and "ConnectError" in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,11 @@ from arbiter import outcome_table as ot
 from arbiter import replay as rp
 from arbiter.routing import Router
 from arbiter.routing_metrics import aiq, nondecreasing_hull
+from tests.shared_data import ROUTING, require_shared
 from tests.tables import essay_or_question
 
 STRONG, WEAK, MID = "big", "small", "mid"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
+DATA = ROUTING
 
 
 def _write(tmp: Path, n: int = 120, models: tuple[str, ...] = (STRONG, WEAK)) -> tuple[Path, Path]:
@@ -395,8 +396,8 @@ def test_bad_inputs_exit_2(tmp_path: Path) -> None:
                     "--difficulty", "none", "--no-progress"]) == 2  # fmt: skip
 
 
-@pytest.mark.skipif(not (DATA / "gsm8k.dev.jsonl.gz").exists(), reason="shared data absent")
 def test_real_gsm8k_reference_figures() -> None:
+    require_shared(DATA / "gsm8k.dev.jsonl.gz")
     table = ot.load_table(
         DATA / "gsm8k.dev.jsonl.gz", ot.load_models(DATA / "routellm.models.json")
     )

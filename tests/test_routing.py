@@ -78,3 +78,20 @@ def test_decide_is_cheap_for_a_ten_model_pool() -> None:
             router.decide(req)
         batches.append((time.perf_counter() - t0) / 200 * 1e6)
     assert min(batches) < 200  # generous for slow CI; p50 ~36 µs on the 2-core dev box
+
+
+def test_a_need_no_model_has_is_the_callers_400_and_open_circuits_a_503() -> None:
+    """Asking for vision from a text-only pool cannot succeed on retry: 400, not 503 (schemathesis
+    found it as a 5xx). Only when a model that could serve is down is it the server's 503."""
+    from arbiter.errors import NoCapableModel, NoRouteAvailable
+
+    vision = RouteRequest("t", "chat", 10, 10, needs=frozenset({"vision"}))
+    with pytest.raises(NoCapableModel) as info:
+        Router(_pool(2), RouterParams(baseline="m1")).decide(vision)
+    assert info.value.http_status == 400 and "lacks vision" in info.value.message
+    seeing = PoolModel("eyes", 1.0, 1.0, 100_000, frozenset({"vision"}), {"chat": 0.6})
+    pool = [*_pool(1), seeing]
+    down = Router(pool, RouterParams(baseline="m0"), is_available=lambda name: name != "eyes")
+    with pytest.raises(NoRouteAvailable) as busy:
+        down.decide(vision)
+    assert busy.value.http_status == 503

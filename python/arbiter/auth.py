@@ -111,6 +111,10 @@ class Authenticator:
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
         token = _bearer(authorization) or (x_api_key or "").strip() or None
+        if token is not None and not _well_formed(token):
+            # every key we issue (and any sane admin key) is printable ASCII; anything else is
+            # garbage, and compare_digest cannot even take it
+            raise Unauthorized("Incorrect API key provided.")
         if self._s.admin_key and token and hmac.compare_digest(token, self._s.admin_key):
             return Principal(tenant="default", key_id="admin", is_admin=True)
         if self.open:
@@ -175,6 +179,10 @@ class Authenticator:
         row = await asyncio.to_thread(self._store.get_key, key_id)
         assert row is not None
         return public_view(row)
+
+
+def _well_formed(token: str) -> bool:
+    return token.isascii() and token.isprintable()
 
 
 def _bearer(header: str | None) -> str | None:

@@ -190,7 +190,7 @@ def _check_config(args: argparse.Namespace) -> int:
     settings = config.load(args.file)
     print(
         f"{args.file}: OK — {len(settings.models)} models, {len(settings.upstreams)} upstreams, "
-        f"baseline {settings.routing.baseline}, store {settings.store.url}"
+        f"baseline {settings.routing.baseline}, store {config.redact_url(settings.store.url)}"
     )
     return 0
 
@@ -205,7 +205,7 @@ def _migrate(args: argparse.Namespace) -> int:
         version = store.migrate()
     finally:
         store.close()
-    print(f"{settings.store.url}: schema at version {version}")
+    print(f"{config.redact_url(settings.store.url)}: schema at version {version}")
     return 0
 
 

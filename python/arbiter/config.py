@@ -16,10 +16,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from arbiter.errors import ConfigError
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
+# Bounds on a model's numbers (config and admin patches): far above any real model, low enough
+# that costs stay finite and token counts fit a 64-bit store column and the routing kernel.
+MAX_PRICE_PER_MTOK = 1e6
+MAX_MODEL_TOKENS = 1_000_000_000
+_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "sslpassword", "secret", "token", "api_key"})
+
+
+def redact_url(url: str) -> str:
+    """`url` fit to print: a password in its user info or its query string becomes `***`."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL we can take apart: print nothing of it
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[-1]}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
+        query = urlencode(
+            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
+        )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing secret (and urlunsplit would drop sqlite:///'s empty host)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +312,16 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         where = loc.where(["models", name])
         if m.upstream not in upstreams:
             raise ConfigError(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
-        if m.price_in_per_mtok < 0 or m.price_out_per_mtok < 0 or m.context_window <= 0:
-            raise ConfigError(f"{where}: prices must be >= 0 and context_window > 0")
+        if not (
+            0 <= m.price_in_per_mtok <= MAX_PRICE_PER_MTOK
+            and 0 <= m.price_out_per_mtok <= MAX_PRICE_PER_MTOK
+            and 0 < m.context_window <= MAX_MODEL_TOKENS
+            and 0 < m.max_output_tokens <= MAX_MODEL_TOKENS
+        ):
+            raise ConfigError(
+                f"{where}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "
+                f"max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
+            )
         for task, p in m.priors.items():
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(
@@ -334,6 +369,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         raise ConfigError(
             f"{loc.where(['auth', 'admin_key_env'])}: environment variable "
             f"{s.auth.admin_key_env} is not set"
+        )
+    if admin_key is not None and not (admin_key.isascii() and admin_key.isprintable()):
+        raise ConfigError(
+            f"{loc.where(['auth', 'admin_key_env'])}: the admin key in "
+            f"{s.auth.admin_key_env} must be printable ASCII"
         )
     for name, t in s.tenants.items():
         for model in [*(t.allowed_models or []), *([t.baseline] if t.baseline else [])]:

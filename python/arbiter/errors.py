@@ -4,7 +4,7 @@ ArbiterError(status, code, type)
 ├── InvalidRequest 400          ├── Unauthorized 401        ├── PolicyDenied 403
 ├── UnknownModel 404            ├── PayloadTooLarge 413     ├── BudgetExceeded 429
 ├── RequestTimeout 408
-├── NoRouteAvailable 503        ├── ContextTooLong 400 (InvalidRequest)
+├── NoRouteAvailable 503        ├── ContextTooLong, NoCapableModel 400 (InvalidRequest)
 └── UpstreamError 502
     ├── UpstreamTimeout 504  ├── UpstreamRateLimited 429  ├── UpstreamUnavailable 503
     └── UpstreamRejected (the upstream's own 4xx, passed through with its status)
@@ -40,6 +40,12 @@ class InvalidRequest(ArbiterError):
 
 class ContextTooLong(InvalidRequest):
     code = "context_length_exceeded"
+
+
+class NoCapableModel(InvalidRequest):
+    """No model in the pool has what the request needs (vision, tools...): the caller's to fix."""
+
+    code = "no_capable_model"
 
 
 class Unauthorized(ArbiterError):

@@ -138,8 +138,8 @@ class Pipeline:
                 self._cascade_first(req, task, route.chosen, route.candidates),
                 stats,
             )
-        model = s.registry.get(req.model)
-        if model is None or not s.is_routable(req.model):
+        model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
+        if model is None:
             raise UnknownModel(
                 f"The model `{req.model}` does not exist or you do not have access to it.",
                 param="model",

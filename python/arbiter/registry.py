@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from arbiter.config import ModelSettings
+from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings
 from arbiter.errors import InvalidRequest
 from arbiter.routing import PoolModel
 
@@ -27,9 +27,15 @@ def validate_patch(patch: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in patch.items():
         if key in _NUMBERS:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InvalidRequest(f"'{key}' must be a non-negative number.", param=key)
-            if _NUMBERS[key] is int and (value != int(value) or value < 1):
+            is_int = _NUMBERS[key] is int
+            top = MAX_MODEL_TOKENS if is_int else MAX_PRICE_PER_MTOK
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= top
+            ):
+                raise InvalidRequest(f"'{key}' must be a number in [0, {top:g}].", param=key)
+            if is_int and (value != int(value) or value < 1):
                 raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
             out[key] = _NUMBERS[key](value)
         elif key == "enabled":
@@ -37,12 +43,16 @@ def validate_patch(patch: Any) -> dict[str, Any]:
                 raise InvalidRequest("'enabled' must be true or false.", param=key)
             out[key] = value
         elif key == "priors":
-            if not isinstance(value, dict) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
-                for v in value.values()
+            if (
+                not isinstance(value, dict)
+                or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+                    for v in value.values()
+                )
+                or not all(k and "\x00" not in k for k in value)
             ):
                 raise InvalidRequest(
-                    "'priors' must map task names to numbers in [0, 1].", param=key
+                    "'priors' must map task names (no NUL) to numbers in [0, 1].", param=key
                 )
             out[key] = {str(k): float(v) for k, v in value.items()}
         else:

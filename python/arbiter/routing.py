@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from arbiter import _native
-from arbiter.errors import ContextTooLong, NoRouteAvailable, PolicyDenied
+from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.records import Candidate
@@ -174,6 +174,9 @@ class Router:
                 c.why_not == "not allowed for this tenant" for c in excluded
             ):
                 raise PolicyDenied("No model in the pool is allowed for this tenant.")
+            if not any(c.why_not == "circuit open" for c in excluded):
+                # nothing is down: the request asks for what no model has (a retry cannot help)
+                raise NoCapableModel(f"No model in the pool can serve this request ({reasons}).")
             raise NoRouteAvailable(f"No eligible model can serve this request ({reasons}).")
         p = self.params
         if req.easiness is not None:

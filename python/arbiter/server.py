@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -141,6 +142,7 @@ class Handlers:
         body = _json_object(await read_body(request, 64 * 1024))
         if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
+        _no_nul(body["decision_id"], "decision_id")
         score = _feedback_score(body)
         tenant = None if principal.is_admin else principal.tenant
         result = await self.s.learner.feedback(body["decision_id"], score, tenant)
@@ -272,6 +274,7 @@ class Handlers:
             raise InvalidRequest(
                 "Give 'tenant' (string), 'name' (string), 'expires_in_s' (number)."
             )
+        _no_nul(name, "name")
         new = await asyncio.to_thread(
             create_key,
             self.s.store,
@@ -338,7 +341,7 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        raise InvalidRequest("The body must be a JSON object.") from err
+        raise InvalidRequest(f"The body is not valid JSON ({err.msg} at byte {err.pos}).") from err
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
     return body
@@ -356,14 +359,29 @@ def _feedback_score(body: dict[str, Any]) -> float:
     raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
 
 
+def _check_params(request: Request) -> None:
+    """No path or query parameter may hold a NUL: PostgreSQL text cannot store or even compare
+    one, so it would fail as a store error instead of the client's mistake."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        _no_nul(value, name)
+
+
+def _no_nul(value: Any, name: str) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequest(f"'{name}' must not contain NUL characters.", param=name)
+
+
 def _float_param(request: Request, name: str) -> float | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as err:
         raise InvalidRequest(f"'{name}' must be a number.", param=name) from err
+    if not math.isfinite(value):
+        raise InvalidRequest(f"'{name}' must be a finite number.", param=name)
+    return value
 
 
 def _time_param(request: Request, name: str, default: float) -> float:
@@ -437,6 +455,7 @@ def _guard(handler: Any) -> Any:
 
     async def endpoint(request: Request) -> Response:
         try:
+            _check_params(request)
             return await handler(request)  # type: ignore[no-any-return]
         except ArbiterError as err:
             return error_response(err)

@@ -92,9 +92,6 @@ class Services:
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
-    def is_routable(self, name: str) -> bool:
-        return self.registry.routable(name)
-
     def refresh_registry(self) -> None:
         """Adopt registry overrides from the store (any replica's admin API may have made them)."""
         if self.registry.apply(self.store.model_overrides()):

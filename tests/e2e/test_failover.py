@@ -121,7 +121,11 @@ def test_callers_fault_is_returned_and_never_retried(stack: Stack, sim: WatchedS
     r = post(stack, "s-ghost")  # the sim answers 404 model_not_found
     assert r.status_code == 404, r.text
     assert r.json()["error"]["code"] == "upstream_rejected"
-    assert "no-such-model" in r.json()["error"]["message"]
+    # the upstream's status and machine code, in our words; its prose (naming the operator's
+    # upstream model) stays in the operator log
+    message = r.json()["error"]["message"]
+    assert message == "upstream s-ghost returned HTTP 404 (not found): model_not_found"
+    assert r.json()["error"]["param"] == "model"
     feed = httpx.get(f"{stack.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
     row = feed["data"][0]
     assert row["chosen_model"] == "s-ghost"

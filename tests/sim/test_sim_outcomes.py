@@ -14,10 +14,11 @@ import pytest
 from arbiter.errors import ConfigError
 from arbiter.sim import SimServer, load_config
 from arbiter.sim.outcomes import OutcomeTable
+from tests.shared_data import ROUTING, require_shared
 
 from .helpers import AUTH, sse_data
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
+SHARED = ROUTING
 ROWS: list[dict[str, Any]] = [
     {"id": "toy-1", "task": "math", "subject": None,
      "messages": [{"role": "user", "content": "Toy question one: what is 2 + 2?"}],
@@ -137,8 +138,7 @@ def test_bad_tables_are_config_errors(tmp_path: Path) -> None:
 
 def test_the_shared_gsm8k_table_loads_in_place() -> None:
     table, models = SHARED / "gsm8k.dev.jsonl.gz", SHARED / "routellm.models.json"
-    if not table.exists():
-        pytest.skip("shared routing data not available")
+    require_shared(table)
     loaded = OutcomeTable.load(table, models)
     assert len(loaded) > 600
     with gzip.open(table, "rt", encoding="utf-8") as fh:

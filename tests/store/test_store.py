@@ -253,10 +253,16 @@ def test_unreachable_store_is_a_transient_error(tmp_path: object, store_url: str
 
 
 def test_postgres_url_password_is_redacted() -> None:
-    from arbiter.store.postgres import redact_url
+    from arbiter.config import redact_url
 
     assert redact_url("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert (
+        redact_url("postgresql://h/db?user=u&password=secret&sslmode=require")
+        == "postgresql://h/db?user=u&password=***&sslmode=require"
+    )
+    assert redact_url("sqlite:///rel.db") == "sqlite:///rel.db"
+    assert "secret" not in redact_url("postgresql://u:secret@[::1/db")  # unparseable
 
 
 def test_sqlite_urls(tmp_path: object) -> None:

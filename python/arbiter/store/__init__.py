@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from arbiter.config import redact_url
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.records import ArmStats, Record
 
@@ -155,4 +156,6 @@ def open_store(url: str) -> Store:
         from arbiter.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ConfigError(f"unsupported store url {url!r}: use sqlite:///path.db or postgresql://...")
+    raise ConfigError(
+        f"unsupported store url {redact_url(url)!r}: use sqlite:///path.db or postgresql://..."
+    )

@@ -32,26 +32,33 @@ _JSON_IN_CSV = frozenset({"candidates", "attempts"})
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# What datetime can represent (years 1..9999): every time a store keeps as a 64-bit integer
+# minute or a double, so no parsed time overflows a query.
+MIN_TIME = datetime.datetime.min.replace(tzinfo=datetime.UTC).timestamp()
+MAX_TIME = datetime.datetime.max.replace(tzinfo=datetime.UTC).timestamp()
 
 
 def parse_time(text: str, *, now: float | None = None) -> float:
     """Unix seconds (`1793491200`), an ISO-8601 date or date-time (`2026-11-01`,
     `2026-11-01T12:00:00+01:00`; naive means UTC), or an age before `now` (`90m`, `24h`, `7d`).
-    Raises ValueError."""
-    text = text.strip()
+    Raises ValueError, also for a time outside years 1..9999."""
+    value = _parse_time(text.strip(), now)
+    if not (math.isfinite(value) and MIN_TIME <= value <= MAX_TIME):
+        raise ValueError(f"time out of range (years 1..9999): {text!r}")
+    return value
+
+
+def _parse_time(text: str, now: float | None) -> float:
     age = _AGE.fullmatch(text)
     if age:
         return (time.time() if now is None else now) - float(age[1]) * _UNIT_S[age[2]]
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=datetime.UTC)
         return parsed.timestamp()
-    if not math.isfinite(value):
-        raise ValueError(f"not a finite time: {text!r}")
-    return value
 
 
 def _csv_cell(column: str, value: Any) -> Any:

@@ -14,12 +14,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
+from arbiter.config import redact_url
 from arbiter.store import StoreError
 from arbiter.store._sql import Cursor, SqlStore
 
@@ -28,15 +28,6 @@ log = logging.getLogger(__name__)
 _PERMANENT = (psycopg.IntegrityError, psycopg.DataError)
 _MIGRATE_LOCK = "arbiter.store.migrate"
 _ID_LOCK_SPACE = 0x4152  # first key of the (int, int) advisory locks on decision ids
-
-
-def redact_url(url: str) -> str:
-    """The url with its password replaced by `***` (for logs and the dashboard)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 class _Gate:

@@ -14,6 +14,10 @@ from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.types import ChatRequest, estimate_tokens
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# orjson reads up to 1024 levels but writes at most 254: a body it read yet cannot forward would
+# fail later, after routing. Fewer brackets than this cannot nest that deep (skip the check).
+_MAX_NESTING = 254
+_MAX_N = 128  # the spec's maximum for `n`
 
 
 def error_body(err: ArbiterError) -> dict[str, Any]:
@@ -45,6 +49,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         ) from err
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    _check_nesting(raw, body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("you must provide a model parameter", param="model")
@@ -59,21 +64,28 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise InvalidRequest(
                 f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
             )
         text, images = _content_text(msg.get("content"), i)
         has_images = has_images or images
         texts.append(text)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
+    stream = body.get("stream")  # nullable in the spec: null means false
+    if stream is None:
+        stream = False
+    elif not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean.", param="stream")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_tokens = body.get("max_completion_tokens")  # both nullable: null means unset
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
     if max_tokens is not None and (
         not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1
     ):
         raise InvalidRequest("'max_tokens' must be a positive integer.", param="max_tokens")
+    n = body.get("n")  # choices multiply the cost: the spec's bound, checked before any call
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= _MAX_N):
+        raise InvalidRequest(f"'n' must be an integer in [1, {_MAX_N}].", param="n")
     response_format = body.get("response_format")
     if response_format is not None and (
         not isinstance(response_format, dict) or not isinstance(response_format.get("type"), str)
@@ -99,6 +111,18 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         prompt_text=prompt_text,
         prompt_tokens=estimate_tokens(prompt_text) + 4 * len(messages),
     )
+
+
+def _check_nesting(raw: bytes, body: dict[str, Any]) -> None:
+    """Refuse a body nested deeper than orjson can write back (it is forwarded upstream)."""
+    if raw.count(b"[") + raw.count(b"{") <= _MAX_NESTING:
+        return
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError as err:
+        raise InvalidRequest(
+            f"The request body is nested too deeply (at most {_MAX_NESTING} levels)."
+        ) from err
 
 
 def _content_text(content: Any, i: int) -> tuple[str, bool]:

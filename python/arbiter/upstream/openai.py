@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -373,11 +374,13 @@ def _opening_only(raw: bytes, model: str) -> bool:
 
 
 def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> UpstreamError:
-    """The one mapping of a connection-level failure: a timeout, or the upstream unreachable."""
+    """The one mapping of a connection-level failure: a timeout, or the upstream unreachable.
+    The exception's text (upstream host, port) goes to the log, not to the client."""
     at = f" {where}" if where else ""
     if isinstance(err, httpx.TimeoutException):
         return UpstreamTimeout(f"{model}: timed out{at} ({type(err).__name__})")
-    return UpstreamUnavailable(f"{model}: connection failed{at}: {type(err).__name__}: {err}")
+    log.warning("upstream %s: connection failed%s: %s: %s", model, at, type(err).__name__, err)
+    return UpstreamUnavailable(f"{model}: connection failed{at} ({type(err).__name__})")
 
 
 def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
@@ -391,6 +394,23 @@ def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
     return chunk
 
 
+# What an upstream status means, in words we choose: the upstream's own error text never reaches
+# a client (it can quote the operator's key, hosts or account details); only the log keeps it.
+_STATUS_WORDS = {
+    400: "bad request", 401: "authentication failed", 402: "payment required",
+    403: "permission denied", 404: "not found", 408: "timeout", 409: "conflict",
+    413: "request too large", 415: "unsupported media type", 422: "unprocessable request",
+    429: "rate limited",
+}  # fmt: skip
+_SAFE_CODE = re.compile(r"[A-Za-z0-9_.\[\]-]{1,64}")  # an upstream error code or param we may echo
+_LOGGED_CHARS = 2000
+
+
+def safe_message(model: str, status: int) -> str:
+    words = _STATUS_WORDS.get(status) or ("server error" if status >= 500 else "error")
+    return f"upstream {model} returned HTTP {status} ({words})"
+
+
 def _http_error(
     model: str, status: int, raw: bytes, headers: httpx.Headers | None = None
 ) -> UpstreamError:
@@ -398,10 +418,16 @@ def _http_error(
         body: Any = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         body = None
-    message = ""
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        message = str(body["error"].get("message", ""))
-    text = f"{model}: upstream answered {status}" + (f": {message}" if message else "")
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    log.warning(
+        "upstream %s answered HTTP %d: %s",
+        model, status, raw[:_LOGGED_CHARS].decode("utf-8", "replace"),
+    )  # fmt: skip
+    text = safe_message(model, status)
+    code = error.get("code")
+    if isinstance(code, str) and _SAFE_CODE.fullmatch(code):
+        text += f": {code}"  # a machine code (context_length_exceeded) helps; prose may leak
     err: UpstreamError
     if status == 429:
         err = UpstreamRateLimited(text)
@@ -411,7 +437,10 @@ def _http_error(
         # 401/403 are the operator's credentials at fault, not the caller's: another model may work
         err = UpstreamUnavailable(text)
     else:
-        return UpstreamRejected(text, upstream_status=status, body=body)
+        param = error.get("param")
+        rejected = UpstreamRejected(text, upstream_status=status, body=body)
+        rejected.param = param if isinstance(param, str) and _SAFE_CODE.fullmatch(param) else None
+        return rejected
     err.retry_after_s = retry_after(headers) if headers is not None else None
     return err
 
