@@ -1,0 +1,380 @@
+"""Anthropic Messages API requests <-> canonical types. Pure: no I/O, no clock.
+
+decode_request() validates as Anthropic's API does (400 naming the param): max_tokens required,
+system as a string or text blocks, text/image/tool_use/tool_result blocks, every tool_result
+answering a tool_use of the assistant turn before it. Valid blocks with no OpenAI counterpart
+(document, thinking, ...) decode as OpaquePart; unknown top-level fields go to `extras`.
+Responses, errors and streams: anthropic_response.py, anthropic_stream.py (re-exported here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.canonical import (
+    AudioPart,
+    CanonicalRequest,
+    ImagePart,
+    Message,
+    OpaquePart,
+    Part,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+from arbiter.protocols.anthropic_response import (
+    decode_response,
+    encode_response,
+    error_body,
+    error_bytes,
+    error_status,
+    error_type,
+    sse_error_event,
+)
+from arbiter.protocols.anthropic_stream import StreamDecoder, StreamEncoder
+
+__all__ = [
+    "StreamDecoder",
+    "StreamEncoder",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "error_body",
+    "error_bytes",
+    "error_status",
+    "error_type",
+    "parse_request",
+    "sse_error_event",
+]
+
+_MODELED = frozenset({
+    "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
+    "top_k", "stop_sequences", "stream", "metadata",
+})  # fmt: skip
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+# Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
+_OPAQUE_BLOCKS = frozenset({
+    "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
+    "web_search_tool_result", "container_upload",
+})  # fmt: skip
+
+
+def parse_request(raw: bytes) -> CanonicalRequest:
+    return decode_request(c.load_json(raw))
+
+
+def decode_request(body: Any) -> CanonicalRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = c.string(body.get("model"), "model", non_empty=True)
+    if "max_tokens" not in body:
+        raise InvalidRequest("max_tokens: Field required", param="max_tokens")
+    max_tokens = c.integer(body["max_tokens"], "max_tokens", minimum=1)
+    raw_messages = c.array(body.get("messages"), "messages", non_empty=True)
+    tools = tuple(
+        _tool(t, f"tools.{i}") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
+    )
+    choice, parallel = _tool_choice(body.get("tool_choice"))
+    stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
+    metadata = c.obj(body.get("metadata") or {}, "metadata")
+    for key in metadata:
+        if key != "user_id":
+            raise InvalidRequest(
+                f"metadata.{key}: Extra inputs are not permitted", param=f"metadata.{key}"
+            )
+    return CanonicalRequest(
+        model=model,
+        messages=_messages(raw_messages),
+        source="anthropic",
+        system=_system(body.get("system")),
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=parallel,
+        max_tokens=max_tokens,
+        temperature=c.opt_number(body.get("temperature"), "temperature", 0.0, 1.0),
+        top_p=c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0),
+        top_k=c.opt_integer(body.get("top_k"), "top_k", minimum=0),
+        stop=tuple(c.string(s, f"stop_sequences.{i}") for i, s in enumerate(stop)),
+        stream=c.opt_bool(body.get("stream"), "stream"),
+        include_usage=True,  # Anthropic streams always carry usage
+        user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
+        extras={k: v for k, v in body.items() if k not in _MODELED},
+    )
+
+
+def _system(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    blocks = c.array(value, "system")
+    out = []
+    for i, block in enumerate(blocks):
+        block = c.obj(block, f"system.{i}")
+        if block.get("type") != "text":
+            raise InvalidRequest(
+                f"system.{i}.type: Input should be 'text'", param=f"system.{i}.type"
+            )
+        out.append(c.string(block.get("text"), f"system.{i}.text"))
+    return tuple(out)
+
+
+def _messages(raw: list[Any]) -> tuple[Message, ...]:
+    out: list[Message] = []
+    open_tool_uses: set[str] = set()  # ids of the last assistant turn, which results may answer
+    for i, msg in enumerate(raw):
+        msg = c.obj(msg, f"messages.{i}")
+        role = msg.get("role")
+        if role not in ("user", "assistant"):
+            raise InvalidRequest(
+                f"messages.{i}.role: Input should be 'user' or 'assistant'",
+                param=f"messages.{i}.role",
+            )
+        content = msg.get("content")
+        if isinstance(content, str):
+            parts: tuple[Part, ...] = (TextPart(content),)
+        else:
+            blocks = c.array(content, f"messages.{i}.content")
+            parts = tuple(
+                _block(b, role, f"messages.{i}.content.{j}") for j, b in enumerate(blocks)
+            )
+        if role == "assistant":
+            open_tool_uses = {p.id for p in parts if isinstance(p, ToolCallPart)}
+        for j, part in enumerate(parts):
+            if isinstance(part, ToolResultPart) and part.tool_call_id not in open_tool_uses:
+                raise InvalidRequest(
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                    f"blocks: {part.tool_call_id}. Each `tool_result` block must have a "
+                    "corresponding `tool_use` block in the previous message.",
+                    param=f"messages.{i}.content.{j}.tool_use_id",
+                )
+        out.append(Message(role, parts))
+    return tuple(out)
+
+
+def _block(block: Any, role: str, param: str) -> Part:
+    block = c.obj(block, param)
+    kind = block.get("type")
+    if kind == "text":
+        return TextPart(c.string(block.get("text"), f"{param}.text"))
+    if kind == "image":
+        return _image(block, param)
+    if kind == "tool_use" and role == "assistant":
+        name = c.string(block.get("name"), f"{param}.name", non_empty=True)
+        arguments = orjson.dumps(c.obj(block.get("input"), f"{param}.input")).decode()
+        return ToolCallPart(
+            c.string(block.get("id"), f"{param}.id", non_empty=True), name, arguments
+        )
+    if kind == "tool_result" and role == "user":
+        return _tool_result(block, param)
+    if kind in _OPAQUE_BLOCKS:
+        return OpaquePart("anthropic", kind, block)
+    allowed = "text, image, tool_result" if role == "user" else "text, image, tool_use"
+    raise InvalidRequest(
+        f"{param}.type: {kind!r} is not a valid block type in a {role} message ({allowed})",
+        param=f"{param}.type",
+    )
+
+
+def _image(block: dict[str, Any], param: str) -> ImagePart:
+    source = c.obj(block.get("source"), f"{param}.source")
+    kind = source.get("type")
+    if kind == "base64":
+        media_type = source.get("media_type")
+        if media_type not in _IMAGE_TYPES:
+            raise InvalidRequest(
+                f"{param}.source.media_type: Input should be one of {sorted(_IMAGE_TYPES)}",
+                param=f"{param}.source.media_type",
+            )
+        return ImagePart(media_type, c.string(source.get("data"), f"{param}.source.data"))
+    if kind == "url":
+        return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))
+    raise InvalidRequest(
+        f"{param}.source.type: Input should be 'base64' or 'url'", param=f"{param}.source.type"
+    )
+
+
+def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
+    tool_use_id = c.string(block.get("tool_use_id"), f"{param}.tool_use_id", non_empty=True)
+    content = block.get("content")
+    parts: list[TextPart | ImagePart] = []
+    if isinstance(content, str):
+        parts.append(TextPart(content))
+    elif content is not None:
+        for k, inner in enumerate(c.array(content, f"{param}.content")):
+            part = _block(inner, "user", f"{param}.content.{k}")
+            if not isinstance(part, TextPart | ImagePart):
+                raise InvalidRequest(
+                    f"{param}.content.{k}.type: a tool_result holds text and image blocks",
+                    param=f"{param}.content.{k}.type",
+                )
+            parts.append(part)
+    return ToolResultPart(tool_use_id, tuple(parts), c.opt_bool(block.get("is_error"), "is_error"))
+
+
+def _tool(raw: Any, param: str) -> Tool:
+    tool = c.obj(raw, param)
+    name = c.string(tool.get("name"), f"{param}.name", non_empty=True)
+    kind = tool.get("type")
+    if kind not in (None, "custom"):
+        return Tool(name, builtin=c.string(kind, f"{param}.type"), parameters=tool)
+    schema = c.obj(tool.get("input_schema"), f"{param}.input_schema")
+    if schema.get("type") != "object":
+        raise InvalidRequest(
+            f"{param}.input_schema.type: Input should be 'object'", param=f"{param}.input_schema"
+        )
+    return Tool(name, c.opt_string(tool.get("description"), f"{param}.description"), schema)
+
+
+def _tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:
+    if raw is None:
+        return None, None
+    choice = c.obj(raw, "tool_choice")
+    kind = choice.get("type")
+    disable = c.opt_bool(
+        choice.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use"
+    )
+    parallel = False if disable else None
+    if kind in ("auto", "any", "none"):
+        return ToolChoice(kind), parallel
+    if kind == "tool":
+        return ToolChoice(
+            "named", c.string(choice.get("name"), "tool_choice.name", non_empty=True)
+        ), parallel
+    raise InvalidRequest(
+        "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'",
+        param="tool_choice.type",
+    )
+
+
+# -- canonical -> Anthropic body ---------------------------------------------------------------
+
+
+def encode_request(
+    req: CanonicalRequest, upstream_model: str, *, default_max_tokens: int
+) -> dict[str, Any]:
+    """An Anthropic body for `req`. Call untranslatable() first: this encodes what it can and
+    raises InvalidRequest only for content Anthropic cannot hold at all (non-object tool args).
+    `default_max_tokens` fills the field Anthropic requires when the client gave none."""
+    body: dict[str, Any] = {
+        "model": upstream_model,
+        "max_tokens": req.max_tokens or default_max_tokens,
+        "messages": _encode_messages(req),
+    }
+    system = list(req.system)
+    if req.response_format is not None:
+        system.append(_json_instruction(req.response_format))
+    if system:
+        body["system"] = (
+            system[0] if len(system) == 1 else [{"type": "text", "text": s} for s in system]
+        )
+    if req.tools:
+        body["tools"] = [_encode_tool(t) for t in req.tools]
+    choice = _encode_tool_choice(req)
+    if choice is not None:
+        body["tool_choice"] = choice
+    if req.temperature is not None:
+        body["temperature"] = min(req.temperature, 1.0)  # OpenAI allows up to 2; Anthropic 1
+    for key in ("top_p", "top_k"):
+        if (value := getattr(req, key)) is not None:
+            body[key] = value
+    if req.stop:
+        body["stop_sequences"] = list(req.stop)
+    if req.user is not None:
+        body["metadata"] = {"user_id": req.user}
+    if req.stream:
+        body["stream"] = True
+    if req.source == "anthropic":
+        body.update(req.extras)
+    return body
+
+
+def _encode_messages(req: CanonicalRequest) -> list[dict[str, Any]]:
+    """Consecutive same-role turns merged (OpenAI's run of `tool` messages becomes one user
+    turn), tool_result blocks first in a user turn as Anthropic requires, empty text dropped."""
+    turns: list[dict[str, Any]] = []
+    for i, msg in enumerate(req.messages):
+        blocks = [b for p in msg.parts if (b := _encode_part(p, f"messages.{i}")) is not None]
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == msg.role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": msg.role, "content": blocks})
+    for turn in turns:
+        if turn["role"] == "user":
+            turn["content"].sort(key=lambda b: b["type"] != "tool_result")  # stable
+    return turns
+
+
+def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ImagePart):
+        return _encode_image(part)
+    if isinstance(part, ToolCallPart):
+        return {
+            "type": "tool_use", "id": part.id, "name": part.name,
+            "input": c.json_object_text(part.arguments, f"{param}.tool_calls.{part.id}"),
+        }  # fmt: skip
+    if isinstance(part, ToolResultPart):
+        content = [b for p in part.content if (b := _encode_part(p, param)) is not None]
+        out: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_call_id}
+        if content:
+            out["content"] = content
+        if part.is_error:
+            out["is_error"] = True
+        return out
+    if isinstance(part, OpaquePart) and part.protocol == "anthropic":
+        return part.data
+    kind = "input_audio" if isinstance(part, AudioPart) else part.kind
+    raise InvalidRequest(
+        f"{param}: {kind} content cannot be sent to an Anthropic model", param=param
+    )
+
+
+def _encode_image(part: ImagePart) -> dict[str, Any]:
+    if part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    else:
+        source = {"type": "url", "url": part.url}
+    return {"type": "image", "source": source}
+
+
+def _encode_tool(tool: Tool) -> dict[str, Any]:
+    if tool.builtin is not None:
+        return tool.parameters  # an Anthropic server tool, as the client sent it
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object"}}
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
+def _encode_tool_choice(req: CanonicalRequest) -> dict[str, Any] | None:
+    choice = req.tool_choice
+    if choice is None and req.parallel_tool_calls is not False:
+        return None
+    if choice is not None and choice.kind == "named":
+        out: dict[str, Any] = {"type": "tool", "name": choice.name}
+    else:
+        out = {"type": choice.kind if choice is not None else "auto"}
+    if req.parallel_tool_calls is False and out["type"] != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _json_instruction(fmt: ResponseFormat) -> str:
+    """Anthropic has no JSON mode at this API version: ask in the system prompt (best effort;
+    untranslatable() refuses `strict` schemas, whose guarantee this cannot give)."""
+    text = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
+    if fmt.schema is not None:
+        text += " The object must conform to this JSON Schema: " + orjson.dumps(fmt.schema).decode()
+    return text
