@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,11 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json.gz"
+# ARBITER_OPENAI_SPEC points elsewhere, e.g. from a git worktree that has no ../shared beside it
+SPEC = Path(
+    os.environ.get("ARBITER_OPENAI_SPEC")
+    or Path(__file__).resolve().parents[2] / "shared" / "specs" / "openai-openapi.json.gz"
+)
 
 
 def _nullable(node: Any) -> Any:
