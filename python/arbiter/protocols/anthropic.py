@@ -30,6 +30,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_response import (
+    count_tokens_body,
     decode_response,
     encode_response,
     error_body,
@@ -43,6 +44,7 @@ from arbiter.protocols.anthropic_stream import StreamDecoder, StreamEncoder
 __all__ = [
     "StreamDecoder",
     "StreamEncoder",
+    "count_tokens_body",
     "decode_request",
     "decode_response",
     "encode_request",
@@ -71,13 +73,16 @@ def parse_request(raw: bytes) -> CanonicalRequest:
     return decode_request(c.load_json(raw))
 
 
-def decode_request(body: Any) -> CanonicalRequest:
+def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest:
+    """`count_tokens`: a /v1/messages/count_tokens body, which has no max_tokens."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     model = c.string(body.get("model"), "model", non_empty=True)
-    if "max_tokens" not in body:
-        raise InvalidRequest("max_tokens: Field required", param="max_tokens")
-    max_tokens = c.integer(body["max_tokens"], "max_tokens", minimum=1)
+    max_tokens = None
+    if not count_tokens:
+        if "max_tokens" not in body:
+            raise InvalidRequest("max_tokens: Field required", param="max_tokens")
+        max_tokens = c.integer(body["max_tokens"], "max_tokens", minimum=1)
     raw_messages = c.array(body.get("messages"), "messages", non_empty=True)
     tools = tuple(
         _tool(t, f"tools.{i}") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
@@ -102,12 +107,21 @@ def decode_request(body: Any) -> CanonicalRequest:
         temperature=c.opt_number(body.get("temperature"), "temperature", 0.0, 1.0),
         top_p=c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0),
         top_k=c.opt_integer(body.get("top_k"), "top_k", minimum=0),
-        stop=tuple(c.string(s, f"stop_sequences.{i}") for i, s in enumerate(stop)),
+        stop=tuple(_stop_sequence(s, f"stop_sequences.{i}") for i, s in enumerate(stop)),
         stream=c.opt_bool(body.get("stream"), "stream"),
         include_usage=True,  # Anthropic streams always carry usage
         user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
         extras={k: v for k, v in body.items() if k not in _MODELED},
     )
+
+
+def _stop_sequence(value: Any, param: str) -> str:
+    text = c.string(value, param)
+    if not text.strip():  # Anthropic's own rule
+        raise InvalidRequest(
+            f"{param}: each stop sequence must contain non-whitespace", param=param
+        )
+    return text
 
 
 def _system(value: Any) -> tuple[str, ...]:

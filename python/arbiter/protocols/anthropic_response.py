@@ -8,6 +8,7 @@ import orjson
 
 from arbiter import errors as e
 from arbiter.canonical import (
+    CanonicalRequest,
     CanonicalResponse,
     CanonicalUsage,
     ContentPart,
@@ -15,6 +16,7 @@ from arbiter.canonical import (
     TextPart,
     ToolCallPart,
 )
+from arbiter.types import estimate_tokens
 
 # Anthropic's own reasons onto the canonical ones (which are Anthropic's core four + refusal).
 _STOP_IN: dict[str, StopReason] = {
@@ -115,6 +117,13 @@ def _arguments_object(arguments: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {"_raw": arguments}
     return value if isinstance(value, dict) else {"_raw": arguments}
+
+
+def count_tokens_body(req: CanonicalRequest) -> dict[str, int]:
+    """The answer to /v1/messages/count_tokens: arbiter's usual estimate (chars / 4) of the
+    system, messages and tool definitions, since no upstream is asked."""
+    tools = "".join(orjson.dumps(t.parameters).decode() + (t.description or "") for t in req.tools)
+    return {"input_tokens": estimate_tokens(req.text() + tools) + 4 * len(req.messages)}
 
 
 # -- errors ------------------------------------------------------------------------------------

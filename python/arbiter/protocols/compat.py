@@ -14,8 +14,9 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
 - to OpenAI: `top_k`; extras in _DROPPED["anthropic"].
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
 Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
-tools, strict JSON schemas, images inside tool results (OpenAI), assistant prefill (OpenAI),
-more than 4 stop sequences (OpenAI), tool arguments that are not a JSON object (Anthropic),
+tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
+(Anthropic answers 400) and tool arguments that are not a JSON object; to OpenAI: images
+inside tool results, an assistant prefill, more than 4 stop sequences;
 and every other extra field, since a field we do not understand may change the answer.
 """
 
@@ -85,6 +86,8 @@ def _to_anthropic(req: CanonicalRequest) -> str | None:
         return "n > 1 (several choices per request)"
     if (problem := _parts_problem(req)) is not None:
         return problem
+    if any(not s.strip() for s in req.stop):
+        return "a whitespace-only stop sequence (Anthropic refuses them)"
     for i, msg in enumerate(req.messages):
         for part in msg.parts:
             if isinstance(part, ToolCallPart):
