@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+import httpx
 import orjson
 import pytest
 
@@ -16,7 +17,7 @@ from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.failover import is_retryable as retryable
 from arbiter.protocols import anthropic as codec
 from arbiter.types import Usage
-from arbiter.upstream.anthropic import AnthropicUpstream, messages_url
+from arbiter.upstream.anthropic import AnthropicUpstream, http_error, messages_url
 from tests import anthropic_mock
 from tests.anthropic_mock import AnthropicMock
 
@@ -196,3 +197,23 @@ def test_crlf_framing_and_comments_are_read(mock: AnthropicMock) -> None:
     mock.replay_body = b": a comment\r\n\r\n" + b"".join(frames).replace(b"\n", b"\r\n")
     got, done, _ = run(_stream(mock, "replay"))
     assert done and got == frames
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "error"),
+    [
+        (429, "rate_limit_error", e.UpstreamRateLimited),
+        (529, "overloaded_error", e.UpstreamUnavailable),
+        (500, "api_error", e.UpstreamUnavailable),
+        (504, "timeout_error", e.UpstreamTimeout),
+        (401, "authentication_error", e.UpstreamUnavailable),  # the operator's key: try another
+        (413, "request_too_large", e.UpstreamRejected),
+        (200, "rate_limit_error", e.UpstreamRateLimited),  # the body's type decides too
+    ],
+)
+def test_http_error_classification(status: int, kind: str, error: type[e.UpstreamError]) -> None:
+    raw = orjson.dumps({"type": "error", "error": {"type": kind, "message": "m"}})
+    err = http_error("claude-x", status, raw, httpx.Headers({"retry-after-ms": "1500"}))
+    assert type(err) is error and kind in err.message
+    if error is not e.UpstreamRejected:
+        assert err.retry_after_s == 1.5
