@@ -162,6 +162,10 @@ BAD: list[tuple[Any, str | None]] = [
         _with(["messages", 1], {"role": "assistant", "content": "no tool call"}),
         "messages.2.content.0.tool_use_id",
     ),
+    (
+        _with(["messages", 2, "content"], [{"type": "text", "text": "no result"}]),
+        "messages.2.content",
+    ),
     (_with(["system"], [{"type": "image"}]), "system.0.type"),
     (_with(["system"], 5), "system"),
     (_with(["temperature"], 1.5), "temperature"),
@@ -485,3 +489,24 @@ def test_tool_results_come_first_in_a_merged_user_turn() -> None:
     body = codec.encode_request(req, "claude-x", default_max_tokens=8)
     assert [b["type"] for b in body["messages"][2]["content"]] == ["tool_result", "text"]
     codec.decode_request(body)
+
+
+def test_tool_pairs_are_checked_on_turns_not_messages() -> None:
+    """Consecutive same-role messages are one turn to Anthropic: a tool_use in the first of two
+    assistant messages may be answered by a tool_result in the second of two user messages."""
+    body = copy.deepcopy(TOOL_CONVERSATION)
+    body["messages"][1:3] = [
+        {"role": "assistant", "content": [body["messages"][1]["content"][1]]},
+        {"role": "assistant", "content": "and more"},
+        {"role": "user", "content": "first"},
+        {"role": "user", "content": [body["messages"][2]["content"][0]]},
+    ]
+    req = codec.decode_request(body)
+    assert len(req.messages) == 5
+    body["messages"].append({"role": "assistant", "content": "done"})
+    body["messages"].append(
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1"}]}
+    )
+    with pytest.raises(e.InvalidRequest) as info:
+        codec.decode_request(body)  # answers a tool_use two turns back
+    assert info.value.param == "messages.6.content.0.tool_use_id"

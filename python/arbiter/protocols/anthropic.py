@@ -142,36 +142,63 @@ def _system(value: Any) -> tuple[str, ...]:
 
 
 def _messages(raw: list[Any]) -> tuple[Message, ...]:
-    out: list[Message] = []
-    open_tool_uses: set[str] = set()  # ids of the last assistant turn, which results may answer
-    for i, msg in enumerate(raw):
-        msg = c.obj(msg, f"messages.{i}")
-        role = msg.get("role")
-        if role not in ("user", "assistant"):
+    out = tuple(_message(msg, i) for i, msg in enumerate(raw))
+    _check_tool_pairs(out)
+    return out
+
+
+def _message(msg: Any, i: int) -> Message:
+    msg = c.obj(msg, f"messages.{i}")
+    role = msg.get("role")
+    if role not in ("user", "assistant"):
+        raise InvalidRequest(
+            f"messages.{i}.role: Input should be 'user' or 'assistant'", param=f"messages.{i}.role"
+        )
+    content = msg.get("content")
+    if isinstance(content, str):
+        return Message(role, (TextPart(content),))
+    blocks = c.array(content, f"messages.{i}.content")
+    return Message(
+        role, tuple(_block(b, role, f"messages.{i}.content.{j}") for j, b in enumerate(blocks))
+    )
+
+
+def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
+    """Anthropic's pairing rule, on turns (consecutive same-role messages count as one): every
+    tool_result answers a tool_use of the assistant turn just before, and every tool_use of an
+    assistant turn that a user turn follows is answered in it."""
+    calls: list[str] = []  # tool_use ids of the assistant turn before the current user turn
+    answered: set[str] = set()
+    first_of_turn = 0
+    for i, msg in enumerate(messages):
+        new_turn = i == 0 or messages[i - 1].role != msg.role
+        if msg.role == "assistant":
+            if new_turn:
+                calls = []
+            calls += [p.id for p in msg.parts if isinstance(p, ToolCallPart)]
+            continue
+        if new_turn:
+            first_of_turn, answered = i, set()
+        for j, part in enumerate(msg.parts):
+            if isinstance(part, ToolResultPart):
+                if part.tool_call_id not in calls:
+                    raise InvalidRequest(
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                        f"`tool_result` blocks: {part.tool_call_id}. Each `tool_result` block "
+                        "must have a corresponding `tool_use` block in the previous message.",
+                        param=f"messages.{i}.content.{j}.tool_use_id",
+                    )
+                answered.add(part.tool_call_id)
+        turn_ends = i + 1 == len(messages) or messages[i + 1].role != "user"
+        if turn_ends and (missing := [t for t in calls if t not in answered]):
             raise InvalidRequest(
-                f"messages.{i}.role: Input should be 'user' or 'assistant'",
-                param=f"messages.{i}.role",
+                f"messages.{first_of_turn}: `tool_use` ids were found without `tool_result` "
+                f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block must "
+                "have a corresponding `tool_result` block in the next message.",
+                param=f"messages.{first_of_turn}.content",
             )
-        content = msg.get("content")
-        if isinstance(content, str):
-            parts: tuple[Part, ...] = (TextPart(content),)
-        else:
-            blocks = c.array(content, f"messages.{i}.content")
-            parts = tuple(
-                _block(b, role, f"messages.{i}.content.{j}") for j, b in enumerate(blocks)
-            )
-        if role == "assistant":
-            open_tool_uses = {p.id for p in parts if isinstance(p, ToolCallPart)}
-        for j, part in enumerate(parts):
-            if isinstance(part, ToolResultPart) and part.tool_call_id not in open_tool_uses:
-                raise InvalidRequest(
-                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
-                    f"blocks: {part.tool_call_id}. Each `tool_result` block must have a "
-                    "corresponding `tool_use` block in the previous message.",
-                    param=f"messages.{i}.content.{j}.tool_use_id",
-                )
-        out.append(Message(role, parts))
-    return tuple(out)
+        if turn_ends:
+            calls = []
 
 
 def _block(block: Any, role: str, param: str) -> Part:
