@@ -166,6 +166,12 @@ BAD: list[tuple[Any, str | None]] = [
         _with(["messages", 2, "content"], [{"type": "text", "text": "no result"}]),
         "messages.2.content",
     ),
+    # unhashable values where a name is expected (were a TypeError, i.e. a 500)
+    (
+        _with(["messages", 0, "content", 1, "source", "media_type"], []),
+        "messages.0.content.1.source.media_type",
+    ),
+    (_with(["messages", 0, "content", 0, "type"], {}), "messages.0.content.0.type"),
     (_with(["system"], [{"type": "image"}]), "system.0.type"),
     (_with(["system"], 5), "system"),
     (_with(["temperature"], 1.5), "temperature"),

@@ -18,6 +18,15 @@ def load_json(raw: bytes) -> Any:
         ) from err
 
 
+def sendable(body: dict[str, Any]) -> None:
+    """orjson reads JSON nested up to 1024 levels deep but writes at most 254: a body we could
+    not send on must be the caller's 400 here, not a TypeError (a 500) when it is forwarded."""
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError as err:
+        raise InvalidRequest("The request body is nested too deeply.") from err
+
+
 def obj(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"{param}: Input should be an object", param=param)
@@ -86,4 +95,10 @@ def json_object_text(arguments: str, param: str) -> dict[str, Any]:
         ) from err
     if not isinstance(value, dict):
         raise InvalidRequest(f"{param}: tool call arguments must be a JSON object", param=param)
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as err:
+        raise InvalidRequest(
+            f"{param}: tool call arguments are nested too deeply", param=param
+        ) from err
     return value

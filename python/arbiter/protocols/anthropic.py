@@ -77,6 +77,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
     """`count_tokens`: a /v1/messages/count_tokens body, which has no max_tokens."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
     max_tokens = None
     if not count_tokens:
@@ -216,7 +217,7 @@ def _block(block: Any, role: str, param: str) -> Part:
         )
     if kind == "tool_result" and role == "user":
         return _tool_result(block, param)
-    if kind in _OPAQUE_BLOCKS:
+    if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
         return OpaquePart("anthropic", kind, block)
     allowed = "text, image, tool_result" if role == "user" else "text, image, tool_use"
     raise InvalidRequest(
@@ -230,7 +231,7 @@ def _image(block: dict[str, Any], param: str) -> ImagePart:
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
-        if media_type not in _IMAGE_TYPES:
+        if not isinstance(media_type, str) or media_type not in _IMAGE_TYPES:
             raise InvalidRequest(
                 f"{param}.source.media_type: Input should be one of {sorted(_IMAGE_TYPES)}",
                 param=f"{param}.source.media_type",

@@ -69,8 +69,11 @@ def decode_response(body: Any) -> CanonicalResponse:
             tool_input = block.get("input")
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 raise e.UpstreamError("malformed tool_use block from an Anthropic upstream")
-            arguments = orjson.dumps(tool_input if isinstance(tool_input, dict) else {}).decode()
-            parts.append(ToolCallPart(block["id"], block["name"], arguments))
+            try:
+                arguments = orjson.dumps(tool_input if isinstance(tool_input, dict) else {})
+            except orjson.JSONEncodeError as err:  # nested past what orjson writes
+                raise e.UpstreamError("tool_use input nested too deeply") from err
+            parts.append(ToolCallPart(block["id"], block["name"], arguments.decode()))
     sequence = body.get("stop_sequence")
     return CanonicalResponse(
         id=str(body.get("id") or ""),

@@ -54,6 +54,7 @@ def parse_request(raw: bytes) -> CanonicalRequest:
 def decode_request(body: Any) -> CanonicalRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
     system: list[str] = []
     messages = _messages(c.array(body.get("messages"), "messages", non_empty=True), system)
