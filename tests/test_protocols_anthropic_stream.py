@@ -4,6 +4,7 @@ event validated with the `anthropic` SDK's types, and the SDK's own accumulator
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anthropic
@@ -259,3 +260,23 @@ def test_property_any_openai_stream_round_trips_through_anthropic_events(
             finish = choice["finish_reason"] or finish
     assert got_text == "".join(text) and got_args == arg_text
     assert finish == ("tool_calls" if fragments else "stop")
+
+
+def test_the_async_anthropic_sdk_accumulates_the_translated_stream() -> None:
+    raw = translate_openai_stream(openai_chunks(["Hi"], ['{"city": "Oslo"}']))
+
+    async def go(base_url: str) -> anthropic.types.Message:
+        client = anthropic.AsyncAnthropic(base_url=base_url, api_key="k", max_retries=0)
+        try:
+            async with client.messages.stream(
+                model="replay", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
+                return await stream.get_final_message()
+        finally:
+            await client.close()
+
+    with anthropic_mock.running() as mock:
+        mock.replay_body = raw
+        final = asyncio.run(go(mock.base_url))
+    assert final.content[0].type == "text" and final.content[0].text == "Hi"
+    assert final.content[1].type == "tool_use" and final.content[1].input == {"city": "Oslo"}
