@@ -28,6 +28,10 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reported_cost_usd: float | None = None  # the upstream's own telemetry, when it sends one
+    # Parts of prompt_tokens that were read from / written to the upstream's prompt cache
+    # (Anthropic reports both; OpenAI only reads). prompt_tokens always counts all input.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(slots=True)

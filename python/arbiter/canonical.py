@@ -1,0 +1,245 @@
+"""Protocol-neutral request, response and stream types: what every surface decodes into and
+every provider encodes from (protocols/*.py hold the codecs; this module holds no wire format).
+
+Conventions that both codecs rely on:
+- Tool-call arguments stay JSON *text* (OpenAI sends text, possibly partial while streaming);
+  the Anthropic codec parses it into an `input` object only when it must.
+- `CanonicalUsage.input_tokens` counts uncached input, as Anthropic does; the cache counts are
+  separate. OpenAI's `prompt_tokens` is their sum (`prompt_tokens` below).
+- A stop reason is one of `StopReason`; each codec maps its own vocabulary onto it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from arbiter.errors import ArbiterError
+
+Protocol: TypeAlias = Literal["openai", "anthropic"]
+Role: TypeAlias = Literal["user", "assistant"]
+StopReason: TypeAlias = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """Inline base64 `data` with its `media_type`, or a `url` (http(s); never fetched here)."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioPart:
+    """OpenAI `input_audio`: base64 `data` in `format` (wav, mp3). Anthropic has no audio input."""
+
+    data: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallPart:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model produced it
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultPart:
+    tool_call_id: str
+    content: tuple[TextPart | ImagePart, ...]
+    is_error: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+@dataclass(frozen=True, slots=True)
+class OpaquePart:
+    """A valid block of one protocol that has no counterpart in the other (Anthropic's document
+    or thinking blocks, OpenAI's file parts). Kept so the request still decodes; untranslatable()
+    refuses to send it to the other protocol."""
+
+    protocol: Protocol
+    kind: str
+    data: dict[str, Any] = field(hash=False, compare=True)
+
+
+Part: TypeAlias = TextPart | ImagePart | AudioPart | ToolCallPart | ToolResultPart | OpaquePart
+ContentPart: TypeAlias = TextPart | ToolCallPart  # what an answer carries
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function tool. `builtin` names a provider-side tool type (Anthropic's `web_search_...`,
+    OpenAI's `custom`): valid in its own protocol only, untranslatable elsewhere."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False)
+    builtin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolChoice:
+    kind: Literal["auto", "none", "any", "named"] = "auto"
+    name: str | None = None  # for kind == "named"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    kind: Literal["json_object", "json_schema"]
+    schema: dict[str, Any] | None = field(default=None, hash=False)
+    name: str | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalRequest:
+    model: str
+    messages: tuple[Message, ...]
+    source: Protocol
+    system: tuple[str, ...] = ()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None  # False = at most one tool call per turn
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] = ()
+    n: int = 1
+    stream: bool = False
+    include_usage: bool = False
+    response_format: ResponseFormat | None = None
+    user: str | None = None  # OpenAI `user` / Anthropic `metadata.user_id`
+    # Top-level fields of the source protocol this type does not model, kept as sent: relayed
+    # unchanged to a same-protocol upstream; for another protocol see untranslatable().
+    extras: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def text(self) -> str:
+        """System and message text, for classification and token estimates."""
+        out = list(self.system)
+        for msg in self.messages:
+            for part in msg.parts:
+                if isinstance(part, TextPart | ToolResultPart):
+                    out.append(part.text)
+        return "\n".join(out)
+
+    @property
+    def has_images(self) -> bool:
+        return any(
+            isinstance(p, ImagePart)
+            or (isinstance(p, ToolResultPart) and any(isinstance(c, ImagePart) for c in p.content))
+            for m in self.messages
+            for p in m.parts
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalUsage:
+    input_tokens: int = 0  # uncached input
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """All input tokens, cached or not (OpenAI's `prompt_tokens`)."""
+        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalResponse:
+    id: str
+    model: str
+    parts: tuple[ContentPart, ...]
+    stop_reason: StopReason | None
+    usage: CanonicalUsage = CanonicalUsage()
+    stop_sequence: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+# -- stream events: Anthropic's event grammar, which is the stricter of the two ----------------
+# message_start, then blocks in index order (start, deltas, stop; one open at a time), then one
+# message_delta and message_stop. A StreamError ends the stream instead.
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStart:
+    id: str
+    model: str
+    usage: CanonicalUsage = CanonicalUsage()  # what is known up front (Anthropic: input)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStart:
+    index: int
+    kind: Literal["text", "tool_use"]
+    id: str | None = None  # tool_use only
+    name: str | None = None  # tool_use only
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolArgsDelta:
+    index: int
+    partial_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStop:
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelta:
+    stop_reason: StopReason | None
+    usage: CanonicalUsage
+    stop_sequence: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStop:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """A failure after the stream began; each encoder renders it as its protocol's terminal
+    error event (never as a normal end)."""
+
+    error: ArbiterError
+
+
+StreamEvent: TypeAlias = (
+    MessageStart
+    | BlockStart
+    | TextDelta
+    | ToolArgsDelta
+    | BlockStop
+    | MessageDelta
+    | MessageStop
+    | StreamError
+)

@@ -1,0 +1,104 @@
+"""Small validators shared by the request decoders: each raises InvalidRequest naming the param."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.errors import InvalidRequest
+
+
+def load_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request ({err.msg} at byte {err.pos})."
+        ) from err
+
+
+def sendable(body: dict[str, Any]) -> None:
+    """orjson reads JSON nested up to 1024 levels deep but writes at most 254: a body we could
+    not send on must be the caller's 400 here, not a TypeError (a 500) when it is forwarded."""
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError as err:
+        raise InvalidRequest("The request body is nested too deeply.") from err
+
+
+def obj(value: Any, param: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{param}: Input should be an object", param=param)
+    return value
+
+
+def array(value: Any, param: str, *, non_empty: bool = False) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{param}: Input should be a list", param=param)
+    if non_empty and not value:
+        raise InvalidRequest(f"{param}: List should have at least 1 item", param=param)
+    return value
+
+
+def string(value: Any, param: str, *, non_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{param}: Input should be a valid string", param=param)
+    if non_empty and not value:
+        raise InvalidRequest(f"{param}: String should have at least 1 character", param=param)
+    return value
+
+
+def opt_string(value: Any, param: str) -> str | None:
+    return None if value is None else string(value, param)
+
+
+def integer(value: Any, param: str, *, minimum: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidRequest(f"{param}: Input should be a valid integer", param=param)
+    if minimum is not None and value < minimum:
+        raise InvalidRequest(
+            f"{param}: Input should be greater than or equal to {minimum}", param=param
+        )
+    return value
+
+
+def opt_integer(value: Any, param: str, *, minimum: int | None = None) -> int | None:
+    return None if value is None else integer(value, param, minimum=minimum)
+
+
+def opt_number(value: Any, param: str, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise InvalidRequest(f"{param}: Input should be a valid number", param=param)
+    if not low <= value <= high:
+        raise InvalidRequest(f"{param}: Input should be between {low} and {high}", param=param)
+    return float(value)
+
+
+def opt_bool(value: Any, param: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{param}: Input should be a valid boolean", param=param)
+    return value
+
+
+def json_object_text(arguments: str, param: str) -> dict[str, Any]:
+    """Tool-call arguments (JSON text) as the object Anthropic's `input` must be."""
+    try:
+        value = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest(
+            f"{param}: tool call arguments are not valid JSON", param=param
+        ) from err
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{param}: tool call arguments must be a JSON object", param=param)
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as err:
+        raise InvalidRequest(
+            f"{param}: tool call arguments are nested too deeply", param=param
+        ) from err
+    return value

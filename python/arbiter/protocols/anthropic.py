@@ -1,0 +1,297 @@
+"""Anthropic Messages API requests <-> canonical types. Pure: no I/O, no clock.
+
+decode_request() validates as Anthropic's API does (400 naming the param): max_tokens required,
+system as a string or text blocks, text/image/tool_use/tool_result blocks, every tool_result
+answering a tool_use of the assistant turn before it. Valid blocks with no OpenAI counterpart
+(document, thinking, ...) decode as OpaquePart; unknown top-level fields go to `extras`.
+Encoding (canonical -> Anthropic body), responses, errors and streams live in
+anthropic_encode.py, anthropic_response.py and anthropic_stream.py, re-exported here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.canonical import (
+    CanonicalRequest,
+    ImagePart,
+    Message,
+    OpaquePart,
+    Part,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+from arbiter.protocols.anthropic_encode import encode_request
+from arbiter.protocols.anthropic_response import (
+    count_tokens_body,
+    decode_response,
+    encode_response,
+    error_body,
+    error_bytes,
+    error_status,
+    error_type,
+    sse_error_event,
+)
+from arbiter.protocols.anthropic_stream import StreamDecoder, StreamEncoder
+
+__all__ = [
+    "StreamDecoder",
+    "StreamEncoder",
+    "count_tokens_body",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "error_body",
+    "error_bytes",
+    "error_status",
+    "error_type",
+    "parse_request",
+    "sse_error_event",
+]
+
+_MODELED = frozenset({
+    "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
+    "top_k", "stop_sequences", "stream", "metadata",
+})  # fmt: skip
+_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+# Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
+_OPAQUE_BLOCKS = frozenset({
+    "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
+    "web_search_tool_result", "container_upload",
+})  # fmt: skip
+
+
+def parse_request(raw: bytes) -> CanonicalRequest:
+    return decode_request(c.load_json(raw))
+
+
+def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest:
+    """`count_tokens`: a /v1/messages/count_tokens body, which has no max_tokens."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    c.sendable(body)
+    model = c.string(body.get("model"), "model", non_empty=True)
+    max_tokens = None
+    if not count_tokens:
+        if "max_tokens" not in body:
+            raise InvalidRequest("max_tokens: Field required", param="max_tokens")
+        max_tokens = c.integer(body["max_tokens"], "max_tokens", minimum=1)
+    raw_messages = c.array(body.get("messages"), "messages", non_empty=True)
+    tools = tuple(
+        _tool(t, f"tools.{i}") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
+    )
+    choice, parallel = _tool_choice(body.get("tool_choice"))
+    stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
+    metadata = c.obj(body.get("metadata") or {}, "metadata")
+    for key in metadata:
+        if key != "user_id":
+            raise InvalidRequest(
+                f"metadata.{key}: Extra inputs are not permitted", param=f"metadata.{key}"
+            )
+    return CanonicalRequest(
+        model=model,
+        messages=_messages(raw_messages),
+        source="anthropic",
+        system=_system(body.get("system")),
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=parallel,
+        max_tokens=max_tokens,
+        temperature=c.opt_number(body.get("temperature"), "temperature", 0.0, 1.0),
+        top_p=c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0),
+        top_k=c.opt_integer(body.get("top_k"), "top_k", minimum=0),
+        stop=tuple(_stop_sequence(s, f"stop_sequences.{i}") for i, s in enumerate(stop)),
+        stream=c.opt_bool(body.get("stream"), "stream"),
+        include_usage=True,  # Anthropic streams always carry usage
+        user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
+        extras={k: v for k, v in body.items() if k not in _MODELED},
+    )
+
+
+def _stop_sequence(value: Any, param: str) -> str:
+    text = c.string(value, param)
+    if not text.strip():  # Anthropic's own rule
+        raise InvalidRequest(
+            f"{param}: each stop sequence must contain non-whitespace", param=param
+        )
+    return text
+
+
+def _system(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    blocks = c.array(value, "system")
+    out = []
+    for i, block in enumerate(blocks):
+        block = c.obj(block, f"system.{i}")
+        if block.get("type") != "text":
+            raise InvalidRequest(
+                f"system.{i}.type: Input should be 'text'", param=f"system.{i}.type"
+            )
+        out.append(c.string(block.get("text"), f"system.{i}.text"))
+    return tuple(out)
+
+
+def _messages(raw: list[Any]) -> tuple[Message, ...]:
+    out = tuple(_message(msg, i) for i, msg in enumerate(raw))
+    _check_tool_pairs(out)
+    return out
+
+
+def _message(msg: Any, i: int) -> Message:
+    msg = c.obj(msg, f"messages.{i}")
+    role = msg.get("role")
+    if role not in ("user", "assistant"):
+        raise InvalidRequest(
+            f"messages.{i}.role: Input should be 'user' or 'assistant'", param=f"messages.{i}.role"
+        )
+    content = msg.get("content")
+    if isinstance(content, str):
+        return Message(role, (TextPart(content),))
+    blocks = c.array(content, f"messages.{i}.content")
+    return Message(
+        role, tuple(_block(b, role, f"messages.{i}.content.{j}") for j, b in enumerate(blocks))
+    )
+
+
+def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
+    """Anthropic's pairing rule, on turns (consecutive same-role messages count as one): every
+    tool_result answers a tool_use of the assistant turn just before, and every tool_use of an
+    assistant turn that a user turn follows is answered in it."""
+    calls: list[str] = []  # tool_use ids of the assistant turn before the current user turn
+    answered: set[str] = set()
+    first_of_turn = 0
+    for i, msg in enumerate(messages):
+        new_turn = i == 0 or messages[i - 1].role != msg.role
+        if msg.role == "assistant":
+            if new_turn:
+                calls = []
+            calls += [p.id for p in msg.parts if isinstance(p, ToolCallPart)]
+            continue
+        if new_turn:
+            first_of_turn, answered = i, set()
+        for j, part in enumerate(msg.parts):
+            if isinstance(part, ToolResultPart):
+                if part.tool_call_id not in calls:
+                    raise InvalidRequest(
+                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                        f"`tool_result` blocks: {part.tool_call_id}. Each `tool_result` block "
+                        "must have a corresponding `tool_use` block in the previous message.",
+                        param=f"messages.{i}.content.{j}.tool_use_id",
+                    )
+                answered.add(part.tool_call_id)
+        turn_ends = i + 1 == len(messages) or messages[i + 1].role != "user"
+        if turn_ends and (missing := [t for t in calls if t not in answered]):
+            raise InvalidRequest(
+                f"messages.{first_of_turn}: `tool_use` ids were found without `tool_result` "
+                f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block must "
+                "have a corresponding `tool_result` block in the next message.",
+                param=f"messages.{first_of_turn}.content",
+            )
+        if turn_ends:
+            calls = []
+
+
+def _block(block: Any, role: str, param: str) -> Part:
+    block = c.obj(block, param)
+    kind = block.get("type")
+    if kind == "text":
+        return TextPart(c.string(block.get("text"), f"{param}.text"))
+    if kind == "image":
+        return _image(block, param)
+    if kind == "tool_use" and role == "assistant":
+        name = c.string(block.get("name"), f"{param}.name", non_empty=True)
+        arguments = orjson.dumps(c.obj(block.get("input"), f"{param}.input")).decode()
+        return ToolCallPart(
+            c.string(block.get("id"), f"{param}.id", non_empty=True), name, arguments
+        )
+    if kind == "tool_result" and role == "user":
+        return _tool_result(block, param)
+    if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
+        return OpaquePart("anthropic", kind, block)
+    allowed = "text, image, tool_result" if role == "user" else "text, image, tool_use"
+    raise InvalidRequest(
+        f"{param}.type: {kind!r} is not a valid block type in a {role} message ({allowed})",
+        param=f"{param}.type",
+    )
+
+
+def _image(block: dict[str, Any], param: str) -> ImagePart:
+    source = c.obj(block.get("source"), f"{param}.source")
+    kind = source.get("type")
+    if kind == "base64":
+        media_type = source.get("media_type")
+        if not isinstance(media_type, str) or media_type not in _IMAGE_TYPES:
+            raise InvalidRequest(
+                f"{param}.source.media_type: Input should be one of {sorted(_IMAGE_TYPES)}",
+                param=f"{param}.source.media_type",
+            )
+        return ImagePart(media_type, c.string(source.get("data"), f"{param}.source.data"))
+    if kind == "url":
+        return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))
+    raise InvalidRequest(
+        f"{param}.source.type: Input should be 'base64' or 'url'", param=f"{param}.source.type"
+    )
+
+
+def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
+    tool_use_id = c.string(block.get("tool_use_id"), f"{param}.tool_use_id", non_empty=True)
+    content = block.get("content")
+    parts: list[TextPart | ImagePart] = []
+    if isinstance(content, str):
+        parts.append(TextPart(content))
+    elif content is not None:
+        for k, inner in enumerate(c.array(content, f"{param}.content")):
+            part = _block(inner, "user", f"{param}.content.{k}")
+            if not isinstance(part, TextPart | ImagePart):
+                raise InvalidRequest(
+                    f"{param}.content.{k}.type: a tool_result holds text and image blocks",
+                    param=f"{param}.content.{k}.type",
+                )
+            parts.append(part)
+    return ToolResultPart(tool_use_id, tuple(parts), c.opt_bool(block.get("is_error"), "is_error"))
+
+
+def _tool(raw: Any, param: str) -> Tool:
+    tool = c.obj(raw, param)
+    name = c.string(tool.get("name"), f"{param}.name", non_empty=True)
+    kind = tool.get("type")
+    if kind not in (None, "custom"):
+        return Tool(name, builtin=c.string(kind, f"{param}.type"), parameters=tool)
+    schema = c.obj(tool.get("input_schema"), f"{param}.input_schema")
+    if schema.get("type") != "object":
+        raise InvalidRequest(
+            f"{param}.input_schema.type: Input should be 'object'", param=f"{param}.input_schema"
+        )
+    return Tool(name, c.opt_string(tool.get("description"), f"{param}.description"), schema)
+
+
+def _tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:
+    if raw is None:
+        return None, None
+    choice = c.obj(raw, "tool_choice")
+    kind = choice.get("type")
+    disable = c.opt_bool(
+        choice.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use"
+    )
+    parallel = False if disable else None
+    if kind in ("auto", "any", "none"):
+        return ToolChoice(kind), parallel
+    if kind == "tool":
+        return ToolChoice(
+            "named", c.string(choice.get("name"), "tool_choice.name", non_empty=True)
+        ), parallel
+    raise InvalidRequest(
+        "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'",
+        param="tool_choice.type",
+    )

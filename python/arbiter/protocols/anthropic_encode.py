@@ -1,0 +1,144 @@
+"""Canonical request -> Anthropic Messages body (for a Claude upstream). Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.canonical import (
+    AudioPart,
+    CanonicalRequest,
+    ImagePart,
+    OpaquePart,
+    Part,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+
+
+def encode_request(
+    req: CanonicalRequest, upstream_model: str, *, default_max_tokens: int
+) -> dict[str, Any]:
+    """An Anthropic body for `req`. Call untranslatable() first: this encodes what it can and
+    raises InvalidRequest only for content Anthropic cannot hold at all (non-object tool args).
+    `default_max_tokens` fills the field Anthropic requires when the client gave none."""
+    body: dict[str, Any] = {
+        "model": upstream_model,
+        "max_tokens": req.max_tokens or default_max_tokens,
+        "messages": _encode_messages(req),
+    }
+    system = list(req.system)
+    if req.response_format is not None:
+        system.append(_json_instruction(req.response_format))
+    if system:
+        body["system"] = (
+            system[0] if len(system) == 1 else [{"type": "text", "text": s} for s in system]
+        )
+    if req.tools:
+        body["tools"] = [_encode_tool(t) for t in req.tools]
+    choice = _encode_tool_choice(req)
+    if choice is not None:
+        body["tool_choice"] = choice
+    if req.temperature is not None:
+        body["temperature"] = min(req.temperature, 1.0)  # OpenAI allows up to 2; Anthropic 1
+    for key in ("top_p", "top_k"):
+        if (value := getattr(req, key)) is not None:
+            body[key] = value
+    if req.stop:
+        body["stop_sequences"] = list(req.stop)
+    if req.user is not None:
+        body["metadata"] = {"user_id": req.user}
+    if req.stream:
+        body["stream"] = True
+    if req.source == "anthropic":
+        body.update(req.extras)
+    return body
+
+
+def _encode_messages(req: CanonicalRequest) -> list[dict[str, Any]]:
+    """Consecutive same-role turns merged (OpenAI's run of `tool` messages becomes one user
+    turn), tool_result blocks first in a user turn as Anthropic requires, empty text dropped."""
+    turns: list[dict[str, Any]] = []
+    for i, msg in enumerate(req.messages):
+        blocks = [b for p in msg.parts if (b := _encode_part(p, f"messages.{i}")) is not None]
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == msg.role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": msg.role, "content": blocks})
+    for turn in turns:
+        if turn["role"] == "user":
+            turn["content"].sort(key=lambda b: b["type"] != "tool_result")  # stable
+    return turns
+
+
+def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ImagePart):
+        return _encode_image(part)
+    if isinstance(part, ToolCallPart):
+        return {
+            "type": "tool_use", "id": part.id, "name": part.name,
+            "input": c.json_object_text(part.arguments, f"{param}.tool_calls.{part.id}"),
+        }  # fmt: skip
+    if isinstance(part, ToolResultPart):
+        content = [b for p in part.content if (b := _encode_part(p, param)) is not None]
+        out: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.tool_call_id}
+        if content:
+            out["content"] = content
+        if part.is_error:
+            out["is_error"] = True
+        return out
+    if isinstance(part, OpaquePart) and part.protocol == "anthropic":
+        return part.data
+    kind = "input_audio" if isinstance(part, AudioPart) else part.kind
+    raise InvalidRequest(
+        f"{param}: {kind} content cannot be sent to an Anthropic model", param=param
+    )
+
+
+def _encode_image(part: ImagePart) -> dict[str, Any]:
+    if part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    else:
+        source = {"type": "url", "url": part.url}
+    return {"type": "image", "source": source}
+
+
+def _encode_tool(tool: Tool) -> dict[str, Any]:
+    if tool.builtin is not None:
+        return tool.parameters  # an Anthropic server tool, as the client sent it
+    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object"}}
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
+def _encode_tool_choice(req: CanonicalRequest) -> dict[str, Any] | None:
+    choice = req.tool_choice
+    if choice is None and req.parallel_tool_calls is not False:
+        return None
+    if choice is not None and choice.kind == "named":
+        out: dict[str, Any] = {"type": "tool", "name": choice.name}
+    else:
+        out = {"type": choice.kind if choice is not None else "auto"}
+    if req.parallel_tool_calls is False and out["type"] != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _json_instruction(fmt: ResponseFormat) -> str:
+    """Anthropic has no JSON mode at this API version: ask in the system prompt (best effort;
+    untranslatable() refuses `strict` schemas, whose guarantee this cannot give)."""
+    text = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
+    if fmt.schema is not None:
+        text += " The object must conform to this JSON Schema: " + orjson.dumps(fmt.schema).decode()
+    return text

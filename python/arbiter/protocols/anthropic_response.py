@@ -1,0 +1,183 @@
+"""Anthropic Messages responses and errors <-> canonical types. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter import errors as e
+from arbiter.canonical import (
+    CanonicalRequest,
+    CanonicalResponse,
+    CanonicalUsage,
+    ContentPart,
+    StopReason,
+    TextPart,
+    ToolCallPart,
+)
+from arbiter.types import estimate_tokens
+
+# Anthropic's own reasons onto the canonical ones (which are Anthropic's core four + refusal).
+_STOP_IN: dict[str, StopReason] = {
+    "end_turn": "end_turn", "max_tokens": "max_tokens", "stop_sequence": "stop_sequence",
+    "tool_use": "tool_use", "refusal": "refusal", "pause_turn": "end_turn",
+    "model_context_window_exceeded": "max_tokens",
+}  # fmt: skip
+
+
+def stop_reason_in(value: Any) -> StopReason | None:
+    return _STOP_IN.get(value) if isinstance(value, str) else None
+
+
+def _count(usage: dict[str, Any], key: str) -> int:
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_in(raw: Any) -> CanonicalUsage:
+    usage = raw if isinstance(raw, dict) else {}
+    return CanonicalUsage(
+        input_tokens=_count(usage, "input_tokens"),
+        output_tokens=_count(usage, "output_tokens"),
+        cache_read_input_tokens=_count(usage, "cache_read_input_tokens"),
+        cache_creation_input_tokens=_count(usage, "cache_creation_input_tokens"),
+    )
+
+
+def usage_out(usage: CanonicalUsage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_input_tokens": usage.cache_read_input_tokens,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens,
+    }
+
+
+def decode_response(body: Any) -> CanonicalResponse:
+    """An upstream's Message as canonical; a body that is not one raises UpstreamError. Blocks
+    with no counterpart (thinking) are left out: only text and tool calls are kept."""
+    if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+        raise e.UpstreamError("malformed answer from an Anthropic upstream")
+    parts: list[ContentPart] = []
+    for block in body["content"]:
+        if not isinstance(block, dict):
+            raise e.UpstreamError("malformed content block from an Anthropic upstream")
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            parts.append(TextPart(block["text"]))
+        elif block.get("type") == "tool_use":
+            tool_input = block.get("input")
+            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
+                raise e.UpstreamError("malformed tool_use block from an Anthropic upstream")
+            try:
+                arguments = orjson.dumps(tool_input if isinstance(tool_input, dict) else {})
+            except orjson.JSONEncodeError as err:  # nested past what orjson writes
+                raise e.UpstreamError("tool_use input nested too deeply") from err
+            parts.append(ToolCallPart(block["id"], block["name"], arguments.decode()))
+    sequence = body.get("stop_sequence")
+    return CanonicalResponse(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        parts=tuple(parts),
+        stop_reason=stop_reason_in(body.get("stop_reason")),
+        usage=usage_in(body.get("usage")),
+        stop_sequence=sequence if isinstance(sequence, str) else None,
+    )
+
+
+def message_id(raw_id: str) -> str:
+    return raw_id if raw_id.startswith("msg_") else "msg_" + raw_id
+
+
+def encode_response(resp: CanonicalResponse, model: str) -> dict[str, Any]:
+    """A Message body for an Anthropic client; `model` is the name the client sees."""
+    content: list[dict[str, Any]] = []
+    for part in resp.parts:
+        if isinstance(part, TextPart):
+            content.append({"type": "text", "text": part.text})
+        else:
+            content.append({
+                "type": "tool_use", "id": part.id, "name": part.name,
+                "input": _arguments_object(part.arguments),
+            })  # fmt: skip
+    return {
+        "id": message_id(resp.id),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": resp.stop_reason,
+        "stop_sequence": resp.stop_sequence,
+        "usage": usage_out(resp.usage),
+    }
+
+
+def _arguments_object(arguments: str) -> dict[str, Any]:
+    """A model's tool arguments as an object; text that is not one (OpenAI models can emit
+    broken JSON) is kept whole under `_raw` rather than lost or failing the answer."""
+    try:
+        value = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return value if isinstance(value, dict) else {"_raw": arguments}
+
+
+def count_tokens_body(req: CanonicalRequest) -> dict[str, int]:
+    """The answer to /v1/messages/count_tokens: arbiter's usual estimate (chars / 4) of the
+    system, messages and tool definitions, since no upstream is asked."""
+    tools = "".join(orjson.dumps(t.parameters).decode() + (t.description or "") for t in req.tools)
+    return {"input_tokens": estimate_tokens(req.text() + tools) + 4 * len(req.messages)}
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+# ArbiterError -> (Anthropic error type, Anthropic status). Anthropic's statuses: 400, 401, 403,
+# 404, 413, 429, 500 (api_error), 504 (timeout_error), 529 (overloaded_error).
+_BY_CLASS: tuple[tuple[type[e.ArbiterError], str, int], ...] = (
+    (e.InvalidRequest, "invalid_request_error", 400),
+    (e.Unauthorized, "authentication_error", 401),
+    (e.PolicyDenied, "permission_error", 403),
+    (e.UnknownModel, "not_found_error", 404),
+    (e.NotFound, "not_found_error", 404),
+    (e.MethodNotAllowed, "invalid_request_error", 405),
+    (e.PayloadTooLarge, "request_too_large", 413),
+    (e.BudgetExceeded, "rate_limit_error", 429),
+    (e.UpstreamRateLimited, "rate_limit_error", 429),
+    (e.UpstreamTimeout, "timeout_error", 504),
+    (e.UpstreamUnavailable, "overloaded_error", 529),
+    (e.NoRouteAvailable, "overloaded_error", 529),
+)
+_BY_STATUS = {
+    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+    403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+    429: "rate_limit_error", 504: "timeout_error", 529: "overloaded_error",
+}  # fmt: skip
+
+
+def error_type(err: e.ArbiterError) -> tuple[str, int]:
+    """The Anthropic error type and HTTP status for `err`."""
+    if isinstance(err, e.UpstreamRejected):  # the upstream's own 4xx: keep its status
+        status = err.upstream_status
+        return _BY_STATUS.get(status, "invalid_request_error"), status
+    for cls, kind, status in _BY_CLASS:
+        if isinstance(err, cls):
+            return kind, status
+    return "api_error", 500
+
+
+def error_status(err: e.ArbiterError) -> int:
+    return error_type(err)[1]
+
+
+def error_body(err: e.ArbiterError) -> dict[str, Any]:
+    kind, _ = error_type(err)
+    return {"type": "error", "error": {"type": kind, "message": err.message}}
+
+
+def error_bytes(err: e.ArbiterError) -> bytes:
+    return orjson.dumps(error_body(err))
+
+
+def sse_error_event(err: e.ArbiterError) -> bytes:
+    """The terminal event of a stream that failed after it began: Anthropic's `error` event."""
+    return b"event: error\ndata: " + error_bytes(err) + b"\n\n"

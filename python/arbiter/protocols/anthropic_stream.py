@@ -1,0 +1,224 @@
+"""Anthropic Messages streaming (SSE) <-> canonical stream events. Pure and stateful per stream.
+
+Anthropic frames each event as `event: <type>\\ndata: <json>\\n\\n`; the JSON repeats the type, so
+the decoder reads the `data:` payload only and accepts a whole frame or the bare payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter import errors as e
+from arbiter.canonical import (
+    BlockStart,
+    BlockStop,
+    CanonicalUsage,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ToolArgsDelta,
+)
+from arbiter.protocols.anthropic_response import (
+    error_bytes,
+    message_id,
+    stop_reason_in,
+    usage_in,
+    usage_out,
+)
+
+
+def frame_payload(frame: bytes) -> bytes:
+    """The `data:` payload of one SSE frame (several data lines joined by newlines, as SSE
+    says); a bare payload is returned as it is."""
+    if not frame.startswith((b"event:", b"data:", b":")):
+        return frame.strip()
+    data = [line[5:].strip() for line in frame.splitlines() if line.startswith(b"data:")]
+    return b"\n".join(data)
+
+
+def upstream_error(model: str, error: Any) -> e.UpstreamError:
+    """An Anthropic `error` (event or body) as the ArbiterError that failover understands."""
+    kind = error.get("type") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    text = f"{model}: upstream error {kind or 'unknown'}" + (f": {message}" if message else "")
+    if kind == "overloaded_error":
+        return e.UpstreamUnavailable(text)
+    if kind == "rate_limit_error":
+        return e.UpstreamRateLimited(text)
+    if kind == "timeout_error":
+        return e.UpstreamTimeout(text)
+    return e.UpstreamError(text)
+
+
+class StreamDecoder:
+    """An Anthropic upstream's events -> canonical events. Blocks with no canonical counterpart
+    (thinking, server tools) are skipped, and the kept ones renumbered 0, 1, 2, ... `done` turns
+    True at message_stop, the only sign of a complete answer. Garbage and `error` events raise
+    UpstreamError."""
+
+    def __init__(self, model: str = "upstream") -> None:
+        self._model = model
+        self._index: dict[int, int] = {}  # upstream block index -> canonical index
+        self._usage = CanonicalUsage()
+        self.done = False
+
+    def feed(self, frame: bytes) -> list[StreamEvent]:
+        payload = frame_payload(frame)
+        if not payload:
+            return []
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError as err:
+            raise e.UpstreamError(f"{self._model}: malformed event in the stream") from err
+        if not isinstance(event, dict):
+            raise e.UpstreamError(f"{self._model}: malformed event in the stream")
+        kind = event.get("type")
+        if kind == "error":
+            raise upstream_error(self._model, event.get("error"))
+        try:
+            return self._event(kind, event)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise e.UpstreamError(f"{self._model}: malformed {kind} event in the stream") from err
+
+    def _event(self, kind: Any, event: dict[str, Any]) -> list[StreamEvent]:
+        if kind == "message_start":
+            message = event["message"]
+            self._usage = usage_in(message.get("usage"))
+            return [
+                MessageStart(str(message.get("id", "")), str(message.get("model", "")), self._usage)
+            ]
+        if kind == "content_block_start":
+            return self._block_start(int(event["index"]), event["content_block"])
+        if kind == "content_block_delta":
+            index = self._index.get(int(event["index"]))
+            delta = event["delta"]
+            if index is None:
+                return []
+            if delta.get("type") == "text_delta":
+                return [TextDelta(index, str(delta["text"]))]
+            if delta.get("type") == "input_json_delta":
+                return [ToolArgsDelta(index, str(delta["partial_json"]))]
+            return []  # citations, thinking, signature deltas: nothing canonical
+        if kind == "content_block_stop":
+            index = self._index.get(int(event["index"]))
+            return [] if index is None else [BlockStop(index)]
+        if kind == "message_delta":
+            return [self._message_delta(event)]
+        if kind == "message_stop":
+            self.done = True
+            return [MessageStop()]
+        return []  # ping, and event types added later (Anthropic says to ignore them)
+
+    def _block_start(self, upstream_index: int, block: dict[str, Any]) -> list[StreamEvent]:
+        kind = block.get("type")
+        if kind not in ("text", "tool_use"):
+            return []
+        index = self._index[upstream_index] = len(self._index)
+        out: list[StreamEvent]
+        if kind == "text":
+            out = [BlockStart(index, "text")]
+            if text := block.get("text"):
+                out.append(TextDelta(index, str(text)))
+            return out
+        out = [BlockStart(index, "tool_use", str(block["id"]), str(block["name"]))]
+        if given := block.get("input"):  # normally {} with the arguments in deltas
+            out.append(ToolArgsDelta(index, orjson.dumps(given).decode()))
+        return out
+
+    def _message_delta(self, event: dict[str, Any]) -> MessageDelta:
+        delta = event.get("delta") or {}
+        raw = event.get("usage") or {}
+        late = usage_in(raw)  # cumulative counts; input ones only when the upstream repeats them
+        self._usage = CanonicalUsage(
+            input_tokens=late.input_tokens if "input_tokens" in raw else self._usage.input_tokens,
+            output_tokens=late.output_tokens,
+            cache_read_input_tokens=late.cache_read_input_tokens
+            or self._usage.cache_read_input_tokens,
+            cache_creation_input_tokens=late.cache_creation_input_tokens
+            or self._usage.cache_creation_input_tokens,
+        )
+        sequence = delta.get("stop_sequence")
+        return MessageDelta(
+            stop_reason_in(delta.get("stop_reason")),
+            self._usage,
+            sequence if isinstance(sequence, str) else None,
+        )
+
+    @property
+    def usage(self) -> CanonicalUsage:
+        return self._usage
+
+
+def _frame(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class StreamEncoder:
+    """Canonical events -> Anthropic SSE bytes, for an Anthropic client. `model` is the name
+    the client sees. message_start carries the usage known then (for an OpenAI upstream: none
+    yet), message_delta the final cumulative usage, input tokens included."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if isinstance(event, MessageStart):
+            message: dict[str, Any] = {
+                "id": message_id(event.id), "type": "message", "role": "assistant",
+                "model": self._model, "content": [], "stop_reason": None, "stop_sequence": None,
+                "usage": usage_out(event.usage),
+            }  # fmt: skip
+            return (
+                _frame("message_start", {"type": "message_start", "message": message}) + self.ping()
+            )
+        if isinstance(event, BlockStart):
+            block: dict[str, Any] = (
+                {"type": "text", "text": ""}
+                if event.kind == "text"
+                else {"type": "tool_use", "id": event.id, "name": event.name, "input": {}}
+            )
+            return _frame("content_block_start", {
+                "type": "content_block_start", "index": event.index, "content_block": block,
+            })  # fmt: skip
+        if isinstance(event, TextDelta):
+            return self._delta(event.index, {"type": "text_delta", "text": event.text})
+        if isinstance(event, ToolArgsDelta):
+            return self._delta(
+                event.index, {"type": "input_json_delta", "partial_json": event.partial_json}
+            )
+        if isinstance(event, BlockStop):
+            return _frame(
+                "content_block_stop", {"type": "content_block_stop", "index": event.index}
+            )
+        if isinstance(event, MessageDelta):
+            return self._message_delta(event.stop_reason, event.stop_sequence, event.usage)
+        if isinstance(event, MessageStop):
+            return _frame("message_stop", {"type": "message_stop"})
+        return self.error(event)
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
+        return _frame(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
+
+    def _message_delta(
+        self, reason: StopReason | None, sequence: str | None, usage: CanonicalUsage
+    ) -> bytes:
+        return _frame("message_delta", {
+            "type": "message_delta",
+            "delta": {"stop_reason": reason, "stop_sequence": sequence},
+            "usage": usage_out(usage),
+        })  # fmt: skip
+
+    def ping(self) -> bytes:
+        return _frame("ping", {"type": "ping"})
+
+    def error(self, event: StreamError) -> bytes:
+        """The terminal `error` event: the SDK raises it, so a broken answer never looks whole."""
+        return b"event: error\ndata: " + error_bytes(event.error) + b"\n\n"

@@ -1,0 +1,120 @@
+"""Which requests can cross from one protocol to the other, and what is dropped on the way.
+
+untranslatable(req, target) names the first feature `target` cannot serve faithfully, or None.
+A model it names a feature for is not eligible for the request; a request pinned to such a
+model gets a 400 naming the feature. Same protocol: always None (the body is relayed as is).
+
+Translated, not refused:
+- OpenAI system/developer messages -> Anthropic `system`; `tool` messages -> tool_result blocks.
+- `temperature` above 1 (OpenAI allows 2) is clamped to Anthropic's maximum of 1.
+- `response_format` json_object / json_schema (not strict) -> an instruction in Anthropic's
+  system prompt (best effort: Anthropic has no JSON mode at API version 2023-06-01).
+- A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
+Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
+- to OpenAI: `top_k`; extras in _DROPPED["anthropic"].
+- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
+Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
+tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
+(Anthropic answers 400) and tool arguments that are not a JSON object; to OpenAI: images
+inside tool results, an assistant prefill, more than 4 stop sequences;
+and every other extra field, since a field we do not understand may change the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbiter.canonical import (
+    AudioPart,
+    CanonicalRequest,
+    ImagePart,
+    OpaquePart,
+    Protocol,
+    ToolCallPart,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols._check import json_object_text
+
+_DROPPED: dict[Protocol, frozenset[str]] = {
+    "openai": frozenset({
+        "seed", "frequency_penalty", "presence_penalty", "store", "metadata", "service_tier",
+        "prompt_cache_key", "safety_identifier", "top_k", "repetition_penalty", "min_p",
+    }),
+    "anthropic": frozenset({"service_tier", "inference_geo"}),
+}  # fmt: skip
+_OPENAI_MAX_STOP = 4
+
+
+def _is_default(key: str, value: Any) -> bool:
+    """A field set to its default asks for nothing, so dropping it loses nothing."""
+    if value is None or value is False or value in ({}, [], 0, ""):
+        return True
+    if key == "modalities":
+        return bool(value == ["text"])
+    if key == "thinking":
+        return isinstance(value, dict) and value.get("type") == "disabled"
+    return False
+
+
+def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
+    if req.source == target:
+        return None
+    for key, value in req.extras.items():
+        if key not in _DROPPED[req.source] and not _is_default(key, value):
+            return f"the '{key}' parameter"
+    for tool in req.tools:
+        if tool.builtin is not None:
+            return f"the {tool.builtin!r} tool type"
+    if req.response_format is not None and req.response_format.strict:
+        return "response_format json_schema with strict: true"
+    return _to_anthropic(req) if target == "anthropic" else _to_openai(req)
+
+
+def _parts_problem(req: CanonicalRequest) -> str | None:
+    for msg in req.messages:
+        for part in msg.parts:
+            if isinstance(part, OpaquePart):
+                return f"{part.kind} content"
+            if isinstance(part, AudioPart):
+                return "audio input"
+    return None
+
+
+def _to_anthropic(req: CanonicalRequest) -> str | None:
+    if req.n > 1:
+        return "n > 1 (several choices per request)"
+    if (problem := _parts_problem(req)) is not None:
+        return problem
+    if any(not s.strip() for s in req.stop):
+        return "a whitespace-only stop sequence (Anthropic refuses them)"
+    for i, msg in enumerate(req.messages):
+        for part in msg.parts:
+            if isinstance(part, ToolCallPart):
+                try:
+                    json_object_text(part.arguments, f"messages[{i}]")
+                except InvalidRequest:
+                    return f"tool call {part.id!r} whose arguments are not a JSON object"
+            if (
+                isinstance(part, ImagePart)
+                and part.url is not None
+                and not part.url.startswith(("https://", "http://"))
+            ):
+                return "an image URL that is neither http(s) nor a base64 data URL"
+    return None
+
+
+def _to_openai(req: CanonicalRequest) -> str | None:
+    if (problem := _parts_problem(req)) is not None:
+        return problem
+    if len(req.stop) > _OPENAI_MAX_STOP:
+        return f"more than {_OPENAI_MAX_STOP} stop_sequences"
+    if req.messages and req.messages[-1].role == "assistant":
+        return "a final assistant message (prefill)"
+    for msg in req.messages:
+        for part in msg.parts:
+            if isinstance(part, ToolResultPart) and any(
+                isinstance(p, ImagePart) for p in part.content
+            ):
+                return "images inside a tool_result"
+    return None

@@ -1,0 +1,354 @@
+"""OpenAI Chat Completions requests <-> canonical types. Pure: no I/O, no clock.
+
+Used when an OpenAI-format request goes to a model of another protocol, or a canonical request
+comes to an OpenAI upstream. (Same protocol in and out never comes here: the body is relayed.)
+System and developer messages become the canonical system prompt, in order; `tool` messages
+become user turns holding tool results. Responses and streams: openai_response.py and
+openai_stream.py (re-exported here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbiter.canonical import (
+    AudioPart,
+    CanonicalRequest,
+    ImagePart,
+    Message,
+    OpaquePart,
+    Part,
+    ResponseFormat,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+from arbiter.protocols.openai_response import decode_response, encode_response
+from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
+
+__all__ = [
+    "StreamDecoder",
+    "StreamEncoder",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
+    "parse_request",
+]
+
+_MODELED = frozenset({
+    "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_tokens",
+    "max_completion_tokens", "temperature", "top_p", "stop", "n", "stream", "stream_options",
+    "response_format", "user",
+})  # fmt: skip
+
+
+def parse_request(raw: bytes) -> CanonicalRequest:
+    return decode_request(c.load_json(raw))
+
+
+def decode_request(body: Any) -> CanonicalRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    c.sendable(body)
+    model = c.string(body.get("model"), "model", non_empty=True)
+    system: list[str] = []
+    messages = _messages(c.array(body.get("messages"), "messages", non_empty=True), system)
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else c.array(stop or [], "stop")
+    options = c.obj(body.get("stream_options") or {}, "stream_options")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    parallel = body.get("parallel_tool_calls")
+    return CanonicalRequest(
+        model=model,
+        messages=messages,
+        source="openai",
+        system=tuple(system),
+        tools=tuple(
+            _tool(t, f"tools[{i}]") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
+        ),
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=None
+        if parallel is None
+        else c.opt_bool(parallel, "parallel_tool_calls"),
+        max_tokens=c.opt_integer(max_tokens, "max_tokens", minimum=1),
+        temperature=c.opt_number(body.get("temperature"), "temperature", 0.0, 2.0),
+        top_p=c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0),
+        stop=tuple(c.string(s, f"stop[{i}]") for i, s in enumerate(stops)),
+        n=c.opt_integer(body.get("n"), "n", minimum=1) or 1,
+        stream=c.opt_bool(body.get("stream"), "stream"),
+        include_usage=c.opt_bool(options.get("include_usage"), "stream_options.include_usage"),
+        response_format=_response_format(body.get("response_format")),
+        user=c.opt_string(body.get("user"), "user"),
+        extras={k: v for k, v in body.items() if k not in _MODELED},
+    )
+
+
+def _messages(raw: list[Any], system: list[str]) -> tuple[Message, ...]:
+    out: list[Message] = []
+    open_calls: set[str] = set()  # ids of the last assistant message's tool calls
+    for i, msg in enumerate(raw):
+        param = f"messages[{i}]"
+        msg = c.obj(msg, param)
+        role = msg.get("role")
+        content = msg.get("content")
+        if role in ("system", "developer"):
+            system.append(
+                "\n".join(p.text for p in _parts(content, param) if isinstance(p, TextPart))
+            )
+        elif role == "user":
+            out.append(Message("user", _parts(content, param)))
+        elif role == "assistant":
+            calls = tuple(
+                _tool_call(t, f"{param}.tool_calls[{j}]")
+                for j, t in enumerate(c.array(msg.get("tool_calls") or [], f"{param}.tool_calls"))
+            )
+            open_calls = {call.id for call in calls}
+            texts = _parts(content, param) if content is not None else ()
+            refusal = msg.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                texts += (TextPart(refusal),)
+            out.append(Message("assistant", texts + calls))
+        elif role == "tool":
+            call_id = c.string(msg.get("tool_call_id"), f"{param}.tool_call_id", non_empty=True)
+            if call_id not in open_calls:
+                raise InvalidRequest(
+                    f"{param}: a message with role 'tool' must answer a tool call of the "
+                    f"preceding assistant message (no tool call {call_id!r} there)",
+                    param=f"{param}.tool_call_id",
+                )
+            result = tuple(p for p in _parts(content, param) if isinstance(p, TextPart | ImagePart))
+            out.append(Message("user", (ToolResultPart(call_id, result),)))
+        else:
+            raise InvalidRequest(
+                f"Invalid value for '{param}.role': {role!r}.", param=f"{param}.role"
+            )
+    return tuple(out)
+
+
+def _parts(content: Any, param: str) -> tuple[Part, ...]:
+    if content is None:
+        return ()
+    if isinstance(content, str):
+        return (TextPart(content),)
+    out: list[Part] = []
+    for j, part in enumerate(c.array(content, f"{param}.content")):
+        where = f"{param}.content[{j}]"
+        part = c.obj(part, where)
+        kind = part.get("type")
+        if kind == "text":
+            out.append(TextPart(c.string(part.get("text"), f"{where}.text")))
+        elif kind == "image_url":
+            image = c.obj(part.get("image_url"), f"{where}.image_url")
+            out.append(
+                _image(c.string(image.get("url"), f"{where}.image_url.url", non_empty=True), where)
+            )
+        elif kind == "input_audio":
+            audio = c.obj(part.get("input_audio"), f"{where}.input_audio")
+            out.append(
+                AudioPart(
+                    c.string(audio.get("data"), f"{where}.input_audio.data"),
+                    c.string(audio.get("format"), f"{where}.input_audio.format"),
+                )
+            )
+        elif kind == "refusal":  # an earlier assistant refusal: what the model said
+            out.append(TextPart(c.string(part.get("refusal"), f"{where}.refusal")))
+        elif kind == "file":
+            out.append(OpaquePart("openai", kind, part))
+        else:
+            raise InvalidRequest(
+                f"Invalid value for '{where}.type': {kind!r}.", param=f"{where}.type"
+            )
+    return tuple(out)
+
+
+def _image(url: str, where: str) -> ImagePart:
+    """A `data:` URL becomes inline base64; anything else stays a URL."""
+    if not url.startswith("data:"):
+        return ImagePart(url=url)
+    head, sep, data = url[5:].partition(",")
+    media_type, _, encoding = head.partition(";")
+    if not sep or encoding != "base64" or not media_type:
+        raise InvalidRequest(
+            f"'{where}.image_url.url': a data URL must be data:<media type>;base64,<data>",
+            param=f"{where}.image_url.url",
+        )
+    return ImagePart(media_type, data)
+
+
+def _tool_call(raw: Any, param: str) -> ToolCallPart:
+    call = c.obj(raw, param)
+    fn = c.obj(call.get("function"), f"{param}.function")
+    return ToolCallPart(
+        c.string(call.get("id"), f"{param}.id", non_empty=True),
+        c.string(fn.get("name"), f"{param}.function.name", non_empty=True),
+        c.string(fn.get("arguments", ""), f"{param}.function.arguments"),
+    )
+
+
+def _tool(raw: Any, param: str) -> Tool:
+    tool = c.obj(raw, param)
+    if tool.get("type") != "function":
+        kind = c.string(tool.get("type"), f"{param}.type")
+        return Tool(str(tool.get("name") or kind), builtin=kind, parameters=tool)
+    fn = c.obj(tool.get("function"), f"{param}.function")
+    return Tool(
+        c.string(fn.get("name"), f"{param}.function.name", non_empty=True),
+        c.opt_string(fn.get("description"), f"{param}.function.description"),
+        c.obj(
+            fn.get("parameters") or {"type": "object", "properties": {}},
+            f"{param}.function.parameters",
+        ),
+    )
+
+
+def _tool_choice(raw: Any) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none"):
+        return ToolChoice(raw)
+    if raw == "required":
+        return ToolChoice("any")
+    choice = c.obj(raw, "tool_choice")
+    if choice.get("type") != "function":
+        raise InvalidRequest("Invalid value for 'tool_choice'.", param="tool_choice")
+    fn = c.obj(choice.get("function"), "tool_choice.function")
+    return ToolChoice(
+        "named", c.string(fn.get("name"), "tool_choice.function.name", non_empty=True)
+    )
+
+
+def _response_format(raw: Any) -> ResponseFormat | None:
+    if raw is None:
+        return None
+    fmt = c.obj(raw, "response_format")
+    kind = fmt.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return ResponseFormat("json_object")
+    if kind == "json_schema":
+        spec = c.obj(fmt.get("json_schema"), "response_format.json_schema")
+        schema = spec.get("schema")
+        return ResponseFormat(
+            "json_schema",
+            c.obj(schema, "response_format.json_schema.schema") if schema is not None else None,
+            c.string(spec.get("name"), "response_format.json_schema.name"),
+            c.opt_bool(spec.get("strict"), "response_format.json_schema.strict"),
+        )
+    raise InvalidRequest(
+        f"Invalid value for 'response_format.type': {kind!r}.", param="response_format.type"
+    )
+
+
+# -- canonical -> OpenAI body ------------------------------------------------------------------
+
+
+def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]:
+    """An OpenAI Chat Completions body for `req` (call untranslatable() first). Streaming
+    bodies always ask for usage: it is what the answer costs."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": s} for s in req.system]
+    for msg in req.messages:
+        messages.extend(_encode_message(msg))
+    body: dict[str, Any] = {"model": upstream_model, "messages": messages}
+    if req.tools:
+        body["tools"] = [_encode_tool(t) for t in req.tools]
+    if req.tool_choice is not None:
+        kind = req.tool_choice.kind
+        body["tool_choice"] = (
+            {"type": "function", "function": {"name": req.tool_choice.name}}
+            if kind == "named"
+            else ("required" if kind == "any" else kind)
+        )
+    if req.parallel_tool_calls is not None and req.tools:
+        body["parallel_tool_calls"] = req.parallel_tool_calls
+    if req.max_tokens is not None:
+        body["max_tokens"] = req.max_tokens  # the name every OpenAI-compatible server reads
+    for key in ("temperature", "top_p"):
+        if (value := getattr(req, key)) is not None:
+            body[key] = value
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.n != 1:
+        body["n"] = req.n
+    if req.response_format is not None:
+        body["response_format"] = _encode_format(req.response_format)
+    if req.user is not None:
+        body["user"] = req.user
+    if req.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    if req.source == "openai":
+        body.update(req.extras)
+    return body
+
+
+def _encode_message(msg: Message) -> list[dict[str, Any]]:
+    if msg.role == "assistant":
+        out: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(p.text for p in msg.parts if isinstance(p, TextPart)) or None,
+        }
+        calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+        if calls:
+            out["tool_calls"] = [
+                {
+                    "id": p.id,
+                    "type": "function",
+                    "function": {"name": p.name, "arguments": p.arguments},
+                }
+                for p in calls
+            ]
+        return [out]
+    # Tool results become `tool` messages, which must come right after the assistant turn.
+    results = [_encode_result(p) for p in msg.parts if isinstance(p, ToolResultPart)]
+    rest = [_encode_part(p) for p in msg.parts if not isinstance(p, ToolResultPart)]
+    if rest:
+        results.append({"role": "user", "content": rest})
+    return results
+
+
+def _encode_result(part: ToolResultPart) -> dict[str, Any]:
+    text = part.text
+    if part.is_error:  # OpenAI has no error flag: say it in the text the model reads
+        text = "Error: " + text
+    return {"role": "tool", "tool_call_id": part.tool_call_id, "content": text}
+
+
+def _encode_part(part: Part) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        url = part.url if part.data is None else f"data:{part.media_type};base64,{part.data}"
+        return {"type": "image_url", "image_url": {"url": url}}
+    if isinstance(part, AudioPart):
+        return {"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}}
+    if isinstance(part, OpaquePart) and part.protocol == "openai":
+        return part.data
+    kind = part.kind if isinstance(part, OpaquePart) else type(part).__name__
+    raise InvalidRequest(f"{kind} content cannot be sent to an OpenAI model", param="messages")
+
+
+def _encode_tool(tool: Tool) -> dict[str, Any]:
+    if tool.builtin is not None:
+        return tool.parameters  # an OpenAI-side tool type, as the client sent it
+    fn: dict[str, Any] = {
+        "name": tool.name,
+        "parameters": tool.parameters or {"type": "object", "properties": {}},
+    }
+    if tool.description:
+        fn["description"] = tool.description
+    return {"type": "function", "function": fn}
+
+
+def _encode_format(fmt: ResponseFormat) -> dict[str, Any]:
+    if fmt.kind == "json_object":
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name or "response", "strict": fmt.strict}
+    if fmt.schema is not None:
+        spec["schema"] = fmt.schema
+    return {"type": "json_schema", "json_schema": spec}

@@ -1,0 +1,122 @@
+"""OpenAI Chat Completions responses <-> canonical types. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbiter.canonical import (
+    CanonicalResponse,
+    CanonicalUsage,
+    ContentPart,
+    StopReason,
+    TextPart,
+    ToolCallPart,
+)
+from arbiter.errors import UpstreamError
+
+_STOP_IN: dict[str, StopReason] = {
+    "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+    "function_call": "tool_use", "content_filter": "refusal",
+}  # fmt: skip
+_STOP_OUT: dict[StopReason, str] = {
+    "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+    "tool_use": "tool_calls", "refusal": "content_filter",
+}  # fmt: skip
+
+
+def stop_reason_in(value: Any) -> StopReason | None:
+    return _STOP_IN.get(value) if isinstance(value, str) else None
+
+
+def finish_reason_out(reason: StopReason | None) -> str | None:
+    return _STOP_OUT[reason] if reason is not None else None
+
+
+def _count(raw: dict[str, Any], key: str) -> int:
+    value = raw.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_in(raw: Any) -> CanonicalUsage:
+    """OpenAI counts cached prompt tokens inside `prompt_tokens`; canonical keeps them apart."""
+    usage = raw if isinstance(raw, dict) else {}
+    details = usage.get("prompt_tokens_details")
+    cached = _count(details, "cached_tokens") if isinstance(details, dict) else 0
+    prompt = _count(usage, "prompt_tokens")
+    return CanonicalUsage(
+        input_tokens=max(prompt - cached, 0),
+        output_tokens=_count(usage, "completion_tokens"),
+        cache_read_input_tokens=min(cached, prompt),
+    )
+
+
+def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
+    """Cache writes count as prompt tokens too: OpenAI has no field of their own."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.prompt_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+    }
+
+
+def decode_response(body: Any) -> CanonicalResponse:
+    """The first choice of an upstream's chat.completion (n > 1 never crosses protocols)."""
+    try:
+        choice = body["choices"][0]
+        message = choice["message"]
+        content, refusal = message.get("content"), message.get("refusal")
+        calls = message.get("tool_calls") or []
+        parts: list[ContentPart] = []
+        if isinstance(content, str) and content:
+            parts.append(TextPart(content))
+        if isinstance(refusal, str) and refusal:
+            parts.append(TextPart(refusal))
+        for call in calls:
+            fn = call["function"]
+            parts.append(
+                ToolCallPart(str(call["id"]), str(fn["name"]), str(fn.get("arguments") or ""))
+            )
+    except (KeyError, IndexError, TypeError, AttributeError) as err:
+        raise UpstreamError("malformed answer from an OpenAI upstream") from err
+    reason = stop_reason_in(choice.get("finish_reason"))
+    if isinstance(refusal, str) and refusal:
+        reason = "refusal"
+    return CanonicalResponse(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        parts=tuple(parts),
+        stop_reason=reason,
+        usage=usage_in(body.get("usage")),
+    )
+
+
+def completion_id(raw_id: str) -> str:
+    return raw_id if raw_id.startswith("chatcmpl-") else "chatcmpl-" + raw_id
+
+
+def encode_response(resp: CanonicalResponse, model: str, created: int) -> dict[str, Any]:
+    """A chat.completion for an OpenAI client; `model` is the name it sees, `created` the
+    Unix time (passed in: this module reads no clock)."""
+    calls = [p for p in resp.parts if isinstance(p, ToolCallPart)]
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": resp.text if resp.text or not calls else None,
+        "refusal": None,
+    }
+    if calls:
+        message["tool_calls"] = [
+            {"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}}
+            for p in calls
+        ]
+    return {
+        "id": completion_id(resp.id),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{
+            "index": 0, "message": message, "logprobs": None,
+            "finish_reason": finish_reason_out(resp.stop_reason) or "stop",
+        }],
+        "usage": usage_out(resp.usage),
+    }  # fmt: skip

@@ -1,0 +1,204 @@
+"""OpenAI chat.completion.chunk streams <-> canonical stream events. Pure, stateful per stream.
+
+OpenAI has no block structure: text and tool-call fragments (addressed by tool-call `index`)
+arrive as deltas, the finish reason in a late chunk and usage in the last one before
+`[DONE]`. The decoder builds Anthropic-style blocks from them; the encoder flattens blocks back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.canonical import (
+    BlockStart,
+    BlockStop,
+    CanonicalUsage,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ToolArgsDelta,
+)
+from arbiter.errors import UpstreamError
+from arbiter.protocols.openai_response import (
+    completion_id,
+    finish_reason_out,
+    stop_reason_in,
+    usage_in,
+    usage_out,
+)
+from arbiter.surfaces.openai import sse_error_event
+
+
+class StreamDecoder:
+    """An OpenAI upstream's chunk payloads (the text after `data: `) -> canonical events.
+    Only choice 0 is read. The closing MessageDelta and MessageStop come at `[DONE]` (fed as a
+    payload, or by calling finish()), when usage is known; `done` is then True."""
+
+    def __init__(self, model: str = "upstream") -> None:
+        self._model = model
+        self._started = False
+        self._open: int | None = None  # the canonical block now open
+        self._text_block: int | None = None
+        self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
+        self._blocks = 0
+        self._stop: StopReason | None = None
+        self._usage = CanonicalUsage()
+        self.done = False
+
+    def feed(self, payload: bytes) -> list[StreamEvent]:
+        payload = payload.strip()
+        if payload.startswith(b"data:"):
+            payload = payload[5:].strip()
+        if not payload:
+            return []
+        if payload == b"[DONE]":
+            return self.finish()
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError as err:
+            raise UpstreamError(f"{self._model}: malformed chunk in the stream") from err
+        if not isinstance(chunk, dict) or "error" in chunk:
+            raise UpstreamError(f"{self._model}: the upstream reported an error in the stream")
+        try:
+            return self._chunk(chunk)
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise UpstreamError(f"{self._model}: malformed chunk in the stream") from err
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            out.append(MessageStart(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = usage_in(chunk["usage"])
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            for key in ("content", "refusal"):
+                text = delta.get(key)
+                if isinstance(text, str) and text:
+                    out.extend(self._text(text))
+            for call in delta.get("tool_calls") or ():
+                out.extend(self._tool_fragment(call))
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                self._stop = "refusal" if delta.get("refusal") else stop_reason_in(reason)
+                out.extend(self._close())
+        return out
+
+    def _close(self) -> list[StreamEvent]:
+        if self._open is None:
+            return []
+        index, self._open = self._open, None
+        return [BlockStop(index)]
+
+    def _begin(self) -> tuple[int, list[StreamEvent]]:
+        closed = self._close()
+        index = self._open = self._blocks
+        self._blocks += 1
+        return index, closed
+
+    def _text(self, text: str) -> list[StreamEvent]:
+        if self._open is not None and self._open == self._text_block:
+            return [TextDelta(self._open, text)]
+        index, out = self._begin()
+        self._text_block = index
+        return [*out, BlockStart(index, "text"), TextDelta(index, text)]
+
+    def _tool_fragment(self, call: dict[str, Any]) -> list[StreamEvent]:
+        fn = call.get("function") or {}
+        position = int(call.get("index", 0))
+        out: list[StreamEvent] = []
+        index = self._tool_blocks.get(position)
+        if index is None:
+            index, out = self._begin()
+            self._tool_blocks[position] = index
+            out.append(
+                BlockStart(index, "tool_use", str(call.get("id") or ""), str(fn.get("name") or ""))
+            )
+        arguments = fn.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            # A fragment for an earlier call after a later one began (rare) keeps its own index.
+            out.append(ToolArgsDelta(index, arguments))
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        if self.done:
+            return []
+        self.done = True
+        out: list[StreamEvent] = [] if self._started else [MessageStart("", "")]
+        out.extend(self._close())
+        stop = self._stop or ("tool_use" if self._tool_blocks else "end_turn")
+        return [*out, MessageDelta(stop, self._usage), MessageStop()]
+
+    @property
+    def usage(self) -> CanonicalUsage:
+        return self._usage
+
+
+class StreamEncoder:
+    """Canonical events -> OpenAI `data: {chunk}\\n\\n` bytes, ending with `data: [DONE]`.
+    With `include_usage` the usage chunk (empty choices) precedes [DONE] and every other chunk
+    says `"usage": null`, as OpenAI does. `created` is passed in: no clock read here."""
+
+    def __init__(self, model: str, *, include_usage: bool, created: int) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        self._created = created
+        self._id = "chatcmpl-"
+        self._tool_positions: dict[int, int] = {}  # canonical block index -> tool_calls index
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk: dict[str, Any] = {
+            "id": self._id, "object": "chat.completion.chunk", "created": self._created,
+            "model": self._model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }  # fmt: skip
+        if self._include_usage:
+            chunk["usage"] = None
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if isinstance(event, MessageStart):
+            self._id = completion_id(event.id)
+            return self._chunk({"role": "assistant", "content": ""})
+        if isinstance(event, BlockStart):
+            if event.kind == "text":
+                return b""
+            position = self._tool_positions[event.index] = len(self._tool_positions)
+            return self._chunk({"tool_calls": [{
+                "index": position, "id": event.id, "type": "function",
+                "function": {"name": event.name, "arguments": ""},
+            }]})  # fmt: skip
+        if isinstance(event, TextDelta):
+            return self._chunk({"content": event.text})
+        if isinstance(event, ToolArgsDelta):
+            position = self._tool_positions.get(event.index, 0)
+            return self._chunk(
+                {"tool_calls": [{"index": position, "function": {"arguments": event.partial_json}}]}
+            )
+        if isinstance(event, BlockStop):
+            return b""
+        if isinstance(event, MessageDelta):
+            out = self._chunk({}, finish_reason_out(event.stop_reason) or "stop")
+            if self._include_usage:
+                usage = {
+                    "id": self._id, "object": "chat.completion.chunk", "created": self._created,
+                    "model": self._model, "choices": [], "usage": usage_out(event.usage),
+                }  # fmt: skip
+                out += b"data: " + orjson.dumps(usage) + b"\n\n"
+            return out
+        if isinstance(event, MessageStop):
+            return b"data: [DONE]\n\n"
+        return self.error(event)
+
+    def error(self, event: StreamError) -> bytes:
+        """OpenAI's terminal error: one `data:` error object and no [DONE] after it."""
+        return sse_error_event(event.error)
