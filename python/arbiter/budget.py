@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import logging
 import time
 from collections import deque
@@ -373,10 +374,8 @@ class Budgets:
     async def drain(self, timeout_s: float) -> int:
         """Give queued settles up to `timeout_s` to be written (shutdown); returns those left."""
         if self._retry is not None and not self._retry.done():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._retry), timeout_s)
-            except TimeoutError:
-                pass
         if self._unsettled:
             log.error(
                 "budget: %d settles could not be written before shutdown (%s)",

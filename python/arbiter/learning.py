@@ -109,9 +109,7 @@ class Learner:
                 return
             self._apply(a.decision_id, a, score, "judge", judge.JUDGE_VERSION)
         except BudgetExceeded as err:  # the judge's caps (budgets.judge_scope) refused the call
-            log.warning(
-                "judge call skipped: %s", err.message, extra={"decision_id": a.decision_id}
-            )
+            log.warning("judge call skipped: %s", err.message, extra={"decision_id": a.decision_id})
         except ArbiterError as err:  # a failed judge call costs a grade, never a request
             log.warning("grading failed: %s", err.message, extra={"decision_id": a.decision_id})
         except Exception:  # grading is best-effort background work: log, never crash the loop

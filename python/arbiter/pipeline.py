@@ -41,9 +41,9 @@ from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.routing import RouteRequest
 from arbiter.surfaces.openai import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
-from arbiter.worst_case import CallWorst
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream.openai import parse_chunk
+from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -70,9 +70,8 @@ def may_be_billed(err: BaseException) -> bool:
     call we abandoned (cancelled) may all have been billed in full."""
     if isinstance(err, UpstreamRateLimited | UpstreamRejected | BudgetExceeded):
         return False
-    if isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT):
-        return False  # nothing reached the upstream
-    return True
+    # a connection never made: nothing reached the upstream
+    return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
 
 
 @dataclass(slots=True)
@@ -451,10 +450,8 @@ class Pipeline:
         if usage is not None and usage.reported_cost_usd is not None:
             cost, source = usage.reported_cost_usd, "upstream"
             s.alerts.check_price(plan.tenant, model, cost, registry_cost)
-        if error is None or opened:
-            cost = self.call_cost(plan, model, usage, req, content)
-        else:
-            cost = 0.0  # no call answered: what the failed ones may have cost is on the charge
+        # no call answered: what the failed ones may have cost is on the charge
+        cost = self.call_cost(plan, model, usage, req, content) if error is None or opened else 0.0
         cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
         baseline = s.baseline_for(plan.principal)
         baseline_cost = baseline.cost_usd(pt, ct)
