@@ -73,5 +73,5 @@ def test_budget_keys_are_parsed_strictly(tmp_path: Path) -> None:
     s = config.loads(base + '\n[budgets]\njudge_scope = "global"\noutage_allowance = 0\n', env=env)
     assert s.budgets.judge_scope == "global" and s.budgets.outage_allowance == 0
     for bad in ('judge_scope = "tenants"', "outage_allowance = 2", "image_tokens = -1"):
-        with pytest.raises(ConfigError, match="budgets|tenants"):
+        with pytest.raises(ConfigError, match=r"budgets|tenants"):
             config.loads(base + f"\n[budgets]\n{bad}\n", env=env)
