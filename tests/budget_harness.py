@@ -23,9 +23,9 @@ ENV = {API_KEY_ENV: "sim-key", ADMIN_KEY_ENV: ADMIN}
 HEADERS = {"authorization": f"Bearer {ADMIN}"}  # the admin runs as tenant "default"
 
 
-def settings(tmp_path: Path, cap_usd: float | None, extra: str = "") -> Settings:
+def settings(tmp_path: Path, cap_usd: float | None, extra: str = "", routing: str = "") -> Settings:
     text = demo_config("http://127.0.0.1:9/v1", tmp_path / "budget.db")
-    text = text.replace("[routing]", "[routing]\ndifficulty = false")
+    text = text.replace("[routing]", f"[routing]\ndifficulty = false\n{routing}")
     text = text.replace("judge_sample_rate = 1.0", "judge_sample_rate = 0.0")
     text += "\n" + extra + "\n"
     if cap_usd is not None:

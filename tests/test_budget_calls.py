@@ -13,7 +13,7 @@ import pytest
 from arbiter import worst_case
 from arbiter.errors import BudgetExceeded
 from arbiter.pipeline import judge_caller
-from tests.budget_harness import Harness, Scripted, settings
+from tests.budget_harness import HEADERS, Harness, Scripted, settings
 
 PIN, POUT = 15.0, 60.0  # sim-premium's prices per million tokens
 
@@ -234,3 +234,32 @@ def test_judge_calls_are_reserved_and_settled_in_the_judge_scope(tmp_path: Path)
     assert not called and budget.get("spent", 0.0) == 0.0
     called, budget = run(go(0.0001, "none"))
     assert called and budget == {}
+
+
+CASCADE = (
+    'explore = 0.0\ncascade_tasks = ["chat"]\ncascade_first_model = "sim-small"\n'
+    "cascade_min_answer_tokens = { chat = 100000 }"  # every first answer escalates
+)
+
+
+def test_a_cascade_reserves_its_escalated_call_on_top_of_the_first(tmp_path: Path) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "Tell me about tides."}],
+            "max_tokens": 1000}  # fmt: skip
+    worst = worst_case.CallWorst(lambda _m: None, body, 1000, 2000)  # type: ignore[arg-type,return-value]
+    dear = usd(worst.prompt_tokens, 1000)
+    first_cost = (100 * 0.5 + 1000 * 1.5) / 1e6  # sim-small's usage below
+
+    async def go(cap: float) -> tuple[int, list[str], dict[str, float]]:
+        up = Scripted(usage=(100, 1000))
+        async with Harness(settings(tmp_path / str(cap), cap, routing=CASCADE), up) as h:
+            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+            return r.status_code, [b["model"] for b in up.bodies], await h.settled()
+
+    # room for the dearest call plus the first one: both are made, both are paid
+    status, _, budget = run(go(dear + first_cost * 1.01))
+    assert status == 200
+    assert budget["reserved"] == pytest.approx(0.0, abs=1e-12)
+    # room for the dearest call only: after the first call, the escalated one cannot be covered
+    status, calls, budget = run(go(dear + first_cost * 0.5))
+    assert status == 429, "the escalated call was made without a reservation covering it"
+    assert len(calls) == 1 and budget["spent"] == pytest.approx(first_cost)

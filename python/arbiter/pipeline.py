@@ -247,7 +247,11 @@ class Pipeline:
         if plan.stats is not None and result.usage.completion_tokens:
             s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens)
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
-        return None, self.call_cost(plan, cheap, result.usage, req, result.content)
+        spent = self.call_cost(plan, cheap, result.usage, req, result.content)
+        if plan.charge is None:
+            return None, spent
+        plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
+        return None, 0.0
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
