@@ -94,7 +94,9 @@ def test_requests_never_wait_on_a_store_known_down(tmp_path: Path) -> None:
             await asyncio.wait_for(b.open("d2", caps, lambda _m: 0.015, ["m"]), 2.0)
         assert refused.value.http_status == 503 and "allowance" in refused.value.message
         assert store.calls["reserve_budget"] == 1, "only the first call touched the store"
-        await b.settle("d1", 0.01)  # queued behind the outage
+        await b.settle("d1", 0.01)  # queued behind the outage; the allowance keeps $0.01
+        await asyncio.wait_for(b.open("d2", caps, lambda _m: 0.009, ["m"]), 2.0)
+        await b.settle("d2", 0.0)
         store.down = False
         store.block.set()
         store.block = None

@@ -251,11 +251,18 @@ class Budgets:
                     f"the {_describe(c)} is spent ({usd(used)} of "
                     f"{usd(self._s.outage_allowance * c.limit_usd)}); retry shortly."
                 )
-        for c in charge.caps:
-            key = (c.scope, c.window_start)
-            self._allowance_used[key] = self._allowance_used.get(key, 0.0) + amount
+        self._use_allowance(charge.caps, amount)
         charge.held += amount
         charge.local += amount
+
+    def _use_allowance(self, caps: tuple[BoundCap, ...], delta: float) -> None:
+        for c in caps:
+            key = (c.scope, c.window_start)
+            left = self._allowance_used.get(key, 0.0) + delta
+            if left > 1e-12:
+                self._allowance_used[key] = left
+            else:
+                self._allowance_used.pop(key, None)
 
     def _refusal(
         self, caps: tuple[BoundCap, ...], over: tuple[str, float, float], amount: float
@@ -289,11 +296,15 @@ class Budgets:
         if charge is None or charge.settled:
             return
         charge.settled = True
+        # the allowance keeps only the local share of the real spend until the store has it
+        kept = actual * charge.local / charge.held if charge.held > 0 else 0.0
+        if charge.local > 0:
+            self._use_allowance(charge.caps, kept - charge.local)
         job = _Unsettled(
             [(c.scope, c.window_start) for c in charge.caps],
             charge.held - charge.local,
             actual,
-            charge.local,
+            kept,
             charge.caps,
         )
         if self._down_since is not None or self._unsettled:
@@ -315,13 +326,7 @@ class Budgets:
         after = await asyncio.to_thread(
             self._store.settle_budget, job.windows, job.reserved, job.actual
         )
-        for c in job.caps:  # the store now has this spend: the allowance it used is free again
-            key = (c.scope, c.window_start)
-            left = self._allowance_used.get(key, 0.0) - job.local
-            if left > 1e-12:
-                self._allowance_used[key] = left
-            else:
-                self._allowance_used.pop(key, None)
+        self._use_allowance(job.caps, -job.local)  # the store has this spend now
         for (scope, start, spent), bound in zip(after, job.caps, strict=True):
             self._thresholds(bound, scope, start, spent)
 
