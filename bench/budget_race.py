@@ -366,6 +366,36 @@ async def _scenario_burst(
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
+def tokenizer_speed(repeats: int = 20) -> list[dict[str, Any]]:
+    """The real tokenizer (Rust, o200k) against the chars/4 estimate it replaced for budgets: time
+    per call and the counts, on English prose, CJK text and JSON tool schemas."""
+    from arbiter.types import count_tokens, estimate_tokens
+
+    texts = {
+        "english": PROMPT + " The keeper climbs the stairs at dusk to light the lamp. ",
+        "cjk": _CJK[:60],
+        "json_tools": orjson.dumps(_TOOLS[:2]).decode(),
+    }
+    out = []
+    for kind, unit in texts.items():
+        for size in (1_000, 16_000, 256_000):
+            text = (unit * (size // len(unit) + 1))[:size]
+            count_tokens([text])  # the tables load once per process
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                real = count_tokens([text])
+            t1 = time.perf_counter()
+            for _ in range(repeats):
+                est = estimate_tokens(text)
+            t2 = time.perf_counter()
+            out.append({
+                "text": kind, "chars": size, "tokens": real, "chars_over_4": est,
+                "tokenizer_us": round((t1 - t0) / repeats * 1e6, 1),
+                "chars_over_4_us": round((t2 - t1) / repeats * 1e6, 2),
+            })  # fmt: skip
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=200)
@@ -404,7 +434,15 @@ def main() -> int:
             f"{sc['upstream_calls']} upstream calls ({sc['upstream_failures']} failed), "
             f"overshoot {sc['overshoot_worst_cases']:.3f} worst cases"
         )
+    speed = tokenizer_speed()
+    for t in speed:
+        print(
+            f"tokens {t['text']:<10} {t['chars']:>7} chars: {t['tokens']:>6} tokens in "
+            f"{t['tokenizer_us']:>8} us (chars/4 said {t['chars_over_4']} in "
+            f"{t['chars_over_4_us']} us)"
+        )
     final = dict(runs[-1]) if runs else {}
+    final["tokenizer"] = speed
     final["races"] = runs
     final["scenarios"] = [
         {"name": f"race-{r['sidecars']}x{r['store']}-w{r['waves']}",
