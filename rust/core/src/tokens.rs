@@ -1,4 +1,4 @@
-//! Token counts with OpenAI's byte-pair encodings (`o200k_base`, `cl100k_base`), for budget
+//! Token counts with `OpenAI`'s byte-pair encodings (`o200k_base`, `cl100k_base`), for budget
 //! reservations: a request's worst case must count what the upstream will bill, and the
 //! chars / 4 rule of thumb undercounts CJK text, code and JSON schemas by 2-4x.
 //!
@@ -7,7 +7,7 @@
 
 use bpe_openai::Tokenizer;
 
-/// Which OpenAI encoding to count with.
+/// Which `OpenAI` encoding to count with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     /// GPT-4o, GPT-4.1, o-series, GPT-5.

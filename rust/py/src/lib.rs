@@ -188,7 +188,7 @@ impl PyLogLinear {
 
 // -- token counts (arbiter_core::tokens) ----------------------------------------------------
 
-/// The total number of tokens of `texts` in `encoding` ("o200k_base" or "cl100k_base").
+/// The total number of tokens of `texts` in `encoding` (`"o200k_base"` or `"cl100k_base"`).
 #[pyfunction]
 #[pyo3(signature = (texts, encoding = "o200k_base"))]
 fn count_tokens(py: Python<'_>, texts: Vec<String>, encoding: &str) -> PyResult<usize> {
