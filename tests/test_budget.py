@@ -25,10 +25,16 @@ def test_windows() -> None:
     assert window_bounds("total", now) == (0.0, float("inf"))
 
 
-def test_worst_case_uses_the_dearest_candidate() -> None:
-    cheap = ModelSettings("a", "u", 1.0, 2.0)
-    dear = ModelSettings("b", "u", 10.0, 30.0)
-    assert Budgets.worst_case([cheap, dear], 1000, 500) == (1000 * 10.0 + 500 * 30.0) / 1e6
+def test_a_calls_worst_case_is_all_choices_at_the_limit() -> None:
+    from arbiter.worst_case import CallWorst
+
+    models = {"a": ModelSettings("a", "u", 1.0, 2.0), "b": ModelSettings("b", "u", 10.0, 30.0)}
+    body = {"messages": [{"role": "user", "content": "hi"}], "n": 3}
+    worst = CallWorst(models.__getitem__, body, 500, 2000, prompt=1000)
+    assert worst("b") == (1000 * 10.0 + 3 * 500 * 30.0) / 1e6
+    assert worst("a") == (1000 * 1.0 + 3 * 500 * 2.0) / 1e6
+    no_limit = CallWorst(models.__getitem__, body, None, 2000, prompt=1000)
+    assert no_limit("a") == (1000 * 1.0 + 3 * 4096 * 2.0) / 1e6  # the model's own maximum
 
 
 def test_caps_bind_by_scope() -> None:

@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 import httpx
 import orjson
 
-from arbiter.config import BudgetSettings, CapSettings, ModelSettings
+from arbiter.config import BudgetSettings, CapSettings
 from arbiter.errors import ArbiterError, BudgetExceeded
 from arbiter.principal import Principal
 from arbiter.store import Store, StoreError
@@ -194,13 +194,6 @@ class Budgets:
         caps = self.caps_for(Principal(tenant=tenant), now)
         return tuple(c for c in caps if scope == "tenant" or c.scope == "global")
 
-    @staticmethod
-    def worst_case(models: Sequence[ModelSettings], prompt_tokens: int, max_tokens: int) -> float:
-        """One call's worst case at the dearest of `models` (max_tokens: all n choices)."""
-        pin = max(m.price_in_per_mtok for m in models)
-        pout = max(m.price_out_per_mtok for m in models)
-        return (prompt_tokens * pin + max_tokens * pout) / 1e6
-
     # -- a request's charge -------------------------------------------------------------------
     async def open(
         self,
@@ -282,13 +275,6 @@ class Budgets:
             limit_usd=bound.limit_usd,
             window=bound.cap.window,
         )
-
-    async def reserve(self, decision_id: str, caps: tuple[BoundCap, ...], amount: float) -> None:
-        """Reserve a fixed `amount` under `caps` (a charge whose every call costs `amount`)."""
-        await self.open(decision_id, caps, lambda _m: amount, ("",))
-
-    def charge_of(self, decision_id: str) -> Charge | None:
-        return self._open.get(decision_id)
 
     async def settle(self, decision_id: str, actual: float) -> None:
         """Swap the request's held amount for its real cost (`actual`: every call included)."""
