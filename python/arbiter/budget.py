@@ -17,6 +17,12 @@ made BEFORE the call, atomically in the store, in every cap that applies (a `Cha
 - the request settles once: the held amount is swapped for the sum of its calls' costs, which is
   also the decision record's `cost_usd`.
 
+So a request's total worst case is (failover.retries_per_model + 1) x the sum, over the first
+failover.max_models models of its order, of one call's worst case (plus a cascade's first call),
+but it is never reserved all at once: only what the calls made so far may have cost, plus the
+next call. Nothing is ever sent upstream that is not covered, so spend passes a cap only through
+an upstream billing more than a call's worst case (a model ignoring max_tokens).
+
 Store outages: a settle that fails is queued and retried in the background (in order, never
 dropped; its reservation stays held in the store until then, and the spend counts as soon as the
 store takes it). While the store is known to be down, requests never wait on it: each replica may
