@@ -336,7 +336,7 @@ class Budgets:
         if self._retry is None or self._retry.done():
             self._retry = asyncio.get_running_loop().create_task(self._retry_loop())
 
-    async def _retry_loop(self, first_s: float = 0.2, max_s: float = 5.0) -> None:
+    async def _retry_loop(self, first_s: float = 0.2, max_s: float = 1.0) -> None:
         """Write queued settles in order until none is left and the store answers; this loop is
         the only thing that probes a store known to be down (requests never wait on it)."""
         pause = first_s
