@@ -1,9 +1,16 @@
 """Budget caps under concurrency: many concurrent requests from several keys against one cap.
 
-Starts a sim pool and N sidecars sharing one store (SQLite file by default, or --store-url for
-PostgreSQL), caps global spend at the worth of ~20 requests, fires bounded concurrent bursts, and
-checks the recorded spend never passes the cap by more than one request's worst case. Also sends
-requests with invalid keys and counts any that reached the upstream. Ends with one JSON line.
+Races: starts a sim pool and N sidecars sharing one store (SQLite file by default, or --store-url
+for PostgreSQL), caps global spend at the worth of ~20 requests, fires bounded concurrent bursts,
+and checks the recorded spend never passes the cap by more than one request's worst case. Also
+sends requests with invalid keys and counts any that reached the upstream.
+
+Scenarios: the requests that used to leak (n > 1, 40 tool schemas, images, CJK text, a cascade
+that pays two calls, failover attempts the upstream billed and then failed, LLM judge spend),
+each against a fresh cap, with spend counted AT THE UPSTREAM: bench/budget_mock.py bills every
+token it generates (all choices, always to the output limit) before it fails. Each scenario's
+overshoot is (billed - cap) in units of one request's worst case; the promise is <= 1.
+Ends with one JSON line whose `scenarios` lists each one's overshoot.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +195,214 @@ def _run(
     }
 
 
+# -- scenarios: spend counted at a mock upstream that bills like a real one -------------------
+MOCK_PRICES = {  # per million tokens: in, out
+    "mock-cheap": [0.5, 1.5],
+    "mock-mid": [2.5, 10.0],
+    "mock-dear": [15.0, 60.0],
+    "mock-judge": [0.15, 0.6],
+}
+_CJK = "東京は日本の首都であり、世界最大級の都市圏を持つ。多くの人々が毎日電車で通勤している。" * 40
+_TOOLS = [
+    {"type": "function", "function": {
+        "name": f"lookup_{i}", "description": f"Look up record kind {i} and return its fields.",
+        "parameters": {"type": "object", "properties": {
+            f"field_{j}": {"type": "string", "description": f"the {j}th filter"} for j in range(8)},
+            "required": ["field_0"]}}}
+    for i in range(40)
+]  # fmt: skip
+_IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+
+def _user(content: Any) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": content}]
+
+
+# name -> (request body, extra [routing] lines, mock failure period, share of streams)
+SCENARIOS: dict[str, tuple[dict[str, Any], str, int, float]] = {
+    "n8": ({"model": "mock-dear", "messages": _user("Name a colour."), "n": 8,
+            "max_tokens": 100}, "", 0, 0.0),
+    "tools40": ({"model": "mock-dear", "messages": _user("Find order 7."), "tools": _TOOLS,
+                 "max_tokens": 50}, "", 0, 0.0),
+    "images": ({"model": "mock-dear", "messages": _user([{"type": "text", "text": "Compare."},
+                _IMAGE, _IMAGE, _IMAGE]), "max_tokens": 50}, "", 0, 0.0),
+    "cjk": ({"model": "mock-dear", "messages": _user(_CJK), "max_tokens": 50}, "", 0, 0.0),
+    "cascade": ({"model": "auto", "messages": _user("Tell me something about lighthouses."),
+                 "max_tokens": 100},
+                'cascade_tasks = ["chat"]\ncascade_first_model = "mock-mid"\n'
+                "[routing.cascade_min_answer_tokens]\nchat = 100000", 0, 0.0),
+    "failover_billed": ({"model": "mock-dear", "messages": _user("Name a colour."),
+                         "max_tokens": 100}, "", 2, 0.5),
+    "judge": ({"model": "mock-cheap", "messages": _user("Write a haiku about autumn rain."),
+               "max_tokens": 300}, 'judge_model = "mock-dear"\njudge_sample_rate = 1.0', 0, 0.0),
+}  # fmt: skip
+
+
+def scenario_config(mock_url: str, db: Path, cap: float, routing: str) -> str:
+    lines = [
+        "[auth]", 'mode = "keys"', f'admin_key_env = "{ADMIN_KEY_ENV}"', "",
+        "[server]", 'log_level = "warning"', "",
+        "[store]", f'url = "sqlite:///{db}"', "",
+        "[failover]", "retries_per_model = 2", "backoff_ms = 1", "max_models = 3", "",
+        "[budgets]", 'judge_scope = "tenant"', "",
+        "[[budgets.caps]]", 'scope = "global"', f"limit_usd = {cap}", 'window = "total"', "",
+        "[upstreams.mock]", f'base_url = "{mock_url}"', f'api_key_env = "{API_KEY_ENV}"', "",
+    ]  # fmt: skip
+    for name, (pin, pout) in MOCK_PRICES.items():
+        prior = 0.97 if name == "mock-dear" else 0.2
+        lines += [f"[models.{name}]", 'upstream = "mock"', f"price_in_per_mtok = {pin}",
+                  f"price_out_per_mtok = {pout}", "context_window = 128000",
+                  'capabilities = ["chat", "json", "tools", "vision"]',
+                  f"[models.{name}.priors]", f"chat = {prior}", f"creative = {prior}",
+                  ""]  # fmt: skip
+    lines += ["[routing]", 'baseline = "mock-dear"', "difficulty = false", "explore = 0.0",
+              "quality_target = 0.95", "judge_sample_rate = 0.0", routing]  # fmt: skip
+    if "judge_sample_rate = 1.0" in routing:
+        lines.remove("judge_sample_rate = 0.0")
+    return "\n".join(lines) + "\n"
+
+
+def worst_case_of(name: str, body: dict[str, Any]) -> float:
+    """One request's worst case at the mock's own counts: its prompt and every choice at the
+    output limit, at the dearest model it may be sent to; a judged request adds its judge call."""
+    mock = load_mock()
+    models = ["mock-dear"] if body["model"] == "auto" else [body["model"]]
+    pin = max(MOCK_PRICES[m][0] for m in models)
+    pout = max(MOCK_PRICES[m][1] for m in models)
+    n = body.get("n", 1)
+    worst = (mock.prompt_tokens(body) * pin + n * body["max_tokens"] * pout) / 1e6
+    if name == "judge":  # the judge sees the question and the answer, and answers in 200 tokens
+        jin, jout = MOCK_PRICES["mock-dear"]
+        judge_prompt = mock.prompt_tokens(body) + body["max_tokens"] + 400
+        worst += (judge_prompt * jin + 200 * jout) / 1e6
+    return worst
+
+
+def load_mock() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "budget_mock", Path(__file__).with_name("budget_mock.py")
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run_scenario(
+    name: str, requests: int = 40, concurrency: int = 20, cap_worst: float = 8.0
+) -> dict[str, Any]:
+    """One scenario on a fresh sidecar and a cap of `cap_worst` worst cases; spend is what the
+    mock upstream billed."""
+    body, routing, fail_every, streams = SCENARIOS[name]
+    worst = worst_case_of(name, body)
+    cap = round(cap_worst * worst, 8)
+    with tempfile.TemporaryDirectory(prefix="arbiter-budget-sc-") as tmp:
+        work = Path(tmp)
+        env = {**os.environ, API_KEY_ENV: "mock-key", ADMIN_KEY_ENV: "adm-" + os.urandom(8).hex()}
+        port = free_port()
+        mock_root = f"http://127.0.0.1:{port}"
+        mock = Proc(
+            [sys.executable, str(Path(__file__).with_name("budget_mock.py")), "--port", str(port),
+             "--prices", orjson.dumps(MOCK_PRICES).decode()],
+            f"{mock_root}/_mock/billed", env,
+        ).start()  # fmt: skip
+        (work / "arbiter.toml").write_text(
+            scenario_config(f"{mock_root}/v1", work / "a.db", cap, routing)
+        )
+        sidecar = Sidecar(work / "arbiter.toml", env)
+        try:
+            httpx.post(f"{mock_root}/_mock/reset", json={"fail_every": fail_every})
+            sidecar.start()
+            admin = {"authorization": f"Bearer {env[ADMIN_KEY_ENV]}"}
+            key = httpx.post(f"{sidecar.root_url}/arbiter/admin/keys", headers=admin,
+                             json={"tenant": "t0"}).json()["key"]  # fmt: skip
+            codes = asyncio.run(
+                _scenario_burst(sidecar.base_url, key, body, requests, concurrency, streams)
+            )
+            time.sleep(2.0 if name == "judge" else 0.5)  # background judge calls and settles
+            billed = httpx.get(f"{mock_root}/_mock/billed").json()
+            usage = httpx.get(f"{sidecar.root_url}/arbiter/budgets", headers=admin).json()["data"]
+            counted = next((u["spent_usd"] for u in usage if u["scope"] == "global"), 0.0)
+        finally:
+            sidecar.stop()
+            mock.stop()
+    over = max(billed["billed_usd"] - cap, 0.0)
+    return {
+        "name": name,
+        "cap_usd": cap,
+        "worst_case_request_usd": round(worst, 8),
+        "billed_at_upstream_usd": round(billed["billed_usd"], 8),
+        "counted_by_sidecar_usd": round(counted, 8),
+        "upstream_calls": billed["requests"],
+        "upstream_failures": billed["failed"],
+        "billed_per_model": {m: round(v, 8) for m, v in billed["per_model"].items()},
+        "ok": codes.count(200),
+        "refused_budget": codes.count(429),
+        "other": len(codes) - codes.count(200) - codes.count(429),
+        "overshoot_usd": round(over, 8),
+        "overshoot_worst_cases": round(over / worst, 4),
+    }
+
+
+async def _scenario_burst(
+    url: str, key: str, body: dict[str, Any], n: int, concurrency: int, streams: float
+) -> list[int]:
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=60, headers={"authorization": f"Bearer {key}"}) as c:
+
+        async def one(i: int) -> int:
+            stream = i < n * streams and i % 2 == 0
+            async with sem:
+                if not stream:
+                    return (await c.post(f"{url}/chat/completions", json=body)).status_code
+                async with c.stream(
+                    "POST", f"{url}/chat/completions", json={**body, "stream": True}
+                ) as r:
+                    await r.aread()
+                    return r.status_code
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def tokenizer_speed(repeats: int = 20) -> list[dict[str, Any]]:
+    """The real tokenizer (Rust, o200k) against the chars/4 estimate it replaced for budgets: time
+    per call and the counts, on English prose, CJK text and JSON tool schemas."""
+    from arbiter.types import count_tokens, estimate_tokens
+
+    texts = {
+        "english": PROMPT + " The keeper climbs the stairs at dusk to light the lamp. ",
+        "cjk": _CJK[:60],
+        "json_tools": orjson.dumps(_TOOLS[:2]).decode(),
+    }
+    out = []
+    for kind, unit in texts.items():
+        for size in (1_000, 16_000, 256_000):
+            text = (unit * (size // len(unit) + 1))[:size]
+            count_tokens([text])  # the tables load once per process
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                real = count_tokens([text])
+            t1 = time.perf_counter()
+            for _ in range(repeats):
+                est = estimate_tokens(text)
+            t2 = time.perf_counter()
+            out.append({
+                "text": kind, "chars": size, "tokens": real, "chars_over_4": est,
+                "tokenizer_us": round((t1 - t0) / repeats * 1e6, 1),
+                "chars_over_4_us": round((t2 - t1) / repeats * 1e6, 2),
+            })  # fmt: skip
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--bad-key-requests", type=int, default=50)
     ap.add_argument("--concurrency", type=int, default=200, help="requests in flight at once")
+    ap.add_argument("--scenario-requests", type=int, default=40)
+    ap.add_argument("--only-scenarios", action="store_true", help="skip the plain races")
     ap.add_argument(
         "--store-url",
         default=os.environ.get("ARBITER_BENCH_PG_URL"),
@@ -199,8 +410,10 @@ def main() -> int:
     )
     args = ap.parse_args()
     n, bad, c = args.requests, args.bad_key_requests, args.concurrency
-    runs = [run(1, None, n, bad, c, 1), run(2, None, n, bad, c, 1), run(2, None, n, bad, c, 8)]
-    if args.store_url:
+    runs: list[dict[str, Any]] = []
+    if not args.only_scenarios:
+        runs = [run(1, None, n, bad, c, 1), run(2, None, n, bad, c, 1), run(2, None, n, bad, c, 8)]
+    if args.store_url and not args.only_scenarios:
         runs += [run(2, args.store_url, n, bad, c, 1), run(2, args.store_url, n, bad, c, 8)]
     for r in runs:
         print(
@@ -211,10 +424,33 @@ def main() -> int:
             f"${r['worst_case_request_usd']:.6f}, overshoot ${r['overshoot_usd']:.6f}), "
             f"bad keys reaching upstream: {r['reached_upstream_without_valid_key']}"
         )
-    final = dict(runs[-1])
-    final["scenarios"] = runs
+    scenarios = [run_scenario(name, args.scenario_requests) for name in SCENARIOS]
+    for sc in scenarios:
+        print(
+            f"{sc['name']:<16} cap ${sc['cap_usd']:.6f}: billed at upstream "
+            f"${sc['billed_at_upstream_usd']:.6f} "
+            f"(sidecar counted ${sc['counted_by_sidecar_usd']:.6f}), "
+            f"{sc['ok']} served, {sc['refused_budget']} refused, {sc['other']} other, "
+            f"{sc['upstream_calls']} upstream calls ({sc['upstream_failures']} failed), "
+            f"overshoot {sc['overshoot_worst_cases']:.3f} worst cases"
+        )
+    speed = tokenizer_speed()
+    for t in speed:
+        print(
+            f"tokens {t['text']:<10} {t['chars']:>7} chars: {t['tokens']:>6} tokens in "
+            f"{t['tokenizer_us']:>8} us (chars/4 said {t['chars_over_4']} in "
+            f"{t['chars_over_4_us']} us)"
+        )
+    final = dict(runs[-1]) if runs else {}
+    final["tokenizer"] = speed
+    final["races"] = runs
+    final["scenarios"] = [
+        {"name": f"race-{r['sidecars']}x{r['store']}-w{r['waves']}",
+         "overshoot_worst_cases": round(r["overshoot_usd"] / r["worst_case_request_usd"], 4)}
+        for r in runs
+    ] + scenarios  # fmt: skip
     print(orjson.dumps(final).decode())
-    ok = all(
+    ok = all(sc["overshoot_worst_cases"] <= 1.0 for sc in scenarios) and all(
         r["overshoot_usd"] <= r["worst_case_request_usd"]
         and r["refused"] == r["refused_with_budget_error"]
         and r["reached_upstream_without_valid_key"] == 0

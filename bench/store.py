@@ -558,6 +558,79 @@ def _rename_decisions(store_url: str, old: str, new: str) -> None:
             conn.execute(stmt)  # type: ignore[arg-type]
 
 
+def caps_outage_run(
+    sim_url: str, workdir: Path, *, down_s: float = 8.0, concurrency: int = 8, lead_s: float = 2.0
+) -> dict[str, Any]:
+    """Budgets through a store outage: stop a private PostgreSQL for `down_s` under load with a
+    global and a tenant cap configured. Counts failed requests and the slowest answer during the
+    outage (no request may wait out a pool timeout once the store is known down), asks once with
+    a key this replica never saw (a fast 503), and checks after recovery that every settle was
+    written: the store's spend equals the sum of the decisions' costs and nothing stays reserved."""
+    with throwaway_cluster() as (pgdir, port, url):
+        cfg = write_config(workdir / "caps-outage.toml", sim_url, url)
+        caps = (
+            '\n[budgets]\noutage_allowance = 0.05\n[[budgets.caps]]\nscope = "global"\n'
+            'limit_usd = 100.0\nwindow = "total"\n[[budgets.caps]]\nscope = "tenant"\n'
+            'limit_usd = 50.0\nwindow = "day"\n'
+        )
+        cfg.write_text(cfg.read_text() + caps)
+        sidecar = Sidecar(cfg).start()
+        try:
+            key = str(sidecar.create_key("capped")["key"])
+            unseen = str(sidecar.create_key("capped")["key"])
+            headers = {"authorization": f"Bearer {key}"}
+            for _ in range(3):  # warm the key cache
+                httpx.post(
+                    f"{sidecar.base_url}/chat/completions", json=chat_body(), headers=headers,
+                    timeout=30,
+                ).raise_for_status()  # fmt: skip
+            probe: dict[str, Any] = {}
+
+            async def scenario() -> Load:
+                task = asyncio.ensure_future(
+                    drive(sidecar.base_url, key, max_requests=50_000,
+                          max_s=lead_s + down_s + 3.0, concurrency=concurrency)
+                )  # fmt: skip
+                await asyncio.sleep(lead_s)
+                await asyncio.to_thread(_pg_ctl, "stop", pgdir, port)
+                await asyncio.sleep(2.0)  # let the sidecar notice
+                t0 = time.perf_counter()
+                async with httpx.AsyncClient(timeout=30) as c:
+                    r = await c.post(
+                        f"{sidecar.base_url}/chat/completions", json=chat_body(),
+                        headers={"authorization": f"Bearer {unseen}"},
+                    )  # fmt: skip
+                probe.update(status=r.status_code, ms=round((time.perf_counter() - t0) * 1000, 1))
+                await asyncio.sleep(max(down_s - 2.0, 0.0))
+                await asyncio.to_thread(_pg_ctl, "start", pgdir, port)
+                return await task
+
+            load = asyncio.run(scenario())
+            _wait_drained(sidecar, 30.0)
+            time.sleep(6.0)  # the settle retry loop backs off up to 5 s
+            budgets = sidecar.admin("GET", "/arbiter/budgets").json()["data"]
+        finally:
+            sidecar.stop()
+        with psycopg.connect(url) as conn:
+            decided = conn.execute("SELECT coalesce(sum(cost_usd), 0) FROM decisions").fetchone()
+    spent = next(b["spent_usd"] for b in budgets if b["scope"] == "global")
+    reserved = sum(b["reserved_usd"] for b in budgets)
+    decided_usd = float(decided[0]) if decided else 0.0
+    return {
+        "requests": len(load.acked) + len(load.failed),
+        "failed_requests": len(load.failed),
+        "failures": sorted(set(load.failed))[:5],
+        "max_ms": round(max(load.latencies_ms, default=math.nan), 1),
+        "p99_ms": round(pctl(load.latencies_ms, 0.99), 1),
+        "unseen_key_status": probe.get("status"),
+        "unseen_key_ms": probe.get("ms"),
+        "spent_usd": round(spent, 8),
+        "decisions_cost_usd": round(decided_usd, 8),
+        "spend_reconciled": abs(spent - decided_usd) <= 1e-9 + 1e-6 * decided_usd,
+        "reserved_after_usd": round(reserved, 10),
+    }
+
+
 def _wait_drained(sidecar: Sidecar, limit_s: float) -> float | None:
     """Seconds until the sidecar reports an empty backlog and a healthy store (None: never)."""
     t0 = time.monotonic()
@@ -804,6 +877,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"p99 {outage['p99_ms']} ms, alert={outage['backlog_alert']}"
             )
             strict = strict_streams(sim_url, base, work, quick=args.quick)
+            caps_outage = caps_outage_run(sim_url, work, concurrency=conc)
+            print(
+                f"caps     postgres down under load with caps: {caps_outage['failed_requests']} "
+                f"of {caps_outage['requests']} requests failed, "
+                f"slowest {caps_outage['max_ms']} ms, "
+                f"unseen key {caps_outage['unseen_key_status']} in "
+                f"{caps_outage['unseen_key_ms']} ms, spend reconciled "
+                f"{caps_outage['spend_reconciled']} (${caps_outage['spent_usd']} vs decisions "
+                f"${caps_outage['decisions_cost_usd']}), reserved after "
+                f"${caps_outage['reserved_after_usd']}"
+            )
             with fresh_database(base) as url:
                 brain = converge_run(sim_url, url, work, counts=(12, 9, 7))
             print(
@@ -819,6 +903,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         replicas_converged=brain["replicas_converged"],
         strict_streams=strict,
         outage=outage,
+        caps_outage=caps_outage,
         brain=brain,
     )
     print(orjson.dumps(result).decode())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import calendar
+from pathlib import Path
+
+import pytest
 
 from arbiter.budget import Budgets, window_bounds
 from arbiter.config import BudgetSettings, CapSettings, ModelSettings
@@ -22,10 +25,16 @@ def test_windows() -> None:
     assert window_bounds("total", now) == (0.0, float("inf"))
 
 
-def test_worst_case_uses_the_dearest_candidate() -> None:
-    cheap = ModelSettings("a", "u", 1.0, 2.0)
-    dear = ModelSettings("b", "u", 10.0, 30.0)
-    assert Budgets.worst_case([cheap, dear], 1000, 500) == (1000 * 10.0 + 500 * 30.0) / 1e6
+def test_a_calls_worst_case_is_all_choices_at_the_limit() -> None:
+    from arbiter.worst_case import CallWorst
+
+    models = {"a": ModelSettings("a", "u", 1.0, 2.0), "b": ModelSettings("b", "u", 10.0, 30.0)}
+    body = {"messages": [{"role": "user", "content": "hi"}], "n": 3}
+    worst = CallWorst(models.__getitem__, body, 500, 2000, prompt=1000)
+    assert worst("b") == (1000 * 10.0 + 3 * 500 * 30.0) / 1e6
+    assert worst("a") == (1000 * 1.0 + 3 * 500 * 2.0) / 1e6
+    no_limit = CallWorst(models.__getitem__, body, None, 2000, prompt=1000)
+    assert no_limit("a") == (1000 * 1.0 + 3 * 4096 * 2.0) / 1e6  # the model's own maximum
 
 
 def test_caps_bind_by_scope() -> None:
@@ -44,3 +53,31 @@ def test_caps_bind_by_scope() -> None:
         "tenant:other",
     ]
     assert not Budgets(BudgetSettings(), None, lambda *a: None).enabled  # type: ignore[arg-type]
+
+
+def test_caps_under_a_cent_print_their_digits() -> None:
+    from arbiter.budget import BoundCap, _describe, usd
+
+    assert usd(0.005) == "$0.005" and usd(0.0001234) == "$0.000123"
+    assert usd(0.25) == "$0.25" and usd(12) == "$12.00" and usd(0) == "$0.00"
+    cap = CapSettings("tenant", 0.005, "day")
+    assert (
+        _describe(BoundCap("tenant:acme", 0, 1, 0.005, cap)) == "tenant 'acme' daily cap of $0.005"
+    )
+
+
+def test_budget_keys_are_parsed_strictly(tmp_path: Path) -> None:
+    from arbiter import config
+    from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_config
+    from arbiter.errors import ConfigError
+
+    env = {API_KEY_ENV: "k", ADMIN_KEY_ENV: "a"}
+    base = demo_config("http://127.0.0.1:9/v1", tmp_path / "c.db")
+    s = config.loads(base, env=env)
+    assert s.budgets.judge_scope == "tenant" and s.budgets.image_tokens > 0
+    assert s.models["sim-premium"].max_tokens_param == "max_completion_tokens"
+    s = config.loads(base + '\n[budgets]\njudge_scope = "global"\noutage_allowance = 0\n', env=env)
+    assert s.budgets.judge_scope == "global" and s.budgets.outage_allowance == 0
+    for bad in ('judge_scope = "tenants"', "outage_allowance = 2", "image_tokens = -1"):
+        with pytest.raises(ConfigError, match=r"budgets|tenants"):
+            config.loads(base + f"\n[budgets]\n{bad}\n", env=env)

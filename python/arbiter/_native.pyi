@@ -7,7 +7,15 @@ No I/O, clocks or global state: randomness comes in as ``seed``. Every invalid i
 
 from typing import final
 
-__all__ = ["Choice", "LogLinear", "NativeError", "choose", "prompt_features", "update_arm"]
+__all__ = [
+    "Choice",
+    "LogLinear",
+    "NativeError",
+    "choose",
+    "count_tokens",
+    "prompt_features",
+    "update_arm",
+]
 
 class NativeError(ValueError):
     """Invalid input to an arbiter._native kernel (a ValueError)."""
@@ -160,3 +168,8 @@ def update_arm(alpha: float, beta: float, reward: float, weight: float) -> tuple
     Raises:
         NativeError: any argument outside its domain (including NaN).
     """
+
+def count_tokens(texts: list[str], encoding: str = "o200k_base") -> int:
+    """The total number of tokens of ``texts`` in OpenAI's ``encoding`` (``"o200k_base"`` or
+    ``"cl100k_base"``; the tables are compiled in), exactly as tiktoken counts them. Releases the
+    GIL. Raises NativeError for any other encoding name."""

@@ -100,6 +100,8 @@ class Authenticator:
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._principals: dict[str, Principal] = {}
         self._stale_warned = -1e9
+        self._store_down = False  # a lookup failed; background refreshes clear it
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
         if settings.mode == "open":
             log.warning(
                 "auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys"
@@ -151,24 +153,52 @@ class Authenticator:
         return p
 
     async def _lookup(self, key_id: str) -> dict[str, Any] | None:
+        """The key's row, cached for `key_cache_ttl_s`. Once the store has failed, requests never
+        wait on it: an expired entry is served stale while one background refresh per key
+        probes the store, and a key this replica never saw gets a fast 503 until the store is
+        back (the refresh started for it makes a retry succeed then)."""
         hit = self._cache.get(key_id)
         now = time.monotonic()
         if hit is not None and now - hit[0] < self._s.key_cache_ttl_s:
             return hit[1]
-        try:
-            row = await asyncio.to_thread(self._store.get_key, key_id)
-        except StoreError:
-            if hit is not None:  # the store is down: keep serving what we last knew
-                if now - self._stale_warned > 10.0:  # once per 10 s, not once per request
-                    self._stale_warned = now
-                    log.warning("store unavailable; serving cached key records")
-                return hit[1]
-            raise
-        self._cache[key_id] = (now, row)
+        if not self._store_down:
+            try:
+                return self._remember(key_id, await asyncio.to_thread(self._store.get_key, key_id))
+            except StoreError:
+                self._store_down = True
+        self._refresh_later(key_id)
+        if hit is None:
+            raise StoreError(
+                "The key store is unreachable and this API key was not seen by this replica "
+                "before; retry shortly."
+            )
+        if now - self._stale_warned > 10.0:  # once per 10 s, not once per request
+            self._stale_warned = now
+            log.warning("store unavailable; serving cached key records")
+        return hit[1]
+
+    def _remember(self, key_id: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        self._cache[key_id] = (time.monotonic(), row)
         if len(self._cache) > 100_000:  # bounded: drop the oldest half
             for k in sorted(self._cache, key=lambda k: self._cache[k][0])[:50_000]:
                 del self._cache[k]
         return row
+
+    def _refresh_later(self, key_id: str) -> None:
+        """Look the key up in the background (one task per key at a time)."""
+        if key_id in self._refreshing or len(self._refreshing) >= 1000:
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(key_id))
+        self._refreshing[key_id] = task
+        task.add_done_callback(lambda _t: self._refreshing.pop(key_id, None))
+
+    async def _refresh(self, key_id: str) -> None:
+        try:
+            row = await asyncio.to_thread(self._store.get_key, key_id)
+        except StoreError:
+            return  # still down: the next request for this key starts another refresh
+        self._store_down = False
+        self._remember(key_id, row)
 
     async def revoke(self, key_id: str) -> dict[str, Any]:
         if not await asyncio.to_thread(self._store.revoke_key, key_id, time.time()):

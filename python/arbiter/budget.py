@@ -1,9 +1,35 @@
 """Spend caps per key, per tenant and global: reserve the worst case before a call, settle after.
 
-A request reserves its worst-case cost (prompt tokens at the dearest candidate's input price plus
-max_tokens — or the configured output cap, which is then enforced — at its output price) in every
-cap that applies, atomically in the store, before any upstream call. So concurrent requests, on one
-replica or several sharing a store, can overshoot a cap by at most one request's worst case.
+The promise: concurrent requests, on one replica or several sharing a store, overshoot a cap by at
+most one request's worst case. Every upstream call a request makes is covered by a reservation
+made BEFORE the call, atomically in the store, in every cap that applies (a `Charge`):
+
+- before the first call: the worst case of one call to the dearest model the request may use
+  (`worst_tokens.request_prompt_tokens` counts every content part with a real tokenizer, plus
+  n x the output cap); a refusal is a 429 and no upstream call is made;
+- before every further call (a failover retry, the next model, a cascade's escalated call), the
+  reservation is topped up so that what is held minus what earlier calls cost still covers one
+  more worst case of that model; a refused top-up ends the request with the same 429;
+- after each call, its cost is committed: the upstream's usage when it reported one, else the
+  call's full worst case (an attempt reset after the body, a 200 with invalid JSON, a stream
+  reset before content may all have been billed). Only attempts the upstream refused outright
+  (429, 4xx) or that never reached it (connection refused) commit 0;
+- the request settles once: the held amount is swapped for the sum of its calls' costs, which is
+  also the decision record's `cost_usd`.
+
+So a request's total worst case is (failover.retries_per_model + 1) x the sum, over the first
+failover.max_models models of its order, of one call's worst case (plus a cascade's first call),
+but it is never reserved all at once: only what the calls made so far may have cost, plus the
+next call. Nothing is ever sent upstream that is not covered, so spend passes a cap only through
+an upstream billing more than a call's worst case (a model ignoring max_tokens).
+
+Store outages: a settle that fails is queued and retried in the background (in order, never
+dropped; its reservation stays held in the store until then, and the spend counts as soon as the
+store takes it). While the store is known to be down, requests never wait on it: each replica may
+spend a bounded local allowance per cap (`budgets.outage_allowance`, a fraction of the cap's
+limit; 0 refuses with a fast 503) that is reconciled (written as spend) once the store is back.
+So during an outage a cap can be passed by at most replicas x allowance + one worst case.
+
 Threshold alerts (e.g. 50/80/100%) go to the alert feed and, if configured, a webhook.
 """
 
@@ -11,18 +37,21 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
 import orjson
 
-from arbiter.config import BudgetSettings, CapSettings, ModelSettings
-from arbiter.errors import BudgetExceeded
+from arbiter.config import BudgetSettings, CapSettings
+from arbiter.errors import ArbiterError, BudgetExceeded
 from arbiter.principal import Principal
-from arbiter.store import Store
+from arbiter.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +65,45 @@ class BoundCap:
     cap: CapSettings
 
 
+class BudgetStoreDown(ArbiterError):
+    """Caps apply but the store is unreachable and this replica's outage allowance is spent."""
+
+    status = 503
+    code = "budget_store_unavailable"
+    type = "server_error"
+
+
 @dataclass(slots=True)
-class Reservation:
-    amount: float
+class Charge:
+    """One request's (or judge call's) spend against its caps.
+
+    `held` is reserved in the store (`local` of it from the outage allowance instead);
+    `committed` is what the calls that ended cost (or may have cost)."""
+
+    decision_id: str
     caps: tuple[BoundCap, ...]
+    call_worst: Callable[[str], float]  # the worst case of one call to a model
+    held: float = 0.0
+    local: float = 0.0
+    committed: float = 0.0
+    calls: int = 0
     settled: bool = False
+
+    def commit(self, cost: float) -> None:
+        self.committed += max(cost, 0.0)
+
+
+@dataclass(slots=True)
+class _Unsettled:
+    """A settle the store did not take yet: retried in order until it does."""
+
+    windows: list[tuple[str, float]]
+    reserved: float  # held in the store (released by the settle)
+    actual: float
+    local: float  # held from the outage allowance (released locally once written)
+    caps: tuple[BoundCap, ...]
+    tries: int = 0
+    since: float = field(default_factory=time.monotonic)
 
 
 def window_bounds(window: str, now: float) -> tuple[float, float]:
@@ -62,7 +125,14 @@ def _describe(b: BoundCap) -> str:
         else f"{b.scope.split(':', 1)[0]} '{b.scope.split(':', 1)[1]}'"
     )
     per = {"day": "daily", "month": "monthly", "total": "total"}[b.cap.window]
-    return f"{who} {per} cap of ${b.limit_usd:.2f}"
+    return f"{who} {per} cap of {usd(b.limit_usd)}"
+
+
+def usd(amount: float) -> str:
+    """Dollars with cents, and with enough digits to tell a sub-cent amount from zero."""
+    if amount == 0 or abs(amount) >= 1 or round(amount, 2) == amount:
+        return f"${amount:.2f}"
+    return f"${amount:.6f}".rstrip("0")
 
 
 class Budgets:
@@ -71,13 +141,19 @@ class Budgets:
         settings: BudgetSettings,
         store: Store,
         alert: Callable[[str, str, str, dict[str, object]], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._s = settings
         self._store = store
         self._alert = alert
-        self._open: dict[str, Reservation] = {}
+        self._clock = clock
+        self._open: dict[str, Charge] = {}
         self._alerted: set[tuple[str, float, float]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unsettled: deque[_Unsettled] = deque()
+        self._retry: asyncio.Task[None] | None = None
+        self._down_since: float | None = None  # the store failed a budget call; not yet back
+        self._allowance_used: dict[tuple[str, float], float] = {}  # (scope, window) -> usd
 
     @property
     def enabled(self) -> bool:
@@ -86,6 +162,19 @@ class Budgets:
     @property
     def output_cap(self) -> int:
         return self._s.default_max_output_tokens
+
+    @property
+    def image_tokens(self) -> int:
+        return self._s.image_tokens
+
+    @property
+    def store_down(self) -> bool:
+        return self._down_since is not None
+
+    @property
+    def unsettled(self) -> int:
+        """Settles waiting for the store (each is retried until written)."""
+        return len(self._unsettled)
 
     def caps_for(self, principal: Principal, now: float) -> tuple[BoundCap, ...]:
         out = []
@@ -102,49 +191,195 @@ class Budgets:
             out.append(BoundCap(scope, start, end, cap.limit_usd, cap))
         return tuple(out)
 
-    @staticmethod
-    def worst_case(models: Sequence[ModelSettings], prompt_tokens: int, max_tokens: int) -> float:
-        pin = max(m.price_in_per_mtok for m in models)
-        pout = max(m.price_out_per_mtok for m in models)
-        return (prompt_tokens * pin + max_tokens * pout) / 1e6
+    def judge_caps(self, tenant: str, now: float) -> tuple[BoundCap, ...]:
+        """The caps an LLM judge call grading `tenant`'s answer is charged to
+        (`budgets.judge_scope`): the tenant's and the global ones, only the global ones, or none."""
+        scope = self._s.judge_scope
+        if scope == "none" or not self.enabled:
+            return ()
+        caps = self.caps_for(Principal(tenant=tenant), now)
+        return tuple(c for c in caps if scope == "tenant" or c.scope == "global")
 
-    async def reserve(self, decision_id: str, caps: tuple[BoundCap, ...], amount: float) -> None:
-        """Reserve `amount` under `caps` (from caps_for) or raise BudgetExceeded."""
-        if not caps:
+    # -- a request's charge -------------------------------------------------------------------
+    async def open(
+        self,
+        decision_id: str,
+        caps: tuple[BoundCap, ...],
+        call_worst: Callable[[str], float],
+        first_calls: Sequence[str],
+    ) -> Charge:
+        """Reserve one worst-case call to the dearest of `first_calls` (or raise BudgetExceeded /
+        BudgetStoreDown). Without caps, the charge only tallies what the calls cost."""
+        charge = Charge(decision_id, caps, call_worst)
+        if caps:
+            await self._hold(charge, max((call_worst(m) for m in first_calls), default=0.0))
+            self._open[decision_id] = charge
+        return charge
+
+    async def before_call(self, charge: Charge, model: str) -> None:
+        """Make sure what is held still covers one more worst-case call to `model`."""
+        charge.calls += 1
+        if not charge.caps or charge.settled:
             return
-        rows = [(c.scope, c.window_start, c.limit_usd) for c in caps]
-        over = await asyncio.to_thread(self._store.reserve_budget, rows, amount)
-        if over is not None:
-            scope, spent, reserved = over
-            bound = next(c for c in caps if c.scope == scope)
-            resets = (
-                "never resets"
-                if bound.window_end == float("inf")
-                else "resets at " + datetime.fromtimestamp(bound.window_end, tz=UTC).isoformat()
-            )
-            raise BudgetExceeded(
-                f"Budget exceeded: the {_describe(bound)} would be passed (spent ${spent:.4f}, "
-                f"${reserved:.4f} reserved by requests in flight, this request may cost up to "
-                f"${amount:.4f}); it {resets}.",
-                scope=scope,
-                limit_usd=bound.limit_usd,
-                window=bound.cap.window,
-            )
-        self._open[decision_id] = Reservation(amount, caps)
+        short = charge.call_worst(model) - (charge.held - charge.committed)
+        if short > 1e-12:
+            await self._hold(charge, short)
+
+    async def _hold(self, charge: Charge, amount: float) -> None:
+        caps = charge.caps
+        if self._down_since is None:
+            rows = [(c.scope, c.window_start, c.limit_usd) for c in caps]
+            try:
+                over = await asyncio.to_thread(self._store.reserve_budget, rows, amount)
+            except StoreError as err:
+                self._store_failed(err)
+            else:
+                if over is not None:
+                    raise self._refusal(caps, over, amount)
+                charge.held += amount
+                return
+        self._hold_locally(charge, amount)
+
+    def _hold_locally(self, charge: Charge, amount: float) -> None:
+        """The store is down: spend from this replica's bounded allowance, or fail fast."""
+        for c in charge.caps:
+            used = self._allowance_used.get((c.scope, c.window_start), 0.0)
+            if used + amount > self._s.outage_allowance * c.limit_usd + 1e-12:
+                raise BudgetStoreDown(
+                    f"The budget store is unreachable and this replica's outage allowance for "
+                    f"the {_describe(c)} is spent ({usd(used)} of "
+                    f"{usd(self._s.outage_allowance * c.limit_usd)}); retry shortly."
+                )
+        self._use_allowance(charge.caps, amount)
+        charge.held += amount
+        charge.local += amount
+
+    def _use_allowance(self, caps: tuple[BoundCap, ...], delta: float) -> None:
+        for c in caps:
+            key = (c.scope, c.window_start)
+            left = self._allowance_used.get(key, 0.0) + delta
+            if left > 1e-12:
+                self._allowance_used[key] = left
+            else:
+                self._allowance_used.pop(key, None)
+
+    def _refusal(
+        self, caps: tuple[BoundCap, ...], over: tuple[str, float, float], amount: float
+    ) -> BudgetExceeded:
+        scope, spent, reserved = over
+        bound = next(c for c in caps if c.scope == scope)
+        resets = (
+            "never resets"
+            if bound.window_end == float("inf")
+            else "resets at " + datetime.fromtimestamp(bound.window_end, tz=UTC).isoformat()
+        )
+        return BudgetExceeded(
+            f"Budget exceeded: the {_describe(bound)} would be passed (spent ${spent:.4f}, "
+            f"${reserved:.4f} reserved by requests in flight, this request may cost up to "
+            f"${amount:.4f} more); it {resets}.",
+            scope=scope,
+            limit_usd=bound.limit_usd,
+            window=bound.cap.window,
+        )
 
     async def settle(self, decision_id: str, actual: float) -> None:
-        res = self._open.pop(decision_id, None)
-        if res is None or res.settled:
+        """Swap the request's held amount for its real cost (`actual`: every call included)."""
+        charge = self._open.pop(decision_id, None)
+        if charge is None or charge.settled:
             return
-        res.settled = True
-        windows = [(c.scope, c.window_start) for c in res.caps]
-        after = await asyncio.to_thread(self._store.settle_budget, windows, res.amount, actual)
-        for (scope, start, spent), bound in zip(after, res.caps, strict=True):
-            self._thresholds(bound, scope, start, spent)
+        charge.settled = True
+        # the allowance keeps only the local share of the real spend until the store has it
+        kept = actual * charge.local / charge.held if charge.held > 0 else 0.0
+        if charge.local > 0:
+            self._use_allowance(charge.caps, kept - charge.local)
+        job = _Unsettled(
+            [(c.scope, c.window_start) for c in charge.caps],
+            charge.held - charge.local,
+            actual,
+            kept,
+            charge.caps,
+        )
+        if self._down_since is not None or self._unsettled:
+            self._queue(job)  # in order behind the others; the retry loop writes it
+            return
+        try:
+            await self._write(job)
+        except StoreError as err:
+            self._store_failed(err)
+            self._queue(job)
 
     async def release(self, decision_id: str) -> None:
-        """Nothing was spent (the request failed before any upstream answered)."""
-        await self.settle(decision_id, 0.0)
+        """The request ended without recording (it failed before any upstream call, or in one):
+        settle what its calls committed."""
+        charge = self._open.get(decision_id)
+        await self.settle(decision_id, charge.committed if charge else 0.0)
+
+    async def _write(self, job: _Unsettled) -> None:
+        after = await asyncio.to_thread(
+            self._store.settle_budget, job.windows, job.reserved, job.actual
+        )
+        self._use_allowance(job.caps, -job.local)  # the store has this spend now
+        for (scope, start, spent), bound in zip(after, job.caps, strict=True):
+            self._thresholds(bound, scope, start, spent)
+
+    def _store_failed(self, err: StoreError) -> None:
+        if self._down_since is None:
+            self._down_since = self._clock()
+            log.warning("budget store unreachable (%s): using the outage allowance", err)
+        self._start_retry()
+
+    def _queue(self, job: _Unsettled) -> None:
+        self._unsettled.append(job)
+        self._start_retry()
+
+    def _start_retry(self) -> None:
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(self._retry_loop())
+
+    async def _retry_loop(self, first_s: float = 0.2, max_s: float = 1.0) -> None:
+        """Write queued settles in order until none is left and the store answers; this loop is
+        the only thing that probes a store known to be down (requests never wait on it)."""
+        pause = first_s
+        while self._unsettled or self._down_since is not None:
+            await asyncio.sleep(pause)
+            try:
+                while self._unsettled:
+                    job = self._unsettled[0]
+                    job.tries += 1
+                    await self._write(job)
+                    self._unsettled.popleft()
+                if self._down_since is not None:  # nothing queued: probe with a cheap read
+                    await asyncio.to_thread(self._store.budget_usage, "global")
+            except StoreError as err:
+                if not err.transient and self._unsettled:  # the data itself was refused
+                    self._unsettled.popleft()
+                    log.error("budget settle refused by the store; dropped: %s", err)
+                pause = min(pause * 2, max_s)
+                continue
+            except Exception:  # never let the loop die with settles queued
+                log.exception("budget settle retry crashed; retrying")
+                pause = min(pause * 2, max_s)
+                continue
+            if self._down_since is not None:
+                log.warning(
+                    "budget store back after %.1fs; queued settles written",
+                    self._clock() - self._down_since,
+                )
+            self._down_since = None
+            pause = first_s
+
+    async def drain(self, timeout_s: float) -> int:
+        """Give queued settles up to `timeout_s` to be written (shutdown); returns those left."""
+        if self._retry is not None and not self._retry.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._retry), timeout_s)
+        if self._unsettled:
+            log.error(
+                "budget: %d settles could not be written before shutdown (%s)",
+                len(self._unsettled),
+                usd(sum(j.actual for j in self._unsettled)),
+            )
+        return len(self._unsettled)
 
     def _thresholds(self, bound: BoundCap, scope: str, start: float, spent: float) -> None:
         if bound.limit_usd <= 0:

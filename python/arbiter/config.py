@@ -155,6 +155,10 @@ class ModelSettings:
     context_window: int = 8192
     upstream_model: str = ""  # name at the upstream; defaults to `name`
     max_output_tokens: int = 4096
+    # the request field an output limit Arbiter adds (budgets) is sent as: current OpenAI models
+    # take max_completion_tokens (reasoning models reject max_tokens); older OpenAI-compatible
+    # servers may only know max_tokens. A limit the client set is forwarded as the client sent it.
+    max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     capabilities: list[str] = field(default_factory=lambda: ["chat"])
     priors: dict[str, float] = field(default_factory=dict)  # task -> prior chance of a good answer
 
@@ -195,6 +199,15 @@ class BudgetSettings:
     default_max_output_tokens: int = 1024  # reserved (and enforced) when a request sets none
     alert_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
     webhook_url: str | None = None
+    # worst-case prompt tokens reserved per image part (OpenAI: a high-detail 2048x768 image is
+    # 1105 tokens at 4o prices; larger tiles cost more on some models, so leave headroom)
+    image_tokens: int = 2000
+    # the caps an LLM judge call is charged to: "tenant" (the graded tenant's caps and the global
+    # ones), "global" (only global caps) or "none" (judge spend is recorded but never capped)
+    judge_scope: Literal["tenant", "global", "none"] = "tenant"
+    # while the store is unreachable, each replica may spend this fraction of each cap on its own
+    # (reconciled once the store is back); 0 = refuse capped requests with a fast 503
+    outage_allowance: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +395,13 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     for i, cap in enumerate(s.budgets.caps):
         if cap.limit_usd < 0:
             raise ConfigError(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
+    b = s.budgets
+    _check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
+    if b.image_tokens < 0 or b.default_max_output_tokens < 1:
+        raise ConfigError(
+            f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
+            "budgets.default_max_output_tokens >= 1"
+        )
     return dataclasses.replace(
         s,
         upstreams=types.MappingProxyType(upstreams),

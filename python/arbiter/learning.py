@@ -17,7 +17,7 @@ from typing import Any
 
 from arbiter import grading, judge
 from arbiter.alerts import AlertRules
-from arbiter.errors import ArbiterError, InvalidRequest, NotFound
+from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.records import GradeRecord, GraderKind
 from arbiter.routing import Router
 
@@ -108,6 +108,8 @@ class Learner:
                 log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
                 return
             self._apply(a.decision_id, a, score, "judge", judge.JUDGE_VERSION)
+        except BudgetExceeded as err:  # the judge's caps (budgets.judge_scope) refused the call
+            log.warning("judge call skipped: %s", err.message, extra={"decision_id": a.decision_id})
         except ArbiterError as err:  # a failed judge call costs a grade, never a request
             log.warning("grading failed: %s", err.message, extra={"decision_id": a.decision_id})
         except Exception:  # grading is best-effort background work: log, never crash the loop

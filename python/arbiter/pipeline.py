@@ -11,22 +11,28 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
+import httpx
 
+from arbiter.budget import Charge
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
+from arbiter.config import ModelSettings
 from arbiter.difficulty import prompt_stats
 from arbiter.errors import (
     ArbiterError,
+    BudgetExceeded,
     ClientDisconnected,
     ContextTooLong,
     PolicyDenied,
     UnknownModel,
     UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
 )
 from arbiter.failover import run_with_failover
 from arbiter.learning import Answered
@@ -38,11 +44,35 @@ from arbiter.surfaces.openai import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream.openai import parse_chunk
+from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def body_for(req: ChatRequest, model: ModelSettings) -> dict[str, Any]:
+    """The body sent to `model`: the client's, plus the output limit Arbiter enforces (when the
+    client set none) under the parameter name that model accepts."""
+    if not req.limit_injected or req.max_tokens is None:
+        return req.body
+    return {**req.body, model.max_tokens_param: req.max_tokens}
+
+
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def may_be_billed(err: BaseException) -> bool:
+    """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
+    (429, a 4xx of the caller's) or a connection never made says no; a reset
+    after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
+    call we abandoned (cancelled) may all have been billed in full."""
+    if isinstance(err, UpstreamRateLimited | UpstreamRejected | BudgetExceeded):
+        return False
+    # a connection never made: nothing reached the upstream
+    return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
 
 
 @dataclass(slots=True)
@@ -61,6 +91,7 @@ class Plan:
     principal: Principal
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
     stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
+    charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
 
 
 @dataclass(slots=True)
@@ -194,7 +225,9 @@ class Pipeline:
         assert cheap is not None
         started = time.perf_counter()
         try:
-            result = await s.upstream_for(cheap).complete(req.body, s.registry[cheap])
+            result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
+        except BudgetExceeded:
+            raise  # the escalated call could not be covered either
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
             return None, 0.0
@@ -216,14 +249,11 @@ class Pipeline:
         if plan.stats is not None and result.usage.completion_tokens:
             s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens)
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
-        u = result.usage
-        spent = u.reported_cost_usd
-        if spent is None:
-            spent = s.registry[cheap].cost_usd(
-                u.prompt_tokens or req.prompt_tokens,
-                u.completion_tokens or estimate_tokens(result.content),
-            )
-        return None, spent
+        spent = self.call_cost(plan, cheap, result.usage, req, result.content)
+        if plan.charge is None:
+            return None, spent
+        plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
+        return None, 0.0
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
@@ -253,7 +283,7 @@ class Pipeline:
         try:
             model, result = await run_with_failover(
                 plan.models,
-                lambda m: s.upstream_for(m).complete(req.body, s.registry[m]),
+                lambda m: self._call(req, plan, m, s.upstream_for(m).complete),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
@@ -279,7 +309,12 @@ class Pipeline:
         try:
             model, upstream = await run_with_failover(
                 plan.models,
-                lambda m: s.upstream_for(m).open_stream(req.body, s.registry[m], deadline=deadline),
+                lambda m: self._call(
+                    req,
+                    plan,
+                    m,
+                    functools.partial(s.upstream_for(m).open_stream, deadline=deadline),
+                ),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
@@ -357,12 +392,45 @@ class Pipeline:
         if isinstance(failure, UpstreamError):
             attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
         await self._record(
-            req, plan, model, upstream.usage, attempts, failure, content, stream=True
+            req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True
         )
         if failure is None:
             self._after(req, plan, model, content, outcome.finish)
 
     # -- shared -----------------------------------------------------------------------------
+    async def _call(
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        model: str,
+        send: Callable[[dict[str, Any], ModelSettings], Awaitable[_T]],
+    ) -> _T:
+        """One upstream call, covered by the request's budget reservation before it is made; a
+        call that fails commits what it may have cost (`may_be_billed`)."""
+        charge = plan.charge
+        if charge is not None:
+            await self.s.budgets.before_call(charge, model)
+        try:
+            return await send(body_for(req, self.s.registry[model]), self.s.registry[model])
+        except BaseException as err:  # cancelled too: an abandoned call may still be billed
+            if charge is not None and may_be_billed(err):
+                charge.commit(charge.call_worst(model))
+            raise
+
+    def call_cost(
+        self, plan: Plan, model: str, usage: Usage | None, req: ChatRequest, content: str
+    ) -> float:
+        """What one answered call cost: the upstream's usage (or its reported cost) when it sent
+        one, else the call's worst case (we cannot know what it billed)."""
+        m = self.s.registry[model]
+        if usage is not None and usage.reported_cost_usd is not None:
+            return usage.reported_cost_usd
+        if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
+            return m.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+        if plan.charge is not None:
+            return plan.charge.call_worst(model)
+        return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
+
     def headers(self, plan: Plan, model: str, cost: float, baseline_cost: float) -> dict[str, str]:
         return {
             "x-arbiter-model": model,
@@ -384,8 +452,12 @@ class Pipeline:
         *,
         stream: bool = False,
         extra: float = 0.0,
+        opened: bool = False,
     ) -> tuple[float, float]:
-        """Write the decision; `extra` is spend on earlier calls (an escalated cascade try)."""
+        """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
+        `opened`: the answering call itself got through (a stream that failed after content).
+        The cost recorded, and settled against the budget, is every call's: the answer's, the
+        failed attempts' (committed on the charge) and `extra`."""
         s = self.s
         m = s.registry[model]
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
@@ -400,9 +472,9 @@ class Pipeline:
         if usage is not None and usage.reported_cost_usd is not None:
             cost, source = usage.reported_cost_usd, "upstream"
             s.alerts.check_price(plan.tenant, model, cost, registry_cost)
-        if usage is None and error is not None and not content:
-            cost = 0.0  # nothing answered, nothing billed (our best guess without usage)
-        cost += extra
+        # no call answered: what the failed ones may have cost is on the charge
+        cost = self.call_cost(plan, model, usage, req, content) if error is None or opened else 0.0
+        cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
         baseline = s.baseline_for(plan.principal)
         baseline_cost = baseline.cost_usd(pt, ct)
         record = DecisionRecord(
@@ -563,31 +635,59 @@ class Relay:
             await run_to_end(self._finish(self._outcome))
 
 
+JUDGE_MAX_TOKENS = 200
+
+
 def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
-    """The LLM judge goes through the same upstream machinery, and its spend is recorded
-    against the tenant whose answer it grades."""
+    """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
+    tenant whose answer it grades, and reserved and settled against the caps of
+    `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
+    skips the grade: grading is best-effort)."""
 
     async def call(messages: list[dict[str, str]], tenant: str) -> str:
         s = services
         judge = s.settings.routing.judge_model
         assert judge is not None, "judge_caller is only wired when a judge model is configured"
-        body: dict[str, Any] = {"messages": messages, "max_tokens": 200, "temperature": 0}
+        body: dict[str, Any] = {"messages": messages, "temperature": 0}
+        m = s.registry[judge]
+        body[m.max_tokens_param] = JUDGE_MAX_TOKENS
+        decision_id = s.new_id()
+        worst = CallWorst(
+            lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
+        )
+        caps = s.budgets.judge_caps(tenant, time.time())
+        charge = await s.budgets.open(decision_id, caps, worst, (judge,))
         attempts: list[Attempt] = []
         started = time.perf_counter()
-        _, result = await run_with_failover(
-            (judge,),
-            lambda m: s.upstream_for(m).complete(body, s.registry[m]),
-            settings=s.settings.failover,
-            breaker=s.breaker,
-            attempts=attempts,
-        )
-        m = s.registry[judge]
-        cost = result.usage.reported_cost_usd
-        if cost is None:
-            cost = m.cost_usd(result.usage.prompt_tokens, result.usage.completion_tokens)
+
+        async def send(model: str) -> ChatResult:
+            await s.budgets.before_call(charge, model)
+            try:
+                return await s.upstream_for(model).complete(body, s.registry[model])
+            except BaseException as err:
+                if may_be_billed(err):
+                    charge.commit(worst(model))
+                raise
+
+        try:
+            _, result = await run_with_failover(
+                (judge,), send, settings=s.settings.failover, breaker=s.breaker, attempts=attempts
+            )
+        except BaseException:
+            await s.budgets.settle(decision_id, charge.committed)
+            raise
+        u = result.usage
+        if u.reported_cost_usd is not None:
+            cost = u.reported_cost_usd
+        elif u.prompt_tokens or u.completion_tokens:
+            cost = m.cost_usd(u.prompt_tokens, u.completion_tokens)
+        else:
+            cost = worst(judge)
+        cost += charge.committed
+        await s.budgets.settle(decision_id, cost)
         await s.record(
             DecisionRecord(
-                id=s.new_id(),
+                id=decision_id,
                 ts=time.time(),
                 tenant=tenant,
                 task="judge",
@@ -601,8 +701,8 @@ def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], An
                 baseline_model=judge,
                 baseline_cost_usd=0.0,
                 latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
+                prompt_tokens=u.prompt_tokens,
+                completion_tokens=u.completion_tokens,
             )
         )
         return result.content

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from arbiter import worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -102,14 +103,21 @@ class Handlers:
         caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
         capped = bool(caps)
         if capped and req.max_tokens is None:
-            # the output cap we reserve for is also the one we enforce
+            # the output cap we reserve for is also the one we enforce (sent to each model under
+            # the name it accepts: pipeline.body_for)
             req.max_tokens = budgets.output_cap
-            req.body["max_tokens"] = budgets.output_cap
+            req.limit_injected = True
         plan = self.pipeline.plan(req, principal)
-        if capped:
-            models = [self.s.registry[m] for m in plan.models]
-            worst = budgets.worst_case(models, req.prompt_tokens, req.max_tokens or 0)
-            await budgets.reserve(plan.decision_id, caps, worst)
+        # every upstream call is reserved for before it is made (budget.py); without caps the
+        # charge only tallies what the calls cost
+        prompt = (
+            await worst_case.prompt_tokens_async(req.body, budgets.image_tokens) if capped else None
+        )
+        worst = worst_case.CallWorst(
+            self.s.registry.__getitem__, req.body, req.max_tokens, budgets.image_tokens, prompt
+        )
+        first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
+        plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         try:
             if req.stream:
                 streamed = await self.pipeline.stream(req, plan)

@@ -206,6 +206,7 @@ class Services:
         await self.learner.drain(5.0)
         if self._spend_tasks:
             await asyncio.wait(set(self._spend_tasks), timeout=5.0)
+        await self.budgets.drain(5.0)  # settles queued during a store outage
         await asyncio.to_thread(self.sync_policy)
         await asyncio.to_thread(self.recorder.stop, 10.0)
         for up in self.upstreams.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,9 @@ class ChatRequest:
     has_images: bool = False
     prompt_text: str = ""  # the text of the messages, for classification and difficulty
     prompt_tokens: int = 0  # estimate (chars / 4) until the upstream reports usage
+    # max_tokens was not the client's: Arbiter enforces it (budgets), sent per model under the
+    # name that model accepts (ModelSettings.max_tokens_param); the client's body is untouched
+    limit_injected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,5 +52,22 @@ class ChatResult:
 
 
 def estimate_tokens(text: str) -> int:
-    """ceil(chars / 4): the usual rule of thumb; good enough for context windows and budgets."""
+    """ceil(chars / 4): the usual rule of thumb for English prose (routing, context windows).
+    It undercounts CJK text, code and JSON 2-4x: budgets use `count_tokens`."""
     return (len(text) + 3) // 4
+
+
+def count_tokens(texts: list[str]) -> int:
+    """Real token count of `texts` (OpenAI's o200k_base BPE, the Rust kernel); where the kernel is
+    missing, their UTF-8 byte length, which no byte-level BPE can exceed."""
+    native: Callable[[list[str]], int] | None
+    try:
+        from arbiter._native import count_tokens as native
+    except ImportError:
+        native = None
+    try:
+        if native is not None:
+            return native(texts)
+    except UnicodeEncodeError:  # a lone surrogate (JSON allows "\\ud800"): not UTF-8 text
+        pass
+    return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)

@@ -32,3 +32,13 @@ def test_two_sidecars_on_postgres_never_overshoot() -> None:
     if url is None:
         pytest.skip("no PostgreSQL server available")
     _check(_bench().run(2, url, 120, 20, 120, 4))
+
+
+@pytest.mark.parametrize("scenario", ["n8", "tools40", "cascade", "failover_billed", "judge"])
+def test_leaky_requests_stay_within_one_worst_case(scenario: str) -> None:
+    """Spend billed at a mock upstream that always talks to its output limit (bench/budget_mock.py),
+    against a cap of 8 worst cases: the old reservations passed it by 1.3-25 worst cases."""
+    result = _bench().run_scenario(scenario, requests=24, concurrency=24)
+    assert result["overshoot_worst_cases"] <= 1.0, result
+    assert result["counted_by_sidecar_usd"] >= result["billed_at_upstream_usd"] - 1e-9, result
+    assert result["ok"] >= 1 and result["other"] == 0, result

@@ -291,6 +291,7 @@ def test_module_exports() -> None:
         "LogLinear",
         "NativeError",
         "choose",
+        "count_tokens",
         "prompt_features",
         "update_arm",
     ]

@@ -160,3 +160,24 @@ def test_bad_config_exits_2_from_the_command_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "models.m.latnecy_ms" in done.stderr
+
+
+def test_a_reasoning_style_model_refuses_max_tokens() -> None:
+    from starlette.testclient import TestClient
+
+    from arbiter.sim.config import ModelProfile, SimConfig, parse_profile
+    from arbiter.sim.server import build_app
+
+    assert parse_profile("r", {"token_param": "max_completion_tokens"}).token_param == (
+        "max_completion_tokens"
+    )
+    profile = ModelProfile("r", token_param="max_completion_tokens", latency_ms=0.0)
+    app = build_app(SimConfig(models={"r": profile}, require_auth=False))
+    with TestClient(app) as client:
+        msgs = [{"role": "user", "content": "hi"}]
+        r = client.post(
+            "/v1/chat/completions", json={"model": "r", "messages": msgs, "max_tokens": 5}
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
+        body = {"model": "r", "messages": msgs, "max_completion_tokens": 5}
+        assert client.post("/v1/chat/completions", json=body).status_code == 200

@@ -47,6 +47,8 @@ class ModelProfile:
     report_cost: ReportCost = "none"
     reported_price_factor: float = 1.0
     judge: bool = False  # answers Arbiter's judge prompts with a score
+    # a reasoning-style model refuses `max_tokens` (400, as OpenAI's o-series do); "any" takes both
+    token_param: Literal["any", "max_completion_tokens"] = "any"
     quality: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(TASKS, 0.7))
     failures: Failures = field(default_factory=Failures)
     down: bool = False  # run-time only (POST /_sim/control): every request gets 503
@@ -135,9 +137,17 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         report_cost=report,
         reported_price_factor=_number(spec, "reported_price_factor", 1.0, where),
         judge=_typed(spec, "judge", bool, name == "judge", where),
+        token_param=_token_param(spec, where),
         quality=quality,
         failures=parse_failures(spec.get("failures", {}), f"{where}failures."),
     )
+
+
+def _token_param(spec: Mapping[str, Any], where: str) -> Literal["any", "max_completion_tokens"]:
+    value = spec.get("token_param", "any")
+    if value == "any" or value == "max_completion_tokens":
+        return value  # type: ignore[no-any-return]
+    raise ConfigError(f"{where}token_param: expected any or max_completion_tokens")
 
 
 def parse_failures(raw: Any, where: str, base: Failures | None = None) -> Failures:

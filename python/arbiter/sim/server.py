@@ -147,6 +147,10 @@ async def _chat(request: Request) -> Response:
         return _error(
             400, "'messages' must be a non-empty array.", "invalid_request_error", None, "messages"
         )
+    if profile.token_param == "max_completion_tokens" and "max_tokens" in body:
+        return _error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                      "Use 'max_completion_tokens' instead.", "invalid_request_error",
+                      "unsupported_parameter", "max_tokens")  # fmt: skip
     return await _complete(state, profile, body, messages)
 
 

@@ -125,10 +125,19 @@ class AccountsMixin:
     def settle_budget(
         self, windows: Sequence[tuple[str, float]], reserved: float, actual: float
     ) -> list[tuple[str, float, float]]:
-        """Swap a reservation for the real cost; returns (scope, window, spent) after it."""
+        """Swap a reservation for the real cost; returns (scope, window, spent) after it. The
+        window's row may not exist yet (spend reserved from a replica's outage allowance)."""
         out: list[tuple[str, float, float]] = []
         with self._tx() as cur:
             for scope, window in windows:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO budget_usage (scope, window_start, spent_usd, "
+                        "reserved_usd) VALUES (%s, %s, 0, 0) "
+                        "ON CONFLICT (scope, window_start) DO NOTHING"
+                    ),
+                    (scope, window),
+                )
                 cur.execute(
                     self._sql(
                         "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "

@@ -186,6 +186,20 @@ impl PyLogLinear {
     }
 }
 
+// -- token counts (arbiter_core::tokens) ----------------------------------------------------
+
+/// The total number of tokens of `texts` in `encoding` (`"o200k_base"` or `"cl100k_base"`).
+#[pyfunction]
+#[pyo3(signature = (texts, encoding = "o200k_base"))]
+fn count_tokens(py: Python<'_>, texts: Vec<String>, encoding: &str) -> PyResult<usize> {
+    let enc = arbiter_core::tokens::Encoding::from_name(encoding).ok_or_else(|| {
+        NativeError::new_err(format!(
+            "invalid `encoding`: {encoding:?} (one of \"o200k_base\", \"cl100k_base\")"
+        ))
+    })?;
+    Ok(py.detach(|| arbiter_core::tokens::count_tokens_many(&texts, enc)))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChoice>()?;
@@ -194,5 +208,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
     m.add_function(wrap_pyfunction!(update_arm, m)?)?;
+    m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
     Ok(())
 }

@@ -1,0 +1,131 @@
+"""A request's worst case in tokens, for budget reservations: everything the upstream can bill.
+
+Prompt: every text the request sends counted with a real tokenizer (`types.count_tokens`): message
+text parts, names, assistant tool calls and their arguments, tool results, the `tools` /
+`functions` schemas and a structured-output schema, serialized as JSON (the upstream renders them
+into the prompt; the JSON is at least as long), plus a fixed worst case per image part
+(`budgets.image_tokens`) and OpenAI's per-message framing. Anything else in a content part (audio,
+files) is counted as its serialized JSON. Output: all `n` choices at the output limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from arbiter.config import ModelSettings
+from arbiter.types import count_tokens
+
+PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's cookbook counts it
+PER_REPLY = 3  # the assistant reply's priming
+_IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+_OFF_LOOP_CHARS = 32_768  # bigger prompts are tokenized in a thread (the kernel drops the GIL)
+
+
+def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int]:
+    """(the texts the prompt is made of, the number of image parts)."""
+    texts: list[str] = []
+    images = 0
+    messages = body.get("messages")
+    for msg in messages if isinstance(messages, list) else ():
+        if not isinstance(msg, dict):
+            texts.append(_json(msg))
+            continue
+        for key, value in msg.items():
+            if key == "content":
+                images += _content(value, texts)
+            elif isinstance(value, str):
+                texts.append(value)  # role, name, tool_call_id, refusal
+            elif value is not None:
+                texts.append(_json(value))  # tool_calls, function_call, audio: as sent
+    for key in ("tools", "functions", "response_format", "tool_choice", "prediction"):
+        value = body.get(key)
+        if value is not None and not isinstance(value, str):
+            texts.append(_json(value))
+    return texts, images
+
+
+def _content(value: Any, texts: list[str]) -> int:
+    if isinstance(value, str):
+        texts.append(value)
+        return 0
+    if not isinstance(value, list):
+        if value is not None:
+            texts.append(_json(value))
+        return 0
+    images = 0
+    for part in value:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in _IMAGE_PARTS:
+            images += 1
+        elif kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        else:
+            texts.append(_json(part))
+    return images
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # not JSON-serializable (cannot come from a parsed body): count its repr
+        return repr(value)
+
+
+def prompt_tokens(body: dict[str, Any], image_tokens: int) -> int:
+    """Worst-case prompt tokens of `body` (see the module docstring)."""
+    texts, images = prompt_parts(body)
+    messages = body.get("messages")
+    framing = PER_MESSAGE * (len(messages) if isinstance(messages, list) else 0) + PER_REPLY
+    return count_tokens(texts) + images * image_tokens + framing
+
+
+async def prompt_tokens_async(body: dict[str, Any], image_tokens: int) -> int:
+    """`prompt_tokens`, off the event loop when the prompt is large."""
+    if sum(len(t) for t in prompt_parts(body)[0]) > _OFF_LOOP_CHARS:
+        return await asyncio.to_thread(prompt_tokens, body, image_tokens)
+    return prompt_tokens(body, image_tokens)
+
+
+class CallWorst:
+    """The worst case in USD of one upstream call of a request, per model: its prompt at the
+    model's input price plus all `n` choices at the output limit (the request's max_tokens, else
+    the model's own max_output_tokens) at its output price. The prompt is tokenized once, on
+    first use, unless given."""
+
+    def __init__(
+        self,
+        models: Callable[[str], ModelSettings],
+        body: dict[str, Any],
+        max_tokens: int | None,
+        image_tokens: int,
+        prompt: int | None = None,
+    ) -> None:
+        self._models = models
+        self._body = body
+        self._max_tokens = max_tokens
+        self._image_tokens = image_tokens
+        self._prompt = prompt
+        self._n = choices(body)
+
+    @property
+    def prompt_tokens(self) -> int:
+        if self._prompt is None:
+            self._prompt = prompt_tokens(self._body, self._image_tokens)
+        return self._prompt
+
+    def output_tokens(self, model: ModelSettings) -> int:
+        return self._n * (self._max_tokens or model.max_output_tokens)
+
+    def __call__(self, model: str) -> float:
+        m = self._models(model)
+        return m.cost_usd(self.prompt_tokens, self.output_tokens(m))
+
+
+def choices(body: dict[str, Any]) -> int:
+    """How many choices the upstream will generate (and bill): `n`, default 1."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
