@@ -16,6 +16,8 @@ from arbiter.workload import TASKS
 
 ReportCost = Literal["none", "body", "header", "both"]
 _REPORT_COST: tuple[ReportCost, ...] = ("none", "body", "header", "both")
+WireProtocol = Literal["openai", "anthropic"]
+_PROTOCOLS: tuple[WireProtocol, ...] = ("openai", "anthropic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,8 @@ class ModelProfile:
     judge: bool = False  # answers Arbiter's judge prompts with a score
     quality: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(TASKS, 0.7))
     failures: Failures = field(default_factory=Failures)
+    # The API it is served on: /v1/chat/completions (openai) or /v1/messages (anthropic).
+    protocol: WireProtocol = "openai"
     down: bool = False  # run-time only (POST /_sim/control): every request gets 503
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -124,6 +128,9 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
     report = spec.get("report_cost", "none")
     if report not in _REPORT_COST:
         raise ConfigError(f"{where}report_cost: expected one of {', '.join(_REPORT_COST)}")
+    protocol = spec.get("protocol", "openai")
+    if protocol not in _PROTOCOLS:
+        raise ConfigError(f"{where}protocol: expected one of {', '.join(_PROTOCOLS)}")
     return ModelProfile(
         name=name,
         price_in_per_mtok=_number(spec, "price_in_per_mtok", 1.0, where),
@@ -137,6 +144,7 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         judge=_typed(spec, "judge", bool, name == "judge", where),
         quality=quality,
         failures=parse_failures(spec.get("failures", {}), f"{where}failures."),
+        protocol=protocol,
     )
 
 
