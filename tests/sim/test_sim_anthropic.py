@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -17,6 +19,15 @@ import pydantic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 
+from arbiter.demo import (
+    ANTHROPIC_TIERS,
+    ANTHROPIC_UPSTREAM,
+    API_KEY_ENV,
+    demo_config,
+    protocols,
+    render,
+    sim_config,
+)
 from arbiter.errors import ConfigError
 from arbiter.sim import SimServer, sim_running
 from arbiter.sim.config import SimConfig, parse_config
@@ -468,3 +479,50 @@ def test_protocol_is_parsed_strictly() -> None:
     )
     with pytest.raises(ConfigError, match="protocol"):
         parse_config({"models": {"a": {"protocol": "claude"}}})
+
+
+# -- the demo pool -----------------------------------------------------------------------------
+
+
+def test_demo_pool_serves_its_anthropic_tiers_over_messages() -> None:
+    assert all(
+        m.protocol == "openai" for m in parse_config(tomllib.loads(sim_config())).models.values()
+    )
+    config = parse_config(tomllib.loads(sim_config(ANTHROPIC_TIERS)))
+    served = {name: m.protocol for name, m in config.models.items()}
+    assert served == {
+        **dict.fromkeys(served, "openai"),
+        **dict.fromkeys(ANTHROPIC_TIERS, "anthropic"),
+    }
+    with SimServer(config) as sim:
+        sdk = anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0)
+        assert [m.id for m in sdk.models.list()] == list(ANTHROPIC_TIERS)
+        for tier in ANTHROPIC_TIERS:
+            answer = sdk.messages.create(model=tier, max_tokens=200, messages=HELLO)
+            Message.model_validate(answer.model_dump())
+        with openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0) as oa:
+            assert "sim-tiny" in [m.id for m in oa.models.list()]
+            oa.chat.completions.create(model="sim-tiny", messages=HELLO)
+
+
+def test_demo_config_puts_anthropic_tiers_on_an_anthropic_upstream(tmp_path: Path) -> None:
+    sim_url = "http://127.0.0.1:9/v1"
+    today = tomllib.loads(demo_config(sim_url, tmp_path / "a.db"))
+    assert set(today["upstreams"]) == {"sim"}
+    assert {m["upstream"] for m in today["models"].values()} == {"sim"}
+    mixed = tomllib.loads(demo_config(sim_url, tmp_path / "a.db", anthropic_models=ANTHROPIC_TIERS))
+    assert mixed["upstreams"][ANTHROPIC_UPSTREAM] == {
+        "base_url": "http://127.0.0.1:9", "protocol": "anthropic", "api_key_env": API_KEY_ENV,
+    }  # fmt: skip
+    for name, model in mixed["models"].items():
+        assert model["upstream"] == (ANTHROPIC_UPSTREAM if name in ANTHROPIC_TIERS else "sim")
+
+
+def test_demo_table_names_each_models_api() -> None:
+    part = {"requests": 2, "cost_usd": 0.0, "baseline_cost_usd": 1.0, "savings_pct": 100.0,
+            "quality": 1.0, "baseline_quality": 1.0, "quality_ratio": 1.0}  # fmt: skip
+    result = {**part, "second_half": part, "baseline_model": "sim-premium",
+              "by_model_task": {"sim-medium": {"chat": 1}, "sim-tiny": {"chat": 1}},
+              "protocols": protocols(ANTHROPIC_TIERS)}  # fmt: skip
+    rows = {line.split()[0]: line.split()[1] for line in render(result).splitlines()[3:5]}
+    assert rows == {"sim-medium": "anthropic", "sim-tiny": "openai"}
