@@ -19,6 +19,7 @@ import pydantic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 
+from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.demo import (
     ANTHROPIC_TIERS,
     ANTHROPIC_UPSTREAM,
@@ -28,9 +29,10 @@ from arbiter.demo import (
     render,
     sim_config,
 )
-from arbiter.errors import ConfigError
+from arbiter.errors import ConfigError, UpstreamError, UpstreamRateLimited, UpstreamUnavailable
 from arbiter.sim import SimServer, sim_running
 from arbiter.sim.config import SimConfig, parse_config
+from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.workload import make_workload
 
 from .helpers import ALL_GOOD, fast_config, fast_model
@@ -526,3 +528,66 @@ def test_demo_table_names_each_models_api() -> None:
               "protocols": protocols(ANTHROPIC_TIERS)}  # fmt: skip
     rows = {line.split()[0]: line.split()[1] for line in render(result).splitlines()[3:5]}
     assert rows == {"sim-medium": "anthropic", "sim-tiny": "openai"}
+
+
+# -- the sidecar's Anthropic provider reads the sim (no mock: the real provider, the real sim) ----
+
+
+def _provider_run(failures: dict[str, Any], stream: bool) -> tuple[Any, Any]:
+    """(what the provider returned or raised, the sim's stats for the model)."""
+    config = fast_config({"claude": fast_model(protocol="anthropic", report_cost="header",
+                                               chars_per_chunk=8, failures=failures)})  # fmt: skip
+    body = {"max_tokens": 500, "messages": HELLO}
+    model = ModelSettings("claude", "sim", 1.0, 2.0)
+
+    async def go() -> tuple[Any, Any]:
+        async with sim_running(config) as sim:
+            upstream = AnthropicUpstream(
+                UpstreamSettings("sim", sim.root_url, api_key="k"), FailoverSettings()
+            )
+            try:
+                if not stream:
+                    return await upstream.complete(body, model), sim.state.stats_json()
+                opened = await upstream.open_stream(body, model)
+                frames = [frame async for frame in opened.events()]
+                await opened.aclose()
+                return (frames, opened), sim.state.stats_json()
+            except UpstreamError as err:
+                return err, sim.state.stats_json()
+            finally:
+                await upstream.aclose()
+
+    return asyncio.run(go())
+
+
+def test_sidecar_provider_reads_answers_usage_and_cost() -> None:
+    result, stats = _provider_run({}, stream=False)
+    claude = stats["models"]["claude"]
+    assert result.content and result.finish_reason == "stop"
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (
+        claude["prompt_tokens"], claude["completion_tokens"])  # fmt: skip
+    assert result.usage.reported_cost_usd == pytest.approx(claude["true_cost_usd"])
+    (frames, opened), stats = _provider_run({}, stream=True)
+    claude = stats["models"]["claude"]
+    assert opened.done and frames[-1].startswith(b"event: message_stop")
+    assert opened.usage.completion_tokens == claude["completion_tokens"]
+    assert opened.usage.prompt_tokens == claude["prompt_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("failures", "stream", "error", "retry_after"),
+    [
+        ({"error_429": 1.0}, False, UpstreamRateLimited, 1.0),
+        ({"error_5xx": 1.0}, False, UpstreamUnavailable, None),
+        ({"error_5xx": 1.0}, True, UpstreamUnavailable, None),
+        ({"malformed": 1.0}, False, UpstreamError, None),
+        ({"malformed_chunk": 1.0}, True, UpstreamError, None),
+        ({"stream_cut": 1.0, "stream_cut_after": 3}, True, UpstreamError, None),
+    ],
+)
+def test_sidecar_provider_classifies_the_sims_failures(
+    failures: dict[str, Any], stream: bool, error: type[UpstreamError], retry_after: float | None
+) -> None:
+    result, _ = _provider_run(failures, stream)
+    assert isinstance(result, error)
+    assert result.retry_after_s == retry_after
