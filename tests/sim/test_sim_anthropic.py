@@ -591,3 +591,76 @@ def test_sidecar_provider_classifies_the_sims_failures(
     result, _ = _provider_run(failures, stream)
     assert isinstance(result, error)
     assert result.retry_after_s == retry_after
+
+
+# -- prompt caching ------------------------------------------------------------------------------
+
+
+def test_cache_control_prefix_is_written_then_read_and_billed_at_cache_prices() -> None:
+    manual = "You answer questions about this manual. " * 40  # 1600 chars: 400 tokens
+    system = [{"type": "text", "text": manual, "cache_control": {"type": "ephemeral"}}]
+    config = fast_config({"claude": fast_model(protocol="anthropic", price_in_per_mtok=10.0,
+                                               price_out_per_mtok=0.0)})  # fmt: skip
+    with SimServer(config) as sim:
+        sdk = anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0)
+        first = sdk.messages.create(model="claude", max_tokens=50, system=system, messages=HELLO)
+        second = sdk.messages.create(model="claude", max_tokens=50, system=system, messages=MATH)
+        with sdk.messages.stream(
+            model="claude", max_tokens=50, system=system, messages=HELLO
+        ) as stream:
+            streamed = stream.get_final_message()
+        plain = sdk.messages.create(model="claude", max_tokens=50, system=manual, messages=HELLO)
+        stats = sim.state.stats["claude"]
+    assert (first.usage.cache_creation_input_tokens, first.usage.cache_read_input_tokens) == (
+        400,
+        0,
+    )
+    assert first.usage.input_tokens == 8  # the uncached rest: HELLO
+    assert (second.usage.cache_creation_input_tokens, second.usage.cache_read_input_tokens) == (
+        0, 400)  # fmt: skip
+    assert second.usage.input_tokens == 4  # MATH
+    assert streamed.usage.cache_read_input_tokens == 400 and streamed.usage.input_tokens == 8
+    assert plain.usage.cache_read_input_tokens == plain.usage.cache_creation_input_tokens == 0
+    assert plain.usage.input_tokens == 408
+    assert (stats.cache_write_tokens, stats.cache_read_tokens) == (400, 800)
+    assert stats.prompt_tokens == 408 + 404 + 408 + 408  # all input, cached or not
+    uncached = 8 + 4 + 8 + 408
+    expected = (uncached + 400 * 1.25 + 800 * 0.1) * 10.0 / 1e6
+    assert stats.true_cost_usd == pytest.approx(expected)
+
+
+def test_cache_breakpoint_in_a_message_and_reset_empties_the_cache() -> None:
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "x" * 400,
+                                      "cache_control": {"type": "ephemeral"}}]},
+        {"role": "assistant", "content": "Noted."},
+        {"role": "user", "content": "Now summarise it."},
+    ]  # fmt: skip
+    with SimServer(fast_config({"claude": fast_model(protocol="anthropic")})) as sim:
+        sdk = anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0)
+        ask = {"model": "claude", "max_tokens": 50, "messages": history}
+        assert sdk.messages.create(**ask).usage.cache_creation_input_tokens == 100
+        assert sdk.messages.create(**ask).usage.cache_read_input_tokens == 100
+        httpx.post(sim.root_url + "/_sim/reset")
+        assert sdk.messages.create(**ask).usage.cache_creation_input_tokens == 100
+
+
+def test_sidecar_provider_reads_cache_usage() -> None:
+    system = [{"type": "text", "text": "y" * 800, "cache_control": {"type": "ephemeral"}}]
+    body = {"max_tokens": 50, "system": system, "messages": HELLO}
+    model = ModelSettings("claude", "sim", 1.0, 2.0)
+
+    async def go() -> list[Any]:
+        async with sim_running(fast_config({"claude": fast_model(protocol="anthropic")})) as sim:
+            upstream = AnthropicUpstream(
+                UpstreamSettings("sim", sim.root_url, api_key="k"), FailoverSettings()
+            )
+            try:
+                return [(await upstream.complete(body, model)).usage for _ in range(2)]
+            finally:
+                await upstream.aclose()
+
+    first, second = asyncio.run(go())
+    assert (first.prompt_tokens, first.cache_write_tokens, first.cache_read_tokens) == (208, 200, 0)
+    assert (second.prompt_tokens, second.cache_write_tokens, second.cache_read_tokens) == (
+        208, 0, 200)  # fmt: skip

@@ -10,6 +10,7 @@ on /v1/chat/completions; only the wire format differs.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Mapping
 from random import Random
@@ -34,11 +35,12 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols.anthropic import StreamEncoder, decode_request, encode_response
+from arbiter.protocols.anthropic_response import usage_out
 from arbiter.sim.config import ModelProfile
 from arbiter.sim.failures import FailureKind
-from arbiter.sim.simulate import Completion, Failed, simulate
+from arbiter.sim.simulate import CachePrefix, Completion, Failed, simulate
 from arbiter.sim.sse import EventStream
-from arbiter.sim.state import SimState, prompt_tokens
+from arbiter.sim.state import SimState, count_tokens, prompt_tokens
 
 _BEARER = re.compile(r"^Bearer\s+\S+", re.I)
 _CREATED_AT = "2023-11-14T22:13:20Z"
@@ -95,7 +97,7 @@ def list_models(request: Request) -> Response:
 
 async def _decode(
     request: Request, *, count_tokens: bool
-) -> tuple[ModelProfile, CanonicalRequest] | Response:
+) -> tuple[ModelProfile, CanonicalRequest, dict[str, Any]] | Response:
     denied = _unauthorized(request)
     if denied is not None:
         return denied
@@ -110,7 +112,7 @@ async def _decode(
     profile = _state(request).profiles.get(req.model)
     if profile is None or profile.protocol != "anthropic":  # an OpenAI one: /v1/chat/completions
         return error_response(404, "not_found_error", f"model: {req.model}")
-    return profile, req
+    return profile, req, raw
 
 
 def openai_view(req: CanonicalRequest) -> dict[str, Any]:
@@ -130,12 +132,12 @@ def openai_view(req: CanonicalRequest) -> dict[str, Any]:
     return view
 
 
-async def count_tokens(request: Request) -> Response:
+async def count_message_tokens(request: Request) -> Response:
     """What the same request would be billed as input_tokens."""
     decoded = await _decode(request, count_tokens=True)
     if isinstance(decoded, Response):
         return decoded
-    _, req = decoded
+    _, req, _ = decoded
     tokens = prompt_tokens(openai_view(req)["messages"])
     return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json")
 
@@ -144,8 +146,9 @@ async def messages(request: Request) -> Response:
     decoded = await _decode(request, count_tokens=False)
     if isinstance(decoded, Response):
         return decoded
-    profile, req = decoded
-    outcome = await simulate(_state(request), profile, openai_view(req), req.stream)
+    profile, req, raw = decoded
+    view = openai_view(req)
+    outcome = await simulate(_state(request), profile, view, req.stream, cache_prefix(raw))
     if isinstance(outcome, Failed):
         return failure_response(outcome.kind, outcome.rng)
     message_id = f"msg_sim{outcome.id_bits:016x}"
@@ -160,13 +163,54 @@ async def messages(request: Request) -> Response:
         model=profile.name,
         parts=(TextPart(outcome.text),),
         stop_reason=_stop_reason(outcome),
-        usage=CanonicalUsage(input_tokens=outcome.usage[0], output_tokens=outcome.usage[1]),
+        usage=_usage(outcome),
         stop_sequence=outcome.stop_sequence,
     )
     body = encode_response(answer, profile.name)
     if outcome.body_cost is not None:
         body["usage"]["cost"] = outcome.body_cost
     return Response(orjson.dumps(body), 200, outcome.headers, "application/json")
+
+
+def _usage(outcome: Completion) -> CanonicalUsage:
+    (prompt, completion), (read, written) = outcome.usage, outcome.cache
+    return CanonicalUsage(prompt - read - written, completion, read, written)
+
+
+def cache_prefix(raw: dict[str, Any]) -> CachePrefix | None:
+    """The prompt up to its last `cache_control` block (system blocks, then messages; tools are
+    not counted, as the sim bills no tokens for them), or None when nothing is marked. Its
+    tokens are counted as prompt_tokens counts the OpenAI view: per message, chars / 4."""
+    system = raw.get("system")
+    units: list[list[Any]] = [[b] for b in system] if isinstance(system, list) else []
+    for msg in raw.get("messages") or []:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        units.append(content if isinstance(content, list) else [content])
+    marked = [(i, j) for i, unit in enumerate(units) for j, block in enumerate(unit)
+              if isinstance(block, dict) and block.get("cache_control")]  # fmt: skip
+    if not marked:
+        return None
+    last, upto = marked[-1]
+    prefix = [*units[:last], units[last][: upto + 1]]
+    tokens = sum(count_tokens("".join(_block_text(b) for b in unit)) for unit in prefix)
+    digest = hashlib.sha256(orjson.dumps(prefix, option=orjson.OPT_SORT_KEYS)).digest()
+    return CachePrefix(digest, tokens)
+
+
+def _block_text(block: Any) -> str:
+    """The text of a block as the OpenAI view has it (text, or a tool_result's text)."""
+    if isinstance(block, str):
+        return block
+    if not isinstance(block, dict):
+        return ""
+    if block.get("type") == "text":
+        return str(block.get("text", ""))
+    if block.get("type") == "tool_result":
+        inner = block.get("content")
+        return (
+            "".join(_block_text(b) for b in inner) if isinstance(inner, list) else str(inner or "")
+        )
+    return ""
 
 
 def _stop_reason(outcome: Completion) -> StopReason:
@@ -180,9 +224,10 @@ def _stream(message_id: str, model: str, outcome: Completion) -> EventStream:
     plan as on the OpenAI path: a cut drops the connection after `cut_after` deltas (so never
     a message_stop), a malformed event replaces one delta."""
     encoder = StreamEncoder(model)
-    prompt, completion = outcome.usage
+    usage = _usage(outcome)
+    opening = CanonicalUsage(usage.input_tokens, 0, *outcome.cache)
     events = [
-        encoder.encode(MessageStart(message_id, model, CanonicalUsage(input_tokens=prompt))),
+        encoder.encode(MessageStart(message_id, model, opening)),
         encoder.encode(BlockStart(0, "text")),
     ]
     for i, piece in enumerate(outcome.pieces):
@@ -192,12 +237,12 @@ def _stream(message_id: str, model: str, outcome: Completion) -> EventStream:
         else:
             events.append(encoder.encode(TextDelta(0, piece)))
     events.append(encoder.encode(BlockStop(0)))
-    usage: dict[str, Any] = {"input_tokens": prompt, "output_tokens": completion}
+    final: dict[str, Any] = usage_out(usage)  # cumulative, input counts repeated
     if outcome.body_cost is not None:
-        usage["cost"] = outcome.body_cost
+        final["cost"] = outcome.body_cost
     delta = {"stop_reason": _stop_reason(outcome), "stop_sequence": outcome.stop_sequence}
     events.append(b"event: message_delta\ndata: " + orjson.dumps(
-        {"type": "message_delta", "delta": delta, "usage": usage}) + b"\n\n")  # fmt: skip
+        {"type": "message_delta", "delta": delta, "usage": final}) + b"\n\n")  # fmt: skip
     events.append(encoder.encode(MessageStop()))
     cut_at = None if outcome.plan.cut_after is None else 2 + outcome.plan.cut_after
     return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers, pace_from=3)

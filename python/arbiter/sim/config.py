@@ -17,6 +17,9 @@ from arbiter.workload import TASKS
 ReportCost = Literal["none", "body", "header", "both"]
 _REPORT_COST: tuple[ReportCost, ...] = ("none", "body", "header", "both")
 WireProtocol = Literal["openai", "anthropic"]
+# Anthropic's prompt-cache prices as multiples of the input price (5-minute cache writes).
+CACHE_READ_FACTOR = 0.1
+CACHE_WRITE_FACTOR = 1.25
 _PROTOCOLS: tuple[WireProtocol, ...] = ("openai", "anthropic")
 
 
@@ -55,10 +58,16 @@ class ModelProfile:
     protocol: WireProtocol = "openai"
     down: bool = False  # run-time only (POST /_sim/control): every request gets 503
 
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """The true cost at registry prices."""
+    def cost_usd(
+        self, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
+    ) -> float:
+        """The true cost at registry prices. `prompt_tokens` counts all input; the parts read
+        from / written to the prompt cache cost Anthropic's multiples of the input price."""
+        uncached = prompt_tokens - cache_read - cache_write
+        cached = cache_read * CACHE_READ_FACTOR + cache_write * CACHE_WRITE_FACTOR
         return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+            (uncached + cached) * self.price_in_per_mtok
+            + completion_tokens * self.price_out_per_mtok
         ) / 1_000_000
 
 

@@ -44,7 +44,9 @@ def build_app(config: SimConfig) -> Starlette:
             Route("/v1/models", _list_models, methods=["GET"]),
             Route("/v1/chat/completions", _chat, methods=["POST"]),
             Route("/v1/messages", anthropic_wire.messages, methods=["POST"]),
-            Route("/v1/messages/count_tokens", anthropic_wire.count_tokens, methods=["POST"]),
+            Route(
+                "/v1/messages/count_tokens", anthropic_wire.count_message_tokens, methods=["POST"]
+            ),
             Route("/health", _health, methods=["GET"]),
             Route("/_sim/stats", _stats, methods=["GET"]),
             Route("/_sim/reset", _reset, methods=["POST"]),

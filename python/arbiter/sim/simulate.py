@@ -29,6 +29,14 @@ from arbiter.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_
 
 
 @dataclass(frozen=True, slots=True)
+class CachePrefix:
+    """The part of a prompt marked for prompt caching (Anthropic's `cache_control`)."""
+
+    digest: bytes
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """A request-level failure, answered with an HTTP error (after its delay has passed)."""
 
@@ -41,7 +49,8 @@ class Completion:
     text: str
     finish: FinishReason
     stop_sequence: str | None  # the stop sequence that ended the text, if one did
-    usage: tuple[int, int]  # (prompt_tokens, completion_tokens)
+    usage: tuple[int, int]  # (prompt_tokens, completion_tokens); prompt counts all input
+    cache: tuple[int, int]  # (read, written): the parts of prompt_tokens the prompt cache served
     body_cost: float | None  # reported cost for the body, when the profile reports it there
     headers: dict[str, str]
     pieces: list[str]  # the stream's content chunks
@@ -54,9 +63,14 @@ class Completion:
 
 
 async def simulate(
-    state: SimState, profile: ModelProfile, body: Mapping[str, Any], stream: bool
+    state: SimState,
+    profile: ModelProfile,
+    body: Mapping[str, Any],
+    stream: bool,
+    cache_prefix: CachePrefix | None = None,
 ) -> Failed | Completion:
-    """Draw and count one request to `profile`; a failure's delay is slept here."""
+    """Draw and count one request to `profile`; a failure's delay is slept here. A request that
+    fails before it is processed writes nothing to the prompt cache."""
     messages = body.get("messages") or []
     stats = state.stats[profile.name]
     stats.requests += 1
@@ -76,7 +90,13 @@ async def simulate(
 
     reply = state.reply(profile, body, rng)
     text, finish, sequence, usage = _limit(reply, body, messages)
-    body_cost, headers = _bill(stats, profile, reply, usage)
+    cache = (0, 0)
+    if cache_prefix is not None and cache_prefix.tokens > 0:
+        tokens = min(cache_prefix.tokens, usage[0])
+        cache = (
+            (tokens, 0) if state.cache_lookup(profile.name, cache_prefix.digest) else (0, tokens)
+        )
+    body_cost, headers = _bill(stats, profile, reply, usage, cache)
     pieces = _split(text, profile.chars_per_chunk)
     plan = draw_stream_plan(profile.failures, rng, len(pieces))
     for fault in plan.faults if stream else plan.faults[: int(plan.stall) + int(plan.trickle)]:
@@ -89,17 +109,23 @@ async def simulate(
         _count_grade(stats, reply)
     first = ttfb + (profile.failures.stall_ms / 1000 if plan.stall else 0.0)
     gap = (profile.failures.trickle_ms if plan.trickle else profile.ms_per_chunk) / 1000
-    return Completion(text, finish, sequence, usage, body_cost, headers, pieces, plan,
+    return Completion(text, finish, sequence, usage, cache, body_cost, headers, pieces, plan,
                       failure == "malformed", first, gap, rng.getrandbits(64), rng)  # fmt: skip
 
 
 def _bill(
-    stats: ModelStats, profile: ModelProfile, reply: Reply, usage: tuple[int, int]
+    stats: ModelStats,
+    profile: ModelProfile,
+    reply: Reply,
+    usage: tuple[int, int],
+    cache: tuple[int, int],
 ) -> tuple[float | None, dict[str, str]]:
     """Count tokens and true cost; the cost for the body (if reported there) and the headers."""
     stats.prompt_tokens += usage[0]
     stats.completion_tokens += usage[1]
-    true_cost = profile.cost_usd(*usage)
+    stats.cache_read_tokens += cache[0]
+    stats.cache_write_tokens += cache[1]
+    true_cost = profile.cost_usd(*usage, *cache)
     stats.true_cost_usd += true_cost
     reported = round(true_cost * profile.reported_price_factor, 12)
     headers = dict(reply.headers)
