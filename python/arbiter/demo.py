@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +51,20 @@ DEMO_PRIORS: dict[str, tuple[float, float, float]] = {
     "sim-premium": (0.93, 0.95, 0.93),
 }
 JUDGE = ("judge", 0.15, 0.60)
+# The tiers the demo serves over Anthropic's Messages API once the sidecar can call Anthropic
+# upstreams: pass them as `anthropic_models` to both sim_config and demo_config. Off by default
+# (every tier OpenAI), so today's sidecar can route the whole pool.
+ANTHROPIC_TIERS: tuple[str, ...] = ("sim-medium",)
+ANTHROPIC_UPSTREAM = "sim-anthropic"
 
 
-def sim_config() -> str:
+def sim_config(anthropic_models: Collection[str] = ()) -> str:
+    """The simulated pool; the models named in `anthropic_models` are served on /v1/messages."""
     lines = ["seed = 7", ""]
     for name, (pin, pout, latency, (code, math, extraction, open_)) in DEMO_POOL.items():
         lines += [
             f"[models.{name}]",
+            *(['protocol = "anthropic"'] if name in anthropic_models else []),
             f"price_in_per_mtok = {pin}",
             f"price_out_per_mtok = {pout}",
             f"latency_ms = {latency}",
@@ -89,8 +96,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(sim_url: str, db_path: Path, *, auth: bool = True) -> str:
-    """The sidecar config for the demo pool: registry prices match the sim's."""
+def demo_config(
+    sim_url: str, db_path: Path, *, auth: bool = True, anthropic_models: Collection[str] = ()
+) -> str:
+    """The sidecar config for the demo pool: registry prices match the sim's. Models named in
+    `anthropic_models` go through a second upstream, the same simulator spoken to over
+    Anthropic's API (its base URL has no /v1: the client appends /v1/messages)."""
     lines = [
         "[server]",
         'log_level = "warning"',
@@ -109,6 +120,14 @@ def demo_config(sim_url: str, db_path: Path, *, auth: bool = True) -> str:
         f'api_key_env = "{API_KEY_ENV}"',
         "",
     ]
+    if anthropic_models:
+        lines += [
+            f"[upstreams.{ANTHROPIC_UPSTREAM}]",
+            f'base_url = "{sim_url.removesuffix("/v1")}"',
+            'protocol = "anthropic"',
+            f'api_key_env = "{API_KEY_ENV}"',
+            "",
+        ]
     if auth:
         lines[0:0] = ["[auth]", 'mode = "keys"', f'admin_key_env = "{ADMIN_KEY_ENV}"', ""]
     else:
@@ -116,9 +135,10 @@ def demo_config(sim_url: str, db_path: Path, *, auth: bool = True) -> str:
     models = [(n, p[0], p[1]) for n, p in DEMO_POOL.items()] + [JUDGE]
     for name, pin, pout in models:
         caps = '["chat", "no-route"]' if name == JUDGE[0] else '["chat", "json", "tools"]'
+        upstream = ANTHROPIC_UPSTREAM if name in anthropic_models else "sim"
         lines += [
             f"[models.{name}]",
-            'upstream = "sim"',
+            f'upstream = "{upstream}"',
             f"price_in_per_mtok = {pin}",
             f"price_out_per_mtok = {pout}",
             "context_window = 32000",
@@ -164,15 +184,19 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0)
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, *, auth: bool = True) -> Iterator[Running]:
+def running_stack(
+    workdir: Path, *, auth: bool = True, anthropic_models: Collection[str] = ()
+) -> Iterator[Running]:
     admin_key = "adm-" + secrets.token_urlsafe(24)
     env = {**os.environ, API_KEY_ENV: "sim-demo-key", ADMIN_KEY_ENV: admin_key}
     sim_port, port = free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}/v1"
     cfg = workdir / "arbiter.toml"
-    cfg.write_text(demo_config(sim_url, workdir / "arbiter.db", auth=auth))
+    cfg.write_text(
+        demo_config(sim_url, workdir / "arbiter.db", auth=auth, anthropic_models=anthropic_models)
+    )
     sim_cfg = workdir / "sim.toml"
-    sim_cfg.write_text(sim_config())
+    sim_cfg.write_text(sim_config(anthropic_models))
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(
@@ -402,14 +426,22 @@ def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[s
     return whole
 
 
+def protocols(anthropic_models: Collection[str] = ()) -> dict[str, str]:
+    """The API each demo model is served on, for the report."""
+    return {m: "anthropic" if m in anthropic_models else "openai" for m in DEMO_POOL}
+
+
 def render(result: dict[str, Any]) -> str:
     tasks = sorted({t for m in result["by_model_task"].values() for t in m})
+    apis: Mapping[str, str] = result.get("protocols", {})
     lines = ["", "Requests per model and task (routed, whole run):"]
-    head = f"  {'model':<10}" + "".join(f"{t[:11]:>12}" for t in tasks) + f"{'total':>8}"
+    head = f"  {'model':<12}{'api':<10}" + "".join(f"{t[:11]:>12}" for t in tasks) + f"{'total':>8}"
     lines.append(head)
     for model, counts in result["by_model_task"].items():
         cells = "".join(f"{counts.get(t, 0):>12}" for t in tasks)
-        lines.append(f"  {model:<10}{cells}{sum(counts.values()):>8}")
+        lines.append(
+            f"  {model:<12}{apis.get(model, 'openai'):<10}{cells}{sum(counts.values()):>8}"
+        )
     lines += [
         "",
         f"  {'':<14}{'requests':>9}{'cost $':>11}{'baseline $':>12}{'savings':>9}"
@@ -432,12 +464,21 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurrency: int) -> int:
+def run(
+    *,
+    requests: int,
+    seed: int,
+    as_json: bool,
+    keep_running: bool,
+    concurrency: int,
+    anthropic_models: Collection[str] = (),
+) -> int:
+    """`anthropic_models` (e.g. ANTHROPIC_TIERS): tiers served over Anthropic's API."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     items = make_workload(requests, seed)
     with (
         tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
-        running_stack(Path(tmp)) as stack,
+        running_stack(Path(tmp), anthropic_models=anthropic_models) as stack,
     ):
         baseline = BASELINE
         data = asyncio.run(
@@ -452,6 +493,7 @@ def run(*, requests: int, seed: int, as_json: bool, keep_running: bool, concurre
             )
         )
         result = summarize(data["rows"], baseline, len(items))
+        result["protocols"] = protocols(anthropic_models)
         if as_json:
             print(orjson.dumps(result).decode())
         else:

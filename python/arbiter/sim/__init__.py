@@ -1,6 +1,7 @@
-"""`arbiter sim`: a simulated OpenAI-compatible upstream pool for the demo, e2e tests and benches.
+"""`arbiter sim`: a simulated upstream pool for the demo, e2e tests and benches.
 
-Models with quality/latency/price/failure profiles (sim.toml), or replay of recorded outcomes.
+Models with quality/latency/price/failure profiles (sim.toml), or replay of recorded outcomes,
+each served over OpenAI's Chat Completions API or (`protocol = "anthropic"`) Anthropic's Messages.
 """
 
 from arbiter.sim.config import Failures, ModelProfile, SimConfig, default_pool, load_config

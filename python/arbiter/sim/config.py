@@ -16,6 +16,11 @@ from arbiter.workload import TASKS
 
 ReportCost = Literal["none", "body", "header", "both"]
 _REPORT_COST: tuple[ReportCost, ...] = ("none", "body", "header", "both")
+WireProtocol = Literal["openai", "anthropic"]
+# Anthropic's prompt-cache prices as multiples of the input price (5-minute cache writes).
+CACHE_READ_FACTOR = 0.1
+CACHE_WRITE_FACTOR = 1.25
+_PROTOCOLS: tuple[WireProtocol, ...] = ("openai", "anthropic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +56,20 @@ class ModelProfile:
     token_param: Literal["any", "max_completion_tokens"] = "any"
     quality: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(TASKS, 0.7))
     failures: Failures = field(default_factory=Failures)
+    # The API it is served on: /v1/chat/completions (openai) or /v1/messages (anthropic).
+    protocol: WireProtocol = "openai"
     down: bool = False  # run-time only (POST /_sim/control): every request gets 503
 
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """The true cost at registry prices."""
+    def cost_usd(
+        self, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
+    ) -> float:
+        """The true cost at registry prices. `prompt_tokens` counts all input; the parts read
+        from / written to the prompt cache cost Anthropic's multiples of the input price."""
+        uncached = prompt_tokens - cache_read - cache_write
+        cached = cache_read * CACHE_READ_FACTOR + cache_write * CACHE_WRITE_FACTOR
         return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+            (uncached + cached) * self.price_in_per_mtok
+            + completion_tokens * self.price_out_per_mtok
         ) / 1_000_000
 
 
@@ -126,6 +139,9 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
     report = spec.get("report_cost", "none")
     if report not in _REPORT_COST:
         raise ConfigError(f"{where}report_cost: expected one of {', '.join(_REPORT_COST)}")
+    protocol = spec.get("protocol", "openai")
+    if protocol not in _PROTOCOLS:
+        raise ConfigError(f"{where}protocol: expected one of {', '.join(_PROTOCOLS)}")
     return ModelProfile(
         name=name,
         price_in_per_mtok=_number(spec, "price_in_per_mtok", 1.0, where),
@@ -140,6 +156,7 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         token_param=_token_param(spec, where),
         quality=quality,
         failures=parse_failures(spec.get("failures", {}), f"{where}failures."),
+        protocol=protocol,
     )
 
 

@@ -97,6 +97,7 @@ class SimServer:
 
     @property
     def root_url(self) -> str:
+        """Also the Anthropic base URL (the anthropic SDK appends /v1/messages)."""
         return f"http://{self.host}:{self.port}"
 
     @property

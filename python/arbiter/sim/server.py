@@ -1,7 +1,8 @@
 """The simulator's HTTP surface: OpenAI-compatible /v1 endpoints plus /_sim control endpoints.
 
-Owns wire shapes (JSON and SSE), latency and the failure modes on the wire. What a model says
-comes from SimState.reply; how the process runs comes from arbiter.sim.runner.
+Owns OpenAI's wire shapes (JSON and SSE) and routes Anthropic-protocol models' /v1/messages to
+anthropic_wire.py. What happens to a request (latency, failures, the reply, billing) is
+simulate.py's, the same for both; how the process runs comes from arbiter.sim.runner.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -19,22 +19,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from arbiter.errors import ConfigError
+from arbiter.sim import anthropic_wire
 from arbiter.sim.config import ModelProfile, SimConfig
-from arbiter.sim.failures import (
-    StreamPlan,
-    draw_failure,
-    draw_stream_plan,
-    error_body,
-    failure_status,
-    malformed_body,
-    messages_digest,
-    request_rng,
-)
+from arbiter.sim.failures import StreamPlan, error_body, failure_status, malformed_body
 from arbiter.sim.outcomes import OutcomeTable
-from arbiter.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
+from arbiter.sim.simulate import Failed, simulate
+from arbiter.sim.sse import EventStream
+from arbiter.sim.state import SimState
 
 logger = logging.getLogger(__name__)
 _BEARER = re.compile(r"^Bearer\s+\S+", re.I)
@@ -50,6 +43,10 @@ def build_app(config: SimConfig) -> Starlette:
         routes=[
             Route("/v1/models", _list_models, methods=["GET"]),
             Route("/v1/chat/completions", _chat, methods=["POST"]),
+            Route("/v1/messages", anthropic_wire.messages, methods=["POST"]),
+            Route(
+                "/v1/messages/count_tokens", anthropic_wire.count_message_tokens, methods=["POST"]
+            ),
             Route("/health", _health, methods=["GET"]),
             Route("/_sim/stats", _stats, methods=["GET"]),
             Route("/_sim/reset", _reset, methods=["POST"]),
@@ -88,11 +85,13 @@ async def _health(request: Request) -> Response:
 
 
 async def _list_models(request: Request) -> Response:
+    if "anthropic-version" in request.headers:  # the anthropic SDK asks the same path
+        return anthropic_wire.list_models(request)
     denied = _unauthorized(request)
     if denied is not None:
         return denied
-    data = [{"id": name, "object": "model", "created": _CREATED, "owned_by": "arbiter-sim"}
-            for name in _state(request).profiles]  # fmt: skip
+    data = [{"id": p.name, "object": "model", "created": _CREATED, "owned_by": "arbiter-sim"}
+            for p in _state(request).profiles.values() if p.protocol == "openai"]  # fmt: skip
     return _json({"object": "list", "data": data})
 
 
@@ -121,6 +120,7 @@ def _profile_json(p: ModelProfile) -> dict[str, Any]:
     f = p.failures
     return {"model": p.name, "down": p.down, "latency_ms": p.latency_ms, "quality": dict(p.quality),
             "reported_price_factor": p.reported_price_factor, "report_cost": p.report_cost,
+            "protocol": p.protocol,
             "failures": {k: getattr(f, k) for k in f.__slots__}}  # fmt: skip
 
 
@@ -139,7 +139,7 @@ async def _chat(request: Request) -> Response:
     state = _state(request)
     model = body.get("model")
     profile = state.profiles.get(model) if isinstance(model, str) else None
-    if profile is None:
+    if profile is None or profile.protocol != "openai":  # an Anthropic one is on /v1/messages
         return _error(404, f"The model `{model}` does not exist or you do not have access to it.",
                       "invalid_request_error", "model_not_found", "model")  # fmt: skip
     messages = body.get("messages")
@@ -157,105 +157,39 @@ async def _chat(request: Request) -> Response:
 async def _complete(
     state: SimState, profile: ModelProfile, body: dict[str, Any], messages: list[Any]
 ) -> Response:
-    stats = state.stats[profile.name]
-    stats.requests += 1
     stream = body.get("stream") is True
-    stats.streams += int(stream)
-    rng = request_rng(
-        state.config.seed, profile.name, messages_digest(messages), state.next_counter(profile.name)
-    )
-    ttfb = max(0.0, profile.latency_ms + rng.uniform(-1, 1) * profile.latency_jitter_ms) / 1000
-    failure = draw_failure(profile, rng)
-    if failure in ("down", "error_5xx", "error_429", "timeout"):
-        stats.failures[failure] += 1
-        await asyncio.sleep(
-            state.config.hang_s if failure == "timeout" else 0.0 if failure == "down" else ttfb
-        )
-        status, payload, headers = failure_status(failure, rng)
+    outcome = await simulate(state, profile, body, stream)
+    if isinstance(outcome, Failed):
+        status, payload, headers = failure_status(outcome.kind, outcome.rng)
         return Response(payload, status, headers, "application/json")
-
-    reply = state.reply(profile, body, rng)
-    text, finish, usage = _limit(reply, body, messages)
-    usage_json, headers = _bill(stats, profile, reply, usage)
-    pieces = _split(text, profile.chars_per_chunk)
-    plan = draw_stream_plan(profile.failures, rng, len(pieces))
-    for fault in plan.faults if stream else plan.faults[: int(plan.stall) + int(plan.trickle)]:
-        stats.failures[fault] += 1
-    if failure == "malformed":
-        stats.failures["malformed"] += 1
-        plan = replace(plan, malformed_at=0)
-    elif not (stream and (plan.cut_after is not None or plan.malformed_at is not None)):
-        stats.ok += 1
-        _count_grade(stats, reply)
-    first = ttfb + (profile.failures.stall_ms / 1000 if plan.stall else 0.0)
-    gap = (profile.failures.trickle_ms if plan.trickle else profile.ms_per_chunk) / 1000
-    completion_id = f"chatcmpl-sim{rng.getrandbits(64):016x}"
+    usage_json: dict[str, Any] = {"prompt_tokens": outcome.usage[0],
+                                  "completion_tokens": outcome.usage[1],
+                                  "total_tokens": sum(outcome.usage)}  # fmt: skip
+    if outcome.body_cost is not None:
+        usage_json["cost"] = outcome.body_cost
+    completion_id = f"chatcmpl-sim{outcome.id_bits:016x}"
     if stream:
         tail = usage_json if _include_usage(body) else None
-        events = _sse_events(completion_id, profile.name, pieces, finish, tail, plan)
-        cut_at = None if plan.cut_after is None else 1 + plan.cut_after
-        return _EventStream(events, first, gap, cut_at, headers)
-    await asyncio.sleep(first + gap * len(pieces))
-    if failure == "malformed":
-        return Response(malformed_body(rng, completion_id), 200, media_type="application/json")
-    message = {"role": "assistant", "content": text, "refusal": None}
+        events = _sse_events(
+            completion_id, profile.name, outcome.pieces, outcome.finish, tail, outcome.plan
+        )
+        cut_at = None if outcome.plan.cut_after is None else 1 + outcome.plan.cut_after
+        return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers)
+    await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
+    if outcome.malformed:
+        return Response(malformed_body(outcome.rng, completion_id), 200,
+                        media_type="application/json")  # fmt: skip
+    message = {"role": "assistant", "content": outcome.text, "refusal": None}
     completion = {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
                   "model": profile.name, "usage": usage_json,
-                  "choices": [{"index": 0, "finish_reason": finish, "logprobs": None,
+                  "choices": [{"index": 0, "finish_reason": outcome.finish, "logprobs": None,
                                "message": message}]}  # fmt: skip
-    return _json(completion, headers=headers)
-
-
-def _bill(
-    stats: ModelStats, profile: ModelProfile, reply: Reply, usage: tuple[int, int]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Count tokens and true cost; the usage object and headers, with cost telemetry if any."""
-    stats.prompt_tokens += usage[0]
-    stats.completion_tokens += usage[1]
-    true_cost = profile.cost_usd(*usage)
-    stats.true_cost_usd += true_cost
-    reported = round(true_cost * profile.reported_price_factor, 12)
-    headers = dict(reply.headers)
-    if profile.report_cost in ("header", "both"):
-        headers["x-upstream-cost-usd"] = format(reported, ".12g")
-    usage_json: dict[str, Any] = {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                                  "total_tokens": usage[0] + usage[1]}  # fmt: skip
-    if profile.report_cost in ("body", "both"):
-        usage_json["cost"] = reported
-    return usage_json, headers
-
-
-def _count_grade(stats: ModelStats, reply: Reply) -> None:
-    if reply.good is True:
-        stats.good += 1
-    elif reply.good is False:
-        stats.bad += 1
-    elif reply.task == "judge":
-        stats.judged += 1
-    elif reply.usage is not None:
-        stats.recorded += 1
-
-
-def _limit(
-    reply: Reply, body: Mapping[str, Any], messages: list[Any]
-) -> tuple[str, str, tuple[int, int]]:
-    """Apply max_tokens: (content, finish_reason, (prompt_tokens, completion_tokens))."""
-    text, finish = reply.content, reply.finish_reason
-    usage = reply.usage or (prompt_tokens(messages), count_tokens(text))
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < usage[1]:
-        text, finish = text[: limit * 4], "length"
-        usage = (usage[0], count_tokens(text))
-    return text, finish, usage
+    return _json(completion, headers=outcome.headers)
 
 
 def _include_usage(body: Mapping[str, Any]) -> bool:
     options = body.get("stream_options")
     return isinstance(options, Mapping) and options.get("include_usage") is True
-
-
-def _split(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 def _sse_events(
@@ -289,40 +223,3 @@ def _sse_events(
         events.append(b"data: " + orjson.dumps(tail) + b"\n\n")
     events.append(b"data: [DONE]\n\n")
     return events
-
-
-class _EventStream(Response):
-    """SSE that it writes itself, so it can pace chunks and die mid-stream (an abrupt close)."""
-
-    media_type = "text/event-stream"
-
-    def __init__(
-        self,
-        events: list[bytes],
-        first_delay: float,
-        gap: float,
-        cut_at: int | None,
-        headers: Mapping[str, str],
-    ) -> None:
-        # Response.__init__ is not called: this body has no length, it is written as it goes.
-        self.status_code = 200
-        self.background = None
-        self._events, self._first, self._gap, self._cut_at = events, first_delay, gap, cut_at
-        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        self.raw_headers = [(b"content-type", b"text/event-stream; charset=utf-8"),
-                            (b"cache-control", b"no-cache"), *extra]  # fmt: skip
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await asyncio.sleep(self._first)
-        try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            last = len(self._events) - 1
-            for i, event in enumerate(self._events):
-                if i == self._cut_at:
-                    return  # the server drops the connection: no finish, no [DONE]
-                if 1 < i < last and self._gap > 0:
-                    await asyncio.sleep(self._gap)
-                await send({"type": "http.response.body", "body": event, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:  # the client went away
-            return

@@ -61,12 +61,14 @@ class Reply:
 
 
 class ModelStats:
-    __slots__ = ("bad", "completion_tokens", "failures", "good", "judged", "ok", "prompt_tokens",
-                 "recorded", "requests", "streams", "true_cost_usd")  # fmt: skip
+    __slots__ = ("bad", "cache_read_tokens", "cache_write_tokens", "completion_tokens",
+                 "failures", "good", "judged", "ok", "prompt_tokens", "recorded", "requests",
+                 "streams", "true_cost_usd")  # fmt: skip
 
     def __init__(self) -> None:
         self.requests = self.ok = self.streams = self.good = self.bad = self.judged = 0
         self.prompt_tokens = self.completion_tokens = self.recorded = 0
+        self.cache_read_tokens = self.cache_write_tokens = 0  # parts of prompt_tokens
         self.true_cost_usd = 0.0
         self.failures: Counter[str] = Counter()
 
@@ -78,6 +80,8 @@ class ModelStats:
             "failures": dict(self.failures),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
             "good": self.good,
             "bad": self.bad,
             "judged": self.judged,
@@ -98,16 +102,26 @@ class SimState:
         self.registry = AnswerRegistry()
         self._counters: Counter[str] = Counter()
         self.stats: dict[str, ModelStats] = {name: ModelStats() for name in base}
+        self._prompt_cache: set[bytes] = set()  # (model, prefix) digests written so far
+
+    def cache_lookup(self, model: str, prefix: bytes) -> bool:
+        """Whether `prefix` (a digest) is in `model`'s prompt cache; writes it if not."""
+        key = model.encode() + b"|" + prefix
+        hit = key in self._prompt_cache
+        self._prompt_cache.add(key)
+        return hit
 
     def next_counter(self, model: str) -> int:
         self._counters[model] += 1
         return self._counters[model]
 
     def reset(self) -> None:
-        """Stats, request counters and run-time overrides back to the start (answers are kept)."""
+        """Stats, request counters, prompt caches and run-time overrides back to the start
+        (answers are kept)."""
         self.profiles = dict(self._base)
         self._counters.clear()
         self.stats = {name: ModelStats() for name in self._base}
+        self._prompt_cache.clear()
 
     def stats_json(self) -> dict[str, Any]:
         models = {name: s.as_json() for name, s in self.stats.items()}

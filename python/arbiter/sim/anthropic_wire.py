@@ -1,0 +1,255 @@
+"""Anthropic's Messages API for the simulator's Anthropic-protocol models.
+
+POST /v1/messages (JSON and SSE), POST /v1/messages/count_tokens, GET /v1/models when asked
+with an `anthropic-version` header, and errors in Anthropic's shape. A request is decoded with
+protocols.anthropic (so it gets Anthropic's own 400s) and then read as the OpenAI-shaped view
+that simulate.py takes: the same prompt and seed get the same answer, usage and cost here as
+on /v1/chat/completions; only the wire format differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Mapping
+from random import Random
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from arbiter.canonical import (
+    BlockStart,
+    BlockStop,
+    CanonicalRequest,
+    CanonicalResponse,
+    CanonicalUsage,
+    MessageStart,
+    MessageStop,
+    StopReason,
+    TextDelta,
+    TextPart,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols.anthropic import StreamEncoder, decode_request, encode_response
+from arbiter.protocols.anthropic_response import usage_out
+from arbiter.sim.config import ModelProfile
+from arbiter.sim.failures import FailureKind
+from arbiter.sim.simulate import CachePrefix, Completion, Failed, simulate
+from arbiter.sim.sse import EventStream
+from arbiter.sim.state import SimState, count_tokens, prompt_tokens
+
+_BEARER = re.compile(r"^Bearer\s+\S+", re.I)
+_CREATED_AT = "2023-11-14T22:13:20Z"
+
+
+def error_response(
+    status: int, type_: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = {"type": "error", "error": {"type": type_, "message": message}}
+    return Response(orjson.dumps(body), status, dict(headers or {}), "application/json")
+
+
+def failure_response(kind: FailureKind, rng: Random) -> Response:
+    """A request-level failure as Anthropic answers it. The 5xx draw is the one the OpenAI path
+    makes (500/502/503): 500 stays api_error, the other two are Anthropic's 529 overloaded."""
+    if kind == "error_429":
+        message = "Number of requests has exceeded your rate limit. Please try again later."
+        return error_response(429, "rate_limit_error", message, {"retry-after": "1"})
+    if kind == "timeout":
+        return error_response(504, "timeout_error", "The upstream timed out.")
+    if kind == "down":
+        return error_response(529, "overloaded_error", "Overloaded (the model is down).")
+    if rng.randrange(3) == 0:
+        return error_response(500, "api_error", "Internal server error")
+    return error_response(529, "overloaded_error", "Overloaded")
+
+
+def _state(request: Request) -> SimState:
+    state: SimState = request.app.state.sim
+    return state
+
+
+def _unauthorized(request: Request) -> Response | None:
+    """The anthropic SDK sends `x-api-key`; a Bearer token is accepted too."""
+    if not _state(request).config.require_auth:
+        return None
+    if request.headers.get("x-api-key", "").strip():
+        return None
+    if _BEARER.match(request.headers.get("authorization", "")):
+        return None
+    return error_response(401, "authentication_error", "invalid x-api-key")
+
+
+def list_models(request: Request) -> Response:
+    denied = _unauthorized(request)
+    if denied is not None:
+        return denied
+    data = [{"type": "model", "id": p.name, "display_name": p.name, "created_at": _CREATED_AT}
+            for p in _state(request).profiles.values() if p.protocol == "anthropic"]  # fmt: skip
+    first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+    page = {"data": data, "has_more": False, "first_id": first, "last_id": last}
+    return Response(orjson.dumps(page), media_type="application/json")
+
+
+async def _decode(
+    request: Request, *, count_tokens: bool
+) -> tuple[ModelProfile, CanonicalRequest, dict[str, Any]] | Response:
+    denied = _unauthorized(request)
+    if denied is not None:
+        return denied
+    try:
+        raw = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return error_response(400, "invalid_request_error", "The request body is not valid JSON.")
+    try:
+        req = decode_request(raw, count_tokens=count_tokens)
+    except InvalidRequest as err:
+        return error_response(400, "invalid_request_error", err.message)
+    profile = _state(request).profiles.get(req.model)
+    if profile is None or profile.protocol != "anthropic":  # an OpenAI one: /v1/chat/completions
+        return error_response(404, "not_found_error", f"model: {req.model}")
+    return profile, req, raw
+
+
+def openai_view(req: CanonicalRequest) -> dict[str, Any]:
+    """The request as the OpenAI-shaped body simulate.py reads. A message's text becomes a
+    plain string (as an OpenAI client sends it), so its digest, and so its draws, match the
+    same conversation sent to /v1/chat/completions. protocols.openai.encode_request is not used
+    here: it renders text as content-part lists, which would hash differently."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": s} for s in req.system]
+    for msg in req.messages:
+        text = "".join(p.text for p in msg.parts if isinstance(p, TextPart | ToolResultPart))
+        messages.append({"role": msg.role, "content": text})
+    view: dict[str, Any] = {"model": req.model, "messages": messages}
+    if req.max_tokens is not None:
+        view["max_tokens"] = req.max_tokens
+    if req.stop:
+        view["stop"] = list(req.stop)
+    return view
+
+
+async def count_message_tokens(request: Request) -> Response:
+    """What the same request would be billed as input_tokens."""
+    decoded = await _decode(request, count_tokens=True)
+    if isinstance(decoded, Response):
+        return decoded
+    _, req, _ = decoded
+    tokens = prompt_tokens(openai_view(req)["messages"])
+    return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json")
+
+
+async def messages(request: Request) -> Response:
+    decoded = await _decode(request, count_tokens=False)
+    if isinstance(decoded, Response):
+        return decoded
+    profile, req, raw = decoded
+    view = openai_view(req)
+    outcome = await simulate(_state(request), profile, view, req.stream, cache_prefix(raw))
+    if isinstance(outcome, Failed):
+        return failure_response(outcome.kind, outcome.rng)
+    message_id = f"msg_sim{outcome.id_bits:016x}"
+    if req.stream:
+        return _stream(message_id, profile.name, outcome)
+    await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
+    if outcome.malformed:
+        return Response(_malformed_body(outcome.rng, message_id), 200,
+                        media_type="application/json")  # fmt: skip
+    answer = CanonicalResponse(
+        id=message_id,
+        model=profile.name,
+        parts=(TextPart(outcome.text),),
+        stop_reason=_stop_reason(outcome),
+        usage=_usage(outcome),
+        stop_sequence=outcome.stop_sequence,
+    )
+    body = encode_response(answer, profile.name)
+    if outcome.body_cost is not None:
+        body["usage"]["cost"] = outcome.body_cost
+    return Response(orjson.dumps(body), 200, outcome.headers, "application/json")
+
+
+def _usage(outcome: Completion) -> CanonicalUsage:
+    (prompt, completion), (read, written) = outcome.usage, outcome.cache
+    return CanonicalUsage(prompt - read - written, completion, read, written)
+
+
+def cache_prefix(raw: dict[str, Any]) -> CachePrefix | None:
+    """The prompt up to its last `cache_control` block (system blocks, then messages; tools are
+    not counted, as the sim bills no tokens for them), or None when nothing is marked. Its
+    tokens are counted as prompt_tokens counts the OpenAI view: per message, chars / 4."""
+    system = raw.get("system")
+    units: list[list[Any]] = [[b] for b in system] if isinstance(system, list) else []
+    for msg in raw.get("messages") or []:
+        content = msg.get("content") if isinstance(msg, dict) else None
+        units.append(content if isinstance(content, list) else [content])
+    marked = [(i, j) for i, unit in enumerate(units) for j, block in enumerate(unit)
+              if isinstance(block, dict) and block.get("cache_control")]  # fmt: skip
+    if not marked:
+        return None
+    last, upto = marked[-1]
+    prefix = [*units[:last], units[last][: upto + 1]]
+    tokens = sum(count_tokens("".join(_block_text(b) for b in unit)) for unit in prefix)
+    digest = hashlib.sha256(orjson.dumps(prefix, option=orjson.OPT_SORT_KEYS)).digest()
+    return CachePrefix(digest, tokens)
+
+
+def _block_text(block: Any) -> str:
+    """The text of a block as the OpenAI view has it (text, or a tool_result's text)."""
+    if isinstance(block, str):
+        return block
+    if not isinstance(block, dict):
+        return ""
+    if block.get("type") == "text":
+        return str(block.get("text", ""))
+    if block.get("type") == "tool_result":
+        inner = block.get("content")
+        return (
+            "".join(_block_text(b) for b in inner) if isinstance(inner, list) else str(inner or "")
+        )
+    return ""
+
+
+def _stop_reason(outcome: Completion) -> StopReason:
+    if outcome.stop_sequence is not None:
+        return "stop_sequence"
+    return "max_tokens" if outcome.finish == "length" else "end_turn"
+
+
+def _stream(message_id: str, model: str, outcome: Completion) -> EventStream:
+    """message_start (+ ping), one text block of deltas, message_delta, message_stop. The fault
+    plan as on the OpenAI path: a cut drops the connection after `cut_after` deltas (so never
+    a message_stop), a malformed event replaces one delta."""
+    encoder = StreamEncoder(model)
+    usage = _usage(outcome)
+    opening = CanonicalUsage(usage.input_tokens, 0, *outcome.cache)
+    events = [
+        encoder.encode(MessageStart(message_id, model, opening)),
+        encoder.encode(BlockStart(0, "text")),
+    ]
+    for i, piece in enumerate(outcome.pieces):
+        if i == outcome.plan.malformed_at:
+            events.append(b'event: content_block_delta\ndata: {"type": "content_block_delta", '
+                          b'"index": 0, "delta": {"type": "text_del\n\n')  # fmt: skip
+        else:
+            events.append(encoder.encode(TextDelta(0, piece)))
+    events.append(encoder.encode(BlockStop(0)))
+    final: dict[str, Any] = usage_out(usage)  # cumulative, input counts repeated
+    if outcome.body_cost is not None:
+        final["cost"] = outcome.body_cost
+    delta = {"stop_reason": _stop_reason(outcome), "stop_sequence": outcome.stop_sequence}
+    events.append(b"event: message_delta\ndata: " + orjson.dumps(
+        {"type": "message_delta", "delta": delta, "usage": final}) + b"\n\n")  # fmt: skip
+    events.append(encoder.encode(MessageStop()))
+    cut_at = None if outcome.plan.cut_after is None else 2 + outcome.plan.cut_after
+    return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers, pace_from=3)
+
+
+def _malformed_body(rng: Random, message_id: str) -> bytes:
+    """A 200 body that is not valid JSON, or valid JSON without `content`."""
+    if rng.random() < 0.5:
+        return b'{"id": "' + message_id.encode() + b'", "type": "message", "conte'
+    return orjson.dumps({"id": message_id, "type": "message", "model": "?"})

@@ -1,0 +1,179 @@
+"""One simulated answer, whatever the wire: the failure draw, the reply, stop sequences and
+max_tokens, billing and the stats. server.py renders it as OpenAI, anthropic_wire.py as Anthropic.
+
+Both read the request as an OpenAI-shaped body (`messages`, `max_tokens`, `stop`,
+`response_format`), so the same prompt and seed give the same draws, reply, usage and cost on
+either protocol. The rng draws happen in a fixed order (see `simulate`); changing it changes
+every seeded run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from random import Random
+from typing import Any
+
+from arbiter.sim.config import ModelProfile
+from arbiter.sim.content import FinishReason
+from arbiter.sim.failures import (
+    FailureKind,
+    StreamPlan,
+    draw_failure,
+    draw_stream_plan,
+    messages_digest,
+    request_rng,
+)
+from arbiter.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class CachePrefix:
+    """The part of a prompt marked for prompt caching (Anthropic's `cache_control`)."""
+
+    digest: bytes
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A request-level failure, answered with an HTTP error (after its delay has passed)."""
+
+    kind: FailureKind
+    rng: Random  # drawn from by the renderer (which 5xx)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    finish: FinishReason
+    stop_sequence: str | None  # the stop sequence that ended the text, if one did
+    usage: tuple[int, int]  # (prompt_tokens, completion_tokens); prompt counts all input
+    cache: tuple[int, int]  # (read, written): the parts of prompt_tokens the prompt cache served
+    body_cost: float | None  # reported cost for the body, when the profile reports it there
+    headers: dict[str, str]
+    pieces: list[str]  # the stream's content chunks
+    plan: StreamPlan
+    malformed: bool  # a request-level `malformed` failure: a broken 200
+    first_s: float  # delay before the first byte
+    gap_s: float  # delay between chunks
+    id_bits: int
+    rng: Random = field(compare=False)  # for the malformed body's draw
+
+
+async def simulate(
+    state: SimState,
+    profile: ModelProfile,
+    body: Mapping[str, Any],
+    stream: bool,
+    cache_prefix: CachePrefix | None = None,
+) -> Failed | Completion:
+    """Draw and count one request to `profile`; a failure's delay is slept here. A request that
+    fails before it is processed writes nothing to the prompt cache."""
+    messages = body.get("messages") or []
+    stats = state.stats[profile.name]
+    stats.requests += 1
+    stats.streams += int(stream)
+    rng = request_rng(
+        state.config.seed, profile.name, messages_digest(messages), state.next_counter(profile.name)
+    )
+    ttfb = max(0.0, profile.latency_ms + rng.uniform(-1, 1) * profile.latency_jitter_ms) / 1000
+    failure = draw_failure(profile, rng)
+    if failure in ("down", "error_5xx", "error_429", "timeout"):
+        assert failure is not None
+        stats.failures[failure] += 1
+        await asyncio.sleep(
+            state.config.hang_s if failure == "timeout" else 0.0 if failure == "down" else ttfb
+        )
+        return Failed(failure, rng)
+
+    reply = state.reply(profile, body, rng)
+    text, finish, sequence, usage = _limit(reply, body, messages)
+    cache = (0, 0)
+    if cache_prefix is not None and cache_prefix.tokens > 0:
+        tokens = min(cache_prefix.tokens, usage[0])
+        cache = (
+            (tokens, 0) if state.cache_lookup(profile.name, cache_prefix.digest) else (0, tokens)
+        )
+    body_cost, headers = _bill(stats, profile, reply, usage, cache)
+    pieces = _split(text, profile.chars_per_chunk)
+    plan = draw_stream_plan(profile.failures, rng, len(pieces))
+    for fault in plan.faults if stream else plan.faults[: int(plan.stall) + int(plan.trickle)]:
+        stats.failures[fault] += 1
+    if failure == "malformed":
+        stats.failures["malformed"] += 1
+        plan = replace(plan, malformed_at=0)
+    elif not (stream and (plan.cut_after is not None or plan.malformed_at is not None)):
+        stats.ok += 1
+        _count_grade(stats, reply)
+    first = ttfb + (profile.failures.stall_ms / 1000 if plan.stall else 0.0)
+    gap = (profile.failures.trickle_ms if plan.trickle else profile.ms_per_chunk) / 1000
+    return Completion(text, finish, sequence, usage, cache, body_cost, headers, pieces, plan,
+                      failure == "malformed", first, gap, rng.getrandbits(64), rng)  # fmt: skip
+
+
+def _bill(
+    stats: ModelStats,
+    profile: ModelProfile,
+    reply: Reply,
+    usage: tuple[int, int],
+    cache: tuple[int, int],
+) -> tuple[float | None, dict[str, str]]:
+    """Count tokens and true cost; the cost for the body (if reported there) and the headers."""
+    stats.prompt_tokens += usage[0]
+    stats.completion_tokens += usage[1]
+    stats.cache_read_tokens += cache[0]
+    stats.cache_write_tokens += cache[1]
+    true_cost = profile.cost_usd(*usage, *cache)
+    stats.true_cost_usd += true_cost
+    reported = round(true_cost * profile.reported_price_factor, 12)
+    headers = dict(reply.headers)
+    if profile.report_cost in ("header", "both"):
+        headers["x-upstream-cost-usd"] = format(reported, ".12g")
+    return (reported if profile.report_cost in ("body", "both") else None), headers
+
+
+def _count_grade(stats: ModelStats, reply: Reply) -> None:
+    if reply.good is True:
+        stats.good += 1
+    elif reply.good is False:
+        stats.bad += 1
+    elif reply.task == "judge":
+        stats.judged += 1
+    elif reply.usage is not None:
+        stats.recorded += 1
+
+
+def _limit(
+    reply: Reply, body: Mapping[str, Any], messages: list[Any]
+) -> tuple[str, FinishReason, str | None, tuple[int, int]]:
+    """Apply stop sequences, then max_tokens: (content, finish_reason, stop sequence hit,
+    (prompt_tokens, completion_tokens))."""
+    text, finish = reply.content, reply.finish_reason
+    usage = reply.usage or (prompt_tokens(messages), count_tokens(text))
+    text, sequence = _stop_at(text, body.get("stop"))
+    if sequence is not None:
+        finish = "stop"
+        usage = (usage[0], count_tokens(text))
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < usage[1]:
+        text, finish, sequence = text[: limit * 4], "length", None
+        usage = (usage[0], count_tokens(text))
+    return text, finish, sequence, usage
+
+
+def _stop_at(text: str, stop: Any) -> tuple[str, str | None]:
+    """The text before the earliest stop sequence (which is not included), and that sequence."""
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    best: tuple[int, str] | None = None
+    for sequence in stops:
+        if isinstance(sequence, str) and sequence:
+            at = text.find(sequence)
+            if at >= 0 and (best is None or at < best[0]):
+                best = (at, sequence)
+    return (text, None) if best is None else (text[: best[0]], best[1])
+
+
+def _split(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
