@@ -15,6 +15,7 @@ from typing import Any
 from arbiter.alerts import AlertRules
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
+from arbiter.canonical import Protocol
 from arbiter.cascade import load_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
@@ -28,6 +29,7 @@ from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelt
 from arbiter.registry import Registry
 from arbiter.routing import Router, RouterParams
 from arbiter.store import Store, open_store
+from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
 
@@ -70,8 +72,16 @@ class Services:
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
         self.lengths = OutputLength(settings.routing.expected_output_tokens)
+        # the protocols the models speak
+        self.protocols = frozenset(
+            settings.upstreams[m.upstream].protocol for m in settings.models.values()
+        )
+        # one provider per upstream, chosen by the protocol it speaks
         self.upstreams: dict[str, Upstream] = {
-            name: OpenAIUpstream(up, settings.failover) for name, up in settings.upstreams.items()
+            name: (AnthropicUpstream if up.protocol == "anthropic" else OpenAIUpstream)(
+                up, settings.failover
+            )
+            for name, up in settings.upstreams.items()
         }
         self.difficulty = _load_difficulty() if settings.routing.difficulty else None
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
@@ -141,6 +151,10 @@ class Services:
 
     def upstream_for(self, model: str) -> Upstream:
         return self.upstreams[self.registry[model].upstream]
+
+    def protocol_of(self, model: str) -> Protocol:
+        """The API `model`'s upstream speaks."""
+        return self.settings.upstreams[self.registry[model].upstream].protocol
 
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
