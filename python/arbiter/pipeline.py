@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractContextManager
@@ -18,10 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import httpx
 
 from arbiter import worst_case
-from arbiter.budget import Charge
+from arbiter.budget import Charge, may_be_billed
 from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
@@ -36,8 +33,6 @@ from arbiter.errors import (
     PolicyDenied,
     UnknownModel,
     UpstreamError,
-    UpstreamRateLimited,
-    UpstreamRejected,
 )
 from arbiter.failover import run_with_failover
 from arbiter.learning import Answered
@@ -51,7 +46,6 @@ from arbiter.routing import RouteRequest
 from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
-from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -102,20 +96,6 @@ def cross_protocol_blocks(
     return blocked
 
 
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def may_be_billed(err: BaseException) -> bool:
-    """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
-    (429, a 4xx of the caller's) or a connection never made says no; a reset
-    after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
-    call we abandoned (cancelled) may all have been billed in full."""
-    if isinstance(err, UpstreamRateLimited | UpstreamRejected | BudgetExceeded):
-        return False
-    # a connection never made: nothing reached the upstream
-    return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
-
-
 @dataclass(slots=True)
 class Plan:
     """What was decided before any upstream call."""
@@ -151,19 +131,6 @@ class Streamed:
     async def aclose(self) -> None:
         """End the relay (idempotent): a relay not run to its end counts as a disconnect."""
         await self.events.aclose()
-
-
-class DecisionIds:
-    """Unique ids without a syscall per request: a random per-process prefix plus a counter.
-    (os.urandom releases the GIL on every call, handing it to the recorder thread and stalling
-    the event loop for up to a switch interval: visible in the p99.)"""
-
-    def __init__(self) -> None:
-        self._prefix = "dec_" + os.urandom(8).hex()
-        self._next = itertools.count(int.from_bytes(os.urandom(3)))
-
-    def __call__(self) -> str:
-        return f"{self._prefix}{next(self._next):08x}"
 
 
 class Pipeline:
@@ -729,78 +696,3 @@ class Relay:
         if not self._outcome.finished:  # never iterated: the client left before the first byte
             self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
             await run_to_end(self._finish(self._outcome))
-
-
-JUDGE_MAX_TOKENS = 200
-
-
-def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
-    """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
-    tenant whose answer it grades, and reserved and settled against the caps of
-    `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
-    skips the grade: grading is best-effort)."""
-
-    async def call(messages: list[dict[str, str]], tenant: str) -> str:
-        s = services
-        judge = s.settings.routing.judge_model
-        assert judge is not None, "judge_caller is only wired when a judge model is configured"
-        body: dict[str, Any] = {"messages": messages, "temperature": 0}
-        m = s.registry[judge]
-        body[m.max_tokens_param] = JUDGE_MAX_TOKENS
-        decision_id = s.new_id()
-        worst = CallWorst(
-            lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
-        )
-        caps = s.budgets.judge_caps(tenant, time.time())
-        charge = await s.budgets.open(decision_id, caps, worst, (judge,))
-        attempts: list[Attempt] = []
-        started = time.perf_counter()
-
-        async def send(model: str) -> ChatResult:
-            await s.budgets.before_call(charge, model)
-            try:
-                return await s.upstream_for(model).complete(body, s.registry[model])
-            except BaseException as err:
-                if may_be_billed(err):
-                    charge.commit(worst(model))
-                raise
-
-        try:
-            _, result = await run_with_failover(
-                (judge,), send, settings=s.settings.failover, breaker=s.breaker, attempts=attempts
-            )
-        except BaseException:
-            await s.budgets.settle(decision_id, charge.committed)
-            raise
-        u = result.usage
-        if u.reported_cost_usd is not None:
-            cost = u.reported_cost_usd
-        elif u.prompt_tokens or u.completion_tokens:
-            cost = m.cost_usd(u.prompt_tokens, u.completion_tokens)
-        else:
-            cost = worst(judge)
-        cost += charge.committed
-        await s.budgets.settle(decision_id, cost)
-        await s.record(
-            DecisionRecord(
-                id=decision_id,
-                ts=time.time(),
-                tenant=tenant,
-                task="judge",
-                mode="judge",
-                chosen_model=judge,
-                reason="LLM judge call",
-                candidates=(),
-                attempts=tuple(attempts),
-                status="ok",
-                cost_usd=cost,
-                baseline_model=judge,
-                baseline_cost_usd=0.0,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=u.prompt_tokens,
-                completion_tokens=u.completion_tokens,
-            )
-        )
-        return result.content
-
-    return call

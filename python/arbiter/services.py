@@ -1,5 +1,7 @@
 """The long-lived objects of one sidecar, made once at start-up and hung off the app.
 
+Construction only wires objects together; the store is read at `start()` (load_state).
+
 No module-level state anywhere else: everything a request needs is reached from `Services`.
 """
 
@@ -19,6 +21,8 @@ from arbiter.canonical import Protocol
 from arbiter.cascade import load_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
+from arbiter.ids import DecisionIds
+from arbiter.judge_calls import judge_caller
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
@@ -41,8 +45,7 @@ class Services:
         self.settings = settings
         self.started_at = time.time()
         self.metrics = Metrics()
-        self.store: Store = open_store(settings.store.url)
-        self.store.migrate()
+        self.store: Store = open_store(settings.store.url)  # connects lazily: no I/O here
         self.recorder = Recorder(
             self.store,
             flush_interval_s=settings.store.flush_interval_ms / 1000,
@@ -63,10 +66,8 @@ class Services:
             lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
-        self.policy = Policy()
-        self.policy.replace_synced(self.store.load_arms())
+        self.policy = Policy()  # filled from the store by load_state()
         self.registry = Registry(settings.models)
-        self.registry.apply(self.store.model_overrides())
         self.pool = self.registry.pool()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
@@ -85,8 +86,6 @@ class Services:
         }
         self.difficulty = _load_difficulty() if settings.routing.difficulty else None
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
-        from arbiter.pipeline import DecisionIds, judge_caller  # late: pipeline imports us
-
         self.new_id = DecisionIds()
 
         self.learner = Learner(
@@ -201,7 +200,14 @@ class Services:
         return await asyncio.to_thread(self.store.decision, decision_id)
 
     # -- lifecycle --------------------------------------------------------------------------
+    def load_state(self) -> None:
+        """The store I/O of start-up: the schema, the learned policy, registry overrides."""
+        self.store.migrate()
+        self.policy.replace_synced(self.store.load_arms())
+        self.refresh_registry()
+
     async def start(self) -> None:
+        await asyncio.to_thread(self.load_state)
         self.recorder.start()
         loop = asyncio.get_running_loop()
         self._sync_task = loop.create_task(self._sync_loop())
