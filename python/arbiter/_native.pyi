@@ -7,7 +7,15 @@ No I/O, clocks or global state: randomness comes in as ``seed``. Every invalid i
 
 from typing import final
 
-__all__ = ["Choice", "LogLinear", "NativeError", "choose", "prompt_features", "update_arm"]
+__all__ = [
+    "Choice",
+    "LinearRegex",
+    "LogLinear",
+    "NativeError",
+    "choose",
+    "prompt_features",
+    "update_arm",
+]
 
 class NativeError(ValueError):
     """Invalid input to an arbiter._native kernel (a ValueError)."""
@@ -160,3 +168,42 @@ def update_arm(alpha: float, beta: float, reward: float, weight: float) -> tuple
     Raises:
         NativeError: any argument outside its domain (including NaN).
     """
+
+# --- linear-time scanning (arbiter_core::scan) -------------------------------------------------
+
+@final
+class LinearRegex:
+    """A pattern on Rust's ``regex`` crate: every search runs in time linear in the text.
+
+    The only regex engine for client or upstream text (``arbiter.linear`` wraps it). Syntax is
+    the regex crate's: lookaround and backreferences are refused; flags inline (``(?i)``...).
+    Offsets are code points. Spans are ``(start, end)`` per group, group 0 first; ``None`` for a
+    group that did not take part. Texts over 8 KiB are scanned with the GIL released.
+    """
+
+    def __new__(cls, pattern: str) -> LinearRegex:
+        """Compile ``pattern``.
+
+        Raises:
+            NativeError: invalid pattern, unsupported syntax, or a compiled size over 16 MiB.
+        """
+    @property
+    def pattern(self) -> str:
+        """The pattern text as given."""
+    @property
+    def groups(self) -> int:
+        """Number of capture groups (group 0 not counted)."""
+    @property
+    def groupindex(self) -> dict[str, int]:
+        """Named groups: name -> index."""
+    def is_match(self, text: str) -> bool:
+        """True when the pattern matches anywhere in ``text``."""
+    def search(
+        self, text: str, pos: int = 0, endpos: int | None = None
+    ) -> list[tuple[int, int] | None] | None:
+        """Group spans of the leftmost match starting at or after ``pos`` and ending by
+        ``endpos`` (the text is cut there, as with ``re``), or None."""
+    def search_all(
+        self, text: str, pos: int = 0, endpos: int | None = None
+    ) -> list[list[tuple[int, int] | None]]:
+        """Group spans of every non-overlapping match, left to right (``re.finditer``)."""

@@ -2,7 +2,9 @@
 //! values, release the GIL around the kernels, and map `CoreError` to `ValueError`.
 
 use arbiter_core::length::DIM;
+use arbiter_core::scan::{self, Groups, LinearRegex};
 use arbiter_core::{CoreError, LogLinear, Reason};
+use std::collections::HashMap;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -186,10 +188,123 @@ impl PyLogLinear {
     }
 }
 
+// --- linear-time scanning (arbiter_core::scan): the only regex engine for untrusted text ------
+
+/// Texts longer than this are scanned with the GIL released (shorter: the switch costs more).
+const DETACH_BYTES: usize = 8192;
+
+/// Spans of one match's groups in code points, group 0 first.
+type PySpans = Vec<Option<(usize, usize)>>;
+
+/// One `arbiter_core::scan::LinearRegex`; see the stub for the contract.
+#[pyclass(name = "LinearRegex", module = "arbiter._native", frozen)]
+struct PyLinearRegex {
+    inner: LinearRegex,
+    pattern: String,
+}
+
+/// Byte spans -> code-point spans, all matches converted in one pass over the text.
+fn char_spans(text: &str, found: Vec<Groups>) -> Vec<PySpans> {
+    let flat: Vec<usize> = found
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|&(s, e)| [s, e])
+        .collect();
+    let mut chars = scan::to_char_offsets(text, &flat).into_iter();
+    found
+        .into_iter()
+        .map(|groups| {
+            groups
+                .into_iter()
+                .map(|g| g.map(|_| (chars.next().unwrap_or(0), chars.next().unwrap_or(0))))
+                .collect()
+        })
+        .collect()
+}
+
+/// The byte span of code points `[pos, endpos)` of `text`.
+fn byte_span(text: &str, pos: usize, endpos: Option<usize>) -> (usize, usize) {
+    let end = endpos.map_or(text.len(), |e| scan::byte_offset(text, e));
+    (scan::byte_offset(text, pos), end)
+}
+
+/// Runs `f`, with the GIL released when the text is long.
+fn scan_with<T: Send>(py: Python<'_>, text: &str, f: impl FnOnce() -> T + Send) -> T {
+    if text.len() > DETACH_BYTES {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+#[pymethods]
+impl PyLinearRegex {
+    #[new]
+    fn new(pattern: &str) -> PyResult<Self> {
+        let inner = LinearRegex::new(pattern).map_err(|e| NativeError::new_err(e.to_string()))?;
+        Ok(Self {
+            inner,
+            pattern: pattern.to_owned(),
+        })
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    #[getter]
+    fn groups(&self) -> usize {
+        self.inner.group_count() - 1
+    }
+
+    #[getter]
+    fn groupindex(&self) -> HashMap<String, usize> {
+        let names = self.inner.group_names().into_iter().enumerate();
+        names.filter_map(|(i, n)| n.map(|n| (n, i))).collect()
+    }
+
+    fn is_match(&self, py: Python<'_>, text: &str) -> bool {
+        scan_with(py, text, || self.inner.is_match(text))
+    }
+
+    #[pyo3(signature = (text, pos = 0, endpos = None))]
+    fn search(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        pos: usize,
+        endpos: Option<usize>,
+    ) -> Option<PySpans> {
+        let (start, end) = byte_span(text, pos, endpos);
+        let found = scan_with(py, text, || self.inner.captures_at(text, start, end))?;
+        char_spans(text, vec![found]).pop()
+    }
+
+    #[pyo3(signature = (text, pos = 0, endpos = None))]
+    fn search_all(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        pos: usize,
+        endpos: Option<usize>,
+    ) -> Vec<PySpans> {
+        let (start, end) = byte_span(text, pos, endpos);
+        let found = scan_with(py, text, || self.inner.captures_all(text, start, end));
+        char_spans(text, found)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("LinearRegex({:?})", self.pattern)
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChoice>()?;
     m.add_class::<PyLogLinear>()?;
+    m.add_class::<PyLinearRegex>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;

@@ -1,0 +1,113 @@
+"""Linear-time patterns: the only regex engine that may run on client or upstream text.
+
+Python's ``re`` backtracks: a nested quantifier once took 38 s on a twelve-term sum in an answer
+and froze the sidecar's event loop. ``compile`` here builds a pattern on Rust's ``regex`` crate
+(``arbiter._native.LinearRegex``), which matches in time linear in the text whatever the pattern,
+and refuses what would need backtracking (lookaround, backreferences). Flags are written inline:
+``(?i)``, ``(?m)``, ``(?s)``; ``\\z`` is the end of the text (``re``'s ``\\Z``), and ``$`` without
+``(?m)`` is only the very end. The API is a small subset of ``re.Pattern``: offsets are code
+points, as in ``re``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from typing import Final
+
+from arbiter._native import LinearRegex
+
+__all__ = ["Match", "Pattern", "compile"]
+
+_Spans = list[tuple[int, int] | None]
+
+
+class Match:
+    """One match: ``group``/``start``/``end``/``span`` as on ``re.Match``."""
+
+    __slots__ = ("_spans", "string")
+
+    def __init__(self, string: str, spans: _Spans) -> None:
+        self.string: Final = string
+        self._spans = spans
+
+    def group(self, index: int = 0) -> str | None:
+        span = self._spans[index]
+        return None if span is None else self.string[span[0] : span[1]]
+
+    def __getitem__(self, index: int) -> str | None:
+        return self.group(index)
+
+    def groups(self) -> tuple[str | None, ...]:
+        return tuple(self.group(i) for i in range(1, len(self._spans)))
+
+    def span(self, index: int = 0) -> tuple[int, int]:
+        return self._spans[index] or (-1, -1)
+
+    def start(self, index: int = 0) -> int:
+        return self.span(index)[0]
+
+    def end(self, index: int = 0) -> int:
+        return self.span(index)[1]
+
+
+class Pattern:
+    """A compiled linear-time pattern (see the module docstring)."""
+
+    __slots__ = ("__dict__", "_re", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern: Final = pattern
+        self._re = LinearRegex(pattern)
+
+    @cached_property
+    def _anchored(self) -> LinearRegex:
+        return LinearRegex(rf"\A(?:{self.pattern})")
+
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> Match | None:
+        spans = self._re.search(text, pos, endpos)
+        return None if spans is None else Match(text, spans)
+
+    def match(self, text: str) -> Match | None:
+        """A match that starts at the beginning of ``text`` (``re.Pattern.match``)."""
+        spans = self._anchored.search(text)
+        return None if spans is None else Match(text, spans)
+
+    def is_match(self, text: str) -> bool:
+        return self._re.is_match(text)
+
+    def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Match]:
+        return (Match(text, spans) for spans in self._re.search_all(text, pos, endpos))
+
+    def findall(self, text: str) -> list[str]:
+        """The whole matches, or group 1 of each when the pattern has one group (``re``'s rule;
+        patterns with more groups use ``finditer``)."""
+        if self._re.groups > 1:
+            raise TypeError("findall on a pattern with several groups: use finditer")
+        index = self._re.groups
+        out = []
+        for spans in self._re.search_all(text):
+            span = spans[index]
+            out.append("" if span is None else text[span[0] : span[1]])
+        return out
+
+    def sub(self, repl: str | Callable[[Match], str], text: str) -> str:
+        """``text`` with every match replaced by ``repl`` (a literal, or a function of the match)."""
+        parts: list[str] = []
+        last = 0
+        for m in self.finditer(text):
+            parts.append(text[last : m.start()])
+            parts.append(repl if isinstance(repl, str) else repl(m))
+            last = m.end()
+        if not parts:
+            return text
+        parts.append(text[last:])
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return f"linear.compile({self.pattern!r})"
+
+
+def compile(pattern: str) -> Pattern:  # noqa: A001 - mirrors re.compile on purpose
+    """A linear-time pattern; raises ``ValueError`` for syntax that would need backtracking."""
+    return Pattern(pattern)

@@ -1,0 +1,50 @@
+"""Regression tests for catastrophic backtracking found on untrusted text (issue 11, item 1).
+
+Each vulnerable call runs in a child process under a hard timeout, so a regression fails the
+test instead of hanging the suite. The bound is generous (seconds for work that takes
+milliseconds when linear): it separates linear from exponential, it does not measure speed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+_LIMIT_S = 20.0
+
+
+def _finishes(code: str) -> bool:
+    """True when ``code`` runs to completion within the limit in a fresh interpreter."""
+    env = dict(os.environ)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            timeout=_LIMIT_S,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    assert done.returncode == 0, done.stderr
+    return True
+
+
+@pytest.mark.parametrize("terms", [14, 40])
+def test_cascade_arithmetic_check_on_a_long_plain_sum(terms: int) -> None:
+    # Issue 11: a 12-term sum took 37.7 s in cascade._ARITH (each term multiplied the time by 4).
+    assert _finishes(
+        f"""
+        from arbiter.cascade import arithmetic_errors, should_escalate
+        text = " + ".join(["12"] * {terms})
+        assert arithmetic_errors(text) == 0
+        assert arithmetic_errors(text + " = 5 +") == 0
+        assert arithmetic_errors("$(" + " + ".join(["1"] * {terms}) + ") = 7") == 1
+        should_escalate("math", "What is the total?", text + " = 9999", "stop", None)
+        """
+    )
