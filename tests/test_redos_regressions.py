@@ -48,3 +48,16 @@ def test_cascade_arithmetic_check_on_a_long_plain_sum(terms: int) -> None:
         should_escalate("math", "What is the total?", text + " = 9999", "stop", None)
         """
     )
+
+
+def test_classify_on_whitespace_runs_stays_fast() -> None:
+    # "write" + 3,900 spaces + "x poem": 1.7 s per request with re (quadratic in the run; the
+    # classifier runs on every request). Twenty such requests must not take the limit.
+    assert _finishes(
+        """
+        from arbiter.classify import classify
+        for shape in ("write" + " " * 3900 + "x poem", "\\n" * 3996 + "poem"):
+            for _ in range(20):
+                assert classify([{"role": "user", "content": shape}]) in ("chat", "creative")
+        """
+    )

@@ -64,6 +64,10 @@ class Pattern:
     def _anchored(self) -> LinearRegex:
         return LinearRegex(rf"\A(?:{self.pattern})")
 
+    @property
+    def groupindex(self) -> dict[str, int]:
+        return self._re.groupindex
+
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> Match | None:
         spans = self._re.search(text, pos, endpos)
         return None if spans is None else Match(text, spans)
