@@ -102,16 +102,15 @@ def arithmetic_errors(content: str) -> int:
     text = content[:20000]
     bad = 0
     calcs = []
-    for m in _CALC.finditer(text):
-        calcs.append(m.span())
-        v, z = _value(m.group(1)), _value(m.group(2))
+    for calc in _CALC.finditer(text):
+        calcs.append(calc.span())
+        v, z = _value(calc.group(1)), _value(calc.group(2))
         if v is not None and z is not None and _wrong(v, z):
             bad += 1
     pos = 0
     while (m := _ARITH.search(text, pos)) is not None:
-        start, chain = m.start(1), m.group(1) or ""
-        result = m.group(2) or ""
-        if m.group(3) is not None:
+        start, chain, result = m.start(1), m.group(1), m.group(2)
+        if m.group(3) is not None:  # `more`: what follows the result continues the expression
             result = _result_before_comma(text, m.start(2), result)
             if not result:
                 # The "result" goes on ("= 36 + 4"): no claim here, and none from any start in

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Final
+from typing import Any, Final
 
 from arbiter._native import LinearRegex
 
 __all__ = ["Match", "Pattern", "compile"]
 
 _Spans = list[tuple[int, int] | None]
+# What a group that did not take part gives: None, typed as typeshed types re.Match.group
+# (``str | Any``) so that callers read groups as they do with ``re``.
+_MaybeNone = Any
 
 
 class Match:
@@ -31,14 +34,14 @@ class Match:
         self.string: Final = string
         self._spans = spans
 
-    def group(self, index: int = 0) -> str | None:
+    def group(self, index: int = 0) -> str | _MaybeNone:
         span = self._spans[index]
         return None if span is None else self.string[span[0] : span[1]]
 
-    def __getitem__(self, index: int) -> str | None:
+    def __getitem__(self, index: int) -> str | _MaybeNone:
         return self.group(index)
 
-    def groups(self) -> tuple[str | None, ...]:
+    def groups(self) -> tuple[str | _MaybeNone, ...]:
         return tuple(self.group(i) for i in range(1, len(self._spans)))
 
     def span(self, index: int = 0) -> tuple[int, int]:
@@ -96,7 +99,7 @@ class Pattern:
         return out
 
     def sub(self, repl: str | Callable[[Match], str], text: str) -> str:
-        """``text`` with every match replaced by ``repl`` (a literal, or a function of the match)."""
+        """``text`` with each match replaced by ``repl`` (a literal, or a function of the match)."""
         parts: list[str] = []
         last = 0
         for m in self.finditer(text):
@@ -112,6 +115,6 @@ class Pattern:
         return f"linear.compile({self.pattern!r})"
 
 
-def compile(pattern: str) -> Pattern:  # noqa: A001 - mirrors re.compile on purpose
+def compile(pattern: str) -> Pattern:
     """A linear-time pattern; raises ``ValueError`` for syntax that would need backtracking."""
     return Pattern(pattern)

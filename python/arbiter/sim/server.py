@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from arbiter import linear
 from arbiter.errors import ConfigError
 from arbiter.sim.config import ModelProfile, SimConfig
 from arbiter.sim.failures import (
@@ -37,7 +37,7 @@ from arbiter.sim.outcomes import OutcomeTable
 from arbiter.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
 
 logger = logging.getLogger(__name__)
-_BEARER = re.compile(r"^Bearer\s+\S+", re.I)
+_BEARER = linear.compile(r"(?i)^Bearer\s+\S+")  # linear-time: headers are untrusted
 _CREATED = 1_700_000_000
 
 
