@@ -61,3 +61,22 @@ def test_classify_on_whitespace_runs_stays_fast() -> None:
                 assert classify([{"role": "user", "content": shape}]) in ("chat", "creative")
         """
     )
+
+
+@pytest.mark.parametrize("task", ["code", "math", "extraction", "chat"])
+def test_graders_survive_answers_python_cannot_parse(task: str) -> None:
+    # A 3,200-term sum as an answer: ast.parse raised RecursionError (a long "how many how many
+    # ..." a MemoryError) out of the code grader, and the cascade runs the graders inside a
+    # request: a 500 for the client, caused by upstream text. A 16,000-digit answer made
+    # Fraction() raise ValueError (int digit limit) out of the math grader.
+    from arbiter.cascade import should_escalate
+    from arbiter.grading import grade_answer
+
+    shapes = ("12 + " * 3200 + "12", "how many " * 1800, "1" * 16000, "(" * 300 + ")" * 300)
+    for shape in shapes:
+        for content in (shape, f"```python\n{shape}\n```", f"Answer: {shape}"):
+            grade_answer(
+                task=task, prompt="Write a python function", content=content,
+                finish_reason="stop", response_format=None,
+            )  # fmt: skip
+            should_escalate(task, "Write a python function", content, "stop", None)

@@ -173,12 +173,13 @@ def update_arm(alpha: float, beta: float, reward: float, weight: float) -> tuple
 
 @final
 class LinearRegex:
-    """A pattern on Rust's ``regex`` crate: every search runs in time linear in the text.
+    """A pattern on the engine of Rust's ``regex`` crate: every search is linear in the text.
 
     The only regex engine for client or upstream text (``arbiter.linear`` wraps it). Syntax is
     the regex crate's: lookaround and backreferences are refused; flags inline (``(?i)``...).
-    Offsets are code points. Spans are ``(start, end)`` per group, group 0 first; ``None`` for a
-    group that did not take part. Texts over 8 KiB are scanned with the GIL released.
+    Matches come as flat lists of code-point offsets: ``start, end`` per group, group 0 first,
+    ``-1, -1`` for a group that did not take part. Texts over 8 KiB are scanned with the GIL
+    released.
     """
 
     def __new__(cls, pattern: str) -> LinearRegex:
@@ -198,12 +199,9 @@ class LinearRegex:
         """Named groups: name -> index."""
     def is_match(self, text: str) -> bool:
         """True when the pattern matches anywhere in ``text``."""
-    def search(
-        self, text: str, pos: int = 0, endpos: int | None = None
-    ) -> list[tuple[int, int] | None] | None:
-        """Group spans of the leftmost match starting at or after ``pos`` and ending by
-        ``endpos`` (the text is cut there, as with ``re``), or None."""
-    def search_all(
-        self, text: str, pos: int = 0, endpos: int | None = None
-    ) -> list[list[tuple[int, int] | None]]:
-        """Group spans of every non-overlapping match, left to right (``re.finditer``)."""
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> list[int] | None:
+        """Offsets of the leftmost match starting at or after ``pos`` and ending by ``endpos``
+        (the text is cut there, as with ``re``), or None."""
+    def search_all(self, text: str, pos: int = 0, endpos: int | None = None) -> list[int]:
+        """Offsets of every non-overlapping match, left to right (``re.finditer``), one match
+        after the other."""

@@ -164,6 +164,8 @@ def _python_error(source: str) -> str | None:
         return f"SyntaxError line {err.lineno}: {err.msg}"
     except ValueError as err:  # e.g. source contains NUL bytes
         return f"ValueError: {err}"
+    except (RecursionError, MemoryError):  # deep nesting ("((((...") in an upstream's answer
+        return "nested too deeply to parse"
     return None
 
 
@@ -229,7 +231,7 @@ def _block_error(tag: str, body: str, prompt_lower: str) -> str | None:
 def _looks_like_python_program(text: str) -> bool:
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return any(
         not isinstance(node, ast.Expr) or isinstance(node.value, ast.Call) for node in tree.body

@@ -19,7 +19,6 @@ from arbiter._native import LinearRegex
 
 __all__ = ["Match", "Pattern", "compile"]
 
-_Spans = list[tuple[int, int] | None]
 # What a group that did not take part gives: None, typed as typeshed types re.Match.group
 # (``str | Any``) so that callers read groups as they do with ``re``.
 _MaybeNone = Any
@@ -28,24 +27,27 @@ _MaybeNone = Any
 class Match:
     """One match: ``group``/``start``/``end``/``span`` as on ``re.Match``."""
 
-    __slots__ = ("_spans", "string")
+    __slots__ = ("_at", "_groups", "_offsets", "string")
 
-    def __init__(self, string: str, spans: _Spans) -> None:
+    def __init__(self, string: str, offsets: list[int], groups: int, at: int = 0) -> None:
         self.string: Final = string
-        self._spans = spans
+        self._offsets = offsets  # flat (start, end) per group, -1 when it did not take part
+        self._groups = groups  # capture groups, group 0 not counted
+        self._at = at  # where this match's group 0 starts in `offsets`
+
+    def span(self, index: int = 0) -> tuple[int, int]:
+        i = self._at + 2 * index
+        return self._offsets[i], self._offsets[i + 1]
 
     def group(self, index: int = 0) -> str | _MaybeNone:
-        span = self._spans[index]
-        return None if span is None else self.string[span[0] : span[1]]
+        start, end = self.span(index)
+        return None if start < 0 else self.string[start:end]
 
     def __getitem__(self, index: int) -> str | _MaybeNone:
         return self.group(index)
 
     def groups(self) -> tuple[str | _MaybeNone, ...]:
-        return tuple(self.group(i) for i in range(1, len(self._spans)))
-
-    def span(self, index: int = 0) -> tuple[int, int]:
-        return self._spans[index] or (-1, -1)
+        return tuple(self.group(i) for i in range(1, self._groups + 1))
 
     def start(self, index: int = 0) -> int:
         return self.span(index)[0]
@@ -72,31 +74,33 @@ class Pattern:
         return self._re.groupindex
 
     def search(self, text: str, pos: int = 0, endpos: int | None = None) -> Match | None:
-        spans = self._re.search(text, pos, endpos)
-        return None if spans is None else Match(text, spans)
+        offsets = self._re.search(text, pos, endpos)
+        return None if offsets is None else Match(text, offsets, self._re.groups)
 
     def match(self, text: str) -> Match | None:
         """A match that starts at the beginning of ``text`` (``re.Pattern.match``)."""
-        spans = self._anchored.search(text)
-        return None if spans is None else Match(text, spans)
+        offsets = self._anchored.search(text)
+        return None if offsets is None else Match(text, offsets, self._re.groups)
 
     def is_match(self, text: str) -> bool:
         return self._re.is_match(text)
 
     def finditer(self, text: str, pos: int = 0, endpos: int | None = None) -> Iterator[Match]:
-        return (Match(text, spans) for spans in self._re.search_all(text, pos, endpos))
+        offsets = self._re.search_all(text, pos, endpos)
+        step = 2 * (self._re.groups + 1)
+        groups = self._re.groups
+        return (Match(text, offsets, groups, at) for at in range(0, len(offsets), step))
 
     def findall(self, text: str) -> list[str]:
         """The whole matches, or group 1 of each when the pattern has one group (``re``'s rule;
         patterns with more groups use ``finditer``)."""
-        if self._re.groups > 1:
+        groups = self._re.groups
+        if groups > 1:
             raise TypeError("findall on a pattern with several groups: use finditer")
-        index = self._re.groups
-        out = []
-        for spans in self._re.search_all(text):
-            span = spans[index]
-            out.append("" if span is None else text[span[0] : span[1]])
-        return out
+        offsets = self._re.search_all(text)
+        starts = offsets[2 * groups :: 2 * (groups + 1)]
+        ends = offsets[2 * groups + 1 :: 2 * (groups + 1)]
+        return [text[s:e] if s >= 0 else "" for s, e in zip(starts, ends, strict=True)]
 
     def sub(self, repl: str | Callable[[Match], str], text: str) -> str:
         """``text`` with each match replaced by ``repl`` (a literal, or a function of the match)."""

@@ -122,7 +122,7 @@ def _eval_arithmetic(prompt: str) -> float | None:
     for expr in candidates:
         try:
             value = _eval_node(ast.parse(expr.strip(), mode="eval").body)
-        except (SyntaxError, ValueError, ZeroDivisionError):
+        except (SyntaxError, ValueError, ArithmeticError, RecursionError, MemoryError):
             continue
         if value is not None and any(op in expr for op in "+-*/"):
             return value

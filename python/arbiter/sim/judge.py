@@ -124,7 +124,7 @@ def _code_ok(text: str, name: str | None) -> bool:
     for block in blocks:
         try:
             tree = ast.parse(block)
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             return False
         if name is None or any(
             isinstance(node, ast.FunctionDef) and node.name == name for node in ast.walk(tree)

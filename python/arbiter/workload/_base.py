@@ -103,7 +103,10 @@ def parse_json_answer(content: str) -> Any:
     fenced = _FENCE_RE.search(text)
     if fenced and not text.startswith(("{", "[")):
         text = fenced.group(1).strip()
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError as err:  # "[[[[...": an answer, not a value we can read
+        raise ValueError("JSON nested too deeply") from err
 
 
 def check_answer(task: str, truth: str | None, content: str) -> float | None:

@@ -1,12 +1,18 @@
 //! Linear-time text scanning for untrusted text (client prompts, upstream answers).
 //!
-//! A thin layer over the `regex` crate, whose engines run in O(pattern * text) time by
-//! construction: no backtracking, so no pattern can blow up on adversarial input. Lookaround
-//! and backreferences do not compile here, which is the point: Python's `re` backtracks, and a
-//! nested quantifier in it once froze the sidecar for seconds on a ten-term sum.
+//! A thin layer over the engine of Rust's `regex` crate (`regex_automata::meta`), whose engines
+//! run in O(pattern * text) time by construction: no backtracking, so no pattern can blow up on
+//! adversarial input. Lookaround and backreferences do not compile here, which is the point:
+//! Python's `re` backtracks, and a nested quantifier in it once froze the sidecar for seconds on
+//! a ten-term sum. The bounded backtracker (fast on short texts, then a ~10x slower fallback
+//! past a size threshold) is turned off so time per character does not jump with the text.
 //!
 //! Offsets: the core works in byte offsets; `to_char_offsets`/`byte_offset` convert for callers
 //! (Python) that index by code point.
+
+use regex_automata::meta::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Input, PatternID};
 
 /// Spans of the groups of one match, group 0 (the whole match) first; `None`: did not take part.
 pub type Groups = Vec<Option<(usize, usize)>>;
@@ -18,29 +24,35 @@ const SIZE_LIMIT: usize = 16 * (1 << 20);
 /// at `end` (as Python's `endpos`), while assertions at `start` still see the text before it.
 #[derive(Debug, Clone)]
 pub struct LinearRegex {
-    re: regex::Regex,
+    re: Regex,
 }
 
 impl LinearRegex {
-    /// Compiles `pattern` (regex crate syntax). Lookaround and backreferences are refused.
-    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
-        let re = regex::RegexBuilder::new(pattern)
-            .size_limit(SIZE_LIMIT)
-            .build()?;
+    /// Compiles `pattern` (regex crate syntax). Lookaround and backreferences are refused;
+    /// the error is the engine's message (it points at the offending part of the pattern).
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        let config = Regex::config()
+            .backtrack(false)
+            .nfa_size_limit(Some(SIZE_LIMIT));
+        let re = Regex::builder()
+            .configure(config)
+            .build(pattern)
+            .map_err(|e| e.to_string())?;
         Ok(Self { re })
     }
 
     /// Number of capture groups, group 0 included.
     #[must_use]
     pub fn group_count(&self) -> usize {
-        self.re.captures_len()
+        self.re.group_info().group_len(PatternID::ZERO)
     }
 
     /// Group names by index (`None` for unnamed groups), group 0 included.
     #[must_use]
     pub fn group_names(&self) -> Vec<Option<String>> {
         self.re
-            .capture_names()
+            .group_info()
+            .pattern_names(PatternID::ZERO)
             .map(|n| n.map(str::to_owned))
             .collect()
     }
@@ -55,25 +67,23 @@ impl LinearRegex {
     #[must_use]
     pub fn captures_at(&self, text: &str, start: usize, end: usize) -> Option<Groups> {
         let (hay, start) = clamp(text, start, end)?;
-        let caps = self.re.captures_at(hay, start)?;
-        Some(groups(&caps))
+        self.search(hay, start, &mut None)
     }
 
     /// Every non-overlapping match in `[start, end)`, left to right (Python's `finditer`).
     #[must_use]
     pub fn captures_all(&self, text: &str, start: usize, end: usize) -> Vec<Groups> {
-        let Some((hay, start)) = clamp(text, start, end) else {
+        let Some((hay, mut at)) = clamp(text, start, end) else {
             return Vec::new();
         };
+        let mut caps = None;
         let mut out = Vec::new();
-        let mut locs = self.re.capture_locations();
-        let mut at = start;
         while at <= hay.len() {
-            let Some(m) = self.re.captures_read_at(&mut locs, hay, at) else {
+            let Some(groups) = self.search(hay, at, &mut caps) else {
                 break;
             };
-            let (s, e) = (m.start(), m.end());
-            out.push((0..locs.len()).map(|i| locs.get(i)).collect());
+            let (s, e) = groups[0].unwrap_or((at, at));
+            out.push(groups);
             // An empty match moves on by one character, as Python does.
             at = if e > s {
                 e
@@ -83,10 +93,23 @@ impl LinearRegex {
         }
         out
     }
-}
 
-fn groups(caps: &regex::Captures<'_>) -> Groups {
-    caps.iter().map(|m| m.map(|m| (m.start(), m.end()))).collect()
+    /// One search from `at`; `caps` is made on first need and reused by the caller's loop.
+    fn search(&self, hay: &str, at: usize, caps: &mut Option<Captures>) -> Option<Groups> {
+        let input = Input::new(hay).range(at..);
+        if self.re.group_info().group_len(PatternID::ZERO) == 1 {
+            // No groups: the DFAs alone give the span (no capture engine pass over the match).
+            let m = self.re.search(&input)?;
+            return Some(vec![Some((m.start(), m.end()))]);
+        }
+        let caps = caps.get_or_insert_with(|| self.re.create_captures());
+        self.re.search_captures(&input, caps);
+        if !caps.is_match() {
+            return None;
+        }
+        let spans = (0..caps.group_len()).map(|i| caps.get_group(i).map(|s| (s.start, s.end)));
+        Some(spans.collect())
+    }
 }
 
 /// `text[..end]` and `start`, both snapped to the text (out of range: clamped, as Python does).
@@ -104,7 +127,9 @@ pub fn byte_offset(text: &str, index: usize) -> usize {
     if text.is_ascii() {
         return index.min(text.len());
     }
-    text.char_indices().nth(index).map_or(text.len(), |(b, _)| b)
+    text.char_indices()
+        .nth(index)
+        .map_or(text.len(), |(b, _)| b)
 }
 
 /// Code-point offsets of byte `offsets` (each on a char boundary), in one pass over `text`.
@@ -164,7 +189,10 @@ mod tests {
         assert!(re.captures_at("abc", 0, 2).is_some()); // "ab" then end of text
         assert!(re.captures_at("xab", 1, 3).is_none()); // \b sees the "x" before start
         let g = LinearRegex::new(r"(a)|(b)").unwrap();
-        assert_eq!(g.captures_at("b", 0, 1).unwrap(), vec![Some((0, 1)), None, Some((0, 1))]);
+        assert_eq!(
+            g.captures_at("b", 0, 1).unwrap(),
+            vec![Some((0, 1)), None, Some((0, 1))]
+        );
         assert!(re.captures_at("ab", 3, 9).is_none());
         assert!(re.captures_at("é", 1, 2).is_none()); // not a char boundary
     }
