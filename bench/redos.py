@@ -103,11 +103,14 @@ CHECKS: dict[str, Callable[[str], object]] = {
         content="I'm sorry, " + t,
         finish_reason="stop",
         response_format=None,
-    ),  # fmt: skip
+    ),
     "extract_final_answer": grading.extract_final_answer,
     "mathcheck prompt": mathcheck.evaluate_prompt_expression,
     "mathcheck number": mathcheck.to_fraction,
-    "cascade math": lambda t: cascade.should_escalate("math", "What is it?", t, "stop", None),
+    "cascade arithmetic": cascade.arithmetic_errors,
+    "cascade math": lambda t: cascade.should_escalate(
+        "math", "What is it?", t + "\n#### 4", "stop", None
+    ),
     "cascade chat": lambda t: cascade.should_escalate("chat", "hi", t, "stop", None),
     "cascade verifier": lambda t: cascade.verifier_features(t, t),
     "judge prompt": lambda t: judge.build_judge_messages(t, t),
@@ -131,11 +134,10 @@ class Growth:
 
     @property
     def ratio(self) -> float:
-        """Time ratio between the two largest sizes (4x apart): ~4 linear, ~16 quadratic. The
-        largest step, because smaller ones also see fixed costs and the regex crate's switch of
-        engine with the text's size (a constant factor, not growth)."""
+        """Worst time ratio between consecutive sizes (4x apart): ~4 linear, ~16 quadratic."""
         floor = 2e-5  # below this, timer noise and call overhead dominate: not growth
-        return max(self.seconds[-1], floor) / max(self.seconds[-2], floor)
+        steps = zip(self.seconds, self.seconds[1:])
+        return max(max(b, floor) / max(a, floor) for a, b in steps)
 
 
 def _time(fn: Callable[[str], object], text: str, repeats: int) -> float:
