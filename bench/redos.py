@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,7 @@ class Growth:
     def ratio(self) -> float:
         """Worst time ratio between consecutive sizes (4x apart): ~4 linear, ~16 quadratic."""
         floor = 2e-5  # below this, timer noise and call overhead dominate: not growth
-        steps = zip(self.seconds, self.seconds[1:])
-        return max(max(b, floor) / max(a, floor) for a, b in steps)
+        return max(max(b, floor) / max(a, floor) for a, b in pairwise(self.seconds))
 
 
 def _time(fn: Callable[[str], object], text: str, repeats: int) -> float:

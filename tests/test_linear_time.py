@@ -22,6 +22,7 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def test_check_time_grows_linearly_on_adversarial_text(check: str) -> None:
     assert hung is None, f"{check} on {hung!r} ran past {_CHILD_TIMEOUT_S} s"
     for shape, seconds in rows.items():
         ms = [round(s * 1e3, 3) for s in seconds]
-        ratio = max(max(b, 2e-5) / max(a, 2e-5) for a, b in zip(seconds, seconds[1:]))
+        ratio = max(max(b, 2e-5) / max(a, 2e-5) for a, b in pairwise(seconds))
         assert ratio < _MAX_GROWTH, f"{check} on {shape!r}: {ms} ms at {_SIZES} chars"
         assert seconds[-1] < _CEILING_S, f"{check} on {shape!r}: {ms} ms"
 
