@@ -1,9 +1,10 @@
 """Linear-time patterns: the only regex engine that may run on client or upstream text.
 
 Python's ``re`` backtracks: a nested quantifier once took 38 s on a twelve-term sum in an answer
-and froze the sidecar's event loop. ``compile`` here builds a pattern on Rust's ``regex`` crate
-(``arbiter._native.LinearRegex``), which matches in time linear in the text whatever the pattern,
-and refuses what would need backtracking (lookaround, backreferences). Flags are written inline:
+and froze the sidecar's event loop. ``compile`` here builds a pattern on the engine of Rust's
+``regex`` crate (``arbiter._native.LinearRegex``: ``regex_automata``'s meta engine), which
+matches in time linear in the text whatever the pattern, and refuses what would need
+backtracking (lookaround, backreferences). Flags are written inline:
 ``(?i)``, ``(?m)``, ``(?s)``; ``\\z`` is the end of the text (``re``'s ``\\Z``), and ``$`` without
 ``(?m)`` is only the very end. The API is a small subset of ``re.Pattern``: offsets are code
 points, as in ``re``.
