@@ -1,4 +1,5 @@
-"""Task classification of a chat request: a handful of precompiled regexes, no I/O, no models.
+"""Task classification of a chat request: a handful of precompiled linear-time patterns
+(arbiter.linear, never a backtracking regex on client text), no I/O, no models.
 
 Owns the mapping prompt -> TaskType used by routing and grading; it must stay deterministic and
 cheap (a few microseconds), so it only ever looks at a bounded prefix/suffix of long prompts.
