@@ -191,8 +191,9 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 2),
     }
     if args.out is not None:
-        full = dict(summary, rows=[[r.check, r.shape, list(r.seconds)] for r in results])
-        args.out.write_text(json.dumps(full, indent=1) + "\n")
+        rows = [[r.check, r.shape, [round(x, 7) for x in r.seconds]] for r in results]
+        body = ",\n".join(json.dumps(row) for row in rows)  # one row a line: readable diffs
+        args.out.write_text(json.dumps(summary)[:-1] + ', "rows": [\n' + body + "\n]}\n")
     print(json.dumps(summary))
 
 
