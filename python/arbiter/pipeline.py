@@ -294,8 +294,14 @@ class Pipeline:
             rule = verified_escalation(s.math_verifier, r.cascade_math_verifier)
         else:
             rule = min_answer_rule(r.cascade_min_answer_tokens.get(plan.task, 0))
-        escalate, why = rule(
-            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format
+        # Graders and the verifier scan the answer: CPU work, kept off the event loop.
+        escalate, why = await asyncio.to_thread(
+            rule,
+            plan.task,
+            req.prompt_text,
+            result.content,
+            result.finish_reason,
+            req.response_format,
         )
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
