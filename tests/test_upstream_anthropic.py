@@ -4,6 +4,7 @@ fault mode: errors land in the same ArbiterError classes failover acts on for Op
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -217,3 +218,21 @@ def test_http_error_classification(status: int, kind: str, error: type[e.Upstrea
     assert type(err) is error and kind in err.message
     if error is not e.UpstreamRejected:
         assert err.retry_after_s == 1.5
+
+
+def test_open_stream_takes_the_deadline_the_pipeline_passes(mock: AnthropicMock) -> None:
+    # Pipeline.stream calls open_stream(body, model, deadline=...) for every provider
+    async def go() -> bool:
+        up = provider(mock)
+        try:
+            deadline = time.monotonic() + 10
+            stream = await up.open_stream(dict(BODY), model("text"), deadline=deadline)
+            try:
+                assert [f async for f in stream.events()]
+            finally:
+                await stream.aclose()
+            return stream.done
+        finally:
+            await up.aclose()
+
+    assert run(go())

@@ -143,7 +143,11 @@ class AnthropicUpstream:
             raw=resp.content,
         )
 
-    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> AnthropicStream:
+    async def open_stream(
+        self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
+    ) -> AnthropicStream:
+        # `deadline` is accepted (the pipeline passes it) but not yet applied here: the branch
+        # that bounds Anthropic streams by the request's deadline replaces this stub.
         payload = {**body, "model": model.upstream_model or model.name, "stream": True}
         started = time.monotonic()
         try:
