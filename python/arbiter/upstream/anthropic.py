@@ -143,7 +143,10 @@ class AnthropicUpstream:
             raw=resp.content,
         )
 
-    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> AnthropicStream:
+    async def open_stream(
+        self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
+    ) -> AnthropicStream:
+        """`deadline` (time.monotonic()) is the request's: the whole stream ends by it."""
         payload = {**body, "model": model.upstream_model or model.name, "stream": True}
         started = time.monotonic()
         try:
@@ -158,7 +161,8 @@ class AnthropicUpstream:
             finally:
                 await resp.aclose()
             raise http_error(model.name, resp.status_code, raw, resp.headers)
-        stream = AnthropicStream(model.name, resp, started + self._failover.total_timeout_s)
+        own = started + self._failover.total_timeout_s
+        stream = AnthropicStream(model.name, resp, own if deadline is None else min(own, deadline))
         await stream.prime()
         return stream
 
