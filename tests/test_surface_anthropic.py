@@ -1,0 +1,383 @@
+"""Anthropic at both edges, in process: the official `anthropic` SDK on /v1/messages (routed, by
+name to an Anthropic-protocol model, by name to an OpenAI-protocol one), the official `openai` SDK
+routed onto a Claude-protocol model and back, auth, bad input and untranslatable requests. Every
+answer and stream event is validated against the SDK's own types (tests/sdk_clients.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import orjson
+import pytest
+
+from tests.inproc import InProcess, sidecar_in_process
+from tests.sdk_clients import (
+    ARBITER_HEADERS,
+    anthropic_events,
+    check_anthropic_error,
+    check_completion,
+    check_message,
+    openai_chunks,
+    sdks,
+    sim_requests,
+)
+
+CLAUDE = "sim-medium"  # served over Anthropic's API (ANTHROPIC_TIERS)
+GPT = "sim-small"  # served over OpenAI's
+USER = [{"role": "user", "content": "Summarize in two sentences: the tide rises and falls."}]
+
+
+def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,), **kw) as sc:
+            await body(sc)
+
+    asyncio.run(main())
+
+
+async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
+    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+# -- the anthropic SDK ---------------------------------------------------------------------
+
+
+def test_anthropic_sdk_create_routed_by_name_and_translated(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            for model in ("auto", CLAUDE, GPT):
+                raw = await claude.messages.with_raw_response.create(
+                    model=model, max_tokens=200, messages=USER,  # type: ignore[arg-type]
+                )  # fmt: skip
+                for header in ARBITER_HEADERS:
+                    assert raw.headers.get(header), (model, header)
+                served = raw.headers["x-arbiter-model"]
+                if model != "auto":
+                    assert served == model
+                message = check_message(await raw.read())
+                assert (await raw.parse()).id == message.id
+                assert message.role == "assistant" and message.content[0].type == "text"
+                assert message.content[0].text and message.stop_reason == "end_turn"
+                assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+                # an Anthropic-protocol answer is the upstream's own message (the simulator's
+                # msg_ id); an OpenAI one is translated (the completion's id kept inside)
+                translated = message.id.startswith("msg_chatcmpl-")
+                assert translated == (served != CLAUDE), (served, message.id)
+                row = await decision(sc, raw.headers["x-arbiter-decision-id"])
+                assert row["status"] == "ok" and row["chosen_model"] == served
+                assert row["mode"] == ("routed" if model == "auto" else "passthrough")
+
+    run(tmp_path, body)
+
+
+def test_anthropic_sdk_stream_final_message_and_every_event_valid(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            for model in ("auto", CLAUDE, GPT):
+                async with claude.messages.stream(
+                    model=model, max_tokens=200, messages=USER,  # type: ignore[arg-type]
+                ) as stream:  # fmt: skip
+                    text = "".join([t async for t in stream.text_stream])
+                    final = await stream.get_final_message()
+                final = check_message(final.model_dump_json().encode())
+                assert final.content[0].type == "text" and final.content[0].text == text != ""
+                assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+                # the same stream on the wire: every event valid, in Anthropic's order
+                r = await sc.client.post(
+                    "/v1/messages",
+                    json={"model": model, "max_tokens": 200, "messages": USER, "stream": True},
+                    headers={"x-api-key": sc.api_key},
+                )
+                assert r.status_code == 200 and r.headers["content-type"].startswith(
+                    "text/event-stream"
+                )
+                for header in ARBITER_HEADERS:
+                    assert r.headers.get(header), (model, header)
+                kinds = [e["type"] for e in anthropic_events(r.content)]
+                assert kinds[0] == "message_start" and kinds[-1] == "message_stop", kinds
+                assert kinds.count("message_stop") == 1 and "error" not in kinds
+                assert kinds[-2] == "message_delta" and "content_block_delta" in kinds
+                assert kinds.count("content_block_start") == kinds.count("content_block_stop")
+
+    run(tmp_path, body)
+
+
+def test_count_tokens_counts_without_asking_an_upstream(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        before = await sim_requests(sc)
+        async with sdks(sc) as (claude, _):
+            short = await claude.messages.count_tokens(model="auto", messages=USER)  # type: ignore[arg-type]
+            long = await claude.messages.count_tokens(
+                model=CLAUDE,
+                system="You are terse. " * 50,
+                messages=USER,  # type: ignore[arg-type]
+            )
+        assert 0 < short.input_tokens < long.input_tokens
+        # a block OpenAI has no counterpart for is counted too (regression: it was refused)
+        doc = await sc.client.post(
+            "/v1/messages/count_tokens",
+            json={"model": "auto", "messages": [{"role": "user", "content": [DOCUMENT]}]},
+            headers=sc.auth,
+        )
+        assert doc.status_code == 200 and doc.json()["input_tokens"] > 0, doc.text
+        assert await sim_requests(sc) == before
+        bad = await sc.client.post(
+            "/v1/messages/count_tokens", json={"model": "auto"}, headers=sc.auth
+        )
+        check_anthropic_error(bad, 400, "invalid_request_error")
+
+    run(tmp_path, body)
+
+
+# -- the openai SDK onto a Claude-protocol model --------------------------------------------
+
+
+def test_openai_sdk_onto_a_claude_protocol_model_and_back(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            raw = await gpt.chat.completions.with_raw_response.create(
+                model=CLAUDE, messages=USER,  # type: ignore[arg-type]
+            )  # fmt: skip
+            assert raw.headers["x-arbiter-model"] == CLAUDE
+            completion = check_completion(raw.content)
+            assert completion.choices[0].message.content
+            assert completion.choices[0].finish_reason == "stop"
+            assert completion.usage is not None and completion.usage.completion_tokens > 0
+            stream = await gpt.chat.completions.create(
+                model=CLAUDE,
+                messages=USER,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            chunks = [c async for c in stream]
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+            # the wire: each chunk valid by the OpenAI spec, [DONE] last
+            r = await sc.client.post(
+                "/v1/chat/completions",
+                json={"model": CLAUDE, "messages": USER, "stream": True},
+                headers=sc.auth,
+            )
+            assert r.status_code == 200 and r.headers["x-arbiter-model"] == CLAUDE
+            wire, done = openai_chunks(r.content)
+            assert done and wire[-1]["choices"][0]["finish_reason"] == "stop"
+            assert all("error" not in c for c in wire)
+
+    run(tmp_path, body)
+
+
+def test_openai_sdk_routed_by_auto_lands_on_the_claude_model(tmp_path: Path) -> None:
+    """Routing crosses protocols: with the OpenAI models other than the Claude one disabled for
+    routing (`no-route`), an OpenAI client's "auto" call is served by the Anthropic upstream."""
+
+    def claude_only(text: str) -> str:
+        for name in ("sim-tiny", "sim-small", "sim-premium"):
+            i = text.index("capabilities = ", text.index(f"[models.{name}]\n"))
+            text = text[:i] + 'capabilities = ["chat", "no-route"]' + text[text.index("\n", i) :]
+        return text
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            served = set()
+            for i in range(3):
+                messages = [{"role": "user", "content": f"Write a Python function #{i}."}]
+                raw = await gpt.chat.completions.with_raw_response.create(
+                    model="auto", messages=messages,  # type: ignore[arg-type]
+                )  # fmt: skip
+                check_completion(raw.content)
+                served.add(raw.headers["x-arbiter-model"])
+                stream = await gpt.chat.completions.create(
+                    model="auto", messages=messages, stream=True,  # type: ignore[arg-type]
+                )  # fmt: skip
+                chunks = [c async for c in stream]
+                assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                assert stream.response.headers["x-arbiter-model"] == CLAUDE
+            assert served == {CLAUDE}, served
+
+    run(tmp_path, body, edit_config=claude_only)
+
+
+# -- auth --------------------------------------------------------------------------------
+
+
+def test_auth_by_x_api_key_or_bearer_and_a_bad_key_is_anthropics_401(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        req = {"model": CLAUDE, "max_tokens": 50, "messages": USER}
+        for headers in ({"x-api-key": sc.api_key}, sc.auth):
+            r = await sc.client.post("/v1/messages", json=req, headers=headers)
+            assert r.status_code == 200, r.text
+            check_message(r.content)
+        before = await sim_requests(sc)
+        for headers in ({"x-api-key": "sk-wrong"}, {"authorization": "Bearer sk-wrong"}, {}):
+            r = await sc.client.post("/v1/messages", json=req, headers=headers)
+            check_anthropic_error(r, 401, "authentication_error")
+            r = await sc.client.post("/v1/messages/count_tokens", json=req, headers=headers)
+            check_anthropic_error(r, 401, "authentication_error")
+        async with sdks(sc, api_key="sk-wrong") as (claude, _):
+            with pytest.raises(anthropic.AuthenticationError) as info:
+                await claude.messages.create(model="auto", max_tokens=10, messages=USER)  # type: ignore[arg-type]
+        assert info.value.status_code == 401
+        assert await sim_requests(sc) == before
+
+    run(tmp_path, body)
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+OK_TURN = {"role": "user", "content": "hi"}
+TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+BAD_BODIES: dict[str, dict[str, Any]] = {
+    "missing max_tokens": {"model": "auto", "messages": [OK_TURN]},
+    "max_tokens not a number": {"model": "auto", "max_tokens": "10", "messages": [OK_TURN]},
+    "no messages": {"model": "auto", "max_tokens": 10, "messages": []},
+    "missing model": {"max_tokens": 10, "messages": [OK_TURN]},
+    "unknown block type": {
+        "model": "auto", "max_tokens": 10,
+        "messages": [{"role": "user", "content": [{"type": "hologram", "text": "x"}]}],
+    },
+    "text block without text": {
+        "model": "auto", "max_tokens": 10,
+        "messages": [{"role": "user", "content": [{"type": "text"}]}],
+    },
+    "tool_use in a user turn": {
+        "model": "auto", "max_tokens": 10,
+        "messages": [{"role": "user", "content": [TOOL_USE]}],
+    },
+    "tool_result without its tool_use": {
+        "model": "auto", "max_tokens": 10,
+        "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "42"}]}],
+    },
+    "role system in messages": {
+        "model": "auto", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}],
+    },
+    "role tool": {"model": "auto", "max_tokens": 10,
+                  "messages": [{"role": "tool", "content": "x"}]},
+    "role not a string": {"model": "auto", "max_tokens": 10,
+                          "messages": [{"role": 1, "content": "x"}]},
+    "image without source": {
+        "model": "auto", "max_tokens": 10,
+        "messages": [{"role": "user", "content": [{"type": "image"}]}],
+    },
+    "system not text": {"model": "auto", "max_tokens": 10, "system": 5, "messages": [OK_TURN]},
+    "tools not a list": {"model": "auto", "max_tokens": 10, "tools": "f", "messages": [OK_TURN]},
+    "unknown model": {"model": "no-such-model", "max_tokens": 10, "messages": [OK_TURN]},
+}  # fmt: skip
+
+
+def test_bad_input_is_an_anthropic_4xx_and_reaches_no_upstream(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        for case, req in BAD_BODIES.items():
+            for stream in (False, True):
+                r = await sc.client.post(
+                    "/v1/messages", json={**req, "stream": stream}, headers=sc.auth
+                )
+                status = 404 if case == "unknown model" else 400
+                kind = "not_found_error" if status == 404 else "invalid_request_error"
+                assert r.status_code == status, (case, r.status_code, r.text)
+                check_anthropic_error(r, status, kind)
+        raws = {
+            "not JSON": b"{not json",
+            "a JSON array": b"[1, 2]",
+            "empty": b"",
+            "deep nesting": b'{"model":"auto","max_tokens":10,"messages":[{"role":"user",'
+            b'"content":"hi"}],"metadata":' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}",
+            "invalid UTF-8": b'{"model":"auto","max_tokens":10,"messages":[{"role":"user",'
+            b'"content":"\xff\xfe"}]}',
+        }
+        for case, raw in raws.items():
+            r = await sc.client.post(
+                "/v1/messages",
+                content=raw,
+                headers={**sc.auth, "content-type": "application/json"},
+            )
+            assert r.status_code == 400, (case, r.status_code, r.text)
+            check_anthropic_error(r, 400, "invalid_request_error")
+        limit = sc.services.settings.server.max_body_bytes
+        huge = orjson.dumps(
+            {"model": "auto", "max_tokens": 10,
+             "messages": [{"role": "user", "content": "x" * (limit + 1)}]}
+        )  # fmt: skip
+        r = await sc.client.post("/v1/messages", content=huge, headers=sc.auth)
+        check_anthropic_error(r, 413, "request_too_large")
+        r = await sc.client.post("/v1/messages/count_tokens", content=huge, headers=sc.auth)
+        check_anthropic_error(r, 413, "request_too_large")
+        assert await sim_requests(sc) == 0, "bad input reached an upstream"
+
+    run(tmp_path, body)
+
+
+# -- what one protocol cannot carry ---------------------------------------------------------
+
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+DOCUMENT = {
+    "type": "document",
+    "source": {"type": "text", "media_type": "text/plain", "data": "The tide rises."},
+}
+
+
+def test_a_named_model_that_cannot_serve_a_feature_is_a_400_naming_it(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        r = await sc.client.post(
+            "/v1/chat/completions", json={"model": CLAUDE, "messages": USER, "n": 2},
+            headers=sc.auth,
+        )  # fmt: skip
+        assert r.status_code == 400, r.text
+        assert CLAUDE in r.json()["error"]["message"] and "n > 1" in r.json()["error"]["message"]
+        cases = {
+            "thinking": {"thinking": THINKING, "max_tokens": 2000, "messages": USER},
+            "document": {
+                "max_tokens": 50,
+                "messages": [
+                    {"role": "user", "content": [DOCUMENT, {"type": "text", "text": "?"}]}
+                ],
+            },
+        }
+        for feature, req in cases.items():
+            r = await sc.client.post("/v1/messages", json={"model": GPT, **req}, headers=sc.auth)
+            message = check_anthropic_error(r, 400, "invalid_request_error")
+            assert GPT in message and feature in message, message
+            # the same request to the Anthropic-protocol model is relayed as is
+            ok = await sc.client.post(
+                "/v1/messages", json={"model": CLAUDE, **req}, headers=sc.auth
+            )
+            assert ok.status_code == 200, (feature, ok.text)
+        async with sdks(sc) as (_, gpt):
+            with pytest.raises(openai.BadRequestError):
+                await gpt.chat.completions.create(model=CLAUDE, messages=USER, n=2)  # type: ignore[arg-type]
+
+    run(tmp_path, body)
+
+
+def test_with_auto_the_models_that_cannot_serve_it_are_ineligible(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        r = await sc.client.post(
+            "/v1/chat/completions", json={"model": "auto", "messages": USER, "n": 2},
+            headers=sc.auth,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.headers["x-arbiter-model"] != CLAUDE
+        row = await decision(sc, r.headers["x-arbiter-decision-id"])
+        claude = next(c for c in row["candidates"] if c["model"] == CLAUDE)
+        assert claude["eligible"] is False and "n > 1" in claude["why_not"], claude
+        r = await sc.client.post(
+            "/v1/messages",
+            json={"model": "auto", "thinking": THINKING, "max_tokens": 2000, "messages": USER},
+            headers=sc.auth,
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["x-arbiter-model"] == CLAUDE  # the only model that speaks Anthropic
+        check_message(r.content)
+        row = await decision(sc, r.headers["x-arbiter-decision-id"])
+        for c in row["candidates"]:
+            if c["model"] != CLAUDE:
+                assert c["eligible"] is False and "thinking" in c["why_not"], c
+
+    run(tmp_path, body)
