@@ -36,6 +36,7 @@ from arbiter.errors import (
     PolicyDenied,
     RequestTimeout,
     UnknownModel,
+    UpstreamError,
 )
 from arbiter.event_stream import EventStreamResponse
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -64,7 +65,10 @@ Render = Callable[[ArbiterError], tuple[bytes, int]]
 def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
     """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
     # a client too slow to send its body may still be sending it: end the connection
-    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else None
+    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else {}
+    if isinstance(err, UpstreamError) and err.retry_after_s:
+        # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
+        headers["retry-after"] = str(math.ceil(err.retry_after_s))
     body, status = render(err)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
