@@ -19,11 +19,13 @@ from tests import anthropic_mock
 from tests.anthropic_mock import TOOL_INPUT, AnthropicMock, message, stream_frames
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import (
+    STREAM_EVENT,
     anthropic_events,
     check_anthropic_error,
     check_completion,
     check_message,
     openai_chunks,
+    sdks,
 )
 
 CLAUDE = "claude-mock"  # the Anthropic-protocol model (the mock); routing prefers it
@@ -299,5 +301,44 @@ def test_tool_use_round_trip_from_an_openai_client(tmp_path: Path, mock: Anthrop
         results = [b for b in result_turn["content"] if b["type"] == "tool_result"]
         assert len(results) == 1 and results[0]["tool_use_id"] == "toolu_01"
         assert "18 degrees, sunny" in json.dumps(results[0]["content"])
+
+    run(tmp_path, mock, "tool", body)
+
+
+def test_anthropic_sdk_tool_use_round_trip_streamed(tmp_path: Path, mock: AnthropicMock) -> None:
+    """The anthropic SDK's own stream accumulator reassembles the tool call from the relayed
+    input_json_delta events; its tool_result follow-up reaches the upstream with the same id."""
+
+    async def body(sc: InProcess) -> None:
+        tools = [{"name": "get_weather", "input_schema": TOOLS[0]["function"]["parameters"]}]
+        async with sdks(sc) as (claude, _):
+            async with claude.messages.stream(
+                model=CLAUDE, max_tokens=200, messages=USER, tools=tools,  # type: ignore[arg-type]
+            ) as stream:  # fmt: skip
+                async for event in stream:
+                    if event.type not in ("text", "input_json"):
+                        STREAM_EVENT.validate_python(event.model_dump())
+                final = await stream.get_final_message()
+            check_message(final.model_dump_json().encode())
+            assert final.stop_reason == "tool_use"
+            use = final.content[-1]
+            assert use.type == "tool_use" and use.id == "toolu_01" and use.input == TOOL_INPUT
+            answer = await claude.messages.create(
+                model=CLAUDE,
+                max_tokens=200,
+                tools=tools,  # type: ignore[arg-type]
+                messages=[
+                    *USER,  # type: ignore[list-item]
+                    {"role": "assistant", "content": final.content},  # type: ignore[list-item]
+                    {"role": "user", "content": [  # type: ignore[list-item]
+                        {"type": "tool_result", "tool_use_id": use.id, "content": "18 degrees"}]},
+                ],
+            )  # fmt: skip
+            check_message(answer.model_dump_json().encode())
+        sent = sent_to_mock(mock, "tool")[-1]["messages"]
+        assert sent[1]["content"][-1]["id"] == "toolu_01"
+        assert sent[2]["content"][0] == {
+            "type": "tool_result", "tool_use_id": "toolu_01", "content": "18 degrees"
+        }  # fmt: skip
 
     run(tmp_path, mock, "tool", body)

@@ -136,6 +136,30 @@ def test_count_tokens_counts_without_asking_an_upstream(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
+PNG = "".join(  # a 1x1 PNG
+    (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA",
+        "hKmMIQAAAABJRU5ErkJggg==",
+    )
+)
+
+
+def test_anthropic_sdk_image_to_either_protocol(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        image = {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                             "data": PNG}}  # fmt: skip
+        turn = [{"role": "user", "content": [image, {"type": "text", "text": "What is this?"}]}]
+        async with sdks(sc) as (claude, _):
+            for model in (CLAUDE, GPT):
+                raw = await claude.messages.with_raw_response.create(
+                    model=model, max_tokens=100, messages=turn,  # type: ignore[arg-type]
+                )  # fmt: skip
+                assert raw.headers["x-arbiter-model"] == model
+                assert check_message(await raw.read()).content
+
+    run(tmp_path, body)
+
+
 # -- the openai SDK onto a Claude-protocol model --------------------------------------------
 
 
