@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import orjson
 import pytest
@@ -286,6 +287,12 @@ BAD_BODIES: dict[str, dict[str, Any]] = {
                   "messages": [{"role": "tool", "content": "x"}]},
     "role not a string": {"model": "auto", "max_tokens": 10,
                           "messages": [{"role": 1, "content": "x"}]},
+    "empty content list": {"model": "auto", "max_tokens": 10,
+                           "messages": [{"role": "user", "content": []}]},
+    "empty content string": {"model": "auto", "max_tokens": 10,
+                             "messages": [{"role": "user", "content": ""}]},
+    "empty text block": {"model": "auto", "max_tokens": 10,
+                         "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]},
     "image without source": {
         "model": "auto", "max_tokens": 10,
         "messages": [{"role": "user", "content": [{"type": "image"}]}],
@@ -403,5 +410,42 @@ def test_with_auto_the_models_that_cannot_serve_it_are_ineligible(tmp_path: Path
         for c in row["candidates"]:
             if c["model"] != CLAUDE:
                 assert c["eligible"] is False and "thinking" in c["why_not"], c
+
+    run(tmp_path, body)
+
+
+def test_a_stream_cut_after_content_ends_with_one_error_event_across_protocols(
+    tmp_path: Path,
+) -> None:
+    """The simulator cuts every stream after two content chunks: an Anthropic client reading an
+    OpenAI-protocol model, and an OpenAI client reading the Anthropic-protocol one, each get the
+    text so far and then one terminal error event in their own protocol, never an ending."""
+
+    async def body(sc: InProcess) -> None:
+        async with httpx.AsyncClient() as c:
+            r = await c.post(
+                sc.sim.base_url.removesuffix("/v1") + "/_sim/control",
+                json={"model": "*", "stream_cut": 1.0, "stream_cut_after": 2},
+            )
+            assert r.status_code == 200, r.text
+        r = await sc.client.post(
+            "/v1/messages",
+            json={"model": GPT, "max_tokens": 200, "messages": USER, "stream": True},
+            headers=sc.auth,
+        )
+        kinds = [e["type"] for e in anthropic_events(r.content)]
+        assert "content_block_delta" in kinds and kinds[-1] == "error", kinds
+        assert kinds.count("error") == 1 and "message_stop" not in kinds, kinds
+        r = await sc.client.post(
+            "/v1/chat/completions",
+            json={"model": CLAUDE, "messages": USER, "stream": True},
+            headers=sc.auth,
+        )
+        chunks, done = openai_chunks(r.content)
+        assert not done and "error" in chunks[-1], chunks
+        assert sum("error" in c for c in chunks) == 1
+        assert any(c.get("choices") and c["choices"][0]["delta"].get("content") for c in chunks)
+        for decision_id in (r.headers["x-arbiter-decision-id"],):
+            assert (await decision(sc, decision_id))["status"] == "failed"
 
     run(tmp_path, body)
