@@ -449,3 +449,34 @@ def test_a_stream_cut_after_content_ends_with_one_error_event_across_protocols(
             assert (await decision(sc, decision_id))["status"] == "failed"
 
     run(tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "system", "content": "You are terse."}],
+        [{"role": "system", "content": "You are terse."}, {"role": "user", "content": ""}],
+    ],
+)
+def test_an_openai_request_with_no_turn_anthropic_can_take_stays_on_openai(
+    tmp_path: Path, messages: list[dict[str, str]]
+) -> None:
+    """OpenAI serves a system-only (or empty-turn) request; translated for Anthropic it would
+    have no messages at all, which Anthropic refuses: named, the Claude model is a 400 of ours
+    (no upstream asked); routed, it is ineligible and an OpenAI model answers."""
+
+    async def body(sc: InProcess) -> None:
+        before = await sim_requests(sc)
+        req = {"model": CLAUDE, "messages": messages}
+        r = await sc.client.post("/v1/chat/completions", json=req, headers=sc.auth)
+        assert r.status_code == 400, r.text
+        assert CLAUDE in r.json()["error"]["message"], r.text
+        assert await sim_requests(sc) == before, "the Claude upstream was asked"
+        r = await sc.client.post(
+            "/v1/chat/completions", json={**req, "model": "auto"}, headers=sc.auth
+        )
+        assert r.status_code == 200, r.text
+        assert r.headers["x-arbiter-model"] != CLAUDE
+        check_completion(r.content)
+
+    run(tmp_path, body)
