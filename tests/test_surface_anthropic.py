@@ -340,6 +340,11 @@ def test_bad_input_is_an_anthropic_4xx_and_reaches_no_upstream(tmp_path: Path) -
         check_anthropic_error(r, 413, "request_too_large")
         r = await sc.client.post("/v1/messages/count_tokens", content=huge, headers=sc.auth)
         check_anthropic_error(r, 413, "request_too_large")
+        # Anthropic's paths answer in Anthropic's shape even where no route matches
+        r = await sc.client.get("/v1/messages", headers=sc.auth)
+        check_anthropic_error(r, 405, "invalid_request_error")
+        r = await sc.client.post("/v1/messages/batches", json={}, headers=sc.auth)
+        check_anthropic_error(r, 404, "not_found_error")
         assert await sim_requests(sc) == 0, "bad input reached an upstream"
 
     run(tmp_path, body)

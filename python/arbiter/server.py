@@ -496,10 +496,13 @@ def _guard(handler: Any, render: Render = openai_surface.render_error) -> Any:
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
+    anthropic_path = request.url.path.startswith("/v1/messages")
+    render = anthropic_render if anthropic_path else openai_surface.render_error
     if exc.status_code == 404:
-        return error_response(NotFound(f"Unknown path {request.url.path}."))
+        return error_response(NotFound(f"Unknown path {request.url.path}."), render)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."))
+        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."), render)
     err = InvalidRequest(str(exc.detail))
     return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
 
