@@ -35,13 +35,19 @@ ARBITER_HEADERS = (
 
 @asynccontextmanager
 async def sdks(
-    sc: InProcess, api_key: str | None = None
+    sc: InProcess, api_key: str | None = None, *, x_api_key: bool = False
 ) -> AsyncIterator[tuple[anthropic.AsyncAnthropic, openai.AsyncOpenAI]]:
+    """`x_api_key`: the anthropic client sends its key as `x-api-key` only (what the SDK sent
+    before 2.x, and what many clients send); otherwise as `Authorization: Bearer` (2.x)."""
     transport = httpx2.ASGITransport(app=sc.app)
     async with httpx2.AsyncClient(transport=transport, base_url="http://arbiter") as http:
         key = api_key or sc.api_key
         claude = anthropic.AsyncAnthropic(
-            api_key=key, base_url="http://arbiter", http_client=http, max_retries=0
+            api_key=None if x_api_key else key,
+            default_headers={"x-api-key": key} if x_api_key else None,
+            base_url="http://arbiter",
+            http_client=http,
+            max_retries=0,
         )
         gpt = openai.AsyncOpenAI(
             api_key=key, base_url="http://arbiter/v1", http_client=http, max_retries=0

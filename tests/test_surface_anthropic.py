@@ -239,6 +239,9 @@ def test_auth_by_x_api_key_or_bearer_and_a_bad_key_is_anthropics_401(tmp_path: P
             r = await sc.client.post("/v1/messages", json=req, headers=headers)
             assert r.status_code == 200, r.text
             check_message(r.content)
+        async with sdks(sc, x_api_key=True) as (claude, _):
+            message = await claude.messages.create(model=CLAUDE, max_tokens=10, messages=USER)  # type: ignore[arg-type]
+            assert message.content
         before = await sim_requests(sc)
         for headers in ({"x-api-key": "sk-wrong"}, {"authorization": "Bearer sk-wrong"}, {}):
             r = await sc.client.post("/v1/messages", json=req, headers=headers)
