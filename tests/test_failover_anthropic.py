@@ -79,12 +79,13 @@ def run(
     asyncio.run(main())
 
 
-async def attempts(sc: InProcess, r: Any) -> list[dict[str, Any]]:
+async def attempts(sc: InProcess, r: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The decision's attempts, and the decision."""
     got = await sc.client.get(
         f"/arbiter/decisions/{r.headers['x-arbiter-decision-id']}", headers=sc.admin
     )
-    row = got.json()
-    return list(row["attempts"]), row  # type: ignore[return-value]
+    row: dict[str, Any] = got.json()
+    return list(row["attempts"]), row
 
 
 def sent_to_mock(mock: AnthropicMock, behaviour: str) -> list[dict[str, Any]]:
