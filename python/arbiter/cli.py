@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         help="leave the sim and sidecar up after the workload (Ctrl-C stops)",
     )
     demo.add_argument("--concurrency", type=int, default=8)
+    demo.add_argument(
+        "--openai-only",
+        action="store_true",
+        help="serve every simulated model over OpenAI's API (default: some over Anthropic's)",
+    )
     demo.set_defaults(func=_demo)
 
     keys = sub.add_parser("keys", help="manage client API keys (create shows the key once)")
@@ -254,6 +259,7 @@ def _demo(args: argparse.Namespace) -> int:
         as_json=args.json,
         keep_running=args.keep_running,
         concurrency=args.concurrency,
+        anthropic_models=() if args.openai_only else demo.ANTHROPIC_TIERS,
     )
 
 
