@@ -33,6 +33,7 @@ from tests.conftest import Proc, Sidecar
 from tests.pg import fresh_database
 
 from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, DEMO_POOL, demo_config, free_port, sim_config
+from arbiter.price import cost_usd
 
 MAX_TOKENS = 200
 PROMPT = "Write a short poem about a lighthouse keeper."  # about 12 tokens
@@ -42,7 +43,7 @@ MODEL = "sim-premium"
 def worst_case_usd() -> float:
     pin, pout = DEMO_POOL[MODEL][0], DEMO_POOL[MODEL][1]
     prompt_tokens = (len(PROMPT) + 3) // 4 + 4  # the sidecar's estimate: chars/4 + 4 per message
-    return (prompt_tokens * pin + MAX_TOKENS * pout) / 1e6
+    return cost_usd(pin, pout, prompt_tokens, MAX_TOKENS)
 
 
 async def typical_cost(sim_url: str) -> float:
@@ -55,7 +56,7 @@ async def typical_cost(sim_url: str) -> float:
     async with httpx.AsyncClient(timeout=30, headers={"authorization": "Bearer x"}) as c:
         usage = (await c.post(f"{sim_url}/chat/completions", json=body)).json()["usage"]
     pin, pout = DEMO_POOL[MODEL][0], DEMO_POOL[MODEL][1]
-    return float(usage["prompt_tokens"] * pin + usage["completion_tokens"] * pout) / 1e6
+    return cost_usd(pin, pout, usage["prompt_tokens"], usage["completion_tokens"])
 
 
 async def burst(
@@ -270,11 +271,11 @@ def worst_case_of(name: str, body: dict[str, Any]) -> float:
     pin = max(MOCK_PRICES[m][0] for m in models)
     pout = max(MOCK_PRICES[m][1] for m in models)
     n = body.get("n", 1)
-    worst = (mock.prompt_tokens(body) * pin + n * body["max_tokens"] * pout) / 1e6
+    worst = cost_usd(pin, pout, mock.prompt_tokens(body), n * body["max_tokens"])
     if name == "judge":  # the judge sees the question and the answer, and answers in 200 tokens
         jin, jout = MOCK_PRICES["mock-dear"]
         judge_prompt = mock.prompt_tokens(body) + body["max_tokens"] + 400
-        worst += (judge_prompt * jin + 200 * jout) / 1e6
+        worst += cost_usd(jin, jout, judge_prompt, 200)
     return worst
 
 

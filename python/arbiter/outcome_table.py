@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from arbiter import price
 from arbiter.difficulty import prompt_stats, split_of
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,9 @@ class ModelSpec:
     price_out_per_mtok: float
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
-        ) / 1e6
+        return price.cost_usd(
+            self.price_in_per_mtok, self.price_out_per_mtok, prompt_tokens, completion_tokens
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from arbiter import _native
+from arbiter import _native, price
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
@@ -32,9 +32,9 @@ class PoolModel:
     priors: Mapping[str, float]
 
     def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
-        return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
-        ) / 1e6
+        return price.cost_usd(
+            self.price_in_per_mtok, self.price_out_per_mtok, prompt_tokens, completion_tokens
+        )
 
 
 @dataclass(frozen=True, slots=True)
