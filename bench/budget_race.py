@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import Proc, Sidecar
 from tests.pg import fresh_database
 
-from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, DEMO_POOL, demo_config, free_port, sim_config
+from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, DEMO_POOL, demo_settings, free_port, sim_config
 from arbiter.price import cost_usd
+from arbiter.toml_text import to_toml
 
 MAX_TOKENS = 200
 PROMPT = "Write a short poem about a lighthouse keeper."  # about 12 tokens
@@ -145,13 +146,12 @@ def _run(
             env,
         ).start()
         cap = round(20 * asyncio.run(typical_cost(sim_url)), 6)
-        text = demo_config(sim_url, work / "arbiter.db").replace(
-            "judge_sample_rate = 1.0", "judge_sample_rate = 0.0"
-        )
+        doc = demo_settings(sim_url, work / "arbiter.db")
+        doc["routing"]["judge_sample_rate"] = 0.0
         if store_url:
-            text = text.replace(f'url = "sqlite:///{work / "arbiter.db"}"', f'url = "{store_url}"')
-        text += f'\n[[budgets.caps]]\nscope = "global"\nlimit_usd = {cap}\nwindow = "total"\n'
-        (work / "arbiter.toml").write_text(text)
+            doc["store"]["url"] = store_url
+        doc["budgets"] = {"caps": [{"scope": "global", "limit_usd": cap, "window": "total"}]}
+        (work / "arbiter.toml").write_text(to_toml(doc))
         procs = [Sidecar(work / "arbiter.toml", env) for _ in range(sidecars)]
         try:
             for p in procs:
