@@ -7,6 +7,7 @@ the same reader `arbiter replay` uses. A prompt matches a row by a hash of its m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
@@ -116,23 +117,12 @@ class OutcomeTable:
 
     def profiles(self, overrides: Mapping[str, ModelProfile] | None = None) -> list[ModelProfile]:
         """One profile per table model: prices from the models file, the rest from `overrides`."""
-        out: list[ModelProfile] = []
-        for m in self.models:
-            base = (overrides or {}).get(m.id) or ModelProfile(m.id)
-            out.append(
-                ModelProfile(
-                    name=m.id,
-                    price_in_per_mtok=m.price_in_per_mtok,
-                    price_out_per_mtok=m.price_out_per_mtok,
-                    latency_ms=base.latency_ms,
-                    latency_jitter_ms=base.latency_jitter_ms,
-                    ms_per_chunk=base.ms_per_chunk,
-                    chars_per_chunk=base.chars_per_chunk,
-                    report_cost=base.report_cost,
-                    reported_price_factor=base.reported_price_factor,
-                    judge=base.judge,
-                    quality=base.quality,
-                    failures=base.failures,
-                )
+        return [
+            dataclasses.replace(
+                (overrides or {}).get(m.id) or ModelProfile(m.id),
+                name=m.id,
+                price_in_per_mtok=m.price_in_per_mtok,
+                price_out_per_mtok=m.price_out_per_mtok,
             )
-        return out
+            for m in self.models
+        ]
