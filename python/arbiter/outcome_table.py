@@ -16,22 +16,17 @@ from typing import Any
 
 import orjson
 
-from arbiter import price
 from arbiter.difficulty import prompt_stats, split_of
+from arbiter.price import Priced
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class ModelSpec:
+class ModelSpec(Priced):
     id: str
     price_in_per_mtok: float
     price_out_per_mtok: float
-
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return price.cost_usd(
-            self.price_in_per_mtok, self.price_out_per_mtok, prompt_tokens, completion_tokens
-        )
 
 
 @dataclass(frozen=True, slots=True)

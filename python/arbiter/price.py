@@ -27,3 +27,16 @@ def cost_usd(
     if cache_write_price is not None:
         cached += cache_write * (cache_write_price - price_in)
     return (prompt_tokens * price_in + completion_tokens * price_out + cached) / 1e6
+
+
+class Priced:
+    """Mixin for a model with per-1M-token prices (the subclass declares both fields)."""
+
+    __slots__ = ()
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        return cost_usd(
+            self.price_in_per_mtok, self.price_out_per_mtok, prompt_tokens, completion_tokens
+        )

@@ -13,15 +13,16 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from arbiter import _native, price
+from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
+from arbiter.price import Priced
 from arbiter.records import Candidate
 
 
 @dataclass(frozen=True, slots=True)
-class PoolModel:
+class PoolModel(Priced):
     """What routing needs to know of a registry model."""
 
     name: str
@@ -30,11 +31,6 @@ class PoolModel:
     context_window: int
     capabilities: frozenset[str]
     priors: Mapping[str, float]
-
-    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
-        return price.cost_usd(
-            self.price_in_per_mtok, self.price_out_per_mtok, prompt_tokens, completion_tokens
-        )
 
 
 @dataclass(frozen=True, slots=True)
