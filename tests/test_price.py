@@ -21,7 +21,16 @@ def test_the_formula() -> None:
     assert cost_usd(3.0, 15.0, 1000, 10, cache_read=600, cache_write=400) == cost_usd(
         3.0, 15.0, 1000, 10
     )
-    both = cost_usd(3.0, 15.0, 1000, 0, 100, 200, cache_read_price=0.3, cache_write_price=3.75)
+    both = cost_usd(
+        3.0,
+        15.0,
+        1000,
+        0,
+        cache_read=100,
+        cache_write=200,
+        cache_read_price=0.3,
+        cache_write_price=3.75,
+    )
     assert both == pytest.approx((700 * 3.0 + 100 * 0.3 + 200 * 3.75) / 1e6)
 
 
@@ -38,8 +47,9 @@ def test_cache_prices_of_the_registry_and_the_sim() -> None:
     registry = ModelSettings("c", "up", 3.0, 15.0, price_cache_read_per_mtok=0.3,
                              price_cache_write_per_mtok=3.75)  # fmt: skip
     assert registry.cost_usd(1000, 10, 600, 100) == cost_usd(
-        3.0, 15.0, 1000, 10, 600, 100, 0.3, 3.75
-    )
+        3.0, 15.0, 1000, 10, cache_read=600, cache_write=100, cache_read_price=0.3,
+        cache_write_price=3.75,
+    )  # fmt: skip
     sim = ModelProfile("c", 3.0, 15.0)
     assert sim.cost_usd(1000, 10, 600, 100) == pytest.approx(
         (300 + 600 * CACHE_READ_FACTOR + 100 * CACHE_WRITE_FACTOR) * 3.0 / 1e6 + 10 * 15.0 / 1e6

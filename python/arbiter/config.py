@@ -180,10 +180,10 @@ class ModelSettings:
             self.price_out_per_mtok,
             prompt_tokens,
             completion_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            self.price_cache_read_per_mtok,
-            self.price_cache_write_per_mtok,
+            cache_read=cache_read_tokens,
+            cache_write=cache_write_tokens,
+            cache_read_price=self.price_cache_read_per_mtok,
+            cache_write_price=self.price_cache_write_per_mtok,
         )
 
 

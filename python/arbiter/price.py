@@ -13,6 +13,7 @@ def cost_usd(
     price_out: float,
     prompt_tokens: float,
     completion_tokens: float,
+    *,
     cache_read: float = 0,
     cache_write: float = 0,
     cache_read_price: float | None = None,

@@ -68,8 +68,9 @@ class ModelProfile:
         from / written to the prompt cache cost Anthropic's multiples of the input price."""
         pin = self.price_in_per_mtok
         return price.cost_usd(
-            pin, self.price_out_per_mtok, prompt_tokens, completion_tokens, cache_read,
-            cache_write, pin * CACHE_READ_FACTOR, pin * CACHE_WRITE_FACTOR,
+            pin, self.price_out_per_mtok, prompt_tokens, completion_tokens,
+            cache_read=cache_read, cache_read_price=pin * CACHE_READ_FACTOR,
+            cache_write=cache_write, cache_write_price=pin * CACHE_WRITE_FACTOR,
         )  # fmt: skip
 
 
