@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +232,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, int, float]] = {
     "cascade": ({"model": "auto", "messages": _user("Tell me something about lighthouses."),
                  "max_tokens": 100},
                 'cascade_tasks = ["chat"]\ncascade_first_model = "mock-mid"\n'
-                "[routing.cascade_min_answer_tokens]\nchat = 100000", 0, 0.0),
+                "cascade_min_answer_tokens = { chat = 100000 }", 0, 0.0),
     "failover_billed": ({"model": "mock-dear", "messages": _user("Name a colour."),
                          "max_tokens": 100}, "", 2, 0.5),
     "judge": ({"model": "mock-cheap", "messages": _user("Write a haiku about autumn rain."),
@@ -240,27 +241,25 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, int, float]] = {
 
 
 def scenario_config(mock_url: str, db: Path, cap: float, routing: str) -> str:
-    lines = [
-        "[auth]", 'mode = "keys"', f'admin_key_env = "{ADMIN_KEY_ENV}"', "",
-        "[server]", 'log_level = "warning"', "",
-        "[store]", f'url = "sqlite:///{db}"', "",
-        "[failover]", "retries_per_model = 2", "backoff_ms = 1", "max_models = 3", "",
-        "[budgets]", 'judge_scope = "tenant"', "",
-        "[[budgets.caps]]", 'scope = "global"', f"limit_usd = {cap}", 'window = "total"', "",
-        "[upstreams.mock]", f'base_url = "{mock_url}"', f'api_key_env = "{API_KEY_ENV}"', "",
-    ]  # fmt: skip
-    for name, (pin, pout) in MOCK_PRICES.items():
-        prior = 0.97 if name == "mock-dear" else 0.2
-        lines += [f"[models.{name}]", 'upstream = "mock"', f"price_in_per_mtok = {pin}",
-                  f"price_out_per_mtok = {pout}", "context_window = 128000",
-                  'capabilities = ["chat", "json", "tools", "vision"]',
-                  f"[models.{name}.priors]", f"chat = {prior}", f"creative = {prior}",
-                  ""]  # fmt: skip
-    lines += ["[routing]", 'baseline = "mock-dear"', "difficulty = false", "explore = 0.0",
-              "quality_target = 0.95", "judge_sample_rate = 0.0", routing]  # fmt: skip
-    if "judge_sample_rate = 1.0" in routing:
-        lines.remove("judge_sample_rate = 0.0")
-    return "\n".join(lines) + "\n"
+    """`routing`: TOML lines added to [routing] (they win over the defaults here)."""
+    models = {
+        name: {"upstream": "mock", "price_in_per_mtok": pin, "price_out_per_mtok": pout,
+               "context_window": 128000, "capabilities": ["chat", "json", "tools", "vision"],
+               "priors": dict.fromkeys(("chat", "creative"), 0.97 if name == "mock-dear" else 0.2)}
+        for name, (pin, pout) in MOCK_PRICES.items()
+    }  # fmt: skip
+    return to_toml({
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV},
+        "server": {"log_level": "warning"},
+        "store": {"url": f"sqlite:///{db}"},
+        "failover": {"retries_per_model": 2, "backoff_ms": 1, "max_models": 3},
+        "budgets": {"judge_scope": "tenant",
+                    "caps": [{"scope": "global", "limit_usd": cap, "window": "total"}]},
+        "upstreams": {"mock": {"base_url": mock_url, "api_key_env": API_KEY_ENV}},
+        "models": models,
+        "routing": {"baseline": "mock-dear", "difficulty": False, "explore": 0.0,
+                    "quality_target": 0.95, "judge_sample_rate": 0.0, **tomllib.loads(routing)},
+    })  # fmt: skip
 
 
 def worst_case_of(name: str, body: dict[str, Any]) -> float:
