@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
+import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BARE_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 
 
 def to_toml(doc: Mapping[str, Any]) -> str:
@@ -47,7 +47,7 @@ def _is_table_array(value: Any) -> bool:
 
 
 def _key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+    return key if key and set(key) <= _BARE_KEY_CHARS else json.dumps(key)
 
 
 def _value(value: Any) -> str:
