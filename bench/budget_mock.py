@@ -25,6 +25,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from arbiter._native import count_tokens
+from arbiter.price import cost_usd
 
 IMAGE_TOKENS = 1105  # what OpenAI bills a high-detail 2048x768 image on 4o-class models
 DEFAULT_LIMIT = 4096  # no limit in the request: the model's own maximum
@@ -78,7 +79,7 @@ class Mock:
         pin, pout = self.prices[model]
         n = body.get("n") if isinstance(body.get("n"), int) else 1
         prompt, out = prompt_tokens(body), output_limit(body) * max(n, 1)
-        cost = (prompt * pin + out * pout) / 1e6
+        cost = cost_usd(pin, pout, prompt, out)
         with self.lock:
             i = next(self.counter)
             self.requests += 1

@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import Proc, Sidecar
 from tests.pg import fresh_database
 
-from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, DEMO_POOL, demo_config, free_port, sim_config
+from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, DEMO_POOL, demo_settings, free_port, sim_config
+from arbiter.price import cost_usd
+from arbiter.toml_text import to_toml
 
 MAX_TOKENS = 200
 PROMPT = "Write a short poem about a lighthouse keeper."  # about 12 tokens
@@ -42,7 +45,7 @@ MODEL = "sim-premium"
 def worst_case_usd() -> float:
     pin, pout = DEMO_POOL[MODEL][0], DEMO_POOL[MODEL][1]
     prompt_tokens = (len(PROMPT) + 3) // 4 + 4  # the sidecar's estimate: chars/4 + 4 per message
-    return (prompt_tokens * pin + MAX_TOKENS * pout) / 1e6
+    return cost_usd(pin, pout, prompt_tokens, MAX_TOKENS)
 
 
 async def typical_cost(sim_url: str) -> float:
@@ -55,7 +58,7 @@ async def typical_cost(sim_url: str) -> float:
     async with httpx.AsyncClient(timeout=30, headers={"authorization": "Bearer x"}) as c:
         usage = (await c.post(f"{sim_url}/chat/completions", json=body)).json()["usage"]
     pin, pout = DEMO_POOL[MODEL][0], DEMO_POOL[MODEL][1]
-    return float(usage["prompt_tokens"] * pin + usage["completion_tokens"] * pout) / 1e6
+    return cost_usd(pin, pout, usage["prompt_tokens"], usage["completion_tokens"])
 
 
 async def burst(
@@ -144,13 +147,12 @@ def _run(
             env,
         ).start()
         cap = round(20 * asyncio.run(typical_cost(sim_url)), 6)
-        text = demo_config(sim_url, work / "arbiter.db").replace(
-            "judge_sample_rate = 1.0", "judge_sample_rate = 0.0"
-        )
+        doc = demo_settings(sim_url, work / "arbiter.db")
+        doc["routing"]["judge_sample_rate"] = 0.0
         if store_url:
-            text = text.replace(f'url = "sqlite:///{work / "arbiter.db"}"', f'url = "{store_url}"')
-        text += f'\n[[budgets.caps]]\nscope = "global"\nlimit_usd = {cap}\nwindow = "total"\n'
-        (work / "arbiter.toml").write_text(text)
+            doc["store"]["url"] = store_url
+        doc["budgets"] = {"caps": [{"scope": "global", "limit_usd": cap, "window": "total"}]}
+        (work / "arbiter.toml").write_text(to_toml(doc))
         procs = [Sidecar(work / "arbiter.toml", env) for _ in range(sidecars)]
         try:
             for p in procs:
@@ -230,7 +232,7 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, int, float]] = {
     "cascade": ({"model": "auto", "messages": _user("Tell me something about lighthouses."),
                  "max_tokens": 100},
                 'cascade_tasks = ["chat"]\ncascade_first_model = "mock-mid"\n'
-                "[routing.cascade_min_answer_tokens]\nchat = 100000", 0, 0.0),
+                "cascade_min_answer_tokens = { chat = 100000 }", 0, 0.0),
     "failover_billed": ({"model": "mock-dear", "messages": _user("Name a colour."),
                          "max_tokens": 100}, "", 2, 0.5),
     "judge": ({"model": "mock-cheap", "messages": _user("Write a haiku about autumn rain."),
@@ -239,27 +241,25 @@ SCENARIOS: dict[str, tuple[dict[str, Any], str, int, float]] = {
 
 
 def scenario_config(mock_url: str, db: Path, cap: float, routing: str) -> str:
-    lines = [
-        "[auth]", 'mode = "keys"', f'admin_key_env = "{ADMIN_KEY_ENV}"', "",
-        "[server]", 'log_level = "warning"', "",
-        "[store]", f'url = "sqlite:///{db}"', "",
-        "[failover]", "retries_per_model = 2", "backoff_ms = 1", "max_models = 3", "",
-        "[budgets]", 'judge_scope = "tenant"', "",
-        "[[budgets.caps]]", 'scope = "global"', f"limit_usd = {cap}", 'window = "total"', "",
-        "[upstreams.mock]", f'base_url = "{mock_url}"', f'api_key_env = "{API_KEY_ENV}"', "",
-    ]  # fmt: skip
-    for name, (pin, pout) in MOCK_PRICES.items():
-        prior = 0.97 if name == "mock-dear" else 0.2
-        lines += [f"[models.{name}]", 'upstream = "mock"', f"price_in_per_mtok = {pin}",
-                  f"price_out_per_mtok = {pout}", "context_window = 128000",
-                  'capabilities = ["chat", "json", "tools", "vision"]',
-                  f"[models.{name}.priors]", f"chat = {prior}", f"creative = {prior}",
-                  ""]  # fmt: skip
-    lines += ["[routing]", 'baseline = "mock-dear"', "difficulty = false", "explore = 0.0",
-              "quality_target = 0.95", "judge_sample_rate = 0.0", routing]  # fmt: skip
-    if "judge_sample_rate = 1.0" in routing:
-        lines.remove("judge_sample_rate = 0.0")
-    return "\n".join(lines) + "\n"
+    """`routing`: TOML lines added to [routing] (they win over the defaults here)."""
+    models = {
+        name: {"upstream": "mock", "price_in_per_mtok": pin, "price_out_per_mtok": pout,
+               "context_window": 128000, "capabilities": ["chat", "json", "tools", "vision"],
+               "priors": dict.fromkeys(("chat", "creative"), 0.97 if name == "mock-dear" else 0.2)}
+        for name, (pin, pout) in MOCK_PRICES.items()
+    }  # fmt: skip
+    return to_toml({
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV},
+        "server": {"log_level": "warning"},
+        "store": {"url": f"sqlite:///{db}"},
+        "failover": {"retries_per_model": 2, "backoff_ms": 1, "max_models": 3},
+        "budgets": {"judge_scope": "tenant",
+                    "caps": [{"scope": "global", "limit_usd": cap, "window": "total"}]},
+        "upstreams": {"mock": {"base_url": mock_url, "api_key_env": API_KEY_ENV}},
+        "models": models,
+        "routing": {"baseline": "mock-dear", "difficulty": False, "explore": 0.0,
+                    "quality_target": 0.95, "judge_sample_rate": 0.0, **tomllib.loads(routing)},
+    })  # fmt: skip
 
 
 def worst_case_of(name: str, body: dict[str, Any]) -> float:
@@ -270,11 +270,11 @@ def worst_case_of(name: str, body: dict[str, Any]) -> float:
     pin = max(MOCK_PRICES[m][0] for m in models)
     pout = max(MOCK_PRICES[m][1] for m in models)
     n = body.get("n", 1)
-    worst = (mock.prompt_tokens(body) * pin + n * body["max_tokens"] * pout) / 1e6
+    worst = cost_usd(pin, pout, mock.prompt_tokens(body), n * body["max_tokens"])
     if name == "judge":  # the judge sees the question and the answer, and answers in 200 tokens
         jin, jout = MOCK_PRICES["mock-dear"]
         judge_prompt = mock.prompt_tokens(body) + body["max_tokens"] + 400
-        worst += (judge_prompt * jin + 200 * jout) / 1e6
+        worst += cost_usd(jin, jout, judge_prompt, 200)
     return worst
 
 

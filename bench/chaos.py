@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import Proc, Sidecar
 
 from arbiter.demo import API_KEY_ENV, free_port
+from arbiter.toml_text import to_toml
 from arbiter.workload import make_workload
 
 ROUTED = ("c-a", "c-b", "c-c")
@@ -43,68 +44,35 @@ Outcome = Literal["ok", "truncated", "clean_error", "unclean_error"]
 def sim_toml(midstream: float) -> str:
     """Each routed model: 25% request-level failures (5xx, 429, hang, malformed 200) plus 5%
     stalls past the first-byte timeout and, on streams, 5% cuts before the first token."""
-    lines = ["seed = 11", "hang_s = 2.0", ""]
-    for name in (DOWN, *ROUTED):
-        pin, pout = PRICES[name]
-        lines += [
-            f"[models.{name}]",
-            f"price_in_per_mtok = {pin}",
-            f"price_out_per_mtok = {pout}",
-            "latency_ms = 15.0",
-            "latency_jitter_ms = 5.0",
-            "ms_per_chunk = 1.0",
-            f"[models.{name}.failures]",
-            "error_5xx = 0.10",
-            "error_429 = 0.05",
-            "timeout = 0.05",
-            "malformed = 0.05",
-            "stall = 0.05",
-            "stall_ms = 1500",
-            "stream_cut = 0.05",
-            "stream_cut_after = 0",
-            "trickle = 0.02",
-            "trickle_ms = 20",
-            f"malformed_chunk = {midstream}",
-            "",
-        ]
-    return "\n".join(lines)
+    failures = {"error_5xx": 0.10, "error_429": 0.05, "timeout": 0.05, "malformed": 0.05,
+                "stall": 0.05, "stall_ms": 1500, "stream_cut": 0.05, "stream_cut_after": 0,
+                "trickle": 0.02, "trickle_ms": 20, "malformed_chunk": midstream}  # fmt: skip
+    models = {
+        name: {"price_in_per_mtok": PRICES[name][0], "price_out_per_mtok": PRICES[name][1],
+               "latency_ms": 15.0, "latency_jitter_ms": 5.0, "ms_per_chunk": 1.0,
+               "failures": dict(failures)}
+        for name in (DOWN, *ROUTED)
+    }  # fmt: skip
+    return to_toml({"seed": 11, "hang_s": 2.0, "models": models})
 
 
 def sidecar_toml(sim_url: str, db: Path) -> str:
-    lines = [
-        "[server]",
-        'log_level = "warning"',
-        "[auth]",
-        'mode = "open"',
-        "[store]",
-        f'url = "sqlite:///{db}"',
-        "[routing]",
-        'baseline = "c-c"',
-        "[failover]",
-        "connect_timeout_s = 0.5",
-        "first_byte_timeout_s = 0.5",
-        "total_timeout_s = 10.0",
-        "deadline_s = 8.0",
-        "retries_per_model = 2",
-        "backoff_ms = 20",
-        "max_models = 4",
-        "[breaker]",
-        "failure_threshold = 10",
-        "cooldown_s = 5.0",
-        "[upstreams.sim]",
-        f'base_url = "{sim_url}"',
-        f'api_key_env = "{API_KEY_ENV}"',
-    ]
-    for name, (pin, pout) in PRICES.items():
-        lines += [
-            f"[models.{name}]",
-            'upstream = "sim"',
-            f"price_in_per_mtok = {pin}",
-            f"price_out_per_mtok = {pout}",
-            "context_window = 32000",
-            'capabilities = ["chat", "json", "tools"]',
-        ]
-    return "\n".join(lines) + "\n"
+    return to_toml({
+        "server": {"log_level": "warning"},
+        "auth": {"mode": "open"},
+        "store": {"url": f"sqlite:///{db}"},
+        "routing": {"baseline": "c-c"},
+        "failover": {"connect_timeout_s": 0.5, "first_byte_timeout_s": 0.5,
+                     "total_timeout_s": 10.0, "deadline_s": 8.0, "retries_per_model": 2,
+                     "backoff_ms": 20, "max_models": 4},
+        "breaker": {"failure_threshold": 10, "cooldown_s": 5.0},
+        "upstreams": {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}},
+        "models": {
+            name: {"upstream": "sim", "price_in_per_mtok": pin, "price_out_per_mtok": pout,
+                   "context_window": 32000, "capabilities": ["chat", "json", "tools"]}
+            for name, (pin, pout) in PRICES.items()
+        },
+    })  # fmt: skip
 
 
 @dataclass(slots=True)

@@ -44,10 +44,11 @@ sys.path.insert(0, str(REPO))
 from tests.conftest import Proc, Sidecar  # noqa: E402
 from tests.pg import fresh_database, pg_url  # noqa: E402
 
-from arbiter.demo import demo_config, free_port, sim_config  # noqa: E402
+from arbiter.demo import demo_settings, free_port, sim_config  # noqa: E402
 from arbiter.recorder import Recorder  # noqa: E402
 from arbiter.records import Attempt, Candidate, DecisionRecord  # noqa: E402
 from arbiter.store import open_store  # noqa: E402
+from arbiter.toml_text import to_toml  # noqa: E402
 
 PROMPT = "Write a haiku about autumn rain."  # "creative": no auto grader unless the answer is bad
 PG_SCRIPT = REPO / "scripts" / "postgres.sh"
@@ -65,12 +66,15 @@ def write_config(
 ) -> Path:
     """The demo sidecar config on `store_url`, without the LLM judge (grades come only from the
     auto graders and client feedback, so every policy change is accounted for)."""
-    text = demo_config(sim_url, Path("unused.db")).replace('judge_model = "judge"\n', "")
-    store = (
-        f'url = "{store_url}"\ndurability = "{durability}"\n'
-        f"flush_interval_ms = {flush_interval_ms}\nsync_interval_ms = {sync_interval_ms}"
-    )
-    path.write_text(text.replace('url = "sqlite:///unused.db"', store))
+    doc = demo_settings(sim_url, Path("unused.db"))
+    del doc["routing"]["judge_model"]
+    doc["store"] = {
+        "url": store_url,
+        "durability": durability,
+        "flush_interval_ms": flush_interval_ms,
+        "sync_interval_ms": sync_interval_ms,
+    }
+    path.write_text(to_toml(doc))
     return path
 
 

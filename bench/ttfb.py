@@ -27,42 +27,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import Proc, Sidecar
 
 from arbiter.demo import API_KEY_ENV, free_port
+from arbiter.toml_text import to_toml
 
 MODEL = "t-model"
 LATENCY_MS = 20.0
 
 
 def sim_toml() -> str:
-    return "\n".join(
-        [
-            "seed = 3",
-            f"[models.{MODEL}]",
-            f"latency_ms = {LATENCY_MS}",
-            "latency_jitter_ms = 0",
-            "ms_per_chunk = 1.0",
-        ]
-    )
+    return to_toml({
+        "seed": 3,
+        "models": {MODEL: {"latency_ms": LATENCY_MS, "latency_jitter_ms": 0,
+                           "ms_per_chunk": 1.0}},
+    })  # fmt: skip
 
 
 def sidecar_toml(sim_url: str, db: Path) -> str:
-    return "\n".join(
-        [
-            "[server]",
-            'log_level = "warning"',
-            "[auth]",
-            'mode = "open"',
-            "[store]",
-            f'url = "sqlite:///{db}"',
-            "[upstreams.sim]",
-            f'base_url = "{sim_url}"',
-            f'api_key_env = "{API_KEY_ENV}"',
-            f"[models.{MODEL}]",
-            'upstream = "sim"',
-            "price_in_per_mtok = 1.0",
-            "price_out_per_mtok = 2.0",
-            "context_window = 32000",
-        ]
-    )
+    return to_toml({
+        "server": {"log_level": "warning"},
+        "auth": {"mode": "open"},
+        "store": {"url": f"sqlite:///{db}"},
+        "upstreams": {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}},
+        "models": {MODEL: {"upstream": "sim", "price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0,
+                           "context_window": 32000}},
+    })  # fmt: skip
 
 
 async def first_token_ms(c: httpx.AsyncClient, url: str, body: dict[str, Any]) -> float:

@@ -4,6 +4,7 @@ body each call was sent."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,11 @@ import httpx
 
 from arbiter import config
 from arbiter.config import ModelSettings, Settings
-from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_config
+from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_settings
 from arbiter.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
 from arbiter.server import build_app
 from arbiter.services import Services
+from arbiter.toml_text import to_toml
 from arbiter.types import ChatResult, Usage
 
 ADMIN = "adm-budget-tests"
@@ -24,10 +26,9 @@ HEADERS = {"authorization": f"Bearer {ADMIN}"}  # the admin runs as tenant "defa
 
 
 def settings(tmp_path: Path, cap_usd: float | None, extra: str = "", routing: str = "") -> Settings:
-    text = demo_config("http://127.0.0.1:9/v1", tmp_path / "budget.db")
-    text = text.replace("[routing]", f"[routing]\ndifficulty = false\n{routing}")
-    text = text.replace("judge_sample_rate = 1.0", "judge_sample_rate = 0.0")
-    text += "\n" + extra + "\n"
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "budget.db")
+    doc["routing"].update(difficulty=False, judge_sample_rate=0.0, **tomllib.loads(routing))
+    text = to_toml(doc) + "\n" + extra + "\n"
     if cap_usd is not None:
         text += f'\n[[budgets.caps]]\nscope = "tenant"\nlimit_usd = {cap_usd}\nwindow = "total"\n'
     return config.loads(text, env=ENV)

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from arbiter import config
-from arbiter.demo import demo_config
+from arbiter.demo import demo_settings
 from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.services import Services
+from arbiter.toml_text import to_toml
 from tests.conftest import ENV
 from tests.pg import empty_store_url
 
@@ -23,8 +24,9 @@ baseline = "{baseline}"
 
 
 def _services(store_url: str, tmp_path: Path, *, seed: int) -> Services:
-    text = demo_config("http://127.0.0.1:9/v1", tmp_path / "unused.db")
-    text = text.replace(f'url = "sqlite:///{tmp_path / "unused.db"}"', f'url = "{store_url}"')
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
+    doc["store"]["url"] = store_url
+    text = to_toml(doc)
     settings = config.loads(text, env=ENV)
     pool = [m for m in settings.models if m != settings.routing.baseline and m != "judge"]
     text += TENANT_BLOCK.format(baseline=pool[0])

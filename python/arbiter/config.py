@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from arbiter import price
 from arbiter.errors import ConfigError
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
@@ -174,18 +175,16 @@ class ModelSettings:
         cache_write_tokens: int = 0,
     ) -> float:
         """USD for a call; `prompt_tokens` counts all input, the cache parts included."""
-        read_price = self.price_cache_read_per_mtok
-        write_price = self.price_cache_write_per_mtok
-        cached = 0.0
-        if read_price is not None:
-            cached += cache_read_tokens * (read_price - self.price_in_per_mtok)
-        if write_price is not None:
-            cached += cache_write_tokens * (write_price - self.price_in_per_mtok)
-        return (
-            prompt_tokens * self.price_in_per_mtok
-            + completion_tokens * self.price_out_per_mtok
-            + cached
-        ) / 1e6
+        return price.cost_usd(
+            self.price_in_per_mtok,
+            self.price_out_per_mtok,
+            prompt_tokens,
+            completion_tokens,
+            cache_read=cache_read_tokens,
+            cache_write=cache_write_tokens,
+            cache_read_price=self.price_cache_read_per_mtok,
+            cache_write_price=self.price_cache_write_per_mtok,
+        )
 
 
 @dataclass(frozen=True, slots=True)

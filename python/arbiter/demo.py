@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
+from arbiter.toml_text import to_toml
 from arbiter.workload import WorkItem, make_workload
 
 API_KEY_ENV = "ARBITER_DEMO_SIM_KEY"
@@ -58,36 +59,32 @@ ANTHROPIC_TIERS: tuple[str, ...] = ("sim-medium",)
 ANTHROPIC_UPSTREAM = "sim-anthropic"
 
 
-def sim_config(anthropic_models: Collection[str] = ()) -> str:
+_OPEN_TASKS = ("summarization", "translation", "creative", "chat")
+
+
+def sim_settings(anthropic_models: Collection[str] = ()) -> dict[str, Any]:
     """The simulated pool; the models named in `anthropic_models` are served on /v1/messages."""
-    lines = ["seed = 7", ""]
+    models: dict[str, Any] = {}
     for name, (pin, pout, latency, (code, math, extraction, open_)) in DEMO_POOL.items():
-        lines += [
-            f"[models.{name}]",
-            *(['protocol = "anthropic"'] if name in anthropic_models else []),
-            f"price_in_per_mtok = {pin}",
-            f"price_out_per_mtok = {pout}",
-            f"latency_ms = {latency}",
-            "latency_jitter_ms = 2.0",
-            "ms_per_chunk = 0.5",
-            f'report_cost = "{"body" if name == BASELINE else "none"}"',
-            f"[models.{name}.quality]",
-            f"code = {code}",
-            f"math = {math}",
-            f"extraction = {extraction}",
-            *(f"{t} = {open_}" for t in ("summarization", "translation", "creative", "chat")),
-            "",
-        ]
+        models[name] = {
+            **({"protocol": "anthropic"} if name in anthropic_models else {}),
+            "price_in_per_mtok": pin,
+            "price_out_per_mtok": pout,
+            "latency_ms": latency,
+            "latency_jitter_ms": 2.0,
+            "ms_per_chunk": 0.5,
+            "report_cost": "body" if name == BASELINE else "none",
+            "quality": {"code": code, "math": math, "extraction": extraction,
+                        **dict.fromkeys(_OPEN_TASKS, open_)},
+        }  # fmt: skip
     name, pin, pout = JUDGE
-    lines += [
-        f"[models.{name}]",
-        f"price_in_per_mtok = {pin}",
-        f"price_out_per_mtok = {pout}",
-        "latency_ms = 5.0",
-        "judge = true",
-        "",
-    ]
-    return "\n".join(lines)
+    models[name] = {"price_in_per_mtok": pin, "price_out_per_mtok": pout, "latency_ms": 5.0,
+                    "judge": True}  # fmt: skip
+    return {"seed": 7, "models": models}
+
+
+def sim_config(anthropic_models: Collection[str] = ()) -> str:
+    return to_toml(sim_settings(anthropic_models))
 
 
 def free_port() -> int:
@@ -96,65 +93,50 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def demo_config(
+def demo_settings(
     sim_url: str, db_path: Path, *, auth: bool = True, anthropic_models: Collection[str] = ()
-) -> str:
+) -> dict[str, Any]:
     """The sidecar config for the demo pool: registry prices match the sim's. Models named in
     `anthropic_models` go through a second upstream, the same simulator spoken to over
     Anthropic's API (its base URL has no /v1: the client appends /v1/messages)."""
-    lines = [
-        "[server]",
-        'log_level = "warning"',
-        "",
-        "[store]",
-        f'url = "sqlite:///{db_path}"',
-        "",
-        "[routing]",
-        f'baseline = "{BASELINE}"',
-        "quality_target = 0.98",  # aim above the 95% bar the demo reports against
-        'judge_model = "judge"',
-        "judge_sample_rate = 1.0",
-        "",
-        "[upstreams.sim]",
-        f'base_url = "{sim_url}"',
-        f'api_key_env = "{API_KEY_ENV}"',
-        "",
-    ]
+    upstreams: dict[str, Any] = {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}}
     if anthropic_models:
-        lines += [
-            f"[upstreams.{ANTHROPIC_UPSTREAM}]",
-            f'base_url = "{sim_url.removesuffix("/v1")}"',
-            'protocol = "anthropic"',
-            f'api_key_env = "{API_KEY_ENV}"',
-            "",
-        ]
-    if auth:
-        lines[0:0] = ["[auth]", 'mode = "keys"', f'admin_key_env = "{ADMIN_KEY_ENV}"', ""]
-    else:
-        lines[0:0] = ["[auth]", 'mode = "open"', ""]
-    models = [(n, p[0], p[1]) for n, p in DEMO_POOL.items()] + [JUDGE]
-    for name, pin, pout in models:
-        caps = '["chat", "no-route"]' if name == JUDGE[0] else '["chat", "json", "tools"]'
-        upstream = ANTHROPIC_UPSTREAM if name in anthropic_models else "sim"
-        lines += [
-            f"[models.{name}]",
-            f'upstream = "{upstream}"',
-            f"price_in_per_mtok = {pin}",
-            f"price_out_per_mtok = {pout}",
-            "context_window = 32000",
-            f"capabilities = {caps}",
-        ]
+        upstreams[ANTHROPIC_UPSTREAM] = {
+            "base_url": sim_url.removesuffix("/v1"),
+            "protocol": "anthropic",
+            "api_key_env": API_KEY_ENV,
+        }
+    models: dict[str, Any] = {}
+    for name, pin, pout in [(n, p[0], p[1]) for n, p in DEMO_POOL.items()] + [JUDGE]:
+        models[name] = {
+            "upstream": ANTHROPIC_UPSTREAM if name in anthropic_models else "sim",
+            "price_in_per_mtok": pin,
+            "price_out_per_mtok": pout,
+            "context_window": 32000,
+            "capabilities": ["chat", "no-route"] if name == JUDGE[0] else ["chat", "json", "tools"],
+        }
         if name in DEMO_PRIORS:
             hard, extraction, open_ = DEMO_PRIORS[name]
-            lines += [
-                f"[models.{name}.priors]",
-                f"code = {hard}",
-                f"math = {hard}",
-                f"extraction = {extraction}",
-                *(f"{t} = {open_}" for t in ("summarization", "translation", "creative", "chat")),
-            ]
-        lines.append("")
-    return "\n".join(lines)
+            models[name]["priors"] = {"code": hard, "math": hard, "extraction": extraction,
+                                      **dict.fromkeys(_OPEN_TASKS, open_)}  # fmt: skip
+    return {
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV} if auth else {"mode": "open"},
+        "server": {"log_level": "warning"},
+        "store": {"url": f"sqlite:///{db_path}"},
+        "routing": {
+            "baseline": BASELINE,
+            "quality_target": 0.98,  # aim above the 95% bar the demo reports against
+            "judge_model": "judge",
+            "judge_sample_rate": 1.0,
+        },
+        "upstreams": upstreams,
+        "models": models,
+    }
+
+
+def demo_config(sim_url: str, db_path: Path, **options: Any) -> str:
+    """`demo_settings` (same options) as the text of an arbiter.toml."""
+    return to_toml(demo_settings(sim_url, db_path, **options))
 
 
 @dataclass(slots=True)

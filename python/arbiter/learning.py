@@ -18,12 +18,11 @@ from typing import Any
 from arbiter import grading, judge
 from arbiter.alerts import AlertRules
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
-from arbiter.records import GradeRecord, GraderKind
+from arbiter.records import GradeRecord, GraderKind, precedence
 from arbiter.routing import Router
 
 log = logging.getLogger(__name__)
 
-_RANK: dict[str, int] = {"auto": 0, "judge": 1, "feedback": 2}
 JudgeCall = Callable[[list[dict[str, str]], str], Awaitable[str]]
 
 
@@ -131,7 +130,7 @@ class Learner:
             GradeRecord(decision_id, time.time(), a.tenant, a.task, a.model, score, grader, detail)
         )
         prev = self._applied.get(decision_id)
-        if prev is not None and _RANK[prev.grader] > _RANK[grader]:
+        if prev is not None and precedence(prev.grader) > precedence(grader):
             return  # a stronger grade already stands (e.g. feedback arrived before the judge)
         if learn:
             if prev is not None:

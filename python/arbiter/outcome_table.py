@@ -17,20 +17,16 @@ from typing import Any
 import orjson
 
 from arbiter.difficulty import prompt_stats, split_of
+from arbiter.price import Priced
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class ModelSpec:
+class ModelSpec(Priced):
     id: str
     price_in_per_mtok: float
     price_out_per_mtok: float
-
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
-        ) / 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +59,83 @@ class Table:
         return sum(r.outcomes[model].quality for r in self.rows) / len(self.rows)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordedOutcome:
+    """One model's recorded answer to one prompt, as the table states it."""
+
+    quality: float
+    response: str | None
+    prompt_tokens: int  # 0 where the table does not say
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRow:
+    """One line of a table: its prompt (OpenAI chat messages, as recorded) and outcomes."""
+
+    id: str
+    task: str
+    messages: Any
+    outcomes: Mapping[str, RecordedOutcome]
+
+
 def _read_bytes(path: Path) -> bytes:
     data = path.read_bytes()
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
 def load_models(path: Path) -> list[ModelSpec]:
-    doc = orjson.loads(_read_bytes(path))
-    items = doc["models"] if isinstance(doc, dict) else doc
-    return [
-        ModelSpec(str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"]))
-        for m in items
-    ]
+    """A models file (`{"models": [...]}` or a bare list): id and prices per model. Raises
+    OSError when unreadable and ValueError when it is not a models file."""
+    try:
+        doc = orjson.loads(_read_bytes(Path(path)))
+    except orjson.JSONDecodeError as err:
+        raise ValueError(f"{path}: not JSON ({err})") from err
+    items = doc.get("models") if isinstance(doc, dict) else doc
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{path}: expected a non-empty 'models' list")
+    models = []
+    for i, m in enumerate(items):
+        try:
+            models.append(
+                ModelSpec(
+                    str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"])
+                )
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: models[{i}] needs id and prices ({err!r})") from err
+    return models
+
+
+def read_rows(path: Path) -> list[RecordedRow]:
+    """Every row of a JSONL(.gz) outcome table, in file order. Raises OSError / EOFError when
+    the file is unreadable and ValueError (naming the line) when a row is not in the format."""
+    rows = []
+    for n, line in enumerate(_read_bytes(Path(path)).splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(_row(orjson.loads(line)))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"{path}:{n}: {err}") from err
+    return rows
+
+
+def _row(raw: Any) -> RecordedRow:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("outcomes"), Mapping):
+        raise ValueError("a row needs messages and outcomes")
+    outcomes = {}
+    for model, o in raw["outcomes"].items():
+        if not isinstance(o, Mapping):
+            raise ValueError(f"outcome of {model!r} is not an object")
+        response = o.get("response")
+        outcomes[str(model)] = RecordedOutcome(
+            float(o["quality"]),
+            response if isinstance(response, str) else None,
+            int(o.get("prompt_tokens") or 0),
+            int(o.get("completion_tokens") or 0),
+        )
+    task = str(raw.get("task") or "chat")
+    return RecordedRow(str(raw.get("id", "")), task, raw.get("messages"), outcomes)
 
 
 def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -86,29 +147,27 @@ def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
 def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
     """Parse a JSONL(.gz) outcome table; keeps the models that have an outcome in every row."""
     specs = {m.id: m for m in models}
-    raw = [orjson.loads(line) for line in _read_bytes(path).splitlines() if line.strip()]
+    raw = read_rows(path)
     if not raw:
         raise ValueError(f"{path}: the table is empty")
-    present = [m.id for m in models if all(m.id in r["outcomes"] for r in raw)]
-    missing = sorted({k for r in raw for k in r["outcomes"]} - set(specs))
+    present = [m.id for m in models if all(m.id in r.outcomes for r in raw)]
+    missing = sorted({k for r in raw for k in r.outcomes} - set(specs))
     if missing:
         log.warning("models without prices are ignored: %s", ", ".join(missing))
     if not present:
         raise ValueError(f"{path}: no priced model has an outcome on every row")
     rows = []
     for r in raw:
-        text = prompt_text(r["messages"])
+        text = prompt_text(r.messages)
+        estimate = -(-len(text) // 4)  # the table's own rule: ceil(characters / 4)
         outs: dict[str, Outcome] = {}
         for name in present:
-            o = r["outcomes"][name]
-            p_tok = int(o.get("prompt_tokens") or -(-len(text) // 4))
-            c_tok = int(o.get("completion_tokens") or 0)
-            outs[name] = Outcome(
-                float(o["quality"]), specs[name].cost_usd(p_tok, c_tok), o.get("response"), c_tok
-            )
-        p_tokens = int(r["outcomes"][present[0]].get("prompt_tokens") or -(-len(text) // 4))
-        task = str(r.get("task") or "chat")
-        rows.append(Row(str(r["id"]), task, text, p_tokens, outs, prompt_stats(text)))
+            o = r.outcomes[name]
+            p_tok = o.prompt_tokens or estimate
+            cost = specs[name].cost_usd(p_tok, o.completion_tokens)
+            outs[name] = Outcome(o.quality, cost, o.response, o.completion_tokens)
+        p_tokens = r.outcomes[present[0]].prompt_tokens or estimate
+        rows.append(Row(r.id, r.task, text, p_tokens, outs, prompt_stats(text)))
     return Table(tuple(rows), tuple(specs[n] for n in present))
 
 

@@ -12,8 +12,15 @@ from typing import Any, Literal
 # "judge" records the grader's own upstream calls, so their spend is never hidden.
 DecisionMode = Literal["routed", "passthrough", "judge"]
 DecisionStatus = Literal["ok", "failed"]
-# Precedence when several grades exist for one decision: feedback > judge > auto.
 GraderKind = Literal["auto", "judge", "feedback"]
+# Precedence when several grades exist for one decision: feedback > judge > auto; the decision's
+# effective grade is the highest. The numbers are stored (grades.precedence): do not renumber.
+GRADER_PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3}
+
+
+def precedence(grader: str) -> int:
+    """A grader's rank (higher wins); 0 for a grader this version does not know."""
+    return GRADER_PRECEDENCE.get(grader, 0)
 
 
 @dataclass(frozen=True, slots=True)

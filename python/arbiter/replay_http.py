@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import os
 import secrets
 import socket
@@ -27,6 +26,7 @@ import orjson
 from arbiter.demo import admin_create_key, stop_processes
 from arbiter.outcome_table import Table, default_baseline
 from arbiter.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
+from arbiter.toml_text import to_toml
 
 SIM_KEY_ENV = "ARBITER_REPLAY_SIM_KEY"
 ADMIN_KEY_ENV = "ARBITER_REPLAY_ADMIN_KEY"
@@ -45,53 +45,40 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _q(name: str) -> str:
-    return json.dumps(name)  # a TOML basic string is a JSON string for these names
-
-
 def sim_toml(table_path: Path, models_path: Path, models: Sequence[str]) -> str:
-    lines = [
-        "seed = 7",
-        f"outcome_table = {_q(str(table_path))}",
-        f"outcome_models = {_q(str(models_path))}",
-        "",
-    ]
-    for m in models:  # fast, quiet upstreams: the replay measures routing, not latency
-        lines += [f"[models.{_q(m)}]", "latency_ms = 1.0", "latency_jitter_ms = 0.0",
-                  "ms_per_chunk = 0.0", ""]  # fmt: skip
-    return "\n".join(lines)
+    # fast, quiet upstreams: the replay measures routing, not latency
+    quiet = {"latency_ms": 1.0, "latency_jitter_ms": 0.0, "ms_per_chunk": 0.0}
+    return to_toml({
+        "seed": 7,
+        "outcome_table": str(table_path),
+        "outcome_models": str(models_path),
+        "models": {m: dict(quiet) for m in models},
+    })  # fmt: skip
 
 
 def sidecar_toml(
     table: Table, cfg: ReplayConfig, baseline: str, sim_url: str, db_path: Path
 ) -> str:
-    lines = [
-        "[auth]", 'mode = "keys"', f"admin_key_env = {_q(ADMIN_KEY_ENV)}", "",
-        "[server]", 'log_level = "warning"', "",
-        "[store]", f"url = {_q('sqlite:///' + str(db_path))}", "",
-        "[routing]", f"baseline = {_q(baseline)}",
-        f"cost_weight = {cfg.knob}" if cfg.objective == "cost_weight"
-        else f"quality_target = {cfg.knob}",
-        f"explore = {cfg.explore}", "judge_sample_rate = 0.0", "",
-        "[upstreams.sim]", f"base_url = {_q(sim_url)}", f"api_key_env = {_q(SIM_KEY_ENV)}", "",
-    ]  # fmt: skip
+    knob = "cost_weight" if cfg.objective == "cost_weight" else "quality_target"
+    routing: dict[str, Any] = {"baseline": baseline, knob: cfg.knob, "explore": cfg.explore,
+                               "judge_sample_rate": 0.0}  # fmt: skip
     if cfg.prior_strength is not None:
-        lines.insert(
-            lines.index("judge_sample_rate = 0.0") + 1, f"prior_strength = {cfg.prior_strength}"
-        )
+        routing["prior_strength"] = cfg.prior_strength
+    models: dict[str, Any] = {}
     for m in table.models:
-        lines += [
-            f"[models.{_q(m.id)}]", 'upstream = "sim"',
-            f"price_in_per_mtok = {m.price_in_per_mtok}",
-            f"price_out_per_mtok = {m.price_out_per_mtok}",
-            "context_window = 1000000", 'capabilities = ["chat"]',
-        ]  # fmt: skip
-        priors = cfg.priors.get(m.id, {})
-        if priors:
-            lines.append(f"[models.{_q(m.id)}.priors]")
-            lines += [f"{_q(task)} = {p}" for task, p in priors.items()]
-        lines.append("")
-    return "\n".join(lines)
+        models[m.id] = {"upstream": "sim", "price_in_per_mtok": m.price_in_per_mtok,
+                        "price_out_per_mtok": m.price_out_per_mtok, "context_window": 1000000,
+                        "capabilities": ["chat"]}  # fmt: skip
+        if cfg.priors.get(m.id):
+            models[m.id]["priors"] = dict(cfg.priors[m.id])
+    return to_toml({
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV},
+        "server": {"log_level": "warning"},
+        "store": {"url": f"sqlite:///{db_path}"},
+        "routing": routing,
+        "upstreams": {"sim": {"base_url": sim_url, "api_key_env": SIM_KEY_ENV}},
+        "models": models,
+    })  # fmt: skip
 
 
 def _wait(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

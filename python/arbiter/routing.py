@@ -17,11 +17,12 @@ from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
+from arbiter.price import Priced
 from arbiter.records import Candidate
 
 
 @dataclass(frozen=True, slots=True)
-class PoolModel:
+class PoolModel(Priced):
     """What routing needs to know of a registry model."""
 
     name: str
@@ -30,11 +31,6 @@ class PoolModel:
     context_window: int
     capabilities: frozenset[str]
     priors: Mapping[str, float]
-
-    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
-        return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
-        ) / 1e6
 
 
 @dataclass(frozen=True, slots=True)

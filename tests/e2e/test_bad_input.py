@@ -12,7 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from arbiter.demo import demo_config
+from arbiter.demo import demo_config, demo_settings
+from arbiter.toml_text import to_toml
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.openapi_spec import validate
 from tests.pg import empty_store_url
@@ -84,8 +85,9 @@ def backend_sidecar(
     tmp = tmp_path_factory.mktemp("bad-input")
     with empty_store_url(request.param, tmp / "arbiter.db") as url:
         cfg = tmp / "arbiter.toml"
-        text = demo_config(sim_url, tmp / "arbiter.db")
-        cfg.write_text(text.replace(f'url = "sqlite:///{tmp / "arbiter.db"}"', f'url = "{url}"'))
+        doc = demo_settings(sim_url, tmp / "arbiter.db")
+        doc["store"]["url"] = url
+        cfg.write_text(to_toml(doc))
         s = Sidecar(cfg).start()
         try:
             yield s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from arbiter.demo import demo_config
+from arbiter.demo import demo_settings
+from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 
 CODE = [{"role": "user", "content": "Write a Python function add(a, b) that returns the sum."}]
@@ -23,9 +25,9 @@ def _cascading_sidecar(
     """A sidecar on the demo config with `routing` lines added to [routing], and a client key's
     headers."""
     cfg = tmp_path / "arbiter.toml"
-    cfg.write_text(
-        demo_config(sim_url, tmp_path / "a.db").replace("[routing]", f"[routing]\n{routing}")
-    )
+    doc = demo_settings(sim_url, tmp_path / "a.db")
+    doc["routing"].update(tomllib.loads(routing))
+    cfg.write_text(to_toml(doc))
     sidecar = Sidecar(cfg).start()
     try:
         yield sidecar, {"authorization": f"Bearer {sidecar.create_key('cascade')['key']}"}

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from arbiter.demo import demo_config
+from arbiter.demo import demo_settings
+from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 
 TIMEOUT_S = 1.0
@@ -20,11 +21,9 @@ TIMEOUT_S = 1.0
 def slow_sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
     tmp = tmp_path_factory.mktemp("client-timeouts")
     cfg = tmp / "arbiter.toml"
-    cfg.write_text(
-        demo_config(sim_url, tmp / "a.db", auth=False).replace(
-            "[server]", f"[server]\nclient_read_timeout_s = {TIMEOUT_S}"
-        )
-    )
+    doc = demo_settings(sim_url, tmp / "a.db", auth=False)
+    doc["server"]["client_read_timeout_s"] = TIMEOUT_S
+    cfg.write_text(to_toml(doc))
     s = Sidecar(cfg).start()
     yield s
     s.stop()

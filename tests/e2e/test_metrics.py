@@ -16,8 +16,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arbiter import config
-from arbiter.demo import demo_config
+from arbiter.demo import demo_settings
 from arbiter.services import Services
+from arbiter.toml_text import to_toml
 from tests.conftest import ENV, Sidecar
 from tests.store.conftest import decision, grade
 
@@ -26,9 +27,9 @@ from tests.store.conftest import decision, grade
 def sidecar_config(tmp_path: Path, sim_url: str) -> Path:
     """The demo config without the LLM judge, so every decision is one a client asked for."""
     path = tmp_path / "arbiter.toml"
-    path.write_text(
-        demo_config(sim_url, tmp_path / "arbiter.db").replace('judge_model = "judge"\n', "")
-    )
+    doc = demo_settings(sim_url, tmp_path / "arbiter.db")
+    del doc["routing"]["judge_model"]
+    path.write_text(to_toml(doc))
     return path
 
 
@@ -175,11 +176,10 @@ def test_export_cli_writes_every_decision(sidecar: Sidecar, sidecar_config: Path
 
 
 def test_retention_prunes_old_records_and_minutes(tmp_path: Path) -> None:
-    text = demo_config("http://127.0.0.1:9/v1", tmp_path / "r.db").replace(
-        "[routing]", "[routing]\ndifficulty = false"
-    )
-    text = text.replace("[store]", "[store]\nretention_days = 7\ntimeseries_retention_days = 30")
-    settings = config.loads(text, env=ENV)
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "r.db")
+    doc["routing"]["difficulty"] = False
+    doc["store"].update(retention_days=7, timeseries_retention_days=30)
+    settings = config.loads(to_toml(doc), env=ENV)
     services = Services(settings, seed=1)
     services.load_state()
     now = time.time()
@@ -197,9 +197,13 @@ def test_retention_prunes_old_records_and_minutes(tmp_path: Path) -> None:
 def test_retention_settings_are_validated(tmp_path: Path) -> None:
     from arbiter.errors import ConfigError
 
-    base = demo_config("http://127.0.0.1:9/v1", tmp_path / "r.db")
-    for bad in ("retention_days = -1", "prune_interval_s = 0"):
+    def with_store(**extra: int) -> str:
+        doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "r.db")
+        doc["store"].update(extra)
+        return to_toml(doc)
+
+    for bad in ({"retention_days": -1}, {"prune_interval_s": 0}):
         with pytest.raises(ConfigError, match="store"):
-            config.loads(base.replace("[store]", f"[store]\n{bad}"), env=ENV)
-    s = config.loads(base.replace("[store]", "[store]\nretention_days = 0"), env=ENV)
+            config.loads(with_store(**bad), env=ENV)
+    s = config.loads(with_store(retention_days=0), env=ENV)
     assert s.store.retention_days == 0 and s.store.timeseries_retention_days == 400

@@ -127,14 +127,13 @@ def test_missing_messages_is_400(sidecar: Sidecar, oai: openai.OpenAI) -> None:
 
 
 def test_body_over_limit_is_413(tmp_path: Path, sim_url: str) -> None:
-    from arbiter.demo import demo_config
+    from arbiter.demo import demo_settings
+    from arbiter.toml_text import to_toml
 
     cfg = tmp_path / "arbiter.toml"
-    cfg.write_text(
-        demo_config(sim_url, tmp_path / "a.db").replace(
-            "[server]", "[server]\nmax_body_bytes = 65536"
-        )
-    )
+    doc = demo_settings(sim_url, tmp_path / "a.db")
+    doc["server"]["max_body_bytes"] = 65536
+    cfg.write_text(to_toml(doc))
     s = Sidecar(cfg).start()
     try:
         big = [{"role": "user", "content": "x" * 70_000}]

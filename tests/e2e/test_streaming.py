@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from arbiter.demo import API_KEY_ENV
 from arbiter.sim import build_app
 from arbiter.sim.config import SimConfig, parse_config
+from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.openapi_spec import validate
 
@@ -163,43 +164,27 @@ def sidecar_toml(
           "deadline_s": 20.0, "retries_per_model": 1, "backoff_ms": 10, "max_models": 3,
           **(failover or {})}  # fmt: skip
     br = {"failure_threshold": 1000, "cooldown_s": 30.0, **(breaker or {})}
-    lines = [
-        "[server]",
-        'log_level = "warning"',
-        "[auth]",
-        'mode = "open"',
-        "[store]",
-        f'url = "sqlite:///{db}"',
-        "flush_interval_ms = 20",
-        "[routing]",
-        'baseline = "s-c"',
-        "quality_target = 0.5",
-        "explore = 0.0",
-        "difficulty = false",
-        "[failover]",
-        *(f"{k} = {v}" for k, v in fo.items()),
-        "[breaker]",
-        *(f"{k} = {v}" for k, v in br.items()),
-        "[upstreams.sim]",
-        f'base_url = "{sim_url}"',
-        f'api_key_env = "{API_KEY_ENV}"',
-    ]
     # s-slow and s-ghost (a name the sim does not know: it answers 404) are never chosen and
     # rank last among fallbacks, so `auto` tries s-a, then s-b / s-c
     models = {"s-a": (0.1, 0.2, 0.9), "s-b": (1.0, 2.0, 0.9), "s-c": (10.0, 30.0, 0.9),
               "s-slow": (1.0, 2.0, 0.3), "s-ghost": (100.0, 200.0, 0.1)}  # fmt: skip
-    for name, (pin, pout, p) in models.items():
-        lines += [
-            f"[models.{name}]",
-            'upstream = "sim"',
-            f"price_in_per_mtok = {pin}",
-            f"price_out_per_mtok = {pout}",
-            "context_window = 32000",
-            f"priors = {{ chat = {p}, summarization = {p}, creative = {p} }}",
-        ]
-        if name == "s-ghost":
-            lines.append('upstream_model = "no-such-model"')
-    return "\n".join(lines) + "\n"
+    return to_toml({
+        "server": {"log_level": "warning"},
+        "auth": {"mode": "open"},
+        "store": {"url": f"sqlite:///{db}", "flush_interval_ms": 20},
+        "routing": {"baseline": "s-c", "quality_target": 0.5, "explore": 0.0,
+                    "difficulty": False},
+        "failover": fo,
+        "breaker": br,
+        "upstreams": {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}},
+        "models": {
+            name: {"upstream": "sim", "price_in_per_mtok": pin, "price_out_per_mtok": pout,
+                   "context_window": 32000,
+                   "priors": {"chat": p, "summarization": p, "creative": p},
+                   **({"upstream_model": "no-such-model"} if name == "s-ghost" else {})}
+            for name, (pin, pout, p) in models.items()
+        },
+    })  # fmt: skip
 
 
 @dataclass(slots=True)

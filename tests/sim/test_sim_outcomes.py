@@ -146,3 +146,22 @@ def test_the_shared_gsm8k_table_loads_in_place() -> None:
     recorded = loaded.lookup(row["messages"], "gpt-4-1106-preview")
     assert recorded is not None and recorded.row_id == row["id"]
     assert recorded.response == row["outcomes"]["gpt-4-1106-preview"]["response"]
+
+
+def test_table_models_keep_every_setting_of_their_sim_profile(tmp_path: Path) -> None:
+    """Prices come from the models file; everything else the sim config says of a table model
+    (its protocol, token parameter, ...) stands, not only the fields a copy listed."""
+    from arbiter.sim.config import ModelProfile
+
+    table = OutcomeTable.load(*_write_table(tmp_path))
+    override = ModelProfile("strong", price_in_per_mtok=99.0, protocol="anthropic",
+                            token_param="max_completion_tokens", latency_ms=3.0)  # fmt: skip
+    strong, weak = table.profiles({"strong": override})
+    assert (strong.name, strong.price_in_per_mtok, strong.price_out_per_mtok) == (
+        "strong",
+        10.0,
+        30.0,
+    )
+    assert strong.protocol == "anthropic" and strong.token_param == "max_completion_tokens"
+    assert strong.latency_ms == 3.0
+    assert weak == ModelProfile("weak", price_in_per_mtok=0.24, price_out_per_mtok=0.24)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from arbiter import price
 from arbiter.errors import ConfigError
 from arbiter.workload import TASKS
 
@@ -65,12 +66,12 @@ class ModelProfile:
     ) -> float:
         """The true cost at registry prices. `prompt_tokens` counts all input; the parts read
         from / written to the prompt cache cost Anthropic's multiples of the input price."""
-        uncached = prompt_tokens - cache_read - cache_write
-        cached = cache_read * CACHE_READ_FACTOR + cache_write * CACHE_WRITE_FACTOR
-        return (
-            (uncached + cached) * self.price_in_per_mtok
-            + completion_tokens * self.price_out_per_mtok
-        ) / 1_000_000
+        pin = self.price_in_per_mtok
+        return price.cost_usd(
+            pin, self.price_out_per_mtok, prompt_tokens, completion_tokens,
+            cache_read=cache_read, cache_read_price=pin * CACHE_READ_FACTOR,
+            cache_write=cache_write, cache_write_price=pin * CACHE_WRITE_FACTOR,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
 """Serving a recorded outcome table: the pool's models answer known prompts with recorded replies.
 
-Reads the gzip JSONL tables and models files described in shared/data/routing/README.md. A prompt
-matches a row by a hash of its messages' contents (or, failing that, of its last user message).
+The tables and models files (shared/data/routing/README.md) are read by `arbiter.outcome_table`,
+the same reader `arbiter replay` uses. A prompt matches a row by a hash of its messages' contents
+(or, failing that, of its last user message).
 """
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
@@ -14,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from arbiter.errors import ConfigError
+from arbiter.outcome_table import ModelSpec, RecordedRow, load_models, read_rows
 from arbiter.sim.config import ModelProfile
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,6 @@ class Recorded:
 
     def headers(self) -> dict[str, str]:
         return {"x-sim-quality": repr(self.quality), "x-sim-row-id": self.row_id}
-
-
-@dataclass(frozen=True, slots=True)
-class TableModel:
-    name: str
-    price_in_per_mtok: float
-    price_out_per_mtok: float
 
 
 def content_key(contents: Iterable[str]) -> bytes:
@@ -77,41 +70,37 @@ def _last_user(messages: Any) -> str | None:
 class OutcomeTable:
     """Rows indexed by message hash; `lookup` gives one model's recorded outcome."""
 
-    def __init__(self, models: list[TableModel], rows: dict[bytes, dict[str, Recorded]]) -> None:
+    def __init__(self, models: list[ModelSpec], rows: dict[bytes, dict[str, Recorded]]) -> None:
         self.models = models
         self._rows = rows
         self._by_last_user: dict[bytes, dict[str, Recorded]] = {}
 
     @classmethod
     def load(cls, table_path: str | Path, models_path: str | Path) -> OutcomeTable:
-        models = load_models(models_path)
-        known = {m.name for m in models}
-        table = cls(models, {})
         try:
-            with gzip.open(table_path, "rb") as fh:
-                for n, line in enumerate(fh, start=1):
-                    if line.strip():
-                        table._add(orjson.loads(line), known, f"{table_path}:{n}")
-        except (OSError, EOFError, orjson.JSONDecodeError) as err:
+            models = load_models(Path(models_path))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"cannot read outcome models {models_path}: {err}") from err
+        try:
+            rows = read_rows(Path(table_path))
+        except (OSError, EOFError, ValueError) as err:
             raise ConfigError(f"cannot read outcome table {table_path}: {err}") from err
+        known = {m.id for m in models}
+        table = cls(models, {})
+        for row in rows:
+            table._add(row, known)
         logger.info("outcome table loaded", extra={"path": str(table_path), "rows": len(table)})
         return table
 
-    def _add(self, row: Any, known: set[str], where: str) -> None:
-        if not isinstance(row, Mapping) or not isinstance(row.get("outcomes"), Mapping):
-            raise ConfigError(f"{where}: a row needs messages and outcomes")
-        row_id, task = str(row.get("id", "")), str(row.get("task", "chat"))
-        by_model: dict[str, Recorded] = {}
-        for model, out in row["outcomes"].items():
-            if model not in known or not isinstance(out, Mapping):
-                continue
-            response = out.get("response") or ""
-            usage = (int(out.get("prompt_tokens", 0)), int(out.get("completion_tokens", 0)))
-            quality = float(out.get("quality", 0.0))
-            by_model[model] = Recorded(row_id, task, str(response), quality, usage)
-        messages = row.get("messages")
-        self._rows.setdefault(content_key(_contents(messages)), by_model)  # first row wins
-        last = _last_user(messages)
+    def _add(self, row: RecordedRow, known: set[str]) -> None:
+        by_model = {
+            model: Recorded(row.id, row.task, out.response or "", out.quality,
+                            (out.prompt_tokens, out.completion_tokens))
+            for model, out in row.outcomes.items()
+            if model in known
+        }  # fmt: skip
+        self._rows.setdefault(content_key(_contents(row.messages)), by_model)  # first row wins
+        last = _last_user(row.messages)
         if last is not None:
             self._by_last_user.setdefault(content_key([last]), by_model)
 
@@ -128,47 +117,12 @@ class OutcomeTable:
 
     def profiles(self, overrides: Mapping[str, ModelProfile] | None = None) -> list[ModelProfile]:
         """One profile per table model: prices from the models file, the rest from `overrides`."""
-        out: list[ModelProfile] = []
-        for m in self.models:
-            base = (overrides or {}).get(m.name) or ModelProfile(m.name)
-            out.append(
-                ModelProfile(
-                    name=m.name,
-                    price_in_per_mtok=m.price_in_per_mtok,
-                    price_out_per_mtok=m.price_out_per_mtok,
-                    latency_ms=base.latency_ms,
-                    latency_jitter_ms=base.latency_jitter_ms,
-                    ms_per_chunk=base.ms_per_chunk,
-                    chars_per_chunk=base.chars_per_chunk,
-                    report_cost=base.report_cost,
-                    reported_price_factor=base.reported_price_factor,
-                    judge=base.judge,
-                    quality=base.quality,
-                    failures=base.failures,
-                )
+        return [
+            dataclasses.replace(
+                (overrides or {}).get(m.id) or ModelProfile(m.id),
+                name=m.id,
+                price_in_per_mtok=m.price_in_per_mtok,
+                price_out_per_mtok=m.price_out_per_mtok,
             )
-        return out
-
-
-def load_models(path: str | Path) -> list[TableModel]:
-    """The `models` list of a models file: id and prices per model."""
-    try:
-        raw = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read outcome models {path}: {err}") from err
-    entries = raw.get("models") if isinstance(raw, Mapping) else None
-    if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"{path}: expected a non-empty 'models' list")
-    models: list[TableModel] = []
-    for i, entry in enumerate(entries):
-        try:
-            models.append(
-                TableModel(
-                    str(entry["id"]),
-                    float(entry["price_in_per_mtok"]),
-                    float(entry["price_out_per_mtok"]),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"{path}: models[{i}] needs id and prices ({err})") from err
-    return models
+            for m in self.models
+        ]

@@ -25,10 +25,11 @@ from arbiter.records import (
     GradeRecord,
     PolicyDelta,
     Record,
+    precedence,
 )
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
-from arbiter.store.rollup import PRECEDENCE, DecisionFacts, GradeFacts
+from arbiter.store.rollup import DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,7 @@ class SqlStore(AccountsMixin):
         )  # fmt: skip
 
     def _grade_row(self, g: GradeRecord) -> tuple[Any, ...]:
-        return (g.decision_id, g.grader, PRECEDENCE.get(g.grader, 0), g.ts, g.tenant, g.task,
+        return (g.decision_id, g.grader, precedence(g.grader), g.ts, g.tenant, g.task,
                 g.model, g.score, g.detail)  # fmt: skip
 
     def _alert_row(self, a: AlertRecord) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter.records import DecisionRecord, GradeRecord
+from arbiter.records import DecisionRecord, GradeRecord, precedence
 
 # Upper edges (ms) of the latency buckets; the last bucket is [60000, inf).
 LATENCY_EDGES_MS: tuple[float, ...] = (
@@ -26,7 +26,6 @@ HIST_COLS = tuple(f"h{i:02d}" for i in range(N_BUCKETS))
 SUM_COLS = ("requests", "failed", "cost_usd", "baseline_cost_usd", "latency_ms_sum", "grade_sum",
             "graded", *HIST_COLS)  # fmt: skip
 _KEY_COLS = ("tenant", "model", "task", "minute")
-PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3}
 
 Key = tuple[str, str, str, int]  # (tenant, model, task, minute)
 
@@ -72,7 +71,7 @@ class GradeFacts:
 
     @staticmethod
     def of(g: GradeRecord) -> GradeFacts:
-        return GradeFacts(PRECEDENCE.get(g.grader, 0), g.score, g.ts, g.tenant, g.task, g.model)
+        return GradeFacts(precedence(g.grader), g.score, g.ts, g.tenant, g.task, g.model)
 
 
 def _contribution(

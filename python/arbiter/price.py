@@ -1,0 +1,43 @@
+"""The price formula: what a call costs in USD at per-million-token prices.
+
+Every place that turns token counts into dollars (the registry's models, routing estimates,
+budgets' worst cases, replayed outcome tables, the simulator's billing) calls `cost_usd`, so
+they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+
+def cost_usd(
+    price_in: float,
+    price_out: float,
+    prompt_tokens: float,
+    completion_tokens: float,
+    *,
+    cache_read: float = 0,
+    cache_write: float = 0,
+    cache_read_price: float | None = None,
+    cache_write_price: float | None = None,
+) -> float:
+    """USD for `prompt_tokens` (all input, cache parts included) and `completion_tokens` at
+    prices per 1M tokens. Tokens read from / written to a prompt cache cost the cache prices
+    instead of the input price; an unset cache price is the input price."""
+    cached = 0.0
+    if cache_read_price is not None:
+        cached += cache_read * (cache_read_price - price_in)
+    if cache_write_price is not None:
+        cached += cache_write * (cache_write_price - price_in)
+    return (prompt_tokens * price_in + completion_tokens * price_out + cached) / 1e6
+
+
+class Priced:
+    """Mixin for a model with per-1M-token prices (the subclass declares both fields)."""
+
+    __slots__ = ()
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        return cost_usd(
+            self.price_in_per_mtok, self.price_out_per_mtok, prompt_tokens, completion_tokens
+        )
