@@ -33,7 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.conftest import Proc, Sidecar
 from tests.pg import fresh_database
 
-from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, DEMO_POOL, demo_settings, free_port, sim_config
+from arbiter.offline.demo import (
+    ADMIN_KEY_ENV,
+    API_KEY_ENV,
+    DEMO_POOL,
+    demo_settings,
+    free_port,
+    sim_config,
+)
 from arbiter.price import cost_usd
 from arbiter.toml_text import to_toml
 

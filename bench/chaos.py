@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import Proc, Sidecar
 
-from arbiter.demo import API_KEY_ENV, free_port
+from arbiter.offline.demo import API_KEY_ENV, free_port
+from arbiter.offline.workload import make_workload
 from arbiter.toml_text import to_toml
-from arbiter.workload import make_workload
 
 ROUTED = ("c-a", "c-b", "c-c")
 DOWN = "c-down"  # the cheapest model, and down for the whole run

@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from arbiter import demo
-from arbiter.workload import make_workload
+from arbiter.offline import demo
+from arbiter.offline.workload import make_workload
 
 
 def one(n: int, seed: int) -> dict[str, float]:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from arbiter import _native
-from arbiter import outcome_table as ot
 from arbiter.difficulty import split_of
-from arbiter.train_difficulty import static_sweep
+from arbiter.offline import outcome_table as ot
+from arbiter.offline.train_difficulty import static_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "routing"

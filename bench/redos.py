@@ -22,9 +22,9 @@ from typing import Any
 
 from arbiter import cascade, grading, judge, mathcheck
 from arbiter.classify import asks_for_code, classify
-from arbiter.sim import content as sim_content
-from arbiter.sim import judge as sim_judge
-from arbiter.workload import final_answer, parse_json_answer, recognise, terms_of
+from arbiter.offline.sim import content as sim_content
+from arbiter.offline.sim import judge as sim_judge
+from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
 
 SIZES = (1_000, 4_000, 16_000, 64_000)
 QUICK_SIZES = (1_000, 4_000, 16_000)

@@ -1,4 +1,4 @@
-"""Routing-quality bench: every dev outcome table through `arbiter.replay` with a sweep.
+"""Routing-quality bench: every dev outcome table through `arbiter.offline.replay` with a sweep.
 
 Prints, per table, Arbiter against the random router, always-strong/always-weak, the oracle and
 RouteLLM's published anchors; writes bench/results/routing.json and routing.md. Every table is
@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from arbiter import outcome_table as ot
-from arbiter import replay as rp
 from arbiter.cascade import load_verifier, min_answer_rule, should_escalate, verified_escalation
 from arbiter.difficulty import load_default
-from arbiter.train_difficulty import static_sweep
+from arbiter.offline import outcome_table as ot
+from arbiter.offline import replay as rp
+from arbiter.offline.train_difficulty import static_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "routing"

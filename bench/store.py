@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from tests.conftest import Proc, Sidecar  # noqa: E402
 from tests.pg import fresh_database, pg_url  # noqa: E402
 
-from arbiter.demo import demo_settings, free_port, sim_config  # noqa: E402
+from arbiter.offline.demo import demo_settings, free_port, sim_config  # noqa: E402
 from arbiter.recorder import Recorder  # noqa: E402
 from arbiter.records import Attempt, Candidate, DecisionRecord  # noqa: E402
 from arbiter.store import open_store  # noqa: E402

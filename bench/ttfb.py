@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import Proc, Sidecar
 
-from arbiter.demo import API_KEY_ENV, free_port
+from arbiter.offline.demo import API_KEY_ENV, free_port
 from arbiter.toml_text import to_toml
 
 MODEL = "t-model"

@@ -13,8 +13,8 @@ import httpx
 
 from arbiter import config
 from arbiter.config import ModelSettings, Settings
-from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_settings
 from arbiter.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
+from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_settings
 from arbiter.server import build_app
 from arbiter.services import Services
 from arbiter.toml_text import to_toml

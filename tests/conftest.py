@@ -12,7 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, _wait_http, demo_config, free_port, sim_config
+from arbiter.offline.demo import (
+    ADMIN_KEY_ENV,
+    API_KEY_ENV,
+    _wait_http,
+    demo_config,
+    free_port,
+    sim_config,
+)
 
 ADMIN_KEY = "adm-test-" + os.urandom(8).hex()
 ENV = {**os.environ, API_KEY_ENV: "sim-test-key", ADMIN_KEY_ENV: ADMIN_KEY}

@@ -19,11 +19,11 @@ from starlette.applications import Starlette
 
 from arbiter import config
 from arbiter.auth import create_key
-from arbiter.demo import demo_config, sim_config
+from arbiter.offline.demo import demo_config, sim_config
+from arbiter.offline.sim.config import parse_config
+from arbiter.offline.sim.runner import SimServer, sim_running
 from arbiter.server import build_app
 from arbiter.services import Services
-from arbiter.sim.config import parse_config
-from arbiter.sim.runner import SimServer, sim_running
 from tests.conftest import ADMIN_KEY, ENV
 
 

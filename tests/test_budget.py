@@ -68,8 +68,8 @@ def test_caps_under_a_cent_print_their_digits() -> None:
 
 def test_budget_keys_are_parsed_strictly(tmp_path: Path) -> None:
     from arbiter import config
-    from arbiter.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_config
     from arbiter.errors import ConfigError
+    from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_config
 
     env = {API_KEY_ENV: "k", ADMIN_KEY_ENV: "a"}
     base = demo_config("http://127.0.0.1:9/v1", tmp_path / "c.db")

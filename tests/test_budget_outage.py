@@ -14,7 +14,7 @@ import pytest
 from arbiter.auth import Authenticator, create_key
 from arbiter.budget import Budgets, BudgetStoreDown
 from arbiter.config import AuthSettings, BudgetSettings, CapSettings
-from arbiter.demo import free_port
+from arbiter.offline.demo import free_port
 from arbiter.principal import Principal
 from arbiter.store import StoreError, open_store
 from arbiter.store.postgres import PostgresStore

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arbiter import train_difficulty as td
 from arbiter.difficulty import DEFAULT_MODEL, Difficulty, features, load_default, split_of
+from arbiter.offline import train_difficulty as td
 from arbiter.routing import PoolModel, Router, RouterParams
 from tests.shared_data import ROUTING, require_shared
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from arbiter.demo import API_KEY_ENV
+from arbiter.offline.demo import API_KEY_ENV
 from tests import anthropic_mock
 from tests.anthropic_mock import TOOL_INPUT, AnthropicMock, message, stream_frames
 from tests.inproc import InProcess, sidecar_in_process

@@ -81,7 +81,7 @@ _AUDITED_RE_USES: dict[str, dict[str, int]] = {
     # Builds literal alternations for linear.compile; matches nothing itself.
     "classify.py": {"re.escape": 1},
     # Escapes a template's literal text for linear.compile; matches nothing itself.
-    "workload/__init__.py": {"re.escape": 1},
+    "offline/workload/__init__.py": {"re.escape": 1},
     # The operator's config file and environment, read once at startup: trusted text.
     "config.py": {"re.fullmatch": 1, "re.match": 1, "re.compile": 2},
     # An age like "15m" (export/timeseries `since`): fullmatch of `\d+(\.\d+)?[smhd]`, anchored

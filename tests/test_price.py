@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from arbiter.config import ModelSettings
-from arbiter.outcome_table import ModelSpec
+from arbiter.offline.outcome_table import ModelSpec
+from arbiter.offline.sim.config import CACHE_READ_FACTOR, CACHE_WRITE_FACTOR, ModelProfile
 from arbiter.price import cost_usd
 from arbiter.routing import PoolModel
-from arbiter.sim.config import CACHE_READ_FACTOR, CACHE_WRITE_FACTOR, ModelProfile
 
 
 def test_the_formula() -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from arbiter import outcome_table as ot
-from arbiter import replay as rp
+from arbiter.offline import outcome_table as ot
+from arbiter.offline import replay as rp
+from arbiter.offline.routing_metrics import aiq, nondecreasing_hull
 from arbiter.routing import Router
-from arbiter.routing_metrics import aiq, nondecreasing_hull
 from tests.shared_data import ROUTING, require_shared
 from tests.tables import essay_or_question
 
@@ -245,7 +245,7 @@ def test_table_priors_are_mean_quality_and_write_priors_round_trips(
 def test_prior_strength_reaches_the_router_and_the_sidecar_config(tmp_path: Path) -> None:
     import tomllib
 
-    from arbiter.replay_http import sidecar_toml
+    from arbiter.offline.replay_http import sidecar_toml
 
     tfile, mfile = _write(tmp_path, n=10)
     table = ot.load_table(tfile, ot.load_models(mfile))

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from arbiter.routing_metrics import aiq, apgr, cpt, interpolate, nondecreasing_hull, pgr
+from arbiter.offline.routing_metrics import aiq, apgr, cpt, interpolate, nondecreasing_hull, pgr
 
 RANDOM = [(c / 20, c / 20) for c in range(21)]  # the random router: PGR = c
 

@@ -20,7 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
-from arbiter.demo import _wait_http, demo_config, free_port
+from arbiter.offline.demo import _wait_http, demo_config, free_port
 from tests.conftest import ADMIN_KEY, ENV
 from tests.openapi_spec import _spec
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from arbiter import config
-from arbiter.demo import demo_settings
 from arbiter.learning import Answered
+from arbiter.offline.demo import demo_settings
 from arbiter.principal import Principal
 from arbiter.services import Services
 from arbiter.toml_text import to_toml

@@ -17,7 +17,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # subcommands that own their own argument parsing
     if args_list and args_list[0] == "replay":
-        from arbiter import replay
+        from arbiter.offline import replay
 
         return replay.main(args_list[1:])
     parser = _parser()
@@ -244,14 +244,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
-    from arbiter.sim import run_sim
+    from arbiter.offline.sim import run_sim
 
     run_sim(args.config, args.host, args.port, args.log_level)
     return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from arbiter import demo
+    from arbiter.offline import demo
 
     return demo.run(
         requests=args.requests,

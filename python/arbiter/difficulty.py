@@ -1,8 +1,7 @@
 """Per-prompt difficulty on the hot path: cheap text features -> shipped ONNX model -> easiness.
 
-Owns loading and running the model (onnxruntime, one thread) and the documented train/held-out
-split of outcome-table rows. Training lives in `arbiter.train_difficulty`; no I/O per request.
-"""
+Owns loading and running the model (onnxruntime, one thread) and the documented train/held-out split
+of outcome-table rows. Training lives in `arbiter.offline.train_difficulty`; no I/O per request."""
 
 from __future__ import annotations
 

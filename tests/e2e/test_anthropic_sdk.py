@@ -9,7 +9,7 @@ import anthropic
 import pytest
 from anthropic.types import Message
 
-from arbiter.demo import ANTHROPIC_TIERS, Running, running_stack
+from arbiter.offline.demo import ANTHROPIC_TIERS, Running, running_stack
 from tests.sdk_clients import ARBITER_HEADERS, STREAM_EVENT
 
 USER = [{"role": "user", "content": "Summarize in two sentences: the tide rises and falls."}]

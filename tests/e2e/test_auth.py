@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from arbiter.demo import demo_config
+from arbiter.offline.demo import demo_config
 from tests.conftest import ENV, Sidecar
 from tests.openapi_spec import validate
 

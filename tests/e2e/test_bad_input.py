@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from arbiter.demo import demo_config, demo_settings
+from arbiter.offline.demo import demo_config, demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.openapi_spec import validate

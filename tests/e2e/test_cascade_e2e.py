@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from arbiter.demo import demo_settings
+from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 

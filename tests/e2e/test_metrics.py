@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arbiter import config
-from arbiter.demo import demo_settings
+from arbiter.offline.demo import demo_settings
 from arbiter.services import Services
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV, Sidecar

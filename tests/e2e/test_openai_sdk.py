@@ -127,7 +127,7 @@ def test_missing_messages_is_400(sidecar: Sidecar, oai: openai.OpenAI) -> None:
 
 
 def test_body_over_limit_is_413(tmp_path: Path, sim_url: str) -> None:
-    from arbiter.demo import demo_settings
+    from arbiter.offline.demo import demo_settings
     from arbiter.toml_text import to_toml
 
     cfg = tmp_path / "arbiter.toml"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from arbiter import outcome_table as ot
-from arbiter import replay as rp
 from arbiter.classify import classify
-from arbiter.replay_http import replay_via_sidecar
+from arbiter.offline import outcome_table as ot
+from arbiter.offline import replay as rp
+from arbiter.offline.replay_http import replay_via_sidecar
 from tests.tables import essay_or_question
 
 MODELS = [

@@ -21,9 +21,9 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arbiter.demo import API_KEY_ENV
-from arbiter.sim import build_app
-from arbiter.sim.config import SimConfig, parse_config
+from arbiter.offline.demo import API_KEY_ENV
+from arbiter.offline.sim import build_app
+from arbiter.offline.sim.config import SimConfig, parse_config
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.openapi_spec import validate

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arbiter.demo import demo_config
+from arbiter.offline.demo import demo_config
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.openapi_spec import validate
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from arbiter.sim import SimServer
+from arbiter.offline.sim import SimServer
 
 from .helpers import ALL_BAD, ALL_GOOD, AUTH, fast_config, fast_model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from arbiter.classify import TASKS
-from arbiter.sim.config import SimConfig, parse_config
+from arbiter.offline.sim.config import SimConfig, parse_config
 from tests.openapi_spec import validator
 
 AUTH = {"Authorization": "Bearer test-key"}

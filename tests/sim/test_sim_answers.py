@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 
 from arbiter.judge import build_judge_messages, parse_judge_reply
-from arbiter.sim import content
-from arbiter.sim.judge import AnswerRegistry, JudgeRequest, parse_judge_prompt, verdict
-from arbiter.workload import WorkItem, make_workload, recognise
+from arbiter.offline.sim import content
+from arbiter.offline.sim.judge import AnswerRegistry, JudgeRequest, parse_judge_prompt, verdict
+from arbiter.offline.workload import WorkItem, make_workload, recognise
 
 _PY_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 _CHECKS: dict[str, Callable[[Callable[..., Any]], bool]] = {

@@ -20,7 +20,8 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
-from arbiter.demo import (
+from arbiter.errors import ConfigError, UpstreamError, UpstreamRateLimited, UpstreamUnavailable
+from arbiter.offline.demo import (
     ANTHROPIC_TIERS,
     ANTHROPIC_UPSTREAM,
     API_KEY_ENV,
@@ -29,11 +30,10 @@ from arbiter.demo import (
     render,
     sim_config,
 )
-from arbiter.errors import ConfigError, UpstreamError, UpstreamRateLimited, UpstreamUnavailable
-from arbiter.sim import SimServer, sim_running
-from arbiter.sim.config import SimConfig, parse_config
+from arbiter.offline.sim import SimServer, sim_running
+from arbiter.offline.sim.config import SimConfig, parse_config
+from arbiter.offline.workload import make_workload
 from arbiter.upstream.anthropic import AnthropicUpstream
-from arbiter.workload import make_workload
 
 from .helpers import ALL_GOOD, fast_config, fast_model
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from arbiter.errors import ConfigError
-from arbiter.sim import default_pool, load_config
-from arbiter.sim.config import parse_config
+from arbiter.offline.sim import default_pool, load_config
+from arbiter.offline.sim.config import parse_config
 
 EXAMPLE = """
 seed = 7
@@ -120,7 +120,7 @@ def test_python_m_arbiter_sim_serves_and_stops_on_sigterm(tmp_path: Path) -> Non
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter.sim", "--config", str(path), "--port", str(port)],
+        [sys.executable, "-m", "arbiter.offline.sim", "--config", str(path), "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -152,7 +152,7 @@ def test_bad_config_exits_2_from_the_command_line(tmp_path: Path) -> None:
     path.write_text("[models.m]\nlatnecy_ms = 3\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     done = subprocess.run(
-        [sys.executable, "-m", "arbiter.sim", "--config", str(path), "--port", "1"],
+        [sys.executable, "-m", "arbiter.offline.sim", "--config", str(path), "--port", "1"],
         env=env,
         capture_output=True,
         text=True,
@@ -165,8 +165,8 @@ def test_bad_config_exits_2_from_the_command_line(tmp_path: Path) -> None:
 def test_a_reasoning_style_model_refuses_max_tokens() -> None:
     from starlette.testclient import TestClient
 
-    from arbiter.sim.config import ModelProfile, SimConfig, parse_profile
-    from arbiter.sim.server import build_app
+    from arbiter.offline.sim.config import ModelProfile, SimConfig, parse_profile
+    from arbiter.offline.sim.server import build_app
 
     assert parse_profile("r", {"token_param": "max_completion_tokens"}).token_param == (
         "max_completion_tokens"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from arbiter.sim import SimServer
+from arbiter.offline.sim import SimServer
 
 from .helpers import AUTH, fast_config, fast_model, sse_data
 

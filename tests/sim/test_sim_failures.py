@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from arbiter.sim import SimServer
+from arbiter.offline.sim import SimServer
 
 from .helpers import ALL_GOOD, AUTH, fast_config, fast_model, sse_data
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from arbiter.errors import ConfigError
-from arbiter.sim import SimServer, load_config
-from arbiter.sim.outcomes import OutcomeTable
+from arbiter.offline.sim import SimServer, load_config
+from arbiter.offline.sim.outcomes import OutcomeTable
 from tests.shared_data import ROUTING, require_shared
 
 from .helpers import AUTH, sse_data
@@ -151,7 +151,7 @@ def test_the_shared_gsm8k_table_loads_in_place() -> None:
 def test_table_models_keep_every_setting_of_their_sim_profile(tmp_path: Path) -> None:
     """Prices come from the models file; everything else the sim config says of a table model
     (its protocol, token parameter, ...) stands, not only the fields a copy listed."""
-    from arbiter.sim.config import ModelProfile
+    from arbiter.offline.sim.config import ModelProfile
 
     table = OutcomeTable.load(*_write_table(tmp_path))
     override = ModelProfile("strong", price_in_per_mtok=99.0, protocol="anthropic",

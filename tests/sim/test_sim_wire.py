@@ -8,8 +8,8 @@ import httpx
 import openai
 import pytest
 
-from arbiter.sim import SimServer
-from arbiter.workload import make_workload
+from arbiter.offline.sim import SimServer
+from arbiter.offline.workload import make_workload
 
 from .helpers import AUTH, fast_config, fast_model, openapi_validator, sse_data
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from arbiter.workload import TASKS, final_answer, make_workload, recognise
+from arbiter.offline.workload import TASKS, final_answer, make_workload, recognise
 
 
 def test_same_seed_same_workload_other_seed_other_workload() -> None:

@@ -1,9 +1,8 @@
 """Train the shipped difficulty model from outcome tables and export it to ONNX.
 
-`python -m arbiter.train_difficulty --out python/arbiter/models/difficulty.onnx` reproduces the
-artifact exactly (no randomness). Training data: the GSM8K and MMLU tables (Apache-2.0 records of
-MIT-licensed benchmarks), train split only. AlpacaEval (CC BY-NC) must never be used here.
-"""
+`python -m arbiter.offline.train_difficulty --out python/arbiter/models/difficulty.onnx` reproduces
+the artifact exactly (no randomness). Training data: the GSM8K and MMLU tables (Apache-2.0 records
+of MIT-licensed benchmarks), train split only. AlpacaEval (CC BY-NC) must never be used here."""
 
 from __future__ import annotations
 
@@ -18,9 +17,9 @@ import numpy as np
 
 from arbiter.cascade import Verifier
 from arbiter.difficulty import INPUT_NAME, N_STATS, OUTPUT_NAME, features, split_of
-from arbiter.routing_metrics import apgr, cpt
+from arbiter.offline.routing_metrics import apgr, cpt
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "routing"
 TABLES = ("gsm8k.dev.jsonl.gz", "mmlu.dev.jsonl.gz")
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -249,7 +248,9 @@ def train_verifier(data_dir: Path, out: Path) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m arbiter.train_difficulty", description=__doc__)
+    ap = argparse.ArgumentParser(
+        prog="python -m arbiter.offline.train_difficulty", description=__doc__
+    )
     ap.add_argument("--data", type=Path, default=DATA, help="folder with the outcome tables")
     ap.add_argument("--out", type=Path, required=True, help="where to write the ONNX model")
     ap.add_argument(

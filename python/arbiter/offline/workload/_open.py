@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from random import Random
 
 from arbiter import linear
-from arbiter.workload._base import Family, Solution, Task, pick, sol
+from arbiter.offline.workload._base import Family, Solution, Task, pick, sol
 
 _TERMS = linear.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # linear-time: answers are untrusted
 

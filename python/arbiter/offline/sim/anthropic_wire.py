@@ -33,13 +33,13 @@ from arbiter.canonical import (
     ToolResultPart,
 )
 from arbiter.errors import InvalidRequest
+from arbiter.offline.sim.config import ModelProfile
+from arbiter.offline.sim.failures import FailureKind
+from arbiter.offline.sim.simulate import CachePrefix, Completion, Failed, simulate
+from arbiter.offline.sim.sse import EventStream
+from arbiter.offline.sim.state import SimState, count_tokens, prompt_tokens
 from arbiter.protocols.anthropic import StreamEncoder, decode_request, encode_response
 from arbiter.protocols.anthropic_response import usage_out
-from arbiter.sim.config import ModelProfile
-from arbiter.sim.failures import FailureKind
-from arbiter.sim.simulate import CachePrefix, Completion, Failed, simulate
-from arbiter.sim.sse import EventStream
-from arbiter.sim.state import SimState, count_tokens, prompt_tokens
 
 _CREATED_AT = "2023-11-14T22:13:20Z"
 

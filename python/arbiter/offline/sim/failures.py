@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from arbiter.sim.config import Failures, ModelProfile
+from arbiter.offline.sim.config import Failures, ModelProfile
 
 FailureKind = Literal["down", "error_5xx", "error_429", "timeout", "malformed"]
 StreamFault = Literal["stall", "trickle", "stream_cut", "malformed_chunk"]

@@ -15,8 +15,8 @@ from random import Random
 from typing import Any, Literal
 
 from arbiter import linear
-from arbiter.sim import prose
-from arbiter.workload import Solution, Task, terms_of
+from arbiter.offline.sim import prose
+from arbiter.offline.workload import Solution, Task, terms_of
 
 FinishReason = Literal["stop", "length"]
 REFUSAL = "I'm sorry, but I can't help with that."

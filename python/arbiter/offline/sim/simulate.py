@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
 
-from arbiter.sim.config import ModelProfile
-from arbiter.sim.content import FinishReason
-from arbiter.sim.failures import (
+from arbiter.offline.sim.config import ModelProfile
+from arbiter.offline.sim.content import FinishReason
+from arbiter.offline.sim.failures import (
     FailureKind,
     StreamPlan,
     draw_failure,
@@ -25,7 +25,7 @@ from arbiter.sim.failures import (
     messages_digest,
     request_rng,
 )
-from arbiter.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
+from arbiter.offline.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from random import Random
 
-from arbiter.workload import Solution, Task, terms_of
+from arbiter.offline.workload import Solution, Task, terms_of
 
 _POEM_LINES = (
     "Beneath the hush of {topic}, the hours slow,",

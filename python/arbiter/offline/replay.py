@@ -20,7 +20,7 @@ import orjson
 
 from arbiter.cascade import Escalate
 from arbiter.difficulty import prompt_stats
-from arbiter.outcome_table import (
+from arbiter.offline.outcome_table import (
     Outcome,
     Row,
     Table,
@@ -30,9 +30,9 @@ from arbiter.outcome_table import (
     load_table,
     select_split,
 )
+from arbiter.offline.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 from arbiter.output_length import LengthPrior, OutputLength, fit_prior
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
-from arbiter.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 
 log = logging.getLogger(__name__)
 
@@ -700,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main_via_sidecar(args: argparse.Namespace, table: Table, cfg: ReplayConfig) -> int:
     import tempfile
 
-    from arbiter.replay_http import replay_via_sidecar
+    from arbiter.offline.replay_http import replay_via_sidecar
 
     if args.sweep or args.cascade or args.split != "all" or args.difficulty != "default":
         print("arbiter replay: --via-sidecar runs one knob on the whole table", file=sys.stderr)

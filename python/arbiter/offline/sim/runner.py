@@ -18,9 +18,9 @@ from types import FrameType, TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from arbiter.sim.config import SimConfig, default_pool, load_config
-from arbiter.sim.server import build_app
-from arbiter.sim.state import SimState
+from arbiter.offline.sim.config import SimConfig, default_pool, load_config
+from arbiter.offline.sim.server import build_app
+from arbiter.offline.sim.state import SimState
 
 logger = logging.getLogger(__name__)
 _START_TIMEOUT_S = 15.0

@@ -2,7 +2,7 @@
 
 Owns OpenAI's wire shapes (JSON and SSE) and routes Anthropic-protocol models' /v1/messages to
 anthropic_wire.py. What happens to a request (latency, failures, the reply, billing) is
-simulate.py's, the same for both; how the process runs comes from arbiter.sim.runner.
+simulate.py's, the same for both; how the process runs comes from arbiter.offline.sim.runner.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from starlette.routing import Route
 
 from arbiter import linear
 from arbiter.errors import ConfigError
-from arbiter.sim import anthropic_wire
-from arbiter.sim.config import ModelProfile, SimConfig
-from arbiter.sim.failures import StreamPlan, error_body, failure_status, malformed_body
-from arbiter.sim.outcomes import OutcomeTable
-from arbiter.sim.simulate import Failed, simulate
-from arbiter.sim.sse import EventStream
-from arbiter.sim.state import SimState
+from arbiter.offline.sim import anthropic_wire
+from arbiter.offline.sim.config import ModelProfile, SimConfig
+from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status, malformed_body
+from arbiter.offline.sim.outcomes import OutcomeTable
+from arbiter.offline.sim.simulate import Failed, simulate
+from arbiter.offline.sim.sse import EventStream
+from arbiter.offline.sim.state import SimState
 
 logger = logging.getLogger(__name__)
 _BEARER = linear.compile(r"(?i)^Bearer\s+\S+")  # linear-time: headers are untrusted

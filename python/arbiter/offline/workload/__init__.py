@@ -13,7 +13,7 @@ from random import Random
 from typing import Any
 
 from arbiter import linear
-from arbiter.workload._base import (
+from arbiter.offline.workload._base import (
     SYSTEM_PROMPTS,
     TASK_WEIGHTS,
     TASKS,
@@ -27,8 +27,8 @@ from arbiter.workload._base import (
     parse_json_answer,
     pick,
 )
-from arbiter.workload._graded import CODE_FAMILIES, EXTRACTION_FAMILIES, MATH_FAMILIES
-from arbiter.workload._open import OPEN_FAMILIES, terms_of
+from arbiter.offline.workload._graded import CODE_FAMILIES, EXTRACTION_FAMILIES, MATH_FAMILIES
+from arbiter.offline.workload._open import OPEN_FAMILIES, terms_of
 
 __all__ = [
     "TASKS",

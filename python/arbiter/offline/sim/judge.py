@@ -13,8 +13,14 @@ from dataclasses import dataclass
 from random import Random
 
 from arbiter import linear
-from arbiter.sim.content import REFUSAL, detect_task
-from arbiter.workload import check_answer, final_answer, parse_json_answer, recognise, terms_of
+from arbiter.offline.sim.content import REFUSAL, detect_task
+from arbiter.offline.workload import (
+    check_answer,
+    final_answer,
+    parse_json_answer,
+    recognise,
+    terms_of,
+)
 
 _PY_BLOCK = linear.compile(r"(?s)```(?:python|py)\s*\n(.*?)```")  # linear-time: untrusted
 _TERMINAL = tuple(".!?\"')`]}")

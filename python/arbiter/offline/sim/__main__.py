@@ -1,4 +1,4 @@
-"""`python -m arbiter.sim --config F --port P`: run the simulator in the foreground."""
+"""`python -m arbiter.offline.sim --config F --port P`: run the simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import logging
 import sys
 
 from arbiter.errors import ConfigError
-from arbiter.sim.runner import run_sim
+from arbiter.offline.sim.runner import run_sim
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m arbiter.sim", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m arbiter.offline.sim", description=__doc__)
     parser.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)

@@ -14,12 +14,12 @@ from random import Random
 from typing import Any
 
 from arbiter.errors import ConfigError
-from arbiter.sim import content
-from arbiter.sim.config import ModelProfile, SimConfig, parse_failures
-from arbiter.sim.content import FinishReason
-from arbiter.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
-from arbiter.sim.outcomes import OutcomeTable
-from arbiter.workload import TASKS, last_user_text, recognise
+from arbiter.offline.sim import content
+from arbiter.offline.sim.config import ModelProfile, SimConfig, parse_failures
+from arbiter.offline.sim.content import FinishReason
+from arbiter.offline.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
+from arbiter.offline.sim.outcomes import OutcomeTable
+from arbiter.offline.workload import TASKS, last_user_text, recognise
 
 _ALIASES = {"error_rate_5xx": "error_5xx", "error_rate_429": "error_429"}
 _FAILURE_PATCH = frozenset(

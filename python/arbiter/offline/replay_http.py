@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import orjson
 
-from arbiter.demo import admin_create_key, stop_processes
-from arbiter.outcome_table import Table, default_baseline
-from arbiter.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
+from arbiter.offline.demo import admin_create_key, stop_processes
+from arbiter.offline.outcome_table import Table, default_baseline
+from arbiter.offline.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
 from arbiter.toml_text import to_toml
 
 SIM_KEY_ENV = "ARBITER_REPLAY_SIM_KEY"

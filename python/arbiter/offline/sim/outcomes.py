@@ -1,9 +1,8 @@
 """Serving a recorded outcome table: the pool's models answer known prompts with recorded replies.
 
-The tables and models files (shared/data/routing/README.md) are read by `arbiter.outcome_table`,
-the same reader `arbiter replay` uses. A prompt matches a row by a hash of its messages' contents
-(or, failing that, of its last user message).
-"""
+The tables and models files (shared/data/routing/README.md) are read by
+`arbiter.offline.outcome_table`, the same reader `arbiter replay` uses. A prompt matches a row by a
+hash of its messages' contents (or, failing that, of its last user message)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.errors import ConfigError
-from arbiter.outcome_table import ModelSpec, RecordedRow, load_models, read_rows
-from arbiter.sim.config import ModelProfile
+from arbiter.offline.outcome_table import ModelSpec, RecordedRow, load_models, read_rows
+from arbiter.offline.sim.config import ModelProfile
 
 logger = logging.getLogger(__name__)
 

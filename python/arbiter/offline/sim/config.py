@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from arbiter import price
 from arbiter.errors import ConfigError
-from arbiter.workload import TASKS
+from arbiter.offline.workload import TASKS
 
 ReportCost = Literal["none", "body", "header", "both"]
 _REPORT_COST: tuple[ReportCost, ...] = ("none", "body", "header", "both")

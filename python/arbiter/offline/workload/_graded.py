@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from random import Random
 from typing import Any
 
-from arbiter.workload._base import (
+from arbiter.offline.workload._base import (
     CITIES,
     GOODS,
     ITEMS,

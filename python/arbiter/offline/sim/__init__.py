@@ -4,9 +4,9 @@ Models with quality/latency/price/failure profiles (sim.toml), or replay of reco
 each served over OpenAI's Chat Completions API or (`protocol = "anthropic"`) Anthropic's Messages.
 """
 
-from arbiter.sim.config import Failures, ModelProfile, SimConfig, default_pool, load_config
-from arbiter.sim.runner import SimServer, run_sim, sim_running
-from arbiter.sim.server import build_app
+from arbiter.offline.sim.config import Failures, ModelProfile, SimConfig, default_pool, load_config
+from arbiter.offline.sim.runner import SimServer, run_sim, sim_running
+from arbiter.offline.sim.server import build_app
 
 __all__ = [
     "Failures",

@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import orjson
 
+from arbiter.offline.workload import WorkItem, make_workload
 from arbiter.toml_text import to_toml
-from arbiter.workload import WorkItem, make_workload
 
 API_KEY_ENV = "ARBITER_DEMO_SIM_KEY"
 ADMIN_KEY_ENV = "ARBITER_DEMO_ADMIN_KEY"
