@@ -26,7 +26,8 @@ from arbiter.errors import (
 )
 from arbiter.failover import CircuitBreaker, is_retryable, run_with_failover
 from arbiter.records import Attempt
-from arbiter.upstream.openai import OpenAIUpstream, retry_after
+from arbiter.upstream.http import retry_after
+from arbiter.upstream.openai import OpenAIUpstream
 
 FAST = FailoverSettings(deadline_s=5.0, retries_per_model=1, backoff_ms=1, max_models=3)
 

@@ -49,6 +49,7 @@ class ChatResult:
     usage: Usage
     latency_ms: float
     raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
+    protocol: str = "openai"  # the wire format of body/raw ("openai" or "anthropic")
 
 
 def estimate_tokens(text: str) -> int:
