@@ -530,6 +530,13 @@ def test_a_rejected_request_keeps_the_upstreams_machine_code_and_param() -> None
     assert info.value.param is None
 
 
+def test_a_complete_answer_is_marked_openai() -> None:
+    answer = {"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}
+    up = upstream(lambda request: httpx.Response(200, json=answer))
+    result = asyncio.run(up.complete({"messages": []}, MODEL))
+    assert result.protocol == "openai" and result.content == "hi"
+
+
 def test_a_connection_failure_names_no_host() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] connect to upstream.test:443 failed")
@@ -556,6 +563,7 @@ def test_stream_holds_the_opening_chunk_until_the_first_token() -> None:
 
     async def go() -> tuple[list[bytes], bool]:
         stream = await up.open_stream({"messages": []}, MODEL)
+        assert stream.protocol == up.protocol == "openai"
         events = [e async for e in stream.events()]
         await stream.aclose()
         return events, stream.done

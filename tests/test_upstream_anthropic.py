@@ -388,3 +388,16 @@ def test_an_error_type_that_is_not_an_identifier_is_not_echoed() -> None:
     raw = orjson.dumps({"type": "error", "error": {"type": "sk-ant-api03 abcd", "message": "m"}})
     err = http_error("claude-x", 400, raw)
     assert "sk-ant" not in err.message and err.message.startswith("upstream claude-x returned")
+
+
+def test_a_connection_failure_names_no_host() -> None:
+    async def go() -> None:
+        up = AnthropicUpstream(UpstreamSettings("anth", "http://127.0.0.1:1"), FAILOVER)
+        try:
+            await up.complete(dict(BODY), model("text"))
+        finally:
+            await up.aclose()
+
+    with pytest.raises(e.UpstreamUnavailable) as info:
+        run(go())
+    assert "127.0.0.1" not in info.value.message and "connection failed" in info.value.message
