@@ -47,6 +47,7 @@ fmt:
 
 bench: setup
 	$(BIN)/python bench/kernels.py
+	$(BIN)/python bench/redos.py
 	$(BIN)/python bench/routing.py
 
 all: lint test

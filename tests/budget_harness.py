@@ -59,7 +59,9 @@ class Scripted:
         body_out = {"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}
         return ChatResult(model.name, body_out, "hi", "stop", usage, 1.0)
 
-    async def open_stream(self, body: dict[str, Any], model: ModelSettings) -> Any:
+    async def open_stream(
+        self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
+    ) -> Any:
         step = self._next(body)
         if step == "cut_before_content":
             raise UpstreamError(f"{model.name}: stream ended before any content")

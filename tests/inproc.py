@@ -9,7 +9,7 @@ tests/e2e keep proving the real server (uvicorn, sockets, signals) in child proc
 from __future__ import annotations
 
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +50,16 @@ async def sidecar_in_process(
     edit_config: Callable[[str], str] = lambda text: text,
     edit_sim: Callable[[str], str] = lambda text: text,
     tenant: str = "default",
+    anthropic_models: Collection[str] = (),
 ) -> AsyncIterator[InProcess]:
     """A demo-pool sidecar (keys on, SQLite in `tmp_path`) and a client key for `tenant`;
-    `edit_config`/`edit_sim` rewrite the TOML texts before they are parsed."""
-    sim_cfg = parse_config(tomllib.loads(edit_sim(sim_config())))
+    `anthropic_models` are served (and called) over Anthropic's API; `edit_config`/`edit_sim`
+    rewrite the TOML texts before they are parsed."""
+    sim_cfg = parse_config(tomllib.loads(edit_sim(sim_config(anthropic_models))))
     async with sim_running(sim_cfg) as sim:
-        text = edit_config(demo_config(sim.base_url, tmp_path / "arbiter.db"))
+        text = edit_config(
+            demo_config(sim.base_url, tmp_path / "arbiter.db", anthropic_models=anthropic_models)
+        )
         settings = config.loads(text, env=ENV)
         services = Services(settings, seed=7)
         app = build_app(settings, services=services)

@@ -12,7 +12,7 @@ import pytest
 
 from arbiter import worst_case
 from arbiter.errors import BudgetExceeded
-from arbiter.pipeline import judge_caller
+from arbiter.judge_calls import judge_caller
 from tests.budget_harness import HEADERS, Harness, Scripted, settings
 
 PIN, POUT = 15.0, 60.0  # sim-premium's prices per million tokens

@@ -135,3 +135,23 @@ def test_price_mismatch_alert_is_rate_limited() -> None:
     rules.check_price("t", "m", reported=1.5, expected=1.0)
     rules.check_price("t", "m", reported=1.5, expected=1.0)
     assert len(alerts) == 1 and alerts[0].kind == "price_mismatch" and "+50%" in alerts[0].message
+
+
+def test_grading_runs_off_the_event_loop() -> None:
+    # Grading a long answer is CPU work (here: bracket-checking 600k characters of JavaScript in
+    # a Python loop). On the event loop it froze every other request until done; in a worker
+    # thread the loop keeps turning. Counted in loop turns, not timed.
+    answer = "```js\n" + "f(a[0], {b: 1});\n" * 40_000 + "```"
+
+    async def go() -> int:
+        learner, _, grades, _ = _learner()
+        learner.after_answer(_answered("big", "code", answer))
+        drained = asyncio.get_running_loop().create_task(learner.drain(timeout_s=60))
+        turns = 0
+        while not drained.done():
+            await asyncio.sleep(0)
+            turns += 1
+        assert grades[0].grader == "auto" and grades[0].score == 1.0
+        return turns
+
+    assert asyncio.run(go()) >= 100  # thousands in a thread; 3 when it ran on the loop

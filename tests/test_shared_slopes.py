@@ -28,7 +28,9 @@ def _services(store_url: str, tmp_path: Path, *, seed: int) -> Services:
     settings = config.loads(text, env=ENV)
     pool = [m for m in settings.models if m != settings.routing.baseline and m != "judge"]
     text += TENANT_BLOCK.format(baseline=pool[0])
-    return Services(config.loads(text, env=ENV), seed=seed)
+    svc = Services(config.loads(text, env=ENV), seed=seed)
+    svc.load_state()
+    return svc
 
 
 def _teach(svc: Services, tenant: str, model: str, n: int, offset: float) -> None:

@@ -9,6 +9,7 @@ from typing import final
 
 __all__ = [
     "Choice",
+    "LinearRegex",
     "LogLinear",
     "NativeError",
     "choose",
@@ -173,3 +174,40 @@ def count_tokens(texts: list[str], encoding: str = "o200k_base") -> int:
     """The total number of tokens of ``texts`` in OpenAI's ``encoding`` (``"o200k_base"`` or
     ``"cl100k_base"``; the tables are compiled in), exactly as tiktoken counts them. Releases the
     GIL. Raises NativeError for any other encoding name."""
+
+# --- linear-time scanning (arbiter_core::scan) -------------------------------------------------
+
+@final
+class LinearRegex:
+    """A pattern on the engine of Rust's ``regex`` crate: every search is linear in the text.
+
+    The only regex engine for client or upstream text (``arbiter.linear`` wraps it). Syntax is
+    the regex crate's: lookaround and backreferences are refused; flags inline (``(?i)``...).
+    Matches come as flat lists of code-point offsets: ``start, end`` per group, group 0 first,
+    ``-1, -1`` for a group that did not take part. Texts over 8 KiB are scanned with the GIL
+    released.
+    """
+
+    def __new__(cls, pattern: str) -> LinearRegex:
+        """Compile ``pattern``.
+
+        Raises:
+            NativeError: invalid pattern, unsupported syntax, or a compiled size over 16 MiB.
+        """
+    @property
+    def pattern(self) -> str:
+        """The pattern text as given."""
+    @property
+    def groups(self) -> int:
+        """Number of capture groups (group 0 not counted)."""
+    @property
+    def groupindex(self) -> dict[str, int]:
+        """Named groups: name -> index."""
+    def is_match(self, text: str) -> bool:
+        """True when the pattern matches anywhere in ``text``."""
+    def search(self, text: str, pos: int = 0, endpos: int | None = None) -> list[int] | None:
+        """Offsets of the leftmost match starting at or after ``pos`` and ending by ``endpos``
+        (the text is cut there, as with ``re``), or None."""
+    def search_all(self, text: str, pos: int = 0, endpos: int | None = None) -> list[int]:
+        """Offsets of every non-overlapping match, left to right (``re.finditer``), one match
+        after the other."""

@@ -49,11 +49,31 @@ import httpx
 import orjson
 
 from arbiter.config import BudgetSettings, CapSettings
-from arbiter.errors import ArbiterError, BudgetExceeded
+from arbiter.errors import (
+    ArbiterError,
+    BudgetExceeded,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+)
 from arbiter.principal import Principal
 from arbiter.store import Store, StoreError
 
 log = logging.getLogger(__name__)
+
+
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def may_be_billed(err: BaseException) -> bool:
+    """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
+    (429, a 4xx of the caller's) or a connection never made says no; a reset
+    after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
+    call we abandoned (cancelled) may all have been billed in full."""
+    if isinstance(err, UpstreamRateLimited | UpstreamRejected | BudgetExceeded):
+        return False
+    # a connection never made: nothing reached the upstream
+    return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
 
 
 @dataclass(frozen=True, slots=True)

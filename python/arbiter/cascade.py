@@ -12,12 +12,12 @@ import functools
 import json
 import logging
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from arbiter import linear
 from arbiter.grading import grade_answer
 from arbiter.types import estimate_tokens
 
@@ -32,19 +32,22 @@ _NUM = r"-?\d[\d,]*(?:\.\d+)?"
 # claims nothing about "10" and "1,350 + 6 * 350 = 3,450" is not "= 3"
 _OP = r"(?:[+\-*/×÷]|\\\*|\s[xX]\s)"
 _OPERAND = rf"\$?\(*\s*\$?{_NUM}\s*\)*"
-_ARITH = re.compile(
-    rf"(?<![\w.,)])((?:{_OPERAND}\s*{_OP}\s*)+{_OPERAND})\s*=\s*\$?({_NUM})"
-    rf"(?![,.]?\d)(?!\s*(?:[+\-*/×÷^(]|\\\*|[xX]\s*\$?\d))"
+# Linear-time patterns only (arbiter.linear): answers come from upstreams. Without lookaround,
+# "not preceded by [\w.,)]" consumes that one character instead, and what follows the result
+# is captured as `more` and refused in code (`arithmetic_errors`) rather than by a lookahead.
+_ARITH = linear.compile(
+    rf"(?:\A|[^\w.,)])((?:{_OPERAND}\s*{_OP}\s*)+{_OPERAND})\s*=\s*\$?({_NUM})"
+    rf"(?P<more>[,.]?\d|\s*(?:[+\-*/×÷^(]|\\\*|[xX]\s*\$?\d))?"
 )
 # "x * 2/5 = 12.8", "+ 2/3 = ...": the match is only the tail of a longer (or symbolic) expression
-_PARTIAL = re.compile(r"(?:[+\-*/×÷^]|\\\*|\b[A-Za-z]\s*[*/+\-×÷])\s*\(*\s*$")
-_CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")  # GSM8K's calculator annotations
-_HEDGES = re.compile(
-    r"\b(i'?m not (?:sure|certain)|i am not (?:sure|certain)|i don'?t know|it'?s unclear|"
-    r"cannot be determined|can'?t be determined|not enough information|i think the answer might)\b",
-    re.IGNORECASE,
+_PARTIAL = linear.compile(r"(?:[+\-*/×÷^]|\\\*|\b[A-Za-z]\s*[*/+\-×÷])\s*\(*\s*$")
+_CALC = linear.compile(r"<<([^<>=]*)=([^<>]*)>>")  # GSM8K's calculator annotations
+_TIMES_X = linear.compile(r"\s[xX]\s")
+_HEDGES = linear.compile(
+    r"(?i)\b(i'?m not (?:sure|certain)|i am not (?:sure|certain)|i don'?t know|it'?s unclear|"
+    r"cannot be determined|can'?t be determined|not enough information|i think the answer might)\b"
 )
-_FINAL_NUMBER = re.compile(rf"(?:####|answer is|answer:)\s*\$?({_NUM})", re.IGNORECASE)
+_FINAL_NUMBER = linear.compile(rf"(?i)(?:####|answer is|answer:)\s*\$?({_NUM})")
 
 
 def _num(text: str) -> float:
@@ -71,7 +74,7 @@ def _eval(node: ast.expr) -> float:
 def _value(expr: str) -> float | None:
     """A plain-arithmetic expression's value ($, thousands commas, x/×/÷/\\* allowed), else None."""
     src = expr.replace("$", "").replace(",", "").replace("×", "*").replace("÷", "/")
-    src = re.sub(r"\s[xX]\s", " * ", src.replace("\\*", "*")).strip()
+    src = _TIMES_X.sub(" * ", src.replace("\\*", "*")).strip()
     if not src or len(src) > 200:
         return None
     try:
@@ -99,20 +102,41 @@ def arithmetic_errors(content: str) -> int:
     text = content[:20000]
     bad = 0
     calcs = []
-    for m in _CALC.finditer(text):
-        calcs.append(m.span())
-        v, z = _value(m.group(1)), _value(m.group(2))
+    for calc in _CALC.finditer(text):
+        calcs.append(calc.span())
+        v, z = _value(calc.group(1)), _value(calc.group(2))
         if v is not None and z is not None and _wrong(v, z):
             bad += 1
-    for m in _ARITH.finditer(text):
-        if any(a <= m.start() < b for a, b in calcs):
+    pos = 0
+    while (m := _ARITH.search(text, pos)) is not None:
+        start, chain, result = m.start(1), m.group(1), m.group(2)
+        if m.group(3) is not None:  # `more`: what follows the result continues the expression
+            result = _result_before_comma(text, m.start(2), result)
+            if not result:
+                # The "result" goes on ("= 36 + 4"): no claim here, and none from any start in
+                # this chain (they reach the same "="). The next chain may start at the result.
+                pos = m.end(1)
+                continue
+        pos = m.start(2) + len(result)
+        if any(a <= start < b for a, b in calcs):
             continue
-        if _PARTIAL.search(text[max(0, m.start() - 12) : m.start()]):
+        if _PARTIAL.search(text[max(0, start - 12) : start]):
             continue
-        v = _value(m.group(1))
-        if v is not None and _wrong(v, _num(m.group(2))):
+        v = _value(chain)
+        if v is not None and _wrong(v, _num(result)):
             bad += 1
     return bad
+
+
+def _result_before_comma(text: str, at: int, number: str) -> str:
+    """The longest prefix of `number` (found at `at`) that ends before a comma not followed by a
+    digit ("= 1,000,* 2" claims 1,000), else "": the claims the lookaheads of the former
+    backtracking pattern accepted after refusing the whole number."""
+    for i in range(len(number) - 1, 0, -1):
+        after = at + i + 1
+        if number[i] == "," and not (after < len(text) and text[after].isdecimal()):
+            return number[:i]
+    return ""
 
 
 def _repetitive(content: str) -> bool:
@@ -169,13 +193,13 @@ def should_escalate(
 
 # -- the math verifier: P(cheap answer is wrong) from the answer text --------------------------
 DEFAULT_VERIFIER = Path(__file__).with_name("models") / "verifier_math.json"
-_GSM_FINAL = re.compile(rf"####\s*\$?\s*({_NUM})")
-_ANY_NUM = re.compile(_NUM)
-_LETTER = re.compile(r"[A-Za-z]")
-_SECOND_THOUGHTS = re.compile(
-    r"\b(assum|approximately|round|however|but wait|actually|let's)\w*", re.IGNORECASE
+_GSM_FINAL = linear.compile(rf"####\s*\$?\s*({_NUM})")
+_ANY_NUM = linear.compile(_NUM)
+_LETTER = linear.compile(r"[A-Za-z]")
+_SECOND_THOUGHTS = linear.compile(
+    r"(?i)\b(assum|approximately|round|however|but wait|actually|let's)\w*"
 )
-_RATIO_WORDS = re.compile(r"\b(percent|fraction|half|third|quarter|twice|ratio)\b", re.IGNORECASE)
+_RATIO_WORDS = linear.compile(r"(?i)\b(percent|fraction|half|third|quarter|twice|ratio)\b")
 VERIFIER_FEATURES = (
     "has_final", "unclosed_calc", "arith_errors", "conflicting_finals", "hedges", "log_answer_len",
     "log_prompt_len", "lines_10", "calcs_5", "final_not_integer", "final_negative",
@@ -202,8 +226,8 @@ def verifier_features(prompt: str, content: str) -> list[float]:
     finals = _GSM_FINAL.findall(text)
     fv = _maybe_num(finals[-1]) if finals else None
     p_nums, a_nums = _nums(prompt), _nums(text)
-    calcs = _CALC.findall(text)
-    last_calc = _maybe_num(calcs[-1][1]) if calcs else None
+    calcs = [m.group(2) or "" for m in _CALC.finditer(text)]
+    last_calc = _maybe_num(calcs[-1]) if calcs else None
     distinct_p = set(p_nums)
     used = set(a_nums)
     return [

@@ -1,4 +1,5 @@
-"""Task classification of a chat request: a handful of precompiled regexes, no I/O, no models.
+"""Task classification of a chat request: a handful of precompiled linear-time patterns
+(arbiter.linear, never a backtracking regex on client text), no I/O, no models.
 
 Owns the mapping prompt -> TaskType used by routing and grading; it must stay deterministic and
 cheap (a few microseconds), so it only ever looks at a bounded prefix/suffix of long prompts.
@@ -24,9 +25,12 @@ consulted, and then only for its unambiguous signals (extraction, code, translat
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal
+
+from arbiter import linear
 
 __all__ = ["TASKS", "TaskType", "asks_for_code", "classify"]
 
@@ -120,15 +124,21 @@ _MATH_WORDS = _vocab(
 _LANG = _alt(_LANG_WORDS)
 _LANG_AMBIGUOUS = _alt(_LANG_AMBIGUOUS_WORDS)
 _CODE_NOUN = _alt(_CODE_NOUN_WORDS)
-_LANG_END = r"(?![\w+#])"  # "\b" fails after "c++" / "c#"
+# Not followed by [\w+#] ("\b" fails after "c++" / "c#"); consumes that character, which only
+# moves the match end: callers use the start.
+_LANG_END = r"(?:\z|[^\w+#])"
 _NATURAL = _alt(_NATURAL_WORDS)
-_SCRIPT = (
-    r"script(?!\s+(?:for|about)\s+(?:a|an|the|my|our)?\s*(?:video|play|film|movie|podcast|"
-    r"commercial|ad|scene|show|episode|youtube|tiktok|speech|presentation))"
+# "script", but not "script for a video" (a screenplay). Patterns here are linear-time (Rust,
+# arbiter.linear) and have no lookahead: such "script"s are masked before the code-request
+# search instead (`_mask_screenplays`).
+_SCREENPLAY = linear.compile(
+    r"script\s+(?:for|about)\s+(?:a|an|the|my|our)?\s*(?:video|play|film|movie|podcast|"
+    r"commercial|ad|scene|show|episode|youtube|tiktok|speech|presentation)"
 )
+_MASKED_T: Final = "\u03c4"  # a word character, so \w and \b see the masked word unchanged
 
-_CREATIVE = re.compile(
-    r"\b(?:write|compose|create|draft|pen|tell|give|make up|invent|generate|need|want|"
+_CREATIVE = linear.compile(
+    r"(?m)\b(?:write|compose|create|draft|pen|tell|give|make up|invent|generate|need|want|"
     r"would like)\s+(?:me\s+|us\s+)?"
     r"(?:a|an|one|two|three|four|five|six|eight|ten|\d+|some|the|another)?\s*"
     r"(?:(?:opening|first|closing|final)\s+(?:paragraph|lines?|scene|stanza)\s+of\s+(?:a|an|the)\s+"
@@ -137,37 +147,33 @@ _CREATIVE = re.compile(
     r"kids'?|original|dark|spooky|romantic|silly|heartfelt|creative|new|fictional|brief|"
     r"limerick-style|\w+-themed)\s+)*"
     r"(?:" + _alt(_CREATIVE_NOUNS) + r")\b"
-    r"|^\s*(?:an?\s+)?(?:poem|haiku|limerick|sonnet|song|short story)\s+(?:about|on|for)\b",
-    re.MULTILINE,
+    r"|^\s*(?:an?\s+)?(?:poem|haiku|limerick|sonnet|song|short story)\s+(?:about|on|for)\b"
 )
 _CREATIVE_GATE: Final = _gate(_CREATIVE_NOUNS)
 
-_CODE_REQUEST = re.compile(
+
+# "write/fix/... [a] [up to 3 words] <artifact>": searched on text whose screenplays are masked.
+_CODE_ASK = linear.compile(
     r"\b(?:write|create|implement|generate|code|build|give me|show me|provide|produce|"
     r"fix|debug|refactor|optimi[sz]e|rewrite|complete)\s+(?:me\s+)?(?:a|an|the|this|my|some|"
-    r"that)?\s*(?:\w+[- ]?){0,3}?(?:" + _alt(_ARTIFACT_WORDS) + "|" + _SCRIPT + r")\b"
-    r"|\b(?:in|using|with)\s+(?:" + _LANG + r")" + _LANG_END + r"(?!\s+(?:language|speakers?))"
+    r"that)?\s*(?:\w+[- ]?){0,3}?(?:" + _alt(_ARTIFACT_WORDS) + r"|script)\b"
+)
+# The other code-request shapes. "in python" is not one when followed by "language"/"speakers":
+# that shape is captured as `reject` and refused in code (`_code_request_start`).
+_CODE_MENTION = linear.compile(
+    r"\b(?:in|using|with)\s+(?:" + _LANG + r")"
+    r"(?:\z|[^\w\s+#]|\s(?P<reject>\s*(?:language|speakers?))?)"
     r"|\b(?:" + _LANG + r")\s+(?:" + _CODE_NOUN + r")\b"
     r"|\b(?:" + _LANG_AMBIGUOUS + r")\s+(?:" + _CODE_NOUN + r")\b"
-    r"|\b(?:"
-    + _CODE_NOUN
-    + r")\s+(?:in|to|into|for)\s+(?:"
-    + _LANG
-    + "|"
-    + _LANG_AMBIGUOUS
-    + r")"
-    + _LANG_END
+    r"|\b(?:" + _CODE_NOUN + r")\s+(?:in|to|into|for)\s+(?:" + _LANG + "|"
+    + _LANG_AMBIGUOUS + r")" + _LANG_END
     + r"|\b(?:translate|convert|port|rewrite|transpile)\b[^.?!\n]{0,60}\bto\s+(?:"
-    + _LANG
-    + r")"
-    + _LANG_END
-    + r"|\b(?:"
-    + _alt(_CODE_MISC_WORDS)
-    + r")\b"
-)
+    + _LANG + r")" + _LANG_END
+    + r"|\b(?:" + _alt(_CODE_MISC_WORDS) + r")\b"
+)  # fmt: skip
 _CODE_REQUEST_GATE: Final = _gate(_LANG_WORDS, _CODE_NOUN_WORDS, _ARTIFACT_WORDS, _CODE_MISC_WORDS)
 
-_EXTRACTION = re.compile(
+_EXTRACTION = linear.compile(
     r"\bextract(?:s|ed|ion)?\b|\bas (?:valid )?json\b|\breturn (?:only |valid |a |the )?json\b"
     r"|\bjson (?:format|object|array|output)\b|\b(?:in|into|to) (?:valid )?json\b"
     r"|\boutput (?:only |valid )?json\b|\brespond (?:only )?(?:in|with) json\b"
@@ -182,8 +188,8 @@ _EXTRACTION_GATE: Final = _gate(
     )
 )
 
-_CODE_EVIDENCE = re.compile(
-    r"traceback \(most recent call last\)|exception in thread|\bpanicked at\b"
+_CODE_EVIDENCE = linear.compile(
+    r"(?m)traceback \(most recent call last\)|exception in thread|\bpanicked at\b"
     r"|\bsegmentation fault\b|\b(?:type|value|key|index|attribute|name|syntax|runtime|reference|"
     r"import|zerodivision|assertion|indentation)error\b|\bnullpointerexception\b"
     r"|\bundefined is not a function\b|\bcannot read propert(?:y|ies) of\b"
@@ -193,8 +199,7 @@ _CODE_EVIDENCE = re.compile(
     r"|\bfn\s+\w+\s*\(|\bfunc\s+\w+\s*\(|=>\s*\{"
     r"|\bselect\s+(?:\*|[\w.]+\s*,\s*[\w.,\s]+?)\s+from\s+\w+"
     r"|\bselect\s+[\w.]+\s+from\s+\w+\s+(?:where|order by|group by|limit|join|inner join)\b"
-    r"|\bprintf?\(|\bstd::|\$\s*(?:pip|npm|cargo|git|docker)\s",
-    re.MULTILINE,
+    r"|\bprintf?\(|\bstd::|\$\s*(?:pip|npm|cargo|git|docker)\s"
 )
 _EVIDENCE_GATE: Final = _gate(
     _vocab(
@@ -203,24 +208,23 @@ _EVIDENCE_GATE: Final = _gate(
     )
 )
 _EVIDENCE_SUBSTRINGS: Final = ("error", "exception", "=>")
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\z)")
 _PROSE_FENCE_TAGS: Final = frozenset({"", "text", "txt", "plaintext", "markdown", "md", "json"})
-_CODE_SYMBOLS = re.compile(r"[;{}]\s*$|\)\s*:\s*$|^\s*return\b", re.MULTILINE)
+_CODE_SYMBOLS = linear.compile(r"(?m)[;{}]\s*$|\)\s*:\s*$|^\s*return\b")
 
-_TRANSLATION = re.compile(
-    r"\btranslat(?:e|es|ed|ing|ion)\b"
+_TRANSLATION = linear.compile(
+    r"(?m)\btranslat(?:e|es|ed|ing|ion)\b"
     r"|\bhow (?:do|would|can) (?:you|i|we) say\b[^\n]{0,80}?\bin (?:" + _NATURAL + r")\b"
     r"|\b(?:what is|what's|say)\b[^?\n]{0,80}\bin (?:" + _NATURAL + r")\s*\?"
     r"|\binto (?:" + _NATURAL + r")\s*[:.?]?\s*$"
     r"|\b(?:put|turn|render|convert|change)\s+(?:this|it|that|these|the following)\b[^.?!\n]{0,40}"
     r"\binto (?:" + _NATURAL + r")\b"
-    r"|\bin (?:" + _NATURAL + r"),? please\b",
-    re.MULTILINE,
+    r"|\bin (?:" + _NATURAL + r"),? please\b"
 )
 _TRANSLATION_GATE: Final = _gate(
     _NATURAL_WORDS, ("translate", "translates", "translated", "translating", "translation")
 )
-_SUMMARY = re.compile(
+_SUMMARY = linear.compile(
     r"\bsummar(?:y|ies|i[sz]e[sd]?|i[sz]ing|i[sz]ation)\b|\btl;?\s?dr\b|\bsynopsis\b"
     r"|\bin (?:\d+|one|two|three|four|five|a few|a couple of) (?:short )?"
     r"(?:sentences?|bullet(?: point)?s?)\b"
@@ -235,24 +239,25 @@ _SUMMARY_GATE: Final = _gate(
         "bullet|bullets|condense|key|main|gist|boil|recap|sum|shorten|abstract"
     )
 )
-_MATH = re.compile(
+_MATH = linear.compile(
     r"\d\s*[+*×÷^]\s*[\d(]|\d\s+[-/−]\s+\d|\)\s*[-+*/×÷^]\s*[\d(]|\d\s*\*\*\s*\d"
     r"|\b\d+\s*(?:plus|minus|times|divided by|multiplied by|squared|cubed)\b"
     r"|\b(?:" + _alt(_MATH_WORDS) + r")\b"
     r"|\b[a-z]\s*\^\s*\d|\b\d+\s*[a-z]\s*[-+=]\s*\d|\b[a-z]\s*=\s*-?\d"
 )
 _MATH_GATE: Final = _gate(_MATH_WORDS)
-_DIGIT = re.compile(r"[0-9]")
-_QUANTITY_CUE = re.compile(
+_DIGIT = linear.compile(r"[0-9]")
+_QUANTITY_CUE = linear.compile(
     r"\b(?:total|each|per|left|remain(?:s|ing)?|altogether|in all|more than|less than|fewer|"
     r"twice|half|times as|cost|costs|spent|earn(?:s|ed)?|sells?|sold|buys?|bought|pays?|paid|"
     r"average|difference|combined|split|share|shared)\b"
 )
-_NUMBER_TOKEN = re.compile(r"\d+(?:[.,]\d+)*")
-_SYSTEM_CODE = re.compile(
+_NUMBER_TOKEN = linear.compile(r"\d+(?:[.,]\d+)*")
+_SYSTEM_CODE = linear.compile(
     r"\b(?:coding|programming|programmer|developer|software engineer|code reviewer)\b"
 )
-_SYSTEM_MATH = re.compile(r"\b(?:math|mathematics|arithmetic|algebra|calculus|geometry)\b")
+_SYSTEM_MATH = linear.compile(r"\b(?:math|mathematics|arithmetic|algebra|calculus|geometry)\b")
+_SYSTEM_TRANSLATION = linear.compile(r"\btranslat(?:e|or|ion)\b")
 
 
 def _text_of(content: Any) -> str:
@@ -313,15 +318,39 @@ def _is_math(text: str, words: frozenset[str] | None) -> bool:
     )
 
 
+def _mask_screenplays(text: str) -> str:
+    if "script" not in text:
+        return text
+    return _SCREENPLAY.sub(lambda m: "scrip" + _MASKED_T + (m.group(0) or "")[6:], text)
+
+
+def _first_start(pattern: linear.Pattern, text: str) -> int | None:
+    match = pattern.search(text)
+    return None if match is None else match.start()
+
+
+def _code_request_start(text: str) -> int | None:
+    """Where the first explicit request for code starts in ``text``, or None."""
+    ask = _first_start(_CODE_ASK, _mask_screenplays(text))
+    pos = 0
+    # A refused "in python language" at some start has no other reading at that start.
+    while (mention := _CODE_MENTION.search(text, pos)) is not None and mention.group(1):
+        pos = mention.start() + 1
+    if mention is None:
+        return ask
+    return mention.start() if ask is None else min(ask, mention.start())
+
+
 def asks_for_code(text: str) -> bool:
     """True when the prompt explicitly asks for code (used by the code grader)."""
-    return _CODE_REQUEST.search(_bounded_lower(text)) is not None
+    return _code_request_start(_bounded_lower(text)) is not None
 
 
-_EXPLICIT: Final[tuple[tuple[re.Pattern[str], frozenset[str], TaskType], ...]] = (
-    (_CREATIVE, _CREATIVE_GATE, "creative"),
-    (_CODE_REQUEST, _CODE_REQUEST_GATE, "code"),
-    (_EXTRACTION, _EXTRACTION_GATE, "extraction"),
+# (where the request starts in a text, or None; the gate; the task)
+_EXPLICIT: Final[tuple[tuple[Callable[[str], int | None], frozenset[str], TaskType], ...]] = (
+    (functools.partial(_first_start, _CREATIVE), _CREATIVE_GATE, "creative"),
+    (_code_request_start, _CODE_REQUEST_GATE, "code"),
+    (functools.partial(_first_start, _EXTRACTION), _EXTRACTION_GATE, "extraction"),
 )
 
 
@@ -329,12 +358,13 @@ def _classify_text(text: str, words: frozenset[str] | None) -> TaskType:
     """Rules in precedence order over lower-cased ``text``; ``words`` gates the regexes."""
     best: TaskType | None = None
     best_start = len(text) + 1
-    for pattern, gate, task in _EXPLICIT:
+    for start_of, gate, task in _EXPLICIT:
         if not _open(words, gate):
             continue
-        match = pattern.search(text, 0, best_start + 1)
-        if match is not None and match.start() < best_start:
-            best, best_start = task, match.start()
+        # A later rule wins only with a whole match ending by the best start (as ``re``'s endpos).
+        start = start_of(text[: best_start + 1])
+        if start is not None and start < best_start:
+            best, best_start = task, start
     if best is not None:
         return best
     if _has_code_evidence(text, words):
@@ -351,9 +381,9 @@ def _classify_text(text: str, words: frozenset[str] | None) -> TaskType:
 def _classify_system(text: str) -> TaskType:
     if _EXTRACTION.search(text) and "json" in text:
         return "extraction"
-    if _CODE_REQUEST.search(text) or _SYSTEM_CODE.search(text):
+    if _code_request_start(text) is not None or _SYSTEM_CODE.search(text):
         return "code"
-    if re.search(r"\btranslat(?:e|or|ion)\b", text):
+    if _SYSTEM_TRANSLATION.search(text):
         return "translation"
     if _SYSTEM_MATH.search(text):
         return "math"

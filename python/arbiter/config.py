@@ -135,7 +135,8 @@ class BreakerSettings:
 class UpstreamSettings:
     name: str
     base_url: str
-    protocol: Literal["openai"] = "openai"
+    # the API it speaks: a model's requests are translated to it when the client speaks the other
+    protocol: Literal["openai", "anthropic"] = "openai"
     api_key_env: str | None = None
     api_key: str | None = field(
         default=None, repr=False
@@ -161,10 +162,29 @@ class ModelSettings:
     max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     capabilities: list[str] = field(default_factory=lambda: ["chat"])
     priors: dict[str, float] = field(default_factory=dict)  # task -> prior chance of a good answer
+    # prompt-cache prices (Anthropic bills cache reads and writes apart); unset = the input price
+    price_cache_read_per_mtok: float | None = None
+    price_cache_write_per_mtok: float | None = None
 
-    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+    def cost_usd(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """USD for a call; `prompt_tokens` counts all input, the cache parts included."""
+        read_price = self.price_cache_read_per_mtok
+        write_price = self.price_cache_write_per_mtok
+        cached = 0.0
+        if read_price is not None:
+            cached += cache_read_tokens * (read_price - self.price_in_per_mtok)
+        if write_price is not None:
+            cached += cache_write_tokens * (write_price - self.price_in_per_mtok)
         return (
-            prompt_tokens * self.price_in_per_mtok + completion_tokens * self.price_out_per_mtok
+            prompt_tokens * self.price_in_per_mtok
+            + completion_tokens * self.price_out_per_mtok
+            + cached
         ) / 1e6
 
 
@@ -330,6 +350,10 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             and 0 <= m.price_out_per_mtok <= MAX_PRICE_PER_MTOK
             and 0 < m.context_window <= MAX_MODEL_TOKENS
             and 0 < m.max_output_tokens <= MAX_MODEL_TOKENS
+            and all(
+                p is None or 0 <= p <= MAX_PRICE_PER_MTOK
+                for p in (m.price_cache_read_per_mtok, m.price_cache_write_per_mtok)
+            )
         ):
             raise ConfigError(
                 f"{where}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,7 +20,7 @@ import orjson
 from jsonschema.exceptions import SchemaError, best_match
 from referencing.exceptions import Unresolvable
 
-from arbiter import mathcheck
+from arbiter import linear, mathcheck
 from arbiter.classify import asks_for_code
 
 __all__ = ["Grade", "extract_final_answer", "grade_answer", "parse_json_content"]
@@ -58,26 +57,25 @@ _REFUSAL_VERBS = (
     r"(?:help|assist|provide|do|comply|fulfill?|create|generate|write|answer|share|support|"
     r"engage|complete|give|offer|produce|discuss|process|continue|participate|respond|make)"
 )
-_REFUSAL_START = re.compile(
-    r"^\W{0,3}(?:" + _APOLOGY + r"\b[^.!?\n]{0,60}?[,.!]?\s*(?:but\s+)?" + _NEGATION + r"\b"
+# Every pattern here is linear-time (arbiter.linear, Rust): answers come from upstreams.
+_REFUSAL_START = linear.compile(
+    r"(?i)^\W{0,3}(?:" + _APOLOGY + r"\b[^.!?\n]{0,60}?[,.!]?\s*(?:but\s+)?" + _NEGATION + r"\b"
     r"|" + _NEGATION + r"\s+" + _REFUSAL_VERBS + r"\b"
-    r"|i['’]m (?:unable|not able) to\b|i must decline\b)",
-    re.IGNORECASE,
+    r"|i['’]m (?:unable|not able) to\b|i must decline\b)"
 )
-_HELPFUL_AFTER_REFUSAL = re.compile(r"here(?:'s| is| are)|however|```|that said", re.IGNORECASE)
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_HELPFUL_AFTER_REFUSAL = linear.compile(r"(?i)here(?:'s| is| are)|however|```|that said")
+_FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\z)")
 _PYTHON_TAGS: Final = frozenset({"python", "py", "python3", "py3", "ipython", "pycon", "sage"})
 _JSON_TAGS: Final = frozenset({"json", "jsonc", "json5", "geojson"})
 _PROSE_TAGS: Final = frozenset(
     {"text", "txt", "plaintext", "output", "console", "log", "markdown", "md", "csv", "diff"}
 )
-_PYTHONISH = re.compile(
-    r"^\s*(?:def |class |import |from \S+ import |async def |@\w+|print\(|if __name__)",
-    re.MULTILINE,
+_PYTHONISH = linear.compile(
+    r"(?m)^\s*(?:def |class |import |from \S+ import |async def |@\w+|print\(|if __name__)"
 )
-_STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|`(?:\\.|[^`\\])*`')
-_DOUBLE_QUOTED = re.compile(r'"(?:\\.|[^"\\\n])*"')
-_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_STRING_LITERAL = linear.compile(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|`(?:\\.|[^`\\])*`')
+_DOUBLE_QUOTED = linear.compile(r'"(?:\\.|[^"\\\n])*"')
+_BLOCK_COMMENT = linear.compile(r"(?s)/\*.*?\*/")
 _HASH_COMMENT_TAGS: Final = _tags(
     "bash sh shell zsh ruby rb perl pl r yaml yml toml dockerfile makefile make powershell "
     "ps1 elixir ex nim julia jl coffee tcl conf ini cmake"
@@ -90,31 +88,30 @@ _DASH_COMMENT_TAGS: Final = _tags(
     "sql postgresql postgres mysql sqlite plsql tsql lua haskell hs elm"
 )
 _NO_SINGLE_QUOTE_TAGS: Final = _tags("rust rs ocaml ml clojure clj lisp scheme elisp")
-_SQL_START = re.compile(r"^\s*(?:select|with|insert|update|delete|create|alter)\b", re.IGNORECASE)
+_SQL_START = linear.compile(r"(?i)^\s*(?:select|with|insert|update|delete|create|alter)\b")
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
-_JSON_ASK = re.compile(
-    r"\bjson\b.{0,40}\b(?:only|format|object|array|output)\b|\b(?:as|return|in|into|output|"
-    r"respond with|reply with|valid)\s+(?:a\s+|only\s+|valid\s+)?json\b",
-    re.IGNORECASE | re.DOTALL,
+_JSON_ASK = linear.compile(
+    r"(?is)\bjson\b.{0,40}\b(?:only|format|object|array|output)\b|\b(?:as|return|in|into|output|"
+    r"respond with|reply with|valid)\s+(?:a\s+|only\s+|valid\s+)?json\b"
 )
-_JSON_FENCE = re.compile(r"```[ \t]*(?:json\w*)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_JSON_FENCE = linear.compile(r"(?s)```[ \t]*(?:json\w*)?[ \t]*\n(.*?)(?:```|\z)")
 
 # --- final-answer extraction for math -------------------------------------------------------
 _NUMBER = r"[-−]?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s?/\s?\d+)?\s?%?"
-_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
-_HASHES = re.compile(r"^\s*####\s*(" + _NUMBER + r")\s*$", re.MULTILINE)
-_ANSWER_LINE = re.compile(
-    r"(?:final answer|answer)\s*(?:is)?\s*[:=]\s*\**\s*(.+?)\s*\**\s*$",
-    re.IGNORECASE | re.MULTILINE,
+_BOXED = linear.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_HASHES = linear.compile(r"(?m)^\s*####\s*(" + _NUMBER + r")\s*$")
+_ANSWER_LINE = linear.compile(
+    r"(?im)(?:final answer|answer)\s*(?:is)?\s*[:=]\s*\**\s*(.+?)\s*\**\s*$"
 )
-_ANSWER_IS = re.compile(
-    r"\b(?:the |my )?(?:final )?answer is\s*[:=]?\s*\**\s*(" + _NUMBER + r"|[^.\n]{1,60})",
-    re.IGNORECASE,
+_ANSWER_IS = linear.compile(
+    r"(?i)\b(?:the |my )?(?:final )?answer is\s*[:=]?\s*\**\s*(" + _NUMBER + r"|[^.\n]{1,60})"
 )
-_EQUALS_END = re.compile(r"=\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
-_LONE_NUMBER = re.compile(r"^\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
-_LEADING_NUMBER = re.compile(r"^\s*(" + _NUMBER + r")")
-_FRAC = re.compile(r"\\d?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_EQUALS_END = linear.compile(r"=\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
+_LONE_NUMBER = linear.compile(r"^\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
+_LEADING_NUMBER = linear.compile(r"^\s*(" + _NUMBER + r")")
+_FRAC = linear.compile(r"\\d?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_LATEX_TEXT = linear.compile(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}")
+_VARIABLE_IS = linear.compile(r"^[a-zA-Z]\s*=\s*")
 
 
 def _is_refusal(text: str) -> bool:
@@ -167,6 +164,8 @@ def _python_error(source: str) -> str | None:
         return f"SyntaxError line {err.lineno}: {err.msg}"
     except ValueError as err:  # e.g. source contains NUL bytes
         return f"ValueError: {err}"
+    except (RecursionError, MemoryError):  # deep nesting ("((((...") in an upstream's answer
+        return "nested too deeply to parse"
     return None
 
 
@@ -197,7 +196,7 @@ def _code_only(line: str, tag: str) -> str:
 
 def _bracket_error(source: str, tag: str = "") -> str | None:
     if tag in _SLASH_COMMENT_TAGS or tag in _DASH_COMMENT_TAGS:
-        source = _BLOCK_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), source)
+        source = _BLOCK_COMMENT.sub(lambda m: "\n" * (m.group(0) or "").count("\n"), source)
     stack: list[tuple[str, int]] = []
     for lineno, line in enumerate(source.splitlines(), start=1):
         for char in _code_only(line, tag):
@@ -232,7 +231,7 @@ def _block_error(tag: str, body: str, prompt_lower: str) -> str | None:
 def _looks_like_python_program(text: str) -> bool:
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return any(
         not isinstance(node, ast.Expr) or isinstance(node.value, ast.Call) for node in tree.body
@@ -371,10 +370,11 @@ def _grade_extraction(
 
 
 def _clean_answer(raw: str) -> str:
-    text = _FRAC.sub(r"\1/\2", raw).replace("\\!", "").replace("\\,", "")
-    text = re.sub(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}", r"\1", text)
+    text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", raw)
+    text = text.replace("\\!", "").replace("\\,", "")
+    text = _LATEX_TEXT.sub(lambda m: m.group(1) or "", text)
     text = text.strip().strip("*").strip()
-    text = re.sub(r"^[a-zA-Z]\s*=\s*", "", text)  # "x = 5" -> "5"
+    text = _VARIABLE_IS.sub("", text)  # "x = 5" -> "5"
     leading = _LEADING_NUMBER.match(text)
     if leading is not None:
         number = mathcheck.to_fraction(leading.group(1))

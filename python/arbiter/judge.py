@@ -7,8 +7,9 @@ ordinary upstream machinery. The wire format below is a contract (a simulated ju
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Final
+
+from arbiter import linear
 
 __all__ = [
     "JUDGE_VERSION",
@@ -35,15 +36,16 @@ _INSTRUCTION: Final = (
     "`SCORE: <integer 1-10>`."
 )
 # Marker look-alikes inside untrusted text: [END], [ answer ], [/QUESTION] ... and SCORE: lines.
-_MARKER = re.compile(r"\[\s*/?\s*(QUESTION|ANSWER|END)\s*\]", re.IGNORECASE)
-_SCORE_CLAIM = re.compile(r"\bSCORE\s*:", re.IGNORECASE)
-_SCORE_LINE = re.compile(r"^[\s*_#>`]*SCORE\s*[:=]\s*(.*?)[\s*_`.]*$", re.IGNORECASE | re.MULTILINE)
-_SCORE_VALUE = re.compile(r"^(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?$")
+# Linear-time patterns (arbiter.linear): questions, answers and judge replies are untrusted.
+_MARKER = linear.compile(r"(?i)\[\s*/?\s*(QUESTION|ANSWER|END)\s*\]")
+_SCORE_CLAIM = linear.compile(r"(?i)\bSCORE\s*:")
+_SCORE_LINE = linear.compile(r"(?im)^[\s*_#>`]*SCORE\s*[:=]\s*(.*?)[\s*_`.]*$")
+_SCORE_VALUE = linear.compile(r"^(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?$")
 
 
 def _neutralise(text: str) -> str:
     """Escape protocol markers so untrusted text cannot close its section or claim a score."""
-    text = _MARKER.sub(lambda m: f"<{m.group(1).upper()}>", text)
+    text = _MARKER.sub(lambda m: f"<{(m.group(1) or '').upper()}>", text)
     return _SCORE_CLAIM.sub("SCORE (quoted):", text)
 
 

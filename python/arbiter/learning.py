@@ -88,7 +88,9 @@ class Learner:
 
     async def _grade(self, a: Answered) -> None:
         try:
-            auto = grading.grade_answer(
+            # Graders scan (and parse) the whole answer: CPU work, kept off the event loop.
+            auto = await asyncio.to_thread(
+                grading.grade_answer,
                 task=a.task,
                 prompt=a.prompt,
                 content=a.content,

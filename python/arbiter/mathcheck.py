@@ -7,25 +7,30 @@ value, and evaluate a prompt's plain arithmetic with `ast` under bounds (never e
 from __future__ import annotations
 
 import ast
-import re
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Final
 
-_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_PLAIN = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d{1,3})?$")
+from arbiter import linear
+
+# Linear-time patterns (arbiter.linear): answers and prompts are untrusted text. "\n?\z" is
+# what re's "$" meant (a final newline allowed; Fraction() ignores it).
+_THOUSANDS = linear.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?\n?\z")
+_PLAIN = linear.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d{1,3})?\n?\z")
 _MAX_MAGNITUDE: Final = Fraction(10) ** 30
-_EXPR_CANDIDATE = re.compile(r"-?[\d(.][\d\s.+\-*/%()]*[\d)]")
-_EXPR_OPERATOR = re.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%])\s*[-(\d.]")
+_MAX_NUMBER_CHARS: Final = 200
+_EXPR_CANDIDATE = linear.compile(r"-?[\d(.][\d\s.+\-*/%()]*[\d)]")
+_EXPR_OPERATOR = linear.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%])\s*[-(\d.]")
 _WORD_OPERATORS: Final = (
-    (re.compile(r"\bmultiplied by\b"), "*"),
-    (re.compile(r"\bdivided by\b"), "/"),
-    (re.compile(r"\btimes\b"), "*"),
-    (re.compile(r"\bplus\b"), "+"),
-    (re.compile(r"\bminus\b"), "-"),
-    (re.compile(r"(?<=\d)\s+x\s+(?=\d)"), " * "),
-    (re.compile(r"(\d),(\d{3})\b"), r"\1\2"),
+    (linear.compile(r"\bmultiplied by\b"), "*"),
+    (linear.compile(r"\bdivided by\b"), "/"),
+    (linear.compile(r"\btimes\b"), "*"),
+    (linear.compile(r"\bplus\b"), "+"),
+    (linear.compile(r"\bminus\b"), "-"),
 )
+_TIMES_X = linear.compile(r"\s+x\s+")  # "3 x 4", checked for digits around it in `_times_x`
+_THOUSANDS_SEP = linear.compile(r"(\d),(\d{3})\b")
+_WORDS = linear.compile(r"[a-z']+|\d")
 _LEAD_IN_WORDS: Final = frozenset(
     [
         "what",
@@ -83,8 +88,24 @@ _LEAD_IN_WORDS: Final = frozenset(
 _ALLOWED_BINOPS: Final = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
 
 
+def _times_x(text: str) -> str:
+    """ "3 x 4" -> "3 * 4": an "x" between whitespace runs, with a digit on both sides."""
+
+    def times_or_keep(m: linear.Match) -> str:
+        s, e = m.start(), m.end()
+        digits = s > 0 and text[s - 1].isdecimal() and e < len(text) and text[e].isdecimal()
+        return " * " if digits else m.group(0) or ""
+
+    return _TIMES_X.sub(times_or_keep, text)
+
+
 def to_fraction(raw: str) -> Fraction | None:
-    """Exact value of "1,234", "$12.50", "-3/4", "1e3", "50%" (as 50); None if not a number."""
+    """Exact value of "1,234", "$12.50", "-3/4", "1e3", "50%" (as 50); None if not a number.
+
+    Longer than ``_MAX_NUMBER_CHARS``: None (an answer, not a number; int() is quadratic in
+    digits and refuses over 4,300 of them)."""
+    if len(raw) > _MAX_NUMBER_CHARS:
+        return None
     text = raw.strip().replace("−", "-").replace("$", "").replace(" ", "").rstrip("%").lower()
     sign = 1
     if text.startswith("-"):
@@ -183,12 +204,14 @@ def evaluate_prompt_expression(prompt: str) -> Fraction | None:
     text = prompt.lower().replace("×", "*").replace("÷", "/").replace("−", "-").replace("^", "**")
     for pattern, replacement in _WORD_OPERATORS:
         text = pattern.sub(replacement, text)
+    text = _times_x(text)
+    text = _THOUSANDS_SEP.sub(lambda m: f"{m.group(1)}{m.group(2)}", text)
     candidates = [m for m in _EXPR_CANDIDATE.finditer(text) if _EXPR_OPERATOR.search(m.group(0))]
     if len(candidates) != 1:
         return None
     match = candidates[0]
     residual = text[: match.start()] + " " + text[match.end() :]
-    words = re.findall(r"[a-z']+|\d", residual)
+    words = _WORDS.findall(residual)
     if any(word not in _LEAD_IN_WORDS for word in words):
         return None
     try:

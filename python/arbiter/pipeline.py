@@ -6,19 +6,20 @@ Protocol-free: surfaces parse the wire format into a ChatRequest and render what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
-import itertools
 import logging
-import os
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import httpx
 
-from arbiter.budget import Charge
+from arbiter import worst_case
+from arbiter.budget import Charge, may_be_billed
+from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
@@ -28,23 +29,23 @@ from arbiter.errors import (
     BudgetExceeded,
     ClientDisconnected,
     ContextTooLong,
+    InvalidRequest,
     PolicyDenied,
     UnknownModel,
     UpstreamError,
-    UpstreamRateLimited,
-    UpstreamRejected,
 )
 from arbiter.failover import run_with_failover
 from arbiter.learning import Answered
 from arbiter.principal import Principal
+from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
+from arbiter.protocols.compat import untranslatable
+from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
+from arbiter.relay_codec import RelayCodec, relay_codec
 from arbiter.routing import RouteRequest
 from arbiter.store import StoreError
-from arbiter.surfaces.openai import sse_error_event
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream.openai import parse_chunk
-from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -53,26 +54,46 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-def body_for(req: ChatRequest, model: ModelSettings) -> dict[str, Any]:
-    """The body sent to `model`: the client's, plus the output limit Arbiter enforces (when the
-    client set none) under the parameter name that model accepts."""
-    if not req.limit_injected or req.max_tokens is None:
-        return req.body
-    return {**req.body, model.max_tokens_param: req.max_tokens}
+def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict[str, Any]:
+    """The body sent to `model`, whose upstream speaks `protocol`. Same protocol as the client:
+    the client's own body (unknown fields kept), plus the output limit Arbiter enforces (when the
+    client set none) under the parameter name that model accepts. The other protocol: the
+    canonical request encoded for it (eligibility checked that it translates)."""
+    if protocol == req.protocol:
+        if not req.limit_injected or req.max_tokens is None:
+            return req.body
+        name = model.max_tokens_param if protocol == "openai" else "max_tokens"
+        return {**req.body, name: req.max_tokens}
+    canonical = req.to_canonical()
+    assert canonical is not None, "a request that does not translate is never sent across"
+    if protocol == "anthropic":
+        return encode_anthropic(
+            canonical, model.upstream_model, default_max_tokens=model.max_output_tokens
+        )
+    body = encode_openai(canonical, model.upstream_model)
+    if "max_tokens" in body and model.max_tokens_param != "max_tokens":
+        body[model.max_tokens_param] = body.pop("max_tokens")
+    return body
 
 
-_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def may_be_billed(err: BaseException) -> bool:
-    """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
-    (429, a 4xx of the caller's) or a connection never made says no; a reset
-    after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
-    call we abandoned (cancelled) may all have been billed in full."""
-    if isinstance(err, UpstreamRateLimited | UpstreamRejected | BudgetExceeded):
-        return False
-    # a connection never made: nothing reached the upstream
-    return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
+def cross_protocol_blocks(
+    req: ChatRequest, models: Iterable[str], protocol_of: Callable[[str], Protocol]
+) -> dict[str, str]:
+    """Models whose protocol cannot carry this request, with the feature that stops it."""
+    blocked: dict[str, str] = {}
+    for name in models:
+        protocol = protocol_of(name)
+        if protocol == req.protocol:
+            continue
+        canonical = req.to_canonical()
+        why = (
+            untranslatable(canonical, protocol)
+            if canonical is not None
+            else f"a request the {protocol} translation cannot read ({req.canonical_error})"
+        )
+        if why is not None:
+            blocked[name] = f"{protocol} API cannot carry {why}"
+    return blocked
 
 
 @dataclass(slots=True)
@@ -98,6 +119,7 @@ class Plan:
 class Completed:
     result: ChatResult
     headers: dict[str, str]
+    protocol: Protocol = "openai"  # the answering upstream's: `result.body` is in its format
 
 
 @dataclass(slots=True)
@@ -111,22 +133,49 @@ class Streamed:
         await self.events.aclose()
 
 
-class DecisionIds:
-    """Unique ids without a syscall per request: a random per-process prefix plus a counter.
-    (os.urandom releases the GIL on every call, handing it to the recorder thread and stalling
-    the event loop for up to a switch interval: visible in the p99.)"""
-
-    def __init__(self) -> None:
-        self._prefix = "dec_" + os.urandom(8).hex()
-        self._next = itertools.count(int.from_bytes(os.urandom(3)))
-
-    def __call__(self) -> str:
-        return f"{self._prefix}{next(self._next):08x}"
-
-
 class Pipeline:
     def __init__(self, services: Services) -> None:
         self.s = services
+
+    # -- the whole request --------------------------------------------------------------------
+    async def handle(
+        self,
+        req: ChatRequest,
+        principal: Principal,
+        watch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> Completed | Streamed:
+        """One request's lifecycle, whatever its surface: budget caps -> plan -> reserve ->
+        answer (complete, or open a stream) -> record -> settle. `watch` wraps a non-streaming
+        answer (the server's: cancel it when the client leaves). Any failure releases what was
+        reserved and not spent; a stream settles when its relay ends."""
+        budgets = self.s.budgets
+        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+        if caps and req.max_tokens is None:
+            # the output cap we reserve for is also the one we enforce (sent to each model under
+            # the name it accepts: body_for)
+            req.max_tokens = budgets.output_cap
+            req.limit_injected = True
+        plan = self.plan(req, principal)
+        # every upstream call is reserved for before it is made (budget.py); without caps the
+        # charge only tallies what the calls cost
+        counted = req.budget_body or req.body
+        prompt = (
+            await worst_case.prompt_tokens_async(counted, budgets.image_tokens) if caps else None
+        )
+        worst = worst_case.CallWorst(
+            self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt
+        )
+        first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
+        plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
+        try:
+            if req.stream:
+                return await self.stream(req, plan)
+            with watch():
+                return await self.complete(req, plan)
+        except BaseException:
+            if caps:
+                await budgets.release(plan.decision_id)  # a no-op once the spend was settled
+            raise
 
     # -- planning ---------------------------------------------------------------------------
     def plan(self, req: ChatRequest, principal: Principal) -> Plan:
@@ -142,6 +191,11 @@ class Pipeline:
                 needs.add("tools")
             if req.has_images:
                 needs.add("vision")
+            blocked = (
+                cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
+                if s.protocols != {req.protocol}
+                else None  # every model speaks the client's protocol: nothing to check
+            )
             route = s.router_for(principal).decide(
                 RouteRequest(
                     principal.tenant,
@@ -153,6 +207,7 @@ class Pipeline:
                     stats,
                 ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
+                blocked=blocked,
             )
             models = (route.chosen, *route.fallbacks)
             return Plan(
@@ -177,6 +232,9 @@ class Pipeline:
             )
         if principal.allowed_models is not None and req.model not in principal.allowed_models:
             raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
+        why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
+        if why is not None:
+            raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
         need = req.prompt_tokens + (req.max_tokens or 1)
         if need > model.context_window:
             raise ContextTooLong(
@@ -236,8 +294,14 @@ class Pipeline:
             rule = verified_escalation(s.math_verifier, r.cascade_math_verifier)
         else:
             rule = min_answer_rule(r.cascade_min_answer_tokens.get(plan.task, 0))
-        escalate, why = rule(
-            plan.task, req.prompt_text, result.content, result.finish_reason, req.response_format
+        # Graders and the verifier scan the answer: CPU work, kept off the event loop.
+        escalate, why = await asyncio.to_thread(
+            rule,
+            plan.task,
+            req.prompt_text,
+            result.content,
+            result.finish_reason,
+            req.response_format,
         )
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
@@ -279,7 +343,11 @@ class Pipeline:
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
                 self._after(req, plan, model, cheap_answer.content, cheap_answer.finish_reason)
-                return Completed(cheap_answer, self.headers(plan, model, cost, baseline_cost))
+                return Completed(
+                    cheap_answer,
+                    self.headers(plan, model, cost, baseline_cost),
+                    s.protocol_of(model),
+                )
         try:
             model, result = await run_with_failover(
                 plan.models,
@@ -295,7 +363,9 @@ class Pipeline:
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
         self._after(req, plan, model, result.content, result.finish_reason)
-        return Completed(result, self.headers(plan, model, cost, baseline_cost))
+        return Completed(
+            result, self.headers(plan, model, cost, baseline_cost), s.protocol_of(model)
+        )
 
     # -- streaming --------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, plan: Plan) -> Streamed:
@@ -327,34 +397,43 @@ class Pipeline:
         headers = self.headers(plan, model, est, base_est)
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
-        return Streamed(Relay(self, req, model, upstream, finish), headers, deadline)
+        codec = relay_codec(
+            s.protocol_of(model), req.protocol, model,
+            include_usage=req.include_usage, created=int(time.time()),
+        )  # fmt: skip
+        return Streamed(Relay(self, model, upstream, codec, finish), headers, deadline)
 
     async def _relay(
         self,
-        req: ChatRequest,
         model: str,
         upstream: UpstreamStream,
+        codec: RelayCodec,
         outcome: _StreamOutcome,
         finish: _Finish,
     ) -> AsyncGenerator[bytes, None]:
-        """Forward each upstream chunk as it arrives; end with `[DONE]` only when the upstream
-        finished properly and its decision is recorded, else with one OpenAI-shaped error event.
+        """Forward each upstream event as it arrives, in the client's protocol (`codec`); end
+        with its terminal event ([DONE], message_stop) only when the upstream finished properly
+        and the decision is recorded, else with one error event in the client's shape.
         Never references the Relay, so dropping an unfinished Relay lets Python finalize this
         generator at once."""
         try:
             try:
                 async for event in upstream.events():
-                    if _inspect_chunk(event, model, req.include_usage, outcome):
-                        yield b"data: " + event + b"\n\n"  # each chunk as it comes, never batched
+                    out = codec.feed(event)
+                    if out:
+                        yield out  # each event as it comes, never batched
                 if not upstream.done:
-                    raise UpstreamError(f"{model}: the stream ended without [DONE]")
-                if outcome.finish is None:
-                    raise UpstreamError(f"{model}: the stream ended without a finish_reason")
-                final = b"data: [DONE]\n\n"
+                    raise UpstreamError(f"{model}: the stream ended before its end event")
+                tail = codec.end()
+                if codec.finish is None:
+                    raise UpstreamError(f"{model}: the stream ended without a finish reason")
+                if tail:
+                    yield tail
+                final = codec.terminal()
             except UpstreamError as err:
                 outcome.failure = err
                 self.s.breaker.failure(model)
-                final = sse_error_event(err)
+                final = codec.error(err)
             # Record before the terminal event: a client that stops reading at [DONE] (the
             # openai SDK does) must find the decision committed under strict durability.
             try:
@@ -362,7 +441,7 @@ class Pipeline:
             except Exception as err:  # a commit that failed: the answer is not acknowledged
                 log.error("stream from %s: recording its decision failed: %s", model, err,
                           exc_info=not isinstance(err, StoreError))  # fmt: skip
-                final = sse_error_event(NOT_RECORDED)
+                final = codec.error(NOT_RECORDED)
             outcome.complete = True
             yield final
         except (asyncio.CancelledError, GeneratorExit):
@@ -387,7 +466,7 @@ class Pipeline:
             return
         outcome.finished = True
         await upstream.aclose()
-        content = "".join(outcome.parts)
+        content = "".join(outcome.codec.parts)
         failure = outcome.failure
         if isinstance(failure, UpstreamError):
             attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
@@ -395,7 +474,7 @@ class Pipeline:
             req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True
         )
         if failure is None:
-            self._after(req, plan, model, content, outcome.finish)
+            self._after(req, plan, model, content, outcome.codec.finish)
 
     # -- shared -----------------------------------------------------------------------------
     async def _call(
@@ -411,7 +490,8 @@ class Pipeline:
         if charge is not None:
             await self.s.budgets.before_call(charge, model)
         try:
-            return await send(body_for(req, self.s.registry[model]), self.s.registry[model])
+            m = self.s.registry[model]
+            return await send(body_for(req, m, self.s.protocol_of(model)), m)
         except BaseException as err:  # cancelled too: an abandoned call may still be billed
             if charge is not None and may_be_billed(err):
                 charge.commit(charge.call_worst(model))
@@ -426,7 +506,12 @@ class Pipeline:
         if usage is not None and usage.reported_cost_usd is not None:
             return usage.reported_cost_usd
         if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
-            return m.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+            return m.cost_usd(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+            )
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
@@ -466,7 +551,9 @@ class Pipeline:
             if usage and usage.completion_tokens
             else estimate_tokens(content)
         )
-        registry_cost = m.cost_usd(pt, ct)
+        cache_read = usage.cache_read_tokens if usage else 0
+        cache_write = usage.cache_write_tokens if usage else 0
+        registry_cost = m.cost_usd(pt, ct, cache_read, cache_write)
         source = "registry"
         cost = registry_cost
         if usage is not None and usage.reported_cost_usd is not None:
@@ -562,9 +649,8 @@ NOT_RECORDED = StoreError(
 class _StreamOutcome:
     """What a relay saw; shared by the relay generator and its finisher."""
 
+    codec: RelayCodec  # holds the answer's text and finish reason
     started: float = field(default_factory=time.perf_counter)
-    parts: list[str] = field(default_factory=list)
-    finish: str | None = None
     failure: ArbiterError | None = None
     complete: bool = False  # the final event ([DONE] or the error event) was handed out
     finished: bool = False  # recorded
@@ -573,31 +659,14 @@ class _StreamOutcome:
         return (time.perf_counter() - self.started) * 1000
 
 
-def _inspect_chunk(event: bytes, model: str, include_usage: bool, outcome: _StreamOutcome) -> bool:
-    """Collect text and finish_reason from one chunk; False for a chunk the client must not get
-    (usage it did not ask for). Raises UpstreamError for garbage or an upstream error event."""
-    chunk = parse_chunk(event, model)
-    choices = chunk.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        delta = choices[0].get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else None
-        if isinstance(text, str):
-            outcome.parts.append(text)
-        reason = choices[0].get("finish_reason")
-        if isinstance(reason, str):
-            outcome.finish = reason
-        return True
-    # we always ask the upstream for usage (for cost); the client gets it only if it asked
-    return not (chunk.get("usage") is not None and not include_usage)
-
-
 class Relay:
-    """The client-facing SSE bytes of one streamed answer, in OpenAI's chunk format.
+    """The client-facing SSE bytes of one streamed answer, in the client's protocol.
 
-    Ends with `[DONE]`, or with one terminal error event. Cancelled mid-stream, closed with
-    `aclose()` before its end, or dropped unfinished (Python finalizes the generator, which holds
-    no reference back to this object), it closes the upstream and records `client_disconnected`.
-    Only a relay never iterated needs `aclose()` to be recorded: the server should always call it.
+    Ends with its terminal event ([DONE], message_stop), or with one terminal error event.
+    Cancelled mid-stream, closed with `aclose()` before its end, or dropped unfinished (Python
+    finalizes the generator, which holds no reference back to this object), it closes the
+    upstream and records `client_disconnected`. Only a relay never iterated needs `aclose()` to
+    be recorded: the server should always call it.
     """
 
     __slots__ = ("_finish", "_gen", "_outcome")
@@ -605,14 +674,14 @@ class Relay:
     def __init__(
         self,
         pipeline: Pipeline,
-        req: ChatRequest,
         model: str,
         upstream: UpstreamStream,
+        codec: RelayCodec,
         finish: _Finish,
     ) -> None:
-        self._outcome = _StreamOutcome()
+        self._outcome = _StreamOutcome(codec)
         self._finish = finish
-        self._gen = pipeline._relay(req, model, upstream, self._outcome, finish)
+        self._gen = pipeline._relay(model, upstream, codec, self._outcome, finish)
 
     def __aiter__(self) -> Relay:
         return self
@@ -633,78 +702,3 @@ class Relay:
         if not self._outcome.finished:  # never iterated: the client left before the first byte
             self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
             await run_to_end(self._finish(self._outcome))
-
-
-JUDGE_MAX_TOKENS = 200
-
-
-def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
-    """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
-    tenant whose answer it grades, and reserved and settled against the caps of
-    `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
-    skips the grade: grading is best-effort)."""
-
-    async def call(messages: list[dict[str, str]], tenant: str) -> str:
-        s = services
-        judge = s.settings.routing.judge_model
-        assert judge is not None, "judge_caller is only wired when a judge model is configured"
-        body: dict[str, Any] = {"messages": messages, "temperature": 0}
-        m = s.registry[judge]
-        body[m.max_tokens_param] = JUDGE_MAX_TOKENS
-        decision_id = s.new_id()
-        worst = CallWorst(
-            lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
-        )
-        caps = s.budgets.judge_caps(tenant, time.time())
-        charge = await s.budgets.open(decision_id, caps, worst, (judge,))
-        attempts: list[Attempt] = []
-        started = time.perf_counter()
-
-        async def send(model: str) -> ChatResult:
-            await s.budgets.before_call(charge, model)
-            try:
-                return await s.upstream_for(model).complete(body, s.registry[model])
-            except BaseException as err:
-                if may_be_billed(err):
-                    charge.commit(worst(model))
-                raise
-
-        try:
-            _, result = await run_with_failover(
-                (judge,), send, settings=s.settings.failover, breaker=s.breaker, attempts=attempts
-            )
-        except BaseException:
-            await s.budgets.settle(decision_id, charge.committed)
-            raise
-        u = result.usage
-        if u.reported_cost_usd is not None:
-            cost = u.reported_cost_usd
-        elif u.prompt_tokens or u.completion_tokens:
-            cost = m.cost_usd(u.prompt_tokens, u.completion_tokens)
-        else:
-            cost = worst(judge)
-        cost += charge.committed
-        await s.budgets.settle(decision_id, cost)
-        await s.record(
-            DecisionRecord(
-                id=decision_id,
-                ts=time.time(),
-                tenant=tenant,
-                task="judge",
-                mode="judge",
-                chosen_model=judge,
-                reason="LLM judge call",
-                candidates=(),
-                attempts=tuple(attempts),
-                status="ok",
-                cost_usd=cost,
-                baseline_model=judge,
-                baseline_cost_usd=0.0,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=u.prompt_tokens,
-                completion_tokens=u.completion_tokens,
-            )
-        )
-        return result.content
-
-    return call

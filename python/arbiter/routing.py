@@ -142,9 +142,14 @@ class Router:
 
     # -- deciding ---------------------------------------------------------------------------
     def eligible(
-        self, req: RouteRequest, allowed: Sequence[str] | None = None
+        self,
+        req: RouteRequest,
+        allowed: Sequence[str] | None = None,
+        blocked: Mapping[str, str] | None = None,
     ) -> tuple[list[PoolModel], list[Candidate]]:
-        """Models that may serve the request, and the excluded ones with the reason why."""
+        """Models that may serve the request, and the excluded ones with the reason why;
+        `blocked` names models the caller ruled out, with why (e.g. a feature their protocol
+        cannot carry)."""
         ok: list[PoolModel] = []
         excluded: list[Candidate] = []
         out_tokens = req.max_tokens or 1
@@ -158,14 +163,21 @@ class Router:
                 why = f"lacks {', '.join(sorted(req.needs - m.capabilities))}"
             elif not self._available(m.name):
                 why = "circuit open"
+            elif blocked and m.name in blocked:
+                why = blocked[m.name]
             if why is None:
                 ok.append(m)
             else:
                 excluded.append(Candidate(m.name, 0.0, 0.0, self._est_cost(m, req), False, why))
         return ok, excluded
 
-    def decide(self, req: RouteRequest, allowed: Sequence[str] | None = None) -> RouteDecision:
-        ok, excluded = self.eligible(req, allowed)
+    def decide(
+        self,
+        req: RouteRequest,
+        allowed: Sequence[str] | None = None,
+        blocked: Mapping[str, str] | None = None,
+    ) -> RouteDecision:
+        ok, excluded = self.eligible(req, allowed, blocked)
         if not ok:
             reasons = "; ".join(f"{c.model}: {c.why_not}" for c in excluded)
             if excluded and all((c.why_not or "").startswith("context") for c in excluded):

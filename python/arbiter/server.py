@@ -12,7 +12,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -39,12 +39,16 @@ from arbiter.errors import (
 )
 from arbiter.event_stream import EventStreamResponse
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from arbiter.pipeline import Pipeline
+from arbiter.pipeline import Pipeline, Streamed
 from arbiter.principal import Principal
 from arbiter.registry import validate_patch
 from arbiter.services import Services
 from arbiter.store.export import parse_time
+from arbiter.surfaces import anthropic_messages as anthropic_surface
+from arbiter.surfaces import openai as openai_surface
 from arbiter.surfaces.openai import error_bytes, models_body, parse_chat_request
+
+anthropic_render = anthropic_surface.render_error
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -54,10 +58,27 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
-def error_response(err: ArbiterError) -> Response:
+Render = Callable[[ArbiterError], tuple[bytes, int]]
+
+
+def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
+    """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
     # a client too slow to send its body may still be sending it: end the connection
     headers = {"connection": "close"} if isinstance(err, RequestTimeout) else None
-    return Response(error_bytes(err), status_code=err.http_status, media_type=JSON, headers=headers)
+    body, status = render(err)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+def _event_stream(streamed: Streamed) -> EventStreamResponse:
+    return EventStreamResponse(
+        streamed.events,
+        headers={**streamed.headers, "cache-control": "no-cache"},
+        # runs even when the client left before the body was iterated: closes the upstream and
+        # records the decision
+        background=BackgroundTask(streamed.aclose),
+        deadline=streamed.deadline,
+        on_expired=streamed.events.expire,
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -96,49 +117,41 @@ class Handlers:
         return principal
 
     async def chat_completions(self, request: Request) -> Response:
+        """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
-        budgets = self.s.budgets
-        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
-        capped = bool(caps)
-        if capped and req.max_tokens is None:
-            # the output cap we reserve for is also the one we enforce (sent to each model under
-            # the name it accepts: pipeline.body_for)
-            req.max_tokens = budgets.output_cap
-            req.limit_injected = True
-        plan = self.pipeline.plan(req, principal)
-        # every upstream call is reserved for before it is made (budget.py); without caps the
-        # charge only tallies what the calls cost
-        prompt = (
-            await worst_case.prompt_tokens_async(req.body, budgets.image_tokens) if capped else None
+        outcome = await self.pipeline.handle(
+            req, principal, lambda: CancelOnDisconnect(request.receive)
         )
-        worst = worst_case.CallWorst(
-            self.s.registry.__getitem__, req.body, req.max_tokens, budgets.image_tokens, prompt
+        if isinstance(outcome, Streamed):
+            return _event_stream(outcome)
+        body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
+        return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def messages(self, request: Request) -> Response:
+        """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        req = anthropic_surface.parse_messages_request(raw)
+        outcome = await self.pipeline.handle(
+            req, principal, lambda: CancelOnDisconnect(request.receive)
         )
-        first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
-        plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
-        try:
-            if req.stream:
-                streamed = await self.pipeline.stream(req, plan)
-                return EventStreamResponse(
-                    streamed.events,
-                    headers={**streamed.headers, "cache-control": "no-cache"},
-                    # runs even when the client left before the body was iterated: closes the
-                    # upstream and records the decision
-                    background=BackgroundTask(streamed.aclose),
-                    deadline=streamed.deadline,
-                    on_expired=streamed.events.expire,
-                )
-            with CancelOnDisconnect(request.receive):  # a client that leaves stops the call
-                done = await self.pipeline.complete(req, plan)
-        except BaseException:
-            if capped:
-                await budgets.release(plan.decision_id)  # a no-op once the spend was settled
-            raise
-        return Response(
-            done.result.raw or orjson.dumps(done.result.body), media_type=JSON, headers=done.headers
-        )
+        if isinstance(outcome, Streamed):
+            return _event_stream(outcome)
+        body = anthropic_surface.render_result(outcome.result, outcome.protocol)
+        return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def count_tokens(self, request: Request) -> Response:
+        """Anthropic's /v1/messages/count_tokens, answered here (no upstream is asked): the
+        request's prompt counted with the budget tokenizer (o200k; images at their budgeted
+        worst case)."""
+        await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        view = anthropic_surface.parse_count_tokens_request(raw)
+        image_tokens = self.s.settings.budgets.image_tokens
+        tokens = await worst_case.prompt_tokens_async(view, image_tokens)
+        return json_response({"input_tokens": tokens})
 
     async def models(self, request: Request) -> Response:
         await self.principal(request)
@@ -430,6 +443,10 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     routes = [
         Route("/v1/chat/completions", _guard(h.chat_completions), methods=["POST"]),
         Route("/chat/completions", _guard(h.chat_completions), methods=["POST"]),
+        Route("/v1/messages", _guard(h.messages, anthropic_render), methods=["POST"]),
+        Route(
+            "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]
+        ),
         Route("/v1/models", _guard(h.models), methods=["GET"]),
         Route("/v1/feedback", _guard(h.feedback), methods=["POST"]),
         Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
@@ -458,15 +475,16 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     return app
 
 
-def _guard(handler: Any) -> Any:
-    """Every ArbiterError becomes an OpenAI-shaped error response; never a stack trace."""
+def _guard(handler: Any, render: Render = openai_surface.render_error) -> Any:
+    """Every ArbiterError becomes an error response in the surface's shape (OpenAI's unless
+    `render` says otherwise); never a stack trace."""
 
     async def endpoint(request: Request) -> Response:
         try:
             _check_params(request)
             return await handler(request)  # type: ignore[no-any-return]
         except ArbiterError as err:
-            return error_response(err)
+            return error_response(err, render)
 
     endpoint.__name__ = handler.__name__
     return endpoint

@@ -1,5 +1,7 @@
 """The long-lived objects of one sidecar, made once at start-up and hung off the app.
 
+Construction only wires objects together; the store is read at `start()` (load_state).
+
 No module-level state anywhere else: everything a request needs is reached from `Services`.
 """
 
@@ -15,9 +17,12 @@ from typing import Any
 from arbiter.alerts import AlertRules
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
+from arbiter.canonical import Protocol
 from arbiter.cascade import load_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.failover import CircuitBreaker
+from arbiter.ids import DecisionIds
+from arbiter.judge_calls import judge_caller
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
@@ -28,6 +33,7 @@ from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelt
 from arbiter.registry import Registry
 from arbiter.routing import Router, RouterParams
 from arbiter.store import Store, open_store
+from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
 
@@ -39,8 +45,7 @@ class Services:
         self.settings = settings
         self.started_at = time.time()
         self.metrics = Metrics()
-        self.store: Store = open_store(settings.store.url)
-        self.store.migrate()
+        self.store: Store = open_store(settings.store.url)  # connects lazily: no I/O here
         self.recorder = Recorder(
             self.store,
             flush_interval_s=settings.store.flush_interval_ms / 1000,
@@ -61,22 +66,26 @@ class Services:
             lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
-        self.policy = Policy()
-        self.policy.replace_synced(self.store.load_arms())
+        self.policy = Policy()  # filled from the store by load_state()
         self.registry = Registry(settings.models)
-        self.registry.apply(self.store.model_overrides())
         self.pool = self.registry.pool()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
         self.lengths = OutputLength(settings.routing.expected_output_tokens)
+        # the protocols the models speak
+        self.protocols = frozenset(
+            settings.upstreams[m.upstream].protocol for m in settings.models.values()
+        )
+        # one provider per upstream, chosen by the protocol it speaks
         self.upstreams: dict[str, Upstream] = {
-            name: OpenAIUpstream(up, settings.failover) for name, up in settings.upstreams.items()
+            name: (AnthropicUpstream if up.protocol == "anthropic" else OpenAIUpstream)(
+                up, settings.failover
+            )
+            for name, up in settings.upstreams.items()
         }
         self.difficulty = _load_difficulty() if settings.routing.difficulty else None
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
-        from arbiter.pipeline import DecisionIds, judge_caller  # late: pipeline imports us
-
         self.new_id = DecisionIds()
 
         self.learner = Learner(
@@ -142,6 +151,10 @@ class Services:
     def upstream_for(self, model: str) -> Upstream:
         return self.upstreams[self.registry[model].upstream]
 
+    def protocol_of(self, model: str) -> Protocol:
+        """The API `model`'s upstream speaks."""
+        return self.settings.upstreams[self.registry[model].upstream].protocol
+
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
         if self.settings.store.durability == "strict":
@@ -187,7 +200,14 @@ class Services:
         return await asyncio.to_thread(self.store.decision, decision_id)
 
     # -- lifecycle --------------------------------------------------------------------------
+    def load_state(self) -> None:
+        """The store I/O of start-up: the schema, the learned policy, registry overrides."""
+        self.store.migrate()
+        self.policy.replace_synced(self.store.load_arms())
+        self.refresh_registry()
+
     async def start(self) -> None:
+        await asyncio.to_thread(self.load_state)
         self.recorder.start()
         loop = asyncio.get_running_loop()
         self._sync_task = loop.create_task(self._sync_loop())

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from arbiter.canonical import CanonicalRequest, Protocol
+from arbiter.errors import ArbiterError
+
 
 @dataclass(slots=True)
 class ChatRequest:
@@ -25,6 +28,25 @@ class ChatRequest:
     # max_tokens was not the client's: Arbiter enforces it (budgets), sent per model under the
     # name that model accepts (ModelSettings.max_tokens_param); the client's body is untouched
     limit_injected: bool = False
+    protocol: Protocol = "openai"  # the client's: `body` is in its format
+    # the protocol-neutral form, for models that speak the other protocol (decoded on demand)
+    canonical: CanonicalRequest | None = None
+    canonical_error: str | None = None  # why the body could not be decoded (then untranslatable)
+    # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
+    # (its top-level system prompt as a message, images as image parts)
+    budget_body: dict[str, Any] | None = None
+
+    def to_canonical(self) -> CanonicalRequest | None:
+        """The canonical request (decoded from an OpenAI body the first time it is needed), or
+        None when the body has something the protocol-neutral form cannot hold."""
+        if self.canonical is None and self.canonical_error is None:
+            from arbiter.protocols.openai import decode_request  # only when a model needs it
+
+            try:
+                self.canonical = decode_request(self.body)
+            except ArbiterError as err:
+                self.canonical_error = err.message
+        return self.canonical
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +71,7 @@ class ChatResult:
     usage: Usage
     latency_ms: float
     raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
-    protocol: str = "openai"  # the wire format of body/raw ("openai" or "anthropic")
+    protocol: Protocol = "openai"  # the wire format of `body` and `raw`
 
 
 def estimate_tokens(text: str) -> int:

@@ -181,6 +181,7 @@ def test_retention_prunes_old_records_and_minutes(tmp_path: Path) -> None:
     text = text.replace("[store]", "[store]\nretention_days = 7\ntimeseries_retention_days = 30")
     settings = config.loads(text, env=ENV)
     services = Services(settings, seed=1)
+    services.load_state()
     now = time.time()
     store = services.store
     store.write([decision("old", ts=now - 10 * 86400), grade("old", 0.5, ts=now - 10 * 86400)])

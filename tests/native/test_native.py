@@ -288,6 +288,7 @@ def test_prompt_features_finite_normalised_deterministic(text: str, k: int) -> N
 def test_module_exports() -> None:
     assert sorted(_native.__all__) == [
         "Choice",
+        "LinearRegex",
         "LogLinear",
         "NativeError",
         "choose",

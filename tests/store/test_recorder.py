@@ -26,6 +26,7 @@ class FlakyStore:
         self.down = False
         self.lose_replies = 0  # commit, then fail anyway (the reply was lost)
         self.delay_s = 0.0
+        self.gate: threading.Event | None = None  # set: writes wait until it opens
         self.calls: list[tuple[str | None, int]] = []
         self._lock = threading.Lock()
 
@@ -34,6 +35,8 @@ class FlakyStore:
             self.calls.append((batch_id, len(records)))
         if self.delay_s:
             time.sleep(self.delay_s)
+        if self.gate is not None:
+            self.gate.wait(30.0)
         if self.down:
             raise StoreError("connection refused")
         self.inner.write(records, batch_id=batch_id)
@@ -70,12 +73,12 @@ def _recorder(made: list[Recorder], store: Any, **kw: Any) -> Recorder:
 
 
 def test_submit_is_off_the_request_path(flaky: FlakyStore, recorders: list[Recorder]) -> None:
-    flaky.delay_s = 0.3  # a slow store must not slow submit down
+    flaky.gate = threading.Event()  # a store that does not answer must not hold submit up
     rec = _recorder(recorders, flaky)
-    t0 = time.perf_counter()
     for i in range(2000):
-        rec.submit(decision(f"d{i}"))
-    assert time.perf_counter() - t0 < 0.25
+        rec.submit(decision(f"d{i}"))  # would block here for good if submit waited on a write
+    assert flaky.inner.decisions(tenant=None, limit=5000) == [], "nothing written yet"
+    flaky.gate.set()
     assert rec.flush(10.0)
     assert len(flaky.inner.decisions(tenant=None, limit=5000)) == 2000
 

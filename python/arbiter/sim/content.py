@@ -9,12 +9,12 @@ from __future__ import annotations
 import ast
 import json
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from random import Random
 from typing import Any, Literal
 
+from arbiter import linear
 from arbiter.sim import prose
 from arbiter.workload import Solution, Task, terms_of
 
@@ -26,14 +26,16 @@ _VAGUE = (
     "There are many ways to look at this. It is a complex topic and opinions differ.",
     "Sure. In general, it depends on the situation.",
 )
-_TASK_HINTS: tuple[tuple[Task, re.Pattern[str]], ...] = (
-    ("code", re.compile(r"\b(python|function|def |code|implement|script|regex|sql)\b", re.I)),
-    ("translation", re.compile(r"\btranslat", re.I)),
-    ("summarization", re.compile(r"\b(summari[sz]e|summary|tl;?dr)\b", re.I)),
-    ("creative", re.compile(r"\b(poem|haiku|story|limerick|verse|lyrics)\b", re.I)),
-    ("math", re.compile(r"\d\s*[-+*/×x÷]\s*\d|\bhow (many|much)\b.*\d|\bcalculate\b", re.I)),
+# Linear-time patterns (arbiter.linear): prompts come from the sidecar's clients.
+_TASK_HINTS: tuple[tuple[Task, linear.Pattern], ...] = (
+    ("code", linear.compile(r"(?i)\b(python|function|def |code|implement|script|regex|sql)\b")),
+    ("translation", linear.compile(r"(?i)\btranslat")),
+    ("summarization", linear.compile(r"(?i)\b(summari[sz]e|summary|tl;?dr)\b")),
+    ("creative", linear.compile(r"(?i)\b(poem|haiku|story|limerick|verse|lyrics)\b")),
+    ("math", linear.compile(r"(?i)\d\s*[-+*/×x÷]\s*\d|\bhow (many|much)\b.*\d|\bcalculate\b")),
 )
-_EXPR_RE = re.compile(r"[\d(][\d\s.+\-*/()]*[\d)]")
+_EXPR_RE = linear.compile(r"[\d(][\d\s.+\-*/()]*[\d)]")
+_FUNCTION_NAME = linear.compile(r"\b(?:def\s+|function\s+`?|named\s+`?)([A-Za-z_]\w*)")
 _OPS: Mapping[type[ast.AST], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -120,7 +122,7 @@ def _eval_arithmetic(prompt: str) -> float | None:
     for expr in candidates:
         try:
             value = _eval_node(ast.parse(expr.strip(), mode="eval").body)
-        except (SyntaxError, ValueError, ZeroDivisionError):
+        except (SyntaxError, ValueError, ArithmeticError, RecursionError, MemoryError):
             continue
         if value is not None and any(op in expr for op in "+-*/"):
             return value
@@ -169,8 +171,8 @@ def _code(prompt: str, solution: Solution | None, good: bool, rng: Random) -> An
 
 
 def _function_name(prompt: str) -> str:
-    match = re.search(r"\b(?:def\s+|function\s+`?|named\s+`?)([A-Za-z_]\w*)", prompt)
-    return match.group(1) if match else "solve"
+    match = _FUNCTION_NAME.search(prompt)
+    return (match.group(1) or "solve") if match else "solve"
 
 
 # ---------------------------------------------------------------------------------------------

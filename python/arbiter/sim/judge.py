@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from random import Random
 
+from arbiter import linear
 from arbiter.sim.content import REFUSAL, detect_task
 from arbiter.workload import check_answer, final_answer, parse_json_answer, recognise, terms_of
 
-_PY_BLOCK = re.compile(r"```(?:python|py)\s*\n(.*?)```", re.S)
+_PY_BLOCK = linear.compile(r"(?s)```(?:python|py)\s*\n(.*?)```")  # linear-time: untrusted
 _TERMINAL = tuple(".!?\"')`]}")
 
 
@@ -124,7 +124,7 @@ def _code_ok(text: str, name: str | None) -> bool:
     for block in blocks:
         try:
             tree = ast.parse(block)
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             return False
         if name is None or any(
             isinstance(node, ast.FunctionDef) and node.name == name for node in ast.walk(tree)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from arbiter import linear
 from arbiter.errors import ConfigError
 from arbiter.sim import anthropic_wire
 from arbiter.sim.config import ModelProfile, SimConfig
@@ -30,7 +30,7 @@ from arbiter.sim.sse import EventStream
 from arbiter.sim.state import SimState
 
 logger = logging.getLogger(__name__)
-_BEARER = re.compile(r"^Bearer\s+\S+", re.I)
+_BEARER = linear.compile(r"(?i)^Bearer\s+\S+")  # linear-time: headers are untrusted
 _CREATED = 1_700_000_000
 
 

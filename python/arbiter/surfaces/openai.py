@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from arbiter.errors import ArbiterError, InvalidRequest
-from arbiter.types import ChatRequest, estimate_tokens
+from arbiter.protocols import anthropic_response, openai_response
+from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # orjson reads up to 1024 levels but writes at most 254: a body it read yet cannot forward would
@@ -154,3 +155,16 @@ def models_body(names: list[str], created: int) -> dict[str, Any]:
             {"id": n, "object": "model", "created": created, "owned_by": "arbiter"} for n in names
         ],
     }
+
+
+def render_result(result: ChatResult, upstream_protocol: str, created: int) -> bytes:
+    """The chat.completion body for an answer: the upstream's bytes when it speaks OpenAI, else
+    its Anthropic answer translated."""
+    if upstream_protocol == "openai":
+        return result.raw or orjson.dumps(result.body)
+    canonical = anthropic_response.decode_response(result.body)
+    return orjson.dumps(openai_response.encode_response(canonical, result.model, created))
+
+
+def render_error(err: ArbiterError) -> tuple[bytes, int]:
+    return error_bytes(err), err.http_status

@@ -17,6 +17,7 @@ import httpx
 import orjson
 
 from arbiter import __version__
+from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import (
     UpstreamError,
@@ -69,7 +70,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
 class AnthropicUpstream(HTTPProvider):
     """POST {base_url}/v1/messages with `x-api-key` and `anthropic-version`."""
 
-    protocol = "anthropic"
+    protocol: Protocol = "anthropic"
 
     def __init__(
         self,
@@ -139,7 +140,7 @@ class AnthropicStream(SSEStream):
     matching UpstreamError, and `done` turns True only at message_stop. A frame, like a line,
     may have at most `max_event_bytes`."""
 
-    protocol = "anthropic"
+    protocol: Protocol = "anthropic"
 
     def __init__(
         self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from arbiter.canonical import Protocol as WireProtocol
 from arbiter.config import ModelSettings
 from arbiter.types import ChatResult, Usage
 
@@ -13,7 +14,7 @@ class UpstreamStream(Protocol):
     """An open streaming answer: the status was 2xx and the first event carrying content (text,
     a tool call, a finish reason or usage) has arrived, so a failure before it can fail over."""
 
-    protocol: str  # "openai" or "anthropic": what events() yields
+    protocol: WireProtocol  # what events() yields
 
     def events(self) -> AsyncIterator[bytes]:
         """Protocol-native items, one at a time as they arrive. OpenAI: the SSE `data:`
@@ -39,7 +40,7 @@ class Upstream(Protocol):
     """One provider: it takes and returns bodies in its own protocol (`protocol`); errors come
     as the ArbiterError tree, in words safe to show a client."""
 
-    protocol: str  # "openai" or "anthropic"
+    protocol: WireProtocol  # "openai" or "anthropic"
 
     async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
         """The whole answer (ChatResult.protocol says its format), within the total timeout

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
     UpstreamError,
@@ -167,7 +168,7 @@ class HTTPProvider:
     flows, cookies) cost more than the transport itself and do nothing for a fixed upstream
     (bench/results/overhead.profile.md)."""
 
-    protocol = ""
+    protocol: Protocol  # the format of the bodies it takes and returns
 
     def __init__(
         self,
@@ -261,7 +262,7 @@ class SSEStream:
     A protocol's stream implements `_next_item` (its next event, or None at the end) and
     `_opening` (an event with nothing to show yet); prime() and events() are shared."""
 
-    protocol = ""
+    protocol: Protocol  # the format of what events() yields
 
     def __init__(
         self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings

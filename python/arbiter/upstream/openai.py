@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from arbiter import __version__
+from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError, UpstreamRejected
 from arbiter.types import ChatResult, Usage
@@ -41,7 +42,7 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
 class OpenAIUpstream(HTTPProvider):
     """POST {base_url}/chat/completions with a Bearer key; bodies and answers in OpenAI's format."""
 
-    protocol = "openai"
+    protocol: Protocol = "openai"
 
     def __init__(
         self,
@@ -104,7 +105,7 @@ class _OpenAIStream(SSEStream):
     """Yields the `data:` payloads (without the prefix), `[DONE]` excluded; `done` turns True
     at `data: [DONE]`, the only sign the answer is complete."""
 
-    protocol = "openai"
+    protocol: Protocol = "openai"
 
     def _pop_event(self) -> bytes | None:
         """The next `data:` payload among the lines already read, or None when there is none."""

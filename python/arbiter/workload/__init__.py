@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 from random import Random
 from typing import Any
 
+from arbiter import linear
 from arbiter.workload._base import (
     SYSTEM_PROMPTS,
     TASK_WEIGHTS,
@@ -47,19 +49,44 @@ __all__ = [
 _FAMILIES: tuple[Family, ...] = MATH_FAMILIES + CODE_FAMILIES + EXTRACTION_FAMILIES + OPEN_FAMILIES
 
 
-def _compile(template: str) -> re.Pattern[str]:
-    parts: list[str] = []
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A template as a linear-time pattern (arbiter.linear: prompts are untrusted text). A
+    placeholder used twice is captured twice (no backreferences) and the copies compared."""
+
+    pattern: linear.Pattern
+    repeats: tuple[tuple[str, str], ...]  # (placeholder, group of its later copy)
+
+    def values(self, text: str) -> dict[str, str] | None:
+        match = self.pattern.match(text)
+        if match is None:
+            return None
+        groups = {name: match.group(i) or "" for name, i in self.pattern.groupindex.items()}
+        if any(groups[name] != groups[copy] for name, copy in self.repeats):
+            return None
+        return {name: value for name, value in groups.items() if "__" not in name}
+
+
+def _compile(template: str) -> _Template:
+    parts: list[str] = ["(?s)"]
+    repeats: list[tuple[str, str]] = []
     seen: set[str] = set()
     for literal, name, _spec, _conv in string.Formatter().parse(template):
         parts.append(re.escape(literal))
         if name is None:
             continue
-        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        if name in seen:
+            copy = f"{name}__{len(repeats)}"
+            repeats.append((name, copy))
+            parts.append(f"(?P<{copy}>.+?)")
+        else:
+            parts.append(f"(?P<{name}>.+?)")
         seen.add(name)
-    return re.compile("".join(parts), re.S)
+    parts.append(r"\z")
+    return _Template(linear.compile("".join(parts)), tuple(repeats))
 
 
-_PATTERNS: tuple[tuple[re.Pattern[str], Family], ...] = tuple(
+_PATTERNS: tuple[tuple[_Template, Family], ...] = tuple(
     (_compile(t), fam) for fam in _FAMILIES for t in fam.templates
 )
 
@@ -67,12 +94,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Family], ...] = tuple(
 def recognise(prompt: str) -> Solution | None:
     """The solution of a prompt that one of this module's templates produced, else None."""
     text = prompt.strip()
-    for pattern, family in _PATTERNS:
-        match = pattern.fullmatch(text)
-        if match is None:
+    for template, family in _PATTERNS:
+        values = template.values(text)
+        if values is None:
             continue
         try:
-            return family.solve(match.groupdict())
+            return family.solve(values)
         except (KeyError, ValueError, StopIteration):
             continue
     return None

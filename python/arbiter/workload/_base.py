@@ -6,12 +6,12 @@ Pure data and functions; no I/O.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from random import Random
 from typing import Any
 
+from arbiter import linear
 from arbiter.classify import TASKS as TASKS  # re-exported: the one vocabulary
 from arbiter.classify import TaskType
 
@@ -31,8 +31,9 @@ SYSTEM_PROMPTS = (
     "You are a concise, accurate assistant.",
     "Answer carefully. Show your reasoning when it helps.",
 )
-_ANSWER_RE = re.compile(r"^\s*\**answer\**\s*[:=]\s*\**\s*\$?\s*(-?[\d,]*\.?\d+)", re.I | re.M)
-_FENCE_RE = re.compile(r"```(?:json|python|py)?\s*\n(.*?)(?:```|\Z)", re.S)
+# Linear-time patterns (arbiter.linear): answers are untrusted text.
+_ANSWER_RE = linear.compile(r"(?im)^\s*\**answer\**\s*[:=]\s*\**\s*\$?\s*(-?[\d,]*\.?\d+)")
+_FENCE_RE = linear.compile(r"(?s)```(?:json|python|py)?\s*\n(.*?)(?:```|\z)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,10 @@ def parse_json_answer(content: str) -> Any:
     fenced = _FENCE_RE.search(text)
     if fenced and not text.startswith(("{", "[")):
         text = fenced.group(1).strip()
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError as err:  # "[[[[...": an answer, not a value we can read
+        raise ValueError("JSON nested too deeply") from err
 
 
 def check_answer(task: str, truth: str | None, content: str) -> float | None:

@@ -5,11 +5,13 @@ Translations carry a reference answer; the others carry the key terms a relevant
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from random import Random
 
+from arbiter import linear
 from arbiter.workload._base import Family, Solution, Task, pick, sol
+
+_TERMS = linear.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # linear-time: answers are untrusted
 
 _TOPICS = (  # subject, field, aspect 1, aspect 2, benefit, risk
     ("Solar power", "energy policy", "household energy bills", "air quality",
@@ -96,7 +98,7 @@ _STOP = frozenset(("a", "an", "the", "of", "to", "in", "on", "for", "and", "or",
 
 def terms_of(text: str) -> tuple[str, ...]:
     """The content words of a phrase, lower-cased (used to judge relevance)."""
-    words = re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
+    words = _TERMS.findall(text.lower())
     return tuple(w for w in words if w not in _STOP and len(w) > 2)
 
 

@@ -7,6 +7,7 @@ pub mod difficulty;
 pub mod error;
 pub mod length;
 pub mod rng;
+pub mod scan;
 pub mod tokens;
 
 pub use bandit::{choose, update_arm, Arms, Choice, Policy, Reason};

@@ -2,11 +2,13 @@
 //! values, release the GIL around the kernels, and map `CoreError` to `ValueError`.
 
 use arbiter_core::length::DIM;
+use arbiter_core::scan::{self, Groups, LinearRegex};
 use arbiter_core::{CoreError, LogLinear, Reason};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::collections::HashMap;
 
 create_exception!(
     arbiter._native,
@@ -200,10 +202,128 @@ fn count_tokens(py: Python<'_>, texts: Vec<String>, encoding: &str) -> PyResult<
     Ok(py.detach(|| arbiter_core::tokens::count_tokens_many(&texts, enc)))
 }
 
+// --- linear-time scanning (arbiter_core::scan): the only regex engine for untrusted text ------
+
+/// Texts longer than this are scanned with the GIL released (shorter: the switch costs more).
+const DETACH_BYTES: usize = 8192;
+
+/// One `arbiter_core::scan::LinearRegex`; see the stub for the contract.
+#[pyclass(name = "LinearRegex", module = "arbiter._native", frozen)]
+struct PyLinearRegex {
+    inner: LinearRegex,
+    pattern: String,
+}
+
+/// Matches as one flat list of code-point offsets: `start, end` per group, group 0 first, -1
+/// for a group that did not take part. Flat ints (not tuples in lists) because Python's garbage
+/// collector walks every container: a list per match made 400k matches cost 3x more.
+fn char_offsets(text: &str, found: &[Groups]) -> Vec<i64> {
+    let bytes: Vec<usize> = found
+        .iter()
+        .flatten()
+        .flatten()
+        .flat_map(|&(s, e)| [s, e])
+        .collect();
+    let mut chars = scan::to_char_offsets(text, &bytes).into_iter();
+    let mut out = Vec::with_capacity(found.iter().map(Vec::len).sum::<usize>() * 2);
+    for group in found.iter().flatten() {
+        if group.is_some() {
+            for _ in 0..2 {
+                out.push(
+                    chars
+                        .next()
+                        .map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX)),
+                );
+            }
+        } else {
+            out.extend([-1, -1]);
+        }
+    }
+    out
+}
+
+/// The byte span of code points `[pos, endpos)` of `text`.
+fn byte_span(text: &str, pos: usize, endpos: Option<usize>) -> (usize, usize) {
+    let end = endpos.map_or(text.len(), |e| scan::byte_offset(text, e));
+    (scan::byte_offset(text, pos), end)
+}
+
+/// Runs `f`, with the GIL released when the text is long.
+fn scan_with<T: Send>(py: Python<'_>, text: &str, f: impl FnOnce() -> T + Send) -> T {
+    if text.len() > DETACH_BYTES {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
+
+#[pymethods]
+impl PyLinearRegex {
+    #[new]
+    fn new(pattern: &str) -> PyResult<Self> {
+        let inner = LinearRegex::new(pattern).map_err(NativeError::new_err)?;
+        Ok(Self {
+            inner,
+            pattern: pattern.to_owned(),
+        })
+    }
+
+    #[getter]
+    fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    #[getter]
+    fn groups(&self) -> usize {
+        self.inner.group_count() - 1
+    }
+
+    #[getter]
+    fn groupindex(&self) -> HashMap<String, usize> {
+        let names = self.inner.group_names().into_iter().enumerate();
+        names.filter_map(|(i, n)| n.map(|n| (n, i))).collect()
+    }
+
+    fn is_match(&self, py: Python<'_>, text: &str) -> bool {
+        scan_with(py, text, || self.inner.is_match(text))
+    }
+
+    #[pyo3(signature = (text, pos = 0, endpos = None))]
+    fn search(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        pos: usize,
+        endpos: Option<usize>,
+    ) -> Option<Vec<i64>> {
+        let (start, end) = byte_span(text, pos, endpos);
+        let found = scan_with(py, text, || self.inner.captures_at(text, start, end))?;
+        Some(char_offsets(text, &[found]))
+    }
+
+    #[pyo3(signature = (text, pos = 0, endpos = None))]
+    fn search_all(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        pos: usize,
+        endpos: Option<usize>,
+    ) -> Vec<i64> {
+        let (start, end) = byte_span(text, pos, endpos);
+        let found = scan_with(py, text, || self.inner.captures_all(text, start, end));
+        char_offsets(text, &found)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("LinearRegex({:?})", self.pattern)
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChoice>()?;
     m.add_class::<PyLogLinear>()?;
+    m.add_class::<PyLinearRegex>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;

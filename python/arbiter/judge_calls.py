@@ -1,0 +1,108 @@
+"""The LLM judge's own upstream calls: through the same providers and failover as answers, in
+the judge model's protocol, reserved and settled against `budgets.judge_scope`, and recorded as
+decisions of mode `judge` so their spend is never hidden."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from arbiter.budget import may_be_billed
+from arbiter.canonical import Protocol
+from arbiter.config import ModelSettings
+from arbiter.failover import run_with_failover
+from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
+from arbiter.protocols.openai import decode_request
+from arbiter.records import Attempt, DecisionRecord
+from arbiter.types import ChatResult
+from arbiter.worst_case import CallWorst
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+def judge_body(
+    messages: list[dict[str, str]], m: ModelSettings, protocol: Protocol
+) -> dict[str, Any]:
+    """The judge's request for model `m`, in the protocol its upstream speaks."""
+    body: dict[str, Any] = {"model": m.upstream_model, "messages": messages, "temperature": 0}
+    if protocol == "anthropic":
+        canonical = decode_request({**body, "max_tokens": JUDGE_MAX_TOKENS})
+        return encode_anthropic(canonical, m.upstream_model, default_max_tokens=JUDGE_MAX_TOKENS)
+    body[m.max_tokens_param] = JUDGE_MAX_TOKENS
+    return body
+
+
+JUDGE_MAX_TOKENS = 200
+
+
+def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], Any]:
+    """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
+    tenant whose answer it grades, and reserved and settled against the caps of
+    `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
+    skips the grade: grading is best-effort)."""
+
+    async def call(messages: list[dict[str, str]], tenant: str) -> str:
+        s = services
+        judge = s.settings.routing.judge_model
+        assert judge is not None, "judge_caller is only wired when a judge model is configured"
+        m = s.registry[judge]
+        body = judge_body(messages, m, s.protocol_of(judge))
+        decision_id = s.new_id()
+        worst = CallWorst(
+            lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
+        )
+        caps = s.budgets.judge_caps(tenant, time.time())
+        charge = await s.budgets.open(decision_id, caps, worst, (judge,))
+        attempts: list[Attempt] = []
+        started = time.perf_counter()
+
+        async def send(model: str) -> ChatResult:
+            await s.budgets.before_call(charge, model)
+            try:
+                return await s.upstream_for(model).complete(body, s.registry[model])
+            except BaseException as err:
+                if may_be_billed(err):
+                    charge.commit(worst(model))
+                raise
+
+        try:
+            _, result = await run_with_failover(
+                (judge,), send, settings=s.settings.failover, breaker=s.breaker, attempts=attempts
+            )
+        except BaseException:
+            await s.budgets.settle(decision_id, charge.committed)
+            raise
+        u = result.usage
+        if u.reported_cost_usd is not None:
+            cost = u.reported_cost_usd
+        elif u.prompt_tokens or u.completion_tokens:
+            cost = m.cost_usd(u.prompt_tokens, u.completion_tokens)
+        else:
+            cost = worst(judge)
+        cost += charge.committed
+        await s.budgets.settle(decision_id, cost)
+        await s.record(
+            DecisionRecord(
+                id=decision_id,
+                ts=time.time(),
+                tenant=tenant,
+                task="judge",
+                mode="judge",
+                chosen_model=judge,
+                reason="LLM judge call",
+                candidates=(),
+                attempts=tuple(attempts),
+                status="ok",
+                cost_usd=cost,
+                baseline_model=judge,
+                baseline_cost_usd=0.0,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                prompt_tokens=u.prompt_tokens,
+                completion_tokens=u.completion_tokens,
+            )
+        )
+        return result.content
+
+    return call

@@ -1,0 +1,187 @@
+"""How one streamed answer crosses from an upstream to a client: a codec per (upstream protocol,
+client protocol).
+
+Same protocol: the upstream's bytes are relayed as they came (OpenAI `data:` payloads get their
+prefix back; Anthropic frames go out whole). Different protocols: the upstream's events are
+decoded into canonical events and encoded in the client's protocol. Every codec collects the
+answer's text and finish reason (in OpenAI's words, which grading reads) and holds back the
+terminal event ([DONE], or message_stop): the relay sends it only once the decision is recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol as TypingProtocol
+
+from arbiter.canonical import (
+    MessageDelta,
+    MessageStop,
+    Protocol,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+)
+from arbiter.errors import ArbiterError
+from arbiter.protocols import anthropic_stream, openai_stream
+from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
+from arbiter.protocols.openai_response import finish_reason_out
+from arbiter.surfaces.openai import sse_error_event as openai_error_event
+from arbiter.upstream.openai import parse_chunk
+
+
+class RelayCodec(TypingProtocol):
+    parts: list[str]  # the answer's text as it came
+    finish: str | None  # OpenAI's finish_reason words
+
+    def feed(self, item: bytes) -> bytes:
+        """One upstream item (an OpenAI payload or an Anthropic frame) -> bytes for the client
+        now (b"" for none). Raises UpstreamError for garbage or an upstream error event."""
+        ...
+
+    def end(self) -> bytes:
+        """The upstream ended properly: what is left to send before the terminal event."""
+        ...
+
+    def terminal(self) -> bytes: ...
+
+    def error(self, err: ArbiterError) -> bytes:
+        """The one terminal error event, in the client's protocol."""
+        ...
+
+
+def relay_codec(
+    upstream: Protocol, client: Protocol, model: str, *, include_usage: bool, created: int
+) -> RelayCodec:
+    if upstream == client:
+        if client == "openai":
+            return OpenAIPassThrough(model, include_usage)
+        return AnthropicPassThrough(model)
+    decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
+    encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder
+    if upstream == "openai":
+        decoder = openai_stream.StreamDecoder(model)
+        encoder = anthropic_stream.StreamEncoder(model)
+    else:
+        decoder = anthropic_stream.StreamDecoder(model)
+        encoder = openai_stream.StreamEncoder(model, include_usage=include_usage, created=created)
+    return Translating(decoder, encoder)
+
+
+class OpenAIPassThrough:
+    """OpenAI upstream to OpenAI client: each chunk relayed as it came."""
+
+    __slots__ = ("_include_usage", "_model", "finish", "parts")
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        self.parts: list[str] = []
+        self.finish: str | None = None
+
+    def feed(self, item: bytes) -> bytes:
+        chunk = parse_chunk(item, self._model)
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            delta = choices[0].get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(text, str):
+                self.parts.append(text)
+            reason = choices[0].get("finish_reason")
+            if isinstance(reason, str):
+                self.finish = reason
+        # we always ask the upstream for usage (for cost); the client gets it only if it asked
+        elif chunk.get("usage") is not None and not self._include_usage:
+            return b""
+        return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def end(self) -> bytes:
+        return b""
+
+    def terminal(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def error(self, err: ArbiterError) -> bytes:
+        return openai_error_event(err)
+
+
+class _Collecting:
+    """Text and finish reason from canonical events; message_stop is held back."""
+
+    __slots__ = ("finish", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.finish: str | None = None
+
+    def _see(self, event: StreamEvent) -> None:
+        if isinstance(event, TextDelta):
+            self.parts.append(event.text)
+        elif isinstance(event, MessageDelta):
+            self.finish = finish_reason_out(event.stop_reason)
+
+
+class AnthropicPassThrough(_Collecting):
+    """Anthropic upstream to Anthropic client: each frame relayed as it came; the upstream's
+    message_stop frame is the terminal event."""
+
+    __slots__ = ("_decoder", "_stop")
+
+    def __init__(self, model: str) -> None:
+        super().__init__()
+        self._decoder = anthropic_stream.StreamDecoder(model)
+        self._stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+
+    def feed(self, item: bytes) -> bytes:
+        held = False
+        for event in self._decoder.feed(item):
+            self._see(event)
+            held = held or isinstance(event, MessageStop)
+        if held:
+            self._stop = item
+            return b""
+        return item
+
+    def end(self) -> bytes:
+        return b""
+
+    def terminal(self) -> bytes:
+        return self._stop
+
+    def error(self, err: ArbiterError) -> bytes:
+        return anthropic_error_event(err)
+
+
+class Translating(_Collecting):
+    """One protocol's upstream events -> canonical -> the other protocol's client events."""
+
+    __slots__ = ("_decoder", "_encoder")
+
+    def __init__(
+        self,
+        decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder,
+        encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder,
+    ) -> None:
+        super().__init__()
+        self._decoder = decoder
+        self._encoder = encoder
+
+    def _encode(self, events: list[StreamEvent]) -> bytes:
+        out = b""
+        for event in events:
+            self._see(event)
+            if not isinstance(event, MessageStop):
+                out += self._encoder.encode(event)
+        return out
+
+    def feed(self, item: bytes) -> bytes:
+        return self._encode(self._decoder.feed(item))
+
+    def end(self) -> bytes:
+        if isinstance(self._decoder, openai_stream.StreamDecoder) and not self._decoder.done:
+            return self._encode(self._decoder.finish())  # OpenAI's [DONE] is not an item
+        return b""
+
+    def terminal(self) -> bytes:
+        return self._encoder.encode(MessageStop())
+
+    def error(self, err: ArbiterError) -> bytes:
+        return self._encoder.error(StreamError(err))

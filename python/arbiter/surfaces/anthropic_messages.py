@@ -1,0 +1,68 @@
+"""Anthropic's Messages API at the client edge: POST /v1/messages and /v1/messages/count_tokens.
+
+Decoding and validation are the codec's (protocols/anthropic.py: 400s naming the field); this
+module turns the canonical request into the pipeline's ChatRequest, renders a finished answer in
+Anthropic's format (the upstream's own bytes when it speaks Anthropic too) and renders errors in
+Anthropic's shape and statuses. Streams are rendered by relay_codec.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.errors import ArbiterError
+from arbiter.protocols import anthropic, anthropic_response, openai_response
+from arbiter.protocols._check import load_json
+from arbiter.protocols.openai import encode_request as openai_view
+from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+
+error_bytes = anthropic_response.error_bytes
+error_status = anthropic_response.error_status
+
+
+def parse_messages_request(raw: bytes) -> ChatRequest:
+    """A /v1/messages body -> ChatRequest (raises InvalidRequest in the codec's words)."""
+    body = load_json(raw)
+    canonical = anthropic.decode_request(body)
+    assert isinstance(body, dict)  # decode_request refuses anything else
+    # The OpenAI view of the same request: classification reads its messages, budgets count
+    # it (the top-level system prompt becomes a message there, images image parts).
+    view = openai_view(canonical, canonical.model)
+    text = canonical.text()
+    return ChatRequest(
+        model=canonical.model,
+        messages=view["messages"],
+        body=body,
+        stream=canonical.stream,
+        include_usage=True,  # Anthropic streams always carry usage
+        max_tokens=canonical.max_tokens,
+        response_format=view.get("response_format"),
+        has_tools=bool(canonical.tools),
+        has_images=canonical.has_images,
+        prompt_text=text,
+        prompt_tokens=estimate_tokens(text) + 4 * len(view["messages"]),
+        protocol="anthropic",
+        canonical=canonical,
+        budget_body=view,
+    )
+
+
+def parse_count_tokens_request(raw: bytes) -> dict[str, Any]:
+    """A /v1/messages/count_tokens body -> the OpenAI view whose tokens are counted."""
+    canonical = anthropic.decode_request(load_json(raw), count_tokens=True)
+    return openai_view(canonical, canonical.model)
+
+
+def render_result(result: ChatResult, upstream_protocol: str) -> bytes:
+    """The Message body for an answer: the upstream's bytes when it speaks Anthropic, else its
+    OpenAI answer translated."""
+    if upstream_protocol == "anthropic":
+        return result.raw or orjson.dumps(result.body)
+    canonical = openai_response.decode_response(result.body)
+    return orjson.dumps(anthropic_response.encode_response(canonical, result.model))
+
+
+def render_error(err: ArbiterError) -> tuple[bytes, int]:
+    return error_bytes(err), error_status(err)

@@ -1,0 +1,121 @@
+"""No check on client or upstream text may take super-linear time (issue 11, item 1).
+
+1. Every check that reads untrusted text (bench/redos.py's CHECKS: classifier, graders, math
+   check, cascade rules, judge protocol, simulator, workload) runs on every adversarial shape
+   (whitespace/newline runs, digit and operator runs, repeated separators, unclosed fences,
+   brackets and quotes, nested parentheses, ...) at 16k and 64k characters: the time must grow
+   about 4x (linear), far from 16x (quadratic), and stay under an absolute ceiling. Min of
+   repeats, re-measured before failing: this separates linear from quadratic, it does not time.
+   Each check runs in a child process under a timeout, so a backtracking pattern fails the test
+   instead of hanging the suite.
+2. Python's backtracking ``re`` never scans untrusted text: every use of it in python/arbiter is
+   in the audited list below, with the reason it is safe. A new one fails until it is audited
+   (and almost always it should be ``arbiter.linear.compile`` instead).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from tests.bench_scripts import load
+
+REPO = Path(__file__).resolve().parents[1]
+_SIZES = (1_000, 4_000, 16_000, 64_000)
+_MAX_GROWTH = 12.0  # for 4x the text: ~4 when linear (up to ~9 on a busy machine), 16 quadratic
+_CEILING_S = 0.3  # one check on 64k characters (the slowest takes ~40 ms)
+_CHILD_TIMEOUT_S = 60.0  # all shapes of one check take about a second (pytest-timeout: 120)
+
+
+def _measure_in_child(check: str) -> tuple[dict[str, list[float]], str | None]:
+    """{shape: seconds per size} for ``check``, and the shape that ran out of time, if any."""
+    code = f"""
+        import json
+        from tests.bench_scripts import load
+        redos = load("redos")
+        for shape in redos.SHAPES:
+            g = redos.measure({check!r}, shape, {_SIZES!r}, repeats=3)
+            if g.ratio >= {_MAX_GROWTH} or g.seconds[-1] >= {_CEILING_S}:
+                g = redos.measure({check!r}, shape, {_SIZES!r}, repeats=7)  # a busy machine
+            print(json.dumps([shape, g.seconds]), flush=True)
+    """
+    path = os.pathsep.join([str(REPO), str(REPO / "python"), os.environ.get("PYTHONPATH", "")])
+    env = dict(os.environ, PYTHONPATH=path)
+    argv = [sys.executable, "-c", textwrap.dedent(code)]
+    try:
+        done = subprocess.run(
+            argv, cwd=REPO, env=env, timeout=_CHILD_TIMEOUT_S, capture_output=True, check=False
+        )
+        out, hung = done.stdout, None
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    except subprocess.TimeoutExpired as err:
+        out, hung = err.stdout or b"", "?"
+    rows = {shape: seconds for shape, seconds in map(json.loads, out.decode().splitlines())}
+    if hung is not None:
+        hung = next((shape for shape in load("redos").SHAPES if shape not in rows), "?")
+    return rows, hung
+
+
+@pytest.mark.parametrize("check", sorted(load("redos").CHECKS))
+def test_check_time_grows_linearly_on_adversarial_text(check: str) -> None:
+    rows, hung = _measure_in_child(check)
+    assert hung is None, f"{check} on {hung!r} ran past {_CHILD_TIMEOUT_S} s"
+    for shape, seconds in rows.items():
+        ms = [round(s * 1e3, 3) for s in seconds]
+        ratio = max(max(b, 2e-5) / max(a, 2e-5) for a, b in pairwise(seconds))
+        assert ratio < _MAX_GROWTH, f"{check} on {shape!r}: {ms} ms at {_SIZES} chars"
+        assert seconds[-1] < _CEILING_S, f"{check} on {shape!r}: {ms} ms"
+
+
+# file (relative to python/arbiter) -> `re.<function>` -> how many uses, each audited:
+_AUDITED_RE_USES: dict[str, dict[str, int]] = {
+    # Builds literal alternations for linear.compile; matches nothing itself.
+    "classify.py": {"re.escape": 1},
+    # Escapes a template's literal text for linear.compile; matches nothing itself.
+    "workload/__init__.py": {"re.escape": 1},
+    # The operator's config file and environment, read once at startup: trusted text.
+    "config.py": {"re.fullmatch": 1, "re.match": 1, "re.compile": 2},
+    # An age like "15m" (export/timeseries `since`): fullmatch of `\d+(\.\d+)?[smhd]`, anchored
+    # with no adjacent or nested quantifiers over the same characters: linear.
+    "store/export.py": {"re.compile": 1},
+}
+
+
+def _re_uses(source: str) -> Counter[str]:
+    """`re.<name>` attribute uses and `from re import` names in one module."""
+    uses: Counter[str] = Counter()
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "re"
+            and node.attr not in ("Pattern", "Match")  # type annotations
+        ):
+            uses[f"re.{node.attr}"] += 1
+        elif isinstance(node, ast.ImportFrom) and node.module in ("re", "regex"):
+            uses.update(f"re.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            uses.update("import regex" for a in node.names if a.name == "regex")
+    return uses
+
+
+def test_backtracking_re_is_used_only_where_audited() -> None:
+    root = Path(__file__).resolve().parents[1] / "python" / "arbiter"
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        uses = _re_uses(path.read_text())
+        if uses:
+            found[path.relative_to(root).as_posix()] = dict(uses)
+    assert found == _AUDITED_RE_USES, (
+        "a use of Python's backtracking `re` changed. Client or upstream text goes through "
+        "arbiter.linear.compile (Rust, linear time); audit anything else here with its reason."
+    )
