@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import re
+import string
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -82,8 +82,9 @@ _STATUS_WORDS = {
     413: "request too large", 415: "unsupported media type", 422: "unprocessable request",
     429: "rate limited", 529: "overloaded",
 }  # fmt: skip
-# an upstream error code, type or param we may echo (fixed-length, so no backtracking)
-_SAFE_CODE = re.compile(r"[A-Za-z0-9_.\[\]-]{1,64}")
+# the characters of an upstream error code, type or param we may echo (a set, not a regex:
+# upstream text goes through nothing that can backtrack)
+_CODE_CHARS = frozenset(string.ascii_letters + string.digits + "_.[]-")
 _LOGGED_CHARS = 2000
 
 
@@ -95,7 +96,8 @@ def safe_message(model: str, status: int) -> str:
 def safe_code(value: Any) -> str | None:
     """`value` when it is a plain identifier (context_length_exceeded, overloaded_error), which
     helps a client and cannot carry prose; None otherwise."""
-    return value if isinstance(value, str) and _SAFE_CODE.fullmatch(value) else None
+    plain = isinstance(value, str) and 0 < len(value) <= 64 and _CODE_CHARS.issuperset(value)
+    return value if plain else None
 
 
 def safe_error_text(model: str, status: int, raw: bytes, code: Any = None) -> str:
