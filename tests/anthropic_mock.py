@@ -6,6 +6,8 @@ The request's `model` picks the behaviour (so one server serves every test):
   overloaded        529 overloaded_error
   bad-request       400 invalid_request_error
   reset             a stream cut (connection aborted) after its first text delta
+  reset-early       a stream cut after message_start and ping, before any content
+  malformed-early   a stream whose first event after message_start is not JSON
   malformed         a stream whose second delta is not JSON
   overloaded-event  a stream that sends an `error` event (overloaded_error) after one delta
   no-stop           a stream that ends cleanly but without message_stop
@@ -183,6 +185,10 @@ class AnthropicMock:
             frames = self.replay_pieces
         elif model == "reset":
             frames = frames[:4]
+        elif model == "reset-early":
+            frames = frames[:2]
+        elif model == "malformed-early":
+            frames = [frames[0], b"event: content_block_start\ndata: {not json\n\n"]
         elif model == "malformed":
             frames = [*frames[:4], b"event: content_block_delta\ndata: {not json\n\n", *frames[4:]]
         elif model == "overloaded-event":
@@ -203,7 +209,7 @@ class AnthropicMock:
             await w.drain()
             if model == "replay-pieces":
                 await asyncio.sleep(0.1)  # a read of its own for each piece
-        if model == "reset":
+        if model in ("reset", "reset-early"):
             w.transport.abort()
             return False
         if model == "stall":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from starlette.applications import Starlette
 
 from arbiter import config
 from arbiter.auth import create_key
@@ -32,6 +33,7 @@ class InProcess:
     services: Services
     sim: SimServer
     api_key: str
+    app: Starlette  # for clients that bring their own transport (the SDKs use httpx2)
     admin_key: str = ADMIN_KEY
 
     @property
@@ -70,6 +72,6 @@ async def sidecar_in_process(
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://arbiter", timeout=30
             ) as client:
-                yield InProcess(client, services, sim, key)
+                yield InProcess(client, services, sim, key, app)
         finally:
             await services.stop()

@@ -401,3 +401,21 @@ def test_a_connection_failure_names_no_host() -> None:
     with pytest.raises(e.UpstreamUnavailable) as info:
         run(go())
     assert "127.0.0.1" not in info.value.message and "connection failed" in info.value.message
+
+
+def test_open_stream_takes_the_deadline_the_pipeline_passes(mock: AnthropicMock) -> None:
+    # Pipeline.stream calls open_stream(body, model, deadline=...) for every provider
+    async def go() -> bool:
+        up = provider(mock)
+        try:
+            deadline = time.monotonic() + 10
+            stream = await up.open_stream(dict(BODY), model("text"), deadline=deadline)
+            try:
+                assert [f async for f in stream.events()]
+            finally:
+                await stream.aclose()
+            return stream.done
+        finally:
+            await up.aclose()
+
+    assert run(go())

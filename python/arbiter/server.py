@@ -36,6 +36,7 @@ from arbiter.errors import (
     PolicyDenied,
     RequestTimeout,
     UnknownModel,
+    UpstreamError,
 )
 from arbiter.event_stream import EventStreamResponse
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -64,7 +65,10 @@ Render = Callable[[ArbiterError], tuple[bytes, int]]
 def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
     """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
     # a client too slow to send its body may still be sending it: end the connection
-    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else None
+    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else {}
+    if isinstance(err, UpstreamError) and err.retry_after_s:
+        # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
+        headers["retry-after"] = str(math.ceil(err.retry_after_s))
     body, status = render(err)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
@@ -492,10 +496,13 @@ def _guard(handler: Any, render: Render = openai_surface.render_error) -> Any:
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
+    anthropic_path = request.url.path.startswith("/v1/messages")
+    render = anthropic_render if anthropic_path else openai_surface.render_error
     if exc.status_code == 404:
-        return error_response(NotFound(f"Unknown path {request.url.path}."))
+        return error_response(NotFound(f"Unknown path {request.url.path}."), render)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."))
+        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."), render)
     err = InvalidRequest(str(exc.detail))
     return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
 

@@ -144,6 +144,16 @@ def _system(value: Any) -> tuple[str, ...]:
 
 def _messages(raw: list[Any]) -> tuple[Message, ...]:
     out = tuple(_message(msg, i) for i, msg in enumerate(raw))
+    for i, msg in enumerate(out):
+        # Anthropic's rule; an empty turn also vanishes when translated (OpenAI then gets no
+        # messages at all), so it must be the caller's 400, not the upstream's
+        empty = all(isinstance(p, TextPart) and not p.text for p in msg.parts)
+        if empty and not (i == len(out) - 1 and msg.role == "assistant"):
+            raise InvalidRequest(
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message",
+                param=f"messages.{i}.content",
+            )
     _check_tool_pairs(out)
     return out
 

@@ -15,7 +15,8 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
 Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
 tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
-(Anthropic answers 400) and tool arguments that are not a JSON object; to OpenAI: images
+(Anthropic answers 400), tool arguments that are not a JSON object and a request left with
+no non-empty message (system text only); to OpenAI: images
 inside tool results, an assistant prefill, more than 4 stop sequences;
 and every other extra field, since a field we do not understand may change the answer.
 """
@@ -30,6 +31,7 @@ from arbiter.canonical import (
     ImagePart,
     OpaquePart,
     Protocol,
+    TextPart,
     ToolCallPart,
     ToolResultPart,
 )
@@ -88,6 +90,9 @@ def _to_anthropic(req: CanonicalRequest) -> str | None:
         return problem
     if any(not s.strip() for s in req.stop):
         return "a whitespace-only stop sequence (Anthropic refuses them)"
+    if all(isinstance(p, TextPart) and not p.text for m in req.messages for p in m.parts):
+        # only system text (or empty turns, which the encoding drops): no messages are left
+        return "a request without a non-empty user or assistant message"
     for i, msg in enumerate(req.messages):
         for part in msg.parts:
             if isinstance(part, ToolCallPart):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 from collections.abc import Mapping
 from random import Random
 from typing import Any
@@ -42,7 +41,6 @@ from arbiter.sim.simulate import CachePrefix, Completion, Failed, simulate
 from arbiter.sim.sse import EventStream
 from arbiter.sim.state import SimState, count_tokens, prompt_tokens
 
-_BEARER = re.compile(r"^Bearer\s+\S+", re.I)
 _CREATED_AT = "2023-11-14T22:13:20Z"
 
 
@@ -79,7 +77,8 @@ def _unauthorized(request: Request) -> Response | None:
         return None
     if request.headers.get("x-api-key", "").strip():
         return None
-    if _BEARER.match(request.headers.get("authorization", "")):
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
         return None
     return error_response(401, "authentication_error", "invalid x-api-key")
 

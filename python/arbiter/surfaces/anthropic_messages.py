@@ -8,10 +8,12 @@ Anthropic's shape and statuses. Streams are rendered by relay_codec.py.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 
+from arbiter.canonical import CanonicalRequest, Message, OpaquePart, Part, TextPart
 from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
@@ -29,7 +31,7 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
     assert isinstance(body, dict)  # decode_request refuses anything else
     # The OpenAI view of the same request: classification reads its messages, budgets count
     # it (the top-level system prompt becomes a message there, images image parts).
-    view = openai_view(canonical, canonical.model)
+    view = _openai_view(canonical)
     text = canonical.text()
     return ChatRequest(
         model=canonical.model,
@@ -52,7 +54,23 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
 def parse_count_tokens_request(raw: bytes) -> dict[str, Any]:
     """A /v1/messages/count_tokens body -> the OpenAI view whose tokens are counted."""
     canonical = anthropic.decode_request(load_json(raw), count_tokens=True)
+    return _openai_view(canonical)
+
+
+def _openai_view(canonical: CanonicalRequest) -> dict[str, Any]:
+    """The OpenAI view that classification reads and budgets count. Blocks OpenAI has no
+    counterpart for (document, thinking, ...) are counted as their JSON text: the view is never
+    sent, so it must not refuse them (eligibility decides where the request may go)."""
+    if any(isinstance(p, OpaquePart) for m in canonical.messages for p in m.parts):
+        messages = tuple(
+            Message(m.role, tuple(_as_text(p) for p in m.parts)) for m in canonical.messages
+        )
+        canonical = dataclasses.replace(canonical, messages=messages)
     return openai_view(canonical, canonical.model)
+
+
+def _as_text(part: Part) -> Part:
+    return TextPart(orjson.dumps(part.data).decode()) if isinstance(part, OpaquePart) else part
 
 
 def render_result(result: ChatResult, upstream_protocol: str) -> bytes:
