@@ -12,6 +12,12 @@ The request's `model` picks the behaviour (so one server serves every test):
   overloaded-event  a stream that sends an `error` event (overloaded_error) after one delta
   no-stop           a stream that ends cleanly but without message_stop
   replay            answers with `replay_body` as an SSE stream, whatever was asked
+  replay-pieces     sends `replay_pieces` as a chunked SSE stream, one piece at a time with a
+                    pause between, so the client reads them one by one
+  stall             a stream that sends its first text delta, then nothing (until the client
+                    goes or the server stops)
+  leaky             401 authentication_error whose message quotes a key and a host (LEAK)
+  leaky-event       a stream whose `error` event (api_error) after one delta quotes LEAK
 Every request is kept in `requests` as (headers, parsed body).
 """
 
@@ -25,6 +31,7 @@ from collections.abc import Iterator
 from typing import Any
 
 TEXT = "Hello from the mock."
+LEAK = "invalid x-api-key sk-ant-api03-abc1****wxyz from 10.0.0.7"
 TOOL_INPUT = {"city": "Paris", "unit": "celsius"}
 USAGE = {
     "input_tokens": 21, "output_tokens": 9, "cache_read_input_tokens": 100,
@@ -99,6 +106,7 @@ class AnthropicMock:
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.replay_body = b""
+        self.replay_pieces: list[bytes] = []
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -165,13 +173,17 @@ class AnthropicMock:
             return await _respond(w, 529, _error("overloaded_error", "Overloaded"))
         if model == "bad-request":
             return await _respond(w, 400, _error("invalid_request_error", "bad"))
+        if model == "leaky":
+            return await _respond(w, 401, _error("authentication_error", LEAK))
         if model == "replay":
             return await _respond(w, 200, self.replay_body, {"content-type": "text/event-stream"})
         kind = "tool" if model == "tool" else "text"
         if not body.get("stream"):
             return await _respond(w, 200, json.dumps(message(model, kind)).encode())
         frames = stream_frames(model, kind)
-        if model == "reset":
+        if model == "replay-pieces":
+            frames = self.replay_pieces
+        elif model == "reset":
             frames = frames[:4]
         elif model == "reset-early":
             frames = frames[:2]
@@ -184,6 +196,10 @@ class AnthropicMock:
                 *frames[:4],
                 b"event: error\ndata: " + _error("overloaded_error", "Overloaded") + b"\n\n",
             ]
+        elif model == "leaky-event":
+            frames = [*frames[:4], b"event: error\ndata: " + _error("api_error", LEAK) + b"\n\n"]
+        elif model == "stall":
+            frames = frames[:4]
         elif model == "no-stop":
             frames = frames[:-1]
         w.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n")
@@ -191,8 +207,13 @@ class AnthropicMock:
         for f in frames:
             w.write(b"%x\r\n%s\r\n" % (len(f), f))
             await w.drain()
+            if model == "replay-pieces":
+                await asyncio.sleep(0.1)  # a read of its own for each piece
         if model in ("reset", "reset-early"):
             w.transport.abort()
+            return False
+        if model == "stall":
+            await asyncio.sleep(60)  # cancelled by stop(); the client gives up long before
             return False
         w.write(b"0\r\n\r\n")
         await w.drain()

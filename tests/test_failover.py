@@ -26,7 +26,8 @@ from arbiter.errors import (
 )
 from arbiter.failover import CircuitBreaker, is_retryable, run_with_failover
 from arbiter.records import Attempt
-from arbiter.upstream.openai import OpenAIUpstream, retry_after
+from arbiter.upstream.http import retry_after
+from arbiter.upstream.openai import OpenAIUpstream
 
 FAST = FailoverSettings(deadline_s=5.0, retries_per_model=1, backoff_ms=1, max_models=3)
 
@@ -529,6 +530,13 @@ def test_a_rejected_request_keeps_the_upstreams_machine_code_and_param() -> None
     assert info.value.param is None
 
 
+def test_a_complete_answer_is_marked_openai() -> None:
+    answer = {"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]}
+    up = upstream(lambda request: httpx.Response(200, json=answer))
+    result = asyncio.run(up.complete({"messages": []}, MODEL))
+    assert result.protocol == "openai" and result.content == "hi"
+
+
 def test_a_connection_failure_names_no_host() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] connect to upstream.test:443 failed")
@@ -555,6 +563,7 @@ def test_stream_holds_the_opening_chunk_until_the_first_token() -> None:
 
     async def go() -> tuple[list[bytes], bool]:
         stream = await up.open_stream({"messages": []}, MODEL)
+        assert stream.protocol == up.protocol == "openai"
         events = [e async for e in stream.events()]
         await stream.aclose()
         return events, stream.done

@@ -71,6 +71,28 @@ async def _stream(mock: AnthropicMock, name: str) -> tuple[list[bytes], bool, Us
         await up.aclose()
 
 
+async def _broken_after_content(
+    up: AnthropicUpstream,
+    name: str,
+    error: type[e.UpstreamError],
+    match: str | None = None,
+    deadline: float | None = None,
+) -> list[bytes]:
+    """Open a stream (so its first content came), read it until it raises `error`; the frames
+    it gave before."""
+    got: list[bytes] = []
+    try:
+        stream = await up.open_stream(dict(BODY), model(name), deadline=deadline)
+        with pytest.raises(error, match=match):
+            async for f in stream.events():
+                got.append(f)
+        assert not stream.done
+        await stream.aclose()
+    finally:
+        await up.aclose()
+    return got
+
+
 def test_messages_url_accepts_a_base_with_or_without_v1() -> None:
     assert messages_url("https://api.anthropic.com") == "https://api.anthropic.com/v1/messages"
     assert messages_url("http://h:1/v1/") == "http://h:1/v1/messages"
@@ -142,21 +164,7 @@ def test_stream_yields_whole_frames_and_is_done_at_message_stop(
 
 
 def test_reset_mid_stream_raises_after_the_first_content(mock: AnthropicMock) -> None:
-    async def go() -> list[bytes]:
-        up = provider(mock)
-        got: list[bytes] = []
-        try:
-            stream = await up.open_stream(dict(BODY), model("reset"))  # opens: content came first
-            with pytest.raises(e.UpstreamUnavailable):
-                async for f in stream.events():
-                    got.append(f)
-            assert not stream.done
-            await stream.aclose()
-        finally:
-            await up.aclose()
-        return got
-
-    got = run(go())
+    got = run(_broken_after_content(provider(mock), "reset", e.UpstreamUnavailable))
     assert any(b"text_delta" in f for f in got)
 
 
@@ -218,6 +226,181 @@ def test_http_error_classification(status: int, kind: str, error: type[e.Upstrea
     assert type(err) is error and kind in err.message
     if error is not e.UpstreamRejected:
         assert err.retry_after_s == 1.5
+
+
+def limited(mock: AnthropicMock, event: int, response: int) -> AnthropicUpstream:
+    settings = UpstreamSettings(
+        "anth", mock.base_url, api_key="k", max_event_bytes=event, max_response_bytes=response
+    )
+    return AnthropicUpstream(settings, FAILOVER)
+
+
+async def _stream_with(
+    up: AnthropicUpstream, name: str, deadline: float | None = None
+) -> list[bytes]:
+    """Open and read a whole stream; the frames read before an error are lost with it."""
+    try:
+        stream = await up.open_stream(dict(BODY), model(name), deadline=deadline)
+        try:
+            return [f async for f in stream.events()]
+        finally:
+            await stream.aclose()
+    finally:
+        await up.aclose()
+
+
+def test_providers_and_streams_name_their_protocol(mock: AnthropicMock) -> None:
+    async def go() -> tuple[str, str]:
+        up = provider(mock)
+        try:
+            stream = await up.open_stream(dict(BODY), model("text"))
+            await stream.aclose()
+            return up.protocol, stream.protocol
+        finally:
+            await up.aclose()
+
+    assert run(go()) == ("anthropic", "anthropic")
+    assert run(_complete(mock, "text")).protocol == "anthropic"
+
+
+def test_the_request_deadline_ends_a_stream_that_stalls_after_its_first_content(
+    mock: AnthropicMock,
+) -> None:
+    # total timeout 10 s, first-byte 5 s: only the request's deadline can end this within 20 s
+    got = run(
+        _broken_after_content(
+            provider(mock), "stall", e.UpstreamTimeout, deadline=time.monotonic() + 0.5
+        )
+    )
+    assert any(b"text_delta" in f for f in got)
+
+
+def _ping(pad: int) -> bytes:
+    return b'event: ping\ndata: {"type":"ping","pad":"' + b"x" * pad + b'"}\n\n'
+
+
+def test_an_event_over_max_event_bytes_before_content_fails_over(mock: AnthropicMock) -> None:
+    frames = anthropic_mock.stream_frames("m", "text")
+    mock.replay_body = frames[0] + _ping(2000) + b"".join(frames[1:])
+    with pytest.raises(e.UpstreamError) as info:
+        run(_stream_with(limited(mock, 1024, 1 << 20), "replay"))
+    assert "longer than 1024 bytes" in info.value.message and retryable(info.value)
+
+
+def test_an_event_over_max_event_bytes_after_content_breaks_the_stream(
+    mock: AnthropicMock,
+) -> None:
+    frames = anthropic_mock.stream_frames("m", "text")
+    long_delta = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+        b'"delta":{"type":"text_delta","text":"' + b"y" * 3000 + b'"}}\n\n'
+    )
+    mock.replay_pieces = [b"".join(frames[:4]), long_delta, b"".join(frames[4:])]
+    up = limited(mock, 1024, 1 << 20)
+    got = run(_broken_after_content(up, "replay-pieces", e.UpstreamError, "longer than 1024"))
+    assert any(b"text_delta" in f for f in got)
+
+
+def test_a_frame_of_short_lines_is_capped_too(mock: AnthropicMock) -> None:
+    frames = anthropic_mock.stream_frames("m", "text")
+    comments = b"".join(b": " + b"c" * 500 + b"\n" for _ in range(4))  # 2 KB, no line > 1 KiB
+    mock.replay_body = frames[0] + comments + frames[1] + b"".join(frames[2:])
+    with pytest.raises(e.UpstreamError, match="longer than 1024 bytes"):
+        run(_stream_with(limited(mock, 1024, 1 << 20), "replay"))
+
+
+def test_a_stream_over_max_response_bytes_fails_before_and_after_content(
+    mock: AnthropicMock,
+) -> None:
+    frames = anthropic_mock.stream_frames("m", "text")
+    before = frames[0] + _ping(900) + _ping(900) + b"".join(frames[1:])
+    mock.replay_body = before
+    with pytest.raises(e.UpstreamError, match="larger than the response limit") as info:
+        run(_stream_with(limited(mock, 1024, 2048), "replay"))
+    assert retryable(info.value)
+
+    # after the first delta: many small events, none too long, too many bytes in all
+    mock.replay_pieces = [b"".join(frames[:5]), *[frames[4] * 10] * 4, b"".join(frames[5:])]
+    assert len(mock.replay_pieces[0]) < 4096 < len(b"".join(mock.replay_pieces))
+
+    up = limited(mock, 1024, 4096)
+    got = run(_broken_after_content(up, "replay-pieces", e.UpstreamError, "response limit"))
+    assert any(b"text_delta" in f for f in got)
+
+
+def test_a_non_streaming_answer_over_max_response_bytes_fails(mock: AnthropicMock) -> None:
+    big = anthropic_mock.message("m", "text")
+    big["content"] = [{"type": "text", "text": "z" * 5000}]
+    mock.replay_body = orjson.dumps(big)
+
+    async def go() -> Any:
+        up = limited(mock, 1024, 4096)
+        try:
+            return await up.complete(dict(BODY), model("replay"))
+        finally:
+            await up.aclose()
+
+    with pytest.raises(e.UpstreamError, match="larger than 4096 bytes") as info:
+        run(go())
+    assert retryable(info.value)
+
+
+SECRETS = ("sk-ant", "wxyz", "10.0.0.7", "invalid x-api-key")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_error_body_reaches_the_log_not_the_client(
+    mock: AnthropicMock, stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"), pytest.raises(e.UpstreamUnavailable) as info:
+        run(_stream(mock, "leaky") if stream else _complete(mock, "leaky"))
+    assert info.value.message.startswith("upstream claude-x returned HTTP 401 (")
+    assert "authentication_error" in info.value.message
+    assert not any(s in info.value.message for s in SECRETS)
+    assert anthropic_mock.LEAK in caplog.text
+
+
+def test_an_error_event_mid_stream_reaches_the_log_not_the_client(
+    mock: AnthropicMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"), pytest.raises(e.UpstreamError) as info:
+        run(_stream(mock, "leaky-event"))
+    assert "api_error" in info.value.message and retryable(info.value)
+    assert not any(s in info.value.message for s in SECRETS)
+    assert anthropic_mock.LEAK in caplog.text
+
+
+def test_an_error_event_before_content_keeps_its_class_but_not_its_text(
+    mock: AnthropicMock,
+) -> None:
+    leak = anthropic_mock.LEAK.encode()
+    mock.replay_body = anthropic_mock.stream_frames("m", "text")[0] + (
+        b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
+        b'"message":"' + leak + b'"}}\n\n'
+    )
+    with pytest.raises(e.UpstreamUnavailable) as info:
+        run(_stream(mock, "replay"))
+    assert "overloaded_error" in info.value.message
+    assert not any(s in info.value.message for s in SECRETS)
+
+
+def test_an_error_type_that_is_not_an_identifier_is_not_echoed() -> None:
+    raw = orjson.dumps({"type": "error", "error": {"type": "sk-ant-api03 abcd", "message": "m"}})
+    err = http_error("claude-x", 400, raw)
+    assert "sk-ant" not in err.message and err.message.startswith("upstream claude-x returned")
+
+
+def test_a_connection_failure_names_no_host() -> None:
+    async def go() -> None:
+        up = AnthropicUpstream(UpstreamSettings("anth", "http://127.0.0.1:1"), FAILOVER)
+        try:
+            await up.complete(dict(BODY), model("text"))
+        finally:
+            await up.aclose()
+
+    with pytest.raises(e.UpstreamUnavailable) as info:
+        run(go())
+    assert "127.0.0.1" not in info.value.message and "connection failed" in info.value.message
 
 
 def test_open_stream_takes_the_deadline_the_pipeline_passes(mock: AnthropicMock) -> None:

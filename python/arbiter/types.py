@@ -71,6 +71,7 @@ class ChatResult:
     usage: Usage
     latency_ms: float
     raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
+    protocol: Protocol = "openai"  # the wire format of `body` and `raw`
 
 
 def estimate_tokens(text: str) -> int:

@@ -1,5 +1,5 @@
-"""Anthropic-protocol upstream (POST {base_url}/v1/messages) over the same lean transport,
-timeouts and error classification as upstream/openai.py.
+"""Anthropic-protocol upstream (POST {base_url}/v1/messages) on the same transport, timeouts,
+size limits, deadline and safe error text as upstream/openai.py (all in upstream/http.py).
 
 It speaks Anthropic bodies only: the caller passes an Anthropic Messages body (a client's,
 relayed, or one built by protocols.anthropic.encode_request) and gets Anthropic bytes back.
@@ -10,17 +10,14 @@ OpenAI's. Deciding whether to retry stays failover.py's job.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 
 from arbiter import __version__
+from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import (
     UpstreamError,
@@ -30,13 +27,18 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.protocols.anthropic_response import stop_reason_in
-from arbiter.protocols.anthropic_stream import upstream_error
 from arbiter.protocols.openai_response import finish_reason_out
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream.openai import reported_cost, retry_after, transport_error
-from arbiter.upstream.transport import H1Transport
+from arbiter.upstream.http import (
+    HTTPProvider,
+    SSEStream,
+    log_upstream_text,
+    reported_cost,
+    retryable_error,
+    safe_code,
+    safe_error_text,
+)
 
-log = logging.getLogger(__name__)
 API_VERSION = "2023-06-01"
 
 
@@ -65,8 +67,10 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     )
 
 
-class AnthropicUpstream:
-    """Same shape as OpenAIUpstream: prebuilt URL and headers, straight to the transport."""
+class AnthropicUpstream(HTTPProvider):
+    """POST {base_url}/v1/messages with `x-api-key` and `anthropic-version`."""
+
+    protocol: Protocol = "anthropic"
 
     def __init__(
         self,
@@ -74,56 +78,27 @@ class AnthropicUpstream:
         failover: FailoverSettings,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.settings = settings
-        self._failover = failover
-        url = httpx.URL(messages_url(settings.base_url))
         headers = {
             "content-type": "application/json", "user-agent": f"arbiter/{__version__}",
-            "anthropic-version": API_VERSION, "host": url.netloc.decode("ascii"),
+            "anthropic-version": API_VERSION,
         }  # fmt: skip
         if settings.api_key:
             headers["x-api-key"] = settings.api_key
-        self._url = url
-        self._headers = httpx.Headers(headers)
-        self._transport = transport or H1Transport(max_connections_per_origin=512)
-        connect = failover.connect_timeout_s
-        self._stream_timeout = {
-            "connect": connect, "read": failover.first_byte_timeout_s, "write": connect,
-            "pool": connect,
-        }  # fmt: skip
-        self._complete_timeout = {**self._stream_timeout, "read": failover.total_timeout_s}
+        url = httpx.URL(messages_url(settings.base_url))
+        super().__init__(settings, failover, url, headers, transport)
 
-    async def _post(self, payload: bytes, timeouts: dict[str, float]) -> httpx.Response:
-        request = httpx.Request(
-            "POST", self._url, headers=self._headers, content=payload,
-            extensions={"timeout": timeouts},
-        )  # fmt: skip
-        return await self._transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._transport.aclose()
+    def _http_error(
+        self, model: str, status: int, raw: bytes, headers: httpx.Headers
+    ) -> UpstreamError:
+        return http_error(model, status, raw, headers)
 
     async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
         started = time.perf_counter()
         payload = {**body, "model": model.upstream_model or model.name}
         payload.pop("stream", None)
+        raw, headers = await self._fetch(orjson.dumps(payload), model.name)
         try:
-            async with asyncio.timeout(self._failover.total_timeout_s):
-                resp = await self._post(orjson.dumps(payload), self._complete_timeout)
-                try:
-                    await resp.aread()
-                finally:
-                    await resp.aclose()
-        except TimeoutError as err:
-            raise UpstreamTimeout(
-                f"{model.name}: no complete answer within the total timeout"
-            ) from err
-        except httpx.HTTPError as err:
-            raise transport_error(model.name, err) from err
-        if resp.status_code >= 400:
-            raise http_error(model.name, resp.status_code, resp.content, resp.headers)
-        try:
-            data = orjson.loads(resp.content)
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
             raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
@@ -138,104 +113,81 @@ class AnthropicUpstream:
             content=text,
             # the pipeline's cascade reads OpenAI's vocabulary ("length")
             finish_reason=finish_reason_out(stop_reason_in(data.get("stop_reason"))),
-            usage=parse_usage(data.get("usage"), reported_cost(None, resp.headers)),
+            usage=parse_usage(data.get("usage"), reported_cost(None, headers)),
             latency_ms=(time.perf_counter() - started) * 1000,
-            raw=resp.content,
+            raw=raw,
+            protocol=self.protocol,
         )
 
     async def open_stream(
         self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
     ) -> AnthropicStream:
-        # `deadline` is accepted (the pipeline passes it) but not yet applied here: the branch
-        # that bounds Anthropic streams by the request's deadline replaces this stub.
+        """`deadline` (time.monotonic()) is the request's: the whole stream ends by it."""
         payload = {**body, "model": model.upstream_model or model.name, "stream": True}
-        started = time.monotonic()
-        try:
-            resp = await self._post(orjson.dumps(payload), self._stream_timeout)
-        except httpx.HTTPError as err:
-            raise transport_error(model.name, err) from err
-        if resp.status_code >= 400:
-            try:
-                raw = await resp.aread()
-            except httpx.HTTPError:
-                raw = b""
-            finally:
-                await resp.aclose()
-            raise http_error(model.name, resp.status_code, raw, resp.headers)
-        stream = AnthropicStream(model.name, resp, started + self._failover.total_timeout_s)
-        await stream.prime()
+        resp, until = await self._open(orjson.dumps(payload), model.name, deadline)
+        stream = AnthropicStream(model.name, resp, until, self.settings)
+        await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream
 
 
-_MAX_HELD = 4  # content-free opening events held back while waiting for the first real one
 _OPENING = frozenset({b"message_start", b"ping"})
 
 
-class AnthropicStream:
-    """One streaming answer. events() yields whole SSE frames (`event: X\\ndata: {...}\\n\\n`),
-    which an Anthropic client can be sent unchanged and protocols.anthropic.StreamDecoder
-    reads. Every event's JSON is checked (a malformed one raises UpstreamError), an `error`
-    event raises the matching UpstreamError, and `done` turns True only at message_stop."""
+class AnthropicStream(SSEStream):
+    """events() yields whole SSE frames (`event: X\ndata: {...}\n\n`), which an Anthropic
+    client can be sent unchanged and protocols.anthropic.StreamDecoder reads. Every event's
+    JSON is checked (a malformed one raises UpstreamError), an `error` event raises the
+    matching UpstreamError, and `done` turns True only at message_stop. A frame, like a line,
+    may have at most `max_event_bytes`."""
 
-    def __init__(self, model: str, resp: httpx.Response, deadline: float) -> None:
-        self._model = model
-        self._resp = resp
-        self._raw = resp.aiter_raw()
-        self._lines: deque[bytes] = deque()
+    protocol: Protocol = "anthropic"
+
+    def __init__(
+        self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
+    ) -> None:
+        super().__init__(model, resp, deadline, limits)
         self._frame: list[bytes] = []
-        self._partial = b""
-        self._eof = False
-        self._held: list[bytes] = []
-        self._deadline = deadline
-        self._cost = reported_cost(None, resp.headers)
+        self._frame_size = 0
+        self._kind = b""  # the type of the last event returned
         self._start_usage: dict[str, Any] = {}
-        self.usage: Usage | None = None
-        self.done = False
-
-    async def _read(self) -> None:
-        try:
-            async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
-                piece = await self._raw.__anext__()
-        except StopAsyncIteration:
-            self._eof = True
-            if self._partial:
-                self._lines.extend((self._partial, b""))
-                self._partial = b""
-            return
-        except TimeoutError as err:
-            raise UpstreamTimeout(
-                f"{self._model}: the answer did not finish within the total timeout"
-            ) from err
-        except httpx.HTTPError as err:
-            raise transport_error(self._model, err, "mid-stream") from err
-        lines = (self._partial + piece if self._partial else piece).split(b"\n")
-        self._partial = lines.pop()
-        self._lines.extend(lines)
 
     def _pop_frame(self) -> bytes | None:
-        """The next complete frame among the lines read so far (a blank line ends a frame)."""
+        """The next complete frame among the lines read so far (a blank line ends a frame; at
+        the end of the body, so does the end)."""
         while self._lines:
             line = self._lines.popleft().rstrip(b"\r")
             if line:
                 self._frame.append(line)
+                self._frame_size += len(line) + 1
+                if self._frame_size > self._max_line:
+                    self._too_long()
             elif self._frame:
-                frame, self._frame = self._frame, []
-                return b"\n".join(frame) + b"\n\n"
-        return None
+                return self._end_frame()
+        return self._end_frame() if self._eof and self._frame else None
 
-    async def _next(self) -> tuple[bytes, bytes] | None:
-        """(event type, frame) of the next event, or None at the end of the body."""
+    def _end_frame(self) -> bytes:
+        frame, self._frame, self._frame_size = self._frame, [], 0
+        return b"\n".join(frame) + b"\n\n"
+
+    async def _next_item(self) -> bytes | None:
         while not self.done:
             frame = self._pop_frame()
-            if frame is not None:
-                kind = self._check(frame)
-                if kind is not None:
-                    return kind, frame
+            if frame is None:
+                if self._eof:
+                    return None
+                await self._read()
                 continue
-            if self._eof:
-                return None
-            await self._read()
+            kind = self._check(frame)
+            if kind is not None:
+                self._kind = kind
+                return frame
         return None
+
+    def _opening(self, item: bytes) -> bool:
+        """message_start, pings and an empty text block start have nothing to show."""
+        return self._kind in _OPENING or (
+            self._kind == b"content_block_start" and b'"text":""' in item.replace(b" ", b"")
+        )
 
     def _check(self, frame: bytes) -> bytes | None:
         data = [line[5:].strip() for line in frame.split(b"\n") if line.startswith(b"data:")]
@@ -249,96 +201,54 @@ class AnthropicStream:
         if not isinstance(kind, str):
             raise UpstreamError(f"{self._model}: malformed event in the stream")
         if kind == "error":
-            raise upstream_error(self._model, event.get("error"))
+            raise event_error(self._model, event.get("error"), frame)
         if kind == "message_start":
             message = event.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
             self._start_usage = usage if isinstance(usage, dict) else {}
-            self.usage = parse_usage(self._start_usage, self._cost)
+            self.usage = parse_usage(self._start_usage, self._reported_cost)
         elif kind == "message_delta" and isinstance(event.get("usage"), dict):
             # delta counts are cumulative; input counts only when the upstream repeats them
             merged = {
                 **self._start_usage,
                 **{k: v for k, v in event["usage"].items() if v is not None},
             }
-            self.usage = parse_usage(merged, self._cost)
+            self.usage = parse_usage(merged, self._reported_cost)
         elif kind == "message_stop":
             self.done = True
         return kind.encode()
 
-    async def prime(self) -> None:
-        """Read up to the first event with content, holding back message_start, pings and an
-        empty text block start, so a failure before the first token can still fail over."""
-        try:
-            while True:
-                got = await self._next()
-                if got is None:
-                    raise UpstreamError(f"{self._model}: stream ended before any content")
-                kind, frame = got
-                self._held.append(frame)
-                opening = kind in _OPENING or (
-                    kind == b"content_block_start" and b'"text":""' in frame.replace(b" ", b"")
-                )
-                if not opening or len(self._held) > _MAX_HELD:
-                    return
-        except BaseException:
-            await self.aclose()
-            raise
 
-    async def events(self) -> AsyncIterator[bytes]:
-        held, self._held = self._held, []
-        for frame in held:
-            yield frame
-        while (got := await self._next()) is not None:
-            yield got[1]
-        if self.done:
-            await self._drain()
-
-    async def _drain(self) -> None:
-        """Read the (empty) rest of the body after message_stop so the connection is reused."""
-        if self._eof:
-            return
-        self._eof = True
-        try:
-            async with asyncio.timeout(1.0):
-                async for _ in self._raw:
-                    pass
-        except (TimeoutError, httpx.HTTPError):
-            pass
-
-    async def aclose(self) -> None:
-        try:
-            await self._resp.aclose()
-        except (httpx.HTTPError, OSError):
-            log.debug("closing a broken upstream stream", exc_info=True)
+# what an Anthropic error's type says, whatever the status
+_BY_TYPE: dict[str, type[UpstreamError]] = {
+    "rate_limit_error": UpstreamRateLimited,
+    "timeout_error": UpstreamTimeout,
+    "overloaded_error": UpstreamUnavailable,  # also sent as HTTP 529
+}
 
 
 def http_error(
     model: str, status: int, raw: bytes, headers: httpx.Headers | None = None
 ) -> UpstreamError:
-    """An Anthropic error answer as the ArbiterError failover understands."""
+    """An Anthropic error answer as the ArbiterError failover understands, in words safe to
+    show a client: the status, and the error's type when it is an identifier."""
     try:
         body: Any = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     kind = error.get("type") if isinstance(error, dict) else None
-    message = str(error.get("message", "")) if isinstance(error, dict) else ""
-    text = (
-        f"{model}: upstream answered {status}"
-        + (f" {kind}" if kind else "")
-        + (f": {message}" if message else "")
+    text = safe_error_text(model, status, raw, kind)
+    by_type = _BY_TYPE.get(kind) if isinstance(kind, str) else None
+    return retryable_error(status, text, headers, by_type) or UpstreamRejected(
+        text, upstream_status=status, body=body
     )
-    err: UpstreamError
-    if status == 429 or kind == "rate_limit_error":
-        err = UpstreamRateLimited(text)
-    elif status in (408, 504) or kind == "timeout_error":
-        err = UpstreamTimeout(text)
-    elif status >= 500 or status in (401, 403) or kind == "overloaded_error":
-        err = UpstreamUnavailable(
-            text
-        )  # 529 overloaded; 401/403: the operator's key, not the caller
-    else:
-        return UpstreamRejected(text, upstream_status=status, body=body)
-    err.retry_after_s = retry_after(headers) if headers is not None else None
-    return err
+
+
+def event_error(model: str, error: Any, frame: bytes) -> UpstreamError:
+    """An `error` event in a stream, classified like an error answer; its message (which can
+    quote keys or hosts) goes to the operator log only."""
+    log_upstream_text(model, "sent an error event", frame)
+    kind = safe_code(error.get("type")) if isinstance(error, dict) else None
+    text = f"upstream {model} reported an error in the stream" + (f": {kind}" if kind else "")
+    return _BY_TYPE.get(kind or "", UpstreamError)(text)

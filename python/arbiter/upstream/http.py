@@ -1,0 +1,388 @@
+"""What every HTTP upstream shares, whatever its protocol: the pooled transport and its timeouts,
+reading with a byte cap, SSE line splitting under a deadline, the safe wording of errors, and the
+upstream's cost telemetry. The protocol files (openai.py, anthropic.py) keep only what their
+wire format decides: the URL and headers, the body, how an error body is classified and how
+events are told apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import string
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import httpx
+
+from arbiter.canonical import Protocol
+from arbiter.config import FailoverSettings, UpstreamSettings
+from arbiter.errors import (
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from arbiter.types import Usage
+from arbiter.upstream.transport import H1Transport
+
+log = logging.getLogger(__name__)
+_COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
+
+
+def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
+    """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header."""
+    usage = (body or {}).get("usage") or {}
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+        return float(cost)
+    for name in _COST_HEADERS:
+        value = headers.get(name) if headers is not None else None
+        if value:
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                continue
+    return None
+
+
+def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
+    """Seconds the upstream asked us to wait: `retry-after-ms`, else `Retry-After` as seconds
+    or an HTTP date; None when absent or unreadable."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+# What an upstream status means, in words we choose: the upstream's own error text never reaches
+# a client (it can quote the operator's key, hosts or account details); only the log keeps it.
+_STATUS_WORDS = {
+    400: "bad request", 401: "authentication failed", 402: "payment required",
+    403: "permission denied", 404: "not found", 408: "timeout", 409: "conflict",
+    413: "request too large", 415: "unsupported media type", 422: "unprocessable request",
+    429: "rate limited", 529: "overloaded",
+}  # fmt: skip
+# the characters of an upstream error code, type or param we may echo (a set, not a regex:
+# upstream text goes through nothing that can backtrack)
+_CODE_CHARS = frozenset(string.ascii_letters + string.digits + "_.[]-")
+_LOGGED_CHARS = 2000
+
+
+def safe_message(model: str, status: int) -> str:
+    words = _STATUS_WORDS.get(status) or ("server error" if status >= 500 else "error")
+    return f"upstream {model} returned HTTP {status} ({words})"
+
+
+def safe_code(value: Any) -> str | None:
+    """`value` when it is a plain identifier (context_length_exceeded, overloaded_error), which
+    helps a client and cannot carry prose; None otherwise."""
+    plain = isinstance(value, str) and 0 < len(value) <= 64 and _CODE_CHARS.issuperset(value)
+    return value if plain else None
+
+
+def safe_error_text(model: str, status: int, raw: bytes, code: Any = None) -> str:
+    """What a client may read of an error answer: the status in our words, and the upstream's
+    `code` when it is an identifier. The upstream's own words go to the operator log only."""
+    text = raw[:_LOGGED_CHARS].decode("utf-8", "replace")
+    log.warning("upstream %s answered HTTP %d: %s", model, status, text)
+    shown = safe_code(code)
+    return safe_message(model, status) + (f": {shown}" if shown else "")
+
+
+def log_upstream_text(model: str, what: str, raw: bytes) -> None:
+    """The upstream's own words, for the operator only."""
+    text = raw[:_LOGGED_CHARS].decode("utf-8", "replace")
+    log.warning("upstream %s %s: %s", model, what, text)
+
+
+def retryable_error(
+    status: int,
+    text: str,
+    headers: httpx.Headers | None,
+    kind: type[UpstreamError] | None = None,
+) -> UpstreamError | None:
+    """The error for a status that another model may well serve (429, timeouts, 5xx, and
+    401/403: the operator's credentials at fault, not the caller's), with the upstream's
+    Retry-After; None for the caller's own fault (another 4xx). `kind`: the class the
+    protocol's error type already decided."""
+    if kind is None:
+        if status == 429:
+            kind = UpstreamRateLimited
+        elif status in (408, 504):
+            kind = UpstreamTimeout
+        elif status >= 500 or status in (401, 403):
+            kind = UpstreamUnavailable
+        else:
+            return None
+    err = kind(text)
+    err.retry_after_s = retry_after(headers) if headers is not None else None
+    return err
+
+
+def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> UpstreamError:
+    """The one mapping of a connection-level failure: a timeout, or the upstream unreachable.
+    The exception's text (upstream host, port) goes to the log, not to the client."""
+    at = f" {where}" if where else ""
+    if isinstance(err, httpx.TimeoutException):
+        return UpstreamTimeout(f"{model}: timed out{at} ({type(err).__name__})")
+    log.warning("upstream %s: connection failed%s: %s: %s", model, at, type(err).__name__, err)
+    return UpstreamUnavailable(f"{model}: connection failed{at} ({type(err).__name__})")
+
+
+async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it is larger than `limit` bytes (read no further)."""
+    declared = resp.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    pieces: list[bytes] = []
+    size = 0
+    async for piece in resp.aiter_bytes():
+        size += len(piece)
+        if size > limit:
+            return None
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+class HTTPProvider:
+    """The protocol-free half of a provider. Calls go straight to the httpx transport with a
+    prebuilt URL and headers: the client's per-request layers (URL merging, auth and redirect
+    flows, cookies) cost more than the transport itself and do nothing for a fixed upstream
+    (bench/results/overhead.profile.md)."""
+
+    protocol: Protocol  # the format of the bodies it takes and returns
+
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        failover: FailoverSettings,
+        url: httpx.URL,
+        headers: dict[str, str],
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.settings = settings
+        self._failover = failover
+        self._url = url
+        self._headers = httpx.Headers({**headers, "host": url.netloc.decode("ascii")})
+        self._transport = transport or H1Transport(max_connections_per_origin=512)
+        connect = failover.connect_timeout_s
+        self._stream_timeout = {
+            "connect": connect, "read": failover.first_byte_timeout_s, "write": connect,
+            "pool": connect,
+        }  # fmt: skip
+        # A non-streaming answer's first byte comes with its last: only the total timeout
+        # bounds it (first_byte_timeout_s would cut long, healthy answers short).
+        self._complete_timeout = {**self._stream_timeout, "read": failover.total_timeout_s}
+
+    def _http_error(
+        self, model: str, status: int, raw: bytes, headers: httpx.Headers
+    ) -> UpstreamError:
+        """The protocol's reading of an error answer (safe text, classified)."""
+        raise NotImplementedError
+
+    async def _post(self, payload: bytes, timeouts: dict[str, float]) -> httpx.Response:
+        request = httpx.Request(
+            "POST", self._url, headers=self._headers, content=payload,
+            extensions={"timeout": timeouts},
+        )  # fmt: skip
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def _fetch(self, payload: bytes, model: str) -> tuple[bytes, httpx.Headers]:
+        """A whole non-streaming 2xx answer, within the total timeout and the response cap."""
+        try:
+            async with asyncio.timeout(self._failover.total_timeout_s):
+                resp = await self._post(payload, self._complete_timeout)
+                try:
+                    raw = await read_at_most(resp, self.settings.max_response_bytes)
+                finally:
+                    await resp.aclose()  # a no-op once read; else the connection is dropped
+        except TimeoutError as err:
+            raise UpstreamTimeout(f"{model}: no complete answer within the total timeout") from err
+        except httpx.HTTPError as err:
+            raise transport_error(model, err) from err
+        if raw is None:
+            limit = self.settings.max_response_bytes
+            raise UpstreamError(f"{model}: the answer is larger than {limit} bytes")
+        if resp.status_code >= 400:
+            raise self._http_error(model, resp.status_code, raw, resp.headers)
+        return raw, resp.headers
+
+    async def _open(
+        self, payload: bytes, model: str, deadline: float | None
+    ) -> tuple[httpx.Response, float]:
+        """A 2xx streaming response, and when the whole stream must end: the earlier of this
+        attempt's start + the total timeout and the request's `deadline` (time.monotonic())."""
+        started = time.monotonic()
+        try:
+            resp = await self._post(payload, self._stream_timeout)
+        except httpx.HTTPError as err:
+            raise transport_error(model, err) from err
+        if resp.status_code >= 400:
+            try:
+                raw = await read_at_most(resp, self.settings.max_event_bytes) or b""
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await resp.aclose()
+            raise self._http_error(model, resp.status_code, raw, resp.headers)
+        own = started + self._failover.total_timeout_s
+        return resp, own if deadline is None else min(own, deadline)
+
+
+_MAX_HELD = 4  # content-free opening events held back while waiting for the first real one
+
+
+class SSEStream:
+    """One streaming answer, split into SSE lines from the raw bytes (no text decoding, and no
+    timer for a line that is already buffered). Each network read waits at most the read
+    timeout (first byte, then between reads); the whole answer at most until `deadline`. One
+    line may have at most `max_event_bytes`, the whole stream `max_response_bytes`.
+
+    A protocol's stream implements `_next_item` (its next event, or None at the end) and
+    `_opening` (an event with nothing to show yet); prime() and events() are shared."""
+
+    protocol: Protocol  # the format of what events() yields
+
+    def __init__(
+        self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
+    ) -> None:
+        self._model = model
+        self._resp = resp
+        self._raw = resp.aiter_raw()
+        self._lines: deque[bytes] = deque()
+        # the unfinished last line, in pieces: joined once, when its newline comes (a long
+        # line grown by `+=` per read would be copied over and over: quadratic)
+        self._partial: list[bytes] = []
+        self._partial_size = 0
+        self._max_line = limits.max_event_bytes
+        self._left = limits.max_response_bytes  # bytes the rest of the stream may have
+        self._eof = False
+        self._held: list[bytes] = []
+        self._deadline = deadline
+        self._reported_cost = reported_cost(None, resp.headers)
+        self.usage: Usage | None = None
+        self.done = False
+
+    async def _next_item(self) -> bytes | None:
+        raise NotImplementedError
+
+    def _opening(self, item: bytes) -> bool:
+        raise NotImplementedError
+
+    async def _read(self) -> None:
+        """Read the next piece of the body into complete lines (at the end, into `_eof`)."""
+        try:
+            async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
+                piece = await self._raw.__anext__()
+        except StopAsyncIteration:
+            self._eof = True
+            if self._partial:
+                self._lines.append(b"".join(self._partial))
+                self._partial = []
+            return
+        except TimeoutError as err:
+            raise UpstreamTimeout(
+                f"{self._model}: the answer did not finish within the total timeout "
+                "or the request deadline"
+            ) from err
+        except httpx.HTTPError as err:
+            raise transport_error(self._model, err, "mid-stream") from err
+        self._left -= len(piece)
+        if self._left < 0:
+            raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
+        self._split(piece)
+
+    def _split(self, piece: bytes) -> None:
+        """Add `piece` to the complete lines and keep its unfinished end; an over-long line
+        fails the stream (checked without rescanning what was already read)."""
+        lines = piece.split(b"\n")
+        rest = lines.pop()
+        if lines:
+            if self._partial:
+                self._partial.append(lines[0])
+                lines[0] = b"".join(self._partial)
+            self._partial, self._partial_size = [], 0
+            # lines after the first are parts of this piece: only a long piece can hold a long one
+            longest = len(lines[0]) if len(piece) <= self._max_line else max(map(len, lines))
+            if longest > self._max_line:
+                self._too_long()
+            self._lines.extend(lines)
+        if rest:
+            self._partial.append(rest)
+            self._partial_size += len(rest)
+            if self._partial_size > self._max_line:
+                self._too_long()
+
+    def _too_long(self) -> NoReturn:
+        raise UpstreamError(
+            f"{self._model}: an event in the stream is longer than {self._max_line} bytes"
+        )
+
+    async def prime(self) -> None:
+        """Read up to the first event that carries content. Opening events are held back (they
+        have nothing to show), so an upstream that dies, stalls or sends garbage before its
+        first token fails before any byte reached the client, and failover can still act."""
+        try:
+            while True:
+                item = await self._next_item()
+                if item is None:
+                    raise UpstreamError(f"{self._model}: stream ended before any content")
+                self._held.append(item)
+                if not self._opening(item) or len(self._held) > _MAX_HELD:
+                    return
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def events(self) -> AsyncIterator[bytes]:
+        held, self._held = self._held, []
+        for item in held:
+            yield item
+        while (more := await self._next_item()) is not None:
+            yield more
+        if self.done:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Read the (empty) rest of the body after the end event, so the connection is reused
+        rather than dropped by aclose() on an unfinished response."""
+        if self._eof:
+            return
+        self._eof = True
+        try:
+            async with asyncio.timeout(1.0):
+                async for _ in self._raw:
+                    pass
+        except (TimeoutError, httpx.HTTPError):
+            pass
+
+    async def aclose(self) -> None:
+        """Close the response; on an unfinished body this drops the connection, which is how
+        the upstream learns to stop. A connection that is already broken is not an error."""
+        try:
+            await self._resp.aclose()
+        except (httpx.HTTPError, OSError):
+            log.debug("closing a broken upstream stream", exc_info=True)
