@@ -280,3 +280,17 @@ def test_the_async_anthropic_sdk_accumulates_the_translated_stream() -> None:
         final = asyncio.run(go(mock.base_url))
     assert final.content[0].type == "text" and final.content[0].text == "Hi"
     assert final.content[1].type == "tool_use" and final.content[1].input == {"city": "Oslo"}
+
+
+def test_an_upstream_error_event_keeps_its_class_but_never_its_prose() -> None:
+    from arbiter.errors import UpstreamUnavailable
+    from arbiter.protocols.anthropic_stream import StreamDecoder
+
+    frame = (
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+        b'"message": "key sk-ant-api03-abcd****wxyz on 10.0.0.7 is overloaded"}}\n\n'
+    )
+    with pytest.raises(UpstreamUnavailable) as caught:
+        StreamDecoder("m").feed(frame)
+    assert "overloaded_error" in caught.value.message
+    assert "sk-ant" not in caught.value.message and "10.0.0.7" not in caught.value.message

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from arbiter.errors import InvalidRequest
-from arbiter.surfaces.openai import parse_chat_request
+from arbiter.surfaces.openai_chat import parse_chat_request
 
 HEAD = b'{"model":"auto","messages":[{"role":"user","content":"hi"}],"x":'
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arbiter.errors import RequestTimeout
-from arbiter.surfaces.openai import error_bytes
+from arbiter.surfaces.openai_chat import error_bytes
 
 
 def _timeout_response() -> bytes:

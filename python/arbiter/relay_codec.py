@@ -24,7 +24,7 @@ from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
 from arbiter.protocols.openai_response import finish_reason_out
-from arbiter.surfaces.openai import sse_error_event as openai_error_event
+from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream.openai import parse_chunk
 
 

@@ -46,8 +46,8 @@ from arbiter.registry import validate_patch
 from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
-from arbiter.surfaces import openai as openai_surface
-from arbiter.surfaces.openai import error_bytes, models_body, parse_chat_request
+from arbiter.surfaces import openai_chat as openai_surface
+from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
 

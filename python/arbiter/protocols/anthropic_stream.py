@@ -31,6 +31,7 @@ from arbiter.protocols.anthropic_response import (
     usage_in,
     usage_out,
 )
+from arbiter.upstream.http import safe_code
 
 
 def frame_payload(frame: bytes) -> bytes:
@@ -43,10 +44,11 @@ def frame_payload(frame: bytes) -> bytes:
 
 
 def upstream_error(model: str, error: Any) -> e.UpstreamError:
-    """An Anthropic `error` (event or body) as the ArbiterError that failover understands."""
+    """An Anthropic `error` (event or body) as the ArbiterError that failover understands. Its
+    message is the upstream's prose and never reaches a client (it can quote keys or hosts):
+    only the error type, when it is a plain identifier."""
     kind = error.get("type") if isinstance(error, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    text = f"{model}: upstream error {kind or 'unknown'}" + (f": {message}" if message else "")
+    text = f"upstream {model} reported an error in the stream: {safe_code(kind) or 'unknown'}"
     if kind == "overloaded_error":
         return e.UpstreamUnavailable(text)
     if kind == "rate_limit_error":

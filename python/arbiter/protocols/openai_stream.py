@@ -32,7 +32,7 @@ from arbiter.protocols.openai_response import (
     usage_in,
     usage_out,
 )
-from arbiter.surfaces.openai import sse_error_event
+from arbiter.surfaces.openai_chat import sse_error_event
 
 
 class StreamDecoder:
