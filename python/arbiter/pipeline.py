@@ -35,6 +35,7 @@ from arbiter.errors import (
     UpstreamError,
 )
 from arbiter.failover import run_with_failover
+from arbiter.grading import INLINE_CHARS
 from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
@@ -294,15 +295,14 @@ class Pipeline:
             rule = verified_escalation(s.math_verifier, r.cascade_math_verifier)
         else:
             rule = min_answer_rule(r.cascade_min_answer_tokens.get(plan.task, 0))
-        # Graders and the verifier scan the answer: CPU work, kept off the event loop.
-        escalate, why = await asyncio.to_thread(
-            rule,
-            plan.task,
-            req.prompt_text,
-            result.content,
-            result.finish_reason,
+        # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
+        # loop; a short one costs less than the hand-off to a thread.
+        check = functools.partial(
+            rule, plan.task, req.prompt_text, result.content, result.finish_reason,
             req.response_format,
-        )
+        )  # fmt: skip
+        off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
+        escalate, why = await asyncio.to_thread(check) if off_loop else check()
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))
