@@ -67,11 +67,15 @@ def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict
         return {**req.body, name: req.max_tokens}
     canonical = req.to_canonical()
     assert canonical is not None, "a request that does not translate is never sent across"
-    if protocol == "anthropic":
+    # the limit Arbiter enforces (and reserved for) when the client set none
+    limit = req.max_tokens if req.limit_injected else None
+    if protocol == "anthropic":  # Anthropic requires a limit: the enforced one, else the model's
         return encode_anthropic(
-            canonical, model.upstream_model, default_max_tokens=model.max_output_tokens
+            canonical, model.upstream_model, default_max_tokens=limit or model.max_output_tokens
         )
     body = encode_openai(canonical, model.upstream_model)
+    if limit is not None:
+        body["max_tokens"] = limit
     if "max_tokens" in body and model.max_tokens_param != "max_tokens":
         body[model.max_tokens_param] = body.pop("max_tokens")
     return body
