@@ -266,3 +266,25 @@ def test_a_stream_cut_after_content_ends_with_one_error_event_across_protocols(
             assert (await decision(sc, decision_id))["status"] == "failed"
 
     run(tmp_path, body)
+
+
+def test_the_anthropic_sdk_lists_the_pool(tmp_path: Path) -> None:
+    from anthropic.types import ModelInfo
+
+    async def go() -> None:
+        async with sidecar_in_process(tmp_path, anthropic_models=("sim-medium",)) as sc:
+            r = await sc.client.get(
+                "/v1/models", headers={"x-api-key": sc.api_key, "anthropic-version": "2023-06-01"}
+            )
+            assert r.status_code == 200, r.text
+            models = [ModelInfo.model_validate(m) for m in r.json()["data"]]
+            assert models[0].id == "auto" and "sim-medium" in {m.id for m in models}
+            bad = await sc.client.get(
+                "/v1/models", headers={"x-api-key": "nope", "anthropic-version": "2023-06-01"}
+            )
+            assert bad.status_code == 401
+            assert bad.json()["error"]["type"] == "authentication_error"
+            openai = await sc.client.get("/v1/models", headers=sc.auth)
+            assert openai.json()["object"] == "list"
+
+    asyncio.run(go())

@@ -158,8 +158,26 @@ class Handlers:
         return json_response({"input_tokens": tokens})
 
     async def models(self, request: Request) -> Response:
-        await self.principal(request)
-        names = ["auto", *(m.name for m in self.s.pool)]
+        """The pool plus `auto`, in OpenAI's list shape, or Anthropic's for the anthropic SDK
+        (which asks the same path with its `anthropic-version` header)."""
+        anthropic = "anthropic-version" in request.headers
+        try:
+            await self.principal(request)
+        except ArbiterError as err:
+            if anthropic:
+                return error_response(err, anthropic_render)
+            raise
+        pool = self.s.pool
+        if anthropic:
+            registry = self.s.registry
+            listed = [(m.name, m.context_window, registry[m.name].max_output_tokens) for m in pool]
+            widest = (
+                max((w for _, w, _ in listed), default=0),
+                max((o for *_, o in listed), default=0),
+            )
+            body = anthropic_surface.models_body([("auto", *widest), *listed], self.s.started_at)
+            return json_response(body)
+        names = ["auto", *(m.name for m in pool)]
         return json_response(models_body(names, int(self.s.started_at)))
 
     async def feedback(self, request: Request) -> Response:

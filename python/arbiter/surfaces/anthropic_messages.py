@@ -9,6 +9,7 @@ Anthropic's shape and statuses. Streams are rendered by relay_codec.py.
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -84,3 +85,27 @@ def render_result(result: ChatResult, upstream_protocol: str) -> bytes:
 
 def render_error(err: ArbiterError) -> tuple[bytes, int]:
     return error_bytes(err), error_status(err)
+
+
+def models_body(models: list[tuple[str, int, int]], created: float) -> dict[str, Any]:
+    """GET /v1/models as Anthropic lists models (one page holds them all): (name, context
+    window, maximum output tokens) each."""
+    stamp = datetime.fromtimestamp(created, tz=UTC).isoformat().replace("+00:00", "Z")
+    data = [
+        {
+            "type": "model",
+            "id": name,
+            "display_name": name,
+            "created_at": stamp,
+            "lifecycle": "active",
+            "max_input_tokens": window,
+            "max_tokens": output,
+        }
+        for name, window, output in models
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
