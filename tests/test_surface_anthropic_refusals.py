@@ -239,3 +239,36 @@ def test_an_openai_request_with_no_turn_anthropic_can_take_stays_on_openai(
         check_completion(r.content)
 
     run(tmp_path, body)
+
+
+def test_tools_must_be_a_list_and_tool_choice_needs_tools() -> None:
+    from arbiter.errors import InvalidRequest
+    from arbiter.surfaces.anthropic_messages import parse_messages_request
+
+    base = {"model": "auto", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    for bad in ({"tools": {}}, {"tool_choice": {"type": "any"}}, {"tools": "x"}):
+        with pytest.raises(InvalidRequest):
+            parse_messages_request(orjson.dumps({**base, **bad}))
+    parse_messages_request(orjson.dumps({**base, "tools": None}))  # null: no tools
+    parse_messages_request(orjson.dumps({**base, "tool_choice": {"type": "none"}}))
+
+
+def test_an_unanswered_tool_call_does_not_cross_to_anthropic() -> None:
+    from arbiter.protocols.compat import untranslatable
+    from arbiter.protocols.openai import decode_request
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    call2 = {**call, "id": "c2"}
+    asked = [{"role": "user", "content": "go"}, {"role": "assistant", "tool_calls": [call, call2]}]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    body = {"model": "auto", "tools": tools}
+    answered = [
+        *asked,
+        {"role": "tool", "tool_call_id": "c1", "content": "1"},
+        {"role": "tool", "tool_call_id": "c2", "content": "2"},
+    ]
+    assert untranslatable(decode_request({**body, "messages": answered}), "anthropic") is None
+    half = [*asked, {"role": "tool", "tool_call_id": "c1", "content": "1"},
+            {"role": "user", "content": "and?"}]  # fmt: skip
+    why = untranslatable(decode_request({**body, "messages": half}), "anthropic")
+    assert why is not None and "'c2'" in why

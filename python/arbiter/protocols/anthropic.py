@@ -86,9 +86,16 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         max_tokens = c.integer(body["max_tokens"], "max_tokens", minimum=1)
     raw_messages = c.array(body.get("messages"), "messages", non_empty=True)
     tools = tuple(
-        _tool(t, f"tools.{i}") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
+        _tool(t, f"tools.{i}")
+        for i, t in enumerate(
+            c.array(body.get("tools", []) if body.get("tools") is not None else [], "tools")
+        )
     )
     choice, parallel = _tool_choice(body.get("tool_choice"))
+    if choice is not None and choice.kind != "none" and not tools:
+        raise InvalidRequest(
+            "tool_choice may only be specified while providing tools.", param="tool_choice"
+        )
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
     for key in metadata:

@@ -83,6 +83,24 @@ def _parts_problem(req: CanonicalRequest) -> str | None:
     return None
 
 
+def _unanswered_tool_call(req: CanonicalRequest) -> str | None:
+    """Anthropic needs every tool_use answered by a tool_result in the next (user) turn; the
+    consecutive user messages after it are that one turn once encoded."""
+    for i, msg in enumerate(req.messages):
+        calls = [p.id for p in msg.parts if isinstance(p, ToolCallPart)]
+        if not calls or msg.role != "assistant":
+            continue
+        answered: set[str] = set()
+        for after in req.messages[i + 1 :]:  # the user turn that follows (one or more messages)
+            if after.role != "user":
+                break
+            answered.update(p.tool_call_id for p in after.parts if isinstance(p, ToolResultPart))
+        missing = [c for c in calls if c not in answered]
+        if missing:
+            return f"tool call {missing[0]!r} without its result in the next turn"
+    return None
+
+
 def _to_anthropic(req: CanonicalRequest) -> str | None:
     if req.n > 1:
         return "n > 1 (several choices per request)"
@@ -106,7 +124,7 @@ def _to_anthropic(req: CanonicalRequest) -> str | None:
                 and not part.url.startswith(("https://", "http://"))
             ):
                 return "an image URL that is neither http(s) nor a base64 data URL"
-    return None
+    return _unanswered_tool_call(req)
 
 
 def _to_openai(req: CanonicalRequest) -> str | None:
