@@ -15,8 +15,9 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
 Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
 tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
-(Anthropic answers 400), tool arguments that are not a JSON object and a request left with
-no non-empty message (system text only); to OpenAI: images
+(Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
+is not in the next turn and a request left with no non-empty message (system text only); to
+OpenAI: images
 inside tool results, an assistant prefill, more than 4 stop sequences;
 and every other extra field, since a field we do not understand may change the answer.
 """
