@@ -153,7 +153,7 @@ class AnthropicPassThrough(_Collecting):
 class Translating(_Collecting):
     """One protocol's upstream events -> canonical -> the other protocol's client events."""
 
-    __slots__ = ("_decoder", "_encoder")
+    __slots__ = ("_decoder", "_encoder", "_finish_bytes")
 
     def __init__(
         self,
@@ -163,22 +163,31 @@ class Translating(_Collecting):
         super().__init__()
         self._decoder = decoder
         self._encoder = encoder
+        self._finish_bytes = b""  # the stop reason (and usage): sent once the upstream ended
 
     def _encode(self, events: list[StreamEvent]) -> bytes:
         out = b""
         for event in events:
             self._see(event)
-            if not isinstance(event, MessageStop):
-                out += self._encoder.encode(event)
+            if isinstance(event, MessageStop):
+                continue
+            encoded = self._encoder.encode(event)
+            if isinstance(event, MessageDelta):
+                # held: a stream that breaks after it must not show the client a finish reason
+                self._finish_bytes += encoded
+            else:
+                out += encoded
         return out
 
     def feed(self, item: bytes) -> bytes:
         return self._encode(self._decoder.feed(item))
 
     def end(self) -> bytes:
+        out = b""
         if isinstance(self._decoder, openai_stream.StreamDecoder) and not self._decoder.done:
-            return self._encode(self._decoder.finish())  # OpenAI's [DONE] is not an item
-        return b""
+            out = self._encode(self._decoder.finish())  # OpenAI's [DONE] is not an item
+        held, self._finish_bytes = self._finish_bytes, b""
+        return out + held
 
     def terminal(self) -> bytes:
         return self._encoder.encode(MessageStop())
