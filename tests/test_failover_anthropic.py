@@ -149,6 +149,7 @@ def test_a_fault_before_the_first_token_fails_over_to_the_openai_model(
                 assert len(failed) == 1, "a retry-after beyond max_retry_after_s is not waited"
             if fault == "overloaded":
                 assert {a["error"] for a in failed} == {"upstream_unavailable"}, tried
+                assert {a["status"] for a in failed} == {529}, "the upstream's own status"
             assert len(sent_to_mock(mock, fault)) > before
 
     run(tmp_path, mock, fault, body)

@@ -109,6 +109,7 @@ class UpstreamError(ArbiterError):
     code = "upstream_error"
     type = "server_error"
     retry_after_s: float | None = None  # how long the upstream asked us to wait (Retry-After)
+    upstream_status: int | None = None  # the HTTP status the upstream answered, when it answered
 
 
 class UpstreamTimeout(UpstreamError):
@@ -132,6 +133,7 @@ class UpstreamRejected(UpstreamError):
 
     code = "upstream_rejected"
     type = "invalid_request_error"
+    upstream_status: int  # always known: it is the status the caller gets
 
     def __init__(self, message: str, *, upstream_status: int, body: Any = None) -> None:
         super().__init__(message)

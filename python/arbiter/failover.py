@@ -228,7 +228,10 @@ async def run_with_failover(
                 breaker.success(model)
                 attempts.append(Attempt(model, True, (time.perf_counter() - started) * 1000))
                 return model, result
-            status = err.http_status if isinstance(err, UpstreamError) else None
+            # the upstream's own status (a 529 stays a 529), else the one we answer with
+            status = (
+                (err.upstream_status or err.http_status) if isinstance(err, UpstreamError) else None
+            )
             attempts.append(
                 Attempt(model, False, (time.perf_counter() - started) * 1000, err.code, status)
             )

@@ -136,6 +136,7 @@ def retryable_error(
             return None
     err = kind(text)
     err.retry_after_s = retry_after(headers) if headers is not None else None
+    err.upstream_status = status
     return err
 
 
