@@ -54,6 +54,18 @@ def pg_shutdown() -> None:
         subprocess.run([str(SCRIPT), "stop"], capture_output=True, timeout=120, check=False)
 
 
+def require_pg() -> str:
+    """The server's URL. Without one a test skips on a developer machine, but fails under CI
+    (CI=true): .ci/run starts PostgreSQL, so a missing server there is a broken set-up, not a
+    reason to stop testing the shared store silently."""
+    url = pg_url()
+    if url is not None:
+        return url
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail("no PostgreSQL server in CI (make test starts one: scripts/postgres.sh)")
+    pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
+
+
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
@@ -76,13 +88,10 @@ def fresh_database(base_url: str) -> Iterator[str]:
 
 @contextmanager
 def empty_store_url(backend: str, sqlite_file: Path) -> Iterator[str]:
-    """A URL to an empty store: `sqlite_file`, or a fresh PostgreSQL database (skips the test
-    when no server is available)."""
+    """A URL to an empty store: `sqlite_file`, or a fresh PostgreSQL database (see
+    require_pg for a missing server)."""
     if backend == "sqlite":
         yield f"sqlite:///{sqlite_file}"
         return
-    base = pg_url()
-    if base is None:
-        pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
-    with fresh_database(base) as url:
+    with fresh_database(require_pg()) as url:
         yield url

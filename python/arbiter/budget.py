@@ -41,14 +41,15 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import httpx
 import orjson
 
-from arbiter.config import BudgetSettings, CapSettings
+from arbiter.config import BudgetSettings, CapSettings, ModelSettings
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
@@ -58,11 +59,31 @@ from arbiter.errors import (
 )
 from arbiter.principal import Principal
 from arbiter.store import Store, StoreError
+from arbiter.types import Usage
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def billed_cost(model: ModelSettings, usage: Usage | None) -> float | None:
+    """What the upstream says a call cost: its own figure, else its usage at `model`'s prices
+    (cache reads and writes included); None when it reported neither (the caller falls back to
+    the call's worst case)."""
+    if usage is None:
+        return None
+    if usage.reported_cost_usd is not None:
+        return usage.reported_cost_usd
+    if usage.prompt_tokens or usage.completion_tokens:
+        return model.cost_usd(
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+        )
+    return None
 
 
 def may_be_billed(err: BaseException) -> bool:
@@ -235,6 +256,17 @@ class Budgets:
             await self._hold(charge, max((call_worst(m) for m in first_calls), default=0.0))
             self._open[decision_id] = charge
         return charge
+
+    async def call(self, charge: Charge, model: str, send: Callable[[], Awaitable[_T]]) -> _T:
+        """One upstream call under `charge`: covered before it is made (or BudgetExceeded);
+        when it fails in a way the upstream may have billed, its worst case is committed."""
+        await self.before_call(charge, model)
+        try:
+            return await send()
+        except BaseException as err:  # cancelled too: an abandoned call may still be billed
+            if may_be_billed(err):
+                charge.commit(charge.call_worst(model))
+            raise
 
     async def before_call(self, charge: Charge, model: str) -> None:
         """Make sure what is held still covers one more worst-case call to `model`."""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from arbiter.budget import may_be_billed
+from arbiter.budget import billed_cost
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.failover import run_with_failover
@@ -59,13 +59,9 @@ def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], An
         started = time.perf_counter()
 
         async def send(model: str) -> ChatResult:
-            await s.budgets.before_call(charge, model)
-            try:
-                return await s.upstream_for(model).complete(body, s.registry[model])
-            except BaseException as err:
-                if may_be_billed(err):
-                    charge.commit(worst(model))
-                raise
+            return await s.budgets.call(
+                charge, model, lambda: s.upstream_for(model).complete(body, s.registry[model])
+            )
 
         try:
             _, result = await run_with_failover(
@@ -75,13 +71,8 @@ def judge_caller(services: Services) -> Callable[[list[dict[str, str]], str], An
             await s.budgets.settle(decision_id, charge.committed)
             raise
         u = result.usage
-        if u.reported_cost_usd is not None:
-            cost = u.reported_cost_usd
-        elif u.prompt_tokens or u.completion_tokens:
-            cost = m.cost_usd(u.prompt_tokens, u.completion_tokens)
-        else:
-            cost = worst(judge)
-        cost += charge.committed
+        billed = billed_cost(m, u)
+        cost = (billed if billed is not None else worst(judge)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         await s.record(
             DecisionRecord(

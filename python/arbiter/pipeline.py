@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from arbiter import worst_case
-from arbiter.budget import Charge, may_be_billed
+from arbiter.budget import Charge, billed_cost
 from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
@@ -488,18 +488,13 @@ class Pipeline:
         model: str,
         send: Callable[[dict[str, Any], ModelSettings], Awaitable[_T]],
     ) -> _T:
-        """One upstream call, covered by the request's budget reservation before it is made; a
-        call that fails commits what it may have cost (`may_be_billed`)."""
-        charge = plan.charge
-        if charge is not None:
-            await self.s.budgets.before_call(charge, model)
-        try:
-            m = self.s.registry[model]
-            return await send(body_for(req, m, self.s.protocol_of(model)), m)
-        except BaseException as err:  # cancelled too: an abandoned call may still be billed
-            if charge is not None and may_be_billed(err):
-                charge.commit(charge.call_worst(model))
-            raise
+        """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
+        reserved before it is made, what a failed call may have cost committed)."""
+        m = self.s.registry[model]
+        body = body_for(req, m, self.s.protocol_of(model))
+        if plan.charge is None:
+            return await send(body, m)
+        return await self.s.budgets.call(plan.charge, model, lambda: send(body, m))
 
     def call_cost(
         self, plan: Plan, model: str, usage: Usage | None, req: ChatRequest, content: str
@@ -507,15 +502,9 @@ class Pipeline:
         """What one answered call cost: the upstream's usage (or its reported cost) when it sent
         one, else the call's worst case (we cannot know what it billed)."""
         m = self.s.registry[model]
-        if usage is not None and usage.reported_cost_usd is not None:
-            return usage.reported_cost_usd
-        if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
-            return m.cost_usd(
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-            )
+        billed = billed_cost(m, usage)
+        if billed is not None:
+            return billed
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))

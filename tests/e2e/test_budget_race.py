@@ -7,7 +7,7 @@ from types import ModuleType
 import pytest
 
 from tests.bench_scripts import load
-from tests.pg import pg_url
+from tests.pg import require_pg
 
 
 def _bench() -> ModuleType:
@@ -28,9 +28,7 @@ def test_two_sidecars_on_sqlite_never_overshoot() -> None:
 
 @pytest.mark.postgres
 def test_two_sidecars_on_postgres_never_overshoot() -> None:
-    url = pg_url()
-    if url is None:
-        pytest.skip("no PostgreSQL server available")
+    url = require_pg()
     _check(_bench().run(2, url, 120, 20, 120, 4))
 
 

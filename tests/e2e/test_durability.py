@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from tests.bench_scripts import load
-from tests.pg import empty_store_url, pg_url
+from tests.pg import empty_store_url, require_pg
 
 FLUSH_MS = 200  # the default store.flush_interval_ms: the stated bound on work at risk
 
@@ -73,8 +73,7 @@ def test_kill_9_with_batched_durability_loses_at_most_the_flush_interval(
 def test_postgres_outage_fails_no_request_and_loses_nothing(
     bench: ModuleType, sim_url: str, tmp_path: Path
 ) -> None:
-    if pg_url() is None:  # the outage runs on a private cluster, started the same way
-        pytest.skip("no PostgreSQL server binaries")
+    require_pg()  # the outage runs on a private cluster, started the same way
     result = bench.outage_run(sim_url, tmp_path, down_s=10.0, concurrency=8)
     assert result["store_down_s"] >= 10.0
     assert result["failed_requests"] == 0, result

@@ -17,7 +17,7 @@ from arbiter.store import open_store
 from arbiter.store._sql import load_migrations
 from tests.bench_scripts import load
 from tests.conftest import Sidecar
-from tests.pg import fresh_database, pg_url
+from tests.pg import fresh_database, require_pg
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(150)]
 
@@ -33,9 +33,7 @@ def _bench() -> ModuleType:
 
 @pytest.fixture
 def replicas(sim_url: str, tmp_path: Path) -> Iterator[tuple[list[Sidecar], str]]:
-    base = pg_url()
-    if base is None:
-        pytest.skip("no PostgreSQL server (set ARBITER_TEST_PG_URL or install postgresql)")
+    base = require_pg()
     bench = _bench()
     with fresh_database(base) as url:
         sidecars = [

@@ -37,7 +37,7 @@ from arbiter.offline.sim.config import ModelProfile
 from arbiter.offline.sim.failures import FailureKind
 from arbiter.offline.sim.simulate import CachePrefix, Completion, Failed, simulate
 from arbiter.offline.sim.sse import EventStream
-from arbiter.offline.sim.state import SimState, count_tokens, prompt_tokens
+from arbiter.offline.sim.state import count_tokens, prompt_tokens, state_of
 from arbiter.protocols.anthropic import StreamEncoder, decode_request, encode_response
 from arbiter.protocols.anthropic_response import usage_out
 
@@ -66,14 +66,9 @@ def failure_response(kind: FailureKind, rng: Random) -> Response:
     return error_response(529, "overloaded_error", "Overloaded")
 
 
-def _state(request: Request) -> SimState:
-    state: SimState = request.app.state.sim
-    return state
-
-
 def _unauthorized(request: Request) -> Response | None:
     """The anthropic SDK sends `x-api-key`; a Bearer token is accepted too."""
-    if not _state(request).config.require_auth:
+    if not state_of(request).config.require_auth:
         return None
     if request.headers.get("x-api-key", "").strip():
         return None
@@ -88,7 +83,7 @@ def list_models(request: Request) -> Response:
     if denied is not None:
         return denied
     data = [{"type": "model", "id": p.name, "display_name": p.name, "created_at": _CREATED_AT}
-            for p in _state(request).profiles.values() if p.protocol == "anthropic"]  # fmt: skip
+            for p in state_of(request).profiles.values() if p.protocol == "anthropic"]  # fmt: skip
     first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
     page = {"data": data, "has_more": False, "first_id": first, "last_id": last}
     return Response(orjson.dumps(page), media_type="application/json")
@@ -108,7 +103,7 @@ async def _decode(
         req = decode_request(raw, count_tokens=count_tokens)
     except InvalidRequest as err:
         return error_response(400, "invalid_request_error", err.message)
-    profile = _state(request).profiles.get(req.model)
+    profile = state_of(request).profiles.get(req.model)
     if profile is None or profile.protocol != "anthropic":  # an OpenAI one: /v1/chat/completions
         return error_response(404, "not_found_error", f"model: {req.model}")
     return profile, req, raw
@@ -147,7 +142,7 @@ async def messages(request: Request) -> Response:
         return decoded
     profile, req, raw = decoded
     view = openai_view(req)
-    outcome = await simulate(_state(request), profile, view, req.stream, cache_prefix(raw))
+    outcome = await simulate(state_of(request), profile, view, req.stream, cache_prefix(raw))
     if isinstance(outcome, Failed):
         return failure_response(outcome.kind, outcome.rng)
     message_id = f"msg_sim{outcome.id_bits:016x}"

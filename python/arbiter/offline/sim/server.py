@@ -27,7 +27,7 @@ from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status,
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.simulate import Failed, simulate
 from arbiter.offline.sim.sse import EventStream
-from arbiter.offline.sim.state import SimState
+from arbiter.offline.sim.state import SimState, state_of
 
 logger = logging.getLogger(__name__)
 _BEARER = linear.compile(r"(?i)^Bearer\s+\S+")  # linear-time: headers are untrusted
@@ -67,13 +67,8 @@ def _error(
     return Response(error_body(message, type_, code, param), status, media_type="application/json")
 
 
-def _state(request: Request) -> SimState:
-    state: SimState = request.app.state.sim
-    return state
-
-
 def _unauthorized(request: Request) -> Response | None:
-    if not _state(request).config.require_auth:
+    if not state_of(request).config.require_auth:
         return None
     if _BEARER.match(request.headers.get("authorization", "")):
         return None
@@ -91,16 +86,16 @@ async def _list_models(request: Request) -> Response:
     if denied is not None:
         return denied
     data = [{"id": p.name, "object": "model", "created": _CREATED, "owned_by": "arbiter-sim"}
-            for p in _state(request).profiles.values() if p.protocol == "openai"]  # fmt: skip
+            for p in state_of(request).profiles.values() if p.protocol == "openai"]  # fmt: skip
     return _json({"object": "list", "data": data})
 
 
 async def _stats(request: Request) -> Response:
-    return _json(_state(request).stats_json())
+    return _json(state_of(request).stats_json())
 
 
 async def _reset(request: Request) -> Response:
-    _state(request).reset()
+    state_of(request).reset()
     return _json({"ok": True})
 
 
@@ -109,7 +104,7 @@ async def _control(request: Request) -> Response:
         patch = orjson.loads(await request.body())
         if not isinstance(patch, dict):
             raise ConfigError("expected a JSON object")
-        changed = _state(request).control(patch)
+        changed = state_of(request).control(patch)
     except (orjson.JSONDecodeError, ConfigError) as err:
         return _error(400, str(err), "invalid_request_error", "invalid_control")
     logger.info("sim control applied", extra={"patch": patch})
@@ -136,7 +131,7 @@ async def _chat(request: Request) -> Response:
         )
     if not isinstance(body, dict):
         return _error(400, "The request body must be a JSON object.", "invalid_request_error", None)
-    state = _state(request)
+    state = state_of(request)
     model = body.get("model")
     profile = state.profiles.get(model) if isinstance(model, str) else None
     if profile is None or profile.protocol != "openai":  # an Anthropic one is on /v1/messages

@@ -222,3 +222,9 @@ def _quality_patch(current: Mapping[str, float], value: Any) -> dict[str, float]
             raise ConfigError(f"quality.{task}: expected a probability in [0, 1]")
         merged[task] = float(q)
     return merged
+
+
+def state_of(request: Any) -> SimState:
+    """The simulator's state, hung off the Starlette app (both wire formats read it)."""
+    state: SimState = request.app.state.sim
+    return state
