@@ -19,7 +19,7 @@ def _learner(
     router = Router(POOL, RouterParams(baseline="strong"), seed=1)
     grades: list[GradeRecord] = []
     alerts: list[AlertRecord] = []
-    rules = AlertRules(alerts.append, price_tolerance=0.1, drop_window=5, drop_threshold=0.3)
+    rules = AlertRules(alerts.append)
 
     async def judge(messages: list[dict[str, str]], tenant: str) -> str:
         assert "[QUESTION]" in messages[-1]["content"]
@@ -115,26 +115,47 @@ def test_unsampled_answers_are_not_judged() -> None:
 
 
 def test_grade_drop_raises_an_alert() -> None:
+    """A model whose grades fall from ~0.9 to ~0.2 on a task: one quality_change alert naming
+    it, after the detector's warm-up, within a bounded number of grades."""
+
     async def go() -> None:
         learner, _, _, alerts = _learner(None)
-        for i in range(10):
-            learner._apply(f"g{i}", _answered(f"g{i}", "chat", "x"), 1.0, "feedback", "")
-        for i in range(10, 16):
-            learner._apply(f"g{i}", _answered(f"g{i}", "chat", "x"), 0.0, "feedback", "")
-        assert [a.kind for a in alerts] == ["quality_drop"]
-        assert alerts[0].model == "cheap" and alerts[0].task == "chat"
+        for i in range(400):
+            score = 0.0 if i % 10 == 0 else 1.0  # 0.9
+            learner._apply(f"g{i}", _answered(f"g{i}", "chat", "x"), score, "feedback", "")
+        assert alerts == []
+        for i in range(400, 460):
+            score = 1.0 if i % 5 == 0 else 0.0  # 0.2
+            learner._apply(f"g{i}", _answered(f"g{i}", "chat", "x"), score, "feedback", "")
+        assert [a.kind for a in alerts] == ["quality_change"]
+        a = alerts[0]
+        assert a.model == "cheap" and a.task == "chat"
+        assert a.data["direction"] == "down" and a.data["before"] > 0.85 > 0.3 > a.data["after"]
 
     asyncio.run(go())
 
 
-def test_price_mismatch_alert_is_rate_limited() -> None:
+def test_a_price_change_alerts_after_a_few_calls_not_on_one_odd_bill() -> None:
     alerts: list[AlertRecord] = []
-    rules = AlertRules(alerts.append, price_tolerance=0.1, drop_window=5, drop_threshold=0.3)
-    rules.check_price("t", "m", reported=1.05, expected=1.0)
+    rules = AlertRules(alerts.append)
+    for _ in range(20):
+        rules.observe_price("t", "m", reported=1.0, expected=1.0)
+    rules.observe_price("t", "m", reported=0.4, expected=1.0)  # a prompt-cache discount
+    for _ in range(10):
+        rules.observe_price("t", "m", reported=1.0, expected=1.0)
     assert alerts == []
-    rules.check_price("t", "m", reported=1.5, expected=1.0)
-    rules.check_price("t", "m", reported=1.5, expected=1.0)
-    assert len(alerts) == 1 and alerts[0].kind == "price_mismatch" and "+50%" in alerts[0].message
+    for _ in range(5):
+        rules.observe_price("t", "m", reported=1.5, expected=1.0)
+    assert len(alerts) == 1 and alerts[0].kind == "price_change"
+    assert alerts[0].data["after"] == 1.5 and "x1.50" in alerts[0].message
+
+
+def test_a_price_wrong_from_the_start_alerts_after_warm_up() -> None:
+    alerts: list[AlertRecord] = []
+    rules = AlertRules(alerts.append)
+    for _ in range(5):
+        rules.observe_price("t", "m", reported=2.0, expected=1.0)
+    assert [a.kind for a in alerts] == ["price_change"] and alerts[0].data["after"] == 2.0
 
 
 def test_grading_runs_off_the_event_loop() -> None:

@@ -1,61 +1,36 @@
-"""Alert rules: upstream price drift and per-(model, task) grade drops. Emits AlertRecords.
+"""Alert rules: changes in a model's grades, price and latency (change-point detection, see
+changepoint.py), and the alerts other parts raise (circuits, budgets). Emits AlertRecords.
 
-Detection only; persistence goes through the recorder. `ChangeDetector` is the hook where a
-statistical change-point test can replace the simple window rule.
+A detected change is also handed to `on_change`, which makes the router act on it (services.py:
+quality evidence from before the change is dropped, a new price or latency level is adopted at
+once). Persistence goes through the recorder.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
+from arbiter import changepoint
+from arbiter.changepoint import Change, GradeDetector, LogLevelDetector
 from arbiter.records import AlertRecord
 
 Emit = Callable[[AlertRecord], None]
+# how many (tenant, model, task) grade streams are watched at once: past it the least recently
+# graded stream is forgotten (its detector starts again if it comes back)
+MAX_STREAMS = 50_000
 
 
-class ChangeDetector(Protocol):
-    def observe(self, value: float) -> str | None:
-        """Feed one grade; return a message when a drop is detected, else None."""
-        ...
-
-
-@dataclass(slots=True)
-class WindowDropDetector:
-    """Recent window mean vs the long-run mean before it: alert when it falls by `threshold`."""
-
-    window: int
-    threshold: float
-    recent: deque[float] = field(default_factory=deque)
-    long_sum: float = 0.0
-    long_n: int = 0
-    armed: bool = True
-
-    def observe(self, value: float) -> str | None:
-        self.recent.append(value)
-        if len(self.recent) <= self.window:
-            return None
-        old = self.recent.popleft()
-        self.long_sum += old
-        self.long_n += 1
-        if self.long_n < self.window:
-            return None
-        long_mean = self.long_sum / self.long_n
-        recent_mean = sum(self.recent) / len(self.recent)
-        if recent_mean < long_mean - self.threshold:
-            if self.armed:
-                self.armed = False
-                return (
-                    f"mean grade of the last {self.window} answers is {recent_mean:.2f}, "
-                    f"down from {long_mean:.2f}"
-                )
-        elif recent_mean >= long_mean - self.threshold / 2:
-            self.armed = True  # re-arm once it has recovered
-        return None
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    tenant: str
+    model: str
+    task: str | None  # the task of a quality change; None for price and latency
+    change: Change
+    since: tuple[int, float] = (0, 0.0)  # quality: (grades, their sum) since the change
 
 
 class AlertRules:
@@ -63,18 +38,18 @@ class AlertRules:
         self,
         emit: Emit,
         *,
-        price_tolerance: float,
-        drop_window: int,
-        drop_threshold: float,
-        detector_factory: Callable[[], ChangeDetector] | None = None,
-        repeat_after_s: float = 600.0,
+        false_alarms_per_100k: float = 1.0,
+        on_change: Callable[[ChangeEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._emit = emit
-        self._tol = price_tolerance
-        self._make = detector_factory or (lambda: WindowDropDetector(drop_window, drop_threshold))
-        self._detectors: dict[tuple[str, str, str], ChangeDetector] = {}
-        self._last_price_alert: dict[str, float] = {}
-        self._repeat = repeat_after_s
+        self._h = changepoint.threshold_for(false_alarms_per_100k)
+        self._on_change = on_change
+        self._clock = clock
+        self._grades: dict[tuple[str, str, str], GradeDetector] = {}
+        self._prices: dict[str, LogLevelDetector] = {}
+        self._latency: dict[str, LogLevelDetector] = {}
+        self.changes: dict[str, int] = {}  # detections per signal (for /metrics)
 
     def emit(
         self,
@@ -99,29 +74,64 @@ class AlertRules:
             )
         )
 
-    def check_price(self, tenant: str, model: str, reported: float, expected: float) -> None:
-        if expected <= 0 or abs(reported - expected) / expected <= self._tol:
-            return
-        now = time.monotonic()
-        if now - self._last_price_alert.get(model, -1e9) < self._repeat:
-            return
-        self._last_price_alert[model] = now
-        self.emit(
-            tenant,
-            "price_mismatch",
-            f"{model}: upstream reported ${reported:.6f} for a call the registry prices at "
-            f"${expected:.6f} ({(reported / expected - 1):+.0%})",
-            model=model,
-            data={"reported_usd": reported, "registry_usd": expected},
-        )
-
     def observe_grade(self, tenant: str, model: str, task: str, score: float) -> None:
         key = (tenant, model, task)
-        det = self._detectors.get(key)
+        det = self._grades.pop(key, None)
         if det is None:
-            det = self._detectors[key] = self._make()
-        message = det.observe(score)
-        if message:
-            self.emit(
-                tenant, "quality_drop", f"{model} on {task}: {message}", model=model, task=task
-            )
+            det = changepoint.grade_detector(self._h)
+            if len(self._grades) >= MAX_STREAMS:
+                del self._grades[next(iter(self._grades))]  # the least recently graded
+        self._grades[key] = det  # (re)inserted last: dict order is recency
+        change = det.observe(score, self._clock())
+        if change is not None:
+            self._changed(tenant, model, task, change, det.since_change)
+
+    def observe_price(self, tenant: str, model: str, reported: float, expected: float) -> None:
+        """One priced call: the upstream's reported cost against the registry's price for it
+        (before any adopted factor: services passes the configured price)."""
+        if expected <= 0 or reported < 0:
+            return
+        det = self._prices.get(model)
+        if det is None:
+            det = self._prices[model] = changepoint.price_detector(self._h)
+        change = det.observe(reported / expected, self._clock())
+        if change is not None:
+            self._changed(tenant, model, None, change)
+
+    def observe_latency(self, tenant: str, model: str, seconds: float) -> None:
+        det = self._latency.get(model)
+        if det is None:
+            det = self._latency[model] = changepoint.latency_detector(self._h)
+        change = det.observe(seconds, self._clock())
+        if change is not None:
+            self._changed(tenant, model, None, change)
+
+    def _changed(
+        self,
+        tenant: str,
+        model: str,
+        task: str | None,
+        change: Change,
+        since: tuple[int, float] = (0, 0.0),
+    ) -> None:
+        signal = change.signal
+        self.changes[signal] = self.changes.get(signal, 0) + 1
+        where = f" on {task}" if task else ""
+        self.emit(
+            tenant,
+            f"{signal}_change",
+            change.describe(model + where),
+            model=model,
+            task=task,
+            data={
+                "signal": signal,
+                "direction": change.direction,
+                "started_at": change.started or None,
+                "observations_since_change": change.delay,
+                "before": round(change.before, 6),
+                "after": round(change.after, 6),
+                "magnitude": round(change.magnitude, 6),
+            },
+        )
+        if self._on_change is not None:
+            self._on_change(ChangeEvent(tenant, model, task, change, since))

@@ -93,9 +93,9 @@ class RoutingSettings:
     cost_weight: float = 0.0
     judge_model: str | None = None
     judge_sample_rate: float = 0.25
-    price_alert_tolerance: float = 0.10  # alert when upstream-reported cost differs by more
-    quality_drop_window: int = 50
-    quality_drop_threshold: float = 0.15  # alert when the recent mean grade drops this much
+    # change-point detection on each model's grades, price and latency (changepoint.py): the
+    # false alarms accepted per 100,000 observations of one stream (bench/drift.py)
+    change_false_alarms_per_100k: float = 1.0
     difficulty: bool = True  # per-prompt difficulty model on the hot path
     # tasks (non-streaming) that try a cheaper model first (cascade_first_model, else the
     # cheapest eligible) and escalate within the same request when its answer looks weak

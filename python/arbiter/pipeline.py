@@ -215,6 +215,9 @@ class Pipeline:
                 blocked=blocked,
             )
             models = (route.chosen, *route.fallbacks)
+            reason = route.reason
+            if s.recent_changes:  # a detected change the router is acting on: say so
+                reason += s.change_notes(c.model for c in route.candidates)
             return Plan(
                 decision_id,
                 principal.tenant,
@@ -222,7 +225,7 @@ class Pipeline:
                 "routed",
                 models,
                 route.candidates,
-                route.reason,
+                reason,
                 easiness,
                 started,
                 principal,
@@ -551,7 +554,9 @@ class Pipeline:
         cost = registry_cost
         if usage is not None and usage.reported_cost_usd is not None:
             cost, source = usage.reported_cost_usd, "upstream"
-            s.alerts.check_price(plan.tenant, model, cost, registry_cost)
+            # against the configured price: the detector's level is the factor to adopt
+            configured_cost = registry_cost / s.registry.price_factor(model)
+            s.alerts.observe_price(plan.tenant, model, cost, configured_cost)
         # no call answered: what the failed ones may have cost is on the charge
         cost = self.call_cost(plan, model, usage, req, content) if error is None or opened else 0.0
         cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)

@@ -65,7 +65,9 @@ class Policy:
         a = (s.alpha if s else 0.0) + (p.alpha if p else 0.0)
         b = (s.beta if s else 0.0) + (p.beta if p else 0.0)
         n = (s.n if s else 0.0) + (p.n if p else 0.0)
-        return a, b, n
+        # a change detected by two replicas is discounted twice (services._changed): never below
+        # no evidence at all
+        return max(a, 0.0), max(b, 0.0), max(n, 0.0)
 
     def slope(self, key: ArmKey) -> SlopeOffsets | None:
         """The arm's slope offsets, or None before any replica taught it a graded prompt."""

@@ -84,7 +84,8 @@ class AlertRecord:
     id: str
     ts: float
     tenant: str
-    # "price_mismatch" | "quality_drop" | "circuit_open" | "budget_threshold" | "store_backlog"
+    # "quality_change" | "price_change" | "latency_change" (changepoint.py) | "circuit_open" |
+    # "budget_threshold" | "store_backlog"
     kind: str
     message: str
     model: str | None = None

@@ -68,6 +68,9 @@ class Registry:
         self._overrides: dict[str, dict[str, Any]] = {}
         self._models = dict(configured)
         self._disabled: set[str] = set()
+        # model -> observed price / configured price, adopted from a detected price change
+        # (alerts.py); applied over the configured and overridden prices
+        self._price_factors: dict[str, float] = {}
 
     def get(self, name: str) -> ModelSettings | None:
         """A model that exists and is enabled."""
@@ -95,19 +98,52 @@ class Registry:
             for m in self._models.values()
         ]  # fmt: skip
 
+    def price_factor(self, name: str) -> float:
+        return self._price_factors.get(name, 1.0)
+
+    def adopt_price_factor(self, name: str, factor: float) -> bool:
+        """Price `name` at `factor` x its configured price from now on; whether it changed."""
+        if name not in self._configured or not 0.0 < factor < 1e3:
+            return False
+        factor = 1.0 if abs(factor - 1.0) < 0.01 else factor
+        if self._price_factors.get(name, 1.0) == factor:
+            return False
+        self._price_factors[name] = factor
+        self._build(self._overrides)
+        return True
+
     def apply(self, overrides: Mapping[str, Mapping[str, Any]]) -> bool:
         """Adopt the store's overrides; returns whether anything changed."""
         fresh = {k: dict(v) for k, v in overrides.items() if k in self._configured}
         if fresh == self._overrides:
             return False
+        self._build(fresh)
+        return True
+
+    def _build(self, overrides: dict[str, dict[str, Any]]) -> None:
         models, disabled = {}, set()
         for name, base in self._configured.items():
-            patch = fresh.get(name, {})
+            patch = overrides.get(name, {})
             fields = {k: v for k, v in patch.items() if k != "enabled"}
             if "priors" in fields:
                 fields["priors"] = {**base.priors, **fields["priors"]}
-            models[name] = dataclasses.replace(base, **fields)
+            models[name] = _priced(dataclasses.replace(base, **fields), self.price_factor(name))
             if patch.get("enabled") is False:
                 disabled.add(name)
-        self._overrides, self._models, self._disabled = fresh, models, disabled
-        return True
+        self._overrides, self._models, self._disabled = overrides, models, disabled
+
+
+def _priced(m: ModelSettings, factor: float) -> ModelSettings:
+    if factor == 1.0:
+        return m
+    return dataclasses.replace(
+        m,
+        price_in_per_mtok=m.price_in_per_mtok * factor,
+        price_out_per_mtok=m.price_out_per_mtok * factor,
+        price_cache_read_per_mtok=(
+            None if m.price_cache_read_per_mtok is None else m.price_cache_read_per_mtok * factor
+        ),
+        price_cache_write_per_mtok=(
+            None if m.price_cache_write_per_mtok is None else m.price_cache_write_per_mtok * factor
+        ),
+    )

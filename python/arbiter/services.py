@@ -12,9 +12,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from arbiter.alerts import AlertRules
+from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
 from arbiter.canonical import Protocol
@@ -38,6 +39,7 @@ from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
 
 log = logging.getLogger(__name__)
+CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
 
 
 class Services:
@@ -54,10 +56,12 @@ class Services:
         )
         self.alerts = AlertRules(
             self._submit,
-            price_tolerance=settings.routing.price_alert_tolerance,
-            drop_window=settings.routing.quality_drop_window,
-            drop_threshold=settings.routing.quality_drop_threshold,
+            false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
+            on_change=self._changed,
         )
+        # model -> (until, note): recent detected changes, named in the reasons of decisions
+        # that weigh that model (empty almost always: one dict check per request)
+        self.recent_changes: dict[str, tuple[float, str]] = {}
         self.breaker = CircuitBreaker(settings.breaker, on_open=self._circuit_opened)
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
@@ -104,10 +108,13 @@ class Services:
     def refresh_registry(self) -> None:
         """Adopt registry overrides from the store (any replica's admin API may have made them)."""
         if self.registry.apply(self.store.model_overrides()):
-            self.pool = self.registry.pool()
-            for router in self._routers.values():
-                router.pool = {m.name: m for m in self.pool}
+            self._pool_changed()
             log.info("registry overrides applied: %d routable models", len(self.pool))
+
+    def _pool_changed(self) -> None:
+        self.pool = self.registry.pool()
+        for router in self._routers.values():
+            router.pool = {m.name: m for m in self.pool}
 
     def router_for(self, principal: Principal) -> Router:
         key = (principal.quality_target, principal.baseline)
@@ -185,6 +192,42 @@ class Services:
             store_healthy=self.recorder.store_healthy,
             circuits_open={m: c["state"] != "closed" for m, c in self.breaker.state().items()},
         )
+
+    def _changed(self, event: ChangeEvent) -> None:
+        """Act on a detected change at once, rather than letting old evidence outvote it."""
+        c = event.change
+        if c.signal == "quality" and event.task is not None:
+            # the arm's evidence becomes the grades since the change alone (an additive delta,
+            # so replicas that merge it stay consistent)
+            key = (event.tenant, event.task, event.model)
+            a, b, n = self.policy.evidence(key)
+            count, total = event.since
+            self.policy.add(key, total - a, (count - total) - b, count - n)
+            note = (
+                f"{event.model} on {event.task}: grades changed {c.before:.2f} -> {c.after:.2f}, "
+                "evidence from before the change dropped"
+            )
+        elif c.signal == "price":
+            if self.registry.adopt_price_factor(event.model, c.after):
+                self._pool_changed()
+            note = f"{event.model}: price now x{c.after:.2f} of the configured price, adopted"
+        else:
+            note = f"{event.model}: latency {c.before:.2f}s -> {c.after:.2f}s"
+        self.recent_changes[event.model] = (time.time() + CHANGE_NOTE_S, note)
+        log.warning("change detected: %s", note, extra={"model": event.model, "signal": c.signal})
+
+    def change_notes(self, models: Iterable[str]) -> str:
+        """'; change: ...' for the models with a recent detected change, else ''."""
+        now = time.time()
+        notes = []
+        for m in models:
+            hit = self.recent_changes.get(m)
+            if hit is not None:
+                if hit[0] < now:
+                    del self.recent_changes[m]
+                else:
+                    notes.append(hit[1])
+        return "".join(f"; change: {n}" for n in notes)
 
     def _circuit_opened(self, model: str, failures: int) -> None:
         self.alerts.emit(

@@ -25,6 +25,7 @@ from arbiter.offline.sim import anthropic_wire
 from arbiter.offline.sim.config import ModelProfile, SimConfig
 from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status, malformed_body
 from arbiter.offline.sim.outcomes import OutcomeTable
+from arbiter.offline.sim.schedule import parse_steps
 from arbiter.offline.sim.simulate import Failed, simulate
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import SimState, state_of
@@ -51,6 +52,7 @@ def build_app(config: SimConfig) -> Starlette:
             Route("/_sim/stats", _stats, methods=["GET"]),
             Route("/_sim/reset", _reset, methods=["POST"]),
             Route("/_sim/control", _control, methods=["POST"]),
+            Route("/_sim/schedule", _schedule, methods=["POST"]),
         ]
     )
     app.state.sim = SimState(config, outcomes)
@@ -109,6 +111,15 @@ async def _control(request: Request) -> Response:
         return _error(400, str(err), "invalid_request_error", "invalid_control")
     logger.info("sim control applied", extra={"patch": patch})
     return _json({"ok": True, "models": [_profile_json(p) for p in changed]})
+
+
+async def _schedule(request: Request) -> Response:
+    try:
+        schedule = parse_steps(orjson.loads(await request.body()))
+        state_of(request).set_schedule(schedule)
+    except (orjson.JSONDecodeError, ConfigError) as err:
+        return _error(400, str(err), "invalid_request_error", "invalid_schedule")
+    return _json({"ok": True, "steps": len(schedule.steps)})
 
 
 def _profile_json(p: ModelProfile) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from arbiter.offline.sim.config import ModelProfile, SimConfig, parse_failures
 from arbiter.offline.sim.content import FinishReason
 from arbiter.offline.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
 from arbiter.offline.sim.outcomes import OutcomeTable
+from arbiter.offline.sim.schedule import Schedule
 from arbiter.offline.workload import TASKS, last_user_text, recognise
 
 _ALIASES = {"error_rate_5xx": "error_5xx", "error_rate_429": "error_429"}
@@ -103,6 +104,7 @@ class SimState:
         self._counters: Counter[str] = Counter()
         self.stats: dict[str, ModelStats] = {name: ModelStats() for name in base}
         self._prompt_cache: set[bytes] = set()  # (model, prefix) digests written so far
+        self.schedule = Schedule()  # shifts that apply after so many requests (schedule.py)
 
     def cache_lookup(self, model: str, prefix: bytes) -> bool:
         """Whether `prefix` (a digest) is in `model`'s prompt cache; writes it if not."""
@@ -110,6 +112,23 @@ class SimState:
         hit = key in self._prompt_cache
         self._prompt_cache.add(key)
         return hit
+
+    def set_schedule(self, schedule: Schedule) -> None:
+        """Adopt a schedule after checking each patch on a copy (a bad one is a 400 now, not a
+        surprise later)."""
+        for _, patch in schedule.steps:
+            target = patch.get("model")
+            if target != "*" and target not in self.profiles:
+                raise ConfigError(f"model: unknown model {target!r}")
+            for name in list(self.profiles) if target == "*" else [str(target)]:
+                self._patched(self.profiles[name], patch)
+        self.schedule = schedule
+
+    def advance(self) -> None:
+        """One request arrives: apply the scheduled shifts now due."""
+        if self.schedule.steps:
+            for patch in self.schedule.due():
+                self.control(patch)
 
     def next_counter(self, model: str) -> int:
         self._counters[model] += 1

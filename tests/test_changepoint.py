@@ -1,0 +1,118 @@
+"""Change-point detectors (changepoint.py): quiet on stable streams, quick on real shifts, and
+dating the change. Streams are seeded; delay and false-alarm rates at scale are bench/drift.py's."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from arbiter.changepoint import (
+    GradeDetector,
+    grade_detector,
+    latency_detector,
+    price_detector,
+    threshold_for,
+)
+
+H = threshold_for(1.0)
+
+
+def _bernoulli(rng: random.Random, p: float) -> float:
+    return 1.0 if rng.random() < p else 0.0
+
+
+def test_threshold_grows_with_the_accepted_run_length() -> None:
+    assert threshold_for(1.0) == pytest.approx(math.log(200_000))
+    assert threshold_for(0.1) > threshold_for(1.0) > threshold_for(10.0)
+
+
+def test_stable_pass_fail_grades_raise_nothing() -> None:
+    rng = random.Random(1)
+    for p in (0.3, 0.8, 0.97):
+        det = grade_detector(H)
+        assert [c for _ in range(20_000) if (c := det.observe(_bernoulli(rng, p)))] == []
+
+
+def test_a_drop_is_found_dated_and_measured() -> None:
+    rng = random.Random(2)
+    det = grade_detector(H)
+    for t in range(600):
+        assert det.observe(_bernoulli(rng, 0.8), t=float(t)) is None
+    change = None
+    for t in range(600, 1200):
+        change = det.observe(_bernoulli(rng, 0.4), t=float(t))
+        if change:
+            break
+    assert change is not None and change.signal == "quality" and change.direction == "down"
+    assert change.delay < 100  # a 0.4 drop: well inside bench/drift.py's p90 for 0.2
+    assert abs(change.at - 600) < 40 and abs(change.started - 600) < 40  # dated near the start
+    assert change.before == pytest.approx(0.8, abs=0.06)
+    assert change.after == pytest.approx(0.4, abs=0.15)
+    # the reference is now the post-change level: staying there raises nothing more
+    assert [c for _ in range(3000) if (c := det.observe(_bernoulli(rng, 0.4)))] == []
+    count, total = det.since_change
+    assert count > 3000 and total / count == pytest.approx(0.4, abs=0.03)
+
+
+def test_a_rise_is_found_too() -> None:
+    rng = random.Random(3)
+    det = grade_detector(H)
+    for _ in range(600):
+        det.observe(_bernoulli(rng, 0.5))
+    changes = [c for _ in range(600) if (c := det.observe(_bernoulli(rng, 0.9)))]
+    assert [c.direction for c in changes] == ["up"]
+
+
+def test_richer_grades_are_found_sooner() -> None:
+    def delay(draw_before, draw_after, seed: int) -> int:  # type: ignore[no-untyped-def]
+        rng = random.Random(seed)
+        det = GradeDetector(H)
+        for _ in range(500):
+            det.observe(draw_before(rng))
+        for i in range(2000):
+            if det.observe(draw_after(rng)):
+                return i + 1
+        return 2000
+
+    seeds = range(8)
+    binary = [delay(lambda r: _bernoulli(r, 0.8), lambda r: _bernoulli(r, 0.6), s) for s in seeds]
+    rich = [
+        delay(lambda r: r.betavariate(8, 2), lambda r: r.betavariate(6, 4), s) for s in seeds
+    ]
+    assert sorted(rich)[4] * 3 < sorted(binary)[4]
+
+
+def test_price_needs_agreeing_calls_and_one_outlier_is_not_enough() -> None:
+    det = price_detector(H)
+    for _ in range(30):
+        assert det.observe(1.0) is None
+    for odd in (0.3, 3.0, 0.5, 5.0):  # odd single bills, each followed by normal ones
+        assert det.observe(odd) is None
+        for _ in range(5):
+            assert det.observe(1.0) is None
+    found = [det.observe(1.2) for _ in range(5)]
+    assert found[:4] == [None] * 4 and found[4] is not None
+    assert found[4].direction == "up" and found[4].after == pytest.approx(1.2)
+
+
+def test_price_ignores_missing_or_nonsense_measurements() -> None:
+    det = price_detector(H)
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        assert det.observe(bad) is None
+    assert det.n == 0
+
+
+def test_latency_tripling_with_stalls_around() -> None:
+    rng = random.Random(4)
+    det = latency_detector(H)
+
+    def draw(median: float) -> float:
+        x = median * math.exp(rng.gauss(0.0, 0.35))
+        return x * 10 if rng.random() < 0.01 else x
+
+    assert [c for _ in range(5000) if (c := det.observe(draw(1.0)))] == []
+    changes = [(i, c) for i in range(40) if (c := det.observe(draw(3.0)))]
+    assert len(changes) == 1 and changes[0][0] < 20
+    assert changes[0][1].magnitude == pytest.approx(3.0, rel=0.35)
