@@ -33,12 +33,12 @@ import random
 import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from arbiter.alerts import WindowDropDetector
 from arbiter.changepoint import (
     grade_detector,
     latency_detector,
@@ -53,6 +53,34 @@ POST = 600  # after it (a stream not detected by then counts as missed)
 EVIDENCE_CAP = 400.0
 HORIZON = 1000  # requests after a change over which regret is counted
 RELEARN = 30  # requests a false alarm costs (the arm re-learns from its prior)
+
+
+class WindowDropDetector:
+    """The rule the sidecar shipped before change-point detection (alerts.py until this bench):
+    the mean of the last `window` grades against the long-run mean before them."""
+
+    def __init__(self, window: int, threshold: float) -> None:
+        self.window, self.threshold = window, threshold
+        self.recent: deque[float] = deque()
+        self.long_sum, self.long_n, self.armed = 0.0, 0, True
+
+    def observe(self, value: float) -> str | None:
+        self.recent.append(value)
+        if len(self.recent) <= self.window:
+            return None
+        self.long_sum += self.recent.popleft()
+        self.long_n += 1
+        if self.long_n < self.window:
+            return None
+        long_mean = self.long_sum / self.long_n
+        recent_mean = sum(self.recent) / len(self.recent)
+        if recent_mean < long_mean - self.threshold:
+            if self.armed:
+                self.armed = False
+                return "drop"
+        elif recent_mean >= long_mean - self.threshold / 2:
+            self.armed = True
+        return None
 
 
 # -- signal generators --------------------------------------------------------------------------

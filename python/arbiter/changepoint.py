@@ -269,4 +269,4 @@ def price_detector(h: float) -> LogLevelDetector:
 
 def latency_detector(h: float) -> LogLevelDetector:
     """A tripled latency within about 10 calls; stalls are single outliers (capped step)."""
-    return LogLevelDetector(h, "latency", shift=1.5, warmup=10, min_sigma=0.05, max_step=h / 6.0)
+    return LogLevelDetector(h, "latency", shift=1.5, warmup=10, min_sigma=0.05, max_step=h / 8.0)
