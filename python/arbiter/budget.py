@@ -160,11 +160,8 @@ def window_bounds(window: str, now: float) -> tuple[float, float]:
 
 
 def _describe(b: BoundCap) -> str:
-    who = (
-        "global"
-        if b.scope == "global"
-        else f"{b.scope.split(':', 1)[0]} '{b.scope.split(':', 1)[1]}'"
-    )
+    kind, _, name = b.scope.partition(":")  # "global", "shadow", "tenant:<name>", ...
+    who = f"{kind} '{name}'" if name else kind
     per = {"day": "daily", "month": "monthly", "total": "total"}[b.cap.window]
     return f"{who} {per} cap of {usd(b.limit_usd)}"
 

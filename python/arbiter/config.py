@@ -230,6 +230,25 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowSettings:
+    """Challenger models and the shadow traffic that tests them (shadow.py)."""
+
+    # models that only get shadow traffic until promoted (or an operator promotes them)
+    challengers: list[str] = field(default_factory=list)
+    sample_rate: float = 0.0  # share of eligible answered requests also sent to a challenger
+    task_rates: dict[str, float] = field(default_factory=dict)  # per task, over sample_rate
+    tenant_rates: dict[str, float] = field(default_factory=dict)  # per tenant, over both
+    budget_usd: float = 1.0  # per UTC day, a real cap (reserved before each shadow call)
+    count_against_tenant: bool = False  # also charge the tenant's own caps
+    max_in_flight: int = 4  # shadow calls at once; more are skipped (counted), never queued
+    # promotion: the challenger's lower confidence bound on a task's grade reaches the quality
+    # target (x the baseline's mean grade there) after at least promote_min_graded grades
+    promote_min_graded: int = 30
+    promote_confidence: float = 0.9
+    auto_promote: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings
     store: StoreSettings
@@ -241,6 +260,7 @@ class Settings:
     upstreams: Mapping[str, UpstreamSettings]
     models: Mapping[str, ModelSettings]
     tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
+    shadow: ShadowSettings = field(default_factory=ShadowSettings)
     source: str = "<defaults>"
 
     @property
@@ -256,6 +276,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "breaker": BreakerSettings,
     "auth": AuthSettings,
     "budgets": BudgetSettings,
+    "shadow": ShadowSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
@@ -418,6 +439,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     for i, cap in enumerate(s.budgets.caps):
         if cap.limit_usd < 0:
             raise ConfigError(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
+    _check_shadow(loc, s.shadow, models)
     b = s.budgets
     _check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
     if b.image_tokens < 0 or b.default_max_output_tokens < 1:
@@ -432,6 +454,28 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         routing=dataclasses.replace(r, baseline=baseline),
         auth=dataclasses.replace(s.auth, admin_key=admin_key),
     )
+
+
+def _check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:
+    from arbiter.classify import TASKS
+
+    for name in sh.challengers:
+        if name not in models:
+            raise ConfigError(f"{loc.where(['shadow', 'challengers'])}: unknown model {name!r}")
+    _check_range(loc, ["shadow", "sample_rate"], sh.sample_rate, 0.0, 1.0)
+    for task, rate in sh.task_rates.items():
+        if task not in TASKS:
+            raise ConfigError(f"{loc.where(['shadow', 'task_rates'])}: unknown task {task!r}")
+        _check_range(loc, ["shadow", "task_rates", task], rate, 0.0, 1.0)
+    for tenant, rate in sh.tenant_rates.items():
+        _check_range(loc, ["shadow", "tenant_rates", tenant], rate, 0.0, 1.0)
+    _check_range(loc, ["shadow", "budget_usd"], sh.budget_usd, 0.0, 1e9)
+    _check_range(loc, ["shadow", "promote_confidence"], sh.promote_confidence, 0.5, 0.9999)
+    if not 1 <= sh.max_in_flight <= 1024 or sh.promote_min_graded < 1:
+        raise ConfigError(
+            f"{loc.where(['shadow'])}: shadow.max_in_flight must be 1 .. 1024 and "
+            "promote_min_graded >= 1"
+        )
 
 
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:

@@ -74,6 +74,9 @@ class Learner:
         self._applied: OrderedDict[str, _Applied] = OrderedDict()
         self._remember = remember
         self._tasks: set[asyncio.Task[None]] = set()
+        # called with every grade recorded (shadow.py pairs a challenger's grade with the served
+        # answer's)
+        self.observers: list[Callable[[GradeRecord], None]] = []
 
     def after_answer(self, answered: Answered) -> None:
         """Schedule grading in the background (the response has already been sent or is ready)."""
@@ -130,9 +133,12 @@ class Learner:
     ) -> None:
         score = min(max(score, 0.0), 1.0)
         learn = a.learn if isinstance(a, Answered) else True
-        self._submit(
-            GradeRecord(decision_id, time.time(), a.tenant, a.task, a.model, score, grader, detail)
+        record = GradeRecord(
+            decision_id, time.time(), a.tenant, a.task, a.model, score, grader, detail
         )
+        self._submit(record)
+        for observe in self.observers:
+            observe(record)
         prev = self._applied.get(decision_id)
         if prev is not None and precedence(prev.grader) > precedence(grader):
             return  # a stronger grade already stands (e.g. feedback arrived before the judge)

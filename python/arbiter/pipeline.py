@@ -201,6 +201,9 @@ class Pipeline:
                 if s.protocols != {req.protocol}
                 else None  # every model speaks the client's protocol: nothing to check
             )
+            challengers = s.shadow.blocked(task)  # None unless challengers exist
+            if challengers:
+                blocked = {**challengers, **(blocked or {})}
             route = s.router_for(principal).decide(
                 RouteRequest(
                     principal.tenant,
@@ -594,6 +597,7 @@ class Pipeline:
     def _after(
         self, req: ChatRequest, plan: Plan, model: str, content: str, finish: str | None
     ) -> None:
+        self.s.shadow.after_answer(req, plan, model)
         self.s.learner.after_answer(
             Answered(
                 plan.decision_id,

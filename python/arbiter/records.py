@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # "judge" records the grader's own upstream calls, so their spend is never hidden.
-DecisionMode = Literal["routed", "passthrough", "judge"]
+DecisionMode = Literal["routed", "passthrough", "judge", "shadow"]
 DecisionStatus = Literal["ok", "failed"]
 GraderKind = Literal["auto", "judge", "feedback"]
 # Precedence when several grades exist for one decision: feedback > judge > auto; the decision's

@@ -350,6 +350,28 @@ class Handlers:
         await self.admin(request)
         return json_response({"object": "list", "data": self.s.registry.view()})
 
+    async def challengers(self, request: Request) -> Response:
+        """The A/B report per challenger: calls, cost, grades vs the incumbent, status."""
+        await self.admin(request)
+        sh = self.s.shadow
+        return json_response({"object": "list", "data": sh.report(), "skipped": dict(sh.skipped)})
+
+    async def challenger_action(self, request: Request) -> Response:
+        """Promote, pause, resume or retire a challenger, on every replica."""
+        await self.admin(request)
+        body = _json_object(await read_body(request, 64 * 1024))
+        tasks = body.get("tasks")
+        if tasks is not None and not (
+            isinstance(tasks, list) and all(isinstance(t, str) and t for t in tasks)
+        ):
+            raise InvalidRequest("'tasks' must be a list of task names.", param="tasks")
+        action = body.get("action")
+        if not isinstance(action, str):
+            raise InvalidRequest("'action' is required: promote, pause, resume or retire.",
+                                 param="action")  # fmt: skip
+        result = await self.s.shadow.act(request.path_params["name"], action, tasks)
+        return json_response(result)
+
     async def patch_model(self, request: Request) -> Response:
         """Change a model's price, context window, priors or enabled flag on every replica."""
         await self.admin(request)
@@ -484,6 +506,8 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),
         Route("/arbiter/admin/models", _guard(h.registry), methods=["GET"]),
         Route("/arbiter/admin/models/{name}", _guard(h.patch_model), methods=["PATCH"]),
+        Route("/arbiter/challengers", _guard(h.challengers), methods=["GET"]),
+        Route("/arbiter/challengers/{name}", _guard(h.challenger_action), methods=["POST"]),
         Route("/healthz", _guard(h.healthz), methods=["GET"]),
     ]
     app = Starlette(

@@ -33,6 +33,7 @@ from arbiter.recorder import Recorder
 from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelta, Record
 from arbiter.registry import Registry
 from arbiter.routing import Router, RouterParams
+from arbiter.shadow import Shadow
 from arbiter.store import Store, open_store
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
@@ -100,6 +101,8 @@ class Services:
             judge_sample_rate=settings.routing.judge_sample_rate,
             lookup=self._lookup_decision,
         )
+        self.shadow = Shadow(self)  # challengers and their shadow traffic
+        self.learner.observers.append(self.shadow.on_grade)
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
@@ -248,6 +251,7 @@ class Services:
         self.store.migrate()
         self.policy.replace_synced(self.store.load_arms())
         self.refresh_registry()
+        self.shadow.refresh()
 
     async def start(self) -> None:
         await asyncio.to_thread(self.load_state)
@@ -325,6 +329,7 @@ class Services:
             self._unsent = None
         self.policy.replace_synced(self.store.load_arms())
         self.refresh_registry()
+        self.shadow.refresh()
 
 
 def _load_difficulty() -> Any:

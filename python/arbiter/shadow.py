@@ -1,0 +1,401 @@
+"""Challenger models and shadow traffic.
+
+A challenger (a new or named model: `[shadow] challengers`, or one an operator marks) is kept out
+of `auto` routing. After a request is answered, a sampled share of eligible traffic is sent *also*
+to a challenger, in the background: the client already has its answer, so a shadow call adds no
+latency and its failure never reaches the client. The challenger's answer is graded by the same
+graders and judge (learning.py) and taught to the policy as evidence for that model; each pair
+(served answer, challenger answer) also feeds an A/B report. When the evidence says a challenger
+meets the quality target on a task, with stated confidence, it is promoted: it enters routing for
+that task. Operators can promote, pause, resume or retire a challenger through the admin API.
+
+Spend: each shadow call is reserved before it is made against a daily cap of its own
+(`shadow.budget_usd`, an account "shadow" in the budget system, shared by replicas through the
+store), and against the tenant's caps only when `shadow.count_against_tenant`. Shadow calls are
+recorded as decisions of mode `shadow`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import statistics
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from arbiter.budget import BoundCap, billed_cost, window_bounds
+from arbiter.config import CapSettings, ShadowSettings
+from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
+from arbiter.learning import Answered
+from arbiter.records import DecisionRecord, GradeRecord
+from arbiter.worst_case import CallWorst
+
+if TYPE_CHECKING:
+    from arbiter.pipeline import Plan
+    from arbiter.services import Services
+    from arbiter.types import ChatRequest
+
+log = logging.getLogger(__name__)
+
+Status = Literal["challenger", "promoted", "paused", "retired"]
+STATUSES: tuple[Status, ...] = ("challenger", "promoted", "paused", "retired")
+ACTIONS = {"promote": "promoted", "pause": "paused", "resume": "challenger", "retire": "retired"}
+_REMEMBER = 50_000  # shadow pairs whose grades are awaited
+
+
+@dataclass(slots=True)
+class _Tally:
+    """One challenger's A/B numbers on this replica (per task and overall)."""
+
+    calls: int = 0
+    failed: int = 0
+    cost_usd: float = 0.0
+    graded: int = 0
+    grade_sum: float = 0.0
+    pairs: int = 0
+    diff_sum: float = 0.0  # challenger grade - served grade, on the same requests
+    diff_sq: float = 0.0
+    incumbent_sum: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "calls": self.calls,
+            "failed": self.failed,
+            "cost_usd": round(self.cost_usd, 9),
+            "graded": self.graded,
+            "mean_grade": round(self.grade_sum / self.graded, 4) if self.graded else None,
+            "pairs": self.pairs,
+        }
+        if self.pairs:
+            mean = self.diff_sum / self.pairs
+            var = max(self.diff_sq / self.pairs - mean * mean, 0.0)
+            half = 1.96 * math.sqrt(var / self.pairs) if self.pairs > 1 else None
+            out["incumbent_mean_grade"] = round(self.incumbent_sum / self.pairs, 4)
+            out["grade_vs_incumbent"] = {
+                "mean_difference": round(mean, 4),
+                "ci95": None if half is None else [round(mean - half, 4), round(mean + half, 4)],
+            }
+        return out
+
+
+@dataclass(slots=True)
+class _Pair:
+    challenger: str
+    task: str
+    served: float | None = None  # the served answer's grade, once known
+    shadow: float | None = None
+
+
+@dataclass(slots=True)
+class Challengers:
+    """Each challenger's status and promoted tasks: the config's list, then the store's rows
+    (the promotion rule's and operators' changes, from any replica)."""
+
+    configured: tuple[str, ...]
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.configured:
+            self.state.setdefault(name, {"status": "challenger", "tasks": [], "note": ""})
+
+    def adopt(self, rows: dict[str, dict[str, Any]]) -> None:
+        fresh = {n: {"status": "challenger", "tasks": [], "note": ""} for n in self.configured}
+        fresh.update(
+            {n: r for n, r in rows.items() if r.get("status") in STATUSES}  # unknown: ignore
+        )
+        self.state = fresh
+
+    def blocked_for(self, task: str) -> dict[str, str]:
+        """Models `auto` must not route `task` to, with why."""
+        out = {}
+        for name, st in self.state.items():
+            status = st["status"]
+            if status == "promoted" and (not st["tasks"] or task in st["tasks"]):
+                continue
+            if status == "challenger" and task in st["tasks"]:
+                continue  # promoted for this task while it is still tried on others
+            out[name] = f"{status}: shadow traffic only until promoted for {task}"
+        return out
+
+    def targets(self) -> list[str]:
+        """Challengers that get shadow traffic now."""
+        return [n for n, st in self.state.items() if st["status"] == "challenger"]
+
+
+class Shadow:
+    def __init__(self, services: Services, rng: random.Random | None = None) -> None:
+        self.s = services
+        self.cfg: ShadowSettings = services.settings.shadow
+        self.challengers = Challengers(tuple(self.cfg.challengers))
+        self._rng = rng or random.Random()
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pairs: OrderedDict[str, tuple[str, str]] = OrderedDict()  # decision -> (pair, role)
+        self._pending: dict[str, _Pair] = {}
+        self._tally: dict[tuple[str, str], _Tally] = {}  # (challenger, task)
+        self.skipped: dict[str, int] = {}  # why shadow calls were not made
+        self.active = bool(self.challengers.state)
+
+    # -- the request path (cheap: one dict check when there are no challengers) -----------------
+    def blocked(self, task: str) -> dict[str, str] | None:
+        return self.challengers.blocked_for(task) if self.active else None
+
+    def after_answer(self, req: ChatRequest, plan: Plan, served: str) -> None:
+        """Maybe send this answered request to a challenger too, in the background."""
+        if not self.active or plan.mode != "routed":
+            return
+        rate = self.cfg.task_rates.get(plan.task, self.cfg.sample_rate)
+        rate = self.cfg.tenant_rates.get(plan.tenant, rate)
+        if rate <= 0.0 or self._rng.random() >= rate:
+            return
+        candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
+        if not candidates:
+            self._skip("no_eligible_challenger")
+            return
+        if self._in_flight >= self.cfg.max_in_flight:
+            self._skip("too_many_in_flight")
+            return
+        challenger = self._rng.choice(candidates)
+        self._in_flight += 1
+        shadow_id = self.s.new_id()
+        # paired now: the served answer's grade may arrive before the shadow call ends
+        self._remember(plan.decision_id, shadow_id, challenger, plan.task)
+        task = asyncio.get_running_loop().create_task(self._run(req, plan, challenger, shadow_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _fits(self, req: ChatRequest, model: str) -> bool:
+        m = self.s.registry.get(model)
+        if m is None:
+            return False
+        if req.has_tools and "tools" not in m.capabilities:
+            return False
+        if req.has_images and "vision" not in m.capabilities:
+            return False
+        return bool(req.prompt_tokens + (req.max_tokens or 1) <= m.context_window)
+
+    def _skip(self, why: str) -> None:
+        self.skipped[why] = self.skipped.get(why, 0) + 1
+
+    # -- one shadow call (background) -------------------------------------------------------
+    async def _run(self, req: ChatRequest, plan: Plan, challenger: str, shadow_id: str) -> None:
+        try:
+            await self._call(req, plan, challenger, shadow_id)
+        except Exception:  # never reaches the client; logged and counted
+            self._skip("failed")
+            log.warning(
+                "shadow call failed",
+                extra={"model": challenger, "decision_id": plan.decision_id},
+                exc_info=True,
+            )
+        finally:
+            self._in_flight -= 1
+
+    async def _call(self, req: ChatRequest, plan: Plan, challenger: str, decision_id: str) -> None:
+        from arbiter.pipeline import body_for  # the pipeline imports this module
+
+        s = self.s
+        m = s.registry[challenger]
+        body = dict(body_for(req, m, s.protocol_of(challenger)))
+        body.pop("stream", None)  # the client's stream was its own; a shadow call is whole
+        body.pop("stream_options", None)
+        counted = req.budget_body or req.body
+        worst = CallWorst(
+            s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None
+        )
+        now = time.time()
+        start, end = window_bounds("day", now)
+        caps: tuple[BoundCap, ...] = (
+            BoundCap(
+                "shadow", start, end, self.cfg.budget_usd,
+                CapSettings("global", self.cfg.budget_usd, "day", "shadow"),
+            ),
+        )  # fmt: skip
+        if self.cfg.count_against_tenant:
+            caps += s.budgets.caps_for(plan.principal, now)
+        try:
+            charge = await s.budgets.open(decision_id, caps, worst, (challenger,))
+        except ArbiterError as err:  # over the shadow budget (or the store is down): skip
+            self._skip(err.code)
+            return
+        tally = self._tally.setdefault((challenger, plan.task), _Tally())
+        tally.calls += 1
+        started = time.perf_counter()
+        try:
+            result = await s.budgets.call(
+                charge, challenger, lambda: s.upstream_for(challenger).complete(body, m)
+            )
+        except BaseException:
+            tally.failed += 1
+            await s.budgets.settle(decision_id, charge.committed)
+            raise
+        billed = billed_cost(m, result.usage)
+        cost = (billed if billed is not None else worst(challenger)) + charge.committed
+        await s.budgets.settle(decision_id, cost)
+        tally.cost_usd += cost
+        await s.record(
+            DecisionRecord(
+                id=decision_id,
+                ts=time.time(),
+                tenant=plan.tenant,
+                task=plan.task,
+                mode="shadow",
+                chosen_model=challenger,
+                reason=f"shadow of {plan.decision_id}",
+                candidates=(),
+                attempts=(),
+                status="ok",
+                cost_usd=cost,
+                baseline_model=challenger,
+                baseline_cost_usd=0.0,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                prompt_tokens=result.usage.prompt_tokens,
+                completion_tokens=result.usage.completion_tokens,
+                difficulty=plan.easiness,
+                key_id=plan.principal.key_id,
+            )
+        )
+        s.learner.after_answer(
+            Answered(
+                decision_id,
+                plan.tenant,
+                plan.task,
+                challenger,
+                req.prompt_text,
+                result.content,
+                result.finish_reason,
+                req.response_format,
+                plan.easiness,
+            )
+        )
+
+    def _remember(self, served_id: str, shadow_id: str, challenger: str, task: str) -> None:
+        self._pending[shadow_id] = _Pair(challenger, task)
+        self._pairs[served_id] = (shadow_id, "served")
+        self._pairs[shadow_id] = (shadow_id, "shadow")
+        while len(self._pairs) > _REMEMBER:
+            _, (pair_id, _) = self._pairs.popitem(last=False)
+            self._pending.pop(pair_id, None)
+
+    # -- grades (learning.py calls this for every grade) --------------------------------------
+    def on_grade(self, g: GradeRecord) -> None:
+        hit = self._pairs.get(g.decision_id)
+        if hit is None:
+            return
+        pair_id, role = hit
+        pair = self._pending.get(pair_id)
+        if pair is None:
+            return
+        first = pair.shadow is None if role == "shadow" else pair.served is None
+        if role == "shadow":
+            pair.shadow = g.score
+        else:
+            pair.served = g.score
+        tally = self._tally.setdefault((pair.challenger, pair.task), _Tally())
+        if role == "shadow" and first:
+            tally.graded += 1
+            tally.grade_sum += g.score
+        if pair.shadow is not None and pair.served is not None and first:
+            d = pair.shadow - pair.served
+            tally.pairs += 1
+            tally.diff_sum += d
+            tally.diff_sq += d * d
+            tally.incumbent_sum += pair.served
+        if role == "shadow" and self.cfg.auto_promote:
+            self._maybe_promote(g.tenant, pair.challenger, pair.task)
+
+    def _maybe_promote(self, tenant: str, challenger: str, task: str) -> None:
+        st = self.challengers.state.get(challenger)
+        if st is None or st["status"] != "challenger" or task in st["tasks"]:
+            return
+        router = self.s.router_for_tenant(tenant)
+        pool = router.pool
+        if challenger not in pool or router.params.baseline not in pool:
+            return
+        _, _, n = router.policy.evidence((tenant, task, challenger))
+        if n < self.cfg.promote_min_graded:
+            return
+        a, b = router.posterior(tenant, task, pool[challenger])
+        mean = a / (a + b)
+        z = statistics.NormalDist().inv_cdf(self.cfg.promote_confidence)
+        lower = mean - z * math.sqrt(mean * (1 - mean) / (a + b + 1))
+        ba, bb = router.posterior(tenant, task, pool[router.params.baseline])
+        bar = router.params.quality_target * ba / (ba + bb)
+        if lower < bar:
+            return
+        note = (
+            f"promoted for {task}: grade {mean:.2f} (lower {self.cfg.promote_confidence:.0%} "
+            f"bound {lower:.2f}) over {n:.0f} graded shadow answers meets the bar {bar:.2f}"
+        )
+        tasks = [*st["tasks"], task]
+        self.challengers.state[challenger] = {**st, "tasks": tasks, "note": note}
+        self.s.alerts.emit(tenant, "challenger_promoted", f"{challenger}: {note}", model=challenger,
+                           task=task, data={"grade": mean, "lower": lower, "bar": bar})  # fmt: skip
+        self._persist(challenger, "challenger", tasks, note)
+
+    def _persist(self, model: str, status: str, tasks: list[str], note: str) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(
+            asyncio.to_thread(self.s.store.set_challenger, model, status, tasks, note, time.time())
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- admin ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Adopt the store's challenger rows (called on every policy sync)."""
+        self.challengers.adopt(self.s.store.challengers())
+        self.active = bool(self.challengers.state)
+
+    async def act(self, model: str, action: str, tasks: list[str] | None) -> dict[str, Any]:
+        if self.s.registry.get(model) is None:
+            raise UnknownModel(f"The model `{model}` is not in the registry.", param="model")
+        if action not in ACTIONS:
+            raise InvalidRequest(f"'action' must be one of {', '.join(ACTIONS)}.", param="action")
+        status = ACTIONS[action]
+        note = f"{action} by an operator"
+        st = self.challengers.state.get(model, {"status": "challenger", "tasks": [], "note": ""})
+        new_tasks = (
+            list(tasks) if tasks is not None else ([] if action == "promote" else st["tasks"])
+        )
+        await asyncio.to_thread(
+            self.s.store.set_challenger, model, status, new_tasks, note, time.time()
+        )
+        self.challengers.state[model] = {"status": status, "tasks": new_tasks, "note": note}
+        self.active = True
+        return {"model": model, "status": status, "tasks": new_tasks}
+
+    def report(self) -> list[dict[str, Any]]:
+        out = []
+        for name, st in sorted(self.challengers.state.items()):
+            per_task = {
+                task: t.as_json() for (m, task), t in sorted(self._tally.items()) if m == name
+            }
+            total = _Tally()
+            for (m, _), t in self._tally.items():
+                if m == name:
+                    for f in _Tally.__slots__:
+                        setattr(total, f, getattr(total, f) + getattr(t, f))
+            out.append(
+                {
+                    "model": name,
+                    "status": st["status"],
+                    "promoted_tasks": st["tasks"],
+                    "decision": st.get("note", ""),
+                    **total.as_json(),
+                    "tasks": per_task,
+                }
+            )
+        return out
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+Observer = Callable[[GradeRecord], None]
