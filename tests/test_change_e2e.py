@@ -103,7 +103,7 @@ def test_a_quality_drop_is_alerted_and_old_evidence_dropped(tmp_path: Path) -> N
             (change,) = [a for a in alerts if a["kind"] == "quality_change"]
             assert change["model"] == "sim-small" and change["task"] == "math"
             assert change["data"]["direction"] == "down" and change["data"]["after"] < 0.6
-            a, b, n = sc.services.policy.evidence(("default", "math", "sim-small"))
+            a, _, n = sc.services.policy.evidence(("default", "math", "sim-small"))
             assert n < found_at - 320 + 60  # only grades since the change remain
             assert a / n < 0.6
 
