@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 Status = Literal["hit", "semantic-hit", "miss", "bypass"]
 _STORE_WAIT_S = 0.25  # a read-through slower than this is abandoned (counted as an error)
+# after a store failure the cache leaves the store alone this long (memory only), so an outage
+# never piles up threads waiting on it; then one call probes
+_STORE_COOLDOWN_S = 1.0
 _SYNC_OVERLAP_S = 5.0  # re-read this much of the last poll window (commits land out of order)
 _SERVED_MEMORY = 50_000  # hit decisions remembered for feedback without a store lookup
 
@@ -93,6 +96,7 @@ class ResponseCache:
         self._used: dict[str, tuple[int, float]] = {}  # hits not yet written to the store
         self._seen_invalidations: set[str] = set()
         self._polled = 0.0
+        self._store_down_until = 0.0  # time.monotonic(): skip the store until then
         self._puts = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sync_task: asyncio.Task[None] | None = None
@@ -188,12 +192,15 @@ class ResponseCache:
                 return entry
             self._drop(entry_id)
             return None
+        if not self._store_up():
+            return None
         try:
             async with asyncio.timeout(_STORE_WAIT_S):
                 row = await asyncio.to_thread(self.store.cache_get, entry_id, tenant, now)
         except Exception:  # the store is down or slow: a miss, never a failed request
-            self.counts["errors"] += 1
+            self._store_failed()
             return None
+        self._store_down_until = 0.0
         if row is None:
             return None
         entry = _entry(row)
@@ -235,11 +242,29 @@ class ResponseCache:
         self._spawn(self._persist(entry, keep if prune else None))
 
     async def _persist(self, entry: Entry, keep: int | None) -> None:
+        if not self._store_up():
+            return  # kept in memory only
         try:
             await asyncio.to_thread(self.store.cache_put, _row(entry), keep=keep)
         except Exception:
-            self.counts["errors"] += 1
+            self._store_failed()
             log.warning("cache entry %s not stored (kept in memory only)", entry.id, exc_info=True)
+            return
+        self._store_down_until = 0.0
+
+    def _store_up(self) -> bool:
+        """False while the store is known down: the cache is skipped (and counted)."""
+        now = time.monotonic()
+        if now < self._store_down_until:
+            self.counts["errors"] += 1
+            return False
+        if self._store_down_until:  # this caller probes; the others keep skipping meanwhile
+            self._store_down_until = now + _STORE_COOLDOWN_S
+        return True
+
+    def _store_failed(self) -> None:
+        self.counts["errors"] += 1
+        self._store_down_until = time.monotonic() + _STORE_COOLDOWN_S
 
     # -- the in-memory front ----------------------------------------------------------------
     def _insert(self, entry: Entry, vector: Any = None) -> None:
@@ -361,12 +386,16 @@ class ResponseCache:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sync_task
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5.0)
+        await self.drain(5.0)
         try:
             await asyncio.to_thread(self._write_hits)
         except Exception:
             log.warning("cache hit counts not written", exc_info=True)
+
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait for the entries being written to the store."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
     async def _sync_loop(self) -> None:
         rounds = 0
