@@ -136,6 +136,30 @@ def test_feedback_on_a_hit_removes_a_wrong_entry(tmp_path: Path) -> None:
     run(tmp_path, body, edit_config=lambda t: t + CACHE_ON)
 
 
+def test_feedback_that_the_source_answer_was_wrong_removes_its_entry(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        source = (await chat(sc, CHAT)).headers["x-arbiter-decision-id"]
+        hit = await chat(sc, CHAT)
+        assert hit.headers["x-arbiter-cache"] == "hit"
+        await asyncio.to_thread(sc.services.recorder.flush, 2.0)
+        r = await sc.client.post(
+            "/v1/feedback", json={"decision_id": source, "score": 0.0}, headers=sc.auth
+        )
+        assert r.status_code == 200 and "cache" not in r.json()  # routing learns from it
+        assert sc.services.cache.size == 0
+        assert (await chat(sc, CHAT)).headers["x-arbiter-cache"] == "miss"
+        # the hit's own feedback is in the decision feed as its grade
+        hit_id = hit.headers["x-arbiter-decision-id"]
+        await sc.client.post(
+            "/v1/feedback", json={"decision_id": hit_id, "score": 1.0}, headers=sc.auth
+        )
+        await asyncio.to_thread(sc.services.recorder.flush, 2.0)
+        row = (await sc.client.get(f"/arbiter/decisions/{hit_id}", headers=sc.admin)).json()
+        assert row["grade"] == 1.0 and row["grader"] == "feedback"
+
+    run(tmp_path, body, edit_config=lambda t: t + CACHE_ON)
+
+
 def test_the_admin_api_lists_invalidates_and_purges(tmp_path: Path) -> None:
     async def body(sc: InProcess) -> None:
         acme = create_key(sc.services.store, "acme").key

@@ -104,6 +104,7 @@ class Services:
             self.store,
             self._cache_matcher(),
             sync_s=settings.store.sync_interval_ms / 1000,
+            on_grade=self._submit,
         )
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None

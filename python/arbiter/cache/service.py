@@ -29,6 +29,7 @@ from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
 from arbiter.config import CacheSettings, TenantSettings
 from arbiter.principal import Principal
+from arbiter.records import GradeRecord
 from arbiter.types import ChatRequest
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class _Served:
     entry_id: str
     kind: Literal["exact", "semantic"]
     match: SemanticMatch | None
+    task: str
+    model: str
 
 
 class ResponseCache:
@@ -81,12 +84,15 @@ class ResponseCache:
         *,
         sync_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        on_grade: Callable[[GradeRecord], None] | None = None,
     ) -> None:
+        """`on_grade` records a feedback grade of a hit decision (the decision feed)."""
         self.settings = settings
         self.store = store
         self.matcher: Matcher = matcher if matcher is not None else NullMatcher()
         self.semantic = settings.semantic and matcher is not None
         self.clock = clock
+        self._on_grade = on_grade
         self._sync_s = sync_s
         self._per_tenant = {n: t.cache for n, t in tenants.items() if t.cache is not None}
         # on for anyone at all: when False the request path skips the cache entirely
@@ -178,7 +184,9 @@ class ResponseCache:
         """A hit went out as decision `decision_id` (feedback on it finds the entry here)."""
         assert look.entry is not None
         kind: Literal["exact", "semantic"] = "semantic" if look.match is not None else "exact"
-        self._served[decision_id] = _Served(look.tenant, look.entry.id, kind, look.match)
+        self._served[decision_id] = _Served(
+            look.tenant, look.entry.id, kind, look.match, look.entry.task, look.entry.model
+        )
         if len(self._served) > _SERVED_MEMORY:
             self._served.popitem(last=False)
 
@@ -308,6 +316,16 @@ class ResponseCache:
             self.counts["invalidated"] += 1
         return await asyncio.to_thread(self.store.cache_delete, entry_id, tenant, self.clock())
 
+    async def _invalidate_source(self, decision_id: str) -> None:
+        for entry in [e for e in self._entries.values() if e.decision_id == decision_id]:
+            self._drop(entry.id)
+            self.counts["invalidated"] += 1
+        try:
+            await asyncio.to_thread(self.store.cache_delete_source, decision_id, self.clock())
+        except Exception:
+            self._store_failed()
+            log.warning("cache entries of %s not invalidated in the store", decision_id)
+
     async def purge(self, tenant: str | None, model: str | None) -> int:
         now = self.clock()
         self._apply_purge(tenant, model, now)
@@ -334,11 +352,14 @@ class ResponseCache:
     ) -> dict[str, Any] | None:
         """Feedback on a decision served from the cache (None: it was not): a score below 0.5
         says the answer was wrong for this request, so the entry goes (everywhere), and a
-        semantic hit's matcher learns from it either way."""
+        semantic hit's matcher learns from it either way. A low score on the decision that
+        wrote an entry removes that entry too (then None: routing learns from it as usual)."""
         served = self._served.get(decision_id)
         if served is None:
             row = await lookup(decision_id)
             if row is None or row.get("mode") != "cache" or not row.get("cache_info"):
+                if row is not None and score < 0.5 and (tenant is None or row["tenant"] == tenant):
+                    await self._invalidate_source(decision_id)
                 return None
             info = row["cache_info"]
             match = None
@@ -346,13 +367,29 @@ class ResponseCache:
                 match = SemanticMatch(
                     info["entry_id"], float(info["similarity"]), float(info["p_false"])
                 )
-            served = _Served(row["tenant"], info["entry_id"], row["cache_kind"], match)
+            served = _Served(
+                row["tenant"], info["entry_id"], row["cache_kind"], match, row["task"],
+                row["chosen_model"],
+            )  # fmt: skip
         if tenant is not None and served.tenant != tenant:
             return None  # the caller's learner answers "no such decision"
         wrong = score < 0.5
         removed = await self.invalidate(served.entry_id, served.tenant) if wrong else False
         if served.match is not None:
             await off_loop(self.matcher.learn, served.tenant, served.match, wrong)
+        if self._on_grade is not None:
+            self._on_grade(
+                GradeRecord(
+                    decision_id,
+                    time.time(),
+                    served.tenant,
+                    served.task,
+                    served.model,
+                    score,
+                    "feedback",
+                    f"client feedback on a {served.kind} cache hit",
+                )
+            )
         return {
             "decision_id": decision_id,
             "score": score,

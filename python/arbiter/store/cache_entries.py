@@ -137,6 +137,18 @@ class CacheEntriesMixin:
             self._invalidated(cur, ts, entry_id, None, None)
         return gone
 
+    def cache_delete_source(self, decision_id: str, ts: float) -> int:
+        """Invalidate the entries whose answer came from decision `decision_id`; how many."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("SELECT id FROM cache_entries WHERE decision_id = %s"), (decision_id,)
+            )
+            ids = [r[0] for r in cur.fetchall()]
+            for entry_id in ids:
+                cur.execute(self._sql("DELETE FROM cache_entries WHERE id = %s"), (entry_id,))
+                self._invalidated(cur, ts, entry_id, None, None)
+        return len(ids)
+
     def cache_purge(self, *, tenant: str | None, model: str | None, ts: float) -> int:
         """Delete every entry (of `tenant` and/or `model` when given); how many."""
         conds, params = [], []

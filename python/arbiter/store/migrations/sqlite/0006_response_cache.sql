@@ -20,6 +20,7 @@ CREATE TABLE cache_entries (
 CREATE INDEX cache_entries_tenant ON cache_entries (tenant, created_ts);
 CREATE INDEX cache_entries_created ON cache_entries (created_ts);
 CREATE INDEX cache_entries_used ON cache_entries (used_ts);
+CREATE INDEX cache_entries_source ON cache_entries (decision_id);
 
 -- Invalidations (admin delete/purge, feedback) other replicas apply to their in-memory front:
 -- an entry id, or every entry of a tenant and/or model created before ts.
