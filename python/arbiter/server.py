@@ -125,7 +125,8 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
-        req.cache_control = _cache_control(request)
+        if self.s.cache.active:
+            req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -139,7 +140,8 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = anthropic_surface.parse_messages_request(raw)
-        req.cache_control = _cache_control(request)
+        if self.s.cache.active:
+            req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )

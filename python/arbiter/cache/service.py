@@ -117,6 +117,16 @@ class ResponseCache:
 
     # -- the request path -------------------------------------------------------------------
     async def lookup(self, req: ChatRequest, principal: Principal) -> Lookup:
+        """What the cache says about `req`; a failure in here is counted and the request goes on
+        uncached (a cache outage never fails a request)."""
+        try:
+            return await self._lookup(req, principal)
+        except Exception:
+            self.counts["errors"] += 1
+            log.warning("cache lookup failed; the request goes on uncached", exc_info=True)
+            return BYPASS
+
+    async def _lookup(self, req: ChatRequest, principal: Principal) -> Lookup:
         tenant = principal.tenant
         if not self.on_for(tenant):
             return BYPASS
@@ -211,7 +221,12 @@ class ResponseCache:
         self._store_down_until = 0.0
         if row is None:
             return None
-        entry = _entry(row)
+        try:
+            entry = _entry(row)
+        except Exception:  # a row this version cannot read: a miss
+            self.counts["errors"] += 1
+            log.warning("cache entry %s is unreadable; ignored", entry_id, exc_info=True)
+            return None
         self._insert(entry)
         return entry
 
@@ -225,7 +240,23 @@ class ResponseCache:
         cost_usd: float,
         decision_id: str,
     ) -> None:
-        """Store a complete, successful answer (the caller checked that it is one)."""
+        """Store a complete, successful answer (the caller checked that it is one). Never
+        raises: the answer is already on its way to the client."""
+        try:
+            self._remember(look, model, task, answer, cost_usd, decision_id)
+        except Exception:
+            self.counts["errors"] += 1
+            log.warning("cache entry not stored", exc_info=True)
+
+    def _remember(
+        self,
+        look: Lookup,
+        model: str,
+        task: str,
+        answer: CanonicalResponse,
+        cost_usd: float,
+        decision_id: str,
+    ) -> None:
         if not look.write or look.keys is None:
             return
         now = self.clock()
@@ -425,7 +456,7 @@ class ResponseCache:
                 await self._sync_task
         await self.drain(5.0)
         try:
-            await asyncio.to_thread(self._write_hits)
+            await self._write_hits()
         except Exception:
             log.warning("cache hit counts not written", exc_info=True)
 
@@ -448,7 +479,7 @@ class ResponseCache:
     async def sync(self, *, prune: bool = False) -> None:
         """One exchange with the store: hit counts out, others' invalidations (and, semantic,
         their new entries) in; `prune` drops expired and over-bound rows."""
-        await asyncio.to_thread(self._write_hits)
+        await self._write_hits()
         now = self.clock()
         since = self._polled - _SYNC_OVERLAP_S
         for inv_id, ts, entry_id, tenant, model in await asyncio.to_thread(
@@ -481,10 +512,12 @@ class ResponseCache:
                 )
             )
 
-    def _write_hits(self) -> None:
-        used, self._used = self._used, {}
+    async def _write_hits(self) -> None:
+        used, self._used = self._used, {}  # swapped on the loop: hits go on counting meanwhile
+        if not used:
+            return
         try:
-            self.store.cache_touch(used)
+            await asyncio.to_thread(self.store.cache_touch, used)
         except Exception:
             for entry_id, (n, ts) in used.items():  # keep them for the next round
                 old_n, old_ts = self._used.get(entry_id, (0, 0.0))

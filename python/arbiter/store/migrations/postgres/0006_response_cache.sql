@@ -38,3 +38,4 @@ CREATE INDEX cache_invalidations_ts ON cache_invalidations (ts);
 ALTER TABLE decisions ADD COLUMN cache_kind TEXT;
 ALTER TABLE decisions ADD COLUMN cache_saved_usd DOUBLE PRECISION;
 ALTER TABLE decisions ADD COLUMN cache_info TEXT;
+CREATE INDEX decisions_cache ON decisions (tenant, cache_kind) WHERE cache_kind IS NOT NULL;
