@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from anthropic.types import Message
 from openai.types.chat import ChatCompletion
 
@@ -207,3 +208,28 @@ def test_a_tool_call_answer_renders_and_replays_in_both_protocols() -> None:
     kinds = [e["type"] for e in events]
     assert kinds[-2:] == ["message_delta", "message_stop"]
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
+
+
+def test_the_cache_section_is_parsed_strictly() -> None:
+    from arbiter import config
+    from arbiter.errors import ConfigError
+    from tests.test_config import ENV, EXAMPLE
+
+    text = EXAMPLE.read_text()
+    s = config.loads(text, env=ENV)
+    assert s.cache == CacheSettings() and not s.cache.enabled and s.cache.max_false_hit_rate == 0.02
+    on = config.loads(text + "\n[cache]\nenabled = true\nsemantic = true\nttl_s = 60\n", env=ENV)
+    assert on.cache.enabled and on.cache.semantic and on.cache.ttl_s == 60.0
+    for bad in (
+        "[cache]\nenable = true\n",
+        "[cache]\nmax_false_hit_rate = 0\n",
+        "[cache]\nmax_false_hit_rate = 0.6\n",
+        "[cache]\nmax_entries = 0\n",
+        "[cache]\nttl_s = -1\n",
+        '[cache]\nenabled = "yes"\n',
+        '[tenants.acme]\ncache = "on"\n',
+    ):
+        with pytest.raises(ConfigError):
+            config.loads(text + "\n" + bad, env=ENV)
+    t = config.loads(text + "\n[tenants.acme]\ncache = true\n", env=ENV)
+    assert t.tenants["acme"].cache is True
