@@ -78,9 +78,7 @@ def test_richer_grades_are_found_sooner() -> None:
 
     seeds = range(8)
     binary = [delay(lambda r: _bernoulli(r, 0.8), lambda r: _bernoulli(r, 0.6), s) for s in seeds]
-    rich = [
-        delay(lambda r: r.betavariate(8, 2), lambda r: r.betavariate(6, 4), s) for s in seeds
-    ]
+    rich = [delay(lambda r: r.betavariate(8, 2), lambda r: r.betavariate(6, 4), s) for s in seeds]
     assert sorted(rich)[4] * 3 < sorted(binary)[4]
 
 
