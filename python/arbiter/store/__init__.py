@@ -17,12 +17,13 @@ Write idempotence (`Store.write(records, batch_id=...)`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.config import redact_url
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.records import ArmStats, Record
+from arbiter.store.discovered import DiscoveredRow, ListingChanges
 
 __all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
 
@@ -142,6 +143,15 @@ class Store(Protocol):
     ) -> dict[str, Any]: ...
 
     def model_overrides(self) -> dict[str, dict[str, Any]]: ...
+
+    # -- discovered models (store/discovered.py) ---------------------------------------------
+    def claim_discovery(self, upstream: str, holder: str, now: float, ttl_s: float) -> bool: ...
+
+    def record_listing(
+        self, upstream: str, listed: Mapping[str, dict[str, Any]], now: float
+    ) -> ListingChanges: ...
+
+    def discovered_models(self) -> list[DiscoveredRow]: ...
 
     def close(self) -> None: ...
 

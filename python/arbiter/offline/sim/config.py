@@ -60,6 +60,11 @@ class ModelProfile:
     # The API it is served on: /v1/chat/completions (openai) or /v1/messages (anthropic).
     protocol: WireProtocol = "openai"
     down: bool = False  # run-time only (POST /_sim/control): every request gets 503
+    # GET /v1/models: whether it is listed (false: hidden until a control patch lists it; it
+    # still answers when called), its context window, and whether its prices are listed
+    listed: bool = True
+    context_window: int = 32000
+    list_price: bool = True
 
     def cost_usd(
         self, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
@@ -158,6 +163,9 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         quality=quality,
         failures=parse_failures(spec.get("failures", {}), f"{where}failures."),
         protocol=protocol,
+        listed=_typed(spec, "listed", bool, True, where),
+        context_window=max(1, _typed(spec, "context_window", int, 32000, where)),
+        list_price=_typed(spec, "list_price", bool, True, where),
     )
 
 

@@ -27,8 +27,10 @@ _FAILURE_PATCH = frozenset(
      "stall_ms", "trickle", "trickle_ms", "malformed_chunk"}
 )  # fmt: skip
 _PROFILE_PATCH = frozenset(
-    {"latency_ms", "latency_jitter_ms", "ms_per_chunk", "reported_price_factor", "report_cost"}
-)
+    {"latency_ms", "latency_jitter_ms", "ms_per_chunk", "reported_price_factor", "report_cost",
+     "price_in_per_mtok", "price_out_per_mtok"}
+)  # fmt: skip
+_FLAG_PATCH = frozenset({"down", "listed", "list_price"})  # listing changes: discovery tests
 
 
 def count_tokens(text: str) -> int:
@@ -147,10 +149,10 @@ class SimState:
                 continue
             if key in _FAILURE_PATCH:
                 failure_patch[key] = value
-            elif key == "down":
+            elif key in _FLAG_PATCH:
                 if not isinstance(value, bool):
-                    raise ConfigError("down: expected true or false")
-                changes["down"] = value
+                    raise ConfigError(f"{key}: expected true or false")
+                changes[key] = value
             elif key == "quality":
                 changes["quality"] = _quality_patch(profile.quality, value)
             elif key in _PROFILE_PATCH:
@@ -167,7 +169,9 @@ class SimState:
             raise ConfigError("report_cost: expected none, body, header or both")
         for key in _PROFILE_PATCH - {"report_cost"}:
             if key in changes and (
-                isinstance(changes[key], bool) or not isinstance(changes[key], int | float)
+                isinstance(changes[key], bool)
+                or not isinstance(changes[key], int | float)
+                or not 0 <= changes[key] < 1e9
             ):
                 raise ConfigError(f"{key}: expected a number")
         return replace(profile, **changes)
