@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +74,10 @@ class Discovery:
         alerts: AlertRules,
         refresh: Callable[[], None],
         is_priced: Callable[[str], bool],
+        configured: Collection[str] = (),
     ) -> None:
         self.upstreams = {n: u for n, u in upstreams.items() if u.discover}
+        self._configured = frozenset(configured)  # the config's own models: never discovered
         self._store = store
         self._alerts = alerts
         self._refresh = refresh  # re-reads the store into this replica's registry
@@ -122,6 +124,7 @@ class Discovery:
             log.warning("discovery: %s: %s", name, err)
             return None
         models, skipped = merge_pages(pages)
+        models = [m for m in models if m.id not in self._configured]
         kept = {m.id: m.to_json() for m in models if selected(m.id, up.include, up.exclude)}
         st.skipped_entries, st.excluded = skipped, len(models) - len(kept)
         st.listed, st.last_ok_ts, st.last_error = len(kept), time.time(), None

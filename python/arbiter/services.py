@@ -102,7 +102,7 @@ class Services:
         )
         self.discovery = Discovery(
             dict(settings.upstreams), self.store, self.alerts, self.refresh_registry,
-            self.registry.priced,
+            self.registry.priced, settings.models,
         )  # fmt: skip
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
