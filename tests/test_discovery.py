@@ -6,6 +6,7 @@ unpriced model is callable by name only until an operator prices it, an operator
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,8 @@ async def _serve_bytes(payload: bytes, headers: bytes = b"") -> tuple[asyncio.Se
         await reader.readuntil(b"\r\n\r\n")
         head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + headers
         writer.write(head + b"content-length: %d\r\n\r\n" % len(payload) + payload)
-        try:
+        with contextlib.suppress(ConnectionError):  # the client stopped reading (too big)
             await writer.drain()
-        except ConnectionError:
-            pass  # the client stopped reading (too big): fine
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
