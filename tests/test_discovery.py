@@ -28,6 +28,8 @@ listed = false
 list_price = false
 [models.text-embed]
 listed = false
+[models."gpt-4o-mini"]
+listed = false
 """
 
 
@@ -267,5 +269,42 @@ def test_models_list_is_the_tenants_view_with_prices(tmp_path: Path) -> None:
             r = await sc.client.get("/v1/models", headers={"authorization": f"Bearer {wide}"})
             names = [m["id"] for m in r.json()["data"]]
             assert names == ["auto", "sim-tiny", "sim-small", "sim-medium", "sim-premium"]
+
+    asyncio.run(main())
+
+
+# -- warm start: priors from routing.priors_file and the shipped family rules --------------
+def test_serve_loads_priors_file_and_family_priors_and_they_fade(tmp_path: Path) -> None:
+    pri = tmp_path / "priors.json"
+    pri.write_text(
+        '{"quality": {"sim-medium": {"knowledge": 0.9, "code": 0.1}}, "output_length": {}}'
+    )
+
+    def cfg(text: str) -> str:
+        return discover(text).replace("[routing]\n", f'[routing]\npriors_file = "{pri}"\n')
+
+    async def main() -> None:
+        async with sidecar_in_process(
+            tmp_path, edit_config=cfg, edit_sim=lambda t: t + HIDDEN
+        ) as sc:
+            s = sc.services
+            medium = s.registry["sim-medium"]
+            assert medium.priors["knowledge"] == 0.9
+            assert medium.priors["code"] == 0.85  # the config's own prior wins over the file
+            await control(sc, model="gpt-4o-mini", listed=True)
+            await poll(sc)
+            mini = s.registry["gpt-4o-mini"]  # a discovered model gets its family's prior
+            assert (mini.priors["math"], mini.priors["code"]) == (0.87, 0.872)
+            router = s.router_for_tenant("default")
+            pm = router.pool["sim-medium"]
+
+            def mean() -> float:
+                a, b = router.posterior("default", "knowledge", pm)
+                return a / (a + b)
+
+            assert abs(mean() - 0.9) < 0.01
+            for _ in range(100):
+                router.learn("default", "knowledge", "sim-medium", 0.2)
+            assert abs(mean() - 0.2) < 0.07  # the prior has faded under live grades
 
     asyncio.run(main())

@@ -387,6 +387,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
     _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
     _check_cascade(loc, r, models)
+    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
+        raise ConfigError(f"{loc.where(['routing', 'priors_file'])}: no such file")
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:

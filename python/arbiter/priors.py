@@ -3,7 +3,7 @@
 `routing.priors_file` names a file in `arbiter replay --write-priors`'s format (`{"quality": {model:
 {task: p}}, "output_length": {...}}`, or a bare model -> task -> p map), optionally with `families`:
 rules that give every model whose name matches a family that family's priors. "builtin" loads the
-shipped `priors/default.json` (public benchmark results per model family; see priors/README.md),
+shipped `models/priors.json` (public benchmark results per model family; see models/PRIORS.md),
 "" loads nothing. A file's own families are tried before the shipped ones.
 
 A model's prior per task, first found wins: its `[models.X.priors]` (and admin patches), the file's
@@ -80,7 +80,7 @@ def load(spec: str) -> PriorBook:
 
 
 def _read_builtin() -> bytes:
-    return resources.files("arbiter").joinpath("priors/default.json").read_bytes()
+    return resources.files("arbiter").joinpath("models/priors.json").read_bytes()
 
 
 def parse(raw: bytes, where: str) -> PriorBook:
