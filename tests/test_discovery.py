@@ -189,11 +189,19 @@ def test_unpriced_model_is_callable_by_name_not_routed_until_priced(tmp_path: Pa
 
 
 # -- hostile listings: a real socket serving whatever bytes the test gives ------------------
-async def _serve_bytes(payload: bytes, headers: bytes = b"") -> tuple[asyncio.Server, str]:
+async def _serve_bytes(
+    payload: bytes | Callable[[bytes], bytes], seen: list[bytes] | None = None
+) -> tuple[asyncio.Server, str]:
+    """A loopback HTTP server answering every request with `payload` (or payload(request head))."""
+
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + headers
-        writer.write(head + b"content-length: %d\r\n\r\n" % len(payload) + payload)
+        nonlocal payload
+        request = await reader.readuntil(b"\r\n\r\n")
+        if seen is not None:
+            seen.append(request)
+        body = payload(request) if callable(payload) else payload
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+        writer.write(head + b"content-length: %d\r\n\r\n" % len(body) + body)
         with contextlib.suppress(ConnectionError):  # the client stopped reading (too big)
             await writer.drain()
         writer.close()
@@ -308,3 +316,39 @@ def test_serve_loads_priors_file_and_family_priors_and_they_fade(tmp_path: Path)
             assert abs(mean() - 0.2) < 0.07  # the prior has faded under live grades
 
     asyncio.run(main())
+
+
+def test_anthropic_listing_is_read_page_by_page(tmp_path: Path) -> None:
+    import dataclasses
+
+    import orjson
+
+    from arbiter.discovery import Discovery
+
+    def page(request: bytes) -> bytes:
+        after = request.split(b" ", 2)[1].partition(b"after_id=")[2].split(b"&")[0].decode()
+        start = int(after.rsplit("-", 1)[1]) + 1 if after else 0
+        ids = [f"claude-test-{i}" for i in range(start, min(start + 2, 5))]
+        data = [{"type": "model", "id": i, "max_input_tokens": 200000} for i in ids]
+        return orjson.dumps({"data": data, "has_more": ids[-1] != "claude-test-4",
+                             "first_id": ids[0], "last_id": ids[-1]})  # fmt: skip
+
+    async def body(sc: InProcess) -> None:
+        seen: list[bytes] = []
+        server, url = await _serve_bytes(page, seen)
+        up = dataclasses.replace(
+            sc.services.settings.upstreams["sim"], base_url=url.removesuffix("/v1"),
+            protocol="anthropic", api_key="sk-test", exclude=[],
+        )  # fmt: skip
+        d = Discovery({"a": up}, sc.services.store, sc.services.alerts, lambda: None,
+                      lambda _m: True)  # fmt: skip
+        changes = await d.poll_once("a")
+        server.close()
+        assert changes is not None and changes.new == [f"claude-test-{i}" for i in range(5)]
+        assert len(seen) == 3
+        first = seen[0].lower()
+        assert first.startswith(b"get /v1/models?limit=1000 ")
+        assert b"x-api-key: sk-test" in first and b"anthropic-version: 2023-06-01" in first
+        assert b"authorization" not in first
+
+    run(tmp_path, body)

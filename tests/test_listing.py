@@ -3,6 +3,8 @@ include/exclude globs, and the registry's merge of discovered models under confi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from arbiter.config import ModelSettings, UpstreamSettings
@@ -185,3 +187,35 @@ def test_discovered_model_gets_its_family_prior() -> None:
     assert reg["gpt-4o"].priors == {"math": 0.9, "code": 0.9}
     assert reg["cfg"].priors == {"code": 0.3}  # the file's exact entry
     assert PriorBook().for_model("gpt-4o") == {}
+
+
+# -- config: the discovery and priors keys -------------------------------------------------
+def test_discovery_and_priors_config(tmp_path: Path) -> None:
+    from arbiter import config
+    from arbiter.errors import ConfigError
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+    env = {"SIM_API_KEY": "sk-test", "ARBITER_ADMIN_KEY": "adm-test"}
+    text = example.read_text()
+    on = text.replace(
+        "[upstreams.sim]\n",
+        '[upstreams.sim]\ndiscover = true\ninclude = ["gpt-*"]\nexclude = ["*-preview"]\n',
+    )
+    s = config.loads(on, env=env)
+    up = s.upstreams["sim"]
+    assert (up.discover, up.discover_interval_s, up.include, up.exclude) == (
+        True, 300.0, ["gpt-*"], ["*-preview"],
+    )  # fmt: skip
+    assert s.routing.priors_file == "builtin"
+    with pytest.raises(ConfigError, match="discover_interval_s"):
+        config.loads(on.replace("discover = true\n", "discover = true\ndiscover_interval_s = 0\n"),
+                     env=env)  # fmt: skip
+    with pytest.raises(ConfigError, match="priors_file"):
+        config.loads(
+            text.replace("[routing]\n", '[routing]\npriors_file = "/nope.json"\n'), env=env
+        )
+    # a tenant may allow a model an upstream will list, only when some upstream discovers
+    tenant = '\n[tenants.t]\nallowed_models = ["gpt-4o-mini"]\n'
+    assert config.loads(on + tenant, env=env).tenants["t"].allowed_models == ["gpt-4o-mini"]
+    with pytest.raises(ConfigError, match="unknown model 'gpt-4o-mini'"):
+        config.loads(text + tenant, env=env)

@@ -349,7 +349,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             )
         if not 1.0 <= up.discover_interval_s <= 86400.0:
             raise ConfigError(
-                f"{loc.where(['upstreams', name, 'discover_interval_s'])}: must be 1 .. 86400 s"
+                f"{loc.where(['upstreams', name, 'discover_interval_s'])}: "
+                f"upstreams.{name}.discover_interval_s must be 1 .. 86400 s"
             )
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
@@ -388,7 +389,10 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
     _check_cascade(loc, r, models)
     if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
-        raise ConfigError(f"{loc.where(['routing', 'priors_file'])}: no such file")
+        raise ConfigError(
+            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
+            'not a file ("builtin" = the shipped priors, "" = none)'
+        )
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
@@ -426,8 +430,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['auth', 'admin_key_env'])}: the admin key in "
             f"{s.auth.admin_key_env} must be printable ASCII"
         )
+    discovering = any(up.discover for up in upstreams.values())
     for name, t in s.tenants.items():
-        for model in [*(t.allowed_models or []), *([t.baseline] if t.baseline else [])]:
+        # an allowed model may be one an upstream will list (discovery); a baseline must exist
+        allowed = [] if discovering else (t.allowed_models or [])
+        for model in [*allowed, *([t.baseline] if t.baseline else [])]:
             if model not in models:
                 raise ConfigError(f"{loc.where(['tenants', name])}: unknown model {model!r}")
     for i, cap in enumerate(s.budgets.caps):

@@ -147,6 +147,7 @@ class Registry:
         self._upstreams = dict(upstreams or {})
         self._overrides: dict[str, dict[str, Any]] = {}
         self._discovered: dict[str, Discovered] = {}
+        self._rows: list[DiscoveredRow] = []  # the store's rows `_discovered` was read from
         self._models = dict(self._configured)
         self._disabled: set[str] = set()  # by an operator, or gone from the upstream's listing
         self._unpriced: set[str] = set()
@@ -216,7 +217,11 @@ class Registry:
     ) -> bool:
         """Adopt the store's overrides (and discovered models, when given); returns whether
         anything changed."""
-        found = self._discovered if discovered is None else self._read_discovered(discovered)
+        found = self._discovered
+        if discovered is not None:
+            rows = list(discovered)
+            if rows != self._rows:  # most syncs: nothing new, nothing to re-read
+                found, self._rows = self._read_discovered(rows), rows
         fresh = {k: dict(v) for k, v in overrides.items() if k in self._configured or k in found}
         if fresh == self._overrides and found == self._discovered:
             return False
