@@ -105,6 +105,15 @@ class SimState:
         self._counters: Counter[str] = Counter()
         self.stats: dict[str, ModelStats] = {name: ModelStats() for name in base}
         self._prompt_cache: set[bytes] = set()  # (model, prefix) digests written so far
+        self._served = 0  # requests in all, for config.schedule
+        self._scheduled = 0  # schedule entries applied
+        for i, (_after, patch) in enumerate(config.schedule):  # a bad entry fails at start
+            target = patch.get("model")
+            try:
+                for name in list(self._base) if target == "*" else [str(target)]:
+                    self._patched(self._base[name], patch)
+            except (KeyError, ConfigError) as err:
+                raise ConfigError(f"schedule[{i}]: {err}") from None
 
     def cache_lookup(self, model: str, prefix: bytes) -> bool:
         """Whether `prefix` (a digest) is in `model`'s prompt cache; writes it if not."""
@@ -114,7 +123,13 @@ class SimState:
         return hit
 
     def next_counter(self, model: str) -> int:
+        """Count one request to `model` (and apply the schedule's changes that are due)."""
         self._counters[model] += 1
+        self._served += 1
+        schedule = self.config.schedule
+        while self._scheduled < len(schedule) and self._served >= schedule[self._scheduled][0]:
+            self.control(schedule[self._scheduled][1])
+            self._scheduled += 1
         return self._counters[model]
 
     def reset(self) -> None:
@@ -122,6 +137,7 @@ class SimState:
         (answers are kept)."""
         self.profiles = dict(self._base)
         self._counters.clear()
+        self._served = self._scheduled = 0
         self.stats = {name: ModelStats() for name in self._base}
         self._prompt_cache.clear()
 
