@@ -219,3 +219,13 @@ def test_discovery_and_priors_config(tmp_path: Path) -> None:
     assert config.loads(on + tenant, env=env).tenants["t"].allowed_models == ["gpt-4o-mini"]
     with pytest.raises(ConfigError, match="unknown model 'gpt-4o-mini'"):
         config.loads(text + tenant, env=env)
+
+
+def test_glob_forms_agree_with_fnmatch_on_samples() -> None:
+    import fnmatch  # the reference (backtracking regex), on small trusted samples only
+
+    patterns = ["*", "a*", "*a", "a*b", "*a*b*", "a?c", "*?*", "ab", "a**b", "*ab*ab*", "?"]
+    names = ["", "a", "ab", "abc", "aab", "abab", "acb", "ba", "abcab", "xabyab"]
+    for pat in patterns:
+        for name in names:
+            assert glob_match(pat, name) == fnmatch.fnmatchcase(name, pat), (pat, name)
