@@ -96,6 +96,12 @@ class Discovery:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._tasks:
+            for name in self.upstreams:  # another replica takes over at its next tick
+                try:
+                    await asyncio.to_thread(self._store.release_discovery, name, self.holder)
+                except Exception:  # the store may be down: the lease then simply expires
+                    log.info("discovery: could not release the %s lease", name, exc_info=True)
         self._tasks = []
 
     async def _loop(self, name: str) -> None:

@@ -1,5 +1,6 @@
 """Two sidecars on one PostgreSQL database see the same discovered models: one polls (it holds the
-store's lease), both adopt what it found, and a model that leaves the listing leaves both pools."""
+store's lease), both adopt what it found, a model that leaves the listing leaves both pools, and
+when the poller stops the other one takes its lease over."""
 
 from __future__ import annotations
 
@@ -70,6 +71,17 @@ def test_two_replicas_share_discovered_models(tmp_path: Path) -> None:
                 assert sorted(p > 0 for p in polls) == [False, True], polls  # one poller
                 httpx.post(control, json={"model": "sim-new", "listed": False}).raise_for_status()
                 _wait(lambda: not _discovered(a)["sim-new"] and not _discovered(b)["sim-new"])
+                # the poller stops (and gives its lease up): the other one takes over
+                poller, other = (a, b) if polls[0] else (b, a)
+                poller.stop()
+
+                def other_polls() -> bool:
+                    view = other.admin("GET", "/arbiter/admin/models").json()
+                    return bool(view["discovery"]["sim"]["polls"])
+
+                _wait(other_polls, 5.0)
+                httpx.post(control, json={"model": "sim-new", "listed": True}).raise_for_status()
+                _wait(lambda: _discovered(other)["sim-new"], 5.0)
             finally:
                 a.stop()
                 b.stop()

@@ -73,6 +73,14 @@ class DiscoveryMixin:
             )
             return bool(cur.rowcount)
 
+    def release_discovery(self, upstream: str, holder: str) -> None:
+        """Give the lease up (a replica stopping), so another one polls without waiting."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("DELETE FROM discovery_leases WHERE upstream = %s AND holder = %s"),
+                (upstream, holder),
+            )
+
     def record_listing(
         self, upstream: str, listed: Mapping[str, dict[str, Any]], now: float
     ) -> ListingChanges:
