@@ -20,8 +20,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from arbiter import cascade, grading, judge, mathcheck
+from arbiter import cascade, grading, judge, mathcheck, priors
 from arbiter.classify import asks_for_code, classify
+from arbiter.listing import parse_page
 from arbiter.offline.sim import content as sim_content
 from arbiter.offline.sim import judge as sim_judge
 from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
@@ -84,6 +85,15 @@ def _json_answer(text: str) -> object:
 
 
 _REGISTRY = sim_judge.AnswerRegistry()
+_PRIORS = priors.load(priors.BUILTIN)
+
+
+def _listing(text: str) -> object:
+    """An upstream's model listing with the text in every field the parser reads."""
+    entry = {"id": text, "context_length": text, "pricing": {"prompt": text, "completion": text},
+             "supported_parameters": [text], "capabilities": [text]}  # fmt: skip
+    return parse_page({"data": [entry, {"id": text[:200].replace(" ", "-")}]})
+
 
 # name -> the check, called on one untrusted text (as a prompt, an answer or a judge reply).
 CHECKS: dict[str, Callable[[str], object]] = {
@@ -124,6 +134,8 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "workload final_answer": final_answer,
     "workload json": _json_answer,
     "workload terms": terms_of,
+    "listing entry": _listing,
+    "family globs": _PRIORS.family_of,
 }
 
 

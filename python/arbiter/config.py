@@ -110,6 +110,10 @@ class RoutingSettings:
     # kept 77-79% of the strong model's gain at 30-39% of its calls (`cascade_verifier` in
     # bench/results/routing.md)
     cascade_math_verifier: float = 0.0
+    # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
+    # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
+    # with family rules); a model's own [models.X.priors] and admin patches win over it
+    priors_file: str = "builtin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,11 @@ class UpstreamSettings:
     # body, or every byte of a stream); beyond either the answer fails as an upstream error
     max_event_bytes: int = 4 * 1024 * 1024
     max_response_bytes: int = 64 * 1024 * 1024
+    # model discovery (discovery.py): poll GET /v1/models and add what it lists to the pool
+    discover: bool = False
+    discover_interval_s: float = 300.0
+    include: list[str] = field(default_factory=list)  # globs (`*`, `?`); empty = every model
+    exclude: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +383,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
                 f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
                 "max_response_bytes <= 1 GiB"
             )
+        if not 1.0 <= up.discover_interval_s <= 86400.0:
+            raise ConfigError(
+                f"{loc.where(['upstreams', name, 'discover_interval_s'])}: "
+                f"upstreams.{name}.discover_interval_s must be 1 .. 86400 s"
+            )
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
     for name, m in s.models.items():
@@ -410,6 +424,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
     _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
     _check_cascade(loc, r, models)
+    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
+        raise ConfigError(
+            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
+            'not a file ("builtin" = the shipped priors, "" = none)'
+        )
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
@@ -447,8 +466,11 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['auth', 'admin_key_env'])}: the admin key in "
             f"{s.auth.admin_key_env} must be printable ASCII"
         )
+    discovering = any(up.discover for up in upstreams.values())
     for name, t in s.tenants.items():
-        for model in [*(t.allowed_models or []), *([t.baseline] if t.baseline else [])]:
+        # an allowed model may be one an upstream will list (discovery); a baseline must exist
+        allowed = [] if discovering else (t.allowed_models or [])
+        for model in [*allowed, *([t.baseline] if t.baseline else [])]:
             if model not in models:
                 raise ConfigError(f"{loc.where(['tenants', name])}: unknown model {model!r}")
     for i, cap in enumerate(s.budgets.caps):

@@ -1,20 +1,31 @@
-"""The model registry at run time: the config's models plus operator overrides from the store.
+"""The model registry at run time: the config's models, the models upstreams list (discovery.py),
+and operator overrides, all shared through the store.
 
 Overrides (prices, context window, enabled, priors) are made through the admin API, written to the
 store, and picked up by every replica on its next sync, so a registry change reaches all of them
-without a restart. The config stays the source of which models and upstreams exist.
+without a restart. Discovered models travel the same way (store/discovered.py). The config stays
+the source of which upstreams exist and which of their models are let in (include/exclude).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings
+from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings, UpstreamSettings
 from arbiter.errors import InvalidRequest
+from arbiter.listing import Listed, selected
+from arbiter.principal import Principal
+from arbiter.priors import PriorBook
 from arbiter.routing import PoolModel
+from arbiter.store.discovered import DiscoveredRow
 
+# a listing that gives no context window / output limit: conservative, so requests that need
+# more are sent to models known to take them (an operator can patch the real figures)
+DISCOVERED_CONTEXT_WINDOW = 8192
+DISCOVERED_MAX_OUTPUT = 4096
 NOT_ROUTABLE = "no-route"  # capability that keeps a model (e.g. a judge) out of `auto` routing
 _NUMBERS = {"price_in_per_mtok": float, "price_out_per_mtok": float, "context_window": int,
             "max_output_tokens": int}  # fmt: skip
@@ -62,27 +73,114 @@ def validate_patch(patch: Any) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """A model an upstream lists (discovery.py), as this replica last read it from the store."""
+
+    upstream: str
+    listed: Listed
+    present: bool
+    first_seen_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListedModel:
+    """One row of `GET /v1/models`: what a client may call, at what price (None: unpriced)."""
+
+    name: str
+    context_window: int
+    max_output_tokens: int
+    price_in_per_mtok: float | None
+    price_out_per_mtok: float | None
+    routed: bool  # whether `auto` may pick it
+
+
+def tenant_models(registry: Registry, principal: Principal) -> list[ListedModel]:
+    """`auto` plus the models `principal`'s tenant may call (its allowed_models, when set)."""
+    allowed = principal.allowed_models
+    rows = []
+    for m in registry.callable_models():
+        if allowed is not None and m.name not in allowed:
+            continue
+        priced = registry.priced(m.name)
+        rows.append(ListedModel(
+            m.name, m.context_window, m.max_output_tokens,
+            m.price_in_per_mtok if priced else None, m.price_out_per_mtok if priced else None,
+            registry.routable(m.name),
+        ))  # fmt: skip
+    routed = [r for r in rows if r.routed]
+    auto = ListedModel(
+        "auto",
+        max((r.context_window for r in routed), default=0),
+        max((r.max_output_tokens for r in routed), default=0),
+        None,
+        None,
+        True,
+    )
+    return [auto, *rows]
+
+
 class Registry:
-    def __init__(self, configured: Mapping[str, ModelSettings]) -> None:
-        self._configured = dict(configured)
+    """Configured models, discovered models and admin overrides, merged.
+
+    Precedence, highest first: admin overrides, then a `[models.X]` entry (a discovered model of
+    the same name is ignored), then what the upstream's listing says, then defaults. A discovered
+    model that left its listing stays known (`registry[name]`: in-flight requests settle on it) but
+    is neither routed nor callable until it returns; one without a price (from the listing or an
+    override) is callable by name but not routed by `auto`, and is costed meanwhile at the dearest
+    configured prices, so budgets reserve enough for it.
+    """
+
+    def __init__(
+        self,
+        configured: Mapping[str, ModelSettings],
+        upstreams: Mapping[str, UpstreamSettings] | None = None,
+        priors: PriorBook | None = None,
+    ) -> None:
+        self._priors = priors or PriorBook()
+        self._configured = {
+            name: dataclasses.replace(
+                m, priors={**self._priors.for_model(name, m.upstream_model), **m.priors}
+            )
+            for name, m in configured.items()
+        }
+        self._upstreams = dict(upstreams or {})
         self._overrides: dict[str, dict[str, Any]] = {}
-        self._models = dict(configured)
-        self._disabled: set[str] = set()
+        self._discovered: dict[str, Discovered] = {}
+        self._rows: list[DiscoveredRow] = []  # the store's rows `_discovered` was read from
+        self._models = dict(self._configured)
+        self._disabled: set[str] = set()  # by an operator, or gone from the upstream's listing
+        self._unpriced: set[str] = set()
         # model -> observed price / configured price, adopted from a detected price change
-        # (alerts.py); applied over the configured and overridden prices
+        # (changepoint.py via services._changed); applied over every other price source
         self._price_factors: dict[str, float] = {}
+        prices = [(m.price_in_per_mtok, m.price_out_per_mtok) for m in configured.values()]
+        self._placeholder = (
+            max((p[0] for p in prices), default=0.0),
+            max((p[1] for p in prices), default=0.0),
+        )
 
     def get(self, name: str) -> ModelSettings | None:
-        """A model that exists and is enabled."""
+        """A model that exists and is enabled (and, if discovered, still listed)."""
         return None if name in self._disabled else self._models.get(name)
 
     def __getitem__(self, name: str) -> ModelSettings:
-        """Any configured model (disabled ones too: in-flight requests may still settle on them)."""
+        """Any known model (disabled or gone ones too: in-flight requests may still settle)."""
         return self._models[name]
+
+    def known(self, name: str) -> bool:
+        return name in self._models
+
+    def priced(self, name: str) -> bool:
+        return name not in self._unpriced
+
+    def unpriced(self) -> list[str]:
+        """Enabled, listed models `auto` skips until an operator prices them."""
+        return sorted(n for n in self._unpriced if n not in self._disabled)
 
     def routable(self, name: str) -> bool:
         m = self.get(name)
-        return m is not None and NOT_ROUTABLE not in m.capabilities
+        return m is not None and NOT_ROUTABLE not in m.capabilities and name not in self._unpriced
 
     def pool(self) -> list[PoolModel]:
         return [
@@ -91,46 +189,118 @@ class Registry:
             for m in self._models.values() if self.routable(m.name)
         ]  # fmt: skip
 
-    def view(self) -> list[dict[str, Any]]:
+    def callable_models(self) -> list[ModelSettings]:
+        """Models a client may name (enabled, listed, not `no-route`), routed or not."""
         return [
-            {**dataclasses.asdict(m), "enabled": m.name not in self._disabled,
-             "overrides": self._overrides.get(m.name, {})}
-            for m in self._models.values()
+            m for m in self._models.values()
+            if m.name not in self._disabled and NOT_ROUTABLE not in m.capabilities
         ]  # fmt: skip
+
+    def view(self) -> list[dict[str, Any]]:
+        out = []
+        for m in self._models.values():
+            d = self._discovered.get(m.name) if m.name not in self._configured else None
+            out.append(
+                {**dataclasses.asdict(m), "enabled": m.name not in self._disabled,
+                 "overrides": self._overrides.get(m.name, {}),
+                 "source": "config" if d is None else "discovered",
+                 "priced": m.name not in self._unpriced,
+                 **({} if d is None else {"listed": d.present, "first_seen_ts": d.first_seen_ts,
+                                          "listing": d.listed.to_json()})}
+            )  # fmt: skip
+        return out
+
+    def discovered(self) -> dict[str, Discovered]:
+        return dict(self._discovered)
 
     def price_factor(self, name: str) -> float:
         return self._price_factors.get(name, 1.0)
 
     def adopt_price_factor(self, name: str, factor: float) -> bool:
         """Price `name` at `factor` x its configured price from now on; whether it changed."""
-        if name not in self._configured or not 0.0 < factor < 1e3:
+        if name not in self._models or not 0.0 < factor < 1e3:
             return False
         factor = 1.0 if abs(factor - 1.0) < 0.01 else factor
         if self._price_factors.get(name, 1.0) == factor:
             return False
         self._price_factors[name] = factor
-        self._build(self._overrides)
-        return True
+        return self.apply(self._overrides, force=True)
 
-    def apply(self, overrides: Mapping[str, Mapping[str, Any]]) -> bool:
-        """Adopt the store's overrides; returns whether anything changed."""
-        fresh = {k: dict(v) for k, v in overrides.items() if k in self._configured}
-        if fresh == self._overrides:
+    def apply(
+        self,
+        overrides: Mapping[str, Mapping[str, Any]],
+        discovered: Iterable[DiscoveredRow] | None = None,
+        *,
+        force: bool = False,
+    ) -> bool:
+        """Adopt the store's overrides (and discovered models, when given); returns whether
+        anything changed."""
+        found = self._discovered
+        if discovered is not None:
+            rows = list(discovered)
+            if rows != self._rows:  # most syncs: nothing new, nothing to re-read
+                found, self._rows = self._read_discovered(rows), rows
+        fresh = {k: dict(v) for k, v in overrides.items() if k in self._configured or k in found}
+        if fresh == self._overrides and found == self._discovered and not force:
             return False
-        self._build(fresh)
-        return True
-
-    def _build(self, overrides: dict[str, dict[str, Any]]) -> None:
-        models, disabled = {}, set()
-        for name, base in self._configured.items():
-            patch = overrides.get(name, {})
+        models, disabled, unpriced = {}, set(), set()
+        bases = {**{n: self._from_listing(d) for n, d in found.items()}, **self._configured}
+        for name, base in bases.items():
+            patch = fresh.get(name, {})
             fields = {k: v for k, v in patch.items() if k != "enabled"}
             if "priors" in fields:
                 fields["priors"] = {**base.priors, **fields["priors"]}
             models[name] = _priced(dataclasses.replace(base, **fields), self.price_factor(name))
             if patch.get("enabled") is False:
                 disabled.add(name)
-        self._overrides, self._models, self._disabled = overrides, models, disabled
+            d = found.get(name) if name not in self._configured else None
+            if d is not None:
+                if not d.present:
+                    disabled.add(name)
+                has_in = d.listed.price_in_per_mtok is not None or "price_in_per_mtok" in patch
+                has_out = d.listed.price_out_per_mtok is not None or "price_out_per_mtok" in patch
+                if not (has_in and has_out):
+                    unpriced.add(name)
+        self._overrides, self._models, self._disabled = fresh, models, disabled
+        self._discovered, self._unpriced = found, unpriced
+        return True
+
+    def _read_discovered(self, rows: Iterable[DiscoveredRow]) -> dict[str, Discovered]:
+        """The store's rows this config lets in: the upstream is configured with discovery on,
+        its include/exclude globs select the model, and no earlier upstream listed the name."""
+        out: dict[str, Discovered] = {}
+        for r in rows:
+            up = self._upstreams.get(r.upstream)
+            if (
+                up is None
+                or not up.discover
+                or r.model in out
+                or not selected(r.model, up.include, up.exclude)
+            ):
+                continue
+            out[r.model] = Discovered(
+                r.upstream, Listed.from_json(r.model, r.listing), r.present, r.first_seen_ts
+            )
+        return out
+
+    def _from_listing(self, d: Discovered) -> ModelSettings:
+        li = d.listed
+        window = li.context_window or DISCOVERED_CONTEXT_WINDOW
+        return ModelSettings(
+            name=li.id,
+            upstream=d.upstream,
+            upstream_model=li.id,
+            price_in_per_mtok=(
+                li.price_in_per_mtok if li.price_in_per_mtok is not None else self._placeholder[0]
+            ),
+            price_out_per_mtok=(
+                li.price_out_per_mtok if li.price_out_per_mtok is not None else self._placeholder[1]
+            ),
+            context_window=window,
+            max_output_tokens=min(li.max_output_tokens or DISCOVERED_MAX_OUTPUT, window),
+            capabilities=sorted(li.capabilities),
+            priors=self._priors.for_model(li.id),
+        )
 
 
 def _priced(m: ModelSettings, factor: float) -> ModelSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import math
@@ -42,7 +43,7 @@ from arbiter.event_stream import EventStreamResponse
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline, Streamed
 from arbiter.principal import Principal
-from arbiter.registry import validate_patch
+from arbiter.registry import tenant_models, validate_patch
 from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
@@ -162,27 +163,22 @@ class Handlers:
         return json_response({"input_tokens": tokens})
 
     async def models(self, request: Request) -> Response:
-        """The pool plus `auto`, in OpenAI's list shape, or Anthropic's for the anthropic SDK
-        (which asks the same path with its `anthropic-version` header)."""
+        """The models the caller's tenant may use (plus `auto`) with their prices, in OpenAI's
+        list shape, or Anthropic's for the anthropic SDK (which asks the same path with its
+        `anthropic-version` header)."""
         anthropic = "anthropic-version" in request.headers
         try:
-            await self.principal(request)
+            principal = await self.principal(request)
         except ArbiterError as err:
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        pool = self.s.pool
+        listed = tenant_models(self.s.registry, principal)
         if anthropic:
-            registry = self.s.registry
-            listed = [(m.name, m.context_window, registry[m.name].max_output_tokens) for m in pool]
-            widest = (
-                max((w for _, w, _ in listed), default=0),
-                max((o for *_, o in listed), default=0),
-            )
-            body = anthropic_surface.models_body([("auto", *widest), *listed], self.s.started_at)
-            return json_response(body)
-        names = ["auto", *(m.name for m in pool)]
-        return json_response(models_body(names, int(self.s.started_at)))
+            body = anthropic_surface.models_body(listed, self.s.started_at)
+        else:
+            body = models_body(listed, int(self.s.started_at))
+        return json_response(body)
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
@@ -370,7 +366,9 @@ class Handlers:
 
     async def registry(self, request: Request) -> Response:
         await self.admin(request)
-        return json_response({"object": "list", "data": self.s.registry.view()})
+        discovery = {n: dataclasses.asdict(st) for n, st in self.s.discovery.stats.items()}
+        data = self.s.registry.view()
+        return json_response({"object": "list", "data": data, "discovery": discovery})
 
     async def challengers(self, request: Request) -> Response:
         """The A/B report per challenger: calls, cost, grades vs the incumbent, status."""
@@ -398,7 +396,7 @@ class Handlers:
         """Change a model's price, context window, priors or enabled flag on every replica."""
         await self.admin(request)
         name = request.path_params["name"]
-        if name not in self.s.settings.models:
+        if not self.s.registry.known(name):
             raise UnknownModel(f"The model `{name}` is not in the registry.", param="name")
         patch = validate_patch(_json_object(await read_body(request, 64 * 1024)))
         merged = await asyncio.to_thread(self.s.store.set_model_override, name, patch, time.time())

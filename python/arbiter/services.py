@@ -23,6 +23,7 @@ from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import load_verifier
 from arbiter.config import ModelSettings, Settings
+from arbiter.discovery import Discovery
 from arbiter.failover import CircuitBreaker
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
@@ -31,6 +32,7 @@ from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.principal import Principal
+from arbiter.priors import load as load_priors
 from arbiter.recorder import Recorder
 from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelta, Record
 from arbiter.registry import Registry
@@ -74,15 +76,17 @@ class Services:
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()  # filled from the store by load_state()
-        self.registry = Registry(settings.models)
+        self.priors = load_priors(settings.routing.priors_file)
+        self.registry = Registry(settings.models, settings.upstreams, self.priors)
         self.pool = self.registry.pool()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
-        self.lengths = OutputLength(settings.routing.expected_output_tokens)
-        # the protocols the models speak
+        self.lengths = OutputLength(settings.routing.expected_output_tokens, self.priors.lengths)
+        # the protocols the models speak (discovered models speak their upstream's)
         self.protocols = frozenset(
-            settings.upstreams[m.upstream].protocol for m in settings.models.values()
+            [settings.upstreams[m.upstream].protocol for m in settings.models.values()]
+            + [up.protocol for up in settings.upstreams.values() if up.discover]
         )
         # one provider per upstream, chosen by the protocol it speaks
         self.upstreams: dict[str, Upstream] = {
@@ -113,6 +117,10 @@ class Services:
             sync_s=settings.store.sync_interval_ms / 1000,
             on_grade=self._submit,
         )
+        self.discovery = Discovery(
+            dict(settings.upstreams), self.store, self.alerts, self.refresh_registry,
+            self.registry.priced, settings.models,
+        )  # fmt: skip
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
@@ -140,7 +148,8 @@ class Services:
     # -- wiring helpers used by the pipeline ------------------------------------------------
     def refresh_registry(self) -> None:
         """Adopt registry overrides from the store (any replica's admin API may have made them)."""
-        if self.registry.apply(self.store.model_overrides()):
+        discovered = self.store.discovered_models() if self.discovery.upstreams else None
+        if self.registry.apply(self.store.model_overrides(), discovered):
             self._pool_changed()
             log.info("registry overrides applied: %d routable models", len(self.pool))
 
@@ -289,6 +298,7 @@ class Services:
         await self.cache.start()
         loop = asyncio.get_running_loop()
         self._sync_task = loop.create_task(self._sync_loop())
+        self.discovery.start()
         if (
             self.settings.store.retention_days > 0
             or self.settings.store.timeseries_retention_days > 0
@@ -296,6 +306,7 @@ class Services:
             self._prune_task = loop.create_task(self._prune_loop())
 
     async def stop(self) -> None:
+        await self.discovery.stop()
         for task in (self._sync_task, self._prune_task):
             if task is not None:
                 task.cancel()

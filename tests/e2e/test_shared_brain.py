@@ -86,7 +86,8 @@ def test_concurrent_start_migrates_once(replicas: tuple[list[Sidecar], str]) -> 
             r[0]
             for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
-    assert versions == list(range(1, latest + 1))
+    assert versions == [v for v, _ in load_migrations("postgres")]  # gaps allowed: disjoint
+    assert versions[-1] == latest  # numbers per branch
     assert {"decisions", "grades", "arms", "rollups", "alerts"} <= tables
 
 

@@ -30,10 +30,10 @@ def test_shifts_apply_in_order_then_recover() -> None:
         state.advance()
         p = state.profiles[model]
         seen.append((p.quality["math"], p.reported_price_factor))
-    assert seen[:3] == [(q0, 1.0)] * 3
-    assert seen[3:5] == [(0.1, 1.0)] * 2
-    assert seen[5:8] == [(0.1, 2.0)] * 3
-    assert seen[8:] == [(q0, 1.0)] * 2
+    assert seen[:2] == [(q0, 1.0)] * 2
+    assert seen[2:4] == [(0.1, 1.0)] * 2
+    assert seen[4:7] == [(0.1, 2.0)] * 3
+    assert seen[7:] == [(q0, 1.0)] * 3
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from arbiter.config import redact_url
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.records import ArmStats, Record
+from arbiter.store.discovered import DiscoveredRow, ListingChanges
 
 __all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
 
@@ -172,6 +173,17 @@ class Store(Protocol):
     def cache_prune(self, *, now: float, keep: int, invalidations_before: float) -> int: ...
 
     def cache_stats(self, *, tenant: str | None) -> dict[str, Any]: ...
+
+    # -- discovered models (store/discovered.py) ---------------------------------------------
+    def claim_discovery(self, upstream: str, holder: str, now: float, ttl_s: float) -> bool: ...
+
+    def release_discovery(self, upstream: str, holder: str) -> None: ...
+
+    def record_listing(
+        self, upstream: str, listed: Mapping[str, dict[str, Any]], now: float
+    ) -> ListingChanges: ...
+
+    def discovered_models(self) -> list[DiscoveredRow]: ...
 
     def close(self) -> None: ...
 

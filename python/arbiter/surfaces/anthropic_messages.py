@@ -9,8 +9,9 @@ Anthropic's shape and statuses. Streams are rendered by relay_codec.py.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,6 +21,9 @@ from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+
+if TYPE_CHECKING:
+    from arbiter.registry import ListedModel
 
 error_bytes = anthropic_response.error_bytes
 error_status = anthropic_response.error_status
@@ -87,21 +91,24 @@ def render_error(err: ArbiterError) -> tuple[bytes, int]:
     return error_bytes(err), error_status(err)
 
 
-def models_body(models: list[tuple[str, int, int]], created: float) -> dict[str, Any]:
-    """GET /v1/models as Anthropic lists models (one page holds them all): (name, context
-    window, maximum output tokens) each."""
+def models_body(models: Sequence[ListedModel], created: float) -> dict[str, Any]:
+    """GET /v1/models as Anthropic lists models (one page holds them all), plus each model's
+    prices in USD per 1M tokens (null: not priced yet) and whether `auto` routes to it."""
     stamp = datetime.fromtimestamp(created, tz=UTC).isoformat().replace("+00:00", "Z")
     data = [
         {
             "type": "model",
-            "id": name,
-            "display_name": name,
+            "id": m.name,
+            "display_name": m.name,
             "created_at": stamp,
             "lifecycle": "active",
-            "max_input_tokens": window,
-            "max_tokens": output,
+            "max_input_tokens": m.context_window,
+            "max_tokens": m.max_output_tokens,
+            "price_in_per_mtok": m.price_in_per_mtok,
+            "price_out_per_mtok": m.price_out_per_mtok,
+            "routed": m.routed,
         }
-        for name, window, output in models
+        for m in models
     ]
     return {
         "data": data,

@@ -6,13 +6,17 @@ to OpenAI's error body. Unknown request fields are kept in the body and forwarde
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+
+if TYPE_CHECKING:
+    from arbiter.registry import ListedModel
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # orjson reads up to 1024 levels but writes at most 254: a body it read yet cannot forward would
@@ -148,13 +152,19 @@ def _content_text(content: Any, i: int) -> tuple[str, bool]:
     return "\n".join(parts), images
 
 
-def models_body(names: list[str], created: int) -> dict[str, Any]:
+def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:
+    """GET /v1/models in OpenAI's list shape; each entry also carries its context window and
+    prices in USD per 1M tokens (null: not priced yet; `auto`: whichever model is chosen)."""
     return {
         "object": "list",
         "data": [
-            {"id": n, "object": "model", "created": created, "owned_by": "arbiter"} for n in names
+            {"id": m.name, "object": "model", "created": created, "owned_by": "arbiter",
+             "context_window": m.context_window, "max_output_tokens": m.max_output_tokens,
+             "price_in_per_mtok": m.price_in_per_mtok, "price_out_per_mtok": m.price_out_per_mtok,
+             "routed": m.routed}
+            for m in models
         ],
-    }
+    }  # fmt: skip
 
 
 def render_result(result: ChatResult, upstream_protocol: str, created: int) -> bytes:

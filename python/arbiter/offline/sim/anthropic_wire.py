@@ -82,8 +82,10 @@ def list_models(request: Request) -> Response:
     denied = _unauthorized(request)
     if denied is not None:
         return denied
-    data = [{"type": "model", "id": p.name, "display_name": p.name, "created_at": _CREATED_AT}
-            for p in state_of(request).profiles.values() if p.protocol == "anthropic"]  # fmt: skip
+    data = [{"type": "model", "id": p.name, "display_name": p.name, "created_at": _CREATED_AT,
+             "max_input_tokens": p.context_window}
+            for p in state_of(request).profiles.values()
+            if p.protocol == "anthropic" and p.listed]  # fmt: skip
     first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
     page = {"data": data, "has_more": False, "first_id": first, "last_id": last}
     return Response(orjson.dumps(page), media_type="application/json")

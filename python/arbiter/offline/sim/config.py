@@ -60,6 +60,11 @@ class ModelProfile:
     # The API it is served on: /v1/chat/completions (openai) or /v1/messages (anthropic).
     protocol: WireProtocol = "openai"
     down: bool = False  # run-time only (POST /_sim/control): every request gets 503
+    # GET /v1/models: whether it is listed (false: hidden until a control patch lists it; it
+    # still answers when called), its context window, and whether its prices are listed
+    listed: bool = True
+    context_window: int = 32000
+    list_price: bool = True
 
     def cost_usd(
         self, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
@@ -83,6 +88,9 @@ class SimConfig:
     difficulty_effect: float = 0.3  # 0: quality ignores prompt difficulty
     outcome_table: str | None = None  # path of a recorded outcome table (.jsonl.gz)
     outcome_models: str | None = None  # its models file (ids and prices)
+    # run-time changes applied when the pool has served `after_requests` requests in all:
+    # [[schedule]] after_requests = 200, model = "x", listed = true (any POST /_sim/control keys)
+    schedule: tuple[tuple[int, Mapping[str, Any]], ...] = ()
 
 
 _PROFILE_KEYS = frozenset(f.name for f in fields(ModelProfile)) - {"name", "down"}
@@ -115,6 +123,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> SimCon
         difficulty_effect=_prob(raw, "difficulty_effect", 0.3, ""),
         outcome_table=_path(raw, "outcome_table", base_dir),
         outcome_models=_path(raw, "outcome_models", base_dir),
+        schedule=_schedule(raw.get("schedule", [])),
     )
     if (cfg.outcome_table is None) != (cfg.outcome_models is None):
         raise ConfigError("outcome_table and outcome_models must be given together")
@@ -158,7 +167,24 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         quality=quality,
         failures=parse_failures(spec.get("failures", {}), f"{where}failures."),
         protocol=protocol,
+        listed=_typed(spec, "listed", bool, True, where),
+        context_window=max(1, _typed(spec, "context_window", int, 32000, where)),
+        list_price=_typed(spec, "list_price", bool, True, where),
     )
+
+
+def _schedule(raw: Any) -> tuple[tuple[int, Mapping[str, Any]], ...]:
+    """[[schedule]] tables -> (after_requests, control patch), in order (patches are checked
+    against the pool when the simulator starts: SimState)."""
+    if not isinstance(raw, list) or not all(isinstance(e, Mapping) for e in raw):
+        raise ConfigError("schedule: expected [[schedule]] tables")
+    out = []
+    for i, entry in enumerate(raw):
+        after = entry.get("after_requests")
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ConfigError(f"schedule[{i}].after_requests: expected a count >= 0")
+        out.append((after, {k: v for k, v in entry.items() if k != "after_requests"}))
+    return tuple(sorted(out, key=lambda e: e[0]))
 
 
 def _token_param(spec: Mapping[str, Any], where: str) -> Literal["any", "max_completion_tokens"]:

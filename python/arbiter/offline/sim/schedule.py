@@ -6,7 +6,9 @@ price double or its latency triple, and then recover (bench/drift.py, tests/test
         {"after_requests": 200, "model": "sim-small", "quality": {"math": 0.3}},
         {"after_requests": 400, "model": "sim-small", "quality": {"math": 0.9}}]}
 
-`after_requests` counts from when the schedule was set; a new schedule replaces the old one.
+A step applies once `after_requests` requests have been counted (from when the schedule was set;
+the request that reaches the count is still served as before). A new schedule replaces the old
+one; `[[schedule]]` tables in the sim's config set the schedule it starts (and resets) with.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Schedule:
         """Count one request; the patches whose time has come, in order."""
         self.served += 1
         out = []
-        while self.steps and self.steps[0][0] < self.served:
+        while self.steps and self.steps[0][0] <= self.served:
             out.append(self.steps.pop(0)[1])
         return out
 

@@ -87,9 +87,26 @@ async def _list_models(request: Request) -> Response:
     denied = _unauthorized(request)
     if denied is not None:
         return denied
-    data = [{"id": p.name, "object": "model", "created": _CREATED, "owned_by": "arbiter-sim"}
-            for p in state_of(request).profiles.values() if p.protocol == "openai"]  # fmt: skip
+    data = [_listing_entry(p) for p in state_of(request).profiles.values()
+            if p.protocol == "openai" and p.listed]  # fmt: skip
     return _json({"object": "list", "data": data})
+
+
+def _listing_entry(p: ModelProfile) -> dict[str, Any]:
+    """OpenAI's model object plus OpenRouter's context_length and per-token price strings."""
+    entry: dict[str, Any] = {
+        "id": p.name,
+        "object": "model",
+        "created": _CREATED,
+        "owned_by": "arbiter-sim",
+        "context_length": p.context_window,
+    }
+    if p.list_price:
+        entry["pricing"] = {
+            "prompt": f"{p.price_in_per_mtok / 1e6:.12g}",
+            "completion": f"{p.price_out_per_mtok / 1e6:.12g}",
+        }
+    return entry
 
 
 async def _stats(request: Request) -> Response:
@@ -126,7 +143,8 @@ def _profile_json(p: ModelProfile) -> dict[str, Any]:
     f = p.failures
     return {"model": p.name, "down": p.down, "latency_ms": p.latency_ms, "quality": dict(p.quality),
             "reported_price_factor": p.reported_price_factor, "report_cost": p.report_cost,
-            "protocol": p.protocol,
+            "protocol": p.protocol, "listed": p.listed, "list_price": p.list_price,
+            "price_in_per_mtok": p.price_in_per_mtok, "price_out_per_mtok": p.price_out_per_mtok,
             "failures": {k: getattr(f, k) for k in f.__slots__}}  # fmt: skip
 
 

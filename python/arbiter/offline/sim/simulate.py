@@ -72,8 +72,6 @@ async def simulate(
     """Draw and count one request to `profile`; a failure's delay is slept here. A request that
     fails before it is processed writes nothing to the prompt cache."""
     messages = body.get("messages") or []
-    state.advance()
-    profile = state.profiles.get(profile.name, profile)  # a shift due now applies to this one
     stats = state.stats[profile.name]
     stats.requests += 1
     stats.streams += int(stream)

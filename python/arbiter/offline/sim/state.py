@@ -28,8 +28,10 @@ _FAILURE_PATCH = frozenset(
      "stall_ms", "trickle", "trickle_ms", "malformed_chunk"}
 )  # fmt: skip
 _PROFILE_PATCH = frozenset(
-    {"latency_ms", "latency_jitter_ms", "ms_per_chunk", "reported_price_factor", "report_cost"}
-)
+    {"latency_ms", "latency_jitter_ms", "ms_per_chunk", "reported_price_factor", "report_cost",
+     "price_in_per_mtok", "price_out_per_mtok"}
+)  # fmt: skip
+_FLAG_PATCH = frozenset({"down", "listed", "list_price"})  # listing changes: discovery tests
 
 
 def count_tokens(text: str) -> int:
@@ -104,7 +106,19 @@ class SimState:
         self._counters: Counter[str] = Counter()
         self.stats: dict[str, ModelStats] = {name: ModelStats() for name in base}
         self._prompt_cache: set[bytes] = set()  # (model, prefix) digests written so far
-        self.schedule = Schedule()  # shifts that apply after so many requests (schedule.py)
+        for i, (_after, patch) in enumerate(config.schedule):  # a bad entry fails at start
+            target = patch.get("model")
+            try:
+                for name in list(self._base) if target == "*" else [str(target)]:
+                    self._patched(self._base[name], patch)
+            except (KeyError, ConfigError) as err:
+                raise ConfigError(f"schedule[{i}]: {err}") from None
+        # shifts that apply after so many requests: the config's [[schedule]], or one set at run
+        # time by POST /_sim/schedule (schedule.py)
+        self.schedule = self._configured_schedule()
+
+    def _configured_schedule(self) -> Schedule:
+        return Schedule([(after, dict(patch)) for after, patch in self.config.schedule])
 
     def cache_lookup(self, model: str, prefix: bytes) -> bool:
         """Whether `prefix` (a digest) is in `model`'s prompt cache; writes it if not."""
@@ -125,13 +139,16 @@ class SimState:
         self.schedule = schedule
 
     def advance(self) -> None:
-        """One request arrives: apply the scheduled shifts now due."""
+        """One more request was counted: apply the scheduled shifts now due (the request being
+        served keeps the profile it started with)."""
         if self.schedule.steps:
             for patch in self.schedule.due():
                 self.control(patch)
 
     def next_counter(self, model: str) -> int:
+        """Count one request to `model` (and apply the schedule's changes that are due)."""
         self._counters[model] += 1
+        self.advance()
         return self._counters[model]
 
     def reset(self) -> None:
@@ -139,6 +156,7 @@ class SimState:
         (answers are kept)."""
         self.profiles = dict(self._base)
         self._counters.clear()
+        self.schedule = self._configured_schedule()
         self.stats = {name: ModelStats() for name in self._base}
         self._prompt_cache.clear()
 
@@ -166,10 +184,10 @@ class SimState:
                 continue
             if key in _FAILURE_PATCH:
                 failure_patch[key] = value
-            elif key == "down":
+            elif key in _FLAG_PATCH:
                 if not isinstance(value, bool):
-                    raise ConfigError("down: expected true or false")
-                changes["down"] = value
+                    raise ConfigError(f"{key}: expected true or false")
+                changes[key] = value
             elif key == "quality":
                 changes["quality"] = _quality_patch(profile.quality, value)
             elif key in _PROFILE_PATCH:
@@ -186,7 +204,9 @@ class SimState:
             raise ConfigError("report_cost: expected none, body, header or both")
         for key in _PROFILE_PATCH - {"report_cost"}:
             if key in changes and (
-                isinstance(changes[key], bool) or not isinstance(changes[key], int | float)
+                isinstance(changes[key], bool)
+                or not isinstance(changes[key], int | float)
+                or not 0 <= changes[key] < 1e9
             ):
                 raise ConfigError(f"{key}: expected a number")
         return replace(profile, **changes)
