@@ -98,6 +98,9 @@ class AlertRules:
         if change is not None:
             self._changed(tenant, model, None, change)
 
+    def forget_price(self, model: str) -> None:
+        self._prices.pop(model, None)
+
     def observe_latency(self, tenant: str, model: str, seconds: float) -> None:
         det = self._latency.get(model)
         if det is None:

@@ -257,6 +257,8 @@ class ShadowSettings:
 
     # models that only get shadow traffic until promoted (or an operator promotes them)
     challengers: list[str] = field(default_factory=list)
+    # a model an upstream's listing brings later (discovery) starts as a challenger too
+    challenge_new_models: bool = False
     sample_rate: float = 0.0  # share of eligible answered requests also sent to a challenger
     task_rates: dict[str, float] = field(default_factory=dict)  # per task, over sample_rate
     tenant_rates: dict[str, float] = field(default_factory=dict)  # per tenant, over both

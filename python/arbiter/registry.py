@@ -154,6 +154,8 @@ class Registry:
         # model -> observed price / configured price, adopted from a detected price change
         # (changepoint.py via services._changed); applied over every other price source
         self._price_factors: dict[str, float] = {}
+        self._base_prices: dict[str, tuple[float, float]] = {}  # before the factor
+        self.factors_dropped: set[str] = set()  # whose source price changed (services resets)
         prices = [(m.price_in_per_mtok, m.price_out_per_mtok) for m in configured.values()]
         self._placeholder = (
             max((p[0] for p in prices), default=0.0),
@@ -250,7 +252,15 @@ class Registry:
             fields = {k: v for k, v in patch.items() if k != "enabled"}
             if "priors" in fields:
                 fields["priors"] = {**base.priors, **fields["priors"]}
-            models[name] = _priced(dataclasses.replace(base, **fields), self.price_factor(name))
+            model = dataclasses.replace(base, **fields)
+            prices = (model.price_in_per_mtok, model.price_out_per_mtok)
+            if self._base_prices.get(name, prices) != prices and name in self._price_factors:
+                # the listing or an operator repriced it: that price is the news, not the old
+                # observed factor
+                del self._price_factors[name]
+                self.factors_dropped.add(name)
+            self._base_prices[name] = prices
+            models[name] = _priced(model, self.price_factor(name))
             if patch.get("enabled") is False:
                 disabled.add(name)
             d = found.get(name) if name not in self._configured else None

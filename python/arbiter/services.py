@@ -154,6 +154,12 @@ class Services:
             log.info("registry overrides applied: %d routable models", len(self.pool))
 
     def _pool_changed(self) -> None:
+        shadow = getattr(self, "shadow", None)  # None while __init__ builds the registry
+        if shadow is not None:
+            shadow.on_pool_changed()  # first: a new challenger must never be routed, even once
+        for name in list(self.registry.factors_dropped):
+            self.registry.factors_dropped.discard(name)
+            self.alerts.forget_price(name)  # re-learn the new price's level from scratch
         self.pool = self.registry.pool()
         for router in self._routers.values():
             router.pool = {m.name: m for m in self.pool}

@@ -46,6 +46,7 @@ Status = Literal["challenger", "promoted", "paused", "retired"]
 STATUSES: tuple[Status, ...] = ("challenger", "promoted", "paused", "retired")
 ACTIONS = {"promote": "promoted", "pause": "paused", "resume": "challenger", "retire": "retired"}
 _REMEMBER = 50_000  # shadow pairs whose grades are awaited
+NEW_AFTER_S = 1.0  # listed this long after the upstream's first listing: a new model
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class _Tally:
     cost_usd: float = 0.0
     graded: int = 0
     grade_sum: float = 0.0
+    grade_sq: float = 0.0
     pairs: int = 0
     diff_sum: float = 0.0  # challenger grade - served grade, on the same requests
     diff_sq: float = 0.0
@@ -98,13 +100,25 @@ class Challengers:
 
     configured: tuple[str, ...]
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # models that are challengers unless the store says otherwise: the configured ones, and
+    # (shadow.challenge_new_models) models a listing brought after it was first read
+    defaults: dict[str, str] = field(default_factory=dict)  # model -> why
 
     def __post_init__(self) -> None:
         for name in self.configured:
-            self.state.setdefault(name, {"status": "challenger", "tasks": [], "note": ""})
+            self.defaults[name] = "configured as a challenger"
+        self.adopt({})
+
+    def add_default(self, name: str, why: str) -> None:
+        if name not in self.defaults:
+            self.defaults[name] = why
+            self.state.setdefault(name, {"status": "challenger", "tasks": [], "note": why})
 
     def adopt(self, rows: dict[str, dict[str, Any]]) -> None:
-        fresh = {n: {"status": "challenger", "tasks": [], "note": ""} for n in self.configured}
+        fresh = {
+            n: {"status": "challenger", "tasks": [], "note": why}
+            for n, why in self.defaults.items()
+        }
         fresh.update(
             {n: r for n, r in rows.items() if r.get("status") in STATUSES}  # unknown: ignore
         )
@@ -300,6 +314,7 @@ class Shadow:
         if role == "shadow" and first:
             tally.graded += 1
             tally.grade_sum += g.score
+            tally.grade_sq += g.score * g.score
         if pair.shadow is not None and pair.served is not None and first:
             d = pair.shadow - pair.served
             tally.pairs += 1
@@ -307,30 +322,34 @@ class Shadow:
             tally.diff_sq += d * d
             tally.incumbent_sum += pair.served
         if role == "shadow" and self.cfg.auto_promote:
-            self._maybe_promote(g.tenant, pair.challenger, pair.task)
+            self._maybe_promote(g.tenant, pair.challenger, pair.task, tally)
 
-    def _maybe_promote(self, tenant: str, challenger: str, task: str) -> None:
+    def _maybe_promote(self, tenant: str, challenger: str, task: str, tally: _Tally) -> None:
+        """Promote for `task` when the lower confidence bound of the challenger's mean shadow
+        grade (its grades' own spread: judge scores vary less than pass/fail) clears the bar
+        the router holds models to there: quality_target x the baseline's expected grade."""
         st = self.challengers.state.get(challenger)
         if st is None or st["status"] != "challenger" or task in st["tasks"]:
             return
-        router = self.s.router_for_tenant(tenant)
-        pool = router.pool
-        if challenger not in pool or router.params.baseline not in pool:
-            return
-        _, _, n = router.policy.evidence((tenant, task, challenger))
+        n = tally.graded
         if n < self.cfg.promote_min_graded:
             return
-        a, b = router.posterior(tenant, task, pool[challenger])
-        mean = a / (a + b)
+        router = self.s.router_for_tenant(tenant)
+        pool = router.pool
+        if router.params.baseline not in pool:
+            return
+        mean = tally.grade_sum / n
+        sd = max(math.sqrt(max(tally.grade_sq / n - mean * mean, 0.0) * n / (n - 1)), 0.05)
         z = statistics.NormalDist().inv_cdf(self.cfg.promote_confidence)
-        lower = mean - z * math.sqrt(mean * (1 - mean) / (a + b + 1))
+        lower = mean - z * sd / math.sqrt(n)
         ba, bb = router.posterior(tenant, task, pool[router.params.baseline])
         bar = router.params.quality_target * ba / (ba + bb)
+        log.debug("promotion check %s %s: lower %.3f bar %.3f", challenger, task, lower, bar)
         if lower < bar:
             return
         note = (
             f"promoted for {task}: grade {mean:.2f} (lower {self.cfg.promote_confidence:.0%} "
-            f"bound {lower:.2f}) over {n:.0f} graded shadow answers meets the bar {bar:.2f}"
+            f"bound {lower:.2f}) over {n} graded shadow answers meets the bar {bar:.2f}"
         )
         tasks = [*st["tasks"], task]
         self.challengers.state[challenger] = {**st, "tasks": tasks, "note": note}
@@ -345,6 +364,20 @@ class Shadow:
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def on_pool_changed(self) -> None:
+        """With `challenge_new_models`, a model a listing brings after the upstream's first
+        listing starts as a challenger (before any request can be routed to it)."""
+        if not self.cfg.challenge_new_models:
+            return
+        found = self.s.registry.discovered()
+        first: dict[str, float] = {}
+        for d in found.values():
+            first[d.upstream] = min(first.get(d.upstream, d.first_seen_ts), d.first_seen_ts)
+        for name, d in found.items():
+            if d.first_seen_ts > first[d.upstream] + NEW_AFTER_S:
+                self.challengers.add_default(name, f"new in upstream {d.upstream}'s listing")
+        self.active = bool(self.challengers.state)
 
     # -- admin ------------------------------------------------------------------------------
     def refresh(self) -> None:
