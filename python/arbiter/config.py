@@ -193,6 +193,9 @@ class AuthSettings:
     mode: Literal["open", "keys"] = "keys"
     admin_key_env: str | None = None
     admin_key: str | None = field(default=None, repr=False)
+    # a read-only key for the dashboard (/arbiter/ui): every tenant's stats and feed, no writes
+    dashboard_key_env: str | None = None
+    dashboard_key: str | None = field(default=None, repr=False)
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
 
 
@@ -262,7 +265,7 @@ _NAMED: dict[str, type[Any]] = {
     "models": ModelSettings,
     "tenants": TenantSettings,
 }
-_RESOLVED_ONLY = {"api_key", "admin_key", "name"}
+_RESOLVED_ONLY = {"api_key", "admin_key", "dashboard_key", "name"}
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -400,17 +403,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
             "must be 0.1 .. 3600 s"
         )
-    admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
-    if s.auth.admin_key_env and not admin_key:
-        raise ConfigError(
-            f"{loc.where(['auth', 'admin_key_env'])}: environment variable "
-            f"{s.auth.admin_key_env} is not set"
-        )
-    if admin_key is not None and not (admin_key.isascii() and admin_key.isprintable()):
-        raise ConfigError(
-            f"{loc.where(['auth', 'admin_key_env'])}: the admin key in "
-            f"{s.auth.admin_key_env} must be printable ASCII"
-        )
+    admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
+    dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     for name, t in s.tenants.items():
         for model in [*(t.allowed_models or []), *([t.baseline] if t.baseline else [])]:
             if model not in models:
@@ -430,8 +424,21 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams=types.MappingProxyType(upstreams),
         models=types.MappingProxyType(models),
         routing=dataclasses.replace(r, baseline=baseline),
-        auth=dataclasses.replace(s.auth, admin_key=admin_key),
+        auth=dataclasses.replace(s.auth, admin_key=admin_key, dashboard_key=dashboard_key),
     )
+
+
+def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
+    """The admin or dashboard key from the environment variable the config names."""
+    if not var:
+        return None
+    key = env.get(var)
+    where = loc.where(["auth", f"{what}_key_env"])
+    if not key:
+        raise ConfigError(f"{where}: environment variable {var} is not set")
+    if not (key.isascii() and key.isprintable()):
+        raise ConfigError(f"{where}: the {what} key in {var} must be printable ASCII")
+    return key
 
 
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
