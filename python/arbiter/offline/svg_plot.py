@@ -33,8 +33,8 @@ def render(doc: Mapping[str, Any], title: str) -> str:
     qlo, qhi = qlo - qpad, qhi + qpad
 
     def x(cost: float) -> float:
-        v = math.log10(max(cost, 10**lo))
-        return LEFT + (v - lo) / (hi - lo) * (W - LEFT - RIGHT)
+        v = math.log10(max(cost, 10.0**lo))
+        return float(LEFT + (v - lo) / (hi - lo) * (W - LEFT - RIGHT))
 
     def y(q: float) -> float:
         return H - BOTTOM - (q - qlo) / (qhi - qlo) * (H - TOP - BOTTOM)
