@@ -37,7 +37,7 @@ def render(doc: Mapping[str, Any], title: str) -> str:
         return float(LEFT + (v - lo) / (hi - lo) * (W - LEFT - RIGHT))
 
     def y(q: float) -> float:
-        return H - BOTTOM - (q - qlo) / (qhi - qlo) * (H - TOP - BOTTOM)
+        return float(H - BOTTOM - (q - qlo) / (qhi - qlo) * (H - TOP - BOTTOM))
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" '
