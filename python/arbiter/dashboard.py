@@ -60,18 +60,32 @@ def routes(handlers: Any, guard: Callable[[Any], Any]) -> list[Route]:
 
     async def pareto_view(request: Request) -> Response:
         """Per task: each model's cost per request and mean grade, the frontier, the router."""
-        from arbiter.server import json_response
+        from arbiter.server import json_response, read_scope
 
         principal = await handlers.reader(request)
         s = handlers.s
         await asyncio.to_thread(s.recorder.flush, 2.0)
-        tenant = None if principal.sees_all else principal.tenant
+        tenant = read_scope(request, principal)
         groups = await asyncio.to_thread(s.store.quality_by_model, tenant=tenant)
         return json_response({"object": "list", "data": pareto.by_task(groups)})
+
+    async def tenants(request: Request) -> Response:
+        """The tenants the caller may look at: every tenant with traffic for the admin and
+        dashboard keys (`sees_all`), else only its own."""
+        from arbiter.server import json_response
+
+        principal = await handlers.reader(request)
+        if not principal.sees_all:
+            return json_response({"sees_all": False, "data": [principal.tenant]})
+        s = handlers.s
+        await asyncio.to_thread(s.recorder.flush, 2.0)
+        names = await asyncio.to_thread(s.store.tenants)
+        return json_response({"sees_all": True, "data": names})
 
     return [
         Route("/arbiter/ui", guard(page), methods=["GET"]),
         Route("/arbiter/ui/", guard(page), methods=["GET"]),
         Route("/arbiter/ui/{name}", guard(page), methods=["GET"]),
         Route("/arbiter/pareto", guard(pareto_view), methods=["GET"]),
+        Route("/arbiter/tenants", guard(tenants), methods=["GET"]),
     ]

@@ -205,7 +205,7 @@ class Handlers:
         before = _float_param(request, "before")  # rows older than this ts
         after = request.query_params.get("after")  # page on: the previous page's last_id
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        tenant = None if principal.sees_all else principal.tenant
+        tenant = read_scope(request, principal)
         if after is not None:
             cursor = await asyncio.to_thread(self.s.store.decision, after)
             if cursor is None or (tenant is not None and cursor["tenant"] != tenant):
@@ -233,7 +233,7 @@ class Handlers:
     async def stats(self, request: Request) -> Response:
         principal = await self.reader(request)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        tenant = None if principal.sees_all else principal.tenant
+        tenant = read_scope(request, principal)
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
         data["circuits"] = self.s.breaker.state()
         data["store"] = {
@@ -247,7 +247,7 @@ class Handlers:
         principal = await self.reader(request)
         limit = _int_param(request, "limit", 100, 1, 1000)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        tenant = None if principal.sees_all else principal.tenant
+        tenant = read_scope(request, principal)
         rows = await asyncio.to_thread(self.s.store.alerts, tenant=tenant, limit=limit)
         return json_response({"object": "list", "data": rows})
 
@@ -408,6 +408,14 @@ def _feedback_score(body: dict[str, Any]) -> float:
     if thumbs in ("up", "down"):
         return 1.0 if thumbs == "up" else 0.0
     raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
+
+
+def read_scope(request: Request, principal: Principal) -> str | None:
+    """The tenant a read covers: the caller's own; for the admin and dashboard keys every tenant
+    (None), or the one named by `?tenant=`."""
+    if principal.sees_all:
+        return request.query_params.get("tenant") or None
+    return principal.tenant
 
 
 def _check_params(request: Request) -> None:

@@ -417,6 +417,12 @@ class SqlStore(AccountsMixin):
                 for r in cur.fetchall()
             ]  # fmt: skip
 
+    def tenants(self) -> list[str]:
+        """Every tenant with traffic on record (the rollups: one row per tenant-minute)."""
+        with self._ro() as cur:
+            cur.execute("SELECT DISTINCT tenant FROM rollups ORDER BY 1")
+            return [str(r[0]) for r in cur.fetchall()]
+
     def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]:
         limit = max(0, min(int(limit), MAX_LIMIT))
         conds, params = _conds(tenant=tenant)

@@ -5,9 +5,18 @@ const KEY = "arbiter.key";
 const $ = (id) => document.getElementById(id);
 let timer = null; // the current view's polling timer
 
+const TENANT = "arbiter.tenant";
+
+// the admin and dashboard keys may narrow every view to one tenant (?tenant=)
+function scoped(path) {
+  const tenant = sessionStorage.getItem(TENANT);
+  if (!tenant || path.startsWith("/arbiter/tenants")) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}tenant=${encodeURIComponent(tenant)}`;
+}
+
 export async function api(path) {
   const key = sessionStorage.getItem(KEY);
-  const r = await fetch(path, { headers: { authorization: `Bearer ${key}` }, cache: "no-store" });
+  const r = await fetch(scoped(path), { headers: { authorization: `Bearer ${key}` }, cache: "no-store" });
   if (r.status === 401) {
     signOut("That key was not accepted.");
     throw new Error("unauthorized");
@@ -19,6 +28,7 @@ export async function api(path) {
 
 function signOut(message = "") {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(TENANT);
   stopPolling();
   $("top").hidden = true;
   $("main").replaceChildren();
@@ -59,13 +69,25 @@ async function route() {
 }
 
 async function whoAmI() {
-  // the admin and dashboard keys read every tenant; a client key reads its own
+  // the admin and dashboard keys read every tenant (and may pick one); a client key its own
+  let body;
   try {
-    const stats = await api("/arbiter/stats");
-    $("who").textContent = `${stats.requests} requests on record`;
+    body = await api("/arbiter/tenants");
   } catch {
-    /* shown by the page itself */
+    return; /* shown by the page itself */
   }
+  const picker = $("tenant");
+  const current = sessionStorage.getItem(TENANT) || "";
+  const options = body.sees_all ? ["", ...body.data] : body.data;
+  picker.replaceChildren(...options.map((t) => {
+    const o = document.createElement("option");
+    o.value = t;
+    o.textContent = t || "all tenants";
+    o.selected = t === current;
+    return o;
+  }));
+  picker.disabled = !body.sees_all;
+  $("who").textContent = body.sees_all ? "" : "tenant";
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -86,6 +108,12 @@ document.addEventListener("DOMContentLoaded", () => {
     whoAmI();
   });
   $("logout").addEventListener("click", () => signOut());
+  $("tenant").addEventListener("change", (ev) => {
+    const t = ev.target.value;
+    if (t) sessionStorage.setItem(TENANT, t);
+    else sessionStorage.removeItem(TENANT);
+    route();
+  });
   window.addEventListener("hashchange", route);
   route();
   if (sessionStorage.getItem(KEY)) whoAmI();

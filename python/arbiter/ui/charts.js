@@ -28,6 +28,51 @@ function niceTicks(lo, hi, n = 5) {
   return out;
 }
 
+const STEPS = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+// ticks on round clock times, at most about six of them
+function timeTicks(lo, hi) {
+  const step = STEPS.find((s) => (hi - lo) / s <= 6) || 86400 * Math.ceil((hi - lo) / 86400 / 6);
+  const out = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) out.push(t);
+  return out;
+}
+
+function timeFormat(span) {
+  return (t) => {
+    const d = new Date(t * 1000);
+    const hm = { hour: "2-digit", minute: "2-digit", hour12: false };
+    if (span > 2 * 86400) return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString([], hm);
+    return d.toLocaleTimeString([], span < 600 ? { ...hm, second: "2-digit" } : hm);
+  };
+}
+
+// points: [[bucket start, value]], one bar per bucket of `bucket` seconds
+export function barsOverTime(points, bucket, { width = 1100, height = 200, fmtY = String, name = "", cls = "" } = {}) {
+  const { root, plot } = frame(width, height, { left: 64, right: 40, top: 28, bottom: 28 });
+  if (points.length === 0) {
+    root.append(svg("text", { x: width / 2, y: height / 2, class: "empty", "text-anchor": "middle" }, "no traffic in this range yet"));
+    return root;
+  }
+  const last = Math.max(...points.map((p) => p[0])) + bucket;
+  const x0 = Math.min(Math.min(...points.map((p) => p[0])), last - 6 * bucket);
+  const vals = points.map((p) => p[1]);
+  const ylo = Math.min(0, ...vals), yhi = Math.max(0, ...vals) * 1.1 || 1;
+  const xs = (v) => plot.x0 + ((v - x0) / (last - x0)) * (plot.x1 - plot.x0);
+  const ys = (v) => plot.y0 - ((v - ylo) / (yhi - ylo)) * (plot.y0 - plot.y1);
+  axes(root, plot, xs, ys, timeFormat(last - x0), fmtY, timeTicks(x0, last), niceTicks(ylo, yhi, 4));
+  const w = Math.max(2, (xs(bucket) - xs(0)) * 0.8);
+  for (const [t, v] of points) {
+    const top = ys(Math.max(v, 0)), bottom = ys(Math.min(v, 0));
+    const bar = svg("rect", { x: xs(t) + (xs(bucket) - xs(0) - w) / 2, y: top, width: w, height: Math.max(1, bottom - top), class: `tbar ${cls}` });
+    bar.append(svg("title", {}, `${timeFormat(last - x0)(t)}: ${fmtY(v)}`));
+    root.append(bar);
+  }
+  root.append(svg("rect", { x: plot.x0 + 8, y: 6, width: 12, height: 4, class: `swatch ${cls}` }));
+  root.append(svg("text", { x: plot.x0 + 26, y: 12, class: "legend-text" }, name));
+  return root;
+}
+
 function frame(width, height, m) {
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
   const plot = { x0: m.left, x1: width - m.right, y0: height - m.bottom, y1: m.top };
@@ -64,13 +109,9 @@ export function lineChart(series, { width = 1100, height = 260, fmtY = String, t
   const ylo = Math.min(0, ...all.map((p) => p[1]));
   const xs = (v) => plot.x0 + ((v - x0) / (x1 - x0)) * (plot.x1 - plot.x0);
   const ys = (v) => plot.y0 - ((v - ylo) / (y1 - ylo)) * (plot.y0 - plot.y1);
-  const span = x1 - x0;
-  const fmtX = (t) => {
-    const d = new Date(t * 1000);
-    if (span > 2 * 86400) return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: span < 600 ? "2-digit" : undefined, hour12: false });
-  };
-  axes(root, plot, xs, ys, fmtX, fmtY, niceTicks(x0, x1, 5), niceTicks(ylo, y1, 4));
+  const fmtX = timeFormat(x1 - x0);
+
+  axes(root, plot, xs, ys, fmtX, fmtY, timeTicks(x0, x1), niceTicks(ylo, y1, 4));
   const legend = svg("g", { class: "legend" });
   series.forEach((s, i) => {
     if (s.points.length === 0) return;

@@ -1,6 +1,6 @@
 // The dashboard's pages. Each renders into `main` from the sidecar's JSON APIs; data only ever
 // reaches the page through textContent and attribute setters (never as markup).
-import { fmtSmall, hbars, lineChart, paretoChart } from "./charts.js";
+import { barsOverTime, fmtSmall, hbars, lineChart, paretoChart } from "./charts.js";
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -102,9 +102,9 @@ async function overview(main, { api, poll }) {
       { name: "baseline (cumulative $)", cls: "s-base", points: base },
       { name: "routed (cumulative $)", cls: "s-cost", points: cost },
     ], { fmtY: (v) => "$" + fmtSmall(v) }));
-    pctChart.replaceChildren(lineChart([
-      { name: "savings % per interval", cls: "s-save", points: share },
-    ], { height: 200, fmtY: (v) => `${v.toFixed(0)}%` }));
+    pctChart.replaceChildren(barsOverTime(share, ts.bucket_s, {
+      name: `savings % per ${bucket >= 3600 ? bucket / 3600 + " h" : bucket / 60 + " min"}`, cls: "s-save", fmtY: (v) => `${v.toFixed(0)}%`,
+    }));
     cache.replaceChildren(cacheView(s.cache));
   }
   await load();
@@ -171,7 +171,7 @@ async function pareto(main, { api }) {
       .map((m) => ({ x: m.cost_per_request, y: m.mean_grade, label: m.model, onFrontier: m.on_frontier }));
     const r = t.router && t.router.mean_grade !== null ? { x: t.router.cost_per_request, y: t.router.mean_grade } : null;
     const rows = t.models.map((m) => ({ ...m }));
-    if (t.router) rows.push({ model: "router (routed traffic)", ...t.router, router: true });
+    if (t.router) rows.push({ model: "router", ...t.router, router: true });
     grid.append(el("section", { class: "panel pareto", "data-task": t.task },
       el("h2", {}, t.task),
       paretoChart(points, r),
@@ -181,7 +181,7 @@ async function pareto(main, { api }) {
         ["$ / request", (m) => (m.cost_per_request === null ? "–" : "$" + fmtSmall(m.cost_per_request)), "n"],
         ["mean grade", (m) => grade(m.mean_grade), "n"],
         ["graded", (m) => num(m.graded), "n"],
-        ["", (m) => (m.router ? "operating point" : m.on_frontier ? "frontier" : ""), "tag"],
+        ["", (m) => (m.router ? "its routed traffic" : m.on_frontier ? "on the frontier" : ""), "tag"],
       ], rows, { rowAttrs: (m) => ({ class: m.router ? "router-row" : m.on_frontier ? "front-row" : "" }) })));
   }
   main.replaceChildren(
