@@ -561,12 +561,12 @@ def _toml_kind(value: Any) -> str:
     return "a date/time"
 
 
-_SECRET_KEY = re.compile(r"key|secret|token|password|passwd|url")
+_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "url")
 
 
 def _shown(path: list[str], value: Any) -> str:
     """The value for an error message: never one of a key that may hold a secret."""
-    if _SECRET_KEY.search(path[-1]) or isinstance(value, dict | list):
+    if any(w in path[-1] for w in _SECRET_WORDS) or isinstance(value, dict | list):
         return _toml_kind(value)
     return f"{value!r} ({_toml_kind(value)})"
 
