@@ -27,6 +27,7 @@ def one(n: int, seed: int) -> dict[str, float]:
                 seed=seed,
                 concurrency=int(os.environ.get("DEMO_CONCURRENCY", "8")),
                 api_key=st.api_key,
+                baseline_api_key=st.baseline_key,
                 progress=False,
             )
         )

@@ -15,10 +15,10 @@ ENV = {"SIM_API_KEY": "sk-test", "ARBITER_ADMIN_KEY": "adm-test"}
 
 def test_example_config_loads() -> None:
     s = config.load(EXAMPLE, env=ENV)
-    assert s.routing.baseline == "premium"
+    assert s.routing.baseline == "sim-premium"
     assert s.upstreams["sim"].api_key == "sk-test"
-    assert s.models["tiny"].upstream_model == "tiny"
-    assert s.models["tiny"].priors["math"] == 0.4
+    assert s.models["sim-tiny"].upstream_model == "sim-tiny"
+    assert s.models["sim-tiny"].priors["math"] == 0.45
     assert s.server.port == 8787
 
 
@@ -72,7 +72,7 @@ def test_cost_weight_selects_best_value_and_must_not_be_negative() -> None:
 
 def test_unknown_upstream_reference() -> None:
     text = EXAMPLE.read_text().replace(
-        '[models.tiny]\nupstream = "sim"', '[models.tiny]\nupstream = "nope"'
+        '[models.sim-tiny]\nupstream = "sim"', '[models.sim-tiny]\nupstream = "nope"'
     )
     with pytest.raises(ConfigError, match="upstream 'nope' is not defined"):
         config.loads(text, env=ENV)
@@ -106,7 +106,7 @@ def test_cli_check_config(
 def test_tenants_and_budgets_parse() -> None:
     s = config.load(EXAMPLE, env=ENV)
     assert s.auth.mode == "keys" and s.auth.admin_key == "adm-test"
-    assert s.tenants["search-team"].allowed_models == ["tiny", "premium"]
+    assert s.tenants["search-team"].allowed_models == ["sim-tiny", "sim-small", "sim-premium"]
     assert [c.scope for c in s.budgets.caps] == ["global", "tenant"]
     assert s.budgets.caps[1].window == "day"
 
@@ -124,7 +124,7 @@ def test_bad_cap_is_an_error() -> None:
 
 def test_tenant_with_unknown_model_is_an_error() -> None:
     text = EXAMPLE.read_text().replace(
-        'allowed_models = ["tiny", "premium"]', 'allowed_models = ["x"]'
+        'allowed_models = ["sim-tiny", "sim-small", "sim-premium"]', 'allowed_models = ["x"]'
     )
     with pytest.raises(ConfigError, match="unknown model 'x'"):
         config.loads(text, env=ENV)
@@ -134,11 +134,11 @@ def test_cascade_settings_are_checked() -> None:
     base = EXAMPLE.read_text()
     ok = base.replace(
         "judge_sample_rate = 0.25",
-        'judge_sample_rate = 0.25\ncascade_tasks = ["chat"]\ncascade_first_model = "tiny"\n'
+        'judge_sample_rate = 0.25\ncascade_tasks = ["chat"]\ncascade_first_model = "sim-tiny"\n'
         "cascade_min_answer_tokens = { chat = 150 }",
     )
     r = config.loads(ok, env=ENV).routing
-    assert (r.cascade_first_model, r.cascade_min_answer_tokens) == ("tiny", {"chat": 150})
+    assert (r.cascade_first_model, r.cascade_min_answer_tokens) == ("sim-tiny", {"chat": 150})
     with pytest.raises(ConfigError, match="unknown task 'chit-chat'"):
         config.loads(
             ok.replace('cascade_tasks = ["chat"]', 'cascade_tasks = ["chit-chat"]'), env=ENV
@@ -155,7 +155,7 @@ def test_cascade_settings_are_checked() -> None:
         config.loads(with_verifier.replace("= 0.35", "= 1.5"), env=ENV)
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         config.loads(
-            ok.replace('cascade_first_model = "tiny"', 'cascade_first_model = "nope"'), env=ENV
+            ok.replace('cascade_first_model = "sim-tiny"', 'cascade_first_model = "nope"'), env=ENV
         )
 
 
@@ -201,3 +201,69 @@ def test_model_numbers_are_bounded(old: str, new: str) -> None:
     assert old in text
     with pytest.raises(ConfigError, match="prices must be in"):
         config.loads(text.replace(old, new, 1), env=ENV)
+
+
+def test_every_problem_is_reported_in_one_run() -> None:
+    text = (
+        EXAMPLE.read_text()
+        .replace("quality_target = 0.95", "quality_targt = 0.95")
+        .replace("max_body_bytes = 4194304", 'max_body_bytes = "4 MiB"')
+        .replace('baseline = "sim-premium"     #', 'baseline = "nope"     #')
+        + "\n[storage]\nurl = 'x'\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        config.loads(text, env={"ARBITER_ADMIN_KEY": "a"}, source="arbiter.toml")
+    problems = info.value.problems
+    joined = "\n".join(problems)
+    assert len(problems) == 5, joined
+    # a typo gets the nearest known key; types are TOML's names, not Python's
+    assert "unknown key 'quality_targt'; did you mean 'quality_target'?" in joined
+    assert "unknown top-level key 'storage'; did you mean 'store'?" in joined
+    assert "server.max_body_bytes must be an integer, not '4 MiB' (a string)" in joined
+    assert "class" not in joined
+    assert "unknown model 'nope'" in joined
+    assert "SIM_API_KEY is not set" in joined
+    assert str(info.value) == joined
+
+
+def test_type_errors_name_toml_types() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.loads(
+            '[routing]\nquality_target = "high"\nexplore = [1]\n'
+            '[models.m]\nupstream = "u"\nprice_in_per_mtok = true\nprice_out_per_mtok = 1\n'
+            'priors = 3\n[upstreams.u]\nbase_url = "http://x"\n',
+            env={},
+        )
+    joined = str(info.value)
+    assert "routing.quality_target must be a float, not 'high' (a string)" in joined
+    assert "routing.explore must be a float, not an array" in joined
+    assert "models.m.price_in_per_mtok must be a float, not True (a boolean)" in joined
+    assert "models.m.priors must be a table of float, not 3 (an integer)" in joined
+
+
+def test_a_secret_in_a_wrongly_typed_key_is_never_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        config.loads(
+            '[store]\nurl = ["postgresql://u:hunter2@db/a"]\n[auth]\nadmin_key_env = 12345\n'
+            '[models.m]\nupstream = "u"\nprice_in_per_mtok = 1\nprice_out_per_mtok = 1\n'
+            '[upstreams.u]\nbase_url = "http://x"\napi_key = "sk-secret"\n',
+            env={},
+        )
+    text = str(info.value)
+    assert "hunter2" not in text and "12345" not in text and "sk-secret" not in text
+    assert "store.url must be a string, not an array" in text
+    assert "unknown key 'api_key'; did you mean 'api_key_env'?" in text
+
+
+def test_a_relative_sqlite_path_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "conf" / "arbiter.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(EXAMPLE.read_text())
+    monkeypatch.chdir(tmp_path)
+    s = config.load(cfg, env=ENV)
+    assert s.store.url == f"sqlite:///{tmp_path}/conf/arbiter.db"
+    absolute = EXAMPLE.read_text().replace("sqlite:///arbiter.db", "sqlite:////var/x.db")
+    cfg.write_text(absolute)
+    assert config.load(cfg, env=ENV).store.url == "sqlite:////var/x.db"

@@ -408,3 +408,32 @@ def test_real_gsm8k_reference_figures() -> None:
     assert b["oracle"]["quality"] == pytest.approx(0.9373, abs=1e-4)
     assert b["oracle"]["cost_usd"] == pytest.approx(0.7683, abs=1e-4)
     assert doc["requests"] == 654
+
+
+def test_plot_as_svg_needs_no_plotting_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import builtins
+    import xml.etree.ElementTree as ET
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] == "matplotlib":
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)  # a plain install
+    tfile, mfile = _write(tmp_path)
+    base = [str(tfile), "--models", str(mfile), "--sweep", "--knobs", "0.5,1.0",
+            "--difficulty", "none", "--no-progress"]  # fmt: skip
+    svg = tmp_path / "curve.svg"
+    assert rp.main([*base, "--plot", str(svg)]) == 0
+    root = ET.fromstring(svg.read_text())  # well-formed, every label escaped
+    assert root.tag.endswith("svg") and root.findall(".//{http://www.w3.org/2000/svg}path")
+    capsys.readouterr()
+    # a PNG without matplotlib: a clear message before any replay work, not a traceback after
+    assert rp.main([*base, "--plot", str(tmp_path / "curve.png")]) == 2
+    err = capsys.readouterr().err
+    assert "needs matplotlib (pip install 'arbiter[plot]')" in err and "--plot curve.svg" in err
+    assert not (tmp_path / "curve.png").exists()

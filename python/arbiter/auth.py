@@ -119,6 +119,9 @@ class Authenticator:
             raise Unauthorized("Incorrect API key provided.")
         if self._s.admin_key and token and hmac.compare_digest(token, self._s.admin_key):
             return Principal(tenant="default", key_id="admin", is_admin=True)
+        dashboard = self._s.dashboard_key
+        if dashboard and token and hmac.compare_digest(token, dashboard):
+            return Principal(tenant="default", key_id="dashboard", read_only=True)
         if self.open:
             return OPEN_PRINCIPAL
         if token is None:

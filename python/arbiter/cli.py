@@ -28,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as err:
-        print(f"arbiter: config error: {err}", file=sys.stderr)
+        for problem in err.problems:
+            print(f"arbiter: config error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arbiter", description="Cost-aware LLM routing sidecar.")
+    p.add_argument("--version", action="version", version=f"arbiter {_version()}")
     sub = p.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the sidecar")
@@ -46,8 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="override server.port (default 8787)")
     serve.set_defaults(func=_serve)
 
-    check = sub.add_parser("check-config", help="validate a config file and say what is wrong")
+    check = sub.add_parser(
+        "check-config", help="validate a config file and say everything that is wrong"
+    )
     check.add_argument("file")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also ask each upstream's /v1/models for the configured models, and open the store",
+    )
     check.set_defaults(func=_check_config)
 
     migrate = sub.add_parser("migrate", help="apply the store's schema migrations")
@@ -109,6 +118,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("arbiter")
+    except PackageNotFoundError:  # run from a source tree without an install
+        return "0+unknown"
+
+
 def _duration_s(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
@@ -160,9 +178,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from arbiter import config
     from arbiter.client_timeout import protocol_with_read_timeout
+    from arbiter.preflight import store_problem
     from arbiter.server import build_app
 
     settings = config.load(args.config)
+    problem = store_problem(settings.store.url)
+    if problem:  # one clear line, not a start-up traceback
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 1
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     logging.basicConfig(
@@ -190,13 +213,31 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from arbiter import config
+    from arbiter import config, preflight
 
-    settings = config.load(args.file)
+    try:
+        settings = config.load(args.file)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        n = len(err.problems)
+        print(f"{args.file}: {n} problem{'s' if n != 1 else ''}", file=sys.stderr)
+        return 2
     print(
         f"{args.file}: OK — {len(settings.models)} models, {len(settings.upstreams)} upstreams, "
         f"baseline {settings.routing.baseline}, store {config.redact_url(settings.store.url)}"
     )
+    if not args.probe:
+        return 0
+    problems = preflight.probe(settings)
+    store = preflight.store_problem(settings.store.url)
+    problems += [f"store: {store}"] if store else []
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{args.file}: the probe found {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"probe: every upstream answered and serves its {len(settings.models)} models")
     return 0
 
 

@@ -7,12 +7,13 @@ file: the file names an environment variable and `load` resolves it.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -202,6 +203,9 @@ class AuthSettings:
     mode: Literal["open", "keys"] = "keys"
     admin_key_env: str | None = None
     admin_key: str | None = field(default=None, repr=False)
+    # a read-only key for the dashboard (/arbiter/ui): every tenant's stats and feed, no writes
+    dashboard_key_env: str | None = None
+    dashboard_key: str | None = field(default=None, repr=False)
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
 
 
@@ -309,7 +313,8 @@ _NAMED: dict[str, type[Any]] = {
     "models": ModelSettings,
     "tenants": TenantSettings,
 }
-_RESOLVED_ONLY = {"api_key", "admin_key", "name"}
+_RESOLVED_ONLY = {"api_key", "admin_key", "dashboard_key", "name"}
+_KNOWN_TOP = [*_SECTIONS, *_NAMED]
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -319,10 +324,23 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
-    return loads(text, env=os.environ if env is None else env, source=str(path))
+    settings = loads(text, env=os.environ if env is None else env, source=str(path))
+    return _anchor_sqlite(settings, path.resolve().parent)
+
+
+def _anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
+    """A relative SQLite path (`sqlite:///arbiter.db`) is relative to the config file, not to
+    wherever the command happens to run: `serve` and `keys` then always share one database."""
+    url = settings.store.url
+    rest = url.removeprefix("sqlite:///")
+    if rest == url or not rest or rest.startswith("/") or rest == ":memory:":
+        return settings
+    absolute = f"sqlite:///{config_dir / rest}"  # sqlite:////abs/dir/arbiter.db
+    return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=absolute))
 
 
 def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Settings:
+    """Parse and check everything; every problem is reported at once (ConfigError.problems)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -331,7 +349,7 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
     for key in sorted(unknown):
-        raise ConfigError(f"{loc.where([key])}: unknown top-level key {key!r}")
+        loc.fail(f"{loc.where([key])}: unknown top-level key {key!r}{_suggest(key, _KNOWN_TOP)}")
     sections = {
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
@@ -339,10 +357,11 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
     named: dict[str, dict[str, Any]] = {}
     for name, cls in _NAMED.items():
         table = _table(raw.get(name, {}), [name], loc)
-        named[name] = {
+        built = {
             key: _build(cls, _table(val, [name, key], loc) | {"name": key}, [name, key], loc)
             for key, val in table.items()
         }
+        named[name] = {k: v for k, v in built.items() if v is not None}
     settings = Settings(
         **sections,
         upstreams=named["upstreams"],
@@ -350,7 +369,9 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
         tenants=named["tenants"],
         source=source,
     )
-    return _resolve(settings, env, loc)
+    resolved = _resolve(settings, env, loc)
+    loc.raise_problems()
+    return resolved
 
 
 def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -369,19 +390,19 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
 
 def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if not s.models:
-        raise ConfigError(f"{loc.source}: no [models.*] defined: the pool is empty")
+        loc.fail(f"{loc.source}: no [models.*] defined: the pool is empty")
     upstreams = {}
     for name, up in s.upstreams.items():
         if not re.match(r"^https?://", up.base_url):
-            raise ConfigError(f"{loc.where(['upstreams', name, 'base_url'])}: must be http(s)://")
+            loc.fail(f"{loc.where(['upstreams', name, 'base_url'])}: must be http(s)://")
         key = env.get(up.api_key_env) if up.api_key_env else None
         if up.api_key_env and not key:
-            raise ConfigError(
+            loc.fail(
                 f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
                 f"{up.api_key_env} is not set"
             )
         if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
-            raise ConfigError(
+            loc.fail(
                 f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
                 "max_response_bytes <= 1 GiB"
             )
@@ -395,7 +416,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     for name, m in s.models.items():
         where = loc.where(["models", name])
         if m.upstream not in upstreams:
-            raise ConfigError(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
+            loc.fail(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
         if not (
             0 <= m.price_in_per_mtok <= MAX_PRICE_PER_MTOK
             and 0 <= m.price_out_per_mtok <= MAX_PRICE_PER_MTOK
@@ -406,22 +427,21 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
                 for p in (m.price_cache_read_per_mtok, m.price_cache_write_per_mtok)
             )
         ):
-            raise ConfigError(
+            loc.fail(
                 f"{where}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "
                 f"max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
             )
         for task, p in m.priors.items():
             if not 0.0 <= p <= 1.0:
-                raise ConfigError(
-                    f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]"
-                )
+                loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
         models[name] = dataclasses.replace(m, upstream_model=m.upstream_model or name)
     r = s.routing
-    baseline = r.baseline or max(models.values(), key=lambda m: m.price_out_per_mtok).name
-    if baseline not in models:
-        raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
+    dearest = max(models.values(), key=lambda m: m.price_out_per_mtok, default=None)
+    baseline = r.baseline or (dearest.name if dearest else "")
+    if baseline not in models and models:
+        loc.fail(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
     if r.judge_model is not None and r.judge_model not in models:
-        raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
+        loc.fail(f"{loc.where(['routing', 'judge_model'])}: unknown model")
     _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
     _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
     _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
@@ -434,55 +454,46 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['store'])}: store.retention_days and store.timeseries_retention_days "
             "must be >= 0 (0 = keep forever)"
         )
     if st.prune_interval_s <= 0 or st.flush_interval_ms <= 0 or st.sync_interval_ms <= 0:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['store'])}: store.prune_interval_s, flush_interval_ms and "
             "sync_interval_ms must be > 0"
         )
     if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['server', 'max_body_bytes'])}: server.max_body_bytes must be "
             "1 KiB .. 32 MiB"
         )
     if not 1 <= s.server.keep_alive_s <= 3600:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
         )
     if not 0.1 <= s.server.client_read_timeout_s <= 3600:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
             "must be 0.1 .. 3600 s"
         )
-    admin_key = env.get(s.auth.admin_key_env) if s.auth.admin_key_env else None
-    if s.auth.admin_key_env and not admin_key:
-        raise ConfigError(
-            f"{loc.where(['auth', 'admin_key_env'])}: environment variable "
-            f"{s.auth.admin_key_env} is not set"
-        )
-    if admin_key is not None and not (admin_key.isascii() and admin_key.isprintable()):
-        raise ConfigError(
-            f"{loc.where(['auth', 'admin_key_env'])}: the admin key in "
-            f"{s.auth.admin_key_env} must be printable ASCII"
-        )
+    admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
+    dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     discovering = any(up.discover for up in upstreams.values())
     for name, t in s.tenants.items():
         # an allowed model may be one an upstream will list (discovery); a baseline must exist
         allowed = [] if discovering else (t.allowed_models or [])
         for model in [*allowed, *([t.baseline] if t.baseline else [])]:
             if model not in models:
-                raise ConfigError(f"{loc.where(['tenants', name])}: unknown model {model!r}")
+                loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
     for i, cap in enumerate(s.budgets.caps):
         if cap.limit_usd < 0:
-            raise ConfigError(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
+            loc.fail(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
     _check_shadow(loc, s.shadow, models)
     b = s.budgets
     _check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
     if b.image_tokens < 0 or b.default_max_output_tokens < 1:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
             "budgets.default_max_output_tokens >= 1"
         )
@@ -492,7 +503,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams=types.MappingProxyType(upstreams),
         models=types.MappingProxyType(models),
         routing=dataclasses.replace(r, baseline=baseline),
-        auth=dataclasses.replace(s.auth, admin_key=admin_key),
+        auth=dataclasses.replace(s.auth, admin_key=admin_key, dashboard_key=dashboard_key),
     )
 
 
@@ -531,28 +542,43 @@ def _check_cache(loc: _Locator, c: CacheSettings) -> None:
         )
 
 
+def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
+    """The admin or dashboard key from the environment variable the config names."""
+    if not var:
+        return None
+    key = env.get(var)
+    where = loc.where(["auth", f"{what}_key_env"])
+    if not key:
+        loc.fail(f"{where}: environment variable {var} is not set")
+        return None
+    if not (key.isascii() and key.isprintable()):
+        loc.fail(f"{where}: the {what} key in {var} must be printable ASCII")
+        return None
+    return key
+
+
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
     from arbiter.classify import TASKS
 
     for task in r.cascade_tasks:
         if task not in TASKS:
-            raise ConfigError(
+            loc.fail(
                 f"{loc.where(['routing', 'cascade_tasks'])}: unknown task {task!r} "
                 f"(tasks: {', '.join(TASKS)})"
             )
     for task, n in r.cascade_min_answer_tokens.items():
         path = ["routing", "cascade_min_answer_tokens", task]
         if task not in r.cascade_tasks:
-            raise ConfigError(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
+            loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
         if n < 0:
-            raise ConfigError(f"{loc.where(path)}: must be >= 0 tokens")
+            loc.fail(f"{loc.where(path)}: must be >= 0 tokens")
     if not 0.0 <= r.cascade_math_verifier <= 1.0:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['routing', 'cascade_math_verifier'])}: routing.cascade_math_verifier "
             "must be a probability in [0, 1] (0 = off)"
         )
     if r.cascade_first_model and r.cascade_first_model not in models:
-        raise ConfigError(
+        loc.fail(
             f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
             f"{r.cascade_first_model!r}"
         )
@@ -560,34 +586,94 @@ def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any])
 
 def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
     if not lo <= v <= hi:
-        raise ConfigError(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
+        loc.fail(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
 
 
 def _table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{loc.where(path)}: {'.'.join(path)} must be a table")
+        loc.fail(f"{loc.where(path)}: {'.'.join(path)} must be a table, not {_toml_kind(value)}")
+        return {}
     return value
 
 
 def _build(cls: type[Any], raw: dict[str, Any], path: list[str], loc: _Locator) -> Any:
+    """`cls` from a table; each bad key is a problem of its own (the key keeps its default).
+    None when a required key is missing or bad."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    known = [k for k in fields if k not in _RESOLVED_ONLY]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields or (key in _RESOLVED_ONLY and key != "name"):
-            hint = f"; did you mean one of: {', '.join(sorted(fields))}" if fields else ""
-            raise ConfigError(f"{loc.where([*path, key])}: unknown key {key!r}{hint}")
-        kwargs[key] = _coerce(hints[key], value, [*path, key], loc)
+            loc.fail(f"{loc.where([*path, key])}: unknown key {key!r}{_suggest(key, known)}")
+            continue
+        try:
+            kwargs[key] = _coerce(hints[key], value, [*path, key], loc)
+        except ConfigError as err:
+            loc.fail(str(err))
+    complete = True
     for name, f in fields.items():
         no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if no_default and name not in kwargs:
-            raise ConfigError(f"{loc.where(path)}: missing required key {'.'.join([*path, name])}")
-    return cls(**kwargs)
+            complete = False
+            if name not in raw:
+                loc.fail(f"{loc.where(path)}: missing required key {'.'.join([*path, name])}")
+    return cls(**kwargs) if complete else None
+
+
+def _suggest(key: str, known: Sequence[str]) -> str:
+    """'; did you mean X?' for the nearest known key, else the list of known keys."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f" (known keys: {', '.join(sorted(known))})" if known else ""
+
+
+def _toml_type(hint: Any) -> str:
+    """A Python type hint as a TOML reader would name it: float, integer, array of string..."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_toml_type(a) for a in args if a is not type(None))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin is list:
+        return f"array of {_toml_type(args[0])}"
+    if origin is dict:
+        return f"table of {_toml_type(args[1])}"
+    if dataclasses.is_dataclass(hint):
+        return "table"
+    names = {float: "float", int: "integer", str: "string", bool: "boolean"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _toml_kind(value: Any) -> str:
+    """What a parsed TOML value is, in TOML's words."""
+    if isinstance(value, bool):
+        return "a boolean"
+    kinds = ((int, "an integer"), (float, "a float"), (str, "a string"), (list, "an array"),
+             (dict, "a table"))  # fmt: skip
+    for kind, name in kinds:
+        if isinstance(value, kind):
+            return name
+    return "a date/time"
+
+
+_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "url")
+
+
+def _shown(path: list[str], value: Any) -> str:
+    """The value for an error message: never one of a key that may hold a secret."""
+    if any(w in path[-1] for w in _SECRET_WORDS) or isinstance(value, dict | list):
+        return _toml_kind(value)
+    return f"{value!r} ({_toml_kind(value)})"
 
 
 def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    bad = ConfigError(f"{loc.where(path)}: {'.'.join(path)} = {value!r} is not a valid {hint}")
+    bad = ConfigError(
+        f"{loc.where(path)}: {'.'.join(path)} must be {_article(_toml_type(hint))}, "
+        f"not {_shown(path, value)}"
+    )
     if origin in (typing.Union, types.UnionType):
         for arg in args:
             try:
@@ -599,14 +685,18 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
         raise bad  # TOML has no null; optional keys are simply left out
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{loc.where(path)}: {value!r} is not one of {list(args)}")
+            raise ConfigError(
+                f"{loc.where(path)}: {'.'.join(path)} = {_shown(path, value)} is not one of "
+                f"{', '.join(repr(a) for a in args)}"
+            )
         return value
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return _build(hint, _table(value, path, loc), path, loc)
     if origin is list:
         if not isinstance(value, list):
             raise bad
-        return [_coerce(args[0], v, path, loc) for v in value]
+        items = [_coerce(args[0], v, path, loc) for v in value]
+        return [v for v in items if v is not None]  # an incomplete table was reported already
     if origin is dict:
         if not isinstance(value, dict):
             raise bad
@@ -620,6 +710,12 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
     raise bad
 
 
+def _article(kind: str) -> str:
+    if kind.startswith("one of"):
+        return kind
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 class _Locator:
     """Finds the line where a dotted key is defined, so errors can point at it."""
 
@@ -629,6 +725,16 @@ class _Locator:
     def __init__(self, text: str, source: str) -> None:
         self.source = source
         self._lines = text.splitlines()
+        self.problems: list[str] = []
+
+    def fail(self, message: str) -> None:
+        """Note a problem and go on checking: every problem is reported in one run."""
+        if message not in self.problems:
+            self.problems.append(message)
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise ConfigError("\n".join(self.problems), problems=self.problems)
 
     def where(self, path: list[str]) -> str:
         line = self._find(path)

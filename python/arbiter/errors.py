@@ -154,4 +154,9 @@ class ClientDisconnected(ArbiterError):
 
 
 class ConfigError(Exception):
-    """A configuration problem found at start-up; the message names the key and line."""
+    """A configuration problem found at start-up; the message names the key and line.
+    `problems`: every problem a config check found, one line each (the message joins them)."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]

@@ -58,10 +58,12 @@ class CircuitBreaker:
         settings: BreakerSettings,
         on_open: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_misconfigured: Callable[[str, int], None] | None = None,
     ) -> None:
         self._s = settings
         self._circuits: dict[str, _Circuit] = {}
         self._on_open = on_open
+        self._on_misconfigured = on_misconfigured
         self._clock = clock
 
     def _state(self, c: _Circuit | None) -> CircuitState:
@@ -116,6 +118,13 @@ class CircuitBreaker:
             c.probing = False
         # a call that began before the circuit opened and failed since does not extend the open
 
+    def misconfigured(self, model: str, status: int) -> None:
+        """The upstream answered 401/403/404 for this model: not the caller's fault but ours (a
+        wrong model name or key), so it counts against the circuit and is reported."""
+        if self._on_misconfigured is not None:
+            self._on_misconfigured(model, status)
+        self.failure(model)
+
     def hold(self, model: str, seconds: float) -> None:
         """The upstream asked for a pause (Retry-After). Unlike an open circuit, a pause only
         moves the model to the end of a request's failover order: the upstream's own answer,
@@ -158,6 +167,10 @@ class CircuitBreaker:
             out[model] = entry
         return out
 
+
+# Upstream answers that mean the model's configuration is wrong (unknown model name, refused
+# key), not the request: they open the circuit and raise an alert instead of counting as "up".
+CONFIG_STATUSES = frozenset({401, 403, 404})
 
 # Below this much time left, a new try could not get an answer back: the deadline has passed.
 _MIN_TRY_S = 0.005
@@ -235,6 +248,12 @@ async def run_with_failover(
             attempts.append(
                 Attempt(model, False, (time.perf_counter() - started) * 1000, err.code, status)
             )
+            if isinstance(err, UpstreamRejected) and err.upstream_status in CONFIG_STATUSES:
+                # every request to this model will fail the same way: count it against the
+                # circuit, say so, and let the next model answer
+                breaker.misconfigured(model, err.upstream_status)
+                last = err
+                break
             if not is_retryable(err):
                 if isinstance(err, UpstreamRejected):
                     breaker.success(model)  # it answered: the model is up, the request is at fault

@@ -13,6 +13,13 @@ class Principal:
     quality_target: float | None = None  # None = routing.quality_target
     baseline: str | None = None  # None = routing.baseline
     is_admin: bool = False
+    # the dashboard key: reads every tenant's data, may not call a model nor change anything
+    read_only: bool = False
+
+    @property
+    def sees_all(self) -> bool:
+        """Reads span every tenant (the admin and the dashboard key); else only its own."""
+        return self.is_admin or self.read_only
 
 
 OPEN_PRINCIPAL = Principal()

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import worst_case
+from arbiter import dashboard, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -112,6 +112,15 @@ class Handlers:
         self.pipeline = Pipeline(services)
 
     async def principal(self, request: Request) -> Principal:
+        """The caller, who may call models (the dashboard's read-only key may not)."""
+        h = request.headers
+        principal = await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        if principal.read_only:
+            raise PolicyDenied("The dashboard key is read-only: it cannot call models.")
+        return principal
+
+    async def reader(self, request: Request) -> Principal:
+        """The caller of a read endpoint (any key, the dashboard's read-only one included)."""
         h = request.headers
         return await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
 
@@ -187,7 +196,7 @@ class Handlers:
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
         _no_nul(body["decision_id"], "decision_id")
         score = _feedback_score(body)
-        tenant = None if principal.is_admin else principal.tenant
+        tenant = None if principal.sees_all else principal.tenant
         if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
             hit = await self.s.cache.feedback(
                 body["decision_id"], score, tenant, self.s._lookup_decision
@@ -198,12 +207,12 @@ class Handlers:
         return json_response({"ok": True, **result})
 
     async def decisions(self, request: Request) -> Response:
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         limit = _int_param(request, "limit", 50, 1, 1000)
         before = _float_param(request, "before")  # rows older than this ts
         after = request.query_params.get("after")  # page on: the previous page's last_id
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        tenant = None if principal.is_admin else principal.tenant
+        tenant = read_scope(request, principal)
         if after is not None:
             cursor = await asyncio.to_thread(self.s.store.decision, after)
             if cursor is None or (tenant is not None and cursor["tenant"] != tenant):
@@ -221,17 +230,17 @@ class Handlers:
         })  # fmt: skip
 
     async def decision(self, request: Request) -> Response:
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
-        if row is None or (not principal.is_admin and row["tenant"] != principal.tenant):
+        if row is None or (not principal.sees_all and row["tenant"] != principal.tenant):
             raise NotFound("No such decision.")
         return json_response(row)
 
     async def stats(self, request: Request) -> Response:
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        tenant = None if principal.is_admin else principal.tenant
+        tenant = read_scope(request, principal)
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
         data["cache"] = {
             **await asyncio.to_thread(self.s.store.cache_stats, tenant=tenant),
@@ -252,20 +261,20 @@ class Handlers:
         return json_response(data)
 
     async def alerts(self, request: Request) -> Response:
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         limit = _int_param(request, "limit", 100, 1, 1000)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        tenant = None if principal.is_admin else principal.tenant
+        tenant = read_scope(request, principal)
         rows = await asyncio.to_thread(self.s.store.alerts, tenant=tenant, limit=limit)
         return json_response({"object": "list", "data": rows})
 
     async def policy(self, request: Request) -> Response:
         """The learned policy of the caller's tenant: evidence and posterior mean per arm."""
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         router = self.s.router_for(principal)
         rows = []
         for arm in self.s.policy.snapshot():
-            if not principal.is_admin and arm.tenant != principal.tenant:
+            if not principal.sees_all and arm.tenant != principal.tenant:
                 continue
             model = router.pool.get(arm.model)
             a, b = router.posterior(arm.tenant, arm.task, model) if model else (arm.alpha, arm.beta)
@@ -285,12 +294,12 @@ class Handlers:
     async def timeseries(self, request: Request) -> Response:
         """Per-minute (or `bucket_s`) points from the durable rollups; tenant-scoped, admin sees
         all tenants (or one with `tenant=`). `since`/`until`: unix seconds or ISO-8601."""
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         q = request.query_params
         now = time.time()
         since = _time_param(request, "since", now - 3600)
         until = _time_param(request, "until", now + 60)
-        tenant = q.get("tenant") if principal.is_admin else principal.tenant
+        tenant = q.get("tenant") if principal.sees_all else principal.tenant
         bucket = _int_param(request, "bucket_s", 60, 60, 86400)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         points = await asyncio.to_thread(
@@ -404,9 +413,9 @@ class Handlers:
         return json_response({"model": name, "overrides": merged})
 
     async def budgets(self, request: Request) -> Response:
-        principal = await self.principal(request)
+        principal = await self.reader(request)
         rows = await asyncio.to_thread(self.s.store.budget_usage, "")
-        if not principal.is_admin:
+        if not principal.sees_all:
             mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
             rows = [r for r in rows if r["scope"] in mine]
         return json_response({"object": "list", "data": rows})
@@ -488,6 +497,14 @@ def _feedback_score(body: dict[str, Any]) -> float:
     if thumbs in ("up", "down"):
         return 1.0 if thumbs == "up" else 0.0
     raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
+
+
+def read_scope(request: Request, principal: Principal) -> str | None:
+    """The tenant a read covers: the caller's own; for the admin and dashboard keys every tenant
+    (None), or the one named by `?tenant=`."""
+    if principal.sees_all:
+        return request.query_params.get("tenant") or None
+    return principal.tenant
 
 
 def _check_params(request: Request) -> None:
@@ -578,6 +595,7 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/cache/purge", _guard(h.cache_purge), methods=["POST"]),
         Route("/arbiter/cache/{id}", _guard(h.cache_delete), methods=["DELETE"]),
         Route("/healthz", _guard(h.healthz), methods=["GET"]),
+        *dashboard.routes(h, _guard),
     ]
     app = Starlette(
         routes=routes,

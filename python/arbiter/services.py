@@ -67,7 +67,12 @@ class Services:
         # model -> (until, note): recent detected changes, named in the reasons of decisions
         # that weigh that model (empty almost always: one dict check per request)
         self.recent_changes: dict[str, tuple[float, str]] = {}
-        self.breaker = CircuitBreaker(settings.breaker, on_open=self._circuit_opened)
+        self.breaker = CircuitBreaker(
+            settings.breaker,
+            on_open=self._circuit_opened,
+            on_misconfigured=self._upstream_misconfigured,
+        )
+        self._misconfig_alerted: dict[tuple[str, int], float] = {}
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
             settings.budgets,
@@ -284,6 +289,36 @@ class Services:
             f"{model}: circuit opened after {failures} consecutive failures; "
             f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
             model=model,
+        )
+
+    def _upstream_misconfigured(self, model: str, status: int) -> None:
+        """An alert (at most one per model and status per 10 minutes) naming the model, its
+        upstream, what the status means and the circuit it counts against."""
+        m = self.settings.models[model]
+        what = "does not know the model" if status == 404 else "refused the API key"
+        log.warning(
+            "upstream configuration error",
+            extra={"upstream_model": model, "upstream": m.upstream, "status": status},
+        )
+        now = time.monotonic()
+        if now - self._misconfig_alerted.get((model, status), -1e9) < 600:
+            return
+        self._misconfig_alerted[(model, status)] = now
+        up = self.settings.upstreams[m.upstream]
+        fix = (
+            f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
+            f"upstream's model list (arbiter check-config --probe)"
+            if status == 404
+            else f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
+        )
+        self.alerts.emit(
+            "default",
+            "upstream_config",
+            f"{model}: upstream {m.upstream!r} answered {status}: it {what} "
+            f"({m.upstream_model!r} at {up.base_url}); {fix}. Each such answer counts against "
+            f"the circuit of {model}.",
+            model=model,
+            data={"upstream": m.upstream, "status": status, "upstream_model": m.upstream_model},
         )
 
     async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:

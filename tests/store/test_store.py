@@ -153,6 +153,31 @@ def test_stats_math(store: Store) -> None:
     assert everyone["requests"] == 5 and math.isclose(everyone["cost_usd"], 5.013)
 
 
+def test_quality_by_model_groups_answers_for_the_cost_quality_view(store: Store) -> None:
+    from dataclasses import replace
+
+    named = replace(decision("p1", model="big", cost=0.01), mode="passthrough")
+    judge = replace(decision("j1", model="judge", cost=0.5, task="judge"), mode="judge")
+    store.write([
+        decision("r1", model="small", cost=0.001), decision("r2", model="small", cost=0.003),
+        decision("r3", model="big", cost=0.02), named, judge,
+        decision("f1", model="small", cost=0.0, status="failed"),
+        decision("x1", tenant="other", model="small", cost=7.0),
+    ])  # fmt: skip
+    store.write([grade("r1", 0.2, "auto"), grade("r1", 1.0, "feedback"), grade("p1", 0.8, "judge")])
+    rows = store.quality_by_model(tenant="t1")
+    by = {(r["model"], r["routed"]): r for r in rows}
+    # judge calls and failed requests are not answers; other tenants are not seen
+    assert set(by) == {("small", True), ("big", True), ("big", False)}
+    small = by[("small", True)]
+    assert small["requests"] == 2 and math.isclose(small["cost_usd"], 0.004)
+    assert small["graded"] == 1 and small["grade_sum"] == 1.0  # the best grade only
+    assert by[("big", False)]["graded"] == 1 and by[("big", False)]["grade_sum"] == 0.8
+    assert by[("big", True)]["graded"] == 0
+    everyone = store.quality_by_model(tenant=None)
+    assert sum(r["requests"] for r in everyone) == 5
+
+
 def test_stats_of_empty_store(store: Store) -> None:
     st = store.stats(tenant=None)
     assert st["requests"] == 0 and st["cost_usd"] == 0.0 and st["savings_pct"] == 0.0

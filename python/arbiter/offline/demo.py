@@ -58,6 +58,8 @@ JUDGE = ("judge", 0.15, 0.60)
 # (every tier OpenAI), so today's sidecar can route the whole pool.
 ANTHROPIC_TIERS: tuple[str, ...] = ("sim-medium",)
 ANTHROPIC_UPSTREAM = "sim-anthropic"
+ROUTED_TENANT = "demo"
+BASELINE_TENANT = "demo-baseline"  # the paired baseline calls: measurement, not traffic
 
 
 _OPEN_TASKS = ("summarization", "translation", "creative", "chat")
@@ -154,6 +156,9 @@ class Running:
     workdir: Path
     api_key: str
     admin_key: str
+    # the demo's own baseline calls run as a tenant of their own, so the routed tenant's
+    # /arbiter/stats counts only routed traffic (the savings the table prints)
+    baseline_key: str = "open-mode"
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
@@ -233,10 +238,11 @@ def running_stack(
         )
         _wait_http(f"http://127.0.0.1:{port}/healthz", procs[-1])
         root = f"http://127.0.0.1:{port}"
-        api_key = "open-mode"
+        api_key = baseline_key = "open-mode"
         if auth:
-            api_key = admin_create_key(root, admin_key, "demo", "demo")
-        yield Running(f"{root}/v1", sim_url, procs, workdir, api_key, admin_key)
+            api_key = admin_create_key(root, admin_key, ROUTED_TENANT, "demo")
+            baseline_key = admin_create_key(root, admin_key, BASELINE_TENANT, "demo baseline")
+        yield Running(f"{root}/v1", sim_url, procs, workdir, api_key, admin_key, baseline_key)
     finally:
         stop_processes(procs)
 
@@ -282,26 +288,34 @@ async def drive(
     seed: int,
     concurrency: int,
     api_key: str = "demo",
+    baseline_api_key: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Send every item routed (model "auto"), a seeded third of them also to the baseline, give
-    feedback where the truth is known. Returns per-request rows for the report."""
+    """Send every item routed (model "auto") and also to the baseline, give feedback where the
+    truth is known. Returns per-request rows for the report. With `baseline_api_key` (a key of
+    another tenant) the baseline calls, and the judge calls grading them, stay out of the routed
+    tenant's records, so its /arbiter/stats agree with the report."""
     from tqdm import tqdm
 
     rows: dict[int, dict[str, Any]] = {}
     shadow_every = 1  # every prompt also goes to the baseline: a paired comparison
     sem = asyncio.Semaphore(concurrency)
     headers = {"authorization": f"Bearer {api_key}"}
+    base_headers = {"authorization": f"Bearer {baseline_api_key or api_key}"}
     bar = tqdm(
         total=len(items), desc="demo workload", unit="req", disable=not progress, file=sys.stderr
     )
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
+    async with (
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client,
+        httpx.AsyncClient(base_url=base_url, headers=base_headers, timeout=60.0) as base_client,
+    ):
 
         async def one(i: int, item: WorkItem, model: str) -> None:
             # the baseline shadow is the measurement: never served from (or stored in) the cache
             bypass = {"x-arbiter-cache-control": "no-store"} if model != "auto" else {}
+            http = client if model == "auto" else base_client
             async with sem:
-                r = await client.post("/chat/completions", json=_body(item, model), headers=bypass)
+                r = await http.post("/chat/completions", json=_body(item, model), headers=bypass)
                 row: dict[str, Any] = {
                     "i": i,
                     "task": item.task,
@@ -322,7 +336,7 @@ async def drive(
                     )
                     truth = item.check(content)
                     if truth is not None:
-                        await client.post(
+                        await http.post(
                             "/feedback", json={"decision_id": row["decision_id"], "score": truth}
                         )
                 rows[i * 2 + (model != "auto")] = row
@@ -352,11 +366,13 @@ async def drive(
         bar.close()
         await asyncio.sleep(1.0)  # let background grading (judge calls) land
         feed = await _feed(client, len(rows))
+        base_feed = await _feed(base_client, len(rows)) if baseline_api_key else {}
     for row in rows.values():
-        d = feed.get(row.get("decision_id", ""), {})
+        d = feed.get(row.get("decision_id", "")) or base_feed.get(row.get("decision_id", ""), {})
         row["grade"] = d.get("grade")
         row["ts"] = d.get("ts")
-    # the judge's own calls are real spend of routing: charge them to the routed side
+    # the judge's own calls are real spend of routing: charge them to the routed side (those
+    # grading the baseline's answers are the comparison's cost when it runs as its own tenant)
     judge = [
         {"i": -1, "mode": "judge", "ts": d["ts"], "cost": d["cost_usd"], "status": 200}
         for d in feed.values()
@@ -508,6 +524,25 @@ def with_repeats(items: list[WorkItem], seed: int, share: float = REPEAT_SHARE) 
     return out
 
 
+def run_workload(
+    stack: Running, items: list[WorkItem], *, seed: int, concurrency: int, progress: bool
+) -> dict[str, Any]:
+    """The demo's workload through a running stack, summarized as the report prints it."""
+    data = asyncio.run(
+        drive(
+            stack.base_url,
+            items,
+            baseline=BASELINE,
+            seed=seed,
+            concurrency=concurrency,
+            api_key=stack.api_key,
+            baseline_api_key=stack.baseline_key,
+            progress=progress,
+        )
+    )
+    return summarize(data["rows"], BASELINE, len(items))
+
+
 def run(
     *,
     requests: int,
@@ -524,19 +559,8 @@ def run(
         tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
         running_stack(Path(tmp), anthropic_models=anthropic_models, cache=True) as stack,
     ):
-        baseline = BASELINE
-        data = asyncio.run(
-            drive(
-                stack.base_url,
-                items,
-                baseline=baseline,
-                seed=seed,
-                concurrency=concurrency,
-                api_key=stack.api_key,
-                progress=not as_json,
-            )
-        )
-        result = summarize(data["rows"], baseline, len(items))
+        result = run_workload(stack, items, seed=seed, concurrency=concurrency,
+                              progress=not as_json)  # fmt: skip
         result["protocols"] = protocols(anthropic_models)
         if as_json:
             print(orjson.dumps(result).decode())
@@ -545,6 +569,8 @@ def run(
         if keep_running:
             print(f"base_url: {stack.base_url}", flush=True)
             print(f"api_key: {stack.api_key}", flush=True)
+            root = stack.base_url.removesuffix("/v1")
+            print(f"dashboard: {root}/arbiter/ui (sign in with the api_key)", flush=True)
             print("(sim and sidecar stay up; Ctrl-C or SIGTERM stops them)", flush=True)
             with contextlib.suppress(KeyboardInterrupt):
                 while True:

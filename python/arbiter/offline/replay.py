@@ -491,8 +491,31 @@ def cascade_sweep(
     return {"baseline_model": baseline, "first_model": cheap, **sweep_metrics(table, curve, refs)}
 
 
+PLOT_NEEDS = (
+    "a .png plot needs matplotlib (pip install 'arbiter[plot]'); "
+    "a .svg path needs nothing: --plot curve.svg"
+)
+
+
+def plot_problem(path: Path) -> str | None:
+    """Why `--plot path` cannot be written, asked before the replay runs; None when it can."""
+    if path.suffix.lower() == ".svg":
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return PLOT_NEEDS
+    return None
+
+
 def plot(doc: Mapping[str, Any], path: Path, title: str) -> None:
-    """Cost/quality picture: the router's sweep, each single model, the oracle."""
+    """Cost/quality picture: the router's sweep, each single model, the oracle. An .svg path is
+    drawn by arbiter itself; anything else by matplotlib (the `plot` extra)."""
+    if path.suffix.lower() == ".svg":
+        from arbiter.offline.svg_plot import render
+
+        path.write_text(render(doc, title), encoding="utf-8")
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -602,7 +625,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run through a live sim + sidecar over HTTP (one knob, no sweep/cascade)",
     )
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
-    ap.add_argument("--plot", type=Path, default=None, help="write a PNG of the curve here")
+    ap.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="write the cost/quality curve here: .svg (no dependency) or .png (matplotlib)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)  # fmt: skip
 
@@ -621,6 +649,10 @@ def _load_easiness(spec: str, table: Table) -> list[float | None] | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    problem = plot_problem(args.plot) if args.plot else None
+    if problem:  # before the replay runs, not after
+        print(f"arbiter replay: --plot {args.plot}: {problem}", file=sys.stderr)
+        return 2
     try:
         table = select_split(load_table(args.table, load_models(args.models)), args.split)
         priors, lengths = parse_priors(

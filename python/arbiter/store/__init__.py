@@ -81,6 +81,10 @@ class Store(Protocol):
 
     def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]: ...
 
+    def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]: ...
+
+    def tenants(self) -> list[str]: ...
+
     def iter_decisions(
         self, *, since: float, tenant: str | None = None, page: int = 1000
     ) -> Iterator[dict[str, Any]]:

@@ -396,6 +396,38 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
         out["by_model_task"] = [{"model": g.model, "task": g.task, **_summary([g])} for g in groups]
         return out
 
+    def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]:
+        """Answered requests per (task, model, routed or not): count, cost, graded count and
+        grade sum (each decision's best grade), for the cost/quality view. Judge calls are left
+        out: they are the grader's spend, not answers."""
+        dconds, params = _conds(tenant=tenant, prefix="d.")
+        gconds, gparams = _conds(tenant=tenant)
+        gwhere = f"WHERE {' AND '.join(gconds)}" if gconds else ""
+        where = " AND ".join(["d.mode <> 'judge'", "d.status = 'ok'", *dconds])
+        sql = (
+            "SELECT d.task, d.chosen_model, CASE WHEN d.mode = 'routed' THEN 1 ELSE 0 END, "
+            "COUNT(*), SUM(d.cost_usd), COUNT(g.score), SUM(g.score) "
+            "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
+            "SELECT decision_id, score, ROW_NUMBER() OVER "
+            f"(PARTITION BY decision_id ORDER BY precedence DESC) AS rn FROM grades {gwhere}"
+            ") r WHERE rn = 1) g ON g.decision_id = d.id "
+            f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+        with self._ro() as cur:
+            cur.execute(self._sql(sql), [*gparams, *params])
+            return [
+                {"task": r[0], "model": r[1], "routed": bool(r[2]), "requests": int(r[3]),
+                 "cost_usd": float(r[4] or 0.0), "graded": int(r[5]),
+                 "grade_sum": float(r[6] or 0.0)}
+                for r in cur.fetchall()
+            ]  # fmt: skip
+
+    def tenants(self) -> list[str]:
+        """Every tenant with traffic on record (the rollups: one row per tenant-minute)."""
+        with self._ro() as cur:
+            cur.execute("SELECT DISTINCT tenant FROM rollups ORDER BY 1")
+            return [str(r[0]) for r in cur.fetchall()]
+
     def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]:
         limit = max(0, min(int(limit), MAX_LIMIT))
         conds, params = _conds(tenant=tenant)

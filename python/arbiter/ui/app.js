@@ -1,0 +1,120 @@
+// The dashboard shell: sign-in, the key in sessionStorage, API calls, hash routing.
+import * as views from "./views.js";
+
+const KEY = "arbiter.key";
+const $ = (id) => document.getElementById(id);
+let timer = null; // the current view's polling timer
+
+const TENANT = "arbiter.tenant";
+
+// the admin and dashboard keys may narrow every view to one tenant (?tenant=)
+function scoped(path) {
+  const tenant = sessionStorage.getItem(TENANT);
+  if (!tenant || path.startsWith("/arbiter/tenants")) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}tenant=${encodeURIComponent(tenant)}`;
+}
+
+export async function api(path) {
+  const key = sessionStorage.getItem(KEY);
+  const r = await fetch(scoped(path), { headers: { authorization: `Bearer ${key}` }, cache: "no-store" });
+  if (r.status === 401) {
+    signOut("That key was not accepted.");
+    throw new Error("unauthorized");
+  }
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body?.error?.message || `${path}: HTTP ${r.status}`);
+  return body;
+}
+
+function signOut(message = "") {
+  sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(TENANT);
+  stopPolling();
+  $("top").hidden = true;
+  $("main").replaceChildren();
+  $("login").hidden = false;
+  $("login-error").textContent = message;
+  $("key").focus();
+}
+
+export function poll(fn, ms) {
+  stopPolling();
+  timer = setInterval(fn, ms);
+}
+
+function stopPolling() {
+  if (timer !== null) clearInterval(timer);
+  timer = null;
+}
+
+async function route() {
+  if (!sessionStorage.getItem(KEY)) return signOut();
+  $("login").hidden = true;
+  $("top").hidden = false;
+  stopPolling();
+  const [name, ...rest] = (location.hash.replace(/^#\/?/, "") || "overview").split("/");
+  const view = views.ROUTES[name] ? name : "overview";
+  for (const a of document.querySelectorAll("#nav a")) {
+    a.classList.toggle("active", a.dataset.view === view || (view === "decision" && a.dataset.view === "feed"));
+  }
+  const main = $("main");
+  main.replaceChildren(views.el("p", { class: "loading" }, "Loading…"));
+  try {
+    await views.ROUTES[view](main, { api, poll, arg: decodeURIComponent(rest.join("/")) });
+  } catch (err) {
+    if (err.message !== "unauthorized") {
+      main.replaceChildren(views.el("p", { class: "error" }, `Could not load this page: ${err.message}`));
+    }
+  }
+}
+
+async function whoAmI() {
+  // the admin and dashboard keys read every tenant (and may pick one); a client key its own
+  let body;
+  try {
+    body = await api("/arbiter/tenants");
+  } catch {
+    return; /* shown by the page itself */
+  }
+  const picker = $("tenant");
+  const current = sessionStorage.getItem(TENANT) || "";
+  const options = body.sees_all ? ["", ...body.data] : body.data;
+  picker.replaceChildren(...options.map((t) => {
+    const o = document.createElement("option");
+    o.value = t;
+    o.textContent = t || "all tenants";
+    o.selected = t === current;
+    return o;
+  }));
+  picker.disabled = !body.sees_all;
+  $("who").textContent = body.sees_all ? "" : "tenant";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const key = $("key").value.trim();
+    if (!key) return;
+    sessionStorage.setItem(KEY, key);
+    $("key").value = "";
+    try {
+      await api("/arbiter/stats");
+    } catch (err) {
+      if (err.message !== "unauthorized") $("login-error").textContent = err.message;
+      return;
+    }
+    if (!location.hash || location.hash === "#/") location.hash = "#/overview";
+    else route();
+    whoAmI();
+  });
+  $("logout").addEventListener("click", () => signOut());
+  $("tenant").addEventListener("change", (ev) => {
+    const t = ev.target.value;
+    if (t) sessionStorage.setItem(TENANT, t);
+    else sessionStorage.removeItem(TENANT);
+    route();
+  });
+  window.addEventListener("hashchange", route);
+  route();
+  if (sessionStorage.getItem(KEY)) whoAmI();
+});

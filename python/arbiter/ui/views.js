@@ -1,0 +1,343 @@
+// The dashboard's pages. Each renders into `main` from the sidecar's JSON APIs; data only ever
+// reaches the page through textContent and attribute setters (never as markup).
+import { barsOverTime, fmtSmall, hbars, lineChart, paretoChart } from "./charts.js";
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") node.textContent = String(v);
+    else node.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function usd(v) {
+  if (v === null || v === undefined) return "–";
+  if (v === 0) return "$0";
+  const a = Math.abs(v);
+  return "$" + (a >= 1 ? v.toFixed(2) : a >= 0.01 ? v.toFixed(4) : v.toPrecision(2));
+}
+const pct = (v) => (v === null || v === undefined ? "–" : `${v.toFixed(1)}%`);
+const num = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString());
+const grade = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
+const ms = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)} ms`);
+const when = (ts) => new Date(ts * 1000).toLocaleString([], { hour12: false });
+const clock = (ts) => new Date(ts * 1000).toLocaleTimeString([], { hour12: false });
+
+function card(label, value, test, sub) {
+  return el("div", { class: "card" },
+    el("div", { class: "card-label" }, label),
+    el("div", { class: "card-value", "data-test": test }, value),
+    sub ? el("div", { class: "card-sub" }, sub) : null);
+}
+
+function section(title, ...body) {
+  return el("section", { class: "panel" }, el("h2", {}, title), ...body);
+}
+
+// columns: [[header, row => cell (string | Node), cls?]]
+function table(columns, rows, { test, empty = "Nothing yet.", rowAttrs } = {}) {
+  if (rows.length === 0) return el("p", { class: "empty" }, empty);
+  const head = el("tr", {}, ...columns.map(([h, , cls]) => el("th", { class: cls }, h)));
+  const body = rows.map((r) => el("tr", rowAttrs ? rowAttrs(r) : {},
+    ...columns.map(([, f, cls]) => el("td", { class: cls }, f(r)))));
+  return el("table", { "data-test": test }, el("thead", {}, head), el("tbody", {}, ...body));
+}
+
+function link(href, text, test) {
+  return el("a", { href, "data-test": test }, text);
+}
+
+// ---- Savings over time --------------------------------------------------------------------
+const RANGES = { "1h": [3600, 60], "24h": [86400, 900], "7d": [604800, 3600] };
+
+async function overview(main, { api, poll }) {
+  let range = sessionStorage.getItem("arbiter.range") || "1h";
+  const cards = el("div", { class: "cards" });
+  const chart = el("div", { class: "chart-box" });
+  const pctChart = el("div", { class: "chart-box" });
+  const cache = el("div", { class: "cache" });
+  const picker = el("div", { class: "range" }, ...Object.keys(RANGES).map((r) => {
+    const b = el("button", { type: "button", class: r === range ? "quiet on" : "quiet" }, r);
+    b.addEventListener("click", () => { range = r; sessionStorage.setItem("arbiter.range", r); load(); });
+    return b;
+  }));
+  main.replaceChildren(
+    el("h1", {}, "Savings"),
+    cards,
+    section("Cost against the baseline", picker, chart),
+    section("Savings per interval", pctChart),
+    section("Cache", cache),
+  );
+  async function load() {
+    for (const b of picker.children) b.classList.toggle("on", b.textContent === range);
+    const [span, bucket] = RANGES[range];
+    const since = Math.floor(Date.now() / 1000) - span;
+    const [s, ts] = await Promise.all([
+      api("/arbiter/stats"),
+      api(`/arbiter/timeseries?since=${since}&bucket_s=${bucket}`),
+    ]);
+    cards.replaceChildren(
+      card("Savings vs baseline", pct(s.savings_pct), "savings-pct", `${usd(s.savings_usd)} saved`),
+      card("Requests", num(s.requests), "requests", `${num(s.failed)} failed`),
+      card("Cost", usd(s.cost_usd), "cost", `baseline ${usd(s.baseline_cost_usd)}`),
+      card("Mean grade", grade(s.mean_grade), "mean-grade", `${num(s.graded)} graded`),
+      card("Mean latency", ms(s.mean_latency_ms), "latency"),
+    );
+    let c = 0, b = 0;
+    const cost = [], base = [], share = [];
+    if (ts.data.length) { cost.push([ts.data[0].ts, 0]); base.push([ts.data[0].ts, 0]); }
+    for (const p of ts.data) {
+      // cumulative at each interval's end, from zero at the first one's start
+      c += p.cost_usd; b += p.baseline_cost_usd;
+      cost.push([p.ts + ts.bucket_s, c]); base.push([p.ts + ts.bucket_s, b]);
+      if (p.baseline_cost_usd > 0) share.push([p.ts, 100 * (1 - p.cost_usd / p.baseline_cost_usd)]);
+    }
+    chart.replaceChildren(lineChart([
+      { name: "baseline (cumulative $)", cls: "s-base", points: base },
+      { name: "routed (cumulative $)", cls: "s-cost", points: cost },
+    ], { fmtY: (v) => "$" + fmtSmall(v) }));
+    pctChart.replaceChildren(barsOverTime(share, ts.bucket_s, {
+      name: `savings % per ${bucket >= 3600 ? bucket / 3600 + " h" : bucket / 60 + " min"}`, cls: "s-save", fmtY: (v) => `${v.toFixed(0)}%`,
+    }));
+    cache.replaceChildren(cacheView(s.cache));
+  }
+  await load();
+  poll(load, 5000);
+}
+
+function cacheView(c) {
+  if (!c || typeof c !== "object") {
+    return el("p", { class: "empty", "data-test": "cache-off" },
+      "No cache statistics from this sidecar: the savings above are routing's alone.");
+  }
+  const rows = Object.entries(c).filter(([, v]) => typeof v === "number" || typeof v === "string");
+  return el("div", { class: "cards" }, ...rows.map(([k, v]) =>
+    card(k.replaceAll("_", " "), typeof v === "number" ? (k.includes("usd") ? usd(v) : k.includes("pct") ? pct(v) : num(v)) : v, `cache-${k}`)));
+}
+
+// ---- Requests and cost per model and task ------------------------------------------------
+async function models(main, { api }) {
+  const s = await api("/arbiter/stats");
+  const cols = (key) => [
+    [key, (r) => r.name],
+    ["requests", (r) => num(r.requests), "n"],
+    ["failed", (r) => num(r.failed), "n"],
+    ["cost", (r) => usd(r.cost_usd), "n"],
+    ["baseline cost", (r) => usd(r.baseline_cost_usd), "n"],
+    ["savings", (r) => pct(r.savings_pct), "n"],
+    ["mean grade", (r) => grade(r.mean_grade), "n"],
+    ["graded", (r) => num(r.graded), "n"],
+    ["mean latency", (r) => ms(r.mean_latency_ms), "n"],
+  ];
+  const byModel = Object.entries(s.by_model).map(([name, v]) => ({ name, ...v }));
+  const byTask = Object.entries(s.by_task).map(([name, v]) => ({ name, ...v }));
+  const tasks = byTask.map((t) => t.name);
+  const cell = new Map(s.by_model_task.map((r) => [`${r.model}\u0000${r.task}`, r]));
+  const peak = Math.max(1, ...s.by_model_task.map((r) => r.requests));
+  const matrix = el("table", { class: "matrix", "data-test": "matrix" },
+    el("thead", {}, el("tr", {}, el("th", {}, "model \\ task"), ...tasks.map((t) => el("th", { class: "n" }, t)), el("th", { class: "n" }, "total"))),
+    el("tbody", {}, ...byModel.map((m) => el("tr", {},
+      el("td", {}, m.name),
+      ...tasks.map((t) => {
+        const r = cell.get(`${m.name}\u0000${t}`);
+        const td = el("td", { class: "n heat", title: r ? `${usd(r.cost_usd)}, grade ${grade(r.mean_grade)}` : "" }, r ? num(r.requests) : "");
+        if (r) td.style.setProperty("--heat", (r.requests / peak).toFixed(3));
+        return td;
+      }),
+      el("td", { class: "n strong" }, num(m.requests))))));
+  const costBars = hbars(byModel.map((m) => ({ label: m.name, value: m.cost_usd, note: usd(m.cost_usd), cls: "b-cost" })),
+    { fmt: (v) => usd(v) });
+  main.replaceChildren(
+    el("h1", {}, "Models & tasks"),
+    section("Requests per model and task", matrix),
+    section("Cost per model", costBars),
+    section("Per model", table(cols("model"), byModel, { test: "by-model" })),
+    section("Per task", table(cols("task"), byTask, { test: "by-task" })),
+  );
+}
+
+// ---- Cost / quality per task ---------------------------------------------------------------
+async function pareto(main, { api }) {
+  const body = await api("/arbiter/pareto");
+  const grid = el("div", { class: "pareto-grid" });
+  for (const t of body.data) {
+    const points = t.models.filter((m) => m.mean_grade !== null)
+      .map((m) => ({ x: m.cost_per_request, y: m.mean_grade, label: m.model, onFrontier: m.on_frontier }));
+    const r = t.router && t.router.mean_grade !== null ? { x: t.router.cost_per_request, y: t.router.mean_grade } : null;
+    const rows = t.models.map((m) => ({ ...m }));
+    if (t.router) rows.push({ model: "router", ...t.router, router: true });
+    grid.append(el("section", { class: "panel pareto", "data-task": t.task },
+      el("h2", {}, t.task),
+      paretoChart(points, r),
+      table([
+        ["model", (m) => m.model],
+        ["requests", (m) => num(m.requests), "n"],
+        ["$ / request", (m) => (m.cost_per_request === null ? "–" : "$" + fmtSmall(m.cost_per_request)), "n"],
+        ["mean grade", (m) => grade(m.mean_grade), "n"],
+        ["graded", (m) => num(m.graded), "n"],
+        ["", (m) => (m.router ? "its routed traffic" : m.on_frontier ? "on the frontier" : ""), "tag"],
+      ], rows, { rowAttrs: (m) => ({ class: m.router ? "router-row" : m.on_frontier ? "front-row" : "" }) })));
+  }
+  main.replaceChildren(
+    el("h1", {}, "Cost / quality per task"),
+    el("p", { class: "lede" },
+      "Each model's observed cost per answered request against its mean grade (answers it gave, routed or asked for by name). ",
+      "The line joins the models no other beats on both; the diamond is the router's own routed traffic."),
+    body.data.length ? grid : el("p", { class: "empty" }, "No answered requests yet."),
+  );
+}
+
+// ---- The decision feed ---------------------------------------------------------------------
+async function feed(main, { api, poll }) {
+  const status = el("span", { class: "live" }, "live");
+  const holder = el("div", {});
+  const judges = el("input", { type: "checkbox", id: "show-judge" });
+  judges.checked = sessionStorage.getItem("arbiter.judge") === "1";
+  judges.addEventListener("change", () => { sessionStorage.setItem("arbiter.judge", judges.checked ? "1" : "0"); load(); });
+  const toolbar = el("div", { class: "toolbar" }, el("label", { for: "show-judge" }, judges, " show the judge's own calls"));
+  let seen = null;
+  main.replaceChildren(el("h1", {}, "Decisions ", status), toolbar, holder);
+  async function load() {
+    const body = await api("/arbiter/decisions?limit=200");
+    const rows = body.data.filter((d) => judges.checked || d.mode !== "judge").slice(0, 50);
+    const fresh = new Set(seen ? rows.filter((d) => !seen.has(d.id)).map((d) => d.id) : []);
+    seen = new Set(rows.map((d) => d.id));
+    holder.replaceChildren(table([
+      ["time", (d) => clock(d.ts)],
+      ["tenant", (d) => d.tenant],
+      ["task", (d) => d.task],
+      ["mode", (d) => d.mode],
+      ["model", (d) => link(`#/decision/${encodeURIComponent(d.id)}`, d.chosen_model, "decision-link")],
+      ["cost", (d) => usd(d.cost_usd), "n"],
+      ["baseline", (d) => usd(d.baseline_cost_usd), "n"],
+      ["grade", (d) => (d.grade === null ? "–" : `${grade(d.grade)} (${d.grader})`), "n"],
+      ["latency", (d) => ms(d.latency_ms), "n"],
+      ["status", (d) => el("span", { class: `pill ${d.status}` }, d.status)],
+    ], rows, {
+      test: "feed", empty: "No decisions yet: send a request with model \"auto\".",
+      rowAttrs: (d) => ({ "data-id": d.id, class: fresh.has(d.id) ? "fresh" : "" }),
+    }));
+    status.textContent = `live · ${clock(Date.now() / 1000)}`;
+  }
+  await load();
+  poll(load, 2000);
+}
+
+// ---- Why this model --------------------------------------------------------------------------
+const BAR = /against a bar of (\d+\.\d+)/;
+
+async function decision(main, { api, arg }) {
+  const d = await api(`/arbiter/decisions/${encodeURIComponent(arg)}`);
+  const bar = BAR.exec(d.reason);
+  const eligible = d.candidates.filter((c) => c.eligible);
+  const ineligible = d.candidates.filter((c) => !c.eligible);
+  const facts = [
+    ["tenant", d.tenant], ["task", d.task], ["mode", d.mode], ["status", d.status],
+    ["cost", usd(d.cost_usd)], [`baseline (${d.baseline_model})`, usd(d.baseline_cost_usd)],
+    ["cost from", d.cost_source], ["latency", ms(d.latency_ms)],
+    ["tokens in / out", `${num(d.prompt_tokens)} / ${num(d.completion_tokens)}`],
+    ["difficulty", d.difficulty === null ? "–" : d.difficulty.toFixed(3)],
+    ["stream", d.stream ? "yes" : "no"], ["time", when(d.ts)],
+  ];
+  if (d.error) facts.push(["error", d.error]);
+  main.replaceChildren(
+    el("p", { class: "crumb" }, link("#/feed", "← decisions"), ` / ${d.id}`),
+    el("h1", {}, "Why ", el("span", { class: "model", "data-test": "chosen-model" }, d.chosen_model)),
+    el("p", { class: "reason", "data-test": "reason" }, d.reason),
+    el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    section("Candidates",
+      eligible.length
+        ? hbars(eligible.map((c) => ({ label: c.model, value: c.score, cls: c.model === d.chosen_model ? "b-chosen" : "b-cand" })),
+          { marker: bar ? Number(bar[1]) : null, max: 1 })
+        : null,
+      el("p", { class: "note" }, "Score: the quality the policy compared (a Thompson draw from its posterior for this prompt). ",
+        "A candidate clears the bar when its score reaches it; the cheapest that clears it wins."),
+      table([
+        ["model", (c) => (c.model === d.chosen_model ? el("strong", {}, c.model) : c.model)],
+        ["sampled score", (c) => (c.eligible ? c.score.toFixed(3) : "–"), "n"],
+        ["posterior mean", (c) => (c.eligible ? c.mean.toFixed(3) : "–"), "n"],
+        ["est. cost", (c) => "$" + fmtSmall(c.est_cost_usd), "n"],
+        ["eligible", (c) => (c.eligible ? "yes" : "no")],
+        ["why not", (c) => c.why_not || ""],
+      ], [...eligible, ...ineligible], { test: "candidates", empty: "No candidates: the model was named by the caller." })),
+    section("Attempts", table([
+      ["#", (a) => String(d.attempts.indexOf(a) + 1), "n"],
+      ["model", (a) => a.model],
+      ["result", (a) => el("span", { class: `pill ${a.ok ? "ok" : "failed"}` }, a.ok ? "ok" : "failed")],
+      ["latency", (a) => ms(a.latency_ms), "n"],
+      ["upstream status", (a) => (a.status === null || a.status === undefined ? "–" : String(a.status)), "n"],
+      ["error", (a) => a.error || ""],
+    ], d.attempts, { test: "attempts" })),
+    section("Grades", table([
+      ["signal", (g) => g.grader],
+      ["score", (g) => grade(g.score), "n"],
+      ["model", (g) => g.model],
+      ["detail", (g) => g.detail],
+      ["time", (g) => clock(g.ts)],
+    ], d.grades, { test: "grades", empty: "Not graded (yet): the judge samples traffic; feedback overrides it." }),
+    el("p", { class: "note" }, "The first row is the grade that counts: feedback beats the judge, the judge beats the automatic checks.")),
+  );
+}
+
+// ---- Alerts, circuits, budgets -------------------------------------------------------------
+async function alerts(main, { api, poll }) {
+  const holder = el("div", {});
+  main.replaceChildren(el("h1", {}, "Alerts"), holder);
+  async function load() {
+    const body = await api("/arbiter/alerts?limit=200");
+    holder.replaceChildren(table([
+      ["time", (a) => when(a.ts)],
+      ["kind", (a) => el("span", { class: `pill k-${a.kind}` }, a.kind)],
+      ["tenant", (a) => a.tenant],
+      ["model", (a) => a.model || ""],
+      ["task", (a) => a.task || ""],
+      ["message", (a) => a.message, "msg"],
+    ], body.data, { test: "alerts", empty: "No alerts." }));
+  }
+  await load();
+  poll(load, 5000);
+}
+
+async function circuits(main, { api, poll }) {
+  const holder = el("div", {});
+  main.replaceChildren(el("h1", {}, "Circuits"), holder);
+  async function load() {
+    const s = await api("/arbiter/stats");
+    const rows = Object.entries(s.circuits).map(([model, c]) => ({ model, ...c }));
+    holder.replaceChildren(
+      section("Upstream circuits",
+        table([
+          ["model", (c) => c.model],
+          ["state", (c) => el("span", { class: `pill c-${c.state}` }, c.state)],
+          ["consecutive failures", (c) => num(c.consecutive_failures), "n"],
+          ["probe in", (c) => (c.probe_in_s === undefined ? "–" : `${c.probe_in_s} s`), "n"],
+          ["held for", (c) => (c.held_for_s === undefined ? "–" : `${c.held_for_s} s`), "n"],
+        ], rows, { test: "circuits", empty: "Every circuit is closed: no model has failed lately." })),
+      section("Store",
+        el("dl", { class: "facts" },
+          el("dt", {}, "healthy"), el("dd", {}, s.store.healthy ? "yes" : "no"),
+          el("dt", {}, "write backlog"), el("dd", {}, num(s.store.backlog)),
+          el("dt", {}, "dropped records"), el("dd", {}, num(s.store.dropped)))),
+    );
+  }
+  await load();
+  poll(load, 3000);
+}
+
+async function budgets(main, { api }) {
+  const body = await api("/arbiter/budgets");
+  main.replaceChildren(el("h1", {}, "Budgets"), section("Spend per cap window", table([
+    ["scope", (b) => b.scope],
+    ["window from", (b) => (b.window_start ? when(b.window_start) : "all time")],
+    ["spent", (b) => usd(b.spent_usd), "n"],
+    ["reserved now", (b) => usd(b.reserved_usd), "n"],
+  ], body.data, { test: "budgets", empty: "No spend caps have been charged yet ([[budgets.caps]])." })));
+}
+
+export const ROUTES = { overview, models, pareto, feed, decision, alerts, circuits, budgets };

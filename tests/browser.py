@@ -1,0 +1,40 @@
+"""Headless Chromium for the dashboard tests: Debian's `chromium` driven by Playwright for Python
+(no browser download). Missing either one skips locally and FAILS under CI=true, like
+tests/shared_data.py: a browser check that silently stops running is worse than one that fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("ARBITER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{what} missing in CI (.ci/run installs it)")
+    pytest.skip(f"{what} not installed")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Chromium browser (Playwright's Browser)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright (pip install playwright)")
+    if not os.path.exists(CHROMIUM):
+        _missing(f"chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
