@@ -401,9 +401,13 @@ class Pipeline:
         headers = self.headers(plan, model, est, base_est)
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
-        codec = relay_codec(
-            s.protocol_of(model), req.protocol, model,
-            include_usage=req.include_usage, created=int(time.time()),
+        codec = (
+            req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()))
+            if req.stream_codec is not None
+            else relay_codec(
+                s.protocol_of(model), req.protocol, model,
+                include_usage=req.include_usage, created=int(time.time()),
+            )
         )  # fmt: skip
         return Streamed(Relay(self, model, upstream, codec, finish), headers, deadline)
 

@@ -47,6 +47,7 @@ from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
+from arbiter.surfaces import openai_responses as responses_surface
 from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
@@ -131,6 +132,22 @@ class Handlers:
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
+        return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def responses(self, request: Request) -> Response:
+        """OpenAI's Responses API: routed like chat, answered as a Response object."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        req = responses_surface.parse_responses_request(raw)
+        outcome = await self.pipeline.handle(
+            req, principal, lambda: CancelOnDisconnect(request.receive)
+        )
+        if isinstance(outcome, Streamed):
+            return _event_stream(outcome)
+        decision_id = outcome.headers["x-arbiter-decision-id"]
+        body = responses_surface.render_result(
+            outcome.result, outcome.protocol, req, decision_id, int(time.time())
+        )
         return Response(body, media_type=JSON, headers=outcome.headers)
 
     async def messages(self, request: Request) -> Response:
@@ -465,6 +482,7 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     routes = [
         Route("/v1/chat/completions", _guard(h.chat_completions), methods=["POST"]),
         Route("/chat/completions", _guard(h.chat_completions), methods=["POST"]),
+        Route("/v1/responses", _guard(h.responses), methods=["POST"]),
         Route("/v1/messages", _guard(h.messages, anthropic_render), methods=["POST"]),
         Route(
             "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]

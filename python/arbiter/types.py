@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.canonical import CanonicalRequest, Protocol
 from arbiter.errors import ArbiterError
+
+if TYPE_CHECKING:
+    from arbiter.relay_codec import RelayCodec
+
+# (upstream protocol, model, decision id, created) -> the codec that streams to this client
+StreamCodecFactory = Callable[[Protocol, str, str, int], "RelayCodec"]
 
 
 @dataclass(slots=True)
@@ -35,6 +41,12 @@ class ChatRequest:
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
+    # the client surface ("chat", "messages", "responses"), for logs and traces
+    surface: str = "chat"
+    # a surface whose stream format is neither protocol's own (the Responses API) gives its
+    # codec here, and what its renderer needs in `surface_data`
+    stream_codec: StreamCodecFactory | None = None
+    surface_data: object = None
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or
