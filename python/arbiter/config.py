@@ -55,7 +55,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 4 * 1024 * 1024  # 4 MiB; at most 32 MiB
-    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # info: one line per request (request_log.py); "json": one JSON object per line
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     # Idle keep-alive connections stay open this long. Longer than common clients' own idle
     # expiry (httpx 5 s, Node 5 s, aiohttp 15 s), so the client closes first: when both use 5 s,
     # a request can go out on a connection the server is closing at that moment.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import worst_case
+from arbiter import request_log, worst_case
 from arbiter.budget import Charge, billed_cost
 from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
@@ -43,6 +43,7 @@ from arbiter.protocols.compat import untranslatable
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.relay_codec import RelayCodec, relay_codec
+from arbiter.request_log import RequestLog
 from arbiter.routing import RouteRequest
 from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
@@ -118,6 +119,7 @@ class Plan:
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
     stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
+    log: RequestLog | None = None  # the request's log line, filled when it is recorded
 
 
 @dataclass(slots=True)
@@ -161,6 +163,7 @@ class Pipeline:
             req.max_tokens = budgets.output_cap
             req.limit_injected = True
         plan = self.plan(req, principal)
+        plan.log = request_log.CURRENT.get()
         # every upstream call is reserved for before it is made (budget.py); without caps the
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
@@ -349,7 +352,7 @@ class Pipeline:
                 self._after(req, plan, model, cheap_answer.content, cheap_answer.finish_reason)
                 return Completed(
                     cheap_answer,
-                    self.headers(plan, model, cost, baseline_cost),
+                    self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
                     s.protocol_of(model),
                 )
         try:
@@ -368,7 +371,9 @@ class Pipeline:
         )
         self._after(req, plan, model, result.content, result.finish_reason)
         return Completed(
-            result, self.headers(plan, model, cost, baseline_cost), s.protocol_of(model)
+            result,
+            self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
+            s.protocol_of(model),
         )
 
     # -- streaming --------------------------------------------------------------------------
@@ -398,7 +403,9 @@ class Pipeline:
             raise
         est = s.registry[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
-        headers = self.headers(plan, model, est, base_est)
+        headers = self.headers(
+            plan, model, est, base_est, getattr(upstream, "upstream_headers", None)
+        )
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
         codec = (
@@ -513,14 +520,28 @@ class Pipeline:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
 
-    def headers(self, plan: Plan, model: str, cost: float, baseline_cost: float) -> dict[str, str]:
-        return {
+    def headers(
+        self,
+        plan: Plan,
+        model: str,
+        cost: float,
+        baseline_cost: float,
+        upstream: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The response's headers: Arbiter's, and the answering upstream's request id and
+        rate-limit headers (`upstream`: http.forwarded_headers)."""
+        out = {
             "x-arbiter-model": model,
             "x-arbiter-decision-id": plan.decision_id,
             "x-arbiter-task": plan.task,
             "x-arbiter-cost-usd": f"{cost:.8f}",
             "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
         }
+        if upstream:
+            out.update(upstream)
+            if plan.log is not None:
+                plan.log.upstream_request_id = upstream.get("x-request-id")
+        return out
 
     async def _record(
         self,
@@ -585,6 +606,8 @@ class Pipeline:
             cost_source=source,  # type: ignore[arg-type]
         )
         await s.record(record)
+        if plan.log is not None:
+            plan.log.decided(record)
         s.on_spend(plan, cost)
         if plan.stats is not None and usage is not None and usage.completion_tokens:
             s.lengths.observe(model, plan.stats, usage.completion_tokens)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import worst_case
+from arbiter import request_log, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -75,12 +75,19 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
 
 
 def _event_stream(streamed: Streamed) -> EventStreamResponse:
+    ctx = request_log.CURRENT.get()
+
+    async def close() -> None:
+        await streamed.aclose()
+        if ctx is not None:  # a stream's log line: once its last event went out
+            ctx.emit(200, streamed.headers.get("x-arbiter-cache"))
+
     return EventStreamResponse(
         streamed.events,
         headers={**streamed.headers, "cache-control": "no-cache"},
         # runs even when the client left before the body was iterated: closes the upstream and
         # records the decision
-        background=BackgroundTask(streamed.aclose),
+        background=BackgroundTask(close),
         deadline=streamed.deadline,
         on_expired=streamed.events.expire,
     )
@@ -113,7 +120,10 @@ class Handlers:
 
     async def principal(self, request: Request) -> Principal:
         h = request.headers
-        return await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        principal = await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.tenant = principal.tenant
+        return principal
 
     async def admin(self, request: Request) -> Principal:
         principal = await self.principal(request)
@@ -480,15 +490,15 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
             await svc.stop()
 
     routes = [
-        Route("/v1/chat/completions", _guard(h.chat_completions), methods=["POST"]),
-        Route("/chat/completions", _guard(h.chat_completions), methods=["POST"]),
-        Route("/v1/responses", _guard(h.responses), methods=["POST"]),
-        Route("/v1/messages", _guard(h.messages, anthropic_render), methods=["POST"]),
+        Route("/v1/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
+        Route("/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
+        Route("/v1/responses", _guard(h.responses, surface="responses"), methods=["POST"]),
+        Route("/v1/messages", _guard(h.messages, anthropic_render, "messages"), methods=["POST"]),
         Route(
             "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]
         ),
-        Route("/v1/models", _guard(h.models), methods=["GET"]),
-        Route("/v1/feedback", _guard(h.feedback), methods=["POST"]),
+        Route("/v1/models", _guard(h.models, surface="models"), methods=["GET"]),
+        Route("/v1/feedback", _guard(h.feedback, surface="feedback"), methods=["POST"]),
         Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
         Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),
         Route("/arbiter/stats", _guard(h.stats), methods=["GET"]),
@@ -515,19 +525,44 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     return app
 
 
-def _guard(handler: Any, render: Render = openai_surface.render_error) -> Any:
+def _guard(
+    handler: Any, render: Render = openai_surface.render_error, surface: str | None = None
+) -> Any:
     """Every ArbiterError becomes an error response in the surface's shape (OpenAI's unless
-    `render` says otherwise); never a stack trace."""
+    `render` says otherwise); never a stack trace. Each request gets its id and its one log
+    line (request_log.py; `surface` None: an operator endpoint, logged at debug)."""
 
     async def endpoint(request: Request) -> Response:
+        ctx = request_log.RequestLog(
+            request_log.request_id(request.headers.get("x-request-id")), surface
+        )
+        token = request_log.CURRENT.set(ctx)
+        error = None
         try:
             _check_params(request)
-            return await handler(request)  # type: ignore[no-any-return]
+            response: Response = await handler(request)
         except ArbiterError as err:
-            return error_response(err, render)
+            response = error_response(err, render)
+            error = err.code
+        finally:
+            request_log.CURRENT.reset(token)
+        _finish_headers(response, ctx.id)
+        if not isinstance(response, EventStreamResponse):  # a stream logs when it ends
+            ctx.emit(response.status_code, response.headers.get("x-arbiter-cache"), error)
+        return response
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def _finish_headers(response: Response, rid: str) -> None:
+    """Arbiter's request id as `x-arbiter-request-id`; as `x-request-id` too unless the
+    answering upstream's own id is there (what the openai SDK's `_request_id` reads: the
+    provider's id is the one its support can look up; ours is in our log line)."""
+    headers = response.headers
+    headers["x-arbiter-request-id"] = rid
+    if "x-request-id" not in headers:
+        headers["x-request-id"] = rid
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

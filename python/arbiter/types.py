@@ -84,6 +84,8 @@ class ChatResult:
     latency_ms: float
     raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
     protocol: Protocol = "openai"  # the wire format of `body` and `raw`
+    # the upstream's request id and rate-limit headers, for the client (http.forwarded_headers)
+    upstream_headers: dict[str, str] | None = None
 
 
 def estimate_tokens(text: str) -> int:

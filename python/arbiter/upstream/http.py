@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from arbiter import request_log
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
@@ -31,6 +32,20 @@ from arbiter.upstream.transport import H1Transport
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
+_RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
+    """What of an upstream's answer headers reaches the client: its rate-limit headers as they
+    are, and its own request id (OpenAI's `x-request-id`, Anthropic's `request-id`) under both
+    names, so either SDK's `_request_id` names the provider's request."""
+    out: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        if name.startswith(_RATE_LIMIT_PREFIXES):
+            out[name] = value
+        elif name in ("x-request-id", "request-id"):
+            out["x-request-id"] = out["request-id"] = value
+    return out
 
 
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
@@ -104,7 +119,10 @@ def safe_error_text(model: str, status: int, raw: bytes, code: Any = None) -> st
     """What a client may read of an error answer: the status in our words, and the upstream's
     `code` when it is an identifier. The upstream's own words go to the operator log only."""
     text = raw[:_LOGGED_CHARS].decode("utf-8", "replace")
-    log.warning("upstream %s answered HTTP %d: %s", model, status, text)
+    log.warning(
+        "upstream %s answered HTTP %d: %s", model, status, text,
+        extra={"model": model, "status": status, "error": text},
+    )  # fmt: skip
     shown = safe_code(code)
     return safe_message(model, status) + (f": {shown}" if shown else "")
 
@@ -112,7 +130,7 @@ def safe_error_text(model: str, status: int, raw: bytes, code: Any = None) -> st
 def log_upstream_text(model: str, what: str, raw: bytes) -> None:
     """The upstream's own words, for the operator only."""
     text = raw[:_LOGGED_CHARS].decode("utf-8", "replace")
-    log.warning("upstream %s %s: %s", model, what, text)
+    log.warning("upstream %s %s: %s", model, what, text, extra={"model": model, "error": text})
 
 
 def retryable_error(
@@ -146,7 +164,10 @@ def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> Upstre
     at = f" {where}" if where else ""
     if isinstance(err, httpx.TimeoutException):
         return UpstreamTimeout(f"{model}: timed out{at} ({type(err).__name__})")
-    log.warning("upstream %s: connection failed%s: %s: %s", model, at, type(err).__name__, err)
+    log.warning(
+        "upstream %s: connection failed%s: %s: %s", model, at, type(err).__name__, err,
+        extra={"model": model, "error": f"{type(err).__name__}: {err}"},
+    )  # fmt: skip
     return UpstreamUnavailable(f"{model}: connection failed{at} ({type(err).__name__})")
 
 
@@ -202,8 +223,14 @@ class HTTPProvider:
         raise NotImplementedError
 
     async def _post(self, payload: bytes, timeouts: dict[str, float]) -> httpx.Response:
+        ctx = request_log.CURRENT.get()
+        headers = (
+            self._headers
+            if ctx is None
+            else httpx.Headers([*self._headers.raw, (b"x-request-id", ctx.id.encode())])
+        )  # the client's request id goes upstream: one id across both logs
         request = httpx.Request(
-            "POST", self._url, headers=self._headers, content=payload,
+            "POST", self._url, headers=headers, content=payload,
             extensions={"timeout": timeouts},
         )  # fmt: skip
         return await self._transport.handle_async_request(request)
@@ -284,6 +311,7 @@ class SSEStream:
         self._held: list[bytes] = []
         self._deadline = deadline
         self._reported_cost = reported_cost(None, resp.headers)
+        self.upstream_headers = forwarded_headers(resp.headers)
         self.usage: Usage | None = None
         self.done = False
 

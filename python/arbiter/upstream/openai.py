@@ -20,6 +20,7 @@ from arbiter.types import ChatResult, Usage
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
+    forwarded_headers,
     reported_cost,
     retryable_error,
     safe_code,
@@ -85,6 +86,7 @@ class OpenAIUpstream(HTTPProvider):
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
+            upstream_headers=forwarded_headers(headers),
         )
 
     async def open_stream(

@@ -24,6 +24,7 @@ from arbiter.errors import ConfigError
 from arbiter.offline.sim import anthropic_wire
 from arbiter.offline.sim.config import ModelProfile, SimConfig
 from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status, malformed_body
+from arbiter.offline.sim.headers import provider_headers
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.simulate import Failed, simulate
 from arbiter.offline.sim.sse import EventStream
@@ -146,17 +147,22 @@ async def _chat(request: Request) -> Response:
         return _error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                       "Use 'max_completion_tokens' instead.", "invalid_request_error",
                       "unsupported_parameter", "max_tokens")  # fmt: skip
-    return await _complete(state, profile, body, messages)
+    return await _complete(state, profile, body, messages, request)
 
 
 async def _complete(
-    state: SimState, profile: ModelProfile, body: dict[str, Any], messages: list[Any]
+    state: SimState,
+    profile: ModelProfile,
+    body: dict[str, Any],
+    messages: list[Any],
+    request: Request,
 ) -> Response:
     stream = body.get("stream") is True
     outcome = await simulate(state, profile, body, stream)
     if isinstance(outcome, Failed):
         status, payload, headers = failure_status(outcome.kind, outcome.rng)
         return Response(payload, status, headers, "application/json")
+    outcome.headers.update(provider_headers(request, outcome.id_bits, "openai"))
     usage_json: dict[str, Any] = {"prompt_tokens": outcome.usage[0],
                                   "completion_tokens": outcome.usage[1],
                                   "total_tokens": sum(outcome.usage)}  # fmt: skip
