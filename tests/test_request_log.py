@@ -106,7 +106,9 @@ def test_one_json_line_per_request_with_the_decision_and_ids_both_ways(tmp_path:
             second = by_id[ours]
             assert second["surface"] == "messages" and second["model"] == CLAUDE
             streamed = by_id[r3.headers["x-arbiter-request-id"]]
-            assert streamed["outcome"] == "ok" and streamed["model"] == r3.headers["x-arbiter-model"]
+            assert (
+                streamed["outcome"] == "ok" and streamed["model"] == r3.headers["x-arbiter-model"]
+            )
             refused = by_id[r4.headers["x-arbiter-request-id"]]
             assert refused["status"] == 400 and refused["error"] == "invalid_request"
             assert refused["model"] is None

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import request_log, worst_case
+from arbiter import passthrough, request_log, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -117,6 +117,7 @@ class Handlers:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.pipeline = Pipeline(services)
+        self.passthrough = passthrough.PassThrough(services)
 
     async def principal(self, request: Request) -> Principal:
         h = request.headers
@@ -159,6 +160,50 @@ class Handlers:
             outcome.result, outcome.protocol, req, decision_id, int(time.time())
         )
         return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def embeddings(self, request: Request) -> Response:
+        return await self._passthrough("embeddings", request)
+
+    async def completions(self, request: Request) -> Response:
+        return await self._passthrough("completions", request)
+
+    async def _passthrough(self, kind: passthrough.Kind, request: Request) -> Response:
+        """/v1/embeddings, /v1/completions: to the named model, recorded, priced, budgeted."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        answered = await self.passthrough.handle(kind, passthrough.parse(kind, raw), principal)
+        return Response(answered.body, media_type=JSON, headers=answered.headers)
+
+    async def model(self, request: Request) -> Response:
+        """GET /v1/models/{id}: one model in OpenAI's shape, or Anthropic's with the
+        `anthropic-version` header; 404 in that shape when unknown or not allowed for the key."""
+        anthropic = "anthropic-version" in request.headers
+        render = anthropic_render if anthropic else openai_surface.render_error
+        try:
+            principal = await self.principal(request)
+            name = request.path_params["id"]
+            listed = {"auto", *(m.name for m in self.s.pool)}
+            allowed = principal.allowed_models
+            if name not in listed or (
+                allowed is not None and name != "auto" and name not in allowed
+            ):
+                raise UnknownModel(
+                    f"The model `{name}` does not exist or you do not have access to it.",
+                    param="model",
+                )
+        except ArbiterError as err:
+            return error_response(err, render)
+        if anthropic:
+            registry = self.s.registry
+            if name == "auto":
+                window = max((m.context_window for m in self.s.pool), default=0)
+                output = max((registry[m.name].max_output_tokens for m in self.s.pool), default=0)
+            else:
+                window = registry[name].context_window
+                output = registry[name].max_output_tokens
+            body = anthropic_surface.models_body([(name, window, output)], self.s.started_at)
+            return json_response(body["data"][0])
+        return json_response(models_body([name], int(self.s.started_at))["data"][0])
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
@@ -498,6 +543,9 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
             "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]
         ),
         Route("/v1/models", _guard(h.models, surface="models"), methods=["GET"]),
+        Route("/v1/models/{id:path}", _guard(h.model, surface="models"), methods=["GET"]),
+        Route("/v1/embeddings", _guard(h.embeddings, surface="embeddings"), methods=["POST"]),
+        Route("/v1/completions", _guard(h.completions, surface="completions"), methods=["POST"]),
         Route("/v1/feedback", _guard(h.feedback, surface="feedback"), methods=["POST"]),
         Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
         Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),

@@ -222,7 +222,9 @@ class HTTPProvider:
         """The protocol's reading of an error answer (safe text, classified)."""
         raise NotImplementedError
 
-    async def _post(self, payload: bytes, timeouts: dict[str, float]) -> httpx.Response:
+    async def _post(
+        self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
+    ) -> httpx.Response:
         ctx = request_log.CURRENT.get()
         headers = (
             self._headers
@@ -230,7 +232,7 @@ class HTTPProvider:
             else httpx.Headers([*self._headers.raw, (b"x-request-id", ctx.id.encode())])
         )  # the client's request id goes upstream: one id across both logs
         request = httpx.Request(
-            "POST", self._url, headers=headers, content=payload,
+            "POST", url or self._url, headers=headers, content=payload,
             extensions={"timeout": timeouts},
         )  # fmt: skip
         return await self._transport.handle_async_request(request)
@@ -238,11 +240,13 @@ class HTTPProvider:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
-    async def _fetch(self, payload: bytes, model: str) -> tuple[bytes, httpx.Headers]:
+    async def _fetch(
+        self, payload: bytes, model: str, url: httpx.URL | None = None
+    ) -> tuple[bytes, httpx.Headers]:
         """A whole non-streaming 2xx answer, within the total timeout and the response cap."""
         try:
             async with asyncio.timeout(self._failover.total_timeout_s):
-                resp = await self._post(payload, self._complete_timeout)
+                resp = await self._post(payload, self._complete_timeout, url)
                 try:
                     raw = await read_at_most(resp, self.settings.max_response_bytes)
                 finally:

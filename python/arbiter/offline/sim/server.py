@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from arbiter import linear
 from arbiter.errors import ConfigError
-from arbiter.offline.sim import anthropic_wire
+from arbiter.offline.sim import anthropic_wire, legacy_wire
 from arbiter.offline.sim.config import ModelProfile, SimConfig
 from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status, malformed_body
 from arbiter.offline.sim.headers import provider_headers
@@ -44,6 +44,8 @@ def build_app(config: SimConfig) -> Starlette:
         routes=[
             Route("/v1/models", _list_models, methods=["GET"]),
             Route("/v1/chat/completions", _chat, methods=["POST"]),
+            Route("/v1/embeddings", legacy_wire.embeddings, methods=["POST"]),
+            Route("/v1/completions", legacy_wire.completions, methods=["POST"]),
             Route("/v1/messages", anthropic_wire.messages, methods=["POST"]),
             Route(
                 "/v1/messages/count_tokens", anthropic_wire.count_message_tokens, methods=["POST"]
