@@ -195,6 +195,10 @@ class AuthSettings:
     mode: Literal["open", "keys"] = "keys"
     admin_key_env: str | None = None
     admin_key: str | None = field(default=None, repr=False)
+    # a key that may scrape /metrics and nothing else (a Prometheus job need not hold the admin
+    # key); like the admin key, read from the environment variable this names
+    metrics_key_env: str | None = None
+    metrics_key: str | None = field(default=None, repr=False)
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
 
 
@@ -264,7 +268,7 @@ _NAMED: dict[str, type[Any]] = {
     "models": ModelSettings,
     "tenants": TenantSettings,
 }
-_RESOLVED_ONLY = {"api_key", "admin_key", "name"}
+_RESOLVED_ONLY = {"api_key", "admin_key", "metrics_key", "name"}
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -413,6 +417,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['auth', 'admin_key_env'])}: the admin key in "
             f"{s.auth.admin_key_env} must be printable ASCII"
         )
+    metrics_key = _env_secret(loc, env, s.auth.metrics_key_env, "metrics_key_env", "metrics key")
     for name, t in s.tenants.items():
         for model in [*(t.allowed_models or []), *([t.baseline] if t.baseline else [])]:
             if model not in models:
@@ -432,8 +437,24 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams=types.MappingProxyType(upstreams),
         models=types.MappingProxyType(models),
         routing=dataclasses.replace(r, baseline=baseline),
-        auth=dataclasses.replace(s.auth, admin_key=admin_key),
+        auth=dataclasses.replace(s.auth, admin_key=admin_key, metrics_key=metrics_key),
     )
+
+
+def _env_secret(
+    loc: _Locator, env: Mapping[str, str], var: str | None, key: str, what: str
+) -> str | None:
+    """The secret in environment variable `var` (named by auth.`key`): set, printable ASCII."""
+    if not var:
+        return None
+    value = env.get(var)
+    if not value:
+        raise ConfigError(f"{loc.where(['auth', key])}: environment variable {var} is not set")
+    if not (value.isascii() and value.isprintable()):
+        raise ConfigError(
+            f"{loc.where(['auth', key])}: the {what} in {var} must be printable ASCII"
+        )
+    return value
 
 
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:

@@ -366,8 +366,12 @@ class Handlers:
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text from in-memory counters (no store query). Spans every tenant, so it
-        needs the admin key unless auth is open."""
-        if not self.s.auth.open:
+        needs the metrics key (`auth.metrics_key_env`) or the admin key unless auth is open;
+        a tenant's key gets 403."""
+        h = request.headers
+        if not self.s.auth.open and not self.s.auth.is_metrics_key(
+            h.get("authorization"), h.get("x-api-key")
+        ):
             await self.admin(request)
         text = self.s.metrics.render(self.s.gauges())
         return Response(text, media_type=METRICS_CONTENT_TYPE)
