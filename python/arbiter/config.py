@@ -236,6 +236,14 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    # OTLP/HTTP collector (e.g. http://127.0.0.1:4318); "" = the OTEL_EXPORTER_OTLP_* variables,
+    # else traces off (telemetry.py)
+    otlp_endpoint: str = ""
+    service_name: str = "arbiter"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings
     store: StoreSettings
@@ -247,6 +255,7 @@ class Settings:
     upstreams: Mapping[str, UpstreamSettings]
     models: Mapping[str, ModelSettings]
     tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     source: str = "<defaults>"
 
     @property
@@ -262,6 +271,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "breaker": BreakerSettings,
     "auth": AuthSettings,
     "budgets": BudgetSettings,
+    "telemetry": TelemetrySettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,

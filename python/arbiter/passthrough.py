@@ -14,12 +14,13 @@ nothing was saved by routing. The answer is the upstream's bytes with Arbiter's 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from arbiter import request_log
+from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.errors import ArbiterError, InvalidRequest, PolicyDenied, UnknownModel
 from arbiter.failover import run_with_failover
@@ -135,6 +136,8 @@ class PassThrough:
             )
         decision_id = s.new_id()
         started = time.perf_counter()
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.requested_model = req.model
         budgets = s.budgets
         caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
 
@@ -147,9 +150,17 @@ class PassThrough:
 
         async def call(name: str) -> tuple[dict[str, Any], bytes, Any]:
             m = s.registry[name]
-            return await budgets.call(
-                charge, name, lambda: upstream.call_endpoint(path, req.body, m)
-            )
+
+            def send() -> Awaitable[tuple[dict[str, Any], bytes, Any]]:
+                if telemetry.TRACER is None:
+                    return upstream.call_endpoint(path, req.body, m)
+                return telemetry.attempt(
+                    lambda: upstream.call_endpoint(path, req.body, m),
+                    operation="embeddings" if kind == "embeddings" else "text_completion",
+                    provider="openai", model=name, upstream_model=m.upstream_model,
+                )  # fmt: skip
+
+            return await budgets.call(charge, name, send)
 
         try:
             _, (data, raw, headers) = await run_with_failover(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import request_log, worst_case
+from arbiter import request_log, telemetry, worst_case
 from arbiter.budget import Charge, billed_cost
 from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
@@ -162,8 +162,15 @@ class Pipeline:
             # the name it accepts: body_for)
             req.max_tokens = budgets.output_cap
             req.limit_injected = True
-        plan = self.plan(req, principal)
+        if telemetry.TRACER is None:
+            plan = self.plan(req, principal)
+        else:
+            with telemetry.route_span(req.model) as span:
+                plan = self.plan(req, principal)
+                telemetry.routed(span, plan.task, plan.mode, plan.models, plan.reason)
         plan.log = request_log.CURRENT.get()
+        if plan.log is not None:
+            plan.log.requested_model = req.model
         # every upstream call is reserved for before it is made (budget.py); without caps the
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
@@ -502,10 +509,26 @@ class Pipeline:
         """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
         reserved before it is made, what a failed call may have cost committed)."""
         m = self.s.registry[model]
-        body = body_for(req, m, self.s.protocol_of(model))
+        protocol = self.s.protocol_of(model)
+        body = body_for(req, m, protocol)
+
+        def call() -> Awaitable[_T]:
+            return send(body, m)
+
+        if telemetry.TRACER is not None:
+            params = {"max_tokens": req.max_tokens, "temperature": body.get("temperature"),
+                      "top_p": body.get("top_p")}  # fmt: skip
+            untraced = call
+
+            def call() -> Awaitable[_T]:
+                return telemetry.attempt(
+                    untraced, operation="chat", provider=protocol, model=model,
+                    upstream_model=m.upstream_model, params=params,
+                )  # fmt: skip
+
         if plan.charge is None:
-            return await send(body, m)
-        return await self.s.budgets.call(plan.charge, model, lambda: send(body, m))
+            return await call()
+        return await self.s.budgets.call(plan.charge, model, call)
 
     def call_cost(
         self, plan: Plan, model: str, usage: Usage | None, req: ChatRequest, content: str

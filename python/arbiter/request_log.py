@@ -21,7 +21,9 @@ import os
 import string
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from arbiter import telemetry
 
 if TYPE_CHECKING:
     from arbiter.records import DecisionRecord
@@ -42,8 +44,9 @@ def request_id(offered: str | None) -> str:
 
 class RequestLog:
     __slots__ = (
-        "attempts", "cost_usd", "decision_id", "error", "id", "level", "model", "outcome",
-        "reason", "started", "surface", "tenant", "upstream_request_id",
+        "attempts", "cost_usd", "decision_id", "error", "id", "input_tokens", "level", "model",
+        "outcome", "output_tokens", "reason", "requested_model", "span", "started", "surface",
+        "tenant", "upstream_request_id",
     )  # fmt: skip
 
     def __init__(self, rid: str, surface: str | None) -> None:
@@ -60,6 +63,10 @@ class RequestLog:
         self.cost_usd: float | None = None
         self.decision_id: str | None = None
         self.upstream_request_id: str | None = None
+        self.requested_model: str | None = None  # what the client asked for (auto, a name)
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.span: Any = None  # the request's trace span when traces are on (telemetry.py)
 
     def decided(self, record: DecisionRecord) -> None:
         """The pipeline recorded the request's decision."""
@@ -71,6 +78,17 @@ class RequestLog:
         self.error = record.error
         self.cost_usd = record.cost_usd
         self.decision_id = record.id
+        self.input_tokens = record.prompt_tokens
+        self.output_tokens = record.completion_tokens
+
+    def finish(self, status: int, cache: str | None = None, error: str | None = None) -> None:
+        """The response is complete: its log line, and its span's end."""
+        self.emit(status, cache, error)
+        if self.span is not None:
+            if error is not None:
+                self.error = error
+            telemetry.end_request(self.span, self, status)
+            self.span = None
 
     def emit(self, status: int, cache: str | None = None, error: str | None = None) -> None:
         if not log.isEnabledFor(self.level):

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import passthrough, request_log, worst_case
+from arbiter import passthrough, request_log, telemetry, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -54,6 +54,7 @@ anthropic_render = anthropic_surface.render_error
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+_NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -79,8 +80,8 @@ def _event_stream(streamed: Streamed) -> EventStreamResponse:
 
     async def close() -> None:
         await streamed.aclose()
-        if ctx is not None:  # a stream's log line: once its last event went out
-            ctx.emit(200, streamed.headers.get("x-arbiter-cache"))
+        if ctx is not None:  # a stream's log line (and span): once its last event went out
+            ctx.finish(200, streamed.headers.get("x-arbiter-cache"))
 
     return EventStreamResponse(
         streamed.events,
@@ -532,11 +533,14 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        traced = telemetry.configure(settings.telemetry)  # off unless an endpoint is set
         await svc.start()
         try:
             yield
         finally:
             await svc.stop()
+            if traced:
+                await asyncio.to_thread(telemetry.shutdown)  # flushes the last spans
 
     routes = [
         Route("/v1/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
@@ -590,9 +594,12 @@ def _guard(
         )
         token = request_log.CURRENT.set(ctx)
         error = None
+        if telemetry.TRACER is not None:
+            ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
             _check_params(request)
-            response: Response = await handler(request)
+            with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
+                response: Response = await handler(request)
         except ArbiterError as err:
             response = error_response(err, render)
             error = err.code
@@ -600,7 +607,7 @@ def _guard(
             request_log.CURRENT.reset(token)
         _finish_headers(response, ctx.id)
         if not isinstance(response, EventStreamResponse):  # a stream logs when it ends
-            ctx.emit(response.status_code, response.headers.get("x-arbiter-cache"), error)
+            ctx.finish(response.status_code, response.headers.get("x-arbiter-cache"), error)
         return response
 
     endpoint.__name__ = handler.__name__
