@@ -27,13 +27,19 @@ def extras(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
 
 
+_QUOTED = frozenset(' "=\n\r\t\\')  # a value holding one of these is written as a JSON string
+
+
 def _text_value(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
         return f"{value:.6g}"
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    if not text or any(c in text for c in ' "=\n'):
+    text = value if kind is str else orjson.dumps(value, default=str).decode()
+    if not text or not _QUOTED.isdisjoint(text):
         return orjson.dumps(text).decode()  # quoted, escaped: one line, unambiguous
     return text
 

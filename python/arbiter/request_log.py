@@ -93,23 +93,21 @@ class RequestLog:
     def emit(self, status: int, cache: str | None = None, error: str | None = None) -> None:
         if not log.isEnabledFor(self.level):
             return
-        log.log(
-            self.level,
-            "request",
-            extra={
-                "request_id": self.id,
-                "tenant": self.tenant,
-                "surface": self.surface,
-                "status": status,
-                "outcome": self.outcome,
-                "model": self.model,
-                "attempts": self.attempts,
-                "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
-                "cost_usd": self.cost_usd,
-                "cache": cache,
-                "error": error or self.error,
-                "decision_id": self.decision_id,
-                "upstream_request_id": self.upstream_request_id,
-                "reason": self.reason,
-            },
-        )
+        # makeRecord + handle: Logger.log's caller lookup (a stack walk) says nothing here
+        fields = {
+            "request_id": self.id,
+            "tenant": self.tenant,
+            "surface": self.surface,
+            "status": status,
+            "outcome": self.outcome,
+            "model": self.model,
+            "attempts": self.attempts,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
+            "cost_usd": self.cost_usd,
+            "cache": cache,
+            "error": error or self.error,
+            "decision_id": self.decision_id,
+            "upstream_request_id": self.upstream_request_id,
+            "reason": self.reason,
+        }
+        log.handle(log.makeRecord(log.name, self.level, "", 0, "request", (), None, extra=fields))
