@@ -462,7 +462,8 @@ class Pipeline:
                 await run_to_end(finish(outcome))
             except Exception as err:  # a commit that failed: the answer is not acknowledged
                 log.error("stream from %s: recording its decision failed: %s", model, err,
-                          exc_info=not isinstance(err, StoreError))  # fmt: skip
+                          exc_info=not isinstance(err, StoreError),
+                          extra={"model": model, "error": str(err)})  # fmt: skip
                 final = codec.error(NOT_RECORDED)
             outcome.complete = True
             yield final

@@ -41,8 +41,6 @@ class ChatRequest:
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
-    # the client surface ("chat", "messages", "responses"), for logs and traces
-    surface: str = "chat"
     # a surface whose stream format is neither protocol's own (the Responses API) gives its
     # codec here, and what its renderer needs in `surface_data`
     stream_codec: StreamCodecFactory | None = None

@@ -44,7 +44,6 @@ def parse_responses_request(raw: bytes) -> ChatRequest:
         prompt_tokens=estimate_tokens(text) + 4 * len(view["messages"]),
         protocol="openai",
         canonical=canonical,
-        surface="responses",
         stream_codec=functools.partial(_stream_codec, echo),
         surface_data=echo,
     )
