@@ -184,6 +184,12 @@ def test_text_format_json_reaches_the_upstream_as_response_format(tmp_path: Path
     [
         ({"previous_response_id": "resp_123"}, "previous_response_id"),
         ({"store": True}, "store"),
+        ({"store": "yes"}, "store"),
+        ({"reasoning": {"effort": 5}}, "reasoning.effort"),
+        ({"tool_choice": {"type": "function"}}, "tool_choice.name"),
+        ({"input": [{"role": "user", "content": [{"type": "input_text"}]}]},
+         "input[0].content[0].text"),
+        ({"input": [{"role": "developer", "content": "Only this."}]}, "input"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"background": True}, "background"),
         ({"tools": [{"type": "web_search"}]}, "tools[0].type"),

@@ -84,7 +84,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
                 "responses. Send the whole conversation in 'input'.",
                 param=key,
             )
-    if body.get("store") is True:
+    if c.opt_bool(body.get("store"), "store"):
         raise InvalidRequest(
             "'store': true is not supported: Arbiter keeps no responses. Set 'store' to false "
             "(or leave it out) and send the whole conversation in 'input'.",
