@@ -23,10 +23,6 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 }
 
 
-def extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
-
-
 _QUOTED = frozenset(' "=\n\r\t\\')  # a value holding one of these is written as a JSON string
 
 
@@ -45,34 +41,59 @@ def _text_value(value: Any) -> str:
 
 
 class TextFormatter(logging.Formatter):
-    """`time level logger: message key=value ...` (values with spaces quoted as JSON)."""
+    """`time level logger: message key=value ...` (values with spaces quoted as JSON), then a
+    traceback if any. The local time's seconds are formatted once per second: this runs for
+    every request."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        more = extras(record)
-        if not more:
-            return line
-        head, sep, trace = line.partition("\n")  # fields before a traceback, on its first line
-        fields = " ".join(f"{k}={_text_value(v)}" for k, v in more.items())
-        return f"{head} {fields}{sep}{trace}"
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        parts = [
+            f"{self._stamp},{int(record.msecs):03d} {record.levelname} {record.name}: "
+            f"{record.getMessage()}"
+        ]
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD:
+                parts.append(f"{key}={_text_value(value)}")
+        line = " ".join(parts)
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)
+            line += "\n" + record.exc_text
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
 
 
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, the extra fields, exc."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # formatted once per second: this runs for every request
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for k, v in extras(record).items():
-            out.setdefault(k, v)
+        for k, v in record.__dict__.items():
+            if k not in _STANDARD:
+                out.setdefault(k, v)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(out, default=str).decode()
