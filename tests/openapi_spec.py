@@ -53,3 +53,24 @@ def validator(schema_name: str) -> jsonschema.Draft202012Validator:
 def validate(schema_name: str, payload: Any) -> None:
     """Raise jsonschema.ValidationError unless payload matches components/schemas/<schema_name>."""
     validator(schema_name).validate(payload)
+
+
+@functools.cache
+def _response_event_schemas() -> dict[str, str]:
+    """The Responses stream's event type -> the name of its schema in ResponseStreamEvent."""
+    schemas = _spec()["components"]["schemas"]
+    out = {}
+    for ref in schemas["ResponseStreamEvent"]["anyOf"]:
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        for kind in schemas[name].get("properties", {}).get("type", {}).get("enum", []):
+            out[kind] = name
+    return out
+
+
+def validate_response_event(event: Any) -> None:
+    """One Responses stream event against the schema its `type` names (a clearer failure than
+    the whole ResponseStreamEvent anyOf), then against ResponseStreamEvent itself."""
+    name = _response_event_schemas().get(event.get("type"))
+    assert name is not None, f"no ResponseStreamEvent has type {event.get('type')!r}"
+    validate(name, event)
+    validate("ResponseStreamEvent", event)

@@ -111,6 +111,13 @@ class Authenticator:
     def open(self) -> bool:
         return self._s.mode == "open"
 
+    def is_metrics_key(self, authorization: str | None, x_api_key: str | None) -> bool:
+        """The presented key is `auth.metrics_key_env`'s: it may scrape /metrics, nothing else
+        (authenticate() does not know it)."""
+        token = _bearer(authorization) or (x_api_key or "").strip()
+        key = self._s.metrics_key
+        return bool(key and token and hmac.compare_digest(token.encode(), key.encode()))
+
     async def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
         token = _bearer(authorization) or (x_api_key or "").strip() or None
         if token is not None and not _well_formed(token):

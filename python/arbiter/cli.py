@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -176,7 +175,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from arbiter import config
+    from arbiter import config, logs
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.preflight import store_problem
     from arbiter.server import build_app
@@ -188,9 +187,10 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    logging.basicConfig(
-        level=settings.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    logs.configure(
+        settings.server.log_level,
+        settings.server.log_format,
+        {m.name: m.upstream for m in settings.models.values()},
     )
     app = build_app(settings)
     gc.freeze()  # start-up objects never need collecting; keeps full collections short
@@ -199,6 +199,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         log_level=settings.server.log_level,
+        log_config=None,  # uvicorn's lines go through the root handler: one format
         access_log=False,
         loop="uvloop",
         # httptools, with a timeout on each request's line and headers (uvicorn has none)

@@ -56,7 +56,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8787
     max_body_bytes: int = 4 * 1024 * 1024  # 4 MiB; at most 32 MiB
-    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    # info: one line per request (request_log.py); "json": one JSON object per line
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     # Idle keep-alive connections stay open this long. Longer than common clients' own idle
     # expiry (httpx 5 s, Node 5 s, aiohttp 15 s), so the client closes first: when both use 5 s,
     # a request can go out on a connection the server is closing at that moment.
@@ -206,6 +208,10 @@ class AuthSettings:
     # a read-only key for the dashboard (/arbiter/ui): every tenant's stats and feed, no writes
     dashboard_key_env: str | None = None
     dashboard_key: str | None = field(default=None, repr=False)
+    # a key that may scrape /metrics and nothing else (a Prometheus job need not hold the admin
+    # key); like the admin key, read from the environment variable this names
+    metrics_key_env: str | None = None
+    metrics_key: str | None = field(default=None, repr=False)
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
 
 
@@ -277,6 +283,14 @@ class ShadowSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    # OTLP/HTTP collector (e.g. http://127.0.0.1:4318); "" = the OTEL_EXPORTER_OTLP_* variables,
+    # else traces off (telemetry.py)
+    otlp_endpoint: str = ""
+    service_name: str = "arbiter"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings
     store: StoreSettings
@@ -289,6 +303,7 @@ class Settings:
     models: Mapping[str, ModelSettings]
     tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     source: str = "<defaults>"
     cache: CacheSettings = CacheSettings()
 
@@ -307,13 +322,14 @@ _SECTIONS: dict[str, type[Any]] = {
     "budgets": BudgetSettings,
     "shadow": ShadowSettings,
     "cache": CacheSettings,
+    "telemetry": TelemetrySettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
     "models": ModelSettings,
     "tenants": TenantSettings,
 }
-_RESOLVED_ONLY = {"api_key", "admin_key", "dashboard_key", "name"}
+_RESOLVED_ONLY = {"api_key", "admin_key", "dashboard_key", "metrics_key", "name"}
 _KNOWN_TOP = [*_SECTIONS, *_NAMED]
 
 
@@ -479,6 +495,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         )
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
+    metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
     discovering = any(up.discover for up in upstreams.values())
     for name, t in s.tenants.items():
         # an allowed model may be one an upstream will list (discovery); a baseline must exist
@@ -503,7 +520,9 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams=types.MappingProxyType(upstreams),
         models=types.MappingProxyType(models),
         routing=dataclasses.replace(r, baseline=baseline),
-        auth=dataclasses.replace(s.auth, admin_key=admin_key, dashboard_key=dashboard_key),
+        auth=dataclasses.replace(
+            s.auth, admin_key=admin_key, dashboard_key=dashboard_key, metrics_key=metrics_key
+        ),
     )
 
 
@@ -543,7 +562,7 @@ def _check_cache(loc: _Locator, c: CacheSettings) -> None:
 
 
 def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
-    """The admin or dashboard key from the environment variable the config names."""
+    """The admin, dashboard or metrics key from the environment variable the config names."""
     if not var:
         return None
     key = env.get(var)

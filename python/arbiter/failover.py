@@ -260,10 +260,13 @@ async def run_with_failover(
                 else:
                     breaker.release(model)
                 raise err
-            log.info(
+            log.warning(
                 "upstream attempt failed",
-                extra={"upstream_model": model, "error": err.code, "retry": retry},
-            )
+                extra={
+                    "model": model, "error": err.code, "detail": err.message,
+                    "status": status, "retry": retry,
+                },
+            )  # fmt: skip
             breaker.failure(model)
             last = err
             pause = _backoff_s(settings, retry + 1)

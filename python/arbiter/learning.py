@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter import grading, judge
+from arbiter import grading, judge, telemetry
 from arbiter.alerts import AlertRules
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.records import GradeRecord, GraderKind, precedence
@@ -90,6 +90,16 @@ class Learner:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
     async def _grade(self, a: Answered) -> None:
+        if telemetry.TRACER is None:
+            await self._graded(a)
+            return
+        with telemetry.grade_span(a.decision_id, a.task, a.model) as span:
+            graded = await self._graded(a)
+            if graded is not None:
+                span.set_attributes({"arbiter.grader": graded[0], "arbiter.score": graded[1]})
+
+    async def _graded(self, a: Answered) -> tuple[str, float] | None:
+        """Grade one answer: (grader, score), or None when it got no grade."""
         try:
             grade = functools.partial(
                 grading.grade_answer,
@@ -105,23 +115,25 @@ class Learner:
             auto = await asyncio.to_thread(grade) if off_loop else grade()
             if auto is not None:
                 self._apply(a.decision_id, a, auto.score, "auto", f"{auto.grader}: {auto.detail}")
-                return
+                return "auto", auto.score
             if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
-                return
+                return None
             reply = await self._judge_call(
                 judge.build_judge_messages(a.prompt, a.content), a.tenant
             )
             score = judge.parse_judge_reply(reply)
             if score is None:
                 log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
-                return
+                return None
             self._apply(a.decision_id, a, score, "judge", judge.JUDGE_VERSION)
+            return "judge", score
         except BudgetExceeded as err:  # the judge's caps (budgets.judge_scope) refused the call
             log.warning("judge call skipped: %s", err.message, extra={"decision_id": a.decision_id})
         except ArbiterError as err:  # a failed judge call costs a grade, never a request
             log.warning("grading failed: %s", err.message, extra={"decision_id": a.decision_id})
         except Exception:  # grading is best-effort background work: log, never crash the loop
             log.exception("grading crashed", extra={"decision_id": a.decision_id})
+        return None
 
     def _apply(
         self,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
-from arbiter import worst_case
+from arbiter import request_log, telemetry, worst_case
 from arbiter.budget import Charge, billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
@@ -45,6 +45,7 @@ from arbiter.protocols.compat import untranslatable
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.relay_codec import RelayCodec, relay_codec
+from arbiter.request_log import RequestLog
 from arbiter.routing import RouteRequest
 from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
@@ -121,6 +122,7 @@ class Plan:
     stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
     cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
+    log: RequestLog | None = None  # the request's log line, filled when it is recorded
 
 
 @dataclass(slots=True)
@@ -168,8 +170,16 @@ class Pipeline:
             look = await self.s.cache.lookup(req, principal)
             if look.entry is not None:
                 return await self._serve_hit(req, principal, look)
-        plan = self.plan(req, principal)
+        if telemetry.TRACER is None:
+            plan = self.plan(req, principal)
+        else:
+            with telemetry.route_span(req.model) as span:
+                plan = self.plan(req, principal)
+                telemetry.routed(span, plan.task, plan.mode, plan.models, plan.reason)
         plan.cache = look
+        plan.log = request_log.CURRENT.get()
+        if plan.log is not None:
+            plan.log.requested_model = req.model
         # every upstream call is reserved for before it is made (budget.py); without caps the
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
@@ -436,7 +446,7 @@ class Pipeline:
                     self._cache_answer(plan, model, answer, cost)
                 return Completed(
                     cheap_answer,
-                    self.headers(plan, model, cost, baseline_cost),
+                    self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
                     s.protocol_of(model),
                 )
         try:
@@ -458,7 +468,9 @@ class Pipeline:
             answer = cached.of_result(result.body, s.protocol_of(model))
             self._cache_answer(plan, model, answer, cost)
         return Completed(
-            result, self.headers(plan, model, cost, baseline_cost), s.protocol_of(model)
+            result,
+            self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
+            s.protocol_of(model),
         )
 
     # -- streaming --------------------------------------------------------------------------
@@ -488,12 +500,18 @@ class Pipeline:
             raise
         est = s.registry[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
-        headers = self.headers(plan, model, est, base_est)
+        headers = self.headers(
+            plan, model, est, base_est, getattr(upstream, "upstream_headers", None)
+        )
         headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
-        codec = relay_codec(
-            s.protocol_of(model), req.protocol, model,
-            include_usage=req.include_usage, created=int(time.time()),
+        codec = (
+            req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()))
+            if req.stream_codec is not None
+            else relay_codec(
+                s.protocol_of(model), req.protocol, model,
+                include_usage=req.include_usage, created=int(time.time()),
+            )
         )  # fmt: skip
         return Streamed(Relay(self, model, upstream, codec, finish), headers, deadline)
 
@@ -534,7 +552,8 @@ class Pipeline:
                 await run_to_end(finish(outcome))
             except Exception as err:  # a commit that failed: the answer is not acknowledged
                 log.error("stream from %s: recording its decision failed: %s", model, err,
-                          exc_info=not isinstance(err, StoreError))  # fmt: skip
+                          exc_info=not isinstance(err, StoreError),
+                          extra={"model": model, "error": str(err)})  # fmt: skip
                 final = codec.error(NOT_RECORDED)
             outcome.complete = True
             yield final
@@ -591,10 +610,26 @@ class Pipeline:
         """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
         reserved before it is made, what a failed call may have cost committed)."""
         m = self.s.registry[model]
-        body = body_for(req, m, self.s.protocol_of(model))
+        protocol = self.s.protocol_of(model)
+        body = body_for(req, m, protocol)
+
+        def call() -> Awaitable[_T]:
+            return send(body, m)
+
+        if telemetry.TRACER is not None:
+            params = {"max_tokens": req.max_tokens, "temperature": body.get("temperature"),
+                      "top_p": body.get("top_p")}  # fmt: skip
+            untraced = call
+
+            def call() -> Awaitable[_T]:
+                return telemetry.attempt(
+                    untraced, operation="chat", provider=protocol, model=model,
+                    upstream_model=m.upstream_model, params=params,
+                )  # fmt: skip
+
         if plan.charge is None:
-            return await send(body, m)
-        return await self.s.budgets.call(plan.charge, model, lambda: send(body, m))
+            return await call()
+        return await self.s.budgets.call(plan.charge, model, call)
 
     def call_cost(
         self, plan: Plan, model: str, usage: Usage | None, req: ChatRequest, content: str
@@ -609,14 +644,28 @@ class Pipeline:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
 
-    def headers(self, plan: Plan, model: str, cost: float, baseline_cost: float) -> dict[str, str]:
-        return {
+    def headers(
+        self,
+        plan: Plan,
+        model: str,
+        cost: float,
+        baseline_cost: float,
+        upstream: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The response's headers: Arbiter's, and the answering upstream's request id and
+        rate-limit headers (`upstream`: http.forwarded_headers)."""
+        out = {
             "x-arbiter-model": model,
             "x-arbiter-decision-id": plan.decision_id,
             "x-arbiter-task": plan.task,
             "x-arbiter-cost-usd": f"{cost:.8f}",
             "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
         }
+        if upstream:
+            out.update(upstream)
+            if plan.log is not None:
+                plan.log.upstream_request_id = upstream.get("x-request-id")
+        return out
 
     async def _record(
         self,
@@ -683,6 +732,8 @@ class Pipeline:
             cost_source=source,  # type: ignore[arg-type]
         )
         await s.record(record)
+        if plan.log is not None:
+            plan.log.decided(record)
         s.on_spend(plan, cost)
         if plan.stats is not None and usage is not None and usage.completion_tokens:
             s.lengths.observe(model, plan.stats, usage.completion_tokens)

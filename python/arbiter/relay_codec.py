@@ -28,6 +28,14 @@ from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream.openai import parse_chunk
 
 
+class CanonicalEncoder(TypingProtocol):
+    """Canonical stream events -> a client protocol's bytes."""
+
+    def encode(self, event: StreamEvent) -> bytes: ...
+
+    def error(self, event: StreamError) -> bytes: ...
+
+
 class RelayCodec(TypingProtocol):
     parts: list[str]  # the answer's text as it came
     finish: str | None  # OpenAI's finish_reason words
@@ -56,7 +64,7 @@ def relay_codec(
             return OpenAIPassThrough(model, include_usage)
         return AnthropicPassThrough(model)
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
-    encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder
+    encoder: CanonicalEncoder
     if upstream == "openai":
         decoder = openai_stream.StreamDecoder(model)
         encoder = anthropic_stream.StreamEncoder(model)
@@ -158,7 +166,7 @@ class Translating(_Collecting):
     def __init__(
         self,
         decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder,
-        encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder,
+        encoder: CanonicalEncoder,
     ) -> None:
         super().__init__()
         self._decoder = decoder

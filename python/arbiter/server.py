@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import dashboard, worst_case
+from arbiter import dashboard, passthrough, request_log, telemetry, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -48,12 +48,14 @@ from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
+from arbiter.surfaces import openai_responses as responses_surface
 from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
+_NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -75,12 +77,19 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
 
 
 def _event_stream(streamed: Streamed) -> EventStreamResponse:
+    ctx = request_log.CURRENT.get()
+
+    async def close() -> None:
+        await streamed.aclose()
+        if ctx is not None:  # a stream's log line (and span): once its last event went out
+            ctx.finish(200, streamed.headers.get("x-arbiter-cache"))
+
     return EventStreamResponse(
         streamed.events,
         headers={**streamed.headers, "cache-control": "no-cache"},
         # runs even when the client left before the body was iterated: closes the upstream and
         # records the decision
-        background=BackgroundTask(streamed.aclose),
+        background=BackgroundTask(close),
         deadline=streamed.deadline,
         on_expired=streamed.events.expire,
     )
@@ -110,6 +119,7 @@ class Handlers:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.pipeline = Pipeline(services)
+        self.passthrough = passthrough.PassThrough(services)
 
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
@@ -122,7 +132,10 @@ class Handlers:
     async def reader(self, request: Request) -> Principal:
         """The caller of a read endpoint (any key, the dashboard's read-only one included)."""
         h = request.headers
-        return await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        principal = await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.tenant = principal.tenant
+        return principal
 
     async def admin(self, request: Request) -> Principal:
         principal = await self.principal(request)
@@ -144,6 +157,55 @@ class Handlers:
             return _event_stream(outcome)
         body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
         return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def responses(self, request: Request) -> Response:
+        """OpenAI's Responses API: routed like chat, answered as a Response object."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        req = responses_surface.parse_responses_request(raw)
+        outcome = await self.pipeline.handle(
+            req, principal, lambda: CancelOnDisconnect(request.receive)
+        )
+        if isinstance(outcome, Streamed):
+            return _event_stream(outcome)
+        decision_id = outcome.headers["x-arbiter-decision-id"]
+        body = responses_surface.render_result(
+            outcome.result, outcome.protocol, req, decision_id, int(time.time())
+        )
+        return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def embeddings(self, request: Request) -> Response:
+        return await self._passthrough("embeddings", request)
+
+    async def completions(self, request: Request) -> Response:
+        return await self._passthrough("completions", request)
+
+    async def _passthrough(self, kind: passthrough.Kind, request: Request) -> Response:
+        """/v1/embeddings, /v1/completions: to the named model, recorded, priced, budgeted."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        answered = await self.passthrough.handle(kind, passthrough.parse(kind, raw), principal)
+        return Response(answered.body, media_type=JSON, headers=answered.headers)
+
+    async def model(self, request: Request) -> Response:
+        """GET /v1/models/{id}: one model in OpenAI's shape, or Anthropic's with the
+        `anthropic-version` header; 404 in that shape when unknown or not allowed for the key."""
+        anthropic = "anthropic-version" in request.headers
+        render = anthropic_render if anthropic else openai_surface.render_error
+        try:
+            principal = await self.principal(request)
+            name = request.path_params["id"]
+            mine = [m for m in tenant_models(self.s.registry, principal) if m.name == name]
+            if not mine:  # the same view as GET /v1/models: the tenant's models and `auto`
+                raise UnknownModel(
+                    f"The model `{name}` does not exist or you do not have access to it.",
+                    param="model",
+                )
+        except ArbiterError as err:
+            return error_response(err, render)
+        if anthropic:
+            return json_response(anthropic_surface.models_body(mine, self.s.started_at)["data"][0])
+        return json_response(models_body(mine, int(self.s.started_at))["data"][0])
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
@@ -319,8 +381,12 @@ class Handlers:
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text from in-memory counters (no store query). Spans every tenant, so it
-        needs the admin key unless auth is open."""
-        if not self.s.auth.open:
+        needs the metrics key (`auth.metrics_key_env`) or the admin key unless auth is open;
+        a tenant's key gets 403."""
+        h = request.headers
+        if not self.s.auth.open and not self.s.auth.is_metrics_key(
+            h.get("authorization"), h.get("x-api-key")
+        ):
             await self.admin(request)
         text = self.s.metrics.render(self.s.gauges())
         if self.s.cache.active:
@@ -561,21 +627,28 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        traced = telemetry.configure(settings.telemetry)  # off unless an endpoint is set
         await svc.start()
         try:
             yield
         finally:
             await svc.stop()
+            if traced:
+                await asyncio.to_thread(telemetry.shutdown)  # flushes the last spans
 
     routes = [
-        Route("/v1/chat/completions", _guard(h.chat_completions), methods=["POST"]),
-        Route("/chat/completions", _guard(h.chat_completions), methods=["POST"]),
-        Route("/v1/messages", _guard(h.messages, anthropic_render), methods=["POST"]),
+        Route("/v1/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
+        Route("/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
+        Route("/v1/responses", _guard(h.responses, surface="responses"), methods=["POST"]),
+        Route("/v1/messages", _guard(h.messages, anthropic_render, "messages"), methods=["POST"]),
         Route(
             "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]
         ),
-        Route("/v1/models", _guard(h.models), methods=["GET"]),
-        Route("/v1/feedback", _guard(h.feedback), methods=["POST"]),
+        Route("/v1/models", _guard(h.models, surface="models"), methods=["GET"]),
+        Route("/v1/models/{id:path}", _guard(h.model, surface="models"), methods=["GET"]),
+        Route("/v1/embeddings", _guard(h.embeddings, surface="embeddings"), methods=["POST"]),
+        Route("/v1/completions", _guard(h.completions, surface="completions"), methods=["POST"]),
+        Route("/v1/feedback", _guard(h.feedback, surface="feedback"), methods=["POST"]),
         Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
         Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),
         Route("/arbiter/stats", _guard(h.stats), methods=["GET"]),
@@ -608,19 +681,47 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     return app
 
 
-def _guard(handler: Any, render: Render = openai_surface.render_error) -> Any:
+def _guard(
+    handler: Any, render: Render = openai_surface.render_error, surface: str | None = None
+) -> Any:
     """Every ArbiterError becomes an error response in the surface's shape (OpenAI's unless
-    `render` says otherwise); never a stack trace."""
+    `render` says otherwise); never a stack trace. Each request gets its id and its one log
+    line (request_log.py; `surface` None: an operator endpoint, logged at debug)."""
 
     async def endpoint(request: Request) -> Response:
+        ctx = request_log.RequestLog(
+            request_log.request_id(request.headers.get("x-request-id")), surface
+        )
+        token = request_log.CURRENT.set(ctx)
+        error = None
+        if telemetry.TRACER is not None:
+            ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
             _check_params(request)
-            return await handler(request)  # type: ignore[no-any-return]
+            with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
+                response: Response = await handler(request)
         except ArbiterError as err:
-            return error_response(err, render)
+            response = error_response(err, render)
+            error = err.code
+        finally:
+            request_log.CURRENT.reset(token)
+        _finish_headers(response, ctx.id)
+        if not isinstance(response, EventStreamResponse):  # a stream logs when it ends
+            ctx.finish(response.status_code, response.headers.get("x-arbiter-cache"), error)
+        return response
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def _finish_headers(response: Response, rid: str) -> None:
+    """Arbiter's request id as `x-arbiter-request-id`; as `x-request-id` too unless the
+    answering upstream's own id is there (what the openai SDK's `_request_id` reads: the
+    provider's id is the one its support can look up; ours is in our log line)."""
+    headers = response.headers
+    headers["x-arbiter-request-id"] = rid
+    if "x-request-id" not in headers:
+        headers["x-request-id"] = rid
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arbiter.canonical import CanonicalRequest, Protocol
 from arbiter.errors import ArbiterError
+
+if TYPE_CHECKING:
+    from arbiter.relay_codec import RelayCodec
+
+# (upstream protocol, model, decision id, created) -> the codec that streams to this client
+StreamCodecFactory = Callable[[Protocol, str, str, int], "RelayCodec"]
 
 
 @dataclass(slots=True)
@@ -37,6 +43,10 @@ class ChatRequest:
     budget_body: dict[str, Any] | None = None
     # the request's `x-arbiter-cache-control` (else `cache-control`) header: no-cache, no-store
     cache_control: str | None = None
+    # a surface whose stream format is neither protocol's own (the Responses API) gives its
+    # codec here, and what its renderer needs in `surface_data`
+    stream_codec: StreamCodecFactory | None = None
+    surface_data: object = None
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or
@@ -74,6 +84,8 @@ class ChatResult:
     latency_ms: float
     raw: bytes = b""  # the upstream's bytes, returned to the client unchanged
     protocol: Protocol = "openai"  # the wire format of `body` and `raw`
+    # the upstream's request id and rate-limit headers, for the client (http.forwarded_headers)
+    upstream_headers: dict[str, str] | None = None
 
 
 def estimate_tokens(text: str) -> int:

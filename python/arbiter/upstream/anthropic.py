@@ -32,6 +32,7 @@ from arbiter.types import ChatResult, Usage
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
+    forwarded_headers,
     log_upstream_text,
     reported_cost,
     retryable_error,
@@ -117,6 +118,7 @@ class AnthropicUpstream(HTTPProvider):
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
+            upstream_headers=forwarded_headers(headers),
         )
 
     async def open_stream(

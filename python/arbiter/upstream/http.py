@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from arbiter import request_log
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
@@ -31,6 +32,20 @@ from arbiter.upstream.transport import H1Transport
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
+_RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+
+
+def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
+    """What of an upstream's answer headers reaches the client: its rate-limit headers as they
+    are, and its own request id (OpenAI's `x-request-id`, Anthropic's `request-id`) under both
+    names, so either SDK's `_request_id` names the provider's request."""
+    out: dict[str, str] = {}
+    for name, value in headers.multi_items():
+        if name.startswith(_RATE_LIMIT_PREFIXES):
+            out[name] = value
+        elif name in ("x-request-id", "request-id"):
+            out["x-request-id"] = out["request-id"] = value
+    return out
 
 
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
@@ -104,7 +119,10 @@ def safe_error_text(model: str, status: int, raw: bytes, code: Any = None) -> st
     """What a client may read of an error answer: the status in our words, and the upstream's
     `code` when it is an identifier. The upstream's own words go to the operator log only."""
     text = raw[:_LOGGED_CHARS].decode("utf-8", "replace")
-    log.warning("upstream %s answered HTTP %d: %s", model, status, text)
+    log.warning(
+        "upstream %s answered HTTP %d: %s", model, status, text,
+        extra={"model": model, "status": status, "error": text},
+    )  # fmt: skip
     shown = safe_code(code)
     return safe_message(model, status) + (f": {shown}" if shown else "")
 
@@ -112,7 +130,7 @@ def safe_error_text(model: str, status: int, raw: bytes, code: Any = None) -> st
 def log_upstream_text(model: str, what: str, raw: bytes) -> None:
     """The upstream's own words, for the operator only."""
     text = raw[:_LOGGED_CHARS].decode("utf-8", "replace")
-    log.warning("upstream %s %s: %s", model, what, text)
+    log.warning("upstream %s %s: %s", model, what, text, extra={"model": model, "error": text})
 
 
 def retryable_error(
@@ -146,7 +164,10 @@ def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> Upstre
     at = f" {where}" if where else ""
     if isinstance(err, httpx.TimeoutException):
         return UpstreamTimeout(f"{model}: timed out{at} ({type(err).__name__})")
-    log.warning("upstream %s: connection failed%s: %s: %s", model, at, type(err).__name__, err)
+    log.warning(
+        "upstream %s: connection failed%s: %s: %s", model, at, type(err).__name__, err,
+        extra={"model": model, "error": f"{type(err).__name__}: {err}"},
+    )  # fmt: skip
     return UpstreamUnavailable(f"{model}: connection failed{at} ({type(err).__name__})")
 
 
@@ -201,9 +222,17 @@ class HTTPProvider:
         """The protocol's reading of an error answer (safe text, classified)."""
         raise NotImplementedError
 
-    async def _post(self, payload: bytes, timeouts: dict[str, float]) -> httpx.Response:
+    async def _post(
+        self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
+    ) -> httpx.Response:
+        ctx = request_log.CURRENT.get()
+        headers = (
+            self._headers
+            if ctx is None
+            else httpx.Headers([*self._headers.raw, (b"x-request-id", ctx.id.encode())])
+        )  # the client's request id goes upstream: one id across both logs
         request = httpx.Request(
-            "POST", self._url, headers=self._headers, content=payload,
+            "POST", url or self._url, headers=headers, content=payload,
             extensions={"timeout": timeouts},
         )  # fmt: skip
         return await self._transport.handle_async_request(request)
@@ -211,11 +240,13 @@ class HTTPProvider:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
-    async def _fetch(self, payload: bytes, model: str) -> tuple[bytes, httpx.Headers]:
+    async def _fetch(
+        self, payload: bytes, model: str, url: httpx.URL | None = None
+    ) -> tuple[bytes, httpx.Headers]:
         """A whole non-streaming 2xx answer, within the total timeout and the response cap."""
         try:
             async with asyncio.timeout(self._failover.total_timeout_s):
-                resp = await self._post(payload, self._complete_timeout)
+                resp = await self._post(payload, self._complete_timeout, url)
                 try:
                     raw = await read_at_most(resp, self.settings.max_response_bytes)
                 finally:
@@ -284,6 +315,7 @@ class SSEStream:
         self._held: list[bytes] = []
         self._deadline = deadline
         self._reported_cost = reported_cost(None, resp.headers)
+        self.upstream_headers = forwarded_headers(resp.headers)
         self.usage: Usage | None = None
         self.done = False
 

@@ -20,6 +20,7 @@ from arbiter.types import ChatResult, Usage
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
+    forwarded_headers,
     reported_cost,
     retryable_error,
     safe_code,
@@ -55,11 +56,31 @@ class OpenAIUpstream(HTTPProvider):
             headers["authorization"] = f"Bearer {settings.api_key}"
         url = httpx.URL(settings.base_url.rstrip("/") + "/chat/completions")
         super().__init__(settings, failover, url, headers, transport)
+        self._base = settings.base_url.rstrip("/")
+        self._endpoints: dict[str, httpx.URL] = {}
 
     def _http_error(
         self, model: str, status: int, raw: bytes, headers: httpx.Headers
     ) -> UpstreamError:
         return http_error(model, status, raw, headers)
+
+    async def call_endpoint(
+        self, path: str, body: dict[str, Any], model: ModelSettings
+    ) -> tuple[dict[str, Any], bytes, httpx.Headers]:
+        """POST a body to another endpoint of this upstream (`/embeddings`, `/completions`):
+        the parsed JSON object, its bytes and the headers, with the same timeouts, size cap and
+        error classification as chat."""
+        url = self._endpoints.get(path)
+        if url is None:
+            url = self._endpoints[path] = httpx.URL(self._base + path)
+        raw, headers = await self._fetch(self._payload(body, model), model.name, url)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{model.name}: malformed answer from upstream")
+        return data, raw, headers
 
     def _payload(self, body: dict[str, Any], model: ModelSettings) -> bytes:
         return orjson.dumps({**body, "model": model.upstream_model})
@@ -85,6 +106,7 @@ class OpenAIUpstream(HTTPProvider):
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
+            upstream_headers=forwarded_headers(headers),
         )
 
     async def open_stream(

@@ -35,6 +35,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.offline.sim.config import ModelProfile
 from arbiter.offline.sim.failures import FailureKind
+from arbiter.offline.sim.headers import provider_headers
 from arbiter.offline.sim.simulate import CachePrefix, Completion, Failed, simulate
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import count_tokens, prompt_tokens, state_of
@@ -148,6 +149,7 @@ async def messages(request: Request) -> Response:
     if isinstance(outcome, Failed):
         return failure_response(outcome.kind, outcome.rng)
     message_id = f"msg_sim{outcome.id_bits:016x}"
+    outcome.headers.update(provider_headers(request, outcome.id_bits, "anthropic"))
     if req.stream:
         return _stream(message_id, profile.name, outcome)
     await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))

@@ -21,9 +21,10 @@ from starlette.routing import Route
 
 from arbiter import linear
 from arbiter.errors import ConfigError
-from arbiter.offline.sim import anthropic_wire
+from arbiter.offline.sim import anthropic_wire, legacy_wire
 from arbiter.offline.sim.config import ModelProfile, SimConfig
 from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status, malformed_body
+from arbiter.offline.sim.headers import provider_headers
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.schedule import parse_steps
 from arbiter.offline.sim.simulate import Failed, simulate
@@ -44,6 +45,8 @@ def build_app(config: SimConfig) -> Starlette:
         routes=[
             Route("/v1/models", _list_models, methods=["GET"]),
             Route("/v1/chat/completions", _chat, methods=["POST"]),
+            Route("/v1/embeddings", legacy_wire.embeddings, methods=["POST"]),
+            Route("/v1/completions", legacy_wire.completions, methods=["POST"]),
             Route("/v1/messages", anthropic_wire.messages, methods=["POST"]),
             Route(
                 "/v1/messages/count_tokens", anthropic_wire.count_message_tokens, methods=["POST"]
@@ -175,17 +178,22 @@ async def _chat(request: Request) -> Response:
         return _error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                       "Use 'max_completion_tokens' instead.", "invalid_request_error",
                       "unsupported_parameter", "max_tokens")  # fmt: skip
-    return await _complete(state, profile, body, messages)
+    return await _complete(state, profile, body, messages, request)
 
 
 async def _complete(
-    state: SimState, profile: ModelProfile, body: dict[str, Any], messages: list[Any]
+    state: SimState,
+    profile: ModelProfile,
+    body: dict[str, Any],
+    messages: list[Any],
+    request: Request,
 ) -> Response:
     stream = body.get("stream") is True
     outcome = await simulate(state, profile, body, stream)
     if isinstance(outcome, Failed):
         status, payload, headers = failure_status(outcome.kind, outcome.rng)
         return Response(payload, status, headers, "application/json")
+    outcome.headers.update(provider_headers(request, outcome.id_bits, "openai"))
     usage_json: dict[str, Any] = {"prompt_tokens": outcome.usage[0],
                                   "completion_tokens": outcome.usage[1],
                                   "total_tokens": sum(outcome.usage)}  # fmt: skip

@@ -1,0 +1,131 @@
+"""Log output: readable text by default, one JSON object per line with `server.log_format =
+"json"`. Both render a record's `extra=` fields (the stdlib's formatters drop them), so a line
+like `upstream attempt failed` carries its model, upstream and error. A record that names a
+`model` but no `upstream` gets the model's upstream from the config (UpstreamOf), so every
+warning about a model says where it was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+# the attributes every LogRecord has: anything else on a record came from `extra=`
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+_QUOTED = frozenset(' "=\n\r\t\\')  # a value holding one of these is written as a JSON string
+
+
+def _text_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return f"{value:.6g}"
+    text = value if kind is str else orjson.dumps(value, default=str).decode()
+    if not text or not _QUOTED.isdisjoint(text):
+        return orjson.dumps(text).decode()  # quoted, escaped: one line, unambiguous
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value ...` (values with spaces quoted as JSON), then a
+    traceback if any. The local time's seconds are formatted once per second: this runs for
+    every request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        parts = [
+            f"{self._stamp},{int(record.msecs):03d} {record.levelname} {record.name}: "
+            f"{record.getMessage()}"
+        ]
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD:
+                parts.append(f"{key}={_text_value(value)}")
+        line = " ".join(parts)
+        if record.exc_info:
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)
+            line += "\n" + record.exc_text
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, the extra fields, exc."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # formatted once per second: this runs for every request
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        out: dict[str, Any] = {
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for k, v in record.__dict__.items():
+            if k not in _STANDARD:
+                out.setdefault(k, v)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+class UpstreamOf(logging.Filter):
+    """Adds `upstream` to a record that names a `model` (or `upstream_model`) but no upstream."""
+
+    def __init__(self, upstream_of: Mapping[str, str]) -> None:
+        super().__init__()
+        self._of = dict(upstream_of)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        d = record.__dict__
+        if "upstream" not in d:
+            model = d.get("model", d.get("upstream_model"))
+            if isinstance(model, str) and model in self._of:
+                d["upstream"] = self._of[model]
+        return True
+
+
+def configure(
+    level: str, fmt: str = "text", upstream_of: Mapping[str, str] | None = None
+) -> logging.Handler:
+    """The root logger writes to stderr in `fmt` at `level` (replacing earlier handlers)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+    if upstream_of:
+        handler.addFilter(UpstreamOf(upstream_of))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler

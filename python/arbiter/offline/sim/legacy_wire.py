@@ -1,0 +1,149 @@
+"""The simulator's /v1/embeddings and /v1/completions, for OpenAI-protocol models.
+
+Embeddings are deterministic: each input's vector is drawn from a hash of (model, input), unit
+length, `dimensions` long (256 unless asked), as floats or base64 little-endian float32; usage
+counts the input's tokens. Completions are simulate()'s answer to the prompt as one user
+message (the same failures, latency, billing and stats as chat), in the text_completion shape.
+Both send the provider's request id and rate-limit headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import struct
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from arbiter.offline.sim.config import ModelProfile
+from arbiter.offline.sim.failures import error_body, failure_status
+from arbiter.offline.sim.headers import provider_headers
+from arbiter.offline.sim.simulate import Failed, simulate
+from arbiter.offline.sim.state import state_of
+from arbiter.types import count_tokens
+
+DEFAULT_DIMENSIONS = 256
+_MAX_DIMENSIONS = 4096
+
+
+def _bad(message: str, param: str | None = None, status: int = 400) -> Response:
+    code = "model_not_found" if status == 404 else None
+    body = error_body(message, "invalid_request_error", code, param)
+    return Response(body, status, media_type="application/json")
+
+
+async def _read(request: Request) -> tuple[dict[str, Any], ModelProfile] | Response:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _bad("We could not parse the JSON body of your request.")
+    if not isinstance(body, dict):
+        return _bad("The request body must be a JSON object.")
+    model = body.get("model")
+    profile = state_of(request).profiles.get(model) if isinstance(model, str) else None
+    if profile is None or profile.protocol != "openai":
+        return _bad(f"The model `{model}` does not exist.", "model", 404)
+    return body, profile
+
+
+def embedding(model: str, item: Any, dimensions: int) -> list[float]:
+    """A unit vector drawn from a hash of (model, item): the same input, the same vector."""
+    seed = hashlib.blake2b(orjson.dumps([model, item]), digest_size=32).digest()
+    values: list[float] = []
+    counter = 0
+    while len(values) < dimensions:
+        block = hashlib.blake2b(seed + counter.to_bytes(4, "little"), digest_size=64).digest()
+        values.extend((b - 127.5) / 127.5 for b in block)
+        counter += 1
+    vector = values[:dimensions]
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [round(v / norm, 7) for v in vector]
+
+
+def _items(value: Any) -> list[Any] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(v, int) for v in value):
+            return [value]  # one token array
+        return value
+    return None
+
+
+def _tokens(items: list[Any]) -> int:
+    return sum(count_tokens([i]) if isinstance(i, str) else len(i) for i in items)
+
+
+async def embeddings(request: Request) -> Response:
+    read = await _read(request)
+    if isinstance(read, Response):
+        return read
+    body, profile = read
+    items = _items(body.get("input"))
+    if items is None:
+        return _bad("'input' must be a string or a non-empty array.", "input")
+    dims = body.get("dimensions", DEFAULT_DIMENSIONS)
+    if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= _MAX_DIMENSIONS:
+        return _bad(f"'dimensions' must be an integer in [1, {_MAX_DIMENSIONS}].", "dimensions")
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for i, item in enumerate(items):
+        vector = embedding(profile.name, item, dims)
+        value: Any = (
+            base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if as_base64 else vector
+        )
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    tokens = _tokens(items)
+    stats = state_of(request).stats[profile.name]
+    stats.requests += 1
+    stats.ok += 1
+    await asyncio.sleep(profile.latency_ms / 1000)
+    answer = {
+        "object": "list", "data": data, "model": profile.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }  # fmt: skip
+    bits = int.from_bytes(hashlib.blake2b(orjson.dumps(items), digest_size=8).digest(), "little")
+    headers = provider_headers(request, bits, "openai")
+    return Response(orjson.dumps(answer), 200, headers, "application/json")
+
+
+async def completions(request: Request) -> Response:
+    read = await _read(request)
+    if isinstance(read, Response):
+        return read
+    body, profile = read
+    prompt = body.get("prompt")
+    items = _items(prompt)
+    if items is None:
+        return _bad("'prompt' must be a string or a non-empty array.", "prompt")
+    text = "\n".join(i if isinstance(i, str) else " ".join(map(str, i)) for i in items)
+    chat = {
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": body.get("max_tokens") or 16,
+        "stop": body.get("stop"),
+    }
+    outcome = await simulate(state_of(request), profile, chat, False)
+    if isinstance(outcome, Failed):
+        status, payload, headers = failure_status(outcome.kind, outcome.rng)
+        return Response(payload, status, headers, "application/json")
+    await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
+    finish = outcome.finish if outcome.finish in ("stop", "length") else "stop"
+    usage: dict[str, Any] = {
+        "prompt_tokens": outcome.usage[0], "completion_tokens": outcome.usage[1],
+        "total_tokens": sum(outcome.usage),
+    }  # fmt: skip
+    if outcome.body_cost is not None:
+        usage["cost"] = outcome.body_cost
+    answer = {
+        "id": f"cmpl-sim{outcome.id_bits:016x}", "object": "text_completion",
+        "created": int(time.time()), "model": profile.name,
+        "choices": [{"text": outcome.text, "index": 0, "logprobs": None, "finish_reason": finish}],
+        "usage": usage,
+    }  # fmt: skip
+    headers = {**outcome.headers, **provider_headers(request, outcome.id_bits, "openai")}
+    return Response(orjson.dumps(answer), 200, headers, "application/json")

@@ -1,0 +1,253 @@
+"""POST /v1/embeddings and /v1/completions: passed through to the model the client names.
+
+Not routed (there is no quality signal to route embeddings or raw completions by), so `auto`
+is a 400; otherwise every call is what a chat call is: the model must exist and be allowed for
+the key, and speak OpenAI's API (Anthropic's has neither endpoint); the worst case is reserved
+against the budget caps before the call (embeddings: the input's tokens at the input price;
+completions: the prompt's plus `max_tokens` (16 when unset, OpenAI's default) for each of
+`n`/`best_of` choices), retries and the circuit breaker act as for chat (failover.py, this one
+model only), and the call is recorded as a `passthrough` decision with its cost (the upstream's
+usage at the registry's prices, or the cost it reported). Its baseline cost is its own cost:
+nothing was saved by routing. The answer is the upstream's bytes with Arbiter's headers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from arbiter import request_log, telemetry
+from arbiter.budget import billed_cost
+from arbiter.errors import ArbiterError, InvalidRequest, PolicyDenied, UnknownModel
+from arbiter.failover import run_with_failover
+from arbiter.principal import Principal
+from arbiter.protocols import _check as c
+from arbiter.records import Attempt, DecisionRecord
+from arbiter.types import Usage, count_tokens
+from arbiter.upstream.http import forwarded_headers
+from arbiter.upstream.openai import OpenAIUpstream, parse_usage
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+Kind = Literal["embeddings", "completions"]
+_DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's default max_tokens for /v1/completions
+_MAX_CHOICES = 128
+
+
+@dataclass(slots=True)
+class Parsed:
+    model: str
+    body: dict[str, Any]
+    prompt_tokens: int  # counted with the budget tokenizer (o200k); token arrays by length
+    output_tokens: int  # the most the call may produce (all choices)
+
+
+def parse(kind: Kind, raw: bytes) -> Parsed:
+    body = c.obj(c.load_json(raw), "body")
+    c.sendable(body)
+    model = c.string(body.get("model"), "model", non_empty=True)
+    if model == "auto":
+        raise InvalidRequest(
+            f"/v1/{kind} is not routed: name the model to use ('auto' is for chat, messages "
+            "and responses).",
+            param="model",
+        )
+    if kind == "embeddings":
+        tokens = _input_tokens(body.get("input"), "input")
+        dims = body.get("dimensions")
+        if dims is not None:
+            c.integer(dims, "dimensions", minimum=1)
+        fmt = body.get("encoding_format")
+        if fmt is not None and fmt not in ("float", "base64"):
+            raise InvalidRequest(
+                "'encoding_format' must be 'float' or 'base64'.", param="encoding_format"
+            )
+        return Parsed(model, body, tokens, 0)
+    if c.opt_bool(body.get("stream"), "stream"):
+        raise InvalidRequest(
+            "'stream' is not supported on /v1/completions through Arbiter; use "
+            "/v1/chat/completions to stream.",
+            param="stream",
+        )
+    tokens = _input_tokens(body.get("prompt"), "prompt")
+    max_tokens = c.opt_integer(body.get("max_tokens"), "max_tokens", minimum=0)
+    n = c.opt_integer(body.get("n"), "n", minimum=1) or 1
+    best_of = c.opt_integer(body.get("best_of"), "best_of", minimum=1) or 1
+    if max(n, best_of) > _MAX_CHOICES:
+        raise InvalidRequest(f"'n' and 'best_of' must be at most {_MAX_CHOICES}.", param="n")
+    for key in ("temperature", "top_p"):
+        c.opt_number(body.get(key), key, 0.0, 2.0)
+    limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
+    return Parsed(model, body, tokens, limit * max(n, best_of))
+
+
+def _input_tokens(value: Any, param: str) -> int:
+    """A string, strings, a token array or token arrays (OpenAI's accepted forms)."""
+    if isinstance(value, str):
+        return count_tokens([value])
+    items = c.array(value, param, non_empty=True)
+    if all(isinstance(v, str) for v in items):
+        return count_tokens(items)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        return len(items)
+    if all(
+        isinstance(v, list) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+        for v in items
+    ):
+        return sum(len(v) for v in items)
+    raise InvalidRequest(
+        f"'{param}' must be a string, an array of strings, an array of token ids or an array "
+        "of token-id arrays.",
+        param=param,
+    )
+
+
+@dataclass(slots=True)
+class Answered:
+    body: bytes
+    headers: dict[str, str]
+
+
+class PassThrough:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def handle(self, kind: Kind, req: Parsed, principal: Principal) -> Answered:
+        s = self.s
+        model = s.registry.get(req.model)
+        if model is None:
+            raise UnknownModel(
+                f"The model `{req.model}` does not exist or you do not have access to it.",
+                param="model",
+            )
+        if principal.allowed_models is not None and req.model not in principal.allowed_models:
+            raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
+        upstream = s.upstream_for(req.model)
+        if not isinstance(upstream, OpenAIUpstream):
+            raise InvalidRequest(
+                f"The model `{req.model}` is served over Anthropic's API, which has no /v1/{kind} "
+                "endpoint.",
+                param="model",
+            )
+        decision_id = s.new_id()
+        started = time.perf_counter()
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.requested_model = req.model
+        budgets = s.budgets
+        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+
+        def worst(name: str) -> float:
+            return s.registry[name].cost_usd(req.prompt_tokens, req.output_tokens)
+
+        charge = await budgets.open(decision_id, caps, worst, (req.model,))
+        attempts: list[Attempt] = []
+        path = "/" + kind
+
+        async def call(name: str) -> tuple[dict[str, Any], bytes, Any]:
+            m = s.registry[name]
+
+            def send() -> Awaitable[tuple[dict[str, Any], bytes, Any]]:
+                if telemetry.TRACER is None:
+                    return upstream.call_endpoint(path, req.body, m)
+                return telemetry.attempt(
+                    lambda: upstream.call_endpoint(path, req.body, m),
+                    operation="embeddings" if kind == "embeddings" else "text_completion",
+                    provider="openai", model=name, upstream_model=m.upstream_model,
+                )  # fmt: skip
+
+            return await budgets.call(charge, name, send)
+
+        try:
+            _, (data, raw, headers) = await run_with_failover(
+                (req.model,), call, settings=s.settings.failover, breaker=s.breaker,
+                attempts=attempts,
+            )  # fmt: skip
+        except ArbiterError as err:
+            await self._record(kind, req, principal, decision_id, started, attempts, None, err)
+            if caps:
+                await budgets.release(decision_id)
+            raise
+        except BaseException:
+            if caps:
+                await budgets.release(decision_id)
+            raise
+        usage = parse_usage(data, headers)
+        cost = await self._record(
+            kind, req, principal, decision_id, started, attempts, usage, None,
+            committed=charge.committed,
+        )  # fmt: skip
+        if plan_log := request_log.CURRENT.get():
+            plan_log.upstream_request_id = headers.get("x-request-id")
+        out = {
+            "x-arbiter-model": req.model,
+            "x-arbiter-decision-id": decision_id,
+            "x-arbiter-task": _task(kind),
+            "x-arbiter-cost-usd": f"{cost:.8f}",
+            "x-arbiter-baseline-cost-usd": f"{cost:.8f}",
+            **forwarded_headers(headers),
+        }
+        return Answered(raw or orjson.dumps(data), out)
+
+    async def _record(
+        self,
+        kind: Kind,
+        req: Parsed,
+        principal: Principal,
+        decision_id: str,
+        started: float,
+        attempts: list[Attempt],
+        usage: Usage | None,
+        error: ArbiterError | None,
+        committed: float = 0.0,
+    ) -> float:
+        s = self.s
+        m = s.registry[req.model]
+        pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
+        ct = usage.completion_tokens if usage else 0
+        if error is None:
+            billed = billed_cost(m, usage)
+            # no usage: what it may have cost (its worst case), as for chat
+            worst = m.cost_usd(req.prompt_tokens, req.output_tokens)
+            cost = (billed if billed is not None else worst) + committed
+        else:
+            cost = committed
+        record = DecisionRecord(
+            id=decision_id,
+            ts=time.time(),
+            tenant=principal.tenant,
+            task=_task(kind),
+            mode="passthrough",
+            chosen_model=req.model,
+            reason=f"pass-through: /v1/{kind} to {req.model}",
+            candidates=(),
+            attempts=tuple(attempts),
+            status="failed" if error else "ok",
+            cost_usd=cost,
+            baseline_model=req.model,  # not routed: no saving to claim
+            baseline_cost_usd=cost,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            key_id=principal.key_id,
+            error=error.code if error else None,
+            cost_source="upstream" if usage and usage.reported_cost_usd is not None else "registry",
+        )
+        await s.record(record)
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.decided(record)
+        s.on_spend(_Spend(decision_id), cost)
+        return cost
+
+
+def _task(kind: Kind) -> str:
+    return "embedding" if kind == "embeddings" else "completion"
+
+
+@dataclass(slots=True)
+class _Spend:
+    decision_id: str  # what Services.on_spend reads of a plan

@@ -1,0 +1,457 @@
+"""OpenAI Responses API (POST /v1/responses) <-> canonical types. Pure: no I/O, no clock.
+
+Arbiter answers the Responses API statelessly: every request carries its whole conversation
+(`input` as a string or a list of items, `instructions` as the system prompt), nothing is
+stored, so `previous_response_id`, `conversation`, `background` and `store: true` are refused
+with a 400 naming the parameter. Function tools only (the hosted tools run at OpenAI).
+
+Input items read: messages (`role` user/assistant/system/developer, content a string or
+input_text / input_image / output_text / refusal parts), `function_call` (an earlier tool call
+of the model) and `function_call_output` (its result). `text.format` maps onto the chat
+`response_format`, `max_output_tokens` onto `max_tokens`, `reasoning.effort` onto
+`reasoning_effort` (an OpenAI-only extra: Anthropic models are then ineligible).
+
+The answer: `response_object` builds the Response (the request's parameters echoed, as OpenAI
+does) from canonical output; the stream encoder is openai_responses_stream.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from arbiter.canonical import (
+    CanonicalRequest,
+    CanonicalResponse,
+    CanonicalUsage,
+    ContentPart,
+    ImagePart,
+    Message,
+    OpaquePart,
+    Part,
+    ResponseFormat,
+    Role,
+    StopReason,
+    TextPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+
+# Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
+_IGNORED = frozenset({
+    "metadata", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
+    "service_tier", "include", "stream_options", "truncation", "top_logprobs", "user",
+})  # fmt: skip
+_READ = frozenset({
+    "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text",
+    "max_output_tokens", "temperature", "top_p", "stream", "store", "reasoning",
+    "previous_response_id", "conversation", "background", "prompt", "max_tool_calls",
+})  # fmt: skip
+_STATEFUL = ("previous_response_id", "conversation", "prompt")
+
+
+@dataclass(frozen=True, slots=True)
+class Echo:
+    """The request's parameters as the Response object repeats them."""
+
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    parallel_tool_calls: bool = True
+    temperature: float = 1.0
+    top_p: float = 1.0
+    text_format: dict[str, Any] = field(default_factory=lambda: {"type": "text"})
+    metadata: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None
+
+
+def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
+    """A Responses request body -> the canonical request (source "openai": it is sent to
+    OpenAI upstreams as Chat Completions) and what the answer echoes. InvalidRequest names the
+    parameter."""
+    body = c.obj(body, "body")
+    c.sendable(body)
+    model = c.string(body.get("model"), "model", non_empty=True)
+    for key in _STATEFUL:
+        if body.get(key) is not None:
+            raise InvalidRequest(
+                f"'{key}' is not supported: Arbiter's Responses API is stateless and keeps no "
+                "responses. Send the whole conversation in 'input'.",
+                param=key,
+            )
+    if c.opt_bool(body.get("store"), "store"):
+        raise InvalidRequest(
+            "'store': true is not supported: Arbiter keeps no responses. Set 'store' to false "
+            "(or leave it out) and send the whole conversation in 'input'.",
+            param="store",
+        )
+    if c.opt_bool(body.get("background"), "background"):
+        raise InvalidRequest("'background' responses are not supported.", param="background")
+    unknown = [k for k in body if k not in _READ and k not in _IGNORED and body[k] is not None]
+    if unknown:
+        raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
+    instructions = c.opt_string(body.get("instructions"), "instructions")
+    system = [instructions] if instructions else []
+    messages = _input(body.get("input"), system)
+    tools_raw = c.array(body.get("tools") or [], "tools")
+    tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
+    fmt_raw, response_format = _text_format(body.get("text"))
+    max_tokens = c.opt_integer(body.get("max_output_tokens"), "max_output_tokens", minimum=1)
+    temperature = c.opt_number(body.get("temperature"), "temperature", 0.0, 2.0)
+    top_p = c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
+    parallel = body.get("parallel_tool_calls")
+    parallel_tool_calls = None if parallel is None else c.opt_bool(parallel, "parallel_tool_calls")
+    extras: dict[str, Any] = {}
+    reasoning = body.get("reasoning")
+    if reasoning is not None:
+        effort = c.obj(reasoning, "reasoning").get("effort")
+        if effort is not None:
+            extras["reasoning_effort"] = c.string(effort, "reasoning.effort")
+    metadata = c.obj(body.get("metadata") or {}, "metadata")
+    user = c.opt_string(body.get("user"), "user")
+    canonical = CanonicalRequest(
+        model=model,
+        messages=messages,
+        source="openai",
+        system=tuple(system),
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=parallel_tool_calls,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        stream=c.opt_bool(body.get("stream"), "stream"),
+        include_usage=True,
+        response_format=response_format,
+        user=user,
+        extras=extras,
+    )
+    echo = Echo(
+        instructions=instructions,
+        max_output_tokens=max_tokens,
+        tools=[_tool_echo(t, raw) for t, raw in zip(tools, tools_raw, strict=True)],
+        tool_choice=body.get("tool_choice") or "auto",
+        parallel_tool_calls=True if parallel_tool_calls is None else parallel_tool_calls,
+        temperature=1.0 if temperature is None else temperature,
+        top_p=1.0 if top_p is None else top_p,
+        text_format=fmt_raw,
+        metadata=metadata,
+        user=user,
+    )
+    return canonical, echo
+
+
+def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
+    if isinstance(raw, str):
+        if not raw:
+            raise InvalidRequest("'input' must not be empty.", param="input")
+        return (Message("user", (TextPart(raw),)),)
+    items = c.array(raw, "input", non_empty=True)
+    out: list[Message] = []
+
+    def add(role: Role, parts: tuple[Part, ...]) -> None:
+        # consecutive items of one role are one turn (a message and its function calls)
+        if out and out[-1].role == role:
+            out[-1] = Message(role, out[-1].parts + parts)
+        else:
+            out.append(Message(role, parts))
+
+    calls: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"input[{i}]"
+        item = c.obj(item, where)
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            parts = _parts(item.get("content"), where)
+            if role in ("system", "developer"):
+                system.append("".join(p.text for p in parts if isinstance(p, TextPart)))
+            elif role in ("user", "assistant"):
+                add(role, parts)
+            else:
+                raise InvalidRequest(
+                    f"Invalid value for '{where}.role': {role!r}.", param=f"{where}.role"
+                )
+        elif kind == "function_call":
+            call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
+            calls.add(call_id)
+            name = c.string(item.get("name"), f"{where}.name", non_empty=True)
+            arguments = c.string(item.get("arguments", ""), f"{where}.arguments")
+            add("assistant", (ToolCallPart(call_id, name, arguments),))
+        elif kind == "function_call_output":
+            call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
+            if call_id not in calls:
+                raise InvalidRequest(
+                    f"{where}: no function_call with call_id {call_id!r} before this output "
+                    "(Arbiter keeps no earlier responses: send the function_call item too).",
+                    param=f"{where}.call_id",
+                )
+            output = item.get("output")
+            content = (
+                (TextPart(output),)
+                if isinstance(output, str)
+                else tuple(
+                    p
+                    for p in _parts(c.array(output, f"{where}.output"), where)
+                    if isinstance(p, TextPart | ImagePart)
+                )
+            )
+            add("user", (ToolResultPart(call_id, content),))
+        elif kind == "item_reference":
+            raise InvalidRequest(
+                f"'{where}': item references need stored responses, which Arbiter does not keep.",
+                param=f"{where}.type",
+            )
+        elif kind == "reasoning":
+            continue  # an earlier turn's reasoning summary: context for OpenAI only; not text
+        else:
+            raise InvalidRequest(
+                f"Invalid value for '{where}.type': {kind!r} (supported: message, "
+                "function_call, function_call_output).",
+                param=f"{where}.type",
+            )
+    if not out:
+        raise InvalidRequest("'input' holds no user or assistant message.", param="input")
+    return tuple(out)
+
+
+def _parts(content: Any, where: str) -> tuple[Part, ...]:
+    if isinstance(content, str):
+        return (TextPart(content),)
+    out: list[Part] = []
+    for j, part in enumerate(c.array(content, f"{where}.content")):
+        at = f"{where}.content[{j}]"
+        part = c.obj(part, at)
+        kind = part.get("type")
+        if kind in ("input_text", "output_text", "text"):
+            out.append(TextPart(c.string(part.get("text"), f"{at}.text")))
+        elif kind == "refusal":
+            out.append(TextPart(c.string(part.get("refusal"), f"{at}.refusal")))
+        elif kind == "input_image":
+            url = part.get("image_url")
+            if not isinstance(url, str) or not url:
+                raise InvalidRequest(
+                    f"'{at}.image_url' (a URL or data URL) is required; file ids need OpenAI's "
+                    "file store.",
+                    param=f"{at}.image_url",
+                )
+            out.append(_image(url, at))
+        elif kind == "input_file":
+            out.append(OpaquePart("openai", "file", part))
+        else:
+            raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
+    return tuple(out)
+
+
+def _image(url: str, where: str) -> ImagePart:
+    if not url.startswith("data:"):
+        return ImagePart(url=url)
+    head, sep, data = url[5:].partition(",")
+    media_type, _, encoding = head.partition(";")
+    if not sep or encoding != "base64" or not media_type:
+        raise InvalidRequest(
+            f"'{where}.image_url': a data URL must be data:<media type>;base64,<data>",
+            param=f"{where}.image_url",
+        )
+    return ImagePart(media_type, data)
+
+
+def _tool(raw: Any, where: str) -> Tool:
+    tool = c.obj(raw, where)
+    if tool.get("type") != "function":
+        raise InvalidRequest(
+            f"'{where}.type' {tool.get('type')!r} is not supported: Arbiter's Responses API "
+            "serves function tools only (hosted tools run at OpenAI).",
+            param=f"{where}.type",
+        )
+    parameters = tool.get("parameters")
+    return Tool(
+        c.string(tool.get("name"), f"{where}.name", non_empty=True),
+        c.opt_string(tool.get("description"), f"{where}.description"),
+        c.obj(parameters, f"{where}.parameters")
+        if parameters is not None
+        else {"type": "object", "properties": {}},
+    )
+
+
+def _tool_echo(tool: Tool, raw: dict[str, Any]) -> dict[str, Any]:
+    """A function tool as the Response object lists it (the spec's FunctionTool)."""
+    strict = raw.get("strict")
+    return {
+        "type": "function", "name": tool.name, "description": tool.description,
+        "parameters": tool.parameters, "strict": strict if isinstance(strict, bool) else None,
+    }  # fmt: skip
+
+
+def _tool_choice(raw: Any) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none"):
+        return ToolChoice(raw)
+    if raw == "required":
+        return ToolChoice("any")
+    choice = c.obj(raw, "tool_choice")
+    if choice.get("type") != "function":
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': use auto, none, required or a function.",
+            param="tool_choice",
+        )
+    return ToolChoice("named", c.string(choice.get("name"), "tool_choice.name", non_empty=True))
+
+
+def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
+    if raw is None:
+        return {"type": "text"}, None
+    text = c.obj(raw, "text")
+    fmt = text.get("format")
+    if fmt is None:
+        return {"type": "text"}, None
+    fmt = c.obj(fmt, "text.format")
+    kind = fmt.get("type")
+    if kind == "text":
+        return fmt, None
+    if kind == "json_object":
+        return fmt, ResponseFormat("json_object")
+    if kind == "json_schema":
+        schema = c.obj(fmt.get("schema"), "text.format.schema")
+        name = c.string(fmt.get("name"), "text.format.name", non_empty=True)
+        strict = c.opt_bool(fmt.get("strict"), "text.format.strict")
+        return fmt, ResponseFormat("json_schema", schema, name, strict)
+    raise InvalidRequest(
+        f"Invalid value for 'text.format.type': {kind!r}.", param="text.format.type"
+    )
+
+
+# -- the Response object ------------------------------------------------------------------------
+
+
+def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_input_tokens,
+            "cache_write_tokens": usage.cache_creation_input_tokens,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.prompt_tokens + usage.output_tokens,
+    }
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+    content = [output_text(text)] if status == "completed" else []
+    return {
+        "id": item_id, "type": "message", "role": "assistant", "status": status,
+        "content": content,
+    }  # fmt: skip
+
+
+def output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def function_call_item(
+    item_id: str, call_id: str, name: str, arguments: str, status: str = "completed"
+) -> dict[str, Any]:
+    return {
+        "id": item_id, "type": "function_call", "call_id": call_id, "name": name,
+        "arguments": arguments, "status": status,
+    }  # fmt: skip
+
+
+def output_items(response_id: str, parts: tuple[ContentPart, ...]) -> list[dict[str, Any]]:
+    """Consecutive text parts are one message item; each tool call is a function_call item."""
+    items: list[dict[str, Any]] = []
+    text: list[str] = []
+    for part in parts:
+        if isinstance(part, TextPart):
+            text.append(part.text)
+            continue
+        if text:
+            items.append(message_item(item_id(response_id, "msg", len(items)), "".join(text)))
+            text = []
+        items.append(
+            function_call_item(
+                item_id(response_id, "fc", len(items)), part.id, part.name, part.arguments
+            )
+        )
+    if text or not items:
+        items.append(message_item(item_id(response_id, "msg", len(items)), "".join(text)))
+    return items
+
+
+def item_id(response_id: str, kind: str, index: int) -> str:
+    return f"{kind}_{response_id.removeprefix('resp_')}_{index}"
+
+
+def response_id(decision_id: str) -> str:
+    return "resp_" + decision_id
+
+
+_INCOMPLETE: dict[StopReason, str] = {
+    "max_tokens": "max_output_tokens",
+    "refusal": "content_filter",
+}
+
+
+def response_object(
+    rid: str,
+    created_at: int,
+    model: str,
+    echo: Echo,
+    *,
+    output: list[dict[str, Any]],
+    status: str,
+    stop_reason: StopReason | None = None,
+    usage: CanonicalUsage | None = None,
+    completed_at: int | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    incomplete = _INCOMPLETE.get(stop_reason) if stop_reason is not None else None
+    if incomplete is not None and status == "completed":
+        status = "incomplete"
+    body = {
+        "id": rid,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "completed_at": completed_at if status == "completed" else None,
+        "error": error,
+        "incomplete_details": {"reason": incomplete} if incomplete else None,
+        "instructions": echo.instructions,
+        "max_output_tokens": echo.max_output_tokens,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": echo.parallel_tool_calls,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": False,
+        "temperature": echo.temperature,
+        "text": {"format": echo.text_format},
+        "tool_choice": echo.tool_choice,
+        "tools": echo.tools,
+        "top_p": echo.top_p,
+        "truncation": "disabled",
+        "metadata": echo.metadata,
+    }
+    if usage is not None:  # not nullable in the spec: absent until known
+        body["usage"] = usage_out(usage)
+    if echo.user is not None:  # the spec's `user` is a string, not nullable
+        body["user"] = echo.user
+    return body
+
+
+def encode_response(
+    resp: CanonicalResponse, rid: str, model: str, echo: Echo, created_at: int
+) -> dict[str, Any]:
+    """A finished answer as a Response object (`created_at` passed in: no clock here)."""
+    return response_object(
+        rid, created_at, model, echo,
+        output=output_items(rid, resp.parts), status="completed", stop_reason=resp.stop_reason,
+        usage=resp.usage, completed_at=created_at,
+    )  # fmt: skip

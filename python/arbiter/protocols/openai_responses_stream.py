@@ -1,0 +1,178 @@
+"""Canonical stream events -> OpenAI Responses API server-sent events. Pure, stateful per stream.
+
+Each canonical block becomes one output item: a text block a `message` item (output_item.added,
+content_part.added, output_text.delta..., output_text.done, content_part.done,
+output_item.done), a tool_use block a `function_call` item (output_item.added,
+function_call_arguments.delta..., function_call_arguments.done, output_item.done). The stream
+opens with response.created and response.in_progress and ends with response.completed (or
+response.incomplete when the output limit or a content filter cut it short) carrying the whole
+Response with usage. Every event has a `sequence_number` counting from 0. A failure after the
+stream began is an `error` event then `response.failed`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from arbiter.canonical import (
+    BlockStart,
+    BlockStop,
+    CanonicalUsage,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StopReason,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ToolArgsDelta,
+)
+from arbiter.protocols.openai_responses import (
+    Echo,
+    function_call_item,
+    item_id,
+    message_item,
+    output_text,
+    response_object,
+)
+
+
+class _Item:
+    __slots__ = ("arguments", "call_id", "id", "kind", "name", "output_index", "text")
+
+    def __init__(self, kind: str, item_id_: str, output_index: int) -> None:
+        self.kind = kind
+        self.id = item_id_
+        self.output_index = output_index
+        self.text: list[str] = []
+        self.arguments: list[str] = []
+        self.call_id = ""
+        self.name = ""
+
+    def done(self) -> dict[str, Any]:
+        if self.kind == "message":
+            return message_item(self.id, "".join(self.text))
+        return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments))
+
+
+class StreamEncoder:
+    """`rid`, `model`, `echo` and `created_at` describe the Response; no clock is read here."""
+
+    def __init__(self, rid: str, model: str, echo: Echo, created_at: int) -> None:
+        self._rid = rid
+        self._model = model
+        self._echo = echo
+        self._created_at = created_at
+        self._seq = 0
+        self._items: dict[int, _Item] = {}  # canonical block index -> item
+        self._output: list[dict[str, Any]] = []  # finished items, in output order
+        self._stop: StopReason | None = None
+        self._usage = CanonicalUsage()
+        self._started = 0  # output items begun: the next one's output_index
+
+    def _event(self, kind: str, payload: dict[str, Any]) -> bytes:
+        payload = {"type": kind, **payload, "sequence_number": self._seq}
+        self._seq += 1
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+    def _response(self, status: str, **more: Any) -> dict[str, Any]:
+        return response_object(
+            self._rid, self._created_at, self._model, self._echo, status=status, **more
+        )
+
+    def encode(self, event: StreamEvent) -> bytes:
+        if isinstance(event, MessageStart):
+            opening = self._response("in_progress", output=[])
+            return self._event("response.created", {"response": opening}) + self._event(
+                "response.in_progress", {"response": opening}
+            )
+        if isinstance(event, BlockStart):
+            return self._start(event)
+        if isinstance(event, TextDelta | ToolArgsDelta) and event.index not in self._items:
+            return b""  # a fragment for a block already closed (OpenAI upstreams, rare)
+        if isinstance(event, TextDelta):
+            item = self._items[event.index]
+            item.text.append(event.text)
+            return self._event("response.output_text.delta", {
+                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+                "delta": event.text, "logprobs": [],
+            })  # fmt: skip
+        if isinstance(event, ToolArgsDelta):
+            item = self._items[event.index]
+            item.arguments.append(event.partial_json)
+            return self._event("response.function_call_arguments.delta", {
+                "item_id": item.id, "output_index": item.output_index,
+                "delta": event.partial_json,
+            })  # fmt: skip
+        if isinstance(event, BlockStop):
+            return self._stop_block(event.index)
+        if isinstance(event, MessageDelta):
+            self._stop = event.stop_reason
+            self._usage = event.usage
+            return b""
+        if isinstance(event, MessageStop):
+            done = self._response(
+                "completed", output=self._output, stop_reason=self._stop, usage=self._usage,
+                completed_at=self._created_at,
+            )  # fmt: skip
+            kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
+            return self._event(kind, {"response": done})
+        return self.error(event)
+
+    def _start(self, event: BlockStart) -> bytes:
+        index = self._started
+        self._started += 1
+        if event.kind == "text":
+            item = _Item("message", item_id(self._rid, "msg", index), index)
+            self._items[event.index] = item
+            added = self._event("response.output_item.added", {
+                "output_index": index, "item": message_item(item.id, "", "in_progress"),
+            })  # fmt: skip
+            return added + self._event("response.content_part.added", {
+                "item_id": item.id, "output_index": index, "content_index": 0,
+                "part": output_text(""),
+            })  # fmt: skip
+        item = _Item("function_call", item_id(self._rid, "fc", index), index)
+        item.call_id, item.name = event.id or "", event.name or ""
+        self._items[event.index] = item
+        return self._event("response.output_item.added", {
+            "output_index": index,
+            "item": function_call_item(item.id, item.call_id, item.name, "", "in_progress"),
+        })  # fmt: skip
+
+    def _stop_block(self, index: int) -> bytes:
+        item = self._items.pop(index, None)
+        if item is None:
+            return b""
+        done = item.done()
+        self._output.append(done)
+        if item.kind == "message":
+            text = "".join(item.text)
+            out = self._event("response.output_text.done", {
+                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+                "text": text, "logprobs": [],
+            })  # fmt: skip
+            out += self._event("response.content_part.done", {
+                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+                "part": output_text(text),
+            })  # fmt: skip
+        else:
+            out = self._event("response.function_call_arguments.done", {
+                "item_id": item.id, "name": item.name, "output_index": item.output_index,
+                "arguments": done["arguments"],
+            })  # fmt: skip
+        return out + self._event(
+            "response.output_item.done", {"output_index": item.output_index, "item": done}
+        )
+
+    def error(self, event: StreamError) -> bytes:
+        """The terminal failure: an `error` event, then `response.failed` (never completed)."""
+        err = event.error
+        out = self._event("error", {"code": err.code, "message": err.message, "param": err.param})
+        code = "rate_limit_exceeded" if err.http_status == 429 else "server_error"
+        failed = self._response(
+            "failed", output=self._output, error={"code": code, "message": err.message}
+        )
+        return out + self._event("response.failed", {"response": failed})

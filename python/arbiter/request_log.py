@@ -1,0 +1,113 @@
+"""One request's identity and its one log line.
+
+The request id: the client's `x-request-id` when it is a plain token (at most 128 characters of
+letters, digits and `-_.:`), else a fresh one. It is sent upstream as `x-request-id` (through
+the CURRENT context variable, read by upstream/http.py), returned to the client as
+`x-arbiter-request-id`, and as `x-request-id` too unless an upstream's own id takes that header
+(the SDKs' `_request_id` then names the provider's request; see server._finish_headers).
+
+The line: `request` at info with request id, tenant, surface, model, reason, attempts, status,
+latency, cost, cache (the `x-arbiter-cache` response header when a cache set one, else null),
+decision and upstream request id; written once the response is complete (a stream: after its
+last event). Model-surface requests log at info, the rest (stats, admin, dashboard polling) at
+debug. Cost on the request path: one contextvar set/reset and this object; the line itself is
+built only when the logger is enabled for its level.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import string
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from arbiter import telemetry
+
+if TYPE_CHECKING:
+    from arbiter.records import DecisionRecord
+
+log = logging.getLogger("arbiter.request")
+MAX_ID_CHARS = 128
+_ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_.:")
+
+CURRENT: ContextVar[RequestLog | None] = ContextVar("arbiter_request", default=None)
+
+
+def request_id(offered: str | None) -> str:
+    """The client's id when it is safe to log and forward, else a new one."""
+    if offered and len(offered) <= MAX_ID_CHARS and _ID_CHARS.issuperset(offered):
+        return offered
+    return "req_" + os.urandom(12).hex()
+
+
+class RequestLog:
+    __slots__ = (
+        "attempts", "cost_usd", "decision_id", "error", "id", "input_tokens", "level", "model",
+        "outcome", "output_tokens", "reason", "requested_model", "span", "started", "surface",
+        "tenant", "upstream_request_id",
+    )  # fmt: skip
+
+    def __init__(self, rid: str, surface: str | None) -> None:
+        self.id = rid
+        self.surface = surface
+        self.level = logging.INFO if surface is not None else logging.DEBUG
+        self.started = time.perf_counter()
+        self.tenant: str | None = None
+        self.model: str | None = None
+        self.reason: str | None = None
+        self.attempts = 0
+        self.outcome: str | None = None  # the decision's status: ok / failed
+        self.error: str | None = None
+        self.cost_usd: float | None = None
+        self.decision_id: str | None = None
+        self.upstream_request_id: str | None = None
+        self.requested_model: str | None = None  # what the client asked for (auto, a name)
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.span: Any = None  # the request's trace span when traces are on (telemetry.py)
+
+    def decided(self, record: DecisionRecord) -> None:
+        """The pipeline recorded the request's decision."""
+        self.tenant = record.tenant
+        self.model = record.chosen_model
+        self.reason = record.reason
+        self.attempts = len(record.attempts)
+        self.outcome = record.status
+        self.error = record.error
+        self.cost_usd = record.cost_usd
+        self.decision_id = record.id
+        self.input_tokens = record.prompt_tokens
+        self.output_tokens = record.completion_tokens
+
+    def finish(self, status: int, cache: str | None = None, error: str | None = None) -> None:
+        """The response is complete: its log line, and its span's end."""
+        self.emit(status, cache, error)
+        if self.span is not None:
+            if error is not None:
+                self.error = error
+            telemetry.end_request(self.span, self, status)
+            self.span = None
+
+    def emit(self, status: int, cache: str | None = None, error: str | None = None) -> None:
+        if not log.isEnabledFor(self.level):
+            return
+        # makeRecord + handle: Logger.log's caller lookup (a stack walk) says nothing here
+        fields = {
+            "request_id": self.id,
+            "tenant": self.tenant,
+            "surface": self.surface,
+            "status": status,
+            "outcome": self.outcome,
+            "model": self.model,
+            "attempts": self.attempts,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
+            "cost_usd": self.cost_usd,
+            "cache": cache,
+            "error": error or self.error,
+            "decision_id": self.decision_id,
+            "upstream_request_id": self.upstream_request_id,
+            "reason": self.reason,
+        }
+        log.handle(log.makeRecord(log.name, self.level, "", 0, "request", (), None, extra=fields))

@@ -1,0 +1,76 @@
+"""OpenAI's Responses API at the client edge: POST /v1/responses, routed like chat.
+
+Decoding and validation are the codec's (protocols/openai_responses.py). The request becomes a
+ChatRequest whose body is its Chat Completions view: an OpenAI upstream gets that body, an
+Anthropic one the canonical request encoded for it (the pipeline's body_for), so routing,
+failover, budgets and records are chat's. The answer, whatever the upstream's protocol, is
+decoded to canonical and rendered as a Response object; a stream is translated event by event
+(relay_codec.Translating with openai_responses_stream.StreamEncoder). Errors are OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import orjson
+
+from arbiter.canonical import Protocol
+from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
+from arbiter.protocols._check import load_json
+from arbiter.protocols.openai import encode_request as chat_view
+from arbiter.protocols.openai_responses import Echo, decode_request, encode_response, response_id
+from arbiter.protocols.openai_responses_stream import StreamEncoder
+from arbiter.relay_codec import RelayCodec, Translating
+from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surface's errors)
+from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+
+
+def parse_responses_request(raw: bytes) -> ChatRequest:
+    """A /v1/responses body -> ChatRequest (raises InvalidRequest naming the parameter)."""
+    canonical, echo = decode_request(load_json(raw))
+    view = chat_view(canonical, canonical.model)
+    text = canonical.text()
+    return ChatRequest(
+        model=canonical.model,
+        messages=view["messages"],
+        body=view,
+        stream=canonical.stream,
+        include_usage=True,
+        max_tokens=canonical.max_tokens,
+        response_format=view.get("response_format"),
+        has_tools=bool(canonical.tools),
+        has_images=canonical.has_images,
+        prompt_text=text,
+        prompt_tokens=estimate_tokens(text) + 4 * len(view["messages"]),
+        protocol="openai",
+        canonical=canonical,
+        stream_codec=functools.partial(_stream_codec, echo),
+        surface_data=echo,
+    )
+
+
+def _stream_codec(
+    echo: Echo, upstream: Protocol, model: str, decision_id: str, created: int
+) -> RelayCodec:
+    decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder = (
+        openai_stream.StreamDecoder(model)
+        if upstream == "openai"
+        else anthropic_stream.StreamDecoder(model)
+    )
+    return Translating(decoder, StreamEncoder(response_id(decision_id), model, echo, created))
+
+
+def render_result(
+    result: ChatResult, upstream_protocol: str, req: ChatRequest, decision_id: str, created: int
+) -> bytes:
+    """The Response object for a finished answer from either protocol's upstream."""
+    decode = (
+        openai_response.decode_response
+        if upstream_protocol == "openai"
+        else anthropic_response.decode_response
+    )
+    canonical = decode(result.body)
+    echo = req.surface_data
+    assert isinstance(echo, Echo)
+    body = encode_response(canonical, response_id(decision_id), result.model, echo, created)
+    return orjson.dumps(body)

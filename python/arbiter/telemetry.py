@@ -1,0 +1,197 @@
+"""OpenTelemetry traces, opt-in: `[telemetry] otlp_endpoint = "http://collector:4318"` (or the
+standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variables) exports
+spans over OTLP/HTTP with the official SDK (`pip install 'arbiter[otel]'`).
+
+Spans: one per request (`POST /v1/chat/completions`, ...; a stream's ends with its last event),
+`route` (the choice: task, mode, candidates, the chosen model), one per upstream attempt
+(`chat sim-small`, kind CLIENT, with the GenAI semantic-convention attributes:
+gen_ai.operation.name, gen_ai.provider.name and gen_ai.system, gen_ai.request.model,
+gen_ai.response.model, gen_ai.usage.input_tokens / output_tokens, error.type) and `grade`
+(grader and score, in the background after the answer).
+
+Off (the default) it costs nothing: opentelemetry is never imported and every hook on the
+request path is one `TRACER is None` check on this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from arbiter.config import TelemetrySettings
+    from arbiter.request_log import RequestLog
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+TRACER: Any = None  # an opentelemetry Tracer when traces are on
+_PROVIDER: Any = None  # the TracerProvider configure() made (shut down by shutdown())
+
+
+def endpoint_of(settings: TelemetrySettings, env: Mapping[str, str]) -> str | None:
+    """The OTLP/HTTP traces URL: the config's, else the standard environment variables."""
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if settings.otlp_endpoint:
+        base = settings.otlp_endpoint
+    elif traces:
+        return traces  # already the full traces URL, per the OTLP exporter spec
+    else:
+        base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    if not base:
+        return None
+    base = base.rstrip("/")
+    return base if base.endswith("/v1/traces") else base + "/v1/traces"
+
+
+def configure(settings: TelemetrySettings, env: Mapping[str, str] | None = None) -> bool:
+    """Turn traces on when an endpoint is configured; True when they are on."""
+    global _PROVIDER
+    url = endpoint_of(settings, os.environ if env is None else env)
+    if url is None:
+        return False
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        log.error(
+            "telemetry: an OTLP endpoint is configured but opentelemetry is not installed "
+            "(pip install 'arbiter[otel]'); traces are off",
+            extra={"endpoint": url},
+        )
+        return False
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
+    _PROVIDER = provider
+    use(provider.get_tracer("arbiter"))
+    log.info("telemetry: exporting traces", extra={"endpoint": url})
+    return True
+
+
+def use(tracer: Any) -> None:
+    """Set (or with None, clear) the tracer the hooks use; tests pass an in-memory one."""
+    global TRACER
+    TRACER = tracer
+
+
+def shutdown() -> None:
+    """Flush and stop the exporter configure() started (at the app's shutdown)."""
+    global _PROVIDER
+    if _PROVIDER is not None:
+        _PROVIDER.shutdown()
+        _PROVIDER = None
+        use(None)
+
+
+# -- the hooks (each called only when TRACER is not None) -----------------------------------
+
+
+def start_request(method: str, path: str, surface: str | None) -> Any:
+    """The request's span, not yet current (a stream ends it after the handler returned)."""
+    span = TRACER.start_span(f"{method} {path}", attributes={"http.request.method": method})
+    if surface is not None:
+        span.set_attribute("arbiter.surface", surface)
+    return span
+
+
+@contextmanager
+def current(span: Any) -> Iterator[None]:
+    from opentelemetry import trace
+
+    with trace.use_span(span, end_on_exit=False, record_exception=False):
+        yield
+
+
+def end_request(span: Any, ctx: RequestLog, status: int) -> None:
+    attrs: dict[str, Any] = {"http.response.status_code": status, "arbiter.request_id": ctx.id}
+    for key, value in (
+        ("arbiter.tenant", ctx.tenant),
+        ("gen_ai.request.model", ctx.requested_model),
+        ("gen_ai.response.model", ctx.model),
+        ("arbiter.decision_id", ctx.decision_id),
+        ("arbiter.outcome", ctx.outcome),
+        ("arbiter.reason", ctx.reason),
+        ("arbiter.cost_usd", ctx.cost_usd),
+        ("arbiter.attempts", ctx.attempts),
+        ("gen_ai.usage.input_tokens", ctx.input_tokens),
+        ("gen_ai.usage.output_tokens", ctx.output_tokens),
+        ("error.type", ctx.error),
+    ):
+        if value is not None:
+            attrs[key] = value
+    span.set_attributes(attrs)
+    if status >= 500 or ctx.outcome == "failed":
+        from opentelemetry.trace import StatusCode
+
+        span.set_status(StatusCode.ERROR, ctx.error or str(status))
+    span.end()
+
+
+@contextmanager
+def route_span(requested_model: str) -> Iterator[Any]:
+    with TRACER.start_as_current_span(
+        "route", attributes={"gen_ai.request.model": requested_model}
+    ) as span:
+        yield span
+
+
+def routed(span: Any, task: str, mode: str, models: tuple[str, ...], reason: str) -> None:
+    span.set_attributes({
+        "arbiter.task": task, "arbiter.mode": mode, "arbiter.chosen_model": models[0],
+        "arbiter.fallbacks": list(models[1:]), "arbiter.reason": reason,
+    })  # fmt: skip
+
+
+async def attempt(
+    send: Callable[[], Awaitable[_T]],
+    *,
+    operation: str,
+    provider: str,
+    model: str,
+    upstream_model: str,
+    params: Mapping[str, Any] | None = None,
+) -> _T:
+    """One upstream call as a CLIENT span named `{operation} {model}` (GenAI conventions)."""
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,  # the attribute's older name, still read by many backends
+        "gen_ai.request.model": upstream_model,
+        "arbiter.model": model,
+    }
+    for key, value in (params or {}).items():
+        if isinstance(value, int | float | str) and not isinstance(value, bool):
+            attrs[f"gen_ai.request.{key}"] = value
+    with TRACER.start_as_current_span(
+        f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs,
+        record_exception=False, set_status_on_exception=False,
+    ) as span:  # fmt: skip
+        try:
+            result = await send()
+        except BaseException as err:
+            span.set_attribute("error.type", getattr(err, "code", type(err).__name__))
+            span.set_status(StatusCode.ERROR, getattr(err, "message", str(err))[:200])
+            raise
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            span.set_attribute("gen_ai.usage.input_tokens", usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.completion_tokens)
+        span.set_attribute("gen_ai.response.model", model)
+        return result
+
+
+@contextmanager
+def grade_span(decision_id: str, task: str, model: str) -> Iterator[Any]:
+    with TRACER.start_as_current_span(
+        "grade",
+        attributes={"arbiter.decision_id": decision_id, "arbiter.task": task,
+                    "gen_ai.response.model": model},
+    ) as span:  # fmt: skip
+        yield span

@@ -1,0 +1,154 @@
+"""Request ids, the one log line per request, and what of an upstream's headers reaches the
+client: in process against the simulated pool (whose providers send their own request ids and
+rate-limit headers, embedding the caller's x-request-id when it came)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from arbiter import logs
+from arbiter.request_log import request_id
+from tests.inproc import sidecar_in_process
+from tests.sdk_clients import sdks
+
+CLAUDE = "sim-medium"
+USER = [{"role": "user", "content": "Say hello."}]
+
+
+@contextmanager
+def captured(fmt: str, upstream_of: dict[str, str] | None = None) -> Iterator[io.StringIO]:
+    """The root logger's output in `fmt` (the real handler and formatter of `arbiter serve`)."""
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    handler = logs.configure("info", fmt, upstream_of)
+    handler.setStream(out)
+    try:
+        yield out
+    finally:
+        root.removeHandler(handler)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+
+
+def request_lines(text: str) -> list[dict[str, Any]]:
+    lines = [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["message"] == "request"]
+
+
+def test_request_ids_offered_are_kept_when_safe_else_replaced() -> None:
+    assert request_id("abc-123_x.y:z") == "abc-123_x.y:z"
+    for bad in (None, "", "a" * 129, "has space", "new\nline", "ünï", "semi;colon"):
+        fresh = request_id(bad)
+        assert fresh.startswith("req_") and len(fresh) == 28 and fresh != bad
+
+
+def test_one_json_line_per_request_with_the_decision_and_ids_both_ways(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,)) as sc:
+            upstreams = {m.name: m.upstream for m in sc.services.settings.models.values()}
+            with captured("json", upstreams) as out:
+                # OpenAI upstream: its id under the header the openai SDK reads, ours beside it
+                r = await sc.client.post(
+                    "/v1/chat/completions",
+                    json={"model": "sim-small", "messages": USER},
+                    headers={**sc.auth, "x-request-id": "client-42"},
+                )
+                assert r.status_code == 200
+                assert r.headers["x-arbiter-request-id"] == "client-42"
+                assert r.headers["x-request-id"] == "simreq_client-42"  # passed up, came back
+                assert r.headers["x-ratelimit-remaining-requests"] == "9999"
+                # Anthropic upstream: its `request-id` too (the anthropic SDK reads that one)
+                r2 = await sc.client.post(
+                    "/v1/messages",
+                    json={"model": CLAUDE, "max_tokens": 50, "messages": USER},
+                    headers={**sc.auth, "x-request-id": "bad id with spaces"},
+                )
+                assert r2.status_code == 200
+                ours = r2.headers["x-arbiter-request-id"]
+                assert ours.startswith("req_")
+                assert r2.headers["request-id"] == f"simreq_{ours}"
+                assert r2.headers["anthropic-ratelimit-requests-remaining"] == "9999"
+                # a stream logs when it ends; a refused request logs too, with its own id
+                r3 = await sc.client.post(
+                    "/v1/chat/completions",
+                    json={"model": "auto", "messages": USER, "stream": True},
+                    headers=sc.auth,
+                )
+                assert r3.status_code == 200
+                r4 = await sc.client.post(
+                    "/v1/chat/completions", json={"model": "auto"}, headers=sc.auth
+                )
+                assert r4.status_code == 400
+                assert r4.headers["x-request-id"] == r4.headers["x-arbiter-request-id"]
+                await asyncio.sleep(0.05)  # the stream's background close
+            lines = request_lines(out.getvalue())
+            by_id = {line["request_id"]: line for line in lines}
+            assert len(lines) == 4, lines
+            first = by_id["client-42"]
+            assert first["surface"] == "chat" and first["status"] == 200
+            assert first["model"] == "sim-small" and first["outcome"] == "ok"
+            assert first["tenant"] == "default" and first["attempts"] == 1
+            assert first["cost_usd"] > 0 and first["latency_ms"] > 0
+            assert first["cache"] is None and "pass-through" in first["reason"]
+            assert first["upstream_request_id"] == "simreq_client-42"
+            assert first["decision_id"] == r.headers["x-arbiter-decision-id"]
+            second = by_id[ours]
+            assert second["surface"] == "messages" and second["model"] == CLAUDE
+            streamed = by_id[r3.headers["x-arbiter-request-id"]]
+            assert (
+                streamed["outcome"] == "ok" and streamed["model"] == r3.headers["x-arbiter-model"]
+            )
+            refused = by_id[r4.headers["x-arbiter-request-id"]]
+            assert refused["status"] == 400 and refused["error"] == "invalid_request"
+            assert refused["model"] is None
+
+    asyncio.run(main())
+
+
+def test_the_openai_sdk_request_id_is_the_providers(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
+            completion = await gpt.chat.completions.create(model="sim-small", messages=USER)  # type: ignore[arg-type]
+            assert completion._request_id is not None
+            assert completion._request_id.startswith("simreq_")
+
+    asyncio.run(main())
+
+
+def test_text_format_renders_extra_fields_and_names_the_upstream() -> None:
+    with captured("text", {"sim-small": "sim"}) as out:
+        logging.getLogger("arbiter.failover").warning(
+            "upstream attempt failed",
+            extra={"model": "sim-small", "error": "upstream_timeout", "detail": "timed out x"},
+        )
+    line = out.getvalue().strip()
+    assert "upstream attempt failed" in line
+    assert "model=sim-small" in line and "upstream=sim" in line
+    assert 'detail="timed out x"' in line and "error=upstream_timeout" in line
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_traceback_stays_with_its_fields(fmt: str) -> None:
+    with captured(fmt) as out:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logging.getLogger("x").exception("crashed", extra={"model": "m"})
+    text = out.getvalue()
+    assert "ValueError: boom" in text
+    if fmt == "json":
+        line = orjson.loads(text.splitlines()[0])
+        assert line["model"] == "m" and "ValueError" in line["exc"]
+    else:
+        assert text.splitlines()[0].endswith("model=m")
