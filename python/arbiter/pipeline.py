@@ -10,14 +10,14 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import worst_case
+from arbiter import latency_slo, worst_case
 from arbiter.budget import Charge, billed_cost
 from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
@@ -36,6 +36,7 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
+from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, deadline_s, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
@@ -118,6 +119,17 @@ class Plan:
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
     stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
+    slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)
+    predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
+
+    def deadline_s(self, configured: float) -> float:
+        return deadline_s(configured, self.slo)
+
+    def can_finish(self, deadline: float) -> Callable[[str], bool] | None:
+        """For failover under an SLO: whether a fallback's prediction fits the time left."""
+        if self.predicted_ms is None:
+            return None
+        return can_finish(self.predicted_ms, self.slo, deadline)
 
 
 @dataclass(slots=True)
@@ -148,6 +160,7 @@ class Pipeline:
         req: ChatRequest,
         principal: Principal,
         watch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        slo: LatencySLO = NO_SLO,
     ) -> Completed | Streamed:
         """One request's lifecycle, whatever its surface: budget caps -> plan -> reserve ->
         answer (complete, or open a stream) -> record -> settle. `watch` wraps a non-streaming
@@ -160,7 +173,7 @@ class Pipeline:
             # the name it accepts: body_for)
             req.max_tokens = budgets.output_cap
             req.limit_injected = True
-        plan = self.plan(req, principal)
+        plan = self.plan(req, principal, slo)
         # every upstream call is reserved for before it is made (budget.py); without caps the
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
@@ -183,9 +196,10 @@ class Pipeline:
             raise
 
     # -- planning ---------------------------------------------------------------------------
-    def plan(self, req: ChatRequest, principal: Principal) -> Plan:
+    def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
         s = self.s
         task = classify(req.messages, req.response_format, req.has_tools)
+        slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
         started = time.perf_counter()
         decision_id = s.new_id()
         if req.model == "auto":
@@ -210,6 +224,8 @@ class Pipeline:
                     frozenset(needs),
                     easiness,
                     stats,
+                    slo.max_latency_ms,
+                    slo.max_ttft_ms,
                 ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                 blocked=blocked,
@@ -228,6 +244,8 @@ class Pipeline:
                 principal,
                 self._cascade_first(req, task, route.chosen, route.candidates),
                 stats,
+                slo=slo,
+                predicted_ms=route.latency_ms,
             )
         model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
         if model is None:
@@ -259,6 +277,7 @@ class Pipeline:
             started,
             principal,
             stats=prompt_stats(req.prompt_text),  # its answer length teaches routing too
+            slo=slo,
         )
 
     def _cascade_first(
@@ -352,6 +371,7 @@ class Pipeline:
                     self.headers(plan, model, cost, baseline_cost),
                     s.protocol_of(model),
                 )
+        limit = plan.deadline_s(s.settings.failover.deadline_s)
         try:
             model, result = await run_with_failover(
                 plan.models,
@@ -359,6 +379,8 @@ class Pipeline:
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
+                deadline_s=limit,
+                can_finish=plan.can_finish(time.monotonic() + limit),
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
@@ -379,7 +401,8 @@ class Pipeline:
         s = self.s
         attempts: list[Attempt] = []
         # failover bounds the opening by the request's deadline; the stream keeps to it too
-        deadline = time.monotonic() + s.settings.failover.deadline_s
+        limit = plan.deadline_s(s.settings.failover.deadline_s)
+        deadline = time.monotonic() + limit
         try:
             model, upstream = await run_with_failover(
                 plan.models,
@@ -392,6 +415,8 @@ class Pipeline:
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
+                deadline_s=limit,
+                can_finish=plan.can_finish(deadline),
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
@@ -475,8 +500,9 @@ class Pipeline:
         if isinstance(failure, UpstreamError):
             attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
         await self._record(
-            req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True
-        )
+            req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True,
+            decode_ms=outcome.elapsed_ms() if failure is None else None,
+        )  # fmt: skip
         if failure is None:
             self._after(req, plan, model, content, outcome.codec.finish)
 
@@ -531,6 +557,7 @@ class Pipeline:
         stream: bool = False,
         extra: float = 0.0,
         opened: bool = False,
+        decode_ms: float | None = None,
     ) -> tuple[float, float]:
         """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
         `opened`: the answering call itself got through (a stream that failed after content).
@@ -584,6 +611,10 @@ class Pipeline:
         s.on_spend(plan, cost)
         if plan.stats is not None and usage is not None and usage.completion_tokens:
             s.lengths.observe(model, plan.stats, usage.completion_tokens)
+        observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
+            s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
+            stream=stream, decode_ms=decode_ms,
+        )  # fmt: skip
         return cost, baseline_cost
 
     def _after(

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import worst_case
+from arbiter import latency_slo, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -126,8 +126,9 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
         outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive)
-        )
+            req, principal, lambda: CancelOnDisconnect(request.receive),
+            latency_slo.from_headers(request.headers),
+        )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
@@ -139,8 +140,9 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = anthropic_surface.parse_messages_request(raw)
         outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive)
-        )
+            req, principal, lambda: CancelOnDisconnect(request.receive),
+            latency_slo.from_headers(request.headers),
+        )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = anthropic_surface.render_result(outcome.result, outcome.protocol)

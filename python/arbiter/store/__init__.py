@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.config import redact_url
 from arbiter.errors import ArbiterError, ConfigError
+from arbiter.latency import LatencyRow
 from arbiter.records import ArmStats, Record
 
 __all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
@@ -142,6 +143,11 @@ class Store(Protocol):
     ) -> dict[str, Any]: ...
 
     def model_overrides(self) -> dict[str, dict[str, Any]]: ...
+
+    # -- the latency model's per-replica sums (store/latency.py) ------------------------------
+    def write_latency(self, rows: Sequence[LatencyRow]) -> None: ...
+
+    def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 
     def close(self) -> None: ...
 

@@ -29,6 +29,7 @@ from arbiter.records import (
 )
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
+from arbiter.store.latency import LatencyMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
     return {k: _summary(v) for k, v in sorted(split.items())}
 
 
-class SqlStore(AccountsMixin):
+class SqlStore(AccountsMixin, LatencyMixin):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
     backend: Literal["sqlite", "postgres"]

@@ -1,0 +1,404 @@
+"""How fast each model answers: time to first token (TTFT) and output speed, learned per model
+(and per tenant once a tenant has its own evidence), and the predicted total latency of a request
+at a stated quantile.
+
+The model. log TTFT and log speed (tokens/s) are each normal (a log-normal fit); their means and
+variances are exponentially forgotten in time (half-life `latency.half_life_s`), so the estimate
+follows the present. The predicted total of a request is TTFT + answer tokens / speed, where the
+answer's log length is normal too (`OutputLength.log_moments`): decode time = tokens / speed is
+then log-normal with the summed log variances, and the total's quantile is that of a log-normal
+matched to the sum's mean and variance (Fenton-Wilkinson). `tests/test_latency.py` checks it is
+calibrated on synthetic draws; `bench/latency_slo.py` on the simulated pool.
+
+Forward decay (Cormode et al. 2009). An observation at time t enters the sums with weight
+2^((t - ref) / half_life), for a reference time `ref`: reading the sums at any later time is a
+ratio (the decay of all terms cancels), and sums with the same `ref` add. So each replica keeps
+its own sums and publishes them (a snapshot row per (tenant, model) in the store, idempotent),
+and every replica's view is its own sums plus everyone else's latest rows (services.py syncs).
+The prior (per-model or `latency.prior_*`) is worth `latency.prior_weight` calls against the
+number of calls seen (not the decayed weight): decay decides which calls count, not whether a
+model idle for a while is again unknown.
+
+What is observed (pipeline.py, through `observe_call`):
+  * a stream: TTFT = time to its first content token; speed = tokens / (end - first token);
+  * a non-streaming answer: only the total. It is split with the current estimate: when the
+    predicted decode share is under half, the total minus the predicted decode time is a TTFT
+    observation; otherwise tokens / (total minus the predicted TTFT) is a speed observation;
+  * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
+    It counts only when it is informative, i.e. beyond the current median: then the expected
+    log TTFT given that it exceeds the bound (the normal's conditional mean, via the inverse
+    Mills ratio) is recorded. A quick failure (an immediate 503) says nothing about speed.
+
+`adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
+change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
+of an older epoch stop counting.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
+_REBASE_HALF_LIVES = 40.0  # re-reference the sums before 2^x grows past ~1e12
+_MIN_S = 1e-3  # times below a millisecond are clamped (log of 0)
+_SQRT2 = math.sqrt(2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPrior:
+    """What an unknown model is assumed to do: median TTFT and speed, and their log spread."""
+
+    ttft_ms: float = 2000.0
+    tokens_per_s: float = 20.0
+    log_sd: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyRow:
+    """One replica's sums for (tenant, model), as stored (forward-decayed at `ref_ts`)."""
+
+    replica: str
+    tenant: str
+    model: str
+    epoch: float  # when the evidence restarted (adopt); older epochs are dropped
+    ref_ts: float
+    calls: float  # undecayed count of observations (prior blending)
+    ttft_w: float
+    ttft_s1: float
+    ttft_s2: float
+    speed_w: float
+    speed_s1: float
+    speed_s2: float
+    updated_ts: float
+
+
+class _Sums:
+    """Forward-decayed weight, sum and sum of squares of two log-scale series."""
+
+    __slots__ = ("calls", "epoch", "ref", "s1", "s2", "sw", "t1", "t2", "tw")
+
+    def __init__(self, ref: float, epoch: float = 0.0) -> None:
+        self.ref = ref
+        self.epoch = epoch
+        self.calls = 0.0
+        self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
+        self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
+
+    def rebase(self, ref: float, half_life: float) -> None:
+        f = 2.0 ** ((self.ref - ref) / half_life)
+        self.tw *= f
+        self.t1 *= f
+        self.t2 *= f
+        self.sw *= f
+        self.s1 *= f
+        self.s2 *= f
+        self.ref = ref
+
+    def add_row(self, row: LatencyRow, half_life: float) -> None:
+        f = 2.0 ** ((row.ref_ts - self.ref) / half_life)
+        self.calls += row.calls
+        self.tw += row.ttft_w * f
+        self.t1 += row.ttft_s1 * f
+        self.t2 += row.ttft_s2 * f
+        self.sw += row.speed_w * f
+        self.s1 += row.speed_s1 * f
+        self.s2 += row.speed_s2 * f
+
+
+@dataclass(slots=True)
+class Estimate:
+    """A (tenant, model)'s current fit: normal moments of log TTFT (s) and log speed (tok/s)."""
+
+    ttft_mu: float
+    ttft_var: float
+    speed_mu: float
+    speed_var: float
+    calls: float
+
+
+def _blend(
+    prior_mu: float, prior_var: float, k: float, calls: float, w: float, s1: float, s2: float
+) -> tuple[float, float]:
+    """Prior worth `k` calls, data worth `calls` (its moments from the decayed sums)."""
+    if w <= 0 or calls <= 0:
+        return prior_mu, prior_var
+    m = s1 / w
+    v = max(s2 / w - m * m, 0.0)
+    n = calls
+    mu = (k * prior_mu + n * m) / (k + n)
+    second = (k * (prior_var + prior_mu * prior_mu) + n * (v + m * m)) / (k + n)
+    return mu, max(second - mu * mu, 1e-4)
+
+
+def _z(q: float) -> float:
+    """The standard normal quantile (Acklam's rational approximation; |error| < 1.2e-9)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError("a quantile must be in (0, 1)")
+    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687,
+         138.3577518672690, -30.66479806614716, 2.506628277459239)  # fmt: skip
+    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866,
+         66.80131188771972, -13.28068155288572)  # fmt: skip
+    c = (-7.784894002430293e-03, -0.3223964580411365, -2.400758277161838,
+         -2.549732539343734, 4.374664141464968, 2.938163982698783)  # fmt: skip
+    d = (7.784695709041462e-03, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
+    lo = 0.02425
+    if q < lo:
+        r = math.sqrt(-2 * math.log(q))
+        return (((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) / (
+            (((d[0] * r + d[1]) * r + d[2]) * r + d[3]) * r + 1
+        )
+    if q > 1 - lo:
+        return -_z(1 - q)
+    r = q - 0.5
+    s = r * r
+    num = (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * r
+    return num / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
+
+
+def lognormal_sum_quantile(mu1: float, var1: float, mu2: float, var2: float, z: float) -> float:
+    """The quantile at standard score `z` of X1 + X2, each log-normal (independent), by
+    Fenton-Wilkinson: a log-normal with the sum's mean and variance."""
+    m1 = math.exp(mu1 + var1 / 2)
+    m2 = math.exp(mu2 + var2 / 2)
+    v = m1 * m1 * math.expm1(var1) + m2 * m2 * math.expm1(var2)
+    m = m1 + m2
+    s2 = math.log1p(v / (m * m))
+    return math.exp(math.log(m) - s2 / 2 + z * math.sqrt(s2))
+
+
+class LatencyModel:
+    """Per (tenant, model) latency sums of this replica, plus the other replicas' rows."""
+
+    def __init__(
+        self,
+        *,
+        replica: str = "local",
+        half_life_s: float = 900.0,
+        prior: LatencyPrior | None = None,
+        priors: Mapping[str, LatencyPrior] | None = None,
+        prior_weight: float = 3.0,
+        tenant_min_calls: float = 50.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.replica = replica
+        self.half_life = half_life_s
+        self.prior = prior or LatencyPrior()
+        self.priors = dict(priors or {})
+        self.prior_weight = prior_weight
+        self.tenant_min_calls = tenant_min_calls
+        self._clock = clock
+        self._own: dict[tuple[str, str], _Sums] = {}
+        self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
+        self._epochs: dict[str, float] = {}  # model -> its current epoch
+        self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
+        self._lock = threading.Lock()  # the sync thread swaps `_others`
+
+    # -- observing ------------------------------------------------------------------------
+    def observe(
+        self,
+        model: str,
+        tenant: str,
+        *,
+        ttft_s: float | None = None,
+        speed_tps: float | None = None,
+        weight: float = 1.0,
+    ) -> None:
+        """One call's TTFT and/or speed, into the pooled and the tenant's estimate."""
+        now = self._clock()
+        lt = math.log(max(ttft_s, _MIN_S)) if ttft_s is not None else None
+        ls = math.log(max(speed_tps, 1e-3)) if speed_tps is not None else None
+        with self._lock:
+            for key in ((ALL_TENANTS, model), (tenant, model)):
+                s = self._own.get(key)
+                if s is None:
+                    s = self._own[key] = _Sums(now, self._epochs.get(model, 0.0))
+                elif now - s.ref > _REBASE_HALF_LIVES * self.half_life:
+                    s.rebase(now, self.half_life)
+                w = weight * 2.0 ** ((now - s.ref) / self.half_life)
+                s.calls += weight
+                if lt is not None:
+                    s.tw += w
+                    s.t1 += w * lt
+                    s.t2 += w * lt * lt
+                if ls is not None:
+                    s.sw += w
+                    s.s1 += w * ls
+                    s.s2 += w * ls * ls
+                self._refit(key)
+                if tenant == ALL_TENANTS:
+                    break
+
+    def observe_call(
+        self,
+        model: str,
+        tenant: str,
+        *,
+        elapsed_s: float,
+        tokens: int,
+        ttft_s: float | None = None,
+        failed: bool = False,
+    ) -> None:
+        """What one upstream call showed (see the module docstring for each case)."""
+        fit = self._fit(tenant, model)
+        if failed:
+            if ttft_s is not None:
+                return  # it failed after its first token: TTFT was learned when it came
+            c = math.log(max(elapsed_s, _MIN_S))
+            sd = math.sqrt(fit.ttft_var)
+            z = (c - fit.ttft_mu) / sd
+            if z <= 0:
+                return  # a failure faster than the median tells nothing about the tail
+            mills = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+            self.observe(model, tenant, ttft_s=math.exp(fit.ttft_mu + sd * mills))
+            return
+        if ttft_s is not None:  # a stream: both parts are seen
+            decode = elapsed_s - ttft_s
+            speed = tokens / decode if tokens > 1 and decode > 0 else None
+            self.observe(model, tenant, ttft_s=ttft_s, speed_tps=speed)
+            return
+        ttft_med = math.exp(fit.ttft_mu)
+        decode_med = tokens / math.exp(fit.speed_mu)
+        if decode_med < ttft_med or tokens <= 1:
+            self.observe(model, tenant, ttft_s=max(elapsed_s - decode_med, _MIN_S))
+        else:
+            self.observe(model, tenant, speed_tps=tokens / max(elapsed_s - ttft_med, _MIN_S))
+
+    # -- predicting -----------------------------------------------------------------------
+    def _prior_for(self, model: str) -> LatencyPrior:
+        return self.priors.get(model, self.prior)
+
+    def _refit(self, key: tuple[str, str]) -> None:
+        """Recompute the cached fit of `key` from own + others (under the lock)."""
+        model = key[1]
+        p = self._prior_for(model)
+        pv = p.log_sd * p.log_sd
+        own, oth = self._own.get(key), self._others.get(key)
+        calls = tw = t1 = t2 = sw = s1 = s2 = 0.0
+        ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
+        for s in (own, oth):
+            if s is None:
+                continue
+            f = 2.0 ** ((s.ref - ref) / self.half_life)
+            calls += s.calls
+            tw, t1, t2 = tw + s.tw * f, t1 + s.t1 * f, t2 + s.t2 * f
+            sw, s1, s2 = sw + s.sw * f, s1 + s.s1 * f, s2 + s.s2 * f
+        k = self.prior_weight
+        tm, tv = _blend(math.log(p.ttft_ms / 1000), pv, k, calls, tw, t1, t2)
+        sm, sv = _blend(math.log(p.tokens_per_s), pv, k, calls, sw, s1, s2)
+        self._fits[key] = Estimate(tm, tv, sm, sv, calls)
+
+    def _fit(self, tenant: str, model: str) -> Estimate:
+        """The tenant's own fit once it has `tenant_min_calls`, else the model's pooled one."""
+        fit = self._fits.get((tenant, model))
+        if fit is not None and fit.calls >= self.tenant_min_calls:
+            return fit
+        fit = self._fits.get((ALL_TENANTS, model))
+        if fit is not None:
+            return fit
+        p = self._prior_for(model)
+        v = p.log_sd * p.log_sd
+        return Estimate(math.log(p.ttft_ms / 1000), v, math.log(p.tokens_per_s), v, 0.0)
+
+    def predict_ms(
+        self,
+        model: str,
+        tenant: str,
+        z: float,
+        tokens_mu: float,
+        tokens_var: float,
+    ) -> tuple[float, float]:
+        """(TTFT, total) in ms at standard score `z` (z = _z(quantile)), for an answer whose
+        log token count is N(tokens_mu, tokens_var)."""
+        f = self._fit(tenant, model)
+        ttft = math.exp(f.ttft_mu + z * math.sqrt(f.ttft_var))
+        total = lognormal_sum_quantile(
+            f.ttft_mu, f.ttft_var, tokens_mu - f.speed_mu, tokens_var + f.speed_var, z
+        )
+        return ttft * 1000.0, total * 1000.0
+
+    def estimate(self, model: str, tenant: str = ALL_TENANTS) -> Estimate:
+        return self._fit(tenant, model)
+
+    # -- restarting (for a change-point detector) ---------------------------------------------
+    def adopt(
+        self,
+        model: str,
+        *,
+        ttft_ms: float | None = None,
+        tokens_per_s: float | None = None,
+        weight: float = 3.0,
+    ) -> None:
+        """Forget the model's evidence (every tenant, every replica) and start again at the given
+        level (worth `weight` calls; None keeps the current median of that part)."""
+        cur = self._fit(ALL_TENANTS, model)
+        ttft = ttft_ms / 1000 if ttft_ms is not None else math.exp(cur.ttft_mu)
+        speed = tokens_per_s if tokens_per_s is not None else math.exp(cur.speed_mu)
+        epoch = self._clock()
+        with self._lock:
+            self._start_epoch(model, epoch)
+        if weight > 0:
+            self.observe(model, ALL_TENANTS, ttft_s=ttft, speed_tps=speed, weight=weight)
+
+    def _start_epoch(self, model: str, epoch: float) -> None:
+        self._epochs[model] = epoch
+        for sums in (self._own, self._others):
+            for key in [k for k in sums if k[1] == model]:
+                del sums[key]
+        for key in [k for k in self._fits if k[1] == model]:
+            del self._fits[key]
+
+    # -- sharing --------------------------------------------------------------------------
+    def rows(self) -> list[LatencyRow]:
+        """This replica's sums, to be stored (its own row per key, replaced on each sync)."""
+        now = self._clock()
+        with self._lock:
+            return [self._row(k, s, now) for k, s in self._own.items()]
+
+    def _row(self, key: tuple[str, str], s: _Sums, now: float) -> LatencyRow:
+        return LatencyRow(self.replica, key[0], key[1], s.epoch, s.ref, s.calls,
+                          s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, now)  # fmt: skip
+
+    def replace_others(self, rows: Iterable[LatencyRow]) -> None:
+        """Adopt the store's rows of the other replicas (and any newer epoch they started)."""
+        now = self._clock()
+        fresh: dict[tuple[str, str], _Sums] = {}
+        rows = [r for r in rows if r.replica != self.replica]
+        with self._lock:
+            for r in rows:
+                if r.epoch > self._epochs.get(r.model, 0.0):
+                    self._start_epoch(r.model, r.epoch)  # another replica restarted it
+            for r in rows:
+                if r.epoch < self._epochs.get(r.model, 0.0):
+                    continue  # evidence from before the model's restart
+                key = (r.tenant, r.model)
+                s = fresh.get(key)
+                if s is None:
+                    s = fresh[key] = _Sums(now, r.epoch)
+                s.add_row(r, self.half_life)
+            self._others = fresh
+            for key in set(self._fits) | set(fresh) | set(self._own):
+                self._refit(key)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""
+        out: dict[str, dict[str, float]] = {}
+        for (tenant, model), f in sorted(self._fits.items()):
+            if tenant != ALL_TENANTS:
+                continue
+            out[model] = {
+                "ttft_p50_ms": round(math.exp(f.ttft_mu) * 1000, 3),
+                "ttft_log_sd": round(math.sqrt(f.ttft_var), 4),
+                "tokens_per_s_p50": round(math.exp(f.speed_mu), 3),
+                "speed_log_sd": round(math.sqrt(f.speed_var), 4),
+                "calls": round(f.calls, 2),
+            }
+        return out
+
+
+def z_score(quantile: float) -> float:
+    """The standard normal quantile; routing computes it once per router."""
+    return _z(quantile)
