@@ -21,13 +21,13 @@ model idle for a while is again unknown.
 
 What is observed (pipeline.py, through `observe_call`):
   * a stream: TTFT = time to its first content token; speed = tokens / (end - first token);
-  * a non-streaming answer: only the total. It is split with the current estimate: when the
-    predicted decode share is under half, the total minus the predicted decode time is a TTFT
-    observation; otherwise tokens / (total minus the predicted TTFT) is a speed observation;
+  * a non-streaming answer: only the total. What it says of each part is its expectation under
+    the current fit given that they add up to the total (`split_total`, the E step of an online
+    EM): a short answer teaches mostly TTFT, a long one mostly speed;
   * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
-    It counts only when it is informative, i.e. beyond the current median: then the expected
-    log TTFT given that it exceeds the bound (the normal's conditional mean, via the inverse
-    Mills ratio) is recorded. A quick failure (an immediate 503) says nothing about speed.
+    It counts only when it is informative, i.e. beyond the current median: then the moments of
+    log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
+    ratio) are recorded. A quick failure (an immediate 503) says nothing about speed.
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
@@ -73,13 +73,20 @@ class LatencyRow:
     speed_w: float
     speed_s1: float
     speed_s2: float
+    # non-streaming totals: sums of w, w*N, w*N^2, w*T, w*N*T (T = a + b N by least squares)
+    reg_w: float
+    reg_n: float
+    reg_nn: float
+    reg_t: float
+    reg_nt: float
+    reg_v: float  # w * squared log residual, scaled to one part's log variance
     updated_ts: float
 
 
 class _Sums:
     """Forward-decayed weight, sum and sum of squares of two log-scale series."""
 
-    __slots__ = ("calls", "epoch", "ref", "s1", "s2", "sw", "t1", "t2", "tw")
+    __slots__ = ("calls", "epoch", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
 
     def __init__(self, ref: float, epoch: float = 0.0) -> None:
         self.ref = ref
@@ -87,6 +94,7 @@ class _Sums:
         self.calls = 0.0
         self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
         self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
+        self.reg = [0.0] * 6  # non-streaming totals: w, wN, wN^2, wT, wNT, w resid^2
 
     def rebase(self, ref: float, half_life: float) -> None:
         f = 2.0 ** ((self.ref - ref) / half_life)
@@ -96,6 +104,7 @@ class _Sums:
         self.sw *= f
         self.s1 *= f
         self.s2 *= f
+        self.reg = [x * f for x in self.reg]
         self.ref = ref
 
     def add_row(self, row: LatencyRow, half_life: float) -> None:
@@ -107,6 +116,8 @@ class _Sums:
         self.sw += row.speed_w * f
         self.s1 += row.speed_s1 * f
         self.s2 += row.speed_s2 * f
+        for i, x in enumerate((row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_v)):
+            self.reg[i] += x * f
 
 
 @dataclass(slots=True)
@@ -170,6 +181,36 @@ def lognormal_sum_quantile(mu1: float, var1: float, mu2: float, var2: float, z: 
     return math.exp(math.log(m) - s2 / 2 + z * math.sqrt(s2))
 
 
+Moments = tuple[float, float]  # (E[x], E[x^2]) of a log time or log speed
+
+
+def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
+    """(mean TTFT s, mean s per token) of total = a + b * tokens, by least squares on the sums,
+    when the answer lengths varied enough to fix the line; before that, the prior's line scaled
+    to the mean total (`a0`, `b0`: the current means)."""
+    w, n, nn, t, nt, _ = reg
+    det = w * nn - n * n
+    if w >= 5.0 and det > 0.05 * w * nn:
+        b = (w * nt - n * t) / det
+        a = (t - b * n) / w
+        floor_a, floor_b = 0.02 * t / w, 0.02 * t / n  # a part at zero is no line for a log
+        return max(a, floor_a), max(b, floor_b)
+    r = t / (a0 * w + b0 * n)
+    return a0 * r, b0 * r
+
+
+def _censored(c: float, mu: float, var: float) -> Moments | None:
+    """E[x], E[x^2] of x ~ N(mu, var) given x > c; None when c is below the median (a failure
+    faster than usual tells nothing about the tail)."""
+    sd = math.sqrt(var)
+    z = (c - mu) / sd
+    if z <= 0:
+        return None
+    lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+    mean = mu + sd * lam
+    return mean, var * (1 + z * lam - lam * lam) + mean * mean
+
+
 class LatencyModel:
     """Per (tenant, model) latency sums of this replica, plus the other replicas' rows."""
 
@@ -208,9 +249,27 @@ class LatencyModel:
         weight: float = 1.0,
     ) -> None:
         """One call's TTFT and/or speed, into the pooled and the tenant's estimate."""
-        now = self._clock()
         lt = math.log(max(ttft_s, _MIN_S)) if ttft_s is not None else None
         ls = math.log(max(speed_tps, 1e-3)) if speed_tps is not None else None
+        self._add(
+            model,
+            tenant,
+            (lt, lt * lt) if lt is not None else None,
+            (ls, ls * ls) if ls is not None else None,
+            weight,
+        )
+
+    def _add(
+        self,
+        model: str,
+        tenant: str,
+        ttft: Moments | None,
+        speed: Moments | None,
+        weight: float = 1.0,
+        total: tuple[float, int, float] | None = None,
+    ) -> None:
+        """Expected log TTFT / log speed statistics into the pooled and the tenant's sums."""
+        now = self._clock()
         with self._lock:
             for key in ((ALL_TENANTS, model), (tenant, model)):
                 s = self._own.get(key)
@@ -220,15 +279,24 @@ class LatencyModel:
                     s.rebase(now, self.half_life)
                 w = weight * 2.0 ** ((now - s.ref) / self.half_life)
                 s.calls += weight
-                if lt is not None:
+                if ttft is not None:
                     s.tw += w
-                    s.t1 += w * lt
-                    s.t2 += w * lt * lt
-                if ls is not None:
+                    s.t1 += w * ttft[0]
+                    s.t2 += w * ttft[1]
+                if speed is not None:
                     s.sw += w
-                    s.s1 += w * ls
-                    s.s2 += w * ls * ls
-                self._refit(key)
+                    s.s1 += w * speed[0]
+                    s.s2 += w * speed[1]
+                if total is not None:
+                    t, n, v = total
+                    r = s.reg
+                    r[0] += w
+                    r[1] += w * n
+                    r[2] += w * n * n
+                    r[3] += w * t
+                    r[4] += w * n * t
+                    r[5] += w * v
+                self._fits.pop(key, None)  # refit when next asked (_fit)
                 if tenant == ALL_TENANTS:
                     break
 
@@ -245,39 +313,44 @@ class LatencyModel:
         """What one upstream call showed (see the module docstring for each case)."""
         fit = self._fit(tenant, model)
         if failed:
-            if ttft_s is not None:
-                return  # it failed after its first token: TTFT was learned when it came
-            c = math.log(max(elapsed_s, _MIN_S))
-            sd = math.sqrt(fit.ttft_var)
-            z = (c - fit.ttft_mu) / sd
-            if z <= 0:
-                return  # a failure faster than the median tells nothing about the tail
-            mills = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
-            self.observe(model, tenant, ttft_s=math.exp(fit.ttft_mu + sd * mills))
+            if ttft_s is None:  # (after its first token, TTFT was learned when it came)
+                moments = _censored(math.log(max(elapsed_s, _MIN_S)), fit.ttft_mu, fit.ttft_var)
+                if moments is not None:
+                    self._add(model, tenant, moments, None)
             return
         if ttft_s is not None:  # a stream: both parts are seen
             decode = elapsed_s - ttft_s
             speed = tokens / decode if tokens > 1 and decode > 0 else None
             self.observe(model, tenant, ttft_s=ttft_s, speed_tps=speed)
             return
-        ttft_med = math.exp(fit.ttft_mu)
-        decode_med = tokens / math.exp(fit.speed_mu)
-        if decode_med < ttft_med or tokens <= 1:
-            self.observe(model, tenant, ttft_s=max(elapsed_s - decode_med, _MIN_S))
-        else:
-            self.observe(model, tenant, speed_tps=tokens / max(elapsed_s - ttft_med, _MIN_S))
+        if tokens <= 1:  # (almost) no answer: the total is the TTFT
+            self.observe(model, tenant, ttft_s=elapsed_s)
+            return
+        a = math.exp(fit.ttft_mu + fit.ttft_var / 2)  # the current mean TTFT
+        b = math.exp(fit.speed_var / 2 - fit.speed_mu)  # and mean seconds per token
+        pred = a + b * tokens
+        # its log residual, scaled to what it says of one part's log variance (a sum of two
+        # log-normals of equal log variance v has about v (a^2 + (bN)^2) / (a + bN)^2)
+        resid = math.log(max(elapsed_s, _MIN_S) / pred)
+        v = resid * resid * pred * pred / (a * a + b * b * tokens * tokens)
+        self._add(model, tenant, None, None, total=(elapsed_s, tokens, v))
 
     # -- predicting -----------------------------------------------------------------------
     def _prior_for(self, model: str) -> LatencyPrior:
         return self.priors.get(model, self.prior)
 
-    def _refit(self, key: tuple[str, str]) -> None:
-        """Recompute the cached fit of `key` from own + others (under the lock)."""
+    def _calls(self, key: tuple[str, str]) -> float:
+        own, oth = self._own.get(key), self._others.get(key)
+        return (own.calls if own is not None else 0.0) + (oth.calls if oth is not None else 0.0)
+
+    def _refit(self, key: tuple[str, str]) -> Estimate:
+        """Recompute and cache the fit of `key` from own + others."""
         model = key[1]
         p = self._prior_for(model)
         pv = p.log_sd * p.log_sd
         own, oth = self._own.get(key), self._others.get(key)
         calls = tw = t1 = t2 = sw = s1 = s2 = 0.0
+        reg = [0.0] * 6
         ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
         for s in (own, oth):
             if s is None:
@@ -286,19 +359,35 @@ class LatencyModel:
             calls += s.calls
             tw, t1, t2 = tw + s.tw * f, t1 + s.t1 * f, t2 + s.t2 * f
             sw, s1, s2 = sw + s.sw * f, s1 + s.s1 * f, s2 + s.s2 * f
+            reg = [x + y * f for x, y in zip(reg, s.reg, strict=True)]
         k = self.prior_weight
-        tm, tv = _blend(math.log(p.ttft_ms / 1000), pv, k, calls, tw, t1, t2)
-        sm, sv = _blend(math.log(p.tokens_per_s), pv, k, calls, sw, s1, s2)
-        self._fits[key] = Estimate(tm, tv, sm, sv, calls)
+        pt, ps = math.log(p.ttft_ms / 1000), math.log(p.tokens_per_s)
+        if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
+            v = (reg[5] + k * pv) / (reg[0] + k)
+            a, b = _line(reg, math.exp(pt + pv / 2), math.exp(pv / 2 - ps))
+            fit = Estimate(math.log(a) - v / 2, v, v / 2 - math.log(b), v, calls)
+        else:
+            tm, tv = _blend(pt, pv, k, calls, tw, t1, t2)
+            sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
+            fit = Estimate(tm, tv, sm, sv, calls)
+        self._fits[key] = fit
+        return fit
 
     def _fit(self, tenant: str, model: str) -> Estimate:
-        """The tenant's own fit once it has `tenant_min_calls`, else the model's pooled one."""
-        fit = self._fits.get((tenant, model))
+        """The tenant's own fit once it has `tenant_min_calls`, else the model's pooled one.
+        Cached until the next observation or sync of that key (then refit here, once)."""
+        key = (tenant, model)
+        fit = self._fits.get(key)
+        if fit is None and tenant != ALL_TENANTS and self._calls(key) >= self.tenant_min_calls:
+            fit = self._refit(key)
         if fit is not None and fit.calls >= self.tenant_min_calls:
             return fit
-        fit = self._fits.get((ALL_TENANTS, model))
+        key = (ALL_TENANTS, model)
+        fit = self._fits.get(key)
         if fit is not None:
             return fit
+        if key in self._own or key in self._others:
+            return self._refit(key)
         p = self._prior_for(model)
         v = p.log_sd * p.log_sd
         return Estimate(math.log(p.ttft_ms / 1000), v, math.log(p.tokens_per_s), v, 0.0)
@@ -359,8 +448,10 @@ class LatencyModel:
             return [self._row(k, s, now) for k, s in self._own.items()]
 
     def _row(self, key: tuple[str, str], s: _Sums, now: float) -> LatencyRow:
+        rw, rn, rnn, rt, rnt, rv = s.reg
         return LatencyRow(self.replica, key[0], key[1], s.epoch, s.ref, s.calls,
-                          s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, now)  # fmt: skip
+                          s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, rw, rn, rnn, rt, rnt, rv,
+                          now)  # fmt: skip
 
     def replace_others(self, rows: Iterable[LatencyRow]) -> None:
         """Adopt the store's rows of the other replicas (and any newer epoch they started)."""
@@ -380,15 +471,14 @@ class LatencyModel:
                     s = fresh[key] = _Sums(now, r.epoch)
                 s.add_row(r, self.half_life)
             self._others = fresh
-            for key in set(self._fits) | set(fresh) | set(self._own):
-                self._refit(key)
+            self._fits.clear()  # refit when next asked
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""
         out: dict[str, dict[str, float]] = {}
-        for (tenant, model), f in sorted(self._fits.items()):
-            if tenant != ALL_TENANTS:
-                continue
+        models = sorted({m for _, m in self._own} | {m for _, m in self._others})
+        for model in models:
+            f = self._fit(ALL_TENANTS, model)
             out[model] = {
                 "ttft_p50_ms": round(math.exp(f.ttft_mu) * 1000, 3),
                 "ttft_log_sd": round(math.sqrt(f.ttft_var), 4),

@@ -18,6 +18,7 @@ from arbiter.offline.sim import content
 from arbiter.offline.sim.config import ModelProfile, SimConfig, parse_failures
 from arbiter.offline.sim.content import FinishReason
 from arbiter.offline.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
+from arbiter.offline.sim.latency_profile import InFlight, LatencyProfile, parse_latency
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.workload import TASKS, last_user_text, recognise
 
@@ -103,6 +104,7 @@ class SimState:
         self._counters: Counter[str] = Counter()
         self.stats: dict[str, ModelStats] = {name: ModelStats() for name in base}
         self._prompt_cache: set[bytes] = set()  # (model, prefix) digests written so far
+        self.in_flight = InFlight()  # the load each model's latency profile sees
 
     def cache_lookup(self, model: str, prefix: bytes) -> bool:
         """Whether `prefix` (a digest) is in `model`'s prompt cache; writes it if not."""
@@ -122,6 +124,7 @@ class SimState:
         self._counters.clear()
         self.stats = {name: ModelStats() for name in self._base}
         self._prompt_cache.clear()
+        self.in_flight.clear()
 
     def stats_json(self) -> dict[str, Any]:
         models = {name: s.as_json() for name, s in self.stats.items()}
@@ -153,6 +156,12 @@ class SimState:
                 changes["down"] = value
             elif key == "quality":
                 changes["quality"] = _quality_patch(profile.quality, value)
+            elif key == "latency":  # a table merged over the current profile (or the defaults)
+                if not isinstance(value, Mapping):
+                    raise ConfigError("latency: expected a table")
+                base = profile.latency or LatencyProfile()
+                merged = {f: getattr(base, f) for f in base.__slots__} | dict(value)
+                changes["latency"] = parse_latency(merged, "latency")
             elif key in _PROFILE_PATCH:
                 changes[key] = value
             else:

@@ -1,5 +1,5 @@
 -- Each replica's latency sums per (tenant, model) (arbiter.latency: forward-decayed moments of
--- log TTFT and log speed at ref_ts). One row per replica, replaced on each sync (idempotent);
+-- log TTFT and log speed, and least-squares sums of non-streaming totals, at ref_ts). One row per replica, replaced on each sync (idempotent);
 -- a replica's view is its own sums plus every other replica's row.
 CREATE TABLE latency_stats (
     replica TEXT NOT NULL,
@@ -14,6 +14,12 @@ CREATE TABLE latency_stats (
     speed_w DOUBLE PRECISION NOT NULL,
     speed_s1 DOUBLE PRECISION NOT NULL,
     speed_s2 DOUBLE PRECISION NOT NULL,
+    reg_w DOUBLE PRECISION NOT NULL,
+    reg_n DOUBLE PRECISION NOT NULL,
+    reg_nn DOUBLE PRECISION NOT NULL,
+    reg_t DOUBLE PRECISION NOT NULL,
+    reg_nt DOUBLE PRECISION NOT NULL,
+    reg_v DOUBLE PRECISION NOT NULL,
     updated_ts DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (replica, tenant, model)
 );
