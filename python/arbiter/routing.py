@@ -253,7 +253,10 @@ class Router:
             mu, var = (
                 self.lengths.log_moments(name, req.stats) if req.stats is not None else default
             )
-            out.append(self.latency.predict_ms(name, req.tenant, self._z, min(mu, cap), var))
+            if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
+                mu = min(mu, cap)
+                var = min(var, max((cap - mu) / self._z, 0.1) ** 2) if self._z > 0 else var
+            out.append(self.latency.predict_ms(name, req.tenant, self._z, mu, var))
         return out
 
     def _latency_choice(
