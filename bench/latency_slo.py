@@ -71,6 +71,7 @@ SLO_MIX: tuple[tuple[float, float | None], ...] = (
     (0.05, 700.0),  # often out of reach: the fastest model, cut at the deadline when late
 )
 WARMUP_PER_MODEL = 30
+PREDICTED: dict[int, float] = {}  # item -> the sidecar's p-quantile prediction (real ms)
 
 
 def quality_of(name: str, task: str) -> float:
@@ -223,9 +224,28 @@ async def run_arm(
             r.json().get("usage", {}).get("completion_tokens", -1) if r.status_code == 200 else -1
         )
         out[i] = (model if r.status_code == 200 else f"{model}:HTTP{r.status_code}", took, tokens)
+        guess = r.headers.get("x-arbiter-predicted-latency-ms")
+        if slo and guess is not None and scale > 0:
+            PREDICTED[i] = float(guess) / scale  # real ms
 
     await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
     return out
+
+
+def length_check(
+    services: Services, items: list[Item], picks: list[tuple[str, float, int]]
+) -> None:
+    """How well the answer-length model's spread matches: z-scores of the actual lengths."""
+    from arbiter.difficulty import prompt_stats
+
+    zs = []
+    for it, (m, _, _) in zip(items, picks, strict=True):
+        if m not in POOL:
+            continue
+        text = "\n".join(str(msg["content"]) for msg in it.body["messages"])
+        mu, var = services.lengths.log_moments(m, prompt_stats(text))
+        zs.append((math.log1p(it.truth[m][0]) - mu) / math.sqrt(var))
+    print(f"answer length z-scores: mean {np.mean(zs):.2f}, sd {np.std(zs):.2f} (calibrated: 0, 1)")
 
 
 async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:
@@ -291,6 +311,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         )
                     if slo:
                         print("learned:", json.dumps(services.latency.snapshot()))
+                        length_check(services, items, results[arm])
                 finally:
                     await services.stop()
     fastest = fastest_model()
@@ -320,6 +341,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print("latency-aware picks:", dict(picks))
     print("no-latency picks:", dict(Counter(m for m, _, _ in results["router_no_latency"])))
     print(f"offline/live token mismatches (must be 0): {mismatch}")
+    aware_picks = results["router_latency_aware"]
+    within = [
+        items[i].truth[aware_picks[i][0]][1] * 1000 <= ms
+        for i, ms in PREDICTED.items()
+        if aware_picks[i][0] in POOL
+    ]
+    calibration = sum(within) / max(len(within), 1)
+    print(f"calibration: {calibration:.3f} of {len(within)} SLO answers took <= the predicted "
+          f"p{QUANTILE * 100:g} (the sim's draw; goal about {QUANTILE})")  # fmt: skip
     print(f"feasible SLO requests: {aware['feasible_slo_requests']}; "
           f"wall {time.perf_counter() - t_start:.1f} s at scale {args.scale}")  # fmt: skip
     return {
@@ -329,6 +359,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "quality_ratio": round(aware["quality"] / by["always_baseline"]["quality"], 4),
         "cost_vs_always_fastest": round(aware["cost_usd"] / by["always_fastest"]["cost_usd"], 4),
         "slo_met_realized": aware["slo_met_realized"],
+        "calibration": round(calibration, 4),
         "cost_vs_quantile_oracle": round(aware["cost_usd"] / by["quantile_oracle"]["cost_usd"], 4),
         "quality_vs_router_no_latency": round(
             aware["quality"] / by["router_no_latency"]["quality"], 4

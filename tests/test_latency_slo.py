@@ -57,7 +57,7 @@ def test_headers_parse_to_milliseconds() -> None:
         "3600001",
         "9" * 40,
         "８００",
-    ],  # fmt: skip
+    ],
 )
 def test_a_malformed_header_is_a_400_naming_it(value: str) -> None:
     with pytest.raises(InvalidRequest) as err:

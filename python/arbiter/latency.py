@@ -25,10 +25,10 @@ What is observed (pipeline.py, through `observe_call`):
     so a least-squares line of T on N over the calls (decayed sums, additive like the rest) gives
     mean TTFT (its intercept) and mean seconds per token (its slope) once answer lengths varied;
     before that, the prior's line scaled to the mean total. Both parts get one log variance,
-    from the log residuals against the prediction of the moment (scaled by what a sum of two
-    log-normals does to it). Measured: an online EM that split each total by its posterior
-    crept along the ridge of splits that fit the typical total (400 ms / 350 tokens/s after 300
-    calls for a truth of 250 ms / 220 tokens/s, from the default prior); the line reaches it.
+    from the line's residual sum of squares (`_log_var`; one more sum, of T^2). Measured: an
+    online EM that split each total by its posterior crept along the ridge of splits that fit
+    the typical total (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220
+    tokens/s, from the default prior); the line reaches it.
     A model seen mostly through non-streaming calls is predicted from the line, else from the
     streams' direct sums;
   * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
@@ -86,7 +86,7 @@ class LatencyRow:
     reg_nn: float
     reg_t: float
     reg_nt: float
-    reg_v: float  # w * squared log residual, scaled to one part's log variance
+    reg_tt: float  # w * T^2 (the line's residual variance)
     updated_ts: float
 
 
@@ -101,7 +101,7 @@ class _Sums:
         self.calls = 0.0
         self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
         self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
-        self.reg = [0.0] * 6  # non-streaming totals: w, wN, wN^2, wT, wNT, w resid^2
+        self.reg = [0.0] * 6  # non-streaming totals: w, wN, wN^2, wT, wNT, wT^2
 
     def rebase(self, ref: float, half_life: float) -> None:
         f = 2.0 ** ((self.ref - ref) / half_life)
@@ -123,7 +123,9 @@ class _Sums:
         self.sw += row.speed_w * f
         self.s1 += row.speed_s1 * f
         self.s2 += row.speed_s2 * f
-        for i, x in enumerate((row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_v)):
+        for i, x in enumerate(
+            (row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_tt)
+        ):
             self.reg[i] += x * f
 
 
@@ -206,6 +208,16 @@ def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
     return a0 * r, b0 * r
 
 
+def _log_var(reg: list[float], a: float, b: float) -> float:
+    """One part's log variance from the line's residuals: each part log-normal with log
+    variance v has variance (e^v - 1) x its mean squared, so the residual sum of squares over
+    sum(a^2 + (bN)^2) estimates e^v - 1."""
+    w, n, nn, t, nt, tt = reg
+    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
+    scale = a * a * w + b * b * nn
+    return math.log1p(max(rss, 0.0) / scale) if scale > 0 else 0.0
+
+
 def _censored(c: float, mu: float, var: float) -> Moments | None:
     """E[x], E[x^2] of x ~ N(mu, var) given x > c; None when c is below the median (a failure
     faster than usual tells nothing about the tail)."""
@@ -273,7 +285,7 @@ class LatencyModel:
         ttft: Moments | None,
         speed: Moments | None,
         weight: float = 1.0,
-        total: tuple[float, int, float] | None = None,
+        total: tuple[float, int] | None = None,
     ) -> None:
         """Expected log TTFT / log speed statistics into the pooled and the tenant's sums."""
         now = self._clock()
@@ -295,14 +307,14 @@ class LatencyModel:
                     s.s1 += w * speed[0]
                     s.s2 += w * speed[1]
                 if total is not None:
-                    t, n, v = total
+                    t, n = total
                     r = s.reg
                     r[0] += w
                     r[1] += w * n
                     r[2] += w * n * n
                     r[3] += w * t
                     r[4] += w * n * t
-                    r[5] += w * v
+                    r[5] += w * t * t
                 self._fits.pop(key, None)  # refit when next asked (_fit)
                 if tenant == ALL_TENANTS:
                     break
@@ -333,14 +345,7 @@ class LatencyModel:
         if tokens <= 1:  # (almost) no answer: the total is the TTFT
             self.observe(model, tenant, ttft_s=elapsed_s)
             return
-        a = math.exp(fit.ttft_mu + fit.ttft_var / 2)  # the current mean TTFT
-        b = math.exp(fit.speed_var / 2 - fit.speed_mu)  # and mean seconds per token
-        pred = a + b * tokens
-        # its log residual, scaled to what it says of one part's log variance (a sum of two
-        # log-normals of equal log variance v has about v (a^2 + (bN)^2) / (a + bN)^2)
-        resid = math.log(max(elapsed_s, _MIN_S) / pred)
-        v = resid * resid * pred * pred / (a * a + b * b * tokens * tokens)
-        self._add(model, tenant, None, None, total=(elapsed_s, tokens, v))
+        self._add(model, tenant, None, None, total=(elapsed_s, tokens))
 
     # -- predicting -----------------------------------------------------------------------
     def _prior_for(self, model: str) -> LatencyPrior:
@@ -371,8 +376,8 @@ class LatencyModel:
         k = 0.0 if self._epochs.get(model, 0.0) > 0 else self.prior_weight
         pt, ps = math.log(p.ttft_ms / 1000), math.log(p.tokens_per_s)
         if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
-            v = (reg[5] + k * pv) / (reg[0] + k)
             a, b = _line(reg, math.exp(pt + pv / 2), math.exp(pv / 2 - ps))
+            v = (_log_var(reg, a, b) * reg[0] + k * pv) / (reg[0] + k)
             fit = Estimate(math.log(a) - v / 2, v, v / 2 - math.log(b), v, calls)
         else:
             tm, tv = _blend(pt, pv, k, calls, tw, t1, t2)

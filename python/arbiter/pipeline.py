@@ -536,13 +536,18 @@ class Pipeline:
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
 
     def headers(self, plan: Plan, model: str, cost: float, baseline_cost: float) -> dict[str, str]:
-        return {
+        out = {
             "x-arbiter-model": model,
             "x-arbiter-decision-id": plan.decision_id,
             "x-arbiter-task": plan.task,
             "x-arbiter-cost-usd": f"{cost:.8f}",
             "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
         }
+        guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
+        if guess is not None:  # under an SLO: the answering model's (TTFT, total) at the quantile
+            out["x-arbiter-predicted-ttft-ms"] = f"{guess[0]:.1f}"
+            out["x-arbiter-predicted-latency-ms"] = f"{guess[1]:.1f}"
+        return out
 
     async def _record(
         self,

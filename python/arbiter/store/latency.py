@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
 
 _COLS = ("replica, tenant, model, epoch, ref_ts, calls, ttft_w, ttft_s1, ttft_s2, speed_w, "
-         "speed_s1, speed_s2, reg_w, reg_n, reg_nn, reg_t, reg_nt, reg_v, updated_ts")  # fmt: skip
+         "speed_s1, speed_s2, reg_w, reg_n, reg_nn, reg_t, reg_nt, reg_tt, updated_ts")  # fmt: skip
 _UPSERT = (
     f"INSERT INTO latency_stats ({_COLS}) VALUES ({', '.join(['%s'] * 19)}) "
     "ON CONFLICT (replica, tenant, model) DO UPDATE SET epoch = EXCLUDED.epoch, "
@@ -22,7 +22,7 @@ _UPSERT = (
     "ttft_s1 = EXCLUDED.ttft_s1, ttft_s2 = EXCLUDED.ttft_s2, speed_w = EXCLUDED.speed_w, "
     "speed_s1 = EXCLUDED.speed_s1, speed_s2 = EXCLUDED.speed_s2, reg_w = EXCLUDED.reg_w, "
     "reg_n = EXCLUDED.reg_n, reg_nn = EXCLUDED.reg_nn, reg_t = EXCLUDED.reg_t, "
-    "reg_nt = EXCLUDED.reg_nt, reg_v = EXCLUDED.reg_v, "
+    "reg_nt = EXCLUDED.reg_nt, reg_tt = EXCLUDED.reg_tt, "
     "updated_ts = EXCLUDED.updated_ts"
 )
 

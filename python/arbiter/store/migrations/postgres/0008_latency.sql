@@ -19,7 +19,7 @@ CREATE TABLE latency_stats (
     reg_nn DOUBLE PRECISION NOT NULL,
     reg_t DOUBLE PRECISION NOT NULL,
     reg_nt DOUBLE PRECISION NOT NULL,
-    reg_v DOUBLE PRECISION NOT NULL,
+    reg_tt DOUBLE PRECISION NOT NULL,
     updated_ts DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (replica, tenant, model)
 );
