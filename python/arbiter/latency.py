@@ -330,8 +330,8 @@ class LatencyModel:
         failed: bool = False,
     ) -> None:
         """What one upstream call showed (see the module docstring for each case)."""
-        fit = self._fit(tenant, model)
         if failed:
+            fit = self._fit(tenant, model)
             if ttft_s is None:  # (after its first token, TTFT was learned when it came)
                 moments = _censored(math.log(max(elapsed_s, _MIN_S)), fit.ttft_mu, fit.ttft_var)
                 if moments is not None:
