@@ -355,3 +355,46 @@ def test_a_known_prior_makes_an_untried_model_usable() -> None:
         RouteRequest("t", "chat", 100, 100, max_latency_ms=1500.0)
     )
     assert d.chosen == "fast", d.reason  # the others are unknown: the default prior is slow
+
+
+def test_a_cascade_is_skipped_when_both_calls_cannot_fit_the_slo(tmp_path: Path) -> None:
+    from arbiter.pipeline import Pipeline
+    from arbiter.records import Candidate
+    from arbiter.routing import RouteDecision
+    from arbiter.surfaces.openai_chat import parse_chat_request
+
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
+    doc["routing"]["cascade_tasks"] = ["chat"]
+    svc = Services(config.loads(to_toml(doc), env=ENV), seed=1)
+    try:
+        pipeline = Pipeline(svc)
+        req = parse_chat_request(
+            b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}'
+        )
+        cands = (Candidate("sim-tiny", 0.9, 0.9, 0.001), Candidate("sim-premium", 0.9, 0.9, 0.01))
+        predicted = {"sim-tiny": (100.0, 900.0), "sim-premium": (100.0, 600.0)}
+        route = RouteDecision("sim-premium", (), cands, "", 0.9, predicted)
+
+        def first(slo: LatencySLO) -> str | None:
+            return pipeline._cascade_first(req, "chat", "sim-premium", cands, slo, route)
+
+        assert first(NO_SLO) == "sim-tiny"
+        assert first(LatencySLO(2000.0, None)) == "sim-tiny"  # 900 + 600 ms fit
+        assert first(LatencySLO(1000.0, None)) is None  # a weak first answer would be late
+    finally:
+        svc.store.close()
+
+
+def test_only_changed_sums_are_sent_and_a_failed_write_sends_them_again() -> None:
+    model = LatencyModel(replica="r")
+    model.observe("a", "t", ttft_s=0.1)
+    model.observe("b", "t", ttft_s=0.1)
+    first = model.rows(changed_only=True)
+    assert {(r.tenant, r.model) for r in first} == {("*", "a"), ("t", "a"), ("*", "b"), ("t", "b")}
+    assert model.rows(changed_only=True) == []
+    model.observe("a", "t", ttft_s=0.2)
+    sent = model.rows(changed_only=True)
+    assert {r.model for r in sent} == {"a"}
+    model.unsent(sent)  # the store refused them
+    assert {r.model for r in model.rows(changed_only=True)} == {"a"}
+    assert len(model.rows()) == 4, "the full set is still there for a fresh writer"

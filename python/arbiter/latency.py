@@ -255,6 +255,7 @@ class LatencyModel:
         self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
         self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
+        self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
         self._lock = threading.Lock()  # the sync thread swaps `_others`
 
     # -- observing ------------------------------------------------------------------------
@@ -316,6 +317,7 @@ class LatencyModel:
                     r[4] += w * n * t
                     r[5] += w * t * t
                 self._fits.pop(key, None)  # refit when next asked (_fit)
+                self._dirty.add(key)
                 if tenant == ALL_TENANTS:
                     break
 
@@ -455,11 +457,21 @@ class LatencyModel:
             del self._fits[key]
 
     # -- sharing --------------------------------------------------------------------------
-    def rows(self) -> list[LatencyRow]:
-        """This replica's sums, to be stored (its own row per key, replaced on each sync)."""
+    def rows(self, *, changed_only: bool = False) -> list[LatencyRow]:
+        """This replica's sums, to be stored (its own row per key, replacing the stored one);
+        `changed_only`: the keys observed since the last such call (`unsent` puts them back
+        when the write failed)."""
         now = self._clock()
         with self._lock:
-            return [self._row(k, s, now) for k, s in self._own.items()]
+            keys = list(self._dirty) if changed_only else list(self._own)
+            if changed_only:
+                self._dirty.clear()
+            return [self._row(k, self._own[k], now) for k in keys if k in self._own]
+
+    def unsent(self, rows: Iterable[LatencyRow]) -> None:
+        """Rows from `rows(changed_only=True)` that were not written: send them next time."""
+        with self._lock:
+            self._dirty.update((r.tenant, r.model) for r in rows)
 
     def _row(self, key: tuple[str, str], s: _Sums, now: float) -> LatencyRow:
         rw, rn, rnn, rt, rnt, rv = s.reg

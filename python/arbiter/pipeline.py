@@ -44,7 +44,7 @@ from arbiter.protocols.compat import untranslatable
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.relay_codec import RelayCodec, relay_codec
-from arbiter.routing import RouteRequest
+from arbiter.routing import RouteDecision, RouteRequest
 from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
@@ -242,7 +242,7 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
-                self._cascade_first(req, task, route.chosen, route.candidates),
+                self._cascade_first(req, task, route.chosen, route.candidates, slo, route),
                 stats,
                 slo=slo,
                 predicted_ms=route.latency_ms,
@@ -281,7 +281,13 @@ class Pipeline:
         )
 
     def _cascade_first(
-        self, req: ChatRequest, task: str, chosen: str, candidates: tuple[Candidate, ...]
+        self,
+        req: ChatRequest,
+        task: str,
+        chosen: str,
+        candidates: tuple[Candidate, ...],
+        slo: LatencySLO = NO_SLO,
+        route: RouteDecision | None = None,
     ) -> str | None:
         """For tasks configured to cascade (non-streaming only): `routing.cascade_first_model`
         (or else the cheapest eligible model), when it is eligible and cheaper than the routed
@@ -297,6 +303,12 @@ class Pipeline:
         chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
         if first is None or first.model == chosen or first.est_cost_usd >= chosen_cost:
             return None
+        predicted = route.latency_ms if route is not None else None
+        if predicted is not None and slo.max_latency_ms is not None:
+            # the cheap try and an escalation must both fit in the SLO, else no cascade
+            both = predicted[first.model][1] + predicted[chosen][1]
+            if both > slo.max_latency_ms:
+                return None
         return first.model
 
     async def _try_cascade(

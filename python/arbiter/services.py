@@ -286,8 +286,13 @@ class Services:
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
         self.policy.replace_synced(self.store.load_arms())
-        # latency: this replica's own sums replace its rows (idempotent), everyone's are read
-        self.store.write_latency(self.latency.rows())
+        # latency: this replica's changed sums replace its rows (idempotent), everyone's are read
+        rows = self.latency.rows(changed_only=True)
+        try:
+            self.store.write_latency(rows)
+        except Exception:
+            self.latency.unsent(rows)
+            raise
         self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
         self.refresh_registry()
 

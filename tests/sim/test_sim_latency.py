@@ -66,9 +66,7 @@ def test_the_built_in_and_demo_pools_have_profiles_at_a_small_scale() -> None:
     assert all(m.latency is not None for m in pool.models.values() if not m.judge)
     demo = fast_config(sim_settings()["models"], latency_scale=sim_settings()["latency_scale"])
     assert demo.models["sim-premium"].latency is not None
-    ranked = sorted(
-        (m.latency.ttft_ms, n) for n, m in demo.models.items() if m.latency is not None
-    )
+    ranked = sorted((m.latency.ttft_ms, n) for n, m in demo.models.items() if m.latency is not None)
     assert ranked[0][1] == "sim-tiny" and ranked[-1][1] == "sim-premium"
 
 
