@@ -123,7 +123,12 @@ class Plan:
     predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
 
     def deadline_s(self, configured: float) -> float:
-        return deadline_s(configured, self.slo)
+        """Seconds left to answer: the configured deadline, or the SLO counted from the start
+        of planning (a cascade's first try and the budget reservation spent some of it)."""
+        if self.slo.max_latency_ms is None:
+            return configured
+        spent = time.perf_counter() - self.started
+        return max(deadline_s(configured, self.slo) - spent, 0.001)
 
     def can_finish(self, deadline: float) -> Callable[[str], bool] | None:
         """For failover under an SLO: whether a fallback's prediction fits the time left."""
