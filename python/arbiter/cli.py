@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    sim.add_argument(
+        "--latency-scale", type=float, default=None,
+        help="multiply every latency-profile time (0: instant; default: the config's)",
+    )  # fmt: skip
     sim.set_defaults(func=_sim)
 
     demo = sub.add_parser(
@@ -288,7 +292,10 @@ def _export(args: argparse.Namespace) -> int:
 def _sim(args: argparse.Namespace) -> int:
     from arbiter.offline.sim import run_sim
 
-    run_sim(args.config, args.host, args.port, args.log_level)
+    if args.latency_scale is not None and not args.latency_scale >= 0:
+        print("arbiter sim: --latency-scale must be >= 0", file=sys.stderr)
+        return 2
+    run_sim(args.config, args.host, args.port, args.log_level, latency_scale=args.latency_scale)
     return 0
 
 

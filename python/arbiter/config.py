@@ -117,6 +117,33 @@ class RoutingSettings:
     # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
     # with family rules); a model's own [models.X.priors] and admin patches win over it
     priors_file: str = "builtin"
+    # latency SLOs (x-arbiter-max-latency-ms, [tenants.X] max_latency_ms, [latency]) are met at
+    # this quantile of the predicted latency (arbiter.latency)
+    latency_quantile: float = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPriorSettings:
+    ttft_ms: float
+    tokens_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySettings:
+    """[latency]: the latency model (arbiter.latency) and per-task SLOs."""
+
+    half_life_s: float = 900.0  # evidence older by this much counts half
+    # an unknown model is assumed this slow until it has calls (conservative: it is tried only
+    # by requests without an SLO, or when nothing known fits); per model in [latency.priors.M]
+    prior_ttft_ms: float = 2000.0
+    prior_tokens_per_s: float = 20.0
+    prior_log_sd: float = 0.6
+    prior_weight: float = 3.0  # calls the prior is worth
+    tenant_min_calls: float = 50.0  # a tenant's own estimate is used from this many calls
+    priors: dict[str, LatencyPriorSettings] = field(default_factory=dict)
+    # per task: the SLO of a request that sets no header (and whose tenant sets none), in ms
+    max_latency_ms: dict[str, float] = field(default_factory=dict)
+    max_ttft_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +249,9 @@ class TenantSettings:
     quality_target: float | None = None
     baseline: str | None = None
     cache: bool | None = None  # the response cache for this tenant; None = cache.enabled
+    # the tenant's latency SLOs in ms (a request's x-arbiter-max-*-ms header overrides them)
+    max_latency_ms: float | None = None
+    max_ttft_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +336,7 @@ class Settings:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     source: str = "<defaults>"
     cache: CacheSettings = CacheSettings()
+    latency: LatencySettings = field(default_factory=LatencySettings)
 
     @property
     def baseline(self) -> ModelSettings:
@@ -323,6 +354,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "shadow": ShadowSettings,
     "cache": CacheSettings,
     "telemetry": TelemetrySettings,
+    "latency": LatencySettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
@@ -468,6 +500,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             'not a file ("builtin" = the shipped priors, "" = none)'
         )
     _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    _check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
+    _check_latency(loc, s, models)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
         loc.fail(
@@ -601,6 +635,44 @@ def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any])
             f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
             f"{r.cascade_first_model!r}"
         )
+
+
+MAX_SLO_MS = 3_600_000.0  # an hour: the bound on any latency SLO (config or header)
+
+
+def _check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None:
+    from arbiter.classify import TASKS
+
+    lat = s.latency
+    if not (lat.half_life_s > 0 and lat.prior_weight >= 0 and lat.tenant_min_calls >= 0):
+        raise ConfigError(
+            f"{loc.where(['latency'])}: latency.half_life_s must be > 0, prior_weight and "
+            "tenant_min_calls >= 0"
+        )
+    _check_range(loc, ["latency", "prior_log_sd"], lat.prior_log_sd, 0.01, 5.0)
+    priors = [("", lat.prior_ttft_ms, lat.prior_tokens_per_s)] + [
+        (m, p.ttft_ms, p.tokens_per_s) for m, p in lat.priors.items()
+    ]
+    for model, ttft, speed in priors:
+        path = ["latency", "priors", model] if model else ["latency"]
+        if model and model not in models:
+            raise ConfigError(f"{loc.where(path)}: unknown model {model!r}")
+        if not (0 < ttft <= MAX_SLO_MS and 0 < speed <= 1e6):
+            raise ConfigError(
+                f"{loc.where(path)}: ttft_ms must be in (0, {MAX_SLO_MS:g}] and tokens_per_s "
+                "in (0, 1e6]"
+            )
+    for key in ("max_latency_ms", "max_ttft_ms"):
+        for task, ms in getattr(lat, key).items():
+            path = ["latency", key, task]
+            if task not in TASKS:
+                raise ConfigError(f"{loc.where(path)}: unknown task {task!r}")
+            _check_range(loc, path, ms, 1.0, MAX_SLO_MS)
+    for name, t in s.tenants.items():
+        for key in ("max_latency_ms", "max_ttft_ms"):
+            ms = getattr(t, key)
+            if ms is not None:
+                _check_range(loc, ["tenants", name, key], ms, 1.0, MAX_SLO_MS)
 
 
 def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:

@@ -188,12 +188,17 @@ async def run_with_failover(
     settings: FailoverSettings,
     breaker: CircuitBreaker,
     attempts: list[Attempt],
+    deadline_s: float | None = None,
+    can_finish: Callable[[str], bool] | None = None,
 ) -> tuple[str, T]:
     """Call `call(model)` for each model in order until one succeeds, retrying each retryable
     failure up to `retries_per_model` times, all within `deadline_s`. Every try (and every model
     skipped for an open circuit) is appended to `attempts`. Raises the caller's-fault error at
-    once, else the last error (a clean ArbiterError), or NoRouteAvailable if nothing was tried."""
-    deadline = time.monotonic() + settings.deadline_s
+    once, else the last error (a clean ArbiterError), or NoRouteAvailable if nothing was tried.
+    `deadline_s` replaces `settings.deadline_s` (a latency SLO); `can_finish(model)` (under an
+    SLO) says whether a model could still answer in time: one that cannot is not tried after
+    the first (attempt `cannot_finish_in_time`)."""
+    deadline = time.monotonic() + (settings.deadline_s if deadline_s is None else deadline_s)
     last: ArbiterError | None = None
     tried = models[: max(settings.max_models, 1)]
     # A model paused by its upstream (Retry-After) goes last: a last resort, never dropped, so
@@ -207,6 +212,9 @@ async def run_with_failover(
     while i < len(queue):
         model = queue[i]
         i += 1
+        if i > 1 and can_finish is not None and not can_finish(model):
+            attempts.append(Attempt(model, False, 0.0, "cannot_finish_in_time"))
+            continue
         pause = breaker.held_for(model)
         if pause > settings.max_retry_after_s or pause >= deadline - time.monotonic():
             pause = 0.0  # too long to sit out: ask anyway

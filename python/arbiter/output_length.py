@@ -144,6 +144,14 @@ class OutputLength:
         noise = parts[-1].noise_var  # the residual spread around the full prediction
         return max(math.expm1(min(log_mean + noise / 2, _MAX_LOG)), 1.0)
 
+    def log_moments(self, model: str, stats: bytes) -> tuple[float, float]:
+        """Mean and variance of log(1 + completion tokens): the prediction's spread (its
+        posterior plus the residual noise), for a latency quantile (arbiter.latency)."""
+        parts = self._parts(model)
+        mu = sum(p.mean(stats) for p in parts)
+        var = parts[-1].noise_var + sum(p.mean_sd(stats) ** 2 for p in parts)
+        return min(mu, _MAX_LOG), var
+
     def observe(
         self, model: str, stats: bytes, completion_tokens: int, weight: float = 1.0
     ) -> None:

@@ -10,14 +10,14 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
-from arbiter import request_log, telemetry, worst_case
+from arbiter import latency_slo, request_log, telemetry, worst_case
 from arbiter.budget import Charge, billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
@@ -38,6 +38,7 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
+from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, deadline_s, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
@@ -46,7 +47,7 @@ from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
 from arbiter.relay_codec import RelayCodec, relay_codec
 from arbiter.request_log import RequestLog
-from arbiter.routing import RouteRequest
+from arbiter.routing import RouteDecision, RouteRequest
 from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
@@ -123,6 +124,22 @@ class Plan:
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
     cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
     log: RequestLog | None = None  # the request's log line, filled when it is recorded
+    slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)
+    predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
+
+    def deadline_s(self, configured: float) -> float:
+        """Seconds left to answer: the configured deadline, or the SLO counted from the start
+        of planning (a cascade's first try and the budget reservation spent some of it)."""
+        if self.slo.max_latency_ms is None:
+            return configured
+        spent = time.perf_counter() - self.started
+        return max(deadline_s(configured, self.slo) - spent, 0.001)
+
+    def can_finish(self, deadline: float) -> Callable[[str], bool] | None:
+        """For failover under an SLO: whether a fallback's prediction fits the time left."""
+        if self.predicted_ms is None:
+            return None
+        return can_finish(self.predicted_ms, self.slo, deadline)
 
 
 @dataclass(slots=True)
@@ -153,6 +170,7 @@ class Pipeline:
         req: ChatRequest,
         principal: Principal,
         watch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+        slo: LatencySLO = NO_SLO,
     ) -> Completed | Streamed:
         """One request's lifecycle, whatever its surface: budget caps -> plan -> reserve ->
         answer (complete, or open a stream) -> record -> settle. `watch` wraps a non-streaming
@@ -171,10 +189,10 @@ class Pipeline:
             if look.entry is not None:
                 return await self._serve_hit(req, principal, look)
         if telemetry.TRACER is None:
-            plan = self.plan(req, principal)
+            plan = self.plan(req, principal, slo)
         else:
             with telemetry.route_span(req.model) as span:
-                plan = self.plan(req, principal)
+                plan = self.plan(req, principal, slo)
                 telemetry.routed(span, plan.task, plan.mode, plan.models, plan.reason)
         plan.cache = look
         plan.log = request_log.CURRENT.get()
@@ -271,9 +289,10 @@ class Pipeline:
         )  # fmt: skip
 
     # -- planning ---------------------------------------------------------------------------
-    def plan(self, req: ChatRequest, principal: Principal) -> Plan:
+    def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
         s = self.s
         task = classify(req.messages, req.response_format, req.has_tools)
+        slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
         started = time.perf_counter()
         decision_id = s.new_id()
         if req.model == "auto":
@@ -301,6 +320,8 @@ class Pipeline:
                     frozenset(needs),
                     easiness,
                     stats,
+                    slo.max_latency_ms,
+                    slo.max_ttft_ms,
                 ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                 blocked=blocked,
@@ -320,8 +341,10 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
-                self._cascade_first(req, task, route.chosen, route.candidates),
+                self._cascade_first(req, task, route.chosen, route.candidates, slo, route),
                 stats,
+                slo=slo,
+                predicted_ms=route.latency_ms,
             )
         model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
         if model is None:
@@ -353,10 +376,17 @@ class Pipeline:
             started,
             principal,
             stats=prompt_stats(req.prompt_text),  # its answer length teaches routing too
+            slo=slo,
         )
 
     def _cascade_first(
-        self, req: ChatRequest, task: str, chosen: str, candidates: tuple[Candidate, ...]
+        self,
+        req: ChatRequest,
+        task: str,
+        chosen: str,
+        candidates: tuple[Candidate, ...],
+        slo: LatencySLO = NO_SLO,
+        route: RouteDecision | None = None,
     ) -> str | None:
         """For tasks configured to cascade (non-streaming only): `routing.cascade_first_model`
         (or else the cheapest eligible model), when it is eligible and cheaper than the routed
@@ -372,6 +402,12 @@ class Pipeline:
         chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
         if first is None or first.model == chosen or first.est_cost_usd >= chosen_cost:
             return None
+        predicted = route.latency_ms if route is not None else None
+        if predicted is not None and slo.max_latency_ms is not None:
+            # the cheap try and an escalation must both fit in the SLO, else no cascade
+            both = predicted[first.model][1] + predicted[chosen][1]
+            if both > slo.max_latency_ms:
+                return None
         return first.model
 
     async def _try_cascade(
@@ -449,6 +485,7 @@ class Pipeline:
                     self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
                     s.protocol_of(model),
                 )
+        limit = plan.deadline_s(s.settings.failover.deadline_s)
         try:
             model, result = await run_with_failover(
                 plan.models,
@@ -456,6 +493,8 @@ class Pipeline:
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
+                deadline_s=limit,
+                can_finish=plan.can_finish(time.monotonic() + limit),
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
@@ -481,7 +520,8 @@ class Pipeline:
         s = self.s
         attempts: list[Attempt] = []
         # failover bounds the opening by the request's deadline; the stream keeps to it too
-        deadline = time.monotonic() + s.settings.failover.deadline_s
+        limit = plan.deadline_s(s.settings.failover.deadline_s)
+        deadline = time.monotonic() + limit
         try:
             model, upstream = await run_with_failover(
                 plan.models,
@@ -494,6 +534,8 @@ class Pipeline:
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
+                deadline_s=limit,
+                can_finish=plan.can_finish(deadline),
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
@@ -584,8 +626,9 @@ class Pipeline:
         if isinstance(failure, UpstreamError):
             attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
         cost, _ = await self._record(
-            req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True
-        )
+            req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True,
+            decode_ms=outcome.elapsed_ms() if failure is None else None,
+        )  # fmt: skip
         if failure is None:
             self._after(req, plan, model, content, outcome.codec.finish)
             if plan.cache is not None and plan.cache.write:
@@ -665,6 +708,10 @@ class Pipeline:
             out.update(upstream)
             if plan.log is not None:
                 plan.log.upstream_request_id = upstream.get("x-request-id")
+        guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
+        if guess is not None:  # under an SLO: the answering model's (TTFT, total) at the quantile
+            out["x-arbiter-predicted-ttft-ms"] = f"{guess[0]:.1f}"
+            out["x-arbiter-predicted-latency-ms"] = f"{guess[1]:.1f}"
         return out
 
     async def _record(
@@ -680,6 +727,7 @@ class Pipeline:
         stream: bool = False,
         extra: float = 0.0,
         opened: bool = False,
+        decode_ms: float | None = None,
     ) -> tuple[float, float]:
         """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
         `opened`: the answering call itself got through (a stream that failed after content).
@@ -737,6 +785,10 @@ class Pipeline:
         s.on_spend(plan, cost)
         if plan.stats is not None and usage is not None and usage.completion_tokens:
             s.lengths.observe(model, plan.stats, usage.completion_tokens)
+        observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
+            s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
+            stream=stream, decode_ms=decode_ms,
+        )  # fmt: skip
         return cost, baseline_cost
 
     def _after(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
+from arbiter.latency import LatencyModel, z_score
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.price import Priced
@@ -42,6 +43,8 @@ class RouteRequest:
     needs: frozenset[str] = frozenset()  # capabilities the request needs: "tools", "json", "vision"
     easiness: float | None = None  # standardized difficulty-model score; + means easier
     stats: bytes | None = None  # difficulty.prompt_stats: predicts each model's answer length
+    max_latency_ms: float | None = None  # the request's SLOs (pipeline.latency_slo), if any
+    max_ttft_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class RouteDecision:
     candidates: tuple[Candidate, ...]
     reason: str
     target: float
+    # under a latency SLO: each eligible model's predicted (TTFT, total) ms at the quantile
+    latency_ms: Mapping[str, tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,7 @@ class RouterParams:
     slope_prior_mean: float = 1.0
     slope_prior_var: float = 0.25
     slope_precision_cap: float = 400.0  # caps the slope's precision so it keeps adapting
+    latency_quantile: float = 0.9  # a latency SLO is met at this quantile of the prediction
 
 
 @dataclass(slots=True)
@@ -121,8 +127,12 @@ class Router:
         seed: int = 0,
         is_available: Callable[[str], bool] | None = None,
         lengths: OutputLength | None = None,
+        latency: LatencyModel | None = None,
     ) -> None:
         self.pool = {m.name: m for m in pool}
+        # shared by a service's routers: how fast each model answers (None: SLOs are ignored)
+        self.latency = latency
+        self._z = z_score(params.latency_quantile)
         # shared by a service's routers: how long a model answers is not a tenant's business
         self.lengths = lengths or OutputLength(params.expected_output_tokens)
         self.params = params
@@ -213,11 +223,92 @@ class Router:
             Candidate(n, round(s, 4), round(mu, 4), c)
             for n, s, mu, c in zip(names, choice.scores, choice.means, cost, strict=True)
         )
-        chosen = names[choice.index]
+        index = choice.index
         order = sorted(range(len(names)), key=lambda i: -choice.scores[i])
-        fallbacks = tuple(names[i] for i in order if i != choice.index)[: p.max_fallbacks]
         reason = self._explain(req, names, choice, cost, baseline, len(excluded))
-        return RouteDecision(chosen, fallbacks, cands + tuple(excluded), reason, choice.target)
+        predicted = None
+        if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
+            predicted = self._predict_latency(req, names)
+            index, note, fits = self._latency_choice(req, names, choice, sampled_cost, predicted)
+            reason += note
+            order.sort(key=lambda i: not fits[i])  # fallbacks that fit first (a stable sort)
+        fallbacks = tuple(names[i] for i in order if i != index)[: p.max_fallbacks]
+        return RouteDecision(
+            names[index],
+            fallbacks,
+            cands + tuple(excluded),
+            reason,
+            choice.target,
+            dict(zip(names, predicted, strict=True)) if predicted is not None else None,
+        )
+
+    # -- latency --------------------------------------------------------------------------------
+    def _predict_latency(self, req: RouteRequest, names: list[str]) -> list[tuple[float, float]]:
+        """Each model's (TTFT, total) ms at the quantile, for this request's expected answer."""
+        assert self.latency is not None
+        cap = math.log(req.max_tokens) if req.max_tokens else math.inf
+        default = (math.log(self.params.expected_output_tokens), 1.0)  # the weak length prior
+        out = []
+        for name in names:
+            mu, var = (
+                self.lengths.log_moments(name, req.stats) if req.stats is not None else default
+            )
+            if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
+                mu = min(mu, cap)
+                var = min(var, max((cap - mu) / self._z, 0.1) ** 2) if self._z > 0 else var
+            out.append(self.latency.predict_ms(name, req.tenant, self._z, mu, var))
+        return out
+
+    def _latency_choice(
+        self,
+        req: RouteRequest,
+        names: list[str],
+        choice: _native.Choice,
+        sampled_cost: list[float],
+        predicted: list[tuple[float, float]],
+    ) -> tuple[int, str, list[bool]]:
+        """The model to use under the request's SLOs: the bandit's choice when it fits; else
+        the same rule over the models that fit (cheapest over the bar, else the best score, or
+        best value); when none fits, the fastest. Returns (index, reason text, fits)."""
+        total_slo, ttft_slo = req.max_latency_ms, req.max_ttft_ms
+        fits = [
+            (total_slo is None or tot <= total_slo) and (ttft_slo is None or ttft <= ttft_slo)
+            for ttft, tot in predicted
+        ]
+        q = f"p{self.params.latency_quantile * 100:g}"
+        asked = " and ".join(
+            f"{what} <= {ms:g} ms"
+            for what, ms in (("total", total_slo), ("first token", ttft_slo))
+            if ms is not None
+        )
+        i = choice.index
+        part = 1 if total_slo is not None else 0  # which prediction ranks "fastest"
+
+        def said(j: int) -> str:
+            ttft, tot = predicted[j]
+            return f"{names[j]} {tot if part else ttft:.0f} ms"
+
+        if fits[i]:
+            return i, f"; latency {q}: {said(i)} fits {asked}", fits
+        ok = [j for j, f in enumerate(fits) if f]
+        if not ok:
+            j = min(range(len(names)), key=lambda k: predicted[k][part])
+            return j, f"; latency {q}: none fits {asked}, so the fastest: {said(j)}", fits
+        scores, target = choice.scores, choice.target
+        if self.params.cost_weight > 0:
+            w = self.params.cost_weight * 1000.0
+            j = max(ok, key=lambda k: (scores[k] - w * sampled_cost[k], -sampled_cost[k]))
+            how = "the best value of those that fit"
+        else:
+            clear = [k for k in ok if scores[k] >= target]
+            if clear:
+                j = min(clear, key=lambda k: sampled_cost[k])
+                how = "the cheapest that fits and clears the bar"
+            else:
+                j = max(ok, key=lambda k: scores[k])
+                how = "none that fits clears the bar: the best-scoring that fits"
+        text = f"; latency {q}: {said(i)} does not fit {asked}, so {said(j)}, {how}"
+        return j, text, fits
 
     def posterior(self, tenant: str, task: str, m: PoolModel) -> tuple[float, float]:
         p = self.params

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import dashboard, passthrough, request_log, telemetry, worst_case
+from arbiter import dashboard, latency_slo, passthrough, request_log, telemetry, worst_case
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -151,8 +151,9 @@ class Handlers:
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive)
-        )
+            req, principal, lambda: CancelOnDisconnect(request.receive),
+            latency_slo.from_headers(request.headers),
+        )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
@@ -215,8 +216,9 @@ class Handlers:
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive)
-        )
+            req, principal, lambda: CancelOnDisconnect(request.receive),
+            latency_slo.from_headers(request.headers),
+        )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = anthropic_surface.render_result(outcome.result, outcome.protocol)

@@ -27,6 +27,7 @@ from arbiter.discovery import Discovery
 from arbiter.failover import CircuitBreaker
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
+from arbiter.latency import LatencyModel, LatencyPrior
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
@@ -88,6 +89,7 @@ class Services:
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
         self.lengths = OutputLength(settings.routing.expected_output_tokens, self.priors.lengths)
+        self.latency = make_latency_model(settings)  # how fast each model answers, shared too
         # the protocols the models speak (discovered models speak their upstream's)
         self.protocols = frozenset(
             [settings.upstreams[m.upstream].protocol for m in settings.models.values()]
@@ -184,6 +186,7 @@ class Services:
                 expected_output_tokens=r.expected_output_tokens,
                 cost_weight=r.cost_weight,
                 max_fallbacks=max(self.settings.failover.max_models - 1, 0),
+                latency_quantile=r.latency_quantile,
             )
             router = Router(
                 self.pool,
@@ -192,6 +195,7 @@ class Services:
                 seed=self._seed + len(self._routers),
                 is_available=self.breaker.available,
                 lengths=self.lengths,
+                latency=self.latency,
             )
             self._routers[key] = router
         return router
@@ -330,6 +334,7 @@ class Services:
         """The store I/O of start-up: the schema, the learned policy, registry overrides."""
         self.store.migrate()
         self.policy.replace_synced(self.store.load_arms())
+        self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
         self.refresh_registry()
         self.shadow.refresh()
 
@@ -412,8 +417,35 @@ class Services:
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
         self.policy.replace_synced(self.store.load_arms())
+        # latency: this replica's changed sums replace its rows (idempotent), everyone's are read
+        rows = self.latency.rows(changed_only=True)
+        try:
+            self.store.write_latency(rows)
+        except Exception:
+            self.latency.unsent(rows)
+            raise
+        self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
         self.refresh_registry()
         self.shadow.refresh()
+
+    def _latency_horizon(self) -> float:
+        """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
+        return time.time() - 20 * self.settings.latency.half_life_s
+
+
+def make_latency_model(settings: Settings) -> LatencyModel:
+    lat = settings.latency
+    return LatencyModel(
+        replica=uuid.uuid4().hex[:16],
+        half_life_s=lat.half_life_s,
+        prior=LatencyPrior(lat.prior_ttft_ms, lat.prior_tokens_per_s, lat.prior_log_sd),
+        priors={
+            m: LatencyPrior(p.ttft_ms, p.tokens_per_s, lat.prior_log_sd)
+            for m, p in lat.priors.items()
+        },
+        prior_weight=lat.prior_weight,
+        tenant_min_calls=lat.tenant_min_calls,
+    )
 
 
 def _load_difficulty() -> Any:

@@ -79,15 +79,14 @@ def _feedback(sidecar: Sidecar, headers: dict[str, str], thumbs: str, n: int) ->
 
 def test_concurrent_start_migrates_once(replicas: tuple[list[Sidecar], str]) -> None:
     _, url = replicas
-    latest = load_migrations("postgres")[-1][0]
+    shipped = [v for v, _ in load_migrations("postgres")]  # numbers may have gaps (branches)
     with psycopg.connect(url) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
         tables = {
             r[0]
             for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
-    assert versions == [v for v, _ in load_migrations("postgres")]  # gaps allowed: disjoint
-    assert versions[-1] == latest  # numbers per branch
+    assert versions == shipped
     assert {"decisions", "grades", "arms", "rollups", "alerts"} <= tables
 
 

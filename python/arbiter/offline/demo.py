@@ -43,6 +43,15 @@ DEMO_POOL: dict[str, tuple[float, float, float, tuple[float, float, float, float
     "sim-medium": (2.50, 10.0, 20.0, (0.93, 0.92, 0.95, 0.94)),
     "sim-premium": (15.0, 60.0, 30.0, (0.96, 0.95, 0.97, 0.96)),
 }
+# Realistic latency profiles (TTFT ms, tokens/s) run at DEMO_LATENCY_SCALE of real time, so the
+# demo stays quick while routing sees the tiers' relative speeds (sim/latency_profile.py).
+DEMO_LATENCY: dict[str, tuple[float, float]] = {
+    "sim-tiny": (250.0, 200.0),
+    "sim-small": (400.0, 140.0),
+    "sim-medium": (700.0, 90.0),
+    "sim-premium": (1000.0, 60.0),
+}
+DEMO_LATENCY_SCALE = 0.02
 BASELINE = "sim-premium"
 # Warm-start priors as an operator would state them from public benchmark tables: coarse per
 # tier, deliberately not the simulator's true rates (code/math, extraction, open-ended).
@@ -77,13 +86,15 @@ def sim_settings(anthropic_models: Collection[str] = ()) -> dict[str, Any]:
             "latency_jitter_ms": 2.0,
             "ms_per_chunk": 0.5,
             "report_cost": "body" if name == BASELINE else "none",
+            "latency": {"ttft_ms": DEMO_LATENCY[name][0], "tokens_per_s": DEMO_LATENCY[name][1],
+                        "load_slowdown": 0.05, "stall_p": 0.005, "stall_ms": 2000.0},
             "quality": {"code": code, "math": math, "extraction": extraction,
                         **dict.fromkeys(_OPEN_TASKS, open_)},
         }  # fmt: skip
     name, pin, pout = JUDGE
     models[name] = {"price_in_per_mtok": pin, "price_out_per_mtok": pout, "latency_ms": 5.0,
                     "judge": True}  # fmt: skip
-    return {"seed": 7, "models": models}
+    return {"seed": 7, "latency_scale": DEMO_LATENCY_SCALE, "models": models}
 
 
 def sim_config(anthropic_models: Collection[str] = ()) -> str:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.config import redact_url
 from arbiter.errors import ArbiterError, ConfigError
+from arbiter.latency import LatencyRow
 from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
 
@@ -188,6 +189,11 @@ class Store(Protocol):
     ) -> ListingChanges: ...
 
     def discovered_models(self) -> list[DiscoveredRow]: ...
+
+    # -- the latency model's per-replica sums (store/latency.py) ------------------------------
+    def write_latency(self, rows: Sequence[LatencyRow]) -> None: ...
+
+    def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]: ...
 
     def close(self) -> None: ...
 

@@ -32,6 +32,7 @@ from arbiter.store.accounts import AccountsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
+from arbiter.store.latency import LatencyMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
     return {k: _summary(v) for k, v in sorted(split.items())}
 
 
-class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixin):
+class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixin, LatencyMixin):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
     backend: Literal["sqlite", "postgres"]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from arbiter import price
 from arbiter.errors import ConfigError
+from arbiter.offline.sim.latency_profile import LatencyProfile, parse_latency
 from arbiter.offline.workload import TASKS
 
 ReportCost = Literal["none", "body", "header", "both"]
@@ -65,6 +66,8 @@ class ModelProfile:
     listed: bool = True
     context_window: int = 32000
     list_price: bool = True
+    # TTFT / speed / load / stall draws (latency_profile.py); None: latency_ms + ms_per_chunk
+    latency: LatencyProfile | None = None
 
     def cost_usd(
         self, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
@@ -91,6 +94,10 @@ class SimConfig:
     # run-time changes applied when the pool has served `after_requests` requests in all:
     # [[schedule]] after_requests = 200, model = "x", listed = true (any POST /_sim/control keys)
     schedule: tuple[tuple[int, Mapping[str, Any]], ...] = ()
+    latency_scale: float = 1.0  # multiplies every latency-profile time (0: no waiting at all)
+    # a prompt sent to a model draws the same answer and latency every time (the request counter
+    # is not mixed in), so a bench can recompute any call offline (simulate.offline_call)
+    same_draws_per_prompt: bool = False
 
 
 _PROFILE_KEYS = frozenset(f.name for f in fields(ModelProfile)) - {"name", "down"}
@@ -124,6 +131,8 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> SimCon
         outcome_table=_path(raw, "outcome_table", base_dir),
         outcome_models=_path(raw, "outcome_models", base_dir),
         schedule=_schedule(raw.get("schedule", [])),
+        latency_scale=_number(raw, "latency_scale", 1.0, ""),
+        same_draws_per_prompt=_typed(raw, "same_draws_per_prompt", bool, False, ""),
     )
     if (cfg.outcome_table is None) != (cfg.outcome_models is None):
         raise ConfigError("outcome_table and outcome_models must be given together")
@@ -170,6 +179,7 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         listed=_typed(spec, "listed", bool, True, where),
         context_window=max(1, _typed(spec, "context_window", int, 32000, where)),
         list_price=_typed(spec, "list_price", bool, True, where),
+        latency=parse_latency(spec.get("latency"), f"{where}latency"),
     )
 
 
@@ -212,20 +222,29 @@ def parse_failures(raw: Any, where: str, base: Failures | None = None) -> Failur
 
 
 def default_pool() -> SimConfig:
-    """Four models cheap -> premium with rising quality and latency, plus a cheap, exact judge."""
+    """Four models cheap -> premium with rising quality and latency, plus a cheap, exact judge.
+    Latency profiles are realistic (TTFT 250 ms .. 1.2 s, 200 .. 60 tokens/s, rare stalls) at a
+    time scale of 0.05, so a call takes about what the old fixed delays took."""
 
     def q(code: float, math: float, extraction: float, open_ended: float) -> dict[str, float]:
         return {"code": code, "math": math, "extraction": extraction, "summarization": open_ended,
                 "translation": open_ended, "creative": open_ended, "chat": open_ended}  # fmt: skip
 
+    def lat(ttft_ms: float, tokens_per_s: float) -> LatencyProfile:
+        return LatencyProfile(ttft_ms, 0.3, tokens_per_s, 0.2, 0.1, 0.005, 2000.0)
+
     models = (
-        ModelProfile("sim-tiny", 0.10, 0.20, 15.0, 5.0, 1.0, quality=q(0.3, 0.35, 0.5, 0.6)),
-        ModelProfile("sim-small", 0.50, 1.50, 25.0, 8.0, 1.5, quality=q(0.55, 0.6, 0.75, 0.8)),
-        ModelProfile("sim-medium", 2.50, 10.0, 40.0, 10.0, 2.0, quality=q(0.8, 0.8, 0.9, 0.9)),
-        ModelProfile("sim-premium", 15.0, 60.0, 60.0, 15.0, 3.0, quality=q(0.95, 0.95, 0.97, 0.97)),
+        ModelProfile("sim-tiny", 0.10, 0.20, 15.0, 5.0, 1.0, quality=q(0.3, 0.35, 0.5, 0.6),
+                     latency=lat(250, 200)),
+        ModelProfile("sim-small", 0.50, 1.50, 25.0, 8.0, 1.5, quality=q(0.55, 0.6, 0.75, 0.8),
+                     latency=lat(450, 130)),
+        ModelProfile("sim-medium", 2.50, 10.0, 40.0, 10.0, 2.0, quality=q(0.8, 0.8, 0.9, 0.9),
+                     latency=lat(800, 90)),
+        ModelProfile("sim-premium", 15.0, 60.0, 60.0, 15.0, 3.0,
+                     quality=q(0.95, 0.95, 0.97, 0.97), latency=lat(1200, 60)),
         ModelProfile("judge", 0.15, 0.60, 10.0, 2.0, 0.5, judge=True, quality=q(1, 1, 1, 1)),
-    )
-    return SimConfig(seed=7, models={m.name: m for m in models})
+    )  # fmt: skip
+    return SimConfig(seed=7, models={m.name: m for m in models}, latency_scale=0.05)
 
 
 # ---------------------------------------------------------------------------------------------

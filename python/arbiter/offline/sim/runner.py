@@ -6,6 +6,7 @@ Always binds the host it is given (127.0.0.1 by default); an ephemeral port when
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import socket
@@ -55,10 +56,17 @@ def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> uvi
 
 
 def run_sim(
-    config_path: str | None, host: str = "127.0.0.1", port: int = 8090, log_level: str = "warning"
+    config_path: str | None,
+    host: str = "127.0.0.1",
+    port: int = 8090,
+    log_level: str = "warning",
+    *,
+    latency_scale: float | None = None,
 ) -> None:
     """Serve the simulator until SIGINT/SIGTERM (uvicorn's handlers); blocking."""
     config = load_config(config_path)
+    if latency_scale is not None:
+        config = dataclasses.replace(config, latency_scale=latency_scale)
     cut_filter = _HideDeliberateCuts()
     logging.getLogger("uvicorn.error").addFilter(cut_filter)
     logger.info(

@@ -25,6 +25,7 @@ from arbiter.offline.sim.failures import (
     messages_digest,
     request_rng,
 )
+from arbiter.offline.sim.latency_profile import CallLatency, draw
 from arbiter.offline.sim.state import ModelStats, Reply, SimState, count_tokens, prompt_tokens
 
 
@@ -75,10 +76,15 @@ async def simulate(
     stats = state.stats[profile.name]
     stats.requests += 1
     stats.streams += int(stream)
-    rng = request_rng(
-        state.config.seed, profile.name, messages_digest(messages), state.next_counter(profile.name)
-    )
+    counter = state.next_counter(profile.name)
+    if state.config.same_draws_per_prompt:
+        counter = 0
+    digest = messages_digest(messages)
+    rng = request_rng(state.config.seed, profile.name, digest, counter)
     ttfb = max(0.0, profile.latency_ms + rng.uniform(-1, 1) * profile.latency_jitter_ms) / 1000
+    call = _call_latency(state, profile, digest, counter, state.in_flight.load(profile.name))
+    if call is not None:
+        ttfb = call.ttft_s
     failure = draw_failure(profile, rng)
     if failure in ("down", "error_5xx", "error_429", "timeout"):
         assert failure is not None
@@ -109,8 +115,43 @@ async def simulate(
         _count_grade(stats, reply)
     first = ttfb + (profile.failures.stall_ms / 1000 if plan.stall else 0.0)
     gap = (profile.failures.trickle_ms if plan.trickle else profile.ms_per_chunk) / 1000
+    if call is not None:  # the profile paces the tokens: the answer takes TTFT + tokens / speed
+        if not plan.trickle:
+            gap = call.per_token_s * usage[1] / len(pieces)
+        state.in_flight.add(profile.name, first + gap * len(pieces))
     return Completion(text, finish, sequence, usage, cache, body_cost, headers, pieces, plan,
                       failure == "malformed", first, gap, rng.getrandbits(64), rng)  # fmt: skip
+
+
+def _call_latency(
+    state: SimState, profile: ModelProfile, digest: bytes, counter: int, load: int
+) -> CallLatency | None:
+    """The call's latency-profile draw, from its own random stream (None: no profile)."""
+    if profile.latency is None:
+        return None
+    rng = request_rng(state.config.seed, profile.name + "#latency", digest, counter)
+    return draw(profile.latency, rng, load, state.config.latency_scale)
+
+
+def offline_call(
+    state: SimState, profile: ModelProfile, body: Mapping[str, Any]
+) -> tuple[int, float, bool | None]:
+    """What a call would return under `same_draws_per_prompt`, without waiting or counting:
+    (completion tokens, seconds at no load, whether the answer is good). For a bench's oracle;
+    the draws are simulate's, in its order. `state` should be a scratch SimState (its answer
+    registry records the reply)."""
+    messages = body.get("messages") or []
+    digest = messages_digest(messages)
+    rng = request_rng(state.config.seed, profile.name, digest, 0)
+    ttfb = max(0.0, profile.latency_ms + rng.uniform(-1, 1) * profile.latency_jitter_ms) / 1000
+    call = _call_latency(state, profile, digest, 0, 0)
+    draw_failure(profile, rng)
+    reply = state.reply(profile, body, rng)
+    _, _, _, usage = _limit(reply, body, messages)
+    if call is not None:
+        return usage[1], call.total_s(usage[1]), reply.good
+    pieces = -(-max(len(reply.content), 1) // profile.chars_per_chunk)
+    return usage[1], ttfb + pieces * profile.ms_per_chunk / 1000, reply.good
 
 
 def _bill(

@@ -18,6 +18,7 @@ from arbiter.offline.sim import content
 from arbiter.offline.sim.config import ModelProfile, SimConfig, parse_failures
 from arbiter.offline.sim.content import FinishReason
 from arbiter.offline.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
+from arbiter.offline.sim.latency_profile import InFlight, LatencyProfile, parse_latency
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.schedule import Schedule
 from arbiter.offline.workload import TASKS, last_user_text, recognise
@@ -113,6 +114,7 @@ class SimState:
                     self._patched(self._base[name], patch)
             except (KeyError, ConfigError) as err:
                 raise ConfigError(f"schedule[{i}]: {err}") from None
+        self.in_flight = InFlight()  # the load each model's latency profile sees
         # shifts that apply after so many requests: the config's [[schedule]], or one set at run
         # time by POST /_sim/schedule (schedule.py)
         self.schedule = self._configured_schedule()
@@ -159,6 +161,7 @@ class SimState:
         self.schedule = self._configured_schedule()
         self.stats = {name: ModelStats() for name in self._base}
         self._prompt_cache.clear()
+        self.in_flight.clear()
 
     def stats_json(self) -> dict[str, Any]:
         models = {name: s.as_json() for name, s in self.stats.items()}
@@ -190,6 +193,12 @@ class SimState:
                 changes[key] = value
             elif key == "quality":
                 changes["quality"] = _quality_patch(profile.quality, value)
+            elif key == "latency":  # a table merged over the current profile (or the defaults)
+                if not isinstance(value, Mapping):
+                    raise ConfigError("latency: expected a table")
+                base = profile.latency or LatencyProfile()
+                merged = {f: getattr(base, f) for f in base.__slots__} | dict(value)
+                changes["latency"] = parse_latency(merged, "latency")
             elif key in _PROFILE_PATCH:
                 changes[key] = value
             else:

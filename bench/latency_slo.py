@@ -1,0 +1,381 @@
+"""Latency-aware routing on a simulated pool whose models differ in speed, price and quality.
+
+A workload with a mix of SLOs (none, loose, tight, impossible: `x-arbiter-max-latency-ms`) goes
+through a live sidecar (in process, ASGI) over the simulated pool (a loopback thread), twice:
+the router with the SLO headers, and the same router without them (no latency awareness). Two
+more policies are computed from the sim's own draws, which are reproducible per prompt
+(`same_draws_per_prompt`: every call of a prompt to a model answers the same, in the same time,
+so `simulate.offline_call` gives any call's tokens, latency and grade without making it):
+  * always-fastest: the model with the lowest median latency, for every request;
+  * oracle: for each request, the cheapest model meeting the quality target (its true pass rate
+    >= quality_target x the baseline's) whose latency for this very call fits the SLO; none
+    fits: the one that is fastest on this call.
+
+SLO attainment "at the asked quantile": among requests with an SLO that some model meets with
+probability >= routing.latency_quantile (the sim's profile, Monte Carlo over its draws, for the
+answer this prompt gets), the share routed to a model that meets it with that probability.
+Also printed: the realized share of SLO requests answered within their SLO.
+
+Times run at --scale of real time (SLOs and profiles are stated in real ms; headers are scaled).
+The pool has no load slowdown or failures, so the oracle is exact.
+
+    python bench/latency_slo.py [--requests 600] [--scale 0.05] [--concurrency 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from arbiter import config
+from arbiter.offline.sim.config import parse_config
+from arbiter.offline.sim.runner import sim_running
+from arbiter.offline.sim.simulate import offline_call
+from arbiter.offline.sim.state import SimState, prompt_tokens
+from arbiter.offline.workload import make_workload
+from arbiter.server import build_app
+from arbiter.services import Services
+from arbiter.toml_text import to_toml
+
+QUANTILE = 0.9
+QUALITY_TARGET = 0.9
+BASELINE = "premium"
+_OPEN = ("summarization", "translation", "creative", "chat")
+# name: (price in, price out per 1M, TTFT ms, tokens/s, pass rate code, math, extraction, open)
+POOL: dict[str, tuple[float, float, float, float, tuple[float, float, float, float]]] = {
+    "tiny": (0.10, 0.40, 300.0, 150.0, (0.35, 0.35, 0.60, 0.80)),
+    "small": (0.40, 1.60, 1200.0, 45.0, (0.90, 0.90, 0.95, 0.93)),
+    "medium": (1.50, 6.00, 600.0, 90.0, (0.90, 0.90, 0.95, 0.94)),
+    "turbo": (3.00, 12.0, 250.0, 220.0, (0.91, 0.90, 0.95, 0.95)),
+    "premium": (15.0, 60.0, 1500.0, 40.0, (0.95, 0.95, 0.97, 0.96)),
+}
+TTFT_SIGMA, SPEED_SIGMA, STALL_P, STALL_MS = 0.3, 0.2, 0.005, 2000.0
+# (share of requests, SLO in real ms or None)
+SLO_MIX: tuple[tuple[float, float | None], ...] = (
+    (0.3, None),
+    (0.3, 8000.0),
+    (0.35, 2500.0),
+    (0.05, 700.0),  # often out of reach: the fastest model, cut at the deadline when late
+)
+WARMUP_PER_MODEL = 30
+PREDICTED: dict[int, float] = {}  # item -> the sidecar's p-quantile prediction (real ms)
+
+
+def quality_of(name: str, task: str) -> float:
+    code, math_, extraction, open_ = POOL[name][4]
+    return {"code": code, "math": math_, "extraction": extraction}.get(task, open_)
+
+
+def sim_settings(scale: float) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    for name, (pin, pout, ttft, tps, _) in POOL.items():
+        models[name] = {
+            "price_in_per_mtok": pin,
+            "price_out_per_mtok": pout,
+            "latency": {"ttft_ms": ttft, "ttft_sigma": TTFT_SIGMA, "tokens_per_s": tps,
+                        "speed_sigma": SPEED_SIGMA, "stall_p": STALL_P, "stall_ms": STALL_MS},
+            "quality": {"code": quality_of(name, "code"), "math": quality_of(name, "math"),
+                        "extraction": quality_of(name, "extraction"),
+                        **{t: quality_of(name, t) for t in _OPEN}},
+        }  # fmt: skip
+    return {"seed": 11, "require_auth": False, "latency_scale": scale,
+            "same_draws_per_prompt": True, "difficulty_effect": 0.0, "models": models}  # fmt: skip
+
+
+def sidecar_settings(sim_url: str, db: Path, scale: float) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    for name, (pin, pout, *_rest) in POOL.items():
+        tasks = ("code", "math", "extraction", *_OPEN)
+        models[name] = {
+            "upstream": "sim",
+            "price_in_per_mtok": pin,
+            "price_out_per_mtok": pout,
+            "context_window": 32000,
+            "capabilities": ["chat", "json", "tools"],
+            # quality is not what this bench measures: the router starts from the true rates
+            "priors": {t: quality_of(name, t) for t in tasks},
+        }
+    return {
+        "auth": {"mode": "open"},
+        "server": {"log_level": "warning"},
+        "store": {"url": f"sqlite:///{db}"},
+        "routing": {
+            "baseline": BASELINE,
+            "quality_target": QUALITY_TARGET,
+            "prior_strength": 200.0,
+            "latency_quantile": QUANTILE,
+            "difficulty": False,
+        },
+        "upstreams": {"sim": {"base_url": sim_url}},
+        "models": models,
+        # the default prior for unknown models (2 s to the first token, 20 tokens/s), on the
+        # bench's time scale
+        "latency": {"prior_ttft_ms": 2000.0 * scale, "prior_tokens_per_s": 20.0 / scale},
+    }
+
+
+@dataclass(slots=True)
+class Item:
+    body: dict[str, Any]
+    task: str
+    slo_ms: float | None  # real ms
+    # per model, from the sim's draws: (completion tokens, real seconds, good, cost USD)
+    truth: dict[str, tuple[int, float, bool, float]]
+    p_fit: dict[str, float]  # per model: P(latency <= SLO) under the profile (1.0 without SLO)
+
+
+def build_items(n: int, seed: int, scale: float) -> list[Item]:
+    cfg = parse_config(sim_settings(scale))
+    scratch = SimState(replace(cfg, latency_scale=1.0))  # real seconds
+    rng = random.Random(seed)
+    draws = np.random.default_rng(seed)
+    z1, z2 = draws.standard_normal(4000), draws.standard_normal(4000)
+    stall = draws.random(4000) < STALL_P
+    items = []
+    for w in make_workload(n, seed):
+        body: dict[str, Any] = {"model": "auto", "messages": w.messages}
+        if w.response_format is not None:
+            body["response_format"] = w.response_format
+        if w.max_tokens is not None:
+            body["max_tokens"] = w.max_tokens
+        u, slo = rng.random(), None
+        for share, ms in SLO_MIX:
+            if u < share:
+                slo = ms
+                break
+            u -= share
+        truth, p_fit = {}, {}
+        pt = prompt_tokens(w.messages)
+        for name, (_, _, ttft, tps, _) in POOL.items():
+            profile = scratch.profiles[name]
+            tokens, seconds, good = offline_call(scratch, profile, body)
+            truth[name] = (tokens, seconds, bool(good), profile.cost_usd(pt, tokens))
+            if slo is None:
+                p_fit[name] = 1.0
+                continue
+            t = ttft / 1000 * np.exp(TTFT_SIGMA * z1) + stall * STALL_MS / 1000
+            t = t + tokens / (tps * np.exp(SPEED_SIGMA * z2))
+            p_fit[name] = float(np.mean(t <= slo / 1000))
+        items.append(Item(body, w.task, slo, truth, p_fit))
+    return items
+
+
+def fastest_model() -> str:
+    """The model with the lowest median latency for a typical (150-token) answer."""
+    return min(POOL, key=lambda m: POOL[m][2] / 1000 + 150 / POOL[m][3])
+
+
+def good_enough(name: str, task: str) -> bool:
+    return quality_of(name, task) >= QUALITY_TARGET * quality_of(BASELINE, task)
+
+
+def oracle(item: Item) -> str:
+    ok = [m for m in POOL if good_enough(m, item.task)]
+    if item.slo_ms is not None:
+        fits = [m for m in ok if item.truth[m][1] * 1000 <= item.slo_ms]
+        if not fits:
+            return min(POOL, key=lambda m: item.truth[m][1])
+        ok = fits
+    return min(ok, key=lambda m: item.truth[m][3])
+
+
+def quantile_oracle(item: Item) -> str:
+    """The best a calibrated router can do: the oracle's rule on each model's true chance of
+    meeting the SLO (>= the quantile) instead of this call's draw."""
+    ok = [m for m in POOL if good_enough(m, item.task)]
+    if item.slo_ms is not None:
+        fits = [m for m in ok if item.p_fit[m] >= QUANTILE]
+        if not fits:
+            return max(POOL, key=lambda m: item.p_fit[m])
+        ok = fits
+    return min(ok, key=lambda m: item.truth[m][3])
+
+
+async def run_arm(
+    client: httpx.AsyncClient, items: list[Item], scale: float, slo: bool, concurrency: int
+) -> list[tuple[str, float, int]]:
+    """(model, real seconds seen by the client, completion tokens) per item, in order."""
+    out: list[tuple[str, float, int]] = [("", 0.0, 0)] * len(items)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, item: Item) -> None:
+        headers = {}
+        if slo and item.slo_ms is not None:
+            headers["x-arbiter-max-latency-ms"] = f"{max(item.slo_ms * scale, 1.0):.3f}"
+        async with sem:
+            t0 = time.perf_counter()
+            r = await client.post("/v1/chat/completions", json=item.body, headers=headers)
+            took = (time.perf_counter() - t0) / scale if scale > 0 else 0.0
+        model = r.headers.get("x-arbiter-model", "?")
+        tokens = (
+            r.json().get("usage", {}).get("completion_tokens", -1) if r.status_code == 200 else -1
+        )
+        out[i] = (model if r.status_code == 200 else f"{model}:HTTP{r.status_code}", took, tokens)
+        guess = r.headers.get("x-arbiter-predicted-latency-ms")
+        if slo and guess is not None and scale > 0:
+            PREDICTED[i] = float(guess) / scale  # real ms
+
+    await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
+    return out
+
+
+def length_check(
+    services: Services, items: list[Item], picks: list[tuple[str, float, int]]
+) -> None:
+    """How well the answer-length model's spread matches: z-scores of the actual lengths."""
+    from arbiter.difficulty import prompt_stats
+
+    zs = []
+    for it, (m, _, _) in zip(items, picks, strict=True):
+        if m not in POOL:
+            continue
+        text = "\n".join(str(msg["content"]) for msg in it.body["messages"])
+        mu, var = services.lengths.log_moments(m, prompt_stats(text))
+        zs.append((math.log1p(it.truth[m][0]) - mu) / math.sqrt(var))
+    print(f"answer length z-scores: mean {np.mean(zs):.2f}, sd {np.std(zs):.2f} (calibrated: 0, 1)")
+
+
+async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:
+    """A few calls to each model by name (probes): pass-through calls teach the latency model."""
+    for name in POOL:
+        for item in items[:WARMUP_PER_MODEL]:
+            await client.post("/v1/chat/completions", json={**item.body, "model": name})
+
+
+def summarize(
+    name: str, picks: list[str], items: list[Item], seen: list[float] | None, cut: bool = True
+) -> dict[str, Any]:
+    """`picks`: the model per item (an HTTP error: the fastest model, what the router picks when
+    no model fits, billed in full); `seen`: the latency the client saw (None: the sim's draw).
+    With `cut`, an answer later than its SLO is cut at the deadline (the sidecar's rule) and is
+    not a good answer."""
+    fastest = fastest_model()
+    picks = [m if m in POOL else fastest for m in picks]
+    pairs = list(zip(picks, items, strict=True))
+    cost = sum(it.truth[m][3] for m, it in pairs)
+    latency_of = [it.truth[m][1] for m, it in pairs] if seen is None else seen
+    good = [
+        it.truth[m][2] and not (cut and it.slo_ms is not None and late * 1000 > it.slo_ms)
+        for (m, it), late in zip(pairs, latency_of, strict=True)
+    ]
+    feasible = [i for i, it in enumerate(items) if it.slo_ms is not None
+                and max(it.p_fit.values()) >= QUANTILE]  # fmt: skip
+    attained = [items[i].p_fit.get(picks[i], 0.0) >= QUANTILE for i in feasible]
+    with_slo = [i for i, it in enumerate(items) if it.slo_ms is not None]
+    met = [latency_of[i] * 1000 <= (items[i].slo_ms or math.inf) for i in with_slo]
+    return {
+        "policy": name,
+        "cost_usd": round(cost, 6),
+        "quality": round(sum(good) / len(good), 4),
+        "slo_attainment": round(sum(attained) / max(len(attained), 1), 4),
+        "slo_met_realized": round(sum(met) / max(len(met), 1), 4),
+        "feasible_slo_requests": len(feasible),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    items = build_items(args.requests + WARMUP_PER_MODEL, args.seed, args.scale)
+    warm, items = items[:WARMUP_PER_MODEL], items[WARMUP_PER_MODEL:]
+    sim_cfg = parse_config(sim_settings(args.scale))
+    results: dict[str, list[tuple[str, float, int]]] = {}
+    for arm, slo in (("router_no_latency", False), ("router_latency_aware", True)):
+        async with sim_running(sim_cfg) as sim:
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = config.loads(
+                    to_toml(sidecar_settings(sim.base_url, Path(tmp) / "a.db", args.scale)), env={}
+                )
+                services = Services(settings, seed=args.seed)
+                app = build_app(settings, services=services)
+                await services.start()
+                try:
+                    transport = httpx.ASGITransport(app=app)
+                    async with httpx.AsyncClient(transport=transport, base_url="http://arbiter",
+                                                 timeout=120) as client:  # fmt: skip
+                        await warm_up(client, warm)
+                        results[arm] = await run_arm(
+                            client, items, args.scale, slo, args.concurrency
+                        )
+                    if slo:
+                        print("learned:", json.dumps(services.latency.snapshot()))
+                        length_check(services, items, results[arm])
+                finally:
+                    await services.stop()
+    fastest = fastest_model()
+    rows = [
+        summarize("always_fastest", [fastest] * len(items), items, None),
+        summarize("router_no_latency", [m for m, _, _ in results["router_no_latency"]], items,
+                  [t for _, t, _ in results["router_no_latency"]]),
+        summarize("router_latency_aware", [m for m, _, _ in results["router_latency_aware"]],
+                  items, [t for _, t, _ in results["router_latency_aware"]]),
+        summarize("oracle", [oracle(it) for it in items], items, None),
+        summarize("quantile_oracle", [quantile_oracle(it) for it in items], items, None),
+        summarize("always_baseline", [BASELINE] * len(items), items, None, cut=False),
+    ]  # fmt: skip
+    print("quality: share of good answers, one cut at its SLO's deadline counting as not good")
+    print("(always_baseline: without SLOs, the quality reference)")
+    print(f"{'policy':22s} {'cost $':>10s} {'quality':>8s} {'attain@q':>9s} {'met':>7s}")
+    for r in rows:
+        print(f"{r['policy']:22s} {r['cost_usd']:10.5f} {r['quality']:8.3f} "
+              f"{r['slo_attainment']:9.4f} {r['slo_met_realized']:7.4f}")  # fmt: skip
+    by = {r["policy"]: r for r in rows}
+    aware = by["router_latency_aware"]
+    mismatch = sum(
+        1 for (m, _, tok), it in zip(results["router_latency_aware"], items, strict=True)
+        if m in it.truth and tok != it.truth[m][0]
+    )  # fmt: skip
+    picks = Counter(m for m, _, _ in results["router_latency_aware"])
+    print("latency-aware picks:", dict(picks))
+    print("no-latency picks:", dict(Counter(m for m, _, _ in results["router_no_latency"])))
+    print(f"offline/live token mismatches (must be 0): {mismatch}")
+    aware_picks = results["router_latency_aware"]
+    within = [aware_picks[i][1] * 1000 <= ms for i, ms in PREDICTED.items()]
+    calibration = sum(within) / max(len(within), 1)
+    print(f"calibration: {calibration:.3f} of {len(within)} SLO answers took <= the predicted "
+          f"p{QUANTILE * 100:g}, as the client saw them (goal about {QUANTILE})")  # fmt: skip
+    print("oracle picks:", dict(Counter(oracle(it) for it in items)))
+    print("quantile-oracle picks:", dict(Counter(quantile_oracle(it) for it in items)))
+    print(f"feasible SLO requests: {aware['feasible_slo_requests']}; "
+          f"wall {time.perf_counter() - t_start:.1f} s at scale {args.scale}")  # fmt: skip
+    return {
+        "requests": len(items),
+        "slo_attainment": aware["slo_attainment"],
+        "cost_vs_oracle": round(aware["cost_usd"] / by["oracle"]["cost_usd"], 4),
+        "quality_ratio": round(aware["quality"] / by["always_baseline"]["quality"], 4),
+        "cost_vs_always_fastest": round(aware["cost_usd"] / by["always_fastest"]["cost_usd"], 4),
+        "slo_met_realized": aware["slo_met_realized"],
+        "calibration": round(calibration, 4),
+        "cost_vs_quantile_oracle": round(aware["cost_usd"] / by["quantile_oracle"]["cost_usd"], 4),
+        "quality_vs_router_no_latency": round(
+            aware["quality"] / by["router_no_latency"]["quality"], 4
+        ),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=600)
+    p.add_argument("--scale", type=float, default=0.05)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--seed", type=int, default=3)
+    args = p.parse_args()
+    summary = asyncio.run(main_async(args))
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,520 @@
+"""How fast each model answers: time to first token (TTFT) and output speed, learned per model
+(and per tenant once a tenant has its own evidence), and the predicted total latency of a request
+at a stated quantile.
+
+The model. log TTFT and log speed (tokens/s) are each normal (a log-normal fit); their means and
+variances are exponentially forgotten in time (half-life `latency.half_life_s`), so the estimate
+follows the present. The predicted total of a request is TTFT + answer tokens / speed, where the
+answer's log length is normal too (`OutputLength.log_moments`): decode time = tokens / speed is
+then log-normal with the summed log variances, and the total's quantile is that of a log-normal
+matched to the sum's mean and variance (Fenton-Wilkinson). `tests/test_latency.py` checks it is
+calibrated on synthetic draws; `bench/latency_slo.py` on the simulated pool.
+
+Forward decay (Cormode et al. 2009). An observation at time t enters the sums with weight
+2^((t - ref) / half_life), for a reference time `ref`: reading the sums at any later time is a
+ratio (the decay of all terms cancels), and sums with the same `ref` add. So each replica keeps
+its own sums and publishes them (a snapshot row per (tenant, model) in the store, idempotent),
+and every replica's view is its own sums plus everyone else's latest rows (services.py syncs).
+The prior (per-model or `latency.prior_*`) is worth `latency.prior_weight` calls against the
+number of calls seen (not the decayed weight): decay decides which calls count, not whether a
+model idle for a while is again unknown.
+
+What is observed (pipeline.py, through `observe_call`):
+  * a stream: TTFT = time to its first content token; speed = tokens / (end - first token);
+  * a non-streaming answer: only the total T for N tokens. T = TTFT + N x (seconds per token),
+    so a least-squares line of T on N over the calls (decayed sums, additive like the rest) gives
+    mean TTFT (its intercept) and mean seconds per token (its slope) once answer lengths varied;
+    before that, the prior's line scaled to the mean total. Both parts get one log variance,
+    from the line's residual sum of squares (`_log_var`; one more sum, of T^2). Measured: an
+    online EM that split each total by its posterior crept along the ridge of splits that fit
+    the typical total (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220
+    tokens/s, from the default prior); the line reaches it.
+    A model seen mostly through non-streaming calls is predicted from the line, else from the
+    streams' direct sums;
+  * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
+    It counts only when it is informative, i.e. beyond the current median: then the moments of
+    log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
+    ratio) are recorded. A quick failure (an immediate 503) says nothing about speed.
+
+`adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
+change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
+of an older epoch stop counting.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
+_REBASE_HALF_LIVES = 40.0  # re-reference the sums before 2^x grows past ~1e12
+_MIN_S = 1e-3  # times below a millisecond are clamped (log of 0)
+_SQRT2 = math.sqrt(2.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPrior:
+    """What an unknown model is assumed to do: median TTFT and speed, and their log spread."""
+
+    ttft_ms: float = 2000.0
+    tokens_per_s: float = 20.0
+    log_sd: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyRow:
+    """One replica's sums for (tenant, model), as stored (forward-decayed at `ref_ts`)."""
+
+    replica: str
+    tenant: str
+    model: str
+    epoch: float  # when the evidence restarted (adopt); older epochs are dropped
+    ref_ts: float
+    calls: float  # undecayed count of observations (prior blending)
+    ttft_w: float
+    ttft_s1: float
+    ttft_s2: float
+    speed_w: float
+    speed_s1: float
+    speed_s2: float
+    # non-streaming totals: sums of w, w*N, w*N^2, w*T, w*N*T (T = a + b N by least squares)
+    reg_w: float
+    reg_n: float
+    reg_nn: float
+    reg_t: float
+    reg_nt: float
+    reg_tt: float  # w * T^2 (the line's residual variance)
+    updated_ts: float
+
+
+class _Sums:
+    """Forward-decayed weight, sum and sum of squares of two log-scale series."""
+
+    __slots__ = ("calls", "epoch", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
+
+    def __init__(self, ref: float, epoch: float = 0.0) -> None:
+        self.ref = ref
+        self.epoch = epoch
+        self.calls = 0.0
+        self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
+        self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
+        self.reg = [0.0] * 6  # non-streaming totals: w, wN, wN^2, wT, wNT, wT^2
+
+    def rebase(self, ref: float, half_life: float) -> None:
+        f = 2.0 ** ((self.ref - ref) / half_life)
+        self.tw *= f
+        self.t1 *= f
+        self.t2 *= f
+        self.sw *= f
+        self.s1 *= f
+        self.s2 *= f
+        self.reg = [x * f for x in self.reg]
+        self.ref = ref
+
+    def add_row(self, row: LatencyRow, half_life: float) -> None:
+        f = 2.0 ** ((row.ref_ts - self.ref) / half_life)
+        self.calls += row.calls
+        self.tw += row.ttft_w * f
+        self.t1 += row.ttft_s1 * f
+        self.t2 += row.ttft_s2 * f
+        self.sw += row.speed_w * f
+        self.s1 += row.speed_s1 * f
+        self.s2 += row.speed_s2 * f
+        for i, x in enumerate(
+            (row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_tt)
+        ):
+            self.reg[i] += x * f
+
+
+@dataclass(slots=True)
+class Estimate:
+    """A (tenant, model)'s current fit: normal moments of log TTFT (s) and log speed (tok/s)."""
+
+    ttft_mu: float
+    ttft_var: float
+    speed_mu: float
+    speed_var: float
+    calls: float
+
+
+def _blend(
+    prior_mu: float, prior_var: float, k: float, calls: float, w: float, s1: float, s2: float
+) -> tuple[float, float]:
+    """Prior worth `k` calls, data worth `calls` (its moments from the decayed sums)."""
+    if w <= 0 or calls <= 0:
+        return prior_mu, prior_var
+    m = s1 / w
+    v = max(s2 / w - m * m, 0.0)
+    n = calls
+    mu = (k * prior_mu + n * m) / (k + n)
+    second = (k * (prior_var + prior_mu * prior_mu) + n * (v + m * m)) / (k + n)
+    return mu, max(second - mu * mu, 1e-4)
+
+
+def _z(q: float) -> float:
+    """The standard normal quantile (Acklam's rational approximation; |error| < 1.2e-9)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError("a quantile must be in (0, 1)")
+    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687,
+         138.3577518672690, -30.66479806614716, 2.506628277459239)  # fmt: skip
+    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866,
+         66.80131188771972, -13.28068155288572)  # fmt: skip
+    c = (-7.784894002430293e-03, -0.3223964580411365, -2.400758277161838,
+         -2.549732539343734, 4.374664141464968, 2.938163982698783)  # fmt: skip
+    d = (7.784695709041462e-03, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
+    lo = 0.02425
+    if q < lo:
+        r = math.sqrt(-2 * math.log(q))
+        return (((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) / (
+            (((d[0] * r + d[1]) * r + d[2]) * r + d[3]) * r + 1
+        )
+    if q > 1 - lo:
+        return -_z(1 - q)
+    r = q - 0.5
+    s = r * r
+    num = (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * r
+    return num / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
+
+
+def lognormal_sum_quantile(mu1: float, var1: float, mu2: float, var2: float, z: float) -> float:
+    """The quantile at standard score `z` of X1 + X2, each log-normal (independent), by
+    Fenton-Wilkinson: a log-normal with the sum's mean and variance."""
+    m1 = math.exp(mu1 + var1 / 2)
+    m2 = math.exp(mu2 + var2 / 2)
+    v = m1 * m1 * math.expm1(var1) + m2 * m2 * math.expm1(var2)
+    m = m1 + m2
+    s2 = math.log1p(v / (m * m))
+    return math.exp(math.log(m) - s2 / 2 + z * math.sqrt(s2))
+
+
+Moments = tuple[float, float]  # (E[x], E[x^2]) of a log time or log speed
+
+
+def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
+    """(mean TTFT s, mean s per token) of total = a + b * tokens, by least squares on the sums,
+    when the answer lengths varied enough to fix the line; before that, the prior's line scaled
+    to the mean total (`a0`, `b0`: the current means)."""
+    w, n, nn, t, nt, _ = reg
+    det = w * nn - n * n
+    if w >= 5.0 and det > 0.05 * w * nn:
+        b = (w * nt - n * t) / det
+        a = (t - b * n) / w
+        floor_a, floor_b = 0.02 * t / w, 0.02 * t / n  # a part at zero is no line for a log
+        return max(a, floor_a), max(b, floor_b)
+    r = t / (a0 * w + b0 * n)
+    return a0 * r, b0 * r
+
+
+def _log_var(reg: list[float], a: float, b: float) -> float:
+    """One part's log variance from the line's residuals: each part log-normal with log
+    variance v has variance (e^v - 1) x its mean squared, so the residual sum of squares over
+    sum(a^2 + (bN)^2) estimates e^v - 1."""
+    w, n, nn, t, nt, tt = reg
+    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
+    scale = a * a * w + b * b * nn
+    return math.log1p(max(rss, 0.0) / scale) if scale > 0 else 0.0
+
+
+def _censored(c: float, mu: float, var: float) -> Moments | None:
+    """E[x], E[x^2] of x ~ N(mu, var) given x > c; None when c is below the median (a failure
+    faster than usual tells nothing about the tail)."""
+    sd = math.sqrt(var)
+    z = (c - mu) / sd
+    if z <= 0:
+        return None
+    lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+    mean = mu + sd * lam
+    return mean, var * (1 + z * lam - lam * lam) + mean * mean
+
+
+class LatencyModel:
+    """Per (tenant, model) latency sums of this replica, plus the other replicas' rows."""
+
+    def __init__(
+        self,
+        *,
+        replica: str = "local",
+        half_life_s: float = 900.0,
+        prior: LatencyPrior | None = None,
+        priors: Mapping[str, LatencyPrior] | None = None,
+        prior_weight: float = 3.0,
+        tenant_min_calls: float = 50.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.replica = replica
+        self.half_life = half_life_s
+        self.prior = prior or LatencyPrior()
+        self.priors = dict(priors or {})
+        self.prior_weight = prior_weight
+        self.tenant_min_calls = tenant_min_calls
+        self._clock = clock
+        self._own: dict[tuple[str, str], _Sums] = {}
+        self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
+        self._epochs: dict[str, float] = {}  # model -> its current epoch
+        self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
+        self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
+        self._lock = threading.Lock()  # the sync thread swaps `_others`
+
+    # -- observing ------------------------------------------------------------------------
+    def observe(
+        self,
+        model: str,
+        tenant: str,
+        *,
+        ttft_s: float | None = None,
+        speed_tps: float | None = None,
+        weight: float = 1.0,
+    ) -> None:
+        """One call's TTFT and/or speed, into the pooled and the tenant's estimate."""
+        lt = math.log(max(ttft_s, _MIN_S)) if ttft_s is not None else None
+        ls = math.log(max(speed_tps, 1e-3)) if speed_tps is not None else None
+        self._add(
+            model,
+            tenant,
+            (lt, lt * lt) if lt is not None else None,
+            (ls, ls * ls) if ls is not None else None,
+            weight,
+        )
+
+    def _add(
+        self,
+        model: str,
+        tenant: str,
+        ttft: Moments | None,
+        speed: Moments | None,
+        weight: float = 1.0,
+        total: tuple[float, int] | None = None,
+    ) -> None:
+        """Expected log TTFT / log speed statistics into the pooled and the tenant's sums."""
+        now = self._clock()
+        with self._lock:
+            for key in ((ALL_TENANTS, model), (tenant, model)):
+                s = self._own.get(key)
+                if s is None:
+                    s = self._own[key] = _Sums(now, self._epochs.get(model, 0.0))
+                elif now - s.ref > _REBASE_HALF_LIVES * self.half_life:
+                    s.rebase(now, self.half_life)
+                w = weight * 2.0 ** ((now - s.ref) / self.half_life)
+                s.calls += weight
+                if ttft is not None:
+                    s.tw += w
+                    s.t1 += w * ttft[0]
+                    s.t2 += w * ttft[1]
+                if speed is not None:
+                    s.sw += w
+                    s.s1 += w * speed[0]
+                    s.s2 += w * speed[1]
+                if total is not None:
+                    t, n = total
+                    r = s.reg
+                    r[0] += w
+                    r[1] += w * n
+                    r[2] += w * n * n
+                    r[3] += w * t
+                    r[4] += w * n * t
+                    r[5] += w * t * t
+                self._fits.pop(key, None)  # refit when next asked (_fit)
+                self._dirty.add(key)
+                if tenant == ALL_TENANTS:
+                    break
+
+    def observe_call(
+        self,
+        model: str,
+        tenant: str,
+        *,
+        elapsed_s: float,
+        tokens: int,
+        ttft_s: float | None = None,
+        failed: bool = False,
+    ) -> None:
+        """What one upstream call showed (see the module docstring for each case)."""
+        if failed:
+            fit = self._fit(tenant, model)
+            if ttft_s is None:  # (after its first token, TTFT was learned when it came)
+                moments = _censored(math.log(max(elapsed_s, _MIN_S)), fit.ttft_mu, fit.ttft_var)
+                if moments is not None:
+                    self._add(model, tenant, moments, None)
+            return
+        if ttft_s is not None:  # a stream: both parts are seen
+            decode = elapsed_s - ttft_s
+            speed = tokens / decode if tokens > 1 and decode > 0 else None
+            self.observe(model, tenant, ttft_s=ttft_s, speed_tps=speed)
+            return
+        if tokens <= 1:  # (almost) no answer: the total is the TTFT
+            self.observe(model, tenant, ttft_s=elapsed_s)
+            return
+        self._add(model, tenant, None, None, total=(elapsed_s, tokens))
+
+    # -- predicting -----------------------------------------------------------------------
+    def _prior_for(self, model: str) -> LatencyPrior:
+        return self.priors.get(model, self.prior)
+
+    def _calls(self, key: tuple[str, str]) -> float:
+        own, oth = self._own.get(key), self._others.get(key)
+        return (own.calls if own is not None else 0.0) + (oth.calls if oth is not None else 0.0)
+
+    def _refit(self, key: tuple[str, str]) -> Estimate:
+        """Recompute and cache the fit of `key` from own + others."""
+        model = key[1]
+        p = self._prior_for(model)
+        pv = p.log_sd * p.log_sd
+        own, oth = self._own.get(key), self._others.get(key)
+        calls = tw = t1 = t2 = sw = s1 = s2 = 0.0
+        reg = [0.0] * 6
+        ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
+        for s in (own, oth):
+            if s is None:
+                continue
+            f = 2.0 ** ((s.ref - ref) / self.half_life)
+            calls += s.calls
+            tw, t1, t2 = tw + s.tw * f, t1 + s.t1 * f, t2 + s.t2 * f
+            sw, s1, s2 = sw + s.sw * f, s1 + s.s1 * f, s2 + s.s2 * f
+            reg = [x + y * f for x, y in zip(reg, s.reg, strict=True)]
+        # after a restart (adopt) the adopted level is the prior: it came as observations
+        k = 0.0 if self._epochs.get(model, 0.0) > 0 else self.prior_weight
+        pt, ps = math.log(p.ttft_ms / 1000), math.log(p.tokens_per_s)
+        if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
+            a, b = _line(reg, math.exp(pt + pv / 2), math.exp(pv / 2 - ps))
+            v = (_log_var(reg, a, b) * reg[0] + k * pv) / (reg[0] + k)
+            fit = Estimate(math.log(a) - v / 2, v, v / 2 - math.log(b), v, calls)
+        else:
+            tm, tv = _blend(pt, pv, k, calls, tw, t1, t2)
+            sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
+            fit = Estimate(tm, tv, sm, sv, calls)
+        self._fits[key] = fit
+        return fit
+
+    def _fit(self, tenant: str, model: str) -> Estimate:
+        """The tenant's own fit once it has `tenant_min_calls`, else the model's pooled one.
+        Cached until the next observation or sync of that key (then refit here, once)."""
+        key = (tenant, model)
+        fit = self._fits.get(key)
+        if fit is None and tenant != ALL_TENANTS and self._calls(key) >= self.tenant_min_calls:
+            fit = self._refit(key)
+        if fit is not None and fit.calls >= self.tenant_min_calls:
+            return fit
+        key = (ALL_TENANTS, model)
+        fit = self._fits.get(key)
+        if fit is not None:
+            return fit
+        if key in self._own or key in self._others:
+            return self._refit(key)
+        p = self._prior_for(model)
+        v = p.log_sd * p.log_sd
+        return Estimate(math.log(p.ttft_ms / 1000), v, math.log(p.tokens_per_s), v, 0.0)
+
+    def predict_ms(
+        self,
+        model: str,
+        tenant: str,
+        z: float,
+        tokens_mu: float,
+        tokens_var: float,
+    ) -> tuple[float, float]:
+        """(TTFT, total) in ms at standard score `z` (z = _z(quantile)), for an answer whose
+        log token count is N(tokens_mu, tokens_var)."""
+        f = self._fit(tenant, model)
+        ttft = math.exp(f.ttft_mu + z * math.sqrt(f.ttft_var))
+        total = lognormal_sum_quantile(
+            f.ttft_mu, f.ttft_var, tokens_mu - f.speed_mu, tokens_var + f.speed_var, z
+        )
+        return ttft * 1000.0, total * 1000.0
+
+    def estimate(self, model: str, tenant: str = ALL_TENANTS) -> Estimate:
+        return self._fit(tenant, model)
+
+    # -- restarting (for a change-point detector) ---------------------------------------------
+    def adopt(
+        self,
+        model: str,
+        *,
+        ttft_ms: float | None = None,
+        tokens_per_s: float | None = None,
+        weight: float = 3.0,
+    ) -> None:
+        """Forget the model's evidence (every tenant, every replica) and start again at the given
+        level, which replaces the configured prior (it is worth `weight` calls; None keeps the
+        current median of that part)."""
+        cur = self._fit(ALL_TENANTS, model)
+        ttft = ttft_ms / 1000 if ttft_ms is not None else math.exp(cur.ttft_mu)
+        speed = tokens_per_s if tokens_per_s is not None else math.exp(cur.speed_mu)
+        epoch = self._clock()
+        with self._lock:
+            self._start_epoch(model, epoch)
+        if weight > 0:
+            self.observe(model, ALL_TENANTS, ttft_s=ttft, speed_tps=speed, weight=weight)
+
+    def _start_epoch(self, model: str, epoch: float) -> None:
+        self._epochs[model] = epoch
+        for sums in (self._own, self._others):
+            for key in [k for k in sums if k[1] == model]:
+                del sums[key]
+        for key in [k for k in self._fits if k[1] == model]:
+            del self._fits[key]
+
+    # -- sharing --------------------------------------------------------------------------
+    def rows(self, *, changed_only: bool = False) -> list[LatencyRow]:
+        """This replica's sums, to be stored (its own row per key, replacing the stored one);
+        `changed_only`: the keys observed since the last such call (`unsent` puts them back
+        when the write failed)."""
+        now = self._clock()
+        with self._lock:
+            keys = list(self._dirty) if changed_only else list(self._own)
+            if changed_only:
+                self._dirty.clear()
+            return [self._row(k, self._own[k], now) for k in keys if k in self._own]
+
+    def unsent(self, rows: Iterable[LatencyRow]) -> None:
+        """Rows from `rows(changed_only=True)` that were not written: send them next time."""
+        with self._lock:
+            self._dirty.update((r.tenant, r.model) for r in rows)
+
+    def _row(self, key: tuple[str, str], s: _Sums, now: float) -> LatencyRow:
+        rw, rn, rnn, rt, rnt, rv = s.reg
+        return LatencyRow(self.replica, key[0], key[1], s.epoch, s.ref, s.calls,
+                          s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, rw, rn, rnn, rt, rnt, rv,
+                          now)  # fmt: skip
+
+    def replace_others(self, rows: Iterable[LatencyRow]) -> None:
+        """Adopt the store's rows of the other replicas (and any newer epoch they started)."""
+        now = self._clock()
+        fresh: dict[tuple[str, str], _Sums] = {}
+        rows = [r for r in rows if r.replica != self.replica]
+        with self._lock:
+            for r in rows:
+                if r.epoch > self._epochs.get(r.model, 0.0):
+                    self._start_epoch(r.model, r.epoch)  # another replica restarted it
+            for r in rows:
+                if r.epoch < self._epochs.get(r.model, 0.0):
+                    continue  # evidence from before the model's restart
+                key = (r.tenant, r.model)
+                s = fresh.get(key)
+                if s is None:
+                    s = fresh[key] = _Sums(now, r.epoch)
+                s.add_row(r, self.half_life)
+            self._others = fresh
+            self._fits.clear()  # refit when next asked
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""
+        out: dict[str, dict[str, float]] = {}
+        models = sorted({m for _, m in self._own} | {m for _, m in self._others})
+        for model in models:
+            f = self._fit(ALL_TENANTS, model)
+            out[model] = {
+                "ttft_p50_ms": round(math.exp(f.ttft_mu) * 1000, 3),
+                "ttft_log_sd": round(math.sqrt(f.ttft_var), 4),
+                "tokens_per_s_p50": round(math.exp(f.speed_mu), 3),
+                "speed_log_sd": round(math.sqrt(f.speed_var), 4),
+                "calls": round(f.calls, 2),
+            }
+        return out
+
+
+def z_score(quantile: float) -> float:
+    """The standard normal quantile; routing computes it once per router."""
+    return _z(quantile)

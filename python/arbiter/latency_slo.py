@@ -1,0 +1,147 @@
+"""A request's latency SLOs: the caller's headers, else its tenant's, else its task's config.
+
+`x-arbiter-max-latency-ms` bounds the whole answer (routing at `routing.latency_quantile`, and
+the request's deadline: the answer is cut there, recorded `deadline_exceeded`);
+`x-arbiter-max-ttft-ms` bounds the time to the first token (routing and failover only: a first
+token late by a little is still worth more to a stream than none). Each is resolved on its own:
+the header, else `[tenants.X] max_latency_ms` / `max_ttft_ms`, else `[latency.max_latency_ms]` /
+`[latency.max_ttft_ms]` for the request's task.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from arbiter.config import MAX_SLO_MS, Settings
+from arbiter.errors import InvalidRequest
+from arbiter.latency import LatencyModel
+from arbiter.records import Attempt
+
+HEADER_TOTAL = "x-arbiter-max-latency-ms"
+HEADER_TTFT = "x-arbiter-max-ttft-ms"
+# attempts that never reached the upstream carry no latency evidence
+_NOT_CALLED = frozenset({"circuit_open", "upstream_paused", "cannot_finish_in_time"})
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySLO:
+    max_latency_ms: float | None = None
+    max_ttft_ms: float | None = None
+
+
+NO_SLO = LatencySLO()
+
+
+def _parse_ms(name: str, value: str) -> float:
+    """A positive decimal number of milliseconds (digits, one optional fraction), <= an hour."""
+    text = value.strip()
+    digits = text.replace(".", "", 1)
+    if not (0 < len(text) <= 16 and text.isascii() and digits.isdigit()) or text[0] == ".":
+        shown = value if len(value) <= 32 else value[:32] + "..."
+        raise InvalidRequest(
+            f"Header {name} must be a number of milliseconds (e.g. 800), got {shown!r}.",
+            param=name,
+        )
+    ms = float(text)
+    if not 1.0 <= ms <= MAX_SLO_MS:
+        raise InvalidRequest(
+            f"Header {name} must be between 1 and {MAX_SLO_MS:.0f} ms, got {text}.", param=name
+        )
+    return ms
+
+
+def from_headers(headers: Mapping[str, str]) -> LatencySLO:
+    """The SLOs a request's headers ask for; a malformed value is a 400 naming the header."""
+    total, ttft = headers.get(HEADER_TOTAL), headers.get(HEADER_TTFT)
+    if total is None and ttft is None:
+        return NO_SLO
+    return LatencySLO(
+        _parse_ms(HEADER_TOTAL, total) if total is not None else None,
+        _parse_ms(HEADER_TTFT, ttft) if ttft is not None else None,
+    )
+
+
+def resolve(asked: LatencySLO, settings: Settings, tenant: str, task: str) -> LatencySLO:
+    """The header's value, else the tenant's, else the task's (each SLO on its own)."""
+    t = settings.tenants.get(tenant)
+    lat = settings.latency
+    total = asked.max_latency_ms
+    if total is None:
+        total = t.max_latency_ms if t is not None and t.max_latency_ms is not None else None
+        total = total if total is not None else lat.max_latency_ms.get(task)
+    ttft = asked.max_ttft_ms
+    if ttft is None:
+        ttft = t.max_ttft_ms if t is not None and t.max_ttft_ms is not None else None
+        ttft = ttft if ttft is not None else lat.max_ttft_ms.get(task)
+    if total is None and ttft is None:
+        return NO_SLO
+    return LatencySLO(total, ttft)
+
+
+def can_finish(
+    predicted: Mapping[str, tuple[float, float]], slo: LatencySLO, deadline: float
+) -> Callable[[str], bool]:
+    """For failover: whether a fallback's predicted latency (at the quantile) fits what is left
+    of the request's time (the deadline, and for the first token its SLO from the start)."""
+    started = time.monotonic()
+
+    def check(model: str) -> bool:
+        guess = predicted.get(model)
+        if guess is None:
+            return True
+        now = time.monotonic()
+        if slo.max_latency_ms is not None and guess[1] > (deadline - now) * 1000:
+            return False
+        if slo.max_ttft_ms is not None:
+            left = slo.max_ttft_ms - (now - started) * 1000
+            if guess[0] > left:
+                return False
+        return True
+
+    return check
+
+
+def observe_attempts(
+    latency: LatencyModel,
+    tenant: str,
+    model: str,
+    attempts: Sequence[Attempt],
+    *,
+    tokens: int,
+    answered: bool,
+    stream: bool,
+    decode_ms: float | None,
+) -> None:
+    """Teach the latency model what the request's upstream calls showed: each failed call's
+    elapsed time (a lower bound on its TTFT) and the answering call (stream: its TTFT and the
+    decode time after it; else its total)."""
+    last_ok = None
+    if answered:
+        for i in range(len(attempts) - 1, -1, -1):
+            if attempts[i].ok and attempts[i].model == model:
+                last_ok = i
+                break
+    opened: set[str] = set()  # a stream that failed after its first token is not a slow TTFT
+    for i, a in enumerate(attempts):
+        if a.latency_ms <= 0 or a.error in _NOT_CALLED:
+            continue
+        elapsed = a.latency_ms / 1000
+        if i == last_ok and not stream:
+            latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=tokens)
+        elif i == last_ok and decode_ms is not None:
+            latency.observe_call(
+                a.model, tenant, elapsed_s=elapsed + decode_ms / 1000, tokens=tokens,
+                ttft_s=elapsed,
+            )  # fmt: skip
+        elif a.ok and stream:  # an opened stream: its first token came after `elapsed`
+            opened.add(a.model)
+            latency.observe(a.model, tenant, ttft_s=elapsed)
+        elif not a.ok and a.model not in opened:
+            latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=0, failed=True)
+
+
+def deadline_s(configured: float, slo: LatencySLO) -> float:
+    """The request's deadline in seconds: `failover.deadline_s`, or the total SLO if sooner."""
+    return configured if slo.max_latency_ms is None else min(configured, slo.max_latency_ms / 1000)

@@ -1,0 +1,54 @@
+"""The latency model's shared rows (arbiter.latency): each replica upserts its own sums per
+(tenant, model) and reads everyone's. Idempotent: a retried write replaces the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import astuple
+from typing import TYPE_CHECKING
+
+from arbiter.latency import LatencyRow
+
+if TYPE_CHECKING:
+    from arbiter.store._sql import Cursor
+
+_COLS = ("replica, tenant, model, epoch, ref_ts, calls, ttft_w, ttft_s1, ttft_s2, speed_w, "
+         "speed_s1, speed_s2, reg_w, reg_n, reg_nn, reg_t, reg_nt, reg_tt, updated_ts")  # fmt: skip
+_UPSERT = (
+    f"INSERT INTO latency_stats ({_COLS}) VALUES ({', '.join(['%s'] * 19)}) "
+    "ON CONFLICT (replica, tenant, model) DO UPDATE SET epoch = EXCLUDED.epoch, "
+    "ref_ts = EXCLUDED.ref_ts, calls = EXCLUDED.calls, ttft_w = EXCLUDED.ttft_w, "
+    "ttft_s1 = EXCLUDED.ttft_s1, ttft_s2 = EXCLUDED.ttft_s2, speed_w = EXCLUDED.speed_w, "
+    "speed_s1 = EXCLUDED.speed_s1, speed_s2 = EXCLUDED.speed_s2, reg_w = EXCLUDED.reg_w, "
+    "reg_n = EXCLUDED.reg_n, reg_nn = EXCLUDED.reg_nn, reg_t = EXCLUDED.reg_t, "
+    "reg_nt = EXCLUDED.reg_nt, reg_tt = EXCLUDED.reg_tt, "
+    "updated_ts = EXCLUDED.updated_ts"
+)
+
+
+class LatencyMixin:
+    """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
+
+    def _tx(self) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _ro(self) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _sql(self, text: str) -> str:
+        return text
+
+    def write_latency(self, rows: Sequence[LatencyRow]) -> None:
+        if not rows:
+            return
+        with self._tx() as cur:
+            cur.executemany(self._sql(_UPSERT), [astuple(r) for r in rows])
+
+    def load_latency(self, since_ts: float = 0.0) -> list[LatencyRow]:
+        """Every replica's rows updated at or after `since_ts`."""
+        with self._ro() as cur:
+            cur.execute(
+                self._sql(f"SELECT {_COLS} FROM latency_stats WHERE updated_ts >= %s"), (since_ts,)
+            )
+            return [LatencyRow(*row) for row in cur.fetchall()]

@@ -1,0 +1,180 @@
+"""The latency model (arbiter.latency): learning from streams, non-streaming totals and failures,
+forgetting in time, restarting at a new level, per-tenant estimates, replicas' rows, and the
+quantile's calibration on synthetic draws."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from arbiter.latency import (
+    ALL_TENANTS,
+    LatencyModel,
+    LatencyPrior,
+    lognormal_sum_quantile,
+    z_score,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def draw_call(rng: random.Random, ttft: float, speed: float) -> tuple[float, float, int]:
+    """(TTFT s, total s, tokens) of one synthetic call: log-normal TTFT (sd 0.3) and speed
+    (sd 0.2), answer lengths log-normal around 80 tokens (sd 0.8)."""
+    n = int(math.exp(rng.gauss(math.log(80), 0.8))) + 1
+    t = ttft * math.exp(0.3 * rng.gauss(0, 1))
+    s = speed * math.exp(0.2 * rng.gauss(0, 1))
+    return t, t + n / s, n
+
+
+def coverage(
+    model: LatencyModel, rng: random.Random, ttft: float, speed: float, n: int, q: float
+) -> float:
+    """Share of fresh draws (n tokens) within the model's q-quantile prediction."""
+    _, predicted = model.predict_ms("m", "t", z_score(q), math.log(n), 1e-6)
+    hits = 0
+    for _ in range(20_000):
+        t = ttft * math.exp(0.3 * rng.gauss(0, 1))
+        total = t + n / (speed * math.exp(0.2 * rng.gauss(0, 1)))
+        hits += total * 1000 <= predicted
+    return hits / 20_000
+
+
+def test_the_normal_quantile_matches_the_standard_library() -> None:
+    from statistics import NormalDist
+
+    for q in (0.001, 0.01, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999):
+        assert z_score(q) == pytest.approx(NormalDist().inv_cdf(q), abs=1e-8)
+    with pytest.raises(ValueError):
+        z_score(1.0)
+
+
+def test_lognormal_sum_quantile_is_close_to_monte_carlo() -> None:
+    rng = random.Random(1)
+    z = z_score(0.9)
+    q = lognormal_sum_quantile(math.log(0.5), 0.09, math.log(1.0), 0.25, z)
+    draws = sorted(
+        math.exp(math.log(0.5) + 0.3 * rng.gauss(0, 1)) + math.exp(0.5 * rng.gauss(0, 1))
+        for _ in range(50_000)
+    )
+    assert q == pytest.approx(draws[int(0.9 * len(draws))], rel=0.03)
+
+
+def test_streams_teach_ttft_and_speed_and_the_quantile_is_calibrated() -> None:
+    rng = random.Random(2)
+    clock = Clock()
+    model = LatencyModel(clock=clock)
+    for _ in range(1500):
+        t, total, n = draw_call(rng, 0.4, 80.0)
+        model.observe_call("m", "t", elapsed_s=total, tokens=n, ttft_s=t)
+        clock.t += 0.5
+    fit = model.estimate("m")
+    assert math.exp(fit.ttft_mu) == pytest.approx(0.4, rel=0.05)
+    assert math.exp(fit.speed_mu) == pytest.approx(80.0, rel=0.05)
+    assert math.sqrt(fit.ttft_var) == pytest.approx(0.3, abs=0.03)
+    for n in (10, 100, 1000):
+        assert 0.87 <= coverage(model, rng, 0.4, 80.0, n, 0.9) <= 0.93
+
+
+@pytest.mark.parametrize(("ttft", "speed"), [(0.6, 90.0), (0.25, 220.0), (1.2, 45.0)])
+def test_non_streaming_totals_are_split_by_their_line_and_calibrated(
+    ttft: float, speed: float
+) -> None:
+    """Only totals: the least-squares line through them finds TTFT and speed from the default
+    (far-off) prior, and the p90 prediction covers about 90% at short and long answers."""
+    rng = random.Random(3)
+    clock = Clock()
+    model = LatencyModel(clock=clock)
+    for _ in range(1000):
+        _, total, n = draw_call(rng, ttft, speed)
+        model.observe_call("m", "t", elapsed_s=total, tokens=n)
+        clock.t += 0.5
+    fit = model.estimate("m")
+    assert math.exp(fit.ttft_mu) == pytest.approx(ttft, rel=0.15)
+    assert math.exp(fit.speed_mu) == pytest.approx(speed, rel=0.15)
+    for n in (10, 80, 400):
+        assert 0.86 <= coverage(model, rng, ttft, speed, n, 0.9) <= 0.95
+
+
+def test_an_unknown_model_gets_the_prior_and_its_own_prior_wins() -> None:
+    model = LatencyModel(
+        prior=LatencyPrior(2000.0, 20.0), priors={"fast": LatencyPrior(100.0, 500.0)}
+    )
+    slow_ttft, slow_total = model.predict_ms("unknown", "t", z_score(0.9), math.log(100), 0.1)
+    _, fast_total = model.predict_ms("fast", "t", z_score(0.9), math.log(100), 0.1)
+    assert slow_ttft > 2000.0 and slow_total > 5000.0, "the default prior is conservative"
+    assert fast_total < slow_total / 10
+
+
+def test_forgetting_follows_a_shift_and_adopt_takes_a_new_level_at_once() -> None:
+    rng = random.Random(4)
+    clock = Clock()
+    model = LatencyModel(clock=clock, half_life_s=60.0)
+    for _ in range(300):
+        t, total, n = draw_call(rng, 0.3, 100.0)
+        model.observe_call("m", "t", elapsed_s=total, tokens=n, ttft_s=t)
+        clock.t += 1.0
+    assert math.exp(model.estimate("m").ttft_mu) == pytest.approx(0.3, rel=0.1)
+    for _ in range(300):  # the model gets three times slower to its first token
+        t, total, n = draw_call(rng, 0.9, 100.0)
+        model.observe_call("m", "t", elapsed_s=total, tokens=n, ttft_s=t)
+        clock.t += 1.0
+    # 300 s = 5 half-lives: the old level weighs 1/32 of the new
+    assert math.exp(model.estimate("m").ttft_mu) == pytest.approx(0.9, rel=0.15)
+    model.adopt("m", ttft_ms=100.0, tokens_per_s=400.0)
+    fit = model.estimate("m")
+    assert math.exp(fit.ttft_mu) == pytest.approx(0.1, rel=0.01)
+    assert math.exp(fit.speed_mu) == pytest.approx(400.0, rel=0.01)
+
+
+def test_a_slow_failure_raises_ttft_a_quick_one_says_nothing() -> None:
+    model = LatencyModel(prior=LatencyPrior(500.0, 50.0, 0.3), prior_weight=3.0)
+    before = model.estimate("m").ttft_mu
+    model.observe_call("m", "t", elapsed_s=0.01, tokens=0, failed=True)  # an instant 503
+    assert model.estimate("m").ttft_mu == before
+    for _ in range(5):  # timed out after 3 s without a token: TTFT is at least that
+        model.observe_call("m", "t", elapsed_s=3.0, tokens=0, failed=True)
+    assert math.exp(model.estimate("m").ttft_mu) > 1.5
+
+
+def test_a_tenant_gets_its_own_estimate_once_it_has_enough_calls() -> None:
+    model = LatencyModel(tenant_min_calls=20)
+    for _ in range(100):
+        model.observe("m", "bulk", ttft_s=0.2, speed_tps=100.0)
+    for _ in range(10):
+        model.observe("m", "long-prompts", ttft_s=2.0, speed_tps=100.0)
+    pooled = model.estimate("m")
+    assert model.estimate("m", "long-prompts") is pooled, "10 calls: the pooled estimate"
+    for _ in range(10):
+        model.observe("m", "long-prompts", ttft_s=2.0, speed_tps=100.0)
+    own = model.estimate("m", "long-prompts")
+    assert math.exp(own.ttft_mu) > 1.5 > math.exp(pooled.ttft_mu)
+
+
+def test_replicas_rows_add_up_and_a_restart_travels() -> None:
+    clock = Clock()
+    a = LatencyModel(replica="a", clock=clock)
+    b = LatencyModel(replica="b", clock=clock)
+    for _ in range(50):
+        a.observe("m", "t", ttft_s=0.2, speed_tps=100.0)
+        b.observe("m", "t", ttft_s=0.8, speed_tps=100.0)
+    rows = a.rows() + b.rows()
+    a.replace_others(rows)
+    b.replace_others(rows)
+    fa, fb = a.estimate("m"), b.estimate("m")
+    assert fa.ttft_mu == pytest.approx(fb.ttft_mu) and fa.calls == fb.calls == 100
+    assert math.exp(fa.ttft_mu) == pytest.approx(0.4, rel=0.06)  # the geometric mean, + prior
+    clock.t += 10
+    a.adopt("m", ttft_ms=1000.0, tokens_per_s=10.0)
+    b.replace_others(a.rows() + b.rows())  # b sees a's newer epoch: its old evidence goes
+    assert math.exp(b.estimate("m").ttft_mu) == pytest.approx(1.0, rel=0.01)
+    assert b.rows() == [] or all(r.epoch >= clock.t for r in b.rows())
+    assert ALL_TENANTS in {r.tenant for r in a.rows()}

@@ -1,0 +1,400 @@
+"""Latency SLOs end to end: the headers (and their 400s on both surfaces), the config's tenant and
+task SLOs, routing to the cheapest model that fits (else the fastest, saying so), failover that
+skips a fallback that cannot finish, the deadline that follows the header, and replicas that
+share what they learned."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arbiter import config
+from arbiter.config import FailoverSettings
+from arbiter.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from arbiter.failover import CircuitBreaker, run_with_failover
+from arbiter.latency import LatencyModel, LatencyPrior
+from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, from_headers, resolve
+from arbiter.offline.demo import demo_settings
+from arbiter.records import Attempt
+from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+from arbiter.services import Services
+from arbiter.toml_text import to_toml
+from tests.conftest import ENV
+from tests.inproc import InProcess, sidecar_in_process
+from tests.pg import empty_store_url
+from tests.sdk_clients import check_anthropic_error
+
+CHAT = {"model": "auto", "messages": [{"role": "user", "content": "Say hello to the team."}]}
+
+
+# -- headers and config ------------------------------------------------------------------------
+def test_headers_parse_to_milliseconds() -> None:
+    assert from_headers({}) is NO_SLO
+    slo = from_headers({"x-arbiter-max-latency-ms": " 800 ", "x-arbiter-max-ttft-ms": "250.5"})
+    assert slo == LatencySLO(800.0, 250.5)
+    assert from_headers({"x-arbiter-max-ttft-ms": "90"}) == LatencySLO(None, 90.0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "abc",
+        "-5",
+        "0",
+        "0.5",
+        "nan",
+        "inf",
+        "1e3",
+        "1_000",
+        "12.5.1",
+        ".5",
+        "3600001",
+        "9" * 40,
+        "８００",
+    ],
+)
+def test_a_malformed_header_is_a_400_naming_it(value: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        from_headers({"x-arbiter-max-latency-ms": value})
+    assert err.value.param == "x-arbiter-max-latency-ms"
+    assert len(str(err.value)) < 200, "an echoed value is cut short"
+
+
+def _settings(extra: str = "") -> config.Settings:
+    doc = demo_settings("http://127.0.0.1:9/v1", Path("unused.db"))
+    doc["store"]["url"] = "sqlite://:memory:"
+    return config.loads(to_toml(doc) + extra, env=ENV)
+
+
+def test_the_header_beats_the_tenant_which_beats_the_task() -> None:
+    s = _settings(
+        """
+[tenants.chat-team]
+max_latency_ms = 3000
+
+[latency.max_latency_ms]
+chat = 5000
+code = 9000
+
+[latency.max_ttft_ms]
+chat = 400
+"""
+    )
+    assert resolve(NO_SLO, s, "other", "code") == LatencySLO(9000.0, None)
+    assert resolve(NO_SLO, s, "other", "chat") == LatencySLO(5000.0, 400.0)
+    assert resolve(NO_SLO, s, "chat-team", "chat") == LatencySLO(3000.0, 400.0)
+    assert resolve(LatencySLO(800.0, None), s, "chat-team", "chat") == LatencySLO(800.0, 400.0)
+    assert resolve(NO_SLO, s, "other", "math") is NO_SLO
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("[latency.max_latency_ms]\nchitchat = 100\n", "unknown task"),
+        ("[latency.max_latency_ms]\nchat = 0\n", "outside"),
+        ("[tenants.t]\nmax_ttft_ms = -1\n", "outside"),
+        ("[latency.priors.nope]\nttft_ms = 100\ntokens_per_s = 10\n", "unknown model"),
+        ("[latency]\nhalf_life_s = 0\n", "half_life_s"),
+        ("[routing]\nlatency_quantile = 1.0\n", "latency_quantile"),
+        ("[latency]\nmax_latency = 5\n", "unknown key"),
+    ],
+)
+def test_bad_latency_config_is_refused(extra: str, message: str) -> None:
+    doc = demo_settings("http://127.0.0.1:9/v1", Path("unused.db"))
+    if extra.startswith("[routing]"):  # the demo config has a [routing] table already
+        doc["routing"]["latency_quantile"] = 1.0
+        extra = ""
+    with pytest.raises(config.ConfigError, match=message):
+        config.loads(to_toml(doc) + extra, env=ENV)
+
+
+# -- routing -------------------------------------------------------------------------------------
+POOL = [  # cheap and slow, mid, dear and fast; all equally good
+    PoolModel("slow", 0.1, 0.2, 100_000, frozenset(), {"chat": 0.9}),
+    PoolModel("mid", 1.0, 2.0, 100_000, frozenset(), {"chat": 0.9}),
+    PoolModel("fast", 10.0, 20.0, 100_000, frozenset(), {"chat": 0.9}),
+]
+LEVELS = {"slow": (2.0, 20.0), "mid": (0.5, 80.0), "fast": (0.1, 400.0)}  # (TTFT s, tokens/s)
+
+
+def _router() -> Router:
+    latency = LatencyModel()
+    for name, (ttft, speed) in LEVELS.items():
+        for i in range(60):
+            jitter = 1.0 + 0.05 * ((i % 5) - 2)
+            latency.observe(name, "t", ttft_s=ttft * jitter, speed_tps=speed / jitter)
+    params = RouterParams(baseline="fast", quality_target=0.9, explore=0.0, prior_strength=100)
+    return Router(POOL, params, latency=latency)
+
+
+def _ask(router: Router, total: float | None, ttft: float | None = None) -> Any:
+    return router.decide(
+        RouteRequest("t", "chat", 100, 100, max_latency_ms=total, max_ttft_ms=ttft)
+    )
+
+
+def test_without_an_slo_the_cheapest_wins_and_nothing_is_predicted() -> None:
+    d = _ask(_router(), None)
+    assert d.chosen == "slow" and d.latency_ms is None and "latency" not in d.reason
+
+
+def test_the_cheapest_model_that_fits_the_slo() -> None:
+    router = _router()
+    # 100 answer tokens (the length prior without stats, capped by max_tokens): slow needs
+    # ~7 s, mid ~1.8 s, fast ~0.4 s at p90
+    d = _ask(router, 3000.0)
+    assert d.chosen == "mid", d.reason
+    assert "does not fit" in d.reason and "cheapest that fits" in d.reason
+    assert d.latency_ms is not None and d.latency_ms["mid"][1] <= 3000.0 < d.latency_ms["slow"][1]
+    assert d.fallbacks[0] == "fast", "fallbacks that fit come first"
+    assert _ask(router, 30_000.0).chosen == "slow"
+    assert _ask(router, None, ttft=300.0).chosen == "fast", "a first-token SLO too"
+
+
+def test_when_none_fits_the_fastest_and_the_reason_says_so() -> None:
+    d = _ask(_router(), 50.0)
+    assert d.chosen == "fast"
+    assert "none fits total <= 50 ms, so the fastest: fast" in d.reason
+
+
+# -- failover ------------------------------------------------------------------------------------
+def _run(
+    models: tuple[str, ...],
+    call: Callable[[str], Awaitable[str]],
+    **kw: Any,
+) -> tuple[Any, list[Attempt]]:
+    attempts: list[Attempt] = []
+    settings = FailoverSettings(deadline_s=5.0, retries_per_model=0, backoff_ms=1, max_models=3)
+
+    async def go() -> Any:
+        return await run_with_failover(
+            models,
+            call,
+            settings=settings,
+            breaker=CircuitBreaker(config.BreakerSettings()),
+            attempts=attempts,
+            **kw,
+        )
+
+    try:
+        return asyncio.run(go()), attempts
+    except UpstreamError as err:
+        return err, attempts
+
+
+def test_failover_skips_a_fallback_that_cannot_finish_in_time() -> None:
+    async def call(model: str) -> str:
+        if model == "a":
+            raise UpstreamError("a is down")
+        return model
+
+    predicted = {"a": (50.0, 200.0), "b": (900.0, 4000.0), "c": (80.0, 300.0)}
+    deadline = time.monotonic() + 1.0  # one second left: b needs four
+    check = can_finish(predicted, LatencySLO(1000.0, None), deadline)
+    result, attempts = _run(("a", "b", "c"), call, deadline_s=1.0, can_finish=check)
+    assert result == ("c", "c")
+    assert [(a.model, a.error) for a in attempts] == [
+        ("a", "upstream_error"),
+        ("b", "cannot_finish_in_time"),
+        ("c", None),
+    ]
+
+
+def test_the_first_model_is_tried_even_when_predicted_late() -> None:
+    async def call(model: str) -> str:
+        return model
+
+    check = can_finish({"a": (10.0, 9000.0)}, LatencySLO(100.0, None), time.monotonic() + 0.1)
+    assert _run(("a",), call, deadline_s=0.1, can_finish=check)[0] == ("a", "a")
+
+
+def test_the_deadline_follows_the_slo_not_the_config() -> None:
+    async def hang(model: str) -> str:
+        await asyncio.sleep(10)
+        return model
+
+    started = time.monotonic()
+    result, attempts = _run(("a", "b"), hang, deadline_s=0.15)
+    assert isinstance(result, UpstreamTimeout)
+    assert time.monotonic() - started < 3.0  # the config says 5 s
+    assert attempts[0].error == "upstream_timeout"
+
+
+# -- through the sidecar -------------------------------------------------------------------------
+def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, **kw) as sc:
+            await body(sc)
+
+    asyncio.run(main())
+
+
+async def _decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
+    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.auth)
+    if r.status_code == 404:  # older feed: page through it
+        r = await sc.client.get("/arbiter/decisions?limit=50", headers=sc.auth)
+        return next(d for d in r.json()["data"] if d["id"] == decision_id)
+    result: dict[str, Any] = r.json()
+    return result
+
+
+def test_bad_headers_are_400s_in_each_surfaces_shape(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        bad = {**sc.auth, "x-arbiter-max-latency-ms": "soon"}
+        r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=bad)
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["type"] == "invalid_request_error"
+        assert err["param"] == "x-arbiter-max-latency-ms" and "soon" in err["message"]
+        msg = {"model": "auto", "max_tokens": 50, "messages": CHAT["messages"]}
+        bad = {**sc.auth, "x-arbiter-max-ttft-ms": "-1", "anthropic-version": "2023-06-01"}
+        r = await sc.client.post("/v1/messages", json=msg, headers=bad)
+        assert "x-arbiter-max-ttft-ms" in check_anthropic_error(r, 400, "invalid_request_error")
+
+    run(tmp_path, body)
+
+
+def test_an_slo_is_routed_on_learned_latency_and_said_in_the_decision(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        for _ in range(6):  # every call teaches the latency model, pass-through ones too
+            for m in ("sim-tiny", "sim-small", "sim-medium", "sim-premium"):
+                r = await sc.client.post("/v1/chat/completions", json={**CHAT, "model": m},
+                                         headers=sc.auth)  # fmt: skip
+                assert r.status_code == 200
+        learned = sc.services.latency.snapshot()
+        assert set(learned) >= {"sim-tiny", "sim-premium"}
+        assert learned["sim-tiny"]["calls"] >= 6
+        headers = {**sc.auth, "x-arbiter-max-latency-ms": "60000"}
+        r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=headers)
+        assert r.status_code == 200, r.text
+        d = await _decision(sc, r.headers["x-arbiter-decision-id"])
+        assert "latency p90" in d["reason"] and "fits total <= 60000 ms" in d["reason"]
+
+    run(tmp_path, body)
+
+
+def test_the_request_deadline_follows_the_header(tmp_path: Path) -> None:
+    """A 20 ms budget against models that take longer: the fastest is tried, and cut at the
+    deadline the header set (the config's is 150 s), with a 504."""
+
+    def slow_sim(text: str) -> str:
+        return text.replace("latency_scale = 0.02", "latency_scale = 1.0")
+
+    async def body(sc: InProcess) -> None:
+        headers = {**sc.auth, "x-arbiter-max-latency-ms": "20"}
+        started = time.monotonic()
+        r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=headers)
+        assert r.status_code == 504, r.text
+        assert time.monotonic() - started < 5.0
+        d = (
+            await _decision(sc, r.headers.get("x-arbiter-decision-id", ""))
+            if ("x-arbiter-decision-id" in r.headers)
+            else None
+        )
+        if d is not None:
+            assert "none fits" in d["reason"]
+
+    run(tmp_path, body, edit_sim=slow_sim)
+
+
+# -- replicas ------------------------------------------------------------------------------------
+def _services(url: str, tmp_path: Path, seed: int) -> Services:
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
+    doc["store"]["url"] = url
+    svc = Services(config.loads(to_toml(doc), env=ENV), seed=seed)
+    svc.load_state()
+    return svc
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_replicas_share_the_latency_state(backend: str, tmp_path: Path) -> None:
+    with empty_store_url(backend, tmp_path / "shared.db") as url:
+        a, b = _services(url, tmp_path, 1), _services(url, tmp_path, 2)
+        try:
+            for i in range(40):
+                a.latency.observe("sim-tiny", "default", ttft_s=0.2 + 0.01 * (i % 3),
+                                  speed_tps=150.0)  # fmt: skip
+                b.latency.observe("sim-premium", "default", ttft_s=1.5, speed_tps=40.0)
+            for svc in (a, b, a, b):
+                svc.sync_policy()
+            for model in ("sim-tiny", "sim-premium"):
+                fa, fb = a.latency.estimate(model), b.latency.estimate(model)
+                assert (fa.ttft_mu, fa.speed_mu, fa.calls) == pytest.approx(
+                    (fb.ttft_mu, fb.speed_mu, fb.calls)
+                )
+                assert fa.calls == 40
+            for svc in (a, b):  # a repeated sync counts nothing twice (rows are replaced)
+                svc.sync_policy()
+            assert a.latency.estimate("sim-tiny").calls == 40
+            c = _services(url, tmp_path, 3)  # a replica started later reads it from the store
+            assert c.latency.estimate("sim-premium").calls == 40
+            a.latency.adopt("sim-premium", ttft_ms=5000.0, tokens_per_s=5.0)
+            for svc in (a, b):
+                svc.sync_policy()
+            assert b.latency.estimate("sim-premium").ttft_mu == pytest.approx(
+                a.latency.estimate("sim-premium").ttft_mu
+            )
+            c.store.close()
+        finally:
+            a.store.close()
+            b.store.close()
+
+
+def test_a_known_prior_makes_an_untried_model_usable() -> None:
+    latency = LatencyModel(priors={"fast": LatencyPrior(100.0, 400.0)})
+    params = RouterParams(baseline="fast", quality_target=0.9, explore=0.0, prior_strength=100)
+    d = Router(POOL, params, latency=latency).decide(
+        RouteRequest("t", "chat", 100, 100, max_latency_ms=1500.0)
+    )
+    assert d.chosen == "fast", d.reason  # the others are unknown: the default prior is slow
+
+
+def test_a_cascade_is_skipped_when_both_calls_cannot_fit_the_slo(tmp_path: Path) -> None:
+    from arbiter.pipeline import Pipeline
+    from arbiter.records import Candidate
+    from arbiter.routing import RouteDecision
+    from arbiter.surfaces.openai_chat import parse_chat_request
+
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
+    doc["routing"]["cascade_tasks"] = ["chat"]
+    svc = Services(config.loads(to_toml(doc), env=ENV), seed=1)
+    try:
+        pipeline = Pipeline(svc)
+        req = parse_chat_request(
+            b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}'
+        )
+        cands = (Candidate("sim-tiny", 0.9, 0.9, 0.001), Candidate("sim-premium", 0.9, 0.9, 0.01))
+        predicted = {"sim-tiny": (100.0, 900.0), "sim-premium": (100.0, 600.0)}
+        route = RouteDecision("sim-premium", (), cands, "", 0.9, predicted)
+
+        def first(slo: LatencySLO) -> str | None:
+            return pipeline._cascade_first(req, "chat", "sim-premium", cands, slo, route)
+
+        assert first(NO_SLO) == "sim-tiny"
+        assert first(LatencySLO(2000.0, None)) == "sim-tiny"  # 900 + 600 ms fit
+        assert first(LatencySLO(1000.0, None)) is None  # a weak first answer would be late
+    finally:
+        svc.store.close()
+
+
+def test_only_changed_sums_are_sent_and_a_failed_write_sends_them_again() -> None:
+    model = LatencyModel(replica="r")
+    model.observe("a", "t", ttft_s=0.1)
+    model.observe("b", "t", ttft_s=0.1)
+    first = model.rows(changed_only=True)
+    assert {(r.tenant, r.model) for r in first} == {("*", "a"), ("t", "a"), ("*", "b"), ("t", "b")}
+    assert model.rows(changed_only=True) == []
+    model.observe("a", "t", ttft_s=0.2)
+    sent = model.rows(changed_only=True)
+    assert {r.model for r in sent} == {"a"}
+    model.unsent(sent)  # the store refused them
+    assert {r.model for r in model.rows(changed_only=True)} == {"a"}
+    assert len(model.rows()) == 4, "the full set is still there for a fresh writer"
