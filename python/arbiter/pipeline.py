@@ -600,6 +600,7 @@ class Pipeline:
                 finish,
                 req.response_format,
                 plan.easiness,
+                tests=req.tests,
             )
         )
 

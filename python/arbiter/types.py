@@ -35,6 +35,9 @@ class ChatRequest:
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
+    # test code sent with the request (x-arbiter-tests or the body's "arbiter": {"tests"}) that
+    # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
+    tests: str | None = None
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or
