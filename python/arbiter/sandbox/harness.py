@@ -2,11 +2,12 @@
 
 It is passed to the sandboxed interpreter as ``-c`` source text (``HARNESS_SOURCE`` in
 ``python_runner.py``), so it depends on nothing but the standard library of whatever Python the
-sandbox runs. It reads one JSON job from stdin (the answer's code, the tests, doctest examples,
-the resource limits, a per-run nonce), lowers its own rlimits (they cannot be raised again), runs
-the code and then every check, and writes one JSON line per check outcome to the result pipe
-(its file descriptor is the first argument) tagged with the nonce. The answer's own output goes
-to stdout/stderr, which the sidecar reads only up to a cap.
+sandbox runs. It reads one job (``marshal``, written by the sidecar) from stdin: the answer's
+code, the tests, doctest examples, the resource limits, a per-run nonce. It lowers its own
+rlimits (they cannot be raised again), runs the code and then every check, and writes one JSON
+line per check outcome to the result pipe (its file descriptor is the first argument), tagged
+with the nonce. The answer's own output goes to stdout/stderr, which the sidecar reads only up
+to a cap.
 
 Unit accounting: every ``assert`` statement of the tests is one unit (rewritten so a failing one
 is recorded and execution continues); each top-level ``test_*`` function is one unit (it passes
@@ -17,26 +18,47 @@ example is one unit.
 
 from __future__ import annotations
 
-import ast
+import _ast
 import io
-import json
+import marshal
 import os
 import resource
 import sys
-from typing import Any
+
+# Only modules that are cheap to import: ``ast``, ``typing`` and ``json`` (with the ``re`` it
+# pulls in) would cost 15-25 ms each of every run, and a run's budget is ~100 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _json(value: Any) -> str:
+    """JSON for the harness's own records (str, int, bool, None values). Not the ``json``
+    module: importing it (and the ``re`` it pulls in) costs ~18 ms of every run."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_json(str(k))}: {_json(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    return (
+        '"' + "".join(c if c >= " " and c not in '"\\' else f"\\u{ord(c):04x}" for c in text) + '"'
+    )
 
 
 def _emit(out: Any, nonce: str, record: dict[str, Any]) -> None:
     record["nonce"] = nonce
-    out.write(json.dumps(record) + "\n")
+    out.write(_json(record) + "\n")
     out.flush()
 
 
 def _limit(job: dict[str, Any]) -> None:
     limits = job.get("rlimits", {})
     for name, value in limits.items():
-        kind = getattr(resource, name)
-        resource.setrlimit(kind, (value, value))
+        # RLIMIT_CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later
+        hard = value + 1 if name == "RLIMIT_CPU" else value
+        resource.setrlimit(getattr(resource, name), (value, hard))
 
 
 class _Recorder:
@@ -71,45 +93,51 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-class _RewriteAsserts(ast.NodeTransformer):
-    """``assert test, msg`` -> ``__arbiter_assert__(unit, line, lambda: test)``."""
-
-    def __init__(self) -> None:
-        self.units: list[int] = []
-
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        unit = len(self.units)
-        self.units.append(node.lineno)
-        call = ast.Call(
-            func=ast.Name(id="__arbiter_assert__", ctx=ast.Load()),
-            args=[
-                ast.Constant(value=unit),
-                ast.Constant(value=node.lineno),
-                ast.Lambda(
-                    args=ast.arguments(
-                        posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]
-                    ),
-                    body=node.test,
-                ),
-            ],
-            keywords=[],
-        )
-        return ast.copy_location(ast.Expr(value=call), node)
+def _rewrite_asserts(node: Any, units: list[int]) -> Any:
+    """``assert test, msg`` -> ``__arbiter_assert__(unit, line, lambda: test)``, everywhere in
+    the tree (a NodeTransformer without importing ``ast``)."""
+    if isinstance(node, _ast.Assert):
+        unit = len(units)
+        units.append(node.lineno)
+        where: dict[str, Any] = {"lineno": node.lineno, "col_offset": node.col_offset,
+                 "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}  # fmt: skip
+        lam = _ast.Lambda(
+            args=_ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
+                                defaults=[]),
+            body=node.test, **where,
+        )  # fmt: skip
+        call = _ast.Call(
+            func=_ast.Name(id="__arbiter_assert__", ctx=_ast.Load(), **where),
+            args=[_ast.Constant(value=unit, **where), _ast.Constant(value=node.lineno, **where),
+                  lam],
+            keywords=[], **where,
+        )  # fmt: skip
+        return _ast.Expr(value=call, **where)
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            setattr(node, name, [
+                _rewrite_asserts(v, units) if isinstance(v, _ast.AST) else v for v in value
+            ])  # fmt: skip
+        elif isinstance(value, _ast.AST):
+            setattr(node, name, _rewrite_asserts(value, units))
+    return node
 
 
 def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
     try:
-        tree = ast.parse(source, "<tests>")
-    except SyntaxError as err:
-        _emit(rec.out, rec.nonce, {"event": "bad_tests", "detail": f"line {err.lineno}: {err.msg}"})
+        tree = compile(source, "<tests>", "exec", _ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError) as err:
+        line = getattr(err, "lineno", 0)
+        _emit(rec.out, rec.nonce, {"event": "bad_tests", "detail": f"line {line}: {err}"})
         return
-    rewrite = _RewriteAsserts()
-    tree = ast.fix_missing_locations(rewrite.visit(tree))
-    asserts = len(rewrite.units)
+    units_at: list[int] = []
+    tree = _rewrite_asserts(tree, units_at)
+    asserts = len(units_at)
     funcs = [
         n.name
         for n in tree.body
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test_")
+        if isinstance(n, (_ast.FunctionDef, _ast.AsyncFunctionDef)) and n.name.startswith("test_")
     ]
     units = asserts + len(funcs)
     whole = units == 0  # neither asserts nor test functions: the file running through is the unit
@@ -200,17 +228,19 @@ def _run_doctests(examples: list[list[str]], ns: dict[str, Any], rec: _Recorder)
 
 
 def _literal_equal(want: str, value: Any) -> bool:
+    """The expected output read as a Python literal equals the value (1.0 vs 1, dict order)."""
     if value is None:
         return False
     try:
-        return bool(ast.literal_eval(want) == value)
-    except Exception:
+        expected = eval(compile(want, "<expected>", "eval"), {"__builtins__": {}})
+        return bool(expected == value)
+    except BaseException:  # not a literal: the text comparison stands
         return False
 
 
 def main() -> None:
-    out = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8")
-    job = json.loads(sys.stdin.read())
+    out = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8", errors="replace")
+    job = marshal.loads(sys.stdin.buffer.read())  # written by the sidecar (python_runner.py)
     sys.stdin.close()
     nonce = str(job.pop("nonce"))
     _limit(job)
