@@ -83,6 +83,22 @@ _FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Is: ast.IsNot, ast.IsNot: ast.Is,
 }  # fmt: skip
 _NON_COMMUTATIVE = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift)
+# Equivalent by construction, so never made: swapping the arguments of these builtins, or the
+# operands of a difference inside abs() (|a - b| = |b - a|). Added after reading the mutants that
+# passed on the dev file (bench/results/graders.md has the numbers before and after).
+_COMMUTATIVE_BUILTINS = frozenset({"max", "min", "hypot", "gcd", "lcm"})
+
+
+def _commutative_call(node: ast.Call) -> bool:
+    func = node.func
+    name = (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
+    return name in _COMMUTATIVE_BUILTINS
 
 
 def _body_nodes(tree: ast.Module) -> Iterator[ast.AST]:
@@ -109,11 +125,17 @@ def _sites(tree: ast.Module, op: str) -> list[ast.AST]:
     if op == "wrong_return":
         return [n for n in nodes if isinstance(n, ast.Return) and n.value is not None]
     if op == "swap_arguments":
+        in_abs = {
+            id(arg) for n in nodes
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "abs"
+            for arg in n.args
+        }  # fmt: skip
         return [
             n for n in nodes
-            if (isinstance(n, ast.Call) and len(n.args) >= 2
+            if (isinstance(n, ast.Call) and len(n.args) >= 2 and not _commutative_call(n)
                 and ast.dump(n.args[0]) != ast.dump(n.args[1]))
-            or (isinstance(n, ast.BinOp) and isinstance(n.op, _NON_COMMUTATIVE))
+            or (isinstance(n, ast.BinOp) and isinstance(n.op, _NON_COMMUTATIVE)
+                and id(n) not in in_abs)
         ]  # fmt: skip
     if op == "drop_line":
         return [n for n in nodes if isinstance(n, ast.stmt) and not _is_docstring(n, tree)]
@@ -128,8 +150,12 @@ def _apply(node: ast.AST, op: str, tree: ast.Module) -> None:
         assert isinstance(node, ast.Constant)
         node.value = node.value + 1
     elif op == "wrong_return":
-        assert isinstance(node, ast.Return)
-        node.value = ast.Constant(value=None)
+        assert isinstance(node, ast.Return) and node.value is not None
+        # a wrong constant: the other truth value for a boolean (None would pass a test that
+        # asserts falsiness, `assert not f(x)`), else None
+        value = node.value
+        boolean = value.value if isinstance(value, ast.Constant) else None
+        node.value = ast.Constant(value=not boolean if isinstance(boolean, bool) else None)
     elif op == "swap_arguments":
         if isinstance(node, ast.Call):
             node.args[0], node.args[1] = node.args[1], node.args[0]

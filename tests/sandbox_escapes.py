@@ -162,9 +162,9 @@ ESCAPES: tuple[Escape, ...] = (
             "    except OSError:\n"
             "        pass\n"
             "    n += 1\n"
-            "timeout",
         ),
         lambda w, got: False,
+        "timeout",
     ),
     Escape(
         "memory_bomb",
