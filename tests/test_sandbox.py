@@ -57,6 +57,8 @@ def test_code_of_reads_unfenced_programs_and_skips_prose_and_json() -> None:
     assert code_of("The answer is that you should loop.") is None
     assert code_of('```\n{"a": 1}\n```') is None
     assert code_of("```bash\nrm -rf /\n```") is None
+    assert code_of("```\nfunction add(a, b) { return a + b; }\n```") is None  # untagged JS
+    assert code_of("```\ndef add(a, b):\n    return a + b\n```") == ADD
 
 
 def test_doctests_are_read_from_the_prompt() -> None:
@@ -330,5 +332,37 @@ def test_request_tests_reach_the_grade_shown_by_the_decision(
             )
             assert bad.status_code == 400
             assert orjson.loads(bad.content)["error"]["param"] == "x-arbiter-tests"
+
+    asyncio.run(go())
+
+
+def test_body_tests_never_reach_an_upstream_of_either_protocol(tmp_path: Path) -> None:
+    """The `arbiter` field leaves both the body and an Anthropic request's canonical form: a
+    model of the other protocol stays eligible (it was a 400 'cannot carry' before)."""
+
+    async def go() -> None:
+        async with sidecar_in_process(tmp_path, anthropic_models=("sim-medium",)) as sc:
+            seen: list[Answered] = []
+            learner = sc.services.learner
+            real = learner.after_answer
+            learner.after_answer = lambda a: (seen.append(a), real(a))[1]  # type: ignore[method-assign]
+            extra = {"arbiter": {"tests": "assert add(1, 1) == 2"}}
+            message = {"role": "user", "content": "Write add(a, b)"}
+            anthropic = {**sc.auth, "anthropic-version": "2023-06-01"}
+            for model in ("sim-small", "sim-medium"):  # OpenAI's protocol, Anthropic's
+                r = await sc.client.post(
+                    "/v1/messages",
+                    json={"model": model, "max_tokens": 50, "messages": [message], **extra},
+                    headers=anthropic,
+                )
+                assert r.status_code == 200, r.text
+                r = await sc.client.post(
+                    "/v1/chat/completions",
+                    json={"model": model, "messages": [message], **extra},
+                    headers=sc.auth,
+                )
+                assert r.status_code == 200, r.text
+            await learner.drain()
+            assert [a.tests for a in seen] == ["assert add(1, 1) == 2"] * 4
 
     asyncio.run(go())

@@ -43,7 +43,7 @@ from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline, Streamed
 from arbiter.principal import Principal
 from arbiter.registry import validate_patch
-from arbiter.sandbox.request_tests import request_tests
+from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
@@ -126,7 +126,7 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
-        req.tests = request_tests(request.headers, req.body)
+        attach_request_tests(req, request.headers)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -140,7 +140,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = anthropic_surface.parse_messages_request(raw)
-        req.tests = request_tests(request.headers, req.body)
+        attach_request_tests(req, request.headers)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )

@@ -12,6 +12,7 @@ stands) and ``stats()`` says why.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections import Counter
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.config import SandboxSettings
-from arbiter.grading import Grade
+from arbiter.grading import INLINE_CHARS, Grade
 from arbiter.sandbox.bwrap import Bubblewrap
 from arbiter.sandbox.extract import code_of, doctests_of
 from arbiter.sandbox.python_runner import PythonRunner
@@ -89,13 +90,14 @@ class CodeExecutor:
     ) -> Grade | None:
         """The execution grade of `content`, or None when there is nothing to run it against,
         no program in it, no sandbox, or no room in the queue (then the parse grade stands)."""
-        checks = self.checks_for(tenant, task, prompt, request_tests)
-        if checks is None:
+        prepare = functools.partial(self._job_for, tenant, task, prompt, content, request_tests)
+        # reading the prompt and the answer is CPU work on client/upstream text: a long one goes
+        # to a worker thread, as the other graders' (grading.INLINE_CHARS)
+        off_loop = len(prompt) + len(content) > INLINE_CHARS
+        prepared = await asyncio.to_thread(prepare) if off_loop else prepare()
+        if prepared is None:
             return None
-        code = code_of(content)
-        if code is None:
-            self.counts["no_code"] += 1
-            return None
+        job, checks = prepared
         if self._waiting >= self.concurrency + self.settings.queue_limit:
             self.counts["skipped_queue_full"] += 1
             return None
@@ -106,11 +108,22 @@ class CodeExecutor:
                 if why is not None:
                     self.counts["refused_no_sandbox"] += 1
                     return None
-                job = Job(code, checks.tests, checks.doctests)
                 outcome = await asyncio.to_thread(self.runner.run, job, self.limits)
         finally:
             self._waiting -= 1
         return self._grade_of(outcome, checks)
+
+    def _job_for(
+        self, tenant: str, task: str, prompt: str, content: str, request_tests: str | None
+    ) -> tuple[Job, Checks] | None:
+        checks = self.checks_for(tenant, task, prompt, request_tests)
+        if checks is None:
+            return None
+        code = code_of(content)
+        if code is None:
+            self.counts["no_code"] += 1
+            return None
+        return Job(code, checks.tests, checks.doctests), checks
 
     def _grade_of(self, outcome: Outcome, checks: Checks) -> Grade | None:
         if outcome.total == 0:  # the tests themselves do not parse: nothing was checked

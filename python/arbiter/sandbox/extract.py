@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
+import itertools
 
 from arbiter import linear
 
@@ -22,12 +23,14 @@ __all__ = [
 
 MAX_TESTS_CHARS = 256 * 1024  # request tests beyond this are refused (400), never truncated
 MAX_DOCTESTS = 64
+_MAX_BLOCKS = 256  # fenced blocks looked at; past that an answer is not a program to grade
 _MAX_ANSWER_CHARS = 512 * 1024
 # an unfenced answer is parsed whole to see whether it is a program; CPython's parser is
 # superlinear on long operator chains ("a-a-a..." of 16k characters took 14x the time of 4k),
 # so a longer unfenced answer is not run
 _MAX_UNFENCED_CHARS = 4 * 1024
 _FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\z)")
+_PYTHONISH = linear.compile(r"(?m)^[ \t]*(?:def |class |import |from \S+ import |async def )")
 _PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "ipython", "sage"})
 _B64_PREFIX = "base64:"
 
@@ -38,7 +41,7 @@ def code_of(answer: str) -> str | None:
     if len(answer) > _MAX_ANSWER_CHARS:
         return None
     best: str | None = None
-    for m in _FENCE.finditer(answer):
+    for m in itertools.islice(_FENCE.finditer(answer), _MAX_BLOCKS):
         tag, body = m.group(1).lower(), m.group(2)
         if tag not in _PYTHON_TAGS and tag != "":
             continue
@@ -58,21 +61,27 @@ def code_of(answer: str) -> str | None:
 
 
 def _starts_like_other_language(body: str) -> bool:
+    """An untagged block that is not recognisably Python (JSON, markup, a shell session, or no
+    def/class/import line: `function f() {...}` must not be run as Python and graded 0)."""
     head = body.lstrip()[:1]
-    return head in ("{", "[", "<", "$")  # JSON, markup, a shell prompt: not a Python program
+    return head in ("{", "[", "<", "$") or _PYTHONISH.search(body) is None
 
 
 def doctests_of(prompt: str) -> tuple[tuple[str, str], ...]:
     """``>>> source`` (``...`` continuations) and the expected output lines under it, as
     ``doctest`` writes them; at most MAX_DOCTESTS examples."""
     examples: list[tuple[str, str]] = []
+    if ">>>" not in prompt:
+        return ()
     lines = prompt.splitlines()
     i = 0
-    while i < len(lines) and len(examples) < MAX_DOCTESTS:
+    tried = 0  # `>>>` lines seen, kept or not: bounds the work on a prompt made of them
+    while i < len(lines) and tried < 4 * MAX_DOCTESTS and len(examples) < MAX_DOCTESTS:
         stripped = lines[i].lstrip()
         if not stripped.startswith(">>>"):
             i += 1
             continue
+        tried += 1
         indent = len(lines[i]) - len(stripped)
         source = [stripped[4:] if stripped.startswith(">>> ") else stripped[3:]]
         i += 1

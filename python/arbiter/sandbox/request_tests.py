@@ -18,10 +18,20 @@ from typing import Any
 
 from arbiter.errors import InvalidRequest
 from arbiter.sandbox.extract import MAX_TESTS_CHARS, decode_tests_header
+from arbiter.types import ChatRequest
 
-__all__ = ["HEADER", "request_tests"]
+__all__ = ["HEADER", "attach_request_tests", "request_tests"]
 
 HEADER = "x-arbiter-tests"
+
+
+def attach_request_tests(req: ChatRequest, headers: Mapping[str, str]) -> None:
+    """Set ``req.tests`` and take the ``arbiter`` field out of everything sent upstream: the
+    client's body and, for a surface that decoded it already (Anthropic's), the canonical form's
+    extras (else a model of the other protocol would be ineligible for a field it never sees)."""
+    req.tests = request_tests(headers, req.body)
+    if req.canonical is not None:
+        req.canonical.extras.pop("arbiter", None)
 
 
 def request_tests(headers: Mapping[str, str], body: dict[str, Any]) -> str | None:
