@@ -366,3 +366,27 @@ def test_body_tests_never_reach_an_upstream_of_either_protocol(tmp_path: Path) -
             assert [a.tests for a in seen] == ["assert add(1, 1) == 2"] * 4
 
     asyncio.run(go())
+
+
+def test_the_sandbox_section_is_parsed_strictly(tmp_path: Path) -> None:
+    from arbiter import config
+    from arbiter.errors import ConfigError
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+    env = {"SIM_API_KEY": "sk-test", "ARBITER_ADMIN_KEY": "adm-test"}
+    text = example.read_text()
+    settings = config.loads(text, env=env)
+    assert (settings.sandbox.enabled, settings.sandbox.queue_limit) == (True, 16)
+    checks = tmp_path / "checks.py"
+    checks.write_text("assert True\n")
+    good = text + f'\n[sandbox.tests]\ncode = "{checks}"\n'
+    assert config.loads(good, env=env).sandbox.tests == {"code": str(checks)}
+    for bad, message in (
+        ("wall_s = 10.0", "wall_sec = 10.0"),
+        ("queue_limit = 16", "queue_limit = -1"),
+        ("concurrency = 0", "concurrency = 1000"),
+    ):
+        with pytest.raises(ConfigError, match=message.split(" ")[0]):
+            config.loads(text.replace(bad, message), env=env)
+    with pytest.raises(ConfigError, match="no test file"):
+        config.loads(text + '\n[sandbox.tests]\ncode = "/nonexistent/checks.py"\n', env=env)

@@ -1,8 +1,10 @@
 """The runner interface: one language's way to run an answer against its checks in a sandbox.
 
 A runner turns a ``Job`` (the answer's code, the tests or doctest examples) into an ``Outcome``
-(units passed of units run, and the failure kind). Python is the only language today; another
-one adds a runner (its harness inside the same ``bwrap`` jail) and registers it in ``RUNNERS``.
+(units passed of units run, and the failure kind). Python is the only language today
+(``python_runner.py``). Another one adds a runner: its own harness run in the same ``bwrap``
+jail (``Bubblewrap.argv`` takes any command and the read-only paths it needs), reporting the
+same result lines; ``CodeExecutor`` then picks the runner by the answer block's language tag.
 """
 
 from __future__ import annotations
