@@ -19,6 +19,7 @@ from arbiter.errors import InvalidRequest
 from arbiter.learning import Answered, Learner
 from arbiter.records import GradeRecord
 from arbiter.routing import PoolModel, Router, RouterParams
+from arbiter.sandbox.bwrap import Bubblewrap
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.extract import code_of, decode_tests_header, doctests_of
 from arbiter.sandbox.python_runner import PythonRunner
@@ -390,3 +391,23 @@ def test_the_sandbox_section_is_parsed_strictly(tmp_path: Path) -> None:
             config.loads(text.replace(bad, message), env=env)
     with pytest.raises(ConfigError, match="no test file"):
         config.loads(text + '\n[sandbox.tests]\ncode = "/nonexistent/checks.py"\n', env=env)
+
+
+def test_a_jail_that_fails_to_start_grades_nothing(runner: PythonRunner) -> None:
+    """A broken jail (here: bwrap refusing an option) is not the answer's failure: no grade."""
+
+    class Broken(Bubblewrap):
+        def argv(self, command: list[str], ro_paths: list[str], tmp_bytes: int) -> list[str]:
+            argv = super().argv(command, ro_paths, tmp_bytes)
+            return [argv[0], "--no-such-option", *argv[1:]]
+
+    broken = PythonRunner(Broken(), runner.interpreter)
+    broken._probed = (None,)  # it worked when probed; it broke since
+    executor = CodeExecutor(SandboxSettings(), broken)
+    grade = asyncio.run(
+        executor.grade(
+            tenant="t", task="code", prompt="", content=ADD, request_tests="assert add(1, 1) == 2"
+        )
+    )
+    assert grade is None
+    assert executor.counts["sandbox_error"] == 1

@@ -126,8 +126,8 @@ class CodeExecutor:
         return Job(code, checks.tests, checks.doctests), checks
 
     def _grade_of(self, outcome: Outcome, checks: Checks) -> Grade | None:
-        if outcome.total == 0:  # the tests themselves do not parse: nothing was checked
-            self.counts["bad_tests"] += 1
+        if outcome.total == 0:  # nothing was checked: the parse grade stands
+            self.counts[outcome.unchecked or "bad_tests"] += 1
             log.warning("execution grading skipped: %s", outcome.detail)
             return None
         self.counts["runs"] += 1

@@ -244,6 +244,7 @@ def main() -> None:
     sys.stdin.close()
     nonce = str(job.pop("nonce"))
     _limit(job)
+    _emit(out, nonce, {"event": "started"})  # the jail and the harness work: now grade
     rec = _Recorder(out, nonce)
     try:
         code = compile(job["code"], "<answer>", "exec")

@@ -120,7 +120,7 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
     total = 0
     outcome: dict[int, tuple[bool, str, str]] = {}
     stopped: tuple[FailureKind, str] | None = None
-    done = False
+    done = started = False
     for line in got.results.splitlines():
         try:
             record: Any = orjson.loads(line)
@@ -130,14 +130,16 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
             continue  # not the harness's (the answer can write to inherited descriptors)
         event = record.get("event")
         detail = str(record.get("detail", ""))
-        if event == "units":
+        if event == "started":
+            started = True
+        elif event == "units":
             total += int(record.get("total", 0))
         elif event == "syntax":
             return Outcome(0, max(total, 1), "syntax", detail, got.wall_ms)
         elif event == "load_failed":
             return Outcome(0, max(total, 1), _kind(record.get("kind")), detail, got.wall_ms)
         elif event == "bad_tests":
-            return Outcome(0, 0, None, f"tests do not parse: {detail}", got.wall_ms)
+            return Outcome(0, 0, None, f"tests do not parse: {detail}", got.wall_ms, "bad_tests")
         elif event == "tests_stopped":
             stopped = (_kind(record.get("kind")), f"line {record.get('line')}: {detail}")
         elif event == "done":
@@ -148,6 +150,11 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
                 str(record.get("kind") or ""),
                 f"line {record.get('line')}: {detail}",
             )
+    if not started:  # bwrap refused, the interpreter is missing, the machine too busy to start
+        said = got.output.decode("utf-8", "replace").strip().splitlines()
+        why = said[-1][:200] if said else f"exit {got.returncode}, timed out: {got.timed_out}"
+        return Outcome(0, 0, None, f"the sandbox did not start: {why}", got.wall_ms,
+                       "sandbox_error")  # fmt: skip
     passed = sum(1 for ok, _, _ in outcome.values() if ok)
     total = max(total, len(outcome))
     failures = [(kind, detail) for ok, kind, detail in outcome.values() if not ok]

@@ -42,6 +42,9 @@ class Outcome:
     kind: FailureKind | None  # None when every unit passed
     detail: str  # the first failure, short (or why nothing could be checked)
     wall_ms: float
+    # why nothing was checked, when nothing was (total == 0): "bad_tests" (the checks do not
+    # parse) or "sandbox_error" (the jail or the harness never started: not the answer's fault)
+    unchecked: str | None = None
 
     @property
     def fraction(self) -> float:
