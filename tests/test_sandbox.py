@@ -411,3 +411,19 @@ def test_a_jail_that_fails_to_start_grades_nothing(runner: PythonRunner) -> None
     )
     assert grade is None
     assert executor.counts["sandbox_error"] == 1
+
+
+def test_a_sandbox_that_cannot_be_started_grades_nothing(tmp_path: Path) -> None:
+    """bwrap gone after the probe (Popen raises): the parse grade stands, nothing crashes."""
+    gone = PythonRunner(Bubblewrap())
+    gone._probed = (None,)
+    gone.bwrap.missing = lambda: None  # type: ignore[method-assign]
+    gone.bwrap.path = str(tmp_path / "bwrap-removed")
+    executor = CodeExecutor(SandboxSettings(), gone)
+    grade = asyncio.run(
+        executor.grade(
+            tenant="t", task="code", prompt="", content=ADD, request_tests="assert add(1, 1) == 2"
+        )
+    )
+    assert grade is None
+    assert executor.counts["sandbox_error"] == 1

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import logging
 import os
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,9 @@ class CodeExecutor:
         prepared = await asyncio.to_thread(prepare) if off_loop else prepare()
         if prepared is None:
             return None
+        if isinstance(prepared, str):
+            self.counts[prepared] += 1
+            return None
         job, checks = prepared
         if self._waiting >= self.concurrency + self.settings.queue_limit:
             self.counts["skipped_queue_full"] += 1
@@ -108,21 +112,26 @@ class CodeExecutor:
                 if why is not None:
                     self.counts["refused_no_sandbox"] += 1
                     return None
-                outcome = await asyncio.to_thread(self.runner.run, job, self.limits)
+                try:
+                    outcome = await asyncio.to_thread(self.runner.run, job, self.limits)
+                except (OSError, subprocess.SubprocessError) as err:  # e.g. fork failed: EAGAIN
+                    self.counts["sandbox_error"] += 1
+                    log.warning("execution grading skipped: cannot start the sandbox: %s", err)
+                    return None
         finally:
             self._waiting -= 1
         return self._grade_of(outcome, checks)
 
     def _job_for(
         self, tenant: str, task: str, prompt: str, content: str, request_tests: str | None
-    ) -> tuple[Job, Checks] | None:
+    ) -> tuple[Job, Checks] | str | None:
+        """The job to run, or None (nothing to check against), or "no_code" (to count)."""
         checks = self.checks_for(tenant, task, prompt, request_tests)
         if checks is None:
             return None
         code = code_of(content)
         if code is None:
-            self.counts["no_code"] += 1
-            return None
+            return "no_code"
         return Job(code, checks.tests, checks.doctests), checks
 
     def _grade_of(self, outcome: Outcome, checks: Checks) -> Grade | None:
