@@ -209,6 +209,18 @@ ESCAPES: tuple[Escape, ...] = (
         _parent_gone,
     ),
     Escape(
+        "nested_user_namespace",
+        lambda w: (
+            "import ctypes\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER: a way to regain capabilities\n"
+            "    print('NESTED')\n"
+            "else:\n"
+            "    print('blocked', ctypes.get_errno())\n"
+        ),
+        lambda w, got: b"NESTED" in got.output,
+    ),
+    Escape(
         "write_big_file_in_tmp",
         lambda w: "open('/tmp/big', 'wb').write(b'x' * (64 * 1024 * 1024))\n",
         lambda w, got: False,  # bounded by RLIMIT_FSIZE and the tmpfs size

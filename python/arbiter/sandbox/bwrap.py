@@ -1,13 +1,14 @@
 """Bubblewrap (``bwrap``, Debian's ``bubblewrap`` package): the process-level sandbox.
 
 One sandboxed run: a fresh user, PID, network, IPC, UTS and cgroup namespace (``--unshare-all``:
-no network at all, not even loopback to the sidecar), a root made of read-only binds of only what
-the interpreter needs plus a size-capped private tmpfs at /tmp (the only writable place), an
-empty environment (``--clearenv``, and bwrap itself is started with a minimal one, so no
-upstream key is anywhere in the sandbox's /proc), a new session (no terminal injection), every
-capability dropped, and ``--die-with-parent``. When the sidecar runs as root the whole tree runs
-as an unprivileged uid (65534), so RLIMIT_NPROC binds (the kernel never limits uid 0's processes)
-and nothing root-owned outside can be opened even if it were mounted.
+no network at all, not even loopback to the sidecar; no further user namespaces inside), a root
+made of read-only binds of only what the interpreter needs plus a size-capped private tmpfs at
+/tmp (the only writable place), an empty environment (``--clearenv``, and bwrap itself is
+started with a minimal one, so no upstream key is anywhere in the sandbox's /proc), a new
+session (no terminal injection), every capability dropped, and ``--die-with-parent``. When the
+sidecar runs as root the whole tree runs as an unprivileged uid (65534), so RLIMIT_NPROC binds
+(the kernel never limits uid 0's processes) and nothing root-owned outside can be opened even if
+it were mounted.
 
 The wall-time limit, the output caps and the final kill live here: bwrap runs in its own process
 group; at the end (normal exit, timeout, or a cap exceeded) that group is SIGKILLed, and
@@ -63,6 +64,8 @@ class Bubblewrap:
         args = [
             self.path,
             "--unshare-all",
+            "--unshare-user",  # explicit: --disable-userns needs it
+            "--disable-userns",  # no nested user namespaces: less kernel surface from inside
             "--die-with-parent",
             "--new-session",
             "--cap-drop", "ALL",
