@@ -18,6 +18,7 @@ group; at the end (normal exit, timeout, or a cap exceeded) that group is SIGKIL
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import selectors
 import shutil
@@ -50,6 +51,17 @@ class Bubblewrap:
         self.binary = binary
         self.path = shutil.which(binary) if "/" not in binary else binary
 
+    @functools.cached_property
+    def _disables_userns(self) -> bool:
+        try:
+            done = subprocess.run(
+                [str(self.path), "--help"], capture_output=True, timeout=10, check=False,
+                env={"PATH": "/usr/bin:/bin"},
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return b"--disable-userns" in done.stdout + done.stderr
+
     def missing(self) -> str | None:
         """Why bwrap cannot be used here (None when its binary is present and executable)."""
         if self.path is None:
@@ -64,8 +76,9 @@ class Bubblewrap:
         args = [
             self.path,
             "--unshare-all",
-            "--unshare-user",  # explicit: --disable-userns needs it
-            "--disable-userns",  # no nested user namespaces: less kernel surface from inside
+            # no nested user namespaces: less kernel surface from inside (bwrap >= 0.8.0; it
+            # needs an explicit --unshare-user)
+            *(("--unshare-user", "--disable-userns") if self._disables_userns else ()),
             "--die-with-parent",
             "--new-session",
             "--cap-drop", "ALL",
