@@ -26,6 +26,7 @@ from arbiter.listing import parse_page
 from arbiter.offline.sim import content as sim_content
 from arbiter.offline.sim import judge as sim_judge
 from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
+from arbiter.sandbox import extract as sandbox_extract
 
 SIZES = (1_000, 4_000, 16_000, 64_000)
 QUICK_SIZES = (1_000, 4_000, 16_000)
@@ -130,6 +131,8 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "sim arithmetic": sim_content._eval_arithmetic,
     "sim judge": lambda t: sim_judge.verdict(sim_judge.JudgeRequest(t, t), _REGISTRY),
     "sim judge prompt": sim_judge.parse_judge_prompt,
+    "sandbox code_of": sandbox_extract.code_of,
+    "sandbox doctests": sandbox_extract.doctests_of,
     "workload recognise": recognise,
     "workload final_answer": final_answer,
     "workload json": _json_answer,

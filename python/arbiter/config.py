@@ -321,6 +321,25 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """[sandbox]: running code answers against tests (arbiter.sandbox; bubblewrap jail)."""
+
+    enabled: bool = True  # false: code is only parsed, never run
+    bwrap: str = "bwrap"  # the bubblewrap binary (a name looked up on PATH, or a path)
+    python: str = ""  # the interpreter run inside; "" = /usr/bin/python3, else the sidecar's
+    concurrency: int = 0  # sandboxes at once; 0 = min(2, CPU cores)
+    queue_limit: int = 16  # answers waiting for a sandbox; past it: parse-only grade, counted
+    wall_s: float = 10.0
+    cpu_s: int = 5
+    memory_mb: int = 512
+    processes: int = 32
+    file_mb: int = 16
+    output_kb: int = 1024
+    # tests registered by the operator: task ("code") or "tenant/task" -> a Python test file
+    tests: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings
     store: StoreSettings
@@ -337,6 +356,7 @@ class Settings:
     source: str = "<defaults>"
     cache: CacheSettings = CacheSettings()
     latency: LatencySettings = field(default_factory=LatencySettings)
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
     @property
     def baseline(self) -> ModelSettings:
@@ -355,6 +375,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "cache": CacheSettings,
     "telemetry": TelemetrySettings,
     "latency": LatencySettings,
+    "sandbox": SandboxSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
@@ -531,6 +552,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
     discovering = any(up.discover for up in upstreams.values())
+    _check_sandbox(loc, s.sandbox)
     for name, t in s.tenants.items():
         # an allowed model may be one an upstream will list (discovery); a baseline must exist
         allowed = [] if discovering else (t.allowed_models or [])
@@ -673,6 +695,18 @@ def _check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> Non
             ms = getattr(t, key)
             if ms is not None:
                 _check_range(loc, ["tenants", name, key], ms, 1.0, MAX_SLO_MS)
+
+
+def _check_sandbox(loc: _Locator, sb: SandboxSettings) -> None:
+    for key, lo, hi in (
+        ("concurrency", 0, 64), ("queue_limit", 0, 100_000), ("wall_s", 0.1, 600),
+        ("cpu_s", 1, 600), ("memory_mb", 32, 65_536), ("processes", 1, 4096),
+        ("file_mb", 1, 4096), ("output_kb", 1, 1_048_576),
+    ):  # fmt: skip
+        _check_range(loc, ["sandbox", key], getattr(sb, key), lo, hi)
+    for task, path in sb.tests.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"{loc.where(['sandbox', 'tests', task])}: no test file {path!r}")
 
 
 def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:

@@ -21,6 +21,7 @@ from arbiter.alerts import AlertRules
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.records import GradeRecord, GraderKind, precedence
 from arbiter.routing import Router
+from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Answered:
     response_format: Mapping[str, Any] | None
     easiness: float | None
     learn: bool = True
+    tests: str | None = None  # the request's own tests for a code answer (arbiter.sandbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Learner:
         judge_sample_rate: float,
         lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
+        executor: CodeExecutor | None = None,
     ) -> None:
         self._router_for = router_for  # a tenant's router: its baseline shapes the slope prior
         self._submit = submit
@@ -77,6 +80,7 @@ class Learner:
         # called with every grade recorded (shadow.py pairs a challenger's grade with the served
         # answer's)
         self.observers: list[Callable[[GradeRecord], None]] = []
+        self._executor = executor  # runs code answers against tests (None: parse only)
 
     def after_answer(self, answered: Answered) -> None:
         """Schedule grading in the background (the response has already been sent or is ready)."""
@@ -113,6 +117,14 @@ class Learner:
             # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
             off_loop = len(a.content) + len(a.prompt) > grading.INLINE_CHARS
             auto = await asyncio.to_thread(grade) if off_loop else grade()
+            if self._executor is not None and (auto is None or auto.grader == "code_parse"):
+                executed = await self._executor.grade(
+                    tenant=a.tenant, task=a.task, prompt=a.prompt, content=a.content,
+                    request_tests=a.tests,
+                )  # fmt: skip
+                if executed is not None:  # ran against tests: outranks the parse check
+                    self._apply(a.decision_id, a, executed.score, "execution", executed.detail)
+                    return "execution", executed.score
             if auto is not None:
                 self._apply(a.decision_id, a, auto.score, "auto", f"{auto.grader}: {auto.detail}")
                 return "auto", auto.score

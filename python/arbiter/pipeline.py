@@ -806,6 +806,7 @@ class Pipeline:
                 finish,
                 req.response_format,
                 plan.easiness,
+                tests=req.tests,
             )
         )
 

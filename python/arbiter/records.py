@@ -14,10 +14,13 @@ from typing import Any, Literal
 # "shadow" calls went to a challenger besides the served answer (shadow.py)
 DecisionMode = Literal["routed", "passthrough", "judge", "cache", "shadow"]
 DecisionStatus = Literal["ok", "failed"]
-GraderKind = Literal["auto", "judge", "feedback"]
+GraderKind = Literal["auto", "judge", "feedback", "execution"]
 # Precedence when several grades exist for one decision: feedback > judge > auto; the decision's
 # effective grade is the highest. The numbers are stored (grades.precedence): do not renumber.
-GRADER_PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3}
+# "execution" (a code answer run against tests, arbiter.sandbox) replaces the answer's "auto"
+# grade and stops the judge, so it never meets either on one decision; it ranks with auto here
+# until the one precedence (feedback > execution > reference > auto > judge) lands.
+GRADER_PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3, "execution": 1}
 
 
 def precedence(grader: str) -> int:

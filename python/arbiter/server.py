@@ -44,6 +44,7 @@ from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline, Streamed
 from arbiter.principal import Principal
 from arbiter.registry import tenant_models, validate_patch
+from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
@@ -148,6 +149,7 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
+        attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
@@ -164,6 +166,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = responses_surface.parse_responses_request(raw)
+        attach_request_tests(req, request.headers)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -213,6 +216,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = anthropic_surface.parse_messages_request(raw)
+        attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
@@ -317,6 +321,7 @@ class Handlers:
             "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
         }
         data["circuits"] = self.s.breaker.state()
+        data["sandbox"] = await asyncio.to_thread(self.s.executor.stats)
         data["store"] = {
             "backlog": self.s.recorder.backlog,
             "dropped": self.s.recorder.dropped,

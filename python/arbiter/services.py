@@ -38,6 +38,7 @@ from arbiter.recorder import Recorder
 from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelta, Record
 from arbiter.registry import Registry
 from arbiter.routing import Router, RouterParams
+from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.store import Store, open_store
 from arbiter.upstream.anthropic import AnthropicUpstream
@@ -106,6 +107,8 @@ class Services:
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
         self.new_id = DecisionIds()
 
+        # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)
+        self.executor = CodeExecutor(settings.sandbox)
         self.learner = Learner(
             self.router_for_tenant,
             self._submit,
@@ -113,6 +116,7 @@ class Services:
             judge_call=judge_caller(self) if settings.routing.judge_model else None,
             judge_sample_rate=settings.routing.judge_sample_rate,
             lookup=self._lookup_decision,
+            executor=self.executor,
         )
         self.shadow = Shadow(self)  # challengers and their shadow traffic
         self.learner.observers.append(self.shadow.on_grade)

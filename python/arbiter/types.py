@@ -47,6 +47,9 @@ class ChatRequest:
     # codec here, and what its renderer needs in `surface_data`
     stream_codec: StreamCodecFactory | None = None
     surface_data: object = None
+    # test code sent with the request (x-arbiter-tests or the body's "arbiter": {"tests"}) that
+    # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
+    tests: str | None = None
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or

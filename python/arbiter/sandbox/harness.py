@@ -1,0 +1,275 @@
+"""The program run INSIDE the sandbox (Python runner): the sidecar never imports or runs this.
+
+It is passed to the sandboxed interpreter as ``-c`` source text (``HARNESS_SOURCE`` in
+``python_runner.py``), so it depends on nothing but the standard library of whatever Python the
+sandbox runs. It reads one job (``marshal``, written by the sidecar) from stdin: the answer's
+code, the tests, doctest examples, the resource limits, a per-run nonce. It lowers its own
+rlimits (they cannot be raised again), runs the code and then every check, and writes one JSON
+line per check outcome to the result pipe (its file descriptor is the first argument), tagged
+with the nonce. The answer's own output goes to stdout/stderr, which the sidecar reads only up
+to a cap.
+
+Unit accounting: every ``assert`` statement of the tests is one unit (rewritten so a failing one
+is recorded and execution continues); each top-level ``test_*`` function is one unit (it passes
+when it returns); a test file with neither is one unit that passes when it runs through. A unit
+that never ran because the tests stopped (an exception outside an assert) fails. Each doctest
+example is one unit.
+"""
+
+from __future__ import annotations
+
+import _ast
+import io
+import marshal
+import os
+import resource
+import sys
+
+# Only modules that are cheap to import: ``ast``, ``typing`` and ``json`` (with the ``re`` it
+# pulls in) would cost 15-25 ms each of every run, and a run's budget is ~100 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def _json(value: Any) -> str:
+    """JSON for the harness's own records (str, int, bool, None values). Not the ``json``
+    module: importing it (and the ``re`` it pulls in) costs ~18 ms of every run."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_json(str(k))}: {_json(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    return (
+        '"' + "".join(c if c >= " " and c not in '"\\' else f"\\u{ord(c):04x}" for c in text) + '"'
+    )
+
+
+def _emit(out: Any, nonce: str, record: dict[str, Any]) -> None:
+    record["nonce"] = nonce
+    out.write(_json(record) + "\n")
+    out.flush()
+
+
+def _limit(job: dict[str, Any]) -> None:
+    limits = job.get("rlimits", {})
+    for name, value in limits.items():
+        # RLIMIT_CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later
+        hard = value + 1 if name == "RLIMIT_CPU" else value
+        resource.setrlimit(getattr(resource, name), (value, hard))
+
+
+class _Recorder:
+    def __init__(self, out: Any, nonce: str) -> None:
+        self.out = out
+        self.nonce = nonce
+        self.outcome: dict[int, bool] = {}
+
+    def record(self, unit: int, ok: bool, kind: str, line: int, detail: str) -> None:
+        before = self.outcome.get(unit)
+        if before is False or before is ok:
+            return  # a unit that failed once stays failed; report each change once
+        self.outcome[unit] = ok
+        _emit(
+            self.out,
+            self.nonce,
+            {"unit": unit, "ok": ok, "kind": kind, "line": line, "detail": detail[:200]},
+        )
+
+
+def _kind_of(err: BaseException) -> str:
+    if isinstance(err, (MemoryError, RecursionError)):
+        return "resource_limit"
+    if isinstance(err, BlockingIOError) or (
+        isinstance(err, OSError) and err.errno in (11, 24, 27)  # EAGAIN, EMFILE, EFBIG
+    ):
+        return "resource_limit"
+    return "exception"
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _rewrite_asserts(node: Any, units: list[int]) -> Any:
+    """``assert test, msg`` -> ``__arbiter_assert__(unit, line, lambda: test)``, everywhere in
+    the tree (a NodeTransformer without importing ``ast``)."""
+    if isinstance(node, _ast.Assert):
+        unit = len(units)
+        units.append(node.lineno)
+        where: dict[str, Any] = {"lineno": node.lineno, "col_offset": node.col_offset,
+                 "end_lineno": node.end_lineno, "end_col_offset": node.end_col_offset}  # fmt: skip
+        lam = _ast.Lambda(
+            args=_ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[],
+                                defaults=[]),
+            body=node.test, **where,
+        )  # fmt: skip
+        call = _ast.Call(
+            func=_ast.Name(id="__arbiter_assert__", ctx=_ast.Load(), **where),
+            args=[_ast.Constant(value=unit, **where), _ast.Constant(value=node.lineno, **where),
+                  lam],
+            keywords=[], **where,
+        )  # fmt: skip
+        return _ast.Expr(value=call, **where)
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            setattr(node, name, [
+                _rewrite_asserts(v, units) if isinstance(v, _ast.AST) else v for v in value
+            ])  # fmt: skip
+        elif isinstance(value, _ast.AST):
+            setattr(node, name, _rewrite_asserts(value, units))
+    return node
+
+
+def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
+    try:
+        tree = compile(source, "<tests>", "exec", _ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError) as err:
+        line = getattr(err, "lineno", 0)
+        _emit(rec.out, rec.nonce, {"event": "bad_tests", "detail": f"line {line}: {err}"})
+        return
+    units_at: list[int] = []
+    tree = _rewrite_asserts(tree, units_at)
+    asserts = len(units_at)
+    funcs = [
+        n.name
+        for n in tree.body
+        if isinstance(n, (_ast.FunctionDef, _ast.AsyncFunctionDef)) and n.name.startswith("test_")
+    ]
+    units = asserts + len(funcs)
+    whole = units == 0  # neither asserts nor test functions: the file running through is the unit
+    total = 1 if whole else units
+    _emit(rec.out, rec.nonce, {"event": "units", "total": total})
+
+    def check(unit: int, line: int, thunk: Any) -> None:
+        try:
+            value = thunk()
+        except BaseException as err:  # the answer may raise anything, SystemExit included
+            rec.record(unit, False, _kind_of(err), line, _describe(err))
+            return
+        if value:
+            rec.record(unit, True, "", line, "")
+        else:
+            rec.record(unit, False, "wrong_answer", line, "assertion failed")
+
+    ns["__arbiter_assert__"] = check
+    try:
+        exec(compile(tree, "<tests>", "exec"), ns)
+    except BaseException as err:
+        line = _tb_line(err, "<tests>")
+        kind = _kind_of(err)
+        if whole:
+            rec.record(0, False, kind, line, _describe(err))
+        _emit(rec.out, rec.nonce, {"event": "tests_stopped", "kind": kind, "line": line,
+                                   "detail": _describe(err)[:200]})  # fmt: skip
+        return
+    if whole:
+        rec.record(0, True, "", 0, "")
+        return
+    for offset, name in enumerate(funcs):
+        unit = asserts + offset
+        try:
+            ns[name]()
+        except BaseException as err:
+            rec.record(unit, False, _kind_of(err), _tb_line(err, "<tests>"), _describe(err))
+        else:
+            rec.record(unit, True, "", 0, "")
+
+
+def _tb_line(err: BaseException, filename: str) -> int:
+    tb = err.__traceback__
+    line = 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _normal(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _run_doctests(examples: list[list[str]], ns: dict[str, Any], rec: _Recorder) -> None:
+    _emit(rec.out, rec.nonce, {"event": "units", "total": len(examples)})
+    for unit, (source, expected) in enumerate(examples):
+        captured = io.StringIO()
+        saved = sys.stdout
+        sys.stdout = captured
+        value: Any = None
+        raised: BaseException | None = None
+        try:
+            try:
+                code = compile(source, "<doctest>", "eval")
+            except SyntaxError:
+                exec(compile(source, "<doctest>", "exec"), ns)
+            else:
+                value = eval(code, ns)
+        except BaseException as err:
+            raised = err
+        finally:
+            sys.stdout = saved
+        want = _normal(expected)
+        if raised is not None:
+            last = want.splitlines()[-1] if want else ""
+            if want.startswith("Traceback") and last.split(":")[0].endswith(type(raised).__name__):
+                rec.record(unit, True, "", unit, "")
+            else:
+                rec.record(unit, False, _kind_of(raised), unit, _describe(raised))
+            continue
+        got = captured.getvalue() + ("" if value is None else repr(value))
+        if _normal(got) == want or _literal_equal(want, value):
+            rec.record(unit, True, "", unit, "")
+        else:
+            rec.record(unit, False, "wrong_answer", unit, f"{source} -> {_normal(got)[:80]}")
+
+
+def _literal_equal(want: str, value: Any) -> bool:
+    """The expected output read as a Python literal equals the value (1.0 vs 1, dict order)."""
+    if value is None:
+        return False
+    try:
+        expected = eval(compile(want, "<expected>", "eval"), {"__builtins__": {}})
+        return bool(expected == value)
+    except BaseException:  # not a literal: the text comparison stands
+        return False
+
+
+def main() -> None:
+    out = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8", errors="replace")
+    job = marshal.loads(sys.stdin.buffer.read())  # written by the sidecar (python_runner.py)
+    sys.stdin.close()
+    nonce = str(job.pop("nonce"))
+    _limit(job)
+    _emit(out, nonce, {"event": "started"})  # the jail and the harness work: now grade
+    rec = _Recorder(out, nonce)
+    try:
+        code = compile(job["code"], "<answer>", "exec")
+    except (SyntaxError, ValueError) as err:
+        line = getattr(err, "lineno", 0) or 0
+        _emit(out, nonce, {"event": "syntax", "line": line, "detail": _describe(err)[:200]})
+        return
+    except (MemoryError, RecursionError) as err:
+        _emit(out, nonce, {"event": "syntax", "line": 0, "detail": _describe(err)[:200]})
+        return
+    ns: dict[str, Any] = {"__name__": "__answer__", "__builtins__": __builtins__}
+    try:
+        exec(code, ns)
+    except BaseException as err:
+        kind = _kind_of(err)
+        line = _tb_line(err, "<answer>")
+        _emit(out, nonce, {"event": "load_failed", "kind": kind, "line": line,
+                           "detail": _describe(err)[:200]})  # fmt: skip
+        return
+    if job.get("tests"):
+        _run_tests(job["tests"], ns, rec)
+    else:
+        _run_doctests(job.get("doctests", []), ns, rec)
+    _emit(out, nonce, {"event": "done"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Python answers, run by ``harness.py`` in a ``bwrap`` jail (see bwrap.py for the jail)."""
+
+from __future__ import annotations
+
+import marshal
+import os
+import secrets
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from arbiter.sandbox.bwrap import Bubblewrap, Collected
+from arbiter.sandbox.runner import FailureKind, Job, Limits, Outcome
+
+__all__ = ["HARNESS_SOURCE", "PythonRunner", "default_interpreter"]
+
+HARNESS_SOURCE = (Path(__file__).with_name("harness.py")).read_text(encoding="utf-8")
+_RESULT_CAP = 1 << 20
+_PROBE_WALL_S = 15.0
+
+
+def default_interpreter() -> str:
+    """The distribution's python3 when there is one (readable by the sandbox's unprivileged
+    uid, inside the /usr bind), else the interpreter running the sidecar."""
+    system = Path("/usr/bin/python3")
+    if system.exists():
+        return str(system)
+    return os.path.realpath(sys.executable)
+
+
+class PythonRunner:
+    language = "python"
+    mechanism = "bubblewrap"
+
+    def __init__(self, bwrap: Bubblewrap | None = None, interpreter: str = "") -> None:
+        self.bwrap = bwrap or Bubblewrap()
+        self.interpreter = interpreter or default_interpreter()
+        self._probed: tuple[str | None] | None = None
+        self._lock = threading.Lock()
+
+    def _ro_paths(self) -> list[str]:
+        real = Path(os.path.realpath(self.interpreter))
+        prefix = real.parent.parent  # <prefix>/bin/python3.x -> <prefix>
+        return [] if str(prefix).startswith("/usr") else [str(prefix)]
+
+    def _argv(self, limits: Limits) -> list[str]:
+        command = [self.interpreter, "-I", "-S", "-B", "-c", HARNESS_SOURCE]
+        return self.bwrap.argv(command, self._ro_paths(), limits.file_mb << 20)
+
+    def unavailable(self) -> str | None:
+        """None when a trivial program ran in the jail; else why not (probed once, cached)."""
+        missing = self.bwrap.missing()
+        if missing is not None:
+            return missing
+        with self._lock:
+            if self._probed is None:
+                self._probed = (self._probe(),)
+            return self._probed[0]
+
+    def _probe(self) -> str | None:
+        limits = Limits(wall_s=_PROBE_WALL_S)
+        try:
+            got = self.bwrap.collect(
+                self._argv(limits),
+                _job_bytes(Job("ok = 1", "assert ok == 1"), limits, "probe"),
+                wall_s=limits.wall_s,
+                output_cap=4096,
+                result_cap=4096,
+            )
+        except (OSError, subprocess.SubprocessError) as err:
+            return f"cannot start {self.bwrap.path}: {err}"
+        if b'"event": "done"' not in got.results:
+            said = got.output.decode("utf-8", "replace").strip().splitlines()
+            return f"the sandbox did not run a probe (exit {got.returncode}): " + (
+                said[-1][:200] if said else "no output"
+            )
+        return None
+
+    def run(self, job: Job, limits: Limits) -> Outcome:
+        nonce = secrets.token_hex(8)
+        got = self.bwrap.collect(
+            self._argv(limits),
+            _job_bytes(job, limits, nonce),
+            wall_s=limits.wall_s,
+            output_cap=limits.output_bytes,
+            result_cap=_RESULT_CAP,
+        )
+        return outcome_of(got, nonce)
+
+
+def _job_bytes(job: Job, limits: Limits, nonce: str) -> bytes:
+    mb = 1 << 20
+    rlimits = {
+        "RLIMIT_CPU": limits.cpu_s,
+        "RLIMIT_AS": limits.memory_mb * mb,
+        "RLIMIT_NPROC": limits.processes,
+        "RLIMIT_FSIZE": limits.file_mb * mb,
+        "RLIMIT_NOFILE": limits.open_files,
+        "RLIMIT_CORE": 0,
+    }
+    # marshal: the harness reads it without importing anything (json alone costs ~18 ms there);
+    # it only ever goes from the sidecar to the sandbox, never back
+    return marshal.dumps(
+        {
+            "code": job.code,
+            "tests": job.tests,
+            "doctests": [list(d) for d in job.doctests],
+            "rlimits": rlimits,
+            "nonce": nonce,
+        }
+    )
+
+
+def outcome_of(got: Collected, nonce: str) -> Outcome:
+    """The harness's result lines (those carrying this run's nonce) -> units passed of total."""
+    total = 0
+    outcome: dict[int, tuple[bool, str, str]] = {}
+    stopped: tuple[FailureKind, str] | None = None
+    done = started = False
+    for line in got.results.splitlines():
+        try:
+            record: Any = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or record.get("nonce") != nonce:
+            continue  # not the harness's (the answer can write to inherited descriptors)
+        event = record.get("event")
+        detail = str(record.get("detail", ""))
+        if event == "started":
+            started = True
+        elif event == "units":
+            total += int(record.get("total", 0))
+        elif event == "syntax":
+            return Outcome(0, max(total, 1), "syntax", detail, got.wall_ms)
+        elif event == "load_failed":
+            return Outcome(0, max(total, 1), _kind(record.get("kind")), detail, got.wall_ms)
+        elif event == "bad_tests":
+            return Outcome(0, 0, None, f"tests do not parse: {detail}", got.wall_ms, "bad_tests")
+        elif event == "tests_stopped":
+            stopped = (_kind(record.get("kind")), f"line {record.get('line')}: {detail}")
+        elif event == "done":
+            done = True
+        elif "unit" in record:
+            outcome[int(record["unit"])] = (
+                bool(record.get("ok")),
+                str(record.get("kind") or ""),
+                f"line {record.get('line')}: {detail}",
+            )
+    if not started:  # bwrap refused, the interpreter is missing, the machine too busy to start
+        said = got.output.decode("utf-8", "replace").strip().splitlines()
+        why = said[-1][:200] if said else f"exit {got.returncode}, timed out: {got.timed_out}"
+        return Outcome(0, 0, None, f"the sandbox did not start: {why}", got.wall_ms,
+                       "sandbox_error")  # fmt: skip
+    passed = sum(1 for ok, _, _ in outcome.values() if ok)
+    total = max(total, len(outcome))
+    failures = [(kind, detail) for ok, kind, detail in outcome.values() if not ok]
+    if not done:
+        kind, why = _abnormal_end(got)
+        return Outcome(passed, max(total, 1), kind, why, got.wall_ms)
+    if stopped is not None:
+        failures.insert(0, stopped)
+    if not failures and passed == total:
+        return Outcome(passed, total, None, f"{passed}/{total} passed", got.wall_ms)
+    first_kind, detail = failures[0] if failures else ("exception", "a check never ran")
+    return Outcome(passed, total, _kind(first_kind), detail, got.wall_ms)
+
+
+def _kind(value: object) -> FailureKind:
+    known: tuple[FailureKind, ...] = (
+        "syntax", "exception", "wrong_answer", "timeout", "resource_limit",
+    )  # fmt: skip
+    for kind in known:
+        if value == kind:
+            return kind
+    return "exception"
+
+
+def _abnormal_end(got: Collected) -> tuple[FailureKind, str]:
+    """Why the harness never said "done": wall time, a cap, or a signal (bwrap reports a killed
+    child as 128 + signal number)."""
+    if got.timed_out:
+        return "timeout", f"wall-time limit ({got.wall_ms:.0f} ms)"
+    if got.capped:
+        return "resource_limit", "output limit exceeded"
+    rc = got.returncode
+    signo = rc - 128 if rc is not None and rc > 128 else (-rc if rc is not None and rc < 0 else 0)
+    if signo == 24:  # SIGXCPU
+        return "timeout", "CPU-time limit"
+    if signo == 9:  # SIGKILL after RLIMIT_CPU's hard limit, or out of memory
+        return "resource_limit", "killed (CPU or memory limit)"
+    if signo:
+        return "exception", f"killed by signal {signo}"
+    tail = got.output.decode("utf-8", "replace").strip().splitlines()
+    return "exception", (tail[-1][:200] if tail else f"exited {rc} before finishing")

@@ -1,0 +1,135 @@
+"""The code sandbox holds: every escape attempt in tests/sandbox_escapes.py fails inside it, and
+this process (and a sidecar running in it) stays healthy. With the mechanism missing, no code
+runs at all and /arbiter/stats says so."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arbiter.config import SandboxSettings
+from arbiter.sandbox.executor import CodeExecutor
+from arbiter.sandbox.python_runner import PythonRunner
+from tests.inproc import sidecar_in_process
+from tests.sandbox_escapes import ESCAPES, LIMITS, SECRET, Escape, attempt, sandbox_pids, world
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[None]:
+    why = PythonRunner().unavailable()
+    if why is not None:
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"the sandbox must work in CI: {why}")
+        pytest.skip(f"no sandbox here: {why}")
+    yield
+
+
+@pytest.mark.parametrize("escape", ESCAPES, ids=lambda e: e.name)
+def test_escape_fails_inside_the_sandbox(
+    escape: Escape, sandbox: None, tmp_path: Path, free_listener_port: int
+) -> None:
+    before = sandbox_pids()
+    with world(tmp_path, free_listener_port) as w:
+        escaped, outcome, got = attempt(escape, w)
+        assert not escaped, (escape.name, outcome, got.output[-500:])
+        assert outcome.kind == escape.expect, (outcome, got.output[-500:])  # it really ran
+        assert SECRET.encode() not in got.output + got.results
+        assert not (tmp_path / "pwned").exists()
+    assert got.wall_ms < (LIMITS.wall_s + 3) * 1000  # the wall limit holds
+    if escape.name == "orphan_outlives_run":
+        time.sleep(3.5)  # the orphan would have written its file by now
+        assert not (tmp_path / "orphan").exists()
+    deadline = time.monotonic() + 5
+    while sandbox_pids() - before and time.monotonic() < deadline:
+        time.sleep(0.05)  # a killed tree takes a moment to be reaped by the kernel
+    assert not sandbox_pids() - before, "a process of the run outlived it"
+
+
+@pytest.fixture
+def free_listener_port() -> Iterator[int]:
+    import socket
+
+    with socket.socket() as s:  # a second real listener: stands for the sidecar's own port
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield int(s.getsockname()[1])
+
+
+def test_limits_report_their_failure_kinds(sandbox: None, tmp_path: Path) -> None:
+    kinds = {}
+    with world(tmp_path, 9) as w:
+        for escape in ESCAPES:
+            if escape.name in ("memory_bomb", "infinite_output", "sleep_past_limit"):
+                kinds[escape.name] = attempt(escape, w)[1].kind
+    assert kinds == {
+        "memory_bomb": "resource_limit",
+        "infinite_output": "resource_limit",
+        "sleep_past_limit": "timeout",
+    }
+
+
+def test_a_sidecar_in_process_stays_healthy_through_every_escape(
+    sandbox: None, tmp_path: Path
+) -> None:
+    async def go() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            port = int(sc.sim.base_url.rsplit(":", 1)[1].split("/")[0])
+            executor = sc.services.executor
+            with world(tmp_path, port) as w:
+                for escape in ESCAPES:
+                    grade = await executor.grade(
+                        tenant="default",
+                        task="code",
+                        prompt="",
+                        content=f"```python\n{escape.program(w)}```",
+                        request_tests="assert True\n",
+                    )
+                    assert grade is not None and grade.grader == "execution"
+                    r = await sc.client.get("/healthz")
+                    assert r.status_code == 200, escape.name
+                assert not w.accepted()
+            stats = (await sc.client.get("/arbiter/stats", headers=sc.admin)).json()
+            assert stats["sandbox"]["available"] is True
+            assert stats["sandbox"]["counts"]["runs"] == len(ESCAPES)
+
+    asyncio.run(go())
+
+
+def test_with_the_mechanism_missing_no_code_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    executor = CodeExecutor(SandboxSettings(bwrap=str(tmp_path / "no-such-bwrap")))
+    answer = f"```python\nopen({str(marker)!r}, 'w').write('ran unsandboxed')\n```"
+
+    async def go() -> None:
+        grade = await executor.grade(
+            tenant="t", task="code", prompt="", content=answer, request_tests="assert True"
+        )
+        assert grade is None  # the caller keeps its parse-only grade
+
+    asyncio.run(go())
+    assert not marker.exists()
+    stats = executor.stats()
+    assert stats["available"] is False
+    assert "no-such-bwrap" in stats["reason"]
+    assert stats["counts"] == {"refused_no_sandbox": 1}
+
+
+def test_stats_say_when_the_sandbox_is_missing(tmp_path: Path) -> None:
+    async def go() -> None:
+        missing = str(tmp_path / "no-bwrap")
+        async with sidecar_in_process(
+            tmp_path, edit_config=lambda t: t + f'\n[sandbox]\nbwrap = "{missing}"\n'
+        ) as sc:
+            stats = (await sc.client.get("/arbiter/stats", headers=sc.admin)).json()
+            assert stats["sandbox"]["available"] is False
+            assert stats["sandbox"]["mechanism"] == "bubblewrap"
+            assert "no-bwrap" in stats["sandbox"]["reason"]
+
+    asyncio.run(go())
