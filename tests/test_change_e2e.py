@@ -108,3 +108,40 @@ def test_a_quality_drop_is_alerted_and_old_evidence_dropped(tmp_path: Path) -> N
             assert a / n < 0.6
 
     asyncio.run(go())
+
+
+def test_a_tripled_latency_is_alerted_and_adopted(tmp_path: Path) -> None:
+    """sim-small's calls take three times as long from some point on: within a few calls the
+    sidecar alerts and restarts the latency model at the new level."""
+
+    async def go() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            body = {"model": "sim-small", "messages": [{"role": "user", "content": "Hi there"}]}
+            for _ in range(40):  # the latency model and the detector learn the usual level
+                r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
+                assert r.status_code == 200, r.text
+            before = sc.services.latency.estimate("sim-small")
+            await _sim(
+                sc,
+                "/_sim/control",
+                {
+                    "model": "sim-small",
+                    "latency": {"ttft_ms": 3 * 400.0, "tokens_per_s": 140.0 / 3},
+                },
+            )
+            found = None
+            for i in range(30):
+                r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
+                assert r.status_code == 200, r.text
+                if "sim-small" in sc.services.recent_changes:
+                    found = i + 1
+                    break
+            assert found is not None and found <= 20, found
+            sc.services.recorder.flush(5.0)
+            alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()["data"]
+            (change,) = [a for a in alerts if a["kind"] == "latency_change"]
+            assert change["model"] == "sim-small" and change["data"]["direction"] == "up"
+            after = sc.services.latency.estimate("sim-small")
+            assert after.ttft_mu > before.ttft_mu + 0.5  # adopted at once: e^0.5 = 1.6x slower
+
+    asyncio.run(go())

@@ -101,11 +101,15 @@ class AlertRules:
     def forget_price(self, model: str) -> None:
         self._prices.pop(model, None)
 
-    def observe_latency(self, tenant: str, model: str, seconds: float) -> None:
+    def forget_latency(self, model: str) -> None:
+        self._latency.pop(model, None)
+
+    def observe_latency(self, tenant: str, model: str, ratio: float) -> None:
+        """One answering call's time over what the latency model expected of it."""
         det = self._latency.get(model)
         if det is None:
             det = self._latency[model] = changepoint.latency_detector(self._h)
-        change = det.observe(seconds, self._clock())
+        change = det.observe(ratio, self._clock())
         if change is not None:
             self._changed(tenant, model, None, change)
 

@@ -75,8 +75,8 @@ class Change:
             what = (
                 f"cost per call x{self.after:.2f} of the registry's price (was x{self.before:.2f})"
             )
-        else:
-            what = f"latency {self.before:.2f}s -> {self.after:.2f}s (x{self.magnitude:.2f})"
+        else:  # a ratio: observed time over what the latency model expected
+            what = f"calls take x{self.magnitude:.2f} the time they took before"
         return f"{model}: {self.signal} changed {ago} observations ago: {what}"
 
 

@@ -10,6 +10,7 @@ the header, else `[tenants.X] max_latency_ms` / `max_ttft_ms`, else `[latency.ma
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def observe_attempts(
     answered: bool,
     stream: bool,
     decode_ms: float | None,
+    on_answer: Callable[[str, float], None] | None = None,
 ) -> None:
     """Teach the latency model what the request's upstream calls showed: each failed call's
     elapsed time (a lower bound on its TTFT) and the answering call (stream: its TTFT and the
@@ -128,6 +130,13 @@ def observe_attempts(
         if a.latency_ms <= 0 or a.error in _NOT_CALLED:
             continue
         elapsed = a.latency_ms / 1000
+        if i == last_ok and on_answer is not None:
+            # the answering call against what the model expected of it (the change detector's
+            # signal: ~1 while the model is as learned, whatever the answer's length)
+            total = elapsed + (decode_ms / 1000 if stream and decode_ms is not None else 0.0)
+            f = latency.estimate(a.model, tenant)
+            expected = math.exp(f.ttft_mu) + max(tokens, 1) / math.exp(f.speed_mu)
+            on_answer(a.model, total / expected)
         if i == last_ok and not stream:
             latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=tokens)
         elif i == last_ok and decode_ms is not None:

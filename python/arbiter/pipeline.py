@@ -787,7 +787,7 @@ class Pipeline:
             s.lengths.observe(model, plan.stats, usage.completion_tokens)
         observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
             s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
-            stream=stream, decode_ms=decode_ms,
+            stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,
         )  # fmt: skip
         return cost, baseline_cost
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -273,9 +274,23 @@ class Services:
                 self._pool_changed()
             note = f"{event.model}: price now x{c.after:.2f} of the configured price, adopted"
         else:
-            note = f"{event.model}: latency {c.before:.2f}s -> {c.after:.2f}s"
+            # the level moved by c.magnitude: the latency model restarts there at once (every
+            # replica), and the detector re-learns its reference from the new level
+            f = self.latency.estimate(event.model)
+            m = c.magnitude
+            self.latency.adopt(
+                event.model,
+                ttft_ms=math.exp(f.ttft_mu) * m * 1000.0,
+                tokens_per_s=math.exp(f.speed_mu) / m,
+            )
+            self.alerts.forget_latency(event.model)
+            note = f"{event.model}: latency x{m:.2f} of what it was learned to take, adopted"
         self.recent_changes[event.model] = (time.time() + CHANGE_NOTE_S, note)
         log.warning("change detected: %s", note, extra={"model": event.model, "signal": c.signal})
+
+    def latency_ratio(self, model: str, ratio: float) -> None:
+        """An answering call's time over what the latency model expected (changepoint.py)."""
+        self.alerts.observe_latency("_system", model, ratio)
 
     def change_notes(self, models: Iterable[str]) -> str:
         """'; change: ...' for the models with a recent detected change, else ''."""
