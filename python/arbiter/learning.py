@@ -1,8 +1,9 @@
 """The learning loop after an answer: grade it (auto graders, sampled LLM judge, client feedback)
 and fold the grade into the policy. Runs off the request path; never delays a response.
 
-Precedence: feedback > judge > auto. A later, higher-precedence grade retracts the earlier one from
-the policy (additive deltas make that exact), so the policy counts each answer once.
+Precedence (records.GRADER_PRECEDENCE, the one table the store ranks by too): feedback >
+execution > reference > auto > judge. A later, higher-precedence grade retracts the earlier one
+from the policy (additive deltas make that exact), so the policy counts each answer once.
 """
 
 from __future__ import annotations
