@@ -17,10 +17,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter import grading, judge
+from arbiter import answer_grading, grading, judge
 from arbiter.alerts import AlertRules
+from arbiter.answer_choices import Choice, OfferedTools, choices_of, offered_tools
+from arbiter.canonical import Protocol
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
+from arbiter.grading_hints import GradingHints
 from arbiter.records import GradeRecord, GraderKind, precedence
+from arbiter.reference import ReferenceGrader
 from arbiter.routing import Router
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,29 @@ class Answered:
     response_format: Mapping[str, Any] | None
     easiness: float | None
     learn: bool = True
+    answer_body: Any = None  # the upstream's whole answer (every choice, tool calls), if kept
+    answer_protocol: Protocol = "openai"
+    request_body: Mapping[str, Any] | None = None  # kept when the request offered tools
+    request_protocol: Protocol = "openai"
+    hints: GradingHints | None = None
+
+    def choices(self) -> list[Choice]:
+        found = choices_of(self.answer_body, self.answer_protocol) if self.answer_body else []
+        return found or [Choice(self.content, self.finish_reason)]
+
+    def tools(self) -> OfferedTools | None:
+        if self.request_body is None:
+            return None
+        return offered_tools(self.request_body, self.request_protocol)
+
+    def heavy(self) -> bool:
+        """Grading it is CPU work (long text, tools, several choices, a reference to embed)."""
+        return (
+            len(self.content) + len(self.prompt) > grading.INLINE_CHARS
+            or self.request_body is not None
+            or self.hints is not None
+            or (self.answer_body is not None and len(self.answer_body.get("choices") or ()) > 1)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +92,7 @@ class Learner:
         judge_sample_rate: float,
         lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
+        references: ReferenceGrader | None = None,
     ) -> None:
         self._router_for = router_for  # a tenant's router: its baseline shapes the slope prior
         self._submit = submit
@@ -75,6 +103,7 @@ class Learner:
         self._applied: OrderedDict[str, _Applied] = OrderedDict()
         self._remember = remember
         self._tasks: set[asyncio.Task[None]] = set()
+        self._references = references if references is not None else ReferenceGrader(None)
 
     def after_answer(self, answered: Answered) -> None:
         """Schedule grading in the background (the response has already been sent or is ready)."""
@@ -87,33 +116,50 @@ class Learner:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
+    def _signals(
+        self, a: Answered
+    ) -> tuple[list[answer_grading.Signal], list[Choice], OfferedTools | None]:
+        choices, tools = a.choices(), a.tools()
+        hints = a.hints or GradingHints()
+        found = answer_grading.signals(
+            choices,
+            task=a.task,
+            prompt=a.prompt,
+            response_format=a.response_format,
+            tools=tools,
+            reference=hints.reference,
+            references=self._references,
+            pick=hints.pick,
+        )
+        return found, choices, tools
+
     async def _grade(self, a: Answered) -> None:
         try:
-            grade = functools.partial(
-                grading.grade_answer,
-                task=a.task,
-                prompt=a.prompt,
-                content=a.content,
-                finish_reason=a.finish_reason,
-                response_format=a.response_format,
-            )
+            work = functools.partial(self._signals, a)
             # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
             # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
-            off_loop = len(a.content) + len(a.prompt) > grading.INLINE_CHARS
-            auto = await asyncio.to_thread(grade) if off_loop else grade()
-            if auto is not None:
-                self._apply(a.decision_id, a, auto.score, "auto", f"{auto.grader}: {auto.detail}")
+            found, choices, tools = await asyncio.to_thread(work) if a.heavy() else work()
+            if found:  # strongest first: it teaches, the others are recorded beside it
+                for s in found:
+                    self._apply(a.decision_id, a, s.score, s.grader, s.detail)
                 return
             if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
                 return
-            reply = await self._judge_call(
-                judge.build_judge_messages(a.prompt, a.content), a.tenant
-            )
-            score = judge.parse_judge_reply(reply)
-            if score is None:
-                log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
-                return
-            self._apply(a.decision_id, a, score, "judge", judge.JUDGE_VERSION)
+            grades: list[grading.Grade] = []
+            for question, answer in answer_grading.judge_asks(choices, a.prompt, tools):
+                reply = await self._judge_call(
+                    judge.build_judge_messages(question, answer), a.tenant
+                )
+                score = judge.parse_judge_reply(reply)
+                if score is None:
+                    log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
+                    return
+                grades.append(grading.Grade(score, "judge", judge.JUDGE_VERSION))
+            if grades:
+                pick = a.hints.pick if a.hints is not None else "mean"
+                score, detail = answer_grading.combine(grades, pick)
+                detail = judge.JUDGE_VERSION if len(grades) == 1 else detail
+                self._apply(a.decision_id, a, score, "judge", detail)
         except BudgetExceeded as err:  # the judge's caps (budgets.judge_scope) refused the call
             log.warning("judge call skipped: %s", err.message, extra={"decision_id": a.decision_id})
         except ArbiterError as err:  # a failed judge call costs a grade, never a request

@@ -346,7 +346,9 @@ class Pipeline:
                 cost, baseline_cost = await self._record(
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
-                self._after(req, plan, model, cheap_answer.content, cheap_answer.finish_reason)
+                self._after(
+                    req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
+                )
                 return Completed(
                     cheap_answer,
                     self.headers(plan, model, cost, baseline_cost),
@@ -366,7 +368,7 @@ class Pipeline:
         cost, baseline_cost = await self._record(
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
-        self._after(req, plan, model, result.content, result.finish_reason)
+        self._after(req, plan, model, result.content, result.finish_reason, result)
         return Completed(
             result, self.headers(plan, model, cost, baseline_cost), s.protocol_of(model)
         )
@@ -587,8 +589,16 @@ class Pipeline:
         return cost, baseline_cost
 
     def _after(
-        self, req: ChatRequest, plan: Plan, model: str, content: str, finish: str | None
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        model: str,
+        content: str,
+        finish: str | None,
+        result: ChatResult | None = None,
     ) -> None:
+        """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
+        relayed stream leaves only its text."""
         self.s.learner.after_answer(
             Answered(
                 plan.decision_id,
@@ -600,6 +610,11 @@ class Pipeline:
                 finish,
                 req.response_format,
                 plan.easiness,
+                answer_body=result.body if result is not None else None,
+                answer_protocol=result.protocol if result is not None else "openai",
+                request_body=req.body if req.has_tools else None,
+                request_protocol=req.protocol,
+                hints=req.grading,
             )
         )
 

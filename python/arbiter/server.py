@@ -124,7 +124,7 @@ class Handlers:
         """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = parse_chat_request(raw)
+        req = parse_chat_request(raw, request.headers)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -137,7 +137,7 @@ class Handlers:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = anthropic_surface.parse_messages_request(raw)
+        req = anthropic_surface.parse_messages_request(raw, request.headers)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )

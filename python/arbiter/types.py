@@ -8,6 +8,7 @@ from typing import Any
 
 from arbiter.canonical import CanonicalRequest, Protocol
 from arbiter.errors import ArbiterError
+from arbiter.grading_hints import GradingHints
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class ChatRequest:
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
+    grading: GradingHints | None = None  # the caller's reference / n > 1 rule (grading_hints)
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or

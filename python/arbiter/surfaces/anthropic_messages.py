@@ -9,6 +9,7 @@ Anthropic's shape and statuses. Streams are rendered by relay_codec.py.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 
 from arbiter.canonical import CanonicalRequest, Message, OpaquePart, Part, TextPart
 from arbiter.errors import ArbiterError
+from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
@@ -25,9 +27,12 @@ error_bytes = anthropic_response.error_bytes
 error_status = anthropic_response.error_status
 
 
-def parse_messages_request(raw: bytes) -> ChatRequest:
+def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
     """A /v1/messages body -> ChatRequest (raises InvalidRequest in the codec's words)."""
     body = load_json(raw)
+    # the caller's grading hints: the body field goes before decoding (never forwarded upstream)
+    field = take_body_field(body) if isinstance(body, dict) else None
+    grading = hints_from(headers or {}, field)
     canonical = anthropic.decode_request(body)
     assert isinstance(body, dict)  # decode_request refuses anything else
     # The OpenAI view of the same request: classification reads its messages, budgets count
@@ -49,6 +54,7 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,
+        grading=grading,
     )
 
 

@@ -1,0 +1,150 @@
+"""Grading by agreement with a reference answer (the caller's, or the operator's for a prompt).
+
+Which agreement depends on the reference:
+  * a choice letter ("B", "(c)", "D."): the answer's chosen letter must be it;
+  * a number ("42", "3/4", "$1,250.50"): the answer's final number within tolerance
+    (exact arithmetic: mathcheck);
+  * a short answer (a few words): normalised equality, or the reference as whole words inside a
+    short answer ("Paris" in "The capital is Paris.");
+  * free text: the cosine of the two texts' embeddings, CALIBRATED (a logistic fit on held-out
+    data, bench/reference_grading.py) into the probability that the answer is acceptable. A raw
+    cosine is not a grade: unrelated English texts already score ~0.2-0.4.
+The embedder is injected (``embed(texts) -> (n, d) array``), so this module owns no model; without
+one, free-text references give no grade (the judge decides instead).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from arbiter import linear, mathcheck
+from arbiter.grading import Grade, extract_final_answer
+
+__all__ = ["DEFAULT_CALIBRATION", "Calibration", "Embed", "ReferenceGrader", "normalise"]
+
+Embed = Callable[[Sequence[str]], npt.NDArray[np.floating]]
+
+MAX_REFERENCE_CHARS: Final = 20_000  # longer references are refused at the surface (400)
+_SHORT_WORDS: Final = 6  # a reference of at most this many words is a "short answer"
+_SHORT_ANSWER_WORDS: Final = 60  # containment only counts in an answer this short
+_REL_TOL: Final = Fraction(1, 10**6)
+_GRADER: Final = "reference"
+
+# linear-time patterns (arbiter.linear): answers come from upstreams, references from clients
+_LETTER_REF = linear.compile(r"^\s*[(\[]?\s*([A-Ja-j])\s*[)\].:]?\s*$")
+_LETTER_ANSWER = linear.compile(
+    r"(?i)(?:^\s*[(\[]?([A-J])(?:[)\].:,]|\s|$)|\banswer\s*(?:is|:)?\s*[(\[]?\s*([A-J])\b)"
+)
+_NUMBER = linear.compile(r"[-−]?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s?/\s?\d+)?")
+_NOT_WORD = linear.compile(r"[^\w]+")
+_ARTICLES: Final = frozenset({"a", "an", "the"})
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """p(acceptable) = 1 / (1 + exp(-(slope * cosine + intercept)))."""
+
+    slope: float
+    intercept: float
+
+    def __call__(self, cosine: float) -> float:
+        z = self.slope * cosine + self.intercept
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+# Fitted by bench/reference_grading.py (AlpacaEval dev, fit half; see bench/results).
+DEFAULT_CALIBRATION: Final = Calibration(slope=4.0, intercept=-4.0)
+
+
+def normalise(text: str) -> str:
+    """Casefolded words without punctuation or articles, NFKC: "The  Eiffel-Tower!" -> "eiffel
+    tower"."""
+    words = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
+    return " ".join(w for w in words if w not in _ARTICLES)
+
+
+def _number(text: str) -> Fraction | None:
+    return mathcheck.to_fraction(text.strip().rstrip("."))
+
+
+class ReferenceGrader:
+    def __init__(self, embed: Embed | None, calibration: Calibration = DEFAULT_CALIBRATION) -> None:
+        self._embed = embed
+        self.calibration = calibration
+
+    @property
+    def semantic(self) -> bool:
+        return self._embed is not None
+
+    def grade(self, answer: str, reference: str) -> Grade | None:
+        """The answer's agreement with `reference`, or None (free text and no embedder)."""
+        if not answer.strip():
+            return Grade(0.0, _GRADER, "empty answer")
+        letter = _LETTER_REF.match(reference)
+        if letter is not None:
+            return self._letter(answer, (letter.group(1) or "").upper())
+        expected = _number(reference)
+        if expected is not None:
+            return self._numeric(answer, expected)
+        ref_norm = normalise(reference)
+        if ref_norm and len(ref_norm.split()) <= _SHORT_WORDS:
+            return self._short(answer, ref_norm)
+        return self.semantic_grade([answer], reference)[0]
+
+    def semantic_grade(self, answers: Sequence[str], reference: str) -> list[Grade | None]:
+        """Calibrated cosine of each answer with the reference (one embedder call for all)."""
+        if self._embed is None:
+            return [None] * len(answers)
+        cosines = self.cosines(answers, [reference] * len(answers))
+        return [Grade(self.calibration(c), _GRADER, f"semantic: cosine {c:.3f}") for c in cosines]
+
+    def cosines(self, answers: Sequence[str], references: Sequence[str]) -> list[float]:
+        """Row-wise cosine of answers[i] with references[i] (the embedder's vectors)."""
+        assert self._embed is not None
+        vectors = np.asarray(self._embed([*answers, *references]), dtype=np.float64)
+        a, r = vectors[: len(answers)], vectors[len(answers) :]
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1)
+        dots = np.einsum("ij,ij->i", a, r)
+        return [float(d / n) if n > 0 else 0.0 for d, n in zip(dots, norms, strict=True)]
+
+    def _letter(self, answer: str, expected: str) -> Grade:
+        m = _LETTER_ANSWER.search(answer[:2000])
+        got = ((m.group(1) or m.group(2) or "") if m is not None else "").upper()
+        if not got:
+            return Grade(0.0, _GRADER, f"choice: expected {expected}, no letter found")
+        ok = got == expected
+        return Grade(1.0 if ok else 0.0, _GRADER, f"choice: answer {got}, expected {expected}")
+
+    def _numeric(self, answer: str, expected: Fraction) -> Grade:
+        final = extract_final_answer(answer)
+        if final is None or mathcheck.to_fraction(final) is None:
+            numbers = _NUMBER.findall(answer[-2000:])
+            final = numbers[-1] if numbers else None
+        shown = mathcheck.format_fraction(expected)
+        if final is None:
+            return Grade(0.0, _GRADER, f"numeric: expected {shown}, no number found")
+        value = mathcheck.to_fraction(final)
+        ok = mathcheck.answers_match(final, expected) or (
+            value is not None
+            and abs(value - expected) <= _REL_TOL * max(Fraction(1), abs(expected))
+        )
+        return Grade(1.0 if ok else 0.0, _GRADER, f"numeric: answer {final[:40]}, expected {shown}")
+
+    def _short(self, answer: str, ref_norm: str) -> Grade:
+        got = normalise(answer[:4000])
+        if got == ref_norm:
+            return Grade(1.0, _GRADER, "exact: normalised match")
+        if f" {ref_norm} " not in f" {got} ":
+            return Grade(0.0, _GRADER, f"exact: expected {ref_norm[:60]!r}")
+        if len(got.split()) <= _SHORT_ANSWER_WORDS:
+            return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
+        # in a long answer the words may sit in any claim ("not Paris but ..."): likely, not sure
+        return Grade(0.75, _GRADER, "exact: the reference appears in a long answer")
