@@ -196,6 +196,8 @@ class Pipeline:
                 needs.add("tools")
             if req.has_images:
                 needs.add("vision")
+            if wants_json(req):
+                needs.add("json")
             blocked = (
                 cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
                 if s.protocols != {req.protocol}
@@ -237,6 +239,13 @@ class Pipeline:
             )
         if principal.allowed_models is not None and req.model not in principal.allowed_models:
             raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
+        if wants_json(req) and "json" not in model.capabilities:
+            raise InvalidRequest(
+                f"The model `{req.model}` cannot serve response_format "
+                f"{req.response_format.get('type') if req.response_format else ''}: it lacks "
+                "the `json` capability.",
+                param="response_format",
+            )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
         if why is not None:
             raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
@@ -617,6 +626,12 @@ class Pipeline:
                 hints=req.grading,
             )
         )
+
+
+def wants_json(req: ChatRequest) -> bool:
+    """A structured-output request: only models with the `json` capability may serve it."""
+    rf = req.response_format
+    return rf is not None and rf.get("type") in ("json_object", "json_schema")
 
 
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
