@@ -187,3 +187,30 @@ def test_the_openai_sdk_sends_hints_by_extra_body_and_header(
             assert (row["grader"], row["grade"]) == ("reference", 1.0)
 
     run(tmp_path, mock, body)
+
+
+def test_the_operators_registered_reference_grades_matching_prompts(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    refs = tmp_path / "refs.jsonl"
+    refs.write_text('{"prompt": "Which city is the capital   of France?", "reference": "Paris"}\n')
+
+    def edit(text: str) -> str:
+        return with_openai_mock(mock)(text) + f'\n[references]\nfile = "{refs}"\n'
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
+            mock.openai_reply = completion(text("Marseille."))
+            r = await ask(sc, OPEN)
+            row = await graded(sc, r.headers["x-arbiter-decision-id"])
+            assert (row["grader"], row["grade"]) == ("reference", 0.0)
+            # the caller's own reference wins over the operator's
+            r = await ask(sc, OPEN, {"x-arbiter-reference": "Marseille"})
+            row = await graded(sc, r.headers["x-arbiter-decision-id"])
+            assert (row["grader"], row["grade"]) == ("reference", 1.0)
+            # a prompt without a registered reference: no reference grade
+            r = await ask(sc, MATH)
+            row = await graded(sc, r.headers["x-arbiter-decision-id"])
+            assert "reference" not in [g["grader"] for g in row["grades"]]
+
+    asyncio.run(main())

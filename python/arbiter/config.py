@@ -230,6 +230,21 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceSettings:
+    """[references]: grading by agreement with a reference answer (reference.py)."""
+
+    # JSONL of {"prompt": ..., "reference": ...}: the operator's references, matched by the
+    # request's prompt text (its messages' text, whitespace collapsed); a caller's own reference
+    # (x-arbiter-reference / body arbiter.reference) wins
+    file: str | None = None
+    # free-text references graded by the local embedding model (arbiter.embedding) when installed
+    semantic: bool = True
+    # p(acceptable) = sigmoid(slope * cosine + intercept); fitted by bench/reference_grading.py
+    calibration_slope: float | None = None
+    calibration_intercept: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings
     store: StoreSettings
@@ -241,6 +256,7 @@ class Settings:
     upstreams: Mapping[str, UpstreamSettings]
     models: Mapping[str, ModelSettings]
     tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
+    references: ReferenceSettings = field(default_factory=ReferenceSettings)
     source: str = "<defaults>"
 
     @property
@@ -256,6 +272,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "breaker": BreakerSettings,
     "auth": AuthSettings,
     "budgets": BudgetSettings,
+    "references": ReferenceSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,

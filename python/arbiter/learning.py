@@ -24,7 +24,7 @@ from arbiter.canonical import Protocol
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.grading_hints import GradingHints
 from arbiter.records import GradeRecord, GraderKind, precedence
-from arbiter.reference import ReferenceGrader
+from arbiter.reference import ReferenceGrader, prompt_key
 from arbiter.routing import Router
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class Learner:
         lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
         references: ReferenceGrader | None = None,
+        registered_references: Mapping[str, str] | None = None,
     ) -> None:
         self._router_for = router_for  # a tenant's router: its baseline shapes the slope prior
         self._submit = submit
@@ -104,6 +105,7 @@ class Learner:
         self._remember = remember
         self._tasks: set[asyncio.Task[None]] = set()
         self._references = references if references is not None else ReferenceGrader(None)
+        self._registered = registered_references or {}  # the operator's, by prompt_key
 
     def after_answer(self, answered: Answered) -> None:
         """Schedule grading in the background (the response has already been sent or is ready)."""
@@ -116,8 +118,14 @@ class Learner:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
+    def _reference(self, a: Answered) -> str | None:
+        """The caller's reference, else the operator's for this prompt."""
+        if a.hints is not None and a.hints.reference is not None:
+            return a.hints.reference
+        return self._registered.get(prompt_key(a.prompt)) if self._registered else None
+
     def _signals(
-        self, a: Answered
+        self, a: Answered, reference: str | None
     ) -> tuple[list[answer_grading.Signal], list[Choice], OfferedTools | None]:
         choices, tools = a.choices(), a.tools()
         hints = a.hints or GradingHints()
@@ -127,7 +135,7 @@ class Learner:
             prompt=a.prompt,
             response_format=a.response_format,
             tools=tools,
-            reference=hints.reference,
+            reference=reference,
             references=self._references,
             pick=hints.pick,
         )
@@ -135,10 +143,13 @@ class Learner:
 
     async def _grade(self, a: Answered) -> None:
         try:
-            work = functools.partial(self._signals, a)
+            reference = self._reference(a)
+            work = functools.partial(self._signals, a, reference)
             # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
             # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
-            found, choices, tools = await asyncio.to_thread(work) if a.heavy() else work()
+            # An embedding (a reference) is always CPU work.
+            heavy = a.heavy() or reference is not None
+            found, choices, tools = await asyncio.to_thread(work) if heavy else work()
             if found:  # strongest first: it teaches, the others are recorded beside it
                 for s in found:
                     self._apply(a.decision_id, a, s.score, s.grader, s.detail)

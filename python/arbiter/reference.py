@@ -15,20 +15,38 @@ one, free-text references give no grade (the judge decides instead).
 
 from __future__ import annotations
 
+import importlib
+import logging
 import math
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from arbiter import linear, mathcheck
+from arbiter.config import ReferenceSettings
+from arbiter.errors import ConfigError
 from arbiter.grading import Grade, extract_final_answer
 
-__all__ = ["DEFAULT_CALIBRATION", "Calibration", "Embed", "ReferenceGrader", "normalise"]
+__all__ = [
+    "DEFAULT_CALIBRATION",
+    "Calibration",
+    "Embed",
+    "ReferenceGrader",
+    "load_references",
+    "local_embedder",
+    "normalise",
+    "prompt_key",
+]
+
+log = logging.getLogger(__name__)
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.floating]]
 
@@ -41,7 +59,9 @@ _GRADER: Final = "reference"
 # linear-time patterns (arbiter.linear): answers come from upstreams, references from clients
 _LETTER_REF = linear.compile(r"^\s*[(\[]?\s*([A-Ja-j])\s*[)\].:]?\s*$")
 _LETTER_ANSWER = linear.compile(
-    r"(?i)(?:^\s*[(\[]?([A-J])(?:[)\].:,]|\s|$)|\banswer\s*(?:is|:)?\s*[(\[]?\s*([A-J])\b)"
+    # a leading letter needs its bracket or punctuation ("B.", "(c)"): "I think" and "A good
+    # answer" are words, not choices
+    r"(?i)(?:^\s*[(\[]?([A-J])(?:[)\].:,]|\s*$)|\banswer\s*(?:is|:)?\s*[(\[]?\s*([A-J])\b)"
 )
 _NUMBER = linear.compile(r"[-−]?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s?/\s?\d+)?")
 _NOT_WORD = linear.compile(r"[^\w]+")
@@ -103,7 +123,10 @@ class ReferenceGrader:
         """Calibrated cosine of each answer with the reference (one embedder call for all)."""
         if self._embed is None:
             return [None] * len(answers)
-        cosines = self.cosines(answers, [reference] * len(answers))
+        try:
+            cosines = self.cosines(answers, [reference] * len(answers))
+        except EmbedderMissing:
+            return [None] * len(answers)
         return [Grade(self.calibration(c), _GRADER, f"semantic: cosine {c:.3f}") for c in cosines]
 
     def cosines(self, answers: Sequence[str], references: Sequence[str]) -> list[float]:
@@ -148,3 +171,87 @@ class ReferenceGrader:
             return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
         # in a long answer the words may sit in any claim ("not Paris but ..."): likely, not sure
         return Grade(0.75, _GRADER, "exact: the reference appears in a long answer")
+
+
+# --- the operator's references and the local embedder ---------------------------------------
+MAX_REFERENCES_FILE_BYTES: Final = 64 * 1024 * 1024
+
+
+def prompt_key(prompt_text: str) -> str:
+    """How a request finds the operator's reference: its prompt text, whitespace collapsed."""
+    return " ".join(prompt_text.split())
+
+
+def load_references(path: str | Path) -> dict[str, str]:
+    """The operator's references file: JSON Lines of {"prompt": str, "reference": str}.
+    Raises ValueError naming the line (read once, at start)."""
+    raw = Path(path).read_bytes()
+    if len(raw) > MAX_REFERENCES_FILE_BYTES:
+        raise ValueError(f"{path}: over {MAX_REFERENCES_FILE_BYTES} bytes")
+    out: dict[str, str] = {}
+    for n, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as err:
+            raise ValueError(f"{path}:{n}: not JSON ({err})") from err
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("prompt"), str)
+            and isinstance(row.get("reference"), str)
+            and row["reference"].strip()
+        ):
+            raise ValueError(f"{path}:{n}: needs string 'prompt' and non-empty 'reference'")
+        out[prompt_key(row["prompt"])] = row["reference"]
+    return out
+
+
+def local_embedder() -> Embed | None:
+    """The local sentence embedder (arbiter.embedding, all-MiniLM-L6-v2), loaded on first use in
+    the grading thread; None when that module is not part of this build. A model that turns out
+    missing at first use makes free-text references ungraded (logged once), never an error."""
+    try:
+        module: Any = importlib.import_module("arbiter.embedding")
+    except ImportError:
+        return None
+    lock = threading.Lock()
+    state: dict[str, Any] = {}
+
+    def embed(texts: Sequence[str]) -> npt.NDArray[np.floating]:
+        with lock:
+            if "model" not in state:
+                try:
+                    state["model"] = module.Embedder.load()
+                except (RuntimeError, OSError) as err:
+                    log.warning("reference grading without embeddings: %s", err)
+                    state["model"] = None
+            model = state["model"]
+        if model is None:
+            raise EmbedderMissing
+        return np.asarray(model.encode_batch(list(texts)))
+
+    return embed
+
+
+class EmbedderMissing(RuntimeError):
+    """The embedding model's files are not installed: free text gets no reference grade."""
+
+
+def from_settings(settings: ReferenceSettings) -> tuple[ReferenceGrader, dict[str, str]]:
+    """The grader ([references] semantic and calibration) and the operator's references."""
+    cal = DEFAULT_CALIBRATION
+    if settings.calibration_slope is not None or settings.calibration_intercept is not None:
+        cal = Calibration(
+            settings.calibration_slope if settings.calibration_slope is not None else cal.slope,
+            settings.calibration_intercept
+            if settings.calibration_intercept is not None
+            else cal.intercept,
+        )
+    registered: dict[str, str] = {}
+    if settings.file is not None:
+        try:
+            registered = load_references(settings.file)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"references.file: {err}") from err
+    return ReferenceGrader(local_embedder() if settings.semantic else None, cal), registered

@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from arbiter import reference
 from arbiter.alerts import AlertRules
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -88,6 +89,7 @@ class Services:
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
         self.new_id = DecisionIds()
 
+        references, registered = reference.from_settings(settings.references)
         self.learner = Learner(
             self.router_for_tenant,
             self._submit,
@@ -95,6 +97,8 @@ class Services:
             judge_call=judge_caller(self) if settings.routing.judge_model else None,
             judge_sample_rate=settings.routing.judge_sample_rate,
             lookup=self._lookup_decision,
+            references=references,
+            registered_references=registered,
         )
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
