@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from arbiter.offline import outcome_table as ot
-from arbiter.reference import Calibration, ReferenceGrader
+from arbiter.reference import Calibration, ReferenceGrader, last_number
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ARBITER_SHARED_DIR") or ROOT.parent / "shared")
@@ -205,7 +205,7 @@ def numeric() -> dict[str, Any]:
         strong, weak = r.outcomes.get(STRONG), r.outcomes.get(WEAK)
         if strong is None or weak is None or strong.quality < 1.0 or not strong.response:
             continue
-        ref = strong.response.rsplit("####", 1)[-1].strip() if "####" in strong.response else None
+        ref = last_number(strong.response)  # the labels' own rule: the last number is the answer
         if not ref:
             continue
         g = grader.grade(weak.response or "", ref)
@@ -228,7 +228,7 @@ def main() -> None:
     ap.add_argument("--embedding-module", default=None)
     args = ap.parse_args()
     num = numeric()
-    print(f"numeric (GSM8K, reference = {STRONG}'s final number where it is right; graded: "
+    print(f"numeric (GSM8K, reference = {STRONG}'s last number where it is right; graded: "
           f"{WEAK}): {num['pairs']} pairs, agreement with the labels {num['agreement']:.3f}, "
           f"{num['confusion']}")  # fmt: skip
     embed, embedder = load_embedder(args.embedding_module)

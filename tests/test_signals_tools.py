@@ -64,7 +64,7 @@ def test_a_correct_tool_call_grades_high(tmp_path: Path, mock: AnthropicMock, su
     row = run(tmp_path, mock, "tool", surface)
     assert row["grader"] == "auto" and row["grade"] == 1.0, row["grades"]
     [g] = row["grades"]
-    assert "get_weather: arguments valid" in g["detail"]
+    assert "get_weather: arguments valid" in g["detail"] == row["grade_detail"]
 
 
 @pytest.mark.parametrize("surface", ["openai", "anthropic"])

@@ -91,6 +91,12 @@ def normalise(text: str) -> str:
     return " ".join(w for w in words if w not in _ARTICLES)
 
 
+def last_number(text: str) -> str | None:
+    """The last number written in `text` (its last 2,000 characters), as written."""
+    numbers = _NUMBER.findall(text[-2000:])
+    return numbers[-1] if numbers else None
+
+
 def _number(text: str) -> Fraction | None:
     return mathcheck.to_fraction(text.strip().rstrip("."))
 
@@ -149,8 +155,7 @@ class ReferenceGrader:
     def _numeric(self, answer: str, expected: Fraction) -> Grade:
         final = extract_final_answer(answer)
         if final is None or mathcheck.to_fraction(final) is None:
-            numbers = _NUMBER.findall(answer[-2000:])
-            final = numbers[-1] if numbers else None
+            final = last_number(answer)
         shown = mathcheck.format_fraction(expected)
         if final is None:
             return Grade(0.0, _GRADER, f"numeric: expected {shown}, no number found")

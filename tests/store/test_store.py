@@ -72,6 +72,7 @@ def test_decision_round_trip(store: Store) -> None:
     assert row["grade"] is None and row["grader"] is None
     one = store.decision("d1")
     assert one is not None and one["grades"] == [] and one["candidates"] == row["candidates"]
+    assert one["grade_detail"] is None
     assert store.decision("nope") is None
 
 
@@ -93,6 +94,7 @@ def test_grade_precedence_is_records_one_table(store: Store) -> None:
     assert one is not None
     assert [g["grader"] for g in one["grades"]] == ["reference", "auto", "judge"]
     assert one["grade"] == 0.3 and one["grader"] == "reference"
+    assert one["grade_detail"] == one["grades"][0]["detail"]
     stats = store.stats(tenant=None)
     assert stats["graded"] == 5 and math.isclose(
         stats["mean_grade"], (0.9 + 0.3 + 0.1 + 0.7 + 0.3) / 5

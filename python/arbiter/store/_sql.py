@@ -360,6 +360,7 @@ class SqlStore(AccountsMixin):
         item = _decision_dict(row)
         item["grade"] = grades[0]["score"] if grades else None
         item["grader"] = grades[0]["grader"] if grades else None
+        item["grade_detail"] = grades[0]["detail"] if grades else None  # why, by that signal
         item["grades"] = grades
         return item
 
