@@ -141,3 +141,24 @@ def test_signals_need_every_choice_and_combine_by_the_callers_rule() -> None:
         reference="The moon's gravity raises bulges of water that the earth turns through.",
         references=ReferenceGrader(None), pick="mean",
     ) == []  # fmt: skip
+
+
+def test_streamed_calls_are_reassembled_and_bounded() -> None:
+    from arbiter.answer_choices import STREAMED_ARGS_CAP, StreamedCalls
+
+    calls = StreamedCalls()
+    calls.openai_delta(
+        [{"index": 0, "id": "c", "function": {"name": "get_weather", "arguments": ""}}]
+    )
+    for piece in ('{"ci', 'ty": "Pa', 'ris"}'):
+        calls.openai_delta([{"index": 0, "function": {"arguments": piece}}])
+    calls.openai_delta([{"index": 1, "function": {"name": "f"}}, "junk", {"index": "x"}])
+    assert calls.calls() == (ToolCall("get_weather", '{"city": "Paris"}'), ToolCall("f", ""))
+    assert score(list(calls.calls()[:1])).score == 1.0
+    big = StreamedCalls()
+    big.start(0, "get_weather")
+    for _ in range(3):
+        big.args(0, "x" * (STREAMED_ARGS_CAP // 2))
+    [kept] = big.calls()
+    assert kept.truncated and len(kept.arguments) <= STREAMED_ARGS_CAP
+    assert "too long to check" in score([kept]).detail

@@ -164,7 +164,7 @@ def test_the_judge_sees_the_offered_tools_and_each_choice() -> None:
     replies = iter(["ok\nSCORE: 10", "meh\nSCORE: 1"])
 
     async def go() -> None:
-        learner, router, grades, _ = _learner()
+        learner, _, grades, _ = _learner()
 
         async def judge(messages: list[dict[str, str]], tenant: str) -> str:
             seen.append(messages[-1]["content"])

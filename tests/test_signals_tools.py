@@ -80,3 +80,21 @@ def test_a_call_missing_a_required_argument_grades_low(tmp_path: Path, mock: Ant
     row = run(tmp_path, mock, "tool-bad-args", "openai")
     assert row["grader"] == "auto" and row["grade"] <= 0.2
     assert "'city' is a required property" in row["grades"][0]["detail"]
+
+
+@pytest.mark.parametrize("surface", ["openai", "anthropic"])
+@pytest.mark.parametrize(("behaviour", "expected"), [("tool", 1.0), ("tool-bad-args", 0.2)])
+def test_a_streamed_tool_call_is_reassembled_and_graded(
+    tmp_path: Path, mock: AnthropicMock, surface: str, behaviour: str, expected: float
+) -> None:
+    """The relay's codec keeps the call's name and argument pieces (input_json_delta, or
+    OpenAI's delta.tool_calls once translated), so a stream grades like a whole answer."""
+
+    async def main() -> dict[str, Any]:
+        async with sidecar_in_process(
+            tmp_path, edit_config=config_with_mock(mock, behaviour)
+        ) as sc:
+            return await graded(sc, await ask(sc, surface, stream=True))
+
+    row = asyncio.run(main())
+    assert (row["grader"], row["grade"]) == ("auto", expected), row["grades"]

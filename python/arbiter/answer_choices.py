@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -19,13 +19,62 @@ from arbiter.canonical import Protocol
 from arbiter.protocols.anthropic_response import stop_reason_in
 from arbiter.protocols.openai_response import finish_reason_out
 
-__all__ = ["Choice", "OfferedTools", "ToolCall", "choices_of", "offered_tools"]
+__all__ = ["Choice", "OfferedTools", "StreamedCalls", "ToolCall", "choices_of", "offered_tools"]
 
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     name: str
     arguments: str  # the arguments' JSON text (Anthropic's parsed `input` is written back)
+    truncated: bool = False  # a streamed call's arguments were longer than STREAMED_ARGS_CAP
+
+
+STREAMED_ARGS_CAP: Final = 65_536  # characters of arguments kept per relayed stream
+
+
+class StreamedCalls:
+    """Tool calls reassembled from a relayed stream's pieces (OpenAI `delta.tool_calls`,
+    canonical BlockStart/ToolArgsDelta), keeping at most STREAMED_ARGS_CAP characters in all."""
+
+    __slots__ = ("_kept", "_names", "_parts", "_truncated")
+
+    def __init__(self) -> None:
+        self._names: dict[int, str] = {}
+        self._parts: dict[int, list[str]] = {}
+        self._truncated: set[int] = set()
+        self._kept = 0
+
+    def start(self, index: int, name: str) -> None:
+        if len(self._names) < 128:
+            self._names.setdefault(index, name)
+
+    def args(self, index: int, piece: str) -> None:
+        if index not in self._names:
+            return
+        if self._kept + len(piece) > STREAMED_ARGS_CAP:
+            self._truncated.add(index)
+            return
+        self._kept += len(piece)
+        self._parts.setdefault(index, []).append(piece)
+
+    def openai_delta(self, calls: Any) -> None:
+        """One chunk's `delta.tool_calls`."""
+        for item in calls if isinstance(calls, list) else ():
+            if not isinstance(item, Mapping) or not isinstance(item.get("index"), int):
+                continue
+            fn = item.get("function")
+            if not isinstance(fn, Mapping):
+                continue
+            if isinstance(fn.get("name"), str):
+                self.start(item["index"], fn["name"])
+            if isinstance(fn.get("arguments"), str):
+                self.args(item["index"], fn["arguments"])
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(name, "".join(self._parts.get(i, ())), i in self._truncated)
+            for i, name in sorted(self._names.items())
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def _grade_one(call: ToolCall, tools: OfferedTools | None) -> Grade:
         return Grade(0.0, _GRADER, f"called {name!r}, which the request's tools do not offer")
     if tools.forced is not None and call.name != tools.forced:
         return Grade(0.0, _GRADER, f"called {name!r}, tool_choice forced {tools.forced[:60]!r}")
-    if len(call.arguments) > MAX_ARGUMENT_CHARS:
+    if call.truncated or len(call.arguments) > MAX_ARGUMENT_CHARS:
         return Grade(0.5, _GRADER, f"{name}: arguments too long to check ({len(call.arguments)})")
     try:
         args = _loads(call.arguments or "{}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from arbiter import answer_grading, grading, judge
 from arbiter.alerts import AlertRules
-from arbiter.answer_choices import Choice, OfferedTools, choices_of, offered_tools
+from arbiter.answer_choices import Choice, OfferedTools, ToolCall, choices_of, offered_tools
 from arbiter.canonical import Protocol
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.grading_hints import GradingHints
@@ -51,10 +51,11 @@ class Answered:
     request_body: Mapping[str, Any] | None = None  # kept when the request offered tools
     request_protocol: Protocol = "openai"
     hints: GradingHints | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # a relayed stream's (its codec reassembled them)
 
     def choices(self) -> list[Choice]:
         found = choices_of(self.answer_body, self.answer_protocol) if self.answer_body else []
-        return found or [Choice(self.content, self.finish_reason)]
+        return found or [Choice(self.content, self.finish_reason, self.tool_calls)]
 
     def tools(self) -> OfferedTools | None:
         if self.request_body is None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from arbiter import worst_case
+from arbiter.answer_choices import ToolCall
 from arbiter.budget import Charge, billed_cost
 from arbiter.canonical import Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
@@ -489,7 +490,9 @@ class Pipeline:
             req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True
         )
         if failure is None:
-            self._after(req, plan, model, content, outcome.codec.finish)
+            self._after(
+                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls()
+            )
 
     # -- shared -----------------------------------------------------------------------------
     async def _call(
@@ -605,9 +608,11 @@ class Pipeline:
         content: str,
         finish: str | None,
         result: ChatResult | None = None,
+        *,
+        calls: tuple[ToolCall, ...] = (),
     ) -> None:
         """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
-        relayed stream leaves only its text."""
+        relayed stream leaves its text and the tool `calls` its codec reassembled."""
         self.s.learner.after_answer(
             Answered(
                 plan.decision_id,
@@ -624,6 +629,7 @@ class Pipeline:
                 request_body=req.body if req.has_tools else None,
                 request_protocol=req.protocol,
                 hints=req.grading,
+                tool_calls=calls,
             )
         )
 
