@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from arbiter import cascade, grading, judge, mathcheck
+from arbiter.answer_choices import OfferedTools, ToolCall
 from arbiter.classify import asks_for_code, classify
+from arbiter.grading_tools import grade_tool_calls
 from arbiter.offline.sim import content as sim_content
 from arbiter.offline.sim import judge as sim_judge
 from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
+from arbiter.reference import ReferenceGrader
 
 SIZES = (1_000, 4_000, 16_000, 64_000)
 QUICK_SIZES = (1_000, 4_000, 16_000)
@@ -84,6 +87,15 @@ def _json_answer(text: str) -> object:
 
 
 _REGISTRY = sim_judge.AnswerRegistry()
+_REFERENCES = ReferenceGrader(None)
+_PATTERNED = OfferedTools(
+    {"f": {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}}
+)
+
+
+def _tool_args(text: str) -> object:
+    return grade_tool_calls([ToolCall("f", json.dumps({"s": text}))], _PATTERNED)
+
 
 # name -> the check, called on one untrusted text (as a prompt, an answer or a judge reply).
 CHECKS: dict[str, Callable[[str], object]] = {
@@ -124,6 +136,11 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "workload final_answer": final_answer,
     "workload json": _json_answer,
     "workload terms": terms_of,
+    "reference letter": lambda t: _REFERENCES.grade(t, "B"),
+    "reference number": lambda t: _REFERENCES.grade(t, "42"),
+    "reference short": lambda t: _REFERENCES.grade(t, "Paris"),
+    "reference given": lambda t: _REFERENCES.grade("The answer is B, 42, Paris.", t),
+    "tool call arguments": _tool_args,
 }
 
 
