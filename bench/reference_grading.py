@@ -22,6 +22,7 @@ embedding branch not merged). Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -149,6 +150,23 @@ def evaluate(
     }
 
 
+def cached(embed: Embed, path: str | None) -> Embed:
+    """Reuse vectors saved at `path` (an .npz outside the repository) for the same texts."""
+    if path is None:
+        return embed
+
+    def run(texts: Sequence[str]) -> npt.NDArray[np.floating]:
+        key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+        file = Path(f"{path}.{key}.npy")
+        if file.exists():
+            return np.asarray(np.load(file))
+        vecs = np.asarray(embed(texts))
+        np.save(file, vecs)
+        return vecs
+
+    return run
+
+
 def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
     rows = [
         r
@@ -171,7 +189,10 @@ def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
     ans_vec = np.asarray(embed([p[2] or "" for p in pairs]), dtype=np.float64)
     embed_s = time.perf_counter() - started
     idx = np.array([p[0] for p in pairs])
-    y = np.array([p[3] for p in pairs], dtype=np.float64)
+    # The label: AlpacaEval's judged probability that the answer beats the reference answer
+    # (the reference itself scores 0.5). "Acceptable" = as good as the reference: 2q, capped.
+    raw_q = np.array([p[3] for p in pairs], dtype=np.float64)
+    y = np.minimum(1.0, 2.0 * raw_q)
     fit = np.array([i in fit_ids for i in idx])
     # the control: each prompt's reference replaced by another prompt's (a derangement)
     shift = rng.permutation(len(rows))
@@ -191,8 +212,10 @@ def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
     return {
         "prompts": len(rows), "answers": len(pairs), "fit_prompts": len(fit_ids),
         "embed_s": embed_s,
+        "label": "acceptable = min(1, 2 * AlpacaEval quality) (as good as the reference)",
         "real": evaluate(real[fit], y[fit], real[~fit], y[~fit]),
         "control_shuffled_reference": evaluate(control[fit], y[fit], control[~fit], y[~fit]),
+        "real_raw_quality_label": evaluate(real[fit], raw_q[fit], real[~fit], raw_q[~fit]),
         "spearman_log_length": spearman(lengths[~fit], y[~fit]),
     }  # fmt: skip
 
@@ -226,6 +249,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=None, help="first N AlpacaEval prompts")
     ap.add_argument("--embedding-module", default=None)
+    ap.add_argument("--cache", default=None, help="path prefix for saved vectors (not in the repo)")
     args = ap.parse_args()
     num = numeric()
     print(f"numeric (GSM8K, reference = {STRONG}'s last number where it is right; graded: "
@@ -237,12 +261,13 @@ def main() -> None:
         print(f"semantic: BLOCKED, embedder {embedder}")
         out["semantic"] = None
     else:
-        sem = semantic(embed, args.limit)
+        sem = semantic(cached(embed, args.cache), args.limit)
         out["semantic"] = sem
         print(f"semantic (AlpacaEval dev): {sem['prompts']} prompts, {sem['answers']} answers, "
               f"fit on {sem['fit_prompts']} prompts, reported on the rest; embedding took "
               f"{sem['embed_s']:.1f} s")  # fmt: skip
-        for name in ("real", "control_shuffled_reference"):
+        print(f"  label: {sem['label']}")
+        for name in ("real", "control_shuffled_reference", "real_raw_quality_label"):
             e = sem[name]
             print(f"  {name}: spearman {e['spearman']:.3f} (raw cosine "
                   f"{e['spearman_raw_cosine']:.3f}), brier {e['brier']:.4f} vs constant "

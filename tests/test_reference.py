@@ -108,3 +108,23 @@ def test_the_operators_references_file(tmp_path: Path) -> None:
         from_settings(ReferenceSettings(file=str(path)))
     custom, _ = from_settings(ReferenceSettings(calibration_slope=2.0, semantic=False))
     assert custom.calibration.slope == 2.0
+
+
+def test_the_benchs_calibration_fit_and_rank_correlation() -> None:
+    """bench/reference_grading.py: the logistic fit recovers a known calibration from soft
+    labels, and Spearman handles ties (the labels have many)."""
+    from tests.bench_scripts import load
+
+    bench = load("reference_grading")
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.0, 1.0, 20_000)
+    truth = Calibration(6.0, -4.0)
+    y = np.array([truth(v) for v in x])
+    fit = bench.fit_logistic(x, y)
+    assert fit.slope == pytest.approx(6.0, abs=1e-3) and fit.intercept == pytest.approx(
+        -4.0, abs=1e-3
+    )
+    assert bench.spearman(np.array([1.0, 2.0, 2.0, 3.0]), np.array([1.0, 5.0, 5.0, 9.0])) == 1.0
+    curve = bench.reliability(np.array([truth(v) for v in x]), y, bins=4)
+    assert [b["n"] for b in curve] == [5000] * 4
+    assert all(abs(b["predicted"] - b["observed"]) < 1e-9 for b in curve)
