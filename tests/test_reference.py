@@ -128,3 +128,26 @@ def test_the_benchs_calibration_fit_and_rank_correlation() -> None:
     curve = bench.reliability(np.array([truth(v) for v in x]), y, bins=4)
     assert [b["n"] for b in curve] == [5000] * 4
     assert all(abs(b["predicted"] - b["observed"]) < 1e-9 for b in curve)
+
+
+def test_embedding_work_is_bounded_not_queued() -> None:
+    """Past `max_embedding` embeddings at once, a free-text answer gets no reference grade."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        inside.set()
+        release.wait(10)
+        return bag_of_words(texts)
+
+    grader = ReferenceGrader(slow, max_embedding=1)
+    ref = "a long enough reference answer about the moon and the tides"
+    first = threading.Thread(target=grader.grade, args=("the moon and tides again", ref))
+    first.start()
+    assert inside.wait(10)
+    assert grader.grade("another answer about the moon", ref) is None
+    assert grader.skipped_busy == 1
+    release.set()
+    first.join(10)
+    assert grader.grade("the moon and tides", ref) is not None

@@ -102,9 +102,19 @@ def _number(text: str) -> Fraction | None:
 
 
 class ReferenceGrader:
-    def __init__(self, embed: Embed | None, calibration: Calibration = DEFAULT_CALIBRATION) -> None:
+    def __init__(
+        self,
+        embed: Embed | None,
+        calibration: Calibration = DEFAULT_CALIBRATION,
+        *,
+        max_embedding: int = 2,
+    ) -> None:
         self._embed = embed
         self.calibration = calibration
+        # an embedding is ~0.1 s of CPU per text: at most this many at once; past it a free-text
+        # answer gets no reference grade (the judge may grade it) rather than a growing queue
+        self._slots = threading.BoundedSemaphore(max_embedding)
+        self.skipped_busy = 0
 
     @property
     def semantic(self) -> bool:
@@ -129,10 +139,15 @@ class ReferenceGrader:
         """Calibrated cosine of each answer with the reference (one embedder call for all)."""
         if self._embed is None:
             return [None] * len(answers)
+        if not self._slots.acquire(blocking=False):
+            self.skipped_busy += 1
+            return [None] * len(answers)
         try:
             cosines = self.cosines(answers, [reference] * len(answers))
         except EmbedderMissing:
             return [None] * len(answers)
+        finally:
+            self._slots.release()
         return [Grade(self.calibration(c), _GRADER, f"semantic: cosine {c:.3f}") for c in cosines]
 
     def cosines(self, answers: Sequence[str], references: Sequence[str]) -> list[float]:
