@@ -214,3 +214,24 @@ def test_the_operators_registered_reference_grades_matching_prompts(
             assert "reference" not in [g["grader"] for g in row["grades"]]
 
     asyncio.run(main())
+
+
+def test_the_anthropic_sdk_sends_a_reference_by_extra_body(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """Through /v1/messages (translated to the OpenAI-protocol model and back): the body field
+    is taken off before the request is encoded for the upstream."""
+    mock.openai_reply = completion(text("Paris."))
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            raw = await claude.messages.with_raw_response.create(
+                model=GPT, max_tokens=50, messages=OPEN,  # type: ignore[arg-type]
+                extra_body={"arbiter": {"reference": "Paris"}},
+            )  # fmt: skip
+            assert (await raw.parse()).content[0].type == "text"
+            assert "arbiter" not in mock.requests[-1][1]
+            row = await graded(sc, raw.headers["x-arbiter-decision-id"])
+            assert (row["grader"], row["grade"]) == ("reference", 1.0)
+
+    run(tmp_path, mock, body)
