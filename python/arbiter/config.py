@@ -237,8 +237,11 @@ class ReferenceSettings:
     # request's prompt text (its messages' text, whitespace collapsed); a caller's own reference
     # (x-arbiter-reference / body arbiter.reference) wins
     file: str | None = None
-    # free-text references graded by the local embedding model (arbiter.embedding) when installed
-    semantic: bool = True
+    # free-text references graded by the local embedding model (arbiter.embedding) when installed.
+    # Off by default: measured on AlpacaEval, the calibrated cosine carries no signal (Spearman
+    # 0.02 with the quality label, 0.06 for shuffled references), and a reference grade outranks
+    # the judge's (bench/results/reference_grading.md)
+    semantic: bool = False
     # p(acceptable) = sigmoid(slope * cosine + intercept); fitted by bench/reference_grading.py
     calibration_slope: float | None = None
     calibration_intercept: float | None = None
