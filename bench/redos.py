@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from arbiter import cascade, grading, judge, mathcheck, priors
+from arbiter.answer_choices import OfferedTools, ToolCall
 from arbiter.classify import asks_for_code, classify
+from arbiter.grading_tools import grade_tool_calls
 from arbiter.listing import parse_page
 from arbiter.offline.sim import content as sim_content
 from arbiter.offline.sim import judge as sim_judge
 from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
+from arbiter.reference import ReferenceGrader
 from arbiter.sandbox import extract as sandbox_extract
 
 SIZES = (1_000, 4_000, 16_000, 64_000)
@@ -96,6 +99,16 @@ def _listing(text: str) -> object:
     return parse_page({"data": [entry, {"id": text[:200].replace(" ", "-")}]})
 
 
+_REFERENCES = ReferenceGrader(None)
+_PATTERNED = OfferedTools(
+    {"f": {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}}
+)
+
+
+def _tool_args(text: str) -> object:
+    return grade_tool_calls([ToolCall("f", json.dumps({"s": text}))], _PATTERNED)
+
+
 # name -> the check, called on one untrusted text (as a prompt, an answer or a judge reply).
 CHECKS: dict[str, Callable[[str], object]] = {
     "classify": lambda t: classify([{"role": "user", "content": t}]),
@@ -139,6 +152,11 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "workload terms": terms_of,
     "listing entry": _listing,
     "family globs": _PRIORS.family_of,
+    "reference letter": lambda t: _REFERENCES.grade(t, "B"),
+    "reference number": lambda t: _REFERENCES.grade(t, "42"),
+    "reference short": lambda t: _REFERENCES.grade(t, "Paris"),
+    "reference given": lambda t: _REFERENCES.grade("The answer is B, 42, Paris.", t),
+    "tool call arguments": _tool_args,
 }
 
 

@@ -2,6 +2,8 @@
 
 The request's `model` picks the behaviour (so one server serves every test):
   text / tool       a normal answer (text, or a tool_use with input_json_delta fragments)
+  tool-unknown      a tool_use of a function no request offers (`get_wether`)
+  tool-bad-args     a get_weather tool_use whose input lacks the required `city`
   rate-limited      429 rate_limit_error with `retry-after: 7`
   overloaded        529 overloaded_error
   bad-request       400 invalid_request_error
@@ -12,6 +14,8 @@ The request's `model` picks the behaviour (so one server serves every test):
   overloaded-event  a stream that sends an `error` event (overloaded_error) after one delta
   no-stop           a stream that ends cleanly but without message_stop
   replay            answers with `replay_body` as an SSE stream, whatever was asked
+  openai-reply      answers with `openai_reply` as JSON (an OpenAI chat completion, for an
+                    upstream with protocol "openai": the mock ignores the path)
   replay-pieces     sends `replay_pieces` as a chunked SSE stream, one piece at a time with a
                     pause between, so the client reads them one by one
   stall             a stream that sends its first text delta, then nothing (until the client
@@ -39,11 +43,19 @@ USAGE = {
 }  # fmt: skip
 
 
+_TOOL_USES = {
+    "tool": ("get_weather", TOOL_INPUT),
+    "tool-unknown": ("get_wether", TOOL_INPUT),
+    "tool-bad-args": ("get_weather", {"unit": "celsius"}),
+}
+
+
 def message(model: str, kind: str) -> dict[str, Any]:
-    if kind == "tool":
+    if kind in _TOOL_USES:
+        name, args = _TOOL_USES[kind]
         content: list[dict[str, Any]] = [
             {"type": "text", "text": "Let me check."},
-            {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": TOOL_INPUT},
+            {"type": "tool_use", "id": "toolu_01", "name": name, "input": args},
         ]
         stop = "tool_use"
     else:
@@ -107,6 +119,7 @@ class AnthropicMock:
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.replay_body = b""
         self.replay_pieces: list[bytes] = []
+        self.openai_reply: dict[str, Any] = {}
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -177,7 +190,9 @@ class AnthropicMock:
             return await _respond(w, 401, _error("authentication_error", LEAK))
         if model == "replay":
             return await _respond(w, 200, self.replay_body, {"content-type": "text/event-stream"})
-        kind = "tool" if model == "tool" else "text"
+        if model == "openai-reply":
+            return await _respond(w, 200, json.dumps(self.openai_reply).encode())
+        kind = model if model in _TOOL_USES else "text"
         if not body.get("stream"):
             return await _respond(w, 200, json.dumps(message(model, kind)).encode())
         frames = stream_frames(model, kind)

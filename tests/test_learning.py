@@ -176,3 +176,39 @@ def test_grading_runs_off_the_event_loop() -> None:
         return turns
 
     assert asyncio.run(go()) >= 100  # thousands in a thread; 3 when it ran on the loop
+
+
+def test_the_judge_sees_the_offered_tools_and_each_choice() -> None:
+    """A text answer to a request with tools: the judge's question lists the tools (the model
+    chose not to call one); with n > 1 every choice is judged and the grade is their mean."""
+    seen: list[str] = []
+    replies = iter(["ok\nSCORE: 10", "meh\nSCORE: 1"])
+
+    async def go() -> None:
+        learner, _, grades, _ = _learner()
+
+        async def judge(messages: list[dict[str, str]], tenant: str) -> str:
+            seen.append(messages[-1]["content"])
+            return next(replies)
+
+        learner._judge_call = judge
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+        body = {
+            "choices": [
+                {"message": {"content": "It is sunny."}, "finish_reason": "stop"},
+                {"message": {"content": "No idea."}, "finish_reason": "stop"},
+            ]
+        }
+        learner.after_answer(
+            Answered(
+                "dj", "t", "chat", "cheap", "Weather in Paris?", "It is sunny.", "stop", None,
+                None, answer_body=body, request_body={"tools": tools},
+            )
+        )  # fmt: skip
+        await learner.drain()
+        assert [g.grader for g in grades] == ["judge"] and grades[0].score == 0.5
+        assert grades[0].detail.startswith("mean of 2 choices")
+
+    asyncio.run(go())
+    assert len(seen) == 2
+    assert "get_weather" in seen[0] and "It is sunny." in seen[0] and "No idea." in seen[1]

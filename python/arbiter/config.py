@@ -340,6 +340,24 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceSettings:
+    """[references]: grading by agreement with a reference answer (reference.py)."""
+
+    # JSONL of {"prompt": ..., "reference": ...}: the operator's references, matched by the
+    # request's prompt text (its messages' text, whitespace collapsed); a caller's own reference
+    # (x-arbiter-reference / body arbiter.reference) wins
+    file: str | None = None
+    # free-text references graded by the local embedding model (arbiter.embedding) when installed.
+    # Off by default: measured on AlpacaEval, the calibrated cosine carries no signal (Spearman
+    # 0.02 with the quality label, 0.06 for shuffled references), and a reference grade outranks
+    # the judge's (bench/results/reference_grading.md)
+    semantic: bool = False
+    # p(acceptable) = sigmoid(slope * cosine + intercept); fitted by bench/reference_grading.py
+    calibration_slope: float | None = None
+    calibration_intercept: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     server: ServerSettings
     store: StoreSettings
@@ -353,6 +371,7 @@ class Settings:
     tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    references: ReferenceSettings = field(default_factory=ReferenceSettings)
     source: str = "<defaults>"
     cache: CacheSettings = CacheSettings()
     latency: LatencySettings = field(default_factory=LatencySettings)
@@ -376,6 +395,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "telemetry": TelemetrySettings,
     "latency": LatencySettings,
     "sandbox": SandboxSettings,
+    "references": ReferenceSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,

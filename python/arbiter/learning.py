@@ -1,8 +1,9 @@
 """The learning loop after an answer: grade it (auto graders, sampled LLM judge, client feedback)
 and fold the grade into the policy. Runs off the request path; never delays a response.
 
-Precedence: feedback > judge > auto. A later, higher-precedence grade retracts the earlier one from
-the policy (additive deltas make that exact), so the policy counts each answer once.
+Precedence (records.GRADER_PRECEDENCE, the one table the store ranks by too): feedback >
+execution > reference > auto > judge. A later, higher-precedence grade retracts the earlier one
+from the policy (additive deltas make that exact), so the policy counts each answer once.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arbiter import grading, judge, telemetry
+from arbiter import answer_grading, grading, judge, telemetry
 from arbiter.alerts import AlertRules
+from arbiter.answer_choices import Choice, OfferedTools, ToolCall, choices_of, offered_tools
+from arbiter.canonical import Protocol
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
+from arbiter.grading_hints import GradingHints
 from arbiter.records import GradeRecord, GraderKind, precedence
+from arbiter.reference import ReferenceGrader, prompt_key
 from arbiter.routing import Router
 from arbiter.sandbox.executor import CodeExecutor
 
@@ -43,6 +48,30 @@ class Answered:
     easiness: float | None
     learn: bool = True
     tests: str | None = None  # the request's own tests for a code answer (arbiter.sandbox)
+    answer_body: Any = None  # the upstream's whole answer (every choice, tool calls), if kept
+    answer_protocol: Protocol = "openai"
+    request_body: Mapping[str, Any] | None = None  # kept when the request offered tools
+    request_protocol: Protocol = "openai"
+    hints: GradingHints | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # a relayed stream's (its codec reassembled them)
+
+    def choices(self) -> list[Choice]:
+        found = choices_of(self.answer_body, self.answer_protocol) if self.answer_body else []
+        return found or [Choice(self.content, self.finish_reason, self.tool_calls)]
+
+    def tools(self) -> OfferedTools | None:
+        if self.request_body is None:
+            return None
+        return offered_tools(self.request_body, self.request_protocol)
+
+    def heavy(self) -> bool:
+        """Grading it is CPU work (long text, tools, several choices, a reference to embed)."""
+        return (
+            len(self.content) + len(self.prompt) > grading.INLINE_CHARS
+            or self.request_body is not None
+            or self.hints is not None
+            or (self.answer_body is not None and len(self.answer_body.get("choices") or ()) > 1)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +96,8 @@ class Learner:
         lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
         executor: CodeExecutor | None = None,
+        references: ReferenceGrader | None = None,
+        registered_references: Mapping[str, str] | None = None,
     ) -> None:
         self._router_for = router_for  # a tenant's router: its baseline shapes the slope prior
         self._submit = submit
@@ -81,6 +112,8 @@ class Learner:
         # answer's)
         self.observers: list[Callable[[GradeRecord], None]] = []
         self._executor = executor  # runs code answers against tests (None: parse only)
+        self._references = references if references is not None else ReferenceGrader(None)
+        self._registered = registered_references or {}  # the operator's, by prompt_key
 
     def after_answer(self, answered: Answered) -> None:
         """Schedule grading in the background (the response has already been sent or is ready)."""
@@ -92,6 +125,29 @@ class Learner:
         """Wait for pending grading (tests, shutdown)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    def _reference(self, a: Answered) -> str | None:
+        """The caller's reference, else the operator's for this prompt."""
+        if a.hints is not None and a.hints.reference is not None:
+            return a.hints.reference
+        return self._registered.get(prompt_key(a.prompt)) if self._registered else None
+
+    def _signals(
+        self, a: Answered, reference: str | None
+    ) -> tuple[list[answer_grading.Signal], list[Choice], OfferedTools | None]:
+        choices, tools = a.choices(), a.tools()
+        hints = a.hints or GradingHints()
+        found = answer_grading.signals(
+            choices,
+            task=a.task,
+            prompt=a.prompt,
+            response_format=a.response_format,
+            tools=tools,
+            reference=reference,
+            references=self._references,
+            pick=hints.pick,
+        )
+        return found, choices, tools
 
     async def _grade(self, a: Answered) -> None:
         if telemetry.TRACER is None:
@@ -105,39 +161,51 @@ class Learner:
     async def _graded(self, a: Answered) -> tuple[str, float] | None:
         """Grade one answer: (grader, score), or None when it got no grade."""
         try:
-            grade = functools.partial(
-                grading.grade_answer,
-                task=a.task,
-                prompt=a.prompt,
-                content=a.content,
-                finish_reason=a.finish_reason,
-                response_format=a.response_format,
-            )
+            reference = self._reference(a)
+            work = functools.partial(self._signals, a, reference)
             # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
             # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
-            off_loop = len(a.content) + len(a.prompt) > grading.INLINE_CHARS
-            auto = await asyncio.to_thread(grade) if off_loop else grade()
-            if self._executor is not None and (auto is None or auto.grader == "code_parse"):
+            reference = self._reference(a)
+            work = functools.partial(self._signals, a, reference)
+            # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
+            # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
+            # An embedding (a reference) is always CPU work.
+            heavy = a.heavy() or reference is not None
+            found, choices, tools = await asyncio.to_thread(work) if heavy else work()
+            parse_only = not found or (
+                found[0].grader == "auto" and found[0].detail.startswith("code_parse")
+            )
+            if self._executor is not None and parse_only:
                 executed = await self._executor.grade(
                     tenant=a.tenant, task=a.task, prompt=a.prompt, content=a.content,
                     request_tests=a.tests,
                 )  # fmt: skip
                 if executed is not None:  # ran against tests: outranks the parse check
+                    # (it replaces the parse check, which it answers better)
                     self._apply(a.decision_id, a, executed.score, "execution", executed.detail)
                     return "execution", executed.score
-            if auto is not None:
-                self._apply(a.decision_id, a, auto.score, "auto", f"{auto.grader}: {auto.detail}")
-                return "auto", auto.score
+            if found:  # strongest first: it teaches, the others are recorded beside it
+                for s in found:
+                    self._apply(a.decision_id, a, s.score, s.grader, s.detail)
+                return found[0].grader, found[0].score
             if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
                 return None
-            reply = await self._judge_call(
-                judge.build_judge_messages(a.prompt, a.content), a.tenant
-            )
-            score = judge.parse_judge_reply(reply)
-            if score is None:
-                log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
+            grades: list[grading.Grade] = []
+            for question, answer in answer_grading.judge_asks(choices, a.prompt, tools):
+                reply = await self._judge_call(
+                    judge.build_judge_messages(question, answer), a.tenant
+                )
+                score = judge.parse_judge_reply(reply)
+                if score is None:
+                    log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
+                    return None
+                grades.append(grading.Grade(score, "judge", judge.JUDGE_VERSION))
+            if not grades:
                 return None
-            self._apply(a.decision_id, a, score, "judge", judge.JUDGE_VERSION)
+            pick = a.hints.pick if a.hints is not None else "mean"
+            score, detail = answer_grading.combine(grades, pick)
+            detail = judge.JUDGE_VERSION if len(grades) == 1 else detail
+            self._apply(a.decision_id, a, score, "judge", detail)
             return "judge", score
         except BudgetExceeded as err:  # the judge's caps (budgets.judge_scope) refused the call
             log.warning("judge call skipped: %s", err.message, extra={"decision_id": a.decision_id})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 
 from arbiter import latency_slo, request_log, telemetry, worst_case
+from arbiter.answer_choices import ToolCall
 from arbiter.budget import Charge, billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
@@ -303,6 +304,8 @@ class Pipeline:
                 needs.add("tools")
             if req.has_images:
                 needs.add("vision")
+            if wants_json(req):
+                needs.add("json")
             blocked = (
                 cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
                 if s.protocols != {req.protocol}
@@ -354,6 +357,13 @@ class Pipeline:
             )
         if principal.allowed_models is not None and req.model not in principal.allowed_models:
             raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
+        if wants_json(req) and "json" not in model.capabilities:
+            raise InvalidRequest(
+                f"The model `{req.model}` cannot serve response_format "
+                f"{req.response_format.get('type') if req.response_format else ''}: it lacks "
+                "the `json` capability.",
+                param="response_format",
+            )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
         if why is not None:
             raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
@@ -476,7 +486,9 @@ class Pipeline:
                 cost, baseline_cost = await self._record(
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
-                self._after(req, plan, model, cheap_answer.content, cheap_answer.finish_reason)
+                self._after(
+                    req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
+                )
                 if plan.cache is not None:
                     answer = cached.of_result(cheap_answer.body, s.protocol_of(model))
                     self._cache_answer(plan, model, answer, cost)
@@ -502,7 +514,7 @@ class Pipeline:
         cost, baseline_cost = await self._record(
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
-        self._after(req, plan, model, result.content, result.finish_reason)
+        self._after(req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
             answer = cached.of_result(result.body, s.protocol_of(model))
             self._cache_answer(plan, model, answer, cost)
@@ -630,7 +642,9 @@ class Pipeline:
             decode_ms=outcome.elapsed_ms() if failure is None else None,
         )  # fmt: skip
         if failure is None:
-            self._after(req, plan, model, content, outcome.codec.finish)
+            self._after(
+                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls()
+            )
             if plan.cache is not None and plan.cache.write:
                 u = upstream.usage
                 usage = CanonicalUsage(
@@ -792,8 +806,18 @@ class Pipeline:
         return cost, baseline_cost
 
     def _after(
-        self, req: ChatRequest, plan: Plan, model: str, content: str, finish: str | None
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        model: str,
+        content: str,
+        finish: str | None,
+        result: ChatResult | None = None,
+        *,
+        calls: tuple[ToolCall, ...] = (),
     ) -> None:
+        """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
+        relayed stream leaves its text and the tool `calls` its codec reassembled."""
         self.s.shadow.after_answer(req, plan, model)
         self.s.learner.after_answer(
             Answered(
@@ -807,8 +831,20 @@ class Pipeline:
                 req.response_format,
                 plan.easiness,
                 tests=req.tests,
+                answer_body=result.body if result is not None else None,
+                answer_protocol=result.protocol if result is not None else "openai",
+                request_body=req.body if req.has_tools else None,
+                request_protocol=req.protocol,
+                hints=req.grading,
+                tool_calls=calls,
             )
         )
+
+
+def wants_json(req: ChatRequest) -> bool:
+    """A structured-output request: only models with the `json` capability may serve it."""
+    rf = req.response_format
+    return rf is not None and rf.get("type") in ("json_object", "json_schema")
 
 
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]

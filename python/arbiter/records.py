@@ -14,18 +14,32 @@ from typing import Any, Literal
 # "shadow" calls went to a challenger besides the served answer (shadow.py)
 DecisionMode = Literal["routed", "passthrough", "judge", "cache", "shadow"]
 DecisionStatus = Literal["ok", "failed"]
-GraderKind = Literal["auto", "judge", "feedback", "execution"]
-# Precedence when several grades exist for one decision: feedback > judge > auto; the decision's
-# effective grade is the highest. The numbers are stored (grades.precedence): do not renumber.
-# "execution" (a code answer run against tests, arbiter.sandbox) replaces the answer's "auto"
-# grade and stops the judge, so it never meets either on one decision; it ranks with auto here
-# until the one precedence (feedback > execution > reference > auto > judge) lands.
-GRADER_PRECEDENCE: dict[str, int] = {"auto": 1, "judge": 2, "feedback": 3, "execution": 1}
+# Which signal produced a grade: client feedback; the answer's code run against tests in the
+# sandbox; agreement with a reference answer; the automatic checks (schema, math, parse, tool
+# call); the sampled LLM judge.
+GraderKind = Literal["feedback", "execution", "reference", "auto", "judge"]
+# THE precedence when several grades exist for one decision (the decision's effective grade is the
+# highest): learning (learning.py), the store's reads (ORDER BY precedence_sql) and its roll-ups
+# (rollup.py) all rank by this one table. The store keeps no copy of the numbers (migration 0011
+# dropped grades.precedence), so they may change here alone.
+GRADER_PRECEDENCE: dict[str, int] = {
+    "judge": 1,
+    "auto": 2,
+    "reference": 3,
+    "execution": 4,
+    "feedback": 5,
+}
 
 
 def precedence(grader: str) -> int:
     """A grader's rank (higher wins); 0 for a grader this version does not know."""
     return GRADER_PRECEDENCE.get(grader, 0)
+
+
+def precedence_sql(column: str) -> str:
+    """SQL for ``precedence(column)``: a CASE over GRADER_PRECEDENCE (names are literals here)."""
+    whens = " ".join(f"WHEN '{g}' THEN {n}" for g, n in GRADER_PRECEDENCE.items())
+    return f"(CASE {column} {whens} ELSE 0 END)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,21 +4,25 @@ client protocol).
 Same protocol: the upstream's bytes are relayed as they came (OpenAI `data:` payloads get their
 prefix back; Anthropic frames go out whole). Different protocols: the upstream's events are
 decoded into canonical events and encoded in the client's protocol. Every codec collects the
-answer's text and finish reason (in OpenAI's words, which grading reads) and holds back the
-terminal event ([DONE], or message_stop): the relay sends it only once the decision is recorded.
+answer's text, tool calls and finish reason (in OpenAI's words, which grading reads) and holds
+back the terminal event ([DONE], or message_stop): the relay sends it only once the decision is
+recorded.
 """
 
 from __future__ import annotations
 
 from typing import Protocol as TypingProtocol
 
+from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
+    BlockStart,
     MessageDelta,
     MessageStop,
     Protocol,
     StreamError,
     StreamEvent,
     TextDelta,
+    ToolArgsDelta,
 )
 from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic_stream, openai_stream
@@ -39,6 +43,7 @@ class CanonicalEncoder(TypingProtocol):
 class RelayCodec(TypingProtocol):
     parts: list[str]  # the answer's text as it came
     finish: str | None  # OpenAI's finish_reason words
+    calls: StreamedCalls  # the answer's tool calls, for grading
 
     def feed(self, item: bytes) -> bytes:
         """One upstream item (an OpenAI payload or an Anthropic frame) -> bytes for the client
@@ -77,13 +82,14 @@ def relay_codec(
 class OpenAIPassThrough:
     """OpenAI upstream to OpenAI client: each chunk relayed as it came."""
 
-    __slots__ = ("_include_usage", "_model", "finish", "parts")
+    __slots__ = ("_include_usage", "_model", "calls", "finish", "parts")
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
         self._include_usage = include_usage
         self.parts: list[str] = []
         self.finish: str | None = None
+        self.calls = StreamedCalls()
 
     def feed(self, item: bytes) -> bytes:
         chunk = parse_chunk(item, self._model)
@@ -93,6 +99,8 @@ class OpenAIPassThrough:
             text = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(text, str):
                 self.parts.append(text)
+            elif isinstance(delta, dict) and "tool_calls" in delta:
+                self.calls.openai_delta(delta["tool_calls"])
             reason = choices[0].get("finish_reason")
             if isinstance(reason, str):
                 self.finish = reason
@@ -114,15 +122,21 @@ class OpenAIPassThrough:
 class _Collecting:
     """Text and finish reason from canonical events; message_stop is held back."""
 
-    __slots__ = ("finish", "parts")
+    __slots__ = ("calls", "finish", "parts")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.finish: str | None = None
+        self.calls = StreamedCalls()
 
     def _see(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
             self.parts.append(event.text)
+        elif isinstance(event, ToolArgsDelta):
+            self.calls.args(event.index, event.partial_json)
+        elif isinstance(event, BlockStart):
+            if event.kind == "tool_use" and event.name is not None:
+                self.calls.start(event.index, event.name)
         elif isinstance(event, MessageDelta):
             self.finish = finish_reason_out(event.stop_reason)
 

@@ -148,7 +148,7 @@ class Handlers:
         """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = parse_chat_request(raw)
+        req = parse_chat_request(raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -215,7 +215,7 @@ class Handlers:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = anthropic_surface.parse_messages_request(raw)
+        req = anthropic_surface.parse_messages_request(raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)

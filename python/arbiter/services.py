@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from arbiter import reference
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -110,6 +111,7 @@ class Services:
 
         # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)
         self.executor = CodeExecutor(settings.sandbox)
+        references, registered = reference.from_settings(settings.references)
         self.learner = Learner(
             self.router_for_tenant,
             self._submit,
@@ -118,6 +120,8 @@ class Services:
             judge_sample_rate=settings.routing.judge_sample_rate,
             lookup=self._lookup_decision,
             executor=self.executor,
+            references=references,
+            registered_references=registered,
         )
         self.shadow = Shadow(self)  # challengers and their shadow traffic
         self.learner.observers.append(self.shadow.on_grade)

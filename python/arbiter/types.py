@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter.canonical import CanonicalRequest, Protocol
 from arbiter.errors import ArbiterError
+from arbiter.grading_hints import GradingHints
 
 if TYPE_CHECKING:
     from arbiter.relay_codec import RelayCodec
@@ -50,6 +51,7 @@ class ChatRequest:
     # test code sent with the request (x-arbiter-tests or the body's "arbiter": {"tests"}) that
     # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
     tests: str | None = None
+    grading: GradingHints | None = None  # the caller's reference / n > 1 rule (grading_hints)
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or

@@ -78,6 +78,18 @@ def test_grades_follow_precedence_in_rollups(store: Store) -> None:
     store.write([grade("d", 0.9, "auto", ts=T0 + 400)])  # replaces the auto grade, still hidden
     [p] = store.timeseries(tenant="t1", since=T0, until=T0 + 600)
     assert p["ts"] == T0 and p["graded"] == 1 and p["mean_grade"] == 1.0  # in the decision's minute
+    # the one table (records.GRADER_PRECEDENCE): an automatic check outranks the judge, a
+    # reference outranks both, and execution outranks the reference
+    store.write([decision("e", ts=T0 + 65), grade("e", 0.2, "auto", ts=T0 + 70)])
+    store.write([grade("e", 0.9, "judge", ts=T0 + 80)])
+    [p] = store.timeseries(tenant="t1", since=T0 + 60, until=T0 + 120)
+    assert p["mean_grade"] == 0.2
+    store.write([grade("e", 0.6, "reference", ts=T0 + 90)])
+    [p] = store.timeseries(tenant="t1", since=T0 + 60, until=T0 + 120)
+    assert p["mean_grade"] == 0.6
+    store.write([grade("e", 0.4, "execution", ts=T0 + 95)])
+    [p] = store.timeseries(tenant="t1", since=T0 + 60, until=T0 + 120)
+    assert p["graded"] == 1 and p["mean_grade"] == 0.4
 
 
 def test_grade_before_its_decision_moves_to_the_decision_minute(store: Store) -> None:

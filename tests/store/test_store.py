@@ -72,20 +72,33 @@ def test_decision_round_trip(store: Store) -> None:
     assert row["grade"] is None and row["grader"] is None
     one = store.decision("d1")
     assert one is not None and one["grades"] == [] and one["candidates"] == row["candidates"]
+    assert one["grade_detail"] is None
     assert store.decision("nope") is None
 
 
-def test_grade_precedence_feedback_over_judge_over_auto(store: Store) -> None:
-    store.write([decision("a", ts=1.0), decision("b", ts=2.0), decision("c", ts=3.0)])
+def test_grade_precedence_is_records_one_table(store: Store) -> None:
+    """feedback > execution > reference > auto > judge, whatever order the grades arrive in."""
+    store.write([decision(x, ts=float(i)) for i, x in enumerate("abcde", start=1)])
     store.write([grade("a", 0.2, "auto"), grade("b", 0.3, "auto"), grade("c", 0.4, "judge")])
     store.write([grade("a", 0.9, "feedback"), grade("b", 0.6, "judge")])
-    store.write([grade("c", 0.1, "auto")])  # lower precedence arrives last: does not win
+    store.write([grade("c", 0.1, "auto")])  # an automatic check outranks the sampled judge
+    store.write([grade("d", 0.7, "execution"), grade("d", 0.8, "reference")])
+    store.write([grade("e", 0.3, "reference"), grade("e", 0.9, "auto"), grade("e", 1.0, "judge")])
     rows = {r["id"]: (r["grade"], r["grader"]) for r in store.decisions(tenant=None, limit=10)}
-    assert rows == {"a": (0.9, "feedback"), "b": (0.6, "judge"), "c": (0.4, "judge")}
-    one = store.decision("a")
+    assert rows == {
+        "a": (0.9, "feedback"), "b": (0.3, "auto"), "c": (0.1, "auto"),
+        "d": (0.7, "execution"), "e": (0.3, "reference"),
+    }  # fmt: skip
+    assert rows == {r["id"]: (r["grade"], r["grader"]) for r in store.iter_decisions(since=0)}
+    one = store.decision("e")
     assert one is not None
-    assert [(g["grader"], g["score"]) for g in one["grades"]] == [("feedback", 0.9), ("auto", 0.2)]
-    assert one["grade"] == 0.9 and one["grader"] == "feedback"
+    assert [g["grader"] for g in one["grades"]] == ["reference", "auto", "judge"]
+    assert one["grade"] == 0.3 and one["grader"] == "reference"
+    assert one["grade_detail"] == one["grades"][0]["detail"]
+    stats = store.stats(tenant=None)
+    assert stats["graded"] == 5 and math.isclose(
+        stats["mean_grade"], (0.9 + 0.3 + 0.1 + 0.7 + 0.3) / 5
+    )
 
 
 def test_same_grader_keeps_latest(store: Store) -> None:

@@ -29,7 +29,9 @@ def attach_request_tests(req: ChatRequest, headers: Mapping[str, str]) -> None:
     """Set ``req.tests`` and take the ``arbiter`` field out of everything sent upstream: the
     client's body and, for a surface that decoded it already (Anthropic's), the canonical form's
     extras (else a model of the other protocol would be ineligible for a field it never sees)."""
-    req.tests = request_tests(headers, req.body)
+    tests = request_tests(headers, req.body)  # the header, or a body field still there
+    if tests is not None:  # (the chat surfaces took the body field already: tests_from_field)
+        req.tests = tests
     if req.canonical is not None:
         req.canonical.extras.pop("arbiter", None)
 
@@ -43,6 +45,11 @@ def request_tests(headers: Mapping[str, str], body: dict[str, Any]) -> str | Non
             return decode_tests_header(header)
         except ValueError as err:
             raise InvalidRequest(str(err), param=HEADER) from None
+    return tests_from_field(extra)
+
+
+def tests_from_field(extra: Any) -> str | None:
+    """The tests in the body's ``arbiter`` field (None when it has none)."""
     if extra is None:
         return None
     if not isinstance(extra, dict):

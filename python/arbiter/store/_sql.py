@@ -26,6 +26,7 @@ from arbiter.records import (
     PolicyDelta,
     Record,
     precedence,
+    precedence_sql,
 )
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
@@ -53,7 +54,7 @@ _DCOLS = (
     "cache_kind", "cache_saved_usd", "cache_info",
 )  # fmt: skip
 _JSON_COLS = frozenset({"candidates", "attempts"})
-_GCOLS = ("decision_id", "grader", "precedence", "ts", "tenant", "task", "model", "score", "detail")
+_GCOLS = ("decision_id", "grader", "ts", "tenant", "task", "model", "score", "detail")
 _ACOLS = ("id", "ts", "tenant", "kind", "message", "model", "task", "data")
 
 
@@ -278,13 +279,13 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
                 old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", *r[6:9])
             cur.execute(
                 self._sql(
-                    "SELECT decision_id, grader, precedence, score, ts, tenant, task, model "
+                    "SELECT decision_id, grader, score, ts, tenant, task, model "
                     f"FROM grades WHERE decision_id IN ({marks})"
                 ),
                 chunk,
             )
             for r in cur.fetchall():
-                old_g.setdefault(r[0], {})[r[1]] = GradeFacts(*r[2:8])
+                old_g.setdefault(r[0], {})[r[1]] = GradeFacts(precedence(r[1]), *r[2:7])
         return old_d, old_g
 
     def _decision_row(self, d: DecisionRecord) -> tuple[Any, ...]:
@@ -297,8 +298,7 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
         )  # fmt: skip
 
     def _grade_row(self, g: GradeRecord) -> tuple[Any, ...]:
-        return (g.decision_id, g.grader, precedence(g.grader), g.ts, g.tenant, g.task,
-                g.model, g.score, g.detail)  # fmt: skip
+        return (g.decision_id, g.grader, g.ts, g.tenant, g.task, g.model, g.score, g.detail)
 
     def _alert_row(self, a: AlertRecord) -> tuple[Any, ...]:
         return (a.id, a.ts, a.tenant, a.kind, a.message, a.model, a.task, _dumps(a.data))
@@ -337,7 +337,7 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
         sql = (
             f"SELECT {dcols}, g.grader, g.score FROM ({inner}) d "
             "LEFT JOIN grades g ON g.decision_id = d.id "
-            "ORDER BY d.ts DESC, d.id DESC, g.precedence DESC"
+            f"ORDER BY d.ts DESC, d.id DESC, {precedence_sql('g.grader')} DESC"
         )
         with self._ro() as cur:
             cur.execute(self._sql(sql), [*params, limit])
@@ -355,7 +355,7 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
             cur.execute(
                 self._sql(
                     "SELECT grader, score, ts, model, detail FROM grades "
-                    "WHERE decision_id = %s ORDER BY precedence DESC"
+                    f"WHERE decision_id = %s ORDER BY {precedence_sql('grader')} DESC"
                 ),
                 (decision_id,),
             )
@@ -366,6 +366,7 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
         item = _decision_dict(row)
         item["grade"] = grades[0]["score"] if grades else None
         item["grader"] = grades[0]["grader"] if grades else None
+        item["grade_detail"] = grades[0]["detail"] if grades else None  # why, by that signal
         item["grades"] = grades
         return item
 
@@ -380,7 +381,8 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
             "SUM(d.baseline_cost_usd), SUM(d.latency_ms), COUNT(g.score), SUM(g.score) "
             "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
             "SELECT decision_id, score, ROW_NUMBER() OVER "
-            f"(PARTITION BY decision_id ORDER BY precedence DESC) AS rn FROM grades {gwhere}"
+            f"(PARTITION BY decision_id ORDER BY {precedence_sql('grader')} DESC) AS rn "
+            f"FROM grades {gwhere}"
             ") r WHERE rn = 1) g ON g.decision_id = d.id "
             f"{dwhere} GROUP BY d.chosen_model, d.task ORDER BY 1, 2"
         )
@@ -410,7 +412,8 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
             "COUNT(*), SUM(d.cost_usd), COUNT(g.score), SUM(g.score) "
             "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
             "SELECT decision_id, score, ROW_NUMBER() OVER "
-            f"(PARTITION BY decision_id ORDER BY precedence DESC) AS rn FROM grades {gwhere}"
+            f"(PARTITION BY decision_id ORDER BY {precedence_sql('grader')} DESC) AS rn "
+            f"FROM grades {gwhere}"
             ") r WHERE rn = 1) g ON g.decision_id = d.id "
             f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         )
@@ -456,7 +459,8 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixi
             inner = f"SELECT * FROM decisions WHERE {' AND '.join(where)} ORDER BY ts, id LIMIT %s"
             sql = (
                 f"SELECT {', '.join(f'd.{c}' for c in _DCOLS)}, g.grader, g.score FROM ({inner}) d "
-                "LEFT JOIN grades g ON g.decision_id = d.id ORDER BY d.ts, d.id, g.precedence DESC"
+                "LEFT JOIN grades g ON g.decision_id = d.id "
+                f"ORDER BY d.ts, d.id, {precedence_sql('g.grader')} DESC"
             )
             with self._ro() as cur:
                 cur.execute(self._sql(sql), [*args, page])

@@ -67,6 +67,10 @@ class SqliteStore(SqlStore):
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._closed = False
+        # transactions in progress: close() waits for them (closing a connection another thread
+        # is using crashes the sqlite3 module, not just the transaction)
+        self._active = 0
+        self._idle = threading.Condition(self._conns_lock)
         self._shared: sqlite3.Connection | None = None
         if self.path is None:
             self._shared = self._connect()
@@ -117,7 +121,20 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[Cursor]:
-        conn = self._conn()
+        with self._idle:
+            if self._closed:
+                raise StoreError(f"store {self.url} is closed")
+            self._active += 1
+        try:
+            with self._transaction_on(self._conn(), begin) as cur:
+                yield cur
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    @contextmanager
+    def _transaction_on(self, conn: sqlite3.Connection, begin: str) -> Iterator[Cursor]:
         try:
             conn.execute(begin)
         except sqlite3.Error as err:
@@ -150,8 +167,10 @@ class SqliteStore(SqlStore):
         return _qmark(text)
 
     def close(self) -> None:
-        self._closed = True
-        with self._conns_lock:
+        with self._idle:
+            self._closed = True
+            # bounded: a transaction stuck past this is abandoned rather than hang shutdown
+            self._idle.wait_for(lambda: self._active == 0, timeout=10.0)
             conns, self._conns = self._conns, []
         for conn in conns:
             try:

@@ -9,7 +9,7 @@ Anthropic's shape and statuses. Streams are rendered by relay_codec.py.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +17,11 @@ import orjson
 
 from arbiter.canonical import CanonicalRequest, Message, OpaquePart, Part, TextPart
 from arbiter.errors import ArbiterError
+from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
+from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 if TYPE_CHECKING:
@@ -29,9 +31,13 @@ error_bytes = anthropic_response.error_bytes
 error_status = anthropic_response.error_status
 
 
-def parse_messages_request(raw: bytes) -> ChatRequest:
+def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
     """A /v1/messages body -> ChatRequest (raises InvalidRequest in the codec's words)."""
     body = load_json(raw)
+    # the caller's grading hints: the body field goes before decoding (never forwarded upstream)
+    field = take_body_field(body) if isinstance(body, dict) else None
+    grading = hints_from(headers or {}, field)
+    tests = tests_from_field(field)  # code tests for the sandbox grader (arbiter.sandbox)
     canonical = anthropic.decode_request(body)
     assert isinstance(body, dict)  # decode_request refuses anything else
     # The OpenAI view of the same request: classification reads its messages, budgets count
@@ -53,6 +59,8 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,
+        grading=grading,
+        tests=tests,
     )
 
 

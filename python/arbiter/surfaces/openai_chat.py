@@ -6,13 +6,15 @@ to OpenAI's error body. Unknown request fields are kept in the body and forwarde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from arbiter.errors import ArbiterError, InvalidRequest
+from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols import anthropic_response, openai_response
+from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ def sse_error_event(err: ArbiterError) -> bytes:
     return b"data: " + error_bytes(err) + b"\n\n"
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -55,6 +57,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     _check_nesting(raw, body)
+    field = take_body_field(body)  # never forwarded upstream
+    grading = hints_from(headers or {}, field)
+    tests = tests_from_field(field)  # code tests for the sandbox grader (arbiter.sandbox)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("you must provide a model parameter", param="model")
@@ -115,6 +120,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         has_images=has_images,
         prompt_text=prompt_text,
         prompt_tokens=estimate_tokens(prompt_text) + 4 * len(messages),
+        grading=grading,
+        tests=tests,
     )
 
 
