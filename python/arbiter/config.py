@@ -202,6 +202,19 @@ class TenantSettings:
     allowed_models: list[str] | None = None  # None: the whole pool
     quality_target: float | None = None
     baseline: str | None = None
+    cache: bool | None = None  # the response cache for this tenant; None = cache.enabled
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """The response cache (arbiter.cache): exact, and semantic when `semantic` is on."""
+
+    enabled: bool = False  # the default for every tenant ([tenants.X] cache overrides it)
+    semantic: bool = False  # near-duplicate prompts too (the matcher of arbiter.cache.semantic)
+    # the false-hit rate the operator accepts from the semantic matcher, in (0, 0.5]
+    max_false_hit_rate: float = 0.02
+    ttl_s: float = 86400.0  # an entry is served at most this long after it was written
+    max_entries: int = 100_000  # LRU bound, per replica in memory and (within 1/16) in the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +255,7 @@ class Settings:
     models: Mapping[str, ModelSettings]
     tenants: Mapping[str, TenantSettings] = field(default_factory=dict)
     source: str = "<defaults>"
+    cache: CacheSettings = CacheSettings()
 
     @property
     def baseline(self) -> ModelSettings:
@@ -256,6 +270,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "breaker": BreakerSettings,
     "auth": AuthSettings,
     "budgets": BudgetSettings,
+    "cache": CacheSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
@@ -425,6 +440,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
             "budgets.default_max_output_tokens >= 1"
         )
+    _check_cache(loc, s.cache)
     return dataclasses.replace(
         s,
         upstreams=types.MappingProxyType(upstreams),
@@ -432,6 +448,19 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         routing=dataclasses.replace(r, baseline=baseline),
         auth=dataclasses.replace(s.auth, admin_key=admin_key),
     )
+
+
+def _check_cache(loc: _Locator, c: CacheSettings) -> None:
+    if not 0.0 < c.max_false_hit_rate <= 0.5:
+        raise ConfigError(
+            f"{loc.where(['cache', 'max_false_hit_rate'])}: cache.max_false_hit_rate must be "
+            "in (0, 0.5]"
+        )
+    if not 0.0 < c.ttl_s <= 10 * 365 * 86400.0 or not 1 <= c.max_entries <= 100_000_000:
+        raise ConfigError(
+            f"{loc.where(['cache'])}: cache.ttl_s must be in (0, 10 years] and "
+            "cache.max_entries in [1, 100000000]"
+        )
 
 
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:

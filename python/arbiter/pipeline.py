@@ -13,13 +13,15 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
 from arbiter import worst_case
 from arbiter.budget import Charge, billed_cost
-from arbiter.canonical import Protocol
+from arbiter.cache import answer as cached
+from arbiter.cache.service import Lookup
+from arbiter.canonical import CanonicalResponse, CanonicalUsage, Protocol
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
@@ -118,6 +120,7 @@ class Plan:
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
     stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
+    cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
 
 
 @dataclass(slots=True)
@@ -129,7 +132,7 @@ class Completed:
 
 @dataclass(slots=True)
 class Streamed:
-    events: Relay
+    events: Relay | cached.Replay
     headers: dict[str, str]
     deadline: float  # time.monotonic() when the request's deadline passes
 
@@ -160,7 +163,13 @@ class Pipeline:
             # the name it accepts: body_for)
             req.max_tokens = budgets.output_cap
             req.limit_injected = True
+        look = None
+        if self.s.cache.active:  # after the caps are known, before routing; a hit is not charged
+            look = await self.s.cache.lookup(req, principal)
+            if look.entry is not None:
+                return await self._serve_hit(req, principal, look)
         plan = self.plan(req, principal)
+        plan.cache = look
         # every upstream call is reserved for before it is made (budget.py); without caps the
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
@@ -172,15 +181,84 @@ class Pipeline:
         )
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
+        outcome: Completed | Streamed
         try:
             if req.stream:
-                return await self.stream(req, plan)
-            with watch():
-                return await self.complete(req, plan)
+                outcome = await self.stream(req, plan)
+            else:
+                with watch():
+                    outcome = await self.complete(req, plan)
         except BaseException:
             if caps:
                 await budgets.release(plan.decision_id)  # a no-op once the spend was settled
             raise
+        if look is not None:
+            outcome.headers["x-arbiter-cache"] = look.status
+        return outcome
+
+    async def _serve_hit(
+        self, req: ChatRequest, principal: Principal, look: Lookup
+    ) -> Completed | Streamed:
+        """Answer from a cache entry: recorded as a decision of mode `cache` (cost 0, the
+        source answer's cost saved), no budget reserved, no upstream called."""
+        s, entry = self.s, look.entry
+        assert entry is not None
+        started = time.perf_counter()
+        decision_id = s.new_id()
+        kind: Literal["exact", "semantic"] = "semantic" if look.match is not None else "exact"
+        info: dict[str, Any] = {"entry_id": entry.id, "source_decision_id": entry.decision_id}
+        headers = {
+            "x-arbiter-model": entry.model,
+            "x-arbiter-decision-id": decision_id,
+            "x-arbiter-task": entry.task,
+            "x-arbiter-cost-usd": "0.00000000",
+            "x-arbiter-baseline-cost-usd": "0.00000000",
+            "x-arbiter-cache": look.status,
+            "x-arbiter-cache-saved-usd": f"{entry.cost_usd:.8f}",
+            "x-arbiter-cache-source-decision-id": entry.decision_id,
+        }
+        if look.match is not None:
+            info |= {"similarity": look.match.similarity, "p_false": look.match.p_false}
+            headers["x-arbiter-cache-similarity"] = f"{look.match.similarity:.4f}"
+        usage = entry.answer.usage
+        await s.record(
+            DecisionRecord(
+                id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
+                mode="cache", chosen_model=entry.model,
+                reason=f"cache: {kind} hit of decision {entry.decision_id}",
+                candidates=(), attempts=(), status="ok", cost_usd=0.0,
+                baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
+                stream=req.stream, key_id=principal.key_id, cache_kind=kind,
+                cache_saved_usd=entry.cost_usd, cache_info=info,
+            )
+        )  # fmt: skip
+        s.cache.served(decision_id, look)
+        created = int(time.time())
+        if req.stream:
+            frames = cached.replay(
+                entry, req.protocol, decision_id, include_usage=req.include_usage, created=created
+            )
+            deadline = time.monotonic() + s.settings.failover.deadline_s
+            return Streamed(cached.Replay(frames), headers, deadline)
+        body = cached.render(entry, req.protocol, decision_id, created)
+        result = ChatResult(
+            entry.model, {}, entry.answer.text, None, Usage(), 0.0, body, req.protocol
+        )
+        return Completed(result, headers, req.protocol)
+
+    def _cache_answer(
+        self, plan: Plan, model: str, answer: CanonicalResponse | None, cost: float
+    ) -> None:
+        """Store a complete, successful answer when the cache asked for it (a miss)."""
+        look = plan.cache
+        if look is None or not look.write or answer is None:
+            return
+        self.s.cache.remember(
+            look, model=model, task=plan.task, answer=answer, cost_usd=cost,
+            decision_id=plan.decision_id,
+        )  # fmt: skip
 
     # -- planning ---------------------------------------------------------------------------
     def plan(self, req: ChatRequest, principal: Principal) -> Plan:
@@ -347,6 +425,9 @@ class Pipeline:
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
                 self._after(req, plan, model, cheap_answer.content, cheap_answer.finish_reason)
+                if plan.cache is not None:
+                    answer = cached.of_result(cheap_answer.body, s.protocol_of(model))
+                    self._cache_answer(plan, model, answer, cost)
                 return Completed(
                     cheap_answer,
                     self.headers(plan, model, cost, baseline_cost),
@@ -367,6 +448,9 @@ class Pipeline:
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
         self._after(req, plan, model, result.content, result.finish_reason)
+        if plan.cache is not None:
+            answer = cached.of_result(result.body, s.protocol_of(model))
+            self._cache_answer(plan, model, answer, cost)
         return Completed(
             result, self.headers(plan, model, cost, baseline_cost), s.protocol_of(model)
         )
@@ -474,11 +558,21 @@ class Pipeline:
         failure = outcome.failure
         if isinstance(failure, UpstreamError):
             attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
-        await self._record(
+        cost, _ = await self._record(
             req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True
         )
         if failure is None:
             self._after(req, plan, model, content, outcome.codec.finish)
+            if plan.cache is not None and plan.cache.write:
+                u = upstream.usage
+                usage = CanonicalUsage(
+                    max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
+                    u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                ) if u is not None else CanonicalUsage()  # fmt: skip
+                answer = cached.of_stream(
+                    content, outcome.codec.finish, usage, plan.decision_id, model
+                )
+                self._cache_answer(plan, model, answer, cost)
 
     # -- shared -----------------------------------------------------------------------------
     async def _call(

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # "judge" records the grader's own upstream calls, so their spend is never hidden.
-DecisionMode = Literal["routed", "passthrough", "judge"]
+# "cache" answers came from the response cache (arbiter.cache): cost 0, cache_saved_usd saved.
+DecisionMode = Literal["routed", "passthrough", "judge", "cache"]
 DecisionStatus = Literal["ok", "failed"]
 GraderKind = Literal["auto", "judge", "feedback"]
 # Precedence when several grades exist for one decision: feedback > judge > auto; the decision's
@@ -65,6 +66,10 @@ class DecisionRecord:
     key_id: str | None = None
     error: str | None = None
     cost_source: Literal["upstream", "registry"] = "registry"
+    cache_kind: Literal["exact", "semantic"] | None = None  # served from the response cache
+    cache_saved_usd: float | None = None  # a hit: what the source answer cost
+    # a hit: entry_id, source_decision_id, similarity, p_false (the feedback path reads them)
+    cache_info: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

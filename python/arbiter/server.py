@@ -125,6 +125,8 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = parse_chat_request(raw)
+        if self.s.cache.active:
+            req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -138,6 +140,8 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = anthropic_surface.parse_messages_request(raw)
+        if self.s.cache.active:
+            req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -188,6 +192,12 @@ class Handlers:
         _no_nul(body["decision_id"], "decision_id")
         score = _feedback_score(body)
         tenant = None if principal.is_admin else principal.tenant
+        if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
+            hit = await self.s.cache.feedback(
+                body["decision_id"], score, tenant, self.s._lookup_decision
+            )
+            if hit is not None:
+                return json_response({"ok": True, **hit})
         result = await self.s.learner.feedback(body["decision_id"], score, tenant)
         return json_response({"ok": True, **result})
 
@@ -227,6 +237,16 @@ class Handlers:
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = None if principal.is_admin else principal.tenant
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
+        data["cache"] = {
+            **await asyncio.to_thread(self.s.store.cache_stats, tenant=tenant),
+            "this_replica": self.s.cache.view(),
+        }
+        # hits are recorded at cost 0 against a baseline of 0: savings_usd is routing's alone
+        data["savings"] = {
+            "routing_usd": data["savings_usd"],
+            "cache_usd": data["cache"]["saved_usd"],
+            "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
+        }
         data["circuits"] = self.s.breaker.state()
         data["store"] = {
             "backlog": self.s.recorder.backlog,
@@ -298,6 +318,8 @@ class Handlers:
         if not self.s.auth.open:
             await self.admin(request)
         text = self.s.metrics.render(self.s.gauges())
+        if self.s.cache.active:
+            text += self.s.cache.metrics_text()
         return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     async def create_key(self, request: Request) -> Response:
@@ -369,6 +391,47 @@ class Handlers:
             rows = [r for r in rows if r["scope"] in mine]
         return json_response({"object": "list", "data": rows})
 
+    # -- the response cache (admin) ---------------------------------------------------------
+    async def cache_list(self, request: Request) -> Response:
+        """Cache entries, newest first; `tenant=` filters, `after=` pages on."""
+        await self.admin(request)
+        q = request.query_params
+        limit = _int_param(request, "limit", 50, 1, 1000)
+        rows = await asyncio.to_thread(
+            functools.partial(
+                self.s.store.cache_list, tenant=q.get("tenant"), limit=limit + 1,
+                after_id=q.get("after"),
+            )
+        )  # fmt: skip
+        page = rows[:limit]
+        return json_response({
+            "object": "list", "data": page,
+            "last_id": page[-1]["id"] if page else None, "has_more": len(rows) > limit,
+        })  # fmt: skip
+
+    async def cache_delete(self, request: Request) -> Response:
+        await self.admin(request)
+        entry_id = request.path_params["id"]
+        if not await self.s.cache.invalidate(entry_id):
+            raise NotFound(f"No cache entry {entry_id!r}.")
+        return json_response({"id": entry_id, "deleted": True})
+
+    async def cache_purge(self, request: Request) -> Response:
+        """Delete every entry, or those of `tenant` and/or `model`."""
+        await self.admin(request)
+        raw = await read_body(request, 64 * 1024)
+        body = _json_object(raw) if raw.strip() else {}
+        tenant, model = body.get("tenant"), body.get("model")
+        if not all(v is None or isinstance(v, str) for v in (tenant, model)) or set(body) - {
+            "tenant",
+            "model",
+        }:
+            raise InvalidRequest("Give only 'tenant' and/or 'model' (strings), or nothing.")
+        _no_nul(tenant, "tenant")
+        _no_nul(model, "model")
+        purged = await self.s.cache.purge(tenant, model)
+        return json_response({"purged": purged, "tenant": tenant, "model": model})
+
     async def healthz(self, request: Request) -> Response:
         return json_response(
             {
@@ -378,6 +441,11 @@ class Handlers:
                 "models": len(self.s.pool),
             }
         )
+
+
+def _cache_control(request: Request) -> str | None:
+    h = request.headers
+    return h.get("x-arbiter-cache-control") or h.get("cache-control")
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -484,6 +552,9 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),
         Route("/arbiter/admin/models", _guard(h.registry), methods=["GET"]),
         Route("/arbiter/admin/models/{name}", _guard(h.patch_model), methods=["PATCH"]),
+        Route("/arbiter/cache", _guard(h.cache_list), methods=["GET"]),
+        Route("/arbiter/cache/purge", _guard(h.cache_purge), methods=["POST"]),
+        Route("/arbiter/cache/{id}", _guard(h.cache_delete), methods=["DELETE"]),
         Route("/healthz", _guard(h.healthz), methods=["GET"]),
     ]
     app = Starlette(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import Any
 from arbiter.alerts import AlertRules
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
+from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import load_verifier
 from arbiter.config import ModelSettings, Settings
@@ -96,9 +98,37 @@ class Services:
             judge_sample_rate=settings.routing.judge_sample_rate,
             lookup=self._lookup_decision,
         )
+        self.cache = ResponseCache(
+            settings.cache,
+            settings.tenants,
+            self.store,
+            self._cache_matcher(),
+            sync_s=settings.store.sync_interval_ms / 1000,
+            on_grade=self._submit,
+        )
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
+
+    def _cache_matcher(self) -> Matcher | None:
+        """The semantic side of the response cache; None (exact cache only) unless
+        `cache.semantic` is on."""
+        if not (self.settings.cache.semantic and self.cache_wanted()):
+            return None
+        # >>> SEMANTIC MATCHER PLUG-IN POINT: arbiter.cache.semantic.build_matcher(settings, store)
+        # returns the Matcher (arbiter.cache.matcher); until that module exists, exact only.
+        try:
+            semantic = importlib.import_module("arbiter.cache.semantic")
+        except ImportError:
+            log.warning("cache.semantic is on but arbiter.cache.semantic is missing: exact only")
+            return None
+        matcher: Matcher = semantic.build_matcher(self.settings, self.store)
+        return matcher
+        # <<< SEMANTIC MATCHER PLUG-IN POINT
+
+    def cache_wanted(self) -> bool:
+        c = self.settings
+        return c.cache.enabled or any(t.cache for t in c.tenants.values())
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
     def refresh_registry(self) -> None:
@@ -209,6 +239,7 @@ class Services:
     async def start(self) -> None:
         await asyncio.to_thread(self.load_state)
         self.recorder.start()
+        await self.cache.start()
         loop = asyncio.get_running_loop()
         self._sync_task = loop.create_task(self._sync_loop())
         if (
@@ -224,6 +255,7 @@ class Services:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.learner.drain(5.0)
+        await self.cache.stop()
         if self._spend_tasks:
             await asyncio.wait(set(self._spend_tasks), timeout=5.0)
         await self.budgets.drain(5.0)  # settles queued during a store outage

@@ -35,6 +35,8 @@ class ChatRequest:
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
+    # the request's `x-arbiter-cache-control` (else `cache-control`) header: no-cache, no-store
+    cache_control: str | None = None
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from random import Random
 from typing import Any
 
 import httpx
@@ -94,7 +95,12 @@ def free_port() -> int:
 
 
 def demo_settings(
-    sim_url: str, db_path: Path, *, auth: bool = True, anthropic_models: Collection[str] = ()
+    sim_url: str,
+    db_path: Path,
+    *,
+    auth: bool = True,
+    anthropic_models: Collection[str] = (),
+    cache: bool = False,
 ) -> dict[str, Any]:
     """The sidecar config for the demo pool: registry prices match the sim's. Models named in
     `anthropic_models` go through a second upstream, the same simulator spoken to over
@@ -120,6 +126,7 @@ def demo_settings(
             models[name]["priors"] = {"code": hard, "math": hard, "extraction": extraction,
                                       **dict.fromkeys(_OPEN_TASKS, open_)}  # fmt: skip
     return {
+        **({"cache": {"enabled": True}} if cache else {}),
         "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV} if auth else {"mode": "open"},
         "server": {"log_level": "warning"},
         "store": {"url": f"sqlite:///{db_path}"},
@@ -167,7 +174,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0)
 
 @contextlib.contextmanager
 def running_stack(
-    workdir: Path, *, auth: bool = True, anthropic_models: Collection[str] = ()
+    workdir: Path,
+    *,
+    auth: bool = True,
+    anthropic_models: Collection[str] = (),
+    cache: bool = False,
 ) -> Iterator[Running]:
     admin_key = "adm-" + secrets.token_urlsafe(24)
     env = {**os.environ, API_KEY_ENV: "sim-demo-key", ADMIN_KEY_ENV: admin_key}
@@ -175,7 +186,13 @@ def running_stack(
     sim_url = f"http://127.0.0.1:{sim_port}/v1"
     cfg = workdir / "arbiter.toml"
     cfg.write_text(
-        demo_config(sim_url, workdir / "arbiter.db", auth=auth, anthropic_models=anthropic_models)
+        demo_config(
+            sim_url,
+            workdir / "arbiter.db",
+            auth=auth,
+            anthropic_models=anthropic_models,
+            cache=cache,
+        )
     )
     sim_cfg = workdir / "sim.toml"
     sim_cfg.write_text(sim_config(anthropic_models))
@@ -281,8 +298,10 @@ async def drive(
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
 
         async def one(i: int, item: WorkItem, model: str) -> None:
+            # the baseline shadow is the measurement: never served from (or stored in) the cache
+            bypass = {"x-arbiter-cache-control": "no-store"} if model != "auto" else {}
             async with sem:
-                r = await client.post("/chat/completions", json=_body(item, model))
+                r = await client.post("/chat/completions", json=_body(item, model), headers=bypass)
                 row: dict[str, Any] = {
                     "i": i,
                     "task": item.task,
@@ -297,6 +316,9 @@ async def drive(
                         model=r.headers["x-arbiter-model"],
                         cost=float(r.headers["x-arbiter-cost-usd"]),
                         baseline_cost=float(r.headers["x-arbiter-baseline-cost-usd"]),
+                        cache=r.headers.get("x-arbiter-cache"),
+                        cache_saved=float(r.headers.get("x-arbiter-cache-saved-usd", 0.0)),
+                        cache_source=r.headers.get("x-arbiter-cache-source-decision-id"),
                     )
                     truth = item.check(content)
                     if truth is not None:
@@ -370,12 +392,20 @@ async def _all_decisions(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]
 
 
 def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[str, Any]:
+    baseline_of = {r["decision_id"]: r["baseline_cost"] for r in rows if r.get("decision_id")}
+
     def part(sel: list[dict[str, Any]]) -> dict[str, Any]:
         routed = [r for r in sel if r["mode"] == "routed" and r["status"] == 200]
         base = [r for r in sel if r["mode"] == "baseline" and r["status"] == 200]
         judge_cost = sum(r["cost"] for r in sel if r["mode"] == "judge")
         cost = sum(r["cost"] for r in routed) + judge_cost
+        # a cache hit costs 0 against a baseline of 0: these are routing's numbers (misses)
         base_cost = sum(r["baseline_cost"] for r in routed)
+        hits = [r for r in routed if r.get("cache") in ("hit", "semantic-hit")]
+        cache_saved = sum(r["cache_saved"] for r in hits)
+        # what the hits' prompts would have cost on the baseline (their source rows' baseline)
+        hits_baseline = sum(baseline_of.get(r["cache_source"], 0.0) for r in hits)
+        everything = base_cost + hits_baseline
         q = [r["grade"] for r in routed if r.get("grade") is not None]
         bq = [r["grade"] for r in base if r.get("grade") is not None]
         quality = sum(q) / len(q) if q else 0.0
@@ -390,6 +420,10 @@ def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[s
             "judge_cost_usd": round(judge_cost, 6),
             "baseline_cost_usd": round(base_cost, 6),
             "savings_pct": round(100 * (1 - cost / base_cost), 2) if base_cost else 0.0,
+            "cache_hits": len(hits),
+            "cache_saved_usd": round(cache_saved, 6),
+            # routing and cache together, against every request (hits too) on the baseline
+            "total_savings_pct": round(100 * (1 - cost / everything), 2) if everything else 0.0,
             "quality": round(quality, 4),
             "baseline_quality": round(bquality, 4),
             "quality_ratio": round(quality / bquality, 4) if bquality else 0.0,
@@ -426,15 +460,26 @@ def render(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"  {'':<14}{'requests':>9}{'cost $':>11}{'baseline $':>12}{'savings':>9}"
+        f"  {'':<14}{'requests':>9}{'cost $':>11}{'baseline $':>12}{'routing':>9}"
+        f"{'hits':>6}{'cache $':>10}{'total':>8}"
         f"{'quality':>9}{'baseline q':>11}{'q ratio':>9}",
     ]
     for name, part in (("whole run", result), ("second half", result["second_half"])):
         lines.append(
             f"  {name:<14}{part['requests']:>9}{part['cost_usd']:>11.4f}"
             f"{part['baseline_cost_usd']:>12.4f}{part['savings_pct']:>8.1f}%"
+            f"{part.get('cache_hits', 0):>6}{part.get('cache_saved_usd', 0.0):>10.4f}"
+            f"{part.get('total_savings_pct', part['savings_pct']):>7.1f}%"
             f"{part['quality']:>9.3f}{part['baseline_quality']:>11.3f}{part['quality_ratio']:>9.3f}"
         )
+    lines += [
+        "",
+        "  routing: savings on the requests sent upstream (baseline $ = those requests on the "
+        "baseline);",
+        "  hits / cache $: requests answered from the response cache and the upstream spend they "
+        "avoided;",
+        "  total: routing and cache together, against every request on the baseline",
+    ]
     sh = result["second_half"]
     ok = sh["savings_pct"] >= 50 and sh["quality_ratio"] >= 0.95
     lines += [
@@ -444,6 +489,23 @@ def render(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# Real traffic repeats itself (retries, the same FAQ asked by many users, agents re-asking): a
+# seeded share of the demo's requests re-send an earlier prompt verbatim, which the response
+# cache answers. The share is a demo setting, not a measurement of anyone's traffic.
+REPEAT_SHARE = 0.15
+
+
+def with_repeats(items: list[WorkItem], seed: int, share: float = REPEAT_SHARE) -> list[WorkItem]:
+    """`items` with a seeded `share` of them (never the first) replaced by an exact copy of an
+    earlier item, so a cache has something honest to find."""
+    rng = Random(seed ^ 0x5EED)
+    out = list(items)
+    for i in range(1, len(out)):
+        if rng.random() < share:
+            out[i] = out[rng.randrange(i)]
+    return out
 
 
 def run(
@@ -457,10 +519,10 @@ def run(
 ) -> int:
     """`anthropic_models` (e.g. ANTHROPIC_TIERS): tiers served over Anthropic's API."""
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    items = make_workload(requests, seed)
+    items = with_repeats(make_workload(requests, seed), seed)
     with (
         tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
-        running_stack(Path(tmp), anthropic_models=anthropic_models) as stack,
+        running_stack(Path(tmp), anthropic_models=anthropic_models, cache=True) as stack,
     ):
         baseline = BASELINE
         data = asyncio.run(

@@ -29,6 +29,7 @@ from arbiter.records import (
 )
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
+from arbiter.store.cache_entries import CacheEntriesMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ _DCOLS = (
     "id", "ts", "tenant", "task", "mode", "chosen_model", "reason", "candidates", "attempts",
     "status", "cost_usd", "baseline_model", "baseline_cost_usd", "latency_ms", "prompt_tokens",
     "completion_tokens", "stream", "difficulty", "key_id", "error", "cost_source",
+    "cache_kind", "cache_saved_usd", "cache_info",
 )  # fmt: skip
 _JSON_COLS = frozenset({"candidates", "attempts"})
 _GCOLS = ("decision_id", "grader", "precedence", "ts", "tenant", "task", "model", "score", "detail")
@@ -164,7 +166,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
     return {k: _summary(v) for k, v in sorted(split.items())}
 
 
-class SqlStore(AccountsMixin):
+class SqlStore(AccountsMixin, CacheEntriesMixin):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
     backend: Literal["sqlite", "postgres"]
@@ -287,7 +289,8 @@ class SqlStore(AccountsMixin):
             d.id, d.ts, d.tenant, d.task, d.mode, d.chosen_model, d.reason,
             _dumps(d.candidates), _dumps(d.attempts), d.status, d.cost_usd, d.baseline_model,
             d.baseline_cost_usd, d.latency_ms, d.prompt_tokens, d.completion_tokens, d.stream,
-            d.difficulty, d.key_id, d.error, d.cost_source,
+            d.difficulty, d.key_id, d.error, d.cost_source, d.cache_kind, d.cache_saved_usd,
+            _dumps(d.cache_info) if d.cache_info is not None else None,
         )  # fmt: skip
 
     def _grade_row(self, g: GradeRecord) -> tuple[Any, ...]:
@@ -476,6 +479,8 @@ def _decision_dict(row: Sequence[Any]) -> dict[str, Any]:
     item["candidates"] = _loads(item["candidates"])
     item["attempts"] = _loads(item["attempts"])
     item["stream"] = bool(item["stream"])
+    if item["cache_info"] is not None:
+        item["cache_info"] = _loads(item["cache_info"])
     return item
 
 

@@ -1,0 +1,183 @@
+"""A cached answer: the canonical response (enough to render either protocol, streamed or not),
+its serialized form for the store, and its rendering for a client.
+
+Stored canonical rather than as the upstream's bytes, so one entry serves a streaming and a
+non-streaming request alike and is rendered by the same codecs (protocols/) that translate live
+answers. What canonical cannot hold (several choices, log-probabilities, reasoning blocks) is
+never cached: keys.uncacheable bypasses those requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from arbiter.canonical import (
+    BlockStart,
+    BlockStop,
+    CanonicalResponse,
+    CanonicalUsage,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    Protocol,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolArgsDelta,
+    ToolCallPart,
+)
+from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
+
+
+@dataclass(slots=True)
+class Entry:
+    """One cached answer and what it is keyed and accounted by."""
+
+    id: str
+    tenant: str
+    key: str  # the exact key (keys.keys_for)
+    context_key: str | None  # the semantic side's key (None: no last user turn)
+    model: str  # the model that wrote it (the name clients see)
+    task: str
+    answer: CanonicalResponse
+    cost_usd: float  # what the source answer cost: what a hit saves
+    decision_id: str  # the source decision
+    created_ts: float
+    expires_ts: float
+    hits: int = 0
+    text: str | None = None  # the last user turn's text (semantic side)
+    embedding: bytes | None = None  # float32 vector, as the matcher embedded `text`
+
+
+def dump_answer(answer: CanonicalResponse) -> str:
+    parts: list[dict[str, Any]] = [
+        {"text": p.text}
+        if isinstance(p, TextPart)
+        else {"id": p.id, "name": p.name, "arguments": p.arguments}
+        for p in answer.parts
+    ]
+    u = answer.usage
+    return orjson.dumps({
+        "id": answer.id, "model": answer.model, "parts": parts,
+        "stop_reason": answer.stop_reason, "stop_sequence": answer.stop_sequence,
+        "usage": [u.input_tokens, u.output_tokens, u.cache_read_input_tokens,
+                  u.cache_creation_input_tokens],
+    }).decode()  # fmt: skip
+
+
+def load_answer(text: str | bytes) -> CanonicalResponse:
+    raw = orjson.loads(text)
+    parts = tuple(
+        TextPart(p["text"]) if "text" in p else ToolCallPart(p["id"], p["name"], p["arguments"])
+        for p in raw["parts"]
+    )
+    return CanonicalResponse(
+        id=raw["id"],
+        model=raw["model"],
+        parts=parts,
+        stop_reason=raw["stop_reason"],
+        usage=CanonicalUsage(*raw["usage"]),
+        stop_sequence=raw["stop_sequence"],
+    )
+
+
+def render(entry: Entry, protocol: Protocol, response_id: str, created: int) -> bytes:
+    """The whole answer as the client's protocol's JSON body (a fresh id per hit)."""
+    answer = replace(entry.answer, id=response_id)
+    if protocol == "openai":
+        return orjson.dumps(openai_response.encode_response(answer, entry.model, created))
+    return orjson.dumps(anthropic_response.encode_response(answer, entry.model))
+
+
+def events(answer: CanonicalResponse, response_id: str) -> Iterator[StreamEvent]:
+    """The answer as the canonical stream a live upstream would have produced."""
+    u = answer.usage
+    yield MessageStart(
+        response_id,
+        answer.model,
+        CanonicalUsage(u.input_tokens, 0, u.cache_read_input_tokens, u.cache_creation_input_tokens),
+    )
+    for index, part in enumerate(answer.parts):
+        if isinstance(part, TextPart):
+            yield BlockStart(index, "text")
+            yield TextDelta(index, part.text)
+        else:
+            yield BlockStart(index, "tool_use", part.id, part.name)
+            yield ToolArgsDelta(index, part.arguments)
+        yield BlockStop(index)
+    yield MessageDelta(answer.stop_reason, u, answer.stop_sequence)
+    yield MessageStop()
+
+
+def replay(
+    entry: Entry, protocol: Protocol, response_id: str, *, include_usage: bool, created: int
+) -> list[bytes]:
+    """The answer as SSE frames in the client's protocol, terminal event included."""
+    encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder
+    if protocol == "openai":
+        encoder = openai_stream.StreamEncoder(
+            entry.model, include_usage=include_usage, created=created
+        )
+    else:
+        encoder = anthropic_stream.StreamEncoder(entry.model)
+    frames = [encoder.encode(e) for e in events(entry.answer, response_id)]
+    return [f for f in frames if f]
+
+
+class Replay:
+    """A cached answer's SSE frames, in the shape the server streams a live relay (`Streamed`):
+    nothing to close upstream, nothing left to record (a hit is recorded before it is sent)."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self, frames: list[bytes]) -> None:
+        self._frames = iter(frames)
+
+    def __aiter__(self) -> Replay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return next(self._frames)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    def expire(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def of_result(body: Any, protocol: Protocol) -> CanonicalResponse | None:
+    """A complete upstream answer (`body` in `protocol`) as canonical; None when it is not one
+    worth keeping (malformed, empty, or cut off by a content filter)."""
+    try:
+        decode = (
+            openai_response.decode_response
+            if protocol == "openai"
+            else anthropic_response.decode_response
+        )
+        answer = decode(body)
+    except Exception:  # an answer we cannot re-render is simply not cached
+        return None
+    # a refusal / content filter, or a reason we do not know (None), is not kept
+    if not answer.parts or answer.stop_reason in (None, "refusal"):
+        return None
+    return answer
+
+
+def of_stream(
+    text: str, finish: str | None, usage: CanonicalUsage, response_id: str, model: str
+) -> CanonicalResponse | None:
+    """A streamed answer that ended properly, from what the relay collected (its text only:
+    a streamed tool call is not collected, so such answers are not cached)."""
+    if finish not in ("stop", "length") or not text:
+        return None
+    return CanonicalResponse(
+        response_id, model, (TextPart(text),), openai_response.stop_reason_in(finish), usage
+    )

@@ -1,0 +1,119 @@
+"""Cache keys: what makes two requests "the same question".
+
+The exact key is a hash of the tenant, the routing knobs of the caller (quality target and
+baseline shape what `auto` picks), the client's protocol and every request field that shapes the
+answer: messages, system, tools, tool_choice, response_format, sampling parameters (temperature,
+top_p, n, stop, seed, max_tokens, ...) and the requested model or `auto`. Only fields that change
+how an answer is delivered, never what it says, are left out (`_DELIVERY`): `stream`,
+`stream_options`, and the end-user labels `user` / `metadata`. So a streamed and a non-streamed
+request share an entry; the answer is stored in canonical form and rendered in the client's
+protocol, streamed or not (cache/answer.py).
+
+Unknown fields are part of the key (a field we do not know may well shape the answer).
+
+The context key (semantic side) hashes the same view with the LAST user turn's text taken out
+(its non-text parts stay in): two requests may share a semantic entry only when everything but
+that text is identical, so "What about wheat?" after a corn question never matches a corn answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple
+
+import orjson
+
+from arbiter.canonical import Protocol
+from arbiter.principal import Principal
+
+# delivery only: never part of a key
+_DELIVERY = frozenset({"stream", "stream_options", "user", "metadata"})
+# answers the canonical form cannot hold (several choices, log-probabilities, reasoning blocks,
+# audio): such requests bypass the cache instead of being served a poorer answer
+_UNCACHEABLE = ("logprobs", "top_logprobs", "thinking", "audio", "modalities", "prediction")
+
+
+class Keys(NamedTuple):
+    exact: str
+    context: str | None  # None: no last user turn to match on (semantic side bypassed)
+    text: str | None  # the last user turn's text (what the semantic matcher embeds)
+
+
+def _digest(prefix: bytes, view: dict[str, Any]) -> str:
+    h = hashlib.blake2b(prefix, digest_size=16)
+    h.update(orjson.dumps(view, option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()
+
+
+def _prefix(kind: bytes, protocol: Protocol, principal: Principal) -> bytes:
+    knobs = f"{principal.tenant}\0{principal.quality_target}\0{principal.baseline}\0{protocol}"
+    return kind + b"\0" + knobs.encode("utf-8", "surrogatepass") + b"\0"
+
+
+def keys_for(protocol: Protocol, body: dict[str, Any], principal: Principal) -> Keys:
+    view = {k: v for k, v in body.items() if k not in _DELIVERY}
+    exact = _digest(_prefix(b"exact", protocol, principal), view)
+    messages = view.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return Keys(exact, None, None)
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return Keys(exact, None, None)
+    text, rest = _split_text(last.get("content"))
+    context_view = {**view, "messages": [*messages[:-1], {**last, "content": rest}]}
+    return Keys(exact, _digest(_prefix(b"context", protocol, principal), context_view), text)
+
+
+def _split_text(content: Any) -> tuple[str, Any]:
+    """(the text of a message's content, the content without its text parts)."""
+    if isinstance(content, str):
+        return content, ""
+    if not isinstance(content, list):
+        return "", content
+    texts: list[str] = []
+    rest: list[Any] = []
+    for part in content:
+        if (
+            isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+        ):
+            texts.append(part["text"])
+            rest.append({k: v for k, v in part.items() if k != "text"})  # keeps cache_control
+        else:
+            rest.append(part)
+    return "\n".join(texts), rest
+
+
+def uncacheable(body: dict[str, Any]) -> str | None:
+    """Why this request's answer cannot be served from (or stored in) the cache, or None."""
+    n = body.get("n")
+    if n is not None and n != 1:
+        return "n > 1"
+    for name in _UNCACHEABLE:
+        if body.get(name):
+            return name
+    return None
+
+
+class Control(NamedTuple):
+    read: bool  # may be served from the cache
+    write: bool  # may be stored
+
+
+ALL = Control(True, True)
+
+
+def control(value: str | None) -> Control:
+    """`cache-control` / `x-arbiter-cache-control` request directives: `no-cache` = do not read
+    (may write), `no-store` = neither. Other directives are ignored."""
+    if not value:
+        return ALL
+    read = write = True
+    for token in value[:256].split(","):
+        directive = token.strip().lower()
+        if directive == "no-store":
+            read = write = False
+        elif directive == "no-cache":
+            read = False
+    return Control(read, write)
