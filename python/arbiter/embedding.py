@@ -100,7 +100,8 @@ def _layer_norm(
 
 def _gelu(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     # BERT's exact GELU; the erf comes from math (numpy has none): tanh form is within 1e-3
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))  # type: ignore[no-any-return]
+    y = 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
+    return np.asarray(y, dtype=np.float32)
 
 
 class Embedder:
@@ -133,7 +134,9 @@ class Embedder:
                     qkv_w=np.concatenate(
                         [w[a + f"self.{n}.weight"].T for n in ("query", "key", "value")], axis=1
                     ).copy(),
-                    qkv_b=np.concatenate([w[a + f"self.{n}.bias"] for n in ("query", "key", "value")]),
+                    qkv_b=np.concatenate(
+                        [w[a + f"self.{n}.bias"] for n in ("query", "key", "value")]
+                    ),
                     out_w=w[a + "output.dense.weight"].T.copy(),
                     out_b=w[a + "output.dense.bias"],
                     ln1_g=w[a + "output.LayerNorm.weight"],
@@ -158,7 +161,9 @@ class Embedder:
     def token_ids(self, text: str) -> list[int]:
         return list(self._tok.encode(text).ids)
 
-    def _forward(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def _forward(
+        self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
         """(batch, seq) ids -> (batch, seq, 384) last hidden states."""
         bsz, seq = ids.shape
         h = self._word[ids] + self._pos[:seq][None, :, :] + self._type0
@@ -177,7 +182,7 @@ class Embedder:
             h = _layer_norm(ctx @ L.out_w + L.out_b + h, L.ln1_g, L.ln1_b)
             up = _gelu(h @ L.up_w + L.up_b)
             h = _layer_norm(up @ L.down_w + L.down_b + h, L.ln2_g, L.ln2_b)
-        return h  # type: ignore[no-any-return]
+        return np.asarray(h, dtype=np.float32)
 
     def encode_batch(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Exact MiniLM sentence vectors (mean pooling over real tokens), L2-normalised."""
@@ -193,7 +198,7 @@ class Embedder:
         return _normalise_rows(pooled.astype(np.float32))
 
     def encode(self, text: str) -> Vector:
-        return self.encode_batch([text])[0]
+        return np.asarray(self.encode_batch([text])[0], dtype=np.float32)
 
     # -- the static table -----------------------------------------------------------------
 
@@ -224,21 +229,24 @@ class Embedder:
         """Each token's vector as the model sees it alone ([CLS] tok [SEP], mean of the three),
         weighted by a Zipf-style prior on its rank (frequent WordPieces, lower ids past the
         specials, say less about a question), as model2vec does."""
-        n = self._word.shape[0]
+        return self.table_rows(0, self._word.shape[0])
+
+    def table_rows(self, start: int, stop: int) -> npt.NDArray[np.float32]:
+        """Rows [start, stop) of the static table (they are independent: can be built apart)."""
         cls_id, sep_id = self._tok.token_to_id("[CLS]"), self._tok.token_to_id("[SEP]")
-        out = np.empty((n, DIM), dtype=np.float32)
-        step = 2048
-        for start in range(0, n, step):
-            tokens = np.arange(start, min(n, start + step), dtype=np.int64)
+        out = np.empty((stop - start, DIM), dtype=np.float32)
+        step = 1024
+        for lo in range(start, stop, step):
+            tokens = np.arange(lo, min(stop, lo + step), dtype=np.int64)
             ids = np.stack(
                 [np.full_like(tokens, cls_id), tokens, np.full_like(tokens, sep_id)], axis=1
             )
             mask = np.ones(ids.shape, dtype=np.float32)
-            out[start : start + len(tokens)] = self._forward(ids, mask).mean(axis=1)
+            out[lo - start : lo - start + len(tokens)] = self._forward(ids, mask).mean(axis=1)
         out = _normalise_rows(out)
-        rank = np.arange(n, dtype=np.float32)
+        rank = np.arange(start, stop, dtype=np.float32)
         weight = np.log1p(np.maximum(rank - 999.0, 1.0))  # ids < 1000 are specials/unused/chars
-        return (out * weight[:, None]).astype(np.float32)
+        return np.asarray(out * weight[:, None], dtype=np.float32)
 
     def embed(self, text: str) -> Vector:
         """The fast static embedding of one text (the request path's)."""
@@ -247,12 +255,12 @@ class Embedder:
         if not ids:
             return np.zeros(DIM, dtype=np.float32)
         v = table[np.asarray(ids, dtype=np.int64)].sum(axis=0)
-        return _normalise_rows(v[None, :])[0]
+        return np.asarray(_normalise_rows(v[None, :])[0], dtype=np.float32)
 
 
 def _normalise_rows(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return np.asarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
 def main(argv: list[str]) -> int:

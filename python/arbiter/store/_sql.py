@@ -30,6 +30,7 @@ from arbiter.records import (
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
+from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
     return {k: _summary(v) for k, v in sorted(split.items())}
 
 
-class SqlStore(AccountsMixin, CacheEntriesMixin):
+class SqlStore(AccountsMixin, CacheEntriesMixin, CacheSemanticMixin):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
     backend: Literal["sqlite", "postgres"]
