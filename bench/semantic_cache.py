@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.inproc import InProcess, sidecar_in_process
 
+from arbiter.cache.keys import keys_for
 from arbiter.cache.semantic import SemanticMatcher
 from arbiter.cache.verifier import Verifier
 from arbiter.embedding import DIM, Embedder
@@ -54,9 +55,15 @@ from arbiter.offline.semantic_eval import (
     score_cosine,
     score_threshold,
 )
+from arbiter.principal import Principal
+from arbiter.surfaces.openai_chat import parse_chat_request
 
-BOUNDS = (0.01, 0.02, 0.05, 0.1)
+BOUNDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 TAUS = (0.80, 0.85, 0.90, 0.95, 0.99)
+
+
+def ask_body(text: str) -> dict[str, Any]:
+    return {"model": "auto", "messages": [{"role": "user", "content": text}]}
 
 
 def pct(xs: Sequence[float], p: float) -> float:
@@ -110,10 +117,15 @@ async def _live(
     timed = Timed(matcher)
 
     async def send(text: str, **headers: str) -> Any:
-        body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
-        r = await sc.client.post("/v1/chat/completions", json=body, headers={**sc.auth, **headers})
+        r = await sc.client.post(
+            "/v1/chat/completions", json=ask_body(text), headers={**sc.auth, **headers}
+        )
         assert r.status_code == 200, r.text
         return r
+
+    def entry_key(text: str) -> str:
+        body = parse_chat_request(orjson.dumps(ask_body(text))).body
+        return keys_for("openai", body, Principal("default")).exact
 
     source: dict[str, str] = {}  # decision id -> the text_a it answered
     stored: dict[str, str] = {}
@@ -135,6 +147,9 @@ async def _live(
         dups += pair.label
         r = await send(pair.text_b)
         status = r.headers["x-arbiter-cache"]
+        if status == "miss":  # its answer was stored: forget it, so the pool stays the text_a's
+            await sc.services.cache.drain()
+            await sc.services.cache.invalidate(entry_key(pair.text_b))
         if status == "semantic-hit":
             served += 1
             right = (
@@ -209,6 +224,28 @@ def sweep(
     return rows
 
 
+def flat_scans(m: SemanticMatcher, queries: Sequence[Any]) -> tuple[float, float]:
+    """The alternative to HNSW at the same size: an exact scan (numpy matmul; faiss IndexFlatIP,
+    what a Rust SIMD scan would also be: bound by reading N x 384 floats per query)."""
+    import faiss
+
+    part = m._parts[("t", "c")]
+    vecs = part._all_vectors()
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(vecs)
+    np_ms, fa_ms = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        sims = vecs @ q
+        np.argpartition(-sims, 4)[:4]
+        t1 = time.perf_counter()
+        flat.search(q[None, :], 4)
+        t2 = time.perf_counter()
+        np_ms.append((t1 - t0) * 1000)
+        fa_ms.append((t2 - t1) * 1000)
+    return round(statistics.median(np_ms), 3), round(statistics.median(fa_ms), 3)
+
+
 def scale(
     sizes: Sequence[int], pairs: Sequence[Pair], n_queries: int = 300
 ) -> list[dict[str, Any]]:
@@ -240,10 +277,13 @@ def scale(
             m.lookup("t", "c", q, vec)
             times.append((time.perf_counter() - t0) * 1000)
             embeds.append((t1 - t0) * 1000)
+        flat_np, flat_faiss = flat_scans(m, [m.embed(q) for q in queries[:50]])
         out.append(
             {
                 "entries": n,
                 "index": "hnsw" if m._parts[("t", "c")].hnsw else "scan",
+                "flat_numpy_p50_ms": flat_np,
+                "flat_faiss_p50_ms": flat_faiss,
                 "build_s": round(build_s, 1),
                 "lookup_p50_ms": round(statistics.median(times), 3),
                 "lookup_p99_ms": round(pct(times, 99), 3),

@@ -117,6 +117,11 @@ class _Partition:
             return self.hnsw.reconstruct_n(0, self.hnsw.ntotal)  # type: ignore[no-any-return]
         return self.vectors[: len(self.ids)]
 
+    def vector(self, row: int) -> npt.NDArray[np.float32]:
+        if self.hnsw is not None:
+            return np.asarray(self.hnsw.reconstruct(row), dtype=np.float32)
+        return self.vectors[row]
+
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """Up to k (row, cosine) of live entries, nearest first."""
         n = len(self.ids)
@@ -243,19 +248,19 @@ class SemanticMatcher:
 
     def candidates(
         self, tenant: str, context_key: str, vector: npt.NDArray[np.float32]
-    ) -> list[tuple[str, str, float]]:
-        """The k nearest live entries of this tenant and context: (entry id, text, cosine)."""
+    ) -> list[tuple[str, str, float, npt.NDArray[np.float32]]]:
+        """The k nearest live entries of this tenant and context: (entry id, text, cosine,
+        vector)."""
         vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM)
         with self._lock:
             part = self._parts.get((tenant, context_key))
             if part is None:
                 return []
-            found = part.search(vec, self.k)
-            out: list[tuple[str, str, float]] = []
-            for row, sim in found:
+            out: list[tuple[str, str, float, npt.NDArray[np.float32]]] = []
+            for row, sim in part.search(vec, self.k):
                 entry_id = part.ids[row]
                 if entry_id is not None:
-                    out.append((entry_id, self._entries[entry_id].text, sim))
+                    out.append((entry_id, self._entries[entry_id].text, sim, part.vector(row)))
             return out
 
     def lookup(
@@ -273,9 +278,13 @@ class SemanticMatcher:
         found = self.candidates(tenant, context_key, vector)
         if not found:
             return None
-        from arbiter.cache.verifier import features
-
-        x = np.stack([features(text, cand, sim) for _, cand, sim in found])
+        sims = [f[2] for f in found]
+        x = np.stack(
+            [
+                self.verifier.row(text, cand, sim, vector, cv, sims[:i] + sims[i + 1 :])
+                for i, (_, cand, sim, cv) in enumerate(found)
+            ]
+        )
         p = self.verifier.p_false_of(x)
         i = int(np.argmin(p))
         return SemanticMatch(found[i][0], found[i][2], float(p[i]))
@@ -325,5 +334,4 @@ def build_matcher(settings: Settings, store: Store | None) -> SemanticMatcher | 
     matcher = SemanticMatcher(
         embedder, Verifier.load(), bound=settings.cache.max_false_hit_rate, store=store
     )
-    matcher.tenants.load()
-    return matcher
+    return matcher  # its learned bounds are read on first use (the store may not be migrated yet)

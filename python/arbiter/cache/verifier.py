@@ -29,6 +29,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from arbiter.embedding import DIM
+
 __all__ = ["FEATURES", "Calibration", "Verifier", "features", "words"]
 
 MODEL_PATH: Final = Path(__file__).with_name("verifier_model.json")
@@ -74,6 +76,8 @@ FEATURES: Final = (
     "len_ratio",
     "cos_x_jaccard",
     "short",
+    "margin",
+    "crowd",
 )
 
 
@@ -136,7 +140,11 @@ def _rarity(word: str) -> float:
     return 1.0 if r is None else 0.2 + 0.8 * r
 
 
-def features(query: str, candidate: str, cosine: float) -> npt.NDArray[np.float64]:
+def features(
+    query: str, candidate: str, cosine: float, others: Sequence[float] = ()
+) -> npt.NDArray[np.float64]:
+    """One candidate's features; `others`: the cosines of the other nearest entries (a
+    candidate with close rivals sits where questions crowd, and crowds hold look-alikes)."""
     wq, wc = words(query), words(candidate)
     sq, sc = set(wq), set(wc)
     union = sq | sc
@@ -172,6 +180,8 @@ def features(query: str, candidate: str, cosine: float) -> npt.NDArray[np.float6
             min(len(wq), len(wc)) / max(1, len(wq), len(wc)),
             cosine * jaccard,
             float(min(len(wq), len(wc)) <= 3),
+            cosine - max(others, default=cosine - 0.2),
+            float(sum(1 for o in others if o >= cosine - 0.03)),
         ],
         dtype=np.float64,
     )
@@ -203,13 +213,32 @@ class Verifier:
         mean: Sequence[float],
         scale: Sequence[float],
         calibration: Calibration,
+        *,
+        product: bool = False,
     ) -> None:
         self.w = np.asarray(weights, dtype=np.float64)
         self.mean = np.asarray(mean, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
         self.calibration = calibration
-        if not (len(self.w) == len(self.mean) == len(self.scale) == len(FEATURES)):
+        # `product`: the element-wise product of the two vectors follows the scalar features
+        # (a learned weighting of the embedding's dimensions: which agreements matter)
+        self.product = product
+        width = len(FEATURES) + (DIM if product else 0)
+        if not (len(self.w) == len(self.mean) == len(self.scale) == width):
             raise ValueError("verifier model does not match FEATURES")
+
+    def row(
+        self,
+        query: str,
+        candidate: str,
+        cosine: float,
+        qv: npt.NDArray[np.float32],
+        cv: npt.NDArray[np.float32],
+        others: Sequence[float] = (),
+    ) -> npt.NDArray[np.float64]:
+        """One candidate's feature row, as this model reads it."""
+        x = features(query, candidate, cosine, others)
+        return np.concatenate([x, qv * cv]) if self.product else x
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> Verifier:
@@ -219,12 +248,11 @@ class Verifier:
         cal = Calibration(
             tuple(doc["calibration"]["thresholds"]), tuple(doc["calibration"]["upper"])
         )
-        return cls(doc["weights"], doc["mean"], doc["scale"], cal)
+        return cls(
+            doc["weights"], doc["mean"], doc["scale"], cal, product=doc.get("product", False)
+        )
 
     def p_false_of(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(false) for rows of raw features."""
         z = ((x - self.mean) / self.scale) @ self.w
         return np.asarray(1.0 / (1.0 + np.exp(np.clip(z, -30, 30))), dtype=np.float64)
-
-    def p_false(self, query: str, candidate: str, cosine: float) -> float:
-        return float(self.p_false_of(features(query, candidate, cosine)[None, :])[0])

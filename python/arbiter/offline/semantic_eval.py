@@ -116,7 +116,7 @@ def ask(
         if best is None or not found:
             out.append(Asked(2.0, 0.0, False, own, False, 0.0))
             continue
-        top_id, _, top_cos = max(found, key=lambda f: f[2])
+        top_id, _, top_cos, _ = max(found, key=lambda f: f[2])
         out.append(
             Asked(
                 best.p_false,

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from arbiter.cache.semantic import SemanticMatcher
-from arbiter.cache.verifier import FEATURES, MODEL_PATH, Calibration, Verifier, features
-from arbiter.embedding import Embedder
+from arbiter.cache.verifier import FEATURES, MODEL_PATH, Calibration, Verifier
+from arbiter.embedding import DIM, Embedder
 from arbiter.offline.semantic_eval import (
     CONTEXT,
     TENANT,
@@ -55,16 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
+    ap.add_argument("--product", action="store_true", help="add the vectors' product")
+    ap.add_argument("--l2", type=float, default=1.0)
     args = ap.parse_args(argv)
 
     train = load_pairs(args.pairs, parts=["train"])
     calib = load_pairs(args.pairs, parts=["calib"])
     embedder = Embedder.load()
+    width = len(FEATURES) + (DIM if args.product else 0)
     placeholder = Verifier(
-        [0.0] * len(FEATURES),
-        [0.0] * len(FEATURES),
-        [1.0] * len(FEATURES),
+        [0.0] * width,
+        [0.0] * width,
+        [1.0] * width,
         Calibration((0.5,), (0.0,)),
+        product=args.product,
     )
 
     # 1. examples: each train text_b's K nearest train text_a
@@ -76,19 +80,27 @@ def main(argv: list[str] | None = None) -> int:
         vec = matcher.embed(pair.text_b)
         if vec is None:
             continue
-        for eid, text, sim in matcher.candidates(TENANT, CONTEXT, vec):
-            rows.append(features(pair.text_b, text, sim))
+        found = matcher.candidates(TENANT, CONTEXT, vec)
+        sims = [f[2] for f in found]
+        for i, (eid, text, sim, cv) in enumerate(found):
+            rows.append(placeholder.row(pair.text_b, text, sim, vec, cv, sims[:i] + sims[i + 1 :]))
             labels.append(float(pair.label == 1 and stored[eid] == pair.text_a))
     x = np.stack(rows)
     y = np.asarray(labels)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     mean[0], scale[0] = 0.0, 1.0
     scale[scale < 1e-9] = 1.0
-    w = fit_logistic((x - mean) / scale, y)
+    w = fit_logistic((x - mean) / scale, y, l2=args.l2)
     print(f"train: {len(train)} pairs, {len(y)} candidates, {int(y.sum())} right", file=sys.stderr)
 
     # 2. the curve: calib text_b against every tuning text_a
-    verifier = Verifier(w.tolist(), mean.tolist(), scale.tolist(), Calibration((0.5,), (0.0,)))
+    verifier = Verifier(
+        w.tolist(),
+        mean.tolist(),
+        scale.tolist(),
+        Calibration((0.5,), (0.0,)),
+        product=args.product,
+    )
     matcher = SemanticMatcher(embedder, verifier, bound=0.02)
     stored = fill(matcher, (p.text_a for p in [*train, *calib]))
     asked, _ = ask(matcher, calib, stored)
@@ -99,13 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         "trained_on": "qqp.dev.jsonl.gz rows with semantic_eval.part_of(id) == 'train'; "
         "curve on part 'calib' (Wilson 95% upper bound of false hits per served)",
         "features": list(FEATURES),
+        "product": args.product,
         "weights": [round(v, 6) for v in w.tolist()],
         "mean": [round(v, 6) for v in mean.tolist()],
         "scale": [round(v, 6) for v in scale.tolist()],
         "calibration": {"thresholds": thresholds, "upper": upper},
     }
     args.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    for name, weight in zip(FEATURES, w.tolist(), strict=True):
+    for name, weight in zip(FEATURES, w.tolist(), strict=False):
         print(f"  {name:20s} {weight:+.3f}", file=sys.stderr)
     print(args.out)
     return 0
