@@ -120,7 +120,7 @@ class _Partition:
     def vector(self, row: int) -> npt.NDArray[np.float32]:
         if self.hnsw is not None:
             return np.asarray(self.hnsw.reconstruct(row), dtype=np.float32)
-        return self.vectors[row]
+        return np.asarray(self.vectors[row], dtype=np.float32)
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """Up to k (row, cosine) of live entries, nearest first."""
