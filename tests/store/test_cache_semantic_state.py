@@ -4,7 +4,9 @@ store compose what each learned, and a restart keeps it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 
@@ -35,3 +37,25 @@ def test_scale_is_clamped(open_: Callable[[], Store]) -> None:
     for _ in range(30):
         bounds.learn("t1", wrong=True)
     assert bounds.scale("t1") == pytest.approx(1e-3)
+
+
+def test_a_hung_store_never_holds_a_lookup() -> None:
+    """The scales are re-read in a background thread: scale() answers from memory while the
+    store hangs (the request path must not wait on it), and adopts the value once it answers."""
+    release, asked = threading.Event(), threading.Event()
+
+    class HungStore:
+        def semantic_scales(self, since: float = 0.0) -> dict[str, float]:
+            asked.set()
+            release.wait()
+            return {"t1": 0.25}
+
+    bounds = TenantBounds(cast(Any, HungStore()))
+    assert bounds.scale("t1") == 1.0  # returned while the store is still hanging
+    assert asked.wait(10)
+    release.set()
+    for _ in range(1000):
+        if not bounds.polling:
+            break
+        threading.Event().wait(0.01)
+    assert bounds.scale("t1") == 0.25

@@ -158,7 +158,8 @@ class TenantBounds:
 
     store: Store | None
     scales: dict[str, float] = field(default_factory=dict)
-    polled: float = 0.0
+    polled: float = float("-inf")
+    polling: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def scale(self, tenant: str) -> float:
@@ -183,21 +184,31 @@ class TenantBounds:
         return local
 
     def load(self) -> None:
-        self.polled = 0.0
-        self._poll()
+        """Read every tenant's scale now (at start, and in tests)."""
+        self.polled = time.monotonic()
+        if self.store is not None:
+            self._fetch()
 
     def _poll(self) -> None:
+        """Every POLL_S, re-read the scales in a background thread: a lookup never waits on
+        the store (a hung store must not hang requests)."""
         now = time.monotonic()
-        if self.store is None or now - self.polled < POLL_S:
+        if self.store is None or now - self.polled < POLL_S or self.polling:
             return
         self.polled = now
+        self.polling = True
+        threading.Thread(target=self._fetch, name="semantic-bounds", daemon=True).start()
+
+    def _fetch(self) -> None:
+        assert self.store is not None
         try:
             fresh = self.store.semantic_scales()
+            with self.lock:
+                self.scales.update(fresh)
         except Exception:
             log.warning("semantic cache: reading learned bounds failed", exc_info=True)
-            return
-        with self.lock:
-            self.scales.update(fresh)
+        finally:
+            self.polling = False
 
 
 class SemanticMatcher:
