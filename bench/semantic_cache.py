@@ -231,6 +231,7 @@ def flat_scans(m: SemanticMatcher, queries: Sequence[Any]) -> tuple[float, float
 
     part = m._parts[("t", "c")]
     vecs = part._all_vectors()
+    faiss.omp_set_num_threads(1)
     flat = faiss.IndexFlatIP(DIM)
     flat.add(vecs)
     np_ms, fa_ms = [], []

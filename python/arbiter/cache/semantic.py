@@ -102,6 +102,9 @@ class _Partition:
         if self.live >= HNSW_FROM:
             import faiss
 
+            # one query at a time gains nothing from OpenMP, and its spinning threads cost
+            # tens of ms at p99 on a busy machine (bench/results/semantic_cache.md)
+            faiss.omp_set_num_threads(1)
             index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = HNSW_EF_SEARCH
             index.add(kept)
