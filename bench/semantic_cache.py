@@ -230,7 +230,7 @@ def flat_scans(m: SemanticMatcher, queries: Sequence[Any]) -> tuple[float, float
     import faiss
 
     part = m._parts[("t", "c")]
-    vecs = part._all_vectors()
+    vecs = part.all_vectors()
     faiss.omp_set_num_threads(1)
     flat = faiss.IndexFlatIP(DIM)
     flat.add(vecs)
@@ -282,7 +282,7 @@ def scale(
         out.append(
             {
                 "entries": n,
-                "index": "hnsw" if m._parts[("t", "c")].hnsw else "scan",
+                "index": "hnsw" if m._parts[("t", "c")].hnsw else "flat",
                 "flat_numpy_p50_ms": flat_np,
                 "flat_faiss_p50_ms": flat_faiss,
                 "build_s": round(build_s, 1),

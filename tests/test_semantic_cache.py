@@ -161,7 +161,7 @@ def test_large_partitions_move_to_hnsw_and_still_find_and_forget() -> None:
     for i, v in enumerate(vecs):
         m.add("t", "c", f"e{i}", v, text=f"question {i}")
     part = m._parts[("t", "c")]
-    assert part.hnsw is not None
+    assert part.hnsw
     for i in (0, 17, HNSW_FROM + 3):
         found = m.candidates("t", "c", vecs[i])
         assert found[0][0] == f"e{i}" and found[0][2] == pytest.approx(1.0, abs=1e-4)

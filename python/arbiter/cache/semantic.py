@@ -4,9 +4,9 @@
   of microseconds); empty, binary or huge text is not embedded (None: the cache bypasses and
   counts it).
 - nearest neighbours per (tenant, context key) only: a partition never sees another tenant's or
-  another context's entries. A small partition is a numpy matrix (exact scan); past
-  ``HNSW_FROM`` entries it moves to a faiss HNSW graph (bench/results/semantic_cache.md: a flat
-  scan of 100k vectors costs several ms, HNSW ~0.1 ms).
+  another context's entries. A small partition is an exact faiss flat index; past ``HNSW_FROM``
+  entries it moves to a faiss HNSW graph (bench/results/semantic_cache.md: an exact scan grows
+  with the entries, HNSW stays well under a millisecond).
 - the hit decision: the verifier (arbiter.cache.verifier) gives each of the ``K`` nearest a
   P(false); the best is served when P(false) <= the threshold calibrated for the operator's bound
   (``cache.max_false_hit_rate``) times the tenant's learned scale.
@@ -56,29 +56,34 @@ def embeddable(text: str) -> bool:
     return bad == 0
 
 
+def _faiss() -> Any:
+    import faiss
+
+    # one query at a time gains nothing from OpenMP, and its spinning threads cost tens of ms
+    # at p99 on a busy machine (bench/results/semantic_cache.md)
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
 class _Partition:
-    """The vectors of one (tenant, context key): exact scan while small, then HNSW."""
+    """The vectors of one (tenant, context key) in a faiss index: exact (IndexFlatIP) while
+    small, HNSW from HNSW_FROM entries. Removed rows are tombstones (None in `ids`), filtered
+    from results; a partition half dead is rebuilt without them (rows move: add/remove say so).
+    faiss, not a numpy matmul, even for the exact scan: numpy's BLAS threads made a 2,000-row
+    scan cost ~15 ms at p50 on a loaded machine."""
 
     def __init__(self) -> None:
-        self.vectors = np.empty((16, DIM), dtype=np.float32)
-        self.ids: list[str | None] = []  # row/label -> entry id (None: removed)
+        self.ids: list[str | None] = []  # row -> entry id (None: removed)
         self.live = 0
-        self.hnsw: Any = None
+        self.index: Any = _faiss().IndexFlatIP(DIM)
+        self.hnsw = False
 
     def add(self, entry_id: str, vector: npt.NDArray[np.float32]) -> bool:
         """Add a row at the end; True when that compacted the partition (rows moved)."""
-        row = len(self.ids)
-        if self.hnsw is not None:
-            self.hnsw.add(vector[None, :])
-        else:
-            if row == len(self.vectors):
-                grown = np.empty((2 * row, DIM), dtype=np.float32)
-                grown[:row] = self.vectors
-                self.vectors = grown
-            self.vectors[row] = vector
+        self.index.add(vector[None, :])
         self.ids.append(entry_id)
         self.live += 1
-        if self.hnsw is None and self.live >= HNSW_FROM:
+        if not self.hnsw and self.live >= HNSW_FROM:
             moved = self.live != len(self.ids)
             self._rebuild()
             return moved
@@ -89,61 +94,44 @@ class _Partition:
         self.ids[row] = None
         self.live -= 1
         if len(self.ids) > 64 and self.live < len(self.ids) // 2:
-            self._rebuild()  # half tombstones: compact (and maybe fall back to a scan)
+            self._rebuild()  # half tombstones: compact (and maybe fall back to a flat index)
             return True
         return False
 
     def _rebuild(self) -> None:
+        faiss = _faiss()
         rows = [i for i, e in enumerate(self.ids) if e is not None]
-        old = self._all_vectors()
-        kept = old[rows] if rows else np.empty((0, DIM), dtype=np.float32)
+        old = self.index.reconstruct_n(0, self.index.ntotal)
+        kept = np.ascontiguousarray(old[rows] if rows else np.empty((0, DIM), np.float32))
         self.ids = [self.ids[i] for i in rows]
         self.live = len(self.ids)
-        if self.live >= HNSW_FROM:
-            import faiss
-
-            # one query at a time gains nothing from OpenMP, and its spinning threads cost
-            # tens of ms at p99 on a busy machine (bench/results/semantic_cache.md)
-            faiss.omp_set_num_threads(1)
+        self.hnsw = self.live >= HNSW_FROM
+        if self.hnsw:
             index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = HNSW_EF_SEARCH
-            index.add(kept)
-            self.hnsw = index
-            self.vectors = np.empty((0, DIM), dtype=np.float32)
         else:
-            self.hnsw = None
-            self.vectors = np.empty((max(16, 2 * self.live), DIM), dtype=np.float32)
-            self.vectors[: self.live] = kept
+            index = faiss.IndexFlatIP(DIM)
+        if len(kept):
+            index.add(kept)
+        self.index = index
 
-    def _all_vectors(self) -> npt.NDArray[np.float32]:
-        if self.hnsw is not None:
-            return self.hnsw.reconstruct_n(0, self.hnsw.ntotal)  # type: ignore[no-any-return]
-        return self.vectors[: len(self.ids)]
+    def all_vectors(self) -> npt.NDArray[np.float32]:
+        return np.asarray(self.index.reconstruct_n(0, self.index.ntotal), dtype=np.float32)
 
     def vector(self, row: int) -> npt.NDArray[np.float32]:
-        if self.hnsw is not None:
-            return np.asarray(self.hnsw.reconstruct(row), dtype=np.float32)
-        return np.asarray(self.vectors[row], dtype=np.float32)
+        return np.asarray(self.index.reconstruct(row), dtype=np.float32)
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
         """Up to k (row, cosine) of live entries, nearest first."""
         n = len(self.ids)
         if n == 0 or self.live == 0:
             return []
-        if self.hnsw is not None:
-            want = min(n, k + (n - self.live) * k // max(1, n) + 2)
-            sims, labels = self.hnsw.search(vector[None, :], want)
-            pairs = zip(labels[0].tolist(), sims[0].tolist(), strict=True)
-            out = [(int(r), float(s)) for r, s in pairs if r >= 0 and self.ids[r] is not None]
-            return out[:k]
-        sims = self.vectors[:n] @ vector
-        if self.live < n:
-            for r, e in enumerate(self.ids):
-                if e is None:
-                    sims[r] = -2.0
-        top = np.argsort(-sims)[:k] if n <= 4 * k else np.argpartition(-sims, k)[:k]
-        ranked = sorted(((int(r), float(sims[r])) for r in top), key=lambda p: -p[1])
-        return [(r, s) for r, s in ranked if self.ids[r] is not None]
+        dead = n - self.live
+        want = min(n, k + (dead * k) // max(1, self.live) + 2)
+        sims, labels = self.index.search(vector[None, :], want)
+        pairs = zip(labels[0].tolist(), sims[0].tolist(), strict=True)
+        out = [(int(r), float(s)) for r, s in pairs if r >= 0 and self.ids[r] is not None]
+        return out[:k]
 
 
 @dataclass(slots=True)
