@@ -5,7 +5,10 @@ tenant's bound, prompts that cannot be embedded, removal, and the move to the HN
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,8 @@ from arbiter.cache.matcher import SemanticMatch
 from arbiter.cache.semantic import HNSW_FROM, MAX_CHARS, SemanticMatcher
 from arbiter.cache.verifier import Calibration, Verifier, features, words
 from arbiter.embedding import DIM, Embedder, EmbedderUnavailable
+from arbiter.offline.semantic_eval import load_pairs
+from tests.bench_scripts import load
 
 
 @functools.cache
@@ -183,3 +188,24 @@ def test_features_read_numbers_negations_and_names_without_re() -> None:
         strict=True,
     ))  # fmt: skip
     assert x == {"numbers": 1.0, "negation": 1.0, "names": 1.0}
+
+
+def test_the_bench_scores_a_live_sidecar_on_pairs(tmp_path: Path) -> None:
+    """bench/semantic_cache.py end to end on synthetic pairs: filled and asked through the
+    in-process sidecar, scored from its headers; no look-alike is served at the default bound."""
+    embedder()
+    bench = load("semantic_cache")
+    path = tmp_path / "pairs.jsonl"
+    rows = [(a, b, 1) for a, b in SAME] + [(a, b, 0) for a, b in NEAR_MISSES]
+    path.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "text_a": a, "text_b": b, "label": y}) + "\n"
+            for i, (a, b, y) in enumerate(rows)
+        )
+    )
+    pairs = load_pairs(path)
+    head, _, stored, miss_ms = asyncio.run(bench.live(pairs, 0.02))
+    distinct = {a for a, _, _ in rows}  # one entry per distinct text_a
+    assert head["asked"] == len(rows) and head["entries"] == len(distinct) == len(stored)
+    assert head["false"] == 0
+    assert len(miss_ms) == head["asked"] - head["served"]
