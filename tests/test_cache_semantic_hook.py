@@ -43,8 +43,15 @@ class StandInMatcher:
             return None
         return np.array([len(text), 1.0], dtype=np.float32)
 
-    def add(self, tenant: str, context_key: str, entry_id: str, vector: np.ndarray) -> None:
-        assert vector.dtype == np.float32
+    def add(
+        self,
+        tenant: str,
+        context_key: str,
+        entry_id: str,
+        vector: np.ndarray,
+        text: str | None = None,
+    ) -> None:
+        assert vector.dtype == np.float32 and text is not None
         self.added.append((tenant, context_key, entry_id))
 
     def lookup(

@@ -28,7 +28,16 @@ class Matcher(Protocol):
         """None = not embeddable (empty, binary, huge): the semantic side is bypassed."""
         ...
 
-    def add(self, tenant: str, context_key: str, entry_id: str, vector: numpy.ndarray) -> None: ...
+    def add(
+        self,
+        tenant: str,
+        context_key: str,
+        entry_id: str,
+        vector: numpy.ndarray,
+        text: str | None = None,
+    ) -> None:
+        """`text`: the entry's last user turn, which a match is verified against."""
+        ...
 
     def lookup(
         self, tenant: str, context_key: str, text: str, vector: numpy.ndarray
@@ -47,7 +56,14 @@ class NullMatcher:
     def embed(self, text: str) -> numpy.ndarray | None:
         return None
 
-    def add(self, tenant: str, context_key: str, entry_id: str, vector: numpy.ndarray) -> None:
+    def add(
+        self,
+        tenant: str,
+        context_key: str,
+        entry_id: str,
+        vector: numpy.ndarray,
+        text: str | None = None,
+    ) -> None:
         return None
 
     def lookup(

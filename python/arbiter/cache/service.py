@@ -137,7 +137,10 @@ class ResponseCache:
         keys = keys_for(req.protocol, req.body, principal)
         if not ctl.read:
             self.counts["bypass"] += 1
-            return Lookup("bypass", True, keys, tenant=tenant)
+            look = Lookup("bypass", True, keys, tenant=tenant)
+            if self.semantic and keys.context is not None:  # it is written: embed it too
+                look.vector = await self._embed(keys.text or "")
+            return look
         now = self.clock()
         entry = await self._get(keys.exact, tenant, now)
         if entry is not None and _allowed(entry, principal):
@@ -154,9 +157,8 @@ class ResponseCache:
         keys = look.keys
         assert keys is not None and keys.context is not None
         try:
-            vector = await off_loop(self.matcher.embed, keys.text or "")
+            vector = await self._embed(keys.text or "")
             if vector is None:
-                self.counts["semantic_bypass"] += 1
                 return
             look.vector = vector
             match = await off_loop(
@@ -177,6 +179,12 @@ class ResponseCache:
             and _allowed(entry, principal)
         ):
             look.status, look.entry, look.match = "semantic-hit", entry, match
+
+    async def _embed(self, text: str) -> numpy.ndarray | None:
+        vector = await off_loop(self.matcher.embed, text)
+        if vector is None:
+            self.counts["semantic_bypass"] += 1
+        return vector
 
     def _hit(self, look: Lookup) -> Lookup:
         entry = look.entry
@@ -315,7 +323,7 @@ class ResponseCache:
             vector = numpy.frombuffer(entry.embedding, dtype=numpy.float32)
         if vector is not None and entry.context_key is not None and self.semantic:
             try:
-                self.matcher.add(entry.tenant, entry.context_key, entry.id, vector)
+                self.matcher.add(entry.tenant, entry.context_key, entry.id, vector, text=entry.text)
             except Exception:
                 self.counts["errors"] += 1
                 log.warning("semantic matcher refused entry %s", entry.id, exc_info=True)

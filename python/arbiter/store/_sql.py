@@ -31,6 +31,7 @@ from arbiter.records import (
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
+from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
@@ -170,7 +171,14 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
     return {k: _summary(v) for k, v in sorted(split.items())}
 
 
-class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin, DiscoveryMixin, LatencyMixin):
+class SqlStore(
+    AccountsMixin,
+    CacheEntriesMixin,
+    CacheSemanticMixin,
+    ChallengersMixin,
+    DiscoveryMixin,
+    LatencyMixin,
+):
     """Everything but connections: subclasses set `backend`, `url`, `_JSON` and the hooks below."""
 
     backend: Literal["sqlite", "postgres"]

@@ -1,0 +1,339 @@
+"""The semantic cache's matcher (the arbiter.cache.matcher.Matcher the response cache calls).
+
+- embed: the last user turn -> a 384-d MiniLM vector (arbiter.embedding, the static table: tens
+  of microseconds); empty, binary or huge text is not embedded (None: the cache bypasses and
+  counts it).
+- nearest neighbours per (tenant, context key) only: a partition never sees another tenant's or
+  another context's entries. A small partition is an exact faiss flat index; past ``HNSW_FROM``
+  entries it moves to a faiss HNSW graph (bench/results/semantic_cache.md: an exact scan grows
+  with the entries, HNSW stays well under a millisecond).
+- the hit decision: the verifier (arbiter.cache.verifier) gives each of the ``K`` nearest a
+  P(false); the best is served when P(false) <= the threshold calibrated for the operator's bound
+  (``cache.max_false_hit_rate``) times the tenant's learned scale.
+- learn: a wrong semantic hit halves the tenant's bound; a confirmed one lets it recover a little
+  (vCache's idea, per tenant). The scale lives in the store (migration 0007), written relative
+  to what is there so replicas compose, and polled every ``POLL_S``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from arbiter.cache.matcher import SemanticMatch
+from arbiter.cache.verifier import Verifier
+from arbiter.embedding import DIM, Embedder, EmbedderUnavailable
+
+if TYPE_CHECKING:
+    from arbiter.config import Settings
+    from arbiter.store import Store
+
+__all__ = ["SemanticMatcher", "TenantBounds", "build_matcher", "embeddable"]
+
+log = logging.getLogger(__name__)
+
+K: Final = 4  # candidates the verifier sees per lookup
+HNSW_FROM: Final = 4096  # a partition this large moves from an exact scan to HNSW
+HNSW_M: Final = 32
+HNSW_EF_SEARCH: Final = 64
+MAX_CHARS: Final = 4000  # longer "last turns" are documents, not questions: bypass
+WRONG_FACTOR: Final = 0.5  # a wrong hit halves the tenant's bound
+CONFIRMED_FACTOR: Final = 1.02  # ~35 confirmed hits undo one wrong one
+POLL_S: Final = 10.0
+
+
+def embeddable(text: str) -> bool:
+    """Empty, binary (NUL or other control characters, decoding debris) or huge text is not."""
+    if not text.strip() or len(text) > MAX_CHARS:
+        return False
+    bad = sum(1 for ch in text if (ch < " " and ch not in "\t\n\r") or ch == "\ufffd")
+    return bad == 0
+
+
+def _faiss() -> Any:
+    import faiss
+
+    # one query at a time gains nothing from OpenMP, and its spinning threads cost tens of ms
+    # at p99 on a busy machine (bench/results/semantic_cache.md)
+    faiss.omp_set_num_threads(1)
+    return faiss
+
+
+class _Partition:
+    """The vectors of one (tenant, context key) in a faiss index: exact (IndexFlatIP) while
+    small, HNSW from HNSW_FROM entries. Removed rows are tombstones (None in `ids`), filtered
+    from results; a partition half dead is rebuilt without them (rows move: add/remove say so).
+    faiss, not a numpy matmul, even for the exact scan: numpy's BLAS threads made a 2,000-row
+    scan cost ~15 ms at p50 on a loaded machine."""
+
+    def __init__(self) -> None:
+        self.ids: list[str | None] = []  # row -> entry id (None: removed)
+        self.live = 0
+        self.index: Any = _faiss().IndexFlatIP(DIM)
+        self.hnsw = False
+
+    def add(self, entry_id: str, vector: npt.NDArray[np.float32]) -> bool:
+        """Add a row at the end; True when that compacted the partition (rows moved)."""
+        self.index.add(vector[None, :])
+        self.ids.append(entry_id)
+        self.live += 1
+        if not self.hnsw and self.live >= HNSW_FROM:
+            moved = self.live != len(self.ids)
+            self._rebuild()
+            return moved
+        return False
+
+    def remove(self, row: int) -> bool:
+        """Forget a row; True when that compacted the partition (rows moved)."""
+        self.ids[row] = None
+        self.live -= 1
+        if len(self.ids) > 64 and self.live < len(self.ids) // 2:
+            self._rebuild()  # half tombstones: compact (and maybe fall back to a flat index)
+            return True
+        return False
+
+    def _rebuild(self) -> None:
+        faiss = _faiss()
+        rows = [i for i, e in enumerate(self.ids) if e is not None]
+        old = self.index.reconstruct_n(0, self.index.ntotal)
+        kept = np.ascontiguousarray(old[rows] if rows else np.empty((0, DIM), np.float32))
+        self.ids = [self.ids[i] for i in rows]
+        self.live = len(self.ids)
+        self.hnsw = self.live >= HNSW_FROM
+        if self.hnsw:
+            index = faiss.IndexHNSWFlat(DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            index = faiss.IndexFlatIP(DIM)
+        if len(kept):
+            index.add(kept)
+        self.index = index
+
+    def all_vectors(self) -> npt.NDArray[np.float32]:
+        return np.asarray(self.index.reconstruct_n(0, self.index.ntotal), dtype=np.float32)
+
+    def vector(self, row: int) -> npt.NDArray[np.float32]:
+        return np.asarray(self.index.reconstruct(row), dtype=np.float32)
+
+    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[tuple[int, float]]:
+        """Up to k (row, cosine) of live entries, nearest first."""
+        n = len(self.ids)
+        if n == 0 or self.live == 0:
+            return []
+        dead = n - self.live
+        want = min(n, k + (dead * k) // max(1, self.live) + 2)
+        sims, labels = self.index.search(vector[None, :], want)
+        pairs = zip(labels[0].tolist(), sims[0].tolist(), strict=True)
+        out = [(int(r), float(s)) for r, s in pairs if r >= 0 and self.ids[r] is not None]
+        return out[:k]
+
+
+@dataclass(slots=True)
+class _Entry:
+    tenant: str
+    context_key: str
+    row: int
+    text: str
+
+
+@dataclass(slots=True)
+class TenantBounds:
+    """Each tenant's scale on the operator's bound, learned from feedback and shared through
+    the store. A store failure keeps the local value (learning never fails a request)."""
+
+    store: Store | None
+    scales: dict[str, float] = field(default_factory=dict)
+    polled: float = float("-inf")
+    polling: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def scale(self, tenant: str) -> float:
+        self._poll()
+        return self.scales.get(tenant, 1.0)
+
+    def learn(self, tenant: str, wrong: bool) -> float:
+        factor = WRONG_FACTOR if wrong else CONFIRMED_FACTOR
+        with self.lock:
+            local = min(1.0, max(1e-3, self.scales.get(tenant, 1.0) * factor))
+            self.scales[tenant] = local
+        if self.store is not None:
+            try:
+                shared = self.store.semantic_learn(tenant, factor, wrong, time.time())
+                with self.lock:
+                    self.scales[tenant] = shared
+                return shared
+            except Exception:
+                log.warning(
+                    "semantic cache: storing what tenant %s taught failed", tenant, exc_info=True
+                )
+        return local
+
+    def load(self) -> None:
+        """Read every tenant's scale now (at start, and in tests)."""
+        self.polled = time.monotonic()
+        if self.store is not None:
+            self._fetch()
+
+    def _poll(self) -> None:
+        """Every POLL_S, re-read the scales in a background thread: a lookup never waits on
+        the store (a hung store must not hang requests)."""
+        now = time.monotonic()
+        if self.store is None or now - self.polled < POLL_S or self.polling:
+            return
+        self.polled = now
+        self.polling = True
+        threading.Thread(target=self._fetch, name="semantic-bounds", daemon=True).start()
+
+    def _fetch(self) -> None:
+        assert self.store is not None
+        try:
+            fresh = self.store.semantic_scales()
+            with self.lock:
+                self.scales.update(fresh)
+        except Exception:
+            log.warning("semantic cache: reading learned bounds failed", exc_info=True)
+        finally:
+            self.polling = False
+
+
+class SemanticMatcher:
+    def __init__(
+        self,
+        embedder: Embedder,
+        verifier: Verifier,
+        *,
+        bound: float,
+        store: Store | None = None,
+        k: int = K,
+    ) -> None:
+        self.embedder = embedder
+        self.verifier = verifier
+        self.bound = bound
+        self.k = k
+        self.tenants = TenantBounds(store)
+        self._parts: dict[tuple[str, str], _Partition] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self.counts = {"unembeddable": 0, "no_text": 0}
+
+    # -- the Matcher protocol -------------------------------------------------------------
+    def embed(self, text: str) -> npt.NDArray[np.float32] | None:
+        if not embeddable(text):
+            self.counts["unembeddable"] += 1
+            return None
+        return self.embedder.embed(text)
+
+    def add(
+        self,
+        tenant: str,
+        context_key: str,
+        entry_id: str,
+        vector: npt.NDArray[np.float32],
+        text: str | None = None,
+    ) -> None:
+        if text is None:
+            self.counts["no_text"] += 1  # nothing to verify a match against: never served
+            return
+        vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM)
+        with self._lock:
+            self._remove_locked(entry_id)
+            part = self._parts.setdefault((tenant, context_key), _Partition())
+            self._entries[entry_id] = _Entry(tenant, context_key, len(part.ids), text)
+            if part.add(entry_id, vec):
+                self._renumber(part)
+
+    def candidates(
+        self, tenant: str, context_key: str, vector: npt.NDArray[np.float32]
+    ) -> list[tuple[str, str, float, npt.NDArray[np.float32]]]:
+        """The k nearest live entries of this tenant and context: (entry id, text, cosine,
+        vector)."""
+        vec = np.ascontiguousarray(vector, dtype=np.float32).reshape(DIM)
+        with self._lock:
+            part = self._parts.get((tenant, context_key))
+            if part is None:
+                return []
+            out: list[tuple[str, str, float, npt.NDArray[np.float32]]] = []
+            for row, sim in part.search(vec, self.k):
+                entry_id = part.ids[row]
+                if entry_id is not None:
+                    out.append((entry_id, self._entries[entry_id].text, sim, part.vector(row)))
+            return out
+
+    def lookup(
+        self, tenant: str, context_key: str, text: str, vector: npt.NDArray[np.float32]
+    ) -> SemanticMatch | None:
+        best = self.best(tenant, context_key, text, vector)
+        if best is None or best.p_false > self.threshold(tenant):
+            return None
+        return best
+
+    def best(
+        self, tenant: str, context_key: str, text: str, vector: npt.NDArray[np.float32]
+    ) -> SemanticMatch | None:
+        """The candidate the verifier trusts most, whatever the bound."""
+        found = self.candidates(tenant, context_key, vector)
+        if not found:
+            return None
+        sims = [f[2] for f in found]
+        x = np.stack(
+            [
+                self.verifier.row(text, cand, sim, vector, cv, sims[:i] + sims[i + 1 :])
+                for i, (_, cand, sim, cv) in enumerate(found)
+            ]
+        )
+        p = self.verifier.p_false_of(x)
+        i = int(np.argmin(p))
+        return SemanticMatch(found[i][0], found[i][2], float(p[i]))
+
+    def threshold(self, tenant: str) -> float:
+        return self.verifier.calibration.threshold(self.bound * self.tenants.scale(tenant))
+
+    def remove(self, entry_id: str) -> None:
+        with self._lock:
+            self._remove_locked(entry_id)
+
+    def _remove_locked(self, entry_id: str) -> None:
+        entry = self._entries.pop(entry_id, None)
+        if entry is None:
+            return
+        part = self._parts[(entry.tenant, entry.context_key)]
+        if part.remove(entry.row):
+            self._renumber(part)
+        if part.live == 0:
+            del self._parts[(entry.tenant, entry.context_key)]
+
+    def _renumber(self, part: _Partition) -> None:
+        """After a compaction rows move: point each entry at its new row."""
+        for row, entry_id in enumerate(part.ids):
+            if entry_id is not None:
+                self._entries[entry_id].row = row
+
+    def learn(self, tenant: str, match: SemanticMatch, wrong: bool) -> None:
+        self.tenants.learn(tenant, wrong)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def build_matcher(settings: Settings, store: Store | None) -> SemanticMatcher | None:
+    """The response cache's semantic side; None (exact cache only, logged) when the local model
+    files are not installed."""
+    try:
+        embedder = Embedder.load()
+    except EmbedderUnavailable as exc:
+        log.warning(
+            "cache.semantic is on but the embedding model is unavailable (%s): exact cache only",
+            exc,
+        )
+        return None
+    embedder.table()  # build or load the static table now, not on the first request
+    matcher = SemanticMatcher(
+        embedder, Verifier.load(), bound=settings.cache.max_false_hit_rate, store=store
+    )
+    return matcher  # its learned bounds are read on first use (the store may not be migrated yet)
