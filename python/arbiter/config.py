@@ -12,7 +12,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +105,10 @@ class RoutingSettings:
     # tasks: judges prefer the fuller answer; bench/routing.py `cascade_short_answer`)
     cascade_min_answer_tokens: dict[str, int] = field(default_factory=dict)
     cascade_first_model: str = ""  # the model a cascade asks first; "" = the cheapest eligible
+    # true: every request of a cascade task asks the first model first and escalates to the
+    # baseline (the router's choice is not asked; it still learns). false: only a request routed
+    # to a costlier model than the first one tries the first one (bench/results/routing.md)
+    cascade_all: bool = False
     # math cascade tasks: escalate when the shipped answer verifier's P(wrong) >= this, instead
     # of the rule-based checks (its features include theirs); 0 = off. GSM8K held-out: 0.3-0.4
     # kept 77-79% of the strong model's gain at 30-39% of its calls (`cascade_verifier` in
@@ -420,16 +424,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
     if r.judge_model is not None and r.judge_model not in models:
         raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
-    _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
-    _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
-    _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
-    _check_cascade(loc, r, models)
-    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
-        raise ConfigError(
-            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
-            'not a file ("builtin" = the shipped priors, "" = none)'
-        )
-    _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    _check_routing(loc, r, models)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
         raise ConfigError(
@@ -492,6 +487,47 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         routing=dataclasses.replace(r, baseline=baseline),
         auth=dataclasses.replace(s.auth, admin_key=admin_key),
     )
+
+
+def _check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
+    _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
+    _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
+    _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
+    _check_cascade(loc, r, models)
+    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
+        raise ConfigError(
+            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
+            'not a file ("builtin" = the shipped priors, "" = none)'
+        )
+    _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+
+
+def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
+    """Only the `[routing]` section of a TOML file (a whole sidecar config or just that section),
+    parsed and checked exactly as the sidecar does; `models` stands in for the [models] the
+    routing keys name (`arbiter replay --routing-config`: the table's models). Other sections
+    are not read. Raises ConfigError with key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    loc = _Locator(text, str(path))
+    if "routing" not in raw:
+        raise ConfigError(f"{path}: no [routing] section")
+    r: RoutingSettings = _build(
+        RoutingSettings, _table(raw["routing"], ["routing"], loc), ["routing"], loc
+    )
+    known = dict.fromkeys(models)
+    if r.baseline and r.baseline not in known:
+        raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {r.baseline!r}")
+    if r.judge_model is not None and r.judge_model not in known:
+        raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
+    _check_routing(loc, r, known)
+    return r
 
 
 def _check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:
