@@ -274,6 +274,8 @@ class Pipeline:
                 needs.add("tools")
             if req.has_images:
                 needs.add("vision")
+            if req.has_audio:
+                needs.add("audio")
             blocked = (
                 cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
                 if s.protocols != {req.protocol}

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from arbiter import media
 from arbiter.canonical import CanonicalRequest, Message, OpaquePart, Part, TextPart
 from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
-from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
@@ -38,6 +39,7 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
     # it (the top-level system prompt becomes a message there, images image parts).
     view = _openai_view(canonical)
     text = canonical.text()
+    _images, _audio, media_tokens = media.media_parts(view["messages"])
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -49,7 +51,7 @@ def parse_messages_request(raw: bytes) -> ChatRequest:
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
         prompt_text=text,
-        prompt_tokens=estimate_tokens(text) + 4 * len(view["messages"]),
+        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,

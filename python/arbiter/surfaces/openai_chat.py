@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from arbiter import media
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.protocols import anthropic_response, openai_response
-from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
@@ -103,6 +104,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     tools = body.get("tools")
     prompt_text = "\n".join(texts)
+    _images, audio, media_tokens = media.media_parts(messages)
     return ChatRequest(
         model=model,
         messages=messages,
@@ -113,8 +115,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         response_format=response_format,
         has_tools=bool(tools) or bool(body.get("functions")),
         has_images=has_images,
+        has_audio=audio > 0,
         prompt_text=prompt_text,
-        prompt_tokens=estimate_tokens(prompt_text) + 4 * len(messages),
+        prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
     )
 
 
