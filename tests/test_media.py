@@ -78,15 +78,17 @@ def test_routing_counts_text_with_the_tokenizer() -> None:
 def test_routing_counts_images_and_audio() -> None:
     text = {"type": "text", "text": "What is in this picture?"}
     plain = parse_chat_request(_request([text])).prompt_tokens
-    big = parse_chat_request(_request([text, {"type": "image_url",
-                                              "image_url": {"url": _png(1024, 1024)}}]))  # fmt: skip
-    low = parse_chat_request(_request([text, {"type": "image_url", "image_url": {
-        "url": _png(1024, 1024), "detail": "low"}}]))  # fmt: skip
-    linked = parse_chat_request(_request([text, {"type": "image_url",
-                                                 "image_url": {"url": "https://x/y.png"}}]))  # fmt: skip
-    assert big.prompt_tokens - plain == 765 and big.has_images
-    assert low.prompt_tokens - plain == 85
-    assert linked.prompt_tokens - plain == 765  # unknown size: counted as 1024 x 1024
+
+    def with_image(url: str, **detail: str) -> int:
+        part = {"type": "image_url", "image_url": {"url": url, **detail}}
+        return parse_chat_request(_request([text, part])).prompt_tokens - plain
+
+    big = parse_chat_request(_request([text, {"type": "image_url", "image_url": {"url": "x"}}]))
+    assert big.has_images
+    assert with_image(_png(1024, 1024)) == 765
+    assert with_image(_png(1024, 1024), detail="low") == 85
+    assert with_image("https://x/y.png") == 765  # unknown size: counted as 1024 x 1024
+    assert with_image(_jpeg(300, 200)) == 255
     clip = {"type": "input_audio", "input_audio": {"data": _wav(3.0), "format": "wav"}}
     heard = parse_chat_request(_request([text, clip]))
     assert heard.has_audio and heard.prompt_tokens - plain == 30
