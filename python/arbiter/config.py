@@ -531,7 +531,7 @@ def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
 
 
 def _check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import TASKS
+    from arbiter.classify import ALL_TASKS as TASKS
 
     for name in sh.challengers:
         if name not in models:
@@ -566,7 +566,7 @@ def _check_cache(loc: _Locator, c: CacheSettings) -> None:
 
 
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import TASKS
+    from arbiter.classify import ALL_TASKS as TASKS
 
     for task in r.cascade_tasks:
         if task not in TASKS:
