@@ -31,7 +31,7 @@ from typing import Any
 
 from arbiter.types import count_tokens
 
-EXACT_CHARS = 2048
+EXACT_CHARS = 1024
 IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 AUDIO_PARTS = frozenset({"input_audio", "audio"})
 LOW_DETAIL_TOKENS = 85
