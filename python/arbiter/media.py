@@ -7,8 +7,10 @@ long-context or multimodal request looked cheap and fitting. Here:
 
 - Text: OpenAI's o200k_base BPE (the Rust kernel, `types.count_tokens`) on up to EXACT_CHARS;
   a longer text is counted on its first and last EXACT_CHARS / 2 characters and extrapolated by
-  that tokens-per-character ratio, so the cost per request stays bounded (measured on the loaded
-  dev box: ~25 us at 200 characters, ~0.23 ms at 2,000; the old estimate costs ~0.1 us).
+  that tokens-per-character ratio, so the cost per request stays bounded: measured on the
+  shared, loaded 2-core dev box (best of 7 x 300), ~6 us for a 300-character prompt and ~60 us
+  for any prompt of 1,000 characters or more (chars / 4 costs ~0.1 us). The tokenizer's tables
+  load once, at startup (services.py).
 - Images: OpenAI's tile formula (detail "low": 85 tokens; else the image scaled to fit 2048 x 2048,
   then its short side to 768, 85 + 170 per 512-px tile). The size is read from a data URL's
   PNG / GIF / JPEG / WebP header; a linked image of unknown size counts as 1024 x 1024 (765).
