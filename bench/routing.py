@@ -60,7 +60,13 @@ TRAIN_PRIOR_STRENGTH = 50.0
 TRAIN_PRIOR_EXPLORE = 0.1
 SEEDS = (0, 1, 2, 3, 4)  # multi-model tables: AIQ spread over replay orders
 PERMUTATIONS = 5  # `arbiter_cost_weight` with the prompts' statistics shuffled among rows
+ROUND2_MARK = "<!-- round two -->"
 LEGEND = (
+    "These rows learn from every call's true label (`feedback: labels`, an upper bound no live "
+    "router gets); the round-two section below replays the sidecar's own settings with the "
+    "sidecar's feedback as well. APGR/CPT are given on the call axis (share of strong calls, "
+    "RouteLLM's) and the dollar axis ($: share of the all-strong cost, both calls of a cascade "
+    "charged). "
     "Rows: `arbiter` = the sidecar's router, default params, shipped difficulty score; "
     "`arbiter_pinned_slope` = the same with the per-prompt slope prior variance "
     f"{PINNED_SLOPE_VAR:g} (trusts the score's ranking; the sidecar default is 0.25); "
@@ -387,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "routing.json").write_text(json.dumps(results, indent=1) + "\n")
     md = render(results)
-    (OUT / "routing.md").write_text(md + "\n")
+    page = OUT / "routing.md"
+    # bench/routing_round2.py's section, after its marker, is kept as it is
+    kept = page.read_text().partition(ROUND2_MARK)[1:] if page.exists() else ("", "")
+    page.write_text(md + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
     print(md)
     return 0
 
