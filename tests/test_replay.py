@@ -542,3 +542,17 @@ def test_cascade_verifier_flag_sweeps_the_threshold(tmp_path: Path) -> None:
     low, high = (p for p in doc["curve"] if p["knob"] is not None)
     assert low["escalations_pct"] >= high["escalations_pct"]  # a lower threshold escalates more
     assert "apgr_cost" in doc
+
+
+def test_shipped_example_routing_configs_parse_strictly() -> None:
+    from arbiter.config import load_routing
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "routing"
+    models = ["gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1:concise"]
+    math = load_routing(examples / "math.toml", models)
+    assert math.cascade_all and math.cascade_math_verifier == 0.3 and math.cascade_tasks == ["math"]
+    knowledge = load_routing(examples / "knowledge.toml", models)
+    assert knowledge.cost_weight > 0 and knowledge.explore == 0.0
+    chat = load_routing(examples / "chat.toml", models)
+    assert chat.cascade_all and chat.cascade_first_model == models[1]
+    assert set(chat.cascade_min_answer_tokens) == set(chat.cascade_tasks)
