@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -28,7 +29,7 @@ from arbiter.offline import replay as rp
 from arbiter.offline.train_difficulty import static_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "routing"
+DATA = Path(os.environ.get("ARBITER_SHARED_DIR") or ROOT.parent / "shared") / "data" / "routing"
 OUT = ROOT / "bench" / "results"
 TABLES = (  # (name, table, models, split)
     ("gsm8k", "gsm8k.dev.jsonl.gz", "routellm.models.json", "heldout"),
@@ -40,7 +41,7 @@ ROUTELLM_BEST = {  # RouteLLM paper, GPT-4 vs Mixtral, best router per benchmark
     "mmlu": {"apgr": 0.603, "cpt50": 35.4, "cpt80": 70.3},
     "mt_bench": {"apgr": 0.802, "cpt50": 13.4, "cpt80": 31.3},
 }
-RANDOM = {"apgr": 0.5, "cpt50": 50.0, "cpt80": 80.0}  # expected curve PGR = c
+RANDOM = {"apgr": 0.5, "cpt50": 50.0, "cpt80": 80.0}  # expected curve PGR = c (calls)
 # Cold-start priors from public benchmark results (not from these tables): GPT-4 technical report
 # (MMLU 86.4%, GSM8K 92.0%) and the Mixtral of Experts paper (MMLU 70.6%, GSM8K 74.4%).
 PRIORS = {
@@ -59,7 +60,13 @@ TRAIN_PRIOR_STRENGTH = 50.0
 TRAIN_PRIOR_EXPLORE = 0.1
 SEEDS = (0, 1, 2, 3, 4)  # multi-model tables: AIQ spread over replay orders
 PERMUTATIONS = 5  # `arbiter_cost_weight` with the prompts' statistics shuffled among rows
+ROUND2_MARK = "<!-- round two -->"
 LEGEND = (
+    "These rows learn from every call's true label (`feedback: labels`, an upper bound no live "
+    "router gets); the round-two section below replays the sidecar's own settings with the "
+    "sidecar's feedback as well. APGR/CPT are given on the call axis (share of strong calls, "
+    "RouteLLM's) and the dollar axis ($: share of the all-strong cost, both calls of a cascade "
+    "charged). "
     "Rows: `arbiter` = the sidecar's router, default params, shipped difficulty score; "
     "`arbiter_pinned_slope` = the same with the per-prompt slope prior variance "
     f"{PINNED_SLOPE_VAR:g} (trusts the score's ranking; the sidecar default is 0.25); "
@@ -82,7 +89,12 @@ LEGEND = (
     "the hull, so its AIQ above `AIQ hull` is sampling noise kept by the convex hull, the "
     "margin a router must clear before being above the hull means anything.",
 )
-KEYS = ("apgr", "cpt50", "cpt80", "aiq", "aiq_hull", "aiq_oracle")
+KEYS = ("apgr", "cpt50", "cpt80", "apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct", "aiq",
+        "aiq_hull", "aiq_oracle")  # fmt: skip
+# the columns of every table: the call axis (RouteLLM's), then the dollar axis (share of the
+# all-strong cost, both calls of a cascade charged), then AIQ (RouterBench's, in dollars)
+COLUMNS = ("apgr", "cpt50", "cpt80", "apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct", "aiq",
+           "aiq_hull", "aiq_oracle", "gap_closed")  # fmt: skip
 # What was measured while tuning (train rows only, 4-fold CV x 5 seeds, unless it says held-out);
 # kept with the table because the table alone cannot say why the router stops at the hull.
 NOTES = {
@@ -311,9 +323,10 @@ def render(results: dict[str, Any]) -> str:
         lines.append("; ".join(f"{k} q={v['quality']:.4f} ${v['cost_usd']:.4f}" for k, v in refs))
         lines += [
             "",
-            "| router | APGR | CPT50 % | CPT80 % | AIQ | AIQ hull | AIQ oracle | gap closed |",
+            "| router | APGR calls | CPT50 % calls | CPT80 % calls | APGR $ | CPT50 % $ | "
+            "CPT80 % $ | AIQ | AIQ hull | AIQ oracle | gap closed |",
         ]
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         rows = dict(r["routers"])
         rows["random (expected)"] = r["random_router"]
         if "oracle_sweep" in r:
@@ -322,10 +335,7 @@ def render(results: dict[str, Any]) -> str:
         if "random_on_hull" in r:
             rows["random on hull (10 draws)"] = r["random_on_hull"]
         for k, v in rows.items():
-            cells = [
-                v.get(c)
-                for c in ("apgr", "cpt50", "cpt80", "aiq", "aiq_hull", "aiq_oracle", "gap_closed")
-            ]
+            cells = [v.get(c) for c in COLUMNS]
             lines.append(f"| {k} | " + " | ".join(_fmt(c) for c in cells) + " |")
         for label, curve in r["savings_first_500"].items():
             pts = ", ".join(
@@ -383,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "routing.json").write_text(json.dumps(results, indent=1) + "\n")
     md = render(results)
-    (OUT / "routing.md").write_text(md + "\n")
+    page = OUT / "routing.md"
+    # bench/routing_round2.py's section, after its marker, is kept as it is
+    kept = page.read_text().partition(ROUND2_MARK)[1:] if page.exists() else ("", "")
+    page.write_text(md + "\n" + ("\n" + "".join(kept) if kept[0] else ""))
     print(md)
     return 0
 

@@ -143,12 +143,16 @@ def test_tools_mean_extraction() -> None:
     assert classify([{"role": "user", "content": "hello"}], has_tools=True) == "extraction"
 
 
-def test_list_content_parts_ignore_images() -> None:
+def test_list_content_parts_text_decides_without_media() -> None:
     content: list[dict[str, Any]] = [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-        {"type": "text", "text": "Translate the caption into French: a cat on a mat"},
+        {"type": "text", "text": "Translate the caption into French:"},
+        {"type": "text", "text": "a cat on a mat"},
     ]
     assert classify([{"role": "user", "content": content}]) == "translation"
+    # with an image the request is a media task (round two: which models see well is learned
+    # apart from which translate well; only vision models are eligible anyway)
+    content.insert(0, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}})
+    assert classify([{"role": "user", "content": content}]) == "vision"
 
 
 def test_last_user_message_decides() -> None:
@@ -237,3 +241,39 @@ EXTRA_TEXTS = [
 def test_word_gates_never_change_the_result(prompt: str) -> None:
     text = _bounded_lower(prompt)
     assert _classify_text(text, _words(text)) == _classify_text(text, None)
+
+
+# -- media: tasks of their own (their own learned policy) ------------------------------------
+def _with(part: dict[str, object], text: str) -> list[dict[str, object]]:
+    return [{"role": "user", "content": [{"type": "text", "text": text}, part]}]
+
+
+_IMAGE = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+_AUDIO = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+
+
+@pytest.mark.parametrize(
+    ("part", "text", "task"),
+    [
+        (_IMAGE, "What animal is this?", "vision"),
+        (_IMAGE, "Read the total on this receipt", "ocr"),
+        (_IMAGE, "Extract the text from this scanned page", "ocr"),
+        (_AUDIO, "Transcribe this clip verbatim", "transcription"),
+        (_AUDIO, "What is the speaker's mood?", "audio"),
+        ({"type": "input_image", "image_url": "https://x/y.png"}, "Describe it", "vision"),
+    ],
+)
+def test_media_requests_get_their_modality_task(
+    part: dict[str, object], text: str, task: str
+) -> None:
+    assert classify(_with(part, text)) == task
+
+
+def test_media_in_an_earlier_turn_does_not_make_a_text_question_a_media_task() -> None:
+    msgs = [*_with(_IMAGE, "What is this?"), {"role": "assistant", "content": "A cat."},
+            {"role": "user", "content": "Write a poem about cats"}]  # fmt: skip
+    assert classify(msgs) == "creative"
+
+
+def test_a_structured_output_request_with_an_image_stays_extraction() -> None:
+    assert classify(_with(_IMAGE, "Fields please"), {"type": "json_object"}) == "extraction"

@@ -437,3 +437,151 @@ def test_plot_as_svg_needs_no_plotting_library(
     err = capsys.readouterr().err
     assert "needs matplotlib (pip install 'arbiter[plot]')" in err and "--plot curve.svg" in err
     assert not (tmp_path / "curve.png").exists()
+
+
+# -- round two: --routing-config, the dollar axis, sidecar feedback ------------------------------
+CONTRACT_KEYS = ("apgr", "cpt50", "cpt80", "curve", "aiq", "aiq_hull", "aiq_oracle", "baselines",
+                 "model_share", "cpt50_usd", "cpt80_usd", "apgr_cost", "cpt50_cost_pct",
+                 "cpt80_cost_pct", "curve_cost", "feedback")  # fmt: skip
+
+
+def _routing_toml(tmp: Path, body: str) -> Path:
+    p = tmp / "routing.toml"
+    p.write_text("[routing]\n" + body)
+    return p
+
+
+def test_routing_config_replay_keeps_the_contract_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tfile, mfile = _write(tmp_path)
+    cfg = _routing_toml(tmp_path, 'priors_file = ""\ncost_weight = 0.5\n')
+    out = tmp_path / "r.json"
+    args = [str(tfile), "--models", str(mfile), "--routing-config", str(cfg), "--sweep",
+            "--knobs", "0.01,1,100", "--difficulty", "none", "--out", str(out),
+            "--no-progress"]  # fmt: skip
+    assert rp.main(args) == 0
+    doc = json.loads(out.read_text())
+    assert all(k in doc for k in CONTRACT_KEYS), [k for k in CONTRACT_KEYS if k not in doc]
+    assert doc["feedback"] == "sidecar" and doc["sweep_knob"] == "cost_weight"
+    assert len(doc["curve_cost"]) == 5  # both ends and the three knobs
+    ends = sorted(p["cost_pct"] for p in doc["curve_cost"])
+    assert ends[-1] == pytest.approx(100.0)
+
+
+def test_routing_config_is_parsed_strictly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tfile, mfile = _write(tmp_path)
+    for body, says in (
+        ("cost_wieght = 0.5\n", "unknown key 'cost_wieght'"),
+        ("cascade_math_verifier = 2.0\n", "cascade_math_verifier"),
+        ('baseline = "nope"\n', "unknown model 'nope'"),
+        ('cascade_tasks = ["knowledge"]\n', "unknown task 'knowledge'"),
+    ):
+        cfg = _routing_toml(tmp_path, body)
+        assert rp.main([str(tfile), "--models", str(mfile), "--routing-config", str(cfg)]) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_routing_config_cascade_all_asks_the_first_model_every_time(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=60)
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    from arbiter.config import load_routing
+
+    body = 'priors_file = ""\ncascade_tasks = ["math"]\ncascade_all = true\n'
+    routing = load_routing(_routing_toml(tmp_path, body), [STRONG, WEAK])
+    cfg, _ = rp.from_routing(routing, table)
+    res = rp.run(table, cfg)
+    assert res.calls[WEAK] == 60  # every request, whatever the router would have chosen
+    # the sidecar's check (no verifier, no cut-off) escalates "answer i #### i": its final
+    # answer is not on a line of its own, so the math grader finds none
+    assert res.escalations == 60 and res.calls[STRONG] == 60
+
+
+def test_sidecar_feedback_grades_the_returned_answer_not_the_label(tmp_path: Path) -> None:
+    from arbiter.offline.as_sidecar import SidecarGrader
+
+    tfile, mfile = _write(tmp_path, n=30)
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    row = table.rows[0]  # the math grader finds no final answer: 0.2, whatever the label
+    g = SidecarGrader(seed=0, judge_rate=0.0)
+    assert {row.outcomes[m].quality for m in (STRONG, WEAK)} == {0.0, 1.0}
+    assert g.grade(row, WEAK, row.outcomes[WEAK]) == 0.2
+    assert g.grade(row, STRONG, row.outcomes[STRONG]) == 0.2
+    nochat = replace(row, task="chat")  # no grader applies and no judge: no grade at all
+    assert g.grade(nochat, WEAK, row.outcomes[WEAK]) is None
+    truthful = SidecarGrader(seed=0, judge_rate=1.0, judge_error=0.0)
+    liar = SidecarGrader(seed=0, judge_rate=1.0, judge_error=1.0)
+    for r in table.rows:
+        o = replace(r.outcomes[WEAK], response=None)  # not gradable: the judge is asked
+        assert truthful.grade(r, WEAK, o) == o.quality
+        assert liar.grade(r, WEAK, o) == 1.0 - o.quality
+
+
+def test_labels_and_sidecar_feedback_differ_and_are_reported(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path)
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    docs = {
+        fb: rp.replay(table, rp.ReplayConfig(feedback=fb), knobs=[0.5, 0.9]) for fb in rp.FEEDBACK
+    }
+    assert {d["feedback"] for d in docs.values()} == set(rp.FEEDBACK)
+    # labels teach the router that the weak model fails hard prompts; 0.2 for every answer
+    # teaches nothing, so the two runs route differently
+    assert docs["labels"]["model_share"] != docs["sidecar"]["model_share"]
+
+
+def test_cost_axis_credits_cheap_strong_calls() -> None:
+    """Half the calls to the strong model recover half the gap; on the dollar axis it matters
+    whether those were the cheap or the expensive half of the prompts."""
+    cheap_half = [
+        {"knob": None, "cost_pct": 1.0, "pgr": 0.0},
+        {"knob": 1.0, "cost_pct": 20.0, "pgr": 0.5},
+        {"knob": None, "cost_pct": 100.0, "pgr": 1.0},
+    ]
+    dear_half = [dict(p, cost_pct=80.0) if p["knob"] else p for p in cheap_half]
+    assert rp.cost_axis(cheap_half)["apgr_cost"] > 0.6 > rp.cost_axis(dear_half)["apgr_cost"]
+    assert rp.cost_axis(cheap_half)["cpt50_cost_pct"] == pytest.approx(20.0)
+
+
+def test_shuffled_labels_keep_costs_and_the_labels_multiset(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=50)
+    table = ot.load_table(tfile, ot.load_models(mfile))
+    sh = ot.shuffled_labels(table, seed=3)
+    for a, b in zip(table.rows, sh.rows, strict=True):
+        assert a.prompt == b.prompt
+        assert all(a.outcomes[m].cost_usd == b.outcomes[m].cost_usd for m in a.outcomes)
+    for m in (STRONG, WEAK):
+        assert sorted(r.outcomes[m].quality for r in table.rows) == sorted(
+            r.outcomes[m].quality for r in sh.rows
+        )
+    assert [r.outcomes[WEAK].quality for r in table.rows] != [
+        r.outcomes[WEAK].quality for r in sh.rows
+    ]
+
+
+def test_cascade_verifier_flag_sweeps_the_threshold(tmp_path: Path) -> None:
+    tfile, mfile = _write(tmp_path, n=40)
+    out = tmp_path / "v.json"
+    args = [str(tfile), "--models", str(mfile), "--cascade", "--cascade-first", WEAK,
+            "--cascade-verifier", "0.3", "--sweep", "--knobs", "0.05,0.95", "--difficulty",
+            "none", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert rp.main(args) == 0
+    doc = json.loads(out.read_text())
+    low, high = (p for p in doc["curve"] if p["knob"] is not None)
+    assert low["escalations_pct"] >= high["escalations_pct"]  # a lower threshold escalates more
+    assert "apgr_cost" in doc
+
+
+def test_shipped_example_routing_configs_parse_strictly() -> None:
+    from arbiter.config import load_routing
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "routing"
+    models = ["gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1:concise"]
+    math = load_routing(examples / "math.toml", models)
+    assert math.cascade_all and math.cascade_math_verifier == 0.3 and math.cascade_tasks == ["math"]
+    knowledge = load_routing(examples / "knowledge.toml", models)
+    assert knowledge.cost_weight > 0 and knowledge.explore == 0.0
+    chat = load_routing(examples / "chat.toml", models)
+    assert chat.cascade_all and chat.cascade_first_model == models[1]
+    assert set(chat.cascade_min_answer_tokens) == set(chat.cascade_tasks)

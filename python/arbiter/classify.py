@@ -7,6 +7,12 @@ cheap (a few microseconds), so it only ever looks at a bounded prefix/suffix of 
 Precedence, first match wins (the *form of the expected output* decides):
 
 1. ``response_format`` json_object/json_schema, or tools offered         -> extraction
+1b. the last user message carries media (content parts; a task of its own, so its own learned
+   policy: which models see, read or hear well is not which models chat well):
+   audio + "transcribe/transcript/dictation/verbatim/captions"            -> transcription
+   other audio                                                           -> audio
+   an image + "OCR/read/extract/transcribe/text in/receipt/invoice/..."   -> ocr
+   other images                                                          -> vision
 2-4. explicit requests; when several match, the one that starts first in the message wins:
    creative: "write a poem/story/song/haiku/lyrics..."                   -> creative
    code: "write a function/program/script/SQL/regex", a programming
@@ -32,9 +38,13 @@ from typing import Any, Final, Literal
 
 from arbiter import linear
 
-__all__ = ["TASKS", "TaskType", "asks_for_code", "classify"]
+__all__ = ["ALL_TASKS", "MODALITY_TASKS", "TASKS", "TaskType", "asks_for_code", "classify"]
 
-TaskType = Literal["code", "math", "extraction", "summarization", "translation", "creative", "chat"]
+TaskType = Literal[
+    "code", "math", "extraction", "summarization", "translation", "creative", "chat",
+    "vision", "ocr", "transcription", "audio",
+]  # fmt: skip
+# the text tasks (the simulated workload's vocabulary)
 TASKS: Final[tuple[TaskType, ...]] = (
     "code",
     "math",
@@ -44,6 +54,17 @@ TASKS: Final[tuple[TaskType, ...]] = (
     "creative",
     "chat",
 )
+MODALITY_TASKS: Final[tuple[TaskType, ...]] = ("vision", "ocr", "transcription", "audio")
+ALL_TASKS: Final[tuple[TaskType, ...]] = (*TASKS, *MODALITY_TASKS)  # what config may name
+_IMAGE_PARTS: Final = frozenset({"image_url", "input_image", "image"})
+_AUDIO_PARTS: Final = frozenset({"input_audio", "audio"})
+_TRANSCRIBE_WORDS: Final = frozenset(
+    {"transcribe", "transcription", "transcript", "dictation", "verbatim", "captions", "subtitles"}
+)
+_OCR_WORDS: Final = frozenset(
+    {"ocr", "read", "extract", "transcribe", "text", "written", "handwriting", "handwritten",
+     "receipt", "invoice", "document", "scan", "scanned", "form", "label", "sign", "digitize"}
+)  # fmt: skip
 
 _HEAD_CHARS: Final = 3000
 _TAIL_CHARS: Final = 1000
@@ -260,6 +281,21 @@ _SYSTEM_MATH = linear.compile(r"\b(?:math|mathematics|arithmetic|algebra|calculu
 _SYSTEM_TRANSLATION = linear.compile(r"\btranslat(?:e|or|ion)\b")
 
 
+def _modality(messages: Sequence[Mapping[str, Any]]) -> TaskType | None:
+    """The media task of the last user message, or None when it is text only."""
+    content = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), None)
+    if not isinstance(content, list):
+        return None
+    kinds = {p.get("type") for p in content if isinstance(p, Mapping)}
+    audio, image = bool(kinds & _AUDIO_PARTS), bool(kinds & _IMAGE_PARTS)
+    if not audio and not image:
+        return None
+    words = _words(_bounded_lower(_text_of(content)))
+    if audio:
+        return "transcription" if words & _TRANSCRIBE_WORDS else "audio"
+    return "ocr" if words & _OCR_WORDS else "vision"
+
+
 def _text_of(content: Any) -> str:
     """Text of an OpenAI message content: a string, or a list of parts (non-text parts ignored)."""
     if isinstance(content, str):
@@ -403,6 +439,9 @@ def classify(
         "json_schema",
     ):
         return "extraction"
+    media = _modality(messages)
+    if media is not None:
+        return media
     user_text = ""
     system_text = ""
     for message in reversed(messages):

@@ -108,6 +108,10 @@ class RoutingSettings:
     # tasks: judges prefer the fuller answer; bench/routing.py `cascade_short_answer`)
     cascade_min_answer_tokens: dict[str, int] = field(default_factory=dict)
     cascade_first_model: str = ""  # the model a cascade asks first; "" = the cheapest eligible
+    # true: every request of a cascade task asks the first model first and escalates to the
+    # baseline (the router's choice is not asked; it still learns). false: only a request routed
+    # to a costlier model than the first one tries the first one (bench/results/routing.md)
+    cascade_all: bool = False
     # math cascade tasks: escalate when the shipped answer verifier's P(wrong) >= this, instead
     # of the rule-based checks (its features include theirs); 0 = off. GSM8K held-out: 0.3-0.4
     # kept 77-79% of the strong model's gain at 30-39% of its calls (`cascade_verifier` in
@@ -531,17 +535,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         loc.fail(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
     if r.judge_model is not None and r.judge_model not in models:
         loc.fail(f"{loc.where(['routing', 'judge_model'])}: unknown model")
-    _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
-    _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
-    _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
-    _check_cascade(loc, r, models)
-    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
-        raise ConfigError(
-            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
-            'not a file ("builtin" = the shipped priors, "" = none)'
-        )
-    _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
-    _check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
+    _check_routing(loc, r, models)
     _check_latency(loc, s, models)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
@@ -602,8 +596,54 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     )
 
 
+def _check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
+    _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
+    _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
+    _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
+    _check_cascade(loc, r, models)
+    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
+        raise ConfigError(
+            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
+            'not a file ("builtin" = the shipped priors, "" = none)'
+        )
+    _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    _check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
+
+
+def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
+    """Only the `[routing]` section of a TOML file (a whole sidecar config or just that section),
+    parsed and checked exactly as the sidecar does; `models` stands in for the [models] the
+    routing keys name (`arbiter replay --routing-config`: the table's models). Other sections
+    are not read. Raises ConfigError with key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    loc = _Locator(text, str(path))
+    if "routing" not in raw:
+        raise ConfigError(f"{path}: no [routing] section")
+    built: RoutingSettings | None = _build(
+        RoutingSettings, _table(raw["routing"], ["routing"], loc), ["routing"], loc
+    )
+    loc.raise_problems()
+    assert built is not None  # RoutingSettings has no required key: None only with problems
+    r = built
+    known = dict.fromkeys(models)
+    if r.baseline and r.baseline not in known:
+        raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {r.baseline!r}")
+    if r.judge_model is not None and r.judge_model not in known:
+        raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
+    _check_routing(loc, r, known)
+    loc.raise_problems()  # every problem at once, as the sidecar's own loads does
+    return r
+
+
 def _check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import TASKS
+    from arbiter.classify import ALL_TASKS as TASKS
 
     for name in sh.challengers:
         if name not in models:
@@ -653,7 +693,7 @@ def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator)
 
 
 def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import TASKS
+    from arbiter.classify import ALL_TASKS as TASKS
 
     for task in r.cascade_tasks:
         if task not in TASKS:

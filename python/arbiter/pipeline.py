@@ -306,6 +306,8 @@ class Pipeline:
                 needs.add("vision")
             if wants_json(req):
                 needs.add("json")
+            if req.has_audio:
+                needs.add("audio")
             blocked = (
                 cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
                 if s.protocols != {req.protocol}
@@ -314,7 +316,8 @@ class Pipeline:
             challengers = s.shadow.blocked(task)  # None unless challengers exist
             if challengers:
                 blocked = {**challengers, **(blocked or {})}
-            route = s.router_for(principal).decide(
+            router = s.router_for(principal)
+            route = router.decide(
                 RouteRequest(
                     principal.tenant,
                     task,
@@ -329,7 +332,14 @@ class Pipeline:
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                 blocked=blocked,
             )
-            models = (route.chosen, *route.fallbacks)
+            chosen = route.chosen
+            r = s.settings.routing
+            if r.cascade_all and task in r.cascade_tasks and not req.stream:
+                # a cascade for every request of the task: the first model, then the baseline
+                base = router.params.baseline
+                if any(c.model == base and c.eligible for c in route.candidates):
+                    chosen = base
+            models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
             reason = route.reason
             if s.recent_changes:  # a detected change the router is acting on: say so
                 reason += s.change_notes(c.model for c in route.candidates)
@@ -344,7 +354,7 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
-                self._cascade_first(req, task, route.chosen, route.candidates, slo, route),
+                self._cascade_first(req, task, chosen, route.candidates, slo, route),
                 stats,
                 slo=slo,
                 predicted_ms=route.latency_ms,

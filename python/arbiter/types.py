@@ -30,8 +30,11 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     has_tools: bool = False
     has_images: bool = False
+    has_audio: bool = False  # an input_audio part: only models with the "audio" capability
     prompt_text: str = ""  # the text of the messages, for classification and difficulty
-    prompt_tokens: int = 0  # estimate (chars / 4) until the upstream reports usage
+    # routing's count (media.py: o200k text, images by size and detail, audio by duration)
+    # until the upstream reports usage
+    prompt_tokens: int = 0
     # max_tokens was not the client's: Arbiter enforces it (budgets), sent per model under the
     # name that model accepts (ModelSettings.max_tokens_param); the client's body is untouched
     limit_injected: bool = False

@@ -154,3 +154,22 @@ def test_math_cascade_uses_the_shipped_verifier(
             assert "verifier p(wrong)=" in row["reason"] and row["chosen_model"] != "sim-tiny"
         else:  # P(wrong) >= 1 never holds: only an empty or cut-off answer would escalate
             assert "answered first and its answer passed" in row["reason"]
+
+
+def test_cascade_all_asks_the_first_model_on_every_request(tmp_path: Path, sim_url: str) -> None:
+    """routing.cascade_all: every request of a cascade task tries the cheap model first (the
+    router's own choice, which may be the cheap model itself, is not what decides)."""
+    routing = 'cascade_tasks = ["code"]\ncascade_all = true\n'
+    with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):
+        for _ in range(6):
+            r = httpx.post(
+                f"{sidecar.base_url}/chat/completions",
+                headers=headers,
+                json={"model": "auto", "messages": CODE},
+            )
+            assert r.status_code == 200
+            row = httpx.get(
+                f"{sidecar.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
+                headers=headers,
+            ).json()
+            assert "; cascade: " in row["reason"], row["reason"]

@@ -189,3 +189,21 @@ def select_split(table: Table, split: str) -> Table:
     if not rows:
         raise ValueError(f"no rows in split {split!r}")
     return Table(rows, table.models)
+
+
+def shuffled_labels(table: Table, seed: int) -> Table:
+    """The control: each row keeps its prompt, answers and costs, but takes the quality labels
+    of another row (all models' labels move together, a seeded permutation). A router's gain
+    that survives this is not quality prediction: it comes from cost (which prompt is cheap
+    where), or from luck the random baseline also has."""
+    import random
+    from dataclasses import replace
+
+    order = list(range(len(table.rows)))
+    random.Random(seed).shuffle(order)
+    rows = []
+    for r, j in zip(table.rows, order, strict=True):
+        donor = table.rows[j].outcomes
+        outs = {m: replace(o, quality=donor[m].quality) for m, o in r.outcomes.items()}
+        rows.append(replace(r, outcomes=outs))
+    return Table(tuple(rows), table.models)

@@ -20,6 +20,8 @@ import orjson
 
 from arbiter.cascade import Escalate
 from arbiter.difficulty import prompt_stats
+from arbiter.offline import as_sidecar as sf
+from arbiter.offline.as_sidecar import SidecarCascade
 from arbiter.offline.outcome_table import (
     Outcome,
     Row,
@@ -56,6 +58,10 @@ SHORT_ANSWER_THRESHOLDS: tuple[float, ...] = tuple(
     float(t) for t in sorted({round(4096 ** (k / 48)) for k in range(49)})
 )
 OBJECTIVES = ("quality_target", "cost_weight")
+# what a --routing-config sweep may turn: the router's two objectives, or the cascade's check
+SWEEP_KNOBS = (*OBJECTIVES, "verifier", "min_answer_tokens")
+VERIFIER_THRESHOLDS: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 50))
+FEEDBACK = ("sidecar", "labels")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
 
@@ -79,6 +85,17 @@ class ReplayConfig:
     objective: str = "quality_target"  # or "cost_weight": what `knob` sets
     # per-model output-length priors (e.g. fitted on a train split: `length_priors`)
     length_priors: Mapping[str, LengthPrior] = field(default_factory=dict)
+    # "labels": the router learns every call's recorded quality. "sidecar": only the returned
+    # answer is graded, by what the sidecar would grade it with (as_sidecar.py)
+    feedback: str = "labels"
+    judge_rate: float = 0.0  # sidecar feedback: share of ungradable answers the judge sees
+    judge_error: float = sf.JUDGE_ERROR
+    # the router's parameters from a [routing] section (`--routing-config`); None = the
+    # defaults with the fields above. The knob still overrides the objective's value.
+    params: RouterParams | None = None
+    # the sidecar's cascade (routing.cascade_*); with objective "verifier" or
+    # "min_answer_tokens" the knob is its threshold
+    cascade: SidecarCascade | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +174,13 @@ def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
                   dict(cfg.priors.get(m.id, {})))
         for m in table.models
     ]  # fmt: skip
-    if cfg.objective == "cost_weight":
+    if cfg.params is not None:
+        params = replace(cfg.params, baseline=baseline)
+        if cfg.objective == "cost_weight":
+            params = replace(params, cost_weight=cfg.knob)
+        elif cfg.objective == "quality_target":
+            params = replace(params, quality_target=cfg.knob, cost_weight=0.0)
+    elif cfg.objective == "cost_weight":
         params = RouterParams(baseline=baseline, cost_weight=cfg.knob, explore=cfg.explore)
     else:
         params = RouterParams(baseline=baseline, quality_target=cfg.knob, explore=cfg.explore)
@@ -193,13 +216,17 @@ def run(
     cum_cost: list[float] = []
     cum_q: list[float] = []
 
+    labels = cfg.feedback == "labels"
+    grader = sf.SidecarGrader(cfg.seed, cfg.judge_rate, cfg.judge_error)
+
     def call(row: Row, model: str, e: float | None) -> Outcome:
-        """One upstream call: paid for, graded (the router learns), its answer length seen."""
+        """One upstream call: paid for, its answer length seen; with label feedback, graded."""
         nonlocal cost
         out = row.outcomes[model]
         calls[model] += 1
         cost += out.cost_usd
-        router.learn(TENANT, row.task, model, out.quality, easiness=e)
+        if labels:
+            router.learn(TENANT, row.task, model, out.quality, easiness=e)
         if row.stats is not None:
             router.lengths.observe(model, row.stats, out.completion_tokens)
         return out
@@ -208,16 +235,24 @@ def run(
         row = table.rows[i]
         e = easiness[i] if easiness is not None else None
         req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e, stats=row.stats)
-        model = cheap_first or router.decide(req).chosen
-        out = call(row, model, e)
-        if escalate is not None and model != baseline and out.response is not None:
-            esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
-            if esc:  # within the same request: the cheap call is paid for, then the baseline
-                escalations += 1
-                model = baseline
-                out = call(row, model, e)
+        if cfg.cascade is not None and cheap_first is None:
+            model, out, escalated = _sidecar_request(router, req, row, cfg, baseline, call, e)
+            escalations += escalated
+        else:
+            model = cheap_first or router.decide(req).chosen
+            out = call(row, model, e)
+            if escalate is not None and model != baseline and out.response is not None:
+                esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
+                if esc:  # within the same request: the cheap call is paid for, then the baseline
+                    escalations += 1
+                    model = baseline
+                    out = call(row, model, e)
         answered[model] += 1
         qual += out.quality
+        if not labels:  # only the answer returned is graded, as the sidecar grades it
+            score = grader.grade(row, model, out)
+            if score is not None:
+                router.learn(TENANT, row.task, model, score, easiness=e)
         cum_cost.append(cost)
         cum_q.append(qual)
         if tick is not None:
@@ -225,6 +260,42 @@ def run(
     n = len(table.rows)
     return RunResult(cfg.knob, n, cost, qual / n, calls, answered, escalations,
                      tuple(cum_cost), tuple(cum_q))  # fmt: skip
+
+
+def _sidecar_request(
+    router: Router,
+    req: RouteRequest,
+    row: Row,
+    cfg: ReplayConfig,
+    baseline: str,
+    call: Callable[[Row, str, float | None], Outcome],
+    e: float | None,
+) -> tuple[str, Outcome, int]:
+    """One request as the pipeline serves it: route, then (for a cascade task) try the cascade's
+    first model when it is cheaper than the choice and escalate to the choice when its answer
+    fails the check (pipeline.plan / _cascade_first / _try_cascade). -> (model, outcome, 0|1)"""
+    casc = cfg.cascade
+    assert casc is not None
+    decision = router.decide(req)
+    chosen = decision.chosen
+    if row.task not in casc.tasks:
+        return chosen, call(row, chosen, e), 0
+    eligible = {c.model: c.est_cost_usd for c in decision.candidates if c.eligible}
+    if casc.all and baseline in eligible:
+        chosen = baseline
+    first = casc.first or min(eligible, key=lambda m: eligible[m])
+    if first == chosen or first not in eligible or eligible[first] >= eligible[chosen]:
+        return chosen, call(row, chosen, e), 0
+    out = call(row, first, e)
+    if out.response is None:  # no recorded text to check (e.g. MMLU's letters): kept
+        return first, out, 0
+    knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens") else None
+    rule = casc.rule(row.task, knob if cfg.objective == "verifier" else None,
+                     knob if cfg.objective == "min_answer_tokens" else None)  # fmt: skip
+    esc, _why = rule(row.task, row.prompt, out.response, "stop", None)
+    if not esc:
+        return first, out, 0
+    return chosen, call(row, chosen, e), 1
 
 
 # -- reference points ------------------------------------------------------------------------
@@ -384,6 +455,8 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
         anchor["pgr"], low["pgr"] = 1.0, 0.0
     # the knob's two ends (send everything to one model) belong to every curve
     pts = [low, *curve, anchor]
+    for p in pts:  # the dollar axis: share of the all-baseline cost (both cascade calls charged)
+        p["cost_pct"] = round(100.0 * p["cost_usd"] / refs.base[0], 4) if refs.base[0] else 0.0
     costs = [table.model_cost(m.id) for m in table.models]
     c_min, c_max = min(costs), max(costs)
     out: dict[str, Any] = {"curve": pts}
@@ -399,6 +472,7 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
             "cpt50_usd": None if u50 is None else round(u50, 6),
             "cpt80_usd": None if u80 is None else round(u80, 6),
         }
+        out |= cost_axis(pts)
     if c_max > c_min:
         cq = [(p["cost_usd"], p["quality"]) for p in pts]
         singles = [(table.model_cost(m.id), table.model_quality(m.id)) for m in table.models]
@@ -415,6 +489,24 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
             ]
             out["aiq_random_hull"] = round(sum(noise) / len(noise), 6)
     return out
+
+
+def cost_axis(pts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The dollar axis of a two-model curve: PGR against the share of the all-baseline cost.
+
+    `apgr_cost` integrates PGR over cost share 0..1 as `apgr` does over the call share, so a
+    router that buys its quality with long (expensive) prompts scores lower here than there.
+    """
+    by_cost = [(p["cost_pct"] / 100.0, p["pgr"]) for p in pts]
+    c50, c80 = cpt(by_cost, 0.5), cpt(by_cost, 0.8)
+    return {
+        "apgr_cost": round(apgr(by_cost), 4),
+        "cpt50_cost_pct": None if c50 is None else round(100 * c50, 2),
+        "cpt80_cost_pct": None if c80 is None else round(100 * c80, 2),
+        "curve_cost": [
+            {"cost_pct": p["cost_pct"], "pgr": p["pgr"], "knob": p["knob"]} for p in pts
+        ],
+    }
 
 
 # -- orchestration and CLI -------------------------------------------------------------------
@@ -449,6 +541,8 @@ def replay(
         )
         doc = {
             "knob": cfg.knob,
+            "objective": cfg.objective,
+            "feedback": cfg.feedback,
             "seed": cfg.seed,
             "baseline_model": baseline,
             **summarize(table, main_run, refs),
@@ -620,6 +714,51 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "routing.cascade_first_model); --sweep then sweeps --cascade-min-tokens",
     )
     ap.add_argument(
+        "--cascade-verifier",
+        type=float,
+        default=0.0,
+        help="with --cascade: math answers escalate when the shipped verifier's P(wrong) >= "
+        "this (the sidecar's routing.cascade_math_verifier); with --cascade-first and --sweep "
+        "the threshold is swept",
+    )
+    ap.add_argument(
+        "--routing-config",
+        type=Path,
+        default=None,
+        help="a TOML file with a [routing] section as in the sidecar's config (or a whole "
+        "sidecar config): the replay runs those settings (router, priors file, difficulty, "
+        "cascade, verifier, judge), with tasks from the sidecar's classifier",
+    )
+    ap.add_argument(
+        "--sweep-knob",
+        choices=("auto", *SWEEP_KNOBS),
+        default="auto",
+        help="with --routing-config --sweep: what the sweep turns (auto: the math verifier's "
+        "threshold when the config cascades math with it, else the short-answer cut-off when "
+        "it sets one, else the cost weight when > 0, else the quality target)",
+    )
+    ap.add_argument(
+        "--feedback",
+        choices=FEEDBACK,
+        default="sidecar",
+        help="what the router learns from: 'sidecar' (default, the honest one: only the returned "
+        "answer, graded as the sidecar would grade it, judge sampled and noisy) or 'labels' "
+        "(every call's recorded quality: an upper bound no live router gets)",
+    )
+    ap.add_argument(
+        "--judge-error",
+        type=float,
+        default=None,
+        help="sidecar feedback: the judge's chance of a wrong verdict (default 0.15)",
+    )
+    ap.add_argument(
+        "--tasks",
+        choices=("auto", "classifier", "table"),
+        default="auto",
+        help="each row's task: the sidecar's classifier (default with --routing-config) or the "
+        "table's label (default otherwise)",
+    )
+    ap.add_argument(
         "--via-sidecar",
         action="store_true",
         help="run through a live sim + sidecar over HTTP (one knob, no sweep/cascade)",
@@ -676,24 +815,51 @@ def main(argv: list[str] | None = None) -> int:
         args.write_priors.write_text(text + "\n")
         print(text)
         return 0
-    if (args.cascade_first or args.cascade_min_tokens) and not args.cascade:
+    if (
+        args.cascade_first or args.cascade_min_tokens or args.cascade_verifier
+    ) and not args.cascade:
         print(
-            "arbiter replay: --cascade-first/--cascade-min-tokens need --cascade", file=sys.stderr
+            "arbiter replay: --cascade-first/--cascade-min-tokens/--cascade-verifier need "
+            "--cascade",
+            file=sys.stderr,
         )
         return 2
+    if args.tasks == "classifier" or (args.tasks == "auto" and args.routing_config):
+        table = classified(table)
+    feedback = {"feedback": args.feedback}
+    if args.judge_error is not None:
+        if not 0.0 <= args.judge_error <= 1.0:
+            print("arbiter replay: --judge-error must be in [0, 1]", file=sys.stderr)
+            return 2
+        feedback["judge_error"] = args.judge_error
+    if args.routing_config is not None:
+        return _main_routing_config(args, table, feedback)
     escalate: Escalate | None = None
     sweep_escalate: Callable[[float], Escalate] | None = None
     if args.cascade:
         from arbiter.cascade import min_answer_rule
 
         escalate = min_answer_rule(args.cascade_min_tokens)
+        verifier = None
+        if args.cascade_verifier:
+            from arbiter.cascade import load_verifier, verified_escalation
+
+            verifier = load_verifier()
+            if verifier is None or not 0.0 < args.cascade_verifier <= 1.0:
+                print("arbiter replay: --cascade-verifier needs a threshold in (0, 1] and the "
+                      "shipped verifier", file=sys.stderr)  # fmt: skip
+                return 2
+            escalate = verified_escalation(verifier, args.cascade_verifier)
         if args.cascade_first:
             if args.cascade_first not in {m.id for m in table.models}:
                 print(f"arbiter replay: no outcomes for {args.cascade_first!r}", file=sys.stderr)
                 return 2
             sweep_escalate = min_answer_rule
+            if verifier is not None:
+                v = verifier
+                sweep_escalate = lambda t: verified_escalation(v, t)  # noqa: E731
             if not args.knobs:
-                knobs = list(SHORT_ANSWER_THRESHOLDS)
+                knobs = list(VERIFIER_THRESHOLDS if verifier else SHORT_ANSWER_THRESHOLDS)
     cfg = ReplayConfig(
         knob,
         args.seed,
@@ -704,6 +870,7 @@ def main(argv: list[str] | None = None) -> int:
         prior_strength=args.prior_strength,
         objective=args.objective,
         length_priors=lengths,
+        **feedback,
     )
     if args.via_sidecar:
         return _main_via_sidecar(args, table, cfg)
@@ -727,6 +894,142 @@ def main(argv: list[str] | None = None) -> int:
         plot(doc, args.plot, args.table.name)
     print(text)
     return 0
+
+
+def classified(table: Table) -> Table:
+    """The table with each row's task as the sidecar's classifier names it from the prompt."""
+    from arbiter.classify import classify
+
+    rows = tuple(
+        replace(r, task=classify([{"role": "user", "content": r.prompt}])) for r in table.rows
+    )
+    return Table(rows, table.models)
+
+
+def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[ReplayConfig, bool]:
+    """A replay of a [routing] section (config.RoutingSettings) on a table: (its config, whether
+    the difficulty score is on). The priors file, cascade and judge are read as the sidecar
+    reads them (services.py); the table's models stand in for the pool."""
+    from arbiter import priors as priors_mod
+    from arbiter.cascade import load_verifier
+
+    book = priors_mod.load(r.priors_file)
+    ids = [m.id for m in table.models]
+    baseline = r.baseline or default_baseline(table)
+    params = RouterParams(
+        baseline=baseline,
+        quality_target=r.quality_target,
+        explore=r.explore,
+        evidence_cap=r.evidence_cap,
+        prior_strength=r.prior_strength,
+        default_prior=r.default_prior,
+        expected_output_tokens=r.expected_output_tokens,
+        cost_weight=r.cost_weight,
+    )
+    cascade = None
+    if r.cascade_tasks:
+        verifier = load_verifier() if r.cascade_math_verifier > 0 else None
+        cascade = SidecarCascade(
+            frozenset(r.cascade_tasks), r.cascade_first_model, r.cascade_all,
+            dict(r.cascade_min_answer_tokens), r.cascade_math_verifier, verifier,
+        )  # fmt: skip
+    by_cost = r.cost_weight > 0
+    cfg = ReplayConfig(
+        knob=r.cost_weight if by_cost else r.quality_target,
+        seed=seed,
+        baseline=baseline,
+        explore=r.explore,
+        priors={m: book.for_model(m) for m in ids},
+        prior_strength=r.prior_strength,
+        objective="cost_weight" if by_cost else "quality_target",
+        length_priors={m: p for m, p in book.lengths.items() if m in ids},
+        judge_rate=r.judge_sample_rate if r.judge_model else 0.0,
+        params=params,
+        cascade=cascade,
+        **feedback,
+    )
+    return cfg, bool(r.difficulty)
+
+
+def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]]:
+    """What a --routing-config sweep turns, and its values."""
+    casc = cfg.cascade
+    if asked == "auto":
+        if casc is not None and casc.verifier is not None and "math" in casc.tasks:
+            asked = "verifier"
+        elif casc is not None and casc.min_answer_tokens:
+            asked = "min_answer_tokens"
+        else:
+            asked = cfg.objective
+    values = {
+        "verifier": VERIFIER_THRESHOLDS,
+        "min_answer_tokens": SHORT_ANSWER_THRESHOLDS,
+        "cost_weight": COST_WEIGHT_SWEEP,
+        "quality_target": DEFAULT_SWEEP,
+    }[asked]
+    return asked, list(values)
+
+
+def _main_routing_config(
+    args: argparse.Namespace, table: Table, feedback: Mapping[str, Any]
+) -> int:
+    from arbiter.config import load_routing
+    from arbiter.errors import ConfigError
+
+    clash = [f for f, on in (
+        ("--objective", args.objective != "quality_target"), ("--explore", args.explore != 1.0),
+        ("--slope-var", args.slope_var is not None), ("--priors", args.priors is not None),
+        ("--prior-strength", args.prior_strength is not None), ("--cascade*", args.cascade),
+        ("--via-sidecar", args.via_sidecar),
+    ) if on]  # fmt: skip
+    if clash:
+        print(f"arbiter replay: {', '.join(clash)}: set by --routing-config", file=sys.stderr)
+        return 2
+    try:
+        routing = load_routing(args.routing_config, [m.id for m in table.models])
+        cfg, use_difficulty = from_routing(routing, table, args.seed, **feedback)
+    except ConfigError as err:
+        print(f"arbiter replay: {err}", file=sys.stderr)
+        return 2
+    kind, knobs = sweep_knob(cfg, args.sweep_knob)
+    if kind == "verifier" and (cfg.cascade is None or cfg.cascade.verifier is None):
+        print("arbiter replay: sweeping the verifier needs routing.cascade_math_verifier > 0 "
+              "and math in routing.cascade_tasks", file=sys.stderr)  # fmt: skip
+        return 2
+    if args.knobs:
+        knobs = [float(k) for k in args.knobs.split(",")]
+    if args.sweep and kind != cfg.objective:
+        cfg = replace(cfg, objective=kind)  # the main run keeps the configured value
+        cfg = replace(cfg, knob=_configured(routing, kind, cfg.knob))
+    if args.knob is not None:
+        cfg = replace(cfg, knob=args.knob)
+    easiness = _load_easiness(args.difficulty if use_difficulty else "none", table)
+    try:
+        doc = replay(
+            table, cfg, knobs=knobs if args.sweep else None, easiness=easiness,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )  # fmt: skip
+    except ValueError as err:
+        print(f"arbiter replay: {err}", file=sys.stderr)
+        return 2
+    doc = {"table": str(args.table), "split": args.split, "routing_config":
+           str(args.routing_config), "sweep_knob": kind if args.sweep else None, **doc}  # fmt: skip
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.plot:
+        plot(doc, args.plot, args.table.name)
+    print(text)
+    return 0
+
+
+def _configured(routing: Any, kind: str, default: float) -> float:
+    """The config's own value of a cascade knob (the main run's point of a cascade sweep)."""
+    if kind == "verifier":
+        return float(routing.cascade_math_verifier)
+    if kind == "min_answer_tokens":
+        return float(max(routing.cascade_min_answer_tokens.values(), default=0))
+    return default
 
 
 def _main_via_sidecar(args: argparse.Namespace, table: Table, cfg: ReplayConfig) -> int:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from arbiter import media
 from arbiter.canonical import CanonicalRequest, Message, OpaquePart, Part, TextPart
 from arbiter.errors import ArbiterError
 from arbiter.grading_hints import hints_from, take_body_field
@@ -22,7 +23,7 @@ from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
 from arbiter.sandbox.request_tests import tests_from_field
-from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
@@ -44,6 +45,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
     # it (the top-level system prompt becomes a message there, images image parts).
     view = _openai_view(canonical)
     text = canonical.text()
+    _images, _audio, media_tokens = media.media_parts(view["messages"])
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -55,7 +57,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
         prompt_text=text,
-        prompt_tokens=estimate_tokens(text) + 4 * len(view["messages"]),
+        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,

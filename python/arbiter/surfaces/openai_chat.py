@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from arbiter import media
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
-from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
@@ -108,6 +109,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     tools = body.get("tools")
     prompt_text = "\n".join(texts)
+    _images, audio, media_tokens = media.media_parts(messages)
     return ChatRequest(
         model=model,
         messages=messages,
@@ -118,8 +120,9 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         response_format=response_format,
         has_tools=bool(tools) or bool(body.get("functions")),
         has_images=has_images,
+        has_audio=audio > 0,
         prompt_text=prompt_text,
-        prompt_tokens=estimate_tokens(prompt_text) + 4 * len(messages),
+        prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
         grading=grading,
         tests=tests,
     )

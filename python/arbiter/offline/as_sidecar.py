@@ -1,0 +1,85 @@
+"""What the sidecar would do, offline: its feedback and its cascade, for `arbiter replay`.
+
+Feedback. The sidecar never sees a table's true label. It grades the answer it returned, and only
+that one: an automatic grader where one applies to the task (grading.grade_answer: a math answer
+gets 0.75 when a final answer is found and cannot be checked, 1/0 only when the prompt is an
+expression it can evaluate; empty, cut-off and refusing answers get their low scores), else the
+LLM judge on a sample (`routing.judge_sample_rate`, only with `routing.judge_model`), else
+nothing. The judge is modelled as noisy: its verdict on an answer of recorded quality q is good
+with probability q (q is itself a judged probability on AlpacaEval), flipped with probability
+JUDGE_ERROR. JUDGE_ERROR = 0.15 is MT-Bench's measured GPT-4-judge disagreement with human experts
+on pairs without ties (Zheng et al. 2023, "Judging LLM-as-a-judge", Table 2: 85% agreement), the
+best published figure for a strong judge; a weaker judge is noisier (`--judge-error`).
+
+Cascade. `routing.cascade_*` as pipeline.py applies it: route first; for a cascade task try the
+first model when it is cheaper than the choice (every request with `cascade_all`, the choice
+then being the baseline), and escalate to the choice when the answer fails the check.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from arbiter import grading, judge
+from arbiter.cascade import Escalate, Verifier, min_answer_rule, verified_escalation
+
+if TYPE_CHECKING:
+    from arbiter.offline.outcome_table import Outcome, Row
+
+JUDGE_ERROR = 0.15
+
+
+@dataclass(slots=True)
+class SidecarGrader:
+    """The grade the sidecar would learn from one returned answer (None: no grade at all)."""
+
+    seed: int
+    judge_rate: float
+    judge_error: float = JUDGE_ERROR
+    judged: int = 0  # judge calls made (each one is a paid call in the sidecar)
+    auto: int = 0
+
+    def grade(self, row: Row, model: str, out: Outcome) -> float | None:
+        if out.response is not None:  # a table without text (MMLU's letters): no auto grader
+            g = grading.grade_answer(
+                task=row.task,
+                prompt=row.prompt,
+                content=out.response,
+                finish_reason="stop",
+                response_format=None,
+            )
+            if g is not None:
+                self.auto += 1
+                return g.score
+        decision = f"{self.seed}:{row.id}:{model}"
+        if not judge.should_judge(decision, self.judge_rate):
+            return None
+        self.judged += 1
+        rng = random.Random(decision)  # the same verdict for the same answer in every run
+        good = rng.random() < out.quality
+        if rng.random() < self.judge_error:
+            good = not good
+        return 1.0 if good else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SidecarCascade:
+    """routing.cascade_tasks / _first_model / _all / _min_answer_tokens / _math_verifier."""
+
+    tasks: frozenset[str]
+    first: str = ""  # "" = the cheapest eligible model for the request
+    all: bool = False
+    min_answer_tokens: Mapping[str, int] = field(default_factory=dict)
+    verifier_threshold: float = 0.0  # 0 = off
+    verifier: Verifier | None = None
+
+    def rule(self, task: str, verifier_knob: float | None, min_knob: float | None) -> Escalate:
+        """The check a first answer must pass; a swept knob replaces the configured value."""
+        threshold = self.verifier_threshold if verifier_knob is None else verifier_knob
+        if task == "math" and self.verifier is not None and threshold > 0:
+            return verified_escalation(self.verifier, threshold)
+        n = self.min_answer_tokens.get(task, 0) if min_knob is None else min_knob
+        return min_answer_rule(n)

@@ -1,0 +1,102 @@
+"""Routing's token counts: text by the o200k tokenizer, images by size and detail, audio by
+duration; an audio request needs a model with the "audio" capability (a 400 when none has it)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+
+import pytest
+
+from arbiter import media
+from arbiter.errors import NoCapableModel
+from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+from arbiter.surfaces.openai_chat import parse_chat_request
+from arbiter.types import count_tokens, estimate_tokens
+
+
+def _png(w: int, h: int) -> str:
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", w, h)
+    return "data:image/png;base64," + base64.b64encode(head + b"\x08\x06\x00\x00\x00" * 8).decode()
+
+
+def _jpeg(w: int, h: int) -> str:
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00" + b"\x00" * 9
+    sof = b"\xff\xc0" + struct.pack(">HBHH", 17, 8, h, w) + b"\x03" + b"\x00" * 9
+    return "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8" + app0 + sof).decode()
+
+
+def _wav(seconds: float, byte_rate: int = 32_000) -> str:
+    n = int(seconds * byte_rate)
+    head = (b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1,
+            16_000, byte_rate, 2, 16) + b"data" + struct.pack("<I", n))  # fmt: skip
+    return base64.b64encode(head + b"\x00" * n).decode()
+
+
+def _request(content: object) -> bytes:
+    body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+    return json.dumps(body).encode()
+
+
+def test_openai_tile_formula() -> None:
+    # OpenAI's worked examples: 1024 x 1024 high detail 765, 2048 x 4096 1105, low detail 85
+    assert media.image_tokens(1024, 1024) == 765
+    assert media.image_tokens(2048, 4096) == 1105
+    assert media.image_tokens(4096, 8192, "low") == 85
+    assert media.image_tokens(300, 200) == 85 + 170
+
+
+@pytest.mark.parametrize("make", [_png, _jpeg])
+def test_image_size_from_data_url_headers(make: object) -> None:
+    assert callable(make)
+    assert media.image_size(make(1600, 900)) == (1600, 900)
+    assert media.image_size("https://example.com/cat.png") is None
+    assert media.image_size("data:image/png;base64,!!!!") is None
+
+
+def test_audio_duration_from_a_wav_header_and_from_size() -> None:
+    assert media.audio_seconds(_wav(2.0), "wav") == pytest.approx(2.0, abs=0.01)
+    mp3 = base64.b64encode(b"\x00" * 32_000).decode()  # 2 s at 128 kbit/s
+    assert media.audio_seconds(mp3, "mp3") == pytest.approx(2.0, abs=0.01)
+
+
+def test_routing_counts_text_with_the_tokenizer() -> None:
+    """chars/4 undercounts CJK and JSON; the routing count is the tokenizer's (within the
+    extrapolation's error beyond EXACT_CHARS)."""
+    cjk = "路由器根据每个请求的成本和质量选择模型。" * 30
+    req = parse_chat_request(_request(cjk))
+    assert req.prompt_tokens == count_tokens([cjk]) + 4
+    assert req.prompt_tokens > 1.5 * (estimate_tokens(cjk) + 4)
+    long_json = json.dumps([{"id": i, "name": f"item-{i}", "tags": ["a", "b"]} for i in range(400)])
+    exact = count_tokens([long_json])
+    assert len(long_json) > media.EXACT_CHARS
+    assert media.text_tokens(long_json) == pytest.approx(exact, rel=0.1)
+    assert exact > 1.3 * estimate_tokens(long_json)
+
+
+def test_routing_counts_images_and_audio() -> None:
+    text = {"type": "text", "text": "What is in this picture?"}
+    plain = parse_chat_request(_request([text])).prompt_tokens
+
+    def with_image(url: str, **detail: str) -> int:
+        part = {"type": "image_url", "image_url": {"url": url, **detail}}
+        return parse_chat_request(_request([text, part])).prompt_tokens - plain
+
+    big = parse_chat_request(_request([text, {"type": "image_url", "image_url": {"url": "x"}}]))
+    assert big.has_images
+    assert with_image(_png(1024, 1024)) == 765
+    assert with_image(_png(1024, 1024), detail="low") == 85
+    assert with_image("https://x/y.png") == 765  # unknown size: counted as 1024 x 1024
+    assert with_image(_jpeg(300, 200)) == 255
+    clip = {"type": "input_audio", "input_audio": {"data": _wav(3.0), "format": "wav"}}
+    heard = parse_chat_request(_request([text, clip]))
+    assert heard.has_audio and heard.prompt_tokens - plain == 30
+
+
+def test_an_audio_request_without_an_audio_model_is_a_400_naming_it() -> None:
+    pool = [PoolModel(f"m{i}", 1.0, 2.0, 100_000, frozenset({"vision"}), {}) for i in range(2)]
+    req = RouteRequest("t", "chat", 50, 10, needs=frozenset({"audio"}))
+    with pytest.raises(NoCapableModel) as info:
+        Router(pool, RouterParams(baseline="m0")).decide(req)
+    assert info.value.http_status == 400 and "lacks audio" in info.value.message
