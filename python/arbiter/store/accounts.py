@@ -8,13 +8,11 @@ serialises writers), so replicas sharing a store can never together reserve past
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from arbiter.store._sql import Cursor
+from arbiter.store._hooks import StoreHooks
 
 _KEY_COLS = "id, tenant, name, secret_hash, created_ts, expires_ts, revoked_ts"
 
@@ -25,17 +23,8 @@ class _OverCap(Exception):
         self.scope, self.spent, self.reserved = scope, spent, reserved
 
 
-class AccountsMixin:
+class AccountsMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
-
-    def _tx(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _ro(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text
 
     # -- keys -------------------------------------------------------------------------------
     def create_key(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
+
+from arbiter.store._hooks import StoreHooks
 
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
@@ -23,17 +24,8 @@ _LISTED = CACHE_COLS[:-1]  # the admin list leaves the vector out
 _MAX_PAGE = 1000
 
 
-class CacheEntriesMixin:
+class CacheEntriesMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
-
-    def _tx(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _ro(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text
 
     def cache_put(self, row: Sequence[Any], *, keep: int | None = None) -> None:
         """Upsert one entry (a row in CACHE_COLS order); with `keep`, then delete the least

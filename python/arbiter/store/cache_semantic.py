@@ -7,26 +7,13 @@ error bound for that tenant (arbiter.cache.semantic.TenantBounds). Updates are r
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from arbiter.store._sql import Cursor
+from arbiter.store._hooks import StoreHooks
 
 MIN_SCALE = 1e-3
 
 
-class CacheSemanticMixin:
+class CacheSemanticMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
-
-    def _tx(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _ro(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text
 
     def semantic_learn(self, tenant: str, factor: float, wrong: bool, ts: float) -> float:
         """Multiply the tenant's scale by `factor` (clamped to [MIN_SCALE, 1]); the new scale."""

@@ -9,14 +9,12 @@ A lease (`claim_discovery`) keeps polling to one replica at a time in the first 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from arbiter.store._sql import Cursor
+from arbiter.store._hooks import StoreHooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +41,10 @@ class ListingChanges:
 _PRICES = ("price_in_per_mtok", "price_out_per_mtok")
 
 
-class DiscoveryMixin:
+class DiscoveryMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_ro`, `_sql` hooks and `backend`."""
 
     backend: str
-
-    def _tx(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _ro(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text
 
     def claim_discovery(self, upstream: str, holder: str, now: float, ttl_s: float) -> bool:
         """Take (or renew) the lease to poll `upstream`; False while another holder has it."""

@@ -4,14 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import astuple
-from typing import TYPE_CHECKING
 
 from arbiter.latency import LatencyRow
-
-if TYPE_CHECKING:
-    from arbiter.store._sql import Cursor
+from arbiter.store._hooks import StoreHooks
 
 _COLS = ("replica, tenant, model, epoch, ref_ts, calls, ttft_w, ttft_s1, ttft_s2, speed_w, "
          "speed_s1, speed_s2, reg_w, reg_n, reg_nn, reg_t, reg_nt, reg_tt, updated_ts")  # fmt: skip
@@ -27,17 +23,8 @@ _UPSERT = (
 )
 
 
-class LatencyMixin:
+class LatencyMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
-
-    def _tx(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _ro(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
-
-    def _sql(self, text: str) -> str:
-        return text
 
     def write_latency(self, rows: Sequence[LatencyRow]) -> None:
         if not rows:
