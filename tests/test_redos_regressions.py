@@ -80,3 +80,23 @@ def test_graders_survive_answers_python_cannot_parse(task: str) -> None:
                 finish_reason="stop", response_format=None,
             )  # fmt: skip
             should_escalate(task, "Write a python function", content, "stop", None)
+
+
+@pytest.mark.timeout(30)
+def test_a_response_format_pattern_never_backtracks_on_the_answer() -> None:
+    """A client's json_schema `pattern` was run by jsonschema with Python's backtracking `re`
+    on the upstream's answer: (a+)+$ against 40 a's and a '!' takes ~2^40 steps. The grader
+    now checks patterns with the linear-time matcher (and regex keys not at all)."""
+    from arbiter.grading import grade_answer
+
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    answer = '{"s": "' + "a" * 40 + '!"}'
+    g = grade_answer(task="extraction", prompt="p", content=answer, finish_reason="stop",
+                     response_format=fmt)  # fmt: skip
+    assert g is not None and g.score < 1.0 and "does not match" in g.detail
+    keyed = {"type": "object", "patternProperties": {"^(a+)+$": {"type": "string"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": keyed}}
+    g = grade_answer(task="extraction", prompt="p", content='{"' + "a" * 40 + '!": 1}',
+                     finish_reason="stop", response_format=fmt)  # fmt: skip
+    assert g is not None and g.grader == "json_parse"

@@ -12,10 +12,8 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final
 
-import jsonschema
 import orjson
 from jsonschema.exceptions import SchemaError, best_match
 from referencing.exceptions import Unresolvable
@@ -308,14 +306,6 @@ def _parse_lenient(text: str) -> Any:
         return _loads(text[start : end + 1])
 
 
-@lru_cache(maxsize=256)
-def _validator_for(canonical_schema: str) -> jsonschema.protocols.Validator:
-    """Compiled Draft 2020-12 validator, memoised by the schema's canonical JSON text."""
-    schema = json.loads(canonical_schema)
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
-
-
 def _json_path(path: Any) -> str:
     out = "$"
     for part in path:
@@ -324,13 +314,18 @@ def _json_path(path: Any) -> str:
 
 
 def _grade_schema(content: str, schema: Any) -> Grade:
+    from arbiter.grading_tools import linear_validator, unchecked_schema  # (it imports Grade)
+
     try:
         document = parse_json_content(content)
     except ValueError as err:
         return Grade(0.0, "json_schema", f"invalid JSON: {err}"[:160])
+    why = unchecked_schema(schema)
+    if why is not None:  # too big, too deep, or regex keys only `re` would run: parse only
+        return Grade(1.0, "json_parse", f"valid JSON (schema not validated: {why})"[:160])
     try:
         canonical = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS).decode()
-        validator = _validator_for(canonical)
+        validator = linear_validator(canonical)
         error = best_match(validator.iter_errors(document))
     except RecursionError:
         return Grade(0.2, "json_schema", "document nested too deeply to validate")

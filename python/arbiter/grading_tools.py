@@ -163,3 +163,9 @@ def describe_tools(tools: OfferedTools) -> str:
         lines.append(f"The request forced a call to {tools.forced}.")
     out = "\n".join(lines)
     return out if len(out) <= _DESCRIBE_TOOLS else out[:_DESCRIBE_TOOLS] + " …"
+
+
+# what grading.py's response_format check shares (jsonschema's own `pattern` runs Python's
+# backtracking `re` on text the upstream wrote, with a pattern the client wrote)
+unchecked_schema = _unchecked_schema
+linear_validator = _validator_for
