@@ -116,6 +116,8 @@ class Services:
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
+        self._arms_mark: int | None = None  # the store's sync mark after the last policy sync
+        self.last_sync_rows = 0  # arms rows the last policy sync fetched
 
     def _cache_matcher(self) -> Matcher | None:
         """The semantic side of the response cache; None (exact cache only) unless
@@ -172,6 +174,7 @@ class Services:
                 seed=self._seed + len(self._routers),
                 is_available=self.breaker.available,
                 lengths=self.lengths,
+                suspects=self.breaker.suspects,
             )
             self._routers[key] = router
         return router
@@ -279,7 +282,9 @@ class Services:
     def load_state(self) -> None:
         """The store I/O of start-up: the schema, the learned policy, registry overrides."""
         self.store.migrate()
-        self.policy.replace_synced(self.store.load_arms())
+        arms, self._arms_mark = self.store.load_arms_since(None)
+        self.policy.replace_synced(arms)
+        self.last_sync_rows = len(arms)
         self.refresh_registry()
         self.shadow.refresh()
 
@@ -359,7 +364,13 @@ class Services:
             batch_id, deltas = self._unsent
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
-        self.policy.replace_synced(self.store.load_arms())
+        if self._arms_mark is None:
+            arms, self._arms_mark = self.store.load_arms_since(None)
+            self.policy.replace_synced(arms)
+        else:  # only the arms any replica changed since the last sync (deltas, not the table)
+            arms, self._arms_mark = self.store.load_arms_since(self._arms_mark)
+            self.policy.apply_synced(arms)
+        self.last_sync_rows = len(arms)
         self.refresh_registry()
         self.shadow.refresh()
 

@@ -60,6 +60,10 @@ class Store(Protocol):
 
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...
 
+    def load_arms_since(self, since: int | None) -> tuple[list[ArmStats], int]:
+        """Arms changed since the mark a previous call returned (None: all), and the next mark."""
+        ...
+
     def decisions(
         self,
         *,

@@ -85,12 +85,12 @@ def _statements(json_ph: str) -> dict[str, str]:
         f"ON CONFLICT (decision_id, grader) DO UPDATE SET {gset} WHERE excluded.ts >= grades.ts",
         "alert": f"INSERT INTO alerts ({', '.join(_ACOLS)}) VALUES ({_values(_ACOLS, json_ph)}) "
         "ON CONFLICT (id) DO NOTHING",
-        "arm": f"INSERT INTO arms ({', '.join(_ARM_COLS)}, updated_ts) "
-        f"VALUES ({', '.join(['%s'] * (len(_ARM_COLS) + 1))}) "
+        "arm": f"INSERT INTO arms ({', '.join(_ARM_COLS)}, updated_ts, sync_mark) "
+        f"VALUES ({', '.join(['%s'] * (len(_ARM_COLS) + 1))}, {{mark}}) "
         "ON CONFLICT (tenant, task, model) DO UPDATE SET "
         + ", ".join(f"{c} = arms.{c} + excluded.{c}" for c in _ARM_COLS[3:-1])
         + ", slope_center0 = COALESCE(arms.slope_center0, excluded.slope_center0)"
-        ", updated_ts = excluded.updated_ts",
+        ", updated_ts = excluded.updated_ts, sync_mark = excluded.sync_mark",
         "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
         "ON CONFLICT (batch_id) DO NOTHING",
         "prune": "DELETE FROM applied_batches WHERE ts < %s",
@@ -252,7 +252,8 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin):
                 ("rollup", rollups),
             ):
                 if rows:
-                    cur.executemany(self._sql(st[name]), rows)
+                    sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
+                    cur.executemany(self._sql(sql), rows)
 
     def _lock_ids(self, cur: Cursor, ids: Sequence[str]) -> None:
         """Serialise writers of the same decisions (the rollup reads their previous state)."""
@@ -308,6 +309,31 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin):
         with self._ro() as cur:
             cur.execute(self._sql(sql), params)
             return [ArmStats(*row) for row in cur.fetchall()]
+
+    def load_arms_since(self, since: int | None) -> tuple[list[ArmStats], int]:
+        """The arms changed since the sync that returned `since` (None: every arm), and the
+        mark to pass next time. Rows may come twice (a later write of the same arm); never
+        missed, whatever order concurrent writers commit in."""
+        cols = ", ".join(_ARM_COLS)
+        with self._ro() as cur:
+            if since is None:
+                mark = self._sync_cursor(cur, None)
+                cur.execute(self._sql(f"SELECT {cols} FROM arms"))
+            else:
+                mark = self._sync_cursor(cur, since)
+                cur.execute(
+                    self._sql(f"SELECT {cols} FROM arms WHERE sync_mark {self._SINCE} %s"),
+                    (since,),
+                )
+            return [ArmStats(*row) for row in cur.fetchall()], mark
+
+    # the mark a write stamps on the arms rows it changes, and how `since` compares to it
+    _SYNC_MARK = "0"
+    _SINCE = ">"
+
+    def _sync_cursor(self, cur: Cursor, since: int | None) -> int:
+        """The mark to fetch from next time, read before the rows in the same transaction."""
+        raise NotImplementedError
 
     def decisions(
         self,

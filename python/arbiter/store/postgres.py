@@ -128,6 +128,15 @@ class PostgresStore(SqlStore):
 
     _ro = _tx  # a read is a short transaction too (one snapshot per call under READ COMMITTED)
 
+    # concurrent writers commit in any order: stamp the writing transaction's id; a reader
+    # resumes from the oldest transaction still running when it read (all older ones were seen)
+    _SYNC_MARK = "pg_current_xact_id()::text::bigint"
+    _SINCE = ">="
+
+    def _sync_cursor(self, cur: Cursor, since: int | None) -> int:
+        cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int(cur.fetchone()[0])
+
     def _migration_lock(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATE_LOCK,))
 

@@ -149,6 +149,15 @@ class SqliteStore(SqlStore):
     def _sql(self, text: str) -> str:
         return _qmark(text)
 
+    # writers are serialised (BEGIN IMMEDIATE): a counter read inside the write only grows, and
+    # a reader's snapshot holds every mark up to its highest
+    _SYNC_MARK = "(SELECT COALESCE(MAX(sync_mark), 0) + 1 FROM arms)"
+    _SINCE = ">"
+
+    def _sync_cursor(self, cur: Cursor, since: int | None) -> int:
+        cur.execute("SELECT COALESCE(MAX(sync_mark), 0) FROM arms")
+        return int(cur.fetchone()[0])
+
     def close(self) -> None:
         self._closed = True
         with self._conns_lock:
