@@ -63,6 +63,9 @@ class ServerSettings:
     # A request's line and headers, and then its body, must each arrive within this; else 408
     # and the connection is closed (a stalled half-sent request holds a connection for ever)
     client_read_timeout_s: float = 10.0
+    # Processes serving the port (SO_REUSEPORT: the kernel spreads connections): one per core
+    # to use every core. Each is a replica sharing the store (budgets, policy, registry, cache).
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +433,10 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if not 1 <= s.server.keep_alive_s <= 3600:
         raise ConfigError(
             f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
+        )
+    if not 1 <= s.server.workers <= 256:
+        raise ConfigError(
+            f"{loc.where(['server', 'workers'])}: server.workers must be 1 .. 256 processes"
         )
     if not 0.1 <= s.server.client_read_timeout_s <= 3600:
         raise ConfigError(

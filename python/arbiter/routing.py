@@ -220,7 +220,7 @@ class Router:
         if req.max_tokens:
             out = np.minimum(out, float(req.max_tokens))
         cost_all = (req.prompt_tokens * pool.price_in + out * pool.price_out + 0.0) / 1e6
-        cost = cost_all[ok]
+        cost = cost_all if n == len(pool) else cost_all[ok]
         # the draws in the reference's order: per model, its cost draw, then its slope draw
         explore_cost = req.stats is not None and p.cost_weight > 0
         e = req.easiness
@@ -233,16 +233,20 @@ class Router:
                 d = float(draws[j, 0]) * p.explore
                 if d:
                     sampled[j] = self._est_cost(pool.models[i], req, d)
+        everyone = n == len(pool)  # the common case: no gathering needed
+        alpha = table.alpha if everyone else table.alpha[ok]
+        beta = table.beta if everyone else table.beta[ok]
         if e is None:
             shift = np.zeros(n)
         else:
-            has = table.has_slope[ok]
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
-            base = pool.index.get(p.baseline, -1)
-            mean0 = np.where(ok == base, 0.0, p.slope_prior_mean)
-            mean = np.where(has, table.slope_mean[ok], mean0)
-            precision = np.where(has, table.slope_precision[ok], 1.0 / p.slope_prior_var)
-            center = np.where(has, table.slope_center[ok], center0)
+            has, mean, precision, center = (
+                (table.has_slope, table.slope_mean, table.slope_precision, table.slope_center)
+                if everyone
+                else (table.has_slope[ok], table.slope_mean[ok], table.slope_precision[ok],
+                      table.slope_center[ok])
+            )  # fmt: skip
+            center = np.where(has, center, center0)
             shift = mean * (e - center)
             if p.explore > 0:
                 noise = draws[:, -1] * (np.abs(e - center) / np.sqrt(precision))
@@ -252,7 +256,7 @@ class Router:
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
         index, why, target, scores_b, means_b = _native.choose_packed(
-            table.alpha[ok].tobytes(), table.beta[ok].tobytes(), sampled.tobytes(),
+            alpha.tobytes(), beta.tobytes(), sampled.tobytes(),
             shift.tobytes(), baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
         )  # fmt: skip
         scores = np.frombuffer(scores_b)

@@ -68,7 +68,8 @@ class PoolIndex:
 
 
 class ArmTable:
-    """One (tenant, task)'s posterior (alpha, beta) and learned slope per pool model.
+    """One (tenant, task)'s posterior (alpha, beta) and slope (learned, else the prior's) per
+    pool model; `has_slope` marks the learned ones (the others take the task's center).
 
     Built from the router's own per-model functions and refreshed from the policy's change log:
     only the models whose evidence moved since the last decision are recomputed."""
@@ -109,12 +110,11 @@ class ArmTable:
         m = pool.models[i]
         self.alpha[i], self.beta[i] = router.posterior(tenant, task, m)
         pm = router.prompt_model(tenant, task, m.name)
-        if pm is None:
-            self.has_slope[i] = False
-        else:
-            self.has_slope[i] = True
-            self.slope_mean[i], self.slope_precision[i] = pm.mean, pm.precision
-            self.slope_center[i] = pm.center
+        self.has_slope[i] = pm is not None
+        if pm is None:  # the prior's slope; its center is the task's, known per request
+            pm = router._prior_prompt_model(m.name, 0.0)
+        self.slope_mean[i], self.slope_precision[i] = pm.mean, pm.precision
+        self.slope_center[i] = pm.center
 
 
 def gauss_draws(rng: random.Random, n: int) -> np.ndarray:
