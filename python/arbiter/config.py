@@ -380,8 +380,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
     for name, m in s.models.items():
-        where = loc.where(["models", name])
         if m.upstream not in upstreams:
+            where = loc.where(["models", name])
             raise ConfigError(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
         if not (
             0 <= m.price_in_per_mtok <= MAX_PRICE_PER_MTOK
@@ -394,7 +394,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             )
         ):
             raise ConfigError(
-                f"{where}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "
+                f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "
                 f"max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
             )
         for task, p in m.priors.items():
@@ -570,16 +570,19 @@ def _build(cls: type[Any], raw: dict[str, Any], path: list[str], loc: _Locator) 
 
 def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    bad = ConfigError(f"{loc.where(path)}: {'.'.join(path)} = {value!r} is not a valid {hint}")
+
+    def bad() -> ConfigError:  # located only when raised: finding the line scans the whole file
+        return ConfigError(f"{loc.where(path)}: {'.'.join(path)} = {value!r} is not a valid {hint}")
+
     if origin in (typing.Union, types.UnionType):
         for arg in args:
             try:
                 return _coerce(arg, value, path, loc)
             except ConfigError:
                 continue
-        raise bad
+        raise bad()
     if hint is type(None):
-        raise bad  # TOML has no null; optional keys are simply left out
+        raise bad()  # TOML has no null; optional keys are simply left out
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{loc.where(path)}: {value!r} is not one of {list(args)}")
@@ -588,11 +591,11 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
         return _build(hint, _table(value, path, loc), path, loc)
     if origin is list:
         if not isinstance(value, list):
-            raise bad
+            raise bad()
         return [_coerce(args[0], v, path, loc) for v in value]
     if origin is dict:
         if not isinstance(value, dict):
-            raise bad
+            raise bad()
         return {k: _coerce(args[1], v, [*path, k], loc) for k, v in value.items()}
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -600,7 +603,7 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
         return value
     if hint in (str, bool) and type(value) is hint:
         return value
-    raise bad
+    raise bad()
 
 
 class _Locator:
