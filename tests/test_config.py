@@ -222,6 +222,6 @@ def test_a_valid_config_never_searches_for_error_lines(monkeypatch: pytest.Monke
 
 def test_server_workers_is_checked() -> None:
     text = EXAMPLE.read_text().replace("[server]", "[server]\nworkers = 0", 1)
-    with pytest.raises(ConfigError, match="server.workers must be 1 .. 256"):
+    with pytest.raises(ConfigError, match=r"server\.workers must be 1 \.\. 256"):
         config.loads(text, env=ENV)
     assert config.loads(text.replace("workers = 0", "workers = 4"), env=ENV).server.workers == 4

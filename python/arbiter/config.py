@@ -394,7 +394,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             )
         ):
             raise ConfigError(
-                f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "
+                f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and "
+                "context_window, "
                 f"max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
             )
         for task, p in m.priors.items():
