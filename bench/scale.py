@@ -157,7 +157,7 @@ def bench_tenants(quick: bool, workdir: Path) -> dict[str, Any]:
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO api_keys (id, tenant, name, secret_hash, created_ts) VALUES (?, ?, '', ?, ?)",
-        ((f"k{i:06d}", f"t{i % n_tenants}", _hash(s), time.time())
+        ((f"k{i:011d}", f"t{i % n_tenants}", _hash(s), time.time())
          for i, s in enumerate(secrets)),
     )  # fmt: skip
     conn.execute("COMMIT")
@@ -185,7 +185,7 @@ def bench_tenants(quick: bool, workdir: Path) -> dict[str, Any]:
         lat = []
         for i in keys:
             t = time.perf_counter()
-            await svc.auth.authenticate(f"Bearer arb-k{i:06d}-{secrets[i]}", None)
+            await svc.auth.authenticate(f"Bearer arb-k{i:011d}-{secrets[i]}", None)
             lat.append(time.perf_counter() - t)
         return lat
 
@@ -372,6 +372,89 @@ def bench_history(quick: bool, rows: int, workdir: Path, pg_url: str | None) -> 
     return out
 
 
+# -- workers -----------------------------------------------------------------------------------
+PEERBENCH = Path(os.environ.get("PEERBENCH_DIR", REPO.parent / "shared" / "tools" / "peerbench"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_up(url: str, seconds: float = 60.0) -> None:
+    import urllib.request
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def bench_workers(quick: bool, workdir: Path) -> dict[str, Any]:
+    """requests/s of `arbiter serve` at server.workers = 1 and 2 (each pinned to its own cores),
+    the mock upstream and the load generator pinned to other cores; closed loop, 64 in flight,
+    `model: auto` (routed, recorded)."""
+    import signal
+    import subprocess
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 5:
+        return {"why": f"needs >= 5 cores (2 for workers, mock and load generator apart, one "
+                       f"spare); this host has {len(cores)}"}  # fmt: skip
+    if not (PEERBENCH / "loadgen.py").exists():
+        return {"why": f"peerbench not found at {PEERBENCH} (set PEERBENCH_DIR)"}
+    mock_cpu, load_cpus = cores[-1], f"{cores[-3]},{cores[-2]}"
+    out: dict[str, Any] = {"rps": {}, "rss_mb_per_worker": {}}
+    for workers in (1, 2):
+        mock_port, port = _free_port(), _free_port()
+        env = {**os.environ, "UPSTREAM_BASE": f"http://127.0.0.1:{mock_port}/v1",
+               "PROXY_PORT": str(port), "PEERBENCH_WORKDIR": str(workdir / f"w{workers}"),
+               "ARBITER_BENCH_WORKERS": str(workers),
+               "ARBITER": str(Path(sys.executable).parent / "arbiter")}  # fmt: skip
+        mock = subprocess.Popen(
+            ["taskset", "-c", str(mock_cpu), sys.executable, str(PEERBENCH / "mock_upstream.py"),
+             "--port", str(mock_port)], start_new_session=True,
+        )  # fmt: skip
+        server_cpus = ",".join(str(c) for c in cores[:workers])
+        server = subprocess.Popen(
+            ["taskset", "-c", server_cpus, "bash", str(REPO / "bench/peers/arbiter/start.sh")],
+            env=env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_up(f"http://127.0.0.1:{port}/healthz")
+            run = subprocess.run(
+                ["taskset", "-c", load_cpus, sys.executable, str(PEERBENCH / "loadgen.py"),
+                 "--url", f"http://127.0.0.1:{port}", "--model", "auto", "-c", "64",
+                 "-d", "8" if quick else "30", "--warmup", "2", "--json"],
+                capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+            out["rps"][str(workers)] = json.loads(run.stdout.strip().splitlines()[-1])["rps"]
+            pids = [int(p) for p in subprocess.run(["pgrep", "-g", str(server.pid)],
+                    capture_output=True, text=True).stdout.split()]  # fmt: skip
+            rss = []
+            for pid in pids:
+                try:
+                    rss.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096)
+                except OSError:
+                    continue
+            out["rss_mb_per_worker"][str(workers)] = round(max(rss) / 2**20, 1) if rss else None
+        finally:
+            for proc in (server, mock):
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(30)
+    r1, r2 = out["rps"].get("1"), out["rps"].get("2")
+    if r1 and r2:
+        out["scaling_2_over_1"] = round(r2 / r1, 2)
+    return out
+
+
 def _worst_p95(h: dict[str, Any]) -> float | None:
     worst = None
     for backend in ("sqlite", "postgres"):
@@ -384,7 +467,9 @@ def _worst_p95(h: dict[str, Any]) -> float | None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="bounded to a few minutes")
-    ap.add_argument("--only", default="decisions,tenants,history", help="comma-separated curves")
+    ap.add_argument(
+        "--only", default="decisions,tenants,history,workers", help="comma-separated curves"
+    )
     ap.add_argument("--rows", type=int, default=None, help="history rows (1M quick, 10M full)")
     ap.add_argument("--pg-url", default=os.environ.get("ARBITER_TEST_PG_URL"))
     args = ap.parse_args()
@@ -394,7 +479,6 @@ def main() -> int:
         "workers_rps": None, "replicas": None, "decision_us": None, "rss_mb_10k_tenants": None,
         "history_api_p95_ms_10m": None, "added_p99_ms_at_80pct": None, "max_stall_ms": None,
         "why": {
-            "workers_rps": "not run by this script yet (see bench/results/scale.md)",
             "replicas": "not measured in this session (see ARCHITECTURE.md, Scale)",
             "added_p99_ms_at_80pct": "not measured in this session",
             "max_stall_ms": "not measured in this session",
@@ -422,6 +506,14 @@ def main() -> int:
             else:
                 result["why"]["history_api_p95_ms_10m"] = f"ran {rows:,} rows (--quick)"
                 result[f"history_api_p95_ms_{rows // 1_000_000}m"] = _worst_p95(h)
+        if "workers" in only:
+            w = bench_workers(args.quick, work)
+            details["workers"] = w
+            print("workers:", json.dumps(w), flush=True)
+            if "why" in w:
+                result["why"]["workers_rps"] = w["why"]
+            else:
+                result["workers_rps"] = w["rps"]
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
     return 0
