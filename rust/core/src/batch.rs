@@ -25,20 +25,21 @@ pub fn expected_tokens(
     Ok(rows
         .chunks_exact(DIM)
         .zip(noise)
-        .map(|(w, &nv)| {
-            let w: &[f64; DIM] = w.try_into().expect("chunks_exact yields DIM values");
-            let log_mean = base + dot(w, x);
+        .map(|(chunk, &nv)| {
+            let mut w = [0.0; DIM];
+            w.copy_from_slice(chunk);
+            let log_mean = base + dot(&w, x);
             (log_mean + nv / 2.0).min(max_log).exp_m1().max(1.0)
         })
         .collect())
 }
 
-/// Standard normal pairs from 32-bit Mersenne Twister words, exactly as CPython's
+/// Standard normal pairs from 32-bit Mersenne Twister words, exactly as `CPython`'s
 /// `random.gauss` makes them: four words give two `random()` values `u1, u2` (53 bits each)
 /// and the pair `(cos(2 pi u1) r, sin(2 pi u1) r)` with `r = sqrt(-2 ln(1 - u2))`.
 /// `words.len()` must be a multiple of 4; the result has `words.len() / 2` values.
 pub fn gauss_pairs(words: &[u32]) -> Result<Vec<f64>, CoreError> {
-    if words.len() % 4 != 0 {
+    if !words.len().is_multiple_of(4) {
         return Err(CoreError::LengthMismatch {
             name: "words",
             got: words.len(),

@@ -191,7 +191,7 @@ impl PyLogLinear {
 // -- batch kernels for large pools (arbiter_core::batch) ------------------------------------
 
 fn f64s(name: &'static str, bytes: &[u8]) -> Result<Vec<f64>, CoreError> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.len().is_multiple_of(8) {
         return Err(CoreError::LengthMismatch {
             name,
             got: bytes.len(),
@@ -301,10 +301,10 @@ fn expected_tokens<'py>(
     Ok(f64_bytes(py, &out))
 }
 
-/// CPython's `random.gauss` pairs from packed 32-bit words; see the stub for the contract.
+/// The `random.gauss` pairs from packed 32-bit words; see the stub for the contract.
 #[pyfunction]
 fn gauss_pairs<'py>(py: Python<'py>, words: &[u8]) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    if words.len() % 16 != 0 {
+    if !words.len().is_multiple_of(16) {
         return Err(CoreError::LengthMismatch {
             name: "words",
             got: words.len(),
