@@ -106,9 +106,14 @@ class Store(Protocol):
         ...
 
     def prune(
-        self, *, rollups_before: float | None = None, records_before: float | None = None
+        self,
+        *,
+        rollups_before: float | None = None,
+        records_before: float | None = None,
+        batch: int = ...,
     ) -> dict[str, int]:
-        """Retention: delete rollup minutes / raw records older than the timestamps; counts."""
+        """Retention: delete rollup minutes / raw records older than the timestamps, `batch`
+        rows per transaction (writers never wait on one long DELETE); counts."""
         ...
 
     # -- client keys and budget windows (store/accounts.py) ---------------------------------

@@ -36,6 +36,7 @@ from arbiter.store.rollup import DecisionFacts, GradeFacts
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 10_000  # a feed query never returns more rows than this
+PRUNE_BATCH = 5_000  # rows per retention DELETE transaction
 _PRUNE_EVERY = 256  # writes between two prunes of remembered batch ids
 _CHUNK = 500  # ids per IN (...) list
 
@@ -478,21 +479,40 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin):
             return [rollup.point(r) for r in cur.fetchall()]
 
     def prune(
-        self, *, rollups_before: float | None = None, records_before: float | None = None
+        self,
+        *,
+        rollups_before: float | None = None,
+        records_before: float | None = None,
+        batch: int = PRUNE_BATCH,
     ) -> dict[str, int]:
         """Retention: drop rollup minutes and/or raw records older than the given timestamps.
 
-        Rollups are sums of their own; pruning raw records never changes them."""
+        Deleted `batch` rows per transaction, so writers wait for one short DELETE at a time,
+        never for the whole backlog of a large table. Rollups are sums of their own; pruning
+        raw records never changes them."""
         deleted: dict[str, int] = {}
-        with self._tx() as cur:
-            if rollups_before is not None:
-                cur.execute(self._sql("DELETE FROM rollups WHERE minute < %s"), (rollups_before,))
-                deleted["rollups"] = cur.rowcount
-            if records_before is not None:
-                for table in ("decisions", "grades", "alerts"):
-                    cur.execute(self._sql(f"DELETE FROM {table} WHERE ts < %s"), (records_before,))
-                    deleted[table] = cur.rowcount
+        if rollups_before is not None:
+            deleted["rollups"] = self._delete_older("rollups", "minute", rollups_before, batch)
+        if records_before is not None:
+            for table in ("decisions", "grades", "alerts"):
+                deleted[table] = self._delete_older(table, "ts", records_before, batch)
         return deleted
+
+    _ROW = "rowid"  # the backend's physical row id (SQLite rowid, PostgreSQL ctid)
+
+    def _delete_older(self, table: str, col: str, before: float, batch: int) -> int:
+        sql = self._sql(
+            f"DELETE FROM {table} WHERE {self._ROW} IN "
+            f"(SELECT {self._ROW} FROM {table} WHERE {col} < %s LIMIT %s)"
+        )
+        total = 0
+        while True:
+            with self._tx() as cur:
+                cur.execute(sql, (before, max(int(batch), 1)))
+                n = cur.rowcount
+            total += n
+            if n < batch:
+                return total
 
 
 def _conds(*, tenant: str | None, prefix: str = "") -> tuple[list[str], list[Any]]:

@@ -130,6 +130,7 @@ class PostgresStore(SqlStore):
 
     # concurrent writers commit in any order: stamp the writing transaction's id; a reader
     # resumes from the oldest transaction still running when it read (all older ones were seen)
+    _ROW = "ctid"
     _SYNC_MARK = "pg_current_xact_id()::text::bigint"
     _SINCE = ">="
 
