@@ -140,3 +140,22 @@ def test_top_indices_is_a_stable_descending_sort_prefix() -> None:
         k = int(rng.integers(1, 45))
         want = np.argsort(-scores, kind="stable")[:k]
         assert top_indices(scores, k).tolist() == want.tolist()
+
+
+def test_the_per_task_arrays_are_bounded_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import arbiter.routing as routing
+
+    monkeypatch.setattr(routing, "MAX_TABLE_CELLS", 100 * 5)  # 5 models: 100 tables
+    pool = _random_pool(random.Random(1), 5)
+    pool = [PoolModel(m.name, 1.0, 1.0, 128_000, frozenset(CAPS), {}) for m in pool]
+    router = Router(pool, RouterParams(baseline="m0"))
+    for t in range(150):
+        router.decide(RouteRequest(f"t{t}", "chat", 10, 10))
+    assert len(router._tables) == 100
+    assert ("t0", "chat") not in router._tables and ("t149", "chat") in router._tables
+    # an evicted (tenant, task) decides exactly as before: its arrays are rebuilt
+    ref = Router(pool, RouterParams(baseline="m0"))
+    ref._counter = router._counter
+    assert router.decide(RouteRequest("t0", "chat", 10, 10)) == ref.decide_reference(
+        RouteRequest("t0", "chat", 10, 10)
+    )

@@ -26,7 +26,8 @@ from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, 
 # Past this many eligible (or excluded) models a decision records a summary, not every one
 RECORD_ALL = 64
 RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
-MAX_TABLES = 50_000  # per router: (tenant, task) posterior arrays kept between decisions
+MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
+MAX_TABLE_CELLS = 1_000_000  # per router: models x tables (1,000 models: 1,000 tables, ~40 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +293,11 @@ class Router:
     def _table(self, pool: PoolIndex, tenant: str, task: str) -> ArmTable:
         table = self._tables.get((tenant, task))
         if table is None:
-            if len(self._tables) >= MAX_TABLES:  # a bound on memory: rebuilt when next needed
-                self._tables.clear()
+            # a bound on memory (~40 bytes per model per table): the oldest table goes, and is
+            # rebuilt if its (tenant, task) comes back
+            cap = min(MAX_TABLES, max(64, MAX_TABLE_CELLS // max(len(pool), 1)))
+            while len(self._tables) >= cap:
+                del self._tables[next(iter(self._tables))]
             table = self._tables[(tenant, task)] = ArmTable(self, pool, tenant, task)
         else:
             table.refresh(self, pool)
