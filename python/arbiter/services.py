@@ -116,7 +116,7 @@ class Services:
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
-        self._arms_mark: int | None = None  # the store's sync mark after the last policy sync
+        self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
         self.last_sync_rows = 0  # arms rows the last policy sync fetched
 
     def _cache_matcher(self) -> Matcher | None:

@@ -84,3 +84,24 @@ def test_a_write_that_commits_after_a_newer_one_is_still_fetched(
     t.join(10)
     second, _ = reader.load_arms_since(mark)
     assert ("t", "qa", "slow") in _keys(second)
+
+
+def test_a_long_transaction_elsewhere_does_not_make_every_sync_refetch(
+    open_: Callable[[], Store], store_url: str
+) -> None:
+    """An idle sync fetches nothing even while an unrelated transaction stays open (the
+    oldest running transaction is not where the next sync starts)."""
+    writer, reader = open_(), open_()
+    if writer.backend == "sqlite":
+        pytest.skip("PostgreSQL: transaction ids and snapshots")
+    import psycopg
+
+    with psycopg.connect(store_url) as other:
+        other.execute("SELECT pg_current_xact_id()")  # holds an xid open: an old xmin
+        _, mark = reader.load_arms_since(None)
+        writer.write([PolicyDelta("t", "qa", "a", 1.0, 0.0, 1.0)])
+        changed, mark = reader.load_arms_since(mark)
+        assert _keys(changed) == {("t", "qa", "a")}
+        idle, _ = reader.load_arms_since(mark)
+        assert idle == []
+        other.rollback()

@@ -60,8 +60,9 @@ class Store(Protocol):
 
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...
 
-    def load_arms_since(self, since: int | None) -> tuple[list[ArmStats], int]:
-        """Arms changed since the mark a previous call returned (None: all), and the next mark."""
+    def load_arms_since(self, since: Any) -> tuple[list[ArmStats], Any]:
+        """Arms changed since the (opaque) mark a previous call returned (None: all), and the
+        next mark."""
         ...
 
     def decisions(

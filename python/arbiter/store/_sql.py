@@ -311,29 +311,29 @@ class SqlStore(AccountsMixin, CacheEntriesMixin, ChallengersMixin):
             cur.execute(self._sql(sql), params)
             return [ArmStats(*row) for row in cur.fetchall()]
 
-    def load_arms_since(self, since: int | None) -> tuple[list[ArmStats], int]:
+    def load_arms_since(self, since: Any) -> tuple[list[ArmStats], Any]:
         """The arms changed since the sync that returned `since` (None: every arm), and the
-        mark to pass next time. Rows may come twice (a later write of the same arm); never
-        missed, whatever order concurrent writers commit in."""
+        mark to pass next time (opaque). Rows may come twice (a later write of the same arm);
+        never missed, whatever order concurrent writers commit in."""
         cols = ", ".join(_ARM_COLS)
         with self._ro() as cur:
+            mark = self._sync_cursor(cur)  # before the rows, in the same transaction
             if since is None:
-                mark = self._sync_cursor(cur, None)
                 cur.execute(self._sql(f"SELECT {cols} FROM arms"))
             else:
-                mark = self._sync_cursor(cur, since)
-                cur.execute(
-                    self._sql(f"SELECT {cols} FROM arms WHERE sync_mark {self._SINCE} %s"),
-                    (since,),
-                )
+                where, params = self._changed_since(since)
+                cur.execute(self._sql(f"SELECT {cols} FROM arms WHERE {where}"), params)
             return [ArmStats(*row) for row in cur.fetchall()], mark
 
-    # the mark a write stamps on the arms rows it changes, and how `since` compares to it
+    # the mark a write stamps on the arms rows it changes (see the backends)
     _SYNC_MARK = "0"
-    _SINCE = ">"
 
-    def _sync_cursor(self, cur: Cursor, since: int | None) -> int:
-        """The mark to fetch from next time, read before the rows in the same transaction."""
+    def _sync_cursor(self, cur: Cursor) -> Any:
+        """Where the next incremental sync starts, read before the rows."""
+        raise NotImplementedError
+
+    def _changed_since(self, since: Any) -> tuple[str, list[Any]]:
+        """The condition (and its parameters) on `sync_mark` for rows changed since `since`."""
         raise NotImplementedError
 
     def decisions(
