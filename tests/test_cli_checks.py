@@ -72,6 +72,7 @@ def test_probe_names_models_the_upstream_does_not_serve(
             .replace("http://127.0.0.1:9100/v1", sim.base_url)
             .replace("[models.sim-tiny]", "[models.tiny]")
             .replace('["sim-tiny", ', '["tiny", ')
+            .replace("[latency.priors.sim-tiny]", "[latency.priors.tiny]")
         )
         assert main(["check-config", "--probe", str(cfg)]) == 1
         err = capsys.readouterr().err

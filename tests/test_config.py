@@ -267,3 +267,27 @@ def test_a_relative_sqlite_path_is_relative_to_the_config_file(
     absolute = EXAMPLE.read_text().replace("sqlite:///arbiter.db", "sqlite:////var/x.db")
     cfg.write_text(absolute)
     assert config.load(cfg, env=ENV).store.url == "sqlite:////var/x.db"
+
+
+def test_a_valid_config_never_searches_for_error_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding a key's line scans the whole file; doing it for every value (to have an error
+    ready) made parsing quadratic: 10,000 tenants took many minutes."""
+    text = EXAMPLE.read_text() + "".join(
+        f'\n[tenants.team-{i}]\nquality_target = 0.9\nallowed_models = ["sim-tiny"]\n'
+        for i in range(50)
+    )
+    searches = []
+    real = config._Locator.where
+    monkeypatch.setattr(
+        config._Locator, "where", lambda self, path: searches.append(path) or real(self, path)
+    )
+    s = config.loads(text, env=ENV)
+    assert len(s.tenants) >= 50
+    assert searches == []
+
+
+def test_server_workers_is_checked() -> None:
+    text = EXAMPLE.read_text().replace("[server]", "[server]\nworkers = 0", 1)
+    with pytest.raises(ConfigError, match=r"server\.workers must be 1 \.\. 256"):
+        config.loads(text, env=ENV)
+    assert config.loads(text.replace("workers = 0", "workers = 4"), env=ENV).server.workers == 4

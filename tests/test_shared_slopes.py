@@ -11,6 +11,7 @@ from arbiter import config
 from arbiter.learning import Answered
 from arbiter.offline.demo import demo_settings
 from arbiter.principal import Principal
+from arbiter.routing import RouteRequest
 from arbiter.services import Services
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
@@ -93,3 +94,42 @@ def test_two_replicas_agree_on_slopes(backend: str, tmp_path: Path) -> None:
         finally:
             a.store.close()
             b.store.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_policy_sync_fetches_only_changed_arms_and_routers_follow(
+    backend: str, tmp_path: Path
+) -> None:
+    with empty_store_url(backend, tmp_path / "shared.db") as url:
+        a = _services(url, tmp_path, seed=1)
+        b = _services(url, tmp_path, seed=2)
+        try:
+            models = [m.name for m in a.pool]
+            for m in models:  # every arm exists in the store
+                a.router_for(Principal()).learn("default", "math", m, 1.0)
+            a.sync_policy()
+            b.sync_policy()
+            assert b.last_sync_rows == len(models)
+            b.sync_policy()
+            assert b.last_sync_rows == 0, "an idle interval fetches nothing"
+            router = b.router_for(Principal())
+            router.decide(_route_req())  # builds b's arrays for (default, math)
+            for _ in range(200):  # replica a learns the cheapest model always fails
+                a.router_for(Principal()).learn("default", "math", models[0], 0.0)
+            a.sync_policy()
+            b.sync_policy()
+            assert b.last_sync_rows == 1, "only the changed arm travels"
+            fast = router.decide(_route_req())
+            router._counter -= 1  # the reference replays the same draw
+            assert fast == router.decide_reference(_route_req())
+            _, beta = router.posterior("default", "math", a.pool[0])
+            assert beta > 100.0
+        finally:
+            a.store.close()
+            b.store.close()
+
+
+def _route_req() -> RouteRequest:
+    return RouteRequest("default", "math", 100, 100)

@@ -13,7 +13,10 @@ __all__ = [
     "LogLinear",
     "NativeError",
     "choose",
+    "choose_packed",
     "count_tokens",
+    "expected_tokens",
+    "gauss_pairs",
     "prompt_features",
     "update_arm",
 ]
@@ -117,6 +120,35 @@ def choose(
             [0, 1], quality_target <= 0 or non-finite, cost_weight < 0 or non-finite.
         OverflowError: seed negative or >= 2**64.
     """
+
+def choose_packed(
+    alpha: bytes,
+    beta: bytes,
+    cost: bytes,
+    shift: bytes,
+    baseline: int,
+    quality_target: float,
+    explore: float,
+    seed: int,
+    cost_weight: float = 0.0,
+) -> tuple[int, str, float, bytes, bytes]:
+    """:func:`choose` over packed arrays (little-endian f64, e.g. ``numpy.ndarray.tobytes()``),
+    for large pools: returns ``(index, reason, target, scores, means)``, scores and means packed
+    the same way. Same rules, draws and errors as :func:`choose` (a length not a multiple of 8
+    raises NativeError)."""
+
+def expected_tokens(rows: bytes, noise: bytes, base: float, stats: bytes, max_log: float) -> bytes:
+    """Expected answer tokens for many regressions at once: per row ``i`` of ``rows`` (16
+    little-endian f64 weights each) and ``noise[i]`` (its residual variance),
+    ``max(expm1(min(base + w_i . x + noise_i / 2, max_log)), 1)`` with ``x`` the 16 statistics in
+    ``stats`` (as :meth:`LogLinear.mean` reads them; the same summation, so bit-identical).
+    Packed f64 out. Raises NativeError when ``rows`` is not 16 values per ``noise`` value."""
+
+def gauss_pairs(words: bytes) -> bytes:
+    """Standard normals from Mersenne Twister output exactly as CPython's ``random.gauss``
+    makes them: every 16 bytes (four little-endian u32, as ``Random.getrandbits(128)`` gives
+    them) are two ``random()`` values and yield the pair ``(cos(2 pi u1) r, sin(2 pi u1) r)``,
+    ``r = sqrt(-2 log(1 - u2))``. Packed f64 out; a length not a multiple of 16 raises."""
 
 def prompt_features(text: str, dim: int) -> bytes:
     """Describe a prompt for the difficulty model as ``dim`` little-endian f32 values.

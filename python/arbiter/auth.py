@@ -90,6 +90,9 @@ def parse_key(raw: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+KEY_CACHE_SIZE = 100_000  # key records remembered per process (oldest looked-up go first)
+
+
 class Authenticator:
     def __init__(
         self, settings: AuthSettings, tenants: Mapping[str, TenantSettings], store: Store
@@ -188,10 +191,12 @@ class Authenticator:
         return hit[1]
 
     def _remember(self, key_id: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        # re-inserted at the end: the dict's order is the order of last lookups, so the
+        # bound drops the oldest entry in O(1) (sorting 100,000 entries stalled the event loop)
+        self._cache.pop(key_id, None)
         self._cache[key_id] = (time.monotonic(), row)
-        if len(self._cache) > 100_000:  # bounded: drop the oldest half
-            for k in sorted(self._cache, key=lambda k: self._cache[k][0])[:50_000]:
-                del self._cache[k]
+        while len(self._cache) > KEY_CACHE_SIZE:
+            del self._cache[next(iter(self._cache))]
         return row
 
     def _refresh_later(self, key_id: str) -> None:

@@ -179,7 +179,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from arbiter import config, logs
+    from arbiter import config, logs, workers
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.preflight import store_problem
     from arbiter.server import build_app
@@ -196,9 +196,12 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.log_format,
         {m.name: m.upstream for m in settings.models.values()},
     )
+    if settings.server.workers > 1 and not workers.is_worker():
+        argv = ["serve", "--config", str(args.config), "--host", host, "--port", str(port)]
+        return workers.supervise(argv, settings.server.workers)
     app = build_app(settings)
     gc.freeze()  # start-up objects never need collecting; keeps full collections short
-    uvicorn.run(
+    config_ = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -214,6 +217,12 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_keep_alive=settings.server.keep_alive_s,
     )
+    # one of server.workers processes: its own socket on the shared port (SO_REUSEPORT)
+    sockets = [workers.reuseport_socket(host, port)] if workers.is_worker() else None
+    server = uvicorn.Server(config_)
+    server.run(sockets=sockets)
+    if not server.started:
+        return 3  # uvicorn's start-up failure status
     return 0
 
 

@@ -66,6 +66,9 @@ class ServerSettings:
     # A request's line and headers, and then its body, must each arrive within this; else 408
     # and the connection is closed (a stalled half-sent request holds a connection for ever)
     client_read_timeout_s: float = 10.0
+    # Processes serving the port (SO_REUSEPORT: the kernel spreads connections): one per core
+    # to use every core. Each is a replica sharing the store (budgets, policy, registry, cache).
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,8 +510,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
     for name, m in s.models.items():
-        where = loc.where(["models", name])
         if m.upstream not in upstreams:
+            where = loc.where(["models", name])  # (only on a problem: finding it scans the file)
             loc.fail(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
         if not (
             0 <= m.price_in_per_mtok <= MAX_PRICE_PER_MTOK
@@ -521,8 +524,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             )
         ):
             loc.fail(
-                f"{where}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] and context_window, "
-                f"max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
+                f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "
+                f"and context_window, max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
             )
         for task, p in m.priors.items():
             if not 0.0 <= p <= 1.0:
@@ -556,6 +559,10 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if not 1 <= s.server.keep_alive_s <= 3600:
         loc.fail(
             f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
+        )
+    if not 1 <= s.server.workers <= 256:
+        raise ConfigError(
+            f"{loc.where(['server', 'workers'])}: server.workers must be 1 .. 256 processes"
         )
     if not 0.1 <= s.server.client_read_timeout_s <= 3600:
         loc.fail(
@@ -682,11 +689,11 @@ def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator)
     if not var:
         return None
     key = env.get(var)
-    where = loc.where(["auth", f"{what}_key_env"])
     if not key:
-        loc.fail(f"{where}: environment variable {var} is not set")
+        loc.fail(f"{loc.where(['auth', f'{what}_key_env'])}: environment variable {var} is not set")
         return None
     if not (key.isascii() and key.isprintable()):
+        where = loc.where(["auth", f"{what}_key_env"])
         loc.fail(f"{where}: the {what} key in {var} must be printable ASCII")
         return None
     return key
@@ -855,19 +862,22 @@ def _shown(path: list[str], value: Any) -> str:
 
 def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    bad = ConfigError(
-        f"{loc.where(path)}: {'.'.join(path)} must be {_article(_toml_type(hint))}, "
-        f"not {_shown(path, value)}"
-    )
+
+    def bad() -> ConfigError:  # located only when raised: finding the line scans the whole file
+        return ConfigError(
+            f"{loc.where(path)}: {'.'.join(path)} must be {_article(_toml_type(hint))}, "
+            f"not {_shown(path, value)}"
+        )
+
     if origin in (typing.Union, types.UnionType):
         for arg in args:
             try:
                 return _coerce(arg, value, path, loc)
             except ConfigError:
                 continue
-        raise bad
+        raise bad()
     if hint is type(None):
-        raise bad  # TOML has no null; optional keys are simply left out
+        raise bad()  # TOML has no null; optional keys are simply left out
     if origin is Literal:
         if value not in args:
             raise ConfigError(
@@ -879,12 +889,12 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
         return _build(hint, _table(value, path, loc), path, loc)
     if origin is list:
         if not isinstance(value, list):
-            raise bad
+            raise bad()
         items = [_coerce(args[0], v, path, loc) for v in value]
         return [v for v in items if v is not None]  # an incomplete table was reported already
     if origin is dict:
         if not isinstance(value, dict):
-            raise bad
+            raise bad()
         return {k: _coerce(args[1], v, [*path, k], loc) for k, v in value.items()}
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -892,7 +902,7 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
         return value
     if hint in (str, bool) and type(value) is hint:
         return value
-    raise bad
+    raise bad()
 
 
 def _article(kind: str) -> str:

@@ -85,6 +85,7 @@ class Discovery:
         self.holder = uuid.uuid4().hex
         self.stats = {name: UpstreamPolls() for name in self.upstreams}
         self._tasks: list[asyncio.Task[None]] = []
+        self._poll_locks: dict[str, asyncio.Lock] = {}  # poll_once: one poll per upstream
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -118,7 +119,14 @@ class Discovery:
             await asyncio.sleep(interval)
 
     async def poll_once(self, name: str) -> ListingChanges | None:
-        """Fetch, parse and record `name`'s listing; None when it could not be read."""
+        """Fetch, parse and record `name`'s listing; None when it could not be read. One poll of
+        an upstream at a time: two overlapping ones (the loop's and an operator's) could record
+        an older listing after a newer one, and a model would come and go."""
+        lock = self._poll_locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await self._poll(name)
+
+    async def _poll(self, name: str) -> ListingChanges | None:
         up = self.upstreams[name]
         st = self.stats[name]
         st.polls += 1

@@ -79,6 +79,11 @@ class CircuitBreaker:
         state = self._state(c)
         return state == "closed" or (state == "half_open" and c is not None and not c.probing)
 
+    def suspects(self) -> list[str]:
+        """The models `available` may say no to: those whose circuit has opened (the router asks
+        only about these, not about every model of a large pool)."""
+        return [m for m, c in self._circuits.items() if c.opened_at is not None]
+
     def acquire(self, model: str) -> bool:
         """Take permission for one call: always when closed, never when open, and when half-open
         only if no other probe is in flight (this call becomes the probe)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from arbiter.records import ArmStats, PolicyDelta
 
 ArmKey = tuple[str, str, str]  # (tenant, task, model)
+_MAX_CHANGES = 4096  # per (tenant, task) change log length before readers rebuild instead
 
 
 @dataclass(slots=True)
@@ -59,6 +60,11 @@ class Policy:
         self._synced: dict[ArmKey, _Evidence] = {}
         self._pending: dict[ArmKey, _Evidence] = {}
         self._lock = threading.Lock()  # the sync thread swaps maps; request path only reads/adds
+        # change tracking for routers' per-(tenant, task) arrays (routing.ArmTable): `epoch`
+        # moves when every arm may have changed (a full adopt), `changes[(tenant, task)]` lists
+        # the models whose evidence or slope moved since, in order; a reader keeps its place
+        self.epoch = 0
+        self.changes: dict[tuple[str, str], list[str]] = {}
 
     def evidence(self, key: ArmKey) -> tuple[float, float, float]:
         s, p = self._synced.get(key), self._pending.get(key)
@@ -91,6 +97,15 @@ class Policy:
             ev.alpha += d_alpha
             ev.beta += d_beta
             ev.n += d_n
+            self._changed(key)
+
+    def _changed(self, key: ArmKey) -> None:
+        log = self.changes.setdefault((key[0], key[1]), [])
+        if len(log) >= _MAX_CHANGES:  # readers that far behind rebuild their arrays
+            self.changes.clear()
+            self.epoch += 1
+        else:
+            log.append(key[2])
 
     def add_slope(
         self,
@@ -105,6 +120,7 @@ class Policy:
         with self._lock:
             ev = self._pending.setdefault(key, _Evidence())
             ev.add(_Evidence(0.0, 0.0, 0.0, d_mean, d_precision, d_center, d_seen, center0))
+            self._changed(key)
 
     def take_deltas(self) -> list[PolicyDelta]:
         """Hand over the local deltas to be written; they stay counted until `replace_synced`."""
@@ -144,6 +160,27 @@ class Policy:
         }
         with self._lock:
             self._synced = fresh
+            self.changes = {}
+            self.epoch += 1
+
+    def apply_synced(self, arms: Iterable[ArmStats]) -> int:
+        """Adopt the store's totals for the arms that changed since the last sync (the rest
+        stand); returns how many rows were adopted."""
+        fresh = [
+            (
+                (a.tenant, a.task, a.model),
+                _Evidence(
+                    a.alpha, a.beta, a.n, a.slope_mean, a.slope_precision, a.slope_center,
+                    a.slope_seen, a.slope_center0,
+                ),
+            )
+            for a in arms
+        ]  # fmt: skip
+        with self._lock:
+            for key, ev in fresh:
+                self._synced[key] = ev
+                self._changed(key)
+        return len(fresh)
 
     def snapshot(self) -> list[ArmStats]:
         keys = set(self._synced) | set(self._pending)

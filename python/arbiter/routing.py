@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
@@ -20,6 +22,13 @@ from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
+from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, unavailable
+
+# Past this many eligible (or excluded) models a decision records a summary, not every one
+RECORD_ALL = 64
+RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
+MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
+MAX_TABLE_CELLS = 1_000_000  # per router: models x tables (1,000 models: 1,000 tables, ~40 MB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +124,15 @@ class PromptModel:
         self.mean = max(min(self.mean, 5.0), -5.0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Picked:
+    """The kernel's choice as `_latency_choice` reads it (fast path: from the packed arrays)."""
+
+    index: int
+    scores: list[float]
+    target: float
+
+
 class Router:
     """Chooses a model per request from the policy's evidence and per-prompt difficulty."""
 
@@ -128,6 +146,7 @@ class Router:
         is_available: Callable[[str], bool] | None = None,
         lengths: OutputLength | None = None,
         latency: LatencyModel | None = None,
+        suspects: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self.pool = {m.name: m for m in pool}
         # shared by a service's routers: how fast each model answers (None: SLOs are ignored)
@@ -140,6 +159,11 @@ class Router:
         self._seed = seed
         self._counter = 0
         self._available = is_available or (lambda _name: True)
+        # the only models `is_available` may say no to (a breaker's open circuits); None: ask
+        # about every model. Without a custom check, none.
+        self._suspects = suspects if is_available is not None else (lambda: ())
+        self._index: PoolIndex | None = None  # `pool` as arrays, rebuilt when pool is replaced
+        self._tables: dict[tuple[str, str], ArmTable] = {}
         # each arm's per-prompt model over the difficulty score lives in the shared policy
         # (learned online from grades, merged across routers and replicas); this is only where
         # a new arm's slope starts: the mean easiness of the task's prompts seen here
@@ -183,6 +207,228 @@ class Router:
         allowed: Sequence[str] | None = None,
         blocked: Mapping[str, str] | None = None,
     ) -> RouteDecision:
+        """Choose a model for `req`: `decide_reference`'s decision, computed over arrays (the
+        pool's masks and prices, the (tenant, task)'s posteriors) so that its cost barely grows
+        with the pool. Up to RECORD_ALL eligible models every candidate is recorded as the
+        reference does; past that, the RECORD_TOP best scores plus the chosen and the baseline,
+        and the excluded as counts per reason."""
+        pool = self._pool_index()
+        p = self.params
+        out_tokens = req.max_tokens or 1
+        mask = pool.context >= req.prompt_tokens + out_tokens
+        if allowed is not None:
+            mask &= pool.allowed_mask(allowed)
+        needs = pool.needs_mask(req.needs)
+        if needs is not None:
+            mask &= needs
+        down = unavailable(pool, self._available, self._suspects)
+        if down:
+            mask[down] = False
+        if blocked:
+            mask[[pool.index[n] for n in blocked if n in pool.index]] = False
+        ok = np.flatnonzero(mask)
+        if not len(ok):
+            return self.decide_reference(req, allowed, blocked)  # raises the precise error
+        if req.easiness is not None:
+            self._observe_easiness(req.tenant, req.task, req.easiness)
+        table = self._table(pool, req.tenant, req.task)
+        n = len(ok)
+        if req.stats is None:
+            out = np.full(len(pool), float(p.expected_output_tokens))
+        else:
+            out = self.lengths.expected_many(pool.names, req.stats)
+        if req.max_tokens:
+            out = np.minimum(out, float(req.max_tokens))
+        cost_all = (req.prompt_tokens * pool.price_in + out * pool.price_out + 0.0) / 1e6
+        cost = cost_all if n == len(pool) else cost_all[ok]
+        # the draws in the reference's order: per model, its cost draw, then its slope draw
+        explore_cost = req.stats is not None and p.cost_weight > 0
+        e = req.easiness
+        per_model = int(explore_cost) + int(e is not None and p.explore > 0)
+        draws = gauss_draws(self._rng, per_model * n).reshape(n, per_model)
+        sampled = cost
+        if explore_cost:
+            sampled = cost.copy()
+            for j, i in enumerate(ok.tolist()):
+                d = float(draws[j, 0]) * p.explore
+                if d:
+                    sampled[j] = self._est_cost(pool.models[i], req, d)
+        everyone = n == len(pool)  # the common case: no gathering needed
+        alpha = table.alpha if everyone else table.alpha[ok]
+        beta = table.beta if everyone else table.beta[ok]
+        if e is None:
+            shift = np.zeros(n)
+        else:
+            center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
+            has, mean, precision, center = (
+                (table.has_slope, table.slope_mean, table.slope_precision, table.slope_center)
+                if everyone
+                else (table.has_slope[ok], table.slope_mean[ok], table.slope_precision[ok],
+                      table.slope_center[ok])
+            )  # fmt: skip
+            center = np.where(has, center, center0)
+            shift = mean * (e - center)
+            if p.explore > 0:
+                noise = draws[:, -1] * (np.abs(e - center) / np.sqrt(precision))
+                shift = shift + p.explore * noise
+        bi = pool.index.get(p.baseline, -1)
+        baseline = int(np.searchsorted(ok, bi)) if bi >= 0 and mask[bi] else -1
+        self._counter += 1
+        seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
+        index, why, target, scores_b, means_b = _native.choose_packed(
+            alpha.tobytes(), beta.tobytes(), sampled.tobytes(),
+            shift.tobytes(), baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
+        )  # fmt: skip
+        scores = np.frombuffer(scores_b)
+        means = np.frombuffer(means_b)
+        top = top_indices(scores, max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n))
+        top_list = top.tolist()
+        note, latency_ms = "", None
+        if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
+            # under an SLO: the reference's latency rule over the eligible models
+            names = [pool.names[i] for i in ok.tolist()]
+            predicted = self._predict_latency(req, names)
+            picked = _Picked(index, scores.tolist(), target)
+            index, note, fits = self._latency_choice(
+                req, names, picked, sampled.tolist(), predicted  # type: ignore[arg-type]
+            )
+            top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
+            latency_ms = dict(zip(names, predicted, strict=True))
+        fallbacks = tuple(pool.names[ok[i]] for i in top_list if i != index)[: p.max_fallbacks]
+        keep = np.arange(n)
+        if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
+            keep = np.unique(
+                [*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])]
+            )
+        cands = tuple(
+            Candidate(pool.names[i], round(s, 4), round(mu, 4), c)
+            for i, s, mu, c in zip(
+                ok[keep].tolist(), scores[keep].tolist(), means[keep].tolist(),
+                cost[keep].tolist(), strict=True,
+            )
+        )  # fmt: skip
+        excluded = self._excluded(pool, mask, req, allowed, blocked, cost_all)
+        reason = self._explain_fast(req, pool, ok, index, why, target, scores, cost, baseline)
+        n_excluded = len(pool) - n
+        if n_excluded:
+            reason += f"; {n_excluded} model(s) ineligible"
+        return RouteDecision(
+            pool.names[ok[index]], fallbacks, cands + excluded, reason + note, target, latency_ms
+        )
+
+    def _pool_index(self) -> PoolIndex:
+        if self._index is None or self._index.source is not self.pool:
+            self._index = PoolIndex(self.pool)
+            self._tables.clear()
+        return self._index
+
+    def _table(self, pool: PoolIndex, tenant: str, task: str) -> ArmTable:
+        table = self._tables.get((tenant, task))
+        if table is None:
+            # a bound on memory (~40 bytes per model per table): the oldest table goes, and is
+            # rebuilt if its (tenant, task) comes back
+            cap = min(MAX_TABLES, max(64, MAX_TABLE_CELLS // max(len(pool), 1)))
+            while len(self._tables) >= cap:
+                del self._tables[next(iter(self._tables))]
+            table = self._tables[(tenant, task)] = ArmTable(self, pool, tenant, task)
+        else:
+            table.refresh(self, pool)
+        return table
+
+    def _excluded(
+        self,
+        pool: PoolIndex,
+        mask: np.ndarray,
+        req: RouteRequest,
+        allowed: Sequence[str] | None,
+        blocked: Mapping[str, str] | None,
+        cost: np.ndarray,
+    ) -> tuple[Candidate, ...]:
+        """The ineligible models with the reference's reasons (in pool order), or past
+        RECORD_ALL one summary entry per kind of reason."""
+        out = np.flatnonzero(~mask)
+        if not len(out):
+            return ()
+        if len(out) <= RECORD_ALL:
+            allowed_set = set(allowed) if allowed is not None else None
+            return tuple(
+                Candidate(
+                    pool.names[i], 0.0, 0.0, float(cost[i]), False,
+                    self._why_not(pool.models[i], req, allowed_set, blocked),
+                )
+                for i in out.tolist()
+            )  # fmt: skip
+        kinds: dict[str, int] = {}
+        for i in out.tolist():
+            why = self._why_not(pool.models[i], req, None if allowed is None else set(), blocked)
+            kind = why.split(" ", 2)[0] if why.startswith(("context", "lacks")) else why
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return tuple(
+            Candidate(f"({count} models)", 0.0, 0.0, 0.0, False, kind)
+            for kind, count in kinds.items()
+        )
+
+    def _why_not(
+        self,
+        m: PoolModel,
+        req: RouteRequest,
+        allowed: set[str] | frozenset[str] | None,
+        blocked: Mapping[str, str] | None,
+    ) -> str:
+        out_tokens = req.max_tokens or 1
+        if allowed is not None and m.name not in allowed:
+            return "not allowed for this tenant"
+        if req.prompt_tokens + out_tokens > m.context_window:
+            return f"context window {m.context_window} < {req.prompt_tokens + out_tokens} tokens"
+        if not req.needs <= m.capabilities:
+            return f"lacks {', '.join(sorted(req.needs - m.capabilities))}"
+        if not self._available(m.name):
+            return "circuit open"
+        if blocked and m.name in blocked:
+            return blocked[m.name]
+        return "ineligible"
+
+    def _explain_fast(
+        self,
+        req: RouteRequest,
+        pool: PoolIndex,
+        ok: np.ndarray,
+        i: int,
+        why: str,
+        target: float,
+        scores: np.ndarray,
+        cost: np.ndarray,
+        baseline: int,
+    ) -> str:
+        """`_explain`'s text from arrays (without its ineligible count)."""
+        name = pool.names[ok[i]]
+        base = pool.names[ok[baseline]] if baseline >= 0 else "the best candidate"
+        text = (
+            f"{req.task}: {name} scored {float(scores[i]):.3f} against a bar of "
+            f"{target:.3f} ({self.params.quality_target:.0%} of {base}); "
+        )
+        if why == "cheapest_meeting_target":
+            text += f"cheapest of {int(np.count_nonzero(scores >= target))} that clear it"
+        elif why == "only_candidate":
+            text += "the only eligible model"
+        elif why == "best_value":
+            text += f"best value at {self.params.cost_weight:g} quality per $ per 1k requests"
+        else:
+            text += "none cleared the bar, so the highest-scoring model"
+        text += f", est. ${float(cost[i]):.6f}"
+        if baseline >= 0 and baseline != i:
+            text += f" vs ${float(cost[baseline]):.6f} on {base}"
+        return text
+
+    def decide_reference(
+        self,
+        req: RouteRequest,
+        allowed: Sequence[str] | None = None,
+        blocked: Mapping[str, str] | None = None,
+    ) -> RouteDecision:
+        """The per-model decision `decide` computes over arrays: same inputs, same state and
+        seed give the same choice (kept as the specification the fast path is tested against,
+        and for the errors when nothing is eligible)."""
         ok, excluded = self.eligible(req, allowed, blocked)
         if not ok:
             reasons = "; ".join(f"{c.model}: {c.why_not}" for c in excluded)

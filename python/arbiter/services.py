@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import logging
 import math
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -88,6 +89,7 @@ class Services:
         self.policy = Policy()  # filled from the store by load_state()
         self.priors = load_priors(settings.routing.priors_file)
         self.registry = Registry(settings.models, settings.upstreams, self.priors)
+        self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
         self.pool = self.registry.pool()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
@@ -142,6 +144,8 @@ class Services:
         self._sync_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self._unsent: tuple[str, list[PolicyDelta]] | None = None
+        self._arms_mark: Any = None  # the store's (opaque) sync mark after the last policy sync
+        self.last_sync_rows = 0  # arms rows the last policy sync fetched
 
     def _cache_matcher(self) -> Matcher | None:
         """The semantic side of the response cache; None (exact cache only) unless
@@ -165,11 +169,14 @@ class Services:
 
     # -- wiring helpers used by the pipeline ------------------------------------------------
     def refresh_registry(self) -> None:
-        """Adopt registry overrides from the store (any replica's admin API may have made them)."""
-        discovered = self.store.discovered_models() if self.discovery.upstreams else None
-        if self.registry.apply(self.store.model_overrides(), discovered):
-            self._pool_changed()
-            log.info("registry overrides applied: %d routable models", len(self.pool))
+        """Adopt registry overrides from the store (any replica's admin API may have made them).
+        Read and apply under one lock: the sync thread and a discovery poll both refresh, and a
+        snapshot read before the other's write must never be applied after it."""
+        with self._registry_lock:
+            discovered = self.store.discovered_models() if self.discovery.upstreams else None
+            if self.registry.apply(self.store.model_overrides(), discovered):
+                self._pool_changed()
+                log.info("registry overrides applied: %d routable models", len(self.pool))
 
     def _pool_changed(self) -> None:
         shadow = getattr(self, "shadow", None)  # None while __init__ builds the registry
@@ -207,6 +214,7 @@ class Services:
                 is_available=self.breaker.available,
                 lengths=self.lengths,
                 latency=self.latency,
+                suspects=self.breaker.suspects,
             )
             self._routers[key] = router
         return router
@@ -358,7 +366,9 @@ class Services:
     def load_state(self) -> None:
         """The store I/O of start-up: the schema, the learned policy, registry overrides."""
         self.store.migrate()
-        self.policy.replace_synced(self.store.load_arms())
+        arms, self._arms_mark = self.store.load_arms_since(None)
+        self.policy.replace_synced(arms)
+        self.last_sync_rows = len(arms)
         self.latency.replace_others(self.store.load_latency(self._latency_horizon()))
         self.refresh_registry()
         self.shadow.refresh()
@@ -441,7 +451,13 @@ class Services:
             batch_id, deltas = self._unsent
             self.store.write(deltas, batch_id=batch_id)
             self._unsent = None
-        self.policy.replace_synced(self.store.load_arms())
+        if self._arms_mark is None:
+            arms, self._arms_mark = self.store.load_arms_since(None)
+            self.policy.replace_synced(arms)
+        else:  # only the arms any replica changed since the last sync (deltas, not the table)
+            arms, self._arms_mark = self.store.load_arms_since(self._arms_mark)
+            self.policy.apply_synced(arms)
+        self.last_sync_rows = len(arms)
         # latency: this replica's changed sums replace its rows (idempotent), everyone's are read
         rows = self.latency.rows(changed_only=True)
         try:

@@ -292,11 +292,61 @@ def test_module_exports() -> None:
         "LogLinear",
         "NativeError",
         "choose",
+        "choose_packed",
         "count_tokens",
+        "expected_tokens",
+        "gauss_pairs",
         "prompt_features",
         "update_arm",
     ]
     assert issubclass(NativeError, ValueError)
+
+
+def test_choose_packed_is_choose_over_packed_arrays() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 50):
+        a, b = rng.random(n) * 5 + 0.1, rng.random(n) * 5 + 0.1
+        cost, shift = rng.random(n) * 1e-3, rng.normal(size=n) * 0.3
+        for explore, weight in ((1.0, 0.0), (0.0, 0.0), (0.5, 2.0)):
+            want = _native.choose(
+                a.tolist(), b.tolist(), cost.tolist(), shift.tolist(), n - 1, 0.9, explore, 11,
+                weight,
+            )  # fmt: skip
+            index, reason, target, scores, means = _native.choose_packed(
+                a.tobytes(), b.tobytes(), cost.tobytes(), shift.tobytes(), n - 1, 0.9, explore,
+                11, weight,
+            )  # fmt: skip
+            assert (index, reason, target) == (want.index, want.reason, want.target)
+            assert np.frombuffer(scores).tolist() == want.scores
+            assert np.frombuffer(means).tolist() == want.means
+
+
+def test_packed_kernels_reject_bad_lengths() -> None:
+    one = np.ones(1).tobytes()
+    with pytest.raises(NativeError, match="beta"):
+        _native.choose_packed(one, b"\x00" * 7, one, one, -1, 0.9, 1.0, 1)
+    with pytest.raises(NativeError, match="rows"):
+        _native.expected_tokens(np.ones(15).tobytes(), one, 0.0, _stats([0.0] * 15 + [1.0]), 5.0)
+    with pytest.raises(NativeError, match="words"):
+        _native.gauss_pairs(b"\x00" * 15)
+
+
+def test_expected_tokens_match_the_regressions_one_by_one() -> None:
+    rng = np.random.default_rng(5)
+    stats = _stats([float(x) for x in rng.random(15)] + [1.0])
+    regs = []
+    for _ in range(6):
+        w = rng.normal(size=16) * 0.2
+        regs.append(_native.LogLinear(w.tolist(), np.eye(16).ravel().tolist(), 0.7))
+        regs[-1].observe(stats, 4.0, 1.0)
+    rows = np.array([r.weights for r in regs]).tobytes()
+    noise = np.array([r.noise_var for r in regs]).tobytes()
+    got = np.frombuffer(_native.expected_tokens(rows, noise, 1.25, stats, math.log1p(1e6)))
+    want = [
+        max(math.expm1(min(1.25 + r.mean(stats) + r.noise_var / 2, math.log1p(1e6))), 1.0)
+        for r in regs
+    ]
+    assert got.tolist() == want
 
 
 def _stats(values: list[float]) -> bytes:

@@ -195,3 +195,18 @@ def test_export_csv_and_jsonl(store: Store) -> None:
     assert orjson.loads(rows[0]["candidates"])[0]["model"] == "small"
     with pytest.raises(ValueError):
         export(store, 0.0, "xml", buf)  # type: ignore[arg-type]
+
+
+def test_retention_deletes_in_batches_and_keeps_the_rest(store: Store) -> None:
+    old = [decision(f"old{i}", ts=T0 + i) for i in range(11)]
+    new = [decision(f"new{i}", ts=T0 + 3600 + i) for i in range(3)]
+    store.write([*old, *new, grade("old0", 1.0, "auto", ts=T0 + 1)])
+    deleted = store.prune(records_before=T0 + 60, batch=4)  # 3 transactions of <= 4 rows
+    assert deleted == {"decisions": 11, "grades": 1, "alerts": 0}
+    left = store.decisions(tenant=None, limit=100)
+    assert sorted(d["id"] for d in left) == [f"new{i}" for i in range(3)]
+    assert store.prune(records_before=T0 + 60, batch=4) == {
+        "decisions": 0,
+        "grades": 0,
+        "alerts": 0,
+    }

@@ -8,6 +8,7 @@
 # Optional:
 #   ARBITER            the arbiter executable (default: the repo venv's, else `arbiter` on PATH)
 #   ARBITER_BENCH_DIFFICULTY  "true" (default) or "false": per-prompt difficulty model on the path
+#   ARBITER_BENCH_WORKERS     server.workers (default 1): processes on the port (bench/scale.py)
 # The pool: three models on the mock (it answers every name). `auto` is routed across all three
 # (classification, difficulty, bandit choice, decision recording; grading runs off the path);
 # `mock-gpt` is a concrete model, so a request naming it is a pass-through. Auth is open.
@@ -23,6 +24,7 @@ cfg="$workdir/arbiter.toml"
 cat > "$cfg" <<TOML
 [server]
 log_level = "warning"
+workers = ${ARBITER_BENCH_WORKERS:-1}
 
 [auth]
 mode = "open"

@@ -62,6 +62,11 @@ class Store(Protocol):
 
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]: ...
 
+    def load_arms_since(self, since: Any) -> tuple[list[ArmStats], Any]:
+        """Arms changed since the (opaque) mark a previous call returned (None: all), and the
+        next mark."""
+        ...
+
     def decisions(
         self,
         *,
@@ -108,9 +113,14 @@ class Store(Protocol):
         ...
 
     def prune(
-        self, *, rollups_before: float | None = None, records_before: float | None = None
+        self,
+        *,
+        rollups_before: float | None = None,
+        records_before: float | None = None,
+        batch: int = ...,
     ) -> dict[str, int]:
-        """Retention: delete rollup minutes / raw records older than the timestamps; counts."""
+        """Retention: delete rollup minutes / raw records older than the timestamps, `batch`
+        rows per transaction (writers never wait on one long DELETE); counts."""
         ...
 
     # -- client keys and budget windows (store/accounts.py) ---------------------------------

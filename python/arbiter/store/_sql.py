@@ -40,6 +40,7 @@ from arbiter.store.rollup import DecisionFacts, GradeFacts
 log = logging.getLogger(__name__)
 
 MAX_LIMIT = 10_000  # a feed query never returns more rows than this
+PRUNE_BATCH = 5_000  # rows per retention DELETE transaction
 _PRUNE_EVERY = 256  # writes between two prunes of remembered batch ids
 _CHUNK = 500  # ids per IN (...) list
 
@@ -89,12 +90,12 @@ def _statements(json_ph: str) -> dict[str, str]:
         f"ON CONFLICT (decision_id, grader) DO UPDATE SET {gset} WHERE excluded.ts >= grades.ts",
         "alert": f"INSERT INTO alerts ({', '.join(_ACOLS)}) VALUES ({_values(_ACOLS, json_ph)}) "
         "ON CONFLICT (id) DO NOTHING",
-        "arm": f"INSERT INTO arms ({', '.join(_ARM_COLS)}, updated_ts) "
-        f"VALUES ({', '.join(['%s'] * (len(_ARM_COLS) + 1))}) "
+        "arm": f"INSERT INTO arms ({', '.join(_ARM_COLS)}, updated_ts, sync_mark) "
+        f"VALUES ({', '.join(['%s'] * (len(_ARM_COLS) + 1))}, {{mark}}) "
         "ON CONFLICT (tenant, task, model) DO UPDATE SET "
         + ", ".join(f"{c} = arms.{c} + excluded.{c}" for c in _ARM_COLS[3:-1])
         + ", slope_center0 = COALESCE(arms.slope_center0, excluded.slope_center0)"
-        ", updated_ts = excluded.updated_ts",
+        ", updated_ts = excluded.updated_ts, sync_mark = excluded.sync_mark",
         "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
         "ON CONFLICT (batch_id) DO NOTHING",
         "prune": "DELETE FROM applied_batches WHERE ts < %s",
@@ -263,7 +264,8 @@ class SqlStore(
                 ("rollup", rollups),
             ):
                 if rows:
-                    cur.executemany(self._sql(st[name]), rows)
+                    sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
+                    cur.executemany(self._sql(sql), rows)
 
     def _lock_ids(self, cur: Cursor, ids: Sequence[str]) -> None:
         """Serialise writers of the same decisions (the rollup reads their previous state)."""
@@ -318,6 +320,31 @@ class SqlStore(
         with self._ro() as cur:
             cur.execute(self._sql(sql), params)
             return [ArmStats(*row) for row in cur.fetchall()]
+
+    def load_arms_since(self, since: Any) -> tuple[list[ArmStats], Any]:
+        """The arms changed since the sync that returned `since` (None: every arm), and the
+        mark to pass next time (opaque). Rows may come twice (a later write of the same arm);
+        never missed, whatever order concurrent writers commit in."""
+        cols = ", ".join(_ARM_COLS)
+        with self._ro() as cur:
+            mark = self._sync_cursor(cur)  # before the rows, in the same transaction
+            if since is None:
+                cur.execute(self._sql(f"SELECT {cols} FROM arms"))
+            else:
+                where, params = self._changed_since(since)
+                cur.execute(self._sql(f"SELECT {cols} FROM arms WHERE {where}"), params)
+            return [ArmStats(*row) for row in cur.fetchall()], mark
+
+    # the mark a write stamps on the arms rows it changes (see the backends)
+    _SYNC_MARK = "0"
+
+    def _sync_cursor(self, cur: Cursor) -> Any:
+        """Where the next incremental sync starts, read before the rows."""
+        raise NotImplementedError
+
+    def _changed_since(self, since: Any) -> tuple[str, list[Any]]:
+        """The condition (and its parameters) on `sync_mark` for rows changed since `since`."""
+        raise NotImplementedError
 
     def decisions(
         self,
@@ -498,21 +525,40 @@ class SqlStore(
             return [rollup.point(r) for r in cur.fetchall()]
 
     def prune(
-        self, *, rollups_before: float | None = None, records_before: float | None = None
+        self,
+        *,
+        rollups_before: float | None = None,
+        records_before: float | None = None,
+        batch: int = PRUNE_BATCH,
     ) -> dict[str, int]:
         """Retention: drop rollup minutes and/or raw records older than the given timestamps.
 
-        Rollups are sums of their own; pruning raw records never changes them."""
+        Deleted `batch` rows per transaction, so writers wait for one short DELETE at a time,
+        never for the whole backlog of a large table. Rollups are sums of their own; pruning
+        raw records never changes them."""
         deleted: dict[str, int] = {}
-        with self._tx() as cur:
-            if rollups_before is not None:
-                cur.execute(self._sql("DELETE FROM rollups WHERE minute < %s"), (rollups_before,))
-                deleted["rollups"] = cur.rowcount
-            if records_before is not None:
-                for table in ("decisions", "grades", "alerts"):
-                    cur.execute(self._sql(f"DELETE FROM {table} WHERE ts < %s"), (records_before,))
-                    deleted[table] = cur.rowcount
+        if rollups_before is not None:
+            deleted["rollups"] = self._delete_older("rollups", "minute", rollups_before, batch)
+        if records_before is not None:
+            for table in ("decisions", "grades", "alerts"):
+                deleted[table] = self._delete_older(table, "ts", records_before, batch)
         return deleted
+
+    _ROW = "rowid"  # the backend's physical row id (SQLite rowid, PostgreSQL ctid)
+
+    def _delete_older(self, table: str, col: str, before: float, batch: int) -> int:
+        sql = self._sql(
+            f"DELETE FROM {table} WHERE {self._ROW} IN "
+            f"(SELECT {self._ROW} FROM {table} WHERE {col} < %s LIMIT %s)"
+        )
+        total = 0
+        while True:
+            with self._tx() as cur:
+                cur.execute(sql, (before, max(int(batch), 1)))
+                n = cur.rowcount
+            total += n
+            if n < batch:
+                return total
 
 
 def _conds(*, tenant: str | None, prefix: str = "") -> tuple[list[str], list[Any]]:

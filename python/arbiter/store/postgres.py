@@ -128,6 +128,28 @@ class PostgresStore(SqlStore):
 
     _ro = _tx  # a read is a short transaction too (one snapshot per call under READ COMMITTED)
 
+    _ROW = "ctid"  # the physical row id retention deletes by
+
+    # Concurrent writers commit in any order: each row carries the id of the transaction that
+    # last wrote it. A reader notes its snapshot: every transaction below xmax and not in
+    # progress then had finished (its rows are seen by the read that follows); next time it
+    # fetches rows of transactions at or above xmax, or in progress then. (Not "at or above
+    # xmin": a long transaction anywhere on the server would make every sync refetch.)
+    _SYNC_MARK = "pg_current_xact_id()::text::bigint"
+
+    def _sync_cursor(self, cur: Cursor) -> tuple[int, list[int]]:
+        cur.execute(
+            "SELECT pg_snapshot_xmax(s)::text::bigint, "
+            "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) "
+            "FROM pg_current_snapshot() AS s"
+        )
+        xmax, running = cur.fetchone()
+        return int(xmax), [int(x) for x in running]
+
+    def _changed_since(self, since: Any) -> tuple[str, list[Any]]:
+        xmax, running = since
+        return "(sync_mark >= %s OR sync_mark = ANY(%s))", [int(xmax), list(running)]
+
     def _migration_lock(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATE_LOCK,))
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from arbiter.errors import ConfigError
 from arbiter.store import StoreError
@@ -165,6 +165,17 @@ class SqliteStore(SqlStore):
 
     def _sql(self, text: str) -> str:
         return _qmark(text)
+
+    # writers are serialised (BEGIN IMMEDIATE): a counter read inside the write only grows, and
+    # a reader's snapshot holds every mark up to its highest
+    _SYNC_MARK = "(SELECT COALESCE(MAX(sync_mark), 0) + 1 FROM arms)"
+
+    def _sync_cursor(self, cur: Cursor) -> int:
+        cur.execute("SELECT COALESCE(MAX(sync_mark), 0) FROM arms")
+        return int(cur.fetchone()[0])
+
+    def _changed_since(self, since: Any) -> tuple[str, list[Any]]:
+        return "sync_mark > %s", [int(since)]
 
     def close(self) -> None:
         with self._idle:

@@ -118,7 +118,7 @@ impl LogLinear {
     }
 }
 
-fn dot(a: &[f64; DIM], b: &[f64; DIM]) -> f64 {
+pub(crate) fn dot(a: &[f64; DIM], b: &[f64; DIM]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bandit;
+pub mod batch;
 pub mod difficulty;
 pub mod error;
 pub mod length;

@@ -188,6 +188,137 @@ impl PyLogLinear {
     }
 }
 
+// -- batch kernels for large pools (arbiter_core::batch) ------------------------------------
+
+fn f64s(name: &'static str, bytes: &[u8]) -> Result<Vec<f64>, CoreError> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(CoreError::LengthMismatch {
+            name,
+            got: bytes.len(),
+            expected: bytes.len() / 8 * 8,
+        });
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .collect())
+}
+
+fn f64_bytes<'py>(py: Python<'py>, xs: &[f64]) -> Bound<'py, PyBytes> {
+    PyBytes::new_with(py, xs.len() * 8, |buf| {
+        for (chunk, x) in buf.chunks_exact_mut(8).zip(xs) {
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        Ok(())
+    })
+    .expect("filling a fresh bytes buffer cannot fail")
+}
+
+/// `choose` over packed little-endian f64 arrays; returns (index, reason, target, scores,
+/// means) with scores and means packed the same way.
+#[pyfunction]
+#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the documented Python signature"
+)]
+#[expect(
+    clippy::type_complexity,
+    reason = "a plain tuple is the Python contract"
+)]
+fn choose_packed<'py>(
+    py: Python<'py>,
+    alpha: &[u8],
+    beta: &[u8],
+    cost: &[u8],
+    shift: &[u8],
+    baseline: i64,
+    quality_target: f64,
+    explore: f64,
+    seed: u64,
+    cost_weight: f64,
+) -> Result<
+    (
+        usize,
+        &'static str,
+        f64,
+        Bound<'py, PyBytes>,
+        Bound<'py, PyBytes>,
+    ),
+    PyCoreError,
+> {
+    let (alpha, beta) = (f64s("alpha", alpha)?, f64s("beta", beta)?);
+    let (cost, shift) = (f64s("cost", cost)?, f64s("shift", shift)?);
+    let baseline = match baseline {
+        -1 => None,
+        b => Some(usize::try_from(b).map_err(|_| CoreError::InvalidInteger {
+            name: "baseline",
+            value: b,
+            rule: "must be -1 or a candidate index",
+        })?),
+    };
+    let arms = arbiter_core::Arms {
+        alpha: &alpha,
+        beta: &beta,
+        cost: &cost,
+        shift: &shift,
+    };
+    let policy = arbiter_core::Policy {
+        baseline,
+        quality_target,
+        explore,
+        seed,
+        cost_weight,
+    };
+    let c = arbiter_core::choose(&arms, &policy)?;
+    Ok((
+        c.index,
+        c.reason.as_str(),
+        c.target,
+        f64_bytes(py, &c.scores),
+        f64_bytes(py, &c.means),
+    ))
+}
+
+/// Expected answer tokens per packed regression row; see the stub for the contract.
+#[pyfunction]
+fn expected_tokens<'py>(
+    py: Python<'py>,
+    rows: &[u8],
+    noise: &[u8],
+    base: f64,
+    stats: &[u8],
+    max_log: f64,
+) -> Result<Bound<'py, PyBytes>, PyCoreError> {
+    let x = stats_from(stats)?;
+    let out = arbiter_core::batch::expected_tokens(
+        &f64s("rows", rows)?,
+        &f64s("noise", noise)?,
+        base,
+        &x,
+        max_log,
+    )?;
+    Ok(f64_bytes(py, &out))
+}
+
+/// The `random.gauss` pairs from packed 32-bit words; see the stub for the contract.
+#[pyfunction]
+fn gauss_pairs<'py>(py: Python<'py>, words: &[u8]) -> Result<Bound<'py, PyBytes>, PyCoreError> {
+    if !words.len().is_multiple_of(16) {
+        return Err(CoreError::LengthMismatch {
+            name: "words",
+            got: words.len(),
+            expected: words.len() / 16 * 16,
+        }
+        .into());
+    }
+    let words: Vec<u32> = words
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    Ok(f64_bytes(py, &arbiter_core::batch::gauss_pairs(&words)?))
+}
+
 // -- token counts (arbiter_core::tokens) ----------------------------------------------------
 
 /// The total number of tokens of `texts` in `encoding` (`"o200k_base"` or `"cl100k_base"`).
@@ -326,6 +457,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLinearRegex>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
+    m.add_function(wrap_pyfunction!(choose_packed, m)?)?;
+    m.add_function(wrap_pyfunction!(expected_tokens, m)?)?;
+    m.add_function(wrap_pyfunction!(gauss_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
     m.add_function(wrap_pyfunction!(update_arm, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;

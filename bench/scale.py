@@ -1,0 +1,590 @@
+"""bench/scale: how Arbiter's cost grows with the work (issue 18).
+
+Curves, each bounded in time and run in this process unless said otherwise:
+  decisions  routing decision time for pools of 10, 100, 1,000 eligible models: the array path
+             (Router.decide) against the per-model reference (Router.decide_reference),
+             interleaved so a busy machine slows both alike; plus the arrays' memory per
+             (tenant, task).
+  tenants    10,000 tenants with their own quality targets and 100,000 API keys in a SQLite
+             store: RSS of a Services that routed once per tenant, auth lookup p99 (cold: store;
+             warm: cache), and the policy sync's size per interval (incremental vs whole table).
+  history    N recorded decisions (--rows; 1M in --quick, 10M in full) bulk-loaded into SQLite
+             (executemany in big transactions) and PostgreSQL (COPY; when --pg-url or
+             ARBITER_TEST_PG_URL is set): p95 of stats, timeseries, the feed's paging and the
+             export's first page, and the export's memory.
+  workers    requests/s of `arbiter serve` with server.workers = 1 and 2 against peerbench's mock
+             upstream, the load generator pinned to other cores (taskset) — only where the host
+             has >= 5 cores; else null, with why.
+  tail       added p99 at 50% and 80% of one worker's max throughput (open loop) against the same
+             rates straight to the mock, and the largest added latency (10 s each in --quick; the
+             50% run is the 10-minute soak in full mode). Same core requirement.
+Ends with one JSON line (null for a figure not measured; `why` says why). Results go in
+bench/results/scale.md by hand. Usage: python bench/scale.py [--quick] [--only decisions,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "python"), str(REPO)]
+
+from arbiter.difficulty import prompt_stats  # noqa: E402
+from arbiter.output_length import OutputLength  # noqa: E402
+from arbiter.policy import Policy  # noqa: E402
+from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams  # noqa: E402
+
+PROMPT = "Explain the difference between TCP and UDP in two sentences, with one example each."
+
+
+def _timed(fn: Callable[[], object], seconds: float, max_n: int) -> list[float]:
+    out: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end and len(out) < max_n:
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _p(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+# -- decisions ---------------------------------------------------------------------------------
+def _router(n: int) -> tuple[Router, RouteRequest]:
+    """A warmed router over n eligible models: every arm graded, every model with its own
+    answer-length offset (the worst case for the cost estimate), a production-shaped request
+    (prompt statistics and a difficulty score, full Thompson sampling)."""
+    rng = random.Random(n)
+    pool = [
+        PoolModel(f"m{i}", rng.uniform(0.1, 10.0), rng.uniform(0.2, 30.0), 128_000,
+                  frozenset({"tools", "json"}), {"chat": rng.uniform(0.5, 0.9)})
+        for i in range(n)
+    ]  # fmt: skip
+    lengths = OutputLength(350)
+    router = Router(pool, RouterParams(baseline="m0"), Policy(), lengths=lengths,
+                    is_available=lambda _m: True, suspects=lambda: ())  # fmt: skip
+    stats = prompt_stats(PROMPT)
+    for i in range(n):
+        for k in range(3):
+            router.learn("t", "chat", f"m{i}", float(k % 2), easiness=0.3 * k - 0.3)
+        lengths.observe(f"m{i}", stats, 100 + i)
+    return router, RouteRequest("t", "chat", 200, 500, frozenset({"tools"}), 0.3, stats)
+
+
+def bench_decisions(quick: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"decision_us": {}, "reference_us": {}, "table_bytes": {}}
+    for n in (10, 100, 1000):
+        router, req = _router(n)
+        fast: list[float] = []
+        ref: list[float] = []
+        for _ in range(20):
+            router.decide(req)
+        budget = 1.5 if quick else 5.0
+        end = time.perf_counter() + budget
+        while time.perf_counter() < end:  # interleaved: load hits both alike
+            fast += _timed(lambda r=router, q=req: r.decide(q), 0.05, 200)  # type: ignore[misc]
+            ref += _timed(lambda r=router, q=req: r.decide_reference(q), 0.05, 50)  # type: ignore[misc]
+        out["decision_us"][str(n)] = round(statistics.median(fast) * 1e6, 1)
+        out["reference_us"][str(n)] = round(statistics.median(ref) * 1e6, 1)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for t in range(50):
+            router.decide(RouteRequest(f"x{t}", "chat", 200, 500, frozenset(), 0.1))
+        out["table_bytes"][str(n)] = (tracemalloc.get_traced_memory()[0] - before) // 50
+        tracemalloc.stop()
+    import numpy as np
+
+    from arbiter import _native
+
+    a = np.random.default_rng(0).random(1000) * 10 + 1
+    ab = a.tobytes()
+    ts = _timed(lambda: _native.choose_packed(ab, ab, ab, ab, 0, 0.95, 1.0, 7, 0.0), 1.0, 2000)
+    out["choose_kernel_us_1000"] = round(statistics.median(ts) * 1e6, 1)
+    out["calibration_ms"] = round(  # same machine, same run: how slow is it now
+        statistics.median(_timed(lambda: sum(range(100_000)), 0.5, 50)) * 1e3, 3
+    )
+    return out
+
+
+# -- tenants and keys --------------------------------------------------------------------------
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_tenants(quick: bool, workdir: Path) -> dict[str, Any]:
+    from arbiter import config
+    from arbiter.auth import _hash
+    from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_settings
+    from arbiter.principal import Principal
+    from arbiter.records import PolicyDelta
+    from arbiter.services import Services
+    from arbiter.toml_text import to_toml
+
+    n_tenants, n_keys = 10_000, 100_000
+    db = workdir / "tenants.db"
+    doc = demo_settings("http://127.0.0.1:9/v1", db)
+    doc["store"]["url"] = f"sqlite:///{db}"
+    doc["tenants"] = {
+        f"t{i}": {"quality_target": round(0.80 + 0.01 * (i % 15), 2)} for i in range(n_tenants)
+    }
+    env = {**os.environ, API_KEY_ENV: "x", ADMIN_KEY_ENV: "adm-" + "a" * 32}
+    rss0 = _rss_mb()
+    t0 = time.perf_counter()
+    settings = config.loads(to_toml(doc), env=env)
+    parse_s = time.perf_counter() - t0
+    svc = Services(settings, seed=1)
+    svc.store.migrate()
+    models = [m.name for m in svc.pool]
+    # 100,000 keys and every tenant's arms, bulk
+    secrets = [f"s{i:06d}" + "x" * 20 for i in range(n_keys)]
+    conn = svc.store._conn()  # type: ignore[attr-defined]
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO api_keys (id, tenant, name, secret_hash, created_ts) VALUES (?, ?, '', ?, ?)",
+        ((f"k{i:011d}", f"t{i % n_tenants}", _hash(s), time.time())
+         for i, s in enumerate(secrets)),
+    )  # fmt: skip
+    conn.execute("COMMIT")
+    deltas = [
+        PolicyDelta(f"t{i}", task, m, 1.0, 0.5, 1.5)
+        for i in range(n_tenants) for task in ("chat", "math") for m in models
+    ]  # fmt: skip
+    svc.store.write(deltas)
+    t0 = time.perf_counter()
+    svc.load_state()
+    full_sync_s = time.perf_counter() - t0
+    full_rows = svc.last_sync_rows
+    # a replica changes 1% of the arms; the next interval's sync
+    svc.store.write(deltas[::100])
+    t0 = time.perf_counter()
+    svc.sync_policy()
+    inc_s = time.perf_counter() - t0
+    inc_rows = svc.last_sync_rows
+    t0 = time.perf_counter()
+    svc.sync_policy()
+    idle_s = time.perf_counter() - t0
+    idle_rows = svc.last_sync_rows
+
+    async def auth_lat(keys: list[int]) -> list[float]:
+        lat = []
+        for i in keys:
+            t = time.perf_counter()
+            await svc.auth.authenticate(f"Bearer arb-k{i:011d}-{secrets[i]}", None)
+            lat.append(time.perf_counter() - t)
+        return lat
+
+    rng = random.Random(0)
+    sample = rng.sample(range(n_keys), 3_000 if quick else 20_000)
+    cold = asyncio.run(auth_lat(sample))
+    warm = asyncio.run(auth_lat(sample))
+    stats = prompt_stats(PROMPT)
+    t0 = time.perf_counter()
+    for i in range(n_tenants):  # one routed decision per tenant: its router and arrays exist
+        t = settings.tenants[f"t{i}"]
+        svc.router_for(Principal(f"t{i}", quality_target=t.quality_target)).decide(
+            RouteRequest(f"t{i}", "chat", 100, 200, frozenset(), 0.2, stats)
+        )
+    route_s = time.perf_counter() - t0
+    gc.collect()
+    rss = _rss_mb()
+    svc.store.close()
+    return {
+        "rss_mb_10k_tenants": round(rss, 1),
+        "rss_mb_before": round(rss0, 1),
+        "config_parse_s": round(parse_s, 2),
+        "auth_p99_ms_cold": round(_p(cold, 0.99) * 1e3, 3),
+        "auth_p99_ms_warm": round(_p(warm, 0.99) * 1e3, 3),
+        "sync_rows_full": full_rows,
+        "sync_s_full": round(full_sync_s, 3),
+        "sync_rows_1pct_changed": inc_rows,
+        "sync_s_1pct_changed": round(inc_s, 4),
+        "sync_rows_idle": idle_rows,
+        "sync_s_idle": round(idle_s, 4),
+        "route_one_per_tenant_s": round(route_s, 2),
+        "routers": len(svc._routers),
+    }
+
+
+# -- history -----------------------------------------------------------------------------------
+TENANTS, MODELS, TASKS = 100, ("m-small", "m-mid", "m-large", "m-xl", "m-code"), (
+    "chat", "math", "code", "extraction")  # fmt: skip
+SPAN_S = 30 * 86400.0
+
+
+def _decision_rows(n: int, start: int, count: int, now: float) -> list[tuple[Any, ...]]:
+    rows = []
+    for i in range(start, start + count):
+        ts = now - SPAN_S + SPAN_S * i / n
+        m = MODELS[i % 5]
+        rows.append((
+            f"d{i:010d}", ts, f"t{i % TENANTS}", TASKS[(i // 7) % 4], "routed", m,
+            "bench", "[]", "[]", "failed" if i % 97 == 0 else "ok", 0.0001 * (1 + i % 5),
+            "m-large", 0.0005, 100.0 + i % 400, 200, 150, False, None, None, None, "usage",
+            None, None, None,
+        ))  # fmt: skip
+    return rows
+
+
+def _rollup_rows(n: int, now: float) -> list[tuple[Any, ...]]:
+    """The per-minute rollups those decisions make (no grades), aggregated in bulk."""
+    import bisect
+
+    from arbiter.store.rollup import LATENCY_EDGES_MS, N_BUCKETS
+
+    acc: dict[tuple[str, str, str, int], list[float]] = {}
+    for i in range(n):
+        ts = now - SPAN_S + SPAN_S * i / n
+        key = (f"t{i % TENANTS}", MODELS[i % 5], TASKS[(i // 7) % 4], int(ts // 60 * 60))
+        row = acc.get(key)
+        if row is None:
+            row = acc[key] = [0.0] * (7 + N_BUCKETS)
+        row[0] += 1
+        row[1] += i % 97 == 0
+        row[2] += 0.0001 * (1 + i % 5)
+        row[3] += 0.0005
+        lat = 100.0 + i % 400
+        row[4] += lat
+        row[7 + min(bisect.bisect_left(LATENCY_EDGES_MS, lat), N_BUCKETS - 1)] += 1
+    ints = {0, 1, 6, *range(7, 7 + N_BUCKETS)}  # counts are integers in the schema
+    return [(*k, *(int(x) if j in ints else x for j, x in enumerate(v))) for k, v in acc.items()]
+
+
+def _load_sqlite(url: str, n: int, now: float) -> float:
+    from arbiter.store import open_store
+    from arbiter.store._sql import _DCOLS
+    from arbiter.store.rollup import SUM_COLS
+
+    store = open_store(url)
+    store.migrate()
+    conn = store._conn()  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
+    marks = ", ".join("?" * len(_DCOLS))
+    step = 200_000
+    for start in range(0, n, step):
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO decisions ({', '.join(_DCOLS)}) VALUES ({marks})",
+                         _decision_rows(n, start, min(step, n - start), now))  # fmt: skip
+        conn.execute("COMMIT")
+    cols = ("tenant", "model", "task", "minute", *SUM_COLS)
+    conn.execute("BEGIN")
+    sql = f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    conn.executemany(sql, _rollup_rows(n, now))
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    store.close()
+    return time.perf_counter() - t0
+
+
+def _load_postgres(url: str, n: int, now: float) -> float:
+    import psycopg
+
+    from arbiter.store import open_store
+    from arbiter.store._sql import _DCOLS
+    from arbiter.store.rollup import SUM_COLS
+
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        step = 200_000
+        for start in range(0, n, step):
+            with conn.cursor().copy(f"COPY decisions ({', '.join(_DCOLS)}) FROM STDIN") as cp:
+                for row in _decision_rows(n, start, min(step, n - start), now):
+                    cp.write_row(row)
+        cols = ("tenant", "model", "task", "minute", *SUM_COLS)
+        with conn.cursor().copy(f"COPY rollups ({', '.join(cols)}) FROM STDIN") as cp:
+            for row in _rollup_rows(n, now):
+                cp.write_row(row)
+        conn.execute("ANALYZE")
+    return time.perf_counter() - t0
+
+
+def _history_calls(url: str, now: float, quick: bool) -> dict[str, Any]:
+    from arbiter.store import open_store
+
+    store = open_store(url)
+    calls: dict[str, Callable[[], object]] = {
+        "stats": lambda: store.stats(tenant=None),
+        "stats_tenant": lambda: store.stats(tenant="t7"),
+        "timeseries_24h": lambda: store.timeseries(tenant=None, since=now - 86400, until=now),
+        "timeseries_7d_hourly": lambda: store.timeseries(
+            tenant=None, since=now - 7 * 86400, until=now, bucket_s=3600
+        ),
+        "feed_first_page": lambda: store.decisions(tenant=None, limit=50),
+        "feed_tenant_page": lambda: store.decisions(tenant="t7", limit=50),
+    }
+    page = store.decisions(tenant=None, limit=50)
+    for _ in range(20):  # 20 pages deep
+        page = store.decisions(tenant=None, limit=50, after_id=page[-1]["id"])
+    deep = page[-1]["id"]
+    calls["feed_page_21"] = lambda: store.decisions(tenant=None, limit=50, after_id=deep)
+
+    def export_first_1000() -> None:
+        for _ in itertools.islice(store.iter_decisions(since=now - 7 * 86400), 1000):
+            pass
+
+    calls["export_7d_first_1000"] = export_first_1000
+    out: dict[str, Any] = {}
+    for name, fn in calls.items():
+        fn()  # warm the caches once
+        ts = _timed(fn, 3.0 if quick else 8.0, 40)
+        out[name] = {"p95_ms": round(_p(ts, 0.95) * 1e3, 2), "n": len(ts)}
+    # the export streams: memory stays flat over 50,000 rows
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    n = sum(1 for _ in itertools.islice(store.iter_decisions(since=now - 7 * 86400), 50_000))
+    out["export_rows_per_s"] = round(n / (time.perf_counter() - t0))
+    out["export_peak_mb_50k_rows"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+    tracemalloc.stop()
+    store.close()
+    return out
+
+
+def bench_history(quick: bool, rows: int, workdir: Path, pg_url: str | None) -> dict[str, Any]:
+    now = time.time()
+    out: dict[str, Any] = {"rows": rows}
+    url = f"sqlite:///{workdir / 'history.db'}"
+    out["sqlite_load_s"] = round(_load_sqlite(url, rows, now), 1)
+    out["sqlite"] = _history_calls(url, now, quick)
+    if pg_url:
+        from tests.pg import fresh_database  # a throwaway database on the server
+
+        with fresh_database(pg_url) as db_url:
+            out["postgres_load_s"] = round(_load_postgres(db_url, rows, now), 1)
+            out["postgres"] = _history_calls(db_url, now, quick)
+    return out
+
+
+# -- workers -----------------------------------------------------------------------------------
+PEERBENCH = Path(os.environ.get("PEERBENCH_DIR", REPO.parent / "shared" / "tools" / "peerbench"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_up(url: str, seconds: float = 60.0) -> None:
+    import urllib.request
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class _Rig:
+    """The mock upstream and `arbiter serve` (start.sh's config, `server.workers` = workers),
+    each pinned to its own cores; `load` runs peerbench's load generator on other cores."""
+
+    def __init__(self, workdir: Path, workers: int, cores: list[int]) -> None:
+        import subprocess
+
+        self.cores = cores
+        self.mock_port, self.port = _free_port(), _free_port()
+        env = {**os.environ, "UPSTREAM_BASE": f"http://127.0.0.1:{self.mock_port}/v1",
+               "PROXY_PORT": str(self.port), "PEERBENCH_WORKDIR": str(workdir / f"w{workers}"),
+               "ARBITER_BENCH_WORKERS": str(workers),
+               "ARBITER": str(Path(sys.executable).parent / "arbiter")}  # fmt: skip
+        self.mock = subprocess.Popen(
+            ["taskset", "-c", str(cores[-1]), sys.executable, str(PEERBENCH / "mock_upstream.py"),
+             "--port", str(self.mock_port)], start_new_session=True,
+        )  # fmt: skip
+        self.server = subprocess.Popen(
+            ["taskset", "-c", ",".join(str(c) for c in cores[:workers]), "bash",
+             str(REPO / "bench/peers/arbiter/start.sh")], env=env, start_new_session=True,
+        )  # fmt: skip
+        _wait_up(f"http://127.0.0.1:{self.port}/healthz")
+        _wait_up(f"http://127.0.0.1:{self.mock_port}/v1/models")
+
+    def load(self, *, direct: bool = False, rate: float = 0.0, seconds: float = 8.0) -> Any:
+        import subprocess
+
+        port, model = (self.mock_port, "mock-gpt") if direct else (self.port, "auto")
+        args = ["taskset", "-c", f"{self.cores[-3]},{self.cores[-2]}", sys.executable,
+                str(PEERBENCH / "loadgen.py"), "--url", f"http://127.0.0.1:{port}",
+                "--model", model, "-d", str(seconds), "--warmup", "2", "--json"]  # fmt: skip
+        args += ["--rate", str(rate)] if rate else ["-c", "64"]
+        run = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    def rss_mb(self) -> float | None:
+        import subprocess
+
+        pids = subprocess.run(["pgrep", "-g", str(self.server.pid)], capture_output=True,
+                              text=True).stdout.split()  # fmt: skip
+        rss = []
+        for pid in pids:
+            try:
+                rss.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096)
+            except OSError:
+                continue
+        return round(max(rss) / 2**20, 1) if rss else None
+
+    def stop(self) -> None:
+        import signal
+
+        for proc in (self.server, self.mock):
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+
+
+def _rig_cores() -> tuple[list[int] | None, str | None]:
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 5:
+        return None, (f"needs >= 5 cores (server, mock and load generator pinned apart); this "
+                      f"host has {len(cores)}")  # fmt: skip
+    if not (PEERBENCH / "loadgen.py").exists():
+        return None, f"peerbench not found at {PEERBENCH} (set PEERBENCH_DIR)"
+    return cores, None
+
+
+def bench_workers(quick: bool, workdir: Path) -> dict[str, Any]:
+    """requests/s of `arbiter serve` at server.workers = 1 and 2 (each pinned to its own cores),
+    the mock upstream and the load generator pinned to other cores; closed loop, 64 in flight,
+    `model: auto` (routed, recorded)."""
+    cores, why = _rig_cores()
+    if cores is None:
+        return {"why": why}
+    out: dict[str, Any] = {"rps": {}, "rss_mb_per_worker": {}}
+    for workers in (1, 2):
+        rig = _Rig(workdir, workers, cores)
+        try:
+            out["rps"][str(workers)] = rig.load(seconds=8 if quick else 30)["rps"]
+            out["rss_mb_per_worker"][str(workers)] = rig.rss_mb()
+        finally:
+            rig.stop()
+    r1, r2 = out["rps"].get("1"), out["rps"].get("2")
+    if r1 and r2:
+        out["scaling_2_over_1"] = round(r2 / r1, 2)
+    return out
+
+
+def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Added p99 at 50% and 80% of one worker's max throughput (open loop, so a stall is not
+    hidden): p99 through Arbiter minus p99 straight to the mock at the same rate; the largest
+    added latency seen (max through Arbiter minus the mock's p99) as the stall bound."""
+    cores, why = _rig_cores()
+    if cores is None:
+        return {"why": why}
+    seconds = 10 if quick else 600  # the full run is the 10-minute soak at 50%
+    rig = _Rig(workdir, 1, cores)
+    try:
+        top = rig.load(seconds=8)["rps"]
+        out: dict[str, Any] = {"max_rps": top}
+        for pct in (50, 80):
+            rate = round(top * pct / 100, 1)
+            via = rig.load(rate=rate, seconds=seconds if pct == 50 else 10)
+            direct = rig.load(direct=True, rate=rate, seconds=10)
+            out[f"added_p99_ms_at_{pct}pct"] = round(
+                via["latency_ms"]["p99"] - direct["latency_ms"]["p99"], 2
+            )
+            if pct == 50:
+                out["max_stall_ms"] = round(
+                    via["latency_ms"]["max"] - direct["latency_ms"]["p99"], 2
+                )
+        return out
+    finally:
+        rig.stop()
+
+
+def _worst_p95(h: dict[str, Any]) -> float | None:
+    worst = None
+    for backend in ("sqlite", "postgres"):
+        for v in h.get(backend, {}).values():
+            if isinstance(v, dict) and "p95_ms" in v:
+                worst = v["p95_ms"] if worst is None else max(worst, v["p95_ms"])
+    return worst
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="bounded to a few minutes")
+    ap.add_argument(
+        "--only", default="decisions,tenants,history,workers,tail", help="comma-separated curves"
+    )
+    ap.add_argument("--rows", type=int, default=None, help="history rows (1M quick, 10M full)")
+    ap.add_argument("--pg-url", default=os.environ.get("ARBITER_TEST_PG_URL"))
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    rows = args.rows or (1_000_000 if args.quick else 10_000_000)
+    result: dict[str, Any] = {
+        "workers_rps": None, "replicas": None, "decision_us": None, "rss_mb_10k_tenants": None,
+        "history_api_p95_ms_10m": None, "added_p99_ms_at_80pct": None, "max_stall_ms": None,
+        "why": {
+            "replicas": "not measured in this session (see ARCHITECTURE.md, Scale)",
+        },
+    }  # fmt: skip
+    details: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="arbiter-scale-") as tmp:
+        work = Path(tmp)
+        if "decisions" in only:
+            d = bench_decisions(args.quick)
+            details["decisions"] = d
+            result["decision_us"] = d["decision_us"]
+            print("decisions:", json.dumps(d), flush=True)
+        if "tenants" in only:
+            t = bench_tenants(args.quick, work)
+            details["tenants"] = t
+            result["rss_mb_10k_tenants"] = t["rss_mb_10k_tenants"]
+            print("tenants:", json.dumps(t), flush=True)
+        if "history" in only:
+            h = bench_history(args.quick, rows, work, args.pg_url)
+            details["history"] = h
+            print("history:", json.dumps(h), flush=True)
+            if rows >= 10_000_000:
+                result["history_api_p95_ms_10m"] = _worst_p95(h)
+            else:
+                result["why"]["history_api_p95_ms_10m"] = f"ran {rows:,} rows (--quick)"
+                result[f"history_api_p95_ms_{rows // 1_000_000}m"] = _worst_p95(h)
+        if "workers" in only:
+            w = bench_workers(args.quick, work)
+            details["workers"] = w
+            print("workers:", json.dumps(w), flush=True)
+            if "why" in w:
+                result["why"]["workers_rps"] = w["why"]
+            else:
+                result["workers_rps"] = w["rps"]
+        if "tail" in only:
+            tl = bench_tail(args.quick, work)
+            details["tail"] = tl
+            print("tail:", json.dumps(tl), flush=True)
+            for k in ("added_p99_ms_at_80pct", "max_stall_ms"):
+                if k in tl:
+                    result[k] = tl[k]
+                else:
+                    result["why"][k] = tl.get("why", "not measured")
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The arrays behind routing over large pools: per-pool masks and prices, per-(tenant, task)
+posterior and slope arrays kept in step with the policy, and bulk Gaussian draws.
+
+`routing.Router.decide` reads these instead of walking every model in Python, so a decision over
+1,000 eligible models costs a few vector operations and one native call. Every value here is
+computed by the same arithmetic as the per-model path (`Router.decide_reference`), so both
+choose identically for the same seed: the arrays are a cache, never a second model.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from arbiter import _native
+
+if TYPE_CHECKING:
+    from arbiter.routing import PoolModel, Router
+
+_ALLOWED_CACHE = 256  # distinct allowed-model lists remembered per pool (one per key group)
+
+
+class PoolIndex:
+    """A pool in a fixed order: prices and context windows as arrays, one mask per capability."""
+
+    def __init__(self, pool: Mapping[str, PoolModel]) -> None:
+        self.source = pool  # the router's dict this index was built from (identity = freshness)
+        self.models = list(pool.values())
+        self.names = [m.name for m in self.models]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.price_in = np.array([m.price_in_per_mtok for m in self.models], dtype=np.float64)
+        self.price_out = np.array([m.price_out_per_mtok for m in self.models], dtype=np.float64)
+        self.context = np.array([m.context_window for m in self.models], dtype=np.int64)
+        caps = {c for m in self.models for c in m.capabilities}
+        self.caps = {
+            c: np.array([c in m.capabilities for m in self.models], dtype=bool) for c in caps
+        }
+        self._allowed: dict[tuple[str, ...], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def allowed_mask(self, allowed: Sequence[str]) -> np.ndarray:
+        key = tuple(allowed)
+        mask = self._allowed.get(key)
+        if mask is None:
+            mask = np.zeros(len(self.names), dtype=bool)
+            for name in key:
+                i = self.index.get(name)
+                if i is not None:
+                    mask[i] = True
+            if len(self._allowed) >= _ALLOWED_CACHE:
+                self._allowed.clear()
+            self._allowed[key] = mask
+        return mask
+
+    def needs_mask(self, needs: Iterable[str]) -> np.ndarray | None:
+        mask = None
+        for need in needs:
+            has = self.caps.get(need)
+            if has is None:
+                return np.zeros(len(self.names), dtype=bool)
+            mask = has if mask is None else mask & has
+        return mask
+
+
+class ArmTable:
+    """One (tenant, task)'s posterior (alpha, beta) and slope (learned, else the prior's) per
+    pool model; `has_slope` marks the learned ones (the others take the task's center).
+
+    Built from the router's own per-model functions and refreshed from the policy's change log:
+    only the models whose evidence moved since the last decision are recomputed."""
+
+    def __init__(self, router: Router, pool: PoolIndex, tenant: str, task: str) -> None:
+        n = len(pool)
+        self.alpha = np.empty(n)
+        self.beta = np.empty(n)
+        self.has_slope = np.zeros(n, dtype=bool)
+        self.slope_mean = np.zeros(n)
+        self.slope_precision = np.ones(n)
+        self.slope_center = np.zeros(n)
+        self._key = (tenant, task)
+        self._epoch = -1
+        self._seen = 0
+        self.refresh(router, pool)
+
+    def refresh(self, router: Router, pool: PoolIndex) -> None:
+        policy = router.policy
+        epoch = policy.epoch
+        log = policy.changes.get(self._key, ())
+        if epoch != self._epoch or len(log) < self._seen:
+            self._epoch, self._seen = epoch, len(log)
+            for i in range(len(pool)):
+                self._update(router, pool, i)
+            return
+        if len(log) == self._seen:
+            return
+        fresh = set(log[self._seen :])
+        self._seen = len(log)
+        for name in fresh:
+            at = pool.index.get(name)
+            if at is not None:
+                self._update(router, pool, at)
+
+    def _update(self, router: Router, pool: PoolIndex, i: int) -> None:
+        tenant, task = self._key
+        m = pool.models[i]
+        self.alpha[i], self.beta[i] = router.posterior(tenant, task, m)
+        pm = router.prompt_model(tenant, task, m.name)
+        self.has_slope[i] = pm is not None
+        if pm is None:  # the prior's slope; its center is the task's, known per request
+            pm = router._prior_prompt_model(m.name, 0.0)
+        self.slope_mean[i], self.slope_precision[i] = pm.mean, pm.precision
+        self.slope_center[i] = pm.center
+
+
+def gauss_draws(rng: random.Random, n: int) -> np.ndarray:
+    """The next `n` values of `rng.gauss(0, 1)`, drawn in bulk, leaving `rng` exactly where `n`
+    calls would (the Mersenne Twister state and the cached second value of a pair)."""
+    out = np.empty(n)
+    if n <= 0:
+        return out
+    first = rng.gauss_next  # type: ignore[attr-defined]  # CPython's cached half of a pair
+    rng.gauss_next = None  # type: ignore[attr-defined]
+    start = 0
+    if first is not None:
+        out[0] = first
+        start = 1
+    pairs = (n - start + 1) // 2
+    if pairs:
+        words = rng.getrandbits(128 * pairs).to_bytes(16 * pairs, "little")
+        values = np.frombuffer(_native.gauss_pairs(words), dtype="<f8")
+        out[start:] = values[: n - start]
+        if (n - start) % 2:  # an odd count leaves the pair's second value cached, as gauss does
+            rng.gauss_next = float(values[-1])  # type: ignore[attr-defined]
+    return out
+
+
+def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` highest scores, highest first, ties in index order: the first `k` of
+    a stable sort by descending score, without sorting everything."""
+    n = len(scores)
+    if k >= n:
+        return np.argsort(-scores, kind="stable")
+    kth = np.partition(scores, n - k)[n - k]  # the k-th highest value
+    near = np.flatnonzero(scores >= kth)  # ties at the cut may add a few
+    return near[np.argsort(-scores[near], kind="stable")][:k]
+
+
+def unavailable(
+    pool: PoolIndex,
+    is_available: Callable[[str], bool],
+    suspects: Callable[[], Iterable[str]] | None,
+) -> list[int]:
+    """Pool indices whose circuit is not letting calls through: only the breaker's suspects
+    are asked when it can name them, else every model."""
+    names = pool.names if suspects is None else suspects()
+    return [pool.index[n] for n in names if n in pool.index and not is_available(n)]

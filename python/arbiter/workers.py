@@ -1,0 +1,79 @@
+"""Several worker processes on one port (`server.workers = N`): every core of a host.
+
+The parent is a supervisor: it starts N copies of `arbiter serve` (each marked by
+ARBITER_WORKER), forwards SIGTERM/SIGINT to them and, when one exits, stops the others and
+exits with its status (the host's supervisor — systemd, Kubernetes — restarts the set). Each
+worker binds the port itself with SO_REUSEPORT, so the kernel spreads new connections over
+them; no process sits in the data path. A worker is a replica like any other: budgets,
+policy, registry overrides and the response cache are shared through the store (SQLite in WAL
+mode across processes on one host, or PostgreSQL), never through the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+WORKER_ENV = "ARBITER_WORKER"  # set in each worker: its index (0 .. N-1)
+
+
+def is_worker() -> bool:
+    return WORKER_ENV in os.environ
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other workers can bind too (the kernel balances accepts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def supervise(argv: Sequence[str], workers: int, grace_s: float = 15.0) -> int:
+    """Run `python -m arbiter <argv>` `workers` times; return the first one's exit status."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "arbiter", *argv], env={**os.environ, WORKER_ENV: str(i)}
+        )
+        for i in range(workers)
+    ]
+    stopping = False
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for p in procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    status = 0
+    while True:
+        done = [p for p in procs if p.poll() is not None]
+        if done:
+            status = done[0].returncode
+            break
+        time.sleep(0.2)
+    if not stopping:  # one died on its own: take the set down, let the host restart it
+        forward(signal.SIGTERM, None)
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return status if status >= 0 else 128 - status

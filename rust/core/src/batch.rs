@@ -1,0 +1,109 @@
+//! Batch kernels for routing over large pools: the per-model arithmetic of the Python router
+//! (answer-length predictions, Gaussian draws) over packed arrays, bit-identical to the
+//! per-model path so a large pool decides exactly as a small one would.
+use crate::error::CoreError;
+use crate::length::{dot, DIM};
+
+/// Expected answer tokens per row `i` of `rows` (`DIM` weights each, row-major):
+/// `max(exp_m1(min(base + w_i . x + noise_i / 2, max_log)), 1)`, the mean of the log-normal
+/// that `OutputLength.expected` computes for a model whose regression is `w_i` on top of a
+/// shared `base` (the pool's mean, or 0 for a model with its own fitted regression).
+pub fn expected_tokens(
+    rows: &[f64],
+    noise: &[f64],
+    base: f64,
+    x: &[f64; DIM],
+    max_log: f64,
+) -> Result<Vec<f64>, CoreError> {
+    if rows.len() != noise.len() * DIM {
+        return Err(CoreError::LengthMismatch {
+            name: "rows",
+            got: rows.len(),
+            expected: noise.len() * DIM,
+        });
+    }
+    Ok(rows
+        .chunks_exact(DIM)
+        .zip(noise)
+        .map(|(chunk, &nv)| {
+            let mut w = [0.0; DIM];
+            w.copy_from_slice(chunk);
+            let log_mean = base + dot(&w, x);
+            (log_mean + nv / 2.0).min(max_log).exp_m1().max(1.0)
+        })
+        .collect())
+}
+
+/// Standard normal pairs from 32-bit Mersenne Twister words, exactly as `CPython`'s
+/// `random.gauss` makes them: four words give two `random()` values `u1, u2` (53 bits each)
+/// and the pair `(cos(2 pi u1) r, sin(2 pi u1) r)` with `r = sqrt(-2 ln(1 - u2))`.
+/// `words.len()` must be a multiple of 4; the result has `words.len() / 2` values.
+pub fn gauss_pairs(words: &[u32]) -> Result<Vec<f64>, CoreError> {
+    if !words.len().is_multiple_of(4) {
+        return Err(CoreError::LengthMismatch {
+            name: "words",
+            got: words.len(),
+            expected: words.len() / 4 * 4,
+        });
+    }
+    let res53 = |a: u32, b: u32| {
+        (f64::from(a >> 5) * 67_108_864.0 + f64::from(b >> 6)) * (1.0 / 9_007_199_254_740_992.0)
+    };
+    let two_pi = 2.0 * std::f64::consts::PI;
+    let mut out = Vec::with_capacity(words.len() / 2);
+    for w in words.chunks_exact(4) {
+        let x2pi = res53(w[0], w[1]) * two_pi;
+        let g2rad = (-2.0 * (1.0 - res53(w[2], w[3])).ln()).sqrt();
+        out.push(x2pi.cos() * g2rad);
+        out.push(x2pi.sin() * g2rad);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LogLinear;
+
+    #[test]
+    fn expected_tokens_match_the_regression() {
+        let mut w = [0.0; DIM];
+        w[DIM - 1] = 5.0;
+        w[0] = 0.25;
+        let mut precision = vec![0.0; DIM * DIM];
+        for i in 0..DIM {
+            precision[i * DIM + i] = 1.0;
+        }
+        let reg = LogLinear::new(&w, &precision, 0.5).unwrap();
+        let mut x = [0.0; DIM];
+        x[0] = 2.0;
+        x[DIM - 1] = 1.0;
+        let max_log = 1_000_000f64.ln_1p();
+        let got = expected_tokens(&w, &[0.5], 1.5, &x, max_log).unwrap();
+        let want = (1.5 + reg.mean(&x) + 0.25).min(max_log).exp_m1().max(1.0);
+        assert_eq!(got, vec![want]);
+        assert!(expected_tokens(&w, &[0.5, 0.5], 0.0, &x, max_log).is_err());
+    }
+
+    #[test]
+    fn expected_tokens_are_at_least_one_and_capped() {
+        let mut x = [0.0; DIM];
+        x[DIM - 1] = 1.0;
+        let mut rows = vec![0.0; 2 * DIM];
+        rows[DIM - 1] = -50.0;
+        rows[2 * DIM - 1] = 500.0;
+        let max_log = 1_000_000f64.ln_1p();
+        let got = expected_tokens(&rows, &[1.0, 1.0], 0.0, &x, max_log).unwrap();
+        assert!((got[0] - 1.0).abs() < f64::EPSILON);
+        assert!((got[1] - 1_000_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn gauss_pairs_are_box_muller() {
+        let got = gauss_pairs(&[0, 0, 0, 0, u32::MAX, u32::MAX, 7, 9]).unwrap();
+        assert_eq!(got.len(), 4);
+        assert!(got[0].abs() < f64::EPSILON && got[1].abs() < f64::EPSILON); // u2 = 0: r = 0
+        assert!(got.iter().all(|z| z.is_finite()));
+        assert!(gauss_pairs(&[1, 2, 3]).is_err());
+    }
+}
