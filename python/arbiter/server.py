@@ -163,6 +163,8 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = responses_surface.parse_responses_request(raw)
+        if self.s.cache.active:
+            req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
