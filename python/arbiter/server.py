@@ -306,10 +306,9 @@ class Handlers:
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
-        data["cache"] = {
-            **await asyncio.to_thread(self.s.store.cache_stats, tenant=tenant),
-            "this_replica": self.s.cache.view(),
-        }
+        data["cache"] = await asyncio.to_thread(self.s.store.cache_stats, tenant=tenant)
+        if principal.sees_all:  # this process's counters span every tenant
+            data["cache"]["this_replica"] = self.s.cache.view()
         # hits are recorded at cost 0 against a baseline of 0: savings_usd is routing's alone
         data["savings"] = {
             "routing_usd": data["savings_usd"],
