@@ -340,6 +340,8 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
     settings = loads(text, env=os.environ if env is None else env, source=str(path))
     return _anchor_sqlite(settings, path.resolve().parent)
 
@@ -361,6 +363,8 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
+    except RecursionError as err:  # tomllib recurses per nested array or inline table
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from err
     loc = _Locator(text, source)
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
