@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_LISTING_BYTES = 8 * 1024 * 1024  # all pages together
 MAX_PAGES = 20
-FETCH_TIMEOUT_S = 10.0
+FETCH_TIMEOUT_S = 10.0  # httpx's, per connect / read: a server trickling bytes never trips it
+FETCH_DEADLINE_S = 60.0  # so the whole listing (every page) must arrive within this
 _NAMES_IN_ALERT = 20
 
 
@@ -203,7 +204,17 @@ def merge_pages(pages: list[Page]) -> tuple[list[Listed], int]:
 
 
 async def fetch_listing(up: UpstreamSettings) -> list[Page]:
-    """Every page of `up`'s listing, within MAX_LISTING_BYTES and MAX_PAGES."""
+    """Every page of `up`'s listing, within MAX_LISTING_BYTES, MAX_PAGES and FETCH_DEADLINE_S."""
+    try:
+        async with asyncio.timeout(FETCH_DEADLINE_S):
+            return await _fetch_pages(up)
+    except TimeoutError:
+        raise ListingError(
+            f"{models_url(up)}: no whole listing within {FETCH_DEADLINE_S:g} seconds"
+        ) from None
+
+
+async def _fetch_pages(up: UpstreamSettings) -> list[Page]:
     headers = {"accept": "application/json"}
     if up.protocol == "anthropic":
         headers["anthropic-version"] = API_VERSION
