@@ -232,19 +232,20 @@ class Pipeline:
             info |= {"similarity": look.match.similarity, "p_false": look.match.p_false}
             headers["x-arbiter-cache-similarity"] = f"{look.match.similarity:.4f}"
         usage = entry.answer.usage
-        await s.record(
-            DecisionRecord(
-                id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
-                mode="cache", chosen_model=entry.model,
-                reason=f"cache: {kind} hit of decision {entry.decision_id}",
-                candidates=(), attempts=(), status="ok", cost_usd=0.0,
-                baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
-                stream=req.stream, key_id=principal.key_id, cache_kind=kind,
-                cache_saved_usd=entry.cost_usd, cache_info=info,
-            )
+        record = DecisionRecord(
+            id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
+            mode="cache", chosen_model=entry.model,
+            reason=f"cache: {kind} hit of decision {entry.decision_id}",
+            candidates=(), attempts=(), status="ok", cost_usd=0.0,
+            baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
+            stream=req.stream, key_id=principal.key_id, cache_kind=kind,
+            cache_saved_usd=entry.cost_usd, cache_info=info,
         )  # fmt: skip
+        await s.record(record)
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.decided(record)  # the request's log line names the hit's decision
         s.cache.served(decision_id, look)
         created = int(time.time())
         if req.stream:
