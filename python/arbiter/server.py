@@ -197,7 +197,8 @@ class Handlers:
         try:
             principal = await self.principal(request)
             name = request.path_params["id"]
-            mine = [m for m in tenant_models(self.s.registry, principal) if m.name == name]
+            listed = tenant_models(self.s.registry, principal, self._unrouted())
+            mine = [m for m in listed if m.name == name]
             if not mine:  # the same view as GET /v1/models: the tenant's models and `auto`
                 raise UnknownModel(
                     f"The model `{name}` does not exist or you do not have access to it.",
@@ -208,6 +209,10 @@ class Handlers:
         if anthropic:
             return json_response(anthropic_surface.models_body(mine, self.s.started_at)["data"][0])
         return json_response(models_body(mine, int(self.s.started_at))["data"][0])
+
+    def _unrouted(self) -> frozenset[str]:
+        sh = self.s.shadow
+        return sh.challengers.unrouted() if sh.active else frozenset()
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
@@ -246,7 +251,7 @@ class Handlers:
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        listed = tenant_models(self.s.registry, principal)
+        listed = tenant_models(self.s.registry, principal, self._unrouted())
         if anthropic:
             body = anthropic_surface.models_body(listed, self.s.started_at)
         else:
