@@ -294,7 +294,7 @@ class Services:
     def _upstream_misconfigured(self, model: str, status: int) -> None:
         """An alert (at most one per model and status per 10 minutes) naming the model, its
         upstream, what the status means and the circuit it counts against."""
-        m = self.settings.models[model]
+        m = self.registry[model]  # a discovered model is not in settings.models
         what = "does not know the model" if status == 404 else "refused the API key"
         log.warning(
             "upstream configuration error",
