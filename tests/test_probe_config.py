@@ -27,3 +27,35 @@ def test_check_config_on_an_unparseable_file_is_one_problem(
     err = capsys.readouterr().err
     assert "Traceback" not in err and words in err, err
     assert err.strip().splitlines()[-1] == f"{cfg}: 1 problem"
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        # the example ships two caps: the one added is caps[2]
+        ("[tenants.x]\nquality_target = nan\n", "tenants.x.quality_target = nan is outside"),
+        ("[tenants.x]\nquality_target = -1.0\n", "tenants.x.quality_target = -1.0 is outside"),
+        ("[tenants.x]\nquality_target = inf\n", "tenants.x.quality_target = inf is outside"),
+        ('[[budgets.caps]]\nscope = "tenant"\nlimit_usd = nan\n', "caps[2].limit_usd = nan must"),
+        ('[[budgets.caps]]\nscope = "tenant"\nlimit_usd = -1.0\n', "caps[2].limit_usd = -1.0 must"),
+    ],
+)
+def test_check_config_rejects_numbers_no_comparison_can_use(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: str,
+    words: str,
+) -> None:
+    """TOML has nan and inf: a tenant's quality target or a cap's limit that is NaN compares
+    false with everything (a cap that never trips), so each is a problem, like the routing ones."""
+    monkeypatch.setenv("SIM_API_KEY", "sk-sim")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-test")
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(EXAMPLE.read_text() + "\n" + extra)
+    assert main(["check-config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert words in err, err

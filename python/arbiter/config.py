@@ -507,9 +507,14 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         for model in [*allowed, *([t.baseline] if t.baseline else [])]:
             if model not in models:
                 loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
+        if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
+            _check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
     for i, cap in enumerate(s.budgets.caps):
-        if cap.limit_usd < 0:
-            loc.fail(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
+        if not cap.limit_usd >= 0:  # a NaN limit compares false: a cap that never trips
+            loc.fail(
+                f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd = {cap.limit_usd} must "
+                "be a number >= 0"
+            )
     _check_shadow(loc, s.shadow, models)
     b = s.budgets
     _check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
