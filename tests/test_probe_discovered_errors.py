@@ -1,10 +1,12 @@
 """Outside probes of discovered models (in the registry from an upstream's listing, never in the
 config): when the upstream answers 404 for one (say it left the listing since the last poll), the
-client gets a clear error, an `upstream_config` alert names the model, and nothing is a 500."""
+client gets a clear error, an `upstream_config` alert names the model, and nothing is a 500. A
+listed model named `auto` (Arbiter's own name for "route this") never enters the pool."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,9 +26,10 @@ NOT_FOUND = orjson.dumps(
 
 
 @asynccontextmanager
-async def ghost_upstream() -> AsyncIterator[str]:
-    """A loopback OpenAI-protocol upstream that lists `ghost` and answers 404 for it."""
+async def ghost_upstream(listing: bytes = LISTING) -> AsyncIterator[str]:
+    """A loopback OpenAI-protocol upstream that lists `listing` and answers 404 for any model."""
     handlers: set[asyncio.Task[Any]] = set()
+    listing_body = listing
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -40,7 +43,7 @@ async def ghost_upstream() -> AsyncIterator[str]:
                     length = int(line.split(b":", 1)[1])
             await reader.readexactly(length)
             listing = head.startswith(b"GET")
-            status, body = (b"200 OK", LISTING) if listing else (b"404 Not Found", NOT_FOUND)
+            status, body = (b"200 OK", listing_body) if listing else (b"404 Not Found", NOT_FOUND)
             head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n" % status
             head += b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
             writer.write(head + body)
@@ -81,5 +84,40 @@ def test_a_discovered_model_the_upstream_does_not_know_is_a_clear_error(tmp_path
                 alerts = [a for a in r.json()["data"] if a["kind"] == "upstream_config"]
                 assert alerts and alerts[0]["model"] == "ghost", r.json()["data"]
                 assert "ghosty" in alerts[0]["message"]
+
+    asyncio.run(main())
+
+
+def test_a_listed_model_named_auto_never_enters_the_pool(tmp_path: Path) -> None:
+    priced = {"pricing": {"prompt": "1e-9", "completion": "1e-9"}}
+    listing = orjson.dumps({"data": [{"id": "auto", **priced}, {"id": "ghost", **priced}]})
+
+    async def main() -> None:
+        async with ghost_upstream(listing) as url:
+            extra = (f'\n[upstreams.ghosty]\nbase_url = "{url}"\napi_key_env = "{API_KEY_ENV}"\n'
+                     "discover = true\ndiscover_interval_s = 3600\n")  # fmt: skip
+            async with sidecar_in_process(tmp_path, edit_config=lambda t: t + extra) as sc:
+                d = sc.services.discovery
+                changes = await d.poll_once("ghosty")
+                assert changes is not None and "auto" not in changes.new
+                assert d.stats["ghosty"].skipped_entries == 1
+                # a row already in the store (an older version wrote it) is not adopted either
+                store = sc.services.store
+                await asyncio.to_thread(
+                    store.record_listing, "ghosty", {"auto": {}, "ghost": {}}, time.time()
+                )
+                sc.services.sync_policy()
+                assert not sc.services.registry.known("auto")
+                r = await sc.client.get("/v1/models", headers=sc.auth)
+                ids = [m["id"] for m in r.json()["data"]]
+                assert ids.count("auto") == 1 and "ghost" in ids, ids
+                for _ in range(6):  # `auto` routes, never to a model named auto
+                    r = await sc.client.post(
+                        "/v1/chat/completions",
+                        json={"model": "auto", "messages": [{"role": "user", "content": "Hi."}]},
+                        headers=sc.auth,
+                    )
+                    assert r.status_code == 200, r.text
+                    assert r.headers["x-arbiter-model"] != "auto"
 
     asyncio.run(main())

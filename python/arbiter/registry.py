@@ -16,7 +16,7 @@ from typing import Any
 
 from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings, UpstreamSettings
 from arbiter.errors import InvalidRequest
-from arbiter.listing import Listed, selected
+from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
 from arbiter.priors import PriorBook
 from arbiter.routing import PoolModel
@@ -287,6 +287,7 @@ class Registry:
             if (
                 up is None
                 or not up.discover
+                or r.model in RESERVED_IDS
                 or r.model in out
                 or not selected(r.model, up.include, up.exclude)
             ):
