@@ -59,3 +59,15 @@ def test_check_config_rejects_numbers_no_comparison_can_use(
     assert main(["check-config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert words in err, err
+
+
+def test_check_config_rejects_a_model_named_auto(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIM_API_KEY", "sk-sim")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-test")
+    cfg = tmp_path / "arbiter.toml"
+    model = '[models.auto]\nupstream = "sim"\nprice_in_per_mtok = 1.0\nprice_out_per_mtok = 1.0\n'
+    cfg.write_text(EXAMPLE.read_text() + "\n" + model)
+    assert main(["check-config", str(cfg)]) == 2
+    assert "'auto' is reserved" in capsys.readouterr().err

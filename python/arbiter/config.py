@@ -435,6 +435,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     models = {}
     for name, m in s.models.items():
         where = loc.where(["models", name])
+        if name == "auto":  # the name clients send to be routed: a model of it is unreachable
+            loc.fail(f"{where}: 'auto' is reserved (it asks Arbiter to route); rename the model")
         if m.upstream not in upstreams:
             loc.fail(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
         if not (
