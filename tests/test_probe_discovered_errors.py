@@ -121,3 +121,29 @@ def test_a_listed_model_named_auto_never_enters_the_pool(tmp_path: Path) -> None
                     assert r.headers["x-arbiter-model"] != "auto"
 
     asyncio.run(main())
+
+
+def test_warnings_about_a_discovered_model_name_its_upstream(tmp_path: Path) -> None:
+    from tests.test_request_log import captured
+
+    async def main() -> None:
+        async with ghost_upstream() as url:
+            extra = (f'\n[upstreams.ghosty]\nbase_url = "{url}"\napi_key_env = "{API_KEY_ENV}"\n'
+                     "discover = true\ndiscover_interval_s = 3600\n")  # fmt: skip
+            async with sidecar_in_process(tmp_path, edit_config=lambda t: t + extra) as sc:
+                await sc.services.discovery.poll_once("ghosty")
+                configured = {m.name: m.upstream for m in sc.services.settings.models.values()}
+                with captured("json", configured) as out:  # what `arbiter serve` installs
+                    r = await sc.client.post(
+                        "/v1/chat/completions",
+                        json={"model": "ghost", "messages": [{"role": "user", "content": "Hi."}]},
+                        headers=sc.auth,
+                    )
+                    assert r.status_code == 404, r.text
+        lines = [orjson.loads(x) for x in out.getvalue().splitlines() if x.startswith("{")]
+        about = [x for x in lines if x["level"] == "warning" and "ghost" in x.get("model", "")]
+        assert about, lines
+        for line in about:
+            assert line.get("upstream") == "ghosty", line
+
+    asyncio.run(main())

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from arbiter import logs
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -166,6 +167,7 @@ class Services:
             self.registry.factors_dropped.discard(name)
             self.alerts.forget_price(name)  # re-learn the new price's level from scratch
         self.pool = self.registry.pool()
+        logs.note_discovered({n: d.upstream for n, d in self.registry.discovered().items()})
         for router in self._routers.values():
             router.pool = {m.name: m for m in self.pool}
 
