@@ -86,6 +86,7 @@ class Discovery:
         self.holder = uuid.uuid4().hex
         self.stats = {name: UpstreamPolls() for name in self.upstreams}
         self._tasks: list[asyncio.Task[None]] = []
+        self._polling: dict[str, asyncio.Lock] = {}
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,7 +120,14 @@ class Discovery:
             await asyncio.sleep(interval)
 
     async def poll_once(self, name: str) -> ListingChanges | None:
-        """Fetch, parse and record `name`'s listing; None when it could not be read."""
+        """Fetch, parse and record `name`'s listing; None when it could not be read. One poll
+        per upstream at a time: two interleaved ones (the loop's and a caller's) could record
+        the listing fetched first after the one fetched later, undoing a change."""
+        lock = self._polling.setdefault(name, asyncio.Lock())
+        async with lock:
+            return await self._poll(name)
+
+    async def _poll(self, name: str) -> ListingChanges | None:
         up = self.upstreams[name]
         st = self.stats[name]
         st.polls += 1
