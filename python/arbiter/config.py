@@ -420,6 +420,8 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
     settings = loads(text, env=os.environ if env is None else env, source=str(path))
     return _anchor_sqlite(settings, path.resolve().parent)
 
@@ -441,6 +443,8 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
+    except RecursionError as err:  # tomllib recurses per nested array or inline table
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from err
     loc = _Locator(text, source)
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
@@ -510,6 +514,9 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
     models = {}
     for name, m in s.models.items():
+        if name == "auto":  # the name clients send to be routed: a model of it is unreachable
+            where = loc.where(["models", name])
+            loc.fail(f"{where}: 'auto' is reserved (it asks Arbiter to route); rename the model")
         if m.upstream not in upstreams:
             where = loc.where(["models", name])  # (only on a problem: finding it scans the file)
             loc.fail(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
@@ -580,9 +587,14 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         for model in [*allowed, *([t.baseline] if t.baseline else [])]:
             if model not in models:
                 loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
+        if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
+            _check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
     for i, cap in enumerate(s.budgets.caps):
-        if cap.limit_usd < 0:
-            loc.fail(f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd < 0")
+        if not cap.limit_usd >= 0:  # a NaN limit compares false: a cap that never trips
+            loc.fail(
+                f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd = {cap.limit_usd} must "
+                "be a number >= 0"
+            )
     _check_shadow(loc, s.shadow, models)
     b = s.budgets
     _check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)

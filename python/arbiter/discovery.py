@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_LISTING_BYTES = 8 * 1024 * 1024  # all pages together
 MAX_PAGES = 20
-FETCH_TIMEOUT_S = 10.0
+FETCH_TIMEOUT_S = 10.0  # httpx's, per connect / read: a server trickling bytes never trips it
+FETCH_DEADLINE_S = 60.0  # so the whole listing (every page) must arrive within this
 _NAMES_IN_ALERT = 20
 
 
@@ -85,7 +86,7 @@ class Discovery:
         self.holder = uuid.uuid4().hex
         self.stats = {name: UpstreamPolls() for name in self.upstreams}
         self._tasks: list[asyncio.Task[None]] = []
-        self._poll_locks: dict[str, asyncio.Lock] = {}  # poll_once: one poll per upstream
+        self._polling: dict[str, asyncio.Lock] = {}
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,10 +120,10 @@ class Discovery:
             await asyncio.sleep(interval)
 
     async def poll_once(self, name: str) -> ListingChanges | None:
-        """Fetch, parse and record `name`'s listing; None when it could not be read. One poll of
-        an upstream at a time: two overlapping ones (the loop's and an operator's) could record
-        an older listing after a newer one, and a model would come and go."""
-        lock = self._poll_locks.setdefault(name, asyncio.Lock())
+        """Fetch, parse and record `name`'s listing; None when it could not be read. One poll
+        per upstream at a time: two interleaved ones (the loop's and a caller's) could record
+        the listing fetched first after the one fetched later, undoing a change."""
+        lock = self._polling.setdefault(name, asyncio.Lock())
         async with lock:
             return await self._poll(name)
 
@@ -211,7 +212,17 @@ def merge_pages(pages: list[Page]) -> tuple[list[Listed], int]:
 
 
 async def fetch_listing(up: UpstreamSettings) -> list[Page]:
-    """Every page of `up`'s listing, within MAX_LISTING_BYTES and MAX_PAGES."""
+    """Every page of `up`'s listing, within MAX_LISTING_BYTES, MAX_PAGES and FETCH_DEADLINE_S."""
+    try:
+        async with asyncio.timeout(FETCH_DEADLINE_S):
+            return await _fetch_pages(up)
+    except TimeoutError:
+        raise ListingError(
+            f"{models_url(up)}: no whole listing within {FETCH_DEADLINE_S:g} seconds"
+        ) from None
+
+
+async def _fetch_pages(up: UpstreamSettings) -> list[Page]:
     headers = {"accept": "application/json"}
     if up.protocol == "anthropic":
         headers["anthropic-version"] = API_VERSION

@@ -5,6 +5,8 @@ orjson (1024 levels), and here every entry is checked field by field; an entry t
 model is skipped and counted, never raised. No regex: names are checked with string operations and
 include/exclude globs are matched by `glob_match` (two pointers, no backtracking blow-up).
 
+An entry named `auto` (RESERVED_IDS: Arbiter's "route this") is skipped like any unusable one.
+
 Shapes accepted per entry (each field optional but `id`; the first one present wins):
   id               `id` (OpenAI, OpenRouter, vLLM, Anthropic), `model_name` (LiteLLM /model/info)
   context window   `context_length` (OpenRouter, Together), `context_window`, `max_model_len`
@@ -35,6 +37,9 @@ from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK
 
 MAX_ENTRIES = 10_000  # per listing (all pages): more is skipped and counted
 MAX_ID_CHARS = 256
+# Arbiter's own name for "route this request": a listed model of that name could never be called
+# by name, and would be routed to as an ordinary model; it is skipped like any unusable entry
+RESERVED_IDS = frozenset({"auto"})
 _MAX_NUMBER_CHARS = 64  # a price or token count given as a string
 _ALIASES = {"vision": "vision", "image_input": "vision", "tools": "tools", "tool_use": "tools",
             "function_calling": "tools", "json": "json", "structured_outputs": "json"}  # fmt: skip
@@ -104,7 +109,7 @@ def _entry(raw: Mapping[str, Any]) -> Listed | None:
     info = raw.get("model_info")
     fields: Mapping[str, Any] = {**info, **raw} if isinstance(info, dict) else raw
     model_id = raw.get("id", raw.get("model_name"))
-    if not _valid_id(model_id):
+    if not _valid_id(model_id) or model_id in RESERVED_IDS:
         return None
     top = fields.get("top_provider")
     top = top if isinstance(top, dict) else {}

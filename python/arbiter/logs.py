@@ -99,6 +99,16 @@ class JSONFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+# model -> upstream of the models a listing brought (not in the config's mapping); services.py
+# replaces it whenever the pool changes
+_DISCOVERED: dict[str, str] = {}
+
+
+def note_discovered(upstream_of: Mapping[str, str]) -> None:
+    _DISCOVERED.clear()
+    _DISCOVERED.update(upstream_of)
+
+
 class UpstreamOf(logging.Filter):
     """Adds `upstream` to a record that names a `model` (or `upstream_model`) but no upstream."""
 
@@ -110,8 +120,10 @@ class UpstreamOf(logging.Filter):
         d = record.__dict__
         if "upstream" not in d:
             model = d.get("model", d.get("upstream_model"))
-            if isinstance(model, str) and model in self._of:
-                d["upstream"] = self._of[model]
+            if isinstance(model, str):
+                upstream = self._of.get(model) or _DISCOVERED.get(model)
+                if upstream is not None:
+                    d["upstream"] = upstream
         return True
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
+import orjson
 
 from arbiter import latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
@@ -46,7 +47,7 @@ from arbiter.protocols.anthropic_encode import encode_request as encode_anthropi
 from arbiter.protocols.compat import untranslatable
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
-from arbiter.relay_codec import RelayCodec, relay_codec
+from arbiter.relay_codec import RelayCodec, Translating, relay_codec
 from arbiter.request_log import RequestLog
 from arbiter.routing import RouteDecision, RouteRequest
 from arbiter.store import StoreError
@@ -250,31 +251,42 @@ class Pipeline:
             info |= {"similarity": look.match.similarity, "p_false": look.match.p_false}
             headers["x-arbiter-cache-similarity"] = f"{look.match.similarity:.4f}"
         usage = entry.answer.usage
-        await s.record(
-            DecisionRecord(
-                id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
-                mode="cache", chosen_model=entry.model,
-                reason=f"cache: {kind} hit of decision {entry.decision_id}",
-                candidates=(), attempts=(), status="ok", cost_usd=0.0,
-                baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
-                stream=req.stream, key_id=principal.key_id, cache_kind=kind,
-                cache_saved_usd=entry.cost_usd, cache_info=info,
-            )
+        record = DecisionRecord(
+            id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
+            mode="cache", chosen_model=entry.model,
+            reason=f"cache: {kind} hit of decision {entry.decision_id}",
+            candidates=(), attempts=(), status="ok", cost_usd=0.0,
+            baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
+            stream=req.stream, key_id=principal.key_id, cache_kind=kind,
+            cache_saved_usd=entry.cost_usd, cache_info=info,
         )  # fmt: skip
+        await s.record(record)
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.decided(record)  # the request's log line names the hit's decision
         s.cache.served(decision_id, look)
         created = int(time.time())
         if req.stream:
-            frames = cached.replay(
-                entry, req.protocol, decision_id, include_usage=req.include_usage, created=created
+            codec = req.stream_codec and req.stream_codec(
+                "openai", entry.model, decision_id, created
             )
+            if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
+                frames = [codec.replay(list(cached.events(entry.answer, decision_id)))]
+            else:
+                frames = cached.replay(
+                    entry, req.protocol, decision_id, include_usage=req.include_usage,
+                    created=created,
+                )  # fmt: skip
             deadline = time.monotonic() + s.settings.failover.deadline_s
             return Streamed(cached.Replay(frames), headers, deadline)
-        body = cached.render(entry, req.protocol, decision_id, created)
+        # the body as well as its bytes: a surface that renders its own shape (Responses)
+        # decodes the body
+        body = cached.render_body(entry, req.protocol, decision_id, created)
         result = ChatResult(
-            entry.model, {}, entry.answer.text, None, Usage(), 0.0, body, req.protocol
-        )
+            entry.model, body, entry.answer.text, None, Usage(), 0.0, orjson.dumps(body),
+            req.protocol,
+        )  # fmt: skip
         return Completed(result, headers, req.protocol)
 
     def _cache_answer(

@@ -10,13 +10,13 @@ the source of which upstreams exist and which of their models are let in (includ
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings, UpstreamSettings
 from arbiter.errors import InvalidRequest
-from arbiter.listing import Listed, selected
+from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
 from arbiter.priors import PriorBook
 from arbiter.routing import PoolModel
@@ -95,8 +95,11 @@ class ListedModel:
     routed: bool  # whether `auto` may pick it
 
 
-def tenant_models(registry: Registry, principal: Principal) -> list[ListedModel]:
-    """`auto` plus the models `principal`'s tenant may call (its allowed_models, when set)."""
+def tenant_models(
+    registry: Registry, principal: Principal, unrouted: Collection[str] = ()
+) -> list[ListedModel]:
+    """`auto` plus the models `principal`'s tenant may call (its allowed_models, when set);
+    `unrouted`: models `auto` routes no task to now (shadow.py's challengers)."""
     allowed = principal.allowed_models
     rows = []
     for m in registry.callable_models():
@@ -106,7 +109,7 @@ def tenant_models(registry: Registry, principal: Principal) -> list[ListedModel]
         rows.append(ListedModel(
             m.name, m.context_window, m.max_output_tokens,
             m.price_in_per_mtok if priced else None, m.price_out_per_mtok if priced else None,
-            registry.routable(m.name),
+            registry.routable(m.name) and m.name not in unrouted,
         ))  # fmt: skip
     routed = [r for r in rows if r.routed]
     auto = ListedModel(
@@ -284,6 +287,7 @@ class Registry:
             if (
                 up is None
                 or not up.discover
+                or r.model in RESERVED_IDS
                 or r.model in out
                 or not selected(r.model, up.include, up.exclude)
             ):

@@ -214,5 +214,12 @@ class Translating(_Collecting):
     def terminal(self) -> bytes:
         return self._encoder.encode(MessageStop())
 
+    def replay(self, events: list[StreamEvent]) -> bytes:
+        """A whole answer already canonical (a cache hit), terminal event included: the
+        client's protocol's stream with no upstream to decode."""
+        out = self._encode(events)
+        held, self._finish_bytes = self._finish_bytes, b""
+        return out + held + self.terminal()
+
     def error(self, err: ArbiterError) -> bytes:
         return self._encoder.error(StreamError(err))

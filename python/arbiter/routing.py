@@ -290,7 +290,11 @@ class Router:
             predicted = self._predict_latency(req, names)
             picked = _Picked(index, scores.tolist(), target)
             index, note, fits = self._latency_choice(
-                req, names, picked, sampled.tolist(), predicted  # type: ignore[arg-type]
+                req,
+                names,
+                picked,
+                sampled.tolist(),
+                predicted,
             )
             top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
             latency_ms = dict(zip(names, predicted, strict=True))
@@ -509,7 +513,7 @@ class Router:
         self,
         req: RouteRequest,
         names: list[str],
-        choice: _native.Choice,
+        choice: _native.Choice | _Picked,
         sampled_cost: list[float],
         predicted: list[tuple[float, float]],
     ) -> tuple[int, str, list[bool]]:

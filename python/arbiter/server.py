@@ -167,6 +167,8 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = responses_surface.parse_responses_request(raw)
         attach_request_tests(req, request.headers)
+        if self.s.cache.active:
+            req.cache_control = _cache_control(request)
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -199,7 +201,8 @@ class Handlers:
         try:
             principal = await self.principal(request)
             name = request.path_params["id"]
-            mine = [m for m in tenant_models(self.s.registry, principal) if m.name == name]
+            listed = tenant_models(self.s.registry, principal, self._unrouted())
+            mine = [m for m in listed if m.name == name]
             if not mine:  # the same view as GET /v1/models: the tenant's models and `auto`
                 raise UnknownModel(
                     f"The model `{name}` does not exist or you do not have access to it.",
@@ -210,6 +213,10 @@ class Handlers:
         if anthropic:
             return json_response(anthropic_surface.models_body(mine, self.s.started_at)["data"][0])
         return json_response(models_body(mine, int(self.s.started_at))["data"][0])
+
+    def _unrouted(self) -> frozenset[str]:
+        sh = self.s.shadow
+        return sh.challengers.unrouted() if sh.active else frozenset()
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
@@ -250,7 +257,7 @@ class Handlers:
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        listed = tenant_models(self.s.registry, principal)
+        listed = tenant_models(self.s.registry, principal, self._unrouted())
         if anthropic:
             body = anthropic_surface.models_body(listed, self.s.started_at)
         else:
@@ -310,10 +317,9 @@ class Handlers:
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
-        data["cache"] = {
-            **await asyncio.to_thread(self.s.store.cache_stats, tenant=tenant),
-            "this_replica": self.s.cache.view(),
-        }
+        data["cache"] = await asyncio.to_thread(self.s.store.cache_stats, tenant=tenant)
+        if principal.sees_all:  # this process's counters span every tenant
+            data["cache"]["this_replica"] = self.s.cache.view()
         # hits are recorded at cost 0 against a baseline of 0: savings_usd is routing's alone
         data["savings"] = {
             "routing_usd": data["savings_usd"],

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from arbiter import reference
+from arbiter import logs, reference
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -186,6 +186,7 @@ class Services:
             self.registry.factors_dropped.discard(name)
             self.alerts.forget_price(name)  # re-learn the new price's level from scratch
         self.pool = self.registry.pool()
+        logs.note_discovered({n: d.upstream for n, d in self.registry.discovered().items()})
         for router in self._routers.values():
             router.pool = {m.name: m for m in self.pool}
 
@@ -331,7 +332,7 @@ class Services:
     def _upstream_misconfigured(self, model: str, status: int) -> None:
         """An alert (at most one per model and status per 10 minutes) naming the model, its
         upstream, what the status means and the circuit it counts against."""
-        m = self.settings.models[model]
+        m = self.registry[model]  # a discovered model is not in settings.models
         what = "does not know the model" if status == 404 else "refused the API key"
         log.warning(
             "upstream configuration error",

@@ -136,6 +136,15 @@ class Challengers:
             out[name] = f"{status}: shadow traffic only until promoted for {task}"
         return out
 
+    def unrouted(self) -> frozenset[str]:
+        """Models `auto` routes no task to: challengers not promoted for any task, paused and
+        retired ones (GET /v1/models lists them as not routed)."""
+        return frozenset(
+            name
+            for name, st in self.state.items()
+            if not (st["status"] == "promoted" or (st["status"] == "challenger" and st["tasks"]))
+        )
+
     def targets(self) -> list[str]:
         """Challengers that get shadow traffic now."""
         return [n for n, st in self.state.items() if st["status"] == "challenger"]

@@ -87,10 +87,14 @@ def load_answer(text: str | bytes) -> CanonicalResponse:
 
 def render(entry: Entry, protocol: Protocol, response_id: str, created: int) -> bytes:
     """The whole answer as the client's protocol's JSON body (a fresh id per hit)."""
+    return orjson.dumps(render_body(entry, protocol, response_id, created))
+
+
+def render_body(entry: Entry, protocol: Protocol, response_id: str, created: int) -> dict[str, Any]:
     answer = replace(entry.answer, id=response_id)
     if protocol == "openai":
-        return orjson.dumps(openai_response.encode_response(answer, entry.model, created))
-    return orjson.dumps(anthropic_response.encode_response(answer, entry.model))
+        return openai_response.encode_response(answer, entry.model, created)
+    return anthropic_response.encode_response(answer, entry.model)
 
 
 def events(answer: CanonicalResponse, response_id: str) -> Iterator[StreamEvent]:

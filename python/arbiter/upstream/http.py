@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import string
 import time
 from collections import deque
@@ -58,9 +59,11 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
         value = headers.get(name) if headers is not None else None
         if value:
             try:
-                return max(float(value), 0.0)
+                cost = float(value)
             except ValueError:
                 continue
+            if math.isfinite(cost):  # "nan" / "inf" parse, and would poison every sum after
+                return max(cost, 0.0)
     return None
 
 
