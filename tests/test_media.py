@@ -64,10 +64,12 @@ def test_audio_duration_from_a_wav_header_and_from_size() -> None:
 def test_routing_counts_text_with_the_tokenizer() -> None:
     """chars/4 undercounts CJK and JSON; the routing count is the tokenizer's (within the
     extrapolation's error beyond EXACT_CHARS)."""
-    cjk = "路由器根据每个请求的成本和质量选择模型。" * 30
+    cjk = "路由器根据每个请求的成本和质量选择模型。" * 50  # 1,000 characters: counted exactly
     req = parse_chat_request(_request(cjk))
     assert req.prompt_tokens == count_tokens([cjk]) + 4
     assert req.prompt_tokens > 1.5 * (estimate_tokens(cjk) + 4)
+    short = cjk[:400]  # a short text is estimated: far from any context window either way
+    assert parse_chat_request(_request(short)).prompt_tokens == estimate_tokens(short) + 4
     long_json = json.dumps([{"id": i, "name": f"item-{i}", "tags": ["a", "b"]} for i in range(400)])
     exact = count_tokens([long_json])
     assert len(long_json) > media.EXACT_CHARS

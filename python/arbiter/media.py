@@ -9,8 +9,8 @@ long-context or multimodal request looked cheap and fitting. Here:
   a longer text is counted on its first and last EXACT_CHARS / 2 characters and extrapolated by
   that tokens-per-character ratio, so the cost per request stays bounded: measured on the
   shared, loaded 2-core dev box (best of 7 x 300), ~6 us for a 300-character prompt and ~60 us
-  for any prompt of 1,000 characters or more (chars / 4 costs ~0.1 us). The tokenizer's tables
-  load once, at startup (services.py).
+  for any prompt of 1,000 characters or more (chars / 4 costs ~0.1 us). Under 1,000 characters
+  the estimate stands (see text_tokens); the tokenizer's tables load on the first longer text.
 - Images: OpenAI's tile formula (detail "low": 85 tokens; else the image scaled to fit 2048 x 2048,
   then its short side to 768, 85 + 170 per 512-px tile). The size is read from a data URL's
   PNG / GIF / JPEG / WebP header; a linked image of unknown size counts as 1024 x 1024 (765).
@@ -31,9 +31,10 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from arbiter.types import count_tokens
+from arbiter.types import count_tokens, estimate_tokens
 
 EXACT_CHARS = 1024
+ESTIMATE_BELOW = 1000  # characters: shorter texts are estimated (text_tokens)
 IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 AUDIO_PARTS = frozenset({"input_audio", "audio"})
 LOW_DETAIL_TOKENS = 85
@@ -46,10 +47,15 @@ _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the me
 
 
 def text_tokens(text: str) -> int:
-    """o200k_base tokens of `text`, exact up to EXACT_CHARS, extrapolated beyond."""
+    """o200k_base tokens of `text`, exact up to EXACT_CHARS, extrapolated beyond; a text under
+    ESTIMATE_BELOW characters is estimated (characters / 4): even undercounted 2x it is far from
+    any context window, and the tokenizer's tables (66 MB resident, ~0.3 s to load) are then
+    loaded only by a process that sees long prompts (bench/overhead's RSS goal)."""
     n = len(text)
+    if n < ESTIMATE_BELOW:
+        return estimate_tokens(text)
     if n <= EXACT_CHARS:
-        return count_tokens([text]) if text else 0
+        return count_tokens([text])
     half = EXACT_CHARS // 2
     sample = count_tokens([text[:half], text[-half:]])
     return math.ceil(sample * n / EXACT_CHARS)

@@ -44,7 +44,6 @@ from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.store import Store, open_store
-from arbiter.types import count_tokens
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
@@ -109,7 +108,6 @@ class Services:
             for name, up in settings.upstreams.items()
         }
         self.difficulty = _load_difficulty() if settings.routing.difficulty else None
-        count_tokens(["warm"])  # the tokenizer's tables load once (~0.3 s), not on a request
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
         self.new_id = DecisionIds()
 
