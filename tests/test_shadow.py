@@ -153,3 +153,31 @@ def test_operator_actions(tmp_path: Path) -> None:
             assert sc.services.shadow.challengers.state["sim-small"]["status"] == "promoted"
 
     asyncio.run(go())
+
+
+def test_feedback_on_a_shadow_call_is_refused(tmp_path: Path) -> None:
+    """A shadow call's id is in the tenant's feed, but no client saw its answer: feedback on it
+    would teach the challenger from a verdict on something else."""
+
+    async def go() -> None:
+        edit = _with_shadow('challengers = ["sim-small"]\nsample_rate = 1.0\nbudget_usd = 10.0\n'
+                            "auto_promote = false")  # fmt: skip
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc:  # type: ignore[arg-type]
+            answers = await _ask(sc, 2)
+            rows = await _decisions(sc)
+            shadow_id = next(r["id"] for r in rows if r["mode"] == "shadow")
+            for forget in (False, True):
+                if forget:  # another replica, or long after: the store's mode says it
+                    sc.services.shadow._pairs.clear()
+                    sc.services.learner._applied.clear()
+                r = await sc.client.post(
+                    "/v1/feedback", json={"decision_id": shadow_id, "score": 0.0}, headers=sc.auth
+                )
+                assert r.status_code == 400 and r.json()["error"]["param"] == "decision_id"
+            served = answers[0].headers["x-arbiter-decision-id"]
+            r = await sc.client.post(
+                "/v1/feedback", json={"decision_id": served, "score": 1.0}, headers=sc.auth
+            )
+            assert r.status_code == 200
+
+    asyncio.run(go())

@@ -30,6 +30,10 @@ from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)
 
+_NOT_ANSWERED = (
+    "That decision was not an answer sent to a client (a shadow or judge call): feedback is for "
+    "answers you received."
+)
 JudgeCall = Callable[[list[dict[str, str]], str], Awaitable[str]]
 
 
@@ -111,6 +115,8 @@ class Learner:
         # called with every grade recorded (shadow.py pairs a challenger's grade with the served
         # answer's)
         self.observers: list[Callable[[GradeRecord], None]] = []
+        # decisions no client received (shadow calls): feedback on them is refused
+        self.not_for_feedback: list[Callable[[str], bool]] = []
         self._executor = executor  # runs code answers against tests (None: parse only)
         self._references = references if references is not None else ReferenceGrader(None)
         self._registered = registered_references or {}  # the operator's, by prompt_key
@@ -250,11 +256,15 @@ class Learner:
         """Client feedback overrides any automatic or judge grade of that decision."""
         if not 0.0 <= score <= 1.0:
             raise InvalidRequest("'score' must be in [0, 1].", param="score")
+        if any(hidden(decision_id) for hidden in self.not_for_feedback):
+            raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
         known = self._applied.get(decision_id)
         if known is None:
             row = await self._lookup(decision_id)
             if row is None or (tenant is not None and row["tenant"] != tenant):
                 raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
+            if row.get("mode") in ("shadow", "judge"):
+                raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
             target = _Applied(
                 row["tenant"],
                 row["task"],

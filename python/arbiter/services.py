@@ -127,6 +127,7 @@ class Services:
         )
         self.shadow = Shadow(self)  # challengers and their shadow traffic
         self.learner.observers.append(self.shadow.on_grade)
+        self.learner.not_for_feedback.append(self.shadow.is_shadow_call)
         self.cache = ResponseCache(
             settings.cache,
             settings.tenants,

@@ -305,6 +305,11 @@ class Shadow:
             _, (pair_id, _) = self._pairs.popitem(last=False)
             self._pending.pop(pair_id, None)
 
+    def is_shadow_call(self, decision_id: str) -> bool:
+        """Whether `decision_id` is one of this replica's recent shadow calls."""
+        hit = self._pairs.get(decision_id)
+        return hit is not None and hit[1] == "shadow"
+
     # -- grades (learning.py calls this for every grade) --------------------------------------
     def on_grade(self, g: GradeRecord) -> None:
         hit = self._pairs.get(g.decision_id)
