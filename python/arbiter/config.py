@@ -7,12 +7,10 @@ file: the file names an environment variable and `load` resolves it.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import tomllib
 import types
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,20 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from arbiter import price
+from arbiter.config_checks import (
+    check_cache,
+    check_latency,
+    check_range,
+    check_routing,
+    check_sandbox,
+    check_shadow,
+)
+from arbiter.config_parse import (
+    _build,
+    _Locator,
+    _suggest,
+    _table,
+)
 from arbiter.errors import ConfigError
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
@@ -409,7 +421,6 @@ _NAMED: dict[str, type[Any]] = {
     "models": ModelSettings,
     "tenants": TenantSettings,
 }
-_RESOLVED_ONLY = {"api_key", "admin_key", "dashboard_key", "metrics_key", "name"}
 _KNOWN_TOP = [*_SECTIONS, *_NAMED]
 
 
@@ -545,8 +556,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         loc.fail(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
     if r.judge_model is not None and r.judge_model not in models:
         loc.fail(f"{loc.where(['routing', 'judge_model'])}: unknown model")
-    _check_routing(loc, r, models)
-    _check_latency(loc, s, models)
+    check_routing(loc, r, models)
+    check_latency(loc, s, models)
     st = s.store
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
         loc.fail(
@@ -580,7 +591,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
     discovering = any(up.discover for up in upstreams.values())
-    _check_sandbox(loc, s.sandbox)
+    check_sandbox(loc, s.sandbox)
     for name, t in s.tenants.items():
         # an allowed model may be one an upstream will list (discovery); a baseline must exist
         allowed = [] if discovering else (t.allowed_models or [])
@@ -588,22 +599,22 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             if model not in models:
                 loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
         if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
-            _check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
+            check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
     for i, cap in enumerate(s.budgets.caps):
         if not cap.limit_usd >= 0:  # a NaN limit compares false: a cap that never trips
             loc.fail(
                 f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd = {cap.limit_usd} must "
                 "be a number >= 0"
             )
-    _check_shadow(loc, s.shadow, models)
+    check_shadow(loc, s.shadow, models)
     b = s.budgets
-    _check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
+    check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
     if b.image_tokens < 0 or b.default_max_output_tokens < 1:
         loc.fail(
             f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
             "budgets.default_max_output_tokens >= 1"
         )
-    _check_cache(loc, s.cache)
+    check_cache(loc, s.cache)
     return dataclasses.replace(
         s,
         upstreams=types.MappingProxyType(upstreams),
@@ -613,20 +624,6 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             s.auth, admin_key=admin_key, dashboard_key=dashboard_key, metrics_key=metrics_key
         ),
     )
-
-
-def _check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
-    _check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
-    _check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
-    _check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
-    _check_cascade(loc, r, models)
-    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
-        raise ConfigError(
-            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
-            'not a file ("builtin" = the shipped priors, "" = none)'
-        )
-    _check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
-    _check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
 
 
 def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
@@ -656,44 +653,9 @@ def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
         raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {r.baseline!r}")
     if r.judge_model is not None and r.judge_model not in known:
         raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
-    _check_routing(loc, r, known)
+    check_routing(loc, r, known)
     loc.raise_problems()  # every problem at once, as the sidecar's own loads does
     return r
-
-
-def _check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import ALL_TASKS as TASKS
-
-    for name in sh.challengers:
-        if name not in models:
-            raise ConfigError(f"{loc.where(['shadow', 'challengers'])}: unknown model {name!r}")
-    _check_range(loc, ["shadow", "sample_rate"], sh.sample_rate, 0.0, 1.0)
-    for task, rate in sh.task_rates.items():
-        if task not in TASKS:
-            raise ConfigError(f"{loc.where(['shadow', 'task_rates'])}: unknown task {task!r}")
-        _check_range(loc, ["shadow", "task_rates", task], rate, 0.0, 1.0)
-    for tenant, rate in sh.tenant_rates.items():
-        _check_range(loc, ["shadow", "tenant_rates", tenant], rate, 0.0, 1.0)
-    _check_range(loc, ["shadow", "budget_usd"], sh.budget_usd, 0.0, 1e9)
-    _check_range(loc, ["shadow", "promote_confidence"], sh.promote_confidence, 0.5, 0.9999)
-    if not 1 <= sh.max_in_flight <= 1024 or sh.promote_min_graded < 1:
-        raise ConfigError(
-            f"{loc.where(['shadow'])}: shadow.max_in_flight must be 1 .. 1024 and "
-            "promote_min_graded >= 1"
-        )
-
-
-def _check_cache(loc: _Locator, c: CacheSettings) -> None:
-    if not 0.0 < c.max_false_hit_rate <= 0.5:
-        raise ConfigError(
-            f"{loc.where(['cache', 'max_false_hit_rate'])}: cache.max_false_hit_rate must be "
-            "in (0, 0.5]"
-        )
-    if not 0.0 < c.ttl_s <= 10 * 365 * 86400.0 or not 1 <= c.max_entries <= 100_000_000:
-        raise ConfigError(
-            f"{loc.where(['cache'])}: cache.ttl_s must be in (0, 10 years] and "
-            "cache.max_entries in [1, 100000000]"
-        )
 
 
 def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
@@ -709,257 +671,3 @@ def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator)
         loc.fail(f"{where}: the {what} key in {var} must be printable ASCII")
         return None
     return key
-
-
-def _check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import ALL_TASKS as TASKS
-
-    for task in r.cascade_tasks:
-        if task not in TASKS:
-            loc.fail(
-                f"{loc.where(['routing', 'cascade_tasks'])}: unknown task {task!r} "
-                f"(tasks: {', '.join(TASKS)})"
-            )
-    for task, n in r.cascade_min_answer_tokens.items():
-        path = ["routing", "cascade_min_answer_tokens", task]
-        if task not in r.cascade_tasks:
-            loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
-        if n < 0:
-            loc.fail(f"{loc.where(path)}: must be >= 0 tokens")
-    if not 0.0 <= r.cascade_math_verifier <= 1.0:
-        loc.fail(
-            f"{loc.where(['routing', 'cascade_math_verifier'])}: routing.cascade_math_verifier "
-            "must be a probability in [0, 1] (0 = off)"
-        )
-    if r.cascade_first_model and r.cascade_first_model not in models:
-        loc.fail(
-            f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
-            f"{r.cascade_first_model!r}"
-        )
-
-
-MAX_SLO_MS = 3_600_000.0  # an hour: the bound on any latency SLO (config or header)
-
-
-def _check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None:
-    from arbiter.classify import TASKS
-
-    lat = s.latency
-    if not (lat.half_life_s > 0 and lat.prior_weight >= 0 and lat.tenant_min_calls >= 0):
-        raise ConfigError(
-            f"{loc.where(['latency'])}: latency.half_life_s must be > 0, prior_weight and "
-            "tenant_min_calls >= 0"
-        )
-    _check_range(loc, ["latency", "prior_log_sd"], lat.prior_log_sd, 0.01, 5.0)
-    priors = [("", lat.prior_ttft_ms, lat.prior_tokens_per_s)] + [
-        (m, p.ttft_ms, p.tokens_per_s) for m, p in lat.priors.items()
-    ]
-    for model, ttft, speed in priors:
-        path = ["latency", "priors", model] if model else ["latency"]
-        if model and model not in models:
-            raise ConfigError(f"{loc.where(path)}: unknown model {model!r}")
-        if not (0 < ttft <= MAX_SLO_MS and 0 < speed <= 1e6):
-            raise ConfigError(
-                f"{loc.where(path)}: ttft_ms must be in (0, {MAX_SLO_MS:g}] and tokens_per_s "
-                "in (0, 1e6]"
-            )
-    for key in ("max_latency_ms", "max_ttft_ms"):
-        for task, ms in getattr(lat, key).items():
-            path = ["latency", key, task]
-            if task not in TASKS:
-                raise ConfigError(f"{loc.where(path)}: unknown task {task!r}")
-            _check_range(loc, path, ms, 1.0, MAX_SLO_MS)
-    for name, t in s.tenants.items():
-        for key in ("max_latency_ms", "max_ttft_ms"):
-            ms = getattr(t, key)
-            if ms is not None:
-                _check_range(loc, ["tenants", name, key], ms, 1.0, MAX_SLO_MS)
-
-
-def _check_sandbox(loc: _Locator, sb: SandboxSettings) -> None:
-    for key, lo, hi in (
-        ("concurrency", 0, 64), ("queue_limit", 0, 100_000), ("wall_s", 0.1, 600),
-        ("cpu_s", 1, 600), ("memory_mb", 32, 65_536), ("processes", 1, 4096),
-        ("file_mb", 1, 4096), ("output_kb", 1, 1_048_576),
-    ):  # fmt: skip
-        _check_range(loc, ["sandbox", key], getattr(sb, key), lo, hi)
-    for task, path in sb.tests.items():
-        if not Path(path).is_file():
-            raise ConfigError(f"{loc.where(['sandbox', 'tests', task])}: no test file {path!r}")
-
-
-def _check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
-    if not lo <= v <= hi:
-        loc.fail(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
-
-
-def _table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        loc.fail(f"{loc.where(path)}: {'.'.join(path)} must be a table, not {_toml_kind(value)}")
-        return {}
-    return value
-
-
-def _build(cls: type[Any], raw: dict[str, Any], path: list[str], loc: _Locator) -> Any:
-    """`cls` from a table; each bad key is a problem of its own (the key keeps its default).
-    None when a required key is missing or bad."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    known = [k for k in fields if k not in _RESOLVED_ONLY]
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in fields or (key in _RESOLVED_ONLY and key != "name"):
-            loc.fail(f"{loc.where([*path, key])}: unknown key {key!r}{_suggest(key, known)}")
-            continue
-        try:
-            kwargs[key] = _coerce(hints[key], value, [*path, key], loc)
-        except ConfigError as err:
-            loc.fail(str(err))
-    complete = True
-    for name, f in fields.items():
-        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if no_default and name not in kwargs:
-            complete = False
-            if name not in raw:
-                loc.fail(f"{loc.where(path)}: missing required key {'.'.join([*path, name])}")
-    return cls(**kwargs) if complete else None
-
-
-def _suggest(key: str, known: Sequence[str]) -> str:
-    """'; did you mean X?' for the nearest known key, else the list of known keys."""
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean {close[0]!r}?"
-    return f" (known keys: {', '.join(sorted(known))})" if known else ""
-
-
-def _toml_type(hint: Any) -> str:
-    """A Python type hint as a TOML reader would name it: float, integer, array of string..."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_toml_type(a) for a in args if a is not type(None))
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in args)
-    if origin is list:
-        return f"array of {_toml_type(args[0])}"
-    if origin is dict:
-        return f"table of {_toml_type(args[1])}"
-    if dataclasses.is_dataclass(hint):
-        return "table"
-    names = {float: "float", int: "integer", str: "string", bool: "boolean"}
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _toml_kind(value: Any) -> str:
-    """What a parsed TOML value is, in TOML's words."""
-    if isinstance(value, bool):
-        return "a boolean"
-    kinds = ((int, "an integer"), (float, "a float"), (str, "a string"), (list, "an array"),
-             (dict, "a table"))  # fmt: skip
-    for kind, name in kinds:
-        if isinstance(value, kind):
-            return name
-    return "a date/time"
-
-
-_SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "url")
-
-
-def _shown(path: list[str], value: Any) -> str:
-    """The value for an error message: never one of a key that may hold a secret."""
-    if any(w in path[-1] for w in _SECRET_WORDS) or isinstance(value, dict | list):
-        return _toml_kind(value)
-    return f"{value!r} ({_toml_kind(value)})"
-
-
-def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-
-    def bad() -> ConfigError:  # located only when raised: finding the line scans the whole file
-        return ConfigError(
-            f"{loc.where(path)}: {'.'.join(path)} must be {_article(_toml_type(hint))}, "
-            f"not {_shown(path, value)}"
-        )
-
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            try:
-                return _coerce(arg, value, path, loc)
-            except ConfigError:
-                continue
-        raise bad()
-    if hint is type(None):
-        raise bad()  # TOML has no null; optional keys are simply left out
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(
-                f"{loc.where(path)}: {'.'.join(path)} = {_shown(path, value)} is not one of "
-                f"{', '.join(repr(a) for a in args)}"
-            )
-        return value
-    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return _build(hint, _table(value, path, loc), path, loc)
-    if origin is list:
-        if not isinstance(value, list):
-            raise bad()
-        items = [_coerce(args[0], v, path, loc) for v in value]
-        return [v for v in items if v is not None]  # an incomplete table was reported already
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad()
-        return {k: _coerce(args[1], v, [*path, k], loc) for k, v in value.items()}
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint in (str, bool) and type(value) is hint:
-        return value
-    raise bad()
-
-
-def _article(kind: str) -> str:
-    if kind.startswith("one of"):
-        return kind
-    return ("an " if kind[0] in "aeiou" else "a ") + kind
-
-
-class _Locator:
-    """Finds the line where a dotted key is defined, so errors can point at it."""
-
-    _header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-    _key = re.compile(r"^\s*(\"[^\"]+\"|'[^']+'|[A-Za-z0-9_.-]+)\s*=")
-
-    def __init__(self, text: str, source: str) -> None:
-        self.source = source
-        self._lines = text.splitlines()
-        self.problems: list[str] = []
-
-    def fail(self, message: str) -> None:
-        """Note a problem and go on checking: every problem is reported in one run."""
-        if message not in self.problems:
-            self.problems.append(message)
-
-    def raise_problems(self) -> None:
-        if self.problems:
-            raise ConfigError("\n".join(self.problems), problems=self.problems)
-
-    def where(self, path: list[str]) -> str:
-        line = self._find(path)
-        return f"{self.source}:{line}" if line else self.source
-
-    def _find(self, path: list[str]) -> int | None:
-        table: list[str] = []
-        best: int | None = None
-        for i, line in enumerate(self._lines, start=1):
-            head = self._header.match(line)
-            if head:
-                table = [p.strip().strip("\"'") for p in head.group(1).split(".")]
-                if table == path:
-                    best = best or i
-                continue
-            key = self._key.match(line)
-            if key:
-                full = table + [p.strip("\"'") for p in key.group(1).split(".")]
-                if full == path:
-                    return i
-        return best

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from arbiter.config import MAX_SLO_MS, Settings
+from arbiter.config import Settings
+from arbiter.config_checks import MAX_SLO_MS
 from arbiter.errors import InvalidRequest
 from arbiter.latency import LatencyModel
 from arbiter.records import Attempt

@@ -1,0 +1,155 @@
+"""The checks of a parsed config's sections (routing, cascade, latency, shadow, cache, sandbox):
+each reports every problem it finds on the locator (config.loads raises them all at once).
+
+Split from config.py, which owns the settings' shapes and the parse; these own what makes a
+value acceptable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from arbiter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from arbiter.config import (
+        CacheSettings,
+        RoutingSettings,
+        SandboxSettings,
+        Settings,
+        ShadowSettings,
+    )
+    from arbiter.config_parse import _Locator
+
+
+def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
+    check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
+    check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
+    check_range(loc, ["routing", "cost_weight"], r.cost_weight, 0.0, 1e6)
+    check_cascade(loc, r, models)
+    if r.priors_file not in ("", "builtin") and not Path(r.priors_file).is_file():
+        raise ConfigError(
+            f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
+            'not a file ("builtin" = the shipped priors, "" = none)'
+        )
+    check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
+    check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
+
+
+def check_shadow(loc: _Locator, sh: ShadowSettings, models: Mapping[str, Any]) -> None:
+    from arbiter.classify import ALL_TASKS as TASKS
+
+    for name in sh.challengers:
+        if name not in models:
+            raise ConfigError(f"{loc.where(['shadow', 'challengers'])}: unknown model {name!r}")
+    check_range(loc, ["shadow", "sample_rate"], sh.sample_rate, 0.0, 1.0)
+    for task, rate in sh.task_rates.items():
+        if task not in TASKS:
+            raise ConfigError(f"{loc.where(['shadow', 'task_rates'])}: unknown task {task!r}")
+        check_range(loc, ["shadow", "task_rates", task], rate, 0.0, 1.0)
+    for tenant, rate in sh.tenant_rates.items():
+        check_range(loc, ["shadow", "tenant_rates", tenant], rate, 0.0, 1.0)
+    check_range(loc, ["shadow", "budget_usd"], sh.budget_usd, 0.0, 1e9)
+    check_range(loc, ["shadow", "promote_confidence"], sh.promote_confidence, 0.5, 0.9999)
+    if not 1 <= sh.max_in_flight <= 1024 or sh.promote_min_graded < 1:
+        raise ConfigError(
+            f"{loc.where(['shadow'])}: shadow.max_in_flight must be 1 .. 1024 and "
+            "promote_min_graded >= 1"
+        )
+
+
+def check_cache(loc: _Locator, c: CacheSettings) -> None:
+    if not 0.0 < c.max_false_hit_rate <= 0.5:
+        raise ConfigError(
+            f"{loc.where(['cache', 'max_false_hit_rate'])}: cache.max_false_hit_rate must be "
+            "in (0, 0.5]"
+        )
+    if not 0.0 < c.ttl_s <= 10 * 365 * 86400.0 or not 1 <= c.max_entries <= 100_000_000:
+        raise ConfigError(
+            f"{loc.where(['cache'])}: cache.ttl_s must be in (0, 10 years] and "
+            "cache.max_entries in [1, 100000000]"
+        )
+
+
+def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
+    from arbiter.classify import ALL_TASKS as TASKS
+
+    for task in r.cascade_tasks:
+        if task not in TASKS:
+            loc.fail(
+                f"{loc.where(['routing', 'cascade_tasks'])}: unknown task {task!r} "
+                f"(tasks: {', '.join(TASKS)})"
+            )
+    for task, n in r.cascade_min_answer_tokens.items():
+        path = ["routing", "cascade_min_answer_tokens", task]
+        if task not in r.cascade_tasks:
+            loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
+        if n < 0:
+            loc.fail(f"{loc.where(path)}: must be >= 0 tokens")
+    if not 0.0 <= r.cascade_math_verifier <= 1.0:
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_math_verifier'])}: routing.cascade_math_verifier "
+            "must be a probability in [0, 1] (0 = off)"
+        )
+    if r.cascade_first_model and r.cascade_first_model not in models:
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
+            f"{r.cascade_first_model!r}"
+        )
+
+
+MAX_SLO_MS = 3_600_000.0  # an hour: the bound on any latency SLO (config or header)
+
+
+def check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None:
+    from arbiter.classify import TASKS
+
+    lat = s.latency
+    if not (lat.half_life_s > 0 and lat.prior_weight >= 0 and lat.tenant_min_calls >= 0):
+        raise ConfigError(
+            f"{loc.where(['latency'])}: latency.half_life_s must be > 0, prior_weight and "
+            "tenant_min_calls >= 0"
+        )
+    check_range(loc, ["latency", "prior_log_sd"], lat.prior_log_sd, 0.01, 5.0)
+    priors = [("", lat.prior_ttft_ms, lat.prior_tokens_per_s)] + [
+        (m, p.ttft_ms, p.tokens_per_s) for m, p in lat.priors.items()
+    ]
+    for model, ttft, speed in priors:
+        path = ["latency", "priors", model] if model else ["latency"]
+        if model and model not in models:
+            raise ConfigError(f"{loc.where(path)}: unknown model {model!r}")
+        if not (0 < ttft <= MAX_SLO_MS and 0 < speed <= 1e6):
+            raise ConfigError(
+                f"{loc.where(path)}: ttft_ms must be in (0, {MAX_SLO_MS:g}] and tokens_per_s "
+                "in (0, 1e6]"
+            )
+    for key in ("max_latency_ms", "max_ttft_ms"):
+        for task, ms in getattr(lat, key).items():
+            path = ["latency", key, task]
+            if task not in TASKS:
+                raise ConfigError(f"{loc.where(path)}: unknown task {task!r}")
+            check_range(loc, path, ms, 1.0, MAX_SLO_MS)
+    for name, t in s.tenants.items():
+        for key in ("max_latency_ms", "max_ttft_ms"):
+            ms = getattr(t, key)
+            if ms is not None:
+                check_range(loc, ["tenants", name, key], ms, 1.0, MAX_SLO_MS)
+
+
+def check_sandbox(loc: _Locator, sb: SandboxSettings) -> None:
+    for key, lo, hi in (
+        ("concurrency", 0, 64), ("queue_limit", 0, 100_000), ("wall_s", 0.1, 600),
+        ("cpu_s", 1, 600), ("memory_mb", 32, 65_536), ("processes", 1, 4096),
+        ("file_mb", 1, 4096), ("output_kb", 1, 1_048_576),
+    ):  # fmt: skip
+        check_range(loc, ["sandbox", key], getattr(sb, key), lo, hi)
+    for task, path in sb.tests.items():
+        if not Path(path).is_file():
+            raise ConfigError(f"{loc.where(['sandbox', 'tests', task])}: no test file {path!r}")
+
+
+def check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
+    if not lo <= v <= hi:
+        loc.fail(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
