@@ -6,9 +6,9 @@ from __future__ import annotations
 import orjson
 
 from arbiter.config import ModelSettings
-from arbiter.pipeline import body_for
 from arbiter.surfaces.anthropic_messages import parse_messages_request
 from arbiter.surfaces.openai_chat import parse_chat_request
+from arbiter.upstream_body import body_for
 
 MODEL = ModelSettings("m", "up", 1.0, 2.0, upstream_model="up-m", max_output_tokens=4096)
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "seed": 3}

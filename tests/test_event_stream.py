@@ -111,7 +111,7 @@ def test_a_client_leaving_during_the_commit_does_not_cancel_it() -> None:
     """The relay commits the decision before its terminal event; a client that leaves then
     (it saw the last token) must not cut the commit short (anyio's shielded scope did not stop
     the disconnect watcher's plain asyncio cancel)."""
-    from arbiter.pipeline import run_to_end
+    from arbiter.relay import run_to_end
 
     committed: list[str] = []
 

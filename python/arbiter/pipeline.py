@@ -10,9 +10,8 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
@@ -20,10 +19,10 @@ import orjson
 
 from arbiter import latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
-from arbiter.budget import Charge, billed_cost
+from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
-from arbiter.canonical import CanonicalResponse, CanonicalUsage, Protocol
+from arbiter.canonical import CanonicalResponse, CanonicalUsage
 from arbiter.cascade import min_answer_rule, verified_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
@@ -40,126 +39,24 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
-from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, deadline_s, observe_attempts
+from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
-from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
-from arbiter.protocols.compat import untranslatable
-from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.records import Attempt, Candidate, DecisionRecord
+from arbiter.relay import Relay, _StreamOutcome, run_to_end
 from arbiter.relay_codec import RelayCodec, Translating, relay_codec
-from arbiter.request_log import RequestLog
+from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteDecision, RouteRequest
 from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
+from arbiter.upstream_body import body_for, cross_protocol_blocks
 
 if TYPE_CHECKING:
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-
-def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict[str, Any]:
-    """The body sent to `model`, whose upstream speaks `protocol`. Same protocol as the client:
-    the client's own body (unknown fields kept), plus the output limit Arbiter enforces (when the
-    client set none) under the parameter name that model accepts. The other protocol: the
-    canonical request encoded for it (eligibility checked that it translates)."""
-    if protocol == req.protocol:
-        if not req.limit_injected or req.max_tokens is None:
-            return req.body
-        name = model.max_tokens_param if protocol == "openai" else "max_tokens"
-        return {**req.body, name: req.max_tokens}
-    canonical = req.to_canonical()
-    assert canonical is not None, "a request that does not translate is never sent across"
-    # the limit Arbiter enforces (and reserved for) when the client set none
-    limit = req.max_tokens if req.limit_injected else None
-    if protocol == "anthropic":  # Anthropic requires a limit: the enforced one, else the model's
-        return encode_anthropic(
-            canonical, model.upstream_model, default_max_tokens=limit or model.max_output_tokens
-        )
-    body = encode_openai(canonical, model.upstream_model)
-    if limit is not None:
-        body["max_tokens"] = limit
-    if "max_tokens" in body and model.max_tokens_param != "max_tokens":
-        body[model.max_tokens_param] = body.pop("max_tokens")
-    return body
-
-
-def cross_protocol_blocks(
-    req: ChatRequest, models: Iterable[str], protocol_of: Callable[[str], Protocol]
-) -> dict[str, str]:
-    """Models whose protocol cannot carry this request, with the feature that stops it."""
-    blocked: dict[str, str] = {}
-    for name in models:
-        protocol = protocol_of(name)
-        if protocol == req.protocol:
-            continue
-        canonical = req.to_canonical()
-        why = (
-            untranslatable(canonical, protocol)
-            if canonical is not None
-            else f"a request the {protocol} translation cannot read ({req.canonical_error})"
-        )
-        if why is not None:
-            blocked[name] = f"{protocol} API cannot carry {why}"
-    return blocked
-
-
-@dataclass(slots=True)
-class Plan:
-    """What was decided before any upstream call."""
-
-    decision_id: str
-    tenant: str
-    task: str
-    mode: str
-    models: tuple[str, ...]
-    candidates: tuple[Candidate, ...]
-    reason: str
-    easiness: float | None
-    started: float
-    principal: Principal
-    cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
-    stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
-    charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
-    cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
-    log: RequestLog | None = None  # the request's log line, filled when it is recorded
-    slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)
-    predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
-
-    def deadline_s(self, configured: float) -> float:
-        """Seconds left to answer: the configured deadline, or the SLO counted from the start
-        of planning (a cascade's first try and the budget reservation spent some of it)."""
-        if self.slo.max_latency_ms is None:
-            return configured
-        spent = time.perf_counter() - self.started
-        return max(deadline_s(configured, self.slo) - spent, 0.001)
-
-    def can_finish(self, deadline: float) -> Callable[[str], bool] | None:
-        """For failover under an SLO: whether a fallback's prediction fits the time left."""
-        if self.predicted_ms is None:
-            return None
-        return can_finish(self.predicted_ms, self.slo, deadline)
-
-
-@dataclass(slots=True)
-class Completed:
-    result: ChatResult
-    headers: dict[str, str]
-    protocol: Protocol = "openai"  # the answering upstream's: `result.body` is in its format
-
-
-@dataclass(slots=True)
-class Streamed:
-    events: Relay | cached.Replay
-    headers: dict[str, str]
-    deadline: float  # time.monotonic() when the request's deadline passes
-
-    async def aclose(self) -> None:
-        """End the relay (idempotent): a relay not run to its end counts as a disconnect."""
-        await self.events.aclose()
 
 
 class Pipeline:
@@ -873,90 +770,8 @@ _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
 T = TypeVar("T")
 
 
-async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
-    """Await `work` to its end even when the caller is cancelled (a client leaving must not
-    cancel a commit or a budget settle), then pass the cancellation on."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():  # the work itself was cancelled (shutdown), not just this caller
-                raise
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
-
-
-class DeadlineExceeded(ArbiterError):
-    status = 504
-    code = "deadline_exceeded"
-
-
 # Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
 NOT_RECORDED = StoreError(
     "The answer could not be recorded (the decision store is unavailable), so it is not "
     "acknowledged. Retry the request."
 )
-
-
-@dataclass(slots=True)
-class _StreamOutcome:
-    """What a relay saw; shared by the relay generator and its finisher."""
-
-    codec: RelayCodec  # holds the answer's text and finish reason
-    started: float = field(default_factory=time.perf_counter)
-    failure: ArbiterError | None = None
-    complete: bool = False  # the final event ([DONE] or the error event) was handed out
-    finished: bool = False  # recorded
-
-    def elapsed_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
-
-
-class Relay:
-    """The client-facing SSE bytes of one streamed answer, in the client's protocol.
-
-    Ends with its terminal event ([DONE], message_stop), or with one terminal error event.
-    Cancelled mid-stream, closed with `aclose()` before its end, or dropped unfinished (Python
-    finalizes the generator, which holds no reference back to this object), it closes the
-    upstream and records `client_disconnected`. Only a relay never iterated needs `aclose()` to
-    be recorded: the server should always call it.
-    """
-
-    __slots__ = ("_finish", "_gen", "_outcome")
-
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        model: str,
-        upstream: UpstreamStream,
-        codec: RelayCodec,
-        finish: _Finish,
-    ) -> None:
-        self._outcome = _StreamOutcome(codec)
-        self._finish = finish
-        self._gen = pipeline._relay(model, upstream, codec, self._outcome, finish)
-
-    def __aiter__(self) -> Relay:
-        return self
-
-    async def __anext__(self) -> bytes:
-        return await self._gen.__anext__()
-
-    def expire(self) -> None:
-        """The request's deadline passed with the response still blocked (a client that does
-        not read): the stream is about to be stopped; record it as that, not a disconnect."""
-        if not self._outcome.complete and self._outcome.failure is None:
-            self._outcome.failure = DeadlineExceeded(
-                "The request deadline passed while the client was not reading the stream."
-            )
-
-    async def aclose(self) -> None:
-        await self._gen.aclose()  # mid-stream: its `finally` records the disconnect
-        if not self._outcome.finished:  # never iterated: the client left before the first byte
-            self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
-            await run_to_end(self._finish(self._outcome))

@@ -41,9 +41,10 @@ from arbiter.errors import (
 )
 from arbiter.event_stream import EventStreamResponse
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from arbiter.pipeline import Pipeline, Streamed
+from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
 from arbiter.registry import tenant_models, validate_patch
+from arbiter.request_plan import Streamed
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.store.export import parse_time

@@ -33,10 +33,11 @@ from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
 from arbiter.records import DecisionRecord, GradeRecord
+from arbiter.upstream_body import body_for
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
-    from arbiter.pipeline import Plan
+    from arbiter.request_plan import Plan
     from arbiter.services import Services
     from arbiter.types import ChatRequest
 
@@ -220,8 +221,6 @@ class Shadow:
             self._in_flight -= 1
 
     async def _call(self, req: ChatRequest, plan: Plan, challenger: str, decision_id: str) -> None:
-        from arbiter.pipeline import body_for  # the pipeline imports this module
-
         s = self.s
         m = s.registry[challenger]
         body = dict(body_for(req, m, s.protocol_of(challenger)))

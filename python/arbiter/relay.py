@@ -1,0 +1,106 @@
+"""A stream on its way to the client: the relay that forwards an upstream's chunks through its
+codec, holds the terminal event until the decision is recorded, and enforces the request deadline
+(split from pipeline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from arbiter.errors import (
+    ArbiterError,
+    ClientDisconnected,
+)
+from arbiter.relay_codec import RelayCodec
+from arbiter.upstream.base import UpstreamStream
+
+if TYPE_CHECKING:
+    from arbiter.pipeline import Pipeline
+
+T = TypeVar("T")
+_Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
+
+
+async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even when the caller is cancelled (a client leaving must not
+    cancel a commit or a budget settle), then pass the cancellation on."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():  # the work itself was cancelled (shutdown), not just this caller
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+class DeadlineExceeded(ArbiterError):
+    status = 504
+    code = "deadline_exceeded"
+
+
+@dataclass(slots=True)
+class _StreamOutcome:
+    """What a relay saw; shared by the relay generator and its finisher."""
+
+    codec: RelayCodec  # holds the answer's text and finish reason
+    started: float = field(default_factory=time.perf_counter)
+    failure: ArbiterError | None = None
+    complete: bool = False  # the final event ([DONE] or the error event) was handed out
+    finished: bool = False  # recorded
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+class Relay:
+    """The client-facing SSE bytes of one streamed answer, in the client's protocol.
+
+    Ends with its terminal event ([DONE], message_stop), or with one terminal error event.
+    Cancelled mid-stream, closed with `aclose()` before its end, or dropped unfinished (Python
+    finalizes the generator, which holds no reference back to this object), it closes the
+    upstream and records `client_disconnected`. Only a relay never iterated needs `aclose()` to
+    be recorded: the server should always call it.
+    """
+
+    __slots__ = ("_finish", "_gen", "_outcome")
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        model: str,
+        upstream: UpstreamStream,
+        codec: RelayCodec,
+        finish: _Finish,
+    ) -> None:
+        self._outcome = _StreamOutcome(codec)
+        self._finish = finish
+        self._gen = pipeline._relay(model, upstream, codec, self._outcome, finish)
+
+    def __aiter__(self) -> Relay:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._gen.__anext__()
+
+    def expire(self) -> None:
+        """The request's deadline passed with the response still blocked (a client that does
+        not read): the stream is about to be stopped; record it as that, not a disconnect."""
+        if not self._outcome.complete and self._outcome.failure is None:
+            self._outcome.failure = DeadlineExceeded(
+                "The request deadline passed while the client was not reading the stream."
+            )
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()  # mid-stream: its `finally` records the disconnect
+        if not self._outcome.finished:  # never iterated: the client left before the first byte
+            self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
+            await run_to_end(self._finish(self._outcome))

@@ -1,0 +1,79 @@
+"""One request's plan (the routed or named models, the decision, its SLO and cache lookup) and
+what the pipeline hands back to a surface: a complete answer or an open stream (split from
+pipeline.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from arbiter.budget import Charge
+from arbiter.cache import answer as cached
+from arbiter.cache.service import Lookup
+from arbiter.canonical import Protocol
+from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, deadline_s
+from arbiter.principal import Principal
+from arbiter.records import Candidate
+from arbiter.request_log import RequestLog
+from arbiter.types import ChatResult
+
+if TYPE_CHECKING:
+    from arbiter.relay import Relay
+
+
+
+@dataclass(slots=True)
+class Plan:
+    """What was decided before any upstream call."""
+
+    decision_id: str
+    tenant: str
+    task: str
+    mode: str
+    models: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+    reason: str
+    easiness: float | None
+    started: float
+    principal: Principal
+    cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
+    stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
+    charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
+    cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
+    log: RequestLog | None = None  # the request's log line, filled when it is recorded
+    slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)
+    predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
+
+    def deadline_s(self, configured: float) -> float:
+        """Seconds left to answer: the configured deadline, or the SLO counted from the start
+        of planning (a cascade's first try and the budget reservation spent some of it)."""
+        if self.slo.max_latency_ms is None:
+            return configured
+        spent = time.perf_counter() - self.started
+        return max(deadline_s(configured, self.slo) - spent, 0.001)
+
+    def can_finish(self, deadline: float) -> Callable[[str], bool] | None:
+        """For failover under an SLO: whether a fallback's prediction fits the time left."""
+        if self.predicted_ms is None:
+            return None
+        return can_finish(self.predicted_ms, self.slo, deadline)
+
+
+@dataclass(slots=True)
+class Completed:
+    result: ChatResult
+    headers: dict[str, str]
+    protocol: Protocol = "openai"  # the answering upstream's: `result.body` is in its format
+
+
+@dataclass(slots=True)
+class Streamed:
+    events: Relay | cached.Replay
+    headers: dict[str, str]
+    deadline: float  # time.monotonic() when the request's deadline passes
+
+    async def aclose(self) -> None:
+        """End the relay (idempotent): a relay not run to its end counts as a disconnect."""
+        await self.events.aclose()

@@ -1,0 +1,61 @@
+"""What is sent to a model: the client's own body when the model speaks the client's protocol, else
+the canonical request encoded for the model's; and which models a request's protocol features keep
+out (split from pipeline.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from arbiter.canonical import Protocol
+from arbiter.config import ModelSettings
+from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
+from arbiter.protocols.compat import untranslatable
+from arbiter.protocols.openai import encode_request as encode_openai
+from arbiter.types import ChatRequest
+
+
+def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict[str, Any]:
+    """The body sent to `model`, whose upstream speaks `protocol`. Same protocol as the client:
+    the client's own body (unknown fields kept), plus the output limit Arbiter enforces (when the
+    client set none) under the parameter name that model accepts. The other protocol: the
+    canonical request encoded for it (eligibility checked that it translates)."""
+    if protocol == req.protocol:
+        if not req.limit_injected or req.max_tokens is None:
+            return req.body
+        name = model.max_tokens_param if protocol == "openai" else "max_tokens"
+        return {**req.body, name: req.max_tokens}
+    canonical = req.to_canonical()
+    assert canonical is not None, "a request that does not translate is never sent across"
+    # the limit Arbiter enforces (and reserved for) when the client set none
+    limit = req.max_tokens if req.limit_injected else None
+    if protocol == "anthropic":  # Anthropic requires a limit: the enforced one, else the model's
+        return encode_anthropic(
+            canonical, model.upstream_model, default_max_tokens=limit or model.max_output_tokens
+        )
+    body = encode_openai(canonical, model.upstream_model)
+    if limit is not None:
+        body["max_tokens"] = limit
+    if "max_tokens" in body and model.max_tokens_param != "max_tokens":
+        body[model.max_tokens_param] = body.pop("max_tokens")
+    return body
+
+
+def cross_protocol_blocks(
+    req: ChatRequest, models: Iterable[str], protocol_of: Callable[[str], Protocol]
+) -> dict[str, str]:
+    """Models whose protocol cannot carry this request, with the feature that stops it."""
+    blocked: dict[str, str] = {}
+    for name in models:
+        protocol = protocol_of(name)
+        if protocol == req.protocol:
+            continue
+        canonical = req.to_canonical()
+        why = (
+            untranslatable(canonical, protocol)
+            if canonical is not None
+            else f"a request the {protocol} translation cannot read ({req.canonical_error})"
+        )
+        if why is not None:
+            blocked[name] = f"{protocol} API cannot carry {why}"
+    return blocked
