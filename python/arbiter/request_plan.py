@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from arbiter.relay import Relay
 
 
-
 @dataclass(slots=True)
 class Plan:
     """What was decided before any upstream call."""
