@@ -428,9 +428,20 @@ def test_math_checked_wrong(prompt: str, content: str) -> None:
         "Solve 3x + 5 = 20",
     ],
 )
-def test_math_unverifiable_prompts(prompt: str) -> None:
-    grade = _grade("math", "Reasoning...\nAnswer: 8", prompt=prompt)
-    assert grade == Grade(0.75, "math_answer", "answer 8 extracted, unverified")
+def test_math_unverifiable_answers_get_no_grade(prompt: str) -> None:
+    """Regression: these got a fixed 0.75 "unverified", which outranked the judge, so math
+    quality could not be learned. A check that cannot verify gives no grade."""
+    assert _grade("math", "Reasoning...\nAnswer: 8", prompt=prompt) is None
+
+
+def test_math_answer_with_wrong_arithmetic_is_graded() -> None:
+    """Its own worked step is wrong: verified flawed, whatever the prompt."""
+    content = "He buys 3 * 12 = 38 pens and gives 5 away: 38 - 5 = 33.\nAnswer: 33"
+    grade = _grade("math", content, prompt="Tom buys 3 dozen pens and gives 5 away. How many?")
+    assert grade is not None
+    assert (grade.score, grade.grader) == (0.2, "math_arithmetic"), grade.detail
+    right = "He buys 3 * 12 = 36 pens and gives 5 away: 36 - 5 = 31.\nAnswer: 31"
+    assert _grade("math", right, prompt="Tom buys 3 dozen pens and gives 5 away.") is None
 
 
 def test_math_without_final_answer() -> None:
@@ -440,9 +451,7 @@ def test_math_without_final_answer() -> None:
 
 def test_math_prompt_is_never_executed() -> None:
     prompt = "What is __import__('os').system('echo hi') + 1?"
-    grade = _grade("math", "Answer: 1", prompt=prompt)
-    assert grade is not None
-    assert grade.grader == "math_answer"
+    assert _grade("math", "Answer: 1", prompt=prompt) is None  # not evaluated: unverifiable
 
 
 # --- hostile inputs --------------------------------------------------------------------------

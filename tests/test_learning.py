@@ -80,6 +80,25 @@ def test_open_ended_answers_go_to_the_judge() -> None:
     asyncio.run(go())
 
 
+def test_an_unverifiable_math_answer_goes_to_the_judge() -> None:
+    """Regression: a math answer with a final number but nothing to check it against was
+    auto-graded 0.75 "unverified" and the judge never ran; now the judge grades it."""
+
+    async def go() -> None:
+        learner, router, grades, _ = _learner("Wrong: 12 * 4 is 48.\nSCORE: 1")
+        learner.after_answer(
+            Answered(
+                "dm", "t", "math", "cheap", "Tom has 12 boxes of 4 eggs. How many eggs?",
+                "12 boxes of 4 eggs.\nAnswer: 16", "stop", None, None,
+            )  # fmt: skip
+        )
+        await learner.drain()
+        assert [(g.grader, g.score) for g in grades] == [("judge", 0.0)]
+        assert router.policy.evidence(("t", "math", "cheap")) == (0.0, 1.0, 1.0)
+
+    asyncio.run(go())
+
+
 def test_feedback_overrides_the_judge_exactly() -> None:
     async def go() -> None:
         learner, router, grades, _ = _learner("SCORE: 10")

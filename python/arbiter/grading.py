@@ -27,6 +27,9 @@ __all__ = ["INLINE_CHARS", "Grade", "extract_final_answer", "grade_answer", "par
 # (a fenced code answer of 2,000 characters measured 0.23 ms here), less than handing the work to
 # a thread costs. Longer ones are graded in a worker thread.
 INLINE_CHARS = 2000
+# a math answer whose own worked arithmetic is wrong (cascade.arithmetic_errors): verified
+# flawed, though the final number may survive a slip, so not 0
+MATH_ARITHMETIC_WRONG: Final = 0.2
 
 logger = logging.getLogger(__name__)
 
@@ -405,7 +408,12 @@ def extract_final_answer(text: str) -> str | None:
     return None
 
 
-def _grade_math(prompt: str, content: str) -> Grade:
+def _grade_math(prompt: str, content: str) -> Grade | None:
+    """A grade only from a check that verifies: the prompt's own expression evaluated, or a
+    worked step whose arithmetic is wrong (the answer contradicts itself). An answer that
+    cannot be verified gets NO grade, so the sampled judge grades it (a fixed "unverified"
+    grade for every model taught nothing about math quality). A missing final answer is a
+    defect of the answer's form whatever its reasoning, and is graded."""
     answer = extract_final_answer(content)
     value = mathcheck.evaluate_prompt_expression(prompt)
     if value is not None:
@@ -417,4 +425,11 @@ def _grade_math(prompt: str, content: str) -> Grade:
         return Grade(0.0, "math_checked", f"answer {answer[:40]}, expected {expected}")
     if answer is None:
         return Grade(0.2, "math_answer", "no final answer found")
-    return Grade(0.75, "math_answer", f"answer {answer} extracted, unverified")
+    from arbiter.cascade import arithmetic_errors  # (cascade imports this module)
+
+    wrong = arithmetic_errors(content)
+    if wrong:
+        return Grade(
+            MATH_ARITHMETIC_WRONG, "math_arithmetic", f"{wrong} wrong arithmetic step(s); answer {answer[:40]}"
+        )
+    return None  # unverifiable: the judge's to grade
