@@ -10,7 +10,17 @@ tests, one at a time, timing each grade. A mutant that happens to behave like th
 as a wrong answer that passed: the rate is reported as is (an equivalent mutant is never run
 outside the sandbox to find out). Nothing here is tuned on the data.
 
+The grader runs the request's tests AND the prompt's worked examples (``>>>`` doctests and
+inline ``f(x) == y`` lines, arbiter.sandbox.examples), as the sidecar does for a request that
+carries tests.
+
+Honest split: a problem is in the TUNE half when int(sha256(task_id)[:8], 16) is even, else in
+VALIDATION. Rules (mutation operators, example parsing) were changed only after looking at TUNE
+rows; the JSON line reports both halves and the whole file (``--split`` grades one half only; the
+donors of ``other_solution`` always come from the whole file, so a mutant is the same either way).
+
 Usage: python bench/graders.py [--problems FILE] [--limit N] [--seed S]
+                              [--split all|tune|validation]
 (default FILE: $ARBITER_SHARED_DIR or ../shared, then data/graders/humaneval.dev.jsonl.gz).
 Prints a table, then one JSON line.
 """
@@ -21,6 +31,7 @@ import argparse
 import ast
 import asyncio
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -64,6 +75,12 @@ class Problem:
         return f"{self.test}\n\ncheck({self.entry_point})\n"
 
 
+def half_of(task_id: str) -> str:
+    """ "tune" or "validation": a fixed split by the task id's hash, not by anything read."""
+    even = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) % 2 == 0
+    return "tune" if even else "validation"
+
+
 def load_problems(path: Path, limit: int | None = None) -> list[Problem]:
     opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
@@ -101,9 +118,18 @@ def _commutative_call(node: ast.Call) -> bool:
     return name in _COMMUTATIVE_BUILTINS
 
 
-def _body_nodes(tree: ast.Module) -> Iterator[ast.AST]:
-    """Nodes inside the functions' bodies (docstrings and the prompt's imports excluded)."""
-    for fn in ast.walk(tree):
+def _body_nodes(tree: ast.Module, entry_point: str = "") -> Iterator[ast.AST]:
+    """Nodes inside the bodies of the answer's function (the entry point and the functions
+    nested in it; docstrings and the prompt's imports excluded). A helper the prompt gives and
+    the tests also call (HumanEval/38's encode_cyclic) is part of the problem, not of the
+    answer: a wrong answer is a wrong version of the function asked for (changed on reading a
+    TUNE row, 2026-12-05; before, every function in the source was mutated)."""
+    entry = [
+        n for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == entry_point
+    ]  # fmt: skip
+    roots: list[ast.AST] = [entry[0]] if entry else [tree]
+    for fn in (f for root in roots for f in ast.walk(root)):
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         body = fn.body
@@ -113,8 +139,8 @@ def _body_nodes(tree: ast.Module) -> Iterator[ast.AST]:
             yield from ast.walk(stmt)
 
 
-def _sites(tree: ast.Module, op: str) -> list[ast.AST]:
-    nodes = list(_body_nodes(tree))
+def _sites(tree: ast.Module, op: str, entry_point: str = "") -> list[ast.AST]:
+    nodes = list(_body_nodes(tree, entry_point))
     if op == "flip_comparison":
         return [n for n in nodes if isinstance(n, ast.Compare) and type(n.ops[0]) in _FLIP]
     if op == "off_by_one":
@@ -188,7 +214,7 @@ def mutants(problem: Problem, others: list[Problem], seed: int) -> list[tuple[st
     out: list[tuple[str, str]] = []
     for op in MUTATIONS:
         tree = ast.parse(problem.source)
-        sites = _sites(tree, op)
+        sites = _sites(tree, op, problem.entry_point)
         if not sites:
             continue
         rng = random.Random(f"{seed}:{problem.task_id}:{op}")
@@ -245,13 +271,15 @@ async def grade_one(executor: CodeExecutor, problem: Problem, variant: str, sour
     )
 
 
-async def grade_all(problems: list[Problem], seed: int) -> list[Graded]:
+async def grade_all(problems: list[Problem], seed: int, split: str = "all") -> list[Graded]:
     executor = CodeExecutor(SandboxSettings())
     why = await asyncio.to_thread(executor.unavailable)
     if why is not None:
         raise SystemExit(f"no sandbox here: {why}")
     results = []
     for problem in problems:
+        if split != "all" and half_of(problem.task_id) != split:
+            continue
         results.append(await grade_one(executor, problem, "canonical", problem.source))
         for op, source in mutants(problem, problems, seed):
             results.append(await grade_one(executor, problem, op, source))
@@ -308,11 +336,17 @@ def main() -> None:
     parser.add_argument("--problems", type=Path, default=DEFAULT_PROBLEMS)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=("all", "tune", "validation"), default="all")
     args = parser.parse_args()
     problems = load_problems(args.problems, args.limit)
     started = time.perf_counter()
-    results = asyncio.run(grade_all(problems, args.seed))
+    results = asyncio.run(grade_all(problems, args.seed, args.split))
     summary = summarize(results)
+    halves = {
+        half: summarize(part)
+        for half in ("tune", "validation")
+        if (part := [r for r in results if half_of(r.task_id) == half])
+    }
     print(f"{len(problems)} problems from {args.problems}, {time.perf_counter() - started:.0f} s")
     for r in results:
         if r.variant == "canonical" and r.score != 1.0:
@@ -327,10 +361,13 @@ def main() -> None:
         for r in made:
             if r not in failed:
                 print(f"    passed anyway: {r.task_id}")
+    for half, numbers in halves.items():
+        print(f"{half}: {json.dumps(numbers)}")
     escapes, lines = run_escapes()
     print("escape suite:")
     print("\n".join(lines))
-    print(json.dumps({**summary, "escapes": escapes, "sandbox": _bwrap_version()}))
+    print(json.dumps({**summary, "escapes": escapes, "sandbox": _bwrap_version(),
+                      "split": args.split, **halves}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from arbiter.offline.sim import content as sim_content
 from arbiter.offline.sim import judge as sim_judge
 from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
 from arbiter.reference import ReferenceGrader
+from arbiter.sandbox import examples as sandbox_examples
 from arbiter.sandbox import extract as sandbox_extract
 
 SIZES = (1_000, 4_000, 16_000, 64_000)
@@ -146,6 +147,8 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "sim judge prompt": sim_judge.parse_judge_prompt,
     "sandbox code_of": sandbox_extract.code_of,
     "sandbox doctests": sandbox_extract.doctests_of,
+    "sandbox inline examples": lambda t: sandbox_examples.inline_examples(t, {"f": ("a", "b")}),
+    "sandbox answer functions": sandbox_examples.functions_of,
     "workload recognise": recognise,
     "workload final_answer": final_answer,
     "workload json": _json_answer,

@@ -88,9 +88,16 @@ def test_an_unverifiable_math_answer_goes_to_the_judge() -> None:
         learner, router, grades, _ = _learner("Wrong: 12 * 4 is 48.\nSCORE: 1")
         learner.after_answer(
             Answered(
-                "dm", "t", "math", "cheap", "Tom has 12 boxes of 4 eggs. How many eggs?",
-                "12 boxes of 4 eggs.\nAnswer: 16", "stop", None, None,
-            )  # fmt: skip
+                "dm",
+                "t",
+                "math",
+                "cheap",
+                "Tom has 12 boxes of 4 eggs. How many eggs?",
+                "12 boxes of 4 eggs.\nAnswer: 16",
+                "stop",
+                None,
+                None,
+            )
         )
         await learner.drain()
         assert [(g.grader, g.score) for g in grades] == [("judge", 0.0)]

@@ -204,7 +204,8 @@ def test_checks_come_from_the_request_then_the_operator_then_doctests(tmp_path: 
     picked = plain.checks_for("t", "code", prompt, None)
     assert picked is not None and picked.source == "doctest"
     assert plain.checks_for("t", "chat", prompt, None) is None  # doctests only for code tasks
-    assert plain.checks_for("t", "code", "write add", None) is None
+    add = "```python\ndef add(a, b):\n    return a + b\n```"
+    assert plain._job_for("t", "code", "write add", add, None) is None  # nothing to check
 
 
 def test_over_the_queue_limit_answers_are_not_run_and_the_loop_stays_free(

@@ -430,6 +430,8 @@ def _grade_math(prompt: str, content: str) -> Grade | None:
     wrong = arithmetic_errors(content)
     if wrong:
         return Grade(
-            MATH_ARITHMETIC_WRONG, "math_arithmetic", f"{wrong} wrong arithmetic step(s); answer {answer[:40]}"
+            MATH_ARITHMETIC_WRONG,
+            "math_arithmetic",
+            f"{wrong} wrong arithmetic step(s); answer {answer[:40]}",
         )
     return None  # unverifiable: the judge's to grade

@@ -2,7 +2,9 @@
 
 ``CodeExecutor.grade`` is the one entry point (the learner and bench/graders.py both call it).
 It picks the checks (tests sent with the request, else the operator's tests for the tenant's or
-the task's name, else the prompt's doctest examples), extracts the program from the answer, and
+the task's name; plus the prompt's worked examples, ``>>>`` doctests and inline ``f(x) == y``
+lines, which run next to the tests, or alone for a code task without tests: HumanEval's own
+tests miss wrong answers that its prompts' examples catch), extracts the program, and
 runs it in a worker thread under a semaphore of ``concurrency`` slots; more than ``queue_limit``
 answers waiting means the grade falls back to parsing (counted). When the sandbox mechanism is
 missing or broken here, nothing is run: ``grade`` returns None (the caller's parse-only grade
@@ -24,7 +26,8 @@ from typing import Any
 from arbiter.config import SandboxSettings
 from arbiter.grading import INLINE_CHARS, Grade
 from arbiter.sandbox.bwrap import Bubblewrap
-from arbiter.sandbox.extract import code_of, doctests_of
+from arbiter.sandbox.examples import functions_of, inline_examples
+from arbiter.sandbox.extract import MAX_DOCTESTS, code_of, doctests_of
 from arbiter.sandbox.python_runner import PythonRunner
 from arbiter.sandbox.runner import Job, Limits, Outcome, Runner
 
@@ -38,7 +41,12 @@ log = logging.getLogger(__name__)
 class Checks:
     source: str  # "request" | "operator" | "doctest"
     tests: str | None
-    doctests: tuple[tuple[str, str], ...] = ()
+    doctests: tuple[tuple[str, str], ...] = ()  # the prompt's examples, run after the tests
+
+    def label(self) -> str:
+        return (
+            f"{self.source}+examples" if self.tests is not None and self.doctests else self.source
+        )
 
 
 class CodeExecutor:
@@ -70,15 +78,17 @@ class CodeExecutor:
     def checks_for(
         self, tenant: str, task: str, prompt: str, request_tests: str | None
     ) -> Checks | None:
+        """The tests and the prompt's ``>>>`` examples (inline examples need the answer's
+        functions: ``_job_for`` adds them)."""
+        examples = doctests_of(prompt)
         if request_tests is not None and request_tests.strip():
-            return Checks("request", request_tests)
+            return Checks("request", request_tests, examples)
         operator = self._operator_tests.get(f"{tenant}/{task}") or self._operator_tests.get(task)
         if operator is not None:
-            return Checks("operator", operator)
+            return Checks("operator", operator, examples)
         if task != "code":
             return None
-        examples = doctests_of(prompt)
-        return Checks("doctest", None, examples) if examples else None
+        return Checks("doctest", None, examples)  # maybe none yet: inline ones may come
 
     async def grade(
         self,
@@ -131,7 +141,14 @@ class CodeExecutor:
             return None
         code = code_of(content)
         if code is None:
-            return "no_code"
+            return "no_code" if checks.tests is not None or checks.doctests else None
+        inline = [
+            e for e in inline_examples(prompt, functions_of(code)) if e not in checks.doctests
+        ]
+        examples = (*checks.doctests, *inline)[:MAX_DOCTESTS]
+        if checks.tests is None and not examples:
+            return None
+        checks = Checks(checks.source, checks.tests, examples)
         return Job(code, checks.tests, checks.doctests), checks
 
     def _grade_of(self, outcome: Outcome, checks: Checks) -> Grade | None:
@@ -141,7 +158,7 @@ class CodeExecutor:
             return None
         self.counts["runs"] += 1
         self.counts[outcome.kind or "passed"] += 1
-        summary = f"{outcome.passed}/{outcome.total} {checks.source} tests passed"
+        summary = f"{outcome.passed}/{outcome.total} {checks.label()} tests passed"
         if outcome.kind is not None:
             summary += f"; failure: {outcome.kind} ({outcome.detail})"
         summary += f"; {self.runner.mechanism}, {outcome.wall_ms:.0f} ms"

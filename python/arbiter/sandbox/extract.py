@@ -23,6 +23,7 @@ __all__ = [
 
 MAX_TESTS_CHARS = 256 * 1024  # request tests beyond this are refused (400), never truncated
 MAX_DOCTESTS = 64
+_MAX_EXAMPLE_CHARS = 1000  # an output-less `>>>` example parsed to see if it is `a == b`
 _MAX_BLOCKS = 256  # fenced blocks looked at; past that an answer is not a program to grade
 _MAX_ANSWER_CHARS = 512 * 1024
 # an unfenced answer is parsed whole to see whether it is a program; CPython's parser is
@@ -98,9 +99,33 @@ def doctests_of(prompt: str) -> tuple[tuple[str, str], ...]:
             expected.append(line[indent:] if line[:indent].isspace() else line.strip())
             i += 1
         code = "\n".join(source)
-        if code.strip() and expected:  # an example without output checks nothing
-            examples.append((code, "\n".join(expected).rstrip("\"'").rstrip()))
+        if code.strip() and expected:
+            examples.append((code, _without_docstring_end("\n".join(expected))))
+        elif _is_equality(code):  # `>>> f(x) == y` with no output line: it claims True
+            examples.append((code, "True"))
+        # (any other example without output checks nothing)
     return tuple(examples)
+
+
+def _without_docstring_end(expected: str) -> str:
+    """The output without a docstring's closing triple quote on its last line; a string
+    repr's own closing quote (``'100'``) stays."""
+    text = expected.rstrip()
+    for end in ('"""', "'''"):
+        if text.endswith(end):
+            return text[: -len(end)].rstrip()
+    return text
+
+
+def _is_equality(source: str) -> bool:
+    """One ``a == b`` expression (short: CPython's parser is superlinear on long chains)."""
+    if "==" not in source or len(source) > _MAX_EXAMPLE_CHARS:
+        return False
+    try:
+        tree = ast.parse(source.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return isinstance(tree, ast.Compare) and [type(op) for op in tree.ops] == [ast.Eq]
 
 
 def decode_tests_header(value: str) -> str:

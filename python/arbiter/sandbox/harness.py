@@ -13,7 +13,8 @@ Unit accounting: every ``assert`` statement of the tests is one unit (rewritten 
 is recorded and execution continues); each top-level ``test_*`` function is one unit (it passes
 when it returns); a test file with neither is one unit that passes when it runs through. A unit
 that never ran because the tests stopped (an exception outside an assert) fails. Each doctest
-example is one unit.
+example is one unit; the prompt's examples run after the tests (when a job has both), numbered
+after the tests' units.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class _Recorder:
         self.out = out
         self.nonce = nonce
         self.outcome: dict[int, bool] = {}
+        self.units = 0  # units declared so far (the next check's units are numbered after)
+        self.tested: set[Any] = set()  # argument lists the tests' asserts call something with
 
     def record(self, unit: int, ok: bool, kind: str, line: int, detail: str) -> None:
         before = self.outcome.get(unit)
@@ -132,6 +135,11 @@ def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
         _emit(rec.out, rec.nonce, {"event": "bad_tests", "detail": f"line {line}: {err}"})
         return
     units_at: list[int] = []
+    for node in _walk(tree):
+        if isinstance(node, _ast.Assert):
+            rec.tested.update(
+                _arguments_key(n) for n in _walk(node.test) if isinstance(n, _ast.Call)
+            )
     tree = _rewrite_asserts(tree, units_at)
     asserts = len(units_at)
     funcs = [
@@ -142,6 +150,7 @@ def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
     units = asserts + len(funcs)
     whole = units == 0  # neither asserts nor test functions: the file running through is the unit
     total = 1 if whole else units
+    rec.units += total
     _emit(rec.out, rec.nonce, {"event": "units", "total": total})
 
     def check(unit: int, line: int, thunk: Any) -> None:
@@ -179,6 +188,46 @@ def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
             rec.record(unit, True, "", 0, "")
 
 
+def _walk(node: Any) -> Any:
+    """Every node under `node` (``ast.walk`` without importing ``ast``)."""
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        yield node
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                todo.extend(v for v in value if isinstance(v, _ast.AST))
+            elif isinstance(value, _ast.AST):
+                todo.append(value)
+
+
+def _key(node: Any) -> Any:
+    """A comparable form of a syntax tree (``ast.dump`` without ``ast``; no positions)."""
+    if isinstance(node, list):
+        return tuple(_key(v) for v in node)
+    if not isinstance(node, _ast.AST):
+        return (type(node).__name__, node)
+    return (type(node).__name__, *(_key(getattr(node, f, None)) for f in node._fields))
+
+
+def _arguments_key(call: Any) -> Any:
+    return (_key(call.args), _key(call.keywords))
+
+
+def _tested(source: str, tested: set[Any]) -> bool:
+    """The example (``f(x)`` or ``f(x) == y``) calls with arguments the tests also use."""
+    if not tested:
+        return False
+    try:
+        tree: Any = compile(source, "<doctest>", "eval", _ast.PyCF_ONLY_AST)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False
+    tree = tree.body
+    call = tree.left if isinstance(tree, _ast.Compare) else tree
+    return isinstance(call, _ast.Call) and _arguments_key(call) in tested
+
+
 def _tb_line(err: BaseException, filename: str) -> int:
     tb = err.__traceback__
     line = 0
@@ -193,9 +242,18 @@ def _normal(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
-def _run_doctests(examples: list[list[str]], ns: dict[str, Any], rec: _Recorder) -> None:
+def _run_doctests(
+    examples: list[list[str]], ns: dict[str, Any], rec: _Recorder, first: int = 0
+) -> None:
+    """Each example is one unit, numbered from `first` (after the tests' units). An example
+    whose call has the same arguments as a call in the tests' asserts is not run: where both
+    state the result for one input, the tests are the authority (a prompt's example can be
+    wrong: HumanEval/47's docstring says 15.0 where its tests and solution say 8.0)."""
+    examples = [e for e in examples if not _tested(e[0], rec.tested)]
+    rec.units += len(examples)
     _emit(rec.out, rec.nonce, {"event": "units", "total": len(examples)})
-    for unit, (source, expected) in enumerate(examples):
+    for number, (source, expected) in enumerate(examples):
+        unit = first + number
         captured = io.StringIO()
         saved = sys.stdout
         sys.stdout = captured
@@ -266,8 +324,8 @@ def main() -> None:
         return
     if job.get("tests"):
         _run_tests(job["tests"], ns, rec)
-    else:
-        _run_doctests(job.get("doctests", []), ns, rec)
+    if job.get("doctests") or not job.get("tests"):  # the prompt's examples, after the tests
+        _run_doctests(job.get("doctests", []), ns, rec, first=rec.units)
     _emit(out, nonce, {"event": "done"})
 
 
