@@ -9,6 +9,11 @@ Brier score against predicting the fit half's mean, and a reliability curve (pre
 observed per bin). The control runs the same with shuffled references (another prompt's answer):
 what the cosine says without knowing the question's reference.
 
+Other calibrations on the same split (isotonic on the cosine; logistic on the cosine and the log
+length ratio of answer to reference; length alone), each with its shuffled-reference control,
+and the within-prompt Spearman (ranking the answers to one prompt) of the cosine, its control
+and the answer's length: what carries the signal (bench/results/reference_grading.md).
+
 Numeric part (GSM8K dev): where the strong model's answer is labelled correct, its final number is
 the reference; the weak model's answers are graded by numeric agreement and compared with their
 own correctness labels.
@@ -116,6 +121,85 @@ def fit_logistic(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> Cali
     return Calibration(slope=float(w[0]), intercept=float(w[1]))
 
 
+def fit_isotonic(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """A non-decreasing step function of x fitted to y (pool adjacent violators), applied by
+    the step's value (x below/above the fitted range takes the end values)."""
+    order = np.argsort(x, kind="mergesort")
+    xs, ys = x[order], y[order]
+    blocks: list[list[float]] = []  # [sum, count, last x]
+    for xi, yi in zip(xs, ys, strict=True):
+        blocks.append([float(yi), 1.0, float(xi)])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s2, c2, x2 = blocks.pop()
+            blocks[-1][0] += s2
+            blocks[-1][1] += c2
+            blocks[-1][2] = x2
+    ends = np.array([b[2] for b in blocks])
+    values = np.array([b[0] / b[1] for b in blocks])
+
+    def predict(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        at = np.minimum(np.searchsorted(ends, z, side="left"), len(ends) - 1)
+        return np.asarray(values[at], dtype=np.float64)
+
+    return predict
+
+
+def fit_logistic_n(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Logistic regression on several features (columns of x, standardised on the fit data),
+    soft labels, Newton's method."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-12
+    X = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
+    w = np.zeros(X.shape[1])
+    w[-1] = float(np.log(y.mean() / (1 - y.mean())))
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(X @ w)))
+        hess = X.T @ (X * (p * (1 - p))[:, None]) + 1e-9 * np.eye(X.shape[1])
+        step = np.linalg.solve(hess, X.T @ (p - y))
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+
+    def predict(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        Z = np.hstack([(z - mu) / sd, np.ones((len(z), 1))])
+        return np.asarray(1 / (1 + np.exp(-(Z @ w))), dtype=np.float64)
+
+    return predict
+
+
+def scored(
+    pred: npt.NDArray[np.float64], y_val: npt.NDArray[np.float64], base: float
+) -> dict[str, Any]:
+    """Spearman, Brier (and a constant's), ECE and the reliability curve of validation grades."""
+    curve = reliability(pred, y_val)
+    return {
+        "spearman": spearman(pred, y_val),
+        "brier": float(np.mean((pred - y_val) ** 2)),
+        "brier_constant": float(np.mean((base - y_val) ** 2)),
+        "ece": sum(b["n"] * abs(b["predicted"] - b["observed"]) for b in curve) / len(pred),
+        "reliability": curve,
+        "n_val": len(pred),
+    }
+
+
+def within_prompt(
+    values: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    idx: npt.NDArray[np.int64],
+    prompts: npt.NDArray[np.int64],
+) -> float:
+    """Mean over `prompts` of the Spearman of `values` with `y` among that prompt's answers."""
+    found = []
+    for i in prompts:
+        part = idx == i
+        if values[part].std() > 0 and y[part].std() > 0:
+            found.append(spearman(values[part], y[part]))
+    return float(np.mean(found)) if found else float("nan")
+
+
 def reliability(
     pred: npt.NDArray[np.float64], obs: npt.NDArray[np.float64], bins: int = BINS
 ) -> list[dict[str, float]]:
@@ -206,6 +290,28 @@ def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
 
     real, control = cosines(idx), cosines(shift[idx])
     lengths = np.log1p(np.array([len(p[2] or "") for p in pairs], dtype=np.float64))
+    base = float(y[fit].mean())
+    ref_len = np.log1p(np.array([len(r) for r in refs], dtype=np.float64))
+    variants: dict[str, Any] = {}
+    for name, cos, ref_of in (("reference", real, idx), ("control", control, shift[idx])):
+        iso = fit_isotonic(cos[fit], y[fit])
+        variants[f"{name}: isotonic(cosine)"] = scored(iso(cos[~fit]), y[~fit], base)
+        feats = np.stack([cos, lengths - ref_len[ref_of]], axis=1)  # + log length ratio
+        two = fit_logistic_n(feats[fit], y[fit])
+        variants[f"{name}: logistic(cosine, log length ratio)"] = scored(
+            two(feats[~fit]), y[~fit], base
+        )
+    # Ranking the answers to ONE prompt (what a per-prompt baseline would allow): mean over the
+    # validation prompts of the within-prompt Spearman, for the cosine, its control and length
+    val_prompts = np.unique(idx[~fit])
+    variants["within one prompt (mean Spearman over validation prompts)"] = {
+        name: within_prompt(values, y, idx, val_prompts)
+        for name, values in (("cosine", real), ("control cosine", control), ("log length", lengths))
+    }
+    alone = fit_logistic_n(lengths[fit][:, None], y[fit])  # what length alone knows
+    variants["no reference: logistic(log answer length)"] = scored(
+        alone(lengths[~fit][:, None]), y[~fit], base
+    )
     # the shipped path agrees with the bench: ReferenceGrader on the same embedder
     sample = ReferenceGrader(embed).cosines([pairs[0][2] or ""], [refs[pairs[0][0]]])[0]
     assert abs(sample - real[0]) < 1e-4, (sample, real[0])
@@ -217,6 +323,7 @@ def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
         "control_shuffled_reference": evaluate(control[fit], y[fit], control[~fit], y[~fit]),
         "real_raw_quality_label": evaluate(real[fit], raw_q[fit], real[~fit], raw_q[~fit]),
         "spearman_log_length": spearman(lengths[~fit], y[~fit]),
+        "variants": variants,
     }  # fmt: skip
 
 
@@ -279,6 +386,16 @@ def main() -> None:
             ))  # fmt: skip
         print(f"  (context) spearman of log answer length with quality: "
               f"{sem['spearman_log_length']:.3f}")  # fmt: skip
+        print("  other calibrations (fit on the tuning prompts, reported on validation):")
+        for name, e in sem["variants"].items():
+            if "spearman" not in e:
+                print(f"    {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in e.items()))
+                continue
+            print(f"    {name}: spearman {e['spearman']:.3f}, brier {e['brier']:.4f} vs "
+                  f"constant {e['brier_constant']:.4f}, ECE {e['ece']:.4f}")  # fmt: skip
+            print("      reliability: " + ", ".join(
+                f"{b['predicted']:.3f}->{b['observed']:.3f}" for b in e["reliability"]
+            ))  # fmt: skip
     print(json.dumps(out, separators=(",", ":")))
 
 
