@@ -48,7 +48,7 @@ from arbiter.toml_text import to_toml
 
 NEWCOMER = "summa-next"  # no public family: starts with no prior
 TASK = "summarization"  # what it is better and cheaper at (the judge grades it; math answers
-# are graded 0.75 "unverified" whoever answers, so a better math model could not show it)
+# used to be graded 0.75 "unverified" whoever answered; now an unverifiable one is the judge's)
 GONE = "llama-3.1-8b-instruct"
 REPRICED = "gpt-4o-mini"
 BASELINE = "gpt-4o"

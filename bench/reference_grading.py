@@ -251,7 +251,61 @@ def cached(embed: Embed, path: str | None) -> Embed:
     return run
 
 
-def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
+CHUNK_WORDS = 90  # ~120 WordPiece tokens of English: under the model's 128-token window
+MAX_CHUNKS = 8
+
+
+def embed_whole(embed: Embed, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Each text as the word-weighted mean of its chunks' vectors (the first MAX_CHUNKS chunks
+    of CHUNK_WORDS words), normalised: the whole answer, not its first 128 tokens."""
+    chunks: list[str] = []
+    owner: list[int] = []
+    weight: list[float] = []
+    for i, text in enumerate(texts):
+        words = text.split() or [""]
+        for start in range(0, min(len(words), CHUNK_WORDS * MAX_CHUNKS), CHUNK_WORDS):
+            part = words[start : start + CHUNK_WORDS]
+            chunks.append(" ".join(part))
+            owner.append(i)
+            weight.append(float(len(part)))
+    vecs = np.asarray(embed(chunks), dtype=np.float64) * np.array(weight)[:, None]
+    out = np.zeros((len(texts), vecs.shape[1]))
+    np.add.at(out, np.array(owner), vecs)
+    return np.asarray(out / np.linalg.norm(out, axis=1, keepdims=True), dtype=np.float64)
+
+
+def whole_answers(
+    embed: Embed, rows_refs: list[str], pairs: list[tuple[int, str, str | None, float]],
+    prompts: list[int], opening: npt.NDArray[np.float64], seed: int,
+) -> dict[str, Any]:  # fmt: skip
+    """Whole-answer cosine vs the opening's on the answers to `prompts` (validation prompts):
+    raw-cosine Spearman pooled and within one prompt, each with a shuffled-reference control."""
+    keep = [k for k, p in enumerate(pairs) if p[0] in set(prompts)]
+    pos = {i: n for n, i in enumerate(prompts)}
+    refs = embed_whole(embed, [rows_refs[i] for i in prompts])
+    answers = embed_whole(embed, [pairs[k][2] or "" for k in keep])
+    local = np.array([pos[pairs[k][0]] for k in keep])
+    rng = np.random.default_rng(seed)
+    shift = rng.permutation(len(prompts))
+    while np.any(shift == np.arange(len(prompts))):
+        shift = rng.permutation(len(prompts))
+    y = np.minimum(1.0, 2.0 * np.array([pairs[k][3] for k in keep], dtype=np.float64))
+    whole = np.einsum("ij,ij->i", answers, refs[local])
+    control = np.einsum("ij,ij->i", answers, refs[shift[local]])
+    first = opening[np.array(keep)]
+    ids = local.astype(np.int64)
+    every = np.arange(len(prompts))
+    return {
+        "prompts": len(prompts), "answers": len(keep),
+        "pooled": {"opening": spearman(first, y), "whole": spearman(whole, y),
+                   "whole_control": spearman(control, y)},
+        "within_prompt": {"opening": within_prompt(first, y, ids, every),
+                          "whole": within_prompt(whole, y, ids, every),
+                          "whole_control": within_prompt(control, y, ids, every)},
+    }  # fmt: skip
+
+
+def semantic(embed: Embed, limit: int | None, whole: int = 0) -> dict[str, Any]:
     rows = [
         r
         for r in ot.read_rows(DATA / "alpaca_eval.dev.jsonl.gz")
@@ -312,6 +366,11 @@ def semantic(embed: Embed, limit: int | None) -> dict[str, Any]:
     variants["no reference: logistic(log answer length)"] = scored(
         alone(lengths[~fit][:, None]), y[~fit], base
     )
+    if whole:  # the first `whole` validation prompts, whole answers (slow: ~3 chunks a text)
+        prompts = sorted({int(i) for i in idx[~fit]})[:whole]
+        variants["whole answers (raw cosine, Spearman)"] = whole_answers(
+            embed, refs, pairs, prompts, real, SEED
+        )
     # the shipped path agrees with the bench: ReferenceGrader on the same embedder
     sample = ReferenceGrader(embed).cosines([pairs[0][2] or ""], [refs[pairs[0][0]]])[0]
     assert abs(sample - real[0]) < 1e-4, (sample, real[0])
@@ -357,6 +416,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N AlpacaEval prompts")
     ap.add_argument("--embedding-module", default=None)
     ap.add_argument("--cache", default=None, help="path prefix for saved vectors (not in the repo)")
+    ap.add_argument(
+        "--whole-prompts",
+        type=int,
+        default=0,
+        help="also embed whole answers (in chunks) for this many validation prompts",
+    )
     args = ap.parse_args()
     num = numeric()
     print(f"numeric (GSM8K, reference = {STRONG}'s last number where it is right; graded: "
@@ -368,7 +433,7 @@ def main() -> None:
         print(f"semantic: BLOCKED, embedder {embedder}")
         out["semantic"] = None
     else:
-        sem = semantic(cached(embed, args.cache), args.limit)
+        sem = semantic(cached(embed, args.cache), args.limit, args.whole_prompts)
         out["semantic"] = sem
         print(f"semantic (AlpacaEval dev): {sem['prompts']} prompts, {sem['answers']} answers, "
               f"fit on {sem['fit_prompts']} prompts, reported on the rest; embedding took "
@@ -389,7 +454,7 @@ def main() -> None:
         print("  other calibrations (fit on the tuning prompts, reported on validation):")
         for name, e in sem["variants"].items():
             if "spearman" not in e:
-                print(f"    {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in e.items()))
+                print(f"    {name}: {json.dumps(e)}")
                 continue
             print(f"    {name}: spearman {e['spearman']:.3f}, brier {e['brier']:.4f} vs "
                   f"constant {e['brier_constant']:.4f}, ECE {e['ece']:.4f}")  # fmt: skip
