@@ -104,11 +104,12 @@ def db_counters(url: str) -> dict[str, int]:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, "
-            "tup_fetched FROM pg_stat_database WHERE datname = current_database()"
+            "tup_fetched, pg_database_size(datname) FROM pg_stat_database "
+            "WHERE datname = current_database()"
         ).fetchone()
     assert row is not None
     names = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_deleted",
-             "tup_fetched")  # fmt: skip
+             "tup_fetched", "db_bytes")  # fmt: skip
     return dict(zip(names, (int(v) for v in row), strict=True))
 
 
@@ -196,15 +197,25 @@ async def closed_loop(
 
 
 async def _poll(check: Any, others: Sequence[Sidecar], limit_s: float) -> dict[int, float]:
-    """Seconds until each other replica passes `check` (absent: not within limit_s)."""
+    """Seconds until each other replica passes `check`, polled concurrently (absent: not within
+    limit_s). An upper bound: it includes up to one poll's answer time under the load."""
     t0 = time.monotonic()
-    seen: dict[int, float] = {}
-    while len(seen) < len(others) and time.monotonic() - t0 < limit_s:
-        for s in others:
-            if s.port not in seen and await check(s):
-                seen[s.port] = time.monotonic() - t0
-        await asyncio.sleep(0.02)
-    return seen
+
+    async def one(s: Sidecar) -> tuple[int, float | None]:
+        while time.monotonic() - t0 < limit_s:
+            asked = time.monotonic()
+            ok = await check(s)
+            SLOWEST_POLL[0] = max(SLOWEST_POLL[0], time.monotonic() - asked)
+            if ok:
+                return s.port, time.monotonic() - t0
+            await asyncio.sleep(0.02)
+        return s.port, None
+
+    done = await asyncio.gather(*(one(s) for s in others))
+    return {port: t for port, t in done if t is not None}
+
+
+SLOWEST_POLL = [0.0]  # the slowest answer to one poll: how much of a lag is the poll's own wait
 
 
 async def sync_lag(
@@ -263,7 +274,8 @@ async def sync_lag(
 
     out["revocation"] = await _poll(refused, others, limit_s)
     n = len(others)
-    return {
+    slowest, SLOWEST_POLL[0] = SLOWEST_POLL[0], 0.0
+    return {"slowest_poll_s": round(slowest, 3)} | {
         what: {"max_s": round(max(v.values()), 3) if len(v) == n else None,
                "median_s": round(statistics.median(v.values()), 3) if v else None,
                "applied": f"{len(v)}/{n}"}
@@ -301,7 +313,9 @@ async def overshoot(
 # -- one replica count ------------------------------------------------------------------------
 def per_1k(delta: dict[str, int], requests: int) -> dict[str, float]:
     k = max(requests, 1) / 1000
-    out = {f"{name}_per_1k": round(v / k, 1) for name, v in delta.items() if name != "tup_fetched"}
+    out = {f"{name}_per_1k": round(v / k, 1) for name, v in delta.items()
+           if name not in ("tup_fetched", "db_bytes")}  # fmt: skip
+    out["db_bytes_per_req"] = round(delta["db_bytes"] / max(requests, 1))
     out["tuples_written_per_1k"] = round(
         sum(delta[c] for c in ("tup_inserted", "tup_updated", "tup_deleted")) / k, 1
     )
@@ -328,6 +342,7 @@ async def _phase(
         side, me = proc_cpu_s(pids) - side0, self_cpu_s() - me0
         await asyncio.sleep(PG_IDLE_FLUSH_S)
     c1 = db_counters(url)
+    res["window_s"] = round(time.monotonic() - t0, 2)
     delta = {k: c1[k] - c0[k] for k in c0}
     pg_cpu = sampler.cpu_s()
     res.update(per_1k(delta, res["requests"]))
@@ -392,6 +407,13 @@ def run_count(
     o.update({"cap_usd": cap, "worst_case_request_usd": round(worst, 8),
               "overshoot_usd": round(over, 8),
               "overshoot_worst_cases": round(over / worst, 3)})  # fmt: skip
+    for phase in ("records", "capped"):  # the requests' own commits: less the sync loops'
+        r = out[phase]
+        background = out["idle_per_replica_per_s"]["xact_commit"] * n * r["window_s"]
+        r["commits_per_req_net"] = round(
+            (r["xact_commit_per_1k"] * r["requests"] / 1000 - background) / max(r["requests"], 1),
+            3,
+        )
     out["start_s"] = round(started_s, 1)
     return out
 
@@ -403,13 +425,16 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         "rps": rec["rps"], "rps_capped": cap["rps"],
         "commits_per_1k": rec["xact_commit_per_1k"],
         "commits_per_1k_capped": cap["xact_commit_per_1k"],
+        "commits_per_req_net": rec["commits_per_req_net"],
+        "commits_per_req_net_capped": cap["commits_per_req_net"],
         "tuples_written_per_1k": rec["tuples_written_per_1k"],
         "tuples_written_per_1k_capped": cap["tuples_written_per_1k"],
         "pg_connections": max(rec["pg_connections_peak"], cap["pg_connections_peak"]),
+        "db_bytes_per_req": rec["db_bytes_per_req"],
         "pg_cpu_ms_per_req": rec["pg_backend_cpu_ms_per_req"],
         "pg_cpu_ms_per_req_capped": cap["pg_backend_cpu_ms_per_req"],
         "pg_cores": max(rec["pg_cores"], cap["pg_cores"]),
-        "sync_lag_max_s": {k: v["max_s"] for k, v in lag.items()} or None,
+        "sync_lag_max_s": {k: v["max_s"] for k, v in lag.items() if isinstance(v, dict)} or None,
         "overshoot_worst_cases": r["overshoot"]["overshoot_worst_cases"],
     }  # fmt: skip
 
