@@ -100,6 +100,7 @@ class PostgresStore(SqlStore):
         self.url = redact_url(url)
         self._ping_idle_s = ping_idle_s
         self._returned: dict[int, float] = {}  # id(connection) -> when a call last gave it back
+        self._returned_lock = threading.Lock()
         extra: dict[str, Any] = {}
         if "connect_timeout" not in conninfo_to_dict(url):
             extra["connect_timeout"] = connect_timeout_s
@@ -129,11 +130,12 @@ class PostgresStore(SqlStore):
 
     def _given_back(self, conn: psycopg.Connection[Any]) -> None:
         now = time.monotonic()
-        if len(self._returned) > 64:  # connections the pool closed: forget them
-            self._returned = {
-                k: t for k, t in self._returned.items() if now - t < self._ping_idle_s
-            }
-        self._returned[id(conn)] = now
+        with self._returned_lock:  # calls give connections back from many threads
+            if len(self._returned) > 64:  # connections the pool closed: forget them
+                self._returned = {
+                    k: t for k, t in self._returned.items() if now - t < self._ping_idle_s
+                }
+            self._returned[id(conn)] = now
 
     @contextmanager
     def _tx(self) -> Iterator[Cursor]:
