@@ -18,6 +18,10 @@ Curves, each bounded in time and run in this process unless said otherwise:
   tail       added p99 at 50% and 80% of one worker's max throughput (open loop) against the same
              rates straight to the mock, and the largest added latency (10 s each in --quick; the
              50% run is the 10-minute soak in full mode). Same core requirement.
+  replicas   1, 2, 4 and 8 `arbiter serve` processes on one PostgreSQL (a fresh database on
+             --pg-url's server) under sustained load: requests/s, commits, tuples written, CPU and
+             connections of PostgreSQL per 1,000 requests, policy-sync lag, budget overshoot
+             (bench/scale_replicas.py, which also runs on its own).
 Ends with one JSON line (null for a figure not measured; `why` says why). Results go in
 bench/results/scale.md by hand. Usage: python bench/scale.py [--quick] [--only decisions,...]
 """
@@ -528,7 +532,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="bounded to a few minutes")
     ap.add_argument(
-        "--only", default="decisions,tenants,history,workers,tail", help="comma-separated curves"
+        "--only",
+        default="decisions,tenants,history,workers,tail,replicas",
+        help="comma-separated curves",
     )
     ap.add_argument("--rows", type=int, default=None, help="history rows (1M quick, 10M full)")
     ap.add_argument("--pg-url", default=os.environ.get("ARBITER_TEST_PG_URL"))
@@ -538,9 +544,7 @@ def main() -> int:
     result: dict[str, Any] = {
         "workers_rps": None, "replicas": None, "decision_us": None, "rss_mb_10k_tenants": None,
         "history_api_p95_ms_10m": None, "added_p99_ms_at_80pct": None, "max_stall_ms": None,
-        "why": {
-            "replicas": "not measured in this session (see ARCHITECTURE.md, Scale)",
-        },
+        "why": {"replicas": "not run (--only)"},
     }  # fmt: skip
     details: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="arbiter-scale-") as tmp:
@@ -581,6 +585,17 @@ def main() -> int:
                     result[k] = tl[k]
                 else:
                     result["why"][k] = tl.get("why", "not measured")
+        if "replicas" in only:
+            from bench.scale_replicas import bench_replicas
+
+            rp = bench_replicas(args.quick, args.pg_url)
+            details["replicas"] = rp
+            print("replicas:", json.dumps(rp.get("replicas", rp)), flush=True)
+            if "why" in rp:
+                result["why"]["replicas"] = rp["why"]
+            else:
+                result["replicas"] = rp["replicas"]
+                del result["why"]["replicas"]
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(result))
     return 0
