@@ -116,7 +116,11 @@ def bench_decisions(quick: bool) -> dict[str, Any]:
 
     a = np.random.default_rng(0).random(1000) * 10 + 1
     ab = a.tobytes()
-    ts = _timed(lambda: _native.choose_packed(ab, ab, ab, ab, 0, 0.95, 1.0, 7, 0.0), 1.0, 2000)
+    z = np.zeros(1000).tobytes()
+    table = _native.pack_arms(ab, ab, z, z, np.ones(1000).tobytes(), z)
+    ts = _timed(
+        lambda: _native.decide_rows(table, b"", ab, b"", None, 0.0, 0, 0.95, 1.0, 7, 0.0), 1.0, 2000
+    )
     out["choose_kernel_us_1000"] = round(statistics.median(ts) * 1e6, 1)
     out["calibration_ms"] = round(  # same machine, same run: how slow is it now
         statistics.median(_timed(lambda: sum(range(100_000)), 0.5, 50)) * 1e3, 3

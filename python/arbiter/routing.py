@@ -243,8 +243,7 @@ class Router:
         cost = cost_all if n == len(pool) else cost_all[ok]
         # the draws in the reference's order: per model, its cost draw, then its slope draw
         explore_cost = req.stats is not None and p.cost_weight > 0
-        e = req.easiness
-        per_model = int(explore_cost) + int(e is not None and p.explore > 0)
+        per_model = int(explore_cost) + int(req.easiness is not None and p.explore > 0)
         draws = gauss_draws(self._rng, per_model * n).reshape(n, per_model)
         sampled = cost
         if explore_cost:
@@ -253,31 +252,20 @@ class Router:
                 d = float(draws[j, 0]) * p.explore
                 if d:
                     sampled[j] = self._est_cost(pool.models[i], req, d)
-        everyone = n == len(pool)  # the common case: no gathering needed
-        alpha = table.alpha if everyone else table.alpha[ok]
-        beta = table.beta if everyone else table.beta[ok]
-        if e is None:
-            shift = np.zeros(n)
-        else:
+        everyone = n == len(pool)  # the common case: every row of the table, no picks
+        e = req.easiness
+        center0 = 0.0
+        if e is not None:
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
-            has, mean, precision, center = (
-                (table.has_slope, table.slope_mean, table.slope_precision, table.slope_center)
-                if everyone
-                else (table.has_slope[ok], table.slope_mean[ok], table.slope_precision[ok],
-                      table.slope_center[ok])
-            )  # fmt: skip
-            center = np.where(has, center, center0)
-            shift = mean * (e - center)
-            if p.explore > 0:
-                noise = draws[:, -1] * (np.abs(e - center) / np.sqrt(precision))
-                shift = shift + p.explore * noise
+        noise = draws[:, -1].tobytes() if e is not None and p.explore > 0 else b""
         bi = pool.index.get(p.baseline, -1)
         baseline = int(np.searchsorted(ok, bi)) if bi >= 0 and mask[bi] else -1
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
-        index, why, target, scores_b, means_b = _native.choose_packed(
-            alpha.tobytes(), beta.tobytes(), sampled.tobytes(),
-            shift.tobytes(), baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
+        # one native pass over the (tenant, task)'s packed rows: shifts, Beta draws, the rule
+        index, why, target, scores_b, means_b = _native.decide_rows(
+            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), noise, e,
+            center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
         )  # fmt: skip
         scores = np.frombuffer(scores_b)
         means = np.frombuffer(means_b)
