@@ -226,7 +226,7 @@ class Router:
             mask[down] = False
         if blocked:
             mask[[pool.index[n] for n in blocked if n in pool.index]] = False
-        ok = np.flatnonzero(mask)
+        ok = mask.nonzero()[0]  # (np.flatnonzero's wrappers cost more than the work here)
         if not len(ok):
             return self.decide_reference(req, allowed, blocked)  # raises the precise error
         if req.easiness is not None:
@@ -259,7 +259,9 @@ class Router:
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
         noise = draws[:, -1].tobytes() if e is not None and p.explore > 0 else b""
         bi = pool.index.get(p.baseline, -1)
-        baseline = int(np.searchsorted(ok, bi)) if bi >= 0 and mask[bi] else -1
+        baseline = -1
+        if bi >= 0 and mask[bi]:
+            baseline = bi if everyone else int(ok.searchsorted(bi))
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
         # one native pass over the (tenant, task)'s packed rows: shifts, Beta draws, the rule
@@ -287,19 +289,19 @@ class Router:
             top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
             latency_ms = dict(zip(names, predicted, strict=True))
         fallbacks = tuple(pool.names[ok[i]] for i in top_list if i != index)[: p.max_fallbacks]
-        keep = np.arange(n)
+        picked: tuple[np.ndarray, ...] = (ok, scores, means, cost)
         if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
             keep = np.unique(
                 [*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])]
             )
+            picked = tuple(a[keep] for a in picked)
+        rows, row_scores, row_means, row_cost = (a.tolist() for a in picked)
+        names = pool.names
         cands = tuple(
-            Candidate(pool.names[i], round(s, 4), round(mu, 4), c)
-            for i, s, mu, c in zip(
-                ok[keep].tolist(), scores[keep].tolist(), means[keep].tolist(),
-                cost[keep].tolist(), strict=True,
-            )
-        )  # fmt: skip
-        excluded = self._excluded(pool, mask, req, allowed, blocked, cost_all)
+            Candidate(names[i], round(s, 4), round(mu, 4), c)
+            for i, s, mu, c in zip(rows, row_scores, row_means, row_cost, strict=True)
+        )
+        excluded = () if everyone else self._excluded(pool, mask, req, allowed, blocked, cost_all)
         reason = self._explain_fast(req, pool, ok, index, why, target, scores, cost, baseline)
         n_excluded = len(pool) - n
         if n_excluded:
