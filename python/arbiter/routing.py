@@ -28,7 +28,9 @@ from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, 
 RECORD_ALL = 64
 RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
 MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
-MAX_TABLE_CELLS = 1_000_000  # per router: models x tables (1,000 models: 1,000 tables, ~40 MB)
+# per router: models x tables; ~150 bytes per cell (the arrays and the packed table), so
+# 1,000 models keep 300 tables, ~45 MB
+MAX_TABLE_CELLS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +321,7 @@ class Router:
     def _table(self, pool: PoolIndex, tenant: str, task: str) -> ArmTable:
         table = self._tables.get((tenant, task))
         if table is None:
-            # a bound on memory (~40 bytes per model per table): the oldest table goes, and is
+            # a bound on memory (~150 bytes per model per table): the oldest table goes, and is
             # rebuilt if its (tenant, task) comes back
             cap = min(MAX_TABLES, max(64, MAX_TABLE_CELLS // max(len(pool), 1)))
             while len(self._tables) >= cap:
