@@ -291,13 +291,13 @@ class Router:
             top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
             latency_ms = dict(zip(names, predicted, strict=True))
         fallbacks = tuple(pool.names[ok[i]] for i in top_list if i != index)[: p.max_fallbacks]
-        picked: tuple[np.ndarray, ...] = (ok, scores, means, cost)
+        columns: tuple[np.ndarray, ...] = (ok, scores, means, cost)
         if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
             keep = np.unique(
                 [*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])]
             )
-            picked = tuple(a[keep] for a in picked)
-        rows, row_scores, row_means, row_cost = (a.tolist() for a in picked)
+            columns = tuple(a[keep] for a in columns)
+        rows, row_scores, row_means, row_cost = (a.tolist() for a in columns)
         names = pool.names
         cands = tuple(
             Candidate(names[i], round(s, 4), round(mu, 4), c)
