@@ -25,8 +25,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PEERBENCH = Path(os.environ.get("PEERBENCH_DIR", REPO.parent / "shared" / "tools" / "peerbench"))
+SHARED = Path(os.environ.get("ARBITER_SHARED_DIR", REPO.parent / "shared"))
+PEERBENCH = Path(os.environ.get("PEERBENCH_DIR", SHARED / "tools" / "peerbench"))
+# the repo's venv, else this interpreter (a worktree without its own venv)
 PY = REPO / ".venv" / "bin" / "python"
+if not PY.exists():
+    PY = Path(sys.executable)
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -12,12 +12,12 @@ Curves, each bounded in time and run in this process unless said otherwise:
              (executemany in big transactions) and PostgreSQL (COPY; when --pg-url or
              ARBITER_TEST_PG_URL is set): p95 of stats, timeseries, the feed's paging and the
              export's first page, and the export's memory.
-  workers    requests/s of `arbiter serve` with server.workers = 1 and 2 against peerbench's mock
-             upstream, the load generator pinned to other cores (taskset) — only where the host
-             has >= 5 cores; else null, with why.
-  tail       added p99 at 50% and 80% of one worker's max throughput (open loop) against the same
-             rates straight to the mock, and the largest added latency (10 s each in --quick; the
-             50% run is the 10-minute soak in full mode). Same core requirement.
+  workers    CPU seconds per request of `arbiter serve` at server.workers = 1 and 2 (so
+             requests/s per core), and the raw requests/s on this host's cores; see
+             bench/scale_workers.py.
+  tail       added p99 at 50% and 80% of one worker's max throughput (sidecar on one core, mock
+             and load generator on another; open loop) and the max event-loop stall (60 s
+             soak in --quick, 10 minutes in full); see bench/scale_workers.py.
   replicas   1, 2, 4 and 8 `arbiter serve` processes on one PostgreSQL (a fresh database on
              --pg-url's server) under sustained load: requests/s, commits, tuples written, CPU and
              connections of PostgreSQL per 1,000 requests, policy-sync lag, budget overshoot
@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "python"), str(REPO)]
+sys.path[:0] = [str(REPO / "python"), str(REPO), str(REPO / "bench")]
 
+import scale_workers  # noqa: E402  # the workers and tail curves
 from arbiter.difficulty import prompt_stats  # noqa: E402
 from arbiter.output_length import OutputLength  # noqa: E402
 from arbiter.policy import Policy  # noqa: E402
@@ -120,7 +121,11 @@ def bench_decisions(quick: bool) -> dict[str, Any]:
 
     a = np.random.default_rng(0).random(1000) * 10 + 1
     ab = a.tobytes()
-    ts = _timed(lambda: _native.choose_packed(ab, ab, ab, ab, 0, 0.95, 1.0, 7, 0.0), 1.0, 2000)
+    z = np.zeros(1000).tobytes()
+    table = _native.pack_arms(ab, ab, z, z, np.ones(1000).tobytes(), z)
+    ts = _timed(
+        lambda: _native.decide_rows(table, b"", ab, b"", None, 0.0, 0, 0.95, 1.0, 7, 0.0), 1.0, 2000
+    )
     out["choose_kernel_us_1000"] = round(statistics.median(ts) * 1e6, 1)
     out["calibration_ms"] = round(  # same machine, same run: how slow is it now
         statistics.median(_timed(lambda: sum(range(100_000)), 0.5, 50)) * 1e3, 3
@@ -379,144 +384,7 @@ def bench_history(quick: bool, rows: int, workdir: Path, pg_url: str | None) -> 
     return out
 
 
-# -- workers -----------------------------------------------------------------------------------
-PEERBENCH = Path(os.environ.get("PEERBENCH_DIR", REPO.parent / "shared" / "tools" / "peerbench"))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_up(url: str, seconds: float = 60.0) -> None:
-    import urllib.request
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-class _Rig:
-    """The mock upstream and `arbiter serve` (start.sh's config, `server.workers` = workers),
-    each pinned to its own cores; `load` runs peerbench's load generator on other cores."""
-
-    def __init__(self, workdir: Path, workers: int, cores: list[int]) -> None:
-        import subprocess
-
-        self.cores = cores
-        self.mock_port, self.port = _free_port(), _free_port()
-        env = {**os.environ, "UPSTREAM_BASE": f"http://127.0.0.1:{self.mock_port}/v1",
-               "PROXY_PORT": str(self.port), "PEERBENCH_WORKDIR": str(workdir / f"w{workers}"),
-               "ARBITER_BENCH_WORKERS": str(workers),
-               "ARBITER": str(Path(sys.executable).parent / "arbiter")}  # fmt: skip
-        self.mock = subprocess.Popen(
-            ["taskset", "-c", str(cores[-1]), sys.executable, str(PEERBENCH / "mock_upstream.py"),
-             "--port", str(self.mock_port)], start_new_session=True,
-        )  # fmt: skip
-        self.server = subprocess.Popen(
-            ["taskset", "-c", ",".join(str(c) for c in cores[:workers]), "bash",
-             str(REPO / "bench/peers/arbiter/start.sh")], env=env, start_new_session=True,
-        )  # fmt: skip
-        _wait_up(f"http://127.0.0.1:{self.port}/healthz")
-        _wait_up(f"http://127.0.0.1:{self.mock_port}/v1/models")
-
-    def load(self, *, direct: bool = False, rate: float = 0.0, seconds: float = 8.0) -> Any:
-        import subprocess
-
-        port, model = (self.mock_port, "mock-gpt") if direct else (self.port, "auto")
-        args = ["taskset", "-c", f"{self.cores[-3]},{self.cores[-2]}", sys.executable,
-                str(PEERBENCH / "loadgen.py"), "--url", f"http://127.0.0.1:{port}",
-                "--model", model, "-d", str(seconds), "--warmup", "2", "--json"]  # fmt: skip
-        args += ["--rate", str(rate)] if rate else ["-c", "64"]
-        run = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
-        return json.loads(run.stdout.strip().splitlines()[-1])
-
-    def rss_mb(self) -> float | None:
-        import subprocess
-
-        pids = subprocess.run(["pgrep", "-g", str(self.server.pid)], capture_output=True,
-                              text=True).stdout.split()  # fmt: skip
-        rss = []
-        for pid in pids:
-            try:
-                rss.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096)
-            except OSError:
-                continue
-        return round(max(rss) / 2**20, 1) if rss else None
-
-    def stop(self) -> None:
-        import signal
-
-        for proc in (self.server, self.mock):
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
-
-
-def _rig_cores() -> tuple[list[int] | None, str | None]:
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 5:
-        return None, (f"needs >= 5 cores (server, mock and load generator pinned apart); this "
-                      f"host has {len(cores)}")  # fmt: skip
-    if not (PEERBENCH / "loadgen.py").exists():
-        return None, f"peerbench not found at {PEERBENCH} (set PEERBENCH_DIR)"
-    return cores, None
-
-
-def bench_workers(quick: bool, workdir: Path) -> dict[str, Any]:
-    """requests/s of `arbiter serve` at server.workers = 1 and 2 (each pinned to its own cores),
-    the mock upstream and the load generator pinned to other cores; closed loop, 64 in flight,
-    `model: auto` (routed, recorded)."""
-    cores, why = _rig_cores()
-    if cores is None:
-        return {"why": why}
-    out: dict[str, Any] = {"rps": {}, "rss_mb_per_worker": {}}
-    for workers in (1, 2):
-        rig = _Rig(workdir, workers, cores)
-        try:
-            out["rps"][str(workers)] = rig.load(seconds=8 if quick else 30)["rps"]
-            out["rss_mb_per_worker"][str(workers)] = rig.rss_mb()
-        finally:
-            rig.stop()
-    r1, r2 = out["rps"].get("1"), out["rps"].get("2")
-    if r1 and r2:
-        out["scaling_2_over_1"] = round(r2 / r1, 2)
-    return out
-
-
-def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
-    """Added p99 at 50% and 80% of one worker's max throughput (open loop, so a stall is not
-    hidden): p99 through Arbiter minus p99 straight to the mock at the same rate; the largest
-    added latency seen (max through Arbiter minus the mock's p99) as the stall bound."""
-    cores, why = _rig_cores()
-    if cores is None:
-        return {"why": why}
-    seconds = 10 if quick else 600  # the full run is the 10-minute soak at 50%
-    rig = _Rig(workdir, 1, cores)
-    try:
-        top = rig.load(seconds=8)["rps"]
-        out: dict[str, Any] = {"max_rps": top}
-        for pct in (50, 80):
-            rate = round(top * pct / 100, 1)
-            via = rig.load(rate=rate, seconds=seconds if pct == 50 else 10)
-            direct = rig.load(direct=True, rate=rate, seconds=10)
-            out[f"added_p99_ms_at_{pct}pct"] = round(
-                via["latency_ms"]["p99"] - direct["latency_ms"]["p99"], 2
-            )
-            if pct == 50:
-                out["max_stall_ms"] = round(
-                    via["latency_ms"]["max"] - direct["latency_ms"]["p99"], 2
-                )
-        return out
-    finally:
-        rig.stop()
+# -- workers and tail: bench/scale_workers.py ----------------------------------------------
 
 
 def _worst_p95(h: dict[str, Any]) -> float | None:
@@ -569,15 +437,15 @@ def main() -> int:
                 result["why"]["history_api_p95_ms_10m"] = f"ran {rows:,} rows (--quick)"
                 result[f"history_api_p95_ms_{rows // 1_000_000}m"] = _worst_p95(h)
         if "workers" in only:
-            w = bench_workers(args.quick, work)
+            w = scale_workers.bench_workers(args.quick, work)
             details["workers"] = w
             print("workers:", json.dumps(w), flush=True)
             if "why" in w:
                 result["why"]["workers_rps"] = w["why"]
             else:
-                result["workers_rps"] = w["rps"]
+                result["workers_rps"] = w["workers_rps"]
         if "tail" in only:
-            tl = bench_tail(args.quick, work)
+            tl = scale_workers.bench_tail(args.quick, work)
             details["tail"] = tl
             print("tail:", json.dumps(tl), flush=True)
             for k in ("added_p99_ms_at_80pct", "max_stall_ms"):
@@ -586,7 +454,7 @@ def main() -> int:
                 else:
                     result["why"][k] = tl.get("why", "not measured")
         if "replicas" in only:
-            from bench.scale_replicas import bench_replicas
+            from scale_replicas import bench_replicas
 
             rp = bench_replicas(args.quick, args.pg_url)
             details["replicas"] = rp

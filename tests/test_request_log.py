@@ -53,6 +53,20 @@ def test_request_ids_offered_are_kept_when_safe_else_replaced() -> None:
         assert fresh.startswith("req_") and len(fresh) == 28 and fresh != bad
 
 
+def test_fresh_request_ids_are_unique_and_need_no_syscall_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    def no_urandom(_n: int) -> bytes:
+        raise AssertionError("os.urandom per request releases the GIL (a p99 stall)")
+
+    monkeypatch.setattr(os, "urandom", no_urandom)
+    ids = {request_id(None) for _ in range(10_000)}
+    assert len(ids) == 10_000
+    assert all(i.startswith("req_") and len(i) == 28 for i in ids)
+
+
 def test_one_json_line_per_request_with_the_decision_and_ids_both_ways(tmp_path: Path) -> None:
     async def main() -> None:
         async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,)) as sc:

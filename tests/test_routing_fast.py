@@ -159,3 +159,28 @@ def test_the_per_task_arrays_are_bounded_oldest_first(monkeypatch: pytest.Monkey
     assert router.decide(RouteRequest("t0", "chat", 10, 10)) == ref.decide_reference(
         RouteRequest("t0", "chat", 10, 10)
     )
+
+
+def test_the_packed_arm_table_is_built_per_policy_change_not_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from arbiter import _native
+
+    builds: list[int] = []
+    pack = _native.pack_arms
+
+    def counting(*args: bytes) -> bytes:
+        builds.append(1)
+        return pack(*args)
+
+    monkeypatch.setattr(_native, "pack_arms", counting)
+    pool = _random_pool(random.Random(2), 50)
+    router = Router(pool, RouterParams(baseline="m0"))
+    req = RouteRequest("t", "chat", 10, 10, easiness=0.2)
+    for _ in range(20):
+        router.decide(req)
+    assert len(builds) == 1
+    router.learn("t", "chat", "m1", 1.0, easiness=0.2)  # the policy moved: one rebuild
+    for _ in range(20):
+        router.decide(req)
+    assert len(builds) == 2

@@ -13,10 +13,11 @@ __all__ = [
     "LogLinear",
     "NativeError",
     "choose",
-    "choose_packed",
     "count_tokens",
+    "decide_rows",
     "expected_tokens",
     "gauss_pairs",
+    "pack_arms",
     "prompt_features",
     "update_arm",
 ]
@@ -121,21 +122,37 @@ def choose(
         OverflowError: seed negative or >= 2**64.
     """
 
-def choose_packed(
-    alpha: bytes,
-    beta: bytes,
+def pack_arms(
+    alpha: bytes, beta: bytes, learned: bytes, mean: bytes, precision: bytes, center: bytes
+) -> bytes:
+    """An arm table for :func:`decide_rows`: per arm (every argument packed little-endian f64,
+    one value per arm) what a decision reads that only changes with the policy: the Beta
+    posterior's prepared constants (``ln alpha - ln beta`` and each Gamma shape's Marsaglia-Tsang
+    constants) and the per-prompt slope (``learned`` != 0: its own ``center``, else the task's;
+    ``mean``; ``sqrt(precision)``). 13 f64 per arm. alpha, beta and precision must be finite and
+    > 0, mean and center finite, the lengths equal; else NativeError."""
+
+def decide_rows(
+    table: bytes,
+    picks: bytes,
     cost: bytes,
-    shift: bytes,
+    noise: bytes,
+    easiness: float | None,
+    center0: float,
     baseline: int,
     quality_target: float,
     explore: float,
     seed: int,
     cost_weight: float = 0.0,
 ) -> tuple[int, str, float, bytes, bytes]:
-    """:func:`choose` over packed arrays (little-endian f64, e.g. ``numpy.ndarray.tobytes()``),
-    for large pools: returns ``(index, reason, target, scores, means)``, scores and means packed
-    the same way. Same rules, draws and errors as :func:`choose` (a length not a multiple of 8
-    raises NativeError)."""
+    """:func:`choose` over the rows ``picks`` (little-endian i64; empty: every row) of a
+    :func:`pack_arms` table, bit for bit: candidate ``j`` is row ``picks[j]`` with ``cost[j]``
+    and the shift ``mean * (e - c) + explore * noise[j] * |e - c| / sqrt(precision)`` (``c``
+    the row's center if learned, else ``center0``; no shift without ``easiness``; the noise
+    term only when ``explore > 0``, and then ``noise`` holds one standard normal per candidate).
+    Returns ``(index, reason, target, scores, means)``, scores and means packed f64. Raises
+    NativeError on a malformed table, a pick out of range, a length mismatch or what
+    :func:`choose` rejects."""
 
 def expected_tokens(rows: bytes, noise: bytes, base: float, stats: bytes, max_log: float) -> bytes:
     """Expected answer tokens for many regressions at once: per row ``i`` of ``rows`` (16

@@ -1,4 +1,4 @@
-"""Decision ids."""
+"""Decision and request ids."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ class DecisionIds:
     (os.urandom releases the GIL on every call, handing it to the recorder thread and stalling
     the event loop for up to a switch interval: visible in the p99.)"""
 
-    def __init__(self) -> None:
-        self._prefix = "dec_" + os.urandom(8).hex()
+    def __init__(self, kind: str = "dec") -> None:
+        self._prefix = f"{kind}_" + os.urandom(8).hex()
         self._next = itertools.count(int.from_bytes(os.urandom(3)))
 
     def __call__(self) -> str:

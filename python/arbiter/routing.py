@@ -28,7 +28,9 @@ from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, 
 RECORD_ALL = 64
 RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
 MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
-MAX_TABLE_CELLS = 1_000_000  # per router: models x tables (1,000 models: 1,000 tables, ~40 MB)
+# per router: models x tables; ~150 bytes per cell (the arrays and the packed table), so
+# 1,000 models keep 300 tables, ~45 MB
+MAX_TABLE_CELLS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +228,7 @@ class Router:
             mask[down] = False
         if blocked:
             mask[[pool.index[n] for n in blocked if n in pool.index]] = False
-        ok = np.flatnonzero(mask)
+        ok = mask.nonzero()[0]  # (np.flatnonzero's wrappers cost more than the work here)
         if not len(ok):
             return self.decide_reference(req, allowed, blocked)  # raises the precise error
         if req.easiness is not None:
@@ -243,8 +245,7 @@ class Router:
         cost = cost_all if n == len(pool) else cost_all[ok]
         # the draws in the reference's order: per model, its cost draw, then its slope draw
         explore_cost = req.stats is not None and p.cost_weight > 0
-        e = req.easiness
-        per_model = int(explore_cost) + int(e is not None and p.explore > 0)
+        per_model = int(explore_cost) + int(req.easiness is not None and p.explore > 0)
         draws = gauss_draws(self._rng, per_model * n).reshape(n, per_model)
         sampled = cost
         if explore_cost:
@@ -253,31 +254,22 @@ class Router:
                 d = float(draws[j, 0]) * p.explore
                 if d:
                     sampled[j] = self._est_cost(pool.models[i], req, d)
-        everyone = n == len(pool)  # the common case: no gathering needed
-        alpha = table.alpha if everyone else table.alpha[ok]
-        beta = table.beta if everyone else table.beta[ok]
-        if e is None:
-            shift = np.zeros(n)
-        else:
+        everyone = n == len(pool)  # the common case: every row of the table, no picks
+        e = req.easiness
+        center0 = 0.0
+        if e is not None:
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
-            has, mean, precision, center = (
-                (table.has_slope, table.slope_mean, table.slope_precision, table.slope_center)
-                if everyone
-                else (table.has_slope[ok], table.slope_mean[ok], table.slope_precision[ok],
-                      table.slope_center[ok])
-            )  # fmt: skip
-            center = np.where(has, center, center0)
-            shift = mean * (e - center)
-            if p.explore > 0:
-                noise = draws[:, -1] * (np.abs(e - center) / np.sqrt(precision))
-                shift = shift + p.explore * noise
+        noise = draws[:, -1].tobytes() if e is not None and p.explore > 0 else b""
         bi = pool.index.get(p.baseline, -1)
-        baseline = int(np.searchsorted(ok, bi)) if bi >= 0 and mask[bi] else -1
+        baseline = -1
+        if bi >= 0 and mask[bi]:
+            baseline = bi if everyone else int(ok.searchsorted(bi))
         self._counter += 1
         seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
-        index, why, target, scores_b, means_b = _native.choose_packed(
-            alpha.tobytes(), beta.tobytes(), sampled.tobytes(),
-            shift.tobytes(), baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
+        # one native pass over the (tenant, task)'s packed rows: shifts, Beta draws, the rule
+        index, why, target, scores_b, means_b = _native.decide_rows(
+            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), noise, e,
+            center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
         )  # fmt: skip
         scores = np.frombuffer(scores_b)
         means = np.frombuffer(means_b)
@@ -299,19 +291,19 @@ class Router:
             top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
             latency_ms = dict(zip(names, predicted, strict=True))
         fallbacks = tuple(pool.names[ok[i]] for i in top_list if i != index)[: p.max_fallbacks]
-        keep = np.arange(n)
+        columns: tuple[np.ndarray, ...] = (ok, scores, means, cost)
         if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
             keep = np.unique(
                 [*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])]
             )
+            columns = tuple(a[keep] for a in columns)
+        rows, row_scores, row_means, row_cost = (a.tolist() for a in columns)
+        names = pool.names
         cands = tuple(
-            Candidate(pool.names[i], round(s, 4), round(mu, 4), c)
-            for i, s, mu, c in zip(
-                ok[keep].tolist(), scores[keep].tolist(), means[keep].tolist(),
-                cost[keep].tolist(), strict=True,
-            )
-        )  # fmt: skip
-        excluded = self._excluded(pool, mask, req, allowed, blocked, cost_all)
+            Candidate(names[i], round(s, 4), round(mu, 4), c)
+            for i, s, mu, c in zip(rows, row_scores, row_means, row_cost, strict=True)
+        )
+        excluded = () if everyone else self._excluded(pool, mask, req, allowed, blocked, cost_all)
         reason = self._explain_fast(req, pool, ok, index, why, target, scores, cost, baseline)
         n_excluded = len(pool) - n
         if n_excluded:
@@ -329,7 +321,7 @@ class Router:
     def _table(self, pool: PoolIndex, tenant: str, task: str) -> ArmTable:
         table = self._tables.get((tenant, task))
         if table is None:
-            # a bound on memory (~40 bytes per model per table): the oldest table goes, and is
+            # a bound on memory (~150 bytes per model per table): the oldest table goes, and is
             # rebuilt if its (tenant, task) comes back
             cap = min(MAX_TABLES, max(64, MAX_TABLE_CELLS // max(len(pool), 1)))
             while len(self._tables) >= cap:

@@ -85,7 +85,20 @@ class ArmTable:
         self._key = (tenant, task)
         self._epoch = -1
         self._seen = 0
+        self._packed: bytes | None = None
         self.refresh(router, pool)
+
+    @property
+    def packed(self) -> bytes:
+        """The `_native.pack_arms` table of these arrays, rebuilt only after they changed (a
+        policy update), so a decision reads it as is."""
+        if self._packed is None:
+            self._packed = _native.pack_arms(
+                self.alpha.tobytes(), self.beta.tobytes(),
+                self.has_slope.astype(np.float64).tobytes(), self.slope_mean.tobytes(),
+                self.slope_precision.tobytes(), self.slope_center.tobytes(),
+            )  # fmt: skip
+        return self._packed
 
     def refresh(self, router: Router, pool: PoolIndex) -> None:
         policy = router.policy
@@ -93,6 +106,7 @@ class ArmTable:
         log = policy.changes.get(self._key, ())
         if epoch != self._epoch or len(log) < self._seen:
             self._epoch, self._seen = epoch, len(log)
+            self._packed = None
             for i in range(len(pool)):
                 self._update(router, pool, i)
             return
@@ -100,6 +114,7 @@ class ArmTable:
             return
         fresh = set(log[self._seen :])
         self._seen = len(log)
+        self._packed = None
         for name in fresh:
             at = pool.index.get(name)
             if at is not None:

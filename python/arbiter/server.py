@@ -40,6 +40,7 @@ from arbiter.errors import (
     UpstreamError,
 )
 from arbiter.event_stream import EventStreamResponse
+from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
@@ -122,6 +123,7 @@ class Handlers:
         self.s = services
         self.pipeline = Pipeline(services)
         self.passthrough = passthrough.PassThrough(services)
+        self.loop_lag = LoopLag()  # how late the event loop runs timers (on /metrics)
 
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
@@ -405,6 +407,7 @@ class Handlers:
         text = self.s.metrics.render(self.s.gauges())
         if self.s.cache.active:
             text += self.s.cache.metrics_text()
+        text += self.loop_lag.metrics_text()
         return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     async def create_key(self, request: Request) -> Response:
@@ -643,9 +646,11 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         traced = telemetry.configure(settings.telemetry)  # off unless an endpoint is set
         await svc.start()
+        h.loop_lag.start()
         try:
             yield
         finally:
+            await h.loop_lag.stop()
             await svc.stop()
             if traced:
                 await asyncio.to_thread(telemetry.shutdown)  # flushes the last spans

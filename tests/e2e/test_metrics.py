@@ -88,6 +88,9 @@ def test_metrics_count_what_was_served_and_need_the_admin_key(sidecar: Sidecar) 
     assert sum(infs) == 6
     assert found["arbiter_store_backlog"][0][1] >= 0
     assert found["arbiter_store_up"][0][1] == 1
+    # the live server's lifespan runs the event-loop lag monitor (arbiter.loop_lag)
+    assert total(found, "arbiter_event_loop_lag_seconds_count") >= 1
+    assert "arbiter_event_loop_lag_max_seconds" in found
     assert "tenant" not in r.text, "tenants are never a label (unbounded cardinality)"
 
 

@@ -292,39 +292,71 @@ def test_module_exports() -> None:
         "LogLinear",
         "NativeError",
         "choose",
-        "choose_packed",
         "count_tokens",
+        "decide_rows",
         "expected_tokens",
         "gauss_pairs",
+        "pack_arms",
         "prompt_features",
         "update_arm",
     ]
     assert issubclass(NativeError, ValueError)
 
 
-def test_choose_packed_is_choose_over_packed_arrays() -> None:
+def _table(a: np.ndarray, b: np.ndarray, mean: np.ndarray | None = None) -> bytes:
+    n = len(a)
+    slope = np.zeros(n) if mean is None else mean
+    return _native.pack_arms(
+        a.tobytes(), b.tobytes(), np.ones(n).tobytes(), slope.tobytes(), np.ones(n).tobytes(),
+        np.zeros(n).tobytes(),
+    )  # fmt: skip
+
+
+def test_decide_rows_is_choose_over_a_packed_table() -> None:
     rng = np.random.default_rng(3)
     for n in (1, 2, 7, 50):
         a, b = rng.random(n) * 5 + 0.1, rng.random(n) * 5 + 0.1
-        cost, shift = rng.random(n) * 1e-3, rng.normal(size=n) * 0.3
+        cost, slope = rng.random(n) * 1e-3, rng.normal(size=n) * 0.3
+        e = 0.7  # learned slopes centred at 0: shift = slope * e (no noise at explore 0)
+        table = _table(a, b, slope)
         for explore, weight in ((1.0, 0.0), (0.0, 0.0), (0.5, 2.0)):
             want = _native.choose(
-                a.tolist(), b.tolist(), cost.tolist(), shift.tolist(), n - 1, 0.9, explore, 11,
-                weight,
+                a.tolist(), b.tolist(), cost.tolist(), (slope * e).tolist(), n - 1, 0.9,
+                explore, 11, weight,
             )  # fmt: skip
-            index, reason, target, scores, means = _native.choose_packed(
-                a.tobytes(), b.tobytes(), cost.tobytes(), shift.tobytes(), n - 1, 0.9, explore,
-                11, weight,
-            )  # fmt: skip
+            noise = np.zeros(n).tobytes() if explore else b""
+            index, reason, target, scores, means = _native.decide_rows(
+                table, b"", cost.tobytes(), noise, e, 0.0, n - 1, 0.9, explore, 11, weight
+            )
             assert (index, reason, target) == (want.index, want.reason, want.target)
             assert np.frombuffer(scores).tolist() == want.scores
             assert np.frombuffer(means).tolist() == want.means
+            # a subset of rows (picks) is the same as a table of those rows
+            picks = np.arange(n)[::2]
+            sub = _native.decide_rows(
+                table, picks.tobytes(), cost[picks].tobytes(), noise[: 8 * len(picks)], e, 0.0,
+                -1, 0.9, explore, 11, weight,
+            )  # fmt: skip
+            whole = _native.decide_rows(
+                _table(a[picks], b[picks], slope[picks]), b"", cost[picks].tobytes(),
+                noise[: 8 * len(picks)], e, 0.0, -1, 0.9, explore, 11, weight,
+            )  # fmt: skip
+            assert sub == whole
 
 
-def test_packed_kernels_reject_bad_lengths() -> None:
+def test_packed_kernels_reject_bad_input() -> None:
     one = np.ones(1).tobytes()
     with pytest.raises(NativeError, match="beta"):
-        _native.choose_packed(one, b"\x00" * 7, one, one, -1, 0.9, 1.0, 1)
+        _native.pack_arms(one, b"\x00" * 7, one, one, one, one)
+    with pytest.raises(NativeError, match="alpha"):
+        _native.pack_arms(np.zeros(1).tobytes(), one, one, one, one, one)
+    table = _table(np.ones(2), np.ones(2))
+    with pytest.raises(NativeError, match="table"):
+        _native.decide_rows(table[:-1], b"", one, one, None, 0.0, -1, 0.9, 1.0, 1)
+    with pytest.raises(NativeError, match="picks"):
+        _native.decide_rows(table, np.array([5]).tobytes(), one, one, None, 0.0, -1, 0.9, 1.0, 1)
+    with pytest.raises(NativeError, match="noise"):
+        _native.decide_rows(table, b"", one * 2, b"", 0.5, 0.0, -1, 0.9, 1.0, 1)
     with pytest.raises(NativeError, match="rows"):
         _native.expected_tokens(np.ones(15).tobytes(), one, 0.0, _stats([0.0] * 15 + [1.0]), 5.0)
     with pytest.raises(NativeError, match="words"):

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use crate::error::CoreError;
-use crate::rng::Rng;
+use crate::rng::{GammaShape, Rng};
 
 /// Logits are clamped to +-`LOGIT_CLAMP` so that `sigmoid` stays strictly inside (0, 1) in f64.
 pub const LOGIT_CLAMP: f64 = 30.0;
@@ -103,9 +103,14 @@ fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
     if n == 0 {
         return Err(CoreError::Empty);
     }
-    check_len("beta", arms.beta, n)?;
-    check_len("cost", arms.cost, n)?;
-    check_len("shift", arms.shift, n)?;
+    validate_shapes(arms.alpha, arms.beta)?;
+    validate_request(n, arms.cost, arms.shift, policy)?;
+    Ok(n)
+}
+
+/// Beta posteriors: equal lengths, every value finite and > 0.
+fn validate_shapes(alpha: &[f64], beta: &[f64]) -> Result<(), CoreError> {
+    check_len("beta", beta, alpha.len())?;
     let positive = |name, xs: &[f64]| {
         for (i, &x) in xs.iter().enumerate() {
             if !(x.is_finite() && x > 0.0) {
@@ -114,14 +119,28 @@ fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
         }
         Ok(())
     };
-    positive("alpha", arms.alpha)?;
-    positive("beta", arms.beta)?;
-    for (i, &c) in arms.cost.iter().enumerate() {
+    positive("alpha", alpha)?;
+    positive("beta", beta)
+}
+
+/// What changes per request: n >= 1 candidates' costs and shifts, and the policy.
+fn validate_request(
+    n: usize,
+    cost: &[f64],
+    shift: &[f64],
+    policy: &Policy,
+) -> Result<(), CoreError> {
+    if n == 0 {
+        return Err(CoreError::Empty);
+    }
+    check_len("cost", cost, n)?;
+    check_len("shift", shift, n)?;
+    for (i, &c) in cost.iter().enumerate() {
         if !(c.is_finite() && c >= 0.0) {
             return Err(CoreError::item("cost", i, c, "must be finite and >= 0"));
         }
     }
-    for (i, &s) in arms.shift.iter().enumerate() {
+    for (i, &s) in shift.iter().enumerate() {
         if !s.is_finite() {
             return Err(CoreError::item("shift", i, s, "must be finite"));
         }
@@ -156,7 +175,39 @@ fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
             "must be finite and >= 0",
         ));
     }
-    Ok(n)
+    Ok(())
+}
+
+/// One arm's per-request-invariant part of `choose`: the posterior mean's logit
+/// (`ln alpha - ln beta`) and both Gamma shapes' constants. Computed once per posterior change
+/// (a router keeps them per (tenant, task)), so a decision pays no `ln`/`sqrt` for them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreparedArm {
+    pub logit_mean: f64,
+    pub alpha: GammaShape,
+    pub beta: GammaShape,
+}
+
+impl PreparedArm {
+    /// `alpha`, `beta` finite and > 0 (see `prepare`).
+    #[must_use]
+    pub fn new(alpha: f64, beta: f64) -> Self {
+        Self {
+            logit_mean: alpha.ln() - beta.ln(),
+            alpha: GammaShape::new(alpha),
+            beta: GammaShape::new(beta),
+        }
+    }
+}
+
+/// `PreparedArm`s for Beta posteriors, checked as `choose` checks them.
+pub fn prepare(alpha: &[f64], beta: &[f64]) -> Result<Vec<PreparedArm>, CoreError> {
+    validate_shapes(alpha, beta)?;
+    Ok(alpha
+        .iter()
+        .zip(beta)
+        .map(|(&a, &b)| PreparedArm::new(a, b))
+        .collect())
 }
 
 /// Picks one candidate.
@@ -176,41 +227,65 @@ fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
 /// `score_i - cost_weight * cost_i` wins (ties: lower cost, then lower index) with `BestValue`.
 pub fn choose(arms: &Arms<'_>, policy: &Policy) -> Result<Choice, CoreError> {
     let n = validate(arms, policy)?;
+    let prepared = (0..n).map(|i| PreparedArm::new(arms.alpha[i], arms.beta[i]));
+    Ok(decide(prepared, arms.cost, arms.shift, policy))
+}
+
+/// `choose` over arms prepared once (`prepare`): the same checks on the per-request inputs,
+/// the same draws and the same `Choice`, bit for bit. `arms` must have `cost.len()` items.
+pub fn choose_prepared(
+    arms: impl ExactSizeIterator<Item = PreparedArm>,
+    cost: &[f64],
+    shift: &[f64],
+    policy: &Policy,
+) -> Result<Choice, CoreError> {
+    let n = arms.len();
+    validate_request(n, cost, shift, policy)?;
+    Ok(decide(arms, cost, shift, policy))
+}
+
+/// The rule `choose` documents, over validated inputs.
+fn decide(
+    arms: impl Iterator<Item = PreparedArm>,
+    cost: &[f64],
+    shift: &[f64],
+    policy: &Policy,
+) -> Choice {
+    let n = cost.len();
     let mut means = Vec::with_capacity(n);
     let mut scores = Vec::with_capacity(n);
     let mut rng = Rng::new(policy.seed);
-    for i in 0..n {
-        let (a, b, s) = (arms.alpha[i], arms.beta[i], arms.shift[i]);
-        let mean = sigmoid(a.ln() - b.ln() + s);
+    for (arm, &s) in arms.zip(shift) {
+        let mean = sigmoid(arm.logit_mean + s);
         means.push(mean);
         if policy.explore == 0.0 {
             scores.push(mean);
             continue;
         }
-        let sample = sigmoid(rng.beta_logit(a, b) + s);
+        let sample = sigmoid(rng.beta_logit_with(&arm.alpha, &arm.beta) + s);
         scores.push(mean + policy.explore * (sample - mean));
     }
-    let best = argmax_score(&scores, arms.cost);
+    let best = argmax_score(&scores, cost);
     let target = policy.quality_target * policy.baseline.map_or(scores[best], |b| scores[b]);
     let (index, reason) = if n == 1 {
         (0, Reason::OnlyCandidate)
     } else if policy.cost_weight > 0.0 {
         (
-            best_value(&scores, arms.cost, policy.cost_weight),
+            best_value(&scores, cost, policy.cost_weight),
             Reason::BestValue,
         )
-    } else if let Some(i) = cheapest_meeting(&scores, arms.cost, target) {
+    } else if let Some(i) = cheapest_meeting(&scores, cost, target) {
         (i, Reason::CheapestMeetingTarget)
     } else {
         (best, Reason::BestAvailable)
     };
-    Ok(Choice {
+    Choice {
         index,
         reason,
         target,
         scores,
         means,
-    })
+    }
 }
 
 /// Highest score; ties go to the lower cost, then the lower index. `scores` is non-empty.

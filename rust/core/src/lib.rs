@@ -2,6 +2,7 @@
 //! No I/O, clocks, environment or global state: time and randomness come in as arguments.
 #![forbid(unsafe_code)]
 
+pub mod arms;
 pub mod bandit;
 pub mod batch;
 pub mod difficulty;
@@ -11,7 +12,9 @@ pub mod rng;
 pub mod scan;
 pub mod tokens;
 
-pub use bandit::{choose, update_arm, Arms, Choice, Policy, Reason};
+pub use bandit::{
+    choose, choose_prepared, prepare, update_arm, Arms, Choice, Policy, PreparedArm, Reason,
+};
 pub use difficulty::prompt_features;
 pub use error::CoreError;
 pub use length::LogLinear;

@@ -66,6 +66,31 @@ impl PyChoice {
     }
 }
 
+/// The decision rule's knobs as `choose` and `decide_rows` take them (`baseline` -1: none).
+fn policy(
+    baseline: i64,
+    quality_target: f64,
+    explore: f64,
+    seed: u64,
+    cost_weight: f64,
+) -> Result<arbiter_core::Policy, CoreError> {
+    let baseline = match baseline {
+        -1 => None,
+        b => Some(usize::try_from(b).map_err(|_| CoreError::InvalidInteger {
+            name: "baseline",
+            value: b,
+            rule: "must be -1 or a candidate index",
+        })?),
+    };
+    Ok(arbiter_core::Policy {
+        baseline,
+        quality_target,
+        explore,
+        seed,
+        cost_weight,
+    })
+}
+
 #[pyfunction]
 #[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0))]
 #[expect(
@@ -84,26 +109,12 @@ fn choose(
     seed: u64,
     cost_weight: f64,
 ) -> Result<PyChoice, PyCoreError> {
-    let baseline = match baseline {
-        -1 => None,
-        b => Some(usize::try_from(b).map_err(|_| CoreError::InvalidInteger {
-            name: "baseline",
-            value: b,
-            rule: "must be -1 or a candidate index",
-        })?),
-    };
+    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
     let arms = arbiter_core::Arms {
         alpha: &alpha,
         beta: &beta,
         cost: &cost,
         shift: &shift,
-    };
-    let policy = arbiter_core::Policy {
-        baseline,
-        quality_target,
-        explore,
-        seed,
-        cost_weight,
     };
     let c = py.detach(|| arbiter_core::choose(&arms, &policy))?;
     Ok(PyChoice {
@@ -214,10 +225,31 @@ fn f64_bytes<'py>(py: Python<'py>, xs: &[f64]) -> Bound<'py, PyBytes> {
     .expect("filling a fresh bytes buffer cannot fail")
 }
 
-/// `choose` over packed little-endian f64 arrays; returns (index, reason, target, scores,
-/// means) with scores and means packed the same way.
+/// A packed arm table (`arbiter_core::arms`); see the stub for the contract.
 #[pyfunction]
-#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0))]
+fn pack_arms<'py>(
+    py: Python<'py>,
+    alpha: &[u8],
+    beta: &[u8],
+    learned: &[u8],
+    mean: &[u8],
+    precision: &[u8],
+    center: &[u8],
+) -> Result<Bound<'py, PyBytes>, PyCoreError> {
+    let rows = arbiter_core::arms::pack_arms(
+        &f64s("alpha", alpha)?,
+        &f64s("beta", beta)?,
+        &f64s("learned", learned)?,
+        &f64s("mean", mean)?,
+        &f64s("precision", precision)?,
+        &f64s("center", center)?,
+    )?;
+    Ok(f64_bytes(py, &rows))
+}
+
+/// `choose` over a packed arm table's eligible rows; see the stub for the contract.
+#[pyfunction]
+#[pyo3(signature = (table, picks, cost, noise, easiness, center0, baseline, quality_target, explore, seed, cost_weight = 0.0))]
 #[expect(
     clippy::too_many_arguments,
     reason = "mirrors the documented Python signature"
@@ -226,12 +258,14 @@ fn f64_bytes<'py>(py: Python<'py>, xs: &[f64]) -> Bound<'py, PyBytes> {
     clippy::type_complexity,
     reason = "a plain tuple is the Python contract"
 )]
-fn choose_packed<'py>(
+fn decide_rows<'py>(
     py: Python<'py>,
-    alpha: &[u8],
-    beta: &[u8],
+    table: &[u8],
+    picks: &[u8],
     cost: &[u8],
-    shift: &[u8],
+    noise: &[u8],
+    easiness: Option<f64>,
+    center0: f64,
     baseline: i64,
     quality_target: f64,
     explore: f64,
@@ -247,30 +281,49 @@ fn choose_packed<'py>(
     ),
     PyCoreError,
 > {
-    let (alpha, beta) = (f64s("alpha", alpha)?, f64s("beta", beta)?);
-    let (cost, shift) = (f64s("cost", cost)?, f64s("shift", shift)?);
-    let baseline = match baseline {
-        -1 => None,
-        b => Some(usize::try_from(b).map_err(|_| CoreError::InvalidInteger {
-            name: "baseline",
-            value: b,
-            rule: "must be -1 or a candidate index",
-        })?),
-    };
-    let arms = arbiter_core::Arms {
-        alpha: &alpha,
-        beta: &beta,
+    const ROW_BYTES: usize = arbiter_core::arms::ARM_ROW * 8;
+    if !table.len().is_multiple_of(ROW_BYTES) {
+        return Err(CoreError::LengthMismatch {
+            name: "table",
+            got: table.len(),
+            expected: table.len() / ROW_BYTES * ROW_BYTES,
+        }
+        .into());
+    }
+    if !picks.len().is_multiple_of(8) {
+        return Err(CoreError::LengthMismatch {
+            name: "picks",
+            got: picks.len(),
+            expected: picks.len() / 8 * 8,
+        }
+        .into());
+    }
+    let picks: Vec<usize> = picks
+        .chunks_exact(8)
+        .map(|c| {
+            let i = i64::from_le_bytes(c.try_into().expect("8 bytes"));
+            usize::try_from(i).unwrap_or(usize::MAX) // negative: out of range below
+        })
+        .collect();
+    let (cost, noise) = (f64s("cost", cost)?, f64s("noise", noise)?);
+    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let req = arbiter_core::arms::Request {
+        picks: &picks,
         cost: &cost,
-        shift: &shift,
+        noise: &noise,
+        easiness,
+        center0,
     };
-    let policy = arbiter_core::Policy {
-        baseline,
-        quality_target,
-        explore,
-        seed,
-        cost_weight,
+    // read rows straight from the table's bytes: no copy of the whole table per decision
+    let row = |i: usize| {
+        let mut out = [0.0; arbiter_core::arms::ARM_ROW];
+        let bytes = &table[i * ROW_BYTES..(i + 1) * ROW_BYTES];
+        for (x, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+            *x = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+        }
+        out
     };
-    let c = arbiter_core::choose(&arms, &policy)?;
+    let c = arbiter_core::arms::decide_rows(table.len() / ROW_BYTES, row, &req, &policy)?;
     Ok((
         c.index,
         c.reason.as_str(),
@@ -457,7 +510,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLinearRegex>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
-    m.add_function(wrap_pyfunction!(choose_packed, m)?)?;
+    m.add_function(wrap_pyfunction!(decide_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(pack_arms, m)?)?;
     m.add_function(wrap_pyfunction!(expected_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(gauss_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;

@@ -1,0 +1,332 @@
+"""bench/scale's workers and tail curves (issue 18), measured on the cores this host has.
+
+workers  Per-worker cost: CPU seconds per request of the server's processes (utime + stime
+         from /proc/<pid>/stat, summed over `arbiter serve`'s process group: the supervisor
+         and its workers) under closed-loop load at server.workers = 1 and 2. Requests/s per
+         core = 1 / that, whatever the load generator shares the cores with; `workers_rps` is
+         N workers x their requests/s per core (what N free cores would serve). Also the raw
+         requests/s with the load generator on the same cores (said in `raw_note`).
+tail     The sidecar (one worker) pinned to one core, the mock upstream and the load generator
+         to another: the max closed-loop throughput, then open-loop runs at 50% and 80% of it
+         through Arbiter and straight to the mock at the same rate. Added p99 = the difference;
+         max stall = the largest event-loop lag the sidecar saw during the runs
+         (arbiter_event_loop_lag_* on /metrics) and, from the latency trace, the largest
+         latency through Arbiter minus the mock's p99. The 50% run is the soak (60 s in
+         --quick, 10 minutes in full). A control (an idle asyncio loop with the same timer,
+         pinned to the sidecar's core for the same window) gives the machine's own stalls.
+The closed-loop driver is wrk when installed (C, cheap), else peerbench's loadgen; the open
+loop is always loadgen (scheduled sends, no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PEERBENCH = Path(
+    os.environ.get(
+        "PEERBENCH_DIR",
+        Path(os.environ.get("ARBITER_SHARED_DIR", REPO.parent / "shared")) / "tools" / "peerbench",
+    )
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_up(url: str, seconds: float = 60.0) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _cores(cores: list[int]) -> str:
+    return ",".join(str(c) for c in cores)
+
+
+class Rig:
+    """The mock upstream and `arbiter serve` (start.sh's config, `server.workers` = workers),
+    each pinned to the given cores."""
+
+    def __init__(
+        self, workdir: Path, workers: int, server_cores: list[int], mock_cores: list[int]
+    ) -> None:
+        self.mock_port, self.port = _free_port(), _free_port()
+        env = {**os.environ, "UPSTREAM_BASE": f"http://127.0.0.1:{self.mock_port}/v1",
+               "PROXY_PORT": str(self.port), "PEERBENCH_WORKDIR": str(workdir / f"w{workers}"),
+               "ARBITER_BENCH_WORKERS": str(workers),
+               "ARBITER": str(Path(sys.executable).parent / "arbiter")}  # fmt: skip
+        self.mock = subprocess.Popen(
+            ["taskset", "-c", _cores(mock_cores), sys.executable,
+             str(PEERBENCH / "mock_upstream.py"), "--port", str(self.mock_port)],
+            start_new_session=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.server = subprocess.Popen(
+            ["taskset", "-c", _cores(server_cores), "bash",
+             str(REPO / "bench/peers/arbiter/start.sh")], env=env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_up(f"http://127.0.0.1:{self.port}/healthz")
+            _wait_up(f"http://127.0.0.1:{self.mock_port}/v1/models")
+        except Exception:
+            self.stop()
+            raise
+
+    def server_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-g", str(self.server.pid)], capture_output=True,
+                             text=True).stdout.split()  # fmt: skip
+        return [int(p) for p in out]
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by the server's processes."""
+        total = 0
+        for pid in self.server_pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": field 3 is fields[0]
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / CLK_TCK
+
+    def rss_mb(self) -> float | None:
+        rss = []
+        for pid in self.server_pids():
+            try:
+                rss.append(int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096)
+            except OSError:
+                continue
+        return round(max(rss) / 2**20, 1) if rss else None
+
+    def lag(self) -> dict[str, float]:
+        """The sidecar's event-loop lag histogram (cumulative counts per bound) and max."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out: dict[str, float] = {}
+        for m in re.finditer(r'^arbiter_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$',
+                             text, re.M):  # fmt: skip
+            out[m.group(1)] = float(m.group(2))
+        found = re.search(r"^arbiter_event_loop_lag_max_seconds (\S+)$", text, re.M)
+        out["max"] = float(found.group(1)) if found else float("nan")
+        return out
+
+    def stop(self) -> None:
+        for proc in (self.server, self.mock):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def closed_loop(port: int, model: str, cores: list[int], seconds: float) -> dict[str, Any]:
+    """Closed loop, 64 connections: wrk when installed, else loadgen; {"rps", "requests",
+    "latency_ms", "tool"}."""
+    pin = ["taskset", "-c", _cores(cores)]
+    url = f"http://127.0.0.1:{port}"
+    if shutil.which("wrk"):
+        env = {**os.environ, "PEERBENCH_MODEL": model}
+        subprocess.run([*pin, "wrk", "-t1", "-c64", "-d2s", "-s", str(PEERBENCH / "wrk_chat.lua"),
+                        f"{url}/v1/chat/completions"], env=env, capture_output=True,
+                       timeout=60)  # fmt: skip  # warm-up
+        run = subprocess.run(
+            [*pin, "wrk", "-t1", "-c64", f"-d{int(seconds)}s", "--latency", "-s",
+             str(PEERBENCH / "wrk_chat.lua"), f"{url}/v1/chat/completions"],
+            env=env, capture_output=True, text=True, timeout=seconds + 60,
+        )  # fmt: skip
+        line = next(x for x in run.stdout.splitlines() if x.startswith("WRKJSON "))
+        res = json.loads(line[len("WRKJSON ") :])
+        keep = ("rps", "errors", "elapsed_s", "latency_ms")
+        return {**{k: res[k] for k in keep}, "requests": res["ok"], "tool": "wrk"}
+    res = loadgen(port, model, cores, seconds, warmup=0)  # the caller warms up
+    return {**res, "requests": res["ok"], "tool": "loadgen"}
+
+
+def loadgen(
+    port: int, model: str, cores: list[int], seconds: float, rate: float = 0.0,
+    trace: Path | None = None, warmup: float = 2,
+) -> dict[str, Any]:  # fmt: skip
+    args = ["taskset", "-c", _cores(cores), sys.executable, str(PEERBENCH / "loadgen.py"),
+            "--url", f"http://127.0.0.1:{port}", "--model", model, "-d", str(seconds),
+            "--warmup", str(warmup), "--json"]  # fmt: skip
+    args += ["--rate", str(rate)] if rate else ["-c", "64"]
+    if trace is not None:
+        args += ["--trace", str(trace)]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+    out: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _host_cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def bench_workers(quick: bool, workdir: Path) -> dict[str, Any]:
+    """CPU per request of 1 and 2 workers, and the raw requests/s with everything sharing the
+    host's cores."""
+    if not (PEERBENCH / "loadgen.py").exists():
+        return {"why": f"peerbench not found at {PEERBENCH} (set PEERBENCH_DIR)"}
+    cores = _host_cores()
+    seconds = 10 if quick else 30
+    out: dict[str, Any] = {"cores": len(cores), "cpu_ms_per_req": {}, "rps_per_core": {},
+                           "raw_rps": {}, "rss_mb_per_worker": {}}  # fmt: skip
+    for workers in (1, 2):
+        rig = Rig(workdir, workers, cores, cores)
+        try:
+            closed_loop(rig.port, "auto", cores, 2)  # warm every worker (routes, caches)
+            cpu0 = rig.cpu_s()
+            res = closed_loop(rig.port, "auto", cores, seconds)
+            # the server keeps working a little after the last answer (recording); the wait
+            # lets it finish so its CPU counts against these requests
+            time.sleep(1.0)
+            cpu = rig.cpu_s() - cpu0
+            per_req = cpu / max(res["requests"], 1)
+            key = str(workers)
+            out["cpu_ms_per_req"][key] = round(per_req * 1e3, 3)
+            out["rps_per_core"][key] = round(1.0 / per_req) if per_req else None
+            out["raw_rps"][key] = res["rps"]
+            out["rss_mb_per_worker"][key] = rig.rss_mb()
+            out["tool"] = res["tool"]
+        finally:
+            rig.stop()
+    out["workers_rps"] = {
+        k: round(int(k) * v) for k, v in out["rps_per_core"].items() if v is not None
+    }
+    out["raw_note"] = (f"raw_rps: server, mock and load generator ({out.get('tool')}) share "
+                       f"the same {len(cores)} cores; workers_rps = N x requests/s per core "
+                       f"from the server's CPU seconds per request")  # fmt: skip
+    return out
+
+
+def _stall_from(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The lag histogram's counts in the window, and the largest lag in it: exact when the
+    window set a new maximum, else the upper bound of the highest bucket that moved."""
+    bounds = [k for k in before if k != "max"]
+    moved = [b for b in bounds if after.get(b, 0) - before[b] > 0]
+    over_10ms = after.get("+Inf", 0) - before.get("+Inf", 0)
+    over_10ms -= after.get("0.01", 0) - before.get("0.01", 0)
+    counts = {b: after.get(b, 0) - before[b] for b in bounds}
+    if after["max"] > before["max"]:
+        worst_ms = after["max"] * 1e3
+    else:
+        # the smallest bound whose cumulative count took every tick of the window
+        total = counts.get("+Inf", 0)
+        full = [float(b) for b in bounds if b != "+Inf" and counts[b] >= total]
+        worst_ms = min(full) * 1e3 if full else before["max"] * 1e3
+    return {"ticks": counts.get("+Inf", 0), "over_10ms": int(over_10ms),
+            "max_ms": round(worst_ms, 2), "moved": moved}  # fmt: skip
+
+
+# The control: an idle asyncio loop with the same 10 ms timer, pinned to the sidecar's core
+# for the same window. Its lag is the machine's (other processes, the scheduler), not
+# Arbiter's: on a shared host the sidecar's stalls are read against it.
+_CONTROL = """
+import asyncio, json, sys, time
+async def main(seconds):
+    lags = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        due = time.perf_counter() + 0.01
+        await asyncio.sleep(0.01)
+        lags.append(time.perf_counter() - due)
+    print(json.dumps({"ticks": len(lags), "over_10ms": sum(x > 0.01 for x in lags),
+                      "max_ms": round(max(lags) * 1e3, 2)}))
+asyncio.run(main(float(sys.argv[1])))
+"""
+
+
+def _control(cores: list[int], seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["taskset", "-c", _cores(cores), sys.executable, "-c", _CONTROL, str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _trace_max_ms(trace: Path) -> float | None:
+    worst = None
+    try:
+        for line in trace.read_text().splitlines()[1:]:
+            parts = line.split(",")
+            try:
+                lat = float(parts[1])
+            except (IndexError, ValueError):
+                continue
+            worst = lat if worst is None else max(worst, lat)
+    except OSError:
+        return None
+    return worst
+
+
+def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Sidecar on the first core, mock + load generator on the second."""
+    if not (PEERBENCH / "loadgen.py").exists():
+        return {"why": f"peerbench not found at {PEERBENCH} (set PEERBENCH_DIR)"}
+    cores = _host_cores()
+    if len(cores) < 2:
+        return {"why": "needs 2 cores (sidecar on one, mock and load generator on the other)"}
+    side, other = [cores[0]], [cores[1]]
+    soak = 60 if quick else 600
+    rig = Rig(workdir, 1, side, other)
+    try:
+        top = closed_loop(rig.port, "auto", other, 10)
+        out: dict[str, Any] = {"max_rps": top["rps"], "max_tool": top["tool"],
+                               "layout": f"sidecar on core {side[0]}; mock + load generator "
+                                         f"on core {other[0]}"}  # fmt: skip
+        for pct, seconds in ((50, soak), (80, 20 if quick else 60)):
+            rate = round(top["rps"] * pct / 100, 1)
+            before = rig.lag()
+            trace = workdir / f"trace{pct}.csv"
+            cpu0 = rig.cpu_s()
+            control = _control(side, seconds + 2)  # loadgen warms up 2 s first
+            via = loadgen(rig.port, "auto", other, seconds, rate=rate, trace=trace)
+            cpu = rig.cpu_s() - cpu0
+            stall = _stall_from(before, rig.lag())
+            machine = json.loads(control.communicate(timeout=60)[0])
+            direct = loadgen(rig.mock_port, "mock-gpt", other, min(seconds, 20), rate=rate)
+            added = via["latency_ms"]["p99"] - direct["latency_ms"]["p99"]
+            worst = _trace_max_ms(trace)
+            out[f"{pct}pct"] = {
+                "rate": rate, "seconds": seconds, "via_rps": via.get("rps"),
+                "via_p50_ms": via["latency_ms"]["p50"], "via_p99_ms": via["latency_ms"]["p99"],
+                "direct_p50_ms": direct["latency_ms"]["p50"],
+                "direct_p99_ms": direct["latency_ms"]["p99"],
+                "added_p50_ms": round(via["latency_ms"]["p50"] - direct["latency_ms"]["p50"], 3),
+                "added_p99_ms": round(added, 3),
+                "sidecar_cpu_busy": round(cpu / seconds, 2),
+                "loop_lag": stall,
+                "control_loop_lag": machine,
+                "trace_max_added_ms": (round(worst - direct["latency_ms"]["p99"], 2)
+                                       if worst is not None else None),
+            }  # fmt: skip
+            out[f"added_p99_ms_at_{pct}pct"] = round(added, 2)
+        out["max_stall_ms"] = max(out["50pct"]["loop_lag"]["max_ms"],
+                                  out["80pct"]["loop_lag"]["max_ms"])  # fmt: skip
+        out["control_max_stall_ms"] = max(out["50pct"]["control_loop_lag"]["max_ms"],
+                                          out["80pct"]["control_loop_lag"]["max_ms"])  # fmt: skip
+        return out
+    finally:
+        rig.stop()
