@@ -94,7 +94,9 @@ def test_a_quality_drop_is_alerted_and_old_evidence_dropped(tmp_path: Path) -> N
                     headers=sc.auth,
                 )
                 assert f.status_code == 200, f.text
-                if "sim-small" in sc.services.recent_changes:
+                # (a quality change: a loaded machine slowing the in-process sim can also raise
+                # a latency change on sim-small, which is not what this test waits for)
+                if sc.services.alerts.changes.get("quality"):
                     found_at = i
                     break
             assert found_at is not None and 320 < found_at < 320 + 150, found_at
