@@ -35,11 +35,11 @@ def test_a_price_that_doubles_is_alerted_and_adopted(tmp_path: Path) -> None:
                 r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                 assert r.status_code == 200, r.text
             await _sim(sc, "/_sim/control", {"model": "sim-premium", "reported_price_factor": 2.0})
-            for i in range(5):
+            for i in range(4):
                 assert await changes() == [], f"alerted after {i} dearer calls"
                 r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                 assert r.status_code == 200, r.text
-            (change,) = await changes()  # on the 5th dearer call: within 5 priced calls
+            (change,) = await changes()  # on the 4th dearer call: within 5 priced calls
             assert change["model"] == "sim-premium" and change["data"]["after"] == 2.0
             after = (await sc.client.get("/arbiter/admin/models", headers=sc.admin)).json()
             price1 = next(m for m in after["data"] if m["name"] == "sim-premium")
@@ -94,7 +94,9 @@ def test_a_quality_drop_is_alerted_and_old_evidence_dropped(tmp_path: Path) -> N
                     headers=sc.auth,
                 )
                 assert f.status_code == 200, f.text
-                if "sim-small" in sc.services.recent_changes:
+                # (a quality change: a loaded machine slowing the in-process sim can also raise
+                # a latency change on sim-small, which is not what this test waits for)
+                if sc.services.alerts.changes.get("quality"):
                     found_at = i
                     break
             assert found_at is not None and 320 < found_at < 320 + 150, found_at

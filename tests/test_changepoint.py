@@ -10,10 +10,13 @@ import pytest
 
 from arbiter.changepoint import (
     GradeDetector,
+    WindowDropTest,
     grade_detector,
+    grade_threshold,
     latency_detector,
     price_detector,
     threshold_for,
+    window_threshold,
 )
 
 H = threshold_for(1.0)
@@ -31,13 +34,13 @@ def test_threshold_grows_with_the_accepted_run_length() -> None:
 def test_stable_pass_fail_grades_raise_nothing() -> None:
     rng = random.Random(1)
     for p in (0.3, 0.8, 0.97):
-        det = grade_detector(H)
+        det = grade_detector(1.0)
         assert [c for _ in range(20_000) if (c := det.observe(_bernoulli(rng, p)))] == []
 
 
 def test_a_drop_is_found_dated_and_measured() -> None:
     rng = random.Random(2)
-    det = grade_detector(H)
+    det = grade_detector(1.0)
     for t in range(600):
         assert det.observe(_bernoulli(rng, 0.8), t=float(t)) is None
     change = None
@@ -58,7 +61,7 @@ def test_a_drop_is_found_dated_and_measured() -> None:
 
 def test_a_rise_is_found_too() -> None:
     rng = random.Random(3)
-    det = grade_detector(H)
+    det = grade_detector(1.0)
     for _ in range(600):
         det.observe(_bernoulli(rng, 0.5))
     changes = [c for _ in range(600) if (c := det.observe(_bernoulli(rng, 0.9)))]
@@ -82,6 +85,77 @@ def test_richer_grades_are_found_sooner() -> None:
     assert sorted(rich)[4] * 3 < sorted(binary)[4]
 
 
+def _entry_rate(size: int, fail: float, k: int) -> float:
+    """P(the failure count over the last `size` grades is < k one step and >= k the next), by
+    enumerating every sequence of size + 1 pass/fail grades."""
+    total = 0.0
+    for bits in range(2 ** (size + 1)):
+        xs = [(bits >> j) & 1 for j in range(size + 1)]
+        if sum(xs[:size]) < k <= sum(xs[1:]):
+            ones = sum(xs)
+            total += fail**ones * (1 - fail) ** (size + 1 - ones)
+    return total
+
+
+def test_window_threshold_spends_exactly_the_budget_it_is_given() -> None:
+    for size, fail in ((10, 0.2), (12, 0.35)):
+        for budget in (20.0, 300.0):  # per 100k: large enough to enumerate small windows
+            k = window_threshold(size, fail, budget)
+            assert _entry_rate(size, fail, k) * 100_000 <= budget
+            assert _entry_rate(size, fail, k - 1) * 100_000 > budget  # the smallest such k
+
+
+def test_the_window_test_counts_failures_over_its_last_grades_only() -> None:
+    test = WindowDropTest(10, 1.0)
+    k = window_threshold(10, 0.2, 1.0)
+    for _ in range(10 - k):
+        assert not test.observe(1.0, 0.2, 0.0)
+    fired = [test.observe(0.0, 0.2, float(t)) for t in range(k)]
+    assert fired == [False] * (k - 1) + [True]
+    side = test.as_side(100)
+    assert (side.zero, side.n, side.total) == (91, 10, 10 - k)
+    test.reset()
+    assert not any(test.observe(0.0, 0.2, 0.0) for _ in range(9))  # a fresh window fills first
+
+
+def test_the_grade_threshold_is_below_walds_by_its_measured_slack() -> None:
+    assert grade_threshold(0.5) == pytest.approx(threshold_for(0.5) - 1.6)
+
+
+def test_the_window_cuts_cusums_slow_tail_for_a_pass_rate_drop() -> None:
+    def delays(make) -> list[int]:  # type: ignore[no-untyped-def]
+        out = []
+        for seed in range(60):
+            rng = random.Random(seed)
+            det = make()
+            for _ in range(400):
+                det.observe(_bernoulli(rng, 0.8))
+            out.append(next((i + 1 for i in range(600) if det.observe(_bernoulli(rng, 0.6))), 601))
+        return sorted(out)
+
+    both = delays(lambda: grade_detector(1.0))
+    cusum_alone = delays(lambda: GradeDetector(H))  # the Wald threshold, no window (before)
+    assert both[54] <= 150 < cusum_alone[54]  # the p90 of 60 seeded streams
+
+
+def test_a_window_alarm_dates_the_change_near_its_start() -> None:
+    rng = random.Random(5)
+    det = grade_detector(1.0)
+    for t in range(500):
+        assert det.observe(_bernoulli(rng, 0.8), t=float(t)) is None
+    change = next(
+        c for t in range(500, 1500) if (c := det.observe(_bernoulli(rng, 0.6), t=float(t)))
+    )
+    assert change.direction == "down" and change.delay <= 160
+    assert abs(change.at - 500) <= 80 and change.after == pytest.approx(0.6, abs=0.12)
+
+
+def test_stable_rich_grades_raise_nothing_with_the_window() -> None:
+    rng = random.Random(6)
+    det = grade_detector(1.0)
+    assert [c for _ in range(20_000) if (c := det.observe(rng.betavariate(8, 2)))] == []
+
+
 def test_price_needs_agreeing_calls_and_one_outlier_is_not_enough() -> None:
     det = price_detector(H)
     for _ in range(30):
@@ -90,9 +164,20 @@ def test_price_needs_agreeing_calls_and_one_outlier_is_not_enough() -> None:
         assert det.observe(odd) is None
         for _ in range(5):
             assert det.observe(1.0) is None
-    found = [det.observe(1.2) for _ in range(5)]
-    assert found[:4] == [None] * 4 and found[4] is not None
-    assert found[4].direction == "up" and found[4].after == pytest.approx(1.2)
+    found = [det.observe(1.2) for _ in range(4)]
+    assert found[:3] == [None] * 3 and found[3] is not None  # four agreeing calls
+    assert found[3].direction == "up" and found[3].after == pytest.approx(1.2)
+
+
+def test_a_price_rise_is_found_within_five_calls_despite_one_cached_bill() -> None:
+    for odd_at in range(5):
+        det = price_detector(H)
+        for _ in range(30):
+            assert det.observe(1.0) is None
+        bills = [1.2] * 5
+        bills[odd_at] = 1.2 * 0.4  # a cached prompt billed at the cache price
+        found = [c for b in bills if (c := det.observe(b)) is not None]
+        assert [c.direction for c in found] == ["up"], odd_at
 
 
 def test_price_ignores_missing_or_nonsense_measurements() -> None:

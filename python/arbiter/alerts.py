@@ -44,6 +44,7 @@ class AlertRules:
     ) -> None:
         self._emit = emit
         self._h = changepoint.threshold_for(false_alarms_per_100k)
+        self._false_alarms_per_100k = false_alarms_per_100k
         self._on_change = on_change
         self._clock = clock
         self._grades: dict[tuple[str, str, str], GradeDetector] = {}
@@ -78,7 +79,7 @@ class AlertRules:
         key = (tenant, model, task)
         det = self._grades.pop(key, None)
         if det is None:
-            det = changepoint.grade_detector(self._h)
+            det = changepoint.grade_detector(self._false_alarms_per_100k)
             if len(self._grades) >= MAX_STREAMS:
                 del self._grades[next(iter(self._grades))]  # the least recently graded
         self._grades[key] = det  # (re)inserted last: dict order is recency
