@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from arbiter.config import load_routing
-from arbiter.difficulty import load_default
+from arbiter.difficulty import load, load_default
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline.routing_metrics import apgr, cpt
@@ -61,6 +61,11 @@ CONFIGS: dict[str, list[tuple[str, str]]] = {
         ("quality target, explore 0", "explore = 0.0\n"),
         ("knowledge.toml", "knowledge.toml"),
         ("knowledge.toml + judge 25%", "@knowledge.toml\njudge_model = '{baseline}'\n"),
+        ("knowledge_calls.toml", "knowledge_calls.toml"),
+        (
+            "round-two knowledge.toml (default difficulty model)",
+            "explore = 0.0\ncost_weight = 0.075\n",
+        ),
     ],
     "alpaca_eval": [
         ("sidecar defaults (builtin priors, difficulty)", ""),
@@ -101,7 +106,8 @@ def _config(body: str, table: ot.Table, tmp: Path, **feedback: Any) -> tuple[rp.
     kind, _ = rp.sweep_knob(cfg)
     if kind != cfg.objective:
         cfg = replace(cfg, objective=kind)
-    return cfg, "on" if use_difficulty else "none"
+    # the difficulty model the section names ("" = the default one), or "none"
+    return cfg, routing.difficulty_model if use_difficulty else "none"
 
 
 def _sweep(
@@ -144,8 +150,14 @@ def bench_table(name: str, split: str) -> dict[str, Any]:
         keep = tuple(m for m in table.models if m.id in PAIR)
         table = ot.Table(table.rows, keep)
     baseline = ot.default_baseline(table)
-    scorer = load_default()
-    easy = [scorer.easiness(r.prompt) for r in table.rows] if scorer else None
+    scores: dict[str, list[float | None] | None] = {"none": None}
+
+    def easiness(name: str) -> list[float | None] | None:
+        if name not in scores:
+            scorer = load(name) if name else load_default()
+            scores[name] = [scorer.easiness(r.prompt) for r in table.rows] if scorer else None
+        return scores[name]
+
     shuffled = [ot.shuffled_labels(table, p) for p in range(PERMUTATIONS)]
     rows: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +165,7 @@ def bench_table(name: str, split: str) -> dict[str, Any]:
             body = _body(spec, baseline)
             for fb in rp.FEEDBACK:
                 cfg, diff = _config(body, table, Path(tmp), feedback=fb)
-                e = easy if diff == "on" else None
+                e = easiness(diff)
                 real = _sweep(table, cfg, e)
                 ctrl = [_sweep(t, cfg, e) for t in shuffled]
                 control = {
@@ -297,8 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         (OUT / "routing_round2.json").write_text(json.dumps(results, indent=1) + "\n")
         page = OUT / "routing.md"
-        old = page.read_text().split(MARK)[0].rstrip() if page.exists() else ""
-        page.write_text(old + "\n\n" + md + "\n")
+        text = page.read_text() if page.exists() else ""
+        later = "<!-- round three -->"  # bench/routing_round3.py's section stays after this one
+        tail = later + text.split(later, 1)[1] if later in text else ""
+        old = text.split(MARK)[0].rstrip()
+        page.write_text(old + "\n\n" + md + "\n" + ("\n" + tail if tail else ""))
     summary = {
         n: {row: v["real"].get("apgr", v["real"].get("aiq")) for row, v in r["routers"].items()}
         for n, r in results.items()
