@@ -291,3 +291,14 @@ def test_server_workers_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"server\.workers must be 1 \.\. 256"):
         config.loads(text, env=ENV)
     assert config.loads(text.replace("workers = 0", "workers = 4"), env=ENV).server.workers == 4
+
+
+def test_difficulty_model_names_a_shipped_model_or_a_file(tmp_path: Path) -> None:
+    assert config.load(EXAMPLE, env=ENV).routing.difficulty_model == ""  # the default model
+    text = EXAMPLE.read_text().replace("[routing]\n", '[routing]\ndifficulty_model = "knowledge"\n')
+    assert config.loads(text, env=ENV).routing.difficulty_model == "knowledge"
+    missing = text.replace('"knowledge"', f'"{tmp_path / "nope.onnx"}"')
+    with pytest.raises(
+        ConfigError, match=r"routing\.difficulty_model .*nope\.onnx.* is not a file"
+    ):
+        config.loads(missing, env=ENV)

@@ -108,3 +108,38 @@ def test_shipped_model_is_reproducible(tmp_path: Path) -> None:
     out = tmp_path / "d.onnx"
     assert td.main(["--data", str(DATA), "--out", str(out)]) == 0
     assert out.read_bytes() == DEFAULT_MODEL.read_bytes()
+
+
+def test_a_wide_model_scores_from_the_text_and_a_narrow_one_from_the_stats(tmp_path: Path) -> None:
+    from arbiter.difficulty import features_wide, model_path, prompt_stats
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(["cell", "gene", "tax", "law", "atom"], 12)) for _ in range(300)]
+    x = np.stack([features_wide(t)[0] for t in texts]).astype(np.float64)
+    qw = np.asarray([("law" in t) * 1.0 for t in texts])  # a topic word, seen by the hashed slots
+    d = td.Data([f"w-{i}" for i in range(300)], np.asarray(["syn"] * 300), x, np.ones(300), qw)
+    model = td.train(d, np.ones(300, bool))
+    path = tmp_path / "wide.onnx"
+    td.export_onnx(model, path, "test-wide", "prompt_features(text, 64)")
+    wide = Difficulty(path)
+    assert wide.wide
+    text = texts[0]
+    ref = model.score(features_wide(text).astype(np.float64))[0]
+    # the pipeline hands over the text with the stats: the wide model reads its 64 features
+    assert wide.easiness_of(prompt_stats(text), text) == pytest.approx(ref, abs=1e-4)
+    assert wide.easiness(text) == pytest.approx(ref, abs=1e-4)
+    narrow = load_default()
+    assert narrow is not None and not narrow.wide
+    assert narrow.easiness_of(prompt_stats(text), "ignored") == narrow.easiness(text)
+    assert model_path("") == DEFAULT_MODEL
+    assert model_path("knowledge").name == "difficulty_knowledge.onnx"
+    assert model_path("/x/y.onnx") == Path("/x/y.onnx")
+
+
+def test_the_shipped_knowledge_model_loads_wide() -> None:
+    from arbiter.difficulty import load
+
+    m = load("knowledge")
+    assert m.wide and m.version.startswith("difficulty-knowledge")
+    with pytest.raises(FileNotFoundError, match="nonexistent"):  # an error, never no model
+        load("/nonexistent/difficulty.onnx")

@@ -582,6 +582,34 @@ def test_shipped_example_routing_configs_parse_strictly() -> None:
     assert math.cascade_all and math.cascade_math_verifier == 0.3 and math.cascade_tasks == ["math"]
     knowledge = load_routing(examples / "knowledge.toml", models)
     assert knowledge.cost_weight > 0 and knowledge.explore == 0.0
+    assert knowledge.difficulty_model == "knowledge"
+    calls = load_routing(examples / "knowledge_calls.toml", models)
+    assert calls.cost_weight == 0.0 and calls.difficulty_model == "knowledge"
     chat = load_routing(examples / "chat.toml", models)
     assert chat.cascade_all and chat.cascade_first_model == models[1]
     assert set(chat.cascade_min_answer_tokens) == set(chat.cascade_tasks)
+
+
+def test_routing_config_replays_the_difficulty_model_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbiter.offline import replay_cli
+
+    tfile, mfile = _write(tmp_path)
+    seen: list[str] = []
+    real = replay_cli._load_easiness
+
+    def spy(spec: str, table: ot.Table) -> list[float | None] | None:
+        seen.append(spec)
+        return real(spec, table)
+
+    monkeypatch.setattr(replay_cli, "_load_easiness", spy)
+    base = [str(tfile), "--models", str(mfile), "--no-progress", "--routing-config"]
+    cfg = _routing_toml(tmp_path, 'priors_file = ""\ndifficulty_model = "knowledge"\n')
+    assert rp.main([*base, str(cfg)]) == 0
+    assert seen[-1].endswith("difficulty_knowledge.onnx")  # what the sidecar would load
+    assert rp.main([*base, str(cfg), "--difficulty", "none"]) == 0  # the flag still wins
+    assert seen[-1] == "none"
+    cfg = _routing_toml(tmp_path, 'priors_file = ""\n')
+    assert rp.main([*base, str(cfg)]) == 0
+    assert seen[-1] == "default"

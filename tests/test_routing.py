@@ -95,3 +95,26 @@ def test_a_need_no_model_has_is_the_callers_400_and_open_circuits_a_503() -> Non
     with pytest.raises(NoRouteAvailable) as busy:
         down.decide(vision)
     assert busy.value.http_status == 503
+
+
+def test_best_value_escalates_in_order_of_gain_per_extra_dollar() -> None:
+    """Under a cost weight the strong model wins where score gain > weight x extra cost: with the
+    same expected gain, the short (cheap to escalate) prompt goes strong and the long one does
+    not; with the same prompt length, the harder prompt goes strong first (the knapsack order)."""
+    pool = [
+        PoolModel("cheap", 0.24, 0.24, 1 << 20, frozenset(), {"knowledge": 0.6}),
+        PoolModel("strong", 10.0, 30.0, 1 << 20, frozenset(), {"knowledge": 0.9}),
+    ]
+    router = Router(pool, RouterParams(baseline="strong", explore=0.0, cost_weight=0.05))
+
+    def pick(prompt_tokens: int, easiness: float) -> str:
+        req = RouteRequest("t", "knowledge", prompt_tokens, 1, easiness=easiness)
+        return router.decide(req).chosen
+
+    # gain about 0.3 here; extra cost $0.00098 per 100 prompt tokens, x 50 per $1/1k requests
+    assert (pick(100, 0.0), pick(2_000, 0.0)) == ("strong", "cheap")
+    assert (pick(1_000, -2.0), pick(1_000, 2.0)) == ("strong", "cheap")
+    # the fast path and the reference agree on it
+    for tokens, e in ((100, 0.0), (2_000, 0.0), (1_000, -2.0), (1_000, 2.0)):
+        req = RouteRequest("t", "knowledge", tokens, 1, easiness=e)
+        assert router.decide_reference(req).chosen == router.decide(req).chosen

@@ -16,9 +16,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # subcommands that own their own argument parsing
     if args_list and args_list[0] == "replay":
-        from arbiter.offline import replay
+        from arbiter.offline import replay_cli
 
-        return replay.main(args_list[1:])
+        return replay_cli.main(args_list[1:])
     parser = _parser()
     args = parser.parse_args(args_list)
     if args.command is None:

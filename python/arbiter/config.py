@@ -115,6 +115,9 @@ class RoutingSettings:
     # false alarms accepted per 100,000 observations of one stream (bench/drift.py)
     change_false_alarms_per_100k: float = 1.0
     difficulty: bool = True  # per-prompt difficulty model on the hot path
+    # which one: "" = the shipped default (16 text statistics), "knowledge" = the shipped model
+    # for knowledge questions (MMLU-like; 64 prompt features), else a path to an ONNX model
+    difficulty_model: str = ""
     # tasks (non-streaming) that try a cheaper model first (cascade_first_model, else the
     # cheapest eligible) and escalate within the same request when its answer looks weak
     # (cascade.should_escalate); both calls are charged

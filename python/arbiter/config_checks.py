@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from arbiter.config_parse import _Locator
 
 
+def check_difficulty_model(loc: _Locator, r: RoutingSettings) -> None:
+    from arbiter.difficulty import SHIPPED, model_path
+
+    name = r.difficulty_model
+    if name and name not in SHIPPED and not model_path(name).is_file():
+        raise ConfigError(
+            f"{loc.where(['routing', 'difficulty_model'])}: routing.difficulty_model {name!r} "
+            f'is not a file ("" = the default model; shipped: {", ".join(SHIPPED)})'
+        )
+
+
 def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
     check_range(loc, ["routing", "quality_target"], r.quality_target, 0.0, 2.0)
     check_range(loc, ["routing", "explore"], r.explore, 0.0, 1.0)
@@ -34,6 +45,7 @@ def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             f"{loc.where(['routing', 'priors_file'])}: routing.priors_file {r.priors_file!r} is "
             'not a file ("builtin" = the shipped priors, "" = none)'
         )
+    check_difficulty_model(loc, r)
     check_range(loc, ["routing", "judge_sample_rate"], r.judge_sample_rate, 0.0, 1.0)
     check_range(loc, ["routing", "latency_quantile"], r.latency_quantile, 0.5, 0.999)
 

@@ -16,7 +16,11 @@ from arbiter import _native
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).with_name("models") / "difficulty.onnx"
+MODELS = Path(__file__).with_name("models")
+DEFAULT_MODEL = MODELS / "difficulty.onnx"
+# shipped alternatives, by the name `routing.difficulty_model` gives: models/difficulty_<name>.onnx
+# ("knowledge": MMLU-like questions, all 64 prompt features; train_difficulty.train_knowledge)
+SHIPPED = ("knowledge",)
 FEATURE_DIM = 64  # prompt_features(text, 64): 48 hashed slots, then 16 text statistics
 N_STATS = 16
 INPUT_NAME = "features"
@@ -43,6 +47,11 @@ def prompt_stats(text: str) -> bytes:
     return _native.prompt_features(text, FEATURE_DIM)[-4 * N_STATS :]
 
 
+def features_wide(text: str) -> np.ndarray:
+    """A wide model's input row: all 64 prompt features, float32, shape (1, 64)."""
+    return np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4").reshape(1, -1)
+
+
 def features(text: str) -> np.ndarray:
     """The model's input row: the 16 text statistics, float32, shape (1, 16)."""
     return np.frombuffer(prompt_stats(text), dtype="<f4").reshape(1, N_STATS)
@@ -65,15 +74,42 @@ class Difficulty:
         )
         meta = self._session.get_modelmeta().custom_metadata_map
         self.version: str = meta.get("version", "unknown")
+        width = self._session.get_inputs()[0].shape[-1]
+        if width not in (N_STATS, FEATURE_DIM):
+            raise ValueError(f"{path}: input width {width}, expected {N_STATS} or {FEATURE_DIM}")
+        # a wide model reads all 64 prompt features (hashed n-grams too), so it needs the text
+        self.wide = width == FEATURE_DIM
 
     def easiness(self, text: str) -> float:
-        return self.easiness_of(prompt_stats(text))
+        return self.easiness_of(prompt_stats(text), text)
 
-    def easiness_of(self, stats: bytes) -> float:
-        """The same score from statistics already computed (`prompt_stats`)."""
-        row = np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
+    def easiness_of(self, stats: bytes, text: str = "") -> float:
+        """The same score from statistics already computed (`prompt_stats`); a wide model
+        computes its features from `text`."""
+        if self.wide:
+            row = features_wide(text)
+        else:
+            row = np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
         out = self._session.run([OUTPUT_NAME], {INPUT_NAME: row})[0]
         return float(np.asarray(out).reshape(-1)[0])
+
+
+def model_path(name: str) -> Path:
+    """`routing.difficulty_model`: "" = the default model, a shipped name, else a file path."""
+    if not name:
+        return DEFAULT_MODEL
+    if name in SHIPPED:
+        return MODELS / f"difficulty_{name}.onnx"
+    return Path(name)
+
+
+def load(name: str) -> Difficulty:
+    """The model `routing.difficulty_model` names; raises when missing or unloadable (a model
+    asked for by name must not silently turn into no model)."""
+    path = model_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"routing.difficulty_model: no model at {path}")
+    return Difficulty(path)
 
 
 def load_default() -> Difficulty | None:

@@ -207,7 +207,7 @@ class Pipeline:
         decision_id = s.new_id()
         if req.model == "auto":
             stats = prompt_stats(req.prompt_text)
-            easiness = s.difficulty.easiness_of(stats) if s.difficulty else None
+            easiness = s.difficulty.easiness_of(stats, req.prompt_text) if s.difficulty else None
             needs = set()
             if req.has_tools:
                 needs.add("tools")

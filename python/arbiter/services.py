@@ -107,7 +107,11 @@ class Services:
             )
             for name, up in settings.upstreams.items()
         }
-        self.difficulty = _load_difficulty() if settings.routing.difficulty else None
+        self.difficulty = (
+            _load_difficulty(settings.routing.difficulty_model)
+            if settings.routing.difficulty
+            else None
+        )
         self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
         self.new_id = DecisionIds()
 
@@ -489,9 +493,11 @@ def make_latency_model(settings: Settings) -> LatencyModel:
     )
 
 
-def _load_difficulty() -> Any:
+def _load_difficulty(name: str = "") -> Any:
     try:
         from arbiter import difficulty
     except ImportError:
         return None
+    if name:  # asked for by name: a model that does not load is a startup error, not no model
+        return difficulty.load(name)
     return difficulty.load_default()

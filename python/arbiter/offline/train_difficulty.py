@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from arbiter.cascade import Verifier
-from arbiter.difficulty import INPUT_NAME, N_STATS, OUTPUT_NAME, features, split_of
+from arbiter.difficulty import INPUT_NAME, OUTPUT_NAME, features, features_wide, split_of
 from arbiter.offline.routing_metrics import apgr, cpt
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "routing"
@@ -38,7 +38,11 @@ class Data:
     q_weak: np.ndarray
 
 
-def load(data_dir: Path, tables: Sequence[str] = TABLES) -> Data:
+def load(
+    data_dir: Path,
+    tables: Sequence[str] = TABLES,
+    featurize: Callable[[str], np.ndarray] = features,
+) -> Data:
     ids, bench, xs, qs, qw = [], [], [], [], []
     for name in tables:
         if "alpaca" in name:
@@ -49,7 +53,7 @@ def load(data_dir: Path, tables: Sequence[str] = TABLES) -> Data:
                 text = "\n\n".join(m["content"] for m in r["messages"])
                 ids.append(r["id"])
                 bench.append(r["benchmark"])
-                xs.append(features(text)[0])
+                xs.append(featurize(text)[0])
                 qs.append(r["outcomes"][STRONG]["quality"])
                 qw.append(r["outcomes"][WEAK]["quality"])
     return Data(ids, np.asarray(bench), np.asarray(xs, np.float64), np.asarray(qs), np.asarray(qw))
@@ -82,14 +86,14 @@ class Model:
         return out
 
 
-def train(d: Data, rows: np.ndarray) -> Model:
+def train(d: Data, rows: np.ndarray, l2: float = L2) -> Model:
     mu = d.x[rows].mean(0)
     sd = d.x[rows].std(0)
     sd[sd < 1e-9] = 1.0  # the constant bias slot
     xs = (d.x - mu) / sd
     cols, bias = [], []
     for y in (d.q_weak, d.q_strong):
-        w, b = _fit_logistic(xs[rows], (y[rows] >= 0.5).astype(np.float64))
+        w, b = _fit_logistic(xs[rows], (y[rows] >= 0.5).astype(np.float64), l2)
         cols.append(w / sd)  # fold the standardization into the weights
         bias.append(b - float((w / sd) @ mu))
     w2, b2 = np.stack(cols, 1), np.asarray(bias)
@@ -133,7 +137,12 @@ def evaluate(d: Data, m: Model, rows: np.ndarray) -> dict[str, dict[str, float |
     return out
 
 
-def export_onnx(m: Model, path: Path) -> None:
+def export_onnx(
+    m: Model,
+    path: Path,
+    version: str = VERSION,
+    features_doc: str = "prompt_features(text, 64)[-16:]",
+) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -152,7 +161,7 @@ def export_onnx(m: Model, path: Path) -> None:
     graph = helper.make_graph(
         nodes,
         "arbiter_difficulty",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, N_STATS])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, m.w.shape[0]])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, 1])],
         inits,
     )
@@ -160,11 +169,53 @@ def export_onnx(m: Model, path: Path) -> None:
         graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="arbiter"
     )
     model.ir_version = 8
-    props = {"version": VERSION, "features": "prompt_features(text, 64)[-16:]"}
+    props = {"version": version, "features": features_doc}
     helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.SerializeToString())
+
+
+# -- the knowledge model: MMLU only, all 64 prompt features (48 hashed n-gram slots + 16 stats) --
+# For knowledge questions the 16 text statistics top out near APGR 0.64 on the call axis; the
+# hashed slots carry topic. L2 chosen by 5-fold CV on MMLU's non-held-out rows (`knowledge_cv`).
+KNOWLEDGE_VERSION = "difficulty-knowledge-v1-f64"
+KNOWLEDGE_TABLES = ("mmlu.dev.jsonl.gz",)
+KNOWLEDGE_L2S = (1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+
+
+def knowledge_cv(d: Data, rows: np.ndarray, folds: int = 5) -> dict[float, float]:
+    """Per L2: the 5-fold CV static APGR (call axis) on `rows`; folds by position, no shuffle."""
+    idx = np.flatnonzero(rows)
+    fold = np.arange(len(idx)) % folds
+    out = {}
+    for l2 in KNOWLEDGE_L2S:
+        score = np.zeros(len(idx))
+        for k in range(folds):
+            fit = np.zeros(len(d.ids), bool)
+            fit[idx[fold != k]] = True
+            score[fold == k] = train(d, fit, l2).score(d.x[idx[fold == k]])
+        out[l2] = float(static_sweep(score, d.q_strong[idx], d.q_weak[idx])["apgr"] or 0.0)
+    return out
+
+
+def train_knowledge(data_dir: Path, out: Path) -> dict[str, object]:
+    """Fit the knowledge model on MMLU's train+validation rows, write the ONNX, report CV and
+    held-out sweeps."""
+    d = load(data_dir, KNOWLEDGE_TABLES, features_wide)
+    split = np.asarray([split_of(i) for i in d.ids])
+    fit = split != "heldout"
+    cv = knowledge_cv(d, fit)
+    l2 = max(cv, key=lambda k: cv[k])
+    model = train(d, fit, l2)
+    export_onnx(model, out, KNOWLEDGE_VERSION, "prompt_features(text, 64)")
+    return {
+        "version": KNOWLEDGE_VERSION,
+        "cv_apgr_by_l2": {str(k): round(v, 4) for k, v in cv.items()},
+        "l2": l2,
+        "train": evaluate(d, model, fit),
+        "heldout": evaluate(d, model, split == "heldout"),
+    }
 
 
 # -- the math cascade's verifier: P(cheap answer wrong) from the cheap answer's text ----------
@@ -256,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--verifier-out", type=Path, default=None, help="also train the math verifier (JSON)"
     )
+    ap.add_argument(
+        "--knowledge-out", type=Path, default=None,
+        help="also train the knowledge model (MMLU, 64 features; ONNX)",
+    )  # fmt: skip
     ap.add_argument("--metrics", type=Path, default=None, help="write the metrics JSON here")
     args = ap.parse_args(argv)
     d = load(args.data)
@@ -273,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.verifier_out:
         report["verifier"] = train_verifier(args.data, args.verifier_out)
+    if args.knowledge_out:
+        report["knowledge"] = train_knowledge(args.data, args.knowledge_out)
     text = json.dumps(report, indent=2)
     if args.metrics:
         args.metrics.write_text(text + "\n")
