@@ -341,7 +341,11 @@ class Handlers:
         limit = _int_param(request, "limit", 100, 1, 1000)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
-        rows = await asyncio.to_thread(self.s.store.alerts, tenant=tenant, limit=limit)
+        # the operator's alerts (circuits, upstreams, discovery) concern every tenant's traffic:
+        # an admin sees them next to any one tenant's; a tenant's key never does
+        rows = await asyncio.to_thread(
+            self.s.store.alerts, tenant=tenant, limit=limit, operator=principal.sees_all
+        )
         return json_response({"object": "list", "data": rows})
 
     async def policy(self, request: Request) -> Response:
