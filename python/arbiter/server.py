@@ -24,7 +24,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import dashboard, latency_slo, passthrough, request_log, telemetry, worst_case
+from arbiter import (
+    dashboard,
+    latency_slo,
+    passthrough,
+    passthrough_stream,
+    request_log,
+    telemetry,
+    worst_case,
+)
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -94,6 +102,21 @@ def _event_stream(streamed: Streamed) -> EventStreamResponse:
         background=BackgroundTask(close),
         deadline=streamed.deadline,
         on_expired=streamed.events.expire,
+    )
+
+
+def _passthrough_stream(streamed: passthrough_stream.Streaming) -> EventStreamResponse:
+    ctx = request_log.CURRENT.get()
+
+    async def close() -> None:
+        await streamed.aclose()  # records a client that left before the first byte
+        if ctx is not None:
+            ctx.finish(200, None)
+
+    return EventStreamResponse(
+        streamed.events,
+        headers={**streamed.headers, "cache-control": "no-cache"},
+        background=BackgroundTask(close),
     )
 
 
@@ -192,6 +215,8 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         answered = await self.passthrough.handle(kind, passthrough.parse(kind, raw), principal)
+        if isinstance(answered, passthrough_stream.Streaming):  # /v1/completions with stream: true
+            return _passthrough_stream(answered)
         return Response(answered.body, media_type=JSON, headers=answered.headers)
 
     async def model(self, request: Request) -> Response:
