@@ -258,3 +258,46 @@ def test_a_model_not_allowed_for_the_tenant_is_not_found(tmp_path: Path) -> None
         assert r.status_code == 403, r.text
 
     run(tmp_path, body, edit_config=restrict)
+
+
+def test_a_client_leaving_a_completions_stream_is_recorded_as_a_disconnect(
+    tmp_path: Path,
+) -> None:
+    """The app driven over ASGI by a client that disconnects after the first chunk: the
+    upstream stream is closed and the decision says client_disconnected, priced (the upstream
+    may bill the call)."""
+
+    async def body(sc: InProcess) -> None:
+        payload = {"model": GPT, "prompt": "Tell me a long story", "max_tokens": 400,
+                   "stream": True}  # fmt: skip
+        inbox = [{"type": "http.request", "body": orjson.dumps(payload), "more_body": False}]
+        left = asyncio.Event()
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            if inbox:
+                return inbox.pop(0)
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                chunks.append(message["body"])
+                left.set()
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
+            "root_path": "", "query_string": b"", "server": ("arbiter", 80),
+            "client": ("127.0.0.1", 1),
+            "headers": [(b"authorization", f"Bearer {sc.api_key}".encode()),
+                        (b"content-type", b"application/json")],
+        }  # fmt: skip
+        await asyncio.wait_for(sc.app(scope, receive, send), 30)
+        assert chunks and not any(b"[DONE]" in c for c in chunks)
+        sc.services.recorder.flush(5.0)
+        row = (await sc.client.get("/arbiter/decisions?limit=1", headers=sc.admin)).json()
+        assert row["data"][0]["error"] == "client_disconnected", row
+        assert row["data"][0]["status"] == "failed" and row["data"][0]["cost_usd"] > 0
+
+    run(tmp_path, body)
