@@ -43,6 +43,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
+from arbiter.protocols.openai import function_tool, image_part, tool_choice_word
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
 _IGNORED = frozenset({
@@ -254,25 +255,12 @@ def _parts(content: Any, where: str) -> tuple[Part, ...]:
                     "file store.",
                     param=f"{at}.image_url",
                 )
-            out.append(_image(url, at))
+            out.append(image_part(url, f"{at}.image_url"))
         elif kind == "input_file":
             out.append(OpaquePart("openai", "file", part))
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
     return tuple(out)
-
-
-def _image(url: str, where: str) -> ImagePart:
-    if not url.startswith("data:"):
-        return ImagePart(url=url)
-    head, sep, data = url[5:].partition(",")
-    media_type, _, encoding = head.partition(";")
-    if not sep or encoding != "base64" or not media_type:
-        raise InvalidRequest(
-            f"'{where}.image_url': a data URL must be data:<media type>;base64,<data>",
-            param=f"{where}.image_url",
-        )
-    return ImagePart(media_type, data)
 
 
 def _tool(raw: Any, where: str) -> Tool:
@@ -283,14 +271,7 @@ def _tool(raw: Any, where: str) -> Tool:
             "serves function tools only (hosted tools run at OpenAI).",
             param=f"{where}.type",
         )
-    parameters = tool.get("parameters")
-    return Tool(
-        c.string(tool.get("name"), f"{where}.name", non_empty=True),
-        c.opt_string(tool.get("description"), f"{where}.description"),
-        c.obj(parameters, f"{where}.parameters")
-        if parameters is not None
-        else {"type": "object", "properties": {}},
-    )
+    return function_tool(tool, where)
 
 
 def _tool_echo(tool: Tool, raw: dict[str, Any]) -> dict[str, Any]:
@@ -305,10 +286,8 @@ def _tool_echo(tool: Tool, raw: dict[str, Any]) -> dict[str, Any]:
 def _tool_choice(raw: Any) -> ToolChoice | None:
     if raw is None:
         return None
-    if raw in ("auto", "none"):
-        return ToolChoice(raw)
-    if raw == "required":
-        return ToolChoice("any")
+    if (word := tool_choice_word(raw)) is not None:
+        return word
     choice = c.obj(raw, "tool_choice")
     if choice.get("type") != "function":
         raise InvalidRequest(
