@@ -25,7 +25,7 @@ from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.errors import ArbiterError, InvalidRequest, PolicyDenied, UnknownModel
 from arbiter.failover import run_with_failover
-from arbiter.passthrough_stream import Streaming, streaming
+from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
 from arbiter.protocols import _check as c
 from arbiter.records import Attempt, DecisionRecord
@@ -189,8 +189,10 @@ class PassThrough:
                 await budgets.release(decision_id)
             raise
         if req.stream:
-            return streaming(self, kind, req, principal, decision_id, started, attempts, charge,
-                             answer)  # fmt: skip
+            opened = OpenedCall(
+                self, kind, req, principal, decision_id, started, attempts, charge, answer
+            )
+            return streaming(opened)
         data, raw, headers = answer
         usage = parse_usage(data, headers)
         cost = await self._record(

@@ -57,60 +57,55 @@ class Streaming:
             await run_to_end(self._finish())
 
 
+@dataclass(slots=True)
+class OpenedCall:
+    """A completion whose upstream stream is open: what recording it needs."""
+
+    pt: PassThrough
+    kind: Kind
+    req: Parsed
+    principal: Principal
+    decision_id: str
+    started: float  # time.perf_counter() at the request's start
+    attempts: list[Attempt]
+    charge: Charge
+    upstream: SSEStream
+    opened: float = field(default_factory=time.perf_counter)
+
+
 class _Finisher:
     """Close the upstream and record the decision (once), whatever ended the stream."""
 
-    def __init__(
-        self,
-        pt: PassThrough,
-        kind: Kind,
-        req: Parsed,
-        principal: Principal,
-        decision_id: str,
-        started: float,
-        attempts: list[Attempt],
-        charge: Charge,
-        upstream: SSEStream,
-    ) -> None:
+    def __init__(self, call: OpenedCall) -> None:
         self.outcome = _Outcome()
-        self._args = (pt, kind, req, principal, decision_id, started, attempts, charge, upstream)
-        self._opened = time.perf_counter()
+        self._call = call
 
     async def __call__(self) -> None:
         if self.outcome.finished:
             return
         self.outcome.finished = True
-        pt, kind, req, principal, decision_id, started, attempts, charge, upstream = self._args
-        await upstream.aclose()
+        c = self._call
+        await c.upstream.aclose()
         failure = self.outcome.failure
         if isinstance(failure, UpstreamError):
-            elapsed = (time.perf_counter() - self._opened) * 1000
-            attempts.append(Attempt(req.model, False, elapsed, failure.code))
-        await pt._record(
-            kind, req, principal, decision_id, started, attempts, upstream.usage, failure,
-            committed=charge.committed, opened=True,
+            elapsed = (time.perf_counter() - c.opened) * 1000
+            c.attempts.append(Attempt(c.req.model, False, elapsed, failure.code))
+        await c.pt._record(
+            c.kind, c.req, c.principal, c.decision_id, c.started, c.attempts, c.upstream.usage,
+            failure, committed=c.charge.committed, opened=True,
         )  # fmt: skip
 
 
-def streaming(
-    pt: PassThrough,
-    kind: Kind,
-    req: Parsed,
-    principal: Principal,
-    decision_id: str,
-    started: float,
-    attempts: list[Attempt],
-    charge: Charge,
-    upstream: SSEStream,
-) -> Streaming:
-    finish = _Finisher(pt, kind, req, principal, decision_id, started, attempts, charge, upstream)
-    codec = OpenAIPassThrough(req.model, req.include_usage)  # chunks as they come, usage or not
-    gen = _relay(pt, req.model, upstream, codec, finish)
+def streaming(call: OpenedCall) -> Streaming:
+    finish = _Finisher(call)
+    model = call.req.model
+    codec = OpenAIPassThrough(model, call.req.include_usage)  # chunks as they come, usage or not
+    gen = _relay(call.pt, model, call.upstream, codec, finish)
     headers = {
-        "x-arbiter-model": req.model,
-        "x-arbiter-decision-id": decision_id,
+        "x-arbiter-model": model,
+        "x-arbiter-decision-id": call.decision_id,
         "x-arbiter-task": "completion",
-        **upstream.upstream_headers,
+        **call.upstream.upstream_headers,
     }
     return Streaming(gen, headers, finish, gen)
 
