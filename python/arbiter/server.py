@@ -367,9 +367,11 @@ class Handlers:
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         # the operator's alerts (circuits, upstreams, discovery) concern every tenant's traffic:
-        # an admin sees them next to any one tenant's; a tenant's key never does
+        # an admin sees them next to any one tenant's; a tenant's key never does (an open
+        # sidecar has no keys: whoever calls it is the operator)
+        operator = principal.sees_all or self.s.auth.open
         rows = await asyncio.to_thread(
-            self.s.store.alerts, tenant=tenant, limit=limit, operator=principal.sees_all
+            self.s.store.alerts, tenant=tenant, limit=limit, operator=operator
         )
         return json_response({"object": "list", "data": rows})
 
