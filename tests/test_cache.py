@@ -295,3 +295,25 @@ def test_completion_bodies_validate_against_the_openai_spec(tmp_path: Path) -> N
         assert orjson.loads(hit.content)["id"].startswith("chatcmpl-")
 
     run(tmp_path, body, edit_config=cache_config())
+
+
+def test_an_answer_clamped_by_one_keys_cap_is_not_served_to_another_key(tmp_path: Path) -> None:
+    """A key-scoped budget cap makes Arbiter enforce budgets.default_max_output_tokens on that
+    key's requests that set none; the clamp is not in the body, yet it truncates the answer,
+    so another key of the same tenant without the cap must not be served it."""
+    caps = (
+        "\n[budgets]\ndefault_max_output_tokens = 3\n"
+        '[[budgets.caps]]\nscope = "key"\nname = "admin"\nlimit_usd = 100.0\n'
+    )
+
+    async def body(sc: InProcess) -> None:
+        capped = await chat(sc, CHAT, **sc.admin)  # the admin key, tenant "default", capped
+        assert capped.headers["x-arbiter-cache"] == "miss"
+        assert capped.json()["choices"][0]["finish_reason"] == "length"
+        assert (await chat(sc, CHAT, **sc.admin)).headers["x-arbiter-cache"] == "hit"
+        uncapped = await chat(sc, CHAT)  # same tenant, a key no cap binds
+        assert uncapped.headers["x-arbiter-cache"] == "miss"
+        assert uncapped.json()["choices"][0]["finish_reason"] == "stop"
+        assert (await chat(sc, CHAT)).headers["x-arbiter-cache"] == "hit"
+
+    run(tmp_path, body, edit_config=lambda t: t + caps + CACHE_ON)

@@ -111,3 +111,27 @@ def test_serve_with_unreachable_postgres_is_one_clear_line(
         "Connection refused"
     ]
     assert out == ""
+
+
+def test_check_config_warns_when_no_model_is_routable(
+    tmp_path: Path, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config whose every routable model is a shadow challenger loads (and serves by name), but
+    `auto` has nothing to route to: check-config says so, without failing."""
+    cfg = tmp_path / "arbiter.toml"
+    every = '"sim-tiny", "sim-small", "sim-medium", "sim-premium"'
+    cfg.write_text(EXAMPLE.read_text() + f"\n[shadow]\nchallengers = [{every}]\n")
+    assert main(["check-config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: shadow.challengers: every routable model is a challenger" in err
+    assert "503" in err
+    # a tenant whose allowed models are all challengers is warned about on its own
+    cfg.write_text(
+        EXAMPLE.read_text().replace("[tenants.search-team]", "[tenants.t]\n"
+        'allowed_models = ["sim-small", "judge"]\n[tenants.search-team]')
+        + '\n[shadow]\nchallengers = ["sim-small"]\n'
+    )  # fmt: skip
+    assert main(["check-config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: tenants.t.allowed_models: every model the tenant may use" in err
+    assert "search-team" not in err

@@ -408,3 +408,32 @@ def test_property_anthropic_request_round_trip(req: CanonicalRequest) -> None:
     back = anth.decode_request(body)
     assert back.messages == req.messages and back.system == req.system
     assert back.max_tokens == req.max_tokens
+
+
+def test_function_tools_read_alike_in_chat_and_responses() -> None:
+    """One reader (protocols.openai.function_tool) for both APIs' function tools: no parameters
+    or {} is an empty object schema; parameters that are not an object are a 400 naming them in
+    either API (chat used to swap a falsy non-object for the empty schema silently)."""
+    from arbiter.canonical import Tool
+    from arbiter.errors import InvalidRequest
+    from arbiter.protocols import openai as chat
+    from arbiter.protocols import openai_responses as responses
+
+    empty = {"type": "object", "properties": {}}
+    user = [{"role": "user", "content": "Hi"}]
+    for params in (None, {}):
+        fn = {"name": "f", **({} if params is None else {"parameters": params})}
+        got = chat.decode_request({"model": "m", "messages": user,
+                                   "tools": [{"type": "function", "function": fn}]})  # fmt: skip
+        req, _ = responses.decode_request(
+            {"model": "m", "input": "Hi", "tools": [{"type": "function", **fn}]}
+        )
+        assert got.tools == req.tools == (Tool("f", None, empty),)
+    with pytest.raises(InvalidRequest) as info:
+        chat.decode_request({"model": "m", "messages": user, "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": []}}]})  # fmt: skip
+    assert info.value.param == "tools[0].function.parameters"
+    with pytest.raises(InvalidRequest) as info:
+        responses.decode_request({"model": "m", "input": "Hi", "tools": [
+            {"type": "function", "name": "f", "parameters": []}]})  # fmt: skip
+    assert info.value.param == "tools[0].parameters"

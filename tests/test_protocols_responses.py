@@ -147,3 +147,22 @@ def test_input_items_decode_to_turns() -> None:
     assert canonical.response_format is not None
     assert canonical.response_format.kind == "json_schema"
     assert echo.text_format["type"] == "json_schema"
+
+
+def test_text_verbosity_becomes_chat_verbosity_and_is_echoed() -> None:
+    """`text.verbosity` reaches an OpenAI upstream as Chat Completions' `verbosity` (never
+    dropped); an Anthropic model cannot carry it, so it is not eligible for the request."""
+    from arbiter.canonical import Message
+    from arbiter.protocols import openai
+    from arbiter.protocols.compat import untranslatable
+    from arbiter.protocols.openai_responses import response_object
+
+    req, echo = decode_request({"model": "auto", "input": "Hi.", "text": {"verbosity": "low"}})
+    assert req.extras == {"verbosity": "low"} and echo.verbosity == "low"
+    assert openai.encode_request(req, "gpt-5")["verbosity"] == "low"
+    assert untranslatable(req, "anthropic") == "the 'verbosity' parameter"
+    body = response_object("resp_1", 1, "m", echo, output=[], status="completed", completed_at=1)
+    validate("Response", body)
+    assert body["text"] == {"format": {"type": "text"}, "verbosity": "low"}
+    plain, _ = decode_request({"model": "auto", "input": "Hi.", "top_logprobs": 0})
+    assert plain.extras == {} and plain.messages == (Message("user", (TextPart("Hi."),)),)

@@ -11,6 +11,7 @@ import httpx
 
 from arbiter.offline.workload import make_workload
 from tests.inproc import InProcess, sidecar_in_process
+from tests.sdk_clients import check_anthropic_error
 
 
 def _with_shadow(extra: str, target: float | None = None) -> object:
@@ -179,5 +180,42 @@ def test_feedback_on_a_shadow_call_is_refused(tmp_path: Path) -> None:
                 "/v1/feedback", json={"decision_id": served, "score": 1.0}, headers=sc.auth
             )
             assert r.status_code == 200
+
+    asyncio.run(go())
+
+
+def test_a_pool_of_challengers_only_is_a_503_in_each_surface(tmp_path: Path) -> None:
+    """No model `auto` may route to is the operator's problem, not the client's: a 503 (not a
+    400) in the caller's shape (Anthropic's: 529 overloaded_error); a model named directly is
+    still served."""
+
+    async def go() -> None:
+        every = '"sim-tiny", "sim-small", "sim-medium", "sim-premium"'
+        edit = _with_shadow(f"challengers = [{every}]\nsample_rate = 0.0")
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc:  # type: ignore[arg-type]
+            user = [{"role": "user", "content": "What is 2 + 2?"}]
+            r = await sc.client.post(
+                "/v1/chat/completions", json={"model": "auto", "messages": user}, headers=sc.auth
+            )
+            assert r.status_code == 503, r.text
+            error = r.json()["error"]
+            assert error["code"] == "no_route_available" and "challenger" in error["message"]
+            r = await sc.client.post(
+                "/v1/messages",
+                json={"model": "auto", "max_tokens": 50, "messages": user},
+                headers=sc.auth,
+            )
+            # Anthropic's shape for "no capacity now" (every NoRouteAvailable maps to it there)
+            assert "challenger" in check_anthropic_error(r, 529, "overloaded_error")
+            r = await sc.client.post(
+                "/v1/responses", json={"model": "auto", "input": "What is 2 + 2?"}, headers=sc.auth
+            )
+            assert r.status_code == 503 and r.json()["error"]["code"] == "no_route_available"
+            r = await sc.client.post(
+                "/v1/chat/completions",
+                json={"model": "sim-small", "messages": user},
+                headers=sc.auth,
+            )
+            assert r.status_code == 200, r.text
 
     asyncio.run(go())

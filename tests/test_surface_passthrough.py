@@ -12,6 +12,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 
 from tests.inproc import InProcess, sidecar_in_process
@@ -85,6 +86,68 @@ def test_completions_through_the_sdk_recorded_and_priced(tmp_path: Path) -> None
     run(tmp_path, body)
 
 
+def test_completions_stream_through_the_sdk_recorded_and_priced(tmp_path: Path) -> None:
+    """stream=true on the legacy surface: text_completion chunks (parsed by the SDK), the
+    usage chunk only when asked, [DONE], and a decision priced from the usage the upstream
+    reported (always asked for, to price the call)."""
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            raw = await gpt.completions.with_raw_response.create(
+                model=GPT, prompt="Once upon a time", max_tokens=30, stream=True,
+                stream_options={"include_usage": True},
+            )  # fmt: skip
+            assert raw.headers["content-type"].startswith("text/event-stream")
+            chunks = [c async for c in raw.parse()]
+            # every chunk parsed by the SDK's Completion type; the spec's schema (written for
+            # the whole answer) wants a finish_reason, which only the last choice chunk has
+            assert all(c.object == "text_completion" for c in chunks)
+            validate("CreateCompletionResponse", chunks[-2].model_dump(exclude_unset=True))
+            text = "".join(c.choices[0].text for c in chunks if c.choices)
+            assert text and chunks[-2].choices[0].finish_reason in ("stop", "length")
+            usage = chunks[-1].usage
+            assert chunks[-1].choices == [] and usage is not None and usage.completion_tokens > 0
+            row = await decision(sc, raw.headers["x-arbiter-decision-id"])
+            assert row["task"] == "completion" and row["status"] == "ok" and row["stream"]
+            m = sc.services.registry[GPT]
+            expected = m.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+            assert row["cost_usd"] == pytest.approx(expected) and row["completion_tokens"] > 0
+            plain = [c async for c in await gpt.completions.create(
+                model=GPT, prompt="Once upon a time", max_tokens=30, stream=True
+            )]  # fmt: skip
+            assert plain and all(c.usage is None for c in plain)  # not asked: not sent
+        r = await sc.client.post(
+            "/v1/completions",
+            json={"model": GPT, "prompt": "Hi", "max_tokens": 20, "stream": True},
+            headers=sc.auth,
+        )
+        assert r.text.endswith("data: [DONE]\n\n"), r.text
+        feed = await sc.client.get("/arbiter/decisions?limit=1", headers=sc.admin)
+        assert feed.json()["data"][0]["cost_usd"] > 0  # priced without the client's usage
+
+    run(tmp_path, body)
+
+
+def test_a_completions_stream_cut_midway_ends_with_an_error_event(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with httpx.AsyncClient() as c:
+            base = sc.sim.base_url.removesuffix("/v1")
+            control = {"model": GPT, "stream_cut": 1.0, "stream_cut_after": 2}
+            assert (await c.post(f"{base}/_sim/control", json=control)).status_code == 200
+        r = await sc.client.post(
+            "/v1/completions",
+            json={"model": GPT, "prompt": "Tell me a story", "max_tokens": 60, "stream": True},
+            headers=sc.auth,
+        )
+        assert r.status_code == 200 and "[DONE]" not in r.text
+        events = [line[6:] for line in r.text.split("\n") if line.startswith("data: ")]
+        assert len(events) >= 2 and "error" in orjson.loads(events[-1])
+        row = (await sc.client.get("/arbiter/decisions?limit=1", headers=sc.admin)).json()
+        assert row["data"][0]["status"] == "failed" and row["data"][0]["cost_usd"] > 0
+
+    run(tmp_path, body)
+
+
 @pytest.mark.parametrize(
     ("path", "payload", "status", "param"),
     [
@@ -98,7 +161,9 @@ def test_completions_through_the_sdk_recorded_and_priced(tmp_path: Path) -> None
          "encoding_format"),
         ("/v1/embeddings", {"model": CLAUDE, "input": "x"}, 400, "model"),
         ("/v1/embeddings", {"model": "nope", "input": "x"}, 404, "model"),
-        ("/v1/completions", {"model": GPT, "prompt": "x", "stream": True}, 400, "stream"),
+        ("/v1/completions", {"model": GPT, "prompt": "x", "stream": "yes"}, 400, "stream"),
+        ("/v1/completions", {"model": GPT, "prompt": "x", "stream_options": {}}, 400,
+         "stream_options"),
         ("/v1/completions", {"model": GPT, "prompt": "x", "n": 1000}, 400, "n"),
         ("/v1/completions", {"model": GPT, "prompt": "x", "max_tokens": -1}, 400, "max_tokens"),
         ("/v1/completions", {"model": GPT, "prompt": {"a": 1}}, 400, "prompt"),
@@ -193,3 +258,46 @@ def test_a_model_not_allowed_for_the_tenant_is_not_found(tmp_path: Path) -> None
         assert r.status_code == 403, r.text
 
     run(tmp_path, body, edit_config=restrict)
+
+
+def test_a_client_leaving_a_completions_stream_is_recorded_as_a_disconnect(
+    tmp_path: Path,
+) -> None:
+    """The app driven over ASGI by a client that disconnects after the first chunk: the
+    upstream stream is closed and the decision says client_disconnected, priced (the upstream
+    may bill the call)."""
+
+    async def body(sc: InProcess) -> None:
+        payload = {"model": GPT, "prompt": "Tell me a long story", "max_tokens": 400,
+                   "stream": True}  # fmt: skip
+        inbox = [{"type": "http.request", "body": orjson.dumps(payload), "more_body": False}]
+        left = asyncio.Event()
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            if inbox:
+                return inbox.pop(0)
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                chunks.append(message["body"])
+                left.set()
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
+            "root_path": "", "query_string": b"", "server": ("arbiter", 80),
+            "client": ("127.0.0.1", 1),
+            "headers": [(b"authorization", f"Bearer {sc.api_key}".encode()),
+                        (b"content-type", b"application/json")],
+        }  # fmt: skip
+        await asyncio.wait_for(sc.app(scope, receive, send), 30)
+        assert chunks and not any(b"[DONE]" in c for c in chunks)
+        sc.services.recorder.flush(5.0)
+        row = (await sc.client.get("/arbiter/decisions?limit=1", headers=sc.admin)).json()
+        assert row["data"][0]["error"] == "client_disconnected", row
+        assert row["data"][0]["status"] == "failed" and row["data"][0]["cost_usd"] > 0
+
+    run(tmp_path, body)

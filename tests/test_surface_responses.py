@@ -201,6 +201,10 @@ def test_text_format_json_reaches_the_upstream_as_response_format(tmp_path: Path
         ({"max_output_tokens": 0}, "max_output_tokens"),
         ({"temperature": 3}, "temperature"),
         ({"text": {"format": {"type": "xml"}}}, "text.format.type"),
+        # never silently dropped: log-probabilities cannot be returned, verbosity is validated
+        ({"top_logprobs": 3}, "top_logprobs"),
+        ({"include": ["message.output_text.logprobs"]}, "include"),
+        ({"text": {"verbosity": "loud"}}, "text.verbosity"),
         ({"frobnicate": 1}, "frobnicate"),
         ({"model": ""}, "model"),
     ],
@@ -217,6 +221,23 @@ def test_refusals_and_bad_input_are_clear_400s(
         async with sdks(sc) as (_, gpt):
             with pytest.raises(openai.BadRequestError):
                 await gpt.responses.create(model="auto", input="Hello.", extra_body=extra)
+
+    run(tmp_path, body)
+
+
+def test_text_verbosity_is_served_by_openai_models_only(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            resp = await gpt.responses.create(model=GPT, input="Hi.", text={"verbosity": "low"})
+            assert resp.text is not None and resp.text.verbosity == "low"
+            # the Anthropic-protocol model has no such parameter: a 400 naming it, not a drop
+            with pytest.raises(openai.BadRequestError) as info:
+                await gpt.responses.create(model=CLAUDE, input="Hi.", text={"verbosity": "low"})
+            assert "verbosity" in str(info.value)
+            raw = await gpt.responses.with_raw_response.create(
+                model="auto", input="Hi.", text={"verbosity": "high"}
+            )
+            assert raw.headers["x-arbiter-model"] != CLAUDE
 
     run(tmp_path, body)
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from arbiter.auth import create_key
+from arbiter.errors import InvalidRequest
+from arbiter.records import SYSTEM_TENANT
 from tests.inproc import sidecar_in_process
 
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "Say hi."}]}
@@ -51,5 +56,48 @@ def test_auto_routes_around_a_model_the_upstream_does_not_know(tmp_path: Path) -
             tried = [a for d in feed for a in d["attempts"] if a["model"] == "sim-small"]
             assert tried, "the router never tried sim-small: the test proves nothing"
             assert all(not a["ok"] and a["status"] == 404 for a in tried)
+
+    asyncio.run(go())
+
+
+def test_operator_alerts_are_the_admins_whatever_tenant_and_no_tenants(tmp_path: Path) -> None:
+    """Circuit and upstream-configuration alerts concern the deployment, not the tenant whose
+    request revealed them: the admin sees them unfiltered and next to any one tenant's alerts;
+    no tenant's key reads them (nor another tenant's alerts)."""
+    # acme's first answered call crosses the threshold: a budget_threshold alert of its own
+    cap = (
+        "\n[budgets]\nalert_thresholds = [0.000001]\n"
+        '[[budgets.caps]]\nscope = "tenant"\nname = "acme"\nlimit_usd = 1.0\n'
+    )
+
+    async def go() -> None:
+        edit = lambda t: _misnamed(t) + cap  # noqa: E731
+        async with sidecar_in_process(tmp_path, edit_config=edit, tenant="acme") as sc:
+            for _ in range(5):  # acme's calls open sim-small's circuit
+                r = await sc.client.post("/v1/chat/completions", json=BODY, headers=sc.auth)
+                assert r.status_code == 404, r.text
+            r = await sc.client.post(
+                "/v1/chat/completions", json={**BODY, "model": "sim-premium"}, headers=sc.auth
+            )
+            assert r.status_code == 200, r.text
+            await asyncio.sleep(0.1)  # the settle (and its threshold alert) runs off the path
+            sc.services.recorder.flush(5.0)
+            default = {"authorization": f"Bearer {create_key(sc.services.store, 'default').key}"}
+            beta = {"authorization": f"Bearer {create_key(sc.services.store, 'beta').key}"}
+
+            async def kinds(headers: dict[str, str], query: str = "") -> set[str]:
+                r = await sc.client.get(f"/arbiter/alerts{query}", headers=headers)
+                assert r.status_code == 200, r.text
+                return {a["kind"] for a in r.json()["data"]}
+
+            operator = {"upstream_config", "circuit_open"}
+            assert operator | {"budget_threshold"} <= await kinds(sc.admin)
+            assert operator | {"budget_threshold"} <= await kinds(sc.admin, "?tenant=acme")
+            assert operator <= await kinds(sc.admin, "?tenant=beta")
+            assert "budget_threshold" not in await kinds(sc.admin, "?tenant=beta")
+            assert await kinds(sc.auth) == {"budget_threshold"}  # acme: its own only
+            assert not await kinds(default) and not await kinds(beta)
+            with pytest.raises(InvalidRequest):  # no client key may join the operator's tenant
+                create_key(sc.services.store, SYSTEM_TENANT)
 
     asyncio.run(go())

@@ -20,6 +20,7 @@ from typing import Any
 from arbiter.config import AuthSettings, TenantSettings
 from arbiter.errors import InvalidRequest, NotFound, Unauthorized
 from arbiter.principal import OPEN_PRINCIPAL, Principal
+from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ def create_key(
 ) -> NewKey:
     if not tenant or not all(c.isalnum() or c in "-_." for c in tenant):
         raise InvalidRequest("'tenant' must be a non-empty name of letters, digits, - _ .")
+    if tenant == SYSTEM_TENANT:  # the operator's alerts live there: no client may read them
+        raise InvalidRequest(f"'tenant' {SYSTEM_TENANT!r} is reserved for the operator.")
     if expires_in_s is not None and expires_in_s <= 0:
         raise InvalidRequest("'expires_in_s' must be positive.", param="expires_in_s")
     key_id = secrets.token_hex(6)

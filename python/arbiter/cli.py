@@ -228,6 +228,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     from arbiter import config, preflight
+    from arbiter.config_warnings import config_warnings
 
     try:
         settings = config.load(args.file)
@@ -241,6 +242,8 @@ def _check_config(args: argparse.Namespace) -> int:
         f"{args.file}: OK — {len(settings.models)} models, {len(settings.upstreams)} upstreams, "
         f"baseline {settings.routing.baseline}, store {config.redact_url(settings.store.url)}"
     )
+    for warning in config_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     if not args.probe:
         return 0
     problems = preflight.probe(settings)

@@ -30,6 +30,7 @@ import orjson
 from arbiter.alerts import AlertRules
 from arbiter.config import UpstreamSettings
 from arbiter.listing import MAX_ENTRIES, Listed, Page, parse_page, selected
+from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store
 from arbiter.store.discovered import ListingChanges
 from arbiter.upstream.anthropic import API_VERSION
@@ -158,7 +159,7 @@ class Discovery:
         for model in ch.new + ch.back:
             if not self._is_priced(model):
                 emit(
-                    "default",
+                    SYSTEM_TENANT,
                     "model_unpriced",
                     f"{model} (from {upstream}) has no price: `auto` does not route to it until "
                     f"an operator prices it (PATCH /arbiter/admin/models/{model} with "
@@ -172,7 +173,7 @@ class Discovery:
             self._list(upstream, "models_back", ch.back, "listed again")
         for model, (old, new) in ch.repriced.items():
             emit(
-                "default",
+                SYSTEM_TENANT,
                 "price_changed",
                 f"{model}: {upstream} lists a new price: input ${_p(old, 'in')} -> "
                 f"${_p(new, 'in')}, output ${_p(old, 'out')} -> ${_p(new, 'out')} per 1M tokens",
@@ -182,7 +183,7 @@ class Discovery:
 
     def _list(self, upstream: str, kind: str, names: list[str], what: str) -> None:
         data = {"upstream": upstream, "models": names[:_NAMES_IN_ALERT]}
-        self._alerts.emit("default", kind, f"{upstream}: {_names(names)} {what}", data=data)
+        self._alerts.emit(SYSTEM_TENANT, kind, f"{upstream}: {_names(names)} {what}", data=data)
 
 
 def _p(doc: dict[str, Any], side: str) -> str:

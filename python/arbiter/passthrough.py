@@ -8,7 +8,8 @@ completions: the prompt's plus `max_tokens` (16 when unset, OpenAI's default) fo
 `n`/`best_of` choices), retries and the circuit breaker act as for chat (failover.py, this one
 model only), and the call is recorded as a `passthrough` decision with its cost (the upstream's
 usage at the registry's prices, or the cost it reported). Its baseline cost is its own cost:
-nothing was saved by routing. The answer is the upstream's bytes with Arbiter's headers.
+nothing was saved by routing. The answer is the upstream's bytes with Arbiter's headers;
+a streamed completion is relayed chunk by chunk (passthrough_stream.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.errors import ArbiterError, InvalidRequest, PolicyDenied, UnknownModel
 from arbiter.failover import run_with_failover
+from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
 from arbiter.protocols import _check as c
 from arbiter.records import Attempt, DecisionRecord
@@ -45,6 +47,8 @@ class Parsed:
     body: dict[str, Any]
     prompt_tokens: int  # counted with the budget tokenizer (o200k); token arrays by length
     output_tokens: int  # the most the call may produce (all choices)
+    stream: bool = False  # completions only (passthrough_stream.py)
+    include_usage: bool = False  # the client's stream_options.include_usage
 
 
 def parse(kind: Kind, raw: bytes) -> Parsed:
@@ -68,12 +72,16 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
                 "'encoding_format' must be 'float' or 'base64'.", param="encoding_format"
             )
         return Parsed(model, body, tokens, 0)
-    if c.opt_bool(body.get("stream"), "stream"):
-        raise InvalidRequest(
-            "'stream' is not supported on /v1/completions through Arbiter; use "
-            "/v1/chat/completions to stream.",
-            param="stream",
-        )
+    stream = bool(c.opt_bool(body.get("stream"), "stream"))
+    include_usage = False
+    if body.get("stream_options") is not None:
+        if not stream:
+            raise InvalidRequest(
+                "'stream_options' is only allowed when 'stream' is true.", param="stream_options"
+            )
+        opts = c.obj(body["stream_options"], "stream_options")
+        usage = c.opt_bool(opts.get("include_usage"), "stream_options.include_usage")
+        include_usage = bool(usage)
     tokens = _input_tokens(body.get("prompt"), "prompt")
     max_tokens = c.opt_integer(body.get("max_tokens"), "max_tokens", minimum=0)
     n = c.opt_integer(body.get("n"), "n", minimum=1) or 1
@@ -83,7 +91,7 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     for key in ("temperature", "top_p"):
         c.opt_number(body.get(key), key, 0.0, 2.0)
     limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
-    return Parsed(model, body, tokens, limit * max(n, best_of))
+    return Parsed(model, body, tokens, limit * max(n, best_of), stream, include_usage)
 
 
 def _input_tokens(value: Any, param: str) -> int:
@@ -117,7 +125,7 @@ class PassThrough:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    async def handle(self, kind: Kind, req: Parsed, principal: Principal) -> Answered:
+    async def handle(self, kind: Kind, req: Parsed, principal: Principal) -> Answered | Streaming:
         s = self.s
         model = s.registry.get(req.model)
         if model is None:
@@ -148,22 +156,26 @@ class PassThrough:
         attempts: list[Attempt] = []
         path = "/" + kind
 
-        async def call(name: str) -> tuple[dict[str, Any], bytes, Any]:
+        async def call(name: str) -> Any:
             m = s.registry[name]
 
-            def send() -> Awaitable[tuple[dict[str, Any], bytes, Any]]:
+            def once() -> Awaitable[Any]:
+                if req.stream:  # opened up to its first content: failover acts until then
+                    return upstream.open_stream(req.body, m, path=path)
+                return upstream.call_endpoint(path, req.body, m)
+
+            def send() -> Awaitable[Any]:
                 if telemetry.TRACER is None:
-                    return upstream.call_endpoint(path, req.body, m)
+                    return once()
                 return telemetry.attempt(
-                    lambda: upstream.call_endpoint(path, req.body, m),
-                    operation="embeddings" if kind == "embeddings" else "text_completion",
+                    once, operation="embeddings" if kind == "embeddings" else "text_completion",
                     provider="openai", model=name, upstream_model=m.upstream_model,
                 )  # fmt: skip
 
             return await budgets.call(charge, name, send)
 
         try:
-            _, (data, raw, headers) = await run_with_failover(
+            _, answer = await run_with_failover(
                 (req.model,), call, settings=s.settings.failover, breaker=s.breaker,
                 attempts=attempts,
             )  # fmt: skip
@@ -176,6 +188,12 @@ class PassThrough:
             if caps:
                 await budgets.release(decision_id)
             raise
+        if req.stream:
+            opened = OpenedCall(
+                self, kind, req, principal, decision_id, started, attempts, charge, answer
+            )
+            return streaming(opened)
+        data, raw, headers = answer
         usage = parse_usage(data, headers)
         cost = await self._record(
             kind, req, principal, decision_id, started, attempts, usage, None,
@@ -204,12 +222,14 @@ class PassThrough:
         usage: Usage | None,
         error: ArbiterError | None,
         committed: float = 0.0,
+        opened: bool = False,
     ) -> float:
+        """`opened`: a stream was under way, so even a failed call may be billed."""
         s = self.s
         m = s.registry[req.model]
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = usage.completion_tokens if usage else 0
-        if error is None:
+        if error is None or opened:
             billed = billed_cost(m, usage)
             # no usage: what it may have cost (its worst case), as for chat
             worst = m.cost_usd(req.prompt_tokens, req.output_tokens)
@@ -227,6 +247,7 @@ class PassThrough:
             candidates=(),
             attempts=tuple(attempts),
             status="failed" if error else "ok",
+            stream=req.stream,
             cost_usd=cost,
             baseline_model=req.model,  # not routed: no saving to claim
             baseline_cost_usd=cost,

@@ -18,12 +18,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from arbiter.records import AlertRecord, PolicyDelta, Record
+from arbiter.records import SYSTEM_TENANT, AlertRecord, PolicyDelta, Record
 from arbiter.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
-SYSTEM_TENANT = "_system"  # tenant of the recorder's own alerts
 _BACKOFF_MIN_S = 0.05
 _BACKOFF_MAX_S = 2.0
 _ArmKey = tuple[str, str, str]

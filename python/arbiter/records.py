@@ -9,6 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# the operator's tenant: alerts about the deployment rather than one tenant's traffic (the
+# recorder's own, circuits, upstream configuration, discovery, latency, global caps). Admins and
+# the dashboard read them whatever tenant they look at; no client key belongs to it (auth.py).
+SYSTEM_TENANT = "_system"
+
 # "judge" records the grader's own upstream calls, so their spend is never hidden.
 # "cache" answers came from the response cache (arbiter.cache): cost 0, cache_saved_usd saved;
 # "shadow" calls went to a challenger besides the served answer (shadow.py)

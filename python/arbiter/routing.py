@@ -24,6 +24,10 @@ from arbiter.price import Priced
 from arbiter.records import Candidate
 from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, unavailable
 
+# the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
+# request that only the operator's promotion would let `auto` route to
+SHADOW_ONLY = "shadow traffic only until promoted"
+
 # Past this many eligible (or excluded) models a decision records a summary, not every one
 RECORD_ALL = 64
 RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
@@ -434,6 +438,13 @@ class Router:
                 c.why_not == "not allowed for this tenant" for c in excluded
             ):
                 raise PolicyDenied("No model in the pool is allowed for this tenant.")
+            if any(SHADOW_ONLY in (c.why_not or "") for c in excluded):
+                # a model could serve it but is a challenger the operator has not promoted: no
+                # routable model is the operator's problem, not the client's
+                raise NoRouteAvailable(
+                    "No routable model can serve this request: every model that could is a "
+                    f"shadow challenger not yet promoted ({reasons})."
+                )
             if not any(c.why_not == "circuit open" for c in excluded):
                 # nothing is down: the request asks for what no model has (a retry cannot help)
                 raise NoCapableModel(f"No model in the pool can serve this request ({reasons}).")

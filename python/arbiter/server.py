@@ -24,7 +24,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from arbiter import dashboard, latency_slo, passthrough, request_log, telemetry, worst_case
+from arbiter import (
+    dashboard,
+    latency_slo,
+    passthrough,
+    passthrough_stream,
+    request_log,
+    telemetry,
+    worst_case,
+)
 from arbiter.auth import create_key, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -95,6 +103,21 @@ def _event_stream(streamed: Streamed) -> EventStreamResponse:
         background=BackgroundTask(close),
         deadline=streamed.deadline,
         on_expired=streamed.events.expire,
+    )
+
+
+def _passthrough_stream(streamed: passthrough_stream.Streaming) -> EventStreamResponse:
+    ctx = request_log.CURRENT.get()
+
+    async def close() -> None:
+        await streamed.aclose()  # records a client that left before the first byte
+        if ctx is not None:
+            ctx.finish(200, None)
+
+    return EventStreamResponse(
+        streamed.events,
+        headers={**streamed.headers, "cache-control": "no-cache"},
+        background=BackgroundTask(close),
     )
 
 
@@ -194,6 +217,8 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         answered = await self.passthrough.handle(kind, passthrough.parse(kind, raw), principal)
+        if isinstance(answered, passthrough_stream.Streaming):  # /v1/completions with stream: true
+            return _passthrough_stream(answered)
         return Response(answered.body, media_type=JSON, headers=answered.headers)
 
     async def model(self, request: Request) -> Response:
@@ -343,7 +368,13 @@ class Handlers:
         limit = _int_param(request, "limit", 100, 1, 1000)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
-        rows = await asyncio.to_thread(self.s.store.alerts, tenant=tenant, limit=limit)
+        # the operator's alerts (circuits, upstreams, discovery) concern every tenant's traffic:
+        # an admin sees them next to any one tenant's; a tenant's key never does (an open
+        # sidecar has no keys: whoever calls it is the operator)
+        operator = principal.sees_all or self.s.auth.open
+        rows = await asyncio.to_thread(
+            self.s.store.alerts, tenant=tenant, limit=limit, operator=operator
+        )
         return json_response({"object": "list", "data": rows})
 
     async def policy(self, request: Request) -> Response:

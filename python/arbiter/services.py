@@ -38,7 +38,14 @@ from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.priors import load as load_priors
 from arbiter.recorder import Recorder
-from arbiter.records import AlertRecord, DecisionRecord, GradeRecord, PolicyDelta, Record
+from arbiter.records import (
+    SYSTEM_TENANT,
+    AlertRecord,
+    DecisionRecord,
+    GradeRecord,
+    PolicyDelta,
+    Record,
+)
 from arbiter.registry import Registry
 from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
@@ -308,7 +315,7 @@ class Services:
 
     def latency_ratio(self, model: str, ratio: float) -> None:
         """An answering call's time over what the latency model expected (changepoint.py)."""
-        self.alerts.observe_latency("_system", model, ratio)
+        self.alerts.observe_latency(SYSTEM_TENANT, model, ratio)
 
     def change_notes(self, models: Iterable[str]) -> str:
         """'; change: ...' for the models with a recent detected change, else ''."""
@@ -325,7 +332,7 @@ class Services:
 
     def _circuit_opened(self, model: str, failures: int) -> None:
         self.alerts.emit(
-            "default",
+            SYSTEM_TENANT,
             "circuit_open",
             f"{model}: circuit opened after {failures} consecutive failures; "
             f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
@@ -353,7 +360,7 @@ class Services:
             else f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
         )
         self.alerts.emit(
-            "default",
+            SYSTEM_TENANT,
             "upstream_config",
             f"{model}: upstream {m.upstream!r} answered {status}: it {what} "
             f"({m.upstream_model!r} at {up.base_url}); {fix}. Each such answer counts against "

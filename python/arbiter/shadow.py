@@ -33,6 +33,7 @@ from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
 from arbiter.records import DecisionRecord, GradeRecord
+from arbiter.routing import SHADOW_ONLY
 from arbiter.upstream_body import body_for
 from arbiter.worst_case import CallWorst
 
@@ -134,7 +135,7 @@ class Challengers:
                 continue
             if status == "challenger" and task in st["tasks"]:
                 continue  # promoted for this task while it is still tried on others
-            out[name] = f"{status}: shadow traffic only until promoted for {task}"
+            out[name] = f"{status}: {SHADOW_ONLY} for {task}"
         return out
 
     def unrouted(self) -> frozenset[str]:

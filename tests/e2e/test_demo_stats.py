@@ -1,6 +1,7 @@
 """`arbiter demo`'s printed savings and the sidecar's own /arbiter/stats tell the same story: the
 demo's paired baseline calls run as a tenant of their own, so the routed tenant's stats count
-only the routed traffic (and the judge calls grading it) that the report counts."""
+only the routed traffic (its calibration, and the judge calls grading both) that the report
+counts."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def test_demo_report_and_stats_agree_on_savings(tmp_path: Path) -> None:
     assert result["baseline_graded"] > 0  # the baseline's answers were graded and read back
     # the routed requests plus the judge calls that graded them: no baseline call among them
     routed = stats["requests"] - stats["by_task"].get("judge", {}).get("requests", 0)
-    assert routed == len(items)
+    # (and the calibration's calls to the baseline, the routed tenant's own spend)
+    assert result["calibration_requests"] == len(demo.calibration_items(len(items), 5)) > 0
+    assert routed == len(items) + result["calibration_requests"]
     assert stats["savings_pct"] == pytest.approx(result["savings_pct"], abs=0.05)
     assert stats["baseline_cost_usd"] == pytest.approx(result["baseline_cost_usd"], rel=1e-3)

@@ -31,6 +31,7 @@ from arbiter.canonical import (
     ToolCallPart,
 )
 from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
+from arbiter.protocols.upstream_answer import decode_answer
 
 
 @dataclass(slots=True)
@@ -161,12 +162,7 @@ def of_result(body: Any, protocol: Protocol) -> CanonicalResponse | None:
     """A complete upstream answer (`body` in `protocol`) as canonical; None when it is not one
     worth keeping (malformed, empty, or cut off by a content filter)."""
     try:
-        decode = (
-            openai_response.decode_response
-            if protocol == "openai"
-            else anthropic_response.decode_response
-        )
-        answer = decode(body)
+        answer = decode_answer(body, protocol)
     except Exception:  # an answer we cannot re-render is simply not cached
         return None
     # a refusal / content filter, or a reason we do not know (None), is not kept

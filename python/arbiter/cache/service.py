@@ -134,7 +134,8 @@ class ResponseCache:
         if (not ctl.read and not ctl.write) or uncacheable(req.body) is not None:
             self.counts["bypass"] += 1
             return BYPASS
-        keys = keys_for(req.protocol, req.body, principal)
+        clamp = req.max_tokens if req.limit_injected else None
+        keys = keys_for(req.protocol, req.body, principal, clamp)
         if not ctl.read:
             self.counts["bypass"] += 1
             look = Lookup("bypass", True, keys, tenant=tenant)

@@ -1,9 +1,11 @@
 """`arbiter demo`: a simulated pool, a real sidecar, and a workload that shows the router learn.
 
-Starts `arbiter sim` and `arbiter serve` as child processes on free loopback ports, drives the
-project's own workload through the sidecar (model "auto"), sends feedback where the demo knows the
-truth, sends a seeded sample of the same prompts straight to the baseline model (pass-through) to
-measure the baseline's graded quality, then reads the decision feed and prints the result.
+Starts `arbiter sim` and `arbiter serve` as child processes on free loopback ports, calibrates
+(a sample of other prompts sent to the baseline by name as the routed tenant: CALIBRATION_SHARE),
+drives the project's own workload through the sidecar (model "auto"), sends feedback where the
+demo knows the truth, sends the same prompts straight to the baseline model (pass-through, as a
+tenant of its own) to measure the baseline's graded quality, then reads the decision feed and
+prints the result. The bar is on routing's choices over the second half's whole traffic mix.
 """
 
 from __future__ import annotations
@@ -301,11 +303,13 @@ async def drive(
     api_key: str = "demo",
     baseline_api_key: str | None = None,
     progress: bool = True,
+    calibration: list[WorkItem] | None = None,
 ) -> dict[str, Any]:
     """Send every item routed (model "auto") and also to the baseline, give feedback where the
     truth is known. Returns per-request rows for the report. With `baseline_api_key` (a key of
     another tenant) the baseline calls, and the judge calls grading them, stay out of the routed
-    tenant's records, so its /arbiter/stats agree with the report."""
+    tenant's records, so its /arbiter/stats agree with the report. `calibration`: prompts sent
+    first, by name to the baseline as the routed tenant (see CALIBRATION)."""
     from tqdm import tqdm
 
     rows: dict[int, dict[str, Any]] = {}
@@ -321,17 +325,18 @@ async def drive(
         httpx.AsyncClient(base_url=base_url, headers=base_headers, timeout=60.0) as base_client,
     ):
 
-        async def one(i: int, item: WorkItem, model: str) -> None:
+        async def one(i: int, item: WorkItem, model: str, calibrating: bool = False) -> None:
             # the baseline shadow is the measurement: never served from (or stored in) the cache
             bypass = {"x-arbiter-cache-control": "no-store"} if model != "auto" else {}
-            http = client if model == "auto" else base_client
+            http = client if model == "auto" or calibrating else base_client
+            mode = "calibration" if calibrating else "routed" if model == "auto" else "baseline"
             async with sem:
                 r = await http.post("/chat/completions", json=_body(item, model), headers=bypass)
                 row: dict[str, Any] = {
-                    "i": i,
+                    "i": -1 if calibrating else i,
                     "task": item.task,
                     "status": r.status_code,
-                    "mode": "routed" if model == "auto" else "baseline",
+                    "mode": mode,
                 }
                 if r.status_code == 200:
                     data = r.json()
@@ -350,9 +355,13 @@ async def drive(
                         await http.post(
                             "/feedback", json={"decision_id": row["decision_id"], "score": truth}
                         )
-                rows[i * 2 + (model != "auto")] = row
+                rows[-1 - i if calibrating else i * 2 + (model != "auto")] = row
             if model == "auto":
                 bar.update(1)
+
+        # the operator's calibration: the baseline's quality on this traffic, measured where the
+        # router learns it (the routed tenant), before the first routed request
+        await asyncio.gather(*(one(j, c, baseline, True) for j, c in enumerate(calibration or ())))
 
         # keep arrival order roughly sequential so "second half" means later in time
         slots = asyncio.Semaphore(concurrency * 2)
@@ -420,19 +429,29 @@ async def _all_decisions(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]
 
 def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[str, Any]:
     baseline_of = {r["decision_id"]: r["baseline_cost"] for r in rows if r.get("decision_id")}
+    cost_of = {r["decision_id"]: r["cost"] for r in rows if r.get("decision_id")}
 
     def part(sel: list[dict[str, Any]]) -> dict[str, Any]:
         routed = [r for r in sel if r["mode"] == "routed" and r["status"] == 200]
         base = [r for r in sel if r["mode"] == "baseline" and r["status"] == 200]
         judge_cost = sum(r["cost"] for r in sel if r["mode"] == "judge")
-        cost = sum(r["cost"] for r in routed) + judge_cost
+        # calibration calls are the routed tenant's spend on the baseline itself: nothing saved
+        calibration = [r for r in sel if r["mode"] == "calibration" and r["status"] == 200]
+        calibration_cost = sum(r["cost"] for r in calibration)
+        cost = sum(r["cost"] for r in routed) + judge_cost + calibration_cost
         # a cache hit costs 0 against a baseline of 0: these are routing's numbers (misses)
-        base_cost = sum(r["baseline_cost"] for r in routed)
+        base_cost = sum(r["baseline_cost"] for r in routed) + calibration_cost
         hits = [r for r in routed if r.get("cache") in ("hit", "semantic-hit")]
         cache_saved = sum(r["cache_saved"] for r in hits)
         # what the hits' prompts would have cost on the baseline (their source rows' baseline)
         hits_baseline = sum(baseline_of.get(r["cache_source"], 0.0) for r in hits)
         everything = base_cost + hits_baseline
+        # routing's choices over every request: a hit counted at what routing paid for the
+        # answer it replays. The cache takes mostly the cheap-routed repeats (chat) out of the
+        # misses, so savings on misses alone measure that mix shift as much as the router.
+        routed_all = (
+            cost - calibration_cost + sum(cost_of.get(r["cache_source"], 0.0) for r in hits)
+        )
         q = [r["grade"] for r in routed if r.get("grade") is not None]
         bq = [r["grade"] for r in base if r.get("grade") is not None]
         quality = sum(q) / len(q) if q else 0.0
@@ -445,8 +464,15 @@ def summarize(rows: list[dict[str, Any]], baseline: str, n_items: int) -> dict[s
             "failed": len([r for r in sel if r["mode"] == "routed" and r["status"] != 200]),
             "cost_usd": round(cost, 6),
             "judge_cost_usd": round(judge_cost, 6),
+            "calibration_requests": len(calibration),
+            "calibration_cost_usd": round(calibration_cost, 6),
             "baseline_cost_usd": round(base_cost, 6),
             "savings_pct": round(100 * (1 - cost / base_cost), 2) if base_cost else 0.0,
+            "routing_savings_pct": round(
+                100 * (1 - routed_all / (everything - calibration_cost)), 2
+            )
+            if everything > calibration_cost
+            else 0.0,
             "cache_hits": len(hits),
             "cache_saved_usd": round(cache_saved, 6),
             # routing and cache together, against every request (hits too) on the baseline
@@ -508,20 +534,45 @@ def render(result: dict[str, Any]) -> str:
         "  total: routing and cache together, against every request on the baseline",
     ]
     sh = result["second_half"]
-    ok = sh["savings_pct"] >= 50 and sh["quality_ratio"] >= 0.95
+    if result.get("calibration_requests"):
+        lines += [
+            f"  calibration: {result['calibration_requests']} requests sent to the baseline as "
+            f"the routed tenant before the run (${result['calibration_cost_usd']:.4f}, in the "
+            "whole run's cost)",
+        ]
+    ok = meets_bar(sh)
     lines += [
         "",
-        f"  baseline model: {result['baseline_model']}; second half "
-        f"{'meets' if ok else 'MISSES'} the bar (>= 50% cheaper at >= 95% quality)",
+        f"  baseline model: {result['baseline_model']}; second half: routing's choices over "
+        f"every request {sh.get('routing_savings_pct', sh['savings_pct']):.1f}% cheaper at "
+        f"{sh['quality_ratio']:.3f} of its quality,",
+        f"  so it {'meets' if ok else 'MISSES'} the bar (>= 50% cheaper at >= 95% quality; a "
+        "cache hit counts what routing paid for the answer it replays)",
         "",
     ]
     return "\n".join(lines)
+
+
+def meets_bar(part: Mapping[str, Any]) -> bool:
+    """The demo's claim: routing alone is >= 50% cheaper than the baseline at >= 95% of its
+    graded quality, over the whole traffic mix (routing_savings_pct)."""
+    savings = part.get("routing_savings_pct", part["savings_pct"])
+    return bool(savings >= 50 and part["quality_ratio"] >= 0.95)
 
 
 # Real traffic repeats itself (retries, the same FAQ asked by many users, agents re-asking): a
 # seeded share of the demo's requests re-send an earlier prompt verbatim, which the response
 # cache answers. The share is a demo setting, not a measurement of anyone's traffic.
 REPEAT_SHARE = 0.15
+# An operator measures the baseline on its own traffic before trusting `auto`: the demo sends
+# this share of --requests (other prompts of the same workload generator) by name to the baseline
+# as the routed tenant first. The router learns the bar it routes against (a share of the
+# baseline's quality) from them; they are that tenant's spend, in the whole run's cost.
+CALIBRATION_SHARE = 0.4
+
+
+def calibration_items(requests: int, seed: int) -> list[WorkItem]:
+    return make_workload(int(requests * CALIBRATION_SHARE), seed ^ 0xCA1)
 
 
 def with_repeats(items: list[WorkItem], seed: int, share: float = REPEAT_SHARE) -> list[WorkItem]:
@@ -538,7 +589,8 @@ def with_repeats(items: list[WorkItem], seed: int, share: float = REPEAT_SHARE) 
 def run_workload(
     stack: Running, items: list[WorkItem], *, seed: int, concurrency: int, progress: bool
 ) -> dict[str, Any]:
-    """The demo's workload through a running stack, summarized as the report prints it."""
+    """The demo's workload through a running stack (after its calibration), summarized as the
+    report prints it."""
     data = asyncio.run(
         drive(
             stack.base_url,
@@ -549,6 +601,7 @@ def run_workload(
             api_key=stack.api_key,
             baseline_api_key=stack.baseline_key,
             progress=progress,
+            calibration=calibration_items(len(items), seed),
         )
     )
     return summarize(data["rows"], BASELINE, len(items))

@@ -144,9 +144,8 @@ def _parts(content: Any, param: str) -> tuple[Part, ...]:
             out.append(TextPart(c.string(part.get("text"), f"{where}.text")))
         elif kind == "image_url":
             image = c.obj(part.get("image_url"), f"{where}.image_url")
-            out.append(
-                _image(c.string(image.get("url"), f"{where}.image_url.url", non_empty=True), where)
-            )
+            url = f"{where}.image_url.url"
+            out.append(image_part(c.string(image.get("url"), url, non_empty=True), url))
         elif kind == "input_audio":
             audio = c.obj(part.get("input_audio"), f"{where}.input_audio")
             out.append(
@@ -166,18 +165,44 @@ def _parts(content: Any, param: str) -> tuple[Part, ...]:
     return tuple(out)
 
 
-def _image(url: str, where: str) -> ImagePart:
-    """A `data:` URL becomes inline base64; anything else stays a URL."""
+# -- shared with the Responses codec (openai_responses.py): the same objects, nested otherwise --
+
+
+def image_part(url: str, param: str) -> ImagePart:
+    """An image URL (`param` names it): a `data:` URL becomes inline base64, anything else stays
+    a URL."""
     if not url.startswith("data:"):
         return ImagePart(url=url)
     head, sep, data = url[5:].partition(",")
     media_type, _, encoding = head.partition(";")
     if not sep or encoding != "base64" or not media_type:
         raise InvalidRequest(
-            f"'{where}.image_url.url': a data URL must be data:<media type>;base64,<data>",
-            param=f"{where}.image_url.url",
+            f"'{param}': a data URL must be data:<media type>;base64,<data>", param=param
         )
     return ImagePart(media_type, data)
+
+
+def function_tool(fn: dict[str, Any], param: str) -> Tool:
+    """A function tool from its name/description/parameters object (`param` names it: the chat
+    tool's `function`, or the Responses tool itself); no parameters = an empty object schema."""
+    parameters = fn.get("parameters")
+    return Tool(
+        c.string(fn.get("name"), f"{param}.name", non_empty=True),
+        c.opt_string(fn.get("description"), f"{param}.description"),
+        {"type": "object", "properties": {}}
+        if parameters is None or parameters == {}
+        else c.obj(parameters, f"{param}.parameters"),
+    )
+
+
+def tool_choice_word(raw: Any) -> ToolChoice | None:
+    """`auto`, `none` and `required` (as canonical `any`); None for anything else (an object,
+    which each API nests its own way)."""
+    if raw in ("auto", "none"):
+        return ToolChoice(raw)
+    if raw == "required":
+        return ToolChoice("any")
+    return None
 
 
 def _tool_call(raw: Any, param: str) -> ToolCallPart:
@@ -195,24 +220,14 @@ def _tool(raw: Any, param: str) -> Tool:
     if tool.get("type") != "function":
         kind = c.string(tool.get("type"), f"{param}.type")
         return Tool(str(tool.get("name") or kind), builtin=kind, parameters=tool)
-    fn = c.obj(tool.get("function"), f"{param}.function")
-    return Tool(
-        c.string(fn.get("name"), f"{param}.function.name", non_empty=True),
-        c.opt_string(fn.get("description"), f"{param}.function.description"),
-        c.obj(
-            fn.get("parameters") or {"type": "object", "properties": {}},
-            f"{param}.function.parameters",
-        ),
-    )
+    return function_tool(c.obj(tool.get("function"), f"{param}.function"), f"{param}.function")
 
 
 def _tool_choice(raw: Any) -> ToolChoice | None:
     if raw is None:
         return None
-    if raw in ("auto", "none"):
-        return ToolChoice(raw)
-    if raw == "required":
-        return ToolChoice("any")
+    if (word := tool_choice_word(raw)) is not None:
+        return word
     choice = c.obj(raw, "tool_choice")
     if choice.get("type") != "function":
         raise InvalidRequest("Invalid value for 'tool_choice'.", param="tool_choice")

@@ -9,7 +9,10 @@ Input items read: messages (`role` user/assistant/system/developer, content a st
 input_text / input_image / output_text / refusal parts), `function_call` (an earlier tool call
 of the model) and `function_call_output` (its result). `text.format` maps onto the chat
 `response_format`, `max_output_tokens` onto `max_tokens`, `reasoning.effort` onto
-`reasoning_effort` (an OpenAI-only extra: Anthropic models are then ineligible).
+`reasoning_effort` and `text.verbosity` onto `verbosity` (OpenAI-only extras: Anthropic models
+are then ineligible). Log-probabilities (`top_logprobs` above 0, `include` of
+message.output_text.logprobs) are refused with a 400 naming the field: the canonical answer
+every Response is built from carries none.
 
 The answer: `response_object` builds the Response (the request's parameters echoed, as OpenAI
 does) from canonical output; the stream encoder is openai_responses_stream.py.
@@ -40,17 +43,23 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
+from arbiter.protocols.openai import function_tool, image_part, tool_choice_word
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
 _IGNORED = frozenset({
     "metadata", "safety_identifier", "prompt_cache_key", "prompt_cache_retention",
-    "service_tier", "include", "stream_options", "truncation", "top_logprobs", "user",
+    "service_tier", "stream_options", "truncation", "user",
 })  # fmt: skip
 _READ = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "text",
     "max_output_tokens", "temperature", "top_p", "stream", "store", "reasoning",
     "previous_response_id", "conversation", "background", "prompt", "max_tool_calls",
+    "top_logprobs", "include",
 })  # fmt: skip
+_VERBOSITY = ("low", "medium", "high")
+# the `include` value that asks for log-probabilities; other values (encrypted reasoning, image
+# URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
+_LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
 
 
@@ -66,6 +75,7 @@ class Echo:
     temperature: float = 1.0
     top_p: float = 1.0
     text_format: dict[str, Any] = field(default_factory=lambda: {"type": "text"})
+    verbosity: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
 
@@ -95,12 +105,14 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     unknown = [k for k in body if k not in _READ and k not in _IGNORED and body[k] is not None]
     if unknown:
         raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
+    _no_logprobs(body)
     instructions = c.opt_string(body.get("instructions"), "instructions")
     system = [instructions] if instructions else []
     messages = _input(body.get("input"), system)
     tools_raw = c.array(body.get("tools") or [], "tools")
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
     fmt_raw, response_format = _text_format(body.get("text"))
+    verbosity = _verbosity(body.get("text"))
     max_tokens = c.opt_integer(body.get("max_output_tokens"), "max_output_tokens", minimum=1)
     temperature = c.opt_number(body.get("temperature"), "temperature", 0.0, 2.0)
     top_p = c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
@@ -112,6 +124,8 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
         effort = c.obj(reasoning, "reasoning").get("effort")
         if effort is not None:
             extras["reasoning_effort"] = c.string(effort, "reasoning.effort")
+    if verbosity is not None:  # Chat Completions' `verbosity`: OpenAI only, like the effort
+        extras["verbosity"] = verbosity
     metadata = c.obj(body.get("metadata") or {}, "metadata")
     user = c.opt_string(body.get("user"), "user")
     canonical = CanonicalRequest(
@@ -140,6 +154,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
         temperature=1.0 if temperature is None else temperature,
         top_p=1.0 if top_p is None else top_p,
         text_format=fmt_raw,
+        verbosity=verbosity,
         metadata=metadata,
         user=user,
     )
@@ -240,25 +255,12 @@ def _parts(content: Any, where: str) -> tuple[Part, ...]:
                     "file store.",
                     param=f"{at}.image_url",
                 )
-            out.append(_image(url, at))
+            out.append(image_part(url, f"{at}.image_url"))
         elif kind == "input_file":
             out.append(OpaquePart("openai", "file", part))
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
     return tuple(out)
-
-
-def _image(url: str, where: str) -> ImagePart:
-    if not url.startswith("data:"):
-        return ImagePart(url=url)
-    head, sep, data = url[5:].partition(",")
-    media_type, _, encoding = head.partition(";")
-    if not sep or encoding != "base64" or not media_type:
-        raise InvalidRequest(
-            f"'{where}.image_url': a data URL must be data:<media type>;base64,<data>",
-            param=f"{where}.image_url",
-        )
-    return ImagePart(media_type, data)
 
 
 def _tool(raw: Any, where: str) -> Tool:
@@ -269,14 +271,7 @@ def _tool(raw: Any, where: str) -> Tool:
             "serves function tools only (hosted tools run at OpenAI).",
             param=f"{where}.type",
         )
-    parameters = tool.get("parameters")
-    return Tool(
-        c.string(tool.get("name"), f"{where}.name", non_empty=True),
-        c.opt_string(tool.get("description"), f"{where}.description"),
-        c.obj(parameters, f"{where}.parameters")
-        if parameters is not None
-        else {"type": "object", "properties": {}},
-    )
+    return function_tool(tool, where)
 
 
 def _tool_echo(tool: Tool, raw: dict[str, Any]) -> dict[str, Any]:
@@ -291,10 +286,8 @@ def _tool_echo(tool: Tool, raw: dict[str, Any]) -> dict[str, Any]:
 def _tool_choice(raw: Any) -> ToolChoice | None:
     if raw is None:
         return None
-    if raw in ("auto", "none"):
-        return ToolChoice(raw)
-    if raw == "required":
-        return ToolChoice("any")
+    if (word := tool_choice_word(raw)) is not None:
+        return word
     choice = c.obj(raw, "tool_choice")
     if choice.get("type") != "function":
         raise InvalidRequest(
@@ -302,6 +295,39 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
             param="tool_choice",
         )
     return ToolChoice("named", c.string(choice.get("name"), "tool_choice.name", non_empty=True))
+
+
+def _no_logprobs(body: dict[str, Any]) -> None:
+    """Log-probabilities are refused, never dropped: the canonical answer Arbiter builds every
+    Response from (whatever the upstream's protocol) carries none to return."""
+    include = c.array(body.get("include") or [], "include")
+    if _LOGPROBS_INCLUDE in include:
+        raise InvalidRequest(
+            f"'include' {_LOGPROBS_INCLUDE!r} is not supported: Arbiter's Responses API returns "
+            "no log-probabilities (/v1/chat/completions relays them with 'logprobs').",
+            param="include",
+        )
+    top = c.opt_integer(body.get("top_logprobs"), "top_logprobs", minimum=0)
+    if top:  # 0 asks for no alternatives: nothing to drop
+        raise InvalidRequest(
+            "'top_logprobs' is not supported: Arbiter's Responses API returns no "
+            "log-probabilities (/v1/chat/completions relays them with 'top_logprobs').",
+            param="top_logprobs",
+        )
+
+
+def _verbosity(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    value = c.obj(raw, "text").get("verbosity")
+    if value is None:
+        return None
+    if value not in _VERBOSITY:
+        raise InvalidRequest(
+            f"Invalid value for 'text.verbosity': {value!r} (use low, medium or high).",
+            param="text.verbosity",
+        )
+    return str(value)
 
 
 def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
@@ -432,7 +458,7 @@ def response_object(
         "reasoning": {"effort": None, "summary": None},
         "store": False,
         "temperature": echo.temperature,
-        "text": {"format": echo.text_format},
+        "text": {"format": echo.text_format, "verbosity": echo.verbosity or "medium"},
         "tool_choice": echo.tool_choice,
         "tools": echo.tools,
         "top_p": echo.top_p,

@@ -85,7 +85,12 @@ class Store(Protocol):
 
     def stats(self, *, tenant: str | None) -> dict[str, Any]: ...
 
-    def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]: ...
+    def alerts(
+        self, *, tenant: str | None, limit: int, operator: bool = False
+    ) -> list[dict[str, Any]]:
+        """Newest first: `tenant`'s (None: every tenant's), and with `operator` the operator's
+        own (recorder.SYSTEM_TENANT) too."""
+        ...
 
     def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]: ...
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import orjson
 
 from arbiter.records import (
+    SYSTEM_TENANT,
     AlertRecord,
     ArmStats,
     DecisionRecord,
@@ -467,9 +468,13 @@ class SqlStore(
             cur.execute("SELECT DISTINCT tenant FROM rollups ORDER BY 1")
             return [str(r[0]) for r in cur.fetchall()]
 
-    def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]:
+    def alerts(
+        self, *, tenant: str | None, limit: int, operator: bool = False
+    ) -> list[dict[str, Any]]:
         limit = max(0, min(int(limit), MAX_LIMIT))
         conds, params = _conds(tenant=tenant)
+        if tenant is not None and operator:
+            conds, params = ["tenant IN (%s, %s)"], [tenant, SYSTEM_TENANT]
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
         sql = f"SELECT {', '.join(_ACOLS)} FROM alerts {where} ORDER BY ts DESC, id DESC LIMIT %s"
         with self._ro() as cur:

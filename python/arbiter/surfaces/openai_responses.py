@@ -15,11 +15,11 @@ import functools
 import orjson
 
 from arbiter.canonical import Protocol
-from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as chat_view
 from arbiter.protocols.openai_responses import Echo, decode_request, encode_response, response_id
 from arbiter.protocols.openai_responses_stream import StreamEncoder
+from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
 from arbiter.relay_codec import RelayCodec, Translating
 from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surface's errors)
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
@@ -52,24 +52,15 @@ def parse_responses_request(raw: bytes) -> ChatRequest:
 def _stream_codec(
     echo: Echo, upstream: Protocol, model: str, decision_id: str, created: int
 ) -> RelayCodec:
-    decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder = (
-        openai_stream.StreamDecoder(model)
-        if upstream == "openai"
-        else anthropic_stream.StreamDecoder(model)
-    )
-    return Translating(decoder, StreamEncoder(response_id(decision_id), model, echo, created))
+    encoder = StreamEncoder(response_id(decision_id), model, echo, created)
+    return Translating(stream_decoder(upstream, model), encoder)
 
 
 def render_result(
     result: ChatResult, upstream_protocol: str, req: ChatRequest, decision_id: str, created: int
 ) -> bytes:
     """The Response object for a finished answer from either protocol's upstream."""
-    decode = (
-        openai_response.decode_response
-        if upstream_protocol == "openai"
-        else anthropic_response.decode_response
-    )
-    canonical = decode(result.body)
+    canonical = decode_answer(result.body, upstream_protocol)
     echo = req.surface_data
     assert isinstance(echo, Echo)
     body = encode_response(canonical, response_id(decision_id), result.model, echo, created)

@@ -266,13 +266,13 @@ class HTTPProvider:
         return raw, resp.headers
 
     async def _open(
-        self, payload: bytes, model: str, deadline: float | None
+        self, payload: bytes, model: str, deadline: float | None, url: httpx.URL | None = None
     ) -> tuple[httpx.Response, float]:
         """A 2xx streaming response, and when the whole stream must end: the earlier of this
         attempt's start + the total timeout and the request's `deadline` (time.monotonic())."""
         started = time.monotonic()
         try:
-            resp = await self._post(payload, self._stream_timeout)
+            resp = await self._post(payload, self._stream_timeout, url)
         except httpx.HTTPError as err:
             raise transport_error(model, err) from err
         if resp.status_code >= 400:

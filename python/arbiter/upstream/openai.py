@@ -70,10 +70,7 @@ class OpenAIUpstream(HTTPProvider):
         """POST a body to another endpoint of this upstream (`/embeddings`, `/completions`):
         the parsed JSON object, its bytes and the headers, with the same timeouts, size cap and
         error classification as chat."""
-        url = self._endpoints.get(path)
-        if url is None:
-            url = self._endpoints[path] = httpx.URL(self._base + path)
-        raw, headers = await self._fetch(self._payload(body, model), model.name, url)
+        raw, headers = await self._fetch(self._payload(body, model), model.name, self._url_of(path))
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as err:
@@ -81,6 +78,12 @@ class OpenAIUpstream(HTTPProvider):
         if not isinstance(data, dict):
             raise UpstreamError(f"{model.name}: malformed answer from upstream")
         return data, raw, headers
+
+    def _url_of(self, path: str) -> httpx.URL:
+        url = self._endpoints.get(path)
+        if url is None:
+            url = self._endpoints[path] = httpx.URL(self._base + path)
+        return url
 
     def _payload(self, body: dict[str, Any], model: ModelSettings) -> bytes:
         return orjson.dumps({**body, "model": model.upstream_model})
@@ -110,14 +113,21 @@ class OpenAIUpstream(HTTPProvider):
         )
 
     async def open_stream(
-        self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None
+        self,
+        body: dict[str, Any],
+        model: ModelSettings,
+        *,
+        deadline: float | None = None,
+        path: str | None = None,
     ) -> _OpenAIStream:
-        """`deadline` (time.monotonic()) is the request's: the whole stream ends by it."""
+        """`deadline` (time.monotonic()) is the request's: the whole stream ends by it. `path`:
+        another endpoint than chat's whose stream is OpenAI SSE too (`/completions`)."""
         payload = {**body, "model": model.upstream_model, "stream": True}
         opts = dict(payload.get("stream_options") or {})
         opts["include_usage"] = True  # we need usage for cost even if the client did not ask
         payload["stream_options"] = opts
-        resp, until = await self._open(orjson.dumps(payload), model.name, deadline)
+        url = None if path is None else self._url_of(path)
+        resp, until = await self._open(orjson.dumps(payload), model.name, deadline, url)
         stream = _OpenAIStream(model.name, resp, until, self.settings)
         await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream

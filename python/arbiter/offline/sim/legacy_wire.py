@@ -3,7 +3,8 @@
 Embeddings are deterministic: each input's vector is drawn from a hash of (model, input), unit
 length, `dimensions` long (256 unless asked), as floats or base64 little-endian float32; usage
 counts the input's tokens. Completions are simulate()'s answer to the prompt as one user
-message (the same failures, latency, billing and stats as chat), in the text_completion shape.
+message (the same failures, latency, billing and stats as chat), in the text_completion shape,
+streamed as text_completion chunks when asked (cut mid-stream like chat's).
 Both send the provider's request id and rate-limit headers.
 """
 
@@ -23,7 +24,8 @@ from starlette.responses import Response
 from arbiter.offline.sim.config import ModelProfile
 from arbiter.offline.sim.failures import error_body, failure_status
 from arbiter.offline.sim.headers import provider_headers
-from arbiter.offline.sim.simulate import Failed, simulate
+from arbiter.offline.sim.simulate import Completion, Failed, simulate
+from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import state_of
 from arbiter.types import count_tokens
 
@@ -127,11 +129,11 @@ async def completions(request: Request) -> Response:
         "max_tokens": body.get("max_tokens") or 16,
         "stop": body.get("stop"),
     }
-    outcome = await simulate(state_of(request), profile, chat, False)
+    stream = body.get("stream") is True
+    outcome = await simulate(state_of(request), profile, chat, stream)
     if isinstance(outcome, Failed):
         status, payload, headers = failure_status(outcome.kind, outcome.rng)
         return Response(payload, status, headers, "application/json")
-    await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     finish = outcome.finish if outcome.finish in ("stop", "length") else "stop"
     usage: dict[str, Any] = {
         "prompt_tokens": outcome.usage[0], "completion_tokens": outcome.usage[1],
@@ -139,11 +141,41 @@ async def completions(request: Request) -> Response:
     }  # fmt: skip
     if outcome.body_cost is not None:
         usage["cost"] = outcome.body_cost
+    headers = {**outcome.headers, **provider_headers(request, outcome.id_bits, "openai")}
+    if stream:
+        opts = body.get("stream_options")
+        tail = usage if isinstance(opts, dict) and opts.get("include_usage") is True else None
+        events = _stream_events(profile.name, outcome, finish, tail)
+        cut_at = None if outcome.plan.cut_after is None else outcome.plan.cut_after
+        return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, headers, pace_from=1)
+    await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     answer = {
         "id": f"cmpl-sim{outcome.id_bits:016x}", "object": "text_completion",
         "created": int(time.time()), "model": profile.name,
         "choices": [{"text": outcome.text, "index": 0, "logprobs": None, "finish_reason": finish}],
         "usage": usage,
     }  # fmt: skip
-    headers = {**outcome.headers, **provider_headers(request, outcome.id_bits, "openai")}
     return Response(orjson.dumps(answer), 200, headers, "application/json")
+
+
+def _stream_events(
+    model: str, outcome: Completion, finish: str, usage: dict[str, Any] | None
+) -> list[bytes]:
+    """OpenAI's legacy completions stream: `text_completion` chunks with `choices[].text`, the
+    finish reason on the last, then the usage chunk (empty choices) when asked, then [DONE]."""
+    cid, created = f"cmpl-sim{outcome.id_bits:016x}", int(time.time())
+
+    def chunk(choices: list[dict[str, Any]], **more: Any) -> bytes:
+        body = {"id": cid, "object": "text_completion", "created": created, "model": model,
+                "choices": choices, **more}  # fmt: skip
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+    def choice(text: str, reason: str | None) -> dict[str, Any]:
+        return {"text": text, "index": 0, "logprobs": None, "finish_reason": reason}
+
+    events = [chunk([choice(piece, None)]) for piece in outcome.pieces]
+    events.append(chunk([choice("", finish)]))
+    if usage is not None:
+        events.append(chunk([], usage=usage))
+    events.append(b"data: [DONE]\n\n")
+    return events

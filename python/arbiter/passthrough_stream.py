@@ -1,0 +1,146 @@
+"""/v1/completions with `stream: true`: the named model's SSE relayed chunk by chunk, in the
+completions chunk shape (`text_completion` objects with `choices[].text`), then `data: [DONE]`.
+
+As for a chat stream: the upstream is always asked for usage (to price the call) and its usage
+chunk reaches the client only when it asked (`stream_options.include_usage`); failover and the
+circuit breaker act until the first chunk with content (SSEStream.prime), so nothing has reached
+the client yet; a stream that breaks after that ends with one OpenAI error event, never with
+[DONE]; the decision is recorded and the budget settled before [DONE] goes out, or when the
+client leaves (then as `client_disconnected`, priced from the usage seen or the worst case: the
+upstream may bill a call it was never told to stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from arbiter.errors import ArbiterError, ClientDisconnected, UpstreamError
+from arbiter.records import Attempt
+from arbiter.relay import run_to_end
+from arbiter.relay_codec import OpenAIPassThrough
+
+if TYPE_CHECKING:
+    from arbiter.budget import Charge
+    from arbiter.passthrough import Kind, Parsed, PassThrough
+    from arbiter.principal import Principal
+    from arbiter.upstream.http import SSEStream
+
+
+@dataclass(slots=True)
+class _Outcome:
+    failure: ArbiterError | None = None
+    complete: bool = False  # the final event ([DONE] or the error event) was handed out
+    finished: bool = False  # recorded
+
+
+@dataclass(slots=True)
+class Streaming:
+    """The client-facing SSE bytes and headers of one streamed completion. The server must call
+    `aclose()` once the response is over: a client that left before the first byte is recorded
+    then (a started relay records itself)."""
+
+    events: AsyncIterator[bytes]
+    headers: dict[str, str]
+    _finish: _Finisher
+    _gen: AsyncGenerator[bytes, None] = field(repr=False)
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+        if not self._finish.outcome.finished:
+            self._finish.outcome.failure = ClientDisconnected(
+                "the client disconnected before the stream"
+            )
+            await run_to_end(self._finish())
+
+
+@dataclass(slots=True)
+class OpenedCall:
+    """A completion whose upstream stream is open: what recording it needs."""
+
+    pt: PassThrough
+    kind: Kind
+    req: Parsed
+    principal: Principal
+    decision_id: str
+    started: float  # time.perf_counter() at the request's start
+    attempts: list[Attempt]
+    charge: Charge
+    upstream: SSEStream
+    opened: float = field(default_factory=time.perf_counter)
+
+
+class _Finisher:
+    """Close the upstream and record the decision (once), whatever ended the stream."""
+
+    def __init__(self, call: OpenedCall) -> None:
+        self.outcome = _Outcome()
+        self._call = call
+
+    async def __call__(self) -> None:
+        if self.outcome.finished:
+            return
+        self.outcome.finished = True
+        c = self._call
+        await c.upstream.aclose()
+        failure = self.outcome.failure
+        if isinstance(failure, UpstreamError):
+            elapsed = (time.perf_counter() - c.opened) * 1000
+            c.attempts.append(Attempt(c.req.model, False, elapsed, failure.code))
+        await c.pt._record(
+            c.kind, c.req, c.principal, c.decision_id, c.started, c.attempts, c.upstream.usage,
+            failure, committed=c.charge.committed, opened=True,
+        )  # fmt: skip
+
+
+def streaming(call: OpenedCall) -> Streaming:
+    finish = _Finisher(call)
+    model = call.req.model
+    codec = OpenAIPassThrough(model, call.req.include_usage)  # chunks as they come, usage or not
+    gen = _relay(call.pt, model, call.upstream, codec, finish)
+    headers = {
+        "x-arbiter-model": model,
+        "x-arbiter-decision-id": call.decision_id,
+        "x-arbiter-task": "completion",
+        **call.upstream.upstream_headers,
+    }
+    return Streaming(gen, headers, finish, gen)
+
+
+async def _relay(
+    pt: PassThrough,
+    model: str,
+    upstream: SSEStream,
+    codec: OpenAIPassThrough,
+    finish: _Finisher,
+) -> AsyncGenerator[bytes, None]:
+    outcome = finish.outcome
+    try:
+        try:
+            async for event in upstream.events():
+                out = codec.feed(event)
+                if out:
+                    yield out  # each chunk as it comes, never batched
+            if not upstream.done:
+                raise UpstreamError(f"{model}: the stream ended before its end event")
+            if codec.finish is None:
+                raise UpstreamError(f"{model}: the stream ended without a finish reason")
+            final = codec.terminal()
+        except UpstreamError as err:
+            outcome.failure = err
+            pt.s.breaker.failure(model)
+            final = codec.error(err)
+        # recorded before [DONE]: a client that stops reading there finds the decision
+        await run_to_end(finish())
+        outcome.complete = True
+        yield final
+    except (asyncio.CancelledError, GeneratorExit):
+        if not outcome.complete and outcome.failure is None:
+            outcome.failure = ClientDisconnected("the client disconnected mid-stream")
+        raise
+    finally:
+        if not outcome.finished:  # the client left mid-stream: record even while cancelled
+            await run_to_end(finish())

@@ -1,0 +1,24 @@
+"""An upstream's answer, whichever protocol it speaks, read as canonical: the finished body
+(decode_answer) or the stream (stream_decoder). Every surface that renders a canonical answer in
+its own shape (the Responses API, the response cache) starts here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbiter.canonical import CanonicalResponse, Protocol
+from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
+
+StreamDecoder = openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
+
+
+def decode_answer(body: Any, protocol: Protocol | str) -> CanonicalResponse:
+    if protocol == "openai":
+        return openai_response.decode_response(body)
+    return anthropic_response.decode_response(body)
+
+
+def stream_decoder(protocol: Protocol | str, model: str) -> StreamDecoder:
+    if protocol == "openai":
+        return openai_stream.StreamDecoder(model)
+    return anthropic_stream.StreamDecoder(model)
