@@ -66,10 +66,15 @@ def test_a_price_that_doubles_is_alerted_and_adopted(tmp_path: Path) -> None:
 
 def test_a_quality_drop_is_alerted_and_old_evidence_dropped(tmp_path: Path) -> None:
     """sim-small answers math well, then badly from request 320 on: graded by feedback from the
-    workload's truths, the sidecar alerts and the arm's evidence becomes the post-change grades."""
+    workload's truths, the sidecar alerts and the arm's evidence becomes the post-change grades.
+    No judge: its calls would go to the same sim, whose schedule counts every request it serves,
+    so the drop would start before request 320 of this loop."""
+
+    def no_judge(text: str) -> str:
+        return text.replace("judge_sample_rate = 1.0", "judge_sample_rate = 0.0", 1)
 
     async def go() -> None:
-        async with sidecar_in_process(tmp_path) as sc:
+        async with sidecar_in_process(tmp_path, edit_config=no_judge) as sc:
             await _sim(sc, "/_sim/control", {"model": "sim-small", "quality": {"math": 0.95}})
             await _sim(
                 sc,

@@ -47,7 +47,9 @@ class AlertRules:
         self._false_alarms_per_100k = false_alarms_per_100k
         self._on_change = on_change
         self._clock = clock
-        self._grades: dict[tuple[str, str, str], GradeDetector] = {}
+        # one stream per grade kind: a judge's 0.7s and feedback's 0/1s are different scales,
+        # and one answer graded by two kinds must not count as two observations of one stream
+        self._grades: dict[tuple[str, str, str, str], GradeDetector] = {}
         self._prices: dict[str, LogLevelDetector] = {}
         self._latency: dict[str, LogLevelDetector] = {}
         self.changes: dict[str, int] = {}  # detections per signal (for /metrics)
@@ -75,8 +77,10 @@ class AlertRules:
             )
         )
 
-    def observe_grade(self, tenant: str, model: str, task: str, score: float) -> None:
-        key = (tenant, model, task)
+    def observe_grade(
+        self, tenant: str, model: str, task: str, score: float, kind: str = "auto"
+    ) -> None:
+        key = (tenant, model, task, kind)
         det = self._grades.pop(key, None)
         if det is None:
             det = changepoint.grade_detector(self._false_alarms_per_100k)
@@ -85,7 +89,7 @@ class AlertRules:
         self._grades[key] = det  # (re)inserted last: dict order is recency
         change = det.observe(score, self._clock())
         if change is not None:
-            self._changed(tenant, model, task, change, det.since_change)
+            self._changed(tenant, model, task, change, det.since_change, grader=kind)
 
     def observe_price(self, tenant: str, model: str, reported: float, expected: float) -> None:
         """One priced call: the upstream's reported cost against the registry's price for it
@@ -121,6 +125,7 @@ class AlertRules:
         task: str | None,
         change: Change,
         since: tuple[int, float] = (0, 0.0),
+        grader: str | None = None,
     ) -> None:
         signal = change.signal
         self.changes[signal] = self.changes.get(signal, 0) + 1
@@ -139,6 +144,7 @@ class AlertRules:
                 "before": round(change.before, 6),
                 "after": round(change.after, 6),
                 "magnitude": round(change.magnitude, 6),
+                **({"grader": grader} if grader else {}),
             },
         )
         if self._on_change is not None:

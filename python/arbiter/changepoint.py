@@ -304,7 +304,12 @@ class LogLevelDetector:
         self._down.step(i, min(max(k * (mu - x - d / 2.0), lo), hi), x, t)
         for direction, side in (("up", self._up), ("down", self._down)):
             if side.stat >= self.h:
-                return self._alarm(i, direction, side, mu)
+                if self._shifted(direction, side, mu):
+                    return self._alarm(i, direction, side, mu)
+                # the capped steps added up (more frequent stalls, say) while the level stayed:
+                # nothing to adopt, so no alarm; the test restarts from here
+                self._up, self._down = _Side(zero=i + 1), _Side(zero=i + 1)
+                break
         self._recent.append(x)
         if len(self._recent) > self.window:
             self._recent.popleft()
@@ -321,6 +326,13 @@ class LogLevelDetector:
         """Median and a robust spread (1.4826 x MAD) of the reference window."""
         mu = _median(self._recent)
         return mu, max(1.4826 * _median([abs(v - mu) for v in self._recent]), self.min_sigma)
+
+    def _shifted(self, direction: Direction, side: _Side, mu: float) -> bool:
+        """Whether the level since the side's zero is at least sqrt(shift) away from `mu`, in
+        the side's direction: a change this detector reports must name a level to adopt."""
+        after = _median(list(self._tail)[-max(side.n, 1) :])
+        half = math.log(self.shift) / 2.0
+        return after - mu >= half if direction == "up" else mu - after >= half
 
     def _alarm(self, i: int, direction: Direction, side: _Side, mu: float) -> Change:
         tail = list(self._tail)[-max(side.n, 1) :]

@@ -246,7 +246,8 @@ class Learner:
                     prev.tenant, prev.task, prev.model, prev.reward, weight=-1.0
                 )
             self._router_for(a.tenant).learn(a.tenant, a.task, a.model, score, easiness=a.easiness)
-            self._alerts.observe_grade(a.tenant, a.model, a.task, score)
+            if prev is None or prev.grader != grader:  # an answer counts once per grade kind
+                self._alerts.observe_grade(a.tenant, a.model, a.task, score, grader)
         self._applied[decision_id] = _Applied(a.tenant, a.task, a.model, a.easiness, score, grader)
         self._applied.move_to_end(decision_id)
         while len(self._applied) > self._remember:
