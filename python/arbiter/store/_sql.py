@@ -99,7 +99,7 @@ def _statements(json_ph: str) -> dict[str, str]:
         "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
         "ON CONFLICT (batch_id) DO NOTHING",
         "prune": "DELETE FROM applied_batches WHERE ts < %s",
-        "rollup": rollup.upsert_sql(),
+        **{table: rollup.upsert_sql(table) for table in rollup.LEVELS},
     }
 
 
@@ -251,17 +251,21 @@ class SqlStore(
                     return
                 if self._writes % _PRUNE_EVERY == 1:
                     cur.execute(self._sql(st["prune"]), (now - BATCH_ID_TTL_S,))
-            rollups: list[tuple[Any, ...]] = []
+            up = rollup.Upserts([], [], [], [])
             if decisions or grades:
                 ids = sorted({d.id for d in decisions} | {g.decision_id for g in grades})
                 self._lock_ids(cur, ids)
-                rollups = rollup.plan(decisions, grades, *self._old_state(cur, ids))
+                up = rollup.plan(decisions, grades, *self._old_state(cur, ids))
             for name, rows in (
                 ("decision", [self._decision_row(d) for d in decisions]),
                 ("grade", [self._grade_row(g) for g in grades]),
                 ("alert", alerts),
                 ("arm", arms),
-                ("rollup", rollups),
+                # every writer upserts the levels in this order, each sorted: no lock cycles
+                ("rollups", up.minute),
+                ("rollups_hour", up.hour),
+                ("rollups_global", up.global_),
+                ("rollup_totals", up.totals),
             ):
                 if rows:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
@@ -281,12 +285,14 @@ class SqlStore(
             cur.execute(
                 self._sql(
                     "SELECT id, ts, tenant, task, chosen_model, status, cost_usd, "
-                    f"baseline_cost_usd, latency_ms FROM decisions WHERE id IN ({marks})"
+                    "baseline_cost_usd, latency_ms, cache_kind, cache_saved_usd "
+                    f"FROM decisions WHERE id IN ({marks})"
                 ),
                 chunk,
             )
             for r in cur.fetchall():
-                old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", *r[6:9])
+                old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", r[6], r[7],
+                                            r[8], r[9], float(r[10] or 0.0))  # fmt: skip
             cur.execute(
                 self._sql(
                     "SELECT decision_id, grader, score, ts, tenant, task, model "
@@ -406,23 +412,16 @@ class SqlStore(
         return item
 
     def stats(self, *, tenant: str | None) -> dict[str, Any]:
-        dconds, params = _conds(tenant=tenant, prefix="d.")
-        gconds, gparams = _conds(tenant=tenant)
-        dwhere = f"WHERE {' AND '.join(dconds)}" if dconds else ""
-        gwhere = f"WHERE {' AND '.join(gconds)}" if gconds else ""
+        """All recorded history (the totals rollup, kept when retention drops raw rows)."""
+        where, params = ("WHERE tenant = %s", [tenant]) if tenant is not None else ("", [])
         sql = (
-            "SELECT d.chosen_model, d.task, COUNT(*), "
-            "SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), SUM(d.cost_usd), "
-            "SUM(d.baseline_cost_usd), SUM(d.latency_ms), COUNT(g.score), SUM(g.score) "
-            "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
-            "SELECT decision_id, score, ROW_NUMBER() OVER "
-            f"(PARTITION BY decision_id ORDER BY {precedence_sql('grader')} DESC) AS rn "
-            f"FROM grades {gwhere}"
-            ") r WHERE rn = 1) g ON g.decision_id = d.id "
-            f"{dwhere} GROUP BY d.chosen_model, d.task ORDER BY 1, 2"
+            "SELECT model, task, SUM(requests), SUM(failed), SUM(cost_usd), "
+            "SUM(baseline_cost_usd), SUM(latency_ms_sum), SUM(graded), SUM(grade_sum) "
+            f"FROM rollup_totals {where} GROUP BY model, task HAVING SUM(requests) > 0 "
+            "ORDER BY 1, 2"
         )
         with self._ro() as cur:
-            cur.execute(self._sql(sql), [*gparams, *params])
+            cur.execute(self._sql(sql), params)
             groups = [
                 _Group(r[0], r[1], int(r[2]), int(r[3] or 0), float(r[4] or 0.0),
                        float(r[5] or 0.0), float(r[6] or 0.0), int(r[7]), float(r[8] or 0.0))
@@ -518,11 +517,20 @@ class SqlStore(
     ) -> list[dict[str, Any]]:
         """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic."""
         bucket = max(60, int(bucket_s) // 60 * 60)
-        sql, params = rollup.timeseries_sql(tenant=tenant, model=model, task=task)
         start = rollup.minute_of(since) // bucket * bucket
+        queries = rollup.timeseries_queries(
+            tenant=tenant, model=model, task=task, bucket=bucket, start=start,
+            until=math.ceil(until),
+        )  # fmt: skip
+        acc: dict[int, list[float]] = {}
         with self._ro() as cur:
-            cur.execute(self._sql(sql), [bucket, bucket, start, math.ceil(until), *params])
-            return [rollup.point(r) for r in cur.fetchall()]
+            for sql, params in queries:
+                cur.execute(self._sql(sql), params)
+                for b, *sums in cur.fetchall():
+                    row = acc.setdefault(int(b), [0.0] * len(sums))
+                    for i, v in enumerate(sums):
+                        row[i] += float(v or 0)
+        return [rollup.point((b, *acc[b])) for b in sorted(acc)]
 
     def prune(
         self,
@@ -531,14 +539,20 @@ class SqlStore(
         records_before: float | None = None,
         batch: int = PRUNE_BATCH,
     ) -> dict[str, int]:
-        """Retention: drop rollup minutes and/or raw records older than the given timestamps.
+        """Retention: drop time-series rollups and/or raw records older than the given times.
 
         Deleted `batch` rows per transaction, so writers wait for one short DELETE at a time,
         never for the whole backlog of a large table. Rollups are sums of their own; pruning
-        raw records never changes them."""
+        raw records never changes them, and the all-time totals (stats) are never pruned.
+        Hourly rows go only when their whole hour is before the cut."""
         deleted: dict[str, int] = {}
         if rollups_before is not None:
+            hour = float(int(rollups_before) // rollup.HOUR * rollup.HOUR)
             deleted["rollups"] = self._delete_older("rollups", "minute", rollups_before, batch)
+            deleted["rollups_hour"] = self._delete_older("rollups_hour", "hour", hour, batch)
+            deleted["rollups_global"] = self._delete_older(
+                "rollups_global", "start", rollups_before, batch, "span = 60"
+            ) + self._delete_older("rollups_global", "start", hour, batch, "span = 3600")
         if records_before is not None:
             for table in ("decisions", "grades", "alerts"):
                 deleted[table] = self._delete_older(table, "ts", records_before, batch)
@@ -546,10 +560,12 @@ class SqlStore(
 
     _ROW = "rowid"  # the backend's physical row id (SQLite rowid, PostgreSQL ctid)
 
-    def _delete_older(self, table: str, col: str, before: float, batch: int) -> int:
+    def _delete_older(
+        self, table: str, col: str, before: float, batch: int, also: str = "1 = 1"
+    ) -> int:
         sql = self._sql(
             f"DELETE FROM {table} WHERE {self._ROW} IN "
-            f"(SELECT {self._ROW} FROM {table} WHERE {col} < %s LIMIT %s)"
+            f"(SELECT {self._ROW} FROM {table} WHERE {col} < %s AND {also} LIMIT %s)"
         )
         total = 0
         while True:

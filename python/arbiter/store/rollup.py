@@ -1,10 +1,19 @@
-"""Per-minute rollups: what a write adds to the (tenant, model, task, minute) sums, and percentiles.
+"""Rollups: what a write adds to the per-minute, per-hour, all-tenant and all-time sums.
 
 Pure functions, no driver. Every column is a sum (latency as a fixed-bucket histogram), so rows
 written by several replicas merge by addition and percentiles can be read across any of them.
 A write's contribution is computed as (state after) - (state before) per decision, so re-writing a
 decision, a late grade of higher precedence, or a grade that arrives before its decision all land
 exactly once, in the decision's minute.
+
+Levels (migrations 0002 and 0016), all maintained in the writer's transaction, so there is no
+not-yet-rolled tail to add at read time:
+  rollups         (tenant, model, task, minute)  timeseries with filters, buckets < 1 h
+  rollups_hour    (tenant, model, task, hour)    timeseries with filters, buckets of whole hours
+  rollups_global  (span 60|3600, start)          timeseries of every tenant, no model/task filter
+  rollup_totals   (tenant, model, task)          stats and cache stats: all history, never pruned
+The time-keyed levels count a grade whose decision is unknown in the grade's own minute; the
+totals count only decisions (and their best grade), exactly like a scan of the raw tables.
 """
 
 from __future__ import annotations
@@ -25,7 +34,12 @@ HIST_COLS = tuple(f"h{i:02d}" for i in range(N_BUCKETS))
 # Vector layout of one contribution / one rollup row, after the key columns.
 SUM_COLS = ("requests", "failed", "cost_usd", "baseline_cost_usd", "latency_ms_sum", "grade_sum",
             "graded", *HIST_COLS)  # fmt: skip
+# The totals also split cache hits (served from the response cache) by kind.
+CACHE_COLS = ("cache_exact_hits", "cache_exact_saved_usd", "cache_semantic_hits",
+              "cache_semantic_saved_usd")  # fmt: skip
+TOTAL_COLS = (*SUM_COLS, *CACHE_COLS)
 _KEY_COLS = ("tenant", "model", "task", "minute")
+HOUR = 3600
 
 Key = tuple[str, str, str, int]  # (tenant, model, task, minute)
 
@@ -53,11 +67,14 @@ class DecisionFacts:
     cost: float
     baseline: float
     latency_ms: float
+    cache_kind: str | None = None
+    cache_saved: float = 0.0
 
     @staticmethod
     def of(d: DecisionRecord) -> DecisionFacts:
         return DecisionFacts(d.ts, d.tenant, d.task, d.chosen_model, d.status == "failed",
-                             d.cost_usd, d.baseline_cost_usd, d.latency_ms)  # fmt: skip
+                             d.cost_usd, d.baseline_cost_usd, d.latency_ms, d.cache_kind,
+                             d.cache_saved_usd or 0.0)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +94,9 @@ class GradeFacts:
 def _contribution(
     d: DecisionFacts | None, grades: Mapping[str, GradeFacts]
 ) -> tuple[Key, list[float]] | None:
+    """The decision's (or orphan grade's) key and its TOTAL_COLS vector."""
     best = max(grades.values(), key=lambda g: g.precedence, default=None)
-    vec = [0.0] * len(SUM_COLS)
+    vec = [0.0] * len(TOTAL_COLS)
     if best is not None:
         vec[5], vec[6] = best.score, 1.0
     if d is not None:
@@ -90,6 +108,9 @@ def _contribution(
             d.latency_ms,
         )
         vec[7 + bucket_of(d.latency_ms)] = 1.0
+        if d.cache_kind in ("exact", "semantic"):
+            at = len(SUM_COLS) + (0 if d.cache_kind == "exact" else 2)
+            vec[at], vec[at + 1] = 1.0, d.cache_saved
         return (d.tenant, d.model, d.task, minute_of(d.ts)), vec
     if best is None:
         return None
@@ -97,13 +118,23 @@ def _contribution(
     return (best.tenant, best.model, best.task, minute_of(best.ts)), vec
 
 
+@dataclass(frozen=True, slots=True)
+class Upserts:
+    """Rows to add to each level (key columns + sums), each in a fixed order (for row locks)."""
+
+    minute: list[tuple[Any, ...]]  # (tenant, model, task, minute, *SUM_COLS)
+    hour: list[tuple[Any, ...]]  # (tenant, model, task, hour, *SUM_COLS)
+    global_: list[tuple[Any, ...]]  # (span, start, *SUM_COLS)
+    totals: list[tuple[Any, ...]]  # (tenant, model, task, *TOTAL_COLS)
+
+
 def plan(
     decisions: Sequence[DecisionRecord],
     grades: Sequence[GradeRecord],
     old_decisions: Mapping[str, DecisionFacts],
     old_grades: Mapping[str, Mapping[str, GradeFacts]],
-) -> list[tuple[Any, ...]]:
-    """Rollup rows to add (key columns + SUM_COLS) in a fixed order, zero rows left out."""
+) -> Upserts:
+    """What a write adds to every rollup level; rows that add nothing are left out."""
     new_d: dict[str, DecisionFacts] = dict(old_decisions)
     for d in decisions:  # the last record of an id wins, as in the upsert
         new_d[d.id] = DecisionFacts.of(d)
@@ -113,19 +144,41 @@ def plan(
         prev = cur.get(g.grader)
         if prev is None or g.ts >= prev.ts:  # same rule as the upsert: the latest ts wins
             cur[g.grader] = GradeFacts.of(g)
-    acc: dict[Key, list[float]] = {}
+    minute: dict[tuple[Any, ...], list[float]] = {}
+    totals: dict[tuple[Any, ...], list[float]] = {}
     ids = {d.id for d in decisions} | {g.decision_id for g in grades}
     for ident in ids:
-        for sign, part in (
-            (-1.0, _contribution(old_decisions.get(ident), old_grades.get(ident, {}))),
-            (1.0, _contribution(new_d.get(ident), new_g.get(ident, {}))),
+        for sign, dec, grs in (
+            (-1.0, old_decisions.get(ident), old_grades.get(ident, {})),
+            (1.0, new_d.get(ident), new_g.get(ident, {})),
         ):
+            part = _contribution(dec, grs)
             if part is None:
                 continue
             key, vec = part
-            row = acc.setdefault(key, [0.0] * len(SUM_COLS))
-            for i, v in enumerate(vec):
-                row[i] += sign * v
+            _add(minute, key, vec[: len(SUM_COLS)], sign)
+            if dec is not None:  # the totals hold decisions only, as a scan of the raw rows
+                _add(totals, key[:3], vec, sign)
+    hour: dict[tuple[Any, ...], list[float]] = {}
+    glob: dict[tuple[Any, ...], list[float]] = {}
+    for (tenant, model, task, m), vec in minute.items():
+        h = m // HOUR * HOUR
+        _add(hour, (tenant, model, task, h), vec, 1.0)
+        _add(glob, (60, m), vec, 1.0)
+        _add(glob, (HOUR, h), vec, 1.0)
+    return Upserts(_rows(minute), _rows(hour), _rows(glob), _rows(totals))
+
+
+def _add(acc: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], vec: Sequence[float],
+         sign: float) -> None:  # fmt: skip
+    row = acc.get(key)
+    if row is None:
+        row = acc[key] = [0.0] * len(vec)
+    for i, v in enumerate(vec):
+        row[i] += sign * v
+
+
+def _rows(acc: Mapping[tuple[Any, ...], Sequence[float]]) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     for key, vec in sorted(acc.items(), key=lambda kv: repr(kv[0])):  # a total order, for locks
         if any(abs(v) > 1e-15 for v in vec):
@@ -134,33 +187,57 @@ def plan(
     return out
 
 
-_INT_IDX = frozenset({0, 1, 6, *range(7, 7 + N_BUCKETS)})
+_INT_IDX = frozenset({0, 1, 6, *range(7, 7 + N_BUCKETS), len(SUM_COLS), len(SUM_COLS) + 2})
 
 
-def upsert_sql() -> str:
-    cols = (*_KEY_COLS, *SUM_COLS)
-    sets = ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in SUM_COLS)
+# table -> (key columns, conflict target, sum columns)
+LEVELS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    "rollups": (_KEY_COLS, "tenant, minute, model, task", SUM_COLS),
+    "rollups_hour": (("tenant", "model", "task", "hour"), "tenant, hour, model, task", SUM_COLS),
+    "rollups_global": (("span", "start"), "span, start", SUM_COLS),
+    "rollup_totals": (("tenant", "model", "task"), "tenant, model, task", TOTAL_COLS),
+}
+
+
+def upsert_sql(table: str = "rollups") -> str:
+    keys, conflict, sums = LEVELS[table]
+    cols = (*keys, *sums)
+    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
     return (
-        f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT (tenant, minute, model, task) DO UPDATE SET {sets}"
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
     )
 
 
-def timeseries_sql(
-    *, tenant: str | None, model: str | None, task: str | None
-) -> tuple[str, list[str]]:
-    """SQL with placeholders (bucket, bucket, since, until, *filters) and the filter values."""
-    conds, params = ["minute >= %s", "minute < %s"], []
-    for col, val in (("tenant", tenant), ("model", model), ("task", task)):
-        if val is not None:
-            conds.append(f"{col} = %s")
-            params.append(val)
-    sums = ", ".join(f"SUM({c})" for c in SUM_COLS)
-    sql = (
-        f"SELECT (minute / %s) * %s AS b, {sums} FROM rollups WHERE {' AND '.join(conds)} "
-        "GROUP BY b ORDER BY b"
-    )
-    return sql, params
+def timeseries_queries(
+    *, tenant: str | None, model: str | None, task: str | None, bucket: int, start: int, until: int
+) -> list[tuple[str, list[Any]]]:
+    """(SQL, params) whose (bucket start, *SUM_COLS) rows, summed per bucket, are the series for
+    [start, until): whole hours from an hourly level when the bucket is whole hours, the rest
+    (or everything) from a per-minute level; the all-tenant level when nothing is filtered."""
+    filters = [(c, v) for c, v in (("tenant", tenant), ("model", model), ("task", task))]
+    conds = [f"{c} = %s" for c, v in filters if v is not None]
+    values: list[Any] = [v for _, v in filters if v is not None]
+    whole = not conds
+    split = until // HOUR * HOUR if bucket % HOUR == 0 else start
+    out: list[tuple[str, list[Any]]] = []
+    for lo, hi, hourly in ((start, split, True), (max(start, split), until, False)):
+        if lo >= hi:
+            continue
+        if whole:
+            table, col, where = "rollups_global", "start", [f"span = {HOUR if hourly else 60}"]
+        elif hourly:
+            table, col, where = "rollups_hour", "hour", []
+        else:
+            table, col, where = "rollups", "minute", []
+        where += [f"{col} >= %s", f"{col} < %s", *conds]
+        sums = ", ".join(f"SUM({c})" for c in SUM_COLS)
+        sql = (
+            f"SELECT ({col} / %s) * %s AS b, {sums} FROM {table} "
+            f"WHERE {' AND '.join(where)} GROUP BY b"
+        )
+        out.append((sql, [bucket, bucket, lo, hi, *([] if whole else values)]))
+    return out
 
 
 def percentile(hist: Sequence[float], q: float) -> float | None:
