@@ -373,16 +373,37 @@ class SqlStore(
             conds.append("ts < %s")
             params.append(before_ts)
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
-        inner = f"SELECT * FROM decisions {where} ORDER BY ts DESC, id DESC LIMIT %s"
-        dcols = ", ".join(f"d.{c}" for c in _DCOLS)
         sql = (
-            f"SELECT {dcols}, g.grader, g.score FROM ({inner}) d "
-            "LEFT JOIN grades g ON g.decision_id = d.id "
-            f"ORDER BY d.ts DESC, d.id DESC, {precedence_sql('g.grader')} DESC"
+            f"SELECT {', '.join(_DCOLS)} FROM decisions {where} ORDER BY ts DESC, id DESC LIMIT %s"
         )
         with self._ro() as cur:
             cur.execute(self._sql(sql), [*params, limit])
-            return _with_best_grade(cur.fetchall())
+            return self._with_best_grade(cur, cur.fetchall())
+
+    def _with_best_grade(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Decision rows -> dicts with their best grade (`grader`, `grade`), looked up by id.
+
+        A second query by primary key, not a join: a join lets the planner hash the whole
+        grades table to serve one page (PostgreSQL did, at 1M decisions)."""
+        items = [_decision_dict(r) for r in rows]
+        best: dict[str, tuple[int, str, float]] = {}
+        ids = [it["id"] for it in items]
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            cur.execute(
+                self._sql(
+                    "SELECT decision_id, grader, score FROM grades "
+                    f"WHERE decision_id IN ({', '.join(['%s'] * len(chunk))})"
+                ),
+                chunk,
+            )
+            for ident, grader, score in cur.fetchall():
+                rank = precedence(grader)
+                if ident not in best or rank > best[ident][0]:
+                    best[ident] = (rank, grader, score)
+        for it in items:
+            _, it["grader"], it["grade"] = best.get(it["id"], (0, None, None))
+        return items
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:
         with self._ro() as cur:
@@ -490,16 +511,13 @@ class SqlStore(
             if after is not None:
                 where.append("(ts > %s OR (ts = %s AND id > %s))")
                 args += [after[0], after[0], after[1]]
-            inner = f"SELECT * FROM decisions WHERE {' AND '.join(where)} ORDER BY ts, id LIMIT %s"
             sql = (
-                f"SELECT {', '.join(f'd.{c}' for c in _DCOLS)}, g.grader, g.score FROM ({inner}) d "
-                "LEFT JOIN grades g ON g.decision_id = d.id "
-                f"ORDER BY d.ts, d.id, {precedence_sql('g.grader')} DESC"
+                f"SELECT {', '.join(_DCOLS)} FROM decisions WHERE {' AND '.join(where)} "
+                "ORDER BY ts, id LIMIT %s"
             )
             with self._ro() as cur:
                 cur.execute(self._sql(sql), [*args, page])
-                rows = cur.fetchall()
-            items = _with_best_grade(rows)
+                items = self._with_best_grade(cur, cur.fetchall())
             yield from items
             if len(items) < page:
                 return
@@ -522,14 +540,19 @@ class SqlStore(
             tenant=tenant, model=model, task=task, bucket=bucket, start=start,
             until=math.ceil(until),
         )  # fmt: skip
-        acc: dict[int, list[float]] = {}
         with self._ro() as cur:
+            parts = []
             for sql, params in queries:
                 cur.execute(self._sql(sql), params)
-                for b, *sums in cur.fetchall():
-                    row = acc.setdefault(int(b), [0.0] * len(sums))
-                    for i, v in enumerate(sums):
-                        row[i] += float(v or 0)
+                parts.append(cur.fetchall())
+        if len(parts) == 1:  # one level: its rows are the points
+            return [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
+        acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up
+        for rows in parts:
+            for b, *sums in rows:
+                row = acc.setdefault(int(b), [0.0] * len(sums))
+                for i, v in enumerate(sums):
+                    row[i] += float(v or 0)
         return [rollup.point((b, *acc[b])) for b in sorted(acc)]
 
     def prune(
@@ -591,15 +614,3 @@ def _decision_dict(row: Sequence[Any]) -> dict[str, Any]:
     if item["cache_info"] is not None:
         item["cache_info"] = _loads(item["cache_info"])
     return item
-
-
-def _with_best_grade(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Decision rows joined to their grades (adjacent, best first) -> one dict per decision."""
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        if out and out[-1]["id"] == row[0]:
-            continue
-        item = _decision_dict(row)
-        item["grader"], item["grade"] = row[len(_DCOLS)], row[len(_DCOLS) + 1]
-        out.append(item)
-    return out
