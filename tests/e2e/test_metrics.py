@@ -187,10 +187,18 @@ def test_retention_prunes_old_records_and_minutes(tmp_path: Path) -> None:
     store.write([decision("old", ts=now - 10 * 86400), grade("old", 0.5, ts=now - 10 * 86400)])
     store.write([decision("ancient", ts=now - 40 * 86400), decision("new", ts=now - 60)])
     deleted = services.prune_once(now)
-    assert deleted == {"rollups": 1, "decisions": 2, "grades": 1, "alerts": 0}
+    assert deleted == {
+        "rollups": 1,
+        "rollups_hour": 1,
+        "rollups_global": 2,  # the ancient minute and its hour
+        "decisions": 2,
+        "grades": 1,
+        "alerts": 0,
+    }
     assert store.decision("new") is not None and store.decision("old") is None
     points = store.timeseries(tenant="t1", since=now - 50 * 86400, until=now + 60)
     assert sum(p["requests"] for p in points) == 2, "10-day-old minutes outlive their records"
+    assert store.stats(tenant=None)["requests"] == 3, "stats keep all history (the totals)"
     services.store.close()
 
 

@@ -91,26 +91,22 @@ class GradeFacts:
         return GradeFacts(precedence(g.grader), g.score, g.ts, g.tenant, g.task, g.model)
 
 
+Sparse = list[tuple[int, float]]  # (index in TOTAL_COLS, value): a contribution's non-zeros
+_N_SUM = len(SUM_COLS)
+
+
 def _contribution(
     d: DecisionFacts | None, grades: Mapping[str, GradeFacts]
-) -> tuple[Key, list[float]] | None:
-    """The decision's (or orphan grade's) key and its TOTAL_COLS vector."""
+) -> tuple[Key, Sparse] | None:
+    """The decision's (or orphan grade's) key and its non-zero TOTAL_COLS entries."""
     best = max(grades.values(), key=lambda g: g.precedence, default=None)
-    vec = [0.0] * len(TOTAL_COLS)
-    if best is not None:
-        vec[5], vec[6] = best.score, 1.0
+    vec: Sparse = [(5, best.score), (6, 1.0)] if best is not None else []
     if d is not None:
-        vec[0], vec[1], vec[2], vec[3], vec[4] = (
-            1.0,
-            float(d.failed),
-            d.cost,
-            d.baseline,
-            d.latency_ms,
-        )
-        vec[7 + bucket_of(d.latency_ms)] = 1.0
+        vec += [(0, 1.0), (1, float(d.failed)), (2, d.cost), (3, d.baseline),
+                (4, d.latency_ms), (7 + bucket_of(d.latency_ms), 1.0)]  # fmt: skip
         if d.cache_kind in ("exact", "semantic"):
-            at = len(SUM_COLS) + (0 if d.cache_kind == "exact" else 2)
-            vec[at], vec[at + 1] = 1.0, d.cache_saved
+            at = _N_SUM + (0 if d.cache_kind == "exact" else 2)
+            vec += [(at, 1.0), (at + 1, d.cache_saved)]
         return (d.tenant, d.model, d.task, minute_of(d.ts)), vec
     if best is None:
         return None
@@ -144,8 +140,10 @@ def plan(
         prev = cur.get(g.grader)
         if prev is None or g.ts >= prev.ts:  # same rule as the upsert: the latest ts wins
             cur[g.grader] = GradeFacts.of(g)
-    minute: dict[tuple[Any, ...], list[float]] = {}
-    totals: dict[tuple[Any, ...], list[float]] = {}
+    minute: dict[tuple[Any, ...], dict[int, float]] = {}
+    hour: dict[tuple[Any, ...], dict[int, float]] = {}
+    glob: dict[tuple[Any, ...], dict[int, float]] = {}
+    totals: dict[tuple[Any, ...], dict[int, float]] = {}
     ids = {d.id for d in decisions} | {g.decision_id for g in grades}
     for ident in ids:
         for sign, dec, grs in (
@@ -156,34 +154,38 @@ def plan(
             if part is None:
                 continue
             key, vec = part
-            _add(minute, key, vec[: len(SUM_COLS)], sign)
-            if dec is not None:  # the totals hold decisions only, as a scan of the raw rows
+            # the time levels hold no cache split; the totals hold decisions only, as a scan
+            # of the raw rows would
+            _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
+            if dec is not None:
                 _add(totals, key[:3], vec, sign)
-    hour: dict[tuple[Any, ...], list[float]] = {}
-    glob: dict[tuple[Any, ...], list[float]] = {}
-    for (tenant, model, task, m), vec in minute.items():
+    for (tenant, model, task, m), sparse in minute.items():  # a batch has few minutes
         h = m // HOUR * HOUR
-        _add(hour, (tenant, model, task, h), vec, 1.0)
-        _add(glob, (60, m), vec, 1.0)
-        _add(glob, (HOUR, h), vec, 1.0)
-    return Upserts(_rows(minute), _rows(hour), _rows(glob), _rows(totals))
+        items = list(sparse.items())
+        _add(hour, (tenant, model, task, h), items, 1.0)
+        _add(glob, (60, m), items, 1.0)
+        _add(glob, (HOUR, h), items, 1.0)
+    return Upserts(_rows(minute, _N_SUM), _rows(hour, _N_SUM), _rows(glob, _N_SUM),
+                   _rows(totals, len(TOTAL_COLS)))  # fmt: skip
 
 
-def _add(acc: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], vec: Sequence[float],
+def _add(acc: dict[tuple[Any, ...], dict[int, float]], key: tuple[Any, ...], vec: Sparse,
          sign: float) -> None:  # fmt: skip
     row = acc.get(key)
     if row is None:
-        row = acc[key] = [0.0] * len(vec)
-    for i, v in enumerate(vec):
-        row[i] += sign * v
+        row = acc[key] = {}
+    for i, v in vec:
+        row[i] = row.get(i, 0.0) + sign * v
 
 
-def _rows(acc: Mapping[tuple[Any, ...], Sequence[float]]) -> list[tuple[Any, ...]]:
+def _rows(acc: Mapping[tuple[Any, ...], Mapping[int, float]], width: int) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
-    for key, vec in sorted(acc.items(), key=lambda kv: repr(kv[0])):  # a total order, for locks
-        if any(abs(v) > 1e-15 for v in vec):
-            counts = [round(v) if i in _INT_IDX else v for i, v in enumerate(vec)]
-            out.append((*key, *counts))
+    for key, sparse in sorted(acc.items(), key=lambda kv: repr(kv[0])):  # a total order, for locks
+        if any(abs(v) > 1e-15 for v in sparse.values()):
+            vec: list[float | int] = [0] * width
+            for i, v in sparse.items():
+                vec[i] = round(v) if i in _INT_IDX else v
+            out.append((*key, *vec))
     return out
 
 
