@@ -4,6 +4,7 @@ at /arbiter/timeseries (tenant-scoped), `arbiter export`, and retention pruning.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import subprocess
 import sys
@@ -215,3 +216,18 @@ def test_retention_settings_are_validated(tmp_path: Path) -> None:
             config.loads(with_store(**bad), env=ENV)
     s = config.loads(with_store(retention_days=0), env=ENV)
     assert s.store.retention_days == 0 and s.store.timeseries_retention_days == 400
+
+
+def test_retention_archives_before_it_deletes(tmp_path: Path) -> None:
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "r.db")
+    doc["store"].update(retention_days=7, archive_dir=str(tmp_path / "archive"))
+    services = Services(config.loads(to_toml(doc), env=ENV), seed=1)
+    services.load_state()
+    now = time.time()
+    services.store.write([decision("old", ts=now - 10 * 86400), decision("new", ts=now - 60)])
+    assert services.prune_once(now)["decisions"] == 1
+    [path] = (tmp_path / "archive").iterdir()
+    assert [orjson.loads(x)["id"] for x in gzip.decompress(path.read_bytes()).splitlines()] == [
+        "old"
+    ]
+    services.store.close()

@@ -9,15 +9,19 @@ level must equal what the raw decisions (and each one's best grade) say.
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import math
 import random
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from arbiter.records import GraderKind, Record
 from arbiter.store import Store
 from arbiter.store._sql import load_migrations
+from arbiter.store.archive import archive_older
 
 from .conftest import decision, grade
 
@@ -227,3 +231,15 @@ def test_stats_keep_history_after_retention(store: Store) -> None:
     after = store.stats(tenant=None)
     assert after["requests"] == before["requests"] == 2
     assert after["cost_usd"] == before["cost_usd"] and after["mean_grade"] == 0.25
+
+
+def test_retention_archive_writes_what_it_deletes(store: Store, tmp_path: Path) -> None:
+    store.write([decision(f"old{i}", ts=T0 + i) for i in range(3)])
+    store.write([decision("new", ts=T0 + 7200), grade("old1", 0.75, "feedback", ts=T0 + 5)])
+    path, n = archive_older(store, T0 + 3600, tmp_path / "archive")
+    assert n == 3 and path is not None and path.name.endswith(".jsonl.gz")
+    rows = [orjson.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    assert [r["id"] for r in rows] == ["old0", "old1", "old2"] and rows[1]["grade"] == 0.75
+    store.prune(records_before=T0 + 3600)
+    assert archive_older(store, T0 + 3600, tmp_path / "archive") == (None, 0)  # nothing left
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == [path.name]  # no .part

@@ -500,10 +500,18 @@ class SqlStore(
         ]
 
     def iter_decisions(
-        self, *, since: float, tenant: str | None = None, page: int = 1000
+        self,
+        *,
+        since: float,
+        tenant: str | None = None,
+        page: int = 1000,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Decisions with ts >= since, oldest first, in pages (keyset on ts, id)."""
+        """Decisions with since <= ts (< until), oldest first, in pages (keyset on ts, id)."""
         conds, params = _conds(tenant=tenant)
+        if until is not None:
+            conds.append("ts < %s")
+            params.append(until)
         after: tuple[float, str] | None = None
         while True:
             where = [*conds, "ts >= %s"]
