@@ -185,6 +185,7 @@ def test_rollup_levels_equal_the_raw_scan(store: Store, seed: int) -> None:
     _write_shuffled(store, _history(rng, 150), rng)
     _assert_stats_match_raw(store)
     _assert_levels_agree(store)
+    assert store.tenants() == sorted({d["tenant"] for d in store.iter_decisions(since=0.0)})
 
 
 def test_migration_backfill_equals_the_incremental_rollups(store: Store) -> None:

@@ -482,9 +482,9 @@ class SqlStore(
             ]  # fmt: skip
 
     def tenants(self) -> list[str]:
-        """Every tenant with traffic on record (the rollups: one row per tenant-minute)."""
+        """Every tenant with a decision on record (the totals: a few rows per tenant)."""
         with self._ro() as cur:
-            cur.execute("SELECT DISTINCT tenant FROM rollups ORDER BY 1")
+            cur.execute("SELECT DISTINCT tenant FROM rollup_totals ORDER BY 1")
             return [str(r[0]) for r in cur.fetchall()]
 
     def alerts(self, *, tenant: str | None, limit: int) -> list[dict[str, Any]]:
