@@ -216,6 +216,8 @@ def store_calls(url: str, now: float, quick: bool) -> dict[str, Any]:
         # /arbiter/stats: the stats and the cache's share of the savings
         "stats": lambda: (store.stats(tenant=None), store.cache_stats(tenant=None)),
         "stats_tenant": lambda: (store.stats(tenant="t7"), store.cache_stats(tenant="t7")),
+        "pareto": lambda: store.quality_by_model(tenant=None),  # /arbiter/pareto's query
+        "tenants": store.tenants,
         "timeseries_1h": lambda: store.timeseries(tenant=None, since=now - 3600, until=now),
         "timeseries_24h": lambda: store.timeseries(tenant=None, since=now - 86400, until=now),
         "timeseries_24h_15min": lambda: store.timeseries(

@@ -38,6 +38,8 @@ def _history(rng: random.Random, n: int) -> list[Record]:
                      baseline_cost=rng.uniform(0, 0.02), latency_ms=rng.uniform(5, 70_000),
                      status=rng.choice(["ok", "ok", "ok", "failed"]))  # fmt: skip
         if rng.random() < 0.2:
+            d = dataclasses.replace(d, mode=rng.choice(["passthrough", "judge", "shadow"]))
+        elif rng.random() < 0.2:
             kind = rng.choice(["exact", "semantic"])
             d = dataclasses.replace(d, mode="cache", cache_kind=kind,
                                     cache_saved_usd=rng.uniform(0, 0.01))  # fmt: skip
@@ -96,6 +98,21 @@ def _raw_cache(store: Store, tenant: str | None) -> dict[str, float]:
     return out
 
 
+def _raw_quality(store: Store, tenant: str | None) -> dict[tuple[str, str, bool], list[float]]:
+    """The cost/quality view from the raw rows: answered, non-judge decisions."""
+    out: dict[tuple[str, str, bool], list[float]] = {}
+    for d in store.iter_decisions(since=0.0, tenant=tenant):
+        if d["mode"] == "judge" or d["status"] != "ok":
+            continue
+        row = out.setdefault((d["task"], d["chosen_model"], d["mode"] == "routed"), [0.0] * 4)
+        row[0] += 1
+        row[1] += d["cost_usd"]
+        if d["grade"] is not None:
+            row[2] += 1
+            row[3] += d["grade"]
+    return out
+
+
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
@@ -113,6 +130,15 @@ def _assert_stats_match_raw(store: Store) -> None:
                     (g["mean_grade"] or 0.0) * g["graded"])  # fmt: skip
             assert all(_close(float(a), b) for a, b in zip(vals, want, strict=True)), (key, g)
         assert st["requests"] == sum(int(v[0]) for v in raw.values())
+        quality = {
+            (q["task"], q["model"], q["routed"]): q for q in store.quality_by_model(tenant=tenant)
+        }
+        want_q = _raw_quality(store, tenant)
+        assert sorted(quality) == sorted(want_q)
+        for key, want in want_q.items():
+            q = quality[key]
+            got_q = (q["requests"], q["cost_usd"], q["graded"], q["grade_sum"])
+            assert all(_close(float(a), b) for a, b in zip(got_q, want, strict=True)), key
         cache, want_cache = store.cache_stats(tenant=tenant), _raw_cache(store, tenant)
         assert cache["hits"] == want_cache["hits"]
         assert cache["semantic_hits"] == want_cache["semantic_hits"]

@@ -285,14 +285,14 @@ class SqlStore(
             cur.execute(
                 self._sql(
                     "SELECT id, ts, tenant, task, chosen_model, status, cost_usd, "
-                    "baseline_cost_usd, latency_ms, cache_kind, cache_saved_usd "
+                    "baseline_cost_usd, latency_ms, cache_kind, cache_saved_usd, mode "
                     f"FROM decisions WHERE id IN ({marks})"
                 ),
                 chunk,
             )
             for r in cur.fetchall():
                 old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", r[6], r[7],
-                                            r[8], r[9], float(r[10] or 0.0))  # fmt: skip
+                                            r[8], r[9], float(r[10] or 0.0), r[11])  # fmt: skip
             cur.execute(
                 self._sql(
                     "SELECT decision_id, grader, score, ts, tenant, task, model "
@@ -456,24 +456,18 @@ class SqlStore(
 
     def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]:
         """Answered requests per (task, model, routed or not): count, cost, graded count and
-        grade sum (each decision's best grade), for the cost/quality view. Judge calls are left
-        out: they are the grader's spend, not answers."""
-        dconds, params = _conds(tenant=tenant, prefix="d.")
-        gconds, gparams = _conds(tenant=tenant)
-        gwhere = f"WHERE {' AND '.join(gconds)}" if gconds else ""
-        where = " AND ".join(["d.mode <> 'judge'", "d.status = 'ok'", *dconds])
+        grade sum (each decision's best grade), for the cost/quality view, over all history
+        (the totals rollup). Judge calls are left out: they are the grader's spend, not answers."""
+        conds, params = _conds(tenant=tenant)
+        where = " AND ".join(["mode <> 'judge'", *conds])
         sql = (
-            "SELECT d.task, d.chosen_model, CASE WHEN d.mode = 'routed' THEN 1 ELSE 0 END, "
-            "COUNT(*), SUM(d.cost_usd), COUNT(g.score), SUM(g.score) "
-            "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
-            "SELECT decision_id, score, ROW_NUMBER() OVER "
-            f"(PARTITION BY decision_id ORDER BY {precedence_sql('grader')} DESC) AS rn "
-            f"FROM grades {gwhere}"
-            ") r WHERE rn = 1) g ON g.decision_id = d.id "
-            f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            "SELECT task, model, CASE WHEN mode = 'routed' THEN 1 ELSE 0 END, "
+            "SUM(ok_requests), SUM(ok_cost_usd), SUM(ok_graded), SUM(ok_grade_sum) "
+            f"FROM rollup_totals WHERE {where} GROUP BY 1, 2, 3 HAVING SUM(ok_requests) > 0 "
+            "ORDER BY 1, 2, 3"
         )
         with self._ro() as cur:
-            cur.execute(self._sql(sql), [*gparams, *params])
+            cur.execute(self._sql(sql), params)
             return [
                 {"task": r[0], "model": r[1], "routed": bool(r[2]), "requests": int(r[3]),
                  "cost_usd": float(r[4] or 0.0), "graded": int(r[5]),

@@ -34,10 +34,12 @@ HIST_COLS = tuple(f"h{i:02d}" for i in range(N_BUCKETS))
 # Vector layout of one contribution / one rollup row, after the key columns.
 SUM_COLS = ("requests", "failed", "cost_usd", "baseline_cost_usd", "latency_ms_sum", "grade_sum",
             "graded", *HIST_COLS)  # fmt: skip
-# The totals also split cache hits (served from the response cache) by kind.
+# The totals (keyed by mode too) also split cache hits by kind, and sum the answered (status ok)
+# requests apart: the cost/quality view (/arbiter/pareto) counts only those.
 CACHE_COLS = ("cache_exact_hits", "cache_exact_saved_usd", "cache_semantic_hits",
               "cache_semantic_saved_usd")  # fmt: skip
-TOTAL_COLS = (*SUM_COLS, *CACHE_COLS)
+OK_COLS = ("ok_requests", "ok_cost_usd", "ok_graded", "ok_grade_sum")
+TOTAL_COLS = (*SUM_COLS, *CACHE_COLS, *OK_COLS)
 _KEY_COLS = ("tenant", "model", "task", "minute")
 HOUR = 3600
 
@@ -69,12 +71,13 @@ class DecisionFacts:
     latency_ms: float
     cache_kind: str | None = None
     cache_saved: float = 0.0
+    mode: str = "routed"
 
     @staticmethod
     def of(d: DecisionRecord) -> DecisionFacts:
         return DecisionFacts(d.ts, d.tenant, d.task, d.chosen_model, d.status == "failed",
                              d.cost_usd, d.baseline_cost_usd, d.latency_ms, d.cache_kind,
-                             d.cache_saved_usd or 0.0)  # fmt: skip
+                             d.cache_saved_usd or 0.0, d.mode)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,11 @@ def _contribution(
         if d.cache_kind in ("exact", "semantic"):
             at = _N_SUM + (0 if d.cache_kind == "exact" else 2)
             vec += [(at, 1.0), (at + 1, d.cache_saved)]
+        if not d.failed:
+            at = _N_SUM + len(CACHE_COLS)
+            vec += [(at, 1.0), (at + 1, d.cost)]
+            if best is not None:
+                vec += [(at + 2, 1.0), (at + 3, best.score)]
         return (d.tenant, d.model, d.task, minute_of(d.ts)), vec
     if best is None:
         return None
@@ -121,7 +129,7 @@ class Upserts:
     minute: list[tuple[Any, ...]]  # (tenant, model, task, minute, *SUM_COLS)
     hour: list[tuple[Any, ...]]  # (tenant, model, task, hour, *SUM_COLS)
     global_: list[tuple[Any, ...]]  # (span, start, *SUM_COLS)
-    totals: list[tuple[Any, ...]]  # (tenant, model, task, *TOTAL_COLS)
+    totals: list[tuple[Any, ...]]  # (tenant, model, task, mode, *TOTAL_COLS)
 
 
 def plan(
@@ -158,7 +166,7 @@ def plan(
             # of the raw rows would
             _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
             if dec is not None:
-                _add(totals, key[:3], vec, sign)
+                _add(totals, (*key[:3], dec.mode), vec, sign)
     for (tenant, model, task, m), sparse in minute.items():  # a batch has few minutes
         h = m // HOUR * HOUR
         items = list(sparse.items())
@@ -189,7 +197,11 @@ def _rows(acc: Mapping[tuple[Any, ...], Mapping[int, float]], width: int) -> lis
     return out
 
 
-_INT_IDX = frozenset({0, 1, 6, *range(7, 7 + N_BUCKETS), len(SUM_COLS), len(SUM_COLS) + 2})
+_INT_IDX = frozenset(
+    TOTAL_COLS.index(c)
+    for c in ("requests", "failed", "graded", *HIST_COLS, "cache_exact_hits",
+              "cache_semantic_hits", "ok_requests", "ok_graded")
+)  # fmt: skip
 
 
 # table -> (key columns, conflict target, sum columns)
@@ -197,7 +209,11 @@ LEVELS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     "rollups": (_KEY_COLS, "tenant, minute, model, task", SUM_COLS),
     "rollups_hour": (("tenant", "model", "task", "hour"), "tenant, hour, model, task", SUM_COLS),
     "rollups_global": (("span", "start"), "span, start", SUM_COLS),
-    "rollup_totals": (("tenant", "model", "task"), "tenant, model, task", TOTAL_COLS),
+    "rollup_totals": (
+        ("tenant", "model", "task", "mode"),
+        "tenant, model, task, mode",
+        TOTAL_COLS,
+    ),
 }
 
 
