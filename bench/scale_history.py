@@ -379,15 +379,19 @@ def _requests(url: str) -> int:
         store.close()
 
 
-def bench_history(quick: bool, rows: int, workdir: Path, pg_url: str | None) -> dict[str, Any]:
+def bench_history(
+    quick: bool, rows: int, workdir: Path, pg_url: str | None, *, sqlite: bool = True
+) -> dict[str, Any]:
     now = time.time()
     out: dict[str, Any] = {"rows": rows, "loadavg": os.getloadavg()}
     db = workdir / "history.db"
     (workdir / "sqlite").mkdir(exist_ok=True)
     try:
-        out["sqlite"] = _backend(f"sqlite:///{db}", now, rows, quick, workdir / "sqlite",
-                                 load_sqlite)  # fmt: skip
-        out["sqlite"]["db_gb"] = round(db.stat().st_size / 2**30, 2)
+        if sqlite:
+            out["sqlite"] = _backend(f"sqlite:///{db}", now, rows, quick, workdir / "sqlite",
+                                     load_sqlite)  # fmt: skip
+            out["sqlite"]["db_gb"] = round(db.stat().st_size / 2**30, 2)
+            print("history sqlite:", json.dumps(out["sqlite"]), flush=True)  # kept if PG fails
     finally:
         for p in workdir.glob("history.db*"):
             p.unlink()
@@ -416,9 +420,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--pg-url", default=os.environ.get("ARBITER_TEST_PG_URL"))
+    ap.add_argument("--backends", default="sqlite,postgres", help="sqlite, postgres or both")
     args = ap.parse_args()
+    backends = set(args.backends.split(","))
+    pg_url = args.pg_url if "postgres" in backends else None
     with tempfile.TemporaryDirectory(prefix="arbiter-history-") as tmp:
-        h = bench_history(args.quick, args.rows, Path(tmp), args.pg_url)
+        h = bench_history(args.quick, args.rows, Path(tmp), pg_url, sqlite="sqlite" in backends)
     h["worst_p95_ms"] = worst_p95(h)
     print(json.dumps(h))
     return 0
