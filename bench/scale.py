@@ -11,7 +11,8 @@ Curves, each bounded in time and run in this process unless said otherwise:
   history    N recorded decisions (--rows; 1M in --quick, 10M in full) bulk-loaded into SQLite
              (executemany in big transactions) and PostgreSQL (COPY; when --pg-url or
              ARBITER_TEST_PG_URL is set): p95 of stats, timeseries, the feed's paging and the
-             export's first page, and the export's memory.
+             export's first page (store calls, then a few through the HTTP app), the export's
+             memory, and retention under writes (bench/scale_history.py).
   workers    CPU seconds per request of `arbiter serve` at server.workers = 1 and 2 (so
              requests/s per core), and the raw requests/s on this host's cores; see
              bench/scale_workers.py.
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
 import json
 import os
 import random
@@ -233,167 +233,11 @@ def bench_tenants(quick: bool, workdir: Path) -> dict[str, Any]:
     }
 
 
-# -- history -----------------------------------------------------------------------------------
-TENANTS, MODELS, TASKS = 100, ("m-small", "m-mid", "m-large", "m-xl", "m-code"), (
-    "chat", "math", "code", "extraction")  # fmt: skip
-SPAN_S = 30 * 86400.0
-
-
-def _decision_rows(n: int, start: int, count: int, now: float) -> list[tuple[Any, ...]]:
-    rows = []
-    for i in range(start, start + count):
-        ts = now - SPAN_S + SPAN_S * i / n
-        m = MODELS[i % 5]
-        rows.append((
-            f"d{i:010d}", ts, f"t{i % TENANTS}", TASKS[(i // 7) % 4], "routed", m,
-            "bench", "[]", "[]", "failed" if i % 97 == 0 else "ok", 0.0001 * (1 + i % 5),
-            "m-large", 0.0005, 100.0 + i % 400, 200, 150, False, None, None, None, "usage",
-            None, None, None,
-        ))  # fmt: skip
-    return rows
-
-
-def _rollup_rows(n: int, now: float) -> list[tuple[Any, ...]]:
-    """The per-minute rollups those decisions make (no grades), aggregated in bulk."""
-    import bisect
-
-    from arbiter.store.rollup import LATENCY_EDGES_MS, N_BUCKETS
-
-    acc: dict[tuple[str, str, str, int], list[float]] = {}
-    for i in range(n):
-        ts = now - SPAN_S + SPAN_S * i / n
-        key = (f"t{i % TENANTS}", MODELS[i % 5], TASKS[(i // 7) % 4], int(ts // 60 * 60))
-        row = acc.get(key)
-        if row is None:
-            row = acc[key] = [0.0] * (7 + N_BUCKETS)
-        row[0] += 1
-        row[1] += i % 97 == 0
-        row[2] += 0.0001 * (1 + i % 5)
-        row[3] += 0.0005
-        lat = 100.0 + i % 400
-        row[4] += lat
-        row[7 + min(bisect.bisect_left(LATENCY_EDGES_MS, lat), N_BUCKETS - 1)] += 1
-    ints = {0, 1, 6, *range(7, 7 + N_BUCKETS)}  # counts are integers in the schema
-    return [(*k, *(int(x) if j in ints else x for j, x in enumerate(v))) for k, v in acc.items()]
-
-
-def _load_sqlite(url: str, n: int, now: float) -> float:
-    from arbiter.store import open_store
-    from arbiter.store._sql import _DCOLS
-    from arbiter.store.rollup import SUM_COLS
-
-    store = open_store(url)
-    store.migrate()
-    conn = store._conn()  # type: ignore[attr-defined]
-    t0 = time.perf_counter()
-    marks = ", ".join("?" * len(_DCOLS))
-    step = 200_000
-    for start in range(0, n, step):
-        conn.execute("BEGIN")
-        conn.executemany(f"INSERT INTO decisions ({', '.join(_DCOLS)}) VALUES ({marks})",
-                         _decision_rows(n, start, min(step, n - start), now))  # fmt: skip
-        conn.execute("COMMIT")
-    cols = ("tenant", "model", "task", "minute", *SUM_COLS)
-    conn.execute("BEGIN")
-    sql = f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    conn.executemany(sql, _rollup_rows(n, now))
-    conn.execute("COMMIT")
-    conn.execute("ANALYZE")
-    store.close()
-    return time.perf_counter() - t0
-
-
-def _load_postgres(url: str, n: int, now: float) -> float:
-    import psycopg
-
-    from arbiter.store import open_store
-    from arbiter.store._sql import _DCOLS
-    from arbiter.store.rollup import SUM_COLS
-
-    store = open_store(url)
-    store.migrate()
-    store.close()
-    t0 = time.perf_counter()
-    with psycopg.connect(url, autocommit=True) as conn:
-        step = 200_000
-        for start in range(0, n, step):
-            with conn.cursor().copy(f"COPY decisions ({', '.join(_DCOLS)}) FROM STDIN") as cp:
-                for row in _decision_rows(n, start, min(step, n - start), now):
-                    cp.write_row(row)
-        cols = ("tenant", "model", "task", "minute", *SUM_COLS)
-        with conn.cursor().copy(f"COPY rollups ({', '.join(cols)}) FROM STDIN") as cp:
-            for row in _rollup_rows(n, now):
-                cp.write_row(row)
-        conn.execute("ANALYZE")
-    return time.perf_counter() - t0
-
-
-def _history_calls(url: str, now: float, quick: bool) -> dict[str, Any]:
-    from arbiter.store import open_store
-
-    store = open_store(url)
-    calls: dict[str, Callable[[], object]] = {
-        "stats": lambda: store.stats(tenant=None),
-        "stats_tenant": lambda: store.stats(tenant="t7"),
-        "timeseries_24h": lambda: store.timeseries(tenant=None, since=now - 86400, until=now),
-        "timeseries_7d_hourly": lambda: store.timeseries(
-            tenant=None, since=now - 7 * 86400, until=now, bucket_s=3600
-        ),
-        "feed_first_page": lambda: store.decisions(tenant=None, limit=50),
-        "feed_tenant_page": lambda: store.decisions(tenant="t7", limit=50),
-    }
-    page = store.decisions(tenant=None, limit=50)
-    for _ in range(20):  # 20 pages deep
-        page = store.decisions(tenant=None, limit=50, after_id=page[-1]["id"])
-    deep = page[-1]["id"]
-    calls["feed_page_21"] = lambda: store.decisions(tenant=None, limit=50, after_id=deep)
-
-    def export_first_1000() -> None:
-        for _ in itertools.islice(store.iter_decisions(since=now - 7 * 86400), 1000):
-            pass
-
-    calls["export_7d_first_1000"] = export_first_1000
-    out: dict[str, Any] = {}
-    for name, fn in calls.items():
-        fn()  # warm the caches once
-        ts = _timed(fn, 3.0 if quick else 8.0, 40)
-        out[name] = {"p95_ms": round(_p(ts, 0.95) * 1e3, 2), "n": len(ts)}
-    # the export streams: memory stays flat over 50,000 rows
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    n = sum(1 for _ in itertools.islice(store.iter_decisions(since=now - 7 * 86400), 50_000))
-    out["export_rows_per_s"] = round(n / (time.perf_counter() - t0))
-    out["export_peak_mb_50k_rows"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
-    tracemalloc.stop()
-    store.close()
-    return out
-
-
-def bench_history(quick: bool, rows: int, workdir: Path, pg_url: str | None) -> dict[str, Any]:
-    now = time.time()
-    out: dict[str, Any] = {"rows": rows}
-    url = f"sqlite:///{workdir / 'history.db'}"
-    out["sqlite_load_s"] = round(_load_sqlite(url, rows, now), 1)
-    out["sqlite"] = _history_calls(url, now, quick)
-    if pg_url:
-        from tests.pg import fresh_database  # a throwaway database on the server
-
-        with fresh_database(pg_url) as db_url:
-            out["postgres_load_s"] = round(_load_postgres(db_url, rows, now), 1)
-            out["postgres"] = _history_calls(db_url, now, quick)
-    return out
-
+# -- history: bench/scale_history.py ---------------------------------------------------------
+from bench.scale_history import bench_history  # noqa: E402
+from bench.scale_history import worst_p95 as _worst_p95  # noqa: E402
 
 # -- workers and tail: bench/scale_workers.py ----------------------------------------------
-
-
-def _worst_p95(h: dict[str, Any]) -> float | None:
-    worst = None
-    for backend in ("sqlite", "postgres"):
-        for v in h.get(backend, {}).values():
-            if isinstance(v, dict) and "p95_ms" in v:
-                worst = v["p95_ms"] if worst is None else max(worst, v["p95_ms"])
-    return worst
 
 
 def main() -> int:

@@ -93,8 +93,11 @@ class StoreSettings:
     max_backlog: int = 100_000
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
-    timeseries_retention_days: float = 400.0  # per-minute rollups; 0 = keep forever
+    timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep
     prune_interval_s: float = 3600.0  # how often retention is applied (and once at start)
+    # Where retention first writes the decisions it is about to delete (gzipped JSON lines, one
+    # file per prune); "" = delete without an archive.
+    archive_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)

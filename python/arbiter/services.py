@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from arbiter import logs, reference
@@ -51,6 +52,7 @@ from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.store import Store, open_store
+from arbiter.store.archive import archive_older
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
@@ -444,6 +446,9 @@ class Services:
         )
         if records is None and rollups is None:
             return {}
+        if records is not None and s.archive_dir:
+            # archived first: if that fails, nothing is deleted (the loop retries next round)
+            archive_older(self.store, records, Path(s.archive_dir))
         deleted = self.store.prune(rollups_before=rollups, records_before=records)
         if any(deleted.values()):
             log.info("retention: deleted %s", deleted)

@@ -4,6 +4,7 @@ at /arbiter/timeseries (tenant-scoped), `arbiter export`, and retention pruning.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import subprocess
 import sys
@@ -190,10 +191,18 @@ def test_retention_prunes_old_records_and_minutes(tmp_path: Path) -> None:
     store.write([decision("old", ts=now - 10 * 86400), grade("old", 0.5, ts=now - 10 * 86400)])
     store.write([decision("ancient", ts=now - 40 * 86400), decision("new", ts=now - 60)])
     deleted = services.prune_once(now)
-    assert deleted == {"rollups": 1, "decisions": 2, "grades": 1, "alerts": 0}
+    assert deleted == {
+        "rollups": 1,
+        "rollups_hour": 1,
+        "rollups_global": 2,  # the ancient minute and its hour
+        "decisions": 2,
+        "grades": 1,
+        "alerts": 0,
+    }
     assert store.decision("new") is not None and store.decision("old") is None
     points = store.timeseries(tenant="t1", since=now - 50 * 86400, until=now + 60)
     assert sum(p["requests"] for p in points) == 2, "10-day-old minutes outlive their records"
+    assert store.stats(tenant=None)["requests"] == 3, "stats keep all history (the totals)"
     services.store.close()
 
 
@@ -210,3 +219,18 @@ def test_retention_settings_are_validated(tmp_path: Path) -> None:
             config.loads(with_store(**bad), env=ENV)
     s = config.loads(with_store(retention_days=0), env=ENV)
     assert s.store.retention_days == 0 and s.store.timeseries_retention_days == 400
+
+
+def test_retention_archives_before_it_deletes(tmp_path: Path) -> None:
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "r.db")
+    doc["store"].update(retention_days=7, archive_dir=str(tmp_path / "archive"))
+    services = Services(config.loads(to_toml(doc), env=ENV), seed=1)
+    services.load_state()
+    now = time.time()
+    services.store.write([decision("old", ts=now - 10 * 86400), decision("new", ts=now - 60)])
+    assert services.prune_once(now)["decisions"] == 1
+    [path] = (tmp_path / "archive").iterdir()
+    assert [orjson.loads(x)["id"] for x in gzip.decompress(path.read_bytes()).splitlines()] == [
+        "old"
+    ]
+    services.store.close()

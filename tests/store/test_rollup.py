@@ -165,7 +165,12 @@ def test_prune_retention(store: Store) -> None:
     assert store.prune(records_before=T0 + 60) == {"decisions": 1, "grades": 1, "alerts": 0}
     assert [d["id"] for d in store.decisions(tenant=None, limit=10)] == ["new"]
     assert len(store.timeseries(tenant=None, since=T0, until=T0 + 7200)) == 2  # rollups stay
-    assert store.prune(rollups_before=T0 + 60) == {"rollups": 1}
+    # the hourly levels keep an hour until all of it is before the cut
+    assert store.prune(rollups_before=T0 + 60) == {
+        "rollups": 1,
+        "rollups_hour": 0,
+        "rollups_global": 1,
+    }
     assert [p["ts"] for p in store.timeseries(tenant=None, since=T0, until=T0 + 7200)] == [
         T0 + 3600
     ]

@@ -97,9 +97,14 @@ class Store(Protocol):
     def tenants(self) -> list[str]: ...
 
     def iter_decisions(
-        self, *, since: float, tenant: str | None = None, page: int = 1000
+        self,
+        *,
+        since: float,
+        tenant: str | None = None,
+        page: int = 1000,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Decisions with ts >= since, oldest first (same shape as `decisions`), paged."""
+        """Decisions with since <= ts (< until), oldest first (same shape as `decisions`)."""
         ...
 
     def timeseries(

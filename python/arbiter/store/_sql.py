@@ -100,7 +100,7 @@ def _statements(json_ph: str) -> dict[str, str]:
         "batch": "INSERT INTO applied_batches (batch_id, ts) VALUES (%s, %s) "
         "ON CONFLICT (batch_id) DO NOTHING",
         "prune": "DELETE FROM applied_batches WHERE ts < %s",
-        "rollup": rollup.upsert_sql(),
+        **{table: rollup.upsert_sql(table) for table in rollup.LEVELS},
     }
 
 
@@ -252,17 +252,21 @@ class SqlStore(
                     return
                 if self._writes % _PRUNE_EVERY == 1:
                     cur.execute(self._sql(st["prune"]), (now - BATCH_ID_TTL_S,))
-            rollups: list[tuple[Any, ...]] = []
+            up = rollup.Upserts([], [], [], [])
             if decisions or grades:
                 ids = sorted({d.id for d in decisions} | {g.decision_id for g in grades})
                 self._lock_ids(cur, ids)
-                rollups = rollup.plan(decisions, grades, *self._old_state(cur, ids))
+                up = rollup.plan(decisions, grades, *self._old_state(cur, ids))
             for name, rows in (
                 ("decision", [self._decision_row(d) for d in decisions]),
                 ("grade", [self._grade_row(g) for g in grades]),
                 ("alert", alerts),
                 ("arm", arms),
-                ("rollup", rollups),
+                # every writer upserts the levels in this order, each sorted: no lock cycles
+                ("rollups", up.minute),
+                ("rollups_hour", up.hour),
+                ("rollups_global", up.global_),
+                ("rollup_totals", up.totals),
             ):
                 if rows:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
@@ -282,12 +286,14 @@ class SqlStore(
             cur.execute(
                 self._sql(
                     "SELECT id, ts, tenant, task, chosen_model, status, cost_usd, "
-                    f"baseline_cost_usd, latency_ms FROM decisions WHERE id IN ({marks})"
+                    "baseline_cost_usd, latency_ms, cache_kind, cache_saved_usd, mode "
+                    f"FROM decisions WHERE id IN ({marks})"
                 ),
                 chunk,
             )
             for r in cur.fetchall():
-                old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", *r[6:9])
+                old_d[r[0]] = DecisionFacts(r[1], r[2], r[3], r[4], r[5] == "failed", r[6], r[7],
+                                            r[8], r[9], float(r[10] or 0.0), r[11])  # fmt: skip
             cur.execute(
                 self._sql(
                     "SELECT decision_id, grader, score, ts, tenant, task, model "
@@ -368,16 +374,37 @@ class SqlStore(
             conds.append("ts < %s")
             params.append(before_ts)
         where = f"WHERE {' AND '.join(conds)}" if conds else ""
-        inner = f"SELECT * FROM decisions {where} ORDER BY ts DESC, id DESC LIMIT %s"
-        dcols = ", ".join(f"d.{c}" for c in _DCOLS)
         sql = (
-            f"SELECT {dcols}, g.grader, g.score FROM ({inner}) d "
-            "LEFT JOIN grades g ON g.decision_id = d.id "
-            f"ORDER BY d.ts DESC, d.id DESC, {precedence_sql('g.grader')} DESC"
+            f"SELECT {', '.join(_DCOLS)} FROM decisions {where} ORDER BY ts DESC, id DESC LIMIT %s"
         )
         with self._ro() as cur:
             cur.execute(self._sql(sql), [*params, limit])
-            return _with_best_grade(cur.fetchall())
+            return self._with_best_grade(cur, cur.fetchall())
+
+    def _with_best_grade(self, cur: Cursor, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Decision rows -> dicts with their best grade (`grader`, `grade`), looked up by id.
+
+        A second query by primary key, not a join: a join lets the planner hash the whole
+        grades table to serve one page (PostgreSQL did, at 1M decisions)."""
+        items = [_decision_dict(r) for r in rows]
+        best: dict[str, tuple[int, str, float]] = {}
+        ids = [it["id"] for it in items]
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            cur.execute(
+                self._sql(
+                    "SELECT decision_id, grader, score FROM grades "
+                    f"WHERE decision_id IN ({', '.join(['%s'] * len(chunk))})"
+                ),
+                chunk,
+            )
+            for ident, grader, score in cur.fetchall():
+                rank = precedence(grader)
+                if ident not in best or rank > best[ident][0]:
+                    best[ident] = (rank, grader, score)
+        for it in items:
+            _, it["grader"], it["grade"] = best.get(it["id"], (0, None, None))
+        return items
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:
         with self._ro() as cur:
@@ -407,23 +434,16 @@ class SqlStore(
         return item
 
     def stats(self, *, tenant: str | None) -> dict[str, Any]:
-        dconds, params = _conds(tenant=tenant, prefix="d.")
-        gconds, gparams = _conds(tenant=tenant)
-        dwhere = f"WHERE {' AND '.join(dconds)}" if dconds else ""
-        gwhere = f"WHERE {' AND '.join(gconds)}" if gconds else ""
+        """All recorded history (the totals rollup, kept when retention drops raw rows)."""
+        where, params = ("WHERE tenant = %s", [tenant]) if tenant is not None else ("", [])
         sql = (
-            "SELECT d.chosen_model, d.task, COUNT(*), "
-            "SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), SUM(d.cost_usd), "
-            "SUM(d.baseline_cost_usd), SUM(d.latency_ms), COUNT(g.score), SUM(g.score) "
-            "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
-            "SELECT decision_id, score, ROW_NUMBER() OVER "
-            f"(PARTITION BY decision_id ORDER BY {precedence_sql('grader')} DESC) AS rn "
-            f"FROM grades {gwhere}"
-            ") r WHERE rn = 1) g ON g.decision_id = d.id "
-            f"{dwhere} GROUP BY d.chosen_model, d.task ORDER BY 1, 2"
+            "SELECT model, task, SUM(requests), SUM(failed), SUM(cost_usd), "
+            "SUM(baseline_cost_usd), SUM(latency_ms_sum), SUM(graded), SUM(grade_sum) "
+            f"FROM rollup_totals {where} GROUP BY model, task HAVING SUM(requests) > 0 "
+            "ORDER BY 1, 2"
         )
         with self._ro() as cur:
-            cur.execute(self._sql(sql), [*gparams, *params])
+            cur.execute(self._sql(sql), params)
             groups = [
                 _Group(r[0], r[1], int(r[2]), int(r[3] or 0), float(r[4] or 0.0),
                        float(r[5] or 0.0), float(r[6] or 0.0), int(r[7]), float(r[8] or 0.0))
@@ -437,24 +457,18 @@ class SqlStore(
 
     def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]:
         """Answered requests per (task, model, routed or not): count, cost, graded count and
-        grade sum (each decision's best grade), for the cost/quality view. Judge calls are left
-        out: they are the grader's spend, not answers."""
-        dconds, params = _conds(tenant=tenant, prefix="d.")
-        gconds, gparams = _conds(tenant=tenant)
-        gwhere = f"WHERE {' AND '.join(gconds)}" if gconds else ""
-        where = " AND ".join(["d.mode <> 'judge'", "d.status = 'ok'", *dconds])
+        grade sum (each decision's best grade), for the cost/quality view, over all history
+        (the totals rollup). Judge calls are left out: they are the grader's spend, not answers."""
+        conds, params = _conds(tenant=tenant)
+        where = " AND ".join(["mode <> 'judge'", *conds])
         sql = (
-            "SELECT d.task, d.chosen_model, CASE WHEN d.mode = 'routed' THEN 1 ELSE 0 END, "
-            "COUNT(*), SUM(d.cost_usd), COUNT(g.score), SUM(g.score) "
-            "FROM decisions d LEFT JOIN (SELECT decision_id, score FROM ("
-            "SELECT decision_id, score, ROW_NUMBER() OVER "
-            f"(PARTITION BY decision_id ORDER BY {precedence_sql('grader')} DESC) AS rn "
-            f"FROM grades {gwhere}"
-            ") r WHERE rn = 1) g ON g.decision_id = d.id "
-            f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+            "SELECT task, model, CASE WHEN mode = 'routed' THEN 1 ELSE 0 END, "
+            "SUM(ok_requests), SUM(ok_cost_usd), SUM(ok_graded), SUM(ok_grade_sum) "
+            f"FROM rollup_totals WHERE {where} GROUP BY 1, 2, 3 HAVING SUM(ok_requests) > 0 "
+            "ORDER BY 1, 2, 3"
         )
         with self._ro() as cur:
-            cur.execute(self._sql(sql), [*gparams, *params])
+            cur.execute(self._sql(sql), params)
             return [
                 {"task": r[0], "model": r[1], "routed": bool(r[2]), "requests": int(r[3]),
                  "cost_usd": float(r[4] or 0.0), "graded": int(r[5]),
@@ -463,9 +477,9 @@ class SqlStore(
             ]  # fmt: skip
 
     def tenants(self) -> list[str]:
-        """Every tenant with traffic on record (the rollups: one row per tenant-minute)."""
+        """Every tenant with a decision on record (the totals: a few rows per tenant)."""
         with self._ro() as cur:
-            cur.execute("SELECT DISTINCT tenant FROM rollups ORDER BY 1")
+            cur.execute("SELECT DISTINCT tenant FROM rollup_totals ORDER BY 1")
             return [str(r[0]) for r in cur.fetchall()]
 
     def alerts(
@@ -485,10 +499,18 @@ class SqlStore(
         ]
 
     def iter_decisions(
-        self, *, since: float, tenant: str | None = None, page: int = 1000
+        self,
+        *,
+        since: float,
+        tenant: str | None = None,
+        page: int = 1000,
+        until: float | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Decisions with ts >= since, oldest first, in pages (keyset on ts, id)."""
+        """Decisions with since <= ts (< until), oldest first, in pages (keyset on ts, id)."""
         conds, params = _conds(tenant=tenant)
+        if until is not None:
+            conds.append("ts < %s")
+            params.append(until)
         after: tuple[float, str] | None = None
         while True:
             where = [*conds, "ts >= %s"]
@@ -496,16 +518,13 @@ class SqlStore(
             if after is not None:
                 where.append("(ts > %s OR (ts = %s AND id > %s))")
                 args += [after[0], after[0], after[1]]
-            inner = f"SELECT * FROM decisions WHERE {' AND '.join(where)} ORDER BY ts, id LIMIT %s"
             sql = (
-                f"SELECT {', '.join(f'd.{c}' for c in _DCOLS)}, g.grader, g.score FROM ({inner}) d "
-                "LEFT JOIN grades g ON g.decision_id = d.id "
-                f"ORDER BY d.ts, d.id, {precedence_sql('g.grader')} DESC"
+                f"SELECT {', '.join(_DCOLS)} FROM decisions WHERE {' AND '.join(where)} "
+                "ORDER BY ts, id LIMIT %s"
             )
             with self._ro() as cur:
                 cur.execute(self._sql(sql), [*args, page])
-                rows = cur.fetchall()
-            items = _with_best_grade(rows)
+                items = self._with_best_grade(cur, cur.fetchall())
             yield from items
             if len(items) < page:
                 return
@@ -523,11 +542,25 @@ class SqlStore(
     ) -> list[dict[str, Any]]:
         """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic."""
         bucket = max(60, int(bucket_s) // 60 * 60)
-        sql, params = rollup.timeseries_sql(tenant=tenant, model=model, task=task)
         start = rollup.minute_of(since) // bucket * bucket
+        queries = rollup.timeseries_queries(
+            tenant=tenant, model=model, task=task, bucket=bucket, start=start,
+            until=math.ceil(until),
+        )  # fmt: skip
         with self._ro() as cur:
-            cur.execute(self._sql(sql), [bucket, bucket, start, math.ceil(until), *params])
-            return [rollup.point(r) for r in cur.fetchall()]
+            parts = []
+            for sql, params in queries:
+                cur.execute(self._sql(sql), params)
+                parts.append(cur.fetchall())
+        if len(parts) == 1:  # one level: its rows are the points
+            return [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
+        acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up
+        for rows in parts:
+            for b, *sums in rows:
+                row = acc.setdefault(int(b), [0.0] * len(sums))
+                for i, v in enumerate(sums):
+                    row[i] += float(v or 0)
+        return [rollup.point((b, *acc[b])) for b in sorted(acc)]
 
     def prune(
         self,
@@ -536,14 +569,20 @@ class SqlStore(
         records_before: float | None = None,
         batch: int = PRUNE_BATCH,
     ) -> dict[str, int]:
-        """Retention: drop rollup minutes and/or raw records older than the given timestamps.
+        """Retention: drop time-series rollups and/or raw records older than the given times.
 
         Deleted `batch` rows per transaction, so writers wait for one short DELETE at a time,
         never for the whole backlog of a large table. Rollups are sums of their own; pruning
-        raw records never changes them."""
+        raw records never changes them, and the all-time totals (stats) are never pruned.
+        Hourly rows go only when their whole hour is before the cut."""
         deleted: dict[str, int] = {}
         if rollups_before is not None:
+            hour = float(int(rollups_before) // rollup.HOUR * rollup.HOUR)
             deleted["rollups"] = self._delete_older("rollups", "minute", rollups_before, batch)
+            deleted["rollups_hour"] = self._delete_older("rollups_hour", "hour", hour, batch)
+            deleted["rollups_global"] = self._delete_older(
+                "rollups_global", "start", rollups_before, batch, "span = 60"
+            ) + self._delete_older("rollups_global", "start", hour, batch, "span = 3600")
         if records_before is not None:
             for table in ("decisions", "grades", "alerts"):
                 deleted[table] = self._delete_older(table, "ts", records_before, batch)
@@ -551,10 +590,12 @@ class SqlStore(
 
     _ROW = "rowid"  # the backend's physical row id (SQLite rowid, PostgreSQL ctid)
 
-    def _delete_older(self, table: str, col: str, before: float, batch: int) -> int:
+    def _delete_older(
+        self, table: str, col: str, before: float, batch: int, also: str = "1 = 1"
+    ) -> int:
         sql = self._sql(
             f"DELETE FROM {table} WHERE {self._ROW} IN "
-            f"(SELECT {self._ROW} FROM {table} WHERE {col} < %s LIMIT %s)"
+            f"(SELECT {self._ROW} FROM {table} WHERE {col} < %s AND {also} LIMIT %s)"
         )
         total = 0
         while True:
@@ -580,15 +621,3 @@ def _decision_dict(row: Sequence[Any]) -> dict[str, Any]:
     if item["cache_info"] is not None:
         item["cache_info"] = _loads(item["cache_info"])
     return item
-
-
-def _with_best_grade(rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Decision rows joined to their grades (adjacent, best first) -> one dict per decision."""
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        if out and out[-1]["id"] == row[0]:
-            continue
-        item = _decision_dict(row)
-        item["grader"], item["grade"] = row[len(_DCOLS)], row[len(_DCOLS) + 1]
-        out.append(item)
-    return out

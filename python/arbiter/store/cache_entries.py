@@ -199,17 +199,21 @@ class CacheEntriesMixin(StoreHooks):
         return count
 
     def cache_stats(self, *, tenant: str | None) -> dict[str, Any]:
-        """Hits served from the cache (decisions of mode `cache`) and what they saved."""
-        where, params = ("AND tenant = %s", [tenant]) if tenant is not None else ("", [])
+        """Hits served from the cache (decisions of mode `cache`) and what they saved, over all
+        history (the totals rollup, store/rollup.py)."""
+        where, params = ("WHERE tenant = %s", [tenant]) if tenant is not None else ("", [])
         with self._ro() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT cache_kind, COUNT(*), SUM(cache_saved_usd) FROM decisions "
-                    f"WHERE cache_kind IS NOT NULL {where} GROUP BY cache_kind"
+                    "SELECT SUM(cache_exact_hits), SUM(cache_exact_saved_usd), "
+                    "SUM(cache_semantic_hits), SUM(cache_semantic_saved_usd) "
+                    f"FROM rollup_totals {where}"
                 ),
                 params,
             )
-            rows = {r[0]: (int(r[1]), float(r[2] or 0.0)) for r in cur.fetchall()}
+            r = cur.fetchone()
+        rows = {"exact": (int(r[0] or 0), float(r[1] or 0.0)),
+                "semantic": (int(r[2] or 0), float(r[3] or 0.0))}  # fmt: skip
         exact, semantic = rows.get("exact", (0, 0.0)), rows.get("semantic", (0, 0.0))
         return {
             "hits": exact[0],

@@ -1,15 +1,24 @@
-"""Per-minute rollups: what a write adds to the (tenant, model, task, minute) sums, and percentiles.
+"""Rollups: what a write adds to the per-minute, per-hour, all-tenant and all-time sums.
 
 Pure functions, no driver. Every column is a sum (latency as a fixed-bucket histogram), so rows
 written by several replicas merge by addition and percentiles can be read across any of them.
 A write's contribution is computed as (state after) - (state before) per decision, so re-writing a
 decision, a late grade of higher precedence, or a grade that arrives before its decision all land
 exactly once, in the decision's minute.
+
+Levels (migrations 0002 and 0016), all maintained in the writer's transaction, so there is no
+not-yet-rolled tail to add at read time:
+  rollups         (tenant, model, task, minute)  timeseries with filters, buckets < 1 h
+  rollups_hour    (tenant, model, task, hour)    timeseries with filters, buckets of whole hours
+  rollups_global  (span 60|3600, start)          timeseries of every tenant, no model/task filter
+  rollup_totals   (tenant, model, task)          stats and cache stats: all history, never pruned
+The time-keyed levels count a grade whose decision is unknown in the grade's own minute; the
+totals count only decisions (and their best grade), exactly like a scan of the raw tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +34,14 @@ HIST_COLS = tuple(f"h{i:02d}" for i in range(N_BUCKETS))
 # Vector layout of one contribution / one rollup row, after the key columns.
 SUM_COLS = ("requests", "failed", "cost_usd", "baseline_cost_usd", "latency_ms_sum", "grade_sum",
             "graded", *HIST_COLS)  # fmt: skip
+# The totals (keyed by mode too) also split cache hits by kind, and sum the answered (status ok)
+# requests apart: the cost/quality view (/arbiter/pareto) counts only those.
+CACHE_COLS = ("cache_exact_hits", "cache_exact_saved_usd", "cache_semantic_hits",
+              "cache_semantic_saved_usd")  # fmt: skip
+OK_COLS = ("ok_requests", "ok_cost_usd", "ok_graded", "ok_grade_sum")
+TOTAL_COLS = (*SUM_COLS, *CACHE_COLS, *OK_COLS)
 _KEY_COLS = ("tenant", "model", "task", "minute")
+HOUR = 3600
 
 Key = tuple[str, str, str, int]  # (tenant, model, task, minute)
 
@@ -53,11 +69,15 @@ class DecisionFacts:
     cost: float
     baseline: float
     latency_ms: float
+    cache_kind: str | None = None
+    cache_saved: float = 0.0
+    mode: str = "routed"
 
     @staticmethod
     def of(d: DecisionRecord) -> DecisionFacts:
         return DecisionFacts(d.ts, d.tenant, d.task, d.chosen_model, d.status == "failed",
-                             d.cost_usd, d.baseline_cost_usd, d.latency_ms)  # fmt: skip
+                             d.cost_usd, d.baseline_cost_usd, d.latency_ms, d.cache_kind,
+                             d.cache_saved_usd or 0.0, d.mode)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,22 +94,27 @@ class GradeFacts:
         return GradeFacts(precedence(g.grader), g.score, g.ts, g.tenant, g.task, g.model)
 
 
+Sparse = list[tuple[int, float]]  # (index in TOTAL_COLS, value): a contribution's non-zeros
+_N_SUM = len(SUM_COLS)
+
+
 def _contribution(
     d: DecisionFacts | None, grades: Mapping[str, GradeFacts]
-) -> tuple[Key, list[float]] | None:
+) -> tuple[Key, Sparse] | None:
+    """The decision's (or orphan grade's) key and its non-zero TOTAL_COLS entries."""
     best = max(grades.values(), key=lambda g: g.precedence, default=None)
-    vec = [0.0] * len(SUM_COLS)
-    if best is not None:
-        vec[5], vec[6] = best.score, 1.0
+    vec: Sparse = [(5, best.score), (6, 1.0)] if best is not None else []
     if d is not None:
-        vec[0], vec[1], vec[2], vec[3], vec[4] = (
-            1.0,
-            float(d.failed),
-            d.cost,
-            d.baseline,
-            d.latency_ms,
-        )
-        vec[7 + bucket_of(d.latency_ms)] = 1.0
+        vec += [(0, 1.0), (1, float(d.failed)), (2, d.cost), (3, d.baseline),
+                (4, d.latency_ms), (7 + bucket_of(d.latency_ms), 1.0)]  # fmt: skip
+        if d.cache_kind in ("exact", "semantic"):
+            at = _N_SUM + (0 if d.cache_kind == "exact" else 2)
+            vec += [(at, 1.0), (at + 1, d.cache_saved)]
+        if not d.failed:
+            at = _N_SUM + len(CACHE_COLS)
+            vec += [(at, 1.0), (at + 1, d.cost)]
+            if best is not None:
+                vec += [(at + 2, 1.0), (at + 3, best.score)]
         return (d.tenant, d.model, d.task, minute_of(d.ts)), vec
     if best is None:
         return None
@@ -97,13 +122,23 @@ def _contribution(
     return (best.tenant, best.model, best.task, minute_of(best.ts)), vec
 
 
+@dataclass(frozen=True, slots=True)
+class Upserts:
+    """Rows to add to each level (key columns + sums), each in a fixed order (for row locks)."""
+
+    minute: list[tuple[Any, ...]]  # (tenant, model, task, minute, *SUM_COLS)
+    hour: list[tuple[Any, ...]]  # (tenant, model, task, hour, *SUM_COLS)
+    global_: list[tuple[Any, ...]]  # (span, start, *SUM_COLS)
+    totals: list[tuple[Any, ...]]  # (tenant, model, task, mode, *TOTAL_COLS)
+
+
 def plan(
     decisions: Sequence[DecisionRecord],
     grades: Sequence[GradeRecord],
     old_decisions: Mapping[str, DecisionFacts],
     old_grades: Mapping[str, Mapping[str, GradeFacts]],
-) -> list[tuple[Any, ...]]:
-    """Rollup rows to add (key columns + SUM_COLS) in a fixed order, zero rows left out."""
+) -> Upserts:
+    """What a write adds to every rollup level; rows that add nothing are left out."""
     new_d: dict[str, DecisionFacts] = dict(old_decisions)
     for d in decisions:  # the last record of an id wins, as in the upsert
         new_d[d.id] = DecisionFacts.of(d)
@@ -113,91 +148,170 @@ def plan(
         prev = cur.get(g.grader)
         if prev is None or g.ts >= prev.ts:  # same rule as the upsert: the latest ts wins
             cur[g.grader] = GradeFacts.of(g)
-    acc: dict[Key, list[float]] = {}
+    minute: dict[tuple[Any, ...], dict[int, float]] = {}
+    hour: dict[tuple[Any, ...], dict[int, float]] = {}
+    glob: dict[tuple[Any, ...], dict[int, float]] = {}
+    totals: dict[tuple[Any, ...], dict[int, float]] = {}
     ids = {d.id for d in decisions} | {g.decision_id for g in grades}
     for ident in ids:
-        for sign, part in (
-            (-1.0, _contribution(old_decisions.get(ident), old_grades.get(ident, {}))),
-            (1.0, _contribution(new_d.get(ident), new_g.get(ident, {}))),
+        for sign, dec, grs in (
+            (-1.0, old_decisions.get(ident), old_grades.get(ident, {})),
+            (1.0, new_d.get(ident), new_g.get(ident, {})),
         ):
+            part = _contribution(dec, grs)
             if part is None:
                 continue
             key, vec = part
-            row = acc.setdefault(key, [0.0] * len(SUM_COLS))
-            for i, v in enumerate(vec):
-                row[i] += sign * v
+            # the time levels hold no cache split; the totals hold decisions only, as a scan
+            # of the raw rows would
+            _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
+            if dec is not None:
+                _add(totals, (*key[:3], dec.mode), vec, sign)
+    for (tenant, model, task, m), sparse in minute.items():  # a batch has few minutes
+        h = m // HOUR * HOUR
+        items = list(sparse.items())
+        _add(hour, (tenant, model, task, h), items, 1.0)
+        _add(glob, (60, m), items, 1.0)
+        _add(glob, (HOUR, h), items, 1.0)
+    return Upserts(_rows(minute, _N_SUM), _rows(hour, _N_SUM), _rows(glob, _N_SUM),
+                   _rows(totals, len(TOTAL_COLS)))  # fmt: skip
+
+
+def _add(acc: dict[tuple[Any, ...], dict[int, float]], key: tuple[Any, ...], vec: Sparse,
+         sign: float) -> None:  # fmt: skip
+    row = acc.get(key)
+    if row is None:
+        row = acc[key] = {}
+    for i, v in vec:
+        row[i] = row.get(i, 0.0) + sign * v
+
+
+def _rows(acc: Mapping[tuple[Any, ...], Mapping[int, float]], width: int) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
-    for key, vec in sorted(acc.items(), key=lambda kv: repr(kv[0])):  # a total order, for locks
-        if any(abs(v) > 1e-15 for v in vec):
-            counts = [round(v) if i in _INT_IDX else v for i, v in enumerate(vec)]
-            out.append((*key, *counts))
+    for key, sparse in sorted(acc.items(), key=lambda kv: repr(kv[0])):  # a total order, for locks
+        if any(abs(v) > 1e-15 for v in sparse.values()):
+            vec: list[float | int] = [0] * width
+            for i, v in sparse.items():
+                vec[i] = round(v) if i in _INT_IDX else v
+            out.append((*key, *vec))
     return out
 
 
-_INT_IDX = frozenset({0, 1, 6, *range(7, 7 + N_BUCKETS)})
+_INT_IDX = frozenset(
+    TOTAL_COLS.index(c)
+    for c in ("requests", "failed", "graded", *HIST_COLS, "cache_exact_hits",
+              "cache_semantic_hits", "ok_requests", "ok_graded")
+)  # fmt: skip
 
 
-def upsert_sql() -> str:
-    cols = (*_KEY_COLS, *SUM_COLS)
-    sets = ", ".join(f"{c} = rollups.{c} + excluded.{c}" for c in SUM_COLS)
+# table -> (key columns, conflict target, sum columns)
+LEVELS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    "rollups": (_KEY_COLS, "tenant, minute, model, task", SUM_COLS),
+    "rollups_hour": (("tenant", "model", "task", "hour"), "tenant, hour, model, task", SUM_COLS),
+    "rollups_global": (("span", "start"), "span, start", SUM_COLS),
+    "rollup_totals": (
+        ("tenant", "model", "task", "mode"),
+        "tenant, model, task, mode",
+        TOTAL_COLS,
+    ),
+}
+
+
+def upsert_sql(table: str = "rollups") -> str:
+    keys, conflict, sums = LEVELS[table]
+    cols = (*keys, *sums)
+    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
     return (
-        f"INSERT INTO rollups ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        f"ON CONFLICT (tenant, minute, model, task) DO UPDATE SET {sets}"
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
     )
 
 
-def timeseries_sql(
-    *, tenant: str | None, model: str | None, task: str | None
-) -> tuple[str, list[str]]:
-    """SQL with placeholders (bucket, bucket, since, until, *filters) and the filter values."""
-    conds, params = ["minute >= %s", "minute < %s"], []
-    for col, val in (("tenant", tenant), ("model", model), ("task", task)):
-        if val is not None:
-            conds.append(f"{col} = %s")
-            params.append(val)
-    sums = ", ".join(f"SUM({c})" for c in SUM_COLS)
-    sql = (
-        f"SELECT (minute / %s) * %s AS b, {sums} FROM rollups WHERE {' AND '.join(conds)} "
-        "GROUP BY b ORDER BY b"
-    )
-    return sql, params
+def timeseries_queries(
+    *, tenant: str | None, model: str | None, task: str | None, bucket: int, start: int, until: int
+) -> list[tuple[str, list[Any]]]:
+    """(SQL, params) whose (bucket start, *SUM_COLS) rows, summed per bucket, are the series for
+    [start, until): whole hours from an hourly level when the bucket is whole hours, the rest
+    (or everything) from a per-minute level; the all-tenant level when nothing is filtered."""
+    filters = [(c, v) for c, v in (("tenant", tenant), ("model", model), ("task", task))]
+    conds = [f"{c} = %s" for c, v in filters if v is not None]
+    values: list[Any] = [v for _, v in filters if v is not None]
+    whole = not conds
+    split = until // HOUR * HOUR if bucket % HOUR == 0 else start
+    out: list[tuple[str, list[Any]]] = []
+    for lo, hi, hourly in ((start, split, True), (max(start, split), until, False)):
+        if lo >= hi:
+            continue
+        if whole:
+            table, col, where = "rollups_global", "start", [f"span = {HOUR if hourly else 60}"]
+        elif hourly:
+            table, col, where = "rollups_hour", "hour", []
+        else:
+            table, col, where = "rollups", "minute", []
+        where += [f"{col} >= %s", f"{col} < %s", *conds]
+        # a float sum: PostgreSQL's SUM(bigint) is a NUMERIC, slow to read by the thousand
+        sums = ", ".join(f"CAST(SUM({c}) AS DOUBLE PRECISION)" for c in SUM_COLS)
+        sql = (
+            f"SELECT ({col} / %s) * %s AS b, {sums} FROM {table} "
+            f"WHERE {' AND '.join(where)} GROUP BY b"
+        )
+        out.append((sql, [bucket, bucket, lo, hi, *([] if whole else values)]))
+    return out
 
 
 def percentile(hist: Sequence[float], q: float) -> float | None:
     """Approximate q-quantile (0..1) of a latency histogram: linear within a bucket."""
+    return _quantiles(hist, (q,))[0]
+
+
+_EDGES = tuple(float(e) for e in LATENCY_EDGES_MS)
+_LOWS = (0.0, *_EDGES[:-1])
+_POINT_QS = (0.50, 0.95, 0.99)
+
+
+def _quantiles(hist: Sequence[float], qs: Sequence[float]) -> list[float | None]:
+    """percentile() of each q (ascending), in one pass over the buckets."""
     total = sum(hist)
     if total <= 0:
-        return None
-    rank = q * total
-    seen = 0.0
+        return [None] * len(qs)
+    out: list[float | None] = []
+    seen, k = 0.0, 0
     for i, count in enumerate(hist):
-        if count > 0 and seen + count >= rank:
+        if count <= 0:
+            continue
+        while k < len(qs) and seen + count >= qs[k] * total:
             if i == N_BUCKETS - 1:
-                return float(LATENCY_EDGES_MS[-1])
-            lo = 0.0 if i == 0 else float(LATENCY_EDGES_MS[i - 1])
-            return lo + (float(LATENCY_EDGES_MS[i]) - lo) * max(0.0, rank - seen) / count
+                out.append(_EDGES[-1])
+            else:
+                lo = _LOWS[i]
+                out.append(lo + (_EDGES[i] - lo) * max(0.0, qs[k] * total - seen) / count)
+            k += 1
         seen += count
-    return float(LATENCY_EDGES_MS[-1])
+    out += [_EDGES[-1]] * (len(qs) - k)
+    return out
 
 
-def point(row: Iterable[Any]) -> dict[str, Any]:
+_H0 = SUM_COLS.index("h00")
+
+
+def point(row: Sequence[Any]) -> dict[str, Any]:
     """One timeseries point from a (bucket start, *SUM_COLS) row."""
-    b, *sums = row
-    v = dict(zip(SUM_COLS, (float(x or 0) for x in sums), strict=True))
-    hist = [v[c] for c in HIST_COLS]
-    requests, graded = int(v["requests"]), int(v["graded"])
+    v = [float(x or 0) for x in row[1:]]
+    requests, failed, cost, baseline, latency, grade_sum, graded_f = v[:_H0]
+    requests_n, graded = int(requests), int(graded_f)
+    p50, p95, p99 = _quantiles(v[_H0:], _POINT_QS)
     return {
-        "ts": int(b),
-        "requests": requests,
-        "failed": int(v["failed"]),
-        "error_rate": v["failed"] / requests if requests else 0.0,
-        "cost_usd": v["cost_usd"],
-        "baseline_cost_usd": v["baseline_cost_usd"],
-        "savings_usd": v["baseline_cost_usd"] - v["cost_usd"],
-        "mean_grade": v["grade_sum"] / graded if graded else None,
+        "ts": int(row[0]),
+        "requests": requests_n,
+        "failed": int(failed),
+        "error_rate": failed / requests if requests_n else 0.0,
+        "cost_usd": cost,
+        "baseline_cost_usd": baseline,
+        "savings_usd": baseline - cost,
+        "mean_grade": grade_sum / graded if graded else None,
         "graded": graded,
-        "mean_latency_ms": v["latency_ms_sum"] / requests if requests else None,
-        "p50_ms": percentile(hist, 0.50),
-        "p95_ms": percentile(hist, 0.95),
-        "p99_ms": percentile(hist, 0.99),
+        "mean_latency_ms": latency / requests if requests_n else None,
+        "p50_ms": p50,
+        "p95_ms": p95,
+        "p99_ms": p99,
     }
