@@ -99,8 +99,13 @@ class PairModel:
         h = self._word[ids] + self._pos[:seq][None, :, :] + self._type[types]
         h = _layer_norm(h, self._emb_g, self._emb_b)
         h = run_layers(h, mask, self._layers)
-        pooled = (h * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        return np.asarray(pooled @ self._head_w + self._head_b, dtype=np.float64)
+        # each side's tokens pooled apart (they have read each other); the head compares them
+        a = mask * (types == 0)
+        b = mask * (types == 1)
+        u = (h * a[:, :, None]).sum(axis=1) / np.maximum(a.sum(axis=1, keepdims=True), 1.0)
+        v = (h * b[:, :, None]).sum(axis=1) / np.maximum(b.sum(axis=1, keepdims=True), 1.0)
+        pair = np.concatenate([u * v, np.abs(u - v)], axis=1)
+        return np.asarray(pair @ self._head_w + self._head_b, dtype=np.float64)
 
     def p_false(self, query: str, candidates: Sequence[str]) -> npt.NDArray[np.float64]:
         z = self.logits(query, candidates)
