@@ -59,6 +59,7 @@ MAX_CHARS: Final = 4000  # longer "last turns" are documents, not questions: byp
 WRONG_FACTOR: Final = 0.5  # a wrong hit halves the tenant's bound
 CONFIRMED_FACTOR: Final = 1.02  # ~35 confirmed hits undo one wrong one
 POLL_S: Final = 10.0
+NOT_READ: Final = 2.0  # P(false) of a candidate the pair model did not read: never served
 
 
 def embeddable(text: str) -> bool:
@@ -314,11 +315,12 @@ class SemanticMatcher:
         self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         """The pair model's P(false) for the `cross_k` candidates the verifier ranks best and
-        gates in; 1.0 (never served) for the rest, which cost nothing more."""
+        gates in; NOT_READ (above any threshold: never served) for the rest, which cost
+        nothing more."""
         assert self.pair_model is not None
         pm = self.pair_model
         chosen = [int(j) for j in np.argsort(cheap)[: pm.cross_k] if cheap[j] <= pm.gate]
-        out = np.ones(len(stored), dtype=np.float64)
+        out = np.full(len(stored), NOT_READ, dtype=np.float64)
         if chosen:
             self.counts["pair_model_calls"] += 1
             out[chosen] = pm.p_false(text, [stored[j] for j in chosen])
