@@ -19,9 +19,9 @@ The model: the first ``--layers`` layers of all-MiniLM-L6-v2 (from the installed
 minilm-l6-v2 package), "[CLS] q [SEP] c [SEP]" with segment ids; each side's tokens mean-pooled
 after the layers (u, v: they have read each other through attention) and a logistic head on [u *
 v, |u - v|], which compares from the first step (a head on one pooled vector sat at the base rate
-for the ~9k examples a busy 2-core machine allowed). Training is one pass over the shuffled
-examples by default, with a linear warm-up and decay; ``--budget-s`` ends the decay (and training)
-at a wall-clock budget instead, for a busy machine. The WordPiece table stays frozen (it is not
+in a first, CPU-starved run of ~9k examples). Training is one pass over the shuffled examples by
+default, with a linear warm-up and decay; ``--budget-s`` ends the decay (and training) at a
+wall-clock budget instead, for a busy machine. The WordPiece table stays frozen (it is not
 shipped: read from the package at run time); the layers, position/segment embeddings, embedding
 LayerNorm and head are trained and written as float16 to arbiter/cache/pair_model.npz with the
 gate and the curve in ``meta``.
