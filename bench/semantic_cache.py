@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.inproc import InProcess, sidecar_in_process
 
 from arbiter.cache.keys import keys_for
-from arbiter.cache.semantic import SemanticMatcher
-from arbiter.cache.verifier import Verifier
+from arbiter.cache.semantic import SemanticMatcher, default_matcher
 from arbiter.embedding import DIM, Embedder
 from arbiter.offline.semantic_eval import (
     CONTEXT,
     TENANT,
+    Asked,
     Pair,
     Score,
     ask,
@@ -60,6 +63,7 @@ from arbiter.surfaces.openai_chat import parse_chat_request
 
 BOUNDS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 TAUS = (0.80, 0.85, 0.90, 0.95, 0.99)
+TIMED_ASKS = 500
 
 
 def ask_body(text: str) -> dict[str, Any]:
@@ -77,6 +81,7 @@ class Timed:
     def __init__(self, matcher: SemanticMatcher) -> None:
         self.m = matcher
         self.miss_ms: list[float] = []
+        self.miss_crossed: list[bool] = []  # did the pair model read this miss's candidates?
         self._embed_ms = 0.0
         self._embed, self._lookup = matcher.embed, matcher.lookup
 
@@ -87,10 +92,12 @@ class Timed:
             return out
 
         def lookup(tenant: str, ctx: str, text: str, vector: Any) -> Any:
+            calls = matcher.counts["pair_model_calls"]
             start = time.perf_counter()
             out = self._lookup(tenant, ctx, text, vector)
             if out is None:
                 self.miss_ms.append(self._embed_ms + (time.perf_counter() - start) * 1000)
+                self.miss_crossed.append(matcher.counts["pair_model_calls"] > calls)
             return out
 
         matcher.embed = embed  # type: ignore[method-assign]
@@ -99,7 +106,7 @@ class Timed:
 
 async def live(
     pairs: Sequence[Pair], bound: float
-) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], list[float]]:
+) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], Timed]:
     extra = (
         f"\n[cache]\nenabled = true\nsemantic = true\nmax_false_hit_rate = {bound}\n"
         f"max_entries = {max(100_000, 2 * len(pairs))}\n"
@@ -111,7 +118,7 @@ async def live(
 
 async def _live(
     sc: InProcess, pairs: Sequence[Pair]
-) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], list[float]]:
+) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], Timed]:
     matcher = sc.services.cache.matcher
     assert isinstance(matcher, SemanticMatcher), "cache.semantic did not build the matcher"
     timed = Timed(matcher)
@@ -138,6 +145,7 @@ async def _live(
     await sc.services.cache.drain()
     texts = set(stored.values())
     timed.miss_ms.clear()
+    timed.miss_crossed.clear()
     true = false = exact = served = asked = dups = 0
     for pair in pairs:
         if pair.text_b in texts:
@@ -169,18 +177,18 @@ async def _live(
     }
     ids = {eid: entry.text for eid, entry in matcher._entries.items()}  # the cache's entry ids
     matcher.embed, matcher.lookup = timed._embed, timed._lookup  # type: ignore[method-assign]
-    return out, matcher, ids, timed.miss_ms
+    return out, matcher, ids, timed
 
 
 def offline(
     pairs: Sequence[Pair], bound: float
-) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], list[float]]:
+) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], Timed, list[Asked]]:
     """The same scoring on the matcher directly (no sidecar)."""
-    matcher = SemanticMatcher(Embedder.load(), Verifier.load(), bound=bound)
+    matcher = default_matcher(Embedder.load(), bound)
     stored = fill(matcher, (p.text_a for p in pairs))
     texts = set(stored.values())
     timed = Timed(matcher)
-    for pair in pairs:
+    for pair in pairs[:TIMED_ASKS]:  # the latency sample (the pair model makes a full pass slow)
         vec = None if pair.text_b in texts else matcher.embed(pair.text_b)
         if vec is not None:
             matcher.lookup(TENANT, CONTEXT, pair.text_b, vec)
@@ -196,32 +204,77 @@ def offline(
         },
         matcher,
         stored,
-        timed.miss_ms,
+        timed,
+        asked,
     )
 
 
-def sweep(
-    matcher: SemanticMatcher,
-    pairs: Sequence[Pair],
-    stored: dict[str, str],
-    tenant: str,
-    context: str,
-) -> list[dict[str, Any]]:
-    asked, _ = ask(matcher, pairs, stored, tenant=tenant, context=context)
+def sweep(matcher: SemanticMatcher, asked: Sequence[Asked]) -> list[dict[str, Any]]:
+    name = "pair-model" if matcher.pair_model is not None else "verifier"
     rows = []
     for b in BOUNDS:
-        t = matcher.verifier.calibration.threshold(b)
+        t = matcher.calibration.threshold(b)
         rows.append(
             {
-                "cache": "verifier",
+                "cache": name,
                 "bound": b,
                 "threshold": round(t, 4),
                 **score_threshold(asked, t).as_dict(),
             }
         )
+        # control: the same number served, chosen at random among the asked (scores shuffled)
+        shuffled = [
+            replace(a, p_false=p)
+            for a, p in zip(
+                asked, random.Random(b).sample([a.p_false for a in asked], len(asked)), strict=True
+            )
+        ]
+        rows.append(
+            {"cache": "shuffled (control)", "bound": b, **score_threshold(shuffled, t).as_dict()}
+        )
     for tau in TAUS:
         rows.append({"cache": "static-cosine", "tau": tau, **score_cosine(asked, tau).as_dict()})
     return rows
+
+
+def frontier(
+    matcher: SemanticMatcher,
+    asked: Sequence[Asked],
+    pairs: Sequence[Pair],
+    stored: dict[str, str],
+    tenant: str,
+    context: str,
+) -> dict[str, Any]:
+    """The operating points the goal names, whatever the calibration: the recall reachable at
+    <= 20 false per 1,000 served, and the false rate at recall 25%, for the deciding model, the
+    verifier alone and the static cosine (controls)."""
+    pm, matcher.pair_model = matcher.pair_model, None
+    try:
+        cheap, _ = ask(matcher, pairs, stored, tenant=tenant, context=context)
+    finally:
+        matcher.pair_model = pm
+    cosine = [replace(a, p_false=-a.cosine_top, right=a.cosine_top_right) for a in asked]
+    out = {}
+    for name, rows in (("pair_model", asked), ("verifier", cheap), ("static_cosine", cosine)):
+        out[name] = operating_points(rows)
+    return out
+
+
+def operating_points(asked: Sequence[Any]) -> dict[str, float]:
+    ranked = sorted((a.p_false, a.right) for a in asked if a.p_false <= 1.0)
+    dups = sum(a.duplicate for a in asked) or 1
+    best_recall, true, false_at_25 = 0.0, 0, None
+    for i, (_, right) in enumerate(ranked):
+        true += right
+        served = i + 1
+        if served - true <= 0.02 * served:
+            best_recall = true / dups
+        if false_at_25 is None and true / dups >= 0.25:
+            false_at_25 = 1000.0 * (served - true) / served
+    return {
+        "recall_at_20_per_1000": round(best_recall, 4),
+        "false_per_1000_at_recall_25": round(false_at_25, 1) if false_at_25 is not None else -1.0,
+    }
 
 
 def flat_scans(m: SemanticMatcher, queries: Sequence[Any]) -> tuple[float, float]:
@@ -258,7 +311,7 @@ def scale(
     queries = [p.text_b for p in pairs[:n_queries]]
     out = []
     for n in sizes:
-        m = SemanticMatcher(emb, Verifier.load(), bound=0.02)
+        m = default_matcher(emb, 0.02)
         start = time.perf_counter()
         chunk = 0
         while chunk < n:
@@ -315,13 +368,18 @@ def main() -> None:
     )
     start = time.perf_counter()
     if args.offline:
-        head, matcher, stored, miss_ms = offline(pairs, args.bound)
+        head, matcher, stored, timed, asked = offline(pairs, args.bound)
         tenant, context = TENANT, CONTEXT
     else:
-        head, matcher, stored, miss_ms = asyncio.run(live(pairs, args.bound))
+        head, matcher, stored, timed = asyncio.run(live(pairs, args.bound))
         tenant, context = next(iter(matcher._parts))
+        asked, _ = ask(matcher, pairs, stored, tenant=tenant, context=context)
     ran_s = time.perf_counter() - start
-    rows = sweep(matcher, pairs, stored, tenant, context)
+    miss_ms = timed.miss_ms
+    crossed = [ms for ms, c in zip(miss_ms, timed.miss_crossed, strict=True) if c]
+    cheap = [ms for ms, c in zip(miss_ms, timed.miss_crossed, strict=True) if not c]
+    rows = sweep(matcher, asked)
+    points = frontier(matcher, asked, pairs, stored, tenant, context)
     print(
         f"{'cache':14} {'bound/tau':>9} {'recall':>7} {'served/1k':>9} "
         f"{'false/1k served':>15} {'false/1k asked':>14}"
@@ -343,6 +401,13 @@ def main() -> None:
         "lookup_p50_ms": round(statistics.median(miss_ms), 3) if miss_ms else None,
         "lookup_p99_ms": round(pct(miss_ms, 99), 3) if miss_ms else None,
         "entries": head["entries"],
+        "misses_through_pair_model": len(crossed),
+        "misses_cheap_only": len(cheap),
+        "lookup_pair_model_p50_ms": round(statistics.median(crossed), 3) if crossed else None,
+        "lookup_pair_model_p99_ms": round(pct(crossed, 99), 3) if crossed else None,
+        "lookup_cheap_only_p50_ms": round(statistics.median(cheap), 3) if cheap else None,
+        "lookup_cheap_only_p99_ms": round(pct(cheap, 99), 3) if cheap else None,
+        "load_average": round(os.getloadavg()[0], 1),
         "mode": "offline" if args.offline else "live",
         "part": args.part,
         "asked": head["asked"],
@@ -350,6 +415,7 @@ def main() -> None:
         "served": head["served"],
         "false": head["false"],
         "seconds": round(ran_s, 1),
+        "frontier": points,
         "sweep": rows,
         "scale": scaled,
     }

@@ -207,8 +207,8 @@ def test_the_bench_scores_a_live_sidecar_on_pairs(tmp_path: Path) -> None:
         )
     )
     pairs = load_pairs(path)
-    head, _, stored, miss_ms = asyncio.run(bench.live(pairs, 0.02))
+    head, _, stored, timed = asyncio.run(bench.live(pairs, 0.02))
     distinct = {a for a, _, _ in rows}  # one entry per distinct text_a
     assert head["asked"] == len(rows) and head["entries"] == len(distinct) == len(stored)
     assert head["false"] == 0
-    assert len(miss_ms) == head["asked"] - head["served"]
+    assert len(timed.miss_ms) == len(timed.miss_crossed) == head["asked"] - head["served"]

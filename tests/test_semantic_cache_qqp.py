@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from arbiter.cache.semantic import SemanticMatcher
-from arbiter.cache.verifier import Verifier
+from arbiter.cache.semantic import default_matcher
 from arbiter.config import CacheSettings
 from arbiter.offline.semantic_eval import TENANT, ask, fill, load_pairs, score_threshold
 from tests.shared_data import SHARED, require_shared
@@ -21,7 +20,7 @@ def test_held_out_false_hits_stay_within_the_default_bound() -> None:
     require_shared(PAIRS)
     bound = CacheSettings().max_false_hit_rate
     pairs = load_pairs(PAIRS, parts=["holdout"], limit=4000)
-    matcher = SemanticMatcher(embedder(), Verifier.load(), bound=bound)
+    matcher = default_matcher(embedder(), bound)  # the shipped verifier and pair model
     stored = fill(matcher, (p.text_a for p in pairs))
     asked, _ = ask(matcher, pairs, stored)
     score = score_threshold(asked, matcher.threshold(TENANT))

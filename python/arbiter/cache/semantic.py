@@ -7,9 +7,13 @@
   another context's entries. A small partition is an exact faiss flat index; past ``HNSW_FROM``
   entries it moves to a faiss HNSW graph (bench/results/semantic_cache.md: an exact scan grows
   with the entries, HNSW stays well under a millisecond).
-- the hit decision: the verifier (arbiter.cache.verifier) gives each of the ``K`` nearest a
-  P(false); the best is served when P(false) <= the threshold calibrated for the operator's bound
-  (``cache.max_false_hit_rate``) times the tenant's learned scale.
+- the hit decision, in two stages: the verifier (arbiter.cache.verifier: a logistic model on
+  cosine and word features, ~0.1 ms) gives each of the ``K`` nearest a P(false); the pair model
+  (arbiter.cache.pair_model, a small cross-encoder, milliseconds) reads only the best
+  ``cross_k`` of those that pass its gate and gives the P(false) that decides. The best is served
+  when P(false) <= the threshold calibrated for the operator's bound
+  (``cache.max_false_hit_rate``) times the tenant's learned scale. Without the pair model file
+  the verifier alone decides, with its own curve.
 - learn: a wrong semantic hit halves the tenant's bound; a confirmed one lets it recover a little
   (vCache's idea, per tenant). The scale lives in the store (migration 0007), written relative
   to what is there so replicas compose, and polled every ``POLL_S``.
@@ -21,20 +25,29 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from arbiter.cache.matcher import SemanticMatch
-from arbiter.cache.verifier import Verifier
+from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
+from arbiter.cache.verifier import Calibration, Verifier
 from arbiter.embedding import DIM, Embedder, EmbedderUnavailable
 
 if TYPE_CHECKING:
     from arbiter.config import Settings
     from arbiter.store import Store
 
-__all__ = ["SemanticMatcher", "TenantBounds", "build_matcher", "embeddable"]
+__all__ = [
+    "SemanticMatcher",
+    "TenantBounds",
+    "build_matcher",
+    "default_matcher",
+    "embeddable",
+    "load_pair_model",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +59,7 @@ MAX_CHARS: Final = 4000  # longer "last turns" are documents, not questions: byp
 WRONG_FACTOR: Final = 0.5  # a wrong hit halves the tenant's bound
 CONFIRMED_FACTOR: Final = 1.02  # ~35 confirmed hits undo one wrong one
 POLL_S: Final = 10.0
+NOT_READ: Final = 2.0  # P(false) of a candidate the pair model did not read: never served
 
 
 def embeddable(text: str) -> bool:
@@ -211,16 +225,20 @@ class SemanticMatcher:
         bound: float,
         store: Store | None = None,
         k: int = K,
+        pair_model: PairModel | None = None,
     ) -> None:
         self.embedder = embedder
         self.verifier = verifier
+        # with a pair model, the verifier is the cheap stage: it ranks and gates the candidates
+        # and the cross-encoder decides (its calibration curve replaces the verifier's)
+        self.pair_model = pair_model
         self.bound = bound
         self.k = k
         self.tenants = TenantBounds(store)
         self._parts: dict[tuple[str, str], _Partition] = {}
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self.counts = {"unembeddable": 0, "no_text": 0}
+        self.counts = {"unembeddable": 0, "no_text": 0, "pair_model_calls": 0}
 
     # -- the Matcher protocol -------------------------------------------------------------
     def embed(self, text: str) -> npt.NDArray[np.float32] | None:
@@ -288,11 +306,32 @@ class SemanticMatcher:
             ]
         )
         p = self.verifier.p_false_of(x)
+        if self.pair_model is not None:
+            p = self._cross(text, [f[1] for f in found], p)
         i = int(np.argmin(p))
         return SemanticMatch(found[i][0], found[i][2], float(p[i]))
 
+    def _cross(
+        self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """The pair model's P(false) for the `cross_k` candidates the verifier ranks best and
+        gates in; NOT_READ (above any threshold: never served) for the rest, which cost
+        nothing more."""
+        assert self.pair_model is not None
+        pm = self.pair_model
+        chosen = [int(j) for j in np.argsort(cheap)[: pm.cross_k] if cheap[j] <= pm.gate]
+        out = np.full(len(stored), NOT_READ, dtype=np.float64)
+        if chosen:
+            self.counts["pair_model_calls"] += 1
+            out[chosen] = pm.p_false(text, [stored[j] for j in chosen])
+        return out
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.pair_model.calibration if self.pair_model else self.verifier.calibration
+
     def threshold(self, tenant: str) -> float:
-        return self.verifier.calibration.threshold(self.bound * self.tenants.scale(tenant))
+        return self.calibration.threshold(self.bound * self.tenants.scale(tenant))
 
     def remove(self, entry_id: str) -> None:
         with self._lock:
@@ -333,7 +372,24 @@ def build_matcher(settings: Settings, store: Store | None) -> SemanticMatcher | 
         )
         return None
     embedder.table()  # build or load the static table now, not on the first request
-    matcher = SemanticMatcher(
-        embedder, Verifier.load(), bound=settings.cache.max_false_hit_rate, store=store
+    return default_matcher(embedder, settings.cache.max_false_hit_rate, store)
+    # its learned bounds are read on first use (the store may not be migrated yet)
+
+
+def default_matcher(
+    embedder: Embedder, bound: float, store: Store | None = None
+) -> SemanticMatcher:
+    """The shipped verifier and, when its weights load, the shipped pair model."""
+    return SemanticMatcher(
+        embedder, Verifier.load(), bound=bound, store=store, pair_model=load_pair_model(embedder)
     )
-    return matcher  # its learned bounds are read on first use (the store may not be migrated yet)
+
+
+def load_pair_model(embedder: Embedder, path: Path = PAIR_MODEL_PATH) -> PairModel | None:
+    """The shipped cross-encoder; None (logged: the verifier alone decides, serving less) when
+    its file is missing or unreadable."""
+    try:
+        return PairModel.load(embedder, path)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("semantic cache: pair model %s not loaded (%s)", path, exc)
+        return None
