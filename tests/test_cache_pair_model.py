@@ -79,3 +79,17 @@ def replace_gate(pm: PairModel, *, gate: float, calibration: Calibration) -> Pai
     clone.gate = gate
     clone.calibration = calibration
     return clone
+
+
+def test_a_bound_that_admits_nothing_costs_no_lookup() -> None:
+    """At a bound the calibration cannot certify (threshold -1: nothing is ever served), a
+    lookup returns at once: neither stage runs for an answer that could not be served."""
+    pm = shipped()
+    none_certified = Calibration((0.5,), (0.9,))  # the one point's upper bound is 0.9
+    m = SemanticMatcher(
+        embedder(), Verifier.load(), bound=0.02,
+        pair_model=replace_gate(pm, gate=1.0, calibration=none_certified),
+    )  # fmt: skip
+    add(m, "t", "c", "e1", "How do I learn Python?")
+    assert look(m, "t", "c", "how do I learn python") is None
+    assert m.counts["pair_model_calls"] == 0

@@ -286,8 +286,11 @@ class SemanticMatcher:
     def lookup(
         self, tenant: str, context_key: str, text: str, vector: npt.NDArray[np.float32]
     ) -> SemanticMatch | None:
+        threshold = self.threshold(tenant)
+        if threshold < 0:
+            return None  # the bound admits nothing: no candidate could be served
         best = self.best(tenant, context_key, text, vector)
-        if best is None or best.p_false > self.threshold(tenant):
+        if best is None or best.p_false > threshold:
             return None
         return best
 
