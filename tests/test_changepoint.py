@@ -240,3 +240,29 @@ def test_an_answer_graded_twice_counts_once_per_grade_kind() -> None:
             rules.observe_grade("t", "m", "math", 0.0, "feedback")
         alarms += sum(1 for r in got if r.kind == "quality_change")
     assert alarms <= 2
+
+
+def test_a_fast_models_jitter_is_not_a_latency_change() -> None:
+    """A 1 ms upstream on a loaded host: its calls take 0.3-8 ms, drifting with the load. As
+    plain ratios to the expected time that is an "x4" every few dozen calls (the tail bench
+    logged several alarms a second); floored at MATERIAL_S it is no change at all, while a
+    model whose 100 ms calls take 300 ms is still found within 20 calls."""
+    from arbiter.latency_slo import material_ratio
+
+    rng = random.Random(5)
+    plain, floored = latency_detector(H), latency_detector(H)
+    plain_alarms = floored_alarms = 0
+    for i in range(20_000):
+        load = 1.0 + 3.0 * (i // 500 % 2)  # the host's load comes and goes
+        t = 0.001 * load * math.exp(rng.gauss(0.0, 0.5))
+        plain_alarms += plain.observe(t / 0.001) is not None
+        floored_alarms += floored.observe(material_ratio(t, 0.001)) is not None
+    assert plain_alarms > 10  # what the bench saw
+    assert floored_alarms == 0
+    slow = latency_detector(H)
+    for _ in range(50):
+        assert slow.observe(material_ratio(0.1 * math.exp(rng.gauss(0.0, 0.1)), 0.1)) is None
+    found = [
+        slow.observe(material_ratio(0.3 * math.exp(rng.gauss(0.0, 0.1)), 0.1)) for _ in range(20)
+    ]
+    assert any(c is not None for c in found)
