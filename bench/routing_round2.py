@@ -39,6 +39,7 @@ from arbiter.config import load_routing
 from arbiter.difficulty import load, load_default
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
+from arbiter.offline import replay_cli
 from arbiter.offline.routing_metrics import apgr, cpt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,8 +103,8 @@ def _config(body: str, table: ot.Table, tmp: Path, **feedback: Any) -> tuple[rp.
     path = tmp / "routing.toml"
     path.write_text("[routing]\n" + body)
     routing = load_routing(path, [m.id for m in table.models])
-    cfg, use_difficulty = rp.from_routing(routing, table, **feedback)
-    kind, _ = rp.sweep_knob(cfg)
+    cfg, use_difficulty = replay_cli.from_routing(routing, table, **feedback)
+    kind, _ = replay_cli.sweep_knob(cfg)
     if kind != cfg.objective:
         cfg = replace(cfg, objective=kind)
     # the difficulty model the section names ("" = the default one), or "none"
@@ -113,7 +114,7 @@ def _config(body: str, table: ot.Table, tmp: Path, **feedback: Any) -> tuple[rp.
 def _sweep(
     table: ot.Table, cfg: rp.ReplayConfig, easy: list[float | None] | None
 ) -> dict[str, Any]:
-    _, knobs = rp.sweep_knob(cfg, cfg.objective)
+    _, knobs = replay_cli.sweep_knob(cfg, cfg.objective)
     doc = rp.replay(table, cfg, knobs=knobs, easiness=easy)
     return {k: doc[k] for k in PICK if k in doc}
 
@@ -145,7 +146,7 @@ def bench_table(name: str, split: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     table_file, models_file = TABLES[name]
     full = ot.load_table(DATA / table_file, ot.load_models(DATA / models_file))
-    table = rp.classified(ot.select_split(full, split))
+    table = replay_cli.classified(ot.select_split(full, split))
     if name == "alpaca_pair":
         keep = tuple(m for m in table.models if m.id in PAIR)
         table = ot.Table(table.rows, keep)

@@ -14,6 +14,7 @@ import pytest
 
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
+from arbiter.offline import replay_cli
 from arbiter.offline.routing_metrics import aiq, nondecreasing_hull
 from arbiter.routing import Router
 from tests.shared_data import ROUTING, require_shared
@@ -85,7 +86,7 @@ def test_main_sweep_writes_report_and_plot(
         str(png),
         "--no-progress",
     ]
-    assert rp.main(args) == 0
+    assert replay_cli.main(args) == 0
     doc: dict[str, Any] = json.loads(out.read_text())
     assert json.loads(capsys.readouterr().out) == doc
     for key in (
@@ -228,7 +229,7 @@ def test_table_priors_are_mean_quality_and_write_priors_round_trips(
         assert priors[m] == {"math": pytest.approx(train.model_quality(m), abs=1e-6)}
     out = tmp_path / "priors.json"
     args = [str(tfile), "--models", str(mfile), "--split", "train", "--write-priors", str(out)]
-    assert rp.main(args) == 0
+    assert replay_cli.main(args) == 0
     doc = json.loads(out.read_text())
     assert doc == json.loads(capsys.readouterr().out)
     assert doc["quality"] == priors
@@ -237,7 +238,7 @@ def test_table_priors_are_mean_quality_and_write_priors_round_trips(
     assert quality == priors and set(lengths) == {STRONG, MID, WEAK}
     assert rp.parse_priors(priors) == (priors, {})  # a bare model -> task -> quality map
     # the file is a valid --priors input for a replay of the other split
-    assert rp.main([str(tfile), "--models", str(mfile), "--split", "heldout", "--priors",
+    assert replay_cli.main([str(tfile), "--models", str(mfile), "--split", "heldout", "--priors",
                     str(out), "--prior-strength", "50", "--difficulty", "none",
                     "--no-progress"]) == 0  # fmt: skip
 
@@ -352,7 +353,7 @@ def test_cost_weight_objective_on_the_command_line(
     tfile, mfile = _write_lengthy(tmp_path, 40)
     args = [str(tfile), "--models", str(mfile), "--objective", "cost_weight", "--sweep",
             "--knobs", "0.01,0.1,1,10", "--difficulty", "none", "--no-progress"]  # fmt: skip
-    assert rp.main(args) == 0
+    assert replay_cli.main(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["knob"] == rp.DEFAULT_COST_WEIGHT
     assert [p["knob"] for p in doc["curve"] if p["knob"] is not None] == [0.01, 0.1, 1.0, 10.0]
@@ -361,7 +362,7 @@ def test_cost_weight_objective_on_the_command_line(
     assert costs[-1] < costs[0]
     bad = [str(tfile), "--models", str(mfile), "--objective", "cost_weight", "--sweep",
            "--knobs", "0,1", "--difficulty", "none", "--no-progress"]  # fmt: skip
-    assert rp.main(bad) == 2  # weights must be > 0
+    assert replay_cli.main(bad) == 2  # weights must be > 0
     assert "cost weights must be > 0" in capsys.readouterr().err
 
 
@@ -373,26 +374,26 @@ def test_cascade_first_sweeps_the_short_answer_cut_off(
     )  # mid answers ~750 tokens to essays, 5-10 to questions
     args = [str(tfile), "--models", str(mfile), "--cascade", "--cascade-first", MID,
             "--cascade-min-tokens", "100", "--difficulty", "none", "--no-progress"]  # fmt: skip
-    assert rp.main(args) == 0
+    assert replay_cli.main(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["cascade_first"], doc["cascade_min_tokens"]) == (MID, 100)
     # every prompt asked mid first; its 5-token answers to the 20 questions escalated
     assert doc["model_share"][MID] == 50.0 and doc["model_share"][STRONG] == 50.0
     assert doc["escalations_pct"] == 50.0
-    assert rp.main([*args, "--sweep", "--knobs", "1,100,1000"]) == 0
+    assert replay_cli.main([*args, "--sweep", "--knobs", "1,100,1000"]) == 0
     swept = json.loads(capsys.readouterr().out)
     esc = [p["escalations_pct"] for p in swept["curve"] if p["knob"] is not None]
     assert esc == [0.0, 50.0, 100.0]  # the knob is the cut-off in tokens
     assert "aiq" in swept
     bad = [*args[:5], "nope", *args[6:]]
-    assert rp.main(bad) == 2
-    assert rp.main([str(tfile), "--models", str(mfile), "--cascade-first", MID]) == 2
+    assert replay_cli.main(bad) == 2
+    assert replay_cli.main([str(tfile), "--models", str(mfile), "--cascade-first", MID]) == 2
 
 
 def test_bad_inputs_exit_2(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=3)
-    assert rp.main([str(tmp_path / "missing.gz"), "--models", str(mfile)]) == 2
-    assert rp.main([str(tfile), "--models", str(mfile), "--baseline", "nope",
+    assert replay_cli.main([str(tmp_path / "missing.gz"), "--models", str(mfile)]) == 2
+    assert replay_cli.main([str(tfile), "--models", str(mfile), "--baseline", "nope",
                     "--difficulty", "none", "--no-progress"]) == 2  # fmt: skip
 
 
@@ -428,12 +429,12 @@ def test_plot_as_svg_needs_no_plotting_library(
     base = [str(tfile), "--models", str(mfile), "--sweep", "--knobs", "0.5,1.0",
             "--difficulty", "none", "--no-progress"]  # fmt: skip
     svg = tmp_path / "curve.svg"
-    assert rp.main([*base, "--plot", str(svg)]) == 0
+    assert replay_cli.main([*base, "--plot", str(svg)]) == 0
     root = ET.fromstring(svg.read_text())  # well-formed, every label escaped
     assert root.tag.endswith("svg") and root.findall(".//{http://www.w3.org/2000/svg}path")
     capsys.readouterr()
     # a PNG without matplotlib: a clear message before any replay work, not a traceback after
-    assert rp.main([*base, "--plot", str(tmp_path / "curve.png")]) == 2
+    assert replay_cli.main([*base, "--plot", str(tmp_path / "curve.png")]) == 2
     err = capsys.readouterr().err
     assert "needs matplotlib (pip install 'arbiter[plot]')" in err and "--plot curve.svg" in err
     assert not (tmp_path / "curve.png").exists()
@@ -460,7 +461,7 @@ def test_routing_config_replay_keeps_the_contract_keys(
     args = [str(tfile), "--models", str(mfile), "--routing-config", str(cfg), "--sweep",
             "--knobs", "0.01,1,100", "--difficulty", "none", "--out", str(out),
             "--no-progress"]  # fmt: skip
-    assert rp.main(args) == 0
+    assert replay_cli.main(args) == 0
     doc = json.loads(out.read_text())
     assert all(k in doc for k in CONTRACT_KEYS), [k for k in CONTRACT_KEYS if k not in doc]
     assert doc["feedback"] == "sidecar" and doc["sweep_knob"] == "cost_weight"
@@ -480,7 +481,9 @@ def test_routing_config_is_parsed_strictly(
         ('cascade_tasks = ["knowledge"]\n', "unknown task 'knowledge'"),
     ):
         cfg = _routing_toml(tmp_path, body)
-        assert rp.main([str(tfile), "--models", str(mfile), "--routing-config", str(cfg)]) == 2
+        assert (
+            replay_cli.main([str(tfile), "--models", str(mfile), "--routing-config", str(cfg)]) == 2
+        )
         assert says in capsys.readouterr().err
 
 
@@ -491,7 +494,7 @@ def test_routing_config_cascade_all_asks_the_first_model_every_time(tmp_path: Pa
 
     body = 'priors_file = ""\ncascade_tasks = ["math"]\ncascade_all = true\n'
     routing = load_routing(_routing_toml(tmp_path, body), [STRONG, WEAK])
-    cfg, _ = rp.from_routing(routing, table)
+    cfg, _ = replay_cli.from_routing(routing, table)
     res = rp.run(table, cfg)
     assert res.calls[WEAK] == 60  # every request, whatever the router would have chosen
     # the sidecar's check (no verifier, no cut-off) escalates "answer i #### i": its final
@@ -566,7 +569,7 @@ def test_cascade_verifier_flag_sweeps_the_threshold(tmp_path: Path) -> None:
     args = [str(tfile), "--models", str(mfile), "--cascade", "--cascade-first", WEAK,
             "--cascade-verifier", "0.3", "--sweep", "--knobs", "0.05,0.95", "--difficulty",
             "none", "--out", str(out), "--no-progress"]  # fmt: skip
-    assert rp.main(args) == 0
+    assert replay_cli.main(args) == 0
     doc = json.loads(out.read_text())
     low, high = (p for p in doc["curve"] if p["knob"] is not None)
     assert low["escalations_pct"] >= high["escalations_pct"]  # a lower threshold escalates more
@@ -606,10 +609,10 @@ def test_routing_config_replays_the_difficulty_model_it_names(
     monkeypatch.setattr(replay_cli, "_load_easiness", spy)
     base = [str(tfile), "--models", str(mfile), "--no-progress", "--routing-config"]
     cfg = _routing_toml(tmp_path, 'priors_file = ""\ndifficulty_model = "knowledge"\n')
-    assert rp.main([*base, str(cfg)]) == 0
+    assert replay_cli.main([*base, str(cfg)]) == 0
     assert seen[-1].endswith("difficulty_knowledge.onnx")  # what the sidecar would load
-    assert rp.main([*base, str(cfg), "--difficulty", "none"]) == 0  # the flag still wins
+    assert replay_cli.main([*base, str(cfg), "--difficulty", "none"]) == 0  # the flag still wins
     assert seen[-1] == "none"
     cfg = _routing_toml(tmp_path, 'priors_file = ""\n')
-    assert rp.main([*base, str(cfg)]) == 0
+    assert replay_cli.main([*base, str(cfg)]) == 0
     assert seen[-1] == "default"

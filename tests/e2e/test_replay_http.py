@@ -11,6 +11,7 @@ import pytest
 from arbiter.classify import classify
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
+from arbiter.offline import replay_cli
 from arbiter.offline.replay_http import replay_via_sidecar
 from tests.tables import essay_or_question
 
@@ -50,7 +51,9 @@ def test_replay_via_sidecar_agrees_with_in_process(tmp_path: Path) -> None:
     table_path, models_path = _write_table(tmp_path, 120)
     table = ot.load_table(table_path, ot.load_models(models_path))
     cfg = rp.ReplayConfig(knob=0.8, seed=3)
-    easiness = rp._load_easiness("default", table)  # the sidecar scores prompts the same way
+    easiness = replay_cli._load_easiness(
+        "default", table
+    )  # the sidecar scores prompts the same way
     local = rp.replay(table, cfg, easiness=easiness)
     work = tmp_path / "stack"
     work.mkdir()

@@ -578,20 +578,7 @@ def cascade_sweep(
     return {"baseline_model": baseline, "first_model": cheap, **sweep_metrics(table, curve, refs)}
 
 
-# the command line lives in replay_cli (which imports this module); its names stay reachable
-# from here for the bench and tests, resolved on first use so either module can be imported first
-_CLI_NAMES = frozenset({"PLOT_NEEDS", "_load_easiness", "classified", "from_routing", "main",
-                        "plot", "plot_problem", "sweep_knob"})  # fmt: skip
-
-
-def __getattr__(name: str) -> Any:
-    if name in _CLI_NAMES:
-        from arbiter.offline import replay_cli
-
-        return getattr(replay_cli, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
+# the command line lives in replay_cli (which imports this module)
 if __name__ == "__main__":
     from arbiter.offline.replay_cli import main as _main
 
