@@ -171,10 +171,6 @@ class Learner:
             work = functools.partial(self._signals, a, reference)
             # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
             # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
-            reference = self._reference(a)
-            work = functools.partial(self._signals, a, reference)
-            # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
-            # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
             # An embedding (a reference) is always CPU work.
             heavy = a.heavy() or reference is not None
             found, choices, tools = await asyncio.to_thread(work) if heavy else work()
