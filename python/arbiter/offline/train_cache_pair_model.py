@@ -122,7 +122,6 @@ def build_model(torch: Any, embedder: Embedder, layers: int) -> Any:
     class Layer(nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self, p: str) -> None:
             super().__init__()
-            a = p + "attention."
             self.q = nn.Linear(384, 384)
             self.k = nn.Linear(384, 384)
             self.v = nn.Linear(384, 384)
@@ -131,7 +130,17 @@ def build_model(torch: Any, embedder: Embedder, layers: int) -> Any:
             self.up = nn.Linear(384, 1536)
             self.down = nn.Linear(1536, 384)
             self.ln2 = nn.LayerNorm(384, eps=1e-12)
-            pairs = [
+            self.prefix = p
+            with torch.no_grad():
+                for mod, name in self.named():
+                    mod.weight.copy_(t(name + ".weight"))
+                    mod.bias.copy_(t(name + ".bias"))
+
+        def named(self) -> list[tuple[Any, str]]:
+            """Each sub-module with its name in the safetensors file (read, and exported)."""
+            p = self.prefix
+            a = p + "attention."
+            return [
                 (self.q, a + "self.query"),
                 (self.k, a + "self.key"),
                 (self.v, a + "self.value"),
@@ -141,10 +150,6 @@ def build_model(torch: Any, embedder: Embedder, layers: int) -> Any:
                 (self.down, p + "output.dense"),
                 (self.ln2, p + "output.LayerNorm"),
             ]
-            with torch.no_grad():
-                for mod, name in pairs:
-                    mod.weight.copy_(t(name + ".weight"))
-                    mod.bias.copy_(t(name + ".bias"))
 
         def forward(self, h: Any, bias: Any) -> Any:
             b, s, _ = h.shape
@@ -201,19 +206,8 @@ def export(model: Any, layers: int, meta: dict[str, Any], path: Path) -> None:
     put("embeddings.token_type_embeddings.weight", model.seg)
     put("embeddings.LayerNorm.weight", model.ln.weight)
     put("embeddings.LayerNorm.bias", model.ln.bias)
-    for i, layer in enumerate(model.layers):
-        p = f"encoder.layer.{i}."
-        a = p + "attention."
-        for mod, name in (
-            (layer.q, a + "self.query"),
-            (layer.k, a + "self.key"),
-            (layer.v, a + "self.value"),
-            (layer.o, a + "output.dense"),
-            (layer.ln1, a + "output.LayerNorm"),
-            (layer.up, p + "intermediate.dense"),
-            (layer.down, p + "output.dense"),
-            (layer.ln2, p + "output.LayerNorm"),
-        ):
+    for layer in model.layers:
+        for mod, name in layer.named():
             put(name + ".weight", mod.weight)
             put(name + ".bias", mod.bias)
     put("head.weight", model.head.weight)
