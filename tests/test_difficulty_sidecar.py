@@ -27,7 +27,7 @@ async def _recorded_difficulty(sc: InProcess) -> float:
     return float(d.json()["difficulty"])
 
 
-@pytest.mark.parametrize("name", ["knowledge", ""])
+@pytest.mark.parametrize("name", ["knowledge", "knowledge_embed", ""])
 def test_the_configured_difficulty_model_scores_the_prompt(tmp_path: Path, name: str) -> None:
     def edit(text: str) -> str:
         return text.replace("[routing]\n", f'[routing]\ndifficulty_model = "{name}"\n', 1)

@@ -585,7 +585,7 @@ def test_shipped_example_routing_configs_parse_strictly() -> None:
     assert math.cascade_all and math.cascade_math_verifier == 0.3 and math.cascade_tasks == ["math"]
     knowledge = load_routing(examples / "knowledge.toml", models)
     assert knowledge.cost_weight > 0 and knowledge.explore == 0.0
-    assert knowledge.difficulty_model == "knowledge"
+    assert knowledge.difficulty_model == "knowledge_embed"  # round four: + the embedding
     calls = load_routing(examples / "knowledge_calls.toml", models)
     assert calls.cost_weight == 0.0 and calls.difficulty_model == "knowledge"
     chat = load_routing(examples / "chat.toml", models)

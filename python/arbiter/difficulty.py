@@ -8,21 +8,27 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from arbiter import _native
+
+if TYPE_CHECKING:
+    from arbiter.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
 MODELS = Path(__file__).with_name("models")
 DEFAULT_MODEL = MODELS / "difficulty.onnx"
 # shipped alternatives, by the name `routing.difficulty_model` gives: models/difficulty_<name>.onnx
-# ("knowledge": MMLU-like questions, all 64 prompt features; train_difficulty.train_knowledge)
-SHIPPED = ("knowledge",)
+# ("knowledge": MMLU-like questions, all 64 prompt features; train_difficulty.train_knowledge;
+# "knowledge_embed": the same 64 and the question's static MiniLM embedding, train_knowledge_embed)
+SHIPPED = ("knowledge", "knowledge_embed")
 FEATURE_DIM = 64  # prompt_features(text, 64): 48 hashed slots, then 16 text statistics
 N_STATS = 16
+EMBED_DIM = 384  # arbiter.embedding.DIM (not imported: that module loads lazily)
+SEMANTIC_DIM = FEATURE_DIM + EMBED_DIM
 INPUT_NAME = "features"
 OUTPUT_NAME = "easiness"
 
@@ -52,6 +58,13 @@ def features_wide(text: str) -> np.ndarray:
     return np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4").reshape(1, -1)
 
 
+def features_semantic(text: str, embedder: Embedder) -> np.ndarray:
+    """A semantic model's input row: the 64 prompt features, then the static MiniLM embedding
+    (`Embedder.embed`, ~0.05-0.25 ms; the subject lives there), float32, shape (1, 448)."""
+    wide = np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4")
+    return np.concatenate([wide, embedder.embed(text)]).reshape(1, SEMANTIC_DIM)
+
+
 def features(text: str) -> np.ndarray:
     """The model's input row: the 16 text statistics, float32, shape (1, 16)."""
     return np.frombuffer(prompt_stats(text), dtype="<f4").reshape(1, N_STATS)
@@ -75,10 +88,20 @@ class Difficulty:
         meta = self._session.get_modelmeta().custom_metadata_map
         self.version: str = meta.get("version", "unknown")
         width = self._session.get_inputs()[0].shape[-1]
-        if width not in (N_STATS, FEATURE_DIM):
-            raise ValueError(f"{path}: input width {width}, expected {N_STATS} or {FEATURE_DIM}")
+        if width not in (N_STATS, FEATURE_DIM, SEMANTIC_DIM):
+            raise ValueError(
+                f"{path}: input width {width}, expected {N_STATS}, {FEATURE_DIM} or {SEMANTIC_DIM}"
+            )
         # a wide model reads all 64 prompt features (hashed n-grams too), so it needs the text
-        self.wide = width == FEATURE_DIM
+        self.wide = width != N_STATS
+        self._embedder: Embedder | None = None
+        if width == SEMANTIC_DIM:
+            from arbiter.embedding import Embedder
+
+            # loaded and its token table read now, at startup, never on a request (raises
+            # EmbedderUnavailable when the MiniLM package is not installed)
+            self._embedder = Embedder.load()
+            self._embedder.table()
 
     def easiness(self, text: str) -> float:
         return self.easiness_of(prompt_stats(text), text)
@@ -86,7 +109,9 @@ class Difficulty:
     def easiness_of(self, stats: bytes, text: str = "") -> float:
         """The same score from statistics already computed (`prompt_stats`); a wide model
         computes its features from `text`."""
-        if self.wide:
+        if self._embedder is not None:
+            row = features_semantic(text, self._embedder)
+        elif self.wide:
             row = features_wide(text)
         else:
             row = np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
