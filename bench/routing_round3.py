@@ -270,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         (OUT / "routing_round3.json").write_text(json.dumps(res, indent=1) + "\n")
         page = OUT / "routing.md"
-        old = page.read_text().split(MARK)[0].rstrip() if page.exists() else ""
-        page.write_text(old + "\n\n" + md)
+        text = page.read_text() if page.exists() else ""
+        later = "<!-- round four -->"  # bench/routing_round4.py's section stays after this one
+        tail = later + text.split(later, 1)[1] if later in text else ""
+        old = text.split(MARK)[0].rstrip()
+        page.write_text(old + "\n\n" + md + ("\n" + tail if tail else ""))
     g = res.get("gsm8k")
     summary = {
         "gsm8k": g["rankings"][g["chosen_on_train"]]["heldout"] if g else None,

@@ -149,11 +149,11 @@ def sidecar(full: ot.Table) -> dict[str, Any]:
             res[key][f"{s:g}"] = _replay_rows(tables[split], body, e, False, ("sidecar",))
     ho = tables["heldout"]
     round3 = body.replace(f'"{SHIPPED}"', '"knowledge"')
-    calls = body.replace("cost_weight", "# cost_weight")
+    calls = r2._body("knowledge_calls.toml", "")
     for name, b, e in (
         ("knowledge.toml (knowledge_embed, shipped)", body, easy["heldout"]),
         ("round-three knowledge.toml (knowledge model)", round3, easy_old),
-        ("quality target + knowledge_embed (knowledge_calls.toml's rule)", calls, easy["heldout"]),
+        ("knowledge_calls.toml (knowledge_embed, shipped)", calls, easy["heldout"]),
     ):
         res["configs"][name] = _replay_rows(ho, b, e, True, tuple(rp.FEEDBACK))
     res["random_router"] = r2._random_router(ho, tk.STRONG, tk.WEAK)
@@ -214,8 +214,42 @@ NOTES = {
         "mmlu.dev.jsonl.gz --models routellm.models.json --split heldout --sweep "
         "--routing-config examples/routing/knowledge.toml`."
     ),
-    "frontier": "",
-    "sidecar": "",
+    "frontier": (
+        "The embedding moves the whole frontier. At the alpha chosen on train rows (0.3) the 64 "
+        "features + the embedding reach 0.672 calls / 0.683 $ (shuffled 0.492 / 0.499), against "
+        "0.636 / 0.638 for round three's knowledge model and 0.636 / 0.639 for the 64 features "
+        "alone; by gain alone (alpha 0) 0.702 calls (round three 0.673); the knapsack order "
+        "(alpha 1) 0.557 / 0.694, most of whose dollar figure is cost (shuffled 0.660). The "
+        "embedding alone (chosen: L2 3, alpha 0.2: 0.649 / 0.651) is below the combination: the "
+        "64 features carry the question's length and format. The CV figures (fitted on 4/5 of "
+        "the train rows) run lower than the held-out ones for every feature set (0.60 / 0.61 "
+        "against 0.67 / 0.68 for the chosen one), so nothing here was picked by a flattering "
+        "number; round three's knowledge model is the exception (it was fitted on the train "
+        "rows, so its CV figures there are in sample)."
+    ),
+    "sidecar": (
+        "Goal (dollar-axis APGR >= call-axis APGR >= 0.65) met on the held-out rows by one "
+        "shipped config, knowledge.toml, with sidecar feedback (the honest one for live use): "
+        "0.675 calls (CPT80 58.7%) / 0.692 $ (CPT80 57.0%). Its shuffled-labels control is "
+        "0.496 / 0.506 and the random router 0.498 / 0.488: the gain is quality prediction, not "
+        "cost. Round three's knowledge.toml on the same rows: 0.631 / 0.628. The sidecar's "
+        "best-value rule lands next to the static frontier's alpha 0.3 point (0.672 / 0.683): "
+        "with the score standardized and the per-prompt slope prior at 1.0, the gain it implies "
+        "is steeper than the fitted one, which is what an exponent below 1 does. The output "
+        "scale was chosen on the train rows (in sample; scale 1 has the largest min(calls, $) "
+        "with dollars >= calls there: 0.715 / 0.742); on the held-out rows 0.75-1 keep dollars "
+        ">= calls and 1.5-2 trade dollars for calls. Label feedback hurts (0.596 / 0.665; "
+        "shuffled 0.488 / 0.628, so its dollar figure is mostly cost): learning every answer's "
+        "true label moves the online slope and means across the model's ranking, as in round "
+        "two. With sidecar feedback and no judge the router learns nothing here (no grader "
+        "applies to a one-letter answer) and keeps the shipped ranking. knowledge_calls.toml "
+        "(the quality target with the same model; train 0.728 against 0.649 with the knowledge "
+        "model, so it switched too) reaches 0.701 calls (CPT80 50.6%) / 0.588 $ (round three's "
+        "0.669 / 0.532). Round two's knowledge.toml rows above are round three's model (the "
+        "'round-three knowledge.toml' row here). Request path: knowledge_embed adds ~0.16 ms of "
+        "CPU per routed request (0.18 against 0.02 ms per prompt to score, load average ~6; the "
+        "tokenizer is 0.14 ms of it), only where a config names it."
+    ),
 }
 
 
