@@ -18,7 +18,8 @@ figures there flatter it (its held-out rows do not).
 
 Part 2, the sidecar: `arbiter replay --routing-config` as the sidecar runs it (classifier tasks,
 priors, the best-value rule over its per-prompt slope, greedy), with the shipped
-`difficulty_knowledge_embed.onnx` (the 64 features + the embedding, L2 and alpha from part 1),
+`difficulty_knowledge_embed.onnx` (the 64 features + the embedding, L2 from part 1; the
+sidecar's own rule, not alpha, then orders the prompts),
 both feedbacks, each with its shuffled-labels control (mean of 2 permutations), and a random
 router. The model's output scale (how steeply the sidecar's slope reads the score, which sets
 where its best-value rule lands between the gain order and the knapsack order) was chosen by
