@@ -445,12 +445,14 @@ NOTES = {
         "quality alone spends on prompts GPT-4 answers at length (AIQ 0.317, at the hull). "
         "Prompt-type features (the classifier's task, words asking for a short or a long "
         "answer) added to the quality model lowered its train CV correlation (0.18 -> 0.13) and"
-        " moved nothing held-out (AIQ 0.3587, shuffled 0.3570). The oracles bound the lever: "
-        "perfect knowledge of the cheap answer's quality reaches AIQ 0.360 (shuffled 0.319), no"
-        " more than the short-answer rule; perfect knowledge of gain per dollar 0.403 (shuffled"
-        " 0.350). Above-control AIQ needs per-prompt gain-per-dollar prediction far sharper "
-        "than a 0.33 correlation, on a table where cheap models match GPT-4 Turbo on 2-13% of "
-        "prompts."
+        " moved nothing held-out (AIQ 0.3587, shuffled 0.3570). Static MiniLM embeddings "
+        "(`embedding.Embedder.embed`, 384 dims) of the prompt or of the cheap answer added to "
+        "it lowered the train CV AIQ too (0.332 and 0.331 at best, against 0.342). The oracles "
+        "bound the lever: perfect knowledge of the cheap answer's quality reaches AIQ 0.360 "
+        "(shuffled 0.319), no more than the short-answer rule; perfect knowledge of gain per "
+        "dollar 0.403 (shuffled 0.350). Above-control AIQ needs per-prompt gain-per-dollar "
+        "prediction far sharper than a 0.33 correlation, on a table where cheap models match "
+        "GPT-4 Turbo on 2-13% of prompts."
     ),
 }
 
