@@ -41,6 +41,7 @@ from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline import replay_cli
 from arbiter.offline.routing_metrics import apgr, cpt
+from results_page import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ARBITER_SHARED_DIR") or ROOT.parent / "shared") / "data" / "routing"
@@ -313,12 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     if not args.no_write:
         (OUT / "routing_round2.json").write_text(json.dumps(results, indent=1) + "\n")
-        page = OUT / "routing.md"
-        text = page.read_text() if page.exists() else ""
-        later = "<!-- round three -->"  # bench/routing_round3.py's section stays after this one
-        tail = later + text.split(later, 1)[1] if later in text else ""
-        old = text.split(MARK)[0].rstrip()
-        page.write_text(old + "\n\n" + md + "\n" + ("\n" + tail if tail else ""))
+        write_section(OUT / "routing.md", MARK, md)
     summary = {
         n: {row: v["real"].get("apgr", v["real"].get("aiq")) for row, v in r["routers"].items()}
         for n, r in results.items()

@@ -41,6 +41,7 @@ from arbiter.difficulty import load, load_default
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
 from arbiter.output_length import OutputLength, fit_prior
+from results_page import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ARBITER_SHARED_DIR") or ROOT.parent / "shared") / "data" / "routing"
@@ -269,12 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     if not args.no_write:
         (OUT / "routing_round3.json").write_text(json.dumps(res, indent=1) + "\n")
-        page = OUT / "routing.md"
-        text = page.read_text() if page.exists() else ""
-        later = "<!-- round four -->"  # bench/routing_round4.py's section stays after this one
-        tail = later + text.split(later, 1)[1] if later in text else ""
-        old = text.split(MARK)[0].rstrip()
-        page.write_text(old + "\n\n" + md + ("\n" + tail if tail else ""))
+        write_section(OUT / "routing.md", MARK, md)
     g = res.get("gsm8k")
     summary = {
         "gsm8k": g["rankings"][g["chosen_on_train"]]["heldout"] if g else None,

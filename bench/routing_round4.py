@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from results_page import write_section
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import routing_round2 as r2
 from arbiter.difficulty import load
@@ -276,9 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     if not args.no_write:
         (OUT / "routing_round4.json").write_text(json.dumps(res, indent=1) + "\n")
-        page = OUT / "routing.md"
-        old = page.read_text().split(MARK)[0].rstrip() if page.exists() else ""
-        page.write_text(old + "\n\n" + md)
+        write_section(OUT / "routing.md", MARK, md)
     ship = res["sidecar"]["configs"]["knowledge.toml (knowledge_embed, shipped)"]["sidecar"]
     print(json.dumps({"knowledge.toml heldout": ship["real"],
                       "shuffled": ship.get("shuffled_labels")}))  # fmt: skip

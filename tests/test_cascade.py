@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from arbiter.cascade import (
+    DEFAULT_VERIFIER,
     VERIFIER_FEATURES,
     Verifier,
     arithmetic_errors,
@@ -109,13 +111,14 @@ def test_shipped_verifier_ranks_and_round_trips(tmp_path: Path) -> None:
     assert v.p_wrong(PROMPT, BAD) > v.p_wrong(PROMPT, GOOD)
     again = Verifier.from_json(v.to_json())
     assert again.p_wrong(PROMPT, GOOD) == pytest.approx(v.p_wrong(PROMPT, GOOD))
+    assert again.score(PROMPT, BAD) == pytest.approx(v.score(PROMPT, BAD))
     assert load_verifier(tmp_path / "missing.json") is None
 
 
 def test_verified_escalation_threshold_is_the_knob() -> None:
     v = load_verifier()
     assert v is not None
-    p = v.p_wrong(PROMPT, GOOD)
+    p = v.score(PROMPT, GOOD)
     assert verified_escalation(v, p - 1e-6)("math", PROMPT, GOOD, "stop", None)[0]
     assert not verified_escalation(v, p + 1e-6)("math", PROMPT, GOOD, "stop", None)[0]
     assert verified_escalation(v, 0.99)("math", PROMPT, "", "stop", None)[0]  # no answer
@@ -136,3 +139,47 @@ def test_a_short_answer_escalates_only_below_the_configured_length() -> None:
     rule = min_answer_rule(40.0)  # what a replay sweeps
     assert rule("chat", prompt, terse, "stop", None)[0]
     assert not rule("chat", prompt, full, "stop", None)[0]
+
+
+def test_chained_equals_feature() -> None:
+    chained = GOOD.replace("36 - 5 = <<36-5=31>>31 left.", "36 - 5 = 31 - 0 = 31 left.")
+    names = dict(zip(VERIFIER_FEATURES, verifier_features(PROMPT, chained), strict=True))
+    assert names["chained_equals"] == 0.5  # two "=" on one line, out of a cap of 4
+    plain = dict(zip(VERIFIER_FEATURES, verifier_features(PROMPT, "#### 31"), strict=True))
+    assert plain["chained_equals"] == 0.0
+
+
+def test_value_head_escalates_the_cheaper_of_two_equally_doubtful_answers() -> None:
+    """v3: with the same P(wrong), the problem whose strong answer is expected to cost more is
+    escalated later (gain per relative cost); the score stays in (0, 1) for the threshold."""
+    v = load_verifier()
+    assert v is not None and v.value is not None
+    head = v.value
+    z = [0.0] * len(VERIFIER_FEATURES)
+    cheap = head.score(0.6, z, prompt_chars=200, answer_chars=300)
+    dear = head.score(0.6, z, prompt_chars=200, answer_chars=3000)
+    assert head.relative_cost(200, 3000) > head.relative_cost(200, 300)
+    assert 0.0 < dear < cheap < 1.0
+    # more doubt about the cheap answer, more reason to escalate
+    assert head.score(0.9, z, 200, 300) > head.score(0.3, z, 200, 300)
+
+
+def test_a_verifier_without_a_value_head_scores_p_wrong(tmp_path: Path) -> None:
+    v = load_verifier()
+    assert v is not None
+    bare = Verifier(v.version, v.mean, v.std, v.weights, v.bias)
+    assert bare.score(PROMPT, BAD) == bare.p_wrong(PROMPT, BAD)
+    assert Verifier.from_json(bare.to_json()).value is None
+    broken = json.loads(v.to_json())
+    broken["value"]["strong_weights"] = [1.0]
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(broken))
+    assert load_verifier(path) is None  # shapes checked: refused, not mis-scored
+
+
+def test_the_previous_verifier_still_loads_and_scores_p_wrong() -> None:
+    """verifier_math_v2.json (22 features, no value head) reads the first 22 features: the
+    fallback a deployment can point at, and the bench's comparison row."""
+    old = load_verifier(DEFAULT_VERIFIER.with_name("verifier_math_v2.json"))
+    assert old is not None and old.value is None and len(old.weights) == 22
+    assert old.score(PROMPT, BAD) == old.p_wrong(PROMPT, BAD) > old.p_wrong(PROMPT, GOOD)

@@ -58,6 +58,21 @@ LABELLED: list[tuple[str, TaskType]] = [
     ("Find the greatest common divisor of 48 and 180.", "math"),
     ("What is the probability of rolling two sixes?", "math"),
     ("Prove that the square root of 2 is irrational.", "math"),
+    # word problems that spell all but one of their numbers (were "chat")
+    (
+        "Ana is 12 years old. In three years her aunt will be four times as old. "
+        "How old is her aunt now?",
+        "math",
+    ),
+    (
+        "A lamp was $30 in May, three times more in June and half that in July. "
+        "What was it in July?",
+        "math",
+    ),
+    (
+        "Kim reads 25 pages an hour, twice as fast as Lee. What is Lee's rate over four hours?",
+        "math",
+    ),
     # extraction
     ("Extract all email addresses from this text: bob@x.com, alice@y.org", "extraction"),
     ("List the people mentioned below as JSON with keys name and role.", "extraction"),
@@ -102,6 +117,7 @@ LABELLED: list[tuple[str, TaskType]] = [
     ("Tell me about the history of the Roman empire.", "chat"),
     ("I'm feeling stressed about work, any advice?", "chat"),
     ("Explain how vaccines work.", "chat"),
+    ("My two kids are 5 and three years old. Which board games suit them?", "chat"),
 ]
 
 

@@ -274,6 +274,18 @@ _QUANTITY_CUE = linear.compile(
     r"average|difference|combined|split|share|shared)\b"
 )
 _NUMBER_TOKEN = linear.compile(r"\d+(?:[.,]\d+)*")
+# Word problems often state one digit and spell the rest ("Brett is 14 years old. In four years
+# his sister will be three times as old as he is now. How old is she?"). "one" is left out (a
+# pronoun as often as a number).
+_NUMBER_WORD = linear.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|twice|half|third|thirds|quarter)\b"
+)
+_ASKS_QUANTITY = linear.compile(r"\b(?:how|what|what's)\b")
+_WORD_PROBLEM_CUE = linear.compile(
+    r"\b(?:how old|years old|as old as|older|younger|faster|slower|percent|increased|decreased|"
+    r"discounted|degrees)\b|\d%"
+)
 _SYSTEM_CODE = linear.compile(
     r"\b(?:coding|programming|programmer|developer|software engineer|code reviewer)\b"
 )
@@ -347,10 +359,19 @@ def _is_math(text: str, words: frozenset[str] | None) -> bool:
         return False
     if _MATH.search(text):
         return True
+    if not has_digit:
+        return False
+    numbers = len(_NUMBER_TOKEN.findall(text))
+    if numbers >= 2 and _QUANTITY_CUE.search(text) is not None:
+        return True
+    # a word problem that spells its numbers: ends on a how/what question, names >= 3 quantities
+    question = text.rstrip()
     return (
-        has_digit
-        and len(_NUMBER_TOKEN.findall(text)) >= 2
-        and _QUANTITY_CUE.search(text) is not None
+        question.endswith("?")
+        and _ASKS_QUANTITY.search(question[question.rfind(".", 0, len(question) - 1) + 1 :])
+        is not None
+        and numbers + len(_NUMBER_WORD.findall(text)) >= 3
+        and (_QUANTITY_CUE.search(text) or _WORD_PROBLEM_CUE.search(text)) is not None
     )
 
 

@@ -143,16 +143,16 @@ MATH = [
 def test_math_cascade_uses_the_shipped_verifier(
     tmp_path: Path, sim_url: str, threshold: float, escalates: bool
 ) -> None:
-    """routing.cascade_math_verifier: the verifier's P(wrong) decides a math cascade (the
-    mechanism behind `cascade_verifier` in bench/results/routing.md)."""
+    """routing.cascade_math_verifier: the verifier's score (v3: expected gain per relative cost)
+    decides a math cascade (the mechanism behind `cascade_verifier` in bench/results/routing.md)."""
     routing = f'cascade_tasks = ["math"]\ncascade_math_verifier = {threshold}'
     with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):
         _, row = _ask_until_cascade(
-            sidecar, headers, MATH, "sim-tiny", skip_escalations_without="verifier p(wrong)"
+            sidecar, headers, MATH, "sim-tiny", skip_escalations_without="verifier score"
         )
-        if escalates:  # any answer is at least 0.1% likely wrong
-            assert "verifier p(wrong)=" in row["reason"] and row["chosen_model"] != "sim-tiny"
-        else:  # P(wrong) >= 1 never holds: only an empty or cut-off answer would escalate
+        if escalates:  # no answer the sim writes scores under 0.1%
+            assert "verifier score=" in row["reason"] and row["chosen_model"] != "sim-tiny"
+        else:  # a score >= 1 never holds: only an empty or cut-off answer would escalate
             assert "answered first and its answer passed" in row["reason"]
 
 

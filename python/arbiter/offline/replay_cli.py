@@ -175,7 +175,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--cascade-verifier",
         type=float,
         default=0.0,
-        help="with --cascade: math answers escalate when the shipped verifier's P(wrong) >= "
+        help="with --cascade: math answers escalate when the shipped verifier's score >= "
         "this (the sidecar's routing.cascade_math_verifier); with --cascade-first and --sweep "
         "the threshold is swept",
     )

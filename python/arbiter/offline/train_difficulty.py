@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from arbiter.cascade import Verifier
 from arbiter.difficulty import INPUT_NAME, OUTPUT_NAME, features, features_wide, split_of
 from arbiter.offline.routing_metrics import apgr, cpt
 
@@ -218,86 +217,6 @@ def train_knowledge(data_dir: Path, out: Path) -> dict[str, object]:
     }
 
 
-# -- the math cascade's verifier: P(cheap answer wrong) from the cheap answer's text ----------
-VERIFIER_VERSION = "verifier-math-v2-f22-l2e-2"
-# chosen by repeated 5-fold CV on train+validation rows (8 shuffles): CV CPT(80%) 26.0/26.3/26.4/
-# 26.2/28.4% at L2 1e-3/3e-3/1e-2/3e-2/1e-1 (sd over shuffles 1.6-1.7), APGR 0.815-0.805
-VERIFIER_L2 = 1e-2
-VERIFIER_EPOCHS = 2000
-VERIFIER_LR = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class VerifierData:
-    ids: list[str]
-    x: np.ndarray  # (n, len(VERIFIER_FEATURES)) of the weak model's answer
-    q_strong: np.ndarray
-    q_weak: np.ndarray
-
-
-def load_verifier_data(data_dir: Path, table: str = "gsm8k.dev.jsonl.gz") -> VerifierData:
-    from arbiter.cascade import verifier_features
-
-    if "alpaca" in table:
-        raise ValueError("AlpacaEval is CC BY-NC: evaluation only, never training")
-    ids, xs, qs, qw = [], [], [], []
-    with gzip.open(data_dir / table, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            r = json.loads(line)
-            text = "\n\n".join(m["content"] for m in r["messages"])
-            ids.append(r["id"])
-            xs.append(verifier_features(text, r["outcomes"][WEAK]["response"] or ""))
-            qs.append(r["outcomes"][STRONG]["quality"])
-            qw.append(r["outcomes"][WEAK]["quality"])
-    return VerifierData(ids, np.asarray(xs, np.float64), np.asarray(qs), np.asarray(qw))
-
-
-def fit_verifier(x: np.ndarray, wrong: np.ndarray) -> Verifier:
-    mu = x.mean(0)
-    sd = x.std(0)
-    sd[sd < 1e-9] = 1.0
-    w, b = _fit_logistic((x - mu) / sd, wrong, VERIFIER_L2, VERIFIER_EPOCHS, VERIFIER_LR)
-    f = [float(v) for v in mu], [float(v) for v in sd], [float(v) for v in w]
-    return Verifier(VERIFIER_VERSION, tuple(f[0]), tuple(f[1]), tuple(f[2]), float(b))
-
-
-def _p_wrong(v: Verifier, x: np.ndarray) -> np.ndarray:
-    z = ((x - np.asarray(v.mean)) / np.asarray(v.std)) @ np.asarray(v.weights) + v.bias
-    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
-    return out
-
-
-def train_verifier(data_dir: Path, out: Path) -> dict[str, object]:
-    """Fit on GSM8K train+validation rows, write the JSON, report CV and held-out sweeps."""
-    d = load_verifier_data(data_dir)
-    split = np.asarray([split_of(i) for i in d.ids])
-    fit = np.where(split != "heldout")[0]
-    wrong = (d.q_weak < 0.5).astype(np.float64)
-    folds = np.arange(len(fit)) % 5
-    cv = np.zeros(len(fit))
-    for k in range(5):
-        v = fit_verifier(d.x[fit[folds != k]], wrong[fit[folds != k]])
-        cv[folds == k] = _p_wrong(v, d.x[fit[folds == k]])
-    model = fit_verifier(d.x[fit], wrong[fit])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(model.to_json())
-    ho = split == "heldout"
-    p_ho = _p_wrong(model, d.x[ho])
-    return {
-        "version": VERIFIER_VERSION,
-        "fit_rows": len(fit),
-        "cv_train_validation": {
-            **static_sweep(-cv, d.q_strong[fit], d.q_weak[fit]),
-            "auc_wrong": round(_auc(cv, wrong[fit]), 4),
-        },
-        "heldout": {
-            "rows": int(ho.sum()),
-            **static_sweep(-p_ho, d.q_strong[ho], d.q_weak[ho]),
-            "auc_wrong": round(_auc(p_ho, wrong[ho]), 4),
-        },
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m arbiter.offline.train_difficulty", description=__doc__
@@ -327,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         "bytes": args.out.stat().st_size,
     }
     if args.verifier_out:
+        from arbiter.offline.train_verifier import train_verifier
+
         report["verifier"] = train_verifier(args.data, args.verifier_out)
     if args.knowledge_out:
         report["knowledge"] = train_knowledge(args.data, args.knowledge_out)
