@@ -16,6 +16,11 @@ probability >= routing.latency_quantile (the sim's profile, Monte Carlo over its
 answer this prompt gets), the share routed to a model that meets it with that probability.
 Also printed: the realized share of SLO requests answered within their SLO.
 
+Cost: each policy's calls at the sim's prices. A request the sidecar cut at its deadline (a 504)
+is billed as the full answer of the model it was routed to (an upper bound: the upstream bills
+the tokens sent before the cut); `cost_vs_oracle_errors_as_fastest` keeps the earlier accounting
+(every error billed as the fastest model's full answer) for comparison with older runs.
+
 Times run at --scale of real time (SLOs and profiles are stated in real ms; headers are scaled).
 The pool has no load slowdown or failures, so the oracle is exact.
 
@@ -223,13 +228,26 @@ async def run_arm(
         tokens = (
             r.json().get("usage", {}).get("completion_tokens", -1) if r.status_code == 200 else -1
         )
-        out[i] = (model if r.status_code == 200 else f"{model}:HTTP{r.status_code}", took, tokens)
+        if r.status_code != 200:
+            model = f"{cut_model(r)}:HTTP{r.status_code}"
+        out[i] = (model, took, tokens)
         guess = r.headers.get("x-arbiter-predicted-latency-ms")
         if slo and guess is not None and scale > 0:
             PREDICTED[i] = float(guess) / scale  # real ms
 
     await asyncio.gather(*(one(i, it) for i, it in enumerate(items)))
     return out
+
+
+def cut_model(r: httpx.Response) -> str:
+    """The model whose call a 504 cut at the request's deadline ("<model>: the request deadline
+    passed", failover.py), else "?"."""
+    try:
+        message = str(r.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return "?"
+    name, sep, rest = message.partition(":")
+    return name if sep and name in POOL and "deadline" in rest else "?"
 
 
 def length_check(
@@ -256,13 +274,23 @@ async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:
 
 
 def summarize(
-    name: str, picks: list[str], items: list[Item], seen: list[float] | None, cut: bool = True
+    name: str,
+    picks: list[str],
+    items: list[Item],
+    seen: list[float] | None,
+    cut: bool = True,
+    errors_as_fastest: bool = False,
 ) -> dict[str, Any]:
-    """`picks`: the model per item (an HTTP error: the fastest model, what the router picks when
-    no model fits, billed in full); `seen`: the latency the client saw (None: the sim's draw).
-    With `cut`, an answer later than its SLO is cut at the deadline (the sidecar's rule) and is
-    not a good answer."""
+    """`picks`: the model per item (an HTTP error: "<model>:HTTP<status>", billed as that
+    model's full answer, an upper bound on a call cut at the deadline; an error without a
+    model, or any error with `errors_as_fastest`: the fastest model, billed in full, the
+    bench's accounting before 2026-12-05); `seen`: the latency the client saw (None: the sim's
+    draw). With `cut`, an answer later than its SLO is cut at the deadline (the sidecar's rule)
+    and is not a good answer."""
     fastest = fastest_model()
+    picks = [
+        m if m in POOL else (m.split(":")[0] if not errors_as_fastest else fastest) for m in picks
+    ]
     picks = [m if m in POOL else fastest for m in picks]
     pairs = list(zip(picks, items, strict=True))
     cost = sum(it.truth[m][3] for m, it in pairs)
@@ -333,6 +361,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
               f"{r['slo_attainment']:9.4f} {r['slo_met_realized']:7.4f}")  # fmt: skip
     by = {r["policy"]: r for r in rows}
     aware = by["router_latency_aware"]
+    aware_arm = results["router_latency_aware"]
+    as_fastest = summarize("router_latency_aware", [m for m, _, _ in aware_arm], items,
+                           [t for _, t, _ in aware_arm], errors_as_fastest=True)  # fmt: skip
+    cut = Counter(m for m, _, _ in results["router_latency_aware"] if ":HTTP" in m)
+    print(f"cut at the deadline (billed as the model's full answer): {dict(cut)}; billed as "
+          f"the fastest model instead, cost {as_fastest['cost_usd']:.5f}")  # fmt: skip
     mismatch = sum(
         1 for (m, _, tok), it in zip(results["router_latency_aware"], items, strict=True)
         if m in it.truth and tok != it.truth[m][0]
@@ -356,6 +390,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "cost_vs_oracle": round(aware["cost_usd"] / by["oracle"]["cost_usd"], 4),
         "quality_ratio": round(aware["quality"] / by["always_baseline"]["quality"], 4),
         "cost_vs_always_fastest": round(aware["cost_usd"] / by["always_fastest"]["cost_usd"], 4),
+        "cost_vs_oracle_errors_as_fastest": round(
+            as_fastest["cost_usd"] / by["oracle"]["cost_usd"], 4
+        ),
         "slo_met_realized": aware["slo_met_realized"],
         "calibration": round(calibration, 4),
         "cost_vs_quantile_oracle": round(aware["cost_usd"] / by["quantile_oracle"]["cost_usd"], 4),

@@ -163,6 +163,19 @@ def test_when_none_fits_the_fastest_and_the_reason_says_so() -> None:
     assert "none fits total <= 50 ms, so the fastest: fast" in d.reason
 
 
+def test_when_none_fits_the_fastest_over_the_quality_bar_not_a_faster_poor_one() -> None:
+    latency = LatencyModel()
+    levels = {**LEVELS, "sloppy": (0.05, 800.0)}  # the fastest of all, and poor
+    for name, (ttft, speed) in levels.items():
+        for _ in range(60):
+            latency.observe(name, "t", ttft_s=ttft, speed_tps=speed)
+    pool = [*POOL, PoolModel("sloppy", 0.05, 0.1, 100_000, frozenset(), {"chat": 0.3})]
+    params = RouterParams(baseline="fast", quality_target=0.9, explore=0.0, prior_strength=100)
+    d = _ask(Router(pool, params, latency=latency), 50.0)
+    assert d.chosen == "fast", d.reason
+    assert "none fits total <= 50 ms, so the fastest: fast" in d.reason
+
+
 # -- failover ------------------------------------------------------------------------------------
 def _run(
     models: tuple[str, ...],

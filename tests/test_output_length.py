@@ -171,3 +171,21 @@ def test_best_value_follows_each_prompts_expected_cost() -> None:
     assert decide(w, short)[0] == "strong"
     assert decide(w_short * 2, short)[0] == "cheap"
     assert decide(w_essay / 2, essay)[0] == "strong"
+
+
+# -- the spread a latency quantile reads (bench/results/latency_slo.md) ---------------------------
+def test_the_latency_spread_counts_long_answers_not_answers_cut_short() -> None:
+    lengths = OutputLength(350)
+    stats = prompt_stats("Please help me with the following request about the garden.")
+    rng = np.random.default_rng(2)
+    for i in range(200):
+        # one answer in ten is a refusal of 8 tokens; the others 90-110 tokens
+        n = 8 if i % 10 == 0 else int(rng.integers(90, 111))
+        lengths.observe("m", stats, n)
+    mu, var = lengths.log_moments("m", stats)
+    p90 = np.expm1(mu + 1.2816 * np.sqrt(var))
+    # the true p90 of the length is ~108 tokens; the refusals' spread (a log variance of ~0.55
+    # around the mean) put it near 210 when the full variance was read
+    assert 100 < p90 < 140, (p90, mu, var)
+    # the cost side still reads the full spread: a mean, which the refusals do lower
+    assert lengths.expected("m", stats) < 110

@@ -522,7 +522,8 @@ class Router:
     ) -> tuple[int, str, list[bool]]:
         """The model to use under the request's SLOs: the bandit's choice when it fits; else
         the same rule over the models that fit (cheapest over the bar, else the best score, or
-        best value); when none fits, the fastest. Returns (index, reason text, fits)."""
+        best value); when none fits, the fastest of those over the bar (else of all). Returns
+        (index, reason text, fits)."""
         total_slo, ttft_slo = req.max_latency_ms, req.max_ttft_ms
         fits = [
             (total_slo is None or tot <= total_slo) and (ttft_slo is None or ttft <= ttft_slo)
@@ -544,10 +545,13 @@ class Router:
         if fits[i]:
             return i, f"; latency {q}: {said(i)} fits {asked}", fits
         ok = [j for j, f in enumerate(fits) if f]
-        if not ok:
-            j = min(range(len(names)), key=lambda k: predicted[k][part])
-            return j, f"; latency {q}: none fits {asked}, so the fastest: {said(j)}", fits
         scores, target = choice.scores, choice.target
+        if not ok:
+            # the fastest of those that clear the quality bar (a late answer is at least a good
+            # one; a fast poor model is rarely much faster), else the fastest of all
+            good = [k for k in range(len(names)) if scores[k] >= target] or range(len(names))
+            j = min(good, key=lambda k: predicted[k][part])
+            return j, f"; latency {q}: none fits {asked}, so the fastest: {said(j)}", fits
         if self.params.cost_weight > 0:
             w = self.params.cost_weight * 1000.0
             j = max(ok, key=lambda k: (scores[k] - w * sampled_cost[k], -sampled_cost[k]))
