@@ -22,7 +22,7 @@ from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
-from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, unavailable
+from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, unavailable
 
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
 # request that only the operator's promotion would let `auto` route to
@@ -32,9 +32,9 @@ SHADOW_ONLY = "shadow traffic only until promoted"
 RECORD_ALL = 64
 RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
 MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
-# per router: models x tables; ~150 bytes per cell (the arrays and the packed table), so
-# 1,000 models keep 300 tables, ~45 MB
-MAX_TABLE_CELLS = 300_000
+# per router: models x tables; ~175 bytes per cell (the arrays and the packed table's 16 f64),
+# so 1,000 models keep 250 tables, ~44 MB
+MAX_TABLE_CELLS = 250_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,15 +247,15 @@ class Router:
             out = np.minimum(out, float(req.max_tokens))
         cost_all = (req.prompt_tokens * pool.price_in + out * pool.price_out + 0.0) / 1e6
         cost = cost_all if n == len(pool) else cost_all[ok]
-        # the draws in the reference's order: per model, its cost draw, then its slope draw
+        # best value: a Thompson draw of each cost from the router's generator, in the
+        # reference's order (the slopes' draws come from the decision's own native stream)
         explore_cost = req.stats is not None and p.cost_weight > 0
-        per_model = int(explore_cost) + int(req.easiness is not None and p.explore > 0)
-        draws = gauss_draws(self._rng, per_model * n).reshape(n, per_model)
         sampled = cost
         if explore_cost:
+            draws = gauss_draws(self._rng, n)
             sampled = cost.copy()
             for j, i in enumerate(ok.tolist()):
-                d = float(draws[j, 0]) * p.explore
+                d = float(draws[j]) * p.explore
                 if d:
                     sampled[j] = self._est_cost(pool.models[i], req, d)
         everyone = n == len(pool)  # the common case: every row of the table, no picks
@@ -263,22 +263,20 @@ class Router:
         center0 = 0.0
         if e is not None:
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
-        noise = draws[:, -1].tobytes() if e is not None and p.explore > 0 else b""
         bi = pool.index.get(p.baseline, -1)
         baseline = -1
         if bi >= 0 and mask[bi]:
             baseline = bi if everyone else int(ok.searchsorted(bi))
-        self._counter += 1
-        seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
-        # one native pass over the (tenant, task)'s packed rows: shifts, Beta draws, the rule
-        index, why, target, scores_b, means_b = _native.decide_rows(
-            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), noise, e,
-            center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
+        seed = self._next_seed()
+        k = max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n)
+        # one native pass over the (tenant, task)'s packed rows: shifts with their slope draws,
+        # Beta draws, the rule and the k best scores
+        index, why, target, scores_b, means_b, top_list = _native.decide_rows(
+            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), e, center0,
+            baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
         )  # fmt: skip
         scores = np.frombuffer(scores_b)
         means = np.frombuffer(means_b)
-        top = top_indices(scores, max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n))
-        top_list = top.tolist()
         note, latency_ms = "", None
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
             # under an SLO: the reference's latency rule over the eligible models
@@ -325,7 +323,7 @@ class Router:
     def _table(self, pool: PoolIndex, tenant: str, task: str) -> ArmTable:
         table = self._tables.get((tenant, task))
         if table is None:
-            # a bound on memory (~150 bytes per model per table): the oldest table goes, and is
+            # a bound on memory (~175 bytes per model per table): the oldest table goes, and is
             # rebuilt if its (tenant, task) comes back
             cap = min(MAX_TABLES, max(64, MAX_TABLE_CELLS // max(len(pool), 1)))
             while len(self._tables) >= cap:
@@ -452,8 +450,12 @@ class Router:
         p = self.params
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
+        seed = self._next_seed()
+        noise = [0.0] * len(ok)
+        if req.easiness is not None and p.explore > 0:  # the slopes' draws, as decide_rows's
+            noise = np.frombuffer(_native.slope_noise(seed, len(ok))).tolist()
         alpha, beta, cost, sampled_cost, shift = [], [], [], [], []
-        for m in ok:
+        for m, z in zip(ok, noise, strict=True):
             a, b = self.posterior(req.tenant, req.task, m)
             alpha.append(a)
             beta.append(b)
@@ -463,11 +465,9 @@ class Router:
             explore_cost = req.stats is not None and p.cost_weight > 0
             draw = self._rng.gauss(0.0, 1.0) * p.explore if explore_cost else 0.0
             sampled_cost.append(self._est_cost(m, req, draw) if draw else cost[-1])
-            shift.append(self._shift(req, m.name, p.explore))
+            shift.append(self._shift(req, m.name, p.explore, z))
         names = [m.name for m in ok]
         baseline = names.index(p.baseline) if p.baseline in names else -1
-        self._counter += 1
-        seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
         choice = _native.choose(
             alpha, beta, sampled_cost, shift, baseline, p.quality_target, p.explore, seed,
             p.cost_weight * 1000.0,
@@ -583,16 +583,22 @@ class Router:
             out = min(out, float(req.max_tokens))
         return m.cost_usd(req.prompt_tokens, out)
 
-    def _shift(self, req: RouteRequest, model: str, explore: float) -> float:
-        """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise."""
+    def _shift(self, req: RouteRequest, model: str, explore: float, z: float) -> float:
+        """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise
+        (`z`, a standard normal, scaled by the slope's spread at this prompt)."""
         e = req.easiness
         if e is None:
             return 0.0
         pm = self.prompt_model(req.tenant, req.task, model)
         if pm is None:
             pm = self._new_prompt_model(req.tenant, req.task, model)
-        noise = self._rng.gauss(0.0, 1.0) * pm.spread(e) if explore > 0 else 0.0
+        noise = z * pm.spread(e) if explore > 0 else 0.0
         return pm.shift(e) + explore * noise
+
+    def _next_seed(self) -> int:
+        """The next decision's seed for the native draws (Beta and slope streams)."""
+        self._counter += 1
+        return (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
 
     def _new_prompt_model(self, tenant: str, task: str, model: str) -> PromptModel:
         center = self._task_center.get((tenant, task), (0.0, 0.0))[0]
