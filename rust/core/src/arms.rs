@@ -7,12 +7,12 @@
 //! against the Python router's per-model reference.
 use std::cmp::Ordering;
 
-use crate::bandit::{rule, sigmoid, validate_costs_and_policy, Choice, Policy, PreparedArm};
-use crate::beta_draw::{beta_logit_exact, BetaShapes, GaussLogit};
+use crate::bandit::{rule, validate_costs_and_policy, Choice, Policy, PreparedArm};
+use crate::beta_draw::{BetaShapes, GaussLogit};
 use crate::error::CoreError;
 use crate::rng::{GammaShape, Rng};
 
-/// f64 values per row: logit mean, alpha's (shape, d, c, ln d), beta's (shape, d, c, ln d),
+/// f64 values per row: the mean's odds against (`beta / alpha`), alpha's (shape, d, c, ln d), beta's (shape, d, c, ln d),
 /// slope learned (1.0) or the prior's (0.0), slope mean, sqrt(slope precision), slope center,
 /// the Gaussian Beta draw's (mean, sd, k) (sd 0: the exact draw).
 pub const ARM_ROW: usize = 16;
@@ -71,7 +71,7 @@ pub fn pack_arms(
                 return Err(CoreError::item(name, i, x, "must be finite"));
             }
         }
-        out.push(arm.logit_mean);
+        out.push(arm.odds_against);
         for g in [arm.shapes.alpha, arm.shapes.beta] {
             out.extend([g.shape, g.d, g.c, g.ln_d]);
         }
@@ -125,25 +125,6 @@ fn shift(row: &[f64; ARM_ROW], e: f64, center0: f64, explore: f64, noise: Option
     }
 }
 
-/// The row's Beta logit draw: `BetaShapes::draw` from the packed constants.
-fn draw(row: &[f64; ARM_ROW], rng: &mut Rng) -> f64 {
-    if row[14] > 0.0 {
-        let g = GaussLogit {
-            mean: row[13],
-            sd: row[14],
-            k: row[15],
-        };
-        return g.at(rng.normal());
-    }
-    let gamma = |at: usize| GammaShape {
-        shape: row[at],
-        d: row[at + 1],
-        c: row[at + 2],
-        ln_d: row[at + 3],
-    };
-    beta_logit_exact(rng, &gamma(1), &gamma(5))
-}
-
 /// The row as the `PreparedArm` it was packed from.
 #[must_use]
 pub fn prepared(row: &[f64; ARM_ROW]) -> PreparedArm {
@@ -159,7 +140,7 @@ pub fn prepared(row: &[f64; ARM_ROW]) -> PreparedArm {
         k: row[15],
     });
     PreparedArm {
-        logit_mean: row[0],
+        odds_against: row[0],
         shapes: BetaShapes {
             alpha: gamma(1),
             beta: gamma(5),
@@ -217,14 +198,9 @@ pub fn decide_rows(
                 shift(&r, e, req.center0, policy.explore, z)
             }
         };
-        let mean = sigmoid(r[0] + s);
+        let (mean, score) = prepared(&r).mean_and_score(s, policy.explore, &mut rng);
         means.push(mean);
-        if policy.explore == 0.0 {
-            scores.push(mean);
-        } else {
-            let sample = sigmoid(draw(&r, &mut rng) + s);
-            scores.push(mean + policy.explore * (sample - mean));
-        }
+        scores.push(score);
     }
     let top = top_k(&scores, req.top);
     Ok(Decision {

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use crate::beta_draw::{BetaShapes, GAUSS_ABOVE};
+use crate::beta_draw::{sigmoid_of_odds_against, BetaShapes, GAUSS_ABOVE};
 use crate::error::CoreError;
 use crate::rng::Rng;
 
@@ -188,14 +188,29 @@ pub(crate) fn validate_costs_and_policy(
     Ok(())
 }
 
-/// One arm's per-request-invariant part of `choose`: the posterior mean's logit
-/// (`ln alpha - ln beta`) and how its Beta draw is made (`beta_draw::BetaShapes`: the Gamma
-/// shapes' constants, and the Gaussian's past `GAUSS_ABOVE`). Computed once per posterior
-/// change (a router keeps them per (tenant, task)), so a decision pays no `ln`/`sqrt` for them.
+/// One arm's per-request-invariant part of `choose`: the posterior mean's odds against
+/// (`beta / alpha`, i.e. `exp(-logit mean)`) and how its Beta draw is made
+/// (`beta_draw::BetaShapes`: the Gamma shapes' constants, and the Gaussian's past
+/// `GAUSS_ABOVE`). Computed once per posterior change (a router keeps them per (tenant,
+/// task)), so a decision pays no `ln`/`sqrt` for them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PreparedArm {
-    pub logit_mean: f64,
+    pub odds_against: f64,
     pub shapes: BetaShapes,
+}
+
+impl PreparedArm {
+    /// This arm's `(mean, score)` at the logit shift `s` (`choose`'s formulas), computed in
+    /// odds: one `exp(-s)` serves both sigmoids, and an exact Beta draw needs no `ln`.
+    pub fn mean_and_score(&self, s: f64, explore: f64, rng: &mut Rng) -> (f64, f64) {
+        let odds_s = if s == 0.0 { 1.0 } else { (-s).exp() };
+        let mean = sigmoid_of_odds_against(self.odds_against * odds_s);
+        if explore == 0.0 {
+            return (mean, mean);
+        }
+        let sample = sigmoid_of_odds_against(self.shapes.draw_odds_against(rng) * odds_s);
+        (mean, mean + explore * (sample - mean))
+    }
 }
 
 impl PreparedArm {
@@ -209,7 +224,7 @@ impl PreparedArm {
     #[must_use]
     pub fn with_threshold(alpha: f64, beta: f64, gauss_above: f64) -> Self {
         Self {
-            logit_mean: alpha.ln() - beta.ln(),
+            odds_against: beta / alpha,
             shapes: BetaShapes::new(alpha, beta, gauss_above),
         }
     }
@@ -284,14 +299,9 @@ fn decide(
     let mut scores = Vec::with_capacity(n);
     let mut rng = Rng::new(policy.seed);
     for (arm, &s) in arms.zip(shift) {
-        let mean = sigmoid(arm.logit_mean + s);
+        let (mean, score) = arm.mean_and_score(s, policy.explore, &mut rng);
         means.push(mean);
-        if policy.explore == 0.0 {
-            scores.push(mean);
-            continue;
-        }
-        let sample = sigmoid(arm.shapes.draw(&mut rng) + s);
-        scores.push(mean + policy.explore * (sample - mean));
+        scores.push(score);
     }
     rule(scores, means, cost, policy)
 }

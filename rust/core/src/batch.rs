@@ -22,16 +22,35 @@ pub fn expected_tokens(
             expected: noise.len() * DIM,
         });
     }
-    Ok(rows
-        .chunks_exact(DIM)
-        .zip(noise)
-        .map(|(chunk, &nv)| {
+    Ok(expected_tokens_with(
+        noise.len(),
+        |i| {
             let mut w = [0.0; DIM];
-            w.copy_from_slice(chunk);
+            w.copy_from_slice(&rows[i * DIM..(i + 1) * DIM]);
+            (w, noise[i])
+        },
+        base,
+        x,
+        max_log,
+    ))
+}
+
+/// `expected_tokens` over `n` rows read by `row(i) = (weights, noise)`: no copy of the whole
+/// table (a caller can read them straight from packed bytes).
+pub fn expected_tokens_with(
+    n: usize,
+    row: impl Fn(usize) -> ([f64; DIM], f64),
+    base: f64,
+    x: &[f64; DIM],
+    max_log: f64,
+) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let (w, nv) = row(i);
             let log_mean = base + dot(&w, x);
             (log_mean + nv / 2.0).min(max_log).exp_m1().max(1.0)
         })
-        .collect())
+        .collect()
 }
 
 /// Standard normal pairs from 32-bit Mersenne Twister words, exactly as `CPython`'s

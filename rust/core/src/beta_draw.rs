@@ -70,7 +70,40 @@ impl BetaShapes {
             None => beta_logit_exact(rng, &self.alpha, &self.beta),
         }
     }
+
+    /// The same draw as the odds against it, `exp(-logit(theta)) = Y / X`: the exact draw
+    /// then needs no `ln` (`(d_b / d_a) (root_b / root_a)^3`, times the boosts' `exp` only for a
+    /// shape below 1). May be 0 or infinite (a sigmoid's clamp absorbs both); never negative.
+    pub fn draw_odds_against(&self, rng: &mut Rng) -> f64 {
+        if let Some(g) = self.gauss {
+            return (-g.at(rng.normal())).exp();
+        }
+        let (a, b) = (&self.alpha, &self.beta);
+        let (root_a, boost_a) = rng.gamma_root(a);
+        let (root_b, boost_b) = rng.gamma_root(b);
+        let t = root_b / root_a;
+        let q = (b.d / a.d) * (t * t * t);
+        if boost_a == 0.0 && boost_b == 0.0 {
+            q
+        } else {
+            q * (boost_b - boost_a).exp()
+        }
+    }
 }
+
+/// `bandit::sigmoid(x)` from the odds against, `q = exp(-x)`: `1 / (1 + q)` with `x` clamped
+/// to +-`LOGIT_CLAMP` (so `q` to `[exp(-30), exp(30)]`); a NaN (0 x infinity) is a coin flip.
+#[must_use]
+pub fn sigmoid_of_odds_against(q: f64) -> f64 {
+    if q.is_nan() {
+        return 0.5;
+    }
+    1.0 / (1.0 + q.clamp(ODDS_MIN, ODDS_MAX))
+}
+
+/// `exp(-LOGIT_CLAMP)` and `exp(LOGIT_CLAMP)`.
+const ODDS_MIN: f64 = 9.357_622_968_840_175e-14;
+const ODDS_MAX: f64 = 10_686_474_581_524.463;
 
 /// `ln X - ln Y` with both Gamma draws' `ln(d v)` folded into one `ln`:
 /// `ln(d_a v_a) - ln(d_b v_b) = (ln d_a - ln d_b) + 3 ln(root_a / root_b)`.
@@ -192,6 +225,36 @@ mod tests {
                 .sum::<f64>()
                 / f64::from(n);
             assert!((mean - a / (a + b)).abs() < 0.01, "Beta({a},{b}): {mean}");
+        }
+    }
+
+    #[test]
+    #[expect(clippy::float_cmp, reason = "the clamp's bounds are exact")]
+    fn odds_clamp_is_the_sigmoids() {
+        use crate::bandit::{sigmoid, LOGIT_CLAMP};
+        assert_eq!(ODDS_MIN, (-LOGIT_CLAMP).exp());
+        assert_eq!(ODDS_MAX, LOGIT_CLAMP.exp());
+        for x in [-40.0_f64, -30.0, -3.0, 0.0, 0.5, 29.0, 31.0] {
+            let got = sigmoid_of_odds_against((-x).exp());
+            assert!((got - sigmoid(x)).abs() < 1e-15, "{x}: {got}");
+        }
+        assert_eq!(sigmoid_of_odds_against(f64::NAN), 0.5);
+        assert_eq!(sigmoid_of_odds_against(f64::INFINITY), sigmoid(-40.0));
+    }
+
+    #[test]
+    fn odds_draws_are_the_logit_draws() {
+        for &(a, b) in &[(0.3, 2.0), (2.0, 8.0), (40.0, 35.0)] {
+            let shapes = BetaShapes::new(a, b, GAUSS_ABOVE);
+            let (mut r1, mut r2) = (Rng::new(9), Rng::new(9));
+            for _ in 0..1_000 {
+                let l = shapes.draw(&mut r1);
+                let q = shapes.draw_odds_against(&mut r2);
+                assert!(
+                    (q.ln() + l).abs() < 1e-9 * (1.0 + l.abs()),
+                    "Beta({a},{b}): {l} {q}"
+                );
+            }
         }
     }
 

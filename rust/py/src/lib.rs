@@ -361,13 +361,25 @@ fn expected_tokens<'py>(
     max_log: f64,
 ) -> Result<Bound<'py, PyBytes>, PyCoreError> {
     let x = stats_from(stats)?;
-    let out = arbiter_core::batch::expected_tokens(
-        &f64s("rows", rows)?,
-        &f64s("noise", noise)?,
-        base,
-        &x,
-        max_log,
-    )?;
+    let noise = f64s("noise", noise)?;
+    if rows.len() != noise.len() * DIM * 8 {
+        return Err(CoreError::LengthMismatch {
+            name: "rows",
+            got: rows.len() / 8,
+            expected: noise.len() * DIM,
+        }
+        .into());
+    }
+    // read each row's weights straight from the bytes: no copy of the whole table per request
+    let row = |i: usize| {
+        let mut w = [0.0; DIM];
+        let bytes = &rows[i * DIM * 8..(i + 1) * DIM * 8];
+        for (v, c) in w.iter_mut().zip(bytes.chunks_exact(8)) {
+            *v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+        }
+        (w, noise[i])
+    };
+    let out = arbiter_core::batch::expected_tokens_with(noise.len(), row, base, &x, max_log);
     Ok(f64_bytes(py, &out))
 }
 
