@@ -8,6 +8,7 @@ the baseline) is `_native.choose`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -292,12 +293,12 @@ class Router:
             )
             top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
             latency_ms = dict(zip(names, predicted, strict=True))
-        fallbacks = tuple(pool.names[ok[i]] for i in top_list if i != index)[: p.max_fallbacks]
+        best = (pool.names[ok[i]] for i in top_list if i != index)
+        fallbacks = tuple(itertools.islice(best, p.max_fallbacks))
         columns: tuple[np.ndarray, ...] = (ok, scores, means, cost)
         if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
-            keep = np.unique(
-                [*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])]
-            )
+            kept = {*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])}
+            keep = np.array(sorted(kept), dtype=np.intp)
             columns = tuple(a[keep] for a in columns)
         rows, row_scores, row_means, row_cost = (a.tolist() for a in columns)
         names = pool.names
