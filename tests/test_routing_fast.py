@@ -228,3 +228,24 @@ def test_the_gaussian_beta_draw_keeps_thompsons_choice_distribution() -> None:
     assert np.count_nonzero(fast > 0.02) >= 3  # the test is not of one always-chosen arm
     wrong = _numpy_thompson(2 * a, 2 * b, cost, decisions)  # overconfident: twice the evidence
     assert tv(wrong, by_numpy) > 0.06  # measured: 0.14
+
+
+def test_native_rounding_is_pythons_round_bit_for_bit() -> None:
+    from arbiter import _native
+
+    rng = np.random.default_rng(9)
+    values = np.concatenate(
+        [
+            rng.random(20_000),  # scores and means live in (0, 1)
+            np.arange(1, 4_000) / 2**15,  # exact binary ties at 4 digits (k / 32768)
+            -rng.random(2_000) * 1e3,
+            [0.0, -0.0, 5e-324, 1e-300, 2.675, 0.03125, 1e12 + 0.5, 2.0**60],
+        ]
+    )
+    got = _native.round_floats(values.tobytes(), 4)
+    want = [round(x, 4) for x in values.tolist()]
+    assert [w if g is None else g for g, w in zip(got, want, strict=True)] == want
+    assert got.count(None) == 1  # 1e12 + 0.5: too many digits for an exact quotient
+    assert all(
+        math.copysign(1, g) == math.copysign(1, w) for g, w in zip(got, want, strict=True) if g == 0
+    )

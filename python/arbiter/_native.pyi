@@ -19,6 +19,7 @@ __all__ = [
     "gauss_pairs",
     "pack_arms",
     "prompt_features",
+    "round_floats",
     "slope_noise",
     "update_arm",
 ]
@@ -178,6 +179,12 @@ def expected_tokens(rows: bytes, noise: bytes, base: float, stats: bytes, max_lo
     ``max(expm1(min(base + w_i . x + noise_i / 2, max_log)), 1)`` with ``x`` the 16 statistics in
     ``stats`` (as :meth:`LogLinear.mean` reads them; the same summation, so bit-identical).
     Packed f64 out. Raises NativeError when ``rows`` is not 16 values per ``noise`` value."""
+
+def round_floats(values: bytes, digits: int) -> list[float | None]:
+    """``round(x, digits)`` of each packed little-endian f64 in ``values``, bit for bit as
+    Python's (the decimal nearest the exact binary value, ties to even), or None where the
+    result needs more than 53 bits (``|x| >= 2**53 / 10**digits`` with a fraction: round those
+    in Python). ``digits`` in 0..8, else NativeError."""
 
 def gauss_pairs(words: bytes) -> bytes:
     """Standard normals from Mersenne Twister output exactly as CPython's ``random.gauss``

@@ -131,6 +131,12 @@ class PromptModel:
         self.mean = max(min(self.mean, 5.0), -5.0)
 
 
+def _round4(values: np.ndarray) -> list[float]:
+    """`[round(x, 4) for x in values]`, from `_native.round_floats` (None: Python rounds)."""
+    out = _native.round_floats(values.tobytes(), 4)
+    return [round(x, 4) if r is None else r for x, r in zip(values.tolist(), out, strict=True)]
+
+
 @dataclass(frozen=True, slots=True)
 class _Picked:
     """The kernel's choice as `_latency_choice` reads it (fast path: from the packed arrays)."""
@@ -300,10 +306,12 @@ class Router:
             kept = {*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])}
             keep = np.array(sorted(kept), dtype=np.intp)
             columns = tuple(a[keep] for a in columns)
-        rows, row_scores, row_means, row_cost = (a.tolist() for a in columns)
+        rows, row_cost = columns[0].tolist(), columns[3].tolist()
+        # round(x, 4) of the recorded scores and means in one native call (bit for bit)
+        row_scores, row_means = (_round4(a) for a in columns[1:3])
         names = pool.names
         cands = tuple(
-            Candidate(names[i], round(s, 4), round(mu, 4), c)
+            Candidate(names[i], s, mu, c)
             for i, s, mu, c in zip(rows, row_scores, row_means, row_cost, strict=True)
         )
         excluded = () if everyone else self._excluded(pool, mask, req, allowed, blocked, cost_all)

@@ -298,6 +298,7 @@ def test_module_exports() -> None:
         "gauss_pairs",
         "pack_arms",
         "prompt_features",
+        "round_floats",
         "slope_noise",
         "update_arm",
     ]

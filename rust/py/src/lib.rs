@@ -383,6 +383,23 @@ fn expected_tokens<'py>(
     Ok(f64_bytes(py, &out))
 }
 
+/// Python's `round(x, digits)` of many packed f64 values; see the stub for the contract.
+#[pyfunction]
+fn round_floats(values: &[u8], digits: u32) -> Result<Vec<Option<f64>>, PyCoreError> {
+    if digits > 8 {
+        return Err(CoreError::InvalidInteger {
+            name: "digits",
+            value: i64::from(digits),
+            rule: "must be in 0..=8",
+        }
+        .into());
+    }
+    Ok(f64s("values", values)?
+        .into_iter()
+        .map(|x| arbiter_core::batch::round_decimal(x, digits))
+        .collect())
+}
+
 /// The `random.gauss` pairs from packed 32-bit words; see the stub for the contract.
 #[pyfunction]
 fn gauss_pairs<'py>(py: Python<'py>, words: &[u8]) -> Result<Bound<'py, PyBytes>, PyCoreError> {
@@ -544,6 +561,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(slope_noise, m)?)?;
     m.add_function(wrap_pyfunction!(expected_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(gauss_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(round_floats, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
     m.add_function(wrap_pyfunction!(update_arm, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
