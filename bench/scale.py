@@ -124,7 +124,7 @@ def bench_decisions(quick: bool) -> dict[str, Any]:
     z = np.zeros(1000).tobytes()
     table = _native.pack_arms(ab, ab, z, z, np.ones(1000).tobytes(), z)
     ts = _timed(
-        lambda: _native.decide_rows(table, b"", ab, b"", None, 0.0, 0, 0.95, 1.0, 7, 0.0), 1.0, 2000
+        lambda: _native.decide_rows(table, b"", ab, None, 0.0, 0, 0.95, 1.0, 7, 0.0, 18), 1.0, 2000
     )
     out["choose_kernel_us_1000"] = round(statistics.median(ts) * 1e6, 1)
     out["calibration_ms"] = round(  # same machine, same run: how slow is it now

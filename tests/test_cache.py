@@ -313,7 +313,9 @@ def test_an_answer_clamped_by_one_keys_cap_is_not_served_to_another_key(tmp_path
         assert (await chat(sc, CHAT, **sc.admin)).headers["x-arbiter-cache"] == "hit"
         uncapped = await chat(sc, CHAT)  # same tenant, a key no cap binds
         assert uncapped.headers["x-arbiter-cache"] == "miss"
-        assert uncapped.json()["choices"][0]["finish_reason"] == "stop"
+        # not the capped key's 3-token answer (whether the routed model then stops or hits its
+        # own output limit depends on which model the seeded draw picks)
+        assert uncapped.json()["usage"]["completion_tokens"] > 3
         assert (await chat(sc, CHAT)).headers["x-arbiter-cache"] == "hit"
 
     run(tmp_path, body, edit_config=lambda t: t + caps + CACHE_ON)

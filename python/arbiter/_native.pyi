@@ -19,6 +19,8 @@ __all__ = [
     "gauss_pairs",
     "pack_arms",
     "prompt_features",
+    "round_floats",
+    "slope_noise",
     "update_arm",
 ]
 
@@ -97,7 +99,9 @@ def choose(
 
     * ``mean_i = sigmoid(logit(alpha_i / (alpha_i + beta_i)) + shift_i)``.
     * If ``explore > 0``: ``theta ~ Beta(alpha_i, beta_i)`` is drawn from a xoshiro256++ stream
-      seeded by ``seed`` (candidates in index order; Gamma draws by Marsaglia-Tsang) and
+      seeded by ``seed`` (candidates in index order; exactly, by two Marsaglia-Tsang Gamma
+      draws, while either shape is below 30; past that by the skew-corrected Gaussian of
+      ``logit(theta)``, whose KS distance to the exact draw is below sampling noise) and
       ``sample_i = sigmoid(logit(theta) + shift_i)``. With ``explore == 0`` nothing is drawn.
     * ``score_i = mean_i + explore * (sample_i - mean_i)``; ``explore`` in [0, 1]
       (0 = greedy on means, 1 = full Thompson sampling). Logits are clamped to +-30, so means
@@ -123,20 +127,32 @@ def choose(
     """
 
 def pack_arms(
-    alpha: bytes, beta: bytes, learned: bytes, mean: bytes, precision: bytes, center: bytes
+    alpha: bytes,
+    beta: bytes,
+    learned: bytes,
+    mean: bytes,
+    precision: bytes,
+    center: bytes,
+    gauss_above: float = 30.0,
 ) -> bytes:
     """An arm table for :func:`decide_rows`: per arm (every argument packed little-endian f64,
     one value per arm) what a decision reads that only changes with the policy: the Beta
-    posterior's prepared constants (``ln alpha - ln beta`` and each Gamma shape's Marsaglia-Tsang
-    constants) and the per-prompt slope (``learned`` != 0: its own ``center``, else the task's;
-    ``mean``; ``sqrt(precision)``). 13 f64 per arm. alpha, beta and precision must be finite and
-    > 0, mean and center finite, the lengths equal; else NativeError."""
+    posterior's prepared draw (``ln alpha - ln beta``, each Gamma shape's Marsaglia-Tsang
+    constants and, when both shapes are at least ``gauss_above``, the Gaussian approximation's
+    mean, sd and skew term; ``math.inf``: always the exact draw) and the per-prompt slope
+    (``learned`` != 0: its own ``center``, else the task's; ``mean``; ``sqrt(precision)``).
+    16 f64 per arm. alpha, beta and precision must be finite and > 0, mean and center finite,
+    gauss_above not NaN, the lengths equal; else NativeError."""
+
+def slope_noise(seed: int, n: int) -> bytes:
+    """The ``n`` standard normals (packed f64) :func:`decide_rows` with ``seed`` draws for its
+    candidates' slopes, in candidate order: a stream of its own, independent of the Beta
+    draws'. For a per-model reference of the same decision."""
 
 def decide_rows(
     table: bytes,
     picks: bytes,
     cost: bytes,
-    noise: bytes,
     easiness: float | None,
     center0: float,
     baseline: int,
@@ -144,15 +160,18 @@ def decide_rows(
     explore: float,
     seed: int,
     cost_weight: float = 0.0,
-) -> tuple[int, str, float, bytes, bytes]:
+    top: int = 0,
+) -> tuple[int, str, float, bytes, bytes, list[int]]:
     """:func:`choose` over the rows ``picks`` (little-endian i64; empty: every row) of a
-    :func:`pack_arms` table, bit for bit: candidate ``j`` is row ``picks[j]`` with ``cost[j]``
-    and the shift ``mean * (e - c) + explore * noise[j] * |e - c| / sqrt(precision)`` (``c``
-    the row's center if learned, else ``center0``; no shift without ``easiness``; the noise
-    term only when ``explore > 0``, and then ``noise`` holds one standard normal per candidate).
-    Returns ``(index, reason, target, scores, means)``, scores and means packed f64. Raises
-    NativeError on a malformed table, a pick out of range, a length mismatch or what
-    :func:`choose` rejects."""
+    :func:`pack_arms` table, bit for bit, in one pass: candidate ``j`` is row ``picks[j]`` with
+    ``cost[j]`` and the shift ``mean * (e - c) + explore * z[j] * |e - c| / sqrt(precision)``
+    (``c`` the row's center if learned, else ``center0``; no shift without ``easiness``; the
+    draw term only when ``explore > 0``, ``z = slope_noise(seed, len(candidates))``; ``easiness``
+    and ``center0`` finite), with the arm's Gaussian Beta draw where the table has one.
+    Returns ``(index, reason, target, scores, means, top)``: scores and means packed f64, ``top``
+    the positions of the ``top`` highest scores, highest first, ties in position order. Raises
+    NativeError on a malformed table, a pick out of range, a length mismatch, a non-finite
+    easiness or what :func:`choose` rejects."""
 
 def expected_tokens(rows: bytes, noise: bytes, base: float, stats: bytes, max_log: float) -> bytes:
     """Expected answer tokens for many regressions at once: per row ``i`` of ``rows`` (16
@@ -160,6 +179,12 @@ def expected_tokens(rows: bytes, noise: bytes, base: float, stats: bytes, max_lo
     ``max(expm1(min(base + w_i . x + noise_i / 2, max_log)), 1)`` with ``x`` the 16 statistics in
     ``stats`` (as :meth:`LogLinear.mean` reads them; the same summation, so bit-identical).
     Packed f64 out. Raises NativeError when ``rows`` is not 16 values per ``noise`` value."""
+
+def round_floats(values: bytes, digits: int) -> list[float | None]:
+    """``round(x, digits)`` of each packed little-endian f64 in ``values``, bit for bit as
+    Python's (the decimal nearest the exact binary value, ties to even), or None where the
+    result needs more than 53 bits (``|x| >= 2**53 / 10**digits`` with a fraction: round those
+    in Python). ``digits`` in 0..8, else NativeError."""
 
 def gauss_pairs(words: bytes) -> bytes:
     """Standard normals from Mersenne Twister output exactly as CPython's ``random.gauss``

@@ -8,6 +8,7 @@ the baseline) is `_native.choose`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +23,7 @@ from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
-from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, top_indices, unavailable
+from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, unavailable
 
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
 # request that only the operator's promotion would let `auto` route to
@@ -32,9 +33,9 @@ SHADOW_ONLY = "shadow traffic only until promoted"
 RECORD_ALL = 64
 RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
 MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
-# per router: models x tables; ~150 bytes per cell (the arrays and the packed table), so
-# 1,000 models keep 300 tables, ~45 MB
-MAX_TABLE_CELLS = 300_000
+# per router: models x tables; ~175 bytes per cell (the arrays and the packed table's 16 f64),
+# so 1,000 models keep 250 tables, ~44 MB
+MAX_TABLE_CELLS = 250_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +129,12 @@ class PromptModel:
         self.precision = min(max(self.precision + h, 1e-6), cap)
         self.mean += weight * (reward - p) * x / self.precision
         self.mean = max(min(self.mean, 5.0), -5.0)
+
+
+def _round4(values: np.ndarray) -> list[float]:
+    """`[round(x, 4) for x in values]`, from `_native.round_floats` (None: Python rounds)."""
+    out = _native.round_floats(values.tobytes(), 4)
+    return [round(x, 4) if r is None else r for x, r in zip(values.tolist(), out, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,15 +254,15 @@ class Router:
             out = np.minimum(out, float(req.max_tokens))
         cost_all = (req.prompt_tokens * pool.price_in + out * pool.price_out + 0.0) / 1e6
         cost = cost_all if n == len(pool) else cost_all[ok]
-        # the draws in the reference's order: per model, its cost draw, then its slope draw
+        # best value: a Thompson draw of each cost from the router's generator, in the
+        # reference's order (the slopes' draws come from the decision's own native stream)
         explore_cost = req.stats is not None and p.cost_weight > 0
-        per_model = int(explore_cost) + int(req.easiness is not None and p.explore > 0)
-        draws = gauss_draws(self._rng, per_model * n).reshape(n, per_model)
         sampled = cost
         if explore_cost:
+            draws = gauss_draws(self._rng, n)
             sampled = cost.copy()
             for j, i in enumerate(ok.tolist()):
-                d = float(draws[j, 0]) * p.explore
+                d = float(draws[j]) * p.explore
                 if d:
                     sampled[j] = self._est_cost(pool.models[i], req, d)
         everyone = n == len(pool)  # the common case: every row of the table, no picks
@@ -263,22 +270,20 @@ class Router:
         center0 = 0.0
         if e is not None:
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
-        noise = draws[:, -1].tobytes() if e is not None and p.explore > 0 else b""
         bi = pool.index.get(p.baseline, -1)
         baseline = -1
         if bi >= 0 and mask[bi]:
             baseline = bi if everyone else int(ok.searchsorted(bi))
-        self._counter += 1
-        seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
-        # one native pass over the (tenant, task)'s packed rows: shifts, Beta draws, the rule
-        index, why, target, scores_b, means_b = _native.decide_rows(
-            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), noise, e,
-            center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0,
+        seed = self._next_seed()
+        k = max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n)
+        # one native pass over the (tenant, task)'s packed rows: shifts with their slope draws,
+        # Beta draws, the rule and the k best scores
+        index, why, target, scores_b, means_b, top_list = _native.decide_rows(
+            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), e, center0,
+            baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
         )  # fmt: skip
         scores = np.frombuffer(scores_b)
         means = np.frombuffer(means_b)
-        top = top_indices(scores, max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n))
-        top_list = top.tolist()
         note, latency_ms = "", None
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
             # under an SLO: the reference's latency rule over the eligible models
@@ -294,17 +299,19 @@ class Router:
             )
             top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
             latency_ms = dict(zip(names, predicted, strict=True))
-        fallbacks = tuple(pool.names[ok[i]] for i in top_list if i != index)[: p.max_fallbacks]
+        best = (pool.names[ok[i]] for i in top_list if i != index)
+        fallbacks = tuple(itertools.islice(best, p.max_fallbacks))
         columns: tuple[np.ndarray, ...] = (ok, scores, means, cost)
         if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
-            keep = np.unique(
-                [*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])]
-            )
+            kept = {*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])}
+            keep = np.array(sorted(kept), dtype=np.intp)
             columns = tuple(a[keep] for a in columns)
-        rows, row_scores, row_means, row_cost = (a.tolist() for a in columns)
+        rows, row_cost = columns[0].tolist(), columns[3].tolist()
+        # round(x, 4) of the recorded scores and means in one native call (bit for bit)
+        row_scores, row_means = (_round4(a) for a in columns[1:3])
         names = pool.names
         cands = tuple(
-            Candidate(names[i], round(s, 4), round(mu, 4), c)
+            Candidate(names[i], s, mu, c)
             for i, s, mu, c in zip(rows, row_scores, row_means, row_cost, strict=True)
         )
         excluded = () if everyone else self._excluded(pool, mask, req, allowed, blocked, cost_all)
@@ -325,7 +332,7 @@ class Router:
     def _table(self, pool: PoolIndex, tenant: str, task: str) -> ArmTable:
         table = self._tables.get((tenant, task))
         if table is None:
-            # a bound on memory (~150 bytes per model per table): the oldest table goes, and is
+            # a bound on memory (~175 bytes per model per table): the oldest table goes, and is
             # rebuilt if its (tenant, task) comes back
             cap = min(MAX_TABLES, max(64, MAX_TABLE_CELLS // max(len(pool), 1)))
             while len(self._tables) >= cap:
@@ -452,8 +459,12 @@ class Router:
         p = self.params
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
+        seed = self._next_seed()
+        noise = [0.0] * len(ok)
+        if req.easiness is not None and p.explore > 0:  # the slopes' draws, as decide_rows's
+            noise = np.frombuffer(_native.slope_noise(seed, len(ok))).tolist()
         alpha, beta, cost, sampled_cost, shift = [], [], [], [], []
-        for m in ok:
+        for m, z in zip(ok, noise, strict=True):
             a, b = self.posterior(req.tenant, req.task, m)
             alpha.append(a)
             beta.append(b)
@@ -463,11 +474,9 @@ class Router:
             explore_cost = req.stats is not None and p.cost_weight > 0
             draw = self._rng.gauss(0.0, 1.0) * p.explore if explore_cost else 0.0
             sampled_cost.append(self._est_cost(m, req, draw) if draw else cost[-1])
-            shift.append(self._shift(req, m.name, p.explore))
+            shift.append(self._shift(req, m.name, p.explore, z))
         names = [m.name for m in ok]
         baseline = names.index(p.baseline) if p.baseline in names else -1
-        self._counter += 1
-        seed = (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
         choice = _native.choose(
             alpha, beta, sampled_cost, shift, baseline, p.quality_target, p.explore, seed,
             p.cost_weight * 1000.0,
@@ -587,16 +596,22 @@ class Router:
             out = min(out, float(req.max_tokens))
         return m.cost_usd(req.prompt_tokens, out)
 
-    def _shift(self, req: RouteRequest, model: str, explore: float) -> float:
-        """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise."""
+    def _shift(self, req: RouteRequest, model: str, explore: float, z: float) -> float:
+        """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise
+        (`z`, a standard normal, scaled by the slope's spread at this prompt)."""
         e = req.easiness
         if e is None:
             return 0.0
         pm = self.prompt_model(req.tenant, req.task, model)
         if pm is None:
             pm = self._new_prompt_model(req.tenant, req.task, model)
-        noise = self._rng.gauss(0.0, 1.0) * pm.spread(e) if explore > 0 else 0.0
+        noise = z * pm.spread(e) if explore > 0 else 0.0
         return pm.shift(e) + explore * noise
+
+    def _next_seed(self) -> int:
+        """The next decision's seed for the native draws (Beta and slope streams)."""
+        self._counter += 1
+        return (self._seed * 0x9E3779B97F4A7C15 + self._counter) & 0xFFFFFFFFFFFFFFFF
 
     def _new_prompt_model(self, tenant: str, task: str, model: str) -> PromptModel:
         center = self._task_center.get((tenant, task), (0.0, 0.0))[0]

@@ -1,5 +1,6 @@
 """The arrays behind routing over large pools: per-pool masks and prices, per-(tenant, task)
-posterior and slope arrays kept in step with the policy, and bulk Gaussian draws.
+posterior and slope arrays kept in step with the policy (packed for `_native.decide_rows`),
+and bulk Gaussian draws for the best-value rule's cost draws.
 
 `routing.Router.decide` reads these instead of walking every model in Python, so a decision over
 1,000 eligible models costs a few vector operations and one native call. Every value here is
@@ -152,17 +153,6 @@ def gauss_draws(rng: random.Random, n: int) -> np.ndarray:
         if (n - start) % 2:  # an odd count leaves the pair's second value cached, as gauss does
             rng.gauss_next = float(values[-1])  # type: ignore[attr-defined]
     return out
-
-
-def top_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the `k` highest scores, highest first, ties in index order: the first `k` of
-    a stable sort by descending score, without sorting everything."""
-    n = len(scores)
-    if k >= n:
-        return np.argsort(-scores, kind="stable")
-    kth = np.partition(scores, n - k)[n - k]  # the k-th highest value
-    near = np.flatnonzero(scores >= kth)  # ties at the cut may add a few
-    return near[np.argsort(-scores[near], kind="stable")][:k]
 
 
 def unavailable(

@@ -298,6 +298,8 @@ def test_module_exports() -> None:
         "gauss_pairs",
         "pack_arms",
         "prompt_features",
+        "round_floats",
+        "slope_noise",
         "update_arm",
     ]
     assert issubclass(NativeError, ValueError)
@@ -315,31 +317,33 @@ def _table(a: np.ndarray, b: np.ndarray, mean: np.ndarray | None = None) -> byte
 def test_decide_rows_is_choose_over_a_packed_table() -> None:
     rng = np.random.default_rng(3)
     for n in (1, 2, 7, 50):
-        a, b = rng.random(n) * 5 + 0.1, rng.random(n) * 5 + 0.1
+        # shapes on both sides of the Gaussian draw's threshold (30)
+        a, b = rng.random(n) * 60 + 0.1, rng.random(n) * 60 + 0.1
         cost, slope = rng.random(n) * 1e-3, rng.normal(size=n) * 0.3
-        e = 0.7  # learned slopes centred at 0: shift = slope * e (no noise at explore 0)
+        e = 0.7  # learned slopes centred at 0, precision 1: shift = slope * e + explore z e
         table = _table(a, b, slope)
         for explore, weight in ((1.0, 0.0), (0.0, 0.0), (0.5, 2.0)):
+            z = np.frombuffer(_native.slope_noise(11, n)) if explore else np.zeros(n)
             want = _native.choose(
-                a.tolist(), b.tolist(), cost.tolist(), (slope * e).tolist(), n - 1, 0.9,
-                explore, 11, weight,
+                a.tolist(), b.tolist(), cost.tolist(), (slope * e + explore * (z * e)).tolist(),
+                n - 1, 0.9, explore, 11, weight,
             )  # fmt: skip
-            noise = np.zeros(n).tobytes() if explore else b""
-            index, reason, target, scores, means = _native.decide_rows(
-                table, b"", cost.tobytes(), noise, e, 0.0, n - 1, 0.9, explore, 11, weight
+            index, reason, target, scores, means, top = _native.decide_rows(
+                table, b"", cost.tobytes(), e, 0.0, n - 1, 0.9, explore, 11, weight, 3
             )
             assert (index, reason, target) == (want.index, want.reason, want.target)
             assert np.frombuffer(scores).tolist() == want.scores
             assert np.frombuffer(means).tolist() == want.means
+            assert top == np.argsort(-np.array(want.scores), kind="stable")[:3].tolist()
             # a subset of rows (picks) is the same as a table of those rows
             picks = np.arange(n)[::2]
             sub = _native.decide_rows(
-                table, picks.tobytes(), cost[picks].tobytes(), noise[: 8 * len(picks)], e, 0.0,
-                -1, 0.9, explore, 11, weight,
+                table, picks.tobytes(), cost[picks].tobytes(), e, 0.0, -1, 0.9, explore, 11,
+                weight,
             )  # fmt: skip
             whole = _native.decide_rows(
-                _table(a[picks], b[picks], slope[picks]), b"", cost[picks].tobytes(),
-                noise[: 8 * len(picks)], e, 0.0, -1, 0.9, explore, 11, weight,
+                _table(a[picks], b[picks], slope[picks]), b"", cost[picks].tobytes(), e, 0.0,
+                -1, 0.9, explore, 11, weight,
             )  # fmt: skip
             assert sub == whole
 
@@ -350,13 +354,17 @@ def test_packed_kernels_reject_bad_input() -> None:
         _native.pack_arms(one, b"\x00" * 7, one, one, one, one)
     with pytest.raises(NativeError, match="alpha"):
         _native.pack_arms(np.zeros(1).tobytes(), one, one, one, one, one)
+    with pytest.raises(NativeError, match="gauss_above"):
+        _native.pack_arms(one, one, one, one, one, one, float("nan"))
     table = _table(np.ones(2), np.ones(2))
     with pytest.raises(NativeError, match="table"):
-        _native.decide_rows(table[:-1], b"", one, one, None, 0.0, -1, 0.9, 1.0, 1)
+        _native.decide_rows(table[:-1], b"", one, None, 0.0, -1, 0.9, 1.0, 1)
     with pytest.raises(NativeError, match="picks"):
-        _native.decide_rows(table, np.array([5]).tobytes(), one, one, None, 0.0, -1, 0.9, 1.0, 1)
-    with pytest.raises(NativeError, match="noise"):
-        _native.decide_rows(table, b"", one * 2, b"", 0.5, 0.0, -1, 0.9, 1.0, 1)
+        _native.decide_rows(table, np.array([5]).tobytes(), one, None, 0.0, -1, 0.9, 1.0, 1)
+    with pytest.raises(NativeError, match="cost"):
+        _native.decide_rows(table, b"", one, 0.5, 0.0, -1, 0.9, 1.0, 1)
+    with pytest.raises(NativeError, match="easiness"):
+        _native.decide_rows(table, b"", one * 2, float("inf"), 0.0, -1, 0.9, 1.0, 1)
     with pytest.raises(NativeError, match="rows"):
         _native.expected_tokens(np.ones(15).tobytes(), one, 0.0, _stats([0.0] * 15 + [1.0]), 5.0)
     with pytest.raises(NativeError, match="words"):

@@ -1,18 +1,36 @@
 //! Packed arm tables: one row per pool model of everything a routing decision reads that only
-//! changes with the policy (the Beta posterior's prepared constants, the per-prompt slope), so
-//! a decision over n models is one pass over n rows: no per-request `ln`/`sqrt` of posteriors
-//! and no per-request array building in Python. Bit-identical to `choose` plus the Python
-//! router's per-model shift (`Router._shift`), which `tests/test_routing_fast.py` checks.
-use crate::bandit::{choose_prepared, Choice, Policy, PreparedArm};
-use crate::error::CoreError;
-use crate::rng::GammaShape;
+//! changes with the policy (the Beta posterior's prepared draw, the per-prompt slope), so a
+//! decision over n models is one pass over n rows: per row its shift (with the slope's
+//! Thompson draw), its mean and Beta draw, then the rule and the top-k scores; no per-request
+//! `ln`/`sqrt` of posteriors and no per-request array building in Python. The same numbers as
+//! `choose` given the shifts `slope_noise` implies, which `tests/test_routing_fast.py` checks
+//! against the Python router's per-model reference.
+use std::cmp::Ordering;
 
-/// f64 values per row: logit mean, alpha's (shape, d, c, ln d), beta's (shape, d, c, ln d),
-/// slope learned (1.0) or the prior's (0.0), slope mean, sqrt(slope precision), slope center.
-pub const ARM_ROW: usize = 13;
+use crate::bandit::{rule, validate_costs_and_policy, Choice, Policy, PreparedArm};
+use crate::beta_draw::{BetaShapes, GaussLogit};
+use crate::error::CoreError;
+use crate::rng::{GammaShape, Rng};
+
+/// f64 values per row: the mean's odds against (`beta / alpha`), alpha's (shape, d, c, ln d), beta's (shape, d, c, ln d),
+/// slope learned (1.0) or the prior's (0.0), slope mean, sqrt(slope precision), slope center,
+/// the Gaussian Beta draw's (mean, sd, k) (sd 0: the exact draw).
+pub const ARM_ROW: usize = 16;
+
+/// Salt of the slope draws' stream: independent of the Beta draws' stream of the same seed.
+const SLOPE_STREAM: u64 = 0x05EE_D0F5_107E_u64;
+
+/// The standard normals a decision with `seed` draws for its slopes, one per eligible row in
+/// order (what `Router.decide_reference` adds to each model's shift).
+#[must_use]
+pub fn slope_noise(seed: u64, n: usize) -> Vec<f64> {
+    let mut rng = Rng::new(seed ^ SLOPE_STREAM);
+    (0..n).map(|_| rng.normal()).collect()
+}
 
 /// Rows for n arms (every slice of length n). `alpha`, `beta` finite and > 0; `precision`
-/// finite and > 0; `mean`, `center` finite.
+/// finite and > 0; `mean`, `center` finite. Arms whose shapes are both at least
+/// `gauss_above` draw from the Gaussian approximation (`beta_draw`; infinity: never).
 pub fn pack_arms(
     alpha: &[f64],
     beta: &[f64],
@@ -20,8 +38,9 @@ pub fn pack_arms(
     mean: &[f64],
     precision: &[f64],
     center: &[f64],
+    gauss_above: f64,
 ) -> Result<Vec<f64>, CoreError> {
-    let prepared = crate::bandit::prepare(alpha, beta)?;
+    let prepared = crate::bandit::prepare(alpha, beta, gauss_above)?;
     let n = alpha.len();
     for (name, xs) in [
         ("learned", learned),
@@ -52,8 +71,8 @@ pub fn pack_arms(
                 return Err(CoreError::item(name, i, x, "must be finite"));
             }
         }
-        out.push(arm.logit_mean);
-        for g in [arm.alpha, arm.beta] {
+        out.push(arm.odds_against);
+        for g in [arm.shapes.alpha, arm.shapes.beta] {
             out.extend([g.shape, g.d, g.c, g.ln_d]);
         }
         out.extend([
@@ -62,6 +81,12 @@ pub fn pack_arms(
             precision[i].sqrt(),
             center[i],
         ]);
+        let g = arm.shapes.gauss.unwrap_or(GaussLogit {
+            mean: 0.0,
+            sd: 0.0,
+            k: 0.0,
+        });
+        out.extend([g.mean, g.sd, g.k]);
     }
     Ok(out)
 }
@@ -73,13 +98,20 @@ pub struct Request<'a> {
     pub picks: &'a [usize],
     /// Expected cost per eligible row.
     pub cost: &'a [f64],
-    /// One standard normal per eligible row for the slope's Thompson draw; read only when
-    /// `easiness` is set and `policy.explore > 0`.
-    pub noise: &'a [f64],
-    /// The prompt's difficulty score (`None`: no per-prompt shift).
+    /// The prompt's difficulty score (`None`: no per-prompt shift); finite.
     pub easiness: Option<f64>,
-    /// The task's mean easiness: the center of a slope not yet learned.
+    /// The task's mean easiness: the center of a slope not yet learned; finite.
     pub center0: f64,
+    /// How many of the best scores to return, highest first (`Decision::top`).
+    pub top: usize,
+}
+
+/// `choose`'s result over a table, and the `top` best eligible positions: by score, highest
+/// first, ties in position order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub choice: Choice,
+    pub top: Vec<usize>,
 }
 
 /// The per-prompt logit shift of one row: `mean * (e - center)`, plus
@@ -93,27 +125,40 @@ fn shift(row: &[f64; ARM_ROW], e: f64, center0: f64, explore: f64, noise: Option
     }
 }
 
-fn prepared(row: &[f64; ARM_ROW]) -> PreparedArm {
+/// The row as the `PreparedArm` it was packed from.
+#[must_use]
+pub fn prepared(row: &[f64; ARM_ROW]) -> PreparedArm {
     let gamma = |at: usize| GammaShape {
         shape: row[at],
         d: row[at + 1],
         c: row[at + 2],
         ln_d: row[at + 3],
     };
+    let gauss = (row[14] > 0.0).then_some(GaussLogit {
+        mean: row[13],
+        sd: row[14],
+        k: row[15],
+    });
     PreparedArm {
-        logit_mean: row[0],
-        alpha: gamma(1),
-        beta: gamma(5),
+        odds_against: row[0],
+        shapes: BetaShapes {
+            alpha: gamma(1),
+            beta: gamma(5),
+            gauss,
+        },
     }
 }
 
-/// `choose` over the eligible rows of a packed table of `n_rows` rows, `row(i)` reading row i.
+/// `choose` over the eligible rows of a packed table of `n_rows` rows, `row(i)` reading row i,
+/// in one pass: each row's shift (its slope draw from `slope_noise`'s stream when `easiness` is
+/// set and `policy.explore > 0`), mean and Beta draw (one stream seeded by `policy.seed`, as
+/// `choose`), then the rule and the `top` best.
 pub fn decide_rows(
     n_rows: usize,
     row: impl Fn(usize) -> [f64; ARM_ROW],
     req: &Request<'_>,
     policy: &Policy,
-) -> Result<Choice, CoreError> {
+) -> Result<Decision, CoreError> {
     let n = if req.picks.is_empty() {
         n_rows
     } else {
@@ -126,41 +171,61 @@ pub fn decide_rows(
             rule: "must be a row of the table",
         });
     }
-    if req.cost.len() != n {
-        return Err(CoreError::LengthMismatch {
-            name: "cost",
-            got: req.cost.len(),
-            expected: n,
-        });
+    validate_costs_and_policy(n, req.cost, policy)?;
+    for (name, x) in [
+        ("easiness", req.easiness.unwrap_or(0.0)),
+        ("center0", req.center0),
+    ] {
+        if !x.is_finite() {
+            return Err(CoreError::value(name, x, "must be finite"));
+        }
     }
+    let mut rng = Rng::new(policy.seed);
+    let mut slopes = Rng::new(policy.seed ^ SLOPE_STREAM);
     let explore_slope = req.easiness.is_some() && policy.explore > 0.0;
-    if explore_slope && req.noise.len() != n {
-        return Err(CoreError::LengthMismatch {
-            name: "noise",
-            got: req.noise.len(),
-            expected: n,
-        });
-    }
-    let at = |j: usize| {
-        if req.picks.is_empty() {
+    let mut scores = Vec::with_capacity(n);
+    let mut means = Vec::with_capacity(n);
+    for j in 0..n {
+        let r = row(if req.picks.is_empty() {
             j
         } else {
             req.picks[j]
-        }
-    };
-    let rows: Vec<[f64; ARM_ROW]> = (0..n).map(|j| row(at(j))).collect();
-    let shifts: Vec<f64> = match req.easiness {
-        None => vec![0.0; n],
-        Some(e) => rows
-            .iter()
-            .enumerate()
-            .map(|(j, r)| {
-                let z = explore_slope.then(|| req.noise[j]);
-                shift(r, e, req.center0, policy.explore, z)
-            })
-            .collect(),
-    };
-    choose_prepared(rows.iter().map(prepared), req.cost, &shifts, policy)
+        });
+        let s = match req.easiness {
+            None => 0.0,
+            Some(e) => {
+                let z = explore_slope.then(|| slopes.normal());
+                shift(&r, e, req.center0, policy.explore, z)
+            }
+        };
+        let (mean, score) = prepared(&r).mean_and_score(s, policy.explore, &mut rng);
+        means.push(mean);
+        scores.push(score);
+    }
+    let top = top_k(&scores, req.top);
+    Ok(Decision {
+        choice: rule(scores, means, req.cost, policy),
+        top,
+    })
+}
+
+/// Positions of the `k` highest scores, highest first, ties in position order (the first `k`
+/// of a stable descending sort), without sorting everything.
+#[must_use]
+pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
+    let k = k.min(scores.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let order =
+        |a: &usize, b: &usize| -> Ordering { scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)) };
+    let mut at: Vec<usize> = (0..scores.len()).collect();
+    if k < at.len() {
+        at.select_nth_unstable_by(k - 1, order);
+        at.truncate(k);
+    }
+    at.sort_unstable_by(order);
+    at
 }
 
 #[cfg(test)]
@@ -168,7 +233,7 @@ pub fn decide_rows(
 mod tests {
     use super::*;
     use crate::bandit::{choose, Arms};
-    use crate::rng::Rng;
+    use crate::beta_draw::GAUSS_ABOVE;
 
     fn policy(baseline: Option<usize>, explore: f64, seed: u64) -> Policy {
         Policy {
@@ -180,38 +245,101 @@ mod tests {
         }
     }
 
+    fn rows(table: &[f64]) -> impl Fn(usize) -> [f64; ARM_ROW] + '_ {
+        |i: usize| table[i * ARM_ROW..(i + 1) * ARM_ROW].try_into().unwrap()
+    }
+
     #[test]
-    fn packed_rows_choose_exactly_as_choose() {
+    #[expect(clippy::many_single_char_names, reason = "e, c, z as in Router._shift")]
+    fn packed_rows_choose_exactly_as_choose_with_the_slope_draws() {
         let mut r = Rng::new(5);
-        for case in 0..200_u64 {
+        for case in 0..300_u64 {
             let n = 1 + usize::try_from(case % 37).unwrap();
-            let alpha: Vec<f64> = (0..n).map(|_| 0.05 + 20.0 * r.open01()).collect();
-            let beta: Vec<f64> = (0..n).map(|_| 0.05 + 20.0 * r.open01()).collect();
+            // shapes on both sides of the Gaussian threshold
+            let alpha: Vec<f64> = (0..n).map(|_| 0.05 + 80.0 * r.open01()).collect();
+            let beta: Vec<f64> = (0..n).map(|_| 0.05 + 80.0 * r.open01()).collect();
             let cost: Vec<f64> = (0..n).map(|_| r.open01()).collect();
-            let zeros = vec![0.0; n];
-            let ones = vec![1.0; n];
-            let table = pack_arms(&alpha, &beta, &zeros, &zeros, &ones, &zeros).unwrap();
-            let row = |i: usize| -> [f64; ARM_ROW] {
-                table[i * ARM_ROW..(i + 1) * ARM_ROW].try_into().unwrap()
-            };
+            let learned: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i % 2 == 0))).collect();
+            let slope: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
+            let precision: Vec<f64> = (0..n).map(|_| 0.5 + 10.0 * r.open01()).collect();
+            let center: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
+            let table = pack_arms(
+                &alpha,
+                &beta,
+                &learned,
+                &slope,
+                &precision,
+                &center,
+                GAUSS_ABOVE,
+            )
+            .unwrap();
             let explore = [0.0, 0.5, 1.0][usize::try_from(case % 3).unwrap()];
+            let easiness = (case % 4 != 0).then_some(0.7);
             let p = policy(Some(0), explore, case);
             let req = Request {
                 picks: &[],
                 cost: &cost,
-                noise: &[],
-                easiness: None,
-                center0: 0.0,
+                easiness,
+                center0: 0.1,
+                top: 5,
             };
-            let got = decide_rows(n, row, &req, &p).unwrap();
+            let got = decide_rows(n, rows(&table), &req, &p).unwrap();
+            // the reference: Router.decide_reference's shifts from the same slope draws
+            let noise = slope_noise(case, n);
+            let shifts: Vec<f64> = (0..n)
+                .map(|i| {
+                    let Some(e) = easiness else { return 0.0 };
+                    let c = if learned[i] == 0.0 { 0.1 } else { center[i] };
+                    let spread = (e - c).abs() / precision[i].sqrt();
+                    let z = if explore > 0.0 {
+                        noise[i] * spread
+                    } else {
+                        0.0
+                    };
+                    slope[i] * (e - c) + explore * z
+                })
+                .collect();
             let arms = Arms {
                 alpha: &alpha,
                 beta: &beta,
                 cost: &cost,
-                shift: &zeros,
+                shift: &shifts,
             };
-            assert_eq!(got, choose(&arms, &p).unwrap());
+            let want = choose(&arms, &p).unwrap();
+            assert_eq!(got.choice, want, "case {case}");
+            assert_eq!(got.top, top_k(&want.scores, 5));
         }
+    }
+
+    #[test]
+    fn top_k_is_a_stable_descending_sort_prefix() {
+        let mut r = Rng::new(8);
+        for case in 0..200 {
+            let n = 1 + case % 40;
+            // few distinct values: many ties
+            let scores: Vec<f64> = (0..n).map(|_| (r.open01() * 4.0).floor()).collect();
+            let mut want: Vec<usize> = (0..n).collect();
+            want.sort_by(|a, b| scores[*b].total_cmp(&scores[*a])); // stable
+            for k in [0, 1, 3, n, n + 2] {
+                assert_eq!(top_k(&scores, k), want[..k.min(n)].to_vec());
+            }
+        }
+    }
+
+    #[test]
+    fn rows_read_back_as_the_prepared_arms() {
+        let (a, b) = ([0.3, 5.0, 40.0], [2.0, 50.0, 31.0]);
+        let z = [0.0; 3];
+        let table = pack_arms(&a, &b, &z, &z, &[1.0; 3], &z, GAUSS_ABOVE).unwrap();
+        for i in 0..3 {
+            assert_eq!(
+                prepared(&rows(&table)(i)),
+                PreparedArm::new(a[i], b[i]),
+                "row {i}"
+            );
+        }
+        assert!(prepared(&rows(&table)(2)).shapes.gauss.is_some());
+        assert!(prepared(&rows(&table)(1)).shapes.gauss.is_none());
     }
 
     #[test]
@@ -223,11 +351,10 @@ mod tests {
             &[0.5, 1.0],
             &[4.0, 4.0],
             &[0.2, 9.0],
+            GAUSS_ABOVE,
         )
         .unwrap();
-        let row = |i: usize| -> [f64; ARM_ROW] {
-            table[i * ARM_ROW..(i + 1) * ARM_ROW].try_into().unwrap()
-        };
+        let row = rows(&table);
         // learned: its own center 0.2; not learned: the task's center 0.1
         assert_eq!(
             shift(&row(0), 1.0, 0.1, 1.0, Some(2.0)),
@@ -237,22 +364,24 @@ mod tests {
     }
 
     #[test]
-    fn bad_rows_and_lengths_are_errors() {
-        let table = pack_arms(&[2.0], &[2.0], &[0.0], &[0.0], &[1.0], &[0.0]).unwrap();
-        let row = |_: usize| -> [f64; ARM_ROW] { table[..ARM_ROW].try_into().unwrap() };
+    fn bad_rows_and_inputs_are_errors() {
+        let one = [1.0];
+        let table = pack_arms(&[2.0], &[2.0], &[0.0], &[0.0], &one, &[0.0], 30.0).unwrap();
         let p = policy(None, 1.0, 1);
-        let req = |picks: &'static [usize], noise: &'static [f64]| Request {
+        let req = |picks: &'static [usize], easiness: f64| Request {
             picks,
             cost: &[0.1],
-            noise,
-            easiness: Some(0.5),
+            easiness: Some(easiness),
             center0: 0.0,
+            top: 1,
         };
-        let e = decide_rows(1, row, &req(&[3], &[0.0]), &p).unwrap_err();
+        let e = decide_rows(1, rows(&table), &req(&[3], 0.5), &p).unwrap_err();
         assert!(e.to_string().contains("picks"), "{e}");
-        let e = decide_rows(1, row, &req(&[], &[]), &p).unwrap_err();
-        assert!(e.to_string().contains("noise"), "{e}");
-        assert!(pack_arms(&[0.0], &[1.0], &[0.0], &[0.0], &[1.0], &[0.0]).is_err());
-        assert!(pack_arms(&[1.0], &[1.0], &[0.0], &[0.0], &[0.0], &[0.0]).is_err());
+        let e = decide_rows(1, rows(&table), &req(&[], f64::NAN), &p).unwrap_err();
+        assert!(e.to_string().contains("easiness"), "{e}");
+        let z = [0.0];
+        assert!(pack_arms(&[0.0], &one, &z, &z, &one, &z, 30.0).is_err());
+        assert!(pack_arms(&one, &one, &z, &z, &z, &z, 30.0).is_err());
+        assert!(pack_arms(&one, &one, &z, &z, &one, &z, f64::NAN).is_err());
     }
 }

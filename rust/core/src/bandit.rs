@@ -3,8 +3,9 @@
 
 use std::cmp::Ordering;
 
+use crate::beta_draw::{sigmoid_of_odds_against, BetaShapes, GAUSS_ABOVE};
 use crate::error::CoreError;
-use crate::rng::{GammaShape, Rng};
+use crate::rng::Rng;
 
 /// Logits are clamped to +-`LOGIT_CLAMP` so that `sigmoid` stays strictly inside (0, 1) in f64.
 pub const LOGIT_CLAMP: f64 = 30.0;
@@ -130,19 +131,28 @@ fn validate_request(
     shift: &[f64],
     policy: &Policy,
 ) -> Result<(), CoreError> {
+    check_len("shift", shift, n)?;
+    for (i, &s) in shift.iter().enumerate() {
+        if !s.is_finite() {
+            return Err(CoreError::item("shift", i, s, "must be finite"));
+        }
+    }
+    validate_costs_and_policy(n, cost, policy)
+}
+
+/// n >= 1 candidates' costs (finite, >= 0) and the policy's knobs.
+pub(crate) fn validate_costs_and_policy(
+    n: usize,
+    cost: &[f64],
+    policy: &Policy,
+) -> Result<(), CoreError> {
     if n == 0 {
         return Err(CoreError::Empty);
     }
     check_len("cost", cost, n)?;
-    check_len("shift", shift, n)?;
     for (i, &c) in cost.iter().enumerate() {
         if !(c.is_finite() && c >= 0.0) {
             return Err(CoreError::item("cost", i, c, "must be finite and >= 0"));
-        }
-    }
-    for (i, &s) in shift.iter().enumerate() {
-        if !s.is_finite() {
-            return Err(CoreError::item("shift", i, s, "must be finite"));
         }
     }
     if let Some(b) = policy.baseline {
@@ -178,35 +188,67 @@ fn validate_request(
     Ok(())
 }
 
-/// One arm's per-request-invariant part of `choose`: the posterior mean's logit
-/// (`ln alpha - ln beta`) and both Gamma shapes' constants. Computed once per posterior change
-/// (a router keeps them per (tenant, task)), so a decision pays no `ln`/`sqrt` for them.
+/// One arm's per-request-invariant part of `choose`: the posterior mean's odds against
+/// (`beta / alpha`, i.e. `exp(-logit mean)`) and how its Beta draw is made
+/// (`beta_draw::BetaShapes`: the Gamma shapes' constants, and the Gaussian's past
+/// `GAUSS_ABOVE`). Computed once per posterior change (a router keeps them per (tenant,
+/// task)), so a decision pays no `ln`/`sqrt` for them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PreparedArm {
-    pub logit_mean: f64,
-    pub alpha: GammaShape,
-    pub beta: GammaShape,
+    pub odds_against: f64,
+    pub shapes: BetaShapes,
+}
+
+impl PreparedArm {
+    /// This arm's `(mean, score)` at the logit shift `s` (`choose`'s formulas), computed in
+    /// odds: one `exp(-s)` serves both sigmoids, and an exact Beta draw needs no `ln`.
+    pub fn mean_and_score(&self, s: f64, explore: f64, rng: &mut Rng) -> (f64, f64) {
+        let odds_s = if s == 0.0 { 1.0 } else { (-s).exp() };
+        let mean = sigmoid_of_odds_against(self.odds_against * odds_s);
+        if explore == 0.0 {
+            return (mean, mean);
+        }
+        let sample = sigmoid_of_odds_against(self.shapes.draw_odds_against(rng) * odds_s);
+        (mean, mean + explore * (sample - mean))
+    }
 }
 
 impl PreparedArm {
     /// `alpha`, `beta` finite and > 0 (see `prepare`).
     #[must_use]
     pub fn new(alpha: f64, beta: f64) -> Self {
+        Self::with_threshold(alpha, beta, GAUSS_ABOVE)
+    }
+
+    /// `new` with the Gaussian draw from `gauss_above` on (infinity: always exact).
+    #[must_use]
+    pub fn with_threshold(alpha: f64, beta: f64, gauss_above: f64) -> Self {
         Self {
-            logit_mean: alpha.ln() - beta.ln(),
-            alpha: GammaShape::new(alpha),
-            beta: GammaShape::new(beta),
+            odds_against: beta / alpha,
+            shapes: BetaShapes::new(alpha, beta, gauss_above),
         }
     }
 }
 
-/// `PreparedArm`s for Beta posteriors, checked as `choose` checks them.
-pub fn prepare(alpha: &[f64], beta: &[f64]) -> Result<Vec<PreparedArm>, CoreError> {
+/// `PreparedArm`s for Beta posteriors, checked as `choose` checks them; the Gaussian draw
+/// for arms whose shapes are both at least `gauss_above`.
+pub fn prepare(
+    alpha: &[f64],
+    beta: &[f64],
+    gauss_above: f64,
+) -> Result<Vec<PreparedArm>, CoreError> {
     validate_shapes(alpha, beta)?;
+    if gauss_above.is_nan() {
+        return Err(CoreError::value(
+            "gauss_above",
+            gauss_above,
+            "must not be NaN",
+        ));
+    }
     Ok(alpha
         .iter()
         .zip(beta)
-        .map(|(&a, &b)| PreparedArm::new(a, b))
+        .map(|(&a, &b)| PreparedArm::with_threshold(a, b, gauss_above))
         .collect())
 }
 
@@ -214,7 +256,8 @@ pub fn prepare(alpha: &[f64], beta: &[f64]) -> Result<Vec<PreparedArm>, CoreErro
 ///
 /// For each candidate i: `mean_i = sigmoid(ln alpha_i - ln beta_i + shift_i)` (the logit of
 /// `alpha/(alpha+beta)` is `ln alpha - ln beta`); when `explore > 0`, `theta ~ Beta(alpha_i,
-/// beta_i)` is drawn (candidates in index order from one stream seeded by `seed`) and
+/// beta_i)` is drawn (candidates in index order from one stream seeded by `seed`; exactly, or
+/// by `beta_draw`'s Gaussian when both shapes are at least `GAUSS_ABOVE`) and
 /// `sample_i = sigmoid(logit(theta) + shift_i)`; `score_i = mean_i + explore * (sample_i -
 /// mean_i)`. Logits are clamped to +-30, so means and scores lie strictly in (0, 1).
 ///
@@ -256,15 +299,18 @@ fn decide(
     let mut scores = Vec::with_capacity(n);
     let mut rng = Rng::new(policy.seed);
     for (arm, &s) in arms.zip(shift) {
-        let mean = sigmoid(arm.logit_mean + s);
+        let (mean, score) = arm.mean_and_score(s, policy.explore, &mut rng);
         means.push(mean);
-        if policy.explore == 0.0 {
-            scores.push(mean);
-            continue;
-        }
-        let sample = sigmoid(rng.beta_logit_with(&arm.alpha, &arm.beta) + s);
-        scores.push(mean + policy.explore * (sample - mean));
+        scores.push(score);
     }
+    rule(scores, means, cost, policy)
+}
+
+/// The decision rule over sampled `scores` (with their `means`), as `choose` documents it.
+/// Every slice has the same length n >= 1; `policy` as validated by `choose`.
+#[must_use]
+pub fn rule(scores: Vec<f64>, means: Vec<f64>, cost: &[f64], policy: &Policy) -> Choice {
+    let n = scores.len();
     let best = argmax_score(&scores, cost);
     let target = policy.quality_target * policy.baseline.map_or(scores[best], |b| scores[b]);
     let (index, reason) = if n == 1 {

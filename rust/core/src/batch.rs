@@ -22,16 +22,35 @@ pub fn expected_tokens(
             expected: noise.len() * DIM,
         });
     }
-    Ok(rows
-        .chunks_exact(DIM)
-        .zip(noise)
-        .map(|(chunk, &nv)| {
+    Ok(expected_tokens_with(
+        noise.len(),
+        |i| {
             let mut w = [0.0; DIM];
-            w.copy_from_slice(chunk);
+            w.copy_from_slice(&rows[i * DIM..(i + 1) * DIM]);
+            (w, noise[i])
+        },
+        base,
+        x,
+        max_log,
+    ))
+}
+
+/// `expected_tokens` over `n` rows read by `row(i) = (weights, noise)`: no copy of the whole
+/// table (a caller can read them straight from packed bytes).
+pub fn expected_tokens_with(
+    n: usize,
+    row: impl Fn(usize) -> ([f64; DIM], f64),
+    base: f64,
+    x: &[f64; DIM],
+    max_log: f64,
+) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let (w, nv) = row(i);
             let log_mean = base + dot(&w, x);
             (log_mean + nv / 2.0).min(max_log).exp_m1().max(1.0)
         })
-        .collect())
+        .collect()
 }
 
 /// Standard normal pairs from 32-bit Mersenne Twister words, exactly as `CPython`'s
@@ -58,6 +77,63 @@ pub fn gauss_pairs(words: &[u32]) -> Result<Vec<f64>, CoreError> {
         out.push(x2pi.sin() * g2rad);
     }
     Ok(out)
+}
+
+/// Python's `round(x, digits)` for `digits` in 0..=8, bit for bit: the decimal nearest to the
+/// exact binary value of `x` (ties to even), as the nearest f64. `x = m 2^-k` is exact in
+/// integers, so `m 10^digits` splits exactly into the integer part and the remainder; the
+/// result is `q / 10^digits`, one correctly rounded division (what `CPython`'s `strtod` of the
+/// rounded decimal gives). `None` where `q` would not be exact in f64 (|x| >= 2^53 / 10^digits
+/// with a fraction): the caller rounds those itself.
+#[must_use]
+#[expect(
+    clippy::many_single_char_names,
+    reason = "x = m 2^e, n = m 10^digits, n = q 2^k + rem, as in the comment"
+)]
+#[expect(
+    clippy::missing_panics_doc,
+    reason = "cannot panic: an 11-bit exponent, and -e <= 1074"
+)]
+pub fn round_decimal(x: f64, digits: u32) -> Option<f64> {
+    if !x.is_finite() || x == 0.0 || digits > 8 {
+        return (digits <= 8).then_some(x);
+    }
+    let bits = x.to_bits();
+    let biased = i64::try_from((bits >> 52) & 0x7ff).expect("11 bits");
+    let fraction = u128::from(bits & ((1_u64 << 52) - 1));
+    // x = m 2^e, m < 2^53 (subnormals: no implicit bit, the smallest exponent)
+    let (m, e) = if biased == 0 {
+        (fraction, -1074_i64)
+    } else {
+        (fraction | (1_u128 << 52), biased - 1075)
+    };
+    if e >= 0 {
+        return Some(x); // an integer already
+    }
+    let k = u32::try_from(-e).expect("exponent fits");
+    let scale = 10_u128.pow(digits);
+    let n = m * scale; // < 2^53 * 10^8 < 2^80: exact
+    let q = if k >= 100 {
+        0 // n / 2^k < 2^-20: rounds to 0
+    } else {
+        let q = n >> k;
+        let rem = n - (q << k);
+        let half = 1_u128 << (k - 1);
+        if rem > half || (rem == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    if q >= 1_u128 << 53 {
+        return None;
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "q < 2^53 and 10^8 are exact in f64"
+    )]
+    let r = q as f64 / scale as f64;
+    Some(if x < 0.0 { -r } else { r })
 }
 
 #[cfg(test)]
@@ -96,6 +172,21 @@ mod tests {
         let got = expected_tokens(&rows, &[1.0, 1.0], 0.0, &x, max_log).unwrap();
         assert!((got[0] - 1.0).abs() < f64::EPSILON);
         assert!((got[1] - 1_000_000.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn round_decimal_halves_go_to_even_on_the_exact_value() {
+        // 0.03125 = 1/32 is an exact tie at 4 digits: to even, 0.0312
+        assert_eq!(round_decimal(0.031_25, 4), Some(0.0312));
+        assert_eq!(round_decimal(0.093_75, 4), Some(0.0938));
+        // 2.675 is just below 2.675 in binary: 2.67, as Python says
+        assert_eq!(round_decimal(2.675, 2), Some(2.67));
+        assert_eq!(round_decimal(-0.123_45, 4), Some(-0.1235)); // -0.12345 is above in binary
+        assert_eq!(round_decimal(1e-30, 4), Some(0.0));
+        assert_eq!(round_decimal(f64::MIN_POSITIVE / 4.0, 4), Some(0.0));
+        assert_eq!(round_decimal(3.0, 4), Some(3.0));
+        assert_eq!(round_decimal(1e12 + 0.5, 4), None);
+        assert_eq!(round_decimal(0.5, 9), None);
     }
 
     #[test]

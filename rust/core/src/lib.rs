@@ -5,12 +5,14 @@
 pub mod arms;
 pub mod bandit;
 pub mod batch;
+pub mod beta_draw;
 pub mod difficulty;
 pub mod error;
 pub mod length;
 pub mod rng;
 pub mod scan;
 pub mod tokens;
+pub mod ziggurat;
 
 pub use bandit::{
     choose, choose_prepared, prepare, update_arm, Arms, Choice, Policy, PreparedArm, Reason,

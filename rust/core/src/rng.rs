@@ -1,12 +1,11 @@
-//! Small seeded PRNG (xoshiro256++ seeded by splitmix64) and the Gamma/Beta samplers built on it.
+//! Small seeded PRNG (xoshiro256++ seeded by splitmix64) and the Gamma/Beta samplers built on it
+//! (normals by the ziggurat, `crate::ziggurat`).
 //! Deterministic by construction: the same seed yields the same stream on every platform.
 
 /// xoshiro256++ generator. Not cryptographic; fast and statistically solid for sampling.
 #[derive(Debug, Clone)]
 pub struct Rng {
     s: [u64; 4],
-    /// Spare standard normal from the last polar-method draw.
-    spare: Option<f64>,
 }
 
 fn splitmix64(state: &mut u64) -> u64 {
@@ -28,7 +27,7 @@ impl Rng {
             splitmix64(&mut st),
             splitmix64(&mut st),
         ];
-        Self { s, spare: None }
+        Self { s }
     }
 
     /// Next raw 64-bit output.
@@ -51,23 +50,9 @@ impl Rng {
         ((self.next_u64() >> 12) as f64 + 0.5) * (1.0 / (1u64 << 52) as f64)
     }
 
-    /// Standard normal via the Marsaglia polar method (the second value is kept for next call).
+    /// Standard normal (the ziggurat method, `crate::ziggurat`).
     pub fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        // Acceptance is pi/4 per try; 64 tries fail with probability < 1e-42.
-        for _ in 0..64 {
-            let u = 2.0 * self.open01() - 1.0;
-            let v = 2.0 * self.open01() - 1.0;
-            let s = u * u + v * v;
-            if s < 1.0 && s > 0.0 {
-                let f = (-2.0 * s.ln() / s).sqrt();
-                self.spare = Some(v * f);
-                return u * f;
-            }
-        }
-        0.0
+        crate::ziggurat::normal(self)
     }
 
     /// Natural log of a Gamma(shape, 1) draw (Marsaglia–Tsang; shape < 1 via the
@@ -106,23 +91,42 @@ impl Rng {
         with_boost(g.ln_d, boost, g.shape)
     }
 
-    /// Logit of a Beta(a, b) draw: `ln X - ln Y` with `X ~ Gamma(a)`, `Y ~ Gamma(b)`,
-    /// since `logit(X / (X + Y)) = ln X - ln Y`. Never NaN for finite a, b > 0.
-    pub fn beta_logit(&mut self, a: f64, b: f64) -> f64 {
-        self.beta_logit_with(&GammaShape::new(a), &GammaShape::new(b))
+    /// The accepted Marsaglia–Tsang root `1 + c x` of one Gamma draw (the draw is
+    /// `d * root^3`), and the log of the boost for a shape below 1 (else 0), from the same
+    /// stream as `ln_gamma`: `ln_gamma(g) = g.ln_d + 3 ln(root) + boost`. Lets a Beta draw
+    /// take one `ln` of the two roots' ratio instead of one per Gamma draw.
+    #[expect(
+        clippy::many_single_char_names,
+        reason = "d, c, x, v, u follow Marsaglia & Tsang (2000)"
+    )]
+    pub fn gamma_root(&mut self, g: &GammaShape) -> (f64, f64) {
+        let boost = if g.shape < 1.0 {
+            self.open01().ln() / g.shape
+        } else {
+            0.0
+        };
+        let (d, c) = (g.d, g.c);
+        for _ in 0..256 {
+            let x = self.normal();
+            let root = 1.0 + c * x;
+            if root <= 0.0 {
+                continue;
+            }
+            let v = root * root * root;
+            let u = self.open01();
+            let x2 = x * x;
+            if u < 1.0 - 0.0331 * x2 * x2 || u.ln() < 0.5 * x2 + d * (1.0 - v + v.ln()) {
+                return (root, boost);
+            }
+        }
+        (1.0, boost)
     }
 
-    /// `beta_logit` with both shapes' constants computed once.
-    pub fn beta_logit_with(&mut self, a: &GammaShape, b: &GammaShape) -> f64 {
-        let lx = self.ln_gamma(a);
-        let ly = self.ln_gamma(b);
-        let l = lx - ly;
-        // Both logs can overflow to -inf for subnormal shapes; call that draw a coin flip.
-        if l.is_nan() {
-            0.0
-        } else {
-            l
-        }
+    /// Logit of an exact Beta(a, b) draw: `ln X - ln Y` with `X ~ Gamma(a)`, `Y ~ Gamma(b)`,
+    /// since `logit(X / (X + Y)) = ln X - ln Y` (`beta_draw::beta_logit_exact`). Never NaN
+    /// for finite a, b > 0.
+    pub fn beta_logit(&mut self, a: f64, b: f64) -> f64 {
+        crate::beta_draw::beta_logit_exact(self, &GammaShape::new(a), &GammaShape::new(b))
     }
 }
 

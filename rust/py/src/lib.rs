@@ -227,6 +227,12 @@ fn f64_bytes<'py>(py: Python<'py>, xs: &[f64]) -> Bound<'py, PyBytes> {
 
 /// A packed arm table (`arbiter_core::arms`); see the stub for the contract.
 #[pyfunction]
+// 30.0: `arbiter_core::beta_draw::GAUSS_ABOVE` (a literal so the text signature shows it)
+#[pyo3(signature = (alpha, beta, learned, mean, precision, center, gauss_above = 30.0))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the documented Python signature"
+)]
 fn pack_arms<'py>(
     py: Python<'py>,
     alpha: &[u8],
@@ -235,6 +241,7 @@ fn pack_arms<'py>(
     mean: &[u8],
     precision: &[u8],
     center: &[u8],
+    gauss_above: f64,
 ) -> Result<Bound<'py, PyBytes>, PyCoreError> {
     let rows = arbiter_core::arms::pack_arms(
         &f64s("alpha", alpha)?,
@@ -243,13 +250,20 @@ fn pack_arms<'py>(
         &f64s("mean", mean)?,
         &f64s("precision", precision)?,
         &f64s("center", center)?,
+        gauss_above,
     )?;
     Ok(f64_bytes(py, &rows))
 }
 
+/// The slope draws of `decide_rows` with `seed`; see the stub for the contract.
+#[pyfunction]
+fn slope_noise(py: Python<'_>, seed: u64, n: usize) -> Bound<'_, PyBytes> {
+    f64_bytes(py, &arbiter_core::arms::slope_noise(seed, n))
+}
+
 /// `choose` over a packed arm table's eligible rows; see the stub for the contract.
 #[pyfunction]
-#[pyo3(signature = (table, picks, cost, noise, easiness, center0, baseline, quality_target, explore, seed, cost_weight = 0.0))]
+#[pyo3(signature = (table, picks, cost, easiness, center0, baseline, quality_target, explore, seed, cost_weight = 0.0, top = 0))]
 #[expect(
     clippy::too_many_arguments,
     reason = "mirrors the documented Python signature"
@@ -263,7 +277,6 @@ fn decide_rows<'py>(
     table: &[u8],
     picks: &[u8],
     cost: &[u8],
-    noise: &[u8],
     easiness: Option<f64>,
     center0: f64,
     baseline: i64,
@@ -271,6 +284,7 @@ fn decide_rows<'py>(
     explore: f64,
     seed: u64,
     cost_weight: f64,
+    top: usize,
 ) -> Result<
     (
         usize,
@@ -278,6 +292,7 @@ fn decide_rows<'py>(
         f64,
         Bound<'py, PyBytes>,
         Bound<'py, PyBytes>,
+        Vec<usize>,
     ),
     PyCoreError,
 > {
@@ -305,14 +320,14 @@ fn decide_rows<'py>(
             usize::try_from(i).unwrap_or(usize::MAX) // negative: out of range below
         })
         .collect();
-    let (cost, noise) = (f64s("cost", cost)?, f64s("noise", noise)?);
+    let cost = f64s("cost", cost)?;
     let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
     let req = arbiter_core::arms::Request {
         picks: &picks,
         cost: &cost,
-        noise: &noise,
         easiness,
         center0,
+        top,
     };
     // read rows straight from the table's bytes: no copy of the whole table per decision
     let row = |i: usize| {
@@ -323,13 +338,15 @@ fn decide_rows<'py>(
         }
         out
     };
-    let c = arbiter_core::arms::decide_rows(table.len() / ROW_BYTES, row, &req, &policy)?;
+    let d = arbiter_core::arms::decide_rows(table.len() / ROW_BYTES, row, &req, &policy)?;
+    let c = d.choice;
     Ok((
         c.index,
         c.reason.as_str(),
         c.target,
         f64_bytes(py, &c.scores),
         f64_bytes(py, &c.means),
+        d.top,
     ))
 }
 
@@ -344,14 +361,43 @@ fn expected_tokens<'py>(
     max_log: f64,
 ) -> Result<Bound<'py, PyBytes>, PyCoreError> {
     let x = stats_from(stats)?;
-    let out = arbiter_core::batch::expected_tokens(
-        &f64s("rows", rows)?,
-        &f64s("noise", noise)?,
-        base,
-        &x,
-        max_log,
-    )?;
+    let noise = f64s("noise", noise)?;
+    if rows.len() != noise.len() * DIM * 8 {
+        return Err(CoreError::LengthMismatch {
+            name: "rows",
+            got: rows.len() / 8,
+            expected: noise.len() * DIM,
+        }
+        .into());
+    }
+    // read each row's weights straight from the bytes: no copy of the whole table per request
+    let row = |i: usize| {
+        let mut w = [0.0; DIM];
+        let bytes = &rows[i * DIM * 8..(i + 1) * DIM * 8];
+        for (v, c) in w.iter_mut().zip(bytes.chunks_exact(8)) {
+            *v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+        }
+        (w, noise[i])
+    };
+    let out = arbiter_core::batch::expected_tokens_with(noise.len(), row, base, &x, max_log);
     Ok(f64_bytes(py, &out))
+}
+
+/// Python's `round(x, digits)` of many packed f64 values; see the stub for the contract.
+#[pyfunction]
+fn round_floats(values: &[u8], digits: u32) -> Result<Vec<Option<f64>>, PyCoreError> {
+    if digits > 8 {
+        return Err(CoreError::InvalidInteger {
+            name: "digits",
+            value: i64::from(digits),
+            rule: "must be in 0..=8",
+        }
+        .into());
+    }
+    Ok(f64s("values", values)?
+        .into_iter()
+        .map(|x| arbiter_core::batch::round_decimal(x, digits))
+        .collect())
 }
 
 /// The `random.gauss` pairs from packed 32-bit words; see the stub for the contract.
@@ -512,8 +558,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(decide_rows, m)?)?;
     m.add_function(wrap_pyfunction!(pack_arms, m)?)?;
+    m.add_function(wrap_pyfunction!(slope_noise, m)?)?;
     m.add_function(wrap_pyfunction!(expected_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(gauss_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(round_floats, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
     m.add_function(wrap_pyfunction!(update_arm, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
