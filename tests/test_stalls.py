@@ -1,0 +1,69 @@
+"""Stall attribution (stalls.py): background work and collections are timed, and a loop-lag
+event is charged to whatever ran during it."""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+
+from arbiter import stalls
+from arbiter.recorder import Recorder
+from arbiter.store import open_store
+from tests.store.conftest import decision
+
+
+def test_collections_are_timed_by_generation() -> None:
+    stalls.watch_gc()
+    stalls.watch_gc()  # idempotent: one callback
+    assert gc.callbacks.count(stalls._on_gc) == 1
+    full, young = stalls.GC_FULL.runs, stalls.GC_YOUNG.runs
+    gc.collect()
+    gc.collect(0)
+    assert stalls.GC_FULL.runs == full + 1
+    assert stalls.GC_YOUNG.runs >= young + 1
+    assert stalls.GC_FULL.wall_s > 0
+
+
+def test_a_lag_event_is_charged_to_the_sources_that_overlapped_it() -> None:
+    source = stalls.Source("test")
+    source.record(100.0, 100.020, 0.015)
+    assert source.overlaps(100.010, 100.030)
+    assert not source.overlaps(100.020, 100.040)  # touching is not overlapping
+    assert source.runs == 1 and source.over_10ms == 1 and source.max_cpu_s == 0.015
+
+    none_before = stalls.unattributed
+    recorder_before = stalls.RECORDER.stalls
+    far = time.perf_counter() + 1e6  # no source ran then
+    stalls.attribute(far, far + 0.02)
+    assert stalls.unattributed == none_before + 1
+    t0 = time.perf_counter()
+    with stalls.RECORDER.measure():
+        time.sleep(0.002)
+    stalls.attribute(t0, time.perf_counter())
+    assert stalls.RECORDER.stalls == recorder_before + 1
+
+
+def test_recorder_batches_are_measured(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    store.migrate()
+    rec = Recorder(store, flush_interval_s=0.05)
+    runs, cpu = stalls.RECORDER.runs, stalls.RECORDER.cpu_s
+    rec.start()
+    try:
+        rec.submit(decision("d1"))
+        assert rec.flush(5.0)
+    finally:
+        rec.stop()
+        store.close()
+    assert stalls.RECORDER.runs > runs
+    assert stalls.RECORDER.cpu_s > cpu
+
+
+def test_metrics_name_every_source() -> None:
+    text = stalls.metrics_text()
+    for s in stalls.SOURCES:
+        assert f'arbiter_background_cpu_seconds_total{{source="{s.name}"}} ' in text
+        assert f'arbiter_background_max_seconds{{source="{s.name}",clock="cpu"}} ' in text
+        assert f'arbiter_event_loop_stalls_total{{source="{s.name}"}} ' in text
+    assert 'arbiter_event_loop_stalls_total{source="none"} ' in text
