@@ -1,5 +1,6 @@
 //! `arbiter._native`: the only `PyO3` code. Thin wrappers over `arbiter-core` that convert simple
-//! values, release the GIL around the kernels when the input is large (`detach_if`), and map `CoreError` to `ValueError`.
+//! values, release the GIL around the kernels when the input is large (`detach_if`), and map
+//! `CoreError` to `ValueError`.
 
 use arbiter_core::length::DIM;
 use arbiter_core::scan::{self, Groups, LinearRegex};
