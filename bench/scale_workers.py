@@ -15,10 +15,11 @@ tail     The sidecar (one worker) pinned to one core, the mock upstream and the 
          --quick, 10 minutes in full). A control (an idle asyncio loop with the same timer,
          pinned to the sidecar's core for the same window) gives the machine's own stalls.
          `by_source` (per window, from stalls.py's counters on /metrics): for young and full
-         garbage collections, recorder batches and policy-sync passes, their runs, CPU per
-         request (us), runs over 10 ms, longest run since start (CPU and wall ms) and the
-         loop stalls over 5 ms each overlapped ("none": no source ran: the scheduler, or work
-         on the loop itself). CPU figures hold on a shared host; wall ones do not.
+         garbage collections, recorder batches, policy-sync passes and log lines written:
+         runs, CPU per request (us), runs over 10 ms, the longest run since start (CPU and
+         wall ms) and the loop stalls over 5 ms each overlapped ("none": no source ran: the
+         scheduler, or work on the loop itself). CPU figures hold on a shared host; wall
+         ones do not.
 The closed-loop driver is wrk when installed (C, cheap), else peerbench's loadgen; the open
 loop is always loadgen (scheduled sends, no coordinated omission).
 """

@@ -4,10 +4,12 @@ event is charged to whatever ran during it."""
 from __future__ import annotations
 
 import gc
+import io
+import logging
 import time
 from pathlib import Path
 
-from arbiter import stalls
+from arbiter import logs, stalls
 from arbiter.recorder import Recorder
 from arbiter.store import open_store
 from tests.store.conftest import decision
@@ -67,3 +69,13 @@ def test_metrics_name_every_source() -> None:
         assert f'arbiter_background_max_seconds{{source="{s.name}",clock="cpu"}} ' in text
         assert f'arbiter_event_loop_stalls_total{{source="{s.name}"}} ' in text
     assert 'arbiter_event_loop_stalls_total{source="none"} ' in text
+
+
+def test_log_lines_are_timed() -> None:
+    stream = io.StringIO()
+    handler = logs.MeasuredStreamHandler(stream)
+    runs = stalls.LOG.runs
+    handler.emit(logging.LogRecord("x", logging.WARNING, __file__, 1, "hello", (), None))
+    assert stream.getvalue() == "hello\n"
+    assert stalls.LOG.runs == runs + 1
+    assert isinstance(logs.configure("warning"), logs.MeasuredStreamHandler)

@@ -3,10 +3,10 @@
 The loop-lag monitor (loop_lag.py) says *that* the loop stalled; this says what was running at
 the time. Each periodic source that can hold the GIL or the core records the intervals it ran
 (perf_counter start/end) and its CPU seconds: full and young garbage collections (gc.callbacks),
-the recorder's batches and the policy sync passes. A lag event over `ATTRIBUTE_S` is charged to
-every source with an interval overlapping it ("none" when nothing did: the scheduler, or work on
-the loop itself). Sources are process-wide, like the GIL and the collector they measure.
-Cost: two perf_counter reads per collection and per background pass; nothing per request.
+the recorder's batches, the policy sync passes and log lines written. A lag event over
+`ATTRIBUTE_S` is charged to every source with an interval overlapping it ("none" when nothing
+did: the scheduler, or work on the loop itself). Sources are process-wide, like the GIL and the
+collector they measure. Cost: two clock reads per collection, background pass and log line.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ GC_YOUNG = Source("gc_young")  # generations 0 and 1
 GC_FULL = Source("gc_full")  # generation 2: the whole (unfrozen) heap
 RECORDER = Source("recorder_batch")
 SYNC = Source("policy_sync")
-SOURCES: tuple[Source, ...] = (GC_YOUNG, GC_FULL, RECORDER, SYNC)
+LOG = Source("log_write")  # each log line written (logs.py): a full stderr pipe blocks the writer
+SOURCES: tuple[Source, ...] = (GC_YOUNG, GC_FULL, RECORDER, SYNC, LOG)
 unattributed = 0  # lag events over ATTRIBUTE_S that no source overlapped
 _gc_started = (0.0, 0.0)  # (perf_counter, thread_time) of the collection in progress
 
