@@ -18,8 +18,9 @@ tail     The sidecar (one worker) pinned to one core, the mock upstream and the 
          garbage collections, recorder batches, policy-sync passes and log lines written:
          runs, CPU per request (us), runs over 10 ms, the longest run since start (CPU and
          wall ms) and the loop stalls over 5 ms each overlapped ("none": no source ran: the
-         scheduler, or work on the loop itself). CPU figures hold on a shared host; wall
-         ones do not.
+         scheduler, or work on the loop itself; "loop_thread_ran" / "_waited": the same stalls
+         by whether the loop's thread used the CPU for half the lag or more). CPU figures hold
+         on a shared host; wall ones do not.
 The closed-loop driver is wrk when installed (C, cheap), else peerbench's loadgen; the open
 loop is always loadgen (scheduled sends, no coordinated omission).
 """
@@ -147,6 +148,11 @@ class Rig:
             r'(?:,clock="(\w+)")?\} (\S+)$', text, re.M,
         ):  # fmt: skip
             out.setdefault(src, {})[f"{name}_{clock}" if clock else name] = float(value)
+        # the same stalls by whether the loop's own thread ran (its work) or waited (GIL, core)
+        for state, value in re.findall(
+            r'^arbiter_event_loop_stalls_by_loop_thread_total\{state="(\w+)"\} (\S+)$', text, re.M
+        ):
+            out[f"loop_thread_{state}"] = {"event_loop_stalls_total": float(value)}
         return out
 
     def stop(self) -> None:

@@ -3,6 +3,7 @@ event is charged to whatever ran during it."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
 import logging
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from arbiter import logs, stalls
+from arbiter.loop_lag import LoopLag
 from arbiter.recorder import Recorder
 from arbiter.store import open_store
 from tests.store.conftest import decision
@@ -79,3 +81,28 @@ def test_log_lines_are_timed() -> None:
     assert stream.getvalue() == "hello\n"
     assert stalls.LOG.runs == runs + 1
     assert isinstance(logs.configure("warning"), logs.MeasuredStreamHandler)
+
+
+def test_a_stall_is_told_apart_by_whether_the_loop_thread_ran() -> None:
+    ran, waited = stalls.loop_ran, stalls.loop_waited
+    far = time.perf_counter() + 1e6
+    stalls.attribute(far, far + 0.020, loop_cpu_s=0.015)  # its own work filled the stall
+    assert (stalls.loop_ran, stalls.loop_waited) == (ran + 1, waited)
+    stalls.attribute(far, far + 0.020, loop_cpu_s=0.002)  # it was off the CPU or the GIL
+    assert (stalls.loop_ran, stalls.loop_waited) == (ran + 1, waited + 1)
+    assert 'arbiter_event_loop_stalls_by_loop_thread_total{state="ran"} ' in stalls.metrics_text()
+
+
+def test_the_lag_monitor_reports_the_loop_threads_cpu() -> None:
+    lag = LoopLag()
+
+    async def run() -> None:
+        lag.start()
+        await asyncio.sleep(0.03)
+        waited = stalls.loop_waited
+        time.sleep(0.06)  # noqa: ASYNC251  # the point: the loop's thread is off the CPU
+        await asyncio.sleep(0.03)
+        assert stalls.loop_waited >= waited + 1
+        await lag.stop()
+
+    asyncio.run(run())

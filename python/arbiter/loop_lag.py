@@ -55,16 +55,17 @@ class LoopLag:
         self.max_s = max(self.max_s, lag_s)
 
     async def _watch(self) -> None:
-        clock = time.perf_counter
+        clock, cpu = time.perf_counter, time.thread_time
         while True:
             due = clock() + INTERVAL_S
+            cpu0 = cpu()  # this (the loop's) thread's CPU: did it run during a stall or wait?
             if self._stacks is not None:
                 self._stacks.due = due
             await asyncio.sleep(INTERVAL_S)
             now = clock()
             self.observe(now - due)
             if now - due > stalls.ATTRIBUTE_S:
-                stalls.attribute(due, now)
+                stalls.attribute(due, now, cpu() - cpu0)
 
     def metrics_text(self) -> str:
         """Prometheus text: the lag histogram and its maximum since start."""

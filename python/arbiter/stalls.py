@@ -84,6 +84,11 @@ SYNC = Source("policy_sync")
 LOG = Source("log_write")  # each log line written (logs.py): a full stderr pipe blocks the writer
 SOURCES: tuple[Source, ...] = (GC_YOUNG, GC_FULL, RECORDER, SYNC, LOG)
 unattributed = 0  # lag events over ATTRIBUTE_S that no source overlapped
+# lag events by what the loop's own thread did meanwhile: ran (its CPU time covered at least
+# half of the lag: callbacks, requests, a collection it ran) or did not (it waited for the GIL
+# or for a core: another thread or process had them)
+loop_ran = 0
+loop_waited = 0
 _gc_started = (0.0, 0.0)  # (perf_counter, thread_time) of the collection in progress
 
 
@@ -105,9 +110,15 @@ def watch_gc() -> None:
         gc.callbacks.append(_on_gc)
 
 
-def attribute(start: float, end: float) -> None:
-    """Charge a loop-lag event (the loop was late from `start` to `end`) to what overlapped it."""
-    global unattributed
+def attribute(start: float, end: float, loop_cpu_s: float | None = None) -> None:
+    """Charge a loop-lag event (the loop was late from `start` to `end`) to what overlapped it;
+    `loop_cpu_s`: the loop thread's CPU time from the timer's start to `end`."""
+    global unattributed, loop_ran, loop_waited
+    if loop_cpu_s is not None:
+        if loop_cpu_s >= (end - start) / 2:
+            loop_ran += 1
+        else:
+            loop_waited += 1
     hit = False
     for source in SOURCES:
         if source.overlaps(start, end):
@@ -156,6 +167,14 @@ def metrics_text() -> str:
     for s in SOURCES:
         out.append(f'arbiter_event_loop_stalls_total{{source="{s.name}"}} {s.stalls}')
     out.append(f'arbiter_event_loop_stalls_total{{source="none"}} {unattributed}')
+    name = "arbiter_event_loop_stalls_by_loop_thread_total"
+    out += [
+        f"# HELP {name} Loop-lag events over {ms:g} ms by whether the loop's thread ran (its CPU "
+        "time covered half the lag or more: its own work) or waited (for the GIL or a core).",
+        f"# TYPE {name} counter",
+        f'{name}{{state="ran"}} {loop_ran}',
+        f'{name}{{state="waited"}} {loop_waited}',
+    ]
     return "\n".join(out) + "\n"
 
 
