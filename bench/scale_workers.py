@@ -14,6 +14,13 @@ tail     The sidecar (one worker) pinned to one core, the mock upstream and the 
          latency through Arbiter minus the mock's p99. The 50% run is the soak (60 s in
          --quick, 10 minutes in full). A control (an idle asyncio loop with the same timer,
          pinned to the sidecar's core for the same window) gives the machine's own stalls.
+         `by_source` (per window, from stalls.py's counters on /metrics): for young and full
+         garbage collections, recorder batches, policy-sync passes and log lines written:
+         runs, CPU per request (us), runs over 10 ms, the longest run since start (CPU and
+         wall ms) and the loop stalls over 5 ms each overlapped ("none": no source ran: the
+         scheduler, or work on the loop itself; "loop_thread_ran" / "_waited": the same stalls
+         by whether the loop's thread used the CPU for half the lag or more). CPU figures hold
+         on a shared host; wall ones do not.
 The closed-loop driver is wrk when installed (C, cheap), else peerbench's loadgen; the open
 loop is always loadgen (scheduled sends, no coordinated omission).
 """
@@ -128,6 +135,24 @@ class Rig:
             out[m.group(1)] = float(m.group(2))
         found = re.search(r"^arbiter_event_loop_lag_max_seconds (\S+)$", text, re.M)
         out["max"] = float(found.group(1)) if found else float("nan")
+        return out
+
+    def sources(self) -> dict[str, dict[str, float]]:
+        """stalls.py's counters per source (gc, recorder batches, policy sync): runs, CPU
+        seconds, longest run (cpu, wall), loop stalls it overlapped; {} before that existed."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out: dict[str, dict[str, float]] = {}
+        for name, src, clock, value in re.findall(
+            r'^arbiter_(background_\w+|event_loop_stalls_total)\{source="(\w+)"'
+            r'(?:,clock="(\w+)")?\} (\S+)$', text, re.M,
+        ):  # fmt: skip
+            out.setdefault(src, {})[f"{name}_{clock}" if clock else name] = float(value)
+        # the same stalls by whether the loop's own thread ran (its work) or waited (GIL, core)
+        for state, value in re.findall(
+            r'^arbiter_event_loop_stalls_by_loop_thread_total\{state="(\w+)"\} (\S+)$', text, re.M
+        ):
+            out[f"loop_thread_{state}"] = {"event_loop_stalls_total": float(value)}
         return out
 
     def stop(self) -> None:
@@ -266,6 +291,32 @@ def _control(cores: list[int], seconds: float) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+def _by_source(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], requests: float
+) -> dict[str, dict[str, float]]:
+    """Per source, in the window: runs, CPU per request (us), loop stalls over 5 ms it
+    overlapped; and the longest run since start (CPU and wall, ms)."""
+    out: dict[str, dict[str, float]] = {}
+    for src, a in after.items():
+        b = before.get(src, {})
+
+        def d(key: str, a: dict[str, float] = a, b: dict[str, float] = b) -> float:
+            return a.get(key, 0.0) - b.get(key, 0.0)
+
+        row = {"loop_stalls": d("event_loop_stalls_total")}
+        if "background_runs_total" in a:
+            row |= {
+                "runs": d("background_runs_total"),
+                "cpu_us_per_request": round(d("background_cpu_seconds_total") / max(requests, 1)
+                                            * 1e6, 1),
+                "runs_over_10ms": d("background_runs_over_10ms_total"),
+                "max_cpu_ms": round(a.get("background_max_seconds_cpu", 0.0) * 1e3, 2),
+                "max_wall_ms": round(a.get("background_max_seconds_wall", 0.0) * 1e3, 2),
+            }  # fmt: skip
+        out[src] = row
+    return out
+
+
 def _trace_max_ms(trace: Path) -> float | None:
     worst = None
     try:
@@ -299,12 +350,14 @@ def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
         for pct, seconds in ((50, soak), (80, 20 if quick else 60)):
             rate = round(top["rps"] * pct / 100, 1)
             before = rig.lag()
+            sources0 = rig.sources()
             trace = workdir / f"trace{pct}.csv"
             cpu0 = rig.cpu_s()
             control = _control(side, seconds + 2)  # loadgen warms up 2 s first
             via = loadgen(rig.port, "auto", other, seconds, rate=rate, trace=trace)
             cpu = rig.cpu_s() - cpu0
             stall = _stall_from(before, rig.lag())
+            sources = _by_source(sources0, rig.sources(), via.get("ok", 0))
             machine = json.loads(control.communicate(timeout=60)[0])
             direct = loadgen(rig.mock_port, "mock-gpt", other, min(seconds, 20), rate=rate)
             added = via["latency_ms"]["p99"] - direct["latency_ms"]["p99"]
@@ -319,6 +372,8 @@ def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
                 "sidecar_cpu_busy": round(cpu / seconds, 2),
                 "loop_lag": stall,
                 "control_loop_lag": machine,
+                "by_source": sources,
+                "loadavg_1m_after": round(os.getloadavg()[0], 2),
                 "trace_max_added_ms": (round(worst - direct["latency_ms"]["p99"], 2)
                                        if worst is not None else None),
             }  # fmt: skip

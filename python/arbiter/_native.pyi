@@ -117,7 +117,8 @@ def choose(
       still computed and returned but not used: the highest ``score_i - cost_weight * cost_i``
       wins (ties: lower cost, then lower index): ``"best_value"``.
 
-    Same inputs and ``seed`` (0 <= seed < 2**64) give the same Choice. The GIL is released.
+    Same inputs and ``seed`` (0 <= seed < 2**64) give the same Choice. The GIL is released
+    only over 4,096 arms (a short release on the event loop's thread costs it the GIL).
 
     Raises:
         NativeError: empty lists, lists of different lengths, alpha/beta <= 0 or non-finite,
@@ -224,7 +225,7 @@ def prompt_features(text: str, dim: int) -> bytes:
         the end of text; trailing text without a terminator counts as one more
     15. 1.0 (bias)
 
-    The GIL is released while computing.
+    The GIL is released while computing only for texts over 8 KiB.
 
     Raises:
         NativeError: ``dim`` < 64 or not a multiple of 8.
@@ -247,7 +248,7 @@ def update_arm(alpha: float, beta: float, reward: float, weight: float) -> tuple
 def count_tokens(texts: list[str], encoding: str = "o200k_base") -> int:
     """The total number of tokens of ``texts`` in OpenAI's ``encoding`` (``"o200k_base"`` or
     ``"cl100k_base"``; the tables are compiled in), exactly as tiktoken counts them. Releases the
-    GIL. Raises NativeError for any other encoding name."""
+    GIL when the texts total over 8 KiB. Raises NativeError for any other encoding name."""
 
 # --- linear-time scanning (arbiter_core::scan) -------------------------------------------------
 

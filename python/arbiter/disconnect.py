@@ -36,14 +36,21 @@ class CancelOnDisconnect:
         tb: TracebackType | None,
     ) -> None:
         assert self._watcher is not None and self._task is not None
+        task, self._task = self._task, None
         self._watcher.cancel()
+        # the cancelled watcher keeps its CancelledError, whose traceback holds _watch's frame
+        # and so `self`: without these references that is a cycle (watcher -> error -> frame ->
+        # self -> watcher) that only a garbage collection frees; at load such cycles outlive
+        # the young collections, and full collections over them stalled the loop for 10-80 ms
+        # (bench/results/scale.md, tail, fourth session)
+        self._watcher = None
         if self._left and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
-            self._task.uncancel()  # our own cancel, taken back: later timeouts in the task work
+            task.uncancel()  # our own cancel, taken back: later timeouts in the task work
             raise ClientDisconnected("the client disconnected") from None
 
     async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
         self._left = True
-        assert self._task is not None
-        self._task.cancel()
+        if self._task is not None:  # None: the block has ended meanwhile
+            self._task.cancel()

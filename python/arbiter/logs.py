@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from arbiter import stalls
+
 # the attributes every LogRecord has: anything else on a record came from `extra=`
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
@@ -127,11 +129,20 @@ class UpstreamOf(logging.Filter):
         return True
 
 
+class MeasuredStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler whose writes are timed (stalls.LOG, on /metrics): a line written on the
+    event loop's thread to a pipe nobody drains blocks the loop."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with stalls.LOG.measure():
+            super().emit(record)
+
+
 def configure(
     level: str, fmt: str = "text", upstream_of: Mapping[str, str] | None = None
 ) -> logging.Handler:
     """The root logger writes to stderr in `fmt` at `level` (replacing earlier handlers)."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = MeasuredStreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
     if upstream_of:
         handler.addFilter(UpstreamOf(upstream_of))

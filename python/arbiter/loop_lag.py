@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+
+from arbiter import stalls
 
 INTERVAL_S = 0.01
 # lag bucket upper bounds, seconds (a stall > 10 ms is what the tail goal forbids)
@@ -24,11 +27,18 @@ class LoopLag:
         self.total_s = 0.0
         self.max_s = 0.0
         self._task: asyncio.Task[None] | None = None
+        path = os.environ.get("ARBITER_STALL_STACKS")  # diagnostics: stalls.StackWatch
+        self._stacks = stalls.StackWatch(path) if path else None
 
     def start(self) -> None:
+        stalls.watch_gc()
+        if self._stacks is not None:
+            self._stacks.start()
         self._task = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
+        if self._stacks is not None:
+            self._stacks.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -45,11 +55,17 @@ class LoopLag:
         self.max_s = max(self.max_s, lag_s)
 
     async def _watch(self) -> None:
-        clock = time.perf_counter
+        clock, cpu = time.perf_counter, time.thread_time
         while True:
             due = clock() + INTERVAL_S
+            cpu0 = cpu()  # this (the loop's) thread's CPU: did it run during a stall or wait?
+            if self._stacks is not None:
+                self._stacks.due = due
             await asyncio.sleep(INTERVAL_S)
-            self.observe(clock() - due)
+            now = clock()
+            self.observe(now - due)
+            if now - due > stalls.ATTRIBUTE_S:
+                stalls.attribute(due, now, cpu() - cpu0)
 
     def metrics_text(self) -> str:
         """Prometheus text: the lag histogram and its maximum since start."""
@@ -68,4 +84,4 @@ class LoopLag:
         out.append("# HELP arbiter_event_loop_lag_max_seconds The largest lag since start.")
         out.append("# TYPE arbiter_event_loop_lag_max_seconds gauge")
         out.append(f"arbiter_event_loop_lag_max_seconds {self.max_s:.6f}")
-        return "\n".join(out) + "\n"
+        return "\n".join(out) + "\n" + stalls.metrics_text()

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from arbiter import stalls
 from arbiter.records import SYSTEM_TENANT, AlertRecord, PolicyDelta, Record
 from arbiter.store import Store, StoreError
 
@@ -176,7 +177,8 @@ class Recorder:
                 self._wake.wait(max(0.0, self._interval - 2 * spent))
             self._wake.clear()
             t0 = time.monotonic()
-            ok = self._drain()
+            with stalls.RECORDER.measure():
+                ok = self._drain()
             spent = max(time.monotonic() - t0, spent * 0.5)
             backoff = 0.0 if ok else min(_BACKOFF_MAX_S, max(_BACKOFF_MIN_S, backoff * 2))
             if self._stopping.is_set() and (ok or self._abandon.is_set()):

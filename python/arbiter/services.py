@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from arbiter import logs, reference
+from arbiter import logs, reference, stalls
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -422,7 +422,7 @@ class Services:
         while True:
             await asyncio.sleep(interval)
             try:
-                await asyncio.to_thread(self.sync_policy)
+                await asyncio.to_thread(stalls.SYNC.run, self.sync_policy)
             except Exception:  # the store may be down: keep serving from memory, retry later
                 log.warning("policy sync failed; will retry", exc_info=True)
 

@@ -1,5 +1,6 @@
 //! `arbiter._native`: the only `PyO3` code. Thin wrappers over `arbiter-core` that convert simple
-//! values, release the GIL around the kernels, and map `CoreError` to `ValueError`.
+//! values, release the GIL around the kernels when the input is large (`detach_if`), and map
+//! `CoreError` to `ValueError`.
 
 use arbiter_core::length::DIM;
 use arbiter_core::scan::{self, Groups, LinearRegex};
@@ -116,7 +117,12 @@ fn choose(
         cost: &cost,
         shift: &shift,
     };
-    let c = py.detach(|| arbiter_core::choose(&arms, &policy))?;
+    // with the GIL held: a choice takes microseconds, and releasing the GIL on the event loop's
+    // thread hands it to a waiting thread (the recorder) for a switch interval or an OS time
+    // slice before the loop gets it back (bench/results/scale.md, tail, fourth session)
+    let c = detach_if(py, alpha.len() > DETACH_ARMS, || {
+        arbiter_core::choose(&arms, &policy)
+    })?;
     Ok(PyChoice {
         index: c.index,
         reason: c.reason,
@@ -132,7 +138,9 @@ fn prompt_features<'py>(
     text: &str,
     dim: usize,
 ) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    let feats = py.detach(|| arbiter_core::prompt_features(text, dim))?;
+    let feats = detach_if(py, text.len() > DETACH_BYTES, || {
+        arbiter_core::prompt_features(text, dim)
+    })?;
     let bytes = PyBytes::new_with(py, feats.len() * 4, |buf| {
         for (chunk, x) in buf.chunks_exact_mut(4).zip(&feats) {
             chunk.copy_from_slice(&x.to_le_bytes());
@@ -429,13 +437,30 @@ fn count_tokens(py: Python<'_>, texts: Vec<String>, encoding: &str) -> PyResult<
             "invalid `encoding`: {encoding:?} (one of \"o200k_base\", \"cl100k_base\")"
         ))
     })?;
-    Ok(py.detach(|| arbiter_core::tokens::count_tokens_many(&texts, enc)))
+    let long = texts.iter().map(String::len).sum::<usize>() > DETACH_BYTES;
+    Ok(detach_if(py, long, || {
+        arbiter_core::tokens::count_tokens_many(&texts, enc)
+    }))
 }
 
 // --- linear-time scanning (arbiter_core::scan): the only regex engine for untrusted text ------
 
 /// Texts longer than this are scanned with the GIL released (shorter: the switch costs more).
 const DETACH_BYTES: usize = 8192;
+/// Choices over more arms than this run with the GIL released (fewer: microseconds).
+const DETACH_ARMS: usize = 4096;
+
+/// Runs `f`, with the GIL released only when `long`. Releasing it for microseconds of work
+/// costs the caller (the event loop's thread) far more: a thread waiting for the GIL takes it,
+/// and the caller waits for the switch interval, or that thread's next OS time slice on a busy
+/// core, to get it back.
+fn detach_if<T: Send>(py: Python<'_>, long: bool, f: impl FnOnce() -> T + Send) -> T {
+    if long {
+        py.detach(f)
+    } else {
+        f()
+    }
+}
 
 /// One `arbiter_core::scan::LinearRegex`; see the stub for the contract.
 #[pyclass(name = "LinearRegex", module = "arbiter._native", frozen)]
@@ -480,11 +505,7 @@ fn byte_span(text: &str, pos: usize, endpos: Option<usize>) -> (usize, usize) {
 
 /// Runs `f`, with the GIL released when the text is long.
 fn scan_with<T: Send>(py: Python<'_>, text: &str, f: impl FnOnce() -> T + Send) -> T {
-    if text.len() > DETACH_BYTES {
-        py.detach(f)
-    } else {
-        f()
-    }
+    detach_if(py, text.len() > DETACH_BYTES, f)
 }
 
 #[pymethods]
