@@ -411,3 +411,39 @@ def test_only_changed_sums_are_sent_and_a_failed_write_sends_them_again() -> Non
     model.unsent(sent)  # the store refused them
     assert {r.model for r in model.rows(changed_only=True)} == {"a"}
     assert len(model.rows()) == 4, "the full set is still there for a fresh writer"
+
+
+def test_a_call_timed_while_the_sidecar_was_starved_is_not_evidence_of_a_slower_model() -> None:
+    """Under overload the sidecar's own queueing lengthens every call it times; the change
+    detector read that as the model slowing down (alarms and adoptions several times a second in
+    bench/scale.py's tail run). A call whose window held a starved loop tick feeds the latency
+    model but not the detector."""
+    from arbiter.latency_slo import observe_attempts
+    from arbiter.loop_lag import LoopLag
+
+    seen: list[tuple[str, float]] = []
+
+    def answer(model: str, ratio: float) -> None:
+        seen.append((model, ratio))
+
+    def observe(latency: LatencyModel, ms: float) -> None:
+        observe_attempts(
+            latency, "t", "m", [Attempt("m", True, ms)], tokens=10, answered=True,
+            stream=False, decode_ms=None, on_answer=answer,
+        )  # fmt: skip
+
+    async def run() -> None:
+        lag = LoopLag()
+        lag.start()
+        await asyncio.sleep(0.05)
+        observe(LatencyModel(), 2.0)  # a call in a calm window: the detector hears it
+        assert len(seen) == 1
+        time.sleep(0.06)  # noqa: ASYNC251 (the point: the loop is blocked, its tick ~60 ms late)
+        await asyncio.sleep(0.015)
+        latency = LatencyModel()
+        observe(latency, 300.0)  # a call whose window held the starved tick
+        assert len(seen) == 1  # not heard by the detector...
+        assert latency.estimate("m", "t").calls > 0  # ...but still taught to the latency model
+        await lag.stop()
+
+    asyncio.run(run())

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from arbiter import loop_lag
 from arbiter.config import Settings
 from arbiter.config_checks import MAX_SLO_MS
 from arbiter.errors import InvalidRequest
@@ -141,7 +142,7 @@ def observe_attempts(
         if a.latency_ms <= 0 or a.error in _NOT_CALLED:
             continue
         elapsed = a.latency_ms / 1000
-        if i == last_ok and on_answer is not None:
+        if i == last_ok and on_answer is not None and not _starved(attempts, decode_ms):
             # the answering call against what the model expected of it (the change detector's
             # signal: ~1 while the model is as learned, whatever the answer's length)
             total = elapsed + (decode_ms / 1000 if stream and decode_ms is not None else 0.0)
@@ -160,6 +161,14 @@ def observe_attempts(
             latency.observe(a.model, tenant, ttft_s=elapsed)
         elif not a.ok and a.model not in opened:
             latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=0, failed=True)
+
+
+def _starved(attempts: Sequence[Attempt], decode_ms: float | None) -> bool:
+    """Whether the sidecar's own loop was starved while the request's calls ran: their times
+    then include the sidecar's queueing, and under overload the change detector read that as
+    the model slowing down (several alarms and adoptions a second in bench/scale.py's tail run)."""
+    window_s = (sum(a.latency_ms for a in attempts) + (decode_ms or 0.0)) / 1000
+    return loop_lag.starved_within(window_s)
 
 
 def deadline_s(configured: float, slo: LatencySLO) -> float:

@@ -17,8 +17,17 @@ import time
 from arbiter import stalls
 
 INTERVAL_S = 0.01
+# a tick this late means the sidecar itself was starved (its core, the GIL, a collection): a call
+# timed across it measured the sidecar too, not only the model (latency_slo.observe_attempts)
+STARVED_S = 0.025
+_last_starved = float("-inf")  # perf_counter at the end of the last starved tick (per process)
 # lag bucket upper bounds, seconds (a stall > 10 ms is what the tail goal forbids)
 BUCKETS_S: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+def starved_within(seconds: float) -> bool:
+    """Whether this process's event loop ran a starved tick in the last `seconds`."""
+    return time.perf_counter() - _last_starved <= seconds
 
 
 class LoopLag:
@@ -64,6 +73,9 @@ class LoopLag:
             await asyncio.sleep(INTERVAL_S)
             now = clock()
             self.observe(now - due)
+            if now - due > STARVED_S:
+                global _last_starved
+                _last_starved = now
             if now - due > stalls.ATTRIBUTE_S:
                 stalls.attribute(due, now, cpu() - cpu0)
 
