@@ -10,7 +10,9 @@
 - the hit decision, in two stages: the verifier (arbiter.cache.verifier: a logistic model on
   cosine and word features, ~0.1 ms) gives each of the ``K`` nearest a P(false); the pair model
   (arbiter.cache.pair_model, a small cross-encoder, milliseconds) reads only the best
-  ``cross_k`` of those that pass its gate and gives the P(false) that decides. The best is served
+  ``cross_k`` of those that pass its gate and gives the P(false) that decides; when the exact
+  stage's file loads (arbiter.cache.exact_stage: the exact MiniLM vectors of the ask and its
+  best ``read_k`` candidates, when the best passes its gate) it decides instead. The best is served
   when P(false) <= the threshold calibrated for the operator's bound
   (``cache.max_false_hit_rate``) times the tenant's learned scale. Without the pair model file
   the verifier alone decides, with its own curve.
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from arbiter.cache.exact_stage import EXACT_STAGE_PATH, ExactStage
 from arbiter.cache.matcher import SemanticMatch
 from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
 from arbiter.cache.verifier import Calibration, Verifier
@@ -46,6 +49,7 @@ __all__ = [
     "build_matcher",
     "default_matcher",
     "embeddable",
+    "load_exact_stage",
     "load_pair_model",
 ]
 
@@ -226,19 +230,24 @@ class SemanticMatcher:
         store: Store | None = None,
         k: int = K,
         pair_model: PairModel | None = None,
+        exact_stage: ExactStage | None = None,
     ) -> None:
         self.embedder = embedder
         self.verifier = verifier
         # with a pair model, the verifier is the cheap stage: it ranks and gates the candidates
         # and the cross-encoder decides (its calibration curve replaces the verifier's)
         self.pair_model = pair_model
+        # the exact stage, when loaded, decides instead of the pair model: it serves far more
+        # at the middle bounds on calib and holdout and is level at the strict end, for more
+        # CPU per read (bench/results/semantic_cache.md, fourth pass)
+        self.exact_stage = exact_stage
         self.bound = bound
         self.k = k
         self.tenants = TenantBounds(store)
         self._parts: dict[tuple[str, str], _Partition] = {}
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self.counts = {"unembeddable": 0, "no_text": 0, "pair_model_calls": 0}
+        self.counts = {"unembeddable": 0, "no_text": 0, "pair_model_calls": 0, "exact_calls": 0}
 
     # -- the Matcher protocol -------------------------------------------------------------
     def embed(self, text: str) -> npt.NDArray[np.float32] | None:
@@ -309,7 +318,9 @@ class SemanticMatcher:
             ]
         )
         p = self.verifier.p_false_of(x)
-        if self.pair_model is not None:
+        if self.exact_stage is not None:
+            p = self._exact(text, [f[1] for f in found], p)
+        elif self.pair_model is not None:
             p = self._cross(text, [f[1] for f in found], p)
         i = int(np.argmin(p))
         return SemanticMatch(found[i][0], found[i][2], float(p[i]))
@@ -329,8 +340,24 @@ class SemanticMatcher:
             out[chosen] = pm.p_false(text, [stored[j] for j in chosen])
         return out
 
+    def _exact(
+        self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """The exact stage's P(false) for the `read_k` candidates the verifier ranks best, when
+        the best of them passes the gate; NOT_READ (never served) otherwise."""
+        assert self.exact_stage is not None
+        st = self.exact_stage
+        out = np.full(len(stored), NOT_READ, dtype=np.float64)
+        order = [int(j) for j in np.argsort(cheap, kind="stable")[: st.read_k]]
+        if order and cheap[order[0]] <= st.gate:
+            self.counts["exact_calls"] += 1
+            out[order] = st.p_false(text, [stored[j] for j in order], cheap[order].tolist())
+        return out
+
     @property
     def calibration(self) -> Calibration:
+        if self.exact_stage is not None:
+            return self.exact_stage.calibration
         return self.pair_model.calibration if self.pair_model else self.verifier.calibration
 
     def threshold(self, tenant: str) -> float:
@@ -382,10 +409,26 @@ def build_matcher(settings: Settings, store: Store | None) -> SemanticMatcher | 
 def default_matcher(
     embedder: Embedder, bound: float, store: Store | None = None
 ) -> SemanticMatcher:
-    """The shipped verifier and, when its weights load, the shipped pair model."""
+    """The shipped verifier and, when their files load, the shipped exact stage (which
+    decides) and pair model (which decides without it)."""
     return SemanticMatcher(
-        embedder, Verifier.load(), bound=bound, store=store, pair_model=load_pair_model(embedder)
+        embedder,
+        Verifier.load(),
+        bound=bound,
+        store=store,
+        pair_model=load_pair_model(embedder),
+        exact_stage=load_exact_stage(embedder),
     )
+
+
+def load_exact_stage(embedder: Embedder, path: Path = EXACT_STAGE_PATH) -> ExactStage | None:
+    """The shipped exact stage; None (logged: the pair model decides) when its file is
+    missing or unreadable."""
+    try:
+        return ExactStage.load(embedder, path)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("semantic cache: exact stage %s not loaded (%s)", path, exc)
+        return None
 
 
 def load_pair_model(embedder: Embedder, path: Path = PAIR_MODEL_PATH) -> PairModel | None:
