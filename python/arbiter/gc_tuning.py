@@ -1,7 +1,8 @@
 """The garbage collector's settings for a serving process (`arbiter serve`).
 
 A collection holds the GIL: the event loop waits for all of it. Two levers keep them short:
-- Young collections every 10,000 net allocations instead of 700: a request's objects are
+- Young collections every 2,000 net allocations instead of 700 (10,000 made each young
+  collection long enough to be a stall itself: up to 18.6 ms, bench/results/scale.md): a request's objects are
   freed by reference counting when it ends (no cycles on the request path:
   tests/test_disconnect_cycles.py); a collection while a request is in flight promotes its live
   objects, and at 700 a request alive for a few milliseconds under load reached the oldest
