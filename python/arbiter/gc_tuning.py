@@ -2,8 +2,8 @@
 
 A collection holds the GIL: the event loop waits for all of it. Two levers keep them short:
 - Young collections every 2,000 net allocations instead of 700 (10,000 made each young
-  collection long enough to be a stall itself: up to 18.6 ms, bench/results/scale.md): a request's objects are
-  freed by reference counting when it ends (no cycles on the request path:
+  collection a stall of its own: up to 18.6 ms, bench/results/scale.md): a request's objects
+  are freed by reference counting when it ends (no cycles on the request path:
   tests/test_disconnect_cycles.py); a collection while a request is in flight promotes its live
   objects, and at 700 a request alive for a few milliseconds under load reached the oldest
   generation, whose full collections then ran every second or two (10-80 ms each).
