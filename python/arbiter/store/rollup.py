@@ -249,8 +249,15 @@ def timeseries_queries(
         else:
             table, col, where = "rollups", "minute", []
         where += [f"{col} >= %s", f"{col} < %s", *conds]
-        # a float sum: PostgreSQL's SUM(bigint) is a NUMERIC, slow to read by the thousand
-        sums = ", ".join(f"CAST(SUM({c}) AS DOUBLE PRECISION)" for c in SUM_COLS)
+        if whole and bucket == (HOUR if hourly else 60):
+            # one all-tenant row per bucket: the rows are the points, nothing to add up (the
+            # 24 h per-minute series: 1,440 rows a GROUP BY of 25 sums took ~2x as long to serve)
+            cols = ", ".join(f"CAST({c} AS DOUBLE PRECISION)" for c in SUM_COLS)
+            sql = f"SELECT {col} AS b, {cols} FROM {table} WHERE {' AND '.join(where)}"
+            out.append((sql, [lo, hi]))
+            continue
+        # float sums of floats: PostgreSQL's SUM(bigint) is a NUMERIC, slow to add and to read
+        sums = ", ".join(f"SUM(CAST({c} AS DOUBLE PRECISION))" for c in SUM_COLS)
         sql = (
             f"SELECT ({col} / %s) * %s AS b, {sums} FROM {table} "
             f"WHERE {' AND '.join(where)} GROUP BY b"
