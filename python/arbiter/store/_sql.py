@@ -388,7 +388,17 @@ class SqlStore(
         grades table to serve one page (PostgreSQL did, at 1M decisions)."""
         items = [_decision_dict(r) for r in rows]
         best: dict[str, tuple[int, str, float]] = {}
-        ids = [it["id"] for it in items]
+        for ident, grader, score in self._grades_of(cur, [it["id"] for it in items]):
+            rank = precedence(grader)
+            if ident not in best or rank > best[ident][0]:
+                best[ident] = (rank, grader, score)
+        for it in items:
+            _, it["grader"], it["grade"] = best.get(it["id"], (0, None, None))
+        return items
+
+    def _grades_of(self, cur: Cursor, ids: Sequence[str]) -> list[Any]:
+        """(decision_id, grader, score) of every grade of these decisions."""
+        rows: list[Any] = []
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             cur.execute(
@@ -398,13 +408,8 @@ class SqlStore(
                 ),
                 chunk,
             )
-            for ident, grader, score in cur.fetchall():
-                rank = precedence(grader)
-                if ident not in best or rank > best[ident][0]:
-                    best[ident] = (rank, grader, score)
-        for it in items:
-            _, it["grader"], it["grade"] = best.get(it["id"], (0, None, None))
-        return items
+            rows += cur.fetchall()
+        return rows
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:
         with self._ro() as cur:
