@@ -247,3 +247,36 @@ def test_timeseries_reads_the_all_tenant_rows_as_points_when_the_bucket_is_their
     assert all("GROUP BY" in s for s in sqls(bucket=900) + sqls(bucket=60, tenant="t1"))
     hours, tail = sqls(bucket=3600, until=7 * 86400 - 30)  # whole hours, then the last minutes
     assert "GROUP BY" not in hours and "GROUP BY" in tail
+
+
+def _quantiles_by_walk(hist: list[float], qs: tuple[float, ...]) -> list[float | None]:
+    """The reference: walk the buckets, linear within the one holding q of the total."""
+    total, out = sum(hist), []
+    if total <= 0:
+        return [None] * len(qs)
+    for q in qs:
+        seen = 0.0
+        for i, count in enumerate(hist):
+            if count > 0 and seen + count >= q * total:
+                if i == N_BUCKETS - 1:
+                    out.append(float(LATENCY_EDGES_MS[-1]))
+                else:
+                    lo = 0.0 if i == 0 else float(LATENCY_EDGES_MS[i - 1])
+                    out.append(lo + (LATENCY_EDGES_MS[i] - lo) * max(0.0, q * total - seen) / count)
+                break
+            seen += count
+        else:
+            out.append(float(LATENCY_EDGES_MS[-1]))
+    return out
+
+
+def test_point_percentiles_equal_a_walk_over_the_buckets() -> None:
+    from arbiter.store.rollup import point
+
+    rng = random.Random(7)
+    for _ in range(2_000):
+        hist = [float(rng.choice((0, 0, 0, 1, rng.randint(1, 500)))) for _ in range(N_BUCKETS)]
+        p = point((60, sum(hist), 0, 0.0, 0.0, 100.0, 0.0, 0, *hist))
+        assert [p["p50_ms"], p["p95_ms"], p["p99_ms"]] == _quantiles_by_walk(
+            hist, (0.5, 0.95, 0.99)
+        ), hist
