@@ -275,7 +275,8 @@ def test_point_percentiles_equal_a_walk_over_the_buckets() -> None:
 
     rng = random.Random(7)
     for _ in range(2_000):
-        hist = [float(rng.choice((0, 0, 0, 1, rng.randint(1, 500)))) for _ in range(N_BUCKETS)]
+        hist = [float(rng.choice((0, 0, 0, 1, rng.randint(1, 500), rng.random() * 1e6)))
+                for _ in range(N_BUCKETS)]  # fmt: skip
         p = point((60, sum(hist), 0, 0.0, 0.0, 100.0, 0.0, 0, *hist))
         assert [p["p50_ms"], p["p95_ms"], p["p99_ms"]] == _quantiles_by_walk(
             hist, (0.5, 0.95, 0.99)

@@ -292,8 +292,8 @@ def _quantiles(hist: Sequence[float], qs: Sequence[float]) -> list[float | None]
         if i >= N_BUCKETS - 1:
             out.append(_EDGES[-1])
             continue
-        count, lo = hist[i], _LOWS[i]
-        out.append(lo + (_EDGES[i] - lo) * max(0.0, want - (cum[i] - count)) / count)
+        seen, lo = (cum[i - 1] if i else 0.0), _LOWS[i]
+        out.append(lo + (_EDGES[i] - lo) * max(0.0, want - seen) / hist[i])
     return out
 
 
