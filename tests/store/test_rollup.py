@@ -215,3 +215,69 @@ def test_retention_deletes_in_batches_and_keeps_the_rest(store: Store) -> None:
         "grades": 0,
         "alerts": 0,
     }
+
+
+def test_a_page_past_the_old_id_chunk_keeps_every_best_grade(store: Store) -> None:
+    """The grades of a 1,000-row export page: one ANY(array) lookup on PostgreSQL, 500-id IN
+    lists on SQLite; both give each decision its best grade."""
+    recs: list[Record] = [decision(f"d{i:04d}", ts=T0 + i) for i in range(1_200)]
+    recs += [grade(f"d{i:04d}", 0.25, "auto") for i in range(0, 1_200, 3)]
+    recs += [grade(f"d{i:04d}", 1.0, "feedback") for i in range(0, 1_200, 9)]
+    store.write(recs)
+    got = list(store.iter_decisions(since=0.0))
+    assert [d["id"] for d in got] == [f"d{i:04d}" for i in range(1_200)]
+    for i, d in enumerate(got):
+        want = (1.0, "feedback") if i % 9 == 0 else (0.25, "auto") if i % 3 == 0 else (None, None)
+        assert (d["grade"], d["grader"]) == want, d["id"]
+
+
+def test_timeseries_reads_the_all_tenant_rows_as_points_when_the_bucket_is_their_span() -> None:
+    """Nothing to add up then: no GROUP BY (the 24 h per-minute series, 1,440 rows, on
+    PostgreSQL at 10M decisions: 2x faster). Filtered or coarser series still sum."""
+    from arbiter.store.rollup import timeseries_queries
+
+    def sqls(**kw: Any) -> list[str]:
+        base = {"tenant": None, "model": None, "task": None, "start": 0, "until": 7 * 86400}
+        return [sql for sql, _ in timeseries_queries(**{**base, **kw})]
+
+    [minutes] = sqls(bucket=60)
+    assert "GROUP BY" not in minutes and "span = 60" in minutes
+    [hours] = sqls(bucket=3600)
+    assert "GROUP BY" not in hours and "span = 3600" in hours
+    assert all("GROUP BY" in s for s in sqls(bucket=900) + sqls(bucket=60, tenant="t1"))
+    hours, tail = sqls(bucket=3600, until=7 * 86400 - 30)  # whole hours, then the last minutes
+    assert "GROUP BY" not in hours and "GROUP BY" in tail
+
+
+def _quantiles_by_walk(hist: list[float], qs: tuple[float, ...]) -> list[float | None]:
+    """The reference: walk the buckets, linear within the one holding q of the total."""
+    total, out = sum(hist), []
+    if total <= 0:
+        return [None] * len(qs)
+    for q in qs:
+        seen = 0.0
+        for i, count in enumerate(hist):
+            if count > 0 and seen + count >= q * total:
+                if i == N_BUCKETS - 1:
+                    out.append(float(LATENCY_EDGES_MS[-1]))
+                else:
+                    lo = 0.0 if i == 0 else float(LATENCY_EDGES_MS[i - 1])
+                    out.append(lo + (LATENCY_EDGES_MS[i] - lo) * max(0.0, q * total - seen) / count)
+                break
+            seen += count
+        else:
+            out.append(float(LATENCY_EDGES_MS[-1]))
+    return out
+
+
+def test_point_percentiles_equal_a_walk_over_the_buckets() -> None:
+    from arbiter.store.rollup import point
+
+    rng = random.Random(7)
+    for _ in range(2_000):
+        hist = [float(rng.choice((0, 0, 0, 1, rng.randint(1, 500), rng.random() * 1e6)))
+                for _ in range(N_BUCKETS)]  # fmt: skip
+        p = point((60, sum(hist), 0, 0.0, 0.0, 100.0, 0.0, 0, *hist))
+        assert [p["p50_ms"], p["p95_ms"], p["p99_ms"]] == _quantiles_by_walk(
+            hist, (0.5, 0.95, 0.99)
+        ), hist

@@ -388,7 +388,22 @@ class SqlStore(
         grades table to serve one page (PostgreSQL did, at 1M decisions)."""
         items = [_decision_dict(r) for r in rows]
         best: dict[str, tuple[int, str, float]] = {}
-        ids = [it["id"] for it in items]
+        for ident, grader, score in self._grades_of(cur, [it["id"] for it in items]):
+            rank = precedence(grader)
+            if ident not in best or rank > best[ident][0]:
+                best[ident] = (rank, grader, score)
+        for it in items:
+            _, it["grader"], it["grade"] = best.get(it["id"], (0, None, None))
+        return items
+
+    def _numeric_rows(self, cur: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Every row of a query whose columns are all numbers (a backend may fetch them faster)."""
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+    def _grades_of(self, cur: Cursor, ids: Sequence[str]) -> list[Any]:
+        """(decision_id, grader, score) of every grade of these decisions."""
+        rows: list[Any] = []
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             cur.execute(
@@ -398,13 +413,8 @@ class SqlStore(
                 ),
                 chunk,
             )
-            for ident, grader, score in cur.fetchall():
-                rank = precedence(grader)
-                if ident not in best or rank > best[ident][0]:
-                    best[ident] = (rank, grader, score)
-        for it in items:
-            _, it["grader"], it["grade"] = best.get(it["id"], (0, None, None))
-        return items
+            rows += cur.fetchall()
+        return rows
 
     def decision(self, decision_id: str) -> dict[str, Any] | None:
         with self._ro() as cur:
@@ -548,10 +558,7 @@ class SqlStore(
             until=math.ceil(until),
         )  # fmt: skip
         with self._ro() as cur:
-            parts = []
-            for sql, params in queries:
-                cur.execute(self._sql(sql), params)
-                parts.append(cur.fetchall())
+            parts = [self._numeric_rows(cur, self._sql(sql), params) for sql, params in queries]
         if len(parts) == 1:  # one level: its rows are the points
             return [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
         acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up

@@ -16,10 +16,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
+import orjson
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from arbiter.config import redact_url
@@ -83,6 +85,23 @@ def _wrap(err: psycopg.Error, what: str) -> StoreError:
                       transient=not isinstance(err, _PERMANENT))  # fmt: skip
 
 
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Each new pooled connection: JSON columns parsed by orjson, as SQLite's rows are (the
+    standard json module was a sixth of an export page's time: candidates and attempts)."""
+    set_json_loads(orjson.loads, conn)
+
+
+def _end_autocommit(conn: psycopg.Connection[Any]) -> None:
+    """Give a read's connection back to the pool as writes expect it: not in autocommit. One that
+    cannot be switched back (broken, or left in a transaction) is closed: the pool drops it."""
+    if conn.closed:
+        return
+    if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        conn.autocommit = False
+    else:
+        conn.close()
+
+
 class PostgresStore(SqlStore):
     backend: Literal["sqlite", "postgres"] = "postgres"
     _JSON: ClassVar[str] = "%s::jsonb"
@@ -112,6 +131,7 @@ class PostgresStore(SqlStore):
             max_size=max_size,
             timeout=timeout_s,
             check=self._check_if_idle,
+            configure=_configure,
             name="arbiter-store",
             open=False,
         )
@@ -139,19 +159,36 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _tx(self) -> Iterator[Cursor]:
+        with self._call(read=False) as cur:
+            yield cur
+
+    @contextmanager
+    def _ro(self) -> Iterator[Cursor]:
+        """A read, in autocommit: each statement sees what had committed when it began, exactly
+        as in the READ COMMITTED transaction it used to be, without that transaction's BEGIN
+        and COMMIT round trips (two of a feed page's four; most of a read's p95 on a busy host)."""
+        with self._call(read=True) as cur:
+            yield cur
+
+    @contextmanager
+    def _call(self, *, read: bool) -> Iterator[Cursor]:
         self._gate.enter(self.url)
         try:
             with self._pool.connection() as conn:
-                with conn.cursor() as cur:
-                    yield cur
+                if read:
+                    conn.autocommit = True
+                try:
+                    with conn.cursor() as cur:
+                        yield cur
+                finally:
+                    if read:
+                        _end_autocommit(conn)
                 self._given_back(conn)
         except psycopg.Error as err:
             if _unreachable(err):
                 self._gate.failed()
             raise _wrap(err, "transaction") from err
         self._gate.ok()
-
-    _ro = _tx  # a read is a short transaction too (one snapshot per call under READ COMMITTED)
 
     _ROW = "ctid"  # the physical row id retention deletes by
 
@@ -174,6 +211,22 @@ class PostgresStore(SqlStore):
     def _changed_since(self, since: Any) -> tuple[str, list[Any]]:
         xmax, running = since
         return "(sync_mark >= %s OR sync_mark = ANY(%s))", [int(xmax), list(running)]
+
+    def _numeric_rows(self, cur: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
+        # binary: no text to parse (the 24 h per-minute series is 1,440 rows of 26 numbers)
+        cast(psycopg.Cursor[Any], cur).execute(sql, params, binary=True)
+        return cur.fetchall()
+
+    def _grades_of(self, cur: Cursor, ids: Sequence[str]) -> list[Any]:
+        # one query and one parameter (an array) for a whole page: an IN list of 1,000
+        # placeholders is two queries and a long statement to parse on both ends
+        if not ids:
+            return []
+        cur.execute(
+            "SELECT decision_id, grader, score FROM grades WHERE decision_id = ANY(%s)",
+            (list(ids),),
+        )
+        return list(cur.fetchall())
 
     def _migration_lock(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATE_LOCK,))

@@ -18,8 +18,10 @@ totals count only decisions (and their best grade), exactly like a scan of the r
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from arbiter.records import DecisionRecord, GradeRecord, precedence
@@ -249,8 +251,15 @@ def timeseries_queries(
         else:
             table, col, where = "rollups", "minute", []
         where += [f"{col} >= %s", f"{col} < %s", *conds]
-        # a float sum: PostgreSQL's SUM(bigint) is a NUMERIC, slow to read by the thousand
-        sums = ", ".join(f"CAST(SUM({c}) AS DOUBLE PRECISION)" for c in SUM_COLS)
+        if whole and bucket == (HOUR if hourly else 60):
+            # one all-tenant row per bucket: the rows are the points, nothing to add up (the
+            # 24 h per-minute series: 1,440 rows a GROUP BY of 25 sums took ~2x as long to serve)
+            cols = ", ".join(f"CAST({c} AS DOUBLE PRECISION)" for c in SUM_COLS)
+            sql = f"SELECT {col} AS b, {cols} FROM {table} WHERE {' AND '.join(where)}"
+            out.append((sql, [lo, hi]))
+            continue
+        # float sums of floats: PostgreSQL's SUM(bigint) is a NUMERIC, slow to add and to read
+        sums = ", ".join(f"SUM(CAST({c} AS DOUBLE PRECISION))" for c in SUM_COLS)
         sql = (
             f"SELECT ({col} / %s) * %s AS b, {sums} FROM {table} "
             f"WHERE {' AND '.join(where)} GROUP BY b"
@@ -270,24 +279,21 @@ _POINT_QS = (0.50, 0.95, 0.99)
 
 
 def _quantiles(hist: Sequence[float], qs: Sequence[float]) -> list[float | None]:
-    """percentile() of each q (ascending), in one pass over the buckets."""
+    """percentile() of each q (ascending): the bucket holding q of the total, found by bisection
+    on the running sums (a point of a 1,440-point series takes three bisections, not a loop)."""
     total = sum(hist)
     if total <= 0:
         return [None] * len(qs)
+    cum = list(accumulate(hist))
     out: list[float | None] = []
-    seen, k = 0.0, 0
-    for i, count in enumerate(hist):
-        if count <= 0:
+    for q in qs:
+        want = q * total
+        i = bisect_left(cum, want)  # the first bucket whose running sum reaches it (count > 0)
+        if i >= N_BUCKETS - 1:
+            out.append(_EDGES[-1])
             continue
-        while k < len(qs) and seen + count >= qs[k] * total:
-            if i == N_BUCKETS - 1:
-                out.append(_EDGES[-1])
-            else:
-                lo = _LOWS[i]
-                out.append(lo + (_EDGES[i] - lo) * max(0.0, qs[k] * total - seen) / count)
-            k += 1
-        seen += count
-    out += [_EDGES[-1]] * (len(qs) - k)
+        seen, lo = (cum[i - 1] if i else 0.0), _LOWS[i]
+        out.append(lo + (_EDGES[i] - lo) * max(0.0, want - seen) / hist[i])
     return out
 
 
