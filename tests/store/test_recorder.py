@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -81,6 +82,22 @@ def test_submit_is_off_the_request_path(flaky: FlakyStore, recorders: list[Recor
     flaky.gate.set()
     assert rec.flush(10.0)
     assert len(flaky.inner.decisions(tenant=None, limit=5000)) == 2000
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="threads have no priority here")
+def test_the_writer_thread_yields_the_core_to_the_event_loop(
+    flaky: FlakyStore, recorders: list[Recorder]
+) -> None:
+    """On one core the writer's batches competed with the loop's requests as equals (the tail
+    bench's stalls came from recorder batches); the writer now runs nicer than its process."""
+    rec = _recorder(recorders, flaky)
+    rec.submit(decision("d0"))
+    assert rec.flush(5.0)
+    thread = rec._thread
+    assert thread is not None and thread.native_id is not None
+    process = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    writer = os.getpriority(os.PRIO_PROCESS, thread.native_id)
+    assert writer == min(19, process + 10)
 
 
 def test_batches_are_bounded_and_complete(flaky: FlakyStore, recorders: list[Recorder]) -> None:
