@@ -40,6 +40,8 @@ def _yield_the_core() -> None:
         tid = threading.get_native_id()
         now = os.getpriority(os.PRIO_PROCESS, tid)
         os.setpriority(os.PRIO_PROCESS, tid, min(19, now + WRITER_NICER_BY))
+
+
 _ArmKey = tuple[str, str, str]
 
 
