@@ -101,6 +101,9 @@ class ResponseCache:
         self._served: OrderedDict[str, _Served] = OrderedDict()  # hit decision id -> entry
         self._used: dict[str, tuple[int, float]] = {}  # hits not yet written to the store
         self._seen_invalidations: set[str] = set()
+        # entry id -> when this replica invalidated it: a sync whose read of new entries raced
+        # the delete must not bring the entry back (it would live until the next sync)
+        self._invalidated_at: dict[str, float] = {}
         self._polled = 0.0
         self._store_down_until = 0.0  # time.monotonic(): skip the store until then
         self._puts = 0
@@ -353,6 +356,7 @@ class ResponseCache:
         entry = self._entries.get(entry_id)
         if entry is not None and (tenant is None or entry.tenant == tenant):
             self._drop(entry_id)
+            self._invalidated_at[entry_id] = self.clock()
             self.counts["invalidated"] += 1
         return await asyncio.to_thread(self.store.cache_delete, entry_id, tenant, self.clock())
 
@@ -508,10 +512,16 @@ class ResponseCache:
                 self.store.cache_since, since, now, self.settings.max_entries
             )
             for row in reversed(rows):
+                gone = self._invalidated_at.get(row[0])
+                if gone is not None and row[8] <= gone:
+                    continue  # read before our own delete landed: still invalidated
                 known = self._entries.get(row[0])
                 if known is None or known.created_ts < row[8]:
                     self._insert(_entry(row))
         self._polled = now
+        # a row this old is no longer read by a sync (its window starts at since - overlap)
+        old = since - _SYNC_OVERLAP_S
+        self._invalidated_at = {k: t for k, t in self._invalidated_at.items() if t >= old}
         if len(self._seen_invalidations) > 10_000:
             self._seen_invalidations.clear()  # re-applying an old one is harmless
         if prune:
