@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_round2 as r2
 from arbiter import linear
-from arbiter.cascade import DEFAULT_VERIFIER, Verifier, load_verifier
+from arbiter.cascade import DEFAULT_VERIFIER, VERIFIER_V3, Verifier, load_verifier
 from arbiter.difficulty import load, load_default
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
@@ -154,7 +154,7 @@ def bench_gsm8k() -> dict[str, Any]:
     models = ot.load_models(DATA / "routellm.models.json")
     full = ot.load_table(DATA / "gsm8k.dev.jsonl.gz", models)
     train, held = ot.select_split(full, "train"), ot.select_split(full, "heldout")
-    v3 = load_verifier()
+    v3 = load_verifier(VERIFIER_V3)
     v2 = load_verifier(DEFAULT_VERIFIER.with_name("verifier_math_v2.json"))
     assert v3 is not None and v3.value is not None and v2 is not None, "shipped verifiers missing"
     scores = _gsm_scores(held, v2, v3)

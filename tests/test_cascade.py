@@ -10,6 +10,7 @@ import pytest
 from arbiter.cascade import (
     DEFAULT_VERIFIER,
     VERIFIER_FEATURES,
+    VERIFIER_V3,
     Verifier,
     arithmetic_errors,
     load_verifier,
@@ -152,7 +153,7 @@ def test_chained_equals_feature() -> None:
 def test_value_head_escalates_the_cheaper_of_two_equally_doubtful_answers() -> None:
     """v3: with the same P(wrong), the problem whose strong answer is expected to cost more is
     escalated later (gain per relative cost); the score stays in (0, 1) for the threshold."""
-    v = load_verifier()
+    v = load_verifier(VERIFIER_V3)
     assert v is not None and v.value is not None
     head = v.value
     z = [0.0] * len(VERIFIER_FEATURES)
@@ -165,7 +166,7 @@ def test_value_head_escalates_the_cheaper_of_two_equally_doubtful_answers() -> N
 
 
 def test_a_verifier_without_a_value_head_scores_p_wrong(tmp_path: Path) -> None:
-    v = load_verifier()
+    v = load_verifier(VERIFIER_V3)
     assert v is not None
     bare = Verifier(v.version, v.mean, v.std, v.weights, v.bias)
     assert bare.score(PROMPT, BAD) == bare.p_wrong(PROMPT, BAD)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from arbiter.cascade import DEFAULT_VERIFIER, Verifier
+from arbiter.cascade import VERIFIER_V3, Verifier
 from arbiter.offline import train_verifier as tv
 from tests.shared_data import ROUTING, require_shared
 
@@ -17,7 +17,7 @@ def test_training_reproduces_the_shipped_verifier(tmp_path: Path) -> None:
     report = tv.train_verifier(ROUTING, out)
     assert report["fit_rows"] == 397  # train + validation buckets only
     rebuilt = Verifier.from_json(out.read_text())
-    shipped = Verifier.from_json(DEFAULT_VERIFIER.read_text())
+    shipped = Verifier.from_json(VERIFIER_V3.read_text())
     assert rebuilt.version == shipped.version
     np.testing.assert_allclose(rebuilt.weights, shipped.weights, rtol=1e-6, atol=1e-9)
     assert rebuilt.value is not None and shipped.value is not None
@@ -35,7 +35,7 @@ def test_scores_from_features_equal_the_request_path() -> None:
     import json
 
     d = tv.load_verifier_data(ROUTING)
-    shipped = Verifier.from_json(DEFAULT_VERIFIER.read_text())
+    shipped = Verifier.from_json(VERIFIER_V3.read_text())
     rows = np.zeros(len(d.ids), bool)
     rows[:40] = True
     batch = tv.scores(shipped, d, rows)

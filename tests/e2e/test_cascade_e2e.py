@@ -143,7 +143,7 @@ MATH = [
 def test_math_cascade_uses_the_shipped_verifier(
     tmp_path: Path, sim_url: str, threshold: float, escalates: bool
 ) -> None:
-    """routing.cascade_math_verifier: the verifier's score (v3: expected gain per relative cost)
+    """routing.cascade_math_verifier: the shipped verifier's score (v2: P(cheap answer wrong))
     decides a math cascade (the mechanism behind `cascade_verifier` in bench/results/routing.md)."""
     routing = f'cascade_tasks = ["math"]\ncascade_math_verifier = {threshold}'
     with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):

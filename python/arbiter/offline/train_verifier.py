@@ -1,4 +1,4 @@
-"""Train the math cascade's verifier (`cascade.Verifier`, shipped as models/verifier_math.json).
+"""Train the math cascade's verifier (`cascade.Verifier`, v3: models/verifier_math_v3.json).
 
 Two logistic heads over `cascade.VERIFIER_FEATURES` of the cheap (Mixtral) answer on GSM8K's
 train rows (`difficulty.split_of` buckets 0-5): P(the cheap answer is wrong) and P(the strong
