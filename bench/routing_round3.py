@@ -40,7 +40,6 @@ from arbiter.cascade import load_verifier
 from arbiter.difficulty import load, load_default
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
-from arbiter.output_length import OutputLength, fit_prior
 from results_page import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,17 +61,6 @@ def _pair(table: ot.Table) -> cf.Pair:
 
     return cf.Pair(col(STRONG, "quality"), col(WEAK, "quality"), col(STRONG, "cost_usd"),
                    col(WEAK, "cost_usd"))  # fmt: skip
-
-
-def _expected_cost(table: ot.Table, train: ot.Table, model: ot.ModelSpec) -> np.ndarray:
-    """Prompt tokens x input price + the train-fitted expected answer length x output price."""
-    stats = [r.stats for r in train.rows if r.stats is not None]
-    tokens = [r.outcomes[model.id].completion_tokens for r in train.rows]
-    lengths = OutputLength(350, {model.id: fit_prior(stats, tokens)})
-    return np.asarray([
-        model.cost_usd(r.prompt_tokens, lengths.expected(model.id, r.stats or b""))
-        for r in table.rows
-    ])  # fmt: skip
 
 
 def _controls(table: ot.Table, order: np.ndarray, cascade: bool) -> dict[str, float]:
@@ -105,7 +93,7 @@ def bench_gsm8k(full: ot.Table) -> dict[str, Any]:
     def key(t: ot.Table) -> tuple[np.ndarray, np.ndarray]:
         p = np.asarray([verifier.p_wrong(r.prompt, r.outcomes[WEAK].response or "")
                         for r in t.rows])  # fmt: skip
-        return p, _expected_cost(t, train, strong)
+        return p, cf.expected_cost(t, train, strong)
 
     (p_tr, c_tr), (p_ho, c_ho) = key(train), key(held)
     pair_tr, pair_ho = _pair(train), _pair(held)
@@ -149,7 +137,7 @@ def bench_mmlu(full: ot.Table) -> dict[str, Any]:
     strong, weak = (next(m for m in full.models if m.id == i) for i in (STRONG, WEAK))
 
     def extra(t: ot.Table) -> np.ndarray:
-        return _expected_cost(t, train, strong) - _expected_cost(t, train, weak)
+        return cf.expected_cost(t, train, strong) - cf.expected_cost(t, train, weak)
 
     c_tr, c_ho = extra(train), extra(held)
     pair_tr, pair_ho = _pair(train), _pair(held)

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from arbiter.offline import outcome_table as ot
 from arbiter.offline.routing_metrics import apgr, cpt
+from arbiter.output_length import OutputLength, fit_prior
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +107,14 @@ def predicted_gain(x: np.ndarray, model: tuple[np.ndarray, np.ndarray]) -> np.nd
     p = 1.0 / (1.0 + np.exp(-np.clip(x @ w + b, -30, 30)))
     out: np.ndarray = p[:, 0] - p[:, 1]
     return out
+
+
+def expected_cost(table: ot.Table, train: ot.Table, model: ot.ModelSpec) -> np.ndarray:
+    """Prompt tokens x input price + the train-fitted expected answer length x output price."""
+    stats = [r.stats for r in train.rows if r.stats is not None]
+    tokens = [r.outcomes[model.id].completion_tokens for r in train.rows]
+    lengths = OutputLength(350, {model.id: fit_prior(stats, tokens)})
+    return np.asarray([
+        model.cost_usd(r.prompt_tokens, lengths.expected(model.id, r.stats or b""))
+        for r in table.rows
+    ])  # fmt: skip

@@ -34,7 +34,6 @@ from arbiter.difficulty import features_semantic
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
 from arbiter.offline.train_difficulty import Model, export_onnx
-from arbiter.output_length import OutputLength, fit_prior
 
 DATA = Path(os.environ.get("ARBITER_SHARED_DIR") or Path(__file__).resolve().parents[4] / "shared")
 TABLE = "mmlu.dev.jsonl.gz"
@@ -59,17 +58,6 @@ class Rows:
     extra: np.ndarray  # expected extra cost of the strong call (what the sidecar can know)
 
 
-def expected_cost(table: ot.Table, train: ot.Table, model: ot.ModelSpec) -> np.ndarray:
-    """Prompt tokens x input price + the train-fitted expected answer length x output price."""
-    stats = [r.stats for r in train.rows if r.stats is not None]
-    tokens = [r.outcomes[model.id].completion_tokens for r in train.rows]
-    lengths = OutputLength(350, {model.id: fit_prior(stats, tokens)})
-    return np.asarray([
-        model.cost_usd(r.prompt_tokens, lengths.expected(model.id, r.stats or b""))
-        for r in table.rows
-    ])  # fmt: skip
-
-
 def pair_of(table: ot.Table) -> cf.Pair:
     def col(m: str, what: str) -> np.ndarray:
         return np.asarray([getattr(r.outcomes[m], what) for r in table.rows], dtype=np.float64)
@@ -89,7 +77,7 @@ def load_rows(data_dir: Path) -> tuple[Rows, Rows]:
 
     def rows(t: ot.Table) -> Rows:
         x = np.concatenate([features_semantic(r.prompt, embedder) for r in t.rows])
-        extra = expected_cost(t, train, strong) - expected_cost(t, train, weak)
+        extra = cf.expected_cost(t, train, strong) - cf.expected_cost(t, train, weak)
         return Rows(t, x.astype(np.float64), pair_of(t), extra)
 
     return rows(train), rows(held)
