@@ -28,7 +28,7 @@ def test_a_price_that_doubles_is_alerted_and_adopted(tmp_path: Path) -> None:
 
             async def changes() -> list[dict]:  # type: ignore[type-arg]
                 sc.services.recorder.flush(5.0)
-                alerts = (await sc.client.get("/arbiter/alerts", headers=sc.auth)).json()["data"]
+                alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()["data"]
                 return [a for a in alerts if a["kind"] == "price_change"]
 
             for _ in range(8):
@@ -41,6 +41,9 @@ def test_a_price_that_doubles_is_alerted_and_adopted(tmp_path: Path) -> None:
                 assert r.status_code == 200, r.text
             (change,) = await changes()  # on the 4th dearer call: within 5 priced calls
             assert change["model"] == "sim-premium" and change["data"]["after"] == 2.0
+            assert change["tenant"] == "_system"  # the operator's, not the revealing tenant's
+            mine = (await sc.client.get("/arbiter/alerts", headers=sc.auth)).json()["data"]
+            assert not [a for a in mine if a["kind"] == "price_change"]
             after = (await sc.client.get("/arbiter/admin/models", headers=sc.admin)).json()
             price1 = next(m for m in after["data"] if m["name"] == "sim-premium")
             assert price1["price_in_per_mtok"] == 2 * price0["price_in_per_mtok"]
@@ -106,7 +109,7 @@ def test_a_quality_drop_is_alerted_and_old_evidence_dropped(tmp_path: Path) -> N
                     break
             assert found_at is not None and 320 < found_at < 320 + 150, found_at
             sc.services.recorder.flush(5.0)
-            alerts = (await sc.client.get("/arbiter/alerts", headers=sc.auth)).json()["data"]
+            alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()["data"]
             (change,) = [a for a in alerts if a["kind"] == "quality_change"]
             assert change["model"] == "sim-small" and change["task"] == "math"
             assert change["data"]["direction"] == "down" and change["data"]["after"] < 0.6

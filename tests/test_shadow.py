@@ -116,7 +116,8 @@ def test_a_good_challenger_is_promoted_and_then_routed(tmp_path: Path) -> None:
             assert st["tasks"] == ["math"] and "promoted for math" in st["note"]
             assert sc.services.store.challengers()["sim-small"]["tasks"] == ["math"]
             alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()["data"]
-            assert any(a["kind"] == "challenger_promoted" for a in alerts)
+            (promoted,) = [a for a in alerts if a["kind"] == "challenger_promoted"]
+            assert promoted["tenant"] == "_system"  # routing changed for every tenant
             answers = await _ask(sc, 30, seed=99)
             chosen = {a.headers["x-arbiter-model"] for a in answers}
             assert "sim-small" in chosen  # promoted for math: now routed there

@@ -42,7 +42,7 @@ from arbiter.grading import INLINE_CHARS
 from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
-from arbiter.records import Attempt, Candidate, DecisionRecord
+from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, run_to_end
 from arbiter.relay_codec import RelayCodec, Translating, relay_codec
 from arbiter.request_plan import Completed, Plan, Streamed
@@ -683,7 +683,8 @@ class Pipeline:
             cost, source = usage.reported_cost_usd, "upstream"
             # against the configured price: the detector's level is the factor to adopt
             configured_cost = registry_cost / s.registry.price_factor(model)
-            s.alerts.observe_price(plan.tenant, model, cost, configured_cost)
+            # a model's price is the operator's fact, not the revealing tenant's
+            s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
         # no call answered: what the failed ones may have cost is on the charge
         cost = self.call_cost(plan, model, usage, req, content) if error is None or opened else 0.0
         cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)

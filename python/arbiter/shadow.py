@@ -32,7 +32,7 @@ from arbiter.budget import BoundCap, billed_cost, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
-from arbiter.records import DecisionRecord, GradeRecord
+from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY
 from arbiter.upstream_body import body_for
 from arbiter.worst_case import CallWorst
@@ -367,8 +367,13 @@ class Shadow:
         )
         tasks = [*st["tasks"], task]
         self.challengers.state[challenger] = {**st, "tasks": tasks, "note": note}
-        self.s.alerts.emit(tenant, "challenger_promoted", f"{challenger}: {note}", model=challenger,
-                           task=task, data={"grade": mean, "lower": lower, "bar": bar})  # fmt: skip
+        # a promotion changes routing for every tenant: the operator's alert, naming whose
+        # grades earned it
+        data = {"grade": mean, "lower": lower, "bar": bar, "tenant": tenant}
+        message = f"{challenger}: {note}"
+        self.s.alerts.emit(
+            SYSTEM_TENANT, "challenger_promoted", message, model=challenger, task=task, data=data
+        )
         self._persist(challenger, "challenger", tasks, note)
 
     def _persist(self, model: str, status: str, tasks: list[str], note: str) -> None:

@@ -40,6 +40,7 @@ def test_reported_cost_is_used_and_price_drift_alerts(
         headers=headers,
     ).json()
     assert row["cost_source"] == "upstream"
-    alerts = httpx.get(f"{sidecar.root_url}/arbiter/alerts", headers=headers).json()["data"]
+    alerts = sidecar.admin("GET", "/arbiter/alerts").json()["data"]
     drift = [a for a in alerts if a["kind"] == "price_change"]
     assert drift and drift[0]["model"] == "sim-premium" and drift[0]["data"]["after"] == 1.5
+    assert drift[0]["tenant"] == "_system"  # a model's price is the operator's fact
