@@ -2,7 +2,9 @@
 
 The parent is a supervisor: it starts N copies of `arbiter serve` (each marked by
 ARBITER_WORKER), forwards SIGTERM/SIGINT to them and, when one exits, stops the others and
-exits with its status (the host's supervisor — systemd, Kubernetes — restarts the set). Each
+exits with its status (the host's supervisor — systemd, Kubernetes — restarts the set).
+A worker also gets SIGTERM when the supervisor itself dies, even by SIGKILL (Linux death
+signal). Each
 worker binds the port itself with SO_REUSEPORT, so the kernel spreads new connections over
 them; no process sits in the data path. A worker is a replica like any other: budgets,
 policy, registry overrides and the response cache are shared through the store (SQLite in WAL
@@ -12,6 +14,7 @@ mode across processes on one host, or PostgreSQL), never through the parent.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -40,11 +43,27 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> None:
+    """In a worker between fork and exec: get SIGTERM when the supervisor dies, even by SIGKILL
+    (which it cannot forward). Otherwise orphaned workers keep the port, and the set the host
+    restarts shares it with them: stale code and config answering part of the traffic."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the forwarding still works
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:  # it died before the prctl took hold
+        os._exit(1)
+
+
 def supervise(argv: Sequence[str], workers: int, grace_s: float = 15.0) -> int:
     """Run `python -m arbiter <argv>` `workers` times; return the first one's exit status."""
+    me = os.getpid()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "arbiter", *argv], env={**os.environ, WORKER_ENV: str(i)}
+            [sys.executable, "-m", "arbiter", *argv],
+            env={**os.environ, WORKER_ENV: str(i)},
+            preexec_fn=lambda: _die_with(me),  # the supervisor has no threads: fork-safe
         )
         for i in range(workers)
     ]

@@ -3,6 +3,7 @@ under one supervisor that starts and stops them together."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -78,4 +79,27 @@ def test_a_worker_that_dies_takes_the_set_down(sidecar_config: Path) -> None:
         s.proc.proc.wait(timeout=30)  # the host's supervisor restarts the whole set
         assert not _alive(workers[1])
     finally:
+        s.stop()
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(sidecar_config: Path) -> None:
+    """SIGKILL cannot be forwarded: without the death signal the workers kept the port, and the
+    set the host restarts would share it with them."""
+    s = Sidecar(_with_workers(sidecar_config, 2)).start()
+    assert s.proc.proc is not None
+    try:
+        deadline = time.monotonic() + 30
+        while len(workers := _children(s.proc.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2
+        os.kill(s.proc.proc.pid, signal.SIGKILL)
+        s.proc.proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), "workers outlived their supervisor"
+    finally:
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w, signal.SIGKILL)
         s.stop()
