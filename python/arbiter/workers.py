@@ -4,11 +4,10 @@ The parent is a supervisor: it starts N copies of `arbiter serve` (each marked b
 ARBITER_WORKER), forwards SIGTERM/SIGINT to them and, when one exits, stops the others and
 exits with its status (the host's supervisor — systemd, Kubernetes — restarts the set).
 A worker also gets SIGTERM when the supervisor itself dies, even by SIGKILL (Linux death
-signal). Each
-worker binds the port itself with SO_REUSEPORT, so the kernel spreads new connections over
-them; no process sits in the data path. A worker is a replica like any other: budgets,
-policy, registry overrides and the response cache are shared through the store (SQLite in WAL
-mode across processes on one host, or PostgreSQL), never through the parent.
+signal). Each worker binds the port itself with SO_REUSEPORT, so the kernel spreads new
+connections over them; no process sits in the data path. A worker is a replica like any
+other: budgets, policy, registry overrides and the response cache are shared through the store
+(SQLite in WAL mode across processes on one host, or PostgreSQL), never through the parent.
 """
 
 from __future__ import annotations
