@@ -41,7 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_round2 as r2
 import routing_round4_math_chat as r4
-from arbiter.cascade import VERIFIER_V2, VERIFIER_V4, Verifier, load_verifier
+from arbiter.cascade import (
+    VERIFIER_FEATURES,
+    VERIFIER_V2,
+    VERIFIER_V4,
+    Verifier,
+    load_verifier,
+    verifier_features,
+)
 from arbiter.difficulty import load, load_default
 from arbiter.math_value import CostHead
 from arbiter.offline import cost_frontier as cf
@@ -92,6 +99,42 @@ def _replay(held: ot.Table, verifiers: dict[str, Verifier]) -> dict[str, Any]:
     }
 
 
+def _diagnosis(held: ot.Table, v2: Verifier, v4: Verifier) -> dict[str, Any]:
+    """Where the cost term's loss comes from (read on held-out rows, chosen on nothing): the
+    order by the true label (is the cheap answer wrong) or by v2's P(wrong), over v4's predicted
+    or the true strong cost ** alpha; and the correlation of predicted with true log cost."""
+    assert v4.cost is not None
+    pair = r4._pair(held)
+    wrong = (pair.q_weak < 0.5) + 1e-6 * np.random.default_rng(0).random(len(held.rows))
+    p = np.asarray([v2.p_wrong(r.prompt, r.outcomes[WEAK].response or "") for r in held.rows])
+    lp, la = VERIFIER_FEATURES.index("log_prompt_len"), VERIFIER_FEATURES.index("log_answer_len")
+    feats = [verifier_features(r.prompt, r.outcomes[WEAK].response or "") for r in held.rows]
+    pred = np.asarray([v4.cost.relative_cost(x[lp], x[la]) for x in feats])
+    out: dict[str, Any] = {
+        "corr_log_cost": round(float(np.corrcoef(np.log(pred), np.log(pair.c_strong))[0, 1]), 3)
+    }
+    for name, num, cost in (
+        ("true wrong / predicted cost", wrong, pred),
+        ("v2 P(wrong) / predicted cost", p, pred),
+        ("v2 P(wrong) / true cost", p, pair.c_strong),
+    ):
+        for a in (0.0, 0.5, 1.0):
+            r = cf.sweep(pair, np.argsort(-(num / cost**a), kind="stable"), cascade=True)
+            out[f"{name}, alpha {a:g}"] = {k: r[k] for k in KEYS}
+    return out
+
+
+def _replay_table_labels(held: ot.Table, v2: Verifier) -> dict[str, Any]:
+    """math.toml on the table's own task labels (every row math): no routed rows, no seed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body = r2._body("math.toml", ot.default_baseline(held))
+        cfg, _ = r2._config(body, held, Path(tmp), feedback="sidecar")
+        assert cfg.cascade is not None
+        cfg = replace(cfg, cascade=replace(cfg.cascade, verifier=v2))
+        doc = r2._sweep(held, cfg, None)
+    return {k: doc[k] for k in KEYS}
+
+
 def bench() -> dict[str, Any]:
     models = ot.load_models(DATA / "routellm.models.json")
     full = ot.load_table(DATA / "gsm8k.dev.jsonl.gz", models)
@@ -127,6 +170,8 @@ def bench() -> dict[str, Any]:
         "static": {name: r4._static(held, s) for name, s in scores.items()},
         "random_ranking": r4._mean(rand),
         "bootstrap_v4_minus_v2": r4._bootstrap_diff(held, scores[names[0]], scores[names[1]]),
+        "diagnosis": _diagnosis(held, v2, v4),
+        "replay_table_labels_v2": _replay_table_labels(held, v2),
         "replay": _replay(
             held, {"math.toml, verifier v2 (shipped)": v2, "math.toml, verifier v4 swapped in": v4}
         ),
@@ -191,6 +236,19 @@ def render(res: dict[str, Any], notes: str) -> str:
         f"{b['mean_cost']:+.4f} (sd {b['sd_cost']}) $.",
         "",
     ]
+    dg = g["diagnosis"]
+    lines += [
+        "Diagnosis (held-out rows, read, not chosen on): orders by the true label or by v2's "
+        "P(wrong), over the predicted or the true strong cost ** alpha (predicted vs true "
+        f"log cost: r = {dg['corr_log_cost']}):",
+        "",
+        r4.HEAD.split("| shuffled")[0] + "|",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in dg.items():
+        if name != "corr_log_cost":
+            lines.append(f"| {name} | " + " | ".join(r4._fmt(r[k]) for k in KEYS) + " |")
+    lines.append("")
     rp = g["replay"]
     lines += [
         f"Sidecar replay (`arbiter replay --routing-config math.toml --sweep`, sidecar "
@@ -205,6 +263,12 @@ def render(res: dict[str, Any], notes: str) -> str:
         lines.append(
             f"| math.toml (v2), replay {name} | " + " | ".join(map(r4._fmt, cells)) + " | - | - |"
         )
+    tl = g["replay_table_labels_v2"]
+    lines.append(
+        "| math.toml (v2), the table's task labels (every row math) | "
+        + " | ".join(r4._fmt(tl[k]) for k in KEYS)
+        + " | - | - |"
+    )
     rr = rp["random_router"]
     lines.append(
         f"| random router (5 draws) | {r4._fmt(rr['apgr'])} | {r4._fmt(rr['cpt80'])} | "
@@ -215,7 +279,36 @@ def render(res: dict[str, Any], notes: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-NOTES = ""
+NOTES = (
+    "Goal (unseen rows): APGR >= 0.75 and CPT80 <= 40% on both axes. Not met on these rows. The "
+    "shipped math.toml (verifier v2) reaches 0.798 / 31.4% calls and 0.739 / 40.3% $ "
+    "(shuffled labels 0.48 / 0.41, random router 0.48 / 0.47: quality prediction, not cost). "
+    "Replay seeds 1 and 2 give 0.727 and 0.743 $: that spread is the 4 rows the classifier "
+    "does not call math (all 4 are held-out rows). They are routed by Thompson sampling, again "
+    "at each sweep point. On the table's own task labels the replay is deterministic: 0.791 / "
+    "32.2% calls, 0.729 / 41.9% $. v4 was chosen on train rows by a rule fixed before the "
+    "held-out look. On train CV it gains +0.0002 calls and +0.0105 $ (CPT80 $ 35.9 -> 32.2%); "
+    "over bootstrap resamples of the train rows its $ gain is positive in 89%. On the held-out "
+    "rows it loses: static -0.014 calls / -0.009 $ (bootstrap sd 0.012); replay 0.777 / 35.8% "
+    "calls, 0.727 / 44.4% $. So v2 stays the default, and v4 stays loadable "
+    "(`models/verifier_math_v4.json`, threshold 0.32). This is the third time a cost term "
+    "has won the train rows and lost these held-out rows: round three (prompt-only cost), "
+    "round four (v3) and now v4. Every alpha tried loses here; alpha 0.25 loses least "
+    "(-0.006 $). The diagnosis says why. With the true labels, dividing by v4's predicted "
+    "cost would help (APGR $ 0.948 -> 0.975): the cost model is not the problem (r = 0.70 with "
+    "the true log cost). But dividing v2's P(wrong) even by the true cost gains only +0.006 $ "
+    "at alpha 0.5 and loses at alpha 1. On these rows, the expensive problems that v2 doubts "
+    "least are the ones Mixtral gets wrong, so pushing them later costs quality. What limits "
+    "the dollar axis is P(cheap wrong). Tried on train CV only, none kept (each within +-0.01 "
+    "of v2's refit, 0.809 calls / 0.773 $): nine more answer features (the final number as a "
+    "computed result, its repeats, operands from neither the prompt nor an earlier result, "
+    "non-integer intermediate results, results reused, results per prompt number, ...); five "
+    "prompt cues; squared and interaction length terms; a stacked logistic on static MiniLM "
+    "embeddings of the prompt or the answer, or on the 16 prompt statistics; boosted stumps "
+    "(-0.03); L2 from 1e-3 to 0.3. All the extra features at once: -0.04. The surface of one "
+    "cheap answer is saturated at about 0.81 calls / 0.77 $ in CV. The misses are semantic: a "
+    "misread problem with every step's arithmetic right."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
