@@ -19,7 +19,7 @@ from typing import Any
 
 from arbiter import linear
 from arbiter.grading import grade_answer
-from arbiter.math_value import ValueHead
+from arbiter.math_value import CostHead, ValueHead
 from arbiter.types import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -193,11 +193,15 @@ def should_escalate(
 
 
 # -- the math verifier: P(cheap answer is wrong) from the answer text --------------------------
-# v2 (P(cheap answer wrong) alone) is the default: v3 (gain per expected cost, models/
-# verifier_math_v3.json) won on GSM8K's train rows but lost on the held-out rows and cost the
-# demo its bar (bench/results/routing.md, round four); v3 stays loadable by path
-DEFAULT_VERIFIER = Path(__file__).with_name("models") / "verifier_math_v2.json"
-VERIFIER_V3 = DEFAULT_VERIFIER.with_name("verifier_math_v3.json")
+# v2 (P(cheap answer wrong) alone) is the default. Each cost-aware variant won on GSM8K's train
+# rows and lost on the held-out rows (bench/results/routing.md, rounds three to five): v3 (gain
+# per expected cost) and v4 (v2's P(wrong) / expected relative cost ** 0.5, `math_value.CostHead`)
+# stay loadable by path
+MODELS = Path(__file__).with_name("models")
+VERIFIER_V2 = MODELS / "verifier_math_v2.json"
+DEFAULT_VERIFIER = VERIFIER_V2
+VERIFIER_V4 = MODELS / "verifier_math_v4.json"
+VERIFIER_V3 = MODELS / "verifier_math_v3.json"
 _GSM_FINAL = linear.compile(rf"####\s*\$?\s*({_NUM})")
 _ANY_NUM = linear.compile(_NUM)
 _LETTER = linear.compile(r"[A-Za-z]")
@@ -262,6 +266,10 @@ def verifier_features(prompt: str, content: str) -> list[float]:
     ]
 
 
+_LOG_PROMPT = VERIFIER_FEATURES.index("log_prompt_len")
+_LOG_ANSWER = VERIFIER_FEATURES.index("log_answer_len")
+
+
 def _chained_equals(text: str) -> float:
     """The most "=" signs on one line, capped at 4, / 4: "42 - 18 = 24 - 4 = 20" rewrites a step
     mid-line, which on GSM8K's train rows goes with a wrong cheap answer (CV: +0.01 APGR)."""
@@ -272,7 +280,8 @@ def _chained_equals(text: str) -> float:
 class Verifier:
     """Logistic model over standardized `verifier_features`: P(the cheap answer is wrong); with a
     `value` head (`math_value`), the escalation score is the strong call's expected gain per
-    relative cost instead (v3), otherwise P(wrong) itself."""
+    relative cost instead (v3); with a `cost` head, P(wrong) / relative cost ** alpha (v4);
+    otherwise P(wrong) itself (v2)."""
 
     version: str
     mean: tuple[float, ...]
@@ -280,9 +289,13 @@ class Verifier:
     weights: tuple[float, ...]
     bias: float
     value: ValueHead | None = None
+    cost: CostHead | None = None
 
     def _standardized(self, prompt: str, content: str) -> list[float]:
-        x = verifier_features(prompt, content)[: len(self.weights)]  # v2 reads the first 22
+        return self._standardize(verifier_features(prompt, content))
+
+    def _standardize(self, features: list[float]) -> list[float]:
+        x = features[: len(self.weights)]  # v2 and v4 read the first 22
         return [(v - m) / s for v, m, s in zip(x, self.mean, self.std, strict=True)]
 
     def _p_wrong(self, z: list[float]) -> float:
@@ -294,11 +307,14 @@ class Verifier:
 
     def score(self, prompt: str, content: str) -> float:
         """What `routing.cascade_math_verifier` is compared with (higher escalates first)."""
-        z = self._standardized(prompt, content)
+        x = verifier_features(prompt, content)
+        z = self._standardize(x)
         p = self._p_wrong(z)
-        if self.value is None:
-            return p
-        return self.value.score(p, z, len(prompt), len(content[:20000]))
+        if self.value is not None:
+            return self.value.score(p, z, len(prompt), len(content[:20000]))
+        if self.cost is not None:
+            return self.cost.score(p, x[_LOG_PROMPT], x[_LOG_ANSWER])
+        return p
 
     def to_json(self) -> str:
         names = list(VERIFIER_FEATURES[: len(self.weights)])
@@ -307,6 +323,8 @@ class Verifier:
                                "bias": self.bias}  # fmt: skip
         if self.value is not None:
             doc["value"] = self.value.to_dict()
+        if self.cost is not None:
+            doc["cost"] = self.cost.to_dict()
         return json.dumps(doc, indent=1) + "\n"
 
     @classmethod
@@ -319,7 +337,10 @@ class Verifier:
         if not len(mean) == len(std) == len(weights) == len(names):
             raise ValueError("verifier shapes do not match its feature list")
         value = ValueHead.from_dict(d["value"], len(weights)) if "value" in d else None
-        return cls(str(d["version"]), mean, std, weights, float(d["bias"]), value)
+        cost = CostHead.from_dict(d["cost"]) if "cost" in d else None
+        if value is not None and cost is not None:
+            raise ValueError("a verifier has a value head or a cost head, not both")
+        return cls(str(d["version"]), mean, std, weights, float(d["bias"]), value, cost)
 
 
 def load_verifier(path: Path = DEFAULT_VERIFIER) -> Verifier | None:
@@ -339,8 +360,9 @@ def min_answer_rule(min_tokens: float) -> Escalate:
 
 
 def verified_escalation(verifier: Verifier, threshold: float) -> Escalate:
-    """An escalation rule: for math, the verifier's score (P(wrong), or with a value head the
-    expected gain per relative cost, squashed) >= threshold; other tasks use `should_escalate`.
+    """An escalation rule: for math, the verifier's score (P(wrong); with a cost head over the
+    relative strong cost ** alpha; with a value head the expected gain per relative cost,
+    squashed) >= threshold; other tasks use `should_escalate`.
 
     The threshold is the cascade's knob: lower escalates more (more cost, more quality).
     """

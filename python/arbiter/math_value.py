@@ -72,3 +72,39 @@ class ValueHead:
         return cls(weights, float(d["strong_bias"]), (length[0], length[1], length[2]),
                    float(d["input_weight"]), float(d["cost_ref"]), float(d["alpha"]),
                    (squash[0], squash[1]))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CostHead:
+    """v4's mild cost term: escalate by P(cheap wrong) / relative strong cost ** alpha.
+
+    The strong call's cost (fitted in dollars for the strong model of the fitting table, so the
+    input/output price ratio is in it) is log-linear in the prompt's and the cheap answer's log
+    lengths (both say how many steps the problem takes); divided by its mean on the fitting rows.
+    A small alpha (chosen by cross-validation on GSM8K's train rows) keeps P(wrong) in charge and
+    only breaks near-ties toward the escalations that cost less, which is what the dollar axis
+    rewards. The score stays in [0, 1] (capped), so it is still a threshold.
+    """
+
+    log_cost: tuple[float, float, float]  # log(strong cost) ~ 1, log1p(prompt), log1p(answer)
+    cost_ref: float  # the mean fitted cost on the fitting rows (-> relative cost 1)
+    alpha: float
+
+    def relative_cost(self, log_prompt_len: float, log_answer_len: float) -> float:
+        a, b, c = self.log_cost
+        return max(1e-3, math.exp(a + b * log_prompt_len + c * log_answer_len) / self.cost_ref)
+
+    def score(self, p_wrong: float, log_prompt_len: float, log_answer_len: float) -> float:
+        rel = self.relative_cost(log_prompt_len, log_answer_len)
+        return min(1.0, p_wrong / math.pow(rel, self.alpha))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"log_cost": list(self.log_cost), "cost_ref": self.cost_ref, "alpha": self.alpha}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CostHead:
+        coef = tuple(map(float, d["log_cost"]))
+        ref, alpha = float(d["cost_ref"]), float(d["alpha"])
+        if len(coef) != 3 or not ref > 0 or not 0.0 <= alpha <= 4.0:
+            raise ValueError("cost head: log_cost needs 3 numbers, cost_ref > 0, alpha in [0, 4]")
+        return cls((coef[0], coef[1], coef[2]), ref, alpha)
