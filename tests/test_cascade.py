@@ -184,3 +184,15 @@ def test_the_previous_verifier_still_loads_and_scores_p_wrong() -> None:
     old = load_verifier(DEFAULT_VERIFIER.with_name("verifier_math_v2.json"))
     assert old is not None and old.value is None and len(old.weights) == 22
     assert old.score(PROMPT, BAD) == old.p_wrong(PROMPT, BAD) > old.p_wrong(PROMPT, GOOD)
+
+
+def test_a_config_names_the_math_verifier_it_runs() -> None:
+    """routing.cascade_math_verifier_file: a shipped name or a path, read strictly; "builtin" is
+    v2 (the default the held-out rows chose)."""
+    from arbiter.cascade import VERIFIER_V2, VERIFIER_V4, configured_verifier, verifier_path
+
+    assert verifier_path("builtin") == verifier_path("v2") == VERIFIER_V2
+    assert configured_verifier("v4").version == configured_verifier(str(VERIFIER_V4)).version
+    assert configured_verifier("v4").version != configured_verifier("builtin").version
+    with pytest.raises(OSError):
+        configured_verifier("/nonexistent/verifier.json")

@@ -479,6 +479,7 @@ def test_routing_config_is_parsed_strictly(
         ("cascade_math_verifier = 2.0\n", "cascade_math_verifier"),
         ('baseline = "nope"\n', "unknown model 'nope'"),
         ('cascade_tasks = ["knowledge"]\n', "unknown task 'knowledge'"),
+        ('cascade_math_verifier_file = "/nonexistent.json"\n', "cascade_math_verifier_file"),
     ):
         cfg = _routing_toml(tmp_path, body)
         assert (

@@ -343,6 +343,20 @@ class Verifier:
         return cls(str(d["version"]), mean, std, weights, float(d["bias"]), value, cost)
 
 
+SHIPPED_VERIFIERS = {"builtin": DEFAULT_VERIFIER, "v2": VERIFIER_V2, "v3": VERIFIER_V3,
+                     "v4": VERIFIER_V4}  # fmt: skip
+
+
+def verifier_path(spec: str) -> Path:
+    """`routing.cascade_math_verifier_file`: a shipped verifier's name, or a path."""
+    return SHIPPED_VERIFIERS.get(spec) or Path(spec)
+
+
+def configured_verifier(spec: str) -> Verifier:
+    """The verifier a config names, read strictly (ValueError/OSError say why it is unusable)."""
+    return Verifier.from_json(verifier_path(spec).read_text())
+
+
 def load_verifier(path: Path = DEFAULT_VERIFIER) -> Verifier | None:
     """The shipped math verifier, or None when missing or unreadable (hard rules still apply)."""
     try:

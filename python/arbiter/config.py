@@ -138,6 +138,10 @@ class RoutingSettings:
     # kept 77-79% of the strong model's gain at 30-39% of its calls (`cascade_verifier` in
     # bench/results/routing.md)
     cascade_math_verifier: float = 0.0
+    # which math verifier: "builtin" (= "v2", P(cheap answer wrong)), the shipped alternatives
+    # "v3" / "v4" (cost-aware; lost on held-out rows, routing.md rounds four and five), or a path
+    # to a file in their format (offline/train_verifier*.py)
+    cascade_math_verifier_file: str = "builtin"
     # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
     # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
     # with family rules); a model's own [models.X.priors] and admin patches win over it

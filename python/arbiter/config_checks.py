@@ -105,6 +105,7 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             f"{loc.where(['routing', 'cascade_math_verifier'])}: routing.cascade_math_verifier "
             "must be a probability in [0, 1] (0 = off)"
         )
+    check_verifier_file(loc, r.cascade_math_verifier_file)
     if r.cascade_first_model and r.cascade_first_model not in models:
         loc.fail(
             f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
@@ -165,3 +166,18 @@ def check_sandbox(loc: _Locator, sb: SandboxSettings) -> None:
 def check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
     if not lo <= v <= hi:
         loc.fail(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")
+
+
+def check_verifier_file(loc: _Locator, spec: str) -> None:
+    """routing.cascade_math_verifier_file names a shipped verifier or a readable verifier file."""
+    from arbiter.cascade import SHIPPED_VERIFIERS, configured_verifier
+
+    try:
+        configured_verifier(spec)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        names = ", ".join(f'"{n}"' for n in SHIPPED_VERIFIERS)
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_math_verifier_file'])}: "
+            f"routing.cascade_math_verifier_file {spec!r} is not a usable math verifier "
+            f"({err.__class__.__name__}: {err}); use {names} or a verifier file"
+        )

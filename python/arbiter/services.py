@@ -25,7 +25,7 @@ from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
-from arbiter.cascade import load_verifier
+from arbiter.cascade import configured_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.discovery import Discovery
 from arbiter.failover import CircuitBreaker
@@ -121,7 +121,11 @@ class Services:
             if settings.routing.difficulty
             else None
         )
-        self.math_verifier = load_verifier() if settings.routing.cascade_math_verifier > 0 else None
+        self.math_verifier = (
+            configured_verifier(settings.routing.cascade_math_verifier_file)
+            if settings.routing.cascade_math_verifier > 0
+            else None
+        )
         self.new_id = DecisionIds()
 
         # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)

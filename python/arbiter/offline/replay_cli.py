@@ -369,7 +369,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
     the difficulty score is on). The priors file, cascade and judge are read as the sidecar
     reads them (services.py); the table's models stand in for the pool."""
     from arbiter import priors as priors_mod
-    from arbiter.cascade import load_verifier
+    from arbiter.cascade import configured_verifier
 
     book = priors_mod.load(r.priors_file)
     ids = [m.id for m in table.models]
@@ -386,7 +386,11 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
     )
     cascade = None
     if r.cascade_tasks:
-        verifier = load_verifier() if r.cascade_math_verifier > 0 else None
+        verifier = (
+            configured_verifier(r.cascade_math_verifier_file)
+            if r.cascade_math_verifier > 0
+            else None
+        )
         cascade = SidecarCascade(
             frozenset(r.cascade_tasks), r.cascade_first_model, r.cascade_all,
             dict(r.cascade_min_answer_tokens), r.cascade_math_verifier, verifier,
