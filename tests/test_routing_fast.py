@@ -249,3 +249,28 @@ def test_native_rounding_is_pythons_round_bit_for_bit() -> None:
     assert all(
         math.copysign(1, g) == math.copysign(1, w) for g, w in zip(got, want, strict=True) if g == 0
     )
+
+
+def test_under_a_latency_slo_the_array_path_decides_and_explains_as_the_reference() -> None:
+    """The reason names the bandit's pick and why, then the SLO's note says what changed (the
+    array path used to explain the SLO's replacement as if the bandit had picked it)."""
+    from arbiter.latency import LatencyModel
+
+    levels = {"slow": (2.0, 20.0), "mid": (0.5, 80.0), "fast": (0.1, 400.0)}
+    pool = [
+        PoolModel(name, 0.1 * 10**i, 0.2 * 10**i, 100_000, frozenset(), {"chat": 0.9})
+        for i, name in enumerate(levels)
+    ]
+    latency = LatencyModel()
+    for name, (ttft, speed) in levels.items():
+        for _ in range(30):
+            latency.observe(name, "t", ttft_s=ttft, speed_tps=speed)
+    params = RouterParams(baseline="fast", quality_target=0.9, explore=0.0, prior_strength=100)
+    fast, ref = (Router(pool, params, latency=latency) for _ in range(2))
+    swapped = 0
+    for total in (3000.0, 50.0, 30_000.0):
+        req = RouteRequest("t", "chat", 100, 100, max_latency_ms=total)
+        got, want = fast.decide(req), ref.decide_reference(req)
+        assert got == want, (got.reason, want.reason)
+        swapped += "does not fit" in got.reason and not got.reason.startswith(f"chat: {got.chosen}")
+    assert swapped, "the SLO replaced the bandit's pick at least once"

@@ -21,6 +21,19 @@ from arbiter import _native
 if TYPE_CHECKING:
     from arbiter.routing import PoolModel, Router
 
+# the leading arguments of `_native.decide_request` and `request_costs`: the pool's prices and
+# answer-length table, the prompt's statistics, the pool regression's (mean, residual variance)
+# there, prompt tokens, max_tokens, the default answer length
+CostArgs = tuple[
+    _native.Prices,
+    _native.LengthTable | None,
+    bytes | None,
+    tuple[float, float],
+    float,
+    float | None,
+    float,
+]
+
 _ALLOWED_CACHE = 256  # distinct allowed-model lists remembered per pool (one per key group)
 
 
@@ -34,12 +47,17 @@ class PoolIndex:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.price_in = np.array([m.price_in_per_mtok for m in self.models], dtype=np.float64)
         self.price_out = np.array([m.price_out_per_mtok for m in self.models], dtype=np.float64)
+        # the native pass prices every model itself
+        self.prices = _native.Prices(self.price_in.tolist(), self.price_out.tolist())
         self.context = np.array([m.context_window for m in self.models], dtype=np.int64)
+        self.min_context = int(self.context.min()) if len(self.context) else 0
         caps = {c for m in self.models for c in m.capabilities}
         self.caps = {
             c: np.array([c in m.capabilities for m in self.models], dtype=bool) for c in caps
         }
         self._allowed: dict[tuple[str, ...], np.ndarray] = {}
+        # (allowed models, needed capabilities) -> their mask (None: every model)
+        self._static: dict[tuple[tuple[str, ...] | None, frozenset[str]], np.ndarray | None] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -56,6 +74,39 @@ class PoolIndex:
             if len(self._allowed) >= _ALLOWED_CACHE:
                 self._allowed.clear()
             self._allowed[key] = mask
+        return mask
+
+    def eligible(
+        self,
+        tokens: int,
+        allowed: Sequence[str] | None,
+        needs: frozenset[str],
+        down: Sequence[int],
+    ) -> np.ndarray | None:
+        """The models that fit `tokens` of context, are in `allowed` (None: any), have every
+        capability in `needs` and are not `down`, as a mask; None when that is every model
+        (the common case: no mask to build or apply)."""
+        key = (None if allowed is None else tuple(allowed), needs)
+        if key in self._static:
+            static = self._static[key]
+        else:
+            static = None if allowed is None else self.allowed_mask(allowed)
+            has = self.needs_mask(needs)
+            if has is not None:
+                static = has if static is None else static & has
+            if static is not None and static.all():
+                static = None
+            if len(self._static) >= _ALLOWED_CACHE:
+                self._static.clear()
+            self._static[key] = static
+        fits = tokens <= self.min_context
+        if static is None and fits and not down:
+            return None
+        mask = np.ones(len(self.names), dtype=bool) if static is None else static.copy()
+        if not fits:
+            mask &= self.context >= tokens
+        if down:
+            mask[list(down)] = False
         return mask
 
     def needs_mask(self, needs: Iterable[str]) -> np.ndarray | None:

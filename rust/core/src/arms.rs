@@ -7,9 +7,10 @@
 //! against the Python router's per-model reference.
 use std::cmp::Ordering;
 
-use crate::bandit::{rule, validate_costs_and_policy, Choice, Policy, PreparedArm};
+use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, PreparedArm};
 use crate::beta_draw::{BetaShapes, GaussLogit};
 use crate::error::CoreError;
+use crate::request_cost::Pricing;
 use crate::rng::{GammaShape, Rng};
 
 /// f64 values per row: the mean's odds against (`beta / alpha`), alpha's (shape, d, c, ln d), beta's (shape, d, c, ln d),
@@ -91,13 +92,26 @@ pub fn pack_arms(
     Ok(out)
 }
 
+/// Where a decision's per-row expected costs come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Costs<'a> {
+    /// One per eligible row, in the order of `picks`.
+    Given(&'a [f64]),
+    /// Computed in the pass from the pool's prices and answer-length regressions (indexed by
+    /// table row).
+    Priced(&'a Pricing<'a>),
+}
+
 /// What one request brings to a decision over a packed table.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// Eligible rows, in the order of `cost` (empty: every row).
+    /// Eligible rows, in candidate order (empty: every row).
     pub picks: &'a [usize],
     /// Expected cost per eligible row.
-    pub cost: &'a [f64],
+    pub cost: Costs<'a>,
+    /// What the rule compares instead of `cost`, one per eligible row (a Thompson draw of each
+    /// cost; `None`: `cost` itself).
+    pub rule_cost: Option<&'a [f64]>,
     /// The prompt's difficulty score (`None`: no per-prompt shift); finite.
     pub easiness: Option<f64>,
     /// The task's mean easiness: the center of a slope not yet learned; finite.
@@ -106,12 +120,13 @@ pub struct Request<'a> {
     pub top: usize,
 }
 
-/// `choose`'s result over a table, and the `top` best eligible positions: by score, highest
-/// first, ties in position order.
+/// `choose`'s result over a table, the `top` best eligible positions (by score, highest
+/// first, ties in position order) and each eligible row's expected cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub choice: Choice,
     pub top: Vec<usize>,
+    pub cost: Vec<f64>,
 }
 
 /// The per-prompt logit shift of one row: `mean * (e - center)`, plus
@@ -171,7 +186,6 @@ pub fn decide_rows(
             rule: "must be a row of the table",
         });
     }
-    validate_costs_and_policy(n, req.cost, policy)?;
     for (name, x) in [
         ("easiness", req.easiness.unwrap_or(0.0)),
         ("center0", req.center0),
@@ -180,17 +194,38 @@ pub fn decide_rows(
             return Err(CoreError::value(name, x, "must be finite"));
         }
     }
+    let at = |j: usize| {
+        if req.picks.is_empty() {
+            j
+        } else {
+            req.picks[j]
+        }
+    };
+    // the knobs and the costs before the draws
+    validate_policy(n, policy)?;
+    if let Costs::Given(given) = req.cost {
+        validate_costs(n, given)?;
+    }
+    if let Some(given) = req.rule_cost {
+        validate_costs(n, given)?;
+    }
+    // the costs in a loop of their own: rows are independent there, so the CPU overlaps
+    // one row's dot product and `expm1` with the next row's (in the draws' loop it cannot)
+    let cost = match req.cost {
+        Costs::Given(given) => given.to_vec(),
+        Costs::Priced(pricing) => {
+            let cost: Vec<f64> = (0..n).map(|j| pricing.cost(at(j))).collect();
+            validate_costs(n, &cost)?;
+            cost
+        }
+    };
     let mut rng = Rng::new(policy.seed);
     let mut slopes = Rng::new(policy.seed ^ SLOPE_STREAM);
     let explore_slope = req.easiness.is_some() && policy.explore > 0.0;
     let mut scores = Vec::with_capacity(n);
     let mut means = Vec::with_capacity(n);
     for j in 0..n {
-        let r = row(if req.picks.is_empty() {
-            j
-        } else {
-            req.picks[j]
-        });
+        let r = row(at(j));
         let s = match req.easiness {
             None => 0.0,
             Some(e) => {
@@ -203,29 +238,53 @@ pub fn decide_rows(
         scores.push(score);
     }
     let top = top_k(&scores, req.top);
-    Ok(Decision {
-        choice: rule(scores, means, req.cost, policy),
-        top,
-    })
+    let choice = rule(scores, means, req.rule_cost.unwrap_or(&cost), policy);
+    Ok(Decision { choice, top, cost })
+}
+
+/// The eligible positions a decision over `n` records, in position order: every one up to
+/// `all`; past that the `best` highest scores (the first of `top`), the chosen and the
+/// baseline.
+#[must_use]
+pub fn recorded(
+    n: usize,
+    top: &[usize],
+    index: usize,
+    baseline: Option<usize>,
+    all: usize,
+    best: usize,
+) -> Vec<usize> {
+    if n <= all {
+        return (0..n).collect();
+    }
+    let mut kept: Vec<usize> = top.iter().take(best).copied().collect();
+    kept.push(index);
+    kept.extend(baseline);
+    kept.sort_unstable();
+    kept.dedup();
+    kept
 }
 
 /// Positions of the `k` highest scores, highest first, ties in position order (the first `k`
-/// of a stable descending sort), without sorting everything.
+/// of a stable descending sort), in one pass keeping the best `k` so far (a decision keeps a
+/// few of a thousand: most scores lose to the worst kept in one comparison).
 #[must_use]
 pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
     let k = k.min(scores.len());
+    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
     if k == 0 {
-        return Vec::new();
+        return best;
     }
-    let order =
-        |a: &usize, b: &usize| -> Ordering { scores[*b].total_cmp(&scores[*a]).then(a.cmp(b)) };
-    let mut at: Vec<usize> = (0..scores.len()).collect();
-    if k < at.len() {
-        at.select_nth_unstable_by(k - 1, order);
-        at.truncate(k);
+    for (j, s) in scores.iter().enumerate() {
+        // every kept position is before j: j goes after those scoring at least as high
+        if best.len() == k && s.total_cmp(&scores[best[k - 1]]) != Ordering::Greater {
+            continue;
+        }
+        let at = best.partition_point(|&b| scores[b].total_cmp(s) != Ordering::Less);
+        best.insert(at, j);
+        best.truncate(k);
     }
-    at.sort_unstable_by(order);
-    at
+    best
 }
 
 #[cfg(test)]
@@ -278,7 +337,8 @@ mod tests {
             let p = policy(Some(0), explore, case);
             let req = Request {
                 picks: &[],
-                cost: &cost,
+                cost: Costs::Given(&cost),
+                rule_cost: None,
                 easiness,
                 center0: 0.1,
                 top: 5,
@@ -327,6 +387,102 @@ mod tests {
     }
 
     #[test]
+    fn top_k_of_continuous_scores_is_the_sorted_prefix() {
+        let mut r = Rng::new(9);
+        for n in [1, 17, 18, 19, 200, 1000] {
+            let scores: Vec<f64> = (0..n).map(|_| r.open01()).collect();
+            let mut want: Vec<usize> = (0..n).collect();
+            want.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+            for k in [1, 3, 18] {
+                assert_eq!(top_k(&scores, k), want[..k.min(n)].to_vec(), "n {n} k {k}");
+            }
+        }
+    }
+
+    #[test]
+    #[expect(
+        clippy::many_single_char_names,
+        reason = "n, r, x, p, d as in the tests above"
+    )]
+    fn priced_costs_decide_as_the_same_costs_given() {
+        use crate::request_cost::{Answer, LengthRow, LengthTable, Pricing, Prompt};
+        let mut r = Rng::new(12);
+        let n = 40;
+        let alpha: Vec<f64> = (0..n).map(|_| 0.5 + 20.0 * r.open01()).collect();
+        let ones = vec![1.0; n];
+        let zeros = vec![0.0; n];
+        let table = pack_arms(&alpha, &ones, &zeros, &zeros, &ones, &zeros, GAUSS_ABOVE).unwrap();
+        let p_in: Vec<f64> = (0..n).map(|_| 10.0 * r.open01()).collect();
+        let p_out: Vec<f64> = (0..n).map(|_| 30.0 * r.open01()).collect();
+        let mut lengths = LengthTable::new(n);
+        for i in (0..n).step_by(3) {
+            let mut w = [0.0; crate::length::DIM];
+            w[0] = r.open01();
+            let row = if i % 2 == 0 {
+                LengthRow::Own {
+                    weights: w,
+                    noise_var: 0.5,
+                }
+            } else {
+                LengthRow::Offset {
+                    weights: w,
+                    noise_var: 0.3,
+                }
+            };
+            lengths.set(i, row).unwrap();
+        }
+        let mut x = [1.0; crate::length::DIM];
+        x[0] = 2.0;
+        let prompt = Prompt {
+            table: &lengths,
+            x,
+            pool_mean: 5.0,
+            pool_noise_var: 1.0,
+            max_log: 13.8,
+        };
+        let pricing = Pricing::new(
+            n,
+            &p_in,
+            &p_out,
+            Answer::Predicted(prompt),
+            300.0,
+            Some(400.0),
+        )
+        .unwrap();
+        let picks: Vec<usize> = (0..n).filter(|i| i % 4 != 1).collect();
+        let given: Vec<f64> = picks.iter().map(|&i| pricing.cost(i)).collect();
+        let p = policy(Some(2), 1.0, 77);
+        let request = |cost, rule_cost| Request {
+            picks: &picks,
+            cost,
+            rule_cost,
+            easiness: Some(0.4),
+            center0: 0.0,
+            top: 4,
+        };
+        let priced = decide_rows(n, rows(&table), &request(Costs::Priced(&pricing), None), &p);
+        let want = decide_rows(n, rows(&table), &request(Costs::Given(&given), None), &p);
+        assert_eq!(priced.unwrap(), want.unwrap());
+        // a rule cost changes what the rule compares, not the costs returned
+        let flat = vec![1.0; picks.len()];
+        let drawn = request(Costs::Priced(&pricing), Some(&flat));
+        let d = decide_rows(n, rows(&table), &drawn, &p).unwrap();
+        assert_eq!(d.cost, given);
+        let by_flat = decide_rows(n, rows(&table), &request(Costs::Given(&flat), None), &p);
+        assert_eq!(d.choice, by_flat.unwrap().choice);
+    }
+
+    #[test]
+    fn recorded_keeps_all_or_the_best_the_chosen_and_the_baseline() {
+        assert_eq!(recorded(3, &[2, 0], 1, None, 64, 16), vec![0, 1, 2]);
+        assert_eq!(
+            recorded(100, &[9, 4, 7], 50, Some(4), 64, 2),
+            vec![4, 9, 50]
+        );
+        assert_eq!(recorded(100, &[9, 4], 9, None, 64, 16), vec![4, 9]);
+    }
+
+    #[test]
     fn rows_read_back_as_the_prepared_arms() {
         let (a, b) = ([0.3, 5.0, 40.0], [2.0, 50.0, 31.0]);
         let z = [0.0; 3];
@@ -370,7 +526,8 @@ mod tests {
         let p = policy(None, 1.0, 1);
         let req = |picks: &'static [usize], easiness: f64| Request {
             picks,
-            cost: &[0.1],
+            cost: Costs::Given(&[0.1]),
+            rule_cost: None,
             easiness: Some(easiness),
             center0: 0.0,
             top: 1,

@@ -149,11 +149,25 @@ pub(crate) fn validate_costs_and_policy(
     if n == 0 {
         return Err(CoreError::Empty);
     }
+    validate_costs(n, cost)?;
+    validate_policy(n, policy)
+}
+
+/// n candidates' costs: finite and >= 0.
+pub(crate) fn validate_costs(n: usize, cost: &[f64]) -> Result<(), CoreError> {
     check_len("cost", cost, n)?;
     for (i, &c) in cost.iter().enumerate() {
         if !(c.is_finite() && c >= 0.0) {
             return Err(CoreError::item("cost", i, c, "must be finite and >= 0"));
         }
+    }
+    Ok(())
+}
+
+/// The policy's knobs for n >= 1 candidates.
+pub(crate) fn validate_policy(n: usize, policy: &Policy) -> Result<(), CoreError> {
+    if n == 0 {
+        return Err(CoreError::Empty);
     }
     if let Some(b) = policy.baseline {
         if b >= n {

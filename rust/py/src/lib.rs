@@ -2,7 +2,9 @@
 //! values, release the GIL around the kernels when the input is large (`detach_if`), and map
 //! `CoreError` to `ValueError`.
 
+use arbiter_core::batch::round_decimal;
 use arbiter_core::length::DIM;
+use arbiter_core::request_cost::{Answer, LengthRow, LengthTable, Pricing, Prompt};
 use arbiter_core::scan::{self, Groups, LinearRegex};
 use arbiter_core::{CoreError, LogLinear, Reason};
 use pyo3::create_exception;
@@ -304,49 +306,19 @@ fn decide_rows<'py>(
     ),
     PyCoreError,
 > {
-    const ROW_BYTES: usize = arbiter_core::arms::ARM_ROW * 8;
-    if !table.len().is_multiple_of(ROW_BYTES) {
-        return Err(CoreError::LengthMismatch {
-            name: "table",
-            got: table.len(),
-            expected: table.len() / ROW_BYTES * ROW_BYTES,
-        }
-        .into());
-    }
-    if !picks.len().is_multiple_of(8) {
-        return Err(CoreError::LengthMismatch {
-            name: "picks",
-            got: picks.len(),
-            expected: picks.len() / 8 * 8,
-        }
-        .into());
-    }
-    let picks: Vec<usize> = picks
-        .chunks_exact(8)
-        .map(|c| {
-            let i = i64::from_le_bytes(c.try_into().expect("8 bytes"));
-            usize::try_from(i).unwrap_or(usize::MAX) // negative: out of range below
-        })
-        .collect();
+    let (n_rows, row) = table_rows(table)?;
+    let picks = picks_from(picks)?;
     let cost = f64s("cost", cost)?;
     let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
     let req = arbiter_core::arms::Request {
         picks: &picks,
-        cost: &cost,
+        cost: arbiter_core::arms::Costs::Given(&cost),
+        rule_cost: None,
         easiness,
         center0,
         top,
     };
-    // read rows straight from the table's bytes: no copy of the whole table per decision
-    let row = |i: usize| {
-        let mut out = [0.0; arbiter_core::arms::ARM_ROW];
-        let bytes = &table[i * ROW_BYTES..(i + 1) * ROW_BYTES];
-        for (x, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
-            *x = f64::from_le_bytes(c.try_into().expect("8 bytes"));
-        }
-        out
-    };
-    let d = arbiter_core::arms::decide_rows(table.len() / ROW_BYTES, row, &req, &policy)?;
+    let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
     let c = d.choice;
     Ok((
         c.index,
@@ -358,37 +330,339 @@ fn decide_rows<'py>(
     ))
 }
 
-/// Expected answer tokens per packed regression row; see the stub for the contract.
-#[pyfunction]
-fn expected_tokens<'py>(
-    py: Python<'py>,
-    rows: &[u8],
-    noise: &[u8],
-    base: f64,
-    stats: &[u8],
+/// Every pool model's answer-length regression, in pool order; see the stub for the contract.
+#[pyclass(name = "LengthTable", module = "arbiter._native")]
+struct PyLengthTable {
+    table: LengthTable,
     max_log: f64,
-) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    let x = stats_from(stats)?;
-    let noise = f64s("noise", noise)?;
-    if rows.len() != noise.len() * DIM * 8 {
+}
+
+#[pymethods]
+impl PyLengthTable {
+    #[new]
+    fn new(n: usize, max_log: f64) -> Result<Self, PyCoreError> {
+        if max_log.is_nan() {
+            return Err(CoreError::InvalidValue {
+                name: "max_log",
+                index: None,
+                value: max_log,
+                rule: "must not be NaN",
+            }
+            .into());
+        }
+        Ok(Self {
+            table: LengthTable::new(n),
+            max_log,
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.table.len()
+    }
+
+    #[pyo3(signature = (row, weights, noise_var, offset))]
+    fn set(
+        &mut self,
+        row: usize,
+        weights: Vec<f64>,
+        noise_var: f64,
+        offset: bool,
+    ) -> Result<(), PyCoreError> {
+        let weights: [f64; DIM] =
+            weights
+                .as_slice()
+                .try_into()
+                .map_err(|_| CoreError::LengthMismatch {
+                    name: "weights",
+                    got: weights.len(),
+                    expected: DIM,
+                })?;
+        let row_value = if offset {
+            LengthRow::Offset { weights, noise_var }
+        } else {
+            LengthRow::Own { weights, noise_var }
+        };
+        Ok(self.table.set(row, row_value)?)
+    }
+}
+
+/// A pool's prices per million input and output tokens, in pool order (built once per pool).
+#[pyclass(name = "Prices", module = "arbiter._native", frozen)]
+struct PyPrices {
+    price_in: Vec<f64>,
+    price_out: Vec<f64>,
+}
+
+#[pymethods]
+impl PyPrices {
+    #[new]
+    fn new(price_in: Vec<f64>, price_out: Vec<f64>) -> Result<Self, PyCoreError> {
+        if price_in.len() != price_out.len() {
+            return Err(CoreError::LengthMismatch {
+                name: "price_out",
+                got: price_out.len(),
+                expected: price_in.len(),
+            }
+            .into());
+        }
+        for (name, prices) in [("price_in", &price_in), ("price_out", &price_out)] {
+            if let Some(i) = prices.iter().position(|p| !(p.is_finite() && *p >= 0.0)) {
+                return Err(CoreError::InvalidValue {
+                    name,
+                    index: Some(i),
+                    value: prices[i],
+                    rule: "must be finite and >= 0",
+                }
+                .into());
+            }
+        }
+        Ok(Self {
+            price_in,
+            price_out,
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.price_in.len()
+    }
+}
+
+/// The cost arguments `decide_request` and `request_costs` share, as a `Pricing`.
+fn pricing<'a>(
+    prices: &'a PyPrices,
+    lengths: Option<&'a PyLengthTable>,
+    stats: Option<&[u8]>,
+    pool_moments: (f64, f64),
+    prompt_tokens: f64,
+    max_tokens: Option<f64>,
+    default_out: f64,
+) -> Result<Pricing<'a>, CoreError> {
+    let n = prices.price_in.len();
+    let answer = match (lengths, stats) {
+        (Some(t), Some(stats)) => Answer::Predicted(Prompt {
+            table: &t.table,
+            x: stats_from(stats)?,
+            pool_mean: pool_moments.0,
+            pool_noise_var: pool_moments.1,
+            max_log: t.max_log,
+        }),
+        _ => Answer::Default(default_out),
+    };
+    Pricing::new(
+        n,
+        &prices.price_in,
+        &prices.price_out,
+        answer,
+        prompt_tokens,
+        max_tokens,
+    )
+}
+
+/// Picks as the positions they name (negative: out of range, rejected by the kernel).
+fn picks_from(picks: &[u8]) -> Result<Vec<usize>, CoreError> {
+    if !picks.len().is_multiple_of(8) {
         return Err(CoreError::LengthMismatch {
+            name: "picks",
+            got: picks.len(),
+            expected: picks.len() / 8 * 8,
+        });
+    }
+    Ok(picks
+        .chunks_exact(8)
+        .map(|c| {
+            let i = i64::from_le_bytes(c.try_into().expect("8 bytes"));
+            usize::try_from(i).unwrap_or(usize::MAX)
+        })
+        .collect())
+}
+
+/// A packed arm table's row reader, straight from its bytes (no copy of the whole table).
+fn table_rows(
+    table: &[u8],
+) -> Result<
+    (
+        usize,
+        impl Fn(usize) -> [f64; arbiter_core::arms::ARM_ROW] + '_,
+    ),
+    CoreError,
+> {
+    const ROW_BYTES: usize = arbiter_core::arms::ARM_ROW * 8;
+    if !table.len().is_multiple_of(ROW_BYTES) {
+        return Err(CoreError::LengthMismatch {
+            name: "table",
+            got: table.len(),
+            expected: table.len() / ROW_BYTES * ROW_BYTES,
+        });
+    }
+    let row = |i: usize| {
+        let mut out = [0.0; arbiter_core::arms::ARM_ROW];
+        read_f64s(&table[i * ROW_BYTES..(i + 1) * ROW_BYTES], &mut out);
+        out
+    };
+    Ok((table.len() / ROW_BYTES, row))
+}
+
+/// Little-endian f64s from `bytes` into `out` (as many as both hold).
+fn read_f64s(bytes: &[u8], out: &mut [f64]) {
+    for (x, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        *x = f64::from_le_bytes(c.try_into().expect("8 bytes"));
+    }
+}
+
+/// What `decide_request` records of a decision: positions, rounded scores and means, costs.
+type Recorded = (Vec<usize>, Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// One routing decision with its costs computed in the pass; see the stub for the contract.
+#[pyfunction]
+#[pyo3(signature = (prices, lengths, stats, pool_moments, prompt_tokens, max_tokens, default_out, table, picks, rule_cost, easiness, center0, baseline, quality_target, explore, seed, cost_weight, top, record))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the documented Python signature"
+)]
+#[expect(
+    clippy::type_complexity,
+    reason = "a plain tuple is the Python contract"
+)]
+fn decide_request<'py>(
+    py: Python<'py>,
+    prices: PyRef<'py, PyPrices>,
+    lengths: Option<PyRef<'py, PyLengthTable>>,
+    stats: Option<&[u8]>,
+    pool_moments: (f64, f64),
+    prompt_tokens: f64,
+    max_tokens: Option<f64>,
+    default_out: f64,
+    table: &[u8],
+    picks: &[u8],
+    rule_cost: Option<&[u8]>,
+    easiness: Option<f64>,
+    center0: f64,
+    baseline: i64,
+    quality_target: f64,
+    explore: f64,
+    seed: u64,
+    cost_weight: f64,
+    top: usize,
+    record: Option<(usize, usize)>,
+) -> Result<
+    (
+        usize,
+        &'static str,
+        f64,
+        Vec<usize>,
+        (f64, usize),
+        Option<Recorded>,
+        Option<(
+            Bound<'py, PyBytes>,
+            Bound<'py, PyBytes>,
+            Bound<'py, PyBytes>,
+        )>,
+    ),
+    PyCoreError,
+> {
+    let pricing = pricing(
+        &prices,
+        lengths.as_deref(),
+        stats,
+        pool_moments,
+        prompt_tokens,
+        max_tokens,
+        default_out,
+    )?;
+    let (n_rows, row) = table_rows(table)?;
+    let picks = picks_from(picks)?;
+    let rule_cost = rule_cost.map(|b| f64s("rule_cost", b)).transpose()?;
+    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let req = arbiter_core::arms::Request {
+        picks: &picks,
+        cost: arbiter_core::arms::Costs::Priced(&pricing),
+        rule_cost: rule_cost.as_deref(),
+        easiness,
+        center0,
+        top,
+    };
+    let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
+    let c = &d.choice;
+    let chosen_score = c.scores[c.index];
+    let n_clear = c.scores.iter().filter(|&&s| s >= c.target).count();
+    let (recorded, full) = match record {
+        Some((all, best)) => {
+            let at = arbiter_core::arms::recorded(
+                c.scores.len(),
+                &d.top,
+                c.index,
+                policy.baseline,
+                all,
+                best,
+            );
+            // scores and means lie in (0, 1) (clamped logits): 4 digits are always exact
+            let round = |xs: &[f64]| -> Vec<f64> {
+                at.iter()
+                    .map(|&i| round_decimal(xs[i], 4).unwrap_or(xs[i]))
+                    .collect()
+            };
+            let (scores, means) = (round(&c.scores), round(&c.means));
+            let cost = at.iter().map(|&i| d.cost[i]).collect();
+            (Some((at, scores, means, cost)), None)
+        }
+        None => (
+            None,
+            Some((
+                f64_bytes(py, &c.scores),
+                f64_bytes(py, &c.means),
+                f64_bytes(py, &d.cost),
+            )),
+        ),
+    };
+    Ok((
+        c.index,
+        c.reason.as_str(),
+        c.target,
+        d.top,
+        (chosen_score, n_clear),
+        recorded,
+        full,
+    ))
+}
+
+/// The expected cost of some pool rows for one request; see the stub for the contract.
+#[pyfunction]
+#[pyo3(signature = (prices, lengths, stats, pool_moments, prompt_tokens, max_tokens, default_out, rows))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the documented Python signature"
+)]
+fn request_costs<'py>(
+    py: Python<'py>,
+    prices: PyRef<'py, PyPrices>,
+    lengths: Option<PyRef<'py, PyLengthTable>>,
+    stats: Option<&[u8]>,
+    pool_moments: (f64, f64),
+    prompt_tokens: f64,
+    max_tokens: Option<f64>,
+    default_out: f64,
+    rows: &[u8],
+) -> Result<Bound<'py, PyBytes>, PyCoreError> {
+    let pricing = pricing(
+        &prices,
+        lengths.as_deref(),
+        stats,
+        pool_moments,
+        prompt_tokens,
+        max_tokens,
+        default_out,
+    )?;
+    let rows = picks_from(rows)?;
+    if let Some(&bad) = rows.iter().find(|&&i| i >= prices.price_in.len()) {
+        return Err(CoreError::InvalidInteger {
             name: "rows",
-            got: rows.len() / 8,
-            expected: noise.len() * DIM,
+            value: i64::try_from(bad).unwrap_or(i64::MAX),
+            rule: "must be a row of the pool",
         }
         .into());
     }
-    // read each row's weights straight from the bytes: no copy of the whole table per request
-    let row = |i: usize| {
-        let mut w = [0.0; DIM];
-        let bytes = &rows[i * DIM * 8..(i + 1) * DIM * 8];
-        for (v, c) in w.iter_mut().zip(bytes.chunks_exact(8)) {
-            *v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
-        }
-        (w, noise[i])
-    };
-    let out = arbiter_core::batch::expected_tokens_with(noise.len(), row, base, &x, max_log);
-    Ok(f64_bytes(py, &out))
+    let costs: Vec<f64> = rows.iter().map(|&i| pricing.cost(i)).collect();
+    Ok(f64_bytes(py, &costs))
 }
 
 /// Python's `round(x, digits)` of many packed f64 values; see the stub for the contract.
@@ -404,7 +678,7 @@ fn round_floats(values: &[u8], digits: u32) -> Result<Vec<Option<f64>>, PyCoreEr
     }
     Ok(f64s("values", values)?
         .into_iter()
-        .map(|x| arbiter_core::batch::round_decimal(x, digits))
+        .map(|x| round_decimal(x, digits))
         .collect())
 }
 
@@ -575,12 +849,15 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChoice>()?;
     m.add_class::<PyLogLinear>()?;
     m.add_class::<PyLinearRegex>()?;
+    m.add_class::<PyLengthTable>()?;
+    m.add_class::<PyPrices>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(decide_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(decide_request, m)?)?;
+    m.add_function(wrap_pyfunction!(request_costs, m)?)?;
     m.add_function(wrap_pyfunction!(pack_arms, m)?)?;
     m.add_function(wrap_pyfunction!(slope_noise, m)?)?;
-    m.add_function(wrap_pyfunction!(expected_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(gauss_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(round_floats, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
