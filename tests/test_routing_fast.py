@@ -274,3 +274,23 @@ def test_under_a_latency_slo_the_array_path_decides_and_explains_as_the_referenc
         assert got == want, (got.reason, want.reason)
         swapped += "does not fit" in got.reason and not got.reason.startswith(f"chat: {got.chosen}")
     assert swapped, "the SLO replaced the bandit's pick at least once"
+
+
+def test_fitted_and_offset_length_models_price_as_the_reference() -> None:
+    """Models with a fitted length prior (their own regression), with an offset learned from
+    calls, and without either: the native pass prices each as `OutputLength.expected` does,
+    also after calls moved the regressions (the table follows `observe`)."""
+    from arbiter.output_length import LengthPrior
+
+    rng = random.Random(3)
+    pool = _random_pool(rng, 30)
+    priors = {f"m{i}": LengthPrior.weak(50.0 * (i + 1), strength=2.0) for i in range(0, 30, 4)}
+    lengths = OutputLength(350, priors)
+    params = RouterParams(baseline="m1", explore=1.0)
+    fast, ref = (Router(pool, params, Policy(), seed=5, lengths=lengths) for _ in range(2))
+    for step in range(40):
+        text = TEXTS[step % len(TEXTS)]
+        req = RouteRequest("t", "chat", 100, rng.choice((None, 300)), stats=prompt_stats(text))
+        got, want = fast.decide(req), ref.decide_reference(req)
+        assert got == want, f"step {step}"
+        lengths.observe(f"m{rng.randrange(30)}", req.stats or b"", rng.randrange(1, 2_000))

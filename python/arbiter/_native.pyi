@@ -224,7 +224,7 @@ def decide_request(
     str,
     float,
     list[int],
-    tuple[float, int],
+    tuple[float, int, float, float | None],
     tuple[list[int], list[float], list[float], list[float]] | None,
     tuple[bytes, bytes, bytes] | None,
 ]:
@@ -232,7 +232,8 @@ def decide_request(
     (the first seven arguments, as :func:`request_costs` takes them), bit for bit as the Python
     per-model path; ``rule_cost`` (packed f64, one per candidate), when given, is what the rule
     compares instead (a Thompson draw of each cost). Returns ``(index, reason, target, top,
-    (chosen score, how many scores >= target), recorded, full)``: with ``record = (all,
+    (chosen score, how many scores >= target, chosen cost, baseline cost or None when there is
+    no baseline or it is the chosen), recorded, full)``: with ``record = (all,
     best)``, ``recorded`` is the recorded positions (every one up to ``all`` candidates, else
     the ``best`` first of ``top``, the chosen and the baseline; in order) with their scores
     and means as ``round(x, 4)`` and their costs, and ``full`` is None; with ``record`` None,

@@ -283,7 +283,7 @@ class Router:
         slo = self.latency is not None and bool(req.max_latency_ms or req.max_ttft_ms)
         # one native pass: costs, shifts with their slope draws, Beta draws, the rule, the k
         # best and (without an SLO) the recorded rows, rounded
-        index, why, target, top_list, (score, n_clear), rec, full = _native.decide_request(
+        index, why, target, top_list, facts, rec, full = _native.decide_request(
             *costs, table.packed, b"" if ok is None else ok.tobytes(), rule_cost, req.easiness,
             center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
             None if slo else (RECORD_ALL, RECORD_TOP),
@@ -293,11 +293,9 @@ class Router:
         if rec is None:  # under an SLO: the pass returned every score and cost
             assert full is not None
             names = [pool.names[i] for i in (range(n) if ok is None else ok.tolist())]
-            rec, chosen, note, latency_ms, cost_at = self._under_slo(
+            rec, chosen, note, latency_ms = self._under_slo(
                 req, names, index, target, baseline, top_list, full, rule_cost
             )
-        else:
-            cost_at = dict(zip(rec[0], rec[3], strict=True)).__getitem__
         cands = tuple(_candidate(name(i), s, mu, c) for i, s, mu, c in zip(*rec, strict=True))
         best = (name(i) for i in top_list if i != chosen)
         fallbacks = tuple(itertools.islice(best, p.max_fallbacks))
@@ -305,10 +303,11 @@ class Router:
         if mask is not None:
             excluded = self._excluded(pool, mask, req, allowed, blocked, costs)
         # the bandit's pick, as the reference says it (an SLO's note says what changed)
+        score, n_clear, cost, base_cost = facts
+        base = name(baseline) if baseline >= 0 else None
         reason = self._reason_text(
-            req.task, name(index), score, target, name(baseline) if baseline >= 0 else None,
-            why, n_clear, cost_at(index),
-            cost_at(baseline) if baseline >= 0 and baseline != index else None, len(pool) - n,
+            req.task, name(index), score, target, base, why, n_clear, cost, base_cost,
+            len(pool) - n,
         )  # fmt: skip
         return RouteDecision(name(chosen), fallbacks, cands + excluded, reason + note, target,
                              latency_ms)  # fmt: skip
@@ -357,12 +356,10 @@ class Router:
         int,
         str,
         dict[str, tuple[float, float]],
-        Callable[[int], float],
     ]:
         """The reference's latency rule over the eligible models `names`, from every score
-        and cost of the pass: the records, the chosen position, the reason's note, the
-        predictions and each position's cost. Reorders `top_list` so that fallbacks that fit
-        come first."""
+        and cost of the pass: the records, the chosen position, the reason's note and the
+        predictions. Reorders `top_list` so that fallbacks that fit come first."""
         scores, means, cost = (np.frombuffer(b) for b in full)
         predicted = self._predict_latency(req, names)
         picked = _Picked(index, scores.tolist(), target)
@@ -374,8 +371,7 @@ class Router:
             rows = sorted({*top_list[:RECORD_TOP], chosen, *([baseline] if baseline >= 0 else [])})
         keep = np.array(rows, dtype=np.intp)
         rec = (rows, _round4(scores[keep]), _round4(means[keep]), cost[keep].tolist())
-        costs = cost.tolist()
-        return rec, chosen, note, dict(zip(names, predicted, strict=True)), costs.__getitem__
+        return rec, chosen, note, dict(zip(names, predicted, strict=True))
 
     def _pool_index(self) -> PoolIndex:
         if self._index is None or self._index.source is not self.pool:

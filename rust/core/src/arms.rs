@@ -5,7 +5,6 @@
 //! `ln`/`sqrt` of posteriors and no per-request array building in Python. The same numbers as
 //! `choose` given the shifts `slope_noise` implies, which `tests/test_routing_fast.py` checks
 //! against the Python router's per-model reference.
-use std::cmp::Ordering;
 
 use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, PreparedArm};
 use crate::beta_draw::{BetaShapes, GaussLogit};
@@ -267,24 +266,37 @@ pub fn recorded(
 
 /// Positions of the `k` highest scores, highest first, ties in position order (the first `k`
 /// of a stable descending sort), in one pass keeping the best `k` so far (a decision keeps a
-/// few of a thousand: most scores lose to the worst kept in one comparison).
+/// few of a thousand: most scores lose to the worst kept in one integer comparison).
 #[must_use]
 pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
     let k = k.min(scores.len());
-    let mut best: Vec<usize> = Vec::with_capacity(k + 1);
+    let mut best: Vec<(i64, usize)> = Vec::with_capacity(k + 1);
     if k == 0 {
-        return best;
+        return Vec::new();
     }
+    let mut bar = i64::MIN; // the worst kept key once k are kept
     for (j, s) in scores.iter().enumerate() {
+        let key = total_order_key(*s);
         // every kept position is before j: j goes after those scoring at least as high
-        if best.len() == k && s.total_cmp(&scores[best[k - 1]]) != Ordering::Greater {
+        if best.len() == k && key <= bar {
             continue;
         }
-        let at = best.partition_point(|&b| scores[b].total_cmp(s) != Ordering::Less);
-        best.insert(at, j);
+        let at = best.partition_point(|&(b, _)| b >= key);
+        best.insert(at, (key, j));
         best.truncate(k);
+        if best.len() == k {
+            bar = best[k - 1].0;
+        }
     }
-    best
+    best.into_iter().map(|(_, j)| j).collect()
+}
+
+/// An integer ordered as `f64::total_cmp` orders the floats (its own transform).
+fn total_order_key(x: f64) -> i64 {
+    #[expect(clippy::cast_possible_wrap, reason = "the sign bit is the point")]
+    let bits = x.to_bits() as i64;
+    let flip = (((bits >> 63) as u64) >> 1) as i64;
+    bits ^ flip
 }
 
 #[cfg(test)]
@@ -390,7 +402,11 @@ mod tests {
     fn top_k_of_continuous_scores_is_the_sorted_prefix() {
         let mut r = Rng::new(9);
         for n in [1, 17, 18, 19, 200, 1000] {
-            let scores: Vec<f64> = (0..n).map(|_| r.open01()).collect();
+            let mut scores: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
+            let special = [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, 1e-300, -1e-300];
+            for (s, x) in scores.iter_mut().step_by(7).zip(special) {
+                *s = x;
+            }
             let mut want: Vec<usize> = (0..n).collect();
             want.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
             for k in [1, 3, 18] {

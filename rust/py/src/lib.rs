@@ -550,7 +550,7 @@ fn decide_request<'py>(
         &'static str,
         f64,
         Vec<usize>,
-        (f64, usize),
+        (f64, usize, f64, Option<f64>),
         Option<Recorded>,
         Option<(
             Bound<'py, PyBytes>,
@@ -583,8 +583,14 @@ fn decide_request<'py>(
     };
     let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
     let c = &d.choice;
-    let chosen_score = c.scores[c.index];
-    let n_clear = c.scores.iter().filter(|&&s| s >= c.target).count();
+    // what the reason says: the pick's score and cost, how many cleared the bar, the
+    // baseline's cost (when the baseline is another candidate)
+    let facts = (
+        c.scores[c.index],
+        c.scores.iter().filter(|&&s| s >= c.target).count(),
+        d.cost[c.index],
+        policy.baseline.filter(|&b| b != c.index).map(|b| d.cost[b]),
+    );
     let (recorded, full) = match record {
         Some((all, best)) => {
             let at = arbiter_core::arms::recorded(
@@ -619,7 +625,7 @@ fn decide_request<'py>(
         c.reason.as_str(),
         c.target,
         d.top,
-        (chosen_score, n_clear),
+        facts,
         recorded,
         full,
     ))
