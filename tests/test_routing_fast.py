@@ -154,29 +154,49 @@ def test_the_per_task_arrays_are_bounded_oldest_first(monkeypatch: pytest.Monkey
     )
 
 
-def test_the_packed_arm_table_is_built_per_policy_change_not_per_request(
+def test_the_packed_arm_table_is_built_once_and_repacked_per_moved_arm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from arbiter import _native
 
     builds: list[int] = []
-    pack = _native.pack_arms
+    repacked: list[int] = []
+    packed_arms = _native.PackedArms
 
-    def counting(*args: bytes) -> bytes:
-        builds.append(1)
-        return pack(*args)
+    class Counting:
+        def __init__(self, *args: bytes) -> None:
+            builds.append(1)
+            self.table = packed_arms(*args)
 
-    monkeypatch.setattr(_native, "pack_arms", counting)
+        def set(self, row: int, *values: float) -> None:
+            repacked.append(row)
+            self.table.set(row, *values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_native, "PackedArms", Counting)
+    real_decide = _native.decide_request
+
+    def decide(*args: object) -> object:
+        args = tuple(a.table if isinstance(a, Counting) else a for a in args)
+        return real_decide(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_native, "decide_request", decide)
     pool = _random_pool(random.Random(2), 50)
     router = Router(pool, RouterParams(baseline="m0"))
     req = RouteRequest("t", "chat", 10, 10, easiness=0.2)
     for _ in range(20):
         router.decide(req)
-    assert len(builds) == 1
-    router.learn("t", "chat", "m1", 1.0, easiness=0.2)  # the policy moved: one rebuild
+    assert (len(builds), repacked) == (1, [])
+    router.learn("t", "chat", "m1", 1.0, easiness=0.2)  # the policy moved one arm
     for _ in range(20):
         router.decide(req)
-    assert len(builds) == 2
+    assert (len(builds), repacked) == (1, [1])
+    # the re-packed table is the one a fresh pack of the moved arrays gives
+    arms = router._tables[("t", "chat")]
+    fresh = _native.pack_arms(
+        arms.alpha.tobytes(), arms.beta.tobytes(), arms.has_slope.astype(np.float64).tobytes(),
+        arms.slope_mean.tobytes(), arms.slope_precision.tobytes(), arms.slope_center.tobytes(),
+    )  # fmt: skip
+    assert arms.packed.table.to_bytes() == fresh  # type: ignore[attr-defined]
 
 
 def _choice_frequencies(table: bytes, cost: np.ndarray, decisions: int) -> np.ndarray:

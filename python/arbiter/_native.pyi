@@ -13,6 +13,7 @@ __all__ = [
     "LinearRegex",
     "LogLinear",
     "NativeError",
+    "PackedArms",
     "Prices",
     "choose",
     "count_tokens",
@@ -199,6 +200,37 @@ class Prices:
     def __new__(cls, price_in: list[float], price_out: list[float]) -> Prices: ...
     def __len__(self) -> int: ...
 
+@final
+class PackedArms:
+    """A :func:`pack_arms` table held natively (same arguments, same rows), whose rows can be
+    re-packed one at a time when a policy update moves an arm."""
+
+    def __new__(
+        cls,
+        alpha: bytes,
+        beta: bytes,
+        learned: bytes,
+        mean: bytes,
+        precision: bytes,
+        center: bytes,
+        gauss_above: float = 30.0,
+    ) -> PackedArms: ...
+    def __len__(self) -> int: ...
+    def set(
+        self,
+        row: int,
+        alpha: float,
+        beta: float,
+        learned: bool,
+        mean: float,
+        precision: float,
+        center: float,
+    ) -> None:
+        """Re-packs row ``row`` from one arm's values (checked as :func:`pack_arms` checks
+        them; a row out of range: NativeError)."""
+    def to_bytes(self) -> bytes:
+        """The table as :func:`pack_arms` returns it (for :func:`decide_rows`)."""
+
 def decide_request(
     prices: Prices,
     lengths: LengthTable | None,
@@ -207,7 +239,7 @@ def decide_request(
     prompt_tokens: float,
     max_tokens: float | None,
     default_out: float,
-    table: bytes,
+    table: PackedArms,
     picks: bytes,
     rule_cost: bytes | None,
     easiness: float | None,
@@ -228,7 +260,8 @@ def decide_request(
     tuple[list[int], list[float], list[float], list[float]] | None,
     tuple[bytes, bytes, bytes] | None,
 ]:
-    """:func:`decide_rows` with each eligible row's expected cost computed in the same pass
+    """:func:`decide_rows` over a :class:`PackedArms` table, with each eligible row's
+    expected cost computed in the same pass
     (the first seven arguments, as :func:`request_costs` takes them), bit for bit as the Python
     per-model path; ``rule_cost`` (packed f64, one per candidate), when given, is what the rule
     compares instead (a Thompson draw of each cost). Returns ``(index, reason, target, top,

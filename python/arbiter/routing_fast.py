@@ -137,15 +137,15 @@ class ArmTable:
         self._key = (tenant, task)
         self._epoch = -1
         self._seen = 0
-        self._packed: bytes | None = None
+        self._packed: _native.PackedArms | None = None
         self.refresh(router, pool)
 
     @property
-    def packed(self) -> bytes:
-        """The `_native.pack_arms` table of these arrays, rebuilt only after they changed (a
-        policy update), so a decision reads it as is."""
+    def packed(self) -> _native.PackedArms:
+        """These arrays as a native packed table, built once and then re-packed only in the
+        rows a policy update moved, so a decision reads it as is."""
         if self._packed is None:
-            self._packed = _native.pack_arms(
+            self._packed = _native.PackedArms(
                 self.alpha.tobytes(), self.beta.tobytes(),
                 self.has_slope.astype(np.float64).tobytes(), self.slope_mean.tobytes(),
                 self.slope_precision.tobytes(), self.slope_center.tobytes(),
@@ -166,11 +166,16 @@ class ArmTable:
             return
         fresh = set(log[self._seen :])
         self._seen = len(log)
-        self._packed = None
         for name in fresh:
             at = pool.index.get(name)
             if at is not None:
                 self._update(router, pool, at)
+                if self._packed is not None:  # the moved row only (a grade moves one arm)
+                    self._packed.set(
+                        at, float(self.alpha[at]), float(self.beta[at]),
+                        bool(self.has_slope[at]), float(self.slope_mean[at]),
+                        float(self.slope_precision[at]), float(self.slope_center[at]),
+                    )  # fmt: skip
 
     def _update(self, router: Router, pool: PoolIndex, i: int) -> None:
         tenant, task = self._key

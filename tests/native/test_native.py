@@ -293,6 +293,7 @@ def test_module_exports() -> None:
         "LinearRegex",
         "LogLinear",
         "NativeError",
+        "PackedArms",
         "Prices",
         "choose",
         "count_tokens",
@@ -382,6 +383,15 @@ def test_packed_kernels_reject_bad_input() -> None:
         _native.LengthTable(1, 5.0).set(0, [0.0] * 16, 0.0, False)
     with pytest.raises(NativeError, match="price_in"):
         _native.Prices([-1.0], [1.0])
+    arms = _native.PackedArms(one, one, one, one, one, one)
+    with pytest.raises(NativeError, match="row"):
+        arms.set(1, 1.0, 1.0, False, 0.0, 1.0, 0.0)
+    with pytest.raises(NativeError, match="alpha"):
+        arms.set(0, 0.0, 1.0, False, 0.0, 1.0, 0.0)
+    arms.set(0, 2.0, 3.0, True, 0.5, 4.0, 0.1)  # the row a fresh pack of those values gives
+    assert arms.to_bytes() == _native.pack_arms(
+        *(np.array([x]).tobytes() for x in (2.0, 3.0, 1.0, 0.5, 4.0, 0.1))
+    )
     with pytest.raises(NativeError, match="words"):
         _native.gauss_pairs(b"\x00" * 15)
 

@@ -293,10 +293,8 @@ pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
 
 /// An integer ordered as `f64::total_cmp` orders the floats (its own transform).
 fn total_order_key(x: f64) -> i64 {
-    #[expect(clippy::cast_possible_wrap, reason = "the sign bit is the point")]
-    let bits = x.to_bits() as i64;
-    let flip = (((bits >> 63) as u64) >> 1) as i64;
-    bits ^ flip
+    let bits = x.to_bits().cast_signed();
+    bits ^ (bits >> 63).cast_unsigned().wrapping_shr(1).cast_signed()
 }
 
 #[cfg(test)]

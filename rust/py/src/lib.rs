@@ -330,6 +330,88 @@ fn decide_rows<'py>(
     ))
 }
 
+/// f64 values per packed arm row.
+const W: usize = arbiter_core::arms::ARM_ROW;
+
+/// A packed arm table owned here, so that a policy change re-packs only the arms it moved;
+/// see the stub for the contract.
+#[pyclass(name = "PackedArms", module = "arbiter._native")]
+struct PyPackedArms {
+    rows: Vec<f64>,
+    gauss_above: f64,
+}
+
+#[pymethods]
+impl PyPackedArms {
+    #[new]
+    // 30.0: `arbiter_core::beta_draw::GAUSS_ABOVE` (a literal so the text signature shows it)
+    #[pyo3(signature = (alpha, beta, learned, mean, precision, center, gauss_above = 30.0))]
+    fn new(
+        alpha: &[u8],
+        beta: &[u8],
+        learned: &[u8],
+        mean: &[u8],
+        precision: &[u8],
+        center: &[u8],
+        gauss_above: f64,
+    ) -> Result<Self, PyCoreError> {
+        let rows = arbiter_core::arms::pack_arms(
+            &f64s("alpha", alpha)?,
+            &f64s("beta", beta)?,
+            &f64s("learned", learned)?,
+            &f64s("mean", mean)?,
+            &f64s("precision", precision)?,
+            &f64s("center", center)?,
+            gauss_above,
+        )?;
+        Ok(Self { rows, gauss_above })
+    }
+
+    fn __len__(&self) -> usize {
+        self.rows.len() / arbiter_core::arms::ARM_ROW
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the documented Python signature"
+    )]
+    fn set(
+        &mut self,
+        row: usize,
+        alpha: f64,
+        beta: f64,
+        learned: bool,
+        mean: f64,
+        precision: f64,
+        center: f64,
+    ) -> Result<(), PyCoreError> {
+        if row >= self.__len__() {
+            return Err(CoreError::InvalidInteger {
+                name: "row",
+                value: i64::try_from(row).unwrap_or(i64::MAX),
+                rule: "must be a row of the table",
+            }
+            .into());
+        }
+        let one = arbiter_core::arms::pack_arms(
+            &[alpha],
+            &[beta],
+            &[f64::from(u8::from(learned))],
+            &[mean],
+            &[precision],
+            &[center],
+            self.gauss_above,
+        )?;
+        self.rows[row * W..(row + 1) * W].copy_from_slice(&one);
+        Ok(())
+    }
+
+    /// The same table as `pack_arms` bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        f64_bytes(py, &self.rows)
+    }
+}
+
 /// Every pool model's answer-length regression, in pool order; see the stub for the contract.
 #[pyclass(name = "LengthTable", module = "arbiter._native")]
 struct PyLengthTable {
@@ -532,7 +614,7 @@ fn decide_request<'py>(
     prompt_tokens: f64,
     max_tokens: Option<f64>,
     default_out: f64,
-    table: &[u8],
+    table: PyRef<'py, PyPackedArms>,
     picks: &[u8],
     rule_cost: Option<&[u8]>,
     easiness: Option<f64>,
@@ -569,7 +651,9 @@ fn decide_request<'py>(
         max_tokens,
         default_out,
     )?;
-    let (n_rows, row) = table_rows(table)?;
+    let rows = &table.rows;
+    let row = |i: usize| -> [f64; W] { rows[i * W..(i + 1) * W].try_into().expect("a row") };
+    let n_rows = rows.len() / W;
     let picks = picks_from(picks)?;
     let rule_cost = rule_cost.map(|b| f64s("rule_cost", b)).transpose()?;
     let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
@@ -857,6 +941,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLinearRegex>()?;
     m.add_class::<PyLengthTable>()?;
     m.add_class::<PyPrices>()?;
+    m.add_class::<PyPackedArms>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(decide_rows, m)?)?;
