@@ -6,10 +6,13 @@
 //! `choose` given the shifts `slope_noise` implies, which `tests/test_routing_fast.py` checks
 //! against the Python router's per-model reference.
 
-use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, PreparedArm};
+use crate::bandit::{
+    cheapest_of, rule, rule_with, validate_costs, validate_policy, Choice, Policy, PreparedArm,
+    RuleCosts,
+};
 use crate::beta_draw::{BetaShapes, GaussLogit};
 use crate::error::CoreError;
-use crate::request_cost::Pricing;
+use crate::request_cost::{Pricing, APPROX_COST_ERROR};
 use crate::rng::{GammaShape, Rng};
 
 /// f64 values per row: the mean's odds against (`beta / alpha`), alpha's (shape, d, c, ln d), beta's (shape, d, c, ln d),
@@ -117,15 +120,69 @@ pub struct Request<'a> {
     pub center0: f64,
     /// How many of the best scores to return, highest first (`Decision::top`).
     pub top: usize,
+    /// Priced costs: compute every candidate's (`Decision::cost`), not only those the rule
+    /// reads (under a quality target, the candidates that clear it, approximately first).
+    pub every_cost: bool,
+}
+
+impl Request<'_> {
+    /// The table row of candidate j.
+    #[must_use]
+    pub fn row(&self, j: usize) -> usize {
+        if self.picks.is_empty() {
+            j
+        } else {
+            self.picks[j]
+        }
+    }
 }
 
 /// `choose`'s result over a table, the `top` best eligible positions (by score, highest
-/// first, ties in position order) and each eligible row's expected cost.
+/// first, ties in position order) and each eligible row's expected cost (empty when the
+/// request's priced costs were computed only where the rule read them: `cost_of`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub choice: Choice,
     pub top: Vec<usize>,
     pub cost: Vec<f64>,
+}
+
+impl Decision {
+    /// Candidate j's expected cost in the decision `req` made.
+    #[must_use]
+    pub fn cost_of(&self, req: &Request<'_>, j: usize) -> f64 {
+        match req.cost {
+            Costs::Priced(pricing) if self.cost.is_empty() => pricing.cost(req.row(j)),
+            _ => self.cost[j],
+        }
+    }
+}
+
+/// A request's priced costs, computed when the rule reads them: under a quality target the
+/// cheapest candidate that clears it is found among approximate costs (`exp` for `expm1`),
+/// then exactly among those within the approximation's error of the least: the same pick as
+/// every exact cost would give.
+struct OnDemand<'a> {
+    pricing: &'a Pricing<'a>,
+    req: &'a Request<'a>,
+}
+
+impl RuleCosts for OnDemand<'_> {
+    fn cost(&self, j: usize) -> f64 {
+        self.pricing.cost(self.req.row(j))
+    }
+
+    fn cheapest_meeting(&self, scores: &[f64], target: f64) -> Option<usize> {
+        let clear: Vec<(usize, f64)> = (0..scores.len())
+            .filter(|&j| scores[j] >= target)
+            .map(|j| (j, self.pricing.approx_cost(self.req.row(j))))
+            .collect();
+        let least = clear.iter().map(|&(_, a)| a).fold(f64::INFINITY, f64::min);
+        // the exact least is within the band (both errors are < APPROX_COST_ERROR relative)
+        let band = least * (1.0 + 4.0 * APPROX_COST_ERROR) + f64::MIN_POSITIVE;
+        let near = clear.iter().filter(|&&(_, a)| a <= band).map(|&(j, _)| j);
+        cheapest_of(scores, near, |j| self.cost(j))
+    }
 }
 
 /// The per-prompt logit shift of one row: `mean * (e - center)`, plus
@@ -193,13 +250,6 @@ pub fn decide_rows(
             return Err(CoreError::value(name, x, "must be finite"));
         }
     }
-    let at = |j: usize| {
-        if req.picks.is_empty() {
-            j
-        } else {
-            req.picks[j]
-        }
-    };
     // the knobs and the costs before the draws
     validate_policy(n, policy)?;
     if let Costs::Given(given) = req.cost {
@@ -210,10 +260,15 @@ pub fn decide_rows(
     }
     // the costs in a loop of their own: rows are independent there, so the CPU overlaps
     // one row's dot product and `expm1` with the next row's (in the draws' loop it cannot)
+    let on_demand = match req.cost {
+        Costs::Priced(pricing) if lazy_costs(req, policy) => Some(OnDemand { pricing, req }),
+        _ => None,
+    };
     let cost = match req.cost {
         Costs::Given(given) => given.to_vec(),
+        Costs::Priced(_) if on_demand.is_some() => Vec::new(),
         Costs::Priced(pricing) => {
-            let cost: Vec<f64> = (0..n).map(|j| pricing.cost(at(j))).collect();
+            let cost: Vec<f64> = (0..n).map(|j| pricing.cost(req.row(j))).collect();
             validate_costs(n, &cost)?;
             cost
         }
@@ -224,7 +279,7 @@ pub fn decide_rows(
     let mut scores = Vec::with_capacity(n);
     let mut means = Vec::with_capacity(n);
     for j in 0..n {
-        let r = row(at(j));
+        let r = row(req.row(j));
         let s = match req.easiness {
             None => 0.0,
             Some(e) => {
@@ -237,8 +292,18 @@ pub fn decide_rows(
         scores.push(score);
     }
     let top = top_k(&scores, req.top);
-    let choice = rule(scores, means, req.rule_cost.unwrap_or(&cost), policy);
+    let choice = match (&on_demand, req.rule_cost) {
+        (_, Some(drawn)) => rule(scores, means, drawn, policy),
+        (Some(costs), None) => rule_with(scores, means, costs, policy),
+        (None, None) => rule(scores, means, &cost, policy),
+    };
     Ok(Decision { choice, top, cost })
+}
+
+/// Whether the rule reads only a few of the priced costs (under a quality target, with no
+/// drawn costs) and the caller does not ask for all.
+fn lazy_costs(req: &Request<'_>, policy: &Policy) -> bool {
+    !req.every_cost && req.rule_cost.is_none() && policy.cost_weight == 0.0
 }
 
 /// The eligible positions a decision over `n` records, in position order: every one up to
@@ -352,6 +417,7 @@ mod tests {
                 easiness,
                 center0: 0.1,
                 top: 5,
+                every_cost: false,
             };
             let got = decide_rows(n, rows(&table), &req, &p).unwrap();
             // the reference: Router.decide_reference's shifts from the same slope draws
@@ -473,10 +539,21 @@ mod tests {
             easiness: Some(0.4),
             center0: 0.0,
             top: 4,
+            every_cost: true,
         };
         let priced = decide_rows(n, rows(&table), &request(Costs::Priced(&pricing), None), &p);
-        let want = decide_rows(n, rows(&table), &request(Costs::Given(&given), None), &p);
-        assert_eq!(priced.unwrap(), want.unwrap());
+        let want = decide_rows(n, rows(&table), &request(Costs::Given(&given), None), &p).unwrap();
+        assert_eq!(priced.unwrap(), want);
+        // only the costs the rule reads: the same decision, the same cost of every candidate
+        let few = Request {
+            every_cost: false,
+            ..request(Costs::Priced(&pricing), None)
+        };
+        let lazy = decide_rows(n, rows(&table), &few, &p).unwrap();
+        assert_eq!((&lazy.choice, &lazy.top), (&want.choice, &want.top));
+        assert!(lazy.cost.is_empty());
+        let costs: Vec<f64> = (0..picks.len()).map(|j| lazy.cost_of(&few, j)).collect();
+        assert_eq!(costs, given);
         // a rule cost changes what the rule compares, not the costs returned
         let flat = vec![1.0; picks.len()];
         let drawn = request(Costs::Priced(&pricing), Some(&flat));
@@ -484,6 +561,64 @@ mod tests {
         assert_eq!(d.cost, given);
         let by_flat = decide_rows(n, rows(&table), &request(Costs::Given(&flat), None), &p);
         assert_eq!(d.choice, by_flat.unwrap().choice);
+    }
+
+    #[test]
+    fn on_demand_costs_pick_the_cheapest_that_clears_as_every_exact_cost_does() {
+        use crate::request_cost::{Answer, LengthRow, LengthTable, Pricing, Prompt};
+        let mut r = Rng::new(21);
+        for case in 0..300 {
+            let n = 1 + case % 30;
+            // few distinct prices and lengths: many exact cost ties
+            let p_in: Vec<f64> = (0..n).map(|_| (r.open01() * 3.0).floor()).collect();
+            let p_out: Vec<f64> = (0..n).map(|_| (r.open01() * 3.0).floor() * 7.5).collect();
+            let mut lengths = LengthTable::new(n);
+            for i in 0..n {
+                let mut weights = [0.0; crate::length::DIM];
+                weights[0] = (r.open01() * 4.0).floor() * 1.5 - 2.0; // some below 1 token
+                let noise_var = 0.5;
+                let row = if i % 3 == 0 {
+                    LengthRow::Own { weights, noise_var }
+                } else if i % 3 == 1 {
+                    LengthRow::Offset { weights, noise_var }
+                } else {
+                    LengthRow::Pool
+                };
+                lengths.set(i, row).unwrap();
+            }
+            let mut x = [0.0; crate::length::DIM];
+            x[0] = 1.0 + r.open01();
+            let prompt = Prompt {
+                table: &lengths,
+                x,
+                pool_mean: 3.0,
+                pool_noise_var: 1.0,
+                max_log: 13.8,
+            };
+            let cap = (case % 2 == 0).then_some(40.0);
+            let answer = Answer::Predicted(prompt);
+            let pricing = Pricing::new(n, &p_in, &p_out, answer, 50.0, cap).unwrap();
+            let picks: Vec<usize> = (0..n).collect();
+            let req = Request {
+                picks: &picks,
+                cost: Costs::Priced(&pricing),
+                rule_cost: None,
+                easiness: None,
+                center0: 0.0,
+                top: 0,
+                every_cost: false,
+            };
+            let scores: Vec<f64> = (0..n).map(|_| (r.open01() * 5.0).floor() / 5.0).collect();
+            let exact: Vec<f64> = (0..n).map(|i| pricing.cost(i)).collect();
+            for target in [0.0, 0.4, 0.8, 2.0] {
+                let got = OnDemand {
+                    pricing: &pricing,
+                    req: &req,
+                }
+                .cheapest_meeting(&scores, target);
+                assert_eq!(got, exact.cheapest_meeting(&scores, target), "case {case}");
+            }
+        }
     }
 
     #[test]
@@ -545,6 +680,7 @@ mod tests {
             easiness: Some(easiness),
             center0: 0.0,
             top: 1,
+            every_cost: false,
         };
         let e = decide_rows(1, rows(&table), &req(&[3], 0.5), &p).unwrap_err();
         assert!(e.to_string().contains("picks"), "{e}");

@@ -93,7 +93,8 @@ pub enum Answer<'a> {
     Predicted(Prompt<'a>),
 }
 
-/// One request's pricing over a pool: `cost(i)` is model i's expected USD.
+/// One request's pricing over a pool: `cost(i)` is model i's expected USD. The prices must be
+/// finite and >= 0 (`_native.Prices` checks them once per pool), so that every cost is.
 #[derive(Debug, Clone, Copy)]
 pub struct Pricing<'a> {
     /// Per pool row: USD per million input tokens, per million output tokens.
@@ -126,6 +127,29 @@ impl<'a> Pricing<'a> {
                 });
             }
         }
+        let default_out = match answer {
+            Answer::Default(tokens) => tokens,
+            Answer::Predicted(_) => 0.0,
+        };
+        for (name, x, least, rule) in [
+            (
+                "prompt_tokens",
+                prompt_tokens,
+                0.0,
+                "must be finite and >= 0",
+            ),
+            (
+                "max_tokens",
+                max_tokens.unwrap_or(1.0),
+                1.0,
+                "must be finite and >= 1",
+            ),
+            ("default_out", default_out, 0.0, "must be finite and >= 0"),
+        ] {
+            if !(x.is_finite() && x >= least) {
+                return Err(CoreError::value(name, x, rule));
+            }
+        }
         let shared = match answer {
             Answer::Default(tokens) => tokens,
             Answer::Predicted(p) => {
@@ -151,19 +175,25 @@ impl<'a> Pricing<'a> {
 
     /// Expected completion tokens of row `i` (before the `max_tokens` cap).
     #[must_use]
-    #[inline]
     pub fn answer_tokens(&self, i: usize) -> f64 {
+        self.answer_tokens_by(i, predicted_tokens)
+    }
+
+    /// `answer_tokens` with the log-normal mean computed by `tokens(log_mean, noise_var,
+    /// max_log)`.
+    #[inline]
+    fn answer_tokens_by(&self, i: usize, tokens: impl Fn(f64, f64, f64) -> f64) -> f64 {
         let Answer::Predicted(p) = &self.answer else {
             return self.shared;
         };
         match &p.table.rows[i] {
             LengthRow::Pool => self.shared,
-            LengthRow::Own { weights, noise_var } => predicted_tokens(
+            LengthRow::Own { weights, noise_var } => tokens(
                 0.0 + crate::length::dot(weights, &p.x),
                 *noise_var,
                 p.max_log,
             ),
-            LengthRow::Offset { weights, noise_var } => predicted_tokens(
+            LengthRow::Offset { weights, noise_var } => tokens(
                 p.pool_mean + crate::length::dot(weights, &p.x),
                 *noise_var,
                 p.max_log,
@@ -175,13 +205,34 @@ impl<'a> Pricing<'a> {
     #[must_use]
     #[inline]
     pub fn cost(&self, i: usize) -> f64 {
-        let mut out = self.answer_tokens(i);
-        if let Some(cap) = self.max_tokens {
-            out = out.min(cap);
-        }
+        self.priced(i, self.answer_tokens(i))
+    }
+
+    /// `cost(i)` within a relative `APPROX_COST_ERROR`, cheaper: `exp(x) - 1` instead of
+    /// `expm1(x)` (each within an ulp or two of the true value, and an answer is >= 1 token,
+    /// so the two lengths differ by < 1e-15 relative; the price formula is monotone in it).
+    #[must_use]
+    #[inline]
+    pub fn approx_cost(&self, i: usize) -> f64 {
+        let approx = |log_mean: f64, noise_var: f64, max_log: f64| {
+            ((log_mean + noise_var / 2.0).min(max_log).exp() - 1.0).max(1.0)
+        };
+        self.priced(i, self.answer_tokens_by(i, approx))
+    }
+
+    #[inline]
+    fn priced(&self, i: usize, answer: f64) -> f64 {
+        let out = match self.max_tokens {
+            Some(cap) => answer.min(cap),
+            None => answer,
+        };
         (self.prompt_tokens * self.price_in[i] + out * self.price_out[i] + 0.0) / 1e6
     }
 }
+
+/// How far `Pricing::approx_cost` may be from `Pricing::cost`, relative (a wide margin over
+/// the < 1e-14 of the error analysis).
+pub const APPROX_COST_ERROR: f64 = 1e-10;
 
 #[cfg(test)]
 #[expect(clippy::float_cmp, reason = "the costs must be bit-identical")]

@@ -317,6 +317,7 @@ fn decide_rows<'py>(
         easiness,
         center0,
         top,
+        every_cost: false,
     };
     let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
     let c = d.choice;
@@ -664,6 +665,8 @@ fn decide_request<'py>(
         easiness,
         center0,
         top,
+        // under an SLO (no records asked) every cost goes back
+        every_cost: record.is_none(),
     };
     let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
     let c = &d.choice;
@@ -672,8 +675,11 @@ fn decide_request<'py>(
     let facts = (
         c.scores[c.index],
         c.scores.iter().filter(|&&s| s >= c.target).count(),
-        d.cost[c.index],
-        policy.baseline.filter(|&b| b != c.index).map(|b| d.cost[b]),
+        d.cost_of(&req, c.index),
+        policy
+            .baseline
+            .filter(|&b| b != c.index)
+            .map(|b| d.cost_of(&req, b)),
     );
     let (recorded, full) = match record {
         Some((all, best)) => {
@@ -692,7 +698,7 @@ fn decide_request<'py>(
                     .collect()
             };
             let (scores, means) = (round(&c.scores), round(&c.means));
-            let cost = at.iter().map(|&i| d.cost[i]).collect();
+            let cost = at.iter().map(|&i| d.cost_of(&req, i)).collect();
             (Some((at, scores, means, cost)), None)
         }
         None => (
