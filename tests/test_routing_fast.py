@@ -314,3 +314,24 @@ def test_fitted_and_offset_length_models_price_as_the_reference() -> None:
         got, want = fast.decide(req), ref.decide_reference(req)
         assert got == want, f"step {step}"
         lengths.observe(f"m{rng.randrange(30)}", req.stats or b"", rng.randrange(1, 2_000))
+
+
+def test_routers_over_the_same_pool_share_one_length_table() -> None:
+    """A service has a router per (quality target, baseline), each with its own pool index:
+    one native length table serves them all (more than the cache holds would rebuild one,
+    1,000 rows, per decision)."""
+    pool = _random_pool(random.Random(4), 20)
+    lengths = OutputLength(350)
+    routers = [
+        Router(pool, RouterParams(baseline="m0", quality_target=0.5 + 0.005 * i), lengths=lengths)
+        for i in range(80)
+    ]
+    req = RouteRequest("t", "chat", 10, 10, stats=prompt_stats(TEXTS[0]))
+    for router in routers:
+        router.decide(req)
+    tables = {id(lengths.table(r._pool_index().names)) for r in routers}
+    assert len(tables) == 1
+    lengths.observe("m3", req.stats or b"", 900)  # moves the shared table's row once
+    ref = Router(pool, RouterParams(baseline="m0", quality_target=0.5), lengths=lengths)
+    ref._counter = routers[0]._counter
+    assert routers[0].decide(req) == ref.decide_reference(req)

@@ -173,7 +173,7 @@ class OutputLength:
             if off is None:
                 off = self._offsets[model] = _regression(_OFFSET_PRIOR)
             off.observe(stats, y - self._pool.mean(stats), weight)
-        for _names, index, table in self._tables.values():
+        for table, index in {id(t[2]): (t[2], t[1]) for t in self._tables.values()}.values():
             at = index.get(model)
             if at is not None:
                 self._put(table, at, model)
@@ -193,10 +193,15 @@ class OutputLength:
         hit = self._tables.get(id(names))
         if hit is not None and hit[0] is names:
             return hit[2]
-        index = {n: i for i, n in enumerate(names)}
-        table = _native.LengthTable(len(names), _MAX_LOG)
-        for name, i in index.items():
-            self._put(table, i, name)
+        # another router over the same pool (one per quality target and baseline) shares it
+        same = next((t for t in self._tables.values() if t[0] == names), None)
+        if same is not None:
+            index, table = same[1], same[2]
+        else:
+            index = {n: i for i, n in enumerate(names)}
+            table = _native.LengthTable(len(names), _MAX_LOG)
+            for name, i in index.items():
+                self._put(table, i, name)
         if len(self._tables) >= _MAX_TABLES:
             del self._tables[next(iter(self._tables))]
         self._tables[id(names)] = (names, index, table)
@@ -212,7 +217,7 @@ class OutputLength:
             table.set(at, off.weights, off.noise_var, True)
 
 
-_MAX_TABLES = 16  # pool-ordered tables per OutputLength (one per router's pool; a few)
+_MAX_TABLES = 64  # pool-ordered tables per OutputLength: one per pool, named by each router
 
 
 class _Upside:
