@@ -335,3 +335,12 @@ def test_routers_over_the_same_pool_share_one_length_table() -> None:
     ref = Router(pool, RouterParams(baseline="m0", quality_target=0.5), lengths=lengths)
     ref._counter = routers[0]._counter
     assert routers[0].decide(req) == ref.decide_reference(req)
+
+
+def test_the_slot_built_candidate_is_the_dataclass() -> None:
+    from arbiter.records import Candidate
+    from arbiter.routing import _candidate
+
+    got = _candidate("m1", 0.25, 0.5, 0.001)
+    assert got == Candidate("m1", 0.25, 0.5, 0.001) and type(got) is Candidate
+    assert hash(got) == hash(Candidate("m1", 0.25, 0.5, 0.001))

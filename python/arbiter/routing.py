@@ -12,7 +12,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -138,10 +138,10 @@ def _round4(values: np.ndarray) -> list[float]:
 
 
 _new_candidate = object.__new__
-_SET_CANDIDATE = tuple(
-    getattr(Candidate, f).__set__
-    for f in ("model", "score", "mean", "est_cost_usd", "eligible", "why_not")
-)
+_CANDIDATE_FIELDS = ("model", "score", "mean", "est_cost_usd", "eligible", "why_not")
+if tuple(f.name for f in fields(Candidate)) != _CANDIDATE_FIELDS:  # `_candidate` sets each
+    raise TypeError("records.Candidate's fields changed: update routing._candidate")
+_SET_CANDIDATE = tuple(getattr(Candidate, f).__set__ for f in _CANDIDATE_FIELDS)
 
 
 def _candidate(model: str, score: float, mean: float, cost: float) -> Candidate:
