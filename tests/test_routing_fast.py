@@ -154,29 +154,49 @@ def test_the_per_task_arrays_are_bounded_oldest_first(monkeypatch: pytest.Monkey
     )
 
 
-def test_the_packed_arm_table_is_built_per_policy_change_not_per_request(
+def test_the_packed_arm_table_is_built_once_and_repacked_per_moved_arm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from arbiter import _native
 
     builds: list[int] = []
-    pack = _native.pack_arms
+    repacked: list[int] = []
+    packed_arms = _native.PackedArms
 
-    def counting(*args: bytes) -> bytes:
-        builds.append(1)
-        return pack(*args)
+    class Counting:
+        def __init__(self, *args: bytes) -> None:
+            builds.append(1)
+            self.table = packed_arms(*args)
 
-    monkeypatch.setattr(_native, "pack_arms", counting)
+        def set(self, row: int, *values: float) -> None:
+            repacked.append(row)
+            self.table.set(row, *values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_native, "PackedArms", Counting)
+    real_decide = _native.decide_request
+
+    def decide(*args: object) -> object:
+        args = tuple(a.table if isinstance(a, Counting) else a for a in args)
+        return real_decide(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_native, "decide_request", decide)
     pool = _random_pool(random.Random(2), 50)
     router = Router(pool, RouterParams(baseline="m0"))
     req = RouteRequest("t", "chat", 10, 10, easiness=0.2)
     for _ in range(20):
         router.decide(req)
-    assert len(builds) == 1
-    router.learn("t", "chat", "m1", 1.0, easiness=0.2)  # the policy moved: one rebuild
+    assert (len(builds), repacked) == (1, [])
+    router.learn("t", "chat", "m1", 1.0, easiness=0.2)  # the policy moved one arm
     for _ in range(20):
         router.decide(req)
-    assert len(builds) == 2
+    assert (len(builds), repacked) == (1, [1])
+    # the re-packed table is the one a fresh pack of the moved arrays gives
+    arms = router._tables[("t", "chat")]
+    fresh = _native.pack_arms(
+        arms.alpha.tobytes(), arms.beta.tobytes(), arms.has_slope.astype(np.float64).tobytes(),
+        arms.slope_mean.tobytes(), arms.slope_precision.tobytes(), arms.slope_center.tobytes(),
+    )  # fmt: skip
+    assert arms.packed.table.to_bytes() == fresh  # type: ignore[attr-defined]
 
 
 def _choice_frequencies(table: bytes, cost: np.ndarray, decisions: int) -> np.ndarray:
@@ -249,3 +269,78 @@ def test_native_rounding_is_pythons_round_bit_for_bit() -> None:
     assert all(
         math.copysign(1, g) == math.copysign(1, w) for g, w in zip(got, want, strict=True) if g == 0
     )
+
+
+def test_under_a_latency_slo_the_array_path_decides_and_explains_as_the_reference() -> None:
+    """The reason names the bandit's pick and why, then the SLO's note says what changed (the
+    array path used to explain the SLO's replacement as if the bandit had picked it)."""
+    from arbiter.latency import LatencyModel
+
+    levels = {"slow": (2.0, 20.0), "mid": (0.5, 80.0), "fast": (0.1, 400.0)}
+    pool = [
+        PoolModel(name, 0.1 * 10**i, 0.2 * 10**i, 100_000, frozenset(), {"chat": 0.9})
+        for i, name in enumerate(levels)
+    ]
+    latency = LatencyModel()
+    for name, (ttft, speed) in levels.items():
+        for _ in range(30):
+            latency.observe(name, "t", ttft_s=ttft, speed_tps=speed)
+    params = RouterParams(baseline="fast", quality_target=0.9, explore=0.0, prior_strength=100)
+    fast, ref = (Router(pool, params, latency=latency) for _ in range(2))
+    swapped = 0
+    for total in (3000.0, 50.0, 30_000.0):
+        req = RouteRequest("t", "chat", 100, 100, max_latency_ms=total)
+        got, want = fast.decide(req), ref.decide_reference(req)
+        assert got == want, (got.reason, want.reason)
+        swapped += "does not fit" in got.reason and not got.reason.startswith(f"chat: {got.chosen}")
+    assert swapped, "the SLO replaced the bandit's pick at least once"
+
+
+def test_fitted_and_offset_length_models_price_as_the_reference() -> None:
+    """Models with a fitted length prior (their own regression), with an offset learned from
+    calls, and without either: the native pass prices each as `OutputLength.expected` does,
+    also after calls moved the regressions (the table follows `observe`)."""
+    from arbiter.output_length import LengthPrior
+
+    rng = random.Random(3)
+    pool = _random_pool(rng, 30)
+    priors = {f"m{i}": LengthPrior.weak(50.0 * (i + 1), strength=2.0) for i in range(0, 30, 4)}
+    lengths = OutputLength(350, priors)
+    params = RouterParams(baseline="m1", explore=1.0)
+    fast, ref = (Router(pool, params, Policy(), seed=5, lengths=lengths) for _ in range(2))
+    for step in range(40):
+        text = TEXTS[step % len(TEXTS)]
+        req = RouteRequest("t", "chat", 100, rng.choice((None, 300)), stats=prompt_stats(text))
+        got, want = fast.decide(req), ref.decide_reference(req)
+        assert got == want, f"step {step}"
+        lengths.observe(f"m{rng.randrange(30)}", req.stats or b"", rng.randrange(1, 2_000))
+
+
+def test_routers_over_the_same_pool_share_one_length_table() -> None:
+    """A service has a router per (quality target, baseline), each with its own pool index:
+    one native length table serves them all (more than the cache holds would rebuild one,
+    1,000 rows, per decision)."""
+    pool = _random_pool(random.Random(4), 20)
+    lengths = OutputLength(350)
+    routers = [
+        Router(pool, RouterParams(baseline="m0", quality_target=0.5 + 0.005 * i), lengths=lengths)
+        for i in range(80)
+    ]
+    req = RouteRequest("t", "chat", 10, 10, stats=prompt_stats(TEXTS[0]))
+    for router in routers:
+        router.decide(req)
+    tables = {id(lengths.table(r._pool_index().names)) for r in routers}
+    assert len(tables) == 1
+    lengths.observe("m3", req.stats or b"", 900)  # moves the shared table's row once
+    ref = Router(pool, RouterParams(baseline="m0", quality_target=0.5), lengths=lengths)
+    ref._counter = routers[0]._counter
+    assert routers[0].decide(req) == ref.decide_reference(req)
+
+
+def test_the_slot_built_candidate_is_the_dataclass() -> None:
+    from arbiter.records import Candidate
+    from arbiter.routing import _candidate
+
+    got = _candidate("m1", 0.25, 0.5, 0.001)
+    assert got == Candidate("m1", 0.25, 0.5, 0.001) and type(got) is Candidate
+    assert hash(got) == hash(Candidate("m1", 0.25, 0.5, 0.001))

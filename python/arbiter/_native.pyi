@@ -9,16 +9,20 @@ from typing import final
 
 __all__ = [
     "Choice",
+    "LengthTable",
     "LinearRegex",
     "LogLinear",
     "NativeError",
+    "PackedArms",
+    "Prices",
     "choose",
     "count_tokens",
+    "decide_request",
     "decide_rows",
-    "expected_tokens",
     "gauss_pairs",
     "pack_arms",
     "prompt_features",
+    "request_costs",
     "round_floats",
     "slope_noise",
     "update_arm",
@@ -174,12 +178,117 @@ def decide_rows(
     NativeError on a malformed table, a pick out of range, a length mismatch, a non-finite
     easiness or what :func:`choose` rejects."""
 
-def expected_tokens(rows: bytes, noise: bytes, base: float, stats: bytes, max_log: float) -> bytes:
-    """Expected answer tokens for many regressions at once: per row ``i`` of ``rows`` (16
-    little-endian f64 weights each) and ``noise[i]`` (its residual variance),
-    ``max(expm1(min(base + w_i . x + noise_i / 2, max_log)), 1)`` with ``x`` the 16 statistics in
-    ``stats`` (as :meth:`LogLinear.mean` reads them; the same summation, so bit-identical).
-    Packed f64 out. Raises NativeError when ``rows`` is not 16 values per ``noise`` value."""
+@final
+class LengthTable:
+    """Every pool model's answer-length regression, in pool order, for :func:`decide_request`:
+    ``n`` rows, each the pool's prediction until :meth:`set`; predictions are capped at
+    ``expm1(max_log)`` tokens (``max_log`` not NaN, else NativeError)."""
+
+    def __new__(cls, n: int, max_log: float) -> LengthTable: ...
+    def __len__(self) -> int: ...
+    def set(self, row: int, weights: list[float], noise_var: float, offset: bool) -> None:
+        """Row ``row`` predicts ``log(1 + tokens)`` as ``weights . x`` (16 finite weights),
+        plus the pool's mean when ``offset``, with residual variance ``noise_var`` (finite,
+        > 0): :meth:`LogLinear.mean` of its fitted regression, or of the pool's and its offset
+        regression summed. Raises NativeError on a bad row, weights or variance."""
+
+@final
+class Prices:
+    """A pool's prices in USD per million input and output tokens, in pool order (finite,
+    >= 0, equal lengths; else NativeError)."""
+
+    def __new__(cls, price_in: list[float], price_out: list[float]) -> Prices: ...
+    def __len__(self) -> int: ...
+
+@final
+class PackedArms:
+    """A :func:`pack_arms` table held natively (same arguments, same rows), whose rows can be
+    re-packed one at a time when a policy update moves an arm."""
+
+    def __new__(
+        cls,
+        alpha: bytes,
+        beta: bytes,
+        learned: bytes,
+        mean: bytes,
+        precision: bytes,
+        center: bytes,
+        gauss_above: float = 30.0,
+    ) -> PackedArms: ...
+    def __len__(self) -> int: ...
+    def set(
+        self,
+        row: int,
+        alpha: float,
+        beta: float,
+        learned: bool,
+        mean: float,
+        precision: float,
+        center: float,
+    ) -> None:
+        """Re-packs row ``row`` from one arm's values (checked as :func:`pack_arms` checks
+        them; a row out of range: NativeError)."""
+    def to_bytes(self) -> bytes:
+        """The table as :func:`pack_arms` returns it (for :func:`decide_rows`)."""
+
+def decide_request(
+    prices: Prices,
+    lengths: LengthTable | None,
+    stats: bytes | None,
+    pool_moments: tuple[float, float],
+    prompt_tokens: float,
+    max_tokens: float | None,
+    default_out: float,
+    table: PackedArms,
+    picks: bytes,
+    rule_cost: bytes | None,
+    easiness: float | None,
+    center0: float,
+    baseline: int,
+    quality_target: float,
+    explore: float,
+    seed: int,
+    cost_weight: float,
+    top: int,
+    record: tuple[int, int] | None,
+) -> tuple[
+    int,
+    str,
+    float,
+    list[int],
+    tuple[float, int, float, float | None],
+    tuple[list[int], list[float], list[float], list[float]] | None,
+    tuple[bytes, bytes, bytes] | None,
+]:
+    """:func:`decide_rows` over a :class:`PackedArms` table, with each eligible row's
+    expected cost computed in the same pass
+    (the first seven arguments, as :func:`request_costs` takes them), bit for bit as the Python
+    per-model path; ``rule_cost`` (packed f64, one per candidate), when given, is what the rule
+    compares instead (a Thompson draw of each cost). Returns ``(index, reason, target, top,
+    (chosen score, how many scores >= target, chosen cost, baseline cost or None when there is
+    no baseline or it is the chosen), recorded, full)``: with ``record = (all,
+    best)``, ``recorded`` is the recorded positions (every one up to ``all`` candidates, else
+    the ``best`` first of ``top``, the chosen and the baseline; in order) with their scores
+    and means as ``round(x, 4)`` and their costs, and ``full`` is None; with ``record`` None,
+    ``recorded`` is None and ``full`` every candidate's scores, means and costs (packed f64).
+    Raises NativeError as :func:`decide_rows` and :func:`request_costs` do."""
+
+def request_costs(
+    prices: Prices,
+    lengths: LengthTable | None,
+    stats: bytes | None,
+    pool_moments: tuple[float, float],
+    prompt_tokens: float,
+    max_tokens: float | None,
+    default_out: float,
+    rows: bytes,
+) -> bytes:
+    """Expected USD of the pool rows ``rows`` (little-endian i64) for one request, packed f64:
+    ``(prompt_tokens * price_in + out * price_out + 0) / 1e6`` with ``out`` the row's answer
+    length (with ``lengths`` and ``stats``: its regression at the prompt, as
+    :meth:`LengthTable.set` describes, the pool's mean and residual variance being
+    ``pool_moments``; else ``default_out``), at most ``max_tokens``. Raises NativeError on a
+    row out of range, a table of another length than ``prices`` or malformed stats."""
 
 def round_floats(values: bytes, digits: int) -> list[float | None]:
     """``round(x, digits)`` of each packed little-endian f64 in ``values``, bit for bit as

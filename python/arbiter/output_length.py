@@ -123,11 +123,9 @@ class OutputLength:
         }
         self._offsets: dict[str, _native.LogLinear] = {}
         self._upside = _Upside(1.0)  # the residual spread above the prediction (latency)
-        # the same regressions' weights packed by kind (fitted: alone; offset: added to the
-        # pool's), for predicting a whole pool in one native call (`expected_many`)
-        self._packed = {"fitted": _Packed(), "offset": _Packed()}
-        for m, reg in self._fitted.items():
-            self._packed["fitted"].put(m, reg)
+        # pool-ordered native copies of the regressions (one per routed pool), kept in step
+        # by `observe`, so a decision predicts every model inside its native pass
+        self._tables: dict[int, tuple[Sequence[str], dict[str, int], _native.LengthTable]] = {}
 
     def _parts(self, model: str) -> tuple[_native.LogLinear, ...]:
         """The regressions whose sum predicts `model`: its fitted one, or pool (+ offset)."""
@@ -170,80 +168,56 @@ class OutputLength:
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)
-            self._packed["fitted"].put(model, fitted)
         else:
             off = self._offsets.get(model)
             if off is None:
                 off = self._offsets[model] = _regression(_OFFSET_PRIOR)
             off.observe(stats, y - self._pool.mean(stats), weight)
-            self._packed["offset"].put(model, off)
+        for table, index in {id(t[2]): (t[2], t[1]) for t in self._tables.values()}.values():
+            at = index.get(model)
+            if at is not None:
+                self._put(table, at, model)
         self._pool.observe(stats, y, weight)  # every answer teaches the pool
         if fitted is None:  # after the update, as the regression's own residual variance
             self._upside.observe(y - sum(p.mean(stats) for p in self._parts(model)), weight)
 
-    def expected_many(self, names: Sequence[str], stats: bytes) -> np.ndarray:
-        """`expected(name, stats)` for every name at once (bit-identical), as an array."""
-        pool_mean = self._pool.mean(stats)
-        shared = max(math.expm1(min(pool_mean + self._pool.noise_var / 2, _MAX_LOG)), 1.0)
-        out = np.full(len(names), shared)
-        for kind, base in (("fitted", 0.0), ("offset", pool_mean)):
-            packed = self._packed[kind]
-            if not packed.slot:
-                continue
-            at, slots = packed.positions(names)
-            if len(at):
-                rows = np.frombuffer(
-                    _native.expected_tokens(packed.rows(), packed.noise(), base, stats, _MAX_LOG)
-                )
-                out[at] = rows[slots]
-        return out
+    def pool_moments(self, stats: bytes) -> tuple[float, float]:
+        """The pool regression's mean at the prompt and its residual variance: with `table`,
+        what a native pass needs to predict every model as `expected` does."""
+        return self._pool.mean(stats), self._pool.noise_var
+
+    def table(self, names: Sequence[str]) -> _native.LengthTable:
+        """`names`' regressions in that order as a native `LengthTable` (a model's own fitted
+        one, or its offset from the pool's; none: the pool's), kept in step with `observe`.
+        Cached per names list (the same list object: a router's pool index)."""
+        hit = self._tables.get(id(names))
+        if hit is not None and hit[0] is names:
+            return hit[2]
+        # another router over the same pool (one per quality target and baseline) shares it
+        same = next((t for t in self._tables.values() if t[0] == names), None)
+        if same is not None:
+            index, table = same[1], same[2]
+        else:
+            index = {n: i for i, n in enumerate(names)}
+            table = _native.LengthTable(len(names), _MAX_LOG)
+            for name, i in index.items():
+                self._put(table, i, name)
+        if len(self._tables) >= _MAX_TABLES:
+            del self._tables[next(iter(self._tables))]
+        self._tables[id(names)] = (names, index, table)
+        return table
+
+    def _put(self, table: _native.LengthTable, at: int, model: str) -> None:
+        fitted = self._fitted.get(model)
+        if fitted is not None:
+            table.set(at, fitted.weights, fitted.noise_var, False)
+            return
+        off = self._offsets.get(model)
+        if off is not None:
+            table.set(at, off.weights, off.noise_var, True)
 
 
-class _Packed:
-    """Regressions' weights and residual variances as arrays, one row per model."""
-
-    def __init__(self) -> None:
-        self.slot: dict[str, int] = {}
-        self._w = np.zeros((0, N_FEATURES))
-        self._nv = np.zeros(0)
-        self._bytes: tuple[bytes, bytes] | None = None
-        self._positions: dict[int, tuple[Sequence[str], np.ndarray, np.ndarray]] = {}
-
-    def put(self, model: str, reg: _native.LogLinear) -> None:
-        i = self.slot.get(model)
-        if i is None:
-            i = self.slot[model] = len(self.slot)
-            self._w = np.resize(self._w, (i + 1, N_FEATURES))
-            self._nv = np.resize(self._nv, i + 1)
-            self._positions.clear()
-        self._w[i] = reg.weights
-        self._nv[i] = reg.noise_var
-        self._bytes = None
-
-    def rows(self) -> bytes:
-        if self._bytes is None:
-            self._bytes = (self._w.tobytes(), self._nv.tobytes())
-        return self._bytes[0]
-
-    def noise(self) -> bytes:
-        self.rows()
-        assert self._bytes is not None
-        return self._bytes[1]
-
-    def positions(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Where in `names` the packed models are, and their rows (cached per names list)."""
-        hit = self._positions.get(id(names))
-        if hit is None or hit[0] is not names:
-            at = [i for i, n in enumerate(names) if n in self.slot]
-            hit = (
-                names,
-                np.array(at, dtype=np.intp),
-                np.array([self.slot[names[i]] for i in at], dtype=np.intp),
-            )
-            if len(self._positions) >= 16:
-                self._positions.clear()
-            self._positions[id(names)] = hit
-        return hit[1], hit[2]
+_MAX_TABLES = 64  # pool-ordered tables per OutputLength: one per pool, named by each router
 
 
 class _Upside:

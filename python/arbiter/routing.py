@@ -12,7 +12,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
-from arbiter.routing_fast import ArmTable, PoolIndex, gauss_draws, unavailable
+from arbiter.routing_fast import ArmTable, CostArgs, PoolIndex, gauss_draws, unavailable
 
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
 # request that only the operator's promotion would let `auto` route to
@@ -137,6 +137,35 @@ def _round4(values: np.ndarray) -> list[float]:
     return [round(x, 4) if r is None else r for x, r in zip(values.tolist(), out, strict=True)]
 
 
+_new_candidate = object.__new__
+_CANDIDATE_FIELDS = ("model", "score", "mean", "est_cost_usd", "eligible", "why_not")
+if tuple(f.name for f in fields(Candidate)) != _CANDIDATE_FIELDS:  # `_candidate` sets each
+    raise TypeError("records.Candidate's fields changed: update routing._candidate")
+_SET_CANDIDATE = tuple(getattr(Candidate, f).__set__ for f in _CANDIDATE_FIELDS)
+
+
+def _candidate(model: str, score: float, mean: float, cost: float) -> Candidate:
+    """`Candidate(model, score, mean, cost)` (eligible), through its slots: a frozen
+    dataclass's `__init__` sets each field through `object.__setattr__`, twice the time, and a
+    decision records up to 18 of them."""
+    c: Candidate = _new_candidate(Candidate)
+    set_model, set_score, set_mean, set_cost, set_eligible, set_why = _SET_CANDIDATE
+    set_model(c, model)
+    set_score(c, score)
+    set_mean(c, mean)
+    set_cost(c, cost)
+    set_eligible(c, True)
+    set_why(c, None)
+    return c
+
+
+def _namer(names: list[str], ok: np.ndarray | None) -> Callable[[int], str]:
+    """The name of eligible position j (`ok`: the eligible pool rows; None: every row)."""
+    if ok is None:
+        return names.__getitem__
+    return lambda j: names[ok[j]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Picked:
     """The kernel's choice as `_latency_choice` reads it (fast path: from the packed arrays)."""
@@ -220,108 +249,129 @@ class Router:
         allowed: Sequence[str] | None = None,
         blocked: Mapping[str, str] | None = None,
     ) -> RouteDecision:
-        """Choose a model for `req`: `decide_reference`'s decision, computed over arrays (the
-        pool's masks and prices, the (tenant, task)'s posteriors) so that its cost barely grows
-        with the pool. Up to RECORD_ALL eligible models every candidate is recorded as the
-        reference does; past that, the RECORD_TOP best scores plus the chosen and the baseline,
-        and the excluded as counts per reason."""
+        """Choose a model for `req`: `decide_reference`'s decision, computed in one native pass
+        over the pool's packed tables (each model's answer length, cost, shift and draws) so
+        that its cost barely grows with the pool. Up to RECORD_ALL eligible models every
+        candidate is recorded as the reference does; past that, the RECORD_TOP best scores plus
+        the chosen and the baseline, and the excluded as counts per reason."""
         pool = self._pool_index()
         p = self.params
-        out_tokens = req.max_tokens or 1
-        mask = pool.context >= req.prompt_tokens + out_tokens
-        if allowed is not None:
-            mask &= pool.allowed_mask(allowed)
-        needs = pool.needs_mask(req.needs)
-        if needs is not None:
-            mask &= needs
         down = unavailable(pool, self._available, self._suspects)
-        if down:
-            mask[down] = False
         if blocked:
-            mask[[pool.index[n] for n in blocked if n in pool.index]] = False
-        ok = mask.nonzero()[0]  # (np.flatnonzero's wrappers cost more than the work here)
-        if not len(ok):
+            down += [pool.index[n] for n in blocked if n in pool.index]
+        mask = pool.eligible(req.prompt_tokens + (req.max_tokens or 1), allowed, req.needs, down)
+        ok = None if mask is None else mask.nonzero()[0]  # None: every model, in pool order
+        n = len(pool) if ok is None else len(ok)
+        if not n:
             return self.decide_reference(req, allowed, blocked)  # raises the precise error
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
         table = self._table(pool, req.tenant, req.task)
-        n = len(ok)
-        if req.stats is None:
-            out = np.full(len(pool), float(p.expected_output_tokens))
-        else:
-            out = self.lengths.expected_many(pool.names, req.stats)
-        if req.max_tokens:
-            out = np.minimum(out, float(req.max_tokens))
-        cost_all = (req.prompt_tokens * pool.price_in + out * pool.price_out + 0.0) / 1e6
-        cost = cost_all if n == len(pool) else cost_all[ok]
-        # best value: a Thompson draw of each cost from the router's generator, in the
-        # reference's order (the slopes' draws come from the decision's own native stream)
-        explore_cost = req.stats is not None and p.cost_weight > 0
-        sampled = cost
-        if explore_cost:
-            draws = gauss_draws(self._rng, n)
-            sampled = cost.copy()
-            for j, i in enumerate(ok.tolist()):
-                d = float(draws[j]) * p.explore
-                if d:
-                    sampled[j] = self._est_cost(pool.models[i], req, d)
-        everyone = n == len(pool)  # the common case: every row of the table, no picks
-        e = req.easiness
+        costs = self._cost_args(pool, req)
+        rule_cost = None
+        if req.stats is not None and p.cost_weight > 0:
+            rule_cost = self._drawn_costs(pool, req, ok, costs).tobytes()
         center0 = 0.0
-        if e is not None:
+        if req.easiness is not None:
             center0 = self._task_center.get((req.tenant, req.task), (0.0, 0.0))[0]
         bi = pool.index.get(p.baseline, -1)
         baseline = -1
-        if bi >= 0 and mask[bi]:
-            baseline = bi if everyone else int(ok.searchsorted(bi))
+        if bi >= 0 and (mask is None or mask[bi]):
+            baseline = bi if ok is None else int(ok.searchsorted(bi))
         seed = self._next_seed()
         k = max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n)
-        # one native pass over the (tenant, task)'s packed rows: shifts with their slope draws,
-        # Beta draws, the rule and the k best scores
-        index, why, target, scores_b, means_b, top_list = _native.decide_rows(
-            table.packed, b"" if everyone else ok.tobytes(), sampled.tobytes(), e, center0,
-            baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
+        slo = self.latency is not None and bool(req.max_latency_ms or req.max_ttft_ms)
+        # one native pass: costs, shifts with their slope draws, Beta draws, the rule, the k
+        # best and (without an SLO) the recorded rows, rounded
+        index, why, target, top_list, facts, rec, full = _native.decide_request(
+            *costs, table.packed, b"" if ok is None else ok.tobytes(), rule_cost, req.easiness,
+            center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
+            None if slo else (RECORD_ALL, RECORD_TOP),
         )  # fmt: skip
-        scores = np.frombuffer(scores_b)
-        means = np.frombuffer(means_b)
-        note, latency_ms = "", None
-        if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
-            # under an SLO: the reference's latency rule over the eligible models
-            names = [pool.names[i] for i in ok.tolist()]
-            predicted = self._predict_latency(req, names)
-            picked = _Picked(index, scores.tolist(), target)
-            index, note, fits = self._latency_choice(
-                req,
-                names,
-                picked,
-                sampled.tolist(),
-                predicted,
+        name = _namer(pool.names, ok)
+        note, latency_ms, chosen = "", None, index
+        if rec is None:  # under an SLO: the pass returned every score and cost
+            assert full is not None
+            names = [pool.names[i] for i in (range(n) if ok is None else ok.tolist())]
+            rec, chosen, note, latency_ms = self._under_slo(
+                req, names, index, target, baseline, top_list, full, rule_cost
             )
-            top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
-            latency_ms = dict(zip(names, predicted, strict=True))
-        best = (pool.names[ok[i]] for i in top_list if i != index)
+        cands = tuple(_candidate(name(i), s, mu, c) for i, s, mu, c in zip(*rec, strict=True))
+        best = (name(i) for i in top_list if i != chosen)
         fallbacks = tuple(itertools.islice(best, p.max_fallbacks))
-        columns: tuple[np.ndarray, ...] = (ok, scores, means, cost)
-        if n > RECORD_ALL:  # the best few, the chosen and the baseline; in pool order
-            kept = {*top_list[:RECORD_TOP], index, *([baseline] if baseline >= 0 else [])}
-            keep = np.array(sorted(kept), dtype=np.intp)
-            columns = tuple(a[keep] for a in columns)
-        rows, row_cost = columns[0].tolist(), columns[3].tolist()
-        # round(x, 4) of the recorded scores and means in one native call (bit for bit)
-        row_scores, row_means = (_round4(a) for a in columns[1:3])
-        names = pool.names
-        cands = tuple(
-            Candidate(names[i], s, mu, c)
-            for i, s, mu, c in zip(rows, row_scores, row_means, row_cost, strict=True)
-        )
-        excluded = () if everyone else self._excluded(pool, mask, req, allowed, blocked, cost_all)
-        reason = self._explain_fast(req, pool, ok, index, why, target, scores, cost, baseline)
-        n_excluded = len(pool) - n
-        if n_excluded:
-            reason += f"; {n_excluded} model(s) ineligible"
-        return RouteDecision(
-            pool.names[ok[index]], fallbacks, cands + excluded, reason + note, target, latency_ms
-        )
+        excluded: tuple[Candidate, ...] = ()
+        if mask is not None:
+            excluded = self._excluded(pool, mask, req, allowed, blocked, costs)
+        # the bandit's pick, as the reference says it (an SLO's note says what changed)
+        score, n_clear, cost, base_cost = facts
+        base = name(baseline) if baseline >= 0 else None
+        reason = self._reason_text(
+            req.task, name(index), score, target, base, why, n_clear, cost, base_cost,
+            len(pool) - n,
+        )  # fmt: skip
+        return RouteDecision(name(chosen), fallbacks, cands + excluded, reason + note, target,
+                             latency_ms)  # fmt: skip
+
+    def _cost_args(self, pool: PoolIndex, req: RouteRequest) -> CostArgs:
+        """The leading arguments of `_native.decide_request` and `request_costs`: the pool's
+        prices and answer-length table and the request's numbers."""
+        p = self.params
+        lengths, moments = None, (0.0, 1.0)
+        if req.stats is not None:
+            lengths = self.lengths.table(pool.names)
+            moments = self.lengths.pool_moments(req.stats)
+        max_tokens = float(req.max_tokens) if req.max_tokens else None
+        return (
+            pool.prices, lengths, req.stats, moments, float(req.prompt_tokens), max_tokens,
+            float(p.expected_output_tokens),
+        )  # fmt: skip
+
+    def _drawn_costs(
+        self, pool: PoolIndex, req: RouteRequest, ok: np.ndarray | None, costs: CostArgs
+    ) -> np.ndarray:
+        """Best value: a Thompson draw of each eligible model's cost from the router's
+        generator, in the reference's order (a zero draw: the mean)."""
+        rows = np.arange(len(pool)) if ok is None else ok
+        drawn = np.frombuffer(_native.request_costs(*costs, rows.astype(np.int64).tobytes()))
+        drawn = drawn.copy()
+        draws = gauss_draws(self._rng, len(rows))
+        for j, i in enumerate(rows.tolist()):
+            d = float(draws[j]) * self.params.explore
+            if d:
+                drawn[j] = self._est_cost(pool.models[i], req, d)
+        return drawn
+
+    def _under_slo(
+        self,
+        req: RouteRequest,
+        names: list[str],
+        index: int,
+        target: float,
+        baseline: int,
+        top_list: list[int],
+        full: tuple[bytes, bytes, bytes],
+        rule_cost: bytes | None,
+    ) -> tuple[
+        tuple[list[int], list[float], list[float], list[float]],
+        int,
+        str,
+        dict[str, tuple[float, float]],
+    ]:
+        """The reference's latency rule over the eligible models `names`, from every score
+        and cost of the pass: the records, the chosen position, the reason's note and the
+        predictions. Reorders `top_list` so that fallbacks that fit come first."""
+        scores, means, cost = (np.frombuffer(b) for b in full)
+        predicted = self._predict_latency(req, names)
+        picked = _Picked(index, scores.tolist(), target)
+        ruled = cost if rule_cost is None else np.frombuffer(rule_cost)  # what the rule saw
+        chosen, note, fits = self._latency_choice(req, names, picked, ruled.tolist(), predicted)
+        top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
+        rows = list(range(len(names)))
+        if len(names) > RECORD_ALL:  # the best few, the chosen and the baseline; in order
+            rows = sorted({*top_list[:RECORD_TOP], chosen, *([baseline] if baseline >= 0 else [])})
+        keep = np.array(rows, dtype=np.intp)
+        rec = (rows, _round4(scores[keep]), _round4(means[keep]), cost[keep].tolist())
+        return rec, chosen, note, dict(zip(names, predicted, strict=True))
 
     def _pool_index(self) -> PoolIndex:
         if self._index is None or self._index.source is not self.pool:
@@ -349,21 +399,22 @@ class Router:
         req: RouteRequest,
         allowed: Sequence[str] | None,
         blocked: Mapping[str, str] | None,
-        cost: np.ndarray,
+        costs: CostArgs,
     ) -> tuple[Candidate, ...]:
         """The ineligible models with the reference's reasons (in pool order), or past
-        RECORD_ALL one summary entry per kind of reason."""
+        RECORD_ALL one summary entry per kind of reason; `costs`: `_cost_args`."""
         out = np.flatnonzero(~mask)
         if not len(out):
             return ()
         if len(out) <= RECORD_ALL:
             allowed_set = set(allowed) if allowed is not None else None
+            cost = np.frombuffer(_native.request_costs(*costs, out.astype(np.int64).tobytes()))
             return tuple(
                 Candidate(
-                    pool.names[i], 0.0, 0.0, float(cost[i]), False,
+                    pool.names[i], 0.0, 0.0, c, False,
                     self._why_not(pool.models[i], req, allowed_set, blocked),
                 )
-                for i in out.tolist()
+                for i, c in zip(out.tolist(), cost.tolist(), strict=True)
             )  # fmt: skip
         kinds: dict[str, int] = {}
         for i in out.tolist():
@@ -394,38 +445,6 @@ class Router:
         if blocked and m.name in blocked:
             return blocked[m.name]
         return "ineligible"
-
-    def _explain_fast(
-        self,
-        req: RouteRequest,
-        pool: PoolIndex,
-        ok: np.ndarray,
-        i: int,
-        why: str,
-        target: float,
-        scores: np.ndarray,
-        cost: np.ndarray,
-        baseline: int,
-    ) -> str:
-        """`_explain`'s text from arrays (without its ineligible count)."""
-        name = pool.names[ok[i]]
-        base = pool.names[ok[baseline]] if baseline >= 0 else "the best candidate"
-        text = (
-            f"{req.task}: {name} scored {float(scores[i]):.3f} against a bar of "
-            f"{target:.3f} ({self.params.quality_target:.0%} of {base}); "
-        )
-        if why == "cheapest_meeting_target":
-            text += f"cheapest of {int(np.count_nonzero(scores >= target))} that clear it"
-        elif why == "only_candidate":
-            text += "the only eligible model"
-        elif why == "best_value":
-            text += f"best value at {self.params.cost_weight:g} quality per $ per 1k requests"
-        else:
-            text += "none cleared the bar, so the highest-scoring model"
-        text += f", est. ${float(cost[i]):.6f}"
-        if baseline >= 0 and baseline != i:
-            text += f" vs ${float(cost[baseline]):.6f} on {base}"
-        return text
 
     def decide_reference(
         self,
@@ -650,22 +669,43 @@ class Router:
         n_excluded: int,
     ) -> str:
         i = choice.index
-        base = names[baseline] if baseline >= 0 else "the best candidate"
+        return self._reason_text(
+            req.task, names[i], choice.scores[i], choice.target,
+            names[baseline] if baseline >= 0 else None, choice.reason,
+            sum(s >= choice.target for s in choice.scores), cost[i],
+            cost[baseline] if baseline >= 0 and baseline != i else None, n_excluded,
+        )  # fmt: skip
+
+    def _reason_text(
+        self,
+        task: str,
+        name: str,
+        score: float,
+        target: float,
+        base: str | None,
+        why: str,
+        n_clear: int,
+        cost: float,
+        base_cost: float | None,
+        n_excluded: int,
+    ) -> str:
+        """Why the bandit picked `name` (scoring `score` against `target`, the bar set by
+        `base`; `n_clear` models cleared it; `base_cost` when the baseline is another model)."""
         text = (
-            f"{req.task}: {names[i]} scored {choice.scores[i]:.3f} against a bar of "
-            f"{choice.target:.3f} ({self.params.quality_target:.0%} of {base}); "
+            f"{task}: {name} scored {score:.3f} against a bar of "
+            f"{target:.3f} ({self.params.quality_target:.0%} of {base or 'the best candidate'}); "
         )
-        if choice.reason == "cheapest_meeting_target":
-            text += f"cheapest of {sum(s >= choice.target for s in choice.scores)} that clear it"
-        elif choice.reason == "only_candidate":
+        if why == "cheapest_meeting_target":
+            text += f"cheapest of {n_clear} that clear it"
+        elif why == "only_candidate":
             text += "the only eligible model"
-        elif choice.reason == "best_value":
+        elif why == "best_value":
             text += f"best value at {self.params.cost_weight:g} quality per $ per 1k requests"
         else:
             text += "none cleared the bar, so the highest-scoring model"
-        text += f", est. ${cost[i]:.6f}"
-        if baseline >= 0 and baseline != i:
-            text += f" vs ${cost[baseline]:.6f} on {names[baseline]}"
+        text += f", est. ${cost:.6f}"
+        if base_cost is not None:
+            text += f" vs ${base_cost:.6f} on {base}"
         if n_excluded:
             text += f"; {n_excluded} model(s) ineligible"
         return text

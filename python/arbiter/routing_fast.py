@@ -21,6 +21,19 @@ from arbiter import _native
 if TYPE_CHECKING:
     from arbiter.routing import PoolModel, Router
 
+# the leading arguments of `_native.decide_request` and `request_costs`: the pool's prices and
+# answer-length table, the prompt's statistics, the pool regression's (mean, residual variance)
+# there, prompt tokens, max_tokens, the default answer length
+CostArgs = tuple[
+    _native.Prices,
+    _native.LengthTable | None,
+    bytes | None,
+    tuple[float, float],
+    float,
+    float | None,
+    float,
+]
+
 _ALLOWED_CACHE = 256  # distinct allowed-model lists remembered per pool (one per key group)
 
 
@@ -34,12 +47,17 @@ class PoolIndex:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.price_in = np.array([m.price_in_per_mtok for m in self.models], dtype=np.float64)
         self.price_out = np.array([m.price_out_per_mtok for m in self.models], dtype=np.float64)
+        # the native pass prices every model itself
+        self.prices = _native.Prices(self.price_in.tolist(), self.price_out.tolist())
         self.context = np.array([m.context_window for m in self.models], dtype=np.int64)
+        self.min_context = int(self.context.min()) if len(self.context) else 0
         caps = {c for m in self.models for c in m.capabilities}
         self.caps = {
             c: np.array([c in m.capabilities for m in self.models], dtype=bool) for c in caps
         }
         self._allowed: dict[tuple[str, ...], np.ndarray] = {}
+        # (allowed models, needed capabilities) -> their mask (None: every model)
+        self._static: dict[tuple[tuple[str, ...] | None, frozenset[str]], np.ndarray | None] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -56,6 +74,39 @@ class PoolIndex:
             if len(self._allowed) >= _ALLOWED_CACHE:
                 self._allowed.clear()
             self._allowed[key] = mask
+        return mask
+
+    def eligible(
+        self,
+        tokens: int,
+        allowed: Sequence[str] | None,
+        needs: frozenset[str],
+        down: Sequence[int],
+    ) -> np.ndarray | None:
+        """The models that fit `tokens` of context, are in `allowed` (None: any), have every
+        capability in `needs` and are not `down`, as a mask; None when that is every model
+        (the common case: no mask to build or apply)."""
+        key = (None if allowed is None else tuple(allowed), needs)
+        if key in self._static:
+            static = self._static[key]
+        else:
+            static = None if allowed is None else self.allowed_mask(allowed)
+            has = self.needs_mask(needs)
+            if has is not None:
+                static = has if static is None else static & has
+            if static is not None and static.all():
+                static = None
+            if len(self._static) >= _ALLOWED_CACHE:
+                self._static.clear()
+            self._static[key] = static
+        fits = tokens <= self.min_context
+        if static is None and fits and not down:
+            return None
+        mask = np.ones(len(self.names), dtype=bool) if static is None else static.copy()
+        if not fits:
+            mask &= self.context >= tokens
+        if down:
+            mask[list(down)] = False
         return mask
 
     def needs_mask(self, needs: Iterable[str]) -> np.ndarray | None:
@@ -86,15 +137,15 @@ class ArmTable:
         self._key = (tenant, task)
         self._epoch = -1
         self._seen = 0
-        self._packed: bytes | None = None
+        self._packed: _native.PackedArms | None = None
         self.refresh(router, pool)
 
     @property
-    def packed(self) -> bytes:
-        """The `_native.pack_arms` table of these arrays, rebuilt only after they changed (a
-        policy update), so a decision reads it as is."""
+    def packed(self) -> _native.PackedArms:
+        """These arrays as a native packed table, built once and then re-packed only in the
+        rows a policy update moved, so a decision reads it as is."""
         if self._packed is None:
-            self._packed = _native.pack_arms(
+            self._packed = _native.PackedArms(
                 self.alpha.tobytes(), self.beta.tobytes(),
                 self.has_slope.astype(np.float64).tobytes(), self.slope_mean.tobytes(),
                 self.slope_precision.tobytes(), self.slope_center.tobytes(),
@@ -115,11 +166,16 @@ class ArmTable:
             return
         fresh = set(log[self._seen :])
         self._seen = len(log)
-        self._packed = None
         for name in fresh:
             at = pool.index.get(name)
             if at is not None:
                 self._update(router, pool, at)
+                if self._packed is not None:  # the moved row only (a grade moves one arm)
+                    self._packed.set(
+                        at, float(self.alpha[at]), float(self.beta[at]),
+                        bool(self.has_slope[at]), float(self.slope_mean[at]),
+                        float(self.slope_precision[at]), float(self.slope_center[at]),
+                    )  # fmt: skip
 
     def _update(self, router: Router, pool: PoolIndex, i: int) -> None:
         tenant, task = self._key

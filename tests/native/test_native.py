@@ -4,6 +4,7 @@ oracle for greedy `choose` compared on random inputs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -288,16 +289,20 @@ def test_prompt_features_finite_normalised_deterministic(text: str, k: int) -> N
 def test_module_exports() -> None:
     assert sorted(_native.__all__) == [
         "Choice",
+        "LengthTable",
         "LinearRegex",
         "LogLinear",
         "NativeError",
+        "PackedArms",
+        "Prices",
         "choose",
         "count_tokens",
+        "decide_request",
         "decide_rows",
-        "expected_tokens",
         "gauss_pairs",
         "pack_arms",
         "prompt_features",
+        "request_costs",
         "round_floats",
         "slope_noise",
         "update_arm",
@@ -365,28 +370,67 @@ def test_packed_kernels_reject_bad_input() -> None:
         _native.decide_rows(table, b"", one, 0.5, 0.0, -1, 0.9, 1.0, 1)
     with pytest.raises(NativeError, match="easiness"):
         _native.decide_rows(table, b"", one * 2, float("inf"), 0.0, -1, 0.9, 1.0, 1)
+    prices = _native.Prices([1.0], [2.0])
+    stats = _stats([0.0] * 15 + [1.0])
     with pytest.raises(NativeError, match="rows"):
-        _native.expected_tokens(np.ones(15).tobytes(), one, 0.0, _stats([0.0] * 15 + [1.0]), 5.0)
+        _native.request_costs(prices, None, None, (0.0, 1.0), 1.0, None, 1.0, _rows([1]))
+    with pytest.raises(NativeError, match="lengths"):
+        lengths = _native.LengthTable(2, 5.0)
+        _native.request_costs(prices, lengths, stats, (0.0, 1.0), 1.0, None, 1.0, _rows([0]))
+    with pytest.raises(NativeError, match="weights"):
+        _native.LengthTable(1, 5.0).set(0, [0.0] * 15, 1.0, False)
+    with pytest.raises(NativeError, match="noise_var"):
+        _native.LengthTable(1, 5.0).set(0, [0.0] * 16, 0.0, False)
+    with pytest.raises(NativeError, match="price_in"):
+        _native.Prices([-1.0], [1.0])
+    arms = _native.PackedArms(one, one, one, one, one, one)
+    with pytest.raises(NativeError, match="row"):
+        arms.set(1, 1.0, 1.0, False, 0.0, 1.0, 0.0)
+    with pytest.raises(NativeError, match="alpha"):
+        arms.set(0, 0.0, 1.0, False, 0.0, 1.0, 0.0)
+    arms.set(0, 2.0, 3.0, True, 0.5, 4.0, 0.1)  # the row a fresh pack of those values gives
+    assert arms.to_bytes() == _native.pack_arms(
+        *(np.array([x]).tobytes() for x in (2.0, 3.0, 1.0, 0.5, 4.0, 0.1))
+    )
     with pytest.raises(NativeError, match="words"):
         _native.gauss_pairs(b"\x00" * 15)
 
 
-def test_expected_tokens_match_the_regressions_one_by_one() -> None:
+def test_request_costs_follow_each_rows_regression_bit_for_bit() -> None:
     rng = np.random.default_rng(5)
     stats = _stats([float(x) for x in rng.random(15)] + [1.0])
     regs = []
-    for _ in range(6):
+    for _ in range(4):
         w = rng.normal(size=16) * 0.2
         regs.append(_native.LogLinear(w.tolist(), np.eye(16).ravel().tolist(), 0.7))
         regs[-1].observe(stats, 4.0, 1.0)
-    rows = np.array([r.weights for r in regs]).tobytes()
-    noise = np.array([r.noise_var for r in regs]).tobytes()
-    got = np.frombuffer(_native.expected_tokens(rows, noise, 1.25, stats, math.log1p(1e6)))
-    want = [
-        max(math.expm1(min(1.25 + r.mean(stats) + r.noise_var / 2, math.log1p(1e6))), 1.0)
-        for r in regs
-    ]
-    assert got.tolist() == want
+    max_log = math.log1p(1e6)
+    lengths = _native.LengthTable(5, max_log)  # row 4: the pool's prediction
+    for i, r in enumerate(regs):
+        lengths.set(i, r.weights, r.noise_var, i % 2 == 1)  # odd rows: offsets from the pool
+    p_in, p_out = rng.random(5).tolist(), (rng.random(5) * 30).tolist()
+    prices = _native.Prices(p_in, p_out)
+    moments = (1.25, 0.5)
+    got = _native.request_costs(
+        prices, lengths, stats, moments, 300.0, 900.0, 350.0, _rows(range(5))
+    )
+    want = []
+    for i in range(5):
+        if i == 4:
+            log_mean, noise = moments
+        else:
+            log_mean = (moments[0] if i % 2 else 0.0) + regs[i].mean(stats)
+            noise = regs[i].noise_var
+        out = min(max(math.expm1(min(log_mean + noise / 2, max_log)), 1.0), 900.0)
+        want.append((300.0 * p_in[i] + out * p_out[i] + 0.0) / 1e6)
+    assert np.frombuffer(got).tolist() == want
+    # without stats: the default answer length, capped
+    flat = _native.request_costs(prices, lengths, None, moments, 10.0, 100.0, 350.0, _rows([2]))
+    assert np.frombuffer(flat).tolist() == [(10.0 * p_in[2] + 100.0 * p_out[2] + 0.0) / 1e6]
+
+
+def _rows(rows: Iterable[int]) -> bytes:
+    return np.array(list(rows), dtype="<i8").tobytes()
 
 
 def _stats(values: list[float]) -> bytes:

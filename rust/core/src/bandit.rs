@@ -149,11 +149,25 @@ pub(crate) fn validate_costs_and_policy(
     if n == 0 {
         return Err(CoreError::Empty);
     }
+    validate_costs(n, cost)?;
+    validate_policy(n, policy)
+}
+
+/// n candidates' costs: finite and >= 0.
+pub(crate) fn validate_costs(n: usize, cost: &[f64]) -> Result<(), CoreError> {
     check_len("cost", cost, n)?;
     for (i, &c) in cost.iter().enumerate() {
         if !(c.is_finite() && c >= 0.0) {
             return Err(CoreError::item("cost", i, c, "must be finite and >= 0"));
         }
+    }
+    Ok(())
+}
+
+/// The policy's knobs for n >= 1 candidates.
+pub(crate) fn validate_policy(n: usize, policy: &Policy) -> Result<(), CoreError> {
+    if n == 0 {
+        return Err(CoreError::Empty);
     }
     if let Some(b) = policy.baseline {
         if b >= n {
@@ -306,10 +320,40 @@ fn decide(
     rule(scores, means, cost, policy)
 }
 
+/// The costs the decision rule reads: a slice of every candidate's, or costs computed on
+/// demand (`arms`: the rule under a quality target reads only the candidates that clear it).
+pub trait RuleCosts {
+    /// Candidate i's expected cost (finite, >= 0).
+    fn cost(&self, i: usize) -> f64;
+
+    /// Lowest cost among `score >= target`; ties go to the higher score, then the lower index.
+    fn cheapest_meeting(&self, scores: &[f64], target: f64) -> Option<usize> {
+        let clear = (0..scores.len()).filter(|&i| scores[i] >= target);
+        cheapest_of(scores, clear, |i| self.cost(i))
+    }
+}
+
+impl RuleCosts for [f64] {
+    fn cost(&self, i: usize) -> f64 {
+        self[i]
+    }
+}
+
 /// The decision rule over sampled `scores` (with their `means`), as `choose` documents it.
 /// Every slice has the same length n >= 1; `policy` as validated by `choose`.
 #[must_use]
 pub fn rule(scores: Vec<f64>, means: Vec<f64>, cost: &[f64], policy: &Policy) -> Choice {
+    rule_with(scores, means, cost, policy)
+}
+
+/// `rule` reading the costs through `cost` (only those the rule needs).
+#[must_use]
+pub fn rule_with<C: RuleCosts + ?Sized>(
+    scores: Vec<f64>,
+    means: Vec<f64>,
+    cost: &C,
+    policy: &Policy,
+) -> Choice {
     let n = scores.len();
     let best = argmax_score(&scores, cost);
     let target = policy.quality_target * policy.baseline.map_or(scores[best], |b| scores[b]);
@@ -320,7 +364,7 @@ pub fn rule(scores: Vec<f64>, means: Vec<f64>, cost: &[f64], policy: &Policy) ->
             best_value(&scores, cost, policy.cost_weight),
             Reason::BestValue,
         )
-    } else if let Some(i) = cheapest_meeting(&scores, cost, target) {
+    } else if let Some(i) = cost.cheapest_meeting(&scores, target) {
         (i, Reason::CheapestMeetingTarget)
     } else {
         (best, Reason::BestAvailable)
@@ -335,12 +379,12 @@ pub fn rule(scores: Vec<f64>, means: Vec<f64>, cost: &[f64], policy: &Policy) ->
 }
 
 /// Highest score; ties go to the lower cost, then the lower index. `scores` is non-empty.
-fn argmax_score(scores: &[f64], cost: &[f64]) -> usize {
+fn argmax_score<C: RuleCosts + ?Sized>(scores: &[f64], cost: &C) -> usize {
     let mut best = 0;
     for i in 1..scores.len() {
         let order = scores[i]
             .total_cmp(&scores[best])
-            .then(cost[best].total_cmp(&cost[i]));
+            .then_with(|| cost.cost(best).total_cmp(&cost.cost(i)));
         if order == Ordering::Greater {
             best = i;
         }
@@ -349,13 +393,13 @@ fn argmax_score(scores: &[f64], cost: &[f64]) -> usize {
 }
 
 /// Highest `score - weight * cost`; ties go to the lower cost, then the lower index.
-fn best_value(scores: &[f64], cost: &[f64], weight: f64) -> usize {
-    let value = |i: usize| scores[i] - weight * cost[i];
+fn best_value<C: RuleCosts + ?Sized>(scores: &[f64], cost: &C, weight: f64) -> usize {
+    let value = |i: usize| scores[i] - weight * cost.cost(i);
     let mut best = 0;
     for i in 1..scores.len() {
         let order = value(i)
             .total_cmp(&value(best))
-            .then(cost[best].total_cmp(&cost[i]));
+            .then_with(|| cost.cost(best).total_cmp(&cost.cost(i)));
         if order == Ordering::Greater {
             best = i;
         }
@@ -363,24 +407,24 @@ fn best_value(scores: &[f64], cost: &[f64], weight: f64) -> usize {
     best
 }
 
-/// Lowest cost among `score >= target`; ties go to the higher score, then the lower index.
-fn cheapest_meeting(scores: &[f64], cost: &[f64], target: f64) -> Option<usize> {
-    let mut pick: Option<usize> = None;
-    for i in 0..scores.len() {
-        if scores[i] < target {
-            continue;
-        }
-        let better = pick.is_none_or(|p| {
-            cost[i]
-                .total_cmp(&cost[p])
-                .then(scores[p].total_cmp(&scores[i]))
-                == Ordering::Less
+/// The lowest cost of the candidates `among` (in increasing order); ties go to the higher
+/// score, then the lower index. The lexicographic minimum, so any subset holding it gives it.
+pub fn cheapest_of(
+    scores: &[f64],
+    among: impl Iterator<Item = usize>,
+    cost: impl Fn(usize) -> f64,
+) -> Option<usize> {
+    let mut pick: Option<(usize, f64)> = None;
+    for i in among {
+        let c = cost(i);
+        let better = pick.is_none_or(|(p, cp)| {
+            c.total_cmp(&cp).then(scores[p].total_cmp(&scores[i])) == Ordering::Less
         });
         if better {
-            pick = Some(i);
+            pick = Some((i, c));
         }
     }
-    pick
+    pick.map(|(i, _)| i)
 }
 
 /// Adds one graded outcome to a Beta arm: `alpha += weight * reward`,

@@ -1,56 +1,13 @@
 //! Batch kernels for routing over large pools: the per-model arithmetic of the Python router
-//! (answer-length predictions, Gaussian draws) over packed arrays, bit-identical to the
+//! (answer-length predictions, Gaussian draws, rounding) over packed arrays, bit-identical to the
 //! per-model path so a large pool decides exactly as a small one would.
 use crate::error::CoreError;
-use crate::length::{dot, DIM};
 
-/// Expected answer tokens per row `i` of `rows` (`DIM` weights each, row-major):
-/// `max(exp_m1(min(base + w_i . x + noise_i / 2, max_log)), 1)`, the mean of the log-normal
-/// that `OutputLength.expected` computes for a model whose regression is `w_i` on top of a
-/// shared `base` (the pool's mean, or 0 for a model with its own fitted regression).
-pub fn expected_tokens(
-    rows: &[f64],
-    noise: &[f64],
-    base: f64,
-    x: &[f64; DIM],
-    max_log: f64,
-) -> Result<Vec<f64>, CoreError> {
-    if rows.len() != noise.len() * DIM {
-        return Err(CoreError::LengthMismatch {
-            name: "rows",
-            got: rows.len(),
-            expected: noise.len() * DIM,
-        });
-    }
-    Ok(expected_tokens_with(
-        noise.len(),
-        |i| {
-            let mut w = [0.0; DIM];
-            w.copy_from_slice(&rows[i * DIM..(i + 1) * DIM]);
-            (w, noise[i])
-        },
-        base,
-        x,
-        max_log,
-    ))
-}
-
-/// `expected_tokens` over `n` rows read by `row(i) = (weights, noise)`: no copy of the whole
-/// table (a caller can read them straight from packed bytes).
-pub fn expected_tokens_with(
-    n: usize,
-    row: impl Fn(usize) -> ([f64; DIM], f64),
-    base: f64,
-    x: &[f64; DIM],
-    max_log: f64,
-) -> Vec<f64> {
-    (0..n)
-        .map(|i| {
-            let (w, nv) = row(i);
-            let log_mean = base + dot(&w, x);
-            (log_mean + nv / 2.0).min(max_log).exp_m1().max(1.0)
-        })
-        .collect()
+/// The mean of the log-normal answer length with log mean `log_mean` and residual variance
+/// `noise_var`, at most `exp(max_log) - 1` and at least 1 token (`OutputLength.expected`).
+#[must_use]
+pub fn predicted_tokens(log_mean: f64, noise_var: f64, max_log: f64) -> f64 {
+    (log_mean + noise_var / 2.0).min(max_log).exp_m1().max(1.0)
 }
 
 /// Standard normal pairs from 32-bit Mersenne Twister words, exactly as `CPython`'s
@@ -139,39 +96,14 @@ pub fn round_decimal(x: f64, digits: u32) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LogLinear;
 
     #[test]
-    fn expected_tokens_match_the_regression() {
-        let mut w = [0.0; DIM];
-        w[DIM - 1] = 5.0;
-        w[0] = 0.25;
-        let mut precision = vec![0.0; DIM * DIM];
-        for i in 0..DIM {
-            precision[i * DIM + i] = 1.0;
-        }
-        let reg = LogLinear::new(&w, &precision, 0.5).unwrap();
-        let mut x = [0.0; DIM];
-        x[0] = 2.0;
-        x[DIM - 1] = 1.0;
+    fn predicted_tokens_are_the_log_normal_mean_capped_and_at_least_one() {
         let max_log = 1_000_000f64.ln_1p();
-        let got = expected_tokens(&w, &[0.5], 1.5, &x, max_log).unwrap();
-        let want = (1.5 + reg.mean(&x) + 0.25).min(max_log).exp_m1().max(1.0);
-        assert_eq!(got, vec![want]);
-        assert!(expected_tokens(&w, &[0.5, 0.5], 0.0, &x, max_log).is_err());
-    }
-
-    #[test]
-    fn expected_tokens_are_at_least_one_and_capped() {
-        let mut x = [0.0; DIM];
-        x[DIM - 1] = 1.0;
-        let mut rows = vec![0.0; 2 * DIM];
-        rows[DIM - 1] = -50.0;
-        rows[2 * DIM - 1] = 500.0;
-        let max_log = 1_000_000f64.ln_1p();
-        let got = expected_tokens(&rows, &[1.0, 1.0], 0.0, &x, max_log).unwrap();
-        assert!((got[0] - 1.0).abs() < f64::EPSILON);
-        assert!((got[1] - 1_000_000.0).abs() < 1e-6);
+        let got = predicted_tokens(5.5, 0.5, max_log);
+        assert!((got - (5.75_f64).exp_m1()).abs() < f64::EPSILON * got);
+        assert!((predicted_tokens(-50.0, 1.0, max_log) - 1.0).abs() < f64::EPSILON);
+        assert!((predicted_tokens(500.0, 1.0, max_log) - 1_000_000.0).abs() < 1e-6);
     }
 
     #[test]

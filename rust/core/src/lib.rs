@@ -9,6 +9,7 @@ pub mod beta_draw;
 pub mod difficulty;
 pub mod error;
 pub mod length;
+pub mod request_cost;
 pub mod rng;
 pub mod scan;
 pub mod tokens;

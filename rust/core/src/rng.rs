@@ -62,33 +62,13 @@ impl Rng {
         self.ln_gamma(&GammaShape::new(shape))
     }
 
-    /// `ln_gamma_draw` with the shape's constants computed once (the same draw, bit for bit).
-    #[expect(
-        clippy::many_single_char_names,
-        reason = "d, c, x, v, u follow Marsaglia & Tsang (2000)"
-    )]
+    /// `ln_gamma_draw` with the shape's constants computed once (the same draw, bit for bit):
+    /// `ln(d v)` with `v = root^3` from `gamma_root`'s accepted root (`ln d` when no try is
+    /// accepted), plus the boost.
     pub fn ln_gamma(&mut self, g: &GammaShape) -> f64 {
-        let boost = if g.shape < 1.0 {
-            self.open01().ln() / g.shape
-        } else {
-            0.0
-        };
-        let (d, c) = (g.d, g.c);
-        // Acceptance is > 95% per try for shape >= 1; the bound only guards the impossible.
-        for _ in 0..256 {
-            let x = self.normal();
-            let root = 1.0 + c * x;
-            if root <= 0.0 {
-                continue;
-            }
-            let v = root * root * root;
-            let u = self.open01();
-            let x2 = x * x;
-            if u < 1.0 - 0.0331 * x2 * x2 || u.ln() < 0.5 * x2 + d * (1.0 - v + v.ln()) {
-                return with_boost(g.ln_d + v.ln(), boost, g.shape);
-            }
-        }
-        with_boost(g.ln_d, boost, g.shape)
+        let (root, boost) = self.gamma_root(g);
+        let v = root * root * root;
+        with_boost(g.ln_d + v.ln(), boost, g.shape)
     }
 
     /// The accepted Marsaglia–Tsang root `1 + c x` of one Gamma draw (the draw is

@@ -1,6 +1,6 @@
-//! `arbiter._native`: the only `PyO3` code. Thin wrappers over `arbiter-core` that convert simple
-//! values, release the GIL around the kernels when the input is large (`detach_if`), and map
-//! `CoreError` to `ValueError`.
+//! `arbiter._native`: the only `PyO3` code (here and in `routing.rs`). Thin wrappers over
+//! `arbiter-core` that convert simple values, release the GIL around the kernels when the input
+//! is large (`detach_if`), and map `CoreError` to `ValueError`.
 
 use arbiter_core::length::DIM;
 use arbiter_core::scan::{self, Groups, LinearRegex};
@@ -11,6 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::HashMap;
 
+mod routing;
+
 create_exception!(
     arbiter._native,
     NativeError,
@@ -19,7 +21,7 @@ create_exception!(
 );
 
 /// Newtype so the orphan rule lets us convert core errors into Python exceptions.
-struct PyCoreError(CoreError);
+pub(crate) struct PyCoreError(CoreError);
 
 impl From<CoreError> for PyCoreError {
     fn from(err: CoreError) -> Self {
@@ -68,7 +70,7 @@ impl PyChoice {
 }
 
 /// The decision rule's knobs as `choose` and `decide_rows` take them (`baseline` -1: none).
-fn policy(
+pub(crate) fn policy(
     baseline: i64,
     quality_target: f64,
     explore: f64,
@@ -158,7 +160,7 @@ fn update_arm(alpha: f64, beta: f64, reward: f64, weight: f64) -> Result<(f64, f
 
 /// Reads the 16 text statistics from their bytes (little-endian f32, as `prompt_features`
 /// writes them: the last `4 * DIM` bytes of its output).
-fn stats_from(bytes: &[u8]) -> Result<[f64; DIM], CoreError> {
+pub(crate) fn stats_from(bytes: &[u8]) -> Result<[f64; DIM], CoreError> {
     if bytes.len() != 4 * DIM {
         return Err(CoreError::LengthMismatch {
             name: "stats",
@@ -205,225 +207,6 @@ impl PyLogLinear {
     fn observe(&mut self, stats: &[u8], y: f64, weight: f64) -> Result<(), PyCoreError> {
         Ok(self.0.observe(&stats_from(stats)?, y, weight)?)
     }
-}
-
-// -- batch kernels for large pools (arbiter_core::batch) ------------------------------------
-
-fn f64s(name: &'static str, bytes: &[u8]) -> Result<Vec<f64>, CoreError> {
-    if !bytes.len().is_multiple_of(8) {
-        return Err(CoreError::LengthMismatch {
-            name,
-            got: bytes.len(),
-            expected: bytes.len() / 8 * 8,
-        });
-    }
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-        .collect())
-}
-
-fn f64_bytes<'py>(py: Python<'py>, xs: &[f64]) -> Bound<'py, PyBytes> {
-    PyBytes::new_with(py, xs.len() * 8, |buf| {
-        for (chunk, x) in buf.chunks_exact_mut(8).zip(xs) {
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
-        Ok(())
-    })
-    .expect("filling a fresh bytes buffer cannot fail")
-}
-
-/// A packed arm table (`arbiter_core::arms`); see the stub for the contract.
-#[pyfunction]
-// 30.0: `arbiter_core::beta_draw::GAUSS_ABOVE` (a literal so the text signature shows it)
-#[pyo3(signature = (alpha, beta, learned, mean, precision, center, gauss_above = 30.0))]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "mirrors the documented Python signature"
-)]
-fn pack_arms<'py>(
-    py: Python<'py>,
-    alpha: &[u8],
-    beta: &[u8],
-    learned: &[u8],
-    mean: &[u8],
-    precision: &[u8],
-    center: &[u8],
-    gauss_above: f64,
-) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    let rows = arbiter_core::arms::pack_arms(
-        &f64s("alpha", alpha)?,
-        &f64s("beta", beta)?,
-        &f64s("learned", learned)?,
-        &f64s("mean", mean)?,
-        &f64s("precision", precision)?,
-        &f64s("center", center)?,
-        gauss_above,
-    )?;
-    Ok(f64_bytes(py, &rows))
-}
-
-/// The slope draws of `decide_rows` with `seed`; see the stub for the contract.
-#[pyfunction]
-fn slope_noise(py: Python<'_>, seed: u64, n: usize) -> Bound<'_, PyBytes> {
-    f64_bytes(py, &arbiter_core::arms::slope_noise(seed, n))
-}
-
-/// `choose` over a packed arm table's eligible rows; see the stub for the contract.
-#[pyfunction]
-#[pyo3(signature = (table, picks, cost, easiness, center0, baseline, quality_target, explore, seed, cost_weight = 0.0, top = 0))]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "mirrors the documented Python signature"
-)]
-#[expect(
-    clippy::type_complexity,
-    reason = "a plain tuple is the Python contract"
-)]
-fn decide_rows<'py>(
-    py: Python<'py>,
-    table: &[u8],
-    picks: &[u8],
-    cost: &[u8],
-    easiness: Option<f64>,
-    center0: f64,
-    baseline: i64,
-    quality_target: f64,
-    explore: f64,
-    seed: u64,
-    cost_weight: f64,
-    top: usize,
-) -> Result<
-    (
-        usize,
-        &'static str,
-        f64,
-        Bound<'py, PyBytes>,
-        Bound<'py, PyBytes>,
-        Vec<usize>,
-    ),
-    PyCoreError,
-> {
-    const ROW_BYTES: usize = arbiter_core::arms::ARM_ROW * 8;
-    if !table.len().is_multiple_of(ROW_BYTES) {
-        return Err(CoreError::LengthMismatch {
-            name: "table",
-            got: table.len(),
-            expected: table.len() / ROW_BYTES * ROW_BYTES,
-        }
-        .into());
-    }
-    if !picks.len().is_multiple_of(8) {
-        return Err(CoreError::LengthMismatch {
-            name: "picks",
-            got: picks.len(),
-            expected: picks.len() / 8 * 8,
-        }
-        .into());
-    }
-    let picks: Vec<usize> = picks
-        .chunks_exact(8)
-        .map(|c| {
-            let i = i64::from_le_bytes(c.try_into().expect("8 bytes"));
-            usize::try_from(i).unwrap_or(usize::MAX) // negative: out of range below
-        })
-        .collect();
-    let cost = f64s("cost", cost)?;
-    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
-    let req = arbiter_core::arms::Request {
-        picks: &picks,
-        cost: &cost,
-        easiness,
-        center0,
-        top,
-    };
-    // read rows straight from the table's bytes: no copy of the whole table per decision
-    let row = |i: usize| {
-        let mut out = [0.0; arbiter_core::arms::ARM_ROW];
-        let bytes = &table[i * ROW_BYTES..(i + 1) * ROW_BYTES];
-        for (x, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
-            *x = f64::from_le_bytes(c.try_into().expect("8 bytes"));
-        }
-        out
-    };
-    let d = arbiter_core::arms::decide_rows(table.len() / ROW_BYTES, row, &req, &policy)?;
-    let c = d.choice;
-    Ok((
-        c.index,
-        c.reason.as_str(),
-        c.target,
-        f64_bytes(py, &c.scores),
-        f64_bytes(py, &c.means),
-        d.top,
-    ))
-}
-
-/// Expected answer tokens per packed regression row; see the stub for the contract.
-#[pyfunction]
-fn expected_tokens<'py>(
-    py: Python<'py>,
-    rows: &[u8],
-    noise: &[u8],
-    base: f64,
-    stats: &[u8],
-    max_log: f64,
-) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    let x = stats_from(stats)?;
-    let noise = f64s("noise", noise)?;
-    if rows.len() != noise.len() * DIM * 8 {
-        return Err(CoreError::LengthMismatch {
-            name: "rows",
-            got: rows.len() / 8,
-            expected: noise.len() * DIM,
-        }
-        .into());
-    }
-    // read each row's weights straight from the bytes: no copy of the whole table per request
-    let row = |i: usize| {
-        let mut w = [0.0; DIM];
-        let bytes = &rows[i * DIM * 8..(i + 1) * DIM * 8];
-        for (v, c) in w.iter_mut().zip(bytes.chunks_exact(8)) {
-            *v = f64::from_le_bytes(c.try_into().expect("8 bytes"));
-        }
-        (w, noise[i])
-    };
-    let out = arbiter_core::batch::expected_tokens_with(noise.len(), row, base, &x, max_log);
-    Ok(f64_bytes(py, &out))
-}
-
-/// Python's `round(x, digits)` of many packed f64 values; see the stub for the contract.
-#[pyfunction]
-fn round_floats(values: &[u8], digits: u32) -> Result<Vec<Option<f64>>, PyCoreError> {
-    if digits > 8 {
-        return Err(CoreError::InvalidInteger {
-            name: "digits",
-            value: i64::from(digits),
-            rule: "must be in 0..=8",
-        }
-        .into());
-    }
-    Ok(f64s("values", values)?
-        .into_iter()
-        .map(|x| arbiter_core::batch::round_decimal(x, digits))
-        .collect())
-}
-
-/// The `random.gauss` pairs from packed 32-bit words; see the stub for the contract.
-#[pyfunction]
-fn gauss_pairs<'py>(py: Python<'py>, words: &[u8]) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    if !words.len().is_multiple_of(16) {
-        return Err(CoreError::LengthMismatch {
-            name: "words",
-            got: words.len(),
-            expected: words.len() / 16 * 16,
-        }
-        .into());
-    }
-    let words: Vec<u32> = words
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-        .collect();
-    Ok(f64_bytes(py, &arbiter_core::batch::gauss_pairs(&words)?))
 }
 
 // -- token counts (arbiter_core::tokens) ----------------------------------------------------
@@ -575,14 +358,18 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyChoice>()?;
     m.add_class::<PyLogLinear>()?;
     m.add_class::<PyLinearRegex>()?;
+    m.add_class::<routing::PyLengthTable>()?;
+    m.add_class::<routing::PyPrices>()?;
+    m.add_class::<routing::PyPackedArms>()?;
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
-    m.add_function(wrap_pyfunction!(decide_rows, m)?)?;
-    m.add_function(wrap_pyfunction!(pack_arms, m)?)?;
-    m.add_function(wrap_pyfunction!(slope_noise, m)?)?;
-    m.add_function(wrap_pyfunction!(expected_tokens, m)?)?;
-    m.add_function(wrap_pyfunction!(gauss_pairs, m)?)?;
-    m.add_function(wrap_pyfunction!(round_floats, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::decide_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::decide_request, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::request_costs, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::pack_arms, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::slope_noise, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::gauss_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::round_floats, m)?)?;
     m.add_function(wrap_pyfunction!(prompt_features, m)?)?;
     m.add_function(wrap_pyfunction!(update_arm, m)?)?;
     m.add_function(wrap_pyfunction!(count_tokens, m)?)?;
