@@ -41,6 +41,20 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+KEY_FIELDS = ("tenant", "name", "expires_in_s")  # the body of POST /arbiter/admin/keys
+
+
+def key_request_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """`body`, once it has only KEY_FIELDS: an ignored `expires_in` would make a key that never
+    expires, an ignored `allowed_models` an unrestricted one."""
+    for field in body:
+        if field not in KEY_FIELDS:
+            raise InvalidRequest(
+                f"Unknown field {field!r}: one of {', '.join(KEY_FIELDS)}.", param=field
+            )
+    return body
+
+
 def create_key(
     store: Store, tenant: str, *, name: str = "", expires_in_s: float | None = None
 ) -> NewKey:

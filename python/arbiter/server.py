@@ -33,7 +33,7 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.auth import create_key, public_view
+from arbiter.auth import create_key, key_request_fields, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -443,7 +443,7 @@ class Handlers:
 
     async def create_key(self, request: Request) -> Response:
         await self.admin(request)
-        body = _json_object(await read_body(request, 64 * 1024))
+        body = key_request_fields(_json_object(await read_body(request, 64 * 1024)))
         tenant = body.get("tenant", "default")
         name = body.get("name", "")
         expires = body.get("expires_in_s")
