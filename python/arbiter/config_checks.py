@@ -194,6 +194,10 @@ _LIMITS: tuple[tuple[str, str, float, float], ...] = (
 def check_limits(loc: _Locator, s: Settings) -> None:
     for section, key, lo, hi in _LIMITS:
         check_range(loc, [section, key], getattr(getattr(s, section), key), lo, hi)
+    for key in ("calibration_slope", "calibration_intercept"):  # optional: None = uncalibrated
+        value = getattr(s.references, key)
+        if value is not None:
+            check_range(loc, ["references", key], value, -1e6, 1e6)
 
 
 def check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:

@@ -40,6 +40,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arbiter.toml"
         ("routing", "evidence_cap", "-1.0"),
         ("routing", "expected_output_tokens", "-1"),
         ("routing", "change_false_alarms_per_100k", "nan"),
+        ("references", "calibration_slope", "nan"),
     ],
 )
 def test_check_config_refuses_a_value_that_breaks_serving(
