@@ -1,7 +1,9 @@
-"""Outside probe: a body within the size limit (4 MiB) that is slow to decode. /v1/responses with
-120,000 `input` items of one role froze the event loop for 14-18 s (every other request of the
-sidecar waited): consecutive items of one role are merged into one turn, and the merge copied the
-turn's parts for every item, n^2 in the items. Decoding must grow linearly with the items.
+"""Outside probe: a body within the size limit (4 MiB) that is slow to decode, on the event loop
+(every other request of the sidecar waits). /v1/responses with 120,000 `input` items of one role
+froze it for 14-18 s: consecutive items of one role are merged into one turn, and the merge copied
+the turn's parts for every item. /v1/messages with 32,000 tool_use blocks answered by as many
+tool_result blocks took 3.7 s: each result's id was looked up in a list of the calls. Both were
+n^2 in the items; decoding must grow linearly with them.
 
 Min of repeats of CPU time, 2,000 -> 16,000 items: about 8x when linear, 64x when quadratic; this
 separates the two, it does not time anything (as tests/test_linear_time.py)."""
@@ -45,6 +47,31 @@ def _responses_calls(n: int) -> bytes:
     return orjson.dumps({"model": "auto", "input": [{"role": "user", "content": "q"}, *calls]})
 
 
+def _tool_round_trip(n: int) -> bytes:
+    uses = [{"type": "tool_use", "id": f"c{i}", "name": "f", "input": {}} for i in range(n)]
+    results = [{"type": "tool_result", "tool_use_id": f"c{i}", "content": "r"} for i in range(n)]
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": uses},
+        {"role": "user", "content": results},
+    ]
+    return orjson.dumps({"model": "auto", "max_tokens": 5, "messages": messages})
+
+
+def _chat_tool_round_trip(n: int) -> bytes:
+    calls = [
+        {"id": f"c{i}", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        for i in range(n)
+    ]
+    results = [{"role": "tool", "tool_call_id": f"c{i}", "content": "r"} for i in range(n)]
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        *results,
+    ]
+    return orjson.dumps({"model": "auto", "messages": messages})
+
+
 def _turns(n: int) -> list[dict[str, str]]:
     return [{"role": "user" if i % 2 == 0 else "assistant", "content": "a"} for i in range(n + 1)]
 
@@ -59,6 +86,14 @@ CASES: dict[str, tuple[Callable[[bytes], Any], Callable[[int], bytes]]] = {
     "messages: turns": (
         lambda raw: parse_messages_request(raw, {}),
         lambda n: orjson.dumps({"model": "auto", "max_tokens": 5, "messages": _turns(n)}),
+    ),
+    "messages: tool_use / tool_result pairs": (
+        lambda raw: parse_messages_request(raw, {}),
+        _tool_round_trip,
+    ),
+    "chat: tool calls and tool messages": (
+        lambda raw: parse_chat_request(raw, {}),
+        _chat_tool_round_trip,
     ),
 }
 
