@@ -60,6 +60,7 @@ from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
+from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
@@ -174,7 +175,7 @@ class Handlers:
         """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = parse_chat_request(raw, request.headers)
+        req = await decode(parse_chat_request, raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -191,7 +192,7 @@ class Handlers:
         """OpenAI's Responses API: routed like chat, answered as a Response object."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = responses_surface.parse_responses_request(raw)
+        req = await decode(responses_surface.parse_responses_request, raw)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -216,7 +217,8 @@ class Handlers:
         """/v1/embeddings, /v1/completions: to the named model, recorded, priced, budgeted."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        answered = await self.passthrough.handle(kind, passthrough.parse(kind, raw), principal)
+        parsed = await decode(functools.partial(passthrough.parse, kind), raw)
+        answered = await self.passthrough.handle(kind, parsed, principal)
         if isinstance(answered, passthrough_stream.Streaming):  # /v1/completions with stream: true
             return _passthrough_stream(answered)
         return Response(answered.body, media_type=JSON, headers=answered.headers)
@@ -250,7 +252,7 @@ class Handlers:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = anthropic_surface.parse_messages_request(raw, request.headers)
+        req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -269,7 +271,7 @@ class Handlers:
         worst case)."""
         await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        view = anthropic_surface.parse_count_tokens_request(raw)
+        view = await decode(anthropic_surface.parse_count_tokens_request, raw)
         image_tokens = self.s.settings.budgets.image_tokens
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
         return json_response({"input_tokens": tokens})
