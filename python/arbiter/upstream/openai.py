@@ -152,6 +152,8 @@ class _OpenAIStream(SSEStream):
             if not line.startswith(b"data:"):
                 continue  # comments, event names, blank separators
             data = line[5:].strip()
+            if not data:
+                continue  # an empty `data:` (a heartbeat): SSE dispatches no event for it
             if data == b"[DONE]":
                 self.done = True
                 lines.clear()
