@@ -192,7 +192,7 @@ class Handlers:
         """OpenAI's Responses API: routed like chat, answered as a Response object."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(responses_surface.parse_responses_request, raw)
+        req = await decode(responses_surface.parse_responses_request, raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
