@@ -153,6 +153,8 @@ class PassThrough:
             )
         decision_id = s.new_id()
         started = time.perf_counter()
+        # the request's deadline bounds a stream to its end, as a chat stream's (relay.py)
+        deadline = time.monotonic() + s.settings.failover.deadline_s
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.requested_model = req.model
         budgets = s.budgets
@@ -170,7 +172,7 @@ class PassThrough:
 
             def once() -> Awaitable[Any]:
                 if req.stream:  # opened up to its first content: failover acts until then
-                    return upstream.open_stream(req.body, m, path=path)
+                    return upstream.open_stream(req.body, m, deadline=deadline, path=path)
                 return upstream.call_endpoint(path, req.body, m)
 
             def send() -> Awaitable[Any]:
