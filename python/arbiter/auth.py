@@ -41,6 +41,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+MAX_KEY_LIFETIME_S = 100 * 365.25 * 86400
 KEY_FIELDS = ("tenant", "name", "expires_in_s")  # the body of POST /arbiter/admin/keys
 
 
@@ -62,8 +63,12 @@ def create_key(
         raise InvalidRequest("'tenant' must be a non-empty name of letters, digits, - _ .")
     if tenant == SYSTEM_TENANT:  # the operator's alerts live there: no client may read them
         raise InvalidRequest(f"'tenant' {SYSTEM_TENANT!r} is reserved for the operator.")
-    if expires_in_s is not None and expires_in_s <= 0:
-        raise InvalidRequest("'expires_in_s' must be positive.", param="expires_in_s")
+    # not `<= 0`: NaN passes that, and a NaN (or infinite) expiry is never reached
+    if expires_in_s is not None and not 0 < expires_in_s <= MAX_KEY_LIFETIME_S:
+        raise InvalidRequest(
+            "'expires_in_s' must be a positive number of seconds, at most 100 years.",
+            param="expires_in_s",
+        )
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     now = time.time()

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from arbiter.cli import main
 from tests.inproc import InProcess, sidecar_in_process
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arbiter.toml"
 
 
 def run(tmp_path: Path, body: Any) -> None:
@@ -60,5 +63,35 @@ def test_the_known_fields_still_make_a_key(tmp_path: Path) -> None:
         made = r.json()
         assert made["tenant"] == "ops" and made["name"] == "ci"
         assert made["expires_ts"] == pytest.approx(made["created_ts"] + 60)
+
+    run(tmp_path, body)
+
+
+@pytest.mark.parametrize("expires_in", ["nan", "inf", "1e308d"])
+def test_the_cli_refuses_a_key_lifetime_that_is_no_number_of_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    expires_in: str,
+) -> None:  # fmt: skip
+    """`arbiter keys create --expires-in nan` made a key whose expiry is NaN: no time is past
+    it, so the key the operator meant to expire never did (inf and 1e308d: never, too)."""
+    monkeypatch.setenv("SIM_API_KEY", "sk-sim")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-test")
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(
+        EXAMPLE.read_text().replace("sqlite:///arbiter.db", f"sqlite:///{tmp_path}/a.db")
+    )
+    args = ["keys", "--config", str(cfg), "create", "--tenant", "ops", "--expires-in", expires_in]
+    assert main(args) != 0
+    assert "expires_in_s" in capsys.readouterr().err
+    assert main(["keys", "--config", str(cfg), "list"]) == 0
+    assert "ops" not in capsys.readouterr().out  # no key was made
+
+
+def test_the_api_refuses_a_key_lifetime_beyond_a_century(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        r = await sc.client.post(
+            "/arbiter/admin/keys", json={"tenant": "ops", "expires_in_s": 1e308}, headers=sc.admin
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == "expires_in_s", r.text
 
     run(tmp_path, body)
