@@ -1,0 +1,56 @@
+"""Outside probe: an OpenAI-protocol model whose tool call `arguments` is JSON nested 300 levels
+deep (a runaway model, a hostile upstream). Rendered for an Anthropic client, the arguments are
+parsed into the tool_use `input`; orjson reads 1,024 levels but writes only 255, so writing the
+answer raised and the client got an unhandled 500. Arguments that cannot be written as an
+object are kept whole under `_raw`, as broken JSON already was (the Anthropic-upstream side of
+the same problem is a 502: tool_use input nested too deeply)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from anthropic.types import Message
+
+from tests import anthropic_mock
+from tests.anthropic_mock import AnthropicMock
+from tests.inproc import sidecar_in_process
+from tests.test_signals_choices import GPT, completion, with_openai_mock
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[AnthropicMock]:
+    with anthropic_mock.running() as m:
+        yield m
+
+
+def nested(depth: int) -> str:
+    """An object `depth` levels deep, as JSON text (deeper than orjson itself writes)."""
+    return '{"a":' * depth + '"x"' + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [3, 300])
+def test_deep_tool_arguments_reach_an_anthropic_client(
+    tmp_path: Path, mock: AnthropicMock, depth: int
+) -> None:
+    arguments = nested(depth)
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    mock.openai_reply = completion({"content": None, "tool_calls": [call]}, finish="tool_calls")
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc:
+            body = {"model": GPT, "max_tokens": 50, "messages": [{"role": "user", "content": "q"}],
+                    "tools": [{"name": "f", "input_schema": {"type": "object"}}]}  # fmt: skip
+            r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
+            assert r.status_code == 200, r.text
+            [block] = Message.model_validate(r.json()).content
+            assert block.type == "tool_use"
+            if depth == 3:
+                assert block.input == orjson.loads(nested(3))
+            else:
+                assert block.input == {"_raw": arguments}
+
+    asyncio.run(main())
