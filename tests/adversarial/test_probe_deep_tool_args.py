@@ -20,6 +20,10 @@ from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.test_signals_choices import GPT, completion, with_openai_mock
 
+USER = [{"role": "user", "content": "q"}]
+ANTHROPIC_TOOLS = [{"name": "f", "input_schema": {"type": "object"}}]
+RESPONSES_TOOLS = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+
 
 @pytest.fixture(scope="module")
 def mock() -> Iterator[AnthropicMock]:
@@ -52,5 +56,34 @@ def test_deep_tool_arguments_reach_an_anthropic_client(
                 assert block.input == orjson.loads(nested(3))
             else:
                 assert block.input == {"_raw": arguments}
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("surface", ["messages", "responses"])
+def test_tool_arguments_sent_as_an_object_cross_as_json(
+    tmp_path: Path, mock: AnthropicMock, surface: str
+) -> None:
+    """Some OpenAI-compatible servers send `arguments` as an object, not a string. Translated
+    for an Anthropic or Responses client they became a Python repr ("{'city': 'Paris'}"): the
+    Anthropic client got {"_raw": "{'city': 'Paris'}"}, the Responses one arguments no JSON
+    parser reads."""
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "f", "arguments": {"city": "Paris"}}}  # fmt: skip
+    mock.openai_reply = completion({"content": None, "tool_calls": [call]}, finish="tool_calls")
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc:
+            if surface == "messages":
+                body = {"model": GPT, "max_tokens": 50, "messages": USER, "tools": ANTHROPIC_TOOLS}
+                r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
+                assert r.status_code == 200, r.text
+                assert r.json()["content"][0]["input"] == {"city": "Paris"}
+            else:
+                body = {"model": GPT, "input": "q", "tools": RESPONSES_TOOLS}
+                r = await sc.client.post("/v1/responses", json=body, headers=sc.auth)
+                assert r.status_code == 200, r.text
+                [item] = [o for o in r.json()["output"] if o["type"] == "function_call"]
+                assert orjson.loads(item["arguments"]) == {"city": "Paris"}
 
     asyncio.run(main())
