@@ -18,6 +18,7 @@ from anthropic.types import Message
 from tests import anthropic_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
+from tests.sdk_clients import sdks
 from tests.test_signals_choices import GPT, completion, with_openai_mock
 
 USER = [{"role": "user", "content": "q"}]
@@ -85,5 +86,39 @@ def test_tool_arguments_sent_as_an_object_cross_as_json(
                 assert r.status_code == 200, r.text
                 [item] = [o for o in r.json()["output"] if o["type"] == "function_call"]
                 assert orjson.loads(item["arguments"]) == {"city": "Paris"}
+
+    asyncio.run(main())
+
+
+def test_streamed_tool_arguments_sent_as_an_object_are_not_lost(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """The same in a stream: a tool call delta whose `arguments` is an object was skipped, so
+    an Anthropic client got the tool_use with an empty input, in a stream that ended well."""
+
+    def chunk(**fields: object) -> bytes:
+        base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        return b"data: " + orjson.dumps({**base, **fields}) + b"\n\n"
+
+    call = {"index": 0, "id": "call_1", "type": "function",
+            "function": {"name": "f", "arguments": {"city": "Paris"}}}  # fmt: skip
+    delta = {"role": "assistant", "content": None, "tool_calls": [call]}
+    mock.replay_body = (
+        chunk(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
+        + chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
+        + chunk(choices=[], usage={"prompt_tokens": 3, "completion_tokens": 2})
+        + b"data: [DONE]\n\n"
+    )
+
+    def replay(text: str) -> str:
+        return with_openai_mock(mock)(text).replace('"openai-reply"', '"replay"')
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=replay) as sc:
+            body = {"model": GPT, "max_tokens": 50, "messages": USER, "tools": ANTHROPIC_TOOLS}
+            async with sdks(sc) as (claude, _), claude.messages.stream(**body) as events:  # type: ignore[arg-type]
+                message = await events.get_final_message()
+            [block] = message.content
+            assert block.type == "tool_use" and block.input == {"city": "Paris"}
 
     asyncio.run(main())

@@ -62,7 +62,7 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
     }
 
 
-def _arguments_text(arguments: Any) -> str:
+def arguments_text(arguments: Any) -> str:
     """A tool call's arguments as JSON text. Some OpenAI-compatible servers send them as an
     object rather than a string: written as JSON (str() made a Python repr, "{'city': 'Paris'}",
     which no client can parse)."""
@@ -89,7 +89,7 @@ def decode_response(body: Any) -> CanonicalResponse:
         for call in calls:
             fn = call["function"]
             parts.append(
-                ToolCallPart(str(call["id"]), str(fn["name"]), _arguments_text(fn.get("arguments")))
+                ToolCallPart(str(call["id"]), str(fn["name"]), arguments_text(fn.get("arguments")))
             )
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise UpstreamError("malformed answer from an OpenAI upstream") from err
