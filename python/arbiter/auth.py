@@ -41,6 +41,21 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+MAX_KEY_LIFETIME_S = 100 * 365.25 * 86400
+KEY_FIELDS = ("tenant", "name", "expires_in_s")  # the body of POST /arbiter/admin/keys
+
+
+def key_request_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """`body`, once it has only KEY_FIELDS: an ignored `expires_in` would make a key that never
+    expires, an ignored `allowed_models` an unrestricted one."""
+    for field in body:
+        if field not in KEY_FIELDS:
+            raise InvalidRequest(
+                f"Unknown field {field!r}: one of {', '.join(KEY_FIELDS)}.", param=field
+            )
+    return body
+
+
 def create_key(
     store: Store, tenant: str, *, name: str = "", expires_in_s: float | None = None
 ) -> NewKey:
@@ -48,8 +63,12 @@ def create_key(
         raise InvalidRequest("'tenant' must be a non-empty name of letters, digits, - _ .")
     if tenant == SYSTEM_TENANT:  # the operator's alerts live there: no client may read them
         raise InvalidRequest(f"'tenant' {SYSTEM_TENANT!r} is reserved for the operator.")
-    if expires_in_s is not None and expires_in_s <= 0:
-        raise InvalidRequest("'expires_in_s' must be positive.", param="expires_in_s")
+    # not `<= 0`: NaN passes that, and a NaN (or infinite) expiry is never reached
+    if expires_in_s is not None and not 0 < expires_in_s <= MAX_KEY_LIFETIME_S:
+        raise InvalidRequest(
+            "'expires_in_s' must be a positive number of seconds, at most 100 years.",
+            param="expires_in_s",
+        )
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     now = time.time()

@@ -170,7 +170,10 @@ def usd(amount: float) -> str:
     """Dollars with cents, and with enough digits to tell a sub-cent amount from zero."""
     if amount == 0 or abs(amount) >= 1 or round(amount, 2) == amount:
         return f"${amount:.2f}"
-    return f"${amount:.6f}".rstrip("0")
+    text = f"{amount:.6f}".rstrip("0").rstrip(".")
+    if float(text) == 0:  # under a millionth of a dollar: "$0." said nothing
+        text = f"{amount:.2g}"
+    return "$" + text
 
 
 class Budgets:

@@ -21,6 +21,7 @@ from arbiter import price
 from arbiter.config_checks import (
     check_cache,
     check_latency,
+    check_limits,
     check_range,
     check_routing,
     check_sandbox,
@@ -625,6 +626,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             "budgets.default_max_output_tokens >= 1"
         )
     check_cache(loc, s.cache)
+    check_limits(loc, s)
     return dataclasses.replace(
         s,
         upstreams=types.MappingProxyType(upstreams),

@@ -163,6 +163,44 @@ def check_sandbox(loc: _Locator, sb: SandboxSettings) -> None:
             raise ConfigError(f"{loc.where(['sandbox', 'tests', task])}: no test file {path!r}")
 
 
+# (section, key, lo, hi) of plain numbers whose out-of-range value passed the parse but broke
+# serving: a negative retry count or deadline tried no model (every request a 503 "circuits
+# open"), a zero first-byte timeout failed every stream, and a NaN compares false with every
+# bound (TOML has nan and inf)
+_LIMITS: tuple[tuple[str, str, float, float], ...] = (
+    ("failover", "connect_timeout_s", 0.01, 3600.0),
+    ("failover", "first_byte_timeout_s", 0.01, 3600.0),
+    ("failover", "total_timeout_s", 0.01, 86400.0),
+    ("failover", "deadline_s", 0.01, 86400.0),
+    ("failover", "retries_per_model", 0, 100),
+    ("failover", "backoff_ms", 0, 600_000),
+    ("failover", "max_models", 1, 10_000),
+    ("failover", "max_retry_after_s", 0.0, 86400.0),
+    ("breaker", "failure_threshold", 1, 1_000_000),
+    ("breaker", "cooldown_s", 0.0, 86400.0),
+    ("server", "port", 0, 65535),
+    ("store", "max_backlog", 1, 1_000_000_000),
+    ("store", "retention_days", 0.0, 1e6),
+    ("store", "timeseries_retention_days", 0.0, 1e6),
+    ("store", "prune_interval_s", 0.001, 1e9),
+    ("auth", "key_cache_ttl_s", 0.0, 86400.0),
+    ("routing", "evidence_cap", 1.0, 1e12),
+    ("routing", "prior_strength", 0.0, 1e12),
+    ("routing", "default_prior", 0.0, 1.0),
+    ("routing", "expected_output_tokens", 1, 10_000_000),
+    ("routing", "change_false_alarms_per_100k", 1e-9, 100_000.0),
+)
+
+
+def check_limits(loc: _Locator, s: Settings) -> None:
+    for section, key, lo, hi in _LIMITS:
+        check_range(loc, [section, key], getattr(getattr(s, section), key), lo, hi)
+    for key in ("calibration_slope", "calibration_intercept"):  # optional: None = uncalibrated
+        value = getattr(s.references, key)
+        if value is not None:
+            check_range(loc, ["references", key], value, -1e6, 1e6)
+
+
 def check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:
     if not lo <= v <= hi:
         loc.fail(f"{loc.where(path)}: {'.'.join(path)} = {v} is outside [{lo}, {hi}]")

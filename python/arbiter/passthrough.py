@@ -5,9 +5,10 @@ is a 400; otherwise every call is what a chat call is: the model must exist and 
 the key, and speak OpenAI's API (Anthropic's has neither endpoint); the worst case is reserved
 against the budget caps before the call (embeddings: the input's tokens at the input price;
 completions: the prompt's plus `max_tokens` (16 when unset, OpenAI's default) for each of
-`n`/`best_of` choices), retries and the circuit breaker act as for chat (failover.py, this one
-model only), and the call is recorded as a `passthrough` decision with its cost (the upstream's
-usage at the registry's prices, or the cost it reported). Its baseline cost is its own cost:
+`n`/`best_of` choices of each prompt: an array of prompts is answered, and billed, per
+prompt), retries and the circuit breaker act as for chat (failover.py, this one model only),
+and the call is recorded as a `passthrough` decision with its cost (the upstream's usage at
+the registry's prices, or the cost it reported). Its baseline cost is its own cost:
 nothing was saved by routing. The answer is the upstream's bytes with Arbiter's headers;
 a streamed completion is relayed chunk by chunk (passthrough_stream.py).
 """
@@ -91,7 +92,15 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     for key in ("temperature", "top_p"):
         c.opt_number(body.get(key), key, 0.0, 2.0)
     limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
-    return Parsed(model, body, tokens, limit * max(n, best_of), stream, include_usage)
+    outputs = limit * max(n, best_of) * _prompt_count(body["prompt"])
+    return Parsed(model, body, tokens, outputs, stream, include_usage)
+
+
+def _prompt_count(prompt: Any) -> int:
+    """How many prompts a (validated) `prompt` holds: OpenAI completes each one `n` times."""
+    if isinstance(prompt, list) and all(isinstance(p, str | list) for p in prompt):
+        return len(prompt)  # strings, or token-id arrays
+    return 1  # a string, or one prompt as token ids
 
 
 def _input_tokens(value: Any, param: str) -> int:
@@ -144,6 +153,8 @@ class PassThrough:
             )
         decision_id = s.new_id()
         started = time.perf_counter()
+        # the request's deadline bounds a stream to its end, as a chat stream's (relay.py)
+        deadline = time.monotonic() + s.settings.failover.deadline_s
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.requested_model = req.model
         budgets = s.budgets
@@ -161,7 +172,7 @@ class PassThrough:
 
             def once() -> Awaitable[Any]:
                 if req.stream:  # opened up to its first content: failover acts until then
-                    return upstream.open_stream(req.body, m, path=path)
+                    return upstream.open_stream(req.body, m, deadline=deadline, path=path)
                 return upstream.call_endpoint(path, req.body, m)
 
             def send() -> Awaitable[Any]:

@@ -33,7 +33,7 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.auth import create_key, public_view
+from arbiter.auth import create_key, key_request_fields, public_view
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -60,6 +60,7 @@ from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
+from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
@@ -174,7 +175,7 @@ class Handlers:
         """OpenAI's Chat Completions surface."""
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = parse_chat_request(raw, request.headers)
+        req = await decode(parse_chat_request, raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -191,7 +192,7 @@ class Handlers:
         """OpenAI's Responses API: routed like chat, answered as a Response object."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = responses_surface.parse_responses_request(raw)
+        req = await decode(responses_surface.parse_responses_request, raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -216,7 +217,8 @@ class Handlers:
         """/v1/embeddings, /v1/completions: to the named model, recorded, priced, budgeted."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        answered = await self.passthrough.handle(kind, passthrough.parse(kind, raw), principal)
+        parsed = await decode(functools.partial(passthrough.parse, kind), raw)
+        answered = await self.passthrough.handle(kind, parsed, principal)
         if isinstance(answered, passthrough_stream.Streaming):  # /v1/completions with stream: true
             return _passthrough_stream(answered)
         return Response(answered.body, media_type=JSON, headers=answered.headers)
@@ -250,7 +252,7 @@ class Handlers:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = anthropic_surface.parse_messages_request(raw, request.headers)
+        req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
         attach_request_tests(req, request.headers)
         if self.s.cache.active:
             req.cache_control = _cache_control(request)
@@ -269,7 +271,7 @@ class Handlers:
         worst case)."""
         await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        view = anthropic_surface.parse_count_tokens_request(raw)
+        view = await decode(anthropic_surface.parse_count_tokens_request, raw)
         image_tokens = self.s.settings.budgets.image_tokens
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
         return json_response({"input_tokens": tokens})
@@ -443,7 +445,7 @@ class Handlers:
 
     async def create_key(self, request: Request) -> Response:
         await self.admin(request)
-        body = _json_object(await read_body(request, 64 * 1024))
+        body = key_request_fields(_json_object(await read_body(request, 64 * 1024)))
         tenant = body.get("tenant", "default")
         name = body.get("name", "")
         expires = body.get("expires_in_s")
@@ -711,9 +713,9 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/admin/keys", _guard(h.list_keys), methods=["GET"]),
         Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),
         Route("/arbiter/admin/models", _guard(h.registry), methods=["GET"]),
-        Route("/arbiter/admin/models/{name}", _guard(h.patch_model), methods=["PATCH"]),
+        Route("/arbiter/admin/models/{name:path}", _guard(h.patch_model), methods=["PATCH"]),
         Route("/arbiter/challengers", _guard(h.challengers), methods=["GET"]),
-        Route("/arbiter/challengers/{name}", _guard(h.challenger_action), methods=["POST"]),
+        Route("/arbiter/challengers/{name:path}", _guard(h.challenger_action), methods=["POST"]),
         Route("/arbiter/cache", _guard(h.cache_list), methods=["GET"]),
         Route("/arbiter/cache/purge", _guard(h.cache_purge), methods=["POST"]),
         Route("/arbiter/cache/{id}", _guard(h.cache_delete), methods=["DELETE"]),

@@ -185,15 +185,17 @@ def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
     """Anthropic's pairing rule, on turns (consecutive same-role messages count as one): every
     tool_result answers a tool_use of the assistant turn just before, and every tool_use of an
     assistant turn that a user turn follows is answered in it."""
-    calls: list[str] = []  # tool_use ids of the assistant turn before the current user turn
+    # tool_use ids of the assistant turn before the current user turn, in order (a dict: a
+    # list's `in` made n results answering n calls cost n^2)
+    calls: dict[str, None] = {}
     answered: set[str] = set()
     first_of_turn = 0
     for i, msg in enumerate(messages):
         new_turn = i == 0 or messages[i - 1].role != msg.role
         if msg.role == "assistant":
             if new_turn:
-                calls = []
-            calls += [p.id for p in msg.parts if isinstance(p, ToolCallPart)]
+                calls = {}
+            calls.update((p.id, None) for p in msg.parts if isinstance(p, ToolCallPart))
             continue
         if new_turn:
             first_of_turn, answered = i, set()
@@ -216,7 +218,7 @@ def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
                 param=f"messages.{first_of_turn}.content",
             )
         if turn_ends:
-            calls = []
+            calls = {}
 
 
 def _block(block: Any, role: str, param: str) -> Part:

@@ -117,7 +117,8 @@ def _arguments_object(arguments: str) -> dict[str, Any]:
     broken JSON) is kept whole under `_raw` rather than lost or failing the answer."""
     try:
         value = orjson.loads(arguments) if arguments.strip() else {}
-    except orjson.JSONDecodeError:
+        orjson.dumps(value)  # read deeper than orjson writes (255 levels): rendering would fail
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         return {"_raw": arguments}
     return value if isinstance(value, dict) else {"_raw": arguments}
 

@@ -49,8 +49,14 @@ _DROPPED: dict[Protocol, frozenset[str]] = {
 _OPENAI_MAX_STOP = 4
 
 
+# fields whose mere presence asks for a feature: `web_search_options: {}` turns web search on
+_PRESENCE_ASKS = frozenset({"web_search_options"})
+
+
 def _is_default(key: str, value: Any) -> bool:
     """A field set to its default asks for nothing, so dropping it loses nothing."""
+    if key in _PRESENCE_ASKS:
+        return value is None
     if value is None or value is False or value in ({}, [], 0, ""):
         return True
     if key == "modalities":

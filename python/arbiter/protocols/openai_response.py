@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from arbiter.canonical import (
     CanonicalResponse,
     CanonicalUsage,
@@ -60,6 +62,18 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
     }
 
 
+def arguments_text(arguments: Any) -> str:
+    """A tool call's arguments as JSON text. Some OpenAI-compatible servers send them as an
+    object rather than a string: written as JSON (str() made a Python repr, "{'city': 'Paris'}",
+    which no client can parse)."""
+    if isinstance(arguments, dict | list):
+        try:
+            return orjson.dumps(arguments).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return str(arguments or "")
+
+
 def decode_response(body: Any) -> CanonicalResponse:
     """The first choice of an upstream's chat.completion (n > 1 never crosses protocols)."""
     try:
@@ -75,7 +89,7 @@ def decode_response(body: Any) -> CanonicalResponse:
         for call in calls:
             fn = call["function"]
             parts.append(
-                ToolCallPart(str(call["id"]), str(fn["name"]), str(fn.get("arguments") or ""))
+                ToolCallPart(str(call["id"]), str(fn["name"]), arguments_text(fn.get("arguments")))
             )
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise UpstreamError("malformed answer from an OpenAI upstream") from err

@@ -167,14 +167,15 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
             raise InvalidRequest("'input' must not be empty.", param="input")
         return (Message("user", (TextPart(raw),)),)
     items = c.array(raw, "input", non_empty=True)
-    out: list[Message] = []
+    out: list[tuple[Role, list[Part]]] = []
 
     def add(role: Role, parts: tuple[Part, ...]) -> None:
-        # consecutive items of one role are one turn (a message and its function calls)
-        if out and out[-1].role == role:
-            out[-1] = Message(role, out[-1].parts + parts)
+        # consecutive items of one role are one turn (a message and its function calls); the
+        # turn's parts grow in place: a new tuple per item made n items of one role cost n^2
+        if out and out[-1][0] == role:
+            out[-1][1].extend(parts)
         else:
-            out.append(Message(role, parts))
+            out.append((role, list(parts)))
 
     calls: set[str] = set()
     for i, item in enumerate(items):
@@ -232,7 +233,7 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
             )
     if not out:
         raise InvalidRequest("'input' holds no user or assistant message.", param="input")
-    return tuple(out)
+    return tuple(Message(role, tuple(parts)) for role, parts in out)
 
 
 def _parts(content: Any, where: str) -> tuple[Part, ...]:

@@ -26,6 +26,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import (
+    arguments_text,
     completion_id,
     finish_reason_out,
     stop_reason_in,
@@ -123,8 +124,8 @@ class StreamDecoder:
             out.append(
                 BlockStart(index, "tool_use", str(call.get("id") or ""), str(fn.get("name") or ""))
             )
-        arguments = fn.get("arguments")
-        if isinstance(arguments, str) and arguments:
+        arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
+        if arguments:
             # A fragment for an earlier call after a later one began (rare) keeps its own index.
             out.append(ToolArgsDelta(index, arguments))
         return out

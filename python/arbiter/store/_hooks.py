@@ -22,3 +22,7 @@ class StoreHooks:
     def _sql(self, text: str) -> str:
         """`text` (with %s placeholders) in the backend's parameter style."""
         return text
+
+    def _bound_lock_wait(self, cur: Cursor) -> None:
+        """Inside a write transaction on a hot row (a budget window): bound how long it may wait
+        for another transaction's lock on it (PostgreSQL; SQLite's busy_timeout bounds it)."""

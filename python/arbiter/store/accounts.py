@@ -80,6 +80,7 @@ class AccountsMixin(StoreHooks):
         Returns None on success, else (scope, spent, reserved) of the first cap it would pass."""
         try:
             with self._tx() as cur:
+                self._bound_lock_wait(cur)
                 for scope, window, limit in caps:
                     cur.execute(
                         self._sql(
@@ -118,6 +119,7 @@ class AccountsMixin(StoreHooks):
         window's row may not exist yet (spend reserved from a replica's outage allowance)."""
         out: list[tuple[str, float, float]] = []
         with self._tx() as cur:
+            self._bound_lock_wait(cur)
             for scope, window in windows:
                 cur.execute(
                     self._sql(

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _PERMANENT = (psycopg.IntegrityError, psycopg.DataError)
 _MIGRATE_LOCK = "arbiter.store.migrate"
+BUDGET_LOCK_WAIT_MS = 2000  # at most this long for another transaction's lock on a budget row
 _ID_LOCK_SPACE = 0x4152  # first key of the (int, int) advisory locks on decision ids
 
 
@@ -156,6 +157,13 @@ class PostgresStore(SqlStore):
                     k: t for k, t in self._returned.items() if now - t < self._ping_idle_s
                 }
             self._returned[id(conn)] = now
+
+    def _bound_lock_wait(self, cur: Cursor) -> None:
+        # A budget row locked elsewhere (a replica stopped mid-transaction, maintenance) made
+        # every capped request wait as long as the lock was held, with no bound: the store was
+        # not down, so the outage allowance never applied. Past this wait it is an error, and
+        # the budget goes on from the allowance (budget.py) instead of hanging the request.
+        cur.execute(f"SET LOCAL lock_timeout = {BUDGET_LOCK_WAIT_MS}")
 
     @contextmanager
     def _tx(self) -> Iterator[Cursor]:

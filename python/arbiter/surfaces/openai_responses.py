@@ -11,23 +11,31 @@ decoded to canonical and rendered as a Response object; a stream is translated e
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 import orjson
 
 from arbiter.canonical import Protocol
+from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as chat_view
 from arbiter.protocols.openai_responses import Echo, decode_request, encode_response, response_id
 from arbiter.protocols.openai_responses_stream import StreamEncoder
 from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
 from arbiter.relay_codec import RelayCodec, Translating
+from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surface's errors)
 from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 
-def parse_responses_request(raw: bytes) -> ChatRequest:
+def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
     """A /v1/responses body -> ChatRequest (raises InvalidRequest naming the parameter)."""
-    canonical, echo = decode_request(load_json(raw))
+    body = load_json(raw)
+    # the caller's grading hints, as on chat and messages: the body field never goes upstream
+    field = take_body_field(body) if isinstance(body, dict) else None
+    grading = hints_from(headers or {}, field)
+    tests = tests_from_field(field)  # code tests for the sandbox grader (arbiter.sandbox)
+    canonical, echo = decode_request(body)
     view = chat_view(canonical, canonical.model)
     text = canonical.text()
     return ChatRequest(
@@ -46,6 +54,8 @@ def parse_responses_request(raw: bytes) -> ChatRequest:
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),
         surface_data=echo,
+        grading=grading,
+        tests=tests,
     )
 
 

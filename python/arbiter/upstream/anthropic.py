@@ -193,8 +193,8 @@ class AnthropicStream(SSEStream):
 
     def _check(self, frame: bytes) -> bytes | None:
         data = [line[5:].strip() for line in frame.split(b"\n") if line.startswith(b"data:")]
-        if not data:
-            return None  # a comment-only frame
+        if not any(data):
+            return None  # a comment-only frame, or an empty `data:` (SSE dispatches neither)
         try:
             event = orjson.loads(b"\n".join(data))
         except orjson.JSONDecodeError as err:

@@ -315,6 +315,7 @@ class SSEStream:
         self._max_line = limits.max_event_bytes
         self._left = limits.max_response_bytes  # bytes the rest of the stream may have
         self._eof = False
+        self._at_start = True
         self._held: list[bytes] = []
         self._deadline = deadline
         self._reported_cost = reported_cost(None, resp.headers)
@@ -349,6 +350,9 @@ class SSEStream:
         self._left -= len(piece)
         if self._left < 0:
             raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
+        if self._at_start:  # SSE: a leading byte order mark is skipped, not part of line one
+            self._at_start = False
+            piece = piece.removeprefix(b"\xef\xbb\xbf")
         self._split(piece)
 
     def _split(self, piece: bytes) -> None:

@@ -28,14 +28,19 @@ from arbiter.upstream.http import (
 )
 
 
+def _count(value: Any) -> int:
+    """A token count as billed: a positive integer, else none (0). A negative count priced as
+    it came would be a credit: the settle would take it off the cap's spend."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     usage = body.get("usage") or {}
     if not isinstance(usage, dict):
         usage = {}
-    pt, ct = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
     return Usage(
-        prompt_tokens=pt if isinstance(pt, int) else 0,
-        completion_tokens=ct if isinstance(ct, int) else 0,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
         reported_cost_usd=reported_cost(body, headers),
     )
 
@@ -147,6 +152,8 @@ class _OpenAIStream(SSEStream):
             if not line.startswith(b"data:"):
                 continue  # comments, event names, blank separators
             data = line[5:].strip()
+            if not data:
+                continue  # an empty `data:` (a heartbeat): SSE dispatches no event for it
             if data == b"[DONE]":
                 self.done = True
                 lines.clear()
