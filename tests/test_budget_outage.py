@@ -175,3 +175,24 @@ def test_a_postgres_store_that_is_not_there(tmp_path: Path) -> None:
             store.close()
 
     asyncio.run(go())
+
+
+def test_a_refusal_says_whether_a_retry_can_succeed(tmp_path: Path) -> None:
+    """Held back only by requests in flight: retryable (their settles may free room). Spent:
+    not retryable before the window resets (the 429 then tells the SDKs not to retry)."""
+    from arbiter.errors import BudgetExceeded
+
+    async def go() -> None:
+        store = Outage(tmp_path / "s.db")
+        b = _budgets(store)
+        caps = b.caps_for(P, 0.0)
+        await b.open("d1", caps, lambda _m: 0.7, ["m"])  # 0.7 of 1.0 reserved, in flight
+        with pytest.raises(BudgetExceeded) as refused:
+            await b.open("d2", caps, lambda _m: 0.5, ["m"])
+        assert refused.value.retryable
+        await b.settle("d1", 0.7)  # now spent
+        with pytest.raises(BudgetExceeded) as refused:
+            await b.open("d3", caps, lambda _m: 0.5, ["m"])
+        assert not refused.value.retryable
+
+    asyncio.run(go())

@@ -325,7 +325,7 @@ class Budgets:
             if bound.window_end == float("inf")
             else "resets at " + datetime.fromtimestamp(bound.window_end, tz=UTC).isoformat()
         )
-        return BudgetExceeded(
+        err = BudgetExceeded(
             f"Budget exceeded: the {_describe(bound)} would be passed (spent ${spent:.4f}, "
             f"${reserved:.4f} reserved by requests in flight, this request may cost up to "
             f"${amount:.4f} more); it {resets}.",
@@ -333,6 +333,8 @@ class Budgets:
             limit_usd=bound.limit_usd,
             window=bound.cap.window,
         )
+        err.retryable = spent + amount <= bound.limit_usd
+        return err
 
     async def settle(self, decision_id: str, actual: float) -> None:
         """Swap the request's held amount for its real cost (`actual`: every call included)."""

@@ -96,6 +96,9 @@ class BudgetExceeded(ArbiterError):
     status = 429
     code = "budget_exceeded"
     type = "insufficient_quota"
+    # True when only requests in flight stand in the way (their settles may free room); False
+    # when the spend alone passes the cap: retrying before the window resets cannot succeed
+    retryable: bool = False
 
 
 class NoRouteAvailable(ArbiterError):

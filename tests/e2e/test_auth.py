@@ -181,6 +181,18 @@ window = "day"
         err = r.json()["error"]
         validate("ErrorResponse", r.json())
         assert err["code"] == "budget_exceeded" and "resets at" in err["message"]
+        # spent, not just reserved: the SDKs are told not to retry before the reset
+        assert r.headers["x-should-retry"] == "false"
+        sent: list[str] = []
+        sdk = openai.OpenAI(
+            base_url=s.base_url,
+            api_key=key,
+            max_retries=2,
+            http_client=httpx.Client(event_hooks={"request": [lambda q: sent.append(q.url.path)]}),
+        )
+        with pytest.raises(openai.RateLimitError):
+            sdk.chat.completions.create(model="sim-premium", messages=MESSAGES)
+        assert sent == ["/v1/chat/completions"]  # asked once, not three times
         assert sim_requests(sim_url) == before
         usage = s.admin("GET", "/arbiter/budgets").json()["data"]
         row = next(u for u in usage if u["scope"] == "tenant:capped")
