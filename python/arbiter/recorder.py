@@ -203,11 +203,7 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        if self._writer is None:
-            # Only when this thread does the writing: with a writer process its share here is
-            # small (rows to pickle), and niced it starved under saturation (kill -9 under
-            # closed-loop load lost 95% of what was acknowledged: tests/e2e/test_durability.py)
-            _yield_the_core()
+        _yield_the_core()
         backoff = 0.0
         spent = 0.0  # recent drain duration (a decaying max, so a slower write stays covered)
         while True:

@@ -4,8 +4,10 @@ In one process the recorder's batch (rollup plan, parameter binding: ~15-25 us o
 decision) holds the GIL in runs of up to the switch interval; on one core the event loop then
 waits for it on every wake-up (bench/results/scale.md, Tail under load). Here the serving
 process only turns records into plain rows (`encode_rows`, the JSON columns serialised) and
-pickles them down a pipe; the child, started with `python -m arbiter.writer_process` and niced
-like the writer thread, owns its own store connection and runs `write_rows`.
+pickles them down a pipe; the child, started with `python -m arbiter.writer_process` when the
+recorder starts (not by the first batch: spawned from the niced writer thread under load, its
+start-up took seconds) and niced like the writer thread, owns its own store connection and runs
+`write_rows`.
 
 Protocol (stdin / stdout of the child, frames of a 4-byte big-endian length + a pickle):
   first frame      the store URL (unredacted; not in argv, where `ps` would show a password)
@@ -117,7 +119,7 @@ class ProcessWriter:
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "arbiter.writer_process", str(self._nicer_by)],
+                [sys.executable, "-m", "arbiter.writer_process", str(self._target_nice())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
                 env={**os.environ, "PYTHONPATH": path},
             )  # fmt: skip
@@ -128,6 +130,14 @@ class ProcessWriter:
         self._proc = proc
         self.started += 1
         return proc
+
+    def _target_nice(self) -> int:
+        """The child's niceness: the serving process's (its main thread's, whatever thread
+        starts the child: a thread's own niceness is inherited) plus `nicer_by`."""
+        try:
+            return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + self._nicer_by)
+        except (AttributeError, OSError):
+            return 0
 
     def _reap(self, proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(OSError):
@@ -175,13 +185,15 @@ def _in_memory(url: str) -> bool:
 
 
 # -- the child ---------------------------------------------------------------------------------
-def _serve(nicer_by: int) -> int:
+def _serve(nice: int) -> int:
     # the server's own shutdown closes our stdin once its last batch is written: a signal to
     # the whole process group (Ctrl-C, the bench's killpg) must not cut that batch short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(nicer_by)  # as the writer thread: the serving process's loop goes first
+    # as the writer thread: the serving process's loop goes first (a child started by the
+    # niced writer thread already is; only raising it needs no privilege)
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     from arbiter.store import open_store
     from arbiter.store._sql import SqlStore
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from arbiter.config import StoreSettings
-from arbiter.recorder import Recorder
+from arbiter.recorder import WRITER_NICER_BY, Recorder
 from arbiter.records import PolicyDelta, Record
 from arbiter.store import Store, StoreError, rollup
 from arbiter.store._sql import WriteRows
@@ -46,8 +46,10 @@ def writers(store_url: str, store: Store) -> Iterator[list[ProcessWriter]]:
         w.close()
 
 
-def _writer(made: list[ProcessWriter], url: str, cls: type[ProcessWriter] = ProcessWriter) -> Any:
-    w = cls(url, redacted_url="test", nicer_by=0)
+def _writer(
+    made: list[ProcessWriter], url: str, cls: type[ProcessWriter] = ProcessWriter, nicer_by: int = 0
+) -> Any:
+    w = cls(url, redacted_url="test", nicer_by=nicer_by)
     made.append(w)
     return w
 
@@ -96,21 +98,30 @@ def test_an_in_memory_store_keeps_the_thread() -> None:
     assert for_settings(StoreSettings(url="sqlite:///x.db", writer="thread"), "x") is None
 
 
+def _nice(pid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
 def test_a_killed_writer_process_is_restarted_and_nothing_is_lost(
     store: Store, store_url: str, writers: list[ProcessWriter]
 ) -> None:
-    w = _writer(writers, store_url)
+    w = _writer(writers, store_url, nicer_by=WRITER_NICER_BY)
+    want_nice = min(19, _nice(os.getpid()) + WRITER_NICER_BY)
+    assert want_nice < 19  # else the check below cannot tell
     rec = _recorder(store, w)
     try:
         rec.submit(decision("a"))
         rec.submit(PolicyDelta("t1", "qa", "small", 1.0, 0.0, 1.0))
         assert rec.flush(20.0)
         pid = w.pid
-        assert pid is not None
+        assert pid is not None and _nice(pid) == want_nice
         os.kill(pid, signal.SIGKILL)
         rec.submit(decision("b"))
         rec.submit(PolicyDelta("t1", "qa", "small", 1.0, 0.0, 1.0))
         assert rec.flush(20.0)
+        # started again by the writer thread, itself niced: the child's niceness is still the
+        # process's + 10, not the thread's + 10
+        assert w.pid is not None and _nice(w.pid) == want_nice
     finally:
         rec.stop(10.0)
     assert w.started == 2 and rec.store_healthy and rec.dropped == 0
