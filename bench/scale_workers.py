@@ -421,6 +421,10 @@ def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
                                        if worst is not None else None),
             }  # fmt: skip
             out[f"added_p99_ms_at_{pct}pct"] = round(added, 2)
+        # what one core sustains of the open loop's own requests (they cost more CPU each than
+        # the closed loop's: fewer requests per wake-up), from the 50% window's CPU per request
+        per = out["50pct"]["cpu_ms_per_request"]
+        out["max_rps_by_open_loop_cpu"] = round(1e3 / per) if per else None
         out["max_stall_ms"] = max(out["50pct"]["loop_lag"]["max_ms"],
                                   out["80pct"]["loop_lag"]["max_ms"])  # fmt: skip
         out["control_max_stall_ms"] = max(out["50pct"]["control_loop_lag"]["max_ms"],
