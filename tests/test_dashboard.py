@@ -91,6 +91,8 @@ def test_pareto_is_scoped_to_the_callers_tenant(tmp_path: Path) -> None:
             for _ in range(3):
                 r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=sc.auth)
                 assert r.status_code == 200
+            # grading runs after the answers: done, so both reads below see the same grades
+            await sc.services.learner.drain(10.0)
             mine = (await sc.client.get("/arbiter/pareto", headers=sc.auth)).json()["data"]
             assert [t["task"] for t in mine] == [r.headers["x-arbiter-task"]]
             router = mine[0]["router"]

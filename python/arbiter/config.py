@@ -92,6 +92,10 @@ class StoreSettings:
         200  # batched: at most this much acknowledged work at risk on a hard kill
     )
     max_backlog: int = 100_000
+    # "process": the recorder's batches are written by a child process (own GIL, niced), so
+    # their CPU never holds the event loop's GIL; "thread": in the serving process (an
+    # in-memory SQLite store always is: a child cannot open it)
+    writer: Literal["thread", "process"] = "process"
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
     timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep

@@ -19,6 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from arbiter import stalls
 from arbiter.records import SYSTEM_TENANT, AlertRecord, PolicyDelta, Record
@@ -43,6 +44,19 @@ def _yield_the_core() -> None:
 
 
 _ArmKey = tuple[str, str, str]
+
+
+class BatchWriter(Protocol):
+    """What writes a batch in one transaction: the store itself, or a writer process
+    (arbiter.writer_process) that owns its own connection."""
+
+    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None: ...
+
+    def start(self) -> None:
+        """Get ready for the first write (a process: start it now, not on the first batch)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +89,13 @@ class Recorder:
         batch_max: int = 500,
         max_backlog: int = 100_000,
         on_alert: Callable[[AlertRecord], None] | None = None,
+        writer: BatchWriter | None = None,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or max_backlog < 1:
             raise ValueError("flush_interval_s > 0, batch_max >= 1 and max_backlog >= 1 required")
         self._store = store
+        # batches go through `writer` when given (stop() closes it), else straight to the store
+        self._writer = writer
         self._interval = flush_interval_s
         self._batch_max = batch_max
         self._max_backlog = max_backlog
@@ -131,6 +148,8 @@ class Recorder:
             return
         self._stopping.clear()
         self._abandon.clear()
+        if self._writer is not None:
+            self._writer.start()
         self._thread = threading.Thread(target=self._run, name="arbiter-recorder", daemon=True)
         self._thread.start()
 
@@ -162,6 +181,8 @@ class Recorder:
             log.error("recorder stopped with %d records unwritten (store %s unavailable)",
                       self.backlog, self._store.url)  # fmt: skip
         self._thread = None
+        if self._writer is not None:
+            self._writer.close()
 
     # -- observability ----------------------------------------------------------------------
     @property
@@ -234,9 +255,10 @@ class Recorder:
                             self._store.url, down_s, self.backlog)  # fmt: skip
 
     def _write(self, batch: _Batch) -> bool:
+        write = self._store.write if self._writer is None else self._writer.write
         if batch.single_from < 0:
             try:
-                self._store.write(batch.records, batch_id=batch.id)
+                write(batch.records, batch_id=batch.id)
                 return True
             except StoreError as err:
                 if err.transient:
@@ -250,7 +272,7 @@ class Recorder:
         for i in range(batch.single_from, len(batch.records)):
             record = batch.records[i]
             try:
-                self._store.write([record], batch_id=f"{batch.id}.{i}")
+                write([record], batch_id=f"{batch.id}.{i}")
             except StoreError as err:
                 if err.transient:
                     self._inflight = replace(batch, single_from=i)

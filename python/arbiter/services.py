@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from arbiter import logs, reference, stalls
+from arbiter import logs, reference, stalls, writer_process
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -72,6 +72,7 @@ class Services:
             flush_interval_s=settings.store.flush_interval_ms / 1000,
             max_backlog=settings.store.max_backlog,
             on_alert=self._submit,
+            writer=writer_process.for_settings(settings.store, self.store.url),
         )
         self.alerts = AlertRules(
             self._submit,

@@ -135,6 +135,63 @@ def merge_deltas(deltas: Iterable[PolicyDelta]) -> list[PolicyDelta]:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteRows:
+    """A batch of records as the rows its statements bind: plain values only (the JSON columns
+    already serialised), cheap to pickle to a writer process. `ts`: when it was encoded (the
+    batch id's and the arms' timestamp), so a replayed batch writes the same rows."""
+
+    decisions: list[tuple[Any, ...]]  # _DCOLS
+    grades: list[tuple[Any, ...]]  # _GCOLS
+    alerts: list[tuple[Any, ...]]  # _ACOLS
+    arms: list[tuple[Any, ...]]  # _ARM_COLS + updated_ts, one per arm, sorted
+    ts: float
+
+    @property
+    def empty(self) -> bool:
+        return not (self.decisions or self.grades or self.alerts or self.arms)
+
+
+def encode_rows(records: Sequence[Record]) -> WriteRows:
+    now = time.time()
+    deltas = merge_deltas(r for r in records if isinstance(r, PolicyDelta))
+    return WriteRows(
+        [_decision_row(r) for r in records if isinstance(r, DecisionRecord)],
+        [_grade_row(r) for r in records if isinstance(r, GradeRecord)],
+        [_alert_row(r) for r in records if isinstance(r, AlertRecord)],
+        [(*astuple(d), now) for d in deltas],
+        now,
+    )
+
+
+def _decision_row(d: DecisionRecord) -> tuple[Any, ...]:
+    return (
+        d.id, d.ts, d.tenant, d.task, d.mode, d.chosen_model, d.reason,
+        _dumps(d.candidates), _dumps(d.attempts), d.status, d.cost_usd, d.baseline_model,
+        d.baseline_cost_usd, d.latency_ms, d.prompt_tokens, d.completion_tokens, d.stream,
+        d.difficulty, d.key_id, d.error, d.cost_source, d.cache_kind, d.cache_saved_usd,
+        _dumps(d.cache_info) if d.cache_info is not None else None,
+    )  # fmt: skip
+
+
+def _grade_row(g: GradeRecord) -> tuple[Any, ...]:
+    return (g.decision_id, g.grader, g.ts, g.tenant, g.task, g.model, g.score, g.detail)
+
+
+def _alert_row(a: AlertRecord) -> tuple[Any, ...]:
+    return (a.id, a.ts, a.tenant, a.kind, a.message, a.model, a.task, _dumps(a.data))
+
+
+def _decision_facts(r: Sequence[Any]) -> DecisionFacts:
+    """The rollup's view of a _DCOLS row (as DecisionFacts.of of its record)."""
+    return DecisionFacts(r[1], r[2], r[3], r[5], r[9] == "failed", r[10], r[12], r[13], r[21],
+                         r[22] or 0.0, r[4])  # fmt: skip
+
+
+def _grade_facts(r: Sequence[Any]) -> GradeFacts:
+    return GradeFacts(precedence(r[1]), r[6], r[2], r[3], r[4], r[5])
+
+
+@dataclass(frozen=True, slots=True)
 class _Group:
     model: str
     task: str
@@ -232,45 +289,46 @@ class SqlStore(
 
     # -- writes ---------------------------------------------------------------------------
     def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
-        if not records:
+        self.write_rows(encode_rows(records), batch_id=batch_id)
+
+    def write_rows(self, rows: WriteRows, *, batch_id: str | None = None) -> None:
+        """`write` of records already turned into rows (`encode_rows`): what a writer process
+        receives from the serving process."""
+        if rows.empty:
             return
         st = _statements(self._JSON)
-        decisions = [r for r in records if isinstance(r, DecisionRecord)]
-        grades = [r for r in records if isinstance(r, GradeRecord)]
-        alerts = [self._alert_row(r) for r in records if isinstance(r, AlertRecord)]
-        now = time.time()
-        arms = [
-            (*astuple(d), now)
-            for d in merge_deltas(r for r in records if isinstance(r, PolicyDelta))
-        ]
         self._writes += 1
         with self._tx() as cur:
             if batch_id is not None:
-                cur.execute(self._sql(st["batch"]), (batch_id, now))
+                cur.execute(self._sql(st["batch"]), (batch_id, rows.ts))
                 if cur.rowcount == 0:
                     log.info("store %s: batch %s was already written; skipped", self.url, batch_id)
                     return
                 if self._writes % _PRUNE_EVERY == 1:
-                    cur.execute(self._sql(st["prune"]), (now - BATCH_ID_TTL_S,))
+                    cur.execute(self._sql(st["prune"]), (rows.ts - BATCH_ID_TTL_S,))
             up = rollup.Upserts([], [], [], [])
-            if decisions or grades:
-                ids = sorted({d.id for d in decisions} | {g.decision_id for g in grades})
+            if rows.decisions or rows.grades:
+                ids = sorted({d[0] for d in rows.decisions} | {g[0] for g in rows.grades})
                 self._lock_ids(cur, ids)
-                up = rollup.plan(decisions, grades, *self._old_state(cur, ids))
-            for name, rows in (
-                ("decision", [self._decision_row(d) for d in decisions]),
-                ("grade", [self._grade_row(g) for g in grades]),
-                ("alert", alerts),
-                ("arm", arms),
+                up = rollup.plan(
+                    [(d[0], _decision_facts(d)) for d in rows.decisions],
+                    [(g[0], g[1], _grade_facts(g)) for g in rows.grades],
+                    *self._old_state(cur, ids),
+                )
+            for name, batch in (
+                ("decision", rows.decisions),
+                ("grade", rows.grades),
+                ("alert", rows.alerts),
+                ("arm", rows.arms),
                 # every writer upserts the levels in this order, each sorted: no lock cycles
                 ("rollups", up.minute),
                 ("rollups_hour", up.hour),
                 ("rollups_global", up.global_),
                 ("rollup_totals", up.totals),
             ):
-                if rows:
+                if batch:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
-                    cur.executemany(self._sql(sql), rows)
+                    cur.executemany(self._sql(sql), batch)
 
     def _lock_ids(self, cur: Cursor, ids: Sequence[str]) -> None:
         """Serialise writers of the same decisions (the rollup reads their previous state)."""
@@ -304,21 +362,6 @@ class SqlStore(
             for r in cur.fetchall():
                 old_g.setdefault(r[0], {})[r[1]] = GradeFacts(precedence(r[1]), *r[2:7])
         return old_d, old_g
-
-    def _decision_row(self, d: DecisionRecord) -> tuple[Any, ...]:
-        return (
-            d.id, d.ts, d.tenant, d.task, d.mode, d.chosen_model, d.reason,
-            _dumps(d.candidates), _dumps(d.attempts), d.status, d.cost_usd, d.baseline_model,
-            d.baseline_cost_usd, d.latency_ms, d.prompt_tokens, d.completion_tokens, d.stream,
-            d.difficulty, d.key_id, d.error, d.cost_source, d.cache_kind, d.cache_saved_usd,
-            _dumps(d.cache_info) if d.cache_info is not None else None,
-        )  # fmt: skip
-
-    def _grade_row(self, g: GradeRecord) -> tuple[Any, ...]:
-        return (g.decision_id, g.grader, g.ts, g.tenant, g.task, g.model, g.score, g.detail)
-
-    def _alert_row(self, a: AlertRecord) -> tuple[Any, ...]:
-        return (a.id, a.ts, a.tenant, a.kind, a.message, a.model, a.task, _dumps(a.data))
 
     # -- reads ----------------------------------------------------------------------------
     def load_arms(self, tenant: str | None = None) -> list[ArmStats]:

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from arbiter.records import DecisionRecord, GradeRecord, precedence
-
 # Upper edges (ms) of the latency buckets; the last bucket is [60000, inf).
 LATENCY_EDGES_MS: tuple[float, ...] = (
     25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 30000,
@@ -61,7 +59,7 @@ def minute_of(ts: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class DecisionFacts:
-    """The columns of a decision a rollup depends on (from a record or a stored row)."""
+    """The columns of a decision a rollup depends on (from a row to write or a stored one)."""
 
     ts: float
     tenant: str
@@ -75,12 +73,6 @@ class DecisionFacts:
     cache_saved: float = 0.0
     mode: str = "routed"
 
-    @staticmethod
-    def of(d: DecisionRecord) -> DecisionFacts:
-        return DecisionFacts(d.ts, d.tenant, d.task, d.chosen_model, d.status == "failed",
-                             d.cost_usd, d.baseline_cost_usd, d.latency_ms, d.cache_kind,
-                             d.cache_saved_usd or 0.0, d.mode)  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class GradeFacts:
@@ -90,10 +82,6 @@ class GradeFacts:
     tenant: str
     task: str
     model: str
-
-    @staticmethod
-    def of(g: GradeRecord) -> GradeFacts:
-        return GradeFacts(precedence(g.grader), g.score, g.ts, g.tenant, g.task, g.model)
 
 
 Sparse = list[tuple[int, float]]  # (index in TOTAL_COLS, value): a contribution's non-zeros
@@ -135,26 +123,27 @@ class Upserts:
 
 
 def plan(
-    decisions: Sequence[DecisionRecord],
-    grades: Sequence[GradeRecord],
+    decisions: Sequence[tuple[str, DecisionFacts]],
+    grades: Sequence[tuple[str, str, GradeFacts]],
     old_decisions: Mapping[str, DecisionFacts],
     old_grades: Mapping[str, Mapping[str, GradeFacts]],
 ) -> Upserts:
-    """What a write adds to every rollup level; rows that add nothing are left out."""
+    """What a write adds to every rollup level; rows that add nothing are left out.
+    `decisions`: (id, facts); `grades`: (decision id, grader, facts), in the batch's order."""
     new_d: dict[str, DecisionFacts] = dict(old_decisions)
-    for d in decisions:  # the last record of an id wins, as in the upsert
-        new_d[d.id] = DecisionFacts.of(d)
+    for ident, facts in decisions:  # the last record of an id wins, as in the upsert
+        new_d[ident] = facts
     new_g: dict[str, dict[str, GradeFacts]] = {k: dict(v) for k, v in old_grades.items()}
-    for g in grades:
-        cur = new_g.setdefault(g.decision_id, {})
-        prev = cur.get(g.grader)
-        if prev is None or g.ts >= prev.ts:  # same rule as the upsert: the latest ts wins
-            cur[g.grader] = GradeFacts.of(g)
+    for decision_id, grader, gf in grades:
+        cur = new_g.setdefault(decision_id, {})
+        prev = cur.get(grader)
+        if prev is None or gf.ts >= prev.ts:  # same rule as the upsert: the latest ts wins
+            cur[grader] = gf
     minute: dict[tuple[Any, ...], dict[int, float]] = {}
     hour: dict[tuple[Any, ...], dict[int, float]] = {}
     glob: dict[tuple[Any, ...], dict[int, float]] = {}
     totals: dict[tuple[Any, ...], dict[int, float]] = {}
-    ids = {d.id for d in decisions} | {g.decision_id for g in grades}
+    ids = {ident for ident, _ in decisions} | {g[0] for g in grades}
     for ident in ids:
         for sign, dec, grs in (
             (-1.0, old_decisions.get(ident), old_grades.get(ident, {})),

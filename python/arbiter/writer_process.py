@@ -1,0 +1,235 @@
+"""The recorder's writes in a child process: the store transaction does not share the GIL.
+
+In one process the recorder's batch (rollup plan, parameter binding: ~15-25 us of Python per
+decision) holds the GIL in runs of up to the switch interval; on one core the event loop then
+waits for it on every wake-up (bench/results/scale.md, Tail under load). Here the serving
+process only turns records into plain rows (`encode_rows`, the JSON columns serialised) and
+pickles them down a pipe; the child, started with `python -m arbiter.writer_process` when the
+recorder starts (not by the first batch: spawned from the niced writer thread under load, its
+start-up took seconds) and niced like the writer thread, owns its own store connection and runs
+`write_rows`.
+
+Protocol (stdin / stdout of the child, frames of a 4-byte big-endian length + a pickle):
+  first frame      the store URL (unredacted; not in argv, where `ps` would show a password)
+  request          (batch_id, WriteRows)
+  reply            ("ok",) | ("store_error", message, transient) | ("error", message)
+Durability is the recorder's: a batch is acknowledged only by the child's "ok" after its
+commit. A child that dies or closes its pipe fails the call as a transient StoreError; the
+recorder keeps that batch (same batch id) and retries, and the next call starts a new child: a
+batch the dead child did commit is skipped by its batch id. The child exits when its stdin
+closes (the parent stopped or died) and ignores SIGINT / SIGTERM sent to the process group, so
+a stopping server's last batch is still written. It inherits the parent's CPU affinity.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from arbiter.config import StoreSettings
+from arbiter.recorder import WRITER_NICER_BY
+from arbiter.records import Record
+from arbiter.store import StoreError
+from arbiter.store._sql import WriteRows, encode_rows
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct("!I")
+_STOP_WAIT_S = 10.0  # how long close() lets the child finish a write before killing it
+
+
+def _send(pipe: IO[bytes], obj: Any) -> None:
+    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    pipe.write(_LEN.pack(len(body)) + body)
+    pipe.flush()
+
+
+def _recv(pipe: IO[bytes]) -> Any:
+    """The next frame's object; EOFError when the pipe closed."""
+    head = pipe.read(_LEN.size)
+    if len(head) < _LEN.size:
+        raise EOFError("pipe closed")
+    (size,) = _LEN.unpack(head)
+    body = pipe.read(size)
+    if len(body) < size:
+        raise EOFError("pipe closed mid-frame")
+    return pickle.loads(body)  # our own child / parent, over a private pipe
+
+
+class ProcessWriter:
+    """`write(records, batch_id=)` like a Store's, done by a child process (one at a time: the
+    recorder's writer thread is the only caller)."""
+
+    def __init__(self, url: str, *, redacted_url: str, nicer_by: int) -> None:
+        self._url = url
+        self.url = redacted_url  # what logs and alerts name
+        self._nicer_by = nicer_by
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.started = 0  # children started so far (the first, then one per restart)
+
+    def start(self) -> None:
+        """Start the child now (its imports overlap the server's start-up); a failure is
+        logged and retried by the first write."""
+        with self._lock:
+            try:
+                self._running()
+            except StoreError as err:
+                log.warning("%s", err)
+
+    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
+        rows = encode_rows(records)
+        if rows.empty:
+            return
+        reply = self._call((batch_id, rows))
+        if reply[0] == "ok":
+            return
+        if reply[0] == "store_error":
+            raise StoreError(reply[1], transient=bool(reply[2]))
+        raise RuntimeError(f"writer process: {reply[1]}")
+
+    def _call(self, request: tuple[str | None, WriteRows]) -> Any:
+        with self._lock:
+            proc = self._running()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                _send(proc.stdin, request)
+                return _recv(proc.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError) as err:
+                self._reap(proc)
+                raise StoreError(f"writer process {proc.pid} died ({err}); restarting it") from err
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        if self._proc is not None:
+            self._reap(self._proc)
+        # the child imports this package from where the parent found it
+        root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "arbiter.writer_process", str(self._target_nice())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                env={**os.environ, "PYTHONPATH": path},
+            )  # fmt: skip
+            assert proc.stdin is not None
+            _send(proc.stdin, self._url)
+        except OSError as err:
+            raise StoreError(f"cannot start the writer process: {err}") from err
+        self._proc = proc
+        self.started += 1
+        return proc
+
+    def _target_nice(self) -> int:
+        """The child's niceness: the serving process's (its main thread's, whatever thread
+        starts the child: a thread's own niceness is inherited) plus `nicer_by`."""
+        try:
+            return min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + self._nicer_by)
+        except (AttributeError, OSError):
+            return 0
+
+    def _reap(self, proc: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(OSError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5.0)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        if self._proc is proc:
+            self._proc = None
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def close(self) -> None:
+        """Let the child finish (its stdin closes: it exits after the write in progress); called
+        once the writer thread is done with it (or abandoned: then the child is killed)."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(_STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            log.error("writer process %d did not exit; killed", proc.pid)
+        self._reap(proc)
+
+
+def for_settings(store: StoreSettings, redacted_url: str) -> ProcessWriter | None:
+    """The writer process `store.writer` asks for; None: the recorder writes in its thread."""
+    if store.writer != "process" or _in_memory(store.url):
+        return None
+    return ProcessWriter(store.url, redacted_url=redacted_url, nicer_by=WRITER_NICER_BY)
+
+
+def _in_memory(url: str) -> bool:
+    """An in-memory SQLite store lives in this process only."""
+    return url.startswith("sqlite://") and url[len("sqlite://") :] in (":memory:", "/:memory:")
+
+
+# -- the child ---------------------------------------------------------------------------------
+def _serve(nice: int) -> int:
+    # the server's own shutdown closes our stdin once its last batch is written: a signal to
+    # the whole process group (Ctrl-C, the bench's killpg) must not cut that batch short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # as the writer thread: the serving process's loop goes first (a child started by the
+    # niced writer thread already is; only raising it needs no privilege)
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
+    from arbiter.store import open_store
+    from arbiter.store._sql import SqlStore
+
+    # the replies get their own descriptor; anything else printed goes to stderr, not the pipe
+    stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    try:
+        url = _recv(stdin)
+    except EOFError:
+        return 0
+    store = open_store(url)
+    if not isinstance(store, SqlStore):
+        raise SystemExit(f"writer process: {type(store).__name__} has no write_rows")
+    try:
+        while True:
+            try:
+                batch_id, rows = _recv(stdin)
+            except EOFError:
+                return 0
+            try:
+                store.write_rows(rows, batch_id=batch_id)
+                reply: tuple[Any, ...] = ("ok",)
+            except StoreError as err:
+                reply = ("store_error", str(err), err.transient)
+            except Exception as err:  # reported to the recorder, which isolates the records
+                reply = ("error", f"{type(err).__name__}: {err}")
+            try:
+                _send(stdout, reply)
+            except OSError:  # the parent is gone (killed): nothing left to answer
+                return 0
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sys.exit(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
