@@ -104,6 +104,36 @@ def test_non_streaming_totals_are_split_by_their_line_and_calibrated(
         assert 0.86 <= coverage(model, rng, ttft, speed, n, 0.9) <= 0.95
 
 
+@pytest.mark.parametrize(("ttft_sd", "speed_sd"), [(0.3, 0.2), (0.5, 0.1)])
+def test_non_streaming_totals_give_ttft_and_speed_their_own_spread(
+    ttft_sd: float, speed_sd: float
+) -> None:
+    """Only totals, yet each part's log sd is learned on its own (from how the residual grows
+    with the answer's length): one shared spread made a short answer (TTFT decides it) look
+    safer, and a long one riskier, than it is. The p90 then covers ~90% at either length (the
+    line's own error moves it by a few points: 0.85-0.93 over six seeds)."""
+    rng = random.Random(4)
+    clock = Clock()
+    model = LatencyModel(clock=clock)
+    ttft, speed = 1.2, 45.0
+
+    def total(n: int) -> float:
+        t = ttft * math.exp(ttft_sd * rng.gauss(0, 1))
+        return t + n / (speed * math.exp(speed_sd * rng.gauss(0, 1)))
+
+    for _ in range(1500):
+        n = int(math.exp(rng.gauss(math.log(40), 0.8))) + 1
+        model.observe_call("m", "t", elapsed_s=total(n), tokens=n)
+        clock.t += 0.5
+    fit = model.estimate("m")
+    assert math.sqrt(fit.ttft_var) == pytest.approx(ttft_sd, abs=0.05)
+    assert math.sqrt(fit.speed_var) == pytest.approx(speed_sd, abs=0.06)
+    for n in (10, 150):
+        _, p90 = model.predict_ms("m", "t", z_score(0.9), math.log(n), 1e-6)
+        hits = sum(total(n) * 1000 <= p90 for _ in range(10_000)) / 10_000
+        assert 0.84 <= hits <= 0.96, (n, hits)
+
+
 def test_an_unknown_model_gets_the_prior_and_its_own_prior_wins() -> None:
     model = LatencyModel(
         prior=LatencyPrior(2000.0, 20.0), priors={"fast": LatencyPrior(100.0, 500.0)}
