@@ -175,6 +175,18 @@ def test_a_slow_failure_raises_ttft_a_quick_one_says_nothing() -> None:
     assert math.exp(model.estimate("m").ttft_mu) > 1.5
 
 
+def test_a_failure_far_beyond_a_steady_models_spread_is_learned_not_a_crash() -> None:
+    """A model whose first tokens always came at the same time has a tiny spread; a timeout
+    many of those spreads later made the censored moments divide 0 by 0 (erfc underflowed),
+    and the request that revealed it failed with a 500 (seen in bench/latency_slo.py)."""
+    model = LatencyModel(prior_weight=0.0)
+    for _ in range(200):
+        model.observe("m", "t", ttft_s=0.2, speed_tps=100.0)
+    assert math.sqrt(model.estimate("m").ttft_var) < 0.02
+    model.observe_call("m", "t", elapsed_s=5.0, tokens=0, failed=True)  # 25x the usual TTFT
+    assert math.exp(model.estimate("m").ttft_mu) > 0.2
+
+
 def test_a_tenant_gets_its_own_estimate_once_it_has_enough_calls() -> None:
     model = LatencyModel(tenant_min_calls=20)
     for _ in range(100):

@@ -61,6 +61,7 @@ _REG = 11  # the pooled estimate of a model, over every tenant
 _REBASE_HALF_LIVES = 40.0  # re-reference the sums before 2^x grows past ~1e12
 _MIN_S = 1e-3  # times below a millisecond are clamped (log of 0)
 _SQRT2 = math.sqrt(2.0)
+_MILLS_ASYMPTOTIC = 20.0  # beyond it the inverse Mills ratio's series is exact to ~1e-7
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,7 @@ def _log_vars(reg: list[float], a: float, b: float, calls: float) -> tuple[float
         c1, c2 = max(rss, 0.0) / w, 0.0
     # squared residuals are heavy-tailed, so the split is noisy on few calls: it is shrunk to
     # the shared variance, which is worth _SPLIT_PSEUDO calls
-    va, vb = math.log1p(c1 / (a * a)), math.log1p(c2 / (b * b))
+    va, vb = max(math.log1p(c1 / (a * a)), 1e-4), max(math.log1p(c2 / (b * b)), 1e-4)
     k = _SPLIT_PSEUDO
     return (calls * va + k * shared) / (calls + k), (calls * vb + k * shared) / (calls + k)
 
@@ -269,7 +270,10 @@ def _censored(c: float, mu: float, var: float) -> Moments | None:
     z = (c - mu) / sd
     if z <= 0:
         return None
-    lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+    if z < _MILLS_ASYMPTOTIC:
+        lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+    else:  # both parts underflow to 0 far out (z ~ 38): the ratio's asymptotic series
+        lam = z + 1 / z - 2 / z**3
     mean = mu + sd * lam
     return mean, var * (1 + z * lam - lam * lam) + mean * mean
 
