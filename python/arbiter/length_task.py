@@ -33,7 +33,6 @@ the fitted slope best.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,11 +62,13 @@ class Correction:
 
 
 class TaskResiduals:
-    """Per task: the window of (prediction, actual) log lengths and its cached correction."""
+    """Per task: the window of (prediction, actual) log lengths and its correction, computed
+    when a latency quantile next asks for it (~15 us), not on every answer: requests without an
+    SLO never read it, so recording an answer only writes into the window."""
 
     def __init__(self) -> None:
-        self._windows: dict[str, deque[tuple[float, float]]] = {}
-        self._corrections: dict[str, Correction] = {}
+        self._windows: dict[str, _Window] = {}
+        self._corrections: dict[str, Correction | None] = {}  # None: to be recomputed
 
     def observe(self, task: str, predicted: float, actual: float) -> None:
         """One answer of `task`: `predicted` the log length the router had for it (before the
@@ -76,22 +77,44 @@ class TaskResiduals:
         if window is None:
             if len(self._windows) >= _MAX_TASKS:
                 return
-            window = self._windows[task] = deque(maxlen=WINDOW)
-        window.append((predicted, actual))
-        self._corrections[task] = _correction(window)
+            window = self._windows[task] = _Window()
+        window.add(predicted, actual)
+        self._corrections[task] = None
 
     def correction(self, task: str | None) -> Correction | None:
-        return None if task is None else self._corrections.get(task)
+        """The task's correction; None for a task without answers yet (or no task)."""
+        if task is None or task not in self._windows:
+            return None
+        fix = self._corrections.get(task)
+        if fix is None:
+            fix = self._corrections[task] = self._windows[task].correction()
+        return fix
 
 
-def _correction(window: deque[tuple[float, float]]) -> Correction:
-    pairs = np.asarray(window, dtype=np.float64)
-    x, y = pairs[:, 0], pairs[:, 1]
-    vx = float(x.var())
-    beta = 0.0
-    if vx > 1e-9:
-        beta = min(max(float(((x - x.mean()) * (y - y.mean())).mean()) / vx, 0.0), 1.0)
-    resid = y - beta * x
-    center = float(np.median(resid))
-    above = resid[resid > center] - center
-    return Correction(beta, center, float(len(resid)), float(above @ above))
+class _Window:
+    """The last WINDOW (x, y) pairs in a ring (row 0: x, row 1: y)."""
+
+    __slots__ = ("n", "next", "xy")
+
+    def __init__(self) -> None:
+        self.xy = np.zeros((2, WINDOW))
+        self.n = 0
+        self.next = 0
+
+    def add(self, x: float, y: float) -> None:
+        self.xy[0, self.next] = x
+        self.xy[1, self.next] = y
+        self.next = (self.next + 1) % WINDOW
+        self.n = min(self.n + 1, WINDOW)
+
+    def correction(self) -> Correction:
+        x, y = self.xy[0, : self.n], self.xy[1, : self.n]
+        dx = x - x.mean()
+        vx = float(dx @ dx)
+        beta = 0.0
+        if vx > 1e-9 * self.n:
+            beta = min(max(float(dx @ y) / vx, 0.0), 1.0)
+        resid = y - beta * x
+        center = float(np.median(resid))
+        above = resid[resid > center] - center
+        return Correction(beta, center, float(self.n), float(above @ above))
