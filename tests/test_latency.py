@@ -134,6 +134,27 @@ def test_non_streaming_totals_give_ttft_and_speed_their_own_spread(
         assert 0.84 <= hits <= 0.96, (n, hits)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stall_is_a_fact_about_its_call_not_the_spread_of_the_next_ones(stream: bool) -> None:
+    """One call in a hundred stalls 2 s before its first token on a model that answers in
+    ~0.3 s: counted at face value, those calls' squares made the TTFT spread ~0.5-0.6 (log sd)
+    for a truth of 0.3, and the model's p90 far too slow. Beyond its own p99.98 a call counts
+    as at it, once the model has 20 calls. (A prior near the truth: a far one widens a stream's
+    spread by its own distance for a while, which is not what this measures.)"""
+    rng = random.Random(5)
+    clock = Clock()
+    model = LatencyModel(clock=clock, prior=LatencyPrior(100.0, 400.0, 0.3))
+    for i in range(600):
+        n = int(math.exp(rng.gauss(math.log(40), 0.7))) + 1
+        t = 0.1 * math.exp(0.3 * rng.gauss(0, 1)) + (2.0 if i % 100 == 50 else 0.0)
+        total = t + n / (400.0 * math.exp(0.2 * rng.gauss(0, 1)))
+        model.observe_call("m", "t", elapsed_s=total, tokens=n, ttft_s=t if stream else None)
+        clock.t += 0.5
+    fit = model.estimate("m")
+    assert math.sqrt(fit.ttft_var) == pytest.approx(0.3, abs=0.07)
+    assert math.exp(fit.ttft_mu) == pytest.approx(0.1, rel=0.15)
+
+
 def test_an_unknown_model_gets_the_prior_and_its_own_prior_wins() -> None:
     model = LatencyModel(
         prior=LatencyPrior(2000.0, 20.0), priors={"fast": LatencyPrior(100.0, 500.0)}
