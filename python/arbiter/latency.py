@@ -39,7 +39,9 @@ What is observed (pipeline.py, through `observe_call`):
   * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
     It counts only when it is informative, i.e. beyond the current median: then the moments of
     log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
-    ratio) are recorded. A quick failure (an immediate 503) says nothing about speed.
+    ratio) are recorded. A quick failure (an immediate 503) says nothing about speed;
+  * an answered call beyond the model's own p99.98 counts as at it (`_CLIP_Z`), once the model
+    has a few calls: a stall is a fact about that call, not the spread of the next ones.
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
