@@ -4,6 +4,7 @@ quantile's calibration on synthetic draws."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -241,3 +242,24 @@ def test_replicas_rows_add_up_and_a_restart_travels() -> None:
     assert math.exp(b.estimate("m").ttft_mu) == pytest.approx(1.0, rel=0.01)
     assert b.rows() == [] or all(r.epoch >= clock.t for r in b.rows())
     assert ALL_TENANTS in {r.tenant for r in a.rows()}
+
+
+def test_a_row_from_a_replica_without_the_split_sums_falls_back_to_one_shared_spread() -> None:
+    """During a rolling upgrade an older replica writes rows without the five sums that split
+    the spread (stored as 0): mixed with complete ones, the split's sums describe only some of
+    the calls the line is fitted on, and its answer is off by how many. Until every row has
+    them, both parts share the one spread that all rows define."""
+    rng = random.Random(6)
+    clock = Clock()
+    old, new = LatencyModel(replica="old", clock=clock), LatencyModel(replica="new", clock=clock)
+    for _ in range(300):
+        for model in (old, new):
+            _, total, n = draw_call(rng, 0.6, 90.0)
+            model.observe_call("m", "t", elapsed_s=total, tokens=n)
+        clock.t += 0.5
+    legacy = [dataclasses.replace(r, reg_n3=0.0, reg_n4=0.0, reg_tn2=0.0, reg_tn3=0.0,
+                                  reg_ttn2=0.0) for r in old.rows()]  # fmt: skip
+    new.replace_others(legacy)
+    fit = new.estimate("m")
+    assert fit.ttft_var == pytest.approx(fit.speed_var)
+    assert 0.2 < math.sqrt(fit.ttft_var) < 0.35

@@ -122,7 +122,7 @@ def _reg_of(row: LatencyRow) -> tuple[float, ...]:
 class _Sums:
     """Forward-decayed weight, sum and sum of squares of two log-scale series."""
 
-    __slots__ = ("calls", "epoch", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
+    __slots__ = ("calls", "epoch", "legacy", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
 
     def __init__(self, ref: float, epoch: float = 0.0) -> None:
         self.ref = ref
@@ -131,6 +131,9 @@ class _Sums:
         self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
         self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
         self.reg = [0.0] * _REG  # non-streaming totals: see _REG
+        # holds a row written before the split's sums existed (a replica not yet upgraded):
+        # its totals lack them, so only the shared spread is defined
+        self.legacy = False
 
     def rebase(self, ref: float, half_life: float) -> None:
         f = 2.0 ** ((self.ref - ref) / half_life)
@@ -154,6 +157,7 @@ class _Sums:
         self.s2 += row.speed_s2 * f
         for i, x in enumerate(_reg_of(row)):
             self.reg[i] += x * f
+        self.legacy = self.legacy or (row.reg_w > 0 and row.reg_n4 <= 0)
 
 
 @dataclass(slots=True)
@@ -235,20 +239,23 @@ def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
     return a0 * r, b0 * r
 
 
-def _log_vars(reg: list[float], a: float, b: float, calls: float) -> tuple[float, float]:
+def _log_vars(
+    reg: list[float], a: float, b: float, calls: float, split: bool = True
+) -> tuple[float, float]:
     """(TTFT's, seconds per token's) log variance from the line's residuals r = T - a - bN.
     Each part log-normal with log variance v has variance (e^v - 1) x its mean squared, and
     E[r^2 | N] = c1 + c2 N^2 with c1 = a^2 (e^v1 - 1), c2 = b^2 (e^v2 - 1): a least-squares
     line of r^2 on N^2 gives both once N^2 varied enough; else (or if it says one part has no
     spread while the pooled residual says otherwise) one shared v: the residual sum of squares
     over sum(a^2 + (bN)^2) estimates e^v - 1. `calls`: how many calls the sums hold (undecayed,
-    so every replica, whatever its sums' reference time, weighs them alike)."""
+    so every replica, whatever its sums' reference time, weighs them alike); `split` False:
+    the shared variance only (some sums came from a replica that did not keep the split's)."""
     w, n, nn, t, nt, tt, n3, n4, tn2, tn3, ttn2 = reg
     rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
     scale = a * a * w + b * b * nn
     shared = math.log1p(max(rss, 0.0) / scale) if scale > 0 else 0.0
     det = w * n4 - nn * nn
-    if calls < _SPLIT_MIN_CALLS or n4 <= 0 or det <= _SPLIT_MIN_SPREAD * w * n4:
+    if not split or calls < _SPLIT_MIN_CALLS or n4 <= 0 or det <= _SPLIT_MIN_SPREAD * w * n4:
         return shared, shared
     # sum w r^2 N^2, expanded into the stored sums
     rss2 = ttn2 - 2 * a * tn2 - 2 * b * tn3 + a * a * nn + 2 * a * b * n3 + b * b * n4
@@ -444,6 +451,7 @@ class LatencyModel:
         own, oth = self._own.get(key), self._others.get(key)
         calls = tw = t1 = t2 = sw = s1 = s2 = 0.0
         reg = [0.0] * _REG
+        legacy = any(x is not None and x.legacy for x in (own, oth))
         ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
         for s in (own, oth):
             if s is None:
@@ -458,7 +466,7 @@ class LatencyModel:
         pt, ps = math.log(p.ttft_ms / 1000), math.log(p.tokens_per_s)
         if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
             a, b = _line(reg, math.exp(pt + pv / 2), math.exp(pv / 2 - ps))
-            va, vb = _log_vars(reg, a, b, calls)
+            va, vb = _log_vars(reg, a, b, calls, split=not legacy)
             # the prior against the calls seen (not the decayed weight, whose scale is each
             # replica's own reference time: replicas then disagreed in the 6th digit)
             va = (va * calls + k * pv) / (calls + k)
