@@ -28,12 +28,13 @@ What is observed (pipeline.py, through `observe_call`):
     the line's squared residual grows with N: Var(T | N) = Var(TTFT) + N^2 Var(s per token), so
     a second least-squares line, of the squared residual on N^2, splits the two (`_log_vars`;
     its sums are five more: N^3, N^4, T N^2, T N^3, T^2 N^2); when the lengths did not vary
-    enough for it, both parts share the one log variance of the whole residual. Why: one shared
-    variance (0.26-0.32 in log sd on bench/latency_slo.py, for a truth of 0.3 and 0.2) made
-    short answers, which TTFT decides, look safer and long ones riskier than they are. Measured: an
-    online EM that split each total by its posterior crept along the ridge of splits that fit
-    the typical total (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220
-    tokens/s, from the default prior); the line reaches it.
+    enough for it (or a replica not yet upgraded wrote rows without those sums), both parts
+    share the one log variance of the whole residual. Why: one shared variance (0.26-0.32 in
+    log sd on bench/latency_slo.py, for a truth of 0.3 and 0.2) made short answers, which TTFT
+    decides, look safer and long ones riskier than they are. Measured: an online EM that split
+    each total by its posterior crept along the ridge of splits that fit the typical total
+    (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220 tokens/s, from the
+    default prior); the line reaches it.
     A model seen mostly through non-streaming calls is predicted from the line, else from the
     streams' direct sums;
   * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
