@@ -254,6 +254,7 @@ def length_check(
     services: Services, items: list[Item], picks: list[tuple[str, float, int]]
 ) -> None:
     """How well the answer-length model's spread matches: z-scores of the actual lengths."""
+    from arbiter.classify import classify
     from arbiter.difficulty import prompt_stats
 
     zs = []
@@ -261,9 +262,11 @@ def length_check(
         if m not in POOL:
             continue
         text = "\n".join(str(msg["content"]) for msg in it.body["messages"])
-        mu, var = services.lengths.log_moments(m, prompt_stats(text))
+        task = classify(it.body["messages"], it.body.get("response_format"))  # the router's
+        mu, var = services.lengths.log_moments(m, prompt_stats(text), task)
         zs.append((math.log1p(it.truth[m][0]) - mu) / math.sqrt(var))
-    print(f"answer length z-scores: mean {np.mean(zs):.2f}, sd {np.std(zs):.2f} (calibrated: 0, 1)")
+    print(f"answer length z-scores (the spread read is the upper one): mean {np.mean(zs):.2f}, "
+          f"sd {np.std(zs):.2f}")  # fmt: skip
 
 
 async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:

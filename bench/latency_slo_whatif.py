@@ -11,7 +11,9 @@ quality target and whose prediction fits the SLO; none fits: the fastest predict
   * true length: each answer's real length (no spread) with the learned latency model;
   * both true: what a perfect latency and length model would pay (~ the quantile oracle);
   * per-task length: the length prediction shifted by a running mean of its error per task,
-    with that error's variance (learned prequentially, in request order).
+    with that error's variance (learned prequentially, in request order). Since 2026-12-05
+    (s5) the router's own prediction is already corrected per task (`length_task`), so this
+    row now measures a second, mean-based correction on top of it.
 Each prints cost vs the oracle and SLO attainment at the quantile (bench/latency_slo.py's
 definitions), plus the calibration of the learned prediction against the sim's draws.
 
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import latency_slo as B
 from arbiter import config
+from arbiter.classify import classify
 from arbiter.difficulty import prompt_stats
 from arbiter.latency import lognormal_sum_quantile, z_score
 from arbiter.offline.sim.config import parse_config
@@ -74,9 +77,10 @@ async def collect(n: int, scale: float, seed: int) -> tuple[list[B.Item], list[R
                 rows = []
                 for it, (model, took, _) in zip(items, picks, strict=True):
                     stats = prompt_stats("\n".join(str(m["content"]) for m in it.body["messages"]))
+                    task = classify(it.body["messages"], it.body.get("response_format"))
                     per = {}
                     for name in B.POOL:
-                        mu, var = services.lengths.log_moments(name, stats)
+                        mu, var = services.lengths.log_moments(name, stats, task)
                         f = services.latency.estimate(name)
                         per[name] = {"mu": mu, "var": var, "tm": f.ttft_mu, "tv": f.ttft_var,
                                      "sm": f.speed_mu, "sv": f.speed_var}  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 
 from arbiter import config
 from arbiter.config import FailoverSettings
+from arbiter.difficulty import prompt_stats
 from arbiter.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from arbiter.failover import CircuitBreaker, run_with_failover
 from arbiter.latency import LatencyModel, LatencyPrior
@@ -336,14 +337,19 @@ def test_replicas_share_the_latency_state(backend: str, tmp_path: Path) -> None:
                 a.latency.observe("sim-tiny", "default", ttft_s=0.2 + 0.01 * (i % 3),
                                   speed_tps=150.0)  # fmt: skip
                 b.latency.observe("sim-premium", "default", ttft_s=1.5, speed_tps=40.0)
+                n = 10 + 37 * (i % 7)  # non-streaming totals: their split spread travels too
+                total = (0.5 + 0.2 * (i % 3)) * (1.0 + 0.1 * (i % 5)) + n / (40.0 + 6 * (i % 4))
+                a.latency.observe_call("sim-totals", "default", elapsed_s=total, tokens=n)
             for svc in (a, b, a, b):
                 svc.sync_policy()
-            for model in ("sim-tiny", "sim-premium"):
+            for model in ("sim-tiny", "sim-premium", "sim-totals"):
                 fa, fb = a.latency.estimate(model), b.latency.estimate(model)
-                assert (fa.ttft_mu, fa.speed_mu, fa.calls) == pytest.approx(
-                    (fb.ttft_mu, fb.speed_mu, fb.calls)
+                assert (fa.ttft_mu, fa.ttft_var, fa.speed_mu, fa.speed_var, fa.calls) == (
+                    pytest.approx((fb.ttft_mu, fb.ttft_var, fb.speed_mu, fb.speed_var, fb.calls))
                 )
                 assert fa.calls == 40
+            split = b.latency.estimate("sim-totals")
+            assert split.ttft_var != pytest.approx(split.speed_var, rel=0.05)
             for svc in (a, b):  # a repeated sync counts nothing twice (rows are replaced)
                 svc.sync_policy()
             assert a.latency.estimate("sim-tiny").calls == 40
@@ -447,3 +453,22 @@ def test_a_call_timed_while_the_sidecar_was_starved_is_not_evidence_of_a_slower_
         await lag.stop()
 
     asyncio.run(run())
+
+
+def test_a_task_whose_answers_are_short_goes_to_the_slow_cheap_model_under_an_slo() -> None:
+    """Two tasks whose prompts look alike to the text statistics: translations answered in ~12
+    tokens, chat in ~100. The slow cheap model (2 s to the first token, 20 tokens/s) fits a
+    translation under 3.5 s but not a chat answer; reading one length for both sent both to
+    the dearer model (the length spread of the mix covered chat's answers)."""
+    router = _router()
+    stats = prompt_stats("Please help me with the following request about the garden.")
+    for i in range(300):
+        task, n = ("translation", 12 + i % 3) if i % 2 else ("chat", 95 + i % 11)
+        router.lengths.observe("slow", stats, n, task=task)
+
+    def ask(task: str) -> Any:
+        req = RouteRequest("t", task, 100, None, stats=stats, max_latency_ms=3500.0)
+        return router.decide(req)
+
+    assert ask("translation").chosen == "slow", ask("translation").reason
+    assert ask("chat").chosen == "mid", ask("chat").reason

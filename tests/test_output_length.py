@@ -189,3 +189,28 @@ def test_the_latency_spread_counts_long_answers_not_answers_cut_short() -> None:
     assert 100 < p90 < 140, (p90, mu, var)
     # the cost side still reads the full spread: a mean, which the refusals do lower
     assert lengths.expected("m", stats) < 110
+
+
+def test_a_tasks_answers_correct_the_length_a_latency_quantile_reads() -> None:
+    """Prompts that look alike to the text statistics, with answers of different kinds: the
+    request's task (the classifier's) corrects the prediction by that task's median miss and
+    its spread above it. Answers cut short (one chat answer in twenty) do not lower chat's
+    center or widen its upper spread."""
+    lengths = OutputLength(350)
+    stats = prompt_stats("Please help me with the following request about the garden.")
+    rng = np.random.default_rng(3)
+    for i in range(800):  # (the window: each task's last 200, after the regression settled)
+        if i % 2:
+            lengths.observe("m", stats, int(rng.integers(11, 17)), task="translation")
+        else:
+            n = 8 if i % 40 == 0 else int(rng.integers(80, 118))
+            lengths.observe("m", stats, n, task="chat")
+
+    def p90(task: str | None) -> float:
+        mu, var = lengths.log_moments("m", stats, task)
+        return float(np.expm1(mu + 1.2816 * np.sqrt(var)))
+
+    assert 14 < p90("translation") < 22, p90("translation")
+    assert 105 < p90("chat") < 135, p90("chat")
+    assert p90("translation") < 40 < p90(None), "without the task: one spread over both kinds"
+    assert p90("code") == p90(None), "a task not seen yet: no correction"

@@ -24,17 +24,25 @@ What is observed (pipeline.py, through `observe_call`):
   * a non-streaming answer: only the total T for N tokens. T = TTFT + N x (seconds per token),
     so a least-squares line of T on N over the calls (decayed sums, additive like the rest) gives
     mean TTFT (its intercept) and mean seconds per token (its slope) once answer lengths varied;
-    before that, the prior's line scaled to the mean total. Both parts get one log variance,
-    from the line's residual sum of squares (`_log_var`; one more sum, of T^2). Measured: an
-    online EM that split each total by its posterior crept along the ridge of splits that fit
-    the typical total (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220
-    tokens/s, from the default prior); the line reaches it.
+    before that, the prior's line scaled to the mean total. Each part's spread comes from how
+    the line's squared residual grows with N: Var(T | N) = Var(TTFT) + N^2 Var(s per token), so
+    a second least-squares line, of the squared residual on N^2, splits the two (`_log_vars`;
+    its sums are five more: N^3, N^4, T N^2, T N^3, T^2 N^2); when the lengths did not vary
+    enough for it (or a replica not yet upgraded wrote rows without those sums), both parts
+    share the one log variance of the whole residual. Why: one shared variance (0.26-0.32 in
+    log sd on bench/latency_slo.py, for a truth of 0.3 and 0.2) made short answers, which TTFT
+    decides, look safer and long ones riskier than they are. Measured: an online EM that split
+    each total by its posterior crept along the ridge of splits that fit the typical total
+    (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220 tokens/s, from the
+    default prior); the line reaches it.
     A model seen mostly through non-streaming calls is predicted from the line, else from the
     streams' direct sums;
   * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
     It counts only when it is informative, i.e. beyond the current median: then the moments of
     log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
-    ratio) are recorded. A quick failure (an immediate 503) says nothing about speed.
+    ratio) are recorded. A quick failure (an immediate 503) says nothing about speed;
+  * an answered call beyond the model's own p99.98 counts as at it (`_CLIP_Z`), once the model
+    has a few calls: a stall is a fact about that call, not the spread of the next ones.
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
@@ -50,9 +58,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
+# the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
+# wN^3, wN^4, wTN^2, wTN^3, wT^2N^2 (the residual's growth with N: each part's variance)
+_REG = 11
 _REBASE_HALF_LIVES = 40.0  # re-reference the sums before 2^x grows past ~1e12
 _MIN_S = 1e-3  # times below a millisecond are clamped (log of 0)
 _SQRT2 = math.sqrt(2.0)
+_MILLS_ASYMPTOTIC = 20.0  # beyond it the inverse Mills ratio's series is exact to ~1e-7
+# A call slower than the model's own p99.98 (z 3.5) counts as at it, once the model has
+# _CLIP_MIN_CALLS calls: a stall or the host's hiccup (the sim's 0.5% of 2 s stalls; a load
+# spike on a shared machine) is a fact about that call, not about the spread of the next ones,
+# yet its square weighed in every variance: measured on a 60 ms model, a 0.36-0.52 log sd for a
+# truth of 0.3. Any routing.latency_quantile (<= 0.999) lies well inside the clip.
+_CLIP_Z, _CLIP_MIN_CALLS = 3.5, 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +106,24 @@ class LatencyRow:
     reg_nt: float
     reg_tt: float  # w * T^2 (the line's residual variance)
     updated_ts: float
+    # how the residual grows with N (each part's own variance): w N^3, w N^4, w T N^2, w T N^3,
+    # w T^2 N^2; 0 in rows written before they existed (then both parts share one variance)
+    reg_n3: float = 0.0
+    reg_n4: float = 0.0
+    reg_tn2: float = 0.0
+    reg_tn3: float = 0.0
+    reg_ttn2: float = 0.0
+
+
+def _reg_of(row: LatencyRow) -> tuple[float, ...]:
+    return (row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_tt, row.reg_n3,
+            row.reg_n4, row.reg_tn2, row.reg_tn3, row.reg_ttn2)  # fmt: skip
 
 
 class _Sums:
     """Forward-decayed weight, sum and sum of squares of two log-scale series."""
 
-    __slots__ = ("calls", "epoch", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
+    __slots__ = ("calls", "epoch", "legacy", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
 
     def __init__(self, ref: float, epoch: float = 0.0) -> None:
         self.ref = ref
@@ -101,7 +131,10 @@ class _Sums:
         self.calls = 0.0
         self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
         self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
-        self.reg = [0.0] * 6  # non-streaming totals: w, wN, wN^2, wT, wNT, wT^2
+        self.reg = [0.0] * _REG  # non-streaming totals: see _REG
+        # holds a row written before the split's sums existed (a replica not yet upgraded):
+        # its totals lack them, so only the shared spread is defined
+        self.legacy = False
 
     def rebase(self, ref: float, half_life: float) -> None:
         f = 2.0 ** ((self.ref - ref) / half_life)
@@ -123,10 +156,9 @@ class _Sums:
         self.sw += row.speed_w * f
         self.s1 += row.speed_s1 * f
         self.s2 += row.speed_s2 * f
-        for i, x in enumerate(
-            (row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_tt)
-        ):
+        for i, x in enumerate(_reg_of(row)):
             self.reg[i] += x * f
+        self.legacy = self.legacy or (row.reg_w > 0 and row.reg_n4 <= 0)
 
 
 @dataclass(slots=True)
@@ -197,7 +229,7 @@ def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
     """(mean TTFT s, mean s per token) of total = a + b * tokens, by least squares on the sums,
     when the answer lengths varied enough to fix the line; before that, the prior's line scaled
     to the mean total (`a0`, `b0`: the current means)."""
-    w, n, nn, t, nt, _ = reg
+    w, n, nn, t, nt = reg[:5]
     det = w * nn - n * n
     if w >= 5.0 and det > 0.05 * w * nn:
         b = (w * nt - n * t) / det
@@ -208,14 +240,43 @@ def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
     return a0 * r, b0 * r
 
 
-def _log_var(reg: list[float], a: float, b: float) -> float:
-    """One part's log variance from the line's residuals: each part log-normal with log
-    variance v has variance (e^v - 1) x its mean squared, so the residual sum of squares over
-    sum(a^2 + (bN)^2) estimates e^v - 1."""
-    w, n, nn, t, nt, tt = reg
+def _log_vars(
+    reg: list[float], a: float, b: float, calls: float, split: bool = True
+) -> tuple[float, float]:
+    """(TTFT's, seconds per token's) log variance from the line's residuals r = T - a - bN.
+    Each part log-normal with log variance v has variance (e^v - 1) x its mean squared, and
+    E[r^2 | N] = c1 + c2 N^2 with c1 = a^2 (e^v1 - 1), c2 = b^2 (e^v2 - 1): a least-squares
+    line of r^2 on N^2 gives both once N^2 varied enough; else (or if it says one part has no
+    spread while the pooled residual says otherwise) one shared v: the residual sum of squares
+    over sum(a^2 + (bN)^2) estimates e^v - 1. `calls`: how many calls the sums hold (undecayed,
+    so every replica, whatever its sums' reference time, weighs them alike); `split` False:
+    the shared variance only (some sums came from a replica that did not keep the split's)."""
+    w, n, nn, t, nt, tt, n3, n4, tn2, tn3, ttn2 = reg
     rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
     scale = a * a * w + b * b * nn
-    return math.log1p(max(rss, 0.0) / scale) if scale > 0 else 0.0
+    shared = math.log1p(max(rss, 0.0) / scale) if scale > 0 else 0.0
+    det = w * n4 - nn * nn
+    if not split or calls < _SPLIT_MIN_CALLS or n4 <= 0 or det <= _SPLIT_MIN_SPREAD * w * n4:
+        return shared, shared
+    # sum w r^2 N^2, expanded into the stored sums
+    rss2 = ttn2 - 2 * a * tn2 - 2 * b * tn3 + a * a * nn + 2 * a * b * n3 + b * b * n4
+    c1 = (n4 * rss - nn * rss2) / det
+    c2 = (w * rss2 - nn * rss) / det
+    if c1 < 0:  # no spread left for TTFT: the line through the origin
+        c1, c2 = 0.0, max(rss2, 0.0) / n4
+    elif c2 < 0:
+        c1, c2 = max(rss, 0.0) / w, 0.0
+    # squared residuals are heavy-tailed, so the split is noisy on few calls: it is shrunk to
+    # the shared variance, which is worth _SPLIT_PSEUDO calls
+    va, vb = max(math.log1p(c1 / (a * a)), 1e-4), max(math.log1p(c2 / (b * b)), 1e-4)
+    k = _SPLIT_PSEUDO
+    return (calls * va + k * shared) / (calls + k), (calls * vb + k * shared) / (calls + k)
+
+
+# the split needs this many calls, and N^2 this spread (its variance over its mean square:
+# 0 when every answer had one length, where only the shared variance is defined); below
+# _SPLIT_PSEUDO calls the shared variance weighs more than the split
+_SPLIT_MIN_CALLS, _SPLIT_MIN_SPREAD, _SPLIT_PSEUDO = 10.0, 0.05, 30.0
 
 
 def _censored(c: float, mu: float, var: float) -> Moments | None:
@@ -225,7 +286,10 @@ def _censored(c: float, mu: float, var: float) -> Moments | None:
     z = (c - mu) / sd
     if z <= 0:
         return None
-    lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+    if z < _MILLS_ASYMPTOTIC:
+        lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
+    else:  # both parts underflow to 0 far out (z ~ 38): the ratio's asymptotic series
+        lam = z + 1 / z - 2 / z**3
     mean = mu + sd * lam
     return mean, var * (1 + z * lam - lam * lam) + mean * mean
 
@@ -316,6 +380,12 @@ class LatencyModel:
                     r[3] += w * t
                     r[4] += w * n * t
                     r[5] += w * t * t
+                    n2 = n * n
+                    r[6] += w * n2 * n
+                    r[7] += w * n2 * n2
+                    r[8] += w * t * n2
+                    r[9] += w * t * n2 * n
+                    r[10] += w * t * t * n2
                 self._fits.pop(key, None)  # refit when next asked (_fit)
                 self._dirty.add(key)
                 if tenant == ALL_TENANTS:
@@ -339,14 +409,31 @@ class LatencyModel:
                 if moments is not None:
                     self._add(model, tenant, moments, None)
             return
+        fit = self._fit(tenant, model)
+        known = fit.calls >= _CLIP_MIN_CALLS
         if ttft_s is not None:  # a stream: both parts are seen
             decode = elapsed_s - ttft_s
             speed = tokens / decode if tokens > 1 and decode > 0 else None
+            if known:  # each part within the model's own far tail (see _CLIP_Z)
+                ttft_s = min(ttft_s, math.exp(fit.ttft_mu + _CLIP_Z * math.sqrt(fit.ttft_var)))
+                if speed is not None:
+                    floor = math.exp(fit.speed_mu - _CLIP_Z * math.sqrt(fit.speed_var))
+                    speed = max(speed, floor)
             self.observe(model, tenant, ttft_s=ttft_s, speed_tps=speed)
             return
         if tokens <= 1:  # (almost) no answer: the total is the TTFT
+            if known:
+                elapsed_s = min(
+                    elapsed_s, math.exp(fit.ttft_mu + _CLIP_Z * math.sqrt(fit.ttft_var))
+                )
             self.observe(model, tenant, ttft_s=elapsed_s)
             return
+        if known:
+            decode_mu = math.log(tokens) - fit.speed_mu
+            tail = lognormal_sum_quantile(
+                fit.ttft_mu, fit.ttft_var, decode_mu, fit.speed_var, _CLIP_Z
+            )
+            elapsed_s = min(elapsed_s, tail)
         self._add(model, tenant, None, None, total=(elapsed_s, tokens))
 
     # -- predicting -----------------------------------------------------------------------
@@ -364,7 +451,8 @@ class LatencyModel:
         pv = p.log_sd * p.log_sd
         own, oth = self._own.get(key), self._others.get(key)
         calls = tw = t1 = t2 = sw = s1 = s2 = 0.0
-        reg = [0.0] * 6
+        reg = [0.0] * _REG
+        legacy = any(x is not None and x.legacy for x in (own, oth))
         ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
         for s in (own, oth):
             if s is None:
@@ -379,8 +467,12 @@ class LatencyModel:
         pt, ps = math.log(p.ttft_ms / 1000), math.log(p.tokens_per_s)
         if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
             a, b = _line(reg, math.exp(pt + pv / 2), math.exp(pv / 2 - ps))
-            v = (_log_var(reg, a, b) * reg[0] + k * pv) / (reg[0] + k)
-            fit = Estimate(math.log(a) - v / 2, v, v / 2 - math.log(b), v, calls)
+            va, vb = _log_vars(reg, a, b, calls, split=not legacy)
+            # the prior against the calls seen (not the decayed weight, whose scale is each
+            # replica's own reference time: replicas then disagreed in the 6th digit)
+            va = (va * calls + k * pv) / (calls + k)
+            vb = (vb * calls + k * pv) / (calls + k)
+            fit = Estimate(math.log(a) - va / 2, va, vb / 2 - math.log(b), vb, calls)
         else:
             tm, tv = _blend(pt, pv, k, calls, tw, t1, t2)
             sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
@@ -474,10 +566,10 @@ class LatencyModel:
             self._dirty.update((r.tenant, r.model) for r in rows)
 
     def _row(self, key: tuple[str, str], s: _Sums, now: float) -> LatencyRow:
-        rw, rn, rnn, rt, rnt, rv = s.reg
+        r = s.reg
         return LatencyRow(self.replica, key[0], key[1], s.epoch, s.ref, s.calls,
-                          s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, rw, rn, rnn, rt, rnt, rv,
-                          now)  # fmt: skip
+                          s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, r[0], r[1], r[2], r[3], r[4], r[5],
+                          now, r[6], r[7], r[8], r[9], r[10])  # fmt: skip
 
     def replace_others(self, rows: Iterable[LatencyRow]) -> None:
         """Adopt the store's rows of the other replicas (and any newer epoch they started)."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from arbiter import _native
 from arbiter.difficulty import N_STATS
+from arbiter.length_task import TaskResiduals
 
 N_FEATURES = N_STATS  # difficulty.prompt_stats: the 16 text statistics; slot 15 is 1.0
 _MAX_LOG = math.log1p(1_000_000)  # predictions never exceed a million tokens
@@ -123,6 +124,7 @@ class OutputLength:
         }
         self._offsets: dict[str, _native.LogLinear] = {}
         self._upside = _Upside(1.0)  # the residual spread above the prediction (latency)
+        self._tasks = TaskResiduals()  # per task: how far the prediction misses (latency)
         # pool-ordered native copies of the regressions (one per routed pool), kept in step
         # by `observe`, so a decision predicts every model inside its native pass
         self._tables: dict[int, tuple[Sequence[str], dict[str, int], _native.LengthTable]] = {}
@@ -148,23 +150,36 @@ class OutputLength:
         noise = parts[-1].noise_var  # the residual spread around the full prediction
         return max(math.expm1(min(log_mean + noise / 2, _MAX_LOG)), 1.0)
 
-    def log_moments(self, model: str, stats: bytes) -> tuple[float, float]:
+    def log_moments(self, model: str, stats: bytes, task: str | None = None) -> tuple[float, float]:
         """Mean and variance of log(1 + completion tokens): the prediction's spread (its
-        posterior plus the residual noise), for a latency quantile (arbiter.latency)."""
+        posterior plus the residual noise), for a latency quantile (arbiter.latency). With
+        the request's `task`, corrected by how far the prediction has missed on that task's
+        answers (`length_task`: its median miss, and its spread above it)."""
         parts = self._parts(model)
         mu = sum(p.mean(stats) for p in parts)
         # the spread above the prediction, not the full one (`_Upside`): a fitted model's is
         # its own residual variance, fitted on recorded answers
         noise = parts[-1].noise_var if model in self._fitted else self._upside.var()
+        fix = self._tasks.correction(task)
+        if fix is not None:  # the task's recalibration of the prediction
+            mu = fix.log_length(mu)
+            noise = fix.upside_var(noise)
         var = noise + sum(p.mean_sd(stats) ** 2 for p in parts)
         return min(mu, _MAX_LOG), var
 
     def observe(
-        self, model: str, stats: bytes, completion_tokens: int, weight: float = 1.0
+        self,
+        model: str,
+        stats: bytes,
+        completion_tokens: int,
+        weight: float = 1.0,
+        task: str | None = None,
     ) -> None:
         if completion_tokens < 0 or weight <= 0:
             return
         y = math.log1p(completion_tokens)
+        if task is not None:  # against the prediction the router had for this answer
+            self._tasks.observe(task, sum(p.mean(stats) for p in self._parts(model)), y)
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)

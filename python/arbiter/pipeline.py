@@ -374,7 +374,7 @@ class Pipeline:
         attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
         # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
         if plan.stats is not None and result.usage.completion_tokens:
-            s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens)
+            s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens, task=plan.task)
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
         spent = self.call_cost(plan, cheap, result.usage, req, result.content)
         if plan.charge is None:
@@ -718,7 +718,7 @@ class Pipeline:
             plan.log.decided(record)
         s.on_spend(plan, cost)
         if plan.stats is not None and usage is not None and usage.completion_tokens:
-            s.lengths.observe(model, plan.stats, usage.completion_tokens)
+            s.lengths.observe(model, plan.stats, usage.completion_tokens, task=plan.task)
         observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
             s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
             stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,

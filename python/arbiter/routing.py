@@ -532,7 +532,9 @@ class Router:
         out = []
         for name in names:
             mu, var = (
-                self.lengths.log_moments(name, req.stats) if req.stats is not None else default
+                self.lengths.log_moments(name, req.stats, req.task)
+                if req.stats is not None
+                else default
             )
             if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
                 mu = min(mu, cap)

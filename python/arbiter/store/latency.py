@@ -10,16 +10,18 @@ from arbiter.latency import LatencyRow
 from arbiter.store._hooks import StoreHooks
 
 _COLS = ("replica, tenant, model, epoch, ref_ts, calls, ttft_w, ttft_s1, ttft_s2, speed_w, "
-         "speed_s1, speed_s2, reg_w, reg_n, reg_nn, reg_t, reg_nt, reg_tt, updated_ts")  # fmt: skip
+         "speed_s1, speed_s2, reg_w, reg_n, reg_nn, reg_t, reg_nt, reg_tt, updated_ts, "
+         "reg_n3, reg_n4, reg_tn2, reg_tn3, reg_ttn2")  # fmt: skip
 _UPSERT = (
-    f"INSERT INTO latency_stats ({_COLS}) VALUES ({', '.join(['%s'] * 19)}) "
+    f"INSERT INTO latency_stats ({_COLS}) VALUES ({', '.join(['%s'] * 24)}) "
     "ON CONFLICT (replica, tenant, model) DO UPDATE SET epoch = EXCLUDED.epoch, "
     "ref_ts = EXCLUDED.ref_ts, calls = EXCLUDED.calls, ttft_w = EXCLUDED.ttft_w, "
     "ttft_s1 = EXCLUDED.ttft_s1, ttft_s2 = EXCLUDED.ttft_s2, speed_w = EXCLUDED.speed_w, "
     "speed_s1 = EXCLUDED.speed_s1, speed_s2 = EXCLUDED.speed_s2, reg_w = EXCLUDED.reg_w, "
     "reg_n = EXCLUDED.reg_n, reg_nn = EXCLUDED.reg_nn, reg_t = EXCLUDED.reg_t, "
     "reg_nt = EXCLUDED.reg_nt, reg_tt = EXCLUDED.reg_tt, "
-    "updated_ts = EXCLUDED.updated_ts"
+    "updated_ts = EXCLUDED.updated_ts, reg_n3 = EXCLUDED.reg_n3, reg_n4 = EXCLUDED.reg_n4, "
+    "reg_tn2 = EXCLUDED.reg_tn2, reg_tn3 = EXCLUDED.reg_tn3, reg_ttn2 = EXCLUDED.reg_ttn2"
 )
 
 
