@@ -93,3 +93,24 @@ def test_a_bound_that_admits_nothing_costs_no_lookup() -> None:
     add(m, "t", "c", "e1", "How do I learn Python?")
     assert look(m, "t", "c", "how do I learn python") is None
     assert m.counts["pair_model_calls"] == 0
+
+
+def test_two_matching_entries_are_a_miss_under_the_ambiguity_rule() -> None:
+    """The rule (a model file with ``rival``): when two stored entries, each with its own
+    answer, both match the question, serving either may be the other asker's answer: a miss.
+    One matching entry is served; without the rule the best of the two is."""
+    pm = shipped()
+    serve_all = Calibration((1.0,), (0.0,))
+    ruled = replace_gate(pm, gate=1.0, calibration=serve_all)
+    ruled.cross_k, ruled.rival = 2, 1.0  # every candidate read counts as a match
+    m = SemanticMatcher(embedder(), Verifier.load(), bound=0.02, pair_model=ruled)
+    add(m, "t", "c", "e1", "How do I learn Python?")
+    found = look(m, "t", "c", "how do I learn python")
+    assert found is not None and found.entry_id == "e1"  # one entry: nothing competes
+    add(m, "t", "c", "e2", "How can I learn Python?")
+    assert look(m, "t", "c", "how do I learn python") is None
+    assert m.counts["pair_model_calls"] == 2
+    ruled.rival = None  # the third pass's reading: the best is served
+    assert look(m, "t", "c", "how do I learn python") is not None
+    ruled.rival = 0.0  # a rival must match: none does at P(false) <= 0
+    assert look(m, "t", "c", "how do I learn python") is not None

@@ -328,16 +328,19 @@ class SemanticMatcher:
     def _cross(
         self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
-        """The pair model's P(false) for the `cross_k` candidates the verifier ranks best and
-        gates in; NOT_READ (above any threshold: never served) for the rest, which cost
-        nothing more."""
+        """The pair model's P(false) for the candidates it reads (PairModel.to_read: the best
+        `cross_k` by the verifier, gated); NOT_READ (above any threshold: never served) for the
+        rest, which cost nothing more, and for all when two or more match (the ambiguity
+        rule, PairModel.ambiguous)."""
         assert self.pair_model is not None
         pm = self.pair_model
-        chosen = [int(j) for j in np.argsort(cheap)[: pm.cross_k] if cheap[j] <= pm.gate]
+        chosen = pm.to_read(cheap)
         out = np.full(len(stored), NOT_READ, dtype=np.float64)
         if chosen:
             self.counts["pair_model_calls"] += 1
-            out[chosen] = pm.p_false(text, [stored[j] for j in chosen])
+            p = pm.p_false(text, [stored[j] for j in chosen])
+            if not pm.ambiguous(p):
+                out[chosen] = p
         return out
 
     def _exact(
