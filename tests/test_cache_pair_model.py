@@ -114,3 +114,20 @@ def test_two_matching_entries_are_a_miss_under_the_ambiguity_rule() -> None:
     assert look(m, "t", "c", "how do I learn python") is not None
     ruled.rival = 0.0  # a rival must match: none does at P(false) <= 0
     assert look(m, "t", "c", "how do I learn python") is not None
+
+
+def test_a_pair_model_that_decides_first_takes_over_from_the_exact_stage() -> None:
+    """Its file's ``decides_first`` (set only for a model that beat the exact stage on calib
+    and holdout) makes it the decider, with its own curve; without it the exact stage decides."""
+    from arbiter.cache.semantic import load_exact_stage
+
+    pm, ex = shipped(), load_exact_stage(embedder())
+    assert ex is not None
+    m = SemanticMatcher(embedder(), Verifier.load(), bound=0.02, pair_model=pm, exact_stage=ex)
+    assert (m.decider, m.calibration) == ("exact-stage", ex.calibration)
+    first = copy.copy(pm)
+    first.decides_first = True
+    m.pair_model = first
+    assert (m.decider, m.calibration) == ("pair-model", pm.calibration)
+    m.pair_model = None
+    assert m.decider == "exact-stage"

@@ -63,6 +63,8 @@ class PairModel:
         # asks, and serving any but the one the asker meant is a wrong answer
         rival = meta.get("rival")
         self.rival: float | None = None if rival is None else float(rival)
+        # decides instead of the exact stage (SemanticMatcher.decider)
+        self.decides_first: bool = bool(meta.get("decides_first", False))
         cal = meta["calibration"]
         self.calibration = Calibration(tuple(cal["thresholds"]), tuple(cal["upper"]))
         self.meta = meta
