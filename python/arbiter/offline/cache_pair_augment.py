@@ -67,7 +67,8 @@ def hard_negatives(
     for lo in range(0, len(asks), 512):
         chunk = asks[lo : lo + 512]
         sims = mat[[index[t] for t in chunk]] @ mat.T
-        top = np.argpartition(-sims, 12, axis=1)[:, :12]
+        near = min(11, len(pool) - 1)  # the nearest 12: the ask itself, its chain, then others
+        top = np.argpartition(-sims, near, axis=1)[:, : near + 1]
         for r, text in enumerate(chunk):
             root = comp.find(text)
             taken = 0
