@@ -9,8 +9,11 @@ Rows by ``semantic_eval.part_of`` (a hash of the pair id), as the verifier's tra
   verifier) with every train text_a, ask every text_b; each pair gives (text_b, its own text_a,
   label) and up to ``--negatives`` of the other retrieved candidates the cheap stage ranks best
   (label 0): the look-alikes the cross-encoder must refuse at run time.
-- ``calib``: choosing the cheap stage's gate (the strictest that keeps recall at the goal's
-  precision, 98%, within a point of the best; scored exactly as the runtime matcher decides,
+  ``--transitive N`` / ``--hard-negatives N`` add unlabelled duplicates inside train chains and
+  each text_b's nearest train texts outside its chain (``cache_pair_augment``).
+- ``calib``: choosing the ambiguity rule's ``rival`` threshold (or none), ``cross_k`` and the
+  cheap stage's gate (the cheapest choice whose recall at the goal's precision, 98%, is within
+  a point of the best; scored exactly as the runtime matcher decides,
   with the numpy model) and the calibration curve (Wilson 95% upper bound of false per served),
   asked against every tuning text_a as the verifier's curve is.
 - ``holdout`` is never read here.
