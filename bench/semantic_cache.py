@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.inproc import InProcess, sidecar_in_process
 
 from arbiter.cache.keys import keys_for
-from arbiter.cache.semantic import SemanticMatcher, default_matcher
+from arbiter.cache.semantic import SemanticMatcher, default_matcher, load_pair_model
 from arbiter.embedding import DIM, Embedder
 from arbiter.offline.semantic_eval import (
     CONTEXT,
@@ -182,10 +182,14 @@ async def _live(
 
 
 def offline(
-    pairs: Sequence[Pair], bound: float
+    pairs: Sequence[Pair], bound: float, pair_model: Path | None = None
 ) -> tuple[dict[str, Any], SemanticMatcher, dict[str, str], Timed, list[Asked]]:
-    """The same scoring on the matcher directly (no sidecar)."""
+    """The same scoring on the matcher directly (no sidecar); `pair_model`: a candidate
+    model file in place of the shipped one."""
     matcher = default_matcher(Embedder.load(), bound)
+    if pair_model is not None:
+        matcher.pair_model = load_pair_model(matcher.embedder, pair_model)
+        assert matcher.pair_model is not None, f"{pair_model} did not load"
     stored = fill(matcher, (p.text_a for p in pairs))
     texts = set(stored.values())
     timed = Timed(matcher)
@@ -211,13 +215,7 @@ def offline(
 
 
 def sweep(matcher: SemanticMatcher, asked: Sequence[Asked]) -> list[dict[str, Any]]:
-    name = (
-        "exact-stage"
-        if matcher.exact_stage is not None
-        else "pair-model"
-        if matcher.pair_model is not None
-        else "verifier"
-    )
+    name = matcher.decider
     rows = []
     for b in BOUNDS:
         t = matcher.calibration.threshold(b)
@@ -258,11 +256,13 @@ def frontier(
     pm, ex = matcher.pair_model, matcher.exact_stage
     rankings: list[tuple[str, Sequence[Any]]] = [("deciding", asked)]
     try:
-        if pm is not None and ex is not None:  # the previous decider, in the same run
-            matcher.exact_stage = None
-            rankings.append(
-                ("pair_model", ask(matcher, pairs, stored, tenant=tenant, context=context)[0])
-            )
+        if pm is not None and ex is not None:  # the other decider, in the same run
+            other = "exact_stage" if matcher.decider == "pair-model" else "pair_model"
+            if other == "exact_stage":
+                matcher.pair_model = None
+            else:
+                matcher.exact_stage = None
+            rankings.append((other, ask(matcher, pairs, stored, tenant=tenant, context=context)[0]))
         matcher.pair_model = matcher.exact_stage = None
         rankings.append(
             ("verifier", ask(matcher, pairs, stored, tenant=tenant, context=context)[0])
@@ -376,6 +376,7 @@ def main() -> None:
         "(arbiter.offline.semantic_eval.part_of)",
     )
     ap.add_argument("--offline", action="store_true", help="score the matcher directly")
+    ap.add_argument("--pair-model", type=Path, help="with --offline: a candidate model file")
     ap.add_argument("--scale", default="", help="comma-separated partition sizes to time")
     args = ap.parse_args()
     pairs = load_pairs(
@@ -383,7 +384,7 @@ def main() -> None:
     )
     start = time.perf_counter()
     if args.offline:
-        head, matcher, stored, timed, asked = offline(pairs, args.bound)
+        head, matcher, stored, timed, asked = offline(pairs, args.bound, args.pair_model)
         tenant, context = TENANT, CONTEXT
     else:
         head, matcher, stored, timed = asyncio.run(live(pairs, args.bound))

@@ -93,3 +93,41 @@ def test_a_bound_that_admits_nothing_costs_no_lookup() -> None:
     add(m, "t", "c", "e1", "How do I learn Python?")
     assert look(m, "t", "c", "how do I learn python") is None
     assert m.counts["pair_model_calls"] == 0
+
+
+def test_two_matching_entries_are_a_miss_under_the_ambiguity_rule() -> None:
+    """The rule (a model file with ``rival``): when two stored entries, each with its own
+    answer, both match the question, serving either may be the other asker's answer: a miss.
+    One matching entry is served; without the rule the best of the two is."""
+    pm = shipped()
+    serve_all = Calibration((1.0,), (0.0,))
+    ruled = replace_gate(pm, gate=1.0, calibration=serve_all)
+    ruled.cross_k, ruled.rival = 2, 1.0  # every candidate read counts as a match
+    m = SemanticMatcher(embedder(), Verifier.load(), bound=0.02, pair_model=ruled)
+    add(m, "t", "c", "e1", "How do I learn Python?")
+    found = look(m, "t", "c", "how do I learn python")
+    assert found is not None and found.entry_id == "e1"  # one entry: nothing competes
+    add(m, "t", "c", "e2", "How can I learn Python?")
+    assert look(m, "t", "c", "how do I learn python") is None
+    assert m.counts["pair_model_calls"] == 2
+    ruled.rival = None  # the third pass's reading: the best is served
+    assert look(m, "t", "c", "how do I learn python") is not None
+    ruled.rival = 0.0  # a rival must match: none does at P(false) <= 0
+    assert look(m, "t", "c", "how do I learn python") is not None
+
+
+def test_a_pair_model_that_decides_first_takes_over_from_the_exact_stage() -> None:
+    """Its file's ``decides_first`` (set only for a model that beat the exact stage on calib
+    and holdout) makes it the decider, with its own curve; without it the exact stage decides."""
+    from arbiter.cache.semantic import load_exact_stage
+
+    pm, ex = shipped(), load_exact_stage(embedder())
+    assert ex is not None
+    m = SemanticMatcher(embedder(), Verifier.load(), bound=0.02, pair_model=pm, exact_stage=ex)
+    assert (m.decider, m.calibration) == ("exact-stage", ex.calibration)
+    first = copy.copy(pm)
+    first.decides_first = True
+    m.pair_model = first
+    assert (m.decider, m.calibration) == ("pair-model", pm.calibration)
+    m.pair_model = None
+    assert m.decider == "exact-stage"

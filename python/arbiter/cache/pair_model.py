@@ -57,6 +57,14 @@ class PairModel:
         # best `cross_k` of those) are read by the cross-encoder; the rest are misses
         self.gate: float = float(meta["gate"])
         self.cross_k: int = int(meta["cross_k"])
+        # the ambiguity rule (absent: the third pass's reading): when the best cheap candidate
+        # passes the gate the best `cross_k` are read, and two or more with P(false) <= rival
+        # is a miss: several stored entries, each with its own answer, ask what the question
+        # asks, and serving any but the one the asker meant is a wrong answer
+        rival = meta.get("rival")
+        self.rival: float | None = None if rival is None else float(rival)
+        # decides instead of the exact stage (SemanticMatcher.decider)
+        self.decides_first: bool = bool(meta.get("decides_first", False))
         cal = meta["calibration"]
         self.calibration = Calibration(tuple(cal["thresholds"]), tuple(cal["upper"]))
         self.meta = meta
@@ -110,3 +118,14 @@ class PairModel:
     def p_false(self, query: str, candidates: Sequence[str]) -> npt.NDArray[np.float64]:
         z = self.logits(query, candidates)
         return np.asarray(1.0 / (1.0 + np.exp(np.clip(z, -30, 30))), dtype=np.float64)
+
+    def to_read(self, cheap: npt.NDArray[np.float64]) -> list[int]:
+        """Which candidates (by the cheap stage's P(false)) the model reads."""
+        order = [int(j) for j in np.argsort(cheap, kind="stable")[: self.cross_k]]
+        if self.rival is None:
+            return [j for j in order if cheap[j] <= self.gate]
+        return order if order and cheap[order[0]] <= self.gate else []
+
+    def ambiguous(self, p: npt.NDArray[np.float64]) -> bool:
+        """Two or more of the candidates read match (the rule's miss)."""
+        return self.rival is not None and int((p <= self.rival).sum()) >= 2

@@ -318,9 +318,9 @@ class SemanticMatcher:
             ]
         )
         p = self.verifier.p_false_of(x)
-        if self.exact_stage is not None:
+        if self.decider == "exact-stage":
             p = self._exact(text, [f[1] for f in found], p)
-        elif self.pair_model is not None:
+        elif self.decider == "pair-model":
             p = self._cross(text, [f[1] for f in found], p)
         i = int(np.argmin(p))
         return SemanticMatch(found[i][0], found[i][2], float(p[i]))
@@ -328,16 +328,19 @@ class SemanticMatcher:
     def _cross(
         self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
-        """The pair model's P(false) for the `cross_k` candidates the verifier ranks best and
-        gates in; NOT_READ (above any threshold: never served) for the rest, which cost
-        nothing more."""
+        """The pair model's P(false) for the candidates it reads (PairModel.to_read: the best
+        `cross_k` by the verifier, gated); NOT_READ (above any threshold: never served) for the
+        rest, which cost nothing more, and for all when two or more match (the ambiguity
+        rule, PairModel.ambiguous)."""
         assert self.pair_model is not None
         pm = self.pair_model
-        chosen = [int(j) for j in np.argsort(cheap)[: pm.cross_k] if cheap[j] <= pm.gate]
+        chosen = pm.to_read(cheap)
         out = np.full(len(stored), NOT_READ, dtype=np.float64)
         if chosen:
             self.counts["pair_model_calls"] += 1
-            out[chosen] = pm.p_false(text, [stored[j] for j in chosen])
+            p = pm.p_false(text, [stored[j] for j in chosen])
+            if not pm.ambiguous(p):
+                out[chosen] = p
         return out
 
     def _exact(
@@ -355,8 +358,19 @@ class SemanticMatcher:
         return out
 
     @property
+    def decider(self) -> str:
+        """Which stage gives the P(false) served on: the exact stage when its file loads,
+        unless the pair model's file says it decides first (a model that beat the exact
+        stage on calib and holdout); else the pair model; else the verifier alone."""
+        pm, ex = self.pair_model, self.exact_stage
+        if ex is not None and not (pm is not None and pm.decides_first):
+            return "exact-stage"
+        return "pair-model" if pm is not None else "verifier"
+
+    @property
     def calibration(self) -> Calibration:
-        if self.exact_stage is not None:
+        if self.decider == "exact-stage":
+            assert self.exact_stage is not None
             return self.exact_stage.calibration
         return self.pair_model.calibration if self.pair_model else self.verifier.calibration
 

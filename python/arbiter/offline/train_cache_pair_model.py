@@ -9,8 +9,11 @@ Rows by ``semantic_eval.part_of`` (a hash of the pair id), as the verifier's tra
   verifier) with every train text_a, ask every text_b; each pair gives (text_b, its own text_a,
   label) and up to ``--negatives`` of the other retrieved candidates the cheap stage ranks best
   (label 0): the look-alikes the cross-encoder must refuse at run time.
-- ``calib``: choosing the cheap stage's gate (the strictest that keeps recall at the goal's
-  precision, 98%, within a point of the best; scored exactly as the runtime matcher decides,
+  ``--transitive N`` / ``--hard-negatives N`` add unlabelled duplicates inside train chains and
+  each text_b's nearest train texts outside its chain (``cache_pair_augment``).
+- ``calib``: choosing the ambiguity rule's ``rival`` threshold (or none), ``cross_k`` and the
+  cheap stage's gate (the cheapest choice whose recall at the goal's precision, 98%, is within
+  a point of the best; scored exactly as the runtime matcher decides,
   with the numpy model) and the calibration curve (Wilson 95% upper bound of false per served),
   asked against every tuning text_a as the verifier's curve is.
 - ``holdout`` is never read here.
@@ -274,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--negatives", type=int, default=1)
+    ap.add_argument("--transitive", type=int, default=0, help="unlabelled duplicates per member")
+    ap.add_argument("--hard-negatives", type=int, default=0, help="per text_b, outside its chain")
     ap.add_argument("--head-lr-scale", type=float, default=10.0, help="the head learns faster")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--cross-k", type=int, default=2)
@@ -297,6 +302,18 @@ def main(argv: list[str] | None = None) -> int:
     train = load_pairs(args.pairs, parts=["train"], limit=args.train_limit)
     embedder = Embedder.load()
     data, right_p = examples(embedder, train, args.negatives)
+    if args.transitive or args.hard_negatives:
+        from arbiter.offline.cache_pair_augment import hard_negatives, transitive_positives
+
+        seen_pairs = {frozenset((e.query, e.candidate)) for e in data}
+        for label, extra in (
+            (1.0, transitive_positives(train, args.transitive, rng)),
+            (0.0, hard_negatives(embedder, train, args.hard_negatives)),
+        ):
+            for a, b in extra:
+                if frozenset((a, b)) not in seen_pairs:
+                    seen_pairs.add(frozenset((a, b)))
+                    data.append(Example(a, b, label))
     gate = float(np.quantile(right_p, args.gate_keep))
     print(
         f"train: {len(train)} pairs -> {len(data)} examples ({sum(e.label for e in data):.0f} "
@@ -338,8 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         "cross_k": args.cross_k,
         "calibration": {"thresholds": [1.0], "upper": [0.0]},
     }
-    step = 0
+    step, total_seen = 0, 0
     for epoch in range(args.epochs):
+        if lr_at(step) <= 0.0:
+            break  # the time budget is spent
         model.train()
         started, seen, loss_sum = time.monotonic(), 0, 0.0
         for i, (ids, types, mask, y) in enumerate(batches(tok, data, args.batch, rng, 0)):
@@ -356,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             seen += len(y)
+            total_seen += len(y)
             loss_sum += float(loss.detach()) * len(y)
             if i % 25 == 0:
                 rate = seen / (time.monotonic() - started)
@@ -365,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
     model.eval()
-    export(model, args.layers, {**meta, "examples_seen": seen, "steps": step}, args.out)
+    export(model, args.layers, {**meta, "examples_seen": total_seen, "steps": step}, args.out)
     print(f"trained {step} steps -> {args.out}; choosing the gate on calib", file=sys.stderr)
     return recalibrate(args)
 
@@ -434,24 +454,40 @@ def score_calib(
     return out
 
 
-def gated(scored: Sequence[Scored], gate: float, cross_k: int) -> tuple[list[Asked], float]:
-    """What the runtime matcher decides with this gate and cross_k (as SemanticMatcher._cross),
-    and the share of asks that run the pair model."""
+def gated(
+    scored: Sequence[Scored], gate: float, cross_k: int, rival: float | None = None
+) -> tuple[list[Asked], float]:
+    """What the runtime matcher decides with this gate and cross_k, and the share of asks that
+    run the pair model. ``rival`` None: the pair model reads the best ``cross_k`` that pass the
+    gate (the third pass's rule, PairModel.rule False). A number: the ambiguity rule
+    (PairModel.rule): when the best cheap candidate passes the gate, the best ``cross_k`` are
+    read whatever their cheap score, and two or more with P(false) <= rival is a miss (several
+    stored entries, with distinct answers, ask what the question asks)."""
     asked: list[Asked] = []
     ran = 0
     for s in scored:
-        inside = [(ce, right) for cheap, ce, right in s.rows[:cross_k] if cheap <= gate]
+        if rival is None:
+            inside = [(ce, right) for cheap, ce, right in s.rows[:cross_k] if cheap <= gate]
+        else:
+            inside = [(ce, right) for _, ce, right in s.rows[:cross_k]]
+            if not s.rows or s.rows[0][0] > gate:
+                inside = []
         ran += bool(inside)
         p, right = min(inside) if inside else (2.0, False)
+        if rival is not None and sum(ce <= rival for ce, _ in inside) >= 2:
+            p, right = 2.0, False
         asked.append(Asked(p, 0.0, right, s.duplicate, s.cosine_top_right, s.cosine_top))
     return asked, ran / max(1, len(scored))
 
 
+RIVALS = (None, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
+
+
 def recalibrate(args: argparse.Namespace) -> int:
-    """``--calibrate-only`` (and the end of training): choose cross_k <= --cross-k and the gate
-    on calib (the cheapest choice, fewest asks through the pair model, whose recall at the
-    goal's precision is within a point of the best) unless --gate is given, and measure the
-    curve for it."""
+    """``--calibrate-only`` (and the end of training): choose cross_k <= --cross-k, the gate and
+    the ambiguity rule's rival threshold (or none) on calib (the cheapest choice, fewest asks
+    through the pair model, whose recall at the goal's precision is within a point of the
+    best) unless --gate is given, and measure the curve for it."""
     train = load_pairs(args.pairs, parts=["train"])
     calib = load_pairs(args.pairs, parts=["calib"], limit=args.calib_limit)
     scored = score_calib(Embedder.load(), args.out, [*train, *calib], calib, args.cross_k)
@@ -462,12 +498,16 @@ def recalibrate(args: argparse.Namespace) -> int:
     table = []
     for k in range(1, args.cross_k + 1):
         for g in grid:
-            asked, ran = gated(scored, g, k)
-            table.append((k, g, recall_at_precision(asked, GOAL_PRECISION), ran))
-            print(f"k {k} gate {g:.4f}: recall at 98% {table[-1][2]:.4f}, pair model on {ran:.1%}")
-    best = max(r for _, _, r, _ in table)
-    k, gate, recall, ran = min((t for t in table if t[2] >= best - 0.01), key=lambda t: t[3])
-    asked, _ = gated(scored, gate, k)
+            for rival in RIVALS if k > 1 else (None,):
+                asked, ran = gated(scored, g, k, rival)
+                table.append((k, g, rival, recall_at_precision(asked, GOAL_PRECISION), ran))
+                print(
+                    f"k {k} gate {g:.4f} rival {rival}: recall at 98% {table[-1][3]:.4f}, "
+                    f"pair model on {ran:.1%}"
+                )
+    best = max(t[3] for t in table)
+    k, gate, rival, recall, ran = min((t for t in table if t[3] >= best - 0.01), key=lambda t: t[4])
+    asked, _ = gated(scored, gate, k, rival)
     meta = rewrite_meta(
         args.out,
         gate=round(gate, 6),
@@ -475,8 +515,12 @@ def recalibrate(args: argparse.Namespace) -> int:
         calibration=curve(asked),
         calib_asked=len(scored),
         calib_recall_at_98=round(recall, 4),
+        rival=rival,
     )
-    print(f"chose k {k}, gate {meta['gate']}: calib recall at 98% {recall:.4f}, on {ran:.1%}")
+    print(
+        f"chose k {k}, gate {meta['gate']}, rival {rival}: calib recall at 98% {recall:.4f}, "
+        f"on {ran:.1%}"
+    )
     return 0
 
 
