@@ -344,3 +344,32 @@ def test_the_slot_built_candidate_is_the_dataclass() -> None:
     got = _candidate("m1", 0.25, 0.5, 0.001)
     assert got == Candidate("m1", 0.25, 0.5, 0.001) and type(got) is Candidate
     assert hash(got) == hash(Candidate("m1", 0.25, 0.5, 0.001))
+
+
+@pytest.mark.parametrize("cost_weight", [0.0, 0.5])
+def test_cost_order_prototype_decides_as_decide_rows_without_draws_and_visits_few(
+    cost_weight: float,
+) -> None:
+    """`_native.decide_rows_by_cost` (cheapest first, early stop; not yet Router.decide's) on
+    random tables: greedy (no draws, so the order cannot matter) it picks what decide_rows
+    picks; the baseline is drawn first, and with a baseline it stops before the end."""
+    from arbiter import _native
+
+    g = np.random.default_rng(5)
+    stopped = 0
+    for case in range(200):
+        n = int(g.integers(2, 60))
+        a, b = g.uniform(0.5, 30, n), g.uniform(0.5, 30, n)
+        z = np.zeros(n).tobytes()
+        table = _native.pack_arms(a.tobytes(), b.tobytes(), z, z, np.ones(n).tobytes(), z)
+        cost = np.round(g.uniform(0, 1, n), 1).tobytes()  # ties in cost
+        base = int(g.integers(-1, n))
+        args = (table, b"", cost, None, 0.0, base, 0.9, 0.0, case, cost_weight)
+        want = _native.decide_rows(*args)
+        got = _native.decide_rows_by_cost(*args)
+        assert got[:3] == want[:3], case
+        if base >= 0:
+            assert got[3][0] == base
+            stopped += len(got[3]) < n
+        assert sorted(set(got[3])) == sorted(got[3])
+    assert stopped > 50

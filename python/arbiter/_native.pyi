@@ -19,6 +19,7 @@ __all__ = [
     "count_tokens",
     "decide_request",
     "decide_rows",
+    "decide_rows_by_cost",
     "gauss_pairs",
     "pack_arms",
     "prompt_features",
@@ -177,6 +178,26 @@ def decide_rows(
     the positions of the ``top`` highest scores, highest first, ties in position order. Raises
     NativeError on a malformed table, a pick out of range, a length mismatch, a non-finite
     easiness or what :func:`choose` rejects."""
+
+def decide_rows_by_cost(
+    table: bytes,
+    picks: bytes,
+    cost: bytes,
+    easiness: float | None,
+    center0: float,
+    baseline: int,
+    quality_target: float,
+    explore: float,
+    seed: int,
+    cost_weight: float = 0.0,
+) -> tuple[int, str, float, list[int]]:
+    """:func:`decide_rows`'s rule with the candidates visited cheapest first (by ``cost``,
+    ties by position; the baseline drawn first) and the scan stopped as soon as no unvisited
+    candidate can change the choice; the draws are taken in that order from
+    :func:`decide_rows`'s streams (the same choice distribution, not the same draws). Returns
+    ``(index, reason, target, visited)``: ``visited`` the positions drawn, in order. Not yet
+    what ``Router.decide`` calls (a measured prototype). Raises NativeError as
+    :func:`decide_rows` does."""
 
 @final
 class LengthTable:

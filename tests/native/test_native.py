@@ -299,6 +299,7 @@ def test_module_exports() -> None:
         "count_tokens",
         "decide_request",
         "decide_rows",
+        "decide_rows_by_cost",
         "gauss_pairs",
         "pack_arms",
         "prompt_features",

@@ -21,7 +21,7 @@ use crate::rng::{GammaShape, Rng};
 pub const ARM_ROW: usize = 16;
 
 /// Salt of the slope draws' stream: independent of the Beta draws' stream of the same seed.
-const SLOPE_STREAM: u64 = 0x05EE_D0F5_107E_u64;
+pub(crate) const SLOPE_STREAM: u64 = 0x05EE_D0F5_107E_u64;
 
 /// The standard normals a decision with `seed` draws for its slopes, one per eligible row in
 /// order (what `Router.decide_reference` adds to each model's shift).
@@ -187,7 +187,13 @@ impl RuleCosts for OnDemand<'_> {
 
 /// The per-prompt logit shift of one row: `mean * (e - center)`, plus
 /// `explore * noise * |e - center| / sqrt(precision)` when exploring (`Router._shift`).
-fn shift(row: &[f64; ARM_ROW], e: f64, center0: f64, explore: f64, noise: Option<f64>) -> f64 {
+pub(crate) fn shift(
+    row: &[f64; ARM_ROW],
+    e: f64,
+    center0: f64,
+    explore: f64,
+    noise: Option<f64>,
+) -> f64 {
     let center = if row[9] == 0.0 { center0 } else { row[12] };
     let base = row[10] * (e - center);
     match noise {
@@ -357,7 +363,7 @@ pub fn top_k(scores: &[f64], k: usize) -> Vec<usize> {
 }
 
 /// An integer ordered as `f64::total_cmp` orders the floats (its own transform).
-fn total_order_key(x: f64) -> i64 {
+pub(crate) fn total_order_key(x: f64) -> i64 {
     let bits = x.to_bits().cast_signed();
     bits ^ (bits >> 63).cast_unsigned().wrapping_shr(1).cast_signed()
 }

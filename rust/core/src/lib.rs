@@ -6,6 +6,7 @@ pub mod arms;
 pub mod bandit;
 pub mod batch;
 pub mod beta_draw;
+pub mod cost_order;
 pub mod difficulty;
 pub mod error;
 pub mod length;

@@ -364,6 +364,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NativeError", m.py().get_type::<NativeError>())?;
     m.add_function(wrap_pyfunction!(choose, m)?)?;
     m.add_function(wrap_pyfunction!(routing::decide_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(routing::decide_rows_by_cost, m)?)?;
     m.add_function(wrap_pyfunction!(routing::decide_request, m)?)?;
     m.add_function(wrap_pyfunction!(routing::request_costs, m)?)?;
     m.add_function(wrap_pyfunction!(routing::pack_arms, m)?)?;

@@ -129,6 +129,44 @@ pub(crate) fn decide_rows<'py>(
     ))
 }
 
+/// `decide_rows`'s choice with the arms visited cheapest first and the scan stopped early
+/// (`arbiter_core::cost_order`); see the stub for the contract.
+#[pyfunction]
+#[pyo3(signature = (table, picks, cost, easiness, center0, baseline, quality_target, explore, seed, cost_weight = 0.0))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "mirrors the documented Python signature"
+)]
+pub(crate) fn decide_rows_by_cost(
+    table: &[u8],
+    picks: &[u8],
+    cost: &[u8],
+    easiness: Option<f64>,
+    center0: f64,
+    baseline: i64,
+    quality_target: f64,
+    explore: f64,
+    seed: u64,
+    cost_weight: f64,
+) -> Result<(usize, &'static str, f64, Vec<usize>), PyCoreError> {
+    let (n_rows, row) = table_rows(table)?;
+    let picks = picks_from(picks)?;
+    let cost = f64s("cost", cost)?;
+    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let req = arbiter_core::arms::Request {
+        picks: &picks,
+        cost: arbiter_core::arms::Costs::Given(&cost),
+        rule_cost: None,
+        easiness,
+        center0,
+        top: 0,
+        every_cost: false,
+    };
+    let d = arbiter_core::cost_order::decide_by_cost(n_rows, row, &req, &policy)?;
+    let c = d.choice;
+    Ok((c.index, c.reason.as_str(), c.target, d.visited))
+}
+
 /// f64 values per packed arm row.
 const W: usize = arbiter_core::arms::ARM_ROW;
 
