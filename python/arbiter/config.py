@@ -95,7 +95,11 @@ class StoreSettings:
     # "process": the recorder's batches are written by a child process (own GIL, niced), so
     # their CPU never holds the event loop's GIL; "thread": in the serving process (an
     # in-memory SQLite store always is: a child cannot open it)
-    writer: Literal["thread", "process"] = "process"
+    # "thread": the recorder's thread writes its batches; "process": a niced child does
+    # (writer_process.py; its Python never holds the loop's GIL). Thread stays the default: on
+    # a quiet machine the child lowered added p99 at 50% (3.35 -> 2.80 ms) but not at 80%
+    # (4.62 -> 6.46 ms), at ~1.5x the writing CPU and 21-38 MB more (scale.md, fifth session)
+    writer: Literal["thread", "process"] = "thread"
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
     timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep

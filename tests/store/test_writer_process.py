@@ -81,7 +81,7 @@ def test_the_serving_process_does_no_rollup_work(
         raise AssertionError("rollup planned in the serving process")
 
     monkeypatch.setattr(rollup, "plan", not_here)
-    writer = for_settings(StoreSettings(url=store_url), "test")  # the default: a process
+    writer = for_settings(StoreSettings(url=store_url, writer="process"), "test")
     rec = Recorder(store, flush_interval_s=0.02, writer=writer)
     rec.start()
     try:

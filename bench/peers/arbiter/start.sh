@@ -9,8 +9,8 @@
 #   ARBITER            the arbiter executable (default: the repo venv's, else `arbiter` on PATH)
 #   ARBITER_BENCH_DIFFICULTY  "true" (default) or "false": per-prompt difficulty model on the path
 #   ARBITER_BENCH_WORKERS     server.workers (default 1): processes on the port (bench/scale.py)
-#   ARBITER_BENCH_WRITER      store.writer (default "process"; "thread": the recorder writes in
-#                             the serving process, for before/after runs)
+#   ARBITER_BENCH_WRITER      store.writer (default "thread"; "process": a child process writes
+#                             the recorder's batches, for before/after runs)
 # The pool: three models on the mock (it answers every name). `auto` is routed across all three
 # (classification, difficulty, bandit choice, decision recording; grading runs off the path);
 # `mock-gpt` is a concrete model, so a request naming it is a pass-through. Auth is open.
@@ -34,7 +34,7 @@ mode = "open"
 [store]
 url = "sqlite:///$store_dir/arbiter.db"
 durability = "batched"
-writer = "${ARBITER_BENCH_WRITER:-process}"
+writer = "${ARBITER_BENCH_WRITER:-thread}"
 
 [routing]
 baseline = "mock-large"
