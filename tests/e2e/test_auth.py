@@ -184,13 +184,12 @@ window = "day"
         # spent, not just reserved: the SDKs are told not to retry before the reset
         assert r.headers["x-should-retry"] == "false"
         sent: list[str] = []
-        sdk = openai.OpenAI(
-            base_url=s.base_url,
-            api_key=key,
-            max_retries=2,
-            http_client=httpx.Client(event_hooks={"request": [lambda q: sent.append(q.url.path)]}),
-        )
-        with pytest.raises(openai.RateLimitError):
+        hooks = {"request": [lambda q: sent.append(q.url.path)]}
+        with (
+            httpx.Client(event_hooks=hooks) as http,
+            openai.OpenAI(base_url=s.base_url, api_key=key, max_retries=2, http_client=http) as sdk,
+            pytest.raises(openai.RateLimitError),
+        ):
             sdk.chat.completions.create(model="sim-premium", messages=MESSAGES)
         assert sent == ["/v1/chat/completions"]  # asked once, not three times
         assert sim_requests(sim_url) == before
