@@ -100,6 +100,13 @@ class BudgetExceeded(ArbiterError):
     # when the spend alone passes the cap: retrying before the window resets cannot succeed
     retryable: bool = False
 
+    def retry_headers(self) -> dict[str, str]:
+        """For the official openai and anthropic SDKs, which read x-should-retry: they retry a
+        429 twice with backoff, seconds lost per call on a spent cap."""
+        if self.retryable:
+            return {"x-should-retry": "true", "retry-after": "1"}
+        return {"x-should-retry": "false"}
+
 
 class NoRouteAvailable(ArbiterError):
     status = 503

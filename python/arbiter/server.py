@@ -76,9 +76,6 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 Render = Callable[[ArbiterError], tuple[bytes, int]]
-# x-should-retry is read by the official openai and anthropic SDKs
-_BUDGET_RETRY = {"x-should-retry": "true", "retry-after": "1"}  # in-flight requests may settle
-_BUDGET_NO_RETRY = {"x-should-retry": "false"}  # spent: nothing changes before the reset
 
 
 def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
@@ -89,8 +86,7 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
         # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
         headers["retry-after"] = str(math.ceil(err.retry_after_s))
     elif isinstance(err, BudgetExceeded):
-        # both SDKs retry a 429 twice with backoff: seconds lost per call on a spent cap
-        headers.update(_BUDGET_RETRY if err.retryable else _BUDGET_NO_RETRY)
+        headers.update(err.retry_headers())
     body, status = render(err)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
