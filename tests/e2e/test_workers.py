@@ -46,13 +46,20 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _two_workers(s: Sidecar) -> list[int]:
+    """The supervisor's two workers, once both are up (30 s at most)."""
+    assert s.proc.proc is not None
+    deadline = time.monotonic() + 30
+    while len(workers := _children(s.proc.proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return workers
+
+
 def test_two_workers_share_the_port_and_the_store(sidecar_config: Path) -> None:
     s = Sidecar(_with_workers(sidecar_config, 2)).start()
     assert s.proc.proc is not None
     try:
-        deadline = time.monotonic() + 30
-        while len(workers := _children(s.proc.proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        workers = _two_workers(s)
         assert len(workers) == 2
         key = str(s.create_key("w")["key"])  # made on one worker, known to every one
         for _ in range(30):  # a fresh connection each: the kernel spreads them
@@ -72,9 +79,7 @@ def test_a_worker_that_dies_takes_the_set_down(sidecar_config: Path) -> None:
     s = Sidecar(_with_workers(sidecar_config, 2)).start()
     assert s.proc.proc is not None
     try:
-        deadline = time.monotonic() + 30
-        while len(workers := _children(s.proc.proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        workers = _two_workers(s)
         os.kill(workers[0], signal.SIGKILL)
         s.proc.proc.wait(timeout=30)  # the host's supervisor restarts the whole set
         assert not _alive(workers[1])
@@ -88,9 +93,7 @@ def test_workers_do_not_outlive_a_killed_supervisor(sidecar_config: Path) -> Non
     s = Sidecar(_with_workers(sidecar_config, 2)).start()
     assert s.proc.proc is not None
     try:
-        deadline = time.monotonic() + 30
-        while len(workers := _children(s.proc.proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        workers = _two_workers(s)
         assert len(workers) == 2
         os.kill(s.proc.proc.pid, signal.SIGKILL)
         s.proc.proc.wait(timeout=10)
