@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import openai
 import orjson
 import pytest
 
@@ -70,12 +71,36 @@ def _with_mock(mock: AnthropicMock, protocol: str = "openai") -> Any:
         pytest.param(b"\xef\xbb\xbf" + _stream(), id="byte-order-mark"),
         pytest.param(_stream(b"data:\n\n"), id="empty-data-heartbeat"),
         pytest.param(_stream().replace(b"\n\ndata: {", b"\n\ndata:\n\ndata: {"), id="heartbeats"),
+        # some OpenAI-compatible servers end a finished answer without `data: [DONE]`
+        pytest.param(_stream().removesuffix(b"data: [DONE]\n\n"), id="no-done-after-finish"),
     ],
 )
 def test_a_spec_valid_stream_reaches_the_client_whole(
     tmp_path: Path, mock: AnthropicMock, body: bytes
 ) -> None:
     run(tmp_path, mock, body, "openai")
+
+
+def test_a_stream_cut_before_its_finish_reason_still_fails(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """No [DONE] and no finish_reason: the answer was cut, not finished (the client is told)."""
+    cut = _stream().split(b"data: ", 3)  # the first two content chunks only
+    mock.replay_body = b"data: ".join(cut[:3])
+
+    async def main() -> None:
+        edit = _with_mock(mock, "openai")
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (_, gpt):
+            stream = await gpt.chat.completions.create(
+                model="oa-mock",
+                messages=USER,  # type: ignore[arg-type]
+                stream=True,
+            )
+            with pytest.raises(openai.APIError):
+                async for _chunk in stream:
+                    pass
+
+    asyncio.run(main())
 
 
 def _frames(prefix: bytes = b"") -> bytes:

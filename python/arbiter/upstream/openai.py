@@ -134,15 +134,20 @@ class OpenAIUpstream(HTTPProvider):
         url = None if path is None else self._url_of(path)
         resp, until = await self._open(orjson.dumps(payload), model.name, deadline, url)
         stream = _OpenAIStream(model.name, resp, until, self.settings)
+        n = payload.get("n")
+        stream.choices = n if isinstance(n, int) and n > 0 else 1
         await stream.prime()  # wait for the first content, so failures before it can fail over
         return stream
 
 
 class _OpenAIStream(SSEStream):
     """Yields the `data:` payloads (without the prefix), `[DONE]` excluded; `done` turns True
-    at `data: [DONE]`, the only sign the answer is complete."""
+    at `data: [DONE]`, or at the body's clean end once every choice sent its finish_reason
+    (some OpenAI-compatible servers end without `[DONE]`; a cut stream still fails)."""
 
     protocol: Protocol = "openai"
+    choices = 1  # the request's n: how many finish_reasons complete the answer
+    _finished: frozenset[int] = frozenset()
 
     def _pop_event(self) -> bytes | None:
         """The next `data:` payload among the lines already read, or None when there is none."""
@@ -159,15 +164,33 @@ class _OpenAIStream(SSEStream):
                 lines.clear()
                 return None
             self._watch_usage(data)
+            if b'"finish_reason"' in data:
+                self._watch_finish(data)
             return data
         return None
 
     async def _next_item(self) -> bytes | None:
         while (event := self._pop_event()) is None:
+            if self._eof and len(self._finished) >= self.choices:
+                self.done = True  # ended cleanly after every choice finished: no [DONE] sent
             if self.done or self._eof:
                 return None
             await self._read()
         return event
+
+    def _watch_finish(self, raw: bytes) -> None:
+        """Note the choices that finished (most chunks say `"finish_reason":null`: not parsed)."""
+        if b'"finish_reason":null' in raw or b'"finish_reason": null' in raw:
+            return
+        try:
+            chunk = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        for c in choices if isinstance(choices, list) else ():
+            if isinstance(c, dict) and c.get("finish_reason") is not None:
+                index = c.get("index", 0)
+                self._finished = self._finished | {index if isinstance(index, int) else 0}
 
     def _opening(self, item: bytes) -> bool:
         return _opening_only(item, self._model)
