@@ -226,16 +226,9 @@ pub fn prepared(row: &[f64; ARM_ROW]) -> PreparedArm {
     }
 }
 
-/// `choose` over the eligible rows of a packed table of `n_rows` rows, `row(i)` reading row i,
-/// in one pass: each row's shift (its slope draw from `slope_noise`'s stream when `easiness` is
-/// set and `policy.explore > 0`), mean and Beta draw (one stream seeded by `policy.seed`, as
-/// `choose`), then the rule and the `top` best.
-pub fn decide_rows(
-    n_rows: usize,
-    row: impl Fn(usize) -> [f64; ARM_ROW],
-    req: &Request<'_>,
-    policy: &Policy,
-) -> Result<Decision, CoreError> {
+/// How many arms a request decides among (its picks, else every row), once its picks and
+/// scalars are checked: shared by every pass over the packed table.
+pub(crate) fn checked_request(n_rows: usize, req: &Request<'_>) -> Result<usize, CoreError> {
     let n = if req.picks.is_empty() {
         n_rows
     } else {
@@ -256,6 +249,20 @@ pub fn decide_rows(
             return Err(CoreError::value(name, x, "must be finite"));
         }
     }
+    Ok(n)
+}
+
+/// `choose` over the eligible rows of a packed table of `n_rows` rows, `row(i)` reading row i,
+/// in one pass: each row's shift (its slope draw from `slope_noise`'s stream when `easiness` is
+/// set and `policy.explore > 0`), mean and Beta draw (one stream seeded by `policy.seed`, as
+/// `choose`), then the rule and the `top` best.
+pub fn decide_rows(
+    n_rows: usize,
+    row: impl Fn(usize) -> [f64; ARM_ROW],
+    req: &Request<'_>,
+    policy: &Policy,
+) -> Result<Decision, CoreError> {
+    let n = checked_request(n_rows, req)?;
     // the knobs and the costs before the draws
     validate_policy(n, policy)?;
     if let Costs::Given(given) = req.cost {

@@ -17,7 +17,9 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use crate::arms::{prepared, shift, total_order_key, Costs, Request, ARM_ROW, SLOPE_STREAM};
+use crate::arms::{
+    checked_request, prepared, shift, total_order_key, Costs, Request, ARM_ROW, SLOPE_STREAM,
+};
 use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, Reason};
 use crate::error::CoreError;
 use crate::rng::Rng;
@@ -84,26 +86,7 @@ fn decide_ordered(
     policy: &Policy,
     stop_early: bool,
 ) -> Result<CostOrdered, CoreError> {
-    let n = if req.picks.is_empty() {
-        n_rows
-    } else {
-        req.picks.len()
-    };
-    if let Some(&bad) = req.picks.iter().find(|&&i| i >= n_rows) {
-        return Err(CoreError::InvalidInteger {
-            name: "picks",
-            value: i64::try_from(bad).unwrap_or(i64::MAX),
-            rule: "must be a row of the table",
-        });
-    }
-    for (name, x) in [
-        ("easiness", req.easiness.unwrap_or(0.0)),
-        ("center0", req.center0),
-    ] {
-        if !x.is_finite() {
-            return Err(CoreError::value(name, x, "must be finite"));
-        }
-    }
+    let n = checked_request(n_rows, req)?;
     validate_policy(n, policy)?;
     // what the rule compares: the drawn costs if given, else the expected ones
     let cost: Vec<f64> = match (req.rule_cost, req.cost) {
