@@ -16,7 +16,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,7 @@ sys.path[:0] = [str(REPO / "python"), str(REPO / "bench")]
 import numpy as np  # noqa: E402
 
 from arbiter import _native  # noqa: E402
-from decisions_ab import _router  # noqa: E402
-
-
-def _cpu_us(fn: Any, n: int) -> float:
-    t0 = time.process_time()
-    for _ in range(n):
-        fn()
-    return (time.process_time() - t0) / n * 1e6
+from decisions_ab import _cpu_us, _router  # noqa: E402
 
 
 def main() -> None:
