@@ -145,18 +145,24 @@ def analyse(
     return out
 
 
+def calib_cache(path: Path) -> tuple[list[str], list[Pair], Components]:
+    """The calib cache: every train and calib text_a stored (sorted), the calib asks the exact
+    cache does not answer, and the components of labelled duplicates over both parts."""
+    train = load_pairs(path, parts=["train"])
+    calib = load_pairs(path, parts=["calib"])
+    pool = sorted({p.text_a for p in [*train, *calib]})
+    stored = set(pool)
+    asks = [p for p in calib if p.text_b not in stored]  # the rest: the exact cache's hits
+    return pool, asks, Components([*train, *calib])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument("--vectors", type=Path, default=None, help="a cache of exact vectors")
     args = ap.parse_args(argv)
-    train = load_pairs(args.pairs, parts=["train"])
-    calib = load_pairs(args.pairs, parts=["calib"])
-    pool = sorted({p.text_a for p in [*train, *calib]})
-    stored = set(pool)
-    asks = [p for p in calib if p.text_b not in stored]  # the rest: the exact cache's hits
-    comp = Components([*train, *calib])
-    texts = sorted(stored | {p.text_b for p in asks})
+    pool, asks, comp = calib_cache(args.pairs)
+    texts = sorted(set(pool) | {p.text_b for p in asks})
     exact = dict(zip(texts, exact_vectors(texts, args.vectors), strict=True))
     emb = Embedder.load()
     static = {t: emb.embed(t) for t in texts}

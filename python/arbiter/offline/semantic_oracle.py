@@ -34,8 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from arbiter.embedding import Embedder
-from arbiter.offline.semantic_ceiling import Components
-from arbiter.offline.semantic_eval import load_pairs
+from arbiter.offline.semantic_ceiling import calib_cache
 
 K = 4  # the request path's candidates (arbiter.cache.semantic.K)
 AUCS = (0.80, 0.90, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -120,12 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=K)
     ap.add_argument("--model", type=Path, default=None, help="a pair_model.npz to place too")
     args = ap.parse_args(argv)
-    train = load_pairs(args.pairs, parts=["train"])
-    calib = load_pairs(args.pairs, parts=["calib"])
-    pool = sorted({p.text_a for p in [*train, *calib]})
-    stored = set(pool)
-    asks = [p for p in calib if p.text_b not in stored]
-    comp = Components([*train, *calib])
+    pool, asks, comp = calib_cache(args.pairs)
     emb = Embedder.load()
     pmat = np.stack([emb.embed(t) for t in pool]).astype(np.float32)
     qmat = np.stack([emb.embed(p.text_b) for p in asks]).astype(np.float32)
