@@ -81,24 +81,28 @@ def test_mt_bench_style_categories_get_these_tasks() -> None:
         assert set(got[open_ended]) == {"chat"}, (open_ended, got[open_ended])
 
 
-def test_chat_toml_checks_every_category_by_answer_length_and_math_without_the_verifier() -> None:
-    """chat.toml cascades every text task (math and code included) from the first model and
-    judges each first answer by its length alone: a 250-token wrong math answer is kept, a
-    30-token right one escalates; the math verifier is math.toml's, not chat.toml's. So one
-    sweep knob (the token cut-off) moves every task's escalations, on one scale that is not
-    P(the cheap answer loses) for math."""
-    r = load_routing(EXAMPLES / "chat.toml", [GPT4, MIXTRAL_CONCISE])
+def test_chat_toml_ranks_every_category_on_one_expected_gain_scale() -> None:
+    """chat.toml cascades every text task from the first model. Before round six it judged
+    each first answer by its length alone (math too: a long wrong answer was kept, a short
+    right one escalated, and the sweep's one knob was a token cut-off). Now math reads the
+    verifier and the rest the answer's length, each through its own line to one scale, and
+    the sweep turns that scale's threshold."""
+    r = load_routing(EXAMPLES / "chat.toml", [GPT4, MIXTRAL])
     assert {_task(p) for ps in CATEGORIES.values() for p in ps} <= set(r.cascade_tasks)
-    table = ot.Table((), (ot.ModelSpec(GPT4, 10, 30), ot.ModelSpec(MIXTRAL_CONCISE, 0.6, 0.6)))
+    assert set(r.cascade_expected_gain) == set(r.cascade_tasks)
+    table = ot.Table((), (ot.ModelSpec(GPT4, 10, 30), ot.ModelSpec(MIXTRAL, 0.24, 0.24)))
     cfg, _ = replay_cli.from_routing(r, table)
-    assert cfg.cascade is not None and cfg.cascade.verifier is None
+    assert cfg.cascade is not None and cfg.cascade.verifier is not None
+    assert replay_cli.sweep_knob(cfg)[0] == "gain"
     rule = cfg.cascade.rule("math", None, None)
-    prompt = CATEGORIES["math"][0]
+    prompt = CATEGORIES["math"][1]
     long_wrong = "We subtract 7 from both sides. " * 40 + "\nThe answer is: x = 4"
-    short_right = "3x = 15, so x = 5.\nThe answer is: 5"
-    assert rule("math", prompt, long_wrong, "stop", None)[0] is False
-    assert rule("math", prompt, short_right, "stop", None)[0] is True
-    assert replay_cli.sweep_knob(cfg)[0] == "min_answer_tokens"
+    short_right = "Speed is distance over time.\n120 / 1.5 = 80\n#### 80"
+    assert rule("math", prompt, long_wrong, "stop", None)[0] is True
+    assert rule("math", prompt, short_right, "stop", None)[0] is False
+    assert rule("chat", "Tell me about tides.", "Tides come from the moon.", "stop", None)[0]
+    long_chat = "Tides come from the moon. " * 60
+    assert rule("chat", "Tell me about tides.", long_chat, "stop", None)[0] is False
 
 
 def _pair_table(tmp: Path, weak: str) -> tuple[Path, Path]:
@@ -134,11 +138,11 @@ def test_chat_toml_replays_on_mt_bench_and_alpaca_eval_pools(tmp_path: Path, wea
     its first models that the pool has."""
     table, models = _pair_table(tmp_path, weak)
     args = [str(table), "--models", str(models), "--routing-config",
-            str(EXAMPLES / "chat.toml"), "--sweep", "--knobs", "1,100,1000",
+            str(EXAMPLES / "chat.toml"), "--sweep", "--knobs", "0,1,2",
             "--difficulty", "none", "--out", str(tmp_path / "r.json"), "--no-progress"]  # fmt: skip
     assert replay_cli.main(args) == 0
     doc = json.loads((tmp_path / "r.json").read_text())
-    assert doc["sweep_knob"] == "min_answer_tokens" and doc["calls"][weak] == doc["requests"]
+    assert doc["sweep_knob"] == "gain" and doc["calls"][weak] == doc["requests"]
     t = replay_cli.classified(ot.load_table(table, ot.load_models(models)))
     r = load_routing(EXAMPLES / "chat.toml", [m.id for m in t.models])
     cfg, _ = replay_cli.from_routing(r, t)
