@@ -55,9 +55,9 @@ OBJECTIVES = ("quality_target", "cost_weight")
 SWEEP_KNOBS = (*OBJECTIVES, "verifier", "min_answer_tokens", "gain")
 VERIFIER_THRESHOLDS: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 50))
 # expected-gain thresholds (routing.cascade_min_expected_gain, in the lines' unit: judge points
-# in examples/routing/mixed.toml): -1 .. 3, dense where fitted lines put most answers
+# in examples/routing/chat.toml): -1 .. 6, dense over 0 .. 2 where its open-ended line lies
 GAIN_THRESHOLDS: tuple[float, ...] = tuple(
-    sorted({round(-1 + 0.25 * k, 2) for k in range(17)} | {round(0.05 * k, 2) for k in range(41)})
+    sorted({round(-1 + 0.5 * k, 2) for k in range(15)} | {round(0.05 * k, 2) for k in range(41)})
 )
 FEEDBACK = ("sidecar", "labels")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
