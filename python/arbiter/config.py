@@ -158,7 +158,8 @@ class RoutingSettings:
     # per cascade task, [a, b]: the expected gain of escalating is a + b x the task's signal (the
     # math verifier's score for math, log(1 + answer tokens) otherwise; cascade_gain.py), one
     # unit for all tasks; a listed task escalates when it is >= cascade_min_expected_gain (the
-    # knob a replay sweeps across every listed task at once; bench/results/routing.md, round six)
+    # knob a replay sweeps across every listed task at once; bench/results/routing.md, round six).
+    # A math line holds for the verifier it was fitted with (cascade_math_verifier_file)
     cascade_expected_gain: dict[str, list[float]] = field(default_factory=dict)
     cascade_min_expected_gain: float = 0.0
     # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
