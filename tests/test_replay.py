@@ -590,8 +590,8 @@ def test_shipped_example_routing_configs_parse_strictly() -> None:
     calls = load_routing(examples / "knowledge_calls.toml", models)
     assert calls.cost_weight == 0.0 and calls.difficulty_model == "knowledge_embed"
     chat = load_routing(examples / "chat.toml", models)
-    assert chat.cascade_all and chat.cascade_first_model == models[1]
-    assert set(chat.cascade_min_answer_tokens) == set(chat.cascade_tasks)
+    assert chat.cascade_all and chat.first_models()[0] == models[1]
+    assert set(chat.cascade_expected_gain) == set(chat.cascade_tasks)  # round six
 
 
 def test_routing_config_replays_the_difficulty_model_it_names(

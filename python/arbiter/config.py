@@ -138,6 +138,10 @@ class RoutingSettings:
     # tasks: judges prefer the fuller answer; bench/routing.py `cascade_short_answer`)
     cascade_min_answer_tokens: dict[str, int] = field(default_factory=dict)
     cascade_first_model: str = ""  # the model a cascade asks first; "" = the cheapest eligible
+    # more models a cascade may ask first, after cascade_first_model, in order of preference: the
+    # first eligible one is asked, so one config serves pools holding different cheap models
+    # (examples/routing/chat.toml: AlpacaEval's Mixtral-concise or MT Bench's plain Mixtral)
+    cascade_first_models: list[str] = field(default_factory=list)
     # true: every request of a cascade task asks the first model first and escalates to the
     # baseline (the router's choice is not asked; it still learns). false: only a request routed
     # to a costlier model than the first one tries the first one (bench/results/routing.md)
@@ -151,6 +155,13 @@ class RoutingSettings:
     # "v3" / "v4" (cost-aware; lost on held-out rows, routing.md rounds four and five), or a path
     # to a file in their format (offline/train_verifier*.py)
     cascade_math_verifier_file: str = "builtin"
+    # per cascade task, [a, b]: the expected gain of escalating is a + b x the task's signal (the
+    # math verifier's score for math, log(1 + answer tokens) otherwise; cascade_gain.py), one
+    # unit for all tasks; a listed task escalates when it is >= cascade_min_expected_gain (the
+    # knob a replay sweeps across every listed task at once; bench/results/routing.md, round six).
+    # A math line holds for the verifier it was fitted with (cascade_math_verifier_file)
+    cascade_expected_gain: dict[str, list[float]] = field(default_factory=dict)
+    cascade_min_expected_gain: float = 0.0
     # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
     # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
     # with family rules); a model's own [models.X.priors] and admin patches win over it
@@ -158,6 +169,11 @@ class RoutingSettings:
     # latency SLOs (x-arbiter-max-latency-ms, [tenants.X] max_latency_ms, [latency]) are met at
     # this quantile of the predicted latency (arbiter.latency)
     latency_quantile: float = 0.9
+
+    def first_models(self) -> list[str]:
+        """The models a cascade may ask first, in order of preference (empty: the cheapest)."""
+        head = [self.cascade_first_model] if self.cascade_first_model else []
+        return [*head, *self.cascade_first_models]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ value acceptable.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,10 +107,25 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             "must be a probability in [0, 1] (0 = off)"
         )
     check_verifier_file(loc, r.cascade_math_verifier_file)
-    if r.cascade_first_model and r.cascade_first_model not in models:
+    for task, line in r.cascade_expected_gain.items():
+        path = ["routing", "cascade_expected_gain", task]
+        if task not in r.cascade_tasks:
+            loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
+        if len(line) != 2 or not all(math.isfinite(v) for v in line):
+            loc.fail(f"{loc.where(path)}: must be [intercept, slope], two finite numbers")
+    if not math.isfinite(r.cascade_min_expected_gain):
+        loc.fail(f"{loc.where(['routing', 'cascade_min_expected_gain'])}: must be finite")
+    if r.cascade_first_model and r.cascade_first_model not in models and not r.cascade_first_models:
         loc.fail(
             f"{loc.where(['routing', 'cascade_first_model'])}: unknown model "
             f"{r.cascade_first_model!r}"
+        )
+    firsts = r.first_models()
+    if r.cascade_first_models and not any(m in models for m in firsts):
+        # fallbacks may name models other pools hold, but one of them must be in this one
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_first_models'])}: none of {firsts} is a model "
+            "of the pool"
         )
 
 

@@ -24,6 +24,7 @@ from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
 from arbiter.canonical import CanonicalResponse, CanonicalUsage
 from arbiter.cascade import min_answer_rule, verified_escalation
+from arbiter.cascade_gain import gain_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.difficulty import prompt_stats
@@ -317,15 +318,16 @@ class Pipeline:
         slo: LatencySLO = NO_SLO,
         route: RouteDecision | None = None,
     ) -> str | None:
-        """For tasks configured to cascade (non-streaming only): `routing.cascade_first_model`
-        (or else the cheapest eligible model), when it is eligible and cheaper than the routed
-        choice."""
+        """For tasks configured to cascade (non-streaming only): the first eligible one of
+        `routing.cascade_first_model` / `cascade_first_models` (or else the cheapest eligible
+        model), when it is cheaper than the routed choice."""
         r = self.s.settings.routing
         if req.stream or task not in r.cascade_tasks:
             return None
         eligible = [c for c in candidates if c.eligible]
-        if r.cascade_first_model:
-            first = next((c for c in eligible if c.model == r.cascade_first_model), None)
+        if wanted := r.first_models():
+            by_model = {c.model: c for c in eligible}
+            first = next((by_model[m] for m in wanted if m in by_model), None)
         else:
             first = min(eligible, key=lambda c: c.est_cost_usd, default=None)
         chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
@@ -354,7 +356,11 @@ class Pipeline:
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
             return None, 0.0
         r = s.settings.routing
-        if plan.task == "math" and s.math_verifier is not None:
+        if plan.task in r.cascade_expected_gain:  # one scale across tasks (cascade_gain.py)
+            rule = gain_escalation(
+                r.cascade_expected_gain, r.cascade_min_expected_gain, s.math_verifier
+            )
+        elif plan.task == "math" and s.math_verifier is not None:
             rule = verified_escalation(s.math_verifier, r.cascade_math_verifier)
         else:
             rule = min_answer_rule(r.cascade_min_answer_tokens.get(plan.task, 0))

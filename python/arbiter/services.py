@@ -125,6 +125,7 @@ class Services:
         self.math_verifier = (
             configured_verifier(settings.routing.cascade_math_verifier_file)
             if settings.routing.cascade_math_verifier > 0
+            or "math" in settings.routing.cascade_expected_gain
             else None
         )
         self.new_id = DecisionIds()

@@ -19,12 +19,13 @@ then being the baseline), and escalate to the choice when the answer fails the c
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from arbiter import grading, judge
 from arbiter.cascade import Escalate, Verifier, min_answer_rule, verified_escalation
+from arbiter.cascade_gain import gain_escalation
 
 if TYPE_CHECKING:
     from arbiter.offline.outcome_table import Outcome, Row
@@ -67,7 +68,8 @@ class SidecarGrader:
 
 @dataclass(frozen=True, slots=True)
 class SidecarCascade:
-    """routing.cascade_tasks / _first_model / _all / _min_answer_tokens / _math_verifier."""
+    """routing.cascade_tasks / _first_model(s) / _all / _min_answer_tokens / _math_verifier /
+    _expected_gain."""
 
     tasks: frozenset[str]
     first: str = ""  # "" = the cheapest eligible model for the request
@@ -75,9 +77,21 @@ class SidecarCascade:
     min_answer_tokens: Mapping[str, int] = field(default_factory=dict)
     verifier_threshold: float = 0.0  # 0 = off
     verifier: Verifier | None = None
+    # routing.cascade_expected_gain / _min_expected_gain (cascade_gain.py)
+    gain_lines: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    min_gain: float = 0.0
 
-    def rule(self, task: str, verifier_knob: float | None, min_knob: float | None) -> Escalate:
+    def rule(
+        self,
+        task: str,
+        verifier_knob: float | None,
+        min_knob: float | None,
+        gain_knob: float | None = None,
+    ) -> Escalate:
         """The check a first answer must pass; a swept knob replaces the configured value."""
+        if task in self.gain_lines:
+            at = self.min_gain if gain_knob is None else gain_knob
+            return gain_escalation(self.gain_lines, at, self.verifier)
         threshold = self.verifier_threshold if verifier_knob is None else verifier_knob
         if task == "math" and self.verifier is not None and threshold > 0:
             return verified_escalation(self.verifier, threshold)

@@ -52,8 +52,13 @@ SHORT_ANSWER_THRESHOLDS: tuple[float, ...] = tuple(
 )
 OBJECTIVES = ("quality_target", "cost_weight")
 # what a --routing-config sweep may turn: the router's two objectives, or the cascade's check
-SWEEP_KNOBS = (*OBJECTIVES, "verifier", "min_answer_tokens")
+SWEEP_KNOBS = (*OBJECTIVES, "verifier", "min_answer_tokens", "gain")
 VERIFIER_THRESHOLDS: tuple[float, ...] = tuple(round(0.02 * k, 2) for k in range(1, 50))
+# expected-gain thresholds (routing.cascade_min_expected_gain, in the lines' unit: judge points
+# in examples/routing/chat.toml): -1 .. 6, dense over 0 .. 2 where its open-ended line lies
+GAIN_THRESHOLDS: tuple[float, ...] = tuple(
+    sorted({round(-1 + 0.5 * k, 2) for k in range(15)} | {round(0.05 * k, 2) for k in range(41)})
+)
 FEEDBACK = ("sidecar", "labels")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
@@ -86,8 +91,8 @@ class ReplayConfig:
     # the router's parameters from a [routing] section (`--routing-config`); None = the
     # defaults with the fields above. The knob still overrides the objective's value.
     params: RouterParams | None = None
-    # the sidecar's cascade (routing.cascade_*); with objective "verifier" or
-    # "min_answer_tokens" the knob is its threshold
+    # the sidecar's cascade (routing.cascade_*); with objective "verifier", "min_answer_tokens"
+    # or "gain" the knob is its threshold
     cascade: SidecarCascade | None = None
 
 
@@ -282,9 +287,10 @@ def _sidecar_request(
     out = call(row, first, e)
     if out.response is None:  # no recorded text to check (e.g. MMLU's letters): kept
         return first, out, 0
-    knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens") else None
+    knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens", "gain") else None
     rule = casc.rule(row.task, knob if cfg.objective == "verifier" else None,
-                     knob if cfg.objective == "min_answer_tokens" else None)  # fmt: skip
+                     knob if cfg.objective == "min_answer_tokens" else None,
+                     knob if cfg.objective == "gain" else None)  # fmt: skip
     esc, _why = rule(row.task, row.prompt, out.response, "stop", None)
     if not esc:
         return first, out, 0

@@ -29,6 +29,7 @@ from arbiter.offline.replay import (
     DEFAULT_KNOB,
     DEFAULT_SWEEP,
     FEEDBACK,
+    GAIN_THRESHOLDS,
     OBJECTIVES,
     SHORT_ANSWER_THRESHOLDS,
     SWEEP_KNOBS,
@@ -191,7 +192,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--sweep-knob",
         choices=("auto", *SWEEP_KNOBS),
         default="auto",
-        help="with --routing-config --sweep: what the sweep turns (auto: the math verifier's "
+        help="with --routing-config --sweep: what the sweep turns (auto: the expected-gain "
+        "threshold when the config sets cascade_expected_gain, else the math verifier's "
         "threshold when the config cascades math with it, else the short-answer cut-off when "
         "it sets one, else the cost weight when > 0, else the quality target)",
     )
@@ -388,12 +390,14 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
     if r.cascade_tasks:
         verifier = (
             configured_verifier(r.cascade_math_verifier_file)
-            if r.cascade_math_verifier > 0
+            if r.cascade_math_verifier > 0 or "math" in r.cascade_expected_gain
             else None
         )
+        first = next((m for m in r.first_models() if m in ids), "")  # the pool's preferred one
         cascade = SidecarCascade(
-            frozenset(r.cascade_tasks), r.cascade_first_model, r.cascade_all,
+            frozenset(r.cascade_tasks), first, r.cascade_all,
             dict(r.cascade_min_answer_tokens), r.cascade_math_verifier, verifier,
+            dict(r.cascade_expected_gain), r.cascade_min_expected_gain,
         )  # fmt: skip
     by_cost = r.cost_weight > 0
     cfg = ReplayConfig(
@@ -417,7 +421,9 @@ def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]
     """What a --routing-config sweep turns, and its values."""
     casc = cfg.cascade
     if asked == "auto":
-        if casc is not None and casc.verifier is not None and "math" in casc.tasks:
+        if casc is not None and casc.gain_lines:
+            asked = "gain"
+        elif casc is not None and casc.verifier is not None and "math" in casc.tasks:
             asked = "verifier"
         elif casc is not None and casc.min_answer_tokens:
             asked = "min_answer_tokens"
@@ -425,6 +431,7 @@ def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]
             asked = cfg.objective
     values = {
         "verifier": VERIFIER_THRESHOLDS,
+        "gain": GAIN_THRESHOLDS,
         "min_answer_tokens": SHORT_ANSWER_THRESHOLDS,
         "cost_weight": COST_WEIGHT_SWEEP,
         "quality_target": DEFAULT_SWEEP,
@@ -496,6 +503,8 @@ def _configured(routing: Any, kind: str, default: float) -> float:
         return float(routing.cascade_math_verifier)
     if kind == "min_answer_tokens":
         return float(max(routing.cascade_min_answer_tokens.values(), default=0))
+    if kind == "gain":
+        return float(routing.cascade_min_expected_gain)
     return default
 
 
