@@ -107,6 +107,8 @@ class OpenAIPassThrough:
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
         elif chunk.get("usage") is not None and not self._include_usage:
             return b""
+        if b"\n" in item:  # a payload sent over several data lines goes out the same way
+            item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
 
     def end(self) -> bytes:

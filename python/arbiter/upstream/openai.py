@@ -149,25 +149,45 @@ class _OpenAIStream(SSEStream):
     choices = 1  # the request's n: how many finish_reasons complete the answer
     _finished: frozenset[int] = frozenset()
 
+    def __init__(
+        self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
+    ) -> None:
+        super().__init__(model, resp, deadline, limits)
+        self._data: list[bytes] = []  # the data lines of the event being read
+
     def _pop_event(self) -> bytes | None:
-        """The next `data:` payload among the lines already read, or None when there is none."""
+        """The next event's `data:` payload among the lines already read (several data lines
+        joined by LF, as SSE says), or None when no event is complete yet."""
         lines = self._lines
         while lines:
             line = lines.popleft()
-            if not line.startswith(b"data:"):
-                continue  # comments, event names, blank separators
-            data = line[5:].strip()
-            if not data:
-                continue  # an empty `data:` (a heartbeat): SSE dispatches no event for it
-            if data == b"[DONE]":
-                self.done = True
-                lines.clear()
+            if line.startswith(b"data:"):
+                self._data.append(line[5:].strip())
+                continue
+            if line.strip() or not self._data:
+                continue  # comments, event names; a blank line ends an event
+            data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data).strip()
+            self._data = []
+            if event := self._dispatch(data):
+                return event
+            if self.done:
                 return None
-            self._watch_usage(data)
-            if b'"finish_reason"' in data:
-                self._watch_finish(data)
-            return data
+        if self._eof and self._data:  # the body ended without the event's blank line
+            data, self._data = b"\n".join(self._data).strip(), []
+            return self._dispatch(data)
         return None
+
+    def _dispatch(self, data: bytes) -> bytes | None:
+        if not data:
+            return None  # an empty `data:` (a heartbeat): SSE dispatches no event for it
+        if data == b"[DONE]":
+            self.done = True
+            self._lines.clear()
+            return None
+        self._watch_usage(data)
+        if b'"finish_reason"' in data:
+            self._watch_finish(data)
+        return data
 
     async def _next_item(self) -> bytes | None:
         while (event := self._pop_event()) is None:

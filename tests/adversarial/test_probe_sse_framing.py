@@ -1,0 +1,85 @@
+"""Outside probe: upstream SSE framing that the spec allows but Arbiter misread.
+
+- Lines ended by a lone CR ("\\r", one of the three line ends SSE allows): no line ever ended,
+  so the whole body was one over-long line, or at its end one unparsable event (502).
+- A CRLF whose CR and LF arrive in separate network reads must still be ONE line end.
+- An event whose payload spans several `data:` lines (SSE joins them with "\\n"): the OpenAI
+  stream read each line as its own chunk (502 'malformed chunk').
+Both upstream protocols, read by an OpenAI and an Anthropic client (relayed and translated)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests import anthropic_mock
+from tests.adversarial.test_probe_upstream_sse import _frames, _stream, run
+from tests.anthropic_mock import AnthropicMock
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[AnthropicMock]:
+    with anthropic_mock.running() as m:
+        yield m
+
+
+def _split_data(body: bytes) -> bytes:
+    """Each event's JSON payload spread over two `data:` lines (split after its first comma)."""
+    out = []
+    for frame in body.split(b"\n\n"):
+        lines = []
+        for line in frame.split(b"\n"):
+            if line.startswith(b"data: {") and b"," in line:
+                head, tail = line.split(b",", 1)
+                lines += [head + b",", b"data: " + tail]
+            else:
+                lines.append(line)
+        out.append(b"\n".join(lines))
+    return b"\n\n".join(out)
+
+
+def test_split_data_really_splits() -> None:
+    body = _split_data(_stream())
+    assert body.count(b"data: ") > _stream().count(b"data: ")
+    first = body.split(b"\n\n")[0].split(b"\n")
+    assert len(first) == 2 and all(line.startswith(b"data: ") for line in first)
+    assert orjson.loads(b"\n".join(line[6:] for line in first))["choices"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_stream().replace(b"\n", b"\r"), id="cr-only"),
+        pytest.param(_stream().replace(b"\n", b"\r\n"), id="crlf"),
+        pytest.param(_split_data(_stream()), id="multi-line-data"),
+        pytest.param(_split_data(_stream()).replace(b"\n", b"\r"), id="multi-line-data-cr"),
+    ],
+)
+def test_openai_upstream_framing(tmp_path: Path, mock: AnthropicMock, body: bytes) -> None:
+    run(tmp_path, mock, body, "openai")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_frames().replace(b"\n", b"\r"), id="cr-only"),
+        pytest.param(_split_data(_frames()), id="multi-line-data"),
+        pytest.param(_split_data(_frames()).replace(b"\n", b"\r"), id="multi-line-data-cr"),
+    ],
+)
+def test_anthropic_upstream_framing(tmp_path: Path, mock: AnthropicMock, body: bytes) -> None:
+    run(tmp_path, mock, body, "anthropic", anthropic_mock.TEXT)
+
+
+def test_crlf_split_across_reads_is_one_line_end(tmp_path: Path, mock: AnthropicMock) -> None:
+    """CR at the end of one network read, LF at the start of the next: one line end, not two
+    (the extra blank line would end the event after its first `data:` line)."""
+    body = _split_data(_stream()).replace(b"\n", b"\r\n")
+    segs = body.split(b"\r\n")
+    pieces = [segs[0] + b"\r", *(b"\n" + s + b"\r" for s in segs[1:-1]), b"\n" + segs[-1]]
+    assert b"".join(pieces) == body
+    mock.replay_pieces = pieces
+    run(tmp_path, mock, b"", "openai", upstream_model="replay-pieces")
