@@ -94,6 +94,8 @@ def decode_response(body: Any) -> CanonicalResponse:
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise UpstreamError("malformed answer from an OpenAI upstream") from err
     reason = stop_reason_in(choice.get("finish_reason"))
+    if reason == "end_turn" and calls:
+        reason = "tool_use"  # tool calls ended by "stop" (a forced tool_choice; Gemini always)
     if isinstance(refusal, str) and refusal:
         reason = "refusal"
     return CanonicalResponse(

@@ -47,6 +47,7 @@ class StreamDecoder:
         self._open: int | None = None  # the canonical block now open
         self._text_block: int | None = None
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
+        self._last_call: tuple[int, Any] | None = None  # (position, id) of an index-less call
         self._blocks = 0
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
@@ -115,7 +116,7 @@ class StreamDecoder:
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[StreamEvent]:
         fn = call.get("function") or {}
-        position = int(call.get("index", 0))
+        position = self._position(call)
         out: list[StreamEvent] = []
         index = self._tool_blocks.get(position)
         if index is None:
@@ -130,13 +131,28 @@ class StreamDecoder:
             out.append(ToolArgsDelta(index, arguments))
         return out
 
+    def _position(self, call: dict[str, Any]) -> int:
+        """The call's place in tool_calls. Some OpenAI-compatible servers (Gemini's) send no
+        `index`: a fragment with a new id is then the next call, one without an id continues
+        the last (all of them were read as call 0: a second call was lost in the first)."""
+        if call.get("index") is not None:
+            return int(call["index"])
+        call_id = call.get("id")
+        if self._last_call is not None and (not call_id or call_id == self._last_call[1]):
+            return self._last_call[0]
+        position = max(self._tool_blocks, default=-1) + 1
+        self._last_call = (position, call_id)
+        return position
+
     def finish(self) -> list[StreamEvent]:
         if self.done:
             return []
         self.done = True
         out: list[StreamEvent] = [] if self._started else [MessageStart("", "")]
         out.extend(self._close())
-        stop = self._stop or ("tool_use" if self._tool_blocks else "end_turn")
+        stop = self._stop or "end_turn"
+        if stop == "end_turn" and self._tool_blocks:
+            stop = "tool_use"  # tool calls ended by "stop" (a forced tool_choice; Gemini always)
         return [*out, MessageDelta(stop, self._usage), MessageStop()]
 
     @property
