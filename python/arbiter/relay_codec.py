@@ -11,7 +11,10 @@ recorded.
 
 from __future__ import annotations
 
+from typing import Any
 from typing import Protocol as TypingProtocol
+
+import orjson
 
 from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
@@ -82,10 +85,11 @@ def relay_codec(
 class OpenAIPassThrough:
     """OpenAI upstream to OpenAI client: each chunk relayed as it came."""
 
-    __slots__ = ("_include_usage", "_model", "calls", "finish", "parts")
+    __slots__ = ("_include_usage", "_model", "_positions", "calls", "finish", "parts")
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
+        self._positions = openai_stream.CallPositions()
         self._include_usage = include_usage
         self.parts: list[str] = []
         self.finish: str | None = None
@@ -100,6 +104,8 @@ class OpenAIPassThrough:
             if isinstance(text, str):
                 self.parts.append(text)
             elif isinstance(delta, dict) and "tool_calls" in delta:
+                if self._number_calls(delta["tool_calls"]):
+                    item = orjson.dumps(chunk)
                 self.calls.openai_delta(delta["tool_calls"])
             reason = choices[0].get("finish_reason")
             if isinstance(reason, str):
@@ -110,6 +116,20 @@ class OpenAIPassThrough:
         if b"\n" in item:  # a payload sent over several data lines goes out the same way
             item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _number_calls(self, calls: Any) -> bool:
+        """Give index-less tool-call fragments (Gemini's) their `index`, which the SDKs'
+        stream accumulators need; True when a fragment was changed."""
+        changed = False
+        for call in calls if isinstance(calls, list) else ():
+            if not isinstance(call, dict):
+                continue
+            if call.get("index") is None:
+                call["index"] = self._positions.of(call)
+                changed = True
+            elif isinstance(call["index"], int):
+                self._positions.of(call)  # an index-less call after it takes the next place
+        return changed
 
     def end(self) -> bytes:
         return b""

@@ -116,3 +116,32 @@ def test_tool_calls_ended_by_stop_are_tool_use_for_an_anthropic_client(
             assert answer.stop_reason == "tool_use"
 
     asyncio.run(main())
+
+
+def test_index_less_tool_calls_reach_an_openai_client_numbered(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """Relayed to an OpenAI client, the fragments get the `index` the SDKs' accumulators need
+    (ChatCompletionStreamState raised on them; a plain reader merged both calls into one)."""
+    mock.replay_body = _stream(indexed=False, finish="tool_calls")
+
+    async def main() -> None:
+        edit = _with_mock(mock, "openai")
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (_, gpt):
+            stream = await gpt.chat.completions.create(
+                model="oa-mock",
+                messages=[{"role": "user", "content": "Weather and time?"}],
+                tools=[{"type": "function", "function": {"name": n}} for _, n, _ in CALLS],
+                stream=True,
+            )
+            calls: dict[int, list[str]] = {}
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    for call in choice.delta.tool_calls or ():
+                        assert call.function is not None
+                        got = calls.setdefault(call.index, [call.id or "", "", ""])
+                        got[1] += call.function.name or ""
+                        got[2] += call.function.arguments or ""
+            assert [(i, n, json.loads(a)) for i, n, a in calls.values()] == CALLS
+
+    asyncio.run(main())

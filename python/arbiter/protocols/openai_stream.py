@@ -36,6 +36,29 @@ from arbiter.protocols.openai_response import (
 from arbiter.surfaces.openai_chat import sse_error_event
 
 
+class CallPositions:
+    """Each tool-call fragment's place in tool_calls. Some OpenAI-compatible servers (Gemini's)
+    send no `index`: a fragment with a new id is then the next call, one without an id
+    continues the last (read as call 0, a second call was lost in the first)."""
+
+    __slots__ = ("_last", "_next")
+
+    def __init__(self) -> None:
+        self._last: tuple[int, Any] | None = None  # (position, id) of the last index-less call
+        self._next = 0
+
+    def of(self, call: dict[str, Any]) -> int:
+        if call.get("index") is not None:
+            position = int(call["index"])
+            self._next = max(self._next, position + 1)
+            return position
+        call_id = call.get("id")
+        if self._last is not None and (not call_id or call_id == self._last[1]):
+            return self._last[0]
+        self._last, self._next = (self._next, call_id), self._next + 1
+        return self._last[0]
+
+
 class StreamDecoder:
     """An OpenAI upstream's chunk payloads (the text after `data: `) -> canonical events.
     Only choice 0 is read. The closing MessageDelta and MessageStop come at `[DONE]` (fed as a
@@ -47,7 +70,7 @@ class StreamDecoder:
         self._open: int | None = None  # the canonical block now open
         self._text_block: int | None = None
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
-        self._last_call: tuple[int, Any] | None = None  # (position, id) of an index-less call
+        self._positions = CallPositions()
         self._blocks = 0
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
@@ -116,7 +139,7 @@ class StreamDecoder:
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[StreamEvent]:
         fn = call.get("function") or {}
-        position = self._position(call)
+        position = self._positions.of(call)
         out: list[StreamEvent] = []
         index = self._tool_blocks.get(position)
         if index is None:
@@ -130,19 +153,6 @@ class StreamDecoder:
             # A fragment for an earlier call after a later one began (rare) keeps its own index.
             out.append(ToolArgsDelta(index, arguments))
         return out
-
-    def _position(self, call: dict[str, Any]) -> int:
-        """The call's place in tool_calls. Some OpenAI-compatible servers (Gemini's) send no
-        `index`: a fragment with a new id is then the next call, one without an id continues
-        the last (all of them were read as call 0: a second call was lost in the first)."""
-        if call.get("index") is not None:
-            return int(call["index"])
-        call_id = call.get("id")
-        if self._last_call is not None and (not call_id or call_id == self._last_call[1]):
-            return self._last_call[0]
-        position = max(self._tool_blocks, default=-1) + 1
-        self._last_call = (position, call_id)
-        return position
 
     def finish(self) -> list[StreamEvent]:
         if self.done:
