@@ -108,7 +108,7 @@ class OpenAIPassThrough:
                     item = orjson.dumps(chunk)
                 self.calls.openai_delta(delta["tool_calls"])
             reason = choices[0].get("finish_reason")
-            if isinstance(reason, str):
+            if isinstance(reason, str) and reason:
                 self.finish = reason
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
         elif chunk.get("usage") is not None and not self._include_usage:

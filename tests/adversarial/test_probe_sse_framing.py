@@ -5,6 +5,9 @@
 - A CRLF whose CR and LF arrive in separate network reads must still be ONE line end.
 - An event whose payload spans several `data:` lines (SSE joins them with "\\n"): the OpenAI
   stream read each line as its own chunk (502 'malformed chunk').
+- `"finish_reason": ""` on every content chunk (Ollama's and SGLang's OpenAI-compatible
+  servers) read as a finish: each delta closed the text block, so an Anthropic client got one
+  text block per token (`content[0].text` was the first token only).
 Both upstream protocols, read by an OpenAI and an Anthropic client (relayed and translated)."""
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ def test_split_data_really_splits() -> None:
         pytest.param(_stream().replace(b"\n", b"\r\n"), id="crlf"),
         pytest.param(_split_data(_stream()), id="multi-line-data"),
         pytest.param(_split_data(_stream()).replace(b"\n", b"\r"), id="multi-line-data-cr"),
+        pytest.param(
+            _stream().replace(b'"finish_reason":null', b'"finish_reason":""'),
+            id="empty-finish-reason",
+        ),
     ],
 )
 def test_openai_upstream_framing(tmp_path: Path, mock: AnthropicMock, body: bytes) -> None:

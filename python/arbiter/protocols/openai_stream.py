@@ -113,7 +113,7 @@ class StreamDecoder:
             for call in delta.get("tool_calls") or ():
                 out.extend(self._tool_fragment(call))
             reason = choice.get("finish_reason")
-            if reason is not None:
+            if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
                 self._stop = "refusal" if delta.get("refusal") else stop_reason_in(reason)
                 out.extend(self._close())
         return out

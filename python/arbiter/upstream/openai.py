@@ -208,7 +208,7 @@ class _OpenAIStream(SSEStream):
             return
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
         for c in choices if isinstance(choices, list) else ():
-            if isinstance(c, dict) and c.get("finish_reason") is not None:
+            if isinstance(c, dict) and c.get("finish_reason"):  # "" (Ollama, SGLang): none
                 index = c.get("index", 0)
                 self._finished = self._finished | {index if isinstance(index, int) else 0}
 
@@ -242,7 +242,7 @@ def _opening_only(raw: bytes, model: str) -> bool:
         return False
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict) or choice.get("finish_reason") is not None:
+        if not isinstance(delta, dict) or choice.get("finish_reason"):
             return False
         if any(v not in (None, "", [], {}) for k, v in delta.items() if k != "role"):
             return False
