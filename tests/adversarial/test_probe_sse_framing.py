@@ -12,15 +12,19 @@ Both upstream protocols, read by an OpenAI and an Anthropic client (relayed and 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import orjson
 import pytest
 
 from tests import anthropic_mock
-from tests.adversarial.test_probe_upstream_sse import _frames, _stream, run
+from tests.adversarial.test_probe_upstream_sse import _frames, _stream, _with_mock, run
 from tests.anthropic_mock import AnthropicMock
+from tests.inproc import sidecar_in_process
+from tests.sdk_clients import sdks
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +94,25 @@ def test_crlf_split_across_reads_is_one_line_end(tmp_path: Path, mock: Anthropic
     assert b"".join(pieces) == body
     mock.replay_pieces = pieces
     run(tmp_path, mock, b"", "openai", upstream_model="replay-pieces")
+
+
+def test_a_cut_stream_with_empty_finish_reasons_still_fails(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """Cut before its real finish_reason (no [DONE]): "" on the chunks before is no finish."""
+    body = _stream().replace(b'"finish_reason":null', b'"finish_reason":""')
+    mock.replay_body = b"data: ".join(body.split(b"data: ", 3)[:3])  # two content chunks
+
+    async def main() -> None:
+        edit = _with_mock(mock, "openai")
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (_, gpt):
+            stream = await gpt.chat.completions.create(
+                model="oa-mock",
+                messages=[{"role": "user", "content": "Say hello."}],
+                stream=True,
+            )
+            with pytest.raises(openai.APIError):
+                async for _chunk in stream:
+                    pass
+
+    asyncio.run(main())
