@@ -67,6 +67,8 @@ def test_split_data_really_splits() -> None:
             _stream().replace(b'"finish_reason":null', b'"finish_reason":""'),
             id="empty-finish-reason",
         ),
+        # not SSE, but read as one event per line before multi-line data was joined
+        pytest.param(_stream().replace(b"\n\n", b"\n"), id="no-blank-lines"),
     ],
 )
 def test_openai_upstream_framing(tmp_path: Path, mock: AnthropicMock, body: bytes) -> None:

@@ -166,16 +166,28 @@ class _OpenAIStream(SSEStream):
                 continue
             if line.strip() or not self._data:
                 continue  # comments, event names; a blank line ends an event
-            data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data).strip()
-            self._data = []
-            if event := self._dispatch(data):
+            if event := self._dispatch(self._payload()):
                 return event
             if self.done:
                 return None
         if self._eof and self._data:  # the body ended without the event's blank line
-            data, self._data = b"\n".join(self._data).strip(), []
-            return self._dispatch(data)
+            return self._dispatch(self._payload())
         return None
+
+    def _payload(self) -> bytes:
+        """The event's data lines: one payload split over lines (SSE joins them with LF); or,
+        when joined they are no JSON, one event per line (a server that leaves out the blank
+        lines between events: the lines after the first are put back as events of their own)."""
+        data, self._data = self._data, []
+        if len(data) == 1:
+            return data[0]
+        joined = b"\n".join(data).strip()
+        try:
+            orjson.loads(joined)
+            return joined
+        except orjson.JSONDecodeError:
+            self._lines.extendleft(line for d in reversed(data[1:]) for line in (b"", b"data:" + d))
+            return data[0]
 
     def _dispatch(self, data: bytes) -> bytes | None:
         if not data:
