@@ -30,7 +30,7 @@ from arbiter.canonical import (
 from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
-from arbiter.protocols.openai_response import finish_reason_out
+from arbiter.protocols.openai_response import content_text, finish_reason_out
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream.openai import parse_chunk
 
@@ -100,7 +100,7 @@ class OpenAIPassThrough:
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             delta = choices[0].get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else None
+            text = content_text(delta.get("content")) if isinstance(delta, dict) else None
             if isinstance(text, str):
                 self.parts.append(text)
             elif isinstance(delta, dict) and "tool_calls" in delta:

@@ -74,12 +74,27 @@ def arguments_text(arguments: Any) -> str:
     return str(arguments or "")
 
 
+def content_text(content: Any) -> str | None:
+    """A message's or delta's `content` as text: a string, or the text parts of a list (Mistral's
+    reasoning models send `[{"type": "thinking", ...}, {"type": "text", "text": ...}]`; the
+    thinking is not the answer). None for anything else."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p["text"]
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        )
+    return None
+
+
 def decode_response(body: Any) -> CanonicalResponse:
     """The first choice of an upstream's chat.completion (n > 1 never crosses protocols)."""
     try:
         choice = body["choices"][0]
         message = choice["message"]
-        content, refusal = message.get("content"), message.get("refusal")
+        content, refusal = content_text(message.get("content")), message.get("refusal")
         calls = message.get("tool_calls") or []
         parts: list[ContentPart] = []
         if isinstance(content, str) and content:

@@ -28,6 +28,7 @@ from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import (
     arguments_text,
     completion_id,
+    content_text,
     finish_reason_out,
     stop_reason_in,
     usage_in,
@@ -106,8 +107,7 @@ class StreamDecoder:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            for key in ("content", "refusal"):
-                text = delta.get(key)
+            for text in (content_text(delta.get("content")), delta.get("refusal")):
                 if isinstance(text, str) and text:
                     out.extend(self._text(text))
             for call in delta.get("tool_calls") or ():

@@ -16,6 +16,7 @@ from arbiter import __version__
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError, UpstreamRejected
+from arbiter.protocols.openai_response import content_text
 from arbiter.types import ChatResult, Usage
 from arbiter.upstream.http import (
     HTTPProvider,
@@ -99,7 +100,8 @@ class OpenAIUpstream(HTTPProvider):
         try:
             data = orjson.loads(raw)
             choice = data["choices"][0]
-            content = choice["message"].get("content") or ""
+            raw_content = choice["message"].get("content")
+            content = "" if raw_content is None else content_text(raw_content)
             finish = choice.get("finish_reason")
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
