@@ -52,6 +52,8 @@ def test_the_azure_sdk_reaches_chat_completions_and_embeddings(tmp_path: Path, v
                     if chunk.choices and chunk.choices[0].delta.content:
                         text += chunk.choices[0].delta.content
                 assert text
+                vectors = await azure.embeddings.create(model="sim-small", input="hello")
+                assert vectors.data[0].embedding
                 wrong = openai.AsyncAzureOpenAI(
                     api_key="arb-nope", api_version="2024-10-21", http_client=http,
                     max_retries=0, **where,  # type: ignore[arg-type]
