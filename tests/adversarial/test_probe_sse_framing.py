@@ -5,6 +5,8 @@
 - A CRLF whose CR and LF arrive in separate network reads must still be ONE line end.
 - An event whose payload spans several `data:` lines (SSE joins them with "\\n"): the OpenAI
   stream read each line as its own chunk (502 'malformed chunk').
+- An Anthropic-protocol stream whose frames have no `event:` line (the type is in the data):
+  relayed as it came, the anthropic SDK (which dispatches on the event name) failed on it.
 - `"finish_reason": ""` on every content chunk (Ollama's and SGLang's OpenAI-compatible
   servers) read as a finish: each delta closed the text block, so an Anthropic client got one
   text block per token (`content[0].text` was the first token only).
@@ -81,6 +83,14 @@ def test_openai_upstream_framing(tmp_path: Path, mock: AnthropicMock, body: byte
         pytest.param(_frames().replace(b"\n", b"\r"), id="cr-only"),
         pytest.param(_split_data(_frames()), id="multi-line-data"),
         pytest.param(_split_data(_frames()).replace(b"\n", b"\r"), id="multi-line-data-cr"),
+        # events named only in their data's `type`: the anthropic SDK dispatches on the name
+        pytest.param(
+            b"\n\n".join(
+                b"\n".join(x for x in f.split(b"\n") if not x.startswith(b"event:"))
+                for f in _frames().split(b"\n\n")
+            ),
+            id="no-event-lines",
+        ),
     ],
 )
 def test_anthropic_upstream_framing(tmp_path: Path, mock: AnthropicMock, body: bytes) -> None:
