@@ -145,3 +145,47 @@ def test_index_less_tool_calls_reach_an_openai_client_numbered(
             assert [(i, n, json.loads(a)) for i, n, a in calls.values()] == CALLS
 
     asyncio.run(main())
+
+
+def test_tool_calls_without_ids_get_one_for_an_anthropic_client(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """Some OpenAI-compatible servers send tool calls without `id` (StepFun, Kimi on NVIDIA,
+    GLM). Not streamed, the answer failed as malformed (500); streamed, the tool_use had id ""
+    (a client cannot answer it). Each call now gets an id of its own."""
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+            for _, name, args in CALLS
+        ],
+    }
+    mock.openai_reply = {
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "m", "usage": USAGE,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+    }  # fmt: skip
+    mock.replay_body = _stream(indexed=True, finish="tool_calls").replace(b'"id":"call_', b'"x":"')
+
+    async def main() -> None:
+        for upstream_model in ("replay", "openai-reply"):
+            edit = _with_mock(mock, "openai", upstream_model)
+            async with (
+                sidecar_in_process(tmp_path / upstream_model, edit_config=edit) as sc,
+                sdks(sc) as (claude, _),
+            ):
+                ask: dict[str, Any] = {
+                    "model": "oa-mock", "max_tokens": 50, "tools": TOOLS,
+                    "messages": [{"role": "user", "content": "Weather and time?"}],
+                }  # fmt: skip
+                if upstream_model == "openai-reply":  # the mock's JSON answer: not streamed
+                    answer = await claude.messages.create(**ask)
+                else:
+                    async with claude.messages.stream(**ask) as events:
+                        answer = await events.get_final_message()
+                uses = [(b.id, b.name, b.input) for b in answer.content if b.type == "tool_use"]
+                assert [(n, a) for _, n, a in uses] == [(n, a) for _, n, a in CALLS]
+                ids = [i for i, _, _ in uses]
+                assert all(ids) and len(set(ids)) == 2, ids
+
+    asyncio.run(main())

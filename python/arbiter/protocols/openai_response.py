@@ -89,6 +89,13 @@ def content_text(content: Any) -> str | None:
     return None
 
 
+def call_id_or_made(call_id: Any, response_id: Any, position: int) -> str:
+    """A tool call's id, or one made from the response's id and the call's place when the
+    upstream sent none (StepFun, Kimi on NVIDIA, GLM: an Anthropic client needs one to answer
+    the call; the answer failed as malformed)."""
+    return str(call_id) if call_id else f"call_{response_id or 'x'}_{position}"
+
+
 def decode_response(body: Any) -> CanonicalResponse:
     """The first choice of an upstream's chat.completion (n > 1 never crosses protocols)."""
     try:
@@ -101,10 +108,11 @@ def decode_response(body: Any) -> CanonicalResponse:
             parts.append(TextPart(content))
         if isinstance(refusal, str) and refusal:
             parts.append(TextPart(refusal))
-        for call in calls:
+        for i, call in enumerate(calls):
             fn = call["function"]
+            call_id = call_id_or_made(call.get("id"), body.get("id"), i)
             parts.append(
-                ToolCallPart(str(call["id"]), str(fn["name"]), arguments_text(fn.get("arguments")))
+                ToolCallPart(call_id, str(fn["name"]), arguments_text(fn.get("arguments")))
             )
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise UpstreamError("malformed answer from an OpenAI upstream") from err

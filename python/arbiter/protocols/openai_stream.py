@@ -27,6 +27,7 @@ from arbiter.canonical import (
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import (
     arguments_text,
+    call_id_or_made,
     completion_id,
     content_text,
     finish_reason_out,
@@ -72,6 +73,7 @@ class StreamDecoder:
         self._text_block: int | None = None
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
         self._positions = CallPositions()
+        self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
@@ -100,7 +102,8 @@ class StreamDecoder:
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
-            out.append(MessageStart(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
+            self._id = str(chunk.get("id") or "")
+            out.append(MessageStart(self._id, str(chunk.get("model") or "")))
         if isinstance(chunk.get("usage"), dict):
             self._usage = usage_in(chunk["usage"])
         for choice in chunk.get("choices") or ():
@@ -146,7 +149,12 @@ class StreamDecoder:
             index, out = self._begin()
             self._tool_blocks[position] = index
             out.append(
-                BlockStart(index, "tool_use", str(call.get("id") or ""), str(fn.get("name") or ""))
+                BlockStart(
+                    index,
+                    "tool_use",
+                    call_id_or_made(call.get("id"), self._id, position),
+                    str(fn.get("name") or ""),
+                )
             )
         arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
         if arguments:
