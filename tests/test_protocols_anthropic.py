@@ -354,7 +354,8 @@ USAGE = CanonicalUsage(21, 9, cache_read_input_tokens=100, cache_creation_input_
 @pytest.mark.parametrize(
     ("openai_reason", "anthropic_reason"),
     [
-        ("stop", "end_turn"),
+        # tool calls ended by "stop" (a forced tool_choice; Gemini) are still tool_use
+        ("stop", "tool_use"),
         ("length", "max_tokens"),
         ("tool_calls", "tool_use"),
         ("content_filter", "refusal"),

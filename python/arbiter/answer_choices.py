@@ -17,7 +17,7 @@ import orjson
 
 from arbiter.canonical import Protocol
 from arbiter.protocols.anthropic_response import stop_reason_in
-from arbiter.protocols.openai_response import finish_reason_out
+from arbiter.protocols.openai_response import content_text, finish_reason_out
 
 __all__ = ["Choice", "OfferedTools", "StreamedCalls", "ToolCall", "choices_of", "offered_tools"]
 
@@ -106,11 +106,11 @@ def choices_of(body: Any, protocol: Protocol) -> list[Choice]:
             continue
         message = choice.get("message")
         message = message if isinstance(message, Mapping) else {}
-        content = message.get("content")
+        content = content_text(message.get("content"))
         finish = choice.get("finish_reason")
         out.append(
             Choice(
-                content if isinstance(content, str) else "",
+                content or "",
                 finish if isinstance(finish, str) else None,
                 _openai_calls(message),
             )

@@ -248,6 +248,12 @@ class Authenticator:
         return public_view(row)
 
 
+def key_header(headers: Mapping[str, str]) -> str | None:
+    """A key sent other than as a Bearer token: as `x-api-key` (Anthropic's SDK) or `api-key`
+    (the AzureOpenAI SDK's)."""
+    return headers.get("x-api-key") or headers.get("api-key")
+
+
 def _well_formed(token: str) -> bool:
     return token.isascii() and token.isprintable()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -134,6 +135,11 @@ class Pipeline:
         started = time.perf_counter()
         decision_id = s.new_id()
         kind: Literal["exact", "semantic"] = "semantic" if look.match is not None else "exact"
+        if kind == "semantic":  # another prompt wrote it: the input counted is this request's
+            usage = CanonicalUsage(req.prompt_tokens, entry.answer.usage.output_tokens)
+            entry = dataclasses.replace(
+                entry, answer=dataclasses.replace(entry.answer, usage=usage)
+            )
         info: dict[str, Any] = {"entry_id": entry.id, "source_decision_id": entry.decision_id}
         headers = {
             "x-arbiter-model": entry.model,

@@ -11,7 +11,10 @@ recorded.
 
 from __future__ import annotations
 
+from typing import Any
 from typing import Protocol as TypingProtocol
+
+import orjson
 
 from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
@@ -27,7 +30,7 @@ from arbiter.canonical import (
 from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
-from arbiter.protocols.openai_response import finish_reason_out
+from arbiter.protocols.openai_response import content_text, finish_reason_out
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream.openai import parse_chunk
 
@@ -82,10 +85,11 @@ def relay_codec(
 class OpenAIPassThrough:
     """OpenAI upstream to OpenAI client: each chunk relayed as it came."""
 
-    __slots__ = ("_include_usage", "_model", "calls", "finish", "parts")
+    __slots__ = ("_include_usage", "_model", "_positions", "calls", "finish", "parts")
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
+        self._positions = openai_stream.CallPositions()
         self._include_usage = include_usage
         self.parts: list[str] = []
         self.finish: str | None = None
@@ -96,18 +100,36 @@ class OpenAIPassThrough:
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             delta = choices[0].get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else None
+            text = content_text(delta.get("content")) if isinstance(delta, dict) else None
             if isinstance(text, str):
                 self.parts.append(text)
             elif isinstance(delta, dict) and "tool_calls" in delta:
+                if self._number_calls(delta["tool_calls"]):
+                    item = orjson.dumps(chunk)
                 self.calls.openai_delta(delta["tool_calls"])
             reason = choices[0].get("finish_reason")
-            if isinstance(reason, str):
+            if isinstance(reason, str) and reason:
                 self.finish = reason
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
         elif chunk.get("usage") is not None and not self._include_usage:
             return b""
+        if b"\n" in item:  # a payload sent over several data lines goes out the same way
+            item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _number_calls(self, calls: Any) -> bool:
+        """Give index-less tool-call fragments (Gemini's) their `index`, which the SDKs'
+        stream accumulators need; True when a fragment was changed."""
+        changed = False
+        for call in calls if isinstance(calls, list) else ():
+            if not isinstance(call, dict):
+                continue
+            if call.get("index") is None:
+                call["index"] = self._positions.of(call)
+                changed = True
+            elif isinstance(call["index"], int):
+                self._positions.of(call)  # an index-less call after it takes the next place
+        return changed
 
     def end(self) -> bytes:
         return b""

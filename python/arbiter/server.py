@@ -33,7 +33,8 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.auth import create_key, key_request_fields, public_view
+from arbiter.auth import create_key, key_header, key_request_fields, public_view
+from arbiter.azure_paths import azure_routes
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -155,7 +156,7 @@ class Handlers:
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        principal = await self.s.auth.authenticate(h.get("authorization"), key_header(h))
         if principal.read_only:
             raise PolicyDenied("The dashboard key is read-only: it cannot call models.")
         return principal
@@ -163,7 +164,7 @@ class Handlers:
     async def reader(self, request: Request) -> Principal:
         """The caller of a read endpoint (any key, the dashboard's read-only one included)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(h.get("authorization"), h.get("x-api-key"))
+        principal = await self.s.auth.authenticate(h.get("authorization"), key_header(h))
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.tenant = principal.tenant
         return principal
@@ -437,7 +438,7 @@ class Handlers:
         a tenant's key gets 403."""
         h = request.headers
         if not self.s.auth.open and not self.s.auth.is_metrics_key(
-            h.get("authorization"), h.get("x-api-key")
+            h.get("authorization"), key_header(h)
         ):
             await self.admin(request)
         text = self.s.metrics.render(self.s.gauges())
@@ -703,6 +704,7 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/v1/models/{id:path}", _guard(h.model, surface="models"), methods=["GET"]),
         Route("/v1/embeddings", _guard(h.embeddings, surface="embeddings"), methods=["POST"]),
         Route("/v1/completions", _guard(h.completions, surface="completions"), methods=["POST"]),
+        *azure_routes(h, _guard),  # the AzureOpenAI SDK's paths
         Route("/v1/feedback", _guard(h.feedback, surface="feedback"), methods=["POST"]),
         Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
         Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),

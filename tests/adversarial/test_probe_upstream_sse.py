@@ -50,14 +50,17 @@ def _stream(prefix: bytes = b"") -> bytes:
     )  # fmt: skip
 
 
-def _with_mock(mock: AnthropicMock, protocol: str = "openai") -> Any:
+def _with_mock(
+    mock: AnthropicMock, protocol: str = "openai", upstream_model: str = "replay"
+) -> Any:
     base_url = f"{mock.base_url}/v1" if protocol == "openai" else mock.base_url
 
     def edit(text: str) -> str:
         return text + (
             f'\n[upstreams.mockup]\nbase_url = "{base_url}"\nprotocol = "{protocol}"\n'
             f'api_key_env = "{API_KEY_ENV}"\n'
-            '[models.oa-mock]\nupstream = "mockup"\nupstream_model = "replay"\n'
+            '[models.oa-mock]\nupstream = "mockup"\n'
+            f'upstream_model = "{upstream_model}"\n'
             "price_in_per_mtok = 1.0\nprice_out_per_mtok = 2.0\ncontext_window = 32000\n"
             'capabilities = ["chat", "no-route"]\n'
         )
@@ -122,12 +125,17 @@ def test_a_spec_valid_anthropic_stream_reaches_the_client_whole(
 
 
 def run(
-    tmp_path: Path, mock: AnthropicMock, body: bytes, protocol: str, expected: str = "Hello"
+    tmp_path: Path,
+    mock: AnthropicMock,
+    body: bytes,
+    protocol: str,
+    expected: str = "Hello",
+    upstream_model: str = "replay",
 ) -> None:
     mock.replay_body = body
 
     async def main() -> None:
-        edit = _with_mock(mock, protocol)
+        edit = _with_mock(mock, protocol, upstream_model)
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
             stream = await gpt.chat.completions.create(
                 model="oa-mock",

@@ -74,26 +74,51 @@ def arguments_text(arguments: Any) -> str:
     return str(arguments or "")
 
 
+def content_text(content: Any) -> str | None:
+    """A message's or delta's `content` as text: a string, or the text parts of a list (Mistral's
+    reasoning models send `[{"type": "thinking", ...}, {"type": "text", "text": ...}]`; the
+    thinking is not the answer). None for anything else."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p["text"]
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        )
+    return None
+
+
+def call_id_or_made(call_id: Any, response_id: Any, position: int) -> str:
+    """A tool call's id, or one made from the response's id and the call's place when the
+    upstream sent none (StepFun, Kimi on NVIDIA, GLM: an Anthropic client needs one to answer
+    the call; the answer failed as malformed)."""
+    return str(call_id) if call_id else f"call_{response_id or 'x'}_{position}"
+
+
 def decode_response(body: Any) -> CanonicalResponse:
     """The first choice of an upstream's chat.completion (n > 1 never crosses protocols)."""
     try:
         choice = body["choices"][0]
         message = choice["message"]
-        content, refusal = message.get("content"), message.get("refusal")
+        content, refusal = content_text(message.get("content")), message.get("refusal")
         calls = message.get("tool_calls") or []
         parts: list[ContentPart] = []
         if isinstance(content, str) and content:
             parts.append(TextPart(content))
         if isinstance(refusal, str) and refusal:
             parts.append(TextPart(refusal))
-        for call in calls:
+        for i, call in enumerate(calls):
             fn = call["function"]
+            call_id = call_id_or_made(call.get("id"), body.get("id"), i)
             parts.append(
-                ToolCallPart(str(call["id"]), str(fn["name"]), arguments_text(fn.get("arguments")))
+                ToolCallPart(call_id, str(fn["name"]), arguments_text(fn.get("arguments")))
             )
     except (KeyError, IndexError, TypeError, AttributeError) as err:
         raise UpstreamError("malformed answer from an OpenAI upstream") from err
     reason = stop_reason_in(choice.get("finish_reason"))
+    if reason == "end_turn" and calls:
+        reason = "tool_use"  # tool calls ended by "stop" (a forced tool_choice; Gemini always)
     if isinstance(refusal, str) and refusal:
         reason = "refusal"
     return CanonicalResponse(

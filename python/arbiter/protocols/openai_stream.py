@@ -27,13 +27,38 @@ from arbiter.canonical import (
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import (
     arguments_text,
+    call_id_or_made,
     completion_id,
+    content_text,
     finish_reason_out,
     stop_reason_in,
     usage_in,
     usage_out,
 )
 from arbiter.surfaces.openai_chat import sse_error_event
+
+
+class CallPositions:
+    """Each tool-call fragment's place in tool_calls. Some OpenAI-compatible servers (Gemini's)
+    send no `index`: a fragment with a new id is then the next call, one without an id
+    continues the last (read as call 0, a second call was lost in the first)."""
+
+    __slots__ = ("_last", "_next")
+
+    def __init__(self) -> None:
+        self._last: tuple[int, Any] | None = None  # (position, id) of the last index-less call
+        self._next = 0
+
+    def of(self, call: dict[str, Any]) -> int:
+        if call.get("index") is not None:
+            position = int(call["index"])
+            self._next = max(self._next, position + 1)
+            return position
+        call_id = call.get("id")
+        if self._last is not None and (not call_id or call_id == self._last[1]):
+            return self._last[0]
+        self._last, self._next = (self._next, call_id), self._next + 1
+        return self._last[0]
 
 
 class StreamDecoder:
@@ -47,6 +72,8 @@ class StreamDecoder:
         self._open: int | None = None  # the canonical block now open
         self._text_block: int | None = None
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
+        self._positions = CallPositions()
+        self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
@@ -75,21 +102,21 @@ class StreamDecoder:
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
-            out.append(MessageStart(str(chunk.get("id") or ""), str(chunk.get("model") or "")))
+            self._id = str(chunk.get("id") or "")
+            out.append(MessageStart(self._id, str(chunk.get("model") or "")))
         if isinstance(chunk.get("usage"), dict):
             self._usage = usage_in(chunk["usage"])
         for choice in chunk.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            for key in ("content", "refusal"):
-                text = delta.get(key)
+            for text in (content_text(delta.get("content")), delta.get("refusal")):
                 if isinstance(text, str) and text:
                     out.extend(self._text(text))
             for call in delta.get("tool_calls") or ():
                 out.extend(self._tool_fragment(call))
             reason = choice.get("finish_reason")
-            if reason is not None:
+            if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
                 self._stop = "refusal" if delta.get("refusal") else stop_reason_in(reason)
                 out.extend(self._close())
         return out
@@ -115,14 +142,19 @@ class StreamDecoder:
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[StreamEvent]:
         fn = call.get("function") or {}
-        position = int(call.get("index", 0))
+        position = self._positions.of(call)
         out: list[StreamEvent] = []
         index = self._tool_blocks.get(position)
         if index is None:
             index, out = self._begin()
             self._tool_blocks[position] = index
             out.append(
-                BlockStart(index, "tool_use", str(call.get("id") or ""), str(fn.get("name") or ""))
+                BlockStart(
+                    index,
+                    "tool_use",
+                    call_id_or_made(call.get("id"), self._id, position),
+                    str(fn.get("name") or ""),
+                )
             )
         arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
         if arguments:
@@ -136,7 +168,9 @@ class StreamDecoder:
         self.done = True
         out: list[StreamEvent] = [] if self._started else [MessageStart("", "")]
         out.extend(self._close())
-        stop = self._stop or ("tool_use" if self._tool_blocks else "end_turn")
+        stop = self._stop or "end_turn"
+        if stop == "end_turn" and self._tool_blocks:
+            stop = "tool_use"  # tool calls ended by "stop" (a forced tool_choice; Gemini always)
         return [*out, MessageDelta(stop, self._usage), MessageStop()]
 
     @property

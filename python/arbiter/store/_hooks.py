@@ -3,11 +3,16 @@ transactions and its parameter style. One base, so a new mixin is only its SQL."
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
+
+# At most this long for another transaction's (or process's) lock on a budget row: past it the
+# budget goes on from the replica's outage allowance (budget.py) rather than hang the request.
+BUDGET_LOCK_WAIT_MS = 2000
 
 
 class StoreHooks:
@@ -26,3 +31,10 @@ class StoreHooks:
     def _bound_lock_wait(self, cur: Cursor) -> None:
         """Inside a write transaction on a hot row (a budget window): bound how long it may wait
         for another transaction's lock on it (PostgreSQL; SQLite's busy_timeout bounds it)."""
+
+    @contextmanager
+    def _budget_tx(self) -> Iterator[Cursor]:
+        """A write transaction on budget rows, waiting at most BUDGET_LOCK_WAIT_MS for a lock."""
+        with self._tx() as cur:
+            self._bound_lock_wait(cur)
+            yield cur

@@ -79,8 +79,7 @@ class AccountsMixin(StoreHooks):
         """Reserve `amount` under every (scope, window_start, limit) or none of them.
         Returns None on success, else (scope, spent, reserved) of the first cap it would pass."""
         try:
-            with self._tx() as cur:
-                self._bound_lock_wait(cur)
+            with self._budget_tx() as cur:
                 for scope, window, limit in caps:
                     cur.execute(
                         self._sql(
@@ -118,8 +117,7 @@ class AccountsMixin(StoreHooks):
         """Swap a reservation for the real cost; returns (scope, window, spent) after it. The
         window's row may not exist yet (spend reserved from a replica's outage allowance)."""
         out: list[tuple[str, float, float]] = []
-        with self._tx() as cur:
-            self._bound_lock_wait(cur)
+        with self._budget_tx() as cur:
             for scope, window in windows:
                 cur.execute(
                     self._sql(

@@ -26,13 +26,13 @@ from psycopg_pool import ConnectionPool
 
 from arbiter.config import redact_url
 from arbiter.store import StoreError
+from arbiter.store._hooks import BUDGET_LOCK_WAIT_MS
 from arbiter.store._sql import Cursor, SqlStore
 
 log = logging.getLogger(__name__)
 
 _PERMANENT = (psycopg.IntegrityError, psycopg.DataError)
 _MIGRATE_LOCK = "arbiter.store.migrate"
-BUDGET_LOCK_WAIT_MS = 2000  # at most this long for another transaction's lock on a budget row
 _ID_LOCK_SPACE = 0x4152  # first key of the (int, int) advisory locks on decision ids
 
 

@@ -11,13 +11,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from arbiter.errors import ConfigError
 from arbiter.store import StoreError
+from arbiter.store._hooks import BUDGET_LOCK_WAIT_MS
 from arbiter.store._sql import Cursor, SqlStore
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,28 @@ class SqliteStore(SqlStore):
     def _tx(self) -> Iterator[Cursor]:
         with self._wlock, self._transaction("BEGIN IMMEDIATE") as cur:
             yield cur
+
+    @contextmanager
+    def _budget_tx(self) -> Iterator[Cursor]:
+        """A budget write waits at most BUDGET_LOCK_WAIT_MS for the write lock (this process's,
+        then the file's), not the whole busy_timeout: a file locked by another process (a shell
+        left in a transaction, a backup) held every capped request for 10 s, where the outage
+        allowance should have answered it at once."""
+        until = time.monotonic() + BUDGET_LOCK_WAIT_MS / 1000
+        if not self._wlock.acquire(timeout=BUDGET_LOCK_WAIT_MS / 1000):
+            raise StoreError(f"sqlite begin failed: store {self.url} is busy", transient=True)
+        try:
+            conn = self._conn()
+            left_ms = max(1, int((until - time.monotonic()) * 1000))
+            conn.execute(f"PRAGMA busy_timeout = {left_ms}")
+            try:
+                with self._transaction("BEGIN IMMEDIATE") as cur:
+                    yield cur
+            finally:
+                with suppress(sqlite3.Error):  # a closed store: nothing to restore
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+        finally:
+            self._wlock.release()
 
     @contextmanager
     def _ro(self) -> Iterator[Cursor]:

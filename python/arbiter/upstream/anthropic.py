@@ -182,6 +182,8 @@ class AnthropicStream(SSEStream):
             kind = self._check(frame)
             if kind is not None:
                 self._kind = kind
+                if not frame.startswith(b"event:"):  # the SDKs dispatch on the event's name
+                    frame = b"event: " + kind + b"\n" + frame
                 return frame
         return None
 

@@ -316,6 +316,7 @@ class SSEStream:
         self._left = limits.max_response_bytes  # bytes the rest of the stream may have
         self._eof = False
         self._at_start = True
+        self._after_cr = False  # the last piece ended in CR: an LF starting the next is its pair
         self._held: list[bytes] = []
         self._deadline = deadline
         self._reported_cost = reported_cost(None, resp.headers)
@@ -353,7 +354,18 @@ class SSEStream:
         if self._at_start:  # SSE: a leading byte order mark is skipped, not part of line one
             self._at_start = False
             piece = piece.removeprefix(b"\xef\xbb\xbf")
-        self._split(piece)
+        self._split(self._lf_ends(piece))
+
+    def _lf_ends(self, piece: bytes) -> bytes:
+        """SSE lines may end in CRLF, LF or a lone CR: all become LF (a CRLF split between two
+        reads is one line end, not two)."""
+        if self._after_cr and piece.startswith(b"\n"):
+            piece = piece[1:]
+        if b"\r" not in piece:
+            self._after_cr = False
+            return piece
+        self._after_cr = piece.endswith(b"\r")
+        return piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
     def _split(self, piece: bytes) -> None:
         """Add `piece` to the complete lines and keep its unfinished end; an over-long line

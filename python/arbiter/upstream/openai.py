@@ -16,6 +16,7 @@ from arbiter import __version__
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError, UpstreamRejected
+from arbiter.protocols.openai_response import content_text
 from arbiter.types import ChatResult, Usage
 from arbiter.upstream.http import (
     HTTPProvider,
@@ -99,7 +100,8 @@ class OpenAIUpstream(HTTPProvider):
         try:
             data = orjson.loads(raw)
             choice = data["choices"][0]
-            content = choice["message"].get("content") or ""
+            raw_content = choice["message"].get("content")
+            content = "" if raw_content is None else content_text(raw_content)
             finish = choice.get("finish_reason")
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as err:
             raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
@@ -149,25 +151,57 @@ class _OpenAIStream(SSEStream):
     choices = 1  # the request's n: how many finish_reasons complete the answer
     _finished: frozenset[int] = frozenset()
 
+    def __init__(
+        self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
+    ) -> None:
+        super().__init__(model, resp, deadline, limits)
+        self._data: list[bytes] = []  # the data lines of the event being read
+
     def _pop_event(self) -> bytes | None:
-        """The next `data:` payload among the lines already read, or None when there is none."""
+        """The next event's `data:` payload among the lines already read (several data lines
+        joined by LF, as SSE says), or None when no event is complete yet."""
         lines = self._lines
         while lines:
             line = lines.popleft()
-            if not line.startswith(b"data:"):
-                continue  # comments, event names, blank separators
-            data = line[5:].strip()
-            if not data:
-                continue  # an empty `data:` (a heartbeat): SSE dispatches no event for it
-            if data == b"[DONE]":
-                self.done = True
-                lines.clear()
+            if line.startswith(b"data:"):
+                self._data.append(line[5:].strip())
+                continue
+            if line.strip() or not self._data:
+                continue  # comments, event names; a blank line ends an event
+            if event := self._dispatch(self._payload()):
+                return event
+            if self.done:
                 return None
-            self._watch_usage(data)
-            if b'"finish_reason"' in data:
-                self._watch_finish(data)
-            return data
+        if self._eof and self._data:  # the body ended without the event's blank line
+            return self._dispatch(self._payload())
         return None
+
+    def _payload(self) -> bytes:
+        """The event's data lines: one payload split over lines (SSE joins them with LF); or,
+        when joined they are no JSON, one event per line (a server that leaves out the blank
+        lines between events: the lines after the first are put back as events of their own)."""
+        data, self._data = self._data, []
+        if len(data) == 1:
+            return data[0]
+        joined = b"\n".join(data).strip()
+        try:
+            orjson.loads(joined)
+            return joined
+        except orjson.JSONDecodeError:
+            self._lines.extendleft(line for d in reversed(data[1:]) for line in (b"", b"data:" + d))
+            return data[0]
+
+    def _dispatch(self, data: bytes) -> bytes | None:
+        if not data:
+            return None  # an empty `data:` (a heartbeat): SSE dispatches no event for it
+        if data == b"[DONE]":
+            self.done = True
+            self._lines.clear()
+            return None
+        self._watch_usage(data)
+        if b'"finish_reason"' in data:
+            self._watch_finish(data)
+        return data
 
     async def _next_item(self) -> bytes | None:
         while (event := self._pop_event()) is None:
@@ -188,7 +222,7 @@ class _OpenAIStream(SSEStream):
             return
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
         for c in choices if isinstance(choices, list) else ():
-            if isinstance(c, dict) and c.get("finish_reason") is not None:
+            if isinstance(c, dict) and c.get("finish_reason"):  # "" (Ollama, SGLang): none
                 index = c.get("index", 0)
                 self._finished = self._finished | {index if isinstance(index, int) else 0}
 
@@ -222,7 +256,7 @@ def _opening_only(raw: bytes, model: str) -> bool:
         return False
     for choice in choices:
         delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict) or choice.get("finish_reason") is not None:
+        if not isinstance(delta, dict) or choice.get("finish_reason"):
             return False
         if any(v not in (None, "", [], {}) for k, v in delta.items() if k != "role"):
             return False
