@@ -11,8 +11,9 @@
 //! the choice is `rule` over the draws of that order, bit for bit (`tests`: early stop vs the
 //! exhaustive scan of the same order). Each arm's draw is independent of the others', so the
 //! choice's distribution is the full scan's in pool order (`tests`: choice frequencies).
-//! Not yet what `Router.decide` calls: see `bench/results/scale.md` (Models, fifth session,
-//! second pass) for what the record, the fallbacks and the reference need first.
+//! With `want` > 1 the scan goes on until the first `want` of the failover order (the
+//! pick, then the next cheapest that clear the bar, or the next best values) are known:
+//! `Router.decide`'s pick and fallbacks.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -24,12 +25,15 @@ use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, Reaso
 use crate::error::CoreError;
 use crate::rng::Rng;
 
-/// `Choice` over the eligible positions (scores and means NaN where an arm was not drawn) and
-/// the positions drawn, in visiting order.
+/// `Choice` over the eligible positions (scores and means NaN where an arm was not drawn),
+/// the positions drawn in visiting order, the first `want` of the failover order
+/// (`failover_order`; `ranked[0]` is the choice) and every eligible arm's expected cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostOrdered {
     pub choice: Choice,
     pub visited: Vec<usize>,
+    pub ranked: Vec<usize>,
+    pub cost: Vec<f64>,
 }
 
 /// The draws of one decision, taken in the order arms are visited.
@@ -67,36 +71,35 @@ impl<R: Fn(usize) -> [f64; ARM_ROW]> Visitor<'_, R> {
     }
 }
 
-/// `arms::decide_rows`'s choice (its rule, its checks) with the arms visited cheapest first
-/// and the scan stopped early where the rest cannot change it. `req.top` and
-/// `req.every_cost` are not read; priced costs are all computed (they order the visits).
+/// `arms::decide_rows`'s choice (its rule, its checks) with the arms visited cheapest first,
+/// and the first `want` (at least 1) of the failover order. With `stop_early` the scan stops
+/// where no unvisited arm can change those `want`; else every arm is drawn (same order).
+/// `req.top` and `req.every_cost` are not read; every priced cost is computed (they order
+/// the visits).
 pub fn decide_by_cost(
     n_rows: usize,
     row: impl Fn(usize) -> [f64; ARM_ROW],
     req: &Request<'_>,
     policy: &Policy,
-) -> Result<CostOrdered, CoreError> {
-    decide_ordered(n_rows, row, req, policy, true)
-}
-
-fn decide_ordered(
-    n_rows: usize,
-    row: impl Fn(usize) -> [f64; ARM_ROW],
-    req: &Request<'_>,
-    policy: &Policy,
+    want: usize,
     stop_early: bool,
 ) -> Result<CostOrdered, CoreError> {
     let n = checked_request(n_rows, req)?;
     validate_policy(n, policy)?;
-    // what the rule compares: the drawn costs if given, else the expected ones
-    let cost: Vec<f64> = match (req.rule_cost, req.cost) {
-        (Some(drawn), _) | (None, Costs::Given(drawn)) => drawn.to_vec(),
-        (None, Costs::Priced(pricing)) => (0..n).map(|j| pricing.cost(req.row(j))).collect(),
+    let want = want.max(1);
+    // each arm's expected cost, and what the rule compares: the drawn costs if given
+    let cost: Vec<f64> = match req.cost {
+        Costs::Given(given) => given.to_vec(),
+        Costs::Priced(pricing) => (0..n).map(|j| pricing.cost(req.row(j))).collect(),
     };
     validate_costs(n, &cost)?;
-    if let (Some(_), Costs::Given(given)) = (req.rule_cost, req.cost) {
-        validate_costs(n, given)?;
-    }
+    let ruled: &[f64] = match req.rule_cost {
+        Some(drawn) => {
+            validate_costs(n, drawn)?;
+            drawn
+        }
+        None => &cost,
+    };
     let mut v = Visitor {
         row,
         req,
@@ -110,96 +113,143 @@ fn decide_ordered(
     };
     // a min-heap of (cost, position): built in O(n), each visit pops in O(log n)
     let mut order: BinaryHeap<Reverse<(i64, usize)>> = (0..n)
-        .map(|j| Reverse((total_order_key(cost[j]), j)))
+        .map(|j| Reverse((total_order_key(ruled[j]), j)))
         .collect::<Vec<_>>()
         .into();
     // the baseline first, always (the bar is a fraction of its score)
     let target = policy.baseline.map(|b| policy.quality_target * v.score(b));
-    let early = match target {
-        Some(target) if stop_early && n > 1 => {
-            if policy.cost_weight > 0.0 {
-                Some(best_value(
-                    &mut v,
-                    &mut order,
-                    &cost,
-                    policy.cost_weight,
-                    target,
-                ))
+    if let Some(target) = target.filter(|_| stop_early && n > 1) {
+        if policy.cost_weight > 0.0 {
+            best_values(&mut v, &mut order, ruled, policy.cost_weight, want);
+        } else {
+            cheapest_clearing(&mut v, &mut order, target, want);
+        }
+        if !order.is_empty() {
+            // stopped early: the `want` first are among the visited
+            let ranked = failover_order(&v.scores, ruled, target, policy, &v.visited, want);
+            let reason = if policy.cost_weight > 0.0 {
+                Reason::BestValue
             } else {
-                cheapest_clearing(&mut v, &mut order, &cost, target)
-            }
+                Reason::CheapestMeetingTarget
+            };
+            let choice = Choice {
+                index: ranked[0],
+                reason,
+                target,
+                scores: v.scores,
+                means: v.means,
+            };
+            return Ok(CostOrdered {
+                choice,
+                visited: v.visited,
+                ranked,
+                cost,
+            });
         }
-        _ => None,
-    };
-    let choice = if let Some((index, reason, target)) = early {
-        Choice {
-            index,
-            reason,
-            target,
-            scores: v.scores,
-            means: v.means,
-        }
-    } else {
-        // every arm, in cost order, then the rule itself
-        while let Some(Reverse((_, j))) = order.pop() {
-            v.score(j);
-        }
-        rule(v.scores, v.means, &cost, policy)
-    };
+    }
+    // every arm, in cost order, then the rule itself
+    while let Some(Reverse((_, j))) = order.pop() {
+        v.score(j);
+    }
+    let choice = rule(v.scores, v.means, ruled, policy);
+    let all: Vec<usize> = (0..n).collect();
+    let ranked = failover_order(&choice.scores, ruled, choice.target, policy, &all, want);
+    debug_assert_eq!(ranked[0], choice.index);
     Ok(CostOrdered {
         choice,
         visited: v.visited,
+        ranked,
+        cost,
     })
 }
 
-/// Under a quality target: the first arm in cost order whose score clears `target`, with the
-/// arms of exactly its cost (the rule's ties: higher score, then lower position). `None`: no
-/// arm clears it (every arm drawn).
+/// Under a quality target: visits cheapest first until `want` arms cleared `target` and the
+/// next arm costs more than the `want`-th of them (those of exactly its cost could outrank
+/// it on score). Leaves `order` empty when fewer than `want` clear.
 fn cheapest_clearing<R: Fn(usize) -> [f64; ARM_ROW]>(
     v: &mut Visitor<'_, R>,
     order: &mut BinaryHeap<Reverse<(i64, usize)>>,
-    cost: &[f64],
     target: f64,
-) -> Option<(usize, Reason, f64)> {
-    let mut pick: Option<usize> = None;
+    want: usize,
+) {
+    let mut cleared = 0;
+    let mut last: Option<i64> = None; // the cost key of the `want`-th arm that cleared
     while let Some(&Reverse((key, j))) = order.peek() {
-        if let Some(p) = pick {
-            if key != total_order_key(cost[p]) {
-                break; // every cheaper arm was drawn and none cleared; the rest cost more
-            }
+        if last.is_some_and(|k| k != key) {
+            break; // the rest cost more than `want` arms that clear the bar
         }
         order.pop();
-        let s = v.score(j);
-        if s >= target && pick.is_none_or(|p| v.scores[p].total_cmp(&s) == Ordering::Less) {
-            pick = Some(j); // same cost: the higher score; equal: the lower position (first)
+        if v.score(j) >= target {
+            cleared += 1;
+            if cleared == want {
+                last = Some(key);
+            }
         }
     }
-    pick.map(|p| (p, Reason::CheapestMeetingTarget, target))
 }
 
-/// Under a cost weight: the highest `score - weight * cost` (ties: lower cost, then lower
-/// position, i.e. the first visited), stopping when the next arm's value could not exceed it
-/// even with a score of 1.0 (every score is <= 1.0, and rounding is monotone).
-fn best_value<R: Fn(usize) -> [f64; ARM_ROW]>(
+/// Under a cost weight: visits cheapest first until the next arm's value could not reach
+/// the `want`-th best so far even with a score of 1.0 (every score is < 1.0, and rounding is
+/// monotone; later arms cost at least as much).
+fn best_values<R: Fn(usize) -> [f64; ARM_ROW]>(
     v: &mut Visitor<'_, R>,
     order: &mut BinaryHeap<Reverse<(i64, usize)>>,
     cost: &[f64],
     weight: f64,
-    target: f64,
-) -> (usize, Reason, f64) {
-    let mut best: Option<(usize, f64)> = None;
-    while let Some(Reverse((_, j))) = order.pop() {
+    want: usize,
+) {
+    let mut best: Vec<f64> = Vec::with_capacity(want + 1); // the `want` best values, descending
+    while let Some(&Reverse((_, j))) = order.peek() {
         let bound = 1.0 - weight * cost[j];
-        if best.is_some_and(|(_, b)| bound.total_cmp(&b) == Ordering::Less) {
+        if best.len() == want && bound.total_cmp(&best[want - 1]) == Ordering::Less {
             break;
         }
+        order.pop();
         let value = v.score(j) - weight * cost[j];
-        if best.is_none_or(|(_, b)| value.total_cmp(&b) == Ordering::Greater) {
-            best = Some((j, value));
-        }
+        let at = best.partition_point(|b| b.total_cmp(&value) != Ordering::Less);
+        best.insert(at, value);
+        best.truncate(want);
     }
-    let (index, _) = best.expect("n > 1 arms");
-    (index, Reason::BestValue, target)
+}
+
+/// The first `want` of `among` (drawn positions) in failover order: the rule's ranking, whose
+/// first is its choice. Under a cost weight by value (ties: lower cost, then lower position);
+/// else the arms that clear `target` cheapest first (ties: higher score, then lower position),
+/// then the rest by score (ties: lower cost, then lower position). The next models the rule
+/// would pick were the ones before them down (the bar kept).
+#[must_use]
+pub fn failover_order(
+    scores: &[f64],
+    cost: &[f64],
+    target: f64,
+    policy: &Policy,
+    among: &[usize],
+    want: usize,
+) -> Vec<usize> {
+    let by_cost = |a: usize, b: usize| cost[a].total_cmp(&cost[b]).then(a.cmp(&b));
+    let cmp = |&a: &usize, &b: &usize| -> Ordering {
+        if policy.cost_weight > 0.0 {
+            let value = |i: usize| scores[i] - policy.cost_weight * cost[i];
+            return value(b).total_cmp(&value(a)).then(by_cost(a, b));
+        }
+        match (scores[a] >= target, scores[b] >= target) {
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (true, true) => cost[a]
+                .total_cmp(&cost[b])
+                .then(scores[b].total_cmp(&scores[a]))
+                .then(a.cmp(&b)),
+            (false, false) => scores[b].total_cmp(&scores[a]).then(by_cost(a, b)),
+        }
+    };
+    let mut out = among.to_vec();
+    let want = want.min(out.len());
+    if want < out.len() {
+        out.select_nth_unstable_by(want, cmp);
+        out.truncate(want);
+    }
+    out.sort_unstable_by(cmp);
+    out
 }
 
 #[cfg(test)]
@@ -273,14 +323,19 @@ mod tests {
                 seed: case,
                 cost_weight: [0.0, 0.0, 0.3, 5.0][usize::try_from(case / 7 % 4).unwrap()],
             };
-            let got = decide_by_cost(n, rows(&p.table), &req, &policy).unwrap();
-            let full = decide_ordered(n, rows(&p.table), &req, &policy, false).unwrap();
+            let want = 1 + usize::try_from(case / 11 % 4).unwrap();
+            let got = decide_by_cost(n, rows(&p.table), &req, &policy, want, true).unwrap();
+            let full = decide_by_cost(n, rows(&p.table), &req, &policy, want, false).unwrap();
             let (g, f) = (&got.choice, &full.choice);
             assert_eq!(
                 (g.index, g.reason, g.target),
                 (f.index, f.reason, f.target),
                 "case {case}"
             );
+            // the same failover order's first `want`, and the rule's pick first
+            assert_eq!(got.ranked, full.ranked, "case {case}");
+            assert_eq!(got.ranked.len(), want.min(n));
+            assert_eq!(got.ranked[0], g.index);
             // the visited prefix drew the same numbers as the full scan
             assert_eq!(got.visited[..], full.visited[..got.visited.len()]);
             for &j in &got.visited {
@@ -333,7 +388,7 @@ mod tests {
                     seed: seed + trials,
                     ..policy
                 };
-                new[decide_by_cost(n, rows(&p.table), &req, &policy)
+                new[decide_by_cost(n, rows(&p.table), &req, &policy, 1, true)
                     .unwrap()
                     .choice
                     .index] += 1;
@@ -366,7 +421,7 @@ mod tests {
             seed: 9,
             cost_weight: 0.0,
         };
-        let got = decide_ordered(30, rows(&p.table), &req, &policy, false).unwrap();
+        let got = decide_by_cost(30, rows(&p.table), &req, &policy, 3, false).unwrap();
         assert_eq!(got.visited[0], 7);
         let rest: Vec<f64> = got.visited[1..].iter().map(|&j| p.cost[j]).collect();
         assert!(rest.windows(2).all(|w| w[0] <= w[1]), "{rest:?}");
