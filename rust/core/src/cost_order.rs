@@ -23,6 +23,7 @@ use crate::arms::{
 };
 use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, Reason};
 use crate::error::CoreError;
+use crate::request_cost::Pricing;
 use crate::rng::Rng;
 
 /// `Choice` over the eligible positions (scores and means NaN where an arm was not drawn),
@@ -71,11 +72,90 @@ impl<R: Fn(usize) -> [f64; ARM_ROW]> Visitor<'_, R> {
     }
 }
 
+/// The eligible arms in visiting order, cheapest first (ties by position). Priced costs are
+/// computed exactly only as the visit nears them: a heap of each arm's cost floor
+/// (`Pricing::cost_floor`, cheaper) feeds a heap of exact costs, and the exact cheapest is
+/// handed out once no floor left is at or below it (then no arm left costs as little).
+struct Order<'a> {
+    req: &'a Request<'a>,
+    /// Some while floors are pending: what prices an arm exactly.
+    pricing: Option<&'a Pricing<'a>>,
+    floors: BinaryHeap<Reverse<(i64, usize)>>,
+    exact: BinaryHeap<Reverse<(i64, usize)>>,
+    /// What the rule compares, per position (NaN: not priced yet).
+    cost: Vec<f64>,
+}
+
+impl<'a> Order<'a> {
+    /// Every cost known (given, drawn or priced up front).
+    fn known(req: &'a Request<'a>, cost: Vec<f64>) -> Self {
+        let exact = (0..cost.len())
+            .map(|j| Reverse((total_order_key(cost[j]), j)))
+            .collect::<Vec<_>>()
+            .into();
+        Self {
+            req,
+            pricing: None,
+            floors: BinaryHeap::new(),
+            exact,
+            cost,
+        }
+    }
+
+    /// Priced on the way from `floors` (each at most its arm's exact cost, all finite).
+    fn floored(req: &'a Request<'a>, pricing: &'a Pricing<'a>, floors: &[f64]) -> Self {
+        Self {
+            req,
+            pricing: Some(pricing),
+            floors: (0..floors.len())
+                .map(|j| Reverse((total_order_key(floors[j]), j)))
+                .collect::<Vec<_>>()
+                .into(),
+            exact: BinaryHeap::new(),
+            cost: vec![f64::NAN; floors.len()],
+        }
+    }
+
+    /// Position j's cost, priced now if it was not.
+    fn cost_of(&mut self, j: usize) -> f64 {
+        if let (Some(pricing), true) = (self.pricing, self.cost[j].is_nan()) {
+            self.cost[j] = pricing.cost(self.req.row(j));
+        }
+        self.cost[j]
+    }
+
+    /// The next (cost key, position) in visiting order.
+    fn peek(&mut self) -> Option<(i64, usize)> {
+        if let Some(pricing) = self.pricing {
+            while let Some(&Reverse((floor, j))) = self.floors.peek() {
+                if self.exact.peek().is_some_and(|&Reverse((k, _))| k < floor) {
+                    break; // every arm still floored costs more than the exact cheapest
+                }
+                self.floors.pop();
+                let c = pricing.cost(self.req.row(j));
+                self.cost[j] = c;
+                self.exact.push(Reverse((total_order_key(c), j)));
+            }
+        }
+        self.exact.peek().map(|&Reverse(next)| next)
+    }
+
+    fn pop(&mut self) -> Option<(i64, usize)> {
+        let next = self.peek()?;
+        self.exact.pop();
+        Some(next)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.floors.is_empty()
+    }
+}
+
 /// `arms::decide_rows`'s choice (its rule, its checks) with the arms visited cheapest first,
 /// and the first `want` (at least 1) of the failover order. With `stop_early` the scan stops
-/// where no unvisited arm can change those `want`; else every arm is drawn (same order).
-/// `req.top` and `req.every_cost` are not read; every priced cost is computed (they order
-/// the visits).
+/// where no unvisited arm can change those `want`, and priced costs are computed only for the
+/// arms near the visited (`Order`; `CostOrdered::cost` is NaN for the others); else every arm
+/// is drawn (same order) and priced. `req.top` and `req.every_cost` are not read.
 pub fn decide_by_cost(
     n_rows: usize,
     row: impl Fn(usize) -> [f64; ARM_ROW],
@@ -87,18 +167,33 @@ pub fn decide_by_cost(
     let n = checked_request(n_rows, req)?;
     validate_policy(n, policy)?;
     let want = want.max(1);
-    // each arm's expected cost, and what the rule compares: the drawn costs if given
-    let cost: Vec<f64> = match req.cost {
-        Costs::Given(given) => given.to_vec(),
-        Costs::Priced(pricing) => (0..n).map(|j| pricing.cost(req.row(j))).collect(),
-    };
-    validate_costs(n, &cost)?;
-    let ruled: &[f64] = match req.rule_cost {
-        Some(drawn) => {
-            validate_costs(n, drawn)?;
-            drawn
+    // the floors of the priced costs, when they can order an early-stopping visit
+    let floored = match req.cost {
+        Costs::Priced(pricing) if stop_early && req.rule_cost.is_none() => {
+            let floors: Vec<f64> = (0..n).map(|j| pricing.cost_floor(req.row(j))).collect();
+            floors
+                .iter()
+                .all(|f| f.is_finite())
+                .then(|| Order::floored(req, pricing, &floors))
         }
-        None => &cost,
+        _ => None,
+    };
+    // else every expected cost now; the rule compares the drawn costs if given
+    let (mut order, expected) = if let Some(order) = floored {
+        (order, None)
+    } else {
+        let cost: Vec<f64> = match req.cost {
+            Costs::Given(given) => given.to_vec(),
+            Costs::Priced(pricing) => (0..n).map(|j| pricing.cost(req.row(j))).collect(),
+        };
+        validate_costs(n, &cost)?;
+        match req.rule_cost {
+            Some(drawn) => {
+                validate_costs(n, drawn)?;
+                (Order::known(req, drawn.to_vec()), Some(cost))
+            }
+            None => (Order::known(req, cost), None),
+        }
     };
     let mut v = Visitor {
         row,
@@ -111,22 +206,20 @@ pub fn decide_by_cost(
         drawn: vec![false; n],
         visited: Vec::new(),
     };
-    // a min-heap of (cost, position): built in O(n), each visit pops in O(log n)
-    let mut order: BinaryHeap<Reverse<(i64, usize)>> = (0..n)
-        .map(|j| Reverse((total_order_key(ruled[j]), j)))
-        .collect::<Vec<_>>()
-        .into();
-    // the baseline first, always (the bar is a fraction of its score)
-    let target = policy.baseline.map(|b| policy.quality_target * v.score(b));
+    // the baseline first, always (the bar is a fraction of its score); its cost is recorded
+    let target = policy.baseline.map(|b| {
+        order.cost_of(b);
+        policy.quality_target * v.score(b)
+    });
     if let Some(target) = target.filter(|_| stop_early && n > 1) {
         if policy.cost_weight > 0.0 {
-            best_values(&mut v, &mut order, ruled, policy.cost_weight, want);
+            best_values(&mut v, &mut order, policy.cost_weight, want);
         } else {
             cheapest_clearing(&mut v, &mut order, target, want);
         }
         if !order.is_empty() {
-            // stopped early: the `want` first are among the visited
-            let ranked = failover_order(&v.scores, ruled, target, policy, &v.visited, want);
+            // stopped early: the `want` first are among the visited (all priced)
+            let ranked = failover_order(&v.scores, &order.cost, target, policy, &v.visited, want);
             let reason = if policy.cost_weight > 0.0 {
                 Reason::BestValue
             } else {
@@ -143,23 +236,24 @@ pub fn decide_by_cost(
                 choice,
                 visited: v.visited,
                 ranked,
-                cost,
+                cost: expected.unwrap_or(order.cost),
             });
         }
     }
     // every arm, in cost order, then the rule itself
-    while let Some(Reverse((_, j))) = order.pop() {
+    while let Some((_, j)) = order.pop() {
         v.score(j);
     }
-    let choice = rule(v.scores, v.means, ruled, policy);
+    let ruled = order.cost;
+    let choice = rule(v.scores, v.means, &ruled, policy);
     let all: Vec<usize> = (0..n).collect();
-    let ranked = failover_order(&choice.scores, ruled, choice.target, policy, &all, want);
+    let ranked = failover_order(&choice.scores, &ruled, choice.target, policy, &all, want);
     debug_assert_eq!(ranked[0], choice.index);
     Ok(CostOrdered {
         choice,
         visited: v.visited,
         ranked,
-        cost,
+        cost: expected.unwrap_or(ruled),
     })
 }
 
@@ -168,13 +262,13 @@ pub fn decide_by_cost(
 /// it on score). Leaves `order` empty when fewer than `want` clear.
 fn cheapest_clearing<R: Fn(usize) -> [f64; ARM_ROW]>(
     v: &mut Visitor<'_, R>,
-    order: &mut BinaryHeap<Reverse<(i64, usize)>>,
+    order: &mut Order<'_>,
     target: f64,
     want: usize,
 ) {
     let mut cleared = 0;
     let mut last: Option<i64> = None; // the cost key of the `want`-th arm that cleared
-    while let Some(&Reverse((key, j))) = order.peek() {
+    while let Some((key, j)) = order.peek() {
         if last.is_some_and(|k| k != key) {
             break; // the rest cost more than `want` arms that clear the bar
         }
@@ -193,19 +287,19 @@ fn cheapest_clearing<R: Fn(usize) -> [f64; ARM_ROW]>(
 /// monotone; later arms cost at least as much).
 fn best_values<R: Fn(usize) -> [f64; ARM_ROW]>(
     v: &mut Visitor<'_, R>,
-    order: &mut BinaryHeap<Reverse<(i64, usize)>>,
-    cost: &[f64],
+    order: &mut Order<'_>,
     weight: f64,
     want: usize,
 ) {
     let mut best: Vec<f64> = Vec::with_capacity(want + 1); // the `want` best values, descending
-    while let Some(&Reverse((_, j))) = order.peek() {
-        let bound = 1.0 - weight * cost[j];
+    while let Some((_, j)) = order.peek() {
+        let cost = order.cost[j];
+        let bound = 1.0 - weight * cost;
         if best.len() == want && bound.total_cmp(&best[want - 1]) == Ordering::Less {
             break;
         }
         order.pop();
-        let value = v.score(j) - weight * cost[j];
+        let value = v.score(j) - weight * cost;
         let at = best.partition_point(|b| b.total_cmp(&value) != Ordering::Less);
         best.insert(at, value);
         best.truncate(want);
@@ -407,6 +501,101 @@ mod tests {
             let common = old.iter().filter(|&&c| f64::from(c) > 0.05 * t).count();
             assert!(common >= 3, "{baseline:?} {weight}: {old:?}");
         }
+    }
+
+    /// Priced costs (answer lengths from a regression table) are computed exactly only near
+    /// the visit: the same choice, failover order and draws as the full scan, which prices
+    /// every arm; every visited arm's cost is exact; ties in cost (equal prices and lengths)
+    /// are kept in position order.
+    #[test]
+    #[expect(clippy::float_cmp, reason = "the same costs, bit for bit")]
+    fn priced_costs_on_demand_visit_as_every_cost_does() {
+        use crate::length::DIM;
+        use crate::request_cost::{Answer, LengthRow, LengthTable, Prompt};
+        let mut r = Rng::new(5);
+        let mut priced_few = 0;
+        for case in 0..400_u64 {
+            let n = 2 + usize::try_from(case % 150).unwrap();
+            let p = pool(&mut r, n, 1e9);
+            let mut table = LengthTable::new(n);
+            for i in 0..n {
+                let mut w = [0.0; DIM];
+                for x in &mut w {
+                    *x = 0.4 * (r.open01() - 0.5);
+                }
+                let noise_var = 0.1 + r.open01();
+                match i % 3 {
+                    0 => {} // the pool's prediction: equal lengths, so price ties below
+                    1 => table
+                        .set(
+                            i,
+                            LengthRow::Own {
+                                weights: w,
+                                noise_var,
+                            },
+                        )
+                        .unwrap(),
+                    _ => table
+                        .set(
+                            i,
+                            LengthRow::Offset {
+                                weights: w,
+                                noise_var,
+                            },
+                        )
+                        .unwrap(),
+                }
+            }
+            let mut x = [0.0; DIM];
+            for v in &mut x {
+                *v = 3.0 * r.open01();
+            }
+            let prompt = Prompt {
+                table: &table,
+                x,
+                pool_mean: 5.0,
+                pool_noise_var: 0.5,
+                max_log: 10_000f64.ln_1p(),
+            };
+            // few price levels: many exact ties in cost
+            let level = |r: &mut Rng| (r.open01() * 4.0).floor() + 0.5;
+            let p_in: Vec<f64> = (0..n).map(|_| level(&mut r)).collect();
+            let p_out: Vec<f64> = (0..n).map(|_| 3.0 * level(&mut r)).collect();
+            let cap = (case % 4 == 0).then_some(200.0);
+            let pricing =
+                Pricing::new(n, &p_in, &p_out, Answer::Predicted(prompt), 300.0, cap).unwrap();
+            let req = Request {
+                picks: &[],
+                cost: Costs::Priced(&pricing),
+                rule_cost: None,
+                easiness: Some(0.2),
+                center0: 0.0,
+                top: 0,
+                every_cost: false,
+            };
+            let policy = Policy {
+                baseline: Some(usize::try_from(case).unwrap() % n),
+                quality_target: [0.8, 0.95][usize::try_from(case % 2).unwrap()],
+                explore: 1.0,
+                seed: case,
+                cost_weight: [0.0, 0.0, 300.0][usize::try_from(case % 3).unwrap()],
+            };
+            let want = 1 + usize::try_from(case % 3).unwrap();
+            let got = decide_by_cost(n, rows(&p.table), &req, &policy, want, true).unwrap();
+            let full = decide_by_cost(n, rows(&p.table), &req, &policy, want, false).unwrap();
+            assert_eq!(
+                (got.choice.index, got.choice.reason, got.ranked.clone()),
+                (full.choice.index, full.choice.reason, full.ranked.clone()),
+                "case {case}"
+            );
+            assert_eq!(got.visited[..], full.visited[..got.visited.len()]);
+            for &j in got.visited.iter().chain(&got.ranked) {
+                assert_eq!(got.cost[j], pricing.cost(j));
+                assert_eq!(got.choice.scores[j], full.choice.scores[j]);
+            }
+            priced_few += usize::from(got.cost.iter().filter(|c| !c.is_nan()).count() < n / 2);
+        }
+        assert!(priced_few > 100, "{priced_few}");
     }
 
     #[test]
