@@ -21,7 +21,9 @@ use std::collections::BinaryHeap;
 use crate::arms::{
     checked_request, prepared, shift, total_order_key, Costs, Request, ARM_ROW, SLOPE_STREAM,
 };
-use crate::bandit::{rule, validate_costs, validate_policy, Choice, Policy, Reason};
+use crate::bandit::{
+    rule, validate, validate_costs, validate_policy, Arms, Choice, Policy, PreparedArm, Reason,
+};
 use crate::error::CoreError;
 use crate::request_cost::Pricing;
 use crate::rng::Rng;
@@ -346,10 +348,49 @@ pub fn failover_order(
     out
 }
 
+/// `choose` with the candidates drawn in `order` (a permutation of the indices) instead of
+/// index order: the stream's t-th draw goes to candidate `order[t]`; the rule and its ties
+/// are by index as ever. `Router.decide_reference` draws as the cheapest-first pass visits.
+pub fn choose_in_order(
+    arms: &Arms<'_>,
+    policy: &Policy,
+    order: &[usize],
+) -> Result<Choice, CoreError> {
+    let n = validate(arms, policy)?;
+    if order.len() != n {
+        return Err(CoreError::LengthMismatch {
+            name: "order",
+            got: order.len(),
+            expected: n,
+        });
+    }
+    let mut seen = vec![false; n];
+    for &i in order {
+        if i >= n || std::mem::replace(&mut seen[i], true) {
+            return Err(CoreError::InvalidInteger {
+                name: "order",
+                value: i64::try_from(i).unwrap_or(i64::MAX),
+                rule: "must be a permutation of the candidate indices",
+            });
+        }
+    }
+    let mut means = vec![0.0; n];
+    let mut scores = vec![0.0; n];
+    let mut rng = Rng::new(policy.seed);
+    for &i in order {
+        let arm = PreparedArm::new(arms.alpha[i], arms.beta[i]);
+        let (mean, score) = arm.mean_and_score(arms.shift[i], policy.explore, &mut rng);
+        means[i] = mean;
+        scores[i] = score;
+    }
+    Ok(rule(scores, means, arms.cost, policy))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::arms::{decide_rows, pack_arms};
+    use crate::bandit::choose;
     use crate::beta_draw::GAUSS_ABOVE;
 
     fn rows(table: &[f64]) -> impl Fn(usize) -> [f64; ARM_ROW] + '_ {
@@ -615,5 +656,55 @@ mod tests {
         let rest: Vec<f64> = got.visited[1..].iter().map(|&j| p.cost[j]).collect();
         assert!(rest.windows(2).all(|w| w[0] <= w[1]), "{rest:?}");
         assert_eq!(got.visited.len(), 30);
+    }
+
+    #[test]
+    fn choose_in_order_gives_the_t_th_draw_to_the_t_th_candidate_of_the_order() {
+        let alpha = [2.0, 5.0, 9.0, 1.5];
+        let beta = [3.0, 1.0, 4.0, 2.5];
+        let arms = Arms {
+            alpha: &alpha,
+            beta: &beta,
+            cost: &[0.4, 0.1, 0.3, 0.2],
+            shift: &[0.0, 0.5, -0.2, 0.1],
+        };
+        let policy = Policy {
+            baseline: Some(2),
+            quality_target: 0.9,
+            explore: 1.0,
+            seed: 17,
+            cost_weight: 0.0,
+        };
+        let plain = choose(&arms, &policy).unwrap();
+        assert_eq!(
+            choose_in_order(&arms, &policy, &[0, 1, 2, 3]).unwrap(),
+            plain
+        );
+        // candidate order[t] gets the draw candidate t gets in index order
+        let order = [2, 0, 3, 1];
+        let permuted = Arms {
+            alpha: &order.map(|i| alpha[i]),
+            beta: &order.map(|i| beta[i]),
+            cost: &order.map(|i| arms.cost[i]),
+            shift: &order.map(|i| arms.shift[i]),
+        };
+        let want = choose(
+            &permuted,
+            &Policy {
+                baseline: Some(0),
+                ..policy
+            },
+        )
+        .unwrap();
+        let got = choose_in_order(&arms, &policy, &order).unwrap();
+        for (t, &i) in order.iter().enumerate() {
+            assert_eq!(
+                (got.scores[i], got.means[i]),
+                (want.scores[t], want.means[t])
+            );
+        }
+        for bad in [&[0, 1, 2][..], &[0, 1, 2, 2], &[0, 1, 2, 4]] {
+            assert!(choose_in_order(&arms, &policy, bad).is_err());
+        }
     }
 }

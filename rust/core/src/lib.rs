@@ -17,8 +17,7 @@ pub mod tokens;
 pub mod ziggurat;
 
 pub use bandit::{
-    choose, choose_in_order, choose_prepared, prepare, update_arm, Arms, Choice, Policy,
-    PreparedArm, Reason,
+    choose, choose_prepared, prepare, update_arm, Arms, Choice, Policy, PreparedArm, Reason,
 };
 pub use difficulty::prompt_features;
 pub use error::CoreError;

@@ -125,7 +125,7 @@ fn choose(
     // slice before the loop gets it back (bench/results/scale.md, tail, fourth session)
     let c = detach_if(py, alpha.len() > DETACH_ARMS, || match &order {
         None => arbiter_core::choose(&arms, &policy),
-        Some(order) => arbiter_core::choose_in_order(&arms, &policy, order),
+        Some(order) => arbiter_core::cost_order::choose_in_order(&arms, &policy, order),
     })?;
     Ok(PyChoice {
         index: c.index,
