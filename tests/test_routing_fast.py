@@ -375,6 +375,33 @@ def test_under_a_latency_slo_the_array_path_decides_and_explains_as_the_referenc
     assert swapped, "the SLO replaced the bandit's pick at least once"
 
 
+def test_under_a_latency_slo_past_record_all_the_failover_order_is_the_references() -> None:
+    """Past RECORD_ALL under an SLO every model is drawn (cheapest first) and the pass returns
+    the whole failover order; those that fit go first: the reference's pick, fallbacks and
+    reason, with the pick and fallbacks among the recorded."""
+    from arbiter.latency import LatencyModel
+
+    rng = random.Random(12)
+    pool = _random_pool(rng, 120)
+    pool = [PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, 128_000,
+                      frozenset(CAPS), m.priors) for m in pool]  # fmt: skip
+    latency = LatencyModel()
+    for i, m in enumerate(pool):
+        for _ in range(20):
+            latency.observe(m.name, "t", ttft_s=0.2 * (1 + i % 7), speed_tps=5.0 * 2 ** (i % 7))
+    for cost_weight in (0.0, 2.0):
+        params = RouterParams(baseline="m2", explore=1.0, cost_weight=cost_weight, max_fallbacks=3)
+        fast, ref = (Router(pool, params, seed=4, latency=latency) for _ in range(2))
+        for total in (3_000.0, 10_000.0, 30_000.0):  # none, 34 and 85 of 120 fit
+            req = RouteRequest("t", "chat", 100, 400, easiness=0.2, max_latency_ms=total)
+            got, want = fast.decide(req), ref.decide_reference(req)
+            assert (got.chosen, got.fallbacks, got.reason, got.latency_ms) == (
+                want.chosen, want.fallbacks, want.reason, want.latency_ms,
+            ), total  # fmt: skip
+            recorded = {c.model for c in got.candidates}
+            assert {got.chosen, *got.fallbacks, "m2"} <= recorded and len(recorded) <= RECORD_TOP
+
+
 def test_fitted_and_offset_length_models_price_as_the_reference() -> None:
     """Models with a fitted length prior (their own regression), with an offset learned from
     calls, and without either: the native pass prices each as `OutputLength.expected` does,

@@ -286,8 +286,9 @@ class Router:
         if bi >= 0 and (mask is None or mask[bi]):
             baseline = bi if ok is None else int(ok.searchsorted(bi))
         seed = self._next_seed()
-        k = p.max_fallbacks + 1  # the pick and the fallbacks
         slo = self.latency is not None and bool(req.max_latency_ms or req.max_ttft_ms)
+        # the pick and the fallbacks; under an SLO the whole failover order (fits go first)
+        k = n if slo else p.max_fallbacks + 1
         # one native pass: costs, then cheapest first shifts with their slope draws, Beta
         # draws, the rule, the first k of the failover order and (without an SLO) the
         # recorded rows, rounded
@@ -301,8 +302,8 @@ class Router:
         if rec is None:  # under an SLO: the pass returned every score and cost
             assert full is not None
             names = [pool.names[i] for i in (range(n) if ok is None else ok.tolist())]
-            rec, chosen, note, latency_ms, ranked = self._under_slo(
-                req, names, index, target, baseline, full, rule_cost
+            rec, chosen, note, latency_ms = self._under_slo(
+                req, names, index, target, baseline, ranked, full, rule_cost
             )
         cands = tuple(_candidate(name(i), s, mu, c) for i, s, mu, c in zip(*rec, strict=True))
         best = (name(i) for i in ranked if i != chosen)
@@ -355,6 +356,7 @@ class Router:
         index: int,
         target: float,
         baseline: int,
+        ranked: list[int],
         full: tuple[bytes, bytes, bytes],
         rule_cost: bytes | None,
     ) -> tuple[
@@ -362,18 +364,17 @@ class Router:
         int,
         str,
         dict[str, tuple[float, float]],
-        list[int],
     ]:
         """The reference's latency rule over the eligible models `names`, from every score
-        and cost of the pass: the records, the chosen position, the reason's note, the
-        predictions and the failover order with the models that fit first."""
+        and cost of the pass: the records, the chosen position, the reason's note and the
+        predictions. Reorders `ranked` (the whole failover order) so that those that fit come
+        first."""
         scores, means, cost = (np.frombuffer(b) for b in full)
         predicted = self._predict_latency(req, names)
         score_list = scores.tolist()
         picked = _Picked(index, score_list, target)
         ruled = (cost if rule_cost is None else np.frombuffer(rule_cost)).tolist()  # as the rule
         chosen, note, fits = self._latency_choice(req, names, picked, ruled, predicted)
-        ranked = failover_order(score_list, ruled, target, self.params.cost_weight * 1000.0)
         ranked.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
         rows = list(range(len(names)))
         if len(names) > RECORD_ALL:  # the chosen, the fallbacks, the baseline, then that order
@@ -386,7 +387,7 @@ class Router:
             rows = sorted(kept)
         keep = np.array(rows, dtype=np.intp)
         rec = (rows, _round4(scores[keep]), _round4(means[keep]), cost[keep].tolist())
-        return rec, chosen, note, dict(zip(names, predicted, strict=True)), ranked
+        return rec, chosen, note, dict(zip(names, predicted, strict=True))
 
     def _pool_index(self) -> PoolIndex:
         if self._index is None or self._index.source is not self.pool:
