@@ -1,7 +1,8 @@
-"""bench/decisions_cost_order: the decision kernel over a packed arm table as it is now
-(`_native.decide_rows`: every arm drawn, in pool order) and visiting the arms cheapest first
-with early stop (`_native.decide_rows_by_cost`, a prototype `Router.decide` does not call
-yet), on bench/scale.py's decision pool (bench/decisions_ab.py's router: every arm graded,
+"""bench/decisions_cost_order: the decision kernel over a packed arm table drawing every arm in
+pool order (`_native.decide_rows`, what `Router.decide` ran until the sixth session) and
+visiting the arms cheapest first with early stop for the pick alone (`_native.decide_rows_by_cost`;
+`Router.decide` runs the same pass, also for the fallbacks, through `decide_request`), on
+bench/scale.py's decision pool (bench/decisions_ab.py's router: every arm graded,
 baseline m0, quality target 0.95, Thompson sampling, a difficulty score) at 10, 100 and 1,000
 models; the costs are the request's exact expected costs, given (computing them all, which the
 cost order needs, is priced separately). CPU time, interleaved, median of rounds; also how many

@@ -15,7 +15,14 @@ from arbiter.difficulty import prompt_stats
 from arbiter.errors import ArbiterError
 from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
-from arbiter.routing import RECORD_ALL, PoolModel, Router, RouteRequest, RouterParams
+from arbiter.routing import (
+    RECORD_ALL,
+    RECORD_TOP,
+    PoolModel,
+    Router,
+    RouteRequest,
+    RouterParams,
+)
 from arbiter.routing_fast import gauss_draws
 
 CAPS = ("tools", "json", "vision")
@@ -109,17 +116,89 @@ def test_the_array_path_decides_exactly_as_the_reference(trial: int) -> None:
             fast.lengths.observe(chosen, req.stats, rng.randrange(1, 3_000))
 
 
-def test_summarised_decisions_keep_the_best_the_chosen_and_the_baseline() -> None:
+def test_summarised_decisions_record_the_examined_cheapest_first() -> None:
+    """Past RECORD_ALL models the pass draws the baseline, then cheapest first, and stops once
+    the pick and the fallbacks are known: the record is what it examined (before: the 16 best
+    scores of all 1,000 draws), each as the reference computes it."""
     rng = random.Random(7)
     pool = _random_pool(rng, 1_000)
     pool = [PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, 128_000,
                       frozenset(CAPS), m.priors) for m in pool]  # fmt: skip
-    router = Router(pool, RouterParams(baseline="m3", explore=1.0))
-    d = router.decide(RouteRequest("t", "chat", 100, 100, easiness=0.3))
-    names = [c.model for c in d.candidates]
-    assert d.chosen in names and "m3" in names
-    assert len(names) <= 18
-    assert "1000 model" not in d.reason and "ineligible" not in d.reason
+    fast, ref = (Router(pool, RouterParams(baseline="m3", explore=1.0)) for _ in range(2))
+    short = 0
+    for _ in range(20):
+        req = RouteRequest("t", "chat", 100, 100, easiness=0.3)
+        d, want = fast.decide(req), ref.decide_reference(req)
+        assert (d.chosen, d.fallbacks, d.reason) == (want.chosen, want.fallbacks, want.reason)
+        names = [c.model for c in d.candidates]
+        assert {d.chosen, "m3", *d.fallbacks} <= set(names)
+        assert len(names) <= RECORD_TOP
+        assert "1000 model" not in d.reason and "ineligible" not in d.reason
+        by_name = {c.model: c for c in want.candidates}
+        assert all(by_name[c.model] == c for c in d.candidates)
+        if len(names) < RECORD_TOP:  # all it examined: the baseline, then cheapest first
+            cheapest = sorted(
+                (c for c in want.candidates if c.model != "m3"),
+                key=lambda c: (c.est_cost_usd, int(c.model[1:])),
+            )
+            others = {n for n in names if n != "m3"}
+            assert others == {c.model for c in cheapest[: len(others)]}
+            short += 1
+    assert short >= 15, "most decisions examine a few models"
+
+
+def test_fallbacks_are_the_next_cheapest_models_that_clear_the_bar() -> None:
+    """Failover goes to the model the rule would pick were the pick down: the next cheapest
+    that clear the bar (before: the best-scoring models, usually the priciest), at a small
+    pool (every model drawn) and past RECORD_ALL (the scan stopped early)."""
+    quality = {"c1": 0.5, "c2": 0.85, "c3": 0.6, "c4": 0.82, "c5": 0.95, "top": 0.9}
+    pool = [
+        PoolModel(name, 0.1 * (i + 1), 0.2 * (i + 1), 128_000, frozenset(), {"chat": q})
+        for i, (name, q) in enumerate(quality.items())
+    ]
+    fillers = [  # past RECORD_ALL: pricier models that clear the bar, and cheap ones that do not
+        PoolModel(f"f{i}", 10.0 + i, 20.0 + i, 128_000, frozenset(), {"chat": 0.97})
+        for i in range(40)
+    ] + [PoolModel(f"g{i}", 0.01, 0.01, 128_000, frozenset(), {"chat": 0.3}) for i in range(40)]
+    params = RouterParams(baseline="top", quality_target=0.9, explore=0.0, max_fallbacks=2)
+    req = RouteRequest("t", "chat", 100, 100)
+    for models in (pool, pool + fillers):
+        fast, ref = Router(models, params), Router(models, params)
+        d, want = fast.decide(req), ref.decide_reference(req)
+        assert (d.chosen, d.fallbacks) == ("c2", ("c4", "c5")), len(models)
+        assert (d.reason, d.target, d.fallbacks) == (want.reason, want.target, want.fallbacks)
+    # best value: the next best values
+    valued = RouterParams(baseline="top", explore=0.0, cost_weight=0.5, max_fallbacks=3)
+    d = Router(pool + fillers, valued).decide(req)
+    value = {c.model: c.score - 500.0 * c.est_cost_usd for c in d.candidates if c.eligible}
+    ranked = sorted(value, key=lambda n: -value[n])
+    assert (d.chosen, *d.fallbacks) == tuple(ranked[:4])
+
+
+@pytest.mark.parametrize("cost_weight", [0.0, 2.0])
+def test_early_stopped_decisions_match_the_reference_at_scale(cost_weight: float) -> None:
+    """300 eligible models (the scan stops early), every rule's knobs, fallbacks up to 4,
+    learning between decisions: decide is decide_reference, pick, fallbacks and reason."""
+    rng = random.Random(11)
+    pool = _random_pool(rng, 300)
+    pool = [PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, 128_000,
+                      frozenset(CAPS), m.priors) for m in pool]  # fmt: skip
+    for explore, fallbacks in ((1.0, 4), (0.5, 2), (0.0, 0)):
+        params = RouterParams(
+            baseline="m5", explore=explore, cost_weight=cost_weight, max_fallbacks=fallbacks
+        )
+        policy, lengths = Policy(), OutputLength(params.expected_output_tokens)
+        fast, ref = (Router(pool, params, policy, seed=3, lengths=lengths) for _ in range(2))
+        for step in range(25):
+            text = TEXTS[step % len(TEXTS)]
+            stats = prompt_stats(text) if step % 3 else None
+            req = RouteRequest("t", "chat", 100, 500, easiness=rng.gauss(0, 1), stats=stats)
+            got, want = fast.decide(req), ref.decide_reference(req)
+            assert (got.chosen, got.fallbacks, got.reason, got.target) == (
+                want.chosen, want.fallbacks, want.reason, want.target,
+            ), step  # fmt: skip
+            assert len(got.fallbacks) == fallbacks
+            fast.learn("t", "chat", got.chosen, float(rng.random() < 0.7), easiness=req.easiness)
 
 
 def test_bulk_gauss_draws_leave_the_generator_where_single_draws_would() -> None:
@@ -296,6 +375,33 @@ def test_under_a_latency_slo_the_array_path_decides_and_explains_as_the_referenc
     assert swapped, "the SLO replaced the bandit's pick at least once"
 
 
+def test_under_a_latency_slo_past_record_all_the_failover_order_is_the_references() -> None:
+    """Past RECORD_ALL under an SLO every model is drawn (cheapest first) and the pass returns
+    the whole failover order; those that fit go first: the reference's pick, fallbacks and
+    reason, with the pick and fallbacks among the recorded."""
+    from arbiter.latency import LatencyModel
+
+    rng = random.Random(12)
+    pool = _random_pool(rng, 120)
+    pool = [PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, 128_000,
+                      frozenset(CAPS), m.priors) for m in pool]  # fmt: skip
+    latency = LatencyModel()
+    for i, m in enumerate(pool):
+        for _ in range(20):
+            latency.observe(m.name, "t", ttft_s=0.2 * (1 + i % 7), speed_tps=5.0 * 2 ** (i % 7))
+    for cost_weight in (0.0, 2.0):
+        params = RouterParams(baseline="m2", explore=1.0, cost_weight=cost_weight, max_fallbacks=3)
+        fast, ref = (Router(pool, params, seed=4, latency=latency) for _ in range(2))
+        for total in (3_000.0, 10_000.0, 30_000.0):  # none, 34 and 85 of 120 fit
+            req = RouteRequest("t", "chat", 100, 400, easiness=0.2, max_latency_ms=total)
+            got, want = fast.decide(req), ref.decide_reference(req)
+            assert (got.chosen, got.fallbacks, got.reason, got.latency_ms) == (
+                want.chosen, want.fallbacks, want.reason, want.latency_ms,
+            ), total  # fmt: skip
+            recorded = {c.model for c in got.candidates}
+            assert {got.chosen, *got.fallbacks, "m2"} <= recorded and len(recorded) <= RECORD_TOP
+
+
 def test_fitted_and_offset_length_models_price_as_the_reference() -> None:
     """Models with a fitted length prior (their own regression), with an offset learned from
     calls, and without either: the native pass prices each as `OutputLength.expected` does,
@@ -350,7 +456,7 @@ def test_the_slot_built_candidate_is_the_dataclass() -> None:
 def test_cost_order_prototype_decides_as_decide_rows_without_draws_and_visits_few(
     cost_weight: float,
 ) -> None:
-    """`_native.decide_rows_by_cost` (cheapest first, early stop; not yet Router.decide's) on
+    """`_native.decide_rows_by_cost` (cheapest first, early stop; Router.decide's pass) on
     random tables: greedy (no draws, so the order cannot matter) it picks what decide_rows
     picks; the baseline is drawn first, and with a baseline it stops before the end."""
     from arbiter import _native

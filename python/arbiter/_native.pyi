@@ -95,6 +95,7 @@ def choose(
     explore: float,
     seed: int,
     cost_weight: float = 0.0,
+    order: list[int] | None = None,
 ) -> Choice:
     """Pick the cheapest candidate whose quality score meets the bar (or the best value).
 
@@ -122,13 +123,18 @@ def choose(
       still computed and returned but not used: the highest ``score_i - cost_weight * cost_i``
       wins (ties: lower cost, then lower index): ``"best_value"``.
 
+    * ``order`` (a permutation of the indices; None: index order): the stream's t-th draw goes
+      to candidate ``order[t]`` (the rule and its ties stay by index), as
+      :func:`decide_request` draws cheapest first.
+
     Same inputs and ``seed`` (0 <= seed < 2**64) give the same Choice. The GIL is released
     only over 4,096 arms (a short release on the event loop's thread costs it the GIL).
 
     Raises:
         NativeError: empty lists, lists of different lengths, alpha/beta <= 0 or non-finite,
             cost < 0 or non-finite, non-finite shift, baseline out of range, explore outside
-            [0, 1], quality_target <= 0 or non-finite, cost_weight < 0 or non-finite.
+            [0, 1], quality_target <= 0 or non-finite, cost_weight < 0 or non-finite,
+            ``order`` not a permutation of the indices.
         OverflowError: seed negative or >= 2**64.
     """
 
@@ -195,8 +201,8 @@ def decide_rows_by_cost(
     ties by position; the baseline drawn first) and the scan stopped as soon as no unvisited
     candidate can change the choice; the draws are taken in that order from
     :func:`decide_rows`'s streams (the same choice distribution, not the same draws). Returns
-    ``(index, reason, target, visited)``: ``visited`` the positions drawn, in order. Not yet
-    what ``Router.decide`` calls (a measured prototype). Raises NativeError as
+    ``(index, reason, target, visited)``: ``visited`` the positions drawn, in order
+    (:func:`decide_request` runs the same pass, also for the fallbacks). Raises NativeError as
     :func:`decide_rows` does."""
 
 @final
@@ -281,18 +287,23 @@ def decide_request(
     tuple[list[int], list[float], list[float], list[float]] | None,
     tuple[bytes, bytes, bytes] | None,
 ]:
-    """:func:`decide_rows` over a :class:`PackedArms` table, with each eligible row's
-    expected cost computed in the same pass
-    (the first seven arguments, as :func:`request_costs` takes them), bit for bit as the Python
-    per-model path; ``rule_cost`` (packed f64, one per candidate), when given, is what the rule
-    compares instead (a Thompson draw of each cost). Returns ``(index, reason, target, top,
-    (chosen score, how many scores >= target, chosen cost, baseline cost or None when there is
-    no baseline or it is the chosen), recorded, full)``: with ``record = (all,
-    best)``, ``recorded`` is the recorded positions (every one up to ``all`` candidates, else
-    the ``best`` first of ``top``, the chosen and the baseline; in order) with their scores
-    and means as ``round(x, 4)`` and their costs, and ``full`` is None; with ``record`` None,
-    ``recorded`` is None and ``full`` every candidate's scores, means and costs (packed f64).
-    Raises NativeError as :func:`decide_rows` and :func:`request_costs` do."""
+    """:func:`decide_rows`'s rule over a :class:`PackedArms` table, with each eligible row's
+    expected cost computed first (the first seven arguments, as :func:`request_costs` takes
+    them), bit for bit as the Python per-model path; ``rule_cost`` (packed f64, one per
+    candidate), when given, is what the rule compares and what orders the visits instead (a
+    Thompson draw of each cost). The draws are taken from :func:`decide_rows`'s streams in
+    visiting order: the baseline first, then cheapest first (ties by position), as
+    :func:`choose` with that ``order``. Past ``all`` candidates (``record = (all, best)``) the
+    scan stops once no unvisited candidate can change the first ``top`` of the failover order
+    (``arbiter/routing_order.py``); else every candidate is drawn. Returns ``(index, reason,
+    target, ranked, (chosen score, how many were drawn, chosen cost, baseline cost or None when
+    there is no baseline or it is the chosen), recorded, full)``: ``ranked`` the first ``top``
+    (at least 1) of the failover order, the chosen first; with ``record``, ``recorded`` is the
+    recorded positions (every one up to ``all`` candidates, else the ``best`` first drawn and
+    the chosen; in position order) with their scores and means as ``round(x, 4)`` and their
+    costs, and ``full`` is None; with ``record`` None, ``recorded`` is None and ``full`` every
+    candidate's scores, means and costs (packed f64). Raises NativeError as
+    :func:`decide_rows` and :func:`request_costs` do."""
 
 def request_costs(
     prices: Prices,

@@ -24,6 +24,7 @@ from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
 from arbiter.routing_fast import ArmTable, CostArgs, PoolIndex, gauss_draws, unavailable
+from arbiter.routing_order import failover_order, visit_order
 
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
 # request that only the operator's promotion would let `auto` route to
@@ -31,7 +32,9 @@ SHADOW_ONLY = "shadow traffic only until promoted"
 
 # Past this many eligible (or excluded) models a decision records a summary, not every one
 RECORD_ALL = 64
-RECORD_TOP = 16  # the best-scoring candidates a summarised decision keeps
+# the candidates a summarised decision keeps: the pick, the fallbacks, the baseline, then the
+# first examined (cheapest first); more only when the fallbacks alone are more
+RECORD_TOP = 18
 MAX_TABLES = 20_000  # per router: (tenant, task) posterior arrays kept between decisions
 # per router: models x tables; ~175 bytes per cell (the arrays and the packed table's 16 f64),
 # so 1,000 models keep 250 tables, ~44 MB
@@ -66,7 +69,9 @@ class RouteRequest:
 @dataclass(frozen=True, slots=True)
 class RouteDecision:
     chosen: str
-    fallbacks: tuple[str, ...]  # next-best eligible models, in order, for failover
+    # for failover, in order: the models the rule would pick next were the ones before them
+    # down (the next cheapest that clear the bar; the next best values) - routing_order.py
+    fallbacks: tuple[str, ...]
     candidates: tuple[Candidate, ...]
     reason: str
     target: float
@@ -250,10 +255,12 @@ class Router:
         blocked: Mapping[str, str] | None = None,
     ) -> RouteDecision:
         """Choose a model for `req`: `decide_reference`'s decision, computed in one native pass
-        over the pool's packed tables (each model's answer length, cost, shift and draws) so
-        that its cost barely grows with the pool. Up to RECORD_ALL eligible models every
-        candidate is recorded as the reference does; past that, the RECORD_TOP best scores plus
-        the chosen and the baseline, and the excluded as counts per reason."""
+        over the pool's packed tables (each model's answer length and cost, then the draws
+        cheapest first, stopped once the pick and the fallbacks are known) so that its cost
+        barely grows with the pool. Up to RECORD_ALL eligible models every candidate is drawn
+        and recorded as the reference does; past that, the chosen, the fallbacks, the baseline
+        and the first examined (cheapest first), RECORD_TOP in all, and the excluded as counts
+        per reason."""
         pool = self._pool_index()
         p = self.params
         down = unavailable(pool, self._available, self._suspects)
@@ -279,11 +286,13 @@ class Router:
         if bi >= 0 and (mask is None or mask[bi]):
             baseline = bi if ok is None else int(ok.searchsorted(bi))
         seed = self._next_seed()
-        k = max(p.max_fallbacks + 1, RECORD_TOP if n > RECORD_ALL else n)
         slo = self.latency is not None and bool(req.max_latency_ms or req.max_ttft_ms)
-        # one native pass: costs, shifts with their slope draws, Beta draws, the rule, the k
-        # best and (without an SLO) the recorded rows, rounded
-        index, why, target, top_list, facts, rec, full = _native.decide_request(
+        # the pick and the fallbacks; under an SLO the whole failover order (fits go first)
+        k = n if slo else p.max_fallbacks + 1
+        # one native pass: costs, then cheapest first shifts with their slope draws, Beta
+        # draws, the rule, the first k of the failover order and (without an SLO) the
+        # recorded rows, rounded
+        index, why, target, ranked, facts, rec, full = _native.decide_request(
             *costs, table.packed, b"" if ok is None else ok.tobytes(), rule_cost, req.easiness,
             center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
             None if slo else (RECORD_ALL, RECORD_TOP),
@@ -294,21 +303,20 @@ class Router:
             assert full is not None
             names = [pool.names[i] for i in (range(n) if ok is None else ok.tolist())]
             rec, chosen, note, latency_ms = self._under_slo(
-                req, names, index, target, baseline, top_list, full, rule_cost
+                req, names, index, target, baseline, ranked, full, rule_cost
             )
         cands = tuple(_candidate(name(i), s, mu, c) for i, s, mu, c in zip(*rec, strict=True))
-        best = (name(i) for i in top_list if i != chosen)
+        best = (name(i) for i in ranked if i != chosen)
         fallbacks = tuple(itertools.islice(best, p.max_fallbacks))
         excluded: tuple[Candidate, ...] = ()
         if mask is not None:
             excluded = self._excluded(pool, mask, req, allowed, blocked, costs)
         # the bandit's pick, as the reference says it (an SLO's note says what changed)
-        score, n_clear, cost, base_cost = facts
+        score, _examined, cost, base_cost = facts
         base = name(baseline) if baseline >= 0 else None
         reason = self._reason_text(
-            req.task, name(index), score, target, base, why, n_clear, cost, base_cost,
-            len(pool) - n,
-        )  # fmt: skip
+            req.task, name(index), score, target, base, why, cost, base_cost, len(pool) - n
+        )
         return RouteDecision(name(chosen), fallbacks, cands + excluded, reason + note, target,
                              latency_ms)  # fmt: skip
 
@@ -348,7 +356,7 @@ class Router:
         index: int,
         target: float,
         baseline: int,
-        top_list: list[int],
+        ranked: list[int],
         full: tuple[bytes, bytes, bytes],
         rule_cost: bytes | None,
     ) -> tuple[
@@ -359,16 +367,24 @@ class Router:
     ]:
         """The reference's latency rule over the eligible models `names`, from every score
         and cost of the pass: the records, the chosen position, the reason's note and the
-        predictions. Reorders `top_list` so that fallbacks that fit come first."""
+        predictions. Reorders `ranked` (the whole failover order) so that those that fit come
+        first."""
         scores, means, cost = (np.frombuffer(b) for b in full)
         predicted = self._predict_latency(req, names)
-        picked = _Picked(index, scores.tolist(), target)
-        ruled = cost if rule_cost is None else np.frombuffer(rule_cost)  # what the rule saw
-        chosen, note, fits = self._latency_choice(req, names, picked, ruled.tolist(), predicted)
-        top_list.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
+        score_list = scores.tolist()
+        picked = _Picked(index, score_list, target)
+        ruled = (cost if rule_cost is None else np.frombuffer(rule_cost)).tolist()  # as the rule
+        chosen, note, fits = self._latency_choice(req, names, picked, ruled, predicted)
+        ranked.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
         rows = list(range(len(names)))
-        if len(names) > RECORD_ALL:  # the best few, the chosen and the baseline; in order
-            rows = sorted({*top_list[:RECORD_TOP], chosen, *([baseline] if baseline >= 0 else [])})
+        if len(names) > RECORD_ALL:  # the chosen, the fallbacks, the baseline, then that order
+            kept = dict.fromkeys([chosen, *ranked[: self.params.max_fallbacks + 1]])
+            kept.update(dict.fromkeys([baseline] if baseline >= 0 else []))
+            for i in ranked:
+                if len(kept) >= RECORD_TOP:
+                    break
+                kept[i] = None
+            rows = sorted(kept)
         keep = np.array(rows, dtype=np.intp)
         rec = (rows, _round4(scores[keep]), _round4(means[keep]), cost[keep].tolist())
         return rec, chosen, note, dict(zip(names, predicted, strict=True))
@@ -479,11 +495,8 @@ class Router:
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
         seed = self._next_seed()
-        noise = [0.0] * len(ok)
-        if req.easiness is not None and p.explore > 0:  # the slopes' draws, as decide_rows's
-            noise = np.frombuffer(_native.slope_noise(seed, len(ok))).tolist()
-        alpha, beta, cost, sampled_cost, shift = [], [], [], [], []
-        for m, z in zip(ok, noise, strict=True):
+        alpha, beta, cost, sampled_cost = [], [], [], []
+        for m in ok:
             a, b = self.posterior(req.tenant, req.task, m)
             alpha.append(a)
             beta.append(b)
@@ -493,19 +506,27 @@ class Router:
             explore_cost = req.stats is not None and p.cost_weight > 0
             draw = self._rng.gauss(0.0, 1.0) * p.explore if explore_cost else 0.0
             sampled_cost.append(self._est_cost(m, req, draw) if draw else cost[-1])
-            shift.append(self._shift(req, m.name, p.explore, z))
         names = [m.name for m in ok]
         baseline = names.index(p.baseline) if p.baseline in names else -1
+        # the draws are taken cheapest first (the baseline first), as decide's pass visits:
+        # the t-th visited model gets the t-th Beta draw and the t-th slope normal
+        visits = visit_order(sampled_cost, baseline)
+        noise = [0.0] * len(ok)
+        if req.easiness is not None and p.explore > 0:
+            drawn = np.frombuffer(_native.slope_noise(seed, len(ok))).tolist()
+            for t, i in enumerate(visits):
+                noise[i] = drawn[t]
+        shift = [self._shift(req, m.name, p.explore, z) for m, z in zip(ok, noise, strict=True)]
         choice = _native.choose(
             alpha, beta, sampled_cost, shift, baseline, p.quality_target, p.explore, seed,
-            p.cost_weight * 1000.0,
+            p.cost_weight * 1000.0, visits,
         )  # fmt: skip
         cands = tuple(
             Candidate(n, round(s, 4), round(mu, 4), c)
             for n, s, mu, c in zip(names, choice.scores, choice.means, cost, strict=True)
         )
         index = choice.index
-        order = sorted(range(len(names)), key=lambda i: -choice.scores[i])
+        order = failover_order(choice.scores, sampled_cost, choice.target, p.cost_weight * 1000.0)
         reason = self._explain(req, names, choice, cost, baseline, len(excluded))
         predicted = None
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
@@ -673,8 +694,7 @@ class Router:
         i = choice.index
         return self._reason_text(
             req.task, names[i], choice.scores[i], choice.target,
-            names[baseline] if baseline >= 0 else None, choice.reason,
-            sum(s >= choice.target for s in choice.scores), cost[i],
+            names[baseline] if baseline >= 0 else None, choice.reason, cost[i],
             cost[baseline] if baseline >= 0 and baseline != i else None, n_excluded,
         )  # fmt: skip
 
@@ -686,19 +706,18 @@ class Router:
         target: float,
         base: str | None,
         why: str,
-        n_clear: int,
         cost: float,
         base_cost: float | None,
         n_excluded: int,
     ) -> str:
         """Why the bandit picked `name` (scoring `score` against `target`, the bar set by
-        `base`; `n_clear` models cleared it; `base_cost` when the baseline is another model)."""
+        `base`; `base_cost` when the baseline is another model)."""
         text = (
             f"{task}: {name} scored {score:.3f} against a bar of "
             f"{target:.3f} ({self.params.quality_target:.0%} of {base or 'the best candidate'}); "
         )
         if why == "cheapest_meeting_target":
-            text += f"cheapest of {n_clear} that clear it"
+            text += "the cheapest that clears it"
         elif why == "only_candidate":
             text += "the only eligible model"
         elif why == "best_value":

@@ -99,7 +99,7 @@ fn check_len(name: &'static str, xs: &[f64], n: usize) -> Result<(), CoreError> 
     })
 }
 
-fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
+pub(crate) fn validate(arms: &Arms<'_>, policy: &Policy) -> Result<usize, CoreError> {
     let n = arms.alpha.len();
     if n == 0 {
         return Err(CoreError::Empty);

@@ -220,6 +220,18 @@ impl<'a> Pricing<'a> {
         self.priced(i, self.answer_tokens_by(i, approx))
     }
 
+    /// A lower bound of `cost(i)` within ~2e-9 relative, cheaper (`exp_floor` for `expm1`).
+    /// Non-finite where the length's `exp` would overflow. What a pass visiting the models
+    /// cheapest first sorts by before it prices a model exactly.
+    #[must_use]
+    #[inline]
+    pub fn cost_floor(&self, i: usize) -> f64 {
+        let floor = |log_mean: f64, noise_var: f64, max_log: f64| {
+            (exp_floor((log_mean + noise_var / 2.0).min(max_log)) - 1.0).max(1.0)
+        };
+        self.priced(i, self.answer_tokens_by(i, floor))
+    }
+
     #[inline]
     fn priced(&self, i: usize, answer: f64) -> f64 {
         let out = match self.max_tokens {
@@ -228,6 +240,17 @@ impl<'a> Pricing<'a> {
         };
         (self.prompt_tokens * self.price_in[i] + out * self.price_out[i] + 0.0) / 1e6
     }
+}
+
+/// At most `exp(z)`, and within 2e-9 of it relative (infinity for NaN and from 700 on): the
+/// library's `exp` (within an ulp or two, as `approx_cost` assumes) less a 1e-9 margin.
+#[must_use]
+#[inline]
+pub fn exp_floor(z: f64) -> f64 {
+    if z.is_nan() || z >= 700.0 {
+        return f64::INFINITY;
+    }
+    z.exp() * (1.0 - 1e-9)
 }
 
 /// How far `Pricing::approx_cost` may be from `Pricing::cost`, relative (a wide margin over
@@ -291,6 +314,73 @@ mod tests {
         }
         let capped = Pricing::new(3, &p_in, &p_out, Answer::Default(350.0), 7.0, Some(16.0));
         assert_eq!(capped.unwrap().cost(0), (7.0 + 16.0 * 10.0 + 0.0) / 1e6);
+    }
+
+    #[test]
+    fn exp_floor_is_below_exp_and_close_to_it() {
+        let mut z = -50.0_f64;
+        while z < 60.0 {
+            let (got, want) = (exp_floor(z), z.exp());
+            assert!(
+                got < want && got >= want * (1.0 - 2e-9),
+                "{z}: {got} vs {want}"
+            );
+            // below every answer length it stands for (`expm1` + 1)
+            assert!(got - 1.0 <= z.exp_m1(), "{z}");
+            z += 0.001_37;
+        }
+        assert_eq!(exp_floor(700.0), f64::INFINITY);
+        assert_eq!(exp_floor(f64::NAN), f64::INFINITY);
+        assert_eq!(exp_floor(-750.0), 0.0);
+    }
+
+    #[test]
+    fn the_cost_floor_never_exceeds_the_cost() {
+        let mut table = LengthTable::new(4);
+        let mut w = [0.0; DIM];
+        for (k, x) in w.iter_mut().enumerate() {
+            *x = 0.05 * f64::from(u8::try_from(k).unwrap()) - 0.3;
+        }
+        table
+            .set(
+                1,
+                LengthRow::Own {
+                    weights: w,
+                    noise_var: 0.5,
+                },
+            )
+            .unwrap();
+        table
+            .set(
+                2,
+                LengthRow::Offset {
+                    weights: w,
+                    noise_var: 0.1,
+                },
+            )
+            .unwrap();
+        let p_in = [1.0, 2.0, 0.0, 3.0];
+        let p_out = [10.0, 20.0, 30.0, 0.0];
+        for pool_mean in [-3.0, 0.0, 0.7, 4.0, 9.0] {
+            for cap in [None, Some(1.0), Some(50.0)] {
+                let prompt = Prompt {
+                    table: &table,
+                    x: x(),
+                    pool_mean,
+                    pool_noise_var: 0.4,
+                    max_log: 1_000_000f64.ln_1p(),
+                };
+                let p =
+                    Pricing::new(4, &p_in, &p_out, Answer::Predicted(prompt), 100.0, cap).unwrap();
+                for i in 0..4 {
+                    let (floor, cost) = (p.cost_floor(i), p.cost(i));
+                    assert!(
+                        floor <= cost && floor >= cost * (1.0 - 2e-9),
+                        "{i}: {floor} {cost}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

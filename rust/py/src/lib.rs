@@ -95,7 +95,7 @@ pub(crate) fn policy(
 }
 
 #[pyfunction]
-#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0))]
+#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0, order = None))]
 #[expect(
     clippy::too_many_arguments,
     reason = "mirrors the documented Python signature"
@@ -111,6 +111,7 @@ fn choose(
     explore: f64,
     seed: u64,
     cost_weight: f64,
+    order: Option<Vec<usize>>,
 ) -> Result<PyChoice, PyCoreError> {
     let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
     let arms = arbiter_core::Arms {
@@ -122,8 +123,9 @@ fn choose(
     // with the GIL held: a choice takes microseconds, and releasing the GIL on the event loop's
     // thread hands it to a waiting thread (the recorder) for a switch interval or an OS time
     // slice before the loop gets it back (bench/results/scale.md, tail, fourth session)
-    let c = detach_if(py, alpha.len() > DETACH_ARMS, || {
-        arbiter_core::choose(&arms, &policy)
+    let c = detach_if(py, alpha.len() > DETACH_ARMS, || match &order {
+        None => arbiter_core::choose(&arms, &policy),
+        Some(order) => arbiter_core::cost_order::choose_in_order(&arms, &policy, order),
     })?;
     Ok(PyChoice {
         index: c.index,

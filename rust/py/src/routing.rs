@@ -162,7 +162,7 @@ pub(crate) fn decide_rows_by_cost(
         top: 0,
         every_cost: false,
     };
-    let d = arbiter_core::cost_order::decide_by_cost(n_rows, row, &req, &policy)?;
+    let d = arbiter_core::cost_order::decide_by_cost(n_rows, row, &req, &policy, 1, true)?;
     let c = d.choice;
     Ok((c.index, c.reason.as_str(), c.target, d.visited))
 }
@@ -504,29 +504,44 @@ pub(crate) fn decide_request<'py>(
         // under an SLO (no records asked) every cost goes back
         every_cost: record.is_none(),
     };
-    let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
+    let n = if picks.is_empty() {
+        n_rows
+    } else {
+        picks.len()
+    };
+    // past `all` candidates only the examined are recorded: the scan may stop early
+    let stop_early = record.is_some_and(|(all, _)| n > all);
+    let d = arbiter_core::cost_order::decide_by_cost(n_rows, row, &req, &policy, top, stop_early)?;
     let c = &d.choice;
-    // what the reason says: the pick's score and cost, how many cleared the bar, the
-    // baseline's cost (when the baseline is another candidate)
+    // what the reason says: the pick's score and cost, how many were drawn, the baseline's
+    // cost (when the baseline is another candidate)
     let facts = (
         c.scores[c.index],
-        c.scores.iter().filter(|&&s| s >= c.target).count(),
-        d.cost_of(&req, c.index),
-        policy
-            .baseline
-            .filter(|&b| b != c.index)
-            .map(|b| d.cost_of(&req, b)),
+        d.visited.len(),
+        d.cost[c.index],
+        policy.baseline.filter(|&b| b != c.index).map(|b| d.cost[b]),
     );
     let (recorded, full) = match record {
         Some((all, best)) => {
-            let at = arbiter_core::arms::recorded(
-                c.scores.len(),
-                &d.top,
-                c.index,
-                policy.baseline,
-                all,
-                best,
-            );
+            // every candidate up to `all`; past that the pick, the fallbacks, the baseline,
+            // then the first examined (cheapest first), `best` in all (or the first three)
+            let at: Vec<usize> = if n <= all {
+                (0..n).collect()
+            } else {
+                let mut kept: Vec<usize> =
+                    d.ranked.iter().chain(&policy.baseline).copied().collect();
+                for &j in &d.visited {
+                    if kept.len() >= best {
+                        break;
+                    }
+                    if !kept.contains(&j) {
+                        kept.push(j);
+                    }
+                }
+                kept.sort_unstable();
+                kept.dedup();
+                kept
+            };
             // scores and means lie in (0, 1) (clamped logits): 4 digits are always exact
             let round = |xs: &[f64]| -> Vec<f64> {
                 at.iter()
@@ -534,7 +549,7 @@ pub(crate) fn decide_request<'py>(
                     .collect()
             };
             let (scores, means) = (round(&c.scores), round(&c.means));
-            let cost = at.iter().map(|&i| d.cost_of(&req, i)).collect();
+            let cost = at.iter().map(|&i| d.cost[i]).collect();
             (Some((at, scores, means, cost)), None)
         }
         None => (
@@ -550,7 +565,7 @@ pub(crate) fn decide_request<'py>(
         c.index,
         c.reason.as_str(),
         c.target,
-        d.top,
+        d.ranked,
         facts,
         recorded,
         full,
