@@ -269,6 +269,20 @@ def length_check(
           f"sd {np.std(zs):.2f}")  # fmt: skip
 
 
+def dump(path: Path, items: list[Item], picks: list[tuple[str, float, int]]) -> None:
+    """Per request of the latency-aware arm: what it asked, what the router picked, what the
+    oracles picked and each model's truth (for finding misses and cost excess by hand)."""
+    with path.open("w") as f:
+        for i, (it, (m, took, tokens)) in enumerate(zip(items, picks, strict=True)):
+            text = str(it.body["messages"][-1]["content"])
+            row = {"i": i, "task": it.task, "slo_ms": it.slo_ms, "pick": m, "took_ms": took * 1000,
+                   "tokens": tokens, "predicted_ms": PREDICTED.get(i), "oracle": oracle(it),
+                   "quantile_oracle": quantile_oracle(it), "p_fit": it.p_fit,
+                   "truth": {k: [v[0], round(v[1] * 1000, 1), v[2], v[3]]
+                             for k, v in it.truth.items()}, "prompt": text[:100]}  # fmt: skip
+            f.write(json.dumps(row) + "\n")
+
+
 async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:
     """A few calls to each model by name (probes): pass-through calls teach the latency model."""
     for name in POOL:
@@ -345,6 +359,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         length_check(services, items, results[arm])
                 finally:
                     await services.stop()
+    if args.dump is not None:
+        dump(args.dump, items, results["router_latency_aware"])
     fastest = fastest_model()
     rows = [
         summarize("always_fastest", [fastest] * len(items), items, None),
@@ -411,6 +427,12 @@ def main() -> int:
     p.add_argument("--scale", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="write the latency-aware arm's requests as JSON lines (misses, costs)",
+    )
     args = p.parse_args()
     summary = asyncio.run(main_async(args))
     print(json.dumps(summary))
