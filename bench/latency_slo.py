@@ -100,7 +100,9 @@ def sim_settings(scale: float) -> dict[str, Any]:
             "same_draws_per_prompt": True, "difficulty_effect": 0.0, "models": models}  # fmt: skip
 
 
-def sidecar_settings(sim_url: str, db: Path, scale: float) -> dict[str, Any]:
+def sidecar_settings(
+    sim_url: str, db: Path, scale: float, coverage_step: float | None = None
+) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for name, (pin, pout, *_rest) in POOL.items():
         tasks = ("code", "math", "extraction", *_OPEN)
@@ -128,7 +130,8 @@ def sidecar_settings(sim_url: str, db: Path, scale: float) -> dict[str, Any]:
         "models": models,
         # the default prior for unknown models (2 s to the first token, 20 tokens/s), on the
         # bench's time scale
-        "latency": {"prior_ttft_ms": 2000.0 * scale, "prior_tokens_per_s": 20.0 / scale},
+        "latency": {"prior_ttft_ms": 2000.0 * scale, "prior_tokens_per_s": 20.0 / scale}
+        | ({} if coverage_step is None else {"coverage_step": coverage_step}),
     }
 
 
@@ -341,7 +344,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         async with sim_running(sim_cfg) as sim:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = config.loads(
-                    to_toml(sidecar_settings(sim.base_url, Path(tmp) / "a.db", args.scale)), env={}
+                    to_toml(
+                        sidecar_settings(
+                            sim.base_url, Path(tmp) / "a.db", args.scale, args.coverage_step
+                        )
+                    ),
+                    env={},
                 )
                 services = Services(settings, seed=args.seed)
                 app = build_app(settings, services=services)
@@ -356,6 +364,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         )
                     if slo:
                         print("learned:", json.dumps(services.latency.snapshot()))
+                        if services.latency.coverage is not None:
+                            print("coverage margins:", services.latency.coverage.snapshot())
                         length_check(services, items, results[arm])
                 finally:
                     await services.stop()
@@ -427,6 +437,12 @@ def main() -> int:
     p.add_argument("--scale", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument(
+        "--coverage-step",
+        type=float,
+        default=None,
+        help="latency.coverage_step for the sidecar (default: the config's)",
+    )
     p.add_argument(
         "--dump",
         type=Path,
