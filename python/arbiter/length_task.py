@@ -62,6 +62,7 @@ from arbiter.difficulty import N_STATS
 WINDOW = 200  # residuals kept per task
 PSEUDO = 5.0  # the prior's worth, in answers, for the center and the spread
 _MAX_TASKS = 64  # tasks are the classifier's few; a bound all the same
+_MAX_MODELS = 256  # models told apart per task window (more: the task's typical model)
 FIT_MIN = 80  # answers before a task's own fit (its ~20 weights need several answers each)
 RIDGE = 0.01  # per statistic (they are ~0-1); the constant is not penalized
 MODEL_RIDGE = 3.0  # a model's shift within the task: worth ~3 answers at the task's level
@@ -141,13 +142,15 @@ class TaskResiduals:
 
 class _Window:
     """The last WINDOW (x, y, prompt statistics, model) in a ring (row 0: x, row 1: y, then the
-    16 statistics; a row without statistics has them all 0, and is left out of the fit)."""
+    16 statistics; a row without statistics has them all 0, and is left out of the fit). Models
+    are kept as codes into `names` (-1: none, or past _MAX_MODELS)."""
 
-    __slots__ = ("added", "models", "n", "next", "rows")
+    __slots__ = ("added", "codes", "n", "names", "next", "rows")
 
     def __init__(self) -> None:
         self.rows = np.zeros((2 + N_STATS, WINDOW))
-        self.models: list[str | None] = [None] * WINDOW
+        self.codes = np.full(WINDOW, -1, dtype=np.int64)
+        self.names: dict[str, int] = {}
         self.n = 0
         self.next = 0
         self.added = 0
@@ -158,7 +161,12 @@ class _Window:
         col = self.rows[:, self.next]
         col[0], col[1] = x, y
         col[2:] = 0.0 if stats is None else stats
-        self.models[self.next] = model
+        code = -1
+        if model is not None:
+            code = self.names.get(model, -1)
+            if code < 0 and len(self.names) < _MAX_MODELS:
+                code = self.names[model] = len(self.names)
+        self.codes[self.next] = code
         self.next = (self.next + 1) % WINDOW
         self.n = min(self.n + 1, WINDOW)
         self.added += 1
@@ -174,9 +182,10 @@ class _Window:
         stats = self.rows[2:, : self.n]
         have = stats[-1] > 0  # (the constant statistic is 1 in every real row)
         if int(have.sum()) >= FIT_MIN:
-            fitted = _fit_task(stats, y, self.models[: self.n], have, resid)
+            fitted = _fit_task(stats, y, self.codes[: self.n], have, resid)
             if fitted is not None:
-                weights, shifts, loo = fitted
+                weights, by_code, loo = fitted
+                shifts = {m: by_code[c] for m, c in self.names.items() if c in by_code}
                 center = float(np.median(loo))
                 above = loo[loo > center] - center
                 return Correction(0.0, center, float(self.n), float(above @ above), weights,
@@ -189,22 +198,22 @@ class _Window:
 def _fit_task(
     stats: np.ndarray,
     y: np.ndarray,
-    models: list[str | None],
+    codes: np.ndarray,
     have: np.ndarray,
     plain: np.ndarray,
-) -> tuple[np.ndarray, dict[str, float], np.ndarray] | None:
+) -> tuple[np.ndarray, dict[int, float], np.ndarray] | None:
     """The task's own ridge line of log length on the prompt statistics plus a shift per model
-    (rows with statistics; answers cut short left out of the fit), and every row's
+    code (rows with statistics; answers cut short left out of the fit), and every row's
     leave-one-out residual under it (a row without statistics: its `plain` residual). None when
     it predicts a new prompt no better than `plain` (the slope-on-prediction residual) or the
     system is singular."""
-    names = sorted({m for m, h in zip(models, have, strict=True) if h and m is not None})
-    cols = {m: i for i, m in enumerate(names)}
-    a = np.zeros((int(have.sum()), N_STATS + len(names)))
+    codes = codes[have]
+    present = np.unique(codes[codes >= 0])
+    rows = int(have.sum())
+    a = np.zeros((rows, N_STATS + len(present)))
     a[:, :N_STATS] = stats[:, have].T
-    for row, m in enumerate(m for m, h in zip(models, have, strict=True) if h):
-        if m is not None:
-            a[row, N_STATS + cols[m]] = 1.0
+    named = codes >= 0
+    a[np.flatnonzero(named), N_STATS + np.searchsorted(present, codes[named])] = 1.0
     r = y[have]
     penalty = np.full(a.shape[1], MODEL_RIDGE)
     penalty[:N_STATS] = RIDGE
@@ -228,5 +237,5 @@ def _fit_task(
         return None
     out = plain.copy()
     out[have] = loo
-    shifts = {m: float(w[N_STATS + i]) for m, i in cols.items()}
+    shifts = {int(c): float(w[N_STATS + i]) for i, c in enumerate(present)}
     return w[:N_STATS].copy(), shifts, out
