@@ -364,8 +364,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         )
                     if slo:
                         print("learned:", json.dumps(services.latency.snapshot()))
-                        if services.latency.coverage is not None:
-                            print("coverage margins:", services.latency.coverage.snapshot())
+                        coverage = getattr(services.latency, "coverage", None)  # (older code)
+                        if coverage is not None:
+                            print("coverage margins:", coverage.snapshot())
                         length_check(services, items, results[arm])
                 finally:
                     await services.stop()
