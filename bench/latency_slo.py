@@ -100,7 +100,9 @@ def sim_settings(scale: float) -> dict[str, Any]:
             "same_draws_per_prompt": True, "difficulty_effect": 0.0, "models": models}  # fmt: skip
 
 
-def sidecar_settings(sim_url: str, db: Path, scale: float) -> dict[str, Any]:
+def sidecar_settings(
+    sim_url: str, db: Path, scale: float, coverage_step: float | None = None
+) -> dict[str, Any]:
     models: dict[str, Any] = {}
     for name, (pin, pout, *_rest) in POOL.items():
         tasks = ("code", "math", "extraction", *_OPEN)
@@ -128,7 +130,8 @@ def sidecar_settings(sim_url: str, db: Path, scale: float) -> dict[str, Any]:
         "models": models,
         # the default prior for unknown models (2 s to the first token, 20 tokens/s), on the
         # bench's time scale
-        "latency": {"prior_ttft_ms": 2000.0 * scale, "prior_tokens_per_s": 20.0 / scale},
+        "latency": {"prior_ttft_ms": 2000.0 * scale, "prior_tokens_per_s": 20.0 / scale}
+        | ({} if coverage_step is None else {"coverage_step": coverage_step}),
     }
 
 
@@ -269,6 +272,20 @@ def length_check(
           f"sd {np.std(zs):.2f}")  # fmt: skip
 
 
+def dump(path: Path, items: list[Item], picks: list[tuple[str, float, int]]) -> None:
+    """Per request of the latency-aware arm: what it asked, what the router picked, what the
+    oracles picked and each model's truth (for finding misses and cost excess by hand)."""
+    with path.open("w") as f:
+        for i, (it, (m, took, tokens)) in enumerate(zip(items, picks, strict=True)):
+            text = str(it.body["messages"][-1]["content"])
+            row = {"i": i, "task": it.task, "slo_ms": it.slo_ms, "pick": m, "took_ms": took * 1000,
+                   "tokens": tokens, "predicted_ms": PREDICTED.get(i), "oracle": oracle(it),
+                   "quantile_oracle": quantile_oracle(it), "p_fit": it.p_fit,
+                   "truth": {k: [v[0], round(v[1] * 1000, 1), v[2], v[3]]
+                             for k, v in it.truth.items()}, "prompt": text[:100]}  # fmt: skip
+            f.write(json.dumps(row) + "\n")
+
+
 async def warm_up(client: httpx.AsyncClient, items: list[Item]) -> None:
     """A few calls to each model by name (probes): pass-through calls teach the latency model."""
     for name in POOL:
@@ -327,7 +344,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         async with sim_running(sim_cfg) as sim:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = config.loads(
-                    to_toml(sidecar_settings(sim.base_url, Path(tmp) / "a.db", args.scale)), env={}
+                    to_toml(
+                        sidecar_settings(
+                            sim.base_url, Path(tmp) / "a.db", args.scale, args.coverage_step
+                        )
+                    ),
+                    env={},
                 )
                 services = Services(settings, seed=args.seed)
                 app = build_app(settings, services=services)
@@ -342,9 +364,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         )
                     if slo:
                         print("learned:", json.dumps(services.latency.snapshot()))
+                        coverage = getattr(services.latency, "coverage", None)  # (older code)
+                        if coverage is not None:
+                            print("coverage margins:", coverage.snapshot())
                         length_check(services, items, results[arm])
                 finally:
                     await services.stop()
+    if args.dump is not None:
+        dump(args.dump, items, results["router_latency_aware"])
     fastest = fastest_model()
     rows = [
         summarize("always_fastest", [fastest] * len(items), items, None),
@@ -411,6 +438,18 @@ def main() -> int:
     p.add_argument("--scale", type=float, default=0.05)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument(
+        "--coverage-step",
+        type=float,
+        default=None,
+        help="latency.coverage_step for the sidecar (default: the config's)",
+    )
+    p.add_argument(
+        "--dump",
+        type=Path,
+        default=None,
+        help="write the latency-aware arm's requests as JSON lines (misses, costs)",
+    )
     args = p.parse_args()
     summary = asyncio.run(main_async(args))
     print(json.dumps(summary))

@@ -214,3 +214,64 @@ def test_a_tasks_answers_correct_the_length_a_latency_quantile_reads() -> None:
     assert 105 < p90("chat") < 135, p90("chat")
     assert p90("translation") < 40 < p90(None), "without the task: one spread over both kinds"
     assert p90("code") == p90(None), "a task not seen yet: no correction"
+
+
+def test_within_a_task_the_length_a_latency_quantile_reads_follows_the_prompt() -> None:
+    """Two families of one task whose prompts differ (short word problems answered in ~20
+    tokens, long ones in ~36), while another task's long prompts get the short answers, so the
+    shared regression cannot tell them apart: the task's own fit of its miss on the prompt
+    statistics gives each family its own center, and the upper spread is not widened by the
+    other family's answers."""
+    lengths = OutputLength(350)
+    short = prompt_stats("A box holds 10 cards. How many cards are in 15 boxes?")
+    long = prompt_stats(
+        "Lucas earns $21 per hour and works 9 hours a week. After 5 weeks, Lucas spends "
+        "$300. How much money does Lucas have left, in dollars? Show the steps briefly."
+    )
+    rng = np.random.default_rng(5)
+    for i in range(1200):
+        k = i % 4
+        if k == 0:
+            lengths.observe("m", short, int(rng.integers(17, 24)), task="math")
+        elif k == 1:
+            lengths.observe("m", long, int(rng.integers(35, 38)), task="math")
+        elif k == 2:
+            lengths.observe("m", short, int(rng.integers(36, 40)), task="translation")
+        else:
+            lengths.observe("m", long, int(rng.integers(17, 24)), task="translation")
+
+    def quantile(stats: bytes, z: float) -> float:
+        mu, var = lengths.log_moments("m", stats, "math")
+        return float(np.expm1(mu + z * np.sqrt(var)))
+
+    assert 33 < quantile(long, 0.0) < 40, "the long family's median is its own"
+    assert 35 < quantile(long, 1.2816) < 45, quantile(long, 1.2816)
+    assert 18 < quantile(short, 0.0) < 23, "the short family's median is its own"
+    assert quantile(short, 1.2816) < 28, "not widened by the long family's answers"
+
+
+def test_a_model_sent_only_long_answers_is_not_taken_for_a_verbose_one() -> None:
+    """Model `a` is routed only chat (long answers), `b` chat and translations (short ones);
+    both write the same lengths, which grow with the prompt in both tasks. The shared
+    regression's per-model offset cannot tell which tasks a model was sent from how verbose it
+    is, so it took `a` for a verbose model (its translations predicted at ~2x, its chat ~1.2x
+    `b`'s); the task's own fit has a shift per model within the task."""
+    lengths = OutputLength(350)
+    rng = np.random.default_rng(7)
+    base = "Please help me with this request about the garden "
+    prompts = [prompt_stats(base + "and the roses " * k) for k in range(20)]
+    for i in range(1500):
+        k = int(rng.integers(0, 20))
+        if i % 3 == 0:
+            lengths.observe("b", prompts[k], int(10 + k + rng.integers(0, 3)), task="translation")
+        else:
+            chat = int(60 + 3 * k + rng.integers(0, 5))
+            lengths.observe("a" if i % 3 == 1 else "b", prompts[k], chat, task="chat")
+
+    def median(model: str, task: str, k: int) -> float:
+        return float(np.expm1(lengths.log_moments(model, prompts[k], task)[0]))
+
+    for k, translation, chat in ((0, 11, 62), (10, 21, 92), (19, 30, 119)):
+        assert abs(median("a", "translation", k) - translation) < 3, median("a", "translation", k)
+        assert abs(median("a", "chat", k) - chat) < 8, median("a", "chat", k)
+        assert abs(median("a", "chat", k) - median("b", "chat", k)) < 4

@@ -194,6 +194,9 @@ class LatencySettings:
     prior_log_sd: float = 0.6
     prior_weight: float = 3.0  # calls the prior is worth
     tenant_min_calls: float = 50.0  # a tenant's own estimate is used from this many calls
+    # each answer with a prediction moves its model's margin on the predicted total by this
+    # much in log (latency_coverage.py: keeps the realized coverage at the quantile); 0: off
+    coverage_step: float = 0.0
     priors: dict[str, LatencyPriorSettings] = field(default_factory=dict)
     # per task: the SLO of a request that sets no header (and whose tenant sets none), in ms
     max_latency_ms: dict[str, float] = field(default_factory=dict)

@@ -142,6 +142,7 @@ def check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None
             "tenant_min_calls >= 0"
         )
     check_range(loc, ["latency", "prior_log_sd"], lat.prior_log_sd, 0.01, 5.0)
+    check_range(loc, ["latency", "coverage_step"], lat.coverage_step, 0.0, 0.2)
     priors = [("", lat.prior_ttft_ms, lat.prior_tokens_per_s)] + [
         (m, p.ttft_ms, p.tokens_per_s) for m, p in lat.priors.items()
     ]

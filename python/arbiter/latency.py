@@ -57,6 +57,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from arbiter.latency_coverage import CoverageTracker
+
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 # the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
 # wN^3, wN^4, wTN^2, wTN^3, wT^2N^2 (the residual's growth with N: each part's variance)
@@ -307,6 +309,7 @@ class LatencyModel:
         prior_weight: float = 3.0,
         tenant_min_calls: float = 50.0,
         clock: Callable[[], float] = time.time,
+        coverage: CoverageTracker | None = None,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
@@ -315,6 +318,8 @@ class LatencyModel:
         self.prior_weight = prior_weight
         self.tenant_min_calls = tenant_min_calls
         self._clock = clock
+        # per model, the margin that keeps the predicted total's coverage at its quantile
+        self.coverage = coverage
         self._own: dict[tuple[str, str], _Sums] = {}
         self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
@@ -514,6 +519,8 @@ class LatencyModel:
         total = lognormal_sum_quantile(
             f.ttft_mu, f.ttft_var, tokens_mu - f.speed_mu, tokens_var + f.speed_var, z
         )
+        if self.coverage is not None:  # its realized coverage's margin (latency_coverage)
+            total *= self.coverage.factor(model)
         return ttft * 1000.0, total * 1000.0
 
     def estimate(self, model: str, tenant: str = ALL_TENANTS) -> Estimate:

@@ -127,10 +127,14 @@ def observe_attempts(
     stream: bool,
     decode_ms: float | None,
     on_answer: Callable[[str, float], None] | None = None,
+    predicted_total_ms: float | None = None,
 ) -> None:
     """Teach the latency model what the request's upstream calls showed: each failed call's
     elapsed time (a lower bound on its TTFT) and the answering call (stream: its TTFT and the
-    decode time after it; else its total)."""
+    decode time after it; else its total). `predicted_total_ms`: the routed prediction of
+    `model`'s total (under an SLO), whose realized coverage `latency.coverage` tracks: the
+    answering call's total, or a call of that model cut after the prediction had passed."""
+    coverage = latency.coverage if predicted_total_ms is not None else None
     last_ok = None
     if answered:
         for i in range(len(attempts) - 1, -1, -1):
@@ -142,6 +146,12 @@ def observe_attempts(
         if a.latency_ms <= 0 or a.error in _NOT_CALLED:
             continue
         elapsed = a.latency_ms / 1000
+        if coverage is not None and predicted_total_ms is not None and a.model == model:
+            if i == last_ok:
+                took = a.latency_ms + (decode_ms if stream and decode_ms is not None else 0.0)
+                coverage.observe(model, predicted_total_ms, took)
+            elif not a.ok and a.latency_ms > predicted_total_ms:  # cut late: a miss all the same
+                coverage.observe(model, predicted_total_ms, a.latency_ms)
         if i == last_ok and on_answer is not None and not _starved(attempts, decode_ms):
             # the answering call against what the model expected of it (the change detector's
             # signal: ~1 while the model is as learned, whatever the answer's length)

@@ -154,13 +154,19 @@ class OutputLength:
         """Mean and variance of log(1 + completion tokens): the prediction's spread (its
         posterior plus the residual noise), for a latency quantile (arbiter.latency). With
         the request's `task`, corrected by how far the prediction has missed on that task's
-        answers (`length_task`: its median miss, and its spread above it)."""
+        answers (`length_task`: its median miss, and its spread above it, and once the task has
+        enough answers how the miss follows the prompt's statistics)."""
         parts = self._parts(model)
         mu = sum(p.mean(stats) for p in parts)
         # the spread above the prediction, not the full one (`_Upside`): a fitted model's is
         # its own residual variance, fitted on recorded answers
         noise = parts[-1].noise_var if model in self._fitted else self._upside.var()
         fix = self._tasks.correction(task)
+        if fix is not None and fix.weights is not None:
+            # the task's own fit replaces the prediction; its leave-one-out spread already
+            # holds its estimation error, so the regression's posterior is not added
+            mu = fix.log_length(mu, stats_array(stats), model)
+            return min(mu, _MAX_LOG), fix.upside_var(noise)
         if fix is not None:  # the task's recalibration of the prediction
             mu = fix.log_length(mu)
             noise = fix.upside_var(noise)
@@ -179,7 +185,8 @@ class OutputLength:
             return
         y = math.log1p(completion_tokens)
         if task is not None:  # against the prediction the router had for this answer
-            self._tasks.observe(task, sum(p.mean(stats) for p in self._parts(model)), y)
+            predicted = sum(p.mean(stats) for p in self._parts(model))
+            self._tasks.observe(task, predicted, y, stats_array(stats), model)
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)

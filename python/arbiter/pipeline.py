@@ -734,6 +734,7 @@ class Pipeline:
         observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
             s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
             stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,
+            predicted_total_ms=_predicted_total(plan, model),
         )  # fmt: skip
         return cost, baseline_cost
 
@@ -788,3 +789,9 @@ NOT_RECORDED = StoreError(
     "The answer could not be recorded (the decision store is unavailable), so it is not "
     "acknowledged. Retry the request."
 )
+
+
+def _predicted_total(plan: Plan, model: str) -> float | None:
+    """The routed prediction of `model`'s total (ms, at the quantile), if the request had one."""
+    guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
+    return guess[1] if guess is not None else None

@@ -32,6 +32,7 @@ from arbiter.failover import CircuitBreaker
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
 from arbiter.latency import LatencyModel, LatencyPrior
+from arbiter.latency_coverage import CoverageTracker
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
@@ -508,6 +509,9 @@ def make_latency_model(settings: Settings) -> LatencyModel:
         },
         prior_weight=lat.prior_weight,
         tenant_min_calls=lat.tenant_min_calls,
+        coverage=CoverageTracker(settings.routing.latency_quantile, lat.coverage_step)
+        if lat.coverage_step > 0
+        else None,
     )
 
 
