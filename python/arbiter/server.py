@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from arbiter import (
+    body_encoding,
     dashboard,
     latency_slo,
     passthrough,
@@ -142,7 +143,9 @@ async def read_body(request: Request, limit: int) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
-    return b"".join(chunks)
+    return await body_encoding.decoded(
+        b"".join(chunks), request.headers.get("content-encoding"), limit
+    )
 
 
 class Handlers:
