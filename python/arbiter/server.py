@@ -20,7 +20,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -40,6 +40,7 @@ from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
+    ClientDisconnected,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -143,6 +144,8 @@ async def read_body(request: Request, limit: int) -> bytes:
                 chunks.append(chunk)
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
+    except ClientDisconnect:  # the client's doing, not a server error (no traceback, a 499)
+        raise ClientDisconnected("the client disconnected while sending its body") from None
     return await body_encoding.decoded(
         b"".join(chunks), request.headers.get("content-encoding"), limit
     )
