@@ -5,7 +5,7 @@ a client that sends half a request line or half its headers, then stalls, holds 
 and a parser open indefinitely. This subclass of uvicorn's httptools protocol gives the head of
 each request `server.client_read_timeout_s` from its first byte (a new connection: from the
 connect), then answers 408 in OpenAI's error shape and closes. The body is bounded by
-`server.read_body` under the same timeout.
+`request_body.read_body` under the same timeout.
 
 It also caps the head's size: httptools buffers a header until it ends, so without a cap one
 connection could stream headers (and the sidecar's memory) for the whole timeout. Past

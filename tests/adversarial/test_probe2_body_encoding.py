@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from arbiter import body_encoding, budget, relay, store  # noqa: F401  (their error classes)
+from arbiter import budget, relay, request_body, store  # noqa: F401  (their error classes)
 from arbiter.errors import ArbiterError, RequestTimeout, UpstreamRejected
 from arbiter.protocols import anthropic_response
 from tests.inproc import InProcess, sidecar_in_process

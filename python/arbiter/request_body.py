@@ -1,13 +1,23 @@
-"""A request body's `Content-Encoding`: gzip and deflate are inflated, never past the body
-limit (a compressed bomb is a 413 after at most `limit` bytes of output, not a memory spike);
-any other coding is a 415 naming it, instead of being parsed as if it were JSON."""
+"""Reading a request's body: within `server.max_body_bytes` (413) and
+`server.client_read_timeout_s` (408); a client gone mid-body is a disconnect (499), not a server
+error. Its `Content-Encoding`: gzip and deflate are inflated, never past the body limit (a
+compressed bomb is a 413 after at most `limit` bytes of output, not a memory spike); any other
+coding is a 415 naming it, instead of being parsed as if it were JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import zlib
 
-from arbiter.errors import ArbiterError, InvalidRequest, PayloadTooLarge
+from starlette.requests import ClientDisconnect, Request
+
+from arbiter.errors import (
+    ArbiterError,
+    ClientDisconnected,
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _ZLIB_WBITS = zlib.MAX_WBITS
@@ -19,6 +29,28 @@ class UnsupportedEncoding(ArbiterError):
     status = 415
     code = "unsupported_content_encoding"
     type = "invalid_request_error"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, within `limit` bytes (413) and `server.client_read_timeout_s` (408)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    timeout_s: float = request.app.state.client_read_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
+    except ClientDisconnect:  # the client's doing, not a server error (no traceback, a 499)
+        raise ClientDisconnected("the client disconnected while sending its body") from None
+    return await decoded(b"".join(chunks), request.headers.get("content-encoding"), limit)
 
 
 async def decoded(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
