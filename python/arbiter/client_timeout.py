@@ -5,7 +5,11 @@ a client that sends half a request line or half its headers, then stalls, holds 
 and a parser open indefinitely. This subclass of uvicorn's httptools protocol gives the head of
 each request `server.client_read_timeout_s` from its first byte (a new connection: from the
 connect), then answers 408 in OpenAI's error shape and closes. The body is bounded by
-`server.read_body` under the same timeout.
+`request_body.read_body` under the same timeout.
+
+It also caps the head's size: httptools buffers a header until it ends, so without a cap one
+connection could stream headers (and the sidecar's memory) for the whole timeout. Past
+MAX_HEAD_BYTES the answer is 431 and the connection closes.
 """
 
 from __future__ import annotations
@@ -15,17 +19,37 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from arbiter.errors import RequestTimeout
+from arbiter.errors import ArbiterError, RequestTimeout
 from arbiter.surfaces.openai_chat import error_bytes
+
+# room for x-arbiter-tests' 256 KiB of test source in base64, and then some
+MAX_HEAD_BYTES = 1024 * 1024
+_LINGER_S = 2.0  # how long a 431'd connection's input is drained before it is closed
+
+
+class HeadTooLarge(ArbiterError):
+    status = 431
+    code = "request_header_fields_too_large"
+    type = "invalid_request_error"
+
+
+def _closing_response(status_line: bytes, err: ArbiterError) -> bytes:
+    body = error_bytes(err)
+    head = (
+        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n" % (status_line, len(body))
+    )
+    return head + body
 
 
 def _timeout_response() -> bytes:
-    body = error_bytes(RequestTimeout("The request headers did not arrive in time."))
-    head = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
-    )
-    return head + body
+    err = RequestTimeout("The request headers did not arrive in time.")
+    return _closing_response(b"408 Request Timeout", err)
+
+
+def _too_large_response() -> bytes:
+    err = HeadTooLarge(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes.")
+    return _closing_response(b"431 Request Header Fields Too Large", err)
 
 
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
@@ -34,6 +58,19 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._in_body = False  # between a head's end and its message's end
+        self._head_bytes = 0  # read since the head began (counted per read, so a bit over)
+        self._discarding = False  # answered 431: what the client still sends is dropped
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        if not self._in_body:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # a read that ended the head is not held against it: only a head still unfinished
+        if not self._in_body and self._head_bytes > MAX_HEAD_BYTES:
+            self._answer_then_linger(_too_large_response())
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -45,7 +82,12 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._in_body, self._head_bytes = True, 0
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body, self._head_bytes = False, 0
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -62,8 +104,23 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._head_timer = None
+        self._close_with(_timeout_response())
+
+    def _answer_then_linger(self, response: bytes) -> None:
+        """Answer, half-close, and drop what still comes for a moment before closing: closing
+        with unread input would reset the connection, and the client could lose the answer."""
+        if self.transport.is_closing():
+            return
+        self._disarm()
+        self._discarding = True
+        self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(_LINGER_S, self.transport.close)
+
+    def _close_with(self, response: bytes) -> None:
         if not self.transport.is_closing():
-            self.transport.write(_timeout_response())
+            self.transport.write(response)
             self.transport.close()
 
 

@@ -43,7 +43,6 @@ from arbiter.errors import (
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
-    PayloadTooLarge,
     PolicyDenied,
     RequestTimeout,
     UnknownModel,
@@ -55,6 +54,7 @@ from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
 from arbiter.registry import tenant_models, validate_patch
+from arbiter.request_body import read_body
 from arbiter.request_plan import Streamed
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
@@ -124,26 +124,6 @@ def _passthrough_stream(streamed: passthrough_stream.Streaming) -> EventStreamRe
         headers={**streamed.headers, "cache-control": "no-cache"},
         background=BackgroundTask(close),
     )
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, within `limit` bytes (413) and `server.client_read_timeout_s` (408)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
-    chunks: list[bytes] = []
-    size = 0
-    timeout_s: float = request.app.state.client_read_timeout_s
-    try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
-    return b"".join(chunks)
 
 
 class Handlers:
@@ -273,12 +253,25 @@ class Handlers:
         """Anthropic's /v1/messages/count_tokens, answered here (no upstream is asked): the
         request's prompt counted with the budget tokenizer (o200k; images at their budgeted
         worst case)."""
-        await self.principal(request)
+        principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         view = await decode(anthropic_surface.parse_count_tokens_request, raw)
+        self._check_model_name(view["model"], principal)
         image_tokens = self.s.settings.budgets.image_tokens
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
         return json_response({"input_tokens": tokens})
+
+    def _check_model_name(self, name: str, principal: Principal) -> None:
+        """The model errors /v1/messages gives for `name` (404 unknown, 403 not allowed)."""
+        if name == "auto":
+            return
+        if self.s.registry.get(name) is None:
+            raise UnknownModel(
+                f"The model `{name}` does not exist or you do not have access to it.",
+                param="model",
+            )
+        if principal.allowed_models is not None and name not in principal.allowed_models:
+            raise PolicyDenied(f"Model `{name}` is not allowed for this key.", param="model")
 
     async def models(self, request: Request) -> Response:
         """The models the caller's tenant may use (plus `auto`) with their prices, in OpenAI's

@@ -124,6 +124,8 @@ def _encode_tool(tool: Tool) -> dict[str, Any]:
 
 def _encode_tool_choice(req: CanonicalRequest) -> dict[str, Any] | None:
     choice = req.tool_choice
+    if not req.tools and (choice is None or choice.kind in ("auto", "none")):
+        return None  # Anthropic refuses a tool_choice without tools; these mean nothing then
     if choice is None and req.parallel_tool_calls is not False:
         return None
     if choice is not None and choice.kind == "named":

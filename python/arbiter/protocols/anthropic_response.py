@@ -163,6 +163,9 @@ def error_type(err: e.ArbiterError) -> tuple[str, int]:
     for cls, kind, status in _BY_CLASS:
         if isinstance(err, cls):
             return kind, status
+    status = err.http_status
+    if status < 500:  # a client's mistake named by its own class (408, 415, ...): keep it a 4xx
+        return _BY_STATUS.get(status, "invalid_request_error"), status
     return "api_error", 500
 
 

@@ -272,7 +272,8 @@ def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]
     body: dict[str, Any] = {"model": upstream_model, "messages": messages}
     if req.tools:
         body["tools"] = [_encode_tool(t) for t in req.tools]
-    if req.tool_choice is not None:
+    if req.tool_choice is not None and (req.tools or req.tool_choice.kind in ("any", "named")):
+        # without tools, "auto"/"none" mean nothing and Chat Completions refuses them
         kind = req.tool_choice.kind
         body["tool_choice"] = (
             {"type": "function", "function": {"name": req.tool_choice.name}}

@@ -1,0 +1,92 @@
+"""Reading a request's body: within `server.max_body_bytes` (413) and
+`server.client_read_timeout_s` (408); a client gone mid-body is a disconnect (499), not a server
+error. Its `Content-Encoding`: gzip and deflate are inflated, never past the body limit (a
+compressed bomb is a 413 after at most `limit` bytes of output, not a memory spike); any other
+coding is a 415 naming it, instead of being parsed as if it were JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+
+from starlette.requests import ClientDisconnect, Request
+
+from arbiter.errors import (
+    ArbiterError,
+    ClientDisconnected,
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+)
+
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_ZLIB_WBITS = zlib.MAX_WBITS
+_RAW_DEFLATE_WBITS = -zlib.MAX_WBITS  # what some clients send as "deflate"
+_INLINE_BYTES = 64 * 1024  # smaller compressed bodies inflate on the event loop (sub-ms)
+
+
+class UnsupportedEncoding(ArbiterError):
+    status = 415
+    code = "unsupported_content_encoding"
+    type = "invalid_request_error"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, within `limit` bytes (413) and `server.client_read_timeout_s` (408)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
+    chunks: list[bytes] = []
+    size = 0
+    timeout_s: float = request.app.state.client_read_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
+    except ClientDisconnect:  # the client's doing, not a server error (no traceback, a 499)
+        raise ClientDisconnected("the client disconnected while sending its body") from None
+    return await decoded(b"".join(chunks), request.headers.get("content-encoding"), limit)
+
+
+async def decoded(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """`raw` as the JSON it encodes, within `limit` bytes once inflated."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return raw
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise UnsupportedEncoding(
+            f"Content-Encoding {content_encoding!r} is not supported: send the body as is, "
+            "or compressed with gzip or deflate."
+        )
+    coding = "deflate" if codings[0] == "deflate" else "gzip"
+    if len(raw) <= _INLINE_BYTES:
+        return _inflate(raw, coding, limit)
+    return await asyncio.to_thread(_inflate, raw, coding, limit)
+
+
+def _inflate(raw: bytes, coding: str, limit: int) -> bytes:
+    if coding == "gzip":
+        return _inflate_with(raw, _GZIP_WBITS, coding, limit)
+    try:
+        return _inflate_with(raw, _ZLIB_WBITS, coding, limit)
+    except InvalidRequest:
+        return _inflate_with(raw, _RAW_DEFLATE_WBITS, coding, limit)
+
+
+def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as err:
+        raise InvalidRequest(f"The body is not valid {coding} data ({err}).") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"The request body inflates past the limit of {limit} bytes.")
+    if not inflater.eof:
+        raise InvalidRequest(f"The body is not valid {coding} data (it ends early).")
+    return out
