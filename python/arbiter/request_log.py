@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from arbiter import telemetry
+from arbiter.errors import InvalidRequest
 from arbiter.ids import DecisionIds
 
 if TYPE_CHECKING:
@@ -46,11 +47,25 @@ def request_id(offered: str | None) -> str:
     return _new_request_id()
 
 
+MAX_BETA_HEADER = 2048
+
+
+def anthropic_beta(value: str | None) -> str | None:
+    """The client's `anthropic-beta` header (the anthropic SDK's `betas=`), checked: it goes on
+    to Anthropic upstreams verbatim."""
+    if value is not None and (len(value) > MAX_BETA_HEADER or not value.isascii()):
+        raise InvalidRequest(
+            f"'anthropic-beta' must be ASCII, at most {MAX_BETA_HEADER} characters.",
+            param="anthropic-beta",
+        )
+    return value
+
+
 class RequestLog:
     __slots__ = (
-        "attempts", "cost_usd", "decision_id", "error", "id", "input_tokens", "level", "model",
-        "outcome", "output_tokens", "reason", "requested_model", "span", "started", "surface",
-        "tenant", "upstream_request_id",
+        "anthropic_beta", "attempts", "cost_usd", "decision_id", "error", "id", "input_tokens",
+        "level", "model", "outcome", "output_tokens", "reason", "requested_model", "span",
+        "started", "surface", "tenant", "upstream_request_id",
     )  # fmt: skip
 
     def __init__(self, rid: str, surface: str | None) -> None:
@@ -71,6 +86,9 @@ class RequestLog:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.span: Any = None  # the request's trace span when traces are on (telemetry.py)
+        # the client's `anthropic-beta` header: sent on with every call to an Anthropic upstream
+        # made for this request (upstream/http.py), so a beta's body fields are understood there
+        self.anthropic_beta: str | None = None
 
     def decided(self, record: DecisionRecord) -> None:
         """The pipeline recorded the request's decision."""

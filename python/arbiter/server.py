@@ -748,6 +748,7 @@ def _guard(
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
             _check_params(request)
+            ctx.anthropic_beta = request_log.anthropic_beta(request.headers.get("anthropic-beta"))
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)
         except ArbiterError as err:

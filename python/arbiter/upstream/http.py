@@ -229,11 +229,13 @@ class HTTPProvider:
         self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
     ) -> httpx.Response:
         ctx = request_log.CURRENT.get()
-        headers = (
-            self._headers
-            if ctx is None
-            else httpx.Headers([*self._headers.raw, (b"x-request-id", ctx.id.encode())])
-        )  # the client's request id goes upstream: one id across both logs
+        if ctx is None:
+            headers = self._headers
+        else:  # the client's request id goes upstream: one id across both logs
+            raw = [*self._headers.raw, (b"x-request-id", ctx.id.encode())]
+            if ctx.anthropic_beta is not None and self.protocol == "anthropic":
+                raw.append((b"anthropic-beta", ctx.anthropic_beta.encode("ascii")))
+            headers = httpx.Headers(raw)
         request = httpx.Request(
             "POST", url or self._url, headers=headers, content=payload,
             extensions={"timeout": timeouts},
