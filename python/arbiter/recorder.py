@@ -3,7 +3,8 @@
 Durability bound: a record accepted by `submit` is committed within `flush_interval_s` while the
 store is healthy and a write takes under half of it (the writer starts each batch early by twice
 the last write's duration), so at most that much acknowledged work is at risk on a hard kill;
-with slower writes the writer runs back to back and the bound is two write times. While the store
+with slower writes the writer runs back to back and the bound is two write times (paced, a
+"write" is the whole drain: its transactions and the rests between them). While the store
 is down, the whole backlog is at risk. `commit_now` is the
 synchronous path for strict durability. `submit` must never block on I/O or raise.
 """
