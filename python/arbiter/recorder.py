@@ -39,8 +39,9 @@ WRITER_NICER_BY = 10
 # before the next. On one core the writer and the event loop share the CPU (and, for a thread,
 # the GIL): a whole 0.2 s batch (~7-26 ms of CPU at 1,400 req/s) halves the loop's capacity for
 # that long, and requests queue behind it (the p99 at 50% load, bench/results/scale.md); in
-# ~1 ms pieces with rests the loop drains its queue between them. A backlog of more than
-# PACE_CATCH_UP records (after an outage) is written back to back.
+# ~1 ms pieces with rests the loop drains its queue between them. Less than a chunk left (every
+# batch below ~300 records/s), or more than PACE_CATCH_UP (after an outage), is written back
+# to back.
 PACE_CHUNK = 64
 PACE_REST_RATIO = 2.0
 PACE_CATCH_UP = 5_000
@@ -275,7 +276,9 @@ class Recorder:
                 self._done = max(self._done, batch.upto)
                 self._progress.notify_all()
                 left = len(self._queue)
-            if self._rest_ratio and 0 < left <= PACE_CATCH_UP:
+            # rest only while a full transaction's worth is left: below that (every batch at
+            # low rates) the writer runs as unpaced, so no record waits behind a rest
+            if self._rest_ratio and self._chunk_max <= left <= PACE_CATCH_UP:
                 self._rest(took * self._rest_ratio)
             if not self._healthy:
                 self._healthy = True

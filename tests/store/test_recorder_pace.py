@@ -62,7 +62,8 @@ def test_a_batch_is_written_as_small_transactions_with_rests(flaky: FlakyStore) 
     sizes = [n for _, n in flaky.calls]
     assert sum(sizes) == 422 and max(sizes) <= 51  # 50 records (+ the merged delta in one)
     assert len(sizes) >= 9
-    assert len(rec.rests) >= len(sizes) - 1  # a rest after each transaction but the last
+    # a rest after each transaction that leaves a full one's worth queued
+    assert len(rec.rests) >= len(sizes) - 2
     assert all(r > 0 for r in rec.rests)
     assert len(flaky.inner.decisions(tenant=None, limit=1000)) == 421  # with "first"
 
@@ -81,6 +82,19 @@ def test_a_large_backlog_catches_up_back_to_back(
     assert sum(n for _, n in flaky.calls) == 302
     # rests only once 100 or fewer records were left: 5 transactions of 20, not 15
     assert len(rec.rests) <= 5
+
+
+def test_a_batch_smaller_than_a_chunk_never_rests(flaky: FlakyStore) -> None:
+    """Records that arrive while the writer writes are written right after, as unpaced: a rest
+    there put them behind it, beyond the flush interval (the kill -9 bound failed: 17 > 15)."""
+    rec = RestProbe(flaky, flush_interval_s=0.05, chunk_max=64, rest_ratio=2.0)
+    try:
+        _backlog_of(flaky, rec, 63)
+        assert rec.flush(10.0)
+    finally:
+        rec.stop(5.0)
+    assert rec.rests == []
+    assert len(flaky.inner.decisions(tenant=None, limit=1000)) == 64
 
 
 def test_stop_cuts_a_rest_short_and_writes_everything(flaky: FlakyStore) -> None:
