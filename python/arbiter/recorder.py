@@ -39,9 +39,9 @@ WRITER_NICER_BY = 10
 # before the next. On one core the writer and the event loop share the CPU (and, for a thread,
 # the GIL): a whole 0.2 s batch (~7-26 ms of CPU at 1,400 req/s) halves the loop's capacity for
 # that long, and requests queue behind it (the p99 at 50% load, bench/results/scale.md); in
-# ~1 ms pieces with rests the loop drains its queue between them. Less than a chunk left (every
-# batch below ~300 records/s), or more than PACE_CATCH_UP (after an outage), is written back
-# to back.
+# ~1 ms pieces with rests the loop drains its queue between them. Rests stop half an interval
+# into a drain; less than a chunk left (every batch below ~300 records/s), or more than
+# PACE_CATCH_UP (after an outage), is written back to back.
 PACE_CHUNK = 64
 PACE_REST_RATIO = 2.0
 PACE_CATCH_UP = 5_000
@@ -260,6 +260,7 @@ class Recorder:
 
     def _drain(self) -> bool:
         """Write batches until nothing is left (True) or the store is unavailable (False)."""
+        begun = time.monotonic()
         while True:
             batch = self._inflight or self._take()
             if batch is None:
@@ -279,7 +280,12 @@ class Recorder:
             # rest only while a full transaction's worth is left: below that (every batch at
             # low rates) the writer runs as unpaced, so no record waits behind a rest
             if self._rest_ratio and self._chunk_max <= left <= PACE_CATCH_UP:
-                self._rest(took * self._rest_ratio)
+                # and never past half the interval since the drain began (the durability
+                # bound: a slow host stretches the rests with the writes)
+                budget = self._interval / 2 - (time.monotonic() - begun)
+                rest = min(took * self._rest_ratio, budget)
+                if rest > 0:
+                    self._rest(rest)
             if not self._healthy:
                 self._healthy = True
                 down_s = time.monotonic() - self._outage_since

@@ -53,7 +53,7 @@ def _backlog_of(flaky: FlakyStore, rec: Recorder, n: int) -> None:
 def test_a_batch_is_written_as_small_transactions_with_rests(flaky: FlakyStore) -> None:
     """Before: one transaction per batch (up to batch_max records), back to back: at 1,400
     requests/s a 0.2 s batch held the loop's core for 7-26 ms of CPU."""
-    rec = RestProbe(flaky, flush_interval_s=0.05, chunk_max=50, rest_ratio=2.0)
+    rec = RestProbe(flaky, flush_interval_s=1.0, chunk_max=50, rest_ratio=2.0)
     try:
         _backlog_of(flaky, rec, 420)
         assert rec.flush(10.0)
@@ -73,7 +73,7 @@ def test_a_large_backlog_catches_up_back_to_back(
 ) -> None:
     """After an outage the writer does not pace until the backlog is small again."""
     monkeypatch.setattr(recorder_mod, "PACE_CATCH_UP", 100)
-    rec = RestProbe(flaky, flush_interval_s=0.05, chunk_max=20, rest_ratio=2.0)
+    rec = RestProbe(flaky, flush_interval_s=1.0, chunk_max=20, rest_ratio=2.0)
     try:
         _backlog_of(flaky, rec, 300)
         assert rec.flush(10.0)
@@ -97,10 +97,25 @@ def test_a_batch_smaller_than_a_chunk_never_rests(flaky: FlakyStore) -> None:
     assert len(flaky.inner.decisions(tenant=None, limit=1000)) == 64
 
 
-def test_stop_cuts_a_rest_short_and_writes_everything(flaky: FlakyStore) -> None:
+def test_rests_end_half_an_interval_into_a_drain(flaky: FlakyStore) -> None:
+    """However slow the writes (rest = ratio x their duration), a drain's rests stop half a
+    flush interval after it began: past that the rest is written back to back."""
     rec = RestProbe(flaky, flush_interval_s=0.05, chunk_max=10, rest_ratio=1e6)
+    for i in range(101):
+        rec.submit(decision(f"d{i}"))  # queued before the writer starts: one fresh drain
+    rec.start()
+    try:
+        assert rec.flush(10.0)
+    finally:
+        rec.stop(5.0)
+    assert rec.rests and max(rec.rests) <= 0.025
+    assert len(flaky.inner.decisions(tenant=None, limit=1000)) == 101
+
+
+def test_stop_cuts_a_rest_short_and_writes_everything(flaky: FlakyStore) -> None:
+    rec = RestProbe(flaky, flush_interval_s=3600.0, chunk_max=10, rest_ratio=1e6)
     _backlog_of(flaky, rec, 100)
-    rec.stop(10.0)  # each rest asks for ~hours; stop must not wait for them
+    rec.stop(10.0)  # each rest asks for up to half an hour; stop must not wait for them
     assert rec.backlog == 0
     assert len(flaky.inner.decisions(tenant=None, limit=1000)) == 101
 
@@ -126,7 +141,7 @@ def test_each_transaction_is_one_recorder_run_on_metrics(flaky: FlakyStore) -> N
     from arbiter import stalls
 
     runs = stalls.RECORDER.runs
-    rec = RestProbe(flaky, flush_interval_s=0.05, chunk_max=25, rest_ratio=2.0)
+    rec = RestProbe(flaky, flush_interval_s=1.0, chunk_max=25, rest_ratio=2.0)
     try:
         _backlog_of(flaky, rec, 200)
         assert rec.flush(10.0)
