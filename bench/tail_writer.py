@@ -4,10 +4,11 @@ One process, pinned to one core (its writer child inherits the pin): an asyncio 
 sidecar at a fixed request rate, each "request" a short burst of CPU on the loop (`--work-us`)
 that submits one decision, one auto grade and one learning delta to a real Recorder writing to a
 SQLite file; the recorder's writer is a thread (store.writer = "thread") or a child process
-("process"), or there is none ("none": records dropped, the floor). Requests are scheduled
-open-loop; a request's lateness = when its burst started minus when it was due (the wait for
-the GIL or the core). Arms alternate (none, thread, process, ...) so drift on a shared host
-hits them alike. CPU: the process's own and the writer child's, per request.
+("process"), or there is none ("none": records dropped, the floor); "-paced": the same writer
+in transactions of recorder.PACE_CHUNK records with rests between (store.writer_pace).
+Requests are scheduled open-loop; a request's lateness = when its burst started minus when it
+was due (the wait for the GIL or the core). Arms alternate (none, thread, process, ...) so
+drift on a shared host hits them alike. CPU: the process's own and the writer child's, per request.
 Usage: python bench/tail_writer.py [--rate 1500] [--seconds 15] [--rounds 2] [--core 0]
 Ends with one JSON line.
 """
@@ -29,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
-from arbiter.recorder import Recorder  # noqa: E402
+from arbiter.recorder import PACE_CHUNK, PACE_REST_RATIO, Recorder  # noqa: E402
 from arbiter.records import (  # noqa: E402
     Attempt,
     Candidate,
@@ -87,8 +88,12 @@ def _arm(kind: str, workdir: Path, rate: float, seconds: float, work_us: float) 
     url = f"sqlite:///{workdir}/{kind}-{uuid.uuid4().hex[:6]}.db"
     store = open_store(url)
     store.migrate()
-    writer = ProcessWriter(url, redacted_url=url, nicer_by=10) if kind == "process" else None
-    rec = None if kind == "none" else Recorder(store, writer=writer)
+    writer = (ProcessWriter(url, redacted_url=url, nicer_by=10) if kind.startswith("process")
+              else None)  # fmt: skip
+    pace: dict[str, Any] = {}
+    if kind.endswith("paced"):  # transactions of PACE_CHUNK records, rests between them
+        pace = {"chunk_max": PACE_CHUNK, "rest_ratio": PACE_REST_RATIO}
+    rec = None if kind == "none" else Recorder(store, writer=writer, **pace)
     if rec is not None:
         rec.start()
     cpu0, wall0 = time.process_time(), time.monotonic()
@@ -124,18 +129,23 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work-us", type=float, default=300.0, help="loop CPU per request")
     ap.add_argument("--core", type=int, default=0)
+    ap.add_argument(
+        "--arms",
+        default="none,thread,process,thread-paced",
+        help="comma-separated: none, thread, process, thread-paced, process-paced",
+    )
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.core})
     sys.setswitchinterval(0.001)  # as `arbiter serve`
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="arbiter-tail-writer-") as tmp:
         for _ in range(args.rounds):
-            for kind in ("none", "thread", "process"):
+            for kind in args.arms.split(","):
                 row = _arm(kind, Path(tmp), args.rate, args.seconds, args.work_us)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     summary: dict[str, Any] = {"rate": args.rate, "work_us": args.work_us, "core": args.core}
-    for kind in ("none", "thread", "process"):
+    for kind in args.arms.split(","):
         mine = [r for r in rows if r["arm"] == kind]
         summary[kind] = {k: [r[k] for r in mine] for k in (
             "late_p99_ms", "late_p999_ms", "late_max_ms", "over_1ms", "cpu_us_per_request",

@@ -100,6 +100,10 @@ class StoreSettings:
     # a quiet machine the child lowered added p99 at 50% (3.35 -> 2.80 ms) but not at 80%
     # (4.62 -> 6.46 ms), at ~1.5x the writing CPU and 21-38 MB more (scale.md, fifth session)
     writer: Literal["thread", "process"] = "thread"
+    # the writer (thread or process) writes a batch as small transactions with rests between,
+    # so it never holds the core / GIL for long at a stretch (recorder.PACE_CHUNK); false: one
+    # transaction per batch, back to back (a little less CPU per record)
+    writer_pace: bool = True
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
     timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep

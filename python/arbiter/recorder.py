@@ -3,7 +3,8 @@
 Durability bound: a record accepted by `submit` is committed within `flush_interval_s` while the
 store is healthy and a write takes under half of it (the writer starts each batch early by twice
 the last write's duration), so at most that much acknowledged work is at risk on a hard kill;
-with slower writes the writer runs back to back and the bound is two write times. While the store
+with slower writes the writer runs back to back and the bound is two write times (paced, a
+"write" is the whole drain: its transactions and the rests between them). While the store
 is down, the whole backlog is at risk. `commit_now` is the
 synchronous path for strict durability. `submit` must never block on I/O or raise.
 """
@@ -19,7 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from arbiter import stalls
 from arbiter.records import SYSTEM_TENANT, AlertRecord, PolicyDelta, Record
@@ -33,6 +34,22 @@ _BACKOFF_MAX_S = 2.0
 # it and the event loop's thread both want the core, the loop's requests go first; the writer
 # has its interval to catch up
 WRITER_NICER_BY = 10
+# Pacing (store.writer_pace, on by default in `serve`): a batch is written as transactions of
+# at most PACE_CHUNK records, and the writer rests PACE_REST_RATIO times as long as each took
+# before the next. On one core the writer and the event loop share the CPU (and, for a thread,
+# the GIL): a whole 0.2 s batch (~7-26 ms of CPU at 1,400 req/s) halves the loop's capacity for
+# that long, and requests queue behind it (the p99 at 50% load, bench/results/scale.md); in
+# ~1 ms pieces with rests the loop drains its queue between them. Rests stop half an interval
+# into a drain; less than a chunk left (every batch below ~300 records/s), or more than
+# PACE_CATCH_UP (after an outage), is written back to back.
+PACE_CHUNK = 64
+PACE_REST_RATIO = 2.0
+PACE_CATCH_UP = 5_000
+
+
+def recorder_pace(on: bool) -> dict[str, Any]:
+    """Recorder keyword arguments for store.writer_pace."""
+    return {"chunk_max": PACE_CHUNK, "rest_ratio": PACE_REST_RATIO} if on else {}
 
 
 def _yield_the_core() -> None:
@@ -90,14 +107,21 @@ class Recorder:
         max_backlog: int = 100_000,
         on_alert: Callable[[AlertRecord], None] | None = None,
         writer: BatchWriter | None = None,
+        chunk_max: int | None = None,
+        rest_ratio: float = 0.0,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or max_backlog < 1:
             raise ValueError("flush_interval_s > 0, batch_max >= 1 and max_backlog >= 1 required")
+        if (chunk_max is not None and chunk_max < 1) or rest_ratio < 0:
+            raise ValueError("chunk_max >= 1 and rest_ratio >= 0 required")
         self._store = store
         # batches go through `writer` when given (stop() closes it), else straight to the store
         self._writer = writer
         self._interval = flush_interval_s
-        self._batch_max = batch_max
+        self._batch_max = batch_max  # a queue this long wakes the writer early
+        # records per transaction, and the rest after one (x its duration): see PACE_CHUNK
+        self._chunk_max = chunk_max or batch_max
+        self._rest_ratio = rest_ratio
         self._max_backlog = max_backlog
         self._on_alert = on_alert
         self._lock = threading.Lock()
@@ -215,8 +239,7 @@ class Recorder:
                 self._wake.wait(max(0.0, self._interval - 2 * spent))
             self._wake.clear()
             t0 = time.monotonic()
-            with stalls.RECORDER.measure():
-                ok = self._drain()
+            ok = self._drain()
             spent = max(time.monotonic() - t0, spent * 0.5)
             backoff = 0.0 if ok else min(_BACKOFF_MAX_S, max(_BACKOFF_MIN_S, backoff * 2))
             if self._stopping.is_set() and (ok or self._abandon.is_set()):
@@ -228,7 +251,7 @@ class Recorder:
                 self._done = self._seq
                 self._progress.notify_all()
                 return None
-            n = min(len(self._queue), self._batch_max)
+            n = min(len(self._queue), self._chunk_max)
             records: list[Record] = [self._queue.popleft()[1] for _ in range(n)]
             records.extend(self._deltas.values())
             self._deltas = {}
@@ -237,22 +260,42 @@ class Recorder:
 
     def _drain(self) -> bool:
         """Write batches until nothing is left (True) or the store is unavailable (False)."""
+        begun = time.monotonic()
         while True:
             batch = self._inflight or self._take()
             if batch is None:
                 return True
             self._inflight = batch
-            if not self._write(batch):
+            t0 = time.monotonic()
+            with stalls.RECORDER.measure():  # one transaction: what holds the core at a stretch
+                written = self._write(batch)
+            if not written:
                 return False
+            took = time.monotonic() - t0
             self._inflight = None
             with self._lock:
                 self._done = max(self._done, batch.upto)
                 self._progress.notify_all()
+                left = len(self._queue)
+            # rest only while a full transaction's worth is left: below that (every batch at
+            # low rates) the writer runs as unpaced, so no record waits behind a rest
+            if self._rest_ratio and self._chunk_max <= left <= PACE_CATCH_UP:
+                # and never past half the interval since the drain began (the durability
+                # bound: a slow host stretches the rests with the writes)
+                budget = self._interval / 2 - (time.monotonic() - begun)
+                rest = min(took * self._rest_ratio, budget)
+                if rest > 0:
+                    self._rest(rest)
             if not self._healthy:
                 self._healthy = True
                 down_s = time.monotonic() - self._outage_since
                 log.warning("store %s is back after %.1fs; backlog %d",
                             self._store.url, down_s, self.backlog)  # fmt: skip
+
+    def _rest(self, seconds: float) -> None:
+        """Let the event loop have the core (and the GIL) between two paced transactions; a
+        stop cuts it short."""
+        self._stopping.wait(seconds)
 
     def _write(self, batch: _Batch) -> bool:
         write = self._store.write if self._writer is None else self._writer.write

@@ -39,7 +39,7 @@ from arbiter.output_length import OutputLength
 from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.priors import load as load_priors
-from arbiter.recorder import Recorder
+from arbiter.recorder import Recorder, recorder_pace
 from arbiter.records import (
     SYSTEM_TENANT,
     AlertRecord,
@@ -74,6 +74,7 @@ class Services:
             max_backlog=settings.store.max_backlog,
             on_alert=self._submit,
             writer=writer_process.for_settings(settings.store, self.store.url),
+            **recorder_pace(settings.store.writer_pace),
         )
         self.alerts = AlertRules(
             self._submit,

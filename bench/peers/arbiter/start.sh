@@ -11,6 +11,8 @@
 #   ARBITER_BENCH_WORKERS     server.workers (default 1): processes on the port (bench/scale.py)
 #   ARBITER_BENCH_WRITER      store.writer (default "thread"; "process": a child process writes
 #                             the recorder's batches, for before/after runs)
+#   ARBITER_BENCH_WRITER_PACE store.writer_pace (default true; "false": one transaction per
+#                             batch, back to back, for before/after runs)
 # The pool: three models on the mock (it answers every name). `auto` is routed across all three
 # (classification, difficulty, bandit choice, decision recording; grading runs off the path);
 # `mock-gpt` is a concrete model, so a request naming it is a pass-through. Auth is open.
@@ -35,6 +37,7 @@ mode = "open"
 url = "sqlite:///$store_dir/arbiter.db"
 durability = "batched"
 writer = "${ARBITER_BENCH_WRITER:-thread}"
+writer_pace = ${ARBITER_BENCH_WRITER_PACE:-true}
 
 [routing]
 baseline = "mock-large"
