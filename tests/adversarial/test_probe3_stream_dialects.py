@@ -25,6 +25,7 @@ import pytest
 from arbiter.offline.demo import API_KEY_ENV
 from arbiter.upstream import whole_answer
 from tests import anthropic_mock
+from tests import test_failover_anthropic as failover
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import sdks
@@ -291,3 +292,34 @@ def test_a_long_json_answer_is_streamed_in_events_no_longer_than_the_event_limit
     assert max(map(len, sse.split(b"\n"))) <= limit
     deltas = [p["delta"] for p in sse_payloads(sse.decode()) if p["type"] == "content_block_delta"]
     assert "".join(d["text"] for d in deltas) == text
+
+
+def test_a_json_error_body_on_a_stream_fails_over_and_a_json_answer_is_served(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """Routed: the preferred Anthropic model answers the stream with an overloaded_error body
+    (the stream fails over to the fallback, the attempt classified as for an error event);
+    then with a whole message (served by it, as a stream)."""
+
+    async def main() -> None:
+        edit = failover.config_with_mock(mock, "openai-reply")
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
+            mock.openai_reply = {
+                "type": "error", "error": {"type": "overloaded_error", "message": "busy"},
+            }  # fmt: skip
+            r = await failover.call(sc, "openai", True)
+            assert r.status_code == 200, r.text
+            assert r.headers["x-arbiter-model"] == failover.FALLBACK
+            tried, _ = await failover.attempts(sc, r)
+            first = tried[0]
+            assert (first["model"], first["error"]) == (failover.CLAUDE, "upstream_unavailable")
+            # the failure above counted against its circuit: not what the rest checks
+            sc.services.breaker.success(failover.CLAUDE)
+            mock.openai_reply = anthropic_mock.message("m", "text")
+            for surface in ("openai", "anthropic"):
+                r = await failover.call(sc, surface, True)
+                assert r.status_code == 200, r.text
+                assert r.headers["x-arbiter-model"] == failover.CLAUDE
+                failover.check_complete(surface, True, r.content)
+
+    asyncio.run(main())

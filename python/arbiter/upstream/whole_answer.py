@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from arbiter.errors import UpstreamError
+from arbiter.protocols.anthropic_stream import upstream_error
 from arbiter.upstream.http import log_upstream_text, safe_code
 
 
@@ -142,7 +143,8 @@ def anthropic_events(raw: bytes, model: str, size: int) -> bytes:
     """A Messages answer as its event stream, message_start to message_stop."""
     body = _body(raw, model)
     if body.get("type") == "error" or "error" in body:
-        raise _error(model, raw, body.get("error"))
+        log_upstream_text(model, "answered a stream with an error body", raw)
+        raise upstream_error(model, body.get("error"))  # classified by type, as an error event
     content = body.get("content")
     if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
         raise UpstreamError(f"{model}: malformed answer from upstream")
