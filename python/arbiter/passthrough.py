@@ -30,6 +30,7 @@ from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
 from arbiter.protocols import _check as c
 from arbiter.records import Attempt, DecisionRecord
+from arbiter.surfaces import openai_params
 from arbiter.types import Usage, count_tokens
 from arbiter.upstream.http import forwarded_headers
 from arbiter.upstream.openai import OpenAIUpstream, parse_usage
@@ -89,8 +90,9 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     best_of = c.opt_integer(body.get("best_of"), "best_of", minimum=1) or 1
     if max(n, best_of) > _MAX_CHOICES:
         raise InvalidRequest(f"'n' and 'best_of' must be at most {_MAX_CHOICES}.", param="n")
-    for key in ("temperature", "top_p"):
-        c.opt_number(body.get(key), key, 0.0, 2.0)
+    c.opt_number(body.get("temperature"), "temperature", 0.0, 2.0)
+    c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
+    openai_params.check_completions(body)
     limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
     outputs = limit * max(n, best_of) * _prompt_count(body["prompt"])
     return Parsed(model, body, tokens, outputs, stream, include_usage)

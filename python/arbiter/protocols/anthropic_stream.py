@@ -98,8 +98,14 @@ class StreamDecoder:
         if kind == "content_block_start":
             return self._block_start(int(event["index"]), event["content_block"])
         if kind == "content_block_delta":
-            index = self._index.get(int(event["index"]))
+            upstream_index = int(event["index"])
+            index = self._index.get(upstream_index)
             delta = event["delta"]
+            if index is None and delta.get("type") == "text_delta":
+                # text with no content_block_start before it (some Anthropic-compatible
+                # servers): the block is opened here rather than its text dropped
+                index = self._index[upstream_index] = len(self._index)
+                return [BlockStart(index, "text"), TextDelta(index, str(delta["text"]))]
             if index is None:
                 return []
             if delta.get("type") == "text_delta":

@@ -16,6 +16,7 @@ from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
+from arbiter.surfaces import openai_params
 from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         stream = False
     elif not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean.", param="stream")
+    openai_params.check_chat(body)  # the fields forwarded as they came, and both token limits
     max_tokens = body.get("max_completion_tokens")  # both nullable: null means unset
     if max_tokens is None:
         max_tokens = body.get("max_tokens")

@@ -29,6 +29,7 @@ from arbiter.errors import (
 from arbiter.protocols.anthropic_response import stop_reason_in
 from arbiter.protocols.openai_response import finish_reason_out
 from arbiter.types import ChatResult, Usage
+from arbiter.upstream import whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
@@ -39,6 +40,7 @@ from arbiter.upstream.http import (
     safe_code,
     safe_error_text,
 )
+from arbiter.upstream.whole_answer import piece_chars
 
 API_VERSION = "2023-06-01"
 
@@ -192,6 +194,9 @@ class AnthropicStream(SSEStream):
         return self._kind in _OPENING or (
             self._kind == b"content_block_start" and b'"text":""' in item.replace(b" ", b"")
         )
+
+    def _whole_answer(self, raw: bytes) -> bytes:
+        return whole_answer.anthropic_events(raw, self._model, piece_chars(self._max_line))
 
     def _check(self, frame: bytes) -> bytes | None:
         data = [line[5:].strip() for line in frame.split(b"\n") if line.startswith(b"data:")]

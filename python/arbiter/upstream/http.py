@@ -289,6 +289,14 @@ class HTTPProvider:
         return resp, own if deadline is None else min(own, deadline)
 
 
+def is_json(headers: httpx.Headers) -> bool:
+    """A JSON body (`application/json`, `application/problem+json`): not an event stream."""
+    media = str(headers.get("content-type", "")).partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
 _MAX_HELD = 4  # content-free opening events held back while waiting for the first real one
 
 
@@ -332,17 +340,42 @@ class SSEStream:
     def _opening(self, item: bytes) -> bool:
         raise NotImplementedError
 
+    def _whole_answer(self, raw: bytes) -> bytes:
+        """A whole JSON answer (an upstream that ignored `stream: true`) as the SSE text this
+        protocol's stream would have been; UpstreamError for an error or malformed body."""
+        raise NotImplementedError
+
     async def _read(self) -> None:
         """Read the next piece of the body into complete lines (at the end, into `_eof`)."""
-        try:
-            async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
-                piece = await self._raw.__anext__()
-        except StopAsyncIteration:
+        piece = await self._next_piece()
+        if piece is None:
             self._eof = True
             if self._partial:
                 self._lines.append(b"".join(self._partial))
                 self._partial = []
             return
+        if self._at_start:  # SSE: a leading byte order mark is skipped, not part of line one
+            self._at_start = False
+            piece = piece.removeprefix(b"\xef\xbb\xbf")
+        self._split(self._lf_ends(piece))
+
+    async def _read_json_answer(self) -> None:
+        """The upstream answered the stream with one JSON body: read it whole (same deadline
+        and size cap) and queue the events it stands for, so the client still gets a stream,
+        with usage, and the call is priced as any stream is."""
+        pieces: list[bytes] = []
+        while (piece := await self._next_piece()) is not None:
+            pieces.append(piece)
+        self._lines.extend(self._whole_answer(b"".join(pieces)).split(b"\n"))
+        self._eof = True
+
+    async def _next_piece(self) -> bytes | None:
+        """The body's next piece as it came off the network, or None at its end."""
+        try:
+            async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
+                piece = await self._raw.__anext__()
+        except StopAsyncIteration:
+            return None
         except TimeoutError as err:
             raise UpstreamTimeout(
                 f"{self._model}: the answer did not finish within the total timeout "
@@ -353,10 +386,7 @@ class SSEStream:
         self._left -= len(piece)
         if self._left < 0:
             raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
-        if self._at_start:  # SSE: a leading byte order mark is skipped, not part of line one
-            self._at_start = False
-            piece = piece.removeprefix(b"\xef\xbb\xbf")
-        self._split(self._lf_ends(piece))
+        return piece
 
     def _lf_ends(self, piece: bytes) -> bytes:
         """SSE lines may end in CRLF, LF or a lone CR: all become LF (a CRLF split between two
@@ -400,6 +430,8 @@ class SSEStream:
         have nothing to show), so an upstream that dies, stalls or sends garbage before its
         first token fails before any byte reached the client, and failover can still act."""
         try:
+            if is_json(self._resp.headers):
+                await self._read_json_answer()
             while True:
                 item = await self._next_item()
                 if item is None:

@@ -18,6 +18,7 @@ from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError, UpstreamRejected
 from arbiter.protocols.openai_response import content_text
 from arbiter.types import ChatResult, Usage
+from arbiter.upstream import whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
@@ -27,6 +28,7 @@ from arbiter.upstream.http import (
     safe_code,
     safe_error_text,
 )
+from arbiter.upstream.whole_answer import piece_chars
 
 
 def _count(value: Any) -> int:
@@ -228,6 +230,9 @@ class _OpenAIStream(SSEStream):
 
     def _opening(self, item: bytes) -> bool:
         return _opening_only(item, self._model)
+
+    def _whole_answer(self, raw: bytes) -> bytes:
+        return whole_answer.openai_events(raw, self._model, piece_chars(self._max_line))
 
     def _watch_usage(self, raw: bytes) -> None:
         if b'"usage"' not in raw:

@@ -1,0 +1,97 @@
+"""OpenAI request fields that are forwarded upstream as they came, checked against the spec's
+limits first (/work/shared/specs, CreateChatCompletionRequest and CreateCompletionRequest).
+
+Unchecked, a bad value reached the upstream: a provider answered 400 after routing (a failed
+attempt, and for some a failover through every model), another ignored it or guessed
+(`"include_usage": "yes"` read as true). The caller's mistake is the caller's 400 here, in
+OpenAI's error shape, naming the parameter. Only what the spec forbids is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+
+MAX_STOPS = 4  # StopConfiguration: up to 4 sequences
+MAX_TOP_LOGPROBS = 20
+MAX_COMPLETION_LOGPROBS = 5  # /v1/completions' integer `logprobs`
+LOGIT_BIAS = 100.0  # each bias in [-100, 100]
+_INT64 = 2**63
+
+
+def check_chat(body: dict[str, Any]) -> None:
+    """/v1/chat/completions: the common fields, logprobs, and both token limits."""
+    _check_common(body)
+    c.opt_bool(body.get("logprobs"), "logprobs")
+    top = c.opt_integer(body.get("top_logprobs"), "top_logprobs", minimum=0)
+    if top is not None and top > MAX_TOP_LOGPROBS:
+        raise InvalidRequest(
+            f"'top_logprobs' must be an integer in [0, {MAX_TOP_LOGPROBS}].", param="top_logprobs"
+        )
+    for key in ("max_tokens", "max_completion_tokens"):  # each: a client may send both
+        value = body.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
+            raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
+
+
+def check_completions(body: dict[str, Any]) -> None:
+    """/v1/completions: the common fields, and its integer `logprobs` (0 to 5)."""
+    _check_common(body)
+    logprobs = c.opt_integer(body.get("logprobs"), "logprobs", minimum=0)
+    if logprobs is not None and logprobs > MAX_COMPLETION_LOGPROBS:
+        raise InvalidRequest(
+            f"'logprobs' must be an integer in [0, {MAX_COMPLETION_LOGPROBS}].", param="logprobs"
+        )
+
+
+def _check_common(body: dict[str, Any]) -> None:
+    options = body.get("stream_options")
+    if isinstance(options, dict):  # its type is the surface's own check
+        c.opt_bool(options.get("include_usage"), "stream_options.include_usage")
+    _check_stop(body.get("stop"))
+    _check_logit_bias(body.get("logit_bias"))
+    seed = body.get("seed")
+    if seed is not None and (
+        not isinstance(seed, int) or isinstance(seed, bool) or not -_INT64 <= seed < _INT64
+    ):
+        raise InvalidRequest("'seed' must be a 64-bit integer.", param="seed")
+
+
+def _check_stop(stop: Any) -> None:
+    if stop is None or isinstance(stop, str):
+        return
+    if (
+        not isinstance(stop, list)
+        or len(stop) > MAX_STOPS
+        or not all(isinstance(s, str) for s in stop)
+    ):
+        raise InvalidRequest(
+            f"'stop' must be a string or an array of at most {MAX_STOPS} strings.", param="stop"
+        )
+
+
+def _check_logit_bias(bias: Any) -> None:
+    if bias is None:
+        return
+    if not isinstance(bias, dict):
+        raise InvalidRequest(
+            "'logit_bias' must be an object of token ids to numbers.", param="logit_bias"
+        )
+    for token, value in bias.items():
+        if not (token.isascii() and token.isdigit()):
+            raise InvalidRequest(
+                f"'logit_bias' keys must be token ids, not {token[:32]!r}.", param="logit_bias"
+            )
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not -LOGIT_BIAS <= value <= LOGIT_BIAS
+        ):
+            raise InvalidRequest(
+                f"'logit_bias' values must be numbers in [-{LOGIT_BIAS:g}, {LOGIT_BIAS:g}].",
+                param="logit_bias",
+            )
