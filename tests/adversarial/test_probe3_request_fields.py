@@ -46,6 +46,10 @@ CHAT_REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"max_completion_tokens": 10, "max_tokens": 0}, "max_tokens"),
     ({"max_completion_tokens": -3}, "max_completion_tokens"),
     ({"n": 1000}, "n"),
+    ({"temperature": 2.5}, "temperature"),
+    ({"top_p": -0.1}, "top_p"),
+    ({"presence_penalty": 3}, "presence_penalty"),
+    ({"frequency_penalty": "high"}, "frequency_penalty"),
 ]
 LEGACY_REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"stop": ["a", None]}, "stop"),
@@ -54,10 +58,13 @@ LEGACY_REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"seed": "7"}, "seed"),
     ({"logprobs": 6}, "logprobs"),
     ({"top_p": 1.5}, "top_p"),
+    ({"temperature": -1}, "temperature"),
+    ({"frequency_penalty": -2.5}, "frequency_penalty"),
 ]
 # what the spec allows goes through (answered by the simulated pool)
 CHAT_ALLOWED: list[dict[str, Any]] = [
     {"stop": ["a", "b", "c", "d"], "logit_bias": {"50256": -100, "11": 2.5}, "seed": -(2**63)},
+    {"temperature": 2, "top_p": 0, "presence_penalty": -2, "frequency_penalty": 2.0},
     {"stop": "\n", "logprobs": True, "top_logprobs": 0, "max_completion_tokens": 8},
     {"stream": True, "stream_options": {"include_usage": False}, "stop": None, "seed": None},
 ]

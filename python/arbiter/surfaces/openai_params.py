@@ -48,7 +48,18 @@ def check_completions(body: dict[str, Any]) -> None:
         )
 
 
+# the spec's ranges of the sampling fields both forward (NaN is no JSON: orjson refuses it)
+RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
+
+
 def _check_common(body: dict[str, Any]) -> None:
+    for key, (low, high) in RANGES.items():
+        c.opt_number(body.get(key), key, low, high)
     options = body.get("stream_options")
     if isinstance(options, dict):  # its type is the surface's own check
         c.opt_bool(options.get("include_usage"), "stream_options.include_usage")
