@@ -61,7 +61,7 @@ def reclip(s: _Sums, early: list[EarlyCall], half_life: float, z: float) -> None
     """Clip each early call beyond `z` robust sds of the early calls and correct `s`'s sums."""
 
     def weight(c: EarlyCall) -> float:
-        return c.weight * 2.0 ** ((c.ts - s.ref) / half_life)
+        return c.weight * float(2.0 ** ((c.ts - s.ref) / half_life))
 
     ttft = [(c, c.ttft[0]) for c in early if c.ttft is not None and _is_point(c.ttft)]
     if len(ttft) >= _MIN_POINTS:
