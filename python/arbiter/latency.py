@@ -42,7 +42,10 @@ What is observed (pipeline.py, through `observe_call`):
     log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
     ratio) are recorded. A quick failure (an immediate 503) says nothing about speed;
   * an answered call beyond the model's own p99.98 counts as at it (`_CLIP_Z`), once the model
-    has a few calls: a stall is a fact about that call, not the spread of the next ones.
+    has a few calls: a stall is a fact about that call, not the spread of the next ones. The
+    calls before that are kept (per replica, its own) and, once 20 exist, re-clipped against
+    their own median and MAD, their sums corrected (latency_early): one slow early call on a
+    long answer held a model's speed spread wide for good.
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
