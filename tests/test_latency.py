@@ -197,6 +197,31 @@ def test_one_stalled_stream_among_a_models_first_keeps_its_ttft_spread() -> None
     assert math.sqrt(model.estimate("m").ttft_var) == pytest.approx(0.3, abs=0.05)
 
 
+def test_the_first_calls_re_clip_travels_to_the_other_replicas_through_the_rows() -> None:
+    """The re-clip corrects the replica's own sums, so the rows it publishes carry it: a replica
+    that only reads them learns the same spread, and two that each saw an early outlier agree."""
+    clock = Clock()
+    a = LatencyModel(replica="a", clock=clock)
+    b = LatencyModel(replica="b", clock=clock)
+    rng = random.Random(9)
+    for i in range(60):
+        for model, slow_at in ((a, 4), (b, 11)):
+            n = 400 if i == slow_at else int(math.exp(rng.gauss(math.log(100), 0.8))) + 1
+            total = 0.025 * math.exp(0.3 * rng.gauss(0, 1)) + n / (
+                2200.0 * math.exp(0.2 * rng.gauss(0, 1))
+            )
+            model.observe_call("m", "t", elapsed_s=total * (4.3 if i == slow_at else 1.0), tokens=n)
+        clock.t += 0.5
+    rows = a.rows() + b.rows()
+    a.replace_others(rows)
+    b.replace_others(rows)
+    reader = LatencyModel(replica="c", clock=clock)
+    reader.replace_others(rows)
+    fa, fb, fc = a.estimate("m"), b.estimate("m"), reader.estimate("m")
+    assert fa.speed_var == pytest.approx(fb.speed_var) == pytest.approx(fc.speed_var)
+    assert math.sqrt(fa.speed_var) == pytest.approx(0.2, abs=0.07)
+
+
 def test_an_unknown_model_gets_the_prior_and_its_own_prior_wins() -> None:
     model = LatencyModel(
         prior=LatencyPrior(2000.0, 20.0), priors={"fast": LatencyPrior(100.0, 500.0)}
