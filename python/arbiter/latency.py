@@ -42,7 +42,10 @@ What is observed (pipeline.py, through `observe_call`):
     log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
     ratio) are recorded. A quick failure (an immediate 503) says nothing about speed;
   * an answered call beyond the model's own p99.98 counts as at it (`_CLIP_Z`), once the model
-    has a few calls: a stall is a fact about that call, not the spread of the next ones.
+    has a few calls: a stall is a fact about that call, not the spread of the next ones. The
+    calls before that are kept (per replica, its own) and, once 20 exist, re-clipped against
+    their own median and MAD, their sums corrected (latency_early): one slow early call on a
+    long answer held a model's speed spread wide for good.
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
@@ -58,6 +61,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from arbiter.latency_coverage import CoverageTracker
+from arbiter.latency_early import EarlyCall, reclip
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 # the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
@@ -73,6 +77,10 @@ _MILLS_ASYMPTOTIC = 20.0  # beyond it the inverse Mills ratio's series is exact 
 # yet its square weighed in every variance: measured on a 60 ms model, a 0.36-0.52 log sd for a
 # truth of 0.3. Any routing.latency_quantile (<= 0.999) lies well inside the clip.
 _CLIP_Z, _CLIP_MIN_CALLS = 3.5, 20.0
+# Those first calls are then re-clipped at their own median + 2.5 robust sds (latency_early):
+# at 3.5 a 4.3x outlier on a long answer still held turbo's speed log sd at 0.26-0.28 for a
+# truth of 0.2 (its N^4 leverage in the split); at 2.5, 0.23-0.24, as without it (synthetic replay).
+_EARLY_Z = 2.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +133,8 @@ def _reg_of(row: LatencyRow) -> tuple[float, ...]:
 class _Sums:
     """Forward-decayed weight, sum and sum of squares of two log-scale series."""
 
-    __slots__ = ("calls", "epoch", "legacy", "ref", "reg", "s1", "s2", "sw", "t1", "t2", "tw")
+    __slots__ = ("calls", "early", "epoch", "legacy", "ref", "reg", "s1", "s2", "sw", "t1", "t2",
+                 "tw")  # fmt: skip
 
     def __init__(self, ref: float, epoch: float = 0.0) -> None:
         self.ref = ref
@@ -137,6 +146,9 @@ class _Sums:
         # holds a row written before the split's sums existed (a replica not yet upgraded):
         # its totals lack them, so only the shared spread is defined
         self.legacy = False
+        # this replica's first calls as observed, until _CLIP_MIN_CALLS of them exist: then
+        # they are re-clipped against their own robust spread (latency_early.reclip)
+        self.early: list[EarlyCall] | None = []
 
     def rebase(self, ref: float, half_life: float) -> None:
         f = 2.0 ** ((self.ref - ref) / half_life)
@@ -368,6 +380,8 @@ class LatencyModel:
                     s.rebase(now, self.half_life)
                 w = weight * 2.0 ** ((now - s.ref) / self.half_life)
                 s.calls += weight
+                if s.early is not None and weight > 0:
+                    s.early.append(EarlyCall(now, weight, ttft, speed, total))
                 if ttft is not None:
                     s.tw += w
                     s.t1 += w * ttft[0]
@@ -391,6 +405,9 @@ class LatencyModel:
                     r[8] += w * t * n2
                     r[9] += w * t * n2 * n
                     r[10] += w * t * t * n2
+                if s.early is not None and s.calls >= _CLIP_MIN_CALLS:
+                    reclip(s, s.early, self.half_life, _EARLY_Z)
+                    s.early = None  # from here on each call is clipped as it comes
                 self._fits.pop(key, None)  # refit when next asked (_fit)
                 self._dirty.add(key)
                 if tenant == ALL_TENANTS:
