@@ -55,6 +55,16 @@ async def sdks(
         yield claude, gpt
 
 
+async def openai_stream_text(gpt: openai.AsyncOpenAI, model: str, messages: Any) -> str:
+    """The text of a streamed chat completion, read through the SDK's chunks."""
+    stream = await gpt.chat.completions.create(model=model, messages=messages, stream=True)
+    text = ""
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+    return text
+
+
 def sse(raw: bytes) -> list[tuple[str | None, bytes]]:
     """(event name, data) per SSE frame."""
     frames = []

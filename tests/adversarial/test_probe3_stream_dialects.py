@@ -22,13 +22,13 @@ import openai
 import orjson
 import pytest
 
-from arbiter.offline.demo import API_KEY_ENV
 from arbiter.upstream import whole_answer
 from tests import anthropic_mock
 from tests import test_failover_anthropic as failover
+from tests.adversarial.test_probe_upstream_sse import _with_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import InProcess, sidecar_in_process
-from tests.sdk_clients import sdks
+from tests.sdk_clients import openai_stream_text, sdks
 
 USER = [{"role": "user", "content": "Say hi."}]
 PRICE_IN, PRICE_OUT = 1.0, 2.0  # per million tokens
@@ -49,18 +49,7 @@ def mock() -> Iterator[AnthropicMock]:
 
 def with_mock(mock: AnthropicMock, protocol: str, behaviour: str) -> Any:
     """`up-mock`: a model on the mock (`behaviour` picks its answer), over `protocol`."""
-    base_url = f"{mock.base_url}/v1" if protocol == "openai" else mock.base_url
-
-    def edit(text: str) -> str:
-        return text + (
-            f'\n[upstreams.mockup]\nbase_url = "{base_url}"\nprotocol = "{protocol}"\n'
-            f'api_key_env = "{API_KEY_ENV}"\n'
-            f'[models.up-mock]\nupstream = "mockup"\nupstream_model = "{behaviour}"\n'
-            f"price_in_per_mtok = {PRICE_IN}\nprice_out_per_mtok = {PRICE_OUT}\n"
-            'context_window = 32000\ncapabilities = ["chat", "no-route"]\n'
-        )
-
-    return edit
+    return _with_mock(mock, protocol, behaviour, model="up-mock", prices=(PRICE_IN, PRICE_OUT))
 
 
 async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
@@ -120,15 +109,7 @@ def test_a_json_answer_to_a_stream_reaches_sdk_clients_of_both_protocols(
     async def main() -> None:
         edit = with_mock(mock, "openai", "openai-reply")
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
-            stream = await gpt.chat.completions.create(
-                model="up-mock",
-                messages=USER,  # type: ignore[arg-type]
-                stream=True,
-            )
-            text = ""
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text += chunk.choices[0].delta.content
+            text = await openai_stream_text(gpt, "up-mock", USER)
             assert text == "Hi there."
             async with claude.messages.stream(
                 model="up-mock",
@@ -259,15 +240,7 @@ def test_an_anthropic_text_delta_without_its_block_start_keeps_its_text(
     async def main() -> None:
         edit = with_mock(mock, "anthropic", "replay")
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (_, gpt):
-            stream = await gpt.chat.completions.create(
-                model="up-mock",
-                messages=USER,  # type: ignore[arg-type]
-                stream=True,
-            )
-            text = ""
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text += chunk.choices[0].delta.content
+            text = await openai_stream_text(gpt, "up-mock", USER)
             assert text == "Hello"
 
     asyncio.run(main())

@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from tests.inproc import sidecar_in_process
+from tests.sdk_clients import openai_stream_text
 
 USER = [{"role": "user", "content": "Say hello."}]
 
@@ -42,15 +43,7 @@ def test_the_azure_sdk_reaches_chat_completions_and_embeddings(tmp_path: Path, v
                     messages=USER,  # type: ignore[arg-type]
                 )
                 assert answer.choices[0].message.content
-                stream = await azure.chat.completions.create(
-                    model="auto",
-                    messages=USER,  # type: ignore[arg-type]
-                    stream=True,
-                )
-                text = ""
-                async for chunk in stream:
-                    if chunk.choices and chunk.choices[0].delta.content:
-                        text += chunk.choices[0].delta.content
+                text = await openai_stream_text(azure, "auto", USER)
                 assert text
                 vectors = await azure.embeddings.create(model="sim-small", input="hello")
                 assert vectors.data[0].embedding

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests import anthropic_mock
-from tests.adversarial.test_probe_upstream_sse import _chunk, _with_mock
+from tests.adversarial.test_probe_upstream_sse import _chunk, _delta, _with_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
@@ -30,10 +29,6 @@ USER = [{"role": "user", "content": "Say hello."}]
 def mock() -> Iterator[AnthropicMock]:
     with anthropic_mock.running() as m:
         yield m
-
-
-def _delta(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    return _chunk(choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
 
 
 def test_a_non_streamed_answer_in_parts_is_read(tmp_path: Path, mock: AnthropicMock) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests import anthropic_mock
-from tests.adversarial.test_probe_upstream_sse import _chunk, _with_mock
+from tests.adversarial.test_probe_upstream_sse import _chunk, _delta, _with_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
@@ -37,10 +37,6 @@ USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 def mock() -> Iterator[AnthropicMock]:
     with anthropic_mock.running() as m:
         yield m
-
-
-def _delta(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    return _chunk(choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
 
 
 def _stream(indexed: bool, finish: str) -> bytes:

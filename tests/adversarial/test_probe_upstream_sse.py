@@ -23,7 +23,7 @@ from arbiter.offline.demo import API_KEY_ENV
 from tests import anthropic_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
-from tests.sdk_clients import sdks
+from tests.sdk_clients import openai_stream_text, sdks
 
 USER = [{"role": "user", "content": "Say hello."}]
 
@@ -39,6 +39,10 @@ def _chunk(**fields: Any) -> bytes:
     return b"data: " + orjson.dumps({**base, **fields}) + b"\n\n"
 
 
+def _delta(delta: dict[str, Any], finish: str | None = None) -> bytes:
+    return _chunk(choices=[{"index": 0, "delta": delta, "finish_reason": finish}])
+
+
 def _stream(prefix: bytes = b"") -> bytes:
     first = {"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}
     second = {"index": 0, "delta": {"content": "lo"}, "finish_reason": None}
@@ -51,18 +55,24 @@ def _stream(prefix: bytes = b"") -> bytes:
 
 
 def _with_mock(
-    mock: AnthropicMock, protocol: str = "openai", upstream_model: str = "replay"
+    mock: AnthropicMock,
+    protocol: str = "openai",
+    upstream_model: str = "replay",
+    *,
+    model: str = "oa-mock",
+    prices: tuple[float, float] = (1.0, 2.0),
 ) -> Any:
+    """`model`: a model on the mock (`upstream_model` picks its answer), over `protocol`."""
     base_url = f"{mock.base_url}/v1" if protocol == "openai" else mock.base_url
 
     def edit(text: str) -> str:
         return text + (
             f'\n[upstreams.mockup]\nbase_url = "{base_url}"\nprotocol = "{protocol}"\n'
             f'api_key_env = "{API_KEY_ENV}"\n'
-            '[models.oa-mock]\nupstream = "mockup"\n'
+            f'[models.{model}]\nupstream = "mockup"\n'
             f'upstream_model = "{upstream_model}"\n'
-            "price_in_per_mtok = 1.0\nprice_out_per_mtok = 2.0\ncontext_window = 32000\n"
-            'capabilities = ["chat", "no-route"]\n'
+            f"price_in_per_mtok = {prices[0]}\nprice_out_per_mtok = {prices[1]}\n"
+            'context_window = 32000\ncapabilities = ["chat", "no-route"]\n'
         )
 
     return edit
@@ -137,15 +147,7 @@ def run(
     async def main() -> None:
         edit = _with_mock(mock, protocol, upstream_model)
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
-            stream = await gpt.chat.completions.create(
-                model="oa-mock",
-                messages=USER,  # type: ignore[arg-type]
-                stream=True,
-            )
-            text = ""
-            async for chunk in stream:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    text += chunk.choices[0].delta.content
+            text = await openai_stream_text(gpt, "oa-mock", USER)
             assert text == expected
             async with claude.messages.stream(
                 model="oa-mock",
