@@ -33,6 +33,7 @@ from arbiter.upstream import whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
+    answer_object,
     forwarded_headers,
     log_upstream_text,
     reported_cost,
@@ -100,11 +101,8 @@ class AnthropicUpstream(HTTPProvider):
         payload = {**body, "model": model.upstream_model or model.name}
         payload.pop("stream", None)
         raw, headers = await self._fetch(orjson.dumps(payload), model.name)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
-        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        data = answer_object(raw, model.name)
+        if not isinstance(data.get("content"), list):
             raise UpstreamError(f"{model.name}: malformed answer from upstream")
         text = "".join(
             b["text"] for b in data["content"]

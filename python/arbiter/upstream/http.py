@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import httpx
+import orjson
 
 from arbiter import request_log
 from arbiter.canonical import Protocol
@@ -287,6 +288,17 @@ class HTTPProvider:
             raise self._http_error(model, resp.status_code, raw, resp.headers)
         own = started + self._failover.total_timeout_s
         return resp, own if deadline is None else min(own, deadline)
+
+
+def answer_object(raw: bytes, model: str) -> dict[str, Any]:
+    """An upstream answer's body as a JSON object; anything else is a malformed answer."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise UpstreamError(f"{model}: malformed answer from upstream") from err
+    if not isinstance(data, dict):
+        raise UpstreamError(f"{model}: malformed answer from upstream")
+    return data
 
 
 def is_json(headers: httpx.Headers) -> bool:

@@ -22,6 +22,7 @@ from arbiter.upstream import whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
+    answer_object,
     forwarded_headers,
     reported_cost,
     retryable_error,
@@ -79,13 +80,7 @@ class OpenAIUpstream(HTTPProvider):
         the parsed JSON object, its bytes and the headers, with the same timeouts, size cap and
         error classification as chat."""
         raw, headers = await self._fetch(self._payload(body, model), model.name, self._url_of(path))
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
-        if not isinstance(data, dict):
-            raise UpstreamError(f"{model.name}: malformed answer from upstream")
-        return data, raw, headers
+        return answer_object(raw, model.name), raw, headers
 
     def _url_of(self, path: str) -> httpx.URL:
         url = self._endpoints.get(path)

@@ -20,7 +20,7 @@ import orjson
 
 from arbiter.errors import UpstreamError
 from arbiter.protocols.anthropic_stream import upstream_error
-from arbiter.upstream.http import log_upstream_text, safe_code
+from arbiter.upstream.http import answer_object, log_upstream_text, safe_code
 
 
 def piece_chars(max_event_bytes: int) -> int:
@@ -31,16 +31,6 @@ def piece_chars(max_event_bytes: int) -> int:
 def _pieces(text: str, size: int) -> Iterator[str]:
     for start in range(0, len(text), size):
         yield text[start : start + size]
-
-
-def _body(raw: bytes, model: str) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamError(f"{model}: malformed answer from upstream") from err
-    if not isinstance(body, dict):
-        raise UpstreamError(f"{model}: malformed answer from upstream")
-    return body
 
 
 def _error(model: str, raw: bytes, error: Any) -> UpstreamError:
@@ -62,7 +52,7 @@ def _data(chunk: dict[str, Any]) -> bytes:
 
 def openai_events(raw: bytes, model: str, size: int) -> bytes:
     """A chat completion (or a legacy text completion) as its stream of chunks."""
-    body = _body(raw, model)
+    body = answer_object(raw, model)
     if "error" in body:
         raise _error(model, raw, body["error"])
     choices = body.get("choices")
@@ -141,7 +131,7 @@ def _frame(kind: str, data: dict[str, Any]) -> bytes:
 
 def anthropic_events(raw: bytes, model: str, size: int) -> bytes:
     """A Messages answer as its event stream, message_start to message_stop."""
-    body = _body(raw, model)
+    body = answer_object(raw, model)
     if body.get("type") == "error" or "error" in body:
         log_upstream_text(model, "answered a stream with an error body", raw)
         raise upstream_error(model, body.get("error"))  # classified by type, as an error event
