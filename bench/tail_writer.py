@@ -91,6 +91,8 @@ def _arm(kind: str, workdir: Path, rate: float, seconds: float, work_us: float) 
     writer = (ProcessWriter(url, redacted_url=url, nicer_by=10) if kind.startswith("process")
               else None)  # fmt: skip
     pace: dict[str, Any] = {}
+    if "-idle" in kind:  # SCHED_IDLE writer thread, transactions of PACE_CHUNK, no rests
+        pace = {"chunk_max": PACE_CHUNK, "idle_priority": True}
     if kind.endswith("paced"):  # transactions of PACE_CHUNK records, rests between them
         pace = {"chunk_max": PACE_CHUNK, "rest_ratio": PACE_REST_RATIO}
     rec = None if kind == "none" else Recorder(store, writer=writer, **pace)
@@ -129,14 +131,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work-us", type=float, default=300.0, help="loop CPU per request")
     ap.add_argument("--core", type=int, default=0)
+    ap.add_argument("--switch-interval", type=float, default=0.001, help="sys.setswitchinterval")
     ap.add_argument(
         "--arms",
         default="none,thread,process,thread-paced",
-        help="comma-separated: none, thread, process, thread-paced, process-paced",
+        help="comma-separated: none, thread, process, thread-paced, process-paced, thread-idle",
     )
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.core})
-    sys.setswitchinterval(0.001)  # as `arbiter serve`
+    sys.setswitchinterval(args.switch_interval)  # 0.001: as `arbiter serve`
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="arbiter-tail-writer-") as tmp:
         for _ in range(args.rounds):

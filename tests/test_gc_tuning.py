@@ -4,6 +4,7 @@ the warmed-up heap right after a full collection)."""
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Iterator
 
@@ -50,3 +51,68 @@ def test_the_heap_is_frozen_once_after_the_first_full_collection_when_warm() -> 
     gc.collect()
     assert gc.get_freeze_count() == frozen  # once only
     assert len(keep) == 1000
+
+
+@pytest.fixture
+def idle_collector() -> Iterator[gc_tuning.IdleCollector]:
+    threshold = gc.get_threshold()
+    c = gc_tuning.IdleCollector(young=500, poll_s=0.001)
+    gc.disable()  # only the collector under test collects (the interpreter's trigger would too)
+    try:
+        yield c
+    finally:
+        gc.enable()
+        c.stop()
+        gc.set_threshold(*threshold)
+
+
+def test_the_idle_collector_collects_what_cpython_would_when_due(
+    idle_collector: gc_tuning.IdleCollector,
+) -> None:
+    c = idle_collector
+    gc.collect()
+    assert c.collect_due() == -1  # nothing built up yet
+    keep = [[i] for i in range(2_000)]  # 2,000 tracked containers: over the young threshold
+    gen = c.collect_due()
+    assert gen in (0, 1) and c.collections[gen] == 1
+    assert gc.get_count()[0] < 500
+    # every threshold1-th young collection is a generation-1 one, as the interpreter does
+    _, t1, _ = gc.get_threshold()
+    for _ in range(t1 + 1):
+        keep.extend([i] for i in range(600))
+        c.collect_due()
+    assert c.collections[1] >= 1
+    assert len(keep) > 2_000
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_idle_collector_thread_runs_at_sched_idle_and_collects(
+    idle_collector: gc_tuning.IdleCollector,
+) -> None:
+    c = idle_collector
+    assert c.start()
+    assert c.thread is not None and c.thread.native_id is not None
+    assert os.sched_getscheduler(c.thread.native_id) == os.SCHED_IDLE
+    keep = [[i] for i in range(5_000)]
+    deadline = time.monotonic() + 10.0
+    while sum(c.collections) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the test's own thread sleeps: the core has spare time
+    assert sum(c.collections) >= 1 and len(keep) == 5_000
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+@pytest.mark.usefixtures("restored")
+def test_serving_with_the_idle_collector_keeps_the_interpreters_trigger_as_a_backstop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gc_tuning, "_idle", None)
+    _, middle, old = gc.get_threshold()
+    gc_tuning.tune_for_serving(idle_collector=True)
+    idle = gc_tuning._idle
+    assert idle is not None
+    try:
+        assert gc.get_threshold() == (gc_tuning.BACKSTOP, middle, old)
+        gc_tuning.tune_for_serving(idle_collector=True)  # idempotent: one thread
+        assert gc_tuning._idle is idle
+    finally:
+        idle.stop()

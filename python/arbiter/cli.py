@@ -204,7 +204,8 @@ def _serve(args: argparse.Namespace) -> int:
     # after 1 ms instead of 5: bench/scale.py's tail at half load, p99 added 4.8 -> 3.8 ms
     sys.setswitchinterval(0.001)
     gc.freeze()  # start-up objects never need collecting; keeps full collections short
-    gc_tuning.tune_for_serving()  # rarer young collections, one more freeze once warm
+    # rarer young collections, run on the core's spare time; one more freeze once warm
+    gc_tuning.tune_for_serving(idle_collector=True)
     config_ = uvicorn.Config(
         app,
         host=host,

@@ -104,6 +104,10 @@ class StoreSettings:
     # so it never holds the core / GIL for long at a stretch (recorder.PACE_CHUNK); false: one
     # transaction per batch, back to back (a little less CPU per record)
     writer_pace: bool = True
+    # "idle": the writer thread runs at SCHED_IDLE (only on the core's spare time, no rests) and
+    # hurries, niced, when it finds itself late; where Linux does not let a thread back out of
+    # SCHED_IDLE (no CAP_SYS_NICE) it stays "nice": niced, paced as above (writer_priority.py)
+    writer_priority: Literal["idle", "nice"] = "idle"
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
     timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep

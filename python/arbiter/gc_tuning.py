@@ -11,29 +11,108 @@ A collection holds the GIL: the event loop waits for all of it. Two levers keep 
   once, right after the first full collection past `WARM_S`: full collections then walk only
   what came later. Frozen right after a full one, it holds no garbage; an object frozen that
   dies later is still freed by reference counting (only a cycle among such objects would stay).
+- Collections on the core's spare time (`IdleCollector`): an automatic collection runs inside
+  the allocation that crosses the threshold, a request's, so that request and every one queued
+  behind it wait for all of it (the `gc_young` loop stalls at 50% load, bench/results/scale.md).
+  A thread at Linux's SCHED_IDLE (it runs only when the core has nothing else to run) looks
+  every POLL_S and collects as CPython would: generation 0 once YOUNG_THRESHOLD net allocations
+  have built up, generation 1 every threshold1-th time, the whole heap every threshold2-th of
+  those but at most once per FULL_EVERY_S (CPython's own rule, that the long-lived objects
+  pending exceed 25% of the heap, is not visible from Python). Collections then fall in the
+  gaps between requests. The interpreter's own trigger stays armed at BACKSTOP for a saturated
+  core, where an idle thread hardly runs. Where SCHED_IDLE is not to be had, nothing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import threading
 import time
 from typing import Any
 
 YOUNG_THRESHOLD = 2_000
 WARM_S = 30.0
+POLL_S = 0.005
+BACKSTOP = 6_000  # the interpreter's own young trigger while the idle collector runs
+FULL_EVERY_S = 20.0
 
 _warm_after = 0.0
 _frozen = False
 
 
-def tune_for_serving(now: float | None = None) -> None:
-    """Set the thresholds and arm the one-time freeze (idempotent)."""
-    global _warm_after
+def tune_for_serving(now: float | None = None, *, idle_collector: bool = False) -> None:
+    """Set the thresholds and arm the one-time freeze (idempotent); `idle_collector`: collect
+    on the core's spare time where the OS allows (see the module's text)."""
+    global _warm_after, _idle
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
     _warm_after = (time.monotonic() if now is None else now) + WARM_S
     if _freeze_when_warm not in gc.callbacks:
         gc.callbacks.append(_freeze_when_warm)
+    if idle_collector and _idle is None:
+        _idle = IdleCollector()
+        if _idle.start():
+            gc.set_threshold(BACKSTOP, middle, old)
+        else:
+            _idle = None
+
+
+class IdleCollector:
+    """Runs CPython's generational collections from a SCHED_IDLE thread (module text)."""
+
+    def __init__(self, young: int = YOUNG_THRESHOLD, poll_s: float = POLL_S,
+                 full_every_s: float = FULL_EVERY_S) -> None:  # fmt: skip
+        self._young, self._poll_s, self._full_every_s = young, poll_s, full_every_s
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._idle = False
+        self._last_full = time.monotonic()
+        self.collections = [0, 0, 0]  # by generation
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> bool:
+        """Start the thread; False (and no thread) where it cannot run at SCHED_IDLE."""
+        self.thread = threading.Thread(target=self._run, name="arbiter-gc-idle", daemon=True)
+        self.thread.start()
+        self._ready.wait(5.0)
+        if not self._idle:
+            self.thread.join(5.0)
+            self.thread = None
+        return self._idle
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(5.0)
+
+    def _run(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+            self._idle = True
+        self._ready.set()
+        while self._idle and not self._stop.wait(self._poll_s):
+            self.collect_due()
+
+    def collect_due(self) -> int:
+        """Collect the generation CPython would collect now (-1: none is due)."""
+        young, middle, _ = gc.get_count()
+        if young < self._young:
+            return -1
+        _, t1, t2 = gc.get_threshold()
+        gen = 0
+        if middle >= t1:
+            gen = 1
+            now = time.monotonic()
+            if gc.get_count()[2] >= t2 and now - self._last_full >= self._full_every_s:
+                gen, self._last_full = 2, now
+        gc.collect(gen)
+        self.collections[gen] += 1
+        return gen
+
+
+_idle: IdleCollector | None = None
 
 
 def _freeze_when_warm(phase: str, info: dict[str, Any]) -> None:

@@ -11,9 +11,7 @@ synchronous path for strict durability. `submit` must never block on I/O or rais
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
 import uuid
@@ -25,15 +23,12 @@ from typing import Any, Protocol
 from arbiter import stalls
 from arbiter.records import SYSTEM_TENANT, AlertRecord, PolicyDelta, Record
 from arbiter.store import Store, StoreError
+from arbiter.writer_priority import WriterPriority
 
 log = logging.getLogger(__name__)
 
 _BACKOFF_MIN_S = 0.05
 _BACKOFF_MAX_S = 2.0
-# how much nicer than its process the writer thread runs (Linux: a thread's own priority): when
-# it and the event loop's thread both want the core, the loop's requests go first; the writer
-# has its interval to catch up
-WRITER_NICER_BY = 10
 # Pacing (store.writer_pace, on by default in `serve`): a batch is written as transactions of
 # at most PACE_CHUNK records, and the writer rests PACE_REST_RATIO times as long as each took
 # before the next. On one core the writer and the event loop share the CPU (and, for a thread,
@@ -50,14 +45,6 @@ PACE_CATCH_UP = 5_000
 def recorder_pace(on: bool) -> dict[str, Any]:
     """Recorder keyword arguments for store.writer_pace."""
     return {"chunk_max": PACE_CHUNK, "rest_ratio": PACE_REST_RATIO} if on else {}
-
-
-def _yield_the_core() -> None:
-    """Lower this (the writer) thread's CPU priority; a no-op where threads have none."""
-    with contextlib.suppress(AttributeError, OSError):
-        tid = threading.get_native_id()
-        now = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + WRITER_NICER_BY))
 
 
 _ArmKey = tuple[str, str, str]
@@ -81,6 +68,7 @@ class _Batch:
     id: str  # the store's idempotence key: a retried batch is applied at most once
     records: tuple[Record, ...]
     upto: int  # every submission with seq <= upto is written (or dropped) once this batch is
+    waited_s: float = 0.0  # how long its oldest record had waited when it was taken
     single_from: int = -1  # >= 0: the store refused the batch; writing records one by one from here
 
 
@@ -109,6 +97,7 @@ class Recorder:
         writer: BatchWriter | None = None,
         chunk_max: int | None = None,
         rest_ratio: float = 0.0,
+        idle_priority: bool = False,
     ) -> None:
         if flush_interval_s <= 0 or batch_max < 1 or max_backlog < 1:
             raise ValueError("flush_interval_s > 0, batch_max >= 1 and max_backlog >= 1 required")
@@ -122,6 +111,9 @@ class Recorder:
         # records per transaction, and the rest after one (x its duration): see PACE_CHUNK
         self._chunk_max = chunk_max or batch_max
         self._rest_ratio = rest_ratio
+        # SCHED_IDLE for the writer thread (writer_priority.py): only when it writes itself (a
+        # writer process's child would inherit the policy from the thread that starts it)
+        self.priority = WriterPriority(idle_priority and writer is None)
         self._max_backlog = max_backlog
         self._on_alert = on_alert
         self._lock = threading.Lock()
@@ -129,7 +121,7 @@ class Recorder:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._abandon = threading.Event()
-        self._queue: deque[tuple[int, Record]] = deque()
+        self._queue: deque[tuple[int, float, Record]] = deque()  # (seq, queued at, record)
         self._deltas: dict[_ArmKey, PolicyDelta] = {}
         self._seq = 0  # sequence number of the latest submission
         self._done = 0  # every submission with seq <= _done is written or dropped
@@ -154,7 +146,7 @@ class Recorder:
                     self._queue.popleft()
                     self._dropped += 1
                     dropped = True
-                self._queue.append((self._seq, record))
+                self._queue.append((self._seq, time.monotonic(), record))
             full = len(self._queue) >= self._batch_max
         if full:
             self._wake.set()
@@ -227,7 +219,7 @@ class Recorder:
 
     # -- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
-        _yield_the_core()
+        self.priority.start()
         backoff = 0.0
         spent = 0.0  # recent drain duration (a decaying max, so a slower write stays covered)
         while True:
@@ -252,11 +244,12 @@ class Recorder:
                 self._progress.notify_all()
                 return None
             n = min(len(self._queue), self._chunk_max)
-            records: list[Record] = [self._queue.popleft()[1] for _ in range(n)]
+            waited = time.monotonic() - self._queue[0][1] if n else 0.0
+            records: list[Record] = [self._queue.popleft()[2] for _ in range(n)]
             records.extend(self._deltas.values())
             self._deltas = {}
             upto = self._queue[0][0] - 1 if self._queue else self._seq
-        return _Batch(uuid.uuid4().hex, tuple(records), upto)
+        return _Batch(uuid.uuid4().hex, tuple(records), upto, waited)
 
     def _drain(self) -> bool:
         """Write batches until nothing is left (True) or the store is unavailable (False)."""
@@ -265,6 +258,10 @@ class Recorder:
             batch = self._inflight or self._take()
             if batch is None:
                 return True
+            # an idle-priority writer whose oldest record has waited well past the interval
+            # is being starved (a saturated core): it hurries, niced, until a batch is taken
+            # within the interval again (the durability bound; writer_priority.py)
+            self.priority.hurry(batch.waited_s > 1.25 * self._interval)
             self._inflight = batch
             t0 = time.monotonic()
             with stalls.RECORDER.measure():  # one transaction: what holds the core at a stretch
@@ -279,7 +276,9 @@ class Recorder:
                 left = len(self._queue)
             # rest only while a full transaction's worth is left: below that (every batch at
             # low rates) the writer runs as unpaced, so no record waits behind a rest
-            if self._rest_ratio and self._chunk_max <= left <= PACE_CATCH_UP:
+            # an idle-priority writer never rests: it only ever has the core's spare time
+            if (self._rest_ratio and self.priority.mode != "idle"
+                    and self._chunk_max <= left <= PACE_CATCH_UP):  # fmt: skip
                 # and never past half the interval since the drain began (the durability
                 # bound: a slow host stretches the rests with the writes)
                 budget = self._interval / 2 - (time.monotonic() - begun)

@@ -75,6 +75,7 @@ class Services:
             on_alert=self._submit,
             writer=writer_process.for_settings(settings.store, self.store.url),
             **recorder_pace(settings.store.writer_pace),
+            idle_priority=settings.store.writer_priority == "idle",
         )
         self.alerts = AlertRules(
             self._submit,

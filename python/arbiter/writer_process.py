@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from arbiter.config import StoreSettings
-from arbiter.recorder import WRITER_NICER_BY
 from arbiter.records import Record
 from arbiter.store import StoreError
 from arbiter.store._sql import WriteRows, encode_rows
+from arbiter.writer_priority import WRITER_NICER_BY
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from arbiter import recorder
+from arbiter import writer_priority
 from arbiter.config import StoreSettings
 from arbiter.recorder import Recorder
 from arbiter.records import PolicyDelta, Record
@@ -107,7 +107,7 @@ def test_a_killed_writer_process_is_restarted_and_nothing_is_lost(
     store: Store, store_url: str, writers: list[ProcessWriter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a small step, so that the check below can tell even when the tests themselves run niced
-    monkeypatch.setattr(recorder, "WRITER_NICER_BY", 2)
+    monkeypatch.setattr(writer_priority, "WRITER_NICER_BY", 2)
     w = _writer(writers, store_url, nicer_by=2)
     want_nice = _nice(os.getpid()) + 2
     assert want_nice + 2 <= 19
