@@ -17,7 +17,10 @@ read as AIQ over the 11 models:
   prompt (how beatable the reference is there; ten labels per prompt instead of one), calibrated
   to the first model's scale;
 - controls on the same rows in the same run: shuffled labels (mean and sd of PERMUTATIONS), the
-  hull, a random mix along the hull (`replay.random_hull_mix`, as many points as the curve).
+  hull, a random mix along the hull (`replay.random_hull_mix`, as many points as the curve), and
+  labels shuffled only among rows whose GPT-4 call costs about the same (COST_BINS quantile bins:
+  keeps the table's cost-gain link, so what an order scores above it is quality prediction
+  beyond the call's cost).
 AlpacaEval is CC BY-NC: everything here is fitted to evaluate, nothing is shipped.
 
 Writes bench/results/routing_round7_alpaca.json. Run: python bench/routing_round7_alpaca.py
@@ -30,6 +33,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,7 @@ DATA, OUT = r2.DATA, r2.OUT
 STRONG, FIRST = r4.STRONG, r4.FIRST
 PERMUTATIONS = 20
 CV_PERMUTATIONS = 5
+COST_BINS = 10
 ALPHAS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
 L2 = 0.1
 Score = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (train idx, test idx) -> scores
@@ -63,10 +68,32 @@ def _features(t: ot.Table) -> np.ndarray:
     return np.c_[np.asarray(ans), np.asarray(stats, np.float64)]
 
 
+def shuffled_within_cost(t: ot.Table, seed: int, bins: int = COST_BINS) -> ot.Table:
+    """A second control: quality labels shuffled among rows whose GPT-4 call costs about the same
+    (within each of `bins` quantile bins of its cost). It keeps what the plain shuffle breaks,
+    the table's link between an escalation's cost and its gain, so an order's AIQ above it is
+    quality prediction beyond what the cost of the call already says."""
+    cost = _col(t, STRONG, "cost_usd")
+    edges = np.quantile(cost, np.linspace(0, 1, bins + 1)[1:-1])
+    which = np.searchsorted(edges, cost, side="right")
+    rng = np.random.default_rng(seed)
+    donor = np.arange(len(t.rows))
+    for b in range(bins):
+        members = np.where(which == b)[0]
+        donor[members] = rng.permutation(members)
+    rows = []
+    for r, j in zip(t.rows, donor, strict=True):
+        src = t.rows[int(j)].outcomes
+        outs = {m: replace(o, quality=src[m].quality) for m, o in r.outcomes.items()}
+        rows.append(replace(r, outcomes=outs))
+    return ot.Table(tuple(rows), t.models)
+
+
 def _row(t: ot.Table, score: np.ndarray) -> dict[str, Any]:
     order = np.argsort(-score, kind="stable")
     real, hull = r4._cascade_aiq(t, order)
     ctrl = [r4._cascade_aiq(ot.shuffled_labels(t, p), order)[0] for p in range(PERMUTATIONS)]
+    strat = [r4._cascade_aiq(shuffled_within_cost(t, p), order)[0] for p in range(PERMUTATIONS)]
     sd = statistics.pstdev(ctrl)
     return {
         "aiq": round(real, 4),
@@ -74,6 +101,8 @@ def _row(t: ot.Table, score: np.ndarray) -> dict[str, Any]:
         "shuffled_aiq": round(statistics.mean(ctrl), 4),
         "shuffled_aiq_sd": round(sd, 4),
         "above_shuffled_in_sd": round((real - statistics.mean(ctrl)) / max(sd, 1e-9), 2),
+        "shuffled_within_cost_aiq": round(statistics.mean(strat), 4),
+        "shuffled_within_cost_sd": round(statistics.pstdev(strat), 4),
     }
 
 
@@ -161,7 +190,8 @@ def _cv(t: ot.Table, idx: np.ndarray, score: Score, reps: int = 4) -> dict[str, 
     the margin the goal asks for, min(AIQ - hull, AIQ - shuffled)."""
     sub = ot.Table(tuple(t.rows[i] for i in idx), t.models)
     shuffled = [ot.shuffled_labels(sub, p) for p in range(CV_PERMUTATIONS)]
-    real, ctrl, hull = [], [], 0.0
+    within = [shuffled_within_cost(sub, p) for p in range(CV_PERMUTATIONS)]
+    real, ctrl, strat, hull = [], [], [], 0.0
     for rep in range(reps):
         fold = np.random.default_rng(200 + rep).permutation(len(idx)) % 5
         oof = np.zeros(len(idx))
@@ -171,8 +201,14 @@ def _cv(t: ot.Table, idx: np.ndarray, score: Score, reps: int = 4) -> dict[str, 
         a, hull = r4._cascade_aiq(sub, order)
         real.append(a)
         ctrl += [r4._cascade_aiq(s, order)[0] for s in shuffled]
+        strat += [r4._cascade_aiq(s, order)[0] for s in within]
     r, c = statistics.mean(real), statistics.mean(ctrl)
-    return {"aiq": round(r, 4), "shuffled": round(c, 4), "margin": round(min(r - hull, r - c), 4)}
+    return {
+        "aiq": round(r, 4),
+        "shuffled": round(c, 4),
+        "shuffled_within_cost": round(statistics.mean(strat), 4),
+        "margin": round(min(r - hull, r - c), 4),
+    }
 
 
 def bench() -> dict[str, Any]:

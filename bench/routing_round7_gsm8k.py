@@ -49,7 +49,7 @@ from arbiter.offline import train_verifier_cost as tc
 DATA, OUT = r2.DATA, r2.OUT
 STRONG, WEAK = tv.STRONG, tv.WEAK
 PERMUTATIONS = 5
-RANDOM_DRAWS = 20
+RANDOM_DRAWS = 100
 CV_REPS = 20
 SKIP_BARS = (0.5, 0.6, 0.7, 0.8, 0.9)
 STACK_WEIGHTS = (0.25, 0.5, 1.0)
@@ -104,10 +104,10 @@ def _variants(
         ),
     }
     for bar in SKIP_BARS:
-        out[f"skip the cheap call where P(fail | prompt) >= {bar:g}"] = (p_ans, p_prompt >= bar)
+        out[f"skip the cheap call where prompt-only P(fail) >= {bar:g}"] = (p_ans, p_prompt >= bar)
     for w in STACK_WEIGHTS:
         stacked = _logit(p_ans) + w * _logit(p_prompt)
-        out[f"no skip; score logit P(wrong) + {w:g} x logit P(fail | prompt)"] = (stacked, none)
+        out[f"no skip; score logit P(wrong) + {w:g} x logit prompt-only P(fail)"] = (stacked, none)
     return out
 
 
@@ -217,7 +217,8 @@ def bench() -> dict[str, Any]:
         }
     rng = np.random.default_rng(0)
     rand = [
-        cf.sweep_direct(pair, rng.random(len(p_ans)), np.zeros(len(p_ans), bool)) for _ in range(5)
+        cf.sweep_direct(pair, rng.random(len(p_ans)), np.zeros(len(p_ans), bool))
+        for _ in range(RANDOM_DRAWS)
     ]
     # the sidecar's replay of math.toml (unchanged unless a skip rule won): sidecar feedback,
     # shuffled labels, random router, replay seeds 1 and 2, in this run
