@@ -11,7 +11,9 @@ read as AIQ over the 11 models:
   length, GPT-4's cost and the gain 0.5 - q_first, on train and held-out rows;
 - quality signals, each as predicted gain / predicted GPT-4 cost ** alpha (alpha by 5-fold CV AIQ
   on the 240 train rows, `difficulty.split_of` buckets 0-5), every ridge fitted on train rows:
-  the first answer's judged quality (round four's model), the same with the answer's length
+  the first answer's judged quality (round four's 10 answer features plus the prompt
+  statistics), the same with the shipped difficulty scores (per-prompt difficulty: the default
+  and the knowledge model), the same with the answer's length
   against GPT-4's predicted length (the judge's length preference, normalized), and a target
   the other models give: the mean judged quality of the nine other non-reference models on the
   prompt (how beatable the reference is there; ten labels per prompt instead of one), calibrated
@@ -43,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_round2 as r2
 import routing_round4_math_chat as r4
-from arbiter.difficulty import N_STATS, split_of
+from arbiter.difficulty import N_STATS, load, load_default, split_of
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline.routing_metrics import aiq
@@ -148,6 +150,10 @@ class Models:
         others = [m.id for m in t.models if m.id not in (STRONG, FIRST)]
         self.other = np.mean([_col(t, m, "quality") for m in others], axis=0)
         self.len_strong = np.log1p(_col(t, STRONG, "completion_tokens"))
+        scorers = [load_default(), load("knowledge")]
+        self.easiness = np.asarray(
+            [[s.easiness(r.prompt) for s in scorers if s is not None] for r in t.rows]
+        )
 
     def cost_hat(self, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
         out: np.ndarray = r4._ridge(self.x[tr], self.cost[tr], L2)(self.x[te])
@@ -155,6 +161,12 @@ class Models:
 
     def q_first(self, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
         out: np.ndarray = r4._ridge(self.x[tr], self.q[tr], L2)(self.x[te])
+        return out
+
+    def q_difficulty(self, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        """Plus the shipped per-prompt difficulty scores (the default and the knowledge model)."""
+        x = np.c_[self.x, self.easiness]
+        out: np.ndarray = r4._ridge(x[tr], self.q[tr], L2)(x[te])
         return out
 
     def q_length_normalized(self, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
@@ -220,8 +232,9 @@ def bench() -> dict[str, Any]:
     held = ot.Table(tuple(full.rows[i] for i in ho), full.models)
     m = Models(full)
     signals = {
-        "first answer's quality (round four's model)": m.q_first,
-        "the same + length against GPT-4's predicted length": m.q_length_normalized,
+        "first answer's quality (answer features + prompt statistics)": m.q_first,
+        "the same + the shipped difficulty scores": m.q_difficulty,
+        "first answer's quality + its length vs GPT-4's predicted length": m.q_length_normalized,
         "the nine other models' mean quality, calibrated": m.q_other_models,
     }
     cv: dict[str, dict[str, float]] = {}
