@@ -66,3 +66,38 @@ def test_gain_model_recovers_which_prompts_gain() -> None:
     pair = cf.Pair(qs, qw, np.ones(600), np.ones(600))
     g = cf.predicted_gain(x, cf.gain_model(x, pair))
     assert g[x[:, 0] > 1].mean() > 0.8 > 0.2 > g[x[:, 0] < -1].mean()
+
+
+def test_escalate_first_only_where_the_cheap_call_is_expected_to_be_wasted() -> None:
+    # cascade: c_cheap + P(fail) x c_strong; direct: c_strong. Cheap at 1% of strong: the cheap
+    # attempt pays unless P(fail) > 0.99
+    p = np.asarray([0.5, 0.98, 0.995, 1.0])
+    skip = cf.escalate_first(p, np.full(4, 0.01), np.ones(4))
+    assert skip.tolist() == [False, False, True, True]
+    # a cheap model at half the strong price: skip once failing is likelier than not
+    half = cf.escalate_first(np.asarray([0.4, 0.6]), np.full(2, 0.5), np.ones(2))
+    assert half.tolist() == [False, True]
+
+
+def test_sweep_direct_saves_the_cheap_calls_of_the_direct_prompts_only() -> None:
+    pair, gain = _pair()
+    none = np.zeros(len(gain), bool)
+    plain = cf.sweep_direct(pair, gain, none)
+    # no direct prompts: the cascade's own curve (same order, cheap call charged everywhere)
+    assert plain["apgr"] == cf.sweep(pair, np.argsort(-gain, kind="stable"), cascade=True)["apgr"]
+    # the prompts the cheap model fails, sent directly: the score already escalates them first,
+    # so the call axis is unmoved and the dollar axis saves their cheap calls (1% here), no more
+    hard = pair.q_weak < 0.5
+    direct = cf.sweep_direct(pair, gain, hard)
+    assert direct["apgr"] == plain["apgr"]
+    assert 0.0 < direct["apgr_cost"] - plain["apgr_cost"] < 0.02
+    # with a blind score (random order) they also lead the escalations: both axes gain
+    blind = np.random.default_rng(3).random(len(gain))
+    lead = cf.sweep_direct(pair, blind, hard)
+    assert lead["apgr"] > cf.sweep_direct(pair, blind, none)["apgr"] + 0.2
+    # skipping the cheap call where it would have been right costs quality at every budget
+    wasted = cf.sweep_direct(pair, gain, ~hard)
+    assert wasted["apgr"] < plain["apgr"] and wasted["apgr_cost"] < plain["apgr_cost"]
+    flat = cf.Pair(np.ones(3), np.ones(3), np.ones(3), np.ones(3))
+    with pytest.raises(ValueError, match="quality gap"):
+        cf.sweep_direct(flat, np.arange(3.0), np.zeros(3, bool))

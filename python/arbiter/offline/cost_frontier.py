@@ -70,6 +70,54 @@ def sweep(pair: Pair, order: np.ndarray, *, cascade: bool = False) -> dict[str, 
     }
 
 
+def escalate_first(p_fail: np.ndarray, c_cheap: np.ndarray, c_strong: np.ndarray) -> np.ndarray:
+    """The expected-cost rule: skip the cheap attempt (ask the strong model directly) where the
+    cascade's expected cost, the cheap call plus P(it fails) x the strong call, exceeds the strong
+    call alone; i.e. where P(fail) > 1 - c_cheap / c_strong. A boolean mask."""
+    p = np.asarray(p_fail, dtype=np.float64)
+    cc, cs = np.asarray(c_cheap, dtype=np.float64), np.asarray(c_strong, dtype=np.float64)
+    out: np.ndarray = cc + p * cs > cs
+    return out
+
+
+def sweep_direct(pair: Pair, score: np.ndarray, direct: np.ndarray) -> dict[str, float]:
+    """APGR / CPT80 on both axes of a cascade in which the `direct` prompts go to the strong model
+    without the cheap call and the rest are asked cheap-first and escalated in order of `score`
+    (highest first), k = 0..all; with the replay's two anchors (always cheap, always strong),
+    so a curve that starts above zero strong calls is still read from c = 0. An unreached CPT80
+    reads 100."""
+    n = len(score)
+    direct = np.asarray(direct, dtype=bool)
+    rest = np.where(~direct)[0]
+    order = rest[np.argsort(-np.asarray(score)[rest], kind="stable")]
+    q0 = pair.q_strong[direct].sum() + pair.q_weak[~direct].sum()
+    c0 = pair.c_strong[direct].sum() + pair.c_weak[~direct].sum()
+    dq = np.r_[0.0, np.cumsum(pair.q_strong[order] - pair.q_weak[order])]
+    dc = np.r_[0.0, np.cumsum(pair.c_strong[order])]
+    qw = float(pair.q_weak.mean())
+    gap = float(pair.q_strong.mean()) - qw
+    if n == 0 or gap == 0:
+        raise ValueError("needs prompts and a quality gap between the two models")
+    total = float(pair.c_strong.sum())
+    pgr = ((q0 + dq) / n - qw) / gap
+    strong = (direct.sum() + np.arange(len(order) + 1)) / n
+    calls = [(0.0, 0.0), *zip(strong.tolist(), pgr.tolist(), strict=True), (1.0, 1.0)]
+    low = float(pair.c_weak.sum()) / total
+    usd = ((c0 + dc) / total).tolist()
+    dollars = [(low, 0.0), *zip(usd, pgr.tolist(), strict=True), (1.0, 1.0)]
+
+    def pct(points: list[tuple[float, float]]) -> float:
+        c = cpt(points, 0.8)
+        return 100.0 if c is None else round(100 * c, 2)
+
+    return {
+        "apgr": round(apgr(calls), 4),
+        "cpt80": pct(calls),
+        "apgr_cost": round(apgr(dollars), 4),
+        "cpt80_cost_pct": pct(dollars),
+    }
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method on standardized columns; returns
     raw-scale (weights, bias). Deterministic."""
