@@ -56,6 +56,17 @@ def test_chat_toml_ships_a_prompt_line_for_the_open_ended_tasks() -> None:
     assert set(r.cascade_prompt_gain) <= set(r.cascade_tasks)
 
 
+def test_check_config_warns_when_no_prompt_has_a_difficulty_score(tmp_path: Path) -> None:
+    from arbiter.config_warnings import config_warnings
+    from tests.budget_harness import settings
+
+    lined = 'cascade_tasks = ["chat"]\ncascade_prompt_gain = { chat = [0.9, 0.5] }\n'
+    off = config_warnings(settings(tmp_path, None, routing=lined))  # the harness: difficulty off
+    assert any("cascade_prompt_gain" in w and "difficulty is off" in w for w in off)
+    on = config_warnings(settings(tmp_path, None, routing=lined + "difficulty = true\n"))
+    assert not any("cascade_prompt_gain" in w for w in on)
+
+
 def _sidecar_calls(tmp_path: Path, routing: str) -> tuple[int, list[str]]:
     """One chat request through the sidecar (difficulty scored); its upstream calls' models."""
     from arbiter.config import ModelSettings
