@@ -291,8 +291,9 @@ def mixed_body(ship: Lines, threshold: float) -> str:
 
 
 def configs() -> list[tuple[str, str]]:
-    def body(name: str) -> str:
-        return (EXAMPLES / name).read_text().split("[routing]", 1)[1]
+    def body(name: str) -> str:  # as round six shipped it: without round seven's prompt line
+        text = (EXAMPLES / name).read_text().split("[routing]", 1)[1]
+        return "".join(x for x in text.splitlines(True) if not x.startswith("cascade_prompt_gain"))
 
     return [
         ("sidecar defaults", ""),

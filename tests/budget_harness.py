@@ -27,7 +27,8 @@ HEADERS = {"authorization": f"Bearer {ADMIN}"}  # the admin runs as tenant "defa
 
 def settings(tmp_path: Path, cap_usd: float | None, extra: str = "", routing: str = "") -> Settings:
     doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "budget.db")
-    doc["routing"].update(difficulty=False, judge_sample_rate=0.0, **tomllib.loads(routing))
+    # the difficulty score and the judge are off unless `routing` turns them on
+    doc["routing"].update({"difficulty": False, "judge_sample_rate": 0.0} | tomllib.loads(routing))
     text = to_toml(doc) + "\n" + extra + "\n"
     if cap_usd is not None:
         text += f'\n[[budgets.caps]]\nscope = "tenant"\nlimit_usd = {cap_usd}\nwindow = "total"\n'

@@ -7,16 +7,27 @@ points in bench/routing_round6.py). One threshold, `routing.cascade_min_expected
 ranks a math escalation against a writing one, so a single sweep knob moves every task's share
 in step instead of one task's cut-off (mixed traffic: MT Bench's 8 categories). The hard checks
 (graders, hedging, repetition, a missing or cut-off answer) still escalate on their own.
+`routing.cascade_prompt_gain` puts the prompt's difficulty on the same scale before any call: a
+request whose prompt line already reaches the threshold skips the cheap try (`skips_first_model`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbiter.cascade import Escalate, Verifier, should_escalate
+from arbiter.cascade import (
+    Escalate,
+    Verifier,
+    min_answer_rule,
+    should_escalate,
+    verified_escalation,
+)
 from arbiter.types import estimate_tokens
+
+if TYPE_CHECKING:
+    from arbiter.config import RoutingSettings
 
 
 def gain_signal(task: str, prompt: str, content: str, verifier: Verifier | None) -> float:
@@ -29,6 +40,19 @@ def gain_signal(task: str, prompt: str, content: str, verifier: Verifier | None)
 
 def expected_gain(line: Sequence[float], signal: float) -> float:
     return float(line[0]) + float(line[1]) * signal
+
+
+def skips_first_model(
+    lines: Mapping[str, Sequence[float]], threshold: float, task: str, easiness: float | None
+) -> bool:
+    """The prompt alone (its difficulty, 1 - easiness) says the strong answer's expected gain
+    is >= threshold: ask the routed choice straight away, no cheap try to pay for. Knowledge
+    questions are where the difficulty score ranks the gap and a cheap answer's length does not
+    (bench/results/routing.md, round seven)."""
+    line = lines.get(task)
+    return (
+        line is not None and easiness is not None and expected_gain(line, 1 - easiness) >= threshold
+    )
 
 
 def gain_escalation(
@@ -57,3 +81,14 @@ def gain_escalation(
         return g >= threshold, f"expected gain {g:.2f} vs {threshold:.2f}"
 
     return decide
+
+
+def answer_rule(r: RoutingSettings, task: str, verifier: Verifier | None) -> Escalate:
+    """The check the sidecar's cascade puts a first answer of `task` through: the expected-gain
+    line when the task has one (one scale across tasks), else the math verifier for math when
+    one is loaded, else the task's answer-length cut-off (0 = the hard checks alone)."""
+    if task in r.cascade_expected_gain:
+        return gain_escalation(r.cascade_expected_gain, r.cascade_min_expected_gain, verifier)
+    if task == "math" and verifier is not None:
+        return verified_escalation(verifier, r.cascade_math_verifier)
+    return min_answer_rule(r.cascade_min_answer_tokens.get(task, 0))

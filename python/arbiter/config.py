@@ -170,6 +170,11 @@ class RoutingSettings:
     # A math line holds for the verifier it was fitted with (cascade_math_verifier_file)
     cascade_expected_gain: dict[str, list[float]] = field(default_factory=dict)
     cascade_min_expected_gain: float = 0.0
+    # per cascade task, [a, c]: the expected gain read from the prompt alone, a + c x its
+    # difficulty (1 - the difficulty model's easiness), on cascade_expected_gain's scale; at
+    # >= cascade_min_expected_gain the request skips the first model and goes straight to the
+    # routed choice (no cheap call paid: knowledge questions; routing.md, round seven)
+    cascade_prompt_gain: dict[str, list[float]] = field(default_factory=dict)
     # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
     # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
     # with family rules); a model's own [models.X.priors] and admin patches win over it

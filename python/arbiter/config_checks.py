@@ -107,8 +107,10 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             "must be a probability in [0, 1] (0 = off)"
         )
     check_verifier_file(loc, r.cascade_math_verifier_file)
-    for task, line in r.cascade_expected_gain.items():
-        path = ["routing", "cascade_expected_gain", task]
+    lines = {"cascade_expected_gain": r.cascade_expected_gain}
+    lines["cascade_prompt_gain"] = r.cascade_prompt_gain
+    for key, task, line in ((k, t, v) for k, per in lines.items() for t, v in per.items()):
+        path = ["routing", key, task]
         if task not in r.cascade_tasks:
             loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
         if len(line) != 2 or not all(math.isfinite(v) for v in line):

@@ -9,6 +9,12 @@ from arbiter.registry import NOT_ROUTABLE
 
 def config_warnings(settings: Settings) -> list[str]:
     out: list[str] = []
+    r = settings.routing
+    if r.cascade_prompt_gain and not r.difficulty:
+        out.append(
+            "routing.cascade_prompt_gain: routing.difficulty is off, so no prompt has a "
+            "difficulty score and no request skips the cascade's cheap try"
+        )
     challengers = set(settings.shadow.challengers)
     if not challengers:
         return out

@@ -24,8 +24,7 @@ from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
 from arbiter.canonical import CanonicalResponse, CanonicalUsage
-from arbiter.cascade import min_answer_rule, verified_escalation
-from arbiter.cascade_gain import gain_escalation
+from arbiter.cascade_gain import answer_rule, skips_first_model
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.difficulty import prompt_stats
@@ -270,7 +269,7 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
-                self._cascade_first(req, task, chosen, route.candidates, slo, route),
+                self._cascade_first(req, task, chosen, route.candidates, slo, route, easiness),
                 stats,
                 slo=slo,
                 predicted_ms=route.latency_ms,
@@ -323,6 +322,7 @@ class Pipeline:
         candidates: tuple[Candidate, ...],
         slo: LatencySLO = NO_SLO,
         route: RouteDecision | None = None,
+        easiness: float | None = None,
     ) -> str | None:
         """For tasks configured to cascade (non-streaming only): the first eligible one of
         `routing.cascade_first_model` / `cascade_first_models` (or else the cheapest eligible
@@ -330,6 +330,8 @@ class Pipeline:
         r = self.s.settings.routing
         if req.stream or task not in r.cascade_tasks:
             return None
+        if skips_first_model(r.cascade_prompt_gain, r.cascade_min_expected_gain, task, easiness):
+            return None  # the prompt alone reaches the threshold: no cheap try (cascade_gain.py)
         eligible = [c for c in candidates if c.eligible]
         if wanted := r.first_models():
             by_model = {c.model: c for c in eligible}
@@ -361,15 +363,7 @@ class Pipeline:
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
             return None, 0.0
-        r = s.settings.routing
-        if plan.task in r.cascade_expected_gain:  # one scale across tasks (cascade_gain.py)
-            rule = gain_escalation(
-                r.cascade_expected_gain, r.cascade_min_expected_gain, s.math_verifier
-            )
-        elif plan.task == "math" and s.math_verifier is not None:
-            rule = verified_escalation(s.math_verifier, r.cascade_math_verifier)
-        else:
-            rule = min_answer_rule(r.cascade_min_answer_tokens.get(plan.task, 0))
+        rule = answer_rule(s.settings.routing, plan.task, s.math_verifier)
         # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
         # loop; a short one costs less than the hand-off to a thread.
         check = functools.partial(

@@ -80,6 +80,8 @@ class SidecarCascade:
     # routing.cascade_expected_gain / _min_expected_gain (cascade_gain.py)
     gain_lines: Mapping[str, Sequence[float]] = field(default_factory=dict)
     min_gain: float = 0.0
+    # routing.cascade_prompt_gain: per task, the prompt's line (difficulty) on the same scale
+    prompt_lines: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     def rule(
         self,

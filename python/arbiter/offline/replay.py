@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from arbiter.cascade import Escalate
+from arbiter.cascade_gain import skips_first_model
 from arbiter.difficulty import prompt_stats
 from arbiter.offline import as_sidecar as sf
 from arbiter.offline.as_sidecar import SidecarCascade
@@ -283,6 +284,9 @@ def _sidecar_request(
         chosen = baseline
     first = casc.first or min(eligible, key=lambda m: eligible[m])
     if first == chosen or first not in eligible or eligible[first] >= eligible[chosen]:
+        return chosen, call(row, chosen, e), 0
+    at = cfg.knob if cfg.objective == "gain" else casc.min_gain  # one threshold, both stages
+    if skips_first_model(casc.prompt_lines, at, row.task, e):  # the prompt alone: no cheap try
         return chosen, call(row, chosen, e), 0
     out = call(row, first, e)
     if out.response is None:  # no recorded text to check (e.g. MMLU's letters): kept
