@@ -96,6 +96,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         raise InvalidRequest(
             "tool_choice may only be specified while providing tools.", param="tool_choice"
         )
+    c.forced_tool_offered(choice, tools, "tool_choice.name")
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
     for key in metadata:

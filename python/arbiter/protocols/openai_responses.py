@@ -111,6 +111,8 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     messages = _input(body.get("input"), system)
     tools_raw = c.array(body.get("tools") or [], "tools")
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
+    tool_choice = _tool_choice(body.get("tool_choice"))
+    c.forced_tool_offered(tool_choice, tools, "tool_choice.name")
     fmt_raw, response_format = _text_format(body.get("text"))
     verbosity = _verbosity(body.get("text"))
     max_tokens = c.opt_integer(body.get("max_output_tokens"), "max_output_tokens", minimum=1)
@@ -134,7 +136,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
         source="openai",
         system=tuple(system),
         tools=tools,
-        tool_choice=_tool_choice(body.get("tool_choice")),
+        tool_choice=tool_choice,
         parallel_tool_calls=parallel_tool_calls,
         max_tokens=max_tokens,
         temperature=temperature,
