@@ -28,7 +28,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
-from arbiter.protocols.anthropic_encode import encode_request
+from arbiter.protocols.anthropic_encode import TOOL_ID_CHARS, encode_request
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
     decode_response,
@@ -190,13 +190,22 @@ def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
     # list's `in` made n results answering n calls cost n^2)
     calls: dict[str, None] = {}
     answered: set[str] = set()
+    every_call: set[str] = set()  # Anthropic: tool_use ids are unique in the whole request
     first_of_turn = 0
     for i, msg in enumerate(messages):
         new_turn = i == 0 or messages[i - 1].role != msg.role
         if msg.role == "assistant":
             if new_turn:
                 calls = {}
-            calls.update((p.id, None) for p in msg.parts if isinstance(p, ToolCallPart))
+            for j, part in enumerate(msg.parts):
+                if isinstance(part, ToolCallPart):
+                    if part.id in every_call:
+                        raise InvalidRequest(
+                            f"messages.{i}.content.{j}: `tool_use` ids must be unique",
+                            param=f"messages.{i}.content.{j}.id",
+                        )
+                    every_call.add(part.id)
+                    calls[part.id] = None
             continue
         if new_turn:
             first_of_turn, answered = i, set()
@@ -232,9 +241,12 @@ def _block(block: Any, role: str, param: str) -> Part:
     if kind == "tool_use" and role == "assistant":
         name = c.string(block.get("name"), f"{param}.name", non_empty=True)
         arguments = orjson.dumps(c.obj(block.get("input"), f"{param}.input")).decode()
-        return ToolCallPart(
-            c.string(block.get("id"), f"{param}.id", non_empty=True), name, arguments
-        )
+        call_id = c.string(block.get("id"), f"{param}.id", non_empty=True)
+        if not TOOL_ID_CHARS.issuperset(call_id):
+            raise InvalidRequest(
+                f"{param}.id: String should match pattern '^[a-zA-Z0-9_-]+$'", param=f"{param}.id"
+            )
+        return ToolCallPart(call_id, name, arguments)
     if kind == "tool_result" and role == "user":
         return _tool_result(block, param)
     if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:

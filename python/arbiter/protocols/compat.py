@@ -24,6 +24,7 @@ and every other extra field, since a field we do not understand may change the a
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from arbiter.canonical import (
@@ -94,15 +95,16 @@ def _unanswered_tool_call(req: CanonicalRequest) -> str | None:
     """Anthropic needs every tool_use answered by a tool_result in the next (user) turn; the
     consecutive user messages after it are that one turn once encoded."""
     for i, msg in enumerate(req.messages):
-        calls = [p.id for p in msg.parts if isinstance(p, ToolCallPart)]
+        calls = Counter(p.id for p in msg.parts if isinstance(p, ToolCallPart))
         if not calls or msg.role != "assistant":
             continue
-        answered: set[str] = set()
+        answered: Counter[str] = Counter()
         for after in req.messages[i + 1 :]:  # the user turn that follows (one or more messages)
             if after.role != "user":
                 break
             answered.update(p.tool_call_id for p in after.parts if isinstance(p, ToolResultPart))
-        missing = [c for c in calls if c not in answered]
+        # calls sharing an id (one turn) need as many results: the encoding pairs them in order
+        missing = [c for c, n in calls.items() if answered[c] < n]
         if missing:
             return f"tool call {missing[0]!r} without its result in the next turn"
     return None

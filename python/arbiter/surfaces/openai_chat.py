@@ -72,6 +72,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
     texts: list[str] = []
     has_images = False
+    calls: frozenset[str] = frozenset()  # the tool call ids of the last assistant message
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
@@ -79,6 +80,18 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         if not isinstance(role, str) or role not in _ROLES:
             raise InvalidRequest(
                 f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
+            )
+        if role == "assistant":
+            calls = _call_ids(msg.get("tool_calls"))
+        elif role == "tool" and not (
+            isinstance(call_id := msg.get("tool_call_id"), str) and call_id in calls
+        ):
+            # OpenAI's rule (Anthropic's too, translated): a 400 here, not after routing
+            shown = repr(call_id[:64]) if isinstance(call_id, str) else "a non-string"
+            raise InvalidRequest(
+                f"Invalid parameter: 'tool_call_id' of {shown} not found in 'tool_calls' of the "
+                "preceding assistant message.",
+                param=f"messages[{i}].tool_call_id",
             )
         text, images = _content_text(msg.get("content"), i)
         has_images = has_images or images
@@ -127,6 +140,14 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
         grading=grading,
         tests=tests,
+    )
+
+
+def _call_ids(tool_calls: Any) -> frozenset[str]:
+    if not isinstance(tool_calls, list):
+        return frozenset()
+    return frozenset(
+        c["id"] for c in tool_calls if isinstance(c, dict) and isinstance(c.get("id"), str)
     )
 
 
