@@ -373,7 +373,7 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [output_text(text)] if status == "completed" else []
+    content = [] if status == "in_progress" else [output_text(text)]
     return {
         "id": item_id, "type": "message", "role": "assistant", "status": status,
         "content": content,
@@ -428,6 +428,11 @@ _INCOMPLETE: dict[StopReason, str] = {
 }
 
 
+def incomplete_reason(stop_reason: StopReason | None) -> str | None:
+    """`incomplete_details.reason` for an answer cut short (the output limit, a filter)."""
+    return _INCOMPLETE.get(stop_reason) if stop_reason is not None else None
+
+
 def response_object(
     rid: str,
     created_at: int,
@@ -441,7 +446,7 @@ def response_object(
     completed_at: int | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    incomplete = _INCOMPLETE.get(stop_reason) if stop_reason is not None else None
+    incomplete = incomplete_reason(stop_reason)
     if incomplete is not None and status == "completed":
         status = "incomplete"
     body = {
@@ -478,9 +483,13 @@ def response_object(
 def encode_response(
     resp: CanonicalResponse, rid: str, model: str, echo: Echo, created_at: int
 ) -> dict[str, Any]:
-    """A finished answer as a Response object (`created_at` passed in: no clock here)."""
+    """A finished answer as a Response object (`created_at` passed in: no clock here). Cut
+    short, its last item (the one cut) says `incomplete`, as OpenAI's do."""
+    output = output_items(rid, resp.parts)
+    if incomplete_reason(resp.stop_reason) is not None:
+        output[-1]["status"] = "incomplete"
     return response_object(
         rid, created_at, model, echo,
-        output=output_items(rid, resp.parts), status="completed", stop_reason=resp.stop_reason,
+        output=output, status="completed", stop_reason=resp.stop_reason,
         usage=resp.usage, completed_at=created_at,
     )  # fmt: skip
