@@ -119,8 +119,9 @@ def forced_tool_offered(choice: ToolChoice | None, tools: Sequence[Tool], param:
             "allowed when 'tools' are specified.",
             param="tool_choice",
         )
-    if choice.kind == "named" and all(t.name != choice.name for t in tools):
+    name = choice.name or ""
+    if choice.kind == "named" and all(t.name != name for t in tools):
         raise InvalidRequest(
-            f"Invalid value for '{param}': no tool named {choice.name[:64]!r} in 'tools'.",
+            f"Invalid value for '{param}': no tool named {name[:64]!r} in 'tools'.",
             param=param,
         )

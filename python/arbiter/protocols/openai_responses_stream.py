@@ -113,9 +113,8 @@ class StreamEncoder:
                 "delta": event.partial_json,
             })  # fmt: skip
         if isinstance(event, BlockStop):
-            item = self._items.pop(event.index, None)
             out = self._flush("completed")
-            self._ended = item
+            self._ended = self._items.pop(event.index, None)
             return out
         if isinstance(event, MessageDelta):
             self._stop = event.stop_reason

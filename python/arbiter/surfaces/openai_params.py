@@ -140,7 +140,7 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
     named = c.obj(choice.get(where), f"tool_choice.{where}")
     name = c.string(named.get("name"), f"tool_choice.{where}.name", non_empty=True)
     offered = (
-        t.get(where).get("name")
+        t[where].get("name")
         for t in c.array(tools, "tools")
         if isinstance(t, dict) and t.get("type") == kind and isinstance(t.get(where), dict)
     )
