@@ -28,7 +28,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
-from arbiter.protocols.anthropic_encode import TOOL_ID_CHARS, encode_request
+from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
     decode_response,
@@ -61,7 +61,6 @@ _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
 })  # fmt: skip
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 # Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
 _OPAQUE_BLOCKS = frozenset({
     "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
@@ -263,9 +262,9 @@ def _image(block: dict[str, Any], param: str) -> ImagePart:
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
-        if not isinstance(media_type, str) or media_type not in _IMAGE_TYPES:
+        if not isinstance(media_type, str) or media_type not in IMAGE_TYPES:
             raise InvalidRequest(
-                f"{param}.source.media_type: Input should be one of {sorted(_IMAGE_TYPES)}",
+                f"{param}.source.media_type: Input should be one of {sorted(IMAGE_TYPES)}",
                 param=f"{param}.source.media_type",
             )
         return ImagePart(media_type, c.string(source.get("data"), f"{param}.source.data"))

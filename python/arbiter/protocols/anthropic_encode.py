@@ -85,6 +85,13 @@ def _encode_messages(req: CanonicalRequest) -> list[dict[str, Any]]:
 
 
 TOOL_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")  # a tool_use id's
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})  # all it takes
+
+
+def image_type(media_type: str | None) -> str | None:
+    """An image's media type as Anthropic names it: `image/jpg` (a common misspelling that
+    OpenAI takes) is `image/jpeg`."""
+    return "image/jpeg" if media_type == "image/jpg" else media_type
 
 
 class _ToolIds:
@@ -160,7 +167,7 @@ def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
 
 def _encode_image(part: ImagePart) -> dict[str, Any]:
     if part.data is not None:
-        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+        source = {"type": "base64", "media_type": image_type(part.media_type), "data": part.data}
     else:
         source = {"type": "url", "url": part.url}
     return {"type": "image", "source": source}
