@@ -7,7 +7,8 @@ characters ("functions.get_weather:0", Kimi's), and such a chat request routed t
 model was refused there (a 400 after routing, `upstream_rejected`). The translation now gives
 such calls ids Anthropic accepts, each result the id of the call it answers. What no protocol
 accepts is the caller's 400 at the edge, in its own shape: an OpenAI `tool` message answering
-no call of the assistant message before it (it used to reach an OpenAI model), an Anthropic
+no call of the assistant message before it, or a call left unanswered before the conversation
+goes on (both used to reach an OpenAI model, and its 400 came back after routing), an Anthropic
 request with two tool_use blocks of one id or an id outside the pattern (Anthropic's own rules).
 """
 
@@ -101,6 +102,7 @@ def test_a_claude_model_answers_reused_and_odd_ids(tmp_path: Path) -> None:
 def test_what_no_protocol_accepts_is_the_callers_400_before_any_call(tmp_path: Path) -> None:
     orphan = [ASK, turn("c1")[0], {"role": "tool", "tool_call_id": "zz", "content": "r"}]
     no_call = [ASK, {"role": "tool", "tool_call_id": "c1", "content": "r"}]
+    unanswered = [ASK, *turn("c1", "c2")[:2], {"role": "user", "content": "And?"}]  # c2: none
     use = {"type": "tool_use", "name": "w", "input": {}}
     answer = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1"}]}
     twice = [ASK, {"role": "assistant", "content": [{**use, "id": "t1"}, {**use, "id": "t1"}]},
@@ -113,11 +115,13 @@ def test_what_no_protocol_accepts_is_the_callers_400_before_any_call(tmp_path: P
     async def body(sc: InProcess) -> None:
         before = await sim_requests(sc)
         for model in (GPT, CLAUDE, "auto"):
-            for messages in (orphan, no_call):
+            for messages, param in ((orphan, "messages[2].tool_call_id"),
+                                    (no_call, "messages[1].tool_call_id"),
+                                    (unanswered, "messages[3].role")):  # fmt: skip
                 chat = {"model": model, "messages": messages, "tools": [TOOL]}
                 r = await sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
                 assert r.status_code == 400, r.text
-                assert r.json()["error"]["param"].endswith("tool_call_id"), r.text
+                assert r.json()["error"]["param"] == param, r.text
             for messages in (twice, again, odd):
                 msg = {"model": model, "max_tokens": 20, "messages": messages,
                        "tools": [{"name": "w", "input_schema": {"type": "object"}}]}  # fmt: skip

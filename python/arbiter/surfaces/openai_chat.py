@@ -72,7 +72,6 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
     texts: list[str] = []
     has_images = False
-    calls: frozenset[str] = frozenset()  # the tool call ids of the last assistant message
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
             raise InvalidRequest(f"messages[{i}] must be an object.", param=f"messages[{i}]")
@@ -81,21 +80,10 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
             raise InvalidRequest(
                 f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
             )
-        if role == "assistant":
-            calls = _call_ids(msg.get("tool_calls"))
-        elif role == "tool" and not (
-            isinstance(call_id := msg.get("tool_call_id"), str) and call_id in calls
-        ):
-            # OpenAI's rule (Anthropic's too, translated): a 400 here, not after routing
-            shown = repr(call_id[:64]) if isinstance(call_id, str) else "a non-string"
-            raise InvalidRequest(
-                f"Invalid parameter: 'tool_call_id' of {shown} not found in 'tool_calls' of the "
-                "preceding assistant message.",
-                param=f"messages[{i}].tool_call_id",
-            )
         text, images = _content_text(msg.get("content"), i)
         has_images = has_images or images
         texts.append(text)
+    _check_tool_pairs(messages)
     stream = body.get("stream")  # nullable in the spec: null means false
     if stream is None:
         stream = False
@@ -143,12 +131,40 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
     )
 
 
-def _call_ids(tool_calls: Any) -> frozenset[str]:
-    if not isinstance(tool_calls, list):
-        return frozenset()
-    return frozenset(
-        c["id"] for c in tool_calls if isinstance(c, dict) and isinstance(c.get("id"), str)
-    )
+def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
+    """OpenAI's pairing rule (Anthropic's too, once translated), a 400 here rather than an
+    upstream's after routing: a `tool` message answers a call of the assistant message before
+    it, and every call is answered before the conversation goes on."""
+    calls: dict[str, None] = {}  # the last assistant message's call ids, in order
+    unanswered: dict[str, None] = {}
+    for i, msg in enumerate(messages):
+        role = msg["role"]
+        if role == "tool":
+            call_id = msg.get("tool_call_id")
+            if not (isinstance(call_id, str) and call_id in calls):
+                shown = repr(call_id[:64]) if isinstance(call_id, str) else "a non-string"
+                raise InvalidRequest(
+                    f"Invalid parameter: 'tool_call_id' of {shown} not found in 'tool_calls' "
+                    "of the preceding assistant message.",
+                    param=f"messages[{i}].tool_call_id",
+                )
+            unanswered.pop(call_id, None)
+            continue
+        if unanswered:
+            raise InvalidRequest(
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. Not answered: "
+                + ", ".join(repr(c[:64]) for c in list(unanswered)[:5]),
+                param=f"messages[{i}].role",
+            )
+        if role == "assistant":
+            tool_calls = msg.get("tool_calls")
+            calls = dict.fromkeys(
+                c["id"]
+                for c in (tool_calls if isinstance(tool_calls, list) else ())
+                if isinstance(c, dict) and isinstance(c.get("id"), str)
+            )
+            unanswered = dict(calls)
 
 
 def _check_nesting(raw: bytes, body: dict[str, Any]) -> None:
