@@ -131,3 +131,36 @@ def test_what_no_protocol_accepts_is_the_callers_400_before_any_call(tmp_path: P
         assert await sim_requests(sc) == before, "a refused request reached an upstream"
 
     _run(tmp_path, body)
+
+
+def test_responses_input_follows_the_same_rules(tmp_path: Path) -> None:
+    """/v1/responses: a function_call without its function_call_output is OpenAI's 400 ("No
+    tool output found"; it reached OpenAI models as a chat body they refuse), and call ids
+    reused across turns or outside Anthropic's pattern reach a Claude model translated."""
+    fn = {"type": "function", "name": "w", "parameters": {"type": "object"}}
+    user = {"role": "user", "content": "Weather?"}
+
+    def call_and_output(call_id: str) -> list[dict[str, Any]]:
+        call = {"type": "function_call", "call_id": call_id, "name": "w", "arguments": "{}"}
+        return [call, {"type": "function_call_output", "call_id": call_id, "output": "sunny"}]
+
+    async def body(sc: InProcess) -> None:
+        for items in ([user, *call_and_output("c1"), user, *call_and_output("c1")],
+                      [user, *call_and_output("fn.w:0")]):  # fmt: skip
+            r = await sc.client.post(
+                "/v1/responses", json={"model": CLAUDE, "tools": [fn], "input": items},
+                headers=sc.auth,
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+        before = await sim_requests(sc)
+        for model in (GPT, CLAUDE, "auto"):
+            items = [user, call_and_output("c1")[0], user]
+            r = await sc.client.post(
+                "/v1/responses", json={"model": model, "tools": [fn], "input": items},
+                headers=sc.auth,
+            )  # fmt: skip
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["param"] == "input[1].call_id", r.text
+        assert await sim_requests(sc) == before
+
+    _run(tmp_path, body)

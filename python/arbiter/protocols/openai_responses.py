@@ -179,7 +179,8 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
         else:
             out.append((role, list(parts)))
 
-    calls: set[str] = set()
+    calls: dict[str, str] = {}  # call_id -> where its function_call is, until answered
+    answered: set[str] = set()
     for i, item in enumerate(items):
         where = f"input[{i}]"
         item = c.obj(item, where)
@@ -197,7 +198,7 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                 )
         elif kind == "function_call":
             call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
-            calls.add(call_id)
+            calls[call_id] = where
             name = c.string(item.get("name"), f"{where}.name", non_empty=True)
             arguments = c.string(item.get("arguments", ""), f"{where}.arguments")
             add("assistant", (ToolCallPart(call_id, name, arguments),))
@@ -209,6 +210,7 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                     "(Arbiter keeps no earlier responses: send the function_call item too).",
                     param=f"{where}.call_id",
                 )
+            answered.add(call_id)
             output = item.get("output")
             content = (
                 (TextPart(output),)
@@ -235,6 +237,12 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
             )
     if not out:
         raise InvalidRequest("'input' holds no user or assistant message.", param="input")
+    for call_id, where in calls.items():  # OpenAI's rule (and Anthropic's, once translated)
+        if call_id not in answered:
+            raise InvalidRequest(
+                f"No tool output found for function call {call_id[:64]!r} ({where}).",
+                param=f"{where}.call_id",
+            )
     return tuple(Message(role, tuple(parts)) for role, parts in out)
 
 
