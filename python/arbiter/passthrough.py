@@ -15,15 +15,18 @@ a streamed completion is relayed chunk by chunk (passthrough_stream.py).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+from starlette.types import Receive
 
 from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
+from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import ArbiterError, InvalidRequest, PolicyDenied, UnknownModel
 from arbiter.failover import run_with_failover
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
@@ -136,7 +139,11 @@ class PassThrough:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    async def handle(self, kind: Kind, req: Parsed, principal: Principal) -> Answered | Streaming:
+    async def handle(
+        self, kind: Kind, req: Parsed, principal: Principal, receive: Receive | None = None
+    ) -> Answered | Streaming:
+        """`receive`: the client's ASGI channel; a non-streaming call is cancelled when the
+        client leaves (disconnect.py, as for chat), recorded as `client_disconnected`."""
         s = self.s
         model = s.registry.get(req.model)
         if model is None:
@@ -187,12 +194,18 @@ class PassThrough:
 
             return await budgets.call(charge, name, send)
 
+        watch = (
+            CancelOnDisconnect(receive)
+            if receive is not None and not req.stream
+            else contextlib.nullcontext()
+        )
         try:
-            _, answer = await run_with_failover(
-                (req.model,), call, settings=s.settings.failover, breaker=s.breaker,
-                attempts=attempts,
-            )  # fmt: skip
-        except ArbiterError as err:
+            with watch:
+                _, answer = await run_with_failover(
+                    (req.model,), call, settings=s.settings.failover, breaker=s.breaker,
+                    attempts=attempts,
+                )  # fmt: skip
+        except ArbiterError as err:  # ClientDisconnected too: the call was cancelled
             await self._record(kind, req, principal, decision_id, started, attempts, None, err)
             if caps:
                 await budgets.release(decision_id)

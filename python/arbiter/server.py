@@ -202,7 +202,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         parsed = await decode(functools.partial(passthrough.parse, kind), raw)
-        answered = await self.passthrough.handle(kind, parsed, principal)
+        answered = await self.passthrough.handle(kind, parsed, principal, request.receive)
         if isinstance(answered, passthrough_stream.Streaming):  # /v1/completions with stream: true
             return _passthrough_stream(answered)
         return Response(answered.body, media_type=JSON, headers=answered.headers)

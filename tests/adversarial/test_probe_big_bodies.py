@@ -59,7 +59,12 @@ def _responses_calls(n: int) -> bytes:
         {"type": "function_call", "call_id": f"c{i}", "name": "f", "arguments": "{}"}
         for i in range(n)
     ]
-    return orjson.dumps({"model": "auto", "input": [{"role": "user", "content": "q"}, *calls]})
+    outputs = [
+        {"type": "function_call_output", "call_id": f"c{i}", "output": "r"} for i in range(n)
+    ]
+    return orjson.dumps(
+        {"model": "auto", "input": [{"role": "user", "content": "q"}, *calls, *outputs]}
+    )
 
 
 def _tool_round_trip(n: int) -> bytes:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from arbiter.canonical import Tool, ToolChoice
 from arbiter.errors import InvalidRequest
 
 
@@ -102,3 +104,24 @@ def json_object_text(arguments: str, param: str) -> dict[str, Any]:
             f"{param}: tool call arguments are nested too deeply", param=param
         ) from err
     return value
+
+
+def forced_tool_offered(choice: ToolChoice | None, tools: Sequence[Tool], param: str) -> None:
+    """A tool_choice that forces a call (`required`/`any`, or one named tool) needs tools, and a
+    named one must be among them: OpenAI and Anthropic both refuse it otherwise, so it is the
+    caller's 400 here, not an upstream's after routing (nor, from a server that does not check,
+    an answer calling a tool nobody offered). `param` names the field of the name."""
+    if choice is None or choice.kind in ("auto", "none"):
+        return
+    if not tools:
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': a tool_choice that forces a tool call is only "
+            "allowed when 'tools' are specified.",
+            param="tool_choice",
+        )
+    name = choice.name or ""
+    if choice.kind == "named" and all(t.name != name for t in tools):
+        raise InvalidRequest(
+            f"Invalid value for '{param}': no tool named {name[:64]!r} in 'tools'.",
+            param=param,
+        )

@@ -28,7 +28,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
-from arbiter.protocols.anthropic_encode import encode_request
+from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
     decode_response,
@@ -61,7 +61,6 @@ _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
 })  # fmt: skip
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 # Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
 _OPAQUE_BLOCKS = frozenset({
     "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
@@ -96,6 +95,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         raise InvalidRequest(
             "tool_choice may only be specified while providing tools.", param="tool_choice"
         )
+    c.forced_tool_offered(choice, tools, "tool_choice.name")
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
     for key in metadata:
@@ -189,13 +189,22 @@ def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
     # list's `in` made n results answering n calls cost n^2)
     calls: dict[str, None] = {}
     answered: set[str] = set()
+    every_call: set[str] = set()  # Anthropic: tool_use ids are unique in the whole request
     first_of_turn = 0
     for i, msg in enumerate(messages):
         new_turn = i == 0 or messages[i - 1].role != msg.role
         if msg.role == "assistant":
             if new_turn:
                 calls = {}
-            calls.update((p.id, None) for p in msg.parts if isinstance(p, ToolCallPart))
+            for j, part in enumerate(msg.parts):
+                if isinstance(part, ToolCallPart):
+                    if part.id in every_call:
+                        raise InvalidRequest(
+                            f"messages.{i}.content.{j}: `tool_use` ids must be unique",
+                            param=f"messages.{i}.content.{j}.id",
+                        )
+                    every_call.add(part.id)
+                    calls[part.id] = None
             continue
         if new_turn:
             first_of_turn, answered = i, set()
@@ -231,9 +240,12 @@ def _block(block: Any, role: str, param: str) -> Part:
     if kind == "tool_use" and role == "assistant":
         name = c.string(block.get("name"), f"{param}.name", non_empty=True)
         arguments = orjson.dumps(c.obj(block.get("input"), f"{param}.input")).decode()
-        return ToolCallPart(
-            c.string(block.get("id"), f"{param}.id", non_empty=True), name, arguments
-        )
+        call_id = c.string(block.get("id"), f"{param}.id", non_empty=True)
+        if not TOOL_ID_CHARS.issuperset(call_id):
+            raise InvalidRequest(
+                f"{param}.id: String should match pattern '^[a-zA-Z0-9_-]+$'", param=f"{param}.id"
+            )
+        return ToolCallPart(call_id, name, arguments)
     if kind == "tool_result" and role == "user":
         return _tool_result(block, param)
     if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
@@ -250,9 +262,9 @@ def _image(block: dict[str, Any], param: str) -> ImagePart:
     kind = source.get("type")
     if kind == "base64":
         media_type = source.get("media_type")
-        if not isinstance(media_type, str) or media_type not in _IMAGE_TYPES:
+        if not isinstance(media_type, str) or media_type not in IMAGE_TYPES:
             raise InvalidRequest(
-                f"{param}.source.media_type: Input should be one of {sorted(_IMAGE_TYPES)}",
+                f"{param}.source.media_type: Input should be one of {sorted(IMAGE_TYPES)}",
                 param=f"{param}.source.media_type",
             )
         return ImagePart(media_type, c.string(source.get("data"), f"{param}.source.data"))

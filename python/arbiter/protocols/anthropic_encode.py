@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import string
 from typing import Any
 
 import orjson
@@ -63,10 +65,13 @@ def encode_request(
 
 def _encode_messages(req: CanonicalRequest) -> list[dict[str, Any]]:
     """Consecutive same-role turns merged (OpenAI's run of `tool` messages becomes one user
-    turn), tool_result blocks first in a user turn as Anthropic requires, empty text dropped."""
+    turn), tool_result blocks first in a user turn as Anthropic requires, empty text dropped,
+    tool call ids made what Anthropic accepts (_ToolIds)."""
     turns: list[dict[str, Any]] = []
+    ids = _ToolIds()
     for i, msg in enumerate(req.messages):
-        blocks = [b for p in msg.parts if (b := _encode_part(p, f"messages.{i}")) is not None]
+        parts = ids.rename(msg.role, msg.parts)
+        blocks = [b for p in parts if (b := _encode_part(p, f"messages.{i}")) is not None]
         if not blocks:
             continue
         if turns and turns[-1]["role"] == msg.role:
@@ -77,6 +82,61 @@ def _encode_messages(req: CanonicalRequest) -> list[dict[str, Any]]:
         if turn["role"] == "user":
             turn["content"].sort(key=lambda b: b["type"] != "tool_result")  # stable
     return turns
+
+
+TOOL_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")  # a tool_use id's
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})  # all it takes
+
+
+def image_type(media_type: str | None) -> str | None:
+    """An image's media type as Anthropic names it: `image/jpg` (a common misspelling that
+    OpenAI takes) is `image/jpeg`."""
+    return "image/jpeg" if media_type == "image/jpg" else media_type
+
+
+class _ToolIds:
+    """Anthropic wants every tool_use id unique in the request and made of [a-zA-Z0-9_-];
+    OpenAI pairs a result with a call of the assistant turn just before it, so its ids may
+    repeat across turns ("call_0" from servers that number calls per answer) and hold other
+    characters ("functions.get_weather:0"). Sent as they were, Anthropic refused the request
+    (400 after routing). A call whose id is not acceptable gets one that is (its characters
+    kept where allowed, a suffix while taken), and each result the id of the call it answers
+    in the turn before (same ids in one turn: in order)."""
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+        self._turn: dict[str, list[str]] = {}  # the last assistant turn's ids: given -> sent
+        self._role = ""
+
+    def rename(self, role: str, parts: tuple[Part, ...]) -> tuple[Part, ...]:
+        if role == "assistant" and self._role != "assistant":
+            self._turn = {}
+        self._role = role
+        return tuple(self._renamed(p) for p in parts)
+
+    def _renamed(self, part: Part) -> Part:
+        if isinstance(part, ToolCallPart):
+            sent = self._fresh(part.id)
+            self._turn.setdefault(part.id, []).append(sent)
+            return part if sent == part.id else dataclasses.replace(part, id=sent)
+        if isinstance(part, ToolResultPart):
+            queue = self._turn.get(part.tool_call_id)
+            if not queue:
+                return part  # answers nothing (untranslatable() keeps such requests away)
+            sent = queue.pop(0) if len(queue) > 1 else queue[0]
+            return (
+                part if sent == part.tool_call_id else dataclasses.replace(part, tool_call_id=sent)
+            )
+        return part
+
+    def _fresh(self, given: str) -> str:
+        base = "".join(ch if ch in TOOL_ID_CHARS else "_" for ch in given) or "toolu"
+        sent, n = base, 1
+        while sent in self._used:
+            n += 1
+            sent = f"{base}_{n}"
+        self._used.add(sent)
+        return sent
 
 
 def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
@@ -107,7 +167,7 @@ def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
 
 def _encode_image(part: ImagePart) -> dict[str, Any]:
     if part.data is not None:
-        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+        source = {"type": "base64", "media_type": image_type(part.media_type), "data": part.data}
     else:
         source = {"type": "url", "url": part.url}
     return {"type": "image", "source": source}

@@ -10,20 +10,23 @@ Translated, not refused:
 - `response_format` json_object / json_schema (not strict) -> an instruction in Anthropic's
   system prompt (best effort: Anthropic has no JSON mode at API version 2023-06-01).
 - A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
+- To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
+  ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
 Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
 - to OpenAI: `top_k`; extras in _DROPPED["anthropic"].
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
 Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
 tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
-is not in the next turn and a request left with no non-empty message (system text only); to
-OpenAI: images
-inside tool results, an assistant prefill, more than 4 stop sequences;
-and every other extra field, since a field we do not understand may change the answer.
+is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
+left with no non-empty message (system text only); to OpenAI: images inside tool results, an
+assistant prefill, more than 4 stop sequences; and every other extra field, since a field we
+do not understand may change the answer.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from arbiter.canonical import (
@@ -38,6 +41,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols._check import json_object_text
+from arbiter.protocols.anthropic_encode import IMAGE_TYPES, image_type
 
 _DROPPED: dict[Protocol, frozenset[str]] = {
     "openai": frozenset({
@@ -94,15 +98,16 @@ def _unanswered_tool_call(req: CanonicalRequest) -> str | None:
     """Anthropic needs every tool_use answered by a tool_result in the next (user) turn; the
     consecutive user messages after it are that one turn once encoded."""
     for i, msg in enumerate(req.messages):
-        calls = [p.id for p in msg.parts if isinstance(p, ToolCallPart)]
+        calls = Counter(p.id for p in msg.parts if isinstance(p, ToolCallPart))
         if not calls or msg.role != "assistant":
             continue
-        answered: set[str] = set()
+        answered: Counter[str] = Counter()
         for after in req.messages[i + 1 :]:  # the user turn that follows (one or more messages)
             if after.role != "user":
                 break
             answered.update(p.tool_call_id for p in after.parts if isinstance(p, ToolResultPart))
-        missing = [c for c in calls if c not in answered]
+        # calls sharing an id (one turn) need as many results: the encoding pairs them in order
+        missing = [c for c, n in calls.items() if answered[c] < n]
         if missing:
             return f"tool call {missing[0]!r} without its result in the next turn"
     return None
@@ -131,6 +136,10 @@ def _to_anthropic(req: CanonicalRequest) -> str | None:
                 and not part.url.startswith(("https://", "http://"))
             ):
                 return "an image URL that is neither http(s) nor a base64 data URL"
+            if isinstance(part, ImagePart) and part.data is not None:
+                kind = image_type(part.media_type)
+                if kind not in IMAGE_TYPES:  # Anthropic answers 400
+                    return f"an image of type {str(kind)[:40]!r} (it takes jpeg, png, gif, webp)"
     return _unanswered_tool_call(req)
 
 

@@ -63,15 +63,18 @@ def decode_request(body: Any) -> CanonicalRequest:
     options = c.obj(body.get("stream_options") or {}, "stream_options")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     parallel = body.get("parallel_tool_calls")
+    tools = tuple(
+        _tool(t, f"tools[{i}]") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
+    )
+    tool_choice = _tool_choice(body.get("tool_choice"))
+    c.forced_tool_offered(tool_choice, tools, "tool_choice.function.name")
     return CanonicalRequest(
         model=model,
         messages=messages,
         source="openai",
         system=tuple(system),
-        tools=tuple(
-            _tool(t, f"tools[{i}]") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
-        ),
-        tool_choice=_tool_choice(body.get("tool_choice")),
+        tools=tools,
+        tool_choice=tool_choice,
         parallel_tool_calls=None
         if parallel is None
         else c.opt_bool(parallel, "parallel_tool_calls"),

@@ -111,6 +111,8 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     messages = _input(body.get("input"), system)
     tools_raw = c.array(body.get("tools") or [], "tools")
     tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
+    tool_choice = _tool_choice(body.get("tool_choice"))
+    c.forced_tool_offered(tool_choice, tools, "tool_choice.name")
     fmt_raw, response_format = _text_format(body.get("text"))
     verbosity = _verbosity(body.get("text"))
     max_tokens = c.opt_integer(body.get("max_output_tokens"), "max_output_tokens", minimum=1)
@@ -134,7 +136,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
         source="openai",
         system=tuple(system),
         tools=tools,
-        tool_choice=_tool_choice(body.get("tool_choice")),
+        tool_choice=tool_choice,
         parallel_tool_calls=parallel_tool_calls,
         max_tokens=max_tokens,
         temperature=temperature,
@@ -177,7 +179,8 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
         else:
             out.append((role, list(parts)))
 
-    calls: set[str] = set()
+    calls: dict[str, str] = {}  # call_id -> where its function_call is, until answered
+    answered: set[str] = set()
     for i, item in enumerate(items):
         where = f"input[{i}]"
         item = c.obj(item, where)
@@ -195,7 +198,7 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                 )
         elif kind == "function_call":
             call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
-            calls.add(call_id)
+            calls[call_id] = where
             name = c.string(item.get("name"), f"{where}.name", non_empty=True)
             arguments = c.string(item.get("arguments", ""), f"{where}.arguments")
             add("assistant", (ToolCallPart(call_id, name, arguments),))
@@ -207,6 +210,7 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                     "(Arbiter keeps no earlier responses: send the function_call item too).",
                     param=f"{where}.call_id",
                 )
+            answered.add(call_id)
             output = item.get("output")
             content = (
                 (TextPart(output),)
@@ -233,6 +237,12 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
             )
     if not out:
         raise InvalidRequest("'input' holds no user or assistant message.", param="input")
+    for call_id, where in calls.items():  # OpenAI's rule (and Anthropic's, once translated)
+        if call_id not in answered:
+            raise InvalidRequest(
+                f"No tool output found for function call {call_id[:64]!r} ({where}).",
+                param=f"{where}.call_id",
+            )
     return tuple(Message(role, tuple(parts)) for role, parts in out)
 
 
@@ -371,7 +381,7 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
-    content = [output_text(text)] if status == "completed" else []
+    content = [] if status == "in_progress" else [output_text(text)]
     return {
         "id": item_id, "type": "message", "role": "assistant", "status": status,
         "content": content,
@@ -426,6 +436,11 @@ _INCOMPLETE: dict[StopReason, str] = {
 }
 
 
+def incomplete_reason(stop_reason: StopReason | None) -> str | None:
+    """`incomplete_details.reason` for an answer cut short (the output limit, a filter)."""
+    return _INCOMPLETE.get(stop_reason) if stop_reason is not None else None
+
+
 def response_object(
     rid: str,
     created_at: int,
@@ -439,7 +454,7 @@ def response_object(
     completed_at: int | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    incomplete = _INCOMPLETE.get(stop_reason) if stop_reason is not None else None
+    incomplete = incomplete_reason(stop_reason)
     if incomplete is not None and status == "completed":
         status = "incomplete"
     body = {
@@ -476,9 +491,13 @@ def response_object(
 def encode_response(
     resp: CanonicalResponse, rid: str, model: str, echo: Echo, created_at: int
 ) -> dict[str, Any]:
-    """A finished answer as a Response object (`created_at` passed in: no clock here)."""
+    """A finished answer as a Response object (`created_at` passed in: no clock here). Cut
+    short, its last item (the one cut) says `incomplete`, as OpenAI's do."""
+    output = output_items(rid, resp.parts)
+    if incomplete_reason(resp.stop_reason) is not None:
+        output[-1]["status"] = "incomplete"
     return response_object(
         rid, created_at, model, echo,
-        output=output_items(rid, resp.parts), status="completed", stop_reason=resp.stop_reason,
+        output=output, status="completed", stop_reason=resp.stop_reason,
         usage=resp.usage, completed_at=created_at,
     )  # fmt: skip

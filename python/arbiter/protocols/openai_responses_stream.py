@@ -6,8 +6,10 @@ output_item.done), a tool_use block a `function_call` item (output_item.added,
 function_call_arguments.delta..., function_call_arguments.done, output_item.done). The stream
 opens with response.created and response.in_progress and ends with response.completed (or
 response.incomplete when the output limit or a content filter cut it short) carrying the whole
-Response with usage. Every event has a `sequence_number` counting from 0. A failure after the
-stream began is an `error` event then `response.failed`.
+Response with usage. An item's done events wait for the next item or the stop reason, so the
+item an answer was cut in says `incomplete`, as OpenAI's do. Every event has a
+`sequence_number` counting from 0. A failure after the stream began is an `error` event then
+`response.failed`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from arbiter.canonical import (
 from arbiter.protocols.openai_responses import (
     Echo,
     function_call_item,
+    incomplete_reason,
     item_id,
     message_item,
     output_text,
@@ -51,10 +54,10 @@ class _Item:
         self.call_id = ""
         self.name = ""
 
-    def done(self) -> dict[str, Any]:
+    def done(self, status: str) -> dict[str, Any]:
         if self.kind == "message":
-            return message_item(self.id, "".join(self.text))
-        return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments))
+            return message_item(self.id, "".join(self.text), status)
+        return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments), status)
 
 
 class StreamEncoder:
@@ -71,6 +74,9 @@ class StreamEncoder:
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
         self._started = 0  # output items begun: the next one's output_index
+        # the last item that ended: its done events wait for the next item or the stop reason,
+        # which says whether it was cut (status "incomplete") or finished
+        self._ended: _Item | None = None
 
     def _event(self, kind: str, payload: dict[str, Any]) -> bytes:
         payload = {"type": kind, **payload, "sequence_number": self._seq}
@@ -89,7 +95,7 @@ class StreamEncoder:
                 "response.in_progress", {"response": opening}
             )
         if isinstance(event, BlockStart):
-            return self._start(event)
+            return self._flush("completed") + self._start(event)
         if isinstance(event, TextDelta | ToolArgsDelta) and event.index not in self._items:
             return b""  # a fragment for a block already closed (OpenAI upstreams, rare)
         if isinstance(event, TextDelta):
@@ -107,18 +113,22 @@ class StreamEncoder:
                 "delta": event.partial_json,
             })  # fmt: skip
         if isinstance(event, BlockStop):
-            return self._stop_block(event.index)
+            out = self._flush("completed")
+            self._ended = self._items.pop(event.index, None)
+            return out
         if isinstance(event, MessageDelta):
             self._stop = event.stop_reason
             self._usage = event.usage
-            return b""
+            cut = incomplete_reason(event.stop_reason) is not None
+            return self._flush("incomplete" if cut else "completed")
         if isinstance(event, MessageStop):
+            out = self._flush("completed")
             done = self._response(
                 "completed", output=self._output, stop_reason=self._stop, usage=self._usage,
                 completed_at=self._created_at,
             )  # fmt: skip
             kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
-            return self._event(kind, {"response": done})
+            return out + self._event(kind, {"response": done})
         return self.error(event)
 
     def _start(self, event: BlockStart) -> bytes:
@@ -142,11 +152,12 @@ class StreamEncoder:
             "item": function_call_item(item.id, item.call_id, item.name, "", "in_progress"),
         })  # fmt: skip
 
-    def _stop_block(self, index: int) -> bytes:
-        item = self._items.pop(index, None)
+    def _flush(self, status: str) -> bytes:
+        """The done events of the item that ended last, now that its status is known."""
+        item, self._ended = self._ended, None
         if item is None:
             return b""
-        done = item.done()
+        done = item.done(status)
         self._output.append(done)
         if item.kind == "message":
             text = "".join(item.text)
@@ -169,8 +180,9 @@ class StreamEncoder:
 
     def error(self, event: StreamError) -> bytes:
         """The terminal failure: an `error` event, then `response.failed` (never completed)."""
+        out = self._flush("completed")  # it ended before the failure
         err = event.error
-        out = self._event("error", {"code": err.code, "message": err.message, "param": err.param})
+        out += self._event("error", {"code": err.code, "message": err.message, "param": err.param})
         code = "rate_limit_exceeded" if err.http_status == 429 else "server_error"
         failed = self._response(
             "failed", output=self._output, error={"code": code, "message": err.message}

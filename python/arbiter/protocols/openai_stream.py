@@ -36,6 +36,7 @@ from arbiter.protocols.openai_response import (
     usage_out,
 )
 from arbiter.surfaces.openai_chat import sse_error_event
+from arbiter.upstream.openai_errors import error_in_answer
 
 
 class CallPositions:
@@ -91,8 +92,10 @@ class StreamDecoder:
             chunk = orjson.loads(payload)
         except orjson.JSONDecodeError as err:
             raise UpstreamError(f"{self._model}: malformed chunk in the stream") from err
-        if not isinstance(chunk, dict) or "error" in chunk:
-            raise UpstreamError(f"{self._model}: the upstream reported an error in the stream")
+        if not isinstance(chunk, dict):
+            raise UpstreamError(f"{self._model}: malformed chunk in the stream")
+        if "error" in chunk:  # classified by its code, as the same error with its HTTP status
+            raise error_in_answer(self._model, chunk, payload)
         try:
             return self._chunk(chunk)
         except (KeyError, TypeError, AttributeError, ValueError) as err:

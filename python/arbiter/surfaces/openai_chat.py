@@ -83,6 +83,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         text, images = _content_text(msg.get("content"), i)
         has_images = has_images or images
         texts.append(text)
+    _check_tool_pairs(messages)
     stream = body.get("stream")  # nullable in the spec: null means false
     if stream is None:
         stream = False
@@ -128,6 +129,42 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         grading=grading,
         tests=tests,
     )
+
+
+def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
+    """OpenAI's pairing rule (Anthropic's too, once translated), a 400 here rather than an
+    upstream's after routing: a `tool` message answers a call of the assistant message before
+    it, and every call is answered before the conversation goes on."""
+    calls: dict[str, None] = {}  # the last assistant message's call ids, in order
+    unanswered: dict[str, None] = {}
+    for i, msg in enumerate(messages):
+        role = msg["role"]
+        if role == "tool":
+            call_id = msg.get("tool_call_id")
+            if not (isinstance(call_id, str) and call_id in calls):
+                shown = repr(call_id[:64]) if isinstance(call_id, str) else "a non-string"
+                raise InvalidRequest(
+                    f"Invalid parameter: 'tool_call_id' of {shown} not found in 'tool_calls' "
+                    "of the preceding assistant message.",
+                    param=f"messages[{i}].tool_call_id",
+                )
+            unanswered.pop(call_id, None)
+            continue
+        if unanswered:
+            raise InvalidRequest(
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. Not answered: "
+                + ", ".join(repr(c[:64]) for c in list(unanswered)[:5]),
+                param=f"messages[{i}].role",
+            )
+        if role == "assistant":
+            tool_calls = msg.get("tool_calls")
+            calls = dict.fromkeys(
+                c["id"]
+                for c in (tool_calls if isinstance(tool_calls, list) else ())
+                if isinstance(c, dict) and isinstance(c.get("id"), str)
+            )
+            unanswered = dict(calls)
 
 
 def _check_nesting(raw: bytes, body: dict[str, Any]) -> None:

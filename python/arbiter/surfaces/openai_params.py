@@ -22,8 +22,9 @@ _INT64 = 2**63
 
 
 def check_chat(body: dict[str, Any]) -> None:
-    """/v1/chat/completions: the common fields, logprobs, and both token limits."""
+    """/v1/chat/completions: the common fields, logprobs, both token limits and tool_choice."""
     _check_common(body)
+    _check_tool_choice(body)
     c.opt_bool(body.get("logprobs"), "logprobs")
     top = c.opt_integer(body.get("top_logprobs"), "top_logprobs", minimum=0)
     if top is not None and top > MAX_TOP_LOGPROBS:
@@ -106,3 +107,45 @@ def _check_logit_bias(bias: Any) -> None:
                 f"'logit_bias' values must be numbers in [-{LOGIT_BIAS:g}, {LOGIT_BIAS:g}].",
                 param="logit_bias",
             )
+
+
+# a tool_choice object's type -> where its tool's name is, in it and in a `tools` entry
+_NAMED_CHOICES = {"function": "function", "custom": "custom"}
+
+
+def _check_tool_choice(body: dict[str, Any]) -> None:
+    """A tool_choice that forces a call needs `tools`, and the tool it names must be one of them
+    (OpenAI refuses both: forwarded, they were the upstream's 400 after routing, or from a
+    server that does not check, an answer calling a tool nobody offered). Without tools,
+    "auto", "none" and `parallel_tool_calls` mean nothing, and OpenAI refuses them too: agent
+    frameworks send them on every turn (a Responses echo), so they are left out upstream."""
+    choice = body.get("tool_choice")
+    tools = body.get("tools")
+    if not tools:
+        if choice in ("auto", "none"):
+            del body["tool_choice"]
+        body.pop("parallel_tool_calls", None)
+    if choice is None or choice in ("auto", "none"):
+        return
+    if not tools:
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+            param="tool_choice",
+        )
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    where = _NAMED_CHOICES.get(kind) if isinstance(kind, str) else None
+    if where is None:
+        return  # "required", allowed_tools, ...: nothing named to look for
+    named = c.obj(choice.get(where), f"tool_choice.{where}")
+    name = c.string(named.get("name"), f"tool_choice.{where}.name", non_empty=True)
+    offered = (
+        t[where].get("name")
+        for t in c.array(tools, "tools")
+        if isinstance(t, dict) and t.get("type") == kind and isinstance(t.get(where), dict)
+    )
+    if name not in offered:
+        raise InvalidRequest(
+            f"Invalid value for 'tool_choice': no {kind} named {name[:64]!r} in 'tools'.",
+            param=f"tool_choice.{where}.name",
+        )

@@ -15,7 +15,7 @@ import orjson
 from arbiter import __version__
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
-from arbiter.errors import UpstreamError, UpstreamRejected
+from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import content_text
 from arbiter.types import ChatResult, Usage
 from arbiter.upstream import whole_answer
@@ -25,10 +25,8 @@ from arbiter.upstream.http import (
     answer_object,
     forwarded_headers,
     reported_cost,
-    retryable_error,
-    safe_code,
-    safe_error_text,
 )
+from arbiter.upstream.openai_errors import error_in_answer, http_error
 from arbiter.upstream.whole_answer import piece_chars
 
 
@@ -96,6 +94,8 @@ class OpenAIUpstream(HTTPProvider):
         raw, headers = await self._fetch(self._payload(body, model), model.name)
         try:
             data = orjson.loads(raw)
+            if isinstance(data, dict) and "error" in data:  # an error object at HTTP 200
+                raise error_in_answer(model.name, data, raw, headers)
             choice = data["choices"][0]
             raw_content = choice["message"].get("content")
             content = "" if raw_content is None else content_text(raw_content)
@@ -269,26 +269,8 @@ def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
         chunk = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise UpstreamError(f"{model}: malformed chunk in the stream") from err
-    if not isinstance(chunk, dict) or "error" in chunk:
-        raise UpstreamError(f"{model}: the upstream reported an error in the stream")
+    if not isinstance(chunk, dict):
+        raise UpstreamError(f"{model}: malformed chunk in the stream")
+    if "error" in chunk:  # classified as the same error answered with its HTTP status
+        raise error_in_answer(model, chunk, raw)
     return chunk
-
-
-def http_error(
-    model: str, status: int, raw: bytes, headers: httpx.Headers | None = None
-) -> UpstreamError:
-    """An OpenAI error answer as the ArbiterError failover understands, in words that are safe
-    to show a client: the status, and the error's code and param when they are identifiers
-    (context_length_exceeded helps; prose may quote keys or hosts)."""
-    try:
-        body: Any = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
-    text = safe_error_text(model, status, raw, error.get("code"))
-    if err := retryable_error(status, text, headers):
-        return err
-    rejected = UpstreamRejected(text, upstream_status=status, body=body)
-    rejected.param = safe_code(error.get("param"))
-    return rejected

@@ -20,7 +20,8 @@ import orjson
 
 from arbiter.errors import UpstreamError
 from arbiter.protocols.anthropic_stream import upstream_error
-from arbiter.upstream.http import answer_object, log_upstream_text, safe_code
+from arbiter.upstream.http import answer_object, log_upstream_text
+from arbiter.upstream.openai_errors import error_in_answer
 
 
 def piece_chars(max_event_bytes: int) -> int:
@@ -33,16 +34,6 @@ def _pieces(text: str, size: int) -> Iterator[str]:
         yield text[start : start + size]
 
 
-def _error(model: str, raw: bytes, error: Any) -> UpstreamError:
-    """An error body on a stream: the upstream's words to the operator log, its code (an
-    identifier) to the client."""
-    log_upstream_text(model, "answered a stream with an error body", raw)
-    code = safe_code(error.get("code") or error.get("type")) if isinstance(error, dict) else None
-    return UpstreamError(
-        f"upstream {model} reported an error in the stream" + (f": {code}" if code else "")
-    )
-
-
 # -- OpenAI --------------------------------------------------------------------------------
 
 
@@ -53,8 +44,8 @@ def _data(chunk: dict[str, Any]) -> bytes:
 def openai_events(raw: bytes, model: str, size: int) -> bytes:
     """A chat completion (or a legacy text completion) as its stream of chunks."""
     body = answer_object(raw, model)
-    if "error" in body:
-        raise _error(model, raw, body["error"])
+    if "error" in body:  # classified by its code, as the same error with its HTTP status
+        raise error_in_answer(model, body, raw)
     choices = body.get("choices")
     if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
         raise UpstreamError(f"{model}: malformed answer from upstream")
