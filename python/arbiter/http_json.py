@@ -5,7 +5,8 @@ written as JSON (split from server.py)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from arbiter.principal import Principal
 from arbiter.store.export import parse_time
 
 JSON = "application/json"
+_N = TypeVar("_N", int, float)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -52,37 +54,31 @@ def no_nul(value: Any, name: str) -> None:
         raise InvalidRequest(f"'{name}' must not contain NUL characters.", param=name)
 
 
-def float_param(request: Request, name: str) -> float | None:
+def _parsed(request: Request, name: str, parse: Callable[[str], _N], what: str) -> _N | None:
+    """Query parameter `name` read by `parse` (None when absent); a ValueError is the client's
+    400 saying `name` must be `what`."""
     raw = request.query_params.get(name)
     if raw is None:
         return None
     try:
-        value = float(raw)
+        return parse(raw)
     except ValueError as err:
-        raise InvalidRequest(f"'{name}' must be a number.", param=name) from err
-    if not math.isfinite(value):
+        raise InvalidRequest(f"'{name}' must be {what}.", param=name) from err
+
+
+def float_param(request: Request, name: str) -> float | None:
+    value = _parsed(request, name, float, "a number")
+    if value is not None and not math.isfinite(value):
         raise InvalidRequest(f"'{name}' must be a finite number.", param=name)
     return value
 
 
 def time_param(request: Request, name: str, default: float) -> float:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return parse_time(raw)
-    except ValueError as err:
-        raise InvalidRequest(
-            f"'{name}' must be unix seconds, an ISO-8601 date/time or an age like 24h.", param=name
-        ) from err
+    what = "unix seconds, an ISO-8601 date/time or an age like 24h"
+    value = _parsed(request, name, parse_time, what)
+    return default if value is None else value
 
 
 def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as err:
-        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from err
-    return min(max(value, lo), hi)
+    value = _parsed(request, name, int, "an integer")
+    return default if value is None else min(max(value, lo), hi)
