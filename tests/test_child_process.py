@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,3 +69,23 @@ def test_a_killed_parent_takes_its_spawned_server_with_it(tmp_path: Path) -> Non
         if child and _running(child):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+
+
+def test_a_server_started_from_a_worker_thread_outlives_that_thread() -> None:
+    """PR_SET_PDEATHSIG fires when the starting thread ends: a child started from a pool thread
+    (bench/store.start_all) must not be armed, or it would die as soon as the pool closes."""
+    started: list[subprocess.Popen[bytes]] = []
+    worker = threading.Thread(
+        target=lambda: started.append(
+            subprocess.Popen(["sleep", "30"], preexec_fn=die_with_parent())
+        )
+    )
+    worker.start()
+    worker.join()
+    [child] = started
+    try:
+        time.sleep(0.5)  # a SIGKILL at the thread's end would have landed by now
+        assert child.poll() is None, "the child died with the thread that started it"
+    finally:
+        child.kill()
+        child.wait()
