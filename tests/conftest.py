@@ -20,13 +20,15 @@ from arbiter.offline.demo import (
     free_port,
     sim_config,
 )
+from tests.child_process import die_with_parent
 
 ADMIN_KEY = "adm-test-" + os.urandom(8).hex()
 ENV = {**os.environ, API_KEY_ENV: "sim-test-key", ADMIN_KEY_ENV: ADMIN_KEY}
 
 
 class Proc:
-    """A child process in its own session, stopped by signal (SIGTERM, or SIGKILL to crash it)."""
+    """A child process in its own session, stopped by signal (SIGTERM, or SIGKILL to crash it);
+    it dies with the test process (`die_with_parent`), so a killed pytest leaves no server."""
 
     def __init__(self, args: list[str], health_url: str, env: dict[str, str] | None = None) -> None:
         self.args = args
@@ -35,7 +37,9 @@ class Proc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
-        self.proc = subprocess.Popen(self.args, env=self.env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args, env=self.env, start_new_session=True, preexec_fn=die_with_parent()
+        )
         _wait_http(self.health_url, self.proc)
         return self
 

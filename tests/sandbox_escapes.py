@@ -18,12 +18,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from arbiter.sandbox.bwrap import SANDBOX_UID, Bubblewrap, Collected
+from arbiter.sandbox.bwrap import Bubblewrap, Collected
 from arbiter.sandbox.python_runner import PythonRunner
 from arbiter.sandbox.runner import Job, Limits, Outcome
 
 SECRET = "sk-upstream-" + os.urandom(8).hex()
 ENV_NAME = "ARBITER_TEST_UPSTREAM_KEY"
+# set inside the sandbox to the World's own token: a process that outlives a run is recognised
+# as that run's (not another test run's, which has its own token) by its /proc/PID/environ
+RUN_MARK_ENV = "ARBITER_TEST_SANDBOX_RUN"
 LIMITS = Limits(wall_s=4.0, cpu_s=2, memory_mb=256, processes=16, file_mb=4, output_bytes=64 * 1024)
 
 
@@ -35,6 +38,7 @@ class World:
     listener: socket.socket  # a real listening socket on 127.0.0.1
     store: Path  # a sqlite file holding SECRET
     other_port: int  # another port on 127.0.0.1 (the sidecar's or its upstream's)
+    run_mark: str  # this world's token, in the environment of every process its runs start
 
     @property
     def port(self) -> int:
@@ -62,7 +66,7 @@ def world(tmp: Path, other_port: int) -> Iterator[World]:
     previous = os.environ.get(ENV_NAME)
     os.environ[ENV_NAME] = SECRET  # as an upstream key would be in the sidecar's environment
     try:
-        yield World(tmp, listener, store, other_port)
+        yield World(tmp, listener, store, other_port, os.urandom(8).hex())
     finally:
         listener.close()
         if previous is None:
@@ -237,11 +241,18 @@ ESCAPES: tuple[Escape, ...] = (
 
 
 class Spy(Bubblewrap):
-    """The real bwrap, keeping what each run returned (so the checks see the raw output)."""
+    """The real bwrap, keeping what each run returned (so the checks see the raw output) and
+    marking every process it starts with `run_mark` (see `run_pids`)."""
 
-    def __init__(self, binary: str = "bwrap") -> None:
+    def __init__(self, run_mark: str, binary: str = "bwrap") -> None:
         super().__init__(binary)
+        self.run_mark = run_mark
         self.last: Collected | None = None
+
+    def argv(self, command: list[str], ro_paths: list[str], tmp_bytes: int) -> list[str]:
+        args = super().argv(command, ro_paths, tmp_bytes)
+        at = args.index("--clearenv") + 1  # after it, or it would clear the mark too
+        return [*args[:at], "--setenv", RUN_MARK_ENV, self.run_mark, *args[at:]]
 
     def collect(
         self, argv: list[str], stdin: bytes, *, wall_s: float, output_cap: int, result_cap: int
@@ -254,7 +265,7 @@ class Spy(Bubblewrap):
 
 def attempt(escape: Escape, w: World) -> tuple[bool, Outcome, Collected]:
     """Run one attempt in the sandbox; (escaped?, the grade's outcome, the raw output)."""
-    spy = Spy()
+    spy = Spy(w.run_mark)
     runner = PythonRunner(spy)
     outcome = runner.run(Job(escape.program(w), "assert True\n"), LIMITS)
     assert spy.last is not None
@@ -270,18 +281,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sandbox_pids() -> set[int]:
-    """Processes running as the sandbox's uid (all of them belong to some sandbox run)."""
-    uid = SANDBOX_UID if os.geteuid() == 0 else os.geteuid()
+def run_pids(run_mark: str) -> set[int]:
+    """The live processes started by the runs marked `run_mark` (a World's), wherever they are:
+    only those, so sandbox runs of other tests (or other test processes) never count. A run's
+    processes cannot shed the mark: /proc/PID/environ is the environment each was started
+    with, inherited through fork, and the sandbox has no exec of a new environment that matters
+    here (every escape forks or runs in place)."""
+    needle = f"{RUN_MARK_ENV}={run_mark}".encode()
     pids = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            status = Path(f"/proc/{entry}/status").read_text()
+            environ = Path(f"/proc/{entry}/environ").read_bytes()  # empty once it is a zombie
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("Uid:") and int(line.split()[1]) == uid and uid != os.geteuid():
-                pids.add(int(entry))
+        if needle in environ.split(b"\0"):
+            pids.add(int(entry))
     return pids

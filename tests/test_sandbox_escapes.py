@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +14,20 @@ from pathlib import Path
 import pytest
 
 from arbiter.config import SandboxSettings
+from arbiter.sandbox.bwrap import SANDBOX_UID
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.python_runner import PythonRunner
 from tests.inproc import sidecar_in_process
-from tests.sandbox_escapes import ESCAPES, LIMITS, SECRET, Escape, attempt, sandbox_pids, world
+from tests.sandbox_escapes import (
+    ESCAPES,
+    LIMITS,
+    RUN_MARK_ENV,
+    SECRET,
+    Escape,
+    attempt,
+    run_pids,
+    world,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,7 +46,6 @@ def sandbox() -> Iterator[None]:
 def test_escape_fails_inside_the_sandbox(
     escape: Escape, sandbox: None, tmp_path: Path, free_listener_port: int
 ) -> None:
-    before = sandbox_pids()
     with world(tmp_path, free_listener_port) as w:
         escaped, outcome, got = attempt(escape, w)
         assert not escaped, (escape.name, outcome, got.output[-500:])
@@ -47,9 +57,28 @@ def test_escape_fails_inside_the_sandbox(
         time.sleep(3.5)  # the orphan would have written its file by now
         assert not (tmp_path / "orphan").exists()
     deadline = time.monotonic() + 5
-    while sandbox_pids() - before and time.monotonic() < deadline:
+    while run_pids(w.run_mark) and time.monotonic() < deadline:
         time.sleep(0.05)  # a killed tree takes a moment to be reaped by the kernel
-    assert not sandbox_pids() - before, "a process of the run outlived it"
+    assert not run_pids(w.run_mark), "a process of the run outlived it"
+
+
+def test_only_this_runs_processes_count_as_outliving_it(sandbox: None, tmp_path: Path) -> None:
+    """A process of another sandbox run (another test, another pytest run on the machine: the
+    same sandbox uid) does not count against this one; one started with this run's mark does."""
+    with world(tmp_path, 9) as w:
+        uid = SANDBOX_UID if os.geteuid() == 0 else None
+        other = subprocess.Popen(
+            ["sleep", "30"], env={RUN_MARK_ENV: "another-run"}, user=uid, group=uid,
+            extra_groups=[] if uid is not None else None,
+        )  # fmt: skip
+        ours = subprocess.Popen(["sleep", "30"], env={RUN_MARK_ENV: w.run_mark})
+        try:
+            assert run_pids(w.run_mark) == {ours.pid}
+        finally:
+            for proc in (other, ours):
+                proc.kill()
+                proc.wait()
+        assert run_pids(w.run_mark) == set()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from arbiter.offline.demo import _wait_http, demo_config, free_port
+from tests.child_process import die_with_parent
 from tests.conftest import ADMIN_KEY, ENV
 from tests.openapi_spec import _spec
 
@@ -44,7 +45,7 @@ class LoggedSidecar:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arbiter", "serve", "--config", str(config),
              "--port", str(self.port)],
-            env=ENV, stderr=self._log_file, start_new_session=True,
+            env=ENV, stderr=self._log_file, start_new_session=True, preexec_fn=die_with_parent(),
         )  # fmt: skip
         _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc)
 

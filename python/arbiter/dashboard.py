@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from arbiter import pareto
 from arbiter.errors import NotFound
+from arbiter.http_json import json_response, read_scope
 
 _TYPES = {
     "index.html": "text/html; charset=utf-8",
@@ -60,8 +61,6 @@ def routes(handlers: Any, guard: Callable[[Any], Any]) -> list[Route]:
 
     async def pareto_view(request: Request) -> Response:
         """Per task: each model's cost per request and mean grade, the frontier, the router."""
-        from arbiter.server import json_response, read_scope
-
         principal = await handlers.reader(request)
         s = handlers.s
         await asyncio.to_thread(s.recorder.flush, 2.0)
@@ -72,8 +71,6 @@ def routes(handlers: Any, guard: Callable[[Any], Any]) -> list[Route]:
     async def tenants(request: Request) -> Response:
         """The tenants the caller may look at: every tenant with traffic for the admin and
         dashboard keys (`sees_all`), else only its own."""
-        from arbiter.server import json_response
-
         principal = await handlers.reader(request)
         if not principal.sees_all:
             return json_response({"sees_all": False, "data": [principal.tenant]})

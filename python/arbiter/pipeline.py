@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import orjson
 
 from arbiter import latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
-from arbiter.cache.service import Lookup
-from arbiter.canonical import CanonicalResponse, CanonicalUsage
+from arbiter.cache_path import remember_answer, serve_hit
+from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule, skips_first_model
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
@@ -44,11 +42,10 @@ from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
-from arbiter.relay import Relay, _StreamOutcome, run_to_end
-from arbiter.relay_codec import RelayCodec, Translating, relay_codec
+from arbiter.relay import Relay, _StreamOutcome
+from arbiter.relay_codec import relay_codec
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteDecision, RouteRequest
-from arbiter.store import StoreError
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_body import body_for, cross_protocol_blocks
@@ -87,7 +84,7 @@ class Pipeline:
         if self.s.cache.active:  # after the caps are known, before routing; a hit is not charged
             look = await self.s.cache.lookup(req, principal)
             if look.entry is not None:
-                return await self._serve_hit(req, principal, look)
+                return await serve_hit(self.s, req, principal, look)
         if telemetry.TRACER is None:
             plan = self.plan(req, principal, slo)
         else:
@@ -123,86 +120,6 @@ class Pipeline:
         if look is not None:
             outcome.headers["x-arbiter-cache"] = look.status
         return outcome
-
-    async def _serve_hit(
-        self, req: ChatRequest, principal: Principal, look: Lookup
-    ) -> Completed | Streamed:
-        """Answer from a cache entry: recorded as a decision of mode `cache` (cost 0, the
-        source answer's cost saved), no budget reserved, no upstream called."""
-        s, entry = self.s, look.entry
-        assert entry is not None
-        started = time.perf_counter()
-        decision_id = s.new_id()
-        kind: Literal["exact", "semantic"] = "semantic" if look.match is not None else "exact"
-        if kind == "semantic":  # another prompt wrote it: the input counted is this request's
-            usage = CanonicalUsage(req.prompt_tokens, entry.answer.usage.output_tokens)
-            entry = dataclasses.replace(
-                entry, answer=dataclasses.replace(entry.answer, usage=usage)
-            )
-        info: dict[str, Any] = {"entry_id": entry.id, "source_decision_id": entry.decision_id}
-        headers = {
-            "x-arbiter-model": entry.model,
-            "x-arbiter-decision-id": decision_id,
-            "x-arbiter-task": entry.task,
-            "x-arbiter-cost-usd": "0.00000000",
-            "x-arbiter-baseline-cost-usd": "0.00000000",
-            "x-arbiter-cache": look.status,
-            "x-arbiter-cache-saved-usd": f"{entry.cost_usd:.8f}",
-            "x-arbiter-cache-source-decision-id": entry.decision_id,
-        }
-        if look.match is not None:
-            info |= {"similarity": look.match.similarity, "p_false": look.match.p_false}
-            headers["x-arbiter-cache-similarity"] = f"{look.match.similarity:.4f}"
-        usage = entry.answer.usage
-        record = DecisionRecord(
-            id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
-            mode="cache", chosen_model=entry.model,
-            reason=f"cache: {kind} hit of decision {entry.decision_id}",
-            candidates=(), attempts=(), status="ok", cost_usd=0.0,
-            baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
-            stream=req.stream, key_id=principal.key_id, cache_kind=kind,
-            cache_saved_usd=entry.cost_usd, cache_info=info,
-        )  # fmt: skip
-        await s.record(record)
-        if (ctx := request_log.CURRENT.get()) is not None:
-            ctx.decided(record)  # the request's log line names the hit's decision
-        s.cache.served(decision_id, look)
-        created = int(time.time())
-        if req.stream:
-            codec = req.stream_codec and req.stream_codec(
-                "openai", entry.model, decision_id, created
-            )
-            if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
-                frames = [codec.replay(list(cached.events(entry.answer, decision_id)))]
-            else:
-                frames = cached.replay(
-                    entry, req.protocol, decision_id, include_usage=req.include_usage,
-                    created=created,
-                )  # fmt: skip
-            deadline = time.monotonic() + s.settings.failover.deadline_s
-            return Streamed(cached.Replay(frames), headers, deadline)
-        # the body as well as its bytes: a surface that renders its own shape (Responses)
-        # decodes the body
-        body = cached.render_body(entry, req.protocol, decision_id, created)
-        result = ChatResult(
-            entry.model, body, entry.answer.text, None, Usage(), 0.0, orjson.dumps(body),
-            req.protocol,
-        )  # fmt: skip
-        return Completed(result, headers, req.protocol)
-
-    def _cache_answer(
-        self, plan: Plan, model: str, answer: CanonicalResponse | None, cost: float
-    ) -> None:
-        """Store a complete, successful answer when the cache asked for it (a miss)."""
-        look = plan.cache
-        if look is None or not look.write or answer is None:
-            return
-        self.s.cache.remember(
-            look, model=model, task=plan.task, answer=answer, cost_usd=cost,
-            decision_id=plan.decision_id,
-        )  # fmt: skip
 
     # -- planning ---------------------------------------------------------------------------
     def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
@@ -416,7 +333,7 @@ class Pipeline:
                 )
                 if plan.cache is not None:
                     answer = cached.of_result(cheap_answer.body, s.protocol_of(model))
-                    self._cache_answer(plan, model, answer, cost)
+                    remember_answer(self.s, plan, model, answer, cost)
                 return Completed(
                     cheap_answer,
                     self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
@@ -442,7 +359,7 @@ class Pipeline:
         self._after(req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
             answer = cached.of_result(result.body, s.protocol_of(model))
-            self._cache_answer(plan, model, answer, cost)
+            remember_answer(self.s, plan, model, answer, cost)
         return Completed(
             result,
             self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
@@ -492,57 +409,7 @@ class Pipeline:
                 include_usage=req.include_usage, created=int(time.time()),
             )
         )  # fmt: skip
-        return Streamed(Relay(self, model, upstream, codec, finish), headers, deadline)
-
-    async def _relay(
-        self,
-        model: str,
-        upstream: UpstreamStream,
-        codec: RelayCodec,
-        outcome: _StreamOutcome,
-        finish: _Finish,
-    ) -> AsyncGenerator[bytes, None]:
-        """Forward each upstream event as it arrives, in the client's protocol (`codec`); end
-        with its terminal event ([DONE], message_stop) only when the upstream finished properly
-        and the decision is recorded, else with one error event in the client's shape.
-        Never references the Relay, so dropping an unfinished Relay lets Python finalize this
-        generator at once."""
-        try:
-            try:
-                async for event in upstream.events():
-                    out = codec.feed(event)
-                    if out:
-                        yield out  # each event as it comes, never batched
-                if not upstream.done:
-                    raise UpstreamError(f"{model}: the stream ended before its end event")
-                tail = codec.end()
-                if codec.finish is None:
-                    raise UpstreamError(f"{model}: the stream ended without a finish reason")
-                if tail:
-                    yield tail
-                final = codec.terminal()
-            except UpstreamError as err:
-                outcome.failure = err
-                self.s.breaker.failure(model)
-                final = codec.error(err)
-            # Record before the terminal event: a client that stops reading at [DONE] (the
-            # openai SDK does) must find the decision committed under strict durability.
-            try:
-                await run_to_end(finish(outcome))
-            except Exception as err:  # a commit that failed: the answer is not acknowledged
-                log.error("stream from %s: recording its decision failed: %s", model, err,
-                          exc_info=not isinstance(err, StoreError),
-                          extra={"model": model, "error": str(err)})  # fmt: skip
-                final = codec.error(NOT_RECORDED)
-            outcome.complete = True
-            yield final
-        except (asyncio.CancelledError, GeneratorExit):
-            if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
-                outcome.failure = ClientDisconnected("the client disconnected mid-stream")
-            raise
-        finally:
-            if not outcome.finished:  # the client left mid-stream: record even while cancelled
-                await run_to_end(finish(outcome))
+        return Streamed(Relay(s.breaker, model, upstream, codec, finish), headers, deadline)
 
     async def _finish_stream(
         self,
@@ -579,7 +446,7 @@ class Pipeline:
                 answer = cached.of_stream(
                     content, outcome.codec.finish, usage, plan.decision_id, model
                 )
-                self._cache_answer(plan, model, answer, cost)
+                remember_answer(self.s, plan, model, answer, cost)
 
     # -- shared -----------------------------------------------------------------------------
     async def _call(
@@ -772,17 +639,6 @@ def wants_json(req: ChatRequest) -> bool:
     """A structured-output request: only models with the `json` capability may serve it."""
     rf = req.response_format
     return rf is not None and rf.get("type") in ("json_object", "json_schema")
-
-
-_Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
-T = TypeVar("T")
-
-
-# Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
-NOT_RECORDED = StoreError(
-    "The answer could not be recorded (the decision store is unavailable), so it is not "
-    "acknowledged. Retry the request."
-)
 
 
 def _predicted_total(plan: Plan, model: str) -> float | None:

@@ -5,23 +5,33 @@ codec, holds the terminal event until the decision is recorded, and enforces the
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
+    UpstreamError,
 )
 from arbiter.relay_codec import RelayCodec
+from arbiter.store import StoreError
 from arbiter.upstream.base import UpstreamStream
 
 if TYPE_CHECKING:
-    from arbiter.pipeline import Pipeline
+    from arbiter.failover import CircuitBreaker
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
+
+# Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
+NOT_RECORDED = StoreError(
+    "The answer could not be recorded (the decision store is unavailable), so it is not "
+    "acknowledged. Retry the request."
+)
 
 
 async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
@@ -75,7 +85,7 @@ class Relay:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        breaker: CircuitBreaker,
         model: str,
         upstream: UpstreamStream,
         codec: RelayCodec,
@@ -83,7 +93,7 @@ class Relay:
     ) -> None:
         self._outcome = _StreamOutcome(codec)
         self._finish = finish
-        self._gen = pipeline._relay(model, upstream, codec, self._outcome, finish)
+        self._gen = _forward(breaker, model, upstream, codec, self._outcome, finish)
 
     def __aiter__(self) -> Relay:
         return self
@@ -104,3 +114,54 @@ class Relay:
         if not self._outcome.finished:  # never iterated: the client left before the first byte
             self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
             await run_to_end(self._finish(self._outcome))
+
+
+async def _forward(
+    breaker: CircuitBreaker,
+    model: str,
+    upstream: UpstreamStream,
+    codec: RelayCodec,
+    outcome: _StreamOutcome,
+    finish: _Finish,
+) -> AsyncGenerator[bytes, None]:
+    """Forward each upstream event as it arrives, in the client's protocol (`codec`); end
+    with its terminal event ([DONE], message_stop) only when the upstream finished properly
+    and the decision is recorded, else with one error event in the client's shape.
+    Never references the Relay, so dropping an unfinished Relay lets Python finalize this
+    generator at once. A failed stream opens `breaker` one step for `model`."""
+    try:
+        try:
+            async for event in upstream.events():
+                out = codec.feed(event)
+                if out:
+                    yield out  # each event as it comes, never batched
+            if not upstream.done:
+                raise UpstreamError(f"{model}: the stream ended before its end event")
+            tail = codec.end()
+            if codec.finish is None:
+                raise UpstreamError(f"{model}: the stream ended without a finish reason")
+            if tail:
+                yield tail
+            final = codec.terminal()
+        except UpstreamError as err:
+            outcome.failure = err
+            breaker.failure(model)
+            final = codec.error(err)
+        # Record before the terminal event: a client that stops reading at [DONE] (the
+        # openai SDK does) must find the decision committed under strict durability.
+        try:
+            await run_to_end(finish(outcome))
+        except Exception as err:  # a commit that failed: the answer is not acknowledged
+            log.error("stream from %s: recording its decision failed: %s", model, err,
+                      exc_info=not isinstance(err, StoreError),
+                      extra={"model": model, "error": str(err)})  # fmt: skip
+            final = codec.error(NOT_RECORDED)
+        outcome.complete = True
+        yield final
+    except (asyncio.CancelledError, GeneratorExit):
+        if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
+            outcome.failure = ClientDisconnected("the client disconnected mid-stream")
+        raise
+    finally:
+        if not outcome.finished:  # the client left mid-stream: record even while cancelled
+            await run_to_end(finish(outcome))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import logging
 import math
@@ -16,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
@@ -25,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from arbiter import (
+    admin_routes,
     dashboard,
     latency_slo,
     passthrough,
@@ -33,7 +32,7 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.auth import create_key, key_header, key_request_fields, public_view
+from arbiter.auth import key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
@@ -49,16 +48,26 @@ from arbiter.errors import (
     UpstreamError,
 )
 from arbiter.event_stream import EventStreamResponse
+from arbiter.http_json import (
+    JSON,
+    check_params,
+    float_param,
+    int_param,
+    json_object,
+    json_response,
+    no_nul,
+    read_scope,
+    time_param,
+)
 from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
-from arbiter.registry import tenant_models, validate_patch
+from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_plan import Streamed
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
-from arbiter.store.export import parse_time
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
@@ -68,12 +77,7 @@ from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_re
 anthropic_render = anthropic_surface.render_error
 
 log = logging.getLogger(__name__)
-JSON = "application/json"
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
-
-
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
 Render = Callable[[ArbiterError], tuple[bytes, int]]
@@ -293,10 +297,10 @@ class Handlers:
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
-        body = _json_object(await read_body(request, 64 * 1024))
+        body = json_object(await read_body(request, 64 * 1024))
         if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
-        _no_nul(body["decision_id"], "decision_id")
+        no_nul(body["decision_id"], "decision_id")
         score = _feedback_score(body)
         tenant = None if principal.sees_all else principal.tenant
         if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
@@ -310,8 +314,8 @@ class Handlers:
 
     async def decisions(self, request: Request) -> Response:
         principal = await self.reader(request)
-        limit = _int_param(request, "limit", 50, 1, 1000)
-        before = _float_param(request, "before")  # rows older than this ts
+        limit = int_param(request, "limit", 50, 1, 1000)
+        before = float_param(request, "before")  # rows older than this ts
         after = request.query_params.get("after")  # page on: the previous page's last_id
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
@@ -364,7 +368,7 @@ class Handlers:
 
     async def alerts(self, request: Request) -> Response:
         principal = await self.reader(request)
-        limit = _int_param(request, "limit", 100, 1, 1000)
+        limit = int_param(request, "limit", 100, 1, 1000)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         # the operator's alerts (circuits, upstreams, discovery) concern every tenant's traffic:
@@ -405,10 +409,10 @@ class Handlers:
         principal = await self.reader(request)
         q = request.query_params
         now = time.time()
-        since = _time_param(request, "since", now - 3600)
-        until = _time_param(request, "until", now + 60)
+        since = time_param(request, "since", now - 3600)
+        until = time_param(request, "until", now + 60)
         tenant = q.get("tenant") if principal.sees_all else principal.tenant
-        bucket = _int_param(request, "bucket_s", 60, 60, 86400)
+        bucket = int_param(request, "bucket_s", 60, 60, 86400)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         points = await asyncio.to_thread(
             functools.partial(
@@ -440,91 +444,6 @@ class Handlers:
         text += self.loop_lag.metrics_text()
         return Response(text, media_type=METRICS_CONTENT_TYPE)
 
-    async def create_key(self, request: Request) -> Response:
-        await self.admin(request)
-        body = key_request_fields(_json_object(await read_body(request, 64 * 1024)))
-        tenant = body.get("tenant", "default")
-        name = body.get("name", "")
-        expires = body.get("expires_in_s")
-        if (
-            not isinstance(tenant, str)
-            or not isinstance(name, str)
-            or not (
-                expires is None
-                or (isinstance(expires, int | float) and not isinstance(expires, bool))
-            )
-        ):
-            raise InvalidRequest(
-                "Give 'tenant' (string), 'name' (string), 'expires_in_s' (number)."
-            )
-        _no_nul(name, "name")
-        new = await asyncio.to_thread(
-            create_key,
-            self.s.store,
-            tenant,
-            name=name,
-            expires_in_s=float(expires) if expires is not None else None,
-        )
-        return json_response(
-            {
-                "id": new.id,
-                "key": new.key,
-                "tenant": new.tenant,
-                "name": new.name,
-                "created_ts": new.created_ts,
-                "expires_ts": new.expires_ts,
-            },
-            status=201,
-        )
-
-    async def list_keys(self, request: Request) -> Response:
-        await self.admin(request)
-        rows = await asyncio.to_thread(self.s.store.list_keys, request.query_params.get("tenant"))
-        return json_response({"object": "list", "data": [public_view(r) for r in rows]})
-
-    async def revoke_key(self, request: Request) -> Response:
-        await self.admin(request)
-        return json_response(await self.s.auth.revoke(request.path_params["id"]))
-
-    async def registry(self, request: Request) -> Response:
-        await self.admin(request)
-        discovery = {n: dataclasses.asdict(st) for n, st in self.s.discovery.stats.items()}
-        data = self.s.registry.view()
-        return json_response({"object": "list", "data": data, "discovery": discovery})
-
-    async def challengers(self, request: Request) -> Response:
-        """The A/B report per challenger: calls, cost, grades vs the incumbent, status."""
-        await self.admin(request)
-        sh = self.s.shadow
-        return json_response({"object": "list", "data": sh.report(), "skipped": dict(sh.skipped)})
-
-    async def challenger_action(self, request: Request) -> Response:
-        """Promote, pause, resume or retire a challenger, on every replica."""
-        await self.admin(request)
-        body = _json_object(await read_body(request, 64 * 1024))
-        tasks = body.get("tasks")
-        if tasks is not None and not (
-            isinstance(tasks, list) and all(isinstance(t, str) and t for t in tasks)
-        ):
-            raise InvalidRequest("'tasks' must be a list of task names.", param="tasks")
-        action = body.get("action")
-        if not isinstance(action, str):
-            raise InvalidRequest("'action' is required: promote, pause, resume or retire.",
-                                 param="action")  # fmt: skip
-        result = await self.s.shadow.act(request.path_params["name"], action, tasks)
-        return json_response(result)
-
-    async def patch_model(self, request: Request) -> Response:
-        """Change a model's price, context window, priors or enabled flag on every replica."""
-        await self.admin(request)
-        name = request.path_params["name"]
-        if not self.s.registry.known(name):
-            raise UnknownModel(f"The model `{name}` is not in the registry.", param="name")
-        patch = validate_patch(_json_object(await read_body(request, 64 * 1024)))
-        merged = await asyncio.to_thread(self.s.store.set_model_override, name, patch, time.time())
-        await asyncio.to_thread(self.s.refresh_registry)  # here at once; elsewhere on next sync
-        return json_response({"model": name, "overrides": merged})
-
     async def budgets(self, request: Request) -> Response:
         principal = await self.reader(request)
         rows = await asyncio.to_thread(self.s.store.budget_usage, "")
@@ -532,47 +451,6 @@ class Handlers:
             mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
             rows = [r for r in rows if r["scope"] in mine]
         return json_response({"object": "list", "data": rows})
-
-    # -- the response cache (admin) ---------------------------------------------------------
-    async def cache_list(self, request: Request) -> Response:
-        """Cache entries, newest first; `tenant=` filters, `after=` pages on."""
-        await self.admin(request)
-        q = request.query_params
-        limit = _int_param(request, "limit", 50, 1, 1000)
-        rows = await asyncio.to_thread(
-            functools.partial(
-                self.s.store.cache_list, tenant=q.get("tenant"), limit=limit + 1,
-                after_id=q.get("after"),
-            )
-        )  # fmt: skip
-        page = rows[:limit]
-        return json_response({
-            "object": "list", "data": page,
-            "last_id": page[-1]["id"] if page else None, "has_more": len(rows) > limit,
-        })  # fmt: skip
-
-    async def cache_delete(self, request: Request) -> Response:
-        await self.admin(request)
-        entry_id = request.path_params["id"]
-        if not await self.s.cache.invalidate(entry_id):
-            raise NotFound(f"No cache entry {entry_id!r}.")
-        return json_response({"id": entry_id, "deleted": True})
-
-    async def cache_purge(self, request: Request) -> Response:
-        """Delete every entry, or those of `tenant` and/or `model`."""
-        await self.admin(request)
-        raw = await read_body(request, 64 * 1024)
-        body = _json_object(raw) if raw.strip() else {}
-        tenant, model = body.get("tenant"), body.get("model")
-        if not all(v is None or isinstance(v, str) for v in (tenant, model)) or set(body) - {
-            "tenant",
-            "model",
-        }:
-            raise InvalidRequest("Give only 'tenant' and/or 'model' (strings), or nothing.")
-        _no_nul(tenant, "tenant")
-        _no_nul(model, "model")
-        purged = await self.s.cache.purge(tenant, model)
-        return json_response({"purged": purged, "tenant": tenant, "model": model})
 
     async def healthz(self, request: Request) -> Response:
         return json_response(
@@ -590,16 +468,6 @@ def _cache_control(request: Request) -> str | None:
     return h.get("x-arbiter-cache-control") or h.get("cache-control")
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise InvalidRequest(f"The body is not valid JSON ({err.msg} at byte {err.pos}).") from err
-    if not isinstance(body, dict):
-        raise InvalidRequest("The body must be a JSON object.")
-    return body
-
-
 def _feedback_score(body: dict[str, Any]) -> float:
     if "score" in body:
         score = body["score"]
@@ -610,62 +478,6 @@ def _feedback_score(body: dict[str, Any]) -> float:
     if thumbs in ("up", "down"):
         return 1.0 if thumbs == "up" else 0.0
     raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
-
-
-def read_scope(request: Request, principal: Principal) -> str | None:
-    """The tenant a read covers: the caller's own; for the admin and dashboard keys every tenant
-    (None), or the one named by `?tenant=`."""
-    if principal.sees_all:
-        return request.query_params.get("tenant") or None
-    return principal.tenant
-
-
-def _check_params(request: Request) -> None:
-    """No path or query parameter may hold a NUL: PostgreSQL text cannot store or even compare
-    one, so it would fail as a store error instead of the client's mistake."""
-    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
-        _no_nul(value, name)
-
-
-def _no_nul(value: Any, name: str) -> None:
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidRequest(f"'{name}' must not contain NUL characters.", param=name)
-
-
-def _float_param(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError as err:
-        raise InvalidRequest(f"'{name}' must be a number.", param=name) from err
-    if not math.isfinite(value):
-        raise InvalidRequest(f"'{name}' must be a finite number.", param=name)
-    return value
-
-
-def _time_param(request: Request, name: str, default: float) -> float:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return parse_time(raw)
-    except ValueError as err:
-        raise InvalidRequest(
-            f"'{name}' must be unix seconds, an ISO-8601 date/time or an age like 24h.", param=name
-        ) from err
-
-
-def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as err:
-        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from err
-    return min(max(value, lo), hi)
 
 
 def build_app(settings: Settings, *, services: Services | None = None) -> Starlette:
@@ -707,16 +519,7 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/arbiter/budgets", _guard(h.budgets), methods=["GET"]),
         Route("/arbiter/timeseries", _guard(h.timeseries), methods=["GET"]),
         Route("/metrics", _guard(h.metrics), methods=["GET"]),
-        Route("/arbiter/admin/keys", _guard(h.create_key), methods=["POST"]),
-        Route("/arbiter/admin/keys", _guard(h.list_keys), methods=["GET"]),
-        Route("/arbiter/admin/keys/{id}", _guard(h.revoke_key), methods=["DELETE"]),
-        Route("/arbiter/admin/models", _guard(h.registry), methods=["GET"]),
-        Route("/arbiter/admin/models/{name:path}", _guard(h.patch_model), methods=["PATCH"]),
-        Route("/arbiter/challengers", _guard(h.challengers), methods=["GET"]),
-        Route("/arbiter/challengers/{name:path}", _guard(h.challenger_action), methods=["POST"]),
-        Route("/arbiter/cache", _guard(h.cache_list), methods=["GET"]),
-        Route("/arbiter/cache/purge", _guard(h.cache_purge), methods=["POST"]),
-        Route("/arbiter/cache/{id}", _guard(h.cache_delete), methods=["DELETE"]),
+        *admin_routes.routes(admin_routes.AdminHandlers(svc, h.admin), _guard),
         Route("/healthz", _guard(h.healthz), methods=["GET"]),
         *dashboard.routes(h, _guard),
     ]
@@ -747,7 +550,7 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
-            _check_params(request)
+            check_params(request)
             ctx.anthropic_beta = request_log.anthropic_beta(request.headers.get("anthropic-beta"))
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)

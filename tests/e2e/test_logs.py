@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from arbiter.offline.demo import _wait_http, demo_config, free_port
+from tests.child_process import die_with_parent
 from tests.conftest import ADMIN_KEY, ENV
 
 USER = [{"role": "user", "content": "Say hello."}]
@@ -35,7 +36,7 @@ def test_json_logs_from_a_real_sidecar(tmp_path: Path, sim_url: str) -> None:
         proc = subprocess.Popen(
             [sys.executable, "-m", "arbiter", "serve", "--config", str(config),
              "--port", str(port)],
-            env=ENV, stderr=log_file, start_new_session=True,
+            env=ENV, stderr=log_file, start_new_session=True, preexec_fn=die_with_parent(),
         )  # fmt: skip
         try:
             root = f"http://127.0.0.1:{port}"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from arbiter.offline.demo import free_port
+from tests.child_process import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)
@@ -91,6 +92,7 @@ def test_readme_running_the_sidecar_steps_work_verbatim(tmp_path: Path) -> None:
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,  # its background servers share its process group
+            preexec_fn=die_with_parent(),  # bash only: what it leaves running is killed below
         )
         try:
             proc.wait(timeout=90)

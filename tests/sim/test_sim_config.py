@@ -16,6 +16,7 @@ import pytest
 from arbiter.errors import ConfigError
 from arbiter.offline.sim import default_pool, load_config
 from arbiter.offline.sim.config import parse_config
+from tests.child_process import die_with_parent
 
 EXAMPLE = """
 seed = 7
@@ -124,6 +125,7 @@ def test_python_m_arbiter_sim_serves_and_stops_on_sigterm(tmp_path: Path) -> Non
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent(),
     )
     try:
         deadline = time.monotonic() + 20

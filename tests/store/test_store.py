@@ -14,6 +14,7 @@ import pytest
 from arbiter.records import AlertRecord, ArmStats, PolicyDelta, Record
 from arbiter.store import Store, StoreError, open_store
 from arbiter.store._sql import load_migrations
+from tests.child_process import die_with_parent
 
 from .conftest import decision, grade
 
@@ -40,7 +41,8 @@ def test_migrate_concurrently_from_processes(store_url: str) -> None:
     at = time.time() + 1.5  # every process starts migrating at the same instant
     procs = [
         subprocess.Popen([sys.executable, "-c", MIGRATE_AT, store_url, str(at)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=die_with_parent())
         for _ in range(3)
     ]  # fmt: skip
     results = [p.communicate(timeout=60) for p in procs]

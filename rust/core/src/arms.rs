@@ -381,6 +381,7 @@ mod tests {
     use super::*;
     use crate::bandit::{choose, Arms};
     use crate::beta_draw::GAUSS_ABOVE;
+    use crate::test_pool::{random_arms, rows};
 
     fn policy(baseline: Option<usize>, explore: f64, seed: u64) -> Policy {
         Policy {
@@ -392,10 +393,6 @@ mod tests {
         }
     }
 
-    fn rows(table: &[f64]) -> impl Fn(usize) -> [f64; ARM_ROW] + '_ {
-        |i: usize| table[i * ARM_ROW..(i + 1) * ARM_ROW].try_into().unwrap()
-    }
-
     #[test]
     #[expect(clippy::many_single_char_names, reason = "e, c, z as in Router._shift")]
     fn packed_rows_choose_exactly_as_choose_with_the_slope_draws() {
@@ -403,23 +400,9 @@ mod tests {
         for case in 0..300_u64 {
             let n = 1 + usize::try_from(case % 37).unwrap();
             // shapes on both sides of the Gaussian threshold
-            let alpha: Vec<f64> = (0..n).map(|_| 0.05 + 80.0 * r.open01()).collect();
-            let beta: Vec<f64> = (0..n).map(|_| 0.05 + 80.0 * r.open01()).collect();
+            let a = random_arms(&mut r, n, 0.05, 80.0);
             let cost: Vec<f64> = (0..n).map(|_| r.open01()).collect();
-            let learned: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i % 2 == 0))).collect();
-            let slope: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
-            let precision: Vec<f64> = (0..n).map(|_| 0.5 + 10.0 * r.open01()).collect();
-            let center: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
-            let table = pack_arms(
-                &alpha,
-                &beta,
-                &learned,
-                &slope,
-                &precision,
-                &center,
-                GAUSS_ABOVE,
-            )
-            .unwrap();
+            let table = a.packed();
             let explore = [0.0, 0.5, 1.0][usize::try_from(case % 3).unwrap()];
             let easiness = (case % 4 != 0).then_some(0.7);
             let p = policy(Some(0), explore, case);
@@ -438,19 +421,23 @@ mod tests {
             let shifts: Vec<f64> = (0..n)
                 .map(|i| {
                     let Some(e) = easiness else { return 0.0 };
-                    let c = if learned[i] == 0.0 { 0.1 } else { center[i] };
-                    let spread = (e - c).abs() / precision[i].sqrt();
+                    let c = if a.learned[i] == 0.0 {
+                        0.1
+                    } else {
+                        a.center[i]
+                    };
+                    let spread = (e - c).abs() / a.precision[i].sqrt();
                     let z = if explore > 0.0 {
                         noise[i] * spread
                     } else {
                         0.0
                     };
-                    slope[i] * (e - c) + explore * z
+                    a.slope[i] * (e - c) + explore * z
                 })
                 .collect();
             let arms = Arms {
-                alpha: &alpha,
-                beta: &beta,
+                alpha: &a.alpha,
+                beta: &a.beta,
                 cost: &cost,
                 shift: &shifts,
             };
@@ -511,17 +498,8 @@ mod tests {
         for i in (0..n).step_by(3) {
             let mut w = [0.0; crate::length::DIM];
             w[0] = r.open01();
-            let row = if i % 2 == 0 {
-                LengthRow::Own {
-                    weights: w,
-                    noise_var: 0.5,
-                }
-            } else {
-                LengthRow::Offset {
-                    weights: w,
-                    noise_var: 0.3,
-                }
-            };
+            let offset = i % 2 != 0;
+            let row = LengthRow::fitted(offset, w, if offset { 0.3 } else { 0.5 });
             lengths.set(i, row).unwrap();
         }
         let mut x = [1.0; crate::length::DIM];

@@ -392,10 +392,7 @@ mod tests {
     use crate::arms::{decide_rows, pack_arms};
     use crate::bandit::choose;
     use crate::beta_draw::GAUSS_ABOVE;
-
-    fn rows(table: &[f64]) -> impl Fn(usize) -> [f64; ARM_ROW] + '_ {
-        |i: usize| table[i * ARM_ROW..(i + 1) * ARM_ROW].try_into().unwrap()
-    }
+    use crate::test_pool::{random_arms, rows};
 
     struct Pool {
         table: Vec<f64>,
@@ -403,26 +400,11 @@ mod tests {
     }
 
     fn pool(r: &mut Rng, n: usize, cost_levels: f64) -> Pool {
-        let alpha: Vec<f64> = (0..n).map(|_| 0.5 + 40.0 * r.open01()).collect();
-        let beta: Vec<f64> = (0..n).map(|_| 0.5 + 40.0 * r.open01()).collect();
-        let learned: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i % 2 == 0))).collect();
-        let slope: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
-        let precision: Vec<f64> = (0..n).map(|_| 0.5 + 10.0 * r.open01()).collect();
-        let center: Vec<f64> = (0..n).map(|_| r.open01() - 0.5).collect();
+        let table = random_arms(r, n, 0.5, 40.0).packed();
         // few cost levels: many ties in cost order
         let cost = (0..n)
             .map(|_| (r.open01() * cost_levels).floor() / cost_levels)
             .collect();
-        let table = pack_arms(
-            &alpha,
-            &beta,
-            &learned,
-            &slope,
-            &precision,
-            &center,
-            GAUSS_ABOVE,
-        )
-        .unwrap();
         Pool { table, cost }
     }
 
@@ -565,26 +547,11 @@ mod tests {
                     *x = 0.4 * (r.open01() - 0.5);
                 }
                 let noise_var = 0.1 + r.open01();
-                match i % 3 {
-                    0 => {} // the pool's prediction: equal lengths, so price ties below
-                    1 => table
-                        .set(
-                            i,
-                            LengthRow::Own {
-                                weights: w,
-                                noise_var,
-                            },
-                        )
-                        .unwrap(),
-                    _ => table
-                        .set(
-                            i,
-                            LengthRow::Offset {
-                                weights: w,
-                                noise_var,
-                            },
-                        )
-                        .unwrap(),
+                // i % 3 == 0: the pool's prediction (equal lengths, so price ties below)
+                if i % 3 != 0 {
+                    table
+                        .set(i, LengthRow::fitted(i % 3 == 2, w, noise_var))
+                        .unwrap();
                 }
             }
             let mut x = [0.0; DIM];

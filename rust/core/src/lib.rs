@@ -13,6 +13,8 @@ pub mod length;
 pub mod request_cost;
 pub mod rng;
 pub mod scan;
+#[cfg(test)]
+mod test_pool;
 pub mod tokens;
 pub mod ziggurat;
 

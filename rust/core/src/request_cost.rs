@@ -18,6 +18,18 @@ pub enum LengthRow {
     Offset { weights: [f64; DIM], noise_var: f64 },
 }
 
+impl LengthRow {
+    /// A fitted row: an offset on the pool's regression (`offset`), or the model's own.
+    #[must_use]
+    pub fn fitted(offset: bool, weights: [f64; DIM], noise_var: f64) -> Self {
+        if offset {
+            Self::Offset { weights, noise_var }
+        } else {
+            Self::Own { weights, noise_var }
+        }
+    }
+}
+
 /// Every pool model's length regression, in pool order; kept in step with each finished call
 /// (one row replaced), so a decision reads it as is.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +274,17 @@ pub const APPROX_COST_ERROR: f64 = 1e-10;
 mod tests {
     use super::*;
 
+    /// `n` rows predicted by the pool but row 1 (its own regression `w`) and row 2 (an offset
+    /// `w` on the pool's).
+    fn own_and_offset(n: usize, w: [f64; DIM], own_var: f64, offset_var: f64) -> LengthTable {
+        let mut table = LengthTable::new(n);
+        table.set(1, LengthRow::fitted(false, w, own_var)).unwrap();
+        table
+            .set(2, LengthRow::fitted(true, w, offset_var))
+            .unwrap();
+        table
+    }
+
     fn x() -> [f64; DIM] {
         let mut x = [0.0; DIM];
         x[0] = 3.0;
@@ -271,28 +294,10 @@ mod tests {
 
     #[test]
     fn costs_follow_each_rows_regression_and_the_cap() {
-        let mut table = LengthTable::new(3);
         let mut w = [0.0; DIM];
         w[0] = 0.5;
         w[DIM - 1] = 2.0;
-        table
-            .set(
-                1,
-                LengthRow::Own {
-                    weights: w,
-                    noise_var: 0.5,
-                },
-            )
-            .unwrap();
-        table
-            .set(
-                2,
-                LengthRow::Offset {
-                    weights: w,
-                    noise_var: 0.25,
-                },
-            )
-            .unwrap();
+        let table = own_and_offset(3, w, 0.5, 0.25);
         let prompt = Prompt {
             table: &table,
             x: x(),
@@ -336,29 +341,11 @@ mod tests {
 
     #[test]
     fn the_cost_floor_never_exceeds_the_cost() {
-        let mut table = LengthTable::new(4);
         let mut w = [0.0; DIM];
         for (k, x) in w.iter_mut().enumerate() {
             *x = 0.05 * f64::from(u8::try_from(k).unwrap()) - 0.3;
         }
-        table
-            .set(
-                1,
-                LengthRow::Own {
-                    weights: w,
-                    noise_var: 0.5,
-                },
-            )
-            .unwrap();
-        table
-            .set(
-                2,
-                LengthRow::Offset {
-                    weights: w,
-                    noise_var: 0.1,
-                },
-            )
-            .unwrap();
+        let table = own_and_offset(4, w, 0.5, 0.1);
         let p_in = [1.0, 2.0, 0.0, 3.0];
         let p_out = [10.0, 20.0, 30.0, 0.0];
         for pool_mean in [-3.0, 0.0, 0.7, 4.0, 9.0] {

@@ -9,14 +9,20 @@ use arbiter_core::CoreError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-fn f64s(name: &'static str, bytes: &[u8]) -> Result<Vec<f64>, CoreError> {
-    if !bytes.len().is_multiple_of(8) {
-        return Err(CoreError::LengthMismatch {
-            name,
-            got: bytes.len(),
-            expected: bytes.len() / 8 * 8,
-        });
+/// `bytes` must hold whole `size`-byte items (a packed array from Python).
+fn whole_items(name: &'static str, bytes: &[u8], size: usize) -> Result<(), CoreError> {
+    if bytes.len().is_multiple_of(size) {
+        return Ok(());
     }
+    Err(CoreError::LengthMismatch {
+        name,
+        got: bytes.len(),
+        expected: bytes.len() / size * size,
+    })
+}
+
+fn f64s(name: &'static str, bytes: &[u8]) -> Result<Vec<f64>, CoreError> {
+    whole_items(name, bytes, 8)?;
     Ok(bytes
         .chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
@@ -31,6 +37,23 @@ fn f64_bytes<'py>(py: Python<'py>, xs: &[f64]) -> Bound<'py, PyBytes> {
         Ok(())
     })
     .expect("filling a fresh bytes buffer cannot fail")
+}
+
+/// `arbiter_core::arms::pack_arms` of the six packed f64 columns (alpha, beta, learned, mean,
+/// precision, center).
+fn pack_columns(columns: [&[u8]; 6], gauss_above: f64) -> Result<Vec<f64>, CoreError> {
+    const NAMES: [&str; 6] = ["alpha", "beta", "learned", "mean", "precision", "center"];
+    let [alpha, beta, learned, mean, precision, center] =
+        [0, 1, 2, 3, 4, 5].map(|i| f64s(NAMES[i], columns[i]));
+    arbiter_core::arms::pack_arms(
+        &alpha?,
+        &beta?,
+        &learned?,
+        &mean?,
+        &precision?,
+        &center?,
+        gauss_above,
+    )
 }
 
 /// A packed arm table (`arbiter_core::arms`); see the stub for the contract.
@@ -51,22 +74,46 @@ pub(crate) fn pack_arms<'py>(
     center: &[u8],
     gauss_above: f64,
 ) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    let rows = arbiter_core::arms::pack_arms(
-        &f64s("alpha", alpha)?,
-        &f64s("beta", beta)?,
-        &f64s("learned", learned)?,
-        &f64s("mean", mean)?,
-        &f64s("precision", precision)?,
-        &f64s("center", center)?,
-        gauss_above,
-    )?;
-    Ok(f64_bytes(py, &rows))
+    let columns = [alpha, beta, learned, mean, precision, center];
+    Ok(f64_bytes(py, &pack_columns(columns, gauss_above)?))
 }
 
 /// The slope draws of `decide_rows` with `seed`; see the stub for the contract.
 #[pyfunction]
 pub(crate) fn slope_noise(py: Python<'_>, seed: u64, n: usize) -> Bound<'_, PyBytes> {
     f64_bytes(py, &arbiter_core::arms::slope_noise(seed, n))
+}
+
+/// The picks and their given costs of `decide_rows` and `decide_rows_by_cost`, read from bytes.
+struct Given {
+    picks: Vec<usize>,
+    cost: Vec<f64>,
+}
+
+impl Given {
+    fn read(picks: &[u8], cost: &[u8]) -> Result<Self, CoreError> {
+        Ok(Self {
+            picks: picks_from(picks)?,
+            cost: f64s("cost", cost)?,
+        })
+    }
+
+    fn request(
+        &self,
+        easiness: Option<f64>,
+        center0: f64,
+        top: usize,
+    ) -> arbiter_core::arms::Request<'_> {
+        arbiter_core::arms::Request {
+            picks: &self.picks,
+            cost: arbiter_core::arms::Costs::Given(&self.cost),
+            rule_cost: None,
+            easiness,
+            center0,
+            top,
+            every_cost: false,
+        }
+    }
 }
 
 /// `choose` over a packed arm table's eligible rows; see the stub for the contract.
@@ -105,18 +152,9 @@ pub(crate) fn decide_rows<'py>(
     PyCoreError,
 > {
     let (n_rows, row) = table_rows(table)?;
-    let picks = picks_from(picks)?;
-    let cost = f64s("cost", cost)?;
+    let given = Given::read(picks, cost)?;
     let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
-    let req = arbiter_core::arms::Request {
-        picks: &picks,
-        cost: arbiter_core::arms::Costs::Given(&cost),
-        rule_cost: None,
-        easiness,
-        center0,
-        top,
-        every_cost: false,
-    };
+    let req = given.request(easiness, center0, top);
     let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
     let c = d.choice;
     Ok((
@@ -150,18 +188,9 @@ pub(crate) fn decide_rows_by_cost(
     cost_weight: f64,
 ) -> Result<(usize, &'static str, f64, Vec<usize>), PyCoreError> {
     let (n_rows, row) = table_rows(table)?;
-    let picks = picks_from(picks)?;
-    let cost = f64s("cost", cost)?;
+    let given = Given::read(picks, cost)?;
     let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
-    let req = arbiter_core::arms::Request {
-        picks: &picks,
-        cost: arbiter_core::arms::Costs::Given(&cost),
-        rule_cost: None,
-        easiness,
-        center0,
-        top: 0,
-        every_cost: false,
-    };
+    let req = given.request(easiness, center0, 0);
     let d = arbiter_core::cost_order::decide_by_cost(n_rows, row, &req, &policy, 1, true)?;
     let c = d.choice;
     Ok((c.index, c.reason.as_str(), c.target, d.visited))
@@ -192,15 +221,8 @@ impl PyPackedArms {
         center: &[u8],
         gauss_above: f64,
     ) -> Result<Self, PyCoreError> {
-        let rows = arbiter_core::arms::pack_arms(
-            &f64s("alpha", alpha)?,
-            &f64s("beta", beta)?,
-            &f64s("learned", learned)?,
-            &f64s("mean", mean)?,
-            &f64s("precision", precision)?,
-            &f64s("center", center)?,
-            gauss_above,
-        )?;
+        let columns = [alpha, beta, learned, mean, precision, center];
+        let rows = pack_columns(columns, gauss_above)?;
         Ok(Self { rows, gauss_above })
     }
 
@@ -296,12 +318,9 @@ impl PyLengthTable {
                     got: weights.len(),
                     expected: DIM,
                 })?;
-        let row_value = if offset {
-            LengthRow::Offset { weights, noise_var }
-        } else {
-            LengthRow::Own { weights, noise_var }
-        };
-        Ok(self.table.set(row, row_value)?)
+        Ok(self
+            .table
+            .set(row, LengthRow::fitted(offset, weights, noise_var))?)
     }
 }
 
@@ -379,13 +398,7 @@ fn pricing<'a>(
 
 /// Picks as the positions they name (negative: out of range, rejected by the kernel).
 fn picks_from(picks: &[u8]) -> Result<Vec<usize>, CoreError> {
-    if !picks.len().is_multiple_of(8) {
-        return Err(CoreError::LengthMismatch {
-            name: "picks",
-            got: picks.len(),
-            expected: picks.len() / 8 * 8,
-        });
-    }
+    whole_items("picks", picks, 8)?;
     Ok(picks
         .chunks_exact(8)
         .map(|c| {
@@ -406,13 +419,7 @@ fn table_rows(
     CoreError,
 > {
     const ROW_BYTES: usize = arbiter_core::arms::ARM_ROW * 8;
-    if !table.len().is_multiple_of(ROW_BYTES) {
-        return Err(CoreError::LengthMismatch {
-            name: "table",
-            got: table.len(),
-            expected: table.len() / ROW_BYTES * ROW_BYTES,
-        });
-    }
+    whole_items("table", table, ROW_BYTES)?;
     let row = |i: usize| {
         let mut out = [0.0; arbiter_core::arms::ARM_ROW];
         read_f64s(&table[i * ROW_BYTES..(i + 1) * ROW_BYTES], &mut out);
@@ -635,14 +642,7 @@ pub(crate) fn gauss_pairs<'py>(
     py: Python<'py>,
     words: &[u8],
 ) -> Result<Bound<'py, PyBytes>, PyCoreError> {
-    if !words.len().is_multiple_of(16) {
-        return Err(CoreError::LengthMismatch {
-            name: "words",
-            got: words.len(),
-            expected: words.len() / 16 * 16,
-        }
-        .into());
-    }
+    whole_items("words", words, 16)?;
     let words: Vec<u32> = words
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))

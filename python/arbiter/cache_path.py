@@ -1,0 +1,103 @@
+"""The response cache on the request path: a hit answered without an upstream (recorded as a
+decision of mode `cache`, rendered or replayed in the client's protocol), and a miss's complete
+answer remembered. The cache itself (lookup, entries, store) is cache/; this only joins it to a
+request (split from pipeline.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from arbiter import request_log
+from arbiter.cache import answer as cached
+from arbiter.cache.service import Lookup
+from arbiter.canonical import CanonicalResponse, CanonicalUsage
+from arbiter.principal import Principal
+from arbiter.records import DecisionRecord
+from arbiter.relay_codec import Translating
+from arbiter.request_plan import Completed, Plan, Streamed
+from arbiter.types import ChatRequest, ChatResult, Usage
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+async def serve_hit(
+    s: Services, req: ChatRequest, principal: Principal, look: Lookup
+) -> Completed | Streamed:
+    """Answer from a cache entry: recorded as a decision of mode `cache` (cost 0, the
+    source answer's cost saved), no budget reserved, no upstream called."""
+    entry = look.entry
+    assert entry is not None
+    started = time.perf_counter()
+    decision_id = s.new_id()
+    kind: Literal["exact", "semantic"] = "semantic" if look.match is not None else "exact"
+    if kind == "semantic":  # another prompt wrote it: the input counted is this request's
+        usage = CanonicalUsage(req.prompt_tokens, entry.answer.usage.output_tokens)
+        entry = dataclasses.replace(entry, answer=dataclasses.replace(entry.answer, usage=usage))
+    info: dict[str, Any] = {"entry_id": entry.id, "source_decision_id": entry.decision_id}
+    headers = {
+        "x-arbiter-model": entry.model,
+        "x-arbiter-decision-id": decision_id,
+        "x-arbiter-task": entry.task,
+        "x-arbiter-cost-usd": "0.00000000",
+        "x-arbiter-baseline-cost-usd": "0.00000000",
+        "x-arbiter-cache": look.status,
+        "x-arbiter-cache-saved-usd": f"{entry.cost_usd:.8f}",
+        "x-arbiter-cache-source-decision-id": entry.decision_id,
+    }
+    if look.match is not None:
+        info |= {"similarity": look.match.similarity, "p_false": look.match.p_false}
+        headers["x-arbiter-cache-similarity"] = f"{look.match.similarity:.4f}"
+    usage = entry.answer.usage
+    record = DecisionRecord(
+        id=decision_id, ts=time.time(), tenant=principal.tenant, task=entry.task,
+        mode="cache", chosen_model=entry.model,
+        reason=f"cache: {kind} hit of decision {entry.decision_id}",
+        candidates=(), attempts=(), status="ok", cost_usd=0.0,
+        baseline_model=s.baseline_for(principal).name, baseline_cost_usd=0.0,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
+        stream=req.stream, key_id=principal.key_id, cache_kind=kind,
+        cache_saved_usd=entry.cost_usd, cache_info=info,
+    )  # fmt: skip
+    await s.record(record)
+    if (ctx := request_log.CURRENT.get()) is not None:
+        ctx.decided(record)  # the request's log line names the hit's decision
+    s.cache.served(decision_id, look)
+    created = int(time.time())
+    if req.stream:
+        codec = req.stream_codec and req.stream_codec("openai", entry.model, decision_id, created)
+        if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
+            frames = [codec.replay(list(cached.events(entry.answer, decision_id)))]
+        else:
+            frames = cached.replay(
+                entry, req.protocol, decision_id, include_usage=req.include_usage,
+                created=created,
+            )  # fmt: skip
+        deadline = time.monotonic() + s.settings.failover.deadline_s
+        return Streamed(cached.Replay(frames), headers, deadline)
+    # the body as well as its bytes: a surface that renders its own shape (Responses)
+    # decodes the body
+    body = cached.render_body(entry, req.protocol, decision_id, created)
+    result = ChatResult(
+        entry.model, body, entry.answer.text, None, Usage(), 0.0, orjson.dumps(body),
+        req.protocol,
+    )  # fmt: skip
+    return Completed(result, headers, req.protocol)
+
+
+def remember_answer(
+    s: Services, plan: Plan, model: str, answer: CanonicalResponse | None, cost: float
+) -> None:
+    """Store a complete, successful answer when the cache asked for it (a miss)."""
+    look = plan.cache
+    if look is None or not look.write or answer is None:
+        return
+    s.cache.remember(
+        look, model=model, task=plan.task, answer=answer, cost_usd=cost,
+        decision_id=plan.decision_id,
+    )  # fmt: skip

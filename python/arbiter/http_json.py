@@ -1,0 +1,84 @@
+"""JSON in and out of the HTTP routes: a body read as an object, path and query parameters
+checked (a client's mistake is a 400 naming the parameter, never a store error), a response
+written as JSON (split from server.py)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from arbiter.errors import InvalidRequest
+from arbiter.principal import Principal
+from arbiter.store.export import parse_time
+
+JSON = "application/json"
+_N = TypeVar("_N", int, float)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise InvalidRequest(f"The body is not valid JSON ({err.msg} at byte {err.pos}).") from err
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return body
+
+
+def read_scope(request: Request, principal: Principal) -> str | None:
+    """The tenant a read covers: the caller's own; for the admin and dashboard keys every tenant
+    (None), or the one named by `?tenant=`."""
+    if principal.sees_all:
+        return request.query_params.get("tenant") or None
+    return principal.tenant
+
+
+def check_params(request: Request) -> None:
+    """No path or query parameter may hold a NUL: PostgreSQL text cannot store or even compare
+    one, so it would fail as a store error instead of the client's mistake."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        no_nul(value, name)
+
+
+def no_nul(value: Any, name: str) -> None:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequest(f"'{name}' must not contain NUL characters.", param=name)
+
+
+def _parsed(request: Request, name: str, parse: Callable[[str], _N], what: str) -> _N | None:
+    """Query parameter `name` read by `parse` (None when absent); a ValueError is the client's
+    400 saying `name` must be `what`."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as err:
+        raise InvalidRequest(f"'{name}' must be {what}.", param=name) from err
+
+
+def float_param(request: Request, name: str) -> float | None:
+    value = _parsed(request, name, float, "a number")
+    if value is not None and not math.isfinite(value):
+        raise InvalidRequest(f"'{name}' must be a finite number.", param=name)
+    return value
+
+
+def time_param(request: Request, name: str, default: float) -> float:
+    what = "unix seconds, an ISO-8601 date/time or an age like 24h"
+    value = _parsed(request, name, parse_time, what)
+    return default if value is None else value
+
+
+def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    value = _parsed(request, name, int, "an integer")
+    return default if value is None else min(max(value, lo), hi)
