@@ -105,7 +105,7 @@ class StoreSettings:
     # transaction per batch, back to back (a little less CPU per record)
     writer_pace: bool = True
     # "idle": the writer thread runs at SCHED_IDLE (only on the core's spare time, no rests) and
-    # hurries, niced, when it finds itself late; where Linux does not let a thread back out of
+    # hurries, niced, when a record is late; where Linux does not let a thread back out of
     # SCHED_IDLE (no CAP_SYS_NICE) it stays "nice": niced, paced as above (writer_priority.py)
     writer_priority: Literal["idle", "nice"] = "idle"
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)

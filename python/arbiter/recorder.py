@@ -114,6 +114,9 @@ class Recorder:
         # SCHED_IDLE for the writer thread (writer_priority.py): only when it writes itself (a
         # writer process's child would inherit the policy from the thread that starts it)
         self.priority = WriterPriority(idle_priority and writer is None)
+        # an idle writer is due to take a record within half an interval; one that waited 3/4
+        # of it is late: the writer is starved, and hurries (writer_priority.py)
+        self._hurry_after = 0.75 * flush_interval_s if self.priority.want_idle else 0.0
         self._max_backlog = max_backlog
         self._on_alert = on_alert
         self._lock = threading.Lock()
@@ -134,7 +137,7 @@ class Recorder:
     # -- request path -----------------------------------------------------------------------
     def submit(self, record: Record) -> None:
         """Queue one record (O(1), no I/O). Never blocks on the store, never raises."""
-        dropped = False
+        dropped = late = False
         with self._lock:
             self._seq += 1
             if isinstance(record, PolicyDelta):
@@ -146,8 +149,12 @@ class Recorder:
                     self._queue.popleft()
                     self._dropped += 1
                     dropped = True
-                self._queue.append((self._seq, time.monotonic(), record))
+                now = time.monotonic()
+                self._queue.append((self._seq, now, record))
+                late = self._hurry_after > 0 and now - self._queue[0][1] > self._hurry_after
             full = len(self._queue) >= self._batch_max
+        if late and not self.priority.hurrying:
+            self.priority.hurry(True)  # a starved writer may not run to notice it itself
         if full:
             self._wake.set()
         if dropped and self._dropped % 10_000 == 1:
@@ -227,8 +234,10 @@ class Recorder:
                 (self._abandon if self._stopping.is_set() else self._stopping).wait(backoff)
             else:
                 # A record queued just after the last take waits for this pause, the last drain
-                # and the next one: keep their sum within the interval (the durability bound).
-                self._wake.wait(max(0.0, self._interval - 2 * spent))
+                # and the next one: keep their sum within the interval (the durability bound);
+                # an idle writer, within half of it (it may have to hurry for the rest).
+                due = self._interval / 2 if self.priority.mode == "idle" else self._interval
+                self._wake.wait(max(0.0, due - 2 * spent))
             self._wake.clear()
             t0 = time.monotonic()
             ok = self._drain()
@@ -258,10 +267,11 @@ class Recorder:
             batch = self._inflight or self._take()
             if batch is None:
                 return True
-            # an idle-priority writer whose oldest record has waited well past the interval
-            # is being starved (a saturated core): it hurries, niced, until a batch is taken
-            # within the interval again (the durability bound; writer_priority.py)
-            self.priority.hurry(batch.waited_s > 1.25 * self._interval)
+            # an idle-priority writer whose oldest record has waited 3/4 of the interval is
+            # being starved (a busy core): it hurries, niced, until a batch is taken in time
+            # again (the durability bound; writer_priority.py)
+            if self._hurry_after:
+                self.priority.hurry(batch.waited_s > self._hurry_after)
             self._inflight = batch
             t0 = time.monotonic()
             with stalls.RECORDER.measure():  # one transaction: what holds the core at a stretch

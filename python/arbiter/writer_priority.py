@@ -8,10 +8,12 @@ the loop thread takes the core back the moment it wakes, and the writer lives on
 GIL, at most one switch interval (`sys.setswitchinterval`, 1 ms in `serve`), and only while the
 writer is in Python rather than in the store's C code.
 
-An idle thread starves on a saturated core (it keeps ~0.3% of it), and the recorder's durability
-bound must hold there too: the writer *hurries* (back to SCHED_OTHER, niced as before) whenever
-it finds itself late -- woken over half a flush interval after it was due, or a drain running
-longer than that -- and goes idle again once it has caught up. Leaving SCHED_IDLE needs
+An idle thread starves on a saturated core (it keeps ~0.3% of it, less than any niced process),
+and the recorder's durability bound must hold there too: the writer *hurries* (back to
+SCHED_OTHER, niced as before) when a record has waited 3/4 of a flush interval -- noticed by
+whichever thread sees it first: the request path submitting the next record (a starved writer
+may not run to notice) or the writer taking a batch -- and goes idle again once it takes a
+batch in time. Leaving SCHED_IDLE needs
 CAP_SYS_NICE or a RLIMIT_NICE that allows the thread's niceness (root in most containers has
 neither the capability nor the limit: Docker drops CAP_SYS_NICE), so a throwaway thread probes
 the round trip first; where it fails the writer stays niced, as before this module.
@@ -45,11 +47,12 @@ def _nice_this_thread() -> bool:
         return False
 
 
-def _set_policy(idle: bool) -> bool:
-    """This thread to SCHED_IDLE (idle) or back to SCHED_OTHER; False if refused/unsupported."""
+def _set_policy(idle: bool, tid: int = 0) -> bool:
+    """A thread (this one by default) to SCHED_IDLE (idle) or back to SCHED_OTHER; False if
+    refused or unsupported."""
     try:
         policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
-        os.sched_setscheduler(_tid(), policy, os.sched_param(0))
+        os.sched_setscheduler(tid or _tid(), policy, os.sched_param(0))
         return True
     except (AttributeError, OSError):
         return False
@@ -71,26 +74,31 @@ def can_go_idle_and_back() -> bool:
 
 
 class WriterPriority:
-    """The writer thread's priority; every method is called from the writer thread itself."""
+    """The writer thread's priority: `start` runs on the writer thread; `hurry` on any thread."""
 
     def __init__(self, want_idle: bool) -> None:
-        self._want_idle = want_idle
+        self.want_idle = want_idle
         self.mode: Priority | Literal[""] = ""  # what start() got
         self.hurrying = False
-        self.hurries = 0  # how often the writer found itself late and left idle
+        self.hurries = 0  # how often the writer was found late and left idle
+        self._tid = 0
+        self._lock = threading.Lock()
 
     def start(self) -> Priority:
         niced = _nice_this_thread()
-        if self._want_idle and can_go_idle_and_back() and _set_policy(True):
+        self._tid = _tid()
+        if self.want_idle and can_go_idle_and_back() and _set_policy(True):
             self.mode = "idle"
         else:
             self.mode = "nice" if niced else "none"
         return self.mode
 
     def hurry(self, late: bool) -> None:
-        """late: leave idle (niced, with a share of the core) until called with False."""
+        """late: the writer thread leaves idle (niced, with a share of the core) until called
+        with False."""
         if self.mode != "idle" or late == self.hurrying:
             return
-        if _set_policy(not late):
-            self.hurrying = late
-            self.hurries += int(late)
+        with self._lock:
+            if late != self.hurrying and _set_policy(not late, self._tid):
+                self.hurrying = late
+                self.hurries += int(late)

@@ -179,3 +179,21 @@ def test_an_idle_writer_does_not_rest_between_its_transactions(idle_recorder: Re
         rec.submit(decision(f"d{i}"))
     assert rec.flush(20.0)
     assert rests == []
+
+
+def test_the_request_path_hurries_a_writer_whose_oldest_record_is_late(tmp_path: Path) -> None:
+    # a starved idle writer may not run to see that it is late: submit() looks for it (no
+    # writer thread here, so nothing else takes the records or calls hurry)
+    store = open_store(f"sqlite:///{tmp_path}/late.db")
+    rec = Recorder(store, flush_interval_s=0.1, idle_priority=True)
+    calls: list[bool] = []
+    rec.priority.hurry = calls.append  # type: ignore[method-assign]
+    rec.submit(decision("fresh"))
+    rec.submit(decision("fresh too"))
+    assert calls == []  # nothing has waited 3/4 of the interval
+    with rec._lock:  # the oldest record queued 80 ms ago, still not taken
+        seq, _, record = rec._queue.popleft()
+        rec._queue.appendleft((seq, time.monotonic() - 0.08, record))
+    rec.submit(decision("new"))
+    assert calls == [True]
+    store.close()
