@@ -9,12 +9,20 @@ so `simulate.offline_call` gives any call's tokens, latency and grade without ma
   * always-fastest: the model with the lowest median latency, for every request;
   * oracle: for each request, the cheapest model meeting the quality target (its true pass rate
     >= quality_target x the baseline's) whose latency for this very call fits the SLO; none
-    fits: the one that is fastest on this call.
+    fits: the one of those that is fastest on this call (issue 19's rule, as the router's).
 
-SLO attainment "at the asked quantile": among requests with an SLO that some model meets with
-probability >= routing.latency_quantile (the sim's profile, Monte Carlo over its draws, for the
-answer this prompt gets), the share routed to a model that meets it with that probability.
+SLO attainment "at the asked quantile": among requests with an SLO that some model meeting the
+quality target meets with probability >= routing.latency_quantile (the sim's profile, Monte
+Carlo over its draws, for the answer this prompt gets), the share routed to a model that meets
+it with that probability. An SLO no such model meets is mis-set: the router picks the fastest
+and says so (issue 19), and it is not scored. Before s7 both counted every model: a 700 ms
+summary that only tiny (under the quality bar) meets, because tiny's poor answer is a fifth as
+long, was a miss, and the oracles took tiny there; both figures are printed (`*_before_s7`).
 Also printed: the realized share of SLO requests answered within their SLO.
+
+Quality: the share of good answers (the sim's grade), an answer later than its SLO counting as
+not good; `quality_ratio` is against always-baseline (`routing.baseline`) without SLOs.
+`quality_ratio_reachable_slos`: the same over requests without a mis-set SLO.
 
 Cost: each policy's calls at the sim's prices. A request the sidecar cut at its deadline (a 504)
 is billed as the full answer of the model it was routed to (an upper bound: the upstream bills
@@ -190,26 +198,49 @@ def good_enough(name: str, task: str) -> bool:
     return quality_of(name, task) >= QUALITY_TARGET * quality_of(BASELINE, task)
 
 
-def oracle(item: Item) -> str:
+def none_fits_pool(item: Item, any_model: bool) -> list[str]:
+    """Whom a policy picks the fastest of when no model over the quality bar meets the SLO:
+    issue 19's rule, as the router implements it (`routing._latency_choice`), takes the fastest
+    of those over the bar; the definition before 2026-12-05 s7 took the fastest of every model
+    (`any_model`), so its oracles answered a mis-set SLO with a poor model's short answer."""
+    return list(POOL) if any_model else [m for m in POOL if good_enough(m, item.task)]
+
+
+def oracle(item: Item, any_model: bool = False) -> str:
+    """Issue 19's rule knowing each call's latency: the cheapest model over the quality bar
+    whose call fits the SLO; none: the fastest on this call (of `none_fits_pool`)."""
     ok = [m for m in POOL if good_enough(m, item.task)]
     if item.slo_ms is not None:
         fits = [m for m in ok if item.truth[m][1] * 1000 <= item.slo_ms]
         if not fits:
-            return min(POOL, key=lambda m: item.truth[m][1])
+            return min(none_fits_pool(item, any_model), key=lambda m: item.truth[m][1])
         ok = fits
     return min(ok, key=lambda m: item.truth[m][3])
 
 
-def quantile_oracle(item: Item) -> str:
+def quantile_oracle(item: Item, any_model: bool = False) -> str:
     """The best a calibrated router can do: the oracle's rule on each model's true chance of
     meeting the SLO (>= the quantile) instead of this call's draw."""
     ok = [m for m in POOL if good_enough(m, item.task)]
     if item.slo_ms is not None:
         fits = [m for m in ok if item.p_fit[m] >= QUANTILE]
         if not fits:
-            return max(POOL, key=lambda m: item.p_fit[m])
+            return max(none_fits_pool(item, any_model), key=lambda m: item.p_fit[m])
         ok = fits
     return min(ok, key=lambda m: item.truth[m][3])
+
+
+def reachable(item: Item, any_model: bool = False) -> bool:
+    """Whether a request's SLO can be met at the quantile by a model over the quality bar (by
+    any model, with `any_model`: the definition before s7, which counted a 700 ms summary that
+    only tiny, under the bar, meets, because its poor answer is a fifth as long). A request
+    without an SLO is reachable; one with an unreachable SLO is a mis-set SLO: the router picks
+    the fastest and says so (issue 19), and attainment leaves it out."""
+    if item.slo_ms is None:
+        return True
+    return any(
+        p >= QUANTILE for m, p in item.p_fit.items() if any_model or good_enough(m, item.task)
+    )
 
 
 async def run_arm(
@@ -280,7 +311,8 @@ def dump(path: Path, items: list[Item], picks: list[tuple[str, float, int]]) -> 
             text = str(it.body["messages"][-1]["content"])
             row = {"i": i, "task": it.task, "slo_ms": it.slo_ms, "pick": m, "took_ms": took * 1000,
                    "tokens": tokens, "predicted_ms": PREDICTED.get(i), "oracle": oracle(it),
-                   "quantile_oracle": quantile_oracle(it), "p_fit": it.p_fit,
+                   "quantile_oracle": quantile_oracle(it), "reachable": reachable(it),
+                   "oracle_before_s7": oracle(it, True), "p_fit": it.p_fit,
                    "truth": {k: [v[0], round(v[1] * 1000, 1), v[2], v[3]]
                              for k, v in it.truth.items()}, "prompt": text[:100]}  # fmt: skip
             f.write(json.dumps(row) + "\n")
@@ -300,13 +332,15 @@ def summarize(
     seen: list[float] | None,
     cut: bool = True,
     errors_as_fastest: bool = False,
+    any_model: bool = False,
 ) -> dict[str, Any]:
     """`picks`: the model per item (an HTTP error: "<model>:HTTP<status>", billed as that
     model's full answer, an upper bound on a call cut at the deadline; an error without a
     model, or any error with `errors_as_fastest`: the fastest model, billed in full, the
     bench's accounting before 2026-12-05); `seen`: the latency the client saw (None: the sim's
     draw). With `cut`, an answer later than its SLO is cut at the deadline (the sidecar's rule)
-    and is not a good answer."""
+    and is not a good answer. `any_model`: attainment over the requests some model (not only
+    one over the quality bar) meets at the quantile, the definition before s7 (`reachable`)."""
     fastest = fastest_model()
     picks = [
         m if m in POOL else (m.split(":")[0] if not errors_as_fastest else fastest) for m in picks
@@ -320,7 +354,15 @@ def summarize(
         for (m, it), late in zip(pairs, latency_of, strict=True)
     ]
     feasible = [i for i, it in enumerate(items) if it.slo_ms is not None
-                and max(it.p_fit.values()) >= QUANTILE]  # fmt: skip
+                and reachable(it, any_model)]  # fmt: skip
+    sane = [i for i, it in enumerate(items) if reachable(it)]  # no mis-set SLO
+    # the picked model's true pass rate instead of its graded draw (a cut answer: 0), against
+    # the baseline's: free of the grades' sampling noise (always-baseline's graded quality
+    # ranges 0.943-0.970 over seeds 3-17 around its expected 0.958)
+    expected = sum(
+        quality_of(m, it.task) * (not (cut and it.slo_ms is not None and late * 1000 > it.slo_ms))
+        for (m, it), late in zip(pairs, latency_of, strict=True)
+    ) / sum(quality_of(BASELINE, it.task) for it in items)
     attained = [items[i].p_fit.get(picks[i], 0.0) >= QUANTILE for i in feasible]
     with_slo = [i for i, it in enumerate(items) if it.slo_ms is not None]
     met = [latency_of[i] * 1000 <= (items[i].slo_ms or math.inf) for i in with_slo]
@@ -328,6 +370,8 @@ def summarize(
         "policy": name,
         "cost_usd": round(cost, 6),
         "quality": round(sum(good) / len(good), 4),
+        "quality_reachable": round(sum(good[i] for i in sane) / max(len(sane), 1), 4),
+        "quality_ratio_expected": round(expected, 4),
         "slo_attainment": round(sum(attained) / max(len(attained), 1), 4),
         "slo_met_realized": round(sum(met) / max(len(met), 1), 4),
         "feasible_slo_requests": len(feasible),
@@ -383,6 +427,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         summarize("quantile_oracle", [quantile_oracle(it) for it in items], items, None),
         summarize("always_baseline", [BASELINE] * len(items), items, None, cut=False),
     ]  # fmt: skip
+    # the definitions before s7 (mis-set SLOs counted as feasible, oracles answering them with
+    # the fastest model of all, under the quality bar included), reported next to the new ones
+    aware_arm = results["router_latency_aware"]
+    old = {r["policy"]: r for r in (
+        summarize("router_latency_aware", [m for m, _, _ in aware_arm], items,
+                  [t for _, t, _ in aware_arm], any_model=True),
+        summarize("oracle", [oracle(it, True) for it in items], items, None, any_model=True),
+        summarize("quantile_oracle", [quantile_oracle(it, True) for it in items], items, None,
+                  any_model=True),
+    )}  # fmt: skip
     print("quality: share of good answers, one cut at its SLO's deadline counting as not good")
     print("(always_baseline: without SLOs, the quality reference)")
     print(f"{'policy':22s} {'cost $':>10s} {'quality':>8s} {'attain@q':>9s} {'met':>7s}")
@@ -391,7 +445,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
               f"{r['slo_attainment']:9.4f} {r['slo_met_realized']:7.4f}")  # fmt: skip
     by = {r["policy"]: r for r in rows}
     aware = by["router_latency_aware"]
-    aware_arm = results["router_latency_aware"]
+    base_q, base_qr = by["always_baseline"]["quality"], by["always_baseline"]["quality_reachable"]
+    print("against the goals (attainment / cost vs the oracle / quality vs the baseline), the")
+    print("router and the oracles by the same definitions; 'before s7': mis-set SLOs counted")
+    for label, b in (("s7", by), ("before s7", old)):
+        for policy in ("router_latency_aware", "oracle", "quantile_oracle"):
+            r = b[policy]
+            cost = r["cost_usd"] / b["oracle"]["cost_usd"]
+            print(f"  {label:9s} {policy:22s} attainment {r['slo_attainment']:.4f} of "
+                  f"{r['feasible_slo_requests']}, cost {cost:.4f}"
+                  f", quality {r['quality'] / base_q:.4f} (reachable SLOs only "
+                  f"{r['quality_reachable'] / base_qr:.4f})")  # fmt: skip
     as_fastest = summarize("router_latency_aware", [m for m, _, _ in aware_arm], items,
                            [t for _, t, _ in aware_arm], errors_as_fastest=True)  # fmt: skip
     cut = Counter(m for m, _, _ in results["router_latency_aware"] if ":HTTP" in m)
@@ -428,6 +492,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "cost_vs_quantile_oracle": round(aware["cost_usd"] / by["quantile_oracle"]["cost_usd"], 4),
         "quality_vs_router_no_latency": round(
             aware["quality"] / by["router_no_latency"]["quality"], 4
+        ),
+        # the oracles' own figures by the same definitions (what the goals are measured against)
+        "oracle_slo_attainment": by["oracle"]["slo_attainment"],
+        "oracle_quality_ratio": round(by["oracle"]["quality"] / base_q, 4),
+        "quantile_oracle_cost_vs_oracle": round(
+            by["quantile_oracle"]["cost_usd"] / by["oracle"]["cost_usd"], 4
+        ),
+        "quantile_oracle_quality_ratio": round(by["quantile_oracle"]["quality"] / base_q, 4),
+        "quality_ratio_reachable_slos": round(aware["quality_reachable"] / base_qr, 4),
+        "quality_ratio_expected": aware["quality_ratio_expected"],
+        "oracle_quality_ratio_expected": by["oracle"]["quality_ratio_expected"],
+        "quantile_oracle_quality_ratio_expected": by["quantile_oracle"]["quality_ratio_expected"],
+        # the same by the definitions before s7
+        "slo_attainment_before_s7": old["router_latency_aware"]["slo_attainment"],
+        "cost_vs_oracle_before_s7": round(
+            old["router_latency_aware"]["cost_usd"] / old["oracle"]["cost_usd"], 4
+        ),
+        "oracle_quality_ratio_before_s7": round(old["oracle"]["quality"] / base_q, 4),
+        "quantile_oracle_cost_vs_oracle_before_s7": round(
+            old["quantile_oracle"]["cost_usd"] / old["oracle"]["cost_usd"], 4
         ),
     }
 

@@ -4,7 +4,8 @@ parts of the router's prediction replaced by the truth.
 Runs `bench/latency_slo.py`'s latency-aware arm once (same pool, workload, warm-up), then, with
 the latency and answer-length models as they stand at the end, predicts every model's p-quantile
 total for every request and applies the router's rule offline (the cheapest model that meets the
-quality target and whose prediction fits the SLO; none fits: the fastest predicted). Variants:
+quality target and whose prediction fits the SLO; none fits: the fastest predicted of those).
+Variants:
   * learned: the router's own prediction (should agree with most live picks);
   * true latency: the sim's profile (median TTFT and speed, their log spread) instead of the
     learned latency model; the answer length still predicted;
@@ -47,6 +48,7 @@ from arbiter.difficulty import prompt_stats
 from arbiter.latency import lognormal_sum_quantile, z_score
 from arbiter.offline.sim.config import parse_config
 from arbiter.offline.sim.runner import sim_running
+from arbiter.output_length import token_log_moments
 from arbiter.server import build_app
 from arbiter.services import Services
 from arbiter.toml_text import to_toml
@@ -93,7 +95,7 @@ async def collect(n: int, scale: float, seed: int) -> tuple[list[B.Item], list[R
 
 def predict_ms(p: dict[str, float], scale: float, max_tokens: int | None) -> float:
     """The router's p-quantile total (routing._predict_latency + LatencyModel.predict_ms)."""
-    mu, var = p["mu"], p["var"]
+    mu, var = token_log_moments(p["mu"], p["var"], Z)  # log(1 + tokens) -> log tokens
     if max_tokens:
         cap = math.log(max_tokens)
         if mu + Z * math.sqrt(var) > cap:
@@ -109,7 +111,7 @@ def route(item: B.Item, per: dict[str, dict[str, float]], scale: float) -> str:
         return ok[0]
     pred = {m: predict_ms(per[m], scale, item.body.get("max_tokens")) for m in B.POOL}
     fits = [m for m in ok if pred[m] <= item.slo_ms]
-    return fits[0] if fits else min(B.POOL, key=lambda m: pred[m])
+    return fits[0] if fits else min(ok, key=lambda m: pred[m])  # none fits: over the bar
 
 
 def score(items: list[B.Item], picks: list[str]) -> list[float]:
@@ -118,7 +120,7 @@ def score(items: list[B.Item], picks: list[str]) -> list[float]:
     cost = sum(it.truth[m][3] for it, m in zip(items, picks, strict=True))
     oracle = sum(it.truth[B.oracle(it)][3] for it in items)
     feasible = [(it, m) for it, m in zip(items, picks, strict=True)
-                if it.slo_ms is not None and max(it.p_fit.values()) >= B.QUANTILE]  # fmt: skip
+                if it.slo_ms is not None and B.reachable(it)]  # fmt: skip
     attained = np.mean([it.p_fit[m] >= B.QUANTILE for it, m in feasible])
     return [round(cost / oracle, 4), round(float(attained), 4)]
 
@@ -173,7 +175,7 @@ def main() -> None:
         p["sm"], p["sv"] = math.log(tps / scale), B.SPEED_SIGMA**2
 
     def true_length(name: str, it: B.Item, p: dict[str, float]) -> None:
-        p["mu"], p["var"] = math.log(max(it.truth[name][0], 1)), 1e-6
+        p["mu"], p["var"] = math.log1p(it.truth[name][0]), 1e-6
 
     def both(name: str, it: B.Item, p: dict[str, float]) -> None:
         true_latency(name, it, p)

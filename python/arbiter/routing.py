@@ -19,7 +19,7 @@ import numpy as np
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
 from arbiter.latency import LatencyModel, z_score
-from arbiter.output_length import OutputLength
+from arbiter.output_length import OutputLength, token_log_moments
 from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
@@ -552,11 +552,10 @@ class Router:
         default = (math.log(self.params.expected_output_tokens), 1.0)  # the weak length prior
         out = []
         for name in names:
-            mu, var = (
-                self.lengths.log_moments(name, req.stats, req.task)
-                if req.stats is not None
-                else default
-            )
+            mu, var = default
+            if req.stats is not None:  # (its scale is log(1 + tokens): to log tokens)
+                moments = self.lengths.log_moments(name, req.stats, req.task)
+                mu, var = token_log_moments(*moments, self._z)
             if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
                 mu = min(mu, cap)
                 var = min(var, max((cap - mu) / self._z, 0.1) ** 2) if self._z > 0 else var
