@@ -104,10 +104,13 @@ class StoreSettings:
     # so it never holds the core / GIL for long at a stretch (recorder.PACE_CHUNK); false: one
     # transaction per batch, back to back (a little less CPU per record)
     writer_pace: bool = True
-    # "idle": the writer thread runs at SCHED_IDLE (only on the core's spare time, no rests) and
-    # hurries, niced, when a record is late; where Linux does not let a thread back out of
-    # SCHED_IDLE (no CAP_SYS_NICE) it stays "nice": niced, paced as above (writer_priority.py)
-    writer_priority: Literal["idle", "nice"] = "idle"
+    # "nice" (default): the writer thread niced and paced as above. "idle": SCHED_IDLE (only the
+    # core's spare time, no rests), hurrying niced when a record is late; it removed the
+    # recorder's loop stalls but, with `serve`'s 1 ms GIL switch interval, raised the added p50
+    # at 50% load 0.35 -> 1.4 ms (the loop waits for the GIL the writer holds in every gap;
+    # bench/results/scale.md, seventh session); where Linux does not let a thread back out of
+    # SCHED_IDLE it stays "nice" (writer_priority.py)
+    writer_priority: Literal["idle", "nice"] = "nice"
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
     timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep

@@ -13,8 +13,8 @@
 #                             the recorder's batches, for before/after runs)
 #   ARBITER_BENCH_WRITER_PACE store.writer_pace (default true; "false": one transaction per
 #                             batch, back to back, for before/after runs)
-#   ARBITER_BENCH_WRITER_PRIORITY store.writer_priority (default "idle"; "nice": the writer
-#                             thread niced and paced, as before the seventh session)
+#   ARBITER_BENCH_WRITER_PRIORITY store.writer_priority (default "nice"; "idle": the writer
+#                             thread at SCHED_IDLE, for before/after runs)
 # The pool: three models on the mock (it answers every name). `auto` is routed across all three
 # (classification, difficulty, bandit choice, decision recording; grading runs off the path);
 # `mock-gpt` is a concrete model, so a request naming it is a pass-through. Auth is open.
@@ -40,7 +40,7 @@ url = "sqlite:///$store_dir/arbiter.db"
 durability = "batched"
 writer = "${ARBITER_BENCH_WRITER:-thread}"
 writer_pace = ${ARBITER_BENCH_WRITER_PACE:-true}
-writer_priority = "${ARBITER_BENCH_WRITER_PRIORITY:-idle}"
+writer_priority = "${ARBITER_BENCH_WRITER_PRIORITY:-nice}"
 
 [routing]
 baseline = "mock-large"
