@@ -123,3 +123,25 @@ class Harness:
         row = self.services.store.decision(decision_id)
         assert row is not None
         return row
+
+
+def sidecar_calls(tmp_path: Path, routing: str, prompt: str) -> tuple[int, list[str]]:
+    """One chat request (`prompt`) through a sidecar with `[routing]` lines `routing`: its
+    status and the models its upstream calls went to, in order."""
+    import asyncio
+
+    body = {"model": "auto", "messages": [{"role": "user", "content": prompt}]}
+    names: list[str] = []
+
+    class Named(Scripted):
+        async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
+            names.append(model.name)
+            return await super().complete(body, model)
+
+    async def go() -> int:
+        async with Harness(settings(tmp_path, None, routing=routing), Named()) as h:
+            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+            await h.settled()
+            return r.status_code
+
+    return asyncio.run(go()), names

@@ -11,7 +11,6 @@ import gzip
 import itertools
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -160,27 +159,9 @@ def test_first_model_fallbacks_are_checked(tmp_path: Path) -> None:
 
 def _sidecar_calls(tmp_path: Path, routing: str) -> tuple[int, list[str]]:
     """One chat request through the sidecar; the models its upstream calls went to."""
-    import asyncio
+    from tests.budget_harness import sidecar_calls
 
-    from arbiter.config import ModelSettings
-    from arbiter.types import ChatResult
-    from tests.budget_harness import HEADERS, Harness, Scripted, settings
-
-    body = {"model": "auto", "messages": [{"role": "user", "content": "Tell me about tides."}]}
-    names: list[str] = []
-
-    class Named(Scripted):  # records which model each upstream call went to
-        async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
-            names.append(model.name)
-            return await super().complete(body, model)
-
-    async def go() -> int:
-        async with Harness(settings(tmp_path, None, routing=routing), Named()) as h:
-            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
-            await h.settled()
-            return r.status_code
-
-    return asyncio.run(go()), names
+    return sidecar_calls(tmp_path, routing, "Tell me about tides.")
 
 
 def test_the_sidecar_asks_the_first_fallback_its_pool_has(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ routing/chat.toml ships the line the mixed proxy's train rows chose (bench/routi
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 from pathlib import Path
@@ -69,26 +68,13 @@ def test_check_config_warns_when_no_prompt_has_a_difficulty_score(tmp_path: Path
 
 def _sidecar_calls(tmp_path: Path, routing: str) -> tuple[int, list[str]]:
     """One chat request through the sidecar (difficulty scored); its upstream calls' models."""
-    from arbiter.config import ModelSettings
-    from arbiter.types import ChatResult
-    from tests.budget_harness import HEADERS, Harness, Scripted, settings
+    from tests.budget_harness import sidecar_calls
 
-    question = "Which of these is a noble gas? A. Nitrogen B. Argon C. Oxygen D. Chlorine"
-    body = {"model": "auto", "messages": [{"role": "user", "content": question}]}
-    names: list[str] = []
-
-    class Named(Scripted):
-        async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
-            names.append(model.name)
-            return await super().complete(body, model)
-
-    async def go() -> int:
-        async with Harness(settings(tmp_path, None, routing=routing), Named()) as h:
-            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
-            await h.settled()
-            return r.status_code
-
-    return asyncio.run(go()), names
+    return sidecar_calls(
+        tmp_path,
+        routing,
+        "Which of these is a noble gas? A. Nitrogen B. Argon C. Oxygen D. Chlorine",
+    )
 
 
 @pytest.mark.parametrize(("line", "skips"), [("[5.0, 0.0]", True), ("[-5.0, 0.0]", False)])
