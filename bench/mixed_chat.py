@@ -28,9 +28,13 @@ proxy is noisier per question than MT Bench's two-turn mean.
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from arbiter.offline import outcome_table as ot
 
@@ -97,3 +101,22 @@ def mixed(
         rows += [labelled(r) for r in rng.sample(pool, per)]
     rng.shuffle(rows)
     return ot.Table(tuple(rows), (rm[STRONG], rm[WEAK]))
+
+
+def round_args(argv: list[str] | None, saved: Path, render_saved: Callable[[Any], None]) -> Any:
+    """The mixed-chat round benches' command line (--draws, --skip-replay, --render); with
+    --render, `render_saved` gets the saved results (`saved`) and this returns None."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--draws", type=int, default=5)
+    ap.add_argument("--skip-replay", action="store_true")
+    ap.add_argument("--render", action="store_true", help="only rewrite routing.md from the JSON")
+    args = ap.parse_args(argv)
+    if args.render:
+        render_saved(json.loads(saved.read_text()))
+        return None
+    return args
+
+
+def split_sizes(sources: dict[str, ot.Table]) -> dict[str, int]:
+    """How many mixed rows each split holds (one draw)."""
+    return {f"rows_{split}": len(mixed(sources, split, 0).rows) for split in ("train", "heldout")}

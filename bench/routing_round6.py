@@ -25,7 +25,6 @@ bench/results/routing.md. Run: python bench/routing_round6.py [--draws 5]
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -524,20 +523,17 @@ NOTES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--draws", type=int, default=5)
-    ap.add_argument("--skip-replay", action="store_true")
-    ap.add_argument("--render", action="store_true", help="only rewrite routing.md from the JSON")
-    args = ap.parse_args(argv)
-    if args.render:
-        res = json.loads((OUT / "routing_round6.json").read_text())
-        write_section(OUT / "routing.md", MARK, render(res, NOTES))
+    args = mc.round_args(
+        argv,
+        OUT / "routing_round6.json",
+        lambda res: write_section(OUT / "routing.md", MARK, render(res, NOTES)),
+    )
+    if args is None:
         return 0
     t0 = time.process_time()
     sources = mc.load_sources(DATA)
     res: dict[str, Any] = {"static": bench_static(sources, args.draws), "draws": args.draws}
-    res["rows_train"] = len(mc.mixed(sources, "train", 0).rows)
-    res["rows_heldout"] = len(mc.mixed(sources, "heldout", 0).rows)
+    res |= mc.split_sizes(sources)
     ship = shippable_lines(sources, tuple(res["static"]["open_line_chosen"]))
     res["mixed_toml"] = mixed_body(ship, 1.05)
     shipped = load_routing(EXAMPLES / "chat.toml", [mc.STRONG, mc.WEAK]).cascade_expected_gain

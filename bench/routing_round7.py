@@ -25,7 +25,6 @@ bench/results/routing.md. Run: python bench/routing_round7.py [--draws 5]
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
@@ -564,20 +563,17 @@ NOTES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--draws", type=int, default=5)
-    ap.add_argument("--skip-replay", action="store_true")
-    ap.add_argument("--render", action="store_true", help="only rewrite routing.md from the JSON")
-    args = ap.parse_args(argv)
-    if args.render:
-        res = json.loads((OUT / "routing_round7.json").read_text())
-        write_section(OUT / "routing.md", MARK, render(res, NOTES))
+    args = mc.round_args(
+        argv,
+        OUT / "routing_round7.json",
+        lambda res: write_section(OUT / "routing.md", MARK, render(res, NOTES)),
+    )
+    if args is None:
         return 0
     t0 = time.process_time()
     sources = mc.load_sources(r2.DATA)
     res: dict[str, Any] = {"draws": args.draws, "levers": bench_levers(sources, args.draws)}
-    res["rows_train"] = len(mc.mixed(sources, "train", 0).rows)
-    res["rows_heldout"] = len(mc.mixed(sources, "heldout", 0).rows)
+    res |= mc.split_sizes(sources)
     lv = res["levers"]
     best = max(SHIPPABLE, key=lambda k: lv[k]["train"]["apgr"] + lv[k]["train"]["apgr_cost"])
     res["shipped_lever"], res["shipped_toml"] = best, routing_body(best, lv[best]["chosen"])
