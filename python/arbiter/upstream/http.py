@@ -290,15 +290,20 @@ class HTTPProvider:
         return resp, own if deadline is None else min(own, deadline)
 
 
-def answer_object(raw: bytes, model: str) -> dict[str, Any]:
-    """An upstream answer's body as a JSON object; anything else is a malformed answer."""
+def json_object(raw: bytes, model: str, what: str) -> dict[str, Any]:
+    """`raw` as a JSON object; anything else raises UpstreamError "{model}: malformed {what}"."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        raise UpstreamError(f"{model}: malformed answer from upstream") from err
+        raise UpstreamError(f"{model}: malformed {what}") from err
     if not isinstance(data, dict):
-        raise UpstreamError(f"{model}: malformed answer from upstream")
+        raise UpstreamError(f"{model}: malformed {what}")
     return data
+
+
+def answer_object(raw: bytes, model: str) -> dict[str, Any]:
+    """An upstream answer's body as a JSON object; anything else is a malformed answer."""
+    return json_object(raw, model, "answer from upstream")
 
 
 def is_json(headers: httpx.Headers) -> bool:

@@ -24,6 +24,7 @@ from arbiter.upstream.http import (
     SSEStream,
     answer_object,
     forwarded_headers,
+    json_object,
     reported_cost,
 )
 from arbiter.upstream.openai_errors import error_in_answer, http_error
@@ -265,12 +266,7 @@ def _opening_only(raw: bytes, model: str) -> bool:
 
 def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
     """One SSE chunk as JSON; garbage or an upstream error event raises UpstreamError."""
-    try:
-        chunk = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise UpstreamError(f"{model}: malformed chunk in the stream") from err
-    if not isinstance(chunk, dict):
-        raise UpstreamError(f"{model}: malformed chunk in the stream")
+    chunk = json_object(raw, model, "chunk in the stream")
     if "error" in chunk:  # classified as the same error answered with its HTTP status
         raise error_in_answer(model, chunk, raw)
     return chunk
