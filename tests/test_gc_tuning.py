@@ -49,8 +49,10 @@ def test_the_heap_is_frozen_once_after_the_first_full_collection_when_warm() -> 
     assert frozen > 0
     keep = [[i] for i in range(1000)]  # new objects, collected as usual from now on
     gc.collect()
-    assert gc.get_freeze_count() == frozen  # once only
-    assert len(keep) == 1000
+    # once only: the new objects went to the oldest generation, not the frozen one (whose count
+    # can only shrink, as frozen objects other threads or finalisers drop are unlinked)
+    assert gc.get_freeze_count() <= frozen
+    assert any(o is keep for o in gc.get_objects(generation=2))
 
 
 @pytest.fixture
