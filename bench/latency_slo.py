@@ -517,6 +517,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
+    global QUALITY_TARGET
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=600)
     p.add_argument("--scale", type=float, default=0.05)
@@ -529,12 +530,19 @@ def main() -> int:
         help="latency.coverage_step for the sidecar (default: the config's)",
     )
     p.add_argument(
+        "--quality-target",
+        type=float,
+        default=QUALITY_TARGET,
+        help="routing.quality_target for the router and the oracles' quality bar",
+    )
+    p.add_argument(
         "--dump",
         type=Path,
         default=None,
         help="write the latency-aware arm's requests as JSON lines (misses, costs)",
     )
     args = p.parse_args()
+    QUALITY_TARGET = args.quality_target
     summary = asyncio.run(main_async(args))
     print(json.dumps(summary))
     return 0
