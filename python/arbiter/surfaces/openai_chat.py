@@ -80,7 +80,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
             raise InvalidRequest(
                 f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
             )
-        text, images = _content_text(msg.get("content"), i)
+        text, images = _content_text(msg.get("content"), i, role)
         has_images = has_images or images
         texts.append(text)
     _check_tool_pairs(messages)
@@ -179,7 +179,7 @@ def _check_nesting(raw: bytes, body: dict[str, Any]) -> None:
         ) from err
 
 
-def _content_text(content: Any, i: int) -> tuple[str, bool]:
+def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
     if content is None or isinstance(content, str):
         return content or "", False
     if not isinstance(content, list):
@@ -187,18 +187,66 @@ def _content_text(content: Any, i: int) -> tuple[str, bool]:
             f"'messages[{i}].content' must be a string or an array of parts.",
             param=f"messages[{i}].content",
         )
+    if not content and role != "assistant":  # OpenAI's own words; Anthropic's surface agrees
+        raise InvalidRequest(
+            f"Invalid 'messages[{i}].content': empty array. Expected an array with minimum "
+            "length 1, but got an empty array instead.",
+            param=f"messages[{i}].content",
+        )
     parts: list[str] = []
     images = False
-    for part in content:
+    for j, part in enumerate(content):
         if not isinstance(part, dict):
             raise InvalidRequest(
                 f"'messages[{i}].content' parts must be objects.", param=f"messages[{i}].content"
             )
-        if part.get("type") == "text" and isinstance(part.get("text"), str):
+        kind = _check_part(part, f"messages[{i}].content[{j}]")
+        if kind == "text":
             parts.append(part["text"])
-        elif part.get("type") in ("image_url", "input_image"):
+        elif kind in ("image_url", "input_image"):
             images = True
     return "\n".join(parts), images
+
+
+# a known part's required field: (name, the JSON type it must have, the keys it must hold)
+_PART_FIELDS: dict[str, tuple[str, type, tuple[str, ...]]] = {
+    "text": ("text", str, ()),
+    "refusal": ("refusal", str, ()),
+    "image_url": ("image_url", dict, ("url",)),
+    "input_audio": ("input_audio", dict, ("data", "format")),
+    "file": ("file", dict, ()),
+}
+
+
+def _check_part(part: dict[str, Any], where: str) -> str:
+    """A content part's type, after the spec's required fields of a known type are checked (a
+    part the canonical request would read wrong, e.g. a text part without text, is a 400 here,
+    not a prompt of nothing upstream). Other types pass on untouched: OpenAI-compatible servers
+    take more (vLLM's video_url) and a named model forwards them."""
+    kind = part.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidRequest(f"Missing required parameter: '{where}.type'.", param=f"{where}.type")
+    spec = _PART_FIELDS.get(kind)
+    if spec is None:
+        return kind
+    name, want, keys = spec
+    value = part.get(name)
+    if value is None:
+        raise InvalidRequest(
+            f"Missing required parameter: '{where}.{name}'.", param=f"{where}.{name}"
+        )
+    if not isinstance(value, want):
+        expected = "a string" if want is str else "an object"
+        raise InvalidRequest(
+            f"Invalid type for '{where}.{name}': expected {expected}.", param=f"{where}.{name}"
+        )
+    for key in keys:
+        if not isinstance(value, dict) or not isinstance(value.get(key), str):
+            raise InvalidRequest(
+                f"Missing required parameter: '{where}.{name}.{key}' (a string).",
+                param=f"{where}.{name}.{key}",
+            )
+    return kind
 
 
 def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:
