@@ -75,3 +75,15 @@ def test_well_formed_and_unknown_part_types_still_pass(tmp_path: Path) -> None:
             assert answer.choices[0].message.content
 
     asyncio.run(main())
+
+
+def test_a_responses_user_turn_of_no_parts_is_a_400_before_any_call(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
+            with pytest.raises(openai.BadRequestError) as caught:
+                await gpt.responses.create(model="auto", input=[{"role": "user", "content": []}])
+            body: Any = caught.value.body
+            assert body["param"] == "input[0].content"
+            assert sc.sim.state.stats_json()["total_requests"] == 0
+
+    asyncio.run(main())

@@ -187,7 +187,8 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
-            parts = _parts(item.get("content"), where)
+            # a user turn of no parts is no prompt: refused here, not by the upstream after routing
+            parts = _parts(item.get("content"), where, non_empty=role == "user")
             if role in ("system", "developer"):
                 system.append("".join(p.text for p in parts if isinstance(p, TextPart)))
             elif role in ("user", "assistant"):
@@ -246,11 +247,11 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
     return tuple(Message(role, tuple(parts)) for role, parts in out)
 
 
-def _parts(content: Any, where: str) -> tuple[Part, ...]:
+def _parts(content: Any, where: str, *, non_empty: bool = False) -> tuple[Part, ...]:
     if isinstance(content, str):
         return (TextPart(content),)
     out: list[Part] = []
-    for j, part in enumerate(c.array(content, f"{where}.content")):
+    for j, part in enumerate(c.array(content, f"{where}.content", non_empty=non_empty)):
         at = f"{where}.content[{j}]"
         part = c.obj(part, at)
         kind = part.get("type")
