@@ -181,6 +181,55 @@ def test_total_deadline_bounds_a_hanging_call() -> None:
     assert "b" not in calls  # the deadline is for the whole request, not per model
 
 
+def _run_within(
+    models: tuple[str, ...], call: Callable[[str], Awaitable[str]], b: Any, deadline_s: float
+) -> tuple[tuple[str, str] | ArbiterError, list[Attempt]]:
+    attempts: list[Attempt] = []
+
+    async def go() -> tuple[str, str]:
+        return await run_with_failover(
+            models, call, settings=FAST, breaker=b, attempts=attempts, deadline_s=deadline_s
+        )
+
+    try:
+        return asyncio.run(go()), attempts
+    except ArbiterError as err:
+        return err, attempts
+
+
+def test_a_deadline_too_short_to_try_any_model_is_a_504_not_open_circuits() -> None:
+    """x-arbiter-max-latency-ms: 2 left no time for a call: it said "circuits open" (a 503
+    that clients retry) while every circuit was closed."""
+    call, calls = scripted({"a": ["A"]})
+    result, attempts = _run_within(("a",), call, breaker()[0], deadline_s=0.001)
+    assert isinstance(result, UpstreamTimeout) and result.http_status == 504, result
+    assert "before any model could be called" in result.message
+    assert calls == [] and attempts == []
+
+
+def test_cuts_by_the_callers_deadline_do_not_open_the_circuit() -> None:
+    """A latency SLO (a deadline shorter than the configured one) that cuts a healthy model's
+    call says nothing against the model: before, a few tight SLOs opened its circuit and every
+    other request then failed over or got a 503."""
+
+    async def slow() -> str:
+        await asyncio.sleep(5)
+        return "late"
+
+    b, opened = breaker(threshold=2)
+    for _ in range(4):
+        call, _calls = scripted({"a": [slow]})
+        result, attempts = _run_within(("a",), call, b, deadline_s=0.02)
+        assert isinstance(result, UpstreamTimeout) and attempts[0].error == "upstream_timeout"
+    assert opened == [] and b.available("a")
+    # the configured deadline's cuts still count: a model that hangs past it is at fault
+    settings = FailoverSettings(deadline_s=0.02, retries_per_model=0, backoff_ms=1)
+    for _ in range(2):
+        call, _calls = scripted({"a": [slow]})
+        run(("a",), call, b, settings=settings)
+    assert opened == [("a", 2)]
+
+
 def test_backoff_grows_between_retries() -> None:
     call, _ = scripted({"a": [UpstreamError("1"), UpstreamError("2"), "A"]})
     settings = FailoverSettings(retries_per_model=2, backoff_ms=40, deadline_s=5)

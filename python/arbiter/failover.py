@@ -204,6 +204,10 @@ async def run_with_failover(
     SLO) says whether a model could still answer in time: one that cannot is not tried after
     the first (attempt `cannot_finish_in_time`)."""
     deadline = time.monotonic() + (settings.deadline_s if deadline_s is None else deadline_s)
+    # a deadline shorter than the configured one is the caller's (a latency SLO): a try it cuts
+    # says nothing against the model, so it does not count against its circuit
+    callers = deadline_s is not None and deadline_s < settings.deadline_s
+    out_of_time = False
     last: ArbiterError | None = None
     tried = models[: max(settings.max_models, 1)]
     # A model paused by its upstream (Retry-After) goes last: a last resort, never dropped, so
@@ -225,6 +229,7 @@ async def run_with_failover(
             pause = 0.0  # too long to sit out: ask anyway
         for retry in range(settings.retries_per_model + 1):
             if deadline - time.monotonic() < _MIN_TRY_S:
+                out_of_time = True
                 break
             if pause > 0:
                 await asyncio.sleep(min(pause, deadline - time.monotonic()))
@@ -238,7 +243,10 @@ async def run_with_failover(
             except TimeoutError:
                 # The deadline is the request's: once it has cut a try, nothing is left to retry
                 # with (an event loop may fire the timer a hair early, so don't re-check the clock).
-                breaker.failure(model)
+                if callers:
+                    breaker.release(model)
+                else:
+                    breaker.failure(model)
                 attempts.append(
                     Attempt(
                         model, False, (time.perf_counter() - started) * 1000, "upstream_timeout"
@@ -298,4 +306,6 @@ async def run_with_failover(
                 break  # its circuit just opened: on to the next model
     if last is not None:
         raise last
+    if out_of_time:  # not the circuits: the deadline left no time to try a model (a 504)
+        raise UpstreamTimeout("The request deadline passed before any model could be called.")
     raise NoRouteAvailable("Every eligible model is temporarily unavailable (circuits open).")
