@@ -13,6 +13,9 @@ The request's `model` picks the behaviour (so one server serves every test):
   malformed         a stream whose second delta is not JSON
   overloaded-event  a stream that sends an `error` event (overloaded_error) after one delta
   no-stop           a stream that ends cleanly but without message_stop
+  invalid-event-early  a stream (HTTP 200) whose first event after message_start is an `error`
+                    event of type invalid_request_error (the request's fault)
+  invalid-event     the same error event after one delta
   replay            answers with `replay_body` as an SSE stream, whatever was asked
   openai-reply      answers with `openai_reply` as JSON (an OpenAI chat completion, for an
                     upstream with protocol "openai": the mock ignores the path)
@@ -211,6 +214,9 @@ class AnthropicMock:
                 *frames[:4],
                 b"event: error\ndata: " + _error("overloaded_error", "Overloaded") + b"\n\n",
             ]
+        elif model in ("invalid-event", "invalid-event-early"):
+            error = b"event: error\ndata: " + _error("invalid_request_error", "bad") + b"\n\n"
+            frames = [*frames[: 4 if model == "invalid-event" else 2], error]
         elif model == "leaky-event":
             frames = [*frames[:4], b"event: error\ndata: " + _error("api_error", LEAK) + b"\n\n"]
         elif model == "stall":

@@ -31,7 +31,7 @@ from arbiter.protocols.anthropic_response import (
     usage_in,
     usage_out,
 )
-from arbiter.upstream.http import safe_code
+from arbiter.upstream.http import retryable_error, safe_code
 
 
 def frame_payload(frame: bytes) -> bytes:
@@ -43,10 +43,21 @@ def frame_payload(frame: bytes) -> bytes:
     return b"\n".join(data)
 
 
+# Error types that name the request's fault, with the status Anthropic answers them with.
+_CLIENT_ERRORS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
+    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+}  # fmt: skip
+
+
 def upstream_error(model: str, error: Any) -> e.UpstreamError:
-    """An Anthropic `error` (event or body) as the ArbiterError that failover understands. Its
-    message is the upstream's prose and never reaches a client (it can quote keys or hosts):
-    only the error type, when it is a plain identifier."""
+    """An Anthropic `error` (event or body, at HTTP 200) as the ArbiterError that failover
+    understands, classified as the HTTP error of that type would be: invalid_request_error is
+    the caller's 400 (never retried, not against the model's health; it was a retried 502), a
+    401/403 the operator's key (another model may serve), a 404 a misnamed model; overloaded,
+    rate limit, timeout, api_error and unknown types stay retryable. Its message is the
+    upstream's prose and never reaches a client (it can quote keys or hosts): only the error
+    type, when it is a plain identifier."""
     kind = error.get("type") if isinstance(error, dict) else None
     text = f"upstream {model} reported an error in the stream: {safe_code(kind) or 'unknown'}"
     if kind == "overloaded_error":
@@ -55,6 +66,12 @@ def upstream_error(model: str, error: Any) -> e.UpstreamError:
         return e.UpstreamRateLimited(text)
     if kind == "timeout_error":
         return e.UpstreamTimeout(text)
+    status = _CLIENT_ERRORS.get(kind) if isinstance(kind, str) else None
+    if status is not None:
+        body = {"type": "error", "error": {"type": kind}}
+        return retryable_error(status, text, None) or e.UpstreamRejected(
+            text, upstream_status=status, body=body
+        )
     return e.UpstreamError(text)
 
 
