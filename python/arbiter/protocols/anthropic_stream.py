@@ -28,6 +28,7 @@ from arbiter.protocols.anthropic_response import (
     error_bytes,
     message_id,
     stop_reason_in,
+    tool_input,
     usage_in,
     usage_out,
 )
@@ -184,6 +185,12 @@ def _frame(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def tool_input_json(arguments: str) -> str:
+    """A tool call's whole arguments as the JSON object text an Anthropic client can parse: the
+    arguments when they are an object, else {"_raw": arguments} (as the whole answer gives)."""
+    return orjson.dumps(tool_input(arguments)).decode()
+
+
 class StreamEncoder:
     """Canonical events -> Anthropic SSE bytes, for an Anthropic client. `model` is the name
     the client sees. message_start carries the usage known then (for an OpenAI upstream: none
@@ -191,6 +198,12 @@ class StreamEncoder:
 
     def __init__(self, model: str) -> None:
         self._model = model
+        # A tool call's argument fragments, held to its block's end: an OpenAI model's
+        # arguments may not be a JSON object, and the SDK's stream accumulator parses every
+        # input_json_delta as JSON (it raised on broken JSON and gave a list for an array).
+        # Sent as one delta, they are the object the whole answer gives: {"_raw": text} when
+        # they are not one (anthropic_response.tool_input).
+        self._args: dict[int, list[str]] = {}
 
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
@@ -203,6 +216,8 @@ class StreamEncoder:
                 _frame("message_start", {"type": "message_start", "message": message}) + self.ping()
             )
         if isinstance(event, BlockStart):
+            if event.kind == "tool_use":
+                self._args[event.index] = []
             block: dict[str, Any] = (
                 {"type": "text", "text": ""}
                 if event.kind == "text"
@@ -214,11 +229,16 @@ class StreamEncoder:
         if isinstance(event, TextDelta):
             return self._delta(event.index, {"type": "text_delta", "text": event.text})
         if isinstance(event, ToolArgsDelta):
-            return self._delta(
-                event.index, {"type": "input_json_delta", "partial_json": event.partial_json}
-            )
+            held = self._args.get(event.index)
+            if held is not None:
+                held.append(event.partial_json)
+                return b""
+            return self._args_delta(event.index, event.partial_json)
         if isinstance(event, BlockStop):
-            return _frame(
+            held = self._args.pop(event.index, None)
+            text = "".join(held) if held is not None else ""
+            out = self._args_delta(event.index, tool_input_json(text)) if text.strip() else b""
+            return out + _frame(
                 "content_block_stop", {"type": "content_block_stop", "index": event.index}
             )
         if isinstance(event, MessageDelta):
@@ -226,6 +246,9 @@ class StreamEncoder:
         if isinstance(event, MessageStop):
             return _frame("message_stop", {"type": "message_stop"})
         return self.error(event)
+
+    def _args_delta(self, index: int, partial_json: str) -> bytes:
+        return self._delta(index, {"type": "input_json_delta", "partial_json": partial_json})
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
         return _frame(
