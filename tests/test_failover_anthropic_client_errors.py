@@ -7,8 +7,8 @@ and failed over (a routed request got another model's answer to a request the fi
 a pinned one a 502 after every retry). Now it is classified as the HTTP error of that type:
 before any content, the caller's 400 in its surface's shape, one call, no failover, the circuit
 untouched; after content, the stream ends with one error event of that type, nothing sent lost
-or repeated, and the circuit is still untouched. overloaded_error events keep failing over
-(test_failover_anthropic.py)."""
+or repeated, and the circuit is still untouched. api_error events still fail over (here), as
+overloaded_error events do (test_failover_anthropic.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,15 @@ from tests import anthropic_mock
 from tests.anthropic_mock import TEXT, AnthropicMock
 from tests.inproc import InProcess
 from tests.sdk_clients import anthropic_events, openai_chunks, sdks
-from tests.test_failover_anthropic import CLAUDE, USER, attempts, call, run, sent_to_mock
+from tests.test_failover_anthropic import (
+    CLAUDE,
+    FALLBACK,
+    USER,
+    attempts,
+    call,
+    run,
+    sent_to_mock,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,5 +101,24 @@ def test_an_invalid_request_error_event_after_content_ends_the_stream_as_that_er
         assert row["status"] == "failed" and row["chosen_model"] == CLAUDE, row
         assert tried[-1]["error"] == "upstream_rejected", tried
         assert CLAUDE not in sc.services.breaker.state(), "not counted against the model"
+
+    run(tmp_path, mock, fault, body)
+
+
+@pytest.mark.parametrize("surface", ["anthropic", "openai"])
+def test_an_api_error_event_before_content_still_fails_over(
+    tmp_path: Path, mock: AnthropicMock, surface: str
+) -> None:
+    fault = "api-event-early"
+
+    async def body(sc: InProcess) -> None:
+        before = len(sent_to_mock(mock, fault))
+        r = await call(sc, surface, True)
+        assert r.status_code == 200 and r.headers["x-arbiter-model"] == FALLBACK, r.text
+        tried, _ = await attempts(sc, r)
+        failed = [a for a in tried if a["model"] == CLAUDE]
+        assert failed and {a["error"] for a in failed} == {"upstream_error"}, tried
+        assert len(sent_to_mock(mock, fault)) > before
+        assert sc.services.breaker.state()[CLAUDE]["consecutive_failures"] >= 1
 
     run(tmp_path, mock, fault, body)
