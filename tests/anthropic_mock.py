@@ -13,6 +13,10 @@ The request's `model` picks the behaviour (so one server serves every test):
   malformed         a stream whose second delta is not JSON
   overloaded-event  a stream that sends an `error` event (overloaded_error) after one delta
   no-stop           a stream that ends cleanly but without message_stop
+  invalid-event-early  a stream (HTTP 200) whose first event after message_start is an `error`
+                    event of type invalid_request_error (the request's fault)
+  invalid-event     the same error event after one delta
+  api-event-early   a stream whose first event after message_start is an api_error `error` event
   replay            answers with `replay_body` as an SSE stream, whatever was asked
   openai-reply      answers with `openai_reply` as JSON (an OpenAI chat completion, for an
                     upstream with protocol "openai": the mock ignores the path)
@@ -211,6 +215,10 @@ class AnthropicMock:
                 *frames[:4],
                 b"event: error\ndata: " + _error("overloaded_error", "Overloaded") + b"\n\n",
             ]
+        elif model in ("invalid-event", "invalid-event-early", "api-event-early"):
+            kind = "api_error" if model == "api-event-early" else "invalid_request_error"
+            error = b"event: error\ndata: " + _error(kind, "bad") + b"\n\n"
+            frames = [*frames[: 4 if model == "invalid-event" else 2], error]
         elif model == "leaky-event":
             frames = [*frames[:4], b"event: error\ndata: " + _error("api_error", LEAK) + b"\n\n"]
         elif model == "stall":

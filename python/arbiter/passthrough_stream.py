@@ -7,20 +7,21 @@ circuit breaker act until the first chunk with content (SSEStream.prime), so not
 the client yet; a stream that breaks after that ends with one OpenAI error event, never with
 [DONE]; the decision is recorded and the budget settled before [DONE] goes out, or when the
 client leaves (then as `client_disconnected`, priced from the usage seen or the worst case: the
-upstream may bill a call it was never told to stop).
+upstream may bill a call it was never told to stop). The relay loop is chat's (relay.forward):
+a decision that cannot be committed under `store.durability = "strict"` ends the stream with the
+NOT_RECORDED error event, not [DONE] (this copy of the loop used to lack it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from arbiter.errors import ArbiterError, ClientDisconnected, UpstreamError
+from arbiter.errors import ClientDisconnected, UpstreamError
 from arbiter.records import Attempt
-from arbiter.relay import run_to_end
+from arbiter.relay import _StreamOutcome, forward, run_to_end
 from arbiter.relay_codec import OpenAIPassThrough
 
 if TYPE_CHECKING:
@@ -28,13 +29,6 @@ if TYPE_CHECKING:
     from arbiter.passthrough import Kind, Parsed, PassThrough
     from arbiter.principal import Principal
     from arbiter.upstream.http import SSEStream
-
-
-@dataclass(slots=True)
-class _Outcome:
-    failure: ArbiterError | None = None
-    complete: bool = False  # the final event ([DONE] or the error event) was handed out
-    finished: bool = False  # recorded
 
 
 @dataclass(slots=True)
@@ -46,15 +40,14 @@ class Streaming:
     events: AsyncIterator[bytes]
     headers: dict[str, str]
     _finish: _Finisher
+    _outcome: _StreamOutcome
     _gen: AsyncGenerator[bytes, None] = field(repr=False)
 
     async def aclose(self) -> None:
         await self._gen.aclose()
-        if not self._finish.outcome.finished:
-            self._finish.outcome.failure = ClientDisconnected(
-                "the client disconnected before the stream"
-            )
-            await run_to_end(self._finish())
+        if not self._outcome.finished:
+            self._outcome.failure = ClientDisconnected("the client disconnected before the stream")
+            await run_to_end(self._finish(self._outcome))
 
 
 @dataclass(slots=True)
@@ -77,16 +70,15 @@ class _Finisher:
     """Close the upstream and record the decision (once), whatever ended the stream."""
 
     def __init__(self, call: OpenedCall) -> None:
-        self.outcome = _Outcome()
         self._call = call
 
-    async def __call__(self) -> None:
-        if self.outcome.finished:
+    async def __call__(self, outcome: _StreamOutcome) -> None:
+        if outcome.finished:
             return
-        self.outcome.finished = True
+        outcome.finished = True
         c = self._call
         await c.upstream.aclose()
-        failure = self.outcome.failure
+        failure = outcome.failure
         if isinstance(failure, UpstreamError):
             elapsed = (time.perf_counter() - c.opened) * 1000
             c.attempts.append(Attempt(c.req.model, False, elapsed, failure.code))
@@ -100,47 +92,12 @@ def streaming(call: OpenedCall) -> Streaming:
     finish = _Finisher(call)
     model = call.req.model
     codec = OpenAIPassThrough(model, call.req.include_usage)  # chunks as they come, usage or not
-    gen = _relay(call.pt, model, call.upstream, codec, finish)
+    outcome = _StreamOutcome(codec)
+    gen = forward(call.pt.s.breaker, model, call.upstream, codec, outcome, finish)
     headers = {
         "x-arbiter-model": model,
         "x-arbiter-decision-id": call.decision_id,
         "x-arbiter-task": "completion",
         **call.upstream.upstream_headers,
     }
-    return Streaming(gen, headers, finish, gen)
-
-
-async def _relay(
-    pt: PassThrough,
-    model: str,
-    upstream: SSEStream,
-    codec: OpenAIPassThrough,
-    finish: _Finisher,
-) -> AsyncGenerator[bytes, None]:
-    outcome = finish.outcome
-    try:
-        try:
-            async for event in upstream.events():
-                out = codec.feed(event)
-                if out:
-                    yield out  # each chunk as it comes, never batched
-            if not upstream.done:
-                raise UpstreamError(f"{model}: the stream ended before its end event")
-            if codec.finish is None:
-                raise UpstreamError(f"{model}: the stream ended without a finish reason")
-            final = codec.terminal()
-        except UpstreamError as err:
-            outcome.failure = err
-            pt.s.breaker.failure(model)
-            final = codec.error(err)
-        # recorded before [DONE]: a client that stops reading there finds the decision
-        await run_to_end(finish())
-        outcome.complete = True
-        yield final
-    except (asyncio.CancelledError, GeneratorExit):
-        if not outcome.complete and outcome.failure is None:
-            outcome.failure = ClientDisconnected("the client disconnected mid-stream")
-        raise
-    finally:
-        if not outcome.finished:  # the client left mid-stream: record even while cancelled
-            await run_to_end(finish())
+    return Streaming(gen, headers, finish, outcome, gen)

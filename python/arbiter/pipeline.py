@@ -407,6 +407,7 @@ class Pipeline:
             else relay_codec(
                 s.protocol_of(model), req.protocol, model,
                 include_usage=req.include_usage, created=int(time.time()),
+                stops=req.canonical.stop if req.canonical is not None else (),
             )
         )  # fmt: skip
         return Streamed(Relay(s.breaker, model, upstream, codec, finish), headers, deadline)

@@ -1,6 +1,8 @@
 """A stream on its way to the client: the relay that forwards an upstream's chunks through its
 codec, holds the terminal event until the decision is recorded, and enforces the request deadline
-(split from pipeline.py)."""
+(split from pipeline.py). `forward` is the one relay loop: routed streams (Relay) and streamed
+pass-through completions (passthrough_stream.py) both run it, so both end with NOT_RECORDED when
+the decision cannot be committed under strict durability."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
     UpstreamError,
+    UpstreamRejected,
 )
+from arbiter.failover import CONFIG_STATUSES
 from arbiter.relay_codec import RelayCodec
 from arbiter.store import StoreError
 from arbiter.upstream.base import UpstreamStream
@@ -93,7 +97,7 @@ class Relay:
     ) -> None:
         self._outcome = _StreamOutcome(codec)
         self._finish = finish
-        self._gen = _forward(breaker, model, upstream, codec, self._outcome, finish)
+        self._gen = forward(breaker, model, upstream, codec, self._outcome, finish)
 
     def __aiter__(self) -> Relay:
         return self
@@ -116,7 +120,17 @@ class Relay:
             await run_to_end(self._finish(self._outcome))
 
 
-async def _forward(
+def count_failure(breaker: CircuitBreaker, model: str, err: UpstreamError) -> None:
+    """A stream that broke after its first content, told to the circuit as failover tells a
+    failed try: the request's own fault (an upstream 4xx, e.g. an invalid_request_error event)
+    says nothing against the model; a misconfigured model (401/403/404) and an outage do."""
+    if not isinstance(err, UpstreamRejected):
+        breaker.failure(model)
+    elif err.upstream_status in CONFIG_STATUSES:
+        breaker.misconfigured(model, err.upstream_status)
+
+
+async def forward(
     breaker: CircuitBreaker,
     model: str,
     upstream: UpstreamStream,
@@ -128,7 +142,8 @@ async def _forward(
     with its terminal event ([DONE], message_stop) only when the upstream finished properly
     and the decision is recorded, else with one error event in the client's shape.
     Never references the Relay, so dropping an unfinished Relay lets Python finalize this
-    generator at once. A failed stream opens `breaker` one step for `model`."""
+    generator at once. A stream failed by the upstream opens `breaker` one step for `model`
+    (count_failure)."""
     try:
         try:
             async for event in upstream.events():
@@ -145,7 +160,7 @@ async def _forward(
             final = codec.terminal()
         except UpstreamError as err:
             outcome.failure = err
-            breaker.failure(model)
+            count_failure(breaker, model, err)
             final = codec.error(err)
         # Record before the terminal event: a client that stops reading at [DONE] (the
         # openai SDK does) must find the decision committed under strict durability.

@@ -11,6 +11,7 @@ recorded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -65,8 +66,16 @@ class RelayCodec(TypingProtocol):
 
 
 def relay_codec(
-    upstream: Protocol, client: Protocol, model: str, *, include_usage: bool, created: int
+    upstream: Protocol,
+    client: Protocol,
+    model: str,
+    *,
+    include_usage: bool,
+    created: int,
+    stops: Sequence[str] = (),
 ) -> RelayCodec:
+    """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
+    OpenAI upstream's answer tells which one ended it (openai_response.matched_stop)."""
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(model, include_usage)
@@ -74,7 +83,7 @@ def relay_codec(
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
     encoder: CanonicalEncoder
     if upstream == "openai":
-        decoder = openai_stream.StreamDecoder(model)
+        decoder = openai_stream.StreamDecoder(model, stops)
         encoder = anthropic_stream.StreamEncoder(model)
     else:
         decoder = anthropic_stream.StreamDecoder(model)

@@ -250,7 +250,7 @@ class Handlers:
         )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
-        body = anthropic_surface.render_result(outcome.result, outcome.protocol)
+        body = anthropic_surface.render_result(outcome.result, outcome.protocol, req.canonical)
         return Response(body, media_type=JSON, headers=outcome.headers)
 
     async def count_tokens(self, request: Request) -> Response:

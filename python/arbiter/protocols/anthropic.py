@@ -27,6 +27,7 @@ from arbiter.canonical import (
     ToolResultPart,
 )
 from arbiter.errors import InvalidRequest
+from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
 from arbiter.protocols.anthropic_response import (
@@ -267,7 +268,9 @@ def _image(block: dict[str, Any], param: str) -> ImagePart:
                 f"{param}.source.media_type: Input should be one of {sorted(IMAGE_TYPES)}",
                 param=f"{param}.source.media_type",
             )
-        return ImagePart(media_type, c.string(source.get("data"), f"{param}.source.data"))
+        data = c.string(source.get("data"), f"{param}.source.data")
+        check_inline_image(media_type, data, f"{param}.source.data")
+        return ImagePart(media_type, data)
     if kind == "url":
         return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))
     raise InvalidRequest(

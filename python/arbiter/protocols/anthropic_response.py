@@ -66,11 +66,11 @@ def decode_response(body: Any) -> CanonicalResponse:
         if block.get("type") == "text" and isinstance(block.get("text"), str):
             parts.append(TextPart(block["text"]))
         elif block.get("type") == "tool_use":
-            tool_input = block.get("input")
+            given = block.get("input")
             if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                 raise e.UpstreamError("malformed tool_use block from an Anthropic upstream")
             try:
-                arguments = orjson.dumps(tool_input if isinstance(tool_input, dict) else {})
+                arguments = orjson.dumps(given if isinstance(given, dict) else {})
             except orjson.JSONEncodeError as err:  # nested past what orjson writes
                 raise e.UpstreamError("tool_use input nested too deeply") from err
             parts.append(ToolCallPart(block["id"], block["name"], arguments.decode()))
@@ -98,7 +98,7 @@ def encode_response(resp: CanonicalResponse, model: str) -> dict[str, Any]:
         else:
             content.append({
                 "type": "tool_use", "id": part.id, "name": part.name,
-                "input": _arguments_object(part.arguments),
+                "input": tool_input(part.arguments),
             })  # fmt: skip
     return {
         "id": message_id(resp.id),
@@ -112,9 +112,10 @@ def encode_response(resp: CanonicalResponse, model: str) -> dict[str, Any]:
     }
 
 
-def _arguments_object(arguments: str) -> dict[str, Any]:
+def tool_input(arguments: str) -> dict[str, Any]:
     """A model's tool arguments as an object; text that is not one (OpenAI models can emit
-    broken JSON) is kept whole under `_raw` rather than lost or failing the answer."""
+    broken JSON, a Python repr, an array) is kept whole under `_raw` rather than lost or
+    failing the answer. A translated stream sends the same object (anthropic_stream)."""
     try:
         value = orjson.loads(arguments) if arguments.strip() else {}
         orjson.dumps(value)  # read deeper than orjson writes (255 levels): rendering would fail

@@ -28,10 +28,11 @@ from arbiter.protocols.anthropic_response import (
     error_bytes,
     message_id,
     stop_reason_in,
+    tool_input,
     usage_in,
     usage_out,
 )
-from arbiter.upstream.http import safe_code
+from arbiter.upstream.http import retryable_error, safe_code
 
 
 def frame_payload(frame: bytes) -> bytes:
@@ -43,10 +44,21 @@ def frame_payload(frame: bytes) -> bytes:
     return b"\n".join(data)
 
 
+# Error types that name the request's fault, with the status Anthropic answers them with.
+_CLIENT_ERRORS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
+    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+}  # fmt: skip
+
+
 def upstream_error(model: str, error: Any) -> e.UpstreamError:
-    """An Anthropic `error` (event or body) as the ArbiterError that failover understands. Its
-    message is the upstream's prose and never reaches a client (it can quote keys or hosts):
-    only the error type, when it is a plain identifier."""
+    """An Anthropic `error` (event or body, at HTTP 200) as the ArbiterError that failover
+    understands, classified as the HTTP error of that type would be: invalid_request_error is
+    the caller's 400 (never retried, not against the model's health; it was a retried 502), a
+    401/403 the operator's key (another model may serve), a 404 a misnamed model; overloaded,
+    rate limit, timeout, api_error and unknown types stay retryable. Its message is the
+    upstream's prose and never reaches a client (it can quote keys or hosts): only the error
+    type, when it is a plain identifier."""
     kind = error.get("type") if isinstance(error, dict) else None
     text = f"upstream {model} reported an error in the stream: {safe_code(kind) or 'unknown'}"
     if kind == "overloaded_error":
@@ -55,6 +67,12 @@ def upstream_error(model: str, error: Any) -> e.UpstreamError:
         return e.UpstreamRateLimited(text)
     if kind == "timeout_error":
         return e.UpstreamTimeout(text)
+    status = _CLIENT_ERRORS.get(kind) if isinstance(kind, str) else None
+    if status is not None:
+        body = {"type": "error", "error": {"type": kind}}
+        return retryable_error(status, text, None) or e.UpstreamRejected(
+            text, upstream_status=status, body=body
+        )
     return e.UpstreamError(text)
 
 
@@ -167,6 +185,12 @@ def _frame(kind: str, data: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def tool_input_json(arguments: str) -> str:
+    """A tool call's whole arguments as the JSON object text an Anthropic client can parse: the
+    arguments when they are an object, else {"_raw": arguments} (as the whole answer gives)."""
+    return orjson.dumps(tool_input(arguments)).decode()
+
+
 class StreamEncoder:
     """Canonical events -> Anthropic SSE bytes, for an Anthropic client. `model` is the name
     the client sees. message_start carries the usage known then (for an OpenAI upstream: none
@@ -174,6 +198,12 @@ class StreamEncoder:
 
     def __init__(self, model: str) -> None:
         self._model = model
+        # A tool call's argument fragments, held to its block's end: an OpenAI model's
+        # arguments may not be a JSON object, and the SDK's stream accumulator parses every
+        # input_json_delta as JSON (it raised on broken JSON and gave a list for an array).
+        # Sent as one delta, they are the object the whole answer gives: {"_raw": text} when
+        # they are not one (anthropic_response.tool_input).
+        self._args: dict[int, list[str]] = {}
 
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
@@ -186,6 +216,8 @@ class StreamEncoder:
                 _frame("message_start", {"type": "message_start", "message": message}) + self.ping()
             )
         if isinstance(event, BlockStart):
+            if event.kind == "tool_use":
+                self._args[event.index] = []
             block: dict[str, Any] = (
                 {"type": "text", "text": ""}
                 if event.kind == "text"
@@ -197,11 +229,16 @@ class StreamEncoder:
         if isinstance(event, TextDelta):
             return self._delta(event.index, {"type": "text_delta", "text": event.text})
         if isinstance(event, ToolArgsDelta):
-            return self._delta(
-                event.index, {"type": "input_json_delta", "partial_json": event.partial_json}
-            )
+            held = self._args.get(event.index)
+            if held is not None:
+                held.append(event.partial_json)
+                return b""
+            return self._args_delta(event.index, event.partial_json)
         if isinstance(event, BlockStop):
-            return _frame(
+            held = self._args.pop(event.index, None)
+            text = "".join(held) if held is not None else ""
+            out = self._args_delta(event.index, tool_input_json(text)) if text.strip() else b""
+            return out + _frame(
                 "content_block_stop", {"type": "content_block_stop", "index": event.index}
             )
         if isinstance(event, MessageDelta):
@@ -209,6 +246,9 @@ class StreamEncoder:
         if isinstance(event, MessageStop):
             return _frame("message_stop", {"type": "message_stop"})
         return self.error(event)
+
+    def _args_delta(self, index: int, partial_json: str) -> bytes:
+        return self._delta(index, {"type": "input_json_delta", "partial_json": partial_json})
 
     def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
         return _frame(

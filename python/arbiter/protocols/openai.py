@@ -26,6 +26,7 @@ from arbiter.canonical import (
     ToolResultPart,
 )
 from arbiter.errors import InvalidRequest
+from arbiter.image_data import split_data_url
 from arbiter.protocols import _check as c
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
@@ -176,13 +177,7 @@ def image_part(url: str, param: str) -> ImagePart:
     a URL."""
     if not url.startswith("data:"):
         return ImagePart(url=url)
-    head, sep, data = url[5:].partition(",")
-    media_type, _, encoding = head.partition(";")
-    if not sep or encoding != "base64" or not media_type:
-        raise InvalidRequest(
-            f"'{param}': a data URL must be data:<media type>;base64,<data>", param=param
-        )
-    return ImagePart(media_type, data)
+    return ImagePart(*split_data_url(url, param))
 
 
 def function_tool(fn: dict[str, Any], param: str) -> Tool:

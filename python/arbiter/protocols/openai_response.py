@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -96,8 +97,27 @@ def call_id_or_made(call_id: Any, response_id: Any, position: int) -> str:
     return str(call_id) if call_id else f"call_{response_id or 'x'}_{position}"
 
 
-def decode_response(body: Any) -> CanonicalResponse:
-    """The first choice of an upstream's chat.completion (n > 1 never crosses protocols)."""
+def matched_stop(text_end: str, choice: dict[str, Any], stops: Sequence[str]) -> str | None:
+    """Which of the caller's stop sequences ended an answer whose finish_reason is "stop", when
+    that can be told; None when it cannot. OpenAI drops the stop string from the text and says
+    "stop" for a natural end too, so from OpenAI itself it cannot be told (Anthropic's surface
+    then says end_turn). Servers that can tell: vLLM names the string in `stop_reason`, SGLang
+    in `matched_stop`; a server that keeps the stop string in the text (vLLM's
+    include_stop_str_in_output) ends the text with it, and it stopped there, since a stop
+    string it produced ends the answer at once. `text_end`: the answer's text, or its end."""
+    for key in ("stop_reason", "matched_stop"):
+        named = choice.get(key)
+        if isinstance(named, str) and named in stops:
+            return named
+    for stop in sorted(stops, key=len, reverse=True):
+        if stop and text_end.endswith(stop):
+            return stop
+    return None
+
+
+def decode_response(body: Any, stops: Sequence[str] = ()) -> CanonicalResponse:
+    """The first choice of an upstream's chat.completion (n > 1 never crosses protocols).
+    `stops`: the caller's stop sequences, to tell a stop on one of them (matched_stop)."""
     try:
         choice = body["choices"][0]
         message = choice["message"]
@@ -121,12 +141,17 @@ def decode_response(body: Any) -> CanonicalResponse:
         reason = "tool_use"  # tool calls ended by "stop" (a forced tool_choice; Gemini always)
     if isinstance(refusal, str) and refusal:
         reason = "refusal"
+    sequence = None
+    if reason == "end_turn" and stops:
+        sequence = matched_stop(content if isinstance(content, str) else "", choice, stops)
+        reason = "stop_sequence" if sequence is not None else reason
     return CanonicalResponse(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
         parts=tuple(parts),
         stop_reason=reason,
         usage=usage_in(body.get("usage")),
+        stop_sequence=sequence,
     )
 
 

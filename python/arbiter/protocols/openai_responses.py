@@ -42,6 +42,7 @@ from arbiter.canonical import (
     ToolResultPart,
 )
 from arbiter.errors import InvalidRequest
+from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.openai import function_tool, image_part, tool_choice_word
 
@@ -267,7 +268,10 @@ def _parts(content: Any, where: str, *, non_empty: bool = False) -> tuple[Part, 
                     "file store.",
                     param=f"{at}.image_url",
                 )
-            out.append(image_part(url, f"{at}.image_url"))
+            image = image_part(url, f"{at}.image_url")
+            if image.data is not None:
+                check_inline_image(image.media_type, image.data, f"{at}.image_url")
+            out.append(image)
         elif kind == "input_file":
             out.append(OpaquePart("openai", "file", part))
         else:

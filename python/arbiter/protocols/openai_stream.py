@@ -7,6 +7,7 @@ arrive as deltas, the finish reason in a late chunk and usage in the last one be
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ from arbiter.protocols.openai_response import (
     completion_id,
     content_text,
     finish_reason_out,
+    matched_stop,
     stop_reason_in,
     usage_in,
     usage_out,
@@ -67,8 +69,13 @@ class StreamDecoder:
     Only choice 0 is read. The closing MessageDelta and MessageStop come at `[DONE]` (fed as a
     payload, or by calling finish()), when usage is known; `done` is then True."""
 
-    def __init__(self, model: str = "upstream") -> None:
+    def __init__(self, model: str = "upstream", stops: Sequence[str] = ()) -> None:
+        """`stops`: the caller's stop sequences, to tell a stop on one (matched_stop)."""
         self._model = model
+        self._stops = tuple(stops)
+        self._tail_chars = max(map(len, self._stops), default=0)
+        self._tail = ""  # the text's last `_tail_chars` characters: where a kept stop string is
+        self._finish_choice: dict[str, Any] = {}  # the choice that carried finish_reason
         self._started = False
         self._open: int | None = None  # the canonical block now open
         self._text_block: int | None = None
@@ -121,6 +128,7 @@ class StreamDecoder:
             reason = choice.get("finish_reason")
             if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
                 self._stop = "refusal" if delta.get("refusal") else stop_reason_in(reason)
+                self._finish_choice = choice
                 out.extend(self._close())
         return out
 
@@ -137,6 +145,8 @@ class StreamDecoder:
         return index, closed
 
     def _text(self, text: str) -> list[StreamEvent]:
+        if self._tail_chars:
+            self._tail = (self._tail + text[-self._tail_chars :])[-self._tail_chars :]
         if self._open is not None and self._open == self._text_block:
             return [TextDelta(self._open, text)]
         index, out = self._begin()
@@ -174,7 +184,11 @@ class StreamDecoder:
         stop = self._stop or "end_turn"
         if stop == "end_turn" and self._tool_blocks:
             stop = "tool_use"  # tool calls ended by "stop" (a forced tool_choice; Gemini always)
-        return [*out, MessageDelta(stop, self._usage), MessageStop()]
+        sequence = None
+        if self._stop == "end_turn" and stop == "end_turn" and self._stops:
+            sequence = matched_stop(self._tail, self._finish_choice, self._stops)
+            stop = "stop_sequence" if sequence is not None else stop
+        return [*out, MessageDelta(stop, self._usage, sequence), MessageStop()]
 
     @property
     def usage(self) -> CanonicalUsage:

@@ -88,12 +88,16 @@ def _as_text(part: Part) -> Part:
     return TextPart(orjson.dumps(part.data).decode()) if isinstance(part, OpaquePart) else part
 
 
-def render_result(result: ChatResult, upstream_protocol: str) -> bytes:
+def render_result(
+    result: ChatResult, upstream_protocol: str, request: CanonicalRequest | None = None
+) -> bytes:
     """The Message body for an answer: the upstream's bytes when it speaks Anthropic, else its
-    OpenAI answer translated."""
+    OpenAI answer translated (`request`: the caller's, whose stop sequences the answer may
+    have stopped on)."""
     if upstream_protocol == "anthropic":
         return result.raw or orjson.dumps(result.body)
-    canonical = openai_response.decode_response(result.body)
+    stops = request.stop if request is not None else ()
+    canonical = openai_response.decode_response(result.body, stops)
     return orjson.dumps(anthropic_response.encode_response(canonical, result.model))
 
 

@@ -14,6 +14,7 @@ import orjson
 from arbiter import media
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
+from arbiter.image_data import check_inline_image, split_data_url
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces import openai_params
@@ -205,6 +206,7 @@ def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
             parts.append(part["text"])
         elif kind in ("image_url", "input_image"):
             images = True
+            _check_data_url(part.get("image_url"), f"messages[{i}].content[{j}].image_url.url")
     return "\n".join(parts), images
 
 
@@ -247,6 +249,13 @@ def _check_part(part: dict[str, Any], where: str) -> str:
                 param=f"{where}.{name}.{key}",
             )
     return kind
+
+
+def _check_data_url(spec: Any, param: str) -> None:
+    """An inline (data URL) image must be an image in valid base64 (image_data.py)."""
+    url = spec.get("url") if isinstance(spec, dict) else None
+    if isinstance(url, str) and url.startswith("data:"):
+        check_inline_image(*split_data_url(url, param), param)
 
 
 def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:

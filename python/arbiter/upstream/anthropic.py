@@ -27,6 +27,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.protocols.anthropic_response import stop_reason_in
+from arbiter.protocols.anthropic_stream import upstream_error
 from arbiter.protocols.openai_response import finish_reason_out
 from arbiter.types import ChatResult, Usage
 from arbiter.upstream import whole_answer
@@ -38,7 +39,6 @@ from arbiter.upstream.http import (
     log_upstream_text,
     reported_cost,
     retryable_error,
-    safe_code,
     safe_error_text,
 )
 from arbiter.upstream.whole_answer import piece_chars
@@ -253,9 +253,8 @@ def http_error(
 
 
 def event_error(model: str, error: Any, frame: bytes) -> UpstreamError:
-    """An `error` event in a stream, classified like an error answer; its message (which can
-    quote keys or hosts) goes to the operator log only."""
+    """An `error` event in a stream, classified like an error answer (an invalid_request_error
+    is the caller's 400, not a retried 502); its message (which can quote keys or hosts) goes
+    to the operator log only."""
     log_upstream_text(model, "sent an error event", frame)
-    kind = safe_code(error.get("type")) if isinstance(error, dict) else None
-    text = f"upstream {model} reported an error in the stream" + (f": {kind}" if kind else "")
-    return _BY_TYPE.get(kind or "", UpstreamError)(text)
+    return upstream_error(model, error)  # the one classification of an error at HTTP 200
