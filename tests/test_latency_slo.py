@@ -317,6 +317,41 @@ def test_the_request_deadline_follows_the_header(tmp_path: Path) -> None:
     run(tmp_path, body, edit_sim=slow_sim)
 
 
+def test_cuts_by_the_callers_deadline_leave_every_circuit_closed(tmp_path: Path) -> None:
+    """Tight SLOs that cut healthy models, streamed or not, more times than the breaker's
+    threshold (5): before, each cut counted as the model's failure, so a few callers with a
+    20 ms budget opened the circuits every other request needed."""
+
+    def slow_sim(text: str) -> str:
+        return text.replace("latency_scale = 0.02", "latency_scale = 1.0")
+
+    async def body(sc: InProcess) -> None:
+        cut_mid_stream = 0
+        for i in range(14):
+            stream = i >= 7  # the cut calls first, in a row: the breaker counts consecutive ones
+            # sim-tiny answers its first token at ~250 ms and a story over seconds: 400 ms cuts
+            # a stream after its first content (relay.py), 20 ms any call before it
+            story = [{"role": "user", "content": "Write a long story about a dragon."}]
+            body = {
+                "model": "sim-tiny",
+                "stream": stream,
+                "messages": story if stream else CHAT["messages"],
+            }
+            slo = "400" if stream else "20"
+            headers = {**sc.auth, "x-arbiter-max-latency-ms": slo}
+            r = await sc.client.post("/v1/chat/completions", json=body, headers=headers)
+            if stream and r.status_code == 200:
+                assert "upstream_timeout" in r.text.rsplit("data:", 1)[-1], r.text[-300:]
+                cut_mid_stream += "chat.completion.chunk" in r.text
+            else:
+                assert r.status_code == 504, r.text
+        assert cut_mid_stream >= 3  # mid-stream cuts too (relay.py: after a successful open)
+        for m in ("sim-tiny", "sim-small", "sim-medium", "sim-premium"):
+            assert sc.services.breaker.available(m), m
+
+    run(tmp_path, body, edit_sim=slow_sim)
+
+
 # -- replicas ------------------------------------------------------------------------------------
 def _services(url: str, tmp_path: Path, seed: int) -> Services:
     doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
