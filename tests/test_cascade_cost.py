@@ -86,6 +86,23 @@ def test_cost_settings_are_parsed_strictly(tmp_path: Path) -> None:
             load_routing(p, [GPT4, MIXTRAL])
 
 
+def test_check_config_warns_when_the_exponent_weighs_nothing(tmp_path: Path) -> None:
+    from arbiter.config_warnings import config_warnings
+    from tests.budget_harness import settings
+
+    def warned(routing: str) -> list[str]:
+        found = config_warnings(settings(tmp_path, None, routing=routing))
+        return [w for w in found if "cascade_cost_exponent" in w]
+
+    on = "cascade_cost_exponent = 0.5\n"
+    assert warned(CASCADE + on) == []
+    assert warned(CASCADE) == []  # off: nothing to say
+    assert "cascade_math_verifier is 0" in warned(CASCADE.replace("= 0.5", "= 0.0") + on)[0]
+    assert "math is not a cascade task" in warned('cascade_tasks = ["chat"]\n' + on)[0]
+    lined = CASCADE + "cascade_expected_gain = { math = [0.0, 1.0] }\n" + on
+    assert "cascade_expected_gain line" in warned(lined)[0]
+
+
 @pytest.mark.parametrize(
     ("extra", "calls"),
     [
