@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from arbiter.cascade import load_verifier
-from arbiter.cascade_cost import per_dollar, priced_escalation
+from arbiter.cascade_cost import DEFAULT_REFERENCE_USD, per_dollar, priced_escalation
 from arbiter.cascade_gain import answer_rule
 from arbiter.config import RoutingSettings, load_routing
 from arbiter.errors import ConfigError
@@ -70,6 +70,7 @@ def test_cost_settings_are_parsed_strictly(tmp_path: Path) -> None:
     p.write_text("[routing]\n" + CASCADE)
     r = load_routing(p, [GPT4, MIXTRAL])
     assert (r.cascade_cost_exponent, r.cascade_cost_reference_usd) == (0.0, 0.004)
+    assert RoutingSettings().cascade_cost_reference_usd == DEFAULT_REFERENCE_USD  # one default
     for bad, says in (
         ("cascade_cost_exponent = -0.5\n", r"cascade_cost_exponent.*\[0, 4\]"),
         ("cascade_cost_exponent = 5\n", r"cascade_cost_exponent.*\[0, 4\]"),
