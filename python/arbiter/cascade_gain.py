@@ -24,6 +24,7 @@ from arbiter.cascade import (
     should_escalate,
     verified_escalation,
 )
+from arbiter.cascade_cost import priced_escalation
 from arbiter.types import estimate_tokens
 
 if TYPE_CHECKING:
@@ -83,12 +84,21 @@ def gain_escalation(
     return decide
 
 
-def answer_rule(r: RoutingSettings, task: str, verifier: Verifier | None) -> Escalate:
+def answer_rule(
+    r: RoutingSettings, task: str, verifier: Verifier | None, strong_cost_usd: float = 0.0
+) -> Escalate:
     """The check the sidecar's cascade puts a first answer of `task` through: the expected-gain
     line when the task has one (one scale across tasks), else the math verifier for math when
-    one is loaded, else the task's answer-length cut-off (0 = the hard checks alone)."""
+    one is loaded (its score weighed per dollar of `strong_cost_usd`, the escalation target's
+    predicted cost, under `routing.cascade_cost_exponent`), else the task's answer-length
+    cut-off (0 = the hard checks alone)."""
     if task in r.cascade_expected_gain:
         return gain_escalation(r.cascade_expected_gain, r.cascade_min_expected_gain, verifier)
     if task == "math" and verifier is not None:
+        if r.cascade_cost_exponent > 0:
+            return priced_escalation(
+                verifier, r.cascade_math_verifier, strong_cost_usd,
+                r.cascade_cost_reference_usd, r.cascade_cost_exponent,
+            )  # fmt: skip
         return verified_escalation(verifier, r.cascade_math_verifier)
     return min_answer_rule(r.cascade_min_answer_tokens.get(task, 0))

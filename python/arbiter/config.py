@@ -166,6 +166,11 @@ class RoutingSettings:
     # "v3" / "v4" (cost-aware; lost on held-out rows, routing.md rounds four and five), or a path
     # to a file in their format (offline/train_verifier*.py)
     cascade_math_verifier_file: str = "builtin"
+    # math cascade: weigh the verifier's score by how cheap the fix is, score x (reference /
+    # the escalation target's predicted cost for this request) ** exponent (cascade_cost.py):
+    # at equal doubt the cheaper escalation goes first. 0 = off (the verifier alone)
+    cascade_cost_exponent: float = 0.0
+    cascade_cost_reference_usd: float = 0.004
     # per cascade task, [a, b]: the expected gain of escalating is a + b x the task's signal (the
     # math verifier's score for math, log(1 + answer tokens) otherwise; cascade_gain.py), one
     # unit for all tasks; a listed task escalates when it is >= cascade_min_expected_gain (the

@@ -107,6 +107,7 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
             "must be a probability in [0, 1] (0 = off)"
         )
     check_verifier_file(loc, r.cascade_math_verifier_file)
+    check_cost_weighing(loc, r)
     lines = {"cascade_expected_gain": r.cascade_expected_gain}
     lines["cascade_prompt_gain"] = r.cascade_prompt_gain
     for key, task, line in ((k, t, v) for k, per in lines.items() for t, v in per.items()):
@@ -237,4 +238,18 @@ def check_verifier_file(loc: _Locator, spec: str) -> None:
             f"{loc.where(['routing', 'cascade_math_verifier_file'])}: "
             f"routing.cascade_math_verifier_file {spec!r} is not a usable math verifier "
             f"({err.__class__.__name__}: {err}); use {names} or a verifier file"
+        )
+
+
+def check_cost_weighing(loc: _Locator, r: RoutingSettings) -> None:
+    """routing.cascade_cost_exponent in [0, 4] (0 = off) and a positive reference price."""
+    if not 0.0 <= r.cascade_cost_exponent <= 4.0:
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_cost_exponent'])}: routing.cascade_cost_exponent "
+            "must be in [0, 4] (0 = off)"
+        )
+    if not (math.isfinite(r.cascade_cost_reference_usd) and r.cascade_cost_reference_usd > 0):
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_cost_reference_usd'])}: "
+            "routing.cascade_cost_reference_usd must be a positive price in USD"
         )

@@ -3,7 +3,7 @@ most likely did not mean (each warning says what clients will see)."""
 
 from __future__ import annotations
 
-from arbiter.config import Settings
+from arbiter.config import RoutingSettings, Settings
 from arbiter.registry import NOT_ROUTABLE
 
 
@@ -15,6 +15,7 @@ def config_warnings(settings: Settings) -> list[str]:
             "routing.cascade_prompt_gain: routing.difficulty is off, so no prompt has a "
             "difficulty score and no request skips the cascade's cheap try"
         )
+    out += _cost_exponent_warnings(r)
     challengers = set(settings.shadow.challengers)
     if not challengers:
         return out
@@ -35,3 +36,16 @@ def config_warnings(settings: Settings) -> list[str]:
                 "until one is promoted"
             )
     return out
+
+
+def _cost_exponent_warnings(r: RoutingSettings) -> list[str]:
+    """routing.cascade_cost_exponent weighs only the math verifier's own threshold rule."""
+    if r.cascade_cost_exponent <= 0:
+        return []
+    if "math" not in r.cascade_tasks or r.cascade_math_verifier <= 0:
+        why = "math is not a cascade task or routing.cascade_math_verifier is 0"
+    elif "math" in r.cascade_expected_gain:
+        why = "math escalates by its routing.cascade_expected_gain line instead"
+    else:
+        return []
+    return [f"routing.cascade_cost_exponent: {why}, so no escalation is weighed by its price"]

@@ -280,7 +280,9 @@ class Pipeline:
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
             return None, 0.0
-        rule = answer_rule(s.settings.routing, plan.task, s.math_verifier)
+        # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
+        fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
+        rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
         # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
         # loop; a short one costs less than the hand-off to a thread.
         check = functools.partial(

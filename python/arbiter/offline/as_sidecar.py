@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from arbiter import grading, judge
 from arbiter.cascade import Escalate, Verifier, min_answer_rule, verified_escalation
+from arbiter.cascade_cost import DEFAULT_REFERENCE_USD, priced_escalation
 from arbiter.cascade_gain import gain_escalation
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class SidecarGrader:
 @dataclass(frozen=True, slots=True)
 class SidecarCascade:
     """routing.cascade_tasks / _first_model(s) / _all / _min_answer_tokens / _math_verifier /
-    _expected_gain."""
+    _expected_gain / _cost_exponent."""
 
     tasks: frozenset[str]
     first: str = ""  # "" = the cheapest eligible model for the request
@@ -82,6 +83,9 @@ class SidecarCascade:
     min_gain: float = 0.0
     # routing.cascade_prompt_gain: per task, the prompt's line (difficulty) on the same scale
     prompt_lines: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    # routing.cascade_cost_exponent / _reference_usd: the verifier's score per dollar of the fix
+    cost_exponent: float = 0.0
+    cost_reference_usd: float = DEFAULT_REFERENCE_USD
 
     def rule(
         self,
@@ -89,13 +93,18 @@ class SidecarCascade:
         verifier_knob: float | None,
         min_knob: float | None,
         gain_knob: float | None = None,
+        strong_cost_usd: float = 0.0,
     ) -> Escalate:
-        """The check a first answer must pass; a swept knob replaces the configured value."""
+        """The check a first answer must pass; a swept knob replaces the configured value.
+        `strong_cost_usd`: the escalation target's predicted cost, as the router priced it."""
         if task in self.gain_lines:
             at = self.min_gain if gain_knob is None else gain_knob
             return gain_escalation(self.gain_lines, at, self.verifier)
         threshold = self.verifier_threshold if verifier_knob is None else verifier_knob
         if task == "math" and self.verifier is not None and threshold > 0:
+            if self.cost_exponent > 0:
+                return priced_escalation(self.verifier, threshold, strong_cost_usd,
+                                         self.cost_reference_usd, self.cost_exponent)  # fmt: skip
             return verified_escalation(self.verifier, threshold)
         n = self.min_answer_tokens.get(task, 0) if min_knob is None else min_knob
         return min_answer_rule(n)

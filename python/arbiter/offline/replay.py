@@ -294,7 +294,8 @@ def _sidecar_request(
     knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens", "gain") else None
     rule = casc.rule(row.task, knob if cfg.objective == "verifier" else None,
                      knob if cfg.objective == "min_answer_tokens" else None,
-                     knob if cfg.objective == "gain" else None)  # fmt: skip
+                     knob if cfg.objective == "gain" else None,
+                     eligible[chosen])  # fmt: skip
     esc, _why = rule(row.task, row.prompt, out.response, "stop", None)
     if not esc:
         return first, out, 0

@@ -398,7 +398,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
             frozenset(r.cascade_tasks), first, r.cascade_all,
             dict(r.cascade_min_answer_tokens), r.cascade_math_verifier, verifier,
             dict(r.cascade_expected_gain), r.cascade_min_expected_gain,
-            dict(r.cascade_prompt_gain),
+            dict(r.cascade_prompt_gain), r.cascade_cost_exponent, r.cascade_cost_reference_usd,
         )  # fmt: skip
     by_cost = r.cost_weight > 0
     cfg = ReplayConfig(
