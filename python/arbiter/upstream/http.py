@@ -190,6 +190,15 @@ async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
     return b"".join(pieces)
 
 
+def _request_head(url: httpx.URL, headers: httpx.Headers) -> bytes:
+    """A POST's request line and fixed headers, as httpx.Request + H1Transport write them (the
+    per-call headers and Content-Length follow: httpx appends Content-Length last)."""
+    parts = [b"POST ", url.raw_path, b" HTTP/1.1\r\n"]
+    for name, value in headers.raw:
+        parts += [name, b": ", value, b"\r\n"]
+    return b"".join(parts)
+
+
 class HTTPProvider:
     """The protocol-free half of a provider. Calls go straight to the httpx transport with a
     prebuilt URL and headers: the client's per-request layers (URL merging, auth and redirect
@@ -210,6 +219,8 @@ class HTTPProvider:
         self._failover = failover
         self._url = url
         self._headers = httpx.Headers({**headers, "host": url.netloc.decode("ascii")})
+        # per URL object: its request line and the fixed headers (built once)
+        self._heads: dict[int, tuple[httpx.URL, bytes]] = {}
         self._transport = transport or H1Transport(max_connections_per_origin=512)
         connect = failover.connect_timeout_s
         self._stream_timeout = {
@@ -230,15 +241,24 @@ class HTTPProvider:
         self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
     ) -> httpx.Response:
         ctx = request_log.CURRENT.get()
-        if ctx is None:
-            headers = self._headers
-        else:  # the client's request id goes upstream: one id across both logs
-            raw = [*self._headers.raw, (b"x-request-id", ctx.id.encode())]
+        extra: list[tuple[bytes, bytes]] = []
+        if ctx is not None:  # the client's request id goes upstream: one id across both logs
+            extra.append((b"x-request-id", ctx.id.encode()))
             if ctx.anthropic_beta is not None and self.protocol == "anthropic":
-                raw.append((b"anthropic-beta", ctx.anthropic_beta.encode("ascii")))
-            headers = httpx.Headers(raw)
+                extra.append((b"anthropic-beta", ctx.anthropic_beta.encode("ascii")))
+        url = url or self._url
+        if type(self._transport) is H1Transport:  # ours: the bytes httpx.Request would make
+            known = self._heads.get(id(url))  # (the url itself: an id can be reused)
+            if known is None or known[0] is not url:
+                known = self._heads[id(url)] = (url, _request_head(url, self._headers))
+            parts = [known[1]]
+            for name, value in extra:
+                parts += [name, b": ", value, b"\r\n"]
+            parts += [b"Content-Length: ", b"%d" % len(payload), b"\r\n\r\n", payload]
+            return await self._transport.send_bytes(url, b"".join(parts), timeouts)
+        headers = httpx.Headers([*self._headers.raw, *extra]) if extra else self._headers
         request = httpx.Request(
-            "POST", url or self._url, headers=headers, content=payload,
+            "POST", url, headers=headers, content=payload,
             extensions={"timeout": timeouts},
         )  # fmt: skip
         return await self._transport.handle_async_request(request)
