@@ -63,7 +63,7 @@ def test_head_and_body_bytes_unchanged_and_a_lone_head_is_not_held() -> None:
             assert await asyncio.wait_for(reader.readexactly(5), 10) == b"hello"
             # the same connection: a head whose body waits for the client to have seen it
             writer.write(b"GET /slow-stream HTTP/1.1\r\nhost: x\r\n\r\n")
-            head = await _read_until(reader, b"\r\n\r\n")  # held for ever: this times out
+            head = await _read_until(reader, b"\r\n\r\n")  # were it held for the body: a timeout
             assert b"transfer-encoding: chunked" in head
             head_seen.set()
             assert await _read_until(reader, b"0\r\n\r\n") == b"4\r\nlate\r\n0\r\n\r\n"

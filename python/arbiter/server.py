@@ -56,6 +56,7 @@ from arbiter.http_json import (
     json_object,
     json_response,
     no_nul,
+    quick_headers,
     read_scope,
     time_param,
 )
@@ -542,6 +543,7 @@ def _guard(
     line (request_log.py; `surface` None: an operator endpoint, logged at debug)."""
 
     async def endpoint(request: Request) -> Response:
+        quick_headers(request)
         ctx = request_log.RequestLog(
             request_log.request_id(request.headers.get("x-request-id")), surface
         )
