@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arbiter.errors import ArbiterError, RequestTimeout
-from arbiter.held_head import HeldHeadTransport
+from arbiter.step_writes import StepWrites
 from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
@@ -85,9 +85,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_body, self._head_bytes = True, 0
         super().on_headers_complete()
-        cycle = self.cycle  # just made (its task has not run yet): head and body in one send
-        if cycle is not None and not isinstance(cycle.transport, HeldHeadTransport):
-            cycle.transport = HeldHeadTransport(self.transport)  # type: ignore[assignment]
+        cycle = self.cycle  # just made (its task has not run yet): one send per loop step
+        if cycle is not None and not isinstance(cycle.transport, StepWrites):
+            cycle.transport = StepWrites(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._in_body, self._head_bytes = False, 0

@@ -1,6 +1,7 @@
-"""The sidecar's uvicorn protocol holds a response head until the body's first bytes (one send
-instead of two): the bytes must be unchanged, and a head whose body is not ready yet must still
-go out at once (a stream's head before its first event), and before a close."""
+"""The sidecar's uvicorn protocol sends what a response writes in one event-loop step together
+(step_writes.py): the bytes must be unchanged, and what was written must go out at the step's
+end even when nothing follows (a stream's head before its first event; an event before the
+next), and before a close."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await scope["state"]["head_seen"].wait()
         await send({"type": "http.response.body", "body": b"late", "more_body": False})
+    elif path == "/events":  # several events in one step: one send, the same bytes
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(3):
+            await send({"type": "http.response.body", "body": b"e%d" % i, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
     elif path == "/close":
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", b"2"), (b"connection", b"close")]})  # fmt: skip
@@ -67,6 +73,11 @@ def test_head_and_body_bytes_unchanged_and_a_lone_head_is_not_held() -> None:
             assert b"transfer-encoding: chunked" in head
             head_seen.set()
             assert await _read_until(reader, b"0\r\n\r\n") == b"4\r\nlate\r\n0\r\n\r\n"
+            writer.write(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
+            head = await _read_until(reader, b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            body = await _read_until(reader, b"0\r\n\r\n")
+            assert body == b"2\r\ne0\r\n2\r\ne1\r\n2\r\ne2\r\n0\r\n\r\n"
             writer.write(b"GET /close HTTP/1.1\r\nhost: x\r\n\r\n")
             got = await asyncio.wait_for(reader.read(), 10)  # to EOF: sent, then closed
             assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\nok")
