@@ -30,7 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
-from arbiter.upstream.transport import H1Transport
+from arbiter.upstream.transport import H1Transport, PooledBody
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
@@ -56,8 +56,11 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
     cost = usage.get("cost") if isinstance(usage, dict) else None
     if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
         return float(cost)
+    if headers is None:
+        return None
+    names = headers.keys()  # one pass: a `get` per absent header raises and catches a KeyError
     for name in _COST_HEADERS:
-        value = headers.get(name) if headers is not None else None
+        value = headers.get(name) if name in names else None
         if value:
             try:
                 cost = float(value)
@@ -180,6 +183,9 @@ async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
     declared = resp.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
+    stream = resp.stream
+    if isinstance(stream, PooledBody) and resp.headers.get("content-encoding") is None:
+        return await stream.read_at_most(limit)  # our transport's, nothing to decode
     pieces: list[bytes] = []
     size = 0
     async for piece in resp.aiter_bytes():

@@ -194,7 +194,7 @@ class _Pool:
             self.idle.pop()[1].close()
 
 
-class _Body(httpx.AsyncByteStream):
+class PooledBody(httpx.AsyncByteStream):
     def __init__(self, conn: _Conn, pool: _Pool, read_timeout: float | None) -> None:
         self._conn, self._pool, self._timeout = conn, pool, read_timeout
         self._released = False
@@ -205,6 +205,19 @@ class _Body(httpx.AsyncByteStream):
             if chunk is None:
                 return
             yield chunk
+
+    async def read_at_most(self, limit: int) -> bytes | None:
+        """The whole body, or None as soon as it is larger than `limit` bytes; what
+        httpx.Response.aiter_bytes gives for a body without Content-Encoding, without its
+        three async generators (each registered with the loop and finalized) per response."""
+        pieces: list[bytes] = []
+        size = 0
+        while (chunk := await self._conn.next_chunk(self._timeout)) is not None:
+            size += len(chunk)
+            if size > limit:
+                return None
+            pieces.append(chunk)
+        return b"".join(pieces)
 
     async def aclose(self) -> None:
         if not self._released:
@@ -277,7 +290,7 @@ class H1Transport(httpx.AsyncBaseTransport):
                 pool.release(conn)
             raise
         return httpx.Response(
-            status, headers=headers, stream=_Body(conn, pool, timeouts.get("read")),
+            status, headers=headers, stream=PooledBody(conn, pool, timeouts.get("read")),
             extensions={"http_version": b"HTTP/1.1"}, request=request,
         )  # fmt: skip
 
