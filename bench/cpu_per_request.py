@@ -1,15 +1,16 @@
 """CPU-seconds per request in the sidecar, per path, for code variants side by side (issue 18).
 
 The tail at a fixed utilisation scales with the service time, so this measures the one lever
-left on one core: the sidecar's CPU per request. Per round and variant it starts the sidecar
-(`python -m arbiter serve`, the bench/peers/arbiter config) in front of peerbench's mock upstream,
-warms it, then sends a fixed number of requests at C=1 per path (routed `auto`, the named model
+left on one core: the sidecar's CPU per request. Per variant it starts a sidecar (`python -m
+arbiter serve`, the bench/peers/arbiter config) in front of peerbench's mock upstream, warms it,
+then sends bursts of requests at C=1 per path (routed `auto`, the named model
 `mock-gpt`, streamed `auto`) and reads the sidecar's CPU time (all threads) from /proc. Nothing is
 pinned (the host is shared; the lead may pin us): CPU time, not wall time, is the figure.
-Variants are interleaved (round r runs every variant) so a same-run baseline sits next to each.
+Every variant's sidecar runs at once and they take turns, a short burst each (ABBA order), so
+each sees the same machine load: on a shared host the load moves by more than the cuts measured.
 
 Usage: python bench/cpu_per_request.py --variant base=/work/main/python --variant new=python
-          [--requests 3000] [--rounds 3] [--spy DIR]
+          [--burst 400] [--rounds 10] [--paths auto,named,stream]
 Prints a table and ends with one JSON line {"VARIANT": {"PATH": median_cpu_ms_per_req, ...}}.
 """
 
@@ -33,9 +34,7 @@ from profile_overhead import (
     PY,
     _config,
     _free_port,
-    _main_thread_cpu,
     _stop,
-    _usage,
     _wait,
 )
 
@@ -56,93 +55,112 @@ def _drive(port: int, model: str, stream: bool, n: int) -> dict[str, Any]:
     return data
 
 
-def run_variant(src: str, cfg: Path, a: argparse.Namespace, spy: Path | None) -> dict[str, float]:
-    """CPU ms per request of each path for one sidecar process running the code under `src`."""
-    port = _free_port()
-    env = dict(os.environ, PYTHONPATH=src)
-    argv = [str(PY), "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(port)]
-    proc = subprocess.Popen(
-        argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    out: dict[str, float] = {}
-    try:
-        _wait(f"http://127.0.0.1:{port}/healthz", proc)
-        for label, (model, stream) in PATHS.items():
-            if label not in a.paths:
-                continue
-            _drive(port, model, stream, max(200, a.requests // 5))  # warm pools and lazy paths
-            spy_proc = None
-            if spy is not None:
-                spy_proc = subprocess.Popen(
-                    [str(Path(PY).parent / "py-spy"), "record", "--pid", str(proc.pid),
-                     "-r", "500", "-f", "raw", "-o", str(spy / f"{label}.txt"), "--nonblocking",
-                     "--gil"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-            cpu0, loop0 = _usage(proc.pid)[0], _main_thread_cpu(proc.pid)
-            r = _drive(port, model, stream, a.requests)
-            cpu1, loop1 = _usage(proc.pid)[0], _main_thread_cpu(proc.pid)
-            if spy_proc is not None:
-                spy_proc.send_signal(2)  # SIGINT: py-spy writes what it has
-                spy_proc.wait(30)
-            if r["errors"]:
-                raise SystemExit(f"{label}: errors {r['errors']}")
-            out[label] = (cpu1 - cpu0) * 1000 / max(r["ok"], 1)
-            out[f"{label}_loop"] = (loop1 - loop0) * 1000 / max(r["ok"], 1)  # event-loop thread
-    finally:
-        _stop(proc)
-    return out
+class Sidecar:
+    """One sidecar process running the code under `src`."""
+
+    def __init__(self, name: str, src: str, cfg: Path) -> None:
+        self.name, self.port = name, _free_port()
+        argv = [str(PY), "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            argv, env=dict(os.environ, PYTHONPATH=src), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def cpu(self) -> tuple[float, float]:
+        """(CPU seconds of every thread, of the event-loop thread), from the scheduler's
+        nanosecond run times: /proc's utime/stime are sampled at each 10 ms tick, and on a C=1
+        ping-pong between three processes that sampling alone is +-10% over a 1,000-request
+        burst. (Threads that exited meanwhile are not counted: the sidecar's live for good.)"""
+        pid = self.proc.pid
+        total = loop = 0.0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    ns = int(f.read().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a thread that just ended
+            total += ns / 1e9
+            if int(tid) == pid:
+                loop = ns / 1e9
+        return total, loop
+
+    def burst(self, model: str, stream: bool, n: int) -> tuple[float, float]:
+        """CPU ms per request (all threads, event loop) over `n` requests at C=1."""
+        cpu0, loop0 = self.cpu()
+        r = _drive(self.port, model, stream, n)
+        cpu1, loop1 = self.cpu()
+        if r["errors"]:
+            raise SystemExit(f"{self.name}: errors {r['errors']}")
+        ok = max(r["ok"], 1)
+        return (cpu1 - cpu0) * 1000 / ok, (loop1 - loop0) * 1000 / ok
+
+
+def measure(sidecars: list[Sidecar], a: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    """Per path, bursts of `a.burst` requests to each sidecar in turn (`a.rounds` times), so
+    that every variant sees the same machine load: per variant and path, each burst's figure."""
+    rows: dict[str, dict[str, list[float]]] = {s.name: {} for s in sidecars}
+    for label in a.paths:
+        model, stream = PATHS[label]
+        for s in sidecars:
+            s.burst(model, stream, max(200, a.burst))  # warm pools and lazy paths
+        for rnd in range(a.rounds):
+            order = sidecars if rnd % 2 == 0 else sidecars[::-1]  # ABBA: no order bias
+            for s in order:
+                cpu, loop = s.burst(model, stream, a.burst)
+                rows[s.name].setdefault(label, []).append(cpu)
+                rows[s.name].setdefault(f"{label}_loop", []).append(loop)
+        print(json.dumps({"path": label, **{s.name: rows[s.name][label] for s in sidecars}}),
+              file=sys.stderr, flush=True)  # fmt: skip
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--variant", action="append", required=True, help="NAME=DIR (repeatable)")
-    ap.add_argument("--requests", type=int, default=3000, help="measured requests per path")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--burst", type=int, default=400, help="requests per burst")
+    ap.add_argument("--rounds", type=int, default=10, help="bursts per variant and path")
     ap.add_argument("--paths", default="auto,named,stream")
-    ap.add_argument(
-        "--spy", default=None, help="py-spy raw stacks per path (first variant, round 1)"
-    )
     a = ap.parse_args(argv)
-    a.requests = min(max(a.requests, 200), 50_000)
-    a.rounds = min(max(a.rounds, 1), 10)
-    a.paths = a.paths.split(",")
-    variants = [v.split("=", 1) for v in a.variant]
+    a.burst = min(max(a.burst, 100), 20_000)
+    a.rounds = min(max(a.rounds, 1), 50)
+    a.paths = [p for p in a.paths.split(",") if p in PATHS]
     work = Path(tempfile.mkdtemp(prefix="arbiter-cpu-"))
     mport = _free_port()
     mock = subprocess.Popen(
         [str(PY), str(PEERBENCH / "mock_upstream.py"), "--port", str(mport)],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    rows: dict[str, dict[str, list[float]]] = {name: {} for name, _ in variants}
+    sidecars: list[Sidecar] = []
     try:
         _wait(f"http://127.0.0.1:{mport}/health", mock)
         cfg = _config(f"http://127.0.0.1:{mport}/v1", work)
-        for rnd in range(a.rounds):
-            for i, (name, src) in enumerate(variants):
-                spy = Path(a.spy) if a.spy and rnd == 0 and i == 0 else None
-                if spy is not None:
-                    spy.mkdir(parents=True, exist_ok=True)
-                res = run_variant(src, cfg, a, spy)
-                for label, ms in res.items():
-                    rows[name].setdefault(label, []).append(ms)
-                print(json.dumps({"round": rnd, "variant": name, **res}), file=sys.stderr)
+        for v in a.variant:
+            name, src = v.split("=", 1)
+            sidecars.append(Sidecar(name, src, cfg))
+        for s in sidecars:
+            _wait(f"http://127.0.0.1:{s.port}/healthz", s.proc)
+        load0 = os.getloadavg()
+        rows = measure(sidecars, a)
+        load1 = os.getloadavg()
     finally:
+        for s in sidecars:
+            _stop(s.proc)
         _stop(mock)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"load average: {os.getloadavg()}  (CPU ms per request, median [min-max] of rounds)")
-    a.paths = [x for p in a.paths for x in (p, f"{p}_loop")]
-    print("| variant | " + " | ".join(a.paths) + " |")
-    print("|---|" + "---|" * len(a.paths))
+    print(f"load average before {load0[0]:.1f}, after {load1[0]:.1f}; CPU ms per request: "
+          f"median [min-max] of {a.rounds} bursts of {a.burst}")  # fmt: skip
+    cols = [x for p in a.paths for x in (p, f"{p}_loop")]
+    print("| variant | " + " | ".join(cols) + " |")
+    print("|---|" + "---|" * len(cols))
     summary: dict[str, dict[str, float]] = {}
-    for name, _ in variants:
+    for s in sidecars:
         cells = []
-        for label in a.paths:
-            v = rows[name].get(label, [])
-            med = statistics.median(v) if v else float("nan")
-            summary.setdefault(name, {})[label] = round(med, 4)
-            cells.append(f"{med:.3f} [{min(v):.3f}-{max(v):.3f}]" if v else "-")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        for label in cols:
+            v = rows[s.name][label]
+            med = statistics.median(v)
+            summary.setdefault(s.name, {})[label] = round(med, 4)
+            cells.append(f"{med:.3f} [{min(v):.3f}-{max(v):.3f}]")
+        print(f"| {s.name} | " + " | ".join(cells) + " |")
     print(json.dumps(summary))
     return 0
 
