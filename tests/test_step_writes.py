@@ -81,6 +81,13 @@ def test_head_and_body_bytes_unchanged_and_a_lone_head_is_not_held() -> None:
             writer.write(b"GET /close HTTP/1.1\r\nhost: x\r\n\r\n")
             got = await asyncio.wait_for(reader.read(), 10)  # to EOF: sent, then closed
             assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\nok")
+            # the protocol's own answer and close (a malformed request: 400) pass through too
+            bad_reader, bad_writer = await asyncio.open_connection("127.0.0.1", port)
+            bad_writer.write(b"NOT HTTP\r\n\r\n")
+            got = await asyncio.wait_for(bad_reader.read(), 10)
+            assert got.startswith(b"HTTP/1.1 400 "), got[:100]
+            bad_writer.close()
+            await bad_writer.wait_closed()
         finally:
             writer.close()
             await writer.wait_closed()

@@ -75,6 +75,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # every write of the connection (each request's cycle, and ours: 400/408/431, closes)
+        # goes through it: one send per loop step, and a close never passes held bytes by
+        self.transport = StepWrites(transport)  # type: ignore[assignment]
         self._arm()
 
     def on_message_begin(self) -> None:
@@ -85,9 +88,6 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_body, self._head_bytes = True, 0
         super().on_headers_complete()
-        cycle = self.cycle  # just made (its task has not run yet): one send per loop step
-        if cycle is not None and not isinstance(cycle.transport, StepWrites):
-            cycle.transport = StepWrites(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._in_body, self._head_bytes = False, 0

@@ -4,10 +4,10 @@ uvicorn writes a response's status line and headers, then its body, each with it
 `transport.write`, and a streamed response writes each event the same way; uvloop sends each at
 once: a syscall and a TCP segment apiece. A write on loopback runs the whole TCP path of both
 ends, so the writes were the largest single cost of a request (bench/results/overhead.profile.md,
-eighth session). This transport, handed to each request's uvicorn cycle, gathers what the cycle
-writes during one step of the event loop and sends it together at the step's end (or before a
-close). The bytes and their order are unchanged; nothing waits past the running step, so a
-stream's events that come apart (a real model's tokens) still go out one by one, as they come.
+eighth session). This transport, under each client connection, gathers what is written during
+one step of the event loop and sends it together at the step's end (or before a close). The
+bytes and their order are unchanged; nothing waits past the running step, so a stream's events
+that come apart (a real model's tokens) still go out one by one, as they come.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 
 
 class StepWrites:
-    """Wraps a connection's transport for one request/response cycle (the methods uvicorn's
-    RequestResponseCycle calls: write, close, is_closing; the rest pass through)."""
+    """Wraps a connection's transport (client_timeout.py's protocol installs it when the
+    connection is made): writes are held to the step's end; close and write_eof send what is
+    held first; the rest passes through."""
 
     __slots__ = ("_held", "_transport")
 
@@ -45,6 +46,14 @@ class StepWrites:
     def close(self) -> None:
         self.flush()
         self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = None  # an abort drops what is unsent, held here or in the transport
+        self._transport.abort()
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
