@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arbiter.errors import ArbiterError, RequestTimeout
+from arbiter.step_writes import StepWrites
 from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
@@ -74,6 +75,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # every write of the connection (each request's cycle, and ours: 400/408/431, closes)
+        # goes through it: one send per loop step, and a close never passes held bytes by
+        self.transport = StepWrites(transport)  # type: ignore[assignment]
         self._arm()
 
     def on_message_begin(self) -> None:

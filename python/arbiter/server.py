@@ -56,6 +56,7 @@ from arbiter.http_json import (
     json_object,
     json_response,
     no_nul,
+    quick_headers,
     read_scope,
     time_param,
 )
@@ -542,6 +543,7 @@ def _guard(
     line (request_log.py; `surface` None: an operator endpoint, logged at debug)."""
 
     async def endpoint(request: Request) -> Response:
+        quick_headers(request)
         ctx = request_log.RequestLog(
             request_log.request_id(request.headers.get("x-request-id")), surface
         )
@@ -561,11 +563,20 @@ def _guard(
             request_log.CURRENT.reset(token)
         _finish_headers(response, ctx.id)
         if not isinstance(response, EventStreamResponse):  # a stream logs when it ends
-            ctx.finish(response.status_code, response.headers.get("x-arbiter-cache"), error)
+            ctx.finish(response.status_code, _cache_status(response), error)
         return response
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def _cache_status(response: Response) -> str | None:
+    """The response's x-arbiter-cache header (a scan: MutableHeaders.get raises and catches a
+    KeyError when it is absent, as it mostly is)."""
+    for name, value in response.raw_headers:
+        if name == b"x-arbiter-cache":
+            return value.decode("latin-1")
+    return None
 
 
 def _finish_headers(response: Response, rid: str) -> None:

@@ -30,7 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
-from arbiter.upstream.transport import H1Transport
+from arbiter.upstream.transport import H1Transport, PooledBody
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
@@ -56,8 +56,11 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
     cost = usage.get("cost") if isinstance(usage, dict) else None
     if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
         return float(cost)
+    if headers is None:
+        return None
+    names = headers.keys()  # one pass: a `get` per absent header raises and catches a KeyError
     for name in _COST_HEADERS:
-        value = headers.get(name) if headers is not None else None
+        value = headers.get(name) if name in names else None
         if value:
             try:
                 cost = float(value)
@@ -180,6 +183,9 @@ async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
     declared = resp.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
+    stream = resp.stream
+    if isinstance(stream, PooledBody) and resp.headers.get("content-encoding") is None:
+        return await stream.read_at_most(limit)  # our transport's, nothing to decode
     pieces: list[bytes] = []
     size = 0
     async for piece in resp.aiter_bytes():
@@ -188,6 +194,15 @@ async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
             return None
         pieces.append(piece)
     return b"".join(pieces)
+
+
+def _request_head(url: httpx.URL, headers: httpx.Headers) -> bytes:
+    """A POST's request line and fixed headers, as httpx.Request + H1Transport write them (the
+    per-call headers and Content-Length follow: httpx appends Content-Length last)."""
+    parts = [b"POST ", url.raw_path, b" HTTP/1.1\r\n"]
+    for name, value in headers.raw:
+        parts += [name, b": ", value, b"\r\n"]
+    return b"".join(parts)
 
 
 class HTTPProvider:
@@ -210,6 +225,8 @@ class HTTPProvider:
         self._failover = failover
         self._url = url
         self._headers = httpx.Headers({**headers, "host": url.netloc.decode("ascii")})
+        # per URL object: its request line and the fixed headers (built once)
+        self._heads: dict[int, tuple[httpx.URL, bytes]] = {}
         self._transport = transport or H1Transport(max_connections_per_origin=512)
         connect = failover.connect_timeout_s
         self._stream_timeout = {
@@ -230,15 +247,24 @@ class HTTPProvider:
         self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
     ) -> httpx.Response:
         ctx = request_log.CURRENT.get()
-        if ctx is None:
-            headers = self._headers
-        else:  # the client's request id goes upstream: one id across both logs
-            raw = [*self._headers.raw, (b"x-request-id", ctx.id.encode())]
+        extra: list[tuple[bytes, bytes]] = []
+        if ctx is not None:  # the client's request id goes upstream: one id across both logs
+            extra.append((b"x-request-id", ctx.id.encode()))
             if ctx.anthropic_beta is not None and self.protocol == "anthropic":
-                raw.append((b"anthropic-beta", ctx.anthropic_beta.encode("ascii")))
-            headers = httpx.Headers(raw)
+                extra.append((b"anthropic-beta", ctx.anthropic_beta.encode("ascii")))
+        url = url or self._url
+        if type(self._transport) is H1Transport:  # ours: the bytes httpx.Request would make
+            known = self._heads.get(id(url))  # (the url itself: an id can be reused)
+            if known is None or known[0] is not url:
+                known = self._heads[id(url)] = (url, _request_head(url, self._headers))
+            parts = [known[1]]
+            for name, value in extra:
+                parts += [name, b": ", value, b"\r\n"]
+            parts += [b"Content-Length: ", b"%d" % len(payload), b"\r\n\r\n", payload]
+            return await self._transport.send_bytes(url, b"".join(parts), timeouts)
+        headers = httpx.Headers([*self._headers.raw, *extra]) if extra else self._headers
         request = httpx.Request(
-            "POST", url or self._url, headers=headers, content=payload,
+            "POST", url, headers=headers, content=payload,
             extensions={"timeout": timeouts},
         )  # fmt: skip
         return await self._transport.handle_async_request(request)

@@ -194,7 +194,7 @@ class _Pool:
             self.idle.pop()[1].close()
 
 
-class _Body(httpx.AsyncByteStream):
+class PooledBody(httpx.AsyncByteStream):
     def __init__(self, conn: _Conn, pool: _Pool, read_timeout: float | None) -> None:
         self._conn, self._pool, self._timeout = conn, pool, read_timeout
         self._released = False
@@ -205,6 +205,19 @@ class _Body(httpx.AsyncByteStream):
             if chunk is None:
                 return
             yield chunk
+
+    async def read_at_most(self, limit: int) -> bytes | None:
+        """The whole body, or None as soon as it is larger than `limit` bytes; what
+        httpx.Response.aiter_bytes gives for a body without Content-Encoding, without its
+        three async generators (each registered with the loop and finalized) per response."""
+        pieces: list[bytes] = []
+        size = 0
+        while (chunk := await self._conn.next_chunk(self._timeout)) is not None:
+            size += len(chunk)
+            if size > limit:
+                return None
+            pieces.append(chunk)
+        return b"".join(pieces)
 
     async def aclose(self) -> None:
         if not self._released:
@@ -235,12 +248,25 @@ class H1Transport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        pool = self._pool(request.url)
         body = await request.aread()
         head = [request.method.encode(), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
         for name, value in request.headers.raw:
             head += [name, b": ", value, b"\r\n"]
         data = b"".join([*head, b"\r\n", body])
+        return await self.send_bytes(request.url, data, timeouts, request)
+
+    async def send_bytes(
+        self,
+        url: httpx.URL,
+        data: bytes,
+        timeouts: dict[str, Any],
+        request: httpx.Request | None = None,
+    ) -> httpx.Response:
+        """Send one whole request already serialised (`data`: its head and body) to `url`'s
+        origin. The providers' calls come here directly: an httpx.Request per call, only to be
+        turned back into these bytes, cost more than the rest of the send (overhead.profile.md,
+        eighth session)."""
+        pool = self._pool(url)
         conn, reused = await pool.acquire(timeouts.get("connect"), timeouts.get("pool"))
         held = True
         try:
@@ -264,7 +290,7 @@ class H1Transport(httpx.AsyncBaseTransport):
                 pool.release(conn)
             raise
         return httpx.Response(
-            status, headers=headers, stream=_Body(conn, pool, timeouts.get("read")),
+            status, headers=headers, stream=PooledBody(conn, pool, timeouts.get("read")),
             extensions={"http_version": b"HTTP/1.1"}, request=request,
         )  # fmt: skip
 
