@@ -445,8 +445,9 @@ class Pipeline:
                     u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
                 ) if u is not None else CanonicalUsage()  # fmt: skip
                 answer = cached.of_stream(
-                    content, outcome.codec.finish, usage, plan.decision_id, model
-                )
+                    content, outcome.codec.finish, usage, plan.decision_id, model,
+                    outcome.codec.stop_sequence,
+                )  # fmt: skip
                 remember_answer(self.s, plan, model, answer, cost)
 
     # -- shared -----------------------------------------------------------------------------

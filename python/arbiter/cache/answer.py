@@ -172,12 +172,22 @@ def of_result(body: Any, protocol: Protocol) -> CanonicalResponse | None:
 
 
 def of_stream(
-    text: str, finish: str | None, usage: CanonicalUsage, response_id: str, model: str
+    text: str,
+    finish: str | None,
+    usage: CanonicalUsage,
+    response_id: str,
+    model: str,
+    stop_sequence: str | None = None,
 ) -> CanonicalResponse | None:
     """A streamed answer that ended properly, from what the relay collected (its text only:
-    a streamed tool call is not collected, so such answers are not cached)."""
+    a streamed tool call is not collected, so such answers are not cached). `stop_sequence`:
+    the caller's stop string that ended it, which OpenAI's finish word "stop" cannot carry
+    (without it a hit would say end_turn where the live answer said stop_sequence)."""
     if finish not in ("stop", "length") or not text:
         return None
+    reason = openai_response.stop_reason_in(finish)
+    if finish == "stop" and stop_sequence is not None:
+        reason = "stop_sequence"
     return CanonicalResponse(
-        response_id, model, (TextPart(text),), openai_response.stop_reason_in(finish), usage
+        response_id, model, (TextPart(text),), reason, usage, stop_sequence=stop_sequence
     )
