@@ -9,7 +9,7 @@ never cached: keys.uncacheable bypasses those requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -158,11 +158,12 @@ class Replay:
         return None
 
 
-def of_result(body: Any, protocol: Protocol) -> CanonicalResponse | None:
+def of_result(body: Any, protocol: Protocol, stops: Sequence[str] = ()) -> CanonicalResponse | None:
     """A complete upstream answer (`body` in `protocol`) as canonical; None when it is not one
-    worth keeping (malformed, empty, or cut off by a content filter)."""
+    worth keeping (malformed, empty, or cut off by a content filter). `stops`: the caller's
+    stop sequences, so a stop on one is kept as the live answer told it (stop_sequence)."""
     try:
-        answer = decode_answer(body, protocol)
+        answer = decode_answer(body, protocol, stops)
     except Exception:  # an answer we cannot re-render is simply not cached
         return None
     # a refusal / content filter, or a reason we do not know (None), is not kept
