@@ -10,7 +10,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -334,7 +334,7 @@ class Pipeline:
                     req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
                 )
                 if plan.cache is not None:
-                    answer = cached.of_result(cheap_answer.body, s.protocol_of(model))
+                    answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
                     remember_answer(self.s, plan, model, answer, cost)
                 return Completed(
                     cheap_answer,
@@ -360,7 +360,7 @@ class Pipeline:
         )
         self._after(req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
-            answer = cached.of_result(result.body, s.protocol_of(model))
+            answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
             remember_answer(self.s, plan, model, answer, cost)
         return Completed(
             result,
@@ -447,8 +447,9 @@ class Pipeline:
                     u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
                 ) if u is not None else CanonicalUsage()  # fmt: skip
                 answer = cached.of_stream(
-                    content, outcome.codec.finish, usage, plan.decision_id, model
-                )
+                    content, outcome.codec.finish, usage, plan.decision_id, model,
+                    outcome.codec.stop_sequence,
+                )  # fmt: skip
                 remember_answer(self.s, plan, model, answer, cost)
 
     # -- shared -----------------------------------------------------------------------------
@@ -648,3 +649,9 @@ def _predicted_total(plan: Plan, model: str) -> float | None:
     """The routed prediction of `model`'s total (ms, at the quantile), if the request had one."""
     guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
     return guess[1] if guess is not None else None
+
+
+def _stops(req: ChatRequest) -> Sequence[str]:
+    """The caller's stop sequences when its request came translated (an Anthropic client's):
+    an OpenAI upstream's answer may name the one it stopped on."""
+    return req.canonical.stop if req.canonical is not None else ()

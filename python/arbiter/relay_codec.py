@@ -47,6 +47,7 @@ class CanonicalEncoder(TypingProtocol):
 class RelayCodec(TypingProtocol):
     parts: list[str]  # the answer's text as it came
     finish: str | None  # OpenAI's finish_reason words
+    stop_sequence: str | None  # the caller's stop string that ended it, when the upstream said
     calls: StreamedCalls  # the answer's tool calls, for grading
 
     def feed(self, item: bytes) -> bytes:
@@ -94,7 +95,9 @@ def relay_codec(
 class OpenAIPassThrough:
     """OpenAI upstream to OpenAI client: each chunk relayed as it came."""
 
-    __slots__ = ("_include_usage", "_model", "_positions", "calls", "finish", "parts")
+    __slots__ = (
+        "_include_usage", "_model", "_positions", "calls", "finish", "parts", "stop_sequence",
+    )  # fmt: skip
 
     def __init__(self, model: str, include_usage: bool) -> None:
         self._model = model
@@ -102,6 +105,7 @@ class OpenAIPassThrough:
         self._include_usage = include_usage
         self.parts: list[str] = []
         self.finish: str | None = None
+        self.stop_sequence: str | None = None  # OpenAI's own answer never names it
         self.calls = StreamedCalls()
 
     def feed(self, item: bytes) -> bytes:
@@ -153,11 +157,12 @@ class OpenAIPassThrough:
 class _Collecting:
     """Text and finish reason from canonical events; message_stop is held back."""
 
-    __slots__ = ("calls", "finish", "parts")
+    __slots__ = ("calls", "finish", "parts", "stop_sequence")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.finish: str | None = None
+        self.stop_sequence: str | None = None
         self.calls = StreamedCalls()
 
     def _see(self, event: StreamEvent) -> None:
@@ -170,6 +175,7 @@ class _Collecting:
                 self.calls.start(event.index, event.name)
         elif isinstance(event, MessageDelta):
             self.finish = finish_reason_out(event.stop_reason)
+            self.stop_sequence = event.stop_sequence
 
 
 class AnthropicPassThrough(_Collecting):

@@ -152,6 +152,7 @@ def test_responses_input_follows_the_same_rules(tmp_path: Path) -> None:
                 headers=sc.auth,
             )  # fmt: skip
             assert r.status_code == 200, r.text
+        await sc.services.learner.drain()  # their judge calls, else counted after `before`
         before = await sim_requests(sc)
         for model in (GPT, CLAUDE, "auto"):
             items = [user, call_and_output("c1")[0], user]

@@ -9,7 +9,7 @@ never cached: keys.uncacheable bypasses those requests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -158,11 +158,12 @@ class Replay:
         return None
 
 
-def of_result(body: Any, protocol: Protocol) -> CanonicalResponse | None:
+def of_result(body: Any, protocol: Protocol, stops: Sequence[str] = ()) -> CanonicalResponse | None:
     """A complete upstream answer (`body` in `protocol`) as canonical; None when it is not one
-    worth keeping (malformed, empty, or cut off by a content filter)."""
+    worth keeping (malformed, empty, or cut off by a content filter). `stops`: the caller's
+    stop sequences, so a stop on one is kept as the live answer told it (stop_sequence)."""
     try:
-        answer = decode_answer(body, protocol)
+        answer = decode_answer(body, protocol, stops)
     except Exception:  # an answer we cannot re-render is simply not cached
         return None
     # a refusal / content filter, or a reason we do not know (None), is not kept
@@ -172,12 +173,22 @@ def of_result(body: Any, protocol: Protocol) -> CanonicalResponse | None:
 
 
 def of_stream(
-    text: str, finish: str | None, usage: CanonicalUsage, response_id: str, model: str
+    text: str,
+    finish: str | None,
+    usage: CanonicalUsage,
+    response_id: str,
+    model: str,
+    stop_sequence: str | None = None,
 ) -> CanonicalResponse | None:
     """A streamed answer that ended properly, from what the relay collected (its text only:
-    a streamed tool call is not collected, so such answers are not cached)."""
+    a streamed tool call is not collected, so such answers are not cached). `stop_sequence`:
+    the caller's stop string that ended it, which OpenAI's finish word "stop" cannot carry
+    (without it a hit would say end_turn where the live answer said stop_sequence)."""
     if finish not in ("stop", "length") or not text:
         return None
+    reason = openai_response.stop_reason_in(finish)
+    if finish == "stop" and stop_sequence is not None:
+        reason = "stop_sequence"
     return CanonicalResponse(
-        response_id, model, (TextPart(text),), openai_response.stop_reason_in(finish), usage
+        response_id, model, (TextPart(text),), reason, usage, stop_sequence=stop_sequence
     )

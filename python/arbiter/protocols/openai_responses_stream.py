@@ -106,15 +106,15 @@ class StreamEncoder:
                 "delta": event.text, "logprobs": [],
             })  # fmt: skip
         if isinstance(event, ToolArgsDelta):
-            item = self._items[event.index]
-            item.arguments.append(event.partial_json)
-            return self._event("response.function_call_arguments.delta", {
-                "item_id": item.id, "output_index": item.output_index,
-                "delta": event.partial_json,
-            })  # fmt: skip
+            return self._args(self._items[event.index], event.partial_json)
         if isinstance(event, BlockStop):
             out = self._flush("completed")
             self._ended = self._items.pop(event.index, None)
+            ended = self._ended
+            if ended is not None and ended.kind == "function_call" and not ended.arguments:
+                # a call without arguments (Anthropic: `input: {}`, no fragment): "{}", what
+                # the whole answer says and json.loads accepts, not ""
+                out += self._args(ended, "{}")
             return out
         if isinstance(event, MessageDelta):
             self._stop = event.stop_reason
@@ -130,6 +130,14 @@ class StreamEncoder:
             kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
             return out + self._event(kind, {"response": done})
         return self.error(event)
+
+    def _args(self, item: _Item, text: str) -> bytes:
+        if not text:
+            return b""
+        item.arguments.append(text)
+        return self._event("response.function_call_arguments.delta", {
+            "item_id": item.id, "output_index": item.output_index, "delta": text,
+        })  # fmt: skip
 
     def _start(self, event: BlockStart) -> bytes:
         index = self._started

@@ -206,6 +206,7 @@ class StreamEncoder:
         self._created = created
         self._id = "chatcmpl-"
         self._tool_positions: dict[int, int] = {}  # canonical block index -> tool_calls index
+        self._no_args: set[int] = set()  # tool blocks no argument text has reached yet
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         chunk: dict[str, Any] = {
@@ -225,6 +226,7 @@ class StreamEncoder:
             if event.kind == "text":
                 return b""
             position = self._tool_positions[event.index] = len(self._tool_positions)
+            self._no_args.add(event.index)
             return self._chunk({"tool_calls": [{
                 "index": position, "id": event.id, "type": "function",
                 "function": {"name": event.name, "arguments": ""},
@@ -232,11 +234,16 @@ class StreamEncoder:
         if isinstance(event, TextDelta):
             return self._chunk({"content": event.text})
         if isinstance(event, ToolArgsDelta):
-            position = self._tool_positions.get(event.index, 0)
-            return self._chunk(
-                {"tool_calls": [{"index": position, "function": {"arguments": event.partial_json}}]}
-            )
+            if not event.partial_json:
+                return b""
+            self._no_args.discard(event.index)
+            return self._args(event.index, event.partial_json)
         if isinstance(event, BlockStop):
+            # Anthropic streams a call without arguments as `input: {}` and no (or an empty)
+            # fragment: "{}" is what the whole answer says, and what json.loads accepts
+            if event.index in self._no_args:
+                self._no_args.discard(event.index)
+                return self._args(event.index, "{}")
             return b""
         if isinstance(event, MessageDelta):
             out = self._chunk({}, finish_reason_out(event.stop_reason) or "stop")
@@ -250,6 +257,10 @@ class StreamEncoder:
         if isinstance(event, MessageStop):
             return b"data: [DONE]\n\n"
         return self.error(event)
+
+    def _args(self, index: int, text: str) -> bytes:
+        position = self._tool_positions.get(index, 0)
+        return self._chunk({"tool_calls": [{"index": position, "function": {"arguments": text}}]})
 
     def error(self, event: StreamError) -> bytes:
         """OpenAI's terminal error: one `data:` error object and no [DONE] after it."""

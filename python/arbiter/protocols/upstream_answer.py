@@ -4,6 +4,7 @@ its own shape (the Responses API, the response cache) starts here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from arbiter.canonical import CanonicalResponse, Protocol
@@ -12,9 +13,12 @@ from arbiter.protocols import anthropic_response, anthropic_stream, openai_respo
 StreamDecoder = openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
 
 
-def decode_answer(body: Any, protocol: Protocol | str) -> CanonicalResponse:
+def decode_answer(
+    body: Any, protocol: Protocol | str, stops: Sequence[str] = ()
+) -> CanonicalResponse:
+    """`stops`: the caller's stop sequences (an OpenAI answer may name the one it stopped on)."""
     if protocol == "openai":
-        return openai_response.decode_response(body)
+        return openai_response.decode_response(body, stops)
     return anthropic_response.decode_response(body)
 
 

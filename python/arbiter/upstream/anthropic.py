@@ -210,10 +210,11 @@ class AnthropicStream(SSEStream):
         if kind == "error":
             raise event_error(self._model, event.get("error"), frame)
         if kind == "message_start":
+            # not the usage yet: its output count is a placeholder, the bill comes in
+            # message_delta; a stream that breaks before it is priced at its worst case
             message = event.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
             self._start_usage = usage if isinstance(usage, dict) else {}
-            self.usage = parse_usage(self._start_usage, self._reported_cost)
         elif kind == "message_delta" and isinstance(event.get("usage"), dict):
             # delta counts are cumulative; input counts only when the upstream repeats them
             merged = {
@@ -223,6 +224,8 @@ class AnthropicStream(SSEStream):
             self.usage = parse_usage(merged, self._reported_cost)
         elif kind == "message_stop":
             self.done = True
+            if self.usage is None and self._start_usage:  # ended properly, no count after all
+                self.usage = parse_usage(self._start_usage, self._reported_cost)
         return kind.encode()
 
 
