@@ -300,6 +300,9 @@ def main() -> int:
                     result[k] = tl[k]
                 else:
                     result["why"][k] = tl.get("why", "not measured")
+            for k in ("added_p99_ms_at_50pct", "added_p99_ms_at_80pct_of_open_loop_max"):
+                if k in tl:  # next to the keys, not instead of them
+                    result[k] = tl[k]
         if "replicas" in only:
             from scale_replicas import bench_replicas
 
