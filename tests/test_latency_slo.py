@@ -441,8 +441,11 @@ def test_a_call_timed_while_the_sidecar_was_starved_is_not_evidence_of_a_slower_
     async def run() -> None:
         lag = LoopLag()
         lag.start()
-        await asyncio.sleep(0.05)
-        observe(LatencyModel(), 2.0)  # a call in a calm window: the detector hears it
+        for _ in range(100):  # a call in a calm window: the detector hears it
+            await asyncio.sleep(0.05)
+            observe(LatencyModel(), 2.0)
+            if seen:  # else a loaded machine starved the loop just then: another window
+                break
         assert len(seen) == 1
         time.sleep(0.06)  # noqa: ASYNC251 (the point: the loop is blocked, its tick ~60 ms late)
         await asyncio.sleep(0.015)
