@@ -174,13 +174,16 @@ def test_a_client_leaving_a_non_streaming_request_stops_its_upstream_call(
 
 # -- the deadline -------------------------------------------------------------------------------
 def test_the_total_deadline_bounds_a_request(tmp_path: Path) -> None:
-    with running(tmp_path, failover={"deadline_s": 1.5, "first_byte_timeout_s": 5.0}) as s:
-        s.sim.control(model="*", timeout=1.0)  # every model hangs for 3 s
+    # every model hangs for 10 s: without the deadline the request takes that long; with it,
+    # 1.5 s and whatever a loaded machine adds (the bound leaves it 5.5 s; it was 1.5 s)
+    fo = {"deadline_s": 1.5, "first_byte_timeout_s": 30.0}
+    with running(tmp_path, failover=fo, hang_s=10.0) as s:
+        s.sim.control(model="*", timeout=1.0)
         started = time.monotonic()
         r = post(s)
         took = time.monotonic() - started
         assert_openai_error(r, 504, "upstream_timeout")
-        assert took < 3.0
+        assert took < 7.0
         feed = httpx.get(f"{s.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
         assert [a["model"] for a in feed["data"][0]["attempts"]] == ["s-a"]
 
