@@ -305,7 +305,7 @@ def test_the_request_deadline_follows_the_header(tmp_path: Path) -> None:
         started = time.monotonic()
         r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=headers)
         assert r.status_code == 504, r.text
-        assert time.monotonic() - started < 5.0
+        assert time.monotonic() - started < 30.0  # the header's 20 ms, not the config's 150 s
         d = (
             await _decision(sc, r.headers.get("x-arbiter-decision-id", ""))
             if ("x-arbiter-decision-id" in r.headers)
