@@ -268,7 +268,7 @@ def sse_post(url: str, body: dict[str, Any], timeout: float = 30) -> Wire:
     return Wire(r.status_code, r.headers, data)
 
 
-def decision(root_url: str, decision_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
+def decision(root_url: str, decision_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
     """The decision record, once written (a stream's record completes just after [DONE])."""
     deadline = time.monotonic() + timeout_s
     while True:
