@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from arbiter.offline.demo import (
     ADMIN_KEY_ENV,
@@ -21,6 +22,12 @@ from arbiter.offline.demo import (
     sim_config,
 )
 from tests.child_process import die_with_parent
+
+# Hypothesis's too_slow health check times the generation of examples on the wall clock: on a
+# loaded 2-core CI machine it fails a test whose code is fine. It says nothing about the code
+# under test (every property test here already sets deadline=None for the same reason).
+settings.register_profile("arbiter", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("arbiter")
 
 ADMIN_KEY = "adm-test-" + os.urandom(8).hex()
 ENV = {**os.environ, API_KEY_ENV: "sim-test-key", ADMIN_KEY_ENV: ADMIN_KEY}

@@ -18,6 +18,7 @@ from arbiter.offline.demo import free_port
 from arbiter.principal import Principal
 from arbiter.store import StoreError, open_store
 from arbiter.store.postgres import PostgresStore
+from tests.waiting import until_async
 
 
 class Outage:
@@ -47,6 +48,9 @@ class Outage:
         return call
 
 
+# a call that must not wait on the store (blocked for 30 s) is cut off after this: far below
+# the block, far above the milliseconds it takes, so a loaded machine cannot fail it
+_NO_WAIT_S = 10.0
 CAP = CapSettings("tenant", 1.0, "total")
 P = Principal(tenant="acme", key_id="k1")
 
@@ -72,10 +76,9 @@ def test_a_settle_that_fails_is_retried_until_written(tmp_path: Path) -> None:
         assert b.unsettled == 1
         assert _usage(store) == {"spent": 0.0, "reserved": 0.1}
         store.down = False
-        for _ in range(100):
-            if b.unsettled == 0 and not b.store_down:
-                break
-            await asyncio.sleep(0.05)
+        await until_async(
+            lambda: b.unsettled == 0 and not b.store_down, "the queued settles were written"
+        )
         assert _usage(store) == pytest.approx({"spent": 0.04, "reserved": 0.0})
 
     asyncio.run(go())
@@ -91,19 +94,18 @@ def test_requests_never_wait_on_a_store_known_down(tmp_path: Path) -> None:
         assert b.store_down
         store.block = threading.Event()  # from now on the store would hang a caller
         with pytest.raises(BudgetStoreDown) as refused:
-            await asyncio.wait_for(b.open("d2", caps, lambda _m: 0.015, ["m"]), 2.0)
+            await asyncio.wait_for(b.open("d2", caps, lambda _m: 0.015, ["m"]), _NO_WAIT_S)
         assert refused.value.http_status == 503 and "allowance" in refused.value.message
         assert store.calls["reserve_budget"] == 1, "only the first call touched the store"
         await b.settle("d1", 0.01)  # queued behind the outage; the allowance keeps $0.01
-        await asyncio.wait_for(b.open("d2", caps, lambda _m: 0.009, ["m"]), 2.0)
+        await asyncio.wait_for(b.open("d2", caps, lambda _m: 0.009, ["m"]), _NO_WAIT_S)
         await b.settle("d2", 0.0)
         store.down = False
         store.block.set()
         store.block = None
-        for _ in range(100):
-            if b.unsettled == 0 and not b.store_down:
-                break
-            await asyncio.sleep(0.05)
+        await until_async(
+            lambda: b.unsettled == 0 and not b.store_down, "the queued settles were written"
+        )
         assert _usage(store) == pytest.approx({"spent": 0.01, "reserved": 0.0})
         await b.open("d3", caps, lambda _m: 0.015, ["m"])  # back on the store, allowance free
         assert store.calls["reserve_budget"] == 2
@@ -132,21 +134,21 @@ def test_stale_keys_are_served_without_waiting_and_new_keys_fail_fast(tmp_path: 
         assert (await auth.authenticate(f"Bearer {key}", None)).tenant == "acme"  # stale
         store.block = threading.Event()  # a refresh now hangs like a pool timeout
         for _ in range(3):
-            p = await asyncio.wait_for(auth.authenticate(f"Bearer {key}", None), 2.0)
+            p = await asyncio.wait_for(auth.authenticate(f"Bearer {key}", None), _NO_WAIT_S)
             assert p.tenant == "acme"
         other = create_key(store.inner, "acme").key  # type: ignore[arg-type]
         with pytest.raises(StoreError, match="not seen by this replica"):
-            await asyncio.wait_for(auth.authenticate(f"Bearer {other}", None), 2.0)
+            await asyncio.wait_for(auth.authenticate(f"Bearer {other}", None), _NO_WAIT_S)
         store.down = False
         store.block.set()
-        for _ in range(100):  # the background refresh brings the new key in
+
+        async def known() -> bool:  # the background refresh brings the new key in
             try:
-                assert (await auth.authenticate(f"Bearer {other}", None)).tenant == "acme"
-                break
+                return (await auth.authenticate(f"Bearer {other}", None)).tenant == "acme"
             except StoreError:
-                await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the key was never looked up after the store came back")
+                return False
+
+        await until_async(known, "the key was never looked up after the store came back")
 
     asyncio.run(go())
 

@@ -16,6 +16,7 @@ import pytest
 from arbiter.auth import create_key
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import anthropic_events, check_completion, check_message, openai_chunks, sdks
+from tests.waiting import until_async
 
 CACHE_ON = "\n[cache]\nenabled = true\n"
 USER = [{"role": "user", "content": "What is the capital of France?"}]
@@ -88,12 +89,20 @@ def test_a_hit_reserves_no_budget(tmp_path: Path) -> None:
     async def body(sc: InProcess) -> None:
         await chat(sc, CHAT)
         await asyncio.to_thread(sc.services.recorder.flush, 2.0)
-        await asyncio.sleep(0.1)  # the settle runs off the response path
-        before = (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()["data"]
+
+        async def budgets() -> Any:
+            return (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()["data"]
+
+        async def settled() -> bool:  # the miss's settle runs off the response path
+            data = await budgets()
+            return bool(data) and all(b["reserved_usd"] <= 1e-12 < b["spent_usd"] for b in data)
+
+        await until_async(settled, "the miss's cost settled (spent, nothing reserved)")
+        before = await budgets()
         r = await chat(sc, CHAT)
         assert r.headers["x-arbiter-cache"] == "hit"
-        await asyncio.sleep(0.1)
-        after = (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()["data"]
+        await asyncio.sleep(0.1)  # time for a (wrong) reservation or settle to show
+        after = await budgets()
         assert before == after and before
 
     run(tmp_path, body, edit_config=lambda t: t + caps + CACHE_ON)

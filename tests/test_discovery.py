@@ -15,6 +15,7 @@ import httpx
 
 from arbiter.services import Services
 from tests.inproc import InProcess, sidecar_in_process
+from tests.waiting import until_async
 
 MESSAGES = [{"role": "user", "content": "Say hello in five words."}]
 HIDDEN = """
@@ -117,7 +118,13 @@ def test_a_request_in_flight_keeps_its_model_when_it_leaves(tmp_path: Path) -> N
         await control(sc, model="sim-new", listed=True, latency_ms=1500, latency_jitter_ms=0)
         await poll(sc)
         call = asyncio.create_task(chat(sc, "sim-new"))
-        await asyncio.sleep(0.5)  # the call is at the upstream now
+
+        async def at_the_upstream() -> bool:  # a fixed 0.5 s was not always enough under load
+            async with httpx.AsyncClient() as c:
+                stats = (await c.get(f"{sc.sim.root_url}/_sim/stats")).json()["models"]
+            return bool(stats.get("sim-new", {}).get("requests"))
+
+        await until_async(at_the_upstream, "the call never reached the upstream")
         await control(sc, model="sim-new", listed=False)
         await poll(sc)
         assert "sim-new" not in pool(sc.services)

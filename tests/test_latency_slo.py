@@ -305,7 +305,7 @@ def test_the_request_deadline_follows_the_header(tmp_path: Path) -> None:
         started = time.monotonic()
         r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=headers)
         assert r.status_code == 504, r.text
-        assert time.monotonic() - started < 5.0
+        assert time.monotonic() - started < 30.0  # the header's 20 ms, not the config's 150 s
         d = (
             await _decision(sc, r.headers.get("x-arbiter-decision-id", ""))
             if ("x-arbiter-decision-id" in r.headers)
@@ -476,8 +476,11 @@ def test_a_call_timed_while_the_sidecar_was_starved_is_not_evidence_of_a_slower_
     async def run() -> None:
         lag = LoopLag()
         lag.start()
-        await asyncio.sleep(0.05)
-        observe(LatencyModel(), 2.0)  # a call in a calm window: the detector hears it
+        for _ in range(100):  # a call in a calm window: the detector hears it
+            await asyncio.sleep(0.05)
+            observe(LatencyModel(), 2.0)
+            if seen:  # else a loaded machine starved the loop just then: another window
+                break
         assert len(seen) == 1
         time.sleep(0.06)  # noqa: ASYNC251 (the point: the loop is blocked, its tick ~60 ms late)
         await asyncio.sleep(0.015)

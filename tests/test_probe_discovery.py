@@ -15,6 +15,7 @@ import pytest
 from arbiter import discovery
 from arbiter.discovery import Discovery
 from tests.inproc import InProcess, sidecar_in_process
+from tests.waiting import until_async
 
 
 @contextlib.asynccontextmanager
@@ -113,7 +114,9 @@ def test_overlapping_polls_never_record_the_older_listing_last(tmp_path: Path) -
                 sc.services.store, sc.services.alerts, lambda: None, lambda _m: True,
             )  # fmt: skip
             first = asyncio.create_task(d.poll_once("two"))
-            await asyncio.sleep(0.2)  # the first fetch is under way
+            # the first fetch is under way: its request reached the listing (a fixed sleep here
+            # let the second poll's request arrive first on a loaded machine)
+            await until_async(lambda: answered >= 1, "the first poll never reached the listing")
             await asyncio.wait_for(d.poll_once("two"), 8.0)
             await asyncio.wait_for(first, 8.0)
             rows = {r.model: r.present for r in sc.services.store.discovered_models()

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.inproc import sidecar_in_process
 from tests.test_request_log import captured, request_lines
+from tests.waiting import until_async
 
 CACHE_ON = "\n[cache]\nenabled = true\n"
 USER = [{"role": "user", "content": "Say hello to the log."}]
@@ -33,8 +34,16 @@ def test_a_cache_hits_log_line_names_its_tenant_model_and_decision(tmp_path: Pat
                         await sc.services.cache.drain()
                         if i:
                             hits.append(r)
-                await asyncio.sleep(0.05)  # the streams' background close
-            by_id = {line["request_id"]: line for line in request_lines(out.getvalue())}
+
+                def logged() -> dict[str, Any]:
+                    return {line["request_id"]: line for line in request_lines(out.getvalue())}
+
+                # the streams' lines come from their background close: wait for them
+                await until_async(
+                    lambda: all(r.headers["x-arbiter-request-id"] in logged() for r in hits),
+                    "a log line for every cache hit",
+                )
+            by_id = logged()
             for r in hits:
                 assert r.headers["x-arbiter-cache"] == "hit"
                 line = by_id[r.headers["x-arbiter-request-id"]]

@@ -19,6 +19,7 @@ from arbiter import logs
 from arbiter.request_log import request_id
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
+from tests.waiting import until_async
 
 CLAUDE = "sim-medium"
 USER = [{"role": "user", "content": "Say hello."}]
@@ -105,7 +106,10 @@ def test_one_json_line_per_request_with_the_decision_and_ids_both_ways(tmp_path:
                 )
                 assert r4.status_code == 400
                 assert r4.headers["x-request-id"] == r4.headers["x-arbiter-request-id"]
-                await asyncio.sleep(0.05)  # the stream's background close
+                # the stream's line comes from its background close: wait for it, not a guess
+                await until_async(
+                    lambda: len(request_lines(out.getvalue())) >= 4, "four request log lines"
+                )
             lines = request_lines(out.getvalue())
             by_id = {line["request_id"]: line for line in lines}
             assert len(lines) == 4, lines

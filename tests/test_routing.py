@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from arbiter.routing import PoolModel, PromptModel, Router, RouteRequest, RouterParams
+from tests.cpu_time import collector_off
 
 
 def _pool(n: int) -> list[PoolModel]:
@@ -72,11 +73,12 @@ def test_decide_is_cheap_for_a_ten_model_pool() -> None:
     for _ in range(200):
         router.decide(req)
     batches = []
-    for _ in range(10):  # the best batch: robust to a busy machine
-        t0 = time.perf_counter()
-        for _ in range(200):
-            router.decide(req)
-        batches.append((time.perf_counter() - t0) / 200 * 1e6)
+    with collector_off():  # CPU time of this thread: a busy machine's waits are not the cost
+        for _ in range(10):  # the best batch
+            t0 = time.thread_time()
+            for _ in range(200):
+                router.decide(req)
+            batches.append((time.thread_time() - t0) / 200 * 1e6)
     assert min(batches) < 200  # generous for slow CI; p50 ~36 µs on the 2-core dev box
 
 

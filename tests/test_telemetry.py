@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind
 from arbiter import telemetry
 from arbiter.config import TelemetrySettings
 from tests.inproc import sidecar_in_process
+from tests.waiting import until_async
 
 CLAUDE = "sim-medium"
 USER = [{"role": "user", "content": "What is 12 + 30? Answer with the number."}]
@@ -61,7 +62,11 @@ def test_spans_for_request_route_attempt_and_grade(
                 headers=sc.auth,
             )
             assert r2.status_code == 200
-            await asyncio.sleep(0.05)  # the stream's close runs in the background
+            # the stream's close (which ends its root span) runs in the background: wait for it
+            await until_async(
+                lambda: len(by_trace(spans.get_finished_spans(), "POST /v1/chat/completions")) >= 2,
+                "both requests' root spans",
+            )
             await sc.services.learner.drain()
             traces = by_trace(spans.get_finished_spans(), "POST /v1/chat/completions")
             assert len(traces) == 2

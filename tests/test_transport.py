@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from arbiter.upstream.transport import H1Transport
+from tests.waiting import until_async
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -193,9 +194,9 @@ def test_a_response_read_slowly_buffers_about_a_mebibyte_not_a_chunk_count() -> 
         server, url, _ = await _serve(flood)
         transport = H1Transport()
         r = await transport.handle_async_request(httpx.Request("POST", url + "/big", content=b"{}"))
-        await asyncio.sleep(0.5)  # the server writes as fast as it can; nobody reads
         conn = r.stream._conn  # type: ignore[attr-defined]
-        assert conn._paused
+        # the server writes as fast as it can; nobody reads: the transport stops reading
+        await until_async(lambda: conn._paused, "reading never paused for an unread response")
         buffered = sum(len(c) for c in conn._chunks if isinstance(c, bytes))
         assert buffered <= 1024 * 1024 + 256 * 1024  # the mark plus one read
         got = 0

@@ -14,6 +14,7 @@ from arbiter.auth import create_key
 from arbiter.errors import InvalidRequest
 from arbiter.records import SYSTEM_TENANT
 from tests.inproc import sidecar_in_process
+from tests.waiting import until_async
 
 BODY = {"model": "sim-small", "messages": [{"role": "user", "content": "Say hi."}]}
 
@@ -80,16 +81,20 @@ def test_operator_alerts_are_the_admins_whatever_tenant_and_no_tenants(tmp_path:
                 "/v1/chat/completions", json={**BODY, "model": "sim-premium"}, headers=sc.auth
             )
             assert r.status_code == 200, r.text
-            await asyncio.sleep(0.1)  # the settle (and its threshold alert) runs off the path
-            sc.services.recorder.flush(5.0)
-            default = {"authorization": f"Bearer {create_key(sc.services.store, 'default').key}"}
-            beta = {"authorization": f"Bearer {create_key(sc.services.store, 'beta').key}"}
 
             async def kinds(headers: dict[str, str], query: str = "") -> set[str]:
                 r = await sc.client.get(f"/arbiter/alerts{query}", headers=headers)
                 assert r.status_code == 200, r.text
                 return {a["kind"] for a in r.json()["data"]}
 
+            async def threshold_recorded() -> bool:
+                await asyncio.to_thread(sc.services.recorder.flush, 5.0)
+                return "budget_threshold" in await kinds(sc.admin)
+
+            # the settle (and its threshold alert) runs off the path: wait for it to be written
+            await until_async(threshold_recorded, "acme's budget_threshold alert")
+            default = {"authorization": f"Bearer {create_key(sc.services.store, 'default').key}"}
+            beta = {"authorization": f"Bearer {create_key(sc.services.store, 'beta').key}"}
             operator = {"upstream_config", "circuit_open"}
             assert operator | {"budget_threshold"} <= await kinds(sc.admin)
             assert operator | {"budget_threshold"} <= await kinds(sc.admin, "?tenant=acme")

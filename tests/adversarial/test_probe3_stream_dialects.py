@@ -29,6 +29,7 @@ from tests.adversarial.test_probe_upstream_sse import _with_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import openai_stream_text, sdks
+from tests.waiting import until_async
 
 USER = [{"role": "user", "content": "Say hi."}]
 PRICE_IN, PRICE_OUT = 1.0, 2.0  # per million tokens
@@ -53,13 +54,17 @@ def with_mock(mock: AnthropicMock, protocol: str, behaviour: str) -> Any:
 
 
 async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
-    """The request's decision once recorded (at most 5 s)."""
-    for _ in range(100):
+    """The request's decision once recorded (the recorder writes it off the request path)."""
+    found: list[dict[str, Any]] = []
+
+    async def recorded() -> bool:
         r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
         if r.status_code == 200:
-            return dict(orjson.loads(r.content))
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"decision {decision_id} was never recorded")
+            found.append(dict(orjson.loads(r.content)))
+        return bool(found)
+
+    await until_async(recorded, f"decision {decision_id} was never recorded")
+    return found[0]
 
 
 def sse_payloads(text: str) -> list[Any]:

@@ -41,9 +41,9 @@ def _cpu_s(parse: Callable[[bytes], Any], raw: bytes, repeats: int = 5) -> float
     gc.disable()
     try:
         for _ in range(repeats):
-            start = time.process_time()
+            start = time.thread_time()  # this thread: not the process's other threads
             parse(raw)
-            best = min(best, time.process_time() - start)
+            best = min(best, time.thread_time() - start)
     finally:
         gc.enable()
     return max(best, 1e-4)

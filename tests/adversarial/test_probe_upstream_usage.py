@@ -19,6 +19,7 @@ from arbiter.offline.demo import API_KEY_ENV
 from tests import anthropic_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import InProcess, sidecar_in_process
+from tests.waiting import until_async
 
 CAP = '\n[[budgets.caps]]\nscope = "global"\nwindow = "day"\nlimit_usd = 10.0\n'
 NEGATIVE = {"prompt_tokens": -1_000_000_000, "completion_tokens": -5, "total_tokens": -5}
@@ -51,14 +52,17 @@ def with_mock(mock: AnthropicMock, behaviour: str) -> Any:
 
 
 async def spent(sc: InProcess) -> float:
-    """The cap's spend once the call is settled (its reservation released; at most 5 s)."""
-    for _ in range(100):
+    """The cap's spend once the call is settled (its reservation released, off the path)."""
+    caps: list[dict[str, Any]] = []
+
+    async def settled() -> bool:
         r = await sc.client.get("/arbiter/budgets", headers=sc.admin)
         [cap] = r.json()["data"]
-        if cap["reserved_usd"] <= 1e-12:
-            break
-        await asyncio.sleep(0.05)
-    return float(cap["spent_usd"])
+        caps.append(cap)
+        return bool(cap["reserved_usd"] <= 1e-12)
+
+    await until_async(settled, "the call's reservation was never settled")
+    return float(caps[-1]["spent_usd"])
 
 
 def run(

@@ -15,6 +15,8 @@ from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 
 TIMEOUT_S = 1.0
+# how late the close may come: room for a loaded machine, far below the keep-alive's 75 s
+SLACK_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def slow_sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iter
     s.stop()
 
 
-def stall_after(sidecar: Sidecar, sent: bytes, wait_s: float = 10.0) -> tuple[bytes, float]:
+def stall_after(sidecar: Sidecar, sent: bytes, wait_s: float = 30.0) -> tuple[bytes, float]:
     """Send `sent`, then nothing: what came back until the sidecar closed, and when it closed
     (seconds after the send; the socket gives up after `wait_s`)."""
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=wait_s) as sock:
@@ -64,7 +66,7 @@ def test_a_stalled_request_head_is_closed_within_the_timeout(
     slow_sidecar: Sidecar, sent: bytes
 ) -> None:
     got, closed_after = stall_after(slow_sidecar, sent)
-    assert closed_after < TIMEOUT_S + 2.0  # not the keep-alive's 75 s
+    assert closed_after < TIMEOUT_S + SLACK_S  # not the keep-alive's 75 s
     error = body_of(got)["error"]
     assert isinstance(error, dict) and error["code"] == "request_timeout"
 
@@ -75,7 +77,7 @@ def test_a_stalled_request_body_gets_408_and_the_connection_closes(slow_sidecar:
         b"content-length: 1000\r\n\r\n"
     )
     got, closed_after = stall_after(slow_sidecar, head + b'{"model": "auto", "mess')
-    assert closed_after < TIMEOUT_S + 2.0
+    assert closed_after < TIMEOUT_S + SLACK_S
     error = body_of(got)["error"]
     assert isinstance(error, dict) and error["code"] == "request_timeout"
     assert set(error) == {"message", "type", "param", "code"}

@@ -24,7 +24,7 @@ def _discovered(s: Sidecar) -> dict[str, bool]:
     return {m["name"]: m["enabled"] for m in view if m["source"] == "discovered"}
 
 
-def _wait(check: object, timeout_s: float = 10.0) -> None:
+def _wait(check: object, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check() and time.monotonic() < deadline:  # type: ignore[operator]
         time.sleep(0.2)

@@ -24,6 +24,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timeout(150)]
 SYNC_MS = 1000  # the default store.sync_interval_ms
 # A delta reaches another replica after at most one push (writer's tick) and one pull (reader's).
 PROPAGATION_LIMIT_S = 2 * SYNC_MS / 1000 + 1.0
+# The same bound counted in the reader's own pulls, which a loaded machine slows down with the
+# delivery itself: the pull under way when the delta was sent (it may have read before the push),
+# the next one, and one for a push the load delayed. Seconds on a loaded 2-core CI machine are
+# not a property of the code (the 3 s bound in seconds failed there by chance).
+PROPAGATION_LIMIT_PULLS = 3
 TINY = "sim-tiny"
 
 
@@ -59,6 +64,13 @@ def _share_of_tiny(sidecar: Sidecar, key: str, n: int) -> float:
         for _ in range(n)
     ]
     return chosen.count(TINY) / n
+
+
+def _pulls(sidecar: Sidecar) -> int:
+    """The policy syncs (pulls from the store) the replica has completed (its /metrics)."""
+    prefix = 'arbiter_background_runs_total{source="policy_sync"} '
+    text = sidecar.admin("GET", "/metrics").text
+    return int(next(line for line in text.splitlines() if line.startswith(prefix)).split()[-1])
 
 
 def _feedback(sidecar: Sidecar, headers: dict[str, str], thumbs: str, n: int) -> str:
@@ -103,15 +115,17 @@ def test_feedback_to_one_replica_changes_the_others(
     # ...then only A hears that it answers badly: 30 thumbs-down on its pass-through answers.
     task = _feedback(a, headers, "down", 30)
     sent = time.monotonic()
-    seen: dict[int, float] = {}
-    while len(seen) < 2 and time.monotonic() - sent < PROPAGATION_LIMIT_S + 3:
+    pulls_at_send = {s.port: _pulls(s) for s in (b, c)}
+    seen: dict[int, int] = {}  # port -> the replica's pulls from the send until it had the delta
+    while len(seen) < 2 and time.monotonic() - sent < 30:
         for s in (b, c):
+            pulls = _pulls(s) - pulls_at_send[s.port]  # read first: never counts a later pull
             arm = _bench().replica_arms(s, "shared").get((task, TINY))
             if s.port not in seen and arm is not None and arm[1] >= 30 - 1e-9:
-                seen[s.port] = time.monotonic() - sent
+                seen[s.port] = pulls
         time.sleep(0.05)
     assert set(seen) == {b.port, c.port}, "the feedback never reached B and C"
-    assert max(seen.values()) <= PROPAGATION_LIMIT_S, seen
+    assert max(seen.values()) <= PROPAGATION_LIMIT_PULLS, seen
     after = {s.port: _share_of_tiny(s, key, 30) for s in (b, c)}
     # Thompson sampling with equal priors picks the cheapest model often; after A's evidence
     # (posterior mean ~0.15) it is practically never above the bar.
@@ -135,7 +149,7 @@ def test_merged_statistics_are_the_exact_sum(
     key = str(sidecars[0].create_key("brain")["key"])
     expected = bench.feedback_round(sidecars, key, (12, 9, 7))  # each to its own replica
     assert sum(arm[2] for arm in expected.values()) == 28
-    deadline = time.monotonic() + PROPAGATION_LIMIT_S + 3
+    deadline = time.monotonic() + 30  # exactness is the claim here, not speed
     views = [bench.replica_arms(s, "brain") for s in sidecars]
     while not all(bench.same_arms(v, expected) for v in views) and time.monotonic() < deadline:
         time.sleep(0.1)

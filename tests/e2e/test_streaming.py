@@ -136,11 +136,11 @@ def fast(**extra: Any) -> dict[str, Any]:
     return {"latency_ms": 5, "latency_jitter_ms": 0, "ms_per_chunk": 1, **extra}
 
 
-def sim_pool() -> SimConfig:
+def sim_pool(hang_s: float = 3.0) -> SimConfig:
     return parse_config(
         {
             "seed": 5,
-            "hang_s": 3.0,
+            "hang_s": hang_s,
             "models": {
                 "s-a": fast(price_in_per_mtok=0.1, price_out_per_mtok=0.2),
                 "s-b": fast(price_in_per_mtok=1.0, price_out_per_mtok=2.0),
@@ -201,10 +201,15 @@ class Stack:
 
 @contextlib.contextmanager
 def running(
-    tmp: Path, *, failover: dict[str, Any] | None = None, breaker: dict[str, Any] | None = None
+    tmp: Path,
+    *,
+    failover: dict[str, Any] | None = None,
+    breaker: dict[str, Any] | None = None,
+    hang_s: float = 3.0,
 ) -> Iterator[Stack]:
-    """A watched sim and a sidecar routed to it; both stopped on exit."""
-    sim = WatchedSim(sim_pool()).start()
+    """A watched sim and a sidecar routed to it; both stopped on exit. `hang_s`: how long the
+    sim's `timeout` failure hangs before its 504."""
+    sim = WatchedSim(sim_pool(hang_s)).start()
     try:
         cfg = tmp / "arbiter.toml"
         cfg.write_text(sidecar_toml(sim.base_url, tmp / "arbiter.db", failover=failover,
@@ -263,7 +268,7 @@ def sse_post(url: str, body: dict[str, Any], timeout: float = 30) -> Wire:
     return Wire(r.status_code, r.headers, data)
 
 
-def decision(root_url: str, decision_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
+def decision(root_url: str, decision_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
     """The decision record, once written (a stream's record completes just after [DONE])."""
     deadline = time.monotonic() + timeout_s
     while True:

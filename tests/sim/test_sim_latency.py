@@ -108,10 +108,10 @@ def test_repeated_prompts_draw_anew_unless_asked_for_the_same_draws() -> None:
 
 
 def test_in_flight_calls_slow_the_next_one() -> None:
-    config = fast_config(
-        {"paced": fast_model(latency={**PROFILE, "load_slowdown": 1.0})},
-        same_draws_per_prompt=True,
-    )
+    # a first call that runs for a minute (drawn, not slept): it is still running when the second
+    # is drawn however long a loaded machine pauses this thread in between
+    slow = {**PROFILE, "ttft_ms": 60_000.0, "load_slowdown": 1.0}
+    config = fast_config({"paced": fast_model(latency=slow)}, same_draws_per_prompt=True)
     state = SimState(config)
     p = state.profiles["paced"]
 

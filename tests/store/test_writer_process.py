@@ -3,6 +3,7 @@ restarts with replay when it dies, isolation of refused records, its lifetime.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -103,6 +104,24 @@ def _nice(pid: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, pid)
 
 
+@pytest.fixture
+def room_to_nice() -> Iterator[None]:
+    """This (the main) thread at most at nice 15, so that two +2 steps stay apart below the
+    cap of 19: under `nice -n 19` (how the project's helpers run the suite) every step was 19
+    and the check below failed every time. Lowering niceness needs CAP_SYS_NICE (root here);
+    without it the thread stays as it is (CI runs the suite at nice 0)."""
+    main = os.getpid()  # the main thread's id: setpriority on it renices that thread alone
+    was = _nice(main)
+    if was > 15:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, main, 15)
+    try:
+        yield
+    finally:
+        os.setpriority(os.PRIO_PROCESS, main, was)  # raising niceness is always allowed
+
+
+@pytest.mark.usefixtures("room_to_nice")
 def test_a_killed_writer_process_is_restarted_and_nothing_is_lost(
     store: Store, store_url: str, writers: list[ProcessWriter], monkeypatch: pytest.MonkeyPatch
 ) -> None:
