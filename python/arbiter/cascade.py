@@ -373,7 +373,11 @@ def min_answer_rule(min_tokens: float) -> Escalate:
     return functools.partial(should_escalate, min_answer_tokens=int(min_tokens))
 
 
-def verified_escalation(verifier: Verifier, threshold: float) -> Escalate:
+def verified_escalation(
+    verifier: Verifier,
+    threshold: float,
+    weigh: Callable[[float], tuple[float, str]] | None = None,
+) -> Escalate:
     """An escalation rule: for math, the verifier's score (P(wrong); with a cost head over the
     relative strong cost ** alpha; with a value head the expected gain per relative cost,
     squashed) >= threshold; other tasks use `should_escalate`.
@@ -393,6 +397,9 @@ def verified_escalation(verifier: Verifier, threshold: float) -> Escalate:
         if not content or finish_reason == "length":
             return True, "no complete answer"
         p = verifier.score(prompt, content)
-        return p >= threshold, f"verifier score={p:.2f} vs {threshold:.2f}"
+        if weigh is None:
+            return p >= threshold, f"verifier score={p:.2f} vs {threshold:.2f}"
+        weighed, note = weigh(p)  # e.g. cascade_cost.per_dollar: the score and what weighed it
+        return weighed >= threshold, f"verifier score={p:.2f}, {note} vs {threshold:.2f}"
 
     return decide

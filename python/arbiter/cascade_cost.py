@@ -16,10 +16,8 @@ at twice the reference needs 2 ** alpha times the doubt. Pure arithmetic, no I/O
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
 
-from arbiter.cascade import Escalate, Verifier, should_escalate
+from arbiter.cascade import Escalate, Verifier, verified_escalation
 
 DEFAULT_REFERENCE_USD = 0.004  # about one GPT-4-class answer to a GSM8K problem (~100 tokens)
 
@@ -42,22 +40,8 @@ def priced_escalation(
     """`cascade.verified_escalation` with the score weighed by `per_dollar`: math answers
     escalate when the weighed score >= threshold; other tasks use `should_escalate`."""
 
-    def decide(
-        task: str,
-        prompt: str,
-        content: str | None,
-        finish_reason: str | None,
-        response_format: Mapping[str, Any] | None,
-    ) -> tuple[bool, str]:
-        if task != "math":
-            return should_escalate(task, prompt, content, finish_reason, response_format)
-        if not content or finish_reason == "length":
-            return True, "no complete answer"
-        raw = verifier.score(prompt, content)
+    def weigh(raw: float) -> tuple[float, str]:
         s = per_dollar(raw, strong_cost_usd, reference_usd, alpha)
-        return s >= threshold, (
-            f"verifier score={raw:.2f}, per dollar {s:.2f} (fix ${strong_cost_usd:.4f}) "
-            f"vs {threshold:.2f}"
-        )
+        return s, f"per dollar {s:.2f} (fix ${strong_cost_usd:.4f})"
 
-    return decide
+    return verified_escalation(verifier, threshold, weigh)
