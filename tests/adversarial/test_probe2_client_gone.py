@@ -18,17 +18,23 @@ from tests.inproc import InProcess, sidecar_in_process
 PATHS = ["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings", "/v1/feedback"]
 
 
-async def half_a_body_then_gone(sc: InProcess, path: str) -> list[dict[str, Any]]:
-    """Drive the ASGI app as uvicorn would for a client that leaves mid-body; what it sent."""
-    scope = {
+def post_scope(sc: InProcess, path: str, content_length: int) -> dict[str, Any]:
+    """The ASGI scope uvicorn gives the app for a client's JSON POST to `path`."""
+    return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
         "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8787),
         "headers": [
             (b"host", b"arbiter"), (b"content-type", b"application/json"),
-            (b"content-length", b"1000"), (b"authorization", f"Bearer {sc.api_key}".encode()),
+            (b"content-length", str(content_length).encode()),
+            (b"authorization", f"Bearer {sc.api_key}".encode()),
         ],
     }  # fmt: skip
+
+
+async def half_a_body_then_gone(sc: InProcess, path: str) -> list[dict[str, Any]]:
+    """Drive the ASGI app as uvicorn would for a client that leaves mid-body; what it sent."""
+    scope = post_scope(sc, path, 1000)
     incoming = [
         {"type": "http.request", "body": b'{"model": "auto", "mess', "more_body": True},
         {"type": "http.disconnect"},

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from anthropic.types import Message
 
 from tests import anthropic_mock
+from tests.adversarial.test_probe_upstream_sse import _chunk
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
@@ -43,11 +43,6 @@ CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
 def mock() -> Iterator[AnthropicMock]:
     with anthropic_mock.running() as m:
         yield m
-
-
-def _chunk(**fields: Any) -> bytes:
-    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    return b"data: " + orjson.dumps({**base, **fields}) + b"\n\n"
 
 
 def _stream(text: str, extra: dict[str, Any]) -> bytes:

@@ -20,6 +20,7 @@ import pytest
 from anthropic.types import Message
 
 from tests import anthropic_mock
+from tests.adversarial.test_probe_upstream_sse import _chunk
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
@@ -39,11 +40,6 @@ ARGUMENTS = {
 def mock() -> Iterator[AnthropicMock]:
     with anthropic_mock.running() as m:
         yield m
-
-
-def _chunk(**fields: Any) -> bytes:
-    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    return b"data: " + orjson.dumps({**base, **fields}) + b"\n\n"
 
 
 def _stream(arguments: str) -> bytes:

@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from tests import anthropic_mock
+from tests.adversarial.test_probe2_client_gone import post_scope
 from tests.adversarial.test_probe3_stream_dialects import decision, with_mock
 from tests.anthropic_mock import AnthropicMock
 from tests.inproc import InProcess, sidecar_in_process
@@ -47,16 +48,7 @@ async def _leave_after_first_bytes(sc: InProcess, path: str) -> str:
     """Drive the app as uvicorn would for a client that hangs up once the answer has begun;
     the decision id."""
     raw = orjson.dumps(_body(path))
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8787),
-        "headers": [
-            (b"host", b"arbiter"), (b"content-type", b"application/json"),
-            (b"content-length", str(len(raw)).encode()),
-            (b"authorization", f"Bearer {sc.api_key}".encode()),
-        ],
-    }  # fmt: skip
+    scope = post_scope(sc, path, len(raw))
     began = asyncio.Event()
     headers: dict[str, str] = {}
     body_sent = False
