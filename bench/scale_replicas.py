@@ -46,7 +46,8 @@ from bench.store import arms_of, chat_body, start_all  # noqa: E402
 from tests.conftest import ADMIN_KEY, Proc, Sidecar  # noqa: E402
 from tests.pg import fresh_database  # noqa: E402
 
-from arbiter.offline.demo import DEMO_POOL, demo_settings, free_port, sim_settings  # noqa: E402
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of  # noqa: E402
+from arbiter.offline.demo import DEMO_POOL, demo_settings, sim_settings  # noqa: E402
 from arbiter.price import cost_usd  # noqa: E402
 from arbiter.toml_text import to_toml  # noqa: E402
 
@@ -468,10 +469,10 @@ def _sim(work: Path) -> Iterator[str]:
         m.update({"latency_ms": 0.5, "latency_jitter_ms": 0.0, "ms_per_chunk": 0.0})
     cfg = work / "sim.toml"
     cfg.write_text(to_toml(doc))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    proc = Proc([sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), "--port",
-                 str(port)], f"{url}/models").start()  # fmt: skip
+    sock = loopback_listener()
+    url = f"http://127.0.0.1:{port_of(sock)}/v1"
+    proc = Proc([sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), *fd_args(sock)],
+                f"{url}/models", listener=sock).start()  # fmt: skip
     try:
         yield url
     finally:

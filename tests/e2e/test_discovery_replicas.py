@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arbiter.offline.demo import demo_config, free_port, sim_config
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of
+from arbiter.offline.demo import demo_config, sim_config
 from tests.conftest import Proc, Sidecar
 from tests.pg import fresh_database, require_pg
 from tests.test_discovery import HIDDEN
@@ -35,12 +36,11 @@ def test_two_replicas_share_discovered_models(tmp_path: Path) -> None:
     base = require_pg()
     sim_cfg = tmp_path / "sim.toml"
     sim_cfg.write_text(sim_config() + HIDDEN)
-    port = free_port()
+    sock = loopback_listener()
+    port = port_of(sock)
     sim_url = f"http://127.0.0.1:{port}/v1"
-    sim = Proc(
-        [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), "--port", str(port)],
-        f"{sim_url}/models",
-    ).start()
+    args = [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), *fd_args(sock)]
+    sim = Proc(args, f"{sim_url}/models", listener=sock).start()
     try:
         with fresh_database(base) as url:
             text = demo_config(sim_url, tmp_path / "unused.db").replace(
