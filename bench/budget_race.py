@@ -30,7 +30,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import Proc, Sidecar
+from tests.conftest import Proc, Sidecar, start_sim
 from tests.pg import fresh_database
 
 from arbiter.inherited_socket import fd_args, loopback_listener, port_of
@@ -137,13 +137,8 @@ def _run(
         work = Path(tmp)
         env = {**os.environ, API_KEY_ENV: "sim-key", ADMIN_KEY_ENV: "adm-" + os.urandom(8).hex()}
         (work / "sim.toml").write_text(sim_config())
-        sim_sock = loopback_listener()
-        sim_url = f"http://127.0.0.1:{port_of(sim_sock)}/v1"
-        sim = Proc(
-            [sys.executable, "-m", "arbiter", "sim", "--config", str(work / "sim.toml"),
-             *fd_args(sim_sock)],
-            f"{sim_url}/models", env, listener=sim_sock,
-        ).start()  # fmt: skip
+        sim, sim_root = start_sim(work / "sim.toml", env)
+        sim_url = f"{sim_root}/v1"
         cap = round(20 * asyncio.run(typical_cost(sim_url)), 6)
         doc = demo_settings(sim_url, work / "arbiter.db")
         doc["routing"]["judge_sample_rate"] = 0.0

@@ -43,10 +43,9 @@ sys.path[:0] = [str(REPO / "python"), str(REPO)]
 
 
 from bench.store import arms_of, chat_body, start_all  # noqa: E402
-from tests.conftest import ADMIN_KEY, Proc, Sidecar  # noqa: E402
+from tests.conftest import ADMIN_KEY, Sidecar, start_sim  # noqa: E402
 from tests.pg import fresh_database  # noqa: E402
 
-from arbiter.inherited_socket import fd_args, loopback_listener, port_of  # noqa: E402
 from arbiter.offline.demo import DEMO_POOL, demo_settings, sim_settings  # noqa: E402
 from arbiter.price import cost_usd  # noqa: E402
 from arbiter.toml_text import to_toml  # noqa: E402
@@ -469,10 +468,8 @@ def _sim(work: Path) -> Iterator[str]:
         m.update({"latency_ms": 0.5, "latency_jitter_ms": 0.0, "ms_per_chunk": 0.0})
     cfg = work / "sim.toml"
     cfg.write_text(to_toml(doc))
-    sock = loopback_listener()
-    url = f"http://127.0.0.1:{port_of(sock)}/v1"
-    proc = Proc([sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), *fd_args(sock)],
-                f"{url}/models", listener=sock).start()  # fmt: skip
+    proc, root = start_sim(cfg)
+    url = f"{root}/v1"
     try:
         yield url
     finally:

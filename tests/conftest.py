@@ -38,7 +38,8 @@ class Proc:
     """A child process in its own session, stopped by signal (SIGTERM, or SIGKILL to crash it);
     it dies with the test process (`die_with_parent`), so a killed pytest leaves no server.
     With `listener` (its args name it: `fd_args`) the child serves on that socket, held from
-    the port's choice on (inherited_socket.py); `start` hands it over."""
+    the port's choice on (inherited_socket.py); `start` hands it over, and a restart (after
+    `stop`, or a crash) hands over a new one on the same port."""
 
     def __init__(
         self,
@@ -51,9 +52,12 @@ class Proc:
         self.health_url = health_url
         self.env = env or ENV
         self.listener = listener
+        self.port = None if listener is None else port_of(listener)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
+        if self.listener is not None and self.listener.fileno() == -1:  # handed over before
+            self.listener = loopback_listener(port=self.port or 0)
         if self.listener is None:
             self.proc = subprocess.Popen(
                 self.args, env=self.env, start_new_session=True, preexec_fn=die_with_parent()
@@ -79,15 +83,21 @@ class Proc:
             self.proc.wait()
 
 
+def start_sim(config: Path, env: dict[str, str] | None = None) -> tuple[Proc, str]:
+    """`arbiter sim --config config` serving on a socket held from the port's choice on: the
+    running Proc and its root URL (http://127.0.0.1:PORT; the OpenAI base URL adds /v1)."""
+    sock = loopback_listener()
+    root = f"http://127.0.0.1:{port_of(sock)}"
+    args = [sys.executable, "-m", "arbiter", "sim", "--config", str(config), *fd_args(sock)]
+    return Proc(args, f"{root}/v1/models", env, listener=sock).start(), root
+
+
 @pytest.fixture(scope="session")
 def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cfg = tmp_path_factory.mktemp("sim") / "sim.toml"
     cfg.write_text(sim_config())
-    sock = loopback_listener()
-    url = f"http://127.0.0.1:{port_of(sock)}/v1"
-    args = [sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), *fd_args(sock)]
-    proc = Proc(args, f"{url}/models", listener=sock).start()
-    yield url
+    proc, root = start_sim(cfg)
+    yield f"{root}/v1"
     proc.stop()
 
 

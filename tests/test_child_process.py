@@ -22,14 +22,11 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR
 PARENT = """
 import sys, time
 from pathlib import Path
-from arbiter.inherited_socket import fd_args, loopback_listener, port_of
 from arbiter.offline.demo import sim_config
-from tests.conftest import Proc
+from tests.conftest import start_sim
 config = Path(sys.argv[1])
 config.write_text(sim_config())
-sock = loopback_listener()
-args = [sys.executable, "-m", "arbiter", "sim", "--config", str(config), *fd_args(sock)]
-sim = Proc(args, f"http://127.0.0.1:{port_of(sock)}/v1/models", listener=sock).start()
+sim, _ = start_sim(config)
 print(sim.proc.pid, flush=True)
 time.sleep(120)
 """

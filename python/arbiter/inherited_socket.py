@@ -19,11 +19,15 @@ LOOPBACK = "127.0.0.1"
 _BACKLOG = 2048
 
 
-def loopback_listener(host: str = LOOPBACK) -> socket.socket:
-    """A TCP socket listening on a port the kernel picked, ready to hand to a child."""
+def loopback_listener(host: str = LOOPBACK, port: int = 0) -> socket.socket:
+    """A TCP socket listening on a port the kernel picked, ready to hand to a child; `port`: that
+    one again (a child restarted where its predecessor served)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.bind((host, 0))
+        # as uvicorn's own bind: a server restarted on the port must not be kept from it by
+        # its predecessor's closing connections (they inherit this flag from the listener)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
         sock.listen(_BACKLOG)
     except OSError:
         sock.close()
@@ -33,6 +37,14 @@ def loopback_listener(host: str = LOOPBACK) -> socket.socket:
 
 def port_of(sock: socket.socket) -> int:
     return int(sock.getsockname()[1])
+
+
+def unheld_port() -> int:
+    """A loopback port free at this moment, for a child that can only be given a number (a
+    PostgreSQL server, commands run verbatim from the README). The window described above
+    remains for these: anything that can take a socket gets `loopback_listener` instead."""
+    with loopback_listener() as sock:
+        return port_of(sock)
 
 
 def fd_args(sock: socket.socket) -> list[str]:
@@ -63,4 +75,7 @@ def adopt(fd: int) -> socket.socket:
     ):
         sock.detach()  # not ours to close
         raise ValueError(f"--fd {fd}: not a listening TCP socket")
+    # what this server starts in turn (its store writer, sandboxes) must not hold the port:
+    # a server killed with -9 would leave it taken until they end
+    sock.set_inheritable(False)
     return sock
