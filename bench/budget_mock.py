@@ -7,7 +7,7 @@ limit, the worst case a cap must hold against). Then it may fail the way a real 
 billing: a reset after the body started, a 200 whose JSON is cut, a stream reset before content.
 GET /_mock/billed returns what it billed; POST /_mock/reset zeroes it and sets the failure mode.
 
-Usage: python bench/budget_mock.py --port N --prices '{"model": [in, out], ...}'
+Usage: python bench/budget_mock.py --fd N --prices '{"model": [in, out], ...}'
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from arbiter._native import count_tokens
+from arbiter.inherited_socket import adopt
 from arbiter.price import cost_usd
 
 IMAGE_TOKENS = 1105  # what OpenAI bills a high-detail 2048x768 image on 4o-class models
@@ -180,11 +181,12 @@ async def _json(send: Any, data: Any) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--fd", type=int, required=True, help="an inherited listening socket")
     ap.add_argument("--prices", required=True)
     args = ap.parse_args()
     app = Mock(orjson.loads(args.prices))
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="critical")  # type: ignore[arg-type]
+    config = uvicorn.Config(app, log_level="critical")  # type: ignore[arg-type]
+    uvicorn.Server(config).run(sockets=[adopt(args.fd)])
 
 
 if __name__ == "__main__":

@@ -30,15 +30,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import Proc, Sidecar
+from tests.conftest import Proc, Sidecar, start_sim
 from tests.pg import fresh_database
 
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of
 from arbiter.offline.demo import (
     ADMIN_KEY_ENV,
     API_KEY_ENV,
     DEMO_POOL,
     demo_settings,
-    free_port,
     sim_config,
 )
 from arbiter.price import cost_usd
@@ -137,22 +137,8 @@ def _run(
         work = Path(tmp)
         env = {**os.environ, API_KEY_ENV: "sim-key", ADMIN_KEY_ENV: "adm-" + os.urandom(8).hex()}
         (work / "sim.toml").write_text(sim_config())
-        sim_port = free_port()
-        sim_url = f"http://127.0.0.1:{sim_port}/v1"
-        sim = Proc(
-            [
-                sys.executable,
-                "-m",
-                "arbiter",
-                "sim",
-                "--config",
-                str(work / "sim.toml"),
-                "--port",
-                str(sim_port),
-            ],
-            f"{sim_url}/models",
-            env,
-        ).start()
+        sim, sim_root = start_sim(work / "sim.toml", env)
+        sim_url = f"{sim_root}/v1"
         cap = round(20 * asyncio.run(typical_cost(sim_url)), 6)
         doc = demo_settings(sim_url, work / "arbiter.db")
         doc["routing"]["judge_sample_rate"] = 0.0
@@ -308,12 +294,12 @@ def run_scenario(
     with tempfile.TemporaryDirectory(prefix="arbiter-budget-sc-") as tmp:
         work = Path(tmp)
         env = {**os.environ, API_KEY_ENV: "mock-key", ADMIN_KEY_ENV: "adm-" + os.urandom(8).hex()}
-        port = free_port()
-        mock_root = f"http://127.0.0.1:{port}"
+        mock_sock = loopback_listener()
+        mock_root = f"http://127.0.0.1:{port_of(mock_sock)}"
         mock = Proc(
-            [sys.executable, str(Path(__file__).with_name("budget_mock.py")), "--port", str(port),
+            [sys.executable, str(Path(__file__).with_name("budget_mock.py")), *fd_args(mock_sock),
              "--prices", orjson.dumps(MOCK_PRICES).decode()],
-            f"{mock_root}/_mock/billed", env,
+            f"{mock_root}/_mock/billed", env, listener=mock_sock,
         ).start()  # fmt: skip
         (work / "arbiter.toml").write_text(
             scenario_config(f"{mock_root}/v1", work / "a.db", cap, routing)

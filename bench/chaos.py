@@ -29,9 +29,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import Proc, Sidecar
+from tests.conftest import Sidecar, start_sim
 
-from arbiter.offline.demo import API_KEY_ENV, free_port
+from arbiter.offline.demo import API_KEY_ENV
 from arbiter.offline.workload import make_workload
 from arbiter.toml_text import to_toml
 
@@ -263,10 +263,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="arbiter-chaos-") as tmp:
         work = Path(tmp)
         (work / "sim.toml").write_text(sim_toml(args.midstream))
-        sim_port = free_port()
-        sim_root = f"http://127.0.0.1:{sim_port}"
-        sim = Proc([sys.executable, "-m", "arbiter", "sim", "--config", str(work / "sim.toml"),
-                    "--port", str(sim_port)], f"{sim_root}/health").start()  # fmt: skip
+        sim, sim_root = start_sim(work / "sim.toml")
         try:
             httpx.post(
                 f"{sim_root}/_sim/control", json={"model": DOWN, "down": True}

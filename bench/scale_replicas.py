@@ -43,10 +43,10 @@ sys.path[:0] = [str(REPO / "python"), str(REPO)]
 
 
 from bench.store import arms_of, chat_body, start_all  # noqa: E402
-from tests.conftest import ADMIN_KEY, Proc, Sidecar  # noqa: E402
+from tests.conftest import ADMIN_KEY, Sidecar, start_sim  # noqa: E402
 from tests.pg import fresh_database  # noqa: E402
 
-from arbiter.offline.demo import DEMO_POOL, demo_settings, free_port, sim_settings  # noqa: E402
+from arbiter.offline.demo import DEMO_POOL, demo_settings, sim_settings  # noqa: E402
 from arbiter.price import cost_usd  # noqa: E402
 from arbiter.toml_text import to_toml  # noqa: E402
 
@@ -468,10 +468,8 @@ def _sim(work: Path) -> Iterator[str]:
         m.update({"latency_ms": 0.5, "latency_jitter_ms": 0.0, "ms_per_chunk": 0.0})
     cfg = work / "sim.toml"
     cfg.write_text(to_toml(doc))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    proc = Proc([sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), "--port",
-                 str(port)], f"{url}/models").start()  # fmt: skip
+    proc, root = start_sim(cfg)
+    url = f"{root}/v1"
     try:
         yield url
     finally:

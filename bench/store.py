@@ -41,10 +41,11 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import Proc, Sidecar  # noqa: E402
+from tests.conftest import Sidecar, start_sim  # noqa: E402
 from tests.pg import fresh_database, pg_url  # noqa: E402
 
-from arbiter.offline.demo import demo_settings, free_port, sim_config  # noqa: E402
+from arbiter.inherited_socket import unheld_port  # noqa: E402
+from arbiter.offline.demo import demo_settings, sim_config  # noqa: E402
 from arbiter.recorder import Recorder  # noqa: E402
 from arbiter.records import Attempt, Candidate, DecisionRecord  # noqa: E402
 from arbiter.store import open_store  # noqa: E402
@@ -83,10 +84,8 @@ def write_config(
 def sim_running(workdir: Path) -> Iterator[str]:
     cfg = workdir / "sim.toml"
     cfg.write_text(sim_config())
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    cmd = [sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), "--port", str(port)]
-    proc = Proc(cmd, f"{url}/models").start()
+    proc, root = start_sim(cfg)
+    url = f"{root}/v1"
     try:
         yield url
     finally:
@@ -352,7 +351,7 @@ def throwaway_cluster() -> Iterator[tuple[Path, int, str]]:
     """A private PostgreSQL cluster (never the shared test one): (dir, port, url)."""
     pgdir = Path(tempfile.mkdtemp(prefix="arbiter-pg-outage-"))
     pgdir.chmod(0o755)  # the server runs as `postgres` when we are root
-    port = free_port()
+    port = unheld_port()  # PostgreSQL binds it itself: it can only be given a number
     env = {**os.environ, "ARBITER_PG_PORT": str(port)}
     try:
         out = subprocess.run(

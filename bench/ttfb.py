@@ -24,9 +24,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import Proc, Sidecar
+from tests.conftest import Sidecar, start_sim
 
-from arbiter.offline.demo import API_KEY_ENV, free_port
+from arbiter.offline.demo import API_KEY_ENV
 from arbiter.toml_text import to_toml
 
 MODEL = "t-model"
@@ -104,10 +104,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="arbiter-ttfb-") as tmp:
         work = Path(tmp)
         (work / "sim.toml").write_text(sim_toml())
-        port = free_port()
-        root = f"http://127.0.0.1:{port}"
-        sim = Proc([sys.executable, "-m", "arbiter", "sim", "--config", str(work / "sim.toml"),
-                    "--port", str(port)], f"{root}/health").start()  # fmt: skip
+        sim, root = start_sim(work / "sim.toml")
         try:
             (work / "arbiter.toml").write_text(sidecar_toml(f"{root}/v1", work / "a.db"))
             sidecar = Sidecar(work / "arbiter.toml").start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,12 +14,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.demo import (
     ADMIN_KEY_ENV,
     API_KEY_ENV,
     _wait_http,
     demo_config,
-    free_port,
     sim_config,
 )
 from tests.child_process import die_with_parent
@@ -35,22 +36,43 @@ ENV = {**os.environ, API_KEY_ENV: "sim-test-key", ADMIN_KEY_ENV: ADMIN_KEY}
 
 class Proc:
     """A child process in its own session, stopped by signal (SIGTERM, or SIGKILL to crash it);
-    it dies with the test process (`die_with_parent`), so a killed pytest leaves no server."""
+    it dies with the test process (`die_with_parent`), so a killed pytest leaves no server.
+    With `listener` (its args name it: `fd_args`) the child serves on that socket, held from
+    the port's choice on (inherited_socket.py); `start` hands it over, and a restart (after
+    `stop`, or a crash) hands over a new one on the same port."""
 
-    def __init__(self, args: list[str], health_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        health_url: str,
+        env: dict[str, str] | None = None,
+        listener: socket.socket | None = None,
+    ) -> None:
         self.args = args
         self.health_url = health_url
         self.env = env or ENV
+        self.listener = listener
+        self.port = None if listener is None else port_of(listener)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
-        self.proc = subprocess.Popen(
-            self.args, env=self.env, start_new_session=True, preexec_fn=die_with_parent()
-        )
+        if self.listener is not None and self.listener.fileno() == -1:  # handed over before
+            self.listener = loopback_listener(port=self.port or 0)
+        if self.listener is None:
+            self.proc = subprocess.Popen(
+                self.args, env=self.env, start_new_session=True, preexec_fn=die_with_parent()
+            )
+        else:
+            self.proc = spawn_on(
+                self.listener, self.args, self.env,
+                start_new_session=True, preexec_fn=die_with_parent(),
+            )  # fmt: skip
         _wait_http(self.health_url, self.proc)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.listener is not None:
+            self.listener.close()  # never started: the port goes back; else a no-op
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(sig)
@@ -61,40 +83,33 @@ class Proc:
             self.proc.wait()
 
 
+def start_sim(config: Path, env: dict[str, str] | None = None) -> tuple[Proc, str]:
+    """`arbiter sim --config config` serving on a socket held from the port's choice on: the
+    running Proc and its root URL (http://127.0.0.1:PORT; the OpenAI base URL adds /v1)."""
+    sock = loopback_listener()
+    root = f"http://127.0.0.1:{port_of(sock)}"
+    args = [sys.executable, "-m", "arbiter", "sim", "--config", str(config), *fd_args(sock)]
+    return Proc(args, f"{root}/v1/models", env, listener=sock).start(), root
+
+
 @pytest.fixture(scope="session")
 def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cfg = tmp_path_factory.mktemp("sim") / "sim.toml"
     cfg.write_text(sim_config())
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    proc = Proc(
-        [sys.executable, "-m", "arbiter", "sim", "--config", str(cfg), "--port", str(port)],
-        f"{url}/models",
-    ).start()
-    yield url
+    proc, root = start_sim(cfg)
+    yield f"{root}/v1"
     proc.stop()
 
 
 class Sidecar:
     def __init__(self, config_path: Path, env: dict[str, str] | None = None) -> None:
         self.config_path = config_path
-        self.port = free_port()
+        sock = loopback_listener()  # the port is ours from here on (inherited_socket.py)
+        self.port = port_of(sock)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.root_url = f"http://127.0.0.1:{self.port}"
-        self.proc = Proc(
-            [
-                sys.executable,
-                "-m",
-                "arbiter",
-                "serve",
-                "--config",
-                str(config_path),
-                "--port",
-                str(self.port),
-            ],
-            f"{self.root_url}/healthz",
-            env,
-        )
+        args = [sys.executable, "-m", "arbiter", "serve", "--config", str(config_path)]
+        self.proc = Proc(args + fd_args(sock), f"{self.root_url}/healthz", env, listener=sock)
 
     def start(self) -> Sidecar:
         self.proc.start()

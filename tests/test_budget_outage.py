@@ -5,6 +5,7 @@ fast 503), and key lookups serve stale entries while one background refresh prob
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ import pytest
 from arbiter.auth import Authenticator, create_key
 from arbiter.budget import Budgets, BudgetStoreDown
 from arbiter.config import AuthSettings, BudgetSettings, CapSettings
-from arbiter.offline.demo import free_port
 from arbiter.principal import Principal
 from arbiter.store import StoreError, open_store
 from arbiter.store.postgres import PostgresStore
@@ -156,9 +156,9 @@ def test_stale_keys_are_served_without_waiting_and_new_keys_fail_fast(tmp_path: 
 def test_a_postgres_store_that_is_not_there(tmp_path: Path) -> None:
     """A real dead connection: PostgreSQL URL on a closed loopback port."""
 
-    async def go() -> None:
+    async def go(port: int) -> None:
         store = PostgresStore(
-            f"postgresql://nobody@127.0.0.1:{free_port()}/none", timeout_s=0.5, connect_timeout_s=1
+            f"postgresql://nobody@127.0.0.1:{port}/none", timeout_s=0.5, connect_timeout_s=1
         )
         try:
             b = _budgets(store, allowance=0.5)
@@ -176,7 +176,11 @@ def test_a_postgres_store_that_is_not_there(tmp_path: Path) -> None:
         finally:
             store.close()
 
-    asyncio.run(go())
+    # bound, never listening, held for the test: every connect is refused, and nothing else on
+    # the host can start listening there meanwhile
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        asyncio.run(go(closed.getsockname()[1]))
 
 
 def test_a_refusal_says_whether_a_retry_can_succeed(tmp_path: Path) -> None:

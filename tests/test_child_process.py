@@ -22,13 +22,11 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR
 PARENT = """
 import sys, time
 from pathlib import Path
-from arbiter.offline.demo import free_port, sim_config
-from tests.conftest import Proc
+from arbiter.offline.demo import sim_config
+from tests.conftest import start_sim
 config = Path(sys.argv[1])
 config.write_text(sim_config())
-port = free_port()
-args = [sys.executable, "-m", "arbiter", "sim", "--config", str(config), "--port", str(port)]
-sim = Proc(args, f"http://127.0.0.1:{port}/v1/models").start()
+sim, _ = start_sim(config)
 print(sim.proc.pid, flush=True)
 time.sleep(120)
 """

@@ -21,7 +21,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
-from arbiter.offline.demo import _wait_http, demo_config, free_port
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
+from arbiter.offline.demo import _wait_http, demo_config
 from tests.child_process import die_with_parent
 from tests.conftest import ADMIN_KEY, ENV
 from tests.openapi_spec import _spec
@@ -38,14 +39,15 @@ class LoggedSidecar:
     """`arbiter serve` as a child process whose stderr (its log) goes to a file we read."""
 
     def __init__(self, config: Path, log: Path) -> None:
-        self.port = free_port()
+        sock = loopback_listener()
+        self.port = port_of(sock)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log = log
         self._log_file = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "arbiter", "serve", "--config", str(config),
-             "--port", str(self.port)],
-            env=ENV, stderr=self._log_file, start_new_session=True, preexec_fn=die_with_parent(),
+        self.proc = spawn_on(
+            sock, [sys.executable, "-m", "arbiter", "serve", "--config", str(config),
+                   *fd_args(sock)],
+            ENV, stderr=self._log_file, start_new_session=True, preexec_fn=die_with_parent(),
         )  # fmt: skip
         _wait_http(f"http://127.0.0.1:{self.port}/healthz", self.proc)
 

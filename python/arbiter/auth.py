@@ -139,12 +139,21 @@ class Authenticator:
     def is_metrics_key(self, authorization: str | None, x_api_key: str | None) -> bool:
         """The presented key is `auth.metrics_key_env`'s: it may scrape /metrics, nothing else
         (authenticate() does not know it)."""
-        token = _bearer(authorization) or (x_api_key or "").strip()
+        token = presented_key(authorization, x_api_key) or ""
         key = self._s.metrics_key
         return bool(key and token and hmac.compare_digest(token.encode(), key.encode()))
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
-        token = _bearer(authorization) or (x_api_key or "").strip() or None
+        token = presented_key(authorization, x_api_key)
+        try:
+            return await self._judge(token)
+        except Unauthorized as err:
+            bearer = _bearer(authorization)
+            if token is None or bearer is None or bearer == token:
+                raise
+            raise Unauthorized(f"{err.message} {_TWO_KEYS}") from None
+
+    async def _judge(self, token: str | None) -> Principal:
         if token is not None and not _well_formed(token):
             # every key we issue (and any sane admin key) is printable ASCII; anything else is
             # garbage, and compare_digest cannot even take it
@@ -246,6 +255,21 @@ class Authenticator:
         row = await asyncio.to_thread(self._store.get_key, key_id)
         assert row is not None
         return public_view(row)
+
+
+_TWO_KEYS = (
+    "Two different keys were sent: the x-api-key (or api-key) header's was checked and the "
+    "Authorization Bearer token ignored."
+)
+
+
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The one key a request is judged by. A key header (x-api-key, api-key) wins over an
+    Authorization Bearer, and the Bearer is then ignored: the key header is one a client sets
+    on purpose for this API, while a Bearer is what proxies, gateways and SDK environments add
+    (an HTTP proxy's own token, the anthropic SDK's ANTHROPIC_AUTH_TOKEN next to its api_key).
+    Only the winning header is checked, so the answer never depends on which of two is valid."""
+    return (x_api_key or "").strip() or _bearer(authorization)
 
 
 def key_header(headers: Mapping[str, str]) -> str | None:

@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# a parent that starts the server hands it a socket already listening (inherited_socket.py)
+_FD_HELP = "serve on this inherited listening socket instead of binding --host/--port"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="arbiter", description="Cost-aware LLM routing sidecar.")
     p.add_argument("--version", action="version", version=f"arbiter {_version()}")
@@ -45,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default=None, help="override server.host")
     serve.add_argument("--port", type=int, default=None, help="override server.port (default 8787)")
+    serve.add_argument("--fd", type=int, default=None, help=_FD_HELP)
     serve.set_defaults(func=_serve)
 
     check = sub.add_parser(
@@ -76,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument("--fd", type=int, default=None, help=_FD_HELP)
     sim.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
@@ -179,7 +185,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from arbiter import config, gc_tuning, logs, workers
+    from arbiter import config, gc_tuning, inherited_socket, logs, workers
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.preflight import store_problem
     from arbiter.server import build_app
@@ -196,9 +202,19 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.log_format,
         {m.name: m.upstream for m in settings.models.values()},
     )
+    held = () if args.fd is None else (args.fd,)
+    try:  # a wrong --fd is one clear line before anything starts
+        listening = None if args.fd is None else inherited_socket.adopt(args.fd)
+    except ValueError as err:
+        print(f"arbiter: {err}", file=sys.stderr)
+        return 2
+    if listening is not None:
+        host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
         argv = ["serve", "--config", str(args.config), "--host", host, "--port", str(port)]
-        return workers.supervise(argv, settings.server.workers)
+        if args.fd is not None:  # every worker accepts on the one inherited socket
+            argv += ["--fd", str(args.fd)]
+        return workers.supervise(argv, settings.server.workers, pass_fds=held)
     app = build_app(settings)
     # background threads (recorder batches, policy sync) hand the GIL back to the event loop
     # after 1 ms instead of 5: bench/scale.py's tail at half load, p99 added 4.8 -> 3.8 ms
@@ -222,8 +238,11 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         timeout_keep_alive=settings.server.keep_alive_s,
     )
-    # one of server.workers processes: its own socket on the shared port (SO_REUSEPORT)
-    sockets = [workers.reuseport_socket(host, port)] if workers.is_worker() else None
+    sockets = None
+    if listening is not None:
+        sockets = [listening]
+    elif workers.is_worker():  # its own socket on the shared port (SO_REUSEPORT)
+        sockets = [workers.reuseport_socket(host, port)]
     server = uvicorn.Server(config_)
     server.run(sockets=sockets)
     if not server.started:
@@ -312,7 +331,15 @@ def _sim(args: argparse.Namespace) -> int:
     if args.latency_scale is not None and not args.latency_scale >= 0:
         print("arbiter sim: --latency-scale must be >= 0", file=sys.stderr)
         return 2
-    run_sim(args.config, args.host, args.port, args.log_level, latency_scale=args.latency_scale)
+    from arbiter.inherited_socket import adopt
+
+    try:
+        listening = None if args.fd is None else adopt(args.fd)
+    except ValueError as err:
+        print(f"arbiter sim: {err}", file=sys.stderr)
+        return 2
+    run_sim(args.config, args.host, args.port, args.log_level, latency_scale=args.latency_scale,
+            sock=listening)  # fmt: skip
     return 0
 
 

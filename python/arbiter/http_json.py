@@ -102,5 +102,12 @@ def time_param(request: Request, name: str, default: float) -> float:
 
 
 def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    value = _parsed(request, name, int, "an integer")
-    return default if value is None else min(max(value, lo), hi)
+    """Every paged endpoint's `limit` (and `bucket_s`): out of [lo, hi] is a 400 naming the
+    range, not a silent clamp (limit=-1 or 0 answered with a page the caller did not ask for)."""
+    what = f"an integer from {lo} to {hi}"
+    value = _parsed(request, name, int, what)
+    if value is None:
+        return default
+    if not lo <= value <= hi:
+        raise InvalidRequest(f"'{name}' must be {what}.", param=name)
+    return value

@@ -166,9 +166,11 @@ def observe_attempts(
                 a.model, tenant, elapsed_s=elapsed + decode_ms / 1000, tokens=tokens,
                 ttft_s=elapsed,
             )  # fmt: skip
-        elif a.ok and stream:  # an opened stream: its first token came after `elapsed`
+        elif stream and (a.ok or a.ttft_ms is not None):
+            # an opened stream (one that broke after it too): its first token came after that
             opened.add(a.model)
-            latency.observe(a.model, tenant, ttft_s=elapsed)
+            ttft_ms = a.latency_ms if a.ttft_ms is None else a.ttft_ms
+            latency.observe(a.model, tenant, ttft_s=ttft_ms / 1000)
         elif not a.ok and a.model not in opened:
             latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=0, failed=True)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from arbiter.errors import ClientDisconnected, UpstreamError
 from arbiter.records import Attempt
-from arbiter.relay import _StreamOutcome, forward, run_to_end
+from arbiter.relay import _StreamOutcome, broken_after_opening, forward, run_to_end
 from arbiter.relay_codec import OpenAIPassThrough
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class _Finisher:
         failure = outcome.failure
         if isinstance(failure, UpstreamError):
             elapsed = (time.perf_counter() - c.opened) * 1000
-            c.attempts.append(Attempt(c.req.model, False, elapsed, failure.code))
+            broken_after_opening(c.attempts, c.req.model, elapsed, failure)
         await c.pt._record(
             c.kind, c.req, c.principal, c.decision_id, c.started, c.attempts, c.upstream.usage,
             failure, committed=c.charge.committed, opened=True,

@@ -42,7 +42,7 @@ from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
 from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
-from arbiter.relay import Relay, _StreamOutcome
+from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteDecision, RouteRequest
@@ -412,7 +412,10 @@ class Pipeline:
                 stops=req.canonical.stop if req.canonical is not None else (),
             )
         )  # fmt: skip
-        return Streamed(Relay(s.breaker, model, upstream, codec, finish), headers, deadline)
+        # a deadline shorter than failover's is the caller's (failover.py reads it the same)
+        callers = deadline if limit < s.settings.failover.deadline_s else None
+        relay = Relay(s.breaker, model, upstream, codec, finish, callers)
+        return Streamed(relay, headers, deadline)
 
     async def _finish_stream(
         self,
@@ -431,7 +434,7 @@ class Pipeline:
         content = "".join(outcome.codec.parts)
         failure = outcome.failure
         if isinstance(failure, UpstreamError):
-            attempts.append(Attempt(model, False, outcome.elapsed_ms(), failure.code))
+            broken_after_opening(attempts, model, outcome.elapsed_ms(), failure)
         cost, _ = await self._record(
             req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True,
             decode_ms=outcome.elapsed_ms() if failure is None else None,

@@ -64,6 +64,9 @@ class Attempt:
     latency_ms: float
     error: str | None = None  # error code, e.g. "upstream_timeout"
     status: int | None = None  # upstream HTTP status when there was one
+    # a stream that broke after its first content (relay.broken_after_opening): when that
+    # content came; latency_ms is then the whole call's
+    ttft_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,10 @@ from arbiter.errors import (
     ClientDisconnected,
     UpstreamError,
     UpstreamRejected,
+    UpstreamTimeout,
 )
 from arbiter.failover import CONFIG_STATUSES
+from arbiter.records import Attempt
 from arbiter.relay_codec import RelayCodec
 from arbiter.store import StoreError
 from arbiter.upstream.base import UpstreamStream
@@ -94,10 +96,13 @@ class Relay:
         upstream: UpstreamStream,
         codec: RelayCodec,
         finish: _Finish,
+        callers_deadline: float | None = None,
     ) -> None:
         self._outcome = _StreamOutcome(codec)
         self._finish = finish
-        self._gen = forward(breaker, model, upstream, codec, self._outcome, finish)
+        self._gen = forward(
+            breaker, model, upstream, codec, self._outcome, finish, callers_deadline
+        )
 
     def __aiter__(self) -> Relay:
         return self
@@ -120,14 +125,45 @@ class Relay:
             await run_to_end(self._finish(self._outcome))
 
 
-def count_failure(breaker: CircuitBreaker, model: str, err: UpstreamError) -> None:
+# a deadline timer may fire a hair early (failover.py does not re-check the clock either)
+_EARLY_S = 0.005
+
+
+def count_failure(
+    breaker: CircuitBreaker, model: str, err: UpstreamError, callers_deadline: float | None = None
+) -> None:
     """A stream that broke after its first content, told to the circuit as failover tells a
     failed try: the request's own fault (an upstream 4xx, e.g. an invalid_request_error event)
-    says nothing against the model; a misconfigured model (401/403/404) and an outage do."""
+    says nothing against the model, nor does a cut by the caller's own deadline
+    (`callers_deadline`: a latency SLO shorter than failover's, which failover exempts before
+    the first byte too); a misconfigured model (401/403/404) and an outage do."""
+    if (
+        isinstance(err, UpstreamTimeout)
+        and callers_deadline is not None
+        and time.monotonic() >= callers_deadline - _EARLY_S
+    ):
+        return
     if not isinstance(err, UpstreamRejected):
         breaker.failure(model)
     elif err.upstream_status in CONFIG_STATUSES:
         breaker.misconfigured(model, err.upstream_status)
+
+
+def broken_after_opening(
+    attempts: list[Attempt], model: str, relayed_ms: float, err: UpstreamError
+) -> None:
+    """The stream's call broke after its first content. Failover recorded that call when it
+    opened (its last attempt, ok, latency = time to first content): that one entry becomes
+    the call's outcome (failed, the whole call's time, the first content's time kept as
+    `ttft_ms`), never a second entry for the same call."""
+    status = err.upstream_status
+    last = attempts[-1] if attempts else None
+    if last is None or last.model != model or not last.ok:
+        attempts.append(Attempt(model, False, relayed_ms, err.code, status))
+        return
+    attempts[-1] = Attempt(
+        model, False, last.latency_ms + relayed_ms, err.code, status, ttft_ms=last.latency_ms
+    )
 
 
 async def forward(
@@ -137,6 +173,7 @@ async def forward(
     codec: RelayCodec,
     outcome: _StreamOutcome,
     finish: _Finish,
+    callers_deadline: float | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Forward each upstream event as it arrives, in the client's protocol (`codec`); end
     with its terminal event ([DONE], message_stop) only when the upstream finished properly
@@ -160,7 +197,7 @@ async def forward(
             final = codec.terminal()
         except UpstreamError as err:
             outcome.failure = err
-            count_failure(breaker, model, err)
+            count_failure(breaker, model, err, callers_deadline)
             final = codec.error(err)
         # Record before the terminal event: a client that stops reading at [DONE] (the
         # openai SDK does) must find the decision committed under strict durability.

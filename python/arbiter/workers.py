@@ -55,14 +55,18 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def supervise(argv: Sequence[str], workers: int, grace_s: float = 15.0) -> int:
-    """Run `python -m arbiter <argv>` `workers` times; return the first one's exit status."""
+def supervise(
+    argv: Sequence[str], workers: int, grace_s: float = 15.0, pass_fds: Sequence[int] = ()
+) -> int:
+    """Run `python -m arbiter <argv>` `workers` times; return the first one's exit status.
+    `pass_fds`: descriptors every worker inherits (an inherited listening socket, `--fd`)."""
     me = os.getpid()
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "arbiter", *argv],
             env={**os.environ, WORKER_ENV: str(i)},
             preexec_fn=lambda: _die_with(me),  # the supervisor has no threads: fork-safe
+            pass_fds=tuple(pass_fds),
         )
         for i in range(workers)
     ]

@@ -4,15 +4,14 @@ when the poller stops the other one takes its lease over."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from arbiter.offline.demo import demo_config, free_port, sim_config
-from tests.conftest import Proc, Sidecar
+from arbiter.offline.demo import demo_config, sim_config
+from tests.conftest import Sidecar, start_sim
 from tests.pg import fresh_database, require_pg
 from tests.test_discovery import HIDDEN
 
@@ -35,12 +34,8 @@ def test_two_replicas_share_discovered_models(tmp_path: Path) -> None:
     base = require_pg()
     sim_cfg = tmp_path / "sim.toml"
     sim_cfg.write_text(sim_config() + HIDDEN)
-    port = free_port()
-    sim_url = f"http://127.0.0.1:{port}/v1"
-    sim = Proc(
-        [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), "--port", str(port)],
-        f"{sim_url}/models",
-    ).start()
+    sim, sim_root = start_sim(sim_cfg)
+    sim_url = f"{sim_root}/v1"
     try:
         with fresh_database(base) as url:
             text = demo_config(sim_url, tmp_path / "unused.db").replace(
@@ -54,7 +49,7 @@ def test_two_replicas_share_discovered_models(tmp_path: Path) -> None:
             a = Sidecar(tmp_path / "a.toml").start()
             b = Sidecar(tmp_path / "a.toml").start()
             try:
-                control = f"http://127.0.0.1:{port}/_sim/control"
+                control = f"{sim_root}/_sim/control"
                 httpx.post(control, json={"model": "sim-new", "listed": True}).raise_for_status()
                 _wait(lambda: _discovered(a).get("sim-new") and _discovered(b).get("sim-new"))
                 key = str(b.create_key("t")["key"])

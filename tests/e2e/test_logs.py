@@ -4,14 +4,14 @@ got back, and a failed upstream attempt's warning names the model, its upstream 
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import orjson
 
-from arbiter.offline.demo import _wait_http, demo_config, free_port
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
+from arbiter.offline.demo import _wait_http, demo_config
 from tests.child_process import die_with_parent
 from tests.conftest import ADMIN_KEY, ENV
 
@@ -30,13 +30,14 @@ def test_json_logs_from_a_real_sidecar(tmp_path: Path, sim_url: str) -> None:
     )
     config = tmp_path / "arbiter.toml"
     config.write_text(text)
-    port = free_port()
+    sock = loopback_listener()
+    port = port_of(sock)
     log_path = tmp_path / "sidecar.log"
     with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "arbiter", "serve", "--config", str(config),
-             "--port", str(port)],
-            env=ENV, stderr=log_file, start_new_session=True, preexec_fn=die_with_parent(),
+        proc = spawn_on(
+            sock, [sys.executable, "-m", "arbiter", "serve", "--config", str(config),
+                   *fd_args(sock)],
+            ENV, stderr=log_file, start_new_session=True, preexec_fn=die_with_parent(),
         )  # fmt: skip
         try:
             root = f"http://127.0.0.1:{port}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.offline.demo import free_port
+from arbiter.inherited_socket import unheld_port
 from tests.child_process import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,8 @@ def _quote(text: str) -> str:
 def test_readme_running_the_sidecar_steps_work_verbatim(tmp_path: Path) -> None:
     commands = readme_commands()
     assert any(c.startswith("arbiter serve") for c in commands)
-    sim_port, port = free_port(), free_port()
+    # the README's commands take port numbers: a verbatim run cannot be handed a socket
+    sim_port, port = unheld_port(), unheld_port()
     ports = {"9100": str(sim_port), "8787": str(port)}
 
     def with_ports(text: str) -> str:

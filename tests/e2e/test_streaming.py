@@ -402,7 +402,7 @@ def test_mid_stream_failure_ends_with_an_error_event(
     row = decision(stack.sidecar.root_url, wire.headers["x-arbiter-decision-id"])
     assert row["status"] == "failed"
     assert row["error"] == code
-    assert attempts_of(row) == [("s-b", True, None), ("s-b", False, code)]
+    assert attempts_of(row) == [("s-b", False, code)]  # one call: one entry, its outcome
 
 
 def test_sdk_raises_on_a_cut_stream_instead_of_ending_cleanly(

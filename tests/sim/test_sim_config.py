@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from arbiter.errors import ConfigError
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.sim import default_pool, load_config
 from arbiter.offline.sim.config import parse_config
 from tests.child_process import die_with_parent
@@ -108,21 +108,16 @@ def test_default_pool_is_cheap_to_premium_with_a_judge() -> None:
     assert judge.price_out_per_mtok < pool.models[names[-1]].price_out_per_mtok
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_python_m_arbiter_sim_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     path = tmp_path / "sim.toml"
     path.write_text(EXAMPLE)
-    port = _free_port()
+    sock = loopback_listener()  # held from here on: no other process can take the port
+    port = port_of(sock)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter.offline.sim", "--config", str(path), "--port", str(port)],
-        env=env,
+    proc = spawn_on(
+        sock,
+        [sys.executable, "-m", "arbiter.offline.sim", "--config", str(path), *fd_args(sock)],
+        env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         preexec_fn=die_with_parent(),

@@ -15,7 +15,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.workload import WorkItem, make_workload
 from arbiter.toml_text import to_toml
 
@@ -101,12 +101,6 @@ def sim_settings(anthropic_models: Collection[str] = ()) -> dict[str, Any]:
 
 def sim_config(anthropic_models: Collection[str] = ()) -> str:
     return to_toml(sim_settings(anthropic_models))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def demo_settings(
@@ -200,8 +194,10 @@ def running_stack(
 ) -> Iterator[Running]:
     admin_key = "adm-" + secrets.token_urlsafe(24)
     env = {**os.environ, API_KEY_ENV: "sim-demo-key", ADMIN_KEY_ENV: admin_key}
-    sim_port, port = free_port(), free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}/v1"
+    # both ports held from their choice on: another stack started at once cannot take them
+    sim_sock, sock = loopback_listener(), loopback_listener()
+    sim_url = f"http://127.0.0.1:{port_of(sim_sock)}/v1"
+    root = f"http://127.0.0.1:{port_of(sock)}"
     cfg = workdir / "arbiter.toml"
     cfg.write_text(
         demo_config(
@@ -216,47 +212,20 @@ def running_stack(
     sim_cfg.write_text(sim_config(anthropic_models))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "arbiter",
-                    "sim",
-                    "--config",
-                    str(sim_cfg),
-                    "--port",
-                    str(sim_port),
-                ],
-                env=env,
-                start_new_session=True,
-            )
-        )
+        sim = [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), *fd_args(sim_sock)]
+        procs.append(spawn_on(sim_sock, sim, env, start_new_session=True))
         _wait_http(f"{sim_url}/models", procs[-1])
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "arbiter",
-                    "serve",
-                    "--config",
-                    str(cfg),
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                start_new_session=True,
-            )
-        )
-        _wait_http(f"http://127.0.0.1:{port}/healthz", procs[-1])
-        root = f"http://127.0.0.1:{port}"
+        serve = [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg), *fd_args(sock)]
+        procs.append(spawn_on(sock, serve, env, start_new_session=True))
+        _wait_http(f"{root}/healthz", procs[-1])
         api_key = baseline_key = "open-mode"
         if auth:
             api_key = admin_create_key(root, admin_key, ROUTED_TENANT, "demo")
             baseline_key = admin_create_key(root, admin_key, BASELINE_TENANT, "demo baseline")
         yield Running(f"{root}/v1", sim_url, procs, workdir, api_key, admin_key, baseline_key)
     finally:
+        sim_sock.close()  # a no-op once its child has it
+        sock.close()
         stop_processes(procs)
 
 

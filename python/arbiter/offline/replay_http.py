@@ -11,7 +11,6 @@ import contextlib
 import gzip
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.demo import admin_create_key, stop_processes
 from arbiter.offline.outcome_table import Table, default_baseline
 from arbiter.offline.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
@@ -37,12 +37,6 @@ TENANT = "replay"
 class Stack:
     base_url: str  # the sidecar's /v1
     api_key: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sim_toml(table_path: Path, models_path: Path, models: Sequence[str]) -> str:
@@ -101,8 +95,10 @@ def running_stack(
     """A sim serving the table and a sidecar routing over its models, both on loopback."""
     admin_key = "adm-" + secrets.token_urlsafe(24)
     env = {**os.environ, SIM_KEY_ENV: "sim-replay-key", ADMIN_KEY_ENV: admin_key}
-    sim_port, port = _free_port(), _free_port()
-    sim_url = f"http://127.0.0.1:{sim_port}/v1"
+    # both ports held from their choice on (inherited_socket.py)
+    sim_sock, sock = loopback_listener(), loopback_listener()
+    port = port_of(sock)
+    sim_url = f"http://127.0.0.1:{port_of(sim_sock)}/v1"
     (workdir / "sim.toml").write_text(
         sim_toml(table_path.resolve(), models_path.resolve(), [m.id for m in table.models])
     )
@@ -111,21 +107,19 @@ def running_stack(
     )
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for argv, url in (
-            (["sim", "--config", str(workdir / "sim.toml"), "--port", str(sim_port)],
-             f"{sim_url}/models"),
-            (["serve", "--config", str(workdir / "arbiter.toml"), "--port", str(port)],
+        for held, argv, url in (
+            (sim_sock, ["sim", "--config", str(workdir / "sim.toml")], f"{sim_url}/models"),
+            (sock, ["serve", "--config", str(workdir / "arbiter.toml")],
              f"http://127.0.0.1:{port}/healthz"),
         ):  # fmt: skip
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "arbiter", *argv], env=env, start_new_session=True
-                )
-            )
+            argv = [sys.executable, "-m", "arbiter", *argv, *fd_args(held)]
+            procs.append(spawn_on(held, argv, env, start_new_session=True))
             _wait(url, procs[-1])
         root = f"http://127.0.0.1:{port}"
         yield Stack(f"{root}/v1", admin_create_key(root, admin_key, TENANT, "replay"))
     finally:
+        sim_sock.close()  # a no-op once its child has it
+        sock.close()
         stop_processes(procs)
 
 

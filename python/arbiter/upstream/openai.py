@@ -148,6 +148,10 @@ class _OpenAIStream(SSEStream):
     protocol: Protocol = "openai"
     choices = 1  # the request's n: how many finish_reasons complete the answer
     _finished: frozenset[int] = frozenset()
+    # usage sent while the answer was still coming (vLLM's continuous_usage_stats: a running
+    # count on every chunk): the bill only once the answer finished, as Anthropic's
+    # message_start counts are; a stream cut before that is charged its worst case
+    _running: Usage | None = None
 
     def __init__(
         self, model: str, resp: httpx.Response, deadline: float, limits: UpstreamSettings
@@ -194,17 +198,19 @@ class _OpenAIStream(SSEStream):
             return None  # an empty `data:` (a heartbeat): SSE dispatches no event for it
         if data == b"[DONE]":
             self.done = True
+            self._settle_usage()
             self._lines.clear()
             return None
-        self._watch_usage(data)
         if b'"finish_reason"' in data:
             self._watch_finish(data)
+        self._watch_usage(data)
         return data
 
     async def _next_item(self) -> bytes | None:
         while (event := self._pop_event()) is None:
             if self._eof and len(self._finished) >= self.choices:
                 self.done = True  # ended cleanly after every choice finished: no [DONE] sent
+                self._settle_usage()
             if self.done or self._eof:
                 return None
             await self._read()
@@ -245,7 +251,17 @@ class _OpenAIStream(SSEStream):
                 if parsed.reported_cost_usd is not None
                 else self._reported_cost
             )
-            self.usage = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
+            self._running = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
+            # include_usage's own chunk (no choices), or one sent once every choice finished:
+            # nothing more can be generated, so the count is the bill
+            choices = chunk.get("choices")
+            if not choices or len(self._finished) >= self.choices:
+                self.usage = self._running
+
+    def _settle_usage(self) -> None:
+        """The answer ended properly: the last count it sent is the bill."""
+        if self._running is not None:
+            self.usage = self._running
 
 
 def _opening_only(raw: bytes, model: str) -> bool:

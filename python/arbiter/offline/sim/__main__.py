@@ -1,4 +1,5 @@
-"""`python -m arbiter.offline.sim --config F --port P`: run the simulator in the foreground."""
+"""`python -m arbiter.offline.sim --config F --port P` (or `--fd N`, an inherited listening
+socket): run the simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import sys
 
 from arbiter.errors import ConfigError
+from arbiter.inherited_socket import adopt
 from arbiter.offline.sim.runner import run_sim
 
 
@@ -15,11 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--fd", type=int, default=None, help="serve on this listening socket")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        run_sim(args.config, args.host, args.port)
-    except ConfigError as err:
+        run_sim(args.config, args.host, args.port,
+                sock=None if args.fd is None else adopt(args.fd))  # fmt: skip
+    except (ConfigError, ValueError) as err:
         print(f"arbiter sim: {err}", file=sys.stderr)
         return 2
     return 0

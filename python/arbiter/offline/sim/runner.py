@@ -62,8 +62,10 @@ def run_sim(
     log_level: str = "warning",
     *,
     latency_scale: float | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve the simulator until SIGINT/SIGTERM (uvicorn's handlers); blocking."""
+    """Serve the simulator until SIGINT/SIGTERM (uvicorn's handlers); blocking. `sock`: an
+    inherited listening socket to serve on instead of binding host and port."""
     config = load_config(config_path)
     if latency_scale is not None:
         config = dataclasses.replace(config, latency_scale=latency_scale)
@@ -73,7 +75,10 @@ def run_sim(
         "arbiter sim starting", extra={"host": host, "port": port, "models": list(config.models)}
     )
     try:
-        _Server(_uvicorn_config(build_app(config), host, port, log_level)).run()
+        if sock is not None:
+            host, port = sock.getsockname()[:2]
+        server = _Server(_uvicorn_config(build_app(config), host, port, log_level))
+        server.run(sockets=None if sock is None else [sock])
     finally:
         logging.getLogger("uvicorn.error").removeFilter(cut_filter)
 
