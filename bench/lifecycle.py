@@ -170,7 +170,7 @@ async def _drive(sc: InProcess, items: list[Any], n: int) -> dict[str, Any]:
     await sc.services.shadow.drain()
     await sc.services.learner.drain()
     sc.services.recorder.flush(10.0)
-    feed = (await sc.client.get("/arbiter/decisions?limit=10000", headers=sc.admin)).json()
+    feed = (await sc.client.get("/arbiter/decisions?limit=1000", headers=sc.admin)).json()
     shadow_rows = [d for d in feed["data"] if d["mode"] == "shadow"]
     shadowed = {d["reason"].removeprefix("shadow of ") for d in shadow_rows}
     report = (await sc.client.get("/arbiter/challengers", headers=sc.admin)).json()

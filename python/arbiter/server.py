@@ -413,7 +413,7 @@ class Handlers:
         since = time_param(request, "since", now - 3600)
         until = time_param(request, "until", now + 60)
         tenant = q.get("tenant") if principal.sees_all else principal.tenant
-        bucket = int_param(request, "bucket_s", 60, 60, 86400)
+        bucket = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         points = await asyncio.to_thread(
             functools.partial(
@@ -597,9 +597,25 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound(f"Unknown path {request.url.path}."), render)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."), render)
+        allowed = _allowed_methods(request)
+        response = error_response(
+            MethodNotAllowed(f"{request.method} is not allowed here (use {allowed})."), render
+        )
+        response.headers["allow"] = allowed  # RFC 9110: a 405 names what the path takes
+        return response
     err = InvalidRequest(str(exc.detail))
     return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (one path may have a route per method:
+    Starlette's own Allow names only the first route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,81 @@
+"""Outside probe (ninth session): the operator's read APIs with query values out of range, and
+the 405 every surface answers to a wrong method.
+
+- `limit=-1`, `limit=0` or `limit=10**12` on /arbiter/decisions, /arbiter/alerts and
+  /arbiter/cache answered 200 with the limit silently clamped into [1, 1000]: a script asking
+  for 10,000 decisions got 1,000 (with `has_more`, which a script that trusts its limit never
+  reads) and no word of it. `bucket_s` on /arbiter/timeseries was clamped into [60, 86400] the
+  same way and, when not a multiple of 60, echoed as asked while the points were spaced by
+  the minute below it (`bucket_s=90` said 90, the points came every 60 s: a chart that adds
+  `bucket_s` to each point's time drew them wrong). Each is now a 400 naming the parameter
+  and its range.
+- A 405 had no `Allow` header (RFC 9110 requires one: it is how a client learns which method
+  the path takes)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.inproc import sidecar_in_process
+
+LIMITED = ("/arbiter/decisions", "/arbiter/alerts", "/arbiter/cache")
+
+
+def test_out_of_range_limits_and_buckets_are_a_400_not_a_silent_clamp(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            r = await sc.client.post(
+                "/v1/chat/completions",
+                json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+                headers=sc.auth,
+            )
+            assert r.status_code == 200, r.text
+            for path in LIMITED:
+                for bad in ("-1", "0", "1001", str(10**12)):
+                    r = await sc.client.get(path, params={"limit": bad}, headers=sc.admin)
+                    assert r.status_code == 400, (path, bad, r.text)
+                    error = r.json()["error"]
+                    assert error["param"] == "limit" and "1000" in error["message"], error
+                for good in ("1", "1000"):
+                    r = await sc.client.get(path, params={"limit": good}, headers=sc.admin)
+                    assert r.status_code == 200, (path, good, r.text)
+            for bad in ("0", "-60", "59", "90", "86460", str(10**12)):
+                r = await sc.client.get(
+                    "/arbiter/timeseries", params={"bucket_s": bad}, headers=sc.admin
+                )
+                assert r.status_code == 400, (bad, r.text)
+                assert r.json()["error"]["param"] == "bucket_s"
+            for good in (60, 900, 3600, 86400):  # what the dashboard asks for, and the bounds
+                r = await sc.client.get(
+                    "/arbiter/timeseries", params={"bucket_s": good}, headers=sc.admin
+                )
+                assert r.status_code == 200 and r.json()["bucket_s"] == good, r.text
+                points = r.json()["data"]
+                assert points and all(p["ts"] % good == 0 for p in points), points
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/v1/chat/completions", "POST"),
+        ("HEAD", "/v1/responses", "POST"),
+        ("OPTIONS", "/v1/models", "GET"),
+        ("PUT", "/v1/messages", "POST"),
+        ("POST", "/arbiter/stats", "GET"),
+    ],
+)
+def test_a_405_names_the_allowed_methods(
+    tmp_path: Path, method: str, path: str, allowed: str
+) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            r = await sc.client.request(method, path, headers=sc.auth)
+            assert r.status_code == 405, r.text
+            assert allowed in [m.strip() for m in r.headers["allow"].split(",")], r.headers
+
+    asyncio.run(main())
