@@ -129,7 +129,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
             extras["reasoning_effort"] = c.string(effort, "reasoning.effort")
     if verbosity is not None:  # Chat Completions' `verbosity`: OpenAI only, like the effort
         extras["verbosity"] = verbosity
-    metadata = c.obj(body.get("metadata") or {}, "metadata")
+    metadata = c.metadata(body.get("metadata"))
     user = c.opt_string(body.get("user"), "user")
     canonical = CanonicalRequest(
         model=model,
