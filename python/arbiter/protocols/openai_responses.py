@@ -214,16 +214,15 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                 )
             answered.add(call_id)
             output = item.get("output")
-            content = (
+            parts = (
                 (TextPart(output),)
                 if isinstance(output, str)
-                else tuple(
-                    p
-                    for p in _parts(c.array(output, f"{where}.output"), where)
-                    if isinstance(p, TextPart | ImagePart)
-                )
+                else _parts(c.array(output, f"{where}.output"), where)
             )
-            add("user", (ToolResultPart(call_id, content),))
+            content = tuple(p for p in parts if isinstance(p, TextPart | ImagePart))
+            # a tool result holds text and images; its files go with it in the same turn
+            files = tuple(p for p in parts if isinstance(p, OpaquePart))
+            add("user", (ToolResultPart(call_id, content), *files))
         elif kind == "item_reference":
             raise InvalidRequest(
                 f"'{where}': item references need stored responses, which Arbiter does not keep.",
@@ -273,10 +272,27 @@ def _parts(content: Any, where: str, *, non_empty: bool = False) -> tuple[Part, 
                 check_inline_image(image.media_type, image.data, f"{at}.image_url")
             out.append(image)
         elif kind == "input_file":
-            out.append(OpaquePart("openai", "file", part))
+            out.append(OpaquePart("openai", "file", _chat_file(part, at)))
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
     return tuple(out)
+
+
+_FILE_FIELDS = ("file_id", "filename", "file_data")
+
+
+def _chat_file(part: dict[str, Any], at: str) -> dict[str, Any]:
+    """An `input_file` as Chat Completions' file part, the body an OpenAI upstream gets (the
+    Responses part as it came is a type Chat Completions refuses)."""
+    if part.get("file_url") is not None:
+        raise InvalidRequest(
+            f"'{at}.file_url' is not supported: send the file as 'file_id' or 'file_data'.",
+            param=f"{at}.file_url",
+        )
+    file = {k: c.string(part[k], f"{at}.{k}") for k in _FILE_FIELDS if part.get(k) is not None}
+    if "file_id" not in file and "file_data" not in file:
+        raise InvalidRequest(f"'{at}' needs 'file_id' or 'file_data'.", param=at)
+    return {"type": "file", "file": file}
 
 
 def _tool(raw: Any, where: str) -> Tool:
