@@ -9,6 +9,10 @@ the 405 every surface answers to a wrong method.
   the minute below it (`bucket_s=90` said 90, the points came every 60 s: a chart that adds
   `bucket_s` to each point's time drew them wrong). Each is now a 400 naming the parameter
   and its range.
+- A query parameter the endpoint does not read was ignored: `/arbiter/stats?since=24h` answered
+  the all-time figures as if they were the last day's, `/arbiter/decisions?since=...` the
+  newest page. Each read endpoint now names the parameters it takes in a 400 (`tenant`, which
+  the dashboard adds to every read, is taken everywhere).
 - A 405 had no `Allow` header (RFC 9110 requires one: it is how a client learns which method
   the path takes)."""
 
@@ -77,5 +81,50 @@ def test_a_405_names_the_allowed_methods(
             r = await sc.client.request(method, path, headers=sc.auth)
             assert r.status_code == 405, r.text
             assert allowed in [m.strip() for m in r.headers["allow"].split(",")], r.headers
+
+    asyncio.run(main())
+
+
+UNREAD = [
+    ("/arbiter/stats", "since", "24h"),
+    ("/arbiter/decisions", "since", "24h"),
+    ("/arbiter/decisions", "cursor", "dec_1"),
+    ("/arbiter/alerts", "after", "x"),
+    ("/arbiter/timeseries", "bucket", "900"),
+    ("/arbiter/pareto", "task", "math"),
+    ("/arbiter/budgets", "limit", "5"),
+    ("/arbiter/cache", "model", "sim-small"),
+    ("/arbiter/admin/keys", "limit", "5"),
+]
+
+
+def test_a_query_parameter_the_endpoint_does_not_read_is_a_400(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            for path, name, value in UNREAD:
+                r = await sc.client.get(path, params={name: value}, headers=sc.admin)
+                assert r.status_code == 400, (path, name, r.text)
+                assert r.json()["error"]["param"] == name, r.text
+            # what the dashboard and the README send still works
+            for path in (
+                "/arbiter/stats",
+                "/arbiter/budgets",
+                "/arbiter/policy",
+                "/arbiter/pareto",
+            ):
+                r = await sc.client.get(path, params={"tenant": "default"}, headers=sc.admin)
+                assert r.status_code == 200, (path, r.text)
+            r = await sc.client.get(
+                "/arbiter/timeseries",
+                params={
+                    "since": "1h",
+                    "until": "0",
+                    "bucket_s": "60",
+                    "model": "m",
+                    "task": "chat",
+                },
+                headers=sc.admin,
+            )
+            assert r.status_code == 200, r.text
 
     asyncio.run(main())
