@@ -128,10 +128,13 @@ class AdminHandlers:
         only_params(request, "limit", "after")
         q = request.query_params
         limit = int_param(request, "limit", 50, 1, 1000)
+        after = q.get("after")  # as on /arbiter/decisions: a cursor naming nothing is no last page
+        if after is not None and not await asyncio.to_thread(self.s.store.cache_exists, after):
+            raise InvalidRequest(f"'after' names no cache entry: {after[:64]!r}.", param="after")
         rows = await asyncio.to_thread(
             functools.partial(
                 self.s.store.cache_list, tenant=q.get("tenant"), limit=limit + 1,
-                after_id=q.get("after"),
+                after_id=after,
             )
         )  # fmt: skip
         page = rows[:limit]

@@ -13,6 +13,9 @@ the 405 every surface answers to a wrong method.
   the all-time figures as if they were the last day's, `/arbiter/decisions?since=...` the
   newest page. Each read endpoint now names the parameters it takes in a 400 (`tenant`, which
   the dashboard adds to every read, is taken everywhere).
+- `/arbiter/cache?after=` with an id that names no entry (a tampered or stale cursor) answered
+  an empty last page (`has_more: false`), where /arbiter/decisions answers 400: a script paging
+  the cache stopped early believing it had read every entry. It is now the same 400.
 - A 405 had no `Allow` header (RFC 9110 requires one: it is how a client learns which method
   the path takes)."""
 
@@ -24,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.inproc import sidecar_in_process
+from tests.test_cache import CACHE_ON
 
 LIMITED = ("/arbiter/decisions", "/arbiter/alerts", "/arbiter/cache")
 
@@ -126,5 +130,32 @@ def test_a_query_parameter_the_endpoint_does_not_read_is_a_400(tmp_path: Path) -
                 headers=sc.admin,
             )
             assert r.status_code == 200, r.text
+
+    asyncio.run(main())
+
+
+def test_a_cache_cursor_that_names_no_entry_is_a_400(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=lambda t: t + CACHE_ON) as sc:
+            for text in ("One?", "Two?"):
+                r = await sc.client.post(
+                    "/v1/chat/completions",
+                    json={"model": "auto", "messages": [{"role": "user", "content": text}]},
+                    headers=sc.auth,
+                )
+                assert r.status_code == 200, r.text
+            await sc.services.cache.drain()
+            page = (await sc.client.get("/arbiter/cache?limit=1", headers=sc.admin)).json()
+            assert page["has_more"], page
+            rest = await sc.client.get(
+                "/arbiter/cache", params={"after": page["last_id"]}, headers=sc.admin
+            )
+            assert rest.status_code == 200 and len(rest.json()["data"]) == 1, rest.text
+            for cursor in ("garbage", page["last_id"] + "x", ""):
+                r = await sc.client.get(
+                    "/arbiter/cache", params={"after": cursor}, headers=sc.admin
+                )
+                assert r.status_code == 400, (cursor, r.text)
+                assert r.json()["error"]["param"] == "after", r.text
 
     asyncio.run(main())
