@@ -147,7 +147,7 @@ BAD: list[tuple[Any, str | None]] = [
         "messages.0.content.1.source.media_type",
     ),
     (
-        _with(["messages", 0, "content", 1, "source"], {"type": "file", "file_id": "f"}),
+        _with(["messages", 0, "content", 1, "source"], {"type": "files", "file_id": "f"}),
         "messages.0.content.1.source.type",
     ),
     (_with(["messages", 1, "content", 1, "input"], "{}"), "messages.1.content.1.input"),

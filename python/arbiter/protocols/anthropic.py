@@ -281,9 +281,15 @@ def _block(block: Any, role: str, param: str) -> Part:
     )
 
 
-def _image(block: dict[str, Any], param: str) -> ImagePart:
+FILE_IMAGE = "image file"  # an OpaquePart's kind: an image from Anthropic's Files API
+
+
+def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
     source = c.obj(block.get("source"), f"{param}.source")
     kind = source.get("type")
+    if kind == "file":  # Anthropic's Files API (a beta): only an Anthropic model can fetch it
+        c.string(source.get("file_id"), f"{param}.source.file_id", non_empty=True)
+        return OpaquePart("anthropic", FILE_IMAGE, block)
     if kind == "base64":
         media_type = source.get("media_type")
         if not isinstance(media_type, str) or media_type not in IMAGE_TYPES:
@@ -297,7 +303,8 @@ def _image(block: dict[str, Any], param: str) -> ImagePart:
     if kind == "url":
         return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))
     raise InvalidRequest(
-        f"{param}.source.type: Input should be 'base64' or 'url'", param=f"{param}.source.type"
+        f"{param}.source.type: Input should be 'base64', 'url' or 'file'",
+        param=f"{param}.source.type",
     )
 
 
