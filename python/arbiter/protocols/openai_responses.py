@@ -62,6 +62,15 @@ _VERBOSITY = ("low", "medium", "high")
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
+# the fields of `reasoning` and `text` (the spec's Reasoning and ResponseTextParam), and the
+# `include` values (its IncludeEnum): anything else is a misspelling, refused like a top-level one
+_REASONING_FIELDS = frozenset({"mode", "effort", "summary", "context", "generate_summary"})
+_TEXT_FIELDS = frozenset({"format", "verbosity"})
+_INCLUDABLE = frozenset({
+    "file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
+    "message.input_image.image_url", "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs", "reasoning.encrypted_content", _LOGPROBS_INCLUDE,
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,8 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     parallel_tool_calls = None if parallel is None else c.opt_bool(parallel, "parallel_tool_calls")
     extras: dict[str, Any] = {}
     reasoning = body.get("reasoning")
+    _known_fields(reasoning, "reasoning", _REASONING_FIELDS)
+    _known_fields(body.get("text"), "text", _TEXT_FIELDS)
     if reasoning is not None:
         effort = c.obj(reasoning, "reasoning").get("effort")
         if effort is not None:
@@ -329,10 +340,25 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
     return ToolChoice("named", c.string(choice.get("name"), "tool_choice.name", non_empty=True))
 
 
+def _known_fields(value: Any, where: str, known: frozenset[str]) -> None:
+    if value is None:
+        return
+    for key in c.obj(value, where):
+        if key not in known:
+            raise InvalidRequest(
+                f"Unknown parameter: '{where}.{key[:64]}'.", param=f"{where}.{key}"
+            )
+
+
 def _no_logprobs(body: dict[str, Any]) -> None:
     """Log-probabilities are refused, never dropped: the canonical answer Arbiter builds every
     Response from (whatever the upstream's protocol) carries none to return."""
     include = c.array(body.get("include") or [], "include")
+    for value in include:
+        if not isinstance(value, str) or value not in _INCLUDABLE:
+            raise InvalidRequest(
+                f"Invalid value for 'include': {str(value)[:80]!r}.", param="include"
+            )
     if _LOGPROBS_INCLUDE in include:
         raise InvalidRequest(
             f"'include' {_LOGPROBS_INCLUDE!r} is not supported: Arbiter's Responses API returns "
