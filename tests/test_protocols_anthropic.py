@@ -95,7 +95,11 @@ def test_decode_keeps_every_part_and_parameter() -> None:
 
 def test_unknown_fields_are_kept_as_extras_for_pass_through() -> None:
     req = codec.decode_request(
-        {**TOOL_CONVERSATION, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+        {
+            **TOOL_CONVERSATION,
+            "max_tokens": 2048,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+        }
     )
     assert req.extras == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
     assert untranslatable(req, "anthropic") is None
@@ -143,7 +147,7 @@ BAD: list[tuple[Any, str | None]] = [
         "messages.0.content.1.source.media_type",
     ),
     (
-        _with(["messages", 0, "content", 1, "source"], {"type": "file", "file_id": "f"}),
+        _with(["messages", 0, "content", 1, "source"], {"type": "files", "file_id": "f"}),
         "messages.0.content.1.source.type",
     ),
     (_with(["messages", 1, "content", 1, "input"], "{}"), "messages.1.content.1.input"),

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from arbiter.auth import create_key, key_request_fields, public_view
 from arbiter.errors import InvalidRequest, NotFound, UnknownModel
-from arbiter.http_json import int_param, json_object, json_response, no_nul
+from arbiter.http_json import int_param, json_object, json_response, no_nul, only_params
 from arbiter.principal import Principal
 from arbiter.registry import validate_patch
 from arbiter.request_body import read_body
@@ -72,6 +72,7 @@ class AdminHandlers:
 
     async def list_keys(self, request: Request) -> Response:
         await self.admin(request)
+        only_params(request)
         rows = await asyncio.to_thread(self.s.store.list_keys, request.query_params.get("tenant"))
         return json_response({"object": "list", "data": [public_view(r) for r in rows]})
 
@@ -81,6 +82,7 @@ class AdminHandlers:
 
     async def registry(self, request: Request) -> Response:
         await self.admin(request)
+        only_params(request)
         discovery = {n: dataclasses.asdict(st) for n, st in self.s.discovery.stats.items()}
         data = self.s.registry.view()
         return json_response({"object": "list", "data": data, "discovery": discovery})
@@ -88,6 +90,7 @@ class AdminHandlers:
     async def challengers(self, request: Request) -> Response:
         """The A/B report per challenger: calls, cost, grades vs the incumbent, status."""
         await self.admin(request)
+        only_params(request)
         sh = self.s.shadow
         return json_response({"object": "list", "data": sh.report(), "skipped": dict(sh.skipped)})
 
@@ -122,12 +125,16 @@ class AdminHandlers:
     async def cache_list(self, request: Request) -> Response:
         """Cache entries, newest first; `tenant=` filters, `after=` pages on."""
         await self.admin(request)
+        only_params(request, "limit", "after")
         q = request.query_params
         limit = int_param(request, "limit", 50, 1, 1000)
+        after = q.get("after")  # as on /arbiter/decisions: a cursor naming nothing is no last page
+        if after is not None and not await asyncio.to_thread(self.s.store.cache_exists, after):
+            raise InvalidRequest(f"'after' names no cache entry: {after[:64]!r}.", param="after")
         rows = await asyncio.to_thread(
             functools.partial(
                 self.s.store.cache_list, tenant=q.get("tenant"), limit=limit + 1,
-                after_id=q.get("after"),
+                after_id=after,
             )
         )  # fmt: skip
         page = rows[:limit]

@@ -139,21 +139,15 @@ class Authenticator:
     def is_metrics_key(self, authorization: str | None, x_api_key: str | None) -> bool:
         """The presented key is `auth.metrics_key_env`'s: it may scrape /metrics, nothing else
         (authenticate() does not know it)."""
-        token = presented_key(authorization, x_api_key) or ""
+        try:
+            token = presented_key(authorization, x_api_key)
+        except Unauthorized:
+            return False  # the caller's authenticate() says why
         key = self._s.metrics_key
         return bool(key and token and hmac.compare_digest(token.encode(), key.encode()))
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None) -> Principal:
         token = presented_key(authorization, x_api_key)
-        try:
-            return await self._judge(token)
-        except Unauthorized as err:
-            bearer = _bearer(authorization)
-            if token is None or bearer is None or bearer == token:
-                raise
-            raise Unauthorized(f"{err.message} {_TWO_KEYS}") from None
-
-    async def _judge(self, token: str | None) -> Principal:
         if token is not None and not _well_formed(token):
             # every key we issue (and any sane admin key) is printable ASCII; anything else is
             # garbage, and compare_digest cannot even take it
@@ -257,25 +251,28 @@ class Authenticator:
         return public_view(row)
 
 
-_TWO_KEYS = (
-    "Two different keys were sent: the x-api-key (or api-key) header's was checked and the "
-    "Authorization Bearer token ignored."
-)
+def key_header(headers: Mapping[str, str]) -> str | None:
+    """A key sent other than as a Bearer token: as `x-api-key` (Anthropic's SDK) or `api-key`
+    (the AzureOpenAI SDK's). Both, holding different keys, are refused (presented_key)."""
+    x_api_key = (headers.get("x-api-key") or "").strip()
+    api_key = (headers.get("api-key") or "").strip()
+    _one_key(x_api_key, api_key, "'x-api-key' and 'api-key'")
+    return x_api_key or api_key or None
 
 
 def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The one key a request is judged by. A key header (x-api-key, api-key) wins over an
-    Authorization Bearer, and the Bearer is then ignored: the key header is one a client sets
-    on purpose for this API, while a Bearer is what proxies, gateways and SDK environments add
-    (an HTTP proxy's own token, the anthropic SDK's ANTHROPIC_AUTH_TOKEN next to its api_key).
-    Only the winning header is checked, so the answer never depends on which of two is valid."""
-    return (x_api_key or "").strip() or _bearer(authorization)
+    """The key the caller sent: the Bearer token or the key header. A request holding two
+    different keys is refused rather than read as either: which tenant pays, and whether a
+    mistyped key passes, must never hang on which header a server happens to prefer."""
+    bearer = _bearer(authorization)
+    other = (x_api_key or "").strip() or None
+    _one_key(bearer, other, "'Authorization: Bearer' and the key header")
+    return bearer or other
 
 
-def key_header(headers: Mapping[str, str]) -> str | None:
-    """A key sent other than as a Bearer token: as `x-api-key` (Anthropic's SDK) or `api-key`
-    (the AzureOpenAI SDK's)."""
-    return headers.get("x-api-key") or headers.get("api-key")
+def _one_key(a: str | None, b: str | None, where: str) -> None:
+    if a and b and not hmac.compare_digest(a.encode(), b.encode()):
+        raise Unauthorized(f"Two different API keys were sent ({where}): send one key.")
 
 
 def _well_formed(token: str) -> bool:

@@ -144,6 +144,7 @@ class CanonicalRequest:
         return any(
             isinstance(p, ImagePart)
             or (isinstance(p, ToolResultPart) and any(isinstance(c, ImagePart) for c in p.content))
+            or (isinstance(p, OpaquePart) and p.kind == "image file")  # Anthropic's Files API
             for m in self.messages
             for p in m.parts
         )

@@ -22,6 +22,7 @@ from arbiter.config_checks import (
     check_cache,
     check_latency,
     check_limits,
+    check_prior_task,
     check_range,
     check_routing,
     check_sandbox,
@@ -607,6 +608,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         for task, p in m.priors.items():
             if not 0.0 <= p <= 1.0:
                 loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
+            check_prior_task(loc, ["models", name, "priors", task], task)
         models[name] = dataclasses.replace(m, upstream_model=m.upstream_model or name)
     r = s.routing
     dearest = max(models.values(), key=lambda m: m.price_out_per_mtok, default=None)

@@ -86,6 +86,18 @@ def check_cache(loc: _Locator, c: CacheSettings) -> None:
         )
 
 
+def check_prior_task(loc: _Locator, path: list[str], task: str) -> None:
+    """Routing looks a model's prior up by the exact task name: one it never asks for (a typo)
+    would never apply."""
+    from arbiter.classify import ALL_TASKS as TASKS
+
+    if task not in TASKS:
+        loc.fail(
+            f"{loc.where(path)}: {'.'.join(path)}: unknown task {task!r} "
+            f"(tasks: {', '.join(TASKS)})"
+        )
+
+
 def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
     from arbiter.classify import ALL_TASKS as TASKS
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from arbiter import pareto
 from arbiter.errors import NotFound
-from arbiter.http_json import json_response, read_scope
+from arbiter.http_json import json_response, only_params, read_scope
 
 _TYPES = {
     "index.html": "text/html; charset=utf-8",
@@ -62,6 +62,7 @@ def routes(handlers: Any, guard: Callable[[Any], Any]) -> list[Route]:
     async def pareto_view(request: Request) -> Response:
         """Per task: each model's cost per request and mean grade, the frontier, the router."""
         principal = await handlers.reader(request)
+        only_params(request)
         s = handlers.s
         await asyncio.to_thread(s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
@@ -72,6 +73,7 @@ def routes(handlers: Any, guard: Callable[[Any], Any]) -> list[Route]:
         """The tenants the caller may look at: every tenant with traffic for the admin and
         dashboard keys (`sees_all`), else only its own."""
         principal = await handlers.reader(request)
+        only_params(request)
         if not principal.sees_all:
             return json_response({"sees_all": False, "data": [principal.tenant]})
         s = handlers.s

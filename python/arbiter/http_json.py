@@ -101,13 +101,27 @@ def time_param(request: Request, name: str, default: float) -> float:
     return default if value is None else value
 
 
-def int_param(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    """Every paged endpoint's `limit` (and `bucket_s`): out of [lo, hi] is a 400 naming the
-    range, not a silent clamp (limit=-1 or 0 answered with a page the caller did not ask for)."""
-    what = f"an integer from {lo} to {hi}"
-    value = _parsed(request, name, int, what)
+def only_params(request: Request, *names: str) -> None:
+    """A read endpoint's query takes `names` and `tenant` (the dashboard adds it to every read):
+    any other parameter is the caller's 400, never ignored (`/arbiter/stats?since=24h` answered
+    the all-time figures as if they were the last day's)."""
+    if not request.scope.get("query_string"):
+        return
+    for name in request.query_params:
+        if name != "tenant" and name not in names:
+            known = ", ".join(sorted({"tenant", *names}))
+            raise InvalidRequest(
+                f"Unknown query parameter '{name}' (this endpoint takes: {known}).", param=name
+            )
+
+
+def int_param(request: Request, name: str, default: int, lo: int, hi: int, *, step: int = 1) -> int:
+    """An integer in [lo, hi] (a multiple of `step`): one out of range is the caller's 400,
+    never clamped in silence (a script asking for 10,000 rows got 1,000 and no word of it)."""
+    what = f"an integer from {lo} to {hi}" + (f", a multiple of {step}" if step > 1 else "")
+    value = _parsed(request, name, int, what)  # "1.5" or "ten": the range is named too
     if value is None:
         return default
-    if not lo <= value <= hi:
-        raise InvalidRequest(f"'{name}' must be {what}.", param=name)
+    if not lo <= value <= hi or value % step:
+        raise InvalidRequest(f"'{name}' must be {what}; got {value}.", param=name)
     return value

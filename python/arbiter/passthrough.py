@@ -67,6 +67,7 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
             param="model",
         )
     if kind == "embeddings":
+        _check_embedding_input(body.get("input"))
         tokens = _input_tokens(body.get("input"), "input")
         dims = body.get("dimensions")
         if dims is not None:
@@ -106,6 +107,25 @@ def _prompt_count(prompt: Any) -> int:
     if isinstance(prompt, list) and all(isinstance(p, str | list) for p in prompt):
         return len(prompt)  # strings, or token-id arrays
     return 1  # a string, or one prompt as token ids
+
+
+_MAX_EMBEDDING_INPUTS = 2048  # the spec's maxItems for every array form of `input`
+
+
+def _check_embedding_input(value: Any) -> None:
+    """What the spec forbids in an embeddings `input` (no empty string, at most 2,048 items,
+    token ids are not negative): OpenAI refuses it after the call; a 400 here, before one."""
+    items = value if isinstance(value, list) else [value]
+    if len(items) > _MAX_EMBEDDING_INPUTS:
+        raise InvalidRequest(
+            f"'input' must hold at most {_MAX_EMBEDDING_INPUTS} items.", param="input"
+        )
+    for item in items:
+        if item == "":
+            raise InvalidRequest("'input' cannot be an empty string.", param="input")
+        tokens = item if isinstance(item, list) else [item]
+        if any(isinstance(t, int) and t < 0 for t in tokens):
+            raise InvalidRequest("'input' token ids cannot be negative.", param="input")
 
 
 def _input_tokens(value: Any, param: str) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from arbiter.classify import ALL_TASKS
 from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings, UpstreamSettings
 from arbiter.errors import InvalidRequest
 from arbiter.listing import RESERVED_IDS, Listed, selected
@@ -64,6 +65,13 @@ def validate_patch(patch: Any) -> dict[str, Any]:
             ):
                 raise InvalidRequest(
                     "'priors' must map task names (no NUL) to numbers in [0, 1].", param=key
+                )
+            unknown = [k for k in value if k not in ALL_TASKS]
+            if unknown:  # routing looks priors up by exact task name: a typo never applies
+                raise InvalidRequest(
+                    f"'priors' names an unknown task {unknown[0][:64]!r} "
+                    f"(tasks: {', '.join(ALL_TASKS)}).",
+                    param=key,
                 )
             out[key] = {str(k): float(v) for k, v in value.items()}
         else:

@@ -56,6 +56,7 @@ from arbiter.http_json import (
     json_object,
     json_response,
     no_nul,
+    only_params,
     quick_headers,
     read_scope,
     time_param,
@@ -315,6 +316,7 @@ class Handlers:
 
     async def decisions(self, request: Request) -> Response:
         principal = await self.reader(request)
+        only_params(request, "limit", "before", "after")
         limit = int_param(request, "limit", 50, 1, 1000)
         before = float_param(request, "before")  # rows older than this ts
         after = request.query_params.get("after")  # page on: the previous page's last_id
@@ -338,6 +340,7 @@ class Handlers:
 
     async def decision(self, request: Request) -> Response:
         principal = await self.reader(request)
+        only_params(request)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
         if row is None or (not principal.sees_all and row["tenant"] != principal.tenant):
@@ -346,6 +349,7 @@ class Handlers:
 
     async def stats(self, request: Request) -> Response:
         principal = await self.reader(request)
+        only_params(request)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         data = await asyncio.to_thread(self.s.store.stats, tenant=tenant)
@@ -369,6 +373,7 @@ class Handlers:
 
     async def alerts(self, request: Request) -> Response:
         principal = await self.reader(request)
+        only_params(request, "limit")
         limit = int_param(request, "limit", 100, 1, 1000)
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
@@ -384,6 +389,7 @@ class Handlers:
     async def policy(self, request: Request) -> Response:
         """The learned policy of the caller's tenant: evidence and posterior mean per arm."""
         principal = await self.reader(request)
+        only_params(request)
         router = self.s.router_for(principal)
         rows = []
         for arm in self.s.policy.snapshot():
@@ -408,12 +414,13 @@ class Handlers:
         """Per-minute (or `bucket_s`) points from the durable rollups; tenant-scoped, admin sees
         all tenants (or one with `tenant=`). `since`/`until`: unix seconds or ISO-8601."""
         principal = await self.reader(request)
+        only_params(request, "since", "until", "bucket_s", "model", "task")
         q = request.query_params
         now = time.time()
         since = time_param(request, "since", now - 3600)
         until = time_param(request, "until", now + 60)
         tenant = q.get("tenant") if principal.sees_all else principal.tenant
-        bucket = int_param(request, "bucket_s", 60, 60, 86400)
+        bucket = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         points = await asyncio.to_thread(
             functools.partial(
@@ -447,6 +454,7 @@ class Handlers:
 
     async def budgets(self, request: Request) -> Response:
         principal = await self.reader(request)
+        only_params(request)
         rows = await asyncio.to_thread(self.s.store.budget_usage, "")
         if not principal.sees_all:
             mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
@@ -597,9 +605,25 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(NotFound(f"Unknown path {request.url.path}."), render)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"{request.method} is not allowed here."), render)
+        allowed = _allowed_methods(request)
+        response = error_response(
+            MethodNotAllowed(f"{request.method} is not allowed here (use {allowed})."), render
+        )
+        response.headers["allow"] = allowed  # RFC 9110: a 405 names what the path takes
+        return response
     err = InvalidRequest(str(exc.detail))
     return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (one path may have a route per method:
+    Starlette's own Allow names only the first route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

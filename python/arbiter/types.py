@@ -30,7 +30,7 @@ class ChatRequest:
     response_format: dict[str, Any] | None = None
     has_tools: bool = False
     has_images: bool = False
-    has_audio: bool = False  # an input_audio part: only models with the "audio" capability
+    has_audio: bool = False  # an input_audio part or spoken output: "audio" models only
     prompt_text: str = ""  # the text of the messages, for classification and difficulty
     # routing's count (media.py: o200k text, images by size and detail, audio by duration)
     # until the upstream reports usage

@@ -43,6 +43,7 @@ def test_entries_put_get_touch_bound_and_invalidate(store: Store) -> None:
     assert listed["a"]["hits"] == 3 and listed["a"]["used_ts"] == now + 50
     assert [r["id"] for r in store.cache_list(tenant=None, limit=2)] == ["x", "c"]
     assert [r["id"] for r in store.cache_list(tenant=None, limit=5, after_id="c")] == ["b", "a"]
+    assert store.cache_exists("c") and store.cache_exists("x") and not store.cache_exists("z")
     # the bound keeps the most recently used: "a" (touched) and then the newest
     store.cache_put(_row(entry("d", created=now + 4)), keep=3)
     assert {r["id"] for r in store.cache_list(tenant=None, limit=10)} == {"a", "d", "x"}

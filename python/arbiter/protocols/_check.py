@@ -51,6 +51,27 @@ def string(value: Any, param: str, *, non_empty: bool = False) -> str:
     return value
 
 
+METADATA_PAIRS, METADATA_KEY_CHARS, METADATA_VALUE_CHARS = 16, 64, 512  # OpenAI's Metadata
+
+
+def metadata(value: Any, param: str = "metadata") -> dict[str, str]:
+    """OpenAI's `metadata`: up to 16 string values under keys of up to 64 characters, values
+    of up to 512 (an echo of anything else breaks the spec's schemas; OpenAI refuses it)."""
+    if value is None:
+        return {}
+    pairs = obj(value, param)
+    if len(pairs) > METADATA_PAIRS or any(
+        len(k) > METADATA_KEY_CHARS or not isinstance(v, str) or len(v) > METADATA_VALUE_CHARS
+        for k, v in pairs.items()
+    ):
+        raise InvalidRequest(
+            f"'{param}' must map at most {METADATA_PAIRS} keys of up to {METADATA_KEY_CHARS} "
+            f"characters to strings of up to {METADATA_VALUE_CHARS}.",
+            param=param,
+        )
+    return pairs
+
+
 def opt_string(value: Any, param: str) -> str | None:
     return None if value is None else string(value, param)
 

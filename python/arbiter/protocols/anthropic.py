@@ -97,6 +97,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             "tool_choice may only be specified while providing tools.", param="tool_choice"
         )
     c.forced_tool_offered(choice, tools, "tool_choice.name")
+    _check_thinking(body.get("thinking"), max_tokens)
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
     for key in metadata:
@@ -122,6 +123,28 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
         extras={k: v for k, v in body.items() if k not in _MODELED},
     )
+
+
+_MIN_THINKING_BUDGET = 1024
+
+
+def _check_thinking(thinking: Any, max_tokens: int | None) -> None:
+    """Extended thinking's budget as Anthropic takes it (>= 1024 and below max_tokens): it is
+    forwarded as it came, so a budget Anthropic refuses was its 400 after routing. Other
+    thinking types (disabled, adaptive, ...) are the upstream's to judge."""
+    if thinking is None:
+        return
+    thinking = c.obj(thinking, "thinking")
+    if thinking.get("type") != "enabled":
+        return
+    budget = c.integer(
+        thinking.get("budget_tokens"), "thinking.budget_tokens", minimum=_MIN_THINKING_BUDGET
+    )
+    if max_tokens is not None and budget >= max_tokens:
+        raise InvalidRequest(
+            f"thinking.budget_tokens ({budget}) must be less than max_tokens ({max_tokens}).",
+            param="thinking.budget_tokens",
+        )
 
 
 def _stop_sequence(value: Any, param: str) -> str:
@@ -258,9 +281,15 @@ def _block(block: Any, role: str, param: str) -> Part:
     )
 
 
-def _image(block: dict[str, Any], param: str) -> ImagePart:
+FILE_IMAGE = "image file"  # an OpaquePart's kind: an image from Anthropic's Files API
+
+
+def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
     source = c.obj(block.get("source"), f"{param}.source")
     kind = source.get("type")
+    if kind == "file":  # Anthropic's Files API (a beta): only an Anthropic model can fetch it
+        c.string(source.get("file_id"), f"{param}.source.file_id", non_empty=True)
+        return OpaquePart("anthropic", FILE_IMAGE, block)
     if kind == "base64":
         media_type = source.get("media_type")
         if not isinstance(media_type, str) or media_type not in IMAGE_TYPES:
@@ -274,7 +303,8 @@ def _image(block: dict[str, Any], param: str) -> ImagePart:
     if kind == "url":
         return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))
     raise InvalidRequest(
-        f"{param}.source.type: Input should be 'base64' or 'url'", param=f"{param}.source.type"
+        f"{param}.source.type: Input should be 'base64', 'url' or 'file'",
+        param=f"{param}.source.type",
     )
 
 

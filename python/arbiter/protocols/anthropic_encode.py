@@ -176,7 +176,12 @@ def _encode_image(part: ImagePart) -> dict[str, Any]:
 def _encode_tool(tool: Tool) -> dict[str, Any]:
     if tool.builtin is not None:
         return tool.parameters  # an Anthropic server tool, as the client sent it
-    out: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters or {"type": "object"}}
+    schema = tool.parameters or {"type": "object"}
+    if (
+        "type" not in schema
+    ):  # OpenAI reads a schema of properties as an object; Anthropic needs it said
+        schema = {"type": "object", **schema}
+    out: dict[str, Any] = {"name": tool.name, "input_schema": schema}
     if tool.description:
         out["description"] = tool.description
     return out

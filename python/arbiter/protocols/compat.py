@@ -120,6 +120,10 @@ def _to_anthropic(req: CanonicalRequest) -> str | None:
         return problem
     if any(not s.strip() for s in req.stop):
         return "a whitespace-only stop sequence (Anthropic refuses them)"
+    for tool in req.tools:  # Anthropic's input_schema must be an object schema
+        kind = tool.parameters.get("type", "object") if tool.parameters else "object"
+        if tool.builtin is None and kind != "object":
+            return f"tool {tool.name[:64]!r} whose parameters are not an object schema"
     if all(isinstance(p, TextPart) and not p.text for m in req.messages for p in m.parts):
         # only system text (or empty turns, which the encoding drops): no messages are left
         return "a request without a non-empty user or assistant message"

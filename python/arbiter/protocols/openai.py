@@ -319,11 +319,24 @@ def _encode_message(msg: Message) -> list[dict[str, Any]]:
             ]
         return [out]
     # Tool results become `tool` messages, which must come right after the assistant turn.
-    results = [_encode_result(p) for p in msg.parts if isinstance(p, ToolResultPart)]
-    rest = [_encode_part(p) for p in msg.parts if not isinstance(p, ToolResultPart)]
+    tool_results = [p for p in msg.parts if isinstance(p, ToolResultPart)]
+    results = [_encode_result(p) for p in tool_results]
+    # a `tool` message holds text only: a result's images (a screenshot a Responses client
+    # returns in function_call_output) follow in a user message, named by their call, rather
+    # than never reaching the model
+    rest = [part for p in tool_results for part in _result_images(p)]
+    rest += [_encode_part(p) for p in msg.parts if not isinstance(p, ToolResultPart)]
     if rest:
         results.append({"role": "user", "content": rest})
     return results
+
+
+def _result_images(part: ToolResultPart) -> list[dict[str, Any]]:
+    images = [_encode_part(p) for p in part.content if isinstance(p, ImagePart)]
+    if not images:
+        return []
+    label = f"The result of tool call {part.tool_call_id} holds these images:"
+    return [{"type": "text", "text": label}, *images]
 
 
 def _encode_result(part: ToolResultPart) -> dict[str, Any]:

@@ -62,6 +62,15 @@ _VERBOSITY = ("low", "medium", "high")
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
+# the fields of `reasoning` and `text` (the spec's Reasoning and ResponseTextParam), and the
+# `include` values (its IncludeEnum): anything else is a misspelling, refused like a top-level one
+_REASONING_FIELDS = frozenset({"mode", "effort", "summary", "context", "generate_summary"})
+_TEXT_FIELDS = frozenset({"format", "verbosity"})
+_INCLUDABLE = frozenset({
+    "file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
+    "message.input_image.image_url", "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs", "reasoning.encrypted_content", _LOGPROBS_INCLUDE,
+})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +132,15 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     parallel_tool_calls = None if parallel is None else c.opt_bool(parallel, "parallel_tool_calls")
     extras: dict[str, Any] = {}
     reasoning = body.get("reasoning")
+    _known_fields(reasoning, "reasoning", _REASONING_FIELDS)
+    _known_fields(body.get("text"), "text", _TEXT_FIELDS)
     if reasoning is not None:
         effort = c.obj(reasoning, "reasoning").get("effort")
         if effort is not None:
             extras["reasoning_effort"] = c.string(effort, "reasoning.effort")
     if verbosity is not None:  # Chat Completions' `verbosity`: OpenAI only, like the effort
         extras["verbosity"] = verbosity
-    metadata = c.obj(body.get("metadata") or {}, "metadata")
+    metadata = c.metadata(body.get("metadata"))
     user = c.opt_string(body.get("user"), "user")
     canonical = CanonicalRequest(
         model=model,
@@ -214,16 +225,15 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                 )
             answered.add(call_id)
             output = item.get("output")
-            content = (
+            parts = (
                 (TextPart(output),)
                 if isinstance(output, str)
-                else tuple(
-                    p
-                    for p in _parts(c.array(output, f"{where}.output"), where)
-                    if isinstance(p, TextPart | ImagePart)
-                )
+                else _parts(c.array(output, f"{where}.output"), where)
             )
-            add("user", (ToolResultPart(call_id, content),))
+            content = tuple(p for p in parts if isinstance(p, TextPart | ImagePart))
+            # a tool result holds text and images; its files go with it in the same turn
+            files = tuple(p for p in parts if isinstance(p, OpaquePart))
+            add("user", (ToolResultPart(call_id, content), *files))
         elif kind == "item_reference":
             raise InvalidRequest(
                 f"'{where}': item references need stored responses, which Arbiter does not keep.",
@@ -273,10 +283,27 @@ def _parts(content: Any, where: str, *, non_empty: bool = False) -> tuple[Part, 
                 check_inline_image(image.media_type, image.data, f"{at}.image_url")
             out.append(image)
         elif kind == "input_file":
-            out.append(OpaquePart("openai", "file", part))
+            out.append(OpaquePart("openai", "file", _chat_file(part, at)))
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
     return tuple(out)
+
+
+_FILE_FIELDS = ("file_id", "filename", "file_data")
+
+
+def _chat_file(part: dict[str, Any], at: str) -> dict[str, Any]:
+    """An `input_file` as Chat Completions' file part, the body an OpenAI upstream gets (the
+    Responses part as it came is a type Chat Completions refuses)."""
+    if part.get("file_url") is not None:
+        raise InvalidRequest(
+            f"'{at}.file_url' is not supported: send the file as 'file_id' or 'file_data'.",
+            param=f"{at}.file_url",
+        )
+    file = {k: c.string(part[k], f"{at}.{k}") for k in _FILE_FIELDS if part.get(k) is not None}
+    if "file_id" not in file and "file_data" not in file:
+        raise InvalidRequest(f"'{at}' needs 'file_id' or 'file_data'.", param=at)
+    return {"type": "file", "file": file}
 
 
 def _tool(raw: Any, where: str) -> Tool:
@@ -313,10 +340,25 @@ def _tool_choice(raw: Any) -> ToolChoice | None:
     return ToolChoice("named", c.string(choice.get("name"), "tool_choice.name", non_empty=True))
 
 
+def _known_fields(value: Any, where: str, known: frozenset[str]) -> None:
+    if value is None:
+        return
+    for key in c.obj(value, where):
+        if key not in known:
+            raise InvalidRequest(
+                f"Unknown parameter: '{where}.{key[:64]}'.", param=f"{where}.{key}"
+            )
+
+
 def _no_logprobs(body: dict[str, Any]) -> None:
     """Log-probabilities are refused, never dropped: the canonical answer Arbiter builds every
     Response from (whatever the upstream's protocol) carries none to return."""
     include = c.array(body.get("include") or [], "include")
+    for value in include:
+        if not isinstance(value, str) or value not in _INCLUDABLE:
+            raise InvalidRequest(
+                f"Invalid value for 'include': {str(value)[:80]!r}.", param="include"
+            )
     if _LOGPROBS_INCLUDE in include:
         raise InvalidRequest(
             f"'include' {_LOGPROBS_INCLUDE!r} is not supported: Arbiter's Responses API returns "

@@ -115,6 +115,12 @@ class CacheEntriesMixin(StoreHooks):
             )
             return [dict(zip(_LISTED, r, strict=True)) for r in cur.fetchall()]
 
+    def cache_exists(self, entry_id: str) -> bool:
+        """Whether `entry_id` names an entry (live or expired): the admin list's cursor."""
+        with self._ro() as cur:
+            cur.execute(self._sql("SELECT 1 FROM cache_entries WHERE id = %s"), (entry_id,))
+            return cur.fetchone() is not None
+
     def cache_delete(self, entry_id: str, tenant: str | None, ts: float) -> bool:
         """Invalidate one entry (of `tenant`, when given); True when it existed."""
         with self._tx() as cur:

@@ -124,12 +124,19 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         response_format=response_format,
         has_tools=bool(tools) or bool(body.get("functions")),
         has_images=has_images,
-        has_audio=audio > 0,
+        has_audio=audio > 0 or _asks_for_audio(body),
         prompt_text=prompt_text,
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
         grading=grading,
         tests=tests,
     )
+
+
+def _asks_for_audio(body: dict[str, Any]) -> bool:
+    """Spoken output (`modalities` holding "audio", or an `audio` output config) needs an audio
+    model as a clip in the prompt does: routed elsewhere, the answer came back text only."""
+    modalities = body.get("modalities")
+    return body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities)
 
 
 def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:

@@ -66,6 +66,7 @@ def _check_common(body: dict[str, Any]) -> None:
         c.opt_bool(options.get("include_usage"), "stream_options.include_usage")
     _check_stop(body.get("stop"))
     _check_logit_bias(body.get("logit_bias"))
+    c.metadata(body.get("metadata"))
     seed = body.get("seed")
     if seed is not None and (
         not isinstance(seed, int) or isinstance(seed, bool) or not -_INT64 <= seed < _INT64
