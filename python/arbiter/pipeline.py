@@ -148,6 +148,9 @@ class Pipeline:
             challengers = s.shadow.blocked(task)  # None unless challengers exist
             if challengers:
                 blocked = {**challengers, **(blocked or {})}
+            short = s.output_limits.blocks(req.max_tokens, principal.allowed_models)
+            if short:  # a max_tokens over some models' output limit, that another can write
+                blocked = {**short, **(blocked or {})}
             router = s.router_for(principal)
             route = router.decide(
                 RouteRequest(

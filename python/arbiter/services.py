@@ -36,6 +36,7 @@ from arbiter.latency_coverage import CoverageTracker
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
+from arbiter.output_limit import OutputLimits
 from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.priors import load as load_priors
@@ -103,6 +104,7 @@ class Services:
         self.registry = Registry(settings.models, settings.upstreams, self.priors)
         self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
         self.pool = self.registry.pool()
+        self.output_limits = self._output_limits()
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
@@ -207,9 +209,14 @@ class Services:
             self.registry.factors_dropped.discard(name)
             self.alerts.forget_price(name)  # re-learn the new price's level from scratch
         self.pool = self.registry.pool()
+        self.output_limits = self._output_limits()
         logs.note_discovered({n: d.upstream for n, d in self.registry.discovered().items()})
         for router in self._routers.values():
             router.pool = {m.name: m for m in self.pool}
+
+    def _output_limits(self) -> OutputLimits:
+        limits = ((m.name, self.registry.get(m.name)) for m in self.pool)
+        return OutputLimits((n, m.max_output_tokens) for n, m in limits if m is not None)
 
     def router_for(self, principal: Principal) -> Router:
         key = (principal.quality_target, principal.baseline)
