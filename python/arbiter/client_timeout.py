@@ -13,9 +13,8 @@ parsed before the read returns, and a timer armed and cancelled around it was tw
 operations per request for nothing (bench/results/scale.md, ninth session). The deadline is
 the same: counted from the head's first byte.
 
-It also tells a request's `CancelOnDisconnect` block (disconnect.py) when its connection is
-lost, through its `ConnectionLoss` in the request's scope, so that no task per request has to
-wait for `http.disconnect` to learn it.
+It also keeps each request's `ClientConnection` (client_connection.py, in the request's scope)
+up to date: whether the connection is lost, and whether a body is still arriving.
 
 It also caps the head's size: httptools buffers a header until it ends, so without a cap one
 connection could stream headers (and the sidecar's memory) for the whole timeout. Past
@@ -29,7 +28,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from arbiter.disconnect import DISCONNECT_KEY, ConnectionLoss
+from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, RequestTimeout
 from arbiter.step_writes import StepWrites
 from arbiter.surfaces.openai_chat import error_bytes
@@ -74,7 +73,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._in_body = False  # between a head's end and its message's end
         self._head_bytes = 0  # read since the head began (counted per read, so a bit over)
         self._discarding = False  # answered 431: what the client still sends is dropped
-        self._loss = ConnectionLoss()  # fired once the connection is lost
+        self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
@@ -106,18 +105,20 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        self._in_body, self._head_bytes = True, 0
-        self.scope[DISCONNECT_KEY] = self._loss  # type: ignore[literal-required]
+        self._in_body = self._connection.body_due = True
+        self._head_bytes = 0
+        self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body, self._head_bytes = False, 0
+        self._in_body = self._connection.body_due = False
+        self._head_bytes = 0
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
-        self._loss.fire()
+        self._connection.fire_lost()
 
     def _arm(self) -> None:
         if self._head_timer is None:
