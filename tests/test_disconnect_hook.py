@@ -61,3 +61,26 @@ def test_a_block_begun_after_the_connection_was_lost_is_cancelled_at_once() -> N
         await until_async(lambda: "outcome" in seen, "the block ended")
 
     asyncio.run(go())
+
+
+def test_while_reading_is_paused_for_a_pipelined_request_the_watcher_task_listens() -> None:
+    """uvicorn pauses reading while a pipelined request waits: a close would go unread, so the
+    block keeps the watcher, whose receive() resumes reading (as before the hook)."""
+    seen: dict[str, object] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        before = len(asyncio.all_tasks())
+        with CancelOnDisconnect(receive):
+            seen[scope["path"]] = len(asyncio.all_tasks()) - before
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def go() -> None:
+        proto, _, _ = connect(app)
+        proto.data_received(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\n")
+        await until_async(lambda: "/b" in seen, "both requests' blocks ran")
+        assert seen["/a"] == 1  # /b waits: reading paused, the watcher listens
+        assert seen["/b"] == 0  # /a answered: reading resumed, the connection tells
+        proto.connection_lost(None)
+
+    asyncio.run(go())

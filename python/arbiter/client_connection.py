@@ -21,14 +21,22 @@ SCOPE_KEY = "arbiter.client_connection"
 class ClientConnection:
     """One client connection, as its protocol sees it."""
 
-    __slots__ = ("body_due", "callbacks", "lost")
+    __slots__ = ("body_due", "callbacks", "flow", "lost")
 
     def __init__(self) -> None:
         self.lost = False
+        # uvicorn's flow control: while it has paused reading (a pipelined request waiting), a
+        # client's close goes unread, and unseen (see `hears_loss`)
+        self.flow: Any = None
         # a request's body is still arriving (between a head's end and its message's end): with
         # pipelining, the parser's latest request's; False means every parsed body is whole
         self.body_due = False
         self.callbacks: set[Callable[[], None]] = set()  # run once when the connection is lost
+
+    def hears_loss(self) -> bool:
+        """Whether a loss would be seen now: not while reading is paused (uvicorn's receive()
+        resumes it; a watcher that calls it hears the close)."""
+        return self.flow is None or not self.flow.read_paused
 
     def fire_lost(self) -> None:
         self.lost = True

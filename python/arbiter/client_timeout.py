@@ -94,6 +94,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         # every write of the connection (each request's cycle, and ours: 400/408/431, closes)
         # goes through it: one send per loop step, and a close never passes held bytes by
         self.transport = StepWrites(transport)  # type: ignore[assignment]
+        self._connection.flow = self.flow
         self._arm()
 
     def on_message_begin(self) -> None:

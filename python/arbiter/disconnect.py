@@ -7,8 +7,9 @@ is cancelled once the client has gone; the block then raises ClientDisconnected.
 Under `arbiter serve` the connection says so itself: the block registers a callback with the
 request's `ClientConnection` (client_connection.py) for its duration, which the protocol runs
 when the connection is lost (and the block cancels at once if it was lost before it began).
-Elsewhere (an ASGI app driven in process, a receive wrapped by a middleware) one small task
-waits for `http.disconnect` instead. That task was one task created, stepped, cancelled and
+Elsewhere (an ASGI app driven in process, a receive wrapped by a middleware, a connection
+whose reading uvicorn has paused for a pipelined request) one small task waits for
+`http.disconnect` instead. That task was one task created, stepped, cancelled and
 stepped again per request (~4 us of CPU warm, more for a request that arrives alone:
 bench/results/scale.md, ninth session).
 """
@@ -48,7 +49,7 @@ class CancelOnDisconnect:
             # gone already: cancelled from the next loop step, as the watcher task would (a
             # block that ends before it needs no cancelling)
             asyncio.get_running_loop().call_soon(self._lost)
-        elif connection is not None:
+        elif connection is not None and connection.hears_loss():
             self._connection = connection
             connection.callbacks.add(self._lost)
         else:
