@@ -9,9 +9,19 @@ pinned (the host is shared; the lead may pin us): CPU time, not wall time, is th
 Every variant's sidecar runs at once and they take turns, a short burst each (ABBA order), so
 each sees the same machine load: on a shared host the load moves by more than the cuts measured.
 
+Load shapes (`--shapes`): `c1` (the default) one request at a time back to back; `cN` a closed
+loop of N connections (`c64`: what the tail bench's max is taken with); `rN` an open loop of N
+requests/s on a fixed schedule (`r1000`: one every 1 ms, mostly alone in the sidecar: how the
+tail bench's 50% and 80% windows send). A request that arrives alone pays for everything that a
+busy loop shares between the requests of one wake-up (the event-loop thread's sleeps and
+wake-ups, its empty iterations, cold caches), so per shape the table also gives the event-loop
+thread's wake-ups per request (voluntary context switches, /proc/PID/task/PID/status) and every
+variant's cost at rest (CPU ms and wake-ups per second of all its threads, no requests).
+
 Usage: python bench/cpu_per_request.py --variant base=/work/main/python --variant new=python
-          [--burst 400] [--rounds 10] [--paths auto,named,stream]
-Prints a table and ends with one JSON line {"VARIANT": {"PATH": median_cpu_ms_per_req, ...}}.
+          [--burst 400] [--rounds 10] [--paths auto,named,stream] [--shapes c1,c64,r1000]
+Prints a table and ends with one JSON line {"VARIANT": {"PATH[@SHAPE]": median_cpu_ms_per_req,
+..., "idle_cpu_ms_per_s": x, "idle_wakeups_per_s": y}} (c1's keys carry no @SHAPE).
 """
 
 from __future__ import annotations
@@ -19,11 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +58,19 @@ PATHS: dict[str, tuple[str, bool]] = {
 }
 
 
-def _drive(port: int, model: str, stream: bool, n: int) -> dict[str, Any]:
+def _shape_args(shape: str) -> list[str]:
+    """loadgen's arguments for a load shape: cN (closed loop, N connections), rN (open loop,
+    N requests/s)."""
+    kind, num = shape[0], int(shape[1:])
+    if kind == "r":
+        return ["--rate", str(num), "-c", "1"]
+    return ["-c", str(num)]
+
+
+def _drive(port: int, model: str, stream: bool, n: int, shape: str = "c1") -> dict[str, Any]:
     argv = [str(PY), str(PEERBENCH / "loadgen.py"), "--url", f"http://127.0.0.1:{port}"]
-    argv += ["--model", model, "-c", "1", "-n", str(n), "-d", "120", "--warmup", "0", "--json"]
+    argv += ["--model", model, *_shape_args(shape), "-n", str(n), "-d", "120"]
+    argv += ["--warmup", "0", "--json"]
     argv += ["--stream"] if stream else []
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300)
     data: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -62,55 +84,88 @@ class Sidecar:
         self.name, self.port = name, _free_port()
         argv = [str(PY), "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            argv, env=dict(os.environ, PYTHONPATH=src), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            argv,
+            env=dict(os.environ, PYTHONPATH=src),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
-    def cpu(self) -> tuple[float, float]:
-        """(CPU seconds of every thread, of the event-loop thread), from the scheduler's
-        nanosecond run times: /proc's utime/stime are sampled at each 10 ms tick, and on a C=1
-        ping-pong between three processes that sampling alone is +-10% over a 1,000-request
-        burst. (Threads that exited meanwhile are not counted: the sidecar's live for good.)"""
+    def cpu(self) -> tuple[float, float, int, int]:
+        """(CPU seconds of every thread, of the event-loop thread, wake-ups of every thread,
+        of the event-loop thread), from the scheduler's nanosecond run times: /proc's
+        utime/stime are sampled at each 10 ms tick, and on a C=1 ping-pong between three
+        processes that sampling alone is +-10% over a 1,000-request burst. A wake-up is a
+        voluntary context switch: the thread slept (epoll, a timer, a lock) and was woken.
+        (Threads that exited meanwhile are not counted: the sidecar's live for good.)"""
         pid = self.proc.pid
         total = loop = 0.0
+        wakes = loop_wakes = 0
         for tid in os.listdir(f"/proc/{pid}/task"):
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                     ns = int(f.read().split()[0])
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    status = f.read()
             except (FileNotFoundError, ProcessLookupError):
                 continue  # a thread that just ended
+            at = status.index("voluntary_ctxt_switches:")
+            woke = int(status[at:].split(None, 2)[1])
             total += ns / 1e9
+            wakes += woke
             if int(tid) == pid:
-                loop = ns / 1e9
-        return total, loop
+                loop, loop_wakes = ns / 1e9, woke
+        return total, loop, wakes, loop_wakes
 
-    def burst(self, model: str, stream: bool, n: int) -> tuple[float, float]:
-        """CPU ms per request (all threads, event loop) over `n` requests at C=1."""
-        cpu0, loop0 = self.cpu()
-        r = _drive(self.port, model, stream, n)
-        cpu1, loop1 = self.cpu()
+    def burst(self, model: str, stream: bool, n: int, shape: str = "c1") -> tuple[float, ...]:
+        """Per request over `n` requests of `shape`: CPU ms (all threads, event loop) and
+        the event loop's wake-ups."""
+        cpu0, loop0, _, wake0 = self.cpu()
+        r = _drive(self.port, model, stream, n, shape)
+        cpu1, loop1, _, wake1 = self.cpu()
         if r["errors"]:
             raise SystemExit(f"{self.name}: errors {r['errors']}")
         ok = max(r["ok"], 1)
-        return (cpu1 - cpu0) * 1000 / ok, (loop1 - loop0) * 1000 / ok
+        return (cpu1 - cpu0) * 1000 / ok, (loop1 - loop0) * 1000 / ok, (wake1 - wake0) / ok
+
+    def at_rest(self, seconds: float) -> tuple[float, float]:
+        """(CPU ms, wake-ups) per second of all threads with no requests: the timers and
+        background threads that run whatever the load (a request that finds the loop asleep
+        pays for its wake-up too)."""
+        cpu0, _, wake0, _ = self.cpu()
+        time.sleep(seconds)
+        cpu1, _, wake1, _ = self.cpu()
+        return (cpu1 - cpu0) * 1000 / seconds, (wake1 - wake0) / seconds
 
 
 def measure(sidecars: list[Sidecar], a: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
-    """Per path, bursts of `a.burst` requests to each sidecar in turn (`a.rounds` times), so
-    that every variant sees the same machine load: per variant and path, each burst's figure."""
+    """Per path and shape, bursts of `a.burst` requests to each sidecar in turn (`a.rounds`
+    times), so that every variant sees the same machine load: per variant, path and shape,
+    each burst's figure; then each variant's cost at rest, in turns too."""
     rows: dict[str, dict[str, list[float]]] = {s.name: {} for s in sidecars}
     for label in a.paths:
         model, stream = PATHS[label]
-        for s in sidecars:
-            s.burst(model, stream, max(200, a.burst))  # warm pools and lazy paths
-        for rnd in range(a.rounds):
-            order = sidecars if rnd % 2 == 0 else sidecars[::-1]  # ABBA: no order bias
-            for s in order:
-                cpu, loop = s.burst(model, stream, a.burst)
-                rows[s.name].setdefault(label, []).append(cpu)
-                rows[s.name].setdefault(f"{label}_loop", []).append(loop)
-        print(json.dumps({"path": label, **{s.name: rows[s.name][label] for s in sidecars}}),
-              file=sys.stderr, flush=True)  # fmt: skip
+        for shape in a.shapes:
+            key = label if shape == "c1" else f"{label}@{shape}"
+            for s in sidecars:
+                s.burst(model, stream, max(200, a.burst), shape)  # warm pools and lazy paths
+            for rnd in range(a.rounds):
+                order = sidecars if rnd % 2 == 0 else sidecars[::-1]  # ABBA: no order bias
+                for s in order:
+                    cpu, loop, wakes = s.burst(model, stream, a.burst, shape)
+                    rows[s.name].setdefault(key, []).append(cpu)
+                    rows[s.name].setdefault(f"{key}_loop", []).append(loop)
+                    rows[s.name].setdefault(f"{key}_wakes", []).append(wakes)
+            print(
+                json.dumps({"path": key, **{s.name: rows[s.name][key] for s in sidecars}}),
+                file=sys.stderr,
+                flush=True,
+            )
+    for rnd in range(a.rounds if a.rest_s > 0 else 0):
+        for s in sidecars if rnd % 2 == 0 else sidecars[::-1]:
+            cpu_ms, wakes = s.at_rest(a.rest_s)
+            rows[s.name].setdefault("idle_cpu_ms_per_s", []).append(cpu_ms)
+            rows[s.name].setdefault("idle_wakeups_per_s", []).append(wakes)
     return rows
 
 
@@ -120,16 +175,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst", type=int, default=400, help="requests per burst")
     ap.add_argument("--rounds", type=int, default=10, help="bursts per variant and path")
     ap.add_argument("--paths", default="auto,named,stream")
+    ap.add_argument(
+        "--shapes",
+        default="c1",
+        help="load shapes: c1 (one at a time), cN (N connections), rN (N req/s)",
+    )
+    ap.add_argument(
+        "--rest-s", type=float, default=1.0, help="seconds per turn at rest (no requests; 0: skip)"
+    )
     a = ap.parse_args(argv)
     a.burst = min(max(a.burst, 100), 20_000)
     a.rounds = min(max(a.rounds, 1), 50)
     a.paths = [p for p in a.paths.split(",") if p in PATHS]
+    a.shapes = [x for x in a.shapes.split(",") if re.fullmatch(r"[cr][1-9][0-9]{0,4}", x)]
+    a.rest_s = min(max(a.rest_s, 0.0), 10.0)
     work = Path(tempfile.mkdtemp(prefix="arbiter-cpu-"))
     mport = _free_port()
     mock = subprocess.Popen(
         [str(PY), str(PEERBENCH / "mock_upstream.py"), "--port", str(mport)],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sidecars: list[Sidecar] = []
     try:
         _wait(f"http://127.0.0.1:{mport}/health", mock)
@@ -147,9 +214,14 @@ def main(argv: list[str] | None = None) -> int:
             _stop(s.proc)
         _stop(mock)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"load average before {load0[0]:.1f}, after {load1[0]:.1f}; CPU ms per request: "
-          f"median [min-max] of {a.rounds} bursts of {a.burst}")  # fmt: skip
-    cols = [x for p in a.paths for x in (p, f"{p}_loop")]
+    print(
+        f"load average before {load0[0]:.1f}, after {load1[0]:.1f}; CPU ms per request "
+        f"(_wakes: the event loop's wake-ups per request): median [min-max] of {a.rounds} "
+        f"bursts of {a.burst}"
+    )
+    keys = [p if x == "c1" else f"{p}@{x}" for p in a.paths for x in a.shapes]
+    cols = [x for k in keys for x in (k, f"{k}_loop", f"{k}_wakes")]
+    cols += ["idle_cpu_ms_per_s", "idle_wakeups_per_s"] if a.rest_s > 0 else []
     print("| variant | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
     summary: dict[str, dict[str, float]] = {}

@@ -120,3 +120,22 @@ def test_serving_with_the_idle_collector_keeps_the_interpreters_trigger_as_a_bac
         assert gc_tuning._idle is idle
     finally:
         idle.stop()
+
+
+def test_the_idle_collector_looks_rarely_while_little_is_allocated() -> None:
+    """Each look is a wake-up and a GIL hand-off: a fixed 5 ms poll cost 200 a second at rest.
+    The wait after a look follows the allocation rate (a fake clock: no timing here)."""
+    c = gc_tuning.IdleCollector(young=10_000, poll_s=0.001, max_poll_s=0.1)
+    gc.disable()  # only the collector under test collects
+    try:
+        gc.collect()
+        assert c.poll(100.0) == 0.001  # a first look: no rate yet
+        assert c.poll(101.0) == 0.1  # (next to) nothing allocated for a second: the longest wait
+        keep = [[i] for i in range(3_000)]  # ~3,000 in 10 ms: ~7,000 to go, ~23 ms away
+        wait = c.poll(101.01)
+        assert 0.001 < wait < 0.02 and c.collections == [0, 0, 0]
+        keep.extend([i] for i in range(8_000))  # over the threshold: collected
+        c.poll(101.02)
+        assert sum(c.collections) == 1 and len(keep) == 11_000 and c.polls == 4
+    finally:
+        gc.enable()

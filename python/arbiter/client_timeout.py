@@ -7,6 +7,15 @@ each request `server.client_read_timeout_s` from its first byte (a new connectio
 connect), then answers 408 in OpenAI's error shape and closes. The body is bounded by
 `request_body.read_body` under the same timeout.
 
+The timer is armed only for a head that one read did not bring whole (or a new connection's
+first): a head that arrives in one piece, as a keep-alive client's nearly always does, is
+parsed before the read returns, and a timer armed and cancelled around it was two timer
+operations per request for nothing (bench/results/scale.md, ninth session). The deadline is
+the same: counted from the head's first byte.
+
+It also keeps each request's `ClientConnection` (client_connection.py, in the request's scope)
+up to date: whether the connection is lost, and whether a body is still arriving.
+
 It also caps the head's size: httptools buffers a header until it ends, so without a cap one
 connection could stream headers (and the sidecar's memory) for the whole timeout. Past
 MAX_HEAD_BYTES the answer is 431 and the connection closes.
@@ -19,6 +28,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, RequestTimeout
 from arbiter.step_writes import StepWrites
 from arbiter.surfaces.openai_chat import error_bytes
@@ -59,9 +69,11 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # loop.time() a head began, while it is unfinished
         self._in_body = False  # between a head's end and its message's end
         self._head_bytes = 0  # read since the head began (counted per read, so a bit over)
         self._discarding = False  # answered 431: what the client still sends is dropped
+        self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
@@ -72,42 +84,58 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         # a read that ended the head is not held against it: only a head still unfinished
         if not self._in_body and self._head_bytes > MAX_HEAD_BYTES:
             self._answer_then_linger(_too_large_response())
+        elif self._head_since is not None and self._head_timer is None and not self._closing():
+            # a head begun and not finished by this read: from now on it can stall
+            when = self._head_since + self.read_timeout_s
+            self._head_timer = self.loop.call_at(when, self._too_slow)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         # every write of the connection (each request's cycle, and ours: 400/408/431, closes)
         # goes through it: one send per loop step, and a close never passes held bytes by
         self.transport = StepWrites(transport)  # type: ignore[assignment]
+        self._connection.flow = self.flow
         self._arm()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()  # (a new connection's timer runs on: its first head gets no extra time)
+        # timed from here; the timer is armed only if the read ends before the head does (a
+        # new connection's timer runs on: its first head gets no extra time)
+        if self._head_timer is None:
+            self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        self._in_body, self._head_bytes = True, 0
+        self._in_body = self._connection.body_due = True
+        self._head_bytes = 0
+        self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body, self._head_bytes = False, 0
+        self._in_body = self._connection.body_due = False
+        self._head_bytes = 0
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+        self._connection.fire_lost()
 
     def _arm(self) -> None:
         if self._head_timer is None:
             self._head_timer = self.loop.call_later(self.read_timeout_s, self._too_slow)
 
+    def _closing(self) -> bool:
+        return self.transport.is_closing()
+
     def _disarm(self) -> None:
+        self._head_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
     def _too_slow(self) -> None:
-        self._head_timer = None
+        self._head_timer = self._head_since = None
         self._close_with(_timeout_response())
 
     def _answer_then_linger(self, response: bytes) -> None:

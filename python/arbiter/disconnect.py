@@ -1,8 +1,17 @@
 """Noticing a client that leaves mid-request, so its upstream call stops (and stops costing).
 
 uvicorn never cancels a request's task when its client disconnects; it only answers the next
-`receive()` with `http.disconnect`. While a `CancelOnDisconnect` block runs, one small task waits
-for that message and cancels the request's task once; the block then raises ClientDisconnected.
+`receive()` with `http.disconnect`. While a `CancelOnDisconnect` block runs, the request's task
+is cancelled once the client has gone; the block then raises ClientDisconnected.
+
+Under `arbiter serve` the connection says so itself: the block registers a callback with the
+request's `ClientConnection` (client_connection.py) for its duration, which the protocol runs
+when the connection is lost (and the block cancels at once if it was lost before it began).
+Elsewhere (an ASGI app driven in process, a receive wrapped by a middleware, a connection
+whose reading uvicorn has paused for a pipelined request) one small task waits for
+`http.disconnect` instead. That task was one task created, stepped, cancelled and
+stepped again per request (~4 us of CPU warm, more for a request that arrives alone:
+bench/results/scale.md, ninth session).
 """
 
 from __future__ import annotations
@@ -12,21 +21,39 @@ from types import TracebackType
 
 from starlette.types import Receive
 
+from arbiter.client_connection import ClientConnection, of_scope
 from arbiter.errors import ClientDisconnected
 
 
+def _connection_of(receive: Receive) -> ClientConnection | None:
+    """The request's ClientConnection, when `receive` is uvicorn's own (a request cycle's bound
+    method, whose scope the sidecar's protocol gave it), else None."""
+    scope = getattr(getattr(receive, "__self__", None), "scope", None)
+    return of_scope(scope) if isinstance(scope, dict) else None
+
+
 class CancelOnDisconnect:
-    __slots__ = ("_left", "_receive", "_task", "_watcher")
+    __slots__ = ("_connection", "_left", "_receive", "_task", "_watcher")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
         self._left = False
         self._task: asyncio.Task[object] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._connection: ClientConnection | None = None
 
     def __enter__(self) -> CancelOnDisconnect:
         self._task = asyncio.current_task()
-        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        connection = _connection_of(self._receive)
+        if connection is not None and connection.lost:
+            # gone already: cancelled from the next loop step, as the watcher task would (a
+            # block that ends before it needs no cancelling)
+            asyncio.get_running_loop().call_soon(self._lost)
+        elif connection is not None and connection.hears_loss():
+            self._connection = connection
+            connection.callbacks.add(self._lost)
+        else:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return self
 
     def __exit__(
@@ -35,9 +62,13 @@ class CancelOnDisconnect:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._watcher is not None and self._task is not None
+        assert self._task is not None
         task, self._task = self._task, None
-        self._watcher.cancel()
+        if self._connection is not None:
+            self._connection.callbacks.discard(self._lost)
+            self._connection = None
+        if self._watcher is not None:
+            self._watcher.cancel()
         # the cancelled watcher keeps its CancelledError, whose traceback holds _watch's frame
         # and so `self`: without these references that is a cycle (watcher -> error -> frame ->
         # self -> watcher) that only a garbage collection frees; at load such cycles outlive
@@ -51,6 +82,9 @@ class CancelOnDisconnect:
     async def _watch(self) -> None:
         while (await self._receive())["type"] != "http.disconnect":
             pass
+        self._lost()
+
+    def _lost(self) -> None:
         self._left = True
         if self._task is not None:  # None: the block has ended meanwhile
             self._task.cancel()

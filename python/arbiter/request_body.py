@@ -11,6 +11,7 @@ import zlib
 
 from starlette.requests import ClientDisconnect, Request
 
+from arbiter.client_connection import of_scope
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
@@ -37,20 +38,30 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
     chunks: list[bytes] = []
-    size = 0
     timeout_s: float = request.app.state.client_read_timeout_s
+    connection = of_scope(request.scope)
     try:
-        async with asyncio.timeout(timeout_s):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
-                chunks.append(chunk)
+        if connection is not None and not connection.body_due:
+            # the body came whole with its head (the sidecar's protocol says so): no read can
+            # wait, so no timer is armed and cancelled around it
+            await _gather(request, chunks, limit)
+        else:
+            async with asyncio.timeout(timeout_s):
+                await _gather(request, chunks, limit)
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
     except ClientDisconnect:  # the client's doing, not a server error (no traceback, a 499)
         raise ClientDisconnected("the client disconnected while sending its body") from None
     return await decoded(b"".join(chunks), request.headers.get("content-encoding"), limit)
+
+
+async def _gather(request: Request, chunks: list[bytes], limit: int) -> None:
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+        chunks.append(chunk)
 
 
 async def decoded(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
