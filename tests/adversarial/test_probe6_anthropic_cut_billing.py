@@ -77,6 +77,24 @@ async def _spent(sc: InProcess) -> float:
     return float(sum(b["spent_usd"] for b in r.json()["data"]))
 
 
+async def check_cut_charged_worst_case(
+    sc: InProcess, path: str, upstream_broke: bool, answered: str = ""
+) -> None:
+    """One stream cut (the upstream broke it, `answered` already relayed; else the client left
+    after the first bytes): its decision failed, charged at least the worst case, and that is
+    what the cap spent."""
+    if upstream_broke:
+        r = await sc.client.post(path, json=_body(path), headers=sc.auth)
+        assert r.status_code == 200 and answered in r.text, r.text
+        decision_id = r.headers["x-arbiter-decision-id"]
+    else:
+        decision_id = await _leave_after_first_bytes(sc, path)
+    record = await decision(sc, decision_id)
+    assert record["status"] == "failed", record
+    assert record["cost_usd"] >= WORST_OUTPUT_USD, record
+    assert await _spent(sc) == pytest.approx(record["cost_usd"])
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("how", ["upstream-reset", "client-left"])
 def test_a_broken_anthropic_stream_is_charged_its_worst_case(
@@ -87,15 +105,6 @@ def test_a_broken_anthropic_stream_is_charged_its_worst_case(
     async def main() -> None:
         edit = with_mock(mock, "anthropic", behaviour)
         async with sidecar_in_process(tmp_path, edit_config=lambda t: edit(t) + CAP) as sc:
-            if how == "upstream-reset":
-                r = await sc.client.post(path, json=_body(path), headers=sc.auth)
-                assert r.status_code == 200, r.text
-                decision_id = r.headers["x-arbiter-decision-id"]
-            else:
-                decision_id = await _leave_after_first_bytes(sc, path)
-            record = await decision(sc, decision_id)
-            assert record["status"] == "failed", record
-            assert record["cost_usd"] >= WORST_OUTPUT_USD, record
-            assert await _spent(sc) == pytest.approx(record["cost_usd"])
+            await check_cut_charged_worst_case(sc, path, how == "upstream-reset")
 
     asyncio.run(main())

@@ -23,10 +23,8 @@ from tests import anthropic_mock
 from tests.adversarial.test_probe3_stream_dialects import PRICE_IN, PRICE_OUT, decision, with_mock
 from tests.adversarial.test_probe6_anthropic_cut_billing import (
     CAP,
-    WORST_OUTPUT_USD,
     _body,
-    _leave_after_first_bytes,
-    _spent,
+    check_cut_charged_worst_case,
 )
 from tests.adversarial.test_probe_upstream_sse import _chunk
 from tests.anthropic_mock import AnthropicMock
@@ -73,16 +71,7 @@ def test_a_cut_stream_with_running_usage_is_charged_its_worst_case(
         edit = with_mock(mock, "openai", "replay-pieces")
         async with sidecar_in_process(tmp_path, edit_config=lambda t: edit(t) + CAP) as sc:
             path = "/v1/chat/completions"
-            if how == "upstream-break":
-                r = await sc.client.post(path, json=_body(path), headers=sc.auth)
-                assert r.status_code == 200 and "Once" in r.text, r.text
-                decision_id = r.headers["x-arbiter-decision-id"]
-            else:
-                decision_id = await _leave_after_first_bytes(sc, path)
-            record = await decision(sc, decision_id)
-            assert record["status"] == "failed", record
-            assert record["cost_usd"] >= WORST_OUTPUT_USD, record
-            assert await _spent(sc) == pytest.approx(record["cost_usd"])
+            await check_cut_charged_worst_case(sc, path, how == "upstream-break", "Once")
 
     asyncio.run(main())
 
