@@ -275,36 +275,3 @@ def test_a_model_sent_only_long_answers_is_not_taken_for_a_verbose_one() -> None
         assert abs(median("a", "translation", k) - translation) < 3, median("a", "translation", k)
         assert abs(median("a", "chat", k) - chat) < 8, median("a", "chat", k)
         assert abs(median("a", "chat", k) - median("b", "chat", k)) < 4
-
-
-def test_one_kind_of_requests_wide_lengths_do_not_widen_anothers_within_a_task() -> None:
-    """Two kinds of chat request with their own prompts: "what is" questions answered in
-    78-84 tokens, advice answered in anything from 40 to 200. (Translation maps the same
-    prompts the other way round, so the shared regression cannot tell them apart and chat's
-    own fit is what separates them.) The task's one upper spread is the advice's width for
-    both; the nearest answered prompts give each kind its own (`length_task.NEAR`)."""
-    lengths = OutputLength(350)
-    what = prompt_stats("What is the meaning of the word serendipity?")
-    advice = prompt_stats(
-        "Any advice on getting started with gardening on a small balcony? I have never grown "
-        "anything before, and the balcony faces north. What should I plant first?"
-    )
-    rng = np.random.default_rng(7)
-    for i in range(1200):
-        k = i % 4
-        if k == 0:
-            lengths.observe("m", what, int(rng.integers(78, 85)), task="chat")
-        elif k == 1:
-            lengths.observe("m", advice, int(np.exp(rng.uniform(np.log(40), np.log(200)))),
-                            task="chat")  # fmt: skip
-        elif k == 2:
-            lengths.observe("m", what, 150, task="translation")
-        else:
-            lengths.observe("m", advice, 30, task="translation")
-
-    def p90(stats: bytes) -> float:
-        mu, var = lengths.log_moments("m", stats, "chat")
-        return float(np.expm1(mu + 1.2816 * np.sqrt(var)))
-
-    assert 84 < p90(what) < 112, p90(what)  # the task's one spread: ~127
-    assert p90(advice) > 150, p90(advice)

@@ -53,7 +53,7 @@ latency quantile reads it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,7 +68,6 @@ RIDGE = 0.01  # per statistic (they are ~0-1); the constant is not penalized
 MODEL_RIDGE = 3.0  # a model's shift within the task: worth ~3 answers at the task's level
 CUT_BELOW = 1.0  # an answer this far below the median (log: ~1/3 the length) was cut short
 _REFIT_EVERY = 8  # answers between refits of a task's regression (it moves slowly)
-NEAR = 10  # a prompt's nearest answered prompts whose misses give its own center and spread
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +82,6 @@ class Correction:
     # not read) and each model's shift from it (None: not fitted, the task is young)
     weights: np.ndarray | None = None
     shifts: Mapping[str, float] | None = None
-    # once fitted: the statistics of the window's prompts (16 x rows) and their leave-one-out
-    # residuals, for `near` (None: not fitted)
-    near_stats: np.ndarray | None = None
-    near_resid: np.ndarray | None = None
-    # `near`'s last answer: a decision reads it once per model for the same prompt
-    _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False)
 
     def log_length(
         self, x: float, stats: np.ndarray | None = None, model: str | None = None
@@ -105,37 +98,6 @@ class Correction:
     def upside_var(self, prior_var: float) -> float:
         """Twice the mean squared residual above the center, shrunk to `prior_var`."""
         return (2.0 * self.upside_sum + PSEUDO * prior_var) / (self.n + PSEUDO)
-
-    def near(self, stats: np.ndarray, task_var: float) -> tuple[float, float]:
-        """The fitted task's miss at this prompt, from the `NEAR` answered prompts whose
-        statistics are closest (Euclidean; they are ~0-1): (how far their median miss is from
-        the task's center, shrunk; their upper spread, by the task's rule, shrunk to
-        `task_var`, the task's). (0, task_var) before the task is fitted.
-
-        Why: within a task the answer's length is often set by the kind of request (a chat
-        question asking for three tips against one asking what a word means: ~100 against ~80
-        tokens on bench/latency_slo.py), which the task's line on the statistics draws only in
-        part; its residuals then differ by kind, and the task's one spread is too wide for
-        one kind and too narrow for another. The nearest prompts are mostly the same kind.
-        Measured on that bench's dev seeds 11 and 13 (the length p90 of good answers): the
-        mean log margin over the true length 0.316 -> 0.265 and 0.276 -> 0.241, coverage
-        0.98 -> 0.96 and 0.97 -> 0.96."""
-        if self.near_stats is None or self.near_resid is None or not len(self.near_resid):
-            return 0.0, task_var
-        key = stats.tobytes()
-        hit = self._memo.get(key)
-        if hit is not None:
-            return hit
-        d = ((self.near_stats - stats[:, None]) ** 2).sum(axis=0)
-        k = min(NEAR, len(d))
-        r = self.near_resid[np.argpartition(d, k - 1)[:k]]
-        c = float(np.median(r))
-        above = r[r > c] - c
-        w = k / (k + PSEUDO)
-        out = w * (c - self.center), w * 2.0 * float(above @ above) / k + (1 - w) * task_var
-        self._memo.clear()
-        self._memo[key] = out
-        return out
 
 
 class TaskResiduals:
@@ -227,7 +189,7 @@ class _Window:
                 center = float(np.median(loo))
                 above = loo[loo > center] - center
                 return Correction(0.0, center, float(self.n), float(above @ above), weights,
-                                  shifts, stats[:, have], loo[have])  # fmt: skip
+                                  shifts)  # fmt: skip
         center = float(np.median(resid))
         above = resid[resid > center] - center
         return Correction(beta, center, float(self.n), float(above @ above))

@@ -178,10 +178,8 @@ class OutputLength:
         if fix is not None and fix.weights is not None:
             # the task's own fit replaces the prediction; its leave-one-out spread already
             # holds its estimation error, so the regression's posterior is not added
-            x = stats_array(stats)
-            # this prompt's own center and spread, from the nearest answered prompts
-            shift, var = fix.near(x, fix.upside_var(noise))
-            return min(fix.log_length(mu, x, model) + shift, _MAX_LOG), var
+            mu = fix.log_length(mu, stats_array(stats), model)
+            return min(mu, _MAX_LOG), fix.upside_var(noise)
         if fix is not None:  # the task's recalibration of the prediction
             mu = fix.log_length(mu)
             noise = fix.upside_var(noise)
