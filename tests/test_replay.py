@@ -341,8 +341,10 @@ def test_best_value_with_learned_lengths_beats_the_single_model_hull(tmp_path: P
     # The quality-target rule can only mix single models; the best-value rule sends essays to
     # the mid model and questions to the strong one. (The oracle also knows each answer's luck,
     # so no router closes most of the gap here; seeds 0-2 closed 0.25-0.31, 0.19-0.22 online,
-    # the target rule 0-0.07, a random mix along the hull 0.18 by its lucky points alone.)
-    assert closed["target"] < 0.1, closed
+    # the target rule 0-0.07 with plain Thompson draws (0.13 here with the optimistic ones,
+    # which stop paying for the strong model when the mid one's draw dips), a random mix along
+    # the hull 0.18 by its lucky points alone.)
+    assert closed["target"] < 0.15, closed
     assert closed["value"] > 0.2 and by_value["aiq"] > by_value["aiq_random_hull"], closed
     assert closed["online"] > closed["target"] + 0.1, closed
 

@@ -96,6 +96,7 @@ def choose(
     seed: int,
     cost_weight: float = 0.0,
     order: list[int] | None = None,
+    optimistic: bool = False,
 ) -> Choice:
     """Pick the cheapest candidate whose quality score meets the bar (or the best value).
 
@@ -111,7 +112,10 @@ def choose(
       ``sample_i = sigmoid(logit(theta) + shift_i)``. With ``explore == 0`` nothing is drawn.
     * ``score_i = mean_i + explore * (sample_i - mean_i)``; ``explore`` in [0, 1]
       (0 = greedy on means, 1 = full Thompson sampling). Logits are clamped to +-30, so means
-      and scores lie strictly inside (0, 1).
+      and scores lie strictly inside (0, 1). With ``optimistic`` and ``cost_weight == 0``, a
+      candidate other than the baseline scores ``mean_i + explore * max(sample_i - mean_i, 0)``:
+      a draw can let a cheaper candidate clear the bar, never drop one whose mean clears it
+      (the draw is still taken, so the stream stays in step).
     * ``target = quality_target * score[baseline]`` if ``baseline >= 0``, else
       ``quality_target * max(score)``; ``baseline`` is -1 or a candidate index;
       ``quality_target`` finite and > 0.
@@ -278,6 +282,7 @@ def decide_request(
     cost_weight: float,
     top: int,
     record: tuple[int, int] | None,
+    optimistic: bool = False,
 ) -> tuple[
     int,
     str,
@@ -302,8 +307,9 @@ def decide_request(
     recorded positions (every one up to ``all`` candidates, else the ``best`` first drawn and
     the chosen; in position order) with their scores and means as ``round(x, 4)`` and their
     costs, and ``full`` is None; with ``record`` None, ``recorded`` is None and ``full`` every
-    candidate's scores, means and costs (packed f64). Raises NativeError as
-    :func:`decide_rows` and :func:`request_costs` do."""
+    candidate's scores, means and costs (packed f64). ``optimistic``: the scores as
+    :func:`choose`'s with ``optimistic``. Raises NativeError as :func:`decide_rows` and
+    :func:`request_costs` do."""
 
 def request_costs(
     prices: Prices,

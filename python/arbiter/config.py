@@ -126,6 +126,9 @@ class RoutingSettings:
     baseline: str = ""
     quality_target: float = 0.95  # fraction of the baseline's expected quality to keep
     explore: float = 1.0  # 0 = greedy on posterior means, 1 = full Thompson sampling
+    # a draw may explore a cheaper model, never pay for a pricier one while the cheaper one's
+    # posterior mean clears the bar (arbiter.routing.RouterParams.optimistic)
+    optimistic: bool = True
     evidence_cap: float = 400.0  # posterior pseudo-count cap, so the policy keeps adapting
     prior_strength: float = 8.0  # pseudo-observations behind a configured prior
     default_prior: float = 0.7

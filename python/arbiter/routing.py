@@ -100,6 +100,11 @@ class RouterParams:
     slope_prior_var: float = 0.25
     slope_precision_cap: float = 400.0  # caps the slope's precision so it keeps adapting
     latency_quantile: float = 0.9  # a latency SLO is met at this quantile of the prediction
+    # under the quality-target rule, a non-baseline arm's Thompson score is never below its
+    # mean: a draw explores down (a cheaper arm that may clear the bar), never pays for a
+    # pricier arm because the cheaper one's draw dipped although its mean clears the bar
+    # (rust/core/src/bandit.rs `Policy::optimistic`)
+    optimistic: bool = True
 
 
 @dataclass(slots=True)
@@ -295,7 +300,7 @@ class Router:
         index, why, target, ranked, facts, rec, full = _native.decide_request(
             *costs, table.packed, b"" if ok is None else ok.tobytes(), rule_cost, req.easiness,
             center0, baseline, p.quality_target, p.explore, seed, p.cost_weight * 1000.0, k,
-            None if slo else (RECORD_ALL, RECORD_TOP),
+            None if slo else (RECORD_ALL, RECORD_TOP), p.optimistic,
         )  # fmt: skip
         name = _namer(pool.names, ok)
         note, latency_ms, chosen = "", None, index
@@ -519,7 +524,7 @@ class Router:
         shift = [self._shift(req, m.name, p.explore, z) for m, z in zip(ok, noise, strict=True)]
         choice = _native.choose(
             alpha, beta, sampled_cost, shift, baseline, p.quality_target, p.explore, seed,
-            p.cost_weight * 1000.0, visits,
+            p.cost_weight * 1000.0, visits, p.optimistic,
         )  # fmt: skip
         cands = tuple(
             Candidate(n, round(s, 4), round(mu, 4), c)

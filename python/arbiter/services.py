@@ -227,6 +227,7 @@ class Services:
                 baseline=principal.baseline or r.baseline,
                 quality_target=principal.quality_target or r.quality_target,
                 explore=r.explore,
+                optimistic=r.optimistic,
                 evidence_cap=r.evidence_cap,
                 prior_strength=r.prior_strength,
                 default_prior=r.default_prior,

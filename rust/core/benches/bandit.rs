@@ -27,6 +27,7 @@ fn bench_choose(c: &mut Criterion) {
                         explore,
                         seed,
                         cost_weight: 0.0,
+                        optimistic: false,
                     };
                     black_box(choose(black_box(arms), &policy).expect("valid inputs"))
                 });

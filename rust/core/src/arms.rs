@@ -300,7 +300,8 @@ pub fn decide_rows(
                 shift(&r, e, req.center0, policy.explore, z)
             }
         };
-        let (mean, score) = prepared(&r).mean_and_score(s, policy.explore, &mut rng);
+        let (mean, score) =
+            prepared(&r).mean_and_score(s, policy.explore, policy.floors(j), &mut rng);
         means.push(mean);
         scores.push(score);
     }
@@ -390,6 +391,7 @@ mod tests {
             explore,
             seed,
             cost_weight: 0.0,
+            optimistic: false,
         }
     }
 

@@ -65,6 +65,8 @@ pub struct Arms<'a> {
 /// * `seed`: seeds the sampler; same inputs and seed give the same `Choice`.
 /// * `cost_weight`: 0 = the quality-target rule; > 0 = maximise `score - cost_weight * cost`
 ///   (quality points given up per USD of expected cost); finite, >= 0.
+/// * `optimistic`: under the quality-target rule a non-baseline arm's score is never below its
+///   mean (`Policy::floors`; optimistic Thompson sampling, May et al. 2012): draws explore down.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub baseline: Option<usize>,
@@ -72,6 +74,15 @@ pub struct Policy {
     pub explore: f64,
     pub seed: u64,
     pub cost_weight: f64,
+    pub optimistic: bool,
+}
+
+impl Policy {
+    /// Whether candidate `i`'s score is floored at its mean (not the baseline's: it sets the bar).
+    #[must_use]
+    pub fn floors(&self, i: usize) -> bool {
+        self.optimistic && self.cost_weight == 0.0 && self.baseline != Some(i)
+    }
 }
 
 /// The decision and the numbers behind it.
@@ -82,7 +93,7 @@ pub struct Choice {
     pub reason: Reason,
     /// The bar used: `quality_target * scores[baseline]`, or `quality_target * max(scores)`.
     pub target: f64,
-    /// Per candidate: `mean + explore * (sample - mean)`.
+    /// Per candidate: `mean + explore * (sample - mean)`, the gain floored at 0 if `floors`.
     pub scores: Vec<f64>,
     /// Per candidate: `sigmoid(logit(alpha / (alpha + beta)) + shift)`.
     pub means: Vec<f64>,
@@ -215,15 +226,18 @@ pub struct PreparedArm {
 
 impl PreparedArm {
     /// This arm's `(mean, score)` at the logit shift `s` (`choose`'s formulas), computed in
-    /// odds: one `exp(-s)` serves both sigmoids, and an exact Beta draw needs no `ln`.
-    pub fn mean_and_score(&self, s: f64, explore: f64, rng: &mut Rng) -> (f64, f64) {
+    /// odds: one `exp(-s)` serves both sigmoids, and an exact Beta draw needs no `ln`. `floor`:
+    /// the draw counts only above the mean (it is still taken: the stream stays in step).
+    pub fn mean_and_score(&self, s: f64, explore: f64, floor: bool, rng: &mut Rng) -> (f64, f64) {
         let odds_s = if s == 0.0 { 1.0 } else { (-s).exp() };
         let mean = sigmoid_of_odds_against(self.odds_against * odds_s);
         if explore == 0.0 {
             return (mean, mean);
         }
         let sample = sigmoid_of_odds_against(self.shapes.draw_odds_against(rng) * odds_s);
-        (mean, mean + explore * (sample - mean))
+        let gain = sample - mean;
+        let score = mean + explore * if floor { gain.max(0.0) } else { gain };
+        (mean, score)
     }
 }
 
@@ -273,7 +287,8 @@ pub fn prepare(
 /// beta_i)` is drawn (candidates in index order from one stream seeded by `seed`; exactly, or
 /// by `beta_draw`'s Gaussian when both shapes are at least `GAUSS_ABOVE`) and
 /// `sample_i = sigmoid(logit(theta) + shift_i)`; `score_i = mean_i + explore * (sample_i -
-/// mean_i)`. Logits are clamped to +-30, so means and scores lie strictly in (0, 1).
+/// mean_i)`, or with `optimistic` (`Policy::floors`) `mean_i + explore * max(sample_i - mean_i,
+/// 0)`. Logits are clamped to +-30, so means and scores lie strictly in (0, 1).
 ///
 /// The target is `quality_target * score[baseline]`, or `quality_target * max(score)` without a
 /// baseline. The cheapest candidate with `score >= target` wins (cost ties: higher score, then
@@ -312,8 +327,8 @@ fn decide(
     let mut means = Vec::with_capacity(n);
     let mut scores = Vec::with_capacity(n);
     let mut rng = Rng::new(policy.seed);
-    for (arm, &s) in arms.zip(shift) {
-        let (mean, score) = arm.mean_and_score(s, policy.explore, &mut rng);
+    for (i, (arm, &s)) in arms.zip(shift).enumerate() {
+        let (mean, score) = arm.mean_and_score(s, policy.explore, policy.floors(i), &mut rng);
         means.push(mean);
         scores.push(score);
     }
@@ -490,6 +505,7 @@ mod tests {
             explore,
             seed,
             cost_weight: 0.0,
+            optimistic: false,
         };
         choose(&arms, &policy)
     }
@@ -512,6 +528,7 @@ mod tests {
             explore: 0.0,
             seed: 1,
             cost_weight,
+            optimistic: false,
         };
         choose(&arms, &policy)
     }
@@ -706,7 +723,7 @@ mod tests {
         ) {
             let [a, b, c, s] = unzip4(&arms);
             let arms = Arms { alpha: &a, beta: &b, cost: &c, shift: &s };
-            let policy = Policy { baseline: None, quality_target: q, explore, seed, cost_weight: w };
+            let policy = Policy { baseline: None, quality_target: q, explore, seed, cost_weight: w, optimistic: false };
             let ch = choose(&arms, &policy).unwrap();
             // Same draws as the unweighted rule: only the pick differs.
             let plain = run(&a, &b, &c, &s, None, q, explore, seed).unwrap();

@@ -64,7 +64,9 @@ impl<R: Fn(usize) -> [f64; ARM_ROW]> Visitor<'_, R> {
                     shift(&r, e, self.req.center0, self.policy.explore, z)
                 }
             };
-            let (mean, score) = prepared(&r).mean_and_score(s, self.policy.explore, &mut self.rng);
+            let floor = self.policy.floors(j);
+            let (mean, score) =
+                prepared(&r).mean_and_score(s, self.policy.explore, floor, &mut self.rng);
             self.means[j] = mean;
             self.scores[j] = score;
             self.drawn[j] = true;
@@ -379,7 +381,8 @@ pub fn choose_in_order(
     let mut rng = Rng::new(policy.seed);
     for &i in order {
         let arm = PreparedArm::new(arms.alpha[i], arms.beta[i]);
-        let (mean, score) = arm.mean_and_score(arms.shift[i], policy.explore, &mut rng);
+        let floor = policy.floors(i);
+        let (mean, score) = arm.mean_and_score(arms.shift[i], policy.explore, floor, &mut rng);
         means[i] = mean;
         scores[i] = score;
     }
@@ -439,6 +442,7 @@ mod tests {
                 explore: [0.0, 0.5, 1.0][usize::try_from(case / 3 % 3).unwrap()],
                 seed: case,
                 cost_weight: [0.0, 0.0, 0.3, 5.0][usize::try_from(case / 7 % 4).unwrap()],
+                optimistic: false,
             };
             let want = 1 + usize::try_from(case / 11 % 4).unwrap();
             let got = decide_by_cost(n, rows(&p.table), &req, &policy, want, true).unwrap();
@@ -494,6 +498,7 @@ mod tests {
                     explore: 1.0,
                     seed,
                     cost_weight: weight,
+                    optimistic: false,
                 };
                 let req = request(&p.cost, Some(0.4));
                 old[decide_rows(n, rows(&p.table), &req, &policy)
@@ -587,6 +592,7 @@ mod tests {
                 explore: 1.0,
                 seed: case,
                 cost_weight: [0.0, 0.0, 300.0][usize::try_from(case % 3).unwrap()],
+                optimistic: false,
             };
             let want = 1 + usize::try_from(case % 3).unwrap();
             let got = decide_by_cost(n, rows(&p.table), &req, &policy, want, true).unwrap();
@@ -617,6 +623,7 @@ mod tests {
             explore: 1.0,
             seed: 9,
             cost_weight: 0.0,
+            optimistic: false,
         };
         let got = decide_by_cost(30, rows(&p.table), &req, &policy, 3, false).unwrap();
         assert_eq!(got.visited[0], 7);
@@ -641,6 +648,7 @@ mod tests {
             explore: 1.0,
             seed: 17,
             cost_weight: 0.0,
+            optimistic: false,
         };
         let plain = choose(&arms, &policy).unwrap();
         assert_eq!(

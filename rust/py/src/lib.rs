@@ -76,6 +76,7 @@ pub(crate) fn policy(
     explore: f64,
     seed: u64,
     cost_weight: f64,
+    optimistic: bool,
 ) -> Result<arbiter_core::Policy, CoreError> {
     let baseline = match baseline {
         -1 => None,
@@ -91,11 +92,12 @@ pub(crate) fn policy(
         explore,
         seed,
         cost_weight,
+        optimistic,
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0, order = None))]
+#[pyo3(signature = (alpha, beta, cost, shift, baseline, quality_target, explore, seed, cost_weight = 0.0, order = None, optimistic = false))]
 #[expect(
     clippy::too_many_arguments,
     reason = "mirrors the documented Python signature"
@@ -112,8 +114,16 @@ fn choose(
     seed: u64,
     cost_weight: f64,
     order: Option<Vec<usize>>,
+    optimistic: bool,
 ) -> Result<PyChoice, PyCoreError> {
-    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let policy = policy(
+        baseline,
+        quality_target,
+        explore,
+        seed,
+        cost_weight,
+        optimistic,
+    )?;
     let arms = arbiter_core::Arms {
         alpha: &alpha,
         beta: &beta,

@@ -153,7 +153,7 @@ pub(crate) fn decide_rows<'py>(
 > {
     let (n_rows, row) = table_rows(table)?;
     let given = Given::read(picks, cost)?;
-    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let policy = policy(baseline, quality_target, explore, seed, cost_weight, false)?;
     let req = given.request(easiness, center0, top);
     let d = arbiter_core::arms::decide_rows(n_rows, row, &req, &policy)?;
     let c = d.choice;
@@ -189,7 +189,7 @@ pub(crate) fn decide_rows_by_cost(
 ) -> Result<(usize, &'static str, f64, Vec<usize>), PyCoreError> {
     let (n_rows, row) = table_rows(table)?;
     let given = Given::read(picks, cost)?;
-    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let policy = policy(baseline, quality_target, explore, seed, cost_weight, false)?;
     let req = given.request(easiness, center0, 0);
     let d = arbiter_core::cost_order::decide_by_cost(n_rows, row, &req, &policy, 1, true)?;
     let c = d.choice;
@@ -440,7 +440,7 @@ type Recorded = (Vec<usize>, Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// One routing decision with its costs computed in the pass; see the stub for the contract.
 #[pyfunction]
-#[pyo3(signature = (prices, lengths, stats, pool_moments, prompt_tokens, max_tokens, default_out, table, picks, rule_cost, easiness, center0, baseline, quality_target, explore, seed, cost_weight, top, record))]
+#[pyo3(signature = (prices, lengths, stats, pool_moments, prompt_tokens, max_tokens, default_out, table, picks, rule_cost, easiness, center0, baseline, quality_target, explore, seed, cost_weight, top, record, optimistic = false))]
 #[expect(
     clippy::too_many_arguments,
     reason = "mirrors the documented Python signature"
@@ -470,6 +470,7 @@ pub(crate) fn decide_request<'py>(
     cost_weight: f64,
     top: usize,
     record: Option<(usize, usize)>,
+    optimistic: bool,
 ) -> Result<
     (
         usize,
@@ -500,7 +501,14 @@ pub(crate) fn decide_request<'py>(
     let n_rows = rows.len() / W;
     let picks = picks_from(picks)?;
     let rule_cost = rule_cost.map(|b| f64s("rule_cost", b)).transpose()?;
-    let policy = policy(baseline, quality_target, explore, seed, cost_weight)?;
+    let policy = policy(
+        baseline,
+        quality_target,
+        explore,
+        seed,
+        cost_weight,
+        optimistic,
+    )?;
     let req = arbiter_core::arms::Request {
         picks: &picks,
         cost: arbiter_core::arms::Costs::Priced(&pricing),
