@@ -3,6 +3,18 @@
 
 use arbiter_core::{choose, Arms, Policy};
 
+/// The quality-target rule at 0.9 of the baseline (arm 0), full Thompson draws.
+fn target_rule(seed: u64, optimistic: bool) -> Policy {
+    Policy {
+        baseline: Some(0),
+        quality_target: 0.9,
+        explore: 1.0,
+        seed,
+        cost_weight: 0.0,
+        optimistic,
+    }
+}
+
 /// Math on the bench's pool: premium (the baseline, 0.95), medium 0.90 and small 0.90 at
 /// 200 prior grades, small the cheapest; the bar 0.9 x premium's draw. Plain Thompson
 /// sends a few percent to medium when small's draw dips under the bar although both
@@ -20,15 +32,7 @@ fn optimistic_draws_never_pay_for_a_pricier_arm_when_the_cheaper_mean_clears_the
     let mut picks = [[0u32; 4]; 2];
     for seed in 0..4000 {
         for (k, optimistic) in [false, true].into_iter().enumerate() {
-            let policy = Policy {
-                baseline: Some(0),
-                quality_target: 0.9,
-                explore: 1.0,
-                seed,
-                cost_weight: 0.0,
-                optimistic,
-            };
-            let c = choose(&arms, &policy).unwrap();
+            let c = choose(&arms, &target_rule(seed, optimistic)).unwrap();
             picks[k][c.index] += 1;
             if optimistic {
                 assert!(c.scores[1..].iter().zip(&c.means[1..]).all(|(s, m)| s >= m));
@@ -55,17 +59,7 @@ fn optimistic_draws_still_explore_a_cheaper_arm_under_the_bar() {
         shift: &shift,
     };
     let cheap = (0..2000)
-        .filter(|&seed| {
-            let policy = Policy {
-                baseline: Some(0),
-                quality_target: 0.9,
-                explore: 1.0,
-                seed,
-                cost_weight: 0.0,
-                optimistic: true,
-            };
-            choose(&arms, &policy).unwrap().index == 1
-        })
+        .filter(|&seed| choose(&arms, &target_rule(seed, true)).unwrap().index == 1)
         .count();
     assert!((600..1400).contains(&cheap), "{cheap} of 2000");
 }
