@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -24,6 +25,7 @@ from arbiter.offline.outcome_table import (
     select_split,
 )
 from arbiter.offline.replay import (
+    AIQ_KEYS,
     COST_WEIGHT_SWEEP,
     DEFAULT_COST_WEIGHT,
     DEFAULT_KNOB,
@@ -31,6 +33,7 @@ from arbiter.offline.replay import (
     FEEDBACK,
     GAIN_THRESHOLDS,
     OBJECTIVES,
+    PGR_KEYS,
     SHORT_ANSWER_THRESHOLDS,
     SWEEP_KNOBS,
     VERIFIER_THRESHOLDS,
@@ -96,8 +99,30 @@ def plot(doc: Mapping[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+ROW_FORMAT = """\
+table format: JSON Lines (optionally gzipped), UTF-8, one prompt per line:
+  {"id": "q-1", "task": "math", "messages": [{"role": "user", "content": "..."}],
+   "outcomes": {"MODEL": {"quality": 1.0, "response": "...", "prompt_tokens": 31,
+                          "completion_tokens": 76}, ...}}
+  quality is a number in [0, 1] (rescale other scales first); missing token counts are
+  estimated as ceil(characters / 4); a multi-turn row is routed on its first user turn and
+  charged its recorded tokens; task may be missing (= chat). --models is a JSON list of
+  {"id", "price_in_per_mtok", "price_out_per_mtok"}; models it does not list are ignored.
+  Full format and the report's keys: README.md, "Replaying your own tables"."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        self.exit(2, f"arbiter replay: {message} (see arbiter replay --help)\n")
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="arbiter replay", description=__doc__)
+    ap = _Parser(
+        prog="arbiter replay",
+        description=__doc__,
+        epilog=ROW_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("table", type=Path, help="outcome table, JSONL or JSONL.gz")
     ap.add_argument("--models", type=Path, required=True, help="models file with prices")
     ap.add_argument(
@@ -252,14 +277,23 @@ def main(argv: list[str] | None = None) -> int:
     if problem:  # before the replay runs, not after
         print(f"arbiter replay: --plot {args.plot}: {problem}", file=sys.stderr)
         return 2
+    unwritable = _unwritable(args.out, args.plot, args.write_priors)
+    if unwritable:
+        print(f"arbiter replay: {unwritable}", file=sys.stderr)
+        return 2
     try:
         table = select_split(load_table(args.table, load_models(args.models)), args.split)
+        if len(table.models) < 2:
+            raise ValueError(
+                f"{args.table}: routing needs two or more priced models with an outcome on "
+                f"every row; only {', '.join(repr(m.id) for m in table.models)} has them"
+            )
         priors, lengths = parse_priors(
             orjson.loads(args.priors.read_bytes()) if args.priors else {}
         )
         by_cost = args.objective == "cost_weight"
         default_knobs = COST_WEIGHT_SWEEP if by_cost else DEFAULT_SWEEP
-        knobs = [float(k) for k in args.knobs.split(",")] if args.knobs else list(default_knobs)
+        knobs = parse_knobs(args.knobs) if args.knobs else list(default_knobs)
         knob = (
             args.knob
             if args.knob is not None
@@ -267,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if by_cost and min([knob, *knobs]) <= 0:
             raise ValueError("cost weights must be > 0")
+    except orjson.JSONDecodeError as err:
+        print(f"arbiter replay: --priors {args.priors}: not JSON: {err}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         print(f"arbiter replay: {err}", file=sys.stderr)
         return 2
@@ -347,13 +384,73 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"table": str(args.table), "split": args.split, "cascade": args.cascade, **doc}
     if args.cascade:
         doc |= {"cascade_first": args.cascade_first, "cascade_min_tokens": args.cascade_min_tokens}
+    return _report(args, doc, table)
+
+
+def _report(args: argparse.Namespace, doc: dict[str, Any], table: Table) -> int:
+    """Print the report and write --out / --plot. A sweep's report carries every contract key;
+    `notes` says why one is null."""
+    if args.sweep:
+        doc = with_contract_keys(doc, table)
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
-    if args.out:
-        args.out.write_text(text + "\n")
-    if args.plot:
-        plot(doc, args.plot, args.table.name)
+    try:
+        if args.out:
+            args.out.write_text(text + "\n")
+        if args.plot:
+            plot(doc, args.plot, args.table.name)
+    except OSError as err:
+        print(f"arbiter replay: cannot write the report: {err}", file=sys.stderr)
+        return 2
     print(text)
     return 0
+
+
+def with_contract_keys(doc: Mapping[str, Any], table: Table) -> dict[str, Any]:
+    """The sweep report with every key others read from it (issue 17's contract): a metric the
+    table cannot define is null, never absent, NaN or Infinity, and `notes` says why."""
+    out = dict(doc)
+    notes: list[str] = []
+    if len(table.models) != 2:
+        notes.append(
+            f"apgr, cpt50, cpt80, cpt*_usd, apgr_cost, cpt*_cost_pct, curve_cost: null: PGR "
+            f"compares two models and this table has {len(table.models)}; read aiq"
+        )
+    elif out.get("apgr") is None:
+        notes.append(
+            "apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: the baseline and the "
+            "cheapest model have the same mean quality, so there is no gap to recover"
+        )
+    if out.get("aiq") is None:
+        notes.append(
+            "aiq, aiq_hull, aiq_oracle: null: every model costs the same on this table, so "
+            "there is no cost range to integrate quality over"
+        )
+    for key in (*PGR_KEYS, "curve_cost", *AIQ_KEYS):
+        out.setdefault(key, None)
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def parse_knobs(text: str) -> list[float]:
+    """--knobs: comma-separated finite numbers."""
+    try:
+        knobs = [float(k) for k in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--knobs {text!r}: expected comma-separated numbers") from None
+    if not all(math.isfinite(k) for k in knobs):
+        raise ValueError(f"--knobs {text!r}: every knob must be a finite number")
+    return knobs
+
+
+def _unwritable(*paths: Path | None) -> str | None:
+    """Why one of the output paths cannot be written, asked before the replay runs."""
+    for path in paths:
+        if path is not None and not path.parent.is_dir():
+            return f"{path}: the directory {path.parent} does not exist"
+        if path is not None and path.is_dir():
+            return f"{path}: is a directory"
+    return None
 
 
 def classified(table: Table) -> Table:
@@ -380,6 +477,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
         baseline=baseline,
         quality_target=r.quality_target,
         explore=r.explore,
+        optimistic=r.optimistic,
         evidence_cap=r.evidence_cap,
         prior_strength=r.prior_strength,
         default_prior=r.default_prior,
@@ -418,6 +516,18 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
     return cfg, bool(r.difficulty)
 
 
+# [routing] keys the sidecar reads that a replay cannot model: no clock, no latency, no drift
+NOT_REPLAYED = ("latency_quantile", "change_false_alarms_per_100k")
+
+
+def ignored_routing_keys(r: Any) -> list[str]:
+    """The NOT_REPLAYED keys a [routing] section sets to other than their defaults."""
+    from arbiter.config import RoutingSettings
+
+    default = RoutingSettings()
+    return [f"routing.{k}" for k in NOT_REPLAYED if getattr(r, k) != getattr(default, k)]
+
+
 def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]]:
     """What a --routing-config sweep turns, and its values."""
     casc = cfg.cascade
@@ -443,7 +553,7 @@ def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]
 def _main_routing_config(
     args: argparse.Namespace, table: Table, feedback: Mapping[str, Any]
 ) -> int:
-    from arbiter.config import load_routing
+    from arbiter.config import read_routing
     from arbiter.errors import ConfigError
 
     clash = [f for f, on in (
@@ -456,10 +566,14 @@ def _main_routing_config(
         print(f"arbiter replay: {', '.join(clash)}: set by --routing-config", file=sys.stderr)
         return 2
     try:
-        routing = load_routing(args.routing_config, [m.id for m in table.models])
+        routing, unread = read_routing(args.routing_config, [m.id for m in table.models])
         cfg, use_difficulty = from_routing(routing, table, args.seed, **feedback)
     except ConfigError as err:
-        print(f"arbiter replay: {err}", file=sys.stderr)
+        pool = ", ".join(m.id for m in table.models)
+        for problem in err.problems:  # one line each; a model the table lacks names the pool
+            names_model = "unknown model" in problem or "of the pool" in problem
+            hint = f" (the pool is the table's models: {pool})" if names_model else ""
+            print(f"arbiter replay: {problem}{hint}", file=sys.stderr)
         return 2
     kind, knobs = sweep_knob(cfg, args.sweep_knob)
     if kind == "verifier" and (cfg.cascade is None or cfg.cascade.verifier is None):
@@ -467,7 +581,21 @@ def _main_routing_config(
               "and math in routing.cascade_tasks", file=sys.stderr)  # fmt: skip
         return 2
     if args.knobs:
-        knobs = [float(k) for k in args.knobs.split(",")]
+        try:
+            knobs = parse_knobs(args.knobs)
+        except ValueError as err:
+            print(f"arbiter replay: {err}", file=sys.stderr)
+            return 2
+    ignored = ignored_routing_keys(routing)
+    if ignored or unread:
+        said = []
+        if ignored:
+            said.append(f"{', '.join(ignored)} (no effect offline: no clock, latency or drift)")
+        if unread:
+            said.append(f"{', '.join(f'[{k}]' for k in unread)} (only [routing] is read)")
+        print(f"arbiter replay: {args.routing_config}: not replayed: {'; '.join(said)}",
+              file=sys.stderr)  # fmt: skip
+    ignored += [f"[{k}]" for k in unread]
     if args.sweep and kind != cfg.objective:
         cfg = replace(cfg, objective=kind)  # the main run keeps the configured value
         cfg = replace(cfg, knob=_configured(routing, kind, cfg.knob))
@@ -489,13 +617,9 @@ def _main_routing_config(
         return 2
     doc = {"table": str(args.table), "split": args.split, "routing_config":
            str(args.routing_config), "sweep_knob": kind if args.sweep else None, **doc}  # fmt: skip
-    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
-    if args.out:
-        args.out.write_text(text + "\n")
-    if args.plot:
-        plot(doc, args.plot, args.table.name)
-    print(text)
-    return 0
+    if ignored:
+        doc["routing_ignored"] = ignored
+    return _report(args, doc, table)
 
 
 def _configured(routing: Any, kind: str, default: float) -> float:
