@@ -214,6 +214,32 @@ def test_output_paths_are_checked_before_the_replay(
         assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--slope-var", "0"], "--slope-var must be a number > 0"),
+        (["--prior-strength", "-1"], "--prior-strength must be a number > 0"),
+        (["--cascade", "--cascade-min-tokens", "-3"], "--cascade-min-tokens must be >= 0"),
+        (["--difficulty", "/nonexistent/model.onnx"], "--difficulty /nonexistent/model.onnx"),
+        (["--sweep-knob", "verifier"], "--sweep-knob needs --routing-config"),
+        (["--priors", "LIST"], "not a priors file (expected a JSON object)"),
+        (["--priors", "SEVEN"], "every prior is a quality in [0, 1]"),
+        (["--priors", "TABLE"], "not a priors file"),
+    ],
+)
+def test_bad_flags_are_one_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], says: str
+) -> None:
+    table, models = write_shape(tmp_path, "plain_jsonl")
+    (tmp_path / "LIST").write_text("[1, 2]")
+    (tmp_path / "SEVEN").write_text(json.dumps({STRONG: {"math": 7}}))
+    files = {"LIST": tmp_path / "LIST", "SEVEN": tmp_path / "SEVEN", "TABLE": table}
+    args = [str(files.get(f, f)) for f in flags]
+    assert replay_cli.main([str(table), "--models", str(models), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("arbiter replay: ") and says in err[0], err
+
+
 def test_cli_errors_are_one_line_without_a_traceback(tmp_path: Path) -> None:
     """Through the real entry point: argparse's errors too are one line, and --help points to
     the row format."""

@@ -264,7 +264,12 @@ def _load_easiness(spec: str, table: Table) -> list[float | None] | None:
         return None
     from arbiter import difficulty
 
-    scorer = difficulty.load_default() if spec == "default" else difficulty.Difficulty(Path(spec))
+    try:
+        scorer = (
+            difficulty.load_default() if spec == "default" else difficulty.Difficulty(Path(spec))
+        )
+    except Exception as err:  # onnxruntime raises its own types for a file it cannot load
+        raise ValueError(f"difficulty model {spec}: cannot load it: {err}") from err
     if scorer is None:
         log.warning("no difficulty model available; routing without per-prompt scores")
         return None
@@ -277,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:  # before the replay runs, not after
         print(f"arbiter replay: --plot {args.plot}: {problem}", file=sys.stderr)
         return 2
-    unwritable = _unwritable(args.out, args.plot, args.write_priors)
+    unwritable = _unwritable(args.out, args.plot, args.write_priors) or _flag_problem(args)
     if unwritable:
         print(f"arbiter replay: {unwritable}", file=sys.stderr)
         return 2
@@ -288,9 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.table}: routing needs two or more priced models with an outcome on "
                 f"every row; only {', '.join(repr(m.id) for m in table.models)} has them"
             )
-        priors, lengths = parse_priors(
-            orjson.loads(args.priors.read_bytes()) if args.priors else {}
-        )
+        priors, lengths = _read_priors(args.priors)
         by_cost = args.objective == "cost_weight"
         default_knobs = COST_WEIGHT_SWEEP if by_cost else DEFAULT_SWEEP
         knobs = parse_knobs(args.knobs) if args.knobs else list(default_knobs)
@@ -301,9 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         if by_cost and min([knob, *knobs]) <= 0:
             raise ValueError("cost weights must be > 0")
-    except orjson.JSONDecodeError as err:
-        print(f"arbiter replay: --priors {args.priors}: not JSON: {err}", file=sys.stderr)
-        return 2
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         print(f"arbiter replay: {err}", file=sys.stderr)
         return 2
@@ -441,6 +441,35 @@ def parse_knobs(text: str) -> list[float]:
     if not all(math.isfinite(k) for k in knobs):
         raise ValueError(f"--knobs {text!r}: every knob must be a finite number")
     return knobs
+
+
+def _read_priors(path: Path | None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    if path is None:
+        return {}, {}
+    try:
+        doc = orjson.loads(path.read_bytes())
+        if not isinstance(doc, dict):
+            raise ValueError("expected a JSON object")
+        quality, lengths = parse_priors(doc)
+        if not all(0.0 <= v <= 1.0 for per in quality.values() for v in per.values()):
+            raise ValueError("every prior is a quality in [0, 1]")
+        return quality, lengths
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError too
+        raise ValueError(f"--priors {path}: not a priors file ({err})") from err
+
+
+def _flag_problem(args: argparse.Namespace) -> str | None:
+    """A flag's value the replay cannot run with, said before any work."""
+    for flag, value in (("--slope-var", args.slope_var), ("--prior-strength", args.prior_strength)):
+        if value is not None and not 0.0 < value < math.inf:
+            return f"{flag} must be a number > 0"
+    if args.cascade_min_tokens < 0:
+        return "--cascade-min-tokens must be >= 0"
+    if args.difficulty not in ("default", "none") and not Path(args.difficulty).is_file():
+        return f"--difficulty {args.difficulty}: no such file ('default' or 'none' otherwise)"
+    if args.sweep_knob != "auto" and args.routing_config is None:
+        return "--sweep-knob needs --routing-config (without it --sweep turns --objective's knob)"
+    return None
 
 
 def _unwritable(*paths: Path | None) -> str | None:
@@ -606,8 +635,8 @@ def _main_routing_config(
         from arbiter.difficulty import model_path
 
         spec = str(model_path(routing.difficulty_model))
-    easiness = _load_easiness(spec if use_difficulty else "none", table)
     try:
+        easiness = _load_easiness(spec if use_difficulty else "none", table)
         doc = replay(
             table, cfg, knobs=knobs if args.sweep else None, easiness=easiness,
             progress=not args.no_progress and sys.stderr.isatty(),
