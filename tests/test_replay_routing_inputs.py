@@ -95,6 +95,23 @@ def test_a_routing_config_that_is_not_utf8_is_refused(
     assert "not UTF-8 text" in capsys.readouterr().err
 
 
+def test_a_routing_config_with_a_bom_is_refused_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Notepad's BOM: tomllib calls it an invalid statement; the sidecar and the replay say what
+    it is (both refuse it: the replay runs only what a sidecar would)."""
+    from arbiter.config import load
+    from arbiter.errors import ConfigError
+
+    table, models = write_shape(tmp_path, "plain_jsonl")
+    cfg = tmp_path / "bom.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[routing]\nexplore = 0.5\n")
+    assert _run(table, models, cfg) == 2
+    assert "byte order mark (BOM)" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="byte order mark"):
+        load(cfg, env={})
+
+
 def test_bad_knobs_with_a_routing_config_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -496,8 +496,17 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
+    _no_bom(text, path)
     settings = loads(text, env=os.environ if env is None else env, source=str(path))
     return _anchor_sqlite(settings, path.resolve().parent)
+
+
+def _no_bom(text: str, path: Path) -> None:
+    """tomllib reads a leading byte order mark (Windows editors write one) as a bad statement."""
+    if text.startswith("\ufeff"):
+        raise ConfigError(
+            f"{path}: starts with a byte order mark (BOM): save it as UTF-8 without one"
+        )
 
 
 def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSettings:
@@ -726,6 +735,7 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+        _no_bom(text, path)
         raw = tomllib.loads(text)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
