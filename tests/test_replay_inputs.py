@@ -267,3 +267,13 @@ def test_the_row_format_helpers_agree_with_the_shared_readme_example() -> None:
     parsed, estimated = ot._row(example)
     assert estimated == 0 and parsed.task == "math" and parsed.id == "gsm8k-00004"
     assert parsed.outcomes[STRONG].prompt_tokens == 31
+
+
+def test_the_via_sidecar_client_reads_the_table_as_the_replay_does(tmp_path: Path) -> None:
+    """--via-sidecar sends each row's recorded messages; it read the file with a reader of its
+    own, which a BOM (accepted by load_table) broke after the table had loaded."""
+    from arbiter.offline.replay_http import table_messages
+
+    table, _ = write_shape(tmp_path, "bom")
+    sent = table_messages(table)
+    assert len(sent) == SHAPES["bom"][1] and sent["syn-0"] == row(0, TWO)["messages"]
