@@ -496,8 +496,38 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
+    _no_bom(text, path)
     settings = loads(text, env=os.environ if env is None else env, source=str(path))
     return _anchor_sqlite(settings, path.resolve().parent)
+
+
+def _no_bom(text: str, path: Path) -> None:
+    """tomllib reads a leading byte order mark (Windows editors write one) as a bad statement."""
+    if text.startswith("\ufeff"):
+        raise ConfigError(
+            f"{path}: starts with a byte order mark (BOM): save it as UTF-8 without one"
+        )
+
+
+def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSettings:
+    """The [routing] keys that name a file (priors_file, difficulty_model,
+    cascade_math_verifier_file), a relative path read from the config file's directory, as a
+    user expects of a file the config names; shipped names ("builtin", "knowledge", "v3", ...)
+    stay names."""
+    from arbiter.cascade import SHIPPED_VERIFIERS
+    from arbiter.difficulty import SHIPPED
+
+    def anchored(value: str, names: Sequence[str]) -> str:
+        if not value or value in names or Path(value).is_absolute():
+            return value
+        return str(config_dir / value)
+
+    return dataclasses.replace(
+        r,
+        priors_file=anchored(r.priors_file, ("builtin",)),
+        difficulty_model=anchored(r.difficulty_model, tuple(SHIPPED)),
+        cascade_math_verifier_file=anchored(r.cascade_math_verifier_file, tuple(SHIPPED_VERIFIERS)),
+    )
 
 
 def _anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
@@ -696,14 +726,25 @@ def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
     parsed and checked exactly as the sidecar does; `models` stands in for the [models] the
     routing keys name (`arbiter replay --routing-config`: the table's models). Other sections
     are not read. Raises ConfigError with key and line."""
+    return read_routing(path, models)[0]
+
+
+def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettings, list[str]]:
+    """`load_routing`, and the names of the file's other sections (not read: a caller that
+    replays only [routing] says so)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
+        _no_bom(text, path)
         raw = tomllib.loads(text)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    except RecursionError as err:  # tomllib recurses per nested array or inline table
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from err
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")
@@ -712,7 +753,7 @@ def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
     )
     loc.raise_problems()
     assert built is not None  # RoutingSettings has no required key: None only with problems
-    r = built
+    r = anchor_routing_files(built, path.resolve().parent)
     known = dict.fromkeys(models)
     if r.baseline and r.baseline not in known:
         raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {r.baseline!r}")
@@ -720,7 +761,7 @@ def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
         raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
     check_routing(loc, r, known)
     loc.raise_problems()  # every problem at once, as the sidecar's own loads does
-    return r
+    return r, sorted(k for k in raw if k != "routing")
 
 
 def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ class RecordedOutcome:
 
     quality: float
     response: str | None
-    prompt_tokens: int  # 0 where the table does not say
+    prompt_tokens: int  # where the table does not say: estimated from the messages
     completion_tokens: int
 
 
@@ -80,8 +81,15 @@ class RecordedRow:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when gzip's magic says so, without a leading UTF-8 BOM (Windows
+    editors write one). A damaged gzip stream is a ValueError naming the file."""
     data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as err:
+            raise ValueError(f"{path}: not a complete gzip file (truncated?): {err}") from err
+    return data.removeprefix(b"\xef\xbb\xbf")
 
 
 def load_models(path: Path) -> list[ModelSpec]:
@@ -94,63 +102,196 @@ def load_models(path: Path) -> list[ModelSpec]:
     items = doc.get("models") if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not items:
         raise ValueError(f"{path}: expected a non-empty 'models' list")
-    models = []
+    models: list[ModelSpec] = []
     for i, m in enumerate(items):
         try:
-            models.append(
-                ModelSpec(
-                    str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"])
-                )
+            spec = ModelSpec(
+                str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"])
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: models[{i}] needs id and prices ({err!r})") from err
+        if not all(
+            0.0 <= p < float("inf") for p in (spec.price_in_per_mtok, spec.price_out_per_mtok)
+        ):
+            raise ValueError(f"{path}: models[{i}] ({spec.id!r}): prices must be numbers >= 0")
+        if any(s.id == spec.id for s in models):
+            raise ValueError(f"{path}: models[{i}]: {spec.id!r} is listed twice")
+        models.append(spec)
     return models
 
 
 def read_rows(path: Path) -> list[RecordedRow]:
-    """Every row of a JSONL(.gz) outcome table, in file order. Raises OSError / EOFError when
-    the file is unreadable and ValueError (naming the line) when a row is not in the format."""
+    """Every row of a JSONL(.gz) outcome table, in file order. Raises OSError when the file is
+    unreadable and ValueError (naming the line) when the file or a row is not in the format."""
     rows = []
+    first_line: dict[str, int] = {}
+    estimated = 0
     for n, line in enumerate(_read_bytes(Path(path)).splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(_row(orjson.loads(line)))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"{path}:{n}: {err}") from err
+        if not line.strip():
+            continue
+        try:
+            row, guessed = _row(_json_line(line))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}:{n}: {err}") from err
+        if row.id in first_line:
+            raise ValueError(
+                f"{path}:{n}: id {row.id!r} is also on line {first_line[row.id]}: "
+                "ids must be unique within a table"
+            )
+        first_line[row.id] = n
+        estimated += guessed
+        rows.append(row)
+    if estimated:
+        log.warning(
+            "%s: %d token counts (prompt_tokens, completion_tokens) missing: estimated as "
+            "ceil(characters / 4), the format's rule",
+            path,
+            estimated,
+        )
     return rows
 
 
-def _row(raw: Any) -> RecordedRow:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("outcomes"), Mapping):
-        raise ValueError("a row needs messages and outcomes")
+def _json_line(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as err:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise ValueError(
+                f"not UTF-8 (byte {bad.start} of the line): tables are UTF-8 JSON Lines"
+            ) from None
+        if b"NaN" in line or b"Infinity" in line:
+            raise ValueError(
+                f"not JSON ({err}): NaN and Infinity are not JSON numbers, and every "
+                "quality must be a number in [0, 1]"
+            ) from None
+        raise ValueError(f"not a JSON object: {err}") from None
+
+
+def _row(raw: Any) -> tuple[RecordedRow, int]:
+    """One parsed line -> (the row, how many of its token counts were estimated)."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("a row must be a JSON object with id, messages and outcomes")
+    outcomes_raw = raw.get("outcomes")
+    if not isinstance(outcomes_raw, Mapping) or not outcomes_raw:
+        raise ValueError("`outcomes` must be an object with one entry per model")
+    row_id = raw.get("id")
+    if isinstance(row_id, bool) or not isinstance(row_id, str | int) or row_id == "":
+        raise ValueError(f"`id` must be a non-empty string, not {row_id!r}")
+    messages = _messages(raw.get("messages"))
+    task = raw.get("task")
+    if task is not None and (not isinstance(task, str) or not task.strip()):
+        raise ValueError(f"`task` must be a string or null, not {task!r}")
+    prompt_estimate = sum(_estimate(message_text(m)) for m in messages)
     outcomes = {}
-    for model, o in raw["outcomes"].items():
+    estimated = 0
+    for model, o in outcomes_raw.items():
         if not isinstance(o, Mapping):
             raise ValueError(f"outcome of {model!r} is not an object")
+        at = f"outcomes[{model!r}]"
         response = o.get("response")
+        if response is not None and not isinstance(response, str):
+            raise ValueError(f"{at}.response must be a string or null")
+        p_tok = _count(o.get("prompt_tokens"), f"{at}.prompt_tokens")
+        c_tok = _count(o.get("completion_tokens"), f"{at}.completion_tokens")
+        estimated += (p_tok is None) + (c_tok is None)
         outcomes[str(model)] = RecordedOutcome(
-            float(o["quality"]),
-            response if isinstance(response, str) else None,
-            int(o.get("prompt_tokens") or 0),
-            int(o.get("completion_tokens") or 0),
+            _quality(o.get("quality"), f"{at}.quality"),
+            response,
+            prompt_estimate if p_tok is None else p_tok,
+            _estimate(response or "") if c_tok is None else c_tok,
         )
-    task = str(raw.get("task") or "chat")
-    return RecordedRow(str(raw.get("id", "")), task, raw.get("messages"), outcomes)
+    row = RecordedRow(str(row_id), task.strip() if task else "chat", messages, outcomes)
+    return row, estimated
+
+
+def _messages(value: Any) -> list[Mapping[str, Any]]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(m, Mapping) and isinstance(m.get("role"), str) for m in value)
+    ):
+        raise ValueError(
+            '`messages` must be a non-empty list of chat messages ({"role": ..., "content": ...})'
+        )
+    if not any(m["role"] == "user" for m in value):
+        raise ValueError("`messages` has no user message to route")
+    return value
+
+
+def _quality(value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"{at} is {value!r}: every outcome needs a quality, a number in [0, 1] (leave out a "
+            "row whose answers were not all graded)"
+        )
+    if not 0.0 <= value <= 1.0:  # also catches an orjson-parsed 1e999 (inf)
+        raise ValueError(
+            f"{at} is {value!r}: quality must be in [0, 1]; rescale scores on another scale "
+            "first (a 1-10 judge score s, as MT Bench's: (s - 1) / 9)"
+        )
+    return float(value)
+
+
+def _count(value: Any, at: str) -> int | None:
+    """A token count: a whole number >= 0, or None when the table does not say."""
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 <= value < 2**53 or value != int(value):
+        raise ValueError(f"{at} is {value!r}: a token count is a whole number >= 0")
+    return int(value)
+
+
+def _estimate(text: str) -> int:
+    return -(-len(text) // 4)  # the format's rule: ceil(characters / 4)
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """A message's text: its string content, or the text of its content parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, Mapping)]
+        return "\n".join(t for t in texts if isinstance(t, str))
+    return ""
+
+
+def first_turn(messages: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """The messages up to and including the first user message: what the first request of a
+    multi-turn row (MT Bench's two turns) sends, and so what the replay routes on, as RouteLLM
+    does. The row's quality and token counts cover every turn, as the table records them."""
+    for i, m in enumerate(messages):
+        if m.get("role") == "user":
+            return messages[: i + 1]
+    return messages
 
 
 def prompt_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The text the router sees: every message's string content, joined by blank lines."""
-    parts = [m.get("content") for m in messages]
-    return "\n\n".join(p for p in parts if isinstance(p, str))
+    """The text the router sees: every message's text, joined by blank lines."""
+    return "\n\n".join(t for t in map(message_text, messages) if t)
 
 
 def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
-    """Parse a JSONL(.gz) outcome table; keeps the models that have an outcome in every row."""
+    """Parse a JSONL(.gz) outcome table; keeps the models that have an outcome in every row.
+
+    Each row is routed on its first turn (`first_turn`) and charged its recorded tokens (all
+    turns). A priced model missing from some rows, or from all, is left out with a warning.
+    """
     specs = {m.id: m for m in models}
     raw = read_rows(path)
     if not raw:
         raise ValueError(f"{path}: the table is empty")
     present = [m.id for m in models if all(m.id in r.outcomes for r in raw)]
+    for m in models:
+        lacking = sum(m.id not in r.outcomes for r in raw)
+        if lacking:
+            log.warning(
+                "%s: model %r has no outcome on %d of %d rows: left out of the replay",
+                path, m.id, lacking, len(raw),
+            )  # fmt: skip
     missing = sorted({k for r in raw for k in r.outcomes} - set(specs))
     if missing:
         log.warning("models without prices are ignored: %s", ", ".join(missing))
@@ -158,15 +299,20 @@ def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
         raise ValueError(f"{path}: no priced model has an outcome on every row")
     rows = []
     for r in raw:
-        text = prompt_text(r.messages)
-        estimate = -(-len(text) // 4)  # the table's own rule: ceil(characters / 4)
+        turn = first_turn(r.messages)
+        text = prompt_text(turn)
         outs: dict[str, Outcome] = {}
         for name in present:
             o = r.outcomes[name]
-            p_tok = o.prompt_tokens or estimate
-            cost = specs[name].cost_usd(p_tok, o.completion_tokens)
+            cost = specs[name].cost_usd(o.prompt_tokens, o.completion_tokens)
             outs[name] = Outcome(o.quality, cost, o.response, o.completion_tokens)
-        p_tokens = r.outcomes[present[0]].prompt_tokens or estimate
+        # what the router counts before the first call: the recorded count of a one-turn row,
+        # the first turn's estimate of a longer one (its recorded count covers every turn)
+        p_tokens = (
+            r.outcomes[present[0]].prompt_tokens
+            if len(turn) == len(r.messages)
+            else sum(_estimate(message_text(m)) for m in turn)
+        )
         rows.append(Row(r.id, r.task, text, p_tokens, outs, prompt_stats(text)))
     return Table(tuple(rows), tuple(specs[n] for n in present))
 

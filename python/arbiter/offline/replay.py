@@ -63,6 +63,10 @@ GAIN_THRESHOLDS: tuple[float, ...] = tuple(
 FEEDBACK = ("sidecar", "labels")
 SAVINGS_CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 200, 300, 400, 500)
 RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
+# a two-model sweep's PGR metrics: null (not NaN) when the table has no quality gap
+PGR_KEYS = ("apgr", "cpt50", "cpt80", "cpt50_usd", "cpt80_usd",
+            "apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct")  # fmt: skip
+AIQ_KEYS = ("aiq", "aiq_hull", "aiq_oracle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +372,12 @@ class _Refs:
     oracle: tuple[float, float]
     two_models: bool
 
+    @property
+    def has_gap(self) -> bool:
+        """PGR divides by the quality gap between the baseline and the cheapest model: with none
+        (all labels equal, say) no point has a PGR and APGR/CPT are null, not NaN."""
+        return self.two_models and self.base[1] != self.cheap[1]
+
 
 def _refs(table: Table, baseline: str) -> _Refs:
     cheap = cheapest_model(table)
@@ -427,7 +437,7 @@ def summarize(table: Table, res: RunResult, refs: _Refs) -> dict[str, Any]:
         },
     }
     if refs.two_models:
-        doc["pgr"] = round(pgr(res.quality, refs.cheap[1], refs.base[1]), 6)
+        doc["pgr"] = _pgr(res.quality, refs)
     return doc
 
 
@@ -440,8 +450,12 @@ def curve_point(res: RunResult, refs: _Refs) -> dict[str, Any]:
         "escalations_pct": _pct(res.escalations, res.requests),
     }
     if refs.two_models:
-        pt["pgr"] = round(pgr(res.quality, refs.cheap[1], refs.base[1]), 6)
+        pt["pgr"] = _pgr(res.quality, refs)
     return pt
+
+
+def _pgr(quality: float, refs: _Refs) -> float | None:
+    return round(pgr(quality, refs.cheap[1], refs.base[1]), 6) if refs.has_gap else None
 
 
 def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dict[str, Any]:
@@ -456,7 +470,7 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
         "cost_usd": round(refs.cheap[0], 6), "quality": round(refs.cheap[1], 6),
     }  # fmt: skip
     if refs.two_models:
-        anchor["pgr"], low["pgr"] = 1.0, 0.0
+        anchor["pgr"], low["pgr"] = (1.0, 0.0) if refs.has_gap else (None, None)
     # the knob's two ends (send everything to one model) belong to every curve
     pts = [low, *curve, anchor]
     for p in pts:  # the dollar axis: share of the all-baseline cost (both cascade calls charged)
@@ -464,7 +478,12 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
     costs = [table.model_cost(m.id) for m in table.models]
     c_min, c_max = min(costs), max(costs)
     out: dict[str, Any] = {"curve": pts}
-    if refs.two_models:
+    if refs.two_models and not refs.has_gap:
+        out |= dict.fromkeys(PGR_KEYS)
+        out["curve_cost"] = [
+            {"cost_pct": p["cost_pct"], "pgr": None, "knob": p["knob"]} for p in pts
+        ]
+    elif refs.two_models:
         by_c = [(p["strong_pct"] / 100.0, p["pgr"]) for p in pts]
         by_usd = [(p["cost_usd"], p["pgr"]) for p in pts]
         c50, c80 = cpt(by_c, 0.5), cpt(by_c, 0.8)
@@ -501,15 +520,17 @@ def cost_axis(pts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     `apgr_cost` integrates PGR over cost share 0..1 as `apgr` does over the call share, so a
     router that buys its quality with long (expensive) prompts scores lower here than there.
     """
+    curve_cost = [{"cost_pct": p["cost_pct"], "pgr": p["pgr"], "knob": p["knob"]} for p in pts]
+    if not any(p["cost_pct"] for p in pts):  # a free baseline: no dollar axis
+        return {**dict.fromkeys(("apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct")),
+                "curve_cost": curve_cost}  # fmt: skip
     by_cost = [(p["cost_pct"] / 100.0, p["pgr"]) for p in pts]
     c50, c80 = cpt(by_cost, 0.5), cpt(by_cost, 0.8)
     return {
         "apgr_cost": round(apgr(by_cost), 4),
         "cpt50_cost_pct": None if c50 is None else round(100 * c50, 2),
         "cpt80_cost_pct": None if c80 is None else round(100 * c80, 2),
-        "curve_cost": [
-            {"cost_pct": p["cost_pct"], "pgr": p["pgr"], "knob": p["knob"]} for p in pts
-        ],
+        "curve_cost": curve_cost,
     }
 
 

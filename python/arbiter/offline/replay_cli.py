@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -35,9 +35,17 @@ from arbiter.offline.replay import (
     SWEEP_KNOBS,
     VERIFIER_THRESHOLDS,
     ReplayConfig,
-    parse_priors,
     priors_document,
     replay,
+)
+from arbiter.offline.replay_inputs import (
+    ROW_FORMAT,
+    flag_problem,
+    ignored_routing_keys,
+    parse_knobs,
+    read_priors,
+    unwritable_output,
+    with_contract_keys,
 )
 from arbiter.routing import RouterParams
 
@@ -96,8 +104,18 @@ def plot(doc: Mapping[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        self.exit(2, f"arbiter replay: {message} (see arbiter replay --help)\n")
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="arbiter replay", description=__doc__)
+    ap = _Parser(
+        prog="arbiter replay",
+        description=__doc__,
+        epilog=ROW_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("table", type=Path, help="outcome table, JSONL or JSONL.gz")
     ap.add_argument("--models", type=Path, required=True, help="models file with prices")
     ap.add_argument(
@@ -239,7 +257,12 @@ def _load_easiness(spec: str, table: Table) -> list[float | None] | None:
         return None
     from arbiter import difficulty
 
-    scorer = difficulty.load_default() if spec == "default" else difficulty.Difficulty(Path(spec))
+    try:
+        scorer = (
+            difficulty.load_default() if spec == "default" else difficulty.Difficulty(Path(spec))
+        )
+    except Exception as err:  # onnxruntime raises its own types for a file it cannot load
+        raise ValueError(f"difficulty model {spec}: cannot load it: {err}") from err
     if scorer is None:
         log.warning("no difficulty model available; routing without per-prompt scores")
         return None
@@ -252,14 +275,21 @@ def main(argv: list[str] | None = None) -> int:
     if problem:  # before the replay runs, not after
         print(f"arbiter replay: --plot {args.plot}: {problem}", file=sys.stderr)
         return 2
+    unwritable = unwritable_output(args.out, args.plot, args.write_priors) or flag_problem(args)
+    if unwritable:
+        print(f"arbiter replay: {unwritable}", file=sys.stderr)
+        return 2
     try:
         table = select_split(load_table(args.table, load_models(args.models)), args.split)
-        priors, lengths = parse_priors(
-            orjson.loads(args.priors.read_bytes()) if args.priors else {}
-        )
+        if len(table.models) < 2:
+            raise ValueError(
+                f"{args.table}: routing needs two or more priced models with an outcome on "
+                f"every row; only {', '.join(repr(m.id) for m in table.models)} has them"
+            )
+        priors, lengths = read_priors(args.priors)
         by_cost = args.objective == "cost_weight"
         default_knobs = COST_WEIGHT_SWEEP if by_cost else DEFAULT_SWEEP
-        knobs = [float(k) for k in args.knobs.split(",")] if args.knobs else list(default_knobs)
+        knobs = parse_knobs(args.knobs) if args.knobs else list(default_knobs)
         knob = (
             args.knob
             if args.knob is not None
@@ -347,11 +377,23 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"table": str(args.table), "split": args.split, "cascade": args.cascade, **doc}
     if args.cascade:
         doc |= {"cascade_first": args.cascade_first, "cascade_min_tokens": args.cascade_min_tokens}
+    return _report(args, doc, table)
+
+
+def _report(args: argparse.Namespace, doc: dict[str, Any], table: Table) -> int:
+    """Print the report and write --out / --plot. A sweep's report carries every contract key;
+    `notes` says why one is null."""
+    if args.sweep:
+        doc = with_contract_keys(doc, table)
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
-    if args.out:
-        args.out.write_text(text + "\n")
-    if args.plot:
-        plot(doc, args.plot, args.table.name)
+    try:
+        if args.out:
+            args.out.write_text(text + "\n")
+        if args.plot:
+            plot(doc, args.plot, args.table.name)
+    except OSError as err:
+        print(f"arbiter replay: cannot write the report: {err}", file=sys.stderr)
+        return 2
     print(text)
     return 0
 
@@ -380,6 +422,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
         baseline=baseline,
         quality_target=r.quality_target,
         explore=r.explore,
+        optimistic=r.optimistic,
         evidence_cap=r.evidence_cap,
         prior_strength=r.prior_strength,
         default_prior=r.default_prior,
@@ -443,7 +486,7 @@ def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]
 def _main_routing_config(
     args: argparse.Namespace, table: Table, feedback: Mapping[str, Any]
 ) -> int:
-    from arbiter.config import load_routing
+    from arbiter.config import read_routing
     from arbiter.errors import ConfigError
 
     clash = [f for f, on in (
@@ -456,10 +499,14 @@ def _main_routing_config(
         print(f"arbiter replay: {', '.join(clash)}: set by --routing-config", file=sys.stderr)
         return 2
     try:
-        routing = load_routing(args.routing_config, [m.id for m in table.models])
+        routing, unread = read_routing(args.routing_config, [m.id for m in table.models])
         cfg, use_difficulty = from_routing(routing, table, args.seed, **feedback)
     except ConfigError as err:
-        print(f"arbiter replay: {err}", file=sys.stderr)
+        pool = ", ".join(m.id for m in table.models)
+        for problem in err.problems:  # one line each; a model the table lacks names the pool
+            names_model = "unknown model" in problem or "of the pool" in problem
+            hint = f" (the pool is the table's models: {pool})" if names_model else ""
+            print(f"arbiter replay: {problem}{hint}", file=sys.stderr)
         return 2
     kind, knobs = sweep_knob(cfg, args.sweep_knob)
     if kind == "verifier" and (cfg.cascade is None or cfg.cascade.verifier is None):
@@ -467,7 +514,21 @@ def _main_routing_config(
               "and math in routing.cascade_tasks", file=sys.stderr)  # fmt: skip
         return 2
     if args.knobs:
-        knobs = [float(k) for k in args.knobs.split(",")]
+        try:
+            knobs = parse_knobs(args.knobs)
+        except ValueError as err:
+            print(f"arbiter replay: {err}", file=sys.stderr)
+            return 2
+    ignored = ignored_routing_keys(routing)
+    if ignored or unread:
+        said = []
+        if ignored:
+            said.append(f"{', '.join(ignored)} (no effect offline: no clock, latency or drift)")
+        if unread:
+            said.append(f"{', '.join(f'[{k}]' for k in unread)} (only [routing] is read)")
+        print(f"arbiter replay: {args.routing_config}: not replayed: {'; '.join(said)}",
+              file=sys.stderr)  # fmt: skip
+    ignored += [f"[{k}]" for k in unread]
     if args.sweep and kind != cfg.objective:
         cfg = replace(cfg, objective=kind)  # the main run keeps the configured value
         cfg = replace(cfg, knob=_configured(routing, kind, cfg.knob))
@@ -478,8 +539,8 @@ def _main_routing_config(
         from arbiter.difficulty import model_path
 
         spec = str(model_path(routing.difficulty_model))
-    easiness = _load_easiness(spec if use_difficulty else "none", table)
     try:
+        easiness = _load_easiness(spec if use_difficulty else "none", table)
         doc = replay(
             table, cfg, knobs=knobs if args.sweep else None, easiness=easiness,
             progress=not args.no_progress and sys.stderr.isatty(),
@@ -489,13 +550,9 @@ def _main_routing_config(
         return 2
     doc = {"table": str(args.table), "split": args.split, "routing_config":
            str(args.routing_config), "sweep_knob": kind if args.sweep else None, **doc}  # fmt: skip
-    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
-    if args.out:
-        args.out.write_text(text + "\n")
-    if args.plot:
-        plot(doc, args.plot, args.table.name)
-    print(text)
-    return 0
+    if ignored:
+        doc["routing_ignored"] = ignored
+    return _report(args, doc, table)
 
 
 def _configured(routing: Any, kind: str, default: float) -> float:

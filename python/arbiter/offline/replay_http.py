@@ -8,7 +8,6 @@ back that model's recorded quality with `POST /v1/feedback`. Only the client rea
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import secrets
 import subprocess
@@ -20,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 
 from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.demo import admin_create_key, stop_processes
-from arbiter.offline.outcome_table import Table, default_baseline
+from arbiter.offline.outcome_table import Table, default_baseline, read_rows
 from arbiter.offline.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
 from arbiter.toml_text import to_toml
 
@@ -124,12 +122,9 @@ def running_stack(
 
 
 def table_messages(table_path: Path) -> dict[str, list[Mapping[str, Any]]]:
-    """Row id -> the row's messages as recorded (what the client sends)."""
-    data = table_path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    rows = [orjson.loads(line) for line in data.splitlines() if line.strip()]
-    return {str(r["id"]): list(r["messages"]) for r in rows}
+    """Row id -> the row's messages as recorded (what the client sends), read by the table's
+    one reader (a BOM, CRLF, a damaged line: as `load_table` reads them)."""
+    return {r.id: list(r.messages) for r in read_rows(table_path)}
 
 
 def drive(
