@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from arbiter.canonical import Protocol
+from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
 
 # delivery only: never part of a key
@@ -113,6 +114,23 @@ class Control(NamedTuple):
 
 
 ALL = Control(True, True)
+
+
+DIRECTIVES = ("no-cache", "no-store")
+
+
+def check_directives(value: str, header: str) -> str:
+    """`value` when each of its comma-separated directives is one `control` knows (any case,
+    spaces around them and empty items allowed); else the caller's 400 naming the known ones."""
+    for token in value.split(","):
+        directive = token.strip().lower()
+        if directive and directive not in DIRECTIVES:
+            raise InvalidRequest(
+                f"'{header}' takes {' or '.join(repr(d) for d in DIRECTIVES)} (comma-separated); "
+                f"got {token.strip()[:64]!r}.",
+                param=header,
+            )
+    return value
 
 
 def control(value: str | None) -> Control:
