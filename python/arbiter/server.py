@@ -74,6 +74,7 @@ from arbiter.services import Services
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
+from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
@@ -300,21 +301,19 @@ class Handlers:
 
     async def models(self, request: Request) -> Response:
         """The models the caller's tenant may use (plus `auto`) with their prices, in OpenAI's
-        list shape, or Anthropic's for the anthropic SDK (which asks the same path with its
-        `anthropic-version` header)."""
+        list shape (one page), or Anthropic's, paged, for the anthropic SDK (which asks the same
+        path with its `anthropic-version` header)."""
         anthropic = "anthropic-version" in request.headers
         try:
             principal = await self.principal(request)
+            listed = tenant_models(self.s.registry, principal, self._unrouted())
+            if anthropic:  # paged as Anthropic pages it (limit, after_id, before_id)
+                return json_response(models_page(request, listed, self.s.started_at))
         except ArbiterError as err:
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        listed = tenant_models(self.s.registry, principal, self._unrouted())
-        if anthropic:
-            body = anthropic_surface.models_body(listed, self.s.started_at)
-        else:
-            body = models_body(listed, int(self.s.started_at))
-        return json_response(body)
+        return json_response(models_body(listed, int(self.s.started_at)))
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)

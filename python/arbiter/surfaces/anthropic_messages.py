@@ -106,7 +106,7 @@ def render_error(err: ArbiterError) -> tuple[bytes, int]:
 
 
 def models_body(models: Sequence[ListedModel], created: float) -> dict[str, Any]:
-    """GET /v1/models as Anthropic lists models (one page holds them all), plus each model's
+    """GET /v1/models as Anthropic lists models (anthropic_models.py pages them), plus each model's
     prices in USD per 1M tokens (null: not priced yet) and whether `auto` routes to it."""
     stamp = datetime.fromtimestamp(created, tz=UTC).isoformat().replace("+00:00", "Z")
     data = [
