@@ -154,10 +154,6 @@ def _to_openai(req: CanonicalRequest) -> str | None:
         return f"more than {_OPENAI_MAX_STOP} stop_sequences"
     if req.messages and req.messages[-1].role == "assistant":
         return "a final assistant message (prefill)"
-    for msg in req.messages:
-        for part in msg.parts:
-            if isinstance(part, ToolResultPart) and any(
-                isinstance(p, ImagePart) for p in part.content
-            ):
-                return "images inside a tool_result"
+    # a tool_result's images are carried: the `tool` message gets its text, a user message
+    # after it the images (protocols/openai.py `_encode_message`)
     return None
