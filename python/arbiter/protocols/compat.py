@@ -91,6 +91,10 @@ def _parts_problem(req: CanonicalRequest) -> str | None:
                 return f"{part.kind} content"
             if isinstance(part, AudioPart):
                 return "audio input"
+            if isinstance(part, ToolResultPart):
+                for inner in part.content:
+                    if isinstance(inner, OpaquePart):
+                        return f"{inner.kind} content inside a tool_result"
     return None
 
 

@@ -18,6 +18,7 @@ import orjson
 from arbiter import media
 from arbiter.canonical import (
     CanonicalRequest,
+    ImagePart,
     Message,
     OpaquePart,
     Part,
@@ -84,7 +85,7 @@ def _openai_view(canonical: CanonicalRequest) -> dict[str, Any]:
     counterpart for (document, thinking, ...) are counted as their JSON text: the view is never
     sent, so it must not refuse them (eligibility decides where the request may go). Thinking
     blocks of earlier turns are left out: Anthropic strips them from the context."""
-    if any(isinstance(p, OpaquePart) for m in canonical.messages for p in m.parts):
+    if any(_has_opaque(p) for m in canonical.messages for p in m.parts):
         current = _current_turn(canonical.messages)
         messages = tuple(
             Message(m.role, tuple(
@@ -114,7 +115,19 @@ def _current_turn(messages: Sequence[Message]) -> int:
     return 0
 
 
+def _has_opaque(part: Part) -> bool:
+    if isinstance(part, ToolResultPart):
+        return any(isinstance(p, OpaquePart) for p in part.content)
+    return isinstance(part, OpaquePart)
+
+
 def _as_text(part: Part) -> Part:
+    if isinstance(part, ToolResultPart) and _has_opaque(part):  # a Files API image, a document
+        return dataclasses.replace(part, content=tuple(_json_text(p) for p in part.content))
+    return _json_text(part) if isinstance(part, OpaquePart) else part
+
+
+def _json_text(part: TextPart | ImagePart | OpaquePart) -> TextPart | ImagePart:
     return TextPart(orjson.dumps(part.data).decode()) if isinstance(part, OpaquePart) else part
 
 
