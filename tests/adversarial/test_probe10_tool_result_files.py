@@ -58,9 +58,7 @@ def test_a_files_api_block_in_a_tool_result_reaches_a_claude_model(
         edit = with_mock(mock, "anthropic", "text")
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, _):
             for block in (FILE_IMAGE, FILE_DOCUMENT):
-                answer = await claude.beta.messages.create(
-                    betas=[BETA], **asking("up-mock", block)
-                )
+                answer = await claude.beta.messages.create(betas=[BETA], **asking("up-mock", block))
                 assert answer.content
                 headers, body = mock.requests[-1]
                 result = body["messages"][2]["content"][0]
