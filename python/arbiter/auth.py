@@ -22,6 +22,7 @@ from arbiter.errors import InvalidRequest, NotFound, Unauthorized
 from arbiter.principal import OPEN_PRINCIPAL, Principal
 from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store, StoreError
+from arbiter.tenant_names import tenant_name_problem
 
 log = logging.getLogger(__name__)
 PREFIX = "arb"
@@ -59,8 +60,8 @@ def key_request_fields(body: dict[str, Any]) -> dict[str, Any]:
 def create_key(
     store: Store, tenant: str, *, name: str = "", expires_in_s: float | None = None
 ) -> NewKey:
-    if not tenant or not all(c.isalnum() or c in "-_." for c in tenant):
-        raise InvalidRequest("'tenant' must be a non-empty name of letters, digits, - _ .")
+    if (problem := tenant_name_problem(tenant)) is not None:
+        raise InvalidRequest(f"'tenant': {problem}.", param="tenant")
     if tenant == SYSTEM_TENANT:  # the operator's alerts live there: no client may read them
         raise InvalidRequest(f"'tenant' {SYSTEM_TENANT!r} is reserved for the operator.")
     # not `<= 0`: NaN passes that, and a NaN (or infinite) expiry is never reached

@@ -52,8 +52,11 @@ class ToolCallPart:
 
 @dataclass(frozen=True, slots=True)
 class ToolResultPart:
+    """`content`: text and images; from an Anthropic client also the blocks only Anthropic
+    takes there (a Files API image or document, a search result), as OpaqueParts."""
+
     tool_call_id: str
-    content: tuple[TextPart | ImagePart, ...]
+    content: tuple[TextPart | ImagePart | OpaquePart, ...]
     is_error: bool = False
 
     @property
@@ -143,11 +146,18 @@ class CanonicalRequest:
     def has_images(self) -> bool:
         return any(
             isinstance(p, ImagePart)
-            or (isinstance(p, ToolResultPart) and any(isinstance(c, ImagePart) for c in p.content))
-            or (isinstance(p, OpaquePart) and p.kind == "image file")  # Anthropic's Files API
+            or (isinstance(p, ToolResultPart) and any(_is_image(c) for c in p.content))
+            or _is_image(p)
             for m in self.messages
             for p in m.parts
         )
+
+
+def _is_image(part: Part) -> bool:
+    """An inline or linked image, or an image from Anthropic's Files API."""
+    return isinstance(part, ImagePart) or (
+        isinstance(part, OpaquePart) and part.kind == "image file"
+    )
 
 
 @dataclass(frozen=True, slots=True)

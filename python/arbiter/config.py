@@ -27,6 +27,7 @@ from arbiter.config_checks import (
     check_routing,
     check_sandbox,
     check_shadow,
+    check_tenant_names,
 )
 from arbiter.config_parse import (
     _build,
@@ -686,6 +687,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
     discovering = any(up.discover for up in upstreams.values())
     check_sandbox(loc, s.sandbox)
+    check_tenant_names(loc, s)
     for name, t in s.tenants.items():
         # an allowed model may be one an upstream will list (discovery); a baseline must exist
         allowed = [] if discovering else (t.allowed_models or [])

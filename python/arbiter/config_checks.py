@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from arbiter.errors import ConfigError
+from arbiter.tenant_names import tenant_name_problem
 
 if TYPE_CHECKING:
     from arbiter.config import (
@@ -181,6 +182,21 @@ def check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None
             ms = getattr(t, key)
             if ms is not None:
                 check_range(loc, ["tenants", name, key], ms, 1.0, MAX_SLO_MS)
+
+
+def check_tenant_names(loc: _Locator, s: Settings) -> None:
+    """Every tenant the config names ([tenants.X], a tenant cap's `name`, shadow.tenant_rates)
+    as `arbiter keys create` takes it: a name no key can have would configure nobody."""
+    named = [(["tenants", name], name) for name in s.tenants]
+    named += [(["shadow", "tenant_rates", name], name) for name in s.shadow.tenant_rates]
+    named += [
+        (["budgets", "caps"], cap.name)
+        for cap in s.budgets.caps
+        if cap.scope == "tenant" and cap.name != "*"
+    ]
+    for path, name in named:
+        if (problem := tenant_name_problem(name)) is not None:
+            loc.fail(f"{loc.where(path)}: tenant {name[:80]!r}: {problem}")
 
 
 def check_sandbox(loc: _Locator, sb: SandboxSettings) -> None:

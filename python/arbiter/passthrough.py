@@ -94,12 +94,27 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     best_of = c.opt_integer(body.get("best_of"), "best_of", minimum=1) or 1
     if max(n, best_of) > _MAX_CHOICES:
         raise InvalidRequest(f"'n' and 'best_of' must be at most {_MAX_CHOICES}.", param="n")
+    _check_best_of(body.get("best_of"), best_of, n, stream)
     c.opt_number(body.get("temperature"), "temperature", 0.0, 2.0)
     c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
     openai_params.check_completions(body)
     limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
     outputs = limit * max(n, best_of) * _prompt_count(body["prompt"])
     return Parsed(model, body, tokens, outputs, stream, include_usage)
+
+
+def _check_best_of(given: Any, best_of: int, n: int, stream: bool) -> None:
+    """What OpenAI refuses with 400s (after a reservation and an upstream call, were they
+    forwarded): fewer candidates than answers, and candidates that cannot be streamed."""
+    if given is not None and best_of < n:
+        raise InvalidRequest(
+            f"'best_of' ({best_of}) must be greater than or equal to 'n' ({n}).", param="best_of"
+        )
+    if stream and best_of > 1:
+        raise InvalidRequest(
+            "'best_of' greater than 1 cannot be streamed: set 'stream' to false or drop 'best_of'.",
+            param="best_of",
+        )
 
 
 def _prompt_count(prompt: Any) -> int:

@@ -34,6 +34,7 @@ from arbiter import (
 )
 from arbiter.auth import key_header
 from arbiter.azure_paths import azure_routes
+from arbiter.cache.keys import check_directives
 from arbiter.config import Settings
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -73,6 +74,7 @@ from arbiter.services import Services
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
+from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
 
@@ -167,8 +169,9 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(parse_chat_request, raw, request.headers)
         attach_request_tests(req, request.headers)
+        directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
-            req.cache_control = _cache_control(request)
+            req.cache_control = directives
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive),
             latency_slo.from_headers(request.headers),
@@ -184,8 +187,9 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(responses_surface.parse_responses_request, raw, request.headers)
         attach_request_tests(req, request.headers)
+        directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
-            req.cache_control = _cache_control(request)
+            req.cache_control = directives
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive)
         )
@@ -196,6 +200,21 @@ class Handlers:
             outcome.result, outcome.protocol, req, decision_id, int(time.time())
         )
         return Response(body, media_type=JSON, headers=outcome.headers)
+
+    async def stored_response(self, request: Request) -> Response:
+        """/v1/responses/{id} (GET, DELETE), its `input_items` and `cancel`: Arbiter keeps no
+        responses (`store: true` is refused), so no id names one: OpenAI's 404, after the key."""
+        await self.principal(request)
+        name = request.path_params["id"]
+        raise NotFound(
+            f"No response with id '{name[:128]}': Arbiter stores no responses (every response "
+            "is created with 'store': false), so none can be retrieved, listed or deleted."
+        )
+
+    async def no_such_endpoint(self, request: Request) -> Response:
+        """POST /v1/responses/input_tokens, /v1/responses/compact...: paths Arbiter lacks."""
+        await self.principal(request)
+        raise NotFound(f"Unknown path {request.url.path}.")
 
     async def embeddings(self, request: Request) -> Response:
         return await self._passthrough("embeddings", request)
@@ -244,8 +263,9 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
         attach_request_tests(req, request.headers)
+        directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
-            req.cache_control = _cache_control(request)
+            req.cache_control = directives
         outcome = await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive),
             latency_slo.from_headers(request.headers),
@@ -281,21 +301,19 @@ class Handlers:
 
     async def models(self, request: Request) -> Response:
         """The models the caller's tenant may use (plus `auto`) with their prices, in OpenAI's
-        list shape, or Anthropic's for the anthropic SDK (which asks the same path with its
-        `anthropic-version` header)."""
+        list shape (one page), or Anthropic's, paged, for the anthropic SDK (which asks the same
+        path with its `anthropic-version` header)."""
         anthropic = "anthropic-version" in request.headers
         try:
             principal = await self.principal(request)
+            listed = tenant_models(self.s.registry, principal, self._unrouted())
+            if anthropic:  # paged as Anthropic pages it (limit, after_id, before_id)
+                return json_response(models_page(request, listed, self.s.started_at))
         except ArbiterError as err:
             if anthropic:
                 return error_response(err, anthropic_render)
             raise
-        listed = tenant_models(self.s.registry, principal, self._unrouted())
-        if anthropic:
-            body = anthropic_surface.models_body(listed, self.s.started_at)
-        else:
-            body = models_body(listed, int(self.s.started_at))
-        return json_response(body)
+        return json_response(models_body(listed, int(self.s.started_at)))
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
@@ -390,10 +408,11 @@ class Handlers:
         """The learned policy of the caller's tenant: evidence and posterior mean per arm."""
         principal = await self.reader(request)
         only_params(request)
+        tenant = read_scope(request, principal)
         router = self.s.router_for(principal)
         rows = []
         for arm in self.s.policy.snapshot():
-            if not principal.sees_all and arm.tenant != principal.tenant:
+            if tenant is not None and arm.tenant != tenant:
                 continue
             model = router.pool.get(arm.model)
             a, b = router.posterior(arm.tenant, arm.task, model) if model else (arm.alpha, arm.beta)
@@ -453,13 +472,20 @@ class Handlers:
         return Response(text, media_type=METRICS_CONTENT_TYPE)
 
     async def budgets(self, request: Request) -> Response:
+        """Spend and reservations per cap window: a client key's own tenant and key; the admin's
+        every scope, or with `?tenant=` that tenant's and its keys'."""
         principal = await self.reader(request)
         only_params(request)
         rows = await asyncio.to_thread(self.s.store.budget_usage, "")
-        if not principal.sees_all:
+        tenant = read_scope(request, principal)
+        if tenant is None:
+            return json_response({"object": "list", "data": rows})
+        if principal.sees_all:
+            keys = await asyncio.to_thread(self.s.store.list_keys, tenant)
+            mine = {f"tenant:{tenant}", *(f"key:{k['id']}" for k in keys)}
+        else:
             mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
-            rows = [r for r in rows if r["scope"] in mine]
-        return json_response({"object": "list", "data": rows})
+        return json_response({"object": "list", "data": [r for r in rows if r["scope"] in mine]})
 
     async def healthz(self, request: Request) -> Response:
         return json_response(
@@ -473,8 +499,13 @@ class Handlers:
 
 
 def _cache_control(request: Request) -> str | None:
+    """Arbiter's own header, checked (an unknown directive is the caller's 400), else the
+    standard `cache-control` (whose other directives belong to HTTP caches and are ignored)."""
     h = request.headers
-    return h.get("x-arbiter-cache-control") or h.get("cache-control")
+    ours = h.get("x-arbiter-cache-control")
+    if ours:
+        return check_directives(ours, "x-arbiter-cache-control")
+    return h.get("cache-control")
 
 
 def _feedback_score(body: dict[str, Any]) -> float:
@@ -510,6 +541,7 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/v1/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
         Route("/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
         Route("/v1/responses", _guard(h.responses, surface="responses"), methods=["POST"]),
+        *_stored_response_routes(h),
         Route("/v1/messages", _guard(h.messages, anthropic_render, "messages"), methods=["POST"]),
         Route(
             "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]
@@ -541,6 +573,17 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h
     return app
+
+
+def _stored_response_routes(h: Handlers) -> list[Route]:
+    """The Responses API's paths for stored responses, each an OpenAI-shaped 404 (or 405)."""
+    endpoint = _guard(h.stored_response, surface="responses")
+    return [
+        Route("/v1/responses/{id}", endpoint, methods=["GET", "DELETE"]),
+        Route("/v1/responses/{id}", _guard(h.no_such_endpoint), methods=["POST"]),
+        Route("/v1/responses/{id}/input_items", endpoint, methods=["GET"]),
+        Route("/v1/responses/{id}/cancel", endpoint, methods=["POST"]),
+    ]
 
 
 def _guard(

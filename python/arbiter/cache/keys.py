@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from arbiter.canonical import Protocol
+from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
 
 # delivery only: never part of a key
@@ -113,6 +114,30 @@ class Control(NamedTuple):
 
 
 ALL = Control(True, True)
+
+
+DIRECTIVES = ("no-cache", "no-store")
+# HTTP's other request directives (RFC 9111 5.2.1): a client may copy a whole Cache-Control
+# value into Arbiter's header; they name no behaviour of this cache and are ignored
+_HTTP_REQUEST_DIRECTIVES = frozenset({"max-age", "max-stale", "min-fresh", "no-transform",
+                                      "only-if-cached"})  # fmt: skip
+
+
+def check_directives(value: str, header: str) -> str:
+    """`value` when each of its comma-separated directives is one `control` acts on or one of
+    HTTP's other request directives (any case, spaces around them and empty items allowed);
+    else the caller's 400 naming the ones that act (a typo like `nocache` was ignored)."""
+    for token in value.split(","):
+        directive = token.strip().lower()
+        name = directive.partition("=")[0].rstrip()
+        if directive and directive not in DIRECTIVES and name not in _HTTP_REQUEST_DIRECTIVES:
+            raise InvalidRequest(
+                f"'{header}' takes {' or '.join(repr(d) for d in DIRECTIVES)} (comma-separated; "
+                f"HTTP's max-age, max-stale, min-fresh, no-transform and only-if-cached are "
+                f"ignored); got {token.strip()[:64]!r}.",
+                param=header,
+            )
+    return value
 
 
 def control(value: str | None) -> Control:

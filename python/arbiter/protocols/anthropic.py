@@ -282,6 +282,8 @@ def _block(block: Any, role: str, param: str) -> Part:
 
 
 FILE_IMAGE = "image file"  # an OpaquePart's kind: an image from Anthropic's Files API
+# the blocks Anthropic takes inside a tool_result that OpenAI has no counterpart for
+_IN_TOOL_RESULT = frozenset({FILE_IMAGE, "document", "search_result"})
 
 
 def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
@@ -311,18 +313,22 @@ def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
 def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
     tool_use_id = c.string(block.get("tool_use_id"), f"{param}.tool_use_id", non_empty=True)
     content = block.get("content")
-    parts: list[TextPart | ImagePart] = []
+    parts: list[TextPart | ImagePart | OpaquePart] = []
     if isinstance(content, str):
         parts.append(TextPart(content))
     elif content is not None:
         for k, inner in enumerate(c.array(content, f"{param}.content")):
             part = _block(inner, "user", f"{param}.content.{k}")
-            if not isinstance(part, TextPart | ImagePart):
-                raise InvalidRequest(
-                    f"{param}.content.{k}.type: a tool_result holds text and image blocks",
-                    param=f"{param}.content.{k}.type",
-                )
-            parts.append(part)
+            if isinstance(part, TextPart | ImagePart) or (
+                isinstance(part, OpaquePart) and part.kind in _IN_TOOL_RESULT
+            ):
+                parts.append(part)
+                continue
+            raise InvalidRequest(
+                f"{param}.content.{k}.type: a tool_result holds text, image, document and "
+                "search_result blocks",
+                param=f"{param}.content.{k}.type",
+            )
     return ToolResultPart(tool_use_id, tuple(parts), c.opt_bool(block.get("is_error"), "is_error"))
 
 

@@ -91,6 +91,10 @@ def _parts_problem(req: CanonicalRequest) -> str | None:
                 return f"{part.kind} content"
             if isinstance(part, AudioPart):
                 return "audio input"
+            if isinstance(part, ToolResultPart):
+                for inner in part.content:
+                    if isinstance(inner, OpaquePart):
+                        return f"{inner.kind} content inside a tool_result"
     return None
 
 
@@ -154,10 +158,6 @@ def _to_openai(req: CanonicalRequest) -> str | None:
         return f"more than {_OPENAI_MAX_STOP} stop_sequences"
     if req.messages and req.messages[-1].role == "assistant":
         return "a final assistant message (prefill)"
-    for msg in req.messages:
-        for part in msg.parts:
-            if isinstance(part, ToolResultPart) and any(
-                isinstance(p, ImagePart) for p in part.content
-            ):
-                return "images inside a tool_result"
+    # a tool_result's images are carried: the `tool` message gets its text, a user message
+    # after it the images (protocols/openai.py `_encode_message`)
     return None

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from arbiter import media
-from arbiter.canonical import CanonicalRequest, Message, OpaquePart, Part, TextPart
+from arbiter.canonical import (
+    CanonicalRequest,
+    ImagePart,
+    Message,
+    OpaquePart,
+    Part,
+    TextPart,
+    ToolResultPart,
+)
 from arbiter.errors import ArbiterError
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols import anthropic, anthropic_response, openai_response
@@ -75,16 +83,51 @@ def parse_count_tokens_request(raw: bytes) -> dict[str, Any]:
 def _openai_view(canonical: CanonicalRequest) -> dict[str, Any]:
     """The OpenAI view that classification reads and budgets count. Blocks OpenAI has no
     counterpart for (document, thinking, ...) are counted as their JSON text: the view is never
-    sent, so it must not refuse them (eligibility decides where the request may go)."""
-    if any(isinstance(p, OpaquePart) for m in canonical.messages for p in m.parts):
+    sent, so it must not refuse them (eligibility decides where the request may go). Thinking
+    blocks of earlier turns are left out: Anthropic strips them from the context."""
+    if any(_has_opaque(p) for m in canonical.messages for p in m.parts):
+        current = _current_turn(canonical.messages)
         messages = tuple(
-            Message(m.role, tuple(_as_text(p) for p in m.parts)) for m in canonical.messages
-        )
+            Message(m.role, tuple(
+                _as_text(p) for p in m.parts if i >= current or not _is_thinking(p)
+            ))
+            for i, m in enumerate(canonical.messages)
+        )  # fmt: skip
         canonical = dataclasses.replace(canonical, messages=messages)
     return openai_view(canonical, canonical.model)
 
 
+_THINKING = frozenset({"thinking", "redacted_thinking"})
+
+
+def _is_thinking(part: Part) -> bool:
+    return isinstance(part, OpaquePart) and part.kind in _THINKING
+
+
+def _current_turn(messages: Sequence[Message]) -> int:
+    """Where the assistant turn in progress begins: after the last user message that holds no
+    tool result (one that does continues a tool-use loop, whose thinking the model still sees;
+    the thinking of every earlier turn is not in its context)."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.role == "user" and not any(isinstance(p, ToolResultPart) for p in m.parts):
+            return i + 1
+    return 0
+
+
+def _has_opaque(part: Part) -> bool:
+    if isinstance(part, ToolResultPart):
+        return any(isinstance(p, OpaquePart) for p in part.content)
+    return isinstance(part, OpaquePart)
+
+
 def _as_text(part: Part) -> Part:
+    if isinstance(part, ToolResultPart) and _has_opaque(part):  # a Files API image, a document
+        return dataclasses.replace(part, content=tuple(_json_text(p) for p in part.content))
+    return _json_text(part) if isinstance(part, OpaquePart) else part
+
+
+def _json_text(part: TextPart | ImagePart | OpaquePart) -> TextPart | ImagePart:
     return TextPart(orjson.dumps(part.data).decode()) if isinstance(part, OpaquePart) else part
 
 
@@ -106,7 +149,7 @@ def render_error(err: ArbiterError) -> tuple[bytes, int]:
 
 
 def models_body(models: Sequence[ListedModel], created: float) -> dict[str, Any]:
-    """GET /v1/models as Anthropic lists models (one page holds them all), plus each model's
+    """GET /v1/models as Anthropic lists models (anthropic_models.py pages them), plus each model's
     prices in USD per 1M tokens (null: not priced yet) and whether `auto` routes to it."""
     stamp = datetime.fromtimestamp(created, tz=UTC).isoformat().replace("+00:00", "Z")
     data = [
