@@ -498,8 +498,11 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
     _no_bom(text, path)
-    settings = loads(text, env=os.environ if env is None else env, source=str(path))
-    return _anchor_sqlite(settings, path.resolve().parent)
+    config_dir = path.resolve().parent
+    settings = loads(
+        text, env=os.environ if env is None else env, source=str(path), base_dir=config_dir
+    )
+    return _anchor_sqlite(settings, config_dir)
 
 
 def _no_bom(text: str, path: Path) -> None:
@@ -542,8 +545,12 @@ def _anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
     return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=absolute))
 
 
-def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Settings:
-    """Parse and check everything; every problem is reported at once (ConfigError.problems)."""
+def loads(
+    text: str, *, env: Mapping[str, str], source: str = "<string>", base_dir: Path | None = None
+) -> Settings:
+    """Parse and check everything; every problem is reported at once (ConfigError.problems).
+    `base_dir`: the config file's directory, which relative [routing] file paths are read from
+    (anchor_routing_files; before the checks, which open them); None: the working directory."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -559,6 +566,8 @@ def loads(text: str, *, env: Mapping[str, str], source: str = "<string>") -> Set
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
     }
+    if base_dir is not None and sections["routing"] is not None:
+        sections["routing"] = anchor_routing_files(sections["routing"], base_dir)
     named: dict[str, dict[str, Any]] = {}
     for name, cls in _NAMED.items():
         table = _table(raw.get(name, {}), [name], loc)
