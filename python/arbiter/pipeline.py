@@ -99,11 +99,15 @@ class Pipeline:
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
         prompt = (
-            await worst_case.prompt_tokens_async(counted, budgets.image_tokens) if caps else None
+            await worst_case.prompt_tokens_async(counted, budgets.image_tokens)
+            + req.unviewed_tokens
+            if caps
+            else None
         )
         worst = worst_case.CallWorst(
-            self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt
-        )
+            self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt,
+            req.unviewed_tokens,
+        )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         outcome: Completed | Streamed

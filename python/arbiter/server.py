@@ -281,11 +281,11 @@ class Handlers:
         worst case)."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        view = await decode(anthropic_surface.parse_count_tokens_request, raw)
+        view, unviewed = await decode(anthropic_surface.parse_count_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         image_tokens = self.s.settings.budgets.image_tokens
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
-        return json_response({"input_tokens": tokens})
+        return json_response({"input_tokens": tokens + unviewed})
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """The model errors /v1/messages gives for `name` (404 unknown, 403 not allowed)."""

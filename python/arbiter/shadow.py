@@ -229,8 +229,9 @@ class Shadow:
         body.pop("stream_options", None)
         counted = req.budget_body or req.body
         worst = CallWorst(
-            s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None
-        )
+            s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
+            req.unviewed_tokens,
+        )  # fmt: skip
         now = time.time()
         start, end = window_bounds("day", now)
         caps: tuple[BoundCap, ...] = (

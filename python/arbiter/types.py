@@ -45,6 +45,9 @@ class ChatRequest:
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
+    # prompt tokens `budget_body` cannot show (an Anthropic PDF's pages, a Files API reference:
+    # block_tokens.py), added to its count; already in prompt_tokens
+    unviewed_tokens: int = 0
     # the request's `x-arbiter-cache-control` (else `cache-control`) header: no-cache, no-store
     cache_control: str | None = None
     # a surface whose stream format is neither protocol's own (the Responses API) gives its

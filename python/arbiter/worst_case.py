@@ -94,7 +94,7 @@ class CallWorst:
     """The worst case in USD of one upstream call of a request, per model: its prompt at the
     model's input price plus all `n` choices at the output limit (the request's max_tokens, else
     the model's own max_output_tokens) at its output price. The prompt is tokenized once, on
-    first use, unless given."""
+    first use, unless given (`unviewed`: tokens `body` cannot show, added to its count)."""
 
     def __init__(
         self,
@@ -103,18 +103,20 @@ class CallWorst:
         max_tokens: int | None,
         image_tokens: int,
         prompt: int | None = None,
+        unviewed: int = 0,
     ) -> None:
         self._models = models
         self._body = body
         self._max_tokens = max_tokens
         self._image_tokens = image_tokens
         self._prompt = prompt
+        self._unviewed = unviewed
         self._n = choices(body)
 
     @property
     def prompt_tokens(self) -> int:
         if self._prompt is None:
-            self._prompt = prompt_tokens(self._body, self._image_tokens)
+            self._prompt = prompt_tokens(self._body, self._image_tokens) + self._unviewed
         return self._prompt
 
     def output_tokens(self, model: ModelSettings) -> int:

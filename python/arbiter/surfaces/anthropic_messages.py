@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import media
+from arbiter import block_tokens, media
+from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
     CanonicalRequest,
     ImagePart,
@@ -51,9 +52,10 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
     assert isinstance(body, dict)  # decode_request refuses anything else
     # The OpenAI view of the same request: classification reads its messages, budgets count
     # it (the top-level system prompt becomes a message there, images image parts).
-    view = _openai_view(canonical)
+    view, opaque = _openai_view(canonical)
     text = canonical.text()
     _images, _audio, media_tokens = media.media_parts(view["messages"])
+    counted = media.text_tokens(text) + media.text_tokens(opaque.text) + opaque.tokens
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -65,36 +67,58 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
         prompt_text=text,
-        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
+        prompt_tokens=counted + media_tokens + 4 * len(view["messages"]),
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,
+        unviewed_tokens=opaque.tokens,
         grading=grading,
         tests=tests,
     )
 
 
-def parse_count_tokens_request(raw: bytes) -> dict[str, Any]:
-    """A /v1/messages/count_tokens body -> the OpenAI view whose tokens are counted."""
+def parse_count_tokens_request(raw: bytes) -> tuple[dict[str, Any], int]:
+    """A /v1/messages/count_tokens body -> (the OpenAI view whose tokens are counted, the
+    tokens it cannot show: a PDF's pages, a Files API reference; block_tokens.py)."""
     canonical = anthropic.decode_request(load_json(raw), count_tokens=True)
-    return _openai_view(canonical)
+    view, opaque = _openai_view(canonical)
+    return view, opaque.tokens
 
 
-def _openai_view(canonical: CanonicalRequest) -> dict[str, Any]:
-    """The OpenAI view that classification reads and budgets count. Blocks OpenAI has no
-    counterpart for (document, thinking, ...) are counted as their JSON text: the view is never
-    sent, so it must not refuse them (eligibility decides where the request may go). Thinking
-    blocks of earlier turns are left out: Anthropic strips them from the context."""
-    if any(_has_opaque(p) for m in canonical.messages for p in m.parts):
-        current = _current_turn(canonical.messages)
-        messages = tuple(
-            Message(m.role, tuple(
-                _as_text(p) for p in m.parts if i >= current or not _is_thinking(p)
-            ))
-            for i, m in enumerate(canonical.messages)
-        )  # fmt: skip
-        canonical = dataclasses.replace(canonical, messages=messages)
-    return openai_view(canonical, canonical.model)
+def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCount]:
+    """The OpenAI view that classification reads and budgets count, and what its opaque blocks
+    hold. Blocks OpenAI has no counterpart for (document, thinking, ...) become their readable
+    text (block_tokens.py), and their other tokens (a PDF's pages) are summed apart: the view is
+    never sent, so it must not refuse them (eligibility decides where the request may go).
+    Thinking blocks of earlier turns are left out: Anthropic strips them from the context."""
+    if not any(_has_opaque(p) for m in canonical.messages for p in m.parts):
+        return openai_view(canonical, canonical.model), BlockCount("", 0)
+    current = _current_turn(canonical.messages)
+    texts: list[str] = []
+    tokens = 0
+
+    def as_text(part: TextPart | ImagePart | OpaquePart) -> TextPart | ImagePart:
+        nonlocal tokens
+        if not isinstance(part, OpaquePart):
+            return part
+        count = block_tokens.of_block(part.kind, part.data)
+        texts.append(count.text)
+        tokens += count.tokens
+        return TextPart(count.text)
+
+    def viewed(part: Part) -> Part:
+        if isinstance(part, ToolResultPart) and _has_opaque(part):  # a Files API image, a PDF
+            return dataclasses.replace(part, content=tuple(as_text(p) for p in part.content))
+        return as_text(part) if isinstance(part, OpaquePart) else part
+
+    messages = tuple(
+        Message(m.role, tuple(
+            viewed(p) for p in m.parts if i >= current or not _is_thinking(p)
+        ))
+        for i, m in enumerate(canonical.messages)
+    )  # fmt: skip
+    view = openai_view(dataclasses.replace(canonical, messages=messages), canonical.model)
+    return view, BlockCount("\n".join(t for t in texts if t), tokens)
 
 
 _THINKING = frozenset({"thinking", "redacted_thinking"})
@@ -119,16 +143,6 @@ def _has_opaque(part: Part) -> bool:
     if isinstance(part, ToolResultPart):
         return any(isinstance(p, OpaquePart) for p in part.content)
     return isinstance(part, OpaquePart)
-
-
-def _as_text(part: Part) -> Part:
-    if isinstance(part, ToolResultPart) and _has_opaque(part):  # a Files API image, a document
-        return dataclasses.replace(part, content=tuple(_json_text(p) for p in part.content))
-    return _json_text(part) if isinstance(part, OpaquePart) else part
-
-
-def _json_text(part: TextPart | ImagePart | OpaquePart) -> TextPart | ImagePart:
-    return TextPart(orjson.dumps(part.data).decode()) if isinstance(part, OpaquePart) else part
 
 
 def render_result(

@@ -1,0 +1,111 @@
+"""What an Anthropic block that OpenAI has no counterpart for (document, thinking, search_result,
+a Files API reference, ...) puts in the prompt: its readable text, and the tokens no text shows.
+
+One function (`of_block`) serves routing's context check (`ChatRequest.prompt_tokens`), the budget
+reservation and /v1/messages/count_tokens, so the three agree on what a document costs. The text
+is counted by each caller's tokenizer; `tokens` is an estimate for what has no text here:
+
+- A base64 PDF: Anthropic's PDF support page gives 1,500-3,000 tokens per page (the page's text
+  plus the page as an image, depending on density); PDF_TOKENS_PER_PAGE is the middle of that
+  range. Pages are counted by their `/Type /Page` objects; a PDF that hides them in compressed
+  object streams is counted from its size, a page per PDF_BYTES_PER_PAGE.
+- A document or image Arbiter cannot see (a URL, a Files API `file_id`): its size is unknown
+  without fetching it, so a document counts as UNSEEN_DOCUMENT_PAGES pages and an image as the
+  linked image of unknown size (media.py), as an OpenAI image link does.
+- `redacted_thinking`: encrypted, no text; its data's characters / 4.
+- `container_upload`: the file goes into the code-execution container, not the context: 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from arbiter import media
+
+PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 tokens"
+PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
+UNSEEN_DOCUMENT_PAGES = 1
+_PAGE_MARKS = (b"/Type /Page", b"/Type/Page")  # also the prefix of /Pages: told apart below
+
+
+@dataclass(frozen=True, slots=True)
+class BlockCount:
+    text: str  # what the model reads as text (counted by the caller's tokenizer)
+    tokens: int  # what it reads that has no text here (a PDF's pages, an unseen file)
+
+
+def of_block(kind: str, block: Mapping[str, Any]) -> BlockCount:
+    """The text and extra tokens of one opaque Anthropic block (`kind`: canonical OpaquePart's)."""
+    if kind == "thinking":
+        return BlockCount(_str(block.get("thinking")), 0)
+    if kind == "redacted_thinking":
+        return BlockCount("", math.ceil(len(_str(block.get("data"))) / 4))
+    if kind == "document":
+        return _document(block)
+    if kind == "search_result":
+        head = "\n".join(_str(block.get(k)) for k in ("title", "source"))
+        return BlockCount(_joined(head, _content_text(block.get("content"))), 0)
+    if kind == "image file":  # an image from the Files API: its size is unknown here
+        side = media.DEFAULT_IMAGE_SIDE
+        return BlockCount("", media.image_tokens(side, side))
+    if kind == "container_upload":
+        return BlockCount("", 0)
+    # server_tool_use, web_search_tool_result, ...: what the model reads is the block itself
+    return BlockCount(orjson.dumps(dict(block)).decode(), 0)
+
+
+def _document(block: Mapping[str, Any]) -> BlockCount:
+    head = "\n".join(_str(block.get(k)) for k in ("title", "context"))
+    source = block.get("source")
+    source = source if isinstance(source, Mapping) else {}
+    kind = source.get("type")
+    if kind == "text":
+        return BlockCount(_joined(head, _str(source.get("data"))), 0)
+    if kind == "content":
+        content = source.get("content")
+        images = sum(
+            1 for p in content if isinstance(p, Mapping) and p.get("type") == "image"
+        ) if isinstance(content, list) else 0  # fmt: skip
+        side = media.DEFAULT_IMAGE_SIDE
+        return BlockCount(
+            _joined(head, _content_text(content)), images * media.image_tokens(side, side)
+        )
+    if kind == "base64":
+        return BlockCount(head, pdf_pages(_str(source.get("data"))) * PDF_TOKENS_PER_PAGE)
+    return BlockCount(head, UNSEEN_DOCUMENT_PAGES * PDF_TOKENS_PER_PAGE)  # url, file
+
+
+def pdf_pages(data: str) -> int:
+    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE."""
+    try:
+        raw = base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        raw = b""
+    size = len(raw) or len(data) * 3 // 4
+    marked = sum(raw.count(mark) - raw.count(mark + b"s") for mark in _PAGE_MARKS)
+    return max(1, marked if marked > 0 else math.ceil(size / PDF_BYTES_PER_PAGE))
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(
+        p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
+    )
+
+
+def _joined(head: str, body: str) -> str:
+    return f"{head}\n{body}" if head.strip() else body
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
