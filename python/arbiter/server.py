@@ -66,9 +66,11 @@ from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
+from arbiter.records import ArmStats
 from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_plan import Streamed
+from arbiter.routing import Router
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.surfaces import anthropic_messages as anthropic_surface
@@ -405,28 +407,22 @@ class Handlers:
         return json_response({"object": "list", "data": rows})
 
     async def policy(self, request: Request) -> Response:
-        """The learned policy of the caller's tenant: evidence and posterior mean per arm."""
+        """The learned policy: evidence and posterior mean per arm, each with what routing for
+        its tenant compares it against: the tenant's quality target and baseline (its
+        [tenants.*] overrides, else [routing]'s) and the bar they set, target x the baseline's
+        posterior mean for that task (at posterior means; routing draws around them)."""
         principal = await self.reader(request)
         only_params(request)
         tenant = read_scope(request, principal)
-        router = self.s.router_for(principal)
+        routers: dict[str, Router] = {}
         rows = []
         for arm in self.s.policy.snapshot():
             if tenant is not None and arm.tenant != tenant:
                 continue
-            model = router.pool.get(arm.model)
-            a, b = router.posterior(arm.tenant, arm.task, model) if model else (arm.alpha, arm.beta)
-            rows.append(
-                {
-                    "tenant": arm.tenant,
-                    "task": arm.task,
-                    "model": arm.model,
-                    "alpha": arm.alpha,
-                    "beta": arm.beta,
-                    "n": arm.n,
-                    "posterior_mean": round(a / (a + b), 4),
-                }
-            )
+            router = routers.get(arm.tenant)
+            if router is None:
+                router = routers[arm.tenant] = self.s.router_for_tenant(arm.tenant)
+            rows.append(_policy_row(router, arm))
         return json_response({"object": "list", "data": rows})
 
     async def timeseries(self, request: Request) -> Response:
@@ -473,19 +469,33 @@ class Handlers:
 
     async def budgets(self, request: Request) -> Response:
         """Spend and reservations per cap window: a client key's own tenant and key; the admin's
-        every scope, or with `?tenant=` that tenant's and its keys'."""
+        every scope, or with `?tenant=` that tenant's, its keys' and the shared caps (global,
+        shadow) that bind its requests too. Each row says whether it is `shared`; a client key
+        is not shown the shared ones (they total every tenant's spend) and is told so."""
         principal = await self.reader(request)
         only_params(request)
-        rows = await asyncio.to_thread(self.s.store.budget_usage, "")
+        rows = [
+            {**r, "shared": r["scope"] in _SHARED_SCOPES}
+            for r in await asyncio.to_thread(self.s.store.budget_usage, "")
+        ]
         tenant = read_scope(request, principal)
         if tenant is None:
             return json_response({"object": "list", "data": rows})
         if principal.sees_all:
             keys = await asyncio.to_thread(self.s.store.list_keys, tenant)
-            mine = {f"tenant:{tenant}", *(f"key:{k['id']}" for k in keys)}
-        else:
-            mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
-        return json_response({"object": "list", "data": [r for r in rows if r["scope"] in mine]})
+            mine = {f"tenant:{tenant}", *(f"key:{k['id']}" for k in keys), *_SHARED_SCOPES}
+            return json_response(
+                {"object": "list", "data": [r for r in rows if r["scope"] in mine]}
+            )
+        mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
+        return json_response(
+            {
+                "object": "list",
+                "data": [r for r in rows if r["scope"] in mine],
+                "shared_caps": "not shown: the global and shadow caps also bind this tenant's "
+                "requests, but they total every tenant's spend (the operator's to see)",
+            }
+        )
 
     async def healthz(self, request: Request) -> Response:
         return json_response(
@@ -496,6 +506,33 @@ class Handlers:
                 "models": len(self.s.pool),
             }
         )
+
+
+_SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
+
+
+def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:
+    """One arm as routing for its tenant sees it (`router`: the tenant's)."""
+    p = router.params
+    model = router.pool.get(arm.model)
+    a, b = router.posterior(arm.tenant, arm.task, model) if model else (arm.alpha, arm.beta)
+    base = router.pool.get(p.baseline)
+    bar = None
+    if base is not None:
+        ba, bb = router.posterior(arm.tenant, arm.task, base)
+        bar = round(p.quality_target * ba / (ba + bb), 4)
+    return {
+        "tenant": arm.tenant,
+        "task": arm.task,
+        "model": arm.model,
+        "alpha": arm.alpha,
+        "beta": arm.beta,
+        "n": arm.n,
+        "posterior_mean": round(a / (a + b), 4),
+        "quality_target": p.quality_target,
+        "baseline": p.baseline,
+        "quality_bar": bar,
+    }
 
 
 def _cache_control(request: Request) -> str | None:

@@ -1,0 +1,77 @@
+"""`GET /arbiter/policy?tenant=X` showed posteriors without what routing for X compares them
+against (X's quality target and baseline, from its [tenants.X] overrides); each row now carries
+them and the bar they set. `GET /arbiter/budgets?tenant=X` left out the global and shadow caps
+that bind X's requests too: the admin now sees them, marked `shared`; a client key is told why
+it does not (they total every tenant's spend)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from arbiter.auth import create_key
+from tests.inproc import InProcess, sidecar_in_process
+
+EXTRA = """
+[tenants.team-b]
+quality_target = 0.5
+baseline = "sim-medium"
+
+[[budgets.caps]]
+scope = "global"
+window = "day"
+limit_usd = 50.0
+
+[[budgets.caps]]
+scope = "tenant"
+name = "*"
+window = "day"
+limit_usd = 5.0
+"""
+CHAT = {
+    "model": "auto",
+    "messages": [{"role": "user", "content": "What is the capital of France?"}],
+}
+
+
+async def read(sc: InProcess, path: str, key: str) -> dict[str, Any]:
+    r = await sc.client.get(path, headers={"authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_admin_reads_show_what_binds_and_routes_the_named_tenant(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=lambda t: t + EXTRA) as sc:
+            other = create_key(sc.services.store, "team-b")
+            for key in (sc.api_key, other.key):
+                r = await sc.client.post(
+                    "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"}
+                )
+                assert r.status_code == 200, r.text
+            await sc.services.learner.drain(10.0)
+
+            rows = (await read(sc, "/arbiter/policy?tenant=team-b", sc.admin_key))["data"]
+            assert rows
+            medium = sc.services.registry["sim-medium"].priors
+            default_prior = sc.services.settings.routing.default_prior
+            for row in rows:
+                assert (row["quality_target"], row["baseline"]) == (0.5, "sim-medium"), row
+                # no evidence for sim-medium yet: its posterior mean is its prior
+                bar = 0.5 * medium.get(row["task"], default_prior)
+                assert abs(row["quality_bar"] - bar) < 1e-3, row
+            mine = (await read(sc, "/arbiter/policy", sc.api_key))["data"]
+            assert mine and {(r["quality_target"], r["baseline"]) for r in mine} == {
+                (0.98, "sim-premium")
+            }
+
+            b = (await read(sc, "/arbiter/budgets?tenant=team-b", sc.admin_key))["data"]
+            scopes = {r["scope"]: r["shared"] for r in b}
+            assert scopes == {"tenant:team-b": False, "global": True}, scopes
+            theirs = await read(sc, "/arbiter/budgets", other.key)
+            assert {r["scope"] for r in theirs["data"]} == {"tenant:team-b"}
+            assert "global" in theirs["shared_caps"]
+
+    asyncio.run(main())
