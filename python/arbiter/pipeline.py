@@ -45,7 +45,7 @@ from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
 from arbiter.request_plan import Completed, Plan, Streamed
-from arbiter.routing import RouteDecision, RouteRequest
+from arbiter.routing import RouteDecision, RouteRequest, context_need
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_body import body_for, cross_protocol_blocks
@@ -106,7 +106,7 @@ class Pipeline:
         )
         worst = worst_case.CallWorst(
             self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt,
-            req.unviewed_tokens,
+            req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
@@ -167,6 +167,7 @@ class Pipeline:
                     stats,
                     slo.max_latency_ms,
                     slo.max_ttft_ms,
+                    req.kept_thinking_tokens,
                 ),
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                 blocked=blocked,
@@ -216,7 +217,9 @@ class Pipeline:
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
         if why is not None:
             raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
-        need = req.prompt_tokens + (req.max_tokens or 1)
+        need = context_need(
+            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, model.capabilities
+        )
         if need > model.context_window:
             raise ContextTooLong(
                 f"This model's maximum context length is {model.context_window} tokens; "

@@ -23,7 +23,14 @@ from arbiter.output_length import OutputLength, token_log_moments
 from arbiter.policy import Policy
 from arbiter.price import Priced
 from arbiter.records import Candidate
-from arbiter.routing_fast import ArmTable, CostArgs, PoolIndex, gauss_draws, unavailable
+from arbiter.routing_fast import (
+    KEEPS_THINKING,
+    ArmTable,
+    CostArgs,
+    PoolIndex,
+    gauss_draws,
+    unavailable,
+)
 from arbiter.routing_order import failover_order, visit_order
 
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
@@ -53,6 +60,15 @@ class PoolModel(Priced):
     priors: Mapping[str, float]
 
 
+def context_need(
+    prompt_tokens: int, kept_thinking: int, max_tokens: int | None, capabilities: Iterable[str]
+) -> int:
+    """The tokens a model's context window must hold for a request: its prompt, its output
+    limit, and for a model that keeps earlier turns' thinking (KEEPS_THINKING) that too."""
+    kept = kept_thinking if kept_thinking and KEEPS_THINKING in capabilities else 0
+    return prompt_tokens + kept + (max_tokens or 1)
+
+
 @dataclass(frozen=True, slots=True)
 class RouteRequest:
     tenant: str
@@ -64,6 +80,8 @@ class RouteRequest:
     stats: bytes | None = None  # difficulty.prompt_stats: predicts each model's answer length
     max_latency_ms: float | None = None  # the request's SLOs (pipeline.latency_slo), if any
     max_ttft_ms: float | None = None
+    # earlier turns' thinking, not in prompt_tokens: only KEEPS_THINKING models hold it
+    kept_thinking_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,13 +252,15 @@ class Router:
         cannot carry)."""
         ok: list[PoolModel] = []
         excluded: list[Candidate] = []
-        out_tokens = req.max_tokens or 1
         for m in self.pool.values():
             why = None
+            need = context_need(
+                req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+            )
             if allowed is not None and m.name not in allowed:
                 why = "not allowed for this tenant"
-            elif req.prompt_tokens + out_tokens > m.context_window:
-                why = f"context window {m.context_window} < {req.prompt_tokens + out_tokens} tokens"
+            elif need > m.context_window:
+                why = f"context window {m.context_window} < {need} tokens"
             elif not req.needs <= m.capabilities:
                 why = f"lacks {', '.join(sorted(req.needs - m.capabilities))}"
             elif not self._available(m.name):
@@ -271,7 +291,10 @@ class Router:
         down = unavailable(pool, self._available, self._suspects)
         if blocked:
             down += [pool.index[n] for n in blocked if n in pool.index]
-        mask = pool.eligible(req.prompt_tokens + (req.max_tokens or 1), allowed, req.needs, down)
+        mask = pool.eligible(
+            req.prompt_tokens + (req.max_tokens or 1), allowed, req.needs, down,
+            req.kept_thinking_tokens,
+        )  # fmt: skip
         ok = None if mask is None else mask.nonzero()[0]  # None: every model, in pool order
         n = len(pool) if ok is None else len(ok)
         if not n:
@@ -454,11 +477,13 @@ class Router:
         allowed: set[str] | frozenset[str] | None,
         blocked: Mapping[str, str] | None,
     ) -> str:
-        out_tokens = req.max_tokens or 1
+        need = context_need(
+            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+        )
         if allowed is not None and m.name not in allowed:
             return "not allowed for this tenant"
-        if req.prompt_tokens + out_tokens > m.context_window:
-            return f"context window {m.context_window} < {req.prompt_tokens + out_tokens} tokens"
+        if need > m.context_window:
+            return f"context window {m.context_window} < {need} tokens"
         if not req.needs <= m.capabilities:
             return f"lacks {', '.join(sorted(req.needs - m.capabilities))}"
         if not self._available(m.name):

@@ -36,6 +36,11 @@ CostArgs = tuple[
 
 _ALLOWED_CACHE = 256  # distinct allowed-model lists remembered per pool (one per key group)
 
+# The capability of a model that keeps earlier turns' thinking blocks in its context (Anthropic's
+# "thinking block preservation by model": Claude Opus 4.5 and later Opus, Sonnet 4.6 and later
+# Sonnet); the others strip them, so only the current turn's thinking counts against them.
+KEEPS_THINKING = "keeps-thinking"
+
 
 class PoolIndex:
     """A pool in a fixed order: prices and context windows as arrays, one mask per capability."""
@@ -82,9 +87,11 @@ class PoolIndex:
         allowed: Sequence[str] | None,
         needs: frozenset[str],
         down: Sequence[int],
+        kept_thinking: int = 0,
     ) -> np.ndarray | None:
-        """The models that fit `tokens` of context, are in `allowed` (None: any), have every
-        capability in `needs` and are not `down`, as a mask; None when that is every model
+        """The models that fit `tokens` of context (plus `kept_thinking` for those that keep
+        earlier turns' thinking: routing.KEEPS_THINKING), are in `allowed` (None: any), have
+        every capability in `needs` and are not `down`, as a mask; None when that is every model
         (the common case: no mask to build or apply)."""
         key = (None if allowed is None else tuple(allowed), needs)
         if key in self._static:
@@ -99,12 +106,15 @@ class PoolIndex:
             if len(self._static) >= _ALLOWED_CACHE:
                 self._static.clear()
             self._static[key] = static
-        fits = tokens <= self.min_context
+        keeps = self.caps.get(KEEPS_THINKING) if kept_thinking else None
+        fits = tokens + (kept_thinking if keeps is not None else 0) <= self.min_context
         if static is None and fits and not down:
             return None
         mask = np.ones(len(self.names), dtype=bool) if static is None else static.copy()
         if not fits:
             mask &= self.context >= tokens
+            if keeps is not None:
+                mask &= ~keeps | (self.context >= tokens + kept_thinking)
         if down:
             mask[list(down)] = False
         return mask

@@ -71,6 +71,7 @@ from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_plan import Streamed
 from arbiter.routing import Router
+from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.surfaces import anthropic_messages as anthropic_surface
@@ -283,11 +284,14 @@ class Handlers:
         worst case)."""
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        view, unviewed = await decode(anthropic_surface.parse_count_tokens_request, raw)
+        view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         image_tokens = self.s.settings.budgets.image_tokens
-        tokens = await worst_case.prompt_tokens_async(view, image_tokens)
-        return json_response({"input_tokens": tokens + unviewed})
+        tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
+        named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
+        if named is not None and KEEPS_THINKING in named.capabilities:
+            tokens += kept
+        return json_response({"input_tokens": tokens})
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """The model errors /v1/messages gives for `name` (404 unknown, 403 not allowed)."""

@@ -33,7 +33,7 @@ from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
-from arbiter.routing import SHADOW_ONLY
+from arbiter.routing import SHADOW_ONLY, context_need
 from arbiter.upstream_body import body_for
 from arbiter.worst_case import CallWorst
 
@@ -202,7 +202,10 @@ class Shadow:
             return False
         if req.has_images and "vision" not in m.capabilities:
             return False
-        return bool(req.prompt_tokens + (req.max_tokens or 1) <= m.context_window)
+        need = context_need(
+            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+        )
+        return need <= m.context_window
 
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
@@ -230,7 +233,7 @@ class Shadow:
         counted = req.budget_body or req.body
         worst = CallWorst(
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
-            req.unviewed_tokens,
+            req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
         now = time.time()
         start, end = window_bounds("day", now)

@@ -48,6 +48,9 @@ class ChatRequest:
     # prompt tokens `budget_body` cannot show (an Anthropic PDF's pages, a Files API reference:
     # block_tokens.py), added to its count; already in prompt_tokens
     unviewed_tokens: int = 0
+    # earlier turns' thinking (Anthropic), in neither: only models that keep it in context
+    # (routing.KEEPS_THINKING) count it, for their context window and budget
+    kept_thinking_tokens: int = 0
     # the request's `x-arbiter-cache-control` (else `cache-control`) header: no-cache, no-store
     cache_control: str | None = None
     # a surface whose stream format is neither protocol's own (the Responses API) gives its

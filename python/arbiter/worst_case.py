@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from arbiter.config import ModelSettings
+from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import count_tokens
 
 PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's cookbook counts it
@@ -94,7 +95,8 @@ class CallWorst:
     """The worst case in USD of one upstream call of a request, per model: its prompt at the
     model's input price plus all `n` choices at the output limit (the request's max_tokens, else
     the model's own max_output_tokens) at its output price. The prompt is tokenized once, on
-    first use, unless given (`unviewed`: tokens `body` cannot show, added to its count)."""
+    first use, unless given (`unviewed`: tokens `body` cannot show, added to its count;
+    `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context)."""
 
     def __init__(
         self,
@@ -104,6 +106,7 @@ class CallWorst:
         image_tokens: int,
         prompt: int | None = None,
         unviewed: int = 0,
+        kept_thinking: int = 0,
     ) -> None:
         self._models = models
         self._body = body
@@ -111,6 +114,7 @@ class CallWorst:
         self._image_tokens = image_tokens
         self._prompt = prompt
         self._unviewed = unviewed
+        self._kept_thinking = kept_thinking
         self._n = choices(body)
 
     @property
@@ -124,7 +128,8 @@ class CallWorst:
 
     def __call__(self, model: str) -> float:
         m = self._models(model)
-        return m.cost_usd(self.prompt_tokens, self.output_tokens(m))
+        kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
+        return m.cost_usd(self.prompt_tokens + kept, self.output_tokens(m))
 
 
 def choices(body: dict[str, Any]) -> int:

@@ -52,7 +52,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
     assert isinstance(body, dict)  # decode_request refuses anything else
     # The OpenAI view of the same request: classification reads its messages, budgets count
     # it (the top-level system prompt becomes a message there, images image parts).
-    view, opaque = _openai_view(canonical)
+    view, opaque, kept = _openai_view(canonical)
     text = canonical.text()
     _images, _audio, media_tokens = media.media_parts(view["messages"])
     counted = media.text_tokens(text) + media.text_tokens(opaque.text) + opaque.tokens
@@ -72,30 +72,40 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
         canonical=canonical,
         budget_body=view,
         unviewed_tokens=opaque.tokens,
+        kept_thinking_tokens=kept,
         grading=grading,
         tests=tests,
     )
 
 
-def parse_count_tokens_request(raw: bytes) -> tuple[dict[str, Any], int]:
+def parse_count_tokens_request(raw: bytes) -> tuple[dict[str, Any], int, int]:
     """A /v1/messages/count_tokens body -> (the OpenAI view whose tokens are counted, the
-    tokens it cannot show: a PDF's pages, a Files API reference; block_tokens.py)."""
+    tokens it cannot show: a PDF's pages, a Files API reference (block_tokens.py), earlier
+    turns' thinking: counted for a model that keeps it, routing.KEEPS_THINKING)."""
     canonical = anthropic.decode_request(load_json(raw), count_tokens=True)
-    view, opaque = _openai_view(canonical)
-    return view, opaque.tokens
+    view, opaque, kept = _openai_view(canonical)
+    return view, opaque.tokens, kept
 
 
-def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCount]:
-    """The OpenAI view that classification reads and budgets count, and what its opaque blocks
-    hold. Blocks OpenAI has no counterpart for (document, thinking, ...) become their readable
-    text (block_tokens.py), and their other tokens (a PDF's pages) are summed apart: the view is
-    never sent, so it must not refuse them (eligibility decides where the request may go).
-    Thinking blocks of earlier turns are left out: Anthropic strips them from the context."""
+def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCount, int]:
+    """The OpenAI view that classification reads and budgets count, what its opaque blocks
+    hold, and the tokens of earlier turns' thinking. Blocks OpenAI has no counterpart for
+    (document, thinking, ...) become their readable text (block_tokens.py), and their other
+    tokens (a PDF's pages) are summed apart: the view is never sent, so it must not refuse them
+    (eligibility decides where the request may go). Thinking blocks of earlier turns are left
+    out (most models' API strips them from the context) and counted apart: the models that keep
+    them (routing.KEEPS_THINKING) count them too."""
     if not any(_has_opaque(p) for m in canonical.messages for p in m.parts):
-        return openai_view(canonical, canonical.model), BlockCount("", 0)
+        return openai_view(canonical, canonical.model), BlockCount("", 0), 0
     current = _current_turn(canonical.messages)
     texts: list[str] = []
     tokens = 0
+    kept = 0
+    for m in canonical.messages[:current]:
+        for p in m.parts:
+            if isinstance(p, OpaquePart) and _is_thinking(p):
+                count = block_tokens.of_block(p.kind, p.data)
+                kept += media.text_tokens(count.text) + count.tokens
 
     def as_text(part: TextPart | ImagePart | OpaquePart) -> TextPart | ImagePart:
         nonlocal tokens
@@ -118,7 +128,7 @@ def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCoun
         for i, m in enumerate(canonical.messages)
     )  # fmt: skip
     view = openai_view(dataclasses.replace(canonical, messages=messages), canonical.model)
-    return view, BlockCount("\n".join(t for t in texts if t), tokens)
+    return view, BlockCount("\n".join(t for t in texts if t), tokens), kept
 
 
 _THINKING = frozenset({"thinking", "redacted_thinking"})
