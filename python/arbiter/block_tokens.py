@@ -5,21 +5,16 @@ One function (`of_block`) serves routing's context check (`ChatRequest.prompt_to
 reservation and /v1/messages/count_tokens, so the three agree on what a document costs. The text
 is counted by each caller's tokenizer; `tokens` is an estimate for what has no text here:
 
-- A base64 PDF: Anthropic's PDF support page gives 1,500-3,000 tokens per page (the page's text
-  plus the page as an image, depending on density); PDF_TOKENS_PER_PAGE is the middle of that
-  range. Pages are counted by their `/Type /Page` objects; a PDF that hides them in compressed
-  object streams is counted from its size, a page per PDF_BYTES_PER_PAGE.
+- A base64 PDF: by its pages (media.pdf_tokens: Anthropic's 1,500-3,000 tokens a page).
 - A document or image Arbiter cannot see (a URL, a Files API `file_id`): its size is unknown
-  without fetching it, so a document counts as UNSEEN_DOCUMENT_PAGES pages and an image as the
-  linked image of unknown size (media.py), as an OpenAI image link does.
+  without fetching it, so a document counts as one PDF page (media.UNSEEN_DOCUMENT_TOKENS) and
+  an image as the linked image of unknown size, as an OpenAI image link does.
 - `redacted_thinking`: encrypted, no text; its data's characters / 4.
 - `container_upload`: the file goes into the code-execution container, not the context: 0.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,11 +23,6 @@ from typing import Any
 import orjson
 
 from arbiter import media
-
-PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 tokens"
-PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
-UNSEEN_DOCUMENT_PAGES = 1
-_PAGE_MARKS = (b"/Type /Page", b"/Type/Page")  # also the prefix of /Pages: told apart below
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +68,8 @@ def _document(block: Mapping[str, Any]) -> BlockCount:
             _joined(head, _content_text(content)), images * media.image_tokens(side, side)
         )
     if kind == "base64":
-        return BlockCount(head, pdf_pages(_str(source.get("data"))) * PDF_TOKENS_PER_PAGE)
-    return BlockCount(head, UNSEEN_DOCUMENT_PAGES * PDF_TOKENS_PER_PAGE)  # url, file
-
-
-def pdf_pages(data: str) -> int:
-    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE."""
-    try:
-        raw = base64.b64decode(data, validate=False)
-    except (binascii.Error, ValueError):
-        raw = b""
-    size = len(raw) or len(data) * 3 // 4
-    marked = sum(raw.count(mark) - raw.count(mark + b"s") for mark in _PAGE_MARKS)
-    return max(1, marked if marked > 0 else math.ceil(size / PDF_BYTES_PER_PAGE))
+        return BlockCount(head, media.pdf_tokens(_str(source.get("data"))))
+    return BlockCount(head, media.UNSEEN_DOCUMENT_TOKENS)  # url, file
 
 
 def _content_text(content: Any) -> str:

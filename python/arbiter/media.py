@@ -17,6 +17,12 @@ long-context or multimodal request looked cheap and fitting. Here:
 - Audio: input_audio parts by duration, 10 tokens per second (OpenAI's audio models bill about
   600 tokens per minute of input); a WAV clip's duration from its header, other formats from
   their size at 128 kbit/s.
+- PDFs (an OpenAI `file` part, an Anthropic `document`: block_tokens.py): Anthropic's PDF support
+  page gives 1,500-3,000 tokens per page (the page's text plus the page as an image, by
+  density); PDF_TOKENS_PER_PAGE is the middle of that range (OpenAI also sends each page's text
+  and image, and documents no figure). Pages are counted by their `/Type /Page` objects; a PDF
+  that hides them in compressed object streams is counted from its size, a page per
+  PDF_BYTES_PER_PAGE. A file by id or URL, unseen here, counts as one page.
 
 The budget reservation (worst_case.py) keeps its configured per-image ceiling: it must never be
 below the bill, this must be near it.
@@ -42,6 +48,10 @@ TILE_TOKENS = 170
 DEFAULT_IMAGE_SIDE = 1024  # a linked image: its size is unknown without fetching it
 AUDIO_TOKENS_PER_S = 10.0
 COMPRESSED_AUDIO_BYTES_PER_S = 16_000  # 128 kbit/s
+PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 tokens"
+PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
+UNSEEN_DOCUMENT_TOKENS = PDF_TOKENS_PER_PAGE  # a file by id or URL: one page
+_PAGE_MARKS = (b"/Type /Page", b"/Type/Page")  # also the prefix of /Pages: told apart below
 _HEADER_B64 = 64  # base64 characters decoded to read an image header (48 bytes)
 _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the metadata
 
@@ -148,6 +158,34 @@ def audio_seconds(data: str, fmt: str) -> float:
     return size / COMPRESSED_AUDIO_BYTES_PER_S
 
 
+def pdf_pages(data: str) -> int:
+    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE."""
+    try:
+        raw = base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        raw = b""
+    size = len(raw) or len(data) * 3 // 4
+    marked = sum(raw.count(mark) - raw.count(mark + b"s") for mark in _PAGE_MARKS)
+    return max(1, marked if marked > 0 else math.ceil(size / PDF_BYTES_PER_PAGE))
+
+
+def pdf_tokens(data: str) -> int:
+    """A base64 PDF's tokens, by its pages."""
+    return pdf_pages(data) * PDF_TOKENS_PER_PAGE
+
+
+def _file_part_tokens(part: Mapping[str, Any]) -> int:
+    """An OpenAI `file` part: its inline data (a data URL or bare base64) as a PDF, else (a
+    `file_id`) one unseen page."""
+    spec = part.get("file")
+    data = spec.get("file_data") if isinstance(spec, Mapping) else None
+    if not isinstance(data, str) or not data:
+        return UNSEEN_DOCUMENT_TOKENS
+    if data.startswith("data:"):
+        data = data[data.find(",", 0, 200) + 1 :]
+    return pdf_tokens(data)
+
+
 def _image_part_tokens(part: Mapping[str, Any]) -> int:
     spec = part.get("image_url")
     if part.get("type") == "input_image":  # the Responses API's shape: the URL itself
@@ -172,7 +210,7 @@ def _audio_part_tokens(part: Mapping[str, Any]) -> int:
 
 
 def media_parts(messages: Iterable[Any]) -> tuple[int, int, int]:
-    """(image parts, audio parts, their tokens) over the messages' content parts."""
+    """(image parts, audio parts, their and PDF files' tokens) over the messages' parts."""
     images = audio = tokens = 0
     for msg in messages:
         content = msg.get("content") if isinstance(msg, Mapping) else None
@@ -186,4 +224,6 @@ def media_parts(messages: Iterable[Any]) -> tuple[int, int, int]:
             elif kind in AUDIO_PARTS:
                 audio += 1
                 tokens += _audio_part_tokens(part)
+            elif kind == "file":
+                tokens += _file_part_tokens(part)
     return images, audio, tokens

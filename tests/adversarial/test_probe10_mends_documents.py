@@ -17,7 +17,7 @@ import anthropic
 import orjson
 import pytest
 
-from arbiter import block_tokens
+from arbiter import block_tokens, media
 from arbiter.surfaces.anthropic_messages import parse_messages_request
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
@@ -56,11 +56,11 @@ def wide_small(text: str) -> str:
 
 
 def test_pdf_pages_are_counted_from_page_objects_else_from_size() -> None:
-    assert block_tokens.pdf_pages(pdf(PAGES)) == PAGES
+    assert media.pdf_pages(pdf(PAGES)) == PAGES
     packed = base64.b64encode(b"%PDF-1.7\n" + b"\0" * (250_000 - 9)).decode()  # object streams
-    assert block_tokens.pdf_pages(packed) == 10  # 250 KB at 25 KB a page
+    assert media.pdf_pages(packed) == 10  # 250 KB at 25 KB a page
     count = block_tokens.of_block("document", PDF_DOC)
-    assert count.tokens == PAGES * block_tokens.PDF_TOKENS_PER_PAGE
+    assert count.tokens == PAGES * media.PDF_TOKENS_PER_PAGE
 
 
 @pytest.mark.parametrize("block", [PDF_DOC, TEXT_DOC, SEARCH], ids=["pdf", "text", "search"])
@@ -132,7 +132,7 @@ def test_count_tokens_counts_a_pdf_by_its_pages_as_routing_does(tmp_path: Path) 
             routing = parse_messages_request(
                 orjson.dumps({"model": "sim-small", "max_tokens": 64, "messages": ask(PDF_DOC)})
             ).prompt_tokens
-            pages = PAGES * block_tokens.PDF_TOKENS_PER_PAGE
+            pages = PAGES * media.PDF_TOKENS_PER_PAGE
             assert pages <= r.input_tokens < pages + 100  # not the base64 text's ~1,000s more
             assert abs(r.input_tokens - routing) < 50
 
@@ -145,10 +145,27 @@ def test_the_budget_reserves_a_pdfs_pages() -> None:
     body = {"model": "sim-small", "max_tokens": 64, "messages": ask(PDF_DOC)}
     req = parse_messages_request(orjson.dumps(body))
     assert req.budget_body is not None
-    assert req.unviewed_tokens == PAGES * block_tokens.PDF_TOKENS_PER_PAGE
+    assert req.unviewed_tokens == PAGES * media.PDF_TOKENS_PER_PAGE
     worst = worst_case.CallWorst(
         lambda _m: None,  # type: ignore[arg-type,return-value]
         req.budget_body, 64, 2000, None, req.unviewed_tokens,
     )  # fmt: skip
     assert worst.prompt_tokens >= req.unviewed_tokens
     assert worst.prompt_tokens < req.unviewed_tokens + 100  # the base64 is not counted as text
+
+
+def test_an_openai_pdf_file_part_counts_by_its_pages() -> None:
+    from arbiter.surfaces.openai_chat import parse_chat_request
+
+    def tokens(*parts: dict[str, Any]) -> int:
+        content = [*parts, {"type": "text", "text": "Summarize."}]
+        body = {"model": "auto", "messages": [{"role": "user", "content": content}]}
+        return parse_chat_request(orjson.dumps(body)).prompt_tokens
+
+    inline = {"type": "file", "file": {
+        "filename": "a.pdf", "file_data": "data:application/pdf;base64," + pdf(PAGES),
+    }}  # fmt: skip
+    by_id = {"type": "file", "file": {"file_id": "file-abc"}}
+    plain = tokens()
+    assert tokens(inline) - plain == PAGES * media.PDF_TOKENS_PER_PAGE
+    assert tokens(by_id) - plain == media.UNSEEN_DOCUMENT_TOKENS
