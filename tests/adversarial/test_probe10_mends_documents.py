@@ -169,3 +169,19 @@ def test_an_openai_pdf_file_part_counts_by_its_pages() -> None:
     plain = tokens()
     assert tokens(inline) - plain == PAGES * media.PDF_TOKENS_PER_PAGE
     assert tokens(by_id) - plain == media.UNSEEN_DOCUMENT_TOKENS
+
+
+def test_the_responses_api_counts_files_images_and_text_as_chat_does() -> None:
+    """/v1/responses counted characters / 4 of its text only: a 40-page PDF was 7 tokens."""
+    from arbiter.surfaces.openai_chat import parse_chat_request
+    from arbiter.surfaces.openai_responses import parse_responses_request
+
+    data = "data:application/pdf;base64," + pdf(PAGES)
+    item = {"role": "user", "content": [
+        {"type": "input_file", "filename": "a.pdf", "file_data": data},
+        {"type": "input_text", "text": "Summarize."},
+    ]}  # fmt: skip
+    req = parse_responses_request(orjson.dumps({"model": "auto", "input": [item]}))
+    assert req.prompt_tokens >= PAGES * media.PDF_TOKENS_PER_PAGE
+    chat = parse_chat_request(orjson.dumps({"model": "auto", "messages": req.messages}))
+    assert req.prompt_tokens == chat.prompt_tokens

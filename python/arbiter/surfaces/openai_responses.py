@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from arbiter import media
 from arbiter.canonical import Protocol
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols._check import load_json
@@ -25,7 +26,7 @@ from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
 from arbiter.relay_codec import RelayCodec, Translating
 from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces.openai_chat import render_error  # noqa: F401  (this surface's errors)
-from arbiter.types import ChatRequest, ChatResult, estimate_tokens
+from arbiter.types import ChatRequest, ChatResult
 
 
 def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
@@ -38,6 +39,8 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     canonical, echo = decode_request(body)
     view = chat_view(canonical, canonical.model)
     text = canonical.text()
+    # counted as chat counts its view: text by the tokenizer, images by size, PDFs by pages
+    _images, _audio, media_tokens = media.media_parts(view["messages"])
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -49,7 +52,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
         prompt_text=text,
-        prompt_tokens=estimate_tokens(text) + 4 * len(view["messages"]),
+        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
         protocol="openai",
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),
