@@ -100,12 +100,13 @@ def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCoun
     current = _current_turn(canonical.messages)
     texts: list[str] = []
     tokens = 0
-    kept = 0
-    for m in canonical.messages[:current]:
-        for p in m.parts:
-            if isinstance(p, OpaquePart) and _is_thinking(p):
-                count = block_tokens.of_block(p.kind, p.data)
-                kept += media.text_tokens(count.text) + count.tokens
+    earlier = [
+        block_tokens.of_block(p.kind, p.data)
+        for m in canonical.messages[:current]
+        for p in m.parts
+        if isinstance(p, OpaquePart) and _is_thinking(p)
+    ]  # counted as one text: the tokenizer's cost stays bounded however many blocks
+    kept = media.text_tokens("\n".join(c.text for c in earlier)) + sum(c.tokens for c in earlier)
 
     def as_text(part: TextPart | ImagePart | OpaquePart) -> TextPart | ImagePart:
         nonlocal tokens
