@@ -26,6 +26,7 @@ The request's `model` picks the behaviour (so one server serves every test):
                     goes or the server stops)
   leaky             401 authentication_error whose message quotes a key and a host (LEAK)
   leaky-event       a stream whose `error` event (api_error) after one delta quotes LEAK
+  raw-error         400 whose body is `error_body` as it is (not JSON: an HTML page, raw text)
 Every request is kept in `requests` as (headers, parsed body).
 """
 
@@ -124,6 +125,7 @@ class AnthropicMock:
         self.replay_body = b""
         self.replay_pieces: list[bytes] = []
         self.openai_reply: dict[str, Any] = {}
+        self.error_body = b"bad"
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -190,6 +192,8 @@ class AnthropicMock:
             return await _respond(w, 529, _error("overloaded_error", "Overloaded"))
         if model == "bad-request":
             return await _respond(w, 400, _error("invalid_request_error", "bad"))
+        if model == "raw-error":
+            return await _respond(w, 400, self.error_body, {"content-type": "text/html"})
         if model == "leaky":
             return await _respond(w, 401, _error("authentication_error", LEAK))
         if model == "replay":
