@@ -19,7 +19,8 @@ The request's `model` picks the behaviour (so one server serves every test):
   api-event-early   a stream whose first event after message_start is an api_error `error` event
   replay            answers with `replay_body` as an SSE stream, whatever was asked
   openai-reply      answers with `openai_reply` as JSON (an OpenAI chat completion, for an
-                    upstream with protocol "openai": the mock ignores the path)
+                    upstream with protocol "openai": the mock ignores the path), with
+                    `reply_headers` (UTF-8 on the wire)
   replay-pieces     sends `replay_pieces` as a chunked SSE stream, one piece at a time with a
                     pause between, so the client reads them one by one
   stall             a stream that sends its first text delta, then nothing (until the client
@@ -125,6 +126,7 @@ class AnthropicMock:
         self.replay_body = b""
         self.replay_pieces: list[bytes] = []
         self.openai_reply: dict[str, Any] = {}
+        self.reply_headers: dict[str, str] = {}
         self.error_body = b"bad"
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
@@ -199,7 +201,8 @@ class AnthropicMock:
         if model == "replay":
             return await _respond(w, 200, self.replay_body, {"content-type": "text/event-stream"})
         if model == "openai-reply":
-            return await _respond(w, 200, json.dumps(self.openai_reply).encode())
+            body = json.dumps(self.openai_reply).encode()
+            return await _respond(w, 200, body, self.reply_headers)
         kind = model if model in _TOOL_USES else "text"
         if not body.get("stream"):
             return await _respond(w, 200, json.dumps(message(model, kind)).encode())
