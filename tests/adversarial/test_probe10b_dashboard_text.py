@@ -138,3 +138,22 @@ def test_hostile_text_is_shown_as_text_on_every_page(stack: Running) -> None:
             page.wait_for_selector(f"nav a.active[data-view={view}]")
             page.wait_for_load_state("networkidle")
         clean()
+
+
+@pytest.mark.parametrize("hash_", ["constructor", "toString", "__proto__", "hasOwnProperty"])
+def test_a_link_to_an_object_builtin_opens_the_overview(stack: Running, hash_: str) -> None:
+    """`#/constructor` named no page, but `ROUTES[name]` found Object's own members: a blank
+    page, or a TypeError in the page, instead of the overview that any other unknown name opens."""
+    with chromium() as browser:
+        page = browser.new_page(locale="en-US")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(stack.base_url.removesuffix("/v1") + "/arbiter/ui")
+        page.fill("#key", stack.admin_key)
+        page.click("#login-form button")
+        page.wait_for_selector("[data-test=savings-pct]")
+        page.evaluate(f"location.hash = '#/{hash_}'")
+        page.wait_for_selector("nav a.active[data-view=overview]", timeout=10_000)
+        page.wait_for_selector("main h1:text-is('Savings')")
+        assert page.locator("main p.error").count() == 0
+        assert errors == []
