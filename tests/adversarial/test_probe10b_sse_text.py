@@ -1,9 +1,10 @@
 """Outside probe (tenth session): upstream answer text that looks like SSE framing.
 
 An answer whose text holds `\\n\\ndata: {...}`, `event: error`, `data: [DONE]`, CR line ends and
-a U+2028, streamed from an OpenAI-protocol upstream and read by the openai SDK (relayed), the
-anthropic SDK and the Responses API (translated), first from the upstream and then replayed from
-the response cache: every client sees the literal text and no event of the text's making.
+a U+2028, streamed from an OpenAI-protocol or an Anthropic-protocol upstream and read by the
+openai SDK, the anthropic SDK and the Responses API (relayed or translated), first from the
+upstream and then replayed from the response cache: every client sees the literal text and no
+event of the text's making.
 Found sound (the text only ever travels inside a JSON string); kept as a regression test."""
 
 from __future__ import annotations
@@ -42,12 +43,29 @@ def _stream() -> bytes:
     return body + _delta({}, "stop") + _chunk(choices=[], usage=usage) + b"data: [DONE]\n\n"
 
 
-def test_answer_text_that_looks_like_events_stays_text(tmp_path: Path, mock: AnthropicMock) -> None:
-    mock.replay_body = _stream()
+def _anthropic_stream() -> bytes:
+    """The mock's Anthropic event stream, its text deltas replaced by PARTS."""
+    frames = anthropic_mock.stream_frames("m", "text")
+    deltas = [i for i, f in enumerate(frames) if f.startswith(b"event: content_block_delta")]
+    ours = [
+        anthropic_mock.frame(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+        )
+        for p in PARTS
+    ]
+    return b"".join([*frames[: deltas[0]], *ours, *frames[deltas[-1] + 1 :]])
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_answer_text_that_looks_like_events_stays_text(
+    tmp_path: Path, mock: AnthropicMock, protocol: str
+) -> None:
+    mock.replay_body = _stream() if protocol == "openai" else _anthropic_stream()
 
     async def main() -> None:
         def edit(text: str) -> str:
-            return "[cache]\nenabled = true\n" + _with_mock(mock, "openai", "replay")(text)
+            return "[cache]\nenabled = true\n" + _with_mock(mock, protocol, "replay")(text)
 
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
             for round_ in ("miss", "hit"):
