@@ -109,7 +109,9 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         line = orjson.dumps(out, default=str).decode()
-        # orjson leaves NEL, U+2028/9 and the like raw (valid JSON, yet line ends to some readers)
+        if line.isascii() and "\x7f" not in line:  # O(1) and a memchr: orjson escaped the rest
+            return line
+        # orjson leaves DEL, NEL, U+2028/9 and the like raw (valid JSON, yet line ends to some)
         return _visible(line)
 
 

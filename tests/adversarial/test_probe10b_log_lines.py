@@ -96,3 +96,7 @@ def test_text_values_and_messages_escape_only_what_is_invisible() -> None:
     line = logs.TextFormatter().format(record)
     _one_visible_line(line)
     assert line.endswith(r'm a\nb tenant=équipe model="a\u001bb" plain=Grüße'), line
+    record.__dict__.update({"tenant": "t", "plain": "p", "model": "a\x7fb"})  # all ASCII, DEL
+    line = logs.JSONFormatter().format(record)
+    _one_visible_line(line)
+    assert orjson.loads(line)["model"] == "a\x7fb"
