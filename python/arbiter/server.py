@@ -35,6 +35,7 @@ from arbiter import (
 from arbiter.auth import key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.config import Settings
+from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
@@ -560,6 +561,7 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
+            refuse_cross_site(request)
             check_params(request)
             ctx.anthropic_beta = request_log.anthropic_beta(request.headers.get("anthropic-beta"))
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
