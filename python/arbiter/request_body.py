@@ -96,14 +96,31 @@ async def decoded(raw: bytes, content_encoding: str | None, limit: int) -> bytes
 
 def _inflate(raw: bytes, coding: str, limit: int) -> bytes:
     if coding == "gzip":
-        return _inflate_with(raw, _GZIP_WBITS, coding, limit)
+        return _gzip_members(raw, limit)
     try:
-        return _inflate_with(raw, _ZLIB_WBITS, coding, limit)
+        out, rest = _inflate_with(raw, _ZLIB_WBITS, coding, limit)
     except InvalidRequest:
-        return _inflate_with(raw, _RAW_DEFLATE_WBITS, coding, limit)
+        out, rest = _inflate_with(raw, _RAW_DEFLATE_WBITS, coding, limit)
+    if rest:
+        raise InvalidRequest(f"The body is not valid {coding} data (bytes after its end).")
+    return out
 
 
-def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> bytes:
+def _gzip_members(raw: bytes, limit: int) -> bytes:
+    """RFC 1952: a gzip body may be several members one after another (concatenated files,
+    pigz), each inflated in turn, within `limit` in all; anything else after one is not gzip."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        out, raw = _inflate_with(raw, _GZIP_WBITS, "gzip", limit - size)
+        parts.append(out)
+        size += len(out)
+        if not raw:
+            return b"".join(parts)
+
+
+def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> tuple[bytes, bytes]:
+    """(the data of the one stream `raw` starts with, within `limit` bytes; what follows it)"""
     inflater = zlib.decompressobj(wbits)
     try:
         out = inflater.decompress(raw, limit + 1)
@@ -113,7 +130,7 @@ def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> bytes:
         raise PayloadTooLarge(f"The request body inflates past the limit of {limit} bytes.")
     if not inflater.eof:
         raise InvalidRequest(f"The body is not valid {coding} data (it ends early).")
-    return out
+    return out, inflater.unused_data
 
 
 _BOM = codecs.BOM_UTF8
