@@ -32,7 +32,7 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.auth import key_header
+from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.config import Settings
 from arbiter.cross_site import refuse_cross_site
@@ -143,7 +143,7 @@ class Handlers:
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(h.get("authorization"), key_header(h))
+        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if principal.read_only:
             raise PolicyDenied("The dashboard key is read-only: it cannot call models.")
         return principal
@@ -151,7 +151,7 @@ class Handlers:
     async def reader(self, request: Request) -> Principal:
         """The caller of a read endpoint (any key, the dashboard's read-only one included)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(h.get("authorization"), key_header(h))
+        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.tenant = principal.tenant
         return principal
@@ -443,9 +443,7 @@ class Handlers:
         needs the metrics key (`auth.metrics_key_env`) or the admin key unless auth is open;
         a tenant's key gets 403."""
         h = request.headers
-        if not self.s.auth.open and not self.s.auth.is_metrics_key(
-            h.get("authorization"), key_header(h)
-        ):
+        if not self.s.auth.open and not self.s.auth.is_metrics_key(authorization(h), key_header(h)):
             await self.admin(request)
         text = self.s.metrics.render(self.s.gauges())
         if self.s.cache.active:
