@@ -561,7 +561,9 @@ def _guard(
         try:
             refuse_cross_site(request)
             check_params(request)
-            ctx.anthropic_beta = request_log.anthropic_beta(request.headers.get("anthropic-beta"))
+            # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
+            betas = request.headers.getlist("anthropic-beta")
+            ctx.anthropic_beta = request_log.anthropic_beta(",".join(betas) if betas else None)
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)
         except ArbiterError as err:
