@@ -61,7 +61,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
     except ClientDisconnect:  # the client's doing, not a server error (no traceback, a 499)
         raise ClientDisconnected("the client disconnected while sending its body") from None
-    raw = await decoded(b"".join(chunks), request.headers.get("content-encoding"), limit)
+    # repeated header lines are one comma-separated list (RFC 9110 5.3)
+    codings = request.headers.getlist("content-encoding")
+    raw = await decoded(b"".join(chunks), ", ".join(codings) if codings else None, limit)
     content_type = request.headers.get("content-type")
     if len(raw) > _INLINE_BYTES and content_type and "charset" in content_type.lower():
         return await asyncio.to_thread(as_utf8, raw, content_type, limit)  # may transcode

@@ -54,3 +54,21 @@ def test_bytes_after_the_compressed_data_are_a_400(tmp_path: Path) -> None:
                 assert status == 400 and encoding in text, (encoding, text)
 
     asyncio.run(main())
+
+
+def test_content_encoding_on_several_lines_is_one_list(tmp_path: Path) -> None:
+    """Repeated header lines are one comma-separated list (RFC 9110 5.3): only the first line
+    was read, so `identity` then `gzip` parsed the compressed bytes as JSON (a 400 that blamed
+    the JSON), and `gzip` then `br` inflated one coding of two."""
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            for lines, status in ((["identity", "gzip"], 200), (["gzip", "br"], 415)):
+                headers = [*sc.auth.items(), ("content-type", "application/json")]
+                headers += [("content-encoding", line) for line in lines]
+                r = await sc.client.post(
+                    "/v1/chat/completions", content=gzip.compress(CHAT), headers=headers
+                )
+                assert r.status_code == status, (lines, r.text)
+
+    asyncio.run(main())
