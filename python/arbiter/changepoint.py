@@ -458,7 +458,7 @@ def latency_detector(h: float, confirm: int | None = None) -> LogLevelDetector:
 
 
 # 7: in bench/drift.py's burst streams (1.2 s, log sd 0.35, 1% single 10x stalls, a burst of
-# k calls at 2-10x every ~400 calls) alarms per burst of 10 went 1.1 -> 0.03-0.04 (confirming
-# on 5 calls: 0.09, on 9: 0.02), per burst of 5 0.02 -> 0-0.004; a tripled latency's delay
-# p50 9 -> 16, p90 10 -> 17, at most 19 (goal 20; on 9 calls p90 19, at most 22)
+# k calls at 2-10x every ~400 calls) alarms per burst of 10 went 1.13 -> 0.06 (confirming on 5
+# calls: 0.09, on 9: 0.02), per burst of 5 0.017 -> 0.002, of 3 none either way; a tripled
+# latency's delay p50 9 -> 16, p90 10 -> 17, at most 19 (goal 20; on 9 calls p90 19, max 22)
 LATENCY_CONFIRM = 7
