@@ -78,10 +78,11 @@ _MILLS_ASYMPTOTIC = 20.0  # beyond it the inverse Mills ratio's series is exact 
 # truth of 0.3. Why 2.5, not 3.5 (its p99.98, until s10): a burst of stalled calls (a host stall
 # slows several in a row) entered at z 3.5 each, and in bench/latency_slo_replay.py --stalls
 # (bursts of 3-10 calls at 2-10x every ~60 requests) raised cost vs the oracle from 1.097 to
-# 1.349 over the dev seeds; at 3.0 1.280, at 2.5 1.147, at 2.0 1.126 (but attainment without
-# stalls 0.9967 -> 0.9947). Without stalls 2.5 changes nothing (1.0968 -> 1.0958, attainment
-# equal): clipping a normal at 2.5 sd lowers its fitted sd by under 1%, so a quantile beyond the
-# clip (routing.latency_quantile up to 0.999, z 3.09) is still read from the fitted spread.
+# 1.306 (requests) / 1.278 (one model's calls) over the dev seeds; at 2.5, 1.157 / 1.206 (on a
+# first schedule: 3.5 1.349, 3.0 1.280, 2.5 1.147, 2.0 1.126 but attainment without stalls
+# 0.9967 -> 0.9947). Without stalls 2.5 changes nothing (1.0968 -> 1.0958, attainment equal):
+# clipping a normal at 2.5 sd lowers its fitted sd by under 1%, so a quantile beyond the clip
+# (routing.latency_quantile up to 0.999, z 3.09) is still read from the fitted spread.
 _CLIP_Z, _CLIP_MIN_CALLS = 2.5, 20.0
 # Those first calls are then re-clipped at their own median + 2.5 robust sds (latency_early):
 # at 3.5 a 4.3x outlier on a long answer still held turbo's speed log sd at 0.26-0.28 for a
