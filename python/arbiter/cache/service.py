@@ -612,9 +612,9 @@ def _allowed(entry: Entry, principal: Principal) -> bool:
 
 
 def _row(e: Entry) -> tuple[Any, ...]:
-    # PostgreSQL's text holds no NUL (JSON allows it in a prompt): U+FFFD stands in. The entry's
-    # key is a hash of the real text; the stored text only feeds the semantic check.
-    text = e.text.replace("\x00", "\ufffd") if e.text else e.text
+    # PostgreSQL text cannot hold NUL (the client's own text may): U+FFFD, which the semantic
+    # side never embeds either (semantic.embeddable), so a replica reading it back matches alike
+    text = e.text.replace("\x00", "\ufffd") if e.text is not None else None
     return (
         e.id, e.tenant, e.context_key, e.model, e.task, dump_answer(e.answer), e.cost_usd,
         e.decision_id, e.created_ts, e.expires_ts, e.created_ts, e.hits, text, e.embedding,
