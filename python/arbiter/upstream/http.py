@@ -41,9 +41,12 @@ _RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     """What of an upstream's answer headers reaches the client: its rate-limit headers as they
     are, and its own request id (OpenAI's `x-request-id`, Anthropic's `request-id`) under both
-    names, so either SDK's `_request_id` names the provider's request."""
+    names, so either SDK's `_request_id` names the provider's request. Only printable ASCII
+    values: httpx reads UTF-8 header bytes as such, and Latin-1 (the wire's) cannot hold them."""
     out: dict[str, str] = {}
     for name, value in headers.multi_items():
+        if not (value.isascii() and value.isprintable()):
+            continue
         if name.startswith(_RATE_LIMIT_PREFIXES):
             out[name] = value
         elif name in ("x-request-id", "request-id"):
