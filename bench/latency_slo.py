@@ -63,6 +63,9 @@ from arbiter.server import build_app
 from arbiter.services import Services
 from arbiter.toml_text import to_toml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from change_log import ChangeLog
+
 QUANTILE = 0.9
 QUALITY_TARGET = 0.9
 BASELINE = "premium"
@@ -398,6 +401,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 services = Services(settings, seed=args.seed)
                 app = build_app(settings, services=services)
                 await services.start()
+                changes = ChangeLog(services).install()
                 try:
                     transport = httpx.ASGITransport(app=app)
                     async with httpx.AsyncClient(transport=transport, base_url="http://arbiter",
@@ -406,6 +410,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         results[arm] = await run_arm(
                             client, items, args.scale, slo, args.concurrency
                         )
+                    print(f"{arm}:", end=" ")
+                    changes.report()
                     if slo:
                         print("learned:", json.dumps(services.latency.snapshot()))
                         coverage = getattr(services.latency, "coverage", None)  # (older code)

@@ -17,6 +17,14 @@ bench's.
 
 Prints each seed with plain and optimistic Thompson draws (`routing.optimistic`); the last line
 is one JSON object: per arm, the mean over seeds.
+
+`--stalls requests|model`: the latency model is the sidecar's own (`LatencyModel`, taught by
+every answered call, with the change detector and its adoption as services._changed applies
+it), and host stalls are injected into the times it *observes* (not the truth the oracle and
+the scoring use): deterministic bursts of 3, 5 or 10 calls whose observed time is 2-10x, about
+one burst per `STALL_EVERY` requests, over consecutive requests or one model's consecutive
+calls (`Stalls`). Arms (optimistic draws): learned without stalls; with stalls and the latency
+detector as before (no confirmation); with stalls as shipped.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,12 +40,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import latency_slo as live  # the live bench: its pool, workload and oracles
+from arbiter import changepoint, config
 from arbiter.classify import classify
 from arbiter.difficulty import prompt_stats
-from arbiter.latency import lognormal_sum_quantile
+from arbiter.latency import LatencyModel, LatencyPrior, lognormal_sum_quantile
+from arbiter.latency_coverage import CoverageTracker
+from arbiter.latency_slo import material_ratio
 from arbiter.offline.sim.state import prompt_tokens
 from arbiter.output_length import OutputLength
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+from arbiter.toml_text import to_toml
+
+STALL_EVERY = 60  # requests between injected host-stall bursts, on average
+SECONDS_PER_REQUEST = 1.0  # the replay's clock (the live bench's pace in real time)
 
 
 class ProfileLatency:
@@ -54,7 +70,87 @@ class ProfileLatency:
         return 1000 * math.exp(ttft + z * live.TTFT_SIGMA), 1000 * total
 
 
-def replay(seed: int, optimistic: bool) -> dict[str, Any]:
+class LearnedLatency:
+    """The sidecar's latency model (its settings as the live bench configures them, at time
+    scale 1) with the latency change detector, on a clock of SECONDS_PER_REQUEST per call."""
+
+    def __init__(self, confirm: int | None) -> None:
+        toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
+        lat = config.loads(toml, env={}).latency
+        self.now = 0.0
+        self.model = LatencyModel(
+            half_life_s=lat.half_life_s,
+            prior=LatencyPrior(lat.prior_ttft_ms, lat.prior_tokens_per_s, lat.prior_log_sd),
+            prior_weight=lat.prior_weight, tenant_min_calls=lat.tenant_min_calls,
+            clock=lambda: self.now,
+            coverage=CoverageTracker(live.QUANTILE, lat.coverage_step)
+            if lat.coverage_step > 0 else None,
+        )  # fmt: skip
+        self.h = changepoint.threshold_for(1.0)
+        self.confirm = confirm
+        self.detectors: dict[str, changepoint.LogLevelDetector] = {}
+        self.adopted = 0
+
+    def answered(self, model: str, seconds: float, tokens: int, predicted_ms: float | None) -> None:
+        """One answered call as the sidecar sees it (latency_slo.observe_attempts)."""
+        f = self.model.estimate(model, "t")
+        expected = math.exp(f.ttft_mu) + max(tokens, 1) / math.exp(f.speed_mu)
+        det = self.detectors.get(model)
+        if det is None:
+            det = self.detectors[model] = changepoint.latency_detector(self.h, self.confirm)
+        change = det.observe(material_ratio(seconds, expected), self.now)
+        if change is not None:  # as services._changed adopts it
+            g = self.model.estimate(model)
+            m = change.magnitude
+            self.model.adopt(model, ttft_ms=math.exp(g.ttft_mu) * m * 1000.0,
+                             tokens_per_s=math.exp(g.speed_mu) / m)  # fmt: skip
+            del self.detectors[model]
+            self.adopted += 1
+        if self.model.coverage is not None and predicted_ms is not None:
+            self.model.coverage.observe(model, predicted_ms, seconds * 1000)
+        self.model.observe_call(model, "t", elapsed_s=seconds, tokens=tokens)
+
+    def cut(self, model: str, seconds: float, predicted_ms: float | None) -> None:
+        """A call cut at its deadline: a lower bound on its time, a miss of the prediction."""
+        if self.model.coverage is not None and predicted_ms is not None:
+            self.model.coverage.observe(model, predicted_ms, seconds * 1000)
+        self.model.observe_call(model, "t", elapsed_s=seconds, tokens=0, failed=True)
+
+
+class Stalls:
+    """Deterministic host-stall bursts per seed: about one per STALL_EVERY requests, each of
+    3, 5 or 10 calls at one factor in 2-10x. `per_model`: a burst slows the next k calls of the
+    model that answers the request it starts at (what that model's change detector sees as k
+    consecutive slow calls); else the next k requests, whichever models answer them."""
+
+    def __init__(self, n: int, seed: int, per_model: bool) -> None:
+        rng = random.Random(seed * 7919 + 19)
+        self.starts: dict[int, tuple[int, float]] = {}
+        i = 0
+        while i < n:
+            if rng.random() < 1.0 / STALL_EVERY:
+                self.starts[i] = (rng.choice((3, 5, 10)), rng.uniform(2.0, 10.0))
+                i += 10
+            else:
+                i += 1
+        self.per_model = per_model
+        self.left: dict[str, tuple[int, float]] = {}  # model ("" = any) -> (calls left, factor)
+
+    def factor(self, i: int, model: str) -> float:
+        """The factor on request i's observed time, answered by `model`."""
+        if i in self.starts:
+            self.left[model if self.per_model else ""] = self.starts[i]
+        key = model if self.per_model else ""
+        left, f = self.left.get(key, (0, 1.0))
+        if left <= 0:
+            return 1.0
+        self.left[key] = (left - 1, f)
+        return f
+
+
+def replay(
+    seed: int, optimistic: bool, learned: LearnedLatency | None = None, stalls: str = ""
+) -> dict[str, Any]:
     items = live.build_items(600, seed, 1.0)
     tasks = ("code", "math", "extraction", *live._OPEN)
     pool = [
@@ -67,7 +163,8 @@ def replay(seed: int, optimistic: bool) -> dict[str, Any]:
         latency_quantile=live.QUANTILE, optimistic=optimistic,
     )  # fmt: skip
     lengths = OutputLength(350)
-    router = Router(pool, params, seed=seed, lengths=lengths, latency=ProfileLatency())  # type: ignore[arg-type]
+    latency = ProfileLatency() if learned is None else learned.model
+    router = Router(pool, params, seed=seed, lengths=lengths, latency=latency)  # type: ignore[arg-type]
     asked = []
     for it in items:
         text = "\n".join(str(m["content"]) for m in it.body["messages"])
@@ -76,14 +173,28 @@ def replay(seed: int, optimistic: bool) -> dict[str, Any]:
     for name in live.POOL:  # the live bench's warm-up: its first 30 prompts to every model
         for it, (stats, task, _) in zip(items[: live.WARMUP_PER_MODEL], asked, strict=False):
             lengths.observe(name, stats, it.truth[name][0], task=task)
+            if learned is not None:  # the probes teach the latency model too (no stalls)
+                learned.now += SECONDS_PER_REQUEST
+                learned.answered(name, it.truth[name][1], it.truth[name][0], None)
+    stalled = Stalls(len(items), seed, stalls == "model") if stalls else None
     cost = oracle_cost = good = baseline_good = 0.0
     met = reachable = 0
-    for it, (stats, task, tokens_in) in zip(items, asked, strict=True):
+    for i, (it, (stats, task, tokens_in)) in enumerate(zip(items, asked, strict=True)):
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
                            max_latency_ms=it.slo_ms)  # fmt: skip
-        model = router.decide(req).chosen
+        decision = router.decide(req)
+        model = decision.chosen
         tokens, seconds, ok, usd = it.truth[model]
         late = it.slo_ms is not None and seconds * 1000 > it.slo_ms
+        if learned is not None:  # it learns what it observes: the truth, times any stall
+            learned.now += SECONDS_PER_REQUEST
+            guess = (decision.latency_ms or {}).get(model)
+            predicted = guess[1] if guess is not None else None
+            observed = seconds * (stalled.factor(i, model) if stalled is not None else 1.0)
+            if it.slo_ms is not None and observed * 1000 > it.slo_ms:  # cut at the deadline
+                learned.cut(model, it.slo_ms / 1000, predicted)
+            else:
+                learned.answered(model, observed, tokens, predicted)
         cost += usd
         oracle_cost += it.truth[live.oracle(it)][3]
         good += ok and not late
@@ -99,6 +210,7 @@ def replay(seed: int, optimistic: bool) -> dict[str, Any]:
         "cost_vs_oracle": round(cost / oracle_cost, 4),
         "slo_attainment": round(met / max(reachable, 1), 4),
         "quality_ratio": round(good / baseline_good, 4),
+        **({} if learned is None else {"latency_adopted": learned.adopted}),
     }
 
 
@@ -106,13 +218,25 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 7, 11, 13, 17])
     p.add_argument("--quality-target", type=float, default=live.QUALITY_TARGET)
+    p.add_argument(
+        "--stalls", choices=("requests", "model"), default=None,
+        help="learned latency, host-stall bursts over consecutive requests or one model's calls",
+    )  # fmt: skip
     args = p.parse_args()
     live.QUALITY_TARGET = args.quality_target  # the router's and the oracles' bar, as live
     out: dict[str, dict[str, float]] = {}
-    for arm, optimistic in (("plain", False), ("optimistic", True)):
+    # (arm, optimistic draws, learned latency's detector confirmation or "profile", stalls)
+    arms: list[tuple[str, bool, int | str | None, str]] = [
+        ("plain", False, "profile", ""), ("optimistic", True, "profile", "")
+    ]  # fmt: skip
+    if args.stalls:
+        arms = [("learned", True, None, ""), ("stalls_before", True, 0, args.stalls),
+                ("stalls_now", True, None, args.stalls)]  # fmt: skip
+    for arm, optimistic, confirm, stalls in arms:
         rows = []
         for seed in args.seeds:
-            row = replay(seed, optimistic)
+            learned = None if confirm == "profile" else LearnedLatency(confirm)  # type: ignore[arg-type]
+            row = replay(seed, optimistic, learned, stalls)
             print(f"seed {seed} {arm}: {json.dumps(row)}")
             rows.append(row)
         out[arm] = {k: round(sum(r[k] for r in rows) / len(rows), 4) for k in rows[0]}

@@ -19,13 +19,15 @@ The request's `model` picks the behaviour (so one server serves every test):
   api-event-early   a stream whose first event after message_start is an api_error `error` event
   replay            answers with `replay_body` as an SSE stream, whatever was asked
   openai-reply      answers with `openai_reply` as JSON (an OpenAI chat completion, for an
-                    upstream with protocol "openai": the mock ignores the path)
+                    upstream with protocol "openai": the mock ignores the path), with
+                    `reply_headers` (UTF-8 on the wire)
   replay-pieces     sends `replay_pieces` as a chunked SSE stream, one piece at a time with a
                     pause between, so the client reads them one by one
   stall             a stream that sends its first text delta, then nothing (until the client
                     goes or the server stops)
   leaky             401 authentication_error whose message quotes a key and a host (LEAK)
   leaky-event       a stream whose `error` event (api_error) after one delta quotes LEAK
+  raw-error         400 whose body is `error_body` as it is (not JSON: an HTML page, raw text)
 Every request is kept in `requests` as (headers, parsed body).
 """
 
@@ -124,6 +126,8 @@ class AnthropicMock:
         self.replay_body = b""
         self.replay_pieces: list[bytes] = []
         self.openai_reply: dict[str, Any] = {}
+        self.reply_headers: dict[str, str] = {}
+        self.error_body = b"bad"
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -190,12 +194,15 @@ class AnthropicMock:
             return await _respond(w, 529, _error("overloaded_error", "Overloaded"))
         if model == "bad-request":
             return await _respond(w, 400, _error("invalid_request_error", "bad"))
+        if model == "raw-error":
+            return await _respond(w, 400, self.error_body, {"content-type": "text/html"})
         if model == "leaky":
             return await _respond(w, 401, _error("authentication_error", LEAK))
         if model == "replay":
             return await _respond(w, 200, self.replay_body, {"content-type": "text/event-stream"})
         if model == "openai-reply":
-            return await _respond(w, 200, json.dumps(self.openai_reply).encode())
+            body = json.dumps(self.openai_reply).encode()
+            return await _respond(w, 200, body, self.reply_headers)
         kind = model if model in _TOOL_USES else "text"
         if not body.get("stream"):
             return await _respond(w, 200, json.dumps(message(model, kind)).encode())

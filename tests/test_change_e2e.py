@@ -155,3 +155,35 @@ def test_a_tripled_latency_is_alerted_and_adopted(tmp_path: Path) -> None:
             assert after.ttft_mu > before.ttft_mu + 0.5  # adopted at once: e^0.5 = 1.6x slower
 
     asyncio.run(go())
+
+
+def test_a_burst_of_slow_calls_is_not_adopted_as_a_new_latency(tmp_path: Path) -> None:
+    """Ten consecutive calls of sim-small take four times as long (a host stall, a network
+    blip), then it answers as before: no latency change is raised and the latency model keeps
+    its level (before the confirmation, the burst alone raised "x4" and restarted it there)."""
+
+    async def go() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            body = {"model": "sim-small", "messages": [{"role": "user", "content": "Hi there"}]}
+
+            async def calls(n: int) -> None:
+                for _ in range(n):
+                    r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
+                    assert r.status_code == 200, r.text
+
+            await calls(40)  # the latency model and the detector learn the usual level
+            before = sc.services.latency.estimate("sim-small")
+            slow = {"ttft_ms": 4 * 400.0, "tokens_per_s": 140.0 / 4}
+            await _sim(sc, "/_sim/control", {"model": "sim-small", "latency": slow})
+            await calls(10)
+            usual = {"ttft_ms": 400.0, "tokens_per_s": 140.0}
+            await _sim(sc, "/_sim/control", {"model": "sim-small", "latency": usual})
+            await calls(20)
+            assert "sim-small" not in sc.services.recent_changes
+            sc.services.recorder.flush(5.0)
+            alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()["data"]
+            assert [a for a in alerts if a["kind"] == "latency_change"] == []
+            after = sc.services.latency.estimate("sim-small")
+            assert abs(after.ttft_mu - before.ttft_mu) < 0.5  # not restarted at the burst's x4
+
+    asyncio.run(go())

@@ -156,6 +156,30 @@ def test_a_stall_is_a_fact_about_its_call_not_the_spread_of_the_next_ones(stream
     assert math.exp(fit.ttft_mu) == pytest.approx(0.1, rel=0.15)
 
 
+def test_a_burst_of_stalled_calls_barely_moves_the_predicted_p90() -> None:
+    """A host stall slows ten consecutive calls 5x. Each counted at the model's p99.98 (until
+    s10), the burst raised the predicted p90 of a 300-token answer by 24% for a half-life and
+    the router avoided the model (bench/latency_slo_replay.py --stalls); at its p99.4, by 9%."""
+    rng = random.Random(3)
+    clock = Clock()
+    model = LatencyModel(clock=clock, prior=LatencyPrior(400.0, 100.0, 0.3))
+
+    def calls(k: int, factor: float) -> None:
+        for _ in range(k):
+            n = int(math.exp(rng.gauss(math.log(200), 0.6))) + 1
+            total = 0.4 * math.exp(0.3 * rng.gauss(0, 1)) + n / (
+                100 * math.exp(0.2 * rng.gauss(0, 1))
+            )
+            model.observe_call("m", "t", elapsed_s=total * factor, tokens=n)
+            clock.t += 1.0
+
+    calls(300, 1.0)
+    before = model.predict_ms("m", "t", z_score(0.9), math.log(300), 0.0)[1]
+    calls(10, 5.0)
+    after = model.predict_ms("m", "t", z_score(0.9), math.log(300), 0.0)[1]
+    assert after / before < 1.12, after / before
+
+
 @pytest.mark.parametrize("at", [2, 9, 17])
 def test_one_slow_call_among_a_models_first_keeps_its_spread_near_the_true_one(at: int) -> None:
     """bench/latency_slo.py seed 11: one 4.3x call on a long answer among turbo's first calls,

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import Headers
+
 from arbiter.config import AuthSettings, TenantSettings
 from arbiter.errors import InvalidRequest, NotFound, Unauthorized
 from arbiter.principal import OPEN_PRINCIPAL, Principal
@@ -252,13 +254,33 @@ class Authenticator:
         return public_view(row)
 
 
-def key_header(headers: Mapping[str, str]) -> str | None:
+def key_header(headers: Headers) -> str | None:
     """A key sent other than as a Bearer token: as `x-api-key` (Anthropic's SDK) or `api-key`
-    (the AzureOpenAI SDK's). Both, holding different keys, are refused (presented_key)."""
-    x_api_key = (headers.get("x-api-key") or "").strip()
-    api_key = (headers.get("api-key") or "").strip()
+    (the AzureOpenAI SDK's). Both, holding different keys, are refused (presented_key), as is
+    one of them sent twice with different keys."""
+    x_api_key = _only_key(headers.getlist("x-api-key"), "x-api-key")
+    api_key = _only_key(headers.getlist("api-key"), "api-key")
     _one_key(x_api_key, api_key, "'x-api-key' and 'api-key'")
     return x_api_key or api_key or None
+
+
+def authorization(headers: Headers) -> str | None:
+    """The Authorization header, the one holding a Bearer token when it is sent more than once
+    (a proxy may add its own, of another scheme); two different Bearer tokens are refused."""
+    values = headers.getlist("authorization")
+    if len(values) < 2:
+        return values[0] if values else None
+    bearers = [v for v in values if _bearer(v)]
+    _only_key([_bearer(v) or "" for v in bearers], "Authorization: Bearer")
+    return bearers[0] if bearers else values[0]
+
+
+def _only_key(values: list[str], name: str) -> str:
+    """The one key in a header's values (stripped; "" when none)."""
+    first = values[0].strip() if values else ""
+    for other in values[1:]:
+        _one_key(first, other.strip(), f"two '{name}' headers")
+    return first
 
 
 def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:

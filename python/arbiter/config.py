@@ -42,6 +42,21 @@ MAX_BODY_LIMIT = 32 * 1024 * 1024
 # that costs stay finite and token counts fit a 64-bit store column and the routing kernel.
 MAX_PRICE_PER_MTOK = 1e6
 MAX_MODEL_TOKENS = 1_000_000_000
+MAX_MODEL_NAME_CHARS = 256
+
+
+def model_name_ok(value: object) -> bool:
+    """A model name we can store, route by and name in a header (`x-arbiter-model`, Latin-1 on
+    the wire): 1..256 printable ASCII characters, no spaces. For configured and listed models."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_MODEL_NAME_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
+
+
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "sslpassword", "secret", "token", "api_key"})
 
 
@@ -631,6 +646,13 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         if name == "auto":  # the name clients send to be routed: a model of it is unreachable
             where = loc.where(["models", name])
             loc.fail(f"{where}: 'auto' is reserved (it asks Arbiter to route); rename the model")
+        if not model_name_ok(name):
+            loc.fail(
+                f"{loc.where(['models', name])}: a model's name must be "
+                f"1-{MAX_MODEL_NAME_CHARS} printable ASCII characters without spaces (answers "
+                "name it in the x-arbiter-model header); give the upstream's own id as "
+                "upstream_model"
+            )
         if m.upstream not in upstreams:
             where = loc.where(["models", name])  # (only on a problem: finding it scans the file)
             loc.fail(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")

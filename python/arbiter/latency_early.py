@@ -1,6 +1,6 @@
 """A model's first calls, re-clipped once there are enough of them (arbiter.latency).
 
-Each call beyond a model's own p99.98 counts as at it, but only once the model has
+Each call beyond a model's own p99.4 counts as at it, but only once the model has
 `_CLIP_MIN_CALLS` calls: before that its fit is mostly the prior and would clip real calls. So one
 slow call among the first ones (a 4.3x stall, a 2.2x draw on a long answer) entered the sums at
 face value, and a long answer's square weighs like N^4 in the split of the spread into TTFT and

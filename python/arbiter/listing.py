@@ -33,10 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK
+from arbiter.config import MAX_MODEL_NAME_CHARS, MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, model_name_ok
 
 MAX_ENTRIES = 10_000  # per listing (all pages): more is skipped and counted
-MAX_ID_CHARS = 256
+MAX_ID_CHARS = MAX_MODEL_NAME_CHARS
 # Arbiter's own name for "route this request": a listed model of that name could never be called
 # by name, and would be routed to as an ordinary model; it is skipped like any unusable entry
 RESERVED_IDS = frozenset({"auto"})
@@ -137,13 +137,8 @@ def _entry(raw: Mapping[str, Any]) -> Listed | None:
 
 
 def _valid_id(value: Any) -> bool:
-    """A model id we can store and route by: 1..256 printable characters, no spaces."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_ID_CHARS
-        and value.isprintable()
-        and not any(c.isspace() for c in value)
-    )
+    """A model id we can route by and name in a header (config.model_name_ok)."""
+    return model_name_ok(value)
 
 
 def _number(value: Any) -> float | None:

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from arbiter.classify import ALL_TASKS
-from arbiter.config import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, ModelSettings, UpstreamSettings
+from arbiter.config import (
+    MAX_MODEL_TOKENS,
+    MAX_PRICE_PER_MTOK,
+    ModelSettings,
+    UpstreamSettings,
+    model_name_ok,
+)
 from arbiter.errors import InvalidRequest
 from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
@@ -288,7 +294,8 @@ class Registry:
 
     def _read_discovered(self, rows: Iterable[DiscoveredRow]) -> dict[str, Discovered]:
         """The store's rows this config lets in: the upstream is configured with discovery on,
-        its include/exclude globs select the model, and no earlier upstream listed the name."""
+        its include/exclude globs select the model, its name fits a header, and no earlier
+        upstream listed the name."""
         out: dict[str, Discovered] = {}
         for r in rows:
             up = self._upstreams.get(r.upstream)
@@ -296,6 +303,7 @@ class Registry:
                 up is None
                 or not up.discover
                 or r.model in RESERVED_IDS
+                or not model_name_ok(r.model)  # an older version stored any printable id
                 or r.model in out
                 or not selected(r.model, up.include, up.exclude)
             ):

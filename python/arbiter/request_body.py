@@ -2,11 +2,14 @@
 `server.client_read_timeout_s` (408); a client gone mid-body is a disconnect (499), not a server
 error. Its `Content-Encoding`: gzip and deflate are inflated, never past the body limit (a
 compressed bomb is a 413 after at most `limit` bytes of output, not a memory spike); any other
-coding is a 415 naming it, instead of being parsed as if it were JSON."""
+coding is a 415 naming it, instead of being parsed as if it were JSON. A body that is not UTF-8
+is read in the charset its `Content-Type` declares (415 when Python knows no such charset); a
+leading UTF-8 byte order mark is dropped (RFC 8259 lets a parser ignore it)."""
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import zlib
 
 from starlette.requests import ClientDisconnect, Request
@@ -32,6 +35,12 @@ class UnsupportedEncoding(ArbiterError):
     type = "invalid_request_error"
 
 
+class UnsupportedCharset(ArbiterError):
+    status = 415
+    code = "unsupported_charset"
+    type = "invalid_request_error"
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, within `limit` bytes (413) and `server.client_read_timeout_s` (408)."""
     declared = request.headers.get("content-length")
@@ -52,7 +61,13 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise RequestTimeout(f"The request body did not arrive within {timeout_s:g} s.") from None
     except ClientDisconnect:  # the client's doing, not a server error (no traceback, a 499)
         raise ClientDisconnected("the client disconnected while sending its body") from None
-    return await decoded(b"".join(chunks), request.headers.get("content-encoding"), limit)
+    # repeated header lines are one comma-separated list (RFC 9110 5.3)
+    codings = request.headers.getlist("content-encoding")
+    raw = await decoded(b"".join(chunks), ", ".join(codings) if codings else None, limit)
+    content_type = request.headers.get("content-type")
+    if len(raw) > _INLINE_BYTES and content_type and "charset" in content_type.lower():
+        return await asyncio.to_thread(as_utf8, raw, content_type, limit)  # may transcode
+    return as_utf8(raw, content_type, limit)
 
 
 async def _gather(request: Request, chunks: list[bytes], limit: int) -> None:
@@ -83,14 +98,31 @@ async def decoded(raw: bytes, content_encoding: str | None, limit: int) -> bytes
 
 def _inflate(raw: bytes, coding: str, limit: int) -> bytes:
     if coding == "gzip":
-        return _inflate_with(raw, _GZIP_WBITS, coding, limit)
+        return _gzip_members(raw, limit)
     try:
-        return _inflate_with(raw, _ZLIB_WBITS, coding, limit)
+        out, rest = _inflate_with(raw, _ZLIB_WBITS, coding, limit)
     except InvalidRequest:
-        return _inflate_with(raw, _RAW_DEFLATE_WBITS, coding, limit)
+        out, rest = _inflate_with(raw, _RAW_DEFLATE_WBITS, coding, limit)
+    if rest:
+        raise InvalidRequest(f"The body is not valid {coding} data (bytes after its end).")
+    return out
 
 
-def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> bytes:
+def _gzip_members(raw: bytes, limit: int) -> bytes:
+    """RFC 1952: a gzip body may be several members one after another (concatenated files,
+    pigz), each inflated in turn, within `limit` in all; anything else after one is not gzip."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        out, raw = _inflate_with(raw, _GZIP_WBITS, "gzip", limit - size)
+        parts.append(out)
+        size += len(out)
+        if not raw:
+            return b"".join(parts)
+
+
+def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> tuple[bytes, bytes]:
+    """(the data of the one stream `raw` starts with, within `limit` bytes; what follows it)"""
     inflater = zlib.decompressobj(wbits)
     try:
         out = inflater.decompress(raw, limit + 1)
@@ -100,4 +132,50 @@ def _inflate_with(raw: bytes, wbits: int, coding: str, limit: int) -> bytes:
         raise PayloadTooLarge(f"The request body inflates past the limit of {limit} bytes.")
     if not inflater.eof:
         raise InvalidRequest(f"The body is not valid {coding} data (it ends early).")
+    return out, inflater.unused_data
+
+
+_BOM = codecs.BOM_UTF8
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def as_utf8(raw: bytes, content_type: str | None, limit: int) -> bytes:
+    """`raw` as UTF-8 JSON: without a leading BOM; when it is not UTF-8, read in the charset
+    `content_type` declares (only then: clients that declare ISO-8859-1 and send UTF-8 are
+    common, and their bodies are read as they always were)."""
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    if not content_type or "charset" not in content_type.lower():
+        return raw  # the common case: no charset named (JSON's is UTF-8)
+    charset = _charset(content_type)
+    if charset is None or charset in _UTF8_NAMES:
+        return raw
+    if b"\x00" not in raw:  # no JSON text holds a raw NUL: UTF-16 and UTF-32 always do
+        try:
+            raw.decode()
+        except UnicodeDecodeError:
+            pass
+        else:
+            return raw  # UTF-8 whatever the header says
+    try:
+        codec = codecs.lookup(charset)
+        text = raw.decode(codec.name)
+    except LookupError:
+        raise UnsupportedCharset(
+            f"Content-Type charset {charset[:40]!r} is not supported: send the body as UTF-8."
+        ) from None
+    except UnicodeDecodeError as err:
+        raise InvalidRequest(f"The body is not valid {codec.name} text ({err.reason}).") from None
+    out = text.removeprefix("\ufeff").encode()
+    if len(out) > limit:
+        raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes as UTF-8.")
     return out
+
+
+def _charset(content_type: str) -> str | None:
+    """The `charset` parameter of a Content-Type, lower-cased and unquoted."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower() or None
+    return None

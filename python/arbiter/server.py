@@ -32,10 +32,11 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.auth import key_header
+from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.cache.keys import check_directives
 from arbiter.config import Settings
+from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
@@ -147,7 +148,7 @@ class Handlers:
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(h.get("authorization"), key_header(h))
+        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if principal.read_only:
             raise PolicyDenied("The dashboard key is read-only: it cannot call models.")
         return principal
@@ -155,7 +156,7 @@ class Handlers:
     async def reader(self, request: Request) -> Principal:
         """The caller of a read endpoint (any key, the dashboard's read-only one included)."""
         h = request.headers
-        principal = await self.s.auth.authenticate(h.get("authorization"), key_header(h))
+        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.tenant = principal.tenant
         return principal
@@ -461,9 +462,7 @@ class Handlers:
         needs the metrics key (`auth.metrics_key_env`) or the admin key unless auth is open;
         a tenant's key gets 403."""
         h = request.headers
-        if not self.s.auth.open and not self.s.auth.is_metrics_key(
-            h.get("authorization"), key_header(h)
-        ):
+        if not self.s.auth.open and not self.s.auth.is_metrics_key(authorization(h), key_header(h)):
             await self.admin(request)
         text = self.s.metrics.render(self.s.gauges())
         if self.s.cache.active:
@@ -644,8 +643,11 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
+            refuse_cross_site(request)
             check_params(request)
-            ctx.anthropic_beta = request_log.anthropic_beta(request.headers.get("anthropic-beta"))
+            # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
+            betas = request.headers.getlist("anthropic-beta")
+            ctx.anthropic_beta = request_log.anthropic_beta(",".join(betas) if betas else None)
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)
         except ArbiterError as err:

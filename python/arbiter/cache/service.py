@@ -30,6 +30,7 @@ from arbiter.canonical import CanonicalResponse
 from arbiter.config import CacheSettings, TenantSettings
 from arbiter.principal import Principal
 from arbiter.records import GradeRecord
+from arbiter.store import StoreError
 from arbiter.types import ChatRequest
 
 if TYPE_CHECKING:
@@ -297,6 +298,17 @@ class ResponseCache:
             return  # kept in memory only
         try:
             await asyncio.to_thread(self.store.cache_put, _row(entry), keep=keep)
+        except StoreError as err:
+            if err.transient:
+                self._store_failed()
+                log.warning(
+                    "cache entry %s not stored (kept in memory only)", entry.id, exc_info=True
+                )
+            else:  # this entry's data was refused: the store is up for every other entry
+                log.info(
+                    "cache entry %s refused by the store (kept in memory only): %s", entry.id, err
+                )
+            return
         except Exception:
             self._store_failed()
             log.warning("cache entry %s not stored (kept in memory only)", entry.id, exc_info=True)
@@ -600,9 +612,12 @@ def _allowed(entry: Entry, principal: Principal) -> bool:
 
 
 def _row(e: Entry) -> tuple[Any, ...]:
+    # PostgreSQL text cannot hold NUL (the client's own text may): U+FFFD, which the semantic
+    # side never embeds either (semantic.embeddable), so a replica reading it back matches alike
+    text = e.text.replace("\x00", "\ufffd") if e.text is not None else None
     return (
         e.id, e.tenant, e.context_key, e.model, e.task, dump_answer(e.answer), e.cost_usd,
-        e.decision_id, e.created_ts, e.expires_ts, e.created_ts, e.hits, e.text, e.embedding,
+        e.decision_id, e.created_ts, e.expires_ts, e.created_ts, e.hits, text, e.embedding,
     )  # fmt: skip
 
 

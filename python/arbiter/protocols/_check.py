@@ -29,6 +29,24 @@ def sendable(body: dict[str, Any]) -> None:
         raise InvalidRequest("The request body is nested too deeply.") from err
 
 
+# How many containers an Anthropic body puts above a tool call's input: a request's body >
+# messages[] > message > content[] > block (an answer's has two fewer).
+INPUT_LEVELS_IN_REQUEST = 5
+INPUT_LEVELS_IN_ANSWER = 3
+
+
+def writable_below(value: Any, levels: int) -> bool:
+    """Whether orjson can write `value` under `levels` containers: it reads 1,024 levels but
+    writes only 255, so a value that writes alone may still fail once inside a body."""
+    for _ in range(levels):
+        value = [value]
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
 def obj(value: Any, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequest(f"{param}: Input should be an object", param=param)
@@ -118,12 +136,8 @@ def json_object_text(arguments: str, param: str) -> dict[str, Any]:
         ) from err
     if not isinstance(value, dict):
         raise InvalidRequest(f"{param}: tool call arguments must be a JSON object", param=param)
-    try:
-        orjson.dumps(value)
-    except orjson.JSONEncodeError as err:
-        raise InvalidRequest(
-            f"{param}: tool call arguments are nested too deeply", param=param
-        ) from err
+    if not writable_below(value, INPUT_LEVELS_IN_REQUEST):  # else a 500 when the body is sent
+        raise InvalidRequest(f"{param}: tool call arguments are nested too deeply", param=param)
     return value
 
 

@@ -16,6 +16,7 @@ from arbiter.canonical import (
     TextPart,
     ToolCallPart,
 )
+from arbiter.protocols._check import INPUT_LEVELS_IN_ANSWER, writable_below
 from arbiter.types import estimate_tokens
 
 # Anthropic's own reasons onto the canonical ones (which are Anthropic's core four + refusal).
@@ -118,10 +119,13 @@ def tool_input(arguments: str) -> dict[str, Any]:
     failing the answer. A translated stream sends the same object (anthropic_stream)."""
     try:
         value = orjson.loads(arguments) if arguments.strip() else {}
-        orjson.dumps(value)  # read deeper than orjson writes (255 levels): rendering would fail
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+    except orjson.JSONDecodeError:
         return {"_raw": arguments}
-    return value if isinstance(value, dict) else {"_raw": arguments}
+    # read deeper than orjson writes (255 levels, counted from the answer's top): rendering
+    # the answer would fail
+    if not isinstance(value, dict) or not writable_below(value, INPUT_LEVELS_IN_ANSWER):
+        return {"_raw": arguments}
+    return value
 
 
 def count_tokens_body(req: CanonicalRequest) -> dict[str, int]:

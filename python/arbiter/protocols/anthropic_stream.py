@@ -32,6 +32,7 @@ from arbiter.protocols.anthropic_response import (
     usage_in,
     usage_out,
 )
+from arbiter.upstream import lenient_json
 from arbiter.upstream.http import retryable_error, safe_code
 
 
@@ -93,7 +94,7 @@ class StreamDecoder:
         if not payload:
             return []
         try:
-            event = orjson.loads(payload)
+            event = lenient_json.loads(payload)
         except orjson.JSONDecodeError as err:
             raise e.UpstreamError(f"{self._model}: malformed event in the stream") from err
         if not isinstance(event, dict):

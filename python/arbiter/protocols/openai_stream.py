@@ -38,6 +38,7 @@ from arbiter.protocols.openai_response import (
     usage_out,
 )
 from arbiter.surfaces.openai_chat import sse_error_event
+from arbiter.upstream import lenient_json
 from arbiter.upstream.openai_errors import error_in_answer
 
 
@@ -96,7 +97,7 @@ class StreamDecoder:
         if payload == b"[DONE]":
             return self.finish()
         try:
-            chunk = orjson.loads(payload)
+            chunk = lenient_json.loads(payload)
         except orjson.JSONDecodeError as err:
             raise UpstreamError(f"{self._model}: malformed chunk in the stream") from err
         if not isinstance(chunk, dict):

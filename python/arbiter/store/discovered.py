@@ -16,6 +16,10 @@ import orjson
 
 from arbiter.store._hooks import StoreHooks
 
+# Models gone from an upstream's listing kept per upstream (the most recently gone): a listing
+# that names fresh ids on every poll must not grow the table, and every registry, without bound.
+MAX_ABSENT_PER_UPSTREAM = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class DiscoveredRow:
@@ -74,7 +78,8 @@ class DiscoveryMixin(StoreHooks):
         self, upstream: str, listed: Mapping[str, dict[str, Any]], now: float
     ) -> ListingChanges:
         """Store `upstream`'s current listing (model -> Listed.to_json()); models it no longer
-        lists are kept with present = 0. Returns what changed since the stored listing."""
+        lists are kept with present = 0 (the MAX_ABSENT_PER_UPSTREAM most recently gone). Returns
+        what changed since the stored listing."""
         changes = ListingChanges()
         with self._tx() as cur:
             if self.backend == "postgres":
@@ -117,6 +122,16 @@ class DiscoveryMixin(StoreHooks):
                         ),
                         (now, upstream, model),
                     )
+            absent = sum(1 for m, (_d, p) in stored.items() if not p and m not in listed)
+            if absent + len(changes.gone) > MAX_ABSENT_PER_UPSTREAM:
+                cur.execute(
+                    self._sql(
+                        "DELETE FROM discovered_models WHERE upstream = %s AND model IN ("
+                        "SELECT model FROM discovered_models WHERE upstream = %s AND present = 0 "
+                        "ORDER BY updated_ts DESC, model DESC LIMIT 1000000 OFFSET %s)"
+                    ),
+                    (upstream, upstream, MAX_ABSENT_PER_UPSTREAM),
+                )
         return changes
 
     def discovered_models(self) -> list[DiscoveredRow]:

@@ -28,6 +28,11 @@ CSV_COLUMNS = (
     "attempts",
 )  # fmt: skip
 _JSON_IN_CSV = frozenset({"candidates", "attempts"})
+# A text cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (`=HYPERLINK(...)` leaks a row on a click): such cells get a leading apostrophe (OWASP's CSV
+# injection advice), which spreadsheets show as text and drop. Model ids come from upstream
+# listings, so no text column is trusted.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -66,6 +71,8 @@ def _csv_cell(column: str, value: Any) -> Any:
         return ""
     if column in _JSON_IN_CSV:
         return orjson.dumps(value).decode()
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
     return value
 
 
@@ -79,7 +86,8 @@ def export(
 ) -> int:
     """Write every decision with ts >= since to `out`; return how many were written.
 
-    csv: a header, then one row per decision (candidates/attempts as JSON text, None as empty).
+    csv: a header, then one row per decision (candidates/attempts as JSON text, None as empty,
+    a text cell a spreadsheet would read as a formula behind an apostrophe).
     jsonl: one JSON object per line, the same dicts `Store.decisions` returns.
     """
     if fmt not in ("csv", "jsonl"):

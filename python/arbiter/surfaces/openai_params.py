@@ -18,12 +18,30 @@ MAX_STOPS = 4  # StopConfiguration: up to 4 sequences
 MAX_TOP_LOGPROBS = 20
 MAX_COMPLETION_LOGPROBS = 5  # /v1/completions' integer `logprobs`
 LOGIT_BIAS = 100.0  # each bias in [-100, 100]
+MAX_SAFETY_IDENTIFIER = 64
 _INT64 = 2**63
 
 
 def check_chat(body: dict[str, Any]) -> None:
-    """/v1/chat/completions: the common fields, logprobs, both token limits and tool_choice."""
+    """/v1/chat/completions: the common fields, the identifiers and flags it relays, logprobs,
+    stream_options, both token limits and tool_choice."""
     _check_common(body)
+    for key in ("prompt_cache_key", "service_tier"):
+        c.opt_string(body.get(key), key)
+    identifier = c.opt_string(body.get("safety_identifier"), "safety_identifier")
+    if identifier is not None and len(identifier) > MAX_SAFETY_IDENTIFIER:
+        raise InvalidRequest(
+            f"'safety_identifier' must be at most {MAX_SAFETY_IDENTIFIER} characters.",
+            param="safety_identifier",
+        )
+    c.opt_bool(body.get("store"), "store")
+    c.opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")
+    # OpenAI and vLLM refuse it (/v1/completions' own check is passthrough.parse's)
+    if body.get("stream_options") is not None and body.get("stream") is not True:
+        raise InvalidRequest(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+        )
     _check_tool_choice(body)
     c.opt_bool(body.get("logprobs"), "logprobs")
     top = c.opt_integer(body.get("top_logprobs"), "top_logprobs", minimum=0)
@@ -64,6 +82,7 @@ def _check_common(body: dict[str, Any]) -> None:
     options = body.get("stream_options")
     if isinstance(options, dict):  # its type is the surface's own check
         c.opt_bool(options.get("include_usage"), "stream_options.include_usage")
+    c.opt_string(body.get("user"), "user")
     _check_stop(body.get("stop"))
     _check_logit_bias(body.get("logit_bias"))
     c.metadata(body.get("metadata"))

@@ -53,7 +53,7 @@ async function route() {
   $("top").hidden = false;
   stopPolling();
   const [name, ...rest] = (location.hash.replace(/^#\/?/, "") || "overview").split("/");
-  const view = views.ROUTES[name] ? name : "overview";
+  const view = Object.hasOwn(views.ROUTES, name) ? name : "overview"; // not Object's own members
   for (const a of document.querySelectorAll("#nav a")) {
     a.classList.toggle("active", a.dataset.view === view || (view === "decision" && a.dataset.view === "feed"));
   }

@@ -30,11 +30,11 @@ from arbiter.protocols.anthropic_response import stop_reason_in
 from arbiter.protocols.anthropic_stream import upstream_error
 from arbiter.protocols.openai_response import finish_reason_out
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream import whole_answer
+from arbiter.upstream import lenient_json, whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
-    answer_object,
+    answer_and_bytes,
     forwarded_headers,
     log_upstream_text,
     reported_cost,
@@ -101,7 +101,7 @@ class AnthropicUpstream(HTTPProvider):
         payload = {**body, "model": model.upstream_model or model.name}
         payload.pop("stream", None)
         raw, headers = await self._fetch(orjson.dumps(payload), model.name)
-        data = answer_object(raw, model.name)
+        data, raw = answer_and_bytes(raw, model.name)
         if not isinstance(data.get("content"), list):
             raise UpstreamError(f"{model.name}: malformed answer from upstream")
         text = "".join(
@@ -201,7 +201,7 @@ class AnthropicStream(SSEStream):
         if not any(data):
             return None  # a comment-only frame, or an empty `data:` (SSE dispatches neither)
         try:
-            event = orjson.loads(b"\n".join(data))
+            event = lenient_json.loads(b"\n".join(data))
         except orjson.JSONDecodeError as err:
             raise UpstreamError(f"{self._model}: malformed event in the stream") from err
         kind = event.get("type") if isinstance(event, dict) else None

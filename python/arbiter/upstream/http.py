@@ -30,6 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
+from arbiter.upstream import lenient_json
 from arbiter.upstream.transport import H1Transport, PooledBody
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,12 @@ _RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
 def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     """What of an upstream's answer headers reaches the client: its rate-limit headers as they
     are, and its own request id (OpenAI's `x-request-id`, Anthropic's `request-id`) under both
-    names, so either SDK's `_request_id` names the provider's request."""
+    names, so either SDK's `_request_id` names the provider's request. Only printable ASCII
+    values: httpx reads UTF-8 header bytes as such, and Latin-1 (the wire's) cannot hold them."""
     out: dict[str, str] = {}
     for name, value in headers.multi_items():
+        if not (value.isascii() and value.isprintable()):
+            continue
         if name.startswith(_RATE_LIMIT_PREFIXES):
             out[name] = value
         elif name in ("x-request-id", "request-id"):
@@ -318,18 +322,34 @@ class HTTPProvider:
 
 def json_object(raw: bytes, model: str, what: str) -> dict[str, Any]:
     """`raw` as a JSON object; anything else raises UpstreamError "{model}: malformed {what}"."""
+    return _object(raw, model, what)[0]
+
+
+def _object(raw: bytes, model: str, what: str) -> tuple[dict[str, Any], bool]:
     try:
-        data = orjson.loads(raw)
+        data, exact = lenient_json.read(raw)
     except orjson.JSONDecodeError as err:
         raise UpstreamError(f"{model}: malformed {what}") from err
     if not isinstance(data, dict):
         raise UpstreamError(f"{model}: malformed {what}")
-    return data
+    return data, exact
 
 
 def answer_object(raw: bytes, model: str) -> dict[str, Any]:
     """An upstream answer's body as a JSON object; anything else is a malformed answer."""
     return json_object(raw, model, "answer from upstream")
+
+
+def answer_and_bytes(raw: bytes, model: str) -> tuple[dict[str, Any], bytes]:
+    """answer_object, and the bytes to relay for it: `raw`, or when it was read leniently
+    (lenient_json) the object written anew."""
+    data, exact = _object(raw, model, "answer from upstream")
+    if exact:
+        return data, raw
+    try:
+        return data, orjson.dumps(data)
+    except orjson.JSONEncodeError as err:  # nested past what orjson writes
+        raise UpstreamError(f"{model}: malformed answer from upstream") from err
 
 
 def is_json(headers: httpx.Headers) -> bool:

@@ -18,11 +18,11 @@ from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import content_text
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream import whole_answer
+from arbiter.upstream import lenient_json, whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
-    answer_object,
+    answer_and_bytes,
     forwarded_headers,
     json_object,
     reported_cost,
@@ -79,7 +79,8 @@ class OpenAIUpstream(HTTPProvider):
         the parsed JSON object, its bytes and the headers, with the same timeouts, size cap and
         error classification as chat."""
         raw, headers = await self._fetch(self._payload(body, model), model.name, self._url_of(path))
-        return answer_object(raw, model.name), raw, headers
+        data, raw = answer_and_bytes(raw, model.name)
+        return data, raw, headers
 
     def _url_of(self, path: str) -> httpx.URL:
         url = self._endpoints.get(path)
@@ -94,7 +95,9 @@ class OpenAIUpstream(HTTPProvider):
         started = time.perf_counter()
         raw, headers = await self._fetch(self._payload(body, model), model.name)
         try:
-            data = orjson.loads(raw)
+            data, exact = lenient_json.read(raw)
+            if not exact:  # characters read as U+FFFD: relay the answer as read
+                raw = orjson.dumps(data)
             if isinstance(data, dict) and "error" in data:  # an error object at HTTP 200
                 raise error_in_answer(model.name, data, raw, headers)
             choice = data["choices"][0]
@@ -221,7 +224,7 @@ class _OpenAIStream(SSEStream):
         if b'"finish_reason":null' in raw or b'"finish_reason": null' in raw:
             return
         try:
-            chunk = orjson.loads(raw)
+            chunk = lenient_json.loads(raw)
         except orjson.JSONDecodeError:
             return
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
@@ -240,7 +243,7 @@ class _OpenAIStream(SSEStream):
         if b'"usage"' not in raw:
             return
         try:
-            chunk = orjson.loads(raw)
+            chunk = lenient_json.loads(raw)
         except orjson.JSONDecodeError:
             return
         usage = chunk.get("usage") if isinstance(chunk, dict) else None

@@ -1,0 +1,52 @@
+"""An upstream's JSON text that orjson refuses only for its characters: invalid UTF-8 bytes, or a
+UTF-16 surrogate escape without its pair ("\\ud800"), which some servers emit when a model cuts
+a character in two. Python's own parser takes both; orjson refused the whole answer as
+malformed, so one bad character was retried (each try billed), failed over and counted against
+the model's circuit. The text is read with such characters as U+FFFD; anything else orjson
+refuses (broken syntax, NaN, nesting past its limit) stays refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_CHARACTER_ERRORS = ("UTF-8", "surrogate")  # in orjson's messages for these, and only these
+
+
+def loads(raw: bytes | str) -> Any:
+    """orjson.loads(raw); text refused only for its characters is read with U+FFFD for them.
+    Raises orjson.JSONDecodeError as orjson does."""
+    return read(raw)[0]
+
+
+def read(raw: bytes | str) -> tuple[Any, bool]:
+    """(the value, whether `raw` was read as it came): when not, `raw` is no text to relay as
+    it is (a client's parser may refuse it too); write the value instead."""
+    try:
+        return orjson.loads(raw), True
+    except orjson.JSONDecodeError as err:
+        if not any(word in err.msg for word in _CHARACTER_ERRORS):
+            raise
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        try:
+            value = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise err from None
+        return _whole_characters(value), False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: refused as orjson refuses them
+
+
+def _whole_characters(value: Any) -> Any:
+    """`value` with every unpaired surrogate in its strings (keys too) as U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_whole_characters(v) for v in value]
+    if isinstance(value, dict):
+        return {_whole_characters(k): _whole_characters(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,96 @@
+"""Outside probe (tenth session): tool-call arguments nested just under orjson's write limit.
+
+orjson reads 1,024 levels but writes only 255, so arguments are checked by writing them back
+before they go into an Anthropic body. The check wrote the arguments alone, yet an Anthropic
+body holds them a few levels down (a request's messages[].content[].input, an answer's
+content[].input): arguments 250-254 levels deep passed the check and then failed the write,
+an unhandled 500 (with a traceback) for
+
+- a chat request whose assistant turn carries such a call, to a Claude model (the request body
+  could not be written: after routing, the budget reserved);
+- an OpenAI-protocol model's answer with such a call, read by an Anthropic client.
+
+Arguments are now checked where they will sit: the request is refused for Claude models as any
+untranslatable one is (a 400 naming the call when pinned; `auto` routes it elsewhere), and the
+answer keeps them under `_raw`, as it does for arguments nested deeper still."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from anthropic.types import Message
+
+from tests import anthropic_mock
+from tests.adversarial.test_probe_deep_tool_args import nested
+from tests.anthropic_mock import AnthropicMock
+from tests.inproc import sidecar_in_process
+from tests.sdk_clients import sim_requests
+from tests.test_signals_choices import GPT, completion, with_openai_mock
+
+CLAUDE = "sim-medium"
+# readable, and writable alone (up to 255 levels), but too deep inside a request body (249 fit)
+DEPTHS = [250, 252, 254]
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[AnthropicMock]:
+    with anthropic_mock.running() as m:
+        yield m
+
+
+def _chat(model: str, depth: int) -> dict[str, object]:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": nested(depth)}}
+    return {
+        "model": model,
+        "max_tokens": 5,
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        ],
+    }
+
+
+def test_deep_arguments_in_a_request_never_reach_a_claude_model(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,)) as sc:
+            for depth in DEPTHS:
+                before = await sim_requests(sc)
+                r = await sc.client.post(
+                    "/v1/chat/completions", json=_chat(CLAUDE, depth), headers=sc.auth
+                )
+                assert r.status_code == 400, (depth, r.text)
+                assert "'c1'" in r.json()["error"]["message"], r.text
+                assert await sim_requests(sc) == before  # refused before any upstream call
+                r = await sc.client.post(
+                    "/v1/chat/completions", json=_chat("auto", depth), headers=sc.auth
+                )
+                assert r.status_code == 200, (depth, r.text)
+                assert r.headers["x-arbiter-model"] != CLAUDE
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("depth", [250, 251, 252, 254])  # an answer's content holds 251
+def test_deep_arguments_in_an_answer_reach_an_anthropic_client(
+    tmp_path: Path, mock: AnthropicMock, depth: int
+) -> None:
+    arguments = nested(depth)
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    mock.openai_reply = completion({"content": None, "tool_calls": [call]}, finish="tool_calls")
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc:
+            body = {"model": GPT, "max_tokens": 50, "messages": [{"role": "user", "content": "q"}],
+                    "tools": [{"name": "f", "input_schema": {"type": "object"}}]}  # fmt: skip
+            r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
+            assert r.status_code == 200, r.text
+            [block] = Message.model_validate(r.json()).content
+            assert block.type == "tool_use"
+            assert block.input == (orjson.loads(arguments) if depth <= 251 else {"_raw": arguments})
+
+    asyncio.run(main())

