@@ -29,24 +29,30 @@ def read(raw: bytes | str) -> tuple[Any, bool]:
     except orjson.JSONDecodeError as err:
         if not any(word in err.msg for word in _CHARACTER_ERRORS):
             raise
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        try:
-            value = json.loads(text, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError):
-            raise err from None
-        return _whole_characters(value), False
+        return whole_characters(read_keeping_surrogates(raw, err)), False
+
+
+def read_keeping_surrogates(raw: bytes | str, err: orjson.JSONDecodeError) -> Any:
+    """`raw` read by Python's parser, unpaired surrogates kept as they came (a stream's half
+    character, to join with the next event's: stream_characters.py); invalid UTF-8 as U+FFFD.
+    Raises `err` (orjson's refusal) when Python's parser refuses it too."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise err from None
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN, Infinity: refused as orjson refuses them
 
 
-def _whole_characters(value: Any) -> Any:
+def whole_characters(value: Any) -> Any:
     """`value` with every unpaired surrogate in its strings (keys too) as U+FFFD."""
     if isinstance(value, str):
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if isinstance(value, list):
-        return [_whole_characters(v) for v in value]
+        return [whole_characters(v) for v in value]
     if isinstance(value, dict):
-        return {_whole_characters(k): _whole_characters(v) for k, v in value.items()}
+        return {whole_characters(k): whole_characters(v) for k, v in value.items()}
     return value

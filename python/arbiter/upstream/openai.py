@@ -28,6 +28,7 @@ from arbiter.upstream.http import (
     reported_cost,
 )
 from arbiter.upstream.openai_errors import error_in_answer, http_error
+from arbiter.upstream.stream_characters import SurrogateJoiner
 from arbiter.upstream.whole_answer import piece_chars
 
 
@@ -161,6 +162,7 @@ class _OpenAIStream(SSEStream):
     ) -> None:
         super().__init__(model, resp, deadline, limits)
         self._data: list[bytes] = []  # the data lines of the event being read
+        self._characters = SurrogateJoiner()  # a character cut in two across events
 
     def _pop_event(self) -> bytes | None:
         """The next event's `data:` payload among the lines already read (several data lines
@@ -204,6 +206,7 @@ class _OpenAIStream(SSEStream):
             self._settle_usage()
             self._lines.clear()
             return None
+        data = self._characters.event(data)
         if b'"finish_reason"' in data:
             self._watch_finish(data)
         self._watch_usage(data)
