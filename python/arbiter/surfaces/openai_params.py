@@ -55,6 +55,13 @@ def check_chat(body: dict[str, Any]) -> None:
             not isinstance(value, int) or isinstance(value, bool) or value < 1
         ):
             raise InvalidRequest(f"'{key}' must be a positive integer.", param=key)
+    # OpenAI refuses both at once; forwarded, they reached an upstream that refused (a failed
+    # attempt) or obeyed the one the worst-case reservation did not read
+    if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
+        raise InvalidRequest(
+            "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported.",
+            param="max_tokens",
+        )
 
 
 def check_completions(body: dict[str, Any]) -> None:
