@@ -4,7 +4,9 @@ error. Its `Content-Encoding`: gzip and deflate are inflated, never past the bod
 compressed bomb is a 413 after at most `limit` bytes of output, not a memory spike); any other
 coding is a 415 naming it, instead of being parsed as if it were JSON. A body that is not UTF-8
 is read in the charset its `Content-Type` declares (415 when Python knows no such charset); a
-leading UTF-8 byte order mark is dropped (RFC 8259 lets a parser ignore it)."""
+leading UTF-8 byte order mark is dropped (RFC 8259 lets a parser ignore it). A `Transfer-Encoding`
+other than chunked is a 400 naming it: the HTTP parser (httptools) undoes only the chunked
+framing and passed a `gzip, chunked` body on still compressed, to fail as JSON that is not."""
 
 from __future__ import annotations
 
@@ -35,6 +37,14 @@ class UnsupportedEncoding(ArbiterError):
     type = "invalid_request_error"
 
 
+class UnsupportedTransferCoding(ArbiterError):
+    # RFC 9112 suggests 501, but the SDKs retry every 5xx (and Anthropic's shape has no 501):
+    # a 400 tells the caller, once, that the request is theirs to change
+    status = 400
+    code = "unsupported_transfer_coding"
+    type = "invalid_request_error"
+
+
 class UnsupportedCharset(ArbiterError):
     status = 415
     code = "unsupported_charset"
@@ -43,6 +53,8 @@ class UnsupportedCharset(ArbiterError):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, within `limit` bytes (413) and `server.client_read_timeout_s` (408)."""
+    if "transfer-encoding" in request.headers:
+        _check_transfer_coding(request.headers.getlist("transfer-encoding"))
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is {declared} bytes; the limit is {limit}.")
@@ -68,6 +80,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     if len(raw) > _INLINE_BYTES and content_type and "charset" in content_type.lower():
         return await asyncio.to_thread(as_utf8, raw, content_type, limit)  # may transcode
     return as_utf8(raw, content_type, limit)
+
+
+def _check_transfer_coding(values: list[str]) -> None:
+    """Only `chunked` is undone before the app sees the body; any other coding is refused."""
+    codings = [c.strip().lower() for value in values for c in value.split(",")]
+    if any(c and c != "chunked" for c in codings):
+        named = ", ".join(values)[:80]
+        raise UnsupportedTransferCoding(
+            f"Transfer-Encoding {named!r} is not supported: send the body chunked or with a "
+            "Content-Length (compressed, if at all, with Content-Encoding: gzip or deflate)."
+        )
 
 
 async def _gather(request: Request, chunks: list[bytes], limit: int) -> None:
