@@ -570,8 +570,10 @@ def loads(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
-    except RecursionError as err:  # tomllib recurses per nested array or inline table
-        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from err
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        # `from None`: a chained RecursionError carries ~1,000 frames, and formatting them can
+        # itself run out of stack when the caller is already deep (seen under pytest)
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     loc = _Locator(text, source)
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
@@ -776,8 +778,8 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    except RecursionError as err:  # tomllib recurses per nested array or inline table
-        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from err
+    except RecursionError:  # tomllib recurses per nested array or inline table (see loads)
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")
