@@ -5,6 +5,7 @@ invalidate entries everywhere."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,18 @@ from arbiter.store import open_store
 from tests.inproc import InProcess, sidecar_in_process
 from tests.pg import fresh_database, require_pg
 from tests.test_cache import CACHE_ON, CHAT, USER, chat, run
+
+
+def on_store(url: str, extra: str) -> Callable[[str], str]:
+    """A config edit: the sidecar's store at `url` (a replica of a shared one), then `extra`."""
+
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith('url = "sqlite:'))
+        lines[at] = f'url = "{url}"'
+        return "\n".join(lines) + extra
+
+    return edit
 
 
 def ask(text: str) -> dict[str, Any]:
@@ -36,15 +49,9 @@ def test_two_replicas_share_one_postgresql(tmp_path: Path) -> None:
     base = require_pg()
 
     async def main(url: str) -> None:
-        def on_pg(text: str) -> str:
-            lines = text.splitlines()
-            at = next(i for i, line in enumerate(lines) if line.startswith('url = "sqlite:'))
-            lines[at] = f'url = "{url}"'
-            return "\n".join(lines) + CACHE_ON
-
         async with (
-            sidecar_in_process(tmp_path / "a", edit_config=on_pg) as a,
-            sidecar_in_process(tmp_path / "b", edit_config=on_pg) as b,
+            sidecar_in_process(tmp_path / "a", edit_config=on_store(url, CACHE_ON)) as a,
+            sidecar_in_process(tmp_path / "b", edit_config=on_store(url, CACHE_ON)) as b,
         ):
             b.api_key = a.api_key  # one tenant, one key table
             await chat(a, CHAT)

@@ -253,6 +253,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from arbiter import config, preflight
     from arbiter.config_warnings import config_warnings
+    from arbiter.url_redaction import redact_url
 
     try:
         settings = config.load(args.file)
@@ -264,7 +265,7 @@ def _check_config(args: argparse.Namespace) -> int:
         return 2
     print(
         f"{args.file}: OK — {len(settings.models)} models, {len(settings.upstreams)} upstreams, "
-        f"baseline {settings.routing.baseline}, store {config.redact_url(settings.store.url)}"
+        f"baseline {settings.routing.baseline}, store {redact_url(settings.store.url)}"
     )
     for warning in config_warnings(settings):
         print(f"warning: {warning}", file=sys.stderr)
@@ -285,6 +286,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from arbiter import config
     from arbiter.store import open_store
+    from arbiter.url_redaction import redact_url
 
     settings = config.load(args.config)
     store = open_store(settings.store.url)
@@ -292,7 +294,7 @@ def _migrate(args: argparse.Namespace) -> int:
         version = store.migrate()
     finally:
         store.close()
-    print(f"{config.redact_url(settings.store.url)}: schema at version {version}")
+    print(f"{redact_url(settings.store.url)}: schema at version {version}")
     return 0
 
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from arbiter import price
 from arbiter.config_checks import (
@@ -55,30 +54,6 @@ def model_name_ok(value: object) -> bool:
         and value.isprintable()
         and " " not in value
     )
-
-
-_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "sslpassword", "secret", "token", "api_key"})
-
-
-def redact_url(url: str) -> str:
-    """`url` fit to print: a password in its user info or its query string becomes `***`."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:  # not a URL we can take apart: print nothing of it
-        return "<unparseable url>"
-    netloc = parts.netloc
-    if password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[-1]}"
-    query = parts.query
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
-        query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
-        )
-    if (netloc, query) == (parts.netloc, parts.query):
-        return url  # nothing secret (and urlunsplit would drop sqlite:///'s empty host)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,8 +545,10 @@ def loads(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
-    except RecursionError as err:  # tomllib recurses per nested array or inline table
-        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from err
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        # `from None`: a chained RecursionError carries ~1,000 frames, and formatting them can
+        # itself run out of stack when the caller is already deep (seen under pytest)
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     loc = _Locator(text, source)
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
@@ -776,8 +753,8 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    except RecursionError as err:  # tomllib recurses per nested array or inline table
-        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from err
+    except RecursionError:  # tomllib recurses per nested array or inline table (see loads)
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")

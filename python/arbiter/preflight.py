@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from arbiter.config import ModelSettings, Settings, UpstreamSettings, redact_url
+from arbiter.config import ModelSettings, Settings, UpstreamSettings
+from arbiter.url_redaction import redact_url
 
 ANTHROPIC_VERSION = "2023-06-01"
 

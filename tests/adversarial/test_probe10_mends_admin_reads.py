@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
-from arbiter.auth import create_key
-from tests.inproc import InProcess, sidecar_in_process
+from tests.adversarial.test_probe10_read_scope import read, second_tenant_after_traffic
+from tests.inproc import sidecar_in_process
 
 EXTRA = """
 [tenants.team-b]
@@ -35,23 +34,10 @@ CHAT = {
 }
 
 
-async def read(sc: InProcess, path: str, key: str) -> dict[str, Any]:
-    r = await sc.client.get(path, headers={"authorization": f"Bearer {key}"})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
-
-
 def test_admin_reads_show_what_binds_and_routes_the_named_tenant(tmp_path: Path) -> None:
     async def main() -> None:
         async with sidecar_in_process(tmp_path, edit_config=lambda t: t + EXTRA) as sc:
-            other = create_key(sc.services.store, "team-b")
-            for key in (sc.api_key, other.key):
-                r = await sc.client.post(
-                    "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"}
-                )
-                assert r.status_code == 200, r.text
-            await sc.services.learner.drain(10.0)
+            other = await second_tenant_after_traffic(sc, CHAT)
 
             rows = (await read(sc, "/arbiter/policy?tenant=team-b", sc.admin_key))["data"]
             assert rows

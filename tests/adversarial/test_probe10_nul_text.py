@@ -19,6 +19,7 @@ import pytest
 from tests.inproc import sidecar_in_process
 from tests.pg import fresh_database, require_pg
 from tests.test_cache import CACHE_ON, chat
+from tests.test_cache_store import on_store
 
 SEMANTIC_ON = CACHE_ON + "semantic = true\n"
 ASK = {"model": "auto", "messages": [{"role": "user", "content": "What is \x00 the capital?"}]}
@@ -30,15 +31,9 @@ def test_a_nul_in_the_last_user_turn_is_cached_and_shared_on_postgresql(
     base = require_pg()
 
     async def main(url: str) -> None:
-        def on_pg(text: str) -> str:
-            lines = text.splitlines()
-            at = next(i for i, line in enumerate(lines) if line.startswith('url = "sqlite:'))
-            lines[at] = f'url = "{url}"'
-            return "\n".join(lines) + SEMANTIC_ON
-
         async with (
-            sidecar_in_process(tmp_path / "a", edit_config=on_pg) as a,
-            sidecar_in_process(tmp_path / "b", edit_config=on_pg) as b,
+            sidecar_in_process(tmp_path / "a", edit_config=on_store(url, SEMANTIC_ON)) as a,
+            sidecar_in_process(tmp_path / "b", edit_config=on_store(url, SEMANTIC_ON)) as b,
         ):
             b.api_key = a.api_key  # one tenant, one key table
             with caplog.at_level(logging.WARNING, logger="arbiter.cache"):

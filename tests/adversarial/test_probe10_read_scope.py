@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from arbiter.auth import create_key
+from arbiter.auth import NewKey, create_key
 from tests.inproc import InProcess, sidecar_in_process
 
 CAPS = "".join(
@@ -20,23 +20,34 @@ CAPS = "".join(
 CHAT = {"model": "sim-small", "messages": [{"role": "user", "content": "hi"}]}
 
 
-async def rows(sc: InProcess, path: str, key: str) -> list[dict[str, Any]]:
+async def read(sc: InProcess, path: str, key: str) -> dict[str, Any]:
     r = await sc.client.get(path, headers={"authorization": f"Bearer {key}"})
     assert r.status_code == 200, r.text
-    data: list[dict[str, Any]] = r.json()["data"]
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def rows(sc: InProcess, path: str, key: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = (await read(sc, path, key))["data"]
     return data
+
+
+async def second_tenant_after_traffic(sc: InProcess, chat: dict[str, Any]) -> NewKey:
+    """A key of tenant team-b, once the default tenant and team-b have each sent `chat`."""
+    other = create_key(sc.services.store, "team-b")
+    for key in (sc.api_key, other.key):
+        r = await sc.client.post(
+            "/v1/chat/completions", json=chat, headers={"authorization": f"Bearer {key}"}
+        )
+        assert r.status_code == 200, r.text
+    await sc.services.learner.drain(10.0)
+    return other
 
 
 def test_an_admin_read_of_budgets_and_policy_is_scoped_by_tenant(tmp_path: Path) -> None:
     async def main() -> None:
         async with sidecar_in_process(tmp_path, edit_config=lambda t: t + CAPS) as sc:
-            other = create_key(sc.services.store, "team-b")
-            for key in (sc.api_key, other.key):
-                r = await sc.client.post(
-                    "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"}
-                )
-                assert r.status_code == 200, r.text
-            await sc.services.learner.drain(10.0)
+            other = await second_tenant_after_traffic(sc, CHAT)
 
             every = {r["scope"] for r in await rows(sc, "/arbiter/budgets", sc.admin_key)}
             assert {"tenant:default", "tenant:team-b", f"key:{other.id}"} <= every, every

@@ -12,34 +12,21 @@ an unhandled 500 (with a traceback) for
 
 Arguments are now checked where they will sit: the request is refused for Claude models as any
 untranslatable one is (a 400 naming the call when pinned; `auto` routes it elsewhere), and the
-answer keeps them under `_raw`, as it does for arguments nested deeper still."""
+answer keeps them under `_raw`, as it does for arguments nested deeper still (that case:
+`test_probe_deep_tool_args.py`, depths 250-254)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
-import pytest
-from anthropic.types import Message
-
-from tests import anthropic_mock
 from tests.adversarial.test_probe_deep_tool_args import nested
-from tests.anthropic_mock import AnthropicMock
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sim_requests
-from tests.test_signals_choices import GPT, completion, with_openai_mock
 
 CLAUDE = "sim-medium"
 # readable, and writable alone (up to 255 levels), but too deep inside a request body (249 fit)
 DEPTHS = [250, 252, 254]
-
-
-@pytest.fixture(scope="module")
-def mock() -> Iterator[AnthropicMock]:
-    with anthropic_mock.running() as m:
-        yield m
 
 
 def _chat(model: str, depth: int) -> dict[str, object]:
@@ -71,26 +58,5 @@ def test_deep_arguments_in_a_request_never_reach_a_claude_model(tmp_path: Path) 
                 )
                 assert r.status_code == 200, (depth, r.text)
                 assert r.headers["x-arbiter-model"] != CLAUDE
-
-    asyncio.run(main())
-
-
-@pytest.mark.parametrize("depth", [250, 251, 252, 254])  # an answer's content holds 251
-def test_deep_arguments_in_an_answer_reach_an_anthropic_client(
-    tmp_path: Path, mock: AnthropicMock, depth: int
-) -> None:
-    arguments = nested(depth)
-    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": arguments}}
-    mock.openai_reply = completion({"content": None, "tool_calls": [call]}, finish="tool_calls")
-
-    async def main() -> None:
-        async with sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc:
-            body = {"model": GPT, "max_tokens": 50, "messages": [{"role": "user", "content": "q"}],
-                    "tools": [{"name": "f", "input_schema": {"type": "object"}}]}  # fmt: skip
-            r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
-            assert r.status_code == 200, r.text
-            [block] = Message.model_validate(r.json()).content
-            assert block.type == "tool_use"
-            assert block.input == (orjson.loads(arguments) if depth <= 251 else {"_raw": arguments})
 
     asyncio.run(main())

@@ -294,7 +294,7 @@ def test_unreachable_store_is_a_transient_error(tmp_path: object, store_url: str
 
 
 def test_postgres_url_password_is_redacted() -> None:
-    from arbiter.config import redact_url
+    from arbiter.url_redaction import redact_url
 
     assert redact_url("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"

@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from arbiter.config import redact_url
 from arbiter.errors import ArbiterError, ConfigError
 from arbiter.latency import LatencyRow
 from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
+from arbiter.url_redaction import redact_url
 
 __all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
 

@@ -24,10 +24,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from arbiter.config import redact_url
 from arbiter.store import StoreError
 from arbiter.store._hooks import BUDGET_LOCK_WAIT_MS
 from arbiter.store._sql import Cursor, SqlStore
+from arbiter.url_redaction import redact_url
 
 log = logging.getLogger(__name__)
 
