@@ -35,6 +35,7 @@ from arbiter.config_parse import (
     _table,
 )
 from arbiter.errors import ConfigError
+from arbiter.toml_depth import nests_deeper_than
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
 # Bounds on a model's numbers (config and admin patches): far above any real model, low enough
@@ -541,6 +542,8 @@ def loads(
     """Parse and check everything; every problem is reported at once (ConfigError.problems).
     `base_dir`: the config file's directory, which relative [routing] file paths are read from
     (anchor_routing_files; before the checks, which open them); None: the working directory."""
+    if nests_deeper_than(text):
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -746,6 +749,8 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
     try:
         text = path.read_text(encoding="utf-8")
         _no_bom(text, path)
+        if nests_deeper_than(text):
+            raise ConfigError(f"{path}: invalid TOML: nested too deeply")
         raw = tomllib.loads(text)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
