@@ -7,8 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,10 @@ from arbiter.offline.demo import (
     API_KEY_ENV,
     _wait_http,
     demo_config,
+    demo_settings,
     sim_config,
 )
+from arbiter.toml_text import to_toml
 from tests.child_process import die_with_parent
 
 # Hypothesis's too_slow health check times the generation of examples on the wall clock: on a
@@ -134,6 +137,21 @@ class Sidecar:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         self.proc.stop(sig)
+
+
+def open_sidecar(
+    tmp: Path, sim_url: str, edit: Callable[[dict[str, Any]], None] | None = None
+) -> Iterator[Sidecar]:
+    """For a module-scoped fixture: a sidecar on the demo's settings without auth, in front of
+    the session's sim, its config (edited by `edit`) and store in `tmp`; stopped at the end."""
+    doc = demo_settings(sim_url, tmp / "a.db", auth=False)
+    if edit is not None:
+        edit(doc)
+    cfg = tmp / "arbiter.toml"
+    cfg.write_text(to_toml(doc))
+    s = Sidecar(cfg).start()
+    yield s
+    s.stop()
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from arbiter.offline.demo import demo_settings
-from arbiter.toml_text import to_toml
-from tests.conftest import Sidecar
+from tests.conftest import Sidecar, open_sidecar
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}]}
 MESSAGES = {**CHAT, "max_tokens": 16}
@@ -23,12 +21,7 @@ MESSAGES = {**CHAT, "max_tokens": 16}
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
-    tmp = tmp_path_factory.mktemp("transfer-coding")
-    cfg = tmp / "arbiter.toml"
-    cfg.write_text(to_toml(demo_settings(sim_url, tmp / "a.db", auth=False)))
-    s = Sidecar(cfg).start()
-    yield s
-    s.stop()
+    yield from open_sidecar(tmp_path_factory.mktemp("transfer-coding"), sim_url)
 
 
 def _post_chunked(port: int, path: str, body: bytes, coding: str) -> tuple[bytes, bytes]:

@@ -13,19 +13,12 @@ import orjson
 import pytest
 
 from arbiter.client_timeout import MAX_HEAD_BYTES
-from arbiter.offline.demo import demo_settings
-from arbiter.toml_text import to_toml
-from tests.conftest import Sidecar
+from tests.conftest import Sidecar, open_sidecar
 
 
 @pytest.fixture(scope="module")
 def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
-    tmp = tmp_path_factory.mktemp("http-head")
-    cfg = tmp / "arbiter.toml"
-    cfg.write_text(to_toml(demo_settings(sim_url, tmp / "a.db", auth=False)))
-    s = Sidecar(cfg).start()
-    yield s
-    s.stop()
+    yield from open_sidecar(tmp_path_factory.mktemp("http-head"), sim_url)
 
 
 def read_all(sock: socket.socket) -> bytes:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
 
-from arbiter.offline.demo import demo_settings
-from arbiter.toml_text import to_toml
-from tests.conftest import Sidecar
+from tests.conftest import Sidecar, open_sidecar
 
 TIMEOUT_S = 1.0
 # how late the close may come: room for a loaded machine, far below the keep-alive's 75 s
@@ -21,14 +20,10 @@ SLACK_S = 10.0
 
 @pytest.fixture(scope="module")
 def slow_sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
-    tmp = tmp_path_factory.mktemp("client-timeouts")
-    cfg = tmp / "arbiter.toml"
-    doc = demo_settings(sim_url, tmp / "a.db", auth=False)
-    doc["server"]["client_read_timeout_s"] = TIMEOUT_S
-    cfg.write_text(to_toml(doc))
-    s = Sidecar(cfg).start()
-    yield s
-    s.stop()
+    def slow_reads(doc: dict[str, Any]) -> None:
+        doc["server"]["client_read_timeout_s"] = TIMEOUT_S
+
+    yield from open_sidecar(tmp_path_factory.mktemp("client-timeouts"), sim_url, slow_reads)
 
 
 def stall_after(sidecar: Sidecar, sent: bytes, wait_s: float = 30.0) -> tuple[bytes, float]:
