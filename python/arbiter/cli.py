@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import sys
 from collections.abc import Sequence
@@ -215,7 +216,9 @@ def _serve(args: argparse.Namespace) -> int:
         if args.fd is not None:  # every worker accepts on the one inherited socket
             argv += ["--fd", str(args.fd)]
         return workers.supervise(argv, settings.server.workers, pass_fds=held)
-    app = build_app(settings)
+    # the address served, as the app's Host check knows it (--host, --port, --fd override)
+    served = dataclasses.replace(settings.server, host=host, port=port)
+    app = build_app(dataclasses.replace(settings, server=served))
     # background threads (recorder batches, policy sync) hand the GIL back to the event loop
     # after 1 ms instead of 5: bench/scale.py's tail at half load, p99 added 4.8 -> 3.8 ms
     sys.setswitchinterval(0.001)

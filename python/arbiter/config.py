@@ -35,6 +35,7 @@ from arbiter.config_parse import (
     _table,
 )
 from arbiter.errors import ConfigError
+from arbiter.host_check import allowed_hosts_problem
 from arbiter.toml_depth import nests_deeper_than
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
@@ -75,6 +76,11 @@ class ServerSettings:
     # Processes serving the port (SO_REUSEPORT: the kernel spreads connections): one per core
     # to use every core. Each is a replica sharing the store (budgets, policy, registry, cache).
     workers: int = 1
+    # Host names clients reach the sidecar by, besides localhost, IP addresses and the bind
+    # address (any port): a request naming another host gets 421, so a page whose DNS name is
+    # rebound to this machine cannot read it (host_check.py). ["*"]: no check (a proxy in
+    # front checks Host itself)
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,6 +699,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
             "must be 0.1 .. 3600 s"
         )
+    if hosts_problem := allowed_hosts_problem(s.server.allowed_hosts):
+        loc.fail(f"{loc.where(['server', 'allowed_hosts'])}: server.allowed_hosts: {hosts_problem}")
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
