@@ -52,6 +52,7 @@ from arbiter.errors import (
 from arbiter.event_stream import EventStreamResponse
 from arbiter.host_check import HostCheck
 from arbiter.http_json import (
+    API_HEADERS,
     JSON,
     check_params,
     float_param,
@@ -81,7 +82,7 @@ from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
 from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
-from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
+from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
 
@@ -94,8 +95,9 @@ Render = Callable[[ArbiterError], tuple[bytes, int]]
 
 def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
     """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
-    # a client too slow to send its body may still be sending it: end the connection
-    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else {}
+    headers = {"x-content-type-options": "nosniff"}  # an error body is JSON, never sniffed
+    if isinstance(err, RequestTimeout):  # a client too slow to send its body may still be
+        headers["connection"] = "close"  # sending it: end the connection
     if isinstance(err, UpstreamError) and err.retry_after_s:
         # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
         headers["retry-after"] = str(math.ceil(err.retry_after_s))
@@ -469,7 +471,7 @@ class Handlers:
         if self.s.cache.active:
             text += self.s.cache.metrics_text()
         text += self.loop_lag.metrics_text()
-        return Response(text, media_type=METRICS_CONTENT_TYPE)
+        return Response(text, media_type=METRICS_CONTENT_TYPE, headers=API_HEADERS)
 
     async def budgets(self, request: Request) -> Response:
         """Spend and reservations per cap window: a client key's own tenant and key; the admin's
@@ -711,8 +713,9 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         )
         response.headers["allow"] = allowed  # RFC 9110: a 405 names what the path takes
         return response
-    err = InvalidRequest(str(exc.detail))
-    return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
+    response = error_response(InvalidRequest(str(exc.detail)), render)
+    response.status_code = exc.status_code  # Starlette's own status (its detail as a 400's)
+    return response
 
 
 def _allowed_methods(request: Request) -> str:
