@@ -510,25 +510,40 @@ def _no_bom(text: str, path: Path) -> None:
         )
 
 
+def _anchored(value: str, config_dir: Path, names: Sequence[str] = ()) -> str:
+    """A file the config names: a relative path is read from the config file's directory, as a
+    user expects, not from wherever the command runs; shipped `names` stay names."""
+    if not value or value in names or Path(value).is_absolute():
+        return value
+    return str(config_dir / value)
+
+
 def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSettings:
     """The [routing] keys that name a file (priors_file, difficulty_model,
-    cascade_math_verifier_file), a relative path read from the config file's directory, as a
-    user expects of a file the config names; shipped names ("builtin", "knowledge", "v3", ...)
-    stay names."""
+    cascade_math_verifier_file), anchored (_anchored); shipped names ("builtin", "knowledge",
+    "v3", ...) stay names."""
     from arbiter.cascade import SHIPPED_VERIFIERS
     from arbiter.difficulty import SHIPPED
 
-    def anchored(value: str, names: Sequence[str]) -> str:
-        if not value or value in names or Path(value).is_absolute():
-            return value
-        return str(config_dir / value)
-
     return dataclasses.replace(
         r,
-        priors_file=anchored(r.priors_file, ("builtin",)),
-        difficulty_model=anchored(r.difficulty_model, tuple(SHIPPED)),
-        cascade_math_verifier_file=anchored(r.cascade_math_verifier_file, tuple(SHIPPED_VERIFIERS)),
+        priors_file=_anchored(r.priors_file, config_dir, ("builtin",)),
+        difficulty_model=_anchored(r.difficulty_model, config_dir, tuple(SHIPPED)),
+        cascade_math_verifier_file=_anchored(
+            r.cascade_math_verifier_file, config_dir, tuple(SHIPPED_VERIFIERS)
+        ),
     )
+
+
+def _anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
+    """Every file path a section names, anchored (_anchored): [routing]'s and [sandbox.tests]'
+    (before the checks, which open them)."""
+    if sections["routing"] is not None:
+        sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
+    sb = sections["sandbox"]
+    if sb is not None:
+        tests = {task: _anchored(path, config_dir) for task, path in sb.tests.items()}
+        sections["sandbox"] = dataclasses.replace(sb, tests=tests)
 
 
 def _anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
@@ -546,8 +561,8 @@ def loads(
     text: str, *, env: Mapping[str, str], source: str = "<string>", base_dir: Path | None = None
 ) -> Settings:
     """Parse and check everything; every problem is reported at once (ConfigError.problems).
-    `base_dir`: the config file's directory, which relative [routing] file paths are read from
-    (anchor_routing_files; before the checks, which open them); None: the working directory."""
+    `base_dir`: the config file's directory, which relative file paths ([routing]'s,
+    [sandbox.tests]) are read from (_anchor_files); None: the working directory."""
     if nests_deeper_than(text):
         raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply")
     try:
@@ -567,8 +582,8 @@ def loads(
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
     }
-    if base_dir is not None and sections["routing"] is not None:
-        sections["routing"] = anchor_routing_files(sections["routing"], base_dir)
+    if base_dir is not None:
+        _anchor_files(sections, base_dir)
     named: dict[str, dict[str, Any]] = {}
     for name, cls in _NAMED.items():
         table = _table(raw.get(name, {}), [name], loc)
