@@ -36,7 +36,7 @@ from arbiter.config_parse import (
 )
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
-from arbiter.toml_depth import nests_deeper_than
+from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
 # Bounds on a model's numbers (config and admin patches): far above any real model, low enough
@@ -563,16 +563,10 @@ def loads(
     """Parse and check everything; every problem is reported at once (ConfigError.problems).
     `base_dir`: the config file's directory, which relative file paths ([routing]'s,
     [sandbox.tests]) are read from (_anchor_files); None: the working directory."""
-    if nests_deeper_than(text):
-        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply")
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+        raw = load_toml(text)
+    except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
-    except RecursionError:  # tomllib recurses per nested array or inline table
-        # `from None`: a chained RecursionError carries ~1,000 frames, and formatting them can
-        # itself run out of stack when the caller is already deep (seen under pytest)
-        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     loc = _Locator(text, source)
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
@@ -612,8 +606,8 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         section, key = match.group(1).lower(), match.group(2).lower()
         try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
+            parsed = load_toml(f"v = {value}")["v"]
+        except (tomllib.TOMLDecodeError, NestedTooDeeply):
             parsed = value
         raw.setdefault(section, {})[key] = parsed
 
@@ -772,17 +766,13 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
     try:
         text = path.read_text(encoding="utf-8")
         _no_bom(text, path)
-        if nests_deeper_than(text):
-            raise ConfigError(f"{path}: invalid TOML: nested too deeply")
-        raw = tomllib.loads(text)
+        raw = load_toml(text)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    except RecursionError:  # tomllib recurses per nested array or inline table (see loads)
-        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")
