@@ -15,8 +15,14 @@ import openai
 import pytest
 
 from arbiter import config
+from arbiter.cli import main
 from arbiter.errors import ConfigError
-from arbiter.host_check import HostCheck, MisdirectedRequest, allowed_hosts_problem
+from arbiter.host_check import (
+    HostCheck,
+    MisdirectedRequest,
+    allowed_hosts_problem,
+    bind_warning,
+)
 from tests.conftest import ENV, Sidecar
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import sim_requests
@@ -178,3 +184,36 @@ def test_the_served_sidecar_answers_to_its_address_and_refuses_a_rebound_name(
         assert httpx.get(f"{sidecar.root_url}/healthz", headers={"host": host}).status_code == 200
     r = httpx.get(f"{sidecar.root_url}/healthz", headers={"host": f"evil.example:{port}"})
     assert r.status_code == 421 and r.json()["error"]["code"] == "misdirected_request"
+
+
+@pytest.mark.parametrize(
+    ("bind", "allowed", "warned"),
+    [
+        ("127.0.0.1", [], False),
+        ("::1", [], False),
+        ("localhost", [], False),
+        ("0.0.0.0", [], True),
+        ("10.0.0.5", [], True),
+        ("0.0.0.0", ["arbiter"], False),
+        ("0.0.0.0", ["*"], False),
+    ],
+)
+def test_a_bind_beyond_loopback_without_allowed_hosts_is_warned_about(
+    bind: str, allowed: list[str], warned: bool
+) -> None:
+    warning = bind_warning(bind, allowed)
+    assert (warning is not None) == warned
+    if warning:
+        assert "server.allowed_hosts" in warning and "421" in warning
+
+
+def test_check_config_warns_of_a_bind_beyond_loopback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIM_API_KEY", "sk-sim")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-test")
+    example = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(example.read_text().replace('host = "127.0.0.1"', 'host = "0.0.0.0"', 1))
+    assert main(["check-config", str(cfg)]) == 0
+    assert "warning: server.host '0.0.0.0' is reachable" in capsys.readouterr().err

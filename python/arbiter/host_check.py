@@ -92,6 +92,28 @@ def _is_ip(name: str) -> bool:
     return True
 
 
+def bind_warning(bind_host: str, allowed: list[str]) -> str | None:
+    """What clients of a sidecar bound beyond loopback with no `allowed_hosts` will meet: any
+    that reach it by a DNS name (a Compose service, a load balancer) get 421 until it is listed.
+    The check stays on: such a sidecar is as reachable from a rebound page as a local one."""
+    if allowed or _is_loopback(bind_host):
+        return None
+    return (
+        f"server.host {bind_host!r} is reachable from other machines, but only by IP address: "
+        "a client that reaches it by a DNS name gets 421 until the name is in "
+        'server.allowed_hosts (["*"]: no Host check, for a proxy that checks it)'
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: whatever it resolves to, clients may use it (it is allowed)
+
+
 def allowed_hosts_problem(names: list[str]) -> str | None:
     """Why `server.allowed_hosts` is not a list of host names (None when it is). Names only:
     any port is accepted, and a pattern would let a rebinding name match."""
