@@ -404,7 +404,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 changes = ChangeLog(services).install()
                 try:
                     transport = httpx.ASGITransport(app=app)
-                    async with httpx.AsyncClient(transport=transport, base_url="http://arbiter",
+                    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
                                                  timeout=120) as client:  # fmt: skip
                         await warm_up(client, warm)
                         results[arm] = await run_arm(

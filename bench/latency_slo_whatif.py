@@ -72,7 +72,7 @@ async def collect(n: int, scale: float, seed: int) -> tuple[list[B.Item], list[R
             try:
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(
-                    transport=transport, base_url="http://arbiter", timeout=120
+                    transport=transport, base_url="http://127.0.0.1", timeout=120
                 ) as client:
                     await B.warm_up(client, warm)
                     picks = await B.run_arm(client, items, scale, True, 4)

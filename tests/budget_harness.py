@@ -94,7 +94,7 @@ class Harness:
             self.services.upstreams[name] = upstream  # type: ignore[assignment]
         self.client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=build_app(s, services=self.services)),
-            base_url="http://arbiter",
+            base_url="http://127.0.0.1",
         )
 
     async def __aenter__(self) -> Harness:

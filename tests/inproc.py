@@ -29,7 +29,9 @@ from tests.conftest import ADMIN_KEY, ENV
 
 @dataclass(slots=True)
 class InProcess:
-    client: httpx.AsyncClient  # talks to the app in this process (base URL http://arbiter)
+    client: (
+        httpx.AsyncClient
+    )  # talks to the app in this process (base URL http://127.0.0.1, as a local client)
     services: Services
     sim: SimServer
     api_key: str
@@ -70,7 +72,7 @@ async def sidecar_in_process(
             key = create_key(services.store, tenant).key
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://arbiter", timeout=30
+                transport=transport, base_url="http://127.0.0.1", timeout=30
             ) as client:
                 yield InProcess(client, services, sim, key, app)
         finally:

@@ -40,17 +40,17 @@ async def sdks(
     """`x_api_key`: the anthropic client sends its key as `x-api-key` only (what the SDK sent
     before 2.x, and what many clients send); otherwise as `Authorization: Bearer` (2.x)."""
     transport = httpx2.ASGITransport(app=sc.app)
-    async with httpx2.AsyncClient(transport=transport, base_url="http://arbiter") as http:
+    async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
         key = api_key or sc.api_key
         claude = anthropic.AsyncAnthropic(
             api_key=None if x_api_key else key,
             default_headers={"x-api-key": key} if x_api_key else None,
-            base_url="http://arbiter",
+            base_url="http://127.0.0.1",
             http_client=http,
             max_retries=0,
         )
         gpt = openai.AsyncOpenAI(
-            api_key=key, base_url="http://arbiter/v1", http_client=http, max_retries=0
+            api_key=key, base_url="http://127.0.0.1/v1", http_client=http, max_retries=0
         )
         yield claude, gpt
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -187,6 +189,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from arbiter import config, gc_tuning, inherited_socket, logs, workers
     from arbiter.client_timeout import protocol_with_read_timeout
+    from arbiter.host_check import bind_warning
     from arbiter.preflight import store_problem
     from arbiter.server import build_app
 
@@ -215,7 +218,11 @@ def _serve(args: argparse.Namespace) -> int:
         if args.fd is not None:  # every worker accepts on the one inherited socket
             argv += ["--fd", str(args.fd)]
         return workers.supervise(argv, settings.server.workers, pass_fds=held)
-    app = build_app(settings)
+    # the address served, as the app's Host check knows it (--host, --port, --fd override)
+    served = dataclasses.replace(settings.server, host=host, port=port)
+    if warning := bind_warning(host, served.allowed_hosts):
+        logging.getLogger("arbiter.serve").warning("%s", warning)
+    app = build_app(dataclasses.replace(settings, server=served))
     # background threads (recorder batches, policy sync) hand the GIL back to the event loop
     # after 1 ms instead of 5: bench/scale.py's tail at half load, p99 added 4.8 -> 3.8 ms
     sys.setswitchinterval(0.001)

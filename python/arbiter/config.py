@@ -35,7 +35,8 @@ from arbiter.config_parse import (
     _table,
 )
 from arbiter.errors import ConfigError
-from arbiter.toml_depth import nests_deeper_than
+from arbiter.host_check import allowed_hosts_problem
+from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
 # Bounds on a model's numbers (config and admin patches): far above any real model, low enough
@@ -75,6 +76,11 @@ class ServerSettings:
     # Processes serving the port (SO_REUSEPORT: the kernel spreads connections): one per core
     # to use every core. Each is a replica sharing the store (budgets, policy, registry, cache).
     workers: int = 1
+    # Host names clients reach the sidecar by, besides localhost, IP addresses and the bind
+    # address (any port): a request naming another host gets 421, so a page whose DNS name is
+    # rebound to this machine cannot read it (host_check.py). ["*"]: no check (a proxy in
+    # front checks Host itself)
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,25 +510,40 @@ def _no_bom(text: str, path: Path) -> None:
         )
 
 
+def _anchored(value: str, config_dir: Path, names: Sequence[str] = ()) -> str:
+    """A file the config names: a relative path is read from the config file's directory, as a
+    user expects, not from wherever the command runs; shipped `names` stay names."""
+    if not value or value in names or Path(value).is_absolute():
+        return value
+    return str(config_dir / value)
+
+
 def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSettings:
     """The [routing] keys that name a file (priors_file, difficulty_model,
-    cascade_math_verifier_file), a relative path read from the config file's directory, as a
-    user expects of a file the config names; shipped names ("builtin", "knowledge", "v3", ...)
-    stay names."""
+    cascade_math_verifier_file), anchored (_anchored); shipped names ("builtin", "knowledge",
+    "v3", ...) stay names."""
     from arbiter.cascade import SHIPPED_VERIFIERS
     from arbiter.difficulty import SHIPPED
 
-    def anchored(value: str, names: Sequence[str]) -> str:
-        if not value or value in names or Path(value).is_absolute():
-            return value
-        return str(config_dir / value)
-
     return dataclasses.replace(
         r,
-        priors_file=anchored(r.priors_file, ("builtin",)),
-        difficulty_model=anchored(r.difficulty_model, tuple(SHIPPED)),
-        cascade_math_verifier_file=anchored(r.cascade_math_verifier_file, tuple(SHIPPED_VERIFIERS)),
+        priors_file=_anchored(r.priors_file, config_dir, ("builtin",)),
+        difficulty_model=_anchored(r.difficulty_model, config_dir, tuple(SHIPPED)),
+        cascade_math_verifier_file=_anchored(
+            r.cascade_math_verifier_file, config_dir, tuple(SHIPPED_VERIFIERS)
+        ),
     )
+
+
+def _anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
+    """Every file path a section names, anchored (_anchored): [routing]'s and [sandbox.tests]'
+    (before the checks, which open them)."""
+    if sections["routing"] is not None:
+        sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
+    sb = sections["sandbox"]
+    if sb is not None:
+        tests = {task: _anchored(path, config_dir) for task, path in sb.tests.items()}
+        sections["sandbox"] = dataclasses.replace(sb, tests=tests)
 
 
 def _anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
@@ -540,18 +561,12 @@ def loads(
     text: str, *, env: Mapping[str, str], source: str = "<string>", base_dir: Path | None = None
 ) -> Settings:
     """Parse and check everything; every problem is reported at once (ConfigError.problems).
-    `base_dir`: the config file's directory, which relative [routing] file paths are read from
-    (anchor_routing_files; before the checks, which open them); None: the working directory."""
-    if nests_deeper_than(text):
-        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply")
+    `base_dir`: the config file's directory, which relative file paths ([routing]'s,
+    [sandbox.tests]) are read from (_anchor_files); None: the working directory."""
     try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
+        raw = load_toml(text)
+    except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
-    except RecursionError:  # tomllib recurses per nested array or inline table
-        # `from None`: a chained RecursionError carries ~1,000 frames, and formatting them can
-        # itself run out of stack when the caller is already deep (seen under pytest)
-        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     loc = _Locator(text, source)
     _apply_env_overrides(raw, env)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
@@ -561,8 +576,8 @@ def loads(
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
     }
-    if base_dir is not None and sections["routing"] is not None:
-        sections["routing"] = anchor_routing_files(sections["routing"], base_dir)
+    if base_dir is not None:
+        _anchor_files(sections, base_dir)
     named: dict[str, dict[str, Any]] = {}
     for name, cls in _NAMED.items():
         table = _table(raw.get(name, {}), [name], loc)
@@ -591,8 +606,8 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             continue
         section, key = match.group(1).lower(), match.group(2).lower()
         try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
+            parsed = load_toml(f"v = {value}")["v"]
+        except (tomllib.TOMLDecodeError, NestedTooDeeply):
             parsed = value
         raw.setdefault(section, {})[key] = parsed
 
@@ -693,6 +708,8 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
             "must be 0.1 .. 3600 s"
         )
+    if hosts_problem := allowed_hosts_problem(s.server.allowed_hosts):
+        loc.fail(f"{loc.where(['server', 'allowed_hosts'])}: server.allowed_hosts: {hosts_problem}")
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
@@ -749,17 +766,13 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
     try:
         text = path.read_text(encoding="utf-8")
         _no_bom(text, path)
-        if nests_deeper_than(text):
-            raise ConfigError(f"{path}: invalid TOML: nested too deeply")
-        raw = tomllib.loads(text)
+        raw = load_toml(text)
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    except RecursionError:  # tomllib recurses per nested array or inline table (see loads)
-        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")

@@ -4,6 +4,7 @@ most likely did not mean (each warning says what clients will see)."""
 from __future__ import annotations
 
 from arbiter.config import RoutingSettings, Settings
+from arbiter.host_check import bind_warning
 from arbiter.registry import NOT_ROUTABLE
 
 
@@ -16,6 +17,8 @@ def config_warnings(settings: Settings) -> list[str]:
             "difficulty score and no request skips the cascade's cheap try"
         )
     out += _cost_exponent_warnings(r)
+    if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
+        out.append(hosts)
     challengers = set(settings.shadow.challengers)
     if not challengers:
         return out

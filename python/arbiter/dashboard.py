@@ -27,6 +27,7 @@ _TYPES = {
     "app.js": "text/javascript; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
     "views.js": "text/javascript; charset=utf-8",
+    "text.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 CSP = (

@@ -21,8 +21,14 @@ JSON = "application/json"
 _N = TypeVar("_N", int, float)
 
 
+# The operator's JSON (spend, keys, policies, decisions) is never read as another type nor kept
+# by a browser's or proxy's cache; the chat answers (the hot path) do without
+API_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+    merged = API_HEADERS if headers is None else {**API_HEADERS, **headers}
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=merged)
 
 
 def json_object(raw: bytes) -> dict[str, Any]:

@@ -50,7 +50,9 @@ from arbiter.errors import (
     UpstreamError,
 )
 from arbiter.event_stream import EventStreamResponse
+from arbiter.host_check import HostCheck
 from arbiter.http_json import (
+    API_HEADERS,
     JSON,
     check_params,
     float_param,
@@ -80,7 +82,7 @@ from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
 from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
-from arbiter.surfaces.openai_chat import error_bytes, models_body, parse_chat_request
+from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 
 anthropic_render = anthropic_surface.render_error
 
@@ -93,8 +95,9 @@ Render = Callable[[ArbiterError], tuple[bytes, int]]
 
 def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
     """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
-    # a client too slow to send its body may still be sending it: end the connection
-    headers = {"connection": "close"} if isinstance(err, RequestTimeout) else {}
+    headers = {"x-content-type-options": "nosniff"}  # an error body is JSON, never sniffed
+    if isinstance(err, RequestTimeout):  # a client too slow to send its body may still be
+        headers["connection"] = "close"  # sending it: end the connection
     if isinstance(err, UpstreamError) and err.retry_after_s:
         # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
         headers["retry-after"] = str(math.ceil(err.retry_after_s))
@@ -468,7 +471,7 @@ class Handlers:
         if self.s.cache.active:
             text += self.s.cache.metrics_text()
         text += self.loop_lag.metrics_text()
-        return Response(text, media_type=METRICS_CONTENT_TYPE)
+        return Response(text, media_type=METRICS_CONTENT_TYPE, headers=API_HEADERS)
 
     async def budgets(self, request: Request) -> Response:
         """Spend and reservations per cap window: a client key's own tenant and key; the admin's
@@ -577,32 +580,34 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
             if traced:
                 await asyncio.to_thread(telemetry.shutdown)  # flushes the last spans
 
+    hosts = HostCheck(settings.server.host, settings.server.port, settings.server.allowed_hosts)
+    guard = functools.partial(_guard, hosts=hosts)
     routes = [
-        Route("/v1/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
-        Route("/chat/completions", _guard(h.chat_completions, surface="chat"), methods=["POST"]),
-        Route("/v1/responses", _guard(h.responses, surface="responses"), methods=["POST"]),
-        *_stored_response_routes(h),
-        Route("/v1/messages", _guard(h.messages, anthropic_render, "messages"), methods=["POST"]),
+        Route("/v1/chat/completions", guard(h.chat_completions, surface="chat"), methods=["POST"]),
+        Route("/chat/completions", guard(h.chat_completions, surface="chat"), methods=["POST"]),
+        Route("/v1/responses", guard(h.responses, surface="responses"), methods=["POST"]),
+        *_stored_response_routes(h, guard),
+        Route("/v1/messages", guard(h.messages, anthropic_render, "messages"), methods=["POST"]),
         Route(
-            "/v1/messages/count_tokens", _guard(h.count_tokens, anthropic_render), methods=["POST"]
+            "/v1/messages/count_tokens", guard(h.count_tokens, anthropic_render), methods=["POST"]
         ),
-        Route("/v1/models", _guard(h.models, surface="models"), methods=["GET"]),
-        Route("/v1/models/{id:path}", _guard(h.model, surface="models"), methods=["GET"]),
-        Route("/v1/embeddings", _guard(h.embeddings, surface="embeddings"), methods=["POST"]),
-        Route("/v1/completions", _guard(h.completions, surface="completions"), methods=["POST"]),
-        *azure_routes(h, _guard),  # the AzureOpenAI SDK's paths
-        Route("/v1/feedback", _guard(h.feedback, surface="feedback"), methods=["POST"]),
-        Route("/arbiter/decisions", _guard(h.decisions), methods=["GET"]),
-        Route("/arbiter/decisions/{id}", _guard(h.decision), methods=["GET"]),
-        Route("/arbiter/stats", _guard(h.stats), methods=["GET"]),
-        Route("/arbiter/alerts", _guard(h.alerts), methods=["GET"]),
-        Route("/arbiter/policy", _guard(h.policy), methods=["GET"]),
-        Route("/arbiter/budgets", _guard(h.budgets), methods=["GET"]),
-        Route("/arbiter/timeseries", _guard(h.timeseries), methods=["GET"]),
-        Route("/metrics", _guard(h.metrics), methods=["GET"]),
-        *admin_routes.routes(admin_routes.AdminHandlers(svc, h.admin), _guard),
-        Route("/healthz", _guard(h.healthz), methods=["GET"]),
-        *dashboard.routes(h, _guard),
+        Route("/v1/models", guard(h.models, surface="models"), methods=["GET"]),
+        Route("/v1/models/{id:path}", guard(h.model, surface="models"), methods=["GET"]),
+        Route("/v1/embeddings", guard(h.embeddings, surface="embeddings"), methods=["POST"]),
+        Route("/v1/completions", guard(h.completions, surface="completions"), methods=["POST"]),
+        *azure_routes(h, guard),  # the AzureOpenAI SDK's paths
+        Route("/v1/feedback", guard(h.feedback, surface="feedback"), methods=["POST"]),
+        Route("/arbiter/decisions", guard(h.decisions), methods=["GET"]),
+        Route("/arbiter/decisions/{id}", guard(h.decision), methods=["GET"]),
+        Route("/arbiter/stats", guard(h.stats), methods=["GET"]),
+        Route("/arbiter/alerts", guard(h.alerts), methods=["GET"]),
+        Route("/arbiter/policy", guard(h.policy), methods=["GET"]),
+        Route("/arbiter/budgets", guard(h.budgets), methods=["GET"]),
+        Route("/arbiter/timeseries", guard(h.timeseries), methods=["GET"]),
+        Route("/metrics", guard(h.metrics), methods=["GET"]),
+        *admin_routes.routes(admin_routes.AdminHandlers(svc, h.admin), guard),
+        Route("/healthz", guard(h.healthz), methods=["GET"]),
+        *dashboard.routes(h, guard),
     ]
     app = Starlette(
         routes=routes,
@@ -612,26 +617,32 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     app.state.services = svc
     app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h
+    app.state.hosts = hosts  # _http_exception's check
     return app
 
 
-def _stored_response_routes(h: Handlers) -> list[Route]:
+def _stored_response_routes(h: Handlers, guard: Any) -> list[Route]:
     """The Responses API's paths for stored responses, each an OpenAI-shaped 404 (or 405)."""
-    endpoint = _guard(h.stored_response, surface="responses")
+    endpoint = guard(h.stored_response, surface="responses")
     return [
         Route("/v1/responses/{id}", endpoint, methods=["GET", "DELETE"]),
-        Route("/v1/responses/{id}", _guard(h.no_such_endpoint), methods=["POST"]),
+        Route("/v1/responses/{id}", guard(h.no_such_endpoint), methods=["POST"]),
         Route("/v1/responses/{id}/input_items", endpoint, methods=["GET"]),
         Route("/v1/responses/{id}/cancel", endpoint, methods=["POST"]),
     ]
 
 
 def _guard(
-    handler: Any, render: Render = openai_surface.render_error, surface: str | None = None
+    handler: Any,
+    render: Render = openai_surface.render_error,
+    surface: str | None = None,
+    *,
+    hosts: HostCheck,
 ) -> Any:
     """Every ArbiterError becomes an error response in the surface's shape (OpenAI's unless
     `render` says otherwise); never a stack trace. Each request gets its id and its one log
-    line (request_log.py; `surface` None: an operator endpoint, logged at debug)."""
+    line (request_log.py; `surface` None: an operator endpoint, logged at debug). A request to
+    a Host the sidecar does not answer to (`hosts`) or from another site's page is refused."""
 
     async def endpoint(request: Request) -> Response:
         quick_headers(request)
@@ -643,6 +654,7 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
+            hosts.check(request.headers.get("host"))
             refuse_cross_site(request)
             check_params(request)
             # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
@@ -688,6 +700,10 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
     anthropic_path = request.url.path.startswith("/v1/messages")
     render = anthropic_render if anthropic_path else openai_surface.render_error
+    try:  # an unknown path too: to a foreign Host, the same answer as a known one
+        request.app.state.hosts.check(request.headers.get("host"))
+    except ArbiterError as refused:
+        return error_response(refused, render)
     if exc.status_code == 404:
         return error_response(NotFound(f"Unknown path {request.url.path}."), render)
     if exc.status_code == 405:
@@ -697,8 +713,9 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         )
         response.headers["allow"] = allowed  # RFC 9110: a 405 names what the path takes
         return response
-    err = InvalidRequest(str(exc.detail))
-    return Response(error_bytes(err), status_code=exc.status_code, media_type=JSON)
+    response = error_response(InvalidRequest(str(exc.detail)), render)
+    response.status_code = exc.status_code  # Starlette's own status (its detail as a 400's)
+    return response
 
 
 def _allowed_methods(request: Request) -> str:

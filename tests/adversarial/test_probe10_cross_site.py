@@ -38,7 +38,7 @@ def _from_page(site: str) -> dict[str, str]:
     """What a browser sends with a no-cors fetch from another page."""
     return {
         "content-type": "text/plain;charset=UTF-8",
-        "origin": "https://pages.example" if site != "same-origin" else "http://arbiter",
+        "origin": "https://pages.example" if site != "same-origin" else "http://127.0.0.1",
         "sec-fetch-site": site,
         "sec-fetch-mode": "no-cors" if site != "same-origin" else "cors",
         "sec-fetch-dest": "empty",

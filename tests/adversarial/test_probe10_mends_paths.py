@@ -1,6 +1,7 @@
 """Relative file paths in [routing] (priors_file, difficulty_model, cascade_math_verifier_file)
 are read from the config file's directory under `arbiter serve` and `check-config`, as
-`arbiter replay --routing-config` and SQLite paths already were, whatever the working directory."""
+`arbiter replay --routing-config` and SQLite paths already were, whatever the working directory.
+Eleventh session: [sandbox.tests] files too (they were read from the working directory)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,19 @@ def test_shipped_names_and_absolute_paths_stay_as_written(tmp_path: Path) -> Non
     assert config.anchor_routing_files(routing, tmp_path) == routing
     absolute = config.RoutingSettings(priors_file=str(tmp_path / "p.json"))
     assert config.anchor_routing_files(absolute, Path("/elsewhere")) == absolute
+
+
+def test_sandbox_test_files_are_read_beside_the_config(
+    elsewhere: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    beside = elsewhere.parent / "checks" / "code_tests.py"
+    beside.parent.mkdir()
+    beside.write_text("assert solution(1) == 2\n")
+    text = elsewhere.read_text().replace(
+        '# [sandbox.tests]\n# code = "checks/code_tests.py"',
+        f'[sandbox.tests]\ncode = "checks/code_tests.py"\n"team/code" = "{beside}"',
+    )
+    elsewhere.write_text(text)
+    assert main(["check-config", str(elsewhere)]) == 0, capsys.readouterr()
+    tests = config.load(elsewhere).sandbox.tests  # serve's path: the executor reads these
+    assert tests == {"code": str(beside), "team/code": str(beside)}  # an absolute one as it is

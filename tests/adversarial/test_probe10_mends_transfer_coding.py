@@ -27,7 +27,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
 def _post_chunked(port: int, path: str, body: bytes, coding: str) -> tuple[bytes, bytes]:
     """(status line, body) of one POST whose body is sent in one chunk under `coding`."""
     head = (
-        f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         f"transfer-encoding: {coding}\r\nconnection: close\r\n\r\n"
     ).encode()
     framed = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"

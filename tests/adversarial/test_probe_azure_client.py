@@ -30,9 +30,9 @@ def test_the_azure_sdk_reaches_chat_completions_and_embeddings(tmp_path: Path, v
             transport = httpx2.ASGITransport(app=sc.app)
             async with httpx2.AsyncClient(transport=transport) as http:
                 where = (
-                    {"azure_endpoint": "http://arbiter"}
+                    {"azure_endpoint": "http://127.0.0.1"}
                     if via == "azure_endpoint"
-                    else {"base_url": "http://arbiter/v1"}
+                    else {"base_url": "http://127.0.0.1/v1"}
                 )
                 azure = openai.AsyncAzureOpenAI(
                     api_key=sc.api_key, api_version="2024-10-21", http_client=http,

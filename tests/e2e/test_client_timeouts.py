@@ -53,7 +53,7 @@ def body_of(response: bytes) -> dict[str, object]:
     "sent",
     [
         b"POST /v1/chat/comp",  # half a request line
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-ty",  # half the headers
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-ty",  # half the headers
         b"",  # a connection that never sends anything
     ],
 )
@@ -68,8 +68,8 @@ def test_a_stalled_request_head_is_closed_within_the_timeout(
 
 def test_a_stalled_request_body_gets_408_and_the_connection_closes(slow_sidecar: Sidecar) -> None:
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        b"content-length: 1000\r\n\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\ncontent-length: 1000\r\n\r\n"
     )
     got, closed_after = stall_after(slow_sidecar, head + b'{"model": "auto", "mess')
     assert closed_after < TIMEOUT_S + SLACK_S
@@ -80,7 +80,7 @@ def test_a_stalled_request_body_gets_408_and_the_connection_closes(slow_sidecar:
 
 def test_a_whole_request_on_a_slow_line_is_served(slow_sidecar: Sidecar) -> None:
     """The timeout is per request head: a keep-alive connection serves request after request."""
-    request = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+    request = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
     with socket.create_connection(("127.0.0.1", slow_sidecar.port), timeout=10) as sock:
         for _ in range(3):
             sock.sendall(request)

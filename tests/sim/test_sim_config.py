@@ -144,6 +144,30 @@ def test_python_m_arbiter_sim_serves_and_stops_on_sigterm(tmp_path: Path) -> Non
             proc.stderr.close()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "seed = " + "[" * 100_000 + "]" * 100_000 + "\n",  # tomllib: a RecursionError
+        "seed = " + "{a = " * 100 + "1" + "}" * 100 + "\n",  # parses, but past the main's bound
+    ],
+    ids=["arrays", "tables"],
+)
+def test_a_deeply_nested_sim_config_is_refused_as_arbiter_toml_is(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+
+
+def test_a_sim_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    path.write_bytes(b"seed = 1 # \xff\n")
+    with pytest.raises(ConfigError, match="cannot read sim config"):
+        load_config(path)
+
+
 def test_bad_config_exits_2_from_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "sim.toml"
     path.write_text("[models.m]\nlatnecy_ms = 3\n")

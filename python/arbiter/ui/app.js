@@ -1,4 +1,5 @@
 // The dashboard shell: sign-in, the key in sessionStorage, API calls, hash routing.
+import { unbidi } from "./text.js";
 import * as views from "./views.js";
 
 const KEY = "arbiter.key";
@@ -33,7 +34,7 @@ function signOut(message = "") {
   $("top").hidden = true;
   $("main").replaceChildren();
   $("login").hidden = false;
-  $("login-error").textContent = message;
+  $("login-error").textContent = unbidi(message);
   $("key").focus();
 }
 
@@ -82,7 +83,7 @@ async function whoAmI() {
   picker.replaceChildren(...options.map((t) => {
     const o = document.createElement("option");
     o.value = t;
-    o.textContent = t || "all tenants";
+    o.textContent = t ? unbidi(t) : "all tenants";
     o.selected = t === current;
     return o;
   }));
@@ -100,7 +101,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       await api("/arbiter/stats");
     } catch (err) {
-      if (err.message !== "unauthorized") $("login-error").textContent = err.message;
+      if (err.message !== "unauthorized") $("login-error").textContent = unbidi(err.message);
       return;
     }
     if (!location.hash || location.hash === "#/") location.hash = "#/overview";

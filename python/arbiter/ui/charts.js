@@ -1,12 +1,16 @@
 // Small SVG charts drawn from data: a line chart, a scatter with a frontier, horizontal bars.
-// Every label goes in with textContent; nothing is parsed as markup.
+// Every label goes in as text (its bidi controls as marks: text.js); nothing is parsed as markup.
+import { textNodes, unbidi } from "./text.js";
 
 const NS = "http://www.w3.org/2000/svg";
+const tspan = () => document.createElementNS(NS, "tspan");
 
 export function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = String(text);
+  if (text === undefined) return node;
+  if (tag === "title") node.textContent = unbidi(text); // a tooltip: text only
+  else node.append(...textNodes(text, tspan));
   return node;
 }
 

@@ -1,17 +1,22 @@
 // The dashboard's pages. Each renders into `main` from the sidecar's JSON APIs; data only ever
-// reaches the page through textContent and attribute setters (never as markup).
+// reaches the page as text nodes and attribute values (never as markup), its bidi controls
+// shown as marks (text.js).
 import { barsOverTime, fmtSmall, hbars, lineChart, paretoChart } from "./charts.js";
+import { textNodes } from "./text.js";
+
+const span = () => document.createElement("span");
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
-    if (k === "text") node.textContent = String(v);
+    if (k === "text") node.replaceChildren(...textNodes(v, span));
     else node.setAttribute(k, String(v));
   }
   for (const c of children) {
     if (c === null || c === undefined) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    if (c instanceof Node) node.append(c);
+    else node.append(...textNodes(c, span));
   }
   return node;
 }

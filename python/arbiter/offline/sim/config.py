@@ -15,6 +15,7 @@ from arbiter import price
 from arbiter.errors import ConfigError
 from arbiter.offline.sim.latency_profile import LatencyProfile, parse_latency
 from arbiter.offline.workload import TASKS
+from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 ReportCost = Literal["none", "body", "header", "both"]
 _REPORT_COST: tuple[ReportCost, ...] = ("none", "body", "header", "both")
@@ -109,9 +110,9 @@ def load_config(path: str | Path | None) -> SimConfig:
     """Read a sim.toml; None gives the built-in `default_pool()`."""
     if path is None:
         return default_pool()
-    try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    try:  # the main config's depth scan first: a deeply nested file is refused, not recursed
+        raw = load_toml(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"cannot read sim config {path}: {err}") from err
     return parse_config(raw, base_dir=Path(path).parent)
 
