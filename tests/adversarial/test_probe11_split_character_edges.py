@@ -306,3 +306,27 @@ def test_a_character_split_across_network_reads_stays_whole(
             assert await _texts_on_every_surface(sc, GPT) == [f"smile {EMOJI} é {EMOJI}"] * 3
 
     asyncio.run(main())
+
+
+def test_a_deep_answer_needing_its_characters_mended_is_refused_cleanly(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """A lone surrogate sends an answer to Python's parser (lenient_json); one 900 levels deep
+    (orjson reads 1,024) made the mending recurse past the interpreter's limit: a
+    RecursionError, an HTTP 500. Past json_depth's bound it is a malformed answer (502)."""
+    deep = "[" * 900 + "]" * 900
+    answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop",
+                           "message": {"role": "assistant", "content": "caf\ud800"}}]}  # fmt: skip
+    mock.openai_reply = answer | {"deep": orjson.loads(deep)}
+
+    async def main() -> None:
+        async with (
+            sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc,
+            sdks(sc) as (_, gpt),
+        ):
+            with pytest.raises(openai.APIStatusError) as caught:
+                await gpt.chat.completions.create(model=GPT, messages=USER)  # type: ignore[arg-type]
+            assert caught.value.status_code == 502
+
+    asyncio.run(main())

@@ -3,7 +3,8 @@ UTF-16 surrogate escape without its pair ("\\ud800"), which some servers emit wh
 a character in two. Python's own parser takes both; orjson refused the whole answer as
 malformed, so one bad character was retried (each try billed), failed over and counted against
 the model's circuit. The text is read with such characters as U+FFFD; anything else orjson
-refuses (broken syntax, NaN, nesting past its limit) stays refused."""
+refuses (broken syntax, NaN, nesting past its limit) stays refused, and so does such text
+nested past json_depth's bound."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import json
 from typing import Any
 
 import orjson
+
+from arbiter.json_depth import nests_deeper_than
 
 _CHARACTER_ERRORS = ("UTF-8", "surrogate")  # in orjson's messages for these, and only these
 
@@ -37,9 +40,11 @@ def read_keeping_surrogates(raw: bytes | str, err: orjson.JSONDecodeError) -> An
     character, to join with the next event's: stream_characters.py); invalid UTF-8 as U+FFFD.
     Raises `err` (orjson's refusal) when Python's parser refuses it too."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if nests_deeper_than(text):  # json and whole_characters recurse per level
+        raise err from None
     try:
         return json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise err from None
 
 

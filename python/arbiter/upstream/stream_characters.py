@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from arbiter.json_depth import nests_deeper_than
 from arbiter.upstream import lenient_json
 
 _SURROGATE_ESCAPES = (b"\\ud", b"\\uD")  # \uD800-\uDFFF: the only escapes orjson may refuse
@@ -42,6 +43,9 @@ class SurrogateJoiner:
     def event(self, data: bytes) -> bytes:
         if not self._held and not any(e in data for e in _SURROGATE_ESCAPES) and _utf8(data):
             return data
+        if nests_deeper_than(data):  # no event nests so deep; reading it would recurse as deep
+            self.due.extend(self.end())
+            return data  # the stream's own checks refuse it
         try:
             value = orjson.loads(data)
             if not self._held:
