@@ -270,6 +270,37 @@ def test_bytes_that_are_not_utf8_are_replacement_characters_on_every_surface(
     asyncio.run(main())
 
 
+def _byte_chunks(*contents: bytes) -> bytes:
+    """Chunks whose content is `contents`, bytes as they are (not JSON escapes): "@" marks
+    where they go, so the JSON around them is written by orjson."""
+    return b"".join(_chunk({"content": "@"}).replace(b"@", content) for content in contents)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        ((b"smile \xf0\x9f", b"\x98\x80 done"), f"smile {EMOJI} done"),
+        ((b"a\xf0", b"\x9f", b"\x98", b"\x80b"), f"a{EMOJI}b"),  # one byte an event
+        ((b"caf\xc3", b"\xa9"), "café"),
+        ((b"a\xf0\x9f", b"b"), "a\ufffdb"),  # the rest never came
+        ((b"a\xe2\x82",), "a\ufffd"),  # the finish came next
+    ],
+)
+def test_a_character_whose_bytes_two_events_carry_is_whole(
+    tmp_path: Path, mock: AnthropicMock, pieces: tuple[bytes, ...], expected: str
+) -> None:
+    """A server that cuts text by bytes (as UTF-16 servers cut surrogate pairs) sends a
+    character's first bytes at the end of one event's string and the rest in the next: each
+    event alone is not UTF-8, the stream is."""
+    body = _byte_chunks(*pieces) + _chunk({}, "stop") + _DONE
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=_openai_replay(mock, body)) as sc:
+            assert await _texts_on_every_surface(sc, GPT) == [expected] * 3
+
+    asyncio.run(main())
+
+
 def test_an_anthropic_upstream_s_bad_bytes_are_replacement_characters(
     tmp_path: Path, mock: AnthropicMock
 ) -> None:

@@ -35,11 +35,14 @@ def read(raw: bytes | str) -> tuple[Any, bool]:
         return whole_characters(read_keeping_surrogates(raw, err)), False
 
 
-def read_keeping_surrogates(raw: bytes | str, err: orjson.JSONDecodeError) -> Any:
+def read_keeping_surrogates(
+    raw: bytes | str, err: orjson.JSONDecodeError, bad_bytes: str = "replace"
+) -> Any:
     """`raw` read by Python's parser, unpaired surrogates kept as they came (a stream's half
-    character, to join with the next event's: stream_characters.py); invalid UTF-8 as U+FFFD.
-    Raises `err` (orjson's refusal) when Python's parser refuses it too."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    character, to join with the next event's: stream_characters.py); invalid UTF-8 as U+FFFD,
+    or with `bad_bytes="surrogateescape"` as U+DC80-U+DCFF (bytes a stream's next event may
+    complete). Raises `err` (orjson's refusal) when Python's parser refuses it too."""
+    text = raw.decode("utf-8", bad_bytes) if isinstance(raw, bytes) else raw
     if nests_deeper_than(text):  # json and whole_characters recurse per level
         raise err from None
     try:

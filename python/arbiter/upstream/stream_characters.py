@@ -1,17 +1,18 @@
 """Characters of an upstream's stream events, put right before they are relayed.
 
 A server that counts text in UTF-16 (JavaScript) may end one event's string with the escape
-"\\ud83d" (the first half of an emoji) and begin the next event's same string with "\\ude00".
-orjson refuses each half; read one by one, each would reach the client as U+FFFD. Here the first
-half is held back from its string and put before the same string's text in the next event, so
-the client gets the character once, whole. A half whose partner does not come is U+FFFD: when
-the next event that speaks of its string's choice lacks the string (a finish or tool-call delta,
-an Anthropic content_block_stop), or at the stream's end or failure (`end()`), it goes out on
-its own in an event of the same shape, before whatever comes next. Bytes that are not UTF-8
+"\\ud83d" (the first half of an emoji) and begin the next event's same string with "\\ude00";
+one that counts bytes may end it with an emoji's first bytes and send the rest next. orjson
+refuses each part; read one by one, each would reach the client as U+FFFD. Here the first part
+is held back from its string and put before the same string's text in the next event, so the
+client gets the character once, whole. A part whose rest does not come is U+FFFD: when the next
+event that speaks of its string's choice lacks the string (a finish or tool-call delta, an
+Anthropic content_block_stop), or at the stream's end or failure (`end()`), it goes out on its
+own in an event of the same shape, before whatever comes next. Other bytes that are not UTF-8
 are U+FFFD too (as in a whole answer: lenient_json), never relayed as they came.
 
 Cost: an event goes past a byte search (and, when it is not ASCII, a UTF-8 check) only when it
-holds a surrogate escape or bad bytes or follows a held half; only those are read by Python's
+holds a surrogate escape or bad bytes or follows a held part; only those are read by Python's
 parser and written anew. Used for OpenAI chunks and Anthropic events alike."""
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class SurrogateJoiner:
                 return data  # escapes in whole pairs: orjson takes them
         except orjson.JSONDecodeError as err:
             try:
-                value = lenient_json.read_keeping_surrogates(data, err)
+                value = lenient_json.read_keeping_surrogates(data, err, "surrogateescape")
             except orjson.JSONDecodeError:
                 self.due.extend(self.end())
                 return data  # no JSON: the stream's own checks refuse it
@@ -94,11 +95,12 @@ class SurrogateJoiner:
             text = value
             if before is not None:  # its partner, else U+FFFD (whole_characters)
                 joined.add(path)
-                text = before[0] + value
-            if value and "\ud800" <= value[-1] <= "\udbff" and not last:  # its second to come
-                self._held[path] = (value[-1], event)
-                return text[:-1]
-            return text
+                text = _paired(before[0], value)
+            cut = 0 if last or not text else _first_part(text)
+            if cut:  # the rest to come in the next event's same string
+                self._held[path] = (text[-cut:], event)
+                text = text[:-cut]
+            return _bytes_read(text)
         if isinstance(value, dict):
             last = last or bool(value.get("finish_reason"))
             return {
@@ -110,6 +112,60 @@ class SurrogateJoiner:
                 for i, v in enumerate(value)
             ]
         return value
+
+
+def _first_part(text: str) -> int:
+    """How many characters end `text` with the first part of a character: a high surrogate
+    (1), or the first 1-3 bytes of a UTF-8 sequence that came as bytes, not text (read with
+    surrogateescape: U+DC80-U+DCFF). 0 when it ends whole."""
+    if "\ud800" <= text[-1] <= "\udbff":
+        return 1
+    i, follow = len(text) - 1, 0
+    while i >= 0 and follow < 3 and "\udc80" <= text[i] <= "\udcbf":  # continuation bytes
+        i, follow = i - 1, follow + 1
+    if i < 0 or not "\udcc2" <= text[i] <= "\udcf4":  # no byte that leads a sequence
+        return 0
+    lead = ord(text[i]) - 0xDC00
+    needed = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+    return follow + 1 if follow + 1 < needed else 0
+
+
+def _paired(held: str, text: str) -> str:
+    """A held first part before `text`; a high surrogate and the low one that starts `text`
+    become their character at once (not read as bytes below)."""
+    if (
+        len(held) == 1
+        and "\ud800" <= held <= "\udbff"
+        and text[:1]
+        and "\udc00" <= text[0] <= "\udfff"
+    ):
+        return chr(0x10000 + ((ord(held) - 0xD800) << 10) + (ord(text[0]) - 0xDC00)) + text[1:]
+    return held + text
+
+
+def _bytes_read(text: str) -> str:
+    """`text` with the bytes that came as bytes (U+DC80-U+DCFF) read as UTF-8: a character
+    whose bytes two events carried is whole again, bytes that make none are U+FFFD. Other
+    lone surrogates are left to whole_characters."""
+    try:
+        text.encode()
+        return text  # no surrogates at all: the usual case
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # lone surrogates from escapes too: only the byte runs
+        out, run = [], bytearray()
+        for c in text:
+            if "\udc80" <= c <= "\udcff":
+                run.append(ord(c) - 0xDC00)
+                continue
+            if run:
+                out.append(run.decode("utf-8", "replace"))
+                run.clear()
+            out.append(c)
+        out.append(run.decode("utf-8", "replace"))
+        return "".join(out)
 
 
 def _utf8(data: bytes) -> bool:
