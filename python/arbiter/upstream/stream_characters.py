@@ -24,7 +24,6 @@ import orjson
 from arbiter.json_depth import nests_deeper_than
 from arbiter.upstream import lenient_json
 
-_SURROGATE_ESCAPES = (b"\\ud", b"\\uD")  # \uD800-\uDFFF: the only escapes orjson may refuse
 _Path = tuple[str | int, ...]
 
 
@@ -42,7 +41,12 @@ class SurrogateJoiner:
         return bool(self._held)
 
     def event(self, data: bytes) -> bytes:
-        if not self._held and not any(e in data for e in _SURROGATE_ESCAPES) and _utf8(data):
+        if (
+            not self._held
+            and b"\\ud" not in data  # \uD800-\uDFFF: the only escapes orjson may refuse
+            and b"\\uD" not in data
+            and (data.isascii() or _utf8(data))
+        ):
             return data
         if nests_deeper_than(data):  # no event nests so deep; reading it would recurse as deep
             self.due.extend(self.end())
@@ -169,8 +173,6 @@ def _bytes_read(text: str) -> str:
 
 
 def _utf8(data: bytes) -> bool:
-    if data.isascii():
-        return True
     try:
         data.decode()
     except UnicodeDecodeError:
