@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -359,5 +360,41 @@ def test_a_deep_answer_needing_its_characters_mended_is_refused_cleanly(
             with pytest.raises(openai.APIStatusError) as caught:
                 await gpt.chat.completions.create(model=GPT, messages=USER)  # type: ignore[arg-type]
             assert caught.value.status_code == 502
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        anthropic_mock.frame(
+            "error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+        ),
+        b"event: content_block_delta\ndata: {nope\n\n",
+        b"",  # the body ends
+    ],
+    ids=["error event", "event that is not JSON", "end of the body"],
+)
+def test_an_anthropic_upstream_s_half_before_a_failure_reaches_the_client_first(
+    tmp_path: Path, mock: AnthropicMock, failure: bytes
+) -> None:
+    body = _text_frames("smile <hi>", after=failure)
+
+    async def main() -> None:
+        async with (
+            sidecar_in_process(tmp_path, edit_config=_claude_replay(mock, body)) as sc,
+            sdks(sc) as (claude, _),
+        ):
+            text = ""
+            with pytest.raises(anthropic.APIError):
+                async with claude.messages.stream(
+                    model=CLAUDE,
+                    max_tokens=20,
+                    messages=USER,  # type: ignore[arg-type]
+                ) as events:
+                    async for event in events:
+                        if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                            text += event.delta.text
+            assert text == "smile \ufffd"
 
     asyncio.run(main())

@@ -203,7 +203,9 @@ class AnthropicStream(SSEStream):
                 self._failure = err
                 continue
             if frame_out is not None:
-                self._ready.append(frame_out)
+                if not self._ready:
+                    return frame_out
+                self._ready.append(frame_out)  # after the U+FFFD frames it queued
 
     def _checked(self, frame: bytes) -> bytes | None:
         """The frame to relay for `frame` (None for none), its characters put right
