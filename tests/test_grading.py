@@ -478,4 +478,8 @@ def test_deeply_nested_document_against_recursive_schema() -> None:
     grade = _grade("extraction", "[" * 900 + "]" * 900, response_format=rf)
     assert grade is not None
     assert grade.grader == "json_schema"
-    assert grade.score in (0.2, 1.0)  # 0.2 when validation recursed too deeply
+    # past json_depth's bound: not valid JSON, never handed to the (recursive) validator
+    assert (grade.score, grade.detail) == (
+        0.0,
+        "invalid JSON: JSON nested more than 128 levels deep",
+    )

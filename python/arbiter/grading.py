@@ -20,6 +20,7 @@ from referencing.exceptions import Unresolvable
 
 from arbiter import linear, mathcheck
 from arbiter.classify import asks_for_code
+from arbiter.json_depth import MAX_JSON_NESTING, nests_deeper_than
 
 __all__ = ["INLINE_CHARS", "Grade", "extract_final_answer", "grade_answer", "parse_json_content"]
 
@@ -267,15 +268,15 @@ def _grade_code(prompt: str, content: str) -> Grade | None:
 
 
 def _loads(text: str) -> Any:
-    """orjson when it can, else ``json`` for its line-numbered error; deep nesting: ValueError."""
+    """orjson when it can, else ``json`` for its line-numbered error; deep nesting: ValueError
+    (found by a linear scan before any parser reads it: json_depth)."""
+    if nests_deeper_than(text):
+        raise ValueError(f"JSON nested more than {MAX_JSON_NESTING} levels deep")
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         pass
-    try:
-        return json.loads(text)
-    except RecursionError as err:
-        raise ValueError("JSON nested too deeply") from err
+    return json.loads(text)
 
 
 def parse_json_content(text: str) -> Any:
@@ -284,10 +285,11 @@ def parse_json_content(text: str) -> Any:
     Raises ``ValueError`` (``json.JSONDecodeError`` included) when no JSON can be read.
     """
     stripped = text.strip()
-    try:
-        return orjson.loads(stripped)
-    except orjson.JSONDecodeError:
-        pass
+    if not nests_deeper_than(stripped):  # else _loads says so, for the whole or the fence
+        try:
+            return orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            pass
     fence = _JSON_FENCE.search(stripped)
     if fence is None:
         return _loads(stripped)  # raises JSONDecodeError with a line number

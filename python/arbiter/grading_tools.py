@@ -24,6 +24,7 @@ from referencing.exceptions import Unresolvable
 from arbiter import linear
 from arbiter.answer_choices import OfferedTools, ToolCall
 from arbiter.grading import Grade
+from arbiter.json_depth import MAX_JSON_NESTING, nests_deeper_than
 
 __all__ = ["MAX_ARGUMENT_CHARS", "describe_calls", "describe_tools", "grade_tool_calls"]
 
@@ -79,6 +80,8 @@ def _grade_one(call: ToolCall, tools: OfferedTools | None) -> Grade:
 
 
 def _loads(text: str) -> Any:
+    if nests_deeper_than(text):  # the validator would recurse past the interpreter's limit
+        raise ValueError(f"nested more than {MAX_JSON_NESTING} levels deep")
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError as err:

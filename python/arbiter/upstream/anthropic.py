@@ -11,6 +11,7 @@ OpenAI's. Deciding whether to retry stays failover.py's job.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 import httpx
@@ -41,6 +42,7 @@ from arbiter.upstream.http import (
     retryable_error,
     safe_error_text,
 )
+from arbiter.upstream.stream_characters import SurrogateJoiner
 from arbiter.upstream.whole_answer import piece_chars
 
 API_VERSION = "2023-06-01"
@@ -152,6 +154,9 @@ class AnthropicStream(SSEStream):
         self._frame_size = 0
         self._kind = b""  # the type of the last event returned
         self._start_usage: dict[str, Any] = {}
+        self._characters = SurrogateJoiner()  # a character cut in two across text deltas
+        self._ready: deque[bytes] = deque()  # frames checked, to return before reading more
+        self._failure: UpstreamError | None = None  # raised once the frames before it are out
 
     def _pop_frame(self) -> bytes | None:
         """The next complete frame among the lines read so far (a blank line ends a frame; at
@@ -172,20 +177,59 @@ class AnthropicStream(SSEStream):
         return b"\n".join(frame) + b"\n\n"
 
     async def _next_item(self) -> bytes | None:
-        while not self.done:
-            frame = self._pop_frame()
-            if frame is None:
-                if self._eof:
-                    return None
-                await self._read()
+        while True:
+            if self._ready:
+                return self._ready.popleft()
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
+            if self.done:
+                return None
+            try:
+                frame = self._pop_frame()
+                if frame is None:
+                    if not self._eof:
+                        await self._read()
+                    elif self._characters.holding:  # the body ended on a half: U+FFFD
+                        self._queue(self._characters.end())
+                    else:
+                        return None
+                    continue
+                frame_out = self._checked(frame)
+            except UpstreamError as err:
+                self._queue(self._characters.end())  # the text before the failure, whole
+                if not self._ready:
+                    raise
+                self._failure = err
                 continue
-            kind = self._check(frame)
-            if kind is not None:
-                self._kind = kind
-                if not frame.startswith(b"event:"):  # the SDKs dispatch on the event's name
-                    frame = b"event: " + kind + b"\n" + frame
-                return frame
-        return None
+            if frame_out is not None:
+                if not self._ready:
+                    return frame_out
+                self._ready.append(frame_out)  # after the U+FFFD frames it queued
+
+    def _checked(self, frame: bytes) -> bytes | None:
+        """The frame to relay for `frame` (None for none), its characters put right
+        (stream_characters) and its event's name first; the frames of halves that lost their
+        partner are queued before it."""
+        data = [line[5:].strip() for line in frame.split(b"\n") if line.startswith(b"data:")]
+        if not any(data):
+            return None  # a comment-only frame, or an empty `data:` (SSE dispatches neither)
+        payload = b"\n".join(data)
+        relayed = self._characters.event(payload)
+        if self._characters.due:
+            self._queue(self._characters.take_due())
+        kind = self._check(relayed)
+        self._kind = kind
+        if relayed is not payload:
+            return b"event: " + kind + b"\ndata: " + relayed + b"\n\n"
+        if not frame.startswith(b"event:"):  # the SDKs dispatch on the event's name
+            return b"event: " + kind + b"\n" + frame
+        return frame
+
+    def _queue(self, payloads: list[bytes]) -> None:
+        for payload in payloads:  # text deltas alone (stream_characters): `type` is theirs
+            kind = str(orjson.loads(payload).get("type", "")).encode()
+            self._ready.append(b"event: " + kind + b"\ndata: " + payload + b"\n\n")
 
     def _opening(self, item: bytes) -> bool:
         """message_start, pings and an empty text block start have nothing to show."""
@@ -196,19 +240,18 @@ class AnthropicStream(SSEStream):
     def _whole_answer(self, raw: bytes) -> bytes:
         return whole_answer.anthropic_events(raw, self._model, piece_chars(self._max_line))
 
-    def _check(self, frame: bytes) -> bytes | None:
-        data = [line[5:].strip() for line in frame.split(b"\n") if line.startswith(b"data:")]
-        if not any(data):
-            return None  # a comment-only frame, or an empty `data:` (SSE dispatches neither)
+    def _check(self, payload: bytes) -> bytes:
+        """The event's type, its usage and end noted; an error event, or a payload that is no
+        event, raises UpstreamError."""
         try:
-            event = lenient_json.loads(b"\n".join(data))
+            event = lenient_json.loads(payload)
         except orjson.JSONDecodeError as err:
             raise UpstreamError(f"{self._model}: malformed event in the stream") from err
         kind = event.get("type") if isinstance(event, dict) else None
         if not isinstance(kind, str):
             raise UpstreamError(f"{self._model}: malformed event in the stream")
         if kind == "error":
-            raise event_error(self._model, event.get("error"), frame)
+            raise event_error(self._model, event.get("error"), payload)
         if kind == "message_start":
             # not the usage yet: its output count is a placeholder, the bill comes in
             # message_delta; a stream that breaks before it is priced at its worst case

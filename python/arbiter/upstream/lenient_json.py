@@ -3,7 +3,8 @@ UTF-16 surrogate escape without its pair ("\\ud800"), which some servers emit wh
 a character in two. Python's own parser takes both; orjson refused the whole answer as
 malformed, so one bad character was retried (each try billed), failed over and counted against
 the model's circuit. The text is read with such characters as U+FFFD; anything else orjson
-refuses (broken syntax, NaN, nesting past its limit) stays refused."""
+refuses (broken syntax, NaN, nesting past its limit) stays refused, and so does such text
+nested past json_depth's bound."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import json
 from typing import Any
 
 import orjson
+
+from arbiter.json_depth import nests_deeper_than
 
 _CHARACTER_ERRORS = ("UTF-8", "surrogate")  # in orjson's messages for these, and only these
 
@@ -32,14 +35,19 @@ def read(raw: bytes | str) -> tuple[Any, bool]:
         return whole_characters(read_keeping_surrogates(raw, err)), False
 
 
-def read_keeping_surrogates(raw: bytes | str, err: orjson.JSONDecodeError) -> Any:
+def read_keeping_surrogates(
+    raw: bytes | str, err: orjson.JSONDecodeError, bad_bytes: str = "replace"
+) -> Any:
     """`raw` read by Python's parser, unpaired surrogates kept as they came (a stream's half
-    character, to join with the next event's: stream_characters.py); invalid UTF-8 as U+FFFD.
-    Raises `err` (orjson's refusal) when Python's parser refuses it too."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    character, to join with the next event's: stream_characters.py); invalid UTF-8 as U+FFFD,
+    or with `bad_bytes="surrogateescape"` as U+DC80-U+DCFF (bytes a stream's next event may
+    complete). Raises `err` (orjson's refusal) when Python's parser refuses it too."""
+    text = raw.decode("utf-8", bad_bytes) if isinstance(raw, bytes) else raw
+    if nests_deeper_than(text):  # json and whole_characters recurse per level
+        raise err from None
     try:
         return json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise err from None
 
 

@@ -7,6 +7,7 @@ failover.py's job, not this module's.
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any
 
 import httpx
@@ -163,10 +164,14 @@ class _OpenAIStream(SSEStream):
         super().__init__(model, resp, deadline, limits)
         self._data: list[bytes] = []  # the data lines of the event being read
         self._characters = SurrogateJoiner()  # a character cut in two across events
+        self._ready: deque[bytes] = deque()  # events dispatched, to return before reading more
+        self._failure: UpstreamError | None = None  # raised once the events before it are out
 
     def _pop_event(self) -> bytes | None:
         """The next event's `data:` payload among the lines already read (several data lines
         joined by LF, as SSE says), or None when no event is complete yet."""
+        if self._ready:
+            return self._ready.popleft()
         lines = self._lines
         while lines:
             line = lines.popleft()
@@ -178,7 +183,7 @@ class _OpenAIStream(SSEStream):
             if event := self._dispatch(self._payload()):
                 return event
             if self.done:
-                return None
+                return self._ready.popleft() if self._ready else None
         if self._eof and self._data:  # the body ended without the event's blank line
             return self._dispatch(self._payload())
         return None
@@ -205,21 +210,39 @@ class _OpenAIStream(SSEStream):
             self.done = True
             self._settle_usage()
             self._lines.clear()
+            self._ready.extend(self._characters.end())  # halves left alone: U+FFFD, then the end
             return None
         data = self._characters.event(data)
         if b'"finish_reason"' in data:
             self._watch_finish(data)
         self._watch_usage(data)
+        if self._characters.due:  # halves that lost their partner go out first, as U+FFFD
+            due = self._characters.take_due()
+            self._ready.extend(due[1:])
+            self._ready.append(data)
+            return due[0]
         return data
 
     async def _next_item(self) -> bytes | None:
         while (event := self._pop_event()) is None:
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
             if self._eof and len(self._finished) >= self.choices:
                 self.done = True  # ended cleanly after every choice finished: no [DONE] sent
                 self._settle_usage()
             if self.done or self._eof:
+                if self._characters.holding:  # the body ended on a half: U+FFFD
+                    self._ready.extend(self._characters.end())
+                    continue
                 return None
-            await self._read()
+            try:
+                await self._read()
+            except UpstreamError as err:
+                if not self._characters.holding:
+                    raise
+                self._ready.extend(self._characters.end())  # the text before the failure whole
+                self._failure = err
         return event
 
     def _watch_finish(self, raw: bytes) -> None:

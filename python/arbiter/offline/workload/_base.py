@@ -14,6 +14,7 @@ from typing import Any
 from arbiter import linear
 from arbiter.classify import TASKS as TASKS  # re-exported: the one vocabulary
 from arbiter.classify import TaskType
+from arbiter.json_depth import nests_deeper_than
 
 # one vocabulary of task types: the classifier's
 Task = TaskType
@@ -103,10 +104,9 @@ def parse_json_answer(content: str) -> Any:
     fenced = _FENCE_RE.search(text)
     if fenced and not text.startswith(("{", "[")):
         text = fenced.group(1).strip()
-    try:
-        return json.loads(text)
-    except RecursionError as err:  # "[[[[...": an answer, not a value we can read
-        raise ValueError("JSON nested too deeply") from err
+    if nests_deeper_than(text):  # "[[[[...": an answer, not a value we can read
+        raise ValueError("JSON nested too deeply")
+    return json.loads(text)
 
 
 def check_answer(task: str, truth: str | None, content: str) -> float | None:
