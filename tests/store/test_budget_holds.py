@@ -103,3 +103,32 @@ def test_racing_sweepers_release_a_dead_owners_holds_once(
         t.join(30)
     assert sum(released) == pytest.approx(20 * 0.25)
     assert _reserved(first) == pytest.approx({"global": 1.0})  # the live owner's hold only
+
+
+def test_one_owners_concurrent_reserves_and_settles_never_deadlock(
+    open_: Callable[[], Store],
+) -> None:
+    """A settle locks the budget rows before the ledger's, as a reserve does: with the ledger
+    taken first, a reserve and a settle of the same process waited on each other (PostgreSQL
+    aborted one as a deadlock: a capped request failing for nothing)."""
+    stores = [open_() for _ in range(6)]
+    stores[0].open_budget_lease("o", expires_ts=1e12)
+    errors: list[BaseException] = []
+    go = threading.Barrier(len(stores))
+
+    def work(s: Store) -> None:
+        go.wait()
+        try:
+            for _ in range(40):
+                assert s.reserve_budget(CAP, 0.001, "o") is None
+                s.settle_budget(WINDOWS, 0.001, 0.0, "o")
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert _reserved(stores[0]) == pytest.approx({"tenant:t": 0.0, "global": 0.0})

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from arbiter.store._hooks import StoreHooks
-from arbiter.store.budget_holds import add_holds, lease_owner, take_holds
+from arbiter.store.budget_holds import SETTLE_HELD, add_holds, lease_owner, take_holds
 
 _KEY_COLS = "id, tenant, name, secret_hash, created_ts, expires_ts, revoked_ts"
 
@@ -134,16 +134,13 @@ class AccountsMixin(StoreHooks):
         """Swap a reservation for the real cost; returns (scope, window, spent) after it. The
         window's row may not exist yet (spend reserved from a replica's outage allowance).
         With an `owner`, only what its ledger still holds is released: a window whose hold a
-        sweep already released (the owner's lease expired) releases nothing a second time."""
+        sweep already released (the owner's lease expired) releases nothing a second time.
+        The budget rows are locked before the ledger's, in the reserve's order: a settle and a
+        reserve of the same process never wait on each other crosswise (a deadlock)."""
         out: list[tuple[str, float, float]] = []
+        ledger = owner is not None and reserved > 0
         with self._budget_tx() as cur:
-            held = (
-                take_holds(self, cur, owner, windows, reserved)
-                if owner is not None and reserved > 0
-                else None
-            )
             for scope, window in windows:
-                release = reserved if held is None or (scope, window) in held else 0.0
                 cur.execute(
                     self._sql(
                         "INSERT INTO budget_usage (scope, window_start, spent_usd, "
@@ -152,14 +149,18 @@ class AccountsMixin(StoreHooks):
                     ),
                     (scope, window),
                 )
-                cur.execute(
-                    self._sql(
-                        "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
-                        "THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
-                        "WHERE scope = %s AND window_start = %s"
-                    ),
-                    (release, release, actual, scope, window),
-                )
+                if ledger:
+                    held = (owner, scope, window, reserved, reserved, actual, scope, window)
+                    cur.execute(self._sql(SETTLE_HELD), held)
+                else:
+                    cur.execute(
+                        self._sql(
+                            "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
+                            "THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
+                            "WHERE scope = %s AND window_start = %s"
+                        ),
+                        (reserved, reserved, actual, scope, window),
+                    )
                 cur.execute(
                     self._sql(
                         "SELECT spent_usd FROM budget_usage WHERE scope = %s AND window_start = %s"
@@ -168,6 +169,9 @@ class AccountsMixin(StoreHooks):
                 )
                 row = cur.fetchone()
                 out.append((scope, window, float(row[0]) if row else 0.0))
+            if ledger:
+                assert owner is not None
+                take_holds(self, cur, owner, windows, reserved)
         return out
 
     def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]:

@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 # A ledger row this close to 0 holds nothing (float rounding of + and - the same amounts).
 _EMPTY_USD = 1e-12
 
+# A settle's release from a window, only while the owner's ledger still has a row for it (a
+# sweep that deleted the row released the hold already). One statement, as before the ledger.
+SETTLE_HELD = (
+    "UPDATE budget_usage SET reserved_usd = CASE "
+    "WHEN NOT EXISTS (SELECT 1 FROM budget_holds WHERE owner = %s AND scope = %s "
+    "AND window_start = %s) THEN reserved_usd "
+    "WHEN reserved_usd > %s THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
+    "WHERE scope = %s AND window_start = %s"
+)
 _SUBTRACT = (
     "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
     "THEN reserved_usd - %s ELSE 0 END WHERE scope = %s AND window_start = %s"
@@ -67,14 +76,13 @@ def take_holds(
     owner: str,
     windows: Sequence[tuple[str, float]],
     amount: float,
-) -> set[tuple[str, float]]:
-    """Take `amount` per window off `owner`'s ledger, inside the settle's transaction; returns
-    the windows whose row was still there (a sweep deleted the others: nothing left to release
-    in them). One statement, unless two caps name the same window (then one per multiplicity)."""
+) -> None:
+    """Take `amount` per window off `owner`'s ledger, inside the settle's transaction and after
+    its budget rows (the reserve's lock order). A row a sweep deleted stays deleted. One
+    statement, unless two caps name the same window (then one per multiplicity)."""
     by_count: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for key, n in Counter(windows).items():
         by_count[n].append(key)
-    found: set[tuple[str, float]] = set()
     for n, keys in by_count.items():
         match = " OR ".join(["(scope = %s AND window_start = %s)"] * len(keys))
         params: list[object] = [amount * n, owner]
@@ -83,12 +91,10 @@ def take_holds(
         cur.execute(
             hooks._sql(
                 "UPDATE budget_holds SET reserved_usd = reserved_usd - %s "
-                f"WHERE owner = %s AND ({match}) RETURNING scope, window_start"
+                f"WHERE owner = %s AND ({match})"
             ),
             params,
         )
-        found.update((str(s), float(w)) for s, w in cur.fetchall())
-    return found
 
 
 class BudgetHoldsMixin(StoreHooks):
