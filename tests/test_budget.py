@@ -96,10 +96,14 @@ def test_lease_and_shutdown_grace_are_parsed_strictly(tmp_path: Path) -> None:
     assert s.server.shutdown_grace_s == 2.5
     s = config.loads(base + "\n[budgets]\nlease_s = 4\n", env=env)
     assert s.budgets.lease_s == 4.0
+    cap = '\n[[budgets.caps]]\nscope = "global"\nlimit_usd = 5\nwindow = "total"\n'
     for bad in ("lease_s = 0.5", 'lease_s = "30"', "lease_s = nan", "lease_s = 2"):
         # (2 s: under 3 policy syncs of 1 s, the lease could lapse between renewals)
         with pytest.raises(ConfigError, match=r"budgets"):
-            config.loads(base + f"\n[budgets]\n{bad}\n", env=env)
+            config.loads(base + f"\n[budgets]\n{bad}\n{cap}", env=env)
+    # without caps nothing is leased: a slow policy sync is no reason to refuse the file
+    s = config.loads(base.replace("[store]", "[store]\nsync_interval_ms = 60000"), env=env)
+    assert s.store.sync_interval_ms == 60000
     for bad in ("shutdown_grace_s = -1", "shutdown_grace_s = 1e9", 'shutdown_grace_s = "x"'):
         with pytest.raises(ConfigError, match=r"server"):
             config.loads(base.replace("[server]", f"[server]\n{bad}"), env=env)

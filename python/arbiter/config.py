@@ -726,11 +726,13 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     b = s.budgets
     check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
     check_range(loc, ["budgets", "lease_s"], b.lease_s, 1.0, 3600.0)
-    if b.lease_s < 3 * st.sync_interval_ms / 1000:  # renewed every sync: a few tries per lease
+    # the lease is renewed by the policy sync: a few tries per lease, or a live process could
+    # lose it between two syncs (only caps take a lease)
+    if b.caps and b.lease_s < 3 * st.sync_interval_ms / 1000:
         loc.fail(
             f"{loc.where(['budgets', 'lease_s'])}: budgets.lease_s = {b.lease_s} must be at least "
             f"3 x store.sync_interval_ms ({3 * st.sync_interval_ms / 1000:g} s): the lease is "
-            "renewed by the policy sync"
+            "renewed by the policy sync; raise lease_s or sync more often"
         )
     if b.image_tokens < 0 or b.default_max_output_tokens < 1:
         loc.fail(
