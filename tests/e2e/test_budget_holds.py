@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -90,14 +91,18 @@ def _config(tmp: Path, sim: str, store_url: str, grace_s: float = 30.0) -> Path:
 
 
 class Streams:
-    """IN_FLIGHT streamed requests to `slow` through the openai SDK, each in its own thread;
-    `opened` once every one has its first chunk (its reservation is held)."""
+    """IN_FLIGHT streamed requests to `slow`, each in its own thread: through the openai SDK,
+    the last one through the anthropic SDK (/v1/messages); back once every one has its first
+    chunk (its reservation is held)."""
 
     def __init__(self, sidecar: Sidecar, key: str) -> None:
         self.client = openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0)
+        self.claude = anthropic.Anthropic(base_url=sidecar.root_url, api_key=key, max_retries=0)
         self.first = threading.Semaphore(0)
         self.ended: list[str] = []  # how each stream ended: "error: <code>", "cut", "done"
-        self.threads = [threading.Thread(target=self._one, daemon=True) for _ in range(IN_FLIGHT)]
+        self.threads = [
+            threading.Thread(target=self._one, daemon=True) for _ in range(IN_FLIGHT - 1)
+        ] + [threading.Thread(target=self._claude, daemon=True)]
         for t in self.threads:
             t.start()
         for _ in range(IN_FLIGHT):
@@ -126,10 +131,34 @@ class Streams:
             if not got_first:
                 self.first.release()
 
+    def _claude(self) -> None:
+        got_first = False
+        try:
+            with self.claude.messages.stream(
+                model="slow",
+                messages=CHAT,
+                max_tokens=MAX_TOKENS,  # type: ignore[arg-type]
+            ) as stream:
+                for _text in stream.text_stream:
+                    if not got_first:
+                        got_first = True
+                        self.first.release()
+            self.ended.append("done")
+        except anthropic.APIStatusError as err:
+            body = err.body if isinstance(err.body, dict) else {}
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            self.ended.append(f"anthropic error: {error.get('type')}: {err.message}")
+        except (anthropic.APIConnectionError, httpx.HTTPError):
+            self.ended.append("cut")
+        finally:
+            if not got_first:
+                self.first.release()
+
     def join(self, timeout_s: float) -> None:
         for t in self.threads:
             t.join(timeout_s)
         self.client.close()
+        self.claude.close()
 
 
 def _reserved(store_url: str) -> float:
@@ -191,7 +220,10 @@ def test_sigterm_with_a_stuck_stream_ends_it_and_leaves_nothing_reserved(
         # uvicorn re-raises the SIGTERM it caught once it has shut down: not a SIGKILL
         assert code in (0, -signal.SIGTERM) and took < 15, (code, took)
         streams.join(10)
-        assert streams.ended == ["error: server_shutting_down"] * IN_FLIGHT, streams.ended
+        # each in its surface's shape, never a silently cut connection
+        ended = sorted(streams.ended)
+        assert ended[0].startswith("anthropic error: api_error: The server is shutting down")
+        assert ended[1:] == ["error: server_shutting_down"] * (IN_FLIGHT - 1), ended
         # a clean stop settles its requests and releases its lease: nothing left for a sweep
         assert _reserved(store_url) < 1e-9
         store = open_store(store_url)
