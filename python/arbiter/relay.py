@@ -215,7 +215,8 @@ async def forward(
         outcome.complete = True
         yield final
     except asyncio.CancelledError:
-        if stopping is None or not stopping.started or outcome.complete or outcome.failure:
+        cut_by_stop = stopping is not None and stopping.started and not outcome.finished
+        if not cut_by_stop or outcome.complete or outcome.failure is not None:
             if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
                 outcome.failure = ClientDisconnected("the client disconnected mid-stream")
             raise
