@@ -506,11 +506,12 @@ class Budgets:
                 charge.owner = self.owner
 
     async def stop(self, timeout_s: float) -> None:
-        """A clean stop: settle every charge still open with what its calls committed (the
-        requests were cancelled), write queued settles, then release this process's lease and
-        whatever it still holds, so nothing stays reserved for it."""
-        for decision_id in list(self._open):
-            await self.release(decision_id)
+        """A clean stop: settle every charge still open (its request was cancelled mid-call:
+        that call may have been billed in full, so what is held counts as spent; a request
+        that never called counts nothing), write queued settles, then release this process's
+        lease and whatever it still holds, so nothing stays reserved for it."""
+        for decision_id, charge in list(self._open.items()):
+            await self.settle(decision_id, charge.held if charge.calls else charge.committed)
         await self.drain(timeout_s)
         if not self.enabled or not self._leased:
             return
