@@ -81,3 +81,29 @@ def test_budget_keys_are_parsed_strictly(tmp_path: Path) -> None:
     for bad in ('judge_scope = "tenants"', "outage_allowance = 2", "image_tokens = -1"):
         with pytest.raises(ConfigError, match=r"budgets|tenants"):
             config.loads(base + f"\n[budgets]\n{bad}\n", env=env)
+
+
+def test_lease_and_shutdown_grace_are_parsed_strictly(tmp_path: Path) -> None:
+    from arbiter import config
+    from arbiter.errors import ConfigError
+    from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV, demo_config
+
+    env = {API_KEY_ENV: "k", ADMIN_KEY_ENV: "a"}
+    base = demo_config("http://127.0.0.1:9/v1", tmp_path / "c.db")
+    s = config.loads(base, env=env)
+    assert s.budgets.lease_s == 30.0 and s.server.shutdown_grace_s == 30.0
+    s = config.loads(base.replace("[server]", "[server]\nshutdown_grace_s = 2.5"), env=env)
+    assert s.server.shutdown_grace_s == 2.5
+    s = config.loads(base + "\n[budgets]\nlease_s = 4\n", env=env)
+    assert s.budgets.lease_s == 4.0
+    cap = '\n[[budgets.caps]]\nscope = "global"\nlimit_usd = 5\nwindow = "total"\n'
+    for bad in ("lease_s = 0.5", 'lease_s = "30"', "lease_s = nan", "lease_s = 2"):
+        # (2 s: under 3 policy syncs of 1 s, the lease could lapse between renewals)
+        with pytest.raises(ConfigError, match=r"budgets"):
+            config.loads(base + f"\n[budgets]\n{bad}\n{cap}", env=env)
+    # without caps nothing is leased: a slow policy sync is no reason to refuse the file
+    s = config.loads(base.replace("[store]", "[store]\nsync_interval_ms = 60000"), env=env)
+    assert s.store.sync_interval_ms == 60000
+    for bad in ("shutdown_grace_s = -1", "shutdown_grace_s = 1e9", 'shutdown_grace_s = "x"'):
+        with pytest.raises(ConfigError, match=r"server"):
+            config.loads(base.replace("[server]", f"[server]\n{bad}"), env=env)

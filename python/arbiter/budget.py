@@ -30,6 +30,14 @@ spend a bounded local allowance per cap (`budgets.outage_allowance`, a fraction 
 limit; 0 refuses with a fast 503) that is reconciled (written as spend) once the store is back.
 So during an outage a cap can be passed by at most replicas x allowance + one worst case.
 
+A process killed hard (kill -9, OOM, power loss) never settles what it held. So each process
+is an `owner` with a lease in the store, renewed by the policy sync (`keep_lease`), and every
+reservation is also written to its ledger; once a lease has expired (`budgets.lease_s`), any live
+process's sweep releases that owner's holds, once (store/budget_holds.py). A process that finds
+its own lease gone (it stalled past the lease, or lost the store that long) was swept: it goes on
+under a new owner name, and the holds its open requests had are not released a second time. A
+clean stop settles every open charge and releases the process's lease and holds (`stop`).
+
 Threshold alerts (e.g. 50/80/100%) go to the alert feed and, if configured, a webhook.
 """
 
@@ -39,6 +47,8 @@ import asyncio
 import calendar
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -124,8 +134,10 @@ class Charge:
     decision_id: str
     caps: tuple[BoundCap, ...]
     call_worst: Callable[[str], float]  # the worst case of one call to a model
+    owner: str = ""  # the process name its store holds are under (new names after a sweep)
     held: float = 0.0
     local: float = 0.0
+    forfeit: float = 0.0  # of `held`, what a sweep already released (this owner's lease lapsed)
     committed: float = 0.0
     calls: int = 0
     settled: bool = False
@@ -139,12 +151,19 @@ class _Unsettled:
     """A settle the store did not take yet: retried in order until it does."""
 
     windows: list[tuple[str, float]]
+    owner: str
     reserved: float  # held in the store (released by the settle)
     actual: float
     local: float  # held from the outage allowance (released locally once written)
     caps: tuple[BoundCap, ...]
     tries: int = 0
     since: float = field(default_factory=time.monotonic)
+
+
+def _owner_name() -> str:
+    """A new name per process start (and per lapsed lease): host, pid and a random part, so an
+    operator can tell whose holds a sweep released."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def window_bounds(window: str, now: float) -> tuple[float, float]:
@@ -195,6 +214,9 @@ class Budgets:
         self._retry: asyncio.Task[None] | None = None
         self._down_since: float | None = None  # the store failed a budget call; not yet back
         self._allowance_used: dict[tuple[str, float], float] = {}  # (scope, window) -> usd
+        self.owner = _owner_name()
+        self._leased = False  # the store has this owner's lease
+        self._lease_due = 0.0  # time.time() of the next renewal and sweep
 
     @property
     def enabled(self) -> bool:
@@ -251,7 +273,7 @@ class Budgets:
     ) -> Charge:
         """Reserve one worst-case call to the dearest of `first_calls` (or raise BudgetExceeded /
         BudgetStoreDown). Without caps, the charge only tallies what the calls cost."""
-        charge = Charge(decision_id, caps, call_worst)
+        charge = Charge(decision_id, caps, call_worst, self.owner)
         if caps:
             await self._hold(charge, max((call_worst(m) for m in first_calls), default=0.0))
             self._open[decision_id] = charge
@@ -281,14 +303,22 @@ class Budgets:
         caps = charge.caps
         if self._down_since is None:
             rows = [(c.scope, c.window_start, c.limit_usd) for c in caps]
+            owner = charge.owner
+            # start-up could not reach the store: the lease is taken with the first reservation
+            lease = None if self._leased else time.time() + self._s.lease_s
             try:
-                over = await asyncio.to_thread(self._store.reserve_budget, rows, amount)
+                over = await asyncio.to_thread(
+                    self._store.reserve_budget, rows, amount, owner, lease
+                )
             except StoreError as err:
                 self._store_failed(err)
             else:
                 if over is not None:
                     raise self._refusal(caps, over, amount)
+                self._leased = self._leased or lease is not None
                 charge.held += amount
+                if charge.owner != owner:  # renamed meanwhile: the old name's holds are swept
+                    charge.forfeit += amount
                 return
         self._hold_locally(charge, amount)
 
@@ -348,7 +378,8 @@ class Budgets:
             self._use_allowance(charge.caps, kept - charge.local)
         job = _Unsettled(
             [(c.scope, c.window_start) for c in charge.caps],
-            charge.held - charge.local,
+            charge.owner,
+            charge.held - charge.local - charge.forfeit,
             actual,
             kept,
             charge.caps,
@@ -370,7 +401,7 @@ class Budgets:
 
     async def _write(self, job: _Unsettled) -> None:
         after = await asyncio.to_thread(
-            self._store.settle_budget, job.windows, job.reserved, job.actual
+            self._store.settle_budget, job.windows, job.reserved, job.actual, job.owner
         )
         self._use_allowance(job.caps, -job.local)  # the store has this spend now
         for (scope, start, spent), bound in zip(after, job.caps, strict=True):
@@ -421,6 +452,74 @@ class Budgets:
                 )
             self._down_since = None
             pause = first_s
+
+    # -- this process's lease on its holds ----------------------------------------------------
+    def _open_lease(self) -> None:
+        self._store.open_budget_lease(self.owner, time.time() + self._s.lease_s)
+        self._leased = True
+
+    async def start(self) -> None:
+        """Take this process's lease and release what dead processes still hold (start-up)."""
+        if self.enabled:
+            await self.keep_lease()
+
+    async def keep_lease(self) -> None:
+        """Renew the lease and sweep expired owners' holds, every third of `budgets.lease_s`
+        (called by the policy sync loop, every sync). The store may be down: the next call
+        tries again, and the lease outlives two missed renewals."""
+        now = time.time()
+        if not self.enabled or now < self._lease_due:
+            return
+        try:
+            if await asyncio.to_thread(self._lapsed):
+                self._renamed()  # on the loop: open charges are the loop's
+                await asyncio.to_thread(self._open_lease)
+            released = await asyncio.to_thread(self._store.sweep_budget_holds, time.time())
+        except StoreError as err:
+            log.info("budget lease: store unreachable (%s); retrying next sync", err)
+            return
+        self._lease_due = now + self._s.lease_s / 3
+        if released:
+            owners = sorted({o for o, _, _, _ in released})
+            log.warning(
+                "budget: released %s held by %d stopped process(es) (%s)",
+                usd(sum(r for _, _, _, r in released if r > 0)),
+                len(owners),
+                ", ".join(owners),
+            )
+
+    def _lapsed(self) -> bool:
+        """Renew the lease (take it if never taken); True when a sweep had taken it away."""
+        if not self._leased:
+            self._open_lease()
+            return False
+        return not self._store.renew_budget_lease(self.owner, time.time() + self._s.lease_s)
+
+    def _renamed(self) -> None:
+        """Our lease was found expired and our holds released by a sweep: go on under a new
+        name, and let no open charge release what the sweep already did."""
+        old, self.owner = self.owner, _owner_name()
+        log.warning("budget lease of %s lapsed and was swept; now %s", old, self.owner)
+        for charge in list(self._open.values()):
+            if charge.owner == old:
+                charge.forfeit = charge.held - charge.local
+                charge.owner = self.owner
+
+    async def stop(self, timeout_s: float) -> None:
+        """A clean stop: settle every charge still open (its request was cancelled mid-call:
+        that call may have been billed in full, so what is held counts as spent; a request
+        that never called counts nothing), write queued settles, then release this process's
+        lease and whatever it still holds, so nothing stays reserved for it."""
+        for decision_id, charge in list(self._open.items()):
+            await self.settle(decision_id, charge.held if charge.calls else charge.committed)
+        await self.drain(timeout_s)
+        if not self.enabled or not self._leased:
+            return
+        try:
+            await asyncio.to_thread(self._store.sweep_budget_holds, time.time(), self.owner)
+            self._leased = False
+        except StoreError as err:  # its lease then expires and another process's sweep does it
+            log.warning("budget: could not release this process's holds at stop: %s", err)
 
     async def drain(self, timeout_s: float) -> int:
         """Give queued settles up to `timeout_s` to be written (shutdown); returns those left."""

@@ -8,8 +8,12 @@ import gc
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from arbiter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from arbiter.stopping import Stopping
 
 DEFAULT_CONFIG = "arbiter.toml"
 
@@ -244,17 +248,32 @@ def _serve(args: argparse.Namespace) -> int:
         # and one middleware layer less on every request
         proxy_headers=False,
         timeout_keep_alive=settings.server.keep_alive_s,
+        # SIGTERM: in-flight requests get this long, then are cancelled (recorded, budgets
+        # settled) and the lifespan's shutdown runs; without it a stuck stream held it forever
+        timeout_graceful_shutdown=settings.server.shutdown_grace_s,  # type: ignore[arg-type]
     )
     sockets = None
     if listening is not None:
         sockets = [listening]
     elif workers.is_worker():  # its own socket on the shared port (SO_REUSEPORT)
         sockets = [workers.reuseport_socket(host, port)]
-    server = uvicorn.Server(config_)
+    server = _server_telling_streams(uvicorn, config_, app.state.services.stopping)
     server.run(sockets=sockets)
     if not server.started:
         return 3  # uvicorn's start-up failure status
     return 0
+
+
+def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> Any:
+    """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
+    it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py)."""
+
+    class _Server(uvicorn.Server):  # type: ignore[misc]
+        async def shutdown(self, sockets: Any = None) -> None:
+            stopping.started = True
+            await super().shutdown(sockets)
+
+    return _Server(config_)
 
 
 def _check_config(args: argparse.Namespace) -> int:

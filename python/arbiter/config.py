@@ -81,6 +81,9 @@ class ServerSettings:
     # rebound to this machine cannot read it (host_check.py). ["*"]: no check (a proxy in
     # front checks Host itself)
     allowed_hosts: list[str] = field(default_factory=list)
+    # On SIGTERM, in-flight requests get this long to finish; then uvicorn cancels them (each is
+    # still recorded and its budget settled) and the process releases its reservations.
+    shutdown_grace_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +372,11 @@ class BudgetSettings:
     # while the store is unreachable, each replica may spend this fraction of each cap on its own
     # (reconciled once the store is back); 0 = refuse capped requests with a fast 503
     outage_allowance: float = 0.02
+    # each sidecar process leases its reservations (renewed with the policy sync, every third of
+    # this): a process silent for this long is presumed dead (kill -9, OOM, power loss) and any
+    # live one releases what it still held (store/budget_holds.py). Keep it well above the
+    # hosts' clock skew and the longest stall a live process may have.
+    lease_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -710,6 +718,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
         )
     if hosts_problem := allowed_hosts_problem(s.server.allowed_hosts):
         loc.fail(f"{loc.where(['server', 'allowed_hosts'])}: server.allowed_hosts: {hosts_problem}")
+    check_range(loc, ["server", "shutdown_grace_s"], s.server.shutdown_grace_s, 0.0, 3600.0)
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
@@ -733,6 +742,15 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     check_shadow(loc, s.shadow, models)
     b = s.budgets
     check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
+    check_range(loc, ["budgets", "lease_s"], b.lease_s, 1.0, 3600.0)
+    # the lease is renewed by the policy sync: a few tries per lease, or a live process could
+    # lose it between two syncs (only caps take a lease)
+    if b.caps and b.lease_s < 3 * st.sync_interval_ms / 1000:
+        loc.fail(
+            f"{loc.where(['budgets', 'lease_s'])}: budgets.lease_s = {b.lease_s} must be at least "
+            f"3 x store.sync_interval_ms ({3 * st.sync_interval_ms / 1000:g} s): the lease is "
+            "renewed by the policy sync; raise lease_s or sync more often"
+        )
     if b.image_tokens < 0 or b.default_max_output_tokens < 1:
         loc.fail(
             f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "

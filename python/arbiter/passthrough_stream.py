@@ -93,7 +93,9 @@ def streaming(call: OpenedCall) -> Streaming:
     model = call.req.model
     codec = OpenAIPassThrough(model, call.req.include_usage)  # chunks as they come, usage or not
     outcome = _StreamOutcome(codec)
-    gen = forward(call.pt.s.breaker, model, call.upstream, codec, outcome, finish)
+    gen = forward(
+        call.pt.s.breaker, model, call.upstream, codec, outcome, finish, stopping=call.pt.s.stopping
+    )
     headers = {
         "x-arbiter-model": model,
         "x-arbiter-decision-id": call.decision_id,

@@ -424,7 +424,7 @@ class Pipeline:
         )  # fmt: skip
         # a deadline shorter than failover's is the caller's (failover.py reads it the same)
         callers = deadline if limit < s.settings.failover.deadline_s else None
-        relay = Relay(s.breaker, model, upstream, codec, finish, callers)
+        relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
         return Streamed(relay, headers, deadline)
 
     async def _finish_stream(

@@ -23,6 +23,7 @@ from arbiter.errors import (
 from arbiter.failover import CONFIG_STATUSES
 from arbiter.records import Attempt
 from arbiter.relay_codec import RelayCodec
+from arbiter.stopping import ServerStopping, Stopping
 from arbiter.store import StoreError
 from arbiter.upstream.base import UpstreamStream
 
@@ -97,11 +98,12 @@ class Relay:
         codec: RelayCodec,
         finish: _Finish,
         callers_deadline: float | None = None,
+        stopping: Stopping | None = None,
     ) -> None:
         self._outcome = _StreamOutcome(codec)
         self._finish = finish
         self._gen = forward(
-            breaker, model, upstream, codec, self._outcome, finish, callers_deadline
+            breaker, model, upstream, codec, self._outcome, finish, callers_deadline, stopping
         )
 
     def __aiter__(self) -> Relay:
@@ -174,13 +176,15 @@ async def forward(
     outcome: _StreamOutcome,
     finish: _Finish,
     callers_deadline: float | None = None,
+    stopping: Stopping | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Forward each upstream event as it arrives, in the client's protocol (`codec`); end
     with its terminal event ([DONE], message_stop) only when the upstream finished properly
     and the decision is recorded, else with one error event in the client's shape.
     Never references the Relay, so dropping an unfinished Relay lets Python finalize this
     generator at once. A stream failed by the upstream opens `breaker` one step for `model`
-    (count_failure)."""
+    (count_failure). Cancelled because the server's graceful shutdown ran out (`stopping`),
+    it ends with an error event the client can read, recorded as such."""
     try:
         try:
             async for event in upstream.events():
@@ -210,8 +214,26 @@ async def forward(
             final = codec.error(NOT_RECORDED)
         outcome.complete = True
         yield final
-    except (asyncio.CancelledError, GeneratorExit):
-        if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
+    except asyncio.CancelledError:
+        cut_by_stop = stopping is not None and stopping.started and not outcome.finished
+        if not cut_by_stop or outcome.complete or outcome.failure is not None:
+            if not outcome.complete and outcome.failure is None:  # (None: not expire()d)
+                outcome.failure = ClientDisconnected("the client disconnected mid-stream")
+            raise
+        # uvicorn cancelled the request at the end of server.shutdown_grace_s: the client is
+        # still there, so it is told why its stream ends (then the response ends normally)
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        outcome.failure = ServerStopping(
+            "The server is shutting down and this stream ran past its grace period; retry the "
+            "request."
+        )
+        await run_to_end(finish(outcome))
+        outcome.complete = True
+        yield codec.error(outcome.failure)
+    except GeneratorExit:
+        if not outcome.complete and outcome.failure is None:
             outcome.failure = ClientDisconnected("the client disconnected mid-stream")
         raise
     finally:

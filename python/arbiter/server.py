@@ -477,13 +477,19 @@ class Handlers:
         """Spend and reservations per cap window: a client key's own tenant and key; the admin's
         every scope, or with `?tenant=` that tenant's, its keys' and the shared caps (global,
         shadow) that bind its requests too. Each row says whether it is `shared`; a client key
-        is not shown the shared ones (they total every tenant's spend) and is told so."""
+        is not shown the shared ones (they total every tenant's spend) and is told so. The
+        admin also sees `reserved_expired_usd`: what processes whose lease expired (killed
+        with requests in flight) still hold in `reserved_usd` until a sweep releases it."""
         principal = await self.reader(request)
         only_params(request)
         rows = [
             {**r, "shared": r["scope"] in _SHARED_SCOPES}
             for r in await asyncio.to_thread(self.s.store.budget_usage, "")
         ]
+        if principal.sees_all:
+            expired = await asyncio.to_thread(self.s.store.expired_budget_holds, time.time())
+            for r in rows:
+                r["reserved_expired_usd"] = expired.get((r["scope"], r["window_start"]), 0.0)
         tenant = read_scope(request, principal)
         if tenant is None:
             return json_response({"object": "list", "data": rows})

@@ -53,6 +53,7 @@ from arbiter.registry import Registry
 from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
+from arbiter.stopping import Stopping
 from arbiter.store import Store, open_store
 from arbiter.store.archive import archive_older
 from arbiter.upstream.anthropic import AnthropicUpstream
@@ -134,6 +135,7 @@ class Services:
             else None
         )
         self.new_id = DecisionIds()
+        self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)
 
         # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)
         self.executor = CodeExecutor(settings.sandbox)
@@ -405,6 +407,7 @@ class Services:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.load_state)
+        await self.budgets.start()  # its lease, and a sweep of dead processes' holds
         self.recorder.start()
         await self.cache.start()
         loop = asyncio.get_running_loop()
@@ -427,7 +430,9 @@ class Services:
         await self.cache.stop()
         if self._spend_tasks:
             await asyncio.wait(set(self._spend_tasks), timeout=5.0)
-        await self.budgets.drain(5.0)  # settles queued during a store outage
+        # settles queued during a store outage, those of requests cut by the shutdown, then
+        # this process's lease and whatever it still holds
+        await self.budgets.stop(5.0)
         await asyncio.to_thread(self.sync_policy)
         await asyncio.to_thread(self.recorder.stop, 10.0)
         for up in self.upstreams.values():
@@ -442,6 +447,10 @@ class Services:
                 await asyncio.to_thread(stalls.SYNC.run, self.sync_policy)
             except Exception:  # the store may be down: keep serving from memory, retry later
                 log.warning("policy sync failed; will retry", exc_info=True)
+            try:
+                await self.budgets.keep_lease()  # on its own cadence (a third of the lease)
+            except Exception:  # never let the loop die: the lease would lapse with it
+                log.warning("budget lease renewal failed; will retry", exc_info=True)
 
     async def _prune_loop(self) -> None:
         """Retention, applied at start and then every `prune_interval_s` (idempotent DELETEs, so

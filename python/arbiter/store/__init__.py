@@ -152,14 +152,33 @@ class Store(Protocol):
     def revoke_key(self, key_id: str, ts: float) -> bool: ...
 
     def reserve_budget(
-        self, caps: Sequence[tuple[str, float, float]], amount: float
+        self,
+        caps: Sequence[tuple[str, float, float]],
+        amount: float,
+        owner: str | None = None,
+        lease_until: float | None = None,
     ) -> tuple[str, float, float] | None:
         """Reserve `amount` under every (scope, window_start, limit), atomically, or none."""
         ...
 
     def settle_budget(
-        self, windows: Sequence[tuple[str, float]], reserved: float, actual: float
+        self,
+        windows: Sequence[tuple[str, float]],
+        reserved: float,
+        actual: float,
+        owner: str | None = None,
     ) -> list[tuple[str, float, float]]: ...
+
+    # -- who holds budget reservations (store/budget_holds.py) ------------------------------
+    def open_budget_lease(self, owner: str, expires_ts: float) -> None: ...
+
+    def renew_budget_lease(self, owner: str, expires_ts: float) -> bool: ...
+
+    def sweep_budget_holds(
+        self, now: float, owner: str | None = None
+    ) -> list[tuple[str, str, float, float]]: ...
+
+    def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]: ...
 
     def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]: ...
 

@@ -31,6 +31,7 @@ from arbiter.records import (
 )
 from arbiter.store import BATCH_ID_TTL_S, rollup
 from arbiter.store.accounts import AccountsMixin
+from arbiter.store.budget_holds import BudgetHoldsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
 from arbiter.store.cache_semantic import CacheSemanticMixin
 from arbiter.store.challengers import ChallengersMixin
@@ -232,6 +233,7 @@ def _by(groups: Sequence[_Group], key: Literal["model", "task"]) -> dict[str, di
 
 class SqlStore(
     AccountsMixin,
+    BudgetHoldsMixin,
     CacheEntriesMixin,
     CacheSemanticMixin,
     ChallengersMixin,

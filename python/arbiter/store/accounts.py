@@ -2,7 +2,9 @@
 
 Budget reservations are atomic in the database: one conditional UPDATE per cap inside one
 transaction (PostgreSQL re-checks the condition under the row lock; SQLite's BEGIN IMMEDIATE
-serialises writers), so replicas sharing a store can never together reserve past a cap.
+serialises writers), so replicas sharing a store can never together reserve past a cap. Given an
+`owner` (a sidecar process, store/budget_holds.py), the same transaction also writes what that
+process holds to its ledger, so a dead process's reservations can be released.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import orjson
 
 from arbiter.store._hooks import StoreHooks
+from arbiter.store.budget_holds import SETTLE_HELD, add_holds, lease_owner, take_holds
 
 _KEY_COLS = "id, tenant, name, secret_hash, created_ts, expires_ts, revoked_ts"
 
@@ -74,12 +77,20 @@ class AccountsMixin(StoreHooks):
 
     # -- budgets ----------------------------------------------------------------------------
     def reserve_budget(
-        self, caps: Sequence[tuple[str, float, float]], amount: float
+        self,
+        caps: Sequence[tuple[str, float, float]],
+        amount: float,
+        owner: str | None = None,
+        lease_until: float | None = None,
     ) -> tuple[str, float, float] | None:
-        """Reserve `amount` under every (scope, window_start, limit) or none of them.
-        Returns None on success, else (scope, spent, reserved) of the first cap it would pass."""
+        """Reserve `amount` under every (scope, window_start, limit) or none of them, and add it
+        to `owner`'s ledger (one more statement; `lease_until`: take its lease first, when the
+        process could not at start-up). Returns None on success, else (scope, spent, reserved)
+        of the first cap it would pass."""
         try:
             with self._budget_tx() as cur:
+                if owner is not None and lease_until is not None:
+                    lease_owner(self, cur, owner, lease_until)
                 for scope, window, limit in caps:
                     cur.execute(
                         self._sql(
@@ -107,16 +118,27 @@ class AccountsMixin(StoreHooks):
                         )
                         spent, reserved = cur.fetchone()
                         raise _OverCap(scope, float(spent), float(reserved))  # rolls back all
+                if owner is not None and caps:
+                    add_holds(self, cur, owner, [(s, w) for s, w, _ in caps], amount)
         except _OverCap as over:
             return over.scope, over.spent, over.reserved
         return None
 
     def settle_budget(
-        self, windows: Sequence[tuple[str, float]], reserved: float, actual: float
+        self,
+        windows: Sequence[tuple[str, float]],
+        reserved: float,
+        actual: float,
+        owner: str | None = None,
     ) -> list[tuple[str, float, float]]:
         """Swap a reservation for the real cost; returns (scope, window, spent) after it. The
-        window's row may not exist yet (spend reserved from a replica's outage allowance)."""
+        window's row may not exist yet (spend reserved from a replica's outage allowance).
+        With an `owner`, only what its ledger still holds is released: a window whose hold a
+        sweep already released (the owner's lease expired) releases nothing a second time.
+        The budget rows are locked before the ledger's, in the reserve's order: a settle and a
+        reserve of the same process never wait on each other crosswise (a deadlock)."""
         out: list[tuple[str, float, float]] = []
+        ledger = owner is not None and reserved > 0
         with self._budget_tx() as cur:
             for scope, window in windows:
                 cur.execute(
@@ -127,14 +149,18 @@ class AccountsMixin(StoreHooks):
                     ),
                     (scope, window),
                 )
-                cur.execute(
-                    self._sql(
-                        "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
-                        "THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
-                        "WHERE scope = %s AND window_start = %s"
-                    ),
-                    (reserved, reserved, actual, scope, window),
-                )
+                if ledger:
+                    held = (owner, scope, window, reserved, reserved, actual, scope, window)
+                    cur.execute(self._sql(SETTLE_HELD), held)
+                else:
+                    cur.execute(
+                        self._sql(
+                            "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
+                            "THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
+                            "WHERE scope = %s AND window_start = %s"
+                        ),
+                        (reserved, reserved, actual, scope, window),
+                    )
                 cur.execute(
                     self._sql(
                         "SELECT spent_usd FROM budget_usage WHERE scope = %s AND window_start = %s"
@@ -143,6 +169,9 @@ class AccountsMixin(StoreHooks):
                 )
                 row = cur.fetchone()
                 out.append((scope, window, float(row[0]) if row else 0.0))
+            if ledger:
+                assert owner is not None
+                take_holds(self, cur, owner, windows, reserved)
         return out
 
     def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]:
