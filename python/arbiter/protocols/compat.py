@@ -13,8 +13,9 @@ Translated, not refused:
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
 Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
-- to OpenAI: `top_k`; extras in _DROPPED["anthropic"].
-- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
+- to OpenAI: `top_k`; extras in _DROPPED["anthropic"] (service tier, top-level cache_control).
+- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
+  `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
 Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
 tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
@@ -43,12 +44,16 @@ from arbiter.errors import InvalidRequest
 from arbiter.protocols._check import json_object_text
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, image_type
 
+# Prompt-caching hints (OpenAI's `prompt_cache_key` / `prompt_cache_retention`, Anthropic's
+# top-level `cache_control`) are the caller's cost advice to its own provider: the other caches
+# prompts its own way, and the answer is the same without them.
 _DROPPED: dict[Protocol, frozenset[str]] = {
     "openai": frozenset({
         "seed", "frequency_penalty", "presence_penalty", "store", "metadata", "service_tier",
-        "prompt_cache_key", "safety_identifier", "top_k", "repetition_penalty", "min_p",
+        "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "top_k",
+        "repetition_penalty", "min_p",
     }),
-    "anthropic": frozenset({"service_tier", "inference_geo"}),
+    "anthropic": frozenset({"service_tier", "inference_geo", "cache_control"}),
 }  # fmt: skip
 _OPENAI_MAX_STOP = 4
 
@@ -67,6 +72,9 @@ def _is_default(key: str, value: Any) -> bool:
         return bool(value == ["text"])
     if key == "thinking":
         return isinstance(value, dict) and value.get("type") == "disabled"
+    if key == "reasoning_effort":
+        # "none" (OpenAI's "do not reason") is what a model asked without thinking does anyway
+        return bool(value == "none")
     return False
 
 
