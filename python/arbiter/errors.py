@@ -113,6 +113,12 @@ class NoRouteAvailable(ArbiterError):
     code = "no_route_available"
     type = "server_error"
 
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        # open circuits: how long until the first of them lets a probe through (sent as
+        # Retry-After: the SDKs' own backoff would retry into the same refusal)
+        self.retry_after_s = retry_after_s
+
 
 class UpstreamError(ArbiterError):
     status = 502

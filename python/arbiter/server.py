@@ -43,6 +43,7 @@ from arbiter.errors import (
     BudgetExceeded,
     InvalidRequest,
     MethodNotAllowed,
+    NoRouteAvailable,
     NotFound,
     PolicyDenied,
     RequestTimeout,
@@ -98,6 +99,9 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
     if isinstance(err, UpstreamError) and err.retry_after_s:
         # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
         headers["retry-after"] = str(math.ceil(err.retry_after_s))
+    elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
+        # open circuits: a retry before the first lets a probe through meets the same refusal
+        headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
     elif isinstance(err, BudgetExceeded):
         headers.update(err.retry_headers())
     body, status = render(err)
