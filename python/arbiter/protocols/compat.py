@@ -16,7 +16,8 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
 - to OpenAI: `top_k`; extras in _DROPPED["anthropic"] (service tier, top-level cache_control).
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
   `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
-Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
+Refused (see the checks below): n > 1, audio input, files/documents, the thinking of the
+tool-use loop in progress (an earlier turn's is dropped: Anthropic drops it too), provider-side
 tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
 is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
@@ -39,6 +40,8 @@ from arbiter.canonical import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    current_turn_start,
+    is_thinking,
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols._check import json_object_text
@@ -93,8 +96,13 @@ def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
 
 
 def _parts_problem(req: CanonicalRequest) -> str | None:
-    for msg in req.messages:
+    current = current_turn_start(req.messages)
+    for i, msg in enumerate(req.messages):
         for part in msg.parts:
+            if i < current and msg.role == "assistant" and is_thinking(part):
+                # an earlier turn's thinking: Anthropic drops it from the context too (only the
+                # tool-use loop in progress keeps its own), so the other protocol loses nothing
+                continue
             if isinstance(part, OpaquePart):
                 return f"{part.kind} content"
             if isinstance(part, AudioPart):
