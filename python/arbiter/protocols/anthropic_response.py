@@ -180,7 +180,10 @@ def error_status(err: e.ArbiterError) -> int:
 
 def error_body(err: e.ArbiterError) -> dict[str, Any]:
     kind, _ = error_type(err)
-    return {"type": "error", "error": {"type": kind, "message": err.message}}
+    error: dict[str, Any] = {"type": kind, "message": err.message}
+    if isinstance(err, e.ThreadsUnsupported):  # the code the SDK branches on (its `error_code`)
+        error["details"] = {"error_code": err.code}
+    return {"type": "error", "error": error}
 
 
 def error_bytes(err: e.ArbiterError) -> bytes:
