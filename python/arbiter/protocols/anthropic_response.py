@@ -92,14 +92,14 @@ def message_id(raw_id: str) -> str:
     return raw_id if raw_id.startswith("msg_") else "msg_" + raw_id
 
 
-def tool_use_id(given: str) -> str:
+def tool_use_id(given: str | None) -> str:
     """The id an Anthropic client gets for a tool call another protocol's model made. The
     client sends it back in every later turn, where Anthropic's rules hold: [a-zA-Z0-9_-] only,
     unique in the conversation. OpenAI-compatible servers break both (Kimi's
     `functions.get_weather:0`, `call_0` numbered per answer, so every turn's first call is
     `call_0`): such ids made the next turn a 400. A fresh id per call keeps both rules;
     Anthropic's own (`toolu_...`, from a proxy in front of Claude, or a cached answer) are kept."""
-    if given.startswith("toolu_") and TOOL_ID_CHARS.issuperset(given):
+    if given is not None and given.startswith("toolu_") and TOOL_ID_CHARS.issuperset(given):
         return given
     return "toolu_" + secrets.token_hex(12)
 
