@@ -285,6 +285,21 @@ def test_half_open_lets_exactly_one_probe_through_and_closes_on_success() -> Non
     assert all(b.acquire("a") for _ in range(5))
 
 
+def test_reopens_in_is_the_time_until_the_first_open_circuit_lets_a_probe_through() -> None:
+    clock = Clock()
+    b, _ = breaker(threshold=1, cooldown=10.0, clock=clock)
+    assert b.reopens_in(["a", "b"]) is None  # nothing open
+    b.failure("a")
+    clock.now += 4.0
+    b.failure("b")
+    b.hold("c", 30.0)  # a pause is not an open circuit
+    assert b.reopens_in(["a", "b", "c"]) == pytest.approx(6.0)
+    assert b.reopens_in(["b", "c"]) == pytest.approx(10.0)
+    clock.now += 7.0
+    assert b.acquire("a")  # half-open, its probe in flight: nothing to wait for
+    assert b.reopens_in(["a", "b"]) == 0.0
+
+
 def test_failed_probe_reopens_for_a_full_cooldown() -> None:
     clock = Clock()
     b, opened = breaker(threshold=1, cooldown=10.0, clock=clock)

@@ -11,6 +11,7 @@ Conventions that both codecs rely on:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -77,12 +78,28 @@ class OpaquePart:
 
 Part: TypeAlias = TextPart | ImagePart | AudioPart | ToolCallPart | ToolResultPart | OpaquePart
 ContentPart: TypeAlias = TextPart | ToolCallPart  # what an answer carries
+THINKING_KINDS = frozenset({"thinking", "redacted_thinking"})  # Anthropic's thinking blocks
+
+
+def is_thinking(part: Part) -> bool:
+    return isinstance(part, OpaquePart) and part.kind in THINKING_KINDS
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     parts: tuple[Part, ...]
+
+
+def current_turn_start(messages: Sequence[Message]) -> int:
+    """Where the assistant turn in progress begins: after the last user message that holds no
+    tool result (one that does continues a tool-use loop, whose thinking the model still sees;
+    the thinking of every earlier turn is not in its context)."""
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.role == "user" and not any(isinstance(p, ToolResultPart) for p in m.parts):
+            return i + 1
+    return 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 ArbiterError(status, code, type)
 ├── InvalidRequest 400          ├── Unauthorized 401        ├── PolicyDenied 403
+│   └── ThreadsUnsupported
 ├── UnknownModel 404            ├── PayloadTooLarge 413     ├── BudgetExceeded 429
 ├── RequestTimeout 408
 ├── NoRouteAvailable 503        ├── ContextTooLong, NoCapableModel 400 (InvalidRequest)
@@ -36,6 +37,14 @@ class InvalidRequest(ArbiterError):
     status = 400
     code = "invalid_request"
     type = "invalid_request_error"
+
+
+class ThreadsUnsupported(InvalidRequest):
+    """Anthropic's message threads (`thread`: the server holds the conversation): Arbiter keeps
+    no state. The anthropic SDK's tool runner reads the code (Anthropic's `error.details.
+    error_code`) and sends the turn again, whole and without `thread`."""
+
+    code = "thread_unsupported_request"
 
 
 class ContextTooLong(InvalidRequest):
@@ -112,6 +121,12 @@ class NoRouteAvailable(ArbiterError):
     status = 503
     code = "no_route_available"
     type = "server_error"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        # open circuits: how long until the first of them lets a probe through (sent as
+        # Retry-After: the SDKs' own backoff would retry into the same refusal)
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamError(ArbiterError):

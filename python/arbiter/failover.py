@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -156,6 +156,17 @@ class CircuitBreaker:
         if c.failures == 0:
             del self._circuits[model]  # nothing else on record
         return 0.0
+
+    def reopens_in(self, models: Iterable[str]) -> float | None:
+        """Seconds until the first of `models` whose circuit is open lets a probe through (0: one
+        is half-open now, its probe in flight); None when none of them is open."""
+        now = self._clock()
+        waits = [
+            max(self._s.cooldown_s - (now - c.opened_at), 0.0)
+            for c in (self._circuits.get(m) for m in models)
+            if c is not None and c.opened_at is not None
+        ]
+        return min(waits, default=None)
 
     def state(self) -> dict[str, dict[str, object]]:
         """Every model with a failure on record: state, consecutive failures, seconds to probe."""
@@ -308,4 +319,7 @@ async def run_with_failover(
         raise last
     if out_of_time:  # not the circuits: the deadline left no time to try a model (a 504)
         raise UpstreamTimeout("The request deadline passed before any model could be called.")
-    raise NoRouteAvailable("Every eligible model is temporarily unavailable (circuits open).")
+    raise NoRouteAvailable(
+        "Every eligible model is temporarily unavailable (circuits open).",
+        retry_after_s=breaker.reopens_in(queue),
+    )

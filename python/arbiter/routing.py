@@ -217,6 +217,7 @@ class Router:
         lengths: OutputLength | None = None,
         latency: LatencyModel | None = None,
         suspects: Callable[[], Iterable[str]] | None = None,
+        reopens_in: Callable[[Iterable[str]], float | None] | None = None,
     ) -> None:
         self.pool = {m.name: m for m in pool}
         # shared by a service's routers: how fast each model answers (None: SLOs are ignored)
@@ -232,6 +233,8 @@ class Router:
         # the only models `is_available` may say no to (a breaker's open circuits); None: ask
         # about every model. Without a custom check, none.
         self._suspects = suspects if is_available is not None else (lambda: ())
+        # when the first of some models' open circuits lets a probe through (the breaker's)
+        self._reopens_in = reopens_in or (lambda _models: None)
         self._index: PoolIndex | None = None  # `pool` as arrays, rebuilt when pool is replaced
         self._tables: dict[tuple[str, str], ArmTable] = {}
         # each arm's per-prompt model over the difficulty score lives in the shared policy
@@ -520,7 +523,11 @@ class Router:
             if not any(c.why_not == "circuit open" for c in excluded):
                 # nothing is down: the request asks for what no model has (a retry cannot help)
                 raise NoCapableModel(f"No model in the pool can serve this request ({reasons}).")
-            raise NoRouteAvailable(f"No eligible model can serve this request ({reasons}).")
+            down = [c.model for c in excluded if c.why_not == "circuit open"]
+            raise NoRouteAvailable(
+                f"No eligible model can serve this request ({reasons}).",
+                retry_after_s=self._reopens_in(down),
+            )
         p = self.params
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)

@@ -43,6 +43,7 @@ from arbiter.errors import (
     BudgetExceeded,
     InvalidRequest,
     MethodNotAllowed,
+    NoRouteAvailable,
     NotFound,
     PolicyDenied,
     RequestTimeout,
@@ -101,6 +102,9 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
     if isinstance(err, UpstreamError) and err.retry_after_s:
         # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
         headers["retry-after"] = str(math.ceil(err.retry_after_s))
+    elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
+        # open circuits: a retry before the first lets a probe through meets the same refusal
+        headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
     elif isinstance(err, BudgetExceeded):
         headers.update(err.retry_headers())
     body, status = render(err)
@@ -692,17 +696,28 @@ def _cache_status(response: Response) -> str | None:
 
 
 def _finish_headers(response: Response, rid: str) -> None:
-    """Arbiter's request id as `x-arbiter-request-id`; as `x-request-id` too unless the
-    answering upstream's own id is there (what the openai SDK's `_request_id` reads: the
-    provider's id is the one its support can look up; ours is in our log line)."""
+    """Arbiter's request id as `x-arbiter-request-id`; as `x-request-id` and `request-id` too
+    unless the answering upstream's own id is there (what the openai and anthropic SDKs read
+    for `_request_id` and an error's `request_id`: the provider's id is the one its support
+    can look up; ours is in our log line)."""
     headers = response.headers
     headers["x-arbiter-request-id"] = rid
     if "x-request-id" not in headers:
         headers["x-request-id"] = rid
+    if "request-id" not in headers:
+        headers["request-id"] = headers["x-request-id"]
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    response = _http_error(request, exc)
+    # no route ran (an unknown path, a method it does not take): the id still goes back, for
+    # the SDK error's `request_id`
+    _finish_headers(response, request_log.request_id(request.headers.get("x-request-id")))
+    return response
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
     # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
     anthropic_path = request.url.path.startswith("/v1/messages")
     render = anthropic_render if anthropic_path else openai_surface.render_error

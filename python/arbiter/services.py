@@ -247,6 +247,7 @@ class Services:
                 lengths=self.lengths,
                 latency=self.latency,
                 suspects=self.breaker.suspects,
+                reopens_in=self.breaker.reopens_in,
             )
             self._routers[key] = router
         return router

@@ -63,7 +63,8 @@ def test_upstream_headers_latin1_cannot_carry_are_left_out(
                 messages=USER,  # type: ignore[arg-type]
             )
             assert (await msg.parse()).content[0].text == "hello"  # type: ignore[union-attr]
-            assert msg.headers.get("request-id") is None  # left out, not mangled
+            # the upstream's id left out, not mangled: Arbiter's own in its place
+            assert msg.headers["request-id"] == msg.headers["x-arbiter-request-id"]
             resp = await gpt.responses.create(model="oa-mock", input="hi")
             assert resp.output_text == "hello"
 

@@ -74,7 +74,11 @@ def test_streamed_tool_calls_reach_an_anthropic_client_whole(
             ) as events:
                 message = await events.get_final_message()
             uses = [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
-            assert uses == CALLS
+            assert [(n, a) for _, n, a in uses] == [(n, a) for _, n, a in CALLS]
+            # ids of Anthropic's shape, fresh per call (anthropic_response.tool_use_id)
+            assert len({i for i, _, _ in uses}) == 2 and all(
+                i.startswith("toolu_") for i, _, _ in uses
+            )
             assert message.stop_reason == "tool_use"
 
     asyncio.run(main())

@@ -26,7 +26,7 @@ from arbiter.canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from arbiter.errors import InvalidRequest
+from arbiter.errors import InvalidRequest, ThreadsUnsupported
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
@@ -79,6 +79,12 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         raise InvalidRequest("The request body must be a JSON object.")
     c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
+    if body.get("thread") is not None:  # before `messages`: a continued thread sends only a delta
+        raise ThreadsUnsupported(
+            "'thread' is not supported: Arbiter keeps no conversation state (the next turn may go "
+            "to another model or provider). Send the whole conversation without 'thread'.",
+            param="thread",
+        )
     max_tokens = None
     if not count_tokens:
         if "max_tokens" not in body:

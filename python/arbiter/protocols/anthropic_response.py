@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import orjson
@@ -17,6 +18,7 @@ from arbiter.canonical import (
     ToolCallPart,
 )
 from arbiter.protocols._check import INPUT_LEVELS_IN_ANSWER, writable_below
+from arbiter.protocols.anthropic_encode import TOOL_ID_CHARS
 from arbiter.types import estimate_tokens
 
 # Anthropic's own reasons onto the canonical ones (which are Anthropic's core four + refusal).
@@ -90,6 +92,18 @@ def message_id(raw_id: str) -> str:
     return raw_id if raw_id.startswith("msg_") else "msg_" + raw_id
 
 
+def tool_use_id(given: str | None) -> str:
+    """The id an Anthropic client gets for a tool call another protocol's model made. The
+    client sends it back in every later turn, where Anthropic's rules hold: [a-zA-Z0-9_-] only,
+    unique in the conversation. OpenAI-compatible servers break both (Kimi's
+    `functions.get_weather:0`, `call_0` numbered per answer, so every turn's first call is
+    `call_0`): such ids made the next turn a 400. A fresh id per call keeps both rules;
+    Anthropic's own (`toolu_...`, from a proxy in front of Claude, or a cached answer) are kept."""
+    if given is not None and given.startswith("toolu_") and TOOL_ID_CHARS.issuperset(given):
+        return given
+    return "toolu_" + secrets.token_hex(12)
+
+
 def encode_response(resp: CanonicalResponse, model: str) -> dict[str, Any]:
     """A Message body for an Anthropic client; `model` is the name the client sees."""
     content: list[dict[str, Any]] = []
@@ -98,7 +112,7 @@ def encode_response(resp: CanonicalResponse, model: str) -> dict[str, Any]:
             content.append({"type": "text", "text": part.text})
         else:
             content.append({
-                "type": "tool_use", "id": part.id, "name": part.name,
+                "type": "tool_use", "id": tool_use_id(part.id), "name": part.name,
                 "input": tool_input(part.arguments),
             })  # fmt: skip
     return {
@@ -180,7 +194,10 @@ def error_status(err: e.ArbiterError) -> int:
 
 def error_body(err: e.ArbiterError) -> dict[str, Any]:
     kind, _ = error_type(err)
-    return {"type": "error", "error": {"type": kind, "message": err.message}}
+    error: dict[str, Any] = {"type": kind, "message": err.message}
+    if isinstance(err, e.ThreadsUnsupported):  # the code the SDK branches on (its `error_code`)
+        error["details"] = {"error_code": err.code}
+    return {"type": "error", "error": error}
 
 
 def error_bytes(err: e.ArbiterError) -> bytes:

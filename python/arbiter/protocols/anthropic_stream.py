@@ -29,6 +29,7 @@ from arbiter.protocols.anthropic_response import (
     message_id,
     stop_reason_in,
     tool_input,
+    tool_use_id,
     usage_in,
     usage_out,
 )
@@ -222,7 +223,12 @@ class StreamEncoder:
             block: dict[str, Any] = (
                 {"type": "text", "text": ""}
                 if event.kind == "text"
-                else {"type": "tool_use", "id": event.id, "name": event.name, "input": {}}
+                else {
+                    "type": "tool_use",
+                    "id": tool_use_id(event.id),
+                    "name": event.name,
+                    "input": {},
+                }
             )
             return _frame("content_block_start", {
                 "type": "content_block_start", "index": event.index, "content_block": block,

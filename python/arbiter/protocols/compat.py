@@ -13,9 +13,11 @@ Translated, not refused:
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
 Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
-- to OpenAI: `top_k`; extras in _DROPPED["anthropic"].
-- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, ...).
-Refused (see the checks below): n > 1, audio input, files/documents, thinking, provider-side
+- to OpenAI: `top_k`; extras in _DROPPED["anthropic"] (service tier, top-level cache_control).
+- to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
+  `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
+Refused (see the checks below): n > 1, audio input, files/documents, the thinking of the
+tool-use loop in progress (an earlier turn's is dropped: Anthropic drops it too), provider-side
 tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
 is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
@@ -38,17 +40,23 @@ from arbiter.canonical import (
     TextPart,
     ToolCallPart,
     ToolResultPart,
+    current_turn_start,
+    is_thinking,
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols._check import json_object_text
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, image_type
 
+# Prompt-caching hints (OpenAI's `prompt_cache_key` / `prompt_cache_retention`, Anthropic's
+# top-level `cache_control`) are the caller's cost advice to its own provider: the other caches
+# prompts its own way, and the answer is the same without them.
 _DROPPED: dict[Protocol, frozenset[str]] = {
     "openai": frozenset({
         "seed", "frequency_penalty", "presence_penalty", "store", "metadata", "service_tier",
-        "prompt_cache_key", "safety_identifier", "top_k", "repetition_penalty", "min_p",
+        "prompt_cache_key", "prompt_cache_retention", "safety_identifier", "top_k",
+        "repetition_penalty", "min_p",
     }),
-    "anthropic": frozenset({"service_tier", "inference_geo"}),
+    "anthropic": frozenset({"service_tier", "inference_geo", "cache_control"}),
 }  # fmt: skip
 _OPENAI_MAX_STOP = 4
 
@@ -67,6 +75,9 @@ def _is_default(key: str, value: Any) -> bool:
         return bool(value == ["text"])
     if key == "thinking":
         return isinstance(value, dict) and value.get("type") == "disabled"
+    if key == "reasoning_effort":
+        # "none" (OpenAI's "do not reason") is what a model asked without thinking does anyway
+        return bool(value == "none")
     return False
 
 
@@ -85,8 +96,13 @@ def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
 
 
 def _parts_problem(req: CanonicalRequest) -> str | None:
-    for msg in req.messages:
+    current = current_turn_start(req.messages)
+    for i, msg in enumerate(req.messages):
         for part in msg.parts:
+            if i < current and msg.role == "assistant" and is_thinking(part):
+                # an earlier turn's thinking: Anthropic drops it from the context too (only the
+                # tool-use loop in progress keeps its own), so the other protocol loses nothing
+                continue
             if isinstance(part, OpaquePart):
                 return f"{part.kind} content"
             if isinstance(part, AudioPart):

@@ -25,6 +25,8 @@ from arbiter.canonical import (
     Part,
     TextPart,
     ToolResultPart,
+    current_turn_start,
+    is_thinking,
 )
 from arbiter.errors import ArbiterError
 from arbiter.grading_hints import hints_from, take_body_field
@@ -97,14 +99,14 @@ def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCoun
     them (routing.KEEPS_THINKING) count them too."""
     if not any(_has_opaque(p) for m in canonical.messages for p in m.parts):
         return openai_view(canonical, canonical.model), BlockCount("", 0), 0
-    current = _current_turn(canonical.messages)
+    current = current_turn_start(canonical.messages)
     texts: list[str] = []
     tokens = 0
     earlier = [
         block_tokens.of_block(p.kind, p.data)
         for m in canonical.messages[:current]
         for p in m.parts
-        if isinstance(p, OpaquePart) and _is_thinking(p)
+        if isinstance(p, OpaquePart) and is_thinking(p)
     ]  # counted as one text: the tokenizer's cost stays bounded however many blocks
     kept = media.text_tokens("\n".join(c.text for c in earlier)) + sum(c.tokens for c in earlier)
 
@@ -124,30 +126,12 @@ def _openai_view(canonical: CanonicalRequest) -> tuple[dict[str, Any], BlockCoun
 
     messages = tuple(
         Message(m.role, tuple(
-            viewed(p) for p in m.parts if i >= current or not _is_thinking(p)
+            viewed(p) for p in m.parts if i >= current or not is_thinking(p)
         ))
         for i, m in enumerate(canonical.messages)
     )  # fmt: skip
     view = openai_view(dataclasses.replace(canonical, messages=messages), canonical.model)
     return view, BlockCount("\n".join(t for t in texts if t), tokens), kept
-
-
-_THINKING = frozenset({"thinking", "redacted_thinking"})
-
-
-def _is_thinking(part: Part) -> bool:
-    return isinstance(part, OpaquePart) and part.kind in _THINKING
-
-
-def _current_turn(messages: Sequence[Message]) -> int:
-    """Where the assistant turn in progress begins: after the last user message that holds no
-    tool result (one that does continues a tool-use loop, whose thinking the model still sees;
-    the thinking of every earlier turn is not in its context)."""
-    for i in range(len(messages) - 1, -1, -1):
-        m = messages[i]
-        if m.role == "user" and not any(isinstance(p, ToolResultPart) for p in m.parts):
-            return i + 1
-    return 0
 
 
 def _has_opaque(part: Part) -> bool:
