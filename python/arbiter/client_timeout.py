@@ -18,7 +18,18 @@ up to date: whether the connection is lost, and whether a body is still arriving
 
 It also caps the head's size: httptools buffers a header until it ends, so without a cap one
 connection could stream headers (and the sidecar's memory) for the whole timeout. Past
-MAX_HEAD_BYTES the answer is 431 and the connection closes.
+MAX_HEAD_BYTES the answer is 431 and the connection closes. A chunked body's trailer fields
+count against the same cap and are dropped: uvicorn appended them to the request's header list,
+without limit (3 GB of RSS from one connection), and no route reads them.
+
+A body left unread by an answer that did not need it (a 404, a 413 on its declared length) is
+still parsed and dropped, so that the connection can be reused; its rest gets the read timeout
+from the answer on, then the connection closes (each byte used to put off the keep-alive timer:
+a trickle held the connection for ever).
+
+A request that asks to upgrade (`Upgrade: h2c`, as `curl --http2` sends) and carries a body is a
+400: httptools takes an upgrade request's head as its end, so the app saw an empty body; the
+sidecar speaks HTTP/1.1 only. Without a body the request is served, the header ignored.
 """
 
 from __future__ import annotations
@@ -63,6 +74,21 @@ def _too_large_response() -> bytes:
     return _closing_response(b"431 Request Header Fields Too Large", err)
 
 
+class UnsupportedUpgrade(ArbiterError):
+    status = 400
+    code = "unsupported_upgrade"
+    type = "invalid_request_error"
+
+
+def _upgrade_response(upgrade: bytes) -> bytes:
+    named = upgrade[:40].decode("latin-1")
+    err = UnsupportedUpgrade(
+        f"Upgrade: {named} is not supported: this sidecar speaks HTTP/1.1 only. Send the request "
+        "without an Upgrade header (curl: --http1.1, not --http2)."
+    )
+    return _closing_response(b"400 Bad Request", err)
+
+
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
     read_timeout_s: ClassVar[float] = 10.0
 
@@ -73,17 +99,23 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._in_body = False  # between a head's end and its message's end
         self._head_bytes = 0  # read since the head began (counted per read, so a bit over)
         self._discarding = False  # answered 431: what the client still sends is dropped
+        self._chunk_open = (
+            False  # a chunk's size line read, none of its data yet: trailers may come
+        )
+        self._rest_timer: asyncio.TimerHandle | None = None  # an answered request's body's rest
         self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        if not self._in_body:
+        in_head = not self._in_body or self._chunk_open  # a head, or maybe trailers
+        if in_head:
             self._head_bytes += len(data)
         super().data_received(data)
         # a read that ended the head is not held against it: only a head still unfinished
-        if not self._in_body and self._head_bytes > MAX_HEAD_BYTES:
-            self._answer_then_linger(_too_large_response())
+        still_in_head = not self._in_body or self._chunk_open
+        if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._too_large()
         elif self._head_since is not None and self._head_timer is None and not self._closing():
             # a head begun and not finished by this read: from now on it can stall
             when = self._head_since + self.read_timeout_s
@@ -104,20 +136,49 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if self._head_timer is None:
             self._head_since = self.loop.time()
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_body:
+            return  # a trailer field (after a chunked body): not one of the request's headers
+        super().on_header(name, value)
+
+    def on_chunk_header(self) -> None:
+        self._chunk_open = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._chunk_open:
+            self._chunk_open = False
+            self._head_bytes = 0
+        super().on_body(body)
+
     def on_headers_complete(self) -> None:
         self._disarm()
+        if self.parser.should_upgrade() and not self._should_upgrade() and self._has_body():
+            # httptools ends an upgrade request at its head: its body would be lost
+            self._answer_then_linger(_upgrade_response(self._get_upgrade() or b""))
+            return
         self._in_body = self._connection.body_due = True
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body = self._connection.body_due = False
+        if self._discarding:
+            return  # refused at its head (an upgrade): no request was started
+        self._in_body = self._connection.body_due = self._chunk_open = False
         self._head_bytes = 0
+        self._stop_rest_timer()
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        answered = self.cycle is not None and self.cycle.response_complete  # the latest request
+        if answered and self._in_body and self._rest_timer is None and not self._closing():
+            # answered before its body ended: the rest is dropped as it comes, within the timeout
+            self._rest_timer = self.loop.call_later(self.read_timeout_s, self._rest_too_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_rest_timer()
         super().connection_lost(exc)
         self._connection.fire_lost()
 
@@ -133,6 +194,31 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _has_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b"0")):
+                return True
+        return False
+
+    def _stop_rest_timer(self) -> None:
+        if self._rest_timer is not None:
+            self._rest_timer.cancel()
+            self._rest_timer = None
+
+    def _rest_too_slow(self) -> None:
+        self._rest_timer = None
+        self.transport.close()  # its answer went out a timeout ago
+
+    def _too_large(self) -> None:
+        if self._in_body and self.cycle is not None:  # trailers, the request's app running
+            if self.cycle.response_started:
+                self.transport.close()  # no second answer to give
+                return
+            # the app hears a disconnect and answers nothing: the 431 is the answer
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        self._answer_then_linger(_too_large_response())
 
     def _too_slow(self) -> None:
         self._head_timer = self._head_since = None
