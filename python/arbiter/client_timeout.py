@@ -30,6 +30,12 @@ a trickle held the connection for ever).
 A request that asks to upgrade (`Upgrade: h2c`, as `curl --http2` sends) and carries a body is a
 400: httptools takes an upgrade request's head as its end, so the app saw an empty body; the
 sidecar speaks HTTP/1.1 only. Without a body the request is served, the header ignored.
+
+A write timeout, too: a client that stops reading its answer (a stream, or a large body) while
+keeping the connection open fills the send buffers, and uvicorn then waits on it for ever, the
+request and its upstream call held. Once writing has been paused (the buffers full) for
+`server.client_write_timeout_s` with no byte taken, the connection is aborted: the request hears
+a disconnect, and its upstream call is cancelled and settled.
 """
 
 from __future__ import annotations
@@ -91,6 +97,7 @@ def _upgrade_response(upgrade: bytes) -> bytes:
 
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
     read_timeout_s: ClassVar[float] = 10.0
+    write_timeout_s: ClassVar[float] = 60.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,6 +110,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             False  # a chunk's size line read, none of its data yet: trailers may come
         )
         self._rest_timer: asyncio.TimerHandle | None = None  # an answered request's body's rest
+        self._write_timer: asyncio.TimerHandle | None = None  # while writing is paused
         self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
@@ -176,9 +184,19 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             # answered before its body ended: the rest is dropped as it comes, within the timeout
             self._rest_timer = self.loop.call_later(self.read_timeout_s, self._rest_too_slow)
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.write_timeout_s, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        self._stop_write_timer()
+        super().resume_writing()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self._stop_rest_timer()
+        self._stop_write_timer()
         super().connection_lost(exc)
         self._connection.fire_lost()
 
@@ -205,6 +223,15 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if self._rest_timer is not None:
             self._rest_timer.cancel()
             self._rest_timer = None
+
+    def _stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        self.transport.abort()  # what is unsent will not be read; connection_lost follows
 
     def _rest_too_slow(self) -> None:
         self._rest_timer = None
@@ -242,8 +269,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def protocol_with_read_timeout(timeout_s: float) -> type[ClientReadTimeoutProtocol]:
-    """The protocol class to give uvicorn (`http=`), with this head timeout."""
-    return type(
-        "ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), {"read_timeout_s": timeout_s}
-    )
+def protocol_with_read_timeout(
+    timeout_s: float, write_timeout_s: float = 60.0
+) -> type[ClientReadTimeoutProtocol]:
+    """The protocol class to give uvicorn (`http=`), with this head timeout (and write one)."""
+    timeouts = {"read_timeout_s": timeout_s, "write_timeout_s": write_timeout_s}
+    return type("ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), timeouts)
