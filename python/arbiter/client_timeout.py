@@ -31,6 +31,12 @@ A request that asks to upgrade (`Upgrade: h2c`, as `curl --http2` sends) and car
 400: httptools takes an upgrade request's head as its end, so the app saw an empty body; the
 sidecar speaks HTTP/1.1 only. Without a body the request is served, the header ignored.
 
+Pipelining is bounded: uvicorn queues each pipelined request (a cycle, its scope, an event:
+about 1 KiB) and parses a whole read before it pauses, so 256 KiB of tiny pipelined requests
+became 16 MiB of queue per connection (20 connections: +330 MB of RSS). Past MAX_PIPELINED
+queued requests, the last one queued is answered with `Connection: close`, and the requests
+after it are dropped unanswered, which RFC 9112 (9.3.2) has a pipelining client retry.
+
 A write timeout, too: a client that stops reading its answer (a stream, or a large body) while
 keeping the connection open fills the send buffers, and uvicorn then waits on it for ever, the
 request and its upstream call held. Once writing has been paused (the buffers full) for
@@ -52,6 +58,7 @@ from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
 MAX_HEAD_BYTES = 1024 * 1024
+MAX_PIPELINED = 100  # requests queued behind the one being answered, on one connection
 _LINGER_S = 2.0  # how long a 431'd connection's input is drained before it is closed
 
 
@@ -124,7 +131,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         still_in_head = not self._in_body or self._chunk_open
         if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
             self._too_large()
-        elif self._head_since is not None and self._head_timer is None and not self._closing():
+        elif self._head_since is not None and self._head_timer is None and not self._ending():
             # a head begun and not finished by this read: from now on it can stall
             when = self._head_since + self.read_timeout_s
             self._head_timer = self.loop.call_at(when, self._too_slow)
@@ -153,6 +160,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._chunk_open = True
 
     def on_body(self, body: bytes) -> None:
+        if self._discarding:
+            return  # a request dropped unanswered (past MAX_PIPELINED): not the latest's body
         if self._chunk_open:
             self._chunk_open = False
             self._head_bytes = 0
@@ -160,6 +169,11 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        if self._discarding:
+            return  # the rest of a read after a refusal or MAX_PIPELINED: parsed, not served
+        if len(self.pipeline) >= MAX_PIPELINED:
+            self._stop_taking_requests()
+            return
         if self.parser.should_upgrade() and not self._should_upgrade() and self._has_body():
             # httptools ends an upgrade request at its head: its body would be lost
             self._answer_then_linger(_upgrade_response(self._get_upgrade() or b""))
@@ -207,11 +221,21 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def _closing(self) -> bool:
         return self.transport.is_closing()
 
+    def _ending(self) -> bool:
+        return self._discarding or self._closing()
+
     def _disarm(self) -> None:
         self._head_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _stop_taking_requests(self) -> None:
+        """Too many pipelined requests: those queued are answered, the last with `Connection:
+        close`; this one and all that follow on the connection are dropped unanswered."""
+        self._discarding = True
+        self._in_body = self._connection.body_due = self._chunk_open = False
+        self.pipeline[0][0].keep_alive = False  # the newest queued (uvicorn appends left)
 
     def _has_body(self) -> bool:
         for name, value in self.headers:
