@@ -37,6 +37,12 @@ became 16 MiB of queue per connection (20 connections: +330 MB of RSS). Past MAX
 queued requests, the last one queued is answered with `Connection: close`, and the requests
 after it are dropped unanswered, which RFC 9112 (9.3.2) has a pipelining client retry.
 
+A request the parser refuses (a header name with a space, a NUL in a value, an obs-fold line,
+conflicting Content-Length and Transfer-Encoding) is a 400 in OpenAI's error shape naming the
+parser's reason, instead of uvicorn's plain-text "Invalid HTTP request received."; and the
+connection lingers like the 431's, so that a client still sending its body reads the answer
+instead of a reset.
+
 A write timeout, too: a client that stops reading its answer (a stream, or a large body) while
 keeping the connection open fills the send buffers, and uvicorn then waits on it for ever, the
 request and its upstream call held. Once writing has been paused (the buffers full) for
@@ -47,12 +53,13 @@ a disconnect, and its upstream call is cancelled and settled.
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
-from arbiter.errors import ArbiterError, RequestTimeout
+from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
 from arbiter.step_writes import StepWrites
 from arbiter.surfaces.openai_chat import error_bytes
 
@@ -75,6 +82,11 @@ def _closing_response(status_line: bytes, err: ArbiterError) -> bytes:
         b"content-length: %d\r\nconnection: close\r\n\r\n" % (status_line, len(body))
     )
     return head + body
+
+
+def _malformed_response(reason: str) -> bytes:
+    err = InvalidRequest(f"The request is not valid HTTP/1.1: {reason[:200]}.")
+    return _closing_response(b"400 Bad Request", err)
 
 
 def _timeout_response() -> bytes:
@@ -130,7 +142,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         # a read that ended the head is not held against it: only a head still unfinished
         still_in_head = not self._in_body or self._chunk_open
         if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
-            self._too_large()
+            self._refuse(_too_large_response())
         elif self._head_since is not None and self._head_timer is None and not self._ending():
             # a head begun and not finished by this read: from now on it can stall
             when = self._head_since + self.read_timeout_s
@@ -221,6 +233,12 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def _closing(self) -> bool:
         return self.transport.is_closing()
 
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this from its `except httptools.HttpParserError` (its msg is fixed)
+        failure = sys.exception()
+        reason = str(failure) if failure is not None and str(failure) else "unparseable"
+        self._refuse(_malformed_response(reason))
+
     def _ending(self) -> bool:
         return self._discarding or self._closing()
 
@@ -261,15 +279,17 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._rest_timer = None
         self.transport.close()  # its answer went out a timeout ago
 
-    def _too_large(self) -> None:
-        if self._in_body and self.cycle is not None:  # trailers, the request's app running
+    def _refuse(self, response: bytes) -> None:
+        """Answer `response` and close; in a body (trailers, a broken chunk) the request's app
+        is running: it hears a disconnect instead, or, if it has begun its answer, the
+        connection just closes (no second answer to give)."""
+        if self._in_body and self.cycle is not None:
             if self.cycle.response_started:
-                self.transport.close()  # no second answer to give
+                self.transport.close()
                 return
-            # the app hears a disconnect and answers nothing: the 431 is the answer
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        self._answer_then_linger(_too_large_response())
+        self._answer_then_linger(response)
 
     def _too_slow(self) -> None:
         self._head_timer = self._head_since = None
