@@ -236,6 +236,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         # uvicorn calls this from its `except httptools.HttpParserError` (its msg is fixed)
         failure = sys.exception()
+        if failure is not None and failure.__context__ is not None:  # a callback's own error
+            failure = failure.__context__  # (a URL over 64 KiB: "url is too long: ...")
         reason = str(failure) if failure is not None and str(failure) else "unparseable"
         self._refuse(_malformed_response(reason))
 
