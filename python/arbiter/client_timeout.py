@@ -18,9 +18,10 @@ up to date: whether the connection is lost, and whether a body is still arriving
 
 It also caps the head's size: httptools buffers a header until it ends, so without a cap one
 connection could stream headers (and the sidecar's memory) for the whole timeout. Past
-MAX_HEAD_BYTES the answer is 431 and the connection closes. A chunked body's trailer fields
-count against the same cap and are dropped: uvicorn appended them to the request's header list,
-without limit (3 GB of RSS from one connection), and no route reads them.
+MAX_HEAD_BYTES, or past MAX_HEADER_FIELDS fields, the answer is 431 and the connection
+closes. A chunked body's trailer fields count against the same byte cap and are dropped:
+uvicorn appended them to the request's header list, without limit (3 GB of RSS from one
+connection), and no route reads them.
 
 A body left unread by an answer that did not need it (a 404, a 413 on its declared length) is
 still parsed and dropped, so that the connection can be reused; its rest gets the read timeout
@@ -65,6 +66,9 @@ from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
 MAX_HEAD_BYTES = 1024 * 1024
+# header fields in one request: SDKs send about 15; each is a Python callback in uvicorn, and
+# 250,000 tiny ones (a 1 MB head) held the event loop for 100-240 ms per request
+MAX_HEADER_FIELDS = 500
 MAX_PIPELINED = 100  # requests queued behind the one being answered, on one connection
 _LINGER_S = 2.0  # how long a 431'd connection's input is drained before it is closed
 
@@ -97,6 +101,15 @@ def _timeout_response() -> bytes:
 def _too_large_response() -> bytes:
     err = HeadTooLarge(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes.")
     return _closing_response(b"431 Request Header Fields Too Large", err)
+
+
+def _too_many_response() -> bytes:
+    err = HeadTooLarge(f"The request has more than {MAX_HEADER_FIELDS} header fields.")
+    return _closing_response(b"431 Request Header Fields Too Large", err)
+
+
+class _TooManyHeaders(Exception):
+    """Raised in a parser callback: stops httptools at once (see send_400_response)."""
 
 
 class UnsupportedUpgrade(ArbiterError):
@@ -166,6 +179,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._in_body:
             return  # a trailer field (after a chunked body): not one of the request's headers
+        if len(self.headers) >= MAX_HEADER_FIELDS:
+            raise _TooManyHeaders
         super().on_header(name, value)
 
     def on_chunk_header(self) -> None:
@@ -238,6 +253,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         failure = sys.exception()
         if failure is not None and failure.__context__ is not None:  # a callback's own error
             failure = failure.__context__  # (a URL over 64 KiB: "url is too long: ...")
+        if isinstance(failure, _TooManyHeaders):
+            self._refuse(_too_many_response())
+            return
         reason = str(failure) if failure is not None and str(failure) else "unparseable"
         self._refuse(_malformed_response(reason))
 

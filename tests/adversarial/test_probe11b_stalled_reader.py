@@ -32,7 +32,8 @@ class EndlessUpstream:
         self.peer_gone = threading.Event()
         self.streaming = threading.Event()
         self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._serve, daemon=True)
+        self._acceptor.start()
 
     def _serve(self) -> None:
         self.listener.settimeout(0.5)
@@ -73,6 +74,7 @@ class EndlessUpstream:
 
     def close(self) -> None:
         self._stop.set()
+        self._acceptor.join()  # its accept times out each 0.5 s: closed under it, it would raise
         self.listener.close()
 
 
