@@ -242,7 +242,9 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=False,
         loop="uvloop",
         # httptools, with a timeout on each request's line and headers (uvicorn has none)
-        http=protocol_with_read_timeout(settings.server.client_read_timeout_s),
+        http=protocol_with_read_timeout(
+            settings.server.client_read_timeout_s, settings.server.client_write_timeout_s
+        ),
         lifespan="on",
         # a localhost sidecar: no reverse proxy in front whose X-Forwarded-* could be trusted,
         # and one middleware layer less on every request

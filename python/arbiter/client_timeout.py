@@ -18,23 +18,58 @@ up to date: whether the connection is lost, and whether a body is still arriving
 
 It also caps the head's size: httptools buffers a header until it ends, so without a cap one
 connection could stream headers (and the sidecar's memory) for the whole timeout. Past
-MAX_HEAD_BYTES the answer is 431 and the connection closes.
+MAX_HEAD_BYTES, or past MAX_HEADER_FIELDS fields, the answer is 431 and the connection
+closes. A chunked body's trailer fields count against the same byte cap and are dropped:
+uvicorn appended them to the request's header list, without limit (3 GB of RSS from one
+connection), and no route reads them.
+
+A body left unread by an answer that did not need it (a 404, a 413 on its declared length) is
+still parsed and dropped, so that the connection can be reused; its rest gets the read timeout
+from the answer on, then the connection closes (each byte used to put off the keep-alive timer:
+a trickle held the connection for ever).
+
+A request that asks to upgrade (`Upgrade: h2c`, as `curl --http2` sends) and carries a body is a
+400: httptools takes an upgrade request's head as its end, so the app saw an empty body; the
+sidecar speaks HTTP/1.1 only. Without a body the request is served, the header ignored.
+
+Pipelining is bounded: uvicorn queues each pipelined request (a cycle, its scope, an event:
+about 1 KiB) and parses a whole read before it pauses, so 256 KiB of tiny pipelined requests
+became 16 MiB of queue per connection (20 connections: +330 MB of RSS). Past MAX_PIPELINED
+queued requests, the last one queued is answered with `Connection: close`, and the requests
+after it are dropped unanswered, which RFC 9112 (9.3.2) has a pipelining client retry.
+
+A request the parser refuses (a header name with a space, a NUL in a value, an obs-fold line,
+conflicting Content-Length and Transfer-Encoding) is a 400 in OpenAI's error shape naming the
+parser's reason, instead of uvicorn's plain-text "Invalid HTTP request received."; and the
+connection lingers like the 431's, so that a client still sending its body reads the answer
+instead of a reset.
+
+A write timeout, too: a client that stops reading its answer (a stream, or a large body) while
+keeping the connection open fills the send buffers, and uvicorn then waits on it for ever, the
+request and its upstream call held. Once writing has been paused (the buffers full) for
+`server.client_write_timeout_s` with no byte taken, the connection is aborted: the request hears
+a disconnect, and its upstream call is cancelled and settled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
-from arbiter.errors import ArbiterError, RequestTimeout
+from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
 from arbiter.step_writes import StepWrites
 from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
 MAX_HEAD_BYTES = 1024 * 1024
+# header fields in one request: SDKs send about 15; each is a Python callback in uvicorn, and
+# 250,000 tiny ones (a 1 MB head) held the event loop for 100-240 ms per request
+MAX_HEADER_FIELDS = 500
+MAX_PIPELINED = 100  # requests queued behind the one being answered, on one connection
 _LINGER_S = 2.0  # how long a 431'd connection's input is drained before it is closed
 
 
@@ -53,6 +88,11 @@ def _closing_response(status_line: bytes, err: ArbiterError) -> bytes:
     return head + body
 
 
+def _malformed_response(reason: str) -> bytes:
+    err = InvalidRequest(f"The request is not valid HTTP/1.1: {reason[:200]}.")
+    return _closing_response(b"400 Bad Request", err)
+
+
 def _timeout_response() -> bytes:
     err = RequestTimeout("The request headers did not arrive in time.")
     return _closing_response(b"408 Request Timeout", err)
@@ -63,8 +103,33 @@ def _too_large_response() -> bytes:
     return _closing_response(b"431 Request Header Fields Too Large", err)
 
 
+def _too_many_response() -> bytes:
+    err = HeadTooLarge(f"The request has more than {MAX_HEADER_FIELDS} header fields.")
+    return _closing_response(b"431 Request Header Fields Too Large", err)
+
+
+class _TooManyHeaders(Exception):
+    """Raised in a parser callback: stops httptools at once (see send_400_response)."""
+
+
+class UnsupportedUpgrade(ArbiterError):
+    status = 400
+    code = "unsupported_upgrade"
+    type = "invalid_request_error"
+
+
+def _upgrade_response(upgrade: bytes) -> bytes:
+    named = upgrade[:40].decode("latin-1")
+    err = UnsupportedUpgrade(
+        f"Upgrade: {named} is not supported: this sidecar speaks HTTP/1.1 only. Send the request "
+        "without an Upgrade header (curl: --http1.1, not --http2)."
+    )
+    return _closing_response(b"400 Bad Request", err)
+
+
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
     read_timeout_s: ClassVar[float] = 10.0
+    write_timeout_s: ClassVar[float] = 60.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,18 +138,25 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._in_body = False  # between a head's end and its message's end
         self._head_bytes = 0  # read since the head began (counted per read, so a bit over)
         self._discarding = False  # answered 431: what the client still sends is dropped
+        self._chunk_open = (
+            False  # a chunk's size line read, none of its data yet: trailers may come
+        )
+        self._rest_timer: asyncio.TimerHandle | None = None  # an answered request's body's rest
+        self._write_timer: asyncio.TimerHandle | None = None  # while writing is paused
         self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
-        if not self._in_body:
+        in_head = not self._in_body or self._chunk_open  # a head, or maybe trailers
+        if in_head:
             self._head_bytes += len(data)
         super().data_received(data)
         # a read that ended the head is not held against it: only a head still unfinished
-        if not self._in_body and self._head_bytes > MAX_HEAD_BYTES:
-            self._answer_then_linger(_too_large_response())
-        elif self._head_since is not None and self._head_timer is None and not self._closing():
+        still_in_head = not self._in_body or self._chunk_open
+        if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse(_too_large_response())
+        elif self._head_since is not None and self._head_timer is None and not self._ending():
             # a head begun and not finished by this read: from now on it can stall
             when = self._head_since + self.read_timeout_s
             self._head_timer = self.loop.call_at(when, self._too_slow)
@@ -104,20 +176,68 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if self._head_timer is None:
             self._head_since = self.loop.time()
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._in_body:
+            return  # a trailer field (after a chunked body): not one of the request's headers
+        if len(self.headers) >= MAX_HEADER_FIELDS:
+            raise _TooManyHeaders
+        super().on_header(name, value)
+
+    def on_chunk_header(self) -> None:
+        self._chunk_open = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._discarding:
+            return  # a request dropped unanswered (past MAX_PIPELINED): not the latest's body
+        if self._chunk_open:
+            self._chunk_open = False
+            self._head_bytes = 0
+        super().on_body(body)
+
     def on_headers_complete(self) -> None:
         self._disarm()
+        if self._discarding:
+            return  # the rest of a read after a refusal or MAX_PIPELINED: parsed, not served
+        if len(self.pipeline) >= MAX_PIPELINED:
+            self._stop_taking_requests()
+            return
+        if self.parser.should_upgrade() and not self._should_upgrade() and self._has_body():
+            # httptools ends an upgrade request at its head: its body would be lost
+            self._answer_then_linger(_upgrade_response(self._get_upgrade() or b""))
+            return
         self._in_body = self._connection.body_due = True
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body = self._connection.body_due = False
+        if self._discarding:
+            return  # refused at its head (an upgrade): no request was started
+        self._in_body = self._connection.body_due = self._chunk_open = False
         self._head_bytes = 0
+        self._stop_rest_timer()
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        answered = self.cycle is not None and self.cycle.response_complete  # the latest request
+        if answered and self._in_body and self._rest_timer is None and not self._closing():
+            # answered before its body ended: the rest is dropped as it comes, within the timeout
+            self._rest_timer = self.loop.call_later(self.read_timeout_s, self._rest_too_slow)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.write_timeout_s, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        self._stop_write_timer()
+        super().resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_rest_timer()
+        self._stop_write_timer()
         super().connection_lost(exc)
         self._connection.fire_lost()
 
@@ -128,11 +248,68 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def _closing(self) -> bool:
         return self.transport.is_closing()
 
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn calls this from its `except httptools.HttpParserError` (its msg is fixed)
+        failure = sys.exception()
+        if failure is not None and failure.__context__ is not None:  # a callback's own error
+            failure = failure.__context__  # (a URL over 64 KiB: "url is too long: ...")
+        if isinstance(failure, _TooManyHeaders):
+            self._refuse(_too_many_response())
+            return
+        reason = str(failure) if failure is not None and str(failure) else "unparseable"
+        self._refuse(_malformed_response(reason))
+
+    def _ending(self) -> bool:
+        return self._discarding or self._closing()
+
     def _disarm(self) -> None:
         self._head_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _stop_taking_requests(self) -> None:
+        """Too many pipelined requests: those queued are answered, the last with `Connection:
+        close`; this one and all that follow on the connection are dropped unanswered."""
+        self._discarding = True
+        self._in_body = self._connection.body_due = self._chunk_open = False
+        self.pipeline[0][0].keep_alive = False  # the newest queued (uvicorn appends left)
+
+    def _has_body(self) -> bool:
+        for name, value in self.headers:
+            if name == b"transfer-encoding" or (name == b"content-length" and value.strip(b"0")):
+                return True
+        return False
+
+    def _stop_rest_timer(self) -> None:
+        if self._rest_timer is not None:
+            self._rest_timer.cancel()
+            self._rest_timer = None
+
+    def _stop_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        self.transport.abort()  # what is unsent will not be read; connection_lost follows
+
+    def _rest_too_slow(self) -> None:
+        self._rest_timer = None
+        self.transport.close()  # its answer went out a timeout ago
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer `response` and close; in a body (trailers, a broken chunk) the request's app
+        is running: it hears a disconnect instead, or, if it has begun its answer, the
+        connection just closes (no second answer to give)."""
+        if self._in_body and self.cycle is not None:
+            if self.cycle.response_started:
+                self.transport.close()
+                return
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+        self._answer_then_linger(response)
 
     def _too_slow(self) -> None:
         self._head_timer = self._head_since = None
@@ -156,8 +333,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def protocol_with_read_timeout(timeout_s: float) -> type[ClientReadTimeoutProtocol]:
-    """The protocol class to give uvicorn (`http=`), with this head timeout."""
-    return type(
-        "ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), {"read_timeout_s": timeout_s}
-    )
+def protocol_with_read_timeout(
+    timeout_s: float, write_timeout_s: float = 60.0
+) -> type[ClientReadTimeoutProtocol]:
+    """The protocol class to give uvicorn (`http=`), with this head timeout (and write one)."""
+    timeouts = {"read_timeout_s": timeout_s, "write_timeout_s": write_timeout_s}
+    return type("ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), timeouts)

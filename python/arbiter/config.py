@@ -73,6 +73,10 @@ class ServerSettings:
     # A request's line and headers, and then its body, must each arrive within this; else 408
     # and the connection is closed (a stalled half-sent request holds a connection for ever)
     client_read_timeout_s: float = 10.0
+    # A client that takes no byte of its answer for this long while the send buffers are full
+    # (it stopped reading a stream) is disconnected: its upstream call is cancelled and settled,
+    # instead of being held, with its upstream connection, for as long as the client stays open
+    client_write_timeout_s: float = 60.0
     # Processes serving the port (SO_REUSEPORT: the kernel spreads connections): one per core
     # to use every core. Each is a replica sharing the store (budgets, policy, registry, cache).
     workers: int = 1
@@ -719,6 +723,9 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if hosts_problem := allowed_hosts_problem(s.server.allowed_hosts):
         loc.fail(f"{loc.where(['server', 'allowed_hosts'])}: server.allowed_hosts: {hosts_problem}")
     check_range(loc, ["server", "shutdown_grace_s"], s.server.shutdown_grace_s, 0.0, 3600.0)
+    check_range(
+        loc, ["server", "client_write_timeout_s"], s.server.client_write_timeout_s, 0.1, 3600.0
+    )
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
