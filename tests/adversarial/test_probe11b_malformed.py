@@ -17,7 +17,9 @@ import pytest
 from tests.conftest import Sidecar, open_sidecar
 
 BODY = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}'
-POST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+POST = (
+    b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def exchange(sidecar: Sidecar, sent: bytes) -> bytes:
         POST + b"x-note: a\r\n folded\r\ncontent-length: %d\r\n\r\n" % len(BODY) + BODY,
         POST + b"content-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
         POST + b"transfer-encoding: chunked\r\n\r\n1" + b"0" * 17 + b"\r\n" + BODY,
-        b"GET /healthz?" + b"a" * 70_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n",
+        b"GET /healthz?" + b"a" * 70_000 + b" HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n",
     ],
     ids=[
         "space in a name",
