@@ -147,3 +147,35 @@ def test_a_lock_timeout_in_the_pipeline_leaves_the_connection_usable(
     assert _usage(pg_store)["global"] == pytest.approx((0.05, 0.0))
     with pg_store._pool.connection() as conn:
         assert not conn.autocommit
+
+
+def test_racing_replicas_never_reserve_past_a_fresh_caps_limit(
+    open_: Callable[[], Store],
+) -> None:
+    # two stores (replicas) on one database, racing on windows no row exists for yet: the first
+    # reserves insert them, the rest re-check the cap under the row lock
+    replicas = [open_(), open_()]
+    for i, r in enumerate(replicas):
+        r.open_budget_lease(f"r{i}", time.time() + 600)
+    granted: list[int] = []
+    start = threading.Barrier(8)
+
+    def reserve_some(worker: int) -> None:
+        store = replicas[worker % 2]
+        start.wait(30)
+        for _ in range(5):
+            if store.reserve_budget(CAPS, 0.1, f"r{worker % 2}") is None:
+                granted.append(worker)
+
+    threads = [threading.Thread(target=reserve_some, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(granted) == 5, "the tenant's cap (0.5) holds five reservations of 0.1, no more"
+    assert _usage(replicas[0]) == _about(
+        {"key:k": (0.0, 0.5), "tenant:t": (0.0, 0.5), "global": (0.0, 0.5)}
+    )
+    held = replicas[0].sweep_budget_holds(now=time.time() + 3600)
+    assert sum(r for _, s, _, r in held if s == "tenant:t") == pytest.approx(0.5)
+    assert _usage(replicas[0])["tenant:t"] == pytest.approx((0.0, 0.0))
