@@ -48,9 +48,9 @@ class StoreHooks:
         self, statements: Sequence[tuple[str, Sequence[object]]], *, commit: bool
     ) -> Iterator[Cursor]:
         """A budget transaction running `statements` (%s placeholders) in order; yields the
-        cursor of the last, its result ready to read. With `commit` the transaction commits
-        with them (PostgreSQL: in the same round trip), else when the block ends; an error in
-        the block rolls it back."""
+        cursor of the last, its result ready to read. With `commit` the transaction has
+        committed with them (PostgreSQL: in the same round trip); else it commits when the block
+        ends, or rolls back when the block raises (a refused reserve)."""
         with self._budget_tx() as cur:
             for sql, params in statements:
                 cur.execute(self._sql(sql), params)
