@@ -3,9 +3,9 @@ transactions and its parameter style. One base, so a new mixin is only its SQL."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
@@ -16,6 +16,10 @@ BUDGET_LOCK_WAIT_MS = 2000
 
 
 class StoreHooks:
+    # A capped request's reserve and settle as one statement each (budget_one_statement.py):
+    # PostgreSQL, where each statement is a round trip; SQLite runs in-process and keeps its own.
+    _BUDGET_ONE_STATEMENT: ClassVar[bool] = False
+
     def _tx(self) -> AbstractContextManager[Cursor]:
         """A write transaction (SqlStore's backends supply it)."""
         raise NotImplementedError
@@ -37,4 +41,17 @@ class StoreHooks:
         """A write transaction on budget rows, waiting at most BUDGET_LOCK_WAIT_MS for a lock."""
         with self._tx() as cur:
             self._bound_lock_wait(cur)
+            yield cur
+
+    @contextmanager
+    def _budget_statements(
+        self, statements: Sequence[tuple[str, Sequence[object]]], *, commit: bool
+    ) -> Iterator[Cursor]:
+        """A budget transaction running `statements` (%s placeholders) in order; yields the
+        cursor of the last, its result ready to read. With `commit` the transaction has
+        committed with them (PostgreSQL: in the same round trip); else it commits when the block
+        ends, or rolls back when the block raises (a refused reserve)."""
+        with self._budget_tx() as cur:
+            for sql, params in statements:
+                cur.execute(self._sql(sql), params)
             yield cur

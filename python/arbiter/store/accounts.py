@@ -2,7 +2,8 @@
 
 Budget reservations are atomic in the database: one conditional UPDATE per cap inside one
 transaction (PostgreSQL re-checks the condition under the row lock; SQLite's BEGIN IMMEDIATE
-serialises writers), so replicas sharing a store can never together reserve past a cap. Given an
+serialises writers), so replicas sharing a store can never together reserve past a cap. On
+PostgreSQL those statements are one (budget_one_statement.py: a round trip each). Given an
 `owner` (a sidecar process, store/budget_holds.py), the same transaction also writes what that
 process holds to its ledger, so a dead process's reservations can be released.
 """
@@ -10,12 +11,22 @@ process holds to its ledger, so a dead process's reservations can be released.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from arbiter.store import budget_one_statement
 from arbiter.store._hooks import StoreHooks
-from arbiter.store.budget_holds import SETTLE_HELD, add_holds, lease_owner, take_holds
+from arbiter.store.budget_holds import (
+    SETTLE_HELD,
+    add_holds,
+    lease_owner,
+    lease_statement,
+    take_holds,
+)
+
+if TYPE_CHECKING:
+    from arbiter.store._sql import Cursor
 
 _KEY_COLS = "id, tenant, name, secret_hash, created_ts, expires_ts, revoked_ts"
 
@@ -88,6 +99,19 @@ class AccountsMixin(StoreHooks):
         process could not at start-up). Returns None on success, else (scope, spent, reserved)
         of the first cap it would pass."""
         try:
+            if (
+                self._BUDGET_ONE_STATEMENT
+                and caps
+                and budget_one_statement.distinct([(s, w) for s, w, _ in caps])
+            ):
+                statements = [budget_one_statement.reserve(caps, amount, owner)]
+                if owner is not None and lease_until is not None:
+                    statements.insert(0, lease_statement(owner, lease_until))
+                with self._budget_statements(statements, commit=False) as cur:
+                    over = budget_one_statement.first_over(cur, caps)
+                    if over is not None:
+                        raise self._over_cap(cur, caps[over][0], caps[over][1])  # rolls back all
+                return None
             with self._budget_tx() as cur:
                 if owner is not None and lease_until is not None:
                     lease_owner(self, cur, owner, lease_until)
@@ -109,20 +133,24 @@ class AccountsMixin(StoreHooks):
                         (amount, scope, window, amount, limit),
                     )
                     if cur.rowcount == 0:
-                        cur.execute(
-                            self._sql(
-                                "SELECT spent_usd, reserved_usd FROM budget_usage "
-                                "WHERE scope = %s AND window_start = %s"
-                            ),
-                            (scope, window),
-                        )
-                        spent, reserved = cur.fetchone()
-                        raise _OverCap(scope, float(spent), float(reserved))  # rolls back all
+                        raise self._over_cap(cur, scope, window)  # rolls back all
                 if owner is not None and caps:
                     add_holds(self, cur, owner, [(s, w) for s, w, _ in caps], amount)
         except _OverCap as over:
             return over.scope, over.spent, over.reserved
         return None
+
+    def _over_cap(self, cur: Cursor, scope: str, window: float) -> _OverCap:
+        cur.execute(
+            self._sql(
+                "SELECT spent_usd, reserved_usd FROM budget_usage "
+                "WHERE scope = %s AND window_start = %s"
+            ),
+            (scope, window),
+        )
+        row = cur.fetchone()  # none: a fresh window the amount alone would pass (one statement)
+        spent, reserved = row if row is not None else (0.0, 0.0)
+        return _OverCap(scope, float(spent), float(reserved))
 
     def settle_budget(
         self,
@@ -139,6 +167,12 @@ class AccountsMixin(StoreHooks):
         reserve of the same process never wait on each other crosswise (a deadlock)."""
         out: list[tuple[str, float, float]] = []
         ledger = owner is not None and reserved > 0
+        if self._BUDGET_ONE_STATEMENT and windows and budget_one_statement.distinct(windows):
+            settle = budget_one_statement.settle(
+                windows, reserved, actual, owner if ledger else None
+            )
+            with self._budget_statements([settle], commit=True) as cur:
+                return budget_one_statement.spent_after(cur, windows)
         with self._budget_tx() as cur:
             for scope, window in windows:
                 cur.execute(

@@ -39,15 +39,19 @@ _SUBTRACT = (
 )
 
 
+def lease_statement(owner: str, expires_ts: float) -> tuple[str, list[object]]:
+    """Take (or extend) `owner`'s lease (%s placeholders)."""
+    return (
+        "INSERT INTO budget_owners (owner, expires_ts) VALUES (%s, %s) "
+        "ON CONFLICT (owner) DO UPDATE SET expires_ts = EXCLUDED.expires_ts",
+        [owner, expires_ts],
+    )
+
+
 def lease_owner(hooks: StoreHooks, cur: Cursor, owner: str, expires_ts: float) -> None:
     """Take (or extend) `owner`'s lease inside the current transaction."""
-    cur.execute(
-        hooks._sql(
-            "INSERT INTO budget_owners (owner, expires_ts) VALUES (%s, %s) "
-            "ON CONFLICT (owner) DO UPDATE SET expires_ts = EXCLUDED.expires_ts"
-        ),
-        (owner, expires_ts),
-    )
+    sql, params = lease_statement(owner, expires_ts)
+    cur.execute(hooks._sql(sql), params)
 
 
 def add_holds(

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, Literal, cast
 
 import orjson
@@ -164,6 +164,38 @@ class PostgresStore(SqlStore):
         # not down, so the outage allowance never applied. Past this wait it is an error, and
         # the budget goes on from the allowance (budget.py) instead of hanging the request.
         cur.execute(f"SET LOCAL lock_timeout = {BUDGET_LOCK_WAIT_MS}")
+
+    _BUDGET_ONE_STATEMENT: ClassVar[bool] = True
+
+    @contextmanager
+    def _budget_statements(
+        self, statements: Sequence[tuple[str, Sequence[object]]], *, commit: bool
+    ) -> Iterator[Cursor]:
+        # Pipeline mode: BEGIN, the lock bound, the statements (and the COMMIT) go to the server
+        # together and come back at the pipeline's one sync: a round trip, not one each. BEGIN
+        # is ours (autocommit): psycopg's own would be synced alone, a round trip of its own. An
+        # error in any of them is raised there and the transaction rolls back, as without.
+        with self._call(read=False) as cur:
+            conn = cast("psycopg.Cursor[Any]", cur).connection
+            conn.autocommit = True
+            try:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    self._bound_lock_wait(conn.cursor())
+                    for sql, params in statements[:-1]:
+                        conn.execute(sql, params)
+                    cur.execute(*statements[-1])
+                    if commit:
+                        conn.execute("COMMIT")
+                yield cur
+                conn.commit()  # nothing to send when it committed above
+            except BaseException:
+                if conn.pgconn.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with suppress(psycopg.Error):  # a broken connection: closed below
+                        conn.rollback()
+                raise
+            finally:
+                _end_autocommit(conn)  # left in a transaction (broken): closed
 
     @contextmanager
     def _tx(self) -> Iterator[Cursor]:
