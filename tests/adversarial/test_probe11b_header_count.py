@@ -6,13 +6,13 @@ about 15) the answer is 431 in OpenAI's shape and the connection closes."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import orjson
 import pytest
 
 from arbiter.client_timeout import MAX_HEADER_FIELDS
+from tests import raw_http
 from tests.conftest import Sidecar, open_sidecar
 
 
@@ -24,15 +24,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
 def exchange(sidecar: Sidecar, fields: int) -> bytes:
     head = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n"
     extra = b"".join(b"x-f%d: v\r\n" % n for n in range(fields - 2))
-    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
-        sock.sendall(head + extra + b"\r\n")
-        got = b""
-        try:
-            while piece := sock.recv(65536):
-                got += piece
-        except ConnectionResetError:
-            pass  # what came before it is the answer
-        return got
+    return raw_http.exchange(sidecar.port, head + extra + b"\r\n")
 
 
 def test_more_header_fields_than_the_limit_is_431(sidecar: Sidecar) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from tests import raw_http
 from tests.conftest import Sidecar, open_sidecar
 
 BODY = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}'
@@ -28,15 +29,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
 
 
 def exchange(sidecar: Sidecar, sent: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
-        sock.sendall(sent)
-        got = b""
-        try:
-            while piece := sock.recv(65536):
-                got += piece
-        except ConnectionResetError:
-            pass  # what came before it is the answer
-        return got
+    return raw_http.exchange(sidecar.port, sent)
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,12 @@ import pytest
 
 from arbiter.client_timeout import MAX_HEAD_BYTES
 from tests.conftest import Sidecar, open_sidecar
+from tests.raw_http import read_all, send_past
 
 BODY = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}'
 HEAD = (
-    b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+    b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+    b"content-type: application/json\r\n"
     b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
 )
 
@@ -28,27 +30,11 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
     yield from open_sidecar(tmp_path_factory.mktemp("trailers"), sim_url)
 
 
-def read_all(sock: socket.socket) -> bytes:
-    got = b""
-    try:
-        while piece := sock.recv(65536):
-            got += piece
-    except ConnectionResetError:
-        pass  # what came before the reset is what it answered
-    return got
-
-
 def test_trailers_past_the_limit_are_431_and_closed(sidecar: Sidecar) -> None:
     line = b"x-trailer: " + b"a" * (64 * 1024) + b"\r\n"
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
         sock.sendall(HEAD + b"%x\r\n" % len(BODY) + BODY + b"\r\n0\r\n")
-        sent = 0
-        try:  # the trailers never end: only the limit stops them
-            while sent < MAX_HEAD_BYTES + 4 * len(line):
-                sock.sendall(line)
-                sent += len(line)
-        except OSError:
-            pass  # closed under us: what it answered is still readable
+        send_past(sock, line, MAX_HEAD_BYTES)  # the trailers never end: only the limit stops them
         got = read_all(sock)
     head, _, body = got.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431"), got[:200]

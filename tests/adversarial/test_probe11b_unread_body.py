@@ -57,7 +57,8 @@ def drip_until_closed(sidecar: Sidecar, head: bytes) -> tuple[bytes, bool]:
         b"POST /no/such/path HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000000000000\r\n\r\n",
         b"POST /no/such/path HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n"
         b"1000000000\r\n",
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\n"
         b"content-length: 1000000000000\r\n\r\n",  # 413 on the declared length
     ],
     ids=["404, content-length", "404, chunked", "413"],

@@ -8,12 +8,12 @@ as before, the header ignored."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import orjson
 import pytest
 
+from tests import raw_http
 from tests.conftest import Sidecar, open_sidecar
 
 BODY = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}'
@@ -29,15 +29,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
 
 
 def exchange(sidecar: Sidecar, sent: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
-        sock.sendall(sent)
-        got = b""
-        try:
-            while piece := sock.recv(65536):
-                got += piece
-        except TimeoutError:
-            pass  # a kept-alive connection: what came is the answer
-        return got
+    return raw_http.exchange(sidecar.port, sent)
 
 
 @pytest.mark.parametrize(
@@ -47,7 +39,10 @@ def exchange(sidecar: Sidecar, sent: bytes) -> bytes:
     ids=["content-length", "chunked"],
 )  # fmt: skip
 def test_an_upgrade_with_a_body_is_a_400_naming_it(sidecar: Sidecar, framing: bytes) -> None:
-    head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\n"
+    )
     got = exchange(sidecar, head + H2C + framing)
     head_, _, body = got.partition(b"\r\n\r\n")
     assert head_.startswith(b"HTTP/1.1 400"), got[:300]

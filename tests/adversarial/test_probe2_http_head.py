@@ -14,6 +14,7 @@ import pytest
 
 from arbiter.client_timeout import MAX_HEAD_BYTES
 from tests.conftest import Sidecar, open_sidecar
+from tests.raw_http import read_all, send_past
 
 
 @pytest.fixture(scope="module")
@@ -21,26 +22,11 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
     yield from open_sidecar(tmp_path_factory.mktemp("http-head"), sim_url)
 
 
-def read_all(sock: socket.socket) -> bytes:
-    got = b""
-    while piece := sock.recv(65536):
-        got += piece
-    return got
-
-
 def test_a_head_past_the_limit_is_431_and_closed(sidecar: Sidecar) -> None:
     line = b"x-junk: " + b"a" * (64 * 1024) + b"\r\n"
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
-        sent = 0
-        try:
-            # the head never ends: only the limit stops it (a little past it, so the answer is
-            # read while the sidecar still drains the rest: no reset under a loaded machine)
-            while sent < MAX_HEAD_BYTES + 4 * len(line):
-                sock.sendall(line)
-                sent += len(line)
-        except OSError:
-            pass  # closed under us: what it answered is still readable
+        send_past(sock, line, MAX_HEAD_BYTES)  # the head never ends: only the limit stops it
         got = read_all(sock)
     head, _, body = got.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431"), got[:200]
