@@ -493,7 +493,7 @@ def test_routing_config_is_parsed_strictly(
 def test_routing_config_cascade_all_asks_the_first_model_every_time(tmp_path: Path) -> None:
     tfile, mfile = _write(tmp_path, n=60)
     table = ot.load_table(tfile, ot.load_models(mfile))
-    from arbiter.config import load_routing
+    from arbiter.routing_file import load_routing
 
     body = 'priors_file = ""\ncascade_tasks = ["math"]\ncascade_all = true\n'
     routing = load_routing(_routing_toml(tmp_path, body), [STRONG, WEAK])
@@ -580,7 +580,7 @@ def test_cascade_verifier_flag_sweeps_the_threshold(tmp_path: Path) -> None:
 
 
 def test_shipped_example_routing_configs_parse_strictly() -> None:
-    from arbiter.config import load_routing
+    from arbiter.routing_file import load_routing
 
     examples = Path(__file__).resolve().parents[1] / "examples" / "routing"
     models = ["gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1:concise"]

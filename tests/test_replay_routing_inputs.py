@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from arbiter.config import read_routing
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay_cli
+from arbiter.routing_file import read_routing
 from tests.replay_shapes import SHAPES, STRONG, TWO, WEAK, write_shape
 from tests.test_replay_inputs import CONTRACT
 

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +34,7 @@ from arbiter.config_parse import (
     _suggest,
     _table,
 )
+from arbiter.config_paths import anchor_files, anchor_sqlite
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
 from arbiter.toml_depth import NestedTooDeeply, load_toml
@@ -500,73 +501,28 @@ _KNOWN_TOP = [*_SECTIONS, *_NAMED]
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read, validate and resolve a config file. Raises ConfigError with key and line."""
     path = Path(path)
+    text = read_config_text(path)
+    config_dir = path.resolve().parent
+    settings = loads(
+        text, env=os.environ if env is None else env, source=str(path), base_dir=config_dir
+    )
+    return anchor_sqlite(settings, config_dir)
+
+
+def read_config_text(path: Path) -> str:
+    """A config file's text, or a ConfigError saying why not (unreadable, not UTF-8, a BOM:
+    tomllib reads a leading byte order mark, which Windows editors write, as a bad statement)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
-    _no_bom(text, path)
-    config_dir = path.resolve().parent
-    settings = loads(
-        text, env=os.environ if env is None else env, source=str(path), base_dir=config_dir
-    )
-    return _anchor_sqlite(settings, config_dir)
-
-
-def _no_bom(text: str, path: Path) -> None:
-    """tomllib reads a leading byte order mark (Windows editors write one) as a bad statement."""
     if text.startswith("\ufeff"):
         raise ConfigError(
             f"{path}: starts with a byte order mark (BOM): save it as UTF-8 without one"
         )
-
-
-def _anchored(value: str, config_dir: Path, names: Sequence[str] = ()) -> str:
-    """A file the config names: a relative path is read from the config file's directory, as a
-    user expects, not from wherever the command runs; shipped `names` stay names."""
-    if not value or value in names or Path(value).is_absolute():
-        return value
-    return str(config_dir / value)
-
-
-def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSettings:
-    """The [routing] keys that name a file (priors_file, difficulty_model,
-    cascade_math_verifier_file), anchored (_anchored); shipped names ("builtin", "knowledge",
-    "v3", ...) stay names."""
-    from arbiter.cascade import SHIPPED_VERIFIERS
-    from arbiter.difficulty import SHIPPED
-
-    return dataclasses.replace(
-        r,
-        priors_file=_anchored(r.priors_file, config_dir, ("builtin",)),
-        difficulty_model=_anchored(r.difficulty_model, config_dir, tuple(SHIPPED)),
-        cascade_math_verifier_file=_anchored(
-            r.cascade_math_verifier_file, config_dir, tuple(SHIPPED_VERIFIERS)
-        ),
-    )
-
-
-def _anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
-    """Every file path a section names, anchored (_anchored): [routing]'s and [sandbox.tests]'
-    (before the checks, which open them)."""
-    if sections["routing"] is not None:
-        sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
-    sb = sections["sandbox"]
-    if sb is not None:
-        tests = {task: _anchored(path, config_dir) for task, path in sb.tests.items()}
-        sections["sandbox"] = dataclasses.replace(sb, tests=tests)
-
-
-def _anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
-    """A relative SQLite path (`sqlite:///arbiter.db`) is relative to the config file, not to
-    wherever the command happens to run: `serve` and `keys` then always share one database."""
-    url = settings.store.url
-    rest = url.removeprefix("sqlite:///")
-    if rest == url or not rest or rest.startswith("/") or rest == ":memory:":
-        return settings
-    absolute = f"sqlite:///{config_dir / rest}"  # sqlite:////abs/dir/arbiter.db
-    return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=absolute))
+    return text
 
 
 def loads(
@@ -589,7 +545,7 @@ def loads(
         for name, cls in _SECTIONS.items()
     }
     if base_dir is not None:
-        _anchor_files(sections, base_dir)
+        anchor_files(sections, base_dir)
     named: dict[str, dict[str, Any]] = {}
     for name, cls in _NAMED.items():
         table = _table(raw.get(name, {}), [name], loc)
@@ -774,47 +730,6 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             s.auth, admin_key=admin_key, dashboard_key=dashboard_key, metrics_key=metrics_key
         ),
     )
-
-
-def load_routing(path: str | Path, models: Sequence[str]) -> RoutingSettings:
-    """Only the `[routing]` section of a TOML file (a whole sidecar config or just that section),
-    parsed and checked exactly as the sidecar does; `models` stands in for the [models] the
-    routing keys name (`arbiter replay --routing-config`: the table's models). Other sections
-    are not read. Raises ConfigError with key and line."""
-    return read_routing(path, models)[0]
-
-
-def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettings, list[str]]:
-    """`load_routing`, and the names of the file's other sections (not read: a caller that
-    replays only [routing] says so)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        _no_bom(text, path)
-        raw = load_toml(text)
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): TOML is UTF-8") from err
-    except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from err
-    loc = _Locator(text, str(path))
-    if "routing" not in raw:
-        raise ConfigError(f"{path}: no [routing] section")
-    built: RoutingSettings | None = _build(
-        RoutingSettings, _table(raw["routing"], ["routing"], loc), ["routing"], loc
-    )
-    loc.raise_problems()
-    assert built is not None  # RoutingSettings has no required key: None only with problems
-    r = anchor_routing_files(built, path.resolve().parent)
-    known = dict.fromkeys(models)
-    if r.baseline and r.baseline not in known:
-        raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {r.baseline!r}")
-    if r.judge_model is not None and r.judge_model not in known:
-        raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
-    check_routing(loc, r, known)
-    loc.raise_problems()  # every problem at once, as the sidecar's own loads does
-    return r, sorted(k for k in raw if k != "routing")
 
 
 def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:

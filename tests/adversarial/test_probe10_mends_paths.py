@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter import config, priors
+from arbiter import config, config_paths, priors
 from arbiter.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arbiter.toml"
@@ -51,9 +51,9 @@ def test_shipped_names_and_absolute_paths_stay_as_written(tmp_path: Path) -> Non
     routing = config.RoutingSettings(
         priors_file="builtin", difficulty_model="", cascade_math_verifier_file="builtin"
     )
-    assert config.anchor_routing_files(routing, tmp_path) == routing
+    assert config_paths.anchor_routing_files(routing, tmp_path) == routing
     absolute = config.RoutingSettings(priors_file=str(tmp_path / "p.json"))
-    assert config.anchor_routing_files(absolute, Path("/elsewhere")) == absolute
+    assert config_paths.anchor_routing_files(absolute, Path("/elsewhere")) == absolute
 
 
 def test_sandbox_test_files_are_read_beside_the_config(

@@ -486,8 +486,8 @@ def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]
 def _main_routing_config(
     args: argparse.Namespace, table: Table, feedback: Mapping[str, Any]
 ) -> int:
-    from arbiter.config import read_routing
     from arbiter.errors import ConfigError
+    from arbiter.routing_file import read_routing
 
     clash = [f for f, on in (
         ("--objective", args.objective != "quality_target"), ("--explore", args.explore != 1.0),

@@ -1,0 +1,60 @@
+"""Files a config names are read from the config file's directory, not from wherever the command
+runs: [routing]'s files, [sandbox.tests]' and a relative SQLite store (config.load applies these).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arbiter.config import RoutingSettings, Settings
+
+
+def _anchored(value: str, config_dir: Path, names: Sequence[str] = ()) -> str:
+    """A file the config names: a relative path is read from the config file's directory, as a
+    user expects, not from wherever the command runs; shipped `names` stay names."""
+    if not value or value in names or Path(value).is_absolute():
+        return value
+    return str(config_dir / value)
+
+
+def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSettings:
+    """The [routing] keys that name a file (priors_file, difficulty_model,
+    cascade_math_verifier_file), anchored (_anchored); shipped names ("builtin", "knowledge",
+    "v3", ...) stay names."""
+    from arbiter.cascade import SHIPPED_VERIFIERS
+    from arbiter.difficulty import SHIPPED
+
+    return dataclasses.replace(
+        r,
+        priors_file=_anchored(r.priors_file, config_dir, ("builtin",)),
+        difficulty_model=_anchored(r.difficulty_model, config_dir, tuple(SHIPPED)),
+        cascade_math_verifier_file=_anchored(
+            r.cascade_math_verifier_file, config_dir, tuple(SHIPPED_VERIFIERS)
+        ),
+    )
+
+
+def anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
+    """Every file path a section names, anchored (_anchored): [routing]'s and [sandbox.tests]'
+    (before the checks, which open them)."""
+    if sections["routing"] is not None:
+        sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
+    sb = sections["sandbox"]
+    if sb is not None:
+        tests = {task: _anchored(path, config_dir) for task, path in sb.tests.items()}
+        sections["sandbox"] = dataclasses.replace(sb, tests=tests)
+
+
+def anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:
+    """A relative SQLite path (`sqlite:///arbiter.db`) is relative to the config file, not to
+    wherever the command happens to run: `serve` and `keys` then always share one database."""
+    url = settings.store.url
+    rest = url.removeprefix("sqlite:///")
+    if rest == url or not rest or rest.startswith("/") or rest == ":memory:":
+        return settings
+    absolute = f"sqlite:///{config_dir / rest}"  # sqlite:////abs/dir/arbiter.db
+    return dataclasses.replace(settings, store=dataclasses.replace(settings.store, url=absolute))
