@@ -35,12 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from arbiter.config import load_routing
 from arbiter.difficulty import load, load_default
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline import replay_cli
 from arbiter.offline.routing_metrics import apgr, cpt
+from arbiter.routing_file import load_routing
 from results_page import write_section
 
 ROOT = Path(__file__).resolve().parents[1]

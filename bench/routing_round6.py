@@ -41,10 +41,10 @@ import routing_round2 as r2
 from arbiter.cascade import load_verifier
 from arbiter.cascade_gain import gain_signal
 from arbiter.classify import classify
-from arbiter.config import load_routing
 from arbiter.difficulty import load_default
 from arbiter.offline import outcome_table as ot
 from arbiter.offline.routing_metrics import apgr, cpt
+from arbiter.routing_file import load_routing
 from results_page import write_section
 
 DATA, OUT, EXAMPLES = r2.DATA, r2.OUT, r2.EXAMPLES

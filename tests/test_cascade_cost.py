@@ -14,11 +14,12 @@ import pytest
 from arbiter.cascade import load_verifier
 from arbiter.cascade_cost import DEFAULT_REFERENCE_USD, per_dollar, priced_escalation
 from arbiter.cascade_gain import answer_rule
-from arbiter.config import RoutingSettings, load_routing
+from arbiter.config import RoutingSettings
 from arbiter.errors import ConfigError
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline import replay_cli
+from arbiter.routing_file import load_routing
 
 GPT4 = "gpt-4-1106-preview"
 MIXTRAL = "mistralai/Mixtral-8x7B-Instruct-v0.1"

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from arbiter.classify import classify
-from arbiter.config import load_routing
 from arbiter.errors import ConfigError
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline import replay_cli
+from arbiter.routing_file import load_routing
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "routing"
 GPT4 = "gpt-4-1106-preview"
