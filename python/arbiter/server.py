@@ -664,7 +664,9 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
-            hosts.check(request.headers.get("host"))
+            hosts.check_request(
+                request.headers.getlist("host"), request.scope.get("http_version", "1.1")
+            )
             refuse_cross_site(request)
             check_params(request)
             # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
@@ -722,7 +724,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     anthropic_path = request.url.path.startswith("/v1/messages")
     render = anthropic_render if anthropic_path else openai_surface.render_error
     try:  # an unknown path too: to a foreign Host, the same answer as a known one
-        request.app.state.hosts.check(request.headers.get("host"))
+        request.app.state.hosts.check_request(
+            request.headers.getlist("host"), request.scope.get("http_version", "1.1")
+        )
     except ArbiterError as refused:
         return error_response(refused, render)
     if exc.status_code == 404:

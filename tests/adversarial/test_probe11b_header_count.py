@@ -22,7 +22,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
 
 
 def exchange(sidecar: Sidecar, fields: int) -> bytes:
-    head = b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+    head = b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n"
     extra = b"".join(b"x-f%d: v\r\n" % n for n in range(fields - 2))
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
         sock.sendall(head + extra + b"\r\n")

@@ -16,7 +16,7 @@ import pytest
 from arbiter.client_timeout import MAX_PIPELINED
 from tests.conftest import Sidecar, open_sidecar
 
-REQUEST = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+REQUEST = b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ def test_too_many_pipelined_requests_end_in_a_close(sidecar: Sidecar) -> None:
 
 
 def test_pipelining_within_the_limit_is_served_in_order(sidecar: Sidecar) -> None:
-    requests = [b"GET /healthz?n=%d HTTP/1.1\r\nhost: x\r\n\r\n" % n for n in range(20)]
-    closing = b"GET /v1/models HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    requests = [b"GET /healthz?n=%d HTTP/1.1\r\nhost: localhost\r\n\r\n" % n for n in range(20)]
+    closing = b"GET /v1/models HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
     heads = answers_to(sidecar, b"".join(requests) + closing)
     assert len(heads) == 21 and all(h.startswith(b"HTTP/1.1 200") for h in heads)
     assert b"connection: close" in heads[-1].lower()
