@@ -105,8 +105,11 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
     elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
         # open circuits: a retry before the first lets a probe through meets the same refusal
         headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
-    elif isinstance(err, BudgetExceeded):
-        headers.update(err.retry_headers())
+    elif isinstance(err, BudgetExceeded) and err.retryable:
+        headers["retry-after"] = "1"  # only requests in flight stand in the way
+    retry = err.should_retry  # the SDKs obey it over their own status rules
+    if retry is not None:
+        headers["x-should-retry"] = "true" if retry else "false"
     body, status = render(err)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 

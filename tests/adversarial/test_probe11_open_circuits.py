@@ -83,12 +83,12 @@ def test_the_sdks_retry_lands_when_the_circuit_lets_a_probe_through(
     async def main() -> None:
         async with sidecar_in_process(tmp_path, edit_config=only_the_mock(mock, 1.0)) as sc:
             transport = httpx2.ASGITransport(app=sc.app)
-            async with httpx2.AsyncClient(transport=transport, base_url="http://arbiter") as http:
+            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
                 gpt = openai.AsyncOpenAI(
-                    api_key=sc.api_key, base_url="http://arbiter/v1", http_client=http
+                    api_key=sc.api_key, base_url="http://127.0.0.1/v1", http_client=http
                 )
                 claude = anthropic.AsyncAnthropic(
-                    api_key=sc.api_key, base_url="http://arbiter", http_client=http
+                    api_key=sc.api_key, base_url="http://127.0.0.1", http_client=http
                 )
                 with pytest.raises(openai.InternalServerError):  # opens the circuit
                     await gpt.with_options(max_retries=0).chat.completions.create(
