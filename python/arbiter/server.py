@@ -226,7 +226,7 @@ class Handlers:
         )
 
     async def no_such_endpoint(self, request: Request) -> Response:
-        """POST /v1/responses/input_tokens, /v1/responses/compact...: paths Arbiter lacks."""
+        """POST /v1/responses/compact...: paths Arbiter lacks."""
         await self.principal(request)
         raise NotFound(f"Unknown path {request.url.path}.")
 
@@ -303,6 +303,18 @@ class Handlers:
         if named is not None and KEEPS_THINKING in named.capabilities:
             tokens += kept
         return json_response({"input_tokens": tokens})
+
+    async def input_tokens(self, request: Request) -> Response:
+        """The Responses API's /v1/responses/input_tokens (the openai SDK's
+        `responses.input_tokens.count`), answered as count_tokens is: the request's prompt
+        counted with the budget tokenizer, no upstream asked; OpenAI's shape."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        view = await decode(responses_surface.parse_input_tokens_request, raw)
+        self._check_model_name(view["model"], principal)
+        image_tokens = self.s.settings.budgets.image_tokens
+        tokens = await worst_case.prompt_tokens_async(view, image_tokens)
+        return json_response({"object": "response.input_tokens", "input_tokens": tokens})
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """The model errors /v1/messages gives for `name` (404 unknown, 403 not allowed)."""
@@ -638,6 +650,12 @@ def _stored_response_routes(h: Handlers, guard: Any) -> list[Route]:
     """The Responses API's paths for stored responses, each an OpenAI-shaped 404 (or 405)."""
     endpoint = guard(h.stored_response, surface="responses")
     return [
+        # before `{id}`: this one name is no stored response's id
+        Route(
+            "/v1/responses/input_tokens",
+            guard(h.input_tokens, surface="responses"),
+            methods=["POST"],
+        ),
         Route("/v1/responses/{id}", endpoint, methods=["GET", "DELETE"]),
         Route("/v1/responses/{id}", guard(h.no_such_endpoint), methods=["POST"]),
         Route("/v1/responses/{id}/input_items", endpoint, methods=["GET"]),
