@@ -104,7 +104,8 @@ def test_a_client_that_stops_reading_a_stream_is_cut_off_and_the_upstream_call_e
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", sidecar.port))
         sock.sendall(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n"
+            b"content-type: application/json\r\n"
             b"content-length: %d\r\n\r\n" % len(body) + body
         )
         assert upstream.streaming.wait(WAIT_S), "the upstream was never called"

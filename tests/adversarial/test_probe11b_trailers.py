@@ -18,7 +18,8 @@ from tests.conftest import Sidecar, open_sidecar
 
 BODY = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}'
 HEAD = (
-    b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
+    b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n"
+    b"content-type: application/json\r\n"
     b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
 )
 

@@ -57,7 +57,8 @@ def drip_until_closed(sidecar: Sidecar, head: bytes) -> tuple[bytes, bool]:
         b"POST /no/such/path HTTP/1.1\r\nhost: localhost\r\ncontent-length: 1000000000000\r\n\r\n",
         b"POST /no/such/path HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\n\r\n"
         b"1000000000\r\n",
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n"
+        b"content-type: application/json\r\n"
         b"content-length: 1000000000000\r\n\r\n",  # 413 on the declared length
     ],
     ids=["404, content-length", "404, chunked", "413"],
@@ -70,10 +71,14 @@ def test_the_rest_of_an_unread_body_gets_the_read_timeout(sidecar: Sidecar, head
 
 def test_a_rest_that_arrives_in_time_leaves_the_connection_reusable(sidecar: Sidecar) -> None:
     with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
-        sock.sendall(b"POST /no/such/path HTTP/1.1\r\nhost: localhost\r\ncontent-length: 10\r\n\r\n")
+        sock.sendall(
+            b"POST /no/such/path HTTP/1.1\r\nhost: localhost\r\ncontent-length: 10\r\n\r\n"
+        )
         first = sock.recv(65536)
         assert first.startswith(b"HTTP/1.1 404"), first[:100]
-        sock.sendall(b"0123456789GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+        sock.sendall(
+            b"0123456789GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+        )
         got = b""
         while piece := sock.recv(65536):
             got += piece

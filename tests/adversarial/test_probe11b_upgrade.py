@@ -47,7 +47,10 @@ def exchange(sidecar: Sidecar, sent: bytes) -> bytes:
     ids=["content-length", "chunked"],
 )  # fmt: skip
 def test_an_upgrade_with_a_body_is_a_400_naming_it(sidecar: Sidecar, framing: bytes) -> None:
-    head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n"
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n"
+        b"content-type: application/json\r\n"
+    )
     got = exchange(sidecar, head + H2C + framing)
     head_, _, body = got.partition(b"\r\n\r\n")
     assert head_.startswith(b"HTTP/1.1 400"), got[:300]
@@ -59,6 +62,7 @@ def test_an_upgrade_with_a_body_is_a_400_naming_it(sidecar: Sidecar, framing: by
 
 def test_an_upgrade_without_a_body_is_served_as_http_1_1(sidecar: Sidecar) -> None:
     got = exchange(
-        sidecar, b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n" + H2C + b"connection: close\r\n\r\n"
+        sidecar,
+        b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n" + H2C + b"connection: close\r\n\r\n",
     )
     assert got.startswith(b"HTTP/1.1 200"), got[:300]
