@@ -109,12 +109,14 @@ def test_pareto_is_scoped_to_the_callers_tenant(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_the_page_and_the_csv_export_mark_the_same_bidi_controls() -> None:
-    """ui/text.js's character class and store/export.py's table name one set of characters."""
-    from arbiter.store.export import _BIDI
+def test_the_page_and_the_csv_export_mark_the_same_controls() -> None:
+    """ui/text.js's character class and store/export.py's table name one set of characters:
+    the bidi controls and the zero-width ones."""
+    from arbiter.store.export import _DISGUISING
 
     js = (Path(__file__).resolve().parents[1] / "python/arbiter/ui/text.js").read_text()
     (cls,) = re.findall(r'const CONTROLS = "\[(.*)\]";', js)
     ranges = re.findall(r"\\u([0-9a-f]{4})(?:-\\u([0-9a-f]{4}))?", cls)
     shown = {c for lo, hi in ranges for c in range(int(lo, 16), int(hi or lo, 16) + 1)}
-    assert shown == set(_BIDI) and len(shown) == 12
+    assert shown == set(_DISGUISING) and len(shown) == 17
+    assert {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF} <= shown

@@ -6,12 +6,14 @@ shape, while the SDKs (Host: 127.0.0.1:port, localhost:port) and the names in
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import anthropic
 import httpx
 import httpx2
 import openai
+import orjson
 import pytest
 
 from arbiter import config
@@ -217,3 +219,48 @@ def test_check_config_warns_of_a_bind_beyond_loopback(
     cfg.write_text(example.read_text().replace('host = "127.0.0.1"', 'host = "0.0.0.0"', 1))
     assert main(["check-config", str(cfg)]) == 0
     assert "warning: server.host '0.0.0.0' is reachable" in capsys.readouterr().err
+
+
+def _raw(sidecar: Sidecar, head: bytes) -> tuple[bytes, dict[str, object]]:
+    """One request as bytes on a fresh socket (no client library adds a Host)."""
+    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
+        sock.sendall(head + b"connection: close\r\n\r\n")
+        got = b""
+        while piece := sock.recv(65536):
+            got += piece
+    status_line, _, rest = got.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return status_line, orjson.loads(body) if body.startswith(b"{") else {}
+
+
+@pytest.mark.parametrize(
+    ("path", "hosts"),
+    [
+        ("/healthz", b""),  # none
+        ("/healthz", b"host: 127.0.0.1\r\nhost: 127.0.0.1\r\n"),  # two, even the same
+        ("/nope", b""),  # an unknown path too
+        ("/v1/chat/completions", b"host: localhost\r\nhost: evil.example\r\n"),
+    ],
+)
+def test_http11_without_exactly_one_host_is_400(sidecar: Sidecar, path: str, hosts: bytes) -> None:
+    """RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host or with more
+    than one (two readers could take different origins from it)."""
+    status, body = _raw(
+        sidecar, b"POST %s HTTP/1.1\r\n%scontent-length: 0\r\n" % (path.encode(), hosts)
+    )
+    assert status.startswith(b"HTTP/1.1 400"), status
+    error = body["error"]
+    assert isinstance(error, dict) and error["code"] == "invalid_host_header"
+
+
+def test_a_missing_host_is_400_in_anthropic_shape_under_messages(sidecar: Sidecar) -> None:
+    status, body = _raw(sidecar, b"POST /v1/messages HTTP/1.1\r\ncontent-length: 0\r\n")
+    assert status.startswith(b"HTTP/1.1 400"), status
+    assert body["type"] == "error"
+    error = body["error"]
+    assert isinstance(error, dict) and error["type"] == "invalid_request_error"
+
+
+def test_http10_without_host_is_served(sidecar: Sidecar) -> None:
+    status, _ = _raw(sidecar, b"GET /healthz HTTP/1.0\r\n")
+    assert status.split(b" ")[1] == b"200", status

@@ -290,7 +290,8 @@ def test_a_client_leaving_a_completions_stream_is_recorded_as_a_disconnect(
             "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
             "root_path": "", "query_string": b"", "server": ("arbiter", 80),
             "client": ("127.0.0.1", 1),
-            "headers": [(b"authorization", f"Bearer {sc.api_key}".encode()),
+            "headers": [(b"host", b"127.0.0.1"),
+                        (b"authorization", f"Bearer {sc.api_key}".encode()),
                         (b"content-type", b"application/json")],
         }  # fmt: skip
         await asyncio.wait_for(sc.app(scope, receive, send), 30)

@@ -32,6 +32,22 @@ class ArbiterError(Exception):
     def http_status(self) -> int:
         return self.status
 
+    @property
+    def should_retry(self) -> bool | None:
+        """What `x-should-retry` tells the official openai and anthropic SDKs, which obey it
+        over their own rules (they retry 408, 409, 429 and 5xx twice): False when the same
+        request is certain to fail again (the caller's mistake, a model, capability or key that
+        is not there, even when an upstream said so), True when it may pass later (an outage, a
+        rate limit, a timeout); None (no header) for an internal error, which may be either."""
+        status = self.http_status
+        if status in _MAY_PASS_LATER or status > 500:
+            return True
+        return False if status < 500 else None
+
+
+# 4xx statuses a retry may pass: a slow send (408), a conflict (409), a rate limit (429)
+_MAY_PASS_LATER = frozenset({408, 409, 429})
+
 
 class InvalidRequest(ArbiterError):
     status = 400
@@ -109,12 +125,10 @@ class BudgetExceeded(ArbiterError):
     # when the spend alone passes the cap: retrying before the window resets cannot succeed
     retryable: bool = False
 
-    def retry_headers(self) -> dict[str, str]:
-        """For the official openai and anthropic SDKs, which read x-should-retry: they retry a
-        429 twice with backoff, seconds lost per call on a spent cap."""
-        if self.retryable:
-            return {"x-should-retry": "true", "retry-after": "1"}
-        return {"x-should-retry": "false"}
+    @property
+    def should_retry(self) -> bool:
+        # the SDKs retry a 429 twice with backoff: seconds lost per call on a spent cap
+        return self.retryable
 
 
 class NoRouteAvailable(ArbiterError):
@@ -128,6 +142,11 @@ class NoRouteAvailable(ArbiterError):
         # Retry-After: the SDKs' own backoff would retry into the same refusal)
         self.retry_after_s = retry_after_s
 
+    @property
+    def should_retry(self) -> bool:
+        # no circuit to reopen (only unpromoted challengers could serve it): the operator's to fix
+        return self.retry_after_s is not None
+
 
 class UpstreamError(ArbiterError):
     status = 502
@@ -135,6 +154,15 @@ class UpstreamError(ArbiterError):
     type = "server_error"
     retry_after_s: float | None = None  # how long the upstream asked us to wait (Retry-After)
     upstream_status: int | None = None  # the HTTP status the upstream answered, when it answered
+
+    @property
+    def should_retry(self) -> bool | None:
+        # the upstream's own 4xx decides, even surfaced as a 503 (a 401 for our key: another
+        # model may serve the request, but when none could, the same request fails again)
+        upstream = self.upstream_status
+        if upstream is not None and 400 <= upstream < 500:
+            return upstream in _MAY_PASS_LATER
+        return super().should_retry
 
 
 class UpstreamTimeout(UpstreamError):

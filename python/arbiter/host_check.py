@@ -4,7 +4,8 @@ answers and cross_site.py's Sec-Fetch-Site check does not see it; but its reques
 page's name in Host. The sidecar answers only to the names a local client uses: `localhost`,
 any IP address (rebinding needs a DNS name: a page opened at an address is that address's own
 origin), the bind address, and `server.allowed_hosts` (`"*"`: no check, for an operator whose
-own proxy checks Host); any other Host is refused (421) before a handler runs.
+own proxy checks Host); any other Host is refused (421) before a handler runs. An HTTP/1.1
+request with no Host or with several is refused (400, RFC 9112 3.2), whatever the allowlist.
 
 Config parse (allowed_hosts_problem) and request check (HostCheck) live here; nothing else.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from arbiter.errors import ArbiterError
+from arbiter.errors import ArbiterError, InvalidRequest
 
 ANY_HOST = "*"
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
@@ -25,6 +26,10 @@ class MisdirectedRequest(ArbiterError):
     status = 421
     code = "misdirected_request"
     type = "invalid_request_error"
+
+
+class BadHostHeader(InvalidRequest):
+    code = "invalid_host_header"
 
 
 class HostCheck:
@@ -42,8 +47,22 @@ class HostCheck:
         self._names = frozenset(names)
         self._exact = frozenset({*names, *(f"{n}:{port}" for n in names)})
 
+    def check_request(self, hosts: list[str], http_version: str) -> None:
+        """`hosts`: every Host line of the request. HTTP/1.1 needs exactly one (RFC 9112 3.2:
+        a server MUST answer 400 otherwise: two could name different origins to two readers);
+        HTTP/1.0 predates Host, so none is fine there."""
+        if len(hosts) > 1:
+            raise BadHostHeader(
+                f"The request has {len(hosts)} Host headers; HTTP/1.1 allows exactly one."
+            )
+        if not hosts and http_version != "1.0":
+            raise BadHostHeader(
+                f"The request has no Host header; HTTP/{http_version} requires one."
+            )
+        self.check(hosts[0] if hosts else None)
+
     def check(self, host: str | None) -> None:
-        # absent: not a browser (every browser sends Host), so no page can be behind it
+        # absent (HTTP/1.0): not a browser (every browser sends Host), so no page is behind it
         if host is None or self.off or host in self._exact or self._allowed(host):
             return
         raise MisdirectedRequest(

@@ -105,8 +105,11 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
     elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
         # open circuits: a retry before the first lets a probe through meets the same refusal
         headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
-    elif isinstance(err, BudgetExceeded):
-        headers.update(err.retry_headers())
+    elif isinstance(err, BudgetExceeded) and err.retryable:
+        headers["retry-after"] = "1"  # only requests in flight stand in the way
+    retry = err.should_retry  # the SDKs obey it over their own status rules
+    if retry is not None:
+        headers["x-should-retry"] = "true" if retry else "false"
     body, status = render(err)
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
@@ -223,7 +226,7 @@ class Handlers:
         )
 
     async def no_such_endpoint(self, request: Request) -> Response:
-        """POST /v1/responses/input_tokens, /v1/responses/compact...: paths Arbiter lacks."""
+        """POST /v1/responses/compact...: paths Arbiter lacks."""
         await self.principal(request)
         raise NotFound(f"Unknown path {request.url.path}.")
 
@@ -300,6 +303,18 @@ class Handlers:
         if named is not None and KEEPS_THINKING in named.capabilities:
             tokens += kept
         return json_response({"input_tokens": tokens})
+
+    async def input_tokens(self, request: Request) -> Response:
+        """The Responses API's /v1/responses/input_tokens (the openai SDK's
+        `responses.input_tokens.count`), answered as count_tokens is: the request's prompt
+        counted with the budget tokenizer, no upstream asked; OpenAI's shape."""
+        principal = await self.principal(request)
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        view = await decode(responses_surface.parse_input_tokens_request, raw)
+        self._check_model_name(view["model"], principal)
+        image_tokens = self.s.settings.budgets.image_tokens
+        tokens = await worst_case.prompt_tokens_async(view, image_tokens)
+        return json_response({"object": "response.input_tokens", "input_tokens": tokens})
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """The model errors /v1/messages gives for `name` (404 unknown, 403 not allowed)."""
@@ -635,6 +650,12 @@ def _stored_response_routes(h: Handlers, guard: Any) -> list[Route]:
     """The Responses API's paths for stored responses, each an OpenAI-shaped 404 (or 405)."""
     endpoint = guard(h.stored_response, surface="responses")
     return [
+        # before `{id}`: this one name is no stored response's id
+        Route(
+            "/v1/responses/input_tokens",
+            guard(h.input_tokens, surface="responses"),
+            methods=["POST"],
+        ),
         Route("/v1/responses/{id}", endpoint, methods=["GET", "DELETE"]),
         Route("/v1/responses/{id}", guard(h.no_such_endpoint), methods=["POST"]),
         Route("/v1/responses/{id}/input_items", endpoint, methods=["GET"]),
@@ -664,7 +685,9 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
-            hosts.check(request.headers.get("host"))
+            hosts.check_request(
+                request.headers.getlist("host"), request.scope.get("http_version", "1.1")
+            )
             refuse_cross_site(request)
             check_params(request)
             # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
@@ -722,7 +745,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     anthropic_path = request.url.path.startswith("/v1/messages")
     render = anthropic_render if anthropic_path else openai_surface.render_error
     try:  # an unknown path too: to a foreign Host, the same answer as a known one
-        request.app.state.hosts.check(request.headers.get("host"))
+        request.app.state.hosts.check_request(
+            request.headers.getlist("host"), request.scope.get("http_version", "1.1")
+        )
     except ArbiterError as refused:
         return error_response(refused, render)
     if exc.status_code == 404:

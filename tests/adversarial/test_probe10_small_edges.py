@@ -51,7 +51,7 @@ def test_a_response_id_is_an_openai_404_naming_it(tmp_path: Path) -> None:
             assert r.status_code == 405, r.text
             assert r.json()["error"]["code"] == "method_not_allowed"
             assert r.headers["allow"] == "DELETE, GET, HEAD, POST"
-            r = await sc.client.post("/v1/responses/input_tokens", json={}, headers=sc.auth)
+            r = await sc.client.post("/v1/responses/compact", json={}, headers=sc.auth)
             assert r.status_code == 404 and "Unknown path" in r.json()["error"]["message"]
 
     asyncio.run(main())

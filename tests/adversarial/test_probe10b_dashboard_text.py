@@ -33,7 +33,7 @@ HOSTILE = (
     f'"><img src=x onerror="{BAIT}"><script>{BAIT}</script>'
     f'<svg onload="{BAIT}"></svg>\u202eevil\u200b'
 )
-SHOWN = HOSTILE.replace("\u202e", "⟨U+202E⟩")  # as the page shows it
+SHOWN = HOSTILE.replace("\u202e", "⟨U+202E⟩").replace("\u200b", "⟨U+200B⟩")  # as shown
 JS_URL = f"javascript:{BAIT}"
 DECISION_ID = "dec_<img src=x onerror=window.__pwned=1>"
 
@@ -90,9 +90,9 @@ def test_the_dashboard_serves_its_pages_with_a_strict_policy(stack: Running) -> 
     assert r.headers["x-content-type-options"] == "nosniff"
 
 
-# the text nodes on the page (and the tenant picker) that hold a bidi control
+# the text nodes on the page (and the tenant picker) that hold a bidi or zero-width control
 BIDI_IN_TEXT = """() => {
-  const bidi = /[\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]/;
+  const bidi = /[\\u061c\\u200b-\\u200f\\u202a-\\u202e\\u2060\\u2066-\\u2069\\ufeff]/;
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const found = [];
   for (let n = walk.nextNode(); n; n = walk.nextNode()) if (bidi.test(n.data)) found.push(n.data);
@@ -189,13 +189,16 @@ def test_a_bidi_override_in_a_value_reorders_nothing_on_screen(stack: Running) -
             "id => { location.hash = '#/decision/' + encodeURIComponent(id); }", DECISION_ID
         )
         page.wait_for_selector("[data-test=reason]")
-        lefts = page.evaluate(WORD_LEFTS, ["against", "bar", "of"])  # on one line
-        assert lefts == sorted(lefts), lefts  # drawn left to right, as written
-        assert page.locator("[data-test=reason] .bidi-mark").all_text_contents() == ["⟨U+202E⟩"]
+        # (line, left) of each: the reason may wrap between two of them
+        spots = [tuple(p) for p in page.evaluate(WORD_SPOTS, ["against", "bar", "of"])]
+        assert spots == sorted(spots), spots  # drawn line by line, left to right, as written
+        marks = page.locator("[data-test=reason] .bidi-mark").all_text_contents()
+        assert marks == ["⟨U+202E⟩", "⟨U+200B⟩"]  # the zero-width space shown too
 
 
-# the left edge on screen of each word's first occurrence in the reason's text
-WORD_LEFTS = """(words) => {
+# the line (its top, rounded) and left edge on screen of each word's first occurrence in the
+# reason's text
+WORD_SPOTS = """(words) => {
   const reason = document.querySelector("[data-test=reason]");
   const walk = document.createTreeWalker(reason, NodeFilter.SHOW_TEXT);
   const nodes = [];
@@ -206,6 +209,7 @@ WORD_LEFTS = """(words) => {
     const at = node.data.indexOf(w);
     range.setStart(node, at);
     range.setEnd(node, at + w.length);
-    return range.getBoundingClientRect().left;
+    const box = range.getBoundingClientRect();
+    return [Math.round(box.top), box.left];
   });
 }"""

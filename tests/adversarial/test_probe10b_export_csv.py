@@ -93,3 +93,25 @@ def test_exported_csv_cells_show_bidi_controls_instead_of_applying_them(tmp_path
     assert row["tenant"] == "t⟨U+2067⟩x⟨U+2069⟩"
     assert row["error"] == "⟨U+202E⟩=1+1⟨U+200F⟩⟨U+061C⟩"  # shown as text: no formula
     assert json.loads(row["candidates"])[0]["model"] == spoof  # escaped JSON: the same value
+
+
+def test_exported_csv_cells_show_zero_width_characters(tmp_path: Path) -> None:
+    """Twelfth follow-up: a zero-width character (U+200B-200D, U+2060, U+FEFF) shows nothing,
+    so "gpt-4o" + U+200B passed for "gpt-4o" in a spreadsheet; each is now marked too."""
+    spoof = "gpt-4o\u200b"
+    store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+    try:
+        store.migrate()
+        store.write([_decision(spoof, "\ufeffacme\u2060", "x\u200cy\u200d", 0.001)])
+        out = io.StringIO()
+        assert export(store, 0.0, "csv", out) == 1
+    finally:
+        store.close()
+    text = out.getvalue()
+    for hidden in "\u200b\u200c\u200d\u2060\ufeff":
+        assert hidden not in text
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["chosen_model"] == "gpt-4o⟨U+200B⟩"
+    assert row["tenant"] == "⟨U+FEFF⟩acme⟨U+2060⟩"
+    assert row["error"] == "x⟨U+200C⟩y⟨U+200D⟩"
+    assert json.loads(row["candidates"])[0]["model"] == spoof  # escaped JSON: the same value

@@ -49,7 +49,8 @@ async def leave_during_the_call(sc: InProcess, path: str, payload: dict[str, Any
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
         "query_string": b"", "server": ("arbiter", 80), "client": ("127.0.0.1", 1),
-        "headers": [(b"authorization", f"Bearer {sc.api_key}".encode()),
+        "headers": [(b"host", b"127.0.0.1"),
+                    (b"authorization", f"Bearer {sc.api_key}".encode()),
                     (b"content-type", b"application/json")],
     }  # fmt: skip
     await asyncio.wait_for(sc.app(scope, receive, send), 30)

@@ -34,12 +34,17 @@ _JSON_IN_CSV = frozenset({"candidates", "attempts"})
 # listings, so no text column is trusted.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # A bidi control (U+061C, U+200E-200F, U+202A-202E, U+2066-2069) reorders how a cell reads
-# ("abc" + U+202E + "fed" reads "abcdef"), so a model id or tenant could pass for another: in a
-# text cell each is a visible mark naming it (⟨U+202E⟩, as the dashboard shows it: ui/text.js);
-# in the JSON columns an escape (\u202e: the same JSON value). jsonl keeps every value exact.
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_BIDI_MARKS = {c: f"⟨U+{c:04X}⟩" for c in _BIDI}
-_BIDI_ESCAPES = {c: f"\\u{c:04x}" for c in _BIDI}
+# ("abc" + U+202E + "fed" reads "abcdef"), and a zero-width one (U+200B-200D, U+2060, U+FEFF)
+# shows nothing ("gpt-4o" + U+200B looks like "gpt-4o"), so a model id or tenant could pass for
+# another: in a text cell each is a visible mark naming it (⟨U+202E⟩, as the dashboard shows
+# it: ui/text.js); in the JSON columns an escape (\u202e: the same JSON value). jsonl keeps
+# every value exact.
+_DISGUISING = (
+    0x061C, *range(0x200B, 0x2010), *range(0x202A, 0x202F), 0x2060, *range(0x2066, 0x206A),
+    0xFEFF,
+)  # fmt: skip
+_MARKS = {c: f"⟨U+{c:04X}⟩" for c in _DISGUISING}
+_ESCAPES = {c: f"\\u{c:04x}" for c in _DISGUISING}
 
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -77,10 +82,10 @@ def _csv_cell(column: str, value: Any) -> Any:
     if value is None:
         return ""
     if column in _JSON_IN_CSV:
-        return orjson.dumps(value).decode().translate(_BIDI_ESCAPES)
+        return orjson.dumps(value).decode().translate(_ESCAPES)
     if not isinstance(value, str):
         return value
-    value = value.translate(_BIDI_MARKS)  # first: a marked control ahead of "=" is no formula
+    value = value.translate(_MARKS)  # first: a marked control ahead of "=" is no formula
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
@@ -95,8 +100,8 @@ def export(
     """Write every decision with ts >= since to `out`; return how many were written.
 
     csv: a header, then one row per decision (candidates/attempts as JSON text, None as empty,
-    a text cell a spreadsheet would read as a formula behind an apostrophe, bidi controls
-    marked).
+    a text cell a spreadsheet would read as a formula behind an apostrophe, bidi and
+    zero-width controls marked).
     jsonl: one JSON object per line, the same dicts `Store.decisions` returns.
     """
     if fmt not in ("csv", "jsonl"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -60,6 +61,17 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         grading=grading,
         tests=tests,
     )
+
+
+def parse_input_tokens_request(raw: bytes) -> dict[str, Any]:
+    """A /v1/responses/input_tokens body -> the Chat Completions view whose tokens are counted,
+    decoded as /v1/responses decodes it. `model` may be left out (OpenAI counts without one):
+    then `auto`'s."""
+    body = load_json(raw)
+    if isinstance(body, dict) and body.get("model") is None:
+        body = {**body, "model": "auto"}
+    canonical, _echo = decode_request(body)
+    return chat_view(canonical, canonical.model)
 
 
 def _stream_codec(

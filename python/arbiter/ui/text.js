@@ -1,15 +1,17 @@
 // Text from clients and upstreams (model ids, tenants, reasons, errors) as the page shows it.
 // A bidi control in a value (U+061C, U+200E-200F, U+202A-202E, U+2066-2069) would reorder the
 // value and the text after it (U+202E makes "abc" + U+202E + "fed" read "abcdef"), so one value
-// could pass for another and the numbers after it read backwards. Each such character is shown as a
-// visible mark that names it (⟨U+202E⟩), never applied; store/export.py marks CSV cells alike.
-const CONTROLS = "[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]";
+// could pass for another and the numbers after it read backwards. A zero-width character
+// (U+200B-200D, U+2060, U+FEFF) disguises a value as well: "gpt-4o" + U+200B looks like "gpt-4o".
+// Each such character is shown as a visible mark that names it (⟨U+202E⟩), never applied;
+// store/export.py marks CSV cells alike.
+const CONTROLS = "[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]";
 const ANY = new RegExp(CONTROLS);
 const EACH = new RegExp(CONTROLS, "g");
 
 const mark = (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`;
 
-// `text` as a plain string with every bidi control marked (for option labels, tooltips)
+// `text` as a plain string with every bidi and zero-width control marked (for option labels, tooltips)
 export const unbidi = (text) => String(text).replace(EACH, mark);
 
 // `text` as nodes to append to an element: text nodes, and each bidi control as an element of

@@ -1,0 +1,58 @@
+"""POST /v1/responses/input_tokens (the openai SDK's `responses.input_tokens.count`), the
+Responses API's counterpart of Anthropic's /v1/messages/count_tokens: counted here with the
+same code (worst_case.py, the budget tokenizer), no upstream asked, in OpenAI's shape
+(`{"object": "response.input_tokens", "input_tokens": n}`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.inproc import sidecar_in_process
+from tests.sdk_clients import sdks, sim_requests
+
+JOKE = "Tell me a joke about routers and the packets they forward."
+TOOL = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Look a word up in the dictionary.",
+    "parameters": {"type": "object", "properties": {"word": {"type": "string"}}},
+}
+
+
+def test_input_tokens_count_as_messages_count_tokens_does(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (claude, gpt):
+            before = await sim_requests(sc)
+            counted = await gpt.responses.input_tokens.count(model="sim-small", input=JOKE)
+            assert counted.object == "response.input_tokens"
+            anthropic_count = await claude.messages.count_tokens(
+                model="sim-small", messages=[{"role": "user", "content": JOKE}]
+            )
+            assert counted.input_tokens == anthropic_count.input_tokens > 0
+            # instructions and tools are part of the prompt; no model named: `auto`
+            fuller = await gpt.responses.input_tokens.count(
+                input=JOKE,
+                instructions="Answer in one line.",
+                tools=[TOOL],  # type: ignore[list-item]
+            )
+            assert fuller.input_tokens > counted.input_tokens
+            assert await sim_requests(sc) == before  # no upstream was asked
+
+    asyncio.run(main())
+
+
+def test_input_tokens_errors_are_openais(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
+            with pytest.raises(openai.NotFoundError) as unknown:
+                await gpt.responses.input_tokens.count(model="no-such-model", input=JOKE)
+            assert unknown.value.code == "model_not_found"
+            with pytest.raises(openai.BadRequestError) as empty:
+                await gpt.responses.input_tokens.count(model="sim-small", input="")
+            assert empty.value.param == "input"
+
+    asyncio.run(main())
