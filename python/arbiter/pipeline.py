@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 
@@ -142,6 +142,8 @@ class Pipeline:
                 needs.add("vision")
             if wants_json(req):
                 needs.add("json")
+                if wants_strict_schema(req):
+                    needs.add(STRICT_SCHEMA)
             if req.has_audio:
                 needs.add("audio")
             blocked = (
@@ -212,7 +214,14 @@ class Pipeline:
                 f"The model `{req.model}` cannot serve response_format "
                 f"{req.response_format.get('type') if req.response_format else ''}: it lacks "
                 "the `json` capability.",
-                param="response_format",
+                param=_format_param(req),
+            )
+        if wants_strict_schema(req) and STRICT_SCHEMA not in model.capabilities:
+            raise InvalidRequest(
+                f"The model `{req.model}` cannot serve a strict JSON schema (response_format "
+                f"json_schema with strict: true, or output_config.format): it lacks the "
+                f"`{STRICT_SCHEMA}` capability.",
+                param=_format_param(req),
             )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
         if why is not None:
@@ -656,6 +665,28 @@ def wants_json(req: ChatRequest) -> bool:
     """A structured-output request: only models with the `json` capability may serve it."""
     rf = req.response_format
     return rf is not None and rf.get("type") in ("json_object", "json_schema")
+
+
+# the capability of decoding constrained to a JSON schema (OpenAI's strict json_schema,
+# Anthropic's output_config.format): a best-effort JSON instruction cannot promise it
+STRICT_SCHEMA: Final = "json-schema"
+
+
+def wants_strict_schema(req: ChatRequest) -> bool:
+    """A strict JSON schema (an Anthropic client's output_config.format is one: it shows in the
+    request's OpenAI view as a strict json_schema): only `json-schema` models may serve it."""
+    rf = req.response_format
+    if rf is None or rf.get("type") != "json_schema":
+        return False
+    spec = rf.get("json_schema")
+    return isinstance(spec, dict) and spec.get("strict") is True
+
+
+def _format_param(req: ChatRequest) -> str:
+    if req.protocol == "openai":
+        return "response_format"
+    body = req.body
+    return "output_format" if body.get("output_format") is not None else "output_config.format"
 
 
 def _predicted_total(plan: Plan, model: str) -> float | None:

@@ -36,8 +36,10 @@ def encode_request(
         "messages": _encode_messages(req),
     }
     system = list(req.system)
-    if req.response_format is not None:
-        system.append(_json_instruction(req.response_format))
+    fmt = req.response_format
+    strict = fmt is not None and fmt.strict and fmt.schema is not None
+    if fmt is not None and not strict:
+        system.append(_json_instruction(fmt))
     if system:
         body["system"] = (
             system[0] if len(system) == 1 else [{"type": "text", "text": s} for s in system]
@@ -60,6 +62,16 @@ def encode_request(
         body["stream"] = True
     if req.source == "anthropic":
         body.update(req.extras)
+    if strict and fmt is not None and fmt.schema is not None:
+        # Anthropic's structured outputs: the answer's text decoded constrained to the schema
+        # (platform.claude.com/docs/en/build-with-claude/structured-outputs). The schema goes
+        # as given: keywords Anthropic does not take (numeric bounds, string lengths, ...) are
+        # its 400, as they would be from Anthropic's own SDK without its transform.
+        config = body.get("output_config")
+        body["output_config"] = {
+            **(config if isinstance(config, dict) else {}),
+            "format": {"type": "json_schema", "schema": fmt.schema},
+        }
     return body
 
 
@@ -203,8 +215,8 @@ def _encode_tool_choice(req: CanonicalRequest) -> dict[str, Any] | None:
 
 
 def _json_instruction(fmt: ResponseFormat) -> str:
-    """Anthropic has no JSON mode at this API version: ask in the system prompt (best effort;
-    untranslatable() refuses `strict` schemas, whose guarantee this cannot give)."""
+    """Anthropic has no JSON mode (only strict schemas, `output_config.format`): ask in the
+    system prompt (best effort) for json_object and non-strict schemas."""
     text = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
     if fmt.schema is not None:
         text += " The object must conform to this JSON Schema: " + orjson.dumps(fmt.schema).decode()

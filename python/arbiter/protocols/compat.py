@@ -8,7 +8,9 @@ Translated, not refused:
 - OpenAI system/developer messages -> Anthropic `system`; `tool` messages -> tool_result blocks.
 - `temperature` above 1 (OpenAI allows 2) is clamped to Anthropic's maximum of 1.
 - `response_format` json_object / json_schema (not strict) -> an instruction in Anthropic's
-  system prompt (best effort: Anthropic has no JSON mode at API version 2023-06-01).
+  system prompt (best effort: Anthropic has no JSON mode); a strict json_schema <-> Anthropic's
+  structured outputs (`output_config.format`). Only models with the `json-schema` capability
+  are picked for strict schemas (pipeline.wants_strict_schema), whatever their protocol.
 - A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
@@ -18,7 +20,7 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
   `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
 Refused (see the checks below): n > 1, audio input, files/documents, the thinking of the
 tool-use loop in progress (an earlier turn's is dropped: Anthropic drops it too), provider-side
-tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
+tools; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
 is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
 left with no non-empty message (system text only); to OpenAI: images inside tool results, an
@@ -90,8 +92,6 @@ def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
     for tool in req.tools:
         if tool.builtin is not None:
             return f"the {tool.builtin!r} tool type"
-    if req.response_format is not None and req.response_format.strict:
-        return "response_format json_schema with strict: true"
     return _to_anthropic(req) if target == "anthropic" else _to_openai(req)
 
 
