@@ -199,3 +199,28 @@ def test_a_model_without_json_schema_is_not_picked_and_named_is_a_400(
             assert "json-schema" in why[target], why
 
     run(tmp_path, body, edit_config=without_schema(target))
+
+
+class Loose(BaseModel):
+    name: str
+    nickname: str = "none"  # optional: OpenAI's strict mode refuses the schema
+
+
+def test_a_schema_openai_strict_mode_refuses_is_a_400_naming_it_to_an_openai_model(
+    tmp_path: Path,
+) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            with pytest.raises(anthropic.BadRequestError) as err:
+                await claude.messages.parse(
+                    model=GPT, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+                    output_format=Loose,
+                )  # fmt: skip
+            assert "'nickname'" in str(err.value) and "strict" in str(err.value)
+            served = await claude.messages.parse(
+                model=CLAUDE, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+                output_format=Loose,
+            )  # fmt: skip
+            assert isinstance(served.parsed_output, Loose)
+
+    run(tmp_path, body)

@@ -22,6 +22,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
+from arbiter.protocols.schema_dialects import for_anthropic
 
 
 def encode_request(
@@ -64,13 +65,14 @@ def encode_request(
         body.update(req.extras)
     if strict and fmt is not None and fmt.schema is not None:
         # Anthropic's structured outputs: the answer's text decoded constrained to the schema
-        # (platform.claude.com/docs/en/build-with-claude/structured-outputs). The schema goes
-        # as given: keywords Anthropic does not take (numeric bounds, string lengths, ...) are
-        # its 400, as they would be from Anthropic's own SDK without its transform.
+        # (platform.claude.com/docs/en/build-with-claude/structured-outputs). Its own client's
+        # schema goes as it came; another's is put in the subset Anthropic takes
+        # (schema_dialects: what it cannot enforce is said in descriptions, as its SDK does).
+        schema = fmt.schema if req.source == "anthropic" else for_anthropic(fmt.schema)
         config = body.get("output_config")
         body["output_config"] = {
             **(config if isinstance(config, dict) else {}),
-            "format": {"type": "json_schema", "schema": fmt.schema},
+            "format": {"type": "json_schema", "schema": schema},
         }
     return body
 

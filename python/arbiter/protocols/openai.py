@@ -18,6 +18,7 @@ from arbiter.canonical import (
     Message,
     OpaquePart,
     Part,
+    Protocol,
     ResponseFormat,
     TextPart,
     Tool,
@@ -30,6 +31,7 @@ from arbiter.image_data import split_data_url
 from arbiter.protocols import _check as c
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
+from arbiter.protocols.schema_dialects import for_openai
 
 __all__ = [
     "StreamDecoder",
@@ -290,7 +292,7 @@ def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]
     if req.n != 1:
         body["n"] = req.n
     if req.response_format is not None:
-        body["response_format"] = _encode_format(req.response_format)
+        body["response_format"] = _encode_format(req.response_format, req.source)
     if req.user is not None:
         body["user"] = req.user
     if req.stream:
@@ -372,10 +374,11 @@ def _encode_tool(tool: Tool) -> dict[str, Any]:
     return {"type": "function", "function": fn}
 
 
-def _encode_format(fmt: ResponseFormat) -> dict[str, Any]:
+def _encode_format(fmt: ResponseFormat, source: Protocol) -> dict[str, Any]:
     if fmt.kind == "json_object":
         return {"type": "json_object"}
     spec: dict[str, Any] = {"name": fmt.name or "response", "strict": fmt.strict}
     if fmt.schema is not None:
-        spec["schema"] = fmt.schema
+        # an Anthropic client's schema (output_config.format) may leave objects' closing unsaid
+        spec["schema"] = for_openai(fmt.schema) if source != "openai" else fmt.schema
     return {"type": "json_schema", "json_schema": spec}
