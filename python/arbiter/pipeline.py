@@ -126,6 +126,17 @@ class Pipeline:
         return outcome
 
     # -- planning ---------------------------------------------------------------------------
+    def _schemaless_crossing(self, req: ChatRequest) -> dict[str, str]:
+        """Models of the other protocol without `json-schema`: a strict schema translated for
+        them needs their own structured outputs. The client's own protocol relays the schema
+        as it came, and that upstream decides, as it did before schemas crossed protocols."""
+        s = self.s
+        return {
+            m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema needs"
+            for m in s.pool
+            if s.protocol_of(m.name) != req.protocol and STRICT_SCHEMA not in m.capabilities
+        }
+
     def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
         s = self.s
         task = classify(req.messages, req.response_format, req.has_tools)
@@ -142,8 +153,6 @@ class Pipeline:
                 needs.add("vision")
             if wants_json(req):
                 needs.add("json")
-                if wants_strict_schema(req):
-                    needs.add(STRICT_SCHEMA)
             if req.has_audio:
                 needs.add("audio")
             blocked = (
@@ -151,6 +160,10 @@ class Pipeline:
                 if s.protocols != {req.protocol}
                 else None  # every model speaks the client's protocol: nothing to check
             )
+            if s.protocols != {req.protocol} and wants_strict_schema(req):
+                schemaless = self._schemaless_crossing(req)
+                if schemaless:
+                    blocked = {**schemaless, **(blocked or {})}
             challengers = s.shadow.blocked(task)  # None unless challengers exist
             if challengers:
                 blocked = {**challengers, **(blocked or {})}
@@ -216,11 +229,15 @@ class Pipeline:
                 "the `json` capability.",
                 param=_format_param(req),
             )
-        if wants_strict_schema(req) and STRICT_SCHEMA not in model.capabilities:
+        if (
+            wants_strict_schema(req)
+            and s.protocol_of(req.model) != req.protocol
+            and STRICT_SCHEMA not in model.capabilities
+        ):
             raise InvalidRequest(
                 f"The model `{req.model}` cannot serve a strict JSON schema (response_format "
-                f"json_schema with strict: true, or output_config.format): it lacks the "
-                f"`{STRICT_SCHEMA}` capability.",
+                f"json_schema with strict: true, or output_config.format) sent in the other "
+                f"protocol's form: it lacks the `{STRICT_SCHEMA}` capability.",
                 param=_format_param(req),
             )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)

@@ -10,8 +10,9 @@ Translated, not refused:
 - `response_format` json_object / json_schema (not strict) -> an instruction in Anthropic's
   system prompt (best effort: Anthropic has no JSON mode); a strict json_schema <-> Anthropic's
   structured outputs (`output_config.format`), the schema put in the subset Anthropic takes
-  (schema_dialects.for_anthropic). Only models with the `json-schema` capability are picked
-  for strict schemas (pipeline.wants_strict_schema), whatever their protocol.
+  (schema_dialects.for_anthropic). A model of the other protocol serves a strict schema
+  only with the `json-schema` capability (pipeline.wants_strict_schema); the client's own
+  protocol relays it as it came.
 - A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
