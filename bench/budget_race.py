@@ -237,7 +237,8 @@ def scenario_config(mock_url: str, db: Path, cap: float, routing: str) -> str:
     """`routing`: TOML lines added to [routing] (they win over the defaults here)."""
     models = {
         name: {"upstream": "mock", "price_in_per_mtok": pin, "price_out_per_mtok": pout,
-               "context_window": 128000, "capabilities": ["chat", "json", "tools", "vision"],
+               "context_window": 128000,
+               "capabilities": ["chat", "json", "json-schema", "tools", "vision"],
                "priors": dict.fromkeys(("chat", "creative"), 0.97 if name == "mock-dear" else 0.2)}
         for name, (pin, pout) in MOCK_PRICES.items()
     }  # fmt: skip

@@ -69,7 +69,8 @@ def sidecar_toml(sim_url: str, db: Path) -> str:
         "upstreams": {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}},
         "models": {
             name: {"upstream": "sim", "price_in_per_mtok": pin, "price_out_per_mtok": pout,
-                   "context_window": 32000, "capabilities": ["chat", "json", "tools"]}
+                   "context_window": 32000,
+                   "capabilities": ["chat", "json", "json-schema", "tools"]}
             for name, (pin, pout) in PRICES.items()
         },
     })  # fmt: skip

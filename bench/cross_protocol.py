@@ -552,7 +552,7 @@ def sidecar_config(workdir: Path, openai_port: int, anthropic_port: int) -> Path
         return (
             f'[models.{name}]\nupstream = "{upstream}"\nupstream_model = "{name}"\n'
             f"price_in_per_mtok = {price_in}\nprice_out_per_mtok = {price_out}\n"
-            'context_window = 128000\ncapabilities = ["chat", "json", "tools"]\n'
+            'context_window = 128000\ncapabilities = ["chat", "json", "json-schema", "tools"]\n'
         )
 
     cfg.write_text(

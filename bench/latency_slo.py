@@ -122,7 +122,7 @@ def sidecar_settings(
             "price_in_per_mtok": pin,
             "price_out_per_mtok": pout,
             "context_window": 32000,
-            "capabilities": ["chat", "json", "tools"],
+            "capabilities": ["chat", "json", "json-schema", "tools"],
             # quality is not what this bench measures: the router starts from the true rates
             "priors": {t: quality_of(name, t) for t in tasks},
         }

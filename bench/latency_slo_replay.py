@@ -154,7 +154,7 @@ def replay(
     items = live.build_items(600, seed, 1.0)
     tasks = ("code", "math", "extraction", *live._OPEN)
     pool = [
-        PoolModel(name, p[0], p[1], 32000, frozenset({"chat", "json", "tools"}),
+        PoolModel(name, p[0], p[1], 32000, frozenset({"chat", "json", "json-schema", "tools"}),
                   {t: live.quality_of(name, t) for t in tasks})
         for name, p in live.POOL.items()
     ]  # fmt: skip

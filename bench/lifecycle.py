@@ -112,7 +112,8 @@ def edit_config(text: str, *, budget: float, priors: bool) -> str:
     up["discover_interval_s"] = 1.0
     doc["models"] = {
         BASELINE: {"upstream": "sim", "price_in_per_mtok": 2.5, "price_out_per_mtok": 10.0,
-                   "context_window": 128000, "capabilities": ["chat", "json", "tools"]},
+                   "context_window": 128000,
+                   "capabilities": ["chat", "json", "json-schema", "tools"]},
         "judge": {"upstream": "sim", "price_in_per_mtok": 0.15, "price_out_per_mtok": 0.6,
                   "context_window": 32000, "capabilities": ["chat", "no-route"]},
     }  # fmt: skip

@@ -39,6 +39,20 @@ def test_openrouter_listing_per_token_price_strings_context_and_modalities() -> 
     assert m.capabilities == {"chat", "vision", "tools", "json"}
 
 
+def test_schema_constrained_decoding_is_the_json_schema_capability() -> None:
+    """OpenRouter's `structured_outputs`, LiteLLM's `supports_response_schema` and Anthropic's
+    `structured_outputs` capability: strict schemas (`json-schema`); `response_format` alone is
+    JSON mode (`json`)."""
+    schema = {"chat", "json", "json-schema"}
+    assert _one({"id": "a", "supported_parameters": ["structured_outputs"]}).capabilities == schema
+    assert _one({"id": "b", "supports_response_schema": True}).capabilities == schema
+    anthropic_caps = {"structured_outputs": {"supported": True}}
+    assert _one({"id": "c", "capabilities": anthropic_caps}).capabilities == schema
+    assert _one(
+        {"id": "d", "capabilities": {"structured_outputs": {"supported": False}}}
+    ) == Listed("d", capabilities=frozenset({"chat"}))
+
+
 def test_per_million_fields_and_together_pricing() -> None:
     m = _one({"id": "a", "input_cost_per_million": 0.15, "output_cost_per_million": "0.6"})
     assert (m.price_in_per_mtok, m.price_out_per_mtok) == (0.15, 0.6)

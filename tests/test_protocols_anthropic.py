@@ -19,6 +19,7 @@ from arbiter.canonical import (
     ImagePart,
     Message,
     OpaquePart,
+    ResponseFormat,
     TextPart,
     ToolCallPart,
     ToolResultPart,
@@ -284,7 +285,7 @@ def test_openai_request_without_max_tokens_gets_the_default() -> None:
                     "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}},
                 }
             },
-            "response_format json_schema with strict: true",
+            None,  # Anthropic's structured outputs carry it (output_config.format)
         ),
         (
             {
@@ -522,3 +523,76 @@ def test_tool_pairs_are_checked_on_turns_not_messages() -> None:
     with pytest.raises(e.InvalidRequest) as info:
         codec.decode_request(body)  # answers a tool_use two turns back
     assert info.value.param == "messages.6.content.0.tool_use_id"
+
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
+          "additionalProperties": False}  # fmt: skip
+PERSON_FORMAT = {"type": "json_schema", "schema": PERSON}
+
+
+def test_a_strict_openai_schema_becomes_anthropic_output_config_format() -> None:
+    rf = {"type": "json_schema", "json_schema": {"name": "p", "strict": True, "schema": PERSON}}
+    req = oai.decode_request(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": rf}
+    )
+    out = codec.encode_request(req, "claude-x", default_max_tokens=100)
+    assert out["output_config"] == {"format": {"type": "json_schema", "schema": PERSON}}
+    assert "system" not in out  # no best-effort instruction besides the constrained decoding
+    # not strict: still the instruction, which any Anthropic model follows as it can
+    rf["json_schema"]["strict"] = False
+    loose = codec.encode_request(
+        oai.decode_request(
+            {"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": rf}
+        ),
+        "claude-x",
+        default_max_tokens=100,
+    )
+    assert "output_config" not in loose and "JSON Schema" in loose["system"]
+
+
+def test_anthropic_output_config_format_decodes_to_a_strict_schema_for_openai() -> None:
+    body = {
+        "model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
+        "output_config": {"format": {"type": "json_schema", "schema": PERSON}},
+    }  # fmt: skip
+    req = codec.decode_request(body)
+    assert req.response_format == ResponseFormat("json_schema", PERSON, None, strict=True)
+    assert req.extras == {} and untranslatable(req, "openai") is None
+    assert oai.encode_request(req, "gpt-x")["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "strict": True, "schema": PERSON},
+    }
+    # back to Anthropic (a same-protocol re-encode) it is output_config.format again
+    again = codec.encode_request(req, "claude-x", default_max_tokens=10)
+    assert again["output_config"] == body["output_config"]
+    # the beta's top-level output_format means the same
+    base = {k: v for k, v in body.items() if k != "output_config"}
+    legacy = {**base, "output_format": PERSON_FORMAT}
+    assert codec.decode_request(legacy).response_format == req.response_format
+    # `effort` stays: an Anthropic model keeps it, an OpenAI one cannot carry it
+    effort = {**base, "output_config": {"effort": "low", "format": PERSON_FORMAT}}
+    kept = codec.decode_request(effort)
+    assert kept.extras == {"output_config": {"effort": "low"}}
+    assert untranslatable(kept, "openai") == "the 'output_config' parameter"
+    assert codec.encode_request(kept, "claude-x", default_max_tokens=10)["output_config"] == {
+        "effort": "low", "format": PERSON_FORMAT,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format.type"),
+        ({"output_config": {"format": {"type": "json_schema"}}}, "output_config.format.schema"),
+        ({"output_format": "json"}, "output_format"),
+        (
+            {"output_format": PERSON_FORMAT, "output_config": {"format": PERSON_FORMAT}},
+            "output_format",
+        ),
+    ],
+)
+def test_a_malformed_output_format_is_a_400_naming_it(fields: dict[str, Any], param: str) -> None:
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(e.InvalidRequest) as err:
+        codec.decode_request({**body, **fields})
+    assert err.value.param == param

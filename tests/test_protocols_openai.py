@@ -142,7 +142,7 @@ def test_to_anthropic_body() -> None:
             },
             "messages[0].tool_calls[0].function.name",
         ),
-        ({"tool_choice": {"type": "allowed_tools"}}, "tool_choice"),
+        ({"tool_choice": {"type": "allowed_tools"}}, "tool_choice.allowed_tools"),
         ({"temperature": 3}, "temperature"),
         ({"n": 0}, "n"),
         ({"response_format": {"type": "xml"}}, "response_format.type"),

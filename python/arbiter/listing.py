@@ -20,8 +20,9 @@ Shapes accepted per entry (each field optional but `id`; the first one present w
                    `input_cost_per_token`/`output_cost_per_token` (LiteLLM)
   capabilities     `architecture.input_modalities` or `input_modalities` or `modalities`
                    containing "image" -> vision; `supported_parameters` with "tools" -> tools and
-                   "response_format" -> json (OpenRouter); LiteLLM's `supports_vision`,
-                   `supports_function_calling`, `supports_response_schema`; Anthropic's
+                   "response_format" -> json, "structured_outputs" -> json and json-schema
+                   (OpenRouter); LiteLLM's `supports_vision`, `supports_function_calling`,
+                   `supports_response_schema` (json and json-schema); Anthropic's
                    `capabilities` as a list of names or a map name -> bool / {"supported": bool}
 LiteLLM's `/model/info` entries nest these fields under `model_info`; they are read from there too.
 """
@@ -41,8 +42,13 @@ MAX_ID_CHARS = MAX_MODEL_NAME_CHARS
 # by name, and would be routed to as an ordinary model; it is skipped like any unusable entry
 RESERVED_IDS = frozenset({"auto"})
 _MAX_NUMBER_CHARS = 64  # a price or token count given as a string
-_ALIASES = {"vision": "vision", "image_input": "vision", "tools": "tools", "tool_use": "tools",
-            "function_calling": "tools", "json": "json", "structured_outputs": "json"}  # fmt: skip
+# a strict JSON schema is JSON too: `structured_outputs` (OpenRouter's parameter, Anthropic's
+# capability) and LiteLLM's `supports_response_schema` name schema-constrained decoding
+_SCHEMA = ("json", "json-schema")
+_ALIASES = {"vision": ("vision",), "image_input": ("vision",), "tools": ("tools",),
+            "tool_use": ("tools",), "function_calling": ("tools",), "json": ("json",),
+            "structured_outputs": _SCHEMA, "json_schema": _SCHEMA,
+            "json-schema": _SCHEMA}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +192,15 @@ def _capabilities(fields: Mapping[str, Any]) -> frozenset[str]:
         params = params[:256]
         if "tools" in params:
             caps.add("tools")
-        if "response_format" in params or "structured_outputs" in params:
+        if "response_format" in params:
             caps.add("json")
-    for flag, cap in (("supports_vision", "vision"), ("supports_function_calling", "tools"),
-                      ("supports_response_schema", "json")):  # fmt: skip
+        if "structured_outputs" in params:
+            caps.update(_SCHEMA)
+    for flag, flag_caps in (("supports_vision", ("vision",)),
+                            ("supports_function_calling", ("tools",)),
+                            ("supports_response_schema", _SCHEMA)):  # fmt: skip
         if fields.get(flag) is True:
-            caps.add(cap)
+            caps.update(flag_caps)
     declared = fields.get("capabilities")
     names: list[Any] = []
     if isinstance(declared, list):
@@ -201,7 +210,9 @@ def _capabilities(fields: Mapping[str, Any]) -> frozenset[str]:
             k for k, v in list(declared.items())[:64]
             if v is True or (isinstance(v, dict) and v.get("supported") is True)
         ]  # fmt: skip
-    caps.update(_ALIASES[n] for n in names if isinstance(n, str) and n in _ALIASES)
+    for n in names:
+        if isinstance(n, str) and n in _ALIASES:
+            caps.update(_ALIASES[n])
     return frozenset(caps)
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 
@@ -126,6 +126,17 @@ class Pipeline:
         return outcome
 
     # -- planning ---------------------------------------------------------------------------
+    def _schemaless_crossing(self, req: ChatRequest) -> dict[str, str]:
+        """Models of the other protocol without `json-schema`: a strict schema translated for
+        them needs their own structured outputs. The client's own protocol relays the schema
+        as it came, and that upstream decides, as it did before schemas crossed protocols."""
+        s = self.s
+        return {
+            m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema needs"
+            for m in s.pool
+            if s.protocol_of(m.name) != req.protocol and STRICT_SCHEMA not in m.capabilities
+        }
+
     def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
         s = self.s
         task = classify(req.messages, req.response_format, req.has_tools)
@@ -149,6 +160,10 @@ class Pipeline:
                 if s.protocols != {req.protocol}
                 else None  # every model speaks the client's protocol: nothing to check
             )
+            if s.protocols != {req.protocol} and wants_strict_schema(req):
+                schemaless = self._schemaless_crossing(req)
+                if schemaless:
+                    blocked = {**schemaless, **(blocked or {})}
             challengers = s.shadow.blocked(task)  # None unless challengers exist
             if challengers:
                 blocked = {**challengers, **(blocked or {})}
@@ -212,7 +227,18 @@ class Pipeline:
                 f"The model `{req.model}` cannot serve response_format "
                 f"{req.response_format.get('type') if req.response_format else ''}: it lacks "
                 "the `json` capability.",
-                param="response_format",
+                param=_format_param(req),
+            )
+        if (
+            wants_strict_schema(req)
+            and s.protocol_of(req.model) != req.protocol
+            and STRICT_SCHEMA not in model.capabilities
+        ):
+            raise InvalidRequest(
+                f"The model `{req.model}` cannot serve a strict JSON schema (response_format "
+                f"json_schema with strict: true, or output_config.format) sent in the other "
+                f"protocol's form: it lacks the `{STRICT_SCHEMA}` capability.",
+                param=_format_param(req),
             )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
         if why is not None:
@@ -656,6 +682,28 @@ def wants_json(req: ChatRequest) -> bool:
     """A structured-output request: only models with the `json` capability may serve it."""
     rf = req.response_format
     return rf is not None and rf.get("type") in ("json_object", "json_schema")
+
+
+# the capability of decoding constrained to a JSON schema (OpenAI's strict json_schema,
+# Anthropic's output_config.format): a best-effort JSON instruction cannot promise it
+STRICT_SCHEMA: Final = "json-schema"
+
+
+def wants_strict_schema(req: ChatRequest) -> bool:
+    """A strict JSON schema (an Anthropic client's output_config.format is one: it shows in the
+    request's OpenAI view as a strict json_schema): only `json-schema` models may serve it."""
+    rf = req.response_format
+    if rf is None or rf.get("type") != "json_schema":
+        return False
+    spec = rf.get("json_schema")
+    return isinstance(spec, dict) and spec.get("strict") is True
+
+
+def _format_param(req: ChatRequest) -> str:
+    if req.protocol == "openai":
+        return "response_format"
+    body = req.body
+    return "output_format" if body.get("output_format") is not None else "output_config.format"
 
 
 def _predicted_total(plan: Plan, model: str) -> float | None:

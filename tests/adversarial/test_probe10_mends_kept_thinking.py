@@ -36,7 +36,7 @@ def keeps(model: str) -> Any:
 
     def edit(text: str) -> str:
         at = text.index(f"[models.{model}]\n")
-        caps = 'capabilities = ["chat", "json", "tools"'
+        caps = 'capabilities = ["chat", "json", "json-schema", "tools"'
         return text[:at] + text[at:].replace(caps, caps + ', "keeps-thinking"', 1)
 
     return edit

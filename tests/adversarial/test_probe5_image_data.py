@@ -32,7 +32,7 @@ NOT_IMAGE = ("text/plain", base64.b64encode(b"hello").decode())
 
 def _vision(text: str) -> str:
     """The demo pool, every model able to see (else any image is a 400 for that reason)."""
-    return text.replace('"chat", "json", "tools"]', '"chat", "json", "tools", "vision"]')
+    return text.replace('"json-schema", "tools"]', '"json-schema", "tools", "vision"]')
 
 
 def _openai_parts(media_type: str, data: str) -> list[dict[str, object]]:

@@ -24,8 +24,9 @@ AUDIO_MODEL = "sim-small"
 def _sim_small_hears(text: str) -> str:
     head = f"[models.{AUDIO_MODEL}]"
     start = text.index(head)
-    at = text.index('capabilities = ["chat", "json", "tools"]', start)
-    return text[:at] + 'capabilities = ["chat", "json", "tools", "audio"]' + text[at + 40 :]
+    caps = 'capabilities = ["chat", "json", "json-schema", "tools"]'
+    at = text.index(caps, start)
+    return text[:at] + caps.replace("]", ', "audio"]') + text[at + len(caps) :]
 
 
 def test_audio_output_without_an_audio_model_is_a_400_naming_it(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ upstream_model = "mock-mini"
 price_in_per_mtok = 0.15
 price_out_per_mtok = 0.60
 context_window = 128000
-capabilities = ["chat", "json", "tools"]
+capabilities = ["chat", "json", "json-schema", "tools"]
 
 [models.mock-gpt]
 upstream = "mock"
@@ -65,7 +65,7 @@ upstream_model = "mock-gpt"
 price_in_per_mtok = 2.50
 price_out_per_mtok = 10.0
 context_window = 128000
-capabilities = ["chat", "json", "tools"]
+capabilities = ["chat", "json", "json-schema", "tools"]
 
 [models.mock-large]
 upstream = "mock"
@@ -73,7 +73,7 @@ upstream_model = "mock-large"
 price_in_per_mtok = 10.0
 price_out_per_mtok = 30.0
 context_window = 128000
-capabilities = ["chat", "json", "tools", "vision"]
+capabilities = ["chat", "json", "json-schema", "tools", "vision"]
 TOML
 arbiter="${ARBITER:-}"
 if [ -z "$arbiter" ]; then

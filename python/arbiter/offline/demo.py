@@ -128,7 +128,9 @@ def demo_settings(
             "price_in_per_mtok": pin,
             "price_out_per_mtok": pout,
             "context_window": 32000,
-            "capabilities": ["chat", "no-route"] if name == JUDGE[0] else ["chat", "json", "tools"],
+            "capabilities": ["chat", "no-route"]
+            if name == JUDGE[0]
+            else ["chat", "json", "json-schema", "tools"],
         }
         if name in DEMO_PRIORS:
             hard, extraction, open_ = DEMO_PRIORS[name]

@@ -20,6 +20,7 @@ from arbiter.canonical import (
     Message,
     OpaquePart,
     Part,
+    ResponseFormat,
     TextPart,
     Tool,
     ToolCallPart,
@@ -104,6 +105,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         )
     c.forced_tool_offered(choice, tools, "tool_choice.name")
     _check_thinking(body.get("thinking"), max_tokens)
+    response_format, extras = _output_format(body)
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
     for key in metadata:
@@ -127,8 +129,40 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         stream=c.opt_bool(body.get("stream"), "stream"),
         include_usage=True,  # Anthropic streams always carry usage
         user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
-        extras={k: v for k, v in body.items() if k not in _MODELED},
+        response_format=response_format,
+        extras=extras,
     )
+
+
+def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[str, Any]]:
+    """Anthropic's structured outputs as the canonical strict JSON schema, and the extras left.
+    `output_config.format` = {"type": "json_schema", "schema": {...}} (generally available, no
+    beta header; platform.claude.com/docs/en/build-with-claude/structured-outputs); the beta's
+    top-level `output_format` (header structured-outputs-2025-11-13) still works, deprecated.
+    Always strict: Anthropic decodes constrained to the schema. The rest of `output_config`
+    (`effort`) stays an extra."""
+    extras = {k: v for k, v in body.items() if k not in _MODELED}
+    config, legacy = body.get("output_config"), extras.pop("output_format", None)
+    raw, param = legacy, "output_format"
+    if isinstance(config, dict) and config.get("format") is not None:
+        if legacy is not None:
+            raise InvalidRequest(
+                "output_format and output_config.format cannot both be set.",
+                param="output_format",
+            )
+        raw, param = config["format"], "output_config.format"
+        rest = {k: v for k, v in config.items() if k != "format"}
+        if rest:
+            extras["output_config"] = rest
+        else:
+            del extras["output_config"]
+    if raw is None:
+        return None, extras
+    fmt = c.obj(raw, param)
+    if fmt.get("type") != "json_schema":
+        raise InvalidRequest(f"{param}.type: Input should be 'json_schema'", param=f"{param}.type")
+    schema = c.obj(fmt.get("schema"), f"{param}.schema")
+    return ResponseFormat("json_schema", schema, None, strict=True), extras
 
 
 _MIN_THINKING_BUDGET = 1024

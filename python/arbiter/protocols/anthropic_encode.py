@@ -22,6 +22,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
+from arbiter.protocols.schema_dialects import for_anthropic
 
 
 def encode_request(
@@ -36,8 +37,10 @@ def encode_request(
         "messages": _encode_messages(req),
     }
     system = list(req.system)
-    if req.response_format is not None:
-        system.append(_json_instruction(req.response_format))
+    fmt = req.response_format
+    strict = fmt is not None and fmt.strict and fmt.schema is not None
+    if fmt is not None and not strict:
+        system.append(_json_instruction(fmt))
     if system:
         body["system"] = (
             system[0] if len(system) == 1 else [{"type": "text", "text": s} for s in system]
@@ -60,6 +63,17 @@ def encode_request(
         body["stream"] = True
     if req.source == "anthropic":
         body.update(req.extras)
+    if strict and fmt is not None and fmt.schema is not None:
+        # Anthropic's structured outputs: the answer's text decoded constrained to the schema
+        # (platform.claude.com/docs/en/build-with-claude/structured-outputs). Its own client's
+        # schema goes as it came; another's is put in the subset Anthropic takes
+        # (schema_dialects: what it cannot enforce is said in descriptions, as its SDK does).
+        schema = fmt.schema if req.source == "anthropic" else for_anthropic(fmt.schema)
+        config = body.get("output_config")
+        body["output_config"] = {
+            **(config if isinstance(config, dict) else {}),
+            "format": {"type": "json_schema", "schema": schema},
+        }
     return body
 
 
@@ -203,8 +217,8 @@ def _encode_tool_choice(req: CanonicalRequest) -> dict[str, Any] | None:
 
 
 def _json_instruction(fmt: ResponseFormat) -> str:
-    """Anthropic has no JSON mode at this API version: ask in the system prompt (best effort;
-    untranslatable() refuses `strict` schemas, whose guarantee this cannot give)."""
+    """Anthropic has no JSON mode (only strict schemas, `output_config.format`): ask in the
+    system prompt (best effort) for json_object and non-strict schemas."""
     text = "Respond with a single valid JSON object and nothing else: no prose, no code fences."
     if fmt.schema is not None:
         text += " The object must conform to this JSON Schema: " + orjson.dumps(fmt.schema).decode()

@@ -8,7 +8,11 @@ Translated, not refused:
 - OpenAI system/developer messages -> Anthropic `system`; `tool` messages -> tool_result blocks.
 - `temperature` above 1 (OpenAI allows 2) is clamped to Anthropic's maximum of 1.
 - `response_format` json_object / json_schema (not strict) -> an instruction in Anthropic's
-  system prompt (best effort: Anthropic has no JSON mode at API version 2023-06-01).
+  system prompt (best effort: Anthropic has no JSON mode); a strict json_schema <-> Anthropic's
+  structured outputs (`output_config.format`), the schema put in the subset Anthropic takes
+  (schema_dialects.for_anthropic). A model of the other protocol serves a strict schema
+  only with the `json-schema` capability (pipeline.wants_strict_schema); the client's own
+  protocol relays it as it came.
 - A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
@@ -18,11 +22,12 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
   `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
 Refused (see the checks below): n > 1, audio input, files/documents, the thinking of the
 tool-use loop in progress (an earlier turn's is dropped: Anthropic drops it too), provider-side
-tools, strict JSON schemas; to Anthropic: whitespace-only stop sequences such as a newline
+tools; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
 is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
 left with no non-empty message (system text only); to OpenAI: images inside tool results, an
-assistant prefill, more than 4 stop sequences; and every other extra field, since a field we
+assistant prefill, more than 4 stop sequences, a strict schema OpenAI's strict mode refuses (an
+optional property, an object not closed); and every other extra field, since a field we
 do not understand may change the answer.
 """
 
@@ -46,6 +51,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.protocols._check import json_object_text
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, image_type
+from arbiter.protocols.schema_dialects import openai_strict_problem
 
 # Prompt-caching hints (OpenAI's `prompt_cache_key` / `prompt_cache_retention`, Anthropic's
 # top-level `cache_control`) are the caller's cost advice to its own provider: the other caches
@@ -90,8 +96,6 @@ def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
     for tool in req.tools:
         if tool.builtin is not None:
             return f"the {tool.builtin!r} tool type"
-    if req.response_format is not None and req.response_format.strict:
-        return "response_format json_schema with strict: true"
     return _to_anthropic(req) if target == "anthropic" else _to_openai(req)
 
 
@@ -174,6 +178,10 @@ def _to_openai(req: CanonicalRequest) -> str | None:
         return f"more than {_OPENAI_MAX_STOP} stop_sequences"
     if req.messages and req.messages[-1].role == "assistant":
         return "a final assistant message (prefill)"
+    fmt = req.response_format
+    if fmt is not None and fmt.strict and (problem := openai_strict_problem(fmt.schema)):
+        # an Anthropic schema may leave properties optional; OpenAI's strict mode refuses it
+        return f"a strict JSON schema with {problem} (OpenAI's strict mode requires them all)"
     # a tool_result's images are carried: the `tool` message gets its text, a user message
     # after it the images (protocols/openai.py `_encode_message`)
     return None

@@ -18,6 +18,7 @@ from arbiter.canonical import (
     Message,
     OpaquePart,
     Part,
+    Protocol,
     ResponseFormat,
     TextPart,
     Tool,
@@ -30,6 +31,7 @@ from arbiter.image_data import split_data_url
 from arbiter.protocols import _check as c
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
+from arbiter.protocols.schema_dialects import for_openai
 
 __all__ = [
     "StreamDecoder",
@@ -67,7 +69,13 @@ def decode_request(body: Any) -> CanonicalRequest:
     tools = tuple(
         _tool(t, f"tools[{i}]") for i, t in enumerate(c.array(body.get("tools") or [], "tools"))
     )
-    tool_choice = _tool_choice(body.get("tool_choice"))
+    raw_choice = body.get("tool_choice")
+    tool_choice: ToolChoice | None
+    if isinstance(raw_choice, dict) and raw_choice.get("type") == "allowed_tools":
+        spec = c.obj(raw_choice.get("allowed_tools"), "tool_choice.allowed_tools")
+        tool_choice, tools = allowed_tools(spec, tools, "tool_choice.allowed_tools", chat=True)
+    else:
+        tool_choice = _tool_choice(raw_choice)
     c.forced_tool_offered(tool_choice, tools, "tool_choice.function.name")
     return CanonicalRequest(
         model=model,
@@ -193,6 +201,37 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
     )
 
 
+def allowed_tools(
+    spec: dict[str, Any], tools: tuple[Tool, ...], param: str, *, chat: bool
+) -> tuple[ToolChoice, tuple[Tool, ...]]:
+    """OpenAI's `allowed_tools` tool_choice (Chat Completions nests it under `allowed_tools`,
+    the Responses API does not): the model may call only the tools it lists, `mode` auto or
+    required. Canonically: those tools alone, with choice `auto` or `any`, which is what
+    another protocol can carry (OpenAI keeps the full list only so its prompt cache holds)."""
+    mode = spec.get("mode")
+    if mode not in ("auto", "required"):
+        raise InvalidRequest(
+            f"Invalid value for '{param}.mode': {str(mode)[:40]!r} (use auto or required).",
+            param=f"{param}.mode",
+        )
+    names: set[str] = set()
+    kinds: set[str] = set()
+    for i, raw in enumerate(c.array(spec.get("tools"), f"{param}.tools", non_empty=True)):
+        entry = c.obj(raw, f"{param}.tools[{i}]")
+        kind = c.string(entry.get("type"), f"{param}.tools[{i}].type")
+        if kind != "function":
+            kinds.add(kind)  # a provider-side tool: offered by its type
+            continue
+        fn = c.obj(entry.get("function"), f"{param}.tools[{i}].function") if chat else entry
+        where = f"{param}.tools[{i}]" + (".function.name" if chat else ".name")
+        name = c.string(fn.get("name"), where, non_empty=True)
+        if not any(t.builtin is None and t.name == name for t in tools):
+            raise InvalidRequest(f"{where}: no function named {name[:64]!r} in tools.", param=where)
+        names.add(name)
+    kept = tuple(t for t in tools if (t.name in names if t.builtin is None else t.builtin in kinds))
+    return ToolChoice("auto" if mode == "auto" else "any"), kept
+
+
 def tool_choice_word(raw: Any) -> ToolChoice | None:
     """`auto`, `none` and `required` (as canonical `any`); None for anything else (an object,
     which each API nests its own way)."""
@@ -290,7 +329,7 @@ def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]
     if req.n != 1:
         body["n"] = req.n
     if req.response_format is not None:
-        body["response_format"] = _encode_format(req.response_format)
+        body["response_format"] = _encode_format(req.response_format, req.source)
     if req.user is not None:
         body["user"] = req.user
     if req.stream:
@@ -372,10 +411,11 @@ def _encode_tool(tool: Tool) -> dict[str, Any]:
     return {"type": "function", "function": fn}
 
 
-def _encode_format(fmt: ResponseFormat) -> dict[str, Any]:
+def _encode_format(fmt: ResponseFormat, source: Protocol) -> dict[str, Any]:
     if fmt.kind == "json_object":
         return {"type": "json_object"}
     spec: dict[str, Any] = {"name": fmt.name or "response", "strict": fmt.strict}
     if fmt.schema is not None:
-        spec["schema"] = fmt.schema
+        # an Anthropic client's schema (output_config.format) may leave objects' closing unsaid
+        spec["schema"] = for_openai(fmt.schema) if source != "openai" else fmt.schema
     return {"type": "json_schema", "json_schema": spec}

@@ -44,7 +44,12 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
-from arbiter.protocols.openai import function_tool, image_part, tool_choice_word
+from arbiter.protocols.openai import (
+    allowed_tools,
+    function_tool,
+    image_part,
+    tool_choice_word,
+)
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
 _IGNORED = frozenset({
@@ -120,8 +125,13 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     system = [instructions] if instructions else []
     messages = _input(body.get("input"), system)
     tools_raw = c.array(body.get("tools") or [], "tools")
-    tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
-    tool_choice = _tool_choice(body.get("tool_choice"))
+    offered = tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
+    raw_choice = body.get("tool_choice")
+    tool_choice: ToolChoice | None
+    if isinstance(raw_choice, dict) and raw_choice.get("type") == "allowed_tools":
+        tool_choice, tools = allowed_tools(raw_choice, tools, "tool_choice", chat=False)
+    else:
+        tool_choice = _tool_choice(raw_choice)
     c.forced_tool_offered(tool_choice, tools, "tool_choice.name")
     fmt_raw, response_format = _text_format(body.get("text"))
     verbosity = _verbosity(body.get("text"))
@@ -162,7 +172,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     echo = Echo(
         instructions=instructions,
         max_output_tokens=max_tokens,
-        tools=[_tool_echo(t, raw) for t, raw in zip(tools, tools_raw, strict=True)],
+        tools=[_tool_echo(t, raw) for t, raw in zip(offered, tools_raw, strict=True)],
         tool_choice=body.get("tool_choice") or "auto",
         parallel_tool_calls=True if parallel_tool_calls is None else parallel_tool_calls,
         temperature=1.0 if temperature is None else temperature,

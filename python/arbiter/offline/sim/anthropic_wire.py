@@ -126,6 +126,11 @@ def openai_view(req: CanonicalRequest) -> dict[str, Any]:
         view["max_tokens"] = req.max_tokens
     if req.stop:
         view["stop"] = list(req.stop)
+    fmt = req.response_format
+    if fmt is not None and fmt.schema is not None:  # structured outputs: answer to the schema
+        view["response_format"] = {
+            "type": "json_schema", "json_schema": {"name": "response", "schema": fmt.schema},
+        }  # fmt: skip
     return view
 
 

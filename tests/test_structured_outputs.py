@@ -1,0 +1,226 @@
+"""Strict structured outputs cross protocols, through the official SDKs: OpenAI's
+`chat.completions.parse` (a strict json_schema response_format) served by an Anthropic-protocol
+model (sent as `output_config.format`), and the anthropic SDK's `messages.parse(output_format=)`
+(`output_config.format`) served by an OpenAI-protocol one (a strict json_schema); by name and by
+`auto`, streamed and not, each answer parsed by the SDK. Only `json-schema` models serve them: a
+model named without it is a 400 naming the field, in the client's shape."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.inproc import InProcess, sidecar_in_process
+from tests.sdk_clients import check_anthropic_error, check_completion, check_message, sdks
+
+CLAUDE = "sim-medium"  # served over Anthropic's API
+GPT = "sim-small"  # served over OpenAI's
+ASK = [{"role": "user", "content": "Extract the person: Ada Lovelace, 36, from London."}]
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+    city: str
+
+
+OUTPUT_FORMAT: Any = {"type": "json_schema", "schema": Person.model_json_schema()}
+
+
+def sure_extraction(text: str) -> str:
+    """Every simulated model answers extraction well: a parse failure is then ours."""
+    return "\n".join(
+        "extraction = 1.0" if line.startswith("extraction = ") else line
+        for line in text.splitlines()
+    )
+
+
+def only_routable(*names: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        for name in ("sim-tiny", "sim-small", "sim-medium", "sim-premium"):
+            if name in names:
+                continue
+            i = text.index("capabilities = ", text.index(f"[models.{name}]\n"))
+            text = text[:i] + 'capabilities = ["chat", "no-route"]' + text[text.index("\n", i) :]
+        return text
+
+    return edit
+
+
+def without_schema(name: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        i = text.index("capabilities = ", text.index(f"[models.{name}]\n"))
+        return text[:i] + 'capabilities = ["chat", "json", "tools"]' + text[text.index("\n", i) :]
+
+    return edit
+
+
+def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
+    async def main() -> None:
+        async with sidecar_in_process(
+            tmp_path, anthropic_models=(CLAUDE,), edit_sim=sure_extraction, **kw
+        ) as sc:
+            await body(sc)
+
+    asyncio.run(main())
+
+
+async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
+    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def openai_parse(sc: InProcess, model: str) -> str:
+    """One parse and one stream through the openai SDK; the model that served them."""
+    async with sdks(sc) as (_, gpt):
+        raw = await gpt.chat.completions.with_raw_response.parse(
+            model=model, messages=ASK, response_format=Person,  # type: ignore[arg-type]
+        )  # fmt: skip
+        check_completion(raw.content)
+        parsed = raw.parse().choices[0].message.parsed
+        assert isinstance(parsed, Person), raw.content
+        row = await decision(sc, raw.headers["x-arbiter-decision-id"])
+        assert row["task"] == "extraction"
+        async with gpt.chat.completions.stream(
+            model=model, messages=ASK, response_format=Person,  # type: ignore[arg-type]
+        ) as stream:  # fmt: skip
+            final = await stream.get_final_completion()
+        assert isinstance(final.choices[0].message.parsed, Person)
+        assert stream._response.headers["x-arbiter-model"] == raw.headers["x-arbiter-model"]
+        return raw.headers["x-arbiter-model"]
+
+
+async def anthropic_parse(sc: InProcess, model: str) -> str:
+    """One parse and one stream through the anthropic SDK; the model that served them."""
+    async with sdks(sc) as (claude, _):
+        message = await claude.messages.parse(
+            model=model, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+            output_format=Person,
+        )  # fmt: skip
+        assert isinstance(message.parsed_output, Person), message
+        # the same body raw (what `parse` sends), for the headers and the decision
+        raw = await claude.messages.with_raw_response.create(
+            model=model, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+            output_config={"format": OUTPUT_FORMAT},
+        )  # fmt: skip
+        Person.model_validate_json(check_message(await raw.read()).content[0].text)  # type: ignore[union-attr]
+        row = await decision(sc, raw.headers["x-arbiter-decision-id"])
+        assert row["task"] == "extraction"  # the classifier sees output_config.format
+        async with claude.messages.stream(
+            model=model, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+            output_format=Person,
+        ) as stream:  # fmt: skip
+            final = await stream.get_final_message()
+        assert isinstance(final.parsed_output, Person)
+        return raw.headers["x-arbiter-model"]
+
+
+def test_openai_parse_by_name_on_an_anthropic_model(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        assert await openai_parse(sc, CLAUDE) == CLAUDE
+
+    run(tmp_path, body)
+
+
+def test_openai_parse_auto_may_pick_an_anthropic_model(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        assert await openai_parse(sc, "auto") == CLAUDE
+
+    run(tmp_path, body, edit_config=only_routable(CLAUDE))
+
+
+def test_anthropic_parse_by_name_on_an_openai_model(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        assert await anthropic_parse(sc, GPT) == GPT
+
+    run(tmp_path, body)
+
+
+def test_anthropic_parse_auto_may_pick_an_openai_model(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        assert await anthropic_parse(sc, "auto") == GPT
+
+    run(tmp_path, body, edit_config=only_routable(GPT))
+
+
+def test_anthropic_output_config_same_protocol_still_relayed(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        assert await anthropic_parse(sc, CLAUDE) == CLAUDE
+
+    run(tmp_path, body)
+
+
+@pytest.mark.parametrize("client", ["openai", "anthropic"])
+def test_a_model_without_json_schema_is_not_picked_and_named_is_a_400(
+    tmp_path: Path, client: str
+) -> None:
+    """`json` alone (a best-effort JSON instruction) cannot promise a strict schema."""
+    target = CLAUDE if client == "openai" else GPT
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, gpt):
+            if client == "openai":
+                with pytest.raises(openai.BadRequestError) as err:
+                    await gpt.chat.completions.parse(
+                        model=target, messages=ASK, response_format=Person,  # type: ignore[arg-type]
+                    )  # fmt: skip
+                assert err.value.body["param"] == "response_format"  # type: ignore[index]
+                assert "json-schema" in err.value.body["message"]  # type: ignore[index]
+                raw = await gpt.chat.completions.with_raw_response.parse(
+                    model="auto", messages=ASK, response_format=Person,  # type: ignore[arg-type]
+                )  # fmt: skip
+            else:
+                r = await sc.client.post(
+                    "/v1/messages",
+                    json={"model": target, "max_tokens": 300, "messages": ASK,
+                          "output_config": {"format": OUTPUT_FORMAT}},
+                    headers=sc.auth,
+                )  # fmt: skip
+                assert "json-schema" in check_anthropic_error(r, 400, "invalid_request_error")
+                with pytest.raises(anthropic.BadRequestError):
+                    await claude.messages.parse(
+                        model=target, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+                        output_format=Person,
+                    )  # fmt: skip
+                raw = await claude.messages.with_raw_response.create(
+                    model="auto", max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+                    output_config={"format": OUTPUT_FORMAT},
+                )  # fmt: skip
+            row = await decision(sc, raw.headers["x-arbiter-decision-id"])
+            why = {c["model"]: c["why_not"] for c in row["candidates"] if not c["eligible"]}
+            assert "json-schema" in why[target], why
+
+    run(tmp_path, body, edit_config=without_schema(target))
+
+
+class Loose(BaseModel):
+    name: str
+    nickname: str = "none"  # optional: OpenAI's strict mode refuses the schema
+
+
+def test_a_schema_openai_strict_mode_refuses_is_a_400_naming_it_to_an_openai_model(
+    tmp_path: Path,
+) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            with pytest.raises(anthropic.BadRequestError) as err:
+                await claude.messages.parse(
+                    model=GPT, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+                    output_format=Loose,
+                )  # fmt: skip
+            assert "'nickname'" in str(err.value) and "strict" in str(err.value)
+            served = await claude.messages.parse(
+                model=CLAUDE, max_tokens=300, messages=ASK,  # type: ignore[arg-type]
+                output_format=Loose,
+            )  # fmt: skip
+            assert isinstance(served.parsed_output, Loose)
+
+    run(tmp_path, body)
