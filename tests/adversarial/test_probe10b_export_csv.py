@@ -77,15 +77,9 @@ def test_exported_csv_cells_are_never_formulas(tmp_path: Path) -> None:
 
 def test_exported_csv_cells_show_bidi_controls_instead_of_applying_them(tmp_path: Path) -> None:
     spoof = "gpt-4o\u202eini-m\u202c"  # reads "gpt-4om-ini" with the override applied
-    store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
-    try:
-        store.migrate()
-        store.write([_decision(spoof, "t\u2067x\u2069", "\u202e=1+1\u200f\u061c", 0.001)])
-        out = io.StringIO()
-        assert export(store, 0.0, "csv", out) == 1
-    finally:
-        store.close()
-    text = out.getvalue()
+    text = _exported_csv(
+        tmp_path, _decision(spoof, "t\u2067x\u2069", "\u202e=1+1\u200f\u061c", 0.001)
+    )
     for control in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069":
         assert control not in text
     row = next(csv.DictReader(io.StringIO(text)))
@@ -99,15 +93,7 @@ def test_exported_csv_cells_show_zero_width_characters(tmp_path: Path) -> None:
     """Twelfth follow-up: a zero-width character (U+200B-200D, U+2060, U+FEFF) shows nothing,
     so "gpt-4o" + U+200B passed for "gpt-4o" in a spreadsheet; each is now marked too."""
     spoof = "gpt-4o\u200b"
-    store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
-    try:
-        store.migrate()
-        store.write([_decision(spoof, "\ufeffacme\u2060", "x\u200cy\u200d", 0.001)])
-        out = io.StringIO()
-        assert export(store, 0.0, "csv", out) == 1
-    finally:
-        store.close()
-    text = out.getvalue()
+    text = _exported_csv(tmp_path, _decision(spoof, "\ufeffacme\u2060", "x\u200cy\u200d", 0.001))
     for hidden in "\u200b\u200c\u200d\u2060\ufeff":
         assert hidden not in text
     row = next(csv.DictReader(io.StringIO(text)))
@@ -115,3 +101,16 @@ def test_exported_csv_cells_show_zero_width_characters(tmp_path: Path) -> None:
     assert row["tenant"] == "⟨U+FEFF⟩acme⟨U+2060⟩"
     assert row["error"] == "x⟨U+200C⟩y⟨U+200D⟩"
     assert json.loads(row["candidates"])[0]["model"] == spoof  # escaped JSON: the same value
+
+
+def _exported_csv(tmp_path: Path, decision: DecisionRecord) -> str:
+    """One decision written to a fresh SQLite store and exported as CSV."""
+    store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+    try:
+        store.migrate()
+        store.write([decision])
+        out = io.StringIO()
+        assert export(store, 0.0, "csv", out) == 1
+    finally:
+        store.close()
+    return out.getvalue()
