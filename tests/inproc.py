@@ -8,11 +8,13 @@ tests/e2e keep proving the real server (uvicorn, sockets, signals) in child proc
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -77,3 +79,22 @@ async def sidecar_in_process(
                 yield InProcess(client, services, sim, key, app)
         finally:
             await services.stop()
+
+
+def run_with_claude(
+    tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any
+) -> None:
+    """`body` against an in-process sidecar whose pool has sim-medium speaking Anthropic."""
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, anthropic_models=("sim-medium",), **kw) as sc:
+            await body(sc)
+
+    asyncio.run(main())
+
+
+async def recorded_decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
+    """The admin's view of one recorded decision."""
+    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]

@@ -7,7 +7,6 @@ model named without it is a 400 naming the field, in the client's shape."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import InProcess, recorded_decision, run_with_claude
 from tests.sdk_clients import check_anthropic_error, check_completion, check_message, sdks
 
 CLAUDE = "sim-medium"  # served over Anthropic's API
@@ -63,19 +62,10 @@ def without_schema(name: str) -> Callable[[str], str]:
 
 
 def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
-    async def main() -> None:
-        async with sidecar_in_process(
-            tmp_path, anthropic_models=(CLAUDE,), edit_sim=sure_extraction, **kw
-        ) as sc:
-            await body(sc)
-
-    asyncio.run(main())
+    run_with_claude(tmp_path, body, edit_sim=sure_extraction, **kw)
 
 
-async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
-    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+decision = recorded_decision
 
 
 async def openai_parse(sc: InProcess, model: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import InProcess, recorded_decision, run_with_claude, sidecar_in_process
 from tests.sdk_clients import (
     ARBITER_HEADERS,
     anthropic_events,
@@ -36,17 +36,10 @@ DOCUMENT = {
 
 
 def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
-    async def main() -> None:
-        async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,), **kw) as sc:
-            await body(sc)
-
-    asyncio.run(main())
+    run_with_claude(tmp_path, body, **kw)
 
 
-async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
-    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+decision = recorded_decision
 
 
 # -- the anthropic SDK ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ import openai
 import orjson
 import pytest
 
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import InProcess, recorded_decision, run_with_claude
 from tests.openapi_spec import validate
 from tests.sdk_clients import sdks, sim_requests
 
@@ -24,17 +24,10 @@ GPT = "sim-small"
 
 
 def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
-    async def main() -> None:
-        async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,), **kw) as sc:
-            await body(sc)
-
-    asyncio.run(main())
+    run_with_claude(tmp_path, body, **kw)
 
 
-async def decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
-    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
+decision = recorded_decision
 
 
 def test_embeddings_through_the_sdk_recorded_and_priced(tmp_path: Path) -> None:
