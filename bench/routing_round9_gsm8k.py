@@ -18,7 +18,8 @@ kept only if it beats v2's refit there by more than 0.005, gains on the $ axis a
 min(calls, $) on the sidecar's replay of the train rows (in-sample for both); a kept set is
 fitted on all train rows and shipped as `models/verifier_math_v5.json` (loadable as
 `routing.cascade_math_verifier_file = "v5"`; the default stays v2 unless the held-out rows
-agree). Read once on the 257 held-out rows: the sidecar's replay (`arbiter replay
+agree: math.toml switches to v5 only if its held-out replay gains on the $ axis and in
+min(calls, $) over v2's). Read once on the 257 held-out rows: the sidecar's replay (`arbiter replay
 --routing-config`, math.toml with v2 and with v5; sidecar feedback, classifier tasks) and the
 static frontier, each with the shuffled-labels control (mean of PERMUTATIONS), the random router
 or ranking, and the bootstrap sd of the held-out difference v5 - v2, in the same run.
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import routing_round2 as r2
 import routing_round4_math_chat as r4
-from arbiter.cascade import MODELS, VERIFIER_V2, load_verifier
+from arbiter.cascade import MODELS, VERIFIER_V2, configured_verifier, load_verifier
 from arbiter.difficulty import load_default, split_of
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
@@ -164,6 +165,22 @@ def _bootstrap(held: ot.Table, base: np.ndarray, alt: np.ndarray) -> dict[str, f
             for s, f in (("mean", np.mean), ("sd", np.std))}  # fmt: skip
 
 
+def verifier_cpu(d: tv.VerifierData, full: ot.Table) -> dict[str, float]:
+    """CPU per math answer of the request path's verifier score, v2 and v5 interleaved (3
+    rounds over the 654 cheap answers; v5 adds the exact step re-check)."""
+    verifiers = {"v2": configured_verifier("v2"), "v5": configured_verifier(str(V5_PATH))}
+    pairs = [(r.prompt, r.outcomes[WEAK].response or "") for r in full.rows]
+    spent = {k: 0.0 for k in verifiers}
+    for _ in range(3):
+        for k, v in verifiers.items():
+            t0 = time.thread_time()
+            for prompt, answer in pairs:
+                v.score(prompt, answer)
+            spent[k] += time.thread_time() - t0
+    per = {f"{k}_us_per_answer": round(1e6 * t / (3 * len(pairs)), 1) for k, t in spent.items()}
+    return {**per, "v5_over_v2": round(spent["v5"] / spent["v2"], 2)}
+
+
 def bench(train_only: bool = False) -> dict[str, Any]:
     models = ot.load_models(DATA / "routellm.models.json")
     full = ot.load_table(DATA / "gsm8k.dev.jsonl.gz", models)
@@ -187,6 +204,8 @@ def bench(train_only: bool = False) -> dict[str, Any]:
             V5_PATH.write_text(v5.to_json())
         if train_only:
             return res
+        if ch["kept"]:
+            res["verifier_cpu"] = verifier_cpu(d, full)
         # held-out, read once
         held = _rows(full, held_idx)
         res["replay_heldout"] = _replay(replay_cli.classified(held), names)
