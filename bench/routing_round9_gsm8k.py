@@ -72,9 +72,9 @@ of the right ones; the exact scanner in 8.6% and 0.4% (its first draft also flag
 10%" and "500*.5*7 = 1750" in right answers until percent claims were read either way and ".5"
 numbers parsed; fixed on train rows, after a first CV look). What is new is less the wrong
 steps than their shape: a binary "any wrong step" beats the capped count (CV +0.010 vs +0.003),
-and fewer checked steps go with a wrong answer (0.49 vs 0.61 checked steps / 5). The final number being a step's
-result (0.63 of the wrong answers, 0.94 of the right ones) adds nothing alone: v2's
-final_is_last_calc carries it.
+and fewer checked steps go with a wrong answer (0.49 vs 0.61 checked steps / 5). The final
+number being a step's result (0.63 of the wrong answers, 0.94 of the right ones) adds nothing
+alone: v2's final_is_last_calc carries it.
 
 Train (CV): all six together gain +0.012 APGR calls and +0.012 APGR $ over v2's refit (0.820 /
 0.785; CPT80 $ 35.9 -> 33.0%), past the 0.005 bar, and +0.015 / +0.019 on the sidecar's train
@@ -265,8 +265,9 @@ floats with a 1% tolerance. The rule, fixed before the held-out look: 20 x 5-fol
 train rows (static cascade, cheap call on every prompt, both axes) of v2's 22 features refitted,
 v2 plus each new feature, and v2 plus all six; the best CV min(APGR calls, APGR $) is kept only
 if it beats v2's refit by more than 0.005, gains on $, and does not lose min(calls, $) on the
-sidecar's replay of the train rows. A kept set is fitted on the train rows and shipped as `models/verifier_math_v5.json` (`cascade_math_verifier_file = "v5"`). Read once
-on the 257 held-out rows."""
+sidecar's replay of the train rows. A kept set is fitted on the train rows and shipped as
+`models/verifier_math_v5.json` (`cascade_math_verifier_file = "v5"`). Read once on the 257
+held-out rows."""
 
 
 def _f(v: Any) -> str:
