@@ -78,20 +78,17 @@ def _tokens(text: str) -> list[list[object]]:
     """Runs of arithmetic tokens: each a list of Fraction, operator str, "(", ")", "%", "="."""
     runs: list[list[object]] = []
     run: list[object] = []
+    has_eq = False  # only a run with an "=" claims anything
     i, n = 0, len(text)
-
-    def close() -> None:
-        nonlocal run
-        if "=" in run:
-            runs.append(run)
-        run = []
-
     while i < n:
         c = text[i]
         if "0" <= c <= "9" or (c == "." and _ascii_digit(text, i + 1)):
             value, i = _number(text, i)
-            if value is None or (run and isinstance(run[-1], Fraction)):
-                close()  # an over-long number, or two numbers with nothing between them
+            if value is None or (run and type(run[-1]) is Fraction):
+                # an over-long number, or two numbers with nothing between them: the run ends
+                if has_eq:
+                    runs.append(run)
+                run, has_eq = [], False
                 if value is None:
                     continue
             run.append(value)
@@ -107,17 +104,27 @@ def _tokens(text: str) -> list[list[object]]:
         elif (
             c in "xX"
             and run
-            and (isinstance(run[-1], Fraction) or run[-1] == ")")
+            and (type(run[-1]) is Fraction or run[-1] == ")")
             and (i > 0 and text[i - 1] == " " and i + 1 < n and text[i + 1] == " ")
         ):
             run.append("*")  # "2 x 60"
         elif c in "()%=":
             run.append(c)
-        else:
-            close()  # a letter, a newline, punctuation: the run ends
+            has_eq = has_eq or c == "="
+        elif run:  # a letter, punctuation: the run ends
+            if has_eq:
+                runs.append(run)
+            run, has_eq = [], False
         i += 1
-    close()
+    if has_eq:
+        runs.append(run)
     return runs
+
+
+def _runs(text: str) -> list[list[object]]:
+    """`_tokens` of each line that holds an "=": a line break ends a run anyway, so lines of
+    prose without one cannot claim a step, and are not scanned character by character."""
+    return [run for line in text.splitlines() if "=" in line for run in _tokens(line)]
 
 
 def _evaluate(part: list[object]) -> Fraction | None:
@@ -145,7 +152,7 @@ def _evaluate(part: list[object]) -> Fraction | None:
 
     expect_operand = True
     for tok in part:
-        if isinstance(tok, Fraction):
+        if type(tok) is Fraction:
             if not expect_operand:
                 return None
             values.append(tok)
@@ -187,7 +194,7 @@ def _evaluate(part: list[object]) -> Fraction | None:
 
 
 def _has_operator(part: list[object]) -> bool:
-    return any(isinstance(t, str) and t in _PREC for t in part)
+    return any(type(t) is str and t in _PREC for t in part)
 
 
 def _decimals(claim: Fraction) -> int:
@@ -203,10 +210,10 @@ def check_steps(content: str) -> StepCheck:
     """Re-check every claimed step of `content` (see the module docstring)."""
     steps = wrong = inexact = 0
     results: list[Fraction] = []
-    for run in _tokens(content[:MAX_CHARS]):
+    for run in _runs(content[:MAX_CHARS]):
         parts: list[list[object]] = [[]]
         for tok in run:
-            if tok == "=":
+            if type(tok) is str and tok == "=":  # (a Fraction's == is slow)
                 parts.append([])
             else:
                 parts[-1].append(tok)
@@ -230,17 +237,22 @@ def check_steps(content: str) -> StepCheck:
 
 def _lone_number(part: list[object]) -> Fraction | None:
     """The number a part claims when it is one ("36", "-2", "25%": 25), else None."""
-    sign, body = (-1, part[1:]) if part[:1] == ["-"] else (1, part)
-    if body[-1:] == ["%"]:
+    sign, body = (-1, part[1:]) if _is(part[:1], "-") else (1, part)
+    if _is(body[-1:], "%"):
         body = body[:-1]
-    if len(body) == 1 and isinstance(body[0], Fraction):
+    if len(body) == 1 and type(body[0]) is Fraction:
         return sign * body[0]
     return None
 
 
 def _readings(claim: Fraction, part: list[object]) -> tuple[Fraction, ...]:
     """What a claim may stand for: "25%" is 25 (a percentage worked out as a number) or 0.25."""
-    return (claim, claim / 100) if part[-1:] == ["%"] else (claim,)
+    return (claim, claim / 100) if _is(part[-1:], "%") else (claim,)
+
+
+def _is(tokens: list[object], symbol: str) -> bool:
+    """`tokens` is the one symbol (typed first: comparing a Fraction with a str is slow)."""
+    return len(tokens) == 1 and type(tokens[0]) is str and tokens[0] == symbol
 
 
 def _verdict(value: Fraction, claim: Fraction) -> int:
