@@ -4,10 +4,11 @@ One left-to-right pass over each line that holds an "=" (no regex, so nothing ca
 cuts it into runs of arithmetic tokens (numbers, + - * / × ÷ \\* " x ", parentheses, %, $,
 "="); a letter or any other character ends a run. Each run is split at "=" into parts; a part
 that is a lone number is a claimed result of the nearest earlier part that holds an operator
-("10 + 68 / 2 = 10 + 34 = 44" checks 44 against 10 + 34). A part is evaluated over `Fraction`s by a shunting-yard pass
-(linear in its tokens), never eval'd. Bounds keep the work linear in the text: the first
-`MAX_CHARS` characters, numbers of at most `MAX_DIGITS` digits, parts of at most `MAX_TOKENS`
-tokens (longer ones are not checked), so no intermediate value grows past a few thousand digits.
+("10 + 68 / 2 = 10 + 34 = 44" checks 44 against 10 + 34). A part is evaluated over
+`Fraction`s by a shunting-yard pass (linear in its tokens), never eval'd. Bounds keep the work
+linear in the text: the first `MAX_CHARS` characters, numbers of at most `MAX_DIGITS` digits,
+parts of at most `MAX_TOKENS` tokens (longer ones are not checked), so no intermediate value
+grows past a few thousand digits.
 
 A claim is right when it equals the exact value, or is within one unit of its own last decimal
 place ("10 / 3 = 3.33", "7 / 2 = 3": rounding and flooring are the answer's choice). The cascade
