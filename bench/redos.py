@@ -20,7 +20,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from arbiter import cascade, grading, judge, mathcheck, priors
+from arbiter import cascade, grading, judge, mathcheck, priors, step_check
 from arbiter.answer_choices import OfferedTools, ToolCall
 from arbiter.classify import asks_for_code, classify
 from arbiter.grading_tools import grade_tool_calls
@@ -139,6 +139,7 @@ CHECKS: dict[str, Callable[[str], object]] = {
     ),
     "cascade chat": lambda t: cascade.should_escalate("chat", "hi", t, "stop", None),
     "cascade verifier": lambda t: cascade.verifier_features(t, t),
+    "cascade step check": step_check.check_steps,
     "judge prompt": lambda t: judge.build_judge_messages(t, t),
     "judge reply": judge.parse_judge_reply,
     "sim detect_task": lambda t: sim_content.detect_task(t, None),

@@ -156,7 +156,7 @@ def test_value_head_escalates_the_cheaper_of_two_equally_doubtful_answers() -> N
     v = load_verifier(VERIFIER_V3)
     assert v is not None and v.value is not None
     head = v.value
-    z = [0.0] * len(VERIFIER_FEATURES)
+    z = [0.0] * len(v.weights)
     cheap = head.score(0.6, z, prompt_chars=200, answer_chars=300)
     dear = head.score(0.6, z, prompt_chars=200, answer_chars=3000)
     assert head.relative_cost(200, 3000) > head.relative_cost(200, 300)
@@ -196,3 +196,51 @@ def test_a_config_names_the_math_verifier_it_runs() -> None:
     assert configured_verifier("v4").version != configured_verifier("builtin").version
     with pytest.raises(OSError):
         configured_verifier("/nonexistent/verifier.json")
+
+
+def test_v5_reads_named_columns_and_the_exact_step_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round nine: v5 reads v2's 22 features plus the step re-check's six, by name; a config
+    names it as "v5", and the sidecar and the replay load it the same way."""
+    from arbiter import cascade
+    from arbiter.cascade import VERIFIER_V5, configured_verifier, verifier_path
+
+    v5 = configured_verifier("v5")
+    assert verifier_path("v5") == VERIFIER_V5 and v5.version == "verifier-math-v5-steps"
+    assert v5.feature_names[:22] == VERIFIER_FEATURES[:22]
+    assert "any_exact_wrong" in v5.feature_names and "chained_equals" not in v5.feature_names
+    again = Verifier.from_json(v5.to_json())
+    assert again.columns == v5.columns and again.p_wrong(PROMPT, BAD) == v5.p_wrong(PROMPT, BAD)
+    # a step that is wrong only in exact arithmetic (0.08% off) raises v5's doubt, not v2's
+    prompt = "A shop sells 1234 pens a day. How many pens does it sell in 5 days?"
+    right = "1234 * 5 = 6170 pens.\n#### 6170"
+    off = "1234 * 5 = 6175 pens.\n#### 6175"
+    assert v5.p_wrong(prompt, off) > v5.p_wrong(prompt, right)
+    names = dict(zip(VERIFIER_FEATURES, verifier_features(prompt, off), strict=True))
+    assert names["arith_errors"] == 0.0 and names["any_exact_wrong"] == 1.0
+    # v2 never pays for the step check: its features stop before round nine's
+    calls: list[str] = []
+    monkeypatch.setattr(cascade, "check_steps", lambda t: calls.append(t) or (1 / 0))
+    v2 = configured_verifier("v2")
+    assert v2.columns == () and 0.0 < v2.p_wrong(prompt, off) < 1.0 and calls == []
+    with pytest.raises(ZeroDivisionError):
+        v5.p_wrong(prompt, off)
+
+
+def test_a_verifier_naming_unknown_or_repeated_features_is_refused() -> None:
+    v5 = json.loads(configured_verifier_json("v5"))
+    for names in (
+        [*v5["features"][:-1], "no_such_feature"],
+        [*v5["features"][:-1], v5["features"][0]],
+    ):
+        with pytest.raises(ValueError, match="features do not match"):
+            Verifier.from_json(json.dumps({**v5, "features": names}))
+    v3 = json.loads(configured_verifier_json("v3"))
+    swapped = [v3["features"][1], v3["features"][0], *v3["features"][2:]]
+    with pytest.raises(ValueError, match="prefix"):  # a value head reads the prefix it was fit on
+        Verifier.from_json(json.dumps({**v3, "features": swapped}))
+
+
+def configured_verifier_json(name: str) -> str:
+    from arbiter.cascade import verifier_path
+
+    return verifier_path(name).read_text()

@@ -155,6 +155,8 @@ def test_cascade_settings_are_checked() -> None:
         config.loads(with_verifier.replace("= 0.35", "= 1.5"), env=ENV)
     v4 = with_verifier.replace("= 0.35\n", '= 0.35\ncascade_math_verifier_file = "v4"\n')
     assert config.loads(v4, env=ENV).routing.cascade_math_verifier_file == "v4"
+    v5 = v4.replace('"v4"', '"v5"')  # round nine's, shipped off
+    assert config.loads(v5, env=ENV).routing.cascade_math_verifier_file == "v5"
     with pytest.raises(ConfigError, match=r"cascade_math_verifier_file.*'v9'.*\"v4\""):
         config.loads(v4.replace('"v4"', '"v9"'), env=ENV)
     with pytest.raises(ConfigError, match="unknown model 'nope'"):

@@ -20,6 +20,7 @@ from typing import Any
 from arbiter import linear
 from arbiter.grading import grade_answer
 from arbiter.math_value import CostHead, ValueHead
+from arbiter.step_check import check_steps
 from arbiter.types import estimate_tokens
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,8 @@ VERIFIER_V2 = MODELS / "verifier_math_v2.json"
 DEFAULT_VERIFIER = VERIFIER_V2
 VERIFIER_V4 = MODELS / "verifier_math_v4.json"
 VERIFIER_V3 = MODELS / "verifier_math_v3.json"
+# v5 (round nine): v2's features plus the exact re-check of every step (`step_check`)
+VERIFIER_V5 = MODELS / "verifier_math_v5.json"
 _GSM_FINAL = linear.compile(rf"####\s*\$?\s*({_NUM})")
 _ANY_NUM = linear.compile(_NUM)
 _LETTER = linear.compile(r"[A-Za-z]")
@@ -215,6 +218,9 @@ VERIFIER_FEATURES = (
     "final_in_prompt", "log_prompt_numbers", "log_distinct_answer_numbers",
     "unused_prompt_numbers", "final_is_last_calc", "finals_3", "second_thoughts",
     "prompt_percent", "prompt_ratio_words", "log_final_5", "final_has_words", "chained_equals",
+    # round nine (`step_check`: every step re-checked in exact rational arithmetic)
+    "exact_wrong_steps", "any_exact_wrong", "rounded_step_share", "checked_steps_5",
+    "final_is_step_result", "final_vs_prompt_max",
 )  # fmt: skip
 
 
@@ -229,8 +235,10 @@ def _nums(text: str) -> list[float]:
     return [v for v in map(_maybe_num, _ANY_NUM.findall(text)) if v is not None]
 
 
-def verifier_features(prompt: str, content: str) -> list[float]:
-    """The verifier's input, in `VERIFIER_FEATURES` order (answer format, checks, sizes)."""
+def verifier_features(prompt: str, content: str, steps: bool = True) -> list[float]:
+    """The verifier's input, in `VERIFIER_FEATURES` order (answer format, checks, sizes);
+    without `steps`, only the features before round nine's (what v2-v4 read: the exact step
+    re-check is skipped where no verifier reads it)."""
     text = content[:20000]
     finals = _GSM_FINAL.findall(text)
     fv = _maybe_num(finals[-1]) if finals else None
@@ -263,9 +271,30 @@ def verifier_features(prompt: str, content: str) -> list[float]:
         math.log1p(abs(fv)) / 5 if fv is not None else 0.0,
         1.0 if finals and _LETTER.search(text.rsplit("####", 1)[1]) else 0.0,
         _chained_equals(text),
+        *(_step_features(fv, p_nums, text) if steps else ()),
     ]
 
 
+def _step_features(final: float | None, prompt_numbers: list[float], text: str) -> list[float]:
+    """Round nine's features: what the exact re-check of every step says (`step_check`), and
+    whether the final number is one of the steps' results, and its size against the prompt's
+    largest number (log10, clipped to +-3)."""
+    steps = check_steps(text)
+    results = {float(r) for r in steps.results}
+    largest = max((abs(x) for x in prompt_numbers), default=0.0)
+    return [
+        float(min(steps.wrong, 3)),
+        1.0 if steps.wrong else 0.0,
+        steps.inexact / max(1, steps.steps),
+        min(steps.steps, 10) / 5,
+        1.0 if final is not None and final in results else 0.0,
+        max(-3.0, min(3.0, math.log10((abs(final) + 1) / (largest + 1))))
+        if final is not None
+        else 0.0,
+    ]
+
+
+_STEPS = VERIFIER_FEATURES.index("exact_wrong_steps")  # round nine's first
 _LOG_PROMPT = VERIFIER_FEATURES.index("log_prompt_len")
 _LOG_ANSWER = VERIFIER_FEATURES.index("log_answer_len")
 
@@ -290,13 +319,25 @@ class Verifier:
     bias: float
     value: ValueHead | None = None
     cost: CostHead | None = None
+    # which of VERIFIER_FEATURES it reads, by index; empty: the first len(weights) (v2-v4)
+    columns: tuple[int, ...] = ()
 
     def _standardized(self, prompt: str, content: str) -> list[float]:
-        return self._standardize(verifier_features(prompt, content))
+        return self._standardize(self.features(prompt, content))
+
+    def features(self, prompt: str, content: str) -> list[float]:
+        return verifier_features(prompt, content, steps=max(self.columns, default=0) >= _STEPS)
 
     def _standardize(self, features: list[float]) -> list[float]:
-        x = features[: len(self.weights)]  # v2 and v4 read the first 22
+        # v2 and v4 read the first 22, v3 the first 23, v5 the columns it names
+        x = [features[i] for i in self.columns] if self.columns else features[: len(self.weights)]
         return [(v - m) / s for v, m, s in zip(x, self.mean, self.std, strict=True)]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        if self.columns:
+            return tuple(VERIFIER_FEATURES[i] for i in self.columns)
+        return VERIFIER_FEATURES[: len(self.weights)]
 
     def _p_wrong(self, z: list[float]) -> float:
         t = self.bias + sum(w * v for w, v in zip(self.weights, z, strict=True))
@@ -307,7 +348,7 @@ class Verifier:
 
     def score(self, prompt: str, content: str) -> float:
         """What `routing.cascade_math_verifier` is compared with (higher escalates first)."""
-        x = verifier_features(prompt, content)
+        x = self.features(prompt, content)
         z = self._standardize(x)
         p = self._p_wrong(z)
         if self.value is not None:
@@ -317,7 +358,7 @@ class Verifier:
         return p
 
     def to_json(self) -> str:
-        names = list(VERIFIER_FEATURES[: len(self.weights)])
+        names = list(self.feature_names)
         doc: dict[str, Any] = {"version": self.version, "features": names,
                                "mean": self.mean, "std": self.std, "weights": self.weights,
                                "bias": self.bias}  # fmt: skip
@@ -330,9 +371,11 @@ class Verifier:
     @classmethod
     def from_json(cls, text: str) -> Verifier:
         d = json.loads(text)
-        names = tuple(d["features"])  # this code's features, or a prefix (an older verifier)
-        if not names or names != VERIFIER_FEATURES[: len(names)]:
+        names = tuple(d["features"])  # a prefix of this code's features (v2-v4), or a subset
+        if not names or len(set(names)) != len(names) or not set(names) <= set(VERIFIER_FEATURES):
             raise ValueError("verifier features do not match this code")
+        prefix = names == VERIFIER_FEATURES[: len(names)]
+        columns = () if prefix else tuple(VERIFIER_FEATURES.index(n) for n in names)
         mean, std, weights = (tuple(map(float, d[k])) for k in ("mean", "std", "weights"))
         if not len(mean) == len(std) == len(weights) == len(names):
             raise ValueError("verifier shapes do not match its feature list")
@@ -340,11 +383,13 @@ class Verifier:
         cost = CostHead.from_dict(d["cost"]) if "cost" in d else None
         if value is not None and cost is not None:
             raise ValueError("a verifier has a value head or a cost head, not both")
-        return cls(str(d["version"]), mean, std, weights, float(d["bias"]), value, cost)
+        if columns and (value is not None or cost is not None):
+            raise ValueError("a verifier with a value or cost head reads a prefix of the features")
+        return cls(str(d["version"]), mean, std, weights, float(d["bias"]), value, cost, columns)
 
 
 SHIPPED_VERIFIERS = {"builtin": DEFAULT_VERIFIER, "v2": VERIFIER_V2, "v3": VERIFIER_V3,
-                     "v4": VERIFIER_V4}  # fmt: skip
+                     "v4": VERIFIER_V4, "v5": VERIFIER_V5}  # fmt: skip
 
 
 def verifier_path(spec: str) -> Path:

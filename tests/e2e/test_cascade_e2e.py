@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,6 +154,29 @@ def test_math_cascade_uses_the_shipped_verifier(
         if escalates:  # no answer the sim writes scores under 0.1%
             assert "verifier score=" in row["reason"] and row["chosen_model"] != "sim-tiny"
         else:  # a score >= 1 never holds: only an empty or cut-off answer would escalate
+            assert "answered first and its answer passed" in row["reason"]
+
+
+@pytest.mark.parametrize(("bias", "escalates"), [(50.0, True), (-50.0, False)])
+def test_math_cascade_runs_a_verifier_of_named_columns(
+    tmp_path: Path, sim_url: str, bias: float, escalates: bool
+) -> None:
+    """Round nine: a verifier that names its columns (v5's format: here one of step_check's
+    features, with a bias that fixes the score at 1 or 0) is what the sidecar's cascade runs
+    under routing.cascade_math_verifier_file, as `arbiter replay` does."""
+    spec = {"version": "named-columns", "features": ["checked_steps_5"], "mean": [0.0],
+            "std": [1.0], "weights": [0.0], "bias": bias}  # fmt: skip
+    path = tmp_path / "verifier.json"
+    path.write_text(json.dumps(spec))
+    routing = (f'cascade_tasks = ["math"]\ncascade_math_verifier = 0.99\n'
+               f'cascade_math_verifier_file = "{path}"')  # fmt: skip
+    with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):
+        _, row = _ask_until_cascade(
+            sidecar, headers, MATH, "sim-tiny", skip_escalations_without="verifier score"
+        )
+        if escalates:
+            assert "verifier score=1.00" in row["reason"] and row["chosen_model"] != "sim-tiny"
+        else:
             assert "answered first and its answer passed" in row["reason"]
 
 

@@ -37,6 +37,8 @@ ALPHA = 1.0
 # GPT-4 Turbo's input/output price ratio ($10 / $30 per 1M tokens), the strong model it was fitted
 # on: a prompt character weighs a third of an answer character in the strong call's cost.
 INPUT_WEIGHT = 1 / 3
+# v3 reads the features up to chained_equals (round nine's come after, for v5)
+N_FEATURES = VERIFIER_FEATURES.index("chained_equals") + 1
 _LOG_PROMPT = VERIFIER_FEATURES.index("log_prompt_len")
 _LOG_ANSWER = VERIFIER_FEATURES.index("log_answer_len")
 
@@ -81,7 +83,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def fit_verifier(d: VerifierData, rows: np.ndarray, alpha: float = ALPHA) -> Verifier:
     """Both heads, the length model and the squash, fitted on `rows` (a boolean mask)."""
-    x = d.x[rows]
+    x = d.x[rows][:, :N_FEATURES]
     mu, sd = x.mean(0), x.std(0)
     sd[sd < 1e-9] = 1.0
 
@@ -109,7 +111,7 @@ def fit_verifier(d: VerifierData, rows: np.ndarray, alpha: float = ALPHA) -> Ver
 def scores(v: Verifier, d: VerifierData, rows: np.ndarray) -> np.ndarray:
     """The verifier's escalation score on `rows`, from the features already computed."""
     assert v.value is not None
-    z = (d.x[rows] - np.asarray(v.mean)) / np.asarray(v.std)
+    z = (d.x[rows][:, :N_FEATURES] - np.asarray(v.mean)) / np.asarray(v.std)
     p = _sigmoid(z @ np.asarray(v.weights) + v.bias)
     chars = np.rint(np.expm1(d.x[rows][:, _LOG_ANSWER]))  # the cheap answer's length
     head = v.value
