@@ -4,8 +4,9 @@ uvicorn closes an idle keep-alive connection, but a request that has begun may t
 a client that sends half a request line or half its headers, then stalls, holds its connection
 and a parser open indefinitely. This subclass of uvicorn's httptools protocol gives the head of
 each request `server.client_read_timeout_s` from its first byte (a new connection: from the
-connect), then answers 408 in OpenAI's error shape and closes. The body is bounded by
-`request_body.read_body` under the same timeout.
+connect), then answers 408 and closes. The body is bounded by `request_body.read_body` under
+the same timeout. Every answer written here (408, 431, 400) is protocol_answers.py's: the
+caller's surface shape, `x-should-retry`, the request id, as the app's own errors.
 
 The timer is armed only for a head that one read did not bring whole (or a new connection's
 first): a head that arrives in one piece, as a keep-alive client's nearly always does, is
@@ -61,8 +62,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
+from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
 from arbiter.step_writes import StepWrites
-from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
 MAX_HEAD_BYTES = 1024 * 1024
@@ -73,58 +74,8 @@ MAX_PIPELINED = 100  # requests queued behind the one being answered, on one con
 _LINGER_S = 2.0  # how long a 431'd connection's input is drained before it is closed
 
 
-class HeadTooLarge(ArbiterError):
-    status = 431
-    code = "request_header_fields_too_large"
-    type = "invalid_request_error"
-
-
-def _closing_response(status_line: bytes, err: ArbiterError) -> bytes:
-    body = error_bytes(err)
-    head = (
-        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % (status_line, len(body))
-    )
-    return head + body
-
-
-def _malformed_response(reason: str) -> bytes:
-    err = InvalidRequest(f"The request is not valid HTTP/1.1: {reason[:200]}.")
-    return _closing_response(b"400 Bad Request", err)
-
-
-def _timeout_response() -> bytes:
-    err = RequestTimeout("The request headers did not arrive in time.")
-    return _closing_response(b"408 Request Timeout", err)
-
-
-def _too_large_response() -> bytes:
-    err = HeadTooLarge(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes.")
-    return _closing_response(b"431 Request Header Fields Too Large", err)
-
-
-def _too_many_response() -> bytes:
-    err = HeadTooLarge(f"The request has more than {MAX_HEADER_FIELDS} header fields.")
-    return _closing_response(b"431 Request Header Fields Too Large", err)
-
-
 class _TooManyHeaders(Exception):
     """Raised in a parser callback: stops httptools at once (see send_400_response)."""
-
-
-class UnsupportedUpgrade(ArbiterError):
-    status = 400
-    code = "unsupported_upgrade"
-    type = "invalid_request_error"
-
-
-def _upgrade_response(upgrade: bytes) -> bytes:
-    named = upgrade[:40].decode("latin-1")
-    err = UnsupportedUpgrade(
-        f"Upgrade: {named} is not supported: this sidecar speaks HTTP/1.1 only. Send the request "
-        "without an Upgrade header (curl: --http1.1, not --http2)."
-    )
-    return _closing_response(b"400 Bad Request", err)
 
 
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
@@ -155,7 +106,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         # a read that ended the head is not held against it: only a head still unfinished
         still_in_head = not self._in_body or self._chunk_open
         if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(_too_large_response())
+            why = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
+            self._refuse(self._answer(HeadTooLarge(why)))
         elif self._head_since is not None and self._head_timer is None and not self._ending():
             # a head begun and not finished by this read: from now on it can stall
             when = self._head_since + self.read_timeout_s
@@ -203,7 +155,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             return
         if self.parser.should_upgrade() and not self._should_upgrade() and self._has_body():
             # httptools ends an upgrade request at its head: its body would be lost
-            self._answer_then_linger(_upgrade_response(self._get_upgrade() or b""))
+            self._answer_then_linger(self._answer(upgrade_refused(self._get_upgrade() or b"")))
             return
         self._in_body = self._connection.body_due = True
         self._head_bytes = 0
@@ -254,10 +206,12 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if failure is not None and failure.__context__ is not None:  # a callback's own error
             failure = failure.__context__  # (a URL over 64 KiB: "url is too long: ...")
         if isinstance(failure, _TooManyHeaders):
-            self._refuse(_too_many_response())
+            why = f"The request has more than {MAX_HEADER_FIELDS} header fields."
+            self._refuse(self._answer(HeadTooLarge(why)))
             return
         reason = str(failure) if failure is not None and str(failure) else "unparseable"
-        self._refuse(_malformed_response(reason))
+        why = f"The request is not valid HTTP/1.1: {reason[:200]}."
+        self._refuse(self._answer(InvalidRequest(why)))
 
     def _ending(self) -> bool:
         return self._discarding or self._closing()
@@ -313,7 +267,14 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._head_timer = self._head_since = None
-        self._close_with(_timeout_response())
+        why = "The request headers did not arrive in time."
+        self._close_with(self._answer(RequestTimeout(why)))
+
+    def _answer(self, err: ArbiterError) -> bytes:
+        """`err` in the caller's surface shape, with what the head so far says (its path, its
+        x-request-id): the request whose head is being read, or was last read."""
+        # (before a connection's first request began, uvicorn has set neither)
+        return closing_answer(err, getattr(self, "url", b""), self.headers or ())
 
     def _answer_then_linger(self, response: bytes) -> None:
         """Answer, half-close, and drop what still comes for a moment before closing: closing
