@@ -214,3 +214,18 @@ def test_a_schema_openai_strict_mode_refuses_is_a_400_naming_it_to_an_openai_mod
             assert isinstance(served.parsed_output, Loose)
 
     run(tmp_path, body)
+
+
+def test_a_strict_schema_refused_on_responses_names_text_format(tmp_path: Path) -> None:
+    """The Responses API's field is `text.format`: its 400 names that, not the Chat
+    Completions view's `response_format` the request was translated to."""
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            with pytest.raises(openai.BadRequestError) as err:
+                await gpt.responses.parse(model=CLAUDE, input=ASK, text_format=Person)  # type: ignore[arg-type]
+            assert err.value.body["param"] == "text.format"  # type: ignore[index]
+            assert "response_format" not in err.value.body["message"]  # type: ignore[index]
+            assert "json-schema" in err.value.body["message"]  # type: ignore[index]
+
+    run(tmp_path, body, edit_config=without_schema(CLAUDE))

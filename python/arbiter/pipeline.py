@@ -223,9 +223,9 @@ class Pipeline:
         if principal.allowed_models is not None and req.model not in principal.allowed_models:
             raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
         if wants_json(req) and "json" not in model.capabilities:
+            kind = req.response_format.get("type") if req.response_format else ""
             raise InvalidRequest(
-                f"The model `{req.model}` cannot serve response_format "
-                f"{req.response_format.get('type') if req.response_format else ''}: it lacks "
+                f"The model `{req.model}` cannot serve {_format_param(req)} {kind}: it lacks "
                 "the `json` capability.",
                 param=_format_param(req),
             )
@@ -235,9 +235,9 @@ class Pipeline:
             and STRICT_SCHEMA not in model.capabilities
         ):
             raise InvalidRequest(
-                f"The model `{req.model}` cannot serve a strict JSON schema (response_format "
-                f"json_schema with strict: true, or output_config.format) sent in the other "
-                f"protocol's form: it lacks the `{STRICT_SCHEMA}` capability.",
+                f"The model `{req.model}` cannot serve a strict JSON schema "
+                f"({_format_param(req)}) sent in the other protocol's form: it lacks the "
+                f"`{STRICT_SCHEMA}` capability.",
                 param=_format_param(req),
             )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
@@ -700,6 +700,10 @@ def wants_strict_schema(req: ChatRequest) -> bool:
 
 
 def _format_param(req: ChatRequest) -> str:
+    """The structured-output field as the caller named it (an error names the caller's field,
+    not the view it was translated to: the Responses API's `text.format`)."""
+    if req.format_param is not None:
+        return req.format_param
     if req.protocol == "openai":
         return "response_format"
     body = req.body

@@ -58,6 +58,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),
         surface_data=echo,
+        format_param="text.format",
         grading=grading,
         tests=tests,
     )
