@@ -60,6 +60,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from arbiter import close_delimited
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
 from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
@@ -161,6 +162,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         super().on_headers_complete()
+        if self.scope.get("http_version") == "1.0" and self.cycle.scope is self.scope:
+            close_delimited.use_for(self.cycle)  # no chunked answer to HTTP/1.0 (RFC 9112 6.1)
 
     def on_message_complete(self) -> None:
         if self._discarding:
