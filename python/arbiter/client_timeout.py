@@ -95,6 +95,10 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         )
         self._rest_timer: asyncio.TimerHandle | None = None  # an answered request's body's rest
         self._write_timer: asyncio.TimerHandle | None = None  # while writing is paused
+        self._running: Any = None  # the request cycle whose app was started last
+        # a refusal written only once the answers to the requests ahead of it are (see
+        # _answer_then_linger)
+        self._deferred: bytes | None = None
         self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
@@ -173,8 +177,16 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._stop_rest_timer()
         super().on_message_complete()
 
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._running = cycle  # (uvicorn starts one here, or when the one ahead is answered)
+        super()._start_asgi_task(cycle, app)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._deferred is not None and not self._answers_due():
+            response, self._deferred = self._deferred, None
+            self._write_and_linger(response)
+            return
         answered = self.cycle is not None and self.cycle.response_complete  # the latest request
         if answered and self._in_body and self._rest_timer is None and not self._closing():
             # answered before its body ended: the rest is dropped as it comes, within the timeout
@@ -259,19 +271,36 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def _refuse(self, response: bytes) -> None:
         """Answer `response` and close; in a body (trailers, a broken chunk) the request's app
         is running: it hears a disconnect instead, or, if it has begun its answer, the
-        connection just closes (no second answer to give)."""
-        if self._in_body and self.cycle is not None:
-            if self.cycle.response_started:
+        connection just closes (no second answer to give). A refused request still queued
+        behind another (pipelined) leaves the queue: its app never starts."""
+        cycle = self.cycle if self._in_body else None
+        if cycle is not None:
+            queued = next((entry for entry in self.pipeline if entry[0] is cycle), None)
+            if queued is not None:
+                self.pipeline.remove(queued)
+            elif cycle.response_started:
                 self.transport.close()
                 return
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
+            else:
+                cycle.disconnected = True
+                cycle.message_event.set()
         self._answer_then_linger(response)
 
     def _too_slow(self) -> None:
         self._head_timer = self._head_since = None
-        why = "The request headers did not arrive in time."
-        self._close_with(self._answer(RequestTimeout(why)))
+        response = self._answer(RequestTimeout("The request headers did not arrive in time."))
+        if self._answers_due():  # behind the answers ahead, as any refusal (no linger needed)
+            self._answer_then_linger(response)
+        else:
+            self._close_with(response)
+
+    def _answers_due(self) -> bool:
+        """Whether a request ahead of the one being read still awaits its answer: the one
+        being answered, or one queued (pipelined) behind it."""
+        running = self._running
+        if running is not None and not running.response_complete and not running.disconnected:
+            return True
+        return bool(self.pipeline)
 
     def _answer(self, err: ArbiterError) -> bytes:
         """`err` in the caller's surface shape, with what the head so far says (its path, its
@@ -281,11 +310,23 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def _answer_then_linger(self, response: bytes) -> None:
         """Answer, half-close, and drop what still comes for a moment before closing: closing
-        with unread input would reset the connection, and the client could lose the answer."""
+        with unread input would reset the connection, and the client could lose the answer.
+        Answers go out in the order of the requests (RFC 9112 9.3.2): with requests ahead
+        still unanswered (pipelined), the refusal waits for their answers; nothing after it
+        is read."""
         if self.transport.is_closing():
             return
         self._disarm()
         self._discarding = True
+        if self._answers_due():
+            self._deferred = response
+            return
+        self._write_and_linger(response)
+
+    def _write_and_linger(self, response: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()  # the linger decides when it closes
         self.transport.write(response)
         if self.transport.can_write_eof():
             self.transport.write_eof()
