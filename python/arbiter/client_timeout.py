@@ -60,7 +60,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from arbiter import close_delimited
+from arbiter import close_delimited, half_close
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
 from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
@@ -99,6 +99,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         # a refusal written only once the answers to the requests ahead of it are (see
         # _answer_then_linger)
         self._deferred: bytes | None = None
+        self._in_message = False  # between a message's first byte and its end
+        self._half_closed = False  # the client sent EOF after a whole request (half_close.py)
         self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
@@ -128,6 +130,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._in_message = True
         # timed from here; the timer is armed only if the read ends before the head does (a
         # new connection's timer runs on: its first head gets no extra time)
         if self._head_timer is None:
@@ -170,6 +173,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             close_delimited.use_for(self.cycle)  # no chunked answer to HTTP/1.0 (RFC 9112 6.1)
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         if self._discarding:
             return  # refused at its head (an upgrade): no request was started
         self._in_body = self._connection.body_due = self._chunk_open = False
@@ -187,6 +191,9 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             response, self._deferred = self._deferred, None
             self._write_and_linger(response)
             return
+        if self._half_closed and not self._answers_due() and not self._closing():
+            self.transport.close()  # every request it sent is answered; none can follow
+            return
         answered = self.cycle is not None and self.cycle.response_complete  # the latest request
         if answered and self._in_body and self._rest_timer is None and not self._closing():
             # answered before its body ended: the rest is dropped as it comes, within the timeout
@@ -200,6 +207,26 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def resume_writing(self) -> None:
         self._stop_write_timer()
         super().resume_writing()
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # (asyncio: True keeps it)
+        """The client shut down its write side. Requests it sent whole are still answered
+        (the transport stays open for writing, half_close.py); one cut short (a head or body
+        unfinished), or nothing left to answer: the connection closes, as uvicorn's did."""
+        if self._discarding or self._in_message or not self._answers_due():
+            return None
+        self._half_closed = True
+        running = self._running
+        unstarted = running is not None and not running.response_started
+        if unstarted and running.scope.get("http_version") == "1.1":  # (no 1xx to HTTP/1.0)
+            running.waiting_for_100_continue = False  # (this is its 100, if it asked)
+            self.transport.write(half_close.CONTINUE)
+            for delay in half_close.LOOKS_S:
+                self.loop.call_later(delay, self._look_for_reset)
+        return True
+
+    def _look_for_reset(self) -> None:
+        if not self._closing() and half_close.peer_reset(self.transport):
+            self.transport.abort()  # connection_lost: the request hears its client is gone
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
