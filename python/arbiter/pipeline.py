@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -48,7 +48,13 @@ from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteDecision, RouteRequest, context_need
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream_body import body_for, cross_protocol_blocks
+from arbiter.upstream_body import (
+    STRICT_SCHEMA,
+    body_for,
+    cross_protocol_blocks,
+    wants_json,
+    wants_strict_schema,
+)
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -676,27 +682,6 @@ class Pipeline:
                 tool_calls=calls,
             )
         )
-
-
-def wants_json(req: ChatRequest) -> bool:
-    """A structured-output request: only models with the `json` capability may serve it."""
-    rf = req.response_format
-    return rf is not None and rf.get("type") in ("json_object", "json_schema")
-
-
-# the capability of decoding constrained to a JSON schema (OpenAI's strict json_schema,
-# Anthropic's output_config.format): a best-effort JSON instruction cannot promise it
-STRICT_SCHEMA: Final = "json-schema"
-
-
-def wants_strict_schema(req: ChatRequest) -> bool:
-    """A strict JSON schema (an Anthropic client's output_config.format is one: it shows in the
-    request's OpenAI view as a strict json_schema): only `json-schema` models may serve it."""
-    rf = req.response_format
-    if rf is None or rf.get("type") != "json_schema":
-        return False
-    spec = rf.get("json_schema")
-    return isinstance(spec, dict) and spec.get("strict") is True
 
 
 def _format_param(req: ChatRequest) -> str:
