@@ -211,8 +211,11 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def eof_received(self) -> bool | None:  # type: ignore[override]  # (asyncio: True keeps it)
         """The client shut down its write side. Requests it sent whole are still answered
         (the transport stays open for writing, half_close.py); one cut short (a head or body
-        unfinished), or nothing left to answer: the connection closes, as uvicorn's did."""
-        if self._discarding or self._in_message or not self._answers_due():
+        unfinished), or nothing left to answer: the connection closes, as uvicorn's did. A
+        refusal waiting behind the answers ahead of it (pipelined) still follows them."""
+        if not self._answers_due():
+            return None
+        if self._deferred is None and (self._discarding or self._in_message):
             return None
         self._half_closed = True
         running = self._running

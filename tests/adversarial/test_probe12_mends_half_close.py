@@ -55,3 +55,12 @@ def test_pipelined_requests_before_a_half_close_are_all_answered(sidecar: Sideca
 
 def test_a_request_cut_mid_body_by_the_half_close_is_not_answered(sidecar: Sidecar) -> None:
     assert half_closed(sidecar, HEAD + ASK[:10]) == b""
+
+
+def test_a_refusal_behind_a_request_still_follows_its_answer_after_a_half_close(
+    sidecar: Sidecar,
+) -> None:
+    malformed = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent length: 5\r\n\r\n"
+    got = half_closed(sidecar, HEAD + ASK + malformed)
+    finals = [p[:3] for p in got.split(b"HTTP/1.1 ")[1:] if not p.startswith(b"100")]
+    assert finals == [b"200", b"400"], got[:300]
