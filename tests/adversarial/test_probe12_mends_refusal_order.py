@@ -13,8 +13,9 @@ import orjson
 import pytest
 
 from arbiter.client_timeout import MAX_HEADER_FIELDS
+from arbiter.offline.demo import sim_config
 from tests import raw_http
-from tests.conftest import Sidecar, open_sidecar
+from tests.conftest import Sidecar, open_sidecar, start_sim
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"
 ASK = orjson.dumps(
@@ -60,12 +61,34 @@ def test_a_refusal_comes_after_the_answers_to_the_requests_ahead(
     assert b"chat.completion" in first  # the chat's answer came first, whole
 
 
-def test_a_head_timeout_behind_a_request_comes_after_its_answer(sidecar: Sidecar) -> None:
-    # a guard: the sim answers well within the 1 s head timeout, so this passed before too
-    with socket.create_connection(("127.0.0.1", sidecar.port), timeout=10) as sock:
+@pytest.fixture(scope="module")
+def slow_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
+    """A sidecar whose upstream takes seconds to answer (the demo sim, 400x slower), with a
+    1 s head timeout: a head stalled behind a request times out before that answer."""
+    tmp = tmp_path_factory.mktemp("refusal-order-slow")
+    cfg = tmp / "sim.toml"
+    cfg.write_text(sim_config().replace("latency_scale = 0.02", "latency_scale = 8.0"))
+    proc, root = start_sim(cfg)
+
+    def edit(doc: dict[str, object]) -> None:
+        server = doc.setdefault("server", {})
+        assert isinstance(server, dict)
+        server["client_read_timeout_s"] = 1.0
+
+    try:
+        yield from open_sidecar(tmp, f"{root}/v1", edit)
+    finally:
+        proc.stop()
+
+
+def test_a_head_timeout_behind_a_slow_answer_comes_after_it(slow_sidecar: Sidecar) -> None:
+    # (before: the 408 came at 1 s, alone, and the close cut the answer ahead)
+    with socket.create_connection(("127.0.0.1", slow_sidecar.port), timeout=30) as sock:
         sock.sendall(CHAT + b"GET /healthz HTTP/1.1\r\nhost: 127")  # and stall
         got = raw_http.read_all(sock)
-    assert statuses(got) == [b"200", b"408"]
+    answered = statuses(got)
+    assert len(answered) == 2 and answered[1] == b"408", got[:300]
+    assert answered[0] != b"408"
 
 
 def test_a_refusal_alone_is_answered_at_once(sidecar: Sidecar) -> None:
