@@ -51,8 +51,37 @@ def test_input_tokens_errors_are_openais(tmp_path: Path) -> None:
             with pytest.raises(openai.NotFoundError) as unknown:
                 await gpt.responses.input_tokens.count(model="no-such-model", input=JOKE)
             assert unknown.value.code == "model_not_found"
-            with pytest.raises(openai.BadRequestError) as empty:
-                await gpt.responses.input_tokens.count(model="sim-small", input="")
-            assert empty.value.param == "input"
+            with pytest.raises(openai.BadRequestError) as bad:
+                await gpt.responses.input_tokens.count(
+                    model="sim-small",
+                    input=[{"type": "no_such_item"}],  # type: ignore[list-item]
+                )
+            assert bad.value.param == "input[0].type"
+
+    asyncio.run(main())
+
+
+def test_input_is_optional_as_in_openais_spec(tmp_path: Path) -> None:
+    """TokenCountsBody (the OpenAPI spec) requires no field: instructions or tools alone are
+    counted; no input at all is no prompt. It was a 400 naming `input`."""
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
+            nothing = await gpt.responses.input_tokens.count(model="sim-small")
+            told = await gpt.responses.input_tokens.count(
+                model="sim-small", instructions="Answer in one line."
+            )
+            with_tools = await gpt.responses.input_tokens.count(
+                instructions="Answer in one line.",
+                tools=[TOOL],  # type: ignore[list-item]
+            )
+            assert nothing.input_tokens < told.input_tokens < with_tools.input_tokens
+            empty = await gpt.responses.input_tokens.count(model="sim-small", input=[])
+            assert empty.input_tokens == nothing.input_tokens
+            system_only = await gpt.responses.input_tokens.count(
+                model="sim-small",
+                input=[{"role": "developer", "content": "Answer in one line."}],
+            )
+            assert system_only.input_tokens == told.input_tokens
 
     asyncio.run(main())

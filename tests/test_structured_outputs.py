@@ -13,9 +13,13 @@ from typing import Any
 
 import anthropic
 import openai
+import orjson
 import pytest
 from pydantic import BaseModel
 
+from arbiter.protocols.schema_dialects import for_anthropic
+from arbiter.surfaces.openai_chat import parse_chat_request
+from arbiter.upstream_body import body_for
 from tests.inproc import InProcess, recorded_decision, run_with_claude
 from tests.sdk_clients import check_anthropic_error, check_completion, check_message, sdks
 
@@ -214,3 +218,98 @@ def test_a_schema_openai_strict_mode_refuses_is_a_400_naming_it_to_an_openai_mod
             assert isinstance(served.parsed_output, Loose)
 
     run(tmp_path, body)
+
+
+def test_a_strict_schema_refused_on_responses_names_text_format(tmp_path: Path) -> None:
+    """The Responses API's field is `text.format`: its 400 names that, not the Chat
+    Completions view's `response_format` the request was translated to."""
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            with pytest.raises(openai.BadRequestError) as err:
+                await gpt.responses.parse(model=CLAUDE, input=ASK, text_format=Person)  # type: ignore[arg-type]
+            assert err.value.body["param"] == "text.format"  # type: ignore[index]
+            assert "response_format" not in err.value.body["message"]  # type: ignore[index]
+            assert "json-schema" in err.value.body["message"]  # type: ignore[index]
+
+    run(tmp_path, body, edit_config=without_schema(CLAUDE))
+
+
+def non_strict(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}
+
+
+def test_a_non_strict_schema_goes_as_structured_output_where_the_model_has_them(
+    tmp_path: Path,
+) -> None:
+    """An OpenAI client's non-strict json_schema to an Anthropic model with `json-schema` went
+    as an instruction in the system prompt; it now goes as `output_config.format` (constrained
+    decoding gives the shape it asks for). Without the capability, and for json_object (no
+    schema Anthropic takes means "any object"), it stays an instruction."""
+    schema = Person.model_json_schema()
+
+    async def body(sc: InProcess) -> None:
+        def sent(model: str, fmt: dict[str, Any]) -> dict[str, Any]:
+            raw = orjson.dumps({"model": model, "messages": ASK, "response_format": fmt})
+            settings = sc.services.registry.get(model)
+            assert settings is not None
+            return body_for(parse_chat_request(raw), settings, "anthropic")
+
+        told = "Respond with a single valid JSON object"
+        structured = sent(CLAUDE, non_strict(schema))
+        assert structured["output_config"]["format"] == {
+            "type": "json_schema", "schema": for_anthropic(schema),
+        }  # fmt: skip
+        assert told not in str(structured.get("system", ""))
+        loose = sent(CLAUDE, {"type": "json_object"})
+        assert "output_config" not in loose and told in loose["system"]
+        # and the SDK's answer through the sidecar parses as the schema
+        async with sdks(sc) as (_, gpt):
+            raw = await gpt.chat.completions.with_raw_response.create(
+                model=CLAUDE, messages=ASK, response_format=non_strict(schema),  # type: ignore[arg-type]
+            )  # fmt: skip
+            text = check_completion(raw.content).choices[0].message.content
+            Person.model_validate_json(text or "")
+
+    run(tmp_path, body)
+
+
+def test_without_json_schema_a_non_strict_schema_stays_an_instruction(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        raw = orjson.dumps(
+            {"model": CLAUDE, "messages": ASK,
+             "response_format": non_strict(Person.model_json_schema())}
+        )  # fmt: skip
+        settings = sc.services.registry.get(CLAUDE)
+        assert settings is not None and "json-schema" not in settings.capabilities
+        sent = body_for(parse_chat_request(raw), settings, "anthropic")
+        assert "output_config" not in sent
+        assert "Respond with a single valid JSON object" in sent["system"]
+
+    run(tmp_path, body, edit_config=without_schema(CLAUDE))
+
+
+def test_a_shadow_challenger_without_json_schema_gets_no_strict_schema(tmp_path: Path) -> None:
+    """A strict schema that routing keeps from a model without `json-schema` was still sent to
+    it as shadow traffic (challengers checked only tools, vision and context)."""
+
+    def edit(text: str) -> str:
+        text = without_schema(CLAUDE)(text)
+        return (
+            text
+            + '\n[shadow]\nchallengers = ["sim-medium"]\nsample_rate = 1.0\nbudget_usd = 10.0\n'
+        )
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            for _ in range(4):
+                await gpt.chat.completions.parse(
+                    model="auto", messages=ASK, response_format=Person,  # type: ignore[arg-type]
+                )  # fmt: skip
+        await sc.services.shadow.drain()
+        r = await sc.client.get("/arbiter/decisions", params={"limit": 50}, headers=sc.admin)
+        shadow = [d for d in r.json()["data"] if d["mode"] == "shadow"]
+        assert shadow == [], [d["chosen_model"] for d in shadow]
+        assert sc.services.shadow.skipped.get("no_eligible_challenger", 0) >= 4
+
+    run(tmp_path, body, edit_config=edit)

@@ -191,7 +191,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from arbiter import config, gc_tuning, inherited_socket, logs, workers
+    from arbiter import config, gc_tuning, inherited_socket, logs, open_files, workers
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.host_check import bind_warning
     from arbiter.preflight import store_problem
@@ -209,6 +209,8 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.log_format,
         {m.name: m.upstream for m in settings.models.values()},
     )
+    # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
+    open_files.raise_to_hard_limit()
     held = () if args.fd is None else (args.fd,)
     try:  # a wrong --fd is one clear line before anything starts
         listening = None if args.fd is None else inherited_socket.adopt(args.fd)

@@ -4,8 +4,9 @@ uvicorn closes an idle keep-alive connection, but a request that has begun may t
 a client that sends half a request line or half its headers, then stalls, holds its connection
 and a parser open indefinitely. This subclass of uvicorn's httptools protocol gives the head of
 each request `server.client_read_timeout_s` from its first byte (a new connection: from the
-connect), then answers 408 in OpenAI's error shape and closes. The body is bounded by
-`request_body.read_body` under the same timeout.
+connect), then answers 408 and closes. The body is bounded by `request_body.read_body` under
+the same timeout. Every answer written here (408, 431, 400) is protocol_answers.py's: the
+caller's surface shape, `x-should-retry`, the request id, as the app's own errors.
 
 The timer is armed only for a head that one read did not bring whole (or a new connection's
 first): a head that arrives in one piece, as a keep-alive client's nearly always does, is
@@ -59,10 +60,11 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from arbiter import close_delimited, half_close
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
+from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
 from arbiter.step_writes import StepWrites
-from arbiter.surfaces.openai_chat import error_bytes
 
 # room for x-arbiter-tests' 256 KiB of test source in base64, and then some
 MAX_HEAD_BYTES = 1024 * 1024
@@ -73,58 +75,8 @@ MAX_PIPELINED = 100  # requests queued behind the one being answered, on one con
 _LINGER_S = 2.0  # how long a 431'd connection's input is drained before it is closed
 
 
-class HeadTooLarge(ArbiterError):
-    status = 431
-    code = "request_header_fields_too_large"
-    type = "invalid_request_error"
-
-
-def _closing_response(status_line: bytes, err: ArbiterError) -> bytes:
-    body = error_bytes(err)
-    head = (
-        b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n"
-        b"content-length: %d\r\nconnection: close\r\n\r\n" % (status_line, len(body))
-    )
-    return head + body
-
-
-def _malformed_response(reason: str) -> bytes:
-    err = InvalidRequest(f"The request is not valid HTTP/1.1: {reason[:200]}.")
-    return _closing_response(b"400 Bad Request", err)
-
-
-def _timeout_response() -> bytes:
-    err = RequestTimeout("The request headers did not arrive in time.")
-    return _closing_response(b"408 Request Timeout", err)
-
-
-def _too_large_response() -> bytes:
-    err = HeadTooLarge(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes.")
-    return _closing_response(b"431 Request Header Fields Too Large", err)
-
-
-def _too_many_response() -> bytes:
-    err = HeadTooLarge(f"The request has more than {MAX_HEADER_FIELDS} header fields.")
-    return _closing_response(b"431 Request Header Fields Too Large", err)
-
-
 class _TooManyHeaders(Exception):
     """Raised in a parser callback: stops httptools at once (see send_400_response)."""
-
-
-class UnsupportedUpgrade(ArbiterError):
-    status = 400
-    code = "unsupported_upgrade"
-    type = "invalid_request_error"
-
-
-def _upgrade_response(upgrade: bytes) -> bytes:
-    named = upgrade[:40].decode("latin-1")
-    err = UnsupportedUpgrade(
-        f"Upgrade: {named} is not supported: this sidecar speaks HTTP/1.1 only. Send the request "
-        "without an Upgrade header (curl: --http1.1, not --http2)."
-    )
-    return _closing_response(b"400 Bad Request", err)
 
 
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
@@ -143,6 +95,12 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         )
         self._rest_timer: asyncio.TimerHandle | None = None  # an answered request's body's rest
         self._write_timer: asyncio.TimerHandle | None = None  # while writing is paused
+        self._running: Any = None  # the request cycle whose app was started last
+        # a refusal written only once the answers to the requests ahead of it are (see
+        # _answer_then_linger)
+        self._deferred: bytes | None = None
+        self._in_message = False  # between a message's first byte and its end
+        self._half_closed = False  # the client sent EOF after a whole request (half_close.py)
         self._connection = ClientConnection()
 
     def data_received(self, data: bytes) -> None:
@@ -155,7 +113,8 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         # a read that ended the head is not held against it: only a head still unfinished
         still_in_head = not self._in_body or self._chunk_open
         if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
-            self._refuse(_too_large_response())
+            why = f"The request line and headers exceed {MAX_HEAD_BYTES} bytes."
+            self._refuse(self._answer(HeadTooLarge(why)))
         elif self._head_since is not None and self._head_timer is None and not self._ending():
             # a head begun and not finished by this read: from now on it can stall
             when = self._head_since + self.read_timeout_s
@@ -171,6 +130,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._in_message = True
         # timed from here; the timer is armed only if the read ends before the head does (a
         # new connection's timer runs on: its first head gets no extra time)
         if self._head_timer is None:
@@ -203,14 +163,17 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             return
         if self.parser.should_upgrade() and not self._should_upgrade() and self._has_body():
             # httptools ends an upgrade request at its head: its body would be lost
-            self._answer_then_linger(_upgrade_response(self._get_upgrade() or b""))
+            self._answer_then_linger(self._answer(upgrade_refused(self._get_upgrade() or b"")))
             return
         self._in_body = self._connection.body_due = True
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         super().on_headers_complete()
+        if self.scope.get("http_version") == "1.0" and self.cycle.scope is self.scope:
+            close_delimited.use_for(self.cycle)  # no chunked answer to HTTP/1.0 (RFC 9112 6.1)
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         if self._discarding:
             return  # refused at its head (an upgrade): no request was started
         self._in_body = self._connection.body_due = self._chunk_open = False
@@ -218,8 +181,19 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._stop_rest_timer()
         super().on_message_complete()
 
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._running = cycle  # (uvicorn starts one here, or when the one ahead is answered)
+        super()._start_asgi_task(cycle, app)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._deferred is not None and not self._answers_due():
+            response, self._deferred = self._deferred, None
+            self._write_and_linger(response)
+            return
+        if self._half_closed and not self._answers_due() and not self._closing():
+            self.transport.close()  # every request it sent is answered; none can follow
+            return
         answered = self.cycle is not None and self.cycle.response_complete  # the latest request
         if answered and self._in_body and self._rest_timer is None and not self._closing():
             # answered before its body ended: the rest is dropped as it comes, within the timeout
@@ -233,6 +207,29 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def resume_writing(self) -> None:
         self._stop_write_timer()
         super().resume_writing()
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # (asyncio: True keeps it)
+        """The client shut down its write side. Requests it sent whole are still answered
+        (the transport stays open for writing, half_close.py); one cut short (a head or body
+        unfinished), or nothing left to answer: the connection closes, as uvicorn's did. A
+        refusal waiting behind the answers ahead of it (pipelined) still follows them."""
+        if not self._answers_due():
+            return None
+        if self._deferred is None and (self._discarding or self._in_message):
+            return None
+        self._half_closed = True
+        running = self._running
+        unstarted = running is not None and not running.response_started
+        if unstarted and running.scope.get("http_version") == "1.1":  # (no 1xx to HTTP/1.0)
+            running.waiting_for_100_continue = False  # (this is its 100, if it asked)
+            self.transport.write(half_close.CONTINUE)
+            for delay in half_close.LOOKS_S:
+                self.loop.call_later(delay, self._look_for_reset)
+        return True
+
+    def _look_for_reset(self) -> None:
+        if not self._closing() and half_close.peer_reset(self.transport):
+            self.transport.abort()  # connection_lost: the request hears its client is gone
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -254,10 +251,12 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if failure is not None and failure.__context__ is not None:  # a callback's own error
             failure = failure.__context__  # (a URL over 64 KiB: "url is too long: ...")
         if isinstance(failure, _TooManyHeaders):
-            self._refuse(_too_many_response())
+            why = f"The request has more than {MAX_HEADER_FIELDS} header fields."
+            self._refuse(self._answer(HeadTooLarge(why)))
             return
         reason = str(failure) if failure is not None and str(failure) else "unparseable"
-        self._refuse(_malformed_response(reason))
+        why = f"The request is not valid HTTP/1.1: {reason[:200]}."
+        self._refuse(self._answer(InvalidRequest(why)))
 
     def _ending(self) -> bool:
         return self._discarding or self._closing()
@@ -302,26 +301,62 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def _refuse(self, response: bytes) -> None:
         """Answer `response` and close; in a body (trailers, a broken chunk) the request's app
         is running: it hears a disconnect instead, or, if it has begun its answer, the
-        connection just closes (no second answer to give)."""
-        if self._in_body and self.cycle is not None:
-            if self.cycle.response_started:
+        connection just closes (no second answer to give). A refused request still queued
+        behind another (pipelined) leaves the queue: its app never starts."""
+        cycle = self.cycle if self._in_body else None
+        if cycle is not None:
+            queued = next((entry for entry in self.pipeline if entry[0] is cycle), None)
+            if queued is not None:
+                self.pipeline.remove(queued)
+            elif cycle.response_started:
                 self.transport.close()
                 return
-            self.cycle.disconnected = True
-            self.cycle.message_event.set()
+            else:
+                cycle.disconnected = True
+                cycle.message_event.set()
         self._answer_then_linger(response)
 
     def _too_slow(self) -> None:
         self._head_timer = self._head_since = None
-        self._close_with(_timeout_response())
+        response = self._answer(RequestTimeout("The request headers did not arrive in time."))
+        if self._answers_due():  # behind the answers ahead, as any refusal (no linger needed)
+            self._answer_then_linger(response)
+        else:
+            self._close_with(response)
+
+    def _answers_due(self) -> bool:
+        """Whether a request ahead of the one being read still awaits its answer: the one
+        being answered, or one queued (pipelined) behind it."""
+        running = self._running
+        if running is not None and not running.response_complete and not running.disconnected:
+            return True
+        return bool(self.pipeline)
+
+    def _answer(self, err: ArbiterError) -> bytes:
+        """`err` in the caller's surface shape, with what the head so far says (its path, its
+        x-request-id): the request whose head is being read, or was last read."""
+        # (before a connection's first request began, uvicorn has set neither)
+        return closing_answer(err, getattr(self, "url", b""), self.headers or ())
 
     def _answer_then_linger(self, response: bytes) -> None:
         """Answer, half-close, and drop what still comes for a moment before closing: closing
-        with unread input would reset the connection, and the client could lose the answer."""
+        with unread input would reset the connection, and the client could lose the answer.
+        Answers go out in the order of the requests (RFC 9112 9.3.2): with requests ahead
+        still unanswered (pipelined), the refusal waits for their answers; nothing after it
+        is read."""
         if self.transport.is_closing():
             return
         self._disarm()
         self._discarding = True
+        if self._answers_due():
+            self._deferred = response
+            return
+        self._write_and_linger(response)
+
+    def _write_and_linger(self, response: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()  # the linger decides when it closes
         self.transport.write(response)
         if self.transport.can_write_eof():
             self.transport.write_eof()

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -48,7 +48,13 @@ from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteDecision, RouteRequest, context_need
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream_body import body_for, cross_protocol_blocks
+from arbiter.upstream_body import (
+    STRICT_SCHEMA,
+    body_for,
+    cross_protocol_blocks,
+    wants_json,
+    wants_strict_schema,
+)
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -223,9 +229,9 @@ class Pipeline:
         if principal.allowed_models is not None and req.model not in principal.allowed_models:
             raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
         if wants_json(req) and "json" not in model.capabilities:
+            kind = req.response_format.get("type") if req.response_format else ""
             raise InvalidRequest(
-                f"The model `{req.model}` cannot serve response_format "
-                f"{req.response_format.get('type') if req.response_format else ''}: it lacks "
+                f"The model `{req.model}` cannot serve {_format_param(req)} {kind}: it lacks "
                 "the `json` capability.",
                 param=_format_param(req),
             )
@@ -235,9 +241,9 @@ class Pipeline:
             and STRICT_SCHEMA not in model.capabilities
         ):
             raise InvalidRequest(
-                f"The model `{req.model}` cannot serve a strict JSON schema (response_format "
-                f"json_schema with strict: true, or output_config.format) sent in the other "
-                f"protocol's form: it lacks the `{STRICT_SCHEMA}` capability.",
+                f"The model `{req.model}` cannot serve a strict JSON schema "
+                f"({_format_param(req)}) sent in the other protocol's form: it lacks the "
+                f"`{STRICT_SCHEMA}` capability.",
                 param=_format_param(req),
             )
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
@@ -678,28 +684,11 @@ class Pipeline:
         )
 
 
-def wants_json(req: ChatRequest) -> bool:
-    """A structured-output request: only models with the `json` capability may serve it."""
-    rf = req.response_format
-    return rf is not None and rf.get("type") in ("json_object", "json_schema")
-
-
-# the capability of decoding constrained to a JSON schema (OpenAI's strict json_schema,
-# Anthropic's output_config.format): a best-effort JSON instruction cannot promise it
-STRICT_SCHEMA: Final = "json-schema"
-
-
-def wants_strict_schema(req: ChatRequest) -> bool:
-    """A strict JSON schema (an Anthropic client's output_config.format is one: it shows in the
-    request's OpenAI view as a strict json_schema): only `json-schema` models may serve it."""
-    rf = req.response_format
-    if rf is None or rf.get("type") != "json_schema":
-        return False
-    spec = rf.get("json_schema")
-    return isinstance(spec, dict) and spec.get("strict") is True
-
-
 def _format_param(req: ChatRequest) -> str:
+    """The structured-output field as the caller named it (an error names the caller's field,
+    not the view it was translated to: the Responses API's `text.format`)."""
+    if req.format_param is not None:
+        return req.format_param
     if req.protocol == "openai":
         return "response_format"
     body = req.body

@@ -78,6 +78,7 @@ from arbiter.routing import Router
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
+from arbiter.stopping import ServerStopping
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
@@ -698,6 +699,18 @@ def _guard(
         except ArbiterError as err:
             response = error_response(err, render)
             error = err.code
+        except asyncio.CancelledError:
+            if not _stopping(request):
+                raise  # the client left (disconnect.py): nobody to answer
+            # `server.shutdown_grace_s` ran out and uvicorn cancelled the request before its
+            # answer began: a 503 the SDKs retry (elsewhere), not a cut connection (nor
+            # uvicorn's plain-text 500). The request's own code has settled it as it unwound;
+            # the task goes on only to write this.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            stopped = ServerStopping("The server is shutting down; retry the request.")
+            response = error_response(stopped, render)
+            response.headers["connection"] = "close"
+            error = stopped.code
         finally:
             request_log.CURRENT.reset(token)
         _finish_headers(response, ctx.id)
@@ -707,6 +720,12 @@ def _guard(
 
     endpoint.__name__ = handler.__name__
     return endpoint
+
+
+def _stopping(request: Request) -> bool:
+    """Whether the server's graceful shutdown has begun (cli.py marks it)."""
+    services = getattr(request.app.state, "services", None)
+    return services is not None and services.stopping.started
 
 
 def _cache_status(response: Response) -> str | None:

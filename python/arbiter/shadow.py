@@ -34,7 +34,13 @@ from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY, context_need
-from arbiter.upstream_body import body_for
+from arbiter.upstream_body import (
+    STRICT_SCHEMA,
+    body_for,
+    cross_protocol_blocks,
+    wants_json,
+    wants_strict_schema,
+)
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -202,6 +208,15 @@ class Shadow:
             return False
         if req.has_images and "vision" not in m.capabilities:
             return False
+        # structured output, as routing rules it (pipeline.plan): a strict schema crossing
+        # protocols needs the model's own structured outputs; and what its protocol can carry
+        if wants_json(req) and "json" not in m.capabilities:
+            return False
+        if req.protocol != self.s.protocol_of(model):
+            if wants_strict_schema(req) and STRICT_SCHEMA not in m.capabilities:
+                return False
+            if cross_protocol_blocks(req, (model,), self.s.protocol_of):
+                return False
         need = context_need(
             req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
         )

@@ -57,6 +57,9 @@ class ChatRequest:
     # codec here, and what its renderer needs in `surface_data`
     stream_codec: StreamCodecFactory | None = None
     surface_data: object = None
+    # the caller's name for its structured-output field, where it is neither protocol's own
+    # (the Responses API: `text.format`), for the errors that name it
+    format_param: str | None = None
     # test code sent with the request (x-arbiter-tests or the body's "arbiter": {"tests"}) that
     # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
     tests: str | None = None

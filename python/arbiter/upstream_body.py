@@ -5,7 +5,7 @@ out (split from pipeline.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
@@ -31,7 +31,10 @@ def body_for(req: ChatRequest, model: ModelSettings, protocol: Protocol) -> dict
     limit = req.max_tokens if req.limit_injected else None
     if protocol == "anthropic":  # Anthropic requires a limit: the enforced one, else the model's
         return encode_anthropic(
-            canonical, model.upstream_model, default_max_tokens=limit or model.max_output_tokens
+            canonical,
+            model.upstream_model,
+            default_max_tokens=limit or model.max_output_tokens,
+            structured_outputs=STRICT_SCHEMA in model.capabilities,
         )
     body = encode_openai(canonical, model.upstream_model)
     if limit is not None:
@@ -59,3 +62,24 @@ def cross_protocol_blocks(
         if why is not None:
             blocked[name] = f"{protocol} API cannot carry {why}"
     return blocked
+
+
+def wants_json(req: ChatRequest) -> bool:
+    """A structured-output request: only models with the `json` capability may serve it."""
+    rf = req.response_format
+    return rf is not None and rf.get("type") in ("json_object", "json_schema")
+
+
+# the capability of decoding constrained to a JSON schema (OpenAI's strict json_schema,
+# Anthropic's output_config.format): a best-effort JSON instruction cannot promise it
+STRICT_SCHEMA: Final = "json-schema"
+
+
+def wants_strict_schema(req: ChatRequest) -> bool:
+    """A strict JSON schema (an Anthropic client's output_config.format is one: it shows in the
+    request's OpenAI view as a strict json_schema): only `json-schema` models may serve it."""
+    rf = req.response_format
+    if rf is None or rf.get("type") != "json_schema":
+        return False
+    spec = rf.get("json_schema")
+    return isinstance(spec, dict) and spec.get("strict") is True

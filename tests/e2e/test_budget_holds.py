@@ -236,3 +236,52 @@ def test_sigterm_with_a_stuck_stream_ends_it_and_leaves_nothing_reserved(
             store.close()
     finally:
         sidecar.stop(signal.SIGKILL)
+
+
+def test_sigterm_answers_a_waiting_whole_answer_request_with_a_503_in_its_shape(
+    slow_sim: str, tmp_path: Path
+) -> None:
+    """A non-streamed request still waiting when `server.shutdown_grace_s` runs out got a
+    closed connection (an SDK's connection error): now, nothing of its answer sent yet, it is
+    `server_shutting_down` in its surface's shape, with `x-should-retry: true`."""
+    store_url = f"sqlite:///{tmp_path / 'grace.db'}"
+    sidecar = Sidecar(_config(tmp_path, slow_sim, store_url, grace_s=1.0)).start()
+    proc: Proc = sidecar.proc
+    key = str(sidecar.create_key()["key"])
+    got: dict[str, Any] = {}
+
+    def openai_call() -> None:
+        client = openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0)
+        try:
+            client.chat.completions.create(model="slow", messages=CHAT, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+        except Exception as err:  # what the SDK raised is the finding
+            got["openai"] = err
+
+    def anthropic_call() -> None:
+        claude = anthropic.Anthropic(base_url=sidecar.root_url, api_key=key, max_retries=0)
+        try:
+            claude.messages.create(model="slow", messages=CHAT, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+        except Exception as err:
+            got["anthropic"] = err
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (openai_call, anthropic_call)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.5)  # both are waiting on `slow`'s answer
+        assert proc.proc is not None
+        proc.proc.send_signal(signal.SIGTERM)
+        proc.proc.wait(timeout=20)
+        for t in threads:
+            t.join(10)
+        oai = got["openai"]
+        assert isinstance(oai, openai.APIStatusError), repr(oai)
+        assert oai.status_code == 503 and oai.code == "server_shutting_down"
+        assert oai.response.headers["x-should-retry"] == "true"
+        claude_err = got["anthropic"]
+        assert isinstance(claude_err, anthropic.APIStatusError), repr(claude_err)
+        assert claude_err.body["error"]["type"] == "api_error"  # type: ignore[index]
+        assert "shutting down" in claude_err.message
+        assert claude_err.response.headers["x-should-retry"] == "true"
+    finally:
+        sidecar.stop(signal.SIGKILL)

@@ -445,6 +445,34 @@ def test_client_disconnect_closes_the_upstream_and_records_it(
     assert row["error"] == "client_disconnected"
 
 
+def test_a_client_closing_while_it_waits_for_a_whole_answer_is_still_heard(
+    stack: Stack, sim: WatchedSim
+) -> None:
+    """A client's EOF no longer ends a request received whole (a half-close is answered:
+    half_close.py), so a client that has closed entirely is told apart by the reset its
+    kernel answers the interim 100 Continue with: its upstream call is still cancelled at
+    once, not when s-slow's whole answer is done."""
+    raw = orjson.dumps(body("s-slow", stream=False))
+    sent = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(raw)
+    ) + raw
+    sent_at = time.time()
+    with socket.create_connection(("127.0.0.1", stack.sidecar.port), timeout=10) as sock:
+        sock.sendall(sent)
+        time.sleep(0.5)  # the upstream call is under way
+    left_at = time.monotonic()
+    deadline = time.monotonic() + 5
+    while not (sim.seen and sim.seen[-1].client_left_at) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    seen = sim.seen[-1]
+    assert seen.client_left_at is not None, "the sidecar never closed the upstream call"
+    assert seen.client_left_at - left_at < 2.0
+    assert not seen.complete
+    row = first_decision_since(stack.sidecar.root_url, sent_at, within_s=10)
+    assert row is not None and row["error"] == "client_disconnected", row
+
+
 # -- failures before the first byte: the client sees a normal stream -------------------------
 @pytest.mark.parametrize(
     ("patch", "code"),

@@ -26,11 +26,17 @@ from arbiter.protocols.schema_dialects import for_anthropic
 
 
 def encode_request(
-    req: CanonicalRequest, upstream_model: str, *, default_max_tokens: int
+    req: CanonicalRequest,
+    upstream_model: str,
+    *,
+    default_max_tokens: int,
+    structured_outputs: bool = False,
 ) -> dict[str, Any]:
     """An Anthropic body for `req`. Call untranslatable() first: this encodes what it can and
     raises InvalidRequest only for content Anthropic cannot hold at all (non-object tool args).
-    `default_max_tokens` fills the field Anthropic requires when the client gave none."""
+    `default_max_tokens` fills the field Anthropic requires when the client gave none.
+    `structured_outputs`: the model takes `output_config.format` (its `json-schema`
+    capability), so a schema the client did not ask to be strict goes there too."""
     body: dict[str, Any] = {
         "model": upstream_model,
         "max_tokens": req.max_tokens or default_max_tokens,
@@ -38,8 +44,17 @@ def encode_request(
     }
     system = list(req.system)
     fmt = req.response_format
-    strict = fmt is not None and fmt.strict and fmt.schema is not None
-    if fmt is not None and not strict:
+    # A strict schema always goes as Anthropic's structured output (routing sent it only to a
+    # model that has them). A non-strict one asks for an answer in the schema's shape, best
+    # effort: where the model has structured outputs, decoding constrained to the schema gives
+    # exactly that, where an instruction in the system prompt only asks. Strict semantics stay
+    # the client's choice all the same: a non-strict schema never makes `json-schema` a routing
+    # requirement (a model without it still serves it by instruction), and the schema is put
+    # in Anthropic's subset as a strict one is. json_object stays an instruction: Anthropic's
+    # structured outputs close every object (`additionalProperties: false`), so "any object"
+    # has no schema there (`{"type": "object"}` would allow only `{}`).
+    constrained = fmt is not None and fmt.schema is not None and (fmt.strict or structured_outputs)
+    if fmt is not None and not constrained:
         system.append(_json_instruction(fmt))
     if system:
         body["system"] = (
@@ -63,7 +78,7 @@ def encode_request(
         body["stream"] = True
     if req.source == "anthropic":
         body.update(req.extras)
-    if strict and fmt is not None and fmt.schema is not None:
+    if constrained and fmt is not None and fmt.schema is not None:
         # Anthropic's structured outputs: the answer's text decoded constrained to the schema
         # (platform.claude.com/docs/en/build-with-claude/structured-outputs). Its own client's
         # schema goes as it came; another's is put in the subset Anthropic takes

@@ -95,10 +95,11 @@ class Echo:
     user: str | None = None
 
 
-def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
+def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalRequest, Echo]:
     """A Responses request body -> the canonical request (source "openai": it is sent to
     OpenAI upstreams as Chat Completions) and what the answer echoes. InvalidRequest names the
-    parameter."""
+    parameter. `count_only`: a /v1/responses/input_tokens body, whose `input` is optional (the
+    spec's TokenCountsBody requires nothing): none, or an empty one, counts as no messages."""
     body = c.obj(body, "body")
     c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
@@ -123,7 +124,11 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     _no_logprobs(body)
     instructions = c.opt_string(body.get("instructions"), "instructions")
     system = [instructions] if instructions else []
-    messages = _input(body.get("input"), system)
+    raw_input = body.get("input")
+    if count_only and raw_input in (None, "", []):
+        messages: tuple[Message, ...] = ()  # instructions and tools alone are still counted
+    else:
+        messages = _input(raw_input, system, may_be_system_only=count_only)
     tools_raw = c.array(body.get("tools") or [], "tools")
     offered = tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
     raw_choice = body.get("tool_choice")
@@ -185,7 +190,7 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     return canonical, echo
 
 
-def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
+def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Message, ...]:
     if isinstance(raw, str):
         if not raw:
             raise InvalidRequest("'input' must not be empty.", param="input")
@@ -257,7 +262,7 @@ def _input(raw: Any, system: list[str]) -> tuple[Message, ...]:
                 "function_call, function_call_output).",
                 param=f"{where}.type",
             )
-    if not out:
+    if not out and not may_be_system_only:
         raise InvalidRequest("'input' holds no user or assistant message.", param="input")
     for call_id, where in calls.items():  # OpenAI's rule (and Anthropic's, once translated)
         if call_id not in answered:

@@ -58,6 +58,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),
         surface_data=echo,
+        format_param="text.format",
         grading=grading,
         tests=tests,
     )
@@ -66,11 +67,16 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
 def parse_input_tokens_request(raw: bytes) -> dict[str, Any]:
     """A /v1/responses/input_tokens body -> the Chat Completions view whose tokens are counted,
     decoded as /v1/responses decodes it. `model` may be left out (OpenAI counts without one):
-    then `auto`'s."""
+    then `auto`'s; so may `input` (instructions and tools alone are counted).
+
+    Earlier turns' reasoning (`reasoning` input items) adds nothing, unlike the earlier
+    thinking /v1/messages/count_tokens adds for a model that keeps it: Arbiter sends no
+    reasoning item to any model (the Chat Completions view and Anthropic's form have none), so
+    no model's context holds it, and /v1/responses routes on the same count."""
     body = load_json(raw)
     if isinstance(body, dict) and body.get("model") is None:
         body = {**body, "model": "auto"}
-    canonical, _echo = decode_request(body)
+    canonical, _echo = decode_request(body, count_only=True)
     return chat_view(canonical, canonical.model)
 
 
