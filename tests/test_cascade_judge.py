@@ -54,6 +54,7 @@ def test_cascade_judge_settings_are_checked(tmp_path: Path) -> None:
         (ok.replace(f'cascade_judge_model = "{JUDGE}"\n', ""), "needs routing.cascade_judge_model"),
         (ok.replace(JUDGE, "no-such-model"), "unknown model 'no-such-model'"),
         (ok.replace("cascade_judge_gain = { chat = [1.0, -2.0] }\n", ""), "cascade_judge_gain"),
+        (ok + "cascade_judge_cost_exponent = 5.0\n", "must be in \\[0, 4\\]"),
     ):
         p.write_text("[routing]\n" + bad)
         with pytest.raises(ConfigError, match=says):
@@ -198,3 +199,25 @@ def test_a_judge_model_missing_from_the_models_file_is_a_clear_error(tmp_path: P
     pool = ot.Table(t.rows, tuple(m for m in t.models if m.id != JUDGE))
     with pytest.raises(ValueError, match="cannot price its calls"):
         ModelledJudge(pool, JUDGE, 0.0)
+
+
+def test_the_shuffled_control_leaves_the_judges_reading_with_the_answer(tmp_path: Path) -> None:
+    """A live judge reads the answer's text, which a shuffled-labels control does not move: the
+    modelled judge reads the answer's own label there, not the label the control gave the row
+    (else the control would hand the judge the shuffled labels and measure nothing)."""
+    t, _ = _table(tmp_path)
+    judge = ModelledJudge(ot.shuffled_labels(t, 3), JUDGE, 0.0)
+    moved = 0
+    for orig, row in zip(t.rows, judge.table.rows, strict=True):
+        out = row.outcomes[MIXTRAL]
+        moved += out.quality != orig.outcomes[MIXTRAL].quality
+        assert judge.read(row, MIXTRAL, out)[0] == orig.outcomes[MIXTRAL].quality
+    assert moved > 0
+
+
+def test_a_judged_gain_can_be_weighed_per_dollar_of_the_fix() -> None:
+    """cascade_judge_cost_exponent: at the same grade the cheaper escalation clears the bar and
+    the dearer one does not (gain 0.8 x (0.004 / cost) ** 1)."""
+    assert judged_escalation([1.0, -2.0], 0.5, 0.1, 0.004, 1.0)[0] is True
+    assert judged_escalation([1.0, -2.0], 0.5, 0.1, 0.016, 1.0)[0] is False
+    assert judged_escalation([1.0, -2.0], 0.5, 0.1, 0.016, 0.0)[0] is True  # off: the grade alone

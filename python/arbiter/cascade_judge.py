@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from arbiter.cascade import should_escalate
+from arbiter.cascade_cost import DEFAULT_REFERENCE_USD
 from arbiter.cascade_gain import expected_gain
 
 __all__ = ["hard_escalation", "judged_escalation"]
@@ -34,8 +35,21 @@ def hard_escalation(
     return should_escalate(task, prompt, content, finish_reason, response_format)
 
 
-def judged_escalation(line: Sequence[float], threshold: float, score: float) -> tuple[bool, str]:
+def judged_escalation(
+    line: Sequence[float],
+    threshold: float,
+    score: float,
+    strong_cost_usd: float = 0.0,
+    exponent: float = 0.0,
+    reference_usd: float = DEFAULT_REFERENCE_USD,
+) -> tuple[bool, str]:
     """Escalate when the judge's score, through the task's line, says the strong answer's
-    expected gain is >= threshold (a low score: a large gain, so the line's slope is < 0)."""
+    expected gain is >= threshold (a low score: a large gain, so the line's slope is < 0).
+    With `exponent` > 0 the gain is weighed per dollar of the fix, x (reference_usd / the
+    escalation target's predicted cost) ** exponent (`routing.cascade_judge_cost_exponent`): at
+    equal grades the cheaper escalation goes first (an open-ended answer's gain grows with the
+    strong model's length, and so does its price: routing.md, rounds seven and nine)."""
     g = expected_gain(line, score)
+    if exponent > 0 and strong_cost_usd > 0:
+        g *= (reference_usd / strong_cost_usd) ** exponent
     return g >= threshold, f"judge score {score:.2f}: expected gain {g:.2f} vs {threshold:.2f}"

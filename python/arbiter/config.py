@@ -200,6 +200,9 @@ class RoutingSettings:
     # falls back to the task's cascade_expected_gain line. Open-ended chat: routing.md, round nine
     cascade_judge_gain: dict[str, list[float]] = field(default_factory=dict)
     cascade_judge_model: str | None = None
+    # > 0: the judged gain per dollar of the fix, x (cascade_cost_reference_usd / the escalation
+    # target's predicted cost) ** this (cascade_judge.py); 0 = the judged gain alone
+    cascade_judge_cost_exponent: float = 0.0
     # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
     # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
     # with family rules); a model's own [models.X.priors] and admin patches win over it

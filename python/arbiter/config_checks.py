@@ -294,6 +294,10 @@ def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, 
             f"{loc.where(['routing', 'cascade_judge_gain'])}: needs routing.cascade_judge_model "
             "(the model that grades the first answer)"
         )
+    if not 0.0 <= r.cascade_judge_cost_exponent <= 4.0:
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_judge_cost_exponent'])}: must be in [0, 4] (0 = off)"
+        )
     if r.cascade_judge_model is not None:
         if r.cascade_judge_model not in models:
             loc.fail(f"{where}: unknown model {r.cascade_judge_model!r}")

@@ -323,7 +323,7 @@ class Pipeline:
         # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
         # loop; a short one costs less than the hand-off to a thread.
         off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
-        verdict = await self._judged(req, plan, result, off_loop)
+        verdict = await self._judged(req, plan, result, off_loop, fix)
         if verdict is None:  # no judge for this task, or it gave no score: the task's own rule
             check = functools.partial(
                 rule, plan.task, req.prompt_text, result.content, result.finish_reason,
@@ -348,7 +348,7 @@ class Pipeline:
         return None, 0.0
 
     async def _judged(
-        self, req: ChatRequest, plan: Plan, result: ChatResult, off_loop: bool
+        self, req: ChatRequest, plan: Plan, result: ChatResult, off_loop: bool, fix: float
     ) -> tuple[bool, str] | None:
         """The judge in the cascade (cascade_judge.py): the hard checks, then the judge's score
         through the task's line. None when the task has no judge line or the judge gave no
@@ -375,7 +375,11 @@ class Pipeline:
         if score is None:
             log.warning("cascade judge reply had no score")
             return None
-        return judged_escalation(line, s.settings.routing.cascade_min_expected_gain, score)
+        r = s.settings.routing
+        return judged_escalation(
+            line, r.cascade_min_expected_gain, score, fix, r.cascade_judge_cost_exponent,
+            r.cascade_cost_reference_usd,
+        )  # fmt: skip
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:

@@ -90,6 +90,7 @@ class SidecarCascade:
     # scale (cascade_judge.py; modelled in offline/modelled_judge.py)
     judge_lines: Mapping[str, Sequence[float]] = field(default_factory=dict)
     judge_model: str = ""
+    judge_cost_exponent: float = 0.0
 
     def rule(
         self,

@@ -3,8 +3,10 @@
 The replay does not call a judge. It gives the sidecar's judge what a live one would see, the
 first answer alone, and reads that answer's recorded quality through a documented noise model:
 with probability `error` the verdict is uninformative, the quality of another row's answer by
-the same model (a seeded draw per row), else the answer's own recorded quality. The recorded
-quality stands for the judge's score (judge.py's (s - 1) / 9), so the task's judge line is in
+the same model (a seeded draw per row), else the answer's own recorded quality
+(`Outcome.judged`: its own label, which a shuffled-labels control leaves with the answer's text,
+as a live judge would read it). That quality stands for the judge's score (judge.py's
+(s - 1) / 9), so the task's judge line is in
 the table's quality unit. `error` is `--judge-error` (default as_sidecar.JUDGE_ERROR, 0.15:
 MT Bench's GPT-4 judge against human experts); bench/routing_round9_chat.py sweeps 0-0.3.
 Each reading is charged as the sidecar pays it: judge.py's prompt on the question and the answer
@@ -58,11 +60,11 @@ class ModelledJudge:
         self.cost_usd += cost
         rng = random.Random(f"{self.seed}:{row.id}:{model}:judge")
         if rng.random() >= self.error:
-            return out.quality, cost
+            return out.judged(), cost
         pool = self._qualities(model)
         return pool[rng.randrange(len(pool))], cost
 
     def _qualities(self, model: str) -> Sequence[float]:
         if model not in self._quality:
-            self._quality[model] = [r.outcomes[model].quality for r in self.table.rows]
+            self._quality[model] = [r.outcomes[model].judged() for r in self.table.rows]
         return self._quality[model]

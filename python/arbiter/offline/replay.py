@@ -319,7 +319,10 @@ def _sidecar_request(
             score, usd = judged.read(row, first, out)
             if pay is not None:
                 pay(usd)
-            esc, _why = judged_escalation(line, at, score)
+            esc, _why = judged_escalation(
+                line, at, score, eligible[chosen], casc.judge_cost_exponent,
+                casc.cost_reference_usd,
+            )  # fmt: skip
         return (chosen, call(row, chosen, e), 1) if esc else (first, out, 0)
     knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens", "gain") else None
     rule = casc.rule(row.task, knob if cfg.objective == "verifier" else None,

@@ -442,7 +442,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
             dict(r.cascade_min_answer_tokens), r.cascade_math_verifier, verifier,
             dict(r.cascade_expected_gain), r.cascade_min_expected_gain,
             dict(r.cascade_prompt_gain), r.cascade_cost_exponent, r.cascade_cost_reference_usd,
-            dict(r.cascade_judge_gain), r.cascade_judge_model or "",
+            dict(r.cascade_judge_gain), r.cascade_judge_model or "", r.cascade_judge_cost_exponent,
         )  # fmt: skip
     by_cost = r.cost_weight > 0
     cfg = ReplayConfig(
