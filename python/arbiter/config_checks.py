@@ -288,7 +288,6 @@ def check_cost_weighing(loc: _Locator, r: RoutingSettings) -> None:
 def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
     """routing.cascade_judge_gain needs routing.cascade_judge_model, a model of the pool (and the
     model alone is of no use without a task to judge)."""
-    where = loc.where(["routing", "cascade_judge_model"])
     if r.cascade_judge_gain and r.cascade_judge_model is None:
         loc.fail(
             f"{loc.where(['routing', 'cascade_judge_gain'])}: needs routing.cascade_judge_model "
@@ -299,7 +298,8 @@ def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, 
             f"{loc.where(['routing', 'cascade_judge_cost_exponent'])}: must be in [0, 4] (0 = off)"
         )
     if r.cascade_judge_model is not None:
+        where = ["routing", "cascade_judge_model"]  # located only on a failure: a scan
         if r.cascade_judge_model not in models:
-            loc.fail(f"{where}: unknown model {r.cascade_judge_model!r}")
+            loc.fail(f"{loc.where(where)}: unknown model {r.cascade_judge_model!r}")
         if not r.cascade_judge_gain:
-            loc.fail(f"{where}: set routing.cascade_judge_gain for the tasks it grades")
+            loc.fail(f"{loc.where(where)}: set routing.cascade_judge_gain for the tasks it grades")
