@@ -221,3 +221,14 @@ def test_a_judged_gain_can_be_weighed_per_dollar_of_the_fix() -> None:
     assert judged_escalation([1.0, -2.0], 0.5, 0.1, 0.004, 1.0)[0] is True
     assert judged_escalation([1.0, -2.0], 0.5, 0.1, 0.016, 1.0)[0] is False
     assert judged_escalation([1.0, -2.0], 0.5, 0.1, 0.016, 0.0)[0] is True  # off: the grade alone
+
+
+def test_chat_judge_toml_judges_the_open_ended_tasks_and_needs_its_judge_in_the_pool() -> None:
+    examples = Path(__file__).resolve().parents[1] / "examples" / "routing"
+    pool = [GPT4, MIXTRAL + ":concise", JUDGE]
+    r = load_routing(examples / "chat_judge.toml", pool)
+    assert r.cascade_judge_model == JUDGE and "math" not in r.cascade_judge_gain
+    assert set(r.cascade_judge_gain) == set(r.cascade_tasks) - {"math"}
+    assert r.cascade_judge_cost_exponent == 1.0 and not r.cascade_prompt_gain
+    with pytest.raises(ConfigError, match=r"unknown model 'gpt-3\.5-turbo-1106'"):
+        load_routing(examples / "chat_judge.toml", [GPT4, MIXTRAL])  # MT Bench's pair: no judge
