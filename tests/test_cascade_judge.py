@@ -16,7 +16,7 @@ import pytest
 
 from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.config import ModelSettings
-from arbiter.errors import ConfigError
+from arbiter.errors import ConfigError, UpstreamError
 from arbiter.offline import outcome_table as ot
 from arbiter.offline import replay as rp
 from arbiter.offline import replay_cli
@@ -72,6 +72,8 @@ def _sidecar(tmp_path: Path, routing: str, judge_reply: str) -> tuple[int, list[
         async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
             names.append(model.name)
             grading = "[QUESTION]" in json.dumps(body.get("messages", []))
+            if grading and judge_reply == "fail":
+                raise UpstreamError(f"{model.name}: malformed answer from upstream")
             text = judge_reply if grading else f"{ANSWER} ({model.name})"
             out = {"choices": [{"message": {"content": text}, "finish_reason": "stop"}]}
             return ChatResult(model.name, out, text, "stop", Usage(100, 50), 1.0)
@@ -115,11 +117,13 @@ def test_the_sidecar_judges_the_cheap_answer_and_escalates_on_a_low_score(
         assert calls == ["sim-small", "sim-tiny"] and "(sim-small)" in text
 
 
-def test_a_judge_without_a_score_falls_back_to_the_task_rule(tmp_path: Path) -> None:
-    """No SCORE line: the verdict is lost, never the request; the task's own rule decides (here
-    none but the hard checks, which the answer passes: kept)."""
-    status, calls, text = _sidecar(tmp_path, ROUTING, "I cannot grade this.")
-    assert status == 200 and calls == ["sim-small", "sim-tiny"] and "(sim-small)" in text
+@pytest.mark.parametrize("reply", ["I cannot grade this.", "fail"])
+def test_a_judge_without_a_score_falls_back_to_the_task_rule(tmp_path: Path, reply: str) -> None:
+    """No SCORE line, or a failed judge call: the verdict is lost, never the request; the task's
+    own rule decides (here none but the hard checks, which the answer passes: kept)."""
+    status, calls, text = _sidecar(tmp_path, ROUTING, reply)
+    assert status == 200 and calls[0] == "sim-small" and "sim-tiny" in calls
+    assert "(sim-small)" in text and len(set(calls)) == 2  # never escalated
 
 
 def _table(tmp: Path) -> tuple[ot.Table, Path]:
