@@ -17,7 +17,8 @@ from tests.replay_shapes import SHAPES, STRONG, TWO, WEAK, write_shape
 from tests.test_replay_inputs import CONTRACT
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "routing"
-KNOBS = {"math": "0.2,0.5", "knowledge": "0.01,1.0", "knowledge_calls": "0.8,1.0", "chat": "0,2"}
+KNOBS = {"math": "0.2,0.5", "knowledge": "0.01,1.0", "knowledge_calls": "0.8,1.0", "chat": "0,2",
+         "chat_judge": "0,2"}  # fmt: skip
 
 
 def _toml(tmp: Path, body: str, name: str = "r.toml") -> Path:
@@ -34,11 +35,15 @@ def _run(table: Path, models: Path, cfg: Path, *extra: str) -> int:
 @pytest.mark.parametrize("example", sorted(KNOBS))
 def test_each_shipped_example_replays_every_table_shape(tmp_path: Path, example: str) -> None:
     assert {p.stem for p in EXAMPLES.glob("*.toml")} == set(KNOBS)  # a new example joins here
+    cfg = EXAMPLES / f"{example}.toml"
+    if example == "chat_judge":  # the shapes' pool has no gpt-3.5: its strong model judges
+        text = cfg.read_text().replace('"gpt-3.5-turbo-1106"', json.dumps(STRONG))
+        cfg = _toml(tmp_path, text, "chat_judge.toml")
     for shape in sorted(SHAPES):
         table, models = write_shape(tmp_path, shape)
         out = tmp_path / f"{shape}.json"
         knobs = ["--sweep", "--knobs", KNOBS[example], "--out", str(out)]
-        assert _run(table, models, EXAMPLES / f"{example}.toml", *knobs) == 0, shape
+        assert _run(table, models, cfg, *knobs) == 0, shape
         text = out.read_text()
         assert "NaN" not in text and "Infinity" not in text, shape
         doc = json.loads(text)

@@ -193,6 +193,16 @@ class RoutingSettings:
     # >= cascade_min_expected_gain the request skips the first model and goes straight to the
     # routed choice (no cheap call paid: knowledge questions; routing.md, round seven)
     cascade_prompt_gain: dict[str, list[float]] = field(default_factory=dict)
+    # the judge in the cascade (cascade_judge.py): per cascade task, [a, b]: cascade_judge_model
+    # grades the first answer in the request (judge.py's 1-10 prompt, score (s - 1) / 9) and the
+    # expected gain of escalating is a + b x that score, on cascade_expected_gain's scale, against
+    # the same threshold; the judge's call is paid and recorded (mode `judge`). A judge failure
+    # falls back to the task's cascade_expected_gain line. Open-ended chat: routing.md, round nine
+    cascade_judge_gain: dict[str, list[float]] = field(default_factory=dict)
+    cascade_judge_model: str | None = None
+    # > 0: the judged gain per dollar of the fix, x (cascade_cost_reference_usd / the escalation
+    # target's predicted cost) ** this (cascade_judge.py); 0 = the judged gain alone
+    cascade_judge_cost_exponent: float = 0.0
     # warm-start priors (priors.py): "builtin" = the shipped public-benchmark family priors,
     # "" = none, else a path to a file in `arbiter replay --write-priors`'s format (optionally
     # with family rules); a model's own [models.X.priors] and admin patches win over it

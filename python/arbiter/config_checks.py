@@ -123,12 +123,14 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
     check_cost_weighing(loc, r)
     lines = {"cascade_expected_gain": r.cascade_expected_gain}
     lines["cascade_prompt_gain"] = r.cascade_prompt_gain
+    lines["cascade_judge_gain"] = r.cascade_judge_gain
     for key, task, line in ((k, t, v) for k, per in lines.items() for t, v in per.items()):
         path = ["routing", key, task]
         if task not in r.cascade_tasks:
             loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
         if len(line) != 2 or not all(math.isfinite(v) for v in line):
             loc.fail(f"{loc.where(path)}: must be [intercept, slope], two finite numbers")
+    check_cascade_judge(loc, r, models)
     if not math.isfinite(r.cascade_min_expected_gain):
         loc.fail(f"{loc.where(['routing', 'cascade_min_expected_gain'])}: must be finite")
     if r.cascade_first_model and r.cascade_first_model not in models and not r.cascade_first_models:
@@ -281,3 +283,23 @@ def check_cost_weighing(loc: _Locator, r: RoutingSettings) -> None:
             f"{loc.where(['routing', 'cascade_cost_reference_usd'])}: "
             "routing.cascade_cost_reference_usd must be a positive price in USD"
         )
+
+
+def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
+    """routing.cascade_judge_gain needs routing.cascade_judge_model, a model of the pool (and the
+    model alone is of no use without a task to judge)."""
+    if r.cascade_judge_gain and r.cascade_judge_model is None:
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_judge_gain'])}: needs routing.cascade_judge_model "
+            "(the model that grades the first answer)"
+        )
+    if not 0.0 <= r.cascade_judge_cost_exponent <= 4.0:
+        loc.fail(
+            f"{loc.where(['routing', 'cascade_judge_cost_exponent'])}: must be in [0, 4] (0 = off)"
+        )
+    if r.cascade_judge_model is not None:
+        where = ["routing", "cascade_judge_model"]  # located only on a failure: a scan
+        if r.cascade_judge_model not in models:
+            loc.fail(f"{loc.where(where)}: unknown model {r.cascade_judge_model!r}")
+        if not r.cascade_judge_gain:
+            loc.fail(f"{loc.where(where)}: set routing.cascade_judge_gain for the tasks it grades")

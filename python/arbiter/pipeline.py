@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import latency_slo, request_log, telemetry, worst_case
+from arbiter import judge, latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule, skips_first_model
+from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.difficulty import prompt_stats
@@ -327,12 +328,15 @@ class Pipeline:
         rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
         # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
         # loop; a short one costs less than the hand-off to a thread.
-        check = functools.partial(
-            rule, plan.task, req.prompt_text, result.content, result.finish_reason,
-            req.response_format,
-        )  # fmt: skip
         off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
-        escalate, why = await asyncio.to_thread(check) if off_loop else check()
+        verdict = await self._judged(req, plan, result, off_loop, fix)
+        if verdict is None:  # no judge for this task, or it gave no score: the task's own rule
+            check = functools.partial(
+                rule, plan.task, req.prompt_text, result.content, result.finish_reason,
+                req.response_format,
+            )  # fmt: skip
+            verdict = await asyncio.to_thread(check) if off_loop else check()
+        escalate, why = verdict
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))
@@ -348,6 +352,40 @@ class Pipeline:
             return None, spent
         plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
         return None, 0.0
+
+    async def _judged(
+        self, req: ChatRequest, plan: Plan, result: ChatResult, off_loop: bool, fix: float
+    ) -> tuple[bool, str] | None:
+        """The judge in the cascade (cascade_judge.py): the hard checks, then the judge's score
+        through the task's line. None when the task has no judge line or the judge gave no
+        score (a failed or refused judge call costs the verdict, never the request)."""
+        s = self.s
+        line = s.settings.routing.cascade_judge_gain.get(plan.task)
+        if line is None or s.cascade_judge is None:
+            return None
+        hard = functools.partial(
+            hard_escalation, plan.task, req.prompt_text, result.content, result.finish_reason,
+            req.response_format,
+        )  # fmt: skip
+        escalate, why = await asyncio.to_thread(hard) if off_loop else hard()
+        if escalate:
+            return escalate, why
+        try:
+            reply = await s.cascade_judge(
+                judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
+            )
+        except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
+            log.warning("cascade judge call failed: %s", err.message)
+            return None
+        score = judge.parse_judge_reply(reply)
+        if score is None:
+            log.warning("cascade judge reply had no score")
+            return None
+        r = s.settings.routing
+        return judged_escalation(
+            line, r.cascade_min_expected_gain, score, fix, r.cascade_judge_cost_exponent,
+            r.cascade_cost_reference_usd,
+        )  # fmt: skip
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:

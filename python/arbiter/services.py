@@ -135,6 +135,9 @@ class Services:
             else None
         )
         self.new_id = DecisionIds()
+        # the cascade's in-request judge (cascade_judge.py): grades a first answer, paid, recorded
+        judge_model = settings.routing.cascade_judge_model
+        self.cascade_judge = judge_caller(self, judge_model) if judge_model else None
         self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)
 
         # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)

@@ -86,6 +86,11 @@ class SidecarCascade:
     # routing.cascade_cost_exponent / _reference_usd: the verifier's score per dollar of the fix
     cost_exponent: float = 0.0
     cost_reference_usd: float = DEFAULT_REFERENCE_USD
+    # routing.cascade_judge_gain / _judge_model: per task, the judge's score's line on the same
+    # scale (cascade_judge.py; modelled in offline/modelled_judge.py)
+    judge_lines: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    judge_model: str = ""
+    judge_cost_exponent: float = 0.0
 
     def rule(
         self,

@@ -36,6 +36,12 @@ class Outcome:
     cost_usd: float
     response: str | None
     completion_tokens: int = 0
+    # what a judge reading this answer's text finds: its own label, kept when a control moves
+    # `quality` to another row (shuffled_labels), since a live judge reads the text, not the label
+    text_quality: float | None = None
+
+    def judged(self) -> float:
+        return self.quality if self.text_quality is None else self.text_quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +356,7 @@ def shuffled_labels(table: Table, seed: int) -> Table:
     rows = []
     for r, j in zip(table.rows, order, strict=True):
         donor = table.rows[j].outcomes
-        outs = {m: replace(o, quality=donor[m].quality) for m, o in r.outcomes.items()}
+        outs = {m: replace(o, quality=donor[m].quality, text_quality=o.judged())
+                for m, o in r.outcomes.items()}  # fmt: skip
         rows.append(replace(r, outcomes=outs))
     return Table(tuple(rows), table.models)

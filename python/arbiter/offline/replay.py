@@ -16,9 +16,11 @@ import numpy as np
 
 from arbiter.cascade import Escalate
 from arbiter.cascade_gain import skips_first_model
+from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.difficulty import prompt_stats
 from arbiter.offline import as_sidecar as sf
 from arbiter.offline.as_sidecar import SidecarCascade
+from arbiter.offline.modelled_judge import ModelledJudge
 from arbiter.offline.outcome_table import (
     Outcome,
     Row,
@@ -221,6 +223,17 @@ def run(
 
     labels = cfg.feedback == "labels"
     grader = sf.SidecarGrader(cfg.seed, cfg.judge_rate, cfg.judge_error)
+    casc = cfg.cascade
+    judged = (
+        ModelledJudge(table, casc.judge_model, cfg.judge_error, cfg.seed)
+        if casc is not None and casc.judge_lines
+        else None
+    )
+
+    def pay(usd: float) -> None:
+        """Spend beside the table's calls (the cascade judge's)."""
+        nonlocal cost
+        cost += usd
 
     def call(row: Row, model: str, e: float | None) -> Outcome:
         """One upstream call: paid for, its answer length seen; with label feedback, graded."""
@@ -239,7 +252,9 @@ def run(
         e = easiness[i] if easiness is not None else None
         req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e, stats=row.stats)
         if cfg.cascade is not None and cheap_first is None:
-            model, out, escalated = _sidecar_request(router, req, row, cfg, baseline, call, e)
+            model, out, escalated = _sidecar_request(
+                router, req, row, cfg, baseline, call, e, judged, pay
+            )
             escalations += escalated
         else:
             model = cheap_first or router.decide(req).chosen
@@ -273,6 +288,8 @@ def _sidecar_request(
     baseline: str,
     call: Callable[[Row, str, float | None], Outcome],
     e: float | None,
+    judged: ModelledJudge | None = None,
+    pay: Callable[[float], None] | None = None,
 ) -> tuple[str, Outcome, int]:
     """One request as the pipeline serves it: route, then (for a cascade task) try the cascade's
     first model when it is cheaper than the choice and escalate to the choice when its answer
@@ -295,6 +312,18 @@ def _sidecar_request(
     out = call(row, first, e)
     if out.response is None:  # no recorded text to check (e.g. MMLU's letters): kept
         return first, out, 0
+    line = casc.judge_lines.get(row.task)
+    if line is not None and judged is not None:  # the judge in the cascade (cascade_judge.py)
+        esc, _why = hard_escalation(row.task, row.prompt, out.response, "stop", None)
+        if not esc:
+            score, usd = judged.read(row, first, out)
+            if pay is not None:
+                pay(usd)
+            esc, _why = judged_escalation(
+                line, at, score, eligible[chosen], casc.judge_cost_exponent,
+                casc.cost_reference_usd,
+            )  # fmt: skip
+        return (chosen, call(row, chosen, e), 1) if esc else (first, out, 0)
     knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens", "gain") else None
     rule = casc.rule(row.task, knob if cfg.objective == "verifier" else None,
                      knob if cfg.objective == "min_answer_tokens" else None,

@@ -442,6 +442,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
             dict(r.cascade_min_answer_tokens), r.cascade_math_verifier, verifier,
             dict(r.cascade_expected_gain), r.cascade_min_expected_gain,
             dict(r.cascade_prompt_gain), r.cascade_cost_exponent, r.cascade_cost_reference_usd,
+            dict(r.cascade_judge_gain), r.cascade_judge_model or "", r.cascade_judge_cost_exponent,
         )  # fmt: skip
     by_cost = r.cost_weight > 0
     cfg = ReplayConfig(
@@ -465,7 +466,7 @@ def sweep_knob(cfg: ReplayConfig, asked: str = "auto") -> tuple[str, list[float]
     """What a --routing-config sweep turns, and its values."""
     casc = cfg.cascade
     if asked == "auto":
-        if casc is not None and (casc.gain_lines or casc.prompt_lines):
+        if casc is not None and (casc.gain_lines or casc.prompt_lines or casc.judge_lines):
             asked = "gain"
         elif casc is not None and casc.verifier is not None and "math" in casc.tasks:
             asked = "verifier"
