@@ -68,9 +68,7 @@ def test_a_store_outage_is_one_sync_line_not_a_traceback_per_interval(
                 try:
                     t0 = time.monotonic()
                     while time.monotonic() - t0 < OUTAGE_S:  # traffic goes on meanwhile
-                        r = await sc.client.post(
-                            "/v1/chat/completions", json=body, headers=sc.auth
-                        )
+                        r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                         assert r.status_code == 200, r.text
                         await asyncio.sleep(0.1)
                 finally:

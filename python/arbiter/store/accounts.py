@@ -235,8 +235,8 @@ class AccountsMixin(StoreHooks):
         with self._tx() as cur:
             cur.execute(
                 self._sql(
-                    "INSERT INTO registry_overrides (model, patch, updated_ts) VALUES (%s, '{}', %s) "
-                    "ON CONFLICT (model) DO UPDATE SET updated_ts = registry_overrides.updated_ts"
+                    "INSERT INTO registry_overrides (model, patch, updated_ts) "
+                    "VALUES (%s, '{}', %s) ON CONFLICT (model) DO UPDATE SET updated_ts = registry_overrides.updated_ts"
                 ),
                 (model, ts),
             )
