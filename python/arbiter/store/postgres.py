@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from arbiter.store import StoreError
 from arbiter.store._hooks import BUDGET_LOCK_WAIT_MS
 from arbiter.store._sql import Cursor, SqlStore
+from arbiter.store.pg_pool import CappedReconnectPool
 from arbiter.url_redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class PostgresStore(SqlStore):
             extra["connect_timeout"] = connect_timeout_s
         if "application_name" not in conninfo_to_dict(url):
             extra["application_name"] = "arbiter"
-        self._pool = ConnectionPool(
+        self._pool = CappedReconnectPool(
             make_conninfo(url, **extra),
             min_size=min_size,
             max_size=max_size,
