@@ -236,7 +236,8 @@ class AccountsMixin(StoreHooks):
             cur.execute(
                 self._sql(
                     "INSERT INTO registry_overrides (model, patch, updated_ts) "
-                    "VALUES (%s, '{}', %s) ON CONFLICT (model) DO UPDATE SET updated_ts = registry_overrides.updated_ts"
+                    "VALUES (%s, '{}', %s) ON CONFLICT (model) "
+                    "DO UPDATE SET updated_ts = registry_overrides.updated_ts"
                 ),
                 (model, ts),
             )
