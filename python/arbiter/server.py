@@ -698,6 +698,7 @@ def _guard(
         except ArbiterError as err:
             response = error_response(err, render)
             error = err.code
+            response.headers.update(ctx.decision_headers())  # a failed request's decision
         finally:
             request_log.CURRENT.reset(token)
         _finish_headers(response, ctx.id)
