@@ -12,6 +12,7 @@ A connection that breaks mid-call now has the pool sweep its idle connections in
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -75,4 +76,47 @@ def test_the_call_after_the_cooldown_gets_a_live_connection(url: str) -> None:
         # psycopg_pool waits at least 0.9 s (1 s less its jitter) after each dead connection
         assert time.monotonic() - t0 < 0.8, "backed off through dropped connections"
     finally:
+        store.close()
+
+
+def test_after_connections_kept_being_dropped_the_store_is_back_within_seconds(url: str) -> None:
+    """The same, while calls are under way and the server keeps dropping connections for 2 s
+    (a flapping failover). A probe that drew dropped connections sat in psycopg_pool's check
+    loop, backing off 1, 2, 4 s between them, into the pool's 5 s timeout, with live idle
+    connections beside it; the next probe could do the same: the store stayed "down" for 5-13 s
+    after the server stopped dropping connections. A dropped connection drawn from the pool is
+    now discarded and the next one tried at once (the backoff only after a pool's worth)."""
+    store = open_store(url)
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(StoreError):  # failing fast while it is down, as meant
+                store.model_overrides()
+            time.sleep(0.01)
+
+    workers = [threading.Thread(target=traffic) for _ in range(8)]
+    try:
+        store.migrate()
+        for w in workers:
+            w.start()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.0:  # bounded: about 13 rounds
+            _kill_backends(url)
+            time.sleep(0.15)
+        calm = time.monotonic()
+        found = None
+        while time.monotonic() - calm < 20:
+            try:
+                store.model_overrides()
+                found = time.monotonic() - calm
+                break
+            except StoreError:
+                time.sleep(0.05)
+        # the gate's 1 s cooldown, a probe, a 1 s capped reconnect, a margin for a busy host
+        assert found is not None and found < 3.5, found
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=10)
         store.close()
