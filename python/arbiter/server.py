@@ -414,7 +414,7 @@ class Handlers:
         data["store"] = {
             "backlog": self.s.recorder.backlog,
             "dropped": self.s.recorder.dropped,
-            "healthy": self.s.recorder.store_healthy,
+            "healthy": self.s.store_healthy,
         }
         return json_response(data)
 
@@ -533,7 +533,7 @@ class Handlers:
             {
                 "status": "ok",
                 "uptime_s": round(time.time() - self.s.started_at, 1),
-                "store_healthy": self.s.recorder.store_healthy,
+                "store_healthy": self.s.store_healthy,
                 "models": len(self.s.pool),
             }
         )

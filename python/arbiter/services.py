@@ -293,12 +293,20 @@ class Services:
             self.metrics.observe_alert(record)
         self.recorder.submit(record)
 
+    @property
+    def store_healthy(self) -> bool:
+        """The store as /healthz, /metrics and /arbiter/stats report it: reached by the recorder
+        and by the budget. The budget gives up on a busy or unreachable store within 2 s and
+        fails closed on its allowance, while the recorder's batch may still be waiting out the
+        store's 10 s busy timeout: the recorder alone said healthy meanwhile."""
+        return self.recorder.store_healthy and not self.budgets.store_down
+
     def gauges(self) -> Gauges:
         """The live values /metrics shows next to the counters (memory only, no I/O)."""
         return Gauges(
             store_backlog=self.recorder.backlog,
             store_dropped=self.recorder.dropped,
-            store_healthy=self.recorder.store_healthy,
+            store_healthy=self.store_healthy,
             circuits_open={m: c["state"] != "closed" for m, c in self.breaker.state().items()},
         )
 
