@@ -28,7 +28,8 @@ from tests.pg import fresh_database, require_pg
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
 
 OUTAGE_S = 10.0
-BACK_WITHIN_S = 2.5  # the 1 s reconnect cap, the gate's 1 s cooldown, a margin for a busy host
+BACK_WITHIN_S = 3.0  # the 1 s reconnect cap, the gate's 1 s cooldown, a margin for a busy host
+# (before: the next attempt was due 3.5-6.5 s after the server returned)
 
 
 @pytest.fixture
@@ -92,7 +93,9 @@ def test_the_store_is_found_again_soon_after_the_server_returns(
             if r.name == "psycopg.pool" and r.getMessage().startswith("error connecting")
             and r.levelno >= logging.WARNING
         ]  # fmt: skip
-        assert len(attempts) == 1, len(attempts)
+        # at most one: the first is a WARNING once per 30 s per process, so a test before this
+        # one in the same process may have had it (before: 16 for this outage)
+        assert len(attempts) <= 1, len(attempts)
     finally:
         stop.set()
         for w in workers:
