@@ -121,11 +121,20 @@ def only_params(request: Request, *names: str) -> None:
             )
 
 
+def _decimal(raw: str) -> int:
+    """ASCII digits with an optional minus sign. int() also reads other scripts' digits (`٣`),
+    fullwidth ones, `1_000`, spaces around and a plus sign: each was taken as the number."""
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (0 < len(digits) <= 19 and digits.isascii() and digits.isdigit()):
+        raise ValueError(raw)
+    return int(raw)
+
+
 def int_param(request: Request, name: str, default: int, lo: int, hi: int, *, step: int = 1) -> int:
     """An integer in [lo, hi] (a multiple of `step`): one out of range is the caller's 400,
     never clamped in silence (a script asking for 10,000 rows got 1,000 and no word of it)."""
     what = f"an integer from {lo} to {hi}" + (f", a multiple of {step}" if step > 1 else "")
-    value = _parsed(request, name, int, what)  # "1.5" or "ten": the range is named too
+    value = _parsed(request, name, _decimal, what)  # "1.5" or "ten": the range is named too
     if value is None:
         return default
     if not lo <= value <= hi or value % step:

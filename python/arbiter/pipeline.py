@@ -673,10 +673,14 @@ class Pipeline:
             error=error.code if error else None,
             cost_source=source,  # type: ignore[arg-type]
         )
+        # settled before the record: a strict commit that fails (the store down) raises here,
+        # and the calls were made and may be billed all the same; the request's end would
+        # release the reservation and their cost never reach the cap (the settle is queued
+        # while the store is down; its task takes the charge before the commit's thread returns)
+        s.on_spend(plan, cost)
         await s.record(record)
         if plan.log is not None:
             plan.log.decided(record)
-        s.on_spend(plan, cost)
         if plan.stats is not None and usage is not None and usage.completion_tokens:
             s.lengths.observe(model, plan.stats, usage.completion_tokens, task=plan.task)
         observe_attempts(  # every call's time teaches the latency model (latency_slo.py)

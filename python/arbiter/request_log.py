@@ -63,9 +63,9 @@ def anthropic_beta(value: str | None) -> str | None:
 
 class RequestLog:
     __slots__ = (
-        "anthropic_beta", "attempts", "cost_usd", "decision_id", "error", "id", "input_tokens",
-        "level", "model", "outcome", "output_tokens", "reason", "requested_model", "span",
-        "started", "surface", "tenant", "upstream_request_id",
+        "anthropic_beta", "attempts", "baseline_cost_usd", "cost_usd", "decision_id", "error",
+        "id", "input_tokens", "level", "model", "outcome", "output_tokens", "reason",
+        "requested_model", "span", "started", "surface", "task", "tenant", "upstream_request_id",
     )  # fmt: skip
 
     def __init__(self, rid: str, surface: str | None) -> None:
@@ -81,6 +81,8 @@ class RequestLog:
         self.error: str | None = None
         self.cost_usd: float | None = None
         self.decision_id: str | None = None
+        self.task: str | None = None
+        self.baseline_cost_usd: float | None = None
         self.upstream_request_id: str | None = None
         self.requested_model: str | None = None  # what the client asked for (auto, a name)
         self.input_tokens: int | None = None
@@ -100,8 +102,24 @@ class RequestLog:
         self.error = record.error
         self.cost_usd = record.cost_usd
         self.decision_id = record.id
+        self.task = record.task
+        self.baseline_cost_usd = record.baseline_cost_usd
         self.input_tokens = record.prompt_tokens
         self.output_tokens = record.completion_tokens
+
+    def decision_headers(self) -> dict[str, str]:
+        """The recorded decision's x-arbiter-* headers, for an error response: a request that
+        failed after calls that may have been billed names its decision and what it cost, as a
+        success does. None before a decision was recorded (a refusal at the edge)."""
+        if self.decision_id is None:
+            return {}
+        return {
+            "x-arbiter-model": self.model or "",
+            "x-arbiter-decision-id": self.decision_id,
+            "x-arbiter-task": self.task or "",
+            "x-arbiter-cost-usd": f"{self.cost_usd or 0.0:.8f}",
+            "x-arbiter-baseline-cost-usd": f"{self.baseline_cost_usd or 0.0:.8f}",
+        }
 
     def finish(self, status: int, cache: str | None = None, error: str | None = None) -> None:
         """The response is complete: its log line, and its span's end."""

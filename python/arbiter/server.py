@@ -415,7 +415,7 @@ class Handlers:
         data["store"] = {
             "backlog": self.s.recorder.backlog,
             "dropped": self.s.recorder.dropped,
-            "healthy": self.s.recorder.store_healthy,
+            "healthy": self.s.store_healthy,
         }
         return json_response(data)
 
@@ -534,7 +534,7 @@ class Handlers:
             {
                 "status": "ok",
                 "uptime_s": round(time.time() - self.s.started_at, 1),
-                "store_healthy": self.s.recorder.store_healthy,
+                "store_healthy": self.s.store_healthy,
                 "models": len(self.s.pool),
             }
         )
@@ -699,6 +699,7 @@ def _guard(
         except ArbiterError as err:
             response = error_response(err, render)
             error = err.code
+            response.headers.update(ctx.decision_headers())  # a failed request's decision
         except asyncio.CancelledError:
             if not _stopping(request):
                 raise  # the client left (disconnect.py): nobody to answer
@@ -710,6 +711,7 @@ def _guard(
             stopped = ServerStopping("The server is shutting down; retry the request.")
             response = error_response(stopped, render)
             response.headers["connection"] = "close"
+            response.headers.update(ctx.decision_headers())
             error = stopped.code
         finally:
             request_log.CURRENT.reset(token)

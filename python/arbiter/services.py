@@ -54,7 +54,7 @@ from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
-from arbiter.store import Store, open_store
+from arbiter.store import Store, StoreError, open_store
 from arbiter.store.archive import archive_older
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
@@ -296,12 +296,20 @@ class Services:
             self.metrics.observe_alert(record)
         self.recorder.submit(record)
 
+    @property
+    def store_healthy(self) -> bool:
+        """The store as /healthz, /metrics and /arbiter/stats report it: reached by the recorder
+        and by the budget. The budget gives up on a busy or unreachable store within 2 s and
+        fails closed on its allowance, while the recorder's batch may still be waiting out the
+        store's 10 s busy timeout: the recorder alone said healthy meanwhile."""
+        return self.recorder.store_healthy and not self.budgets.store_down
+
     def gauges(self) -> Gauges:
         """The live values /metrics shows next to the counters (memory only, no I/O)."""
         return Gauges(
             store_backlog=self.recorder.backlog,
             store_dropped=self.recorder.dropped,
-            store_healthy=self.recorder.store_healthy,
+            store_healthy=self.store_healthy,
             circuits_open={m: c["state"] != "closed" for m, c in self.breaker.state().items()},
         )
 
@@ -445,12 +453,26 @@ class Services:
 
     async def _sync_loop(self) -> None:
         interval = self.settings.store.sync_interval_ms / 1000
+        failing_since: float | None = None  # when syncs began failing on an unavailable store
         while True:
             await asyncio.sleep(interval)
             try:
                 await asyncio.to_thread(stalls.SYNC.run, self.sync_policy)
-            except Exception:  # the store may be down: keep serving from memory, retry later
+            except StoreError as err:  # the store is down: keep serving from memory, retry
+                # one line when it starts and one when it is back (recorder.py does the same):
+                # a traceback every interval buried those two under thousands of lines
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("policy sync failed, store unavailable: %s; serving the "
+                                "policy in memory, retrying every %gs", err, interval)  # fmt: skip
+                else:
+                    log.debug("policy sync failed again: %s", err)
+            except Exception:  # not the store's outage: a bug, with its stack every time
                 log.warning("policy sync failed; will retry", exc_info=True)
+            else:
+                if failing_since is not None:
+                    log.warning("policy sync back after %.1fs", time.monotonic() - failing_since)
+                    failing_since = None
             try:
                 await self.budgets.keep_lease()  # on its own cadence (a third of the lease)
             except Exception:  # never let the loop die: the lease would lapse with it

@@ -225,8 +225,22 @@ class AccountsMixin(StoreHooks):
 
     # -- registry overrides -------------------------------------------------------------------
     def set_model_override(self, model: str, patch: dict[str, Any], ts: float) -> dict[str, Any]:
-        """Merge `patch` into the model's stored override (one transaction); returns the result."""
+        """Merge `patch` into the model's stored override (one transaction); returns the result.
+
+        The row is locked before it is read: under PostgreSQL's READ COMMITTED two admins'
+        merges (on replicas sharing the store) both read the old patch and the second write
+        dropped the first's field. The no-op upsert takes the row lock whether or not the model
+        has an override yet; the SELECT after it, a new snapshot, sees what the other committed.
+        """
         with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO registry_overrides (model, patch, updated_ts) "
+                    "VALUES (%s, '{}', %s) ON CONFLICT (model) "
+                    "DO UPDATE SET updated_ts = registry_overrides.updated_ts"
+                ),
+                (model, ts),
+            )
             cur.execute(
                 self._sql("SELECT patch FROM registry_overrides WHERE model = %s"), (model,)
             )

@@ -1,7 +1,9 @@
 """PostgreSQL backend (psycopg 3 + psycopg_pool): the shared store several replicas write to.
 
 Connections come from a small pool that checks one before use when it sat idle for
-`ping_idle_s` (1 s), so a server restart costs at most one failed call; a connection used a
+`ping_idle_s` (1 s); a call that finds its connection dropped (a server restart) has the idle
+ones swept in the background, so a restart costs one failed call and the gate's 1 s cooldown
+below, not a backoff through every dropped connection; a connection used a
 moment ago is handed out as is (a check before every call was one more round trip and one more
 empty transaction on the server per store call: half of all commits under load). Migrations
 serialise on a transaction-scoped advisory lock. While the server is unreachable, calls fail at
@@ -22,11 +24,12 @@ import orjson
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import set_json_loads
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from arbiter.store import StoreError
 from arbiter.store._hooks import BUDGET_LOCK_WAIT_MS
 from arbiter.store._sql import Cursor, SqlStore
+from arbiter.store.pg_pool import CappedReconnectPool
 from arbiter.url_redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -126,7 +129,7 @@ class PostgresStore(SqlStore):
             extra["connect_timeout"] = connect_timeout_s
         if "application_name" not in conninfo_to_dict(url):
             extra["application_name"] = "arbiter"
-        self._pool = ConnectionPool(
+        self._pool = CappedReconnectPool(
             make_conninfo(url, **extra),
             min_size=min_size,
             max_size=max_size,
@@ -138,6 +141,7 @@ class PostgresStore(SqlStore):
         )
         self._pool.open(wait=False)  # never block start-up; the first call waits `timeout_s`
         self._gate = _Gate(cooldown_s=1.0, probe_s=timeout_s + connect_timeout_s)
+        self._sweeping = threading.Lock()  # one background sweep of dropped connections
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -227,8 +231,30 @@ class PostgresStore(SqlStore):
         except psycopg.Error as err:
             if _unreachable(err):
                 self._gate.failed()
+                if not isinstance(err, PoolTimeout):  # a live connection broke: its siblings too
+                    self._sweep_idle()
             raise _wrap(err, "transaction") from err
         self._gate.ok()
+
+    def _sweep_idle(self) -> None:
+        """Check the pool's idle connections in the background, replacing the dropped ones.
+
+        A server restart, a failover or `pg_terminate_backend` drops every pooled connection at
+        once. Left in the pool, each was found dead only when a call drew it, and psycopg_pool
+        backs off 1, 2, 4 s between dead ones: the gate's probe ran into the pool's timeout and
+        the store stayed "down" for seconds after the server was back. One sweep at a time, off
+        the caller's thread (a check on a cut network may wait for TCP to give up)."""
+        if not self._sweeping.acquire(blocking=False):
+            return
+        threading.Thread(target=self._sweep, name="arbiter-pg-sweep", daemon=True).start()
+
+    def _sweep(self) -> None:
+        try:
+            self._pool.check()
+        except Exception:  # a closed pool (shutting down): nothing to sweep
+            log.debug("pool sweep failed", exc_info=True)
+        finally:
+            self._sweeping.release()
 
     _ROW = "ctid"  # the physical row id retention deletes by
 

@@ -379,7 +379,10 @@ class SSEStream:
     ) -> None:
         self._model = model
         self._resp = resp
-        self._raw = resp.aiter_raw()
+        # a compressed stream (no Accept-Encoding is sent: RFC 9110 lets a server pick any
+        # coding) is split into lines after httpx decodes it; the raw bytes have no lines
+        coded = resp.headers.get("content-encoding", "identity").strip().lower() != "identity"
+        self._raw = resp.aiter_bytes() if coded else resp.aiter_raw()
         self._lines: deque[bytes] = deque()
         # the unfinished last line, in pieces: joined once, when its newline comes (a long
         # line grown by `+=` per read would be copied over and over: quadratic)

@@ -1,0 +1,122 @@
+"""Outside probe (twelfth session): PostgreSQL drops every connection of the sidecar's pool (a
+server restart, a failover, an operator's `pg_terminate_backend`), and is back at once.
+
+store/postgres.py says a server restart costs at most one failed call. It cost seven seconds:
+the first call on a dropped connection failed and closed the gate for its 1 s cooldown, as
+meant, but the probe after it drew the pool's next dropped connection, and psycopg_pool's check
+loop backs off 1, 2, 4 s between dead connections, so the probe ran into the pool's 5 s timeout.
+Meanwhile every store call failed fast: decisions buffered, keys served stale, and capped
+requests spent the outage allowance and then got 503s, seconds after the server was fine again.
+A connection that breaks mid-call now has the pool sweep its idle connections in the background
+(`ConnectionPool.check`), so the probe after the cooldown gets a live one."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from arbiter.store import Store, StoreError, open_store
+from tests.pg import fresh_database, require_pg
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(60)]
+
+COOLDOWN_S = 1.0  # the gate's: calls fail fast this long after a connection failure
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    with fresh_database(require_pg()) as u:
+        yield u
+
+
+def _kill_backends(url: str) -> int:
+    with psycopg.connect(require_pg(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (url.rsplit("/", 1)[1],),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _fill_pool(store: Store, threads: int = 8) -> None:
+    """Several connections in the pool, each given back a moment ago (so not pinged on reuse)."""
+    gate = threading.Barrier(threads)
+
+    def reads() -> None:
+        gate.wait()
+        for _ in range(5):
+            store.model_overrides()
+            time.sleep(0.02)
+
+    workers = [threading.Thread(target=reads) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=20)
+
+
+def test_the_call_after_the_cooldown_gets_a_live_connection(url: str) -> None:
+    store = open_store(url)
+    try:
+        store.migrate()
+        _fill_pool(store)
+        assert _kill_backends(url) >= 3
+        with pytest.raises(StoreError):  # the one failed call: its connection was dropped
+            store.model_overrides()
+        time.sleep(COOLDOWN_S + 0.3)
+        t0 = time.monotonic()
+        assert store.model_overrides() == {}  # PoolTimeout after 5 s, with 4 or more dropped
+        # psycopg_pool waits at least 0.9 s (1 s less its jitter) after each dead connection
+        assert time.monotonic() - t0 < 0.8, "backed off through dropped connections"
+    finally:
+        store.close()
+
+
+def test_after_connections_kept_being_dropped_the_store_is_back_within_seconds(url: str) -> None:
+    """The same, while calls are under way and the server keeps dropping connections for 2 s
+    (a flapping failover). A probe that drew dropped connections sat in psycopg_pool's check
+    loop, backing off 1, 2, 4 s between them, into the pool's 5 s timeout, with live idle
+    connections beside it; the next probe could do the same: the store stayed "down" for 5-13 s
+    after the server stopped dropping connections. A dropped connection drawn from the pool is
+    now discarded and the next one tried at once (the backoff only after a pool's worth)."""
+    store = open_store(url)
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(StoreError):  # failing fast while it is down, as meant
+                store.model_overrides()
+            time.sleep(0.01)
+
+    workers = [threading.Thread(target=traffic) for _ in range(8)]
+    try:
+        store.migrate()
+        for w in workers:
+            w.start()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.0:  # bounded: about 13 rounds
+            _kill_backends(url)
+            time.sleep(0.15)
+        calm = time.monotonic()
+        found = None
+        while time.monotonic() - calm < 20:
+            try:
+                store.model_overrides()
+                found = time.monotonic() - calm
+                break
+            except StoreError:
+                time.sleep(0.05)
+        # the gate's 1 s cooldown, a probe, a 1 s capped reconnect, a margin for a busy host
+        assert found is not None and found < 3.5, found
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=10)
+        store.close()
