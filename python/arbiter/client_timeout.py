@@ -127,6 +127,9 @@ def _upgrade_response(upgrade: bytes) -> bytes:
     return _closing_response(b"400 Bad Request", err)
 
 
+_uvicorn_on_header = HttpToolsProtocol.on_header
+
+
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
     read_timeout_s: ClassVar[float] = 10.0
     write_timeout_s: ClassVar[float] = 60.0
@@ -181,7 +184,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             return  # a trailer field (after a chunked body): not one of the request's headers
         if len(self.headers) >= MAX_HEADER_FIELDS:
             raise _TooManyHeaders
-        super().on_header(name, value)
+        _uvicorn_on_header(self, name, value)  # (not super(): a super object per header field)
 
     def on_chunk_header(self) -> None:
         self._chunk_open = True
