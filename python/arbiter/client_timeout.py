@@ -127,7 +127,9 @@ def _upgrade_response(upgrade: bytes) -> bytes:
     return _closing_response(b"400 Bad Request", err)
 
 
-_uvicorn_on_header = HttpToolsProtocol.on_header
+# uvicorn's own callbacks, called as functions: they run per request (per header field for
+# on_header), and Python 3.11's zero-argument super() builds an object on every call
+_Uvicorn = HttpToolsProtocol
 
 
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
@@ -154,7 +156,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         in_head = not self._in_body or self._chunk_open  # a head, or maybe trailers
         if in_head:
             self._head_bytes += len(data)
-        super().data_received(data)
+        _Uvicorn.data_received(self, data)
         # a read that ended the head is not held against it: only a head still unfinished
         still_in_head = not self._in_body or self._chunk_open
         if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
@@ -173,7 +175,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._arm()
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        _Uvicorn.on_message_begin(self)
         # timed from here; the timer is armed only if the read ends before the head does (a
         # new connection's timer runs on: its first head gets no extra time)
         if self._head_timer is None:
@@ -184,7 +186,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             return  # a trailer field (after a chunked body): not one of the request's headers
         if len(self.headers) >= MAX_HEADER_FIELDS:
             raise _TooManyHeaders
-        _uvicorn_on_header(self, name, value)  # (not super(): a super object per header field)
+        _Uvicorn.on_header(self, name, value)
 
     def on_chunk_header(self) -> None:
         self._chunk_open = True
@@ -195,7 +197,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if self._chunk_open:
             self._chunk_open = False
             self._head_bytes = 0
-        super().on_body(body)
+        _Uvicorn.on_body(self, body)
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -211,18 +213,19 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._in_body = self._connection.body_due = True
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
-        super().on_headers_complete()
+        _Uvicorn.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         if self._discarding:
             return  # refused at its head (an upgrade): no request was started
         self._in_body = self._connection.body_due = self._chunk_open = False
         self._head_bytes = 0
-        self._stop_rest_timer()
-        super().on_message_complete()
+        if self._rest_timer is not None:
+            self._stop_rest_timer()
+        _Uvicorn.on_message_complete(self)
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        _Uvicorn.on_response_complete(self)
         answered = self.cycle is not None and self.cycle.response_complete  # the latest request
         if answered and self._in_body and self._rest_timer is None and not self._closing():
             # answered before its body ended: the rest is dropped as it comes, within the timeout
