@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -18,7 +19,7 @@ import pytest
 
 from arbiter import config
 from arbiter.cli import main
-from arbiter.errors import ConfigError
+from arbiter.errors import ArbiterError, ConfigError
 from arbiter.host_check import (
     HostCheck,
     MisdirectedRequest,
@@ -82,6 +83,40 @@ def test_a_wildcard_bind_adds_no_name_and_star_turns_the_check_off() -> None:
     HostCheck("::", 8787, []).check("[::]:8787")  # an address, as any address
     HostCheck("::1", 8787, []).check("[::1]:8787")  # a v6 bind address is bracketed in Host
     HostCheck("0.0.0.0", 8787, ["*"]).check(REBOUND)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "hosts"),
+    [
+        ([], [b"127.0.0.1:8787"]),  # the usual request: the fast path
+        ([], [b"LocalHost:9999"]),  # other case and port: past the exact set, still allowed
+        ([], [b"10.1.2.3"]),
+        ([], [b"evil.example:8787"]),
+        ([], [b"127.0.0.1:8787", b"127.0.0.1:8787"]),  # two, even both local: 400
+        ([], []),
+        (["*"], [b"evil.example"]),
+        (["*"], [b"a", b"b"]),  # the check off still wants exactly one Host
+        (["*"], []),
+    ],
+)
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_the_raw_header_check_decides_as_the_decoded_one(
+    allowed: list[str], hosts: list[bytes], version: str
+) -> None:
+    """check_scope (the request path's: raw headers, one lookup for a usual Host) refuses and
+    lets through exactly what check_request does; its fast path swallows no refusal."""
+    check = HostCheck("127.0.0.1", 8787, allowed)
+    raw = [(b"user-agent", b"x"), *((b"host", h) for h in hosts), (b"accept", b"*/*")]
+
+    def outcome(call: Any) -> str:
+        try:
+            call()
+        except ArbiterError as err:
+            return f"{err.status} {err}"
+        return "ok"
+
+    expected = outcome(lambda: check.check_request([h.decode() for h in hosts], version))
+    assert outcome(lambda: check.check_scope(raw, version)) == expected
 
 
 @pytest.mark.parametrize(

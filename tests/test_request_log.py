@@ -14,9 +14,12 @@ from typing import Any
 
 import orjson
 import pytest
+from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 
 from arbiter import logs
 from arbiter.request_log import request_id
+from arbiter.server import _finish_headers
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
 from tests.waiting import until_async
@@ -170,3 +173,31 @@ def test_a_traceback_stays_with_its_fields(fmt: str) -> None:
         assert line["model"] == "m" and "ValueError" in line["exc"]
     else:
         assert text.splitlines()[0].endswith("model=m")
+
+
+@pytest.mark.parametrize(
+    "upstream",
+    [
+        [],  # no upstream id (the usual answer): the fast path
+        [(b"x-request-id", b"req_up"), (b"request-id", b"req_up")],  # upstream.http's pair
+        [(b"x-request-id", b"req_up")],
+        [(b"request-id", b"req_up")],
+        [(b"x-arbiter-request-id", b"stale")],  # ours, replaced, not doubled
+    ],
+)
+def test_the_answers_id_headers_keep_an_upstreams_id(upstream: list[tuple[bytes, bytes]]) -> None:
+    """_finish_headers' three appends (no id among the answer's headers) give what the
+    MutableHeaders rules give; an upstream's id is never covered by ours."""
+    response = Response(b"{}", media_type="application/json")
+    response.raw_headers += upstream
+    expected = MutableHeaders(raw=list(response.raw_headers))
+    expected["x-arbiter-request-id"] = "req_ours"
+    if "x-request-id" not in expected:
+        expected["x-request-id"] = "req_ours"
+    if "request-id" not in expected:
+        expected["request-id"] = expected["x-request-id"]
+    _finish_headers(response, "req_ours")
+    assert sorted(response.raw_headers) == sorted(expected.raw)
+    assert len(response.raw_headers) == len(expected.raw)
+    if (b"x-request-id", b"req_up") in upstream:
+        assert (b"x-request-id", b"req_up") in response.raw_headers

@@ -41,3 +41,29 @@ def test_events_without_broken_characters_pass_as_they_came() -> None:
     joiner = SurrogateJoiner()
     for raw in (b'{"a": "x"}', '{"a": "caf\u00e9"}'.encode(), b'{"a": "\\ud83d\\ude00"}'):
         assert joiner.event(raw) is raw
+
+
+def _text(payload: bytes) -> str:
+    return str(orjson.loads(payload)["choices"][0]["delta"]["content"])
+
+
+def _chunk(content: bytes) -> bytes:
+    return b'{"choices":[{"index":0,"delta":{"content":"' + content + b'"},"finish_reason":null}]}'
+
+
+def test_the_fast_path_passes_no_split_character_through() -> None:
+    """An event leaves the joiner untouched only without any surrogate escape (either letter
+    case, beside other escapes or none) and with whole UTF-8: each split below must still be
+    joined by the slow path, not relayed as it came (a lone half: U+FFFD at the client)."""
+    splits = [
+        (b"a\\uD83D", b"\\uDE00b"),  # upper case escapes (JavaScript's JSON.stringify: lower)
+        (b"a\\ud83d", b"\\ude00b"),
+        (b"\\u00e9a\\ud83d", b"\\ude00b"),  # another escape first in the same event
+        (b"a\\uD83D", b"\\ude00\\u00e9b"),
+        (b"a\xf0\x9f", b"\x98\x80b"),  # an emoji's bytes cut in two
+    ]
+    for first, second in splits:
+        joiner = SurrogateJoiner()
+        texts = [_text(joiner.event(_chunk(first))), _text(joiner.event(_chunk(second)))]
+        assert "".join(texts).replace("\u00e9", "") == "a\U0001f600b", (first, second)
+        assert not joiner.take_due() and not joiner.end()

@@ -79,6 +79,11 @@ class _TooManyHeaders(Exception):
     """Raised in a parser callback: stops httptools at once (see send_400_response)."""
 
 
+# uvicorn's own callbacks, called as functions: they run per request (per header field for
+# on_header), and Python 3.11's zero-argument super() builds an object on every call
+_Uvicorn = HttpToolsProtocol
+
+
 class ClientReadTimeoutProtocol(HttpToolsProtocol):
     read_timeout_s: ClassVar[float] = 10.0
     write_timeout_s: ClassVar[float] = 60.0
@@ -109,7 +114,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         in_head = not self._in_body or self._chunk_open  # a head, or maybe trailers
         if in_head:
             self._head_bytes += len(data)
-        super().data_received(data)
+        _Uvicorn.data_received(self, data)
         # a read that ended the head is not held against it: only a head still unfinished
         still_in_head = not self._in_body or self._chunk_open
         if in_head and still_in_head and self._head_bytes > MAX_HEAD_BYTES:
@@ -129,7 +134,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._arm()
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        _Uvicorn.on_message_begin(self)
         self._in_message = True
         # timed from here; the timer is armed only if the read ends before the head does (a
         # new connection's timer runs on: its first head gets no extra time)
@@ -141,7 +146,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             return  # a trailer field (after a chunked body): not one of the request's headers
         if len(self.headers) >= MAX_HEADER_FIELDS:
             raise _TooManyHeaders
-        super().on_header(name, value)
+        _Uvicorn.on_header(self, name, value)
 
     def on_chunk_header(self) -> None:
         self._chunk_open = True
@@ -152,7 +157,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         if self._chunk_open:
             self._chunk_open = False
             self._head_bytes = 0
-        super().on_body(body)
+        _Uvicorn.on_body(self, body)
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -168,7 +173,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
         self._in_body = self._connection.body_due = True
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
-        super().on_headers_complete()
+        _Uvicorn.on_headers_complete(self)
         if self.scope.get("http_version") == "1.0" and self.cycle.scope is self.scope:
             close_delimited.use_for(self.cycle)  # no chunked answer to HTTP/1.0 (RFC 9112 6.1)
 
@@ -178,15 +183,16 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
             return  # refused at its head (an upgrade): no request was started
         self._in_body = self._connection.body_due = self._chunk_open = False
         self._head_bytes = 0
-        self._stop_rest_timer()
-        super().on_message_complete()
+        if self._rest_timer is not None:
+            self._stop_rest_timer()
+        _Uvicorn.on_message_complete(self)
 
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         self._running = cycle  # (uvicorn starts one here, or when the one ahead is answered)
         super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
+        _Uvicorn.on_response_complete(self)
         if self._deferred is not None and not self._answers_due():
             response, self._deferred = self._deferred, None
             self._write_and_linger(response)

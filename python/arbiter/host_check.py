@@ -36,7 +36,7 @@ class HostCheck:
     """`check(host)`: the raw Host header (None when absent) or MisdirectedRequest. The usual
     values (a local name with or without the bound port) are one frozenset lookup."""
 
-    __slots__ = ("_exact", "_names", "off")
+    __slots__ = ("_exact", "_exact_raw", "_names", "off")
 
     def __init__(self, bind_host: str, port: int, allowed: tuple[str, ...] | list[str]) -> None:
         self.off = ANY_HOST in allowed
@@ -46,6 +46,16 @@ class HostCheck:
             names.add(f"[{bind}]" if ":" in bind and not bind.startswith("[") else bind)
         self._names = frozenset(names)
         self._exact = frozenset({*names, *(f"{n}:{port}" for n in names)})
+        # as the header's bytes (a name that is not ASCII takes check_request's way)
+        self._exact_raw = frozenset(n.encode() for n in self._exact if n.isascii())
+
+    def check_scope(self, headers: list[tuple[bytes, bytes]], http_version: str) -> None:
+        """check_request on an ASGI scope's raw `headers`: the usual request (one Host, a local
+        name) is one scan and one lookup, without decoding every header (on each request)."""
+        hosts = [value for name, value in headers if name == b"host"]
+        if len(hosts) == 1 and (self.off or hosts[0] in self._exact_raw):
+            return
+        self.check_request([h.decode("latin-1") for h in hosts], http_version)
 
     def check_request(self, hosts: list[str], http_version: str) -> None:
         """`hosts`: every Host line of the request. HTTP/1.1 needs exactly one (RFC 9112 3.2:

@@ -90,6 +90,7 @@ anthropic_render = anthropic_surface.render_error
 
 log = logging.getLogger(__name__)
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
+_ID_HEADERS = frozenset({b"x-arbiter-request-id", b"x-request-id", b"request-id"})
 
 
 Render = Callable[[ArbiterError], tuple[bytes, int]]
@@ -686,9 +687,8 @@ def _guard(
         if telemetry.TRACER is not None:
             ctx.span = telemetry.start_request(request.method, request.url.path, surface)
         try:
-            hosts.check_request(
-                request.headers.getlist("host"), request.scope.get("http_version", "1.1")
-            )
+            scope = request.scope
+            hosts.check_scope(scope["headers"], scope.get("http_version", "1.1"))
             refuse_cross_site(request)
             check_params(request)
             # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
@@ -744,6 +744,12 @@ def _finish_headers(response: Response, rid: str) -> None:
     unless the answering upstream's own id is there (what the openai and anthropic SDKs read
     for `_request_id` and an error's `request_id`: the provider's id is the one its support
     can look up; ours is in our log line)."""
+    raw = response.raw_headers
+    if not any(name in _ID_HEADERS for name, _ in raw):
+        # the usual answer (no upstream id): three appends, not MutableHeaders' six scans
+        value = rid.encode("latin-1")
+        raw += ((b"x-arbiter-request-id", value), (b"x-request-id", value), (b"request-id", value))
+        return
     headers = response.headers
     headers["x-arbiter-request-id"] = rid
     if "x-request-id" not in headers:

@@ -43,8 +43,9 @@ class SurrogateJoiner:
     def event(self, data: bytes) -> bytes:
         if (
             not self._held
-            and b"\\ud" not in data  # \uD800-\uDFFF: the only escapes orjson may refuse
-            and b"\\uD" not in data
+            # \uD800-\uDFFF, either case: the only escapes orjson may refuse (most events hold
+            # no escape at all: one search for them)
+            and (b"\\u" not in data or (b"\\ud" not in data and b"\\uD" not in data))
             and (data.isascii() or _utf8(data))
         ):
             return data
