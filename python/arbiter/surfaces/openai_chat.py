@@ -14,6 +14,7 @@ import orjson
 from arbiter import media
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
+from arbiter.audio_data import check_inline_audio
 from arbiter.image_data import check_inline_image, split_data_url
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
@@ -214,6 +215,8 @@ def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
         elif kind in ("image_url", "input_image"):
             images = True
             _check_data_url(part.get("image_url"), f"messages[{i}].content[{j}].image_url.url")
+        elif kind == "input_audio":  # _check_part saw its data and format are strings
+            check_inline_audio(part["input_audio"], f"messages[{i}].content[{j}].input_audio")
     return "\n".join(parts), images
 
 
