@@ -59,6 +59,7 @@ __all__ = [
     "sse_error_event",
 ]
 
+SERVICE_TIERS = ("auto", "standard_only")  # Anthropic's `service_tier` values
 _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
@@ -105,6 +106,8 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         )
     c.forced_tool_offered(choice, tools, "tool_choice.name")
     _check_thinking(body.get("thinking"), max_tokens)
+    # an extra, sent on as it came to a Claude model: a value Anthropic refuses is our 400
+    c.opt_choice(body.get("service_tier"), "service_tier", SERVICE_TIERS)
     response_format, extras = _output_format(body)
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
