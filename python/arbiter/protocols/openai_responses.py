@@ -63,6 +63,7 @@ _READ = frozenset({
     "top_logprobs", "include",
 })  # fmt: skip
 _VERBOSITY = ("low", "medium", "high")
+_TRUNCATIONS = ("auto", "disabled")
 # the `include` value that asks for log-probabilities; other values (encrypted reasoning, image
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
@@ -121,6 +122,12 @@ def decode_request(body: Any) -> tuple[CanonicalRequest, Echo]:
     if unknown:
         raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
     _no_logprobs(body)
+    # ignored, yet a value the spec forbids is the caller's mistake (OpenAI's 400), not a 200;
+    # `truncation` is echoed "disabled" whatever it asks: Arbiter never drops input items (an
+    # input longer than every model's window is a 400 either way). The tier is only typed:
+    # OpenAI adds tiers, and one named here changes nothing
+    c.opt_choice(body.get("truncation"), "truncation", _TRUNCATIONS)
+    c.opt_string(body.get("service_tier"), "service_tier")
     instructions = c.opt_string(body.get("instructions"), "instructions")
     system = [instructions] if instructions else []
     messages = _input(body.get("input"), system)
