@@ -30,6 +30,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest, ThreadsUnsupported
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
+from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
@@ -116,7 +117,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             raise InvalidRequest(
                 f"metadata.{key}: Extra inputs are not permitted", param=f"metadata.{key}"
             )
-    return CanonicalRequest(
+    request = CanonicalRequest(
         model=model,
         messages=_messages(raw_messages),
         source="anthropic",
@@ -135,6 +136,8 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         response_format=response_format,
         extras=extras,
     )
+    check_cache_control(body)  # after the blocks' own checks: their shapes are known good
+    return request
 
 
 def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[str, Any]]:
