@@ -23,6 +23,7 @@ from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule, skips_first_model
+from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.difficulty import prompt_stats
@@ -326,6 +327,10 @@ class Pipeline:
             req.response_format,
         )  # fmt: skip
         off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
+        calls = answer_calls(result)
+        if calls:  # a tool call has no prose for the rule to read: its calls are the answer
+            check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
+            off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
         escalate, why = await asyncio.to_thread(check) if off_loop else check()
         latency = (time.perf_counter() - started) * 1000
         if not escalate:

@@ -20,9 +20,7 @@ MESSAGES: Any = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 @pytest.mark.parametrize("tier", BAD, ids=repr)
-def test_a_tier_anthropic_does_not_take_is_a_400_before_any_call(
-    tmp_path: Path, tier: Any
-) -> None:
+def test_a_tier_anthropic_does_not_take_is_a_400_before_any_call(tmp_path: Path, tier: Any) -> None:
     async def body(sc: InProcess) -> None:
         async with sdks(sc) as (claude, _):
             before = await sim_requests(sc)

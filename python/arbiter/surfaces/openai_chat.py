@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from arbiter import media
+from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
-from arbiter.audio_data import check_inline_audio
 from arbiter.image_data import check_inline_image, split_data_url
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
