@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 SERVICE_TIERS = ("auto", "standard_only")  # Anthropic's `service_tier` values
+MAX_USER_ID = 256  # characters of `metadata.user_id`
 _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
@@ -117,6 +118,12 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             raise InvalidRequest(
                 f"metadata.{key}: Extra inputs are not permitted", param=f"metadata.{key}"
             )
+    user = c.opt_string(metadata.get("user_id"), "metadata.user_id")
+    if user is not None and len(user) > MAX_USER_ID:  # Anthropic's bound: its 400, after routing
+        raise InvalidRequest(
+            f"metadata.user_id: String should have at most {MAX_USER_ID} characters",
+            param="metadata.user_id",
+        )
     request = CanonicalRequest(
         model=model,
         messages=_messages(raw_messages),
@@ -132,7 +139,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         stop=tuple(_stop_sequence(s, f"stop_sequences.{i}") for i, s in enumerate(stop)),
         stream=c.opt_bool(body.get("stream"), "stream"),
         include_usage=True,  # Anthropic streams always carry usage
-        user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
+        user=user,
         response_format=response_format,
         extras=extras,
     )
