@@ -10,6 +10,7 @@ anthropic_encode.py, anthropic_response.py and anthropic_stream.py, re-exported 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -107,7 +108,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             "tool_choice may only be specified while providing tools.", param="tool_choice"
         )
     c.forced_tool_offered(choice, tools, "tool_choice.name")
-    _check_thinking(body.get("thinking"), max_tokens)
+    _check_thinking(body, max_tokens)
     # an extra, sent on as it came to a Claude model: a value Anthropic refuses is our 400
     c.opt_choice(body.get("service_tier"), "service_tier", SERVICE_TIERS)
     response_format, extras = _output_format(body)
@@ -181,10 +182,13 @@ def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[st
 _MIN_THINKING_BUDGET = 1024
 
 
-def _check_thinking(thinking: Any, max_tokens: int | None) -> None:
-    """Extended thinking's budget as Anthropic takes it (>= 1024 and below max_tokens): it is
-    forwarded as it came, so a budget Anthropic refuses was its 400 after routing. Other
-    thinking types (disabled, adaptive, ...) are the upstream's to judge."""
+def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
+    """Extended thinking as Anthropic takes it: a budget >= 1024 and below max_tokens, and none
+    of what its docs say thinking does not go with (a forced tool, a temperature other than 1,
+    top_k, a top_p under 0.95). It is forwarded as it came, and only a Claude model carries it
+    (`auto` too), so each was Anthropic's 400 after routing. Other thinking types (disabled,
+    adaptive, ...) are the upstream's to judge."""
+    thinking = body.get("thinking")
     if thinking is None:
         return
     thinking = c.obj(thinking, "thinking")
@@ -198,6 +202,28 @@ def _check_thinking(thinking: Any, max_tokens: int | None) -> None:
             f"thinking.budget_tokens ({budget}) must be less than max_tokens ({max_tokens}).",
             param="thinking.budget_tokens",
         )
+    choice = body.get("tool_choice")  # its shape is _tool_choice's check, made before this
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise InvalidRequest(
+            "tool_choice: Thinking may not be enabled when tool_choice forces tool use.",
+            param="tool_choice",
+        )
+    for key, allowed, rule in _WITH_THINKING:
+        value = body.get(key)
+        if value is not None and not allowed(value):
+            raise InvalidRequest(f"{key}: {rule} when thinking is enabled.", param=key)
+
+
+# what a sampling field may be under extended thinking (unset always may): its check, its rule
+_WITH_THINKING: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("temperature", lambda v: v == 1, "temperature may only be set to 1"),
+    ("top_k", lambda v: False, "top_k must be unset"),
+    (
+        "top_p",
+        lambda v: isinstance(v, int | float) and 0.95 <= v <= 1,
+        "top_p must be in [0.95, 1]",
+    ),
+)
 
 
 def _stop_sequence(value: Any, param: str) -> str:
