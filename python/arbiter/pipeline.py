@@ -482,8 +482,9 @@ class Pipeline:
         )  # fmt: skip
         if failure is None:
             self._after(
-                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls()
-            )
+                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls(),
+                choices=outcome.codec.choices_body(),
+            )  # fmt: skip
             if plan.cache is not None and plan.cache.write:
                 u = upstream.usage
                 usage = CanonicalUsage(
@@ -657,9 +658,11 @@ class Pipeline:
         result: ChatResult | None = None,
         *,
         calls: tuple[ToolCall, ...] = (),
+        choices: dict[str, Any] | None = None,
     ) -> None:
         """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
-        relayed stream leaves its text and the tool `calls` its codec reassembled."""
+        relayed stream leaves its text and the tool `calls` its codec reassembled, and with
+        several choices `choices`, every one as a chat.completion body's (OpenAI's words)."""
         self.s.shadow.after_answer(req, plan, model)
         self.s.learner.after_answer(
             Answered(
@@ -673,7 +676,7 @@ class Pipeline:
                 req.response_format,
                 plan.easiness,
                 tests=req.tests,
-                answer_body=result.body if result is not None else None,
+                answer_body=result.body if result is not None else choices,
                 answer_protocol=result.protocol if result is not None else "openai",
                 request_body=req.body if req.has_tools else None,
                 request_protocol=req.protocol,
