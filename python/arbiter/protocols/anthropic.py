@@ -30,6 +30,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest, ThreadsUnsupported
 from arbiter.image_data import check_inline_image
+from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
@@ -380,6 +381,13 @@ def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
             )
         data = c.string(source.get("data"), f"{param}.source.data")
         check_inline_image(media_type, data, f"{param}.source.data")
+        shown = image_type_of(data)  # Anthropic's own check, else its 400 after routing
+        if shown is not None and shown != media_type:
+            raise InvalidRequest(
+                f"{param}.source.data: Image does not match the provided media type "
+                f"{media_type} (its bytes are {shown})",
+                param=f"{param}.source.data",
+            )
         return ImagePart(media_type, data)
     if kind == "url":
         return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))
