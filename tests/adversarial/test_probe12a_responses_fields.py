@@ -1,7 +1,9 @@
 """Outside probe (twelfth session): on /v1/responses, `truncation` (the spec's enum: "auto" or
-"disabled") and `service_tier` (a string) are accepted and not forwarded, yet any value passed:
-`truncation: "bogus"` or `5`, `service_tier: 5` or an object answered 200, where OpenAI answers
-a 400 naming the field; a client's typo went unnoticed. Each is now the caller's 400 in OpenAI's
+"disabled"), `service_tier`, `prompt_cache_key`, `prompt_cache_retention` (strings),
+`safety_identifier` (a string of at most 64 characters) and `stream_options` (an object) are
+accepted and not forwarded, yet any value passed: `truncation: "bogus"` or `5`, `service_tier:
+5`, a 65-character safety identifier answered 200, where OpenAI answers a 400 naming the field;
+a client's typo went unnoticed. Each is now the caller's 400 in OpenAI's
 shape naming the field, before any upstream call; the values the spec allows still answer."""
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ BAD: list[tuple[str, Any]] = [
     ("service_tier", 5),
     ("service_tier", {"tier": "flex"}),
     ("service_tier", ["flex"]),
+    ("prompt_cache_key", 5),
+    ("prompt_cache_retention", 24),
+    ("safety_identifier", "u" * 65),
+    ("safety_identifier", 7),
+    ("stream_options", "yes"),
 ]
 GOOD: list[tuple[str, Any]] = [
     ("truncation", "auto"),
     ("truncation", "disabled"),
     ("service_tier", "flex"),
     ("service_tier", "auto"),
+    ("prompt_cache_key", "k1"),
+    ("safety_identifier", "u" * 64),
 ]
 
 
