@@ -95,12 +95,10 @@ def test_decode_keeps_every_part_and_parameter() -> None:
 
 
 def test_unknown_fields_are_kept_as_extras_for_pass_through() -> None:
+    # without temperature and top_k: Anthropic refuses them next to thinking (probe12a)
+    sampled = {k: v for k, v in TOOL_CONVERSATION.items() if k not in ("temperature", "top_k")}
     req = codec.decode_request(
-        {
-            **TOOL_CONVERSATION,
-            "max_tokens": 2048,
-            "thinking": {"type": "enabled", "budget_tokens": 1024},
-        }
+        {**sampled, "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024}}
     )
     assert req.extras == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
     assert untranslatable(req, "anthropic") is None

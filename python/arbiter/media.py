@@ -93,6 +93,22 @@ def _b64_prefix(data: str, chars: int) -> bytes:
         return b""
 
 
+def image_type_of(data: str) -> str | None:
+    """The media type a base64 image's own bytes show (PNG, GIF, WebP or JPEG magic numbers),
+    or None when they show none of these (Anthropic refuses an image whose declared type is
+    not its bytes'; OpenAI reads the bytes)."""
+    head = _b64_prefix(data, 16)
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    return None
+
+
 def image_size(url: str) -> tuple[int, int] | None:
     """(width, height) from a base64 data URL's image header, or None when it cannot be read."""
     if not url.startswith("data:"):

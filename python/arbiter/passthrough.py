@@ -77,6 +77,7 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
             raise InvalidRequest(
                 "'encoding_format' must be 'float' or 'base64'.", param="encoding_format"
             )
+        c.opt_string(body.get("user"), "user")  # as chat's and completions' (openai_params)
         return Parsed(model, body, tokens, 0)
     stream = bool(c.opt_bool(body.get("stream"), "stream"))
     include_usage = False

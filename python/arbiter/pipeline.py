@@ -24,6 +24,7 @@ from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule, skips_first_model
 from arbiter.cascade_judge import hard_escalation, judged_escalation
+from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.difficulty import prompt_stats
@@ -329,13 +330,20 @@ class Pipeline:
         # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
         # loop; a short one costs less than the hand-off to a thread.
         off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
-        verdict = await self._judged(req, plan, result, off_loop, fix)
-        if verdict is None:  # no judge for this task, or it gave no score: the task's own rule
-            check = functools.partial(
-                rule, plan.task, req.prompt_text, result.content, result.finish_reason,
-                req.response_format,
-            )  # fmt: skip
+        calls = answer_calls(result)
+        if calls:  # a tool call has no prose for the rules to read: its calls are the answer
+            check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
+            off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
             verdict = await asyncio.to_thread(check) if off_loop else check()
+        else:
+            judged = await self._judged(req, plan, result, off_loop, fix)
+            if judged is None:  # no judge for this task, or it gave no score: the task's own rule
+                check = functools.partial(
+                    rule, plan.task, req.prompt_text, result.content, result.finish_reason,
+                    req.response_format,
+                )  # fmt: skip
+                judged = await asyncio.to_thread(check) if off_loop else check()
+            verdict = judged
         escalate, why = verdict
         latency = (time.perf_counter() - started) * 1000
         if not escalate:
@@ -521,8 +529,9 @@ class Pipeline:
         )  # fmt: skip
         if failure is None:
             self._after(
-                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls()
-            )
+                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls(),
+                choices=outcome.codec.choices_body(),
+            )  # fmt: skip
             if plan.cache is not None and plan.cache.write:
                 u = upstream.usage
                 usage = CanonicalUsage(
@@ -700,9 +709,11 @@ class Pipeline:
         result: ChatResult | None = None,
         *,
         calls: tuple[ToolCall, ...] = (),
+        choices: dict[str, Any] | None = None,
     ) -> None:
         """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
-        relayed stream leaves its text and the tool `calls` its codec reassembled."""
+        relayed stream leaves its text and the tool `calls` its codec reassembled, and with
+        several choices `choices`, every one as a chat.completion body's (OpenAI's words)."""
         self.s.shadow.after_answer(req, plan, model)
         self.s.learner.after_answer(
             Answered(
@@ -716,7 +727,7 @@ class Pipeline:
                 req.response_format,
                 plan.easiness,
                 tests=req.tests,
-                answer_body=result.body if result is not None else None,
+                answer_body=result.body if result is not None else choices,
                 answer_protocol=result.protocol if result is not None else "openai",
                 request_body=req.body if req.has_tools else None,
                 request_protocol=req.protocol,

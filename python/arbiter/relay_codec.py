@@ -35,6 +35,8 @@ from arbiter.protocols.openai_response import content_text, finish_reason_out
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream.openai import parse_chunk
 
+MAX_CHOICES = 128  # the spec's maximum `n` (surfaces/openai_chat.py refuses more)
+
 
 class CanonicalEncoder(TypingProtocol):
     """Canonical stream events -> a client protocol's bytes."""
@@ -45,10 +47,26 @@ class CanonicalEncoder(TypingProtocol):
 
 
 class RelayCodec(TypingProtocol):
-    parts: list[str]  # the answer's text as it came
-    finish: str | None  # OpenAI's finish_reason words
     stop_sequence: str | None  # the caller's stop string that ended it, when the upstream said
-    calls: StreamedCalls  # the answer's tool calls, for grading
+
+    @property
+    def parts(self) -> list[str]:
+        """The answer's text as it came (its first choice's)."""
+        ...
+
+    @property
+    def finish(self) -> str | None:
+        """OpenAI's finish_reason words."""
+        ...
+
+    @property
+    def calls(self) -> StreamedCalls:
+        """The answer's tool calls, for grading."""
+        ...
+
+    def choices_body(self) -> dict[str, Any] | None:
+        """Every choice as a chat.completion body, when there were several (for grading)."""
+        ...
 
     def feed(self, item: bytes) -> bytes:
         """One upstream item (an OpenAI payload or an Anthropic frame) -> bytes for the client
@@ -92,43 +110,32 @@ def relay_codec(
     return Translating(decoder, encoder)
 
 
-class OpenAIPassThrough:
-    """OpenAI upstream to OpenAI client: each chunk relayed as it came."""
+class _StreamedChoice:
+    """One choice of a relayed OpenAI stream: its text, finish reason and tool calls."""
 
-    __slots__ = (
-        "_include_usage", "_model", "_positions", "calls", "finish", "parts", "stop_sequence",
-    )  # fmt: skip
+    __slots__ = ("calls", "finish", "parts", "positions")
 
-    def __init__(self, model: str, include_usage: bool) -> None:
-        self._model = model
-        self._positions = openai_stream.CallPositions()
-        self._include_usage = include_usage
+    def __init__(self) -> None:
         self.parts: list[str] = []
         self.finish: str | None = None
-        self.stop_sequence: str | None = None  # OpenAI's own answer never names it
         self.calls = StreamedCalls()
+        self.positions = openai_stream.CallPositions()
 
-    def feed(self, item: bytes) -> bytes:
-        chunk = parse_chunk(item, self._model)
-        choices = chunk.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            delta = choices[0].get("delta")
-            text = content_text(delta.get("content")) if isinstance(delta, dict) else None
-            if isinstance(text, str):
-                self.parts.append(text)
-            elif isinstance(delta, dict) and "tool_calls" in delta:
-                if self._number_calls(delta["tool_calls"]):
-                    item = orjson.dumps(chunk)
-                self.calls.openai_delta(delta["tool_calls"])
-            reason = choices[0].get("finish_reason")
-            if isinstance(reason, str) and reason:
-                self.finish = reason
-        # we always ask the upstream for usage (for cost); the client gets it only if it asked
-        elif chunk.get("usage") is not None and not self._include_usage:
-            return b""
-        if b"\n" in item:  # a payload sent over several data lines goes out the same way
-            item = item.replace(b"\n", b"\ndata: ")
-        return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+    def take(self, choice: dict[str, Any]) -> bool:
+        """One chunk's piece of this choice; True when its tool-call fragments were numbered
+        (the chunk must then be sent re-encoded)."""
+        changed = False
+        delta = choice.get("delta")
+        text = content_text(delta.get("content")) if isinstance(delta, dict) else None
+        if isinstance(text, str):
+            self.parts.append(text)
+        elif isinstance(delta, dict) and "tool_calls" in delta:
+            changed = self._number_calls(delta["tool_calls"])
+            self.calls.openai_delta(delta["tool_calls"])
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            self.finish = reason
+        return changed
 
     def _number_calls(self, calls: Any) -> bool:
         """Give index-less tool-call fragments (Gemini's) their `index`, which the SDKs'
@@ -138,11 +145,77 @@ class OpenAIPassThrough:
             if not isinstance(call, dict):
                 continue
             if call.get("index") is None:
-                call["index"] = self._positions.of(call)
+                call["index"] = self.positions.of(call)
                 changed = True
             elif isinstance(call["index"], int):
-                self._positions.of(call)  # an index-less call after it takes the next place
+                self.positions.of(call)  # an index-less call after it takes the next place
         return changed
+
+    def as_choice(self, index: int) -> dict[str, Any]:
+        calls = [{"type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                 for c in self.calls.calls()]  # fmt: skip
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.parts)}
+        if calls:
+            message["tool_calls"] = calls
+        return {"index": index, "message": message, "finish_reason": self.finish}
+
+
+class OpenAIPassThrough:
+    """OpenAI upstream to OpenAI client: each chunk relayed as it came. With `n` > 1 the chunks
+    interleave the choices (each names its `index`): each is kept apart, `parts` / `finish` /
+    `calls` are the first choice's (what the decision records), `choices_body` all of them for
+    the graders. Spliced together, they recorded and graded a garble of the choices."""
+
+    __slots__ = ("_choices", "_include_usage", "_model", "stop_sequence")
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self._model = model
+        self._include_usage = include_usage
+        self._choices: dict[int, _StreamedChoice] = {0: _StreamedChoice()}
+        self.stop_sequence: str | None = None  # OpenAI's own answer never names it
+
+    @property
+    def parts(self) -> list[str]:
+        return self._choices[0].parts
+
+    @property
+    def finish(self) -> str | None:
+        return self._choices[0].finish
+
+    @property
+    def calls(self) -> StreamedCalls:
+        return self._choices[0].calls
+
+    def choices_body(self) -> dict[str, Any] | None:
+        """Every choice as a chat.completion body's `choices` (for the graders), or None when
+        the answer had one choice (its text, finish and calls say it all)."""
+        if len(self._choices) == 1:
+            return None
+        return {"choices": [c.as_choice(i) for i, c in sorted(self._choices.items())]}
+
+    def feed(self, item: bytes) -> bytes:
+        chunk = parse_chunk(item, self._model)
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            changed = False
+            for choice in choices:
+                if isinstance(choice, dict):
+                    changed |= self._choice(choice.get("index")).take(choice)
+            if changed:
+                item = orjson.dumps(chunk)
+        # we always ask the upstream for usage (for cost); the client gets it only if it asked
+        elif chunk.get("usage") is not None and not self._include_usage:
+            return b""
+        if b"\n" in item:  # a payload sent over several data lines goes out the same way
+            item = item.replace(b"\n", b"\ndata: ")
+        return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _choice(self, index: Any) -> _StreamedChoice:
+        """The choice a chunk's piece belongs to: its `index`, 0 when it names none; at most
+        MAX_CHOICES of them (the request's `n` is bounded so; more are the first's)."""
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 < index < MAX_CHOICES:
+            return self._choices[0]
+        return self._choices.setdefault(index, _StreamedChoice())
 
     def end(self) -> bytes:
         return b""
@@ -164,6 +237,9 @@ class _Collecting:
         self.finish: str | None = None
         self.stop_sequence: str | None = None
         self.calls = StreamedCalls()
+
+    def choices_body(self) -> dict[str, Any] | None:
+        return None  # an Anthropic answer has one choice
 
     def _see(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):

@@ -17,17 +17,18 @@ from tests.sdk_clients import sim_requests
 
 CLAUDE = "sim-medium"
 PNG_HEAD = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAA="
+JPEG_HEAD = "/9j/4AAQSkZJRgABAQAAAQABAAA="  # what image/jpg labels (the bytes' type is sent)
 
 
-def _ask(media_type: str) -> list[dict[str, object]]:
-    url = f"data:{media_type};base64,{PNG_HEAD}"
+def _ask(media_type: str, data: str = PNG_HEAD) -> list[dict[str, object]]:
+    url = f"data:{media_type};base64,{data}"
     parts = [{"type": "text", "text": "What is this?"},
              {"type": "image_url", "image_url": {"url": url}}]  # fmt: skip
     return [{"role": "user", "content": parts}]
 
 
 def test_jpg_is_sent_as_jpeg_and_other_types_do_not_translate() -> None:
-    jpg = openai_protocol.decode_request({"model": "m", "messages": _ask("image/jpg")})
+    jpg = openai_protocol.decode_request({"model": "m", "messages": _ask("image/jpg", JPEG_HEAD)})
     assert compat.untranslatable(jpg, "anthropic") is None
     body = anthropic_encode.encode_request(jpg, "claude", default_max_tokens=10)
     assert body["messages"][0]["content"][1]["source"]["media_type"] == "image/jpeg"

@@ -94,6 +94,15 @@ def opt_string(value: Any, param: str) -> str | None:
     return None if value is None else string(value, param)
 
 
+def opt_choice(value: Any, param: str, choices: Sequence[str]) -> str | None:
+    """None, or one of `choices` (an enum of the spec's): else the 400 listing them."""
+    if value is None or (isinstance(value, str) and value in choices):
+        return value
+    quoted = [repr(choice) for choice in choices]
+    listed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    raise InvalidRequest(f"{param}: Input should be {listed}", param=param)
+
+
 def integer(value: Any, param: str, *, minimum: int | None = None) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidRequest(f"{param}: Input should be a valid integer", param=param)

@@ -10,6 +10,7 @@ anthropic_encode.py, anthropic_response.py and anthropic_stream.py, re-exported 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,7 +30,9 @@ from arbiter.canonical import (
 )
 from arbiter.errors import InvalidRequest, ThreadsUnsupported
 from arbiter.image_data import check_inline_image
+from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
+from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
@@ -59,6 +62,8 @@ __all__ = [
     "sse_error_event",
 ]
 
+SERVICE_TIERS = ("auto", "standard_only")  # Anthropic's `service_tier` values
+MAX_USER_ID = 256  # characters of `metadata.user_id`
 _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
@@ -104,7 +109,9 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             "tool_choice may only be specified while providing tools.", param="tool_choice"
         )
     c.forced_tool_offered(choice, tools, "tool_choice.name")
-    _check_thinking(body.get("thinking"), max_tokens)
+    _check_thinking(body, max_tokens)
+    # an extra, sent on as it came to a Claude model: a value Anthropic refuses is our 400
+    c.opt_choice(body.get("service_tier"), "service_tier", SERVICE_TIERS)
     response_format, extras = _output_format(body)
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
@@ -113,7 +120,13 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             raise InvalidRequest(
                 f"metadata.{key}: Extra inputs are not permitted", param=f"metadata.{key}"
             )
-    return CanonicalRequest(
+    user = c.opt_string(metadata.get("user_id"), "metadata.user_id")
+    if user is not None and len(user) > MAX_USER_ID:  # Anthropic's bound: its 400, after routing
+        raise InvalidRequest(
+            f"metadata.user_id: String should have at most {MAX_USER_ID} characters",
+            param="metadata.user_id",
+        )
+    request = CanonicalRequest(
         model=model,
         messages=_messages(raw_messages),
         source="anthropic",
@@ -128,10 +141,12 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         stop=tuple(_stop_sequence(s, f"stop_sequences.{i}") for i, s in enumerate(stop)),
         stream=c.opt_bool(body.get("stream"), "stream"),
         include_usage=True,  # Anthropic streams always carry usage
-        user=c.opt_string(metadata.get("user_id"), "metadata.user_id"),
+        user=user,
         response_format=response_format,
         extras=extras,
     )
+    check_cache_control(body)  # after the blocks' own checks: their shapes are known good
+    return request
 
 
 def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[str, Any]]:
@@ -168,10 +183,13 @@ def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[st
 _MIN_THINKING_BUDGET = 1024
 
 
-def _check_thinking(thinking: Any, max_tokens: int | None) -> None:
-    """Extended thinking's budget as Anthropic takes it (>= 1024 and below max_tokens): it is
-    forwarded as it came, so a budget Anthropic refuses was its 400 after routing. Other
-    thinking types (disabled, adaptive, ...) are the upstream's to judge."""
+def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
+    """Extended thinking as Anthropic takes it: a budget >= 1024 and below max_tokens, and none
+    of what its docs say thinking does not go with (a forced tool, a temperature other than 1,
+    top_k, a top_p under 0.95). It is forwarded as it came, and only a Claude model carries it
+    (`auto` too), so each was Anthropic's 400 after routing. Other thinking types (disabled,
+    adaptive, ...) are the upstream's to judge."""
+    thinking = body.get("thinking")
     if thinking is None:
         return
     thinking = c.obj(thinking, "thinking")
@@ -185,6 +203,28 @@ def _check_thinking(thinking: Any, max_tokens: int | None) -> None:
             f"thinking.budget_tokens ({budget}) must be less than max_tokens ({max_tokens}).",
             param="thinking.budget_tokens",
         )
+    choice = body.get("tool_choice")  # its shape is _tool_choice's check, made before this
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise InvalidRequest(
+            "tool_choice: Thinking may not be enabled when tool_choice forces tool use.",
+            param="tool_choice",
+        )
+    for key, allowed, rule in _WITH_THINKING:
+        value = body.get(key)
+        if value is not None and not allowed(value):
+            raise InvalidRequest(f"{key}: {rule} when thinking is enabled.", param=key)
+
+
+# what a sampling field may be under extended thinking (unset always may): its check, its rule
+_WITH_THINKING: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("temperature", lambda v: v == 1, "temperature may only be set to 1"),
+    ("top_k", lambda v: False, "top_k must be unset"),
+    (
+        "top_p",
+        lambda v: isinstance(v, int | float) and 0.95 <= v <= 1,
+        "top_p must be in [0.95, 1]",
+    ),
+)
 
 
 def _stop_sequence(value: Any, param: str) -> str:
@@ -341,6 +381,13 @@ def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
             )
         data = c.string(source.get("data"), f"{param}.source.data")
         check_inline_image(media_type, data, f"{param}.source.data")
+        shown = image_type_of(data)  # Anthropic's own check, else its 400 after routing
+        if shown is not None and shown != media_type:
+            raise InvalidRequest(
+                f"{param}.source.data: Image does not match the provided media type "
+                f"{media_type} (its bytes are {shown})",
+                param=f"{param}.source.data",
+            )
         return ImagePart(media_type, data)
     if kind == "url":
         return ImagePart(url=c.string(source.get("url"), f"{param}.source.url", non_empty=True))

@@ -21,6 +21,7 @@ from arbiter.canonical import (
     ToolResultPart,
 )
 from arbiter.errors import InvalidRequest
+from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.schema_dialects import for_anthropic
 
@@ -196,7 +197,9 @@ def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
 
 def _encode_image(part: ImagePart) -> dict[str, Any]:
     if part.data is not None:
-        source = {"type": "base64", "media_type": image_type(part.media_type), "data": part.data}
+        # the bytes' own type: Anthropic refuses a declared one they contradict, OpenAI does not
+        media_type = image_type_of(part.data) or image_type(part.media_type)
+        source = {"type": "base64", "media_type": media_type, "data": part.data}
     else:
         source = {"type": "url", "url": part.url}
     return {"type": "image", "source": source}

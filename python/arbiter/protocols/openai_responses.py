@@ -63,6 +63,8 @@ _READ = frozenset({
     "top_logprobs", "include",
 })  # fmt: skip
 _VERBOSITY = ("low", "medium", "high")
+_TRUNCATIONS = ("auto", "disabled")
+MAX_SAFETY_IDENTIFIER = 64  # characters, as chat's (surfaces/openai_params.py)
 # the `include` value that asks for log-probabilities; other values (encrypted reasoning, image
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
@@ -122,6 +124,21 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
     if unknown:
         raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
     _no_logprobs(body)
+    # ignored, yet a value the spec forbids is the caller's mistake (OpenAI's 400), not a 200;
+    # `truncation` is echoed "disabled" whatever it asks: Arbiter never drops input items (an
+    # input longer than every model's window is a 400 either way). The tier and the cache
+    # retention are only typed: OpenAI adds values, and one named here changes nothing
+    c.opt_choice(body.get("truncation"), "truncation", _TRUNCATIONS)
+    for key in ("service_tier", "prompt_cache_key", "prompt_cache_retention"):
+        c.opt_string(body.get(key), key)
+    identifier = c.opt_string(body.get("safety_identifier"), "safety_identifier")
+    if identifier is not None and len(identifier) > MAX_SAFETY_IDENTIFIER:
+        raise InvalidRequest(
+            f"'safety_identifier' must be at most {MAX_SAFETY_IDENTIFIER} characters.",
+            param="safety_identifier",
+        )
+    if body.get("stream_options") is not None:
+        c.obj(body["stream_options"], "stream_options")
     instructions = c.opt_string(body.get("instructions"), "instructions")
     system = [instructions] if instructions else []
     raw_input = body.get("input")

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from arbiter import media
+from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.image_data import check_inline_image, split_data_url
+from arbiter.protocols import _check as c
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces import openai_params
@@ -214,6 +216,10 @@ def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
         elif kind in ("image_url", "input_image"):
             images = True
             _check_data_url(part.get("image_url"), f"messages[{i}].content[{j}].image_url.url")
+        elif kind == "input_audio":  # _check_part saw its data and format are strings
+            check_inline_audio(part["input_audio"], f"messages[{i}].content[{j}].input_audio")
+        elif kind == "file":  # _check_part saw `file` is an object
+            _check_file(part["file"], f"messages[{i}].content[{j}].file")
     return "\n".join(parts), images
 
 
@@ -256,6 +262,16 @@ def _check_part(part: dict[str, Any], where: str) -> str:
                 param=f"{where}.{name}.{key}",
             )
     return kind
+
+
+def _check_file(file: dict[str, Any], param: str) -> None:
+    """A file part names its file (OpenAI's 400 otherwise, as the Responses API's input_file
+    gets here): a `file_id` or inline `file_data`, each a string when given."""
+    for key in ("file_id", "file_data", "filename"):
+        if file.get(key) is not None:
+            c.string(file[key], f"{param}.{key}")
+    if file.get("file_id") is None and file.get("file_data") is None:
+        raise InvalidRequest(f"'{param}' needs 'file_id' or 'file_data'.", param=param)
 
 
 def _check_data_url(spec: Any, param: str) -> None:

@@ -15,6 +15,8 @@ from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
 
 MAX_STOPS = 4  # StopConfiguration: up to 4 sequences
+VERBOSITY = ("low", "medium", "high")
+MODALITIES = ("text", "audio")  # ResponseModalities' items
 MAX_TOP_LOGPROBS = 20
 MAX_COMPLETION_LOGPROBS = 5  # /v1/completions' integer `logprobs`
 LOGIT_BIAS = 100.0  # each bias in [-100, 100]
@@ -26,8 +28,13 @@ def check_chat(body: dict[str, Any]) -> None:
     """/v1/chat/completions: the common fields, the identifiers and flags it relays, logprobs,
     stream_options, both token limits and tool_choice."""
     _check_common(body)
-    for key in ("prompt_cache_key", "service_tier"):
+    # the effort only typed: OpenAI keeps adding efforts (none, xhigh, max), the model decides
+    for key in ("prompt_cache_key", "service_tier", "reasoning_effort"):
         c.opt_string(body.get(key), key)
+    c.opt_choice(body.get("verbosity"), "verbosity", VERBOSITY)
+    modalities = body.get("modalities")
+    for item in () if modalities is None else c.array(modalities, "modalities"):
+        c.opt_choice(c.string(item, "modalities"), "modalities", MODALITIES)
     identifier = c.opt_string(body.get("safety_identifier"), "safety_identifier")
     if identifier is not None and len(identifier) > MAX_SAFETY_IDENTIFIER:
         raise InvalidRequest(

@@ -1,0 +1,70 @@
+"""Anthropic's `cache_control` checked where a request may carry it: on system blocks, content
+blocks (a tool_result's inner blocks too), tools, and the request itself (automatic caching).
+Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", and at most
+MAX_BREAKPOINTS blocks carry one. Unchecked, a misspelling or a fifth breakpoint went on to a
+Claude model as it came and came back as Anthropic's 400 after routing and the budget
+reservation (an OpenAI model drops cache_control, so `auto` failed only sometimes). Pure; runs
+once over a body the decoder has already walked (linear in its blocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from arbiter.errors import InvalidRequest
+from arbiter.protocols import _check as c
+
+MAX_BREAKPOINTS = 4  # "A maximum of 4 blocks with cache_control may be provided."
+TTLS = ("5m", "1h")
+_FIELDS = frozenset({"type", "ttl"})
+
+
+def check_cache_control(body: dict[str, Any]) -> None:
+    """Every `cache_control` of an Anthropic request body, or the 400 naming where it is. The
+    request-level one is checked but not counted: the limit is on blocks."""
+    _check_one(body.get("cache_control"), "cache_control")
+    found = 0
+    for value, where in _block_marks(body):
+        if value is not None:
+            _check_one(value, where)
+            found += 1
+    if found > MAX_BREAKPOINTS:
+        raise InvalidRequest(
+            f"cache_control: A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be "
+            f"provided. Found {found}.",
+            param="cache_control",
+        )
+
+
+def _check_one(value: Any, where: str) -> None:
+    if value is None:
+        return
+    mark = c.obj(value, where)
+    for key in mark:
+        if key not in _FIELDS:
+            raise InvalidRequest(
+                f"{where}.{key}: Extra inputs are not permitted", param=f"{where}.{key}"
+            )
+    if mark.get("type") != "ephemeral":
+        raise InvalidRequest(f"{where}.type: Input should be 'ephemeral'", param=f"{where}.type")
+    c.opt_choice(mark.get("ttl"), f"{where}.ttl", TTLS)
+
+
+def _block_marks(body: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """(a block's cache_control or None, where it is) for every block that may carry one."""
+    yield from _marks(body.get("system"), "system")
+    messages = body.get("messages")
+    for i, msg in enumerate(messages if isinstance(messages, list) else ()):
+        if isinstance(msg, dict):
+            yield from _marks(msg.get("content"), f"messages.{i}.content")
+    yield from _marks(body.get("tools"), "tools")
+
+
+def _marks(blocks: Any, where: str) -> Iterator[tuple[Any, str]]:
+    if not isinstance(blocks, list):  # a string system prompt or content: nothing to mark
+        return
+    for j, block in enumerate(blocks):
+        if isinstance(block, dict):
+            yield block.get("cache_control"), f"{where}.{j}.cache_control"
+            if block.get("type") == "tool_result":
+                yield from _marks(block.get("content"), f"{where}.{j}.content")
