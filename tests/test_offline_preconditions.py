@@ -81,7 +81,9 @@ def test_train_pair_model_without_torch_names_the_extra(
         train_cache_pair_model.main(
             ["--pairs", str(tmp_path / "none.jsonl.gz"), "--out", str(tmp_path / "p.npz")]
         )
-    assert _exit_message(info) == "training the pair model needs torch: pip install 'arbiter[train]'"
+    assert (
+        _exit_message(info) == "training the pair model needs torch: pip install 'arbiter[train]'"
+    )
 
 
 def test_the_train_extra_holds_what_the_trainers_require() -> None:
