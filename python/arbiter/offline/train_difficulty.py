@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from arbiter.difficulty import INPUT_NAME, OUTPUT_NAME, features, features_wide, split_of
+from arbiter.offline.preconditions import data_folder, require, routing_tables
 from arbiter.offline.routing_metrics import apgr, cpt
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "routing"
 TABLES = ("gsm8k.dev.jsonl.gz", "mmlu.dev.jsonl.gz")
 STRONG = "gpt-4-1106-preview"
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -221,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m arbiter.offline.train_difficulty", description=__doc__
     )
-    ap.add_argument("--data", type=Path, default=DATA, help="folder with the outcome tables")
+    ap.add_argument(
+        "--data", type=Path, default=routing_tables(),
+        help="folder with the outcome tables (default: $ARBITER_SHARED_DIR or ../shared)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, required=True, help="where to write the ONNX model")
     ap.add_argument(
         "--verifier-out", type=Path, default=None, help="also train the math verifier (JSON)"
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--metrics", type=Path, default=None, help="write the metrics JSON here")
     args = ap.parse_args(argv)
-    d = load(args.data)
+    require("onnx", "train", "writing the ONNX model")
+    d = load(data_folder(args.data, *TABLES))
     split = np.asarray([split_of(i) for i in d.ids])
     fit_rows = split != "heldout"  # train + validation; validation chose L2/epochs beforehand
     model = train(d, fit_rows)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from arbiter.difficulty import features_semantic
+from arbiter.embedding import unavailable
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
+from arbiter.offline.preconditions import data_folder, require, routing_tables
 from arbiter.offline.train_difficulty import Model, export_onnx
 
-DATA = Path(os.environ.get("ARBITER_SHARED_DIR") or Path(__file__).resolve().parents[4] / "shared")
 TABLE = "mmlu.dev.jsonl.gz"
 MODELS = "routellm.models.json"
 STRONG = "gpt-4-1106-preview"
@@ -130,12 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m arbiter.offline.train_knowledge_embed", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
-    ap.add_argument("--data", type=Path, default=DATA / "data" / "routing")
+    ap.add_argument(
+        "--data", type=Path, default=routing_tables(),
+        help="folder with the outcome tables (default: $ARBITER_SHARED_DIR or ../shared)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, required=True, help="where to write the ONNX model")
     ap.add_argument("--scale", type=float, default=SCALE)
     ap.add_argument("--cv", action="store_true", help="also print the CV grid (slow)")
     args = ap.parse_args(argv)
-    train, _ = load_rows(args.data)
+    require("onnx", "train", "writing the ONNX model")
+    if why := unavailable():  # the features read the MiniLM embedding
+        raise SystemExit(f"train_knowledge_embed: {why}")
+    train, _ = load_rows(data_folder(args.data, TABLE, MODELS))
     report: dict[str, Any] = {"version": VERSION, "l2": L2, "scale": args.scale}
     if args.cv:
         report["cv_train"] = cv_grid(train)
