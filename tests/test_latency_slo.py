@@ -534,3 +534,52 @@ def test_a_short_answers_decode_time_is_its_tokens_over_the_speed_not_one_more(t
     assert d.latency_ms is not None
     expected_ms = (0.5 + tokens / 10.0) * 1000
     assert d.latency_ms["slow"][1] == pytest.approx(expected_ms, rel=0.02), d.reason
+
+
+# -- latency probes: a model set aside only by its prior is called once in the background -------
+def test_a_pick_set_aside_only_by_its_prior_is_named_for_a_latency_probe() -> None:
+    latency = LatencyModel(priors={"fast": LatencyPrior(100.0, 400.0)})
+    params = RouterParams(baseline="fast", quality_target=0.9, explore=0.0, prior_strength=100)
+    router = Router(POOL, params, latency=latency)
+    d = router.decide(RouteRequest("t", "chat", 100, 100, max_latency_ms=1500.0))
+    assert d.chosen == "fast" and d.latency_probe == "slow", d.reason  # the rule's pick, unseen
+    latency.observe_call("slow", "t", elapsed_s=8.0, tokens=100)  # one call seen: slow is known
+    d = router.decide(RouteRequest("t", "chat", 100, 100, max_latency_ms=1500.0))
+    assert d.chosen == "fast" and d.latency_probe != "slow", d.reason
+    assert _ask(_router(), 3000.0).latency_probe is None, "learned models are never probed"
+    assert _ask(_router(), None).latency_probe is None, "no SLO, no probe"
+
+
+def test_an_untried_cheaper_model_is_probed_then_routed_under_every_requests_slo(
+    tmp_path: Path,
+) -> None:
+    """Every request has an SLO (the tenant's) and the unknown models' prior is slow: before
+    probes, sim-small (the rule's cheap pick) was never tried and a pricier model answered for
+    good. One background call teaches its speed; later requests go to it."""
+
+    def edit(text: str) -> str:
+        return (
+            text
+            + "\n[latency]\nprior_ttft_ms = 2000\nprior_tokens_per_s = 20\n"
+            + ("\n[latency.max_latency_ms]\nchat = 4000\nsummarization = 4000\n")
+        )
+
+    async def body(sc: InProcess) -> None:
+        served: list[str] = []
+        for i in range(40):
+            req = {**CHAT, "messages": [{"role": "user", "content": f"Say hello to team {i}."}]}
+            r = await sc.client.post("/v1/chat/completions", json=req, headers=sc.auth)
+            assert r.status_code == 200, r.text
+            served.append(r.headers["x-arbiter-model"])
+            await asyncio.sleep(0.01)  # the probes run in the background
+        await sc.services.shadow.drain()
+        assert sc.services.shadow.probes >= 1
+        r = await sc.client.get("/arbiter/decisions?limit=200", headers=sc.auth)
+        probes = [d for d in r.json()["data"] if d["reason"].startswith("latency probe of")]
+        assert probes and all(d["mode"] == "shadow" for d in probes)
+        probed = {d["chosen_model"] for d in probes}
+        assert len(probes) == len(probed), "one probe per model while its speed is unknown"
+        assert sc.services.latency.snapshot()[next(iter(probed))]["calls"] >= 1
+        assert set(served[20:]) & probed, f"a probed model is routed afterwards: {served}"
+
+    run(tmp_path, body, edit_config=edit)

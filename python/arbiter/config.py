@@ -234,6 +234,10 @@ class LatencySettings:
     prior_tokens_per_s: float = 20.0
     prior_log_sd: float = 0.6
     prior_weight: float = 3.0  # calls the prior is worth
+    # a model set aside under an SLO only by that prior (no call of it seen) gets one background
+    # call (shadow.py: its spend on the shadow budget) to learn its speed: else a cheaper model
+    # is never tried while every request has an SLO, and a pricier one answers for good
+    probe_unseen: bool = True
     tenant_min_calls: float = 50.0  # a tenant's own estimate is used from this many calls
     # each answer with a prediction moves its model's margin on the predicted total by this
     # much in log (latency_coverage.py: keeps the realized coverage at the quantile); 0: off

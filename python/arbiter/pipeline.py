@@ -221,6 +221,7 @@ class Pipeline:
                 stats,
                 slo=slo,
                 predicted_ms=route.latency_ms,
+                latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
             )
         model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
         if model is None:

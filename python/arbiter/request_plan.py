@@ -44,6 +44,7 @@ class Plan:
     log: RequestLog | None = None  # the request's log line, filled when it is recorded
     slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)
     predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
+    latency_probe: str | None = None  # a model to call in the background for its speed
 
     def deadline_s(self, configured: float) -> float:
         """Seconds left to answer: the configured deadline, or the SLO counted from the start

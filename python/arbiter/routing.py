@@ -95,6 +95,9 @@ class RouteDecision:
     target: float
     # under a latency SLO: each eligible model's predicted (TTFT, total) ms at the quantile
     latency_ms: Mapping[str, tuple[float, float]] | None = None
+    # the rule's choice, set aside only on its latency prior (no call of it seen yet): worth a
+    # background call to learn its speed (shadow.py), else it is never tried under an SLO
+    latency_probe: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +351,16 @@ class Router:
         reason = self._reason_text(
             req.task, name(index), score, target, base, why, cost, base_cost, len(pool) - n
         )
+        probe = self._latency_probe(req, name(index)) if chosen != index else None
         return RouteDecision(name(chosen), fallbacks, cands + excluded, reason + note, target,
-                             latency_ms)  # fmt: skip
+                             latency_ms, probe)  # fmt: skip
+
+    def _latency_probe(self, req: RouteRequest, picked: str) -> str | None:
+        """`picked` (the rule's choice, set aside under an SLO) when only its latency prior set
+        it aside: no call of it seen yet, so a background call can teach its speed."""
+        if self.latency is None or self.latency.estimate(picked, req.tenant).calls > 0:
+            return None
+        return picked
 
     def _cost_args(self, pool: PoolIndex, req: RouteRequest) -> CostArgs:
         """The leading arguments of `_native.decide_request` and `request_costs`: the pool's
@@ -565,11 +576,13 @@ class Router:
         index = choice.index
         order = failover_order(choice.scores, sampled_cost, choice.target, p.cost_weight * 1000.0)
         reason = self._explain(req, names, choice, cost, baseline, len(excluded))
-        predicted = None
+        predicted = probe = None
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
             predicted = self._predict_latency(req, names)
             index, note, fits = self._latency_choice(req, names, choice, sampled_cost, predicted)
             reason += note
+            if index != choice.index:
+                probe = self._latency_probe(req, names[choice.index])
             order.sort(key=lambda i: not fits[i])  # fallbacks that fit first (a stable sort)
         fallbacks = tuple(names[i] for i in order if i != index)[: p.max_fallbacks]
         return RouteDecision(
@@ -579,6 +592,7 @@ class Router:
             reason,
             choice.target,
             dict(zip(names, predicted, strict=True)) if predicted is not None else None,
+            probe,
         )
 
     # -- latency --------------------------------------------------------------------------------

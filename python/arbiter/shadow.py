@@ -13,6 +13,12 @@ Spend: each shadow call is reserved before it is made against a daily cap of its
 (`shadow.budget_usd`, an account "shadow" in the budget system, shared by replicas through the
 store), and against the tenant's caps only when `shadow.count_against_tenant`. Shadow calls are
 recorded as decisions of mode `shadow`.
+
+Latency probes use the same path: when the router sets a model aside under a latency SLO only
+because of its latency prior (no call of it seen: `RouteDecision.latency_probe`), that model gets
+one background call (one in flight per model) so its speed is learnt. Without it, a tenant whose
+every request has an SLO never tries a cheaper model whose prior is slow, and pays a pricier one
+for good. Every shadow call's time teaches the latency model, as a served call's does.
 """
 
 from __future__ import annotations
@@ -170,6 +176,8 @@ class Shadow:
         self._pending: dict[str, _Pair] = {}
         self._tally: dict[tuple[str, str], _Tally] = {}  # (challenger, task)
         self.skipped: dict[str, int] = {}  # why shadow calls were not made
+        self._probing: set[str] = set()  # models with a latency probe in flight
+        self.probes = 0  # latency probes made (calls started)
         self.active = bool(self.challengers.state)
 
     # -- the request path (cheap: one dict check when there are no challengers) -----------------
@@ -177,7 +185,10 @@ class Shadow:
         return self.challengers.blocked_for(task) if self.active else None
 
     def after_answer(self, req: ChatRequest, plan: Plan, served: str) -> None:
-        """Maybe send this answered request to a challenger too, in the background."""
+        """Maybe send this answered request to a challenger too, in the background; and to
+        the model its plan names for a latency probe."""
+        if plan.latency_probe is not None:
+            self._probe_latency(req, plan, plan.latency_probe)
         if not self.active or plan.mode != "routed":
             return
         rate = self.cfg.task_rates.get(plan.task, self.cfg.sample_rate)
@@ -199,6 +210,23 @@ class Shadow:
         task = asyncio.get_running_loop().create_task(self._run(req, plan, challenger, shadow_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _probe_latency(self, req: ChatRequest, plan: Plan, model: str) -> None:
+        """One background call of `model`, whose latency no call has shown yet, to learn it."""
+        if model in self._probing or self.s.latency.estimate(model).calls > 0:
+            return  # one at a time: its answer is the evidence the next decision lacks
+        if self._in_flight >= self.cfg.max_in_flight or not self._fits(req, model):
+            self._skip("latency_probe_skipped")
+            return
+        self._probing.add(model)
+        self._in_flight += 1
+        self.probes += 1
+        probe_id = self.s.new_id()
+        why = f"latency probe of {model} (no call of it seen yet) for {plan.decision_id}"
+        task = asyncio.get_running_loop().create_task(self._run(req, plan, model, probe_id, why))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: self._probing.discard(model))
 
     def _fits(self, req: ChatRequest, model: str) -> bool:
         m = self.s.registry.get(model)
@@ -226,9 +254,11 @@ class Shadow:
         self.skipped[why] = self.skipped.get(why, 0) + 1
 
     # -- one shadow call (background) -------------------------------------------------------
-    async def _run(self, req: ChatRequest, plan: Plan, challenger: str, shadow_id: str) -> None:
+    async def _run(
+        self, req: ChatRequest, plan: Plan, challenger: str, shadow_id: str, why: str = ""
+    ) -> None:
         try:
-            await self._call(req, plan, challenger, shadow_id)
+            await self._call(req, plan, challenger, shadow_id, why)
         except Exception:  # never reaches the client; logged and counted
             self._skip("failed")
             log.warning(
@@ -239,7 +269,9 @@ class Shadow:
         finally:
             self._in_flight -= 1
 
-    async def _call(self, req: ChatRequest, plan: Plan, challenger: str, decision_id: str) -> None:
+    async def _call(
+        self, req: ChatRequest, plan: Plan, challenger: str, decision_id: str, why: str = ""
+    ) -> None:
         s = self.s
         m = s.registry[challenger]
         body = dict(body_for(req, m, s.protocol_of(challenger)))
@@ -276,6 +308,11 @@ class Shadow:
             tally.failed += 1
             await s.budgets.settle(decision_id, charge.committed)
             raise
+        elapsed = time.perf_counter() - started
+        # a whole (non-streamed) call's time, as a served one teaches it (latency_slo.py)
+        s.latency.observe_call(
+            challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
+        )
         billed = billed_cost(m, result.usage)
         cost = (billed if billed is not None else worst(challenger)) + charge.committed
         await s.budgets.settle(decision_id, cost)
@@ -288,14 +325,14 @@ class Shadow:
                 task=plan.task,
                 mode="shadow",
                 chosen_model=challenger,
-                reason=f"shadow of {plan.decision_id}",
+                reason=why or f"shadow of {plan.decision_id}",
                 candidates=(),
                 attempts=(),
                 status="ok",
                 cost_usd=cost,
                 baseline_model=challenger,
                 baseline_cost_usd=0.0,
-                latency_ms=(time.perf_counter() - started) * 1000,
+                latency_ms=elapsed * 1000,
                 prompt_tokens=result.usage.prompt_tokens,
                 completion_tokens=result.usage.completion_tokens,
                 difficulty=plan.easiness,
