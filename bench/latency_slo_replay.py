@@ -180,7 +180,7 @@ def replay(
                 learned.now += SECONDS_PER_REQUEST
                 learned.answered(name, it.truth[name][1], it.truth[name][0], None)
     stalled = Stalls(len(items), seed, stalls == "model") if stalls else None
-    cost = oracle_cost = good = baseline_good = 0.0
+    cost = oracle_cost = good = baseline_good = expected = baseline_expected = 0.0
     met = reachable = 0
     for i, (it, (stats, task, tokens_in)) in enumerate(zip(items, asked, strict=True)):
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
@@ -202,6 +202,9 @@ def replay(
         oracle_cost += it.truth[live.oracle(it)][3]
         good += ok and not late
         baseline_good += it.truth[live.BASELINE][2]
+        # free of the grade draws: the pick's pass rate x its chance of being on time
+        expected += live.quality_of(model, it.task) * it.p_fit[model]
+        baseline_expected += live.quality_of(live.BASELINE, it.task)
         if it.slo_ms is not None and live.reachable(it):
             reachable += 1
             met += it.p_fit[model] >= live.QUANTILE
@@ -213,6 +216,7 @@ def replay(
         "cost_vs_oracle": round(cost / oracle_cost, 4),
         "slo_attainment": round(met / max(reachable, 1), 4),
         "quality_ratio": round(good / baseline_good, 4),
+        "quality_ratio_expected": round(expected / baseline_expected, 4),
         **({} if learned is None else {"latency_adopted": learned.adopted}),
     }
 
