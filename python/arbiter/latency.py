@@ -42,7 +42,10 @@ What is observed (pipeline.py, through `observe_call`):
     log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
     ratio) are recorded. A quick failure (an immediate 503) says nothing about speed;
   * an answered call beyond the model's own p99.4 counts as at it (`_CLIP_Z`), once the model
-    has a few calls: a stall is a fact about that call, not the spread of the next ones. The
+    has a few calls: a stall is a fact about that call, not the spread of the next ones. One
+    beyond both its p99.98 and the median + 3 robust sds of the model's recent calls is a stall
+    and left out (`_STALL_Z`, latency_outliers: a tenth of the calls stalled widened the fit
+    that the p99.4 is read from). The
     calls before that are kept (per replica, its own) and, once 20 exist, re-clipped against
     their own median and MAD, their sums corrected (latency_early): one slow early call on a
     long answer held a model's speed spread wide for good.
@@ -458,8 +461,8 @@ class LatencyModel:
             return
         fit = self._fit(tenant, model)
         known = fit.calls >= _CLIP_MIN_CALLS
-        # the first calls are latency_early's (reclip); then a stall stays out of the sums:
-        # each part's standard score under the current fit, against the model's recent ones
+        # the first calls are latency_early's (reclip); then a stall stays out of the sums: each
+        # part's log residual from the fit, against the model's recent ones and the fit's p99.98
         out = self.outliers if known else None
         if ttft_s is not None:  # a stream: both parts are seen
             decode = elapsed_s - ttft_s

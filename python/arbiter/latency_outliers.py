@@ -6,18 +6,20 @@ quantile. A stall (the host's, the network's, the upstream's queue) is a fact ab
 not about the next ones, yet until now it entered at the model's own p99.4 (`_CLIP_Z`), a clip
 measured against a fit the stalls themselves had widened: with a tenth of one model's calls in
 bursts of 2-10x (bench/latency_slo_replay.py --stalls model) every stalled call entered at
-+2.5 sd, the fitted p90 rose by a third, the router sent the model's traffic to pricier ones
-(seed 13: cost 1.58x the oracle's, against 1.10 without the stalls).
++2.5 sd, a 300-token answer's fitted p90 rose 1.5x (tests/test_latency_outliers.py) and the
+router sent the model's traffic to pricier ones (seed 13: cost 1.58x the oracle's, against 1.10
+without the stalls).
 
 So each replica keeps, per model and part (TTFT, speed, total), the residuals of its last
 `WINDOW` answered calls against the model's current fit, and a call beyond the window's median +
 `Z` robust sds (1.4826 x the median absolute deviation: a tenth, or a burst of ten, of
-outliers moves neither much) is an outlier: it does not enter the sums. Every call, kept or not,
-enters the window, so a lasting shift moves the median within half a window and its calls are
-kept again (the change detector, which sees every call, adopts a large shift sooner). Rejected
-calls are not lost to the other guards: the change detector and the coverage margin
-(latency_coverage) still see them, and the margin widens the prediction if a model's real tail
-is heavier than the fit.
+outliers moves neither much) is an outlier; if it is also beyond the fit's own p99.98
+(latency._STALL_Z: the window alone dropped some of the clean tail the spread is drawn from) it
+does not enter the sums. Every call, kept or not, enters the window, so a lasting shift moves
+the median within half a window and its calls are kept again (the change detector, which sees
+every call, adopts a large shift sooner). Rejected calls are not lost to the other guards: the
+change detector and the coverage margin (latency_coverage, when on) still see them, and the
+margin widens the prediction if a model's real tail is heavier than the fit.
 
 What replicas share is unchanged (the sums): each replica decides which of its own calls enter
 them, as it already clipped them, so every replica reading the same rows agrees.
