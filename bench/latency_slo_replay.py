@@ -23,8 +23,9 @@ every answered call, with the change detector and its adoption as services._chan
 it), and host stalls are injected into the times it *observes* (not the truth the oracle and
 the scoring use): deterministic bursts of 3, 5 or 10 calls whose observed time is 2-10x, about
 one burst per `STALL_EVERY` requests, over consecutive requests or one model's consecutive
-calls (`Stalls`). Arms (optimistic draws): learned without stalls; with stalls and the latency
-detector as before (no confirmation); with stalls as shipped.
+calls (`Stalls`). Arms (optimistic draws), each without and with the stall gate
+(`latency.outlier_z`, latency_outliers.py; "_before": without): learned without stalls, and
+with stalls.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from arbiter.classify import classify
 from arbiter.difficulty import prompt_stats
 from arbiter.latency import LatencyModel, LatencyPrior, lognormal_sum_quantile
 from arbiter.latency_coverage import CoverageTracker
+from arbiter.latency_outliers import Outliers
 from arbiter.latency_slo import material_ratio
 from arbiter.offline.sim.state import prompt_tokens
 from arbiter.output_length import OutputLength
@@ -74,7 +76,7 @@ class LearnedLatency:
     """The sidecar's latency model (its settings as the live bench configures them, at time
     scale 1) with the latency change detector, on a clock of SECONDS_PER_REQUEST per call."""
 
-    def __init__(self, confirm: int | None) -> None:
+    def __init__(self, confirm: int | None, outliers: bool = True) -> None:
         toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
         lat = config.loads(toml, env={}).latency
         self.now = 0.0
@@ -85,6 +87,7 @@ class LearnedLatency:
             clock=lambda: self.now,
             coverage=CoverageTracker(live.QUANTILE, lat.coverage_step)
             if lat.coverage_step > 0 else None,
+            outliers=Outliers(z=lat.outlier_z) if outliers and lat.outlier_z > 0 else None,
         )  # fmt: skip
         self.h = changepoint.threshold_for(1.0)
         self.confirm = confirm
@@ -177,7 +180,7 @@ def replay(
                 learned.now += SECONDS_PER_REQUEST
                 learned.answered(name, it.truth[name][1], it.truth[name][0], None)
     stalled = Stalls(len(items), seed, stalls == "model") if stalls else None
-    cost = oracle_cost = good = baseline_good = 0.0
+    cost = oracle_cost = good = baseline_good = expected = baseline_expected = 0.0
     met = reachable = 0
     for i, (it, (stats, task, tokens_in)) in enumerate(zip(items, asked, strict=True)):
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
@@ -199,6 +202,9 @@ def replay(
         oracle_cost += it.truth[live.oracle(it)][3]
         good += ok and not late
         baseline_good += it.truth[live.BASELINE][2]
+        # free of the grade draws: the pick's pass rate x its chance of being on time
+        expected += live.quality_of(model, it.task) * it.p_fit[model]
+        baseline_expected += live.quality_of(live.BASELINE, it.task)
         if it.slo_ms is not None and live.reachable(it):
             reachable += 1
             met += it.p_fit[model] >= live.QUANTILE
@@ -210,6 +216,7 @@ def replay(
         "cost_vs_oracle": round(cost / oracle_cost, 4),
         "slo_attainment": round(met / max(reachable, 1), 4),
         "quality_ratio": round(good / baseline_good, 4),
+        "quality_ratio_expected": round(expected / baseline_expected, 4),
         **({} if learned is None else {"latency_adopted": learned.adopted}),
     }
 
@@ -225,17 +232,21 @@ def main() -> int:
     args = p.parse_args()
     live.QUALITY_TARGET = args.quality_target  # the router's and the oracles' bar, as live
     out: dict[str, dict[str, float]] = {}
-    # (arm, optimistic draws, learned latency's detector confirmation or "profile", stalls)
-    arms: list[tuple[str, bool, int | str | None, str]] = [
-        ("plain", False, "profile", ""), ("optimistic", True, "profile", "")
+    # (arm, optimistic draws, learned latency's detector confirmation or "profile", stalls,
+    # stalls kept out of the latency sums by latency_outliers)
+    arms: list[tuple[str, bool, int | str | None, str, bool]] = [
+        ("plain", False, "profile", "", True), ("optimistic", True, "profile", "", True)
     ]  # fmt: skip
     if args.stalls:
-        arms = [("learned", True, None, ""), ("stalls_before", True, 0, args.stalls),
-                ("stalls_now", True, None, args.stalls)]  # fmt: skip
-    for arm, optimistic, confirm, stalls in arms:
+        arms = [("learned_before", True, None, "", False), ("learned", True, None, "", True),
+                ("stalls_before", True, None, args.stalls, False),
+                ("stalls_now", True, None, args.stalls, True)]  # fmt: skip
+    for arm, optimistic, confirm, stalls, outliers in arms:
         rows = []
         for seed in args.seeds:
-            learned = None if confirm == "profile" else LearnedLatency(confirm)  # type: ignore[arg-type]
+            learned = (
+                None if confirm == "profile" else LearnedLatency(confirm, outliers)  # type: ignore[arg-type]
+            )
             row = replay(seed, optimistic, learned, stalls)
             print(f"seed {seed} {arm}: {json.dumps(row)}")
             rows.append(row)

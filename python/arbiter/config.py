@@ -242,6 +242,9 @@ class LatencySettings:
     # each answer with a prediction moves its model's margin on the predicted total by this
     # much in log (latency_coverage.py: keeps the realized coverage at the quantile); 0: off
     coverage_step: float = 0.0
+    # an answered call beyond its model's recent median + this many robust sds (over its last
+    # 64 calls) is a stall and stays out of the latency sums (latency_outliers.py); 0: off
+    outlier_z: float = 3.0
     priors: dict[str, LatencyPriorSettings] = field(default_factory=dict)
     # per task: the SLO of a request that sets no header (and whose tenant sets none), in ms
     max_latency_ms: dict[str, float] = field(default_factory=dict)

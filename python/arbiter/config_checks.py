@@ -171,6 +171,8 @@ def check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None
         )
     check_range(loc, ["latency", "prior_log_sd"], lat.prior_log_sd, 0.01, 5.0)
     check_range(loc, ["latency", "coverage_step"], lat.coverage_step, 0.0, 0.2)
+    if lat.outlier_z != 0:  # 0 turns it off; under 2 it would drop a normal's own tail
+        check_range(loc, ["latency", "outlier_z"], lat.outlier_z, 2.0, 10.0)
     priors = [("", lat.prior_ttft_ms, lat.prior_tokens_per_s)] + [
         (m, p.ttft_ms, p.tokens_per_s) for m, p in lat.priors.items()
     ]

@@ -42,7 +42,10 @@ What is observed (pipeline.py, through `observe_call`):
     log TTFT given that it exceeds the bound (the truncated normal's, via the inverse Mills
     ratio) are recorded. A quick failure (an immediate 503) says nothing about speed;
   * an answered call beyond the model's own p99.4 counts as at it (`_CLIP_Z`), once the model
-    has a few calls: a stall is a fact about that call, not the spread of the next ones. The
+    has a few calls: a stall is a fact about that call, not the spread of the next ones. One
+    beyond both its p99.98 and the median + 3 robust sds of the model's recent calls is a stall
+    and left out (`_STALL_Z`, latency_outliers: a tenth of the calls stalled widened the fit
+    that the p99.4 is read from). The
     calls before that are kept (per replica, its own) and, once 20 exist, re-clipped against
     their own median and MAD, their sums corrected (latency_early): one slow early call on a
     long answer held a model's speed spread wide for good.
@@ -62,6 +65,7 @@ from dataclasses import dataclass
 
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
+from arbiter.latency_outliers import Outliers
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 # the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
@@ -88,6 +92,12 @@ _CLIP_Z, _CLIP_MIN_CALLS = 2.5, 20.0
 # at 3.5 a 4.3x outlier on a long answer still held turbo's speed log sd at 0.26-0.28 for a
 # truth of 0.2 (its N^4 leverage in the split); at 2.5, 0.23-0.24, as without it (synthetic replay).
 _EARLY_Z = 2.5
+# A call is a stall, and stays out of the sums, when two views agree: beyond its model's recent
+# median + 3 robust sds (latency_outliers: robust to a tenth of the calls stalled, where the fit
+# is not) and beyond the fit's own p99.98. The window alone also dropped the clean tail the fit
+# draws its spread from (0.9% of clean calls: a 300-token answer's p90 3% under the truth in
+# tests/test_latency_outliers.py); with both, 0.5% above it, as without the window.
+_STALL_Z = 3.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,15 +242,23 @@ def _z(q: float) -> float:
     return num / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
 
 
-def lognormal_sum_quantile(mu1: float, var1: float, mu2: float, var2: float, z: float) -> float:
-    """The quantile at standard score `z` of X1 + X2, each log-normal (independent), by
-    Fenton-Wilkinson: a log-normal with the sum's mean and variance."""
+def lognormal_sum_log_moments(
+    mu1: float, var1: float, mu2: float, var2: float
+) -> tuple[float, float]:
+    """(mean, variance) of log(X1 + X2), each log-normal (independent), by Fenton-Wilkinson:
+    a log-normal with the sum's mean and variance."""
     m1 = math.exp(mu1 + var1 / 2)
     m2 = math.exp(mu2 + var2 / 2)
     v = m1 * m1 * math.expm1(var1) + m2 * m2 * math.expm1(var2)
     m = m1 + m2
     s2 = math.log1p(v / (m * m))
-    return math.exp(math.log(m) - s2 / 2 + z * math.sqrt(s2))
+    return math.log(m) - s2 / 2, s2
+
+
+def lognormal_sum_quantile(mu1: float, var1: float, mu2: float, var2: float, z: float) -> float:
+    """The quantile at standard score `z` of X1 + X2 (`lognormal_sum_log_moments`)."""
+    mu, s2 = lognormal_sum_log_moments(mu1, var1, mu2, var2)
+    return math.exp(mu + z * math.sqrt(s2))
 
 
 Moments = tuple[float, float]  # (E[x], E[x^2]) of a log time or log speed
@@ -329,6 +347,7 @@ class LatencyModel:
         tenant_min_calls: float = 50.0,
         clock: Callable[[], float] = time.time,
         coverage: CoverageTracker | None = None,
+        outliers: Outliers | None = None,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
@@ -339,6 +358,8 @@ class LatencyModel:
         self._clock = clock
         # per model, the margin that keeps the predicted total's coverage at its quantile
         self.coverage = coverage
+        # which answered calls are stalls, kept out of the sums (latency_outliers); None: all in
+        self.outliers = outliers
         self._own: dict[tuple[str, str], _Sums] = {}
         self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
@@ -440,17 +461,34 @@ class LatencyModel:
             return
         fit = self._fit(tenant, model)
         known = fit.calls >= _CLIP_MIN_CALLS
+        # the first calls are latency_early's (reclip); then a stall stays out of the sums: each
+        # part's log residual from the fit, against the model's recent ones and the fit's p99.98
+        out = self.outliers if known else None
         if ttft_s is not None:  # a stream: both parts are seen
             decode = elapsed_s - ttft_s
             speed = tokens / decode if tokens > 1 and decode > 0 else None
+            if out is not None:
+                lt, ttft_sd = math.log(max(ttft_s, _MIN_S)) - fit.ttft_mu, math.sqrt(fit.ttft_var)
+                if out.outlier(model, "ttft", lt) and lt > _STALL_Z * ttft_sd:
+                    ttft_s = None
+                if speed is not None:
+                    ls = fit.speed_mu - math.log(max(speed, 1e-3))
+                    if out.outlier(model, "speed", ls) and ls > _STALL_Z * math.sqrt(fit.speed_var):
+                        speed = None
             if known:  # each part within the model's own far tail (see _CLIP_Z)
-                ttft_s = min(ttft_s, math.exp(fit.ttft_mu + _CLIP_Z * math.sqrt(fit.ttft_var)))
+                if ttft_s is not None:
+                    ttft_s = min(ttft_s, math.exp(fit.ttft_mu + _CLIP_Z * math.sqrt(fit.ttft_var)))
                 if speed is not None:
                     floor = math.exp(fit.speed_mu - _CLIP_Z * math.sqrt(fit.speed_var))
                     speed = max(speed, floor)
-            self.observe(model, tenant, ttft_s=ttft_s, speed_tps=speed)
+            if ttft_s is not None or speed is not None:
+                self.observe(model, tenant, ttft_s=ttft_s, speed_tps=speed)
             return
         if tokens <= 1:  # (almost) no answer: the total is the TTFT
+            lt = math.log(max(elapsed_s, _MIN_S)) - fit.ttft_mu
+            stall = out is not None and out.outlier(model, "ttft", lt)
+            if stall and lt > _STALL_Z * math.sqrt(fit.ttft_var):
+                return
             if known:
                 elapsed_s = min(
                     elapsed_s, math.exp(fit.ttft_mu + _CLIP_Z * math.sqrt(fit.ttft_var))
@@ -459,10 +497,12 @@ class LatencyModel:
             return
         if known:
             decode_mu = math.log(tokens) - fit.speed_mu
-            tail = lognormal_sum_quantile(
-                fit.ttft_mu, fit.ttft_var, decode_mu, fit.speed_var, _CLIP_Z
-            )
-            elapsed_s = min(elapsed_s, tail)
+            mu, s2 = lognormal_sum_log_moments(fit.ttft_mu, fit.ttft_var, decode_mu, fit.speed_var)
+            lt = math.log(max(elapsed_s, _MIN_S)) - mu
+            stall = out is not None and out.outlier(model, "total", lt)
+            if stall and lt > _STALL_Z * math.sqrt(s2):
+                return
+            elapsed_s = min(elapsed_s, math.exp(mu + _CLIP_Z * math.sqrt(s2)))
         self._add(model, tenant, None, None, total=(elapsed_s, tokens))
 
     # -- predicting -----------------------------------------------------------------------
@@ -573,6 +613,8 @@ class LatencyModel:
 
     def _start_epoch(self, model: str, epoch: float) -> None:
         self._epochs[model] = epoch
+        if self.outliers is not None:  # the old level's residuals say nothing of the new one
+            self.outliers.forget(model)
         for sums in (self._own, self._others):
             for key in [k for k in sums if k[1] == model]:
                 del sums[key]

@@ -34,6 +34,7 @@ from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
 from arbiter.latency import LatencyModel, LatencyPrior
 from arbiter.latency_coverage import CoverageTracker
+from arbiter.latency_outliers import Outliers
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
 from arbiter.output_length import OutputLength
@@ -558,6 +559,7 @@ def make_latency_model(settings: Settings) -> LatencyModel:
         coverage=CoverageTracker(settings.routing.latency_quantile, lat.coverage_step)
         if lat.coverage_step > 0
         else None,
+        outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
     )
 
 
