@@ -504,13 +504,18 @@ class Handlers:
         principal = await self.reader(request)
         only_params(request)
         rows = [
-            {**r, "shared": r["scope"] in _SHARED_SCOPES}
+            {
+                **r,
+                "spent_usd": _usd(r["spent_usd"]),
+                "reserved_usd": _usd(r["reserved_usd"]),
+                "shared": r["scope"] in _SHARED_SCOPES,
+            }
             for r in await asyncio.to_thread(self.s.store.budget_usage, "")
         ]
         if principal.sees_all:
             expired = await asyncio.to_thread(self.s.store.expired_budget_holds, time.time())
             for r in rows:
-                r["reserved_expired_usd"] = expired.get((r["scope"], r["window_start"]), 0.0)
+                r["reserved_expired_usd"] = _usd(expired.get((r["scope"], r["window_start"]), 0.0))
         tenant = read_scope(request, principal)
         if tenant is None:
             return json_response({"object": "list", "data": rows})
@@ -542,6 +547,12 @@ class Handlers:
 
 
 _SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
+
+
+def _usd(x: float) -> float:
+    """A money amount as /arbiter/budgets shows it: to 1e-9 USD, as the models' prices per token
+    (listing.py) and shadow costs are, so sums of floats carry no 1e-17 residue into the API."""
+    return round(float(x), 9) + 0.0  # + 0.0: -0.0 (a residue below 0) reads as 0.0
 
 
 def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:
