@@ -676,6 +676,11 @@ def _stored_response_routes(h: Handlers, guard: Any) -> list[Route]:
     ]
 
 
+# the surfaces whose requests call models: the only ones whose `anthropic-beta` header is read
+# (request_log.RequestLog.anthropic_beta, sent on to Anthropic upstreams)
+_CALLS_MODELS = frozenset({"chat", "responses", "messages", "embeddings", "completions"})
+
+
 def _guard(
     handler: Any,
     render: Render = openai_surface.render_error,
@@ -687,6 +692,8 @@ def _guard(
     `render` says otherwise); never a stack trace. Each request gets its id and its one log
     line (request_log.py; `surface` None: an operator endpoint, logged at debug). A request to
     a Host the sidecar does not answer to (`hosts`) or from another site's page is refused."""
+
+    calls_models = surface in _CALLS_MODELS
 
     async def endpoint(request: Request) -> Response:
         quick_headers(request)
@@ -702,9 +709,8 @@ def _guard(
             hosts.check_scope(scope["headers"], scope.get("http_version", "1.1"))
             refuse_cross_site(request)
             check_params(request)
-            # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
-            betas = request.headers.getlist("anthropic-beta")
-            ctx.anthropic_beta = request_log.anthropic_beta(",".join(betas) if betas else None)
+            if calls_models:  # only calls to an Anthropic upstream send it on (upstream/http.py)
+                ctx.anthropic_beta = request_log.anthropic_beta_lines(scope["headers"])
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)
         except ArbiterError as err:
