@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from arbiter.store import open_store
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "python"
 
@@ -36,6 +38,9 @@ def _run_into_closed_pipe(args: list[str], cwd: Path) -> subprocess.CompletedPro
 
 def test_export_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")  # an unmigrated one: rc 2, said so
+    store.migrate()
+    store.close()
     done = _run_into_closed_pipe(
         ["export", "--config", str(cfg), "--since", "1d", "--format", "csv"], tmp_path
     )

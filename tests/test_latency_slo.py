@@ -583,3 +583,41 @@ def test_an_untried_cheaper_model_is_probed_then_routed_under_every_requests_slo
         assert set(served[20:]) & probed, f"a probed model is routed afterwards: {served}"
 
     run(tmp_path, body, edit_config=edit)
+
+
+def test_a_cascade_counts_its_judge_call_against_the_slo(tmp_path: Path) -> None:
+    """With a `routing.cascade_judge_gain` line the cheap answer is graded by
+    `routing.cascade_judge_model` inside the request, between the cheap try and an escalation:
+    the SLO check counted only the two model calls, so a cascade was planned that, escalated,
+    could not finish in time. The judge's call (its predicted latency) now counts too."""
+    from arbiter.pipeline import Pipeline
+    from arbiter.principal import Principal
+    from arbiter.surfaces.openai_chat import parse_chat_request
+
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
+    doc["routing"]["cascade_tasks"] = ["chat"]
+    doc["routing"]["explore"] = 0.0
+    judged = {**doc, "routing": {**doc["routing"], "cascade_judge_model": "sim-medium",
+                                 "cascade_judge_gain": {"chat": [1.0, -2.0]}}}  # fmt: skip
+    req = parse_chat_request(b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}')
+    who = Principal("t")
+    plain = Services(config.loads(to_toml(doc), env=ENV), seed=1)
+    svc = Services(config.loads(to_toml(judged), env=ENV), seed=1)
+    try:
+        wide = LatencySLO(1e9, None)
+        base = Pipeline(plain).plan(req, who, wide)
+        assert base.cascade_first is not None and base.predicted_ms is not None, base.reason
+        first, chosen = base.cascade_first, base.models[0]
+        both = base.predicted_ms[first][1] + base.predicted_ms[chosen][1]
+        router = svc.router_for(who)
+        judge_ms = router.predicted_total_ms("sim-medium", "t", 200)
+        assert judge_ms is not None and judge_ms > 0
+        slo = LatencySLO(both + judge_ms / 2, None)  # the two calls fit; with the judge, not
+        assert Pipeline(plain).plan(req, who, slo).cascade_first == first
+        judged_plan = Pipeline(svc).plan(req, who, slo)
+        assert judged_plan.models[0] == chosen, judged_plan.reason
+        assert judged_plan.cascade_first is None, judged_plan.reason
+        assert Pipeline(svc).plan(req, who, LatencySLO(both + judge_ms * 2, None)).cascade_first
+    finally:
+        plain.store.close()
+        svc.store.close()

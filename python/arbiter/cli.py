@@ -15,6 +15,7 @@ from arbiter.errors import ConfigError
 
 if TYPE_CHECKING:
     from arbiter.stopping import Stopping
+    from arbiter.store import Store
 
 DEFAULT_CONFIG = "arbiter.toml"
 
@@ -365,6 +366,9 @@ def _export(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     store = open_store(settings.store.url)
     try:
+        if (unmigrated := _unmigrated(store, settings.store.url)) is not None:
+            print(f"arbiter: {unmigrated}", file=sys.stderr)
+            return 2
         if args.out is None:
             n = export(store, since, args.format, sys.stdout, tenant=args.tenant)
         else:
@@ -377,6 +381,19 @@ def _export(args: argparse.Namespace) -> int:
         store.close()
     print(f"exported {n} decisions", file=sys.stderr)
     return 0
+
+
+def _unmigrated(store: Store, url: str) -> str | None:
+    """Why a read-only command cannot read `store`: it has no Arbiter tables (never migrated;
+    a read-only command does not create them). None when it has."""
+    from arbiter.url_redaction import redact_url
+
+    if store.schema_version() > 0:
+        return None
+    return (
+        f"the store at {redact_url(url)} has no Arbiter tables (it was never migrated): run "
+        "`arbiter migrate` (with the same --config) first, or point store.url at the sidecar's"
+    )
 
 
 def _sim(args: argparse.Namespace) -> int:

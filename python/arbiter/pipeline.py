@@ -40,6 +40,7 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
+from arbiter.judge_calls import JUDGE_MAX_TOKENS
 from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
@@ -47,7 +48,7 @@ from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
 from arbiter.request_plan import Completed, Plan, Streamed
-from arbiter.routing import RouteDecision, RouteRequest, context_need
+from arbiter.routing import RouteDecision, Router, RouteRequest, context_need
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_body import (
@@ -204,6 +205,7 @@ class Pipeline:
                     chosen = base
             models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
             reason = route.reason
+            judge_ms = self._judge_ms(router, principal.tenant, task, slo)
             if s.recent_changes:  # a detected change the router is acting on: say so
                 reason += s.change_notes(c.model for c in route.candidates)
             return Plan(
@@ -217,7 +219,9 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
-                self._cascade_first(req, task, chosen, route.candidates, slo, route, easiness),
+                self._cascade_first(
+                    req, task, chosen, route.candidates, slo, route, easiness, judge_ms
+                ),
                 stats,
                 slo=slo,
                 predicted_ms=route.latency_ms,
@@ -285,10 +289,12 @@ class Pipeline:
         slo: LatencySLO = NO_SLO,
         route: RouteDecision | None = None,
         easiness: float | None = None,
+        judge_ms: float = 0.0,
     ) -> str | None:
         """For tasks configured to cascade (non-streaming only): the first eligible one of
         `routing.cascade_first_model` / `cascade_first_models` (or else the cheapest eligible
-        model), when it is cheaper than the routed choice."""
+        model), when it is cheaper than the routed choice. `judge_ms`: the in-request judge's
+        predicted call (`_judge_ms`), which sits between the cheap try and an escalation."""
         r = self.s.settings.routing
         if req.stream or task not in r.cascade_tasks:
             return None
@@ -305,11 +311,26 @@ class Pipeline:
             return None
         predicted = route.latency_ms if route is not None else None
         if predicted is not None and slo.max_latency_ms is not None:
-            # the cheap try and an escalation must both fit in the SLO, else no cascade
-            both = predicted[first.model][1] + predicted[chosen][1]
+            # the cheap try, the judge reading it and an escalation must all fit in the SLO,
+            # else no cascade
+            both = predicted[first.model][1] + judge_ms + predicted[chosen][1]
             if both > slo.max_latency_ms:
                 return None
         return first.model
+
+    def _judge_ms(self, router: Router, tenant: str, task: str, slo: LatencySLO) -> float:
+        """The in-request judge's predicted total ms (its reply at most JUDGE_MAX_TOKENS), when
+        the task has a `routing.cascade_judge_gain` line and the request a total-latency SLO;
+        else 0 (no judge call, or nothing to fit it in)."""
+        r = self.s.settings.routing
+        if (
+            slo.max_latency_ms is None
+            or r.cascade_judge_model is None
+            or task not in r.cascade_judge_gain
+        ):
+            return 0.0
+        ms = router.predicted_total_ms(r.cascade_judge_model, tenant, JUDGE_MAX_TOKENS)
+        return 0.0 if ms is None else ms
 
     async def _try_cascade(
         self, req: ChatRequest, plan: Plan, attempts: list[Attempt]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import string
 import time
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,13 @@ def anthropic_beta(value: str | None) -> str | None:
             param="anthropic-beta",
         )
     return value
+
+
+def anthropic_beta_lines(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """`anthropic_beta` of a request's raw ASGI header lines, read in one pass without decoding
+    the others: repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it."""
+    found = [value for name, value in headers if name == b"anthropic-beta"]
+    return anthropic_beta(b",".join(found).decode("latin-1")) if found else None
 
 
 class RequestLog:

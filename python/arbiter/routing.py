@@ -596,6 +596,13 @@ class Router:
         )
 
     # -- latency --------------------------------------------------------------------------------
+    def predicted_total_ms(self, model: str, tenant: str, max_tokens: int) -> float | None:
+        """`model`'s total ms at the latency quantile for a reply of at most `max_tokens` (a
+        call outside the routed ones: the cascade's judge), None without a latency model."""
+        if self.latency is None:
+            return None
+        return self.latency.predict_ms(model, tenant, self._z, math.log(max_tokens), 0.0)[1]
+
     def _predict_latency(self, req: RouteRequest, names: list[str]) -> list[tuple[float, float]]:
         """Each model's (TTFT, total) ms at the quantile, for this request's expected answer."""
         assert self.latency is not None

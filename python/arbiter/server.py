@@ -504,13 +504,18 @@ class Handlers:
         principal = await self.reader(request)
         only_params(request)
         rows = [
-            {**r, "shared": r["scope"] in _SHARED_SCOPES}
+            {
+                **r,
+                "spent_usd": _usd(r["spent_usd"]),
+                "reserved_usd": _usd(r["reserved_usd"]),
+                "shared": r["scope"] in _SHARED_SCOPES,
+            }
             for r in await asyncio.to_thread(self.s.store.budget_usage, "")
         ]
         if principal.sees_all:
             expired = await asyncio.to_thread(self.s.store.expired_budget_holds, time.time())
             for r in rows:
-                r["reserved_expired_usd"] = expired.get((r["scope"], r["window_start"]), 0.0)
+                r["reserved_expired_usd"] = _usd(expired.get((r["scope"], r["window_start"]), 0.0))
         tenant = read_scope(request, principal)
         if tenant is None:
             return json_response({"object": "list", "data": rows})
@@ -542,6 +547,12 @@ class Handlers:
 
 
 _SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
+
+
+def _usd(x: float) -> float:
+    """A money amount as /arbiter/budgets shows it: to 1e-9 USD, as the models' prices per token
+    (listing.py) and shadow costs are, so sums of floats carry no 1e-17 residue into the API."""
+    return round(float(x), 9) + 0.0  # + 0.0: -0.0 (a residue below 0) reads as 0.0
 
 
 def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:
@@ -665,6 +676,11 @@ def _stored_response_routes(h: Handlers, guard: Any) -> list[Route]:
     ]
 
 
+# the surfaces whose requests call models: the only ones whose `anthropic-beta` header is read
+# (request_log.RequestLog.anthropic_beta, sent on to Anthropic upstreams)
+_CALLS_MODELS = frozenset({"chat", "responses", "messages", "embeddings", "completions"})
+
+
 def _guard(
     handler: Any,
     render: Render = openai_surface.render_error,
@@ -676,6 +692,8 @@ def _guard(
     `render` says otherwise); never a stack trace. Each request gets its id and its one log
     line (request_log.py; `surface` None: an operator endpoint, logged at debug). A request to
     a Host the sidecar does not answer to (`hosts`) or from another site's page is refused."""
+
+    calls_models = surface in _CALLS_MODELS
 
     async def endpoint(request: Request) -> Response:
         quick_headers(request)
@@ -691,9 +709,8 @@ def _guard(
             hosts.check_scope(scope["headers"], scope.get("http_version", "1.1"))
             refuse_cross_site(request)
             check_params(request)
-            # repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it
-            betas = request.headers.getlist("anthropic-beta")
-            ctx.anthropic_beta = request_log.anthropic_beta(",".join(betas) if betas else None)
+            if calls_models:  # only calls to an Anthropic upstream send it on (upstream/http.py)
+                ctx.anthropic_beta = request_log.anthropic_beta_lines(scope["headers"])
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)
         except ArbiterError as err:

@@ -56,6 +56,10 @@ class Store(Protocol):
         """Apply pending migrations (safe when several processes race); return the version."""
         ...
 
+    def schema_version(self) -> int:
+        """The schema's version, changing nothing: 0 when the store was never migrated."""
+        ...
+
     def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
         """Write `records` in ONE transaction (see the module docstring for idempotence)."""
         ...

@@ -289,6 +289,22 @@ class SqlStore(
             log.warning("store %s is at schema %d, newer than this code knows", self.url, current)
         return current
 
+    def schema_version(self) -> int:
+        """The schema's version without changing anything: 0 for a store never migrated (no
+        Arbiter tables), so a read-only command can say so instead of `no such table`."""
+        exists = (
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            if self.backend == "sqlite"
+            else "SELECT count(*) FROM (SELECT to_regclass('schema_version') AS t) r "
+            "WHERE r.t IS NOT NULL"
+        )
+        with self._ro() as cur:
+            cur.execute(exists)
+            if not int(cur.fetchone()[0]):
+                return 0
+            cur.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            return int(cur.fetchone()[0])
+
     # -- writes ---------------------------------------------------------------------------
     def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
         self.write_rows(encode_rows(records), batch_id=batch_id)

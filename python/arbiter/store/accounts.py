@@ -22,6 +22,7 @@ from arbiter.store.budget_holds import (
     add_holds,
     lease_owner,
     lease_statement,
+    release_when,
     take_holds,
 )
 
@@ -189,8 +190,8 @@ class AccountsMixin(StoreHooks):
                 else:
                     cur.execute(
                         self._sql(
-                            "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
-                            "THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
+                            "UPDATE budget_usage SET reserved_usd = "
+                            f"CASE {release_when('reserved_usd')}, spent_usd = spent_usd + %s "
                             "WHERE scope = %s AND window_start = %s"
                         ),
                         (reserved, reserved, actual, scope, window),

@@ -24,18 +24,27 @@ if TYPE_CHECKING:
 # A ledger row this close to 0 holds nothing (float rounding of + and - the same amounts).
 _EMPTY_USD = 1e-12
 
+
+def release_when(column: str) -> str:
+    """The `WHEN ... END` end of a `CASE` taking one `%s` (given twice) off `column`. What
+    is left below _EMPTY_USD is the residue of adding and subtracting the same amounts in
+    another order (1.08e-19 after a + b - a - b), not money: it settles to exactly 0, so
+    /arbiter/budgets never shows it and no cap check counts it."""
+    return f"WHEN {column} - %s > {_EMPTY_USD!r} THEN {column} - %s ELSE 0 END"
+
+
 # A settle's release from a window, only while the owner's ledger still has a row for it (a
 # sweep that deleted the row released the hold already). One statement, as before the ledger.
 SETTLE_HELD = (
     "UPDATE budget_usage SET reserved_usd = CASE "
     "WHEN NOT EXISTS (SELECT 1 FROM budget_holds WHERE owner = %s AND scope = %s "
     "AND window_start = %s) THEN reserved_usd "
-    "WHEN reserved_usd > %s THEN reserved_usd - %s ELSE 0 END, spent_usd = spent_usd + %s "
+    f"{release_when('reserved_usd')}, spent_usd = spent_usd + %s "
     "WHERE scope = %s AND window_start = %s"
 )
 _SUBTRACT = (
-    "UPDATE budget_usage SET reserved_usd = CASE WHEN reserved_usd > %s "
-    "THEN reserved_usd - %s ELSE 0 END WHERE scope = %s AND window_start = %s"
+    f"UPDATE budget_usage SET reserved_usd = CASE {release_when('reserved_usd')} "
+    "WHERE scope = %s AND window_start = %s"
 )
 
 

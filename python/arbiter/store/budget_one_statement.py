@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from arbiter.store.budget_holds import release_when
+
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
 
@@ -104,7 +106,7 @@ def settle(
         "settled AS (INSERT INTO budget_usage AS b (scope, window_start, spent_usd, reserved_usd) "
         "SELECT scope, window_start, %s::float8, 0 FROM win "
         "ON CONFLICT (scope, window_start) DO UPDATE SET reserved_usd = CASE "
-        f"{unheld}WHEN b.reserved_usd > %s THEN b.reserved_usd - %s ELSE 0 END, "
+        f"{unheld}{release_when('b.reserved_usd')}, "
         "spent_usd = b.spent_usd + EXCLUDED.spent_usd "
         f"RETURNING b.scope, b.window_start, b.spent_usd){taken} "
         "SELECT scope, window_start, spent_usd FROM settled",
