@@ -5,6 +5,8 @@ refused (Anthropic's 400, after routing and the budget reservation) when it pick
   union, its 400 names the tag);
 - an assistant prefill as the last message with extended thinking enabled (Anthropic: a final
   assistant message must then start with a thinking block);
+- a final assistant message (a prefill) ending in whitespace (Anthropic: "final assistant content
+  cannot end with trailing whitespace"; only a Claude model takes a prefill, so `auto` too);
 - an empty text block beside other content, in a message or in `system` (Anthropic: text content
   blocks must be non-empty).
 Each is now the caller's 400 in Anthropic's shape naming the field, before any upstream call;
@@ -28,6 +30,14 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {  # case: (body fields, what the m
     "thinking-unknown-type": ({"thinking": {"type": "bogus"}}, "thinking.type:"),
     "thinking-no-type": ({"thinking": {}}, "thinking.type:"),
     "prefill-with-thinking": ({"messages": PREFILL, "thinking": THINKING}, "messages.1"),
+    "prefill-trailing-space": (
+        {"messages": [*ASK, {"role": "assistant", "content": "The weather is "}]}, "messages:"
+    ),
+    "prefill-trailing-newline-block": (
+        {"messages": [*ASK, {"role": "assistant", "content": [
+            {"type": "text", "text": "The weather is\n"}]}]},
+        "messages:",
+    ),  # fmt: skip
     "empty-text-block": (
         {"messages": [{"role": "user", "content": [
             {"type": "text", "text": ""}, {"type": "text", "text": "Hello?"}]}]},

@@ -227,14 +227,21 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
 
 
 def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...]) -> None:
-    """Anthropic: with extended thinking enabled, a final assistant message (a prefill) must
-    start with a thinking block (a tool loop's continuation); a text prefill is its 400 after
-    routing, so ours. Runs after _check_thinking: `thinking` is a known-good object here."""
-    thinking = body.get("thinking")
+    """Anthropic's rules for a final assistant message (a prefill), each its 400 after routing
+    (only a Claude model takes a prefill, `auto` too), so ours: it may not end in whitespace,
+    and with extended thinking enabled it must start with a thinking block (a tool loop's
+    continuation). Runs after _check_thinking: `thinking` is a known-good object here."""
     last = messages[-1]
-    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
-        return
     if last.role != "assistant":
+        return
+    end = last.parts[-1] if last.parts else None
+    if isinstance(end, TextPart) and end.text != end.text.rstrip():
+        raise InvalidRequest(
+            "messages: final assistant content cannot end with trailing whitespace",
+            param=f"messages.{len(messages) - 1}.content",
+        )
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
         return
     first = last.parts[0] if last.parts else None
     if not (isinstance(first, OpaquePart) and first.kind in ("thinking", "redacted_thinking")):
