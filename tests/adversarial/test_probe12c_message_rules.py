@@ -31,18 +31,29 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {  # case: (body fields, what the m
     "thinking-no-type": ({"thinking": {}}, "thinking.type:"),
     "prefill-with-thinking": ({"messages": PREFILL, "thinking": THINKING}, "messages.1"),
     "prefill-trailing-space": (
-        {"messages": [*ASK, {"role": "assistant", "content": "The weather is "}]}, "messages:"
+        {"messages": [*ASK, {"role": "assistant", "content": "The weather is "}]},
+        "messages:",
     ),
     "prefill-trailing-newline-block": (
-        {"messages": [*ASK, {"role": "assistant", "content": [
-            {"type": "text", "text": "The weather is\n"}]}]},
+        {
+            "messages": [
+                *ASK,
+                {"role": "assistant", "content": [{"type": "text", "text": "The weather is\n"}]},
+            ]
+        },
         "messages:",
-    ),  # fmt: skip
+    ),
     "empty-text-block": (
-        {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": ""}, {"type": "text", "text": "Hello?"}]}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": ""}, {"type": "text", "text": "Hello?"}],
+                }
+            ]
+        },
         "messages.0.content.0.text:",
-    ),  # fmt: skip
+    ),
     "empty-system-block": (
         {"system": [{"type": "text", "text": ""}, {"type": "text", "text": "Be brief."}]},
         "system.0.text:",
@@ -54,9 +65,14 @@ GOOD: dict[str, dict[str, Any]] = {
     "prefill-without-thinking": {"messages": PREFILL},
     "thinking-prefill-starting-with-thinking": {
         "thinking": THINKING,
-        "messages": [*ASK, {"role": "assistant", "content": [
-            {"type": "thinking", "thinking": "Paris.", "signature": "c2ln"}]}],
-    },  # fmt: skip
+        "messages": [
+            *ASK,
+            {
+                "role": "assistant",
+                "content": [{"type": "thinking", "thinking": "Paris.", "signature": "c2ln"}],
+            },
+        ],
+    },
     "system-empty-list": {"system": []},
     "system-empty-string": {"system": ""},
     "empty-final-assistant": {"messages": [*ASK, {"role": "assistant", "content": ""}]},
