@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 Kind = Literal["embeddings", "completions"]
 _DEFAULT_COMPLETION_TOKENS = 16  # OpenAI's default max_tokens for /v1/completions
 _MAX_CHOICES = 128
+_MAX_BEST_OF = 20  # CreateCompletionRequest's maximum (n's is _MAX_CHOICES)
 
 
 @dataclass(slots=True)
@@ -89,12 +90,17 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
         opts = c.obj(body["stream_options"], "stream_options")
         usage = c.opt_bool(opts.get("include_usage"), "stream_options.include_usage")
         include_usage = bool(usage)
+    if body.get("prompt") is None:  # the spec's required field; a null one too
+        raise InvalidRequest("prompt: Field required", param="prompt")
     tokens = _input_tokens(body.get("prompt"), "prompt")
+    _check_token_ids(body["prompt"], "prompt")
     max_tokens = c.opt_integer(body.get("max_tokens"), "max_tokens", minimum=0)
     n = c.opt_integer(body.get("n"), "n", minimum=1) or 1
     best_of = c.opt_integer(body.get("best_of"), "best_of", minimum=1) or 1
     if max(n, best_of) > _MAX_CHOICES:
         raise InvalidRequest(f"'n' and 'best_of' must be at most {_MAX_CHOICES}.", param="n")
+    if best_of > _MAX_BEST_OF:  # reserved as that many candidates per prompt, then refused
+        raise InvalidRequest(f"'best_of' must be at most {_MAX_BEST_OF}.", param="best_of")
     _check_best_of(body.get("best_of"), best_of, n, stream)
     c.opt_number(body.get("temperature"), "temperature", 0.0, 2.0)
     c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
@@ -142,6 +148,16 @@ def _check_embedding_input(value: Any) -> None:
         tokens = item if isinstance(item, list) else [item]
         if any(isinstance(t, int) and t < 0 for t in tokens):
             raise InvalidRequest("'input' token ids cannot be negative.", param="input")
+
+
+def _check_token_ids(value: Any, param: str) -> None:
+    """A (validated) prompt's token ids are not negative: OpenAI refuses one after the call
+    (embeddings' `input` has the same check in _check_embedding_input)."""
+    items = value if isinstance(value, list) else []
+    for item in items:
+        ids = item if isinstance(item, list) else [item]
+        if any(isinstance(t, int) and t < 0 for t in ids):
+            raise InvalidRequest(f"'{param}' token ids cannot be negative.", param=param)
 
 
 def _input_tokens(value: Any, param: str) -> int:

@@ -126,9 +126,11 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             f"metadata.user_id: String should have at most {MAX_USER_ID} characters",
             param="metadata.user_id",
         )
+    messages = _messages(raw_messages)
+    _check_prefill(body, messages)
     request = CanonicalRequest(
         model=model,
-        messages=_messages(raw_messages),
+        messages=messages,
         source="anthropic",
         system=_system(body.get("system")),
         tools=tools,
@@ -181,6 +183,7 @@ def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[st
 
 
 _MIN_THINKING_BUDGET = 1024
+_THINKING_TYPES = ("enabled", "disabled", "adaptive")
 
 
 def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
@@ -188,12 +191,20 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
     of what its docs say thinking does not go with (a forced tool, a temperature other than 1,
     top_k, a top_p under 0.95). It is forwarded as it came, and only a Claude model carries it
     (`auto` too), so each was Anthropic's 400 after routing. Other thinking types (disabled,
-    adaptive, ...) are the upstream's to judge."""
+    adaptive) are the upstream's to judge; an unknown or missing type is Anthropic's 400 (a
+    tagged union), so ours, or `auto` answered it or not by the model it picked."""
     thinking = body.get("thinking")
     if thinking is None:
         return
     thinking = c.obj(thinking, "thinking")
-    if thinking.get("type") != "enabled":
+    kind = thinking.get("type")
+    if kind not in _THINKING_TYPES:
+        raise InvalidRequest(
+            f"thinking.type: Input tag {kind!r} does not match any of the expected tags: "
+            + ", ".join(repr(t) for t in _THINKING_TYPES),
+            param="thinking.type",
+        )
+    if kind != "enabled":
         return
     budget = c.integer(
         thinking.get("budget_tokens"), "thinking.budget_tokens", minimum=_MIN_THINKING_BUDGET
@@ -213,6 +224,34 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
         value = body.get(key)
         if value is not None and not allowed(value):
             raise InvalidRequest(f"{key}: {rule} when thinking is enabled.", param=key)
+
+
+def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...]) -> None:
+    """Anthropic's rules for a final assistant message (a prefill), each its 400 after routing
+    (only a Claude model takes a prefill, `auto` too), so ours: it may not end in whitespace,
+    and with extended thinking enabled it must start with a thinking block (a tool loop's
+    continuation). Runs after _check_thinking: `thinking` is a known-good object here."""
+    last = messages[-1]
+    if last.role != "assistant":
+        return
+    end = last.parts[-1] if last.parts else None
+    if isinstance(end, TextPart) and end.text != end.text.rstrip():
+        raise InvalidRequest(
+            "messages: final assistant content cannot end with trailing whitespace",
+            param=f"messages.{len(messages) - 1}.content",
+        )
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    first = last.parts[0] if last.parts else None
+    if not (isinstance(first, OpaquePart) and first.kind in ("thinking", "redacted_thinking")):
+        i = len(messages) - 1
+        raise InvalidRequest(
+            f"messages.{i}.content.0.type: When `thinking` is enabled, a final `assistant` "
+            "message must start with a thinking block (an assistant prefill cannot be used "
+            "with extended thinking).",
+            param=f"messages.{i}.content.0.type",
+        )
 
 
 # what a sampling field may be under extended thinking (unset always may): its check, its rule
@@ -249,8 +288,19 @@ def _system(value: Any) -> tuple[str, ...]:
             raise InvalidRequest(
                 f"system.{i}.type: Input should be 'text'", param=f"system.{i}.type"
             )
-        out.append(c.string(block.get("text"), f"system.{i}.text"))
+        out.append(_text(block, f"system.{i}"))
     return tuple(out)
+
+
+def _text(block: dict[str, Any], param: str) -> str:
+    """A text block's text: Anthropic refuses an empty one (its 400, after routing), while a
+    message's plain string content may be empty (the final assistant message's rule)."""
+    text = c.string(block.get("text"), f"{param}.text")
+    if not text:
+        raise InvalidRequest(
+            f"{param}.text: text content blocks must be non-empty", param=f"{param}.text"
+        )
+    return text
 
 
 def _messages(raw: list[Any]) -> tuple[Message, ...]:
@@ -338,7 +388,7 @@ def _block(block: Any, role: str, param: str) -> Part:
     block = c.obj(block, param)
     kind = block.get("type")
     if kind == "text":
-        return TextPart(c.string(block.get("text"), f"{param}.text"))
+        return TextPart(_text(block, param))
     if kind == "image":
         return _image(block, param)
     if kind == "tool_use" and role == "assistant":

@@ -72,8 +72,11 @@ def check_chat(body: dict[str, Any]) -> None:
 
 
 def check_completions(body: dict[str, Any]) -> None:
-    """/v1/completions: the common fields, and its integer `logprobs` (0 to 5)."""
+    """/v1/completions: the common fields, its integer `logprobs` (0 to 5), and `echo` and
+    `suffix` (a boolean and a string: forwarded, anything else was the upstream's to guess at)."""
     _check_common(body)
+    c.opt_bool(body.get("echo"), "echo")
+    c.opt_string(body.get("suffix"), "suffix")
     logprobs = c.opt_integer(body.get("logprobs"), "logprobs", minimum=0)
     if logprobs is not None and logprobs > MAX_COMPLETION_LOGPROBS:
         raise InvalidRequest(
