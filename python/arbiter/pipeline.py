@@ -34,7 +34,6 @@ from arbiter.errors import (
     ClientDisconnected,
     ContextTooLong,
     InvalidRequest,
-    PolicyDenied,
     UnknownModel,
     UpstreamError,
 )
@@ -228,13 +227,14 @@ class Pipeline:
                 latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
             )
         model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
-        if model is None:
+        # a model the key may not use is answered as an unknown one (OpenAI's 404): a 403 would
+        # tell the tenant that the model exists
+        hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
+        if model is None or hidden:
             raise UnknownModel(
                 f"The model `{req.model}` does not exist or you do not have access to it.",
                 param="model",
             )
-        if principal.allowed_models is not None and req.model not in principal.allowed_models:
-            raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
         if wants_json(req) and "json" not in model.capabilities:
             kind = req.response_format.get("type") if req.response_format else ""
             raise InvalidRequest(
