@@ -506,12 +506,16 @@ class Pipeline:
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
             raise
-        est = s.registry[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
+        reserved = self._stream_worst(req, plan, model)
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
         headers = self.headers(
-            plan, model, est, base_est, getattr(upstream, "upstream_headers", None)
+            plan, model, reserved, base_est, getattr(upstream, "upstream_headers", None)
         )
-        headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
+        # the headers leave before the stream ends, so before its cost is known: the worst case
+        # is named as what it is (the reservation), never as the cost; the real cost is in the
+        # decision record (and the decision feed) once the stream ends
+        headers["x-arbiter-cost-usd-reserved"] = headers.pop("x-arbiter-cost-usd")
+        headers["x-arbiter-cost-final"] = "false"
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
         codec = (
             req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()))
@@ -526,6 +530,15 @@ class Pipeline:
         callers = deadline if limit < s.settings.failover.deadline_s else None
         relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
         return Streamed(relay, headers, deadline)
+
+    def _stream_worst(self, req: ChatRequest, plan: Plan, model: str) -> float:
+        """A stream's worst case, for its headers: what the budget reserved for the call when
+        caps hold it (the prompt already counted), else the estimate at the output limit (no
+        tokenizing on the loop for a header)."""
+        if plan.charge is not None and plan.charge.caps:
+            return plan.charge.call_worst(model)
+        m = self.s.registry[model]
+        return m.cost_usd(req.prompt_tokens, req.max_tokens or m.max_output_tokens)
 
     async def _finish_stream(
         self,
