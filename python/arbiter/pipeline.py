@@ -18,6 +18,7 @@ import anyio
 
 from arbiter import judge, latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
+from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
@@ -440,6 +441,7 @@ class Pipeline:
                 cost, baseline_cost = await self._record(
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
+                cheap_answer = with_request_cost(cheap_answer, cost)  # the judge's call too
                 self._after(
                     req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
                 )
@@ -468,6 +470,7 @@ class Pipeline:
         cost, baseline_cost = await self._record(
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
+        result = with_request_cost(result, cost)  # the escalated first call's, failed attempts'
         self._after(req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
             answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
