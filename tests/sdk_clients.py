@@ -31,6 +31,10 @@ ARBITER_HEADERS = (
     "x-arbiter-cost-usd",
     "x-arbiter-baseline-cost-usd",
 )
+# a stream's headers leave before its cost is known: its worst case, named as reserved
+STREAM_HEADERS = tuple(
+    "x-arbiter-cost-usd-reserved" if h == "x-arbiter-cost-usd" else h for h in ARBITER_HEADERS
+)
 
 
 @asynccontextmanager

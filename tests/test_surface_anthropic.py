@@ -16,6 +16,7 @@ import httpx
 from tests.inproc import InProcess, recorded_decision, run_with_claude, sidecar_in_process
 from tests.sdk_clients import (
     ARBITER_HEADERS,
+    STREAM_HEADERS,
     anthropic_events,
     check_anthropic_error,
     check_completion,
@@ -94,7 +95,7 @@ def test_anthropic_sdk_stream_final_message_and_every_event_valid(tmp_path: Path
                 assert r.status_code == 200 and r.headers["content-type"].startswith(
                     "text/event-stream"
                 )
-                for header in ARBITER_HEADERS:
+                for header in STREAM_HEADERS:
                     assert r.headers.get(header), (model, header)
                 kinds = [e["type"] for e in anthropic_events(r.content)]
                 assert kinds[0] == "message_start" and kinds[-1] == "message_stop", kinds

@@ -21,6 +21,7 @@ from tests.sdk_clients import sdks, sim_requests
 
 CLAUDE = "sim-medium"
 GPT = "sim-small"
+HI_CHAT = [{"role": "user", "content": "hi"}]
 
 
 def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]], **kw: Any) -> None:
@@ -245,10 +246,29 @@ def test_a_model_not_allowed_for_the_tenant_is_not_found(tmp_path: Path) -> None
         assert r.status_code == 200
         r = await sc.client.get("/v1/models/sim-premium", headers=sc.auth)
         assert r.status_code == 404 and r.json()["error"]["param"] == "model"
-        r = await sc.client.post(
-            "/v1/embeddings", json={"model": "sim-premium", "input": "x"}, headers=sc.auth
-        )
-        assert r.status_code == 403, r.text
+        unknown = r.json()["error"]
+        anthropic_auth = {**sc.auth, "anthropic-version": "2023-06-01"}
+        # every endpoint that takes a model name answers as for an unknown model: a 403 would
+        # confirm to the tenant that the hidden model exists
+        for path, payload in [
+            ("/v1/embeddings", {"model": "sim-premium", "input": "x"}),
+            ("/v1/completions", {"model": "sim-premium", "prompt": "x"}),
+            ("/v1/chat/completions", {"model": "sim-premium", "messages": HI_CHAT}),
+            ("/v1/responses", {"model": "sim-premium", "input": "x"}),
+            ("/v1/responses/input_tokens", {"model": "sim-premium", "input": "x"}),
+        ]:
+            r = await sc.client.post(path, json=payload, headers=sc.auth)
+            assert r.status_code == 404, (path, r.text)
+            assert r.json()["error"] == unknown, path
+        for path, payload in [
+            ("/v1/messages", {"model": "sim-premium", "max_tokens": 9, "messages": HI_CHAT}),
+            ("/v1/messages/count_tokens", {"model": "sim-premium", "messages": HI_CHAT}),
+        ]:
+            r = await sc.client.post(path, json=payload, headers=anthropic_auth)
+            assert r.status_code == 404, (path, r.text)
+            error = r.json()["error"]
+            assert error["type"] == "not_found_error", path
+            assert error["message"] == unknown["message"], path
 
     run(tmp_path, body, edit_config=restrict)
 

@@ -27,7 +27,7 @@ from starlette.types import Receive
 from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.errors import ArbiterError, InvalidRequest, PolicyDenied, UnknownModel
+from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.failover import run_with_failover
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
@@ -198,13 +198,14 @@ class PassThrough:
         client leaves (disconnect.py, as for chat), recorded as `client_disconnected`."""
         s = self.s
         model = s.registry.get(req.model)
-        if model is None:
+        # a model the key may not use is answered as an unknown one (OpenAI's 404): a 403 would
+        # tell the tenant that the model exists
+        hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
+        if model is None or hidden:
             raise UnknownModel(
                 f"The model `{req.model}` does not exist or you do not have access to it.",
                 param="model",
             )
-        if principal.allowed_models is not None and req.model not in principal.allowed_models:
-            raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
         upstream = s.upstream_for(req.model)
         if not isinstance(upstream, OpenAIUpstream):
             raise InvalidRequest(

@@ -18,6 +18,7 @@ import anyio
 
 from arbiter import judge, latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
+from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
@@ -34,7 +35,6 @@ from arbiter.errors import (
     ClientDisconnected,
     ContextTooLong,
     InvalidRequest,
-    PolicyDenied,
     UnknownModel,
     UpstreamError,
 )
@@ -228,13 +228,14 @@ class Pipeline:
                 latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
             )
         model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
-        if model is None:
+        # a model the key may not use is answered as an unknown one (OpenAI's 404): a 403 would
+        # tell the tenant that the model exists
+        hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
+        if model is None or hidden:
             raise UnknownModel(
                 f"The model `{req.model}` does not exist or you do not have access to it.",
                 param="model",
             )
-        if principal.allowed_models is not None and req.model not in principal.allowed_models:
-            raise PolicyDenied(f"Model `{req.model}` is not allowed for this key.", param="model")
         if wants_json(req) and "json" not in model.capabilities:
             kind = req.response_format.get("type") if req.response_format else ""
             raise InvalidRequest(
@@ -440,6 +441,7 @@ class Pipeline:
                 cost, baseline_cost = await self._record(
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
+                cheap_answer = with_request_cost(cheap_answer, cost)  # the judge's call too
                 self._after(
                     req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
                 )
@@ -468,6 +470,7 @@ class Pipeline:
         cost, baseline_cost = await self._record(
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
+        result = with_request_cost(result, cost)  # the escalated first call's, failed attempts'
         self._after(req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
             answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
@@ -506,12 +509,16 @@ class Pipeline:
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
             raise
-        est = s.registry[model].cost_usd(req.prompt_tokens, req.max_tokens or 0)
+        reserved = self._stream_worst(req, plan, model)
         base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
         headers = self.headers(
-            plan, model, est, base_est, getattr(upstream, "upstream_headers", None)
+            plan, model, reserved, base_est, getattr(upstream, "upstream_headers", None)
         )
-        headers["x-arbiter-cost-final"] = "false"  # the real cost is in the decision record
+        # the headers leave before the stream ends, so before its cost is known: the worst case
+        # is named as what it is (the reservation), never as the cost; the real cost is in the
+        # decision record (and the decision feed) once the stream ends
+        headers["x-arbiter-cost-usd-reserved"] = headers.pop("x-arbiter-cost-usd")
+        headers["x-arbiter-cost-final"] = "false"
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
         codec = (
             req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()))
@@ -526,6 +533,15 @@ class Pipeline:
         callers = deadline if limit < s.settings.failover.deadline_s else None
         relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
         return Streamed(relay, headers, deadline)
+
+    def _stream_worst(self, req: ChatRequest, plan: Plan, model: str) -> float:
+        """A stream's worst case, for its headers: what the budget reserved for the call when
+        caps hold it (the prompt already counted), else the estimate at the output limit (no
+        tokenizing on the loop for a header)."""
+        if plan.charge is not None and plan.charge.caps:
+            return plan.charge.call_worst(model)
+        m = self.s.registry[model]
+        return m.cost_usd(req.prompt_tokens, req.max_tokens or m.max_output_tokens)
 
     async def _finish_stream(
         self,

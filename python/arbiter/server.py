@@ -319,16 +319,17 @@ class Handlers:
         return json_response({"object": "response.input_tokens", "input_tokens": tokens})
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
-        """The model errors /v1/messages gives for `name` (404 unknown, 403 not allowed)."""
+        """/v1/messages's model error for `name`: 404, unknown or not allowed for the key."""
         if name == "auto":
             return
-        if self.s.registry.get(name) is None:
+        # a model the key may not use is answered as an unknown one (OpenAI's 404): a 403 would
+        # tell the tenant that the model exists
+        hidden = principal.allowed_models is not None and name not in principal.allowed_models
+        if hidden or self.s.registry.get(name) is None:
             raise UnknownModel(
                 f"The model `{name}` does not exist or you do not have access to it.",
                 param="model",
             )
-        if principal.allowed_models is not None and name not in principal.allowed_models:
-            raise PolicyDenied(f"Model `{name}` is not allowed for this key.", param="model")
 
     async def models(self, request: Request) -> Response:
         """The models the caller's tenant may use (plus `auto`) with their prices, in OpenAI's

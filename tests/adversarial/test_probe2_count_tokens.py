@@ -1,7 +1,7 @@
 """Outside probe: the anthropic SDK's `messages.count_tokens` for a model the caller cannot use.
 It answered 200 with a count for any name at all (`model="nope"`, or a model outside the key's
 allowed models), where Anthropic's API, and our own /v1/messages for the same body, answer 404
-`not_found_error` (403 for a model the key may not use): a typo went unnoticed until the real
+`not_found_error` (for a model the key may not use too): a typo went unnoticed until the real
 call. Now count_tokens names the model the same way /v1/messages does."""
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ async def check(sc: InProcess) -> None:
     narrow = create_key(sc.services.store, "narrow").key
     async with sdks(sc, narrow) as (claude, _):
         assert (await claude.messages.count_tokens(model="sim-tiny", messages=HI)).input_tokens
-        with pytest.raises(anthropic.PermissionDeniedError):
+        with pytest.raises(anthropic.NotFoundError) as hidden:
             await claude.messages.count_tokens(model=CLAUDE, messages=HI)
-        with pytest.raises(anthropic.PermissionDeniedError):  # what /v1/messages says too
+        assert hidden.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+        with pytest.raises(anthropic.NotFoundError):  # what /v1/messages says too
             await claude.messages.create(model=CLAUDE, max_tokens=10, messages=HI)
