@@ -31,6 +31,7 @@ from arbiter.routing_fast import (
     gauss_draws,
     unavailable,
 )
+from arbiter.routing_latency import slo_choice
 from arbiter.routing_order import failover_order, visit_order
 
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
@@ -416,7 +417,7 @@ class Router:
         score_list = scores.tolist()
         picked = _Picked(index, score_list, target)
         ruled = (cost if rule_cost is None else np.frombuffer(rule_cost)).tolist()  # as the rule
-        chosen, note, fits = self._latency_choice(req, names, picked, ruled, predicted)
+        chosen, note, fits = slo_choice(req, names, picked, ruled, predicted, self.params)
         ranked.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
         rows = list(range(len(names)))
         if len(names) > RECORD_ALL:  # the chosen, the fallbacks, the baseline, then that order
@@ -579,7 +580,7 @@ class Router:
         predicted = probe = None
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
             predicted = self._predict_latency(req, names)
-            index, note, fits = self._latency_choice(req, names, choice, sampled_cost, predicted)
+            index, note, fits = slo_choice(req, names, choice, sampled_cost, predicted, self.params)
             reason += note
             if index != choice.index:
                 probe = self._latency_probe(req, names[choice.index])
@@ -619,61 +620,6 @@ class Router:
                 var = min(var, max((cap - mu) / self._z, 0.1) ** 2) if self._z > 0 else var
             out.append(self.latency.predict_ms(name, req.tenant, self._z, mu, var))
         return out
-
-    def _latency_choice(
-        self,
-        req: RouteRequest,
-        names: list[str],
-        choice: _native.Choice | _Picked,
-        sampled_cost: list[float],
-        predicted: list[tuple[float, float]],
-    ) -> tuple[int, str, list[bool]]:
-        """The model to use under the request's SLOs: the bandit's choice when it fits; else
-        the same rule over the models that fit (cheapest over the bar, else the best score, or
-        best value); when none fits, the fastest of those over the bar (else of all). Returns
-        (index, reason text, fits)."""
-        total_slo, ttft_slo = req.max_latency_ms, req.max_ttft_ms
-        fits = [
-            (total_slo is None or tot <= total_slo) and (ttft_slo is None or ttft <= ttft_slo)
-            for ttft, tot in predicted
-        ]
-        q = f"p{self.params.latency_quantile * 100:g}"
-        asked = " and ".join(
-            f"{what} <= {ms:g} ms"
-            for what, ms in (("total", total_slo), ("first token", ttft_slo))
-            if ms is not None
-        )
-        i = choice.index
-        part = 1 if total_slo is not None else 0  # which prediction ranks "fastest"
-
-        def said(j: int) -> str:
-            ttft, tot = predicted[j]
-            return f"{names[j]} {tot if part else ttft:.0f} ms"
-
-        if fits[i]:
-            return i, f"; latency {q}: {said(i)} fits {asked}", fits
-        ok = [j for j, f in enumerate(fits) if f]
-        scores, target = choice.scores, choice.target
-        if not ok:
-            # the fastest of those that clear the quality bar (a late answer is at least a good
-            # one; a fast poor model is rarely much faster), else the fastest of all
-            good = [k for k in range(len(names)) if scores[k] >= target] or range(len(names))
-            j = min(good, key=lambda k: predicted[k][part])
-            return j, f"; latency {q}: none fits {asked}, so the fastest: {said(j)}", fits
-        if self.params.cost_weight > 0:
-            w = self.params.cost_weight * 1000.0
-            j = max(ok, key=lambda k: (scores[k] - w * sampled_cost[k], -sampled_cost[k]))
-            how = "the best value of those that fit"
-        else:
-            clear = [k for k in ok if scores[k] >= target]
-            if clear:
-                j = min(clear, key=lambda k: sampled_cost[k])
-                how = "the cheapest that fits and clears the bar"
-            else:
-                j = max(ok, key=lambda k: scores[k])
-                how = "none that fits clears the bar: the best-scoring that fits"
-        text = f"; latency {q}: {said(i)} does not fit {asked}, so {said(j)}, {how}"
-        return j, text, fits
 
     def posterior(self, tenant: str, task: str, m: PoolModel) -> tuple[float, float]:
         p = self.params
