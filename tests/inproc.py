@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from arbiter import config
 from arbiter.auth import create_key
-from arbiter.offline.demo import demo_config, sim_config
+from arbiter.offline.demo import API_KEY_ENV, demo_config, sim_config
 from arbiter.offline.sim.config import parse_config
 from arbiter.offline.sim.runner import SimServer, sim_running
 from arbiter.server import build_app
@@ -98,3 +98,19 @@ async def recorded_decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
     r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+def raw_openai_upstream(port: int) -> Callable[[str], str]:
+    """A config edit adding upstream `raw` at 127.0.0.1:`port` (OpenAI protocol) and its one
+    model `oa-raw`, callable by name only: for tests whose upstream is a scripted socket."""
+
+    def edit(text: str) -> str:
+        return text + (
+            f'\n[upstreams.raw]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
+            f'protocol = "openai"\napi_key_env = "{API_KEY_ENV}"\n'
+            '[models.oa-raw]\nupstream = "raw"\nprice_in_per_mtok = 1.0\n'
+            "price_out_per_mtok = 2.0\ncontext_window = 32000\n"
+            'capabilities = ["chat", "no-route"]\n'
+        )
+
+    return edit

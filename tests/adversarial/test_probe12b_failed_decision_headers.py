@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter.offline.demo import API_KEY_ENV
-from tests.inproc import recorded_decision, sidecar_in_process
+from tests.inproc import raw_openai_upstream, recorded_decision, sidecar_in_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,14 +46,7 @@ def test_a_failed_billed_request_names_its_decision_and_cost(tmp_path: Path, pat
         server = await asyncio.start_server(upstream, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
 
-        def edit(text: str) -> str:
-            return text + (
-                f'\n[upstreams.raw]\nbase_url = "http://127.0.0.1:{port}/v1"\n'
-                f'protocol = "openai"\napi_key_env = "{API_KEY_ENV}"\n'
-                '[models.oa-raw]\nupstream = "raw"\nprice_in_per_mtok = 1.0\n'
-                "price_out_per_mtok = 2.0\ncontext_window = 32000\n"
-                'capabilities = ["chat", "no-route"]\n'
-            )
+        edit = raw_openai_upstream(port)
 
         try:
             async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
