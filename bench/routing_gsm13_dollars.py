@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import routing_round2 as r2
 import routing_round4_math_chat as r4
 import routing_round9_gsm8k as r9
-from arbiter.cascade import VERIFIER_FEATURES
+from arbiter.cascade import MODELS, VERIFIER_FEATURES, Verifier, configured_verifier
 from arbiter.difficulty import load_default, split_of
 from arbiter.offline import cost_frontier as cf
 from arbiter.offline import outcome_table as ot
@@ -73,6 +73,9 @@ PROMPT_COLUMNS = ts.columns_of(("log_prompt_len", "log_prompt_numbers", "prompt_
 L2_STRONG = 1e-1  # v3's strong head
 COST_ALPHA = 0.5
 BASE = "v5 (refit)"
+V5_THRESHOLD = 0.3  # math.toml's
+V6_PATH = MODELS / "verifier_math_v6.json"
+V6_VERSION = "verifier-math-v6-gain"
 LEVERS = (
     "v5 x P(strong right | prompt)",
     "v5 - P(strong wrong | prompt + answer)",
@@ -189,8 +192,9 @@ def _static_heldout(data: Data, train_idx: np.ndarray, held_idx: np.ndarray) -> 
     base_s, _ = got[BASE]
     for name, (s, direct) in got.items():
         ctrl = [_sweep(p, s, direct) for p in shuffled]
+        pct = 0.0 if direct is None else round(100 * float(direct.mean()), 2)
         out[name] = {"real": _sweep(pair, s, direct), "shuffled_labels": r4._mean(ctrl),
-                     "pct_direct": 0.0 if direct is None else round(100 * float(direct.mean()), 2)}  # fmt: skip
+                     "pct_direct": pct}  # fmt: skip
         if name != BASE:
             out[name]["minus_v5"] = _bootstrap(pair, base_s, s, direct)
     rng = np.random.default_rng(7)
@@ -215,22 +219,64 @@ def _bootstrap(pair: cf.Pair, base: np.ndarray, alt: np.ndarray, direct: Any) ->
             for s, f in (("mean", np.mean), ("sd", np.std))}  # fmt: skip
 
 
+def v6_threshold(data: Data, train_idx: np.ndarray, v6: Verifier) -> dict[str, float]:
+    """math.toml's operating point for v6, on train rows: the threshold (on the replay's 0.02
+    grid) whose escalation share is nearest v5's at 0.3 (the sweep's curve does not depend on
+    it; the live share does)."""
+    v5 = configured_verifier("v5")
+    share = float((ts.score(v5, data.d, train_idx) >= V5_THRESHOLD).mean())
+    s6 = ts.score(v6, data.d, train_idx)
+    grid = [round(0.02 * k, 2) for k in range(1, 50)]
+    t = min(grid, key=lambda g: abs(float((s6 >= g).mean()) - share))
+    return {"v5_share": round(share, 4), "threshold": t,
+            "v6_share": round(float((s6 >= t).mean()), 4)}  # fmt: skip
+
+
 def bench(train_only: bool = False) -> dict[str, Any]:
     data = Data()
     fit_mask = np.asarray([split_of(i) != "heldout" for i in data.d.ids])
     train_idx, held_idx = np.where(fit_mask)[0], np.where(~fit_mask)[0]
     res: dict[str, Any] = {"rows": {"train": len(train_idx), "heldout": len(held_idx)}}
     res["cv_train"] = cv_res = cv(data, train_idx)
-    res["chosen_on_train"] = choose(cv_res)
+    res["chosen_on_train"] = ch = choose(cv_res)
+    configs = {"math.toml (v5)": ("v5", V5_THRESHOLD)}
+    if ch["kept"] and ch["best_cv"] == LEVERS[1]:  # the lever a verifier file carries (v6)
+        v6 = ts.fit_gain(data.d, train_idx, V5_COLUMNS, V6_VERSION)
+        V6_PATH.write_text(v6.to_json())
+        res["v6_operating_point_train"] = op = v6_threshold(data, train_idx, v6)
+        configs["math.toml with v6"] = ("v6", op["threshold"])
+    train = data.rows(train_idx)
+    # in-sample for both: v5 and v6 were fitted on these rows
+    res["replay_train"] = _replay(replay_cli.classified(train), configs, controls=False)
     if train_only:
         return res
     # held-out, read once
     res["static_heldout"] = _static_heldout(data, train_idx, held_idx)
     held = data.rows(held_idx)
-    with tempfile.TemporaryDirectory():
-        res["replay_heldout"] = r9._replay(replay_cli.classified(held), {"math.toml (v5)": "v5"})
+    res["replay_heldout"] = _replay(replay_cli.classified(held), configs)
     res["random_router_heldout"] = r2._random_router(held, STRONG, WEAK)
     return res
+
+
+def _replay(table: ot.Table, configs: dict[str, tuple[str, float]], controls: bool = True
+            ) -> dict[str, Any]:  # fmt: skip
+    """The sidecar's replay (`arbiter replay --routing-config --sweep`) of math.toml's [routing]
+    with each verifier and threshold, with `controls` its shuffled-labels control."""
+    diff = load_default()
+    easy = [diff.easiness(r.prompt) for r in table.rows] if diff else None
+    shuffled = [ot.shuffled_labels(table, s) for s in range(PERMUTATIONS)] if controls else []
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (spec, threshold) in configs.items():
+            body = (f'cascade_tasks = ["math"]\ncascade_all = true\n'
+                    f'cascade_math_verifier = {threshold}\n'
+                    f'cascade_math_verifier_file = "{spec}"\n')  # fmt: skip
+            cfg, _ = r2._config(body, table, Path(tmp), feedback="sidecar")
+            out[name] = {"real": {k: v for k, v in r2._sweep(table, cfg, easy).items()
+                                  if k in KEYS}}  # fmt: skip
+            if controls:
+                out[name]["shuffled_labels"] = r4._mean([r2._sweep(t, cfg, easy) for t in shuffled])
+    return out
 
 
 MARK = "<!-- thirteenth session: gsm13 -->"
@@ -260,7 +306,7 @@ def render(res: dict[str, Any], notes: str) -> str:
             f"(mean of {PERMUTATIONS} permutations) and the difference to v5 over {BOOTSTRAP} "
             "bootstrap resamples, mean (sd):", "",
             f"| lever | {head4} | % direct | shuffled: APGR calls | shuffled: APGR $ | "
-            "minus v5: APGR calls | minus v5: APGR $ |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+            "minus v5: APGR calls | minus v5: APGR $ |", "|---" * 10 + "|"]  # fmt: skip
     for k, r in res["static_heldout"].items():
         sh, b = r.get("shuffled_labels") or {}, r.get("minus_v5")
         diff = [f"{b['apgr_mean']:+g} ({b['apgr_sd']:g})", f"{b['apgr_cost_mean']:+g} "

@@ -234,10 +234,15 @@ def test_a_verifier_naming_unknown_or_repeated_features_is_refused() -> None:
     ):
         with pytest.raises(ValueError, match="features do not match"):
             Verifier.from_json(json.dumps({**v5, "features": names}))
+    v4 = json.loads(configured_verifier_json("v4"))
+    swapped = [v4["features"][1], v4["features"][0], *v4["features"][2:]]
+    with pytest.raises(ValueError, match="prefix"):  # a cost head reads the prefix it was fit on
+        Verifier.from_json(json.dumps({**v4, "features": swapped}))
+    # a value head reads the columns its file names (v6, gsm13): swapped names are read as named
     v3 = json.loads(configured_verifier_json("v3"))
     swapped = [v3["features"][1], v3["features"][0], *v3["features"][2:]]
-    with pytest.raises(ValueError, match="prefix"):  # a value head reads the prefix it was fit on
-        Verifier.from_json(json.dumps({**v3, "features": swapped}))
+    named = Verifier.from_json(json.dumps({**v3, "features": swapped}))
+    assert named.columns[:2] == (1, 0) and named.feature_names == tuple(swapped)
 
 
 def configured_verifier_json(name: str) -> str:

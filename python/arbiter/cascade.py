@@ -205,6 +205,9 @@ VERIFIER_V4 = MODELS / "verifier_math_v4.json"
 VERIFIER_V3 = MODELS / "verifier_math_v3.json"
 # v5 (round nine): v2's features plus the exact re-check of every step (`step_check`)
 VERIFIER_V5 = MODELS / "verifier_math_v5.json"
+# v6 (gsm13): v5's P(wrong) and a P(strong right) head over the same columns; escalates by the
+# fix's expected gain, P(cheap wrong) - P(strong wrong) (bench/routing_gsm13_dollars.py)
+VERIFIER_V6 = MODELS / "verifier_math_v6.json"
 _GSM_FINAL = linear.compile(rf"####\s*\$?\s*({_NUM})")
 _ANY_NUM = linear.compile(_NUM)
 _LETTER = linear.compile(r"[A-Za-z]")
@@ -309,8 +312,8 @@ def _chained_equals(text: str) -> float:
 class Verifier:
     """Logistic model over standardized `verifier_features`: P(the cheap answer is wrong); with a
     `value` head (`math_value`), the escalation score is the strong call's expected gain per
-    relative cost instead (v3); with a `cost` head, P(wrong) / relative cost ** alpha (v4);
-    otherwise P(wrong) itself (v2)."""
+    relative cost instead (v3; v6: on named columns, alpha 0, the expected gain alone); with a
+    `cost` head, P(wrong) / relative cost ** alpha (v4); otherwise P(wrong) itself (v2, v5)."""
 
     version: str
     mean: tuple[float, ...]
@@ -329,7 +332,7 @@ class Verifier:
         return verifier_features(prompt, content, steps=max(self.columns, default=0) >= _STEPS)
 
     def _standardize(self, features: list[float]) -> list[float]:
-        # v2 and v4 read the first 22, v3 the first 23, v5 the columns it names
+        # v2 and v4 read the first 22, v3 the first 23, v5 and v6 the columns they name
         x = [features[i] for i in self.columns] if self.columns else features[: len(self.weights)]
         return [(v - m) / s for v, m, s in zip(x, self.mean, self.std, strict=True)]
 
@@ -383,13 +386,15 @@ class Verifier:
         cost = CostHead.from_dict(d["cost"]) if "cost" in d else None
         if value is not None and cost is not None:
             raise ValueError("a verifier has a value head or a cost head, not both")
-        if columns and (value is not None or cost is not None):
-            raise ValueError("a verifier with a value or cost head reads a prefix of the features")
+        # a value head reads the standardized columns the verifier names (v6) and the raw
+        # lengths; no cost head was ever fitted on named columns, so none is accepted
+        if columns and cost is not None:
+            raise ValueError("a verifier with a cost head reads a prefix of the features")
         return cls(str(d["version"]), mean, std, weights, float(d["bias"]), value, cost, columns)
 
 
 SHIPPED_VERIFIERS = {"builtin": DEFAULT_VERIFIER, "v2": VERIFIER_V2, "v3": VERIFIER_V3,
-                     "v4": VERIFIER_V4, "v5": VERIFIER_V5}  # fmt: skip
+                     "v4": VERIFIER_V4, "v5": VERIFIER_V5, "v6": VERIFIER_V6}  # fmt: skip
 
 
 def verifier_path(spec: str) -> Path:
