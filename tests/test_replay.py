@@ -585,8 +585,10 @@ def test_shipped_example_routing_configs_parse_strictly() -> None:
     examples = Path(__file__).resolve().parents[1] / "examples" / "routing"
     models = ["gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1:concise"]
     math = load_routing(examples / "math.toml", models)
-    assert math.cascade_all and math.cascade_math_verifier == 0.3 and math.cascade_tasks == ["math"]
-    assert math.cascade_math_verifier_file == "v5"  # round nine
+    assert (
+        math.cascade_all and math.cascade_math_verifier == 0.26 and math.cascade_tasks == ["math"]
+    )
+    assert math.cascade_math_verifier_file == "v6"  # gsm13 (round nine: v5 at 0.3)
     knowledge = load_routing(examples / "knowledge.toml", models)
     assert knowledge.cost_weight > 0 and knowledge.explore == 0.0
     assert knowledge.difficulty_model == "knowledge_embed"  # round four: + the embedding

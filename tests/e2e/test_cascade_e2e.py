@@ -197,3 +197,48 @@ def test_cascade_all_asks_the_first_model_on_every_request(tmp_path: Path, sim_u
                 headers=headers,
             ).json()
             assert "; cascade: " in row["reason"], row["reason"]
+
+
+def test_math_cascade_runs_verifier_v6_as_the_replay_scores_it(
+    tmp_path: Path, sim_url: str
+) -> None:
+    """gsm13: under `cascade_math_verifier_file = "v6"` (the fix's expected gain, a value head
+    over v5's named columns) the running sidecar keeps or escalates a cheap math answer as the
+    replay's rule does for the same prompt and answer (`as_sidecar.SidecarCascade` over the
+    loader both use, `configured_verifier`). The threshold sits between v6's and v5's scores of
+    the sim's (deterministic, right) answer, so the choice shows which verifier ran."""
+    from random import Random
+
+    from arbiter.cascade import configured_verifier
+    from arbiter.offline.as_sidecar import SidecarCascade
+    from arbiter.offline.sim.content import _math, detect_task
+
+    prompt = "A farmer plants 17 rows of 23 apple trees. How many trees is that? Calculate 17 * 23."
+    assert detect_task(prompt, None) == "math"
+    answer = _math(prompt, None, True, Random(0)).content  # the sim's right answer: no draws
+    s5, s6 = (configured_verifier(v).score(prompt, answer) for v in ("v5", "v6"))
+    assert abs(s5 - s6) > 1e-6
+    threshold = (s5 + s6) / 2
+    replayed = {
+        v: SidecarCascade(frozenset({"math"}), verifier_threshold=threshold,
+                          verifier=configured_verifier(v)).rule("math", None, None)(
+            "math", prompt, answer, "stop", None)[0]
+        for v in ("v5", "v6")
+    }  # fmt: skip
+    assert replayed["v6"] != replayed["v5"]
+    routing = (f'cascade_tasks = ["math"]\ncascade_math_verifier = {threshold!r}\n'
+               'cascade_math_verifier_file = "v6"')  # fmt: skip
+    try:
+        _control(sim_url, model="sim-tiny", quality={"math": 1.0})  # its right answer, above
+        with _cascading_sidecar(tmp_path, sim_url, routing) as (sidecar, headers):
+            messages = [{"role": "user", "content": prompt}]
+            r, row = _ask_until_cascade(sidecar, headers, messages, "sim-tiny")
+    finally:
+        _control(sim_url, model="sim-tiny", quality={"math": 0.35})
+    kept = row["chosen_model"] == "sim-tiny"
+    if kept:
+        assert r.json()["choices"][0]["message"]["content"] == answer
+        assert "answered first and its answer passed" in row["reason"]
+    else:
+        assert f"verifier score={s6:.2f}" in row["reason"], row["reason"]
+    assert kept is not replayed["v6"]  # escalate = not kept, as the replay decided
