@@ -86,9 +86,13 @@ class ResponseCache:
         sync_s: float = 1.0,
         clock: Callable[[], float] = time.time,
         on_grade: Callable[[GradeRecord], None] | None = None,
+        usable: Callable[[str], bool] = lambda model: True,
     ) -> None:
-        """`on_grade` records a feedback grade of a hit decision (the decision feed)."""
+        """`on_grade` records a feedback grade of a hit decision (the decision feed); `usable`
+        says whether a model may still answer (the registry: an operator may disable a model
+        after it wrote entries, and its answers must go with it)."""
         self.settings = settings
+        self._usable = usable
         self.store = store
         self.matcher: Matcher = matcher if matcher is not None else NullMatcher()
         self.semantic = settings.semantic and matcher is not None
@@ -148,7 +152,7 @@ class ResponseCache:
             return look
         now = self.clock()
         entry = await self._get(keys.exact, tenant, now)
-        if entry is not None and _allowed(entry, principal):
+        if entry is not None and self._servable(entry, principal):
             return self._hit(Lookup("hit", False, keys, entry, tenant=tenant))
         look = Lookup("miss", True, keys, tenant=tenant)
         if self.semantic and keys.context is not None:
@@ -181,9 +185,17 @@ class ResponseCache:
             entry is not None
             and entry.tenant == look.tenant
             and entry.context_key == keys.context
-            and _allowed(entry, principal)
+            and self._servable(entry, principal)
         ):
             look.status, look.entry, look.match = "semantic-hit", entry, match
+
+    def _servable(self, entry: Entry, principal: Principal) -> bool:
+        """A key restricted to some models is never served another model's answer, and no one
+        is served the answer of a model that is now disabled (or gone from the registry): a
+        named request for it is a 404 on a miss, so it is on a hit too."""
+        if principal.allowed_models is not None and entry.model not in principal.allowed_models:
+            return False
+        return self._usable(entry.model)
 
     async def _embed(self, text: str) -> numpy.ndarray | None:
         vector = await off_loop(self.matcher.embed, text)
@@ -604,11 +616,6 @@ class ResponseCache:
             f"# TYPE arbiter_cache_entries gauge\narbiter_cache_entries {len(self._entries)}\n"
         )
         return "".join(lines)
-
-
-def _allowed(entry: Entry, principal: Principal) -> bool:
-    """A key restricted to some models is never served another model's answer."""
-    return principal.allowed_models is None or entry.model in principal.allowed_models
 
 
 def _row(e: Entry) -> tuple[Any, ...]:
