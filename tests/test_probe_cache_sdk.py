@@ -5,13 +5,23 @@ need not."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import openai
+import orjson
 import pytest
 
-from tests.inproc import InProcess, sidecar_in_process
+from arbiter.cache.service import ResponseCache
+from arbiter.canonical import CanonicalResponse, CanonicalUsage, TextPart
+from arbiter.config import CacheSettings
+from arbiter.principal import Principal
+from arbiter.store import open_store
+from arbiter.surfaces.openai_chat import parse_chat_request
+from tests.inproc import InProcess, run_with_claude, sidecar_in_process
 from tests.sdk_clients import sdks
 
 CACHE_ON = "\n[cache]\nenabled = true\n"
@@ -75,3 +85,167 @@ def test_auto_is_not_served_a_disabled_models_cached_answer(tmp_path: Path) -> N
         assert second.parse().model != writer
 
     run(tmp_path, body)
+
+
+async def _sim(sc: InProcess, path: str, body: dict[str, Any] | None = None) -> Any:
+    async with httpx.AsyncClient() as sim:
+        base = sc.sim.base_url.removesuffix("/v1")
+        r = await (sim.post(base + path, json=body) if body is not None else sim.get(base + path))
+        r.raise_for_status()
+        return r.json()
+
+
+async def _upstream_calls(sc: InProcess) -> int:
+    """Calls to the answering models (the sim's grading judge is called on its own)."""
+    stats = await _sim(sc, "/_sim/stats")
+    return sum(m["requests"] for name, m in stats["models"].items() if name != "judge")
+
+
+def test_identical_concurrent_requests_make_one_upstream_call(tmp_path: Path) -> None:
+    """A stampede is a cost defect: 20 identical requests at once (none cached yet) were 20
+    upstream calls, each billed; one leads, the others are served its answer as hits."""
+
+    async def body(sc: InProcess) -> None:
+        messages = [{"role": "user", "content": "Explain what a cache stampede is."}]
+        async with sdks(sc) as (_, gpt):
+            before = await _upstream_calls(sc)
+            answers = await asyncio.gather(
+                *(
+                    gpt.chat.completions.with_raw_response.create(model="auto", messages=messages)
+                    for _ in range(20)
+                )
+            )
+            calls = await _upstream_calls(sc) - before
+        statuses = sorted(a.headers["x-arbiter-cache"] for a in answers)
+        assert calls == 1, (calls, statuses)
+        assert statuses == ["hit"] * 19 + ["miss"]
+        texts = {a.parse().choices[0].message.content for a in answers}
+        assert len(texts) == 1 and texts != {None}
+        # the followers are recorded as hits of the leader's decision, charged nothing
+        leader = next(a for a in answers if a.headers["x-arbiter-cache"] == "miss")
+        for a in answers:
+            if a.headers["x-arbiter-cache"] == "hit":
+                assert a.headers["x-arbiter-cost-usd"] == "0.00000000"
+                source = a.headers["x-arbiter-cache-source-decision-id"]
+                assert source == leader.headers["x-arbiter-decision-id"]
+
+    run(tmp_path, body)
+
+
+def test_identical_concurrent_streams_make_one_upstream_call(tmp_path: Path) -> None:
+    """Streams in both SDKs: a follower gets the leader's answer replayed as a well-formed
+    stream (the usage chunk when asked), and only one upstream call is made."""
+
+    async def body(sc: InProcess) -> None:
+        messages = [{"role": "user", "content": "Name three long rivers."}]
+
+        async def openai_stream() -> tuple[str, str, Any]:
+            async with sdks(sc) as (_, gpt):
+                raw = await gpt.chat.completions.with_raw_response.create(
+                    model="sim-medium", messages=messages, stream=True,
+                    stream_options={"include_usage": True},
+                )  # fmt: skip
+                text, usage, finish = "", None, None
+                async for chunk in raw.parse():
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        text += chunk.choices[0].delta.content
+                    if chunk.choices and chunk.choices[0].finish_reason:
+                        finish = chunk.choices[0].finish_reason
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                assert finish == "stop"
+                return raw.headers["x-arbiter-cache"], text, usage
+
+        before = await _upstream_calls(sc)
+        got = await asyncio.gather(*(openai_stream() for _ in range(8)))
+        calls = await _upstream_calls(sc) - before
+        assert calls == 1, (calls, [g[0] for g in got])
+        assert sorted(g[0] for g in got) == ["hit"] * 7 + ["miss"]
+        assert len({g[1] for g in got}) == 1 and got[0][1]
+        assert all(g[2] is not None and g[2].completion_tokens > 0 for g in got)
+
+    run(tmp_path, body)
+
+
+def test_anthropic_streams_coalesce_too(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        messages: Any = [{"role": "user", "content": "Name three tall mountains."}]
+
+        async def one() -> tuple[str, Any]:
+            async with sdks(sc) as (claude, _):
+                async with claude.messages.stream(
+                    model="sim-medium", max_tokens=300, messages=messages
+                ) as stream:
+                    final = await stream.get_final_message()
+                    status = stream.response.headers["x-arbiter-cache"]
+                return status, final
+
+        before = await _upstream_calls(sc)
+        got = await asyncio.gather(*(one() for _ in range(6)))
+        calls = await _upstream_calls(sc) - before
+        assert calls == 1, (calls, [g[0] for g in got])
+        assert sorted(g[0] for g in got) == ["hit"] * 5 + ["miss"]
+        assert len({g[1].content[0].text for g in got}) == 1
+        assert all(g[1].stop_reason == "end_turn" and g[1].usage.output_tokens > 0 for g in got)
+
+    run_with_claude(tmp_path, body, edit_config=lambda t: t + CACHE_ON)
+
+
+def test_followers_of_a_failed_leader_go_on_as_misses(tmp_path: Path) -> None:
+    """The leader's upstream fails: nothing is stored, and the ones waiting on it neither hang
+    nor are served anything; each gets its own answer (here: the same error) promptly."""
+
+    async def body(sc: InProcess) -> None:
+        await _sim(sc, "/_sim/control", {"model": "sim-small", "down": True})
+        payload = {"model": "sim-small", "messages": [{"role": "user", "content": "Hello?"}]}
+
+        async def one() -> httpx.Response:
+            return await sc.client.post("/v1/chat/completions", json=payload, headers=sc.auth)
+
+        async with asyncio.timeout(60):
+            answers = await asyncio.gather(*(one() for _ in range(5)))
+        assert all(a.status_code >= 500 for a in answers), [a.status_code for a in answers]
+        assert all(a.headers.get("x-arbiter-cache") != "hit" for a in answers)
+        assert sc.services.cache.size == 0
+
+    run(tmp_path, body)
+
+
+def test_a_leader_that_never_settles_holds_the_others_only_wait_s(tmp_path: Path) -> None:
+    """A flight whose leader never settles (a bug, a lost task) must not stall its key forever:
+    a follower waits at most `wait_s` and goes on as a miss, and the next request after that
+    leads a fresh flight; the stale leader settling later leaves the fresh one alone."""
+
+    async def main() -> None:
+        store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+        store.migrate()
+        cache = ResponseCache(CacheSettings(enabled=True), {}, store, wait_s=0.2)
+        req = parse_chat_request(
+            orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]})
+        )
+        me = Principal("t1")
+        stale = await cache.lookup(req, me)
+        assert stale.status == "miss" and stale.flight is not None
+        started = time.monotonic()
+        follower = await cache.lookup(req, me)
+        assert follower.status == "miss" and follower.flight is None
+        assert 0.15 <= time.monotonic() - started < 2.0
+        fresh = await cache.lookup(req, me)
+        assert fresh.flight is not None  # the stale flight was replaced
+        cache.settle(stale)
+        waiting = asyncio.create_task(cache.lookup(req, me))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # still waiting on the fresh leader
+        cache.remember(fresh, model="sim-small", task="chat", answer=ANSWER, cost_usd=0.01,
+                       decision_id="dec_1")  # fmt: skip
+        cache.settle(fresh)
+        assert (await waiting).status == "hit"
+        await cache.drain()
+        store.close()
+
+    asyncio.run(main())
+
+
+ANSWER = CanonicalResponse(
+    "r1", "sim-small", (TextPart("Hello."),), "end_turn", CanonicalUsage(3, 2)
+)

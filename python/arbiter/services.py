@@ -167,6 +167,7 @@ class Services:
             sync_s=settings.store.sync_interval_ms / 1000,
             on_grade=self._submit,
             usable=lambda model: self.registry.get(model) is not None,
+            wait_s=settings.failover.deadline_s,
         )
         self.discovery = Discovery(
             dict(settings.upstreams), self.store, self.alerts, self.refresh_registry,

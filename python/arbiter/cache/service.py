@@ -4,6 +4,11 @@
     a hit: served from the entry, recorded with cost 0 and the cost it saved, never reserved
     remember (after a complete, successful, non-error answer) -> local front + store
 
+Identical requests in flight at once are coalesced (in this process): the first miss of an exact
+key leads (it calls upstream), the others wait for its answer (at most `wait_s`) and are served
+it as a hit; when it stores nothing (an error, a cut stream, an uncacheable answer) they go on as
+misses. Fifty identical requests are one upstream call, not fifty.
+
 Replicas: each keeps an in-memory LRU front (`max_entries`); on a local miss it reads through
 to the store (one primary-key lookup, bounded by `_STORE_WAIT_S`). Every `sync_s` it writes hit
 counts, applies the invalidations other replicas made (admin delete/purge, feedback), and, with
@@ -60,6 +65,15 @@ class Lookup:
     match: SemanticMatch | None = None  # a semantic hit's match
     vector: numpy.ndarray | None = None  # the last user turn's embedding (semantic side)
     tenant: str = ""
+    flight: _Flight | None = None  # set when this request leads its key's flight (settle it)
+
+
+@dataclass(slots=True)
+class _Flight:
+    """An exact key being answered by one request (the leader) that others wait on."""
+
+    done: asyncio.Event
+    until: float  # time.monotonic(): past it the flight is stale (a leader never settled)
 
 
 BYPASS = Lookup("bypass")
@@ -87,12 +101,16 @@ class ResponseCache:
         clock: Callable[[], float] = time.time,
         on_grade: Callable[[GradeRecord], None] | None = None,
         usable: Callable[[str], bool] = lambda model: True,
+        wait_s: float = 150.0,
     ) -> None:
         """`on_grade` records a feedback grade of a hit decision (the decision feed); `usable`
         says whether a model may still answer (the registry: an operator may disable a model
-        after it wrote entries, and its answers must go with it)."""
+        after it wrote entries, and its answers must go with it); `wait_s` bounds how long a request
+        waits on an identical one in flight (the request deadline)."""
         self.settings = settings
         self._usable = usable
+        self._wait_s = wait_s
+        self._flights: dict[str, _Flight] = {}  # exact key -> its leader's flight
         self.store = store
         self.matcher: Matcher = matcher if matcher is not None else NullMatcher()
         self.semantic = settings.semantic and matcher is not None
@@ -116,7 +134,7 @@ class ResponseCache:
         self._sync_task: asyncio.Task[None] | None = None
         self.counts: dict[str, float] = dict.fromkeys(
             ("hit", "semantic-hit", "miss", "bypass", "semantic_bypass", "errors", "stored",
-             "evicted", "invalidated", "saved_usd", "saved_usd_semantic"),
+             "evicted", "invalidated", "saved_usd", "saved_usd_semantic", "coalesced"),
             0,
         )  # fmt: skip
 
@@ -159,8 +177,45 @@ class ResponseCache:
             await self._semantic(look, principal, now)
             if look.entry is not None:
                 return self._hit(look)
+        entry = await self._follow(look)
+        if entry is not None:
+            self.counts["coalesced"] += 1
+            look.status, look.entry, look.write, look.vector = "hit", entry, False, None
+            return self._hit(look)
         self.counts["miss"] += 1
         return look
+
+    async def _follow(self, look: Lookup) -> Entry | None:
+        """A miss: lead its exact key's flight (None), or wait for the identical request that
+        leads it and return the entry it stored (None when it stored none, or took too long:
+        this request goes on as a miss of its own)."""
+        assert look.keys is not None
+        key = look.keys.exact
+        flight = self._flights.get(key)
+        now = time.monotonic()
+        if flight is None or flight.until <= now:  # none, or one whose leader never settled
+            look.flight = self._flights[key] = _Flight(asyncio.Event(), now + self._wait_s)
+            return None
+        try:
+            async with asyncio.timeout(flight.until - now):
+                await flight.done.wait()
+        except TimeoutError:
+            return None
+        entry = await self._get(key, look.tenant, self.clock())
+        if entry is None or not self._usable(entry.model):
+            return None
+        return entry
+
+    def settle(self, look: Lookup | None) -> None:
+        """The leader's request is over (answered, stored or not, or failed): wake the ones
+        waiting on it. Idempotent; a no-op for a request that led nothing."""
+        if look is None or look.flight is None:
+            return
+        flight, look.flight = look.flight, None
+        assert look.keys is not None
+        if self._flights.get(look.keys.exact) is flight:
+            del self._flights[look.keys.exact]
+        flight.done.set()
 
     async def _semantic(self, look: Lookup, principal: Principal, now: float) -> None:
         keys = look.keys
