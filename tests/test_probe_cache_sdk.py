@@ -249,3 +249,68 @@ def test_a_leader_that_never_settles_holds_the_others_only_wait_s(tmp_path: Path
 ANSWER = CanonicalResponse(
     "r1", "sim-small", (TextPart("Hello."),), "end_turn", CanonicalUsage(3, 2)
 )
+
+
+def test_the_front_is_bounded_in_bytes_with_long_answers(tmp_path: Path) -> None:
+    """`max_entries` alone let long answers hold max_entries x their size (100,000 x 200 KB:
+    20 GB per replica); `max_bytes` bounds the front by what it holds, the oldest evicted."""
+
+    async def main() -> None:
+        store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+        store.migrate()
+        bound = 2 * 2**20
+        cache = ResponseCache(CacheSettings(enabled=True, max_bytes=bound), {}, store)
+        me = Principal("t1")
+        long_answer = CanonicalResponse(
+            "r", "sim-small", (TextPart("x" * 200_000),), "end_turn", CanonicalUsage(3, 50_000)
+        )
+        firsts = []
+        for i in range(40):  # 40 x 200 KB = 8 MB offered
+            req = parse_chat_request(
+                orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": f"{i}"}]})
+            )
+            look = await cache.lookup(req, me)
+            cache.remember(look, model="sim-small", task="chat", answer=long_answer,
+                           cost_usd=0.01, decision_id=f"dec_{i}")  # fmt: skip
+            cache.settle(look)
+            firsts.append((req, look))
+        view = cache.view()
+        assert view["bytes"] <= bound, view
+        assert 5 <= view["entries"] <= 10, view  # ~200 KB each under 2 MB
+        assert view["evicted"] == 40 - view["entries"]
+        held = sum(len(e.answer.parts[0].text) for e in cache._entries.values())
+        assert held <= bound
+        # the newest are kept (LRU): the last request is a hit, the first no longer in memory
+        assert cache._entries.get(firsts[-1][1].keys.exact) is not None  # type: ignore[union-attr]
+        assert cache._entries.get(firsts[0][1].keys.exact) is None  # type: ignore[union-attr]
+        # one answer bigger than the whole bound is not kept (it would evict everything)
+        huge = CanonicalResponse(
+            "h", "sim-small", (TextPart("y" * (bound + 1)),), "end_turn", CanonicalUsage(3, 9)
+        )
+        req = parse_chat_request(
+            orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "huge"}]})
+        )
+        look = await cache.lookup(req, me)
+        before = cache.view()["entries"]
+        cache.remember(look, model="sim-small", task="chat", answer=huge, cost_usd=0.01,
+                       decision_id="dec_huge")  # fmt: skip
+        cache.settle(look)
+        assert cache.view()["entries"] == before and cache.counts["too_big"] == 1
+        await cache.drain()
+        store.close()
+
+    asyncio.run(main())
+
+
+def test_max_bytes_is_parsed_strictly() -> None:
+    from arbiter import config
+    from arbiter.errors import ConfigError
+    from tests.test_config import ENV, EXAMPLE
+
+    text = EXAMPLE.read_text()
+    assert config.loads(text, env=ENV).cache.max_bytes == 256 * 2**20
+    on = config.loads(text + "\n[cache]\nmax_bytes = 1048576\n", env=ENV)
+    assert on.cache.max_bytes == 2**20
+    for bad in ("0", "100", "-1", '"1GB"', "1.5e6", str(2**41)):
+        with pytest.raises(ConfigError):
+            config.loads(text + f"\n[cache]\nmax_bytes = {bad}\n", env=ENV)

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from arbiter.cache.answer import Entry, dump_answer, load_answer
+from arbiter.cache.answer import Entry, dump_answer, footprint, load_answer
 from arbiter.cache.keys import Keys, control, keys_for, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
@@ -121,6 +121,7 @@ class ResponseCache:
         # on for anyone at all: when False the request path skips the cache entirely
         self.active = settings.enabled or any(self._per_tenant.values())
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # id -> entry, LRU order
+        self._bytes = 0  # the entries' footprint() total, bounded by settings.max_bytes
         self._served: OrderedDict[str, _Served] = OrderedDict()  # hit decision id -> entry
         self._used: dict[str, tuple[int, float]] = {}  # hits not yet written to the store
         self._seen_invalidations: set[str] = set()
@@ -134,7 +135,8 @@ class ResponseCache:
         self._sync_task: asyncio.Task[None] | None = None
         self.counts: dict[str, float] = dict.fromkeys(
             ("hit", "semantic-hit", "miss", "bypass", "semantic_bypass", "errors", "stored",
-             "evicted", "invalidated", "saved_usd", "saved_usd_semantic", "coalesced"),
+             "evicted", "invalidated", "saved_usd", "saved_usd_semantic", "coalesced",
+             "too_big"),
             0,
         )  # fmt: skip
 
@@ -350,6 +352,10 @@ class ResponseCache:
             keys.exact, look.tenant, keys.exact, keys.context, model, task, answer, cost_usd,
             decision_id, now, now + self.settings.ttl_s, 0, keys.text, embedding,
         )  # fmt: skip
+        entry.size = footprint(entry)
+        if entry.size > self.settings.max_bytes:  # it alone would evict the whole front
+            self.counts["too_big"] += 1
+            return
         if self._entries.get(entry.id) is not None:
             self._drop(entry.id)  # replaced: the matcher must forget the old vector first
         self._insert(entry, look.vector)
@@ -398,8 +404,17 @@ class ResponseCache:
 
     # -- the in-memory front ----------------------------------------------------------------
     def _insert(self, entry: Entry, vector: Any = None) -> None:
+        if not entry.size:
+            entry.size = footprint(entry)
+        if entry.size > self.settings.max_bytes:  # read from the store (another bound wrote it)
+            self.counts["too_big"] += 1
+            return
+        old = self._entries.get(entry.id)
+        if old is not None:
+            self._bytes -= old.size
         self._entries[entry.id] = entry
         self._entries.move_to_end(entry.id)
+        self._bytes += entry.size
         if vector is None and entry.embedding is not None and self.semantic:
             import numpy
 
@@ -410,13 +425,17 @@ class ResponseCache:
             except Exception:
                 self.counts["errors"] += 1
                 log.warning("semantic matcher refused entry %s", entry.id, exc_info=True)
-        while len(self._entries) > self.settings.max_entries:
-            old, _ = self._entries.popitem(last=False)
-            self._forget(old)
+        bound = self.settings
+        while len(self._entries) > bound.max_entries or self._bytes > bound.max_bytes:
+            oldest, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.size
+            self._forget(oldest)
             self.counts["evicted"] += 1
 
     def _drop(self, entry_id: str) -> None:
-        if self._entries.pop(entry_id, None) is not None:
+        entry = self._entries.pop(entry_id, None)
+        if entry is not None:
+            self._bytes -= entry.size
             self._forget(entry_id)
 
     def _forget(self, entry_id: str) -> None:
@@ -635,6 +654,7 @@ class ResponseCache:
             "enabled": self.active,
             "semantic": self.semantic,
             "entries": len(self._entries),
+            "bytes": self._bytes,
             "hits": int(c["hit"]),
             "semantic_hits": int(c["semantic-hit"]),
             "misses": int(c["miss"]),
