@@ -132,15 +132,28 @@ def test_identical_concurrent_requests_make_one_upstream_call(tmp_path: Path) ->
     run(tmp_path, body)
 
 
-def test_identical_concurrent_streams_make_one_upstream_call(tmp_path: Path) -> None:
-    """Streams in both SDKs: a follower gets the leader's answer replayed as a well-formed
-    stream (the usage chunk when asked), and only one upstream call is made."""
+async def _leading(sc: InProcess, leader: Awaitable[Any]) -> asyncio.Task[Any]:
+    """`leader` started and leading its key's flight (the requests after it find it)."""
+    task = asyncio.ensure_future(leader)
+    for _ in range(2000):  # 10 s at most
+        if sc.services.cache._flights:
+            return task
+        await asyncio.sleep(0.005)
+    raise AssertionError("the leader never led a flight")
+
+
+def test_a_streamed_leader_serves_the_requests_waiting_and_streams_do_not_wait(
+    tmp_path: Path,
+) -> None:
+    """A stream leads: identical non-streamed requests arriving meanwhile wait and are served its
+    answer (no upstream call); an identical stream does not wait (its first token would come
+    only with the leader's last) nor does a request with a latency SLO of its own: misses."""
 
     async def body(sc: InProcess) -> None:
-        messages = [{"role": "user", "content": "Name three long rivers."}]
+        messages: Any = [{"role": "user", "content": "Name three long rivers."}]
+        async with sdks(sc) as (_, gpt):
 
-        async def openai_stream() -> tuple[str, str, Any]:
-            async with sdks(sc) as (_, gpt):
+            async def streamed() -> tuple[str, str, Any]:
                 raw = await gpt.chat.completions.with_raw_response.create(
                     model="sim-medium", messages=messages, stream=True,
                     stream_options={"include_usage": True},
@@ -153,40 +166,61 @@ def test_identical_concurrent_streams_make_one_upstream_call(tmp_path: Path) -> 
                         finish = chunk.choices[0].finish_reason
                     if chunk.usage is not None:
                         usage = chunk.usage
-                assert finish == "stop"
+                assert finish == "stop" and usage is not None and usage.completion_tokens > 0
                 return raw.headers["x-arbiter-cache"], text, usage
 
-        before = await _upstream_calls(sc)
-        got = await asyncio.gather(*(openai_stream() for _ in range(8)))
-        calls = await _upstream_calls(sc) - before
-        assert calls == 1, (calls, [g[0] for g in got])
-        assert sorted(g[0] for g in got) == ["hit"] * 7 + ["miss"]
-        assert len({g[1] for g in got}) == 1 and got[0][1]
-        assert all(g[2] is not None and g[2].completion_tokens > 0 for g in got)
+            async def plain(**kw: Any) -> Any:
+                return await gpt.chat.completions.with_raw_response.create(
+                    model="sim-medium", messages=messages, **kw
+                )
+
+            before = await _upstream_calls(sc)
+            leader = await _leading(sc, streamed())
+            waiting = await asyncio.gather(
+                *(plain() for _ in range(6)),
+                streamed(),
+                plain(extra_headers={"x-arbiter-max-latency-ms": "60000"}),
+            )
+            status, text, _ = await leader
+            calls = await _upstream_calls(sc) - before
+        followers, other_stream, with_slo = waiting[:6], waiting[6], waiting[7]
+        assert status == "miss" and text
+        assert [f.headers["x-arbiter-cache"] for f in followers] == ["hit"] * 6
+        assert {f.parse().choices[0].message.content for f in followers} == {text}
+        assert other_stream[0] == "miss" and with_slo.headers["x-arbiter-cache"] == "miss"
+        assert calls == 3, calls  # the leader, the stream and the SLO request
 
     run(tmp_path, body)
 
 
-def test_anthropic_streams_coalesce_too(tmp_path: Path) -> None:
+def test_anthropic_requests_wait_on_an_identical_stream_too(tmp_path: Path) -> None:
     async def body(sc: InProcess) -> None:
         messages: Any = [{"role": "user", "content": "Name three tall mountains."}]
+        async with sdks(sc) as (claude, _):
 
-        async def one() -> tuple[str, Any]:
-            async with sdks(sc) as (claude, _):
+            async def streamed() -> tuple[str, Any]:
                 async with claude.messages.stream(
                     model="sim-medium", max_tokens=300, messages=messages
                 ) as stream:
                     final = await stream.get_final_message()
-                    status = stream.response.headers["x-arbiter-cache"]
-                return status, final
+                    return stream.response.headers["x-arbiter-cache"], final
 
-        before = await _upstream_calls(sc)
-        got = await asyncio.gather(*(one() for _ in range(6)))
-        calls = await _upstream_calls(sc) - before
-        assert calls == 1, (calls, [g[0] for g in got])
-        assert sorted(g[0] for g in got) == ["hit"] * 5 + ["miss"]
-        assert len({g[1].content[0].text for g in got}) == 1
-        assert all(g[1].stop_reason == "end_turn" and g[1].usage.output_tokens > 0 for g in got)
+            async def plain() -> Any:
+                return await claude.messages.with_raw_response.create(
+                    model="sim-medium", max_tokens=300, messages=messages
+                )
+
+            before = await _upstream_calls(sc)
+            leader = await _leading(sc, streamed())
+            followers = await asyncio.gather(*(plain() for _ in range(5)))
+            status, final = await leader
+            calls = await _upstream_calls(sc) - before
+        assert status == "miss" and calls == 1, (status, calls)
+        assert [f.headers["x-arbiter-cache"] for f in followers] == ["hit"] * 5
+        for f in followers:
+            m = await f.parse()
+            assert m.content[0].text == final.content[0].text and m.stop_reason == "end_turn"
+            assert m.usage.output_tokens == final.usage.output_tokens > 0
 
     run_with_claude(tmp_path, body, edit_config=lambda t: t + CACHE_ON)
 

@@ -93,7 +93,10 @@ class Pipeline:
             req.limit_injected = True
         look = None
         if self.s.cache.active:  # after the caps are known, before routing; a hit is not charged
-            look = await self.s.cache.lookup(req, principal)
+            # a stream or a request with its own latency SLO does not wait on an identical one
+            # in flight (its first token, its deadline): only those that would wait anyway
+            wait = not req.stream and slo == NO_SLO
+            look = await self.s.cache.lookup(req, principal, wait=wait)
             if look.entry is not None:
                 return await serve_hit(self.s, req, principal, look)
         try:

@@ -7,7 +7,9 @@
 Identical requests in flight at once are coalesced (in this process): the first miss of an exact
 key leads (it calls upstream), the others wait for its answer (at most `wait_s`) and are served
 it as a hit; when it stores nothing (an error, a cut stream, an uncacheable answer) they go on as
-misses. Fifty identical requests are one upstream call, not fifty.
+misses. Fifty identical requests are one upstream call, not fifty. Only a request that would
+wait that long anyway waits: a stream (its first token would come only with the leader's last)
+and a request with a latency SLO of its own go on as misses.
 
 Replicas: each keeps an in-memory LRU front (`max_entries`); on a local miss it reads through
 to the store (one primary-key lookup, bounded by `_STORE_WAIT_S`). Every `sync_s` it writes hit
@@ -144,17 +146,18 @@ class ResponseCache:
         return self._per_tenant.get(tenant, self.settings.enabled)
 
     # -- the request path -------------------------------------------------------------------
-    async def lookup(self, req: ChatRequest, principal: Principal) -> Lookup:
+    async def lookup(self, req: ChatRequest, principal: Principal, *, wait: bool = True) -> Lookup:
         """What the cache says about `req`; a failure in here is counted and the request goes on
-        uncached (a cache outage never fails a request)."""
+        uncached (a cache outage never fails a request). `wait`: whether it may wait for an
+        identical request in flight (False: it leads one if none is, else goes on as a miss)."""
         try:
-            return await self._lookup(req, principal)
+            return await self._lookup(req, principal, wait)
         except Exception:
             self.counts["errors"] += 1
             log.warning("cache lookup failed; the request goes on uncached", exc_info=True)
             return BYPASS
 
-    async def _lookup(self, req: ChatRequest, principal: Principal) -> Lookup:
+    async def _lookup(self, req: ChatRequest, principal: Principal, wait: bool) -> Lookup:
         tenant = principal.tenant
         if not self.on_for(tenant):
             return BYPASS
@@ -179,7 +182,7 @@ class ResponseCache:
             await self._semantic(look, principal, now)
             if look.entry is not None:
                 return self._hit(look)
-        entry = await self._follow(look)
+        entry = await self._follow(look, wait)
         if entry is not None:
             self.counts["coalesced"] += 1
             look.status, look.entry, look.write, look.vector = "hit", entry, False, None
@@ -187,7 +190,7 @@ class ResponseCache:
         self.counts["miss"] += 1
         return look
 
-    async def _follow(self, look: Lookup) -> Entry | None:
+    async def _follow(self, look: Lookup, wait: bool) -> Entry | None:
         """A miss: lead its exact key's flight (None), or wait for the identical request that
         leads it and return the entry it stored (None when it stored none, or took too long:
         this request goes on as a miss of its own)."""
@@ -197,6 +200,8 @@ class ResponseCache:
         now = time.monotonic()
         if flight is None or flight.until <= now:  # none, or one whose leader never settled
             look.flight = self._flights[key] = _Flight(asyncio.Event(), now + self._wait_s)
+            return None
+        if not wait:
             return None
         try:
             async with asyncio.timeout(flight.until - now):
