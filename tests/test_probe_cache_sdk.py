@@ -119,6 +119,7 @@ def test_identical_concurrent_requests_make_one_upstream_call(tmp_path: Path) ->
         statuses = sorted(a.headers["x-arbiter-cache"] for a in answers)
         assert calls == 1, (calls, statuses)
         assert statuses == ["hit"] * 19 + ["miss"]
+        assert sc.services.cache.view()["coalesced"] == 19
         texts = {a.parse().choices[0].message.content for a in answers}
         assert len(texts) == 1 and texts != {None}
         # the followers are recorded as hits of the leader's decision, charged nothing

@@ -668,6 +668,8 @@ class ResponseCache:
             "errors": int(c["errors"]),
             "stored": int(c["stored"]),
             "evicted": int(c["evicted"]),
+            "coalesced": int(c["coalesced"]),  # hits that waited on an identical request
+            "too_big": int(c["too_big"]),  # answers over max_bytes, not cached
             "hit_rate": (c["hit"] + c["semantic-hit"]) / lookups if lookups else None,
             "saved_usd": c["saved_usd"],
         }
