@@ -349,3 +349,36 @@ def test_max_bytes_is_parsed_strictly() -> None:
     for bad in ("0", "100", "-1", '"1GB"', "1.5e6", str(2**41)):
         with pytest.raises(ConfigError):
             config.loads(text + f"\n[cache]\nmax_bytes = {bad}\n", env=ENV)
+
+
+def test_an_answer_under_an_anthropic_beta_is_not_served_without_it(tmp_path: Path) -> None:
+    """`anthropic-beta` goes on to Anthropic upstreams, where a beta may change the answer:
+    the header is part of the key (before: an answer made under a beta was a hit for the same
+    body without it, and the other way round)."""
+
+    async def body(sc: InProcess) -> None:
+        messages: Any = [{"role": "user", "content": "Name three quiet birds."}]
+        beta = ["token-efficient-tools-2025-02-19"]
+        async with sdks(sc) as (claude, _):
+            under = await claude.beta.messages.with_raw_response.create(
+                model="sim-medium", max_tokens=200, messages=messages, betas=beta
+            )
+            await sc.services.cache.drain()
+            plain = await claude.messages.with_raw_response.create(
+                model="sim-medium", max_tokens=200, messages=messages
+            )
+            await sc.services.cache.drain()
+            again = await claude.beta.messages.with_raw_response.create(
+                model="sim-medium", max_tokens=200, messages=messages, betas=beta
+            )
+            plain_again = await claude.messages.with_raw_response.create(
+                model="sim-medium", max_tokens=200, messages=messages
+            )
+        assert under.headers["x-arbiter-cache"] == "miss"
+        assert plain.headers["x-arbiter-cache"] == "miss"
+        assert again.headers["x-arbiter-cache"] == "hit"
+        assert plain_again.headers["x-arbiter-cache"] == "hit"
+        cached_for = again.headers["x-arbiter-cache-source-decision-id"]
+        assert cached_for == under.headers["x-arbiter-decision-id"]
+
+    run_with_claude(tmp_path, body, edit_config=lambda t: t + CACHE_ON)

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from arbiter import request_log
 from arbiter.cache.answer import Entry, dump_answer, footprint, load_answer
 from arbiter.cache.keys import Keys, control, keys_for, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
@@ -166,7 +167,9 @@ class ResponseCache:
             self.counts["bypass"] += 1
             return BYPASS
         clamp = req.max_tokens if req.limit_injected else None
-        keys = keys_for(req.protocol, req.body, principal, clamp)
+        ctx = request_log.CURRENT.get()
+        beta = ctx.anthropic_beta if ctx is not None else None
+        keys = keys_for(req.protocol, req.body, principal, clamp, beta)
         if not ctl.read:
             self.counts["bypass"] += 1
             look = Lookup("bypass", True, keys, tenant=tenant)
