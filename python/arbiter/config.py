@@ -369,6 +369,9 @@ class CacheSettings:
     max_false_hit_rate: float = 0.02
     ttl_s: float = 86400.0  # an entry is served at most this long after it was written
     max_entries: int = 100_000  # LRU bound, per replica in memory and (within 1/16) in the store
+    # the in-memory front's bound in bytes (answers, prompt text, embeddings; per replica): long
+    # answers would otherwise hold max_entries x their size
+    max_bytes: int = 256 * 2**20
 
 
 @dataclass(frozen=True, slots=True)

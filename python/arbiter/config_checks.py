@@ -95,6 +95,10 @@ def check_cache(loc: _Locator, c: CacheSettings) -> None:
             f"{loc.where(['cache'])}: cache.ttl_s must be in (0, 10 years] and "
             "cache.max_entries in [1, 100000000]"
         )
+    if not 2**16 <= c.max_bytes <= 2**40:
+        raise ConfigError(
+            f"{loc.where(['cache', 'max_bytes'])}: cache.max_bytes must be in [65536, 2**40]"
+        )
 
 
 def check_prior_task(loc: _Locator, path: list[str], task: str) -> None:

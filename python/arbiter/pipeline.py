@@ -60,6 +60,8 @@ from arbiter.upstream_body import (
 )
 
 if TYPE_CHECKING:
+    from arbiter.budget import BoundCap
+    from arbiter.cache.service import Lookup
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
@@ -91,9 +93,32 @@ class Pipeline:
             req.limit_injected = True
         look = None
         if self.s.cache.active:  # after the caps are known, before routing; a hit is not charged
-            look = await self.s.cache.lookup(req, principal)
+            # a stream or a request with its own latency SLO does not wait on an identical one
+            # in flight (its first token, its deadline): only those that would wait anyway
+            wait = not req.stream and slo == NO_SLO
+            look = await self.s.cache.lookup(req, principal, wait=wait)
             if look.entry is not None:
                 return await serve_hit(self.s, req, principal, look)
+        try:
+            outcome = await self._miss(req, principal, look, caps, watch, slo)
+        except BaseException:
+            self.s.cache.settle(look)  # identical requests waiting on this one go on as misses
+            raise
+        if not isinstance(outcome, Streamed):  # a stream's ends with its relay (_finish_stream)
+            self.s.cache.settle(look)
+        return outcome
+
+    async def _miss(
+        self,
+        req: ChatRequest,
+        principal: Principal,
+        look: Lookup | None,
+        caps: tuple[BoundCap, ...],
+        watch: Callable[[], AbstractContextManager[object]],
+        slo: LatencySLO,
+    ) -> Completed | Streamed:
+        """A request the cache did not answer: plan -> reserve -> answer."""
+        budgets = self.s.budgets
         if telemetry.TRACER is None:
             plan = self.plan(req, principal, slo)
         else:
@@ -556,31 +581,34 @@ class Pipeline:
         if outcome.finished:
             return
         outcome.finished = True
-        await upstream.aclose()
-        content = "".join(outcome.codec.parts)
-        failure = outcome.failure
-        if isinstance(failure, UpstreamError):
-            broken_after_opening(attempts, model, outcome.elapsed_ms(), failure)
-        cost, _ = await self._record(
-            req, plan, model, upstream.usage, attempts, failure, content, stream=True, opened=True,
-            decode_ms=outcome.elapsed_ms() if failure is None else None,
-        )  # fmt: skip
-        if failure is None:
-            self._after(
-                req, plan, model, content, outcome.codec.finish, calls=outcome.codec.calls.calls(),
-                choices=outcome.codec.choices_body(),
+        try:
+            await upstream.aclose()
+            content = "".join(outcome.codec.parts)
+            failure = outcome.failure
+            if isinstance(failure, UpstreamError):
+                broken_after_opening(attempts, model, outcome.elapsed_ms(), failure)
+            cost, _ = await self._record(
+                req, plan, model, upstream.usage, attempts, failure, content, stream=True,
+                opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None,
             )  # fmt: skip
-            if plan.cache is not None and plan.cache.write:
-                u = upstream.usage
-                usage = CanonicalUsage(
-                    max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
-                    u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
-                ) if u is not None else CanonicalUsage()  # fmt: skip
-                answer = cached.of_stream(
-                    content, outcome.codec.finish, usage, plan.decision_id, model,
-                    outcome.codec.stop_sequence,
+            if failure is None:
+                self._after(
+                    req, plan, model, content, outcome.codec.finish,
+                    calls=outcome.codec.calls.calls(), choices=outcome.codec.choices_body(),
                 )  # fmt: skip
-                remember_answer(self.s, plan, model, answer, cost)
+                if plan.cache is not None and plan.cache.write:
+                    u = upstream.usage
+                    usage = CanonicalUsage(
+                        max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
+                        u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
+                    ) if u is not None else CanonicalUsage()  # fmt: skip
+                    answer = cached.of_stream(
+                        content, outcome.codec.finish, usage, plan.decision_id, model,
+                        outcome.codec.stop_sequence,
+                    )  # fmt: skip
+                    remember_answer(self.s, plan, model, answer, cost)
+        finally:  # identical requests waiting on this one: served it, or on as misses
+            self.s.cache.settle(plan.cache)
 
     # -- shared -----------------------------------------------------------------------------
     async def _call(

@@ -166,6 +166,8 @@ class Services:
             self._cache_matcher(),
             sync_s=settings.store.sync_interval_ms / 1000,
             on_grade=self._submit,
+            usable=lambda model: self.registry.get(model) is not None,
+            wait_s=settings.failover.deadline_s,
         )
         self.discovery = Discovery(
             dict(settings.upstreams), self.store, self.alerts, self.refresh_registry,

@@ -9,6 +9,7 @@ never cached: keys.uncacheable bypasses those requests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -52,6 +53,24 @@ class Entry:
     hits: int = 0
     text: str | None = None  # the last user turn's text (semantic side)
     embedding: bytes | None = None  # float32 vector, as the matcher embedded `text`
+    size: int = 0  # what it holds in memory, in bytes (set by the cache front: footprint())
+
+
+# an entry's own objects beyond its strings (the dataclass, ids, keys, floats): measured
+# roughly, so a front of tiny answers is still bounded by bytes near what it holds
+_ENTRY_OVERHEAD = 1024
+
+
+def footprint(entry: Entry) -> int:
+    """Bytes `entry` holds in memory: its answer's strings, the prompt text, the embedding
+    (sys.getsizeof: a str's real size, 1, 2 or 4 bytes a character), plus a fixed overhead."""
+    size = _ENTRY_OVERHEAD + sys.getsizeof(entry.text or "") + len(entry.embedding or b"")
+    for part in entry.answer.parts:
+        if isinstance(part, TextPart):
+            size += sys.getsizeof(part.text)
+        else:
+            size += sys.getsizeof(part.arguments) + sys.getsizeof(part.name)
+    return size
 
 
 def dump_answer(answer: CanonicalResponse) -> str:

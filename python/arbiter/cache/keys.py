@@ -6,9 +6,10 @@ key may call, and the output cap Arbiter injects when the key's budget caps appl
 set none: a key-scoped cap clamps one key's answers and not another's), the client's protocol
 and every request field that shapes the answer: messages, system, tools, tool_choice,
 response_format, sampling parameters (temperature, top_p, n, stop, seed, max_tokens, ...) and the
-requested model or `auto`. Only fields that change how an answer is delivered, never what it
-says, are left out (`_DELIVERY`): `stream`, `stream_options`, and the end-user labels `user` /
-`metadata`. So a streamed and a non-streamed request share an entry; the answer is stored in
+requested model or `auto`, and the client's `anthropic-beta` header (sent on to Anthropic
+upstreams, where a beta may change the answer: longer outputs, other tool-call encodings). Only
+fields that change how an answer is delivered, never what it says, are left out (`_DELIVERY`):
+`stream`, `stream_options`, and the end-user labels `user` / `metadata`. So a streamed and a non-streamed request share an entry; the answer is stored in
 canonical form and rendered in the client's protocol, streamed or not (cache/answer.py).
 
 Unknown fields are part of the key (a field we do not know may well shape the answer).
@@ -48,22 +49,31 @@ def _digest(prefix: bytes, view: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _prefix(kind: bytes, protocol: Protocol, principal: Principal, clamp: int | None) -> bytes:
+def _prefix(
+    kind: bytes, protocol: Protocol, principal: Principal, clamp: int | None, beta: str | None
+) -> bytes:
     allowed = None if principal.allowed_models is None else sorted(principal.allowed_models)
     knobs = (
         f"{principal.tenant}\0{principal.quality_target}\0{principal.baseline}\0{protocol}"
         f"\0{allowed}\0{clamp}"
     )
+    if beta is not None:  # absent: the key every entry had before betas were in it
+        knobs += f"\0beta={beta}"
     return kind + b"\0" + knobs.encode("utf-8", "surrogatepass") + b"\0"
 
 
 def keys_for(
-    protocol: Protocol, body: dict[str, Any], principal: Principal, clamp: int | None = None
+    protocol: Protocol,
+    body: dict[str, Any],
+    principal: Principal,
+    clamp: int | None = None,
+    beta: str | None = None,
 ) -> Keys:
     """`clamp`: the max_tokens Arbiter enforces on this request though the client set none
-    (ChatRequest.limit_injected); it is not in the body, yet it truncates the answer."""
+    (ChatRequest.limit_injected); it is not in the body, yet it truncates the answer. `beta`:
+    the request's `anthropic-beta` header (request_log.anthropic_beta)."""
     view = {k: v for k, v in body.items() if k not in _DELIVERY}
-    exact = _digest(_prefix(b"exact", protocol, principal, clamp), view)
+    exact = _digest(_prefix(b"exact", protocol, principal, clamp, beta), view)
     messages = view.get("messages")
     if not isinstance(messages, list) or not messages:
         return Keys(exact, None, None)
@@ -72,7 +82,7 @@ def keys_for(
         return Keys(exact, None, None)
     text, rest = _split_text(last.get("content"))
     context_view = {**view, "messages": [*messages[:-1], {**last, "content": rest}]}
-    context = _digest(_prefix(b"context", protocol, principal, clamp), context_view)
+    context = _digest(_prefix(b"context", protocol, principal, clamp, beta), context_view)
     return Keys(exact, context, text)
 
 

@@ -4,6 +4,13 @@
     a hit: served from the entry, recorded with cost 0 and the cost it saved, never reserved
     remember (after a complete, successful, non-error answer) -> local front + store
 
+Identical requests in flight at once are coalesced (in this process): the first miss of an exact
+key leads (it calls upstream), the others wait for its answer (at most `wait_s`) and are served
+it as a hit; when it stores nothing (an error, a cut stream, an uncacheable answer) they go on as
+misses. Fifty identical requests are one upstream call, not fifty. Only a request that would
+wait that long anyway waits: a stream (its first token would come only with the leader's last)
+and a request with a latency SLO of its own go on as misses.
+
 Replicas: each keeps an in-memory LRU front (`max_entries`); on a local miss it reads through
 to the store (one primary-key lookup, bounded by `_STORE_WAIT_S`). Every `sync_s` it writes hit
 counts, applies the invalidations other replicas made (admin delete/purge, feedback), and, with
@@ -23,7 +30,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from arbiter.cache.answer import Entry, dump_answer, load_answer
+from arbiter import request_log
+from arbiter.cache.answer import Entry, dump_answer, footprint, load_answer
 from arbiter.cache.keys import Keys, control, keys_for, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
@@ -60,6 +68,15 @@ class Lookup:
     match: SemanticMatch | None = None  # a semantic hit's match
     vector: numpy.ndarray | None = None  # the last user turn's embedding (semantic side)
     tenant: str = ""
+    flight: _Flight | None = None  # set when this request leads its key's flight (settle it)
+
+
+@dataclass(slots=True)
+class _Flight:
+    """An exact key being answered by one request (the leader) that others wait on."""
+
+    done: asyncio.Event
+    until: float  # time.monotonic(): past it the flight is stale (a leader never settled)
 
 
 BYPASS = Lookup("bypass")
@@ -86,9 +103,17 @@ class ResponseCache:
         sync_s: float = 1.0,
         clock: Callable[[], float] = time.time,
         on_grade: Callable[[GradeRecord], None] | None = None,
+        usable: Callable[[str], bool] = lambda model: True,
+        wait_s: float = 150.0,
     ) -> None:
-        """`on_grade` records a feedback grade of a hit decision (the decision feed)."""
+        """`on_grade` records a feedback grade of a hit decision (the decision feed); `usable`
+        says whether a model may still answer (the registry: an operator may disable a model
+        after it wrote entries, and its answers must go with it); `wait_s` bounds how long a request
+        waits on an identical one in flight (the request deadline)."""
         self.settings = settings
+        self._usable = usable
+        self._wait_s = wait_s
+        self._flights: dict[str, _Flight] = {}  # exact key -> its leader's flight
         self.store = store
         self.matcher: Matcher = matcher if matcher is not None else NullMatcher()
         self.semantic = settings.semantic and matcher is not None
@@ -99,6 +124,7 @@ class ResponseCache:
         # on for anyone at all: when False the request path skips the cache entirely
         self.active = settings.enabled or any(self._per_tenant.values())
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # id -> entry, LRU order
+        self._bytes = 0  # the entries' footprint() total, bounded by settings.max_bytes
         self._served: OrderedDict[str, _Served] = OrderedDict()  # hit decision id -> entry
         self._used: dict[str, tuple[int, float]] = {}  # hits not yet written to the store
         self._seen_invalidations: set[str] = set()
@@ -112,7 +138,8 @@ class ResponseCache:
         self._sync_task: asyncio.Task[None] | None = None
         self.counts: dict[str, float] = dict.fromkeys(
             ("hit", "semantic-hit", "miss", "bypass", "semantic_bypass", "errors", "stored",
-             "evicted", "invalidated", "saved_usd", "saved_usd_semantic"),
+             "evicted", "invalidated", "saved_usd", "saved_usd_semantic", "coalesced",
+             "too_big"),
             0,
         )  # fmt: skip
 
@@ -120,17 +147,18 @@ class ResponseCache:
         return self._per_tenant.get(tenant, self.settings.enabled)
 
     # -- the request path -------------------------------------------------------------------
-    async def lookup(self, req: ChatRequest, principal: Principal) -> Lookup:
+    async def lookup(self, req: ChatRequest, principal: Principal, *, wait: bool = True) -> Lookup:
         """What the cache says about `req`; a failure in here is counted and the request goes on
-        uncached (a cache outage never fails a request)."""
+        uncached (a cache outage never fails a request). `wait`: whether it may wait for an
+        identical request in flight (False: it leads one if none is, else goes on as a miss)."""
         try:
-            return await self._lookup(req, principal)
+            return await self._lookup(req, principal, wait)
         except Exception:
             self.counts["errors"] += 1
             log.warning("cache lookup failed; the request goes on uncached", exc_info=True)
             return BYPASS
 
-    async def _lookup(self, req: ChatRequest, principal: Principal) -> Lookup:
+    async def _lookup(self, req: ChatRequest, principal: Principal, wait: bool) -> Lookup:
         tenant = principal.tenant
         if not self.on_for(tenant):
             return BYPASS
@@ -139,7 +167,9 @@ class ResponseCache:
             self.counts["bypass"] += 1
             return BYPASS
         clamp = req.max_tokens if req.limit_injected else None
-        keys = keys_for(req.protocol, req.body, principal, clamp)
+        ctx = request_log.CURRENT.get()
+        beta = ctx.anthropic_beta if ctx is not None else None
+        keys = keys_for(req.protocol, req.body, principal, clamp, beta)
         if not ctl.read:
             self.counts["bypass"] += 1
             look = Lookup("bypass", True, keys, tenant=tenant)
@@ -148,15 +178,54 @@ class ResponseCache:
             return look
         now = self.clock()
         entry = await self._get(keys.exact, tenant, now)
-        if entry is not None and _allowed(entry, principal):
+        if entry is not None and self._servable(entry, principal):
             return self._hit(Lookup("hit", False, keys, entry, tenant=tenant))
         look = Lookup("miss", True, keys, tenant=tenant)
         if self.semantic and keys.context is not None:
             await self._semantic(look, principal, now)
             if look.entry is not None:
                 return self._hit(look)
+        entry = await self._follow(look, wait)
+        if entry is not None:
+            self.counts["coalesced"] += 1
+            look.status, look.entry, look.write, look.vector = "hit", entry, False, None
+            return self._hit(look)
         self.counts["miss"] += 1
         return look
+
+    async def _follow(self, look: Lookup, wait: bool) -> Entry | None:
+        """A miss: lead its exact key's flight (None), or wait for the identical request that
+        leads it and return the entry it stored (None when it stored none, or took too long:
+        this request goes on as a miss of its own)."""
+        assert look.keys is not None
+        key = look.keys.exact
+        flight = self._flights.get(key)
+        now = time.monotonic()
+        if flight is None or flight.until <= now:  # none, or one whose leader never settled
+            look.flight = self._flights[key] = _Flight(asyncio.Event(), now + self._wait_s)
+            return None
+        if not wait:
+            return None
+        try:
+            async with asyncio.timeout(flight.until - now):
+                await flight.done.wait()
+        except TimeoutError:
+            return None
+        entry = await self._get(key, look.tenant, self.clock())
+        if entry is None or not self._usable(entry.model):
+            return None
+        return entry
+
+    def settle(self, look: Lookup | None) -> None:
+        """The leader's request is over (answered, stored or not, or failed): wake the ones
+        waiting on it. Idempotent; a no-op for a request that led nothing."""
+        if look is None or look.flight is None:
+            return
+        flight, look.flight = look.flight, None
+        assert look.keys is not None
+        if self._flights.get(look.keys.exact) is flight:
+            del self._flights[look.keys.exact]
+        flight.done.set()
 
     async def _semantic(self, look: Lookup, principal: Principal, now: float) -> None:
         keys = look.keys
@@ -181,9 +250,17 @@ class ResponseCache:
             entry is not None
             and entry.tenant == look.tenant
             and entry.context_key == keys.context
-            and _allowed(entry, principal)
+            and self._servable(entry, principal)
         ):
             look.status, look.entry, look.match = "semantic-hit", entry, match
+
+    def _servable(self, entry: Entry, principal: Principal) -> bool:
+        """A key restricted to some models is never served another model's answer, and no one
+        is served the answer of a model that is now disabled (or gone from the registry): a
+        named request for it is a 404 on a miss, so it is on a hit too."""
+        if principal.allowed_models is not None and entry.model not in principal.allowed_models:
+            return False
+        return self._usable(entry.model)
 
     async def _embed(self, text: str) -> numpy.ndarray | None:
         vector = await off_loop(self.matcher.embed, text)
@@ -283,6 +360,10 @@ class ResponseCache:
             keys.exact, look.tenant, keys.exact, keys.context, model, task, answer, cost_usd,
             decision_id, now, now + self.settings.ttl_s, 0, keys.text, embedding,
         )  # fmt: skip
+        entry.size = footprint(entry)
+        if entry.size > self.settings.max_bytes:  # it alone would evict the whole front
+            self.counts["too_big"] += 1
+            return
         if self._entries.get(entry.id) is not None:
             self._drop(entry.id)  # replaced: the matcher must forget the old vector first
         self._insert(entry, look.vector)
@@ -331,8 +412,17 @@ class ResponseCache:
 
     # -- the in-memory front ----------------------------------------------------------------
     def _insert(self, entry: Entry, vector: Any = None) -> None:
+        if not entry.size:
+            entry.size = footprint(entry)
+        if entry.size > self.settings.max_bytes:  # read from the store (another bound wrote it)
+            self.counts["too_big"] += 1
+            return
+        old = self._entries.get(entry.id)
+        if old is not None:
+            self._bytes -= old.size
         self._entries[entry.id] = entry
         self._entries.move_to_end(entry.id)
+        self._bytes += entry.size
         if vector is None and entry.embedding is not None and self.semantic:
             import numpy
 
@@ -343,13 +433,17 @@ class ResponseCache:
             except Exception:
                 self.counts["errors"] += 1
                 log.warning("semantic matcher refused entry %s", entry.id, exc_info=True)
-        while len(self._entries) > self.settings.max_entries:
-            old, _ = self._entries.popitem(last=False)
-            self._forget(old)
+        bound = self.settings
+        while len(self._entries) > bound.max_entries or self._bytes > bound.max_bytes:
+            oldest, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.size
+            self._forget(oldest)
             self.counts["evicted"] += 1
 
     def _drop(self, entry_id: str) -> None:
-        if self._entries.pop(entry_id, None) is not None:
+        entry = self._entries.pop(entry_id, None)
+        if entry is not None:
+            self._bytes -= entry.size
             self._forget(entry_id)
 
     def _forget(self, entry_id: str) -> None:
@@ -568,6 +662,7 @@ class ResponseCache:
             "enabled": self.active,
             "semantic": self.semantic,
             "entries": len(self._entries),
+            "bytes": self._bytes,
             "hits": int(c["hit"]),
             "semantic_hits": int(c["semantic-hit"]),
             "misses": int(c["miss"]),
@@ -576,6 +671,8 @@ class ResponseCache:
             "errors": int(c["errors"]),
             "stored": int(c["stored"]),
             "evicted": int(c["evicted"]),
+            "coalesced": int(c["coalesced"]),  # hits that waited on an identical request
+            "too_big": int(c["too_big"]),  # answers over max_bytes, not cached
             "hit_rate": (c["hit"] + c["semantic-hit"]) / lookups if lookups else None,
             "saved_usd": c["saved_usd"],
         }
@@ -604,11 +701,6 @@ class ResponseCache:
             f"# TYPE arbiter_cache_entries gauge\narbiter_cache_entries {len(self._entries)}\n"
         )
         return "".join(lines)
-
-
-def _allowed(entry: Entry, principal: Principal) -> bool:
-    """A key restricted to some models is never served another model's answer."""
-    return principal.allowed_models is None or entry.model in principal.allowed_models
 
 
 def _row(e: Entry) -> tuple[Any, ...]:
