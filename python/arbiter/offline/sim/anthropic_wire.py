@@ -19,6 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from arbiter import sampling
 from arbiter.canonical import (
     BlockStart,
     BlockStop,
@@ -149,6 +150,12 @@ async def messages(request: Request) -> Response:
     if isinstance(decoded, Response):
         return decoded
     profile, req, raw = decoded
+    if profile.one_sampler and sampling.sets_both(raw):
+        message = (
+            "`temperature` and `top_p` cannot both be specified for this model. "
+            "Please use only one."
+        )
+        return error_response(400, "invalid_request_error", message)
     view = openai_view(req)
     outcome = await simulate(state_of(request), profile, view, req.stream, cache_prefix(raw))
     if isinstance(outcome, Failed):
