@@ -263,3 +263,13 @@ def test_embeddings_count_in_the_true_cost(sim: SimServer) -> None:
 def test_arguments_validate_for_every_seed(schema: dict[str, Any]) -> None:
     for seed in range(200):
         jsonschema.validate(instance(schema, Random(seed)), schema)
+
+
+def test_a_hostile_schema_builds_a_bounded_value() -> None:
+    """A client's schema decides the arguments' size: minItems 10**9 nested six deep, or a
+    minLength of 10**9, still builds a small value quickly."""
+    nested: dict[str, Any] = {"type": "string", "minLength": 10**9}
+    for _ in range(8):
+        nested = {"type": "array", "items": nested, "minItems": 10**9}
+    value = instance({"type": "object", "properties": {"a": nested}, "required": ["a"]}, Random(1))
+    assert len(json.dumps(value)) < 10_000_000

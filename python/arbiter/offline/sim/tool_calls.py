@@ -23,6 +23,11 @@ from typing import Any
 from arbiter.canonical import CanonicalRequest, TextPart, Tool, ToolResultPart
 
 _MAX_DEPTH = 6  # a schema nested deeper (or recursive) gets null / {} / [] there
+# the most values one call's arguments hold, and the longest string: a client's schema (say
+# minItems = 10**9, nested) cannot make the simulator build a huge value; past them a value may
+# fall short of the schema's minimums
+_MAX_VALUES = 2_000
+_MAX_CHARS = 4_096
 # a tool name's verbs; its other words are what a prompt that wants the tool talks about
 _VERBS = frozenset({
     "get", "set", "list", "fetch", "find", "search", "lookup", "look", "create", "update",
@@ -81,9 +86,12 @@ def _named_in_prompt(req: CanonicalRequest, tools: Sequence[Tool]) -> Tool | Non
     return None
 
 
-def instance(schema: Any, rng: Random, depth: int = 0) -> Any:
-    """A value that validates against `schema` (the keywords models' tool schemas use)."""
-    if not isinstance(schema, Mapping) or depth > _MAX_DEPTH:
+def instance(schema: Any, rng: Random, depth: int = 0, left: list[int] | None = None) -> Any:
+    """A value that validates against `schema` (the keywords models' tool schemas use).
+    `left`: how many more values may be built (_MAX_VALUES for the whole call)."""
+    left = [_MAX_VALUES] if left is None else left
+    left[0] -= 1
+    if not isinstance(schema, Mapping) or depth > _MAX_DEPTH or left[0] < 0:
         return None
     if "const" in schema:
         return schema["const"]
@@ -92,36 +100,36 @@ def instance(schema: Any, rng: Random, depth: int = 0) -> Any:
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:
-            return instance(options[rng.randrange(len(options))], rng, depth + 1)
+            return instance(options[rng.randrange(len(options))], rng, depth + 1, left)
     if isinstance(schema.get("allOf"), list) and schema["allOf"]:
         merged: dict[str, Any] = {}
         for part in schema["allOf"]:
             if isinstance(part, Mapping):
                 merged |= part
         return instance({**{k: v for k, v in schema.items() if k != "allOf"}, **merged}, rng,
-                        depth + 1)  # fmt: skip
+                        depth + 1, left)  # fmt: skip
     kind = schema.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"]
         kind = kinds[0] if kinds else "null"
     if kind is None:
         kind = "object" if "properties" in schema else "string"
-    return _of_type(str(kind), schema, rng, depth)
+    return _of_type(str(kind), schema, rng, depth, left)
 
 
-def _of_type(kind: str, schema: Mapping[str, Any], rng: Random, depth: int) -> Any:
+def _of_type(kind: str, schema: Mapping[str, Any], rng: Random, depth: int, left: list[int]) -> Any:
     if kind == "object":
         props = schema.get("properties")
         props = props if isinstance(props, Mapping) else {}
         required = [k for k in schema.get("required") or [] if isinstance(k, str)]
         keys = [*required, *(k for k in props if k not in required and rng.random() < 0.5)]
-        return {k: instance(props.get(k, {"type": "string"}), rng, depth + 1) for k in keys}
+        return {k: instance(props.get(k, {"type": "string"}), rng, depth + 1, left) for k in keys}
     if kind == "array":
-        low = _int(schema.get("minItems"), 0)
+        low = min(_int(schema.get("minItems"), 0), max(left[0], 0))
         high = max(low, min(_int(schema.get("maxItems"), low + 2), low + 2))
         least = min(max(low, 1), high)  # one item at least, where the schema allows one
         count = rng.randint(least, high)
-        return [instance(schema.get("items", {}), rng, depth + 1) for _ in range(count)]
+        return [instance(schema.get("items", {}), rng, depth + 1, left) for _ in range(count)]
     if kind in ("integer", "number"):
         return _number(kind, schema, rng)
     if kind == "boolean":
@@ -171,7 +179,7 @@ def _string(schema: Mapping[str, Any], rng: Random) -> str:
     if fmt in ("uri", "url"):
         return f"https://example.com/{_WORDS[rng.randrange(len(_WORDS))]}"
     text = _WORDS[rng.randrange(len(_WORDS))]
-    low = _int(schema.get("minLength"), 0)
+    low = min(_int(schema.get("minLength"), 0), _MAX_CHARS)
     high = _int(schema.get("maxLength"), max(low, len(text)))
     while len(text) < low:
         text += text
