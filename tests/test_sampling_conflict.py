@@ -148,3 +148,23 @@ def test_auto_when_every_model_refuses_the_pair_is_a_400(tmp_path: Path) -> None
         assert r.status_code == 400 and r.json()["error"]["code"] == "no_capable_model"
 
     run(tmp_path, body, every_model)
+
+
+def test_check_config_warns_of_a_claude_model_without_the_capability(tmp_path: Path) -> None:
+    from arbiter.config_warnings import config_warnings
+    from tests.budget_harness import settings
+
+    def warned(upstream_model: str, caps: str) -> list[str]:
+        extra = (f'[models.claude]\nupstream = "sim"\nprice_in_per_mtok = 3.0\n'
+                 f'price_out_per_mtok = 15.0\nupstream_model = "{upstream_model}"\n'
+                 f"capabilities = {caps}\n")  # fmt: skip
+        found = config_warnings(settings(tmp_path, None, extra))
+        return [w for w in found if sampling.ONE_SAMPLER in w]
+
+    for name in ("claude-sonnet-4-5-20250929", "anthropic.claude-haiku-4-5-20251001-v1:0",
+                 "anthropic/claude-opus-4.5", "claude-opus-4-1"):  # fmt: skip
+        (warning,) = warned(name, '["chat"]')
+        assert warning.startswith("models.claude:") and name in warning
+        assert warned(name, '["chat", "temperature-or-top-p"]') == []
+    for name in ("claude-3-7-sonnet-20250219", "claude-sonnet-4-20250514", "gpt-4.5-preview"):
+        assert warned(name, '["chat"]') == []

@@ -7,7 +7,8 @@ ONE_SAMPLER capability. Passed through, the request would be reserved for and th
 upstream; instead such a model is not eligible for it (`auto` routes to a model that takes
 both, the decision saying why), and naming one is a 400 naming the conflict before anything is
 reserved. Both surfaces put the two fields at the body's top level (Chat Completions, Messages,
-Responses); a null is the default, not a setting.
+Responses); a null is the default, not a setting. `arbiter check-config` warns of a configured
+model whose upstream name is one of those Claude models without the capability.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from arbiter.errors import InvalidRequest
 
 ONE_SAMPLER: Final = "temperature-or-top-p"
 WHY: Final = f"takes temperature or top_p, not both (`{ONE_SAMPLER}`)"
+# the model names Anthropic's migration guide (and its 400s) put under the rule, as they appear
+# in Anthropic's, Bedrock's (anthropic.claude-sonnet-4-5-...) and OpenRouter's (claude-sonnet-4.5)
+_REFUSING = tuple(
+    f"{family}-4{sep}{minor}"
+    for family, minor in (("sonnet", 5), ("haiku", 5), ("opus", 5), ("opus", 1))
+    for sep in "-."
+)
 
 
 class _Model(Protocol):
@@ -51,3 +59,19 @@ def check_named(body: Mapping[str, Any], model: _Model) -> None:
             f"has the `{ONE_SAMPLER}` capability): send only one of them.",
             param="top_p",
         )
+
+
+def undeclared(models: Iterable[Any]) -> list[str]:
+    """check-config's warnings: configured models whose upstream name is a Claude model that
+    refuses the pair, without the ONE_SAMPLER capability (the pair would fail upstream)."""
+    out = []
+    for m in models:
+        upstream = (m.upstream_model or m.name).lower()
+        refuses = "claude" in upstream and any(family in upstream for family in _REFUSING)
+        if refuses and ONE_SAMPLER not in m.capabilities:
+            out.append(
+                f"models.{m.name}: {upstream} refuses `temperature` with `top_p` (a 400 after "
+                f'the reservation); add "{ONE_SAMPLER}" to its capabilities so such requests '
+                "go to another model (or get a 400 naming the conflict when it is named)"
+            )
+    return out
