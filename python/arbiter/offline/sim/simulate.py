@@ -4,7 +4,8 @@ max_tokens, billing and the stats. server.py renders it as OpenAI, anthropic_wir
 Both read the request as an OpenAI-shaped body (`messages`, `max_tokens`, `stop`,
 `response_format`), so the same prompt and seed give the same draws, reply, usage and cost on
 either protocol. The rng draws happen in a fixed order (see `simulate`); changing it changes
-every seeded run.
+every seeded run. A tool call (tool_calls.py) and the choices after the first (`n`) draw from
+streams of their own, so a request without them draws as it always did.
 """
 
 from __future__ import annotations
