@@ -7,7 +7,7 @@ RUN curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 ENV PATH=/root/.cargo/bin:$PATH
 RUN pip install --no-cache-dir 'maturin>=1.5,<2'
 WORKDIR /src
-COPY Cargo.toml Cargo.lock pyproject.toml README.md ./
+COPY Cargo.toml Cargo.lock pyproject.toml README.md LICENSE ./
 COPY rust rust
 COPY python python
 RUN maturin build --release --out /wheels

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +23,13 @@ from typing import Any
 
 from arbiter import cascade, grading, judge, mathcheck, priors, step_check
 from arbiter.answer_choices import OfferedTools, ToolCall
+from arbiter.canonical import CanonicalRequest, Message, TextPart, Tool
 from arbiter.classify import asks_for_code, classify
 from arbiter.grading_tools import grade_tool_calls
 from arbiter.listing import parse_page
 from arbiter.offline.sim import content as sim_content
 from arbiter.offline.sim import judge as sim_judge
+from arbiter.offline.sim import tool_calls as sim_tool_calls
 from arbiter.offline.workload import final_answer, parse_json_answer, recognise, terms_of
 from arbiter.reference import ReferenceGrader
 from arbiter.sandbox import examples as sandbox_examples
@@ -90,6 +93,15 @@ def _json_answer(text: str) -> object:
 
 
 _REGISTRY = sim_judge.AnswerRegistry()
+
+
+def _tool_request(text: str) -> CanonicalRequest:
+    """A request offering a tool whose name is in no prompt: the sim scans the whole turn."""
+    tool = Tool("get_unmentioned_weather_forecast", parameters={"type": "object"})
+    turn = Message("user", (TextPart(text),))
+    return CanonicalRequest("m", (turn,), "openai", tools=(tool,))
+
+
 _PRIORS = priors.load(priors.BUILTIN)
 
 
@@ -146,6 +158,7 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "sim arithmetic": sim_content._eval_arithmetic,
     "sim judge": lambda t: sim_judge.verdict(sim_judge.JudgeRequest(t, t), _REGISTRY),
     "sim judge prompt": sim_judge.parse_judge_prompt,
+    "sim tool call": lambda t: sim_tool_calls.pick(_tool_request(t), random.Random(1)),
     "sandbox code_of": sandbox_extract.code_of,
     "sandbox doctests": sandbox_extract.doctests_of,
     "sandbox inline examples": lambda t: sandbox_examples.inline_examples(t, {"f": ("a", "b")}),

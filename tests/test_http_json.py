@@ -1,5 +1,5 @@
 """The headers of the operator's JSON and of every error body (http_json.API_HEADERS,
-server.error_response): never sniffed as another type; the JSON that shows spend, keys and
+http_errors.error_response): never sniffed as another type; the JSON that shows spend, keys and
 policies never stored by a browser's or a proxy's cache."""
 
 from __future__ import annotations

@@ -5,8 +5,12 @@
 - no module finds a file from its own location outside the package (`parents[...]`): installed,
   that is site-packages;
 - the entry points run on a copy of exactly what the wheel holds, with the checkout's source dirs
-  removed from `sys.path` and the working directory outside the repository.
-(Building a real wheel takes minutes: too slow for the suite; this reads the include rules.)"""
+  removed from `sys.path` and the working directory outside the repository; `arbiter init` there
+  writes the example configs a user starts from, and the sidecar's commands accept them;
+- the project's metadata names its readme and its license, whose text (LICENSE) a real sdist
+  holds beside README.md and the example configs.
+(Building a real wheel takes minutes: too slow for the suite; this reads the include rules. An
+sdist takes a second: that one is built.)"""
 
 from __future__ import annotations
 
@@ -16,13 +20,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
-from arbiter import cascade, dashboard, difficulty
+from arbiter import cascade, dashboard, difficulty, starter_configs
 from arbiter.cache import exact_stage, pair_model, verifier
 from arbiter.sandbox import python_runner
 from arbiter.store import _sql
@@ -47,6 +52,8 @@ RUNTIME_FILES: dict[str, list[Path]] = {
     "store._sql": sorted((PACKAGE / "store" / "migrations").glob("*/*.sql")),
     # the child's PYTHONPATH: the folder that holds the package (site-packages when installed)
     "writer_process": [],
+    # `arbiter init`: the example configs a user starts from
+    "starter_configs": sorted((PACKAGE / "examples").rglob("*.toml")),
 }
 
 
@@ -175,12 +182,14 @@ for spec in cascade.SHIPPED_VERIFIERS:
     cascade.configured_verifier(spec)
 Verifier.load()
 assert python_runner.HARNESS_SOURCE
-commands = ["serve", "check-config", "migrate", "export", "sim", "demo", "keys", "replay"]
+commands = ["serve", "check-config", "migrate", "export", "sim", "demo", "keys", "replay", "init"]
 for argv in [[c, "--help"] for c in commands] + [["--help"], ["keys", "create", "--help"]]:
     try:
         main(argv)
     except SystemExit as e:
         assert e.code in (0, None), (argv, e.code)
+assert main(["init", "examples"]) == 0  # what the wheel ships, written where the user is
+assert main(["init", "examples"]) == 1  # a second time: nothing overwritten
 assert main(["check-config", "examples/arbiter.toml"]) == 0
 assert main(["migrate", "--config", "examples/arbiter.toml"]) == 0
 print("ok from", arbiter.__file__)
@@ -196,8 +205,8 @@ def test_entry_points_run_from_what_the_wheel_holds(tmp_path: Path) -> None:
     natives = list(PACKAGE.glob("_native*.so"))
     assert natives, "the Rust extension is not built into python/arbiter"
     shutil.copy2(natives[0], site / "arbiter" / natives[0].name)
-    user = tmp_path / "user"  # a user's directory with the example configs copied in
-    shutil.copytree(ROOT / "examples", user / "examples")
+    user = tmp_path / "user"  # a user's directory: `arbiter init` writes the configs there
+    user.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"SIM_API_KEY": "sk-sim", "ARBITER_ADMIN_KEY": "adm"}
     done = subprocess.run(
@@ -207,3 +216,66 @@ def test_entry_points_run_from_what_the_wheel_holds(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"ok from {site}" in done.stdout
     assert (user / "examples" / "arbiter.db").is_file()  # migrated beside the config
+
+
+# -- the project's metadata and its sdist ----------------------------------------------------
+
+_APACHE_2 = ("Apache License", "Version 2.0, January 2004", "END OF TERMS AND CONDITIONS")
+
+
+def test_metadata_names_the_readme_and_the_license_text() -> None:
+    project = PYPROJECT["project"]
+    assert project["readme"] == "README.md"
+    assert project["license"] == "Apache-2.0"  # an SPDX expression (PEP 639)
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert all(part in text for part in _APACHE_2), "LICENSE is not the Apache-2.0 text"
+    assert (ROOT / "README.md").is_file()
+
+
+def test_the_sdist_holds_license_readme_and_example_configs(tmp_path: Path) -> None:
+    maturin = shutil.which("maturin", path=str(Path(sys.executable).parent)) or shutil.which(
+        "maturin"
+    )
+    assert maturin, "maturin (the build backend) is not installed next to this interpreter"
+    built = subprocess.run(
+        [maturin, "sdist", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-3000:]
+    (archive,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+        pkg_info = tar.extractfile(next(n for n in tar.getnames() if n.endswith("/PKG-INFO")))
+        assert pkg_info is not None
+        metadata = pkg_info.read().decode()
+    examples = {str(p.relative_to(ROOT)) for p in RUNTIME_FILES["starter_configs"]}
+    assert {"LICENSE", "README.md"} | examples <= names, sorted(
+        ({"LICENSE", "README.md"} | examples) - names
+    )
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-File: LICENSE" in metadata
+    assert "Description-Content-Type: text/markdown" in metadata
+    assert "## Running the sidecar" in metadata  # the README is the long description
+
+
+def test_init_writes_the_shipped_configs_and_never_overwrites(tmp_path: Path) -> None:
+    from arbiter.cli import main
+
+    target = tmp_path / "mine"
+    assert main(["init", str(target)]) == 0
+    written = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
+    assert written == {str(p.relative_to(PACKAGE / "examples"))
+                       for p in RUNTIME_FILES["starter_configs"]}  # fmt: skip
+    assert {"arbiter.toml", "sim.toml"} <= written
+    edited = target / "arbiter.toml"
+    edited.write_text("# mine\n")
+    assert main(["init", str(target)]) == 1  # the user's edit survives
+    assert edited.read_text() == "# mine\n"
+    assert main(["init", "--force", str(target)]) == 0
+    assert edited.read_bytes() == starter_configs.shipped()["arbiter.toml"]
+
+
+def test_the_checkouts_examples_are_the_shipped_ones() -> None:
+    """`examples/` in a checkout (README, benches, tests name it) is the package's folder."""
+    assert (ROOT / "examples").resolve() == (PACKAGE / "examples").resolve()

@@ -18,8 +18,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 
 from arbiter import logs
-from arbiter.request_log import request_id
-from arbiter.server import _finish_headers
+from arbiter.request_log import finish_headers, request_id
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
 from tests.waiting import until_async
@@ -186,7 +185,7 @@ def test_a_traceback_stays_with_its_fields(fmt: str) -> None:
     ],
 )
 def test_the_answers_id_headers_keep_an_upstreams_id(upstream: list[tuple[bytes, bytes]]) -> None:
-    """_finish_headers' three appends (no id among the answer's headers) give what the
+    """finish_headers' three appends (no id among the answer's headers) give what the
     MutableHeaders rules give; an upstream's id is never covered by ours."""
     response = Response(b"{}", media_type="application/json")
     response.raw_headers += upstream
@@ -196,7 +195,7 @@ def test_the_answers_id_headers_keep_an_upstreams_id(upstream: list[tuple[bytes,
         expected["x-request-id"] = "req_ours"
     if "request-id" not in expected:
         expected["request-id"] = expected["x-request-id"]
-    _finish_headers(response, "req_ours")
+    finish_headers(response, "req_ours")
     assert sorted(response.raw_headers) == sorted(expected.raw)
     assert len(response.raw_headers) == len(expected.raw)
     if (b"x-request-id", b"req_up") in upstream:

@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=None, help="file to write (default: stdout)")
     export.set_defaults(func=_export)
 
+    init = sub.add_parser(
+        "init", help="write the example configs (arbiter.toml, sim.toml, routing/) to start from"
+    )
+    init.add_argument("dir", nargs="?", default=".", help="where to write them (default: here)")
+    init.add_argument("--force", action="store_true", help="overwrite files already there")
+    init.set_defaults(func=_init)
+
     sim = sub.add_parser("sim", help="run a simulated OpenAI-compatible upstream pool")
     sim.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -394,6 +401,30 @@ def _unmigrated(store: Store, url: str) -> str | None:
         f"the store at {redact_url(url)} has no Arbiter tables (it was never migrated): run "
         "`arbiter migrate` (with the same --config) first, or point store.url at the sidecar's"
     )
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from arbiter import starter_configs
+
+    target = Path(args.dir)
+    try:
+        written = starter_configs.write(target, force=args.force)
+    except starter_configs.WouldOverwrite as err:
+        print(f"arbiter init: already in {target}: {err} (--force overwrites)", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"arbiter init: cannot write to {target}: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(
+        f"next: arbiter sim --config {target / 'sim.toml'} &  then  "
+        f"arbiter serve --config {target / 'arbiter.toml'}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _sim(args: argparse.Namespace) -> int:

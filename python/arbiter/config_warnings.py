@@ -3,6 +3,7 @@ most likely did not mean (each warning says what clients will see)."""
 
 from __future__ import annotations
 
+from arbiter import sampling
 from arbiter.config import RoutingSettings, Settings
 from arbiter.host_check import bind_warning
 from arbiter.registry import NOT_ROUTABLE
@@ -18,6 +19,7 @@ def config_warnings(settings: Settings) -> list[str]:
         )
     out += _cost_exponent_warnings(r)
     out += _embedding_warnings(settings)
+    out += sampling.undeclared(settings.models.values())
     if hosts := bind_warning(settings.server.host, settings.server.allowed_hosts):
         out.append(hosts)
     challengers = set(settings.shadow.challengers)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import judge, latency_slo, request_log, telemetry, worst_case
+from arbiter import judge, latency_slo, request_log, sampling, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
 from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
@@ -201,6 +201,7 @@ class Pipeline:
             challengers = s.shadow.blocked(task)  # None unless challengers exist
             if challengers:
                 blocked = {**challengers, **(blocked or {})}
+            blocked = sampling.blocks(req.body, s.pool, blocked)  # temperature with top_p
             short = s.output_limits.blocks(req.max_tokens, principal.allowed_models)
             if short:  # a max_tokens over some models' output limit, that another can write
                 blocked = {**short, **(blocked or {})}
@@ -279,6 +280,7 @@ class Pipeline:
                 f"`{STRICT_SCHEMA}` capability.",
                 param=_format_param(req),
             )
+        sampling.check_named(req.body, model)  # before anything is reserved
         why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
         if why is not None:
             raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")

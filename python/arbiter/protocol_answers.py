@@ -1,6 +1,6 @@
 """The error answers the connection's protocol writes itself, before or without the app: a
 head too large (431), a request httptools cannot parse or an upgrade with a body (400), a head
-too slow (408). Each is the one kind of answer the app's errors are (server.error_response):
+too slow (408). Each is the one kind of answer the app's errors are (http_errors.error_response):
 the caller's surface shape (Anthropic's under /v1/messages, else OpenAI's), `x-should-retry`
 from `ArbiterError.should_retry` (which the official SDKs obey over their own status rules),
 the request id the SDKs read (`request-id`, `x-request-id`), nosniff; and `Connection: close`.
@@ -41,7 +41,7 @@ def closing_answer(err: ArbiterError, path: bytes, headers: Sequence[tuple[bytes
     """`err` as a whole HTTP/1.1 response that closes the connection. `path` is the request's
     target so far (b"" before its line was read) and `headers` the fields read so far: the
     client's `x-request-id`, when it sent a usable one, is the answer's id, as the app's is."""
-    if path.startswith(b"/v1/messages"):  # as server._http_error: the anthropic SDK's shape
+    if path.startswith(b"/v1/messages"):  # as http_errors._http_error: the anthropic SDK's shape
         body, status = anthropic_error_bytes(err), anthropic_status(err)
     else:
         body, status = openai_error_bytes(err), err.http_status

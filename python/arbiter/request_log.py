@@ -4,7 +4,7 @@ The request id: the client's `x-request-id` when it is a plain token (at most 12
 letters, digits and `-_.:`), else a fresh one. It is sent upstream as `x-request-id` (through
 the CURRENT context variable, read by upstream/http.py), returned to the client as
 `x-arbiter-request-id`, and as `x-request-id` too unless an upstream's own id takes that header
-(the SDKs' `_request_id` then names the provider's request; see server._finish_headers).
+(the SDKs' `_request_id` then names the provider's request; see finish_headers).
 
 The line: `request` at info with request id, tenant, surface, model, reason, attempts, status,
 latency, cost, cache (the `x-arbiter-cache` response header when a cache set one, else null),
@@ -28,11 +28,15 @@ from arbiter.errors import InvalidRequest
 from arbiter.ids import DecisionIds
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from arbiter.records import DecisionRecord
 
 log = logging.getLogger("arbiter.request")
 MAX_ID_CHARS = 128
 _ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_.:")
+
+_ID_HEADERS = frozenset({b"x-arbiter-request-id", b"x-request-id", b"request-id"})
 
 CURRENT: ContextVar[RequestLog | None] = ContextVar("arbiter_request", default=None)
 
@@ -67,6 +71,25 @@ def anthropic_beta_lines(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     the others: repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it."""
     found = [value for name, value in headers if name == b"anthropic-beta"]
     return anthropic_beta(b",".join(found).decode("latin-1")) if found else None
+
+
+def finish_headers(response: Response, rid: str) -> None:
+    """Arbiter's request id as `x-arbiter-request-id`; as `x-request-id` and `request-id` too
+    unless the answering upstream's own id is there (what the openai and anthropic SDKs read
+    for `_request_id` and an error's `request_id`: the provider's id is the one its support
+    can look up; ours is in our log line)."""
+    raw = response.raw_headers
+    if not any(name in _ID_HEADERS for name, _ in raw):
+        # the usual answer (no upstream id): three appends, not MutableHeaders' six scans
+        value = rid.encode("latin-1")
+        raw += ((b"x-arbiter-request-id", value), (b"x-request-id", value), (b"request-id", value))
+        return
+    headers = response.headers
+    headers["x-arbiter-request-id"] = rid
+    if "x-request-id" not in headers:
+        headers["x-request-id"] = rid
+    if "request-id" not in headers:
+        headers["request-id"] = headers["x-request-id"]
 
 
 class RequestLog:

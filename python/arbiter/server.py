@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
-import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -40,18 +38,14 @@ from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
-    BudgetExceeded,
     InvalidRequest,
-    MethodNotAllowed,
-    NoRouteAvailable,
     NotFound,
     PolicyDenied,
-    RequestTimeout,
     UnknownModel,
-    UpstreamError,
 )
 from arbiter.event_stream import EventStreamResponse
 from arbiter.host_check import HostCheck
+from arbiter.http_errors import Render, anthropic_render, error_response, http_exception, unhandled
 from arbiter.http_json import (
     API_HEADERS,
     JSON,
@@ -73,6 +67,7 @@ from arbiter.principal import Principal
 from arbiter.records import ArmStats
 from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
+from arbiter.request_log import finish_headers
 from arbiter.request_plan import Streamed
 from arbiter.routing import Router
 from arbiter.routing_fast import KEEPS_THINKING
@@ -86,34 +81,7 @@ from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 
-anthropic_render = anthropic_surface.render_error
-
-log = logging.getLogger(__name__)
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
-_ID_HEADERS = frozenset({b"x-arbiter-request-id", b"x-request-id", b"request-id"})
-
-
-Render = Callable[[ArbiterError], tuple[bytes, int]]
-
-
-def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
-    """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
-    headers = {"x-content-type-options": "nosniff"}  # an error body is JSON, never sniffed
-    if isinstance(err, RequestTimeout):  # a client too slow to send its body may still be
-        headers["connection"] = "close"  # sending it: end the connection
-    if isinstance(err, UpstreamError) and err.retry_after_s:
-        # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
-        headers["retry-after"] = str(math.ceil(err.retry_after_s))
-    elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
-        # open circuits: a retry before the first lets a probe through meets the same refusal
-        headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
-    elif isinstance(err, BudgetExceeded) and err.retryable:
-        headers["retry-after"] = "1"  # only requests in flight stand in the way
-    retry = err.should_retry  # the SDKs obey it over their own status rules
-    if retry is not None:
-        headers["x-should-retry"] = "true" if retry else "false"
-    body, status = render(err)
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
 def _event_stream(streamed: Streamed) -> EventStreamResponse:
@@ -651,12 +619,12 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_exception, Exception: _unhandled},
+        exception_handlers={HTTPException: http_exception, Exception: unhandled},
     )
     app.state.services = svc
     app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h
-    app.state.hosts = hosts  # _http_exception's check
+    app.state.hosts = hosts  # http_errors.http_exception's check
     return app
 
 
@@ -733,7 +701,7 @@ def _guard(
             error = stopped.code
         finally:
             request_log.CURRENT.reset(token)
-        _finish_headers(response, ctx.id)
+        finish_headers(response, ctx.id)
         if not isinstance(response, EventStreamResponse):  # a stream logs when it ends
             ctx.finish(response.status_code, _cache_status(response), error)
         return response
@@ -755,71 +723,3 @@ def _cache_status(response: Response) -> str | None:
         if name == b"x-arbiter-cache":
             return value.decode("latin-1")
     return None
-
-
-def _finish_headers(response: Response, rid: str) -> None:
-    """Arbiter's request id as `x-arbiter-request-id`; as `x-request-id` and `request-id` too
-    unless the answering upstream's own id is there (what the openai and anthropic SDKs read
-    for `_request_id` and an error's `request_id`: the provider's id is the one its support
-    can look up; ours is in our log line)."""
-    raw = response.raw_headers
-    if not any(name in _ID_HEADERS for name, _ in raw):
-        # the usual answer (no upstream id): three appends, not MutableHeaders' six scans
-        value = rid.encode("latin-1")
-        raw += ((b"x-arbiter-request-id", value), (b"x-request-id", value), (b"request-id", value))
-        return
-    headers = response.headers
-    headers["x-arbiter-request-id"] = rid
-    if "x-request-id" not in headers:
-        headers["x-request-id"] = rid
-    if "request-id" not in headers:
-        headers["request-id"] = headers["x-request-id"]
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    response = _http_error(request, exc)
-    # no route ran (an unknown path, a method it does not take): the id still goes back, for
-    # the SDK error's `request_id`
-    _finish_headers(response, request_log.request_id(request.headers.get("x-request-id")))
-    return response
-
-
-def _http_error(request: Request, exc: HTTPException) -> Response:
-    # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
-    anthropic_path = request.url.path.startswith("/v1/messages")
-    render = anthropic_render if anthropic_path else openai_surface.render_error
-    try:  # an unknown path too: to a foreign Host, the same answer as a known one
-        request.app.state.hosts.check_request(
-            request.headers.getlist("host"), request.scope.get("http_version", "1.1")
-        )
-    except ArbiterError as refused:
-        return error_response(refused, render)
-    if exc.status_code == 404:
-        return error_response(NotFound(f"Unknown path {request.url.path}."), render)
-    if exc.status_code == 405:
-        allowed = _allowed_methods(request)
-        response = error_response(
-            MethodNotAllowed(f"{request.method} is not allowed here (use {allowed})."), render
-        )
-        response.headers["allow"] = allowed  # RFC 9110: a 405 names what the path takes
-        return response
-    response = error_response(InvalidRequest(str(exc.detail)), render)
-    response.status_code = exc.status_code  # Starlette's own status (its detail as a 400's)
-    return response
-
-
-def _allowed_methods(request: Request) -> str:
-    """Every method some route of this path takes (one path may have a route per method:
-    Starlette's own Allow names only the first route's)."""
-    path = request.url.path
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
-            methods |= route.methods
-    return ", ".join(sorted(methods))
-
-
-async def _unhandled(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(ArbiterError("The server had an error while processing your request."))

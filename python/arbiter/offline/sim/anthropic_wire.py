@@ -19,6 +19,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from arbiter import sampling
 from arbiter.canonical import (
     BlockStart,
     BlockStop,
@@ -30,6 +31,8 @@ from arbiter.canonical import (
     StopReason,
     TextDelta,
     TextPart,
+    ToolArgsDelta,
+    ToolCallPart,
     ToolResultPart,
 )
 from arbiter.errors import InvalidRequest
@@ -149,8 +152,15 @@ async def messages(request: Request) -> Response:
     if isinstance(decoded, Response):
         return decoded
     profile, req, raw = decoded
+    if profile.one_sampler and sampling.sets_both(raw):
+        message = (
+            "`temperature` and `top_p` cannot both be specified for this model. "
+            "Please use only one."
+        )
+        return error_response(400, "invalid_request_error", message)
     view = openai_view(req)
-    outcome = await simulate(state_of(request), profile, view, req.stream, cache_prefix(raw))
+    tools = req if req.tools else None  # tool_calls.pick reads its tools and tool_choice
+    outcome = await simulate(state_of(request), profile, view, req.stream, cache_prefix(raw), tools)
     if isinstance(outcome, Failed):
         return failure_response(outcome.kind, outcome.rng)
     message_id = f"msg_sim{outcome.id_bits:016x}"
@@ -164,7 +174,7 @@ async def messages(request: Request) -> Response:
     answer = CanonicalResponse(
         id=message_id,
         model=profile.name,
-        parts=(TextPart(outcome.text),),
+        parts=(_part(message_id, outcome),),
         stop_reason=_stop_reason(outcome),
         usage=_usage(outcome),
         stop_sequence=outcome.stop_sequence,
@@ -173,6 +183,17 @@ async def messages(request: Request) -> Response:
     if outcome.body_cost is not None:
         body["usage"]["cost"] = outcome.body_cost
     return Response(orjson.dumps(body), 200, outcome.headers, "application/json")
+
+
+def _part(message_id: str, outcome: Completion) -> TextPart | ToolCallPart:
+    call = outcome.tool_call
+    if call is None:
+        return TextPart(outcome.text)
+    return ToolCallPart(_tool_use_id(message_id), call.name, call.arguments)
+
+
+def _tool_use_id(message_id: str) -> str:
+    return "toolu_" + message_id.removeprefix("msg_")
 
 
 def _usage(outcome: Completion) -> CanonicalUsage:
@@ -217,6 +238,8 @@ def _block_text(block: Any) -> str:
 
 
 def _stop_reason(outcome: Completion) -> StopReason:
+    if outcome.tool_call is not None:
+        return "tool_use"
     if outcome.stop_sequence is not None:
         return "stop_sequence"
     return "max_tokens" if outcome.finish == "length" else "end_turn"
@@ -229,14 +252,17 @@ def _stream(message_id: str, model: str, outcome: Completion) -> EventStream:
     encoder = StreamEncoder(model)
     usage = _usage(outcome)
     opening = CanonicalUsage(usage.input_tokens, 0, *outcome.cache)
-    events = [
-        encoder.encode(MessageStart(message_id, model, opening)),
-        encoder.encode(BlockStart(0, "text")),
-    ]
+    call = outcome.tool_call
+    start = BlockStart(0, "text")
+    if call is not None:
+        start = BlockStart(0, "tool_use", _tool_use_id(message_id), call.name)
+    events = [encoder.encode(MessageStart(message_id, model, opening)), encoder.encode(start)]
     for i, piece in enumerate(outcome.pieces):
         if i == outcome.plan.malformed_at:
             events.append(b'event: content_block_delta\ndata: {"type": "content_block_delta", '
                           b'"index": 0, "delta": {"type": "text_del\n\n')  # fmt: skip
+        elif call is not None:
+            events.append(encoder.encode(ToolArgsDelta(0, piece)))
         else:
             events.append(encoder.encode(TextDelta(0, piece)))
     events.append(encoder.encode(BlockStop(0)))

@@ -69,6 +69,8 @@ class ModelProfile:
     list_price: bool = True
     # TTFT / speed / load / stall draws (latency_profile.py); None: latency_ms + ms_per_chunk
     latency: LatencyProfile | None = None
+    # a 400 to a request that sets both temperature and top_p, as Claude 4.5 models answer
+    one_sampler: bool = False
 
     def cost_usd(
         self, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
@@ -181,6 +183,7 @@ def parse_profile(name: str, spec: Any) -> ModelProfile:
         context_window=max(1, _typed(spec, "context_window", int, 32000, where)),
         list_price=_typed(spec, "list_price", bool, True, where),
         latency=parse_latency(spec.get("latency"), f"{where}latency"),
+        one_sampler=_typed(spec, "one_sampler", bool, False, where),
     )
 
 

@@ -18,7 +18,7 @@ from arbiter import linear
 from arbiter.offline.sim import prose
 from arbiter.offline.workload import Solution, Task, terms_of
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
 REFUSAL = "I'm sorry, but I can't help with that."
 _VAGUE = (
     "That's a great question! It really depends on many factors, and there is no single answer "

@@ -2,9 +2,10 @@
 
 Embeddings are deterministic: each input's vector is drawn from a hash of (model, input), unit
 length, `dimensions` long (256 unless asked), as floats or base64 little-endian float32; usage
-counts the input's tokens. Completions are simulate()'s answer to the prompt as one user
-message (the same failures, latency, billing and stats as chat), in the text_completion shape,
-streamed as text_completion chunks when asked (cut mid-stream like chat's).
+counts the input's tokens, billed (the stats' prompt tokens and true cost) at the model's input
+price. Completions are simulate()'s answer to the prompt as one user message (the same failures,
+latency, billing and stats as chat), in the text_completion shape, streamed as text_completion
+chunks when asked (cut mid-stream like chat's); `max_tokens` defaults to 16, and 0 means no text.
 Both send the provider's request id and rate-limit headers.
 """
 
@@ -104,6 +105,8 @@ async def embeddings(request: Request) -> Response:
     stats = state_of(request).stats[profile.name]
     stats.requests += 1
     stats.ok += 1
+    stats.prompt_tokens += tokens  # billed as input at the model's input price
+    stats.true_cost_usd += profile.cost_usd(tokens, 0)
     await asyncio.sleep(profile.latency_ms / 1000)
     answer = {
         "object": "list", "data": data, "model": profile.name,
@@ -123,18 +126,24 @@ async def completions(request: Request) -> Response:
     items = _items(prompt)
     if items is None:
         return _bad("'prompt' must be a string or a non-empty array.", "prompt")
+    limit = body.get("max_tokens")
+    if limit is None:
+        limit = 16  # the legacy API's default
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        return _bad("'max_tokens' must be an integer >= 0.", "max_tokens")
     text = "\n".join(i if isinstance(i, str) else " ".join(map(str, i)) for i in items)
-    chat = {
-        "messages": [{"role": "user", "content": text}],
-        "max_tokens": body.get("max_tokens") or 16,
-        "stop": body.get("stop"),
-    }
+    # 0 is a real limit here (no text: a prompt-only call, as with echo): not the default
+    chat = {"messages": [{"role": "user", "content": text}], "max_tokens": limit,
+            "stop": body.get("stop")}  # fmt: skip
+    n = body.get("n", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128:
+        return _bad("'n' must be an integer in [1, 128].", "n")
     stream = body.get("stream") is True
-    outcome = await simulate(state_of(request), profile, chat, stream)
+    outcome = await simulate(state_of(request), profile, chat, stream, n=n)
     if isinstance(outcome, Failed):
         status, payload, headers = failure_status(outcome.kind, outcome.rng)
         return Response(payload, status, headers, "application/json")
-    finish = outcome.finish if outcome.finish in ("stop", "length") else "stop"
+    finish = _finish(outcome.finish)
     usage: dict[str, Any] = {
         "prompt_tokens": outcome.usage[0], "completion_tokens": outcome.usage[1],
         "total_tokens": sum(outcome.usage),
@@ -152,10 +161,21 @@ async def completions(request: Request) -> Response:
     answer = {
         "id": f"cmpl-sim{outcome.id_bits:016x}", "object": "text_completion",
         "created": int(time.time()), "model": profile.name,
-        "choices": [{"text": outcome.text, "index": 0, "logprobs": None, "finish_reason": finish}],
+        "choices": [{"text": text, "index": i, "logprobs": None, "finish_reason": reason}
+                    for i, (text, reason) in enumerate(_texts(outcome))],
         "usage": usage,
     }  # fmt: skip
     return Response(orjson.dumps(answer), 200, headers, "application/json")
+
+
+def _finish(reason: str) -> str:
+    return reason if reason in ("stop", "length") else "stop"
+
+
+def _texts(outcome: Completion) -> list[tuple[str, str]]:
+    """Each choice's (text, finish_reason): the first, then the others."""
+    return [(outcome.text, _finish(outcome.finish)),
+            *((c.text, _finish(c.finish)) for c in outcome.more)]  # fmt: skip
 
 
 def _stream_events(
@@ -170,11 +190,14 @@ def _stream_events(
                 "choices": choices, **more}  # fmt: skip
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
-    def choice(text: str, reason: str | None) -> dict[str, Any]:
-        return {"text": text, "index": 0, "logprobs": None, "finish_reason": reason}
+    def choice(text: str, reason: str | None, index: int = 0) -> dict[str, Any]:
+        return {"text": text, "index": index, "logprobs": None, "finish_reason": reason}
 
     events = [chunk([choice(piece, None)]) for piece in outcome.pieces]
     events.append(chunk([choice("", finish)]))
+    for i, more in enumerate(outcome.more, 1):  # the other choices, each after the first
+        events.extend(chunk([choice(piece, None, i)]) for piece in more.pieces)
+        events.append(chunk([choice("", _finish(more.finish), i)]))
     if usage is not None:
         events.append(chunk([], usage=usage))
     events.append(b"data: [DONE]\n\n")

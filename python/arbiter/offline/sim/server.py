@@ -20,16 +20,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from arbiter import linear
-from arbiter.errors import ConfigError
+from arbiter.canonical import CanonicalRequest
+from arbiter.errors import ConfigError, InvalidRequest
 from arbiter.offline.sim import anthropic_wire, legacy_wire
 from arbiter.offline.sim.config import ModelProfile, SimConfig
-from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status, malformed_body
+from arbiter.offline.sim.failures import error_body, failure_status, malformed_body
 from arbiter.offline.sim.headers import provider_headers
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.schedule import parse_steps
-from arbiter.offline.sim.simulate import Failed, simulate
+from arbiter.offline.sim.simulate import Choice, Completion, Failed, simulate
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import SimState, state_of
+from arbiter.protocols.openai import decode_request
 
 logger = logging.getLogger(__name__)
 _BEARER = linear.compile(r"(?i)^Bearer\s+\S+")  # linear-time: headers are untrusted
@@ -174,6 +176,9 @@ async def _chat(request: Request) -> Response:
         return _error(
             400, "'messages' must be a non-empty array.", "invalid_request_error", None, "messages"
         )
+    problem = _bad_count(body)
+    if problem is not None:
+        return problem
     if profile.token_param == "max_completion_tokens" and "max_tokens" in body:
         return _error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                       "Use 'max_completion_tokens' instead.", "invalid_request_error",
@@ -189,7 +194,8 @@ async def _complete(
     request: Request,
 ) -> Response:
     stream = body.get("stream") is True
-    outcome = await simulate(state, profile, body, stream)
+    n = body.get("n") or 1
+    outcome = await simulate(state, profile, body, stream, None, _offered_tools(body), n)
     if isinstance(outcome, Failed):
         status, payload, headers = failure_status(outcome.kind, outcome.rng)
         return Response(payload, status, headers, "application/json")
@@ -202,21 +208,59 @@ async def _complete(
     completion_id = f"chatcmpl-sim{outcome.id_bits:016x}"
     if stream:
         tail = usage_json if _include_usage(body) else None
-        events = _sse_events(
-            completion_id, profile.name, outcome.pieces, outcome.finish, tail, outcome.plan
-        )
-        cut_at = None if outcome.plan.cut_after is None else 1 + outcome.plan.cut_after
+        events = _sse_events(completion_id, profile.name, outcome, tail)
+        opening = 1 + (outcome.tool_call is not None)  # the role chunk (and the call's name)
+        cut_at = None if outcome.plan.cut_after is None else opening + outcome.plan.cut_after
         return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers)
     await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     if outcome.malformed:
         return Response(malformed_body(outcome.rng, completion_id), 200,
                         media_type="application/json")  # fmt: skip
-    message = {"role": "assistant", "content": outcome.text, "refusal": None}
+    first = Choice(outcome.text, outcome.finish, outcome.stop_sequence, outcome.tool_call, [])
+    choices = [{"index": i, "finish_reason": c.finish, "logprobs": None,
+                "message": _message(c, outcome.id_bits, i)}
+               for i, c in enumerate((first, *outcome.more))]  # fmt: skip
     completion = {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
-                  "model": profile.name, "usage": usage_json,
-                  "choices": [{"index": 0, "finish_reason": outcome.finish, "logprobs": None,
-                               "message": message}]}  # fmt: skip
+                  "model": profile.name, "usage": usage_json, "choices": choices}  # fmt: skip
     return _json(completion, headers=outcome.headers)
+
+
+def _bad_count(body: Mapping[str, Any]) -> Response | None:
+    """OpenAI's 400 for an `n` outside 1..128, or an output limit below 1."""
+    n = body.get("n")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128):
+        return _error(400, f"Invalid 'n': expected an integer in [1, 128], got {n!r}.",
+                      "invalid_request_error", "invalid_value", "n")  # fmt: skip
+    for name in ("max_tokens", "max_completion_tokens"):
+        limit = body.get(name)
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit < 1:
+            return _error(400, f"Invalid '{name}': integer below minimum value. Expected a value "
+                          f">= 1, but got {limit} instead.", "invalid_request_error",
+                          "integer_below_min_value", name)  # fmt: skip
+    return None
+
+
+def _offered_tools(body: dict[str, Any]) -> CanonicalRequest | None:
+    """The request decoded when it offers tools (what tool_calls.pick reads); None without
+    tools, or when the decoder refuses the body (the sim then answers in text, as before)."""
+    if not body.get("tools"):
+        return None
+    try:
+        return decode_request(body)
+    except InvalidRequest:
+        return None
+
+
+def _call_id(id_bits: int, i: int) -> str:
+    return f"call_sim{id_bits ^ i:016x}"
+
+
+def _message(c: Choice, id_bits: int, i: int) -> dict[str, Any]:
+    if c.tool_call is None:
+        return {"role": "assistant", "content": c.text, "refusal": None}
+    call = {"id": _call_id(id_bits, i), "type": "function",
+            "function": {"name": c.tool_call.name, "arguments": c.tool_call.arguments}}  # fmt: skip
+    return {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
 
 
 def _include_usage(body: Mapping[str, Any]) -> bool:
@@ -225,30 +269,40 @@ def _include_usage(body: Mapping[str, Any]) -> bool:
 
 
 def _sse_events(
-    completion_id: str,
-    model: str,
-    pieces: list[str],
-    finish: str,
-    usage: dict[str, Any] | None,
-    plan: StreamPlan,
+    completion_id: str, model: str, outcome: Completion, usage: dict[str, Any] | None
 ) -> list[bytes]:
+    """The role chunk, choice 0's content (or tool-call argument) chunks with the fault plan's
+    malformed chunk, each further choice's chunks (`index` i), the finish chunks, the usage
+    chunk when asked, [DONE]."""
     created = int(time.time())
+    plan = outcome.plan
 
-    def chunk(delta: dict[str, Any], reason: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": reason}
+    def chunk(index: int, delta: dict[str, Any], reason: str | None) -> bytes:
+        choice = {"index": index, "delta": delta, "finish_reason": reason}
         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                 "model": model, "choices": [choice]}  # fmt: skip
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
-    events = [chunk({"role": "assistant", "content": ""}, None)]
-    for i, piece in enumerate(pieces):
-        if i == plan.malformed_at:
-            events.append(
-                b'data: {"id": "' + completion_id.encode() + b'", "choices": [{"delta": {"conte\n\n'
-            )
-        else:
-            events.append(chunk({"content": piece}, None))
-    events.append(chunk({}, finish))
+    first = Choice(outcome.text, outcome.finish, outcome.stop_sequence, outcome.tool_call,
+                   outcome.pieces)  # fmt: skip
+    events = []
+    for i, c in enumerate((first, *outcome.more)):
+        events.append(chunk(i, {"role": "assistant", "content": None if c.tool_call else ""},
+                            None))  # fmt: skip
+        if c.tool_call is not None:
+            opening = {"index": 0, "id": _call_id(outcome.id_bits, i), "type": "function",
+                       "function": {"name": c.tool_call.name, "arguments": ""}}  # fmt: skip
+            events.append(chunk(i, {"tool_calls": [opening]}, None))
+        for j, piece in enumerate(c.pieces):
+            if i == 0 and j == plan.malformed_at:
+                events.append(b'data: {"id": "' + completion_id.encode()
+                              + b'", "choices": [{"delta": {"conte\n\n')  # fmt: skip
+            elif c.tool_call is not None:
+                part = {"index": 0, "function": {"arguments": piece}}
+                events.append(chunk(i, {"tool_calls": [part]}, None))
+            else:
+                events.append(chunk(i, {"content": piece}, None))
+        events.append(chunk(i, {}, c.finish))
     if usage is not None:
         tail = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                 "model": model, "choices": [], "usage": usage}  # fmt: skip

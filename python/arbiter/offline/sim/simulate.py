@@ -4,7 +4,8 @@ max_tokens, billing and the stats. server.py renders it as OpenAI, anthropic_wir
 Both read the request as an OpenAI-shaped body (`messages`, `max_tokens`, `stop`,
 `response_format`), so the same prompt and seed give the same draws, reply, usage and cost on
 either protocol. The rng draws happen in a fixed order (see `simulate`); changing it changes
-every seeded run.
+every seeded run. A tool call (tool_calls.py) and the choices after the first (`n`) draw from
+streams of their own, so a request without them draws as it always did.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from random import Random
 from typing import Any
 
+from arbiter.canonical import CanonicalRequest
+from arbiter.offline.sim import tool_calls
 from arbiter.offline.sim.config import ModelProfile
 from arbiter.offline.sim.content import FinishReason
 from arbiter.offline.sim.failures import (
@@ -46,8 +49,19 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
-class Completion:
+class Choice:
+    """One more of `n` choices (the first is the Completion's own fields)."""
+
     text: str
+    finish: FinishReason
+    stop_sequence: str | None
+    tool_call: tool_calls.ToolCall | None
+    pieces: list[str]  # its stream chunks: the content, or the call's arguments
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str  # "" for a tool call
     finish: FinishReason
     stop_sequence: str | None  # the stop sequence that ended the text, if one did
     usage: tuple[int, int]  # (prompt_tokens, completion_tokens); prompt counts all input
@@ -61,6 +75,8 @@ class Completion:
     gap_s: float  # delay between chunks
     id_bits: int
     rng: Random = field(compare=False)  # for the malformed body's draw
+    tool_call: tool_calls.ToolCall | None = None  # the answer is this call (finish "tool_calls")
+    more: tuple[Choice, ...] = ()  # choices 2..n, each billed (usage counts them all)
 
 
 async def simulate(
@@ -69,9 +85,14 @@ async def simulate(
     body: Mapping[str, Any],
     stream: bool,
     cache_prefix: CachePrefix | None = None,
+    tools: CanonicalRequest | None = None,
+    n: int = 1,
 ) -> Failed | Completion:
     """Draw and count one request to `profile`; a failure's delay is slept here. A request that
-    fails before it is processed writes nothing to the prompt cache."""
+    fails before it is processed writes nothing to the prompt cache. `tools`: the request
+    decoded, when it offers tools (tool_calls.pick decides on a call); `n`: the choices asked
+    for. Each tool decision and each choice after the first draws from its own random stream
+    (so a request without them draws exactly as before)."""
     messages = body.get("messages") or []
     stats = state.stats[profile.name]
     stats.requests += 1
@@ -94,8 +115,18 @@ async def simulate(
         )
         return Failed(failure, rng)
 
-    reply = state.reply(profile, body, rng)
-    text, finish, sequence, usage = _limit(reply, body, messages)
+    seeded = (state.config.seed, digest, counter)
+    tool_call = _tool_call(profile, tools, seeded, 0)
+    if tool_call is None:
+        reply = state.reply(profile, body, rng)
+        text, finish, sequence, usage = _limit(reply, body, messages)
+    else:
+        reply = Reply("", "tool_calls", "tools", None)
+        text, finish, sequence = "", "tool_calls", None
+        usage = (prompt_tokens(messages), count_tokens(tool_call.name + tool_call.arguments))
+    more = tuple(_choice(state, profile, body, tools, seeded, i) for i in range(1, n))
+    stats.tool_calls += (tool_call is not None) + sum(c.tool_call is not None for c, _ in more)
+    usage = (usage[0], usage[1] + sum(c_tokens for _, c_tokens in more))
     cache = (0, 0)
     if cache_prefix is not None and cache_prefix.tokens > 0:
         tokens = min(cache_prefix.tokens, usage[0])
@@ -103,7 +134,7 @@ async def simulate(
             (tokens, 0) if state.cache_lookup(profile.name, cache_prefix.digest) else (0, tokens)
         )
     body_cost, headers = _bill(stats, profile, reply, usage, cache)
-    pieces = _split(text, profile.chars_per_chunk)
+    pieces = _split(tool_call.arguments if tool_call else text, profile.chars_per_chunk)
     plan = draw_stream_plan(profile.failures, rng, len(pieces))
     for fault in plan.faults if stream else plan.faults[: int(plan.stall) + int(plan.trickle)]:
         stats.failures[fault] += 1
@@ -120,7 +151,41 @@ async def simulate(
             gap = call.per_token_s * usage[1] / len(pieces)
         state.in_flight.add(profile.name, first + gap * len(pieces))
     return Completion(text, finish, sequence, usage, cache, body_cost, headers, pieces, plan,
-                      failure == "malformed", first, gap, rng.getrandbits(64), rng)  # fmt: skip
+                      failure == "malformed", first, gap, rng.getrandbits(64), rng, tool_call,
+                      tuple(c for c, _ in more))  # fmt: skip
+
+
+def _tool_call(
+    profile: ModelProfile, tools: CanonicalRequest | None, seeded: tuple[int, bytes, int], i: int
+) -> tool_calls.ToolCall | None:
+    """Choice `i`'s tool call, drawn from its own stream (None: it answers in text)."""
+    if tools is None or not tools.tools:
+        return None
+    seed, digest, counter = seeded
+    return tool_calls.pick(tools, request_rng(seed, f"{profile.name}#tools{i}", digest, counter))
+
+
+def _choice(
+    state: SimState,
+    profile: ModelProfile,
+    body: Mapping[str, Any],
+    tools: CanonicalRequest | None,
+    seeded: tuple[int, bytes, int],
+    i: int,
+) -> tuple[Choice, int]:
+    """Choice `i` (> 0) of `n` and its completion tokens: another draw of the answer from the
+    choice's own stream (the prompt is billed once, as the real APIs bill it)."""
+    call = _tool_call(profile, tools, seeded, i)
+    if call is not None:
+        pieces = _split(call.arguments, profile.chars_per_chunk)
+        return Choice("", "tool_calls", None, call, pieces), count_tokens(
+            call.name + call.arguments
+        )
+    seed, digest, counter = seeded
+    rng = request_rng(seed, f"{profile.name}#choice{i}", digest, counter)
+    reply = state.reply(profile, body, rng)
+    text, finish, sequence, usage = _limit(reply, body, body.get("messages") or [])
+    return Choice(text, finish, sequence, None, _split(text, profile.chars_per_chunk)), usage[1]
 
 
 def _call_latency(
@@ -198,7 +263,7 @@ def _limit(
         finish = "stop"
         usage = (usage[0], count_tokens(text))
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < usage[1]:
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit < usage[1]:
         text, finish, sequence = text[: limit * 4], "length", None
         usage = (usage[0], count_tokens(text))
     return text, finish, sequence, usage

@@ -67,11 +67,12 @@ class Reply:
 class ModelStats:
     __slots__ = ("bad", "cache_read_tokens", "cache_write_tokens", "completion_tokens",
                  "failures", "good", "judged", "ok", "prompt_tokens", "recorded", "requests",
-                 "streams", "true_cost_usd")  # fmt: skip
+                 "streams", "tool_calls", "true_cost_usd")  # fmt: skip
 
     def __init__(self) -> None:
         self.requests = self.ok = self.streams = self.good = self.bad = self.judged = 0
         self.prompt_tokens = self.completion_tokens = self.recorded = 0
+        self.tool_calls = 0  # answers (choices) that are a tool call
         self.cache_read_tokens = self.cache_write_tokens = 0  # parts of prompt_tokens
         self.true_cost_usd = 0.0
         self.failures: Counter[str] = Counter()
@@ -90,6 +91,7 @@ class ModelStats:
             "bad": self.bad,
             "judged": self.judged,
             "recorded": self.recorded,
+            "tool_calls": self.tool_calls,
             "true_cost_usd": round(self.true_cost_usd, 9),
         }
 

@@ -1,0 +1,106 @@
+"""The app's error answers: an ArbiterError in a surface's shape (`error_response`), and the
+answers no route gives: an unknown path (404), a method the path does not take (405 with
+`Allow`), Starlette's other HTTP errors, and an unhandled exception (500, logged). Under
+/v1/messages they take Anthropic's error shape, elsewhere OpenAI's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from arbiter import request_log
+from arbiter.errors import (
+    ArbiterError,
+    BudgetExceeded,
+    InvalidRequest,
+    MethodNotAllowed,
+    NoRouteAvailable,
+    NotFound,
+    RequestTimeout,
+    UpstreamError,
+)
+from arbiter.http_json import JSON
+from arbiter.request_log import finish_headers
+from arbiter.surfaces import anthropic_messages as anthropic_surface
+from arbiter.surfaces import openai_chat as openai_surface
+
+anthropic_render = anthropic_surface.render_error
+log = logging.getLogger("arbiter.server")
+
+Render = Callable[[ArbiterError], tuple[bytes, int]]
+
+
+def error_response(err: ArbiterError, render: Render = openai_surface.render_error) -> Response:
+    """`err` in a surface's error shape (OpenAI's unless `render` says otherwise)."""
+    headers = {"x-content-type-options": "nosniff"}  # an error body is JSON, never sniffed
+    if isinstance(err, RequestTimeout):  # a client too slow to send its body may still be
+        headers["connection"] = "close"  # sending it: end the connection
+    if isinstance(err, UpstreamError) and err.retry_after_s:
+        # the upstream's Retry-After, passed on: the SDKs wait that long before they retry
+        headers["retry-after"] = str(math.ceil(err.retry_after_s))
+    elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
+        # open circuits: a retry before the first lets a probe through meets the same refusal
+        headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
+    elif isinstance(err, BudgetExceeded) and err.retryable:
+        headers["retry-after"] = "1"  # only requests in flight stand in the way
+    retry = err.should_retry  # the SDKs obey it over their own status rules
+    if retry is not None:
+        headers["x-should-retry"] = "true" if retry else "false"
+    body, status = render(err)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = _http_error(request, exc)
+    # no route ran (an unknown path, a method it does not take): the id still goes back, for
+    # the SDK error's `request_id`
+    finish_headers(response, request_log.request_id(request.headers.get("x-request-id")))
+    return response
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
+    anthropic_path = request.url.path.startswith("/v1/messages")
+    render = anthropic_render if anthropic_path else openai_surface.render_error
+    try:  # an unknown path too: to a foreign Host, the same answer as a known one
+        request.app.state.hosts.check_request(
+            request.headers.getlist("host"), request.scope.get("http_version", "1.1")
+        )
+    except ArbiterError as refused:
+        return error_response(refused, render)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"Unknown path {request.url.path}."), render)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        response = error_response(
+            MethodNotAllowed(f"{request.method} is not allowed here (use {allowed})."), render
+        )
+        response.headers["allow"] = allowed  # RFC 9110: a 405 names what the path takes
+        return response
+    response = error_response(InvalidRequest(str(exc.detail)), render)
+    response.status_code = exc.status_code  # Starlette's own status (its detail as a 400's)
+    return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes (one path may have a route per method:
+    Starlette's own Allow names only the first route's)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return error_response(ArbiterError("The server had an error while processing your request."))
