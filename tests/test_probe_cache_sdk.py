@@ -281,6 +281,49 @@ def test_a_leader_that_never_settles_holds_the_others_only_wait_s(tmp_path: Path
     asyncio.run(main())
 
 
+def test_a_request_whose_store_read_outlasts_the_leader_is_a_hit(tmp_path: Path) -> None:
+    """A request that missed the local front awaits a store read; meanwhile the leader answers,
+    stores and settles. When the read comes back empty it must not lead a second upstream call
+    (seen under load: 16 identical requests, 2 upstream calls): the stored answer is a hit."""
+
+    async def main() -> None:
+        store = open_store(f"sqlite:///{tmp_path / 'arbiter.db'}")
+        store.migrate()
+        cache = ResponseCache(CacheSettings(enabled=True), {}, store)
+        req = parse_chat_request(
+            orjson.dumps({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]})
+        )
+        me = Principal("t1")
+        leader = await cache.lookup(req, me)
+        assert leader.flight is not None
+        read_started, finish_read = asyncio.Event(), asyncio.Event()
+        real_get = store.cache_get
+
+        def slow_get(*args: Any) -> Any:  # the late request's store read, in its thread:
+            row = real_get(*args)  # read before the leader stored its answer ...
+            loop.call_soon_threadsafe(read_started.set)
+            asyncio.run_coroutine_threadsafe(finish_read.wait(), loop).result(5)
+            return row  # ... and back after it did
+
+        loop = asyncio.get_running_loop()
+        cache.settle(leader)  # the first flight over; a second leader is on its way
+        second = await cache.lookup(req, me)
+        assert second.flight is not None
+        store.cache_get = slow_get  # type: ignore[method-assign]
+        cache.settle(second)  # no flight now: the late request will read the store
+        late = asyncio.create_task(cache.lookup(req, me))
+        await read_started.wait()
+        cache.remember(second, model="sim-small", task="chat", answer=ANSWER, cost_usd=0.01,
+                       decision_id="dec_2")  # fmt: skip
+        finish_read.set()
+        looked = await late
+        assert looked.status == "hit" and looked.flight is None
+        await cache.drain()
+        store.close()
+
+    asyncio.run(main())
+
+
 ANSWER = CanonicalResponse(
     "r1", "sim-small", (TextPart("Hello."),), "end_turn", CanonicalUsage(3, 2)
 )

@@ -202,6 +202,16 @@ class ResponseCache:
         flight = self._flights.get(key)
         now = time.monotonic()
         if flight is None or flight.until <= now:  # none, or one whose leader never settled
+            # A leader may have stored the answer and settled while this request awaited its
+            # store read: look at the local front once more (no await until the flight is set).
+            stored = self._entries.get(key)
+            if (
+                stored is not None
+                and stored.tenant == look.tenant
+                and stored.expires_ts > self.clock()
+                and self._usable(stored.model)
+            ):
+                return stored
             look.flight = self._flights[key] = _Flight(asyncio.Event(), now + self._wait_s)
             return None
         if not wait:
