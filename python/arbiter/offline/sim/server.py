@@ -27,7 +27,7 @@ from arbiter.offline.sim.failures import StreamPlan, error_body, failure_status,
 from arbiter.offline.sim.headers import provider_headers
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.schedule import parse_steps
-from arbiter.offline.sim.simulate import Failed, simulate
+from arbiter.offline.sim.simulate import Failed, billing_when_left, simulate
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import SimState, state_of
 
@@ -206,7 +206,10 @@ async def _complete(
             completion_id, profile.name, outcome.pieces, outcome.finish, tail, outcome.plan
         )
         cut_at = None if outcome.plan.cut_after is None else 1 + outcome.plan.cut_after
-        return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers)
+        left = billing_when_left(state, profile, outcome, first_piece=1)
+        return EventStream(
+            events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers, on_left=left
+        )
     await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     if outcome.malformed:
         return Response(malformed_body(outcome.rng, completion_id), 200,

@@ -67,10 +67,11 @@ class Reply:
 class ModelStats:
     __slots__ = ("bad", "cache_read_tokens", "cache_write_tokens", "completion_tokens",
                  "failures", "good", "judged", "ok", "prompt_tokens", "recorded", "requests",
-                 "streams", "true_cost_usd")  # fmt: skip
+                 "streams", "streams_left", "true_cost_usd")  # fmt: skip
 
     def __init__(self) -> None:
         self.requests = self.ok = self.streams = self.good = self.bad = self.judged = 0
+        self.streams_left = 0  # streams the client closed before their end (billed as made)
         self.prompt_tokens = self.completion_tokens = self.recorded = 0
         self.cache_read_tokens = self.cache_write_tokens = 0  # parts of prompt_tokens
         self.true_cost_usd = 0.0
@@ -81,6 +82,7 @@ class ModelStats:
             "requests": self.requests,
             "ok": self.ok,
             "streams": self.streams,
+            "streams_left": self.streams_left,
             "failures": dict(self.failures),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
