@@ -510,14 +510,15 @@ class Pipeline:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
             raise
         reserved = self._stream_worst(req, plan, model)
-        base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
         headers = self.headers(
-            plan, model, reserved, base_est, getattr(upstream, "upstream_headers", None)
+            plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None)
         )
         # the headers leave before the stream ends, so before its cost is known: the worst case
         # is named as what it is (the reservation), never as the cost; the real cost is in the
-        # decision record (and the decision feed) once the stream ends
+        # decision record (and the decision feed) once the stream ends. So is the baseline's:
+        # it depends on the answer's length, unknown here, and no header claims it
         headers["x-arbiter-cost-usd-reserved"] = headers.pop("x-arbiter-cost-usd")
+        del headers["x-arbiter-baseline-cost-usd"]
         headers["x-arbiter-cost-final"] = "false"
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
         codec = (
