@@ -60,3 +60,34 @@ def test_the_relayed_pieces_are_counted_joined() -> None:
         piece = text[i : i + 4].replace('"', "")
         codec.feed(b'{"choices":[{"index":0,"delta":{"content":"%s"}}]}' % piece.encode())
     assert tokens_of(relayed_texts(codec)) == tokens_of([text])
+
+
+def test_events_received_and_not_read_are_counted_at_the_close() -> None:
+    """A reader behind its upstream (a slow client holds the relay) leaves events in the
+    connection's buffer: the close counts them, so the cut call pays for them too."""
+    import asyncio
+
+    import httpx
+
+    from arbiter.config import UpstreamSettings
+    from arbiter.upstream.openai import _OpenAIStream
+    from arbiter.upstream.transport import PooledBody, _Conn
+
+    class _Pool:
+        def release(self, conn: _Conn) -> None:
+            pass
+
+    async def main() -> None:
+        conn = _Conn()
+        event = b'data: {"choices":[{"index":0,"delta":{"content":"tide"}}]}\n\n'
+        for _ in range(5):
+            conn.on_body(event)
+        body = PooledBody(conn, _Pool(), None)  # type: ignore[arg-type]
+        resp = httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
+        limits = UpstreamSettings("sim", "http://127.0.0.1:9/v1")
+        stream = _OpenAIStream("m", resp, float("inf"), limits)
+        assert await stream._next_item() is not None  # one read, four left behind
+        await stream.aclose()
+        assert stream.unread_events == 4
+
+    asyncio.run(main())
