@@ -31,9 +31,12 @@ ARBITER_HEADERS = (
     "x-arbiter-cost-usd",
     "x-arbiter-baseline-cost-usd",
 )
-# a stream's headers leave before its cost is known: its worst case, named as reserved
+# a stream's headers leave before its cost is known: its worst case, named as reserved, and no
+# baseline cost (the decision has both once the stream ends)
 STREAM_HEADERS = tuple(
-    "x-arbiter-cost-usd-reserved" if h == "x-arbiter-cost-usd" else h for h in ARBITER_HEADERS
+    "x-arbiter-cost-usd-reserved" if h == "x-arbiter-cost-usd" else h
+    for h in ARBITER_HEADERS
+    if h != "x-arbiter-baseline-cost-usd"
 )
 
 

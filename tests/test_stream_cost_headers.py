@@ -1,6 +1,8 @@
 """A stream's headers leave before its cost is known: they name the worst case as
 `x-arbiter-cost-usd-reserved`, never as `x-arbiter-cost-usd` (a probe saw $0.018165 claimed for a
-stream whose decision recorded $0.0037); the real cost is the decision's once the stream ends."""
+stream whose decision recorded $0.0037); the real cost is the decision's once the stream ends.
+Nor do they carry `x-arbiter-baseline-cost-usd`: it was the baseline at `max_tokens or 0`
+output tokens, a figure neither known nor named an estimate; the decision has the true one."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ def test_a_streamed_answer_names_its_worst_case_reserved_not_its_cost(tmp_path: 
             assert r.status_code == 200, (path, r.text)
             assert "x-arbiter-cost-usd" not in r.headers, path
             assert r.headers["x-arbiter-cost-final"] == "false"
+            assert "x-arbiter-baseline-cost-usd" not in r.headers, path
             reserved = float(r.headers["x-arbiter-cost-usd-reserved"])
             decision_id = r.headers["x-arbiter-decision-id"]
             row: dict[str, Any] = {}
@@ -40,10 +43,12 @@ def test_a_streamed_answer_names_its_worst_case_reserved_not_its_cost(tmp_path: 
             await until_async(recorded, f"{path}: the stream's decision was never recorded")
             # the worst case bounds the real cost, and is well above it for a short answer
             assert 0 < row["cost_usd"] < reserved, (path, row["cost_usd"], reserved)
+            assert row["baseline_cost_usd"] > 0, row  # the true baseline, once it is known
             # the same request unstreamed: its cost, known, in x-arbiter-cost-usd
             r = await sc.client.post(path, json=payload, headers=headers)
             assert r.status_code == 200, (path, r.text)
             assert "x-arbiter-cost-usd-reserved" not in r.headers
+            assert float(r.headers["x-arbiter-baseline-cost-usd"]) > 0
             assert float(r.headers["x-arbiter-cost-usd"]) > 0
 
     run_with_claude(tmp_path, body)

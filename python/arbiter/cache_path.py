@@ -74,15 +74,15 @@ async def serve_hit(
         if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
             frames = [codec.replay(list(cached.events(entry.answer, decision_id)))]
         else:
-            frames = cached.replay(
+            frames = cached.with_hit_cost_frames(cached.replay(
                 entry, req.protocol, decision_id, include_usage=req.include_usage,
                 created=created,
-            )  # fmt: skip
+            ))  # fmt: skip
         deadline = time.monotonic() + s.settings.failover.deadline_s
         return Streamed(cached.Replay(frames), headers, deadline)
     # the body as well as its bytes: a surface that renders its own shape (Responses)
     # decodes the body
-    body = cached.render_body(entry, req.protocol, decision_id, created)
+    body = cached.with_hit_cost_body(cached.render_body(entry, req.protocol, decision_id, created))
     result = ChatResult(
         entry.model, body, entry.answer.text, None, Usage(), 0.0, orjson.dumps(body),
         req.protocol,

@@ -192,7 +192,13 @@ def _keys(args: argparse.Namespace) -> int:
     settings = config.load(args.config)
     store = open_store(settings.store.url)
     try:
-        store.migrate()
+        # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
+        # key that cannot exist in a store never migrated, must leave the schema as it is
+        if args.keys_command == "create":
+            store.migrate()
+        elif (unmigrated := _unmigrated(store, settings.store.url)) is not None:
+            print(f"arbiter: {unmigrated}", file=sys.stderr)
+            return 2
         if args.keys_command == "create":
             expires = _duration_s(args.expires_in) if args.expires_in else None
             new = auth.create_key(store, args.tenant, name=args.name, expires_in_s=expires)

@@ -28,6 +28,7 @@ from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
+from arbiter.cut_stream_cost import cut_by_us, cut_call_cost
 from arbiter.difficulty import prompt_stats
 from arbiter.errors import (
     ArbiterError,
@@ -58,6 +59,7 @@ from arbiter.upstream_body import (
     wants_json,
     wants_strict_schema,
 )
+from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.budget import BoundCap
@@ -537,14 +539,15 @@ class Pipeline:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
             raise
         reserved = self._stream_worst(req, plan, model)
-        base_est = s.baseline_for(plan.principal).cost_usd(req.prompt_tokens, req.max_tokens or 0)
         headers = self.headers(
-            plan, model, reserved, base_est, getattr(upstream, "upstream_headers", None)
+            plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None)
         )
         # the headers leave before the stream ends, so before its cost is known: the worst case
         # is named as what it is (the reservation), never as the cost; the real cost is in the
-        # decision record (and the decision feed) once the stream ends
+        # decision record (and the decision feed) once the stream ends. So is the baseline's:
+        # it depends on the answer's length, unknown here, and no header claims it
         headers["x-arbiter-cost-usd-reserved"] = headers.pop("x-arbiter-cost-usd")
+        del headers["x-arbiter-baseline-cost-usd"]
         headers["x-arbiter-cost-final"] = "false"
         finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
         codec = (
@@ -585,13 +588,22 @@ class Pipeline:
         outcome.finished = True
         try:
             await upstream.aclose()
+            # the socket closes on the loop's next turn: let it, before any work here (the first
+            # request's tokenizer load held the close back 230 ms while the upstream generated)
+            await asyncio.sleep(0)
+            closed = time.perf_counter()
             content = "".join(outcome.codec.parts)
             failure = outcome.failure
             if isinstance(failure, UpstreamError):
                 broken_after_opening(attempts, model, outcome.elapsed_ms(), failure)
+            cut = None  # a call we cut before its usage came: what it generated, not worst case
+            worst = plan.charge.call_worst if plan.charge is not None else None
+            if upstream.usage is None and cut_by_us(failure) and isinstance(worst, CallWorst):
+                fit = self.s.latency.estimate(model, plan.tenant)
+                cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
             cost, _ = await self._record(
                 req, plan, model, upstream.usage, attempts, failure, content, stream=True,
-                opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None,
+                opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None, cut=cut,
             )  # fmt: skip
             if failure is None:
                 self._after(
@@ -645,14 +657,23 @@ class Pipeline:
         return await self.s.budgets.call(plan.charge, model, call)
 
     def call_cost(
-        self, plan: Plan, model: str, usage: Usage | None, req: ChatRequest, content: str
+        self,
+        plan: Plan,
+        model: str,
+        usage: Usage | None,
+        req: ChatRequest,
+        content: str,
+        cut: float | None = None,
     ) -> float:
         """What one answered call cost: the upstream's usage (or its reported cost) when it sent
-        one, else the call's worst case (we cannot know what it billed)."""
+        one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
+        case (we cannot know what it billed)."""
         m = self.s.registry[model]
         billed = billed_cost(m, usage)
         if billed is not None:
             return billed
+        if cut is not None:
+            return cut
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
@@ -698,6 +719,7 @@ class Pipeline:
         extra: float = 0.0,
         opened: bool = False,
         decode_ms: float | None = None,
+        cut: float | None = None,
     ) -> tuple[float, float]:
         """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
         `opened`: the answering call itself got through (a stream that failed after content).
@@ -723,7 +745,11 @@ class Pipeline:
             # a model's price is the operator's fact, not the revealing tenant's
             s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
         # no call answered: what the failed ones may have cost is on the charge
-        cost = self.call_cost(plan, model, usage, req, content) if error is None or opened else 0.0
+        cost = (
+            self.call_cost(plan, model, usage, req, content, cut)
+            if error is None or opened
+            else 0.0
+        )
         cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
         baseline = s.baseline_for(plan.principal)
         baseline_cost = baseline.cost_usd(pt, ct)

@@ -73,6 +73,10 @@ class _StreamOutcome:
     failure: ArbiterError | None = None
     complete: bool = False  # the final event ([DONE] or the error event) was handed out
     finished: bool = False  # recorded
+    # when the upstream's last event came, and how many came: a stream we cut is charged what
+    # was relayed plus what the upstream generated after it (cut_stream_cost.py)
+    last_event: float = 0.0
+    events: int = 0
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -188,6 +192,8 @@ async def forward(
     try:
         try:
             async for event in upstream.events():
+                outcome.last_event = time.perf_counter()
+                outcome.events += 1
                 out = codec.feed(event)
                 if out:
                     yield out  # each event as it comes, never batched

@@ -18,7 +18,7 @@ import orjson
 
 from arbiter.config import ModelSettings
 from arbiter.routing_fast import KEEPS_THINKING
-from arbiter.types import count_tokens
+from arbiter.types import Usage, count_tokens
 
 PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's cookbook counts it
 PER_REPLY = 3  # the assistant reply's priming
@@ -126,10 +126,29 @@ class CallWorst:
     def output_tokens(self, model: ModelSettings) -> int:
         return self._n * (self._max_tokens or model.max_output_tokens)
 
+    @property
+    def choices(self) -> int:
+        return self._n
+
     def __call__(self, model: str) -> float:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         return m.cost_usd(self.prompt_tokens + kept, self.output_tokens(m))
+
+    def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
+        """A call that generated `output_tokens` (a stream we cut), never above its worst case:
+        its input as the upstream `counted` it while the answer ran (cache parts priced as
+        such), else the prompt's worst-case count."""
+        m = self._models(model)
+        if counted is not None and counted.prompt_tokens:
+            cost = m.cost_usd(
+                counted.prompt_tokens, output_tokens, counted.cache_read_tokens,
+                counted.cache_write_tokens,
+            )  # fmt: skip
+        else:
+            kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
+            cost = m.cost_usd(self.prompt_tokens + kept, output_tokens)
+        return min(cost, self(model))
 
 
 def choices(body: dict[str, Any]) -> int:

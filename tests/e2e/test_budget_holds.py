@@ -224,13 +224,14 @@ def test_sigterm_with_a_stuck_stream_ends_it_and_leaves_nothing_reserved(
         ended = sorted(streams.ended)
         assert ended[0].startswith("anthropic error: api_error: The server is shutting down")
         assert ended[1:] == ["error: server_shutting_down"] * (IN_FLIGHT - 1), ended
-        # a clean stop settles its requests (each cut call may have been billed in full: its
-        # worst case is spent) and releases its lease: nothing left for a sweep
+        # a clean stop settles its requests (each call it cut is charged what the upstream
+        # generated until the close, cut_stream_cost.py: more than nothing, less than its
+        # worst case) and releases its lease: nothing left for a sweep
         store = open_store(store_url)
         try:
             (row,) = store.budget_usage("global")
             assert row["reserved_usd"] < 1e-9
-            assert row["spent_usd"] == pytest.approx(IN_FLIGHT * WORST)
+            assert 0 < row["spent_usd"] < IN_FLIGHT * WORST, row
             assert store.expired_budget_holds(time.time() + 3600) == {}
         finally:
             store.close()

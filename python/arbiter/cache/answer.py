@@ -152,6 +152,35 @@ def replay(
     return [f for f in frames if f]
 
 
+def with_hit_cost_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A hit's body (either protocol): its usage says what this request cost, nothing (the
+    source answer's own `usage.cost` is not stored; a client summing usage.cost must not take
+    a hit for an answer of unknown cost)."""
+    usage = body.get("usage")
+    if isinstance(usage, dict):
+        usage["cost"] = 0.0
+    return body
+
+
+def with_hit_cost_frames(frames: list[bytes]) -> list[bytes]:
+    """A hit's SSE frames with `cost: 0` in the usage they carry (OpenAI's usage chunk, sent
+    only with include_usage; Anthropic's message_delta); every other frame as it was."""
+    return [_hit_cost_frame(f) if b'"usage":{' in f else f for f in frames]
+
+
+def _hit_cost_frame(frame: bytes) -> bytes:
+    out = []
+    for event in frame.split(b"\n\n"):
+        head, sep, data = event.partition(b"data: ")
+        if sep and b'"usage":{' in data:  # (a quote inside text is escaped: never matches)
+            payload = orjson.loads(data)
+            if isinstance(payload.get("usage"), dict):  # the final usage; not message_start's
+                payload["usage"]["cost"] = 0.0
+                event = head + sep + orjson.dumps(payload)
+        out.append(event)
+    return b"\n\n".join(out)
+
+
 class Replay:
     """A cached answer's SSE frames, in the shape the server streams a live relay (`Streamed`):
     nothing to close upstream, nothing left to record (a hit is recorded before it is sent)."""

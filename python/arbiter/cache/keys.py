@@ -1,16 +1,17 @@
 """Cache keys: what makes two requests "the same question".
 
-The exact key is a hash of the tenant, the routing knobs of the caller (quality target and
-baseline shape what `auto` picks), the per-key settings that shape the answer (the models the
-key may call, and the output cap Arbiter injects when the key's budget caps apply and the client
-set none: a key-scoped cap clamps one key's answers and not another's), the client's protocol
-and every request field that shapes the answer: messages, system, tools, tool_choice,
-response_format, sampling parameters (temperature, top_p, n, stop, seed, max_tokens, ...) and the
-requested model or `auto`, and the client's `anthropic-beta` header (sent on to Anthropic
-upstreams, where a beta may change the answer: longer outputs, other tool-call encodings). Only
-fields that change how an answer is delivered, never what it says, are left out (`_DELIVERY`):
-`stream`, `stream_options`, and the end-user labels `user` / `metadata`. So a streamed and a non-streamed request share an entry; the answer is stored in
-canonical form and rendered in the client's protocol, streamed or not (cache/answer.py).
+The exact key is a hash of the tenant, the routing knobs of the caller (quality target and baseline
+shape what `auto` picks), the per-key settings that shape the answer (the models the key may call,
+and the output cap Arbiter injects when the key's budget caps apply and the client set none: a key-
+scoped cap clamps one key's answers and not another's), the client's protocol and every request
+field that shapes the answer: messages, system, tools, tool_choice, response_format, sampling
+parameters (temperature, top_p, n, stop, seed, max_tokens, ...) and the requested model or `auto`,
+and the client's `anthropic-beta` header (sent on to Anthropic upstreams, where a beta may change
+the answer: longer outputs, other tool-call encodings). Only fields that change how an answer is
+delivered, never what it says, are left out (`_DELIVERY`): `stream`, `stream_options`, and the end-
+user labels `user` / `metadata`. So a streamed and a non-streamed request share an entry; the
+answer is stored in canonical form and rendered in the client's protocol, streamed or not
+(cache/answer.py).
 
 Unknown fields are part of the key (a field we do not know may well shape the answer).
 

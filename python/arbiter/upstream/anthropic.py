@@ -258,6 +258,7 @@ class AnthropicStream(SSEStream):
             message = event.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
             self._start_usage = usage if isinstance(usage, dict) else {}
+            self.running_usage = parse_usage(self._start_usage, None)
         elif kind == "message_delta" and isinstance(event.get("usage"), dict):
             # delta counts are cumulative; input counts only when the upstream repeats them
             merged = {

@@ -27,6 +27,11 @@ class UpstreamStream(Protocol):
     @property
     def usage(self) -> Usage | None: ...
 
+    # counts sent while the answer ran (a lower bound of the bill, never the bill), or None
+    running_usage: Usage | None
+    # events that had come and were not read when aclose() closed it early
+    unread_events: int
+
     @property
     def done(self) -> bool:
         """True once the upstream sent its end (`data: [DONE]`, `message_stop`): the only sign

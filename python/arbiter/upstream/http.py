@@ -398,6 +398,11 @@ class SSEStream:
         self._reported_cost = reported_cost(None, resp.headers)
         self.upstream_headers = forwarded_headers(resp.headers)
         self.usage: Usage | None = None
+        # what the upstream counted while the answer ran (vLLM's continuous_usage_stats, an
+        # Anthropic message_start): never the bill, a lower bound of it (cut_stream_cost.py)
+        self.running_usage: Usage | None = None
+        # events that had come and were not read when the stream was closed (aclose)
+        self.unread_events = 0
         self.done = False
 
     async def _next_item(self) -> bytes | None:
@@ -486,6 +491,16 @@ class SSEStream:
             if self._partial_size > self._max_line:
                 self._too_long()
 
+    def _count_unread(self) -> int:
+        """Events received and not yet read: `data:` lines here and in the transport's buffer
+        (a coded or foreign transport's buffer is not seen: its events are not counted)."""
+        body = self._resp.stream
+        unread = body.unread() if isinstance(body, PooledBody) else b""
+        lines = [*self._lines, b"".join(self._partial)]
+        here = sum(1 for line in lines if line.startswith(b"data:"))
+        queued = len(getattr(self, "_ready", ()))  # checked, not yet returned (subclasses')
+        return len(self._held) + queued + here + unread.count(b"data:")
+
     def _too_long(self) -> NoReturn:
         raise UpstreamError(
             f"{self._model}: an event in the stream is longer than {self._max_line} bytes"
@@ -533,7 +548,11 @@ class SSEStream:
 
     async def aclose(self) -> None:
         """Close the response; on an unfinished body this drops the connection, which is how
-        the upstream learns to stop. A connection that is already broken is not an error."""
+        the upstream learns to stop. A connection that is already broken is not an error.
+        What had come and was not read is counted first (`unread_events`): a reader that fell
+        behind (a slow client) left the upstream's output there, and a cut call pays for it."""
+        if not self._eof and not self.done:
+            self.unread_events = self._count_unread()
         try:
             await self._resp.aclose()
         except (httpx.HTTPError, OSError):

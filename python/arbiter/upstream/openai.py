@@ -281,6 +281,7 @@ class _OpenAIStream(SSEStream):
                 else self._reported_cost
             )
             self._running = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
+            self.running_usage = self._running
             # include_usage's own chunk (no choices), or one sent once every choice finished:
             # nothing more can be generated, so the count is the bill
             choices = chunk.get("choices")

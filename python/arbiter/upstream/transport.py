@@ -123,6 +123,10 @@ class _Conn(asyncio.Protocol):
             raise item
         return item
 
+    def unread(self) -> bytes:
+        """Body bytes received and not yet handed out (the answer ran ahead of its reader)."""
+        return b"".join(c for c in self._chunks if isinstance(c, bytes))
+
     def nothing_received(self) -> bool:
         return not self._headers and not self.complete
 
@@ -218,6 +222,10 @@ class PooledBody(httpx.AsyncByteStream):
                 return None
             pieces.append(chunk)
         return b"".join(pieces)
+
+    def unread(self) -> bytes:
+        """What the connection received of this body and nobody read yet."""
+        return b"" if self._released else self._conn.unread()
 
     async def aclose(self) -> None:
         if not self._released:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from random import Random
 from typing import Any
 
@@ -39,7 +39,13 @@ from arbiter.errors import InvalidRequest
 from arbiter.offline.sim.config import ModelProfile
 from arbiter.offline.sim.failures import FailureKind
 from arbiter.offline.sim.headers import provider_headers
-from arbiter.offline.sim.simulate import CachePrefix, Completion, Failed, simulate
+from arbiter.offline.sim.simulate import (
+    CachePrefix,
+    Completion,
+    Failed,
+    billing_when_left,
+    simulate,
+)
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import count_tokens, prompt_tokens, state_of
 from arbiter.protocols.anthropic import StreamEncoder, decode_request, encode_response
@@ -166,7 +172,8 @@ async def messages(request: Request) -> Response:
     message_id = f"msg_sim{outcome.id_bits:016x}"
     outcome.headers.update(provider_headers(request, outcome.id_bits, "anthropic"))
     if req.stream:
-        return _stream(message_id, profile.name, outcome)
+        left = billing_when_left(state_of(request), profile, outcome, first_piece=2)
+        return _stream(message_id, profile.name, outcome, left)
     await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     if outcome.malformed:
         return Response(_malformed_body(outcome.rng, message_id), 200,
@@ -245,7 +252,9 @@ def _stop_reason(outcome: Completion) -> StopReason:
     return "max_tokens" if outcome.finish == "length" else "end_turn"
 
 
-def _stream(message_id: str, model: str, outcome: Completion) -> EventStream:
+def _stream(
+    message_id: str, model: str, outcome: Completion, left: Callable[[int], None]
+) -> EventStream:
     """message_start (+ ping), one text block of deltas, message_delta, message_stop. The fault
     plan as on the OpenAI path: a cut drops the connection after `cut_after` deltas (so never
     a message_stop), a malformed event replaces one delta."""
@@ -274,7 +283,10 @@ def _stream(message_id: str, model: str, outcome: Completion) -> EventStream:
         {"type": "message_delta", "delta": delta, "usage": final}) + b"\n\n")  # fmt: skip
     events.append(encoder.encode(MessageStop()))
     cut_at = None if outcome.plan.cut_after is None else 2 + outcome.plan.cut_after
-    return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers, pace_from=3)
+    return EventStream(
+        events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers, pace_from=3,
+        on_left=left,
+    )  # fmt: skip
 
 
 def _malformed_body(rng: Random, message_id: str) -> bytes:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from arbiter.offline.sim.config import ModelProfile
 from arbiter.offline.sim.failures import error_body, failure_status
 from arbiter.offline.sim.headers import provider_headers
-from arbiter.offline.sim.simulate import Completion, Failed, simulate
+from arbiter.offline.sim.simulate import Completion, Failed, billing_when_left, simulate
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import state_of
 from arbiter.types import count_tokens
@@ -156,7 +156,11 @@ async def completions(request: Request) -> Response:
         tail = usage if isinstance(opts, dict) and opts.get("include_usage") is True else None
         events = _stream_events(profile.name, outcome, finish, tail)
         cut_at = None if outcome.plan.cut_after is None else outcome.plan.cut_after
-        return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, headers, pace_from=1)
+        # n > 1 choices stream one after another here (a provider makes them at once): whole
+        left = None if outcome.more else billing_when_left(state_of(request), profile, outcome, 0)
+        return EventStream(
+            events, outcome.first_s, outcome.gap_s, cut_at, headers, pace_from=1, on_left=left
+        )
     await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     answer = {
         "id": f"cmpl-sim{outcome.id_bits:016x}", "object": "text_completion",

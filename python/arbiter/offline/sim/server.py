@@ -28,7 +28,7 @@ from arbiter.offline.sim.failures import error_body, failure_status, malformed_b
 from arbiter.offline.sim.headers import provider_headers
 from arbiter.offline.sim.outcomes import OutcomeTable
 from arbiter.offline.sim.schedule import parse_steps
-from arbiter.offline.sim.simulate import Choice, Completion, Failed, simulate
+from arbiter.offline.sim.simulate import Choice, Completion, Failed, billing_when_left, simulate
 from arbiter.offline.sim.sse import EventStream
 from arbiter.offline.sim.state import SimState, state_of
 from arbiter.protocols.openai import decode_request
@@ -211,7 +211,12 @@ async def _complete(
         events = _sse_events(completion_id, profile.name, outcome, tail)
         opening = 1 + (outcome.tool_call is not None)  # the role chunk (and the call's name)
         cut_at = None if outcome.plan.cut_after is None else opening + outcome.plan.cut_after
-        return EventStream(events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers)
+        # a client that leaves is billed for what was made by then; n > 1 choices stream here
+        # one after another while a provider makes them at once, so those are billed whole
+        left = None if outcome.more else billing_when_left(state, profile, outcome, opening)
+        return EventStream(
+            events, outcome.first_s, outcome.gap_s, cut_at, outcome.headers, on_left=left
+        )
     await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
     if outcome.malformed:
         return Response(malformed_body(outcome.rng, completion_id), 200,

@@ -67,10 +67,11 @@ class Reply:
 class ModelStats:
     __slots__ = ("bad", "cache_read_tokens", "cache_write_tokens", "completion_tokens",
                  "failures", "good", "judged", "ok", "prompt_tokens", "recorded", "requests",
-                 "streams", "tool_calls", "true_cost_usd")  # fmt: skip
+                 "streams", "streams_left", "tool_calls", "true_cost_usd")  # fmt: skip
 
     def __init__(self) -> None:
         self.requests = self.ok = self.streams = self.good = self.bad = self.judged = 0
+        self.streams_left = 0  # streams the client closed before their end (billed as made)
         self.prompt_tokens = self.completion_tokens = self.recorded = 0
         self.tool_calls = 0  # answers (choices) that are a tool call
         self.cache_read_tokens = self.cache_write_tokens = 0  # parts of prompt_tokens
@@ -82,6 +83,7 @@ class ModelStats:
             "requests": self.requests,
             "ok": self.ok,
             "streams": self.streams,
+            "streams_left": self.streams_left,
             "failures": dict(self.failures),
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
