@@ -31,9 +31,9 @@ What is observed (pipeline.py, through `observe_call`):
     its sums are five more: N^3, N^4, T N^2, T N^3, T^2 N^2); when the lengths did not vary
     enough for it (or a replica not yet upgraded wrote rows without those sums), a split at a
     given ratio that keeps the whole residual's variance. That split is loose on a few hundred
-    calls (along a ridge of splits that fit the same totals: latency_fleet), so it is shrunk
-    toward the split the model's own streams show, if it has some, else the other models'
-    (their ratio only, not their width; ratio 1, one shared variance, when there are none).
+    calls (along a ridge of splits that fit the same totals: latency_split), so it is shrunk
+    toward the split the model's own streams show, if it has some (their ratio only, not their
+    width), else toward ratio 1, one shared variance.
     Why split at all: one shared variance (0.26-0.32 in log sd on bench/latency_slo.py, for a truth
     of 0.3 and 0.2) made short answers, which TTFT decides, look safer and long ones riskier than
     they are. Measured: an online EM that split each total by its posterior crept along the ridge of
@@ -69,8 +69,8 @@ from dataclasses import dataclass
 
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
-from arbiter.latency_fleet import REFRESH, FleetRatios, ridge_target
 from arbiter.latency_outliers import Outliers
+from arbiter.latency_split import ridge_target, stream_ratio
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 # the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
@@ -316,11 +316,11 @@ def _log_vars(
     pseudo: float = 0.0,
 ) -> tuple[float, float]:
     """(TTFT's, seconds per token's) log variance from the line's residuals r = T - a - bN: the
-    split of `_raw_split`, shrunk toward the split at `ratio` (the other models' e^vTTFT - 1 over
-    e^vspeed - 1, latency_fleet) that keeps the model's own residual sum of squares, which is worth
-    `pseudo` calls (_SPLIT_PSEUDO when 0); without a split (too few calls, lengths that did not
-    vary, or `split` False: some sums came from a replica that did not keep the split's) that target
-    alone. With ratio 1 the target is one shared v for both: the residual sum of squares over
+    split of `_raw_split`, shrunk toward the split at `ratio` (e^vTTFT - 1 over e^vspeed - 1: the
+    model's own streams', latency_split) that keeps the model's own residual sum of squares, which
+    is worth `pseudo` calls (_SPLIT_PSEUDO when 0); without a split (too few calls, lengths that did
+    not vary, or `split` False: some sums came from a replica that did not keep the split's) that
+    target alone. With ratio 1 the target is one shared v for both: the residual sum of squares over
     sum(a^2 + (bN)^2) estimates e^v - 1. `calls`: how many calls the sums hold (undecayed, so every
     replica, whatever its sums' reference time, weighs them alike)."""
     w, n, nn, t, nt, tt = reg[:6]
@@ -333,7 +333,7 @@ def _log_vars(
     if raw is None:
         return ta, tb
     # squared residuals are heavy-tailed, so the split is noisy on few calls (and, on a few
-    # hundred, loose along the ridge of splits that fit the same totals: latency_fleet)
+    # hundred, loose along the ridge of splits that fit the same totals: latency_split)
     va, vb = max(math.log1p(raw[0]), 1e-4), max(math.log1p(raw[1]), 1e-4)
     k = pseudo or _SPLIT_PSEUDO
     return (calls * va + k * ta) / (calls + k), (calls * vb + k * tb) / (calls + k)
@@ -392,9 +392,6 @@ class LatencyModel:
         self._epochs: dict[str, float] = {}  # model -> its current epoch
         self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
         self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
-        # the other models' split of the spread (latency_fleet); None: recompute when next asked
-        self._fleet: FleetRatios | None = None
-        self._since_fleet = 0  # observations since it was computed
         self._lock = threading.Lock()  # the sync thread swaps `_others`
 
     # -- observing ------------------------------------------------------------------------
@@ -430,9 +427,6 @@ class LatencyModel:
         """Expected log TTFT / log speed statistics into the pooled and the tenant's sums."""
         now = self._clock()
         with self._lock:
-            self._since_fleet += 1
-            if self._since_fleet >= REFRESH:
-                self._fleet, self._since_fleet = None, 0
             for key in ((ALL_TENANTS, model), (tenant, model)):
                 s = self._own.get(key)
                 if s is None:
@@ -563,46 +557,17 @@ class LatencyModel:
             c.legacy = c.legacy or s.legacy
         return c
 
-    def _fleet_ratios(self) -> FleetRatios:
-        """Each model's split as its own calls say it (latency_fleet): the streams' direct
-        spreads, or the non-streaming totals' split; recomputed after REFRESH observations."""
-        fleet = self._fleet
-        if fleet is not None:
-            return fleet
-        parts: dict[str, tuple[float, float, float]] = {}
-        for key in {k for k in (*self._own, *self._others) if k[0] == ALL_TENANTS}:
-            c = self._combined(key)
-            if c.calls < _SPLIT_MIN_CALLS:
-                continue
-            if c.reg[0] > max(c.tw, c.sw):
-                if c.legacy:
-                    continue
-                p = self._prior_for(key[1])
-                pv = p.log_sd * p.log_sd
-                a0 = math.exp(math.log(p.ttft_ms / 1000) + pv / 2)
-                a, b = _line(c.reg, a0, math.exp(pv / 2 - math.log(p.tokens_per_s)))
-                raw = _raw_split(c.reg, a, b)
-                if raw is not None:
-                    parts[key[1]] = (raw[0], raw[1], c.calls)
-            elif c.tw > 0 and c.sw > 0:
-                vt = max(c.t2 / c.tw - (c.t1 / c.tw) ** 2, 0.0)
-                vs = max(c.s2 / c.sw - (c.s1 / c.sw) ** 2, 0.0)
-                parts[key[1]] = (math.expm1(vt), math.expm1(vs), c.calls)
-        self._fleet = fleet = FleetRatios(parts)
-        return fleet
-
-    def _split_target(self, model: str, c: _Sums) -> tuple[float, float]:
-        """(ratio, worth in calls) of the split a non-streaming fit is shrunk toward: the
-        model's own streams' when it has enough of them (each part seen directly: worth their
-        count), else the other models' (latency_fleet, worth _SPLIT_PSEUDO calls)."""
+    def _split_target(self, c: _Sums) -> tuple[float, float]:
+        """(ratio, worth in calls) of the split a non-streaming fit is shrunk toward
+        (latency_split): the model's own streams' when it has enough of them (each part seen
+        directly: worth their count), else 1, one shared spread, worth _SPLIT_PSEUDO calls."""
         if c.tw > 0 and c.sw > 0:
             streams = c.calls * min(c.tw, c.sw) / (c.reg[0] + max(c.tw, c.sw))
-            vt = c.t2 / c.tw - (c.t1 / c.tw) ** 2
-            vs = c.s2 / c.sw - (c.s1 / c.sw) ** 2
             if streams >= _SPLIT_MIN_CALLS:
-                ratio = FleetRatios({model: (math.expm1(vt), math.expm1(vs), 1.0)}).own(model)
-                return ratio, max(streams, _SPLIT_PSEUDO)
-        return self._fleet_ratios().ratio(model), _SPLIT_PSEUDO
+                vt = c.t2 / c.tw - (c.t1 / c.tw) ** 2
+                vs = c.s2 / c.sw - (c.s1 / c.sw) ** 2
+                return stream_ratio(vt, vs), max(streams, _SPLIT_PSEUDO)
+        return 1.0, _SPLIT_PSEUDO
 
     def _refit(self, key: tuple[str, str]) -> Estimate:
         """Recompute and cache the fit of `key` from own + others."""
@@ -621,7 +586,7 @@ class LatencyModel:
             tm, tv = _blend(pt, pv, k, calls, tw, t1, t2) if sw > 0 else (pt, pv)
             sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
             a, b = _line(reg, math.exp(tm + tv / 2), math.exp(sv / 2 - sm))
-            ratio, pseudo = self._split_target(model, c)
+            ratio, pseudo = self._split_target(c)
             va, vb = _log_vars(reg, a, b, calls, not c.legacy, ratio, pseudo)
             # the prior against the calls seen (not the decayed weight, whose scale is each
             # replica's own reference time: replicas then disagreed in the 6th digit)
@@ -699,7 +664,6 @@ class LatencyModel:
 
     def _start_epoch(self, model: str, epoch: float) -> None:
         self._epochs[model] = epoch
-        self._fleet = None
         if self.outliers is not None:  # the old level's residuals say nothing of the new one
             self.outliers.forget(model)
         for sums in (self._own, self._others):
@@ -750,7 +714,6 @@ class LatencyModel:
                 s.add_row(r, self.half_life)
             self._others = fresh
             self._fits.clear()  # refit when next asked
-            self._fleet = None
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""
