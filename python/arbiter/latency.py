@@ -24,17 +24,21 @@ What is observed (pipeline.py, through `observe_call`):
   * a non-streaming answer: only the total T for N tokens. T = TTFT + N x (seconds per token),
     so a least-squares line of T on N over the calls (decayed sums, additive like the rest) gives
     mean TTFT (its intercept) and mean seconds per token (its slope) once answer lengths varied;
-    before that, the prior's line scaled to the mean total. Each part's spread comes from how
+    before that, the line of the model's own streams' means (else the prior's) scaled to the
+    mean total. Each part's spread comes from how
     the line's squared residual grows with N: Var(T | N) = Var(TTFT) + N^2 Var(s per token), so
     a second least-squares line, of the squared residual on N^2, splits the two (`_log_vars`;
     its sums are five more: N^3, N^4, T N^2, T N^3, T^2 N^2); when the lengths did not vary
-    enough for it (or a replica not yet upgraded wrote rows without those sums), both parts
-    share the one log variance of the whole residual. Why: one shared variance (0.26-0.32 in
-    log sd on bench/latency_slo.py, for a truth of 0.3 and 0.2) made short answers, which TTFT
-    decides, look safer and long ones riskier than they are. Measured: an online EM that split
-    each total by its posterior crept along the ridge of splits that fit the typical total
-    (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms / 220 tokens/s, from the
-    default prior); the line reaches it.
+    enough for it (or a replica not yet upgraded wrote rows without those sums), a split at a
+    given ratio that keeps the whole residual's variance. That split is loose on a few hundred
+    calls (along a ridge of splits that fit the same totals: latency_split), so it is shrunk
+    toward the split the model's own streams show, if it has some (their ratio only, not their
+    width), else toward ratio 1, one shared variance.
+    Why split at all: one shared variance (0.26-0.32 in log sd on bench/latency_slo.py, for a truth
+    of 0.3 and 0.2) made short answers, which TTFT decides, look safer and long ones riskier than
+    they are. Measured: an online EM that split each total by its posterior crept along the ridge of
+    splits that fit the typical total (400 ms / 350 tokens/s after 300 calls for a truth of 250 ms /
+    220 tokens/s, from the default prior); the line reaches it.
     A model seen mostly through non-streaming calls is predicted from the line, else from the
     streams' direct sums;
   * a failed attempt: its elapsed time is a lower bound on that call's TTFT (right-censored).
@@ -66,6 +70,7 @@ from dataclasses import dataclass
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
 from arbiter.latency_outliers import Outliers
+from arbiter.latency_split import ridge_target, stream_ratio
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 # the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
@@ -279,24 +284,17 @@ def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
     return a0 * r, b0 * r
 
 
-def _log_vars(
-    reg: list[float], a: float, b: float, calls: float, split: bool = True
-) -> tuple[float, float]:
-    """(TTFT's, seconds per token's) log variance from the line's residuals r = T - a - bN.
-    Each part log-normal with log variance v has variance (e^v - 1) x its mean squared, and
-    E[r^2 | N] = c1 + c2 N^2 with c1 = a^2 (e^v1 - 1), c2 = b^2 (e^v2 - 1): a least-squares
-    line of r^2 on N^2 gives both once N^2 varied enough; else (or if it says one part has no
-    spread while the pooled residual says otherwise) one shared v: the residual sum of squares
-    over sum(a^2 + (bN)^2) estimates e^v - 1. `calls`: how many calls the sums hold (undecayed,
-    so every replica, whatever its sums' reference time, weighs them alike); `split` False:
-    the shared variance only (some sums came from a replica that did not keep the split's)."""
+def _raw_split(reg: list[float], a: float, b: float) -> tuple[float, float] | None:
+    """(e^vTTFT - 1, e^vspeed - 1) from the line's residuals r = T - a - bN, or None when the
+    lengths did not vary enough. Each part log-normal with log variance v has variance
+    (e^v - 1) x its mean squared, and E[r^2 | N] = c1 + c2 N^2 with c1 = a^2 (e^v1 - 1),
+    c2 = b^2 (e^v2 - 1): a least-squares line of r^2 on N^2 gives both once N^2 varied enough
+    (if it says one part has no spread, the other takes it all)."""
     w, n, nn, t, nt, tt, n3, n4, tn2, tn3, ttn2 = reg
-    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
-    scale = a * a * w + b * b * nn
-    shared = math.log1p(max(rss, 0.0) / scale) if scale > 0 else 0.0
     det = w * n4 - nn * nn
-    if not split or calls < _SPLIT_MIN_CALLS or n4 <= 0 or det <= _SPLIT_MIN_SPREAD * w * n4:
-        return shared, shared
+    if n4 <= 0 or det <= _SPLIT_MIN_SPREAD * w * n4:
+        return None
+    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
     # sum w r^2 N^2, expanded into the stored sums
     rss2 = ttn2 - 2 * a * tn2 - 2 * b * tn3 + a * a * nn + 2 * a * b * n3 + b * b * n4
     c1 = (n4 * rss - nn * rss2) / det
@@ -305,11 +303,40 @@ def _log_vars(
         c1, c2 = 0.0, max(rss2, 0.0) / n4
     elif c2 < 0:
         c1, c2 = max(rss, 0.0) / w, 0.0
-    # squared residuals are heavy-tailed, so the split is noisy on few calls: it is shrunk to
-    # the shared variance, which is worth _SPLIT_PSEUDO calls
-    va, vb = max(math.log1p(c1 / (a * a)), 1e-4), max(math.log1p(c2 / (b * b)), 1e-4)
-    k = _SPLIT_PSEUDO
-    return (calls * va + k * shared) / (calls + k), (calls * vb + k * shared) / (calls + k)
+    return c1 / (a * a), c2 / (b * b)
+
+
+def _log_vars(
+    reg: list[float],
+    a: float,
+    b: float,
+    calls: float,
+    split: bool = True,
+    ratio: float = 1.0,
+    pseudo: float = 0.0,
+) -> tuple[float, float]:
+    """(TTFT's, seconds per token's) log variance from the line's residuals r = T - a - bN: the
+    split of `_raw_split`, shrunk toward the split at `ratio` (e^vTTFT - 1 over e^vspeed - 1: the
+    model's own streams', latency_split) that keeps the model's own residual sum of squares, which
+    is worth `pseudo` calls (_SPLIT_PSEUDO when 0); without a split (too few calls, lengths that did
+    not vary, or `split` False: some sums came from a replica that did not keep the split's) that
+    target alone. With ratio 1 the target is one shared v for both: the residual sum of squares over
+    sum(a^2 + (bN)^2) estimates e^v - 1. `calls`: how many calls the sums hold (undecayed, so every
+    replica, whatever its sums' reference time, weighs them alike)."""
+    w, n, nn, t, nt, tt = reg[:6]
+    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
+    scale = a * a * w + b * b * nn
+    if scale <= 0:
+        return 0.0, 0.0
+    ta, tb = ridge_target(rss / scale, a * a * w / scale, ratio)
+    raw = _raw_split(reg, a, b) if split and calls >= _SPLIT_MIN_CALLS else None
+    if raw is None:
+        return ta, tb
+    # squared residuals are heavy-tailed, so the split is noisy on few calls (and, on a few
+    # hundred, loose along the ridge of splits that fit the same totals: latency_split)
+    va, vb = max(math.log1p(raw[0]), 1e-4), max(math.log1p(raw[1]), 1e-4)
+    k = pseudo or _SPLIT_PSEUDO
+    return (calls * va + k * ta) / (calls + k), (calls * vb + k * tb) / (calls + k)
 
 
 # the split needs this many calls, and N^2 this spread (its variance over its mean square:
@@ -513,30 +540,54 @@ class LatencyModel:
         own, oth = self._own.get(key), self._others.get(key)
         return (own.calls if own is not None else 0.0) + (oth.calls if oth is not None else 0.0)
 
+    def _combined(self, key: tuple[str, str]) -> _Sums:
+        """Own + others' sums of `key`, at own's reference time."""
+        own, oth = self._own.get(key), self._others.get(key)
+        ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
+        c = _Sums(ref)
+        c.early = None
+        for s in (own, oth):
+            if s is None:
+                continue
+            f = 2.0 ** ((s.ref - ref) / self.half_life)
+            c.calls += s.calls
+            c.tw, c.t1, c.t2 = c.tw + s.tw * f, c.t1 + s.t1 * f, c.t2 + s.t2 * f
+            c.sw, c.s1, c.s2 = c.sw + s.sw * f, c.s1 + s.s1 * f, c.s2 + s.s2 * f
+            c.reg = [x + y * f for x, y in zip(c.reg, s.reg, strict=True)]
+            c.legacy = c.legacy or s.legacy
+        return c
+
+    def _split_target(self, c: _Sums) -> tuple[float, float]:
+        """(ratio, worth in calls) of the split a non-streaming fit is shrunk toward
+        (latency_split): the model's own streams' when it has enough of them (each part seen
+        directly: worth their count), else 1, one shared spread, worth _SPLIT_PSEUDO calls."""
+        if c.tw > 0 and c.sw > 0:
+            streams = c.calls * min(c.tw, c.sw) / (c.reg[0] + max(c.tw, c.sw))
+            if streams >= _SPLIT_MIN_CALLS:
+                vt = c.t2 / c.tw - (c.t1 / c.tw) ** 2
+                vs = c.s2 / c.sw - (c.s1 / c.sw) ** 2
+                return stream_ratio(vt, vs), max(streams, _SPLIT_PSEUDO)
+        return 1.0, _SPLIT_PSEUDO
+
     def _refit(self, key: tuple[str, str]) -> Estimate:
         """Recompute and cache the fit of `key` from own + others."""
         model = key[1]
         p = self._prior_for(model)
         pv = p.log_sd * p.log_sd
-        own, oth = self._own.get(key), self._others.get(key)
-        calls = tw = t1 = t2 = sw = s1 = s2 = 0.0
-        reg = [0.0] * _REG
-        legacy = any(x is not None and x.legacy for x in (own, oth))
-        ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
-        for s in (own, oth):
-            if s is None:
-                continue
-            f = 2.0 ** ((s.ref - ref) / self.half_life)
-            calls += s.calls
-            tw, t1, t2 = tw + s.tw * f, t1 + s.t1 * f, t2 + s.t2 * f
-            sw, s1, s2 = sw + s.sw * f, s1 + s.s1 * f, s2 + s.s2 * f
-            reg = [x + y * f for x, y in zip(reg, s.reg, strict=True)]
+        c = self._combined(key)
+        calls, tw, t1, t2, sw, s1, s2 = c.calls, c.tw, c.t1, c.t2, c.sw, c.s1, c.s2
+        reg = c.reg
         # after a restart (adopt) the adopted level is the prior: it came as observations
         k = 0.0 if self._epochs.get(model, 0.0) > 0 else self.prior_weight
         pt, ps = math.log(p.ttft_ms / 1000), math.log(p.tokens_per_s)
         if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
-            a, b = _line(reg, math.exp(pt + pv / 2), math.exp(pv / 2 - ps))
-            va, vb = _log_vars(reg, a, b, calls, split=not legacy)
+            # (its shape, when the lengths did not vary enough to fix it: the model's own
+            # streams' means if it has any, else the prior's; failures alone teach TTFT only)
+            tm, tv = _blend(pt, pv, k, calls, tw, t1, t2) if sw > 0 else (pt, pv)
+            sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
+            a, b = _line(reg, math.exp(tm + tv / 2), math.exp(sv / 2 - sm))
+            ratio, pseudo = self._split_target(c)
+            va, vb = _log_vars(reg, a, b, calls, not c.legacy, ratio, pseudo)
             # the prior against the calls seen (not the decayed weight, whose scale is each
             # replica's own reference time: replicas then disagreed in the 6th digit)
             va = (va * calls + k * pv) / (calls + k)
