@@ -75,20 +75,32 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
     return None
 
 
+# A Retry-After past a day is no advice a client can use; it is capped, not passed on as sent
+MAX_RETRY_AFTER_S = 86400.0
+
+
+def _pause(seconds: float) -> float | None:
+    """A pause the upstream asked for, as one we can act on and pass on: `nan` and `inf`
+    (`1e999` reads as inf) are unreadable, a negative one is 0, a huge one a day."""
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
     """Seconds the upstream asked us to wait: `retry-after-ms`, else `Retry-After` as seconds
-    or an HTTP date; None when absent or unreadable."""
+    or an HTTP date; None when absent or unreadable (not a finite number)."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000, 0.0)
+            return _pause(float(ms) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return _pause(float(value))
     except ValueError:
         pass
     try:
@@ -97,7 +109,7 @@ def retry_after(headers: httpx.Headers, now: float | None = None) -> float | Non
         return None
     if when.tzinfo is None:
         return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+    return _pause(when.timestamp() - (time.time() if now is None else now))
 
 
 # What an upstream status means, in words we choose: the upstream's own error text never reaches
