@@ -24,9 +24,12 @@ async def scripted_upstream(answer: Answer) -> AsyncIterator[tuple[int, list[int
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,  # a GET
             )
             await reader.readexactly(length)
             calls[0] += 1

@@ -30,7 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
-from arbiter.upstream import lenient_json
+from arbiter.upstream import content_coding, lenient_json
 from arbiter.upstream.transport import H1Transport, PooledBody
 
 log = logging.getLogger(__name__)
@@ -195,16 +195,20 @@ def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> Upstre
 
 
 async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it is larger than `limit` bytes (read no further)."""
+    """The whole body, or None as soon as it is larger than `limit` bytes (read no further);
+    a compressed body is decoded in bounded steps (content_coding: a bomb stops at the cap),
+    and content_coding.CodingError is one we do not decode or a body not in its coding."""
     declared = resp.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     stream = resp.stream
-    if isinstance(stream, PooledBody) and resp.headers.get("content-encoding") is None:
+    coded = content_coding.decoder(resp.headers.get("content-encoding"))
+    if isinstance(stream, PooledBody) and coded is None:
         return await stream.read_at_most(limit)  # our transport's, nothing to decode
+    body = resp.aiter_bytes() if coded is None else content_coding.decoded(resp.aiter_raw(), coded)
     pieces: list[bytes] = []
     size = 0
-    async for piece in resp.aiter_bytes():
+    async for piece in body:
         size += len(piece)
         if size > limit:
             return None
@@ -303,6 +307,8 @@ class HTTPProvider:
             raise UpstreamTimeout(f"{model}: no complete answer within the total timeout") from err
         except httpx.HTTPError as err:
             raise transport_error(model, err) from err
+        except content_coding.CodingError as err:
+            raise UpstreamError(f"{model}: the answer's {err}") from err
         if raw is None:
             limit = self.settings.max_response_bytes
             raise UpstreamError(f"{model}: the answer is larger than {limit} bytes")
@@ -323,7 +329,7 @@ class HTTPProvider:
         if resp.status_code >= 400:
             try:
                 raw = await read_at_most(resp, self.settings.max_event_bytes) or b""
-            except httpx.HTTPError:
+            except (httpx.HTTPError, content_coding.CodingError):
                 raw = b""
             finally:
                 await resp.aclose()
@@ -392,9 +398,11 @@ class SSEStream:
         self._model = model
         self._resp = resp
         # a compressed stream (no Accept-Encoding is sent: RFC 9110 lets a server pick any
-        # coding) is split into lines after httpx decodes it; the raw bytes have no lines
-        coded = resp.headers.get("content-encoding", "identity").strip().lower() != "identity"
-        self._raw = resp.aiter_bytes() if coded else resp.aiter_raw()
+        # coding) is split into lines once decoded, in bounded steps (content_coding: a
+        # decompression bomb stops at the response cap); the raw bytes have no lines
+        coded = content_coding.decoder(resp.headers.get("content-encoding"))
+        raw = resp.aiter_raw()
+        self._raw = raw if coded is None else content_coding.decoded(raw, coded)
         self._lines: deque[bytes] = deque()
         # the unfinished last line, in pieces: joined once, when its newline comes (a long
         # line grown by `+=` per read would be copied over and over: quadratic)
@@ -461,6 +469,8 @@ class SSEStream:
             ) from err
         except httpx.HTTPError as err:
             raise transport_error(self._model, err, "mid-stream") from err
+        except content_coding.CodingError as err:
+            raise UpstreamError(f"{self._model}: the stream's {err}") from err
         self._left -= len(piece)
         if self._left < 0:
             raise UpstreamError(f"{self._model}: the stream is larger than the response limit")

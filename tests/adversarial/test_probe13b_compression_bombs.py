@@ -1,0 +1,126 @@
+"""Outside probe (thirteenth session): an upstream whose compressed answer is a decompression
+bomb.
+
+Arbiter sends no Accept-Encoding, so a server may pick any coding, and may stack them
+(`Content-Encoding: gzip, gzip`). httpx's decoders inflate each network read whole before any
+byte cap is checked: a 661-byte `gzip, gzip` JSON answer inflated to 300 MB in one call (the
+process peaked at 727 MB), and ~10 KB would have been 10 GB. A stream did the same, and so did a
+model listing (discovery). Bodies are now decoded in steps of at most 64 KiB
+(upstream/content_coding.py), so the response cap stops the bomb; the client gets a clear 502.
+A coding Arbiter does not decode (br, zstd) is a 502 naming it, not bytes read as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from arbiter.config import UpstreamSettings
+from arbiter.discovery import ListingError, _fetch_pages
+from tests.adversarial.hostile_upstream import fast_failover, response, scripted_upstream
+from tests.inproc import raw_openai_upstream, sidecar_in_process
+
+pytestmark = pytest.mark.timeout(120)
+
+INFLATED = 256 << 20  # what the bomb stands for: far past the 1 MiB cap below
+_BOMB: dict[bytes, bytes] = {}
+
+
+def bomb(unit: bytes) -> bytes:
+    """`unit` repeated to INFLATED bytes, gzipped twice: about a kilobyte."""
+    if unit not in _BOMB:
+        _BOMB[unit] = gzip.compress(gzip.compress(unit * (INFLATED // len(unit)), 9), 9)
+    return _BOMB[unit]
+
+
+def _small_caps(port: int) -> object:
+    edit = raw_openai_upstream(port)
+    caps = "[upstreams.raw]\nmax_response_bytes = 1048576\nmax_event_bytes = 65536\n"
+    return lambda text: fast_failover(edit(text).replace("[upstreams.raw]\n", caps))
+
+
+async def _peak_during(sc_call: object) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = await sc_call  # type: ignore[misc]
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("stream", "media", "unit"),
+    [
+        (False, b"application/json", b"\0"),
+        (True, b"text/event-stream", b": keep-alive\n\n"),  # content-free events, for ever
+        (True, b"application/json", b" "),  # a stream answered with one JSON body
+    ],
+)
+def test_a_bomb_is_a_502_without_inflating_it(
+    tmp_path: Path, stream: bool, media: bytes, unit: bytes
+) -> None:
+    body = bomb(unit)
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        head = b"200 OK\r\ncontent-type: " + media + b"\r\ncontent-encoding: gzip, gzip"
+        writer.write(response(head, body))
+
+    async def main() -> None:
+        async with scripted_upstream(answer) as (port, calls):
+            async with sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc:  # type: ignore[arg-type]
+                chat = {
+                    "model": "oa-raw", "stream": stream,
+                    "messages": [{"role": "user", "content": "Hi"}],
+                }  # fmt: skip
+                r, peak = await _peak_during(
+                    sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
+                )
+        assert calls[0] == 1
+        assert r.status_code == 502, r.text  # type: ignore[attr-defined]
+        assert r.json()["error"]["code"] == "upstream_error", r.text  # type: ignore[attr-defined]
+        # the bomb stands for 256 MiB; reading it to the 1 MiB cap holds a few MiB at most
+        assert peak < 32 << 20, f"peak {peak >> 20} MiB while reading a {len(body)}-byte answer"
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("coding", [b"br", b"zstd"])
+def test_a_coding_it_does_not_decode_is_a_502_naming_it(tmp_path: Path, coding: bytes) -> None:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        head = b"200 OK\r\ncontent-type: application/json\r\ncontent-encoding: " + coding
+        writer.write(response(head, b"\x28\xb5\x2f\xfd not really compressed"))
+
+    async def main() -> None:
+        async with scripted_upstream(answer) as (port, _):
+            async with sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc:  # type: ignore[arg-type]
+                chat = {"model": "oa-raw", "messages": [{"role": "user", "content": "Hi"}]}
+                r = await sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
+        assert r.status_code == 502, r.text
+        assert f"Content-Encoding '{coding.decode()}' is not supported" in r.text, r.text
+
+    asyncio.run(main())
+
+
+def test_a_model_listing_bomb_stops_at_the_listing_limit() -> None:
+    body = bomb(b" ")
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        head = b"200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip, gzip"
+        writer.write(response(head, body))
+
+    async def main() -> None:
+        async with scripted_upstream(answer) as (port, _):
+            up = UpstreamSettings("raw", f"http://127.0.0.1:{port}/v1")
+            tracemalloc.start()
+            try:
+                with pytest.raises(ListingError, match="the listing is over"):
+                    await _fetch_pages(up)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert peak < 64 << 20, f"peak {peak >> 20} MiB"
+
+    asyncio.run(main())
