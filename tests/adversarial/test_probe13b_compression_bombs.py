@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import tracemalloc
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from arbiter.config import UpstreamSettings
@@ -36,16 +38,16 @@ def bomb(unit: bytes) -> bytes:
     return _BOMB[unit]
 
 
-def _small_caps(port: int) -> object:
+def _small_caps(port: int) -> Callable[[str], str]:
     edit = raw_openai_upstream(port)
     caps = "[upstreams.raw]\nmax_response_bytes = 1048576\nmax_event_bytes = 65536\n"
     return lambda text: fast_failover(edit(text).replace("[upstreams.raw]\n", caps))
 
 
-async def _peak_during(sc_call: object) -> tuple[object, int]:
+async def _peak_during(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, int]:
     tracemalloc.start()
     try:
-        result = await sc_call  # type: ignore[misc]
+        result = await call
         return result, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -69,18 +71,20 @@ def test_a_bomb_is_a_502_without_inflating_it(
         writer.write(response(head, body))
 
     async def main() -> None:
-        async with scripted_upstream(answer) as (port, calls):
-            async with sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc:  # type: ignore[arg-type]
-                chat = {
+        async with (
+            scripted_upstream(answer) as (port, calls),
+            sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc,
+        ):
+            chat = {
                     "model": "oa-raw", "stream": stream,
                     "messages": [{"role": "user", "content": "Hi"}],
                 }  # fmt: skip
-                r, peak = await _peak_during(
-                    sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
-                )
+            r, peak = await _peak_during(
+                sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
+            )
         assert calls[0] == 1
-        assert r.status_code == 502, r.text  # type: ignore[attr-defined]
-        assert r.json()["error"]["code"] == "upstream_error", r.text  # type: ignore[attr-defined]
+        assert r.status_code == 502, r.text
+        assert r.json()["error"]["code"] == "upstream_error", r.text
         # the bomb stands for 256 MiB; reading it to the 1 MiB cap holds a few MiB at most
         assert peak < 32 << 20, f"peak {peak >> 20} MiB while reading a {len(body)}-byte answer"
 
@@ -94,10 +98,12 @@ def test_a_coding_it_does_not_decode_is_a_502_naming_it(tmp_path: Path, coding: 
         writer.write(response(head, b"\x28\xb5\x2f\xfd not really compressed"))
 
     async def main() -> None:
-        async with scripted_upstream(answer) as (port, _):
-            async with sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc:  # type: ignore[arg-type]
-                chat = {"model": "oa-raw", "messages": [{"role": "user", "content": "Hi"}]}
-                r = await sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
+        async with (
+            scripted_upstream(answer) as (port, _),
+            sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc,
+        ):
+            chat = {"model": "oa-raw", "messages": [{"role": "user", "content": "Hi"}]}
+            r = await sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
         assert r.status_code == 502, r.text
         assert f"Content-Encoding '{coding.decode()}' is not supported" in r.text, r.text
 
