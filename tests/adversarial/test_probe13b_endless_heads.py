@@ -76,9 +76,12 @@ def test_a_head_a_little_under_the_limit_is_read() -> None:
         writer.write(b"HTTP/1.1 200 OK\r\n" + pad + b"content-length: 2\r\n\r\n{}")
 
     async def main() -> None:
-        async with scripted_upstream(answer) as (port, _), httpx.AsyncClient(
-            transport=H1Transport(), base_url=f"http://127.0.0.1:{port}"
-        ) as client:
+        async with (
+            scripted_upstream(answer) as (port, _),
+            httpx.AsyncClient(
+                transport=H1Transport(), base_url=f"http://127.0.0.1:{port}"
+            ) as client,
+        ):
             r = await client.post("/v1/x", content=b"{}")
         assert r.status_code == 200
         assert r.content == b"{}"

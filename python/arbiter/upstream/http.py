@@ -54,12 +54,39 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     return out
 
 
+# The most one call can be: no model's context holds 10^8 tokens, and 10^8 tokens at the
+# dearest list prices cost a few thousand dollars. Past these an upstream's number is no
+# telemetry but a broken or hostile one: a count of 2^64 - 1 overflowed the store's INTEGER (the
+# decision was dropped), 9e18 tokens or a cost of 1e308 became the request's spend (sums past
+# that are inf) and taught the price and length models. Such a number counts as not reported.
+MAX_CALL_TOKENS = 100_000_000
+MAX_CALL_COST_USD = 10_000.0
+
+
+def token_count(value: Any) -> int:
+    """A token count as billed: a positive integer up to MAX_CALL_TOKENS, else none (0). A
+    negative count priced as it came would be a credit: the settle would take it off the cap's
+    spend."""
+    plain = isinstance(value, int) and not isinstance(value, bool)
+    return value if plain and 0 < value <= MAX_CALL_TOKENS else 0
+
+
+def _cost(value: float) -> float | None:
+    """A reported cost we may add to spend: finite ("nan" / "inf" parse, and would poison every
+    sum after), at most MAX_CALL_COST_USD; a negative one is 0."""
+    if not math.isfinite(value) or value > MAX_CALL_COST_USD:
+        return None
+    return max(value, 0.0)
+
+
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
     """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header."""
     usage = (body or {}).get("usage") or {}
     cost = usage.get("cost") if isinstance(usage, dict) else None
     if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
-        return float(cost)
+        believed = _cost(float(cost))
+        if believed is not None:
+            return believed
     if headers is None:
         return None
     names = headers.keys()  # one pass: a `get` per absent header raises and catches a KeyError
@@ -67,11 +94,11 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
         value = headers.get(name) if name in names else None
         if value:
             try:
-                cost = float(value)
+                cost = _cost(float(value))
             except ValueError:
                 continue
-            if math.isfinite(cost):  # "nan" / "inf" parse, and would poison every sum after
-                return max(cost, 0.0)
+            if cost is not None:
+                return cost
     return None
 
 
