@@ -3,8 +3,9 @@
 `retry_after` took any float: `nan`, `inf` (or `1e999`, which float() reads as inf) went into the
 error and, when it reached the client, `math.ceil` of it raised while the error was rendered: a
 500 with no body in the caller's shape, for what is the upstream's 429. `10^9` was passed on as
-is. A value that is not finite is now unreadable (no Retry-After), a huge one is capped at a day
-and a negative one is 0."""
+is, and the anthropic SDK sleeps whatever a Retry-After says (up to 50 days) before it retries.
+A value that is not finite is now unreadable (no Retry-After), a negative one is 0, and a longer
+one is capped at the 300 s Arbiter itself holds a model for."""
 
 from __future__ import annotations
 

@@ -102,13 +102,15 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
     return None
 
 
-# A Retry-After past a day is no advice a client can use; it is capped, not passed on as sent
-MAX_RETRY_AFTER_S = 86400.0
+# The longest pause an upstream's Retry-After is taken (and passed on) for: Arbiter holds the
+# model no longer (failover.MAX_HOLD_S), and the anthropic SDK sleeps whatever a Retry-After
+# says (up to 50 days) before its retry; openai's does not retry past 120 s
+MAX_RETRY_AFTER_S = 300.0
 
 
 def _pause(seconds: float) -> float | None:
     """A pause the upstream asked for, as one we can act on and pass on: `nan` and `inf`
-    (`1e999` reads as inf) are unreadable, a negative one is 0, a huge one a day."""
+    (`1e999` reads as inf) are unreadable, a negative one is 0, a longer one MAX_RETRY_AFTER_S."""
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
