@@ -20,9 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from arbiter import config
 from arbiter.config import UpstreamSettings
 from arbiter.discovery import ListingError, _fetch_pages
+from arbiter.offline.demo import demo_config
+from arbiter.preflight import probe
 from tests.adversarial.hostile_upstream import fast_failover, response, scripted_upstream
+from tests.conftest import ENV
 from tests.inproc import raw_openai_upstream, sidecar_in_process
 
 pytestmark = pytest.mark.timeout(120)
@@ -130,3 +134,31 @@ def test_a_model_listing_bomb_stops_at_the_listing_limit() -> None:
         assert peak < 64 << 20, f"peak {peak >> 20} MiB"
 
     asyncio.run(main())
+
+
+def test_check_config_probe_reads_a_listing_bomb_within_the_listing_limit(tmp_path: Path) -> None:
+    """`arbiter check-config --probe` read each upstream's /v1/models whole, with no size cap,
+    decoded by httpx (which offers gzip, deflate and zstd): the same bomb inflated in memory."""
+    body = bomb(b" ")
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        head = b"200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip, gzip"
+        writer.write(response(head, body))
+
+    async def main() -> list[str]:
+        async with scripted_upstream(answer) as (port, _):
+            text = raw_openai_upstream(port)(
+                demo_config("http://127.0.0.1:9/v1", tmp_path / "a.db")
+            )
+            settings = config.loads(text, env=ENV)
+            tracemalloc.start()
+            try:
+                problems = await asyncio.to_thread(probe, settings)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert peak < 64 << 20, f"peak {peak >> 20} MiB"
+        return problems
+
+    problems = asyncio.run(main())
+    assert any("upstreams.raw" in p and "the listing is over" in p for p in problems), problems
