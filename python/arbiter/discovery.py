@@ -273,7 +273,8 @@ async def _get_bounded(
             coded = content_coding.decoder(resp.headers.get("content-encoding"))
             body = resp.aiter_raw()
             # decoded in bounded steps: a gzip bomb counts, and stops at the limit
-            async for chunk in body if coded is None else content_coding.decoded(body, coded):
+            decoded = body if coded is None else content_coding.decoded(body, coded, limit)
+            async for chunk in decoded:
                 size += len(chunk)
                 if size > limit:
                     raise ListingError(f"{url}: the listing is over {MAX_LISTING_BYTES} bytes")

@@ -103,8 +103,11 @@ def _read_bounded(r: httpx.Response) -> bytes | None:
     discovery's does); None past MAX_LISTING_BYTES."""
     coded = content_coding.decoder(r.headers.get("content-encoding"))
     pieces: list[bytes] = []
-    size = 0
+    size = sent = 0
     for raw in r.iter_raw():
+        sent += len(raw)  # gzip members that inflate to nothing count too
+        if sent > MAX_LISTING_BYTES:
+            return None
         for piece in [raw] if coded is None else coded.feed(raw):
             size += len(piece)
             if size > MAX_LISTING_BYTES:

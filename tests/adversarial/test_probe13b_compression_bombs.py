@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -91,6 +92,43 @@ def test_a_bomb_is_a_502_without_inflating_it(
         assert r.json()["error"]["code"] == "upstream_error", r.text
         # the bomb stands for 256 MiB; reading it to the 1 MiB cap holds a few MiB at most
         assert peak < 32 << 20, f"peak {peak >> 20} MiB while reading a {len(body)}-byte answer"
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_gzip_members_that_inflate_to_nothing_count_as_sent(tmp_path: Path, stream: bool) -> None:
+    """The cap counted decoded bytes only: empty gzip members (~20 bytes each, nothing inside)
+    streamed past it for ever, each decoded on the event loop, until the total timeout (a 504
+    after 3 s here, 120 s by default). What was sent counts too now: a 502 at the cap."""
+    members = gzip.compress(b"") * 4096  # ~80 KiB that decode to nothing
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        media = b"text/event-stream" if stream else b"application/json"
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: " + media
+            + b"\r\ncontent-encoding: gzip\r\ntransfer-encoding: chunked\r\n\r\n"
+        )  # fmt: skip
+        deadline = time.monotonic() + 20.0  # bounded: the sidecar stops us long before
+        while time.monotonic() < deadline:
+            writer.write(b"%x\r\n%s\r\n" % (len(members), members))
+            await writer.drain()
+
+    async def main() -> None:
+        async with (
+            scripted_upstream(answer) as (port, _),
+            sidecar_in_process(tmp_path, edit_config=_small_caps(port)) as sc,
+        ):
+            chat = {
+                "model": "oa-raw", "stream": stream,
+                "messages": [{"role": "user", "content": "Hi"}],
+            }  # fmt: skip
+            started = time.monotonic()
+            r = await sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
+            elapsed = time.monotonic() - started
+        assert r.status_code == 502, r.text
+        assert "compressed body is larger than 1048576 bytes" in r.text, r.text
+        assert elapsed < 2.5  # not the 3 s total timeout
 
     asyncio.run(main())
 

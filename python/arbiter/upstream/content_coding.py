@@ -62,7 +62,7 @@ def _refusal(codings: list[str]) -> CodingError | None:
     if unknown:
         return CodingError(f"Content-Encoding {unknown[0][:40]!r} is not supported")
     if len(codings) > _MAX_CODINGS:
-        return CodingError(f"{len(codings)} stacked content codings")
+        return CodingError(f"{len(codings)} stacked content codings are too many")
     return None
 
 
@@ -97,9 +97,16 @@ def decoder(content_encoding: str | None) -> Decoder | None:
     return Decoder(codings) if codings else None
 
 
-async def decoded(raw: AsyncIterator[bytes], coded: Decoder) -> AsyncIterator[bytes]:
+async def decoded(raw: AsyncIterator[bytes], coded: Decoder, limit: int) -> AsyncIterator[bytes]:
     """`raw` (a body's bytes as they came) decoded, in pieces of at most STEP bytes;
-    CodingError for a coding it does not undo or data that is not in its coding."""
+    CodingError for a coding it does not undo, data that is not in its coding, or more than
+    `limit` bytes as sent: the reader's cap counts what comes out, and gzip members that inflate
+    to nothing (~20 bytes each) would stream past it, decoded one by one on the event loop,
+    until the total timeout."""
+    size = 0
     async for piece in raw:
+        size += len(piece)
+        if size > limit:
+            raise CodingError(f"compressed body is larger than {limit} bytes")
         for out in coded.feed(piece):
             yield out

@@ -234,7 +234,11 @@ async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
     coded = content_coding.decoder(resp.headers.get("content-encoding"))
     if isinstance(stream, PooledBody) and coded is None:
         return await stream.read_at_most(limit)  # our transport's, nothing to decode
-    body = resp.aiter_bytes() if coded is None else content_coding.decoded(resp.aiter_raw(), coded)
+    body = (
+        resp.aiter_bytes()
+        if coded is None
+        else content_coding.decoded(resp.aiter_raw(), coded, limit)
+    )
     pieces: list[bytes] = []
     size = 0
     async for piece in body:
@@ -431,7 +435,8 @@ class SSEStream:
         # decompression bomb stops at the response cap); the raw bytes have no lines
         coded = content_coding.decoder(resp.headers.get("content-encoding"))
         raw = resp.aiter_raw()
-        self._raw = raw if coded is None else content_coding.decoded(raw, coded)
+        limit = limits.max_response_bytes
+        self._raw = raw if coded is None else content_coding.decoded(raw, coded, limit)
         self._lines: deque[bytes] = deque()
         # the unfinished last line, in pieces: joined once, when its newline comes (a long
         # line grown by `+=` per read would be copied over and over: quadratic)
