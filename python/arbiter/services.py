@@ -56,7 +56,7 @@ from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
-from arbiter.store import Store, StoreError, open_store
+from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
@@ -279,7 +279,13 @@ class Services:
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
         if self.settings.store.durability == "strict":
-            await asyncio.to_thread(self.recorder.commit_now, [decision])
+            try:
+                await asyncio.to_thread(self.recorder.commit_now, [decision])
+            except StoreError as err:
+                # the client is told it is not acknowledged; the store's words (its URL, the
+                # driver's message) are for the operator's log only
+                log.warning("strict durability: decision %s not recorded: %s", decision.id, err)
+                raise StoreError(NOT_RECORDED_MESSAGE) from err
         else:
             self.recorder.submit(decision)
 

@@ -26,7 +26,7 @@ from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
 from arbiter.url_redaction import redact_url
 
-__all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
+__all__ = ["BATCH_ID_TTL_S", "NOT_RECORDED_MESSAGE", "Store", "StoreError", "open_store"]
 
 BATCH_ID_TTL_S = 7 * 86400.0
 
@@ -45,6 +45,14 @@ class StoreError(ArbiterError):
     def __init__(self, message: str, *, transient: bool = True) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+# What a client reads when its decision could not be committed under strict durability: the
+# store error's own text (the store's URL, host, port and user; the driver's words) is the log's
+NOT_RECORDED_MESSAGE = (
+    "The answer could not be recorded (the decision store is unavailable), so it is not "
+    "acknowledged. Retry the request."
+)
 
 
 @runtime_checkable
