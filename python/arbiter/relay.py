@@ -35,7 +35,7 @@ T = TypeVar("T")
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
 
 # Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
-NOT_RECORDED = StoreError(NOT_RECORDED_MESSAGE)
+NOT_RECORDED = StoreError(NOT_RECORDED_MESSAGE, for_clients=True)
 
 
 async def run_to_end(work: Coroutine[Any, Any, T]) -> T:
