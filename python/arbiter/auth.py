@@ -211,7 +211,8 @@ class Authenticator:
         if hit is None:
             raise StoreError(
                 "The key store is unreachable and this API key was not seen by this replica "
-                "before; retry shortly."
+                "before; retry shortly.",
+                for_clients=True,
             )
         if now - self._stale_warned > 10.0:  # once per 10 s, not once per request
             self._stale_warned = now

@@ -33,6 +33,7 @@ from arbiter.listing import MAX_ENTRIES, Listed, Page, parse_page, selected
 from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store
 from arbiter.store.discovered import ListingChanges
+from arbiter.upstream import content_coding
 from arbiter.upstream.anthropic import API_VERSION
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,8 @@ async def fetch_listing(up: UpstreamSettings) -> list[Page]:
 
 
 async def _fetch_pages(up: UpstreamSettings) -> list[Page]:
-    headers = {"accept": "application/json"}
+    # only the codings content_coding undoes in bounded steps (httpx would offer zstd too)
+    headers = {"accept": "application/json", "accept-encoding": "gzip, deflate"}
     if up.protocol == "anthropic":
         headers["anthropic-version"] = API_VERSION
         if up.api_key:
@@ -268,7 +270,11 @@ async def _get_bounded(
                 raise ListingError(f"{url} answered HTTP {resp.status_code}")
             chunks: list[bytes] = []
             size = 0
-            async for chunk in resp.aiter_bytes():  # decoded: a gzip bomb counts too
+            coded = content_coding.decoder(resp.headers.get("content-encoding"))
+            body = resp.aiter_raw()
+            # decoded in bounded steps: a gzip bomb counts, and stops at the limit
+            decoded = body if coded is None else content_coding.decoded(body, coded, limit)
+            async for chunk in decoded:
                 size += len(chunk)
                 if size > limit:
                     raise ListingError(f"{url}: the listing is over {MAX_LISTING_BYTES} bytes")
@@ -276,3 +282,5 @@ async def _get_bounded(
             return b"".join(chunks)
     except httpx.HTTPError as err:
         raise ListingError(f"{url}: {type(err).__name__}") from None
+    except content_coding.CodingError as err:
+        raise ListingError(f"{url}: the listing's {err}") from None

@@ -23,6 +23,7 @@ from arbiter.errors import (
     UpstreamTimeout,
 )
 from arbiter.records import Attempt
+from arbiter.upstream.http import MAX_RETRY_AFTER_S
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class _Circuit:
     held_until: float | None = None  # the upstream asked for a pause (Retry-After) until then
 
 
-MAX_HOLD_S = 300.0  # an upstream's Retry-After is honoured up to this long
+MAX_HOLD_S = MAX_RETRY_AFTER_S  # an upstream's Retry-After is honoured up to this long
 
 
 class CircuitBreaker:

@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from arbiter.config import ModelSettings, Settings, UpstreamSettings
+from arbiter.discovery import MAX_LISTING_BYTES
+from arbiter.upstream import content_coding
 from arbiter.url_redaction import redact_url
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -63,36 +66,62 @@ def probe(settings: Settings, timeout_s: float = 5.0) -> list[str]:
     for m in settings.models.values():
         by_upstream.setdefault(m.upstream, []).append(m)
     problems: list[str] = []
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+    # only the codings content_coding undoes in bounded steps (httpx would offer zstd too)
+    headers = {"accept-encoding": "gzip, deflate"}
+    with httpx.Client(timeout=timeout_s, follow_redirects=False, headers=headers) as client:
         for name, up in settings.upstreams.items():
             url = models_url(up)
             try:
-                r = client.get(url, headers=_headers(up))
-            except httpx.HTTPError as err:
+                with client.stream("GET", url, headers=_headers(up)) as r:
+                    status, body = r.status_code, _read_bounded(r)
+            except (httpx.HTTPError, content_coding.CodingError) as err:
                 problems.append(f"upstreams.{name}: GET {url} failed: {type(err).__name__}: {err}")
                 continue
-            if r.status_code in (401, 403):
+            if status in (401, 403):
                 problems.append(
-                    f"upstreams.{name}: GET {url} answered {r.status_code}: the key in "
+                    f"upstreams.{name}: GET {url} answered {status}: the key in "
                     f"{up.api_key_env or '(no api_key_env)'} was refused"
                 )
                 continue
-            served = _model_ids(r)
+            if body is None:
+                problems.append(
+                    f"upstreams.{name}: GET {url}: the listing is over {MAX_LISTING_BYTES} bytes"
+                )
+                continue
+            served = _model_ids(status, body)
             if served is None:
                 problems.append(
-                    f"upstreams.{name}: GET {url} answered {r.status_code} without a model list"
+                    f"upstreams.{name}: GET {url} answered {status} without a model list"
                 )
                 continue
             problems += _missing(name, by_upstream.get(name, []), served)
     return problems
 
 
-def _model_ids(r: httpx.Response) -> set[str] | None:
-    if r.status_code != 200:
+def _read_bounded(r: httpx.Response) -> bytes | None:
+    """The listing's body, decoded in bounded steps (a compressed bomb stops at the limit, as
+    discovery's does); None past MAX_LISTING_BYTES."""
+    coded = content_coding.decoder(r.headers.get("content-encoding"))
+    pieces: list[bytes] = []
+    size = sent = 0
+    for raw in r.iter_raw():
+        sent += len(raw)  # gzip members that inflate to nothing count too
+        if sent > MAX_LISTING_BYTES:
+            return None
+        for piece in [raw] if coded is None else coded.feed(raw):
+            size += len(piece)
+            if size > MAX_LISTING_BYTES:
+                return None
+            pieces.append(piece)
+    return b"".join(pieces)
+
+
+def _model_ids(status: int, body: bytes) -> set[str] | None:
+    if status != 200:
         return None
     try:
-        data = r.json().get("data")
-    except (ValueError, AttributeError):
+        data = orjson.loads(body).get("data")
+    except (orjson.JSONDecodeError, AttributeError):
         return None
     if not isinstance(data, list):
         return None

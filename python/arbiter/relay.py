@@ -24,7 +24,7 @@ from arbiter.failover import CONFIG_STATUSES
 from arbiter.records import Attempt
 from arbiter.relay_codec import RelayCodec
 from arbiter.stopping import ServerStopping, Stopping
-from arbiter.store import StoreError
+from arbiter.store import NOT_RECORDED_MESSAGE, StoreError
 from arbiter.upstream.base import UpstreamStream
 
 if TYPE_CHECKING:
@@ -35,10 +35,7 @@ T = TypeVar("T")
 _Finish = Callable[["_StreamOutcome"], Coroutine[Any, Any, None]]
 
 # Strict durability: a stream whose decision could not be committed ends with this, not [DONE]
-NOT_RECORDED = StoreError(
-    "The answer could not be recorded (the decision store is unavailable), so it is not "
-    "acknowledged. Retry the request."
-)
+NOT_RECORDED = StoreError(NOT_RECORDED_MESSAGE, for_clients=True)
 
 
 async def run_to_end(work: Coroutine[Any, Any, T]) -> T:

@@ -74,6 +74,7 @@ from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.stopping import ServerStopping
+from arbiter.store import STORE_DOWN_MESSAGE, StoreError
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
@@ -82,6 +83,16 @@ from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
+
+
+def _for_clients(err: ArbiterError) -> ArbiterError:
+    """`err` as a client may read it: a store error's own text (the store's URL with its user,
+    host, port and database; the driver's words) goes to the log, the client reads that the
+    store is unavailable."""
+    if not isinstance(err, StoreError) or err.for_clients:
+        return err
+    log.warning("store error answered as unavailable: %s", err.message)
+    return StoreError(STORE_DOWN_MESSAGE, transient=err.transient, for_clients=True)
 
 
 def _event_stream(streamed: Streamed) -> EventStreamResponse:
@@ -682,7 +693,8 @@ def _guard(
                 ctx.anthropic_beta = request_log.anthropic_beta_lines(scope["headers"])
             with telemetry.current(ctx.span) if ctx.span is not None else _NO_SPAN:
                 response: Response = await handler(request)
-        except ArbiterError as err:
+        except ArbiterError as caught:
+            err = _for_clients(caught)
             response = error_response(err, render)
             error = err.code
             response.headers.update(ctx.decision_headers())  # a failed request's decision

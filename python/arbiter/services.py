@@ -56,7 +56,7 @@ from arbiter.routing import Router, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
-from arbiter.store import Store, StoreError, open_store
+from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
@@ -281,7 +281,13 @@ class Services:
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
         if self.settings.store.durability == "strict":
-            await asyncio.to_thread(self.recorder.commit_now, [decision])
+            try:
+                await asyncio.to_thread(self.recorder.commit_now, [decision])
+            except StoreError as err:
+                # the client is told it is not acknowledged; the store's words (its URL, the
+                # driver's message) are for the operator's log only
+                log.warning("strict durability: decision %s not recorded: %s", decision.id, err)
+                raise StoreError(NOT_RECORDED_MESSAGE, for_clients=True) from err
         else:
             self.recorder.submit(decision)
 
@@ -449,7 +455,13 @@ class Services:
         # settles queued during a store outage, those of requests cut by the shutdown, then
         # this process's lease and whatever it still holds
         await self.budgets.stop(5.0)
-        await asyncio.to_thread(self.sync_policy)
+        try:
+            await asyncio.to_thread(self.sync_policy)
+        except StoreError as err:
+            # the store is (or was, a moment ago: its gate still says so) down: the policy's
+            # last deltas stay unsent, but the recorder still gets its 10 s to write the
+            # backlog, and the upstreams and the store are still closed
+            log.warning("stopping: the last policy sync failed: %s", err)
         await asyncio.to_thread(self.recorder.stop, 10.0)
         for up in self.upstreams.values():
             await up.aclose()

@@ -26,7 +26,14 @@ from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
 from arbiter.url_redaction import redact_url
 
-__all__ = ["BATCH_ID_TTL_S", "Store", "StoreError", "open_store"]
+__all__ = [
+    "BATCH_ID_TTL_S",
+    "NOT_RECORDED_MESSAGE",
+    "STORE_DOWN_MESSAGE",
+    "Store",
+    "StoreError",
+    "open_store",
+]
 
 BATCH_ID_TTL_S = 7 * 86400.0
 
@@ -42,9 +49,22 @@ class StoreError(ArbiterError):
     code: ClassVar[str] = "store_unavailable"
     type: ClassVar[str] = "server_error"
 
-    def __init__(self, message: str, *, transient: bool = True) -> None:
+    def __init__(self, message: str, *, transient: bool = True, for_clients: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        # whether `message` was written for an API client; a store's own words (its URL: user,
+        # host, port, database; the driver's text) are not, and server._guard words them anew
+        self.for_clients = for_clients
+
+
+# What a client reads for any other StoreError: the store is down (or refused a write)
+STORE_DOWN_MESSAGE = "The store is unavailable; retry the request shortly."
+# What a client reads when its decision could not be committed under strict durability: the
+# store error's own text (the store's URL, host, port and user; the driver's words) is the log's
+NOT_RECORDED_MESSAGE = (
+    "The answer could not be recorded (the decision store is unavailable), so it is not "
+    "acknowledged. Retry the request."
+)
 
 
 @runtime_checkable

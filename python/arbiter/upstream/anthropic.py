@@ -41,6 +41,7 @@ from arbiter.upstream.http import (
     reported_cost,
     retryable_error,
     safe_error_text,
+    token_count,
 )
 from arbiter.upstream.stream_characters import SurrogateJoiner
 from arbiter.upstream.whole_answer import piece_chars
@@ -60,8 +61,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     u = usage if isinstance(usage, dict) else {}
 
     def count(key: str) -> int:
-        value = u.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+        return token_count(u.get(key))
 
     read, write = count("cache_read_input_tokens"), count("cache_creation_input_tokens")
     return Usage(

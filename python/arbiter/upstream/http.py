@@ -30,7 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
-from arbiter.upstream import lenient_json
+from arbiter.upstream import content_coding, lenient_json
 from arbiter.upstream.transport import H1Transport, PooledBody
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,39 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     return out
 
 
+# The most one call can be: no model's context holds 10^8 tokens, and 10^8 tokens at the
+# dearest list prices cost a few thousand dollars. Past these an upstream's number is no
+# telemetry but a broken or hostile one: a count of 2^64 - 1 overflowed the store's INTEGER (the
+# decision was dropped), 9e18 tokens or a cost of 1e308 became the request's spend (sums past
+# that are inf) and taught the price and length models. Such a number counts as not reported.
+MAX_CALL_TOKENS = 100_000_000
+MAX_CALL_COST_USD = 10_000.0
+
+
+def token_count(value: Any) -> int:
+    """A token count as billed: a positive integer up to MAX_CALL_TOKENS, else none (0). A
+    negative count priced as it came would be a credit: the settle would take it off the cap's
+    spend."""
+    plain = isinstance(value, int) and not isinstance(value, bool)
+    return value if plain and 0 < value <= MAX_CALL_TOKENS else 0
+
+
+def _cost(value: float) -> float | None:
+    """A reported cost we may add to spend: finite ("nan" / "inf" parse, and would poison every
+    sum after), at most MAX_CALL_COST_USD; a negative one is 0."""
+    if not math.isfinite(value) or value > MAX_CALL_COST_USD:
+        return None
+    return max(value, 0.0)
+
+
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
     """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header."""
     usage = (body or {}).get("usage") or {}
     cost = usage.get("cost") if isinstance(usage, dict) else None
     if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
-        return float(cost)
+        believed = _cost(float(cost))
+        if believed is not None:
+            return believed
     if headers is None:
         return None
     names = headers.keys()  # one pass: a `get` per absent header raises and catches a KeyError
@@ -67,28 +94,42 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
         value = headers.get(name) if name in names else None
         if value:
             try:
-                cost = float(value)
+                cost = _cost(float(value))
             except ValueError:
                 continue
-            if math.isfinite(cost):  # "nan" / "inf" parse, and would poison every sum after
-                return max(cost, 0.0)
+            if cost is not None:
+                return cost
     return None
+
+
+# The longest pause an upstream's Retry-After is taken (and passed on) for: Arbiter holds the
+# model no longer (failover.MAX_HOLD_S), and the anthropic SDK sleeps whatever a Retry-After
+# says (up to 50 days) before its retry; openai's does not retry past 120 s
+MAX_RETRY_AFTER_S = 300.0
+
+
+def _pause(seconds: float) -> float | None:
+    """A pause the upstream asked for, as one we can act on and pass on: `nan` and `inf`
+    (`1e999` reads as inf) are unreadable, a negative one is 0, a longer one MAX_RETRY_AFTER_S."""
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def retry_after(headers: httpx.Headers, now: float | None = None) -> float | None:
     """Seconds the upstream asked us to wait: `retry-after-ms`, else `Retry-After` as seconds
-    or an HTTP date; None when absent or unreadable."""
+    or an HTTP date; None when absent or unreadable (not a finite number)."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(float(ms) / 1000, 0.0)
+            return _pause(float(ms) / 1000)
         except ValueError:
             pass
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        return _pause(float(value))
     except ValueError:
         pass
     try:
@@ -97,7 +138,7 @@ def retry_after(headers: httpx.Headers, now: float | None = None) -> float | Non
         return None
     if when.tzinfo is None:
         return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+    return _pause(when.timestamp() - (time.time() if now is None else now))
 
 
 # What an upstream status means, in words we choose: the upstream's own error text never reaches
@@ -183,16 +224,24 @@ def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> Upstre
 
 
 async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it is larger than `limit` bytes (read no further)."""
+    """The whole body, or None as soon as it is larger than `limit` bytes (read no further);
+    a compressed body is decoded in bounded steps (content_coding: a bomb stops at the cap),
+    and content_coding.CodingError is one we do not decode or a body not in its coding."""
     declared = resp.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     stream = resp.stream
-    if isinstance(stream, PooledBody) and resp.headers.get("content-encoding") is None:
+    coded = content_coding.decoder(resp.headers.get("content-encoding"))
+    if isinstance(stream, PooledBody) and coded is None:
         return await stream.read_at_most(limit)  # our transport's, nothing to decode
+    body = (
+        resp.aiter_bytes()
+        if coded is None
+        else content_coding.decoded(resp.aiter_raw(), coded, limit)
+    )
     pieces: list[bytes] = []
     size = 0
-    async for piece in resp.aiter_bytes():
+    async for piece in body:
         size += len(piece)
         if size > limit:
             return None
@@ -291,6 +340,8 @@ class HTTPProvider:
             raise UpstreamTimeout(f"{model}: no complete answer within the total timeout") from err
         except httpx.HTTPError as err:
             raise transport_error(model, err) from err
+        except content_coding.CodingError as err:
+            raise UpstreamError(f"{model}: the answer's {err}") from err
         if raw is None:
             limit = self.settings.max_response_bytes
             raise UpstreamError(f"{model}: the answer is larger than {limit} bytes")
@@ -311,7 +362,7 @@ class HTTPProvider:
         if resp.status_code >= 400:
             try:
                 raw = await read_at_most(resp, self.settings.max_event_bytes) or b""
-            except httpx.HTTPError:
+            except (httpx.HTTPError, content_coding.CodingError):
                 raw = b""
             finally:
                 await resp.aclose()
@@ -380,9 +431,12 @@ class SSEStream:
         self._model = model
         self._resp = resp
         # a compressed stream (no Accept-Encoding is sent: RFC 9110 lets a server pick any
-        # coding) is split into lines after httpx decodes it; the raw bytes have no lines
-        coded = resp.headers.get("content-encoding", "identity").strip().lower() != "identity"
-        self._raw = resp.aiter_bytes() if coded else resp.aiter_raw()
+        # coding) is split into lines once decoded, in bounded steps (content_coding: a
+        # decompression bomb stops at the response cap); the raw bytes have no lines
+        coded = content_coding.decoder(resp.headers.get("content-encoding"))
+        raw = resp.aiter_raw()
+        limit = limits.max_response_bytes
+        self._raw = raw if coded is None else content_coding.decoded(raw, coded, limit)
         self._lines: deque[bytes] = deque()
         # the unfinished last line, in pieces: joined once, when its newline comes (a long
         # line grown by `+=` per read would be copied over and over: quadratic)
@@ -454,6 +508,8 @@ class SSEStream:
             ) from err
         except httpx.HTTPError as err:
             raise transport_error(self._model, err, "mid-stream") from err
+        except content_coding.CodingError as err:
+            raise UpstreamError(f"{self._model}: the stream's {err}") from err
         self._left -= len(piece)
         if self._left < 0:
             raise UpstreamError(f"{self._model}: the stream is larger than the response limit")

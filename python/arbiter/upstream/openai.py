@@ -27,16 +27,11 @@ from arbiter.upstream.http import (
     forwarded_headers,
     json_object,
     reported_cost,
+    token_count,
 )
 from arbiter.upstream.openai_errors import error_in_answer, http_error
 from arbiter.upstream.stream_characters import SurrogateJoiner
 from arbiter.upstream.whole_answer import piece_chars
-
-
-def _count(value: Any) -> int:
-    """A token count as billed: a positive integer, else none (0). A negative count priced as
-    it came would be a credit: the settle would take it off the cap's spend."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
@@ -44,8 +39,8 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     if not isinstance(usage, dict):
         usage = {}
     return Usage(
-        prompt_tokens=_count(usage.get("prompt_tokens")),
-        completion_tokens=_count(usage.get("completion_tokens")),
+        prompt_tokens=token_count(usage.get("prompt_tokens")),
+        completion_tokens=token_count(usage.get("completion_tokens")),
         reported_cost_usd=reported_cost(body, headers),
     )
 

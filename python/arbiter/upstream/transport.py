@@ -23,6 +23,11 @@ _LOW_WATER = 16
 # ... or buffered bytes: a read can be up to 256 KiB, so 64 of them could hold 16 MiB per response
 _HIGH_WATER_BYTES = 1024 * 1024
 IDLE_TTL_S = 4.0  # below common server keep-alive timeouts (uvicorn: 5 s), so rarely stale
+# A response head (status line and headers) past this is refused. httptools sets no bound, and
+# joins a header value's pieces by copying: a 32 MB header cost 4.8 s of event-loop CPU
+# (quadratic), a head that never ends grew until the read timeout. Real heads are a few KiB;
+# h11 (httpx's own) refuses past 16 KiB.
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class _Conn(asyncio.Protocol):
@@ -40,6 +45,7 @@ class _Conn(asyncio.Protocol):
         self._wake: asyncio.Event = asyncio.Event()
         self._paused = False
         self._buffered = 0  # bytes in _chunks
+        self._head_bytes = -1  # bytes read of the response head; -1: not reading one
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -59,12 +65,21 @@ class _Conn(asyncio.Protocol):
         except httptools.HttpParserError as err:
             self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {err}"))
             self.close()
+            return
+        if self._head_bytes >= 0:  # the head is still unfinished after this read
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(
+                    httpx.RemoteProtocolError(f"response head larger than {MAX_HEAD_BYTES} bytes")
+                )
+                self.close()
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self._head_bytes = -1
         if self._head is not None and not self._head.done():
             self._head.set_result((self._parser.get_status_code(), self._headers))
 
@@ -96,6 +111,7 @@ class _Conn(asyncio.Protocol):
         self._headers = []
         self._chunks.clear()
         self._buffered = 0
+        self._head_bytes = 0
         self._head = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return self._head

@@ -1,0 +1,54 @@
+"""A scripted upstream on 127.0.0.1 for the hostile-upstream probes (thirteenth session): it reads
+one whole request, then `answer(writer)` writes whatever bytes the probe wants, however slowly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+Answer = Callable[[asyncio.StreamWriter], Awaitable[None]]
+
+
+def response(head: bytes, body: bytes) -> bytes:
+    """A whole HTTP/1.1 response: status line and headers `head` (no final CRLF), its length."""
+    return b"HTTP/1.1 " + head + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+
+
+@asynccontextmanager
+async def scripted_upstream(answer: Answer) -> AsyncIterator[tuple[int, list[int]]]:
+    """The port it listens on and a one-item list counting the requests it was sent."""
+    calls = [0]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,  # a GET
+            )
+            await reader.readexactly(length)
+            calls[0] += 1
+            await answer(writer)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the sidecar gave up on us: what the probe checks is its answer
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], calls
+    finally:
+        server.close()
+
+
+def fast_failover(text: str) -> str:
+    """Short timeouts and no retries, so a probe of a stalled upstream ends in seconds."""
+    return text + (
+        "\n[failover]\ntotal_timeout_s = 3.0\nfirst_byte_timeout_s = 2.0\nretries_per_model = 0\n"
+    )

@@ -1,0 +1,123 @@
+"""Outside probe (thirteenth session): the official SDKs' retries against Arbiter while its
+upstream misbehaves. Both SDKs obey `x-should-retry` over their own status rules, so what
+Arbiter answers decides how often a fault is repeated upstream: the caller's own mistake (an
+upstream 400) never, an outage (503), a malformed or bombed answer (502) and a rate limit (429)
+as often as the SDK's max_retries says, and a Retry-After of 10^9 s (passed on capped at a day)
+must not make an SDK sleep it out. The upstream counts the calls it was sent."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+from anthropic._models import FinalRequestOptions
+
+from tests.adversarial.hostile_upstream import fast_failover, response, scripted_upstream
+from tests.inproc import raw_openai_upstream, sidecar_in_process
+from tests.sdk_clients import sdks
+
+pytestmark = pytest.mark.timeout(90)
+
+JSON = b"\r\ncontent-type: application/json"
+ERROR = b'{"error":{"message":"x","type":"invalid_request_error","param":null,"code":null}}'
+BOMB = gzip.compress(gzip.compress(b" " * (64 << 20), 9), 9)
+RETRIES = 2
+
+FAULTS = {
+    # name: (the upstream's answer, the status each SDK sees (openai, anthropic: Anthropic's
+    # API has no 502 or 503; an outage is its 529 overloaded_error), upstream calls)
+    "400": (response(b"400 Bad Request" + JSON, ERROR), (400, 400), 1),
+    "503": (response(b"503 Service Unavailable" + JSON, ERROR), (503, 529), 1 + RETRIES),
+    "429 retry-after 1": (
+        response(b"429 Too Many Requests" + JSON + b"\r\nretry-after: 1", ERROR),
+        (429, 429),
+        1 + RETRIES,
+    ),
+    "html 200": (
+        response(b"200 OK\r\ncontent-type: text/html", b"<html>oops</html>"),
+        (502, 500),
+        1 + RETRIES,
+    ),
+    "gzip bomb": (
+        response(b"200 OK" + JSON + b"\r\ncontent-encoding: gzip, gzip", BOMB),
+        (502, 500),
+        1 + RETRIES,
+    ),
+}
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_the_sdks_retry_what_may_pass_and_nothing_else(
+    tmp_path: Path, fault: str, sdk: str
+) -> None:
+    answer_bytes, statuses, calls_expected = FAULTS[fault]
+    status = statuses[sdk == "anthropic"]
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(answer_bytes)
+
+    async def main() -> None:
+        async with scripted_upstream(answer) as (port, calls):
+            edit = raw_openai_upstream(port)
+            async with (
+                sidecar_in_process(tmp_path, edit_config=lambda t: fast_failover(edit(t))) as sc,
+                sdks(sc) as (claude, gpt),
+            ):
+                started = time.monotonic()
+                messages = [{"role": "user", "content": "Hi"}]
+                if sdk == "openai":
+                    with pytest.raises(openai.APIStatusError) as got:
+                        await gpt.with_options(max_retries=RETRIES).chat.completions.create(
+                            model="oa-raw", messages=messages,  # type: ignore[arg-type]
+                        )  # fmt: skip
+                    seen = got.value.status_code
+                else:
+                    with pytest.raises(anthropic.APIStatusError) as caught:
+                        await claude.with_options(max_retries=RETRIES).messages.create(
+                            model="oa-raw", max_tokens=50, messages=messages,  # type: ignore[arg-type]
+                        )  # fmt: skip
+                    seen = caught.value.status_code
+                elapsed = time.monotonic() - started
+        assert seen == status
+        assert calls[0] == calls_expected
+        assert elapsed < 15.0  # the SDKs' own backoff, or the 1 s asked: seconds
+
+
+def test_a_huge_retry_after_is_no_day_long_sleep_in_the_anthropic_sdk(tmp_path: Path) -> None:
+    """The anthropic SDK sleeps what Retry-After says before its retry (openai's gives up past
+    120 s): Arbiter passed on the upstream's 10^9 s, which the SDK would sleep for 50 days (its
+    own cap). What it passes on is now at most the 300 s it holds the model for itself. The
+    wait is read with the SDK's own rule (its private `_calculate_retry_timeout`): sleeping it
+    out is no test."""
+    answer_bytes = response(b"429 Too Many Requests" + JSON + b"\r\nretry-after: 1000000000", ERROR)
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(answer_bytes)
+
+    async def main() -> None:
+        async with scripted_upstream(answer) as (port, _):
+            edit = raw_openai_upstream(port)
+            async with (
+                sidecar_in_process(tmp_path, edit_config=lambda t: fast_failover(edit(t))) as sc,
+                sdks(sc) as (claude, _),
+            ):
+                with pytest.raises(anthropic.RateLimitError) as caught:
+                    await claude.messages.create(
+                        model="oa-raw", max_tokens=50,
+                        messages=[{"role": "user", "content": "Hi"}],
+                    )  # fmt: skip
+                headers = caught.value.response.headers
+                options = FinalRequestOptions.construct(method="post", url="/v1/messages")
+                wait = claude._calculate_retry_timeout(1, options, headers)
+        assert headers["x-should-retry"] == "true"
+        assert wait <= 300.0
+
+    asyncio.run(main())
+
+    asyncio.run(main())
