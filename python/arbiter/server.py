@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -82,6 +83,7 @@ from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 
+log = logging.getLogger("arbiter.server")
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
 
 
