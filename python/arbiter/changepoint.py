@@ -33,6 +33,7 @@ window is full of changed grades, which cuts CUSUM's right tail (p90 200 -> 137)
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -280,6 +281,7 @@ class LogLevelDetector:
     confirm: int = 0
     n: int = 0
     _recent: deque[float] = field(default_factory=deque)  # log values: the reference window
+    _sorted: list[float] = field(default_factory=list)  # the same values, sorted (for _level)
     _pending: _Pending | None = None  # a crossing waiting for its confirmation
     _up: _Side = field(default_factory=_Side)
     _down: _Side = field(default_factory=_Side)
@@ -296,6 +298,7 @@ class LogLevelDetector:
             self._tail.popleft()
         if len(self._recent) < self.warmup:
             self._recent.append(x)
+            insort(self._sorted, x)
             self._up.zero = self._down.zero = i + 1
             if len(self._recent) == self.warmup and self.expected is not None:
                 mu = self._level()[0]
@@ -313,8 +316,10 @@ class LogLevelDetector:
         if change is not None:
             return change
         self._recent.append(x)
+        insort(self._sorted, x)
         if len(self._recent) > self.window:
-            self._recent.popleft()
+            old = self._recent.popleft()
+            del self._sorted[bisect_left(self._sorted, old)]
         return None
 
     @property
@@ -325,9 +330,11 @@ class LogLevelDetector:
         return math.exp(self._level()[0])
 
     def _level(self) -> tuple[float, float]:
-        """Median and a robust spread (1.4826 x MAD) of the reference window."""
-        mu = _median(self._recent)
-        return mu, max(1.4826 * _median([abs(v - mu) for v in self._recent]), self.min_sigma)
+        """Median and a robust spread (1.4826 x MAD) of the reference window, read from the
+        window kept sorted (the same figures as sorting it twice a call: `_sorted_mad`)."""
+        s = self._sorted
+        mu = _sorted_median(s)
+        return mu, max(1.4826 * _sorted_mad(s, mu), self.min_sigma)
 
     def _test(self, i: int, mu: float) -> Change | None:
         """Whether a side crossed h with the level moved: a change, or one to confirm."""
@@ -381,6 +388,7 @@ class LogLevelDetector:
             side.zero_t,
         )  # fmt: skip
         self._recent = deque(tail)
+        self._sorted = sorted(tail)
         self._up, self._down = _Side(zero=i + 1), _Side(zero=i + 1)
         self.expected = None  # judged: the level is now what the stream shows, not the config
         return change
@@ -399,9 +407,36 @@ class _Pending:
 
 
 def _median(xs: Iterable[float]) -> float:
-    s = sorted(xs)
+    return _sorted_median(sorted(xs))
+
+
+def _sorted_median(s: list[float]) -> float:
     mid = len(s) // 2
     return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2.0
+
+
+def _sorted_mad(s: list[float], mu: float) -> float:
+    """The median of |v - mu| over the sorted `s` (mu its median) without building and sorting
+    the deviations: the latency detector read its window's spread once per answered call, two
+    sorts of 64 values and a list each time (8-15 us of CPU a call, this host, 2026-12-06)."""
+    n = len(s)
+    mid = n // 2
+    if n % 2:
+        return _kth_deviation(s, mu, mid + 1)
+    return (_kth_deviation(s, mu, mid) + _kth_deviation(s, mu, mid + 1)) / 2.0
+
+
+def _kth_deviation(s: list[float], mu: float, k: int) -> float:
+    """The k-th smallest |v - mu| (1-based) over the sorted `s`: the k values nearest mu are
+    a run s[lo:lo+k], found by bisecting on lo; the k-th is the farther of its two ends."""
+    lo, hi = 0, len(s) - k
+    while lo < hi:
+        m = (lo + hi) // 2
+        if mu - s[m] > s[m + k] - mu:
+            lo = m + 1
+        else:
+            hi = m
+    return max(abs(s[lo] - mu), abs(s[lo + k - 1] - mu))
 
 
 # -- the detectors the sidecar runs, with the settings bench/drift.py measured ------------------

@@ -25,9 +25,36 @@ _last_starved = float("-inf")  # perf_counter at the end of the last starved tic
 BUCKETS_S: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
+# the sidecar's own timing noise: the largest tick lag per second of the last NOISE_WINDOW_S
+# (a ring of per-second maxima, [second, lag]); a call it times may have waited that long on the
+# loop before its answer was read, so a latency "change" within it is the sidecar's, not the model's
+NOISE_WINDOW_S = 5
+_noise: list[list[float]] = [[-1.0, 0.0] for _ in range(NOISE_WINDOW_S)]
+
+
 def starved_within(seconds: float) -> bool:
     """Whether this process's event loop ran a starved tick in the last `seconds`."""
     return time.perf_counter() - _last_starved <= seconds
+
+
+def note_lag(lag_s: float, now: float) -> None:
+    """Record one tick's lag (`now`: perf_counter seconds, when it fired) for `starved_within`
+    and `noise_s`."""
+    global _last_starved
+    if lag_s > STARVED_S:
+        _last_starved = now
+    second, lag_s = float(int(now)), max(lag_s, 0.0)
+    slot = _noise[int(second) % NOISE_WINDOW_S]
+    if slot[0] != second:
+        slot[0], slot[1] = second, lag_s
+    elif lag_s > slot[1]:
+        slot[1] = lag_s
+
+
+def noise_s(now: float | None = None) -> float:
+    """The largest loop lag this process saw in the last NOISE_WINDOW_S seconds (0 if none)."""
+    second = float(int(time.perf_counter() if now is None else now))
+    return max((lag for at, lag in _noise if second - at < NOISE_WINDOW_S), default=0.0)
 
 
 class LoopLag:
@@ -73,9 +100,7 @@ class LoopLag:
             await asyncio.sleep(INTERVAL_S)
             now = clock()
             self.observe(now - due)
-            if now - due > STARVED_S:
-                global _last_starved
-                _last_starved = now
+            note_lag(now - due, now)
             if now - due > stalls.ATTRIBUTE_S:
                 stalls.attribute(due, now, cpu() - cpu0)
 
