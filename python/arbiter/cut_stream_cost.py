@@ -19,6 +19,11 @@ until it saw the connection close, so the charge is, per call:
 
 The upstream's final usage, when it came before the cut, is the bill instead (pipeline.py's
 call_cost reads it first). What a provider sends after the close cannot reach us.
+
+Not every upstream stops at the close: one that generates (and bills) the whole answer after the
+client is gone (AWS Bedrock's Claude streams: LiteLLM drains them to their final usage to match
+AWS's invoice, BerriAI/litellm#36008) is marked with the BILLS_AFTER_DISCONNECT capability, and
+its cut streams stay at their worst case.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
+from typing import Final
 
 from arbiter.errors import ClientDisconnected
 from arbiter.latency import Estimate
@@ -101,6 +107,9 @@ def cut_output_tokens(
     per_event = max(1, -(-seen // max(events, 1)))
     after = math.ceil(tokens_per_s * max(after_last_s, 0.0))
     return seen + unread * per_event + choices * (after + per_event)
+
+
+BILLS_AFTER_DISCONNECT: Final = "bills-after-disconnect"
 
 
 def cut_by_us(failure: BaseException | None) -> bool:

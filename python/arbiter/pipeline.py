@@ -28,7 +28,7 @@ from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
-from arbiter.cut_stream_cost import cut_by_us, cut_call_cost
+from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.difficulty import prompt_stats
 from arbiter.errors import (
     ArbiterError,
@@ -598,7 +598,12 @@ class Pipeline:
                 broken_after_opening(attempts, model, outcome.elapsed_ms(), failure)
             cut = None  # a call we cut before its usage came: what it generated, not worst case
             worst = plan.charge.call_worst if plan.charge is not None else None
-            if upstream.usage is None and cut_by_us(failure) and isinstance(worst, CallWorst):
+            if (
+                upstream.usage is None
+                and cut_by_us(failure)
+                and isinstance(worst, CallWorst)
+                and BILLS_AFTER_DISCONNECT not in self.s.registry[model].capabilities
+            ):
                 fit = self.s.latency.estimate(model, plan.tenant)
                 cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
             cost, _ = await self._record(
