@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import judge, latency_slo, request_log, sampling, telemetry, worst_case
+from arbiter import judge, latency_slo, request_log, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
 from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
@@ -34,9 +34,6 @@ from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
     ClientDisconnected,
-    ContextTooLong,
-    InvalidRequest,
-    UnknownModel,
     UpstreamError,
 )
 from arbiter.failover import run_with_failover
@@ -48,16 +45,13 @@ from arbiter.principal import Principal
 from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
+from arbiter.request_checks import blocked_for, named_model, needs_of
 from arbiter.request_plan import Completed, Plan, Streamed
-from arbiter.routing import RouteDecision, Router, RouteRequest, context_need
+from arbiter.routing import RouteDecision, Router, RouteRequest
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_body import (
-    STRICT_SCHEMA,
     body_for,
-    cross_protocol_blocks,
-    wants_json,
-    wants_strict_schema,
 )
 from arbiter.worst_case import CallWorst
 
@@ -162,17 +156,6 @@ class Pipeline:
         return outcome
 
     # -- planning ---------------------------------------------------------------------------
-    def _schemaless_crossing(self, req: ChatRequest) -> dict[str, str]:
-        """Models of the other protocol without `json-schema`: a strict schema translated for
-        them needs their own structured outputs. The client's own protocol relays the schema
-        as it came, and that upstream decides, as it did before schemas crossed protocols."""
-        s = self.s
-        return {
-            m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema needs"
-            for m in s.pool
-            if s.protocol_of(m.name) != req.protocol and STRICT_SCHEMA not in m.capabilities
-        }
-
     def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
         s = self.s
         task = classify(req.messages, req.response_format, req.has_tools)
@@ -182,31 +165,7 @@ class Pipeline:
         if req.model == "auto":
             stats = prompt_stats(req.prompt_text)
             easiness = s.difficulty.easiness_of(stats, req.prompt_text) if s.difficulty else None
-            needs = set()
-            if req.has_tools:
-                needs.add("tools")
-            if req.has_images:
-                needs.add("vision")
-            if wants_json(req):
-                needs.add("json")
-            if req.has_audio:
-                needs.add("audio")
-            blocked = (
-                cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
-                if s.protocols != {req.protocol}
-                else None  # every model speaks the client's protocol: nothing to check
-            )
-            if s.protocols != {req.protocol} and wants_strict_schema(req):
-                schemaless = self._schemaless_crossing(req)
-                if schemaless:
-                    blocked = {**schemaless, **(blocked or {})}
-            challengers = s.shadow.blocked(task)  # None unless challengers exist
-            if challengers:
-                blocked = {**challengers, **(blocked or {})}
-            blocked = sampling.blocks(req.body, s.pool, blocked)  # temperature with top_p
-            short = s.output_limits.blocks(req.max_tokens, principal.allowed_models)
-            if short:  # a max_tokens over some models' output limit, that another can write
-                blocked = {**short, **(blocked or {})}
+            blocked = blocked_for(s, req, task, principal)
             router = s.router_for(principal)
             route = router.decide(
                 RouteRequest(
@@ -214,7 +173,7 @@ class Pipeline:
                     task,
                     req.prompt_tokens,
                     req.max_tokens,
-                    frozenset(needs),
+                    needs_of(req),
                     easiness,
                     stats,
                     slo.max_latency_ms,
@@ -255,46 +214,7 @@ class Pipeline:
                 predicted_ms=route.latency_ms,
                 latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
             )
-        model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
-        # a model the key may not use is answered as an unknown one (OpenAI's 404): a 403 would
-        # tell the tenant that the model exists
-        hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
-        if model is None or hidden:
-            raise UnknownModel(
-                f"The model `{req.model}` does not exist or you do not have access to it.",
-                param="model",
-            )
-        if wants_json(req) and "json" not in model.capabilities:
-            kind = req.response_format.get("type") if req.response_format else ""
-            raise InvalidRequest(
-                f"The model `{req.model}` cannot serve {_format_param(req)} {kind}: it lacks "
-                "the `json` capability.",
-                param=_format_param(req),
-            )
-        if (
-            wants_strict_schema(req)
-            and s.protocol_of(req.model) != req.protocol
-            and STRICT_SCHEMA not in model.capabilities
-        ):
-            raise InvalidRequest(
-                f"The model `{req.model}` cannot serve a strict JSON schema "
-                f"({_format_param(req)}) sent in the other protocol's form: it lacks the "
-                f"`{STRICT_SCHEMA}` capability.",
-                param=_format_param(req),
-            )
-        sampling.check_named(req.body, model)  # before anything is reserved
-        why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
-        if why is not None:
-            raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
-        need = context_need(
-            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, model.capabilities
-        )
-        if need > model.context_window:
-            raise ContextTooLong(
-                f"This model's maximum context length is {model.context_window} tokens; "
-                f"the request needs about {need}.",
-                param="messages",
-            )
+        named_model(s, req, principal)
         return Plan(
             decision_id,
             principal.tenant,
@@ -834,17 +754,6 @@ class Pipeline:
                 tool_calls=calls,
             )
         )
-
-
-def _format_param(req: ChatRequest) -> str:
-    """The structured-output field as the caller named it (an error names the caller's field,
-    not the view it was translated to: the Responses API's `text.format`)."""
-    if req.format_param is not None:
-        return req.format_param
-    if req.protocol == "openai":
-        return "response_format"
-    body = req.body
-    return "output_format" if body.get("output_format") is not None else "output_config.format"
 
 
 def _predicted_total(plan: Plan, model: str) -> float | None:

@@ -1,0 +1,128 @@
+"""What a request rules out before routing: the models `auto` may not pick for it, and the checks
+a named model must pass. Both run before anything is reserved, so a request no model (or not the
+named one) can serve is a 400 in the caller's shape, never an upstream refusal after a charge.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arbiter import sampling
+from arbiter.config import ModelSettings
+from arbiter.errors import ContextTooLong, InvalidRequest, UnknownModel
+from arbiter.principal import Principal
+from arbiter.routing import context_need
+from arbiter.types import ChatRequest
+from arbiter.upstream_body import (
+    STRICT_SCHEMA,
+    cross_protocol_blocks,
+    wants_json,
+    wants_strict_schema,
+)
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+def needs_of(req: ChatRequest) -> frozenset[str]:
+    """The capabilities a routed request needs of its model."""
+    needs = set()
+    if req.has_tools:
+        needs.add("tools")
+    if req.has_images:
+        needs.add("vision")
+    if wants_json(req):
+        needs.add("json")
+    if req.has_audio:
+        needs.add("audio")
+    return frozenset(needs)
+
+
+def blocked_for(
+    s: Services, req: ChatRequest, task: str, principal: Principal
+) -> dict[str, str] | None:
+    """Models `auto` may not pick for `req`, each with why (None: none is)."""
+    blocked = (
+        cross_protocol_blocks(req, (m.name for m in s.pool), s.protocol_of)
+        if s.protocols != {req.protocol}
+        else None  # every model speaks the client's protocol: nothing to check
+    )
+    if s.protocols != {req.protocol} and wants_strict_schema(req):
+        schemaless = _schemaless_crossing(s, req)
+        if schemaless:
+            blocked = {**schemaless, **(blocked or {})}
+    challengers = s.shadow.blocked(task)  # None unless challengers exist
+    if challengers:
+        blocked = {**challengers, **(blocked or {})}
+    blocked = sampling.blocks(req.body, s.pool, blocked)  # temperature with top_p
+    short = s.output_limits.blocks(req.max_tokens, principal.allowed_models)
+    if short:  # a max_tokens over some models' output limit, that another can write
+        blocked = {**short, **(blocked or {})}
+    return blocked
+
+
+def _schemaless_crossing(s: Services, req: ChatRequest) -> dict[str, str]:
+    """Models of the other protocol without `json-schema`: a strict schema translated for
+    them needs their own structured outputs. The client's own protocol relays the schema
+    as it came, and that upstream decides, as it did before schemas crossed protocols."""
+    return {
+        m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema needs"
+        for m in s.pool
+        if s.protocol_of(m.name) != req.protocol and STRICT_SCHEMA not in m.capabilities
+    }
+
+
+def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSettings:
+    """The model the request names, once it may serve it; else the error the caller reads."""
+    model = s.registry.get(req.model)  # a `no-route` model too: callable by name, never routed
+    # a model the key may not use is answered as an unknown one (OpenAI's 404): a 403 would
+    # tell the tenant that the model exists
+    hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
+    if model is None or hidden:
+        raise UnknownModel(
+            f"The model `{req.model}` does not exist or you do not have access to it.",
+            param="model",
+        )
+    if wants_json(req) and "json" not in model.capabilities:
+        kind = req.response_format.get("type") if req.response_format else ""
+        raise InvalidRequest(
+            f"The model `{req.model}` cannot serve {format_param(req)} {kind}: it lacks "
+            "the `json` capability.",
+            param=format_param(req),
+        )
+    if (
+        wants_strict_schema(req)
+        and s.protocol_of(req.model) != req.protocol
+        and STRICT_SCHEMA not in model.capabilities
+    ):
+        raise InvalidRequest(
+            f"The model `{req.model}` cannot serve a strict JSON schema "
+            f"({format_param(req)}) sent in the other protocol's form: it lacks the "
+            f"`{STRICT_SCHEMA}` capability.",
+            param=format_param(req),
+        )
+    sampling.check_named(req.body, model)  # before anything is reserved
+    why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
+    if why is not None:
+        raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
+    need = context_need(
+        req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, model.capabilities
+    )
+    if need > model.context_window:
+        raise ContextTooLong(
+            f"This model's maximum context length is {model.context_window} tokens; "
+            f"the request needs about {need}.",
+            param="messages",
+        )
+    return model
+
+
+def format_param(req: ChatRequest) -> str:
+    """The structured-output field as the caller named it (an error names the caller's field,
+    not the view it was translated to: the Responses API's `text.format`)."""
+    if req.format_param is not None:
+        return req.format_param
+    if req.protocol == "openai":
+        return "response_format"
+    body = req.body
+    return "output_format" if body.get("output_format") is not None else "output_config.format"
