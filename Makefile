@@ -34,7 +34,15 @@ pg-stop:
 
 test: setup pg-start  ## every test: Rust unit tests, then pytest (incl. real PostgreSQL)
 	cargo test --workspace --quiet
-	ARBITER_TEST_PG_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-py
+
+# pytest alone, after `make setup`; PYTEST_ARGS narrows it: make test-py PYTEST_ARGS=tests/test_config.py
+PYTEST_ARGS ?=
+test-py: pg-start
+	ARBITER_TEST_PG_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-rust:
+	cargo test --workspace --quiet
 
 lint: setup  ## format checks, linters, type checks, stub check
 	$(BIN)/ruff format --check python tests bench

@@ -168,6 +168,21 @@ def sidecar(sidecar_config: Path) -> Iterator[Sidecar]:
     s.stop()
 
 
+@pytest.fixture(scope="module")
+def module_sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
+    """The `sidecar` fixture's sidecar (same config), started once for a module whose tests
+    only read back what each one sent (its own decision ids, its own fresh `api_key`): each
+    start costs a few seconds of a loaded CI core. A module opts in by overriding `sidecar`
+    with it; a test that changes the sidecar's state (keys revoked, budgets, counters it
+    compares) keeps a sidecar of its own."""
+    tmp = tmp_path_factory.mktemp("sidecar")
+    path = tmp / "arbiter.toml"
+    path.write_text(demo_config(sim_url, tmp / "arbiter.db"))
+    s = Sidecar(path).start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture
 def api_key(sidecar: Sidecar) -> str:
     """A fresh client key (tenant "default") on the `sidecar` fixture."""

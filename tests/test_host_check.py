@@ -34,6 +34,13 @@ USER = [{"role": "user", "content": "Say hi."}]
 REBOUND = "evil.example:8787"
 
 
+@pytest.fixture(scope="module")
+def sidecar(module_sidecar: Sidecar) -> Sidecar:
+    """One sidecar for this module's tests: each sends a request of its own and reads only
+    its answer (the in-process ones build their own)."""
+    return module_sidecar
+
+
 @pytest.mark.parametrize(
     "host",
     [

@@ -16,6 +16,13 @@ from tests.openapi_spec import validate
 MESSAGES = [{"role": "user", "content": "Summarize in two sentences: the tide rises and falls."}]
 
 
+@pytest.fixture(scope="module")
+def sidecar(module_sidecar: Sidecar) -> Sidecar:
+    """One sidecar for this module's tests: each sends its own requests on its own key and
+    reads back only its own decisions."""
+    return module_sidecar
+
+
 @pytest.fixture
 def oai(sidecar: Sidecar, api_key: str) -> Iterator[openai.OpenAI]:
     with client(sidecar, api_key) as c:

@@ -12,6 +12,13 @@ from tests.openapi_spec import validate
 HI = [{"role": "user", "content": "Say hello in five words."}]
 
 
+@pytest.fixture(scope="module")
+def sidecar(module_sidecar: Sidecar) -> Sidecar:
+    """One sidecar for this module's tests: each sends its own requests on its own key and
+    reads back only its own decisions."""
+    return module_sidecar
+
+
 def _post(sidecar: Sidecar, api_key: str, body: dict[str, object]) -> httpx.Response:
     return httpx.post(
         f"{sidecar.base_url}/chat/completions",
