@@ -95,3 +95,20 @@ def empty_store_url(backend: str, sqlite_file: Path) -> Iterator[str]:
         return
     with fresh_database(require_pg()) as url:
         yield url
+
+
+def set_connections(db: str, allowed: bool) -> None:
+    """Refuse (and drop) or take again every connection to `db`: that database's server down
+    and back, without stopping the shared server."""
+    with psycopg.connect(require_pg(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(db), sql.SQL("true" if allowed else "false")
+            )
+        )
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (db,),
+            )

@@ -15,33 +15,15 @@ import logging
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from tests.inproc import sidecar_in_process
-from tests.pg import fresh_database, require_pg
+from tests.pg import fresh_database, require_pg, set_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
 
 SYNC_MS = 200
 OUTAGE_S = 2.5  # a dozen sync intervals
-
-
-def _set_connections(db: str, allowed: bool) -> None:
-    """Refuse (and drop) or take again every connection to `db`: the server down and back."""
-    with psycopg.connect(require_pg(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(db), sql.SQL("true" if allowed else "false")
-            )
-        )
-        if not allowed:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (db,),
-            )
 
 
 def test_a_store_outage_is_one_sync_line_not_a_traceback_per_interval(
@@ -64,7 +46,7 @@ def test_a_store_outage_is_one_sync_line_not_a_traceback_per_interval(
                 assert r.status_code == 200, r.text
                 caplog.set_level(logging.DEBUG, logger="arbiter.services")
                 caplog.clear()
-                await asyncio.to_thread(_set_connections, db, False)
+                await asyncio.to_thread(set_connections, db, False)
                 try:
                     t0 = time.monotonic()
                     while time.monotonic() - t0 < OUTAGE_S:  # traffic goes on meanwhile
@@ -72,7 +54,7 @@ def test_a_store_outage_is_one_sync_line_not_a_traceback_per_interval(
                         assert r.status_code == 200, r.text
                         await asyncio.sleep(0.1)
                 finally:
-                    await asyncio.to_thread(_set_connections, db, True)
+                    await asyncio.to_thread(set_connections, db, True)
                 for _ in range(100):  # until a sync goes through again (bounded: 20 s)
                     if any("policy sync" in m and "back" in m for m in caplog.messages):
                         break

@@ -18,12 +18,10 @@ import threading
 import time
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from arbiter.store import open_store
-from tests.pg import fresh_database, require_pg
+from tests.pg import fresh_database, require_pg, set_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
 
@@ -36,22 +34,6 @@ BACK_WITHIN_S = 3.0  # the 1 s reconnect cap, the gate's 1 s cooldown, a margin 
 def url() -> Iterator[str]:
     with fresh_database(require_pg()) as u:
         yield u
-
-
-def _set_connections(db: str, allowed: bool) -> None:
-    """Refuse (and drop) or take again every connection to `db`: the server down and back."""
-    with psycopg.connect(require_pg(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(db), sql.SQL("true" if allowed else "false")
-            )
-        )
-        if not allowed:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (db,),
-            )
 
 
 def test_the_store_is_found_again_soon_after_the_server_returns(
@@ -73,11 +55,11 @@ def test_the_store_is_found_again_soon_after_the_server_returns(
         for w in workers:
             w.start()
         time.sleep(0.3)
-        _set_connections(db, False)
+        set_connections(db, False)
         try:
             time.sleep(OUTAGE_S)
         finally:
-            _set_connections(db, True)
+            set_connections(db, True)
         back = time.monotonic()
         found = None
         while time.monotonic() - back < 20:  # bounded: the pool's 16 s step and a margin

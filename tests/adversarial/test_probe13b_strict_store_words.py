@@ -15,13 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
 from arbiter.store import NOT_RECORDED_MESSAGE, STORE_DOWN_MESSAGE
 from tests.inproc import sidecar_in_process
-from tests.pg import fresh_database, require_pg
+from tests.pg import fresh_database, require_pg, set_connections
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -57,23 +55,6 @@ def test_an_unrecorded_answer_says_so_without_the_stores_words(
     asyncio.run(main())
 
 
-def _set_connections(db: str, allowed: bool) -> None:
-    """Refuse (and drop) or take again every connection to `db`: that database's server down
-    and back, without stopping the shared server."""
-    with psycopg.connect(require_pg(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(db), sql.SQL("true" if allowed else "false")
-            )
-        )
-        if not allowed:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (db,),
-            )
-
-
 @pytest.mark.postgres
 def test_a_client_never_reads_the_stores_url_while_it_is_down(tmp_path: Path) -> None:
     """A client route that reads the store (a client key's decisions) answered a
@@ -96,11 +77,11 @@ def test_a_client_never_reads_the_stores_url_while_it_is_down(tmp_path: Path) ->
                 body = {"model": "sim-small", "messages": [{"role": "user", "content": "hi"}]}
                 r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                 assert r.status_code == 200, r.text  # the key is now cached
-                await asyncio.to_thread(_set_connections, db, False)
+                await asyncio.to_thread(set_connections, db, False)
                 try:  # feedback is taken in memory; a client key's decisions are read
                     return [await sc.client.get("/arbiter/decisions", headers=sc.auth)]
                 finally:
-                    await asyncio.to_thread(_set_connections, db, True)
+                    await asyncio.to_thread(set_connections, db, True)
 
         answers = asyncio.run(main())
     for r in answers:
@@ -134,14 +115,14 @@ def test_a_stop_while_the_store_is_down_still_stops_everything(tmp_path: Path) -
                     body = {"model": "sim-small", "messages": [{"role": "user", "content": "hi"}]}
                     r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                     assert r.status_code == 200, r.text
-                    await asyncio.to_thread(_set_connections, db, False)
+                    await asyncio.to_thread(set_connections, db, False)
                     r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                     assert r.status_code == 200, r.text  # served; its decision is buffered
                     recorder = sc.services.recorder
                 # the context's exit ran Services.stop with the store still down
                 stopped_recorder.append(recorder._thread is None or not recorder._thread.is_alive())
             finally:
-                await asyncio.to_thread(_set_connections, db, True)
+                await asyncio.to_thread(set_connections, db, True)
 
         asyncio.run(main())
     assert stopped_recorder == [True]
