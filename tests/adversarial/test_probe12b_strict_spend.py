@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial.test_probe12b_outage_logs import _set_connections
 from tests.inproc import InProcess, sidecar_in_process
-from tests.pg import fresh_database, require_pg
+from tests.pg import fresh_database, require_pg, set_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
 
@@ -60,7 +59,7 @@ def test_a_failed_strict_commit_still_settles_the_calls_spend(tmp_path: Path, st
                 r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                 assert r.status_code == 200, r.text
                 one_call = before = await spent(sc)
-                await asyncio.to_thread(_set_connections, db, False)
+                await asyncio.to_thread(set_connections, db, False)
                 try:
                     r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
                     if stream:  # the answer streamed, then the commit failed
@@ -69,7 +68,7 @@ def test_a_failed_strict_commit_still_settles_the_calls_spend(tmp_path: Path, st
                         assert r.status_code == 503, r.text
                         assert r.json()["error"]["code"] == "store_unavailable", r.text
                 finally:
-                    await asyncio.to_thread(_set_connections, db, True)
+                    await asyncio.to_thread(set_connections, db, True)
                 for _ in range(100):  # the budget's retry loop writes the queued settle (10 s)
                     if not sc.services.budgets.store_down:
                         break
