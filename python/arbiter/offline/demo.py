@@ -96,7 +96,11 @@ def sim_settings(anthropic_models: Collection[str] = ()) -> dict[str, Any]:
     name, pin, pout = JUDGE
     models[name] = {"price_in_per_mtok": pin, "price_out_per_mtok": pout, "latency_ms": 5.0,
                     "judge": True}  # fmt: skip
-    return {"seed": 7, "latency_scale": DEMO_LATENCY_SCALE, "models": models}
+    # every draw a function of the prompt (not of arrival order, which concurrency shuffles), and
+    # one quality draw per prompt shared by the models: the routed answer and the baseline's to
+    # the same prompt differ by the models' rates, not by luck (see README's demo section)
+    return {"seed": 7, "latency_scale": DEMO_LATENCY_SCALE, "same_draws_per_prompt": True,
+            "paired_quality_draws": True, "models": models}  # fmt: skip
 
 
 def sim_config(anthropic_models: Collection[str] = ()) -> str:
@@ -110,10 +114,12 @@ def demo_settings(
     auth: bool = True,
     anthropic_models: Collection[str] = (),
     cache: bool = False,
+    router_seed: int | None = None,
 ) -> dict[str, Any]:
     """The sidecar config for the demo pool: registry prices match the sim's. Models named in
     `anthropic_models` go through a second upstream, the same simulator spoken to over
-    Anthropic's API (its base URL has no /v1: the client appends /v1/messages)."""
+    Anthropic's API (its base URL has no /v1: the client appends /v1/messages). `router_seed`:
+    the routers' draws' seed (routing.seed), so a demo run's choices are not a fresh dice roll."""
     upstreams: dict[str, Any] = {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}}
     if anthropic_models:
         upstreams[ANTHROPIC_UPSTREAM] = {
@@ -146,6 +152,7 @@ def demo_settings(
             "quality_target": 0.98,  # aim above the 95% bar the demo reports against
             "judge_model": "judge",
             "judge_sample_rate": 1.0,
+            **({"seed": router_seed} if router_seed is not None else {}),
         },
         "upstreams": upstreams,
         "models": models,
@@ -193,6 +200,7 @@ def running_stack(
     auth: bool = True,
     anthropic_models: Collection[str] = (),
     cache: bool = False,
+    router_seed: int | None = None,
 ) -> Iterator[Running]:
     admin_key = "adm-" + secrets.token_urlsafe(24)
     env = {**os.environ, API_KEY_ENV: "sim-demo-key", ADMIN_KEY_ENV: admin_key}
@@ -208,6 +216,7 @@ def running_stack(
             auth=auth,
             anthropic_models=anthropic_models,
             cache=cache,
+            router_seed=router_seed,
         )
     )
     sim_cfg = workdir / "sim.toml"
@@ -592,7 +601,9 @@ def run(
     items = with_repeats(make_workload(requests, seed), seed)
     with (
         tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
-        running_stack(Path(tmp), anthropic_models=anthropic_models, cache=True) as stack,
+        running_stack(
+            Path(tmp), anthropic_models=anthropic_models, cache=True, router_seed=seed
+        ) as stack,
     ):
         result = run_workload(stack, items, seed=seed, concurrency=concurrency,
                               progress=not as_json)  # fmt: skip
