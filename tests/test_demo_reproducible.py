@@ -5,6 +5,8 @@ sidecar's routers draw from the seed the demo sets (routing.seed)."""
 
 from __future__ import annotations
 
+import itertools
+import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ _KEY = {"Authorization": "Bearer sim-demo-key"}
 
 
 def _demo_pool(**top: Any) -> dict[str, Any]:
-    raw = demo.sim_settings()
+    raw = demo.sim_settings(paired=True)
     raw["latency_scale"] = 0.0  # the same draws, without the waiting
     raw.update(top)
     return raw
@@ -74,13 +76,40 @@ def test_one_quality_draw_per_prompt_is_shared_by_the_demo_pools_models() -> Non
             for item in items
         ]
     order = ["sim-tiny", "sim-small", "sim-medium", "sim-premium"]
-    for weaker, stronger in zip(order, order[1:], strict=False):
+    for weaker, stronger in itertools.pairwise(order):
         nested = all(s for w, s in zip(good[weaker], good[stronger], strict=True) if w)
         assert nested, f"{weaker} answered well a prompt {stronger} got wrong"
     code = [k for k, item in enumerate(items) if item.task == "code"]
     tiny_code = sum(good["sim-tiny"][k] for k in code) / len(code)
     assert 0.2 < tiny_code < 0.5, tiny_code  # configured 0.35 (before difficulty)
     assert sum(good["sim-premium"]) / len(items) > 0.9
+
+
+def test_a_demo_run_asks_its_stack_for_paired_draws_and_seeded_routers(tmp_path: Path) -> None:
+    # what `arbiter demo` runs (run() passes its --seed): the files the stack starts from
+    with demo.running_stack(tmp_path, seed=7):
+        sim = tomllib.loads((tmp_path / "sim.toml").read_text())
+        sidecar = tomllib.loads((tmp_path / "arbiter.toml").read_text())
+    assert sim["same_draws_per_prompt"] is True and sim["paired_quality_draws"] is True
+    assert sidecar["routing"]["seed"] == 7
+
+
+class _Asked(Exception):
+    pass
+
+
+def test_arbiter_demo_starts_its_stack_with_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: dict[str, Any] = {}
+
+    def fake_stack(workdir: Path, **options: Any) -> Any:
+        asked.update(options)
+        raise _Asked
+
+    monkeypatch.setattr(demo, "running_stack", fake_stack)
+    monkeypatch.setattr(demo.signal, "signal", lambda *_args: None)
+    with pytest.raises(_Asked):
+        demo.run(requests=4, seed=11, as_json=True, keep_running=False, concurrency=2)
+    assert asked["seed"] == 11
 
 
 def test_paired_quality_draws_is_a_strict_boolean() -> None:
