@@ -2,7 +2,8 @@
 
 Usage: python bench/demo_seeds.py [REQUESTS] [SEED ...]   (checks the demo bar is robust)
 Runs like `arbiter demo` (calibration, cache on, seeded repeats); ends with one JSON line.
-A seed may repeat (runs differ by timing); DEMO_CONCURRENCY sets the client's concurrency (8).
+A seed may repeat (runs of one seed differ only by the order grades land in);
+DEMO_CONCURRENCY sets the client's concurrency (8).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from arbiter.offline.workload import make_workload
 
 def one(n: int, seed: int) -> dict[str, Any]:
     items = demo.with_repeats(make_workload(n, seed), seed)
-    with tempfile.TemporaryDirectory() as tmp, demo.running_stack(Path(tmp), cache=True) as st:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        demo.running_stack(
+            Path(tmp), cache=True, anthropic_models=demo.ANTHROPIC_TIERS, seed=seed
+        ) as st,
+    ):
         data = asyncio.run(
             demo.drive(
                 st.base_url,

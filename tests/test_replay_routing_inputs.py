@@ -131,7 +131,7 @@ def test_keys_the_replay_cannot_model_are_named_not_dropped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     table, models = write_shape(tmp_path, "plain_jsonl")
-    body = ('[routing]\npriors_file = ""\nlatency_quantile = 0.95\n'
+    body = ('[routing]\npriors_file = ""\nlatency_quantile = 0.95\nseed = 3\n'
             '[models.small]\nupstream = "x"\n')  # fmt: skip
     out = tmp_path / "out.json"
     assert _run(table, models, _toml(tmp_path, body), "--out", str(out)) == 0
@@ -139,6 +139,7 @@ def test_keys_the_replay_cannot_model_are_named_not_dropped(
     assert "not replayed: routing.latency_quantile" in err and "[models] (only [routing]" in err
     assert json.loads(out.read_text())["routing_ignored"] == [
         "routing.latency_quantile",
+        "routing.seed",
         "[models]",
     ]
     quiet = _toml(tmp_path, '[routing]\npriors_file = ""\n', "quiet.toml")

@@ -131,7 +131,12 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="sim pool + sidecar + a workload that shows the router learn"
     )
     demo.add_argument("--requests", type=int, default=500)
-    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="the workload, its repeats and calibration, and the sidecar's routers' draws",
+    )
     demo.add_argument("--json", action="store_true", help="print the result as one JSON object")
     demo.add_argument(
         "--keep-running",

@@ -132,6 +132,10 @@ class RoutingSettings:
     baseline: str = ""
     quality_target: float = 0.95  # fraction of the baseline's expected quality to keep
     explore: float = 1.0  # 0 = greedy on posterior means, 1 = full Thompson sampling
+    # the routers' random draws (Thompson samples, exploration): None = a fresh random seed per
+    # process; a fixed one makes a run reproducible up to the order requests and grades arrive in
+    # (`arbiter demo` sets it). Every worker of a multi-worker server draws the same stream then
+    seed: int | None = None
     # a draw may explore a cheaper model, never pay for a pricier one while the cheaper one's
     # posterior mean clears the bar (arbiter.routing.RouterParams.optimistic)
     optimistic: bool = True

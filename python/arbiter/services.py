@@ -108,6 +108,8 @@ class Services:
         self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
         self.pool = self.registry.pool()
         self.output_limits = self._output_limits()
+        if seed is None:  # the caller's seed (tests), else the config's, else a fresh one
+            seed = settings.routing.seed
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers

@@ -76,8 +76,12 @@ BASELINE_TENANT = "demo-baseline"  # the paired baseline calls: measurement, not
 _OPEN_TASKS = ("summarization", "translation", "creative", "chat")
 
 
-def sim_settings(anthropic_models: Collection[str] = ()) -> dict[str, Any]:
-    """The simulated pool; the models named in `anthropic_models` are served on /v1/messages."""
+def sim_settings(anthropic_models: Collection[str] = (), *, paired: bool = False) -> dict[str, Any]:
+    """The simulated pool; the models named in `anthropic_models` are served on /v1/messages.
+    `paired` (the demo's own runs): every draw a function of the prompt, not of the order
+    concurrent requests arrive in, and one quality draw per prompt shared by the models, so the
+    routed answer and the baseline's to the same prompt differ by the models' rates, not by
+    luck. Off for the tests that share this pool (they send one prompt many times)."""
     models: dict[str, Any] = {}
     for name, (pin, pout, latency, (code, math, extraction, open_)) in DEMO_POOL.items():
         models[name] = {
@@ -96,11 +100,12 @@ def sim_settings(anthropic_models: Collection[str] = ()) -> dict[str, Any]:
     name, pin, pout = JUDGE
     models[name] = {"price_in_per_mtok": pin, "price_out_per_mtok": pout, "latency_ms": 5.0,
                     "judge": True}  # fmt: skip
-    return {"seed": 7, "latency_scale": DEMO_LATENCY_SCALE, "models": models}
+    pairing = {"same_draws_per_prompt": True, "paired_quality_draws": True} if paired else {}
+    return {"seed": 7, "latency_scale": DEMO_LATENCY_SCALE, **pairing, "models": models}
 
 
-def sim_config(anthropic_models: Collection[str] = ()) -> str:
-    return to_toml(sim_settings(anthropic_models))
+def sim_config(anthropic_models: Collection[str] = (), *, paired: bool = False) -> str:
+    return to_toml(sim_settings(anthropic_models, paired=paired))
 
 
 def demo_settings(
@@ -110,10 +115,12 @@ def demo_settings(
     auth: bool = True,
     anthropic_models: Collection[str] = (),
     cache: bool = False,
+    router_seed: int | None = None,
 ) -> dict[str, Any]:
     """The sidecar config for the demo pool: registry prices match the sim's. Models named in
     `anthropic_models` go through a second upstream, the same simulator spoken to over
-    Anthropic's API (its base URL has no /v1: the client appends /v1/messages)."""
+    Anthropic's API (its base URL has no /v1: the client appends /v1/messages). `router_seed`:
+    the routers' draws' seed (routing.seed), so a demo run's choices are not a fresh dice roll."""
     upstreams: dict[str, Any] = {"sim": {"base_url": sim_url, "api_key_env": API_KEY_ENV}}
     if anthropic_models:
         upstreams[ANTHROPIC_UPSTREAM] = {
@@ -146,6 +153,7 @@ def demo_settings(
             "quality_target": 0.98,  # aim above the 95% bar the demo reports against
             "judge_model": "judge",
             "judge_sample_rate": 1.0,
+            **({"seed": router_seed} if router_seed is not None else {}),
         },
         "upstreams": upstreams,
         "models": models,
@@ -193,7 +201,10 @@ def running_stack(
     auth: bool = True,
     anthropic_models: Collection[str] = (),
     cache: bool = False,
+    seed: int | None = None,
 ) -> Iterator[Running]:
+    """The sim pool and a sidecar on it. `seed`: a demo run, reproducible as far as it can be:
+    the routers draw from it (routing.seed) and the pool's draws are paired (sim_settings)."""
     admin_key = "adm-" + secrets.token_urlsafe(24)
     env = {**os.environ, API_KEY_ENV: "sim-demo-key", ADMIN_KEY_ENV: admin_key}
     # both ports held from their choice on: another stack started at once cannot take them
@@ -208,10 +219,12 @@ def running_stack(
             auth=auth,
             anthropic_models=anthropic_models,
             cache=cache,
+            router_seed=seed,
         )
     )
     sim_cfg = workdir / "sim.toml"
-    sim_cfg.write_text(sim_config(anthropic_models))
+    # a seeded stack is a demo run: its pool's draws are paired and per prompt too
+    sim_cfg.write_text(sim_config(anthropic_models, paired=seed is not None))
     procs: list[subprocess.Popen[bytes]] = []
     try:
         sim = [sys.executable, "-m", "arbiter", "sim", "--config", str(sim_cfg), *fd_args(sim_sock)]
@@ -592,7 +605,7 @@ def run(
     items = with_repeats(make_workload(requests, seed), seed)
     with (
         tempfile.TemporaryDirectory(prefix="arbiter-demo-") as tmp,
-        running_stack(Path(tmp), anthropic_models=anthropic_models, cache=True) as stack,
+        running_stack(Path(tmp), anthropic_models=anthropic_models, cache=True, seed=seed) as stack,
     ):
         result = run_workload(stack, items, seed=seed, concurrency=concurrency,
                               progress=not as_json)  # fmt: skip

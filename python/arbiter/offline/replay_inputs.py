@@ -27,8 +27,9 @@ table format: JSON Lines (optionally gzipped), UTF-8, one prompt per line:
   Full format and the report's keys: README.md, "Replaying your own tables"."""
 
 
-# [routing] keys the sidecar reads that a replay cannot model: no clock, no latency, no drift
-NOT_REPLAYED = ("latency_quantile", "change_false_alarms_per_100k")
+# [routing] keys the sidecar reads that a replay cannot model: no clock, no latency, no drift;
+# and the routers' seed, which a replay takes from its own --seed (one per run of a sweep)
+NOT_REPLAYED = ("latency_quantile", "change_false_alarms_per_100k", "seed")
 
 
 def ignored_routing_keys(r: Any) -> list[str]:

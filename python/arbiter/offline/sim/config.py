@@ -101,6 +101,11 @@ class SimConfig:
     # a prompt sent to a model draws the same answer and latency every time (the request counter
     # is not mixed in), so a bench can recompute any call offline (simulate.offline_call)
     same_draws_per_prompt: bool = False
+    # common random numbers: whether a prompt is answered well is one uniform draw per prompt
+    # shared by every model (good where it is under the model's rate). Each model's rate is
+    # unchanged; a stronger model answers well every prompt a weaker one does, so comparing two
+    # models on the same prompts measures their difference, not which of them drew luckier
+    paired_quality_draws: bool = False
 
 
 _PROFILE_KEYS = frozenset(f.name for f in fields(ModelProfile)) - {"name", "down"}
@@ -136,6 +141,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> SimCon
         schedule=_schedule(raw.get("schedule", [])),
         latency_scale=_number(raw, "latency_scale", 1.0, ""),
         same_draws_per_prompt=_typed(raw, "same_draws_per_prompt", bool, False, ""),
+        paired_quality_draws=_typed(raw, "paired_quality_draws", bool, False, ""),
     )
     if (cfg.outcome_table is None) != (cfg.outcome_models is None):
         raise ConfigError("outcome_table and outcome_models must be given together")

@@ -50,6 +50,12 @@ def request_rng(seed: int, model: str, digest: bytes, counter: int) -> Random:
     return Random(int.from_bytes(hashlib.blake2b(material, digest_size=8).digest(), "big"))
 
 
+def paired_draw(seed: int, messages: Any) -> float:
+    """The prompt's one uniform draw of answer quality, the same for every model and every call
+    (`paired_quality_draws`): no model name and no request counter in it."""
+    return request_rng(seed, "#paired-quality", messages_digest(messages), 0).random()
+
+
 def draw_failure(profile: ModelProfile, rng: Random) -> FailureKind | None:
     """At most one request-level failure; the probabilities are disjoint slices of [0, 1)."""
     u = rng.random()  # always drawn, so the draws after it do not depend on the outcome

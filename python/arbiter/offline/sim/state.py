@@ -17,6 +17,7 @@ from arbiter.errors import ConfigError
 from arbiter.offline.sim import content
 from arbiter.offline.sim.config import ModelProfile, SimConfig, parse_failures
 from arbiter.offline.sim.content import FinishReason
+from arbiter.offline.sim.failures import paired_draw
 from arbiter.offline.sim.judge import AnswerRegistry, judge_reply, parse_judge_prompt
 from arbiter.offline.sim.latency_profile import InFlight, LatencyProfile, parse_latency
 from arbiter.offline.sim.outcomes import OutcomeTable
@@ -253,7 +254,10 @@ class SimState:
         p_good = profile.quality.get(task, 0.7)
         if solution is not None and p_good > 0.0:
             p_good **= 1.0 + 2.0 * self.config.difficulty_effect * (solution.difficulty - 0.5)
-        good = rng.random() < p_good
+        u = rng.random()
+        if self.config.paired_quality_draws:
+            u = paired_draw(self.config.seed, messages)
+        good = u < p_good
         answer = content.generate(prompt, solution, task, response_format, good, rng)
         self.registry.record(answer.content, answer.good)
         return Reply(answer.content, answer.finish_reason, task, answer.good)
