@@ -385,8 +385,15 @@ def _export(args: argparse.Namespace) -> int:
         if args.out is None:
             n = export(store, since, args.format, sys.stdout, tenant=args.tenant)
         else:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                n = export(store, since, args.format, out, tenant=args.tenant)
+            try:
+                with open(args.out, "w", encoding="utf-8", newline="") as out:
+                    n = export(store, since, args.format, out, tenant=args.tenant)
+            except OSError as err:  # no such folder, a folder, no permission, a full disk
+                print(
+                    f"arbiter: cannot write --out {args.out!r}: {err.strerror or err}",
+                    file=sys.stderr,
+                )
+                return 1
     except ArbiterError as err:
         print(f"arbiter: {err.message}", file=sys.stderr)
         return 1
