@@ -352,10 +352,12 @@ class Budgets:
                 self._allowance_used.pop(key, None)
 
     def _refusal(
-        self, caps: tuple[BoundCap, ...], over: tuple[str, float, float], amount: float
+        self, caps: tuple[BoundCap, ...], over: tuple[str, float, float, float], amount: float
     ) -> BudgetExceeded:
-        scope, spent, reserved = over
-        bound = next(c for c in caps if c.scope == scope)
+        scope, window, spent, reserved = over
+        # the cap of that window: a scope may have a day cap and a month cap (caps_for binds
+        # one per window), and only the one passed says when it resets and if a retry can pass
+        bound = next(c for c in caps if c.scope == scope and c.window_start == window)
         resets = (
             "never resets"
             if bound.window_end == float("inf")

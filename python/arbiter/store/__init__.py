@@ -181,8 +181,9 @@ class Store(Protocol):
         amount: float,
         owner: str | None = None,
         lease_until: float | None = None,
-    ) -> tuple[str, float, float] | None:
-        """Reserve `amount` under every (scope, window_start, limit), atomically, or none."""
+    ) -> tuple[str, float, float, float] | None:
+        """Reserve `amount` under every (scope, window_start, limit), atomically, or none;
+        None, or the (scope, window_start, spent, reserved) of the cap it would pass."""
         ...
 
     def settle_budget(
