@@ -205,7 +205,9 @@ class Store(Protocol):
 
     def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]: ...
 
-    def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]: ...
+    def budget_usage(
+        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def set_model_override(
         self, model: str, patch: dict[str, Any], ts: float

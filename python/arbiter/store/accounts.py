@@ -210,14 +210,22 @@ class AccountsMixin(StoreHooks):
                 take_holds(self, cur, owner, windows, reserved)
         return out
 
-    def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]:
+    def budget_usage(
+        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows whose scope starts with `scope_prefix` (and, given, of those windows only)."""
+        only = (
+            ""
+            if window_starts is None
+            else " AND window_start IN (%s)" % ", ".join(["%s"] * len(window_starts))
+        )
         with self._ro() as cur:
             cur.execute(
                 self._sql(
                     "SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage "
-                    "WHERE scope LIKE %s ORDER BY scope, window_start"
+                    f"WHERE scope LIKE %s{only} ORDER BY scope, window_start"
                 ),
-                (scope_prefix + "%",),
+                (scope_prefix + "%", *(window_starts or ())),
             )
             rows = cur.fetchall()
         return [
