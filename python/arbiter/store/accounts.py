@@ -214,11 +214,11 @@ class AccountsMixin(StoreHooks):
         self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
     ) -> list[dict[str, Any]]:
         """Rows whose scope starts with `scope_prefix` (and, given, of those windows only)."""
-        only = (
-            ""
-            if window_starts is None
-            else " AND window_start IN (%s)" % ", ".join(["%s"] * len(window_starts))
-        )
+        only = ""
+        if window_starts is not None:
+            if not window_starts:
+                return []  # (an empty IN list is not SQL)
+            only = f" AND window_start IN ({', '.join(['%s'] * len(window_starts))})"
         with self._ro() as cur:
             cur.execute(
                 self._sql(
