@@ -187,6 +187,7 @@ def _keys(args: argparse.Namespace) -> int:
 
     from arbiter import auth, config
     from arbiter.errors import ArbiterError
+    from arbiter.logs import visible
     from arbiter.store import open_store
 
     settings = config.load(args.config)
@@ -207,9 +208,11 @@ def _keys(args: argparse.Namespace) -> int:
         elif args.keys_command == "list":
             for row in store.list_keys(args.tenant):
                 v = auth.public_view(row)
+                # a name is any string the admin API took (a tenant, one stored before its
+                # rule): escapes, line ends and bidi controls must not reach the terminal
                 print(
-                    f"{v['id']}  {v['status']:<8} tenant={v['tenant']:<12} {v['prefix']}  "
-                    f"{v['name']}"
+                    f"{v['id']}  {v['status']:<8} tenant={visible(v['tenant']):<12} "
+                    f"{v['prefix']}  {visible(v['name'])}"
                 )
         else:
             if not store.revoke_key(args.key_id, time.time()):
