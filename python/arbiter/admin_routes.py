@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from arbiter.auth import create_key, key_request_fields, public_view
+from arbiter.classify import ALL_TASKS
 from arbiter.errors import InvalidRequest, NotFound, UnknownModel
 from arbiter.http_json import int_param, json_object, json_response, no_nul, only_params
 from arbiter.principal import Principal
@@ -103,6 +104,12 @@ class AdminHandlers:
             isinstance(tasks, list) and all(isinstance(t, str) and t for t in tasks)
         ):
             raise InvalidRequest("'tasks' must be a list of task names.", param="tasks")
+        # routing asks by the exact name: promoted for a typo, the model would route nowhere
+        if unknown := [t for t in tasks or () if t not in ALL_TASKS]:
+            raise InvalidRequest(
+                f"'tasks' has an unknown task {unknown[0]!r} (tasks: {', '.join(ALL_TASKS)}).",
+                param="tasks",
+            )
         action = body.get("action")
         if not isinstance(action, str):
             raise InvalidRequest("'action' is required: promote, pause, resume or retire.",
@@ -161,6 +168,12 @@ class AdminHandlers:
             "model",
         }:
             raise InvalidRequest("Give only 'tenant' and/or 'model' (strings), or nothing.")
+        # an explicit null (a script's unset variable) is no filter: it would purge every entry
+        if null := next((k for k in ("tenant", "model") if k in body and body[k] is None), None):
+            raise InvalidRequest(
+                f"'{null}' is null: give a name, or leave it out to purge every {null}'s entries.",
+                param=null,
+            )
         no_nul(tenant, "tenant")
         no_nul(model, "model")
         purged = await self.s.cache.purge(tenant, model)

@@ -208,7 +208,7 @@ class Budgets:
         self._alert = alert
         self._clock = clock
         self._open: dict[str, Charge] = {}
-        self._alerted: set[tuple[str, float, float]] = set()
+        self._alerted: set[tuple[str, float, str, float]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsettled: deque[_Unsettled] = deque()
         self._retry: asyncio.Task[None] | None = None
@@ -240,7 +240,11 @@ class Budgets:
         return len(self._unsettled)
 
     def caps_for(self, principal: Principal, now: float) -> tuple[BoundCap, ...]:
-        out = []
+        """The caps binding `principal`'s requests, one per (scope, window): caps that bind the
+        same window of one scope (a cap written twice; a tenant's own beside the every-tenant
+        one) share its one spend row in the store, so it is reserved and settled once, at the
+        stricter limit (counted once per cap, a request's spend counted double there)."""
+        out: dict[tuple[str, float], BoundCap] = {}
         for cap in self._s.caps:
             if cap.scope == "global":
                 scope = "global"
@@ -251,8 +255,10 @@ class Budgets:
             else:
                 continue
             start, end = window_bounds(cap.window, now)
-            out.append(BoundCap(scope, start, end, cap.limit_usd, cap))
-        return tuple(out)
+            seen = out.get((scope, start))
+            if seen is None or cap.limit_usd < seen.limit_usd:
+                out[(scope, start)] = BoundCap(scope, start, end, cap.limit_usd, cap)
+        return tuple(out.values())
 
     def judge_caps(self, tenant: str, now: float) -> tuple[BoundCap, ...]:
         """The caps an LLM judge call grading `tenant`'s answer is charged to
@@ -346,10 +352,12 @@ class Budgets:
                 self._allowance_used.pop(key, None)
 
     def _refusal(
-        self, caps: tuple[BoundCap, ...], over: tuple[str, float, float], amount: float
+        self, caps: tuple[BoundCap, ...], over: tuple[str, float, float, float], amount: float
     ) -> BudgetExceeded:
-        scope, spent, reserved = over
-        bound = next(c for c in caps if c.scope == scope)
+        scope, window, spent, reserved = over
+        # the cap of that window: a scope may have a day cap and a month cap (caps_for binds
+        # one per window), and only the one passed says when it resets and if a retry can pass
+        bound = next(c for c in caps if c.scope == scope and c.window_start == window)
         resets = (
             "never resets"
             if bound.window_end == float("inf")
@@ -538,7 +546,8 @@ class Budgets:
         if bound.limit_usd <= 0:
             return
         for t in sorted(self._s.alert_thresholds):
-            key = (scope, start, t)
+            # the window's kind too: a month's first day and the month start at the same second
+            key = (scope, start, bound.cap.window, t)
             if spent >= t * bound.limit_usd and key not in self._alerted:
                 self._alerted.add(key)
                 message = f"{_describe(bound)}: {spent / bound.limit_usd:.0%} spent (${spent:.4f})"

@@ -192,6 +192,7 @@ def _keys(args: argparse.Namespace) -> int:
 
     from arbiter import auth, config
     from arbiter.errors import ArbiterError
+    from arbiter.logs import visible
     from arbiter.store import open_store
 
     settings = config.load(args.config)
@@ -212,9 +213,11 @@ def _keys(args: argparse.Namespace) -> int:
         elif args.keys_command == "list":
             for row in store.list_keys(args.tenant):
                 v = auth.public_view(row)
+                # a name is any string the admin API took (a tenant, one stored before its
+                # rule): escapes, line ends and bidi controls must not reach the terminal
                 print(
-                    f"{v['id']}  {v['status']:<8} tenant={v['tenant']:<12} {v['prefix']}  "
-                    f"{v['name']}"
+                    f"{v['id']}  {v['status']:<8} tenant={visible(v['tenant']):<12} "
+                    f"{v['prefix']}  {visible(v['name'])}"
                 )
         else:
             if not store.revoke_key(args.key_id, time.time()):
@@ -390,8 +393,15 @@ def _export(args: argparse.Namespace) -> int:
         if args.out is None:
             n = export(store, since, args.format, sys.stdout, tenant=args.tenant)
         else:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                n = export(store, since, args.format, out, tenant=args.tenant)
+            try:
+                with open(args.out, "w", encoding="utf-8", newline="") as out:
+                    n = export(store, since, args.format, out, tenant=args.tenant)
+            except OSError as err:  # no such folder, a folder, no permission, a full disk
+                print(
+                    f"arbiter: cannot write --out {args.out!r}: {err.strerror or err}",
+                    file=sys.stderr,
+                )
+                return 1
     except ArbiterError as err:
         print(f"arbiter: {err.message}", file=sys.stderr)
         return 1

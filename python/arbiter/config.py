@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from arbiter import price
 from arbiter.config_checks import (
+    check_budgets,
     check_cache,
     check_latency,
     check_limits,
@@ -26,6 +27,7 @@ from arbiter.config_checks import (
     check_routing,
     check_sandbox,
     check_shadow,
+    check_store,
     check_tenant_names,
 )
 from arbiter.config_parse import (
@@ -672,6 +674,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     check_routing(loc, r, models)
     check_latency(loc, s, models)
     st = s.store
+    check_store(loc, st.url)
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
         loc.fail(
             f"{loc.where(['store'])}: store.retention_days and store.timeseries_retention_days "
@@ -720,12 +723,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
                 loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
         if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
             check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
-    for i, cap in enumerate(s.budgets.caps):
-        if not cap.limit_usd >= 0:  # a NaN limit compares false: a cap that never trips
-            loc.fail(
-                f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd = {cap.limit_usd} must "
-                "be a number >= 0"
-            )
+    check_budgets(loc, s.budgets)
     check_shadow(loc, s.shadow, models)
     b = s.budgets
     check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)

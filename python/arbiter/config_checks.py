@@ -11,12 +11,15 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from arbiter.errors import ConfigError
+from arbiter.store_url import BadStoreUrl, check_store_url
 from arbiter.tenant_names import tenant_name_problem
 
 if TYPE_CHECKING:
     from arbiter.config import (
+        BudgetSettings,
         CacheSettings,
         RoutingSettings,
         SandboxSettings,
@@ -319,3 +322,46 @@ def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, 
             loc.fail(f"{loc.where(where)}: unknown model {r.cascade_judge_model!r}")
         if not r.cascade_judge_gain:
             loc.fail(f"{loc.where(where)}: set routing.cascade_judge_gain for the tasks it grades")
+
+
+def check_store(loc: _Locator, url: str) -> None:
+    """store.url: one `open_store` takes (else `serve`, `migrate` and `keys` refuse it at start)."""
+    try:
+        check_store_url(url)
+    except BadStoreUrl as err:
+        loc.fail(f"{loc.where(['store', 'url'])}: store.url: {err}")
+
+
+# a threshold is a share of a cap: spend may pass the cap by one request's worst case, so a
+# threshold a little over 1 can fire; 10x is far past anything spend reaches
+MAX_ALERT_THRESHOLD = 10.0
+
+
+def check_budgets(loc: _Locator, b: BudgetSettings) -> None:
+    """Caps' limits, alert thresholds and the alert webhook: values the budget can act on."""
+    for i, cap in enumerate(b.caps):
+        # NaN compares false (a cap that never trips); inf never trips either and reads as
+        # null in /arbiter/budgets: leave the cap out for no limit
+        if not (math.isfinite(cap.limit_usd) and cap.limit_usd >= 0):
+            loc.fail(
+                f"{loc.where(['budgets', 'caps'])}: caps[{i}].limit_usd = {cap.limit_usd} must "
+                "be a number >= 0 (a finite one: leave the cap out for no limit)"
+            )
+    for t in b.alert_thresholds:
+        # NaN never fires; <= 0 fires on the first cent of every window
+        if not 0 < t <= MAX_ALERT_THRESHOLD:
+            loc.fail(
+                f"{loc.where(['budgets', 'alert_thresholds'])}: budgets.alert_thresholds has "
+                f"{t}: each is a share of the cap in (0, {MAX_ALERT_THRESHOLD:g}] (0.8 = 80%)"
+            )
+    if b.webhook_url is not None:
+        try:
+            parts = urlsplit(b.webhook_url)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # an unclosed IPv6 bracket, say
+            usable = False
+        if not usable:
+            loc.fail(
+                f"{loc.where(['budgets', 'webhook_url'])}: budgets.webhook_url "
+                f"{b.webhook_url!r} must be an http(s):// URL with a host"
+            )

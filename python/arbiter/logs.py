@@ -29,7 +29,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 _QUOTED = frozenset(' "=\n\r\t\\')  # a value holding one of these is written as a JSON string
 
 
-def _visible(text: str) -> str:
+def visible(text: str) -> str:
     """`text` with every character `str.isprintable` refuses (line ends of any kind, ESC and the
     other controls, bidi overrides, zero-width marks) as a JSON escape: a log line quotes
     upstream and client text, which must neither end the line nor reach a terminal as code."""
@@ -48,7 +48,7 @@ def _text_value(value: Any) -> str:
         return f"{value:.6g}"
     text = value if kind is str else orjson.dumps(value, default=str).decode()
     if not text or not _QUOTED.isdisjoint(text) or not text.isprintable():
-        return _visible(orjson.dumps(text).decode())  # quoted, escaped: one line, unambiguous
+        return visible(orjson.dumps(text).decode())  # quoted, escaped: one line, unambiguous
     return text
 
 
@@ -69,7 +69,7 @@ class TextFormatter(logging.Formatter):
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         parts = [
             f"{self._stamp},{int(record.msecs):03d} {record.levelname} {record.name}: "
-            f"{_visible(record.getMessage())}"
+            f"{visible(record.getMessage())}"
         ]
         for key, value in record.__dict__.items():
             if key not in _STANDARD:
@@ -112,7 +112,7 @@ class JSONFormatter(logging.Formatter):
         if line.isascii() and "\x7f" not in line:  # O(1) and a memchr: orjson escaped the rest
             return line
         # orjson leaves DEL, NEL, U+2028/9 and the like raw (valid JSON, yet line ends to some)
-        return _visible(line)
+        return visible(line)
 
 
 # model -> upstream of the models a listing brought (not in the config's mapping); services.py

@@ -33,6 +33,7 @@ from arbiter import (
 )
 from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
+from arbiter.budget_view import budget_view
 from arbiter.cache.keys import check_directives
 from arbiter.config import Settings
 from arbiter.cross_site import refuse_cross_site
@@ -477,45 +478,12 @@ class Handlers:
         return Response(text, media_type=METRICS_CONTENT_TYPE, headers=API_HEADERS)
 
     async def budgets(self, request: Request) -> Response:
-        """Spend and reservations per cap window: a client key's own tenant and key; the admin's
-        every scope, or with `?tenant=` that tenant's, its keys' and the shared caps (global,
-        shadow) that bind its requests too. Each row says whether it is `shared`; a client key
-        is not shown the shared ones (they total every tenant's spend) and is told so. The
-        admin also sees `reserved_expired_usd`: what processes whose lease expired (killed
-        with requests in flight) still hold in `reserved_usd` until a sweep releases it."""
+        """Spend and reservations per cap window open now (budget_view.py)."""
         principal = await self.reader(request)
         only_params(request)
-        rows = [
-            {
-                **r,
-                "spent_usd": _usd(r["spent_usd"]),
-                "reserved_usd": _usd(r["reserved_usd"]),
-                "shared": r["scope"] in _SHARED_SCOPES,
-            }
-            for r in await asyncio.to_thread(self.s.store.budget_usage, "")
-        ]
-        if principal.sees_all:
-            expired = await asyncio.to_thread(self.s.store.expired_budget_holds, time.time())
-            for r in rows:
-                r["reserved_expired_usd"] = _usd(expired.get((r["scope"], r["window_start"]), 0.0))
         tenant = read_scope(request, principal)
-        if tenant is None:
-            return json_response({"object": "list", "data": rows})
-        if principal.sees_all:
-            keys = await asyncio.to_thread(self.s.store.list_keys, tenant)
-            mine = {f"tenant:{tenant}", *(f"key:{k['id']}" for k in keys), *_SHARED_SCOPES}
-            return json_response(
-                {"object": "list", "data": [r for r in rows if r["scope"] in mine]}
-            )
-        mine = {f"tenant:{principal.tenant}", f"key:{principal.key_id}"}
-        return json_response(
-            {
-                "object": "list",
-                "data": [r for r in rows if r["scope"] in mine],
-                "shared_caps": "not shown: the global and shadow caps also bind this tenant's "
-                "requests, but they total every tenant's spend (the operator's to see)",
-            }
-        )
+        view = await asyncio.to_thread(budget_view, self.s.store, principal, tenant)
+        return json_response(view)
 
     async def healthz(self, request: Request) -> Response:
         return json_response(
@@ -526,15 +494,6 @@ class Handlers:
                 "models": len(self.s.pool),
             }
         )
-
-
-_SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
-
-
-def _usd(x: float) -> float:
-    """A money amount as /arbiter/budgets shows it: to 1e-9 USD, as the models' prices per token
-    (listing.py) and shadow costs are, so sums of floats carry no 1e-17 residue into the API."""
-    return round(float(x), 9) + 0.0  # + 0.0: -0.0 (a residue below 0) reads as 0.0
 
 
 def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:

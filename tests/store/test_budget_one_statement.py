@@ -80,7 +80,7 @@ def test_a_refusal_by_a_later_cap_rolls_back_the_earlier_ones(store: Store) -> N
     store.open_budget_lease("o", time.time() + 600)
     assert store.reserve_budget(CAPS, 0.4, "o") is None
     # 0.2 more fits the key's cap (1.0) and the global one, not the tenant's (0.5)
-    assert store.reserve_budget(CAPS, 0.2, "o") == ("tenant:t", 0.0, pytest.approx(0.4))
+    assert store.reserve_budget(CAPS, 0.2, "o") == ("tenant:t", 0.0, 0.0, pytest.approx(0.4))
     assert _usage(store) == _about(
         {"key:k": (0.0, 0.4), "tenant:t": (0.0, 0.4), "global": (0.0, 0.4)}
     )
@@ -95,7 +95,7 @@ def test_a_refusal_by_a_later_cap_rolls_back_the_earlier_ones(store: Store) -> N
 def test_a_fresh_window_is_refused_an_amount_past_its_limit_and_left_unwritten(
     store: Store,
 ) -> None:
-    assert store.reserve_budget(CAPS, 0.7, "o") == ("tenant:t", 0.0, 0.0)
+    assert store.reserve_budget(CAPS, 0.7, "o") == ("tenant:t", 0.0, 0.0, 0.0)
     assert _usage(store) == {}
     assert store.reserve_budget(CAPS, 0.5, None) is None  # exactly the limit fits
     assert _usage(store)["tenant:t"] == pytest.approx((0.0, 0.5))

@@ -24,7 +24,7 @@ from arbiter.errors import ArbiterError, ConfigError
 from arbiter.latency import LatencyRow
 from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
-from arbiter.url_redaction import redact_url
+from arbiter.store_url import BadStoreUrl, check_store_url, is_postgres
 
 __all__ = [
     "BATCH_ID_TTL_S",
@@ -181,8 +181,9 @@ class Store(Protocol):
         amount: float,
         owner: str | None = None,
         lease_until: float | None = None,
-    ) -> tuple[str, float, float] | None:
-        """Reserve `amount` under every (scope, window_start, limit), atomically, or none."""
+    ) -> tuple[str, float, float, float] | None:
+        """Reserve `amount` under every (scope, window_start, limit), atomically, or none;
+        None, or the (scope, window_start, spent, reserved) of the cap it would pass."""
         ...
 
     def settle_budget(
@@ -204,7 +205,9 @@ class Store(Protocol):
 
     def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]: ...
 
-    def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]: ...
+    def budget_usage(
+        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def set_model_override(
         self, model: str, patch: dict[str, Any], ts: float
@@ -270,14 +273,14 @@ class Store(Protocol):
 
 def open_store(url: str) -> Store:
     """`sqlite:///rel.db`, `sqlite:////abs/path.db`, `sqlite://:memory:`, `postgresql://...`."""
-    if url.startswith("sqlite:"):
-        from arbiter.store.sqlite import SqliteStore
-
-        return SqliteStore(url)
-    if url.startswith(("postgresql://", "postgres://")):
+    try:
+        check_store_url(url)  # the rules config's check applies too
+    except BadStoreUrl as err:
+        raise ConfigError(str(err)) from err
+    if is_postgres(url):
         from arbiter.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ConfigError(
-        f"unsupported store url {redact_url(url)!r}: use sqlite:///path.db or postgresql://..."
-    )
+    from arbiter.store.sqlite import SqliteStore
+
+    return SqliteStore(url)

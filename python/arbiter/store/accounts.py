@@ -33,9 +33,9 @@ _KEY_COLS = "id, tenant, name, secret_hash, created_ts, expires_ts, revoked_ts"
 
 
 class _OverCap(Exception):
-    def __init__(self, scope: str, spent: float, reserved: float) -> None:
+    def __init__(self, scope: str, window: float, spent: float, reserved: float) -> None:
         super().__init__(scope)
-        self.scope, self.spent, self.reserved = scope, spent, reserved
+        self.scope, self.window, self.spent, self.reserved = scope, window, spent, reserved
 
 
 class AccountsMixin(StoreHooks):
@@ -94,11 +94,12 @@ class AccountsMixin(StoreHooks):
         amount: float,
         owner: str | None = None,
         lease_until: float | None = None,
-    ) -> tuple[str, float, float] | None:
+    ) -> tuple[str, float, float, float] | None:
         """Reserve `amount` under every (scope, window_start, limit) or none of them, and add it
         to `owner`'s ledger (one more statement; `lease_until`: take its lease first, when the
-        process could not at start-up). Returns None on success, else (scope, spent, reserved)
-        of the first cap it would pass."""
+        process could not at start-up). Returns None on success, else (scope, window_start,
+        spent, reserved) of the first cap it would pass (the window too: one scope may have a
+        day cap and a month cap, and the refusal names the one passed)."""
         try:
             if (
                 self._BUDGET_ONE_STATEMENT
@@ -138,7 +139,7 @@ class AccountsMixin(StoreHooks):
                 if owner is not None and caps:
                     add_holds(self, cur, owner, [(s, w) for s, w, _ in caps], amount)
         except _OverCap as over:
-            return over.scope, over.spent, over.reserved
+            return over.scope, over.window, over.spent, over.reserved
         return None
 
     def _over_cap(self, cur: Cursor, scope: str, window: float) -> _OverCap:
@@ -151,7 +152,7 @@ class AccountsMixin(StoreHooks):
         )
         row = cur.fetchone()  # none: a fresh window the amount alone would pass (one statement)
         spent, reserved = row if row is not None else (0.0, 0.0)
-        return _OverCap(scope, float(spent), float(reserved))
+        return _OverCap(scope, window, float(spent), float(reserved))
 
     def settle_budget(
         self,
@@ -209,14 +210,22 @@ class AccountsMixin(StoreHooks):
                 take_holds(self, cur, owner, windows, reserved)
         return out
 
-    def budget_usage(self, scope_prefix: str = "") -> list[dict[str, Any]]:
+    def budget_usage(
+        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows whose scope starts with `scope_prefix` (and, given, of those windows only)."""
+        only = ""
+        if window_starts is not None:
+            if not window_starts:
+                return []  # (an empty IN list is not SQL)
+            only = f" AND window_start IN ({', '.join(['%s'] * len(window_starts))})"
         with self._ro() as cur:
             cur.execute(
                 self._sql(
                     "SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage "
-                    "WHERE scope LIKE %s ORDER BY scope, window_start"
+                    f"WHERE scope LIKE %s{only} ORDER BY scope, window_start"
                 ),
-                (scope_prefix + "%",),
+                (scope_prefix + "%", *(window_starts or ())),
             )
             rows = cur.fetchall()
         return [

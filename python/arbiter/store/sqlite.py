@@ -20,6 +20,7 @@ from arbiter.errors import ConfigError
 from arbiter.store import StoreError
 from arbiter.store._hooks import BUDGET_LOCK_WAIT_MS
 from arbiter.store._sql import Cursor, SqlStore
+from arbiter.store_url import BadStoreUrl, sqlite_path
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,10 @@ _PERMANENT = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingErro
 
 def parse_sqlite_url(url: str) -> Path | None:
     """`sqlite:///rel.db` -> rel.db, `sqlite:////abs.db` -> /abs.db, `sqlite://:memory:` -> None."""
-    if not url.startswith("sqlite://"):
-        raise ConfigError(f"not a sqlite url: {url!r}")
-    rest = url[len("sqlite://") :]
-    if rest in (":memory:", "/:memory:"):
-        return None
-    if not rest.startswith("/") or len(rest) < 2:
-        raise ConfigError(f"sqlite url needs a path: sqlite:///relative.db or sqlite:////abs.db, "
-                          f"got {url!r}")  # fmt: skip
-    return Path(rest[1:])
+    try:
+        return sqlite_path(url)
+    except BadStoreUrl as err:
+        raise ConfigError(str(err)) from err
 
 
 @lru_cache(maxsize=1024)
