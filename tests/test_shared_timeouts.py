@@ -72,9 +72,8 @@ def test_inner_expiry_is_caught_inside_the_outer_which_still_holds() -> None:
             await asyncio.sleep(0.01)  # the outer one was not disturbed
         assert not outer.expired()
         with pytest.raises(TimeoutError):
-            async with timeout(0.02):  # an outer that expires around a longer inner
-                async with timeout(5) as inner:
-                    await asyncio.sleep(5)
+            async with timeout(0.02), timeout(5) as inner:  # an outer expiring around an inner
+                await asyncio.sleep(5)
         assert not inner.expired()
 
     run(go())
@@ -121,7 +120,7 @@ def test_many_timeouts_one_loop_timer_and_bounded_memory() -> None:
             for _ in range(5_000):
                 async with timeout(150), timeout(120), timeout(60):
                     await asyncio.sleep(0)
-            wheel = shared_timeouts._WHEELS[loop]
+            wheel = shared_timeouts._wheel(loop)
             assert len(wheel._heap) < 200
         assert armed[0] <= 2
         # and one due among them still fires on time
@@ -171,7 +170,7 @@ def test_upstream_calls_under_failover_arm_no_timer_per_call() -> None:
             armed = _count_timers(asyncio.get_running_loop())
             for _ in range(50):
                 attempts: list[Attempt] = []
-                model, got = await run_with_failover(
+                _, got = await run_with_failover(
                     ["m"], call, settings=settings, breaker=breaker, attempts=attempts
                 )
                 assert got == b'{"ok": true}' and attempts[-1].ok
@@ -181,3 +180,17 @@ def test_upstream_calls_under_failover_arm_no_timer_per_call() -> None:
             server.close()
 
     assert run(go()) <= 3
+
+
+def test_a_finished_loop_is_not_kept_alive() -> None:
+    import gc
+    import weakref
+
+    async def go() -> weakref.ref[asyncio.AbstractEventLoop]:
+        async with timeout(5):
+            await asyncio.sleep(0)
+        return weakref.ref(asyncio.get_running_loop())
+
+    ref = run(go())
+    gc.collect()
+    assert ref() is None

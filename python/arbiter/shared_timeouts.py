@@ -23,7 +23,6 @@ import asyncio
 import enum
 import heapq
 import itertools
-import weakref
 from types import TracebackType
 from typing import Any
 
@@ -91,7 +90,18 @@ class _Wheel:
             self._arm(heap[0][0])
 
 
-_WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
+# each loop's wheel is an attribute of the loop: loop -> wheel -> armed timer -> loop is a cycle
+# the collector frees with the loop (a registry keyed by loop would keep every loop a process ever
+# ran alive through its armed timer: tests run hundreds)
+_ATTR = "_arbiter_shared_timeouts"
+
+
+def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    wheel: _Wheel | None = getattr(loop, _ATTR, None)
+    if wheel is None:
+        wheel = _Wheel(loop)
+        setattr(loop, _ATTR, wheel)
+    return wheel
 
 
 class _State(enum.Enum):
@@ -129,10 +139,7 @@ class Timeout:
         self._task = task
         self._cancelling = task.cancelling()
         if self._delay is not None:
-            wheel = _WHEELS.get(loop)
-            if wheel is None:
-                wheel = _WHEELS[loop] = _Wheel(loop)
-            self._wheel = wheel
+            self._wheel = wheel = _wheel(loop)
             self._entry = wheel.add(loop.time() + self._delay, self)
         return self
 
