@@ -138,7 +138,7 @@ class Learner:
                 self._track(self._grade(a))  # a span, a thread or an embedding: as before
                 return
             found, choices, tools = self._signals(a, None)
-            if self._waits(found):  # code execution or a sampled judge call
+            if self._waits(a, found):  # code execution or a sampled judge call
                 self._track(self._guarded(a, self._graded_from(a, found, choices, tools)))
             else:
                 self._settle(a, found)
@@ -203,11 +203,24 @@ class Learner:
         found, choices, tools = await asyncio.to_thread(work) if heavy else work()
         return await self._graded_from(a, found, choices, tools)
 
-    def _waits(self, found: list[answer_grading.Signal]) -> bool:
-        """Whether grading these signals awaits something: code execution or a judge call."""
-        if self._executor is not None and _parse_only(found):
+    def _waits(self, a: Answered, found: list[answer_grading.Signal]) -> bool:
+        """Whether grading these signals awaits something: code execution or a judge call
+        (sampling is by the decision id: this asks it as _graded_from will)."""
+        # code execution when there is something to run it against (tests, examples, a code
+        # task): else its grade is None at once (executor.grade's own first step; cheap here,
+        # the text is short)
+        executor = self._executor
+        if (
+            executor is not None
+            and _parse_only(found)
+            and executor.checks_for(a.tenant, a.task, a.prompt, a.tests) is not None
+        ):
             return True
-        return not found and self._judge_call is not None
+        return (
+            not found
+            and self._judge_call is not None
+            and judge.should_judge(a.decision_id, self._rate)
+        )
 
     def _settle(self, a: Answered, found: list[answer_grading.Signal]) -> None:
         """_graded_from where it waits on nothing (`_waits` is False): apply what was found."""
