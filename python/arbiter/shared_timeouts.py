@@ -20,6 +20,7 @@ unless another cancellation arrived meanwhile. A deadline fires once the loop's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import heapq
 import itertools
@@ -100,7 +101,10 @@ def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
     wheel: _Wheel | None = getattr(loop, _ATTR, None)
     if wheel is None:
         wheel = _Wheel(loop)
-        setattr(loop, _ATTR, wheel)
+        # a loop that takes no attributes (__slots__) gets a wheel per timeout: a timer each, as
+        # asyncio.timeout, still correct
+        with contextlib.suppress(AttributeError):
+            setattr(loop, _ATTR, wheel)
     return wheel
 
 
