@@ -194,3 +194,31 @@ def test_a_finished_loop_is_not_kept_alive() -> None:
     ref = run(go())
     gc.collect()
     assert ref() is None
+
+
+def test_a_loop_that_takes_no_attributes_still_gets_a_working_wheel() -> None:
+    class SlottedLoop:  # the two loop methods the wheel uses, on an object without a __dict__
+        __slots__ = ("loop",)
+
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            self.loop = loop
+
+        def call_at(self, when: float, callback: Any) -> asyncio.TimerHandle:
+            return self.loop.call_at(when, callback)
+
+        def time(self) -> float:
+            return self.loop.time()
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        wheel = shared_timeouts._wheel(SlottedLoop(loop))  # type: ignore[arg-type]
+        fired = asyncio.Event()
+
+        class Owner:
+            def _expire(self) -> None:
+                fired.set()
+
+        wheel.add(loop.time() + 0.01, Owner())  # type: ignore[arg-type]
+        await asyncio.wait_for(fired.wait(), 2)
+
+    run(go())
