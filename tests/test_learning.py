@@ -238,3 +238,93 @@ def test_the_judge_sees_the_offered_tools_and_each_choice() -> None:
     asyncio.run(go())
     assert len(seen) == 2
     assert "get_weather" in seen[0] and "It is sunny." in seen[0] and "No idea." in seen[1]
+
+
+def _code_answer(decision_id: str) -> Answered:
+    return Answered(
+        decision_id, "t", "code", "cheap", "Write a function add(a, b)",
+        "```python\ndef add(a, b):\n    return a +\n```", "stop", None, None,
+    )  # fmt: skip
+
+
+def test_a_short_answer_is_graded_after_the_step_without_a_task() -> None:
+    """Grading that waits on nothing (a short answer its graders settle) runs as a plain loop
+    callback after the response's step: it made a task per answer before (one of the two a
+    request made, bench/results/scale.md, fourteenth session)."""
+
+    async def go() -> None:
+        learner, router, grades, _ = _learner(None)  # no judge
+        loop = asyncio.get_running_loop()
+        made: list[object] = []
+        create_task = loop.create_task
+
+        def counting(coro: Any, **kw: Any) -> Any:
+            made.append(coro)
+            return create_task(coro, **kw)
+
+        loop.create_task = counting  # type: ignore[method-assign]
+        learner.after_answer(_code_answer("q1"))
+        assert grades == []  # not inline: the response's step ends first
+        await learner.drain()
+        assert [(g.grader, g.score) for g in grades] == [("auto", 0.0)]
+        assert router.policy.evidence(("t", "code", "cheap")) == (0.0, 1.0, 1.0)
+        assert made == []
+        # one that waits (a sampled judge call) still gets its task
+        judged, _, judge_grades, _ = _learner("SCORE: 10")
+        judged.after_answer(_answered("q2", "creative", "Soft rain on the roof / ..."))
+        await judged.drain()
+        assert len(made) == 1 and [g.grader for g in judge_grades] == ["judge"]
+        # and one the judge's sampling passes over does not
+        unsampled, _, none, _ = _learner("SCORE: 10", rate=0.0)
+        unsampled.after_answer(_answered("q4", "creative", "Soft rain on the roof / ..."))
+        await unsampled.drain()
+        assert len(made) == 1 and none == []
+
+    asyncio.run(go())
+
+
+def test_a_grading_crash_on_the_callback_path_is_logged_not_raised(caplog: Any) -> None:
+    async def go() -> None:
+        learner, _, grades, _ = _learner(None)
+
+        def broken(*_args: Any) -> Any:
+            raise RuntimeError("grader bug")
+
+        learner._signals = broken  # type: ignore[method-assign]
+        errors: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        learner.after_answer(_code_answer("q3"))
+        await learner.drain()
+        assert grades == [] and errors == []
+
+    asyncio.run(go())
+    assert "grading crashed" in caplog.text
+
+
+def test_with_code_execution_on_only_an_answer_it_can_run_gets_a_task() -> None:
+    """The sidecar runs with the code executor: a chat answer (nothing to run it against) is
+    settled in the callback; a code answer with tests still goes to the executor's task."""
+    from arbiter.config import SandboxSettings
+    from arbiter.sandbox.executor import CodeExecutor
+
+    async def go() -> None:
+        learner, _, grades, _ = _learner(None)
+        learner._executor = CodeExecutor(SandboxSettings(enabled=False))
+        loop = asyncio.get_running_loop()
+        made: list[object] = []
+        create_task = loop.create_task
+
+        def counting(coro: Any, **kw: Any) -> Any:
+            made.append(coro)
+            return create_task(coro, **kw)
+
+        loop.create_task = counting  # type: ignore[method-assign]
+        learner.after_answer(_answered("c1", "chat", "Hello there, a friendly answer."))
+        await learner.drain()
+        assert made == [] and grades == []
+        learner.after_answer(_code_answer("c2"))  # a code task: its examples may run
+        await learner.drain()
+        assert len(made) == 1
+        assert [(g.grader, g.score) for g in grades] == [("auto", 0.0)]  # no sandbox: parse
+
+    asyncio.run(go())

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from arbiter import shared_timeouts
 from arbiter.config import BreakerSettings, FailoverSettings
 from arbiter.errors import (
     ArbiterError,
@@ -250,7 +251,7 @@ async def run_with_failover(
                 break  # open, or half-open with its one probe already in flight: next model
             started = time.perf_counter()
             try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
                     result = await call(model)
             except TimeoutError:
                 # The deadline is the request's: once it has cut a try, nothing is left to retry

@@ -13,9 +13,9 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from arbiter import answer_grading, grading, judge, telemetry
 from arbiter.alerts import AlertRules
@@ -29,6 +29,7 @@ from arbiter.routing import Router
 from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _NOT_ANSWERED = (
     "That decision was not an answer sent to a client (a shadow or judge call): feedback is for "
@@ -111,7 +112,8 @@ class Learner:
         self._lookup = lookup
         self._applied: OrderedDict[str, _Applied] = OrderedDict()
         self._remember = remember
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._soon = 0  # answers queued for grading by after_answer, not yet looked at
         # called with every grade recorded (shadow.py pairs a challenger's grade with the served
         # answer's)
         self.observers: list[Callable[[GradeRecord], None]] = []
@@ -122,13 +124,36 @@ class Learner:
         self._registered = registered_references or {}  # the operator's, by prompt_key
 
     def after_answer(self, answered: Answered) -> None:
-        """Schedule grading in the background (the response has already been sent or is ready)."""
-        task = asyncio.get_running_loop().create_task(self._grade(answered))
+        """Grade in the background, after this step of the loop (the response has been sent or
+        goes out at the step's end, step_writes.py): as a plain callback where grading waits on
+        nothing, the common case (a short answer its graders settle), else in a task. A task per
+        answer was one of the two a request made (bench/results/scale.md, fourteenth session)."""
+        self._soon += 1
+        asyncio.get_running_loop().call_soon(self._grade_soon, answered)
+
+    def _grade_soon(self, a: Answered) -> None:
+        self._soon -= 1
+        try:
+            if telemetry.TRACER is not None or a.heavy() or self._reference(a) is not None:
+                self._track(self._grade(a))  # a span, a thread or an embedding: as before
+                return
+            found, choices, tools = self._signals(a, None)
+            if self._waits(a, found):  # code execution or a sampled judge call
+                self._track(self._guarded(a, self._graded_from(a, found, choices, tools)))
+            else:
+                self._settle(a, found)
+        except Exception as err:
+            _log_failure(a, err)
+
+    def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Wait for pending grading (tests, shutdown)."""
+        if self._soon:
+            await asyncio.sleep(0)  # the callbacks queued before this step run first (FIFO)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
@@ -166,56 +191,88 @@ class Learner:
 
     async def _graded(self, a: Answered) -> tuple[str, float] | None:
         """Grade one answer: (grader, score), or None when it got no grade."""
+        return await self._guarded(a, self._grading(a))
+
+    async def _grading(self, a: Answered) -> tuple[str, float] | None:
+        reference = self._reference(a)
+        work = functools.partial(self._signals, a, reference)
+        # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
+        # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
+        # An embedding (a reference) is always CPU work.
+        heavy = a.heavy() or reference is not None
+        found, choices, tools = await asyncio.to_thread(work) if heavy else work()
+        return await self._graded_from(a, found, choices, tools)
+
+    def _waits(self, a: Answered, found: list[answer_grading.Signal]) -> bool:
+        """Whether grading these signals awaits something: code execution or a judge call
+        (sampling is by the decision id: this asks it as _graded_from will)."""
+        # code execution when there is something to run it against (tests, examples, a code
+        # task): else its grade is None at once (executor.grade's own first step; cheap here,
+        # the text is short)
+        executor = self._executor
+        if (
+            executor is not None
+            and _parse_only(found)
+            and executor.checks_for(a.tenant, a.task, a.prompt, a.tests) is not None
+        ):
+            return True
+        return (
+            not found
+            and self._judge_call is not None
+            and judge.should_judge(a.decision_id, self._rate)
+        )
+
+    def _settle(self, a: Answered, found: list[answer_grading.Signal]) -> None:
+        """_graded_from where it waits on nothing (`_waits` is False): apply what was found."""
+        for s in found:
+            self._apply(a.decision_id, a, s.score, s.grader, s.detail)
+
+    async def _guarded(self, a: Answered, step: Awaitable[_T]) -> _T | None:
+        """`await step`, with grading's failures logged, never raised (None then)."""
         try:
-            reference = self._reference(a)
-            work = functools.partial(self._signals, a, reference)
-            # Graders scan (and parse) the whole answer: a long one is CPU work, kept off the
-            # event loop; a short one costs less than the hand-off to a thread (~0.2 ms at most).
-            # An embedding (a reference) is always CPU work.
-            heavy = a.heavy() or reference is not None
-            found, choices, tools = await asyncio.to_thread(work) if heavy else work()
-            parse_only = not found or (
-                found[0].grader == "auto" and found[0].detail.startswith("code_parse")
-            )
-            if self._executor is not None and parse_only:
-                executed = await self._executor.grade(
-                    tenant=a.tenant, task=a.task, prompt=a.prompt, content=a.content,
-                    request_tests=a.tests,
-                )  # fmt: skip
-                if executed is not None:  # ran against tests: outranks the parse check
-                    # (it replaces the parse check, which it answers better)
-                    self._apply(a.decision_id, a, executed.score, "execution", executed.detail)
-                    return "execution", executed.score
-            if found:  # strongest first: it teaches, the others are recorded beside it
-                for s in found:
-                    self._apply(a.decision_id, a, s.score, s.grader, s.detail)
-                return found[0].grader, found[0].score
-            if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
+            return await step
+        except Exception as err:
+            _log_failure(a, err)
+            return None
+
+    async def _graded_from(
+        self,
+        a: Answered,
+        found: list[answer_grading.Signal],
+        choices: list[Choice],
+        tools: OfferedTools | None,
+    ) -> tuple[str, float] | None:
+        """The rest of grading once the graders' signals are in (raises; see _guarded)."""
+        if self._executor is not None and _parse_only(found):
+            executed = await self._executor.grade(
+                tenant=a.tenant, task=a.task, prompt=a.prompt, content=a.content,
+                request_tests=a.tests,
+            )  # fmt: skip
+            if executed is not None:  # ran against tests: outranks the parse check
+                # (it replaces the parse check, which it answers better)
+                self._apply(a.decision_id, a, executed.score, "execution", executed.detail)
+                return "execution", executed.score
+        if found:  # strongest first: it teaches, the others are recorded beside it
+            for s in found:
+                self._apply(a.decision_id, a, s.score, s.grader, s.detail)
+            return found[0].grader, found[0].score
+        if self._judge_call is None or not judge.should_judge(a.decision_id, self._rate):
+            return None
+        grades: list[grading.Grade] = []
+        for question, answer in answer_grading.judge_asks(choices, a.prompt, tools):
+            reply = await self._judge_call(judge.build_judge_messages(question, answer), a.tenant)
+            score = judge.parse_judge_reply(reply)
+            if score is None:
+                log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
                 return None
-            grades: list[grading.Grade] = []
-            for question, answer in answer_grading.judge_asks(choices, a.prompt, tools):
-                reply = await self._judge_call(
-                    judge.build_judge_messages(question, answer), a.tenant
-                )
-                score = judge.parse_judge_reply(reply)
-                if score is None:
-                    log.warning("judge reply had no score", extra={"decision_id": a.decision_id})
-                    return None
-                grades.append(grading.Grade(score, "judge", judge.JUDGE_VERSION))
-            if not grades:
-                return None
-            pick = a.hints.pick if a.hints is not None else "mean"
-            score, detail = answer_grading.combine(grades, pick)
-            detail = judge.JUDGE_VERSION if len(grades) == 1 else detail
-            self._apply(a.decision_id, a, score, "judge", detail)
-            return "judge", score
-        except BudgetExceeded as err:  # the judge's caps (budgets.judge_scope) refused the call
-            log.warning("judge call skipped: %s", err.message, extra={"decision_id": a.decision_id})
-        except ArbiterError as err:  # a failed judge call costs a grade, never a request
-            log.warning("grading failed: %s", err.message, extra={"decision_id": a.decision_id})
-        except Exception:  # grading is best-effort background work: log, never crash the loop
-            log.exception("grading crashed", extra={"decision_id": a.decision_id})
-        return None
+            grades.append(grading.Grade(score, "judge", judge.JUDGE_VERSION))
+        if not grades:
+            return None
+        pick = a.hints.pick if a.hints is not None else "mean"
+        score, detail = answer_grading.combine(grades, pick)
+        detail = judge.JUDGE_VERSION if len(grades) == 1 else detail
+        self._apply(a.decision_id, a, score, "judge", detail)
+        return "judge", score
 
     def _apply(
         self,
@@ -283,3 +340,19 @@ class Learner:
             "model": target.model,
             "task": target.task,
         }
+
+
+def _parse_only(found: list[answer_grading.Signal]) -> bool:
+    """No grade beyond a code answer's parse check: code execution (if on) may say more."""
+    return not found or (found[0].grader == "auto" and found[0].detail.startswith("code_parse"))
+
+
+def _log_failure(a: Answered, err: Exception) -> None:
+    """Grading is best-effort background work: a failure costs a grade, never a request."""
+    extra = {"decision_id": a.decision_id}
+    if isinstance(err, BudgetExceeded):  # the judge's caps (budgets.judge_scope) refused it
+        log.warning("judge call skipped: %s", err.message, extra=extra)
+    elif isinstance(err, ArbiterError):  # a failed judge call
+        log.warning("grading failed: %s", err.message, extra=extra)
+    else:  # a bug: logged with its traceback, never raised into the loop
+        log.error("grading crashed", exc_info=err, extra=extra)

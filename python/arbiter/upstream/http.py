@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 import orjson
 
-from arbiter import request_log
+from arbiter import request_log, shared_timeouts
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
@@ -330,7 +330,7 @@ class HTTPProvider:
     ) -> tuple[bytes, httpx.Headers]:
         """A whole non-streaming 2xx answer, within the total timeout and the response cap."""
         try:
-            async with asyncio.timeout(self._failover.total_timeout_s):
+            async with shared_timeouts.timeout(self._failover.total_timeout_s):
                 resp = await self._post(payload, self._complete_timeout, url)
                 try:
                     raw = await read_at_most(resp, self.settings.max_response_bytes)
@@ -497,7 +497,7 @@ class SSEStream:
     async def _next_piece(self) -> bytes | None:
         """The body's next piece as it came off the network, or None at its end."""
         try:
-            async with asyncio.timeout(max(self._deadline - time.monotonic(), 0.0)):
+            async with shared_timeouts.timeout(max(self._deadline - time.monotonic(), 0.0)):
                 piece = await self._raw.__anext__()
         except StopAsyncIteration:
             return None

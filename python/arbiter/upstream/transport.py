@@ -18,6 +18,8 @@ from typing import Any, cast
 import httptools
 import httpx
 
+from arbiter import shared_timeouts
+
 _HIGH_WATER = 64  # buffered body chunks before the socket is paused (back-pressure)
 _LOW_WATER = 16
 # ... or buffered bytes: a read can be up to 256 KiB, so 64 of them could hold 16 MiB per response
@@ -120,7 +122,7 @@ class _Conn(asyncio.Protocol):
         while not self._chunks:
             self._wake.clear()
             try:
-                async with asyncio.timeout(read_timeout):
+                async with shared_timeouts.timeout(read_timeout):
                     await self._wake.wait()
             except TimeoutError as err:
                 raise httpx.ReadTimeout("no data from upstream within the read timeout") from err
@@ -323,7 +325,7 @@ class H1Transport(httpx.AsyncBaseTransport):
         conn: _Conn, data: bytes, read_timeout: float | None
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
         try:
-            async with asyncio.timeout(read_timeout):
+            async with shared_timeouts.timeout(read_timeout):
                 return await conn.start(data)
         except TimeoutError as err:
             raise httpx.ReadTimeout("no response head within the read timeout") from err
