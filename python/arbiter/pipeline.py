@@ -92,7 +92,9 @@ class Pipeline:
             # a stream or a request with its own latency SLO does not wait on an identical one
             # in flight (its first token, its deadline): only those that would wait anyway
             wait = not req.stream and slo == NO_SLO
-            look = await self.s.cache.lookup(req, principal, wait=wait)
+            # a follower's wait is watched: a client that left is not served a hit (recorded,
+            # counted) when the leader ends; nothing is recorded for it (no call was made)
+            look = await self.s.cache.lookup(req, principal, wait=wait, watch=watch)
             if look.entry is not None:
                 return await serve_hit(self.s, req, principal, look)
         try:
