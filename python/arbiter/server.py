@@ -194,7 +194,7 @@ class Handlers:
             return _event_stream(outcome)
         decision_id = outcome.headers["x-arbiter-decision-id"]
         body = responses_surface.render_result(
-            outcome.result, outcome.protocol, req, decision_id, int(time.time())
+            outcome.result, outcome.protocol, req, decision_id, int(time.time()), outcome.hit
         )
         return Response(body, media_type=JSON, headers=outcome.headers)
 
