@@ -60,6 +60,7 @@ import httpx
 import orjson
 
 from arbiter.config import BudgetSettings, CapSettings, ModelSettings
+from arbiter.cost_report import vetted
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
@@ -78,10 +79,13 @@ _T = TypeVar("_T")
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-def billed_cost(model: ModelSettings, usage: Usage | None) -> float | None:
-    """What the upstream says a call cost: its own figure, else its usage at `model`'s prices
-    (cache reads and writes included); None when it reported neither (the caller falls back to
-    the call's worst case)."""
+def billed_cost(
+    model: ModelSettings, usage: Usage | None, worst: Callable[[], float] | None = None
+) -> float | None:
+    """What the upstream says a call cost: its own figure (when believable: cost_report.py,
+    `worst` the call's worst case), else its usage at `model`'s prices (cache reads and writes
+    included); None when it reported neither (the caller falls back to the call's worst case)."""
+    usage = vetted(model, usage, worst)
     if usage is None:
         return None
     if usage.reported_cost_usd is not None:

@@ -26,6 +26,7 @@ from starlette.types import Receive
 
 from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
+from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.failover import run_with_failover
@@ -309,6 +310,11 @@ class PassThrough:
         stream we cut before its usage came generated (cut_stream_cost.py), as for chat."""
         s = self.s
         m = s.registry[req.model]
+
+        def worst() -> float:
+            return m.cost_usd(req.prompt_tokens, req.output_tokens)
+
+        usage = vetted(m, usage, worst)  # an absurd reported cost counts as not reported
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = usage.completion_tokens if usage else 0
         if error is None or opened:
@@ -316,9 +322,7 @@ class PassThrough:
             # no usage: what a stream we cut generated, else what it may have cost (its worst
             # case), as for chat
             if billed is None:
-                billed = (
-                    cut if cut is not None else m.cost_usd(req.prompt_tokens, req.output_tokens)
-                )
+                billed = cut if cut is not None else worst()
             cost = billed + committed
         else:
             cost = committed

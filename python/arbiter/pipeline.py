@@ -28,6 +28,7 @@ from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
+from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.difficulty import prompt_stats
 from arbiter.errors import (
@@ -596,7 +597,7 @@ class Pipeline:
         one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
         case (we cannot know what it billed)."""
         m = self.s.registry[model]
-        billed = billed_cost(m, usage)
+        billed = billed_cost(m, usage, self._worst_of(plan, model))
         if billed is not None:
             return billed
         if cut is not None:
@@ -604,6 +605,12 @@ class Pipeline:
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
+
+    @staticmethod
+    def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
+        """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
+        charge = plan.charge
+        return None if charge is None else functools.partial(charge.call_worst, model)
 
     def headers(
         self,
@@ -654,6 +661,7 @@ class Pipeline:
         failed attempts' (committed on the charge) and `extra`."""
         s = self.s
         m = s.registry[model]
+        usage = vetted(m, usage, self._worst_of(plan, model))  # an absurd report: not reported
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = (
             usage.completion_tokens

@@ -313,7 +313,7 @@ class Shadow:
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
         )
-        billed = billed_cost(m, result.usage)
+        billed = billed_cost(m, result.usage, lambda: worst(challenger))
         cost = (billed if billed is not None else worst(challenger)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         tally.cost_usd += cost
