@@ -57,8 +57,8 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
-import orjson
 
+from arbiter import budget_webhook
 from arbiter.config import BudgetSettings, CapSettings, ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.errors import (
@@ -562,19 +562,6 @@ class Budgets:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
 
-    async def _webhook(self, payload: dict[str, object], attempts: int = 5) -> None:
+    async def _webhook(self, payload: dict[str, object]) -> None:
         assert self._s.webhook_url is not None
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-            for i in range(attempts):
-                try:
-                    r = await client.post(
-                        self._s.webhook_url,
-                        content=orjson.dumps(payload),
-                        headers={"content-type": "application/json"},
-                    )
-                    if r.status_code < 500:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(min(0.2 * 2**i, 5.0))
-        log.warning("budget webhook failed after %d attempts", attempts)
+        await budget_webhook.post(self._s.webhook_url, payload)
