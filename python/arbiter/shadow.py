@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from arbiter import sampling
 from arbiter.budget import BoundCap, billed_cost, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
@@ -235,6 +236,11 @@ class Shadow:
         if req.has_tools and "tools" not in m.capabilities:
             return False
         if req.has_images and "vision" not in m.capabilities:
+            return False
+        if sampling.sets_both(req.body) and sampling.ONE_SAMPLER in m.capabilities:
+            # the request's temperature with top_p: a guaranteed 400 from this model (routing
+            # rules it out the same way, request_checks.py); the skip is counted, by name
+            self._skip("temperature_or_top_p")
             return False
         # structured output, as routing rules it (pipeline.plan): a strict schema crossing
         # protocols needs the model's own structured outputs; and what its protocol can carry
