@@ -597,7 +597,8 @@ class Pipeline:
         one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
         case (we cannot know what it billed)."""
         m = self.s.registry[model]
-        billed = billed_cost(m, usage, self._worst_of(plan, model))
+        reported = usage is not None and usage.reported_cost_usd is not None
+        billed = billed_cost(m, usage, self._worst_of(plan, model) if reported else None)
         if billed is not None:
             return billed
         if cut is not None:
@@ -661,7 +662,8 @@ class Pipeline:
         failed attempts' (committed on the charge) and `extra`."""
         s = self.s
         m = s.registry[model]
-        usage = vetted(m, usage, self._worst_of(plan, model))  # an absurd report: not reported
+        if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
+            usage = vetted(m, usage, self._worst_of(plan, model))
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = (
             usage.completion_tokens
