@@ -15,6 +15,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 
+from arbiter import tokenizer_load
 from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.demo import (
     ADMIN_KEY_ENV,
@@ -93,6 +94,15 @@ def start_sim(config: Path, env: dict[str, str] | None = None) -> tuple[Proc, st
     root = f"http://127.0.0.1:{port_of(sock)}"
     args = [sys.executable, "-m", "arbiter", "sim", "--config", str(config), *fd_args(sock)]
     return Proc(args, f"{root}/v1/models", env, listener=sock).start(), root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tokenizer_loaded() -> None:
+    """The budget tokenizer's tables built before any test, as a running sidecar builds them at
+    its start (tokenizer_load.py): a count on the loop is exact whichever test comes first
+    (before they are built it is a byte bound: tests/test_tokenizer_load.py, in fresh
+    interpreters)."""
+    tokenizer_load.load_now()
 
 
 @pytest.fixture(scope="session")

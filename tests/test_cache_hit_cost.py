@@ -80,3 +80,33 @@ def test_a_hit_stream_without_a_usage_chunk_gets_none_added() -> None:
     (out,) = with_hit_cost_frames([delta])
     assert out.startswith(b"event: message_delta\ndata: ")
     assert orjson.loads(out.split(b"data: ", 1)[1])["usage"] == {"output_tokens": 3, "cost": 0.0}
+
+
+def test_a_responses_api_hit_says_it_cost_nothing_as_chat_hits_do(tmp_path: Path) -> None:
+    """/v1/responses hits rendered their own Response (and stream) without `cost: 0` in its
+    usage, while chat's and messages' hits said it: every surface's hit says the same now."""
+
+    async def body(sc: InProcess) -> None:
+        payload = {"model": "sim-small", "input": "What is the capital of France?"}
+        miss = await sc.client.post("/v1/responses", json=payload, headers=sc.auth)
+        assert miss.status_code == 200, miss.text
+        assert miss.headers["x-arbiter-cache"] == "miss"
+        await sc.services.cache.drain()
+        for streamed in (False, True):
+            hit = await sc.client.post(
+                "/v1/responses", json={**payload, "stream": streamed}, headers=sc.auth
+            )
+            assert hit.status_code == 200, hit.text
+            assert hit.headers["x-arbiter-cache"] == "hit", streamed
+            assert hit.headers["x-arbiter-cost-usd"] == "0.00000000"
+            if streamed:
+                events = [orjson.loads(line[6:]) for line in hit.text.splitlines()
+                          if line.startswith("data: ")]  # fmt: skip
+                (done,) = [e for e in events if e["type"] == "response.completed"]
+                usage = done["response"]["usage"]
+            else:
+                usage = hit.json()["usage"]
+            assert usage.get("cost") == 0, (streamed, usage)
+            assert usage["output_tokens"] > 0, usage
+
+    run_with_claude(tmp_path, body, edit_config=lambda text: text + "\n[cache]\nenabled = true\n")

@@ -91,3 +91,18 @@ def test_events_received_and_not_read_are_counted_at_the_close() -> None:
         assert stream.unread_events == 4
 
     asyncio.run(main())
+
+
+def test_a_legacy_completions_streams_text_is_counted_as_relayed() -> None:
+    """A /v1/completions chunk carries `choices[].text`, no `delta`: its text was not kept, so
+    a cut completions stream would count nothing relayed (only the gap's estimate)."""
+    from arbiter.cut_stream_cost import relayed_texts
+    from arbiter.relay_codec import OpenAIPassThrough
+
+    codec = OpenAIPassThrough("m", include_usage=False)
+    text = "Once upon a time the tide came in over the long grey sands of the bay. " * 3
+    for i in range(0, len(text), 6):
+        piece = text[i : i + 6]
+        codec.feed(b'{"object":"text_completion","choices":[{"index":0,"text":"%s"}]}'
+                   % piece.encode())  # fmt: skip
+    assert tokens_of(relayed_texts(codec)) == tokens_of([text]) > 0

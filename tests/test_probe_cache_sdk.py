@@ -425,3 +425,82 @@ def test_an_answer_under_an_anthropic_beta_is_not_served_without_it(tmp_path: Pa
         assert cached_for == under.headers["x-arbiter-decision-id"]
 
     run_with_claude(tmp_path, body, edit_config=lambda t: t + CACHE_ON)
+
+
+def _asgi_scope(sc: InProcess, path: str) -> dict[str, Any]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "server": ("arbiter", 80), "client": ("127.0.0.1", 1),
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {sc.api_key}".encode()),
+                    (b"content-type", b"application/json")],
+    }  # fmt: skip
+
+
+def test_a_follower_whose_client_left_records_no_hit(tmp_path: Path) -> None:
+    """A request waiting on an identical one in flight (a follower) whose client leaves: it was
+    still served the leader's answer when the leader ended, recorded as a free cache hit and
+    counted as coalesced, for a client no longer there. A normal request whose client leaves is
+    cancelled; so is the follower's wait now: nothing recorded, nothing counted."""
+
+    async def body(sc: InProcess) -> None:
+        messages = [{"role": "user", "content": "Describe the water cycle."}]
+        stream = {"model": "sim-small", "messages": messages, "stream": True}
+        release = asyncio.Event()
+
+        async def leader_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                await release.wait()  # the leader's relay is held until the follower left
+
+        async def leader_receive() -> dict[str, Any]:
+            if not sent:
+                sent.append(True)
+                return {"type": "http.request", "body": orjson.dumps(stream)}
+            await asyncio.Event().wait()  # this client never leaves
+            raise AssertionError
+
+        sent: list[bool] = []
+        leader = asyncio.ensure_future(
+            sc.app(_asgi_scope(sc, "/v1/chat/completions"), leader_receive, leader_send)
+        )
+        for _ in range(2000):  # the leader leads its key's flight
+            if sc.services.cache._flights:
+                break
+            await asyncio.sleep(0.005)
+        flight = next(iter(sc.services.cache._flights.values()))
+
+        leave = asyncio.Event()
+        plain = {"model": "sim-small", "messages": messages}
+        inbox = [{"type": "http.request", "body": orjson.dumps(plain)}]
+
+        async def follower_receive() -> dict[str, Any]:
+            if inbox:
+                return inbox.pop(0)
+            await leave.wait()
+            return {"type": "http.disconnect"}
+
+        async def follower_send(message: dict[str, Any]) -> None:
+            pass
+
+        follower = asyncio.ensure_future(
+            sc.app(_asgi_scope(sc, "/v1/chat/completions"), follower_receive, follower_send)
+        )
+        for _ in range(2000):  # the follower waits on the leader's flight
+            if flight.done._waiters:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.005)
+        assert flight.done._waiters, "the follower never waited"  # type: ignore[attr-defined]
+        leave.set()
+        await asyncio.sleep(0.05)
+        release.set()
+        async with asyncio.timeout(30):
+            await leader
+            await follower
+        await sc.services.cache.drain()
+        sc.services.recorder.flush(5.0)
+        r = await sc.client.get("/arbiter/decisions?limit=10", headers=sc.admin)
+        rows = r.json()["data"]
+        assert [row["mode"] for row in rows if row["mode"] == "cache"] == [], rows
+        assert sc.services.cache.view()["coalesced"] == 0
+
+    run(tmp_path, body)

@@ -168,3 +168,35 @@ def test_check_config_warns_of_a_claude_model_without_the_capability(tmp_path: P
         assert warned(name, '["chat", "temperature-or-top-p"]') == []
     for name in ("claude-3-7-sonnet-20250219", "claude-sonnet-4-20250514", "gpt-4.5-preview"):
         assert warned(name, '["chat"]') == []
+
+
+def test_a_shadow_call_is_not_sent_with_a_pair_its_challenger_refuses(tmp_path: Path) -> None:
+    """The challenger refuses temperature with top_p: a shadow call of a request setting both
+    was sent anyway, a guaranteed 400 (billed as a failed call, counted as `failed`). It is now
+    skipped, and the skip counted as `temperature_or_top_p`; a request with one of them is
+    still shadowed to it."""
+
+    def edit(text: str) -> str:
+        return one_sampler_claude(text) + (
+            f'\n[shadow]\nchallengers = ["{CLAUDE}"]\nsample_rate = 1.0\nbudget_usd = 10.0\n'
+            "auto_promote = false\n"
+        )
+
+    async def body(sc: InProcess) -> None:
+        shadow = sc.services.shadow
+        for extra in (BOTH, {"temperature": 0.7}):
+            r = await sc.client.post(
+                "/v1/chat/completions",
+                json={"model": "auto", "messages": ASK, "max_tokens": 50, **extra},
+                headers=sc.auth,
+            )
+            assert r.status_code == 200, r.text
+            assert r.headers["x-arbiter-model"] != CLAUDE
+            await shadow.drain()
+            if extra is BOTH:
+                assert _sim_requests(sc, CLAUDE) == 0, "the refused pair was sent to it"
+                assert shadow.skipped.get("temperature_or_top_p") == 1, shadow.skipped
+        assert _sim_requests(sc, CLAUDE) == 1  # the second request's shadow call
+        assert "failed" not in shadow.skipped, shadow.skipped
+
+    run(tmp_path, body, edit_config=edit)

@@ -15,6 +15,7 @@ import openai
 import orjson
 import pytest
 
+from arbiter.types import count_tokens
 from tests.inproc import InProcess, recorded_decision, run_with_claude
 from tests.openapi_spec import validate
 from tests.sdk_clients import sdks, sim_requests
@@ -315,3 +316,77 @@ def test_a_client_leaving_a_completions_stream_is_recorded_as_a_disconnect(
         assert row["data"][0]["status"] == "failed" and row["data"][0]["cost_usd"] > 0
 
     run(tmp_path, body)
+
+
+def _leave_after_first_chunk(sc: InProcess, payload: dict[str, Any]) -> Awaitable[str]:
+    """Drive the app over ASGI with a client that disconnects after the first chunk; the
+    decision id the response named."""
+
+    async def go() -> str:
+        inbox = [{"type": "http.request", "body": orjson.dumps(payload), "more_body": False}]
+        left = asyncio.Event()
+        headers: dict[str, str] = {}
+
+        async def receive() -> dict[str, Any]:
+            if inbox:
+                return inbox.pop(0)
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers.update((k.decode(), v.decode()) for k, v in message["headers"])
+            if message["type"] == "http.response.body" and message.get("body"):
+                left.set()
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+            "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
+            "root_path": "", "query_string": b"", "server": ("arbiter", 80),
+            "client": ("127.0.0.1", 1),
+            "headers": [(b"host", b"127.0.0.1"),
+                        (b"authorization", f"Bearer {sc.api_key}".encode()),
+                        (b"content-type", b"application/json")],
+        }  # fmt: skip
+        await asyncio.wait_for(sc.app(scope, receive, send), 30)
+        return headers["x-arbiter-decision-id"]
+
+    return go()
+
+
+_SIM_SMALL = (
+    '[models.sim-small]\nupstream = "sim"\nprice_in_per_mtok = 0.5\nprice_out_per_mtok = 1.5\n'
+    'context_window = 32000\ncapabilities = ["chat", "json", "json-schema", "tools"'
+)
+
+
+@pytest.mark.parametrize("bills_whole_stream", [False, True])
+def test_a_cut_completions_stream_is_charged_what_was_generated_as_a_chat_stream_is(
+    tmp_path: Path, bills_whole_stream: bool
+) -> None:
+    """A completions stream the client left was charged its worst case (the prompt plus every
+    choice at max_tokens), while a chat stream is charged what the upstream generated until the
+    sidecar closed it (cut_stream_cost.py). It now follows chat's rule, and keeps the worst case
+    for a model marked `bills-after-disconnect` (its provider bills the whole stream)."""
+
+    def mark(text: str) -> str:
+        assert _SIM_SMALL in text
+        return text.replace(_SIM_SMALL, _SIM_SMALL + ', "bills-after-disconnect"')
+
+    async def body(sc: InProcess) -> None:
+        payload = {"model": GPT, "prompt": ["Tell me a long story", "And another"],
+                   "max_tokens": 4000, "n": 2, "stream": True}  # fmt: skip
+        decision_id = await _leave_after_first_chunk(sc, payload)
+        sc.services.recorder.flush(5.0)
+        row = await decision(sc, decision_id)
+        assert row["error"] == "client_disconnected" and row["status"] == "failed", row
+        m = sc.services.registry[GPT]
+        prompt = count_tokens(["Tell me a long story", "And another"])
+        worst = m.cost_usd(prompt, 4000 * 2 * 2)  # every choice of every prompt at the limit
+        if bills_whole_stream:
+            assert row["cost_usd"] == pytest.approx(worst), (row["cost_usd"], worst)
+        else:
+            # the prompt plus what the sim made until the close: a small part of the worst case
+            assert m.cost_usd(prompt, 1) < row["cost_usd"] < worst / 20, (row["cost_usd"], worst)
+
+    run(tmp_path, body, **({"edit_config": mark} if bills_whole_stream else {}))

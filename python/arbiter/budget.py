@@ -57,9 +57,10 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import httpx
-import orjson
 
+from arbiter import budget_webhook
 from arbiter.config import BudgetSettings, CapSettings, ModelSettings
+from arbiter.cost_report import vetted
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
@@ -78,10 +79,13 @@ _T = TypeVar("_T")
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-def billed_cost(model: ModelSettings, usage: Usage | None) -> float | None:
-    """What the upstream says a call cost: its own figure, else its usage at `model`'s prices
-    (cache reads and writes included); None when it reported neither (the caller falls back to
-    the call's worst case)."""
+def billed_cost(
+    model: ModelSettings, usage: Usage | None, worst: Callable[[], float] | None = None
+) -> float | None:
+    """What the upstream says a call cost: its own figure (when believable: cost_report.py,
+    `worst` the call's worst case), else its usage at `model`'s prices (cache reads and writes
+    included); None when it reported neither (the caller falls back to the call's worst case)."""
+    usage = vetted(model, usage, worst)
     if usage is None:
         return None
     if usage.reported_cost_usd is not None:
@@ -567,19 +571,6 @@ class Budgets:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
 
-    async def _webhook(self, payload: dict[str, object], attempts: int = 5) -> None:
+    async def _webhook(self, payload: dict[str, object]) -> None:
         assert self._s.webhook_url is not None
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-            for i in range(attempts):
-                try:
-                    r = await client.post(
-                        self._s.webhook_url,
-                        content=orjson.dumps(payload),
-                        headers={"content-type": "application/json"},
-                    )
-                    if r.status_code < 500:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(min(0.2 * 2**i, 5.0))
-        log.warning("budget webhook failed after %d attempts", attempts)
+        await budget_webhook.post(self._s.webhook_url, payload)

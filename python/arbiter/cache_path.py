@@ -72,7 +72,9 @@ async def serve_hit(
     if req.stream:
         codec = req.stream_codec and req.stream_codec("openai", entry.model, decision_id, created)
         if isinstance(codec, Translating):  # a surface of its own (Responses) encodes it
-            frames = [codec.replay(list(cached.events(entry.answer, decision_id)))]
+            frames = cached.with_hit_cost_frames(
+                [codec.replay(list(cached.events(entry.answer, decision_id)))]
+            )
         else:
             frames = cached.with_hit_cost_frames(cached.replay(
                 entry, req.protocol, decision_id, include_usage=req.include_usage,
@@ -87,7 +89,7 @@ async def serve_hit(
         entry.model, body, entry.answer.text, None, Usage(), 0.0, orjson.dumps(body),
         req.protocol,
     )  # fmt: skip
-    return Completed(result, headers, req.protocol)
+    return Completed(result, headers, req.protocol, hit=True)
 
 
 def remember_answer(

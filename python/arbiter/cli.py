@@ -196,6 +196,9 @@ def _keys(args: argparse.Namespace) -> int:
     from arbiter.store import open_store
 
     settings = config.load(args.config)
+    if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
+        print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
+        return 2
     store = open_store(settings.store.url)
     try:
         # only `create` writes a key where none could be yet: a read (`list`), or a revoke of a
@@ -385,6 +388,9 @@ def _export(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     settings = config.load(args.config)
+    if (absent := _absent(settings.store.url)) is not None:
+        print(f"arbiter: {absent}", file=sys.stderr)
+        return 2
     store = open_store(settings.store.url)
     try:
         if (unmigrated := _unmigrated(store, settings.store.url)) is not None:
@@ -409,6 +415,23 @@ def _export(args: argparse.Namespace) -> int:
         store.close()
     print(f"exported {n} decisions", file=sys.stderr)
     return 0
+
+
+def _absent(url: str) -> str | None:
+    """Why a read-only command cannot read a SQLite store that does not exist: opening it would
+    create the file (and its directories), an empty store where the operator named none. None
+    when it exists, or is not a SQLite file."""
+    from arbiter.store.sqlite import parse_sqlite_url
+    from arbiter.url_redaction import redact_url
+
+    path = parse_sqlite_url(url) if url.startswith("sqlite:") else None
+    if path is None or path.exists():
+        return None
+    return (
+        f"the store at {redact_url(url)} has no Arbiter tables (there is no file {path}: it was "
+        "never migrated; nothing was created): run `arbiter migrate` (with the same --config) "
+        "first, or point store.url at the sidecar's"
+    )
 
 
 def _unmigrated(store: Store, url: str) -> str | None:

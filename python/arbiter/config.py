@@ -393,7 +393,7 @@ class BudgetSettings:
     caps: list[CapSettings] = field(default_factory=list)
     default_max_output_tokens: int = 1024  # reserved (and enforced) when a request sets none
     alert_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
-    webhook_url: str | None = None
+    webhook_url: str | None = None  # threshold alerts POSTed here (budget_webhook.py: bounded)
     # worst-case prompt tokens reserved per image part (OpenAI: a high-detail 2048x768 image is
     # 1105 tokens at 4o prices; larger tiles cost more on some models, so leave headroom)
     image_tokens: int = 2000

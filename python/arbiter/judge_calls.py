@@ -74,7 +74,7 @@ def judge_caller(
             await s.budgets.settle(decision_id, charge.committed)
             raise
         u = result.usage
-        billed = billed_cost(m, u)
+        billed = billed_cost(m, u, lambda: worst(judge))
         cost = (billed if billed is not None else worst(judge)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         await s.record(

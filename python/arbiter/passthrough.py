@@ -26,6 +26,7 @@ from starlette.types import Receive
 
 from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
+from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.failover import run_with_failover
@@ -55,6 +56,7 @@ class Parsed:
     output_tokens: int  # the most the call may produce (all choices)
     stream: bool = False  # completions only (passthrough_stream.py)
     include_usage: bool = False  # the client's stream_options.include_usage
+    choices: int = 1  # completions: every choice of every prompt (output_tokens is their sum)
 
 
 def parse(kind: Kind, raw: bytes) -> Parsed:
@@ -106,8 +108,8 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
     openai_params.check_completions(body)
     limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
-    outputs = limit * max(n, best_of) * _prompt_count(body["prompt"])
-    return Parsed(model, body, tokens, outputs, stream, include_usage)
+    choices = max(n, best_of) * _prompt_count(body["prompt"])
+    return Parsed(model, body, tokens, limit * choices, stream, include_usage, choices)
 
 
 def _check_best_of(given: Any, best_of: int, n: int, stream: bool) -> None:
@@ -302,17 +304,26 @@ class PassThrough:
         error: ArbiterError | None,
         committed: float = 0.0,
         opened: bool = False,
+        cut: float | None = None,
     ) -> float:
-        """`opened`: a stream was under way, so even a failed call may be billed."""
+        """`opened`: a stream was under way, so even a failed call may be billed; `cut`: what a
+        stream we cut before its usage came generated (cut_stream_cost.py), as for chat."""
         s = self.s
         m = s.registry[req.model]
+
+        def worst() -> float:
+            return m.cost_usd(req.prompt_tokens, req.output_tokens)
+
+        usage = vetted(m, usage, worst)  # an absurd reported cost counts as not reported
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = usage.completion_tokens if usage else 0
         if error is None or opened:
             billed = billed_cost(m, usage)
-            # no usage: what it may have cost (its worst case), as for chat
-            worst = m.cost_usd(req.prompt_tokens, req.output_tokens)
-            cost = (billed if billed is not None else worst) + committed
+            # no usage: what a stream we cut generated, else what it may have cost (its worst
+            # case), as for chat
+            if billed is None:
+                billed = cut if cut is not None else worst()
+            cost = billed + committed
         else:
             cost = committed
         record = DecisionRecord(

@@ -6,7 +6,9 @@ chunk reaches the client only when it asked (`stream_options.include_usage`); fa
 circuit breaker act until the first chunk with content (SSEStream.prime), so nothing has reached
 the client yet; a stream that breaks after that ends with one OpenAI error event, never with
 [DONE]; the decision is recorded and the budget settled before [DONE] goes out, or when the
-client leaves (then as `client_disconnected`, priced from the usage seen or the worst case: the
+client leaves (then as `client_disconnected`, priced as a chat stream we cut: the usage seen,
+else what the upstream generated until we closed it (cut_stream_cost.py), else, for a model
+that bills the whole stream (`bills-after-disconnect`) or a cut not ours, the worst case: the
 upstream may bill a call it was never told to stop). The relay loop is chat's (relay.forward):
 a decision that cannot be committed under `store.durability = "strict"` ends the stream with the
 NOT_RECORDED error event, not [DONE] (this copy of the loop used to lack it).
@@ -14,15 +16,18 @@ NOT_RECORDED error event, not [DONE] (this copy of the loop used to lack it).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.errors import ClientDisconnected, UpstreamError
 from arbiter.records import Attempt
 from arbiter.relay import _StreamOutcome, broken_after_opening, forward, run_to_end
 from arbiter.relay_codec import OpenAIPassThrough
+from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.budget import Charge
@@ -78,14 +83,36 @@ class _Finisher:
         outcome.finished = True
         c = self._call
         await c.upstream.aclose()
+        await asyncio.sleep(0)  # the socket closes on the loop's next turn (as chat's finisher)
+        closed = time.perf_counter()
         failure = outcome.failure
         if isinstance(failure, UpstreamError):
             elapsed = (time.perf_counter() - c.opened) * 1000
             broken_after_opening(c.attempts, c.req.model, elapsed, failure)
+        cut = await self._cut_cost(outcome, closed) if c.upstream.usage is None else None
         await c.pt._record(
             c.kind, c.req, c.principal, c.decision_id, c.started, c.attempts, c.upstream.usage,
-            failure, committed=c.charge.committed, opened=True,
+            failure, committed=c.charge.committed, opened=True, cut=cut,
         )  # fmt: skip
+
+    async def _cut_cost(self, outcome: _StreamOutcome, closed: float) -> float | None:
+        """What a stream we cut at `closed` generated, as a chat stream's (pipeline.py); None
+        when it stays at its worst case (a cut not ours, a model that bills the whole stream)."""
+        c = self._call
+        s = c.pt.s
+        model = c.req.model
+        if (
+            not cut_by_us(outcome.failure)
+            or BILLS_AFTER_DISCONNECT in s.registry[model].capabilities
+        ):
+            return None
+        req = c.req
+        worst = CallWorst(
+            s.registry.__getitem__, req.body, req.output_tokens // max(req.choices, 1), 0,
+            req.prompt_tokens, n=req.choices,
+        )  # fmt: skip
+        fit = s.latency.estimate(model, c.principal.tenant)
+        return await cut_call_cost(worst, model, outcome, c.upstream, fit, closed)
 
 
 def streaming(call: OpenedCall) -> Streaming:

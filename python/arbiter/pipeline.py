@@ -28,6 +28,7 @@ from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
+from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.difficulty import prompt_stats
 from arbiter.errors import (
@@ -92,7 +93,9 @@ class Pipeline:
             # a stream or a request with its own latency SLO does not wait on an identical one
             # in flight (its first token, its deadline): only those that would wait anyway
             wait = not req.stream and slo == NO_SLO
-            look = await self.s.cache.lookup(req, principal, wait=wait)
+            # a follower's wait is watched: a client that left is not served a hit (recorded,
+            # counted) when the leader ends; nothing is recorded for it (no call was made)
+            look = await self.s.cache.lookup(req, principal, wait=wait, watch=watch)
             if look.entry is not None:
                 return await serve_hit(self.s, req, principal, look)
         try:
@@ -594,7 +597,8 @@ class Pipeline:
         one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
         case (we cannot know what it billed)."""
         m = self.s.registry[model]
-        billed = billed_cost(m, usage)
+        reported = usage is not None and usage.reported_cost_usd is not None
+        billed = billed_cost(m, usage, self._worst_of(plan, model) if reported else None)
         if billed is not None:
             return billed
         if cut is not None:
@@ -602,6 +606,12 @@ class Pipeline:
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
+
+    @staticmethod
+    def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
+        """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
+        charge = plan.charge
+        return None if charge is None else functools.partial(charge.call_worst, model)
 
     def headers(
         self,
@@ -652,6 +662,8 @@ class Pipeline:
         failed attempts' (committed on the charge) and `extra`."""
         s = self.s
         m = s.registry[model]
+        if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
+            usage = vetted(m, usage, self._worst_of(plan, model))
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = (
             usage.completion_tokens

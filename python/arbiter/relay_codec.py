@@ -127,6 +127,8 @@ class _StreamedChoice:
         changed = False
         delta = choice.get("delta")
         text = content_text(delta.get("content")) if isinstance(delta, dict) else None
+        if delta is None and isinstance(choice.get("text"), str):
+            text = choice["text"]  # a legacy /v1/completions chunk: its choice's text, no delta
         if isinstance(text, str):
             self.parts.append(text)
         elif isinstance(delta, dict) and "tool_calls" in delta:

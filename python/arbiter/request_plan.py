@@ -66,6 +66,7 @@ class Completed:
     result: ChatResult
     headers: dict[str, str]
     protocol: Protocol = "openai"  # the answering upstream's: `result.body` is in its format
+    hit: bool = False  # served from the cache (a surface rendering its own shape says cost 0)
 
 
 @dataclass(slots=True)

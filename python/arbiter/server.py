@@ -29,6 +29,7 @@ from arbiter import (
     passthrough_stream,
     request_log,
     telemetry,
+    tokenizer_load,
     worst_case,
 )
 from arbiter.auth import authorization, key_header
@@ -195,7 +196,7 @@ class Handlers:
             return _event_stream(outcome)
         decision_id = outcome.headers["x-arbiter-decision-id"]
         body = responses_surface.render_result(
-            outcome.result, outcome.protocol, req, decision_id, int(time.time())
+            outcome.result, outcome.protocol, req, decision_id, int(time.time()), outcome.hit
         )
         return Response(body, media_type=JSON, headers=outcome.headers)
 
@@ -281,6 +282,7 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
         self._check_model_name(view["model"], principal)
+        await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
         image_tokens = self.s.settings.budgets.image_tokens
         tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
         named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
@@ -296,6 +298,7 @@ class Handlers:
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         view = await decode(responses_surface.parse_input_tokens_request, raw)
         self._check_model_name(view["model"], principal)
+        await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
         image_tokens = self.s.settings.budgets.image_tokens
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
         return json_response({"object": "response.input_tokens", "input_tokens": tokens})

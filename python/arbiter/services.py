@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from arbiter import logs, reference, stalls, writer_process
+from arbiter import logs, reference, stalls, tokenizer_load, writer_process
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
@@ -430,6 +430,7 @@ class Services:
         self.shadow.refresh()
 
     async def start(self) -> None:
+        tokenizer_load.start()  # in a thread, not awaited: the first count must not build it
         await asyncio.to_thread(self.load_state)
         await self.budgets.start()  # its lease, and a sweep of dead processes' holds
         self.recorder.start()

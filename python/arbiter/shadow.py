@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from arbiter import sampling
 from arbiter.budget import BoundCap, billed_cost, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
@@ -236,6 +237,11 @@ class Shadow:
             return False
         if req.has_images and "vision" not in m.capabilities:
             return False
+        if sampling.sets_both(req.body) and sampling.ONE_SAMPLER in m.capabilities:
+            # the request's temperature with top_p: a guaranteed 400 from this model (routing
+            # rules it out the same way, request_checks.py); the skip is counted, by name
+            self._skip("temperature_or_top_p")
+            return False
         # structured output, as routing rules it (pipeline.plan): a strict schema crossing
         # protocols needs the model's own structured outputs; and what its protocol can carry
         if wants_json(req) and "json" not in m.capabilities:
@@ -313,7 +319,7 @@ class Shadow:
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
         )
-        billed = billed_cost(m, result.usage)
+        billed = billed_cost(m, result.usage, lambda: worst(challenger))
         cost = (billed if billed is not None else worst(challenger)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         tally.cost_usd += cost

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from arbiter import tokenizer_load
 from arbiter.canonical import CanonicalRequest, Protocol
 from arbiter.errors import ArbiterError
 from arbiter.grading_hints import GradingHints
@@ -113,7 +114,11 @@ def estimate_tokens(text: str) -> int:
 
 def count_tokens(texts: list[str]) -> int:
     """Real token count of `texts` (OpenAI's o200k_base BPE, the Rust kernel); where the kernel is
-    missing, their UTF-8 byte length, which no byte-level BPE can exceed."""
+    missing, or on the event loop before its tables are loaded (tokenizer_load.py: loading them
+    there stalled every request), their UTF-8 byte length, which no byte-level BPE can exceed."""
+    if not tokenizer_load.ready() and tokenizer_load.on_event_loop():
+        tokenizer_load.start()
+        return _byte_bound(texts)
     native: Callable[[list[str]], int] | None
     try:
         from arbiter._native import count_tokens as native
@@ -124,4 +129,8 @@ def count_tokens(texts: list[str]) -> int:
             return native(texts)
     except UnicodeEncodeError:  # a lone surrogate (JSON allows "\\ud800"): not UTF-8 text
         pass
+    return _byte_bound(texts)
+
+
+def _byte_bound(texts: list[str]) -> int:
     return sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)

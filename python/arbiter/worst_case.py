@@ -96,7 +96,8 @@ class CallWorst:
     model's input price plus all `n` choices at the output limit (the request's max_tokens, else
     the model's own max_output_tokens) at its output price. The prompt is tokenized once, on
     first use, unless given (`unviewed`: tokens `body` cannot show, added to its count;
-    `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context)."""
+    `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
+    `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt)."""
 
     def __init__(
         self,
@@ -107,6 +108,7 @@ class CallWorst:
         prompt: int | None = None,
         unviewed: int = 0,
         kept_thinking: int = 0,
+        n: int | None = None,
     ) -> None:
         self._models = models
         self._body = body
@@ -115,7 +117,7 @@ class CallWorst:
         self._prompt = prompt
         self._unviewed = unviewed
         self._kept_thinking = kept_thinking
-        self._n = choices(body)
+        self._n = choices(body) if n is None else n
 
     @property
     def prompt_tokens(self) -> int:

@@ -273,3 +273,33 @@ def test_a_hostile_schema_builds_a_bounded_value() -> None:
         nested = {"type": "array", "items": nested, "minItems": 10**9}
     value = instance({"type": "object", "properties": {"a": nested}, "required": ["a"]}, Random(1))
     assert len(json.dumps(value)) < 10_000_000
+
+
+def test_legacy_completions_answer_every_prompt_n_times(sim: SimServer) -> None:
+    """A prompt array answers len(prompt) x n choices (OpenAI's: prompt i's at indexes
+    i*n .. i*n+n-1, each prompt answered on its own), usage for them all, one request; the sim
+    gave n choices for the prompts joined into one."""
+    prompts = ["Write a story about tea.", "Describe the sea at night.", "Name a river."]
+    requests = sim.state.stats["gpt"].requests
+    with openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0) as sdk:
+        batch = sdk.completions.create(model="gpt", prompt=prompts, n=2, max_tokens=40)
+        assert sim.state.stats["gpt"].requests == requests + 1
+        assert [c.index for c in batch.choices] == list(range(6))
+        assert all(c.text and c.finish_reason for c in batch.choices)
+        alone = [sdk.completions.create(model="gpt", prompt=p, max_tokens=40) for p in prompts]
+        assert batch.usage is not None  # every prompt's input, and every choice's output
+        assert batch.usage.prompt_tokens == sum(o.usage.prompt_tokens for o in alone if o.usage)
+        assert batch.usage.completion_tokens >= 6
+        stream = sdk.completions.create(
+            model="gpt", prompt=prompts, n=2, max_tokens=40, stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        texts: dict[int, str] = {}
+        finished: set[int] = set()
+        for chunk in stream:
+            for c in chunk.choices:
+                texts[c.index] = texts.get(c.index, "") + c.text
+                if c.finish_reason:
+                    finished.add(c.index)
+    assert sorted(texts) == list(range(6)) and finished == set(range(6))
+    assert all(texts.values())

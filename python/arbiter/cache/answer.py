@@ -164,7 +164,8 @@ def with_hit_cost_body(body: dict[str, Any]) -> dict[str, Any]:
 
 def with_hit_cost_frames(frames: list[bytes]) -> list[bytes]:
     """A hit's SSE frames with `cost: 0` in the usage they carry (OpenAI's usage chunk, sent
-    only with include_usage; Anthropic's message_delta); every other frame as it was."""
+    only with include_usage; Anthropic's message_delta; the Responses API's
+    `response.completed`, whose Response holds it); every other frame as it was."""
     return [_hit_cost_frame(f) if b'"usage":{' in f else f for f in frames]
 
 
@@ -174,8 +175,12 @@ def _hit_cost_frame(frame: bytes) -> bytes:
         head, sep, data = event.partition(b"data: ")
         if sep and b'"usage":{' in data:  # (a quote inside text is escaped: never matches)
             payload = orjson.loads(data)
-            if isinstance(payload.get("usage"), dict):  # the final usage; not message_start's
-                payload["usage"]["cost"] = 0.0
+            # the final usage (not message_start's): at the top, or in a completed Response
+            holder = (
+                payload.get("response") if payload.get("type") == "response.completed" else payload
+            )
+            if isinstance(holder, dict) and isinstance(holder.get("usage"), dict):
+                holder["usage"]["cost"] = 0.0
                 event = head + sep + orjson.dumps(payload)
         out.append(event)
     return b"\n\n".join(out)

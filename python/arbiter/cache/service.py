@@ -27,6 +27,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +37,7 @@ from arbiter.cache.keys import Keys, control, keys_for, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
 from arbiter.config import CacheSettings, TenantSettings
+from arbiter.errors import ClientDisconnected
 from arbiter.principal import Principal
 from arbiter.records import GradeRecord
 from arbiter.store import StoreError
@@ -147,18 +149,35 @@ class ResponseCache:
         return self._per_tenant.get(tenant, self.settings.enabled)
 
     # -- the request path -------------------------------------------------------------------
-    async def lookup(self, req: ChatRequest, principal: Principal, *, wait: bool = True) -> Lookup:
+    async def lookup(
+        self,
+        req: ChatRequest,
+        principal: Principal,
+        *,
+        wait: bool = True,
+        watch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> Lookup:
         """What the cache says about `req`; a failure in here is counted and the request goes on
         uncached (a cache outage never fails a request). `wait`: whether it may wait for an
-        identical request in flight (False: it leads one if none is, else goes on as a miss)."""
+        identical request in flight (False: it leads one if none is, else goes on as a miss);
+        `watch` wraps that wait (the server's: raise ClientDisconnected when the client leaves,
+        so a follower whose client is gone is not served, nor recorded as, a hit)."""
         try:
-            return await self._lookup(req, principal, wait)
+            return await self._lookup(req, principal, wait, watch)
+        except ClientDisconnected:
+            raise
         except Exception:
             self.counts["errors"] += 1
             log.warning("cache lookup failed; the request goes on uncached", exc_info=True)
             return BYPASS
 
-    async def _lookup(self, req: ChatRequest, principal: Principal, wait: bool) -> Lookup:
+    async def _lookup(
+        self,
+        req: ChatRequest,
+        principal: Principal,
+        wait: bool,
+        watch: Callable[[], AbstractContextManager[object]],
+    ) -> Lookup:
         tenant = principal.tenant
         if not self.on_for(tenant):
             return BYPASS
@@ -185,7 +204,7 @@ class ResponseCache:
             await self._semantic(look, principal, now)
             if look.entry is not None:
                 return self._hit(look)
-        entry = await self._follow(look, wait)
+        entry = await self._follow(look, wait, watch)
         if entry is not None:
             self.counts["coalesced"] += 1
             look.status, look.entry, look.write, look.vector = "hit", entry, False, None
@@ -193,7 +212,9 @@ class ResponseCache:
         self.counts["miss"] += 1
         return look
 
-    async def _follow(self, look: Lookup, wait: bool) -> Entry | None:
+    async def _follow(
+        self, look: Lookup, wait: bool, watch: Callable[[], AbstractContextManager[object]]
+    ) -> Entry | None:
         """A miss: lead its exact key's flight (None), or wait for the identical request that
         leads it and return the entry it stored (None when it stored none, or took too long:
         this request goes on as a miss of its own)."""
@@ -218,7 +239,8 @@ class ResponseCache:
             return None
         try:
             async with asyncio.timeout(flight.until - now):
-                await flight.done.wait()
+                with watch():  # only a follower pays for watching its client
+                    await flight.done.wait()
         except TimeoutError:
             return None
         entry = await self._get(key, look.tenant, self.clock())

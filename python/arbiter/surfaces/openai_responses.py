@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from arbiter import media
+from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import Protocol
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols._check import load_json
@@ -88,11 +89,17 @@ def _stream_codec(
 
 
 def render_result(
-    result: ChatResult, upstream_protocol: str, req: ChatRequest, decision_id: str, created: int
+    result: ChatResult,
+    upstream_protocol: str,
+    req: ChatRequest,
+    decision_id: str,
+    created: int,
+    hit: bool = False,
 ) -> bytes:
-    """The Response object for a finished answer from either protocol's upstream."""
+    """The Response object for a finished answer from either protocol's upstream; a cache
+    `hit`'s usage says `cost: 0`, as chat's and messages' hits do (cache/answer.py)."""
     canonical = decode_answer(result.body, upstream_protocol)
     echo = req.surface_data
     assert isinstance(echo, Echo)
     body = encode_response(canonical, response_id(decision_id), result.model, echo, created)
-    return orjson.dumps(body)
+    return orjson.dumps(with_hit_cost_body(body) if hit else body)

@@ -59,6 +59,7 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
 # telemetry but a broken or hostile one: a count of 2^64 - 1 overflowed the store's INTEGER (the
 # decision was dropped), 9e18 tokens or a cost of 1e308 became the request's spend (sums past
 # that are inf) and taught the price and length models. Such a number counts as not reported.
+# (The cost is judged per call too, against the model's prices: cost_report.py.)
 MAX_CALL_TOKENS = 100_000_000
 MAX_CALL_COST_USD = 10_000.0
 

@@ -3,8 +3,9 @@
 Embeddings are deterministic: each input's vector is drawn from a hash of (model, input), unit
 length, `dimensions` long (256 unless asked), as floats or base64 little-endian float32; usage
 counts the input's tokens, billed (the stats' prompt tokens and true cost) at the model's input
-price. Completions are simulate()'s answer to the prompt as one user message (the same failures,
-latency, billing and stats as chat), in the text_completion shape, streamed as text_completion
+price. Completions are simulate()'s answer to each prompt as one user message (the same failures,
+latency, billing and stats as chat; an array of prompts is one request with `n` choices per
+prompt, as OpenAI answers it), in the text_completion shape, streamed as text_completion
 chunks when asked (cut mid-stream like chat's); `max_tokens` defaults to 16, and 0 means no text.
 Both send the provider's request id and rate-limit headers.
 """
@@ -131,42 +132,56 @@ async def completions(request: Request) -> Response:
         limit = 16  # the legacy API's default
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         return _bad("'max_tokens' must be an integer >= 0.", "max_tokens")
-    text = "\n".join(i if isinstance(i, str) else " ".join(map(str, i)) for i in items)
-    # 0 is a real limit here (no text: a prompt-only call, as with echo): not the default
-    chat = {"messages": [{"role": "user", "content": text}], "max_tokens": limit,
-            "stop": body.get("stop")}  # fmt: skip
     n = body.get("n", 1)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 128:
         return _bad("'n' must be an integer in [1, 128].", "n")
     stream = body.get("stream") is True
-    outcome = await simulate(state_of(request), profile, chat, stream, n=n)
-    if isinstance(outcome, Failed):
-        status, payload, headers = failure_status(outcome.kind, outcome.rng)
-        return Response(payload, status, headers, "application/json")
-    finish = _finish(outcome.finish)
+    state = state_of(request)
+    # each prompt of an array is answered on its own, `n` times (OpenAI: len(prompt) x n
+    # choices, prompt i's at indexes i*n .. i*n+n-1), in one request billed for them all
+    outcomes: list[Completion] = []
+    for item in items:
+        text = item if isinstance(item, str) else " ".join(map(str, item))
+        # 0 is a real limit here (no text: a prompt-only call, as with echo): not the default
+        chat = {"messages": [{"role": "user", "content": text}], "max_tokens": limit,
+                "stop": body.get("stop")}  # fmt: skip
+        outcome = await simulate(state, profile, chat, stream, n=n)
+        if len(outcomes) > 0:  # one request, however many prompts it holds
+            state.stats[profile.name].requests -= 1
+            state.stats[profile.name].streams -= int(stream)
+        if isinstance(outcome, Failed):
+            status, payload, headers = failure_status(outcome.kind, outcome.rng)
+            return Response(payload, status, headers, "application/json")
+        outcomes.append(outcome)
+    first = outcomes[0]
+    finish = _finish(first.finish)
     usage: dict[str, Any] = {
-        "prompt_tokens": outcome.usage[0], "completion_tokens": outcome.usage[1],
-        "total_tokens": sum(outcome.usage),
+        "prompt_tokens": sum(o.usage[0] for o in outcomes),
+        "completion_tokens": sum(o.usage[1] for o in outcomes),
+        "total_tokens": sum(sum(o.usage) for o in outcomes),
     }  # fmt: skip
-    if outcome.body_cost is not None:
-        usage["cost"] = outcome.body_cost
-    headers = {**outcome.headers, **provider_headers(request, outcome.id_bits, "openai")}
+    costs = [o.body_cost for o in outcomes if o.body_cost is not None]
+    if costs:
+        usage["cost"] = sum(costs)
+    headers = {**first.headers, **provider_headers(request, first.id_bits, "openai")}
     if stream:
         opts = body.get("stream_options")
         tail = usage if isinstance(opts, dict) and opts.get("include_usage") is True else None
-        events = _stream_events(profile.name, outcome, finish, tail)
-        cut_at = None if outcome.plan.cut_after is None else outcome.plan.cut_after
+        events = _stream_events(profile.name, outcomes, n, finish, tail)
+        cut_at = None if first.plan.cut_after is None else first.plan.cut_after
         # n > 1 choices stream one after another here (a provider makes them at once): whole
-        left = None if outcome.more else billing_when_left(state_of(request), profile, outcome, 0)
+        whole = first.more or len(outcomes) > 1
+        left = None if whole else billing_when_left(state, profile, first, 0)
         return EventStream(
-            events, outcome.first_s, outcome.gap_s, cut_at, headers, pace_from=1, on_left=left
+            events, first.first_s, first.gap_s, cut_at, headers, pace_from=1, on_left=left
         )
-    await asyncio.sleep(outcome.first_s + outcome.gap_s * len(outcome.pieces))
+    await asyncio.sleep(first.first_s + first.gap_s * max(len(o.pieces) for o in outcomes))
     answer = {
-        "id": f"cmpl-sim{outcome.id_bits:016x}", "object": "text_completion",
+        "id": f"cmpl-sim{first.id_bits:016x}", "object": "text_completion",
         "created": int(time.time()), "model": profile.name,
-        "choices": [{"text": text, "index": i, "logprobs": None, "finish_reason": reason}
-                    for i, (text, reason) in enumerate(_texts(outcome))],
+        "choices": [{"text": text, "index": p * n + i, "logprobs": None, "finish_reason": reason}
+                    for p, o in enumerate(outcomes)
+                    for i, (text, reason) in enumerate(_texts(o))],
         "usage": usage,
     }  # fmt: skip
     return Response(orjson.dumps(answer), 200, headers, "application/json")
@@ -183,11 +198,13 @@ def _texts(outcome: Completion) -> list[tuple[str, str]]:
 
 
 def _stream_events(
-    model: str, outcome: Completion, finish: str, usage: dict[str, Any] | None
+    model: str, outcomes: list[Completion], n: int, finish: str, usage: dict[str, Any] | None
 ) -> list[bytes]:
     """OpenAI's legacy completions stream: `text_completion` chunks with `choices[].text`, the
-    finish reason on the last, then the usage chunk (empty choices) when asked, then [DONE]."""
-    cid, created = f"cmpl-sim{outcome.id_bits:016x}", int(time.time())
+    finish reason on each choice's last, then the usage chunk (empty choices) when asked, then
+    [DONE]. Prompt p's choices are indexes p*n .. p*n+n-1."""
+    first = outcomes[0]
+    cid, created = f"cmpl-sim{first.id_bits:016x}", int(time.time())
 
     def chunk(choices: list[dict[str, Any]], **more: Any) -> bytes:
         body = {"id": cid, "object": "text_completion", "created": created, "model": model,
@@ -197,11 +214,16 @@ def _stream_events(
     def choice(text: str, reason: str | None, index: int = 0) -> dict[str, Any]:
         return {"text": text, "index": index, "logprobs": None, "finish_reason": reason}
 
-    events = [chunk([choice(piece, None)]) for piece in outcome.pieces]
+    events = [chunk([choice(piece, None)]) for piece in first.pieces]
     events.append(chunk([choice("", finish)]))
-    for i, more in enumerate(outcome.more, 1):  # the other choices, each after the first
-        events.extend(chunk([choice(piece, None, i)]) for piece in more.pieces)
-        events.append(chunk([choice("", _finish(more.finish), i)]))
+    for p, outcome in enumerate(outcomes):
+        if p > 0:  # another prompt's first choice
+            events.extend(chunk([choice(piece, None, p * n)]) for piece in outcome.pieces)
+            events.append(chunk([choice("", _finish(outcome.finish), p * n)]))
+        for i, more in enumerate(outcome.more, 1):  # the other choices, each after the first
+            index = p * n + i
+            events.extend(chunk([choice(piece, None, index)]) for piece in more.pieces)
+            events.append(chunk([choice("", _finish(more.finish), index)]))
     if usage is not None:
         events.append(chunk([], usage=usage))
     events.append(b"data: [DONE]\n\n")
