@@ -183,6 +183,9 @@ class CanonicalUsage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # of `output_tokens`, those the model spent reasoning (OpenAI's
+    # completion_tokens_details.reasoning_tokens): what the Responses API reports as such
+    reasoning_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:

@@ -95,6 +95,8 @@ class Echo:
     verbosity: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
+    reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
 
 
 def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalRequest, Echo]:
@@ -146,7 +148,9 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         messages: tuple[Message, ...] = ()  # instructions and tools alone are still counted
     else:
         messages = _input(raw_input, system, may_be_system_only=count_only)
-    tools_raw = c.array(body.get("tools") or [], "tools")
+    # absent or null is no tools; any other value that is not an array (`{}`, `0`, `false`
+    # too) is the caller's mistake, as OpenAI answers it
+    tools_raw = c.array([] if body.get("tools") is None else body["tools"], "tools")
     offered = tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
     raw_choice = body.get("tool_choice")
     tool_choice: ToolChoice | None
@@ -166,10 +170,17 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
     reasoning = body.get("reasoning")
     _known_fields(reasoning, "reasoning", _REASONING_FIELDS)
     _known_fields(body.get("text"), "text", _TEXT_FIELDS)
+    effort = summary = None
     if reasoning is not None:
-        effort = c.obj(reasoning, "reasoning").get("effort")
+        reasoning = c.obj(reasoning, "reasoning")
+        effort = c.opt_string(reasoning.get("effort"), "reasoning.effort")
         if effort is not None:
-            extras["reasoning_effort"] = c.string(effort, "reasoning.effort")
+            extras["reasoning_effort"] = effort
+        # echoed only: the Chat Completions view has no summaries (`generate_summary` is its
+        # deprecated name)
+        summary = c.opt_string(reasoning.get("summary"), "reasoning.summary")
+        if summary is None:
+            summary = c.opt_string(reasoning.get("generate_summary"), "reasoning.generate_summary")
     if verbosity is not None:  # Chat Completions' `verbosity`: OpenAI only, like the effort
         extras["verbosity"] = verbosity
     metadata = c.metadata(body.get("metadata"))
@@ -203,6 +214,8 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         verbosity=verbosity,
         metadata=metadata,
         user=user,
+        reasoning_effort=effort,
+        reasoning_summary=summary,
     )
     return canonical, echo
 
@@ -454,7 +467,7 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
             "cache_write_tokens": usage.cache_creation_input_tokens,
         },
         "output_tokens": usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.prompt_tokens + usage.output_tokens,
     }
 
@@ -550,7 +563,7 @@ def response_object(
         "output": output,
         "parallel_tool_calls": echo.parallel_tool_calls,
         "previous_response_id": None,
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": echo.reasoning_effort, "summary": echo.reasoning_summary},
         "store": False,
         "temperature": echo.temperature,
         "text": {"format": echo.text_format, "verbosity": echo.verbosity or "medium"},
