@@ -105,12 +105,15 @@ def current_turn_start(messages: Sequence[Message]) -> int:
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A function tool. `builtin` names a provider-side tool type (Anthropic's `web_search_...`,
-    OpenAI's `custom`): valid in its own protocol only, untranslatable elsewhere."""
+    OpenAI's `custom`): valid in its own protocol only, untranslatable elsewhere. `strict`:
+    OpenAI's strict function calling (arguments decoded constrained to `parameters`) as the
+    client set it, None when it did not say."""
 
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict, hash=False)
     builtin: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
