@@ -54,7 +54,9 @@ def test_a_method_not_taken_is_anthropic_shaped_for_an_anthropic_caller(tmp_path
             body = r.json()
             assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
             plain = await sc.client.post("/v1/models", headers=sc.auth, json={})
-            assert plain.status_code == 405 and plain.json()["error"]["code"] == "method_not_allowed"
+            assert (
+                plain.status_code == 405 and plain.json()["error"]["code"] == "method_not_allowed"
+            )
 
     asyncio.run(main())
 
@@ -71,7 +73,13 @@ def test_a_method_not_taken_is_anthropic_shaped_for_an_anthropic_caller(tmp_path
 def test_an_unhandled_error_answers_in_the_callers_shape(
     path: str, headers: list[tuple[bytes, bytes]], anthropic_shape: bool
 ) -> None:
-    scope = {"type": "http", "method": "POST", "path": path, "headers": headers, "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": headers,
+        "query_string": b"",
+    }
     response = asyncio.run(unhandled(Request(scope), RuntimeError("boom")))
     assert response.status_code == 500
     body = orjson.loads(bytes(response.body))

@@ -236,7 +236,9 @@ def _instance(schema: Mapping[str, Any], rng: Random, depth: int = 0, root: Any 
     if kind == "object" and depth < 4:
         props = schema.get("properties", {})
         return {
-            k: _instance(v, rng, depth + 1, root) for k, v in props.items() if isinstance(v, Mapping)
+            k: _instance(v, rng, depth + 1, root)
+            for k, v in props.items()
+            if isinstance(v, Mapping)
         }
     if kind == "array" and depth < 4:
         items = schema.get("items", {})

@@ -158,9 +158,7 @@ def _of_type(
         high = max(low, min(_int(schema.get("maxItems"), low + 2), low + 2))
         least = min(max(low, 1), high)  # one item at least, where the schema allows one
         count = rng.randint(least, high)
-        return [
-            instance(schema.get("items", {}), rng, depth + 1, left, root) for _ in range(count)
-        ]
+        return [instance(schema.get("items", {}), rng, depth + 1, left, root) for _ in range(count)]
     if kind in ("integer", "number"):
         return _number(kind, schema, rng)
     if kind == "boolean":
