@@ -204,6 +204,9 @@ class CanonicalResponse:
     stop_reason: StopReason | None
     usage: CanonicalUsage = CanonicalUsage()
     stop_sequence: str | None = None
+    # the model's refusal (OpenAI's `message.refusal`), also the last text part of `parts`
+    # for the protocols with no field of their own; the Responses API shows it as its own part
+    refusal: str | None = None
 
     @property
     def text(self) -> str:

@@ -157,6 +157,7 @@ def decode_response(body: Any, stops: Sequence[str] = ()) -> CanonicalResponse:
         stop_reason=reason,
         usage=usage_in(body.get("usage")),
         stop_sequence=sequence,
+        refusal=refusal if isinstance(refusal, str) and refusal else None,
     )
 
 

@@ -585,6 +585,8 @@ def encode_response(
 ) -> dict[str, Any]:
     """A finished answer as a Response object (`created_at` passed in: no clock here). Cut
     short, its last item (the one cut) says `incomplete`, as OpenAI's do."""
+    if resp.refusal is not None:
+        return _refused(resp, rid, model, echo, created_at)
     output = output_items(rid, resp.parts)
     if incomplete_reason(resp.stop_reason) is not None:
         output[-1]["status"] = "incomplete"
@@ -592,4 +594,28 @@ def encode_response(
         rid, created_at, model, echo,
         output=output, status="completed", stop_reason=resp.stop_reason,
         usage=resp.usage, completed_at=created_at,
+    )  # fmt: skip
+
+
+def _refused(
+    resp: CanonicalResponse, rid: str, model: str, echo: Echo, created_at: int
+) -> dict[str, Any]:
+    """A refusal as OpenAI's Responses API gives one: a `refusal` part in the message (after
+    any text), the response completed. As an `output_text` part the SDK's `responses.parse`
+    would run the refusal through the caller's model and raise instead of showing it."""
+    refusal = resp.refusal
+    parts = list(resp.parts)
+    last_text = max((i for i, p in enumerate(parts) if isinstance(p, TextPart)), default=None)
+    if last_text is not None and parts[last_text] == TextPart(refusal or ""):
+        del parts[last_text]  # the refusal's copy as text (decode_response adds it last)
+    output = output_items(rid, tuple(parts)) if parts else []
+    message = next((item for item in output if item["type"] == "message"), None)
+    if message is None:
+        message = message_item(item_id(rid, "msg", len(output)), "")
+        message["content"] = []
+        output.append(message)
+    message["content"].append({"type": "refusal", "refusal": refusal})
+    return response_object(
+        rid, created_at, model, echo,
+        output=output, status="completed", usage=resp.usage, completed_at=created_at,
     )  # fmt: skip
