@@ -115,3 +115,20 @@ def test_tools_that_are_not_an_array_are_a_400(tmp_path: Path, tools: Any) -> No
             assert r.status_code == 400 and r.json()["error"]["param"] == "tools"
 
     asyncio.run(main())
+
+
+def test_a_request_past_the_context_names_input(tmp_path: Path) -> None:
+    """A Responses request past the named model's context window was a 400 naming `messages`,
+    a parameter the Responses API does not have: it names `input`, the caller's field."""
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_claude, gpt):
+            with pytest.raises(openai.BadRequestError) as err:
+                await gpt.responses.create(
+                    model="sim-small", input="hi", max_output_tokens=1_000_000
+                )
+            body = err.value.body
+            assert isinstance(body, dict) and body["code"] == "context_length_exceeded"
+            assert body["param"] == "input"
+
+    asyncio.run(main())
