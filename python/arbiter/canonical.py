@@ -105,12 +105,15 @@ def current_turn_start(messages: Sequence[Message]) -> int:
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A function tool. `builtin` names a provider-side tool type (Anthropic's `web_search_...`,
-    OpenAI's `custom`): valid in its own protocol only, untranslatable elsewhere."""
+    OpenAI's `custom`): valid in its own protocol only, untranslatable elsewhere. `strict`:
+    OpenAI's strict function calling (arguments decoded constrained to `parameters`) as the
+    client set it, None when it did not say."""
 
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict, hash=False)
     builtin: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,9 @@ class CanonicalUsage:
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    # of `output_tokens`, those the model spent reasoning (OpenAI's
+    # completion_tokens_details.reasoning_tokens): what the Responses API reports as such
+    reasoning_tokens: int = 0
 
     @property
     def prompt_tokens(self) -> int:
@@ -198,6 +204,9 @@ class CanonicalResponse:
     stop_reason: StopReason | None
     usage: CanonicalUsage = CanonicalUsage()
     stop_sequence: str | None = None
+    # the model's refusal (OpenAI's `message.refusal`), also the last text part of `parts`
+    # for the protocols with no field of their own; the Responses API shows it as its own part
+    refusal: str | None = None
 
     @property
     def text(self) -> str:

@@ -1,7 +1,9 @@
 """The app's error answers: an ArbiterError in a surface's shape (`error_response`), and the
 answers no route gives: an unknown path (404), a method the path does not take (405 with
 `Allow`), Starlette's other HTTP errors, and an unhandled exception (500, logged). Under
-/v1/messages they take Anthropic's error shape, elsewhere OpenAI's.
+/v1/messages, or asked with the `anthropic-version` header the anthropic SDK sends on every
+call (its `beta.files`, say, meets an unknown path), they take Anthropic's error shape,
+elsewhere OpenAI's.
 """
 
 from __future__ import annotations
@@ -66,10 +68,17 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return response
 
 
+def render_for(request: Request) -> Render:
+    """The error shape the caller reads: Anthropic's under its path or from its SDK (which
+    reads the error type from it; the openai SDK never sends `anthropic-version`), else
+    OpenAI's."""
+    if request.url.path.startswith("/v1/messages") or "anthropic-version" in request.headers:
+        return anthropic_render
+    return openai_surface.render_error
+
+
 def _http_error(request: Request, exc: HTTPException) -> Response:
-    # under Anthropic's path, Anthropic's error shape (its SDK reads the error type from it)
-    anthropic_path = request.url.path.startswith("/v1/messages")
-    render = anthropic_render if anthropic_path else openai_surface.render_error
+    render = render_for(request)
     try:  # an unknown path too: to a foreign Host, the same answer as a known one
         request.app.state.hosts.check_request(
             request.headers.getlist("host"), request.scope.get("http_version", "1.1")
@@ -103,4 +112,5 @@ def _allowed_methods(request: Request) -> str:
 
 async def unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    return error_response(ArbiterError("The server had an error while processing your request."))
+    failed = ArbiterError("The server had an error while processing your request.")
+    return error_response(failed, render_for(request))

@@ -112,7 +112,7 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
         raise ContextTooLong(
             f"This model's maximum context length is {model.context_window} tokens; "
             f"the request needs about {need}.",
-            param="messages",
+            param=req.messages_param,
         )
     return model
 

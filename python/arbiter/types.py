@@ -61,6 +61,9 @@ class ChatRequest:
     # the caller's name for its structured-output field, where it is neither protocol's own
     # (the Responses API: `text.format`), for the errors that name it
     format_param: str | None = None
+    # the caller's name for its conversation, for the errors that name it (the Responses API's
+    # `input`: its requests have no `messages`)
+    messages_param: str = "messages"
     # test code sent with the request (x-arbiter-tests or the body's "arbiter": {"tests"}) that
     # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
     tests: str | None = None

@@ -198,6 +198,7 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
         {"type": "object", "properties": {}}
         if parameters is None or parameters == {}
         else c.obj(parameters, f"{param}.parameters"),
+        strict=None if fn.get("strict") is None else c.opt_bool(fn["strict"], f"{param}.strict"),
     )
 
 
@@ -408,6 +409,8 @@ def _encode_tool(tool: Tool) -> dict[str, Any]:
     }
     if tool.description:
         fn["description"] = tool.description
+    if tool.strict is not None:  # said as the client said it (a Responses tool's own flag)
+        fn["strict"] = tool.strict
     return {"type": "function", "function": fn}
 
 

@@ -41,15 +41,20 @@ def _count(raw: dict[str, Any], key: str) -> int:
 
 
 def usage_in(raw: Any) -> CanonicalUsage:
-    """OpenAI counts cached prompt tokens inside `prompt_tokens`; canonical keeps them apart."""
+    """OpenAI counts cached prompt tokens inside `prompt_tokens`; canonical keeps them apart.
+    Reasoning tokens are part of `completion_tokens` and stay so (never more than it)."""
     usage = raw if isinstance(raw, dict) else {}
     details = usage.get("prompt_tokens_details")
     cached = _count(details, "cached_tokens") if isinstance(details, dict) else 0
     prompt = _count(usage, "prompt_tokens")
+    output = _count(usage, "completion_tokens")
+    out_details = usage.get("completion_tokens_details")
+    reasoning = _count(out_details, "reasoning_tokens") if isinstance(out_details, dict) else 0
     return CanonicalUsage(
         input_tokens=max(prompt - cached, 0),
-        output_tokens=_count(usage, "completion_tokens"),
+        output_tokens=output,
         cache_read_input_tokens=min(cached, prompt),
+        reasoning_tokens=min(reasoning, output),
     )
 
 
@@ -152,6 +157,7 @@ def decode_response(body: Any, stops: Sequence[str] = ()) -> CanonicalResponse:
         stop_reason=reason,
         usage=usage_in(body.get("usage")),
         stop_sequence=sequence,
+        refusal=refusal if isinstance(refusal, str) and refusal else None,
     )
 
 

@@ -95,6 +95,8 @@ class Echo:
     verbosity: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     user: str | None = None
+    reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
 
 
 def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalRequest, Echo]:
@@ -146,7 +148,9 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         messages: tuple[Message, ...] = ()  # instructions and tools alone are still counted
     else:
         messages = _input(raw_input, system, may_be_system_only=count_only)
-    tools_raw = c.array(body.get("tools") or [], "tools")
+    # absent or null is no tools; any other value that is not an array (`{}`, `0`, `false`
+    # too) is the caller's mistake, as OpenAI answers it
+    tools_raw = c.array([] if body.get("tools") is None else body["tools"], "tools")
     offered = tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
     raw_choice = body.get("tool_choice")
     tool_choice: ToolChoice | None
@@ -166,10 +170,17 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
     reasoning = body.get("reasoning")
     _known_fields(reasoning, "reasoning", _REASONING_FIELDS)
     _known_fields(body.get("text"), "text", _TEXT_FIELDS)
+    effort = summary = None
     if reasoning is not None:
-        effort = c.obj(reasoning, "reasoning").get("effort")
+        reasoning = c.obj(reasoning, "reasoning")
+        effort = c.opt_string(reasoning.get("effort"), "reasoning.effort")
         if effort is not None:
-            extras["reasoning_effort"] = c.string(effort, "reasoning.effort")
+            extras["reasoning_effort"] = effort
+        # echoed only: the Chat Completions view has no summaries (`generate_summary` is its
+        # deprecated name)
+        summary = c.opt_string(reasoning.get("summary"), "reasoning.summary")
+        if summary is None:
+            summary = c.opt_string(reasoning.get("generate_summary"), "reasoning.generate_summary")
     if verbosity is not None:  # Chat Completions' `verbosity`: OpenAI only, like the effort
         extras["verbosity"] = verbosity
     metadata = c.metadata(body.get("metadata"))
@@ -203,6 +214,8 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         verbosity=verbosity,
         metadata=metadata,
         user=user,
+        reasoning_effort=effort,
+        reasoning_summary=summary,
     )
     return canonical, echo
 
@@ -454,7 +467,7 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
             "cache_write_tokens": usage.cache_creation_input_tokens,
         },
         "output_tokens": usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.prompt_tokens + usage.output_tokens,
     }
 
@@ -550,7 +563,7 @@ def response_object(
         "output": output,
         "parallel_tool_calls": echo.parallel_tool_calls,
         "previous_response_id": None,
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": echo.reasoning_effort, "summary": echo.reasoning_summary},
         "store": False,
         "temperature": echo.temperature,
         "text": {"format": echo.text_format, "verbosity": echo.verbosity or "medium"},
@@ -572,6 +585,8 @@ def encode_response(
 ) -> dict[str, Any]:
     """A finished answer as a Response object (`created_at` passed in: no clock here). Cut
     short, its last item (the one cut) says `incomplete`, as OpenAI's do."""
+    if resp.refusal is not None:
+        return _refused(resp, rid, model, echo, created_at)
     output = output_items(rid, resp.parts)
     if incomplete_reason(resp.stop_reason) is not None:
         output[-1]["status"] = "incomplete"
@@ -579,4 +594,28 @@ def encode_response(
         rid, created_at, model, echo,
         output=output, status="completed", stop_reason=resp.stop_reason,
         usage=resp.usage, completed_at=created_at,
+    )  # fmt: skip
+
+
+def _refused(
+    resp: CanonicalResponse, rid: str, model: str, echo: Echo, created_at: int
+) -> dict[str, Any]:
+    """A refusal as OpenAI's Responses API gives one: a `refusal` part in the message (after
+    any text), the response completed. As an `output_text` part the SDK's `responses.parse`
+    would run the refusal through the caller's model and raise instead of showing it."""
+    refusal = resp.refusal
+    parts = list(resp.parts)
+    last_text = max((i for i, p in enumerate(parts) if isinstance(p, TextPart)), default=None)
+    if last_text is not None and parts[last_text] == TextPart(refusal or ""):
+        del parts[last_text]  # the refusal's copy as text (decode_response adds it last)
+    output = output_items(rid, tuple(parts)) if parts else []
+    message = next((item for item in output if item["type"] == "message"), None)
+    if message is None:
+        message = message_item(item_id(rid, "msg", len(output)), "")
+        message["content"] = []
+        output.append(message)
+    message["content"].append({"type": "refusal", "refusal": refusal})
+    return response_object(
+        rid, created_at, model, echo,
+        output=output, status="completed", usage=resp.usage, completed_at=created_at,
     )  # fmt: skip

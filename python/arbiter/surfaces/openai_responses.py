@@ -60,6 +60,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         stream_codec=functools.partial(_stream_codec, echo),
         surface_data=echo,
         format_param="text.format",
+        messages_param="input",
         grading=grading,
         tests=tests,
     )

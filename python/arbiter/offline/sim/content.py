@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from arbiter import linear
 from arbiter.offline.sim import prose
+from arbiter.offline.sim.tool_calls import local_ref
 from arbiter.offline.workload import Solution, Task, terms_of
 
 FinishReason = Literal["stop", "length", "tool_calls"]
@@ -212,19 +213,38 @@ def _schema_of(response_format: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 
 
-def _instance(schema: Mapping[str, Any], rng: Random, depth: int = 0) -> Any:
-    """A small value that validates against a (simple) JSON schema."""
+def _instance(schema: Mapping[str, Any], rng: Random, depth: int = 0, root: Any = None) -> Any:
+    """A small value that validates against a JSON schema as clients' SDKs write them: a local
+    `$ref` is followed (pydantic's nested models, `#/$defs/X`) and `anyOf`/`oneOf` take their
+    first branch that is not null (pydantic's Optional), without a draw: the draws of schemas
+    without them stay as they were."""
+    root = schema if root is None else root
+    if "$ref" in schema and depth < 8:
+        return _instance(local_ref(schema, root), rng, depth + 1, root)
+    if "const" in schema:
+        return schema["const"]
     if schema.get("enum"):
         return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        branches = [b for b in schema.get(key) or () if isinstance(b, Mapping)]
+        if branches and depth < 8:
+            branch = next((b for b in branches if b.get("type") != "null"), branches[0])
+            return _instance(branch, rng, depth + 1, root)
     kind = schema.get("type", "object")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" and depth < 4:
         props = schema.get("properties", {})
-        return {k: _instance(v, rng, depth + 1) for k, v in props.items() if isinstance(v, Mapping)}
+        return {
+            k: _instance(v, rng, depth + 1, root)
+            for k, v in props.items()
+            if isinstance(v, Mapping)
+        }
     if kind == "array" and depth < 4:
         items = schema.get("items", {})
-        return [_instance(items, rng, depth + 1)] if isinstance(items, Mapping) else []
+        return [_instance(items, rng, depth + 1, root)] if isinstance(items, Mapping) else []
+    if kind == "null":
+        return None
     defaults: dict[str, Any] = {
         "string": "example",
         "integer": rng.randint(1, 99),

@@ -6,7 +6,8 @@ with tools) calls when the latest user turn names a tool (its name, or every wor
 but the verbs: "weather" for `get_weather`) and is not a tool's result (after a result the model
 answers in text). One call per answer. The arguments are an instance of the tool's JSON schema
 (required keys, enums, bounds, lengths, formats, nested objects and arrays; `anyOf`/`oneOf`
-take a branch; a `pattern` is not followed), drawn from the Random handed in: the simulator
+take a branch; a local `$ref` (`#/$defs/X`, as pydantic writes nested models) is followed; a
+`pattern` is not followed), drawn from the Random handed in: the simulator
 gives it its own stream per request, so the same seed and prompt give the same call and no
 other draw moves.
 """
@@ -86,13 +87,37 @@ def _named_in_prompt(req: CanonicalRequest, tools: Sequence[Tool]) -> Tool | Non
     return None
 
 
-def instance(schema: Any, rng: Random, depth: int = 0, left: list[int] | None = None) -> Any:
+def local_ref(schema: Mapping[str, Any], root: Any) -> Mapping[str, Any]:
+    """What a local `$ref` in `schema` points at in `root` (`#/$defs/Name`, `#/definitions/
+    Name`: JSON pointers), with the schema's own other keywords; without one, or one that
+    points nowhere, the schema less its `$ref`. A recursive model's refs end at the depth
+    bound of whoever follows them."""
+    ref = schema.get("$ref")
+    rest = {k: v for k, v in schema.items() if k != "$ref"}
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return rest
+    node: Any = root
+    for key in ref[1:].split("/")[1:]:
+        key = key.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, Mapping) or key not in node:
+            return rest
+        node = node[key]
+    return {**node, **rest} if isinstance(node, Mapping) else rest
+
+
+def instance(
+    schema: Any, rng: Random, depth: int = 0, left: list[int] | None = None, root: Any = None
+) -> Any:
     """A value that validates against `schema` (the keywords models' tool schemas use).
-    `left`: how many more values may be built (_MAX_VALUES for the whole call)."""
+    `left`: how many more values may be built (_MAX_VALUES for the whole call); `root`: the
+    whole schema, where local `$ref`s point (`schema` itself at the top)."""
     left = [_MAX_VALUES] if left is None else left
+    root = schema if root is None else root
     left[0] -= 1
     if not isinstance(schema, Mapping) or depth > _MAX_DEPTH or left[0] < 0:
         return None
+    if "$ref" in schema:
+        return instance(local_ref(schema, root), rng, depth + 1, left, root)
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
@@ -100,36 +125,40 @@ def instance(schema: Any, rng: Random, depth: int = 0, left: list[int] | None = 
     for key in ("anyOf", "oneOf"):
         options = schema.get(key)
         if isinstance(options, list) and options:
-            return instance(options[rng.randrange(len(options))], rng, depth + 1, left)
+            return instance(options[rng.randrange(len(options))], rng, depth + 1, left, root)
     if isinstance(schema.get("allOf"), list) and schema["allOf"]:
         merged: dict[str, Any] = {}
         for part in schema["allOf"]:
             if isinstance(part, Mapping):
                 merged |= part
         return instance({**{k: v for k, v in schema.items() if k != "allOf"}, **merged}, rng,
-                        depth + 1, left)  # fmt: skip
+                        depth + 1, left, root)  # fmt: skip
     kind = schema.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"]
         kind = kinds[0] if kinds else "null"
     if kind is None:
         kind = "object" if "properties" in schema else "string"
-    return _of_type(str(kind), schema, rng, depth, left)
+    return _of_type(str(kind), schema, rng, depth, left, root)
 
 
-def _of_type(kind: str, schema: Mapping[str, Any], rng: Random, depth: int, left: list[int]) -> Any:
+def _of_type(
+    kind: str, schema: Mapping[str, Any], rng: Random, depth: int, left: list[int], root: Any
+) -> Any:
     if kind == "object":
         props = schema.get("properties")
         props = props if isinstance(props, Mapping) else {}
         required = [k for k in schema.get("required") or [] if isinstance(k, str)]
         keys = [*required, *(k for k in props if k not in required and rng.random() < 0.5)]
-        return {k: instance(props.get(k, {"type": "string"}), rng, depth + 1, left) for k in keys}
+        return {
+            k: instance(props.get(k, {"type": "string"}), rng, depth + 1, left, root) for k in keys
+        }
     if kind == "array":
         low = min(_int(schema.get("minItems"), 0), max(left[0], 0))
         high = max(low, min(_int(schema.get("maxItems"), low + 2), low + 2))
         least = min(max(low, 1), high)  # one item at least, where the schema allows one
         count = rng.randint(least, high)
-        return [instance(schema.get("items", {}), rng, depth + 1, left) for _ in range(count)]
+        return [instance(schema.get("items", {}), rng, depth + 1, left, root) for _ in range(count)]
     if kind in ("integer", "number"):
         return _number(kind, schema, rng)
     if kind == "boolean":
