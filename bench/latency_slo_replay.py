@@ -88,6 +88,7 @@ class LearnedLatency:
             coverage=CoverageTracker(live.QUANTILE, lat.coverage_step)
             if lat.coverage_step > 0 else None,
             outliers=Outliers(z=lat.outlier_z) if outliers and lat.outlier_z > 0 else None,
+            spread_pool_calls=lat.spread_pool_calls,
         )  # fmt: skip
         self.h = changepoint.threshold_for(1.0)
         self.confirm = confirm
