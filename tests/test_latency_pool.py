@@ -14,7 +14,7 @@ import pytest
 
 from arbiter import config
 from arbiter.latency import LatencyModel
-from arbiter.latency_pool import pool_target
+from arbiter.latency_pool import pool_targets
 from arbiter.offline.demo import demo_settings
 from arbiter.services import make_latency_model
 from arbiter.toml_text import to_toml
@@ -61,12 +61,13 @@ def test_one_stalled_models_spread_does_not_move_the_others_target() -> None:
     streams(lat, "new", 40, 0.3, 0.2, 99)
     # the median of 0.3, 0.3, 0.3, 1.0 is 0.3 (a pooled mean would pull it to 0.55)
     assert sds(lat, "new") == pytest.approx((0.3, 0.2), abs=0.005)
-    assert pool_target([(0.09, 0.04, 300.0), (0.09, 0.04, 300.0), (1.0, 0.64, 300.0)]) == (
-        0.09,
-        0.04,
-    )
+    big = (1.0, 0.64, 300.0)
+    targets = pool_targets({"a": (0.09, 0.04, 300.0), "b": (0.09, 0.04, 300.0), "s": big})
+    assert targets == {"a": (0.545, 0.34), "b": (0.545, 0.34), "s": (0.09, 0.04)}
+    four = pool_targets({"a": (0.09, 0.04, 300.0), "b": (0.16, 0.09, 30.0), "s": big, "n": big})
+    assert four["n"] == (0.16, 0.09) and four["a"] == (1.0, 0.64)  # leave-one-out medians
     # too few calls say nothing, and one other model is no pool
-    assert pool_target([(0.09, 0.04, 300.0), (1.0, 0.64, 19.0)]) is None
+    assert pool_targets({"a": (0.09, 0.04, 300.0), "b": (1.0, 0.64, 19.0)}) == {}
 
 
 def test_a_model_unlike_the_others_keeps_its_own_spread_once_its_calls_outweigh_the_pool() -> None:

@@ -71,7 +71,8 @@ from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
 from arbiter.latency_outliers import Outliers
 from arbiter.latency_pool import MIN_CALLS as POOL_MIN_CALLS
-from arbiter.latency_pool import pool_target, shrink
+from arbiter.latency_pool import REFRESH_CALLS as POOL_REFRESH_CALLS
+from arbiter.latency_pool import pool_targets, shrink
 from arbiter.latency_split import ridge_target, stream_ratio
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
@@ -399,6 +400,9 @@ class LatencyModel:
         self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
         # each key's fit from its own sums alone (before latency_pool), cached likewise
         self._raw: dict[tuple[str, str], tuple[Estimate, bool, tuple[float, float] | None]] = {}
+        # latency_pool's targets per model, and the observations since they were computed
+        self._targets: dict[str, tuple[float, float]] | None = None
+        self._pool_age = 0
         self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
         self._lock = threading.Lock()  # the sync thread swaps `_others`
 
@@ -435,6 +439,7 @@ class LatencyModel:
         """Expected log TTFT / log speed statistics into the pooled and the tenant's sums."""
         now = self._clock()
         with self._lock:
+            self._pool_age += 1  # (latency_pool's targets: recomputed every REFRESH_CALLS)
             for key in ((ALL_TENANTS, model), (tenant, model)):
                 s = self._own.get(key)
                 if s is None:
@@ -584,13 +589,7 @@ class LatencyModel:
         own, line, _ = self._own_fit(key)
         fit = own
         if self.spread_pool_calls > 0 and own.calls >= POOL_MIN_CALLS:
-            others = []
-            for m in {m for t, m in list(self._own) + list(self._others) if t == ALL_TENANTS}:
-                if m != key[1]:
-                    o, _, data = self._own_fit((ALL_TENANTS, m))
-                    if data is not None:
-                        others.append((*data, o.calls))
-            target = pool_target(others)
+            target = self._pool_targets().get(key[1])
             if target is not None:
                 va, vb = shrink(own.ttft_var, own.speed_var, own.calls, target,
                                 self.spread_pool_calls)  # fmt: skip
@@ -603,6 +602,20 @@ class LatencyModel:
                 fit = Estimate(ta, va, tb, vb, own.calls)
         self._fits[key] = fit
         return fit
+
+    def _pool_targets(self) -> dict[str, tuple[float, float]]:
+        """Every model's target (latency_pool), recomputed after REFRESH_CALLS observations."""
+        targets = self._targets
+        if targets is None or self._pool_age >= POOL_REFRESH_CALLS:
+            own: dict[str, tuple[float, float, float]] = {}
+            for t, m in list(self._own) + list(self._others):
+                if t == ALL_TENANTS and m not in own:
+                    fit, _, data = self._own_fit((ALL_TENANTS, m))
+                    if data is not None:
+                        own[m] = (*data, fit.calls)
+            targets = self._targets = pool_targets(own)
+            self._pool_age = 0
+        return targets
 
     def _own_fit(self, key: tuple[str, str]) -> tuple[Estimate, bool, tuple[float, float] | None]:
         """The fit of `key` from its own sums (own + others' rows) alone, cached as `_fits`
@@ -719,6 +732,7 @@ class LatencyModel:
             del self._fits[key]
         for key in [k for k in self._raw if k[1] == model]:
             del self._raw[key]
+        self._targets = None
 
     # -- sharing --------------------------------------------------------------------------
     def rows(self, *, changed_only: bool = False) -> list[LatencyRow]:
@@ -763,6 +777,7 @@ class LatencyModel:
             self._others = fresh
             self._fits.clear()  # refit when next asked
             self._raw.clear()
+            self._targets = None  # every replica that synced the same rows: the same targets
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""

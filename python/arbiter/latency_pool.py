@@ -21,29 +21,47 @@ unlike one. Measured on bench/latency_slo_replay.py --stalls all (bench/results/
 fourteenth session).
 
 The others' variances are their fits from their own sums (the store's rows included), before
-this shrink: every replica reading the same rows computes the same target.
+this shrink, as they stood at the last refresh (REFRESH_CALLS observations, or a sync): every
+replica that just synced the same rows computes the same targets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 MIN_CALLS = 20.0  # a model's own spread says too little before this many calls
+# the targets are recomputed (every model's, at once) after this many observations, and at each
+# sync with the other replicas: computing them per refit cost 30 us per call with 5 models and
+# 90 us with 50 (an observation refits two keys, each reading every other model)
+REFRESH_CALLS = 32
 
 
-def _median(xs: list[float]) -> float:
-    ys = sorted(xs)
-    k = len(ys) // 2
-    return ys[k] if len(ys) % 2 else (ys[k - 1] + ys[k]) / 2
+def _median_without(ys: list[float], i: int | None) -> float:
+    """The median of sorted `ys` without its element at index `i` (None: all of them)."""
+    n = len(ys) - (i is not None)
+
+    def at(j: int) -> float:
+        return ys[j + 1] if i is not None and j >= i else ys[j]
+
+    k = n // 2
+    return at(k) if n % 2 else (at(k - 1) + at(k)) / 2
 
 
-def pool_target(others: Iterable[tuple[float, float, float]]) -> tuple[float, float] | None:
-    """The median (TTFT, speed) log variance over the other models' (ttft_var, speed_var,
-    calls) with MIN_CALLS calls or more; None with fewer than two such models."""
-    kept = [o for o in others if o[2] >= MIN_CALLS]
-    if len(kept) < 2:
-        return None
-    return _median([o[0] for o in kept]), _median([o[1] for o in kept])
+def pool_targets(own: Mapping[str, tuple[float, float, float]]) -> dict[str, tuple[float, float]]:
+    """Per model, the median (TTFT, speed) log variance over the *other* models' (ttft_var,
+    speed_var, calls) with MIN_CALLS calls or more; a model with fewer than two such others has
+    none. O(M log M) for M models (leave-one-out by index into one sorted list per part)."""
+    kept = sorted((m, o) for m, o in own.items() if o[2] >= MIN_CALLS)
+    ta = sorted((o[0], m) for m, o in kept)
+    tb = sorted((o[1], m) for m, o in kept)
+    ia = {m: j for j, (_, m) in enumerate(ta)}
+    ib = {m: j for j, (_, m) in enumerate(tb)}
+    xa, xb = [v for v, _ in ta], [v for v, _ in tb]
+    out: dict[str, tuple[float, float]] = {}
+    for m in own:
+        if len(kept) - (m in ia) >= 2:
+            out[m] = (_median_without(xa, ia.get(m)), _median_without(xb, ib.get(m)))
+    return out
 
 
 def shrink(
