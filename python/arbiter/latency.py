@@ -54,6 +54,9 @@ What is observed (pipeline.py, through `observe_call`):
     their own median and MAD, their sums corrected (latency_early): one slow early call on a
     long answer held a model's speed spread wide for good.
 
+Each model's two log variances are then shrunk toward the median of the other models' own
+(latency_pool, `latency.spread_pool_calls`): a few hundred calls hold a spread loosely.
+
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
 of an older epoch stop counting.
