@@ -88,6 +88,7 @@ class LearnedLatency:
             coverage=CoverageTracker(live.QUANTILE, lat.coverage_step)
             if lat.coverage_step > 0 else None,
             outliers=Outliers(z=lat.outlier_z) if outliers and lat.outlier_z > 0 else None,
+            spread_pool_calls=lat.spread_pool_calls,
         )  # fmt: skip
         self.h = changepoint.threshold_for(1.0)
         self.confirm = confirm
@@ -182,6 +183,7 @@ def replay(
     stalled = Stalls(len(items), seed, stalls == "model") if stalls else None
     cost = oracle_cost = good = baseline_good = expected = baseline_expected = 0.0
     met = reachable = 0
+    controls = Controls(seed)
     for i, (it, (stats, task, tokens_in)) in enumerate(zip(items, asked, strict=True)):
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
                            max_latency_ms=it.slo_ms)  # fmt: skip
@@ -200,6 +202,7 @@ def replay(
                 learned.answered(model, observed, tokens, predicted)
         cost += usd
         oracle_cost += it.truth[live.oracle(it)][3]
+        controls.observe(it)
         good += ok and not late
         baseline_good += it.truth[live.BASELINE][2]
         # free of the grade draws: the pick's pass rate x its chance of being on time
@@ -218,7 +221,45 @@ def replay(
         "quality_ratio": round(good / baseline_good, 4),
         "quality_ratio_expected": round(expected / baseline_expected, 4),
         **({} if learned is None else {"latency_adopted": learned.adopted}),
+        **controls.row(oracle_cost, baseline_good),
     }
+
+
+class Controls:
+    """The same requests' figures, in the same run, for two controls with the replay's
+    definitions: the oracle (issue 19's rule on each call's true latency; its cost is the
+    denominator, so only its attainment and quality) and a router that picks a model uniformly
+    at random (seeded per seed: the same picks whatever the router under test does)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed * 104729 + 7)
+        self.names = list(live.POOL)
+        self.cost = {"random": 0.0}
+        self.good = {"oracle": 0.0, "random": 0.0}
+        self.met = {"oracle": 0, "random": 0}
+        self.reachable = 0
+
+    def observe(self, it: live.Item) -> None:
+        picks = {"oracle": live.oracle(it), "random": self.rng.choice(self.names)}
+        reach = it.slo_ms is not None and live.reachable(it)
+        self.reachable += reach
+        for arm, m in picks.items():
+            _, seconds, ok, usd = it.truth[m]
+            late = it.slo_ms is not None and seconds * 1000 > it.slo_ms
+            self.good[arm] += ok and not late
+            self.met[arm] += reach and it.p_fit[m] >= live.QUANTILE
+            if arm in self.cost:
+                self.cost[arm] += usd
+
+    def row(self, oracle_cost: float, baseline_good: float) -> dict[str, float]:
+        n = max(self.reachable, 1)
+        return {
+            "oracle_attainment": round(self.met["oracle"] / n, 4),
+            "oracle_quality": round(self.good["oracle"] / baseline_good, 4),
+            "random_cost_vs_oracle": round(self.cost["random"] / oracle_cost, 4),
+            "random_attainment": round(self.met["random"] / n, 4),
+            "random_quality": round(self.good["random"] / baseline_good, 4),
+        }
 
 
 def main() -> int:
@@ -226,8 +267,10 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 7, 11, 13, 17])
     p.add_argument("--quality-target", type=float, default=live.QUALITY_TARGET)
     p.add_argument(
-        "--stalls", choices=("requests", "model"), default=None,
-        help="learned latency, host-stall bursts over consecutive requests or one model's calls",
+        "--stalls", choices=("requests", "model", "all"), default=None,
+        help="learned latency, host-stall bursts over consecutive requests or one model's calls;"
+        " all: the three arms a latency change is judged on (learned, stalls model, stalls"
+        " requests; the gate on), with each arm's worst seed",
     )  # fmt: skip
     args = p.parse_args()
     live.QUALITY_TARGET = args.quality_target  # the router's and the oracles' bar, as live
@@ -237,7 +280,10 @@ def main() -> int:
     arms: list[tuple[str, bool, int | str | None, str, bool]] = [
         ("plain", False, "profile", "", True), ("optimistic", True, "profile", "", True)
     ]  # fmt: skip
-    if args.stalls:
+    if args.stalls == "all":
+        arms = [("learned", True, None, "", True), ("stalls_model", True, None, "model", True),
+                ("stalls_requests", True, None, "requests", True)]  # fmt: skip
+    elif args.stalls:
         arms = [("learned_before", True, None, "", False), ("learned", True, None, "", True),
                 ("stalls_before", True, None, args.stalls, False),
                 ("stalls_now", True, None, args.stalls, True)]  # fmt: skip
@@ -251,6 +297,8 @@ def main() -> int:
             print(f"seed {seed} {arm}: {json.dumps(row)}")
             rows.append(row)
         out[arm] = {k: round(sum(r[k] for r in rows) / len(rows), 4) for k in rows[0]}
+        out[arm]["max_cost_vs_oracle"] = max(r["cost_vs_oracle"] for r in rows)
+        out[arm]["min_slo_attainment"] = min(r["slo_attainment"] for r in rows)
     print(json.dumps({"seeds": args.seeds, "quality_target": args.quality_target, **out}))
     return 0
 

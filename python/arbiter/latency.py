@@ -54,6 +54,9 @@ What is observed (pipeline.py, through `observe_call`):
     their own median and MAD, their sums corrected (latency_early): one slow early call on a
     long answer held a model's speed spread wide for good.
 
+Each model's two log variances are then shrunk toward the median of the other models' own
+(latency_pool, `latency.spread_pool_calls`): a few hundred calls hold a spread loosely.
+
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
 of an older epoch stop counting.
@@ -70,6 +73,9 @@ from dataclasses import dataclass
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
 from arbiter.latency_outliers import Outliers
+from arbiter.latency_pool import MIN_CALLS as POOL_MIN_CALLS
+from arbiter.latency_pool import REFRESH_CALLS as POOL_REFRESH_CALLS
+from arbiter.latency_pool import pool_targets, shrink
 from arbiter.latency_split import ridge_target, stream_ratio
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
@@ -375,6 +381,7 @@ class LatencyModel:
         clock: Callable[[], float] = time.time,
         coverage: CoverageTracker | None = None,
         outliers: Outliers | None = None,
+        spread_pool_calls: float = 300.0,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
@@ -387,10 +394,18 @@ class LatencyModel:
         self.coverage = coverage
         # which answered calls are stalls, kept out of the sums (latency_outliers); None: all in
         self.outliers = outliers
+        # each model's spread shrunk toward the other models' median, worth this many calls
+        # (latency_pool); 0: off
+        self.spread_pool_calls = spread_pool_calls
         self._own: dict[tuple[str, str], _Sums] = {}
         self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
         self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
+        # each key's fit from its own sums alone (before latency_pool), cached likewise
+        self._raw: dict[tuple[str, str], tuple[Estimate, bool, tuple[float, float] | None]] = {}
+        # latency_pool's targets per model, and the observations since they were computed
+        self._targets: dict[str, tuple[float, float]] | None = None
+        self._pool_age = 0
         self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
         self._lock = threading.Lock()  # the sync thread swaps `_others`
 
@@ -427,6 +442,7 @@ class LatencyModel:
         """Expected log TTFT / log speed statistics into the pooled and the tenant's sums."""
         now = self._clock()
         with self._lock:
+            self._pool_age += 1  # (latency_pool's targets: recomputed every REFRESH_CALLS)
             for key in ((ALL_TENANTS, model), (tenant, model)):
                 s = self._own.get(key)
                 if s is None:
@@ -464,6 +480,7 @@ class LatencyModel:
                     reclip(s, s.early, self.half_life, _EARLY_Z)
                     s.early = None  # from here on each call is clipped as it comes
                 self._fits.pop(key, None)  # refit when next asked (_fit)
+                self._raw.pop(key, None)
                 self._dirty.add(key)
                 if tenant == ALL_TENANTS:
                     break
@@ -570,7 +587,48 @@ class LatencyModel:
         return 1.0, _SPLIT_PSEUDO
 
     def _refit(self, key: tuple[str, str]) -> Estimate:
-        """Recompute and cache the fit of `key` from own + others."""
+        """Recompute and cache the fit of `key`: its own, its spread shrunk toward the other
+        models' (latency_pool; from their own fits of the same sums, so replicas agree)."""
+        own, line, _ = self._own_fit(key)
+        fit = own
+        if self.spread_pool_calls > 0 and own.calls >= POOL_MIN_CALLS:
+            target = self._pool_targets().get(key[1])
+            if target is not None:
+                va, vb = shrink(own.ttft_var, own.speed_var, own.calls, target,
+                                self.spread_pool_calls)  # fmt: skip
+                # a line's fit keeps its means (a, b) whatever its spread; streams their medians
+                ta, tb = (
+                    (own.ttft_mu + (own.ttft_var - va) / 2, own.speed_mu + (vb - own.speed_var) / 2)
+                    if line
+                    else (own.ttft_mu, own.speed_mu)
+                )
+                fit = Estimate(ta, va, tb, vb, own.calls)
+        self._fits[key] = fit
+        return fit
+
+    def _pool_targets(self) -> dict[str, tuple[float, float]]:
+        """Every model's target (latency_pool), recomputed after REFRESH_CALLS observations."""
+        targets = self._targets
+        if targets is None or self._pool_age >= POOL_REFRESH_CALLS:
+            own: dict[str, tuple[float, float, float]] = {}
+            for t, m in list(self._own) + list(self._others):
+                if t == ALL_TENANTS and m not in own:
+                    fit, _, data = self._own_fit((ALL_TENANTS, m))
+                    if data is not None:
+                        own[m] = (*data, fit.calls)
+            targets = self._targets = pool_targets(own)
+            self._pool_age = 0
+        return targets
+
+    def _own_fit(self, key: tuple[str, str]) -> tuple[Estimate, bool, tuple[float, float] | None]:
+        """The fit of `key` from its own sums (own + others' rows) alone, cached as `_fits`
+        is; whether it is a line through totals (its means, not medians, are fixed); and its
+        calls' own log variances without the prior (what other models' targets read: the
+        prior's spread, and its distance from the calls' level, say nothing of how models
+        spread; None when a part was not seen)."""
+        cached = self._raw.get(key)
+        if cached is not None:
+            return cached
         model = key[1]
         p = self._prior_for(model)
         pv = p.log_sd * p.log_sd
@@ -588,17 +646,21 @@ class LatencyModel:
             a, b = _line(reg, math.exp(tm + tv / 2), math.exp(sv / 2 - sm))
             ratio, pseudo = self._split_target(c)
             va, vb = _log_vars(reg, a, b, calls, not c.legacy, ratio, pseudo)
+            data: tuple[float, float] | None = (va, vb)
             # the prior against the calls seen (not the decayed weight, whose scale is each
             # replica's own reference time: replicas then disagreed in the 6th digit)
             va = (va * calls + k * pv) / (calls + k)
             vb = (vb * calls + k * pv) / (calls + k)
-            fit = Estimate(math.log(a) - va / 2, va, vb / 2 - math.log(b), vb, calls)
+            out = Estimate(math.log(a) - va / 2, va, vb / 2 - math.log(b), vb, calls), True, data
         else:
             tm, tv = _blend(pt, pv, k, calls, tw, t1, t2)
             sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
-            fit = Estimate(tm, tv, sm, sv, calls)
-        self._fits[key] = fit
-        return fit
+            data = None
+            if tw > 0 and sw > 0:
+                data = (max(t2 / tw - (t1 / tw) ** 2, 0.0), max(s2 / sw - (s1 / sw) ** 2, 0.0))
+            out = Estimate(tm, tv, sm, sv, calls), False, data
+        self._raw[key] = out
+        return out
 
     def _fit(self, tenant: str, model: str) -> Estimate:
         """The tenant's own fit once it has `tenant_min_calls`, else the model's pooled one.
@@ -671,6 +733,9 @@ class LatencyModel:
                 del sums[key]
         for key in [k for k in self._fits if k[1] == model]:
             del self._fits[key]
+        for key in [k for k in self._raw if k[1] == model]:
+            del self._raw[key]
+        self._targets = None
 
     # -- sharing --------------------------------------------------------------------------
     def rows(self, *, changed_only: bool = False) -> list[LatencyRow]:
@@ -714,6 +779,8 @@ class LatencyModel:
                 s.add_row(r, self.half_life)
             self._others = fresh
             self._fits.clear()  # refit when next asked
+            self._raw.clear()
+            self._targets = None  # every replica that synced the same rows: the same targets
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""

@@ -577,6 +577,7 @@ def make_latency_model(settings: Settings) -> LatencyModel:
         if lat.coverage_step > 0
         else None,
         outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
+        spread_pool_calls=lat.spread_pool_calls,
     )
 
 
