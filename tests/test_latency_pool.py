@@ -43,7 +43,7 @@ def sds(lat: LatencyModel, model: str) -> tuple[float, float]:
 
 
 def test_a_model_whose_few_calls_drew_a_wide_spread_is_pulled_toward_the_others() -> None:
-    lat = LatencyModel(prior_weight=0.0)  # (the prior's own spread aside)
+    lat = LatencyModel(prior_weight=0.0, spread_pool_calls=300.0)  # (the prior's own spread aside)
     for i, m in enumerate(("a", "b", "c", "d")):
         streams(lat, m, 300, 0.3, 0.2, 10 * i)
     streams(lat, "new", 40, 0.5, 0.35, 99)  # a truth like the others', drawn wide
@@ -54,7 +54,7 @@ def test_a_model_whose_few_calls_drew_a_wide_spread_is_pulled_toward_the_others(
 
 
 def test_one_stalled_models_spread_does_not_move_the_others_target() -> None:
-    lat = LatencyModel(prior_weight=0.0)
+    lat = LatencyModel(prior_weight=0.0, spread_pool_calls=300.0)
     for i, m in enumerate(("a", "b", "c")):
         streams(lat, m, 300, 0.3, 0.2, 10 * i)
     streams(lat, "stalled", 300, 1.0, 0.8, 50)
@@ -71,7 +71,7 @@ def test_one_stalled_models_spread_does_not_move_the_others_target() -> None:
 
 
 def test_a_model_unlike_the_others_keeps_its_own_spread_once_its_calls_outweigh_the_pool() -> None:
-    lat = LatencyModel(prior_weight=0.0)
+    lat = LatencyModel(prior_weight=0.0, spread_pool_calls=300.0)
     for i, m in enumerate(("a", "b", "c")):
         streams(lat, m, 300, 0.3, 0.2, 10 * i)
     streams(lat, "wide", 6000, 0.6, 0.4, 77)
@@ -105,8 +105,8 @@ def test_a_line_through_totals_keeps_its_mean_total_when_its_spread_is_pooled() 
 
 def test_the_setting_reaches_the_sidecars_model_and_is_checked() -> None:
     doc = to_toml(demo_settings("http://127.0.0.1:9/v1", Path("unused.db")))
-    assert make_latency_model(config.loads(doc, env=ENV)).spread_pool_calls == 300.0
-    off = make_latency_model(config.loads(doc + "[latency]\nspread_pool_calls = 0\n", env=ENV))
-    assert off.spread_pool_calls == 0.0
+    assert make_latency_model(config.loads(doc, env=ENV)).spread_pool_calls == 0.0  # off by default
+    on = make_latency_model(config.loads(doc + "[latency]\nspread_pool_calls = 300\n", env=ENV))
+    assert on.spread_pool_calls == 300.0
     with pytest.raises(config.ConfigError, match="spread_pool_calls"):
         config.loads(doc + "[latency]\nspread_pool_calls = -1\n", env=ENV)

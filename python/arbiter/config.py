@@ -253,7 +253,8 @@ class LatencySettings:
     outlier_z: float = 3.0
     # each model's TTFT and speed log variances are shrunk toward the median of the other
     # models' own, worth this many calls against its own (latency_pool.py); 0: off
-    spread_pool_calls: float = 300.0
+    # (the default, off: held-out seeds lost SLO attainment with it; bench/results/latency_slo.md)
+    spread_pool_calls: float = 0.0
     priors: dict[str, LatencyPriorSettings] = field(default_factory=dict)
     # per task: the SLO of a request that sets no header (and whose tenant sets none), in ms
     max_latency_ms: dict[str, float] = field(default_factory=dict)

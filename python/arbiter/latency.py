@@ -381,7 +381,7 @@ class LatencyModel:
         clock: Callable[[], float] = time.time,
         coverage: CoverageTracker | None = None,
         outliers: Outliers | None = None,
-        spread_pool_calls: float = 300.0,
+        spread_pool_calls: float = 0.0,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
