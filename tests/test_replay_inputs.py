@@ -19,7 +19,7 @@ from tests.replay_shapes import SHAPES, STRONG, TWO, WEAK, row, write_rows, writ
 
 CONTRACT = ("apgr", "cpt50", "cpt80", "curve", "aiq", "aiq_hull", "aiq_oracle", "baselines",
             "model_share", "apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct", "curve_cost",
-            "feedback", "cpt50_usd", "cpt80_usd")  # fmt: skip
+            "feedback", "cpt50_usd", "cpt80_usd", "controls")  # fmt: skip
 QUICK = ["--no-progress", "--difficulty", "none", "--sweep", "--knobs", "0.3,0.9,1.0"]
 
 
@@ -190,6 +190,12 @@ def test_a_model_missing_from_some_rows_is_named(
     loaded = ot.load_table(table, ot.load_models(models))
     assert [m.id for m in loaded.models] == TWO
     assert "'claude-2.1' has no outcome on 3 of 6 rows" in caplog.text
+    # the report says so too: its figures are of a smaller pool than --models lists
+    for extra in ([], ["--no-controls"]):
+        doc = _replay(table, models, tmp_path / "out.json", *extra)
+        assert doc["models_left_out"] == ["claude-2.1"] and set(doc["models"]) == set(TWO)
+        assert any(n.startswith("models_left_out: claude-2.1: ") for n in doc["notes"])
+        assert any("--no-controls" in n for n in doc["notes"]) == bool(extra)  # notes add up
 
 
 def test_a_models_file_must_list_each_model_once_with_real_prices(tmp_path: Path) -> None:
