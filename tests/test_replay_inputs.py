@@ -283,3 +283,26 @@ def test_the_via_sidecar_client_reads_the_table_as_the_replay_does(tmp_path: Pat
     table, _ = write_shape(tmp_path, "bom")
     sent = table_messages(table)
     assert len(sent) == SHAPES["bom"][1] and sent["syn-0"] == row(0, TWO)["messages"]
+
+
+def test_via_sidecar_sends_a_multi_turn_row_as_its_first_turn_and_the_sim_knows_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 17: an MT Bench row is routed on its first turn. --via-sidecar sent every recorded
+    message, so the live sidecar routed on the second turn and its history, unlike the
+    in-process replay; the sim must still find the row (and its both-turn usage) from turn one."""
+    from arbiter.offline.replay_http import table_messages
+    from arbiter.offline.sim.outcomes import OutcomeTable
+
+    table, models = write_shape(tmp_path, "two_turns")
+    sent = table_messages(table)
+    first = row(0, TWO)["messages"]
+    assert sent["syn-0"] == first  # the first user turn alone
+    sim = OutcomeTable.load(table, models)
+    for i in (0, 5):
+        recorded = sim.lookup(sent[f"syn-{i}"], STRONG)
+        assert recorded is not None and recorded.row_id == f"syn-{i}"
+        o = row(i, TWO)["outcomes"][STRONG]
+        assert recorded.usage == (o["prompt_tokens"], o["completion_tokens"])
+    full = json.loads(table.read_text().splitlines()[0])["messages"]
+    assert len(full) == 3 and sim.lookup(full, WEAK) is not None  # whole conversations still match
