@@ -175,10 +175,15 @@ def test_bad_files_are_one_line_and_status_2(
         "latin1.jsonl": (lines.replace(b"Natalia", b"Nat\xe1lia", 1), ":1: not UTF-8"),
         "nan.jsonl": (lines.replace(b'"quality": 1.0', b'"quality": NaN', 1), "NaN and Infinity"),
         "text.jsonl": (b"quality,model\n", ":1: not a JSON object"),
+        # a table saved as one JSON array, pretty-printed or on one line: say what it is
+        "pretty.json": (json.dumps([row(0, TWO)], indent=2).encode(), ":1: not a JSON object: "),
+        "array.json": (json.dumps([row(0, TWO)]).encode(), ":1: a row must be a JSON object"),
     }
     for name, (data, says) in cases.items():
         (tmp_path / name).write_bytes(data)
         _refused(capsys, tmp_path / name, models, says)
+        if name.endswith(".json"):
+            _refused(capsys, tmp_path / name, models, "this is a JSON array, and tables are JSON")
     _refused(capsys, tmp_path / "absent.jsonl", models, "No such file")
 
 
