@@ -194,7 +194,9 @@ def test_a_model_missing_from_some_rows_is_named(
     table, models = write_rows(tmp_path, rows, [*TWO, "claude-2.1"])
     loaded = ot.load_table(table, ot.load_models(models))
     assert [m.id for m in loaded.models] == TWO
-    assert "'claude-2.1' has no outcome on 3 of 6 rows" in caplog.text
+    assert (
+        "'claude-2.1' has no outcome on 3 of 6 rows (ids 'syn-0', 'syn-2', 'syn-4')" in caplog.text
+    )
     # the report says so too: its figures are of a smaller pool than --models lists
     for extra in ([], ["--no-controls"]):
         doc = _replay(table, models, tmp_path / "out.json", *extra)

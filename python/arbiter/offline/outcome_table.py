@@ -302,11 +302,13 @@ def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
         raise ValueError(f"{path}: the table is empty")
     present = [m.id for m in models if all(m.id in r.outcomes for r in raw)]
     for m in models:
-        lacking = sum(m.id not in r.outcomes for r in raw)
-        if lacking:
+        lacking = [r.id for r in raw if m.id not in r.outcomes]
+        if lacking:  # name a few rows: the outsider's fix is to grade them or leave them out
+            shown = ", ".join(repr(i) for i in lacking[:3]) + (", ..." if len(lacking) > 3 else "")
             log.warning(
-                "%s: model %r has no outcome on %d of %d rows: left out of the replay",
-                path, m.id, lacking, len(raw),
+                "%s: model %r has no outcome on %d of %d rows (ids %s): left out of the replay; "
+                "to keep it, leave those rows out of the table or add their outcomes",
+                path, m.id, len(lacking), len(raw), shown,
             )  # fmt: skip
     missing = sorted({k for r in raw for k in r.outcomes} - set(specs))
     if missing:
