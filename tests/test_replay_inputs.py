@@ -47,7 +47,7 @@ def test_every_shape_replays_with_every_contract_key(tmp_path: Path, shape: str)
     assert doc["requests"] == SHAPES[shape][1]
     two = len(SHAPES[shape][0]) == 2
     ends = doc["baselines"]
-    gap = ends["always_baseline"]["quality"] != ends["always_cheapest"]["quality"]
+    gap = ends["always_baseline"]["quality"] > ends["always_cheapest"]["quality"]
     assert (doc["apgr"] is not None) == (two and gap)  # else null, and the notes say why
     assert doc["aiq"] is not None  # the models' prices differ in every shape
     assert bool(doc.get("notes")) == (not two or not gap)
@@ -62,6 +62,23 @@ def test_equal_labels_leave_pgr_undefined_everywhere_not_nan(tmp_path: Path) -> 
     assert doc["pgr"] is None and doc["apgr"] is None and doc["apgr_cost"] is None
     assert "no gap to recover" in doc["notes"][0]
     assert doc["aiq"] == pytest.approx(1.0)
+
+
+def test_an_inverted_gap_leaves_pgr_undefined_not_backwards(tmp_path: Path) -> None:
+    """Two of a pool where the dearer model scores lower (two of AlpacaEval's 11 can be): PGR's
+    "gap recovered" would read backwards (everything to the cheap model is best, yet scores 0), so
+    every PGR figure is null with a note saying why, and AIQ, which has no direction, stays."""
+    rows = [row(i, TWO) for i in range(24)]
+    for i, r in enumerate(rows):  # the strong model right on a third, the weak one on all
+        r["outcomes"][STRONG]["quality"] = float(i % 3 == 0)
+        r["outcomes"][WEAK]["quality"] = 1.0
+    doc = _replay(*write_rows(tmp_path, rows), tmp_path / "out.json")
+    ends = doc["baselines"]
+    assert ends["always_cheapest"]["quality"] > ends["always_baseline"]["quality"]
+    assert doc["apgr"] is None and doc["cpt80"] is None and doc["apgr_cost"] is None
+    assert doc["pgr"] is None and all(p["pgr"] is None for p in doc["curve"])
+    assert "the cheapest model has the higher mean quality" in doc["notes"][0]
+    assert doc["aiq"] is not None and doc["controls"]["random"]["apgr"] is None
 
 
 def test_eleven_models_report_null_pgr_keys_and_their_aiq(tmp_path: Path) -> None:

@@ -405,9 +405,11 @@ class _Refs:
 
     @property
     def has_gap(self) -> bool:
-        """PGR divides by the quality gap between the baseline and the cheapest model: with none
-        (all labels equal, say) no point has a PGR and APGR/CPT are null, not NaN."""
-        return self.two_models and self.base[1] != self.cheap[1]
+        """PGR is the share of the quality gap between the cheapest model and the baseline that
+        routing recovers: with no gap (all labels equal, say) or an inverted one (the cheapest
+        model scores higher, so sending everything to it is best and a lower APGR is better) no
+        point has a PGR and APGR/CPT are null, not NaN or a figure that reads backwards."""
+        return self.two_models and self.base[1] > self.cheap[1]
 
 
 def _refs(table: Table, baseline: str) -> _Refs:

@@ -50,10 +50,17 @@ def with_contract_keys(doc: Mapping[str, Any], table: Table) -> dict[str, Any]:
             f"compares two models and this table has {len(table.models)}; read aiq"
         )
     elif out.get("apgr") is None:
-        notes.append(
-            "apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: the baseline and the "
-            "cheapest model have the same mean quality, so there is no gap to recover"
+        ends = out.get("baselines", {})
+        base = ends.get("always_baseline", {}).get("quality")
+        cheap = ends.get("always_cheapest", {}).get("quality")
+        why = (
+            "the cheapest model has the higher mean quality, so there is no gap for the "
+            "baseline to recover (read aiq against aiq_hull)"
+            if base is not None and cheap is not None and cheap > base
+            else "the baseline and the cheapest model have the same mean quality, so there is "
+            "no gap to recover"
         )
+        notes.append(f"apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: {why}")
     if out.get("aiq") is None:
         notes.append(
             "aiq, aiq_hull, aiq_oracle: null: every model costs the same on this table, so "
