@@ -153,3 +153,53 @@ def write_rows(tmp: Path, rows: list[dict[str, Any]], models: list[str] = TWO) -
     table = tmp / "rows.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return table, write_models(tmp / "rows.models.json", models)
+
+
+MT_CATEGORIES = ("writing", "roleplay", "reasoning", "math", "coding", "extraction", "stem",
+                 "humanities")  # fmt: skip
+MT_FIRST_TURNS = {
+    "writing": "Compose an engaging travel blog post about a recent trip to Hawaii.",
+    "roleplay": "Pretend to be Elon Musk. Why do we need to go to Mars?",
+    "reasoning": "You have just overtaken the second person in a race. What is your position?",
+    "math": "The vertices of a triangle are at (0, 0), (-1, 1) and (3, 3). What is its area?",
+    "coding": "Write a Python program that returns the 5 most frequent words in a directory.",
+    "extraction": "Extract the book's name, author, main character and year from these texts.",
+    "stem": "What is superposition, and how does it relate to quantum entanglement?",
+    "humanities": "How do GDP, inflation and unemployment rates relate to each other?",
+}
+
+
+def mt_bench_rows(between: bool = True) -> list[dict[str, Any]]:
+    """MT Bench as an outsider converts it (issue 17: "one row per question"): 80 questions, 10
+    per category, two user turns (with a placeholder first answer between them, or, `between`
+    off, the two questions back to back), GPT-4 Turbo's and Mixtral's per-turn 1-10 judge scores
+    (kept as an extra key) rescaled and averaged into `quality`; responses hold both answers and
+    the token counts cover both turns."""
+    rng = random.Random(80)
+    rows = []
+    for i in range(80):
+        category = MT_CATEGORIES[i // 10]
+        first = f"{MT_FIRST_TURNS[category]} (question {81 + i})"
+        second = "Now rewrite your previous answer as a limerick."
+        outcomes = {}
+        for model, mean in ((STRONG, 8.5), (WEAK, 7.0)):
+            scores = [min(10, max(1, round(rng.gauss(mean - t, 1.6)))) for t in (0.0, 0.5)]
+            answers = [f"{model} answers turn {t + 1}. " * rng.randint(3, 30) for t in (0, 1)]
+            outcomes[model] = {
+                "quality": sum((s - 1) / 9 for s in scores) / 2,
+                "turn_scores": scores,
+                "response": "\n\n".join(answers),
+                "prompt_tokens": -(-len(first) // 4)
+                - (-len(answers[0]) // 4)
+                - (-len(second) // 4),
+                "completion_tokens": -(-len("".join(answers)) // 4),
+            }
+        middle = [{"role": "assistant", "content": "(the model's first answer)"}] if between else []
+        messages = [
+            {"role": "user", "content": first},
+            *middle,
+            {"role": "user", "content": second},
+        ]
+        rows.append({"id": f"mt-bench-{81 + i}", "question_id": 81 + i, "category": category,
+                     "task": category, "messages": messages, "outcomes": outcomes})  # fmt: skip
+    return rows

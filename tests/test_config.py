@@ -130,6 +130,14 @@ def test_tenant_with_unknown_model_is_an_error() -> None:
         config.loads(text, env=ENV)
 
 
+def test_an_unknown_judge_model_is_named() -> None:
+    """The judge's name is the one word the operator must fix: the error says it, as it does for
+    an unknown baseline (`arbiter replay --routing-config` shows the same line)."""
+    text = EXAMPLE.read_text().replace('judge_model = "judge"', 'judge_model = "gpt-3.5-turbo"')
+    with pytest.raises(ConfigError, match=r"unknown model 'gpt-3\.5-turbo'"):
+        config.loads(text, env=ENV)
+
+
 def test_cascade_settings_are_checked() -> None:
     base = EXAMPLE.read_text()
     ok = base.replace(

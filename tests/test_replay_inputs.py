@@ -19,7 +19,7 @@ from tests.replay_shapes import SHAPES, STRONG, TWO, WEAK, row, write_rows, writ
 
 CONTRACT = ("apgr", "cpt50", "cpt80", "curve", "aiq", "aiq_hull", "aiq_oracle", "baselines",
             "model_share", "apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct", "curve_cost",
-            "feedback", "cpt50_usd", "cpt80_usd")  # fmt: skip
+            "feedback", "cpt50_usd", "cpt80_usd", "controls")  # fmt: skip
 QUICK = ["--no-progress", "--difficulty", "none", "--sweep", "--knobs", "0.3,0.9,1.0"]
 
 
@@ -47,7 +47,7 @@ def test_every_shape_replays_with_every_contract_key(tmp_path: Path, shape: str)
     assert doc["requests"] == SHAPES[shape][1]
     two = len(SHAPES[shape][0]) == 2
     ends = doc["baselines"]
-    gap = ends["always_baseline"]["quality"] != ends["always_cheapest"]["quality"]
+    gap = ends["always_baseline"]["quality"] > ends["always_cheapest"]["quality"]
     assert (doc["apgr"] is not None) == (two and gap)  # else null, and the notes say why
     assert doc["aiq"] is not None  # the models' prices differ in every shape
     assert bool(doc.get("notes")) == (not two or not gap)
@@ -62,6 +62,23 @@ def test_equal_labels_leave_pgr_undefined_everywhere_not_nan(tmp_path: Path) -> 
     assert doc["pgr"] is None and doc["apgr"] is None and doc["apgr_cost"] is None
     assert "no gap to recover" in doc["notes"][0]
     assert doc["aiq"] == pytest.approx(1.0)
+
+
+def test_an_inverted_gap_leaves_pgr_undefined_not_backwards(tmp_path: Path) -> None:
+    """Two of a pool where the dearer model scores lower (two of AlpacaEval's 11 can be): PGR's
+    "gap recovered" would read backwards (everything to the cheap model is best, yet scores 0), so
+    every PGR figure is null with a note saying why, and AIQ, which has no direction, stays."""
+    rows = [row(i, TWO) for i in range(24)]
+    for i, r in enumerate(rows):  # the strong model right on a third, the weak one on all
+        r["outcomes"][STRONG]["quality"] = float(i % 3 == 0)
+        r["outcomes"][WEAK]["quality"] = 1.0
+    doc = _replay(*write_rows(tmp_path, rows), tmp_path / "out.json")
+    ends = doc["baselines"]
+    assert ends["always_cheapest"]["quality"] > ends["always_baseline"]["quality"]
+    assert doc["apgr"] is None and doc["cpt80"] is None and doc["apgr_cost"] is None
+    assert doc["pgr"] is None and all(p["pgr"] is None for p in doc["curve"])
+    assert "the cheapest model has the higher mean quality" in doc["notes"][0]
+    assert doc["aiq"] is not None and doc["controls"]["random"]["apgr"] is None
 
 
 def test_eleven_models_report_null_pgr_keys_and_their_aiq(tmp_path: Path) -> None:
@@ -175,10 +192,15 @@ def test_bad_files_are_one_line_and_status_2(
         "latin1.jsonl": (lines.replace(b"Natalia", b"Nat\xe1lia", 1), ":1: not UTF-8"),
         "nan.jsonl": (lines.replace(b'"quality": 1.0', b'"quality": NaN', 1), "NaN and Infinity"),
         "text.jsonl": (b"quality,model\n", ":1: not a JSON object"),
+        # a table saved as one JSON array, pretty-printed or on one line: say what it is
+        "pretty.json": (json.dumps([row(0, TWO)], indent=2).encode(), ":1: not a JSON object: "),
+        "array.json": (json.dumps([row(0, TWO)]).encode(), ":1: a row must be a JSON object"),
     }
     for name, (data, says) in cases.items():
         (tmp_path / name).write_bytes(data)
         _refused(capsys, tmp_path / name, models, says)
+        if name.endswith(".json"):
+            _refused(capsys, tmp_path / name, models, "this is a JSON array, and tables are JSON")
     _refused(capsys, tmp_path / "absent.jsonl", models, "No such file")
 
 
@@ -189,7 +211,15 @@ def test_a_model_missing_from_some_rows_is_named(
     table, models = write_rows(tmp_path, rows, [*TWO, "claude-2.1"])
     loaded = ot.load_table(table, ot.load_models(models))
     assert [m.id for m in loaded.models] == TWO
-    assert "'claude-2.1' has no outcome on 3 of 6 rows" in caplog.text
+    assert (
+        "'claude-2.1' has no outcome on 3 of 6 rows (ids 'syn-0', 'syn-2', 'syn-4')" in caplog.text
+    )
+    # the report says so too: its figures are of a smaller pool than --models lists
+    for extra in ([], ["--no-controls"]):
+        doc = _replay(table, models, tmp_path / "out.json", *extra)
+        assert doc["models_left_out"] == ["claude-2.1"] and set(doc["models"]) == set(TWO)
+        assert any(n.startswith("models_left_out: claude-2.1: ") for n in doc["notes"])
+        assert any("--no-controls" in n for n in doc["notes"]) == bool(extra)  # notes add up
 
 
 def test_a_models_file_must_list_each_model_once_with_real_prices(tmp_path: Path) -> None:
@@ -277,3 +307,26 @@ def test_the_via_sidecar_client_reads_the_table_as_the_replay_does(tmp_path: Pat
     table, _ = write_shape(tmp_path, "bom")
     sent = table_messages(table)
     assert len(sent) == SHAPES["bom"][1] and sent["syn-0"] == row(0, TWO)["messages"]
+
+
+def test_via_sidecar_sends_a_multi_turn_row_as_its_first_turn_and_the_sim_knows_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 17: an MT Bench row is routed on its first turn. --via-sidecar sent every recorded
+    message, so the live sidecar routed on the second turn and its history, unlike the
+    in-process replay; the sim must still find the row (and its both-turn usage) from turn one."""
+    from arbiter.offline.replay_http import table_messages
+    from arbiter.offline.sim.outcomes import OutcomeTable
+
+    table, models = write_shape(tmp_path, "two_turns")
+    sent = table_messages(table)
+    first = row(0, TWO)["messages"]
+    assert sent["syn-0"] == first  # the first user turn alone
+    sim = OutcomeTable.load(table, models)
+    for i in (0, 5):
+        recorded = sim.lookup(sent[f"syn-{i}"], STRONG)
+        assert recorded is not None and recorded.row_id == f"syn-{i}"
+        o = row(i, TWO)["outcomes"][STRONG]
+        assert recorded.usage == (o["prompt_tokens"], o["completion_tokens"])
+    full = json.loads(table.read_text().splitlines()[0])["messages"]
+    assert len(full) == 3 and sim.lookup(full, WEAK) is not None  # whole conversations still match

@@ -79,6 +79,10 @@ def test_chat_example_on_a_pool_without_its_first_models_names_the_pool(
         ("[routing\n", "invalid TOML"),
         ('[routing]\npriors_file = "absent.json"\n', "routing.priors_file"),
         ('[routing]\nbaseline = "ghost"\n', "unknown model 'ghost' (the pool is the table's"),
+        (
+            '[routing]\njudge_model = "gpt-3.5-turbo-1106"\n',
+            "unknown model 'gpt-3.5-turbo-1106' (the pool is the table's",
+        ),
     ],
 )
 def test_bad_routing_configs_are_one_line_and_status_2(

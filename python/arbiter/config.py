@@ -674,7 +674,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if baseline not in models and models:
         loc.fail(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
     if r.judge_model is not None and r.judge_model not in models:
-        loc.fail(f"{loc.where(['routing', 'judge_model'])}: unknown model")
+        loc.fail(f"{loc.where(['routing', 'judge_model'])}: unknown model {r.judge_model!r}")
     check_routing(loc, r, models)
     check_latency(loc, s, models)
     st = s.store

@@ -45,7 +45,9 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
     if r.baseline and r.baseline not in known:
         raise ConfigError(f"{loc.where(['routing', 'baseline'])}: unknown model {r.baseline!r}")
     if r.judge_model is not None and r.judge_model not in known:
-        raise ConfigError(f"{loc.where(['routing', 'judge_model'])}: unknown model")
+        raise ConfigError(
+            f"{loc.where(['routing', 'judge_model'])}: unknown model {r.judge_model!r}"
+        )
     check_routing(loc, r, known)
     loc.raise_problems()  # every problem at once, as the sidecar's own loads does
     return r, sorted(k for k in raw if k != "routing")

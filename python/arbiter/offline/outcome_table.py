@@ -157,6 +157,13 @@ def read_rows(path: Path) -> list[RecordedRow]:
     return rows
 
 
+# a whole table saved as one JSON array (pretty-printed or not) is the likeliest wrong shape
+_NOT_AN_ARRAY = (
+    "; this is a JSON array, and tables are JSON Lines: one row object per line "
+    "(jq -c '.[]' table.json > table.jsonl)"
+)
+
+
 def _json_line(line: bytes) -> Any:
     try:
         return orjson.loads(line)
@@ -172,13 +179,16 @@ def _json_line(line: bytes) -> Any:
                 f"not JSON ({err}): NaN and Infinity are not JSON numbers, and every "
                 "quality must be a number in [0, 1]"
             ) from None
-        raise ValueError(f"not a JSON object: {err}") from None
+        if line.lstrip().startswith(b"["):
+            raise ValueError(f"not a JSON object: {err}{_NOT_AN_ARRAY}") from None
+        raise ValueError(f"not a JSON object: {err} (tables are JSON Lines)") from None
 
 
 def _row(raw: Any) -> tuple[RecordedRow, int]:
     """One parsed line -> (the row, how many of its token counts were estimated)."""
     if not isinstance(raw, Mapping):
-        raise ValueError("a row must be a JSON object with id, messages and outcomes")
+        array = _NOT_AN_ARRAY if isinstance(raw, list) else ""
+        raise ValueError(f"a row must be a JSON object with id, messages and outcomes{array}")
     outcomes_raw = raw.get("outcomes")
     if not isinstance(outcomes_raw, Mapping) or not outcomes_raw:
         raise ValueError("`outcomes` must be an object with one entry per model")
@@ -292,11 +302,13 @@ def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
         raise ValueError(f"{path}: the table is empty")
     present = [m.id for m in models if all(m.id in r.outcomes for r in raw)]
     for m in models:
-        lacking = sum(m.id not in r.outcomes for r in raw)
-        if lacking:
+        lacking = [r.id for r in raw if m.id not in r.outcomes]
+        if lacking:  # name a few rows: the outsider's fix is to grade them or leave them out
+            shown = ", ".join(repr(i) for i in lacking[:3]) + (", ..." if len(lacking) > 3 else "")
             log.warning(
-                "%s: model %r has no outcome on %d of %d rows: left out of the replay",
-                path, m.id, lacking, len(raw),
+                "%s: model %r has no outcome on %d of %d rows (ids %s): left out of the replay; "
+                "to keep it, leave those rows out of the table or add their outcomes",
+                path, m.id, len(lacking), len(raw), shown,
             )  # fmt: skip
     missing = sorted({k for r in raw for k in r.outcomes} - set(specs))
     if missing:

@@ -19,6 +19,7 @@ from arbiter.cascade_gain import skips_first_model
 from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.difficulty import prompt_stats
 from arbiter.offline import as_sidecar as sf
+from arbiter.offline import replay_controls as ctl
 from arbiter.offline.as_sidecar import SidecarCascade
 from arbiter.offline.modelled_judge import ModelledJudge
 from arbiter.offline.outcome_table import (
@@ -27,6 +28,7 @@ from arbiter.offline.outcome_table import (
     Table,
     cheapest_model,
     default_baseline,
+    shuffled_labels,
 )
 from arbiter.offline.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 from arbiter.output_length import LengthPrior, OutputLength, fit_prior
@@ -403,9 +405,11 @@ class _Refs:
 
     @property
     def has_gap(self) -> bool:
-        """PGR divides by the quality gap between the baseline and the cheapest model: with none
-        (all labels equal, say) no point has a PGR and APGR/CPT are null, not NaN."""
-        return self.two_models and self.base[1] != self.cheap[1]
+        """PGR is the share of the quality gap between the cheapest model and the baseline that
+        routing recovers: with no gap (all labels equal, say) or an inverted one (the cheapest
+        model scores higher, so sending everything to it is best and a lower APGR is better) no
+        point has a PGR and APGR/CPT are null, not NaN or a figure that reads backwards."""
+        return self.two_models and self.base[1] > self.cheap[1]
 
 
 def _refs(table: Table, baseline: str) -> _Refs:
@@ -574,11 +578,14 @@ def replay(
     progress: bool = False,
     cheap_first: str | None = None,
     sweep_escalate: Callable[[float], Escalate] | None = None,
+    controls: bool = False,
 ) -> dict[str, Any]:
     """Run one replay at cfg.knob (plus a sweep over `knobs`) and build the JSON report.
 
     With `cheap_first` every request asks that model first (a cascade: `escalate` decides);
-    with `sweep_escalate` the sweep's knob is the escalation rule's, not the router's.
+    with `sweep_escalate` the sweep's knob is the escalation rule's, not the router's. With
+    `controls` a sweep also reports the shuffled-labels and random-router controls
+    (replay_controls), measured here on the same table.
     """
     from tqdm import tqdm
 
@@ -587,7 +594,7 @@ def replay(
         raise ValueError(f"baseline {baseline!r} has no outcomes on this table")
     cfg = replace(cfg, baseline=baseline)
     refs = _refs(table, baseline)
-    runs = 1 + len(knobs or ())
+    runs = (1 + len(knobs or ())) + (len(knobs or ()) if controls else 0)
     with tqdm(total=runs * len(table.rows), disable=not progress, unit="req", leave=False) as bar:
         tick = bar.update if progress else None
         main_run = run(
@@ -603,16 +610,50 @@ def replay(
             "savings_first_500": savings_curve(table, main_run, cfg, baseline),
         }
         if knobs:
-            curve = []
-            for k in knobs:
-                kc = replace(cfg, knob=k)
-                rule = sweep_escalate(k) if sweep_escalate is not None else escalate
-                res = run(
-                    table, kc, easiness=easiness, escalate=rule, tick=tick, cheap_first=cheap_first
-                )
-                curve.append(curve_point(res, refs))
-            doc |= sweep_metrics(table, curve, refs)
+
+            def sweep(t: Table) -> dict[str, Any]:
+                t_refs = refs if t is table else _refs(t, baseline)
+                curve = []
+                for k in knobs:
+                    kc = replace(cfg, knob=k)
+                    rule = sweep_escalate(k) if sweep_escalate is not None else escalate
+                    res = run(
+                        t, kc, easiness=easiness, escalate=rule, tick=tick, cheap_first=cheap_first
+                    )
+                    curve.append(curve_point(res, t_refs))
+                return sweep_metrics(t, curve, t_refs)
+
+            doc |= sweep(table)
+            if controls:
+                shuffled = ctl.headline(sweep(shuffled_labels(table, cfg.seed)))
+                doc["controls"] = {
+                    "shuffled_labels": shuffled | {"seed": cfg.seed},
+                    "random": _random_control(table, refs, doc),
+                }
     return doc
+
+
+def _random_control(table: Table, refs: _Refs, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The random router's figures on this table (replay_controls.random_router); on more than
+    two models the random mix along the hull that `aiq_random_hull` already measured."""
+    if not refs.two_models:
+        return {k: None for k in ctl.CONTROL_KEYS} | {
+            "aiq": doc.get("aiq_random_hull"),
+            "draws": RANDOM_HULL_SEEDS,
+        }
+
+    def column(model: str, what: str) -> np.ndarray:
+        return np.asarray([getattr(r.outcomes[model], what) for r in table.rows])
+
+    return ctl.random_router(
+        len(table.rows),
+        column(refs.baseline, "cost_usd"),
+        column(refs.cheapest, "cost_usd"),
+        column(refs.baseline, "quality"),
+        column(refs.cheapest, "quality"),
+        lambda pts: sweep_metrics(table, pts, refs),
+        lambda q: _pgr(q, refs),
+    )
 
 
 def cascade_sweep(

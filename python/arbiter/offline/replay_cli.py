@@ -46,6 +46,7 @@ from arbiter.offline.replay_inputs import (
     read_priors,
     unwritable_output,
     with_contract_keys,
+    with_left_out_models,
 )
 from arbiter.routing import RouterParams
 
@@ -248,6 +249,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="write the cost/quality curve here: .svg (no dependency) or .png (matplotlib)",
     )
+    ap.add_argument(
+        "--no-controls",
+        action="store_true",
+        help="with --sweep: skip the shuffled-labels and random-router controls (the report's "
+        "`controls`; they double the sweep's time)",
+    )
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)  # fmt: skip
 
@@ -370,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             easiness=_load_easiness(args.difficulty, table), escalate=escalate,
             cheap_first=args.cascade_first, sweep_escalate=sweep_escalate,
             progress=not args.no_progress and sys.stderr.isatty(),
+            controls=args.sweep and not args.no_controls,
         )  # fmt: skip
     except ValueError as err:
         print(f"arbiter replay: {err}", file=sys.stderr)
@@ -383,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args: argparse.Namespace, doc: dict[str, Any], table: Table) -> int:
     """Print the report and write --out / --plot. A sweep's report carries every contract key;
     `notes` says why one is null."""
+    doc = with_left_out_models(doc, [m.id for m in load_models(args.models)], table)
     if args.sweep:
         doc = with_contract_keys(doc, table)
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
@@ -545,6 +554,7 @@ def _main_routing_config(
         doc = replay(
             table, cfg, knobs=knobs if args.sweep else None, easiness=easiness,
             progress=not args.no_progress and sys.stderr.isatty(),
+            controls=args.sweep and not args.no_controls,
         )  # fmt: skip
     except ValueError as err:
         print(f"arbiter replay: {err}", file=sys.stderr)

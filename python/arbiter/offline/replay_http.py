@@ -22,7 +22,7 @@ import httpx
 
 from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.demo import admin_create_key, stop_processes
-from arbiter.offline.outcome_table import Table, default_baseline, read_rows
+from arbiter.offline.outcome_table import Table, default_baseline, first_turn, read_rows
 from arbiter.offline.replay import ReplayConfig, RunResult, _refs, replay_order, summarize
 from arbiter.toml_text import to_toml
 
@@ -122,9 +122,11 @@ def running_stack(
 
 
 def table_messages(table_path: Path) -> dict[str, list[Mapping[str, Any]]]:
-    """Row id -> the row's messages as recorded (what the client sends), read by the table's
-    one reader (a BOM, CRLF, a damaged line: as `load_table` reads them)."""
-    return {r.id: list(r.messages) for r in read_rows(table_path)}
+    """Row id -> what the client sends: the row's first turn (`first_turn`: all of a one-turn
+    row), the request the in-process replay routes a multi-turn row (MT Bench) on, as RouteLLM
+    does; read by the table's one reader (a BOM, CRLF, a damaged line: as `load_table` reads
+    them). The sim knows a row by its first turn too (sim/outcomes.py)."""
+    return {r.id: list(first_turn(r.messages)) for r in read_rows(table_path)}
 
 
 def drive(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +51,46 @@ def with_contract_keys(doc: Mapping[str, Any], table: Table) -> dict[str, Any]:
             f"compares two models and this table has {len(table.models)}; read aiq"
         )
     elif out.get("apgr") is None:
-        notes.append(
-            "apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: the baseline and the "
-            "cheapest model have the same mean quality, so there is no gap to recover"
+        ends = out.get("baselines", {})
+        base = ends.get("always_baseline", {}).get("quality")
+        cheap = ends.get("always_cheapest", {}).get("quality")
+        why = (
+            "the cheapest model has the higher mean quality, so there is no gap for the "
+            "baseline to recover (read aiq against aiq_hull)"
+            if base is not None and cheap is not None and cheap > base
+            else "the baseline and the cheapest model have the same mean quality, so there is "
+            "no gap to recover"
         )
+        notes.append(f"apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: {why}")
     if out.get("aiq") is None:
         notes.append(
             "aiq, aiq_hull, aiq_oracle: null: every model costs the same on this table, so "
             "there is no cost range to integrate quality over"
         )
-    for key in (*PGR_KEYS, "curve_cost", *AIQ_KEYS):
+    if out.get("controls") is None:
+        notes.append("controls: null: --no-controls skipped the shuffled-labels and random runs")
+    for key in (*PGR_KEYS, "curve_cost", *AIQ_KEYS, "controls"):
         out.setdefault(key, None)
     if notes:
-        out["notes"] = notes
+        out["notes"] = [*out.get("notes", ()), *notes]
     return out
+
+
+def with_left_out_models(
+    doc: Mapping[str, Any], priced: Sequence[str], table: Table
+) -> dict[str, Any]:
+    """The report naming the priced models the replay left out (no outcome on every row): the
+    figures are of a smaller pool than the models file lists, and the report says so, not only
+    stderr."""
+    kept = {m.id for m in table.models}
+    left = [m for m in priced if m not in kept]
+    if not left:
+        return dict(doc)
+    note = (
+        f"models_left_out: {', '.join(left)}: priced in --models but without an outcome on "
+        "every row (stderr says on how many), so not in this replay's pool"
+    )
+    return {**doc, "models_left_out": left, "notes": [*doc.get("notes", ()), note]}
 
 
 def parse_knobs(text: str) -> list[float]:

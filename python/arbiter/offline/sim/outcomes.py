@@ -2,7 +2,8 @@
 
 The tables and models files (shared/data/routing/README.md) are read by
 `arbiter.offline.outcome_table`, the same reader `arbiter replay` uses. A prompt matches a row by a
-hash of its messages' contents (or, failing that, of its last user message)."""
+hash of its messages' contents, or of a multi-turn row's first turn (or, failing that, of its last
+user message)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.errors import ConfigError
-from arbiter.offline.outcome_table import ModelSpec, RecordedRow, load_models, read_rows
+from arbiter.offline.outcome_table import (
+    ModelSpec,
+    RecordedRow,
+    first_turn,
+    load_models,
+    read_rows,
+)
 from arbiter.offline.sim.config import ModelProfile
 
 logger = logging.getLogger(__name__)
@@ -99,6 +106,9 @@ class OutcomeTable:
             if model in known
         }  # fmt: skip
         self._rows.setdefault(content_key(_contents(row.messages)), by_model)  # first row wins
+        # a multi-turn row is also found by its first turn: what `arbiter replay --via-sidecar`
+        # sends for it (the request it is routed on); the answer and usage cover every turn
+        self._rows.setdefault(content_key(_contents(first_turn(row.messages))), by_model)
         last = _last_user(row.messages)
         if last is not None:
             self._by_last_user.setdefault(content_key([last]), by_model)
