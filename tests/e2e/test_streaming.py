@@ -164,6 +164,8 @@ class WatchedSim:
             log_level="critical",
             access_log=False,
             lifespan="off",
+            # a stop does not wait out a hang or stall a test left in flight (the sidecar left)
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
