@@ -112,6 +112,8 @@ class Load:
     latencies_ms: list[float] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed_s: float = 0.0
+    acked_goal: int = 0  # `goal_reached` is set once this many answers were acknowledged
+    goal_reached: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def chat_body(model: str = "auto") -> dict[str, Any]:
@@ -127,9 +129,11 @@ async def drive(
     concurrency: int,
     model: str = "auto",
     stop: asyncio.Event | None = None,
+    load: Load | None = None,
 ) -> Load:
-    """POST chat requests with `concurrency` workers until a cap, the time limit, or `stop`."""
-    load = Load()
+    """POST chat requests with `concurrency` workers until a cap, the time limit, or `stop`;
+    into `load` if given (a caller watching the answers come in), else a new one."""
+    load = Load() if load is None else load
     deadline = load.started + max_s
     sent = 0
     headers = {"authorization": f"Bearer {key}"}
@@ -153,6 +157,8 @@ async def drive(
                 if r.status_code == 200:
                     load.acked.append(r.headers["x-arbiter-decision-id"])
                     load.acked_at.append(time.monotonic())
+                    if len(load.acked) >= load.acked_goal:
+                        load.goal_reached.set()
                     load.latencies_ms.append((time.perf_counter() - t0) * 1000)
                 else:
                     load.failed.append(f"{r.status_code} {r.text[:200]}")
@@ -275,9 +281,13 @@ def crash_run(
     concurrency: int = 16,
     flush_interval_ms: int = 200,
     seed: int = 1,
+    min_acked: int = 0,
+    acked_within_s: float = 60.0,
 ) -> dict[str, Any]:
     """Load a sidecar, SIGKILL it at a random moment, restart it, count acknowledged decisions
-    missing from the store and check the store's integrity."""
+    missing from the store and check the store's integrity. The kill waits, beyond its random
+    moment, until `min_acked` answers were acknowledged (at most `acked_within_s` more): on a
+    loaded host the load reaches the scale the result is judged at, later, not never."""
     cfg = write_config(
         workdir / f"crash-{durability}.toml",
         sim_url,
@@ -291,17 +301,23 @@ def crash_run(
 
     async def scenario() -> tuple[Load, float]:
         stop = asyncio.Event()
+        live = Load(acked_goal=min_acked)
         task = asyncio.ensure_future(
             drive(
                 sidecar.base_url,
                 key,
                 max_requests=100_000,
-                max_s=kill_at + 5,
+                max_s=kill_at + acked_within_s + 5,
                 concurrency=concurrency,
                 stop=stop,
+                load=live,
             )
         )
         await asyncio.sleep(kill_at)
+        if min_acked > 0:
+            goal = asyncio.ensure_future(live.goal_reached.wait())
+            await asyncio.wait({goal, task}, timeout=acked_within_s, return_when="FIRST_COMPLETED")
+            goal.cancel()
         os.kill(pid(sidecar), signal.SIGKILL)
         killed = time.monotonic()
         stop.set()

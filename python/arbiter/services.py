@@ -15,7 +15,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,14 @@ CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their rea
 
 
 class Services:
-    def __init__(self, settings: Settings, *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        seed: int | None = None,
+        breaker_clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # `breaker_clock`: what the circuit breaker's cool-downs are timed on (a test drives it)
         self.settings = settings
         self.started_at = time.time()
         self.metrics = Metrics()
@@ -93,6 +100,7 @@ class Services:
             settings.breaker,
             on_open=self._circuit_opened,
             on_misconfigured=self._upstream_misconfigured,
+            clock=breaker_clock,
         )
         self._misconfig_alerted: dict[tuple[str, int], float] = {}
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)

@@ -56,6 +56,12 @@ def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.stop()
 
 
+def _sim_requests(sim_base_url: str, model: str) -> int:
+    """How many requests for `model` the sim has received (its own count)."""
+    stats = httpx.get(f"{sim_base_url.removesuffix('/v1')}/_sim/stats", timeout=5).json()
+    return int(stats["models"][model]["requests"])
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with empty_store_url(request.param, tmp_path / "holds.db") as url:
@@ -266,10 +272,13 @@ def test_sigterm_answers_a_waiting_whole_answer_request_with_a_503_in_its_shape(
             got["anthropic"] = err
 
     threads = [threading.Thread(target=f, daemon=True) for f in (openai_call, anthropic_call)]
+    before = _sim_requests(slow_sim, "slow")
     try:
         for t in threads:
             t.start()
-        time.sleep(1.5)  # both are waiting on `slow`'s answer
+        # both are waiting on `slow`'s answer once the sim has them (not after a fixed sleep,
+        # which a loaded host outran: a SIGTERM before a request arrived is another finding)
+        until(lambda: _sim_requests(slow_sim, "slow") - before >= 2, "both reached the upstream")
         assert proc.proc is not None
         proc.proc.send_signal(signal.SIGTERM)
         proc.proc.wait(timeout=20)

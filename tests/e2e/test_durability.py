@@ -18,6 +18,7 @@ from tests.bench_scripts import load
 from tests.pg import empty_store_url, require_pg
 
 FLUSH_MS = 200  # the default store.flush_interval_ms: the stated bound on work at risk
+ACKED = 50  # the load a kill is judged at: it waits for this many answers (a loaded host is slow)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +48,9 @@ def _check_integrity(result: dict[str, object]) -> None:
 def test_kill_9_with_strict_durability_loses_nothing(
     bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
 ) -> None:
-    result = bench.crash_run(sim_url, store_url, tmp_path, durability="strict", kill_after_s=1.5)
-    assert result["acked"] >= 50, result
+    result = bench.crash_run(sim_url, store_url, tmp_path, durability="strict", kill_after_s=1.5,
+                              min_acked=ACKED)  # fmt: skip
+    assert result["acked"] >= ACKED, result
     assert result["lost"] == 0, result
     _check_integrity(result)
 
@@ -59,9 +61,9 @@ def test_kill_9_with_batched_durability_loses_at_most_the_flush_interval(
 ) -> None:
     result = bench.crash_run(
         sim_url, store_url, tmp_path, durability="batched", kill_after_s=1.5,
-        flush_interval_ms=FLUSH_MS,
+        flush_interval_ms=FLUSH_MS, min_acked=ACKED,
     )  # fmt: skip
-    assert result["acked"] >= 50, result
+    assert result["acked"] >= ACKED, result
     # work at risk = what was acknowledged in the last flush interval; +2 for rate jitter
     bound = math.ceil(result["rate_per_s"] * FLUSH_MS / 1000) + 2
     assert result["lost"] <= bound, result

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import openai
@@ -26,6 +26,7 @@ from arbiter.offline.sim import build_app
 from arbiter.offline.sim.config import SimConfig, parse_config
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
+from tests.e2e.sidecar_thread import TestClock, ThreadedSidecar
 from tests.openapi_spec import validate
 
 AUTH = {"authorization": "Bearer test"}
@@ -42,11 +43,48 @@ class Seen:
     client_left_at: float | None = None  # the connection closed before the response completed
 
 
-class _Watch:
-    """ASGI wrapper: counts what the sim sends, and notices the client closing the connection."""
+HOLD_LIMIT_S = 60.0  # a valve never holds a send longer (a failing test must still end)
 
-    def __init__(self, app: ASGIApp, seen: list[Seen]) -> None:
-        self.app, self.seen = app, seen
+
+class Valve:
+    """Holds the sim's sends for one model until the test lets each one through: the start of
+    each response (`what="start"`), or each stream event that carries text (`what="content"`).
+    Ordering, not timing: a test proves "the sidecar relayed X before the upstream sent Y" by
+    letting Y through only once its client has X."""
+
+    def __init__(self, model: str, what: Literal["start", "content"]) -> None:
+        self.model, self.what = model, what
+        self._permits = threading.Semaphore(0)
+        self.passed = 0  # sends let through so far
+
+    def let_through(self, n: int = 1) -> None:
+        self._permits.release(n)
+
+    def open(self) -> None:
+        """Let everything through from now on (the end of a test, or the reset after it)."""
+        self._permits.release(10_000)
+
+    def holds(self, message: Message) -> bool:
+        if self.what == "start":
+            return bool(message["type"] == "http.response.start")
+        chunk = message.get("body") or b""
+        return (
+            message["type"] == "http.response.body"
+            and b'"content":"' in chunk
+            and b'"content":""' not in chunk
+        )
+
+    async def wait_turn(self) -> None:
+        await asyncio.to_thread(self._permits.acquire, True, HOLD_LIMIT_S)
+        self.passed += 1
+
+
+class _Watch:
+    """ASGI wrapper: counts what the sim sends, notices the client closing the connection, and
+    holds the sends that a test's valves say to hold."""
+
+    def __init__(self, app: ASGIApp, seen: list[Seen], valves: dict[str, Valve]) -> None:
+        self.app, self.seen, self.valves = app, seen, valves
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
@@ -55,14 +93,23 @@ class _Watch:
         record = Seen()
         self.seen.append(record)
         body_read = asyncio.Event()
+        body = bytearray()
 
         async def rcv() -> Message:
             message = await receive()
-            if message["type"] == "http.request" and not message.get("more_body"):
-                body_read.set()
+            if message["type"] == "http.request":
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    body_read.set()
             return message
 
+        valve: list[Valve | None] = []  # the request's valve, once its body is read
+
         async def snd(message: Message) -> None:
+            if not valve:
+                valve.append(self._valve_for(bytes(body)) if self.valves else None)
+            if valve[0] is not None and valve[0].holds(message):
+                await valve[0].wait_turn()
             if message["type"] == "http.response.body":
                 record.body_events += bool(message.get("body"))
                 record.complete = record.complete or not message.get("more_body", False)
@@ -80,6 +127,13 @@ class _Watch:
             await asyncio.sleep(0.05)  # let the watcher see a close that raced the last send
             watcher.cancel()
 
+    def _valve_for(self, body: bytes) -> Valve | None:
+        try:
+            model = orjson.loads(body).get("model")
+        except orjson.JSONDecodeError:
+            return None
+        return self.valves.get(model) if isinstance(model, str) else None
+
 
 class WatchedSim:
     """The simulator on a loopback port in a background thread, connections watched."""
@@ -87,6 +141,7 @@ class WatchedSim:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.seen: list[Seen] = []
+        self.valves: dict[str, Valve] = {}
         self._app = build_app(config)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -105,7 +160,12 @@ class WatchedSim:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            _Watch(self._app, self.seen), log_level="critical", access_log=False, lifespan="off"
+            _Watch(self._app, self.seen, self.valves),
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
+            # a stop does not wait out a hang or stall a test left in flight (the sidecar left)
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -119,6 +179,8 @@ class WatchedSim:
         return self
 
     def stop(self) -> None:
+        for valve in self.valves.values():
+            valve.open()  # a failed test's held sends must not hold up the shutdown
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
@@ -127,7 +189,15 @@ class WatchedSim:
         r = httpx.post(f"{self.root_url}/_sim/control", json=patch, timeout=5)
         assert r.status_code == 200, r.text
 
+    def hold(self, model: str, what: Literal["start", "content"]) -> Valve:
+        """From now on, `model`'s sends of kind `what` wait for the returned valve."""
+        valve = self.valves[model] = Valve(model, what)
+        return valve
+
     def reset(self) -> None:
+        for valve in self.valves.values():
+            valve.open()
+        self.valves.clear()
         httpx.post(f"{self.root_url}/_sim/reset", timeout=5).raise_for_status()
         self.seen.clear()
 
@@ -190,7 +260,7 @@ def sidecar_toml(
 @dataclass(slots=True)
 class Stack:
     sim: WatchedSim
-    sidecar: Sidecar
+    sidecar: Sidecar | ThreadedSidecar
     oai: openai.OpenAI = field(init=False)
 
     def __post_init__(self) -> None:
@@ -206,15 +276,21 @@ def running(
     failover: dict[str, Any] | None = None,
     breaker: dict[str, Any] | None = None,
     hang_s: float = 3.0,
+    breaker_clock: TestClock | None = None,
 ) -> Iterator[Stack]:
     """A watched sim and a sidecar routed to it; both stopped on exit. `hang_s`: how long the
-    sim's `timeout` failure hangs before its 504."""
+    sim's `timeout` failure hangs before its 504. With `breaker_clock`, the sidecar runs in this
+    process and its circuits' cool-downs pass only when the test advances that clock."""
     sim = WatchedSim(sim_pool(hang_s)).start()
     try:
         cfg = tmp / "arbiter.toml"
         cfg.write_text(sidecar_toml(sim.base_url, tmp / "arbiter.db", failover=failover,
                                     breaker=breaker))  # fmt: skip
-        sidecar = Sidecar(cfg).start()
+        sidecar = (
+            Sidecar(cfg)
+            if breaker_clock is None
+            else ThreadedSidecar(cfg, breaker_clock=breaker_clock)
+        ).start()
         stack = Stack(sim, sidecar)
         try:
             yield stack
@@ -363,20 +439,25 @@ def test_no_usage_chunk_unless_asked(stack: Stack, sim: WatchedSim) -> None:
     assert row["completion_tokens"] > 0  # we still asked the upstream, for our own accounting
 
 
-def test_chunks_are_forwarded_as_they_arrive(stack: Stack, sim: WatchedSim) -> None:
-    """A slow upstream's first token reaches the client long before its answer ends."""
-    started = time.monotonic()
-    arrivals: list[float] = []
-    with httpx.stream("POST", f"{stack.sidecar.base_url}/chat/completions", json=body("s-slow"),
-                      timeout=30) as r:  # fmt: skip
-        for line in r.iter_lines():
-            if line.startswith("data: ") and '"content":"' in line and '"content":""' not in line:
-                arrivals.append(time.monotonic() - started)
-            if len(arrivals) == 3:
-                break
-    assert len(arrivals) == 3
-    assert arrivals[0] < 1.0
-    assert arrivals[2] - arrivals[0] >= 0.15  # paced at 100 ms per chunk: not buffered
+def test_chunks_are_forwarded_as_they_arrive(tmp_path: Path) -> None:
+    """Each piece of an upstream's stream reaches the client before the upstream sends the next:
+    the sim holds every piece until the client has the one before, so a sidecar that held the
+    stream back (buffered it whole, or a few pieces at a time) leaves the client waiting for a
+    piece that is never sent, and the read times out. (The between-pieces timeout is raised for
+    this: the test's own round trip sets the pace.)"""
+    with running(tmp_path, failover={"first_byte_timeout_s": 30.0}) as s:
+        valve = s.sim.hold("s-slow", "content")
+        valve.let_through(1)
+        timeout = httpx.Timeout(30.0, read=20.0)
+        with httpx.stream("POST", f"{s.sidecar.base_url}/chat/completions", json=body("s-slow"),
+                          timeout=timeout) as r:  # fmt: skip
+            lines = r.iter_lines()
+            for k in (1, 2, 3):
+                line = next(x for x in lines if '"content":"' in x and '"content":""' not in x)
+                assert line.startswith("data: ")
+                assert valve.passed == k  # the client has piece k; the upstream sent no more
+                valve.let_through(1)
+            valve.open()
 
 
 # -- failures after the first byte ------------------------------------------------------------
