@@ -13,7 +13,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from arbiter.errors import InvalidRequest
+from arbiter.errors import InvalidRequest, TenantDenied
 from arbiter.principal import Principal
 from arbiter.store.export import parse_time
 
@@ -43,9 +43,17 @@ def json_object(raw: bytes) -> dict[str, Any]:
 
 def read_scope(request: Request, principal: Principal) -> str | None:
     """The tenant a read covers: the caller's own; for the admin and dashboard keys every tenant
-    (None), or the one named by `?tenant=`."""
+    (None), or the one named by `?tenant=`. A tenant's key naming another tenant is a 403: it
+    was read as its own, so a script asking for tenant B's spend was shown A's as if B's."""
+    asked = request.query_params.get("tenant") or None
     if principal.sees_all:
-        return request.query_params.get("tenant") or None
+        return asked
+    if asked is not None and asked != principal.tenant:
+        raise TenantDenied(
+            f"This key reads only its own tenant's data ('{principal.tenant}'); "
+            "another tenant's needs the admin or dashboard key.",
+            param="tenant",
+        )
     return principal.tenant
 
 

@@ -376,9 +376,10 @@ class Handlers:
     async def decision(self, request: Request) -> Response:
         principal = await self.reader(request)
         only_params(request)
+        scope = read_scope(request, principal)  # a tenant's key: its own; `?tenant=`: that one
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
-        if row is None or (not principal.sees_all and row["tenant"] != principal.tenant):
+        if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
         return json_response(row)
 
@@ -449,7 +450,7 @@ class Handlers:
         now = time.time()
         since = time_param(request, "since", now - 3600)
         until = time_param(request, "until", now + 60)
-        tenant = q.get("tenant") if principal.sees_all else principal.tenant
+        tenant = read_scope(request, principal)
         bucket = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         points = await asyncio.to_thread(
