@@ -37,8 +37,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
     """The body of one of Arbiter's own endpoints (the admin writes, feedback) as an object. A
     key named twice in one object is the caller's 400 naming it: orjson (as Python's json) keeps
     the last one silently, so `{"tenant": "a", ..., "tenant": "b"}` made a key for `b` when the
-    script's author read `a` first. (The model surfaces keep last-wins: the OpenAI and Anthropic
-    APIs they mirror take such bodies, and their hot path pays for no second parse.)"""
+    script's author read `a` first. (The model surfaces keep orjson's last-wins: their hot path
+    pays for no second parse.)"""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:

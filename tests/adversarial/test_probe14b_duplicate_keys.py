@@ -2,7 +2,7 @@
 `{"tenant": "a", "tenant": "b"}` made a key for `b`, `{"enabled": false, "enabled": true}` left a
 model on. Arbiter's own JSON endpoints (the admin writes, feedback) now answer a 400 naming the
 key, at any depth, and change nothing; a body nested past the JSON bound is a 400 too. The model
-surfaces keep last-wins (the APIs they mirror take such bodies)."""
+surfaces keep last-wins (their hot path pays for no second parse)."""
 
 from __future__ import annotations
 
