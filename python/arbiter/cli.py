@@ -49,7 +49,7 @@ def _dispatch(argv: Sequence[str] | None) -> int:
 
         return replay_cli.main(args_list[1:])
     parser = _parser()
-    args = parser.parse_args(args_list)
+    args = parser.parse_args(_glue_dash_values(args_list))
     if args.command is None:
         parser.print_help()
         return 2
@@ -177,14 +177,41 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _duration_s(text: str) -> float:
+# options whose value may start with a dash (`--expires-in -5d`): argparse reads `-5d` as an
+# option and answers "expected one argument"; glued (`--expires-in=-5d`) the value reaches the
+# check that names the flag
+_DASH_VALUE_OPTIONS = ("--expires-in",)
+
+
+def _glue_dash_values(args: list[str]) -> list[str]:
+    out: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in _DASH_VALUE_OPTIONS:
+            value = next(it, None)
+            if value is not None and value.startswith("-") and not value.startswith("--"):
+                out.append(f"{arg}={value}")
+                continue
+            out.append(arg)
+            if value is not None:
+                out.append(value)
+            continue
+        out.append(arg)
+    return out
+
+
+def _key_lifetime_s(text: str) -> float | None:
+    """`--expires-in` in seconds, or None when it is no positive duration of at most 100 years
+    (`-5d`, `0`, `nan`, `inf`, `1e308d`: the create must stop with the flag's name)."""
+    from arbiter.auth import MAX_KEY_LIFETIME_S
+
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        if text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
-    except (ValueError, IndexError) as err:
-        raise SystemExit(f"arbiter: bad duration {text!r} (use e.g. 90m, 12h, 30d)") from err
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+    except (ValueError, IndexError):
+        return None
+    # not `<= 0`: NaN passes that, and a NaN (or infinite) expiry is never reached
+    return seconds if 0 < seconds <= MAX_KEY_LIFETIME_S else None
 
 
 def _keys(args: argparse.Namespace) -> int:
@@ -195,6 +222,16 @@ def _keys(args: argparse.Namespace) -> int:
     from arbiter.logs import visible
     from arbiter.store import open_store
 
+    expires: float | None = None
+    if args.keys_command == "create" and args.expires_in is not None:
+        expires = _key_lifetime_s(args.expires_in)
+        if expires is None:  # before the store is opened: a refused create makes no store
+            print(
+                f"arbiter: --expires-in must be a positive duration of at most 100 years "
+                f"(e.g. 3600s, 90m, 12h, 30d); got {args.expires_in!r}",
+                file=sys.stderr,
+            )
+            return 2
     settings = config.load(args.config)
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
@@ -209,7 +246,6 @@ def _keys(args: argparse.Namespace) -> int:
             print(f"arbiter: {unmigrated}", file=sys.stderr)
             return 2
         if args.keys_command == "create":
-            expires = _duration_s(args.expires_in) if args.expires_in else None
             new = auth.create_key(store, args.tenant, name=args.name, expires_in_s=expires)
             print(f"id:     {new.id}\ntenant: {new.tenant}\nkey:    {new.key}")
             print("(the key is shown only this once; only its hash is stored)", file=sys.stderr)

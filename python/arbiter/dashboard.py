@@ -75,6 +75,7 @@ def routes(handlers: Any, guard: Callable[[Any], Any]) -> list[Route]:
         dashboard keys (`sees_all`), else only its own."""
         principal = await handlers.reader(request)
         only_params(request)
+        read_scope(request, principal)  # a tenant's key naming another tenant: 403
         if not principal.sees_all:
             return json_response({"sees_all": False, "data": [principal.tenant]})
         s = handlers.s

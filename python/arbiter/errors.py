@@ -85,6 +85,12 @@ class PolicyDenied(ArbiterError):
     type = "permission_error"
 
 
+class TenantDenied(PolicyDenied):
+    """A tenant's key asked a read for another tenant's data (`?tenant=`)."""
+
+    code = "tenant_not_allowed"
+
+
 class UnknownModel(ArbiterError):
     status = 404
     code = "model_not_found"

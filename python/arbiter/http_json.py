@@ -4,6 +4,7 @@ written as JSON (split from server.py)."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,7 +14,8 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from arbiter.errors import InvalidRequest
+from arbiter.errors import InvalidRequest, TenantDenied
+from arbiter.json_depth import MAX_JSON_NESTING, nests_deeper_than
 from arbiter.principal import Principal
 from arbiter.store.export import parse_time
 
@@ -32,20 +34,59 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def json_object(raw: bytes) -> dict[str, Any]:
+    """The body of one of Arbiter's own endpoints (the admin writes, feedback) as an object. A
+    key named twice in one object is the caller's 400 naming it: orjson (as Python's json) keeps
+    the last one silently, so `{"tenant": "a", ..., "tenant": "b"}` made a key for `b` when the
+    script's author read `a` first. (The model surfaces keep orjson's last-wins: their hot path
+    pays for no second parse.)"""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise InvalidRequest(f"The body is not valid JSON ({err.msg} at byte {err.pos}).") from err
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
+    _no_key_twice(raw)
     return body
+
+
+def _no_key_twice(raw: bytes) -> None:
+    """Refuse a body (valid JSON, at most the endpoint's 64 KiB) with a key twice in one object:
+    orjson cannot tell, so the stdlib parser reads it again with a hook that sees every pair.
+    Its recursion is bounded first (a linear scan), far below the interpreter's limit."""
+    if nests_deeper_than(raw, MAX_JSON_NESTING):
+        raise InvalidRequest(f"The body nests more than {MAX_JSON_NESTING} levels deep.")
+    try:
+        json.loads(raw, object_pairs_hook=_pairs_once)
+    except ValueError as err:  # what orjson read but the stdlib does not (no known case)
+        raise InvalidRequest(f"The body is not valid JSON ({err}).") from err
+
+
+def _pairs_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            shown = key if len(key) <= 64 else key[:64] + "..."  # a key is any client text
+            raise InvalidRequest(
+                f"The body names {shown!r} twice in one object: give each field once.",
+                param=shown,
+            )
+        out[key] = value
+    return out
 
 
 def read_scope(request: Request, principal: Principal) -> str | None:
     """The tenant a read covers: the caller's own; for the admin and dashboard keys every tenant
-    (None), or the one named by `?tenant=`."""
+    (None), or the one named by `?tenant=`. A tenant's key naming another tenant is a 403: it
+    was read as its own, so a script asking for tenant B's spend was shown A's as if B's."""
+    asked = request.query_params.get("tenant") or None
     if principal.sees_all:
-        return request.query_params.get("tenant") or None
+        return asked
+    if asked is not None and asked != principal.tenant:
+        raise TenantDenied(
+            f"This key reads only its own tenant's data ('{principal.tenant}'); "
+            "another tenant's needs the admin or dashboard key.",
+            param="tenant",
+        )
     return principal.tenant
 
 

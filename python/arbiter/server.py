@@ -84,6 +84,7 @@ from arbiter.surfaces import openai_responses as responses_surface
 from arbiter.surfaces.anthropic_models import models_page
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
+from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
 
 log = logging.getLogger("arbiter.server")
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
@@ -376,9 +377,10 @@ class Handlers:
     async def decision(self, request: Request) -> Response:
         principal = await self.reader(request)
         only_params(request)
+        scope = read_scope(request, principal)  # a tenant's key: its own; `?tenant=`: that one
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
-        if row is None or (not principal.sees_all and row["tenant"] != principal.tenant):
+        if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
         return json_response(row)
 
@@ -442,15 +444,17 @@ class Handlers:
 
     async def timeseries(self, request: Request) -> Response:
         """Per-minute (or `bucket_s`) points from the durable rollups; tenant-scoped, admin sees
-        all tenants (or one with `tenant=`). `since`/`until`: unix seconds or ISO-8601."""
+        all tenants (or one with `tenant=`). `since`/`until`: unix seconds or ISO-8601. A bucket
+        too fine for the range is widened (timeseries_bucket.py): the answer says which."""
         principal = await self.reader(request)
         only_params(request, "since", "until", "bucket_s", "model", "task")
         q = request.query_params
         now = time.time()
         since = time_param(request, "since", now - 3600)
         until = time_param(request, "until", now + 60)
-        tenant = q.get("tenant") if principal.sees_all else principal.tenant
-        bucket = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
+        tenant = read_scope(request, principal)
+        asked = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
+        bucket = fitted_bucket(since, until, asked)  # at most MAX_POINTS points, whatever the range
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         points = await asyncio.to_thread(
             functools.partial(
@@ -463,9 +467,11 @@ class Handlers:
                 bucket_s=bucket,
             )
         )
-        return json_response(
-            {"object": "list", "since": since, "until": until, "bucket_s": bucket, "data": points}
-        )
+        return json_response({
+            "object": "list", "since": since, "until": until,
+            "bucket_s": bucket, "requested_bucket_s": asked, "max_points": MAX_POINTS,
+            "data": points,
+        })  # fmt: skip
 
     async def metrics(self, request: Request) -> Response:
         """Prometheus text from in-memory counters (no store query). Spans every tenant, so it

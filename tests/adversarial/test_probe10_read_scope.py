@@ -54,18 +54,23 @@ def test_an_admin_read_of_budgets_and_policy_is_scoped_by_tenant(tmp_path: Path)
             b = {r["scope"] for r in await rows(sc, "/arbiter/budgets?tenant=team-b", sc.admin_key)}
             assert b == {"tenant:team-b", f"key:{other.id}"}, b
             assert await rows(sc, "/arbiter/budgets?tenant=nobody", sc.admin_key) == []
-            # a client key: its own tenant's and key's rows, whatever it names
-            mine = {
-                r["scope"] for r in await rows(sc, "/arbiter/budgets?tenant=default", other.key)
-            }
+            # a client key: its own tenant's and key's rows; naming another tenant is a 403
+            # (probes14b: it was read as its own, silently)
+            mine = {r["scope"] for r in await rows(sc, "/arbiter/budgets?tenant=team-b", other.key)}
             assert mine == b, mine
+            r = await sc.client.get(
+                "/arbiter/budgets?tenant=default", headers={"authorization": f"Bearer {other.key}"}
+            )
+            assert r.status_code == 403 and r.json()["error"]["param"] == "tenant", r.text
 
             tenants = {r["tenant"] for r in await rows(sc, "/arbiter/policy", sc.admin_key)}
             assert tenants == {"default", "team-b"}, tenants
             scoped = await rows(sc, "/arbiter/policy?tenant=team-b", sc.admin_key)
             assert scoped and {r["tenant"] for r in scoped} == {"team-b"}, scoped
             assert await rows(sc, "/arbiter/policy?tenant=nobody", sc.admin_key) == []
-            theirs = await rows(sc, "/arbiter/policy?tenant=team-b", sc.api_key)
+            theirs = await rows(sc, "/arbiter/policy?tenant=default", sc.api_key)
             assert {r["tenant"] for r in theirs} == {"default"}, theirs
+            r = await sc.client.get("/arbiter/policy?tenant=team-b", headers=sc.auth)
+            assert r.status_code == 403 and r.json()["error"]["code"] == "tenant_not_allowed"
 
     asyncio.run(main())

@@ -67,24 +67,53 @@ def test_the_known_fields_still_make_a_key(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
-@pytest.mark.parametrize("expires_in", ["nan", "inf", "1e308d"])
-def test_the_cli_refuses_a_key_lifetime_that_is_no_number_of_seconds(
+@pytest.mark.parametrize(
+    "expires_in", ["nan", "inf", "1e308d", "-5d", "-1", "0", "0s", "-0.5h", "5y"]
+)
+@pytest.mark.parametrize("glued", [False, True])
+def test_the_cli_refuses_a_key_lifetime_that_is_no_positive_duration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    expires_in: str,
+    expires_in: str, glued: bool,
 ) -> None:  # fmt: skip
     """`arbiter keys create --expires-in nan` made a key whose expiry is NaN: no time is past
-    it, so the key the operator meant to expire never did (inf and 1e308d: never, too)."""
+    it, so the key the operator meant to expire never did (inf and 1e308d: never, too).
+    `--expires-in -5d` got argparse's "expected one argument" (only `--expires-in=-5d` reached
+    the check) and the check named the API's `expires_in_s`: each is one line naming the flag."""
     monkeypatch.setenv("SIM_API_KEY", "sk-sim")
     monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-test")
     cfg = tmp_path / "arbiter.toml"
     cfg.write_text(
         EXAMPLE.read_text().replace("sqlite:///arbiter.db", f"sqlite:///{tmp_path}/a.db")
     )
-    args = ["keys", "--config", str(cfg), "create", "--tenant", "ops", "--expires-in", expires_in]
-    assert main(args) != 0
-    assert "expires_in_s" in capsys.readouterr().err
-    assert main(["keys", "--config", str(cfg), "list"]) == 0
-    assert "ops" not in capsys.readouterr().out  # no key was made
+    flag = [f"--expires-in={expires_in}"] if glued else ["--expires-in", expires_in]
+    args = ["keys", "--config", str(cfg), "create", "--tenant", "ops", *flag]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("arbiter: --expires-in "), err
+    assert repr(expires_in) in err and "expected one argument" not in err
+    assert not (tmp_path / "a.db").exists()  # refused before the store was opened: no key
+
+
+def test_the_cli_key_lifetime_takes_a_unit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIM_API_KEY", "sk-sim")
+    monkeypatch.setenv("ARBITER_ADMIN_KEY", "adm-test")
+    cfg = tmp_path / "arbiter.toml"
+    cfg.write_text(
+        EXAMPLE.read_text().replace("sqlite:///arbiter.db", f"sqlite:///{tmp_path}/a.db")
+    )
+    assert (
+        main(["keys", "--config", str(cfg), "create", "--tenant", "ops", "--expires-in", "5d"]) == 0
+    )
+    from arbiter.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/a.db")
+    try:
+        [row] = store.list_keys("ops")
+        assert row["expires_ts"] - row["created_ts"] == pytest.approx(5 * 86400)
+    finally:
+        store.close()
 
 
 def test_the_api_refuses_a_key_lifetime_beyond_a_century(tmp_path: Path) -> None:

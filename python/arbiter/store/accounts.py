@@ -214,20 +214,12 @@ class AccountsMixin(StoreHooks):
         self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
     ) -> list[dict[str, Any]]:
         """Rows whose scope starts with `scope_prefix` (and, given, of those windows only)."""
-        only = ""
-        if window_starts is not None:
-            if not window_starts:
-                return []  # (an empty IN list is not SQL)
-            only = f" AND window_start IN ({', '.join(['%s'] * len(window_starts))})"
+        if window_starts is not None and not window_starts:
+            return []  # (an empty IN list is not SQL)
+        sql, params = budget_usage_query(scope_prefix, window_starts)
         with self._ro() as cur:
-            cur.execute(
-                self._sql(
-                    "SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage "
-                    f"WHERE scope LIKE %s{only} ORDER BY scope, window_start"
-                ),
-                (scope_prefix + "%", *(window_starts or ())),
-            )
-            rows = cur.fetchall()
+            cur.execute(self._sql(sql), params)
+            rows = sorted(cur.fetchall(), key=lambda r: (r[0], r[1]))
         return [
             {"scope": r[0], "window_start": r[1], "spent_usd": r[2], "reserved_usd": r[3]}
             for r in rows
@@ -281,3 +273,24 @@ def _key_dict(row: Sequence[Any]) -> dict[str, Any]:
             strict=True,
         )
     )
+
+
+def budget_usage_query(
+    scope_prefix: str, window_starts: Sequence[float] | None
+) -> tuple[str, tuple[Any, ...]]:
+    """budget_usage()'s SELECT: by scope prefix (the primary key's lead) and/or by window
+    (index budget_usage_window, migration 0056: the open windows of every scope, which
+    /arbiter/budgets reads, without a scan of every closed window's row)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if scope_prefix:
+        where.append("scope LIKE %s")
+        params.append(scope_prefix + "%")
+    if window_starts is not None:
+        where.append(f"window_start IN ({', '.join(['%s'] * len(window_starts))})")
+        params.extend(window_starts)
+    cond = f" WHERE {' AND '.join(where)}" if where else ""
+    # no ORDER BY (the caller sorts the few rows): ordered by the primary key, SQLite's planner
+    # chose to walk the whole key over the window index to spare itself a sort
+    sql = f"SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage{cond}"
+    return sql, tuple(params)

@@ -108,7 +108,7 @@ async function overview(main, { api, poll }) {
       { name: "routed (cumulative $)", cls: "s-cost", points: cost },
     ], { fmtY: (v) => "$" + fmtSmall(v) }));
     pctChart.replaceChildren(barsOverTime(share, ts.bucket_s, {
-      name: `savings % per ${bucket >= 3600 ? bucket / 3600 + " h" : bucket / 60 + " min"}`, cls: "s-save", fmtY: (v) => `${v.toFixed(0)}%`,
+      name: `savings % per ${ts.bucket_s >= 3600 ? ts.bucket_s / 3600 + " h" : ts.bucket_s / 60 + " min"}`, cls: "s-save", fmtY: (v) => `${v.toFixed(0)}%`,
     }));
     cache.replaceChildren(cacheView(s.cache));
   }
