@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arbiter import sampling
+from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, UnknownModel
 from arbiter.principal import Principal
@@ -102,6 +103,8 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             param=format_param(req),
         )
     sampling.check_named(req.body, model)  # before anything is reserved
+    if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
+        raise _unreadable(req, s.protocol_of(req.model))
     why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
     if why is not None:
         raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
@@ -115,6 +118,23 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             param=req.messages_param,
         )
     return model
+
+
+_API: dict[Protocol, str] = {"anthropic": "Anthropic's Messages API", "openai": "OpenAI's API"}
+
+
+def _unreadable(req: ChatRequest, protocol: Protocol) -> InvalidRequest:
+    """A field the other protocol's translation cannot read (the client's own upstream would
+    have been sent it as it came), named in `param` and worded as OpenAI words a bad value."""
+    param, message = req.canonical_param, req.canonical_error or "a malformed request"
+    if param and message.startswith(f"{param}: "):
+        message = f"Invalid value for '{param}': {message[len(param) + 2 :]}"
+    message = message.rstrip(".")
+    return InvalidRequest(
+        f"{message}. The model `{req.model}` speaks {_API[protocol]}, and Arbiter "
+        "must read this field to translate the request for it.",
+        param=param,
+    )
 
 
 def format_param(req: ChatRequest) -> str:
