@@ -9,10 +9,12 @@ path is the surface's 404 (http_errors), slash or not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.routing import BaseRoute, Route
 
 
-def with_slash_twins(routes: list[BaseRoute]) -> list[BaseRoute]:
+def with_slash_twins(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
     """`routes`, each Route followed by its twin ending in "/" unless that path is a route of its
     own already, or ends in a `{...:path}` parameter (which takes the slash itself)."""
     paths = {(r.path, m) for r in routes if isinstance(r, Route) for m in r.methods or ()}
