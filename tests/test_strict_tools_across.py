@@ -3,6 +3,8 @@
 - A chat client's strict tool to an Anthropic model: Anthropic's tools take `strict` too
   (structured outputs: "guarantees schema validation on tool names and inputs", the anthropic
   SDK's ToolParam), and its schema goes in the subset Anthropic takes. It was dropped.
+  A model that lacks structured outputs (no `json-schema` capability) is not sent one: a 400
+  naming `tools` when it was named, as a strict schema gets.
 - An Anthropic client's strict tool to an OpenAI model: the flag was not even decoded, so the
   upstream decoded the arguments unconstrained. It is carried, the schema closed as OpenAI's
   strict mode wants; a strict schema OpenAI refuses (an optional property) is not sent there.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from arbiter.offline.demo import API_KEY_ENV
@@ -40,14 +43,16 @@ def mock() -> Iterator[AnthropicMock]:
         yield m
 
 
-def _with_claude(mock: AnthropicMock) -> Any:
+def _with_claude(mock: AnthropicMock, capabilities: str = '"json-schema", ') -> Any:
+    """An Anthropic-protocol model, with structured outputs (`json-schema`) unless told."""
+
     def edit(text: str) -> str:
         return text + (
             f'\n[upstreams.amock]\nbase_url = "{mock.base_url}"\nprotocol = "anthropic"\n'
             f'api_key_env = "{API_KEY_ENV}"\n\n'
             f'[models.{CLAUDE}]\nupstream = "amock"\nupstream_model = "text"\n'
             "price_in_per_mtok = 0.05\nprice_out_per_mtok = 0.1\ncontext_window = 32000\n"
-            'capabilities = ["chat", "json", "tools", "no-route"]\n'
+            f'capabilities = [{capabilities}"chat", "json", "tools", "no-route"]\n'
         )
 
     return edit
@@ -97,13 +102,21 @@ def test_a_tool_that_does_not_say_stays_silent(tmp_path: Path, mock: AnthropicMo
     assert "strict" not in sent
 
 
+def _gpt_with_structured_outputs(mock: AnthropicMock) -> Any:
+    edit = with_openai_mock(mock)
+    return lambda text: edit(text).replace(
+        'capabilities = ["chat", "json", "tools"]',
+        'capabilities = ["chat", "json", "json-schema", "tools"]',
+    )
+
+
 def _from_claude(tmp_path: Path, mock: AnthropicMock, schema: dict[str, Any]) -> Any:
     mock.openai_reply = completion(text("sunny"))
     tool = {"name": "weather", "input_schema": schema, "strict": True}
 
     async def main() -> Any:
         async with (
-            sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc,
+            sidecar_in_process(tmp_path, edit_config=_gpt_with_structured_outputs(mock)) as sc,
             sdks(sc) as (claude, _gpt),
         ):
             messages = [{"role": "user", "content": "Weather in Paris?"}]
@@ -139,3 +152,24 @@ def test_a_strict_schema_openai_refuses_is_not_sent_there(
         _from_claude(tmp_path, mock, optional)
     assert "strict" in str(caught.value) and "unit" in str(caught.value)
     assert len(mock.requests) == before  # refused here, not by the upstream after a charge
+
+
+def test_a_strict_tool_is_not_sent_to_a_model_without_structured_outputs(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    tool = {"type": "function", "function": {"name": "w", "parameters": PARAMETERS, "strict": True}}
+    before = len(mock.requests)
+
+    async def main() -> None:
+        async with (
+            sidecar_in_process(tmp_path, edit_config=_with_claude(mock, capabilities="")) as sc,
+            sdks(sc) as (_claude, gpt),
+        ):
+            messages = [{"role": "user", "content": "Weather?"}]
+            with pytest.raises(openai.BadRequestError) as caught:
+                await gpt.chat.completions.create(model=CLAUDE, messages=messages, tools=[tool])
+            assert caught.value.param == "tools"
+            assert "json-schema" in caught.value.message and "strict" in caught.value.message
+
+    asyncio.run(main())
+    assert len(mock.requests) == before

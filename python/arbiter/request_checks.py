@@ -19,6 +19,7 @@ from arbiter.upstream_body import (
     cross_protocol_blocks,
     wants_json,
     wants_strict_schema,
+    wants_strict_tools,
 )
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def blocked_for(
         if s.protocols != {req.protocol}
         else None  # every model speaks the client's protocol: nothing to check
     )
-    if s.protocols != {req.protocol} and wants_strict_schema(req):
+    if s.protocols != {req.protocol} and (wants_strict_schema(req) or wants_strict_tools(req)):
         schemaless = _schemaless_crossing(s, req)
         if schemaless:
             blocked = {**schemaless, **(blocked or {})}
@@ -63,11 +64,11 @@ def blocked_for(
 
 
 def _schemaless_crossing(s: Services, req: ChatRequest) -> dict[str, str]:
-    """Models of the other protocol without `json-schema`: a strict schema translated for
-    them needs their own structured outputs. The client's own protocol relays the schema
-    as it came, and that upstream decides, as it did before schemas crossed protocols."""
+    """Models of the other protocol without `json-schema`: a strict schema or strict tool
+    translated for them needs their own structured outputs. The client's own protocol relays
+    it as it came, and that upstream decides, as it did before schemas crossed protocols."""
     return {
-        m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema needs"
+        m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema or tool needs"
         for m in s.pool
         if s.protocol_of(m.name) != req.protocol and STRICT_SCHEMA not in m.capabilities
     }
@@ -101,6 +102,17 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             f"({format_param(req)}) sent in the other protocol's form: it lacks the "
             f"`{STRICT_SCHEMA}` capability.",
             param=format_param(req),
+        )
+    if (
+        s.protocol_of(req.model) != req.protocol
+        and STRICT_SCHEMA not in model.capabilities
+        and wants_strict_tools(req)
+    ):
+        raise InvalidRequest(
+            f"The model `{req.model}` cannot serve a strict function tool sent in the other "
+            f"protocol's form: it lacks the `{STRICT_SCHEMA}` capability (structured outputs) "
+            "that constrains a tool's input to its schema.",
+            param="tools",
         )
     sampling.check_named(req.body, model)  # before anything is reserved
     if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
