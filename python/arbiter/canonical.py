@@ -227,8 +227,11 @@ class MessageStart:
 
 @dataclass(frozen=True, slots=True)
 class BlockStart:
+    """`refusal`: the model's refusal text (OpenAI's `delta.refusal`), its deltas TextDeltas.
+    Encoders with no refusal form of their own render it as a text block."""
+
     index: int
-    kind: Literal["text", "tool_use"]
+    kind: Literal["text", "tool_use", "refusal"]
     id: str | None = None  # tool_use only
     name: str | None = None  # tool_use only
 

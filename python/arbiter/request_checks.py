@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from arbiter import sampling
+from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, UnknownModel
 from arbiter.principal import Principal
@@ -18,6 +19,7 @@ from arbiter.upstream_body import (
     cross_protocol_blocks,
     wants_json,
     wants_strict_schema,
+    wants_strict_tools,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +49,7 @@ def blocked_for(
         if s.protocols != {req.protocol}
         else None  # every model speaks the client's protocol: nothing to check
     )
-    if s.protocols != {req.protocol} and wants_strict_schema(req):
+    if s.protocols != {req.protocol} and (wants_strict_schema(req) or wants_strict_tools(req)):
         schemaless = _schemaless_crossing(s, req)
         if schemaless:
             blocked = {**schemaless, **(blocked or {})}
@@ -62,11 +64,11 @@ def blocked_for(
 
 
 def _schemaless_crossing(s: Services, req: ChatRequest) -> dict[str, str]:
-    """Models of the other protocol without `json-schema`: a strict schema translated for
-    them needs their own structured outputs. The client's own protocol relays the schema
-    as it came, and that upstream decides, as it did before schemas crossed protocols."""
+    """Models of the other protocol without `json-schema`: a strict schema or strict tool
+    translated for them needs their own structured outputs. The client's own protocol relays
+    it as it came, and that upstream decides, as it did before schemas crossed protocols."""
     return {
-        m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema needs"
+        m.name: f"lacks the `{STRICT_SCHEMA}` capability a translated strict schema or tool needs"
         for m in s.pool
         if s.protocol_of(m.name) != req.protocol and STRICT_SCHEMA not in m.capabilities
     }
@@ -101,7 +103,20 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             f"`{STRICT_SCHEMA}` capability.",
             param=format_param(req),
         )
+    if (
+        s.protocol_of(req.model) != req.protocol
+        and STRICT_SCHEMA not in model.capabilities
+        and wants_strict_tools(req)
+    ):
+        raise InvalidRequest(
+            f"The model `{req.model}` cannot serve a strict function tool sent in the other "
+            f"protocol's form: it lacks the `{STRICT_SCHEMA}` capability (structured outputs) "
+            "that constrains a tool's input to its schema.",
+            param="tools",
+        )
     sampling.check_named(req.body, model)  # before anything is reserved
+    if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
+        raise _unreadable(req, s.protocol_of(req.model))
     why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
     if why is not None:
         raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
@@ -115,6 +130,23 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             param=req.messages_param,
         )
     return model
+
+
+_API: dict[Protocol, str] = {"anthropic": "Anthropic's Messages API", "openai": "OpenAI's API"}
+
+
+def _unreadable(req: ChatRequest, protocol: Protocol) -> InvalidRequest:
+    """A field the other protocol's translation cannot read (the client's own upstream would
+    have been sent it as it came), named in `param` and worded as OpenAI words a bad value."""
+    param, message = req.canonical_param, req.canonical_error or "a malformed request"
+    if param and message.startswith(f"{param}: "):
+        message = f"Invalid value for '{param}': {message[len(param) + 2 :]}"
+    message = message.rstrip(".")
+    return InvalidRequest(
+        f"{message}. The model `{req.model}` speaks {_API[protocol]}, and Arbiter "
+        "must read this field to translate the request for it.",
+        param=param,
+    )
 
 
 def format_param(req: ChatRequest) -> str:

@@ -72,6 +72,7 @@ from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_log import finish_headers
 from arbiter.request_plan import Streamed
+from arbiter.route_slashes import with_slash_twins
 from arbiter.routing import Router
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
@@ -598,10 +599,11 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         *dashboard.routes(h, guard),
     ]
     app = Starlette(
-        routes=routes,
+        routes=with_slash_twins(routes),
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception, Exception: unhandled},
     )
+    app.router.redirect_slashes = False  # a 307 for a POST is an error to the SDKs (route_slashes)
     app.state.services = svc
     app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h

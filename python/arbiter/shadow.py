@@ -47,6 +47,7 @@ from arbiter.upstream_body import (
     cross_protocol_blocks,
     wants_json,
     wants_strict_schema,
+    wants_strict_tools,
 )
 from arbiter.worst_case import CallWorst
 
@@ -247,7 +248,8 @@ class Shadow:
         if wants_json(req) and "json" not in m.capabilities:
             return False
         if req.protocol != self.s.protocol_of(model):
-            if wants_strict_schema(req) and STRICT_SCHEMA not in m.capabilities:
+            strict = wants_strict_schema(req) or wants_strict_tools(req)
+            if strict and STRICT_SCHEMA not in m.capabilities:
                 return False
             if cross_protocol_blocks(req, (model,), self.s.protocol_of):
                 return False

@@ -43,6 +43,7 @@ class ChatRequest:
     # the protocol-neutral form, for models that speak the other protocol (decoded on demand)
     canonical: CanonicalRequest | None = None
     canonical_error: str | None = None  # why the body could not be decoded (then untranslatable)
+    canonical_param: str | None = None  # the field that stopped it, as the client named it
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None
@@ -78,7 +79,7 @@ class ChatRequest:
             try:
                 self.canonical = decode_request(self.body)
             except ArbiterError as err:
-                self.canonical_error = err.message
+                self.canonical_error, self.canonical_param = err.message, err.param
         return self.canonical
 
 

@@ -75,6 +75,14 @@ def wants_json(req: ChatRequest) -> bool:
 STRICT_SCHEMA: Final = "json-schema"
 
 
+def wants_strict_tools(req: ChatRequest) -> bool:
+    """A function tool with `strict: true` (either protocol's: both constrain its input to the
+    schema): translated for the other protocol, only `json-schema` models may serve it. Call
+    only where the request may cross protocols (it decodes the canonical form)."""
+    canonical = req.to_canonical()
+    return canonical is not None and any(t.strict for t in canonical.tools)
+
+
 def wants_strict_schema(req: ChatRequest) -> bool:
     """A strict JSON schema (an Anthropic client's output_config.format is one: it shows in the
     request's OpenAI view as a strict json_schema): only `json-schema` models may serve it."""

@@ -480,7 +480,13 @@ def _tool(raw: Any, param: str) -> Tool:
         raise InvalidRequest(
             f"{param}.input_schema.type: Input should be 'object'", param=f"{param}.input_schema"
         )
-    return Tool(name, c.opt_string(tool.get("description"), f"{param}.description"), schema)
+    strict = tool.get("strict")  # structured outputs: the input decoded to the schema
+    return Tool(
+        name,
+        c.opt_string(tool.get("description"), f"{param}.description"),
+        schema,
+        strict=None if strict is None else c.opt_bool(strict, f"{param}.strict"),
+    )
 
 
 def _tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:

@@ -14,6 +14,7 @@ from arbiter.canonical import (
     ImagePart,
     OpaquePart,
     Part,
+    Protocol,
     ResponseFormat,
     TextPart,
     Tool,
@@ -62,7 +63,7 @@ def encode_request(
             system[0] if len(system) == 1 else [{"type": "text", "text": s} for s in system]
         )
     if req.tools:
-        body["tools"] = [_encode_tool(t) for t in req.tools]
+        body["tools"] = [_encode_tool(t, req.source) for t in req.tools]
     choice = _encode_tool_choice(req)
     if choice is not None:
         body["tool_choice"] = choice
@@ -205,7 +206,7 @@ def _encode_image(part: ImagePart) -> dict[str, Any]:
     return {"type": "image", "source": source}
 
 
-def _encode_tool(tool: Tool) -> dict[str, Any]:
+def _encode_tool(tool: Tool, source: Protocol) -> dict[str, Any]:
     if tool.builtin is not None:
         return tool.parameters  # an Anthropic server tool, as the client sent it
     schema = tool.parameters or {"type": "object"}
@@ -213,9 +214,16 @@ def _encode_tool(tool: Tool) -> dict[str, Any]:
         "type" not in schema
     ):  # OpenAI reads a schema of properties as an object; Anthropic needs it said
         schema = {"type": "object", **schema}
+    if tool.strict and source != "anthropic":
+        # Anthropic's strict tools take the structured-outputs subset, as output_config does
+        schema = for_anthropic(schema)
     out: dict[str, Any] = {"name": tool.name, "input_schema": schema}
     if tool.description:
         out["description"] = tool.description
+    if tool.strict is not None:
+        # Anthropic's tools take `strict` too (structured outputs: the input decoded
+        # constrained to the schema), said as the client said it
+        out["strict"] = tool.strict
     return out
 
 

@@ -221,8 +221,8 @@ class StreamEncoder:
             if event.kind == "tool_use":
                 self._args[event.index] = []
             block: dict[str, Any] = (
-                {"type": "text", "text": ""}
-                if event.kind == "text"
+                {"type": "text", "text": ""}  # a refusal too: Anthropic has no refusal block
+                if event.kind != "tool_use"
                 else {
                     "type": "tool_use",
                     "id": tool_use_id(event.id),

@@ -182,6 +182,12 @@ def _to_openai(req: CanonicalRequest) -> str | None:
     if fmt is not None and fmt.strict and (problem := openai_strict_problem(fmt.schema)):
         # an Anthropic schema may leave properties optional; OpenAI's strict mode refuses it
         return f"a strict JSON schema with {problem} (OpenAI's strict mode requires them all)"
+    for tool in req.tools:
+        if tool.strict and (problem := openai_strict_problem(tool.parameters, "input_schema")):
+            return (
+                f"strict tool {tool.name[:64]!r} with {problem} "
+                "(OpenAI's strict mode requires them all)"
+            )
     # a tool_result's images are carried: the `tool` message gets its text, a user message
     # after it the images (protocols/openai.py `_encode_message`)
     return None

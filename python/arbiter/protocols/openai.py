@@ -309,7 +309,7 @@ def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]
         messages.extend(_encode_message(msg))
     body: dict[str, Any] = {"model": upstream_model, "messages": messages}
     if req.tools:
-        body["tools"] = [_encode_tool(t) for t in req.tools]
+        body["tools"] = [_encode_tool(t, req.source) for t in req.tools]
     if req.tool_choice is not None and (req.tools or req.tool_choice.kind in ("any", "named")):
         # without tools, "auto"/"none" mean nothing and Chat Completions refuses them
         kind = req.tool_choice.kind
@@ -400,13 +400,15 @@ def _encode_part(part: Part) -> dict[str, Any]:
     raise InvalidRequest(f"{kind} content cannot be sent to an OpenAI model", param="messages")
 
 
-def _encode_tool(tool: Tool) -> dict[str, Any]:
+def _encode_tool(tool: Tool, source: Protocol) -> dict[str, Any]:
     if tool.builtin is not None:
         return tool.parameters  # an OpenAI-side tool type, as the client sent it
-    fn: dict[str, Any] = {
-        "name": tool.name,
-        "parameters": tool.parameters or {"type": "object", "properties": {}},
-    }
+    parameters = tool.parameters or {"type": "object", "properties": {}}
+    if tool.strict and source != "openai":
+        # an Anthropic client's strict schema may leave objects' closing unsaid (compat.py
+        # refuses one OpenAI's strict mode cannot take)
+        parameters = for_openai(parameters)
+    fn: dict[str, Any] = {"name": tool.name, "parameters": parameters}
     if tool.description:
         fn["description"] = tool.description
     if tool.strict is not None:  # said as the client said it (a Responses tool's own flag)

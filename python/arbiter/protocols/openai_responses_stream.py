@@ -3,13 +3,15 @@
 Each canonical block becomes one output item: a text block a `message` item (output_item.added,
 content_part.added, output_text.delta..., output_text.done, content_part.done,
 output_item.done), a tool_use block a `function_call` item (output_item.added,
-function_call_arguments.delta..., function_call_arguments.done, output_item.done). The stream
+function_call_arguments.delta..., function_call_arguments.done, output_item.done), a refusal
+block a `message` item whose one part is a `refusal` (refusal.delta..., refusal.done), as
+OpenAI streams one: the SDK then leaves it out of `output_parsed`. The stream
 opens with response.created and response.in_progress and ends with response.completed (or
 response.incomplete when the output limit or a content filter cut it short) carrying the whole
 Response with usage. An item's done events wait for the next item or the stop reason, so the
 item an answer was cut in says `incomplete`, as OpenAI's do. Every event has a
 `sequence_number` counting from 0. A failure after the stream began is an `error` event then
-`response.failed`.
+`response.failed`, whose output holds every item streamed so far (the open one `incomplete`).
 """
 
 from __future__ import annotations
@@ -55,9 +57,16 @@ class _Item:
         self.name = ""
 
     def done(self, status: str) -> dict[str, Any]:
+        if self.kind == "refusal":
+            return {**message_item(self.id, "", status), "content": [self.part()]}
         if self.kind == "message":
             return message_item(self.id, "".join(self.text), status)
         return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments), status)
+
+    def part(self) -> dict[str, Any]:
+        """The content part of a message item (text or refusal) as it stands."""
+        text = "".join(self.text)
+        return {"type": "refusal", "refusal": text} if self.kind == "refusal" else output_text(text)
 
 
 class StreamEncoder:
@@ -74,6 +83,7 @@ class StreamEncoder:
         self._stop: StopReason | None = None
         self._usage = CanonicalUsage()
         self._started = 0  # output items begun: the next one's output_index
+        self._refused = False  # a refusal item was streamed: the response is completed
         # the last item that ended: its done events wait for the next item or the stop reason,
         # which says whether it was cut (status "incomplete") or finished
         self._ended: _Item | None = None
@@ -101,9 +111,12 @@ class StreamEncoder:
         if isinstance(event, TextDelta):
             item = self._items[event.index]
             item.text.append(event.text)
-            return self._event("response.output_text.delta", {
+            kind = (
+                "response.refusal.delta" if item.kind == "refusal" else "response.output_text.delta"
+            )
+            return self._event(kind, {
                 "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-                "delta": event.text, "logprobs": [],
+                "delta": event.text, **({} if item.kind == "refusal" else {"logprobs": []}),
             })  # fmt: skip
         if isinstance(event, ToolArgsDelta):
             return self._args(self._items[event.index], event.partial_json)
@@ -123,8 +136,10 @@ class StreamEncoder:
             return self._flush("incomplete" if cut else "completed")
         if isinstance(event, MessageStop):
             out = self._flush("completed")
+            # a refusal is a completed answer, as the non-streamed Response says (_refused)
+            stop = None if self._refused else self._stop
             done = self._response(
-                "completed", output=self._output, stop_reason=self._stop, usage=self._usage,
+                "completed", output=self._output, stop_reason=stop, usage=self._usage,
                 completed_at=self._created_at,
             )  # fmt: skip
             kind = "response.completed" if done["status"] == "completed" else "response.incomplete"
@@ -142,15 +157,17 @@ class StreamEncoder:
     def _start(self, event: BlockStart) -> bytes:
         index = self._started
         self._started += 1
-        if event.kind == "text":
-            item = _Item("message", item_id(self._rid, "msg", index), index)
+        if event.kind != "tool_use":
+            kind = "refusal" if event.kind == "refusal" else "message"
+            self._refused = self._refused or kind == "refusal"
+            item = _Item(kind, item_id(self._rid, "msg", index), index)
             self._items[event.index] = item
             added = self._event("response.output_item.added", {
                 "output_index": index, "item": message_item(item.id, "", "in_progress"),
             })  # fmt: skip
             return added + self._event("response.content_part.added", {
                 "item_id": item.id, "output_index": index, "content_index": 0,
-                "part": output_text(""),
+                "part": item.part(),
             })  # fmt: skip
         item = _Item("function_call", item_id(self._rid, "fc", index), index)
         item.call_id, item.name = event.id or "", event.name or ""
@@ -167,16 +184,18 @@ class StreamEncoder:
             return b""
         done = item.done(status)
         self._output.append(done)
-        if item.kind == "message":
-            text = "".join(item.text)
+        if item.kind == "refusal":
+            out = self._event("response.refusal.done", {
+                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+                "refusal": "".join(item.text),
+            })  # fmt: skip
+            out += self._part_done(item)
+        elif item.kind == "message":
             out = self._event("response.output_text.done", {
                 "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-                "text": text, "logprobs": [],
+                "text": "".join(item.text), "logprobs": [],
             })  # fmt: skip
-            out += self._event("response.content_part.done", {
-                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-                "part": output_text(text),
-            })  # fmt: skip
+            out += self._part_done(item)
         else:
             out = self._event("response.function_call_arguments.done", {
                 "item_id": item.id, "name": item.name, "output_index": item.output_index,
@@ -186,13 +205,23 @@ class StreamEncoder:
             "response.output_item.done", {"output_index": item.output_index, "item": done}
         )
 
+    def _part_done(self, item: _Item) -> bytes:
+        return self._event("response.content_part.done", {
+            "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+            "part": item.part(),
+        })  # fmt: skip
+
     def error(self, event: StreamError) -> bytes:
-        """The terminal failure: an `error` event, then `response.failed` (never completed)."""
+        """The terminal failure: an `error` event, then `response.failed` (never completed),
+        whose output is what was streamed: the items done, then those cut open (as OpenAI's
+        failed Response lists them), so a client can show or bill what it already received."""
         out = self._flush("completed")  # it ended before the failure
         err = event.error
         out += self._event("error", {"code": err.code, "message": err.message, "param": err.param})
         code = "rate_limit_exceeded" if err.http_status == 429 else "server_error"
+        cut = sorted(self._items.values(), key=lambda item: item.output_index)
+        output = [*self._output, *(item.done("incomplete") for item in cut)]
         failed = self._response(
-            "failed", output=self._output, error={"code": code, "message": err.message}
+            "failed", output=output, error={"code": code, "message": err.message}
         )
         return out + self._event("response.failed", {"response": failed})

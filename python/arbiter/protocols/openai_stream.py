@@ -80,6 +80,7 @@ class StreamDecoder:
         self._started = False
         self._open: int | None = None  # the canonical block now open
         self._text_block: int | None = None
+        self._refusal_block: int | None = None  # the refusal's block, once one began
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
         self._positions = CallPositions()
         self._id = ""  # the upstream's response id (first chunk)
@@ -121,14 +122,17 @@ class StreamDecoder:
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
-            for text in (content_text(delta.get("content")), delta.get("refusal")):
-                if isinstance(text, str) and text:
-                    out.extend(self._text(text))
+            text, refusal = content_text(delta.get("content")), delta.get("refusal")
+            if isinstance(text, str) and text:
+                out.extend(self._text(text))
+            if isinstance(refusal, str) and refusal:
+                out.extend(self._refusal(refusal))
             for call in delta.get("tool_calls") or ():
                 out.extend(self._tool_fragment(call))
             reason = choice.get("finish_reason")
             if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
-                self._stop = "refusal" if delta.get("refusal") else stop_reason_in(reason)
+                refused = self._refusal_block is not None
+                self._stop = "refusal" if refused else stop_reason_in(reason)
                 self._finish_choice = choice
                 out.extend(self._close())
         return out
@@ -153,6 +157,14 @@ class StreamDecoder:
         index, out = self._begin()
         self._text_block = index
         return [*out, BlockStart(index, "text"), TextDelta(index, text)]
+
+    def _refusal(self, text: str) -> list[StreamEvent]:
+        """A refusal is its own block, so the Responses API can show it as a refusal part."""
+        if self._open is not None and self._open == self._refusal_block:
+            return [TextDelta(self._open, text)]
+        index, out = self._begin()
+        self._refusal_block = index
+        return [*out, BlockStart(index, "refusal"), TextDelta(index, text)]
 
     def _tool_fragment(self, call: dict[str, Any]) -> list[StreamEvent]:
         fn = call.get("function") or {}
@@ -208,6 +220,7 @@ class StreamEncoder:
         self._id = "chatcmpl-"
         self._tool_positions: dict[int, int] = {}  # canonical block index -> tool_calls index
         self._no_args: set[int] = set()  # tool blocks no argument text has reached yet
+        self._refusals: set[int] = set()  # refusal blocks: their text goes in `delta.refusal`
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         chunk: dict[str, Any] = {
@@ -224,7 +237,9 @@ class StreamEncoder:
             self._id = completion_id(event.id)
             return self._chunk({"role": "assistant", "content": ""})
         if isinstance(event, BlockStart):
-            if event.kind == "text":
+            if event.kind == "refusal":
+                self._refusals.add(event.index)
+            if event.kind != "tool_use":
                 return b""
             position = self._tool_positions[event.index] = len(self._tool_positions)
             self._no_args.add(event.index)
@@ -233,7 +248,8 @@ class StreamEncoder:
                 "function": {"name": event.name, "arguments": ""},
             }]})  # fmt: skip
         if isinstance(event, TextDelta):
-            return self._chunk({"content": event.text})
+            field = "refusal" if event.index in self._refusals else "content"
+            return self._chunk({field: event.text})
         if isinstance(event, ToolArgsDelta):
             if not event.partial_json:
                 return b""

@@ -1,0 +1,62 @@
+"""A chat request to an Anthropic-protocol model whose fields the Anthropic translation cannot
+read: the 400 said "...the anthropic translation cannot read (tools: ...)" with `param: null`,
+so a client (the openai SDK's BadRequestError.param) could not tell which field to fix. It now
+names the field in `param` and says what is wrong with it, in the caller's (OpenAI's) words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.inproc import sidecar_in_process
+from tests.sdk_clients import sdks
+
+pytestmark = pytest.mark.timeout(60)
+USER = [{"role": "user", "content": "hi"}]
+BAD_TURNS = [*USER, {"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]
+
+CASES: list[tuple[dict[str, Any], str, str]] = [
+    ({"tools": {"a": 1}}, "tools", "Invalid value for 'tools': Input should be a list"),
+    (
+        {"tools": [{"type": "function", "function": {"name": "x", "parameters": "no"}}]},
+        "tools[0].function.parameters",
+        "Invalid value for 'tools[0].function.parameters': Input should be an object",
+    ),
+    (
+        {"response_format": {"type": "json_schema"}},
+        "response_format.json_schema",
+        "Invalid value for 'response_format.json_schema': Input should be an object",
+    ),
+    (
+        {"messages": [*BAD_TURNS, {"role": "user", "content": [{"type": "bogus"}]}]},
+        "messages[3].content[0].type",
+        "Invalid value for 'messages[3].content[0].type': 'bogus'",
+    ),
+]
+
+
+def test_a_field_the_translation_cannot_read_is_named(tmp_path: Path) -> None:
+    async def main() -> list[openai.BadRequestError]:
+        errors = []
+        async with (
+            sidecar_in_process(tmp_path, anthropic_models=("sim-small",)) as sc,
+            sdks(sc) as (_claude, gpt),
+        ):
+            for extra, _param, _words in CASES:
+                body = {"messages": USER, **extra}
+                with pytest.raises(openai.BadRequestError) as caught:
+                    await gpt.chat.completions.create(
+                        model="sim-small", messages=body.pop("messages"), extra_body=body
+                    )
+                errors.append(caught.value)
+        return errors
+
+    for err, (_extra, param, words) in zip(asyncio.run(main()), CASES, strict=True):
+        assert err.param == param, err.message
+        assert words in err.message and "translation cannot read" not in err.message
+        assert "sim-small" in err.message  # which model could not take it
