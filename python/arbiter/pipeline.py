@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import judge, latency_slo, request_log, telemetry, worst_case
+from arbiter import judge, latency_slo, request_log, shared_timeouts, telemetry, worst_case
 from arbiter.answer_choices import ToolCall
 from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
@@ -286,18 +286,25 @@ class Pipeline:
         return 0.0 if ms is None else ms
 
     async def _try_cascade(
-        self, req: ChatRequest, plan: Plan, attempts: list[Attempt]
+        self, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
     ) -> tuple[ChatResult | None, float]:
-        """Ask the cheap model first. Returns (its answer if good enough, the spend to add)."""
+        """Ask the cheap model first. Returns (its answer if good enough, the spend to add).
+        `deadline` (monotonic) is the request's: the cheap try and the judge count against it,
+        so the escalation gets only what they left (failover.deadline_s is the whole request)."""
         s, cheap = self.s, plan.cascade_first
         assert cheap is not None
         started = time.perf_counter()
         try:
-            result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
+            async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
+                result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
         except BudgetExceeded:
             raise  # the escalated call could not be covered either
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
+            return None, 0.0
+        except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
+            ms = (time.perf_counter() - started) * 1000
+            attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
             return None, 0.0
         # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
         fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
@@ -311,7 +318,7 @@ class Pipeline:
             off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
             verdict = await asyncio.to_thread(check) if off_loop else check()
         else:
-            judged = await self._judged(req, plan, result, off_loop, fix)
+            judged = await self._judged(req, plan, result, off_loop, fix, deadline)
             if judged is None:  # no judge for this task, or it gave no score: the task's own rule
                 check = functools.partial(
                     rule, plan.task, req.prompt_text, result.content, result.finish_reason,
@@ -337,11 +344,18 @@ class Pipeline:
         return None, 0.0
 
     async def _judged(
-        self, req: ChatRequest, plan: Plan, result: ChatResult, off_loop: bool, fix: float
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        result: ChatResult,
+        off_loop: bool,
+        fix: float,
+        deadline: float,
     ) -> tuple[bool, str] | None:
         """The judge in the cascade (cascade_judge.py): the hard checks, then the judge's score
         through the task's line. None when the task has no judge line or the judge gave no
-        score (a failed or refused judge call costs the verdict, never the request)."""
+        score (a failed, refused or, at the request's `deadline`, cut judge call costs the
+        verdict, never the request)."""
         s = self.s
         line = s.settings.routing.cascade_judge_gain.get(plan.task)
         if line is None or s.cascade_judge is None:
@@ -354,11 +368,15 @@ class Pipeline:
         if escalate:
             return escalate, why
         try:
-            reply = await s.cascade_judge(
-                judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
-            )
+            async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
+                reply = await s.cascade_judge(
+                    judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
+                )
         except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
             log.warning("cascade judge call failed: %s", err.message)
+            return None
+        except TimeoutError:
+            log.warning("cascade judge call cut: the request's deadline passed")
             return None
         score = judge.parse_judge_reply(reply)
         if score is None:
@@ -386,8 +404,10 @@ class Pipeline:
     async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
         s = self.s
         extra = 0.0
+        limit = plan.deadline_s(s.settings.failover.deadline_s)
+        deadline = time.monotonic() + limit  # the whole request's, a cascade's first try too
         if plan.cascade_first is not None:
-            cheap_answer, extra = await self._try_cascade(req, plan, attempts)
+            cheap_answer, extra = await self._try_cascade(req, plan, attempts, deadline)
             if cheap_answer is not None:
                 model = plan.cascade_first
                 cost, baseline_cost = await self._record(
@@ -405,7 +425,7 @@ class Pipeline:
                     self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
                     s.protocol_of(model),
                 )
-        limit = plan.deadline_s(s.settings.failover.deadline_s)
+            limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
         try:
             model, result = await run_with_failover(
                 plan.models,
