@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from arbiter import judge, latency_slo, request_log, shared_timeouts, telemetry, worst_case
-from arbiter.answer_choices import ToolCall
+from arbiter.answer_choices import ToolCall, choices_of
 from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.canonical import CanonicalUsage
+from arbiter.cascade import Escalate
+from arbiter.cascade_choices import later_choices_escalation, several_choices
 from arbiter.cascade_gain import answer_rule, skips_first_model
 from arbiter.cascade_judge import hard_escalation, judged_escalation
 from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
@@ -317,6 +319,8 @@ class Pipeline:
             check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
             off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
             verdict = await asyncio.to_thread(check) if off_loop else check()
+        elif (later := await self._later_choices(req, plan, result, rule)) is not None:
+            verdict = later  # n > 1: a weak later choice escalates the whole answer
         else:
             judged = await self._judged(req, plan, result, off_loop, fix, deadline)
             if judged is None:  # no judge for this task, or it gave no score: the task's own rule
@@ -342,6 +346,23 @@ class Pipeline:
             return None, spent
         plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
         return None, 0.0
+
+    async def _later_choices(
+        self, req: ChatRequest, plan: Plan, result: ChatResult, rule: Escalate
+    ) -> tuple[bool, str] | None:
+        """cascade_choices.py: the choices after the first, through the task's rule (or, where
+        the judge grades the first, its hard checks); None when they pass or n is 1."""
+        choices = choices_of(result.body, result.protocol) if several_choices(result) else []
+        if len(choices) < 2:
+            return None
+        judging = self.s.cascade_judge is not None
+        judging = judging and plan.task in self.s.settings.routing.cascade_judge_gain
+        check = functools.partial(
+            later_choices_escalation, hard_escalation if judging else rule, plan.task,
+            req.prompt_text, choices, req.response_format,
+        )  # fmt: skip
+        off_loop = sum(len(c.text) for c in choices[1:]) + len(req.prompt_text) > INLINE_CHARS
+        return await asyncio.to_thread(check) if off_loop else check()
 
     async def _judged(
         self,
