@@ -38,7 +38,8 @@ _INSTRUCTION: Final = (
 # Marker look-alikes inside untrusted text: [END], [ answer ], [/QUESTION] ... and SCORE: lines.
 # Linear-time patterns (arbiter.linear): questions, answers and judge replies are untrusted.
 _MARKER = linear.compile(r"(?i)\[\s*/?\s*(QUESTION|ANSWER|END)\s*\]")
-_SCORE_CLAIM = linear.compile(r"(?i)\bSCORE\s*:")
+# every claim `_SCORE_LINE` would read ("SCORE = 10", "_score: 9"), not only "SCORE:"
+_SCORE_CLAIM = linear.compile(r"(?i)SCORE\s*[:=]")
 _SCORE_LINE = linear.compile(r"(?im)^[\s*_#>`]*SCORE\s*[:=]\s*(.*?)[\s*_`.]*$")
 _SCORE_VALUE = linear.compile(r"^(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?$")
 
