@@ -289,8 +289,10 @@ class Pipeline:
 
     async def _try_cascade(
         self, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
-    ) -> tuple[ChatResult | None, float]:
-        """Ask the cheap model first. Returns (its answer if good enough, the spend to add).
+    ) -> tuple[ChatResult | None, float, tuple[ChatResult, float] | None]:
+        """Ask the cheap model first. Returns (its answer if good enough, the spend to add, and
+        when it escalated, its weak answer and that answer's cost: served if the escalation
+        fails, `_weak_served`).
         `deadline` (monotonic) is the request's: the cheap try and the judge count against it,
         so the escalation gets only what they left (failover.deadline_s is the whole request)."""
         s, cheap = self.s, plan.cascade_first
@@ -303,11 +305,11 @@ class Pipeline:
             raise  # the escalated call could not be covered either
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
-            return None, 0.0
+            return None, 0.0, None
         except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
             ms = (time.perf_counter() - started) * 1000
             attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
-            return None, 0.0
+            return None, 0.0, None
         # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
         fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
         rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
@@ -335,7 +337,7 @@ class Pipeline:
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))
             plan.reason += f"; cascade: {cheap} answered first and its answer passed"
-            return result, 0.0
+            return result, 0.0, None
         attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
         # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
         if plan.stats is not None and result.usage.completion_tokens:
@@ -343,9 +345,9 @@ class Pipeline:
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
         spent = self.call_cost(plan, cheap, result.usage, req, result.content)
         if plan.charge is None:
-            return None, spent
+            return None, spent, (result, spent)
         plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
-        return None, 0.0
+        return None, 0.0, (result, spent)
 
     async def _later_choices(
         self, req: ChatRequest, plan: Plan, result: ChatResult, rule: Escalate
@@ -425,10 +427,12 @@ class Pipeline:
     async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
         s = self.s
         extra = 0.0
+        weak: tuple[ChatResult, float] | None = None
+        models = plan.models
         limit = plan.deadline_s(s.settings.failover.deadline_s)
         deadline = time.monotonic() + limit  # the whole request's, a cascade's first try too
         if plan.cascade_first is not None:
-            cheap_answer, extra = await self._try_cascade(req, plan, attempts, deadline)
+            cheap_answer, extra, weak = await self._try_cascade(req, plan, attempts, deadline)
             if cheap_answer is not None:
                 model = plan.cascade_first
                 cost, baseline_cost = await self._record(
@@ -447,9 +451,11 @@ class Pipeline:
                     s.protocol_of(model),
                 )
             limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
+            if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
+                models = tuple(m for m in plan.models if m != plan.cascade_first) or models
         try:
             model, result = await run_with_failover(
-                plan.models,
+                models,
                 lambda m: self._call(req, plan, m, s.upstream_for(m).complete),
                 settings=s.settings.failover,
                 breaker=s.breaker,
@@ -458,6 +464,8 @@ class Pipeline:
                 can_finish=plan.can_finish(time.monotonic() + limit),
             )
         except ArbiterError as err:
+            if weak is not None and weak[0].content and not isinstance(err, BudgetExceeded):
+                return await self._weak_served(req, plan, attempts, weak, extra, err)
             await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
             raise
         cost, baseline_cost = await self._record(
@@ -471,6 +479,33 @@ class Pipeline:
         return Completed(
             result,
             self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
+            s.protocol_of(model),
+        )
+
+    async def _weak_served(
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        attempts: list[Attempt],
+        weak: tuple[ChatResult, float],
+        extra: float,
+        err: ArbiterError,
+    ) -> Completed:
+        """The escalation failed on every model: the cheap answer already in hand (and paid for)
+        is the answer, named as such in the decision, rather than an error. It is not cached
+        (the rule found it weak)."""
+        s, (answer, spent), model = self.s, weak, plan.cascade_first
+        assert model is not None
+        plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
+        # its cost is already in the spend (on the charge, else in `extra`): counted once
+        cost, baseline_cost = await self._record(
+            req, plan, model, answer.usage, attempts, None, answer.content, extra=extra - spent
+        )
+        answer = with_request_cost(answer, cost)
+        self._after(req, plan, model, answer.content, answer.finish_reason, answer)
+        return Completed(
+            answer,
+            self.headers(plan, model, cost, baseline_cost, answer.upstream_headers),
             s.protocol_of(model),
         )
 
