@@ -27,7 +27,7 @@ from arbiter.cascade import Escalate
 from arbiter.cascade_choices import later_choices_escalation, several_choices
 from arbiter.cascade_gain import answer_rule, skips_first_model
 from arbiter.cascade_judge import hard_escalation, judged_escalation
-from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
+from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
@@ -321,6 +321,8 @@ class Pipeline:
             check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
             off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
             verdict = await asyncio.to_thread(check) if off_loop else check()
+        elif req.has_tools and (missing := missing_required_call(req.body, req.protocol)):
+            verdict = missing
         elif (later := await self._later_choices(req, plan, result, rule)) is not None:
             verdict = later  # n > 1: a weak later choice escalates the whole answer
         else:
