@@ -236,3 +236,21 @@ def test_chat_judge_toml_judges_the_open_ended_tasks_and_needs_its_judge_in_the_
     assert r.cascade_judge_cost_exponent == 1.0 and not r.cascade_prompt_gain
     with pytest.raises(ConfigError, match=r"unknown model 'gpt-3\.5-turbo-1106'"):
         load_routing(examples / "chat_judge.toml", [GPT4, MIXTRAL])  # MT Bench's pair: no judge
+
+
+def test_a_later_choice_gets_the_judges_hard_checks() -> None:
+    """n > 1 under the in-request judge: the judge grades the first choice, and the later ones
+    go through its hard checks (cascade_choices.py): an empty or cut-off one escalates."""
+    from arbiter.answer_choices import Choice
+    from arbiter.cascade_choices import later_choices_escalation
+
+    good = Choice("The sea is calm and vast, and its light changes all day long.", "stop")
+    prompt = "Tell me something nice about the sea."
+    assert later_choices_escalation(hard_escalation, "chat", prompt, [good, good], None) is None
+    for weak in (Choice("", "stop"), Choice("The sea is", "length")):
+        verdict = later_choices_escalation(hard_escalation, "chat", prompt, [good, weak], None)
+        assert verdict == (True, "choice 2: no complete answer")
+    # the first choice is not the function's to judge (the judge grades it)
+    assert (
+        later_choices_escalation(hard_escalation, "chat", prompt, [Choice("", None)], None) is None
+    )

@@ -106,11 +106,13 @@ def test_choices_and_tools_from_both_protocols() -> None:
         "tool_choice": {"type": "function", "function": {"name": "f"}},
     }
     assert offered_tools(req, "openai") == OfferedTools(
-        {"f": WEATHER, "g": {"type": "object"}}, "f"
+        {"f": WEATHER, "g": {"type": "object"}}, "f", required=True
     )
     areq = {"tools": [{"name": "f", "input_schema": WEATHER}, {"type": "web_search_20250305",
             "name": "web_search"}], "tool_choice": {"type": "tool", "name": "f"}}  # fmt: skip
-    assert offered_tools(areq, "anthropic") == OfferedTools({"f": WEATHER, "web_search": None}, "f")
+    assert offered_tools(areq, "anthropic") == OfferedTools(
+        {"f": WEATHER, "web_search": None}, "f", required=True
+    )
     assert offered_tools({"messages": []}, "openai") is None
 
 

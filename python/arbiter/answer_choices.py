@@ -87,10 +87,14 @@ class Choice:
 @dataclass(frozen=True, slots=True)
 class OfferedTools:
     """The request's tools: name -> JSON schema of the arguments (None: a tool without one, e.g.
-    a provider's builtin or OpenAI's `custom`), and the name a `tool_choice` forces, if any."""
+    a provider's builtin or OpenAI's `custom`), the name a `tool_choice` forces, if any, and
+    whether `tool_choice` forbids a call (OpenAI's "none", Anthropic's {"type": "none"}) or
+    requires one (OpenAI's "required", Anthropic's {"type": "any"}; a forced name does too)."""
 
     schemas: Mapping[str, Mapping[str, Any] | None]
     forced: str | None = None
+    forbidden: bool = False
+    required: bool = False
 
 
 def choices_of(body: Any, protocol: Protocol) -> list[Choice]:
@@ -179,7 +183,12 @@ def offered_tools(body: Mapping[str, Any], protocol: Protocol) -> OfferedTools |
             schemas[fn["name"]] = params if isinstance(params, Mapping) else {"type": "object"}
     if not schemas:
         return None
-    return OfferedTools(schemas, _forced(body.get("tool_choice"), protocol))
+    choice = body.get("tool_choice")
+    forced = _forced(choice, protocol)
+    kind = choice.get("type") if isinstance(choice, Mapping) else choice
+    forbidden = kind == "none"  # the same word in both protocols
+    required = forced is not None or kind == ("any" if protocol == "anthropic" else "required")
+    return OfferedTools(schemas, forced, forbidden, required)
 
 
 def _forced(choice: Any, protocol: Protocol) -> str | None:

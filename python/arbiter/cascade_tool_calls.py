@@ -37,3 +37,15 @@ def tool_call_escalation(
     if grade.score < ESCALATE_BELOW:
         return True, f"grader {grade.grader}: {grade.detail}"[:200]
     return False, f"grader {grade.grader}: {grade.score:.2f}"
+
+
+def missing_required_call(
+    request_body: Mapping[str, Any], protocol: Protocol
+) -> tuple[bool, str] | None:
+    """(True, why) for a first answer in prose (no tool call) to a request whose `tool_choice`
+    requires a call ("required", Anthropic's "any", or a named tool): the prose rules would
+    grade the text and keep an answer the client said it could not use. None otherwise."""
+    tools = offered_tools(request_body, protocol)
+    if tools is None or not tools.required:
+        return None
+    return True, "no tool call, tool_choice requires one"

@@ -50,6 +50,8 @@ def _grade_one(call: ToolCall, tools: OfferedTools | None) -> Grade:
     name = call.name[:60]
     if tools is None or call.name not in tools.schemas:
         return Grade(0.0, _GRADER, f"called {name!r}, which the request's tools do not offer")
+    if tools.forbidden:
+        return Grade(0.0, _GRADER, f"called {name!r}, tool_choice forbids a call")
     if tools.forced is not None and call.name != tools.forced:
         return Grade(0.0, _GRADER, f"called {name!r}, tool_choice forced {tools.forced[:60]!r}")
     if call.truncated or len(call.arguments) > MAX_ARGUMENT_CHARS:

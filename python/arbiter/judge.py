@@ -38,7 +38,8 @@ _INSTRUCTION: Final = (
 # Marker look-alikes inside untrusted text: [END], [ answer ], [/QUESTION] ... and SCORE: lines.
 # Linear-time patterns (arbiter.linear): questions, answers and judge replies are untrusted.
 _MARKER = linear.compile(r"(?i)\[\s*/?\s*(QUESTION|ANSWER|END)\s*\]")
-_SCORE_CLAIM = linear.compile(r"(?i)\bSCORE\s*:")
+# every claim `_SCORE_LINE` would read ("SCORE = 10", "_score: 9"), not only "SCORE:"
+_SCORE_CLAIM = linear.compile(r"(?i)SCORE\s*[:=]")
 _SCORE_LINE = linear.compile(r"(?im)^[\s*_#>`]*SCORE\s*[:=]\s*(.*?)[\s*_`.]*$")
 _SCORE_VALUE = linear.compile(r"^(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?$")
 
@@ -50,10 +51,14 @@ def _neutralise(text: str) -> str:
 
 
 def _bounded(text: str, limit: int, what: str) -> str:
-    text = _neutralise(text)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}\n… ({what} truncated: first {limit} of {len(text)} characters shown)"
+    # Only the shown part is escaped: the text may be a 64 MiB upstream answer, and escaping all
+    # of one full of markers took seconds on the event loop (a marker cut at the limit is left
+    # unclosed: it cannot close a section). Escaping lengthens a SCORE claim: cut again after.
+    shown = _neutralise(text[:limit])
+    if len(text) <= limit and len(shown) <= limit:
+        return shown
+    total = max(len(text), len(shown))
+    return f"{shown[:limit]}\n… ({what} truncated: first {limit} of {total} characters shown)"
 
 
 def build_judge_messages(question: str, answer: str) -> list[dict[str, str]]:

@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import judge, latency_slo, request_log, telemetry, worst_case
-from arbiter.answer_choices import ToolCall
+from arbiter import judge, latency_slo, request_log, shared_timeouts, telemetry, worst_case
+from arbiter.answer_choices import ToolCall, choices_of
 from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.canonical import CanonicalUsage
+from arbiter.cascade import Escalate
+from arbiter.cascade_choices import later_choices_escalation, several_choices
 from arbiter.cascade_gain import answer_rule, skips_first_model
 from arbiter.cascade_judge import hard_escalation, judged_escalation
-from arbiter.cascade_tool_calls import answer_calls, tool_call_escalation
+from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
@@ -286,19 +288,28 @@ class Pipeline:
         return 0.0 if ms is None else ms
 
     async def _try_cascade(
-        self, req: ChatRequest, plan: Plan, attempts: list[Attempt]
-    ) -> tuple[ChatResult | None, float]:
-        """Ask the cheap model first. Returns (its answer if good enough, the spend to add)."""
+        self, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
+    ) -> tuple[ChatResult | None, float, tuple[ChatResult, float] | None]:
+        """Ask the cheap model first. Returns (its answer if good enough, the spend to add, and
+        when it escalated, its weak answer and that answer's cost: served if the escalation
+        fails, `_weak_served`).
+        `deadline` (monotonic) is the request's: the cheap try and the judge count against it,
+        so the escalation gets only what they left (failover.deadline_s is the whole request)."""
         s, cheap = self.s, plan.cascade_first
         assert cheap is not None
         started = time.perf_counter()
         try:
-            result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
+            async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
+                result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
         except BudgetExceeded:
             raise  # the escalated call could not be covered either
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
-            return None, 0.0
+            return None, 0.0, None
+        except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
+            ms = (time.perf_counter() - started) * 1000
+            attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
+            return None, 0.0, None
         # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
         fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
         rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
@@ -310,8 +321,12 @@ class Pipeline:
             check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
             off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
             verdict = await asyncio.to_thread(check) if off_loop else check()
+        elif req.has_tools and (missing := missing_required_call(req.body, req.protocol)):
+            verdict = missing
+        elif (later := await self._later_choices(req, plan, result, rule)) is not None:
+            verdict = later  # n > 1: a weak later choice escalates the whole answer
         else:
-            judged = await self._judged(req, plan, result, off_loop, fix)
+            judged = await self._judged(req, plan, result, off_loop, fix, deadline)
             if judged is None:  # no judge for this task, or it gave no score: the task's own rule
                 check = functools.partial(
                     rule, plan.task, req.prompt_text, result.content, result.finish_reason,
@@ -324,7 +339,7 @@ class Pipeline:
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))
             plan.reason += f"; cascade: {cheap} answered first and its answer passed"
-            return result, 0.0
+            return result, 0.0, None
         attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
         # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
         if plan.stats is not None and result.usage.completion_tokens:
@@ -332,16 +347,40 @@ class Pipeline:
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
         spent = self.call_cost(plan, cheap, result.usage, req, result.content)
         if plan.charge is None:
-            return None, spent
+            return None, spent, (result, spent)
         plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
-        return None, 0.0
+        return None, 0.0, (result, spent)
+
+    async def _later_choices(
+        self, req: ChatRequest, plan: Plan, result: ChatResult, rule: Escalate
+    ) -> tuple[bool, str] | None:
+        """cascade_choices.py: the choices after the first, through the task's rule (or, where
+        the judge grades the first, its hard checks); None when they pass or n is 1."""
+        choices = choices_of(result.body, result.protocol) if several_choices(result) else []
+        if len(choices) < 2:
+            return None
+        judging = self.s.cascade_judge is not None
+        judging = judging and plan.task in self.s.settings.routing.cascade_judge_gain
+        check = functools.partial(
+            later_choices_escalation, hard_escalation if judging else rule, plan.task,
+            req.prompt_text, choices, req.response_format,
+        )  # fmt: skip
+        off_loop = sum(len(c.text) for c in choices[1:]) + len(req.prompt_text) > INLINE_CHARS
+        return await asyncio.to_thread(check) if off_loop else check()
 
     async def _judged(
-        self, req: ChatRequest, plan: Plan, result: ChatResult, off_loop: bool, fix: float
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        result: ChatResult,
+        off_loop: bool,
+        fix: float,
+        deadline: float,
     ) -> tuple[bool, str] | None:
         """The judge in the cascade (cascade_judge.py): the hard checks, then the judge's score
         through the task's line. None when the task has no judge line or the judge gave no
-        score (a failed or refused judge call costs the verdict, never the request)."""
+        score (a failed, refused or, at the request's `deadline`, cut judge call costs the
+        verdict, never the request)."""
         s = self.s
         line = s.settings.routing.cascade_judge_gain.get(plan.task)
         if line is None or s.cascade_judge is None:
@@ -354,11 +393,15 @@ class Pipeline:
         if escalate:
             return escalate, why
         try:
-            reply = await s.cascade_judge(
-                judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
-            )
+            async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
+                reply = await s.cascade_judge(
+                    judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
+                )
         except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
             log.warning("cascade judge call failed: %s", err.message)
+            return None
+        except TimeoutError:
+            log.warning("cascade judge call cut: the request's deadline passed")
             return None
         score = judge.parse_judge_reply(reply)
         if score is None:
@@ -386,8 +429,12 @@ class Pipeline:
     async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
         s = self.s
         extra = 0.0
+        weak: tuple[ChatResult, float] | None = None
+        models = plan.models
+        limit = plan.deadline_s(s.settings.failover.deadline_s)
+        deadline = time.monotonic() + limit  # the whole request's, a cascade's first try too
         if plan.cascade_first is not None:
-            cheap_answer, extra = await self._try_cascade(req, plan, attempts)
+            cheap_answer, extra, weak = await self._try_cascade(req, plan, attempts, deadline)
             if cheap_answer is not None:
                 model = plan.cascade_first
                 cost, baseline_cost = await self._record(
@@ -405,10 +452,12 @@ class Pipeline:
                     self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
                     s.protocol_of(model),
                 )
-        limit = plan.deadline_s(s.settings.failover.deadline_s)
+            limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
+            if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
+                models = tuple(m for m in plan.models if m != plan.cascade_first) or models
         try:
             model, result = await run_with_failover(
-                plan.models,
+                models,
                 lambda m: self._call(req, plan, m, s.upstream_for(m).complete),
                 settings=s.settings.failover,
                 breaker=s.breaker,
@@ -417,6 +466,8 @@ class Pipeline:
                 can_finish=plan.can_finish(time.monotonic() + limit),
             )
         except ArbiterError as err:
+            if weak is not None and weak[0].content and not isinstance(err, BudgetExceeded):
+                return await self._weak_served(req, plan, attempts, weak, extra, err)
             await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
             raise
         cost, baseline_cost = await self._record(
@@ -430,6 +481,33 @@ class Pipeline:
         return Completed(
             result,
             self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
+            s.protocol_of(model),
+        )
+
+    async def _weak_served(
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        attempts: list[Attempt],
+        weak: tuple[ChatResult, float],
+        extra: float,
+        err: ArbiterError,
+    ) -> Completed:
+        """The escalation failed on every model: the cheap answer already in hand (and paid for)
+        is the answer, named as such in the decision, rather than an error. It is not cached
+        (the rule found it weak)."""
+        s, (answer, spent), model = self.s, weak, plan.cascade_first
+        assert model is not None
+        plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
+        # its cost is already in the spend (on the charge, else in `extra`): counted once
+        cost, baseline_cost = await self._record(
+            req, plan, model, answer.usage, attempts, None, answer.content, extra=extra - spent
+        )
+        answer = with_request_cost(answer, cost)
+        self._after(req, plan, model, answer.content, answer.finish_reason, answer)
+        return Completed(
+            answer,
+            self.headers(plan, model, cost, baseline_cost, answer.upstream_headers),
             s.protocol_of(model),
         )
 

@@ -1,0 +1,76 @@
+"""A cascade keeps to the request's deadline (`failover.deadline_s`, "the whole request: every
+attempt"): the cheap try and the in-request judge count against it, and the escalation gets only
+what is left, not a fresh deadline of its own."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from arbiter.offline.demo import DEMO_LATENCY, DEMO_LATENCY_SCALE, demo_settings
+from arbiter.toml_text import to_toml
+from tests.conftest import Sidecar
+
+CHAT = [{"role": "user", "content": "Tell me something nice about the sea."}]
+JUDGED = """
+cascade_tasks = ["chat"]
+cascade_all = true
+cascade_first_models = ["sim-tiny"]
+cascade_judge_model = "judge"
+cascade_judge_gain = { chat = [1.0, -2.0] }
+cascade_min_expected_gain = 1.05
+"""
+DEADLINE_S = 1.5
+
+
+def _control(sim_url: str, **patch: object) -> None:
+    httpx.post(sim_url.removesuffix("/v1") + "/_sim/control", json=patch).raise_for_status()
+
+
+@pytest.mark.parametrize(
+    ("cheap_ms", "judge_ms"),
+    [(4000.0, 10.0), (1000.0, 1000.0)],
+    ids=["a slow cheap try", "a cheap try and a judge each under the deadline"],
+)
+def test_a_slow_cascade_does_not_hold_the_request_past_its_deadline(
+    tmp_path: Path, sim_url: str, cheap_ms: float, judge_ms: float
+) -> None:
+    cfg = tmp_path / "arbiter.toml"
+    doc = demo_settings(sim_url, tmp_path / "a.db")
+    doc["routing"].update(tomllib.loads(JUDGED))
+    doc["routing"]["judge_sample_rate"] = 0.0  # only the cascade's judge calls the judge
+    doc["failover"] = {"deadline_s": DEADLINE_S}
+    cfg.write_text(to_toml(doc))
+    sidecar = Sidecar(cfg).start()
+    try:
+        headers = {"authorization": f"Bearer {sidecar.create_key('cascade')['key']}"}
+        # the demo pool's latency profiles run at DEMO_LATENCY_SCALE of their stated times
+        _control(sim_url, model="sim-tiny", latency={"ttft_ms": cheap_ms / DEMO_LATENCY_SCALE})
+        _control(sim_url, model="judge", latency_ms=judge_ms)
+        started = time.monotonic()
+        r = httpx.post(
+            f"{sidecar.base_url}/chat/completions",
+            headers={**headers, "host": "127.0.0.1"},
+            json={"model": "auto", "messages": CHAT},
+            timeout=30.0,
+        )
+        took = time.monotonic() - started
+        # the answer (the cheap one, judged by the task's own rule once the judge was cut, or a
+        # clean timeout) comes within the deadline, not after the slow calls added up
+        assert took < DEADLINE_S + 0.6, f"{took:.2f}s with a {DEADLINE_S}s deadline"
+        assert r.status_code in (200, 504), r.text
+        if r.status_code == 504:
+            assert r.json()["error"]["type"]  # OpenAI's error shape
+        row = httpx.get(
+            f"{sidecar.root_url}/arbiter/decisions/{r.headers['x-arbiter-decision-id']}",
+            headers=headers,
+        ).json()
+        assert row["attempts"][0]["model"] == "sim-tiny", row  # the cascade ran
+    finally:
+        _control(sim_url, model="judge", latency_ms=10.0)
+        _control(sim_url, model="sim-tiny", latency={"ttft_ms": DEMO_LATENCY["sim-tiny"][0]})
+        sidecar.stop()
