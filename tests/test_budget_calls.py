@@ -84,7 +84,7 @@ def test_tool_calls_and_results_are_counted(tmp_path: Path) -> None:
 
 
 def test_image_parts_are_counted(tmp_path: Path) -> None:
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     content = [{"type": "text", "text": "what is this?"}, image, image, image]
     body = {"messages": [{"role": "user", "content": content}], "max_tokens": 10}
     assert_refused_now_but_not_before(tmp_path, body, 0.01)
