@@ -36,14 +36,16 @@ def old_estimate(body: dict[str, Any]) -> float:
     return usd((len(text) + 3) // 4 + 4 * len(body["messages"]), body["max_tokens"])
 
 
-def assert_refused_now_but_not_before(tmp_path: Path, body: dict[str, Any], cap: float) -> None:
+def assert_refused_now_but_not_before(
+    tmp_path: Path, body: dict[str, Any], cap: float, capabilities: tuple[str, ...] = ()
+) -> None:
     assert old_estimate(body) < cap, "the old reservation fit under the cap"
     worst = worst_case.CallWorst(lambda _m: None, body, body["max_tokens"], 2000)  # type: ignore[arg-type,return-value]
     assert usd(worst.prompt_tokens, worst_case.choices(body) * body["max_tokens"]) > cap
 
     async def go() -> None:
         up = Scripted()
-        async with Harness(settings(tmp_path, cap), up) as h:
+        async with Harness(settings(tmp_path, cap, capabilities=capabilities), up) as h:
             r = await h.chat(body)
             assert r.status_code == 429, r.text
             assert r.json()["error"]["code"] == "budget_exceeded"
@@ -87,7 +89,7 @@ def test_image_parts_are_counted(tmp_path: Path) -> None:
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     content = [{"type": "text", "text": "what is this?"}, image, image, image]
     body = {"messages": [{"role": "user", "content": content}], "max_tokens": 10}
-    assert_refused_now_but_not_before(tmp_path, body, 0.01)
+    assert_refused_now_but_not_before(tmp_path, body, 0.01, ("vision",))
 
 
 def test_cjk_text_is_counted_with_a_real_tokenizer(tmp_path: Path) -> None:
