@@ -50,6 +50,8 @@ TILE_TOKENS = 170
 DEFAULT_IMAGE_SIDE = 1024  # a linked image: its size is unknown without fetching it
 AUDIO_TOKENS_PER_S = 10.0
 COMPRESSED_AUDIO_BYTES_PER_S = 16_000  # 128 kbit/s
+# the budget's ceiling: 8 kbit/s, MPEG audio's lowest bitrate and the floor of a WAV's counted rate
+AUDIO_FLOOR_BYTES_PER_S = 1_000
 PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 tokens"
 PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
 UNSEEN_DOCUMENT_TOKENS = PDF_TOKENS_PER_PAGE  # a file by id or URL: one page
@@ -62,7 +64,7 @@ _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the me
 _WAV_PCM_TAGS = frozenset({1, 3, 0xFFFE})  # integer PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
 _WAV_MAX_CHANNELS = 32
 _WAV_MIN_RATE, _WAV_MAX_RATE = 1_000, 768_000
-_WAV_MIN_BYTES_PER_S, _WAV_MAX_BYTES_PER_S = 1_000, 768_000 * 32 * 4
+_WAV_MIN_BYTES_PER_S, _WAV_MAX_BYTES_PER_S = AUDIO_FLOOR_BYTES_PER_S, 768_000 * 32 * 4
 
 
 def text_tokens(text: str) -> int:
@@ -196,6 +198,14 @@ def _wav_bytes_per_s(head: bytes) -> int | None:
         return None
     rate = sample_rate * block_align if tag in _WAV_PCM_TAGS else byte_rate
     return rate if _WAV_MIN_BYTES_PER_S <= rate <= _WAV_MAX_BYTES_PER_S else None
+
+
+def audio_ceiling_tokens(data: str) -> int:
+    """The most a base64 clip can bill, for the budget reservation: its bytes at
+    AUDIO_FLOOR_BYTES_PER_S (no clip plays longer per byte, a WAV's counted rate included, so
+    this is never below `audio_seconds`'s count), at AUDIO_TOKENS_PER_S. O(1): the length only."""
+    size = len(data) * 3 // 4
+    return math.ceil(size / AUDIO_FLOOR_BYTES_PER_S * AUDIO_TOKENS_PER_S)
 
 
 def pdf_pages(data: str) -> int:
