@@ -25,8 +25,17 @@ ENV = {API_KEY_ENV: "sim-key", ADMIN_KEY_ENV: ADMIN}
 HEADERS = {"authorization": f"Bearer {ADMIN}"}  # the admin runs as tenant "default"
 
 
-def settings(tmp_path: Path, cap_usd: float | None, extra: str = "", routing: str = "") -> Settings:
+def settings(
+    tmp_path: Path,
+    cap_usd: float | None,
+    extra: str = "",
+    routing: str = "",
+    capabilities: tuple[str, ...] = (),
+) -> Settings:
+    """`capabilities`: added to every demo model's (e.g. "vision", for requests with images)."""
     doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "budget.db")
+    for model in doc["models"].values():
+        model["capabilities"] = [*model.get("capabilities", ()), *capabilities]
     # the difficulty score and the judge are off unless `routing` turns them on
     doc["routing"].update({"difficulty": False, "judge_sample_rate": 0.0} | tomllib.loads(routing))
     text = to_toml(doc) + "\n" + extra + "\n"

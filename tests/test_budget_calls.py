@@ -4,13 +4,16 @@ may have cost (issue 11, item 2). An in-process sidecar with scripted upstream c
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import math
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from arbiter import worst_case
+from arbiter import media, worst_case
 from arbiter.errors import BudgetExceeded
 from arbiter.judge_calls import judge_caller
 from tests.budget_harness import HEADERS, Harness, Scripted, settings
@@ -36,14 +39,16 @@ def old_estimate(body: dict[str, Any]) -> float:
     return usd((len(text) + 3) // 4 + 4 * len(body["messages"]), body["max_tokens"])
 
 
-def assert_refused_now_but_not_before(tmp_path: Path, body: dict[str, Any], cap: float) -> None:
+def assert_refused_now_but_not_before(
+    tmp_path: Path, body: dict[str, Any], cap: float, capabilities: tuple[str, ...] = ()
+) -> None:
     assert old_estimate(body) < cap, "the old reservation fit under the cap"
     worst = worst_case.CallWorst(lambda _m: None, body, body["max_tokens"], 2000)  # type: ignore[arg-type,return-value]
     assert usd(worst.prompt_tokens, worst_case.choices(body) * body["max_tokens"]) > cap
 
     async def go() -> None:
         up = Scripted()
-        async with Harness(settings(tmp_path, cap), up) as h:
+        async with Harness(settings(tmp_path, cap, capabilities=capabilities), up) as h:
             r = await h.chat(body)
             assert r.status_code == 429, r.text
             assert r.json()["error"]["code"] == "budget_exceeded"
@@ -84,10 +89,10 @@ def test_tool_calls_and_results_are_counted(tmp_path: Path) -> None:
 
 
 def test_image_parts_are_counted(tmp_path: Path) -> None:
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     content = [{"type": "text", "text": "what is this?"}, image, image, image]
     body = {"messages": [{"role": "user", "content": content}], "max_tokens": 10}
-    assert_refused_now_but_not_before(tmp_path, body, 0.01)
+    assert_refused_now_but_not_before(tmp_path, body, 0.01, ("vision",))
 
 
 def test_cjk_text_is_counted_with_a_real_tokenizer(tmp_path: Path) -> None:
@@ -263,3 +268,29 @@ def test_a_cascade_reserves_its_escalated_call_on_top_of_the_first(tmp_path: Pat
     status, calls, budget = run(go(dear + first_cost * 0.5))
     assert status == 429, "the escalated call was made without a reservation covering it"
     assert len(calls) == 1 and budget["spent"] == pytest.approx(first_cost)
+
+
+def test_an_audio_clip_is_reserved_by_its_longest_duration_not_its_base64(
+    tmp_path: Path,
+) -> None:
+    """1 MB of MP3 plays at most 1,049 s (8 kbit/s: MPEG's lowest bitrate) and bills 10 tokens a
+    second: ~10,500 tokens, $0.16 at sim-premium's price. Tokenized as base64 text it reserved
+    ~950,000 tokens ($14): a 429 under a $1 cap for a clip that costs cents."""
+    clip = base64.b64encode(random.Random(7).randbytes(1 << 20)).decode()
+    part = {"type": "input_audio", "input_audio": {"data": clip, "format": "mp3"}}
+    content = [{"type": "text", "text": "Transcribe this."}, part]
+    body = {"messages": [{"role": "user", "content": content}], "max_tokens": 10}
+    plain = {"messages": [{"role": "user", "content": "Transcribe this."}], "max_tokens": 10}
+    clip_tokens = worst_case.prompt_tokens(body, 0) - worst_case.prompt_tokens(plain, 0)
+    ceiling = math.ceil((1 << 20) / 1000 * 10)
+    assert ceiling <= clip_tokens <= ceiling + 50, clip_tokens  # the clip's ceiling, its JSON
+    assert clip_tokens >= media.media_parts([{"content": [part]}])[2]  # never below routing's count
+
+    async def go() -> None:
+        up = Scripted()
+        async with Harness(settings(tmp_path, 1.0, capabilities=("audio",)), up) as h:
+            r = await h.chat(body)
+            assert r.status_code == 200, r.text
+            assert len(up.bodies) == 1
+
+    run(go())

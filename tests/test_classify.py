@@ -168,7 +168,9 @@ def test_list_content_parts_text_decides_without_media() -> None:
     assert classify([{"role": "user", "content": content}]) == "translation"
     # with an image the request is a media task (round two: which models see well is learned
     # apart from which translate well; only vision models are eligible anyway)
-    content.insert(0, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}})
+    content.insert(
+        0, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    )
     assert classify([{"role": "user", "content": content}]) == "vision"
 
 

@@ -27,10 +27,15 @@ def _jpeg(w: int, h: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(b"\xff\xd8" + app0 + sof).decode()
 
 
-def _wav(seconds: float, byte_rate: int = 32_000) -> str:
-    n = int(seconds * byte_rate)
+def _wav(
+    seconds: float, byte_rate: int = 32_000, sample_rate: int = 16_000, declared: int | None = None
+) -> str:
+    """16-bit mono PCM, `seconds` of sound at 16 kHz; `byte_rate`, `sample_rate` and `declared`
+    (the data chunk's size) are what the header says, true unless the test makes them lie."""
+    n = int(seconds * 32_000)
     head = (b"RIFF" + struct.pack("<I", 36 + n) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1,
-            16_000, byte_rate, 2, 16) + b"data" + struct.pack("<I", n))  # fmt: skip
+            sample_rate, byte_rate, 2, 16) + b"data" + struct.pack("<I", n if declared is None
+            else declared))  # fmt: skip
     return base64.b64encode(head + b"\x00" * n).decode()
 
 
@@ -56,9 +61,40 @@ def test_image_size_from_data_url_headers(make: object) -> None:
 
 
 def test_audio_duration_from_a_wav_header_and_from_size() -> None:
-    assert media.audio_seconds(_wav(2.0), "wav") == pytest.approx(2.0, abs=0.01)
+    assert media.audio_seconds(_wav(2.0)) == pytest.approx(2.0, abs=0.01)
     mp3 = base64.b64encode(b"\x00" * 32_000).decode()  # 2 s at 128 kbit/s
-    assert media.audio_seconds(mp3, "mp3") == pytest.approx(2.0, abs=0.01)
+    assert media.audio_seconds(mp3) == pytest.approx(2.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "clip",
+    [
+        _wav(1.0, byte_rate=1),  # read as the rate: 32,000 s (a 1 s clip over any context window)
+        _wav(1.0, byte_rate=2**32 - 1),  # read as the rate: 0 s (any clip free)
+        _wav(1.0, declared=2**32 - 1),  # a data chunk of 4 GB: 37 hours claimed, 1 s sent
+        _wav(1.0, declared=0),
+    ],
+    ids=["byte-rate-1", "byte-rate-max", "data-size-max", "data-size-0"],
+)
+def test_a_wav_header_that_lies_counts_the_sound_sent(clip: str) -> None:
+    # a decoder plays PCM at sample rate x block align over the bytes it gets: 1 s here
+    assert media.audio_seconds(clip) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("sample_rate", [0, 1, 2**32 - 1])
+def test_a_wav_with_an_implausible_sample_rate_counts_by_its_size(sample_rate: int) -> None:
+    clip = _wav(1.0, sample_rate=sample_rate)
+    size = len(clip) * 3 // 4 - clip[-2:].count("=")
+    assert media.audio_seconds(clip) == pytest.approx(size / 16_000, abs=0.01)
+
+
+def test_audio_is_counted_by_its_bytes_not_its_format_label() -> None:
+    # a 3 s WAV labelled mp3 is 30 tokens (10/s), not its 96 kB at 128 kbit/s (6 s: 60)
+    text = {"type": "text", "text": "What is said?"}
+    plain = parse_chat_request(_request([text])).prompt_tokens
+    for fmt in ("wav", "mp3"):
+        clip = {"type": "input_audio", "input_audio": {"data": _wav(3.0), "format": fmt}}
+        assert parse_chat_request(_request([text, clip])).prompt_tokens - plain == 30, fmt
 
 
 def test_routing_counts_text_with_the_tokenizer() -> None:

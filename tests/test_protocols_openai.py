@@ -338,11 +338,11 @@ _text = st.text(min_size=1, max_size=12)
 _args = st.dictionaries(
     st.text(max_size=4), st.integers(-1000, 1000) | st.text(max_size=4), max_size=3
 )
-_image = st.builds(
-    ImagePart,
-    st.sampled_from(["image/png", "image/jpeg"]),
-    # valid base64 (whole 4-character groups): anything else is refused at decoding
-    st.text("abcXYZ09+/", min_size=1, max_size=3).map(lambda t: t * 4),
+# valid base64 (whole 4-character groups) after the type's signature: anything else is refused
+_image = st.sampled_from([("image/png", "iVBORw0KGgoA"), ("image/jpeg", "/9j/4AAQ")]).flatmap(
+    lambda kind: st.text("abcXYZ09+/", min_size=1, max_size=3).map(
+        lambda t: ImagePart(kind[0], kind[1] + t * 4)
+    )
 )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tests.adversarial.test_probe5_image_data import _vision
 from tests.inproc import InProcess, recorded_decision, run_with_claude, sidecar_in_process
 from tests.sdk_clients import (
     ARBITER_HEADERS,
@@ -154,7 +155,7 @@ def test_anthropic_sdk_image_to_either_protocol(tmp_path: Path) -> None:
                 assert raw.headers["x-arbiter-model"] == model
                 assert check_message(await raw.read()).content
 
-    run(tmp_path, body)
+    run(tmp_path, body, edit_config=_vision)  # both models named: both must see
 
 
 # -- the openai SDK onto a Claude-protocol model --------------------------------------------

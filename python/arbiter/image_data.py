@@ -10,11 +10,23 @@ end. It is linear and runs in C (`bytes.translate` deletes the alphabet, leaving
 wrong): 0.6 ms for 1 MB, 3 ms for 4 MB, 29 ms for 16 MB on the shared dev box at load 6.5,
 about half of a strict decode (bench/image_data.py); a body that big is already decoded in a
 worker thread (surfaces/decode.py), so it never stalls the event loop.
+
+A payload declared as JPEG, PNG, GIF or WebP must start with one of their signatures (the
+first 12 bytes: nothing is decompressed or parsed further), whichever of the four it is (OpenAI
+reads the bytes, and Anthropic's encoder sends the bytes' own type); SVG is refused outright.
+Other image types pass (an OpenAI-compatible server may take BMP or TIFF).
 """
 
 from __future__ import annotations
 
 from arbiter.errors import InvalidRequest
+from arbiter.media import image_type_of
+
+# the formats OpenAI and Anthropic take (their vision docs name these four); a payload declared
+# as one of them must be one of them: a "PNG" that is HTML (a login page saved as the image, an
+# error body) is refused by either after routing and the budget reservation, and never priced
+_TAKEN = frozenset({"image/jpeg", "image/jpg", "image/png", "image/gif", "image/webp"})
+_SVG = "image/svg+xml"  # text (XML, entities and all), not pixels: no vision model reads it
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -59,4 +71,17 @@ def check_inline_image(media_type: str | None, data: str, param: str) -> None:
     if problem is not None:
         raise InvalidRequest(
             f"'{param}': the image data is not valid base64: {problem}.", param=param
+        )
+    declared = (media_type or "").lower()
+    if declared == _SVG:
+        raise InvalidRequest(
+            f"'{param}': SVG is not an image format vision models take (send image/jpeg, "
+            "image/png, image/gif or image/webp; SVG source as text).",
+            param=param,
+        )
+    if declared in _TAKEN and image_type_of(data) is None:  # 12 base64 characters decoded
+        raise InvalidRequest(
+            f"'{param}': the image data is not a JPEG, PNG, GIF or WebP image (its first bytes "
+            f"are none of their signatures; declared {declared}).",
+            param=param,
         )

@@ -15,8 +15,10 @@ long-context or multimodal request looked cheap and fitting. Here:
   then its short side to 768, 85 + 170 per 512-px tile). The size is read from a data URL's
   PNG / GIF / JPEG / WebP header; a linked image of unknown size counts as 1024 x 1024 (765).
 - Audio: input_audio parts by duration, 10 tokens per second (OpenAI's audio models bill about
-  600 tokens per minute of input); a WAV clip's duration from its header, other formats from
-  their size at 128 kbit/s.
+  600 tokens per minute of input); a WAV clip's duration from the bytes sent at its header's
+  rate (sample rate x block align for PCM, never the byte-rate field a client can set alone;
+  the bytes, not the `format` label, say whether it is a WAV), other formats from their size
+  at 128 kbit/s.
 - PDFs (an OpenAI `file` part, an Anthropic `document`: block_tokens.py): Anthropic's PDF support
   page gives 1,500-3,000 tokens per page (the page's text plus the page as an image, by
   density); PDF_TOKENS_PER_PAGE is the middle of that range (OpenAI also sends each page's text
@@ -48,12 +50,21 @@ TILE_TOKENS = 170
 DEFAULT_IMAGE_SIDE = 1024  # a linked image: its size is unknown without fetching it
 AUDIO_TOKENS_PER_S = 10.0
 COMPRESSED_AUDIO_BYTES_PER_S = 16_000  # 128 kbit/s
+# the budget's ceiling: 8 kbit/s, MPEG audio's lowest bitrate and the floor of a WAV's counted rate
+AUDIO_FLOOR_BYTES_PER_S = 1_000
 PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 tokens"
 PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
 UNSEEN_DOCUMENT_TOKENS = PDF_TOKENS_PER_PAGE  # a file by id or URL: one page
 _PAGE_MARKS = (b"/Type /Page", b"/Type/Page")  # also the prefix of /Pages: told apart below
 _HEADER_B64 = 64  # base64 characters decoded to read an image header (48 bytes)
 _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the metadata
+# a WAV header's plausible bounds (outside them the clip is counted by its size, as an MP3):
+# 1 kHz (below any speech codec) to 768 kHz (the highest rate audio hardware offers), up to 32
+# channels; 1,000 B/s (GSM 6.10 is 1,625) to 768 kHz x 32 channels x 4 bytes
+_WAV_PCM_TAGS = frozenset({1, 3, 0xFFFE})  # integer PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
+_WAV_MAX_CHANNELS = 32
+_WAV_MIN_RATE, _WAV_MAX_RATE = 1_000, 768_000
+_WAV_MIN_BYTES_PER_S, _WAV_MAX_BYTES_PER_S = AUDIO_FLOOR_BYTES_PER_S, 768_000 * 32 * 4
 
 
 def text_tokens(text: str) -> int:
@@ -162,16 +173,39 @@ def _jpeg_size(b: bytes) -> tuple[int, int] | None:
     return None
 
 
-def audio_seconds(data: str, fmt: str) -> float:
-    """A base64 clip's duration: a WAV's from its header, else from its size at 128 kbit/s."""
+def audio_seconds(data: str) -> float:
+    """A base64 clip's duration: a WAV's from the bytes it holds at its header's rate, else its
+    size at 128 kbit/s. The bytes, not the part's `format` label, say whether it is a WAV: they
+    are what the upstream decodes, and a label may contradict them."""
     size = len(data) * 3 // 4 - data[-2:].count("=")
-    if fmt == "wav":
-        head = _b64_prefix(data, _HEADER_B64)
-        if head[:4] == b"RIFF" and head[8:12] == b"WAVE" and len(head) >= 32:
-            byte_rate = int.from_bytes(head[28:32], "little")
-            if byte_rate > 0:
-                return max(size - 44, 0) / byte_rate
+    rate = _wav_bytes_per_s(_b64_prefix(data, _HEADER_B64))
+    if rate is not None:
+        return max(size - 44, 0) / rate
     return size / COMPRESSED_AUDIO_BYTES_PER_S
+
+
+def _wav_bytes_per_s(head: bytes) -> int | None:
+    """A canonical WAV header's bytes per second of sound, or None when `head` is no such
+    header or its rate is implausible. A decoder plays PCM at sample rate x block align and
+    ignores the header's redundant byte-rate field, so for PCM that field (which a client may
+    set to 1, making a 1 s clip count as 9 hours, or to 2^32-1, making any clip free) is not
+    read; for a compressed WAV it is the only rate there is. The data chunk's declared size is
+    never read either: the duration is of the bytes actually sent."""
+    if len(head) < 36 or head[:4] != b"RIFF" or head[8:16] != b"WAVEfmt ":
+        return None
+    tag, channels, sample_rate, byte_rate, block_align = struct.unpack("<HHIIH", head[20:34])
+    if not (1 <= channels <= _WAV_MAX_CHANNELS and _WAV_MIN_RATE <= sample_rate <= _WAV_MAX_RATE):
+        return None
+    rate = sample_rate * block_align if tag in _WAV_PCM_TAGS else byte_rate
+    return rate if _WAV_MIN_BYTES_PER_S <= rate <= _WAV_MAX_BYTES_PER_S else None
+
+
+def audio_ceiling_tokens(data: str) -> int:
+    """The most a base64 clip can bill, for the budget reservation: its bytes at
+    AUDIO_FLOOR_BYTES_PER_S (no clip plays longer per byte, a WAV's counted rate included, so
+    this is never below `audio_seconds`'s count), at AUDIO_TOKENS_PER_S. O(1): the length only."""
+    size = len(data) * 3 // 4
+    return math.ceil(size / AUDIO_FLOOR_BYTES_PER_S * AUDIO_TOKENS_PER_S)
 
 
 def pdf_pages(data: str) -> int:
@@ -220,8 +254,7 @@ def _audio_part_tokens(part: Mapping[str, Any]) -> int:
     spec = part.get("input_audio") or part.get("audio")
     if not isinstance(spec, Mapping) or not isinstance(spec.get("data"), str):
         return 0
-    fmt = spec.get("format")
-    secs = audio_seconds(spec["data"], fmt if isinstance(fmt, str) else "")
+    secs = audio_seconds(spec["data"])
     return math.ceil(secs * AUDIO_TOKENS_PER_S)
 
 

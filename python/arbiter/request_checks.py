@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from arbiter import sampling
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
-from arbiter.errors import ContextTooLong, InvalidRequest, UnknownModel
+from arbiter.errors import ContextTooLong, InvalidRequest, NoCapableModel, UnknownModel
 from arbiter.principal import Principal
 from arbiter.routing import context_need
 from arbiter.types import ChatRequest
@@ -24,6 +24,13 @@ from arbiter.upstream_body import (
 
 if TYPE_CHECKING:
     from arbiter.services import Services
+
+
+# the media capabilities a named model must have for a request that carries (or asks for) them
+_MEDIA = {
+    "vision": "the request carries an image",
+    "audio": "the request carries or asks for audio",
+}
 
 
 def needs_of(req: ChatRequest) -> frozenset[str]:
@@ -120,6 +127,15 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
     why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
     if why is not None:
         raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
+    needs = needs_of(req)
+    media = [c for c in _MEDIA if c in needs and c not in model.capabilities]
+    if media:  # as `auto` rules it out: else the upstream refuses it after the reservation
+        # (checked after the protocol check above, whose reason is the more precise)
+        raise NoCapableModel(
+            f"The model `{req.model}` cannot serve this request: it lacks "
+            f"{' and '.join(media)} ({' and '.join(_MEDIA[c] for c in media)}).",
+            param=req.messages_param,
+        )
     need = context_need(
         req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, model.capabilities
     )

@@ -4,8 +4,11 @@ Prompt: every text the request sends counted with a real tokenizer (`types.count
 text parts, names, assistant tool calls and their arguments, tool results, the `tools` /
 `functions` schemas and a structured-output schema, serialized as JSON (the upstream renders them
 into the prompt; the JSON is at least as long), plus a fixed worst case per image part
-(`budgets.image_tokens`) and OpenAI's per-message framing. Anything else in a content part (audio,
-files) is counted as its serialized JSON. Output: all `n` choices at the output limit.
+(`budgets.image_tokens`) and OpenAI's per-message framing. An `input_audio` clip counts by the
+longest it can play (media.audio_ceiling_tokens: its bytes at 8 kbit/s, 10 tokens a second), not
+as its base64 text: tokenized, 3 MB of MP3 (~200 s, ~2,000 tokens billed) reserved 2.9 million
+tokens (and 0.7 s of CPU), a 429 on any modest cap. Anything else in a content part (files) is
+counted as its serialized JSON. Output: all `n` choices at the output limit.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import orjson
 
 from arbiter.config import ModelSettings
+from arbiter.media import audio_ceiling_tokens
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -26,10 +30,11 @@ _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 _OFF_LOOP_CHARS = 32_768  # bigger prompts are tokenized in a thread (the kernel drops the GIL)
 
 
-def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int]:
-    """(the texts the prompt is made of, the number of image parts)."""
+def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int, int]:
+    """(the texts the prompt is made of, the number of image parts, audio clips' tokens)."""
     texts: list[str] = []
     images = 0
+    audio = [0]  # _content adds each clip's ceiling
     messages = body.get("messages")
     for msg in messages if isinstance(messages, list) else ():
         if not isinstance(msg, dict):
@@ -37,7 +42,7 @@ def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int]:
             continue
         for key, value in msg.items():
             if key == "content":
-                images += _content(value, texts)
+                images += _content(value, texts, audio)
             elif isinstance(value, str):
                 texts.append(value)  # role, name, tool_call_id, refusal
             elif value is not None:
@@ -46,10 +51,10 @@ def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int]:
         value = body.get(key)
         if value is not None and not isinstance(value, str):
             texts.append(_json(value))
-    return texts, images
+    return texts, images, audio[0]
 
 
-def _content(value: Any, texts: list[str]) -> int:
+def _content(value: Any, texts: list[str], audio: list[int]) -> int:
     if isinstance(value, str):
         texts.append(value)
         return 0
@@ -64,6 +69,12 @@ def _content(value: Any, texts: list[str]) -> int:
             images += 1
         elif kind == "text" and isinstance(part.get("text"), str):
             texts.append(part["text"])
+        elif kind == "input_audio" and isinstance(clip := part.get("input_audio"), dict):
+            data = clip.get("data")
+            if isinstance(data, str):
+                audio[0] += audio_ceiling_tokens(data)
+                clip = {**clip, "data": ""}  # its format and any other field, as sent
+            texts.append(_json({**part, "input_audio": clip}))
         else:
             texts.append(_json(part))
     return images
@@ -78,10 +89,10 @@ def _json(value: Any) -> str:
 
 def prompt_tokens(body: dict[str, Any], image_tokens: int) -> int:
     """Worst-case prompt tokens of `body` (see the module docstring)."""
-    texts, images = prompt_parts(body)
+    texts, images, audio = prompt_parts(body)
     messages = body.get("messages")
     framing = PER_MESSAGE * (len(messages) if isinstance(messages, list) else 0) + PER_REPLY
-    return count_tokens(texts) + images * image_tokens + framing
+    return count_tokens(texts) + images * image_tokens + audio + framing
 
 
 async def prompt_tokens_async(body: dict[str, Any], image_tokens: int) -> int:

@@ -19,6 +19,7 @@ import pytest
 
 from arbiter.protocols import anthropic_encode
 from arbiter.protocols import openai as openai_protocol
+from tests.adversarial.test_probe5_image_data import _vision
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks, sim_requests
 
@@ -53,7 +54,9 @@ def test_an_anthropic_image_whose_bytes_are_another_type_is_a_400(tmp_path: Path
 
     async def main() -> None:
         async with (
-            sidecar_in_process(tmp_path, anthropic_models=("sim-medium",)) as sc,
+            sidecar_in_process(
+                tmp_path, anthropic_models=("sim-medium",), edit_config=_vision
+            ) as sc,
             sdks(sc) as (claude, _),
         ):
             before = await sim_requests(sc)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from arbiter.protocols import anthropic_encode, compat
 from arbiter.protocols import openai as openai_protocol
+from tests.adversarial.test_probe5_image_data import _vision
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sim_requests
 
@@ -38,7 +39,9 @@ def test_jpg_is_sent_as_jpeg_and_other_types_do_not_translate() -> None:
 
 def test_a_claude_model_is_never_sent_an_image_type_it_refuses(tmp_path: Path) -> None:
     async def main() -> None:
-        async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,)) as sc:
+        async with sidecar_in_process(
+            tmp_path, anthropic_models=(CLAUDE,), edit_config=_vision
+        ) as sc:
             chat = {"model": CLAUDE, "messages": _ask("image/jpg")}
             r = await sc.client.post("/v1/chat/completions", json=chat, headers=sc.auth)
             assert r.status_code == 200, r.text

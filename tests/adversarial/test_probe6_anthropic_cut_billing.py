@@ -100,8 +100,8 @@ async def check_cut_charged_worst_case(
 def bills_after_disconnect(edit: Any) -> Any:
     """`edit` with its mock model marked as an upstream that bills the whole answer after the
     client is gone (cut_stream_cost.BILLS_AFTER_DISCONNECT)."""
-    plain = 'capabilities = ["chat", "no-route"]'
-    marked = 'capabilities = ["chat", "no-route", "bills-after-disconnect"]'
+    plain = 'capabilities = ["chat", "no-route", "vision"]'
+    marked = 'capabilities = ["chat", "no-route", "vision", "bills-after-disconnect"]'
     return lambda text: edit(text).replace(plain, marked)
 
 
