@@ -254,20 +254,24 @@ def test_a_cascade_reserves_its_escalated_call_on_top_of_the_first(tmp_path: Pat
     dear = usd(worst.prompt_tokens, 1000)
     first_cost = (100 * 0.5 + 1000 * 1.5) / 1e6  # sim-small's usage below
 
-    async def go(cap: float) -> tuple[int, list[str], dict[str, float]]:
+    async def go(cap: float) -> tuple[int, list[str], dict[str, float], str]:
         up = Scripted(usage=(100, 1000))
         async with Harness(settings(tmp_path / str(cap), cap, routing=CASCADE), up) as h:
             r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
-            return r.status_code, [b["model"] for b in up.bodies], await h.settled()
+            answer = r.json()["choices"][0]["message"]["content"] if r.status_code == 200 else ""
+            return r.status_code, [b["model"] for b in up.bodies], await h.settled(), answer
 
     # room for the dearest call plus the first one: both are made, both are paid
-    status, _, budget = run(go(dear + first_cost * 1.01))
-    assert status == 200
+    status, calls, budget, _ = run(go(dear + first_cost * 1.01))
+    assert status == 200 and len(calls) == 2
     assert budget["reserved"] == pytest.approx(0.0, abs=1e-12)
-    # room for the dearest call only: after the first call, the escalated one cannot be covered
-    status, calls, budget = run(go(dear + first_cost * 0.5))
-    assert status == 429, "the escalated call was made without a reservation covering it"
-    assert len(calls) == 1 and budget["spent"] == pytest.approx(first_cost)
+    # room for the dearest call only: after the first call, the escalated one cannot be covered,
+    # so it is not made; the first answer, already paid for, is served rather than a 429
+    status, calls, budget, answer = run(go(dear + first_cost * 0.5))
+    assert len(calls) == 1, "the escalated call was made without a reservation covering it"
+    assert status == 200 and answer, "the paid first answer was thrown away"
+    assert budget["spent"] == pytest.approx(first_cost)  # counted once
+    assert budget["reserved"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_an_audio_clip_is_reserved_by_its_longest_duration_not_its_base64(

@@ -466,7 +466,9 @@ class Pipeline:
                 can_finish=plan.can_finish(time.monotonic() + limit),
             )
         except ArbiterError as err:
-            if weak is not None and weak[0].content and not isinstance(err, BudgetExceeded):
+            # a budget that cannot cover the escalation too: the answer already paid for is
+            # still better than a 429 that throws it away
+            if weak is not None and weak[0].content:
                 return await self._weak_served(req, plan, attempts, weak, extra, err)
             await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
             raise
