@@ -438,7 +438,9 @@ class Services:
         self.shadow.refresh()
 
     async def start(self) -> None:
-        tokenizer_load.start()  # in a thread, not awaited: the first count must not build it
+        if self.settings.budgets.caps:  # every request is counted: load the tables now, in a
+            tokenizer_load.start()  # thread, not awaited (66 MB resident: only when needed;
+            # without caps the first long prompt's count starts the load: types.count_tokens)
         await asyncio.to_thread(self.load_state)
         await self.budgets.start()  # its lease, and a sweep of dead processes' holds
         self.recorder.start()

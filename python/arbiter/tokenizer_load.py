@@ -2,8 +2,9 @@
 ms of CPU) loaded in a thread, never on the event loop.
 
 Built by the first count on the loop, they stalled every request in flight behind the first
-one that counted tokens. The sidecar starts the load when it starts (`start`, not awaited: no
-start-up time is added); a count on the loop before the tables are ready gets an upper bound
+one that counted tokens. A sidecar with budget caps starts the load when it starts (`start`, not
+awaited: no start-up time is added; without caps the first count starts it, since the tables are
+66 MB resident); a count on the loop before the tables are ready gets an upper bound
 instead (types.count_tokens: UTF-8 bytes, which no byte-level BPE exceeds; budgets reserve a
 little more, never less), and the count_tokens endpoints, whose answer is the count itself,
 wait for the tables off the loop (`wait_ready`). Off the loop (a worker thread, a CLI, an
