@@ -412,7 +412,7 @@ def test_a_known_prior_makes_an_untried_model_usable() -> None:
 
 
 def test_a_cascade_is_skipped_when_both_calls_cannot_fit_the_slo(tmp_path: Path) -> None:
-    from arbiter.pipeline import Pipeline
+    from arbiter.cascade_steps import cascade_first
     from arbiter.records import Candidate
     from arbiter.routing import RouteDecision
     from arbiter.surfaces.openai_chat import parse_chat_request
@@ -421,7 +421,6 @@ def test_a_cascade_is_skipped_when_both_calls_cannot_fit_the_slo(tmp_path: Path)
     doc["routing"]["cascade_tasks"] = ["chat"]
     svc = Services(config.loads(to_toml(doc), env=ENV), seed=1)
     try:
-        pipeline = Pipeline(svc)
         req = parse_chat_request(
             b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}'
         )
@@ -430,7 +429,9 @@ def test_a_cascade_is_skipped_when_both_calls_cannot_fit_the_slo(tmp_path: Path)
         route = RouteDecision("sim-premium", (), cands, "", 0.9, predicted)
 
         def first(slo: LatencySLO) -> str | None:
-            return pipeline._cascade_first(req, "chat", "sim-premium", cands, slo, route)
+            return cascade_first(
+                svc.settings.routing, req, "chat", "sim-premium", cands, slo, route
+            )
 
         assert first(NO_SLO) == "sim-tiny"
         assert first(LatencySLO(2000.0, None)) == "sim-tiny"  # 900 + 600 ms fit

@@ -16,17 +16,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from arbiter import judge, latency_slo, request_log, shared_timeouts, telemetry, worst_case
-from arbiter.answer_choices import ToolCall, choices_of
+from arbiter import (
+    cascade_steps,
+    latency_slo,
+    request_log,
+    shared_timeouts,
+    telemetry,
+    worst_case,
+)
+from arbiter.answer_choices import ToolCall
 from arbiter.answer_cost import with_request_cost
 from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.canonical import CanonicalUsage
-from arbiter.cascade import Escalate
-from arbiter.cascade_choices import later_choices_escalation, several_choices
-from arbiter.cascade_gain import answer_rule, skips_first_model
-from arbiter.cascade_judge import hard_escalation, judged_escalation
+from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.classify import classify
 from arbiter.config import ModelSettings
@@ -41,16 +45,15 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
-from arbiter.judge_calls import JUDGE_MAX_TOKENS
 from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
-from arbiter.records import SYSTEM_TENANT, Attempt, Candidate, DecisionRecord
+from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
 from arbiter.request_checks import blocked_for, named_model, needs_of
 from arbiter.request_plan import Completed, Plan, Streamed
-from arbiter.routing import RouteDecision, Router, RouteRequest
+from arbiter.routing import RouteRequest
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_body import (
@@ -197,7 +200,7 @@ class Pipeline:
                     chosen = base
             models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
             reason = route.reason
-            judge_ms = self._judge_ms(router, principal.tenant, task, slo)
+            judge_ms = cascade_steps.judge_ms(r, router, principal.tenant, task, slo)
             if s.recent_changes:  # a detected change the router is acting on: say so
                 reason += s.change_notes(c.model for c in route.candidates)
             return Plan(
@@ -211,8 +214,8 @@ class Pipeline:
                 easiness,
                 started,
                 principal,
-                self._cascade_first(
-                    req, task, chosen, route.candidates, slo, route, easiness, judge_ms
+                cascade_steps.cascade_first(
+                    r, req, task, chosen, route.candidates, slo, route, easiness, judge_ms
                 ),
                 stats,
                 slo=slo,
@@ -234,58 +237,6 @@ class Pipeline:
             stats=prompt_stats(req.prompt_text),  # its answer length teaches routing too
             slo=slo,
         )
-
-    def _cascade_first(
-        self,
-        req: ChatRequest,
-        task: str,
-        chosen: str,
-        candidates: tuple[Candidate, ...],
-        slo: LatencySLO = NO_SLO,
-        route: RouteDecision | None = None,
-        easiness: float | None = None,
-        judge_ms: float = 0.0,
-    ) -> str | None:
-        """For tasks configured to cascade (non-streaming only): the first eligible one of
-        `routing.cascade_first_model` / `cascade_first_models` (or else the cheapest eligible
-        model), when it is cheaper than the routed choice. `judge_ms`: the in-request judge's
-        predicted call (`_judge_ms`), which sits between the cheap try and an escalation."""
-        r = self.s.settings.routing
-        if req.stream or task not in r.cascade_tasks:
-            return None
-        if skips_first_model(r.cascade_prompt_gain, r.cascade_min_expected_gain, task, easiness):
-            return None  # the prompt alone reaches the threshold: no cheap try (cascade_gain.py)
-        eligible = [c for c in candidates if c.eligible]
-        if wanted := r.first_models():
-            by_model = {c.model: c for c in eligible}
-            first = next((by_model[m] for m in wanted if m in by_model), None)
-        else:
-            first = min(eligible, key=lambda c: c.est_cost_usd, default=None)
-        chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
-        if first is None or first.model == chosen or first.est_cost_usd >= chosen_cost:
-            return None
-        predicted = route.latency_ms if route is not None else None
-        if predicted is not None and slo.max_latency_ms is not None:
-            # the cheap try, the judge reading it and an escalation must all fit in the SLO,
-            # else no cascade
-            both = predicted[first.model][1] + judge_ms + predicted[chosen][1]
-            if both > slo.max_latency_ms:
-                return None
-        return first.model
-
-    def _judge_ms(self, router: Router, tenant: str, task: str, slo: LatencySLO) -> float:
-        """The in-request judge's predicted total ms (its reply at most JUDGE_MAX_TOKENS), when
-        the task has a `routing.cascade_judge_gain` line and the request a total-latency SLO;
-        else 0 (no judge call, or nothing to fit it in)."""
-        r = self.s.settings.routing
-        if (
-            slo.max_latency_ms is None
-            or r.cascade_judge_model is None
-            or task not in r.cascade_judge_gain
-        ):
-            return 0.0
-        ms = router.predicted_total_ms(r.cascade_judge_model, tenant, JUDGE_MAX_TOKENS)
-        return 0.0 if ms is None else ms
 
     async def _try_cascade(
         self, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
@@ -323,10 +274,10 @@ class Pipeline:
             verdict = await asyncio.to_thread(check) if off_loop else check()
         elif req.has_tools and (missing := missing_required_call(req.body, req.protocol)):
             verdict = missing
-        elif (later := await self._later_choices(req, plan, result, rule)) is not None:
+        elif (later := await cascade_steps.later_choices(s, req, plan, result, rule)) is not None:
             verdict = later  # n > 1: a weak later choice escalates the whole answer
         else:
-            judged = await self._judged(req, plan, result, off_loop, fix, deadline)
+            judged = await cascade_steps.judged(s, req, plan, result, off_loop, fix, deadline)
             if judged is None:  # no judge for this task, or it gave no score: the task's own rule
                 check = functools.partial(
                     rule, plan.task, req.prompt_text, result.content, result.finish_reason,
@@ -350,68 +301,6 @@ class Pipeline:
             return None, spent, (result, spent)
         plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
         return None, 0.0, (result, spent)
-
-    async def _later_choices(
-        self, req: ChatRequest, plan: Plan, result: ChatResult, rule: Escalate
-    ) -> tuple[bool, str] | None:
-        """cascade_choices.py: the choices after the first, through the task's rule (or, where
-        the judge grades the first, its hard checks); None when they pass or n is 1."""
-        choices = choices_of(result.body, result.protocol) if several_choices(result) else []
-        if len(choices) < 2:
-            return None
-        judging = self.s.cascade_judge is not None
-        judging = judging and plan.task in self.s.settings.routing.cascade_judge_gain
-        check = functools.partial(
-            later_choices_escalation, hard_escalation if judging else rule, plan.task,
-            req.prompt_text, choices, req.response_format,
-        )  # fmt: skip
-        off_loop = sum(len(c.text) for c in choices[1:]) + len(req.prompt_text) > INLINE_CHARS
-        return await asyncio.to_thread(check) if off_loop else check()
-
-    async def _judged(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        result: ChatResult,
-        off_loop: bool,
-        fix: float,
-        deadline: float,
-    ) -> tuple[bool, str] | None:
-        """The judge in the cascade (cascade_judge.py): the hard checks, then the judge's score
-        through the task's line. None when the task has no judge line or the judge gave no
-        score (a failed, refused or, at the request's `deadline`, cut judge call costs the
-        verdict, never the request)."""
-        s = self.s
-        line = s.settings.routing.cascade_judge_gain.get(plan.task)
-        if line is None or s.cascade_judge is None:
-            return None
-        hard = functools.partial(
-            hard_escalation, plan.task, req.prompt_text, result.content, result.finish_reason,
-            req.response_format,
-        )  # fmt: skip
-        escalate, why = await asyncio.to_thread(hard) if off_loop else hard()
-        if escalate:
-            return escalate, why
-        try:
-            async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
-                reply = await s.cascade_judge(
-                    judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
-                )
-        except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
-            log.warning("cascade judge call failed: %s", err.message)
-            return None
-        except TimeoutError:
-            log.warning("cascade judge call cut: the request's deadline passed")
-            return None
-        score = judge.parse_judge_reply(reply)
-        if score is None:
-            log.warning("cascade judge reply had no score")
-            return None
-        r = s.settings.routing
-        return judged_escalation(
-            line, r.cascade_min_expected_gain, score, fix, r.cascade_judge_cost_exponent,
-            r.cascade_cost_reference_usd,
-        )  # fmt: skip
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:

@@ -1,0 +1,148 @@
+"""A cascade's steps that need no call of their own: whether a request cascades and to which
+first model (`cascade_first`, at planning), the in-request judge's predicted time (`judge_ms`),
+and the verdicts on a first answer beyond its first choice (`later_choices`) or by the judge
+(`judged`). The cheap call itself, its escalation and their records stay in pipeline.py."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from arbiter import judge, shared_timeouts
+from arbiter.answer_choices import choices_of
+from arbiter.cascade import Escalate
+from arbiter.cascade_choices import later_choices_escalation, several_choices
+from arbiter.cascade_gain import skips_first_model
+from arbiter.cascade_judge import hard_escalation, judged_escalation
+from arbiter.errors import ArbiterError
+from arbiter.grading import INLINE_CHARS
+from arbiter.judge_calls import JUDGE_MAX_TOKENS
+from arbiter.latency_slo import NO_SLO, LatencySLO
+from arbiter.records import Candidate
+from arbiter.request_plan import Plan
+from arbiter.routing import RouteDecision, Router
+from arbiter.types import ChatRequest, ChatResult
+
+if TYPE_CHECKING:
+    from arbiter.config import RoutingSettings
+    from arbiter.services import Services
+
+log = logging.getLogger("arbiter.pipeline")  # the pipeline's log lines, as before the move
+
+
+def cascade_first(
+    r: RoutingSettings,
+    req: ChatRequest,
+    task: str,
+    chosen: str,
+    candidates: tuple[Candidate, ...],
+    slo: LatencySLO = NO_SLO,
+    route: RouteDecision | None = None,
+    easiness: float | None = None,
+    judge_ms: float = 0.0,
+) -> str | None:
+    """For tasks configured to cascade (non-streaming only): the first eligible one of
+    `routing.cascade_first_model` / `cascade_first_models` (or else the cheapest eligible
+    model), when it is cheaper than the routed choice. `judge_ms`: the in-request judge's
+    predicted call (`judge_ms`), which sits between the cheap try and an escalation."""
+    if req.stream or task not in r.cascade_tasks:
+        return None
+    if skips_first_model(r.cascade_prompt_gain, r.cascade_min_expected_gain, task, easiness):
+        return None  # the prompt alone reaches the threshold: no cheap try (cascade_gain.py)
+    eligible = [c for c in candidates if c.eligible]
+    if wanted := r.first_models():
+        by_model = {c.model: c for c in eligible}
+        first = next((by_model[m] for m in wanted if m in by_model), None)
+    else:
+        first = min(eligible, key=lambda c: c.est_cost_usd, default=None)
+    chosen_cost = next((c.est_cost_usd for c in eligible if c.model == chosen), 0.0)
+    if first is None or first.model == chosen or first.est_cost_usd >= chosen_cost:
+        return None
+    predicted = route.latency_ms if route is not None else None
+    if predicted is not None and slo.max_latency_ms is not None:
+        # the cheap try, the judge reading it and an escalation must all fit in the SLO,
+        # else no cascade
+        both = predicted[first.model][1] + judge_ms + predicted[chosen][1]
+        if both > slo.max_latency_ms:
+            return None
+    return first.model
+
+
+def judge_ms(r: RoutingSettings, router: Router, tenant: str, task: str, slo: LatencySLO) -> float:
+    """The in-request judge's predicted total ms (its reply at most JUDGE_MAX_TOKENS), when
+    the task has a `routing.cascade_judge_gain` line and the request a total-latency SLO;
+    else 0 (no judge call, or nothing to fit it in)."""
+    if (
+        slo.max_latency_ms is None
+        or r.cascade_judge_model is None
+        or task not in r.cascade_judge_gain
+    ):
+        return 0.0
+    ms = router.predicted_total_ms(r.cascade_judge_model, tenant, JUDGE_MAX_TOKENS)
+    return 0.0 if ms is None else ms
+
+
+async def later_choices(
+    s: Services, req: ChatRequest, plan: Plan, result: ChatResult, rule: Escalate
+) -> tuple[bool, str] | None:
+    """cascade_choices.py: the choices after the first, through the task's rule (or, where
+    the judge grades the first, its hard checks); None when they pass or n is 1."""
+    choices = choices_of(result.body, result.protocol) if several_choices(result) else []
+    if len(choices) < 2:
+        return None
+    judging = s.cascade_judge is not None
+    judging = judging and plan.task in s.settings.routing.cascade_judge_gain
+    check = functools.partial(
+        later_choices_escalation, hard_escalation if judging else rule, plan.task,
+        req.prompt_text, choices, req.response_format,
+    )  # fmt: skip
+    off_loop = sum(len(c.text) for c in choices[1:]) + len(req.prompt_text) > INLINE_CHARS
+    return await asyncio.to_thread(check) if off_loop else check()
+
+
+async def judged(
+    s: Services,
+    req: ChatRequest,
+    plan: Plan,
+    result: ChatResult,
+    off_loop: bool,
+    fix: float,
+    deadline: float,
+) -> tuple[bool, str] | None:
+    """The judge in the cascade (cascade_judge.py): the hard checks, then the judge's score
+    through the task's line. None when the task has no judge line or the judge gave no
+    score (a failed, refused or, at the request's `deadline`, cut judge call costs the
+    verdict, never the request)."""
+    line = s.settings.routing.cascade_judge_gain.get(plan.task)
+    if line is None or s.cascade_judge is None:
+        return None
+    hard = functools.partial(
+        hard_escalation, plan.task, req.prompt_text, result.content, result.finish_reason,
+        req.response_format,
+    )  # fmt: skip
+    escalate, why = await asyncio.to_thread(hard) if off_loop else hard()
+    if escalate:
+        return escalate, why
+    try:
+        async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
+            reply = await s.cascade_judge(
+                judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
+            )
+    except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
+        log.warning("cascade judge call failed: %s", err.message)
+        return None
+    except TimeoutError:
+        log.warning("cascade judge call cut: the request's deadline passed")
+        return None
+    score = judge.parse_judge_reply(reply)
+    if score is None:
+        log.warning("cascade judge reply had no score")
+        return None
+    r = s.settings.routing
+    return judged_escalation(
+        line, r.cascade_min_expected_gain, score, fix, r.cascade_judge_cost_exponent,
+        r.cascade_cost_reference_usd,
+    )  # fmt: skip
