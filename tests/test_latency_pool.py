@@ -81,7 +81,9 @@ def test_a_model_unlike_the_others_keeps_its_own_spread_once_its_calls_outweigh_
 
 def test_a_line_through_totals_keeps_its_mean_total_when_its_spread_is_pooled() -> None:
     def totals(pool: float) -> LatencyModel:
-        lat = LatencyModel(prior_weight=0.0, spread_pool_calls=pool)
+        # one instant for every call: the decay between calls (wall clock under load) would
+        # weigh the two models' calls apart, and the means are compared to 1e-6
+        lat = LatencyModel(prior_weight=0.0, spread_pool_calls=pool, clock=lambda: 1.0e6)
         for i, m in enumerate(("a", "b", "c")):
             streams(lat, m, 300, 0.3, 0.2, 10 * i)
         rng = random.Random(5)
