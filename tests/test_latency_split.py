@@ -1,6 +1,6 @@
 """How a model seen through non-streaming totals splits its spread between TTFT and speed
-when it also has streams (arbiter.latency._log_vars, arbiter.latency_split): synthetic calls with
-known spreads."""
+when it also has streams (arbiter.latency_math.log_vars, arbiter.latency_split): synthetic
+calls with known spreads."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ What is observed (pipeline.py, through `observe_call`):
     before that, the line of the model's own streams' means (else the prior's) scaled to the
     mean total. Each part's spread comes from how
     the line's squared residual grows with N: Var(T | N) = Var(TTFT) + N^2 Var(s per token), so
-    a second least-squares line, of the squared residual on N^2, splits the two (`_log_vars`;
+    a second least-squares line, of the squared residual on N^2, splits the two (`log_vars`;
     its sums are five more: N^3, N^4, T N^2, T N^3, T^2 N^2); when the lengths did not vary
     enough for it (or a replica not yet upgraded wrote rows without those sums), a split at a
     given ratio that keeps the whole residual's variance. That split is loose on a few hundred
@@ -72,11 +72,23 @@ from dataclasses import dataclass
 
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
+from arbiter.latency_math import (
+    SPLIT_MIN_CALLS,
+    SPLIT_PSEUDO,
+    Moments,
+    blend,
+    censored_moments,
+    fit_line,
+    log_vars,
+    lognormal_sum_log_moments,
+    lognormal_sum_quantile,
+    normal_quantile,
+)
 from arbiter.latency_outliers import Outliers
 from arbiter.latency_pool import MIN_CALLS as POOL_MIN_CALLS
 from arbiter.latency_pool import REFRESH_CALLS as POOL_REFRESH_CALLS
 from arbiter.latency_pool import pool_targets, shrink
-from arbiter.latency_split import ridge_target, stream_ratio
+from arbiter.latency_split import stream_ratio
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 # the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
@@ -84,8 +96,6 @@ ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
 _REG = 11
 _REBASE_HALF_LIVES = 40.0  # re-reference the sums before 2^x grows past ~1e12
 _MIN_S = 1e-3  # times below a millisecond are clamped (log of 0)
-_SQRT2 = math.sqrt(2.0)
-_MILLS_ASYMPTOTIC = 20.0  # beyond it the inverse Mills ratio's series is exact to ~1e-7
 # A call slower than the model's own p99.4 (z 2.5) counts as at it, once the model has
 # _CLIP_MIN_CALLS calls: a stall or the host's hiccup (the sim's 0.5% of 2 s stalls; a load
 # spike on a shared machine) is a fact about that call, not about the spread of the next ones,
@@ -212,158 +222,6 @@ class Estimate:
     speed_mu: float
     speed_var: float
     calls: float
-
-
-def _blend(
-    prior_mu: float, prior_var: float, k: float, calls: float, w: float, s1: float, s2: float
-) -> tuple[float, float]:
-    """Prior worth `k` calls, data worth `calls` (its moments from the decayed sums)."""
-    if w <= 0 or calls <= 0:
-        return prior_mu, prior_var
-    m = s1 / w
-    v = max(s2 / w - m * m, 0.0)
-    n = calls
-    mu = (k * prior_mu + n * m) / (k + n)
-    second = (k * (prior_var + prior_mu * prior_mu) + n * (v + m * m)) / (k + n)
-    return mu, max(second - mu * mu, 1e-4)
-
-
-def _z(q: float) -> float:
-    """The standard normal quantile (Acklam's rational approximation; |error| < 1.2e-9)."""
-    if not 0.0 < q < 1.0:
-        raise ValueError("a quantile must be in (0, 1)")
-    a = (-39.69683028665376, 220.9460984245205, -275.9285104469687,
-         138.3577518672690, -30.66479806614716, 2.506628277459239)  # fmt: skip
-    b = (-54.47609879822406, 161.5858368580409, -155.6989798598866,
-         66.80131188771972, -13.28068155288572)  # fmt: skip
-    c = (-7.784894002430293e-03, -0.3223964580411365, -2.400758277161838,
-         -2.549732539343734, 4.374664141464968, 2.938163982698783)  # fmt: skip
-    d = (7.784695709041462e-03, 0.3224671290700398, 2.445134137142996, 3.754408661907416)
-    lo = 0.02425
-    if q < lo:
-        r = math.sqrt(-2 * math.log(q))
-        return (((((c[0] * r + c[1]) * r + c[2]) * r + c[3]) * r + c[4]) * r + c[5]) / (
-            (((d[0] * r + d[1]) * r + d[2]) * r + d[3]) * r + 1
-        )
-    if q > 1 - lo:
-        return -_z(1 - q)
-    r = q - 0.5
-    s = r * r
-    num = (((((a[0] * s + a[1]) * s + a[2]) * s + a[3]) * s + a[4]) * s + a[5]) * r
-    return num / (((((b[0] * s + b[1]) * s + b[2]) * s + b[3]) * s + b[4]) * s + 1)
-
-
-def lognormal_sum_log_moments(
-    mu1: float, var1: float, mu2: float, var2: float
-) -> tuple[float, float]:
-    """(mean, variance) of log(X1 + X2), each log-normal (independent), by Fenton-Wilkinson:
-    a log-normal with the sum's mean and variance."""
-    m1 = math.exp(mu1 + var1 / 2)
-    m2 = math.exp(mu2 + var2 / 2)
-    v = m1 * m1 * math.expm1(var1) + m2 * m2 * math.expm1(var2)
-    m = m1 + m2
-    s2 = math.log1p(v / (m * m))
-    return math.log(m) - s2 / 2, s2
-
-
-def lognormal_sum_quantile(mu1: float, var1: float, mu2: float, var2: float, z: float) -> float:
-    """The quantile at standard score `z` of X1 + X2 (`lognormal_sum_log_moments`)."""
-    mu, s2 = lognormal_sum_log_moments(mu1, var1, mu2, var2)
-    return math.exp(mu + z * math.sqrt(s2))
-
-
-Moments = tuple[float, float]  # (E[x], E[x^2]) of a log time or log speed
-
-
-def _line(reg: list[float], a0: float, b0: float) -> tuple[float, float]:
-    """(mean TTFT s, mean s per token) of total = a + b * tokens, by least squares on the sums,
-    when the answer lengths varied enough to fix the line; before that, the prior's line scaled
-    to the mean total (`a0`, `b0`: the current means)."""
-    w, n, nn, t, nt = reg[:5]
-    det = w * nn - n * n
-    if w >= 5.0 and det > 0.05 * w * nn:
-        b = (w * nt - n * t) / det
-        a = (t - b * n) / w
-        floor_a, floor_b = 0.02 * t / w, 0.02 * t / n  # a part at zero is no line for a log
-        return max(a, floor_a), max(b, floor_b)
-    r = t / (a0 * w + b0 * n)
-    return a0 * r, b0 * r
-
-
-def _raw_split(reg: list[float], a: float, b: float) -> tuple[float, float] | None:
-    """(e^vTTFT - 1, e^vspeed - 1) from the line's residuals r = T - a - bN, or None when the
-    lengths did not vary enough. Each part log-normal with log variance v has variance
-    (e^v - 1) x its mean squared, and E[r^2 | N] = c1 + c2 N^2 with c1 = a^2 (e^v1 - 1),
-    c2 = b^2 (e^v2 - 1): a least-squares line of r^2 on N^2 gives both once N^2 varied enough
-    (if it says one part has no spread, the other takes it all)."""
-    w, n, nn, t, nt, tt, n3, n4, tn2, tn3, ttn2 = reg
-    det = w * n4 - nn * nn
-    if n4 <= 0 or det <= _SPLIT_MIN_SPREAD * w * n4:
-        return None
-    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
-    # sum w r^2 N^2, expanded into the stored sums
-    rss2 = ttn2 - 2 * a * tn2 - 2 * b * tn3 + a * a * nn + 2 * a * b * n3 + b * b * n4
-    c1 = (n4 * rss - nn * rss2) / det
-    c2 = (w * rss2 - nn * rss) / det
-    if c1 < 0:  # no spread left for TTFT: the line through the origin
-        c1, c2 = 0.0, max(rss2, 0.0) / n4
-    elif c2 < 0:
-        c1, c2 = max(rss, 0.0) / w, 0.0
-    return c1 / (a * a), c2 / (b * b)
-
-
-def _log_vars(
-    reg: list[float],
-    a: float,
-    b: float,
-    calls: float,
-    split: bool = True,
-    ratio: float = 1.0,
-    pseudo: float = 0.0,
-) -> tuple[float, float]:
-    """(TTFT's, seconds per token's) log variance from the line's residuals r = T - a - bN: the
-    split of `_raw_split`, shrunk toward the split at `ratio` (e^vTTFT - 1 over e^vspeed - 1: the
-    model's own streams', latency_split) that keeps the model's own residual sum of squares, which
-    is worth `pseudo` calls (_SPLIT_PSEUDO when 0); without a split (too few calls, lengths that did
-    not vary, or `split` False: some sums came from a replica that did not keep the split's) that
-    target alone. With ratio 1 the target is one shared v for both: the residual sum of squares over
-    sum(a^2 + (bN)^2) estimates e^v - 1. `calls`: how many calls the sums hold (undecayed, so every
-    replica, whatever its sums' reference time, weighs them alike)."""
-    w, n, nn, t, nt, tt = reg[:6]
-    rss = tt - 2 * a * t - 2 * b * nt + a * a * w + 2 * a * b * n + b * b * nn
-    scale = a * a * w + b * b * nn
-    if scale <= 0:
-        return 0.0, 0.0
-    ta, tb = ridge_target(rss / scale, a * a * w / scale, ratio)
-    raw = _raw_split(reg, a, b) if split and calls >= _SPLIT_MIN_CALLS else None
-    if raw is None:
-        return ta, tb
-    # squared residuals are heavy-tailed, so the split is noisy on few calls (and, on a few
-    # hundred, loose along the ridge of splits that fit the same totals: latency_split)
-    va, vb = max(math.log1p(raw[0]), 1e-4), max(math.log1p(raw[1]), 1e-4)
-    k = pseudo or _SPLIT_PSEUDO
-    return (calls * va + k * ta) / (calls + k), (calls * vb + k * tb) / (calls + k)
-
-
-# the split needs this many calls, and N^2 this spread (its variance over its mean square:
-# 0 when every answer had one length, where only the shared variance is defined); below
-# _SPLIT_PSEUDO calls the shared variance weighs more than the split
-_SPLIT_MIN_CALLS, _SPLIT_MIN_SPREAD, _SPLIT_PSEUDO = 10.0, 0.05, 30.0
-
-
-def _censored(c: float, mu: float, var: float) -> Moments | None:
-    """E[x], E[x^2] of x ~ N(mu, var) given x > c; None when c is below the median (a failure
-    faster than usual tells nothing about the tail)."""
-    sd = math.sqrt(var)
-    z = (c - mu) / sd
-    if z <= 0:
-        return None
-    if z < _MILLS_ASYMPTOTIC:
-        lam = math.exp(-z * z / 2) / math.sqrt(2 * math.pi) / (0.5 * math.erfc(z / _SQRT2))
-    else:  # both parts underflow to 0 far out (z ~ 38): the ratio's asymptotic series
-        lam = z + 1 / z - 2 / z**3
-    mean = mu + sd * lam
-    return mean, var * (1 + z * lam - lam * lam) + mean * mean
 
 
 class LatencyModel:
@@ -499,7 +357,9 @@ class LatencyModel:
         if failed:
             fit = self._fit(tenant, model)
             if ttft_s is None:  # (after its first token, TTFT was learned when it came)
-                moments = _censored(math.log(max(elapsed_s, _MIN_S)), fit.ttft_mu, fit.ttft_var)
+                moments = censored_moments(
+                    math.log(max(elapsed_s, _MIN_S)), fit.ttft_mu, fit.ttft_var
+                )
                 if moments is not None:
                     self._add(model, tenant, moments, None)
             return
@@ -577,14 +437,14 @@ class LatencyModel:
     def _split_target(self, c: _Sums) -> tuple[float, float]:
         """(ratio, worth in calls) of the split a non-streaming fit is shrunk toward
         (latency_split): the model's own streams' when it has enough of them (each part seen
-        directly: worth their count), else 1, one shared spread, worth _SPLIT_PSEUDO calls."""
+        directly: worth their count), else 1, one shared spread, worth SPLIT_PSEUDO calls."""
         if c.tw > 0 and c.sw > 0:
             streams = c.calls * min(c.tw, c.sw) / (c.reg[0] + max(c.tw, c.sw))
-            if streams >= _SPLIT_MIN_CALLS:
+            if streams >= SPLIT_MIN_CALLS:
                 vt = c.t2 / c.tw - (c.t1 / c.tw) ** 2
                 vs = c.s2 / c.sw - (c.s1 / c.sw) ** 2
-                return stream_ratio(vt, vs), max(streams, _SPLIT_PSEUDO)
-        return 1.0, _SPLIT_PSEUDO
+                return stream_ratio(vt, vs), max(streams, SPLIT_PSEUDO)
+        return 1.0, SPLIT_PSEUDO
 
     def _refit(self, key: tuple[str, str]) -> Estimate:
         """Recompute and cache the fit of `key`: its own, its spread shrunk toward the other
@@ -641,11 +501,11 @@ class LatencyModel:
         if reg[0] > max(tw, sw):  # mostly non-streaming totals: the line through them
             # (its shape, when the lengths did not vary enough to fix it: the model's own
             # streams' means if it has any, else the prior's; failures alone teach TTFT only)
-            tm, tv = _blend(pt, pv, k, calls, tw, t1, t2) if sw > 0 else (pt, pv)
-            sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
-            a, b = _line(reg, math.exp(tm + tv / 2), math.exp(sv / 2 - sm))
+            tm, tv = blend(pt, pv, k, calls, tw, t1, t2) if sw > 0 else (pt, pv)
+            sm, sv = blend(ps, pv, k, calls, sw, s1, s2)
+            a, b = fit_line(reg, math.exp(tm + tv / 2), math.exp(sv / 2 - sm))
             ratio, pseudo = self._split_target(c)
-            va, vb = _log_vars(reg, a, b, calls, not c.legacy, ratio, pseudo)
+            va, vb = log_vars(reg, a, b, calls, not c.legacy, ratio, pseudo)
             data: tuple[float, float] | None = (va, vb)
             # the prior against the calls seen (not the decayed weight, whose scale is each
             # replica's own reference time: replicas then disagreed in the 6th digit)
@@ -653,8 +513,8 @@ class LatencyModel:
             vb = (vb * calls + k * pv) / (calls + k)
             out = Estimate(math.log(a) - va / 2, va, vb / 2 - math.log(b), vb, calls), True, data
         else:
-            tm, tv = _blend(pt, pv, k, calls, tw, t1, t2)
-            sm, sv = _blend(ps, pv, k, calls, sw, s1, s2)
+            tm, tv = blend(pt, pv, k, calls, tw, t1, t2)
+            sm, sv = blend(ps, pv, k, calls, sw, s1, s2)
             data = None
             if tw > 0 and sw > 0:
                 data = (max(t2 / tw - (t1 / tw) ** 2, 0.0), max(s2 / sw - (s1 / sw) ** 2, 0.0))
@@ -689,8 +549,8 @@ class LatencyModel:
         tokens_mu: float,
         tokens_var: float,
     ) -> tuple[float, float]:
-        """(TTFT, total) in ms at standard score `z` (z = _z(quantile)), for an answer whose
-        log token count is N(tokens_mu, tokens_var)."""
+        """(TTFT, total) in ms at standard score `z` (z = normal_quantile(quantile)), for an
+        answer whose log token count is N(tokens_mu, tokens_var)."""
         f = self._fit(tenant, model)
         ttft = math.exp(f.ttft_mu + z * math.sqrt(f.ttft_var))
         total = lognormal_sum_quantile(
@@ -800,4 +660,4 @@ class LatencyModel:
 
 def z_score(quantile: float) -> float:
     """The standard normal quantile; routing computes it once per router."""
-    return _z(quantile)
+    return normal_quantile(quantile)

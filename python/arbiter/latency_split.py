@@ -3,7 +3,7 @@ speed when its own streams show each part (arbiter.latency).
 
 A non-streaming call shows only its total T = TTFT + N x (seconds per token). The model's own
 totals fix how wide T is for the answer lengths it served (the residual's sum of squares), but
-loosely how much of that is TTFT's and how much speed's: `latency._log_vars` reads the split
+loosely how much of that is TTFT's and how much speed's: `latency_math.log_vars` reads the split
 from how the squared residual grows with N, and a few hundred calls leave it loose along a ridge
 of splits that fit the same totals (bench/latency_slo.py's medium, TTFT log sd 0.30, speed 0.20,
 ~130 calls of 17-100 tokens: 0.30-0.38 / 0.15-0.23 over the dev seeds; the maximum-likelihood
