@@ -70,6 +70,24 @@ print("ok")
 """
 
 
+_ROUTING_ON_THE_LOOP = """
+import asyncio
+from arbiter import media, tokenizer_load
+from arbiter.types import count_tokens, estimate_tokens
+
+async def main():
+    text = "The tide rises and falls twice a day along this coast. " * 40  # 2,240 characters
+    first = media.text_tokens(text)  # on the loop, the tables not built: the estimate
+    assert first == estimate_tokens(text), first
+    await tokenizer_load.wait_ready()  # its first long text started the load, in a thread
+    exact = media.text_tokens(text)
+    assert exact != first and exact < len(text.encode()) // 2, (exact, first)
+    print("ok")
+
+asyncio.run(main())
+"""
+
+
 def _fresh(code: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -81,6 +99,14 @@ def _fresh(code: str) -> str:
 
 def test_the_tables_are_built_in_a_thread_not_on_the_loop() -> None:
     assert _fresh(_ON_THE_LOOP).startswith("ok")
+
+
+def test_routing_counts_a_long_prompt_before_the_tables_by_the_estimate_not_the_byte_bound() -> (
+    None
+):
+    """A context check reads this count: the byte bound (~4x English's tokens) would rule the
+    first long prompt out of context windows it fits while the tables load."""
+    assert _fresh(_ROUTING_ON_THE_LOOP).startswith("ok")
 
 
 def test_a_count_off_the_loop_is_exact_from_the_first() -> None:

@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from arbiter import tokenizer_load
 from arbiter.errors import ClientDisconnected
 from arbiter.latency import Estimate
 from arbiter.relay import DeadlineExceeded, _StreamOutcome
@@ -129,6 +130,10 @@ async def cut_call_cost(
 ) -> float:
     """The cost of one stream's call that we cut at `closed` (time.perf_counter(), the
     upstream's connection closed), never above its worst case (module docstring)."""
+    # a bill, not a bound: counted with the real tables (on the loop before they are loaded a
+    # count is the byte bound, ~4x English text's tokens: tokenizer_load.py); the client has
+    # left, so waiting for them (off the loop, ~0.2 s once per process) delays no one
+    await tokenizer_load.wait_ready()
     relayed = await tokens_of_async(relayed_texts(outcome.codec))
     last = outcome.last_event or outcome.started
     running = upstream.running_usage

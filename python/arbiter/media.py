@@ -39,6 +39,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from arbiter import tokenizer_load
 from arbiter.types import count_tokens, estimate_tokens
 
 EXACT_CHARS = 1024
@@ -74,6 +75,12 @@ def text_tokens(text: str) -> int:
     loaded only by a process that sees long prompts (bench/overhead's RSS goal)."""
     n = len(text)
     if n < ESTIMATE_BELOW:
+        return estimate_tokens(text)
+    if not tokenizer_load.ready() and tokenizer_load.on_event_loop():
+        # the tables load in a thread (tokenizer_load.py); until then the estimate, as for a
+        # short text: a count on the loop would be the byte bound (~4x English's tokens), which
+        # budgets want but which would rule a long prompt out of context windows it fits
+        tokenizer_load.start()
         return estimate_tokens(text)
     if n <= EXACT_CHARS:
         return count_tokens([text])
