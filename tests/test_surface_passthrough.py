@@ -299,15 +299,7 @@ def test_a_client_leaving_a_completions_stream_is_recorded_as_a_disconnect(
                 chunks.append(message["body"])
                 left.set()
 
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
-            "root_path": "", "query_string": b"", "server": ("arbiter", 80),
-            "client": ("127.0.0.1", 1),
-            "headers": [(b"host", b"127.0.0.1"),
-                        (b"authorization", f"Bearer {sc.api_key}".encode()),
-                        (b"content-type", b"application/json")],
-        }  # fmt: skip
+        scope = _completions_scope(sc.api_key)
         await asyncio.wait_for(sc.app(scope, receive, send), 30)
         assert chunks and not any(b"[DONE]" in c for c in chunks)
         sc.services.recorder.flush(5.0)
@@ -316,6 +308,18 @@ def test_a_client_leaving_a_completions_stream_is_recorded_as_a_disconnect(
         assert row["data"][0]["status"] == "failed" and row["data"][0]["cost_usd"] > 0
 
     run(tmp_path, body)
+
+
+def _completions_scope(api_key: str) -> dict[str, Any]:
+    """An ASGI scope for POST /v1/completions as a loopback client with `api_key` sends it."""
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
+        "root_path": "", "query_string": b"", "server": ("arbiter", 80),
+        "client": ("127.0.0.1", 1),
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {api_key}".encode()),
+                    (b"content-type", b"application/json")],
+    }  # fmt: skip
 
 
 def _leave_after_first_chunk(sc: InProcess, payload: dict[str, Any]) -> Awaitable[str]:
@@ -339,15 +343,7 @@ def _leave_after_first_chunk(sc: InProcess, payload: dict[str, Any]) -> Awaitabl
             if message["type"] == "http.response.body" and message.get("body"):
                 left.set()
 
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": "/v1/completions", "raw_path": b"/v1/completions",
-            "root_path": "", "query_string": b"", "server": ("arbiter", 80),
-            "client": ("127.0.0.1", 1),
-            "headers": [(b"host", b"127.0.0.1"),
-                        (b"authorization", f"Bearer {sc.api_key}".encode()),
-                        (b"content-type", b"application/json")],
-        }  # fmt: skip
+        scope = _completions_scope(sc.api_key)
         await asyncio.wait_for(sc.app(scope, receive, send), 30)
         return headers["x-arbiter-decision-id"]
 
