@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from arbiter import block_tokens, media
+from arbiter.answer_cost import with_reported_cost
 from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
     CanonicalRequest,
@@ -150,7 +151,9 @@ def render_result(
         return result.raw or orjson.dumps(result.body)
     stops = request.stop if request is not None else ()
     canonical = openai_response.decode_response(result.body, stops)
-    return orjson.dumps(anthropic_response.encode_response(canonical, result.model))
+    body = anthropic_response.encode_response(canonical, result.model)
+    # an upstream's `usage.cost`, as chat's body has it (a hit's says 0 here too)
+    return orjson.dumps(with_reported_cost(body, result.body))
 
 
 def render_error(err: ArbiterError) -> tuple[bytes, int]:
