@@ -41,6 +41,7 @@ from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
     ClientDisconnected,
+    NoCapableModel,
     UpstreamError,
 )
 from arbiter.failover import run_with_failover
@@ -51,7 +52,7 @@ from arbiter.principal import Principal
 from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
-from arbiter.request_checks import blocked_for, named_model, needs_of
+from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
 from arbiter.request_log import cost_headers
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteRequest
@@ -176,22 +177,28 @@ class Pipeline:
             easiness = s.difficulty.easiness_of(stats, req.prompt_text) if s.difficulty else None
             blocked = blocked_for(s, req, task, principal)
             router = s.router_for(principal)
-            route = router.decide(
-                RouteRequest(
-                    principal.tenant,
-                    task,
-                    req.prompt_tokens,
-                    req.max_tokens,
-                    needs_of(req),
-                    easiness,
-                    stats,
-                    slo.max_latency_ms,
-                    slo.max_ttft_ms,
-                    req.kept_thinking_tokens,
-                ),
-                allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
-                blocked=blocked,
-            )
+            try:
+                route = router.decide(
+                    RouteRequest(
+                        principal.tenant,
+                        task,
+                        req.prompt_tokens,
+                        req.max_tokens,
+                        needs_of(req),
+                        easiness,
+                        stats,
+                        slo.max_latency_ms,
+                        slo.max_ttft_ms,
+                        req.kept_thinking_tokens,
+                    ),
+                    allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
+                    blocked=blocked,
+                )
+            except NoCapableModel as err:
+                named = named_in_refusal(err, req)  # a field the translation cannot read
+                if named is err:
+                    raise
+                raise named from err
             chosen = route.chosen
             r = s.settings.routing
             if r.cascade_all and task in r.cascade_tasks and not req.stream:
