@@ -85,7 +85,10 @@ def parse_count_tokens_request(raw: bytes) -> tuple[dict[str, Any], int, int]:
     """A /v1/messages/count_tokens body -> (the OpenAI view whose tokens are counted, the
     tokens it cannot show: a PDF's pages, a Files API reference (block_tokens.py), earlier
     turns' thinking: counted for a model that keeps it, routing.KEEPS_THINKING)."""
-    canonical = anthropic.decode_request(load_json(raw), count_tokens=True)
+    body = load_json(raw)
+    if isinstance(body, dict):  # Arbiter's own field, as on /v1/messages: not Anthropic's 400
+        take_body_field(body)
+    canonical = anthropic.decode_request(body, count_tokens=True)
     view, opaque, kept = _openai_view(canonical)
     return view, opaque.tokens, kept
 
