@@ -28,6 +28,10 @@ from arbiter.server import build_app
 from arbiter.services import Services
 from tests.conftest import ADMIN_KEY, ENV
 
+# what the anthropic SDK sends on every call (an Anthropic-shaped test client sends it too:
+# /v1/messages refuses a request without it, as Anthropic's API does)
+ANTHROPIC_VERSION = {"anthropic-version": "2023-06-01"}
+
 
 @dataclass(slots=True)
 class InProcess:
@@ -43,6 +47,15 @@ class InProcess:
     @property
     def auth(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def anthropic(self) -> dict[str, str]:
+        """`auth` plus the `anthropic-version` header: an Anthropic client's."""
+        return {**self.auth, **ANTHROPIC_VERSION}
+
+    def auth_for(self, path: str) -> dict[str, str]:
+        """The headers its SDK sends to `path`: the anthropic SDK's on /v1/messages."""
+        return self.anthropic if path.startswith("/v1/messages") else self.auth
 
     @property
     def admin(self) -> dict[str, str]:

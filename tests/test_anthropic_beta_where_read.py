@@ -34,9 +34,11 @@ def test_only_the_model_calling_surfaces_read_the_beta_header(tmp_path: Path) ->
                 r = await sc.client.get(path, headers=headers)
                 assert r.status_code == 200, (path, r.text)  # it does not use the header
             body = {"model": CLAUDE, "max_tokens": 30, "messages": HI}
-            r = await sc.client.post("/v1/messages", json=body, headers=[*sc.auth.items(), bad])
+            r = await sc.client.post(
+                "/v1/messages", json=body, headers=[*sc.anthropic.items(), bad]
+            )
             assert r.status_code == 400 and "anthropic-beta" in r.text, r.text
-            two = [*sc.auth.items(), ("anthropic-beta", "a-1"), ("anthropic-beta", "b-2")]
+            two = [*sc.anthropic.items(), ("anthropic-beta", "a-1"), ("anthropic-beta", "b-2")]
             r = await sc.client.post("/v1/messages", json=body, headers=two)
             assert r.status_code == 200, r.text
             assert [h.get("anthropic-beta") for h in rec.seen] == ["a-1,b-2"]

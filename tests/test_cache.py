@@ -143,11 +143,13 @@ def test_streams_replay_in_each_protocol_parsed_by_the_sdks(tmp_path: Path) -> N
                 again = await replayed.get_final_message()
             assert again.content[0].text == streamed.content[0].text  # type: ignore[union-attr]
             assert again.stop_reason == streamed.stop_reason == "end_turn"
-        r = await sc.client.post("/v1/messages", json={**ask, "stream": True}, headers=sc.auth)
+        r = await sc.client.post("/v1/messages", json={**ask, "stream": True}, headers=sc.anthropic)
         kinds = [e["type"] for e in anthropic_events(r.content)]
         assert r.headers["x-arbiter-cache"] == "hit"
         assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
-        check_message((await sc.client.post("/v1/messages", json=ask, headers=sc.auth)).content)
+        check_message(
+            (await sc.client.post("/v1/messages", json=ask, headers=sc.anthropic)).content
+        )
 
     run(tmp_path, body, edit_config=cache_config())
 

@@ -107,3 +107,32 @@ def test_only_a_numeric_usage_cost_is_rewritten() -> None:
     changed = with_request_cost(result({"id": "x", "usage": {"cost": 0.1, "total_tokens": 3}}), 0.5)
     assert orjson.loads(changed.raw) == changed.body
     assert changed.body == {"id": "x", "usage": {"cost": 0.5, "total_tokens": 3}}
+
+
+PROMPT = "What is the weather in Paris right now?"
+RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "parameters": SCHEMA}]
+MESSAGES_TOOLS = [{"name": "get_weather", "input_schema": SCHEMA}]
+ANTHROPIC = {**HEADERS, "anthropic-version": "2023-06-01"}
+
+
+def test_the_translated_surfaces_report_the_requests_cost_too(tmp_path: Path) -> None:
+    """/v1/responses and /v1/messages translate the OpenAI answer; its `usage.cost` was lost
+    there (chat completions showed it). Each now says the request's cost, as chat's does."""
+    asks = [
+        ("/v1/responses", {"model": "auto", "input": PROMPT, "tools": RESPONSES_TOOLS}, HEADERS),
+        ("/v1/messages", {
+            "model": "auto", "max_tokens": 200, "tools": MESSAGES_TOOLS,
+            "messages": [{"role": "user", "content": PROMPT}],
+        }, ANTHROPIC),
+    ]  # fmt: skip
+
+    async def go() -> None:
+        async with Harness(settings(tmp_path, None, routing=ROUTING), Reporting()) as h:
+            for path, body, headers in asks:
+                r = await h.client.post(path, json=body, headers=headers)
+                assert r.status_code == 200, r.text
+                reported = r.json()["usage"]["cost"]
+                assert reported == CHEAP_COST + STRONG_COST, path
+                assert float(r.headers["x-arbiter-cost-usd"]) == round(reported, 8)
+
+    asyncio.run(go())

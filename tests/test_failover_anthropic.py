@@ -17,7 +17,7 @@ import pytest
 from arbiter.offline.demo import API_KEY_ENV
 from tests import anthropic_mock
 from tests.anthropic_mock import TOOL_INPUT, AnthropicMock, message, stream_frames
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import ANTHROPIC_VERSION, InProcess, sidecar_in_process
 from tests.sdk_clients import (
     STREAM_EVENT,
     anthropic_events,
@@ -95,7 +95,9 @@ def sent_to_mock(mock: AnthropicMock, behaviour: str) -> list[dict[str, Any]]:
 async def call(sc: InProcess, surface: str, stream: bool, **extra: Any) -> Any:
     if surface == "anthropic":
         req = {"model": "auto", "max_tokens": 200, "messages": USER, "stream": stream, **extra}
-        return await sc.client.post("/v1/messages", json=req, headers={"x-api-key": sc.api_key})
+        return await sc.client.post(
+            "/v1/messages", json=req, headers={"x-api-key": sc.api_key, **ANTHROPIC_VERSION}
+        )
     req = {"model": "auto", "messages": USER, "stream": stream, **extra}
     return await sc.client.post("/v1/chat/completions", json=req, headers=sc.auth)
 

@@ -28,7 +28,7 @@ def test_a_cache_hits_log_line_names_its_tenant_model_and_decision(tmp_path: Pat
                 for path, body in ASKS:
                     for i, stream in enumerate((False, False, True)):  # a miss, hits both ways
                         r = await sc.client.post(
-                            path, json={**body, "stream": stream}, headers=sc.auth
+                            path, json={**body, "stream": stream}, headers=sc.auth_for(path)
                         )
                         assert r.status_code == 200, r.text
                         await sc.services.cache.drain()

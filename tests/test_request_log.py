@@ -89,7 +89,7 @@ def test_one_json_line_per_request_with_the_decision_and_ids_both_ways(tmp_path:
                 r2 = await sc.client.post(
                     "/v1/messages",
                     json={"model": CLAUDE, "max_tokens": 50, "messages": USER},
-                    headers={**sc.auth, "x-request-id": "bad id with spaces"},
+                    headers={**sc.anthropic, "x-request-id": "bad id with spaces"},
                 )
                 assert r2.status_code == 200
                 ours = r2.headers["x-arbiter-request-id"]

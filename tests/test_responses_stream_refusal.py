@@ -140,3 +140,69 @@ def test_a_chat_client_reads_the_refusal_in_delta_refusal() -> None:
     ]
     assert "".join(d.get("refusal", "") for d in deltas) == "".join(REFUSAL)
     assert not any(d.get("content") for d in deltas)
+
+
+TEXT = "Here is the first half. "
+
+
+def _text_then_refusal_stream() -> bytes:
+    return _sse({"role": "assistant", "content": TEXT}, *({"refusal": p} for p in REFUSAL))
+
+
+def test_text_then_a_refusal_streams_as_one_message_with_two_parts(tmp_path: Path) -> None:
+    """OpenAI gives an answer that says some text and then refuses as one message item whose
+    content is an output_text part then a refusal part; it was two message items."""
+
+    async def ask(_claude: Any, gpt: Any) -> Any:
+        events = []
+        async with gpt.responses.stream(model="oa-raw", input="Who?") as stream:
+            async for event in stream:
+                events.append(event)
+            return events, await stream.get_final_response()
+
+    events, final = asyncio.run(_with_upstream(tmp_path, _text_then_refusal_stream(), False, ask))
+    (item,) = final.output
+    assert item.type == "message" and item.status == "completed"
+    assert [
+        (p.type, getattr(p, "text", None) or getattr(p, "refusal", None)) for p in item.content
+    ] == [("output_text", TEXT), ("refusal", "".join(REFUSAL))]
+    assert [e.item.id for e in events if e.type == "response.output_item.added"] == [item.id]
+    parts = [(e.type, e.content_index) for e in events if "content_part" in e.type]
+    assert parts == [
+        ("response.content_part.added", 0),
+        ("response.content_part.done", 0),
+        ("response.content_part.added", 1),
+        ("response.content_part.done", 1),
+    ]
+    assert {e.content_index for e in events if e.type == "response.refusal.delta"} == {1}
+    assert [e.output_index for e in events if e.type == "response.output_item.done"] == [0]
+    done = next(e for e in events if e.type == "response.completed")
+    assert done.response.output[0].model_dump() == item.model_dump()
+
+
+def test_text_then_a_refusal_unstreamed_is_one_message_with_two_parts(tmp_path: Path) -> None:
+    answer = {
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-mini",
+        "choices": [{
+            "index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": TEXT, "refusal": "".join(REFUSAL)},
+        }],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12},
+    }  # fmt: skip
+
+    async def answer_json(writer: asyncio.StreamWriter) -> None:
+        writer.write(response(b"200 OK\r\ncontent-type: application/json", orjson.dumps(answer)))
+
+    async def main() -> Any:
+        async with scripted_upstream(answer_json) as (port, _):
+            edit = raw_openai_upstream(port)
+            async with (
+                sidecar_in_process(tmp_path, edit_config=lambda t: fast_failover(edit(t))) as sc,
+                sdks(sc) as (_claude, gpt),
+            ):
+                return await gpt.responses.create(model="oa-raw", input="Who?")
+
+    final = asyncio.run(main())
+    (item,) = final.output
+    assert [p.type for p in item.content] == ["output_text", "refusal"]
+    assert final.output_text == TEXT and final.status == "completed"

@@ -102,7 +102,7 @@ def test_auto_routes_both_to_a_model_that_takes_them(tmp_path: Path) -> None:
             ("/v1/chat/completions", {"model": "auto", "messages": ASK, **BOTH}),
         ]
         for path, req in sent * 3:
-            r = await sc.client.post(path, json=req, headers=sc.auth)
+            r = await sc.client.post(path, json=req, headers=sc.auth_for(path))
             assert r.status_code == 200, r.text
             assert r.headers["x-arbiter-model"] != CLAUDE
             decision = r.headers["x-arbiter-decision-id"]
@@ -136,7 +136,7 @@ def test_auto_when_every_model_refuses_the_pair_is_a_400(tmp_path: Path) -> None
         r = await sc.client.post(
             "/v1/messages",
             json={"model": "auto", "max_tokens": 50, "messages": ASK, **BOTH},
-            headers=sc.auth,
+            headers=sc.anthropic,
         )
         assert r.status_code == 400, r.text
         assert r.json()["error"]["type"] == "invalid_request_error"

@@ -204,7 +204,7 @@ def test_a_pool_of_challengers_only_is_a_503_in_each_surface(tmp_path: Path) -> 
             r = await sc.client.post(
                 "/v1/messages",
                 json={"model": "auto", "max_tokens": 50, "messages": user},
-                headers=sc.auth,
+                headers=sc.anthropic,
             )
             # Anthropic's shape for "no capacity now" (every NoRouteAvailable maps to it there)
             assert "challenger" in check_anthropic_error(r, 529, "overloaded_error")

@@ -16,7 +16,7 @@ import pytest
 from arbiter.offline.demo import API_KEY_ENV
 from tests import anthropic_mock
 from tests.anthropic_mock import AnthropicMock
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import ANTHROPIC_VERSION, InProcess, sidecar_in_process
 from tests.sdk_clients import check_completion, sdks
 from tests.test_failover_anthropic import TOOLS
 from tests.test_signals_tools import graded
@@ -161,7 +161,7 @@ def test_bad_hints_are_400s_in_each_surface_shape(tmp_path: Path, mock: Anthropi
         r = await sc.client.post(
             "/v1/messages",
             json={"model": GPT, "max_tokens": 50, "messages": OPEN, "arbiter": "x"},
-            headers={"x-api-key": sc.api_key},
+            headers={"x-api-key": sc.api_key, **ANTHROPIC_VERSION},
         )
         assert r.status_code == 400
         err = r.json()

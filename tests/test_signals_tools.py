@@ -14,7 +14,7 @@ import pytest
 
 from tests import anthropic_mock
 from tests.anthropic_mock import AnthropicMock
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import ANTHROPIC_VERSION, InProcess, sidecar_in_process
 from tests.test_failover_anthropic import CLAUDE, TOOLS, USER, config_with_mock
 
 ANTHROPIC_TOOLS = [{"name": "get_weather", "input_schema": TOOLS[0]["function"]["parameters"]}]
@@ -40,7 +40,9 @@ async def ask(sc: InProcess, surface: str, **extra: Any) -> str:
     if surface == "anthropic":
         body = {"model": CLAUDE, "max_tokens": 200, "messages": USER, "tools": ANTHROPIC_TOOLS}
         r = await sc.client.post(
-            "/v1/messages", json={**body, **extra}, headers={"x-api-key": sc.api_key}
+            "/v1/messages",
+            json={**body, **extra},
+            headers={"x-api-key": sc.api_key, **ANTHROPIC_VERSION},
         )
     else:
         body = {"model": CLAUDE, "messages": USER, "tools": TOOLS}

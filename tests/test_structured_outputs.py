@@ -176,7 +176,7 @@ def test_a_model_without_json_schema_is_not_picked_and_named_is_a_400(
                     "/v1/messages",
                     json={"model": target, "max_tokens": 300, "messages": ASK,
                           "output_config": {"format": OUTPUT_FORMAT}},
-                    headers=sc.auth,
+                    headers=sc.anthropic,
                 )  # fmt: skip
                 assert "json-schema" in check_anthropic_error(r, 400, "invalid_request_error")
                 with pytest.raises(anthropic.BadRequestError):

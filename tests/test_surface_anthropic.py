@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 
 from tests.adversarial.test_probe5_image_data import _vision
-from tests.inproc import InProcess, recorded_decision, run_with_claude, sidecar_in_process
+from tests.inproc import (
+    ANTHROPIC_VERSION,
+    InProcess,
+    recorded_decision,
+    run_with_claude,
+    sidecar_in_process,
+)
 from tests.sdk_clients import (
     ARBITER_HEADERS,
     STREAM_HEADERS,
@@ -91,7 +97,7 @@ def test_anthropic_sdk_stream_final_message_and_every_event_valid(tmp_path: Path
                 r = await sc.client.post(
                     "/v1/messages",
                     json={"model": model, "max_tokens": 200, "messages": USER, "stream": True},
-                    headers={"x-api-key": sc.api_key},
+                    headers={"x-api-key": sc.api_key, **ANTHROPIC_VERSION},
                 )
                 assert r.status_code == 200 and r.headers["content-type"].startswith(
                     "text/event-stream"
@@ -122,12 +128,12 @@ def test_count_tokens_counts_without_asking_an_upstream(tmp_path: Path) -> None:
         doc = await sc.client.post(
             "/v1/messages/count_tokens",
             json={"model": "auto", "messages": [{"role": "user", "content": [DOCUMENT]}]},
-            headers=sc.auth,
+            headers=sc.anthropic,
         )
         assert doc.status_code == 200 and doc.json()["input_tokens"] > 0, doc.text
         assert await sim_requests(sc) == before
         bad = await sc.client.post(
-            "/v1/messages/count_tokens", json={"model": "auto"}, headers=sc.auth
+            "/v1/messages/count_tokens", json={"model": "auto"}, headers=sc.anthropic
         )
         check_anthropic_error(bad, 400, "invalid_request_error")
 
@@ -243,7 +249,7 @@ def test_a_stream_cut_after_content_ends_with_one_error_event_across_protocols(
         r = await sc.client.post(
             "/v1/messages",
             json={"model": GPT, "max_tokens": 200, "messages": USER, "stream": True},
-            headers=sc.auth,
+            headers=sc.anthropic,
         )
         kinds = [e["type"] for e in anthropic_events(r.content)]
         assert "content_block_delta" in kinds and kinds[-1] == "error", kinds

@@ -13,7 +13,7 @@ import openai
 import orjson
 import pytest
 
-from tests.inproc import InProcess
+from tests.inproc import ANTHROPIC_VERSION, InProcess
 from tests.sdk_clients import (
     check_anthropic_error,
     check_completion,
@@ -29,7 +29,7 @@ from tests.test_surface_anthropic import CLAUDE, DOCUMENT, GPT, THINKING, USER, 
 def test_auth_by_x_api_key_or_bearer_and_a_bad_key_is_anthropics_401(tmp_path: Path) -> None:
     async def body(sc: InProcess) -> None:
         req = {"model": CLAUDE, "max_tokens": 50, "messages": USER}
-        for headers in ({"x-api-key": sc.api_key}, sc.auth):
+        for headers in ({"x-api-key": sc.api_key, **ANTHROPIC_VERSION}, sc.anthropic):
             r = await sc.client.post("/v1/messages", json=req, headers=headers)
             assert r.status_code == 200, r.text
             check_message(r.content)
@@ -38,6 +38,7 @@ def test_auth_by_x_api_key_or_bearer_and_a_bad_key_is_anthropics_401(tmp_path: P
             assert message.content
         before = await sim_requests(sc)
         for headers in ({"x-api-key": "sk-wrong"}, {"authorization": "Bearer sk-wrong"}, {}):
+            headers = {**headers, **ANTHROPIC_VERSION}
             r = await sc.client.post("/v1/messages", json=req, headers=headers)
             check_anthropic_error(r, 401, "authentication_error")
             r = await sc.client.post("/v1/messages/count_tokens", json=req, headers=headers)
@@ -105,7 +106,7 @@ def test_bad_input_is_an_anthropic_4xx_and_reaches_no_upstream(tmp_path: Path) -
         for case, req in BAD_BODIES.items():
             for stream in (False, True):
                 r = await sc.client.post(
-                    "/v1/messages", json={**req, "stream": stream}, headers=sc.auth
+                    "/v1/messages", json={**req, "stream": stream}, headers=sc.anthropic
                 )
                 status = 404 if case == "unknown model" else 400
                 kind = "not_found_error" if status == 404 else "invalid_request_error"
@@ -124,7 +125,7 @@ def test_bad_input_is_an_anthropic_4xx_and_reaches_no_upstream(tmp_path: Path) -
             r = await sc.client.post(
                 "/v1/messages",
                 content=raw,
-                headers={**sc.auth, "content-type": "application/json"},
+                headers={**sc.anthropic, "content-type": "application/json"},
             )
             assert r.status_code == 400, (case, r.status_code, r.text)
             check_anthropic_error(r, 400, "invalid_request_error")
@@ -133,14 +134,14 @@ def test_bad_input_is_an_anthropic_4xx_and_reaches_no_upstream(tmp_path: Path) -
             {"model": "auto", "max_tokens": 10,
              "messages": [{"role": "user", "content": "x" * (limit + 1)}]}
         )  # fmt: skip
-        r = await sc.client.post("/v1/messages", content=huge, headers=sc.auth)
+        r = await sc.client.post("/v1/messages", content=huge, headers=sc.anthropic)
         check_anthropic_error(r, 413, "request_too_large")
-        r = await sc.client.post("/v1/messages/count_tokens", content=huge, headers=sc.auth)
+        r = await sc.client.post("/v1/messages/count_tokens", content=huge, headers=sc.anthropic)
         check_anthropic_error(r, 413, "request_too_large")
         # Anthropic's paths answer in Anthropic's shape even where no route matches
         r = await sc.client.get("/v1/messages", headers=sc.auth)
         check_anthropic_error(r, 405, "invalid_request_error")
-        r = await sc.client.post("/v1/messages/batches", json={}, headers=sc.auth)
+        r = await sc.client.post("/v1/messages/batches", json={}, headers=sc.anthropic)
         check_anthropic_error(r, 404, "not_found_error")
         assert await sim_requests(sc) == 0, "bad input reached an upstream"
 
@@ -168,12 +169,14 @@ def test_a_named_model_that_cannot_serve_a_feature_is_a_400_naming_it(tmp_path: 
             },
         }
         for feature, req in cases.items():
-            r = await sc.client.post("/v1/messages", json={"model": GPT, **req}, headers=sc.auth)
+            r = await sc.client.post(
+                "/v1/messages", json={"model": GPT, **req}, headers=sc.anthropic
+            )
             message = check_anthropic_error(r, 400, "invalid_request_error")
             assert GPT in message and feature in message, message
             # the same request to the Anthropic-protocol model is relayed as is
             ok = await sc.client.post(
-                "/v1/messages", json={"model": CLAUDE, **req}, headers=sc.auth
+                "/v1/messages", json={"model": CLAUDE, **req}, headers=sc.anthropic
             )
             assert ok.status_code == 200, (feature, ok.text)
         async with sdks(sc) as (_, gpt):
@@ -197,7 +200,7 @@ def test_with_auto_the_models_that_cannot_serve_it_are_ineligible(tmp_path: Path
         r = await sc.client.post(
             "/v1/messages",
             json={"model": "auto", "thinking": THINKING, "max_tokens": 2000, "messages": USER},
-            headers=sc.auth,
+            headers=sc.anthropic,
         )
         assert r.status_code == 200, r.text
         assert r.headers["x-arbiter-model"] == CLAUDE  # the only model that speaks Anthropic

@@ -60,3 +60,31 @@ def test_a_field_the_translation_cannot_read_is_named(tmp_path: Path) -> None:
         assert err.param == param, err.message
         assert words in err.message and "translation cannot read" not in err.message
         assert "sim-small" in err.message  # which model could not take it
+
+
+def test_auto_finding_no_model_names_the_field_too(tmp_path: Path) -> None:
+    """`auto` over a pool that speaks only Anthropic's API: every model is ruled out by the
+    field the translation cannot read. Its 400 summed them up the old way ("a request the
+    anthropic translation cannot read (tools: ...)", `param: null`); it now words the field as
+    the named model's 400 does and names it in `param`."""
+    pool = ("sim-tiny", "sim-small", "sim-medium", "sim-premium")
+
+    async def main() -> list[openai.BadRequestError]:
+        errors = []
+        async with (
+            sidecar_in_process(tmp_path, anthropic_models=pool) as sc,
+            sdks(sc) as (_claude, gpt),
+        ):
+            for extra, _param, _words in CASES:
+                body = {"messages": USER, **extra}
+                with pytest.raises(openai.BadRequestError) as caught:
+                    await gpt.chat.completions.create(
+                        model="auto", messages=body.pop("messages"), extra_body=body
+                    )
+                errors.append(caught.value)
+        return errors
+
+    for err, (_extra, param, words) in zip(asyncio.run(main()), CASES, strict=True):
+        assert err.param == param, err.message
+        assert words in err.message and "translation cannot read" not in err.message
+        assert "No model in the pool can serve this request" in err.message

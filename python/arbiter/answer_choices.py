@@ -170,7 +170,8 @@ def offered_tools(body: Mapping[str, Any], protocol: Protocol) -> OfferedTools |
             name, schema = t.get("name"), t.get("input_schema")
         else:
             fn = t.get("function") if t.get("type", "function") == "function" else t.get("custom")
-            fn = fn if isinstance(fn, Mapping) else {}
+            # the Responses API's tools are flat: {"type": "function", "name", "parameters"}
+            fn = fn if isinstance(fn, Mapping) else t
             name, schema = fn.get("name"), fn.get("parameters")
             if t.get("type", "function") == "function" and schema is None:
                 schema = {"type": "object"}  # OpenAI: omitted parameters = an empty object
@@ -198,5 +199,7 @@ def _forced(choice: Any, protocol: Protocol) -> str | None:
         name = choice.get("name") if choice.get("type") == "tool" else None
     else:
         fn = choice.get("function")
-        name = fn.get("name") if isinstance(fn, Mapping) else None
+        # Chat Completions nests the name under `function`; the Responses API's is flat
+        fn = fn if isinstance(fn, Mapping) else choice if choice.get("type") == "function" else {}
+        name = fn.get("name")
     return name if isinstance(name, str) else None

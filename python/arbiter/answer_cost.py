@@ -3,7 +3,9 @@ request's: the answer's body is passed through to the client, so its `usage.cost
 what the answering call cost, not what the request did. A cascade that escalated paid the
 first call too, failover's failed attempts may have been billed, and the cascade's judge call
 is the request's: the client pays what `x-arbiter-cost-usd` and the decision say, so the body
-says that too."""
+says that too. A surface that translates the answer (/v1/responses; /v1/messages from an
+OpenAI-protocol upstream) carries that cost into its own `usage.cost` (`with_reported_cost`):
+every surface then says what chat completions says."""
 
 from __future__ import annotations
 
@@ -12,6 +14,23 @@ import dataclasses
 import orjson
 
 from arbiter.types import ChatResult
+
+
+def reported_cost(body: dict[str, object]) -> float | None:
+    """The body's numeric `usage.cost` (after with_request_cost: the request's), else None."""
+    usage = body.get("usage")
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    # bool is an int to Python, never a cost
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+
+
+def with_reported_cost(out: dict[str, object], answer: dict[str, object]) -> dict[str, object]:
+    """`out` (a translated answer's body) with `answer`'s reported `usage.cost`, when it has
+    one and `out` has a usage object to put it in."""
+    cost, usage = reported_cost(answer), out.get("usage")
+    if cost is not None and isinstance(usage, dict):
+        usage["cost"] = cost
+    return out
 
 
 def with_request_cost(result: ChatResult, cost: float) -> ChatResult:

@@ -129,8 +129,9 @@ async def judged(
     try:
         async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
             reply = await s.cascade_judge(
-                judge.build_judge_messages(req.prompt_text, result.content), plan.tenant
-            )
+                judge.build_judge_messages(req.prompt_text, result.content), plan.tenant,
+                on_cost=plan.add_judge_cost,
+            )  # fmt: skip
     except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
         log.warning("cascade judge call failed: %s", err.message)
         return None

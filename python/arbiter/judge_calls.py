@@ -5,8 +5,9 @@ decisions of mode `judge` so their spend is never hidden."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from typing import Protocol as CallShape
 
 from arbiter.budget import billed_cost
 from arbiter.canonical import Protocol
@@ -37,16 +38,31 @@ def judge_body(
 JUDGE_MAX_TOKENS = 200
 
 
-def judge_caller(
-    services: Services, model: str | None = None
-) -> Callable[[list[dict[str, str]], str], Any]:
+class PaidJudgeCall(CallShape):
+    """A judge call: its reply's text; `on_cost` is told what it cost (the cascade's judge
+    adds it to the request's cost as the caller sees it: `Plan.judge_cost`)."""
+
+    def __call__(
+        self,
+        messages: list[dict[str, str]],
+        tenant: str,
+        on_cost: Callable[[float], None] | None = None,
+    ) -> Awaitable[str]: ...
+
+
+def judge_caller(services: Services, model: str | None = None) -> PaidJudgeCall:
     """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
     tenant whose answer it grades, and reserved and settled against the caps of
     `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
     skips the grade: grading is best-effort). `model`: the judge to call (default
     `routing.judge_model`; the cascade's in-request judge is `routing.cascade_judge_model`)."""
 
-    async def call(messages: list[dict[str, str]], tenant: str) -> str:
+    async def call(
+        messages: list[dict[str, str]],
+        tenant: str,
+        on_cost: Callable[[float], None] | None = None,
+    ) -> str:
+        """`on_cost`: told the call's cost (the cascade's judge: the request's spend too)."""
         s = services
         judge = model or s.settings.routing.judge_model
         assert judge is not None, "judge_caller is only wired when a judge model is configured"
@@ -72,6 +88,8 @@ def judge_caller(
             )
         except BaseException:
             await s.budgets.settle(decision_id, charge.committed)
+            if on_cost is not None and charge.committed:  # a failed call may be billed
+                on_cost(charge.committed)
             raise
         u = result.usage
         billed = billed_cost(m, u, lambda: worst(judge))
@@ -97,6 +115,8 @@ def judge_caller(
                 completion_tokens=u.completion_tokens,
             )
         )
+        if on_cost is not None:
+            on_cost(cost)
         return result.content
 
     return call

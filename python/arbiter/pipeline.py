@@ -41,6 +41,7 @@ from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
     ClientDisconnected,
+    NoCapableModel,
     UpstreamError,
 )
 from arbiter.failover import run_with_failover
@@ -51,7 +52,8 @@ from arbiter.principal import Principal
 from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
-from arbiter.request_checks import blocked_for, named_model, needs_of
+from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
+from arbiter.request_log import cost_headers
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing import RouteRequest
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
@@ -175,22 +177,28 @@ class Pipeline:
             easiness = s.difficulty.easiness_of(stats, req.prompt_text) if s.difficulty else None
             blocked = blocked_for(s, req, task, principal)
             router = s.router_for(principal)
-            route = router.decide(
-                RouteRequest(
-                    principal.tenant,
-                    task,
-                    req.prompt_tokens,
-                    req.max_tokens,
-                    needs_of(req),
-                    easiness,
-                    stats,
-                    slo.max_latency_ms,
-                    slo.max_ttft_ms,
-                    req.kept_thinking_tokens,
-                ),
-                allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
-                blocked=blocked,
-            )
+            try:
+                route = router.decide(
+                    RouteRequest(
+                        principal.tenant,
+                        task,
+                        req.prompt_tokens,
+                        req.max_tokens,
+                        needs_of(req),
+                        easiness,
+                        stats,
+                        slo.max_latency_ms,
+                        slo.max_ttft_ms,
+                        req.kept_thinking_tokens,
+                    ),
+                    allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
+                    blocked=blocked,
+                )
+            except NoCapableModel as err:
+                named = named_in_refusal(err, req)  # a field the translation cannot read
+                if named is err:
+                    raise
+                raise named from err
             chosen = route.chosen
             r = s.settings.routing
             if r.cascade_all and task in r.cascade_tasks and not req.stream:
@@ -256,10 +264,12 @@ class Pipeline:
             raise  # the escalated call could not be covered either
         except ArbiterError as err:  # the cheap try failing is not the request failing
             attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
+            plan.cascade = "escalated"
             return None, 0.0, None
         except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
             ms = (time.perf_counter() - started) * 1000
             attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
+            plan.cascade = "escalated"
             return None, 0.0, None
         # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
         fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
@@ -290,12 +300,14 @@ class Pipeline:
         if not escalate:
             attempts.append(Attempt(cheap, True, latency))
             plan.reason += f"; cascade: {cheap} answered first and its answer passed"
+            plan.cascade = "passed"
             return result, 0.0, None
         attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
         # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
         if plan.stats is not None and result.usage.completion_tokens:
             s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens, task=plan.task)
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
+        plan.cascade = "escalated"
         spent = self.call_cost(plan, cheap, result.usage, req, result.content)
         if plan.charge is None:
             return None, spent, (result, spent)
@@ -329,7 +341,8 @@ class Pipeline:
                 cost, baseline_cost = await self._record(
                     req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
                 )
-                cheap_answer = with_request_cost(cheap_answer, cost)  # the judge's call too
+                # the request's cost, the in-request judge's call too
+                cheap_answer = with_request_cost(cheap_answer, cost + plan.judge_cost)
                 self._after(
                     req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
                 )
@@ -364,7 +377,8 @@ class Pipeline:
         cost, baseline_cost = await self._record(
             req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
-        result = with_request_cost(result, cost)  # the escalated first call's, failed attempts'
+        # the escalated first call's, the judge's, failed attempts'
+        result = with_request_cost(result, cost + plan.judge_cost)
         self._after(req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
             answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
@@ -390,11 +404,14 @@ class Pipeline:
         s, (answer, spent), model = self.s, weak, plan.cascade_first
         assert model is not None
         plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
-        # its cost is already in the spend (on the charge, else in `extra`): counted once
+        plan.cascade = "first-answer-served"
+        # its cost is already in the spend (on the charge, else in `extra`): counted once; its
+        # length too (_try_cascade observed it when it escalated)
         cost, baseline_cost = await self._record(
-            req, plan, model, answer.usage, attempts, None, answer.content, extra=extra - spent
-        )
-        answer = with_request_cost(answer, cost)
+            req, plan, model, answer.usage, attempts, None, answer.content, extra=extra - spent,
+            observe_length=False,
+        )  # fmt: skip
+        answer = with_request_cost(answer, cost + plan.judge_cost)
         self._after(req, plan, model, answer.content, answer.finish_reason, answer)
         return Completed(
             answer,
@@ -592,13 +609,12 @@ class Pipeline:
     ) -> dict[str, str]:
         """The response's headers: Arbiter's, and the answering upstream's request id and
         rate-limit headers (`upstream`: http.forwarded_headers)."""
-        out = {
+        out = cost_headers({
             "x-arbiter-model": model,
             "x-arbiter-decision-id": plan.decision_id,
             "x-arbiter-task": plan.task,
-            "x-arbiter-cost-usd": f"{cost:.8f}",
             "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
-        }
+        }, cost, plan.judge_cost, plan.cascade)  # fmt: skip
         if upstream:
             out.update(upstream)
             if plan.log is not None:
@@ -624,6 +640,7 @@ class Pipeline:
         opened: bool = False,
         decode_ms: float | None = None,
         cut: float | None = None,
+        observe_length: bool = True,
     ) -> tuple[float, float]:
         """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
         `opened`: the answering call itself got through (a stream that failed after content).
@@ -690,7 +707,13 @@ class Pipeline:
         await s.record(record)
         if plan.log is not None:
             plan.log.decided(record)
-        if plan.stats is not None and usage is not None and usage.completion_tokens:
+            plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
+        if (
+            observe_length
+            and plan.stats is not None
+            and usage is not None
+            and usage.completion_tokens
+        ):
             s.lengths.observe(model, plan.stats, usage.completion_tokens, task=plan.task)
         observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
             s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,

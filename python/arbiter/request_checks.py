@@ -17,6 +17,7 @@ from arbiter.types import ChatRequest
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
     cross_protocol_blocks,
+    unreadable_field,
     wants_json,
     wants_strict_schema,
     wants_strict_tools,
@@ -154,15 +155,22 @@ _API: dict[Protocol, str] = {"anthropic": "Anthropic's Messages API", "openai": 
 def _unreadable(req: ChatRequest, protocol: Protocol) -> InvalidRequest:
     """A field the other protocol's translation cannot read (the client's own upstream would
     have been sent it as it came), named in `param` and worded as OpenAI words a bad value."""
-    param, message = req.canonical_param, req.canonical_error or "a malformed request"
-    if param and message.startswith(f"{param}: "):
-        message = f"Invalid value for '{param}': {message[len(param) + 2 :]}"
-    message = message.rstrip(".")
     return InvalidRequest(
-        f"{message}. The model `{req.model}` speaks {_API[protocol]}, and Arbiter "
+        f"{unreadable_field(req)}. The model `{req.model}` speaks {_API[protocol]}, and Arbiter "
         "must read this field to translate the request for it.",
-        param=param,
+        param=req.canonical_param,
     )
+
+
+def named_in_refusal(err: NoCapableModel, req: ChatRequest) -> NoCapableModel:
+    """`auto` found no model, and a field the translation could not read is among the reasons:
+    the refusal names that field in `param`, as a named model's does (`_unreadable`), so a
+    client (the openai SDK's BadRequestError.param) can tell which field to fix."""
+    if err.param is not None or req.canonical_param is None or req.canonical_error is None:
+        return err
+    if unreadable_field(req) not in err.message:
+        return err
+    return NoCapableModel(err.message, param=req.canonical_param)
 
 
 def format_param(req: ChatRequest) -> str:

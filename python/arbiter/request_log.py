@@ -92,11 +92,27 @@ def finish_headers(response: Response, rid: str) -> None:
         headers["request-id"] = headers["x-request-id"]
 
 
+def cost_headers(
+    out: dict[str, str], cost: float, judge_cost: float, cascade: str | None
+) -> dict[str, str]:
+    """`out` with what the request cost the caller (`x-arbiter-cost-usd`: its decision's cost
+    plus a cascade's in-request judge, recorded as a `judge` decision of its own, given apart
+    as `x-arbiter-judge-cost-usd` so the two decisions add up to it) and a cascade's outcome
+    (`x-arbiter-cascade`)."""
+    out["x-arbiter-cost-usd"] = f"{cost + judge_cost:.8f}"
+    if judge_cost:
+        out["x-arbiter-judge-cost-usd"] = f"{judge_cost:.8f}"
+    if cascade is not None:
+        out["x-arbiter-cascade"] = cascade
+    return out
+
+
 class RequestLog:
     __slots__ = (
-        "anthropic_beta", "attempts", "baseline_cost_usd", "cost_usd", "decision_id", "error",
-        "id", "input_tokens", "level", "model", "outcome", "output_tokens", "reason",
-        "requested_model", "span", "started", "surface", "task", "tenant", "upstream_request_id",
+        "anthropic_beta", "attempts", "baseline_cost_usd", "cascade", "cost_usd", "decision_id",
+        "error", "id", "input_tokens", "judge_cost_usd", "level", "model", "outcome",
+        "output_tokens", "reason", "requested_model", "span", "started", "surface", "task",
+        "tenant", "upstream_request_id",
     )  # fmt: skip
 
     def __init__(self, rid: str, surface: str | None) -> None:
@@ -111,6 +127,8 @@ class RequestLog:
         self.outcome: str | None = None  # the decision's status: ok / failed
         self.error: str | None = None
         self.cost_usd: float | None = None
+        self.judge_cost_usd = 0.0  # a cascade's in-request judge: its own decision, the caller's
+        self.cascade: str | None = None  # a cascade's outcome (request_plan.Plan.cascade)
         self.decision_id: str | None = None
         self.task: str | None = None
         self.baseline_cost_usd: float | None = None
@@ -144,13 +162,12 @@ class RequestLog:
         success does. None before a decision was recorded (a refusal at the edge)."""
         if self.decision_id is None:
             return {}
-        return {
+        return cost_headers({
             "x-arbiter-model": self.model or "",
             "x-arbiter-decision-id": self.decision_id,
             "x-arbiter-task": self.task or "",
-            "x-arbiter-cost-usd": f"{self.cost_usd or 0.0:.8f}",
             "x-arbiter-baseline-cost-usd": f"{self.baseline_cost_usd or 0.0:.8f}",
-        }
+        }, self.cost_usd or 0.0, self.judge_cost_usd, self.cascade)  # fmt: skip
 
     def finish(self, status: int, cache: str | None = None, error: str | None = None) -> None:
         """The response is complete: its log line, and its span's end."""

@@ -45,6 +45,15 @@ class Plan:
     slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)
     predicted_ms: Mapping[str, tuple[float, float]] | None = None  # (TTFT, total) per model
     latency_probe: str | None = None  # a model to call in the background for its speed
+    # a cascade's outcome, for the caller's `x-arbiter-cascade` header: "passed" (the first
+    # model's answer served), "escalated", "first-answer-served" (the escalation failed)
+    cascade: str | None = None
+    # the in-request judge's spend (its own `judge` decision): the caller paid it too, so
+    # `x-arbiter-cost-usd` and the answer's `usage.cost` add it to the decision's cost
+    judge_cost: float = 0.0
+
+    def add_judge_cost(self, cost: float) -> None:
+        self.judge_cost += cost
 
     def deadline_s(self, configured: float) -> float:
         """Seconds left to answer: the configured deadline, or the SLO counted from the start

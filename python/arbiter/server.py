@@ -83,6 +83,8 @@ from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
 from arbiter.surfaces.anthropic_models import models_page
+from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
+from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
@@ -261,6 +263,7 @@ class Handlers:
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages surface: the same pipeline, Anthropic's format at this edge."""
         principal = await self.principal(request)
+        check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
         attach_request_tests(req, request.headers)
@@ -281,6 +284,7 @@ class Handlers:
         request's prompt counted with the budget tokenizer (o200k; images at their budgeted
         worst case)."""
         principal = await self.principal(request)
+        check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
         self._check_model_name(view["model"], principal)

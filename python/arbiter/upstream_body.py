@@ -57,11 +57,21 @@ def cross_protocol_blocks(
         why = (
             untranslatable(canonical, protocol)
             if canonical is not None
-            else f"a request the {protocol} translation cannot read ({req.canonical_error})"
+            else f"a field it must read to translate the request ({unreadable_field(req)})"
         )
         if why is not None:
             blocked[name] = f"{protocol} API cannot carry {why}"
     return blocked
+
+
+def unreadable_field(req: ChatRequest) -> str:
+    """Why the translation could not read the request, worded as OpenAI words a bad value
+    ("Invalid value for 'tools': Input should be a list"); the field is `req.canonical_param`.
+    A named model's 400 and `auto`'s summary of the models it ruled out both say it so."""
+    param, message = req.canonical_param, req.canonical_error or "a malformed request"
+    if param and message.startswith(f"{param}: "):
+        message = f"Invalid value for '{param}': {message[len(param) + 2 :]}"
+    return message.rstrip(".")
 
 
 def wants_json(req: ChatRequest) -> bool:

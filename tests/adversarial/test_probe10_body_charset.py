@@ -26,7 +26,7 @@ MESSAGES = {"model": "sim-small", "max_tokens": 5, "messages": [{"role": "user",
 
 
 async def _post(sc: InProcess, path: str, raw: bytes, content_type: str) -> tuple[int, bytes]:
-    headers = {**sc.auth, "content-type": content_type}
+    headers = {**sc.auth_for(path), "content-type": content_type}
     r = await sc.client.post(path, content=raw, headers=headers)
     return r.status_code, r.content
 

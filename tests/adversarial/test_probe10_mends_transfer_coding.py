@@ -26,9 +26,10 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[
 
 def _post_chunked(port: int, path: str, body: bytes, coding: str) -> tuple[bytes, bytes]:
     """(status line, body) of one POST whose body is sent in one chunk under `coding`."""
+    version = "anthropic-version: 2023-06-01\r\n" if path.startswith("/v1/messages") else ""
     head = (
         f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"transfer-encoding: {coding}\r\nconnection: close\r\n\r\n"
+        f"{version}transfer-encoding: {coding}\r\nconnection: close\r\n\r\n"
     ).encode()
     framed = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:

@@ -20,7 +20,7 @@ def test_every_anthropic_beta_line_reaches_the_upstream(tmp_path: Path) -> None:
             rec = recording(sc, CLAUDE)
             body = {"model": CLAUDE, "max_tokens": 30, "messages": HI}
             headers = [
-                *sc.auth.items(),
+                *sc.anthropic.items(),
                 ("anthropic-beta", "context-management-2025-06-27"),
                 ("anthropic-beta", "token-efficient-tools-2025-02-19"),
             ]
@@ -29,7 +29,7 @@ def test_every_anthropic_beta_line_reaches_the_upstream(tmp_path: Path) -> None:
             assert [h.get("anthropic-beta") for h in rec.seen] == [
                 "context-management-2025-06-27,token-efficient-tools-2025-02-19"
             ]
-            too_long = [*sc.auth.items(), *[("anthropic-beta", "b" * 200)] * 40]
+            too_long = [*sc.anthropic.items(), *[("anthropic-beta", "b" * 200)] * 40]
             r = await sc.client.post("/v1/messages", json=body, headers=too_long)
             assert r.status_code == 400, r.text
 

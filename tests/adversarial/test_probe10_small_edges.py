@@ -73,7 +73,7 @@ def test_an_unknown_arbiter_cache_directive_is_a_400_naming_the_known_ones(
             with pytest.raises(anthropic.BadRequestError, match="no-cache"):
                 await claude.messages.create(**CHAT, max_tokens=16, extra_headers=headers)  # type: ignore[call-overload]
             r = await sc.client.post(
-                "/v1/messages", json={**CHAT, "max_tokens": 16}, headers={**sc.auth, **headers}
+                "/v1/messages", json={**CHAT, "max_tokens": 16}, headers={**sc.anthropic, **headers}
             )
             check_anthropic_error(r, 400, "invalid_request_error")
             assert await sim_requests(sc) == before

@@ -65,14 +65,14 @@ def test_a_files_api_block_in_a_tool_result_reaches_a_claude_model(
                 assert result["content"] == [{"type": "text", "text": "fetched"}, block], result
                 assert BETA in headers.get("anthropic-beta", "")
                 r = await sc.client.post(
-                    "/v1/messages/count_tokens", json=asking("up-mock", block), headers=sc.auth
+                    "/v1/messages/count_tokens", json=asking("up-mock", block), headers=sc.anthropic
                 )
                 assert r.status_code == 200, r.text
 
             # an OpenAI-protocol model cannot fetch it: refused by name, before any call
             sent = len(mock.requests)
             r = await sc.client.post(
-                "/v1/messages", json=asking("sim-small", FILE_IMAGE), headers=sc.auth
+                "/v1/messages", json=asking("sim-small", FILE_IMAGE), headers=sc.anthropic
             )
             message = check_anthropic_error(r, 400, "invalid_request_error")
             assert "sim-small" in message and "image file content inside a tool_result" in message
@@ -81,7 +81,7 @@ def test_a_files_api_block_in_a_tool_result_reaches_a_claude_model(
             # a thinking block is still no tool result's content
             thinking = {"type": "thinking", "thinking": "x", "signature": "s"}
             r = await sc.client.post(
-                "/v1/messages", json=asking("up-mock", thinking), headers=sc.auth
+                "/v1/messages", json=asking("up-mock", thinking), headers=sc.anthropic
             )
             assert "content.1.type" in check_anthropic_error(r, 400, "invalid_request_error")
 
@@ -94,14 +94,14 @@ def test_routed_it_goes_to_the_anthropic_model_and_no_other(tmp_path: Path) -> N
             tmp_path, edit_config=_vision, anthropic_models=("sim-medium",)
         ) as sc:
             r = await sc.client.post(
-                "/v1/messages", json=asking("auto", FILE_IMAGE), headers=sc.auth
+                "/v1/messages", json=asking("auto", FILE_IMAGE), headers=sc.anthropic
             )
             assert r.status_code == 200, r.text
             assert r.headers["x-arbiter-model"] == "sim-medium"
 
         async with sidecar_in_process(tmp_path / "openai-only", edit_config=_vision) as sc:
             r = await sc.client.post(
-                "/v1/messages", json=asking("auto", FILE_DOCUMENT), headers=sc.auth
+                "/v1/messages", json=asking("auto", FILE_DOCUMENT), headers=sc.anthropic
             )
             message = check_anthropic_error(r, 400, "invalid_request_error")
             for model in ("sim-tiny", "sim-small", "sim-medium", "sim-premium"):

@@ -45,7 +45,9 @@ def test_unknown_model_names_add_no_label_sets(tmp_path: Path) -> None:
             for i in range(300):
                 name = f'bogus-{i}-"}}<script>' if i % 2 else f"sim-small-{i}"
                 path, body = SURFACES[i % len(SURFACES)]
-                r = await sc.client.post(path, json={"model": name, **body}, headers=sc.auth)
+                r = await sc.client.post(
+                    path, json={"model": name, **body}, headers=sc.auth_for(path)
+                )
                 assert r.status_code == 404, (path, r.text)
                 r = await sc.client.get(f"/v1/models/{name}", headers=sc.auth)
                 assert r.status_code == 404, r.text

@@ -54,7 +54,9 @@ def test_a_listed_model_a_header_cannot_name_is_skipped(tmp_path: Path) -> None:
                 ),
                 ("/v1/responses", {"input": "Hi."}),
             ):
-                r = await sc.client.post(path, json={"model": ODD, **body}, headers=sc.auth)
+                r = await sc.client.post(
+                    path, json={"model": ODD, **body}, headers=sc.auth_for(path)
+                )
                 assert r.status_code == 404, r.text
 
     asyncio.run(main())

@@ -69,7 +69,7 @@ def test_a_refusal_for_open_circuits_says_when_to_retry(
                 ("/v1/messages", {**chat, "max_tokens": 20}),
                 ("/v1/responses", {"model": model, "input": "Summarize: the tide."}),
             ):
-                r = await sc.client.post(path, json=body, headers=sc.auth)
+                r = await sc.client.post(path, json=body, headers=sc.auth_for(path))
                 assert r.status_code in (503, 529), (path, r.text)
                 assert "circuit" in r.text, (path, r.text)
                 assert 1 <= int(r.headers["retry-after"]) <= 30, (path, r.headers)

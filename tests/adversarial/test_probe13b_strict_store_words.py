@@ -39,12 +39,12 @@ def test_an_unrecorded_answer_says_so_without_the_stores_words(
                 "model": "sim-small", "max_tokens": 20,
                 "messages": [{"role": "user", "content": "hi"}],
             }  # fmt: skip
-            r = await sc.client.post(path, json=body, headers=sc.auth)
+            r = await sc.client.post(path, json=body, headers=sc.auth_for(path))
             assert r.status_code == 200, r.text  # committed while the store works
             with contextlib.closing(sqlite3.connect(tmp_path / "arbiter.db")) as conn:
                 conn.execute("ALTER TABLE decisions RENAME TO decisions_away")
                 conn.commit()
-            r = await sc.client.post(path, json=body, headers=sc.auth)
+            r = await sc.client.post(path, json=body, headers=sc.auth_for(path))
         # a 503 store_unavailable; Anthropic's API has no 503: its api_error 500
         assert r.status_code == (503 if path.startswith("/v1/chat") else 500), r.text
         assert r.json()["error"]["message"] == NOT_RECORDED_MESSAGE, r.text

@@ -72,7 +72,7 @@ def test_an_openai_upstream_never_gets_the_header(tmp_path: Path) -> None:
         async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,)) as sc:
             rec = recording(sc, "sim-small")
             body = {"model": "sim-small", "max_tokens": 30, "messages": HI}
-            headers = {**sc.auth, "anthropic-beta": BETA}
+            headers = {**sc.anthropic, "anthropic-beta": BETA}
             r = await sc.client.post("/v1/messages", json=body, headers=headers)
             assert r.status_code == 200, r.text
             assert rec.seen and all("anthropic-beta" not in h for h in rec.seen)
@@ -85,7 +85,7 @@ def test_a_bad_beta_header_is_the_clients_400(tmp_path: Path, value: str) -> Non
     async def main() -> None:
         async with sidecar_in_process(tmp_path, anthropic_models=(CLAUDE,)) as sc:
             body = {"model": CLAUDE, "max_tokens": 30, "messages": HI}
-            raw = [(k.encode(), v.encode()) for k, v in sc.auth.items()]
+            raw = [(k.encode(), v.encode()) for k, v in sc.anthropic.items()]
             raw.append((b"anthropic-beta", value.encode("utf-8")))
             r = await sc.client.post("/v1/messages", json=body, headers=raw)
             assert r.status_code == 400, r.text

@@ -42,7 +42,11 @@ def run(tmp_path: Path, body: Callable[[InProcess], Awaitable[None]]) -> None:
 async def post(
     sc: InProcess, raw: bytes, encoding: str, path: str = "/v1/chat/completions"
 ) -> httpx.Response:
-    headers = {**sc.auth, "content-type": "application/json", "content-encoding": encoding}
+    headers = {
+        **sc.auth_for(path),
+        "content-type": "application/json",
+        "content-encoding": encoding,
+    }
     return await sc.client.post(path, content=raw, headers=headers)
 
 

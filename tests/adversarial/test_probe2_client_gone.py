@@ -19,7 +19,9 @@ PATHS = ["/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embedding
 
 
 def post_scope(sc: InProcess, path: str, content_length: int) -> dict[str, Any]:
-    """The ASGI scope uvicorn gives the app for a client's JSON POST to `path`."""
+    """The ASGI scope uvicorn gives the app for a client's JSON POST to `path` (with the
+    header the anthropic SDK sends on /v1/messages)."""
+    version = [(b"anthropic-version", b"2023-06-01")] if path.startswith("/v1/messages") else []
     return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -27,7 +29,7 @@ def post_scope(sc: InProcess, path: str, content_length: int) -> dict[str, Any]:
         "headers": [
             (b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
             (b"content-length", str(content_length).encode()),
-            (b"authorization", f"Bearer {sc.api_key}".encode()),
+            (b"authorization", f"Bearer {sc.api_key}".encode()), *version,
         ],
     }  # fmt: skip
 

@@ -126,7 +126,9 @@ def test_bad_messages_fields_are_a_400_in_anthropics_shape(tmp_path: Path) -> No
     async def body(sc: InProcess) -> None:
         before = await sim_requests(sc)
         for extra, param in MESSAGES_REFUSED:
-            r = await sc.client.post("/v1/messages", json={**MESSAGES, **extra}, headers=sc.auth)
+            r = await sc.client.post(
+                "/v1/messages", json={**MESSAGES, **extra}, headers=sc.anthropic
+            )
             assert r.status_code == 400, (extra, r.text)
             error = r.json()
             assert error["type"] == "error", r.text

@@ -56,7 +56,9 @@ def test_a_forced_tool_that_is_not_offered_is_the_callers_400(tmp_path: Path, mo
     async def body(sc: InProcess) -> None:
         before = await sim_requests(sc)
         for path, payload, param in BAD:
-            r = await sc.client.post(path, json={"model": model, **payload}, headers=sc.auth)
+            r = await sc.client.post(
+                path, json={"model": model, **payload}, headers=sc.auth_for(path)
+            )
             assert r.status_code == 400, (path, payload, r.text)
             if path == "/v1/messages":
                 assert r.json()["type"] == "error", r.text

@@ -125,7 +125,7 @@ def test_what_no_protocol_accepts_is_the_callers_400_before_any_call(tmp_path: P
             for messages in (twice, again, odd):
                 msg = {"model": model, "max_tokens": 20, "messages": messages,
                        "tools": [{"name": "w", "input_schema": {"type": "object"}}]}  # fmt: skip
-                r = await sc.client.post("/v1/messages", json=msg, headers=sc.auth)
+                r = await sc.client.post("/v1/messages", json=msg, headers=sc.anthropic)
                 assert r.status_code == 400, r.text
                 assert r.json()["error"]["type"] == "invalid_request_error", r.text
         assert await sim_requests(sc) == before, "a refused request reached an upstream"

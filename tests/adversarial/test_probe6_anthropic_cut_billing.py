@@ -86,7 +86,7 @@ async def check_cut_charged_worst_case(
     after the first bytes): its decision failed, charged at least the worst case, and that is
     what the cap spent."""
     if upstream_broke:
-        r = await sc.client.post(path, json=_body(path), headers=sc.auth)
+        r = await sc.client.post(path, json=_body(path), headers=sc.auth_for(path))
         assert r.status_code == 200 and answered in r.text, r.text
         decision_id = r.headers["x-arbiter-decision-id"]
     else:

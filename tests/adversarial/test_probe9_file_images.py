@@ -54,11 +54,13 @@ def test_a_files_api_image_reaches_a_claude_model_as_it_came(
             assert BETA in headers.get("anthropic-beta", "")
 
             # an OpenAI-protocol model cannot fetch it: refused by name, before any call
-            r = await sc.client.post("/v1/messages", json=_asking("sim-small"), headers=sc.auth)
+            r = await sc.client.post(
+                "/v1/messages", json=_asking("sim-small"), headers=sc.anthropic
+            )
             message = check_anthropic_error(r, 400, "invalid_request_error")
             assert "image file" in message, message
             # routed: it needs a vision model, as any image does (the demo pool has none)
-            r = await sc.client.post("/v1/messages", json=_asking("auto"), headers=sc.auth)
+            r = await sc.client.post("/v1/messages", json=_asking("auto"), headers=sc.anthropic)
             assert "vision" in check_anthropic_error(r, 400, "invalid_request_error")
 
     asyncio.run(main())

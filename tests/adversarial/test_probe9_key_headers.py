@@ -19,7 +19,7 @@ import anthropic
 import pytest
 
 from arbiter.auth import create_key
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import ANTHROPIC_VERSION, InProcess, sidecar_in_process
 from tests.sdk_clients import check_anthropic_error, sdks
 
 WRONG = "arb-000000000000-" + "0" * 32
@@ -29,7 +29,9 @@ CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
 async def statuses(sc: InProcess, headers: dict[str, str]) -> list[int]:
     """The status of a chat call, a messages call and a stats read with these headers."""
     chat = await sc.client.post("/v1/chat/completions", json=CHAT, headers=headers)
-    msgs = await sc.client.post("/v1/messages", json={**CHAT, "max_tokens": 16}, headers=headers)
+    msgs = await sc.client.post(
+        "/v1/messages", json={**CHAT, "max_tokens": 16}, headers={**headers, **ANTHROPIC_VERSION}
+    )
     stats = await sc.client.get("/arbiter/stats", headers=headers)
     if msgs.status_code == 401:
         assert (

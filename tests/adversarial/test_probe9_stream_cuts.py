@@ -111,7 +111,7 @@ def test_running_usage_of_a_finished_stream_is_its_bill(
         edit = with_mock(mock, "openai", "replay-pieces")
         async with sidecar_in_process(tmp_path, edit_config=lambda t: edit(t) + CAP) as sc:
             path = "/v1/chat/completions"
-            r = await sc.client.post(path, json=_body(path), headers=sc.auth)
+            r = await sc.client.post(path, json=_body(path), headers=sc.auth_for(path))
             assert r.status_code == 200 and "[DONE]" in r.text, r.text
             record = await decision(sc, r.headers["x-arbiter-decision-id"])
             assert record["status"] == "ok", record
@@ -131,7 +131,7 @@ def test_a_stream_broken_after_its_first_content_is_one_attempt(
         edit = with_mock(mock, "openai", "replay-pieces")
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
             path = "/v1/chat/completions"
-            r = await sc.client.post(path, json=_body(path), headers=sc.auth)
+            r = await sc.client.post(path, json=_body(path), headers=sc.auth_for(path))
             assert r.status_code == 200, r.text
             record = await decision(sc, r.headers["x-arbiter-decision-id"])
             [attempt] = record["attempts"]  # one upstream call: one entry, with its outcome
@@ -156,7 +156,7 @@ def test_a_mid_stream_cut_by_the_callers_deadline_leaves_the_circuit_closed(
         edit = with_mock(mock, "anthropic", behaviour)
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
             path = "/v1/messages"
-            headers = {**sc.auth, "x-arbiter-max-latency-ms": "300"}
+            headers = {**sc.auth_for(path), "x-arbiter-max-latency-ms": "300"}
             r = await sc.client.post(path, json=_body(path), headers=headers)
             assert r.status_code == 200 and "content_block_delta" in r.text, r.text
             record = await decision(sc, r.headers["x-arbiter-decision-id"])

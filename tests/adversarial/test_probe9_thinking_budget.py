@@ -40,7 +40,7 @@ def test_a_thinking_budget_anthropic_refuses_is_a_400_before_any_call(
             for max_tokens, thinking in refused:
                 body = {"model": model, "max_tokens": max_tokens, "messages": HI,
                         "thinking": thinking}  # fmt: skip
-                r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
+                r = await sc.client.post("/v1/messages", json=body, headers=sc.anthropic)
                 message = check_anthropic_error(r, 400, "invalid_request_error")
                 assert "thinking" in message, message
             assert await sim_requests(sc) == before

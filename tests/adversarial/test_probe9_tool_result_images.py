@@ -88,7 +88,9 @@ def test_count_tokens_counts_a_tool_result_image(tmp_path: Path) -> None:
                         ]},
                     ],
                 }  # fmt: skip
-                r = await sc.client.post("/v1/messages/count_tokens", json=body, headers=sc.auth)
+                r = await sc.client.post(
+                    "/v1/messages/count_tokens", json=body, headers=sc.anthropic
+                )
                 assert r.status_code == 200, r.text
                 return int(r.json()["input_tokens"])
 

@@ -172,7 +172,7 @@ def test_a_big_body_is_decoded_off_the_event_loop(
             for n in (1, 40_000):
                 raw = orjson.dumps(body(n))
                 assert (len(raw) > BIG_BODY_BYTES) == (n > 1)
-                headers = {**sc.auth, "content-type": "application/json"}
+                headers = {**sc.auth_for(path), "content-type": "application/json"}
                 r = await sc.client.post(path, content=raw, headers=headers)
                 assert r.status_code < 500, r.text
             small, big = threads

@@ -50,7 +50,7 @@ def test_deep_tool_arguments_reach_an_anthropic_client(
         async with sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc:
             body = {"model": GPT, "max_tokens": 50, "messages": [{"role": "user", "content": "q"}],
                     "tools": [{"name": "f", "input_schema": {"type": "object"}}]}  # fmt: skip
-            r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
+            r = await sc.client.post("/v1/messages", json=body, headers=sc.anthropic)
             assert r.status_code == 200, r.text
             [block] = Message.model_validate(r.json()).content
             assert block.type == "tool_use"
@@ -75,7 +75,7 @@ def test_tool_arguments_sent_as_an_object_cross_as_json(
         async with sidecar_in_process(tmp_path, edit_config=with_openai_mock(mock)) as sc:
             if surface == "messages":
                 body = {"model": GPT, "max_tokens": 50, "messages": USER, "tools": ANTHROPIC_TOOLS}
-                r = await sc.client.post("/v1/messages", json=body, headers=sc.auth)
+                r = await sc.client.post("/v1/messages", json=body, headers=sc.anthropic)
                 assert r.status_code == 200, r.text
                 assert r.json()["content"][0]["input"] == {"city": "Paris"}
             else:

@@ -50,16 +50,20 @@ def test_a_semantic_hit_reports_this_requests_input_tokens(tmp_path: Path) -> No
         assert done and chunks[-1]["usage"]["prompt_tokens"] == want
 
         short = await sc.client.post(
-            "/v1/messages", json={"max_tokens": 64, **corn("And in a dry year?")}, headers=sc.auth
+            "/v1/messages",
+            json={"max_tokens": 64, **corn("And in a dry year?")},
+            headers=sc.anthropic,
         )
         assert short.headers["x-arbiter-cache"] == "miss", short.text
         anth = {"max_tokens": 64, **corn(LONG)}
-        r = await sc.client.post("/v1/messages", json=anth, headers=sc.auth)
+        r = await sc.client.post("/v1/messages", json=anth, headers=sc.anthropic)
         assert r.headers["x-arbiter-cache"] == "semantic-hit", r.text
         anth_want = r.json()["usage"]["input_tokens"]
         assert anth_want > short.json()["usage"]["input_tokens"] + 300
         assert r.json()["usage"]["cache_read_input_tokens"] == 0
-        r = await sc.client.post("/v1/messages", json={**anth, "stream": True}, headers=sc.auth)
+        r = await sc.client.post(
+            "/v1/messages", json={**anth, "stream": True}, headers=sc.anthropic
+        )
         assert r.headers["x-arbiter-cache"] == "semantic-hit", r.text
         events = anthropic_events(r.content)
         start = next(e for e in events if e["type"] == "message_start")

@@ -3,7 +3,8 @@
 decode_request() validates as Anthropic's API does (400 naming the param): max_tokens required,
 system as a string or text blocks, text/image/tool_use/tool_result blocks, every tool_result
 answering a tool_use of the assistant turn before it. Valid blocks with no OpenAI counterpart
-(document, thinking, ...) decode as OpaquePart; unknown top-level fields go to `extras`.
+(document, thinking, ...) decode as OpaquePart; the other top-level fields Anthropic takes go to
+`extras`, any other is a 400 as Anthropic's.
 Encoding (canonical -> Anthropic body), responses, errors and streams live in
 anthropic_encode.py, anthropic_response.py and anthropic_stream.py, re-exported here.
 """
@@ -68,6 +69,18 @@ _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
 })  # fmt: skip
+# Top-level fields Anthropic takes that Arbiter sends on as they came (`extras`): those of the
+# anthropic SDK's (2.17) create params, beta ones included, and thread (refused below). Any
+# other field is Anthropic's 400 "<field>: Extra inputs are not permitted", so it is ours too
+# (a typo like `max_token` must not be dropped silently, nor meet a provider's 400 after
+# routing). A field Anthropic adds later needs a line here.
+_PASSED_ON = frozenset({
+    "billing_policy", "cache_control", "compaction", "container", "context_management",
+    "diagnostics", "fallback_credit_token", "fallbacks", "inference_geo", "mcp_servers",
+    "output_config", "output_format", "service_tier", "speed", "thinking", "thread",
+    "user_profile_id", "workspace_id",
+})  # fmt: skip
+_KNOWN_FIELDS = _MODELED | _PASSED_ON
 # Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
 _OPAQUE_BLOCKS = frozenset({
     "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
@@ -85,6 +98,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         raise InvalidRequest("The request body must be a JSON object.")
     c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
+    _check_fields(body)
     if body.get("thread") is not None:  # before `messages`: a continued thread sends only a delta
         raise ThreadsUnsupported(
             "'thread' is not supported: Arbiter keeps no conversation state (the next turn may go "
@@ -149,6 +163,13 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
     )
     check_cache_control(body)  # after the blocks' own checks: their shapes are known good
     return request
+
+
+def _check_fields(body: dict[str, Any]) -> None:
+    for key in body:
+        if key not in _KNOWN_FIELDS:
+            shown = key if len(key) <= 64 else key[:64] + "..."
+            raise InvalidRequest(f"{shown}: Extra inputs are not permitted", param=shown)
 
 
 def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[str, Any]]:

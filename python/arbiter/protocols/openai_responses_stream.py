@@ -5,7 +5,10 @@ content_part.added, output_text.delta..., output_text.done, content_part.done,
 output_item.done), a tool_use block a `function_call` item (output_item.added,
 function_call_arguments.delta..., function_call_arguments.done, output_item.done), a refusal
 block a `message` item whose one part is a `refusal` (refusal.delta..., refusal.done), as
-OpenAI streams one: the SDK then leaves it out of `output_parsed`. The stream
+OpenAI streams one: the SDK then leaves it out of `output_parsed`. A refusal right after text
+(Chat Completions `content` then `refusal`) is the second part (content_index 1) of the text's
+message item, not an item of its own: one message with two parts, as OpenAI gives it and as
+the non-streamed Response says (openai_responses._refused). The stream
 opens with response.created and response.in_progress and ends with response.completed (or
 response.incomplete when the output limit or a content filter cut it short) carrying the whole
 Response with usage. An item's done events wait for the next item or the stop reason, so the
@@ -45,22 +48,25 @@ from arbiter.protocols.openai_responses import (
 
 
 class _Item:
-    __slots__ = ("arguments", "call_id", "id", "kind", "name", "output_index", "text")
+    __slots__ = ("arguments", "call_id", "closed", "id", "kind", "name", "output_index", "text")
 
     def __init__(self, kind: str, item_id_: str, output_index: int) -> None:
         self.kind = kind
         self.id = item_id_
         self.output_index = output_index
-        self.text: list[str] = []
+        self.text: list[str] = []  # the open content part's text
+        self.closed: list[dict[str, Any]] = []  # a message's content parts already done
         self.arguments: list[str] = []
         self.call_id = ""
         self.name = ""
 
+    @property
+    def content_index(self) -> int:
+        return len(self.closed)
+
     def done(self, status: str) -> dict[str, Any]:
-        if self.kind == "refusal":
-            return {**message_item(self.id, "", status), "content": [self.part()]}
-        if self.kind == "message":
-            return message_item(self.id, "".join(self.text), status)
+        if self.kind in ("refusal", "message"):
+            return {**message_item(self.id, "", status), "content": [*self.closed, self.part()]}
         return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments), status)
 
     def part(self) -> dict[str, Any]:
@@ -105,6 +111,9 @@ class StreamEncoder:
                 "response.in_progress", {"response": opening}
             )
         if isinstance(event, BlockStart):
+            ended = self._ended
+            if event.kind == "refusal" and ended is not None and ended.kind == "message":
+                return self._refusal_part(ended, event.index)
             return self._flush("completed") + self._start(event)
         if isinstance(event, TextDelta | ToolArgsDelta) and event.index not in self._items:
             return b""  # a fragment for a block already closed (OpenAI upstreams, rare)
@@ -115,8 +124,9 @@ class StreamEncoder:
                 "response.refusal.delta" if item.kind == "refusal" else "response.output_text.delta"
             )
             return self._event(kind, {
-                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-                "delta": event.text, **({} if item.kind == "refusal" else {"logprobs": []}),
+                "item_id": item.id, "output_index": item.output_index,
+                "content_index": item.content_index, "delta": event.text,
+                **({} if item.kind == "refusal" else {"logprobs": []}),
             })  # fmt: skip
         if isinstance(event, ToolArgsDelta):
             return self._args(self._items[event.index], event.partial_json)
@@ -132,7 +142,8 @@ class StreamEncoder:
         if isinstance(event, MessageDelta):
             self._stop = event.stop_reason
             self._usage = event.usage
-            cut = incomplete_reason(event.stop_reason) is not None
+            # a refusal's stop reason cuts nothing: its item is completed, as non-streamed
+            cut = incomplete_reason(event.stop_reason) is not None and not self._refused
             return self._flush("incomplete" if cut else "completed")
         if isinstance(event, MessageStop):
             out = self._flush("completed")
@@ -177,6 +188,26 @@ class StreamEncoder:
             "item": function_call_item(item.id, item.call_id, item.name, "", "in_progress"),
         })  # fmt: skip
 
+    def _refusal_part(self, item: _Item, index: int) -> bytes:
+        """A refusal block after a text block: the text part is done (completed: more of the
+        answer followed it) and the refusal opens as the message's next part."""
+        self._ended = None
+        self._refused = True
+        out = self._text_done(item) + self._part_done(item)
+        item.closed.append(item.part())
+        item.kind, item.text = "refusal", []
+        self._items[index] = item
+        return out + self._event("response.content_part.added", {
+            "item_id": item.id, "output_index": item.output_index,
+            "content_index": item.content_index, "part": item.part(),
+        })  # fmt: skip
+
+    def _text_done(self, item: _Item) -> bytes:
+        return self._event("response.output_text.done", {
+            "item_id": item.id, "output_index": item.output_index,
+            "content_index": item.content_index, "text": "".join(item.text), "logprobs": [],
+        })  # fmt: skip
+
     def _flush(self, status: str) -> bytes:
         """The done events of the item that ended last, now that its status is known."""
         item, self._ended = self._ended, None
@@ -186,16 +217,12 @@ class StreamEncoder:
         self._output.append(done)
         if item.kind == "refusal":
             out = self._event("response.refusal.done", {
-                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-                "refusal": "".join(item.text),
+                "item_id": item.id, "output_index": item.output_index,
+                "content_index": item.content_index, "refusal": "".join(item.text),
             })  # fmt: skip
             out += self._part_done(item)
         elif item.kind == "message":
-            out = self._event("response.output_text.done", {
-                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-                "text": "".join(item.text), "logprobs": [],
-            })  # fmt: skip
-            out += self._part_done(item)
+            out = self._text_done(item) + self._part_done(item)
         else:
             out = self._event("response.function_call_arguments.done", {
                 "item_id": item.id, "name": item.name, "output_index": item.output_index,
@@ -207,8 +234,8 @@ class StreamEncoder:
 
     def _part_done(self, item: _Item) -> bytes:
         return self._event("response.content_part.done", {
-            "item_id": item.id, "output_index": item.output_index, "content_index": 0,
-            "part": item.part(),
+            "item_id": item.id, "output_index": item.output_index,
+            "content_index": item.content_index, "part": item.part(),
         })  # fmt: skip
 
     def error(self, event: StreamError) -> bytes:

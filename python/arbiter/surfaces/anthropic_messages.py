@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from arbiter import block_tokens, media
+from arbiter.answer_cost import with_reported_cost
 from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
     CanonicalRequest,
@@ -84,7 +85,10 @@ def parse_count_tokens_request(raw: bytes) -> tuple[dict[str, Any], int, int]:
     """A /v1/messages/count_tokens body -> (the OpenAI view whose tokens are counted, the
     tokens it cannot show: a PDF's pages, a Files API reference (block_tokens.py), earlier
     turns' thinking: counted for a model that keeps it, routing.KEEPS_THINKING)."""
-    canonical = anthropic.decode_request(load_json(raw), count_tokens=True)
+    body = load_json(raw)
+    if isinstance(body, dict):  # Arbiter's own field, as on /v1/messages: not Anthropic's 400
+        take_body_field(body)
+    canonical = anthropic.decode_request(body, count_tokens=True)
     view, opaque, kept = _openai_view(canonical)
     return view, opaque.tokens, kept
 
@@ -150,7 +154,9 @@ def render_result(
         return result.raw or orjson.dumps(result.body)
     stops = request.stop if request is not None else ()
     canonical = openai_response.decode_response(result.body, stops)
-    return orjson.dumps(anthropic_response.encode_response(canonical, result.model))
+    body = anthropic_response.encode_response(canonical, result.model)
+    # an upstream's `usage.cost`, as chat's body has it (a hit's says 0 here too)
+    return orjson.dumps(with_reported_cost(body, result.body))
 
 
 def render_error(err: ArbiterError) -> tuple[bytes, int]:

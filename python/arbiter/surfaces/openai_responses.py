@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from arbiter import media
+from arbiter.answer_cost import with_reported_cost
 from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import Protocol
 from arbiter.grading_hints import hints_from, take_body_field
@@ -103,4 +104,5 @@ def render_result(
     echo = req.surface_data
     assert isinstance(echo, Echo)
     body = encode_response(canonical, response_id(decision_id), result.model, echo, created)
+    with_reported_cost(body, result.body)  # an upstream's `usage.cost`, as chat's body has it
     return orjson.dumps(with_hit_cost_body(body) if hit else body)
