@@ -40,14 +40,15 @@ def test_the_header_is_required_and_checked(tmp_path: Path) -> None:
             for path, body in (("/v1/messages", ASK), ("/v1/messages/count_tokens", COUNT)):
                 r = await sc.client.post(path, json=body, headers=sc.auth)
                 _anthropic_400(r, "anthropic-version: header is required")
-                for odd in ("2023-10-01", "latest", ""):
+                for odd in ("2023-10-01", "latest", "", "2099-13-01", "2099-1-01", "2099-01-1x"):
                     headers = {**sc.auth, "anthropic-version": odd}
                     r = await sc.client.post(path, json=body, headers=headers)
                     _anthropic_400(r, f'anthropic-version: "{odd}" is not a valid version')
                 twice = [*sc.auth.items(), *ANTHROPIC_VERSION.items(), *ANTHROPIC_VERSION.items()]
                 r = await sc.client.post(path, json=body, headers=twice)
                 _anthropic_400(r, '"2023-06-01, 2023-06-01" is not a valid version')
-                for version in ("2023-01-01", "2023-06-01", "2026-10-21"):
+                # listed versions, and a date after the newest (a newer SDK than Arbiter knows)
+                for version in ("2023-01-01", "2023-06-01", "2026-10-21", "2027-03-01"):
                     headers = {**sc.auth, "anthropic-version": version}
                     r = await sc.client.post(path, json=body, headers=headers)
                     assert r.status_code == 200, (version, r.text)
