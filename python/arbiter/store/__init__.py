@@ -208,8 +208,11 @@ class Store(Protocol):
     def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]: ...
 
     def budget_usage(
-        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
-    ) -> list[dict[str, Any]]: ...
+        self, scope: str = "", window_starts: Sequence[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """The spend rows of one scope, exactly ("" every scope's), of `window_starts` only
+        when given."""
+        ...
 
     def set_model_override(
         self, model: str, patch: dict[str, Any], ts: float
