@@ -40,9 +40,9 @@ def test_a_one_row_table_reports_no_apgr_and_says_why(tmp_path: Path) -> None:
 
 def test_a_cascade_on_every_request_says_feedback_has_no_effect(tmp_path: Path) -> None:
     table, models = write_rows(tmp_path, mt_bench_rows())
+    chat = str(EXAMPLES / "chat.toml")
     docs = {
-        fb: _run(table, models, tmp_path / f"{fb}.json", "--routing-config",
-                 str(EXAMPLES / "chat.toml"), "--feedback", fb)  # fmt: skip
+        fb: _run(table, models, tmp_path / f"{fb}.json", "--routing-config", chat, "--feedback", fb)
         for fb in ("sidecar", "labels")
     }
     sidecar, labels = docs["sidecar"], docs["labels"]
