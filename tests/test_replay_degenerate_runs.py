@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter.offline import replay_cli
-from tests.replay_shapes import STRONG, TWO, mt_bench_rows, row, write_rows
+from tests.replay_shapes import STRONG, TWO, WEAK, mt_bench_rows, row, write_rows
 from tests.test_replay_inputs import CONTRACT
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "routing"
@@ -58,3 +58,11 @@ def test_a_router_that_chooses_has_no_feedback_note(tmp_path: Path) -> None:
     doc = _run(table, models, tmp_path / "r.json", "--difficulty", "none")
     assert doc["router_overridden"] == 0
     assert not [n for n in doc.get("notes", ()) if n.startswith("feedback")]
+
+
+def test_a_cascade_first_model_overrides_the_router_on_every_request(tmp_path: Path) -> None:
+    table, models = write_rows(tmp_path, mt_bench_rows())
+    doc = _run(table, models, tmp_path / "c.json", "--difficulty", "none", "--cascade",
+               "--cascade-first", WEAK)  # fmt: skip
+    assert doc["router_overridden"] == 80
+    assert [n for n in doc["notes"] if n.startswith("feedback") and "80 of 80" in n]

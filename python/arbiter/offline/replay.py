@@ -119,7 +119,7 @@ class RunResult:
     escalations: int
     cum_cost: tuple[float, ...]  # running cost after each request, in replay order
     cum_quality: tuple[float, ...]
-    overridden: int = 0  # requests whose router choice routing.cascade_all replaced
+    overridden: int = 0  # requests whose router choice the cascade replaced (or never asked)
 
 
 # -- one online run --------------------------------------------------------------------------
@@ -265,6 +265,7 @@ def run(
             overridden += over
         else:
             model = cheap_first or router.decide(req).chosen
+            overridden += cheap_first is not None  # the router is never asked
             out = call(row, model, e)
             if escalate is not None and model != baseline and out.response is not None:
                 esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
@@ -658,11 +659,12 @@ def replay(
 
 def feedback_note(overridden: int, requests: int) -> str:
     """Why --feedback changes nothing (or less than it seems) when the cascade overrides the
-    router: feedback trains the router's choice, and routing.cascade_all replaces it."""
+    router: feedback trains the router's choice, and routing.cascade_all (or --cascade-first)
+    replaces it."""
     note = (
-        f"feedback: no effect on {overridden} of {requests} requests: routing.cascade_all sent "
-        "each to the cascade's first model and then the baseline, never to the router's choice, "
-        "which is what --feedback trains"
+        f"feedback: no effect on {overridden} of {requests} requests: the cascade "
+        "(routing.cascade_all, or --cascade-first) sent each to its first model and then the "
+        "baseline, never to the router's choice, which is what --feedback trains"
     )
     return note + (": both feedbacks give the same figures" if overridden == requests else "")
 
