@@ -328,3 +328,37 @@ def test_with_code_execution_on_only_an_answer_it_can_run_gets_a_task() -> None:
         assert [(g.grader, g.score) for g in grades] == [("auto", 0.0)]  # no sandbox: parse
 
     asyncio.run(go())
+
+
+def _with_easiness(decision_id: str, easiness: float) -> Answered:
+    return Answered(decision_id, "t", "math", "cheap", "What is 12 * 4?", "Answer: 48", "stop",
+                    None, easiness)  # fmt: skip
+
+
+def test_feedback_over_the_judge_leaves_the_slope_as_feedback_alone_does() -> None:
+    """The per-prompt slope (learnt from graded answers with a difficulty score) counts each
+    answer once, too: a judge grade that landed before the client's feedback had its slope step
+    kept when the feedback replaced it, so the answer counted twice there, and the router's
+    state (and the demo's later choices, one request at a time) depended on whether the judge's
+    call returned before the client's feedback arrived."""
+
+    async def go() -> None:
+        judged_first, r1, _, _ = _learner()
+        feedback_first, r2, _, _ = _learner()
+        for k, e in enumerate((0.2, 0.7, 0.4)):
+            a = _with_easiness(f"d{k}", e)
+            judged_first._apply(a.decision_id, a, 1.0, "judge", "early")
+            judged_first._apply(a.decision_id, a, 0.0, "feedback", "client")
+            feedback_first._apply(a.decision_id, a, 0.0, "feedback", "client")
+            feedback_first._apply(a.decision_id, a, 1.0, "judge", "late")  # ignored
+        one, two = r1.prompt_model("t", "math", "cheap"), r2.prompt_model("t", "math", "cheap")
+        assert one is not None and two is not None
+        for field in ("mean", "precision", "center", "seen"):
+            assert abs(getattr(one, field) - getattr(two, field)) < 1e-9, field
+        ev1, ev2 = (
+            r1.policy.evidence(("t", "math", "cheap")),
+            r2.policy.evidence(("t", "math", "cheap")),
+        )
+        assert [round(x, 9) for x in ev1] == [round(x, 9) for x in ev2] == [0.0, 3.0, 3.0]
+
+    asyncio.run(go())

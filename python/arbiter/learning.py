@@ -25,7 +25,7 @@ from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFoun
 from arbiter.grading_hints import GradingHints
 from arbiter.records import GradeRecord, GraderKind, precedence
 from arbiter.reference import ReferenceGrader, prompt_key
-from arbiter.routing import Router
+from arbiter.routing import Router, SlopeStep
 from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class _Applied:
     easiness: float | None
     reward: float
     grader: GraderKind
+    slope: SlopeStep | None = None  # what its grade added to the arm's slope, to take back
 
 
 class Learner:
@@ -293,15 +294,21 @@ class Learner:
         prev = self._applied.get(decision_id)
         if prev is not None and precedence(prev.grader) > precedence(grader):
             return  # a stronger grade already stands (e.g. feedback arrived before the judge)
+        slope = None
         if learn:
             if prev is not None:
-                self._router_for(prev.tenant).learn(
-                    prev.tenant, prev.task, prev.model, prev.reward, weight=-1.0
-                )
-            self._router_for(a.tenant).learn(a.tenant, a.task, a.model, score, easiness=a.easiness)
+                router = self._router_for(prev.tenant)
+                router.learn(prev.tenant, prev.task, prev.model, prev.reward, weight=-1.0)
+                if prev.slope is not None:  # the slope counts the answer once too
+                    router.unlearn_slope(prev.tenant, prev.task, prev.model, prev.slope)
+            slope = self._router_for(a.tenant).learn(
+                a.tenant, a.task, a.model, score, easiness=a.easiness
+            )
             if prev is None or prev.grader != grader:  # an answer counts once per grade kind
                 self._alerts.observe_grade(a.tenant, a.model, a.task, score, grader)
-        self._applied[decision_id] = _Applied(a.tenant, a.task, a.model, a.easiness, score, grader)
+        self._applied[decision_id] = _Applied(
+            a.tenant, a.task, a.model, a.easiness, score, grader, slope
+        )
         self._applied.move_to_end(decision_id)
         while len(self._applied) > self._remember:
             self._applied.popitem(last=False)

@@ -163,6 +163,18 @@ class PromptModel:
         self.mean = max(min(self.mean, 5.0), -5.0)
 
 
+@dataclass(frozen=True, slots=True)
+class SlopeStep:
+    """What one grade added to an arm's per-prompt slope offsets (Router.learn's return), kept
+    so a later, stronger grade of the same answer can take it back (Router.unlearn_slope)."""
+
+    center0: float
+    mean: float
+    precision: float
+    center: float
+    seen: float
+
+
 def _round4(values: np.ndarray) -> list[float]:
     """`[round(x, 4) for x in values]`, from `_native.round_floats` (None: Python rounds)."""
     out = _native.round_floats(values.tobytes(), 4)
@@ -744,12 +756,13 @@ class Router:
         *,
         weight: float = 1.0,
         easiness: float | None = None,
-    ) -> None:
-        """Fold one grade into the policy (weight -1 with the old reward retracts a grade)."""
+    ) -> SlopeStep | None:
+        """Fold one grade into the policy (weight -1 with the old reward retracts a grade's
+        counts; unlearn_slope with the step returned here retracts its slope step)."""
         reward = min(max(reward, 0.0), 1.0)
         self.policy.add((tenant, task, model), weight * reward, weight * (1 - reward), weight)
         if easiness is None or weight <= 0 or model not in self.pool:
-            return
+            return None
         # Bayesian logistic update of how much per-prompt easiness moves this model's odds
         a, b = self.posterior(tenant, task, self.pool[model])
         pm = self.prompt_model(tenant, task, model)
@@ -757,11 +770,26 @@ class Router:
             pm = self._new_prompt_model(tenant, task, model)
         before = PromptModel(pm.mean, pm.precision, pm.center, pm.seen)
         pm.update(easiness, reward, math.log(a / b), weight, self.params.slope_precision_cap)
-        self.policy.add_slope(  # the change, so replicas' updates add up
-            (tenant, task, model),
+        step = SlopeStep(
             before.center,  # the slope's starting center, if it is new
             pm.mean - before.mean,
             pm.precision - before.precision,
             pm.center - before.center,
             pm.seen - before.seen,
         )
+        self.policy.add_slope(  # the change, so replicas' updates add up
+            (tenant, task, model), step.center0, step.mean, step.precision, step.center, step.seen
+        )
+        return step
+
+    def unlearn_slope(self, tenant: str, task: str, model: str, step: SlopeStep) -> None:
+        """Take back one grade's slope step (a stronger grade of the same answer replaces it).
+
+        The logistic update is not additive, so retracting by a weight -1 update would not undo
+        it; subtracting the very step it added does (exactly when no other grade of the arm
+        landed in between, else close: the later steps were taken from a slightly different
+        posterior). Without it an answer judged and then given feedback counted twice here."""
+        self.policy.add_slope(
+            (tenant, task, model), step.center0, -step.mean, -step.precision, -step.center,
+            -step.seen,
+        )  # fmt: skip

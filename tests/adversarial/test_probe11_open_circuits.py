@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anthropic
+import anthropic._base_client
 import httpx2
 import openai
+import openai._base_client
 import pytest
 
 from arbiter.offline.demo import API_KEY_ENV
@@ -77,11 +79,38 @@ def test_a_refusal_for_open_circuits_says_when_to_retry(
     asyncio.run(main())
 
 
+class _SdkRetryClock:
+    """The breaker's clock, moved on only by the SDKs' retry sleeps (which no longer sleep): the
+    retry lands exactly as long after the refusal as the SDK chose to wait, however loaded the
+    host (with a real 1 s cool-down, a host slow by a second between the circuit opening and the
+    next request put the refused call itself through as the probe)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:  # stands in for anyio.sleep in the SDKs
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+COOLDOWN_S = 15.0  # the default: only the test clock passes it
+
+
 def test_the_sdks_retry_lands_when_the_circuit_lets_a_probe_through(
-    tmp_path: Path, mock: AnthropicMock
+    tmp_path: Path, mock: AnthropicMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = _SdkRetryClock()
+    # the SDKs' one use of anyio is their retry sleep (_sleep_for_retry)
+    monkeypatch.setattr(openai._base_client, "anyio", clock)
+    monkeypatch.setattr(anthropic._base_client, "anyio", clock)
+
     async def main() -> None:
-        async with sidecar_in_process(tmp_path, edit_config=only_the_mock(mock, 1.0)) as sc:
+        async with sidecar_in_process(tmp_path, edit_config=only_the_mock(mock, COOLDOWN_S)) as sc:
+            monkeypatch.setattr(sc.services.breaker, "_clock", clock)
             transport = httpx2.ASGITransport(app=sc.app)
             async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
                 gpt = openai.AsyncOpenAI(
@@ -96,13 +125,15 @@ def test_the_sdks_retry_lands_when_the_circuit_lets_a_probe_through(
                         messages=ASK,  # type: ignore[arg-type]
                     )
                 before = len(mock.requests)
-                # refused (open), then retried once after Retry-After: the probe goes up
+                # refused (open), then retried once after Retry-After: the probe goes up (the
+                # SDK's own backoff, 0.5-1 s, would land in the open circuit: no probe)
                 with pytest.raises(openai.InternalServerError):
                     await gpt.with_options(max_retries=1).chat.completions.create(
                         model=DOWN,
                         messages=ASK,  # type: ignore[arg-type]
                     )
                 assert len(mock.requests) == before + 1
+                assert clock.slept == [COOLDOWN_S], "the SDK waited the Retry-After it was given"
                 with pytest.raises(anthropic.APIStatusError):
                     await claude.with_options(max_retries=1).messages.create(
                         model=DOWN,
@@ -110,5 +141,6 @@ def test_the_sdks_retry_lands_when_the_circuit_lets_a_probe_through(
                         messages=ASK,  # type: ignore[arg-type]
                     )
                 assert len(mock.requests) == before + 2
+                assert clock.slept == [COOLDOWN_S, COOLDOWN_S]
 
     asyncio.run(main())

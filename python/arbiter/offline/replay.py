@@ -71,6 +71,9 @@ RANDOM_HULL_SEEDS = 10  # seeds averaged for `aiq_random_hull`
 PGR_KEYS = ("apgr", "cpt50", "cpt80", "cpt50_usd", "cpt80_usd",
             "apgr_cost", "cpt50_cost_pct", "cpt80_cost_pct")  # fmt: skip
 AIQ_KEYS = ("aiq", "aiq_hull", "aiq_oracle")
+# below this many rows a sweep's curve has no point between the two pure ends (one row: each
+# request goes to one model or the other), so its APGR, CPT and AIQ are fixed by construction
+MIN_CURVE_ROWS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class RunResult:
     escalations: int
     cum_cost: tuple[float, ...]  # running cost after each request, in replay order
     cum_quality: tuple[float, ...]
+    overridden: int = 0  # requests whose router choice the cascade replaced (or never asked)
 
 
 # -- one online run --------------------------------------------------------------------------
@@ -219,7 +223,7 @@ def run(
     calls = dict.fromkeys((m.id for m in table.models), 0)
     answered = dict(calls)
     cost = qual = 0.0
-    escalations = 0
+    escalations = overridden = 0
     cum_cost: list[float] = []
     cum_q: list[float] = []
 
@@ -254,12 +258,14 @@ def run(
         e = easiness[i] if easiness is not None else None
         req = RouteRequest(TENANT, row.task, row.prompt_tokens, None, easiness=e, stats=row.stats)
         if cfg.cascade is not None and cheap_first is None:
-            model, out, escalated = _sidecar_request(
+            model, out, escalated, over = _sidecar_request(
                 router, req, row, cfg, baseline, call, e, judged, pay
             )
             escalations += escalated
+            overridden += over
         else:
             model = cheap_first or router.decide(req).chosen
+            overridden += cheap_first is not None  # the router is never asked
             out = call(row, model, e)
             if escalate is not None and model != baseline and out.response is not None:
                 esc, _why = escalate(row.task, row.prompt, out.response, "stop", None)
@@ -279,7 +285,7 @@ def run(
             tick()
     n = len(table.rows)
     return RunResult(cfg.knob, n, cost, qual / n, calls, answered, escalations,
-                     tuple(cum_cost), tuple(cum_q))  # fmt: skip
+                     tuple(cum_cost), tuple(cum_q), overridden)  # fmt: skip
 
 
 def _sidecar_request(
@@ -292,28 +298,31 @@ def _sidecar_request(
     e: float | None,
     judged: ModelledJudge | None = None,
     pay: Callable[[float], None] | None = None,
-) -> tuple[str, Outcome, int]:
+) -> tuple[str, Outcome, int, int]:
     """One request as the pipeline serves it: route, then (for a cascade task) try the cascade's
     first model when it is cheaper than the choice and escalate to the choice when its answer
-    fails the check (pipeline.plan / _cascade_first / _try_cascade). -> (model, outcome, 0|1)"""
+    fails the check (pipeline.plan / _cascade_first / _try_cascade).
+    -> (model, outcome, escalated 0|1, overridden 0|1: routing.cascade_all replaced the router's
+    choice with the baseline, so what the router learnt did not matter to this request)"""
     casc = cfg.cascade
     assert casc is not None
     decision = router.decide(req)
     chosen = decision.chosen
     if row.task not in casc.tasks:
-        return chosen, call(row, chosen, e), 0
+        return chosen, call(row, chosen, e), 0, 0
     eligible = {c.model: c.est_cost_usd for c in decision.candidates if c.eligible}
-    if casc.all and baseline in eligible:
+    over = int(casc.all and baseline in eligible)
+    if over:
         chosen = baseline
     first = casc.first or min(eligible, key=lambda m: eligible[m])
     if first == chosen or first not in eligible or eligible[first] >= eligible[chosen]:
-        return chosen, call(row, chosen, e), 0
+        return chosen, call(row, chosen, e), 0, over
     at = cfg.knob if cfg.objective == "gain" else casc.min_gain  # one threshold, both stages
     if skips_first_model(casc.prompt_lines, at, row.task, e):  # the prompt alone: no cheap try
-        return chosen, call(row, chosen, e), 0
+        return chosen, call(row, chosen, e), 0, over
     out = call(row, first, e)
     if out.response is None:  # no recorded text to check (e.g. MMLU's letters): kept
-        return first, out, 0
+        return first, out, 0, over
     line = casc.judge_lines.get(row.task)
     if line is not None and judged is not None:  # the judge in the cascade (cascade_judge.py)
         esc, _why = hard_escalation(row.task, row.prompt, out.response, "stop", None)
@@ -325,7 +334,7 @@ def _sidecar_request(
                 line, at, score, eligible[chosen], casc.judge_cost_exponent,
                 casc.cost_reference_usd,
             )  # fmt: skip
-        return (chosen, call(row, chosen, e), 1) if esc else (first, out, 0)
+        return (chosen, call(row, chosen, e), 1, over) if esc else (first, out, 0, over)
     knob = cfg.knob if cfg.objective in ("verifier", "min_answer_tokens", "gain") else None
     rule = casc.rule(row.task, knob if cfg.objective == "verifier" else None,
                      knob if cfg.objective == "min_answer_tokens" else None,
@@ -333,8 +342,8 @@ def _sidecar_request(
                      eligible[chosen])  # fmt: skip
     esc, _why = rule(row.task, row.prompt, out.response, "stop", None)
     if not esc:
-        return first, out, 0
-    return chosen, call(row, chosen, e), 1
+        return first, out, 0, over
+    return chosen, call(row, chosen, e), 1, over
 
 
 # -- reference points ------------------------------------------------------------------------
@@ -511,6 +520,18 @@ def sweep_metrics(table: Table, curve: list[dict[str, Any]], refs: _Refs) -> dic
     costs = [table.model_cost(m.id) for m in table.models]
     c_min, c_max = min(costs), max(costs)
     out: dict[str, Any] = {"curve": pts}
+    if len(table.rows) < MIN_CURVE_ROWS:
+        # every point of any router's curve is one of the two pure ends: APGR 0.5 and CPT 50%
+        # (and AIQ the hull's) by construction, whatever the router; null, and notes say why
+        out |= dict.fromkeys((*PGR_KEYS, "aiq"))
+        out["curve_cost"] = [
+            {"cost_pct": p["cost_pct"], "pgr": p.get("pgr"), "knob": p["knob"]} for p in pts
+        ]
+        if c_max > c_min:
+            singles = [(table.model_cost(m.id), table.model_quality(m.id)) for m in table.models]
+            out["aiq_hull"] = round(aiq(singles, c_min, c_max), 6)
+            out["aiq_oracle"] = round(aiq(oracle_frontier(table), c_min, c_max), 6)
+        return out
     if refs.two_models and not refs.has_gap:
         out |= dict.fromkeys(PGR_KEYS)
         out["curve_cost"] = [
@@ -608,7 +629,10 @@ def replay(
             "baseline_model": baseline,
             **summarize(table, main_run, refs),
             "savings_first_500": savings_curve(table, main_run, cfg, baseline),
+            "router_overridden": main_run.overridden,
         }
+        if main_run.overridden:
+            doc["notes"] = [feedback_note(main_run.overridden, main_run.requests)]
         if knobs:
 
             def sweep(t: Table) -> dict[str, Any]:
@@ -631,6 +655,18 @@ def replay(
                     "random": _random_control(table, refs, doc),
                 }
     return doc
+
+
+def feedback_note(overridden: int, requests: int) -> str:
+    """Why --feedback changes nothing (or less than it seems) when the cascade overrides the
+    router: feedback trains the router's choice, and routing.cascade_all (or --cascade-first)
+    replaces it."""
+    note = (
+        f"feedback: no effect on {overridden} of {requests} requests: the cascade "
+        "(routing.cascade_all, or --cascade-first) sent each to its first model and then the "
+        "baseline, never to the router's choice, which is what --feedback trains"
+    )
+    return note + (": both feedbacks give the same figures" if overridden == requests else "")
 
 
 def _random_control(table: Table, refs: _Refs, doc: Mapping[str, Any]) -> dict[str, Any]:

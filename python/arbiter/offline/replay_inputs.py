@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from arbiter.offline.outcome_table import Table
-from arbiter.offline.replay import AIQ_KEYS, PGR_KEYS, parse_priors
+from arbiter.offline.replay import AIQ_KEYS, MIN_CURVE_ROWS, PGR_KEYS, parse_priors
 
 ROW_FORMAT = """\
 table format: JSON Lines (optionally gzipped), UTF-8, one prompt per line:
@@ -22,7 +22,8 @@ table format: JSON Lines (optionally gzipped), UTF-8, one prompt per line:
                           "completion_tokens": 76}, ...}}
   quality is a number in [0, 1] (rescale other scales first); missing token counts are
   estimated as ceil(characters / 4); a multi-turn row is routed on its first user turn and
-  charged its recorded tokens; task may be missing (= chat). --models is a JSON list of
+  charged its recorded tokens (a cascade's check reads its whole response, every turn's
+  answers); task may be missing (= chat). --models is a JSON list of
   {"id", "price_in_per_mtok", "price_out_per_mtok"}; models it does not list are ignored.
   Full format and the report's keys: README.md, "Replaying your own tables"."""
 
@@ -45,7 +46,13 @@ def with_contract_keys(doc: Mapping[str, Any], table: Table) -> dict[str, Any]:
     table cannot define is null, never absent, NaN or Infinity, and `notes` says why."""
     out = dict(doc)
     notes: list[str] = []
-    if len(table.models) != 2:
+    if len(table.rows) < MIN_CURVE_ROWS:
+        notes.append(
+            "apgr, cpt*, apgr_cost, cpt*_cost_pct, aiq: null: one row, so each point of any "
+            "router's curve is one of the two pure ends and these figures (APGR 0.5, CPT 50%) "
+            "are fixed by construction, whatever the router; replay more rows"
+        )
+    elif len(table.models) != 2:
         notes.append(
             f"apgr, cpt50, cpt80, cpt*_usd, apgr_cost, cpt*_cost_pct, curve_cost: null: PGR "
             f"compares two models and this table has {len(table.models)}; read aiq"
@@ -62,7 +69,7 @@ def with_contract_keys(doc: Mapping[str, Any], table: Table) -> dict[str, Any]:
             "no gap to recover"
         )
         notes.append(f"apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: {why}")
-    if out.get("aiq") is None:
+    if out.get("aiq") is None and len(table.rows) >= MIN_CURVE_ROWS:
         notes.append(
             "aiq, aiq_hull, aiq_oracle: null: every model costs the same on this table, so "
             "there is no cost range to integrate quality over"

@@ -143,7 +143,9 @@ class Store(Protocol):
     ) -> list[dict[str, Any]]:
         """Per-bucket points from the per-minute rollups: ts, requests, failed, error_rate,
         cost_usd, baseline_cost_usd, savings_usd, mean_grade, graded, mean_latency_ms,
-        p50_ms/p95_ms/p99_ms (approximate, from fixed latency buckets). Empty buckets are absent."""
+        p50_ms/p95_ms/p99_ms (approximate, from fixed latency buckets). Empty buckets are absent.
+        A `bucket_s` that would make more than timeseries_bucket.MAX_POINTS points is widened
+        to timeseries_bucket.fitted_bucket()'s width (the points' `ts` are on its grid)."""
         ...
 
     def prune(
@@ -206,8 +208,11 @@ class Store(Protocol):
     def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]: ...
 
     def budget_usage(
-        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
-    ) -> list[dict[str, Any]]: ...
+        self, scope: str = "", window_starts: Sequence[float] | None = None
+    ) -> list[dict[str, Any]]:
+        """The spend rows of one scope, exactly ("" every scope's), of `window_starts` only
+        when given."""
+        ...
 
     def set_model_override(
         self, model: str, patch: dict[str, Any], ts: float

@@ -38,6 +38,7 @@ from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
+from arbiter.timeseries_bucket import fitted_bucket
 
 log = logging.getLogger(__name__)
 
@@ -611,8 +612,11 @@ class SqlStore(
         task: str | None = None,
         bucket_s: int = 60,
     ) -> list[dict[str, Any]]:
-        """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic."""
-        bucket = max(60, int(bucket_s) // 60 * 60)
+        """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic;
+        a bucket too fine for the range is widened to fitted_bucket()'s (at most MAX_POINTS
+        points), here and not only in the HTTP handler: a CLI, export or script asking
+        `since=0` per minute would otherwise read and build every minute's row."""
+        bucket = fitted_bucket(since, until, max(60, int(bucket_s) // 60 * 60))
         start = rollup.minute_of(since) // bucket * bucket
         queries = rollup.timeseries_queries(
             tenant=tenant, model=model, task=task, bucket=bucket, start=start,

@@ -211,12 +211,12 @@ class AccountsMixin(StoreHooks):
         return out
 
     def budget_usage(
-        self, scope_prefix: str = "", window_starts: Sequence[float] | None = None
+        self, scope: str = "", window_starts: Sequence[float] | None = None
     ) -> list[dict[str, Any]]:
-        """Rows whose scope starts with `scope_prefix` (and, given, of those windows only)."""
+        """The rows of `scope` ("" every scope's), and, given, of those windows only."""
         if window_starts is not None and not window_starts:
             return []  # (an empty IN list is not SQL)
-        sql, params = budget_usage_query(scope_prefix, window_starts)
+        sql, params = budget_usage_query(scope, window_starts)
         with self._ro() as cur:
             cur.execute(self._sql(sql), params)
             rows = sorted(cur.fetchall(), key=lambda r: (r[0], r[1]))
@@ -276,16 +276,21 @@ def _key_dict(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def budget_usage_query(
-    scope_prefix: str, window_starts: Sequence[float] | None
+    scope: str, window_starts: Sequence[float] | None
 ) -> tuple[str, tuple[Any, ...]]:
-    """budget_usage()'s SELECT: by scope prefix (the primary key's lead) and/or by window
-    (index budget_usage_window, migration 0056: the open windows of every scope, which
-    /arbiter/budgets reads, without a scan of every closed window's row)."""
+    """budget_usage()'s SELECT: by scope (the primary key's lead) and/or by window (index
+    budget_usage_window, migration 0056: the open windows of every scope, which
+    /arbiter/budgets reads, without a scan of every closed window's row).
+
+    The scope is matched exactly: it was a `LIKE scope%` prefix, whose `_` (a tenant's name may
+    hold one) and `%` were wildcards, which read a longer sibling's rows too (`tenant:acme`
+    read `tenant:acmeX`'s), and which neither backend could answer from the primary key (SQLite's
+    LIKE is case-insensitive, PostgreSQL's needs a "C" collation): a scan of every row."""
     where: list[str] = []
     params: list[Any] = []
-    if scope_prefix:
-        where.append("scope LIKE %s")
-        params.append(scope_prefix + "%")
+    if scope:
+        where.append("scope = %s")
+        params.append(scope)
     if window_starts is not None:
         where.append(f"window_start IN ({', '.join(['%s'] * len(window_starts))})")
         params.extend(window_starts)
