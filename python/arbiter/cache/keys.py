@@ -30,6 +30,7 @@ import orjson
 from arbiter.canonical import Protocol
 from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
+from arbiter.server_tools import acting
 
 # delivery only: never part of a key
 _DELIVERY = frozenset({"stream", "stream_options", "user", "metadata"})
@@ -116,7 +117,8 @@ def uncacheable(body: dict[str, Any]) -> str | None:
     for name in _UNCACHEABLE:
         if body.get(name):
             return name
-    return None
+    # the provider acts for it (searches, fetches, MCP calls): a hit would skip the actions
+    return acting(body)
 
 
 class Control(NamedTuple):
