@@ -8,9 +8,9 @@ shadowed like any other.
   filed, and no ticket), a web search's answer was served stale for the whole TTL, and the
   stored answer had lost the server-tool blocks and citations the canonical form cannot hold.
   Now such a request bypasses the cache (`x-arbiter-cache: bypass`), every time an upstream call.
-- Shadow traffic: a routed request carrying them was copied to a challenger, which ran them again
-  (fetched the URLs again, called the client's MCP server a second time, paid search fees no
-  token count meters). Now it is skipped, counted as `server_tools`.
+- Shadow traffic and latency probes: a request carrying them was copied to another model, which
+  ran them again (fetched the URLs again, called the client's MCP server a second time, paid
+  search fees no token count meters). Now it is skipped, counted as `server_tools`.
 
 Client-run tools (functions, Anthropic's bash / text editor / computer / memory) are still
 cached: the client, not the provider, runs those.
@@ -127,5 +127,40 @@ def test_a_request_the_provider_acts_on_is_never_copied_to_a_challenger(tmp_path
                 messages=[{"role": "user", "content": "Shadow probe: plain news?"}],
             )
             assert await _model_calls(sc, "sim-premium") == before + 1
+
+    asyncio.run(main())
+
+
+SLOW_PRIORS = (
+    "\n[latency]\nprior_ttft_ms = 2000\nprior_tokens_per_s = 20\n"
+    "\n[latency.max_latency_ms]\nchat = 4000\nsummarization = 4000\n"
+)
+
+
+def test_a_request_the_provider_acts_on_is_never_a_latency_probe(tmp_path: Path) -> None:
+    """A latency probe (an untried model set aside only by its slow prior gets one background
+    call, tests/test_latency_slo.py) copies the request too: one with web search on searched
+    again. The same traffic without it is probed (the control)."""
+
+    async def main() -> None:
+        async with (
+            sidecar_in_process(tmp_path, edit_config=lambda t: t + SLOW_PRIORS) as sc,
+            sdks(sc) as (_, gpt),
+        ):
+            for i in range(8):
+                await gpt.chat.completions.create(
+                    model="auto",
+                    messages=[{"role": "user", "content": f"Say hello to team {i}."}],
+                    web_search_options={},
+                )
+            await sc.services.shadow.drain()
+            assert sc.services.shadow.probes == 0
+            assert sc.services.shadow.skipped.get("server_tools", 0) >= 1
+            for i in range(8):
+                await gpt.chat.completions.create(
+                    model="auto", messages=[{"role": "user", "content": f"Say hi to crew {i}."}]
+                )
+            await sc.services.shadow.drain()
+            assert sc.services.shadow.probes >= 1, "the control: plain traffic is probed"
 
     asyncio.run(main())
