@@ -191,9 +191,8 @@ class Shadow:
         """Maybe send this answered request to a challenger too, in the background; and to
         the model its plan names for a latency probe."""
         # a copy would have the provider act again (server_tools.py): never shadowed
-        repeats_actions = acting(req.body) is not None
         if plan.latency_probe is not None:
-            if repeats_actions:
+            if acting(req.body) is not None:
                 self._skip("server_tools")
             else:
                 self._probe_latency(req, plan, plan.latency_probe)
@@ -203,7 +202,7 @@ class Shadow:
         rate = self.cfg.tenant_rates.get(plan.tenant, rate)
         if rate <= 0.0 or self._rng.random() >= rate:
             return
-        if repeats_actions:
+        if acting(req.body) is not None:
             self._skip("server_tools")
             return
         candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
