@@ -41,6 +41,7 @@ from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY, context_need
+from arbiter.server_tools import acting
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
     body_for,
@@ -189,13 +190,20 @@ class Shadow:
     def after_answer(self, req: ChatRequest, plan: Plan, served: str) -> None:
         """Maybe send this answered request to a challenger too, in the background; and to
         the model its plan names for a latency probe."""
+        # a copy would have the provider act again (server_tools.py): never shadowed
         if plan.latency_probe is not None:
-            self._probe_latency(req, plan, plan.latency_probe)
+            if acting(req.body) is not None:
+                self._skip("server_tools")
+            else:
+                self._probe_latency(req, plan, plan.latency_probe)
         if not self.active or plan.mode != "routed":
             return
         rate = self.cfg.task_rates.get(plan.task, self.cfg.sample_rate)
         rate = self.cfg.tenant_rates.get(plan.tenant, rate)
         if rate <= 0.0 or self._rng.random() >= rate:
+            return
+        if acting(req.body) is not None:
+            self._skip("server_tools")
             return
         candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
         if not candidates:

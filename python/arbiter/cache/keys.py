@@ -30,11 +30,13 @@ import orjson
 from arbiter.canonical import Protocol
 from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
+from arbiter.server_tools import acting
 
 # delivery only: never part of a key
 _DELIVERY = frozenset({"stream", "stream_options", "user", "metadata"})
 # answers the canonical form cannot hold (several choices, log-probabilities, reasoning blocks,
-# audio): such requests bypass the cache instead of being served a poorer answer
+# audio; citations, _asks_citations): such requests bypass the cache instead of being served a
+# poorer answer
 _UNCACHEABLE = ("logprobs", "top_logprobs", "thinking", "audio", "modalities", "prediction")
 
 
@@ -116,7 +118,32 @@ def uncacheable(body: dict[str, Any]) -> str | None:
     for name in _UNCACHEABLE:
         if body.get(name):
             return name
-    return None
+    if _asks_citations(body.get("messages")):
+        return "citations"
+    # the provider acts for it (searches, fetches, MCP calls): a hit would skip the actions
+    return acting(body)
+
+
+def _asks_citations(messages: Any) -> bool:
+    """A document or search result with `citations` enabled (Anthropic), at the top of a turn
+    or inside a tool_result: the answer's text then carries citations, which the canonical
+    answer does not hold (a hit replayed the text without them)."""
+    if not isinstance(messages, list):
+        return False
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if not isinstance(block, dict):
+                continue
+            inner = block.get("content")  # a tool_result's blocks (one level: no deeper)
+            if _cites(block) or (isinstance(inner, list) and any(map(_cites, inner))):
+                return True
+    return False
+
+
+def _cites(block: Any) -> bool:
+    citations = block.get("citations") if isinstance(block, dict) else None
+    return isinstance(citations, dict) and citations.get("enabled") is True
 
 
 class Control(NamedTuple):

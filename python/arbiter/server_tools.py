@@ -1,0 +1,45 @@
+"""Requests that make the provider act on its own side: Anthropic's server tools (web search, web
+fetch, code execution, tool search, any tool type it runs itself), its MCP connector
+(`mcp_servers`: the provider calls the client's MCP servers), a code-execution `container`, and
+OpenAI's `web_search_options` (its mere presence turns search on).
+
+Their answer is what those actions found or did at that moment, and the actions themselves may
+matter (an MCP tool files a ticket, a fetch hits a third party's site, each search is billed per
+use outside any token count). So such a request is never served from or stored in the response
+cache (a hit would skip the actions and serve stale search results; the canonical answer also
+loses the server-tool blocks and citations), and never copied to another model as shadow traffic
+or a latency probe (the copy would perform them again).
+
+Tools the client runs (functions, OpenAI's `custom`, Anthropic's bash / text editor / computer /
+memory tools) only ask the model to emit a call: the answer is the model's alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Anthropic's tool types the client runs: a tool_use block comes back, nothing happens upstream
+# (names are versioned, `bash_20250124`, `text_editor_20250728`, ...). Any other typed tool is
+# taken as run by the provider: a type not known here is treated as the one that acts.
+_CLIENT_TOOL_PREFIXES = ("bash_", "text_editor_", "computer_", "memory_")
+_CLIENT_TOOL_TYPES = frozenset({"function", "custom"})
+# top-level fields whose presence (any value but null or an empty list) has the provider act
+_ACTING_FIELDS = ("mcp_servers", "container", "web_search_options")
+
+
+def acting(body: dict[str, Any]) -> str | None:
+    """What in this request body has the provider act on its own side (for messages and
+    counters), or None when nothing does."""
+    for name in _ACTING_FIELDS:
+        if body.get(name) not in (None, []):
+            return f"'{name}'"
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return None
+    for tool in tools:
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if not isinstance(kind, str) or kind in _CLIENT_TOOL_TYPES:
+            continue
+        if not kind.startswith(_CLIENT_TOOL_PREFIXES):
+            return f"the {kind[:64]!r} tool"
+    return None
