@@ -40,7 +40,7 @@ import latency_slo as live
 import latency_slo_replay as replay_mod
 from arbiter.latency import lognormal_sum_quantile, z_score
 from arbiter.output_length import token_log_moments
-from arbiter.routing import RouteRequest, Router
+from arbiter.routing import Router, RouteRequest
 
 
 def true_total_ms(model: str, tokens_mu: float, tokens_var: float, z: float) -> float:
