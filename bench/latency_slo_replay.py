@@ -35,6 +35,7 @@ import json
 import math
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +169,15 @@ class Stalls:
 
 
 def replay(
-    seed: int, optimistic: bool, learned: LearnedLatency | None = None, stalls: str = ""
+    seed: int,
+    optimistic: bool,
+    learned: LearnedLatency | None = None,
+    stalls: str = "",
+    trace: Callable[[int, live.Item, RouteRequest, Any, Router], None] | None = None,
 ) -> dict[str, Any]:
+    """One seed's figures. `trace`: called with each request (index, item, request, the
+    router's decision, the router) after routing it and before anything learns from its
+    answer (bench/latency_slo_misses.py reads what the router saw)."""
     items = live.build_items(600, seed, 1.0)
     tasks = ("code", "math", "extraction", *live._OPEN)
     pool = [
@@ -203,6 +211,8 @@ def replay(
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
                            max_latency_ms=it.slo_ms)  # fmt: skip
         decision = router.decide(req)
+        if trace is not None:
+            trace(i, it, req, decision, router)
         model = decision.chosen
         tokens, seconds, ok, usd = it.truth[model]
         late = it.slo_ms is not None and seconds * 1000 > it.slo_ms
