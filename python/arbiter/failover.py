@@ -268,7 +268,12 @@ async def run_with_failover(
                 raise UpstreamTimeout(f"{model}: the request deadline passed") from None
             except ArbiterError as caught:
                 err = caught
-            except BaseException:  # cancelled (the client left) or a bug: the probe is free again
+            except asyncio.CancelledError:  # the client left: the abandoned call is on record
+                breaker.release(model)  # (it may be billed: Budgets.call committed its worst)
+                ms = (time.perf_counter() - started) * 1000
+                attempts.append(Attempt(model, False, ms, "cancelled"))
+                raise
+            except BaseException:  # a bug: the probe is free again
                 breaker.release(model)
                 raise
             else:

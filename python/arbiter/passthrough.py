@@ -249,11 +249,8 @@ class PassThrough:
 
             return await budgets.call(charge, name, send)
 
-        watch = (
-            CancelOnDisconnect(receive)
-            if receive is not None and not req.stream
-            else contextlib.nullcontext()
-        )
+        # a stream too, until it opens (its first content): then passthrough_stream watches it
+        watch = CancelOnDisconnect(receive) if receive is not None else contextlib.nullcontext()
         try:
             with watch:
                 _, answer = await run_with_failover(
@@ -261,7 +258,12 @@ class PassThrough:
                     attempts=attempts,
                 )  # fmt: skip
         except ArbiterError as err:  # ClientDisconnected too: the call was cancelled
-            await self._record(kind, req, principal, decision_id, started, attempts, None, err)
+            # what the failed calls may have been billed (Budgets.call committed it), the spend
+            # the release settles: the decision says the same
+            await self._record(
+                kind, req, principal, decision_id, started, attempts, None, err,
+                committed=charge.committed,
+            )  # fmt: skip
             if caps:
                 await budgets.release(decision_id)
             raise

@@ -85,9 +85,9 @@ class Pipeline:
         slo: LatencySLO = NO_SLO,
     ) -> Completed | Streamed:
         """One request's lifecycle, whatever its surface: budget caps -> plan -> reserve ->
-        answer (complete, or open a stream) -> record -> settle. `watch` wraps a non-streaming
-        answer (the server's: cancel it when the client leaves). Any failure releases what was
-        reserved and not spent; a stream settles when its relay ends."""
+        answer (complete, or open a stream) -> record -> settle. `watch` wraps a whole answer
+        or a stream's opening (the server's: cancel it when the client leaves). Any failure
+        releases what was reserved and not spent; a stream settles when its relay ends."""
         budgets = self.s.budgets
         caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
         if caps and req.max_tokens is None:
@@ -152,11 +152,11 @@ class Pipeline:
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         outcome: Completed | Streamed
         try:
-            if req.stream:
-                outcome = await self.stream(req, plan)
-            else:
-                with watch():
-                    outcome = await self.complete(req, plan)
+            # a stream is watched until it opens (its first content), as a whole answer is: a
+            # client gone meanwhile cancels the call and any failover after it; once open, the
+            # event stream watches it (event_stream.py)
+            with watch():
+                outcome = await (self.stream(req, plan) if req.stream else self.complete(req, plan))
         except BaseException:
             if caps:
                 await budgets.release(plan.decision_id)  # a no-op once the spend was settled
@@ -446,6 +446,11 @@ class Pipeline:
             )
         except ArbiterError as err:
             await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
+            raise
+        except asyncio.CancelledError:  # the client left before the first content
+            gone = ClientDisconnected("the client disconnected before the stream began")
+            with anyio.CancelScope(shield=True):
+                await self._record(req, plan, plan.models[0], None, attempts, gone, "", stream=True)
             raise
         reserved = self._stream_worst(req, plan, model)
         headers = self.headers(

@@ -322,6 +322,10 @@ class Translating(_Collecting):
     def end(self) -> bytes:
         out = b""
         if isinstance(self._decoder, openai_stream.StreamDecoder) and not self._decoder.done:
+            if not self._decoder.finish_seen:
+                # no choice finished: no stop reason the decoder would make up is shown, and
+                # with none (`finish`) the relay fails the stream, as a same-protocol one
+                return b""
             out = self._encode(self._decoder.finish())  # OpenAI's [DONE] is not an item
         held, self._finish_bytes = self._finish_bytes, b""
         return out + held

@@ -207,6 +207,11 @@ class StreamDecoder:
     def usage(self) -> CanonicalUsage:
         return self._usage
 
+    @property
+    def finish_seen(self) -> bool:
+        """Whether a chunk carried a finish_reason (finish() says `end_turn` without one)."""
+        return self._stop is not None
+
 
 class StreamEncoder:
     """Canonical events -> OpenAI `data: {chunk}\\n\\n` bytes, ending with `data: [DONE]`.

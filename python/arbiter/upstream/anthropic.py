@@ -36,6 +36,7 @@ from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
     answer_and_bytes,
+    counts_believable,
     forwarded_headers,
     log_upstream_text,
     reported_cost,
@@ -55,10 +56,18 @@ def messages_url(base_url: str) -> str:
     return base + ("/messages" if base.endswith("/v1") else "/v1/messages")
 
 
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+
 def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     """Anthropic's `input_tokens` excludes cache reads and writes; Usage.prompt_tokens is all
     input, with the cached parts also given on their own."""
-    u = usage if isinstance(usage, dict) else {}
+    u = usage if isinstance(usage, dict) and counts_believable(usage, _COUNTS) else {}
 
     def count(key: str) -> int:
         return token_count(u.get(key))
@@ -268,8 +277,10 @@ class AnthropicStream(SSEStream):
             self.usage = parse_usage(merged, self._reported_cost)
         elif kind == "message_stop":
             self.done = True
-            if self.usage is None and self._start_usage:  # ended properly, no count after all
-                self.usage = parse_usage(self._start_usage, self._reported_cost)
+            # ended properly with no final count: message_start's output count is still a
+            # placeholder (1), no bill; only a cost the upstream reported is one
+            if self.usage is None and self._reported_cost is not None:
+                self.usage = parse_usage(None, self._reported_cost)
         return kind.encode()
 
 

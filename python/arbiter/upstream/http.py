@@ -14,7 +14,7 @@ import math
 import string
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, NoReturn
 
 import httpx
@@ -70,6 +70,21 @@ def token_count(value: Any) -> int:
     spend."""
     plain = isinstance(value, int) and not isinstance(value, bool)
     return value if plain and 0 < value <= MAX_CALL_TOKENS else 0
+
+
+def counts_believable(usage: Mapping[str, Any], keys: Iterable[str]) -> bool:
+    """False when any of `keys` holds what is no count (negative, a string, a fraction, past
+    MAX_CALL_TOKENS; absent or null is 0). One such count makes the whole usage not reported:
+    the others priced alone bill part of the call (an answer whose output count lies would cost
+    its prompt alone), so the call is priced as one without usage."""
+    for key in keys:
+        value = usage.get(key)
+        if value is None:
+            continue
+        plain = isinstance(value, int) and not isinstance(value, bool)
+        if not (plain and 0 <= value <= MAX_CALL_TOKENS):
+            return False
+    return True
 
 
 def _cost(value: float) -> float | None:

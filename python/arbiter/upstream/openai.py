@@ -24,6 +24,7 @@ from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
     answer_and_bytes,
+    counts_believable,
     forwarded_headers,
     json_object,
     reported_cost,
@@ -33,10 +34,12 @@ from arbiter.upstream.openai_errors import error_in_answer, http_error
 from arbiter.upstream.stream_characters import SurrogateJoiner
 from arbiter.upstream.whole_answer import piece_chars
 
+_COUNTS = ("prompt_tokens", "completion_tokens")
+
 
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     usage = body.get("usage") or {}
-    if not isinstance(usage, dict):
+    if not isinstance(usage, dict) or not counts_believable(usage, _COUNTS):
         usage = {}
     return Usage(
         prompt_tokens=token_count(usage.get("prompt_tokens")),
