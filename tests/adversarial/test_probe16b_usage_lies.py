@@ -111,7 +111,7 @@ async def _charged(
         async with sidecar_in_process(
             tmp_path, edit_config=lambda t: fast_failover(config(t))
         ) as sc:
-            r = await sc.client.post(path, json=request, headers=sc.auth)
+            r = await sc.client.post(path, json=request, headers=sc.auth_for(path))
             assert r.status_code == 200, r.text
             decision = await recorded_decision(sc, r.headers["x-arbiter-decision-id"])
     return float(decision["cost_usd"])
