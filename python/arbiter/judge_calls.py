@@ -37,18 +37,17 @@ def judge_body(
 JUDGE_MAX_TOKENS = 200
 
 
-def judge_caller(
-    services: Services, model: str | None = None
-) -> Callable[[list[dict[str, str]], str], Any]:
+def judge_caller(services: Services, model: str | None = None) -> Callable[..., Any]:
     """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
     tenant whose answer it grades, and reserved and settled against the caps of
     `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
     skips the grade: grading is best-effort). `model`: the judge to call (default
-    `routing.judge_model`; the cascade's in-request judge is `routing.cascade_judge_model`)."""
+    `routing.judge_model`; the cascade's in-request judge is `routing.cascade_judge_model`).
+    A call's own `judge` wins over both (the cascade's self-judge: the first answer's model)."""
 
-    async def call(messages: list[dict[str, str]], tenant: str) -> str:
+    async def call(messages: list[dict[str, str]], tenant: str, judge: str | None = None) -> str:
         s = services
-        judge = model or s.settings.routing.judge_model
+        judge = judge or model or s.settings.routing.judge_model
         assert judge is not None, "judge_caller is only wired when a judge model is configured"
         m = s.registry[judge]
         body = judge_body(messages, m, s.protocol_of(judge))
