@@ -88,8 +88,9 @@ def test_a_self_judge_is_modelled_with_the_larger_error_unless_one_is_set(tmp_pa
 def test_the_replay_cli_sweeps_a_two_model_table_with_the_self_judge(tmp_path: Path) -> None:
     t, models = _pair(tmp_path)
     out = tmp_path / "r.json"
-    args = [str(tmp_path / "t.jsonl.gz"), "--models", str(models), "--routing-config",
-            str(_self_config(tmp_path, t)), "--sweep", "--out", str(out), "--no-progress"]  # fmt: skip
+    config = str(_self_config(tmp_path, t))
+    args = [str(tmp_path / "t.jsonl.gz"), "--models", str(models), "--routing-config", config,
+            "--sweep", "--out", str(out), "--no-progress"]  # fmt: skip
     assert replay_cli.main(args) == 0
     doc = json.loads(out.read_text())
     assert doc["sweep_knob"] == "gain" and doc["apgr_cost"] is not None
