@@ -29,10 +29,12 @@ from arbiter.cascade_gain import expected_gain
 __all__ = ["SELF_JUDGE", "SELF_JUDGE_ERROR", "hard_escalation", "judge_for", "judged_escalation"]
 
 SELF_JUDGE = "first"  # routing.cascade_judge_model: the first answer's own model grades it
-# the replay's default flip error for a self-judge: twice the GPT-4 judge's disagreement with
-# experts (as_sidecar.JUDGE_ERROR, 0.15); not measured (no judge is called offline), a
-# documented assumption that the sixteenth session's bench sweeps (0.15 to 0.6)
-SELF_JUDGE_ERROR = 0.3
+# the replay's default flip error for a self-judge. Not measured (no judge is called offline):
+# a documented assumption. GPT-4 judging others disagrees with experts 15% of the time
+# (as_sidecar.JUDGE_ERROR); round nine read 0.3 as the likely figure for a separate gpt-3.5-class
+# judge; a model of that class grading its own answers is worse again (it rates them higher and
+# misses the errors it made), so 0.45. bench/routing_selfjudge.py sweeps 0.15 to 0.6.
+SELF_JUDGE_ERROR = 0.45
 
 
 def judge_for(configured: str, first: str) -> str:

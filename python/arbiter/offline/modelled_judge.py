@@ -9,7 +9,7 @@ as a live judge would read it). That quality stands for the judge's score (judge
 (s - 1) / 9), so the task's judge line is in
 the table's quality unit. `error` is `--judge-error` (default as_sidecar.JUDGE_ERROR, 0.15:
 MT Bench's GPT-4 judge against human experts; a self-judge's default is
-cascade_judge.SELF_JUDGE_ERROR, 0.3); bench/routing_round9_chat.py sweeps 0-0.3,
+cascade_judge.SELF_JUDGE_ERROR, 0.45); bench/routing_round9_chat.py sweeps 0-0.3,
 bench/routing_selfjudge.py the self-judge's 0.15-0.6.
 Each reading is charged as the sidecar pays it: judge.py's prompt on the question and the answer
 (tokens ceil(chars / 4), as the tables count them) plus JUDGE_OUT_TOKENS of reply, at the judge

@@ -229,7 +229,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=None,
         help="the judge's chance of a wrong verdict: sidecar feedback's and the cascade's "
-        'in-request judge\'s (default 0.15; 0.3 for a self-judge, cascade_judge_model = "first")',
+        'in-request judge\'s (default 0.15; 0.45 for a self-judge, cascade_judge_model = "first")',
     )
     ap.add_argument(
         "--tasks",
