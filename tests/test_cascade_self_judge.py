@@ -57,6 +57,9 @@ def test_first_is_accepted_in_a_two_model_pool_and_an_unknown_judge_is_a_clear_e
     with pytest.raises(ConfigError, match=r"unknown model 'gpt-3\.5-turbo-1106' \(a model of the "):
         load_routing(p, [GPT4, MIXTRAL])
     assert judge_for(SELF_JUDGE, MIXTRAL) == MIXTRAL and judge_for(JUDGE, MIXTRAL) == JUDGE
+    p.write_text(f'[routing]\n{ok}cascade_judge_model = "first"\n')
+    with pytest.raises(ConfigError, match="both a model of the pool and the self-judge"):
+        load_routing(p, [GPT4, "first"])  # a model named "first": ambiguous, refused
 
 
 def test_a_two_model_table_replays_with_the_self_judge_and_pays_its_calls(tmp_path: Path) -> None:

@@ -322,6 +322,11 @@ def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, 
     if r.cascade_judge_model is not None:
         where = ["routing", "cascade_judge_model"]  # located only on a failure: a scan
         self_judge = r.cascade_judge_model == SELF_JUDGE  # the first answer's own model
+        if self_judge and SELF_JUDGE in models:
+            loc.fail(
+                f'{loc.where(where)}: "{SELF_JUDGE}" is both a model of the pool and the '
+                "self-judge: rename the model"
+            )
         if not self_judge and r.cascade_judge_model not in models:
             loc.fail(
                 f"{loc.where(where)}: unknown model {r.cascade_judge_model!r} (a model of the "
