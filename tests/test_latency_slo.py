@@ -706,3 +706,38 @@ def test_a_cascade_counts_its_judge_call_against_the_slo(tmp_path: Path) -> None
     finally:
         plain.store.close()
         svc.store.close()
+
+
+def test_a_self_judge_counts_the_first_models_own_judge_call_against_the_slo(
+    tmp_path: Path,
+) -> None:
+    """`cascade_judge_model = "first"`: the first model grades its own answer, so the judge's
+    predicted call is the first model's (not a fixed model's) and counts against the SLO."""
+    from arbiter.pipeline import Pipeline
+    from arbiter.principal import Principal
+    from arbiter.surfaces.openai_chat import parse_chat_request
+
+    doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "unused.db")
+    doc["routing"]["cascade_tasks"] = ["chat"]
+    doc["routing"]["explore"] = 0.0
+    judged = {**doc, "routing": {**doc["routing"], "cascade_judge_model": "first",
+                                 "cascade_judge_gain": {"chat": [1.0, -2.0]}}}  # fmt: skip
+    req = parse_chat_request(b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}')
+    who = Principal("t")
+    plain = Services(config.loads(to_toml(doc), env=ENV), seed=1)
+    svc = Services(config.loads(to_toml(judged), env=ENV), seed=1)
+    try:
+        base = Pipeline(plain).plan(req, who, LatencySLO(1e9, None))
+        assert base.cascade_first is not None and base.predicted_ms is not None, base.reason
+        first, chosen = base.cascade_first, base.models[0]
+        both = base.predicted_ms[first][1] + base.predicted_ms[chosen][1]
+        judge_ms = svc.router_for(who).predicted_total_ms(first, "t", 200)
+        assert judge_ms is not None and judge_ms > 0
+        assert (
+            Pipeline(svc).plan(req, who, LatencySLO(both + judge_ms / 2, None)).cascade_first
+            is None
+        )
+        assert Pipeline(svc).plan(req, who, LatencySLO(both + judge_ms * 2, None)).cascade_first
+    finally:
+        plain.store.close()
+        svc.store.close()

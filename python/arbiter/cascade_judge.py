@@ -8,6 +8,13 @@ score, on the cascade's one scale (cascade_gain.py), against `cascade_min_expect
 Why: on open-ended chat nothing in the prompt or the answer's shape ranks the cheap answers
 (routing.md, rounds four to seven); a judge reading the answer does, and a cheap judge costs a
 few percent of the strong model's spend (round nine). Pure functions; the call is pipeline.py's.
+
+`cascade_judge_model = "first"` (SELF_JUDGE) is the self-judge: the model that gave the first
+answer grades it. It is the form a two-model pool can use (MT Bench's GPT-4 + Mixtral holds no
+third, cheap judge; GPT-4 as the judge costs about a third of the all-GPT-4 spend, round nine),
+and it names no model, so one config serves every pool whose first model differs. Self-judging
+is biased (a model rates its own answers higher and shares their blind spots): `arbiter replay`
+models it with a larger judge error (SELF_JUDGE_ERROR; routing.md, sixteenth session).
 """
 
 from __future__ import annotations
@@ -19,7 +26,21 @@ from arbiter.cascade import should_escalate
 from arbiter.cascade_cost import DEFAULT_REFERENCE_USD
 from arbiter.cascade_gain import expected_gain
 
-__all__ = ["hard_escalation", "judged_escalation"]
+__all__ = ["SELF_JUDGE", "SELF_JUDGE_ERROR", "hard_escalation", "judge_for", "judged_escalation"]
+
+SELF_JUDGE = "first"  # routing.cascade_judge_model: the first answer's own model grades it
+# the replay's default flip error for a self-judge. Not measured (no judge is called offline):
+# a documented assumption. GPT-4 judging others disagrees with experts 15% of the time
+# (as_sidecar.JUDGE_ERROR); round nine read 0.3 as the likely figure for a separate gpt-3.5-class
+# judge; a model of that class grading its own answers is worse again (it rates them higher and
+# misses the errors it made), so 0.45. bench/routing_selfjudge.py sweeps 0.15 to 0.6.
+SELF_JUDGE_ERROR = 0.45
+
+
+def judge_for(configured: str, first: str) -> str:
+    """The model that grades `first`'s answer: `first` itself under the self-judge, else the
+    configured judge."""
+    return first if configured == SELF_JUDGE else configured
 
 
 def hard_escalation(

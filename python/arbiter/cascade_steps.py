@@ -9,6 +9,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from arbiter import judge, shared_timeouts
@@ -16,7 +17,7 @@ from arbiter.answer_choices import choices_of
 from arbiter.cascade import Escalate
 from arbiter.cascade_choices import later_choices_escalation, several_choices
 from arbiter.cascade_gain import skips_first_model
-from arbiter.cascade_judge import hard_escalation, judged_escalation
+from arbiter.cascade_judge import hard_escalation, judge_for, judged_escalation
 from arbiter.errors import ArbiterError
 from arbiter.grading import INLINE_CHARS
 from arbiter.judge_calls import JUDGE_MAX_TOKENS
@@ -42,12 +43,13 @@ def cascade_first(
     slo: LatencySLO = NO_SLO,
     route: RouteDecision | None = None,
     easiness: float | None = None,
-    judge_ms: float = 0.0,
+    judge_ms: float | Callable[[str], float] = 0.0,
 ) -> str | None:
     """For tasks configured to cascade (non-streaming only): the first eligible one of
     `routing.cascade_first_model` / `cascade_first_models` (or else the cheapest eligible
     model), when it is cheaper than the routed choice. `judge_ms`: the in-request judge's
-    predicted call (`judge_ms`), which sits between the cheap try and an escalation."""
+    predicted call (`judge_ms`), which sits between the cheap try and an escalation; a
+    function of the first model where the judge is that model (the self-judge)."""
     if req.stream or task not in r.cascade_tasks:
         return None
     if skips_first_model(r.cascade_prompt_gain, r.cascade_min_expected_gain, task, easiness):
@@ -65,23 +67,30 @@ def cascade_first(
     if predicted is not None and slo.max_latency_ms is not None:
         # the cheap try, the judge reading it and an escalation must all fit in the SLO,
         # else no cascade
-        both = predicted[first.model][1] + judge_ms + predicted[chosen][1]
+        judging = judge_ms(first.model) if callable(judge_ms) else judge_ms
+        both = predicted[first.model][1] + judging + predicted[chosen][1]
         if both > slo.max_latency_ms:
             return None
     return first.model
 
 
-def judge_ms(r: RoutingSettings, router: Router, tenant: str, task: str, slo: LatencySLO) -> float:
+def judge_ms(
+    r: RoutingSettings, router: Router, tenant: str, task: str, slo: LatencySLO, first: str = ""
+) -> float:
     """The in-request judge's predicted total ms (its reply at most JUDGE_MAX_TOKENS), when
     the task has a `routing.cascade_judge_gain` line and the request a total-latency SLO;
-    else 0 (no judge call, or nothing to fit it in)."""
+    else 0 (no judge call, or nothing to fit it in). `first`: the cascade's first model (the
+    judge under the self-judge)."""
     if (
         slo.max_latency_ms is None
         or r.cascade_judge_model is None
         or task not in r.cascade_judge_gain
     ):
         return 0.0
-    ms = router.predicted_total_ms(r.cascade_judge_model, tenant, JUDGE_MAX_TOKENS)
+    model = judge_for(r.cascade_judge_model, first)
+    if not model:
+        return 0.0
+    ms = router.predicted_total_ms(model, tenant, JUDGE_MAX_TOKENS)
     return 0.0 if ms is None else ms
 
 
@@ -130,6 +139,7 @@ async def judged(
         async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
             reply = await s.cascade_judge(
                 judge.build_judge_messages(req.prompt_text, result.content), plan.tenant,
+                judge=judge_for(s.settings.routing.cascade_judge_model or "", result.model),
                 on_cost=plan.add_judge_cost,
             )  # fmt: skip
     except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included

@@ -205,6 +205,8 @@ class RoutingSettings:
     # the same threshold; the judge's call is paid and recorded (mode `judge`). A judge failure
     # falls back to the task's cascade_expected_gain line. Open-ended chat: routing.md, round nine
     cascade_judge_gain: dict[str, list[float]] = field(default_factory=dict)
+    # a model of the pool, or "first": the self-judge, the first answer's own model grades it
+    # (a two-model pool's only cheap judge; cascade_judge.SELF_JUDGE)
     cascade_judge_model: str | None = None
     # > 0: the judged gain per dollar of the fix, x (cascade_cost_reference_usd / the escalation
     # target's predicted cost) ** this (cascade_judge.py); 0 = the judged gain alone

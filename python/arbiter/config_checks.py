@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from arbiter.cascade_judge import SELF_JUDGE
 from arbiter.errors import ConfigError
 from arbiter.store_url import BadStoreUrl, check_store_url
 from arbiter.tenant_names import tenant_name_problem
@@ -306,8 +307,9 @@ def check_cost_weighing(loc: _Locator, r: RoutingSettings) -> None:
 
 
 def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) -> None:
-    """routing.cascade_judge_gain needs routing.cascade_judge_model, a model of the pool (and the
-    model alone is of no use without a task to judge)."""
+    """routing.cascade_judge_gain needs routing.cascade_judge_model, a model of the pool or
+    "first" (the self-judge, cascade_judge.SELF_JUDGE); and the model alone is of no use
+    without a task to judge."""
     if r.cascade_judge_gain and r.cascade_judge_model is None:
         loc.fail(
             f"{loc.where(['routing', 'cascade_judge_gain'])}: needs routing.cascade_judge_model "
@@ -319,8 +321,17 @@ def check_cascade_judge(loc: _Locator, r: RoutingSettings, models: Mapping[str, 
         )
     if r.cascade_judge_model is not None:
         where = ["routing", "cascade_judge_model"]  # located only on a failure: a scan
-        if r.cascade_judge_model not in models:
-            loc.fail(f"{loc.where(where)}: unknown model {r.cascade_judge_model!r}")
+        self_judge = r.cascade_judge_model == SELF_JUDGE  # the first answer's own model
+        if self_judge and SELF_JUDGE in models:
+            loc.fail(
+                f'{loc.where(where)}: "{SELF_JUDGE}" is both a model of the pool and the '
+                "self-judge: rename the model"
+            )
+        if not self_judge and r.cascade_judge_model not in models:
+            loc.fail(
+                f"{loc.where(where)}: unknown model {r.cascade_judge_model!r} (a model of the "
+                f'pool, or "{SELF_JUDGE}": the first answer\'s own model grades it)'
+            )
         if not r.cascade_judge_gain:
             loc.fail(f"{loc.where(where)}: set routing.cascade_judge_gain for the tasks it grades")
 

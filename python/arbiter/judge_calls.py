@@ -39,13 +39,15 @@ JUDGE_MAX_TOKENS = 200
 
 
 class PaidJudgeCall(CallShape):
-    """A judge call: its reply's text; `on_cost` is told what it cost (the cascade's judge
-    adds it to the request's cost as the caller sees it: `Plan.judge_cost`)."""
+    """A judge call: its reply's text; `judge` names the model to call (the cascade's self-judge:
+    the first answer's own); `on_cost` is told what it cost (the cascade's judge adds it to the
+    request's cost as the caller sees it: `Plan.judge_cost`)."""
 
     def __call__(
         self,
         messages: list[dict[str, str]],
         tenant: str,
+        judge: str | None = None,
         on_cost: Callable[[float], None] | None = None,
     ) -> Awaitable[str]: ...
 
@@ -55,16 +57,18 @@ def judge_caller(services: Services, model: str | None = None) -> PaidJudgeCall:
     tenant whose answer it grades, and reserved and settled against the caps of
     `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
     skips the grade: grading is best-effort). `model`: the judge to call (default
-    `routing.judge_model`; the cascade's in-request judge is `routing.cascade_judge_model`)."""
+    `routing.judge_model`; the cascade's in-request judge is `routing.cascade_judge_model`).
+    A call's own `judge` wins over both (the cascade's self-judge: the first answer's model)."""
 
     async def call(
         messages: list[dict[str, str]],
         tenant: str,
+        judge: str | None = None,
         on_cost: Callable[[float], None] | None = None,
     ) -> str:
         """`on_cost`: told the call's cost (the cascade's judge: the request's spend too)."""
         s = services
-        judge = model or s.settings.routing.judge_model
+        judge = judge or model or s.settings.routing.judge_model
         assert judge is not None, "judge_caller is only wired when a judge model is configured"
         m = s.registry[judge]
         body = judge_body(messages, m, s.protocol_of(judge))

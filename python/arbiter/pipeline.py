@@ -208,7 +208,9 @@ class Pipeline:
                     chosen = base
             models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
             reason = route.reason
-            judge_ms = cascade_steps.judge_ms(r, router, principal.tenant, task, slo)
+            judge_ms = functools.partial(  # of the first model: the self-judge's own
+                cascade_steps.judge_ms, r, router, principal.tenant, task, slo
+            )
             if s.recent_changes:  # a detected change the router is acting on: say so
                 reason += s.change_notes(c.model for c in route.candidates)
             return Plan(

@@ -148,6 +148,7 @@ class Services:
         )
         self.new_id = DecisionIds()
         # the cascade's in-request judge (cascade_judge.py): grades a first answer, paid, recorded
+        # (each call names its judge: judge_for, the first answer's model under the self-judge)
         judge_model = settings.routing.cascade_judge_model
         self.cascade_judge = judge_caller(self, judge_model) if judge_model else None
         self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)

@@ -8,7 +8,9 @@ the same model (a seeded draw per row), else the answer's own recorded quality
 as a live judge would read it). That quality stands for the judge's score (judge.py's
 (s - 1) / 9), so the task's judge line is in
 the table's quality unit. `error` is `--judge-error` (default as_sidecar.JUDGE_ERROR, 0.15:
-MT Bench's GPT-4 judge against human experts); bench/routing_round9_chat.py sweeps 0-0.3.
+MT Bench's GPT-4 judge against human experts; a self-judge's default is
+cascade_judge.SELF_JUDGE_ERROR, 0.45); bench/routing_round9_chat.py sweeps 0-0.3,
+bench/routing_selfjudge.py the self-judge's 0.15-0.6.
 Each reading is charged as the sidecar pays it: judge.py's prompt on the question and the answer
 (tokens ceil(chars / 4), as the tables count them) plus JUDGE_OUT_TOKENS of reply, at the judge
 model's prices from the models file.
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from arbiter import judge
+from arbiter.cascade_judge import SELF_JUDGE, judge_for
 from arbiter.offline.outcome_table import Outcome, Row, Table
 
 JUDGE_OUT_TOKENS = 40  # one sentence of rationale and the SCORE line (judge.py's instruction)
@@ -38,7 +41,7 @@ class ModelledJudge:
     """Noisy readings of first answers, and what they cost."""
 
     table: Table
-    model: str  # routing.cascade_judge_model: priced from the table's models
+    model: str  # routing.cascade_judge_model ("first": the answer's own): priced from the table
     error: float
     seed: int = 0
     calls: int = 0
@@ -46,15 +49,17 @@ class ModelledJudge:
     _quality: dict[str, Sequence[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not any(m.id == self.model for m in self.table.models):
+        if self.model != SELF_JUDGE and not any(m.id == self.model for m in self.table.models):
             raise ValueError(
                 f"routing.cascade_judge_model {self.model!r} is not in the models file: the "
                 "replay cannot price its calls"
             )
 
     def read(self, row: Row, model: str, out: Outcome) -> tuple[float, float]:
-        """One verdict on `model`'s answer `out` to `row`, in [0, 1], and the call's cost."""
-        spec = next(m for m in self.table.models if m.id == self.model)
+        """One verdict on `model`'s answer `out` to `row`, in [0, 1], and the call's cost (at
+        the judge's price: `model`'s own under the self-judge)."""
+        judge_id = judge_for(self.model, model)
+        spec = next(m for m in self.table.models if m.id == judge_id)
         cost = spec.cost_usd(judge_prompt_tokens(row.prompt, out.response or ""), JUDGE_OUT_TOKENS)
         self.calls += 1
         self.cost_usd += cost

@@ -16,7 +16,12 @@ import numpy as np
 
 from arbiter.cascade import Escalate
 from arbiter.cascade_gain import skips_first_model
-from arbiter.cascade_judge import hard_escalation, judged_escalation
+from arbiter.cascade_judge import (
+    SELF_JUDGE,
+    SELF_JUDGE_ERROR,
+    hard_escalation,
+    judged_escalation,
+)
 from arbiter.difficulty import prompt_stats
 from arbiter.offline import as_sidecar as sf
 from arbiter.offline import replay_controls as ctl
@@ -100,6 +105,9 @@ class ReplayConfig:
     feedback: str = "labels"
     judge_rate: float = 0.0  # sidecar feedback: share of ungradable answers the judge sees
     judge_error: float = sf.JUDGE_ERROR
+    # the cascade's in-request judge's flip error; None = judge_error, or SELF_JUDGE_ERROR for
+    # a self-judge (cascade_judge_model = "first": biased toward its own answers)
+    cascade_judge_error: float | None = None
     # the router's parameters from a [routing] section (`--routing-config`); None = the
     # defaults with the fields above. The knob still overrides the objective's value.
     params: RouterParams | None = None
@@ -179,6 +187,17 @@ def parse_priors(
     return q, {str(m): LengthPrior.from_json(p) for m, p in lengths.items()}
 
 
+def cascade_judge_error(cfg: ReplayConfig) -> float:
+    """The modelled in-request judge's flip error: as set, else a self-judge's larger default
+    (it grades its own answers: biased, blind where they are), else the sidecar judge's."""
+    if cfg.cascade_judge_error is not None:
+        return cfg.cascade_judge_error
+    casc = cfg.cascade
+    return (
+        SELF_JUDGE_ERROR if casc is not None and casc.judge_model == SELF_JUDGE else cfg.judge_error
+    )
+
+
 def _router(table: Table, cfg: ReplayConfig, baseline: str) -> Router:
     pool = [
         PoolModel(m.id, m.price_in_per_mtok, m.price_out_per_mtok, 1 << 40, frozenset(),
@@ -231,7 +250,7 @@ def run(
     grader = sf.SidecarGrader(cfg.seed, cfg.judge_rate, cfg.judge_error)
     casc = cfg.cascade
     judged = (
-        ModelledJudge(table, casc.judge_model, cfg.judge_error, cfg.seed)
+        ModelledJudge(table, casc.judge_model, cascade_judge_error(cfg), cfg.seed)
         if casc is not None and casc.judge_lines
         else None
     )

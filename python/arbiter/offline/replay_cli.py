@@ -228,7 +228,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--judge-error",
         type=float,
         default=None,
-        help="sidecar feedback: the judge's chance of a wrong verdict (default 0.15)",
+        help="the judge's chance of a wrong verdict: sidecar feedback's and the cascade's "
+        'in-request judge\'s (default 0.15; 0.45 for a self-judge, cascade_judge_model = "first")',
     )
     ap.add_argument(
         "--tasks",
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             print("arbiter replay: --judge-error must be in [0, 1]", file=sys.stderr)
             return 2
         feedback["judge_error"] = args.judge_error
+        feedback["cascade_judge_error"] = args.judge_error  # the cascade's judge too, self or not
     if args.routing_config is not None:
         return _main_routing_config(args, table, feedback)
     escalate: Escalate | None = None
