@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from arbiter import price
+from arbiter import image_rules, price
 from arbiter.config_checks import (
     check_budgets,
     check_cache,
@@ -39,6 +39,7 @@ from arbiter.config_parse import (
 from arbiter.config_paths import anchor_files, anchor_sqlite
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
+from arbiter.image_rules import ImageRule
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
@@ -320,6 +321,14 @@ class ModelSettings:
     # prompt-cache prices (Anthropic bills cache reads and writes apart); unset = the input price
     price_cache_read_per_mtok: float | None = None
     price_cache_write_per_mtok: float | None = None
+    # how an image is priced in tokens (image_rules.py: "tiles:85:170", "patches:1.62",
+    # "anthropic", "gemini", "flat:N"); "" = the family default for the model's name and protocol
+    image_tokens: str = ""
+
+    @property
+    def image_rule(self) -> ImageRule:
+        """The model's image pricing (`image_tokens`, resolved at load; parsed once, memoised)."""
+        return image_rules.parse(self.image_tokens or image_rules.DEFAULT_SPEC)
 
     def cost_usd(
         self,
@@ -398,9 +407,10 @@ class BudgetSettings:
     default_max_output_tokens: int = 1024  # reserved (and enforced) when a request sets none
     alert_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
     webhook_url: str | None = None  # threshold alerts POSTed here (budget_webhook.py: bounded)
-    # worst-case prompt tokens reserved per image part (OpenAI: a high-detail 2048x768 image is
-    # 1105 tokens at 4o prices; larger tiles cost more on some models, so leave headroom)
-    image_tokens: int = 2000
+    # prompt tokens reserved per image part, for every model alike; unset (the default): each
+    # model's own rule's ceiling (image_rules.py: gpt-4o 1,445, gpt-4o-mini 48,169, Claude
+    # 1,640), so a reservation is never below what the model can bill for the image
+    image_tokens: int | None = None
     # the caps an LLM judge call is charged to: "tenant" (the graded tenant's caps and the global
     # ones), "global" (only global caps) or "none" (judge spend is recorded but never capped)
     judge_scope: Literal["tenant", "global", "none"] = "tenant"
@@ -667,7 +677,18 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             if not 0.0 <= p <= 1.0:
                 loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
             check_prior_task(loc, ["models", name, "priors", task], task)
-        models[name] = dataclasses.replace(m, upstream_model=m.upstream_model or name)
+        known = upstreams.get(m.upstream)
+        spec = m.image_tokens or image_rules.default_spec(
+            m.upstream_model or name, known.protocol if known is not None else "openai"
+        )
+        try:
+            spec = image_rules.parse(spec).spec
+        except ValueError as err:
+            where = loc.where(["models", name, "image_tokens"])
+            loc.fail(f"{where}: models.{name}.image_tokens: {err}")
+        models[name] = dataclasses.replace(
+            m, upstream_model=m.upstream_model or name, image_tokens=spec
+        )
     r = s.routing
     dearest = max(models.values(), key=lambda m: m.price_out_per_mtok, default=None)
     baseline = r.baseline or (dearest.name if dearest else "")
@@ -740,7 +761,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"3 x store.sync_interval_ms ({3 * st.sync_interval_ms / 1000:g} s): the lease is "
             "renewed by the policy sync; raise lease_s or sync more often"
         )
-    if b.image_tokens < 0 or b.default_max_output_tokens < 1:
+    if (b.image_tokens is not None and b.image_tokens < 0) or b.default_max_output_tokens < 1:
         loc.fail(
             f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
             "budgets.default_max_output_tokens >= 1"

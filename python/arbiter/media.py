@@ -11,9 +11,9 @@ long-context or multimodal request looked cheap and fitting. Here:
   shared, loaded 2-core dev box (best of 7 x 300), ~6 us for a 300-character prompt and ~60 us
   for any prompt of 1,000 characters or more (chars / 4 costs ~0.1 us). Under 1,000 characters
   the estimate stands (see text_tokens); the tokenizer's tables load on the first longer text.
-- Images: OpenAI's tile formula (detail "low": 85 tokens; else the image scaled to fit 2048 x 2048,
-  then its short side to 768, 85 + 170 per 512-px tile). The size is read from a data URL's
-  PNG / GIF / JPEG / WebP header; a linked image of unknown size counts as 1024 x 1024 (765).
+- Images: not counted here but described (`ImageSpec`: size and detail), since each model prices
+  them by its own rule (image_rules.py, `ChatRequest.prompt_tokens_on`). The size is read from a
+  data URL's PNG / GIF / JPEG / WebP header; a linked image of unknown size is 1024 x 1024.
 - Audio: input_audio parts by duration, 10 tokens per second (OpenAI's audio models bill about
   600 tokens per minute of input); a WAV clip's duration from the bytes sent at its header's
   rate (sample rate x block align for PCM, never the byte-rate field a client can set alone;
@@ -39,7 +39,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from arbiter import tokenizer_load
+from arbiter import image_rules, tokenizer_load
+from arbiter.image_rules import ImageSpec
 from arbiter.types import count_tokens, estimate_tokens
 
 EXACT_CHARS = 1024
@@ -90,17 +91,11 @@ def text_tokens(text: str) -> int:
 
 
 def image_tokens(width: int, height: int, detail: str = "auto") -> int:
-    """OpenAI's vision pricing for one image of this size."""
+    """GPT-4o's vision pricing for one image of this size (image_rules.DEFAULT_SPEC): a count
+    with no model yet. A model's own count is its `image_rule`'s."""
     if detail == "low" or width <= 0 or height <= 0:
         return LOW_DETAIL_TOKENS
-    w, h = float(width), float(height)
-    if max(w, h) > 2048:
-        s = 2048 / max(w, h)
-        w, h = w * s, h * s
-    if min(w, h) > 768:
-        s = 768 / min(w, h)
-        w, h = w * s, h * s
-    return LOW_DETAIL_TOKENS + TILE_TOKENS * math.ceil(w / 512) * math.ceil(h / 512)
+    return image_rules.parse(image_rules.DEFAULT_SPEC).tokens(width, height, detail)
 
 
 def _b64_prefix(data: str, chars: int) -> bytes:
@@ -243,7 +238,7 @@ def _file_part_tokens(part: Mapping[str, Any]) -> int:
     return pdf_tokens(data)
 
 
-def _image_part_tokens(part: Mapping[str, Any]) -> int:
+def _image_part_spec(part: Mapping[str, Any]) -> ImageSpec:
     spec = part.get("image_url")
     if part.get("type") == "input_image":  # the Responses API's shape: the URL itself
         url, detail = part.get("image_url"), part.get("detail")
@@ -253,8 +248,10 @@ def _image_part_tokens(part: Mapping[str, Any]) -> int:
         url, detail = spec, None
     detail = detail if isinstance(detail, str) else "auto"
     size = image_size(url) if isinstance(url, str) else None
-    w, h = size or (DEFAULT_IMAGE_SIDE, DEFAULT_IMAGE_SIDE)
-    return image_tokens(w, h, detail)
+    w, h = (
+        size if size and size[0] > 0 and size[1] > 0 else (DEFAULT_IMAGE_SIDE, DEFAULT_IMAGE_SIDE)
+    )
+    return ImageSpec(w, h, detail)
 
 
 def _audio_part_tokens(part: Mapping[str, Any]) -> int:
@@ -265,9 +262,11 @@ def _audio_part_tokens(part: Mapping[str, Any]) -> int:
     return math.ceil(secs * AUDIO_TOKENS_PER_S)
 
 
-def media_parts(messages: Iterable[Any]) -> tuple[int, int, int]:
-    """(image parts, audio parts, their and PDF files' tokens) over the messages' parts."""
-    images = audio = tokens = 0
+def media_parts(messages: Iterable[Any]) -> tuple[tuple[ImageSpec, ...], int, int]:
+    """(the image parts, how many audio parts, audio clips' and PDF files' tokens) over the
+    messages' parts. Images are priced per model (`ModelSettings.image_rule.total`)."""
+    images: list[ImageSpec] = []
+    audio = tokens = 0
     for msg in messages:
         content = msg.get("content") if isinstance(msg, Mapping) else None
         if not isinstance(content, list):
@@ -275,11 +274,10 @@ def media_parts(messages: Iterable[Any]) -> tuple[int, int, int]:
         for part in content:
             kind = part.get("type") if isinstance(part, Mapping) else None
             if kind in IMAGE_PARTS:
-                images += 1
-                tokens += _image_part_tokens(part)
+                images.append(_image_part_spec(part))
             elif kind in AUDIO_PARTS:
                 audio += 1
                 tokens += _audio_part_tokens(part)
             elif kind == "file":
                 tokens += _file_part_tokens(part)
-    return images, audio, tokens
+    return tuple(images), audio, tokens

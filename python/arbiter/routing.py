@@ -12,12 +12,13 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
+from arbiter.image_rules import DEFAULT_IMAGE_RULE, ImageRule, ImageSpec
 from arbiter.latency import LatencyModel, z_score
 from arbiter.output_length import OutputLength, token_log_moments
 from arbiter.policy import Policy
@@ -59,6 +60,14 @@ class PoolModel(Priced):
     context_window: int
     capabilities: frozenset[str]
     priors: Mapping[str, float]
+    # how the model prices an image (image_rules.py; the config's or the family default)
+    image_rule: ImageRule = DEFAULT_IMAGE_RULE
+
+    def prompt_tokens_of(self, req: RouteRequest) -> int:
+        """The request's prompt on this model: its images at the model's own rule."""
+        if not req.images:
+            return req.prompt_tokens
+        return req.prompt_tokens + self.image_rule.total(req.images)
 
 
 def context_need(
@@ -83,6 +92,8 @@ class RouteRequest:
     max_ttft_ms: float | None = None
     # earlier turns' thinking, not in prompt_tokens: only KEEPS_THINKING models hold it
     kept_thinking_tokens: int = 0
+    # the images, not in prompt_tokens: each model prices them by its rule (PoolModel)
+    images: tuple[ImageSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +273,7 @@ class Router:
         for m in self.pool.values():
             why = None
             need = context_need(
-                req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+                m.prompt_tokens_of(req), req.kept_thinking_tokens, req.max_tokens, m.capabilities
             )
             if allowed is not None and m.name not in allowed:
                 why = "not allowed for this tenant"
@@ -293,6 +304,14 @@ class Router:
         and recorded as the reference does; past that, the chosen, the fallbacks, the baseline
         and the first examined (cheapest first), RECORD_TOP in all, and the excluded as counts
         per reason."""
+        if req.images:
+            # the native pass takes one prompt count for every model: images priced alike
+            # everywhere fold into it; priced apart, the per-model path prices each model's
+            totals = {m.image_rule.total(req.images) for m in self.pool.values()}
+            if len(totals) > 1:
+                return self.decide_reference(req, allowed, blocked)
+            extra = totals.pop() if totals else 0
+            req = replace(req, prompt_tokens=req.prompt_tokens + extra, images=())
         pool = self._pool_index()
         p = self.params
         down = unavailable(pool, self._available, self._suspects)
@@ -493,7 +512,7 @@ class Router:
         blocked: Mapping[str, str] | None,
     ) -> str:
         need = context_need(
-            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+            m.prompt_tokens_of(req), req.kept_thinking_tokens, req.max_tokens, m.capabilities
         )
         if allowed is not None and m.name not in allowed:
             return "not allowed for this tenant"
@@ -639,7 +658,7 @@ class Router:
             out = self.lengths.expected(m.name, req.stats, draw)
         if req.max_tokens:
             out = min(out, float(req.max_tokens))
-        return m.cost_usd(req.prompt_tokens, out)
+        return m.cost_usd(m.prompt_tokens_of(req), out)
 
     def _shift(self, req: RouteRequest, model: str, explore: float, z: float) -> float:
         """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise

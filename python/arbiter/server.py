@@ -36,7 +36,7 @@ from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.budget_view import budget_view
 from arbiter.cache.keys import check_directives
-from arbiter.config import Settings
+from arbiter.config import ModelSettings, Settings
 from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -63,6 +63,7 @@ from arbiter.http_json import (
     read_scope,
     time_param,
 )
+from arbiter.image_rules import DEFAULT_IMAGE_RULE
 from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
@@ -285,9 +286,9 @@ class Handlers:
         view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
-        image_tokens = self.s.settings.budgets.image_tokens
-        tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
         named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
+        image_tokens = self._image_ceiling(named)
+        tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
         if named is not None and KEEPS_THINKING in named.capabilities:
             tokens += kept
         return json_response({"input_tokens": tokens})
@@ -301,9 +302,21 @@ class Handlers:
         view = await decode(responses_surface.parse_input_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
-        image_tokens = self.s.settings.budgets.image_tokens
+        image_tokens = self._image_ceiling(self.s.registry.get(view["model"]))
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
         return json_response({"object": "response.input_tokens", "input_tokens": tokens})
+
+    def _image_ceiling(self, named: ModelSettings | None) -> int:
+        """What a count answered here reserves per image, as the budget does: the operator's
+        `budgets.image_tokens`, else the named model's rule's ceiling, else (`auto`) the
+        highest of the callable models' ceilings."""
+        flat = self.s.settings.budgets.image_tokens
+        if flat is not None:
+            return flat
+        if named is not None:
+            return named.image_rule.ceiling
+        models = self.s.registry.callable_models()
+        return max((m.image_rule.ceiling for m in models), default=DEFAULT_IMAGE_RULE.ceiling)
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """/v1/messages's model error for `name`: 404, unknown or not allowed for the key."""

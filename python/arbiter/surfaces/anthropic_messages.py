@@ -56,7 +56,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
     # it (the top-level system prompt becomes a message there, images image parts).
     view, opaque, kept = _openai_view(canonical)
     text = canonical.text()
-    _images, _audio, media_tokens = media.media_parts(view["messages"])
+    images, _audio, media_tokens = media.media_parts(view["messages"])
     counted = media.text_tokens(text) + media.text_tokens(opaque.text) + opaque.tokens
     return ChatRequest(
         model=canonical.model,
@@ -70,6 +70,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
         has_images=canonical.has_images,
         prompt_text=text,
         prompt_tokens=counted + media_tokens + 4 * len(view["messages"]),
+        images=images,
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,

@@ -115,7 +115,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     tools = body.get("tools")
     prompt_text = "\n".join(texts)
-    _images, audio, media_tokens = media.media_parts(messages)
+    image_specs, audio, media_tokens = media.media_parts(messages)
     return ChatRequest(
         model=model,
         messages=messages,
@@ -129,6 +129,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         has_audio=audio > 0 or _asks_for_audio(body),
         prompt_text=prompt_text,
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
+        images=image_specs,
         grading=grading,
         tests=tests,
     )

@@ -42,7 +42,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     view = chat_view(canonical, canonical.model)
     text = canonical.text()
     # counted as chat counts its view: text by the tokenizer, images by size, PDFs by pages
-    _images, _audio, media_tokens = media.media_parts(view["messages"])
+    images, _audio, media_tokens = media.media_parts(view["messages"])
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -55,6 +55,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         has_images=canonical.has_images,
         prompt_text=text,
         prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
+        images=images,
         protocol="openai",
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),

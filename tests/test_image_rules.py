@@ -1,0 +1,145 @@
+"""Images are priced per model, by the provider's own rule: routing's cost estimate and context
+check, and the budget's reservation (each model's ceiling), with the providers' published
+figures (OpenAI's, Anthropic's and Google's vision pages)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from pathlib import Path
+
+import orjson
+import pytest
+
+from arbiter import config, worst_case
+from arbiter.errors import ConfigError
+from arbiter.image_rules import ImageSpec, default_spec, parse
+from arbiter.registry import Registry
+from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+from arbiter.surfaces.openai_chat import parse_chat_request
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+ENV = {"SIM_API_KEY": "sk-test", "ARBITER_ADMIN_KEY": "adm-test"}
+
+
+def _png(w: int, h: int) -> str:
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", w, h)
+    return "data:image/png;base64," + base64.b64encode(head + b"\x08\x06\x00\x00\x00" * 8).decode()
+
+
+def test_openai_tile_models_match_the_published_examples() -> None:
+    gpt4o = parse(default_spec("gpt-4o", "openai"))
+    assert gpt4o.tokens(1024, 1024, "high") == 765
+    assert gpt4o.tokens(2048, 4096, "high") == 1105  # 768 x 1536: 6 tiles
+    assert gpt4o.tokens(4096, 8192, "low") == 85
+    mini = parse(default_spec("gpt-4o-mini-2024-07-18", "openai"))
+    assert mini.tokens(1024, 1024, "high") == 25_501  # 2,833 + 4 x 5,667
+    assert mini.tokens(4096, 8192, "low") == 2_833
+    assert parse(default_spec("gpt-5", "openai")).tokens(1024, 1024) == 70 + 4 * 140
+    assert parse(default_spec("o3", "openai")).tokens(1024, 1024) == 75 + 4 * 150
+
+
+def test_openai_patch_models_match_the_published_examples() -> None:
+    raw = parse("patches:1")
+    assert raw.tokens(1024, 1024) == 1024  # 32 x 32 patches, under the 1,536 cap
+    assert raw.tokens(1800, 2400) == 1452  # scaled to 1056 x 1408: 33 x 44 patches
+    assert raw.ceiling == 1536
+    assert parse(default_spec("gpt-4.1-mini", "openai")).tokens(1024, 1024) == 1659  # x 1.62
+    assert parse(default_spec("gpt-5-nano", "openai")).tokens(1024, 1024) == 2520  # x 2.46
+    assert parse(default_spec("o4-mini", "openai")).tokens(1800, 2400) == 2498  # 1452 x 1.72
+
+
+def test_anthropic_and_gemini_match_their_tables() -> None:
+    claude = parse(default_spec("claude-sonnet-4-5", "anthropic"))
+    assert claude.tokens(200, 200) == 54
+    assert claude.tokens(1000, 1000) == 1334
+    assert claude.tokens(1092, 1092) == 1590
+    assert claude.tokens(8000, 8000) <= claude.ceiling <= 1640  # scaled down: ~1,600 at most
+    assert default_spec("any-name", "anthropic") == "anthropic"  # the protocol says it
+    gemini = parse(default_spec("gemini-2.5-flash", "openai"))
+    assert gemini.tokens(384, 300) == 258
+    assert gemini.tokens(1600, 900) == 258 * 3 * 2
+    assert gemini.tokens(1024, 1024) == 258 * 4
+
+
+def test_every_size_costs_at_most_the_ceiling() -> None:
+    sizes = [(w, h) for w in (1, 300, 767, 768, 1024, 2048, 5000, 20_000) for h in (1, 768, 9000)]
+    for spec in ("tiles:85:170", "tiles:2833:5667", "patches:2.46", "anthropic", "gemini"):
+        rule = parse(spec)
+        assert max(rule.tokens(w, h, d) for w, h in sizes for d in ("low", "high")) <= (
+            rule.ceiling
+        ), spec
+
+
+def test_a_bad_rule_is_a_config_error_naming_the_key() -> None:
+    text = EXAMPLE.read_text()
+    ok = text.replace("[models.sim-tiny]\n", '[models.sim-tiny]\nimage_tokens = "flat:300"\n')
+    assert ok != text
+    s = config.loads(ok, env=ENV)
+    assert s.models["sim-tiny"].image_rule.tokens(4000, 4000) == 300
+    assert s.models["sim-small"].image_tokens == "tiles:85:170"  # the family default
+    for bad in ('"tiles:85"', '"pixels"', '"flat:-1"', '"patches:x"'):
+        broken = text.replace("[models.sim-tiny]\n", f"[models.sim-tiny]\nimage_tokens = {bad}\n")
+        with pytest.raises(ConfigError, match=r"models\.sim-tiny\.image_tokens.*unknown image"):
+            config.loads(broken, env=ENV)
+
+
+def test_the_family_default_follows_the_upstream_model_and_protocol() -> None:
+    text = EXAMPLE.read_text().replace(
+        "[models.sim-tiny]\n", '[models.sim-tiny]\nupstream_model = "gpt-4o-mini"\n'
+    )
+    s = config.loads(text, env=ENV)
+    assert s.models["sim-tiny"].image_tokens == "tiles:2833:5667"
+    pool = {m.name: m for m in Registry(s.models, s.upstreams).pool()}
+    assert pool["sim-tiny"].image_rule == parse("tiles:2833:5667")
+
+
+def _pool(window: int = 200_000) -> list[PoolModel]:
+    vision = frozenset({"chat", "vision"})
+    return [
+        PoolModel("mini", 0.15, 0.60, window, vision, {}, parse("tiles:2833:5667")),
+        PoolModel("4o", 2.50, 10.0, 200_000, vision, {}, parse("tiles:85:170")),
+    ]
+
+
+def _image_request() -> RouteRequest:
+    text = {"type": "text", "text": "What is in this picture?"}
+    image = {"type": "image_url", "image_url": {"url": _png(1024, 1024)}}
+    body = {"model": "auto", "messages": [{"role": "user", "content": [text, image]}]}
+    req = parse_chat_request(orjson.dumps(body))
+    assert req.images == (ImageSpec(1024, 1024, "auto"),)
+    return RouteRequest("t", "vision", req.prompt_tokens, 10, images=req.images)
+
+
+def test_routing_prices_each_models_images_by_its_rule() -> None:
+    req = _image_request()
+    router = Router(_pool(), RouterParams(baseline="4o"))
+    costs = {c.model: c.est_cost_usd for c in router.decide(req).candidates}
+    text = req.prompt_tokens
+    assert costs["mini"] == pytest.approx(((text + 25_501) * 0.15 + 10 * 0.60) / 1e6)
+    assert costs["4o"] == pytest.approx(((text + 765) * 2.50 + 10 * 10.0) / 1e6)
+    assert costs["mini"] > 1.8 * costs["4o"] / 2.5 * 0.15 * 10  # not 4o's 765 at mini's price
+
+
+def test_a_context_window_too_small_for_a_models_image_rules_it_out() -> None:
+    req = _image_request()
+    small = req.prompt_tokens + 765 + 100  # fits the image at 4o's rule, not at mini's
+    decision = Router(_pool(window=small), RouterParams(baseline="4o")).decide(req)
+    why = {c.model: c.why_not for c in decision.candidates}
+    assert decision.chosen == "4o"
+    assert why["mini"] is not None and why["mini"].startswith("context window")
+
+
+def test_the_reservation_is_each_models_ceiling_or_the_operators_flat_figure() -> None:
+    text = EXAMPLE.read_text().replace(
+        "[models.sim-tiny]\n", '[models.sim-tiny]\nupstream_model = "gpt-4o-mini"\n'
+    )
+    s = config.loads(text, env=ENV)
+    image = {"type": "image_url", "image_url": {"url": _png(1, 1)}}  # a header can lie
+    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}]}
+    worst = worst_case.CallWorst(s.models.__getitem__, body, 10, None)
+    base = worst.prompt_tokens
+    assert worst.prompt_on(s.models["sim-tiny"]) == base + 48_169  # 2,833 + 8 x 5,667
+    assert worst.prompt_on(s.models["sim-small"]) == base + 1_445  # 85 + 8 x 170
+    flat = worst_case.CallWorst(s.models.__getitem__, body, 10, 2000)
+    assert flat.prompt_on(s.models["sim-tiny"]) == base + 2000
