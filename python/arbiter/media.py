@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from arbiter import image_rules, tokenizer_load
+from arbiter.data_url import data_url_parts
 from arbiter.image_rules import ImageSpec
 from arbiter.types import count_tokens, estimate_tokens
 
@@ -124,12 +125,10 @@ def image_type_of(data: str) -> str | None:
 
 def image_size(url: str) -> tuple[int, int] | None:
     """(width, height) from a base64 data URL's image header, or None when it cannot be read."""
-    if not url.startswith("data:"):
+    parts = data_url_parts(url)
+    if isinstance(parts, str):
         return None
-    comma = url.find(",", 0, 200)
-    if comma < 0 or ";base64" not in url[:comma]:
-        return None
-    data = url[comma + 1 :]
+    data = parts[1]
     head = _b64_prefix(data, _HEADER_B64)
     if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
         w, h = struct.unpack(">II", head[16:24])
@@ -233,8 +232,8 @@ def _file_part_tokens(part: Mapping[str, Any]) -> int:
     data = spec.get("file_data") if isinstance(spec, Mapping) else None
     if not isinstance(data, str) or not data:
         return UNSEEN_DOCUMENT_TOKENS
-    if data.startswith("data:"):
-        data = data[data.find(",", 0, 200) + 1 :]
+    if data[:5].lower() == "data:":
+        data = data[data.find(",", 0, 1024) + 1 :]
     return pdf_tokens(data)
 
 

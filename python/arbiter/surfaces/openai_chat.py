@@ -276,10 +276,15 @@ def _check_file(file: dict[str, Any], param: str) -> None:
 
 
 def _check_data_url(spec: Any, param: str) -> None:
-    """An inline (data URL) image must be an image in valid base64 (image_data.py)."""
+    """An inline (data URL) image must be an image in valid base64 (image_data.py). One
+    written as RFC 2397 allows but not as `data:<type>;base64,` (`;BASE64`, a `;name=`
+    parameter) is forwarded in that form: what every upstream takes."""
     url = spec.get("url") if isinstance(spec, dict) else None
-    if isinstance(url, str) and url.startswith("data:"):
-        check_inline_image(*split_data_url(url, param), param)
+    if isinstance(url, str) and url[:5].lower() == "data:":
+        media_type, data = split_data_url(url, param)
+        check_inline_image(media_type, data, param)
+        if not url.startswith(f"data:{media_type};base64,"):
+            spec["url"] = f"data:{media_type};base64,{data}"
 
 
 def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:
