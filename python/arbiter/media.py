@@ -59,6 +59,8 @@ PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 
 PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
 UNSEEN_DOCUMENT_TOKENS = PDF_TOKENS_PER_PAGE  # a file by id or URL: one page
 _PAGE_MARKS = (b"/Type /Page", b"/Type/Page")  # also the prefix of /Pages: told apart below
+_MARK_SPAN = len(b"/Type /Pages") - 1  # the bytes a mark can straddle a chunk seam by
+PDF_CHUNK_CHARS = 1 << 20  # base64 characters decoded at a time (768 KiB of PDF)
 _HEADER_B64 = 64  # base64 characters decoded to read an image header (48 bytes)
 _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the metadata
 # a WAV header's plausible bounds (outside them the clip is counted by its size, as an MP3):
@@ -210,13 +212,30 @@ def audio_ceiling_tokens(data: str) -> int:
 
 
 def pdf_pages(data: str) -> int:
-    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE."""
-    try:
-        raw = base64.b64decode(data, validate=False)
-    except (binascii.Error, ValueError):
-        raw = b""
-    size = len(raw) or len(data) * 3 // 4
-    marked = sum(raw.count(mark) - raw.count(mark + b"s") for mark in _PAGE_MARKS)
+    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE.
+    Decoded a chunk at a time (PDF_CHUNK_CHARS), so a 20 MB PDF holds ~1 MB of decoded bytes at
+    a time, not 20 MB beside its 27 MB of base64 (a whole decode's peak): the page marks are
+    counted across chunk seams (the previous chunk's last bytes lead the next)."""
+    marks = (*_PAGE_MARKS, *(m + b"s" for m in _PAGE_MARKS))
+    counts = [0] * len(marks)
+    tail = b""
+    size = 0
+    pending = ""  # base64 characters left over from the last chunk (fewer than 4)
+    for start in range(0, len(data), PDF_CHUNK_CHARS):
+        text = pending + "".join(data[start : start + PDF_CHUNK_CHARS].split())
+        usable = len(text) - len(text) % 4
+        pending = text[usable:]
+        try:
+            raw = base64.b64decode(text[:usable], validate=False)
+        except (binascii.Error, ValueError):
+            raw = b""
+        size += len(raw)
+        buf = tail + raw
+        for i, mark in enumerate(marks):
+            counts[i] += buf.count(mark) - tail.count(mark)  # those inside `tail`: counted
+        tail = buf[-_MARK_SPAN:]
+    marked = counts[0] + counts[1] - counts[2] - counts[3]
+    size = size or len(data) * 3 // 4
     return max(1, marked if marked > 0 else math.ceil(size / PDF_BYTES_PER_PAGE))
 
 
