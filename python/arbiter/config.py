@@ -391,6 +391,10 @@ class CacheSettings:
     # the in-memory front's bound in bytes (answers, prompt text, embeddings; per replica): long
     # answers would otherwise hold max_entries x their size
     max_bytes: int = 256 * 2**20
+    # requests with an image or document linked by URL: off, they bypass the cache (an entry
+    # would be keyed by the URL, and one URL may serve other bytes tomorrow: a webcam frame, a
+    # reused upload path); on, they are cached keyed by the URL as sent
+    linked_media: bool = False
 
 
 @dataclass(frozen=True, slots=True)
