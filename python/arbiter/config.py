@@ -39,6 +39,7 @@ from arbiter.config_parse import (
 from arbiter.config_paths import anchor_files, anchor_sqlite
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
+from arbiter.image_links import parse_hosts
 from arbiter.image_rules import ImageRule
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
@@ -398,6 +399,16 @@ class CacheSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """Content parts: which hosts an image may be linked from (image_links.py)."""
+
+    # "*": any public host (a literal private, loopback or link-local IP and internal names such
+    # as localhost or *.internal are refused); host names, "*.domain" and IP networks allow
+    # those (even inside); [] refuses every linked image. Non-http(s) links are always refused.
+    image_url_hosts: list[str] = field(default_factory=lambda: ["*"])
+
+
+@dataclass(frozen=True, slots=True)
 class CapSettings:
     scope: Literal["global", "tenant", "key"]
     limit_usd: float
@@ -513,6 +524,7 @@ class Settings:
     cache: CacheSettings = CacheSettings()
     latency: LatencySettings = field(default_factory=LatencySettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
     def baseline(self) -> ModelSettings:
@@ -533,6 +545,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "latency": LatencySettings,
     "sandbox": SandboxSettings,
     "references": ReferenceSettings,
+    "media": MediaSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
@@ -771,6 +784,10 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             "budgets.default_max_output_tokens >= 1"
         )
     check_cache(loc, s.cache)
+    try:
+        parse_hosts(s.media.image_url_hosts)
+    except ValueError as err:
+        loc.fail(f"{loc.where(['media', 'image_url_hosts'])}: media.image_url_hosts: {err}")
     check_limits(loc, s)
     return dataclasses.replace(
         s,

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from arbiter import (
     admin_routes,
     dashboard,
+    image_links,
     latency_slo,
     passthrough,
     passthrough_stream,
@@ -142,6 +143,7 @@ class Handlers:
         self.pipeline = Pipeline(services)
         self.passthrough = passthrough.PassThrough(services)
         self.loop_lag = LoopLag()  # how late the event loop runs timers (on /metrics)
+        self.image_hosts = image_links.parse_hosts(services.settings.media.image_url_hosts)
 
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
@@ -170,6 +172,7 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(parse_chat_request, raw, request.headers)
+        image_links.check(req.linked_images, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -188,6 +191,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(responses_surface.parse_responses_request, raw, request.headers)
+        image_links.check(req.linked_images, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -264,6 +268,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
+        image_links.check(req.linked_images, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import block_tokens, media
+from arbiter import block_tokens, image_links, media
 from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
     CanonicalRequest,
@@ -71,6 +71,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
         prompt_text=text,
         prompt_tokens=counted + media_tokens + 4 * len(view["messages"]),
         images=images,
+        linked_images=image_links.anthropic_links(body),
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import media
+from arbiter import image_links, media
 from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
@@ -130,6 +130,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         prompt_text=prompt_text,
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
         images=image_specs,
+        linked_images=image_links.openai_chat_links(body),
         grading=grading,
         tests=tests,
     )

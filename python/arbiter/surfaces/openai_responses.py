@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from arbiter import media
+from arbiter import image_links, media
 from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import Protocol
 from arbiter.grading_hints import hints_from, take_body_field
@@ -56,6 +56,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         prompt_text=text,
         prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
         images=images,
+        linked_images=image_links.openai_responses_links(body),
         protocol="openai",
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),
