@@ -56,8 +56,9 @@ def test_a_linked_image_is_priced_without_the_sidecar_fetching_it(tmp_path: Path
 
     async def main() -> None:
         async with (
-            sidecar_in_process(tmp_path, edit_config=_loopback_allowed, anthropic_models=("sim-medium",))
-            as sc,
+            sidecar_in_process(
+                tmp_path, edit_config=_loopback_allowed, anthropic_models=("sim-medium",)
+            ) as sc,
             sdks(sc) as (claude, gpt),
         ):  # fmt: skip
             for url in urls:
