@@ -143,3 +143,10 @@ def test_the_reservation_is_each_models_ceiling_or_the_operators_flat_figure() -
     assert worst.prompt_on(s.models["sim-small"]) == base + 1_445  # 85 + 8 x 170
     flat = worst_case.CallWorst(s.models.__getitem__, body, 10, 2000)
     assert flat.prompt_on(s.models["sim-tiny"]) == base + 2000
+
+
+def test_an_unseen_files_api_image_counts_at_anthropics_rule() -> None:
+    from arbiter.block_tokens import of_block
+
+    image = {"type": "image", "source": {"type": "file", "file_id": "file_011"}}
+    assert of_block("image file", image).tokens == 1399  # 1024 x 1024 / 750, not gpt-4o's 765
