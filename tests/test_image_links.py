@@ -123,3 +123,36 @@ def test_the_sdks_get_a_400_naming_the_part(tmp_path: Path) -> None:
             assert answer.choices[0].message.content
 
     asyncio.run(main())
+
+
+def test_links_inside_tool_results_are_listed_with_their_param() -> None:
+    import orjson
+
+    from arbiter.surfaces.anthropic_messages import parse_messages_request
+    from arbiter.surfaces.openai_responses import parse_responses_request
+
+    image = {"type": "image", "source": {"type": "url", "url": "http://10.0.0.7/x.png"}}
+    body = {
+        "model": "auto", "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "Take a screenshot."},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [image]}]},
+        ],
+    }  # fmt: skip
+    req = parse_messages_request(orjson.dumps(body))
+    assert req.linked_images == (
+        ("messages[2].content[0].content[0].source.url", image["source"]["url"]),
+    )
+    output = [{"type": "input_image", "image_url": "http://10.0.0.7/x.png"}]
+    body = {
+        "model": "auto",
+        "input": [
+            {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": output},
+        ],
+    }
+    req = parse_responses_request(orjson.dumps(body))
+    assert req.linked_images == (("input[1].output[0].image_url", "http://10.0.0.7/x.png"),)
