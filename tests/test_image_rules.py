@@ -150,3 +150,18 @@ def test_an_unseen_files_api_image_counts_at_anthropics_rule() -> None:
 
     image = {"type": "image", "source": {"type": "file", "file_id": "file_011"}}
     assert of_block("image file", image).tokens == 1399  # 1024 x 1024 / 750, not gpt-4o's 765
+
+
+def test_a_pool_pricing_images_alike_keeps_the_native_pass_and_agrees_with_the_reference() -> None:
+    req = _image_request()
+    vision = frozenset({"chat", "vision"})
+    pool = [
+        PoolModel(f"m{i}", 0.5 * (i + 1), 2.0 * (i + 1), 200_000, vision, {}, parse("anthropic"))
+        for i in range(4)
+    ]
+    fast = Router(pool, RouterParams(baseline="m3"), seed=3).decide(req)
+    reference = Router(pool, RouterParams(baseline="m3"), seed=3).decide_reference(req)
+    assert fast.chosen == reference.chosen
+    costs = {c.model: c.est_cost_usd for c in fast.candidates}
+    assert costs == pytest.approx({c.model: c.est_cost_usd for c in reference.candidates})
+    assert costs["m0"] == pytest.approx(((req.prompt_tokens + 1399) * 0.5 + 10 * 2.0) / 1e6)
