@@ -26,8 +26,8 @@ long-context or multimodal request looked cheap and fitting. Here:
   that hides them in compressed object streams is counted from its size, a page per
   PDF_BYTES_PER_PAGE. A file by id or URL, unseen here, counts as one page.
 
-The budget reservation (worst_case.py) keeps its configured per-image ceiling: it must never be
-below the bill, this must be near it.
+The budget reservation (worst_case.py) reserves each model's image rule's ceiling per image (or
+`budgets.image_tokens`): it must never be below the bill, this must be near it.
 """
 
 from __future__ import annotations
