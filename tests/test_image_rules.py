@@ -165,3 +165,37 @@ def test_a_pool_pricing_images_alike_keeps_the_native_pass_and_agrees_with_the_r
     costs = {c.model: c.est_cost_usd for c in fast.candidates}
     assert costs == pytest.approx({c.model: c.est_cost_usd for c in reference.candidates})
     assert costs["m0"] == pytest.approx(((req.prompt_tokens + 1399) * 0.5 + 10 * 2.0) / 1e6)
+
+
+MINI = """
+[models.vision-mini]
+upstream = "sim"
+upstream_model = "gpt-4o-mini"
+price_in_per_mtok = 0.15
+price_out_per_mtok = 0.60
+context_window = 128000
+capabilities = ["chat", "vision"]
+"""
+
+
+def test_a_capped_request_reserves_the_models_image_ceiling(tmp_path: Path) -> None:
+    """gpt-4o-mini bills up to 48,169 tokens an image: a cap its old flat 2,000 fit under
+    ($0.0003) but the image's ceiling does not ($0.0072) refuses before any call."""
+    import asyncio
+
+    from tests.budget_harness import HEADERS, Harness, Scripted, settings
+
+    image = {"type": "image_url", "image_url": {"url": _png(1, 1)}}  # a header may lie
+    content = [{"type": "text", "text": "What is this?"}, image]
+    body = {"model": "vision-mini", "messages": [{"role": "user", "content": content}],
+            "max_tokens": 10}  # fmt: skip
+
+    async def main() -> None:
+        up = Scripted()
+        async with Harness(settings(tmp_path, 0.002, MINI), up) as h:
+            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+            assert r.status_code == 429, r.text
+            assert r.json()["error"]["code"] == "budget_exceeded"
+            assert up.bodies == []
+
+    asyncio.run(main())
