@@ -199,3 +199,25 @@ def test_a_capped_request_reserves_the_models_image_ceiling(tmp_path: Path) -> N
             assert up.bodies == []
 
     asyncio.run(main())
+
+
+def test_a_pool_pricing_images_apart_keeps_the_native_pass_and_agrees_with_the_reference() -> None:
+    req = _image_request()
+    vision = frozenset({"chat", "vision"})
+    rules = [parse("tiles:85:170"), parse("tiles:2833:5667"), parse("anthropic"), parse("gemini")]
+    pool = [
+        PoolModel(f"m{i}", 0.1 + 0.3 * i, 0.4 + i, 200_000 if i != 5 else 20_000, vision, {},
+                  rules[i % 4])
+        for i in range(90)
+    ]  # fmt: skip
+    pool[5] = PoolModel("m5", 0.01, 0.02, req.prompt_tokens + 2_000, vision, {}, rules[1])
+    for seed in range(5):
+        fast = Router(pool, RouterParams(baseline="m89"), seed=seed).decide(req)
+        reference = Router(pool, RouterParams(baseline="m89"), seed=seed).decide_reference(req)
+        assert (fast.chosen, fast.fallbacks) == (reference.chosen, reference.fallbacks)
+        ref = {c.model: (c.est_cost_usd, c.why_not) for c in reference.candidates}
+        assert {
+            c.model: (c.est_cost_usd, c.why_not) for c in fast.candidates if c.model in ref
+        } == {m: ref[m] for m in ref if m in {c.model for c in fast.candidates}}
+    why = {c.model: c.why_not for c in fast.candidates}
+    assert (why.get("m5") or "").startswith("context window")  # 25,501 image tokens on its rule

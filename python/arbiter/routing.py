@@ -304,15 +304,10 @@ class Router:
         and recorded as the reference does; past that, the chosen, the fallbacks, the baseline
         and the first examined (cheapest first), RECORD_TOP in all, and the excluded as counts
         per reason."""
-        if req.images:
-            # the native pass takes one prompt count for every model: images priced alike
-            # everywhere fold into it; priced apart, the per-model path prices each model's
-            totals = {m.image_rule.total(req.images) for m in self.pool.values()}
-            if len(totals) > 1:
-                return self.decide_reference(req, allowed, blocked)
-            extra = totals.pop() if totals else 0
-            req = replace(req, prompt_tokens=req.prompt_tokens + extra, images=())
         pool = self._pool_index()
+        images = pool.image_tokens(req.images) if req.images else 0
+        if isinstance(images, int):  # priced alike by every model: part of the one prompt count
+            req = replace(req, prompt_tokens=req.prompt_tokens + images, images=())
         p = self.params
         down = unavailable(pool, self._available, self._suspects)
         if blocked:
@@ -321,6 +316,10 @@ class Router:
             req.prompt_tokens + (req.max_tokens or 1), allowed, req.needs, down,
             req.kept_thinking_tokens,
         )  # fmt: skip
+        if not isinstance(images, int):  # each model's own images in its context check
+            fits = pool.fits(req.prompt_tokens + images, req.max_tokens, req.kept_thinking_tokens)
+            if fits is not None:
+                mask = fits if mask is None else mask & fits
         ok = None if mask is None else mask.nonzero()[0]  # None: every model, in pool order
         n = len(pool) if ok is None else len(ok)
         if not n:
@@ -328,7 +327,7 @@ class Router:
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
         table = self._table(pool, req.tenant, req.task)
-        costs = self._cost_args(pool, req)
+        costs = self._cost_args(pool, req, None if isinstance(images, int) else images)
         rule_cost = None
         if req.stats is not None and p.cost_weight > 0:
             rule_cost = self._drawn_costs(pool, req, ok, costs).tobytes()
@@ -382,17 +381,26 @@ class Router:
             return None
         return picked
 
-    def _cost_args(self, pool: PoolIndex, req: RouteRequest) -> CostArgs:
+    def _cost_args(
+        self, pool: PoolIndex, req: RouteRequest, images: np.ndarray | None = None
+    ) -> CostArgs:
         """The leading arguments of `_native.decide_request` and `request_costs`: the pool's
-        prices and answer-length table and the request's numbers."""
+        prices and answer-length table and the request's numbers. `images`: each model's
+        tokens for the request's images, when the pool prices them apart: the native pass
+        takes one prompt count, so each model's input price is then its whole prompt's
+        (prompt x price, the product the per-model path computes) at a prompt of 1 token."""
         p = self.params
         lengths, moments = None, (0.0, 1.0)
         if req.stats is not None:
             lengths = self.lengths.table(pool.names)
             moments = self.lengths.pool_moments(req.stats)
         max_tokens = float(req.max_tokens) if req.max_tokens else None
+        prices, prompt = pool.prices, float(req.prompt_tokens)
+        if images is not None:
+            whole = (req.prompt_tokens + images).astype(np.float64) * pool.price_in
+            prices, prompt = _native.Prices(whole.tolist(), pool.price_out.tolist()), 1.0
         return (
-            pool.prices, lengths, req.stats, moments, float(req.prompt_tokens), max_tokens,
+            prices, lengths, req.stats, moments, prompt, max_tokens,
             float(p.expected_output_tokens),
         )  # fmt: skip
 
