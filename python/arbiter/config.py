@@ -22,6 +22,7 @@ from arbiter.config_checks import (
     check_cache,
     check_latency,
     check_limits,
+    check_media,
     check_prior_task,
     check_range,
     check_routing,
@@ -29,6 +30,7 @@ from arbiter.config_checks import (
     check_shadow,
     check_store,
     check_tenant_names,
+    image_spec,
 )
 from arbiter.config_parse import (
     _build,
@@ -39,7 +41,6 @@ from arbiter.config_parse import (
 from arbiter.config_paths import anchor_files, anchor_sqlite
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
-from arbiter.image_links import parse_hosts
 from arbiter.image_rules import ImageRule
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
@@ -322,9 +323,7 @@ class ModelSettings:
     # prompt-cache prices (Anthropic bills cache reads and writes apart); unset = the input price
     price_cache_read_per_mtok: float | None = None
     price_cache_write_per_mtok: float | None = None
-    # how an image is priced in tokens (image_rules.py: "tiles:85:170", "patches:1.62",
-    # "anthropic", "gemini", "flat:N"); "" = the family default for the model's name and protocol
-    image_tokens: str = ""
+    image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
 
     @property
     def image_rule(self) -> ImageRule:
@@ -392,9 +391,8 @@ class CacheSettings:
     # the in-memory front's bound in bytes (answers, prompt text, embeddings; per replica): long
     # answers would otherwise hold max_entries x their size
     max_bytes: int = 256 * 2**20
-    # requests with an image or document linked by URL: off, they bypass the cache (an entry
-    # would be keyed by the URL, and one URL may serve other bytes tomorrow: a webcam frame, a
-    # reused upload path); on, they are cached keyed by the URL as sent
+    # requests with media linked by URL: off, they bypass the cache (one URL may serve other
+    # bytes tomorrow: a webcam frame); on, they are cached keyed by the URL as sent
     linked_media: bool = False
 
 
@@ -402,9 +400,8 @@ class CacheSettings:
 class MediaSettings:
     """Content parts: which hosts an image may be linked from (image_links.py)."""
 
-    # "*": any public host (a literal private, loopback or link-local IP and internal names such
-    # as localhost or *.internal are refused); host names, "*.domain" and IP networks allow
-    # those (even inside); [] refuses every linked image. Non-http(s) links are always refused.
+    # "*": any public host (not literal private/loopback/link-local IPs, localhost, *.internal);
+    # names, "*.domain" and IP networks allow those (inside too); []: none; http(s) only
     image_url_hosts: list[str] = field(default_factory=lambda: ["*"])
 
 
@@ -422,9 +419,8 @@ class BudgetSettings:
     default_max_output_tokens: int = 1024  # reserved (and enforced) when a request sets none
     alert_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
     webhook_url: str | None = None  # threshold alerts POSTed here (budget_webhook.py: bounded)
-    # prompt tokens reserved per image part, for every model alike; unset (the default): each
-    # model's own rule's ceiling (image_rules.py: gpt-4o 1,445, gpt-4o-mini 48,169, Claude
-    # 1,640), so a reservation is never below what the model can bill for the image
+    # prompt tokens reserved per image part for every model; unset: each model's rule's ceiling
+    # (image_rules.py: gpt-4o 1,445, gpt-4o-mini 48,169), never below what it can bill
     image_tokens: int | None = None
     # the caps an LLM judge call is charged to: "tenant" (the graded tenant's caps and the global
     # ones), "global" (only global caps) or "none" (judge spend is recorded but never capped)
@@ -694,15 +690,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             if not 0.0 <= p <= 1.0:
                 loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
             check_prior_task(loc, ["models", name, "priors", task], task)
-        known = upstreams.get(m.upstream)
-        spec = m.image_tokens or image_rules.default_spec(
-            m.upstream_model or name, known.protocol if known is not None else "openai"
-        )
-        try:
-            spec = image_rules.parse(spec).spec
-        except ValueError as err:
-            where = loc.where(["models", name, "image_tokens"])
-            loc.fail(f"{where}: models.{name}.image_tokens: {err}")
+        spec = image_spec(loc, name, m, upstreams.get(m.upstream))
         models[name] = dataclasses.replace(
             m, upstream_model=m.upstream_model or name, image_tokens=spec
         )
@@ -784,10 +772,7 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             "budgets.default_max_output_tokens >= 1"
         )
     check_cache(loc, s.cache)
-    try:
-        parse_hosts(s.media.image_url_hosts)
-    except ValueError as err:
-        loc.fail(f"{loc.where(['media', 'image_url_hosts'])}: media.image_url_hosts: {err}")
+    check_media(loc, s.media)
     check_limits(loc, s)
     return dataclasses.replace(
         s,
