@@ -73,7 +73,7 @@ def test_budget_keys_are_parsed_strictly(tmp_path: Path) -> None:
     env = {API_KEY_ENV: "k", ADMIN_KEY_ENV: "a"}
     base = demo_config("http://127.0.0.1:9/v1", tmp_path / "c.db")
     s = config.loads(base, env=env)
-    assert s.budgets.judge_scope == "tenant" and s.budgets.image_tokens > 0
+    assert s.budgets.judge_scope == "tenant" and s.budgets.image_tokens is None
     assert s.models["sim-premium"].max_tokens_param == "max_completion_tokens"
     s = config.loads(base + '\n[budgets]\njudge_scope = "global"\noutage_allowance = 0\n', env=env)
     assert s.budgets.judge_scope == "global" and s.budgets.outage_allowance == 0

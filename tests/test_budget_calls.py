@@ -15,6 +15,7 @@ import pytest
 
 from arbiter import media, worst_case
 from arbiter.errors import BudgetExceeded
+from arbiter.image_rules import DEFAULT_IMAGE_RULE
 from arbiter.judge_calls import judge_caller
 from tests.budget_harness import HEADERS, Harness, Scripted, settings
 
@@ -44,7 +45,9 @@ def assert_refused_now_but_not_before(
 ) -> None:
     assert old_estimate(body) < cap, "the old reservation fit under the cap"
     worst = worst_case.CallWorst(lambda _m: None, body, body["max_tokens"], 2000)  # type: ignore[arg-type,return-value]
-    assert usd(worst.prompt_tokens, worst_case.choices(body) * body["max_tokens"]) > cap
+    images = worst_case.image_parts(body) * DEFAULT_IMAGE_RULE.ceiling  # the harness's models
+    prompt = worst.prompt_tokens + images
+    assert usd(prompt, worst_case.choices(body) * body["max_tokens"]) > cap
 
     async def go() -> None:
         up = Scripted()

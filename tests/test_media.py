@@ -11,6 +11,7 @@ import pytest
 
 from arbiter import media
 from arbiter.errors import NoCapableModel
+from arbiter.image_rules import DEFAULT_IMAGE_RULE
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 from arbiter.surfaces.openai_chat import parse_chat_request
 from arbiter.types import count_tokens, estimate_tokens
@@ -119,7 +120,8 @@ def test_routing_counts_images_and_audio() -> None:
 
     def with_image(url: str, **detail: str) -> int:
         part = {"type": "image_url", "image_url": {"url": url, **detail}}
-        return parse_chat_request(_request([text, part])).prompt_tokens - plain
+        req = parse_chat_request(_request([text, part]))
+        return req.prompt_tokens_on(DEFAULT_IMAGE_RULE) - plain  # gpt-4o's rule
 
     big = parse_chat_request(_request([text, {"type": "image_url", "image_url": {"url": "x"}}]))
     assert big.has_images

@@ -8,7 +8,8 @@ is counted by each caller's tokenizer; `tokens` is an estimate for what has no t
 - A base64 PDF: by its pages (media.pdf_tokens: Anthropic's 1,500-3,000 tokens a page).
 - A document or image Arbiter cannot see (a URL, a Files API `file_id`): its size is unknown
   without fetching it, so a document counts as one PDF page (media.UNSEEN_DOCUMENT_TOKENS) and
-  an image as the linked image of unknown size, as an OpenAI image link does.
+  an image as a 1024 x 1024 one, as an OpenAI image link does, at Anthropic's rule (1,399
+  tokens, not gpt-4o's 765): only Anthropic models read Files API images and documents.
 - `redacted_thinking`: encrypted, no text; its data's characters / 4.
 - `container_upload`: the file goes into the code-execution container, not the context: 0.
 """
@@ -22,7 +23,12 @@ from typing import Any
 
 import orjson
 
-from arbiter import media
+from arbiter import image_rules, media
+
+# an image seen only by Anthropic models, of a size unknown here (1024 x 1024, as a link)
+_UNSEEN_IMAGE = image_rules.parse("anthropic").tokens(
+    media.DEFAULT_IMAGE_SIDE, media.DEFAULT_IMAGE_SIDE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +49,7 @@ def of_block(kind: str, block: Mapping[str, Any]) -> BlockCount:
         head = "\n".join(_str(block.get(k)) for k in ("title", "source"))
         return BlockCount(_joined(head, _content_text(block.get("content"))), 0)
     if kind == "image file":  # an image from the Files API: its size is unknown here
-        side = media.DEFAULT_IMAGE_SIDE
-        return BlockCount("", media.image_tokens(side, side))
+        return BlockCount("", _UNSEEN_IMAGE)
     if kind == "container_upload":
         return BlockCount("", 0)
     # server_tool_use, web_search_tool_result, ...: what the model reads is the block itself
@@ -63,10 +68,7 @@ def _document(block: Mapping[str, Any]) -> BlockCount:
         images = sum(
             1 for p in content if isinstance(p, Mapping) and p.get("type") == "image"
         ) if isinstance(content, list) else 0  # fmt: skip
-        side = media.DEFAULT_IMAGE_SIDE
-        return BlockCount(
-            _joined(head, _content_text(content)), images * media.image_tokens(side, side)
-        )
+        return BlockCount(_joined(head, _content_text(content)), images * _UNSEEN_IMAGE)
     if kind == "base64":
         return BlockCount(head, media.pdf_tokens(_str(source.get("data"))))
     return BlockCount(head, media.UNSEEN_DOCUMENT_TOKENS)  # url, file

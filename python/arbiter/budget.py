@@ -231,7 +231,7 @@ class Budgets:
         return self._s.default_max_output_tokens
 
     @property
-    def image_tokens(self) -> int:
+    def image_tokens(self) -> int | None:
         return self._s.image_tokens
 
     @property

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from arbiter import price
+from arbiter import image_rules, price
 from arbiter.config_checks import (
     check_budgets,
     check_cache,
     check_latency,
     check_limits,
+    check_media,
     check_prior_task,
     check_range,
     check_routing,
@@ -29,6 +30,7 @@ from arbiter.config_checks import (
     check_shadow,
     check_store,
     check_tenant_names,
+    image_spec,
 )
 from arbiter.config_parse import (
     _build,
@@ -39,6 +41,7 @@ from arbiter.config_parse import (
 from arbiter.config_paths import anchor_files, anchor_sqlite
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
+from arbiter.image_rules import ImageRule
 from arbiter.toml_depth import NestedTooDeeply, load_toml
 
 MAX_BODY_LIMIT = 32 * 1024 * 1024
@@ -322,6 +325,12 @@ class ModelSettings:
     # prompt-cache prices (Anthropic bills cache reads and writes apart); unset = the input price
     price_cache_read_per_mtok: float | None = None
     price_cache_write_per_mtok: float | None = None
+    image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
+
+    @property
+    def image_rule(self) -> ImageRule:
+        """The model's image pricing (`image_tokens`, resolved at load; parsed once, memoised)."""
+        return image_rules.parse(self.image_tokens or image_rules.DEFAULT_SPEC)
 
     def cost_usd(
         self,
@@ -384,6 +393,18 @@ class CacheSettings:
     # the in-memory front's bound in bytes (answers, prompt text, embeddings; per replica): long
     # answers would otherwise hold max_entries x their size
     max_bytes: int = 256 * 2**20
+    # requests with media linked by URL: off, they bypass the cache (one URL may serve other
+    # bytes tomorrow: a webcam frame); on, they are cached keyed by the URL as sent
+    linked_media: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSettings:
+    """Content parts: which hosts an image may be linked from (image_links.py)."""
+
+    # "*": any public host (not literal private/loopback/link-local IPs, localhost, *.internal);
+    # names, "*.domain" and IP networks allow those (inside too); []: none; http(s) only
+    image_url_hosts: list[str] = field(default_factory=lambda: ["*"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,9 +421,9 @@ class BudgetSettings:
     default_max_output_tokens: int = 1024  # reserved (and enforced) when a request sets none
     alert_thresholds: list[float] = field(default_factory=lambda: [0.5, 0.8, 1.0])
     webhook_url: str | None = None  # threshold alerts POSTed here (budget_webhook.py: bounded)
-    # worst-case prompt tokens reserved per image part (OpenAI: a high-detail 2048x768 image is
-    # 1105 tokens at 4o prices; larger tiles cost more on some models, so leave headroom)
-    image_tokens: int = 2000
+    # prompt tokens reserved per image part for every model; unset: each model's rule's ceiling
+    # (image_rules.py: gpt-4o 1,445, gpt-4o-mini 48,169), never below what it can bill
+    image_tokens: int | None = None
     # the caps an LLM judge call is charged to: "tenant" (the graded tenant's caps and the global
     # ones), "global" (only global caps) or "none" (judge spend is recorded but never capped)
     judge_scope: Literal["tenant", "global", "none"] = "tenant"
@@ -501,6 +522,7 @@ class Settings:
     cache: CacheSettings = CacheSettings()
     latency: LatencySettings = field(default_factory=LatencySettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
     def baseline(self) -> ModelSettings:
@@ -521,6 +543,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "latency": LatencySettings,
     "sandbox": SandboxSettings,
     "references": ReferenceSettings,
+    "media": MediaSettings,
 }
 _NAMED: dict[str, type[Any]] = {
     "upstreams": UpstreamSettings,
@@ -669,7 +692,10 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             if not 0.0 <= p <= 1.0:
                 loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
             check_prior_task(loc, ["models", name, "priors", task], task)
-        models[name] = dataclasses.replace(m, upstream_model=m.upstream_model or name)
+        spec = image_spec(loc, name, m, upstreams.get(m.upstream))
+        models[name] = dataclasses.replace(
+            m, upstream_model=m.upstream_model or name, image_tokens=spec
+        )
     r = s.routing
     dearest = max(models.values(), key=lambda m: m.price_out_per_mtok, default=None)
     baseline = r.baseline or (dearest.name if dearest else "")
@@ -742,12 +768,13 @@ def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             f"3 x store.sync_interval_ms ({3 * st.sync_interval_ms / 1000:g} s): the lease is "
             "renewed by the policy sync; raise lease_s or sync more often"
         )
-    if b.image_tokens < 0 or b.default_max_output_tokens < 1:
+    if (b.image_tokens is not None and b.image_tokens < 0) or b.default_max_output_tokens < 1:
         loc.fail(
             f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
             "budgets.default_max_output_tokens >= 1"
         )
     check_cache(loc, s.cache)
+    check_media(loc, s.media)
     check_limits(loc, s)
     return dataclasses.replace(
         s,

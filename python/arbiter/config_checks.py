@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from arbiter import image_rules
 from arbiter.cascade_judge import SELF_JUDGE
 from arbiter.errors import ConfigError
+from arbiter.image_links import parse_hosts
 from arbiter.store_url import BadStoreUrl, check_store_url
 from arbiter.tenant_names import tenant_name_problem
 
@@ -22,10 +24,13 @@ if TYPE_CHECKING:
     from arbiter.config import (
         BudgetSettings,
         CacheSettings,
+        MediaSettings,
+        ModelSettings,
         RoutingSettings,
         SandboxSettings,
         Settings,
         ShadowSettings,
+        UpstreamSettings,
     )
     from arbiter.config_parse import _Locator
 
@@ -377,3 +382,25 @@ def check_budgets(loc: _Locator, b: BudgetSettings) -> None:
                 f"{loc.where(['budgets', 'webhook_url'])}: budgets.webhook_url "
                 f"{b.webhook_url!r} must be an http(s):// URL with a host"
             )
+
+
+def image_spec(loc: _Locator, name: str, m: ModelSettings, up: UpstreamSettings | None) -> str:
+    """A model's image rule as its config spells it, or its family's (by its upstream name and
+    protocol: image_rules.default_spec); an unknown rule is a problem naming the key."""
+    spec = m.image_tokens or image_rules.default_spec(
+        m.upstream_model or name, up.protocol if up is not None else "openai"
+    )
+    try:
+        return image_rules.parse(spec).spec
+    except ValueError as err:
+        where = loc.where(["models", name, "image_tokens"])
+        loc.fail(f"{where}: models.{name}.image_tokens: {err}")
+        return spec
+
+
+def check_media(loc: _Locator, media: MediaSettings) -> None:
+    """`media.image_url_hosts`: each entry `*`, a host name, `*.domain` or an IP network."""
+    try:
+        parse_hosts(media.image_url_hosts)
+    except ValueError as err:
+        loc.fail(f"{loc.where(['media', 'image_url_hosts'])}: media.image_url_hosts: {err}")

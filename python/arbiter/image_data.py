@@ -19,6 +19,7 @@ Other image types pass (an OpenAI-compatible server may take BMP or TIFF).
 
 from __future__ import annotations
 
+from arbiter.data_url import data_url_parts
 from arbiter.errors import InvalidRequest
 from arbiter.media import image_type_of
 
@@ -49,14 +50,16 @@ def base64_problem(data: str) -> str | None:
 
 
 def split_data_url(url: str, param: str) -> tuple[str, str]:
-    """(media type, base64 payload) of a `data:<media type>;base64,<data>` URL, or the 400."""
-    head, sep, data = url[5:].partition(",")
-    media_type, _, encoding = head.partition(";")
-    if not url.startswith("data:") or not sep or encoding != "base64" or not media_type:
+    """(media type, base64 payload) of a base64 data URL (`data_url_parts`), or the 400 naming
+    `param`."""
+    parts = data_url_parts(url)
+    if isinstance(parts, str):
         raise InvalidRequest(
-            f"'{param}': a data URL must be data:<media type>;base64,<data>", param=param
+            f"'{param}': not a base64 data URL ({parts}); send "
+            "data:<media type>[;name=value]*;base64,<data>",
+            param=param,
         )
-    return media_type, data
+    return parts[0], parts[1]
 
 
 def check_inline_image(media_type: str | None, data: str, param: str) -> None:

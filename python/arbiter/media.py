@@ -11,9 +11,9 @@ long-context or multimodal request looked cheap and fitting. Here:
   shared, loaded 2-core dev box (best of 7 x 300), ~6 us for a 300-character prompt and ~60 us
   for any prompt of 1,000 characters or more (chars / 4 costs ~0.1 us). Under 1,000 characters
   the estimate stands (see text_tokens); the tokenizer's tables load on the first longer text.
-- Images: OpenAI's tile formula (detail "low": 85 tokens; else the image scaled to fit 2048 x 2048,
-  then its short side to 768, 85 + 170 per 512-px tile). The size is read from a data URL's
-  PNG / GIF / JPEG / WebP header; a linked image of unknown size counts as 1024 x 1024 (765).
+- Images: not counted here but described (`ImageSpec`: size and detail), since each model prices
+  them by its own rule (image_rules.py, `ChatRequest.prompt_tokens_on`). The size is read from a
+  data URL's PNG / GIF / JPEG / WebP header; a linked image of unknown size is 1024 x 1024.
 - Audio: input_audio parts by duration, 10 tokens per second (OpenAI's audio models bill about
   600 tokens per minute of input); a WAV clip's duration from the bytes sent at its header's
   rate (sample rate x block align for PCM, never the byte-rate field a client can set alone;
@@ -26,8 +26,8 @@ long-context or multimodal request looked cheap and fitting. Here:
   that hides them in compressed object streams is counted from its size, a page per
   PDF_BYTES_PER_PAGE. A file by id or URL, unseen here, counts as one page.
 
-The budget reservation (worst_case.py) keeps its configured per-image ceiling: it must never be
-below the bill, this must be near it.
+The budget reservation (worst_case.py) reserves each model's image rule's ceiling per image (or
+`budgets.image_tokens`): it must never be below the bill, this must be near it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from arbiter import tokenizer_load
+from arbiter import image_rules, tokenizer_load
+from arbiter.data_url import data_url_parts
+from arbiter.image_rules import ImageSpec
 from arbiter.types import count_tokens, estimate_tokens
 
 EXACT_CHARS = 1024
@@ -57,6 +59,8 @@ PDF_TOKENS_PER_PAGE = 2_250  # Anthropic: "each page typically uses 1,500-3,000 
 PDF_BYTES_PER_PAGE = 25_000  # a page's share of a PDF whose page objects are compressed
 UNSEEN_DOCUMENT_TOKENS = PDF_TOKENS_PER_PAGE  # a file by id or URL: one page
 _PAGE_MARKS = (b"/Type /Page", b"/Type/Page")  # also the prefix of /Pages: told apart below
+_MARK_SPAN = len(b"/Type /Pages") - 1  # the bytes a mark can straddle a chunk seam by
+PDF_CHUNK_CHARS = 1 << 20  # base64 characters decoded at a time (768 KiB of PDF)
 _HEADER_B64 = 64  # base64 characters decoded to read an image header (48 bytes)
 _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the metadata
 # a WAV header's plausible bounds (outside them the clip is counted by its size, as an MP3):
@@ -90,17 +94,11 @@ def text_tokens(text: str) -> int:
 
 
 def image_tokens(width: int, height: int, detail: str = "auto") -> int:
-    """OpenAI's vision pricing for one image of this size."""
+    """GPT-4o's vision pricing for one image of this size (image_rules.DEFAULT_SPEC): a count
+    with no model yet. A model's own count is its `image_rule`'s."""
     if detail == "low" or width <= 0 or height <= 0:
         return LOW_DETAIL_TOKENS
-    w, h = float(width), float(height)
-    if max(w, h) > 2048:
-        s = 2048 / max(w, h)
-        w, h = w * s, h * s
-    if min(w, h) > 768:
-        s = 768 / min(w, h)
-        w, h = w * s, h * s
-    return LOW_DETAIL_TOKENS + TILE_TOKENS * math.ceil(w / 512) * math.ceil(h / 512)
+    return image_rules.parse(image_rules.DEFAULT_SPEC).tokens(width, height, detail)
 
 
 def _b64_prefix(data: str, chars: int) -> bytes:
@@ -129,12 +127,10 @@ def image_type_of(data: str) -> str | None:
 
 def image_size(url: str) -> tuple[int, int] | None:
     """(width, height) from a base64 data URL's image header, or None when it cannot be read."""
-    if not url.startswith("data:"):
+    parts = data_url_parts(url)
+    if isinstance(parts, str):
         return None
-    comma = url.find(",", 0, 200)
-    if comma < 0 or ";base64" not in url[:comma]:
-        return None
-    data = url[comma + 1 :]
+    data = parts[1]
     head = _b64_prefix(data, _HEADER_B64)
     if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
         w, h = struct.unpack(">II", head[16:24])
@@ -216,13 +212,30 @@ def audio_ceiling_tokens(data: str) -> int:
 
 
 def pdf_pages(data: str) -> int:
-    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE."""
-    try:
-        raw = base64.b64decode(data, validate=False)
-    except (binascii.Error, ValueError):
-        raw = b""
-    size = len(raw) or len(data) * 3 // 4
-    marked = sum(raw.count(mark) - raw.count(mark + b"s") for mark in _PAGE_MARKS)
+    """Pages of a base64 PDF: its page objects, else its decoded size at PDF_BYTES_PER_PAGE.
+    Decoded a chunk at a time (PDF_CHUNK_CHARS), so a 20 MB PDF holds ~1 MB of decoded bytes at
+    a time, not 20 MB beside its 27 MB of base64 (a whole decode's peak): the page marks are
+    counted across chunk seams (the previous chunk's last bytes lead the next)."""
+    marks = (*_PAGE_MARKS, *(m + b"s" for m in _PAGE_MARKS))
+    counts = [0] * len(marks)
+    tail = b""
+    size = 0
+    pending = ""  # base64 characters left over from the last chunk (fewer than 4)
+    for start in range(0, len(data), PDF_CHUNK_CHARS):
+        text = pending + "".join(data[start : start + PDF_CHUNK_CHARS].split())
+        usable = len(text) - len(text) % 4
+        pending = text[usable:]
+        try:
+            raw = base64.b64decode(text[:usable], validate=False)
+        except (binascii.Error, ValueError):
+            raw = b""
+        size += len(raw)
+        buf = tail + raw
+        for i, mark in enumerate(marks):
+            counts[i] += buf.count(mark) - tail.count(mark)  # those inside `tail`: counted
+        tail = buf[-_MARK_SPAN:]
+    marked = counts[0] + counts[1] - counts[2] - counts[3]
+    size = size or len(data) * 3 // 4
     return max(1, marked if marked > 0 else math.ceil(size / PDF_BYTES_PER_PAGE))
 
 
@@ -238,12 +251,12 @@ def _file_part_tokens(part: Mapping[str, Any]) -> int:
     data = spec.get("file_data") if isinstance(spec, Mapping) else None
     if not isinstance(data, str) or not data:
         return UNSEEN_DOCUMENT_TOKENS
-    if data.startswith("data:"):
-        data = data[data.find(",", 0, 200) + 1 :]
+    if data[:5].lower() == "data:":
+        data = data[data.find(",", 0, 1024) + 1 :]
     return pdf_tokens(data)
 
 
-def _image_part_tokens(part: Mapping[str, Any]) -> int:
+def _image_part_spec(part: Mapping[str, Any]) -> ImageSpec:
     spec = part.get("image_url")
     if part.get("type") == "input_image":  # the Responses API's shape: the URL itself
         url, detail = part.get("image_url"), part.get("detail")
@@ -253,8 +266,10 @@ def _image_part_tokens(part: Mapping[str, Any]) -> int:
         url, detail = spec, None
     detail = detail if isinstance(detail, str) else "auto"
     size = image_size(url) if isinstance(url, str) else None
-    w, h = size or (DEFAULT_IMAGE_SIDE, DEFAULT_IMAGE_SIDE)
-    return image_tokens(w, h, detail)
+    w, h = (
+        size if size and size[0] > 0 and size[1] > 0 else (DEFAULT_IMAGE_SIDE, DEFAULT_IMAGE_SIDE)
+    )
+    return ImageSpec(w, h, detail)
 
 
 def _audio_part_tokens(part: Mapping[str, Any]) -> int:
@@ -265,9 +280,11 @@ def _audio_part_tokens(part: Mapping[str, Any]) -> int:
     return math.ceil(secs * AUDIO_TOKENS_PER_S)
 
 
-def media_parts(messages: Iterable[Any]) -> tuple[int, int, int]:
-    """(image parts, audio parts, their and PDF files' tokens) over the messages' parts."""
-    images = audio = tokens = 0
+def media_parts(messages: Iterable[Any]) -> tuple[tuple[ImageSpec, ...], int, int]:
+    """(the image parts, how many audio parts, audio clips' and PDF files' tokens) over the
+    messages' parts. Images are priced per model (`ModelSettings.image_rule.total`)."""
+    images: list[ImageSpec] = []
+    audio = tokens = 0
     for msg in messages:
         content = msg.get("content") if isinstance(msg, Mapping) else None
         if not isinstance(content, list):
@@ -275,11 +292,10 @@ def media_parts(messages: Iterable[Any]) -> tuple[int, int, int]:
         for part in content:
             kind = part.get("type") if isinstance(part, Mapping) else None
             if kind in IMAGE_PARTS:
-                images += 1
-                tokens += _image_part_tokens(part)
+                images.append(_image_part_spec(part))
             elif kind in AUDIO_PARTS:
                 audio += 1
                 tokens += _audio_part_tokens(part)
             elif kind == "file":
                 tokens += _file_part_tokens(part)
-    return images, audio, tokens
+    return tuple(images), audio, tokens

@@ -138,11 +138,8 @@ class Pipeline:
         # every upstream call is reserved for before it is made (budget.py); without caps the
         # charge only tallies what the calls cost
         counted = req.budget_body or req.body
-        prompt = (
-            await worst_case.prompt_tokens_async(counted, budgets.image_tokens)
-            + req.unviewed_tokens
-            if caps
-            else None
+        prompt = (  # without its images: CallWorst prices them per model
+            await worst_case.prompt_tokens_async(counted, 0) + req.unviewed_tokens if caps else None
         )
         worst = worst_case.CallWorst(
             self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt,
@@ -190,6 +187,7 @@ class Pipeline:
                         slo.max_latency_ms,
                         slo.max_ttft_ms,
                         req.kept_thinking_tokens,
+                        req.images,
                     ),
                     allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                     blocked=blocked,
@@ -487,7 +485,7 @@ class Pipeline:
         if plan.charge is not None and plan.charge.caps:
             return plan.charge.call_worst(model)
         m = self.s.registry[model]
-        return m.cost_usd(req.prompt_tokens, req.max_tokens or m.max_output_tokens)
+        return m.cost_usd(req.prompt_tokens_on(m.image_rule), req.max_tokens or m.max_output_tokens)
 
     async def _finish_stream(
         self,
@@ -598,7 +596,7 @@ class Pipeline:
             return cut
         if plan.charge is not None:
             return plan.charge.call_worst(model)
-        return m.cost_usd(req.prompt_tokens, estimate_tokens(content))
+        return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
 
     @staticmethod
     def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
@@ -657,7 +655,11 @@ class Pipeline:
         m = s.registry[model]
         if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
             usage = vetted(m, usage, self._worst_of(plan, model))
-        pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
+        pt = (
+            usage.prompt_tokens
+            if usage and usage.prompt_tokens
+            else req.prompt_tokens_on(m.image_rule)
+        )
         ct = (
             usage.completion_tokens
             if usage and usage.completion_tokens

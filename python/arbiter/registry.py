@@ -23,6 +23,7 @@ from arbiter.config import (
     model_name_ok,
 )
 from arbiter.errors import InvalidRequest
+from arbiter.image_rules import default_spec
 from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
 from arbiter.priors import PriorBook
@@ -204,7 +205,7 @@ class Registry:
     def pool(self) -> list[PoolModel]:
         return [
             PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
-                      frozenset(m.capabilities), dict(m.priors))
+                      frozenset(m.capabilities), dict(m.priors), m.image_rule)
             for m in self._models.values() if self.routable(m.name)
         ]  # fmt: skip
 
@@ -315,6 +316,7 @@ class Registry:
 
     def _from_listing(self, d: Discovered) -> ModelSettings:
         li = d.listed
+        up = self._upstreams.get(d.upstream)
         window = li.context_window or DISCOVERED_CONTEXT_WINDOW
         return ModelSettings(
             name=li.id,
@@ -330,6 +332,7 @@ class Registry:
             max_output_tokens=min(li.max_output_tokens or DISCOVERED_MAX_OUTPUT, window),
             capabilities=sorted(li.capabilities),
             priors=self._priors.for_model(li.id),
+            image_tokens=default_spec(li.id, up.protocol if up is not None else "openai"),
         )
 
 

@@ -138,8 +138,9 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
             param=req.messages_param,
         )
     need = context_need(
-        req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, model.capabilities
-    )
+        req.prompt_tokens_on(model.image_rule), req.kept_thinking_tokens, req.max_tokens,
+        model.capabilities,
+    )  # fmt: skip
     if need > model.context_window:
         raise ContextTooLong(
             f"This model's maximum context length is {model.context_window} tokens; "

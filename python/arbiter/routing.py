@@ -12,12 +12,13 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
+from arbiter.image_rules import DEFAULT_IMAGE_RULE, ImageRule, ImageSpec
 from arbiter.latency import LatencyModel, z_score
 from arbiter.output_length import OutputLength, token_log_moments
 from arbiter.policy import Policy
@@ -59,6 +60,14 @@ class PoolModel(Priced):
     context_window: int
     capabilities: frozenset[str]
     priors: Mapping[str, float]
+    # how the model prices an image (image_rules.py; the config's or the family default)
+    image_rule: ImageRule = DEFAULT_IMAGE_RULE
+
+    def prompt_tokens_of(self, req: RouteRequest) -> int:
+        """The request's prompt on this model: its images at the model's own rule."""
+        if not req.images:
+            return req.prompt_tokens
+        return req.prompt_tokens + self.image_rule.total(req.images)
 
 
 def context_need(
@@ -83,6 +92,8 @@ class RouteRequest:
     max_ttft_ms: float | None = None
     # earlier turns' thinking, not in prompt_tokens: only KEEPS_THINKING models hold it
     kept_thinking_tokens: int = 0
+    # the images, not in prompt_tokens: each model prices them by its rule (PoolModel)
+    images: tuple[ImageSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +285,7 @@ class Router:
         for m in self.pool.values():
             why = None
             need = context_need(
-                req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+                m.prompt_tokens_of(req), req.kept_thinking_tokens, req.max_tokens, m.capabilities
             )
             if allowed is not None and m.name not in allowed:
                 why = "not allowed for this tenant"
@@ -306,6 +317,9 @@ class Router:
         and the first examined (cheapest first), RECORD_TOP in all, and the excluded as counts
         per reason."""
         pool = self._pool_index()
+        images = pool.image_tokens(req.images) if req.images else 0
+        if isinstance(images, int):  # priced alike by every model: part of the one prompt count
+            req = replace(req, prompt_tokens=req.prompt_tokens + images, images=())
         p = self.params
         down = unavailable(pool, self._available, self._suspects)
         if blocked:
@@ -314,6 +328,10 @@ class Router:
             req.prompt_tokens + (req.max_tokens or 1), allowed, req.needs, down,
             req.kept_thinking_tokens,
         )  # fmt: skip
+        if not isinstance(images, int):  # each model's own images in its context check
+            fits = pool.fits(req.prompt_tokens + images, req.max_tokens, req.kept_thinking_tokens)
+            if fits is not None:
+                mask = fits if mask is None else mask & fits
         ok = None if mask is None else mask.nonzero()[0]  # None: every model, in pool order
         n = len(pool) if ok is None else len(ok)
         if not n:
@@ -321,7 +339,7 @@ class Router:
         if req.easiness is not None:
             self._observe_easiness(req.tenant, req.task, req.easiness)
         table = self._table(pool, req.tenant, req.task)
-        costs = self._cost_args(pool, req)
+        costs = self._cost_args(pool, req, None if isinstance(images, int) else images)
         rule_cost = None
         if req.stats is not None and p.cost_weight > 0:
             rule_cost = self._drawn_costs(pool, req, ok, costs).tobytes()
@@ -375,17 +393,26 @@ class Router:
             return None
         return picked
 
-    def _cost_args(self, pool: PoolIndex, req: RouteRequest) -> CostArgs:
+    def _cost_args(
+        self, pool: PoolIndex, req: RouteRequest, images: np.ndarray | None = None
+    ) -> CostArgs:
         """The leading arguments of `_native.decide_request` and `request_costs`: the pool's
-        prices and answer-length table and the request's numbers."""
+        prices and answer-length table and the request's numbers. `images`: each model's
+        tokens for the request's images, when the pool prices them apart: the native pass
+        takes one prompt count, so each model's input price is then its whole prompt's
+        (prompt x price, the product the per-model path computes) at a prompt of 1 token."""
         p = self.params
         lengths, moments = None, (0.0, 1.0)
         if req.stats is not None:
             lengths = self.lengths.table(pool.names)
             moments = self.lengths.pool_moments(req.stats)
         max_tokens = float(req.max_tokens) if req.max_tokens else None
+        prices, prompt = pool.prices, float(req.prompt_tokens)
+        if images is not None:
+            whole = (req.prompt_tokens + images).astype(np.float64) * pool.price_in
+            prices, prompt = _native.Prices(whole.tolist(), pool.price_out.tolist()), 1.0
         return (
-            pool.prices, lengths, req.stats, moments, float(req.prompt_tokens), max_tokens,
+            prices, lengths, req.stats, moments, prompt, max_tokens,
             float(p.expected_output_tokens),
         )  # fmt: skip
 
@@ -505,7 +532,7 @@ class Router:
         blocked: Mapping[str, str] | None,
     ) -> str:
         need = context_need(
-            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
+            m.prompt_tokens_of(req), req.kept_thinking_tokens, req.max_tokens, m.capabilities
         )
         if allowed is not None and m.name not in allowed:
             return "not allowed for this tenant"
@@ -651,7 +678,7 @@ class Router:
             out = self.lengths.expected(m.name, req.stats, draw)
         if req.max_tokens:
             out = min(out, float(req.max_tokens))
-        return m.cost_usd(req.prompt_tokens, out)
+        return m.cost_usd(m.prompt_tokens_of(req), out)
 
     def _shift(self, req: RouteRequest, model: str, explore: float, z: float) -> float:
         """Per-prompt logit shift: the slope's posterior mean, plus a Thompson draw of its noise

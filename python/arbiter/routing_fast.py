@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from arbiter import _native
+from arbiter.image_rules import ImageRule, ImageSpec
 
 if TYPE_CHECKING:
     from arbiter.routing import PoolModel, Router
@@ -60,6 +61,12 @@ class PoolIndex:
         self.caps = {
             c: np.array([c in m.capabilities for m in self.models], dtype=bool) for c in caps
         }
+        # how each model prices an image: the pool's distinct rules, and each model's among them
+        rules: dict[ImageRule, int] = {}
+        self.rule_of = np.array(
+            [rules.setdefault(m.image_rule, len(rules)) for m in self.models], dtype=np.intp
+        )
+        self.image_rules = list(rules)
         self._allowed: dict[tuple[str, ...], np.ndarray] = {}
         # (allowed models, needed capabilities) -> their mask (None: every model)
         self._static: dict[tuple[tuple[str, ...] | None, frozenset[str]], np.ndarray | None] = {}
@@ -118,6 +125,29 @@ class PoolIndex:
         if down:
             mask[list(down)] = False
         return mask
+
+    def image_tokens(self, images: tuple[ImageSpec, ...]) -> int | np.ndarray:
+        """Each model's tokens for `images`, by its rule (one count per distinct rule): an int
+        when every model prices them alike, else an array in pool order."""
+        totals = [rule.total(images) for rule in self.image_rules]
+        if len(set(totals)) <= 1:
+            return totals[0] if totals else 0
+        return np.array(totals, dtype=np.int64)[self.rule_of]
+
+    def fits(
+        self, prompt: np.ndarray, max_tokens: int | None, kept_thinking: int
+    ) -> np.ndarray | None:
+        """Which models' context windows hold their own `prompt` (an array in pool order), the
+        output limit, and earlier turns' thinking for those that keep it; None when every
+        model's does (the common case: no mask)."""
+        need = prompt + (max_tokens or 1) + kept_thinking
+        if int(need.max()) <= self.min_context:
+            return None
+        keeps = self.caps.get(KEEPS_THINKING) if kept_thinking else None
+        need = prompt + (max_tokens or 1)
+        if keeps is not None:
+            need = need + kept_thinking * keeps
+        return np.asarray(self.context >= need)
 
     def needs_mask(self, needs: Iterable[str]) -> np.ndarray | None:
         mask = None

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from arbiter import (
     admin_routes,
     dashboard,
+    image_links,
     latency_slo,
     passthrough,
     passthrough_stream,
@@ -36,7 +37,7 @@ from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.budget_view import budget_view
 from arbiter.cache.keys import check_directives
-from arbiter.config import Settings
+from arbiter.config import ModelSettings, Settings
 from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -63,6 +64,7 @@ from arbiter.http_json import (
     read_scope,
     time_param,
 )
+from arbiter.image_rules import DEFAULT_IMAGE_RULE
 from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
@@ -143,6 +145,7 @@ class Handlers:
         self.pipeline = Pipeline(services)
         self.passthrough = passthrough.PassThrough(services)
         self.loop_lag = LoopLag()  # how late the event loop runs timers (on /metrics)
+        self.image_hosts = image_links.parse_hosts(services.settings.media.image_url_hosts)
 
     async def principal(self, request: Request) -> Principal:
         """The caller, who may call models (the dashboard's read-only key may not)."""
@@ -171,6 +174,7 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(parse_chat_request, raw, request.headers)
+        image_links.check(req.linked_images, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -189,6 +193,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(responses_surface.parse_responses_request, raw, request.headers)
+        image_links.check(req.linked_images, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -266,6 +271,7 @@ class Handlers:
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
+        image_links.check(req.linked_images, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -289,9 +295,9 @@ class Handlers:
         view, unviewed, kept = await decode(anthropic_surface.parse_count_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
-        image_tokens = self.s.settings.budgets.image_tokens
-        tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
         named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
+        image_tokens = self._image_ceiling(named)
+        tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
         if named is not None and KEEPS_THINKING in named.capabilities:
             tokens += kept
         return json_response({"input_tokens": tokens})
@@ -305,9 +311,21 @@ class Handlers:
         view = await decode(responses_surface.parse_input_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
-        image_tokens = self.s.settings.budgets.image_tokens
+        image_tokens = self._image_ceiling(self.s.registry.get(view["model"]))
         tokens = await worst_case.prompt_tokens_async(view, image_tokens)
         return json_response({"object": "response.input_tokens", "input_tokens": tokens})
+
+    def _image_ceiling(self, named: ModelSettings | None) -> int:
+        """What a count answered here reserves per image, as the budget does: the operator's
+        `budgets.image_tokens`, else the named model's rule's ceiling, else (`auto`) the
+        highest of the callable models' ceilings."""
+        flat = self.s.settings.budgets.image_tokens
+        if flat is not None:
+            return flat
+        if named is not None:
+            return named.image_rule.ceiling
+        models = self.s.registry.callable_models()
+        return max((m.image_rule.ceiling for m in models), default=DEFAULT_IMAGE_RULE.ceiling)
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """/v1/messages's model error for `name`: 404, unknown or not allowed for the key."""

@@ -262,8 +262,9 @@ class Shadow:
             if cross_protocol_blocks(req, (model,), self.s.protocol_of):
                 return False
         need = context_need(
-            req.prompt_tokens, req.kept_thinking_tokens, req.max_tokens, m.capabilities
-        )
+            req.prompt_tokens_on(m.image_rule), req.kept_thinking_tokens, req.max_tokens,
+            m.capabilities,
+        )  # fmt: skip
         return need <= m.context_window
 
     def _skip(self, why: str) -> None:

@@ -10,6 +10,7 @@ from arbiter import tokenizer_load
 from arbiter.canonical import CanonicalRequest, Protocol
 from arbiter.errors import ArbiterError
 from arbiter.grading_hints import GradingHints
+from arbiter.image_rules import ImageRule, ImageSpec
 
 if TYPE_CHECKING:
     from arbiter.relay_codec import RelayCodec
@@ -33,9 +34,14 @@ class ChatRequest:
     has_images: bool = False
     has_audio: bool = False  # an input_audio part or spoken output: "audio" models only
     prompt_text: str = ""  # the text of the messages, for classification and difficulty
-    # routing's count (media.py: o200k text, images by size and detail, audio by duration)
-    # until the upstream reports usage
+    # routing's count (media.py: o200k text, audio by duration, PDFs by pages) until the upstream
+    # reports usage; without the images, whose tokens depend on the model: `images`, priced by
+    # each model's rule (`prompt_tokens_on`)
     prompt_tokens: int = 0
+    images: tuple[ImageSpec, ...] = ()
+    # the images linked by URL, each with the param that names it (image_links.py): checked
+    # against media.image_url_hosts before routing
+    linked_images: tuple[tuple[str, str], ...] = ()
     # max_tokens was not the client's: Arbiter enforces it (budgets), sent per model under the
     # name that model accepts (ModelSettings.max_tokens_param); the client's body is untouched
     limit_injected: bool = False
@@ -69,6 +75,10 @@ class ChatRequest:
     # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
     tests: str | None = None
     grading: GradingHints | None = None  # the caller's reference / n > 1 rule (grading_hints)
+
+    def prompt_tokens_on(self, rule: ImageRule) -> int:
+        """Routing's prompt count on a model whose images cost what `rule` says."""
+        return self.prompt_tokens + rule.total(self.images) if self.images else self.prompt_tokens
 
     def to_canonical(self) -> CanonicalRequest | None:
         """The canonical request (decoded from an OpenAI body the first time it is needed), or

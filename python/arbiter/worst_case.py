@@ -3,8 +3,10 @@
 Prompt: every text the request sends counted with a real tokenizer (`types.count_tokens`): message
 text parts, names, assistant tool calls and their arguments, tool results, the `tools` /
 `functions` schemas and a structured-output schema, serialized as JSON (the upstream renders them
-into the prompt; the JSON is at least as long), plus a fixed worst case per image part
-(`budgets.image_tokens`) and OpenAI's per-message framing. An `input_audio` clip counts by the
+into the prompt; the JSON is at least as long), plus a worst case per image part (the model's
+image rule's ceiling, image_rules.py: the most one image can bill on it whatever its header says;
+or `budgets.image_tokens` for every model when the operator sets it) and OpenAI's per-message
+framing. An `input_audio` clip counts by the
 longest it can play (media.audio_ceiling_tokens: its bytes at 8 kbit/s, 10 tokens a second), not
 as its base64 text: tokenized, 3 MB of MP3 (~200 s, ~2,000 tokens billed) reserved 2.9 million
 tokens (and 0.7 s of CPU), a 429 on any modest cap. Anything else in a content part (files) is
@@ -87,6 +89,17 @@ def _json(value: Any) -> str:
         return repr(value)
 
 
+def image_parts(body: dict[str, Any]) -> int:
+    """How many image parts the body's messages carry (what `prompt_parts` counts, no text)."""
+    messages = body.get("messages")
+    n = 0
+    for msg in messages if isinstance(messages, list) else ():
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list):
+            n += sum(1 for p in content if isinstance(p, dict) and p.get("type") in _IMAGE_PARTS)
+    return n
+
+
 def prompt_tokens(body: dict[str, Any], image_tokens: int) -> int:
     """Worst-case prompt tokens of `body` (see the module docstring)."""
     texts, images, audio = prompt_parts(body)
@@ -105,8 +118,10 @@ async def prompt_tokens_async(body: dict[str, Any], image_tokens: int) -> int:
 class CallWorst:
     """The worst case in USD of one upstream call of a request, per model: its prompt at the
     model's input price plus all `n` choices at the output limit (the request's max_tokens, else
-    the model's own max_output_tokens) at its output price. The prompt is tokenized once, on
-    first use, unless given (`unviewed`: tokens `body` cannot show, added to its count;
+    the model's own max_output_tokens) at its output price. Each image part counts
+    `image_tokens`, or when None the model's image rule's ceiling. The prompt (without its
+    images) is tokenized once, on first use, unless given (`unviewed`: tokens `body` cannot show,
+    added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
     `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt)."""
 
@@ -115,7 +130,7 @@ class CallWorst:
         models: Callable[[str], ModelSettings],
         body: dict[str, Any],
         max_tokens: int | None,
-        image_tokens: int,
+        image_tokens: int | None,
         prompt: int | None = None,
         unviewed: int = 0,
         kept_thinking: int = 0,
@@ -129,12 +144,24 @@ class CallWorst:
         self._unviewed = unviewed
         self._kept_thinking = kept_thinking
         self._n = choices(body) if n is None else n
+        self._images: int | None = None
 
     @property
     def prompt_tokens(self) -> int:
+        """The prompt's worst case without its image parts (priced per model: `prompt_on`)."""
         if self._prompt is None:
-            self._prompt = prompt_tokens(self._body, self._image_tokens) + self._unviewed
+            self._prompt = prompt_tokens(self._body, 0) + self._unviewed
         return self._prompt
+
+    def prompt_on(self, model: ModelSettings) -> int:
+        """The prompt's worst case on `model`: its images at the model's ceiling (or at
+        `image_tokens` for every model)."""
+        if self._images is None:
+            self._images = image_parts(self._body)
+        if not self._images:
+            return self.prompt_tokens
+        each = model.image_rule.ceiling if self._image_tokens is None else self._image_tokens
+        return self.prompt_tokens + self._images * each
 
     def output_tokens(self, model: ModelSettings) -> int:
         return self._n * (self._max_tokens or model.max_output_tokens)
@@ -146,7 +173,7 @@ class CallWorst:
     def __call__(self, model: str) -> float:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
-        return m.cost_usd(self.prompt_tokens + kept, self.output_tokens(m))
+        return m.cost_usd(self.prompt_on(m) + kept, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
@@ -160,7 +187,7 @@ class CallWorst:
             )  # fmt: skip
         else:
             kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
-            cost = m.cost_usd(self.prompt_tokens + kept, output_tokens)
+            cost = m.cost_usd(self.prompt_on(m) + kept, output_tokens)
         return min(cost, self(model))
 
 

@@ -43,6 +43,12 @@ class Listener:
         self.sock.close()
 
 
+def _loopback_allowed(text: str) -> str:
+    """Vision models, and links to this host's loopback allowed (media.image_url_hosts refuses
+    them by default, image_links.py): what is checked here is that the sidecar never fetches."""
+    return _vision(text) + '\n[media]\nimage_url_hosts = ["*", "127.0.0.0/8"]\n'
+
+
 def test_a_linked_image_is_priced_without_the_sidecar_fetching_it(tmp_path: Path) -> None:
     listener = Listener()
     # over http and https: neither may be reached from the sidecar's host
@@ -50,8 +56,9 @@ def test_a_linked_image_is_priced_without_the_sidecar_fetching_it(tmp_path: Path
 
     async def main() -> None:
         async with (
-            sidecar_in_process(tmp_path, edit_config=_vision, anthropic_models=("sim-medium",))
-            as sc,
+            sidecar_in_process(
+                tmp_path, edit_config=_loopback_allowed, anthropic_models=("sim-medium",)
+            ) as sc,
             sdks(sc) as (claude, gpt),
         ):  # fmt: skip
             for url in urls:

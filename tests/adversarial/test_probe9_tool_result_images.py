@@ -98,6 +98,7 @@ def test_count_tokens_counts_a_tool_result_image(tmp_path: Path) -> None:
                                                "data": PNG}}  # fmt: skip
             words = [{"type": "text", "text": "captured"}]
             with_image = await count([*words, shot])
-            assert with_image - await count(words) >= sc.services.settings.budgets.image_tokens
+            ceiling = sc.services.registry["sim-small"].image_rule.ceiling  # the named model's
+            assert with_image - await count(words) >= ceiling
 
     asyncio.run(main())

@@ -15,6 +15,9 @@ answer is stored in canonical form and rendered in the client's protocol, stream
 
 Unknown fields are part of the key (a field we do not know may well shape the answer).
 
+An image or document linked by URL is keyed by its URL, which need not name the same bytes twice;
+such requests bypass the cache unless `cache.linked_media` is on (`links_media`).
+
 The context key (semantic side) hashes the same view with the LAST user turn's text taken out
 (its non-text parts stay in): two requests may share a semantic entry only when everything but
 that text is identical, so "What about wheat?" after a corn question never matches a corn answer.
@@ -144,6 +147,34 @@ def _asks_citations(messages: Any) -> bool:
 def _cites(block: Any) -> bool:
     citations = block.get("citations") if isinstance(block, dict) else None
     return isinstance(citations, dict) and citations.get("enabled") is True
+
+
+def links_media(body: dict[str, Any]) -> bool:
+    """Whether a message part (or a tool result's part) links an image or document by URL: an
+    OpenAI `image_url` / `input_image` that is not a data URL, an Anthropic `source` of type
+    `url`. The cache cannot see what such a URL serves, so by default it does not answer for it
+    (`cache.linked_media`)."""
+    messages = body.get("messages")
+    for msg in messages if isinstance(messages, list) else ():
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, list) and any(_links(part) for part in content):
+            return True
+    return False
+
+
+def _links(part: Any, depth: int = 0) -> bool:
+    if not isinstance(part, dict):
+        return False
+    kind = part.get("type")
+    if kind in ("image_url", "input_image"):
+        spec = part.get("image_url")
+        url = spec.get("url") if isinstance(spec, dict) else spec
+        return isinstance(url, str) and url[:5].lower() != "data:"
+    source = part.get("source")
+    if isinstance(source, dict) and source.get("type") == "url":
+        return True
+    inner = part.get("content")  # a tool result's parts
+    return depth < 2 and isinstance(inner, list) and any(_links(p, depth + 1) for p in inner)
 
 
 class Control(NamedTuple):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import request_log
 from arbiter.cache.answer import Entry, dump_answer, footprint, load_answer
-from arbiter.cache.keys import Keys, control, keys_for, uncacheable
+from arbiter.cache.keys import Keys, control, keys_for, links_media, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
 from arbiter.config import CacheSettings, TenantSettings
@@ -182,7 +182,11 @@ class ResponseCache:
         if not self.on_for(tenant):
             return BYPASS
         ctl = control(req.cache_control)
-        if (not ctl.read and not ctl.write) or uncacheable(req.body) is not None:
+        if (
+            (not ctl.read and not ctl.write)
+            or uncacheable(req.body) is not None
+            or (not self.settings.linked_media and links_media(req.body))
+        ):
             self.counts["bypass"] += 1
             return BYPASS
         clamp = req.max_tokens if req.limit_injected else None

@@ -183,7 +183,7 @@ def _parts(content: Any, param: str) -> tuple[Part, ...]:
 def image_part(url: str, param: str) -> ImagePart:
     """An image URL (`param` names it): a `data:` URL becomes inline base64, anything else stays
     a URL."""
-    if not url.startswith("data:"):
+    if url[:5].lower() != "data:":
         return ImagePart(url=url)
     return ImagePart(*split_data_url(url, param))
 

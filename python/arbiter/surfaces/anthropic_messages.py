@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import block_tokens, media
+from arbiter import block_tokens, image_links, media
 from arbiter.answer_cost import with_reported_cost
 from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
@@ -57,7 +57,7 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
     # it (the top-level system prompt becomes a message there, images image parts).
     view, opaque, kept = _openai_view(canonical)
     text = canonical.text()
-    _images, _audio, media_tokens = media.media_parts(view["messages"])
+    images, _audio, media_tokens = media.media_parts(view["messages"])
     counted = media.text_tokens(text) + media.text_tokens(opaque.text) + opaque.tokens
     return ChatRequest(
         model=canonical.model,
@@ -71,6 +71,8 @@ def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None)
         has_images=canonical.has_images,
         prompt_text=text,
         prompt_tokens=counted + media_tokens + 4 * len(view["messages"]),
+        images=images,
+        linked_images=image_links.anthropic_links(body) if canonical.has_images else (),
         protocol="anthropic",
         canonical=canonical,
         budget_body=view,

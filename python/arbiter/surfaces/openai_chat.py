@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import media
+from arbiter import image_links, media
 from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
@@ -115,7 +115,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         raise InvalidRequest("'stream_options' must be an object.", param="stream_options")
     tools = body.get("tools")
     prompt_text = "\n".join(texts)
-    _images, audio, media_tokens = media.media_parts(messages)
+    image_specs, audio, media_tokens = media.media_parts(messages)
     return ChatRequest(
         model=model,
         messages=messages,
@@ -129,6 +129,8 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         has_audio=audio > 0 or _asks_for_audio(body),
         prompt_text=prompt_text,
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
+        images=image_specs,
+        linked_images=image_links.openai_chat_links(body) if has_images else (),
         grading=grading,
         tests=tests,
     )
@@ -275,10 +277,15 @@ def _check_file(file: dict[str, Any], param: str) -> None:
 
 
 def _check_data_url(spec: Any, param: str) -> None:
-    """An inline (data URL) image must be an image in valid base64 (image_data.py)."""
+    """An inline (data URL) image must be an image in valid base64 (image_data.py). One
+    written as RFC 2397 allows but not as `data:<type>;base64,` (`;BASE64`, a `;name=`
+    parameter) is forwarded in that form: what every upstream takes."""
     url = spec.get("url") if isinstance(spec, dict) else None
-    if isinstance(url, str) and url.startswith("data:"):
-        check_inline_image(*split_data_url(url, param), param)
+    if isinstance(url, str) and url[:5].lower() == "data:":
+        media_type, data = split_data_url(url, param)
+        check_inline_image(media_type, data, param)
+        if not url.startswith(f"data:{media_type};base64,"):
+            spec["url"] = f"data:{media_type};base64,{data}"
 
 
 def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:

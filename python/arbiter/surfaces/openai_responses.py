@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from arbiter import media
+from arbiter import image_links, media
 from arbiter.answer_cost import with_reported_cost
 from arbiter.cache.answer import with_hit_cost_body
 from arbiter.canonical import Protocol
@@ -43,7 +43,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     view = chat_view(canonical, canonical.model)
     text = canonical.text()
     # counted as chat counts its view: text by the tokenizer, images by size, PDFs by pages
-    _images, _audio, media_tokens = media.media_parts(view["messages"])
+    images, _audio, media_tokens = media.media_parts(view["messages"])
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -56,6 +56,8 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         has_images=canonical.has_images,
         prompt_text=text,
         prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
+        images=images,
+        linked_images=image_links.openai_responses_links(body) if canonical.has_images else (),
         protocol="openai",
         canonical=canonical,
         stream_codec=functools.partial(_stream_codec, echo),
