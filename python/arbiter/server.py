@@ -75,6 +75,7 @@ from arbiter.request_plan import Streamed
 from arbiter.route_slashes import with_slash_twins
 from arbiter.routing import Router
 from arbiter.routing_fast import KEEPS_THINKING
+from arbiter.learning_spend import learning_charged
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.stopping import ServerStopping
@@ -404,6 +405,7 @@ class Handlers:
             "cache_usd": data["cache"]["saved_usd"],
             "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
         }
+        learning_charged(data["learning"], self.s.settings)
         data["circuits"] = self.s.breaker.state()
         data["sandbox"] = await asyncio.to_thread(self.s.executor.stats)
         data["store"] = {
