@@ -63,6 +63,7 @@ from arbiter.http_json import (
     read_scope,
     time_param,
 )
+from arbiter.learning_spend import learning_charged
 from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
@@ -75,7 +76,6 @@ from arbiter.request_plan import Streamed
 from arbiter.route_slashes import with_slash_twins
 from arbiter.routing import Router
 from arbiter.routing_fast import KEEPS_THINKING
-from arbiter.learning_spend import learning_charged
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.stopping import ServerStopping

@@ -38,9 +38,7 @@ def _history(rng: random.Random, n: int) -> list[Record]:
                      baseline_cost=rng.uniform(0, 0.02), latency_ms=rng.uniform(5, 70_000),
                      status=rng.choice(["ok", "ok", "ok", "failed"]))  # fmt: skip
         if rng.random() < 0.2:
-            d = dataclasses.replace(
-                d, mode=rng.choice(["passthrough", "judge", "shadow", "probe"])
-            )
+            d = dataclasses.replace(d, mode=rng.choice(["passthrough", "judge", "shadow", "probe"]))
         elif rng.random() < 0.2:
             kind = rng.choice(["exact", "semantic"])
             d = dataclasses.replace(d, mode="cache", cache_kind=kind,
