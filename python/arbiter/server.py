@@ -40,10 +40,11 @@ from arbiter.config import Settings
 from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
+    AdminRequired,
     ArbiterError,
     InvalidRequest,
     NotFound,
-    PolicyDenied,
+    ReadOnlyKey,
     UnknownModel,
 )
 from arbiter.event_stream import EventStreamResponse
@@ -150,7 +151,7 @@ class Handlers:
         h = request.headers
         principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if principal.read_only:
-            raise PolicyDenied("The dashboard key is read-only: it cannot call models.")
+            raise ReadOnlyKey("The dashboard key is read-only: it cannot call models.")
         return principal
 
     async def reader(self, request: Request) -> Principal:
@@ -162,9 +163,12 @@ class Handlers:
         return principal
 
     async def admin(self, request: Request) -> Principal:
-        principal = await self.principal(request)
+        """The caller of an admin-only endpoint: any other key (a tenant's, the dashboard's) is
+        told the admin key is needed (`admin_key_required`), not that a model was refused."""
+        h = request.headers
+        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if not principal.is_admin:
-            raise PolicyDenied("This endpoint needs the admin key.")
+            raise AdminRequired("This endpoint needs the admin key.")
         return principal
 
     async def chat_completions(self, request: Request) -> Response:
