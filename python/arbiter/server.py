@@ -35,7 +35,7 @@ from arbiter import (
 from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.budget_view import budget_view
-from arbiter.cache.keys import check_directives
+from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import Settings
 from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
@@ -542,12 +542,13 @@ def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:
 
 def _cache_control(request: Request) -> str | None:
     """Arbiter's own header, checked (an unknown directive is the caller's 400), else the
-    standard `cache-control` (whose other directives belong to HTTP caches and are ignored)."""
+    standard `cache-control` (whose other directives belong to HTTP caches and are ignored),
+    else HTTP/1.0's `pragma: no-cache` (cache/keys.py from_pragma)."""
     h = request.headers
     ours = h.get("x-arbiter-cache-control")
     if ours:
         return check_directives(ours, "x-arbiter-cache-control")
-    return h.get("cache-control")
+    return h.get("cache-control") or from_pragma(h.get("pragma"))
 
 
 def _feedback_score(body: dict[str, Any]) -> float:
