@@ -109,21 +109,21 @@ class Metrics:
             out,
             "arbiter_requests_total",
             "counter",
-            "Tenants' requests answered or failed (Arbiter's learning calls apart).",
+            "Requests answered or failed (Arbiter's own learning calls apart).",
             ((_labels(model=m, task=t, status=s), n) for (m, t, s), n in requests),
         )
         _family(
             out,
             "arbiter_cost_usd_total",
             "counter",
-            "Upstream spend on tenants' requests in USD (learning calls apart).",
+            "Upstream spend on requests in USD (Arbiter's own learning calls apart).",
             ((_labels(model=m), v) for m, v in cost),
         )
         _family(
             out,
             "arbiter_learning_calls_total",
             "counter",
-            "Arbiter's own calls to learn (mode: shadow, probe, judge), never a tenant's request.",
+            "Arbiter's own calls to learn (mode: shadow, probe, judge), never a client request.",
             ((_labels(mode=k, model=m), n) for (k, m), (n, _) in learning),
         )
         _family(
