@@ -75,12 +75,18 @@ def test_dashboard_key_reads_every_tenant_and_can_do_nothing_else(tmp_path: Path
             # read-only: no model calls, no feedback, no admin API
             r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=dash)
             assert r.status_code == 403 and "read-only" in r.json()["error"]["message"]
+            assert r.json()["error"]["code"] == "read_only_key"
             r = await sc.client.post(
                 "/v1/feedback", json={"decision_id": feed[0]["id"], "score": 1}, headers=dash
             )
             assert r.status_code == 403
-            r = await sc.client.get("/arbiter/admin/keys", headers=dash)
-            assert r.status_code == 403
+            for key in (dash, sc.auth):  # the admin API: the code says what is missing
+                for path in ("/arbiter/admin/keys", "/metrics"):
+                    r = await sc.client.get(path, headers=key)
+                    assert r.status_code == 403, path
+                    err = r.json()["error"]
+                    assert err["code"] == "admin_key_required", err
+                    assert err["type"] == "permission_error", err
 
     asyncio.run(go())
 

@@ -661,7 +661,7 @@ def test_an_untried_cheaper_model_is_probed_then_routed_under_every_requests_slo
         assert sc.services.shadow.probes >= 1
         r = await sc.client.get("/arbiter/decisions?limit=200", headers=sc.auth)
         probes = [d for d in r.json()["data"] if d["reason"].startswith("latency probe of")]
-        assert probes and all(d["mode"] == "shadow" for d in probes)
+        assert probes and all(d["mode"] == "probe" for d in probes)
         probed = {d["chosen_model"] for d in probes}
         assert len(probes) == len(probed), "one probe per model while its speed is unknown"
         assert sc.services.latency.snapshot()[next(iter(probed))]["calls"] >= 1

@@ -38,6 +38,7 @@ async def serve_hit(
     if kind == "semantic":  # another prompt wrote it: the input counted is this request's
         usage = CanonicalUsage(req.prompt_tokens, entry.answer.usage.output_tokens)
         entry = dataclasses.replace(entry, answer=dataclasses.replace(entry.answer, usage=usage))
+    saved = saved_now(s, entry)
     info: dict[str, Any] = {"entry_id": entry.id, "source_decision_id": entry.decision_id}
     headers = {
         "x-arbiter-model": entry.model,
@@ -46,7 +47,7 @@ async def serve_hit(
         "x-arbiter-cost-usd": "0.00000000",
         "x-arbiter-baseline-cost-usd": "0.00000000",
         "x-arbiter-cache": look.status,
-        "x-arbiter-cache-saved-usd": f"{entry.cost_usd:.8f}",
+        "x-arbiter-cache-saved-usd": f"{saved:.8f}",
         "x-arbiter-cache-source-decision-id": entry.decision_id,
     }
     if look.match is not None:
@@ -62,12 +63,12 @@ async def serve_hit(
         latency_ms=(time.perf_counter() - started) * 1000,
         prompt_tokens=usage.prompt_tokens, completion_tokens=usage.output_tokens,
         stream=req.stream, key_id=principal.key_id, cache_kind=kind,
-        cache_saved_usd=entry.cost_usd, cache_info=info,
+        cache_saved_usd=saved, cache_info=info,
     )  # fmt: skip
     await s.record(record)
     if (ctx := request_log.CURRENT.get()) is not None:
         ctx.decided(record)  # the request's log line names the hit's decision
-    s.cache.served(decision_id, look)
+    s.cache.served(decision_id, look, saved)
     created = int(time.time())
     if req.stream:
         codec = req.stream_codec and req.stream_codec("openai", entry.model, decision_id, created)
@@ -90,6 +91,20 @@ async def serve_hit(
         req.protocol,
     )  # fmt: skip
     return Completed(result, headers, req.protocol, hit=True)
+
+
+def saved_now(s: Services, entry: cached.Entry) -> float:
+    """What a hit saves: the call it replaces at today's prices (its usage priced by the
+    model's current registry price, so a price change since the entry was written counts), not
+    what the source answer cost then. The entry's own cost stands when the model has left the
+    registry or the answer reported no usage to price."""
+    m = s.registry.get(entry.model)
+    u = entry.answer.usage
+    if m is None or not (u.prompt_tokens or u.output_tokens):
+        return entry.cost_usd
+    return m.cost_usd(
+        u.prompt_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens
+    )
 
 
 def remember_answer(

@@ -85,6 +85,19 @@ class PolicyDenied(ArbiterError):
     type = "permission_error"
 
 
+class AdminRequired(PolicyDenied):
+    """A client or dashboard key called an admin-only endpoint: no model was refused, so the
+    code says what permission is missing."""
+
+    code = "admin_key_required"
+
+
+class ReadOnlyKey(PolicyDenied):
+    """The dashboard's read-only key asked to call a model."""
+
+    code = "read_only_key"
+
+
 class TenantDenied(PolicyDenied):
     """A tenant's key asked a read for another tenant's data (`?tenant=`)."""
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from arbiter.records import AlertRecord, DecisionRecord, GradeRecord
+from arbiter.records import LEARNING_MODES, AlertRecord, DecisionRecord, GradeRecord
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Histogram upper bounds in seconds (the `+Inf` bucket is implicit).
@@ -52,9 +52,17 @@ class Metrics:
         self._latency: dict[str, _Histogram] = {}  # model -> seconds
         self._grades: dict[tuple[str, str], tuple[float, int]] = {}  # (model, task) -> sum, n
         self._alerts: dict[str, int] = {}  # kind -> count
+        # Arbiter's learning calls (shadow, probe, judge): never in the request/cost/baseline
+        # counters above, whose baseline - cost is the savings on tenants' requests
+        self._learning: dict[tuple[str, str], tuple[int, float]] = {}  # (mode, model) -> n, usd
 
     # -- feeding ----------------------------------------------------------------------------
     def observe_decision(self, d: DecisionRecord) -> None:
+        if d.mode in LEARNING_MODES:
+            with self._lock:
+                n, usd = self._learning.get((d.mode, d.chosen_model), (0, 0.0))
+                self._learning[(d.mode, d.chosen_model)] = (n + 1, usd + d.cost_usd)
+            return
         seconds = d.latency_ms / 1000
         i = bisect.bisect_left(LATENCY_BUCKETS_S, seconds)
         with self._lock:
@@ -94,21 +102,36 @@ class Metrics:
             ]
             grades = sorted(self._grades.items())
             alerts = sorted(self._alerts.items())
+            learning = sorted(self._learning.items())
         circuits = sorted(gauges.circuits_open.items())
         out: list[str] = []
         _family(
             out,
             "arbiter_requests_total",
             "counter",
-            "Requests answered or failed.",
+            "Requests answered or failed (Arbiter's own learning calls apart).",
             ((_labels(model=m, task=t, status=s), n) for (m, t, s), n in requests),
         )
         _family(
             out,
             "arbiter_cost_usd_total",
             "counter",
-            "Upstream spend in USD.",
+            "Upstream spend on requests in USD (Arbiter's own learning calls apart).",
             ((_labels(model=m), v) for m, v in cost),
+        )
+        _family(
+            out,
+            "arbiter_learning_calls_total",
+            "counter",
+            "Arbiter's own calls to learn (mode: shadow, probe, judge), never a client request.",
+            ((_labels(mode=k, model=m), n) for (k, m), (n, _) in learning),
+        )
+        _family(
+            out,
+            "arbiter_learning_cost_usd_total",
+            "counter",
+            "Upstream spend of Arbiter's learning calls in USD (total spend: add cost_usd_total).",
+            ((_labels(mode=k, model=m), usd) for (k, m), (_, usd) in learning),
         )
         _family(
             out,

@@ -16,8 +16,12 @@ SYSTEM_TENANT = "_system"
 
 # "judge" records the grader's own upstream calls, so their spend is never hidden.
 # "cache" answers came from the response cache (arbiter.cache): cost 0, cache_saved_usd saved;
-# "shadow" calls went to a challenger besides the served answer (shadow.py)
-DecisionMode = Literal["routed", "passthrough", "judge", "cache", "shadow"]
+# "shadow" calls went to a challenger besides the served answer (shadow.py); "probe" calls are
+# latency probes of a model no call has timed yet (shadow.py, before migration 0057: "shadow")
+DecisionMode = Literal["routed", "passthrough", "judge", "cache", "shadow", "probe"]
+# Calls Arbiter makes to learn, not a tenant's requests: a tenant's stats, time series and
+# savings leave them out and report their spend on its own line (store stats()["learning"]).
+LEARNING_MODES: tuple[str, ...] = ("shadow", "probe", "judge")
 DecisionStatus = Literal["ok", "failed"]
 # Which signal produced a grade: client feedback; the answer's code run against tests in the
 # sandbox; agreement with a reference answer; the automatic checks (schema, math, parse, tool

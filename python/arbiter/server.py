@@ -36,15 +36,16 @@ from arbiter import (
 from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.budget_view import budget_view
-from arbiter.cache.keys import check_directives
+from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import ModelSettings, Settings
 from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
+    AdminRequired,
     ArbiterError,
     InvalidRequest,
     NotFound,
-    PolicyDenied,
+    ReadOnlyKey,
     UnknownModel,
 )
 from arbiter.event_stream import EventStreamResponse
@@ -65,6 +66,7 @@ from arbiter.http_json import (
     time_param,
 )
 from arbiter.image_rules import DEFAULT_IMAGE_RULE
+from arbiter.learning_spend import learning_charged
 from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
@@ -152,7 +154,7 @@ class Handlers:
         h = request.headers
         principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if principal.read_only:
-            raise PolicyDenied("The dashboard key is read-only: it cannot call models.")
+            raise ReadOnlyKey("The dashboard key is read-only: it cannot call models.")
         return principal
 
     async def reader(self, request: Request) -> Principal:
@@ -164,9 +166,12 @@ class Handlers:
         return principal
 
     async def admin(self, request: Request) -> Principal:
-        principal = await self.principal(request)
+        """The caller of an admin-only endpoint: any other key (a tenant's, the dashboard's) is
+        told the admin key is needed (`admin_key_required`), not that a model was refused."""
+        h = request.headers
+        principal = await self.s.auth.authenticate(authorization(h), key_header(h))
         if not principal.is_admin:
-            raise PolicyDenied("This endpoint needs the admin key.")
+            raise AdminRequired("This endpoint needs the admin key.")
         return principal
 
     async def chat_completions(self, request: Request) -> Response:
@@ -422,6 +427,7 @@ class Handlers:
             "cache_usd": data["cache"]["saved_usd"],
             "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
         }
+        learning_charged(data["learning"], self.s.settings)
         data["circuits"] = self.s.breaker.state()
         data["sandbox"] = await asyncio.to_thread(self.s.executor.stats)
         data["store"] = {
@@ -554,12 +560,13 @@ def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:
 
 def _cache_control(request: Request) -> str | None:
     """Arbiter's own header, checked (an unknown directive is the caller's 400), else the
-    standard `cache-control` (whose other directives belong to HTTP caches and are ignored)."""
+    standard `cache-control` (whose other directives belong to HTTP caches and are ignored),
+    else HTTP/1.0's `pragma: no-cache` (cache/keys.py from_pragma)."""
     h = request.headers
     ours = h.get("x-arbiter-cache-control")
     if ours:
         return check_directives(ours, "x-arbiter-cache-control")
-    return h.get("cache-control")
+    return h.get("cache-control") or from_pragma(h.get("pragma"))
 
 
 def _feedback_score(body: dict[str, Any]) -> float:

@@ -12,7 +12,8 @@ that task. Operators can promote, pause, resume or retire a challenger through t
 Spend: each shadow call is reserved before it is made against a daily cap of its own
 (`shadow.budget_usd`, an account "shadow" in the budget system, shared by replicas through the
 store), and against the tenant's caps only when `shadow.count_against_tenant`. Shadow calls are
-recorded as decisions of mode `shadow`.
+recorded as decisions of mode `shadow` (latency probes: `probe`), which a tenant's stats report
+apart from its own requests (records.LEARNING_MODES).
 
 Latency probes use the same path: when the router sets a model aside under a latency SLO only
 because of its latency prior (no call of it seen: `RouteDecision.latency_probe`), that model gets
@@ -233,7 +234,9 @@ class Shadow:
         self.probes += 1
         probe_id = self.s.new_id()
         why = f"latency probe of {model} (no call of it seen yet) for {plan.decision_id}"
-        task = asyncio.get_running_loop().create_task(self._run(req, plan, model, probe_id, why))
+        task = asyncio.get_running_loop().create_task(
+            self._run(req, plan, model, probe_id, why, "probe")
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _t: self._probing.discard(model))
@@ -272,10 +275,16 @@ class Shadow:
 
     # -- one shadow call (background) -------------------------------------------------------
     async def _run(
-        self, req: ChatRequest, plan: Plan, challenger: str, shadow_id: str, why: str = ""
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        challenger: str,
+        shadow_id: str,
+        why: str = "",
+        mode: Literal["shadow", "probe"] = "shadow",
     ) -> None:
         try:
-            await self._call(req, plan, challenger, shadow_id, why)
+            await self._call(req, plan, challenger, shadow_id, why, mode)
         except Exception:  # never reaches the client; logged and counted
             self._skip("failed")
             log.warning(
@@ -287,7 +296,13 @@ class Shadow:
             self._in_flight -= 1
 
     async def _call(
-        self, req: ChatRequest, plan: Plan, challenger: str, decision_id: str, why: str = ""
+        self,
+        req: ChatRequest,
+        plan: Plan,
+        challenger: str,
+        decision_id: str,
+        why: str,
+        mode: Literal["shadow", "probe"],
     ) -> None:
         s = self.s
         m = s.registry[challenger]
@@ -340,7 +355,7 @@ class Shadow:
                 ts=time.time(),
                 tenant=plan.tenant,
                 task=plan.task,
-                mode="shadow",
+                mode=mode,
                 chosen_model=challenger,
                 reason=why or f"shadow of {plan.decision_id}",
                 candidates=(),

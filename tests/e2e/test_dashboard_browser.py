@@ -82,6 +82,11 @@ def test_dashboard_pages_show_the_apis_numbers(stack: Running) -> None:
         stats = _get(stack, "/arbiter/stats?tenant=demo")
         page.wait_for_selector(f"[data-test=requests]:text-is('{_num(stats['requests'])}')")
         assert page.text_content("[data-test=savings-pct]") == f"{stats['savings_pct']:.1f}%"
+        # what Arbiter spent learning (the judge's calls here): apart from the tenant's figures
+        judged = stats["learning"]["by_mode"]["judge"]["requests"]
+        assert judged > 0
+        card = page.locator(".card:has([data-test=learning-cost])")
+        assert f"judge {_num(judged)}" in (card.text_content() or "")
         page.wait_for_selector(".chart-box svg path.line")
         page.screenshot(path=str(SHOTS / "savings.png"), full_page=True)
 

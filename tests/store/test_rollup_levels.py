@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
-from arbiter.records import GraderKind, Record
-from arbiter.store import Store
+from arbiter.records import LEARNING_MODES, GraderKind, Record
+from arbiter.store import Store, open_store
 from arbiter.store._sql import load_migrations
 from arbiter.store.archive import archive_older
 
@@ -38,7 +38,7 @@ def _history(rng: random.Random, n: int) -> list[Record]:
                      baseline_cost=rng.uniform(0, 0.02), latency_ms=rng.uniform(5, 70_000),
                      status=rng.choice(["ok", "ok", "ok", "failed"]))  # fmt: skip
         if rng.random() < 0.2:
-            d = dataclasses.replace(d, mode=rng.choice(["passthrough", "judge", "shadow"]))
+            d = dataclasses.replace(d, mode=rng.choice(["passthrough", "judge", "shadow", "probe"]))
         elif rng.random() < 0.2:
             kind = rng.choice(["exact", "semantic"])
             d = dataclasses.replace(d, mode="cache", cache_kind=kind,
@@ -80,6 +80,8 @@ def _raw_stats(store: Store, tenant: str | None) -> dict[tuple[str, str], list[f
     """requests, failed, cost, baseline, latency sum, graded, grade sum per (model, task)."""
     out: dict[tuple[str, str], list[float]] = {}
     for d in store.iter_decisions(since=0.0, tenant=tenant):
+        if d["mode"] in LEARNING_MODES:  # Arbiter's own calls: not the tenant's requests
+            continue
         row = out.setdefault((d["chosen_model"], d["task"]), [0.0] * 7)
         graded = d["grade"] is not None
         vals = (1, d["status"] == "failed", d["cost_usd"], d["baseline_cost_usd"],
@@ -87,6 +89,40 @@ def _raw_stats(store: Store, tenant: str | None) -> dict[tuple[str, str], list[f
         for i, v in enumerate(vals):
             row[i] += float(v)
     return out
+
+
+def _raw_learning(store: Store, tenant: str | None) -> dict[str, list[float]]:
+    """requests, failed, cost per learning mode (shadow, probe, judge), from the raw rows."""
+    out = {m: [0.0, 0.0, 0.0] for m in LEARNING_MODES}
+    for d in store.iter_decisions(since=0.0, tenant=tenant):
+        if d["mode"] in LEARNING_MODES:
+            row = out[d["mode"]]
+            row[0] += 1
+            row[1] += d["status"] == "failed"
+            row[2] += d["cost_usd"]
+    return out
+
+
+def _raw_minutes(store: Store, tenant: str) -> dict[int, list[float]]:
+    """requests, failed, cost, baseline per minute of the tenant's own requests (raw rows)."""
+    out: dict[int, list[float]] = {}
+    for d in store.iter_decisions(since=0.0, tenant=tenant):
+        if d["mode"] in LEARNING_MODES:
+            continue
+        row = out.setdefault(int(d["ts"] // 60) * 60, [0.0] * 4)
+        for i, v in enumerate((1, d["status"] == "failed", d["cost_usd"], d["baseline_cost_usd"])):
+            row[i] += float(v)
+    return out
+
+
+def _assert_series_match_raw(store: Store) -> None:
+    """The per-minute series of each tenant counts its own requests, as stats does."""
+    window = {"since": T0 - 3600, "until": T0 + 5 * 3600}
+    for tenant in ("t1", "t2", "t3"):
+        got = {p["ts"]: [float(p[f]) for f in ("requests", "failed", "cost_usd",
+                                                "baseline_cost_usd")]
+               for p in store.timeseries(tenant=tenant, **window)}  # fmt: skip
+        _assert_same_series(got, _raw_minutes(store, tenant))
 
 
 def _raw_cache(store: Store, tenant: str | None) -> dict[str, float]:
@@ -130,6 +166,13 @@ def _assert_stats_match_raw(store: Store) -> None:
                     (g["mean_grade"] or 0.0) * g["graded"])  # fmt: skip
             assert all(_close(float(a), b) for a, b in zip(vals, want, strict=True)), (key, g)
         assert st["requests"] == sum(int(v[0]) for v in raw.values())
+        learning = _raw_learning(store, tenant)
+        assert sorted(st["learning"]["by_mode"]) == sorted(LEARNING_MODES)
+        for mode, (n, failed, cost) in learning.items():
+            line = st["learning"]["by_mode"][mode]
+            assert (line["requests"], line["failed"]) == (n, failed), (tenant, mode)
+            assert _close(line["cost_usd"], cost), (tenant, mode)
+        assert _close(st["learning"]["cost_usd"], sum(v[2] for v in learning.values()))
         quality = {
             (q["task"], q["model"], q["routed"]): q for q in store.quality_by_model(tenant=tenant)
         }
@@ -211,6 +254,7 @@ def test_rollup_levels_equal_the_raw_scan(store: Store, seed: int) -> None:
     _write_shuffled(store, _history(rng, 150), rng)
     _assert_stats_match_raw(store)
     _assert_levels_agree(store)
+    _assert_series_match_raw(store)
     assert store.tenants() == sorted({d["tenant"] for d in store.iter_decisions(since=0.0)})
 
 
@@ -270,3 +314,36 @@ def test_retention_archive_writes_what_it_deletes(store: Store, tmp_path: Path) 
     store.prune(records_before=T0 + 3600)
     assert archive_older(store, T0 + 3600, tmp_path / "archive") == (None, 0)  # nothing left
     assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == [path.name]  # no .part
+
+
+def test_migration_0057_takes_learning_calls_out_of_the_time_series(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Rows written before 0057 counted shadow/probe/judge calls in the time levels: its
+    backfill takes them out, leaving every level equal to the tenants' own requests."""
+    rng = random.Random(11)
+    recs = _history(rng, 150)
+    with monkeypatch.context() as m:  # the writer as it was: every mode in the time levels
+        m.setattr("arbiter.store.rollup.LEARNING_MODES", ())
+        _write_shuffled(store, recs, rng)
+    window = {"since": T0 - 3600, "until": T0 + 5 * 3600}
+    mixed = sum(p["requests"] for p in store.timeseries(tenant=None, **window))
+    own = sum(sum(int(v[0]) for v in _raw_minutes(store, t).values()) for t in ("t1", "t2", "t3"))
+    assert mixed > own  # the history has learning calls, counted as traffic
+    [(_, stmts)] = [m for m in load_migrations(store.backend) if m[0] == 57]
+    with store._tx() as cur:  # type: ignore[attr-defined]  # the store's own transaction
+        for stmt in stmts:
+            cur.execute(stmt)
+    _assert_series_match_raw(store)
+    _assert_levels_agree(store)
+    assert sum(p["requests"] for p in store.timeseries(tenant=None, **window)) == own
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")  # today's writer, same history
+    try:
+        fresh.migrate()
+        _write_shuffled(fresh, recs, random.Random(12))
+        for tenant in (None, "t1", "t2", "t3"):
+            for bucket in (60, 3600):  # grades too: every field of every level
+                kw = {"tenant": tenant, "bucket_s": bucket, **window}
+                _assert_same_series(_series(store, **kw), _series(fresh, **kw))
+    finally:
+        fresh.close()

@@ -209,6 +209,17 @@ def check_directives(value: str, header: str) -> str:
     return value
 
 
+def from_pragma(value: str | None) -> str | None:
+    """`no-cache` when a `pragma` header says so: with no Cache-Control in the request, HTTP
+    caches treat `Pragma: no-cache` as `Cache-Control: no-cache` (RFC 7234 5.4; RFC 9111
+    deprecates the header but old clients and proxies still send it). Other pragmas mean
+    nothing here and are ignored, as any cache ignores them."""
+    if not value:
+        return None
+    tokens = (t.strip().lower() for t in value[:256].split(","))
+    return "no-cache" if "no-cache" in tokens else None
+
+
 def control(value: str | None) -> Control:
     """`cache-control` / `x-arbiter-cache-control` request directives: `no-cache` = do not read
     (may write), `no-store` = neither. Other directives are ignored."""

@@ -308,18 +308,19 @@ class ResponseCache:
         entry = look.entry
         assert entry is not None
         self.counts[look.status] += 1
-        self.counts["saved_usd"] += entry.cost_usd
-        if look.status == "semantic-hit":
-            self.counts["saved_usd_semantic"] += entry.cost_usd
         entry.hits += 1
         n, _ = self._used.get(entry.id, (0, 0.0))
         self._used[entry.id] = (n + 1, self.clock())
         return look
 
-    def served(self, decision_id: str, look: Lookup) -> None:
-        """A hit went out as decision `decision_id` (feedback on it finds the entry here)."""
+    def served(self, decision_id: str, look: Lookup, saved_usd: float) -> None:
+        """A hit went out as decision `decision_id` (feedback on it finds the entry here),
+        saving `saved_usd` (cache_path.saved_now: the call at today's prices)."""
         assert look.entry is not None
         kind: Literal["exact", "semantic"] = "semantic" if look.match is not None else "exact"
+        self.counts["saved_usd"] += saved_usd
+        if kind == "semantic":
+            self.counts["saved_usd_semantic"] += saved_usd
         self._served[decision_id] = _Served(
             look.tenant, look.entry.id, kind, look.match, look.entry.task, look.entry.model
         )

@@ -174,7 +174,8 @@ class Running:
     api_key: str
     admin_key: str
     # the demo's own baseline calls run as a tenant of their own, so the routed tenant's
-    # /arbiter/stats counts only routed traffic (the savings the table prints)
+    # /arbiter/stats counts only routed traffic (the table's savings less the judge's spend,
+    # which stats report apart under `learning`)
     baseline_key: str = "open-mode"
 
 
@@ -292,7 +293,8 @@ async def drive(
     """Send every item routed (model "auto") and also to the baseline, give feedback where the
     truth is known. Returns per-request rows for the report. With `baseline_api_key` (a key of
     another tenant) the baseline calls, and the judge calls grading them, stay out of the routed
-    tenant's records, so its /arbiter/stats agree with the report. `calibration`: prompts sent
+    tenant's records, so its /arbiter/stats agree with the report (the report's cost adds the
+    judge's calls, which stats show on their own `learning` line). `calibration`: prompts sent
     first, by name to the baseline as the routed tenant (see CALIBRATION)."""
     from tqdm import tqdm
 

@@ -107,7 +107,11 @@ class Store(Protocol):
         """One decision (same shape as `decisions`) plus `grades`: every grade, best first."""
         ...
 
-    def stats(self, *, tenant: str | None) -> dict[str, Any]: ...
+    def stats(self, *, tenant: str | None) -> dict[str, Any]:
+        """All history: the tenants' own requests (not records.LEARNING_MODES) in requests,
+        cost, baseline, savings and the by_model / by_task splits; `learning`: Arbiter's
+        learning calls' requests and cost, in all and `by_mode` (shadow, probe, judge)."""
+        ...
 
     def alerts(
         self, *, tenant: str | None, limit: int, operator: bool = False
@@ -141,7 +145,8 @@ class Store(Protocol):
         task: str | None = None,
         bucket_s: int = 60,
     ) -> list[dict[str, Any]]:
-        """Per-bucket points from the per-minute rollups: ts, requests, failed, error_rate,
+        """Per-bucket points from the per-minute rollups (tenants' own requests, as `stats`
+        counts them; learning calls are not in these levels): ts, requests, failed, error_rate,
         cost_usd, baseline_cost_usd, savings_usd, mean_grade, graded, mean_latency_ms,
         p50_ms/p95_ms/p99_ms (approximate, from fixed latency buckets). Empty buckets are absent.
         A `bucket_s` that would make more than timeseries_bucket.MAX_POINTS points is widened

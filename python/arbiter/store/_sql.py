@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, Protocol
 import orjson
 
 from arbiter.records import (
+    LEARNING_MODES,
     SYSTEM_TENANT,
     AlertRecord,
     ArmStats,
@@ -222,6 +223,24 @@ def _summary(groups: Sequence[_Group]) -> dict[str, Any]:
         "mean_grade": grade_sum / graded if graded else None,
         "graded": graded,
         "mean_latency_ms": sum(g.latency for g in groups) / requests if requests else None,
+    }
+
+
+_LEARNING_SQL = ", ".join(f"'{m}'" for m in LEARNING_MODES)  # literals from records.py
+
+
+def _learning(spent: dict[str, tuple[int, int, float]]) -> dict[str, Any]:
+    """What Arbiter's own calls to learn cost: shadow calls of challengers, latency probes and
+    LLM judge calls, each mode on its line (zeros where none), and the sum."""
+    by_mode = {
+        mode: {"requests": n, "failed": failed, "cost_usd": cost}
+        for mode in LEARNING_MODES
+        for n, failed, cost in (spent.get(mode, (0, 0, 0.0)),)
+    }
+    return {
+        "requests": sum(v["requests"] for v in by_mode.values()),
+        "cost_usd": sum(v["cost_usd"] for v in by_mode.values()),
+        "by_mode": by_mode,
     }
 
 
@@ -506,13 +525,20 @@ class SqlStore(
         return item
 
     def stats(self, *, tenant: str | None) -> dict[str, Any]:
-        """All recorded history (the totals rollup, kept when retention drops raw rows)."""
-        where, params = ("WHERE tenant = %s", [tenant]) if tenant is not None else ("", [])
+        """All recorded history (the totals rollup, kept when retention drops raw rows): the
+        tenants' own requests (routed, passthrough, cache hits) in the top-level figures, and
+        what Arbiter's learning calls (shadow, latency probe, judge) cost under `learning`."""
+        conds, params = _conds(tenant=tenant)
+        own = " AND ".join([f"mode NOT IN ({_LEARNING_SQL})", *conds])
         sql = (
             "SELECT model, task, SUM(requests), SUM(failed), SUM(cost_usd), "
             "SUM(baseline_cost_usd), SUM(latency_ms_sum), SUM(graded), SUM(grade_sum) "
-            f"FROM rollup_totals {where} GROUP BY model, task HAVING SUM(requests) > 0 "
+            f"FROM rollup_totals WHERE {own} GROUP BY model, task HAVING SUM(requests) > 0 "
             "ORDER BY 1, 2"
+        )
+        learning_sql = (
+            "SELECT mode, SUM(requests), SUM(failed), SUM(cost_usd) FROM rollup_totals WHERE "
+            f"{' AND '.join([f'mode IN ({_LEARNING_SQL})', *conds])} GROUP BY mode"
         )
         with self._ro() as cur:
             cur.execute(self._sql(sql), params)
@@ -521,10 +547,14 @@ class SqlStore(
                        float(r[5] or 0.0), float(r[6] or 0.0), int(r[7]), float(r[8] or 0.0))
                 for r in cur.fetchall()
             ]  # fmt: skip
+            cur.execute(self._sql(learning_sql), params)
+            spent = {str(r[0]): (int(r[1] or 0), int(r[2] or 0), float(r[3] or 0.0))
+                     for r in cur.fetchall()}  # fmt: skip
         out = _summary(groups)
         out["by_model"] = _by(groups, "model")
         out["by_task"] = _by(groups, "task")
         out["by_model_task"] = [{"model": g.model, "task": g.task, **_summary([g])} for g in groups]
+        out["learning"] = _learning(spent)
         return out
 
     def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]:

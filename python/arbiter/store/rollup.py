@@ -11,9 +11,12 @@ not-yet-rolled tail to add at read time:
   rollups         (tenant, model, task, minute)  timeseries with filters, buckets < 1 h
   rollups_hour    (tenant, model, task, hour)    timeseries with filters, buckets of whole hours
   rollups_global  (span 60|3600, start)          timeseries of every tenant, no model/task filter
-  rollup_totals   (tenant, model, task)          stats and cache stats: all history, never pruned
+  rollup_totals   (tenant, model, task, mode)    stats and cache stats: all history, never pruned
 The time-keyed levels count a grade whose decision is unknown in the grade's own minute; the
 totals count only decisions (and their best grade), exactly like a scan of the raw tables.
+The time-keyed levels leave out Arbiter's learning calls (records.LEARNING_MODES: shadow, latency
+probe, judge; migration 0057 took them out of the rows written before), so a time series counts
+what stats counts as a tenant's requests; the totals keep them, under their mode.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
+
+from arbiter.records import LEARNING_MODES
 
 # Upper edges (ms) of the latency buckets; the last bucket is [60000, inf).
 LATENCY_EDGES_MS: tuple[float, ...] = (
@@ -153,9 +158,11 @@ def plan(
             if part is None:
                 continue
             key, vec = part
-            # the time levels hold no cache split; the totals hold decisions only, as a scan
-            # of the raw rows would
-            _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
+            # the time levels hold no cache split, and only tenants' own requests (Arbiter's
+            # learning calls are not traffic: migration 0057); the totals hold every decision
+            # (keyed by mode), as a scan of the raw rows would
+            if dec is None or dec.mode not in LEARNING_MODES:
+                _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
             if dec is not None:
                 _add(totals, (*key[:3], dec.mode), vec, sign)
     for (tenant, model, task, m), sparse in minute.items():  # a batch has few minutes

@@ -93,6 +93,11 @@ async function overview(main, { api, poll }) {
       card("Cost", usd(s.cost_usd), "cost", `baseline ${usd(s.baseline_cost_usd)}`),
       card("Mean grade", grade(s.mean_grade), "mean-grade", `${num(s.graded)} graded`),
       card("Mean latency", ms(s.mean_latency_ms), "latency"),
+      // Arbiter's own calls to learn: never in the figures above (README "Stats count a
+      // tenant's own requests"); shown apart, with what each mode cost
+      ...(s.learning ? [card("Spent learning", usd(s.learning.cost_usd), "learning-cost",
+        Object.entries(s.learning.by_mode).map(([m, v]) =>
+          `${m} ${num(v.requests)}${v.charged_to_tenant_budget ? " (charged)" : ""}`).join(", "))] : []),
     );
     let c = 0, b = 0;
     const cost = [], base = [], share = [];

@@ -1,0 +1,99 @@
+"""A tenant's /arbiter/stats, /arbiter/timeseries and /metrics count its own requests only.
+
+probes16a found Arbiter's learning calls (shadow calls of a challenger, latency probes, LLM
+judge calls) counted as the tenant's requests, at their cost and a baseline of 0: a tenant whose
+routed requests saved 83-97% was shown `savings_pct -5.2%`. Now they are reported on their own
+lines (`learning`), with whether each mode was charged to the tenant's budget, and never folded
+into the tenant's request count, cost or savings. Both stores, through the official SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.inproc import InProcess, sidecar_in_process
+from tests.pg import empty_store_url
+from tests.sdk_clients import sdks
+
+LEARNING = (
+    '\n[shadow]\nchallengers = ["sim-premium"]\nsample_rate = 1.0\n'
+    "\n[latency]\nprior_ttft_ms = 2000\nprior_tokens_per_s = 20\n"
+    "\n[latency.max_latency_ms]\nchat = 4000\nsummarization = 4000\n"
+)
+N = 12
+
+
+async def _settle(sc: InProcess) -> None:
+    for _ in range(3):  # a shadow call's answer is graded (a judge call), and so on
+        await sc.services.learner.drain()
+        await sc.services.shadow.drain()
+    await asyncio.to_thread(sc.services.recorder.flush, 5.0)
+
+
+async def _decisions(sc: InProcess) -> list[dict[str, Any]]:
+    r = await sc.client.get("/arbiter/decisions?limit=1000", headers=sc.admin)
+    assert r.status_code == 200, r.text
+    return list(r.json()["data"])
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_tenants_stats_leave_learning_calls_out(backend: str, tmp_path: Path) -> None:
+    async def main(url: str) -> None:
+        def edit(text: str) -> str:
+            text = text.replace(f'url = "sqlite:///{tmp_path / "arbiter.db"}"', f'url = "{url}"')
+            return text + LEARNING
+
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (_, gpt):
+            for i in range(N):
+                await gpt.chat.completions.create(
+                    model="auto",
+                    messages=[{"role": "user", "content": f"Say hello to team {i}."}],
+                )
+            await _settle(sc)
+            rows = await _decisions(sc)
+            modes = {d["mode"] for d in rows}
+            assert {"routed", "shadow", "probe", "judge"} <= modes, modes  # all three happened
+            own = [d for d in rows if d["mode"] == "routed"]
+            assert len(own) == N
+            r = await sc.client.get("/arbiter/stats", headers=sc.auth)  # the tenant's own key
+            st = r.json()
+            assert st["requests"] == N
+            assert math.isclose(st["cost_usd"], sum(d["cost_usd"] for d in own), rel_tol=1e-9)
+            base = sum(d["baseline_cost_usd"] for d in own)
+            assert math.isclose(st["baseline_cost_usd"], base, rel_tol=1e-9)
+            assert math.isclose(st["savings_pct"], 100 * (base - st["cost_usd"]) / base)
+            assert st["savings_pct"] > 0
+            assert st["savings"]["routing_usd"] == st["savings_usd"]
+            assert sum(g["requests"] for g in st["by_model"].values()) == N
+            # what learning cost, each mode on its own line, and who paid
+            lines = st["learning"]["by_mode"]
+            for mode in ("shadow", "probe", "judge"):
+                mine = [d for d in rows if d["mode"] == mode]
+                assert lines[mode]["requests"] == len(mine), mode
+                assert math.isclose(lines[mode]["cost_usd"], sum(d["cost_usd"] for d in mine))
+                assert lines[mode]["charged_to_tenant_budget"] is False  # no caps configured
+            assert st["learning"]["requests"] == len(rows) - N
+            # the time series tells the same story
+            r = await sc.client.get("/arbiter/timeseries", headers=sc.auth)
+            points = r.json()["data"]
+            assert sum(p["requests"] for p in points) == N
+            assert math.isclose(sum(p["cost_usd"] for p in points), st["cost_usd"])
+            # and so does /metrics (this process's counters)
+            text = (await sc.client.get("/metrics", headers=sc.admin)).text
+            served = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("arbiter_requests_total{")
+            )
+            assert served == N
+            assert 'arbiter_learning_calls_total{mode="probe"' in text
+
+    with empty_store_url(backend, tmp_path / "arbiter.db") as url:
+        asyncio.run(main(url))
