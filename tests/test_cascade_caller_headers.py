@@ -2,10 +2,14 @@
 
 - No header said a request escalated (only the decision's reason, behind the admin API):
   `x-arbiter-cascade` now says `passed`, `escalated` or `first-answer-served`.
-- The in-request judge's call is recorded as its own `judge` decision, and its cost was in
-  neither `x-arbiter-cost-usd` nor the answer's `usage.cost`, though the caller's tenant paid it
+- The in-request judge's call is recorded as its own decision, and its cost was in neither
+  `x-arbiter-cost-usd` nor the answer's `usage.cost`, though the caller's tenant paid it
   (`budgets.judge_scope`): both now say cheap try + judge + escalation, and
-  `x-arbiter-judge-cost-usd` gives the judge's part (the two decisions add up to the header).
+  `x-arbiter-judge-cost-usd` gives the judge's part. The request's decision holds that cost too
+  (what serving the request cost, against a baseline that pays no judge), so the tenant's stats
+  count it once, in its own cost: the judge's decision (mode `cascade_judge`, kept for audit) is
+  in no tenant figure and not on the learning line (a sampled grading judge is learning; this
+  one is part of the answer).
 - A weak first answer served after the escalation failed was observed twice in the answer
   lengths (once when it escalated, again when it was recorded as served).
 """
@@ -55,39 +59,56 @@ class Judged(Scripted):
         )
 
 
-def _ask(tmp_path: Path, upstream: Judged) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
-    async def go() -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+Asked = tuple[Any, dict[str, Any], list[dict[str, Any]], dict[str, Any]]
+
+
+def _ask(tmp_path: Path, upstream: Judged) -> Asked:
+    async def go() -> Asked:
         async with Harness(settings(tmp_path, None, routing=JUDGED), upstream) as h:
             r = await h.client.post("/v1/chat/completions", json=BODY, headers=HEADERS)
             await h.settled()
             row = h.decision(r.headers["x-arbiter-decision-id"])
             rows = h.services.store.decisions(tenant=None, limit=10)
-            return r, row, [d for d in rows if d["mode"] == "judge"]
+            judges = [d for d in rows if d["mode"] == "cascade_judge"]
+            stats = (await h.client.get("/arbiter/stats", headers=HEADERS)).json()
+            return r, row, judges, stats
 
     return asyncio.run(go())
 
 
+def _counted_once(row: dict[str, Any], judge: dict[str, Any], stats: dict[str, Any]) -> None:
+    """The tenant's stats hold the request's cost, judge included, once; learning does not."""
+    assert stats["requests"] == 1, stats
+    assert abs(stats["cost_usd"] - row["cost_usd"]) < 1e-12, (stats, row)
+    assert stats["learning"]["by_mode"]["judge"]["requests"] == 0, stats["learning"]
+    assert abs(stats["learning"]["cost_usd"]) < 1e-12, stats["learning"]
+
+
 def test_an_escalation_is_named_and_its_judge_is_in_the_callers_cost(tmp_path: Path) -> None:
-    r, row, judges = _ask(tmp_path, Judged(score=2))  # a low score: escalated
+    r, row, judges, stats = _ask(tmp_path, Judged(score=2))  # a low score: escalated
     assert r.status_code == 200, r.text
     assert r.headers["x-arbiter-cascade"] == "escalated"
     (judge,) = judges
     assert judge["cost_usd"] > 0
-    total = row["cost_usd"] + judge["cost_usd"]  # the request's decision + its judge's
+    total = row["cost_usd"]  # the request's decision holds its judge's cost
+    assert total > judge["cost_usd"]
     assert float(r.headers["x-arbiter-cost-usd"]) == round(total, 8)
     assert float(r.headers["x-arbiter-judge-cost-usd"]) == round(judge["cost_usd"], 8)
     assert abs(r.json()["usage"]["cost"] - total) < 1e-12
+    _counted_once(row, judge, stats)
 
 
 def test_a_passed_first_answer_says_so_and_counts_its_judge(tmp_path: Path) -> None:
-    r, row, judges = _ask(tmp_path, Judged(score=9))  # a high score: the cheap answer kept
+    r, row, judges, stats = _ask(tmp_path, Judged(score=9))  # a high score: the cheap answer kept
     assert r.status_code == 200, r.text
     assert r.headers["x-arbiter-cascade"] == "passed"
     assert r.headers["x-arbiter-model"] == "sim-small"
     (judge,) = judges
-    total = row["cost_usd"] + judge["cost_usd"]
+    total = row["cost_usd"]
+    assert total > judge["cost_usd"] > 0
     assert float(r.headers["x-arbiter-cost-usd"]) == round(total, 8)
     assert abs(r.json()["usage"]["cost"] - total) < 1e-12
+    _counted_once(row, judge, stats)
 
 
 def test_a_request_that_does_not_cascade_has_no_cascade_header(tmp_path: Path) -> None:

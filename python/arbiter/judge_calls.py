@@ -15,7 +15,7 @@ from arbiter.config import ModelSettings
 from arbiter.failover import run_with_failover
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
 from arbiter.protocols.openai import decode_request
-from arbiter.records import Attempt, DecisionRecord
+from arbiter.records import Attempt, DecisionMode, DecisionRecord
 from arbiter.types import ChatResult
 from arbiter.worst_case import CallWorst
 
@@ -52,13 +52,17 @@ class PaidJudgeCall(CallShape):
     ) -> Awaitable[str]: ...
 
 
-def judge_caller(services: Services, model: str | None = None) -> PaidJudgeCall:
+def judge_caller(
+    services: Services, model: str | None = None, mode: DecisionMode = "judge"
+) -> PaidJudgeCall:
     """The LLM judge goes through the same upstream machinery. Its spend is recorded against the
     tenant whose answer it grades, and reserved and settled against the caps of
     `budgets.judge_scope`; a call the caps refuse raises BudgetExceeded (the learner logs it and
     skips the grade: grading is best-effort). `model`: the judge to call (default
     `routing.judge_model`; the cascade's in-request judge is `routing.cascade_judge_model`).
-    A call's own `judge` wins over both (the cascade's self-judge: the first answer's model)."""
+    A call's own `judge` wins over both (the cascade's self-judge: the first answer's model).
+    `mode`: its decision's (records.py): "judge", a learning call, or "cascade_judge", whose
+    cost the graded request's own decision holds (`on_cost`)."""
 
     async def call(
         messages: list[dict[str, str]],
@@ -105,7 +109,7 @@ def judge_caller(services: Services, model: str | None = None) -> PaidJudgeCall:
                 ts=time.time(),
                 tenant=tenant,
                 task="judge",
-                mode="judge",
+                mode=mode,
                 chosen_model=judge,
                 reason="LLM judge call",
                 candidates=(),

@@ -23,7 +23,7 @@ from arbiter.answer_choices import Choice, OfferedTools, ToolCall, choices_of, o
 from arbiter.canonical import Protocol
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.grading_hints import GradingHints
-from arbiter.records import LEARNING_MODES, GradeRecord, GraderKind, precedence
+from arbiter.records import NOT_OWN_MODES, GradeRecord, GraderKind, precedence
 from arbiter.reference import ReferenceGrader, prompt_key
 from arbiter.routing import Router, SlopeStep
 from arbiter.sandbox.executor import CodeExecutor
@@ -324,7 +324,7 @@ class Learner:
             row = await self._lookup(decision_id)
             if row is None or (tenant is not None and row["tenant"] != tenant):
                 raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
-            if row.get("mode") in LEARNING_MODES:
+            if row.get("mode") in NOT_OWN_MODES:
                 raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
             target = _Applied(
                 row["tenant"],

@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from arbiter.records import LEARNING_MODES, AlertRecord, DecisionRecord, GradeRecord
+from arbiter.records import (
+    IN_REQUEST_MODES,
+    LEARNING_MODES,
+    AlertRecord,
+    DecisionRecord,
+    GradeRecord,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Histogram upper bounds in seconds (the `+Inf` bucket is implicit).
@@ -58,6 +64,8 @@ class Metrics:
 
     # -- feeding ----------------------------------------------------------------------------
     def observe_decision(self, d: DecisionRecord) -> None:
+        if d.mode in IN_REQUEST_MODES:  # its cost is in the graded request's decision
+            return
         if d.mode in LEARNING_MODES:
             with self._lock:
                 n, usd = self._learning.get((d.mode, d.chosen_model), (0, 0.0))

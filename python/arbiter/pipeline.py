@@ -619,7 +619,7 @@ class Pipeline:
             "x-arbiter-decision-id": plan.decision_id,
             "x-arbiter-task": plan.task,
             "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
-        }, cost, plan.judge_cost, plan.cascade)  # fmt: skip
+        }, cost + plan.judge_cost, plan.judge_cost, plan.cascade)  # fmt: skip
         if upstream:
             out.update(upstream)
             if plan.log is not None:
@@ -696,7 +696,7 @@ class Pipeline:
             candidates=plan.candidates,
             attempts=tuple(attempts),
             status="failed" if error else "ok",
-            cost_usd=cost,
+            cost_usd=cost + plan.judge_cost,  # the request's spend: its in-request judge too
             baseline_model=baseline.name,
             baseline_cost_usd=baseline_cost,
             latency_ms=(time.perf_counter() - plan.started) * 1000,

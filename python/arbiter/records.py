@@ -17,11 +17,20 @@ SYSTEM_TENANT = "_system"
 # "judge" records the grader's own upstream calls, so their spend is never hidden.
 # "cache" answers came from the response cache (arbiter.cache): cost 0, cache_saved_usd saved;
 # "shadow" calls went to a challenger besides the served answer (shadow.py); "probe" calls are
-# latency probes of a model no call has timed yet (shadow.py, before migration 0057: "shadow")
-DecisionMode = Literal["routed", "passthrough", "judge", "cache", "shadow", "probe"]
+# latency probes of a model no call has timed yet (shadow.py, before migration 0057: "shadow");
+# "cascade_judge" is a cascade's in-request judge call (cascade_steps.judged): part of serving
+# the request it grades, whose decision's cost includes it (the baseline would not have paid it)
+DecisionMode = Literal[
+    "routed", "passthrough", "judge", "cache", "shadow", "probe", "cascade_judge"
+]
 # Calls Arbiter makes to learn, not a tenant's requests: a tenant's stats, time series and
 # savings leave them out and report their spend on its own line (store stats()["learning"]).
 LEARNING_MODES: tuple[str, ...] = ("shadow", "probe", "judge")
+# Calls whose cost a request's own decision already holds (kept for audit and budgets): in no
+# tenant figure and no learning line, or they would count twice.
+IN_REQUEST_MODES: tuple[str, ...] = ("cascade_judge",)
+# Decisions that are not a tenant's requests: left out of its requests, cost and savings.
+NOT_OWN_MODES: tuple[str, ...] = LEARNING_MODES + IN_REQUEST_MODES
 DecisionStatus = Literal["ok", "failed"]
 # Which signal produced a grade: client feedback; the answer's code run against tests in the
 # sandbox; agreement with a reference answer; the automatic checks (schema, math, parse, tool

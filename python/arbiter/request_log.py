@@ -95,11 +95,11 @@ def finish_headers(response: Response, rid: str) -> None:
 def cost_headers(
     out: dict[str, str], cost: float, judge_cost: float, cascade: str | None
 ) -> dict[str, str]:
-    """`out` with what the request cost the caller (`x-arbiter-cost-usd`: its decision's cost
-    plus a cascade's in-request judge, recorded as a `judge` decision of its own, given apart
-    as `x-arbiter-judge-cost-usd` so the two decisions add up to it) and a cascade's outcome
-    (`x-arbiter-cascade`)."""
-    out["x-arbiter-cost-usd"] = f"{cost + judge_cost:.8f}"
+    """`out` with what the request cost the caller (`x-arbiter-cost-usd`: `cost`, its decision's,
+    which holds a cascade's in-request judge too; that judge's part, also recorded as a
+    `cascade_judge` decision of its own for audit, given as `x-arbiter-judge-cost-usd`) and a
+    cascade's outcome (`x-arbiter-cascade`)."""
+    out["x-arbiter-cost-usd"] = f"{cost:.8f}"
     if judge_cost:
         out["x-arbiter-judge-cost-usd"] = f"{judge_cost:.8f}"
     if cascade is not None:

@@ -148,9 +148,12 @@ class Services:
         )
         self.new_id = DecisionIds()
         # the cascade's in-request judge (cascade_judge.py): grades a first answer, paid, recorded
-        # (each call names its judge: judge_for, the first answer's model under the self-judge)
+        # as a cascade_judge decision whose cost the request's own decision holds (each call
+        # names its judge: judge_for, the first answer's model under the self-judge)
         judge_model = settings.routing.cascade_judge_model
-        self.cascade_judge = judge_caller(self, judge_model) if judge_model else None
+        self.cascade_judge = (
+            judge_caller(self, judge_model, mode="cascade_judge") if judge_model else None
+        )
         self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)
 
         # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)

@@ -51,7 +51,9 @@ async def _ask(tmp_path: Path, path: str, finish: str | None) -> tuple[bytes, di
     async with scripted_upstream(answer) as (port, _):
         edit = raw_openai_upstream(port)
         async with sidecar_in_process(tmp_path, edit_config=lambda t: fast_failover(edit(t))) as sc:
-            r = await sc.client.post(path, json={**REQUESTS[path], "stream": True}, headers=sc.auth_for(path))
+            r = await sc.client.post(
+                path, json={**REQUESTS[path], "stream": True}, headers=sc.auth_for(path)
+            )
             assert r.status_code == 200, r.text
             decision = await recorded_decision(sc, r.headers["x-arbiter-decision-id"])
     return r.content, decision

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from arbiter.records import LEARNING_MODES, GraderKind, Record
+from arbiter.records import LEARNING_MODES, NOT_OWN_MODES, GraderKind, Record
 from arbiter.store import Store, open_store
 from arbiter.store._sql import load_migrations
 from arbiter.store.archive import archive_older
@@ -38,7 +38,9 @@ def _history(rng: random.Random, n: int) -> list[Record]:
                      baseline_cost=rng.uniform(0, 0.02), latency_ms=rng.uniform(5, 70_000),
                      status=rng.choice(["ok", "ok", "ok", "failed"]))  # fmt: skip
         if rng.random() < 0.2:
-            d = dataclasses.replace(d, mode=rng.choice(["passthrough", "judge", "shadow", "probe"]))
+            d = dataclasses.replace(
+                d, mode=rng.choice(["passthrough", "judge", "shadow", "probe", "cascade_judge"])
+            )
         elif rng.random() < 0.2:
             kind = rng.choice(["exact", "semantic"])
             d = dataclasses.replace(d, mode="cache", cache_kind=kind,
@@ -80,7 +82,7 @@ def _raw_stats(store: Store, tenant: str | None) -> dict[tuple[str, str], list[f
     """requests, failed, cost, baseline, latency sum, graded, grade sum per (model, task)."""
     out: dict[tuple[str, str], list[float]] = {}
     for d in store.iter_decisions(since=0.0, tenant=tenant):
-        if d["mode"] in LEARNING_MODES:  # Arbiter's own calls: not the tenant's requests
+        if d["mode"] in NOT_OWN_MODES:  # Arbiter's own calls: not the tenant's requests
             continue
         row = out.setdefault((d["chosen_model"], d["task"]), [0.0] * 7)
         graded = d["grade"] is not None
@@ -107,7 +109,7 @@ def _raw_minutes(store: Store, tenant: str) -> dict[int, list[float]]:
     """requests, failed, cost, baseline per minute of the tenant's own requests (raw rows)."""
     out: dict[int, list[float]] = {}
     for d in store.iter_decisions(since=0.0, tenant=tenant):
-        if d["mode"] in LEARNING_MODES:
+        if d["mode"] in NOT_OWN_MODES:
             continue
         row = out.setdefault(int(d["ts"] // 60) * 60, [0.0] * 4)
         for i, v in enumerate((1, d["status"] == "failed", d["cost_usd"], d["baseline_cost_usd"])):
@@ -138,7 +140,7 @@ def _raw_quality(store: Store, tenant: str | None) -> dict[tuple[str, str, bool]
     """The cost/quality view from the raw rows: answered, non-judge decisions."""
     out: dict[tuple[str, str, bool], list[float]] = {}
     for d in store.iter_decisions(since=0.0, tenant=tenant):
-        if d["mode"] == "judge" or d["status"] != "ok":
+        if d["mode"] in ("judge", "cascade_judge") or d["status"] != "ok":
             continue
         row = out.setdefault((d["task"], d["chosen_model"], d["mode"] == "routed"), [0.0] * 4)
         row[0] += 1
@@ -324,7 +326,7 @@ def test_migration_0057_takes_learning_calls_out_of_the_time_series(
     rng = random.Random(11)
     recs = _history(rng, 150)
     with monkeypatch.context() as m:  # the writer as it was: every mode in the time levels
-        m.setattr("arbiter.store.rollup.LEARNING_MODES", ())
+        m.setattr("arbiter.store.rollup.NOT_OWN_MODES", ())
         _write_shuffled(store, recs, rng)
     window = {"since": T0 - 3600, "until": T0 + 5 * 3600}
     mixed = sum(p["requests"] for p in store.timeseries(tenant=None, **window))

@@ -20,6 +20,7 @@ import orjson
 
 from arbiter.records import (
     LEARNING_MODES,
+    NOT_OWN_MODES,
     SYSTEM_TENANT,
     AlertRecord,
     ArmStats,
@@ -227,6 +228,7 @@ def _summary(groups: Sequence[_Group]) -> dict[str, Any]:
 
 
 _LEARNING_SQL = ", ".join(f"'{m}'" for m in LEARNING_MODES)  # literals from records.py
+_NOT_OWN_SQL = ", ".join(f"'{m}'" for m in NOT_OWN_MODES)
 
 
 def _learning(spent: dict[str, tuple[int, int, float]]) -> dict[str, Any]:
@@ -529,7 +531,7 @@ class SqlStore(
         tenants' own requests (routed, passthrough, cache hits) in the top-level figures, and
         what Arbiter's learning calls (shadow, latency probe, judge) cost under `learning`."""
         conds, params = _conds(tenant=tenant)
-        own = " AND ".join([f"mode NOT IN ({_LEARNING_SQL})", *conds])
+        own = " AND ".join([f"mode NOT IN ({_NOT_OWN_SQL})", *conds])
         sql = (
             "SELECT model, task, SUM(requests), SUM(failed), SUM(cost_usd), "
             "SUM(baseline_cost_usd), SUM(latency_ms_sum), SUM(graded), SUM(grade_sum) "
@@ -562,7 +564,7 @@ class SqlStore(
         grade sum (each decision's best grade), for the cost/quality view, over all history
         (the totals rollup). Judge calls are left out: they are the grader's spend, not answers."""
         conds, params = _conds(tenant=tenant)
-        where = " AND ".join(["mode <> 'judge'", *conds])
+        where = " AND ".join(["mode NOT IN ('judge', 'cascade_judge')", *conds])
         sql = (
             "SELECT task, model, CASE WHEN mode = 'routed' THEN 1 ELSE 0 END, "
             "SUM(ok_requests), SUM(ok_cost_usd), SUM(ok_graded), SUM(ok_grade_sum) "

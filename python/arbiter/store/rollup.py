@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from arbiter.records import LEARNING_MODES
+from arbiter.records import NOT_OWN_MODES
 
 # Upper edges (ms) of the latency buckets; the last bucket is [60000, inf).
 LATENCY_EDGES_MS: tuple[float, ...] = (
@@ -161,7 +161,7 @@ def plan(
             # the time levels hold no cache split, and only tenants' own requests (Arbiter's
             # learning calls are not traffic: migration 0057); the totals hold every decision
             # (keyed by mode), as a scan of the raw rows would
-            if dec is None or dec.mode not in LEARNING_MODES:
+            if dec is None or dec.mode not in NOT_OWN_MODES:
                 _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
             if dec is not None:
                 _add(totals, (*key[:3], dec.mode), vec, sign)
