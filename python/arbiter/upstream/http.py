@@ -44,14 +44,29 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     names, so either SDK's `_request_id` names the provider's request. Only printable ASCII
     values: httpx reads UTF-8 header bytes as such, and Latin-1 (the wire's) cannot hold them."""
     out: dict[str, str] = {}
-    for name, value in headers.multi_items():
-        if not (value.isascii() and value.isprintable()):
+    # the raw lines, decoding only what is forwarded (`multi_items` decodes every name and
+    # value of the answer, per call); an ASCII value reads the same in every encoding httpx
+    # might pick, and printable ASCII is what deleting 0x20-0x7e leaves nothing of
+    for raw_name, raw_value in headers.raw:
+        name = raw_name.lower()
+        if name.startswith(_RAW_RATE_LIMIT_PREFIXES):
+            key = name.decode("ascii") if name.isascii() else name.decode(headers.encoding)
+        elif name in (b"x-request-id", b"request-id"):
+            key = ""
+        else:
             continue
-        if name.startswith(_RATE_LIMIT_PREFIXES):
-            out[name] = value
-        elif name in ("x-request-id", "request-id"):
+        if not raw_value.isascii() or raw_value.translate(None, _PRINTABLE_ASCII):
+            continue
+        value = raw_value.decode("ascii")
+        if key:
+            out[key] = value
+        else:
             out["x-request-id"] = out["request-id"] = value
     return out
+
+
+_RAW_RATE_LIMIT_PREFIXES = tuple(p.encode() for p in _RATE_LIMIT_PREFIXES)
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 # The most one call can be: no model's context holds 10^8 tokens, and 10^8 tokens at the
