@@ -37,9 +37,9 @@ def test_the_same_headers_in_the_same_order_as_decoding_every_line() -> None:
     for _ in range(5000):
         lines = [(rng.choice(NAMES), rng.choice(VALUES)) for _ in range(rng.randint(0, 7))]
         headers = httpx.Headers(lines)
-        assert list(forwarded_headers(headers).items()) == list(
-            _by_multi_items(headers).items()
-        ), lines
+        assert list(forwarded_headers(headers).items()) == list(_by_multi_items(headers).items()), (
+            lines
+        )
 
 
 def test_only_the_forwarded_lines_are_decoded(monkeypatch: pytest.MonkeyPatch) -> None:

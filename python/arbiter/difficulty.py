@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -133,16 +133,14 @@ def _direct_run(session: Any) -> Callable[[list[str], dict[str, Any], Any], list
     graph capture, no provider to fall back to). They were a third of the model's cost per
     routed request (~3 us of ~9, hot; bench/results/scale.md, eighteenth session). Otherwise,
     or when the wrapper has no compiled session to hand (another onnxruntime), the wrapper's."""
-    inner = getattr(session, "_sess", None)
+    inner: Any = getattr(session, "_sess", None)
     plain = (
         inner is not None
         and [i.name for i in session.get_inputs()] == [INPUT_NAME]
         and OUTPUT_NAME in [o.name for o in session.get_outputs()]
         and session.get_providers() == ["CPUExecutionProvider"]
     )
-    run: Callable[[list[str], dict[str, Any], Any], list[Any]] = (
-        inner.run if plain else session.run
-    )
+    run: Callable[[list[str], dict[str, Any], Any], list[Any]] = inner.run if plain else session.run
     return run
 
 
