@@ -31,7 +31,7 @@ from arbiter.errors import (
 )
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json
-from arbiter.upstream.transport import H1Transport, PooledBody
+from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
@@ -450,9 +450,11 @@ class SSEStream:
         # coding) is split into lines once decoded, in bounded steps (content_coding: a
         # decompression bomb stops at the response cap); the raw bytes have no lines
         coded = content_coding.decoder(resp.headers.get("content-encoding"))
-        raw = resp.aiter_raw()
+        raw = raw_pieces(resp)
         limit = limits.max_response_bytes
         self._raw = raw if coded is None else content_coding.decoded(raw, coded, limit)
+        # a piece that has come already is taken as it is: no wait, so no deadline to arm
+        self._piece_ready = raw.ready if coded is None and isinstance(raw, RawPieces) else None
         self._lines: deque[bytes] = deque()
         # the unfinished last line, in pieces: joined once, when its newline comes (a long
         # line grown by `+=` per read would be copied over and over: quadratic)
@@ -512,9 +514,21 @@ class SSEStream:
 
     async def _next_piece(self) -> bytes | None:
         """The body's next piece as it came off the network, or None at its end."""
+        ready = self._piece_ready
+        piece = ready() if ready is not None else None
+        if piece is None:
+            piece = await self._wait_piece()
+            if piece is None:
+                return None
+        self._left -= len(piece)
+        if self._left < 0:
+            raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
+        return piece
+
+    async def _wait_piece(self) -> bytes | None:
         try:
             async with shared_timeouts.timeout(max(self._deadline - time.monotonic(), 0.0)):
-                piece = await self._raw.__anext__()
+                return await self._raw.__anext__()
         except StopAsyncIteration:
             return None
         except TimeoutError as err:
@@ -526,10 +540,6 @@ class SSEStream:
             raise transport_error(self._model, err, "mid-stream") from err
         except content_coding.CodingError as err:
             raise UpstreamError(f"{self._model}: the stream's {err}") from err
-        self._left -= len(piece)
-        if self._left < 0:
-            raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
-        return piece
 
     def _lf_ends(self, piece: bytes) -> bytes:
         """SSE lines may end in CRLF, LF or a lone CR: all become LF (a CRLF split between two
