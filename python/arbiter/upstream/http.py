@@ -7,7 +7,6 @@ events are told apart.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import math
@@ -622,7 +621,7 @@ class SSEStream:
             return
         self._eof = True
         try:
-            async with asyncio.timeout(1.0):
+            async with shared_timeouts.timeout(1.0):  # (no loop timer of its own per stream)
                 async for _ in self._raw:
                     pass
         except (TimeoutError, httpx.HTTPError):
