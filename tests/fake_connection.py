@@ -47,15 +47,22 @@ class FakeTransport(asyncio.Transport):
         pass
 
 
+# the keep-alive timer's callback: uvicorn's own, or lazy_keep_alive.py's
+_KEEP_ALIVE_CALLBACKS = ("timeout_keep_alive_handler", "_keep_alive_due")
+
+
 class CountingLoop:
-    """The running loop, counting the request-head timers the protocol arms."""
+    """The running loop, counting the request-head and keep-alive timers the protocol arms."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.head_timers = 0
+        self.keep_alive_timers = 0
 
     def _count(self, callback: Callable[..., object]) -> None:
-        self.head_timers += getattr(callback, "__name__", "") == "_too_slow"
+        name = getattr(callback, "__name__", "")
+        self.head_timers += name == "_too_slow"
+        self.keep_alive_timers += name in _KEEP_ALIVE_CALLBACKS
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Any:
         self._count(callback)
@@ -70,11 +77,12 @@ class CountingLoop:
 
 
 def connect(
-    app: ASGIApp, read_timeout_s: float = 10.0
+    app: ASGIApp, read_timeout_s: float = 10.0, keep_alive_s: float = 5.0
 ) -> tuple[HttpToolsProtocol, FakeTransport, CountingLoop]:
     """A connection made to `app` through the sidecar's protocol (call on a running loop)."""
     config = uvicorn.Config(app, http=protocol_with_read_timeout(read_timeout_s),
-                            lifespan="off", log_level="warning", access_log=False)  # fmt: skip
+                            lifespan="off", log_level="warning", access_log=False,
+                            timeout_keep_alive=keep_alive_s)  # type: ignore[arg-type]  # fmt: skip
     config.load()
     loop = CountingLoop(asyncio.get_running_loop())
     proto = config.http_protocol_class(  # type: ignore[call-arg]

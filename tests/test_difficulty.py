@@ -145,3 +145,45 @@ def test_the_shipped_knowledge_model_loads_wide() -> None:
     assert m.wide and m.version.startswith("difficulty-knowledge")
     with pytest.raises(FileNotFoundError, match="nonexistent"):  # an error, never no model
         load("/nonexistent/difficulty.onnx")
+
+
+def test_the_score_skips_the_wrappers_checks_and_is_the_same() -> None:
+    """The shipped models run through the session's compiled `run` (the Python wrapper's
+    per-call checks cannot fail for this feed), with the wrapper's scores bit for bit."""
+    from arbiter.difficulty import MODELS, N_STATS, features_wide, prompt_stats
+
+    for path in (DEFAULT_MODEL, MODELS / "difficulty_knowledge.onnx"):
+        model = Difficulty(path)
+        assert model._run.__self__ is model._session._sess  # type: ignore[attr-defined]
+        for i in range(200):
+            text = f"Question {i}: " + "why " * (i % 37) + "is the sky blue?" * (i % 3)
+            stats = prompt_stats(text)
+            row = (
+                features_wide(text)
+                if model.wide
+                else np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
+            )
+            wrapped = model._session.run(["easiness"], {"features": row})[0]
+            assert model.easiness_of(stats, text) == float(np.asarray(wrapped).reshape(-1)[0])
+
+
+def test_a_model_the_shortcut_does_not_fit_runs_through_the_wrapper(tmp_path: Path) -> None:
+    """A model whose input is named otherwise keeps the wrapper's run (its checks then say
+    what is wrong, where the compiled run would fail less clearly)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from arbiter.difficulty import _direct_run
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["easiness"], keepdims=1)],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("easiness", TensorProto.FLOAT, [1, 1])],
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert _direct_run(session) == session.run

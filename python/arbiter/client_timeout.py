@@ -58,11 +58,10 @@ import asyncio
 import sys
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from arbiter import close_delimited, half_close
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
+from arbiter.lazy_keep_alive import LazyKeepAliveProtocol
 from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
 from arbiter.step_writes import StepWrites
 
@@ -79,12 +78,13 @@ class _TooManyHeaders(Exception):
     """Raised in a parser callback: stops httptools at once (see send_400_response)."""
 
 
-# uvicorn's own callbacks, called as functions: they run per request (per header field for
-# on_header), and Python 3.11's zero-argument super() builds an object on every call
-_Uvicorn = HttpToolsProtocol
+# uvicorn's own callbacks (its keep-alive timer lazily armed: lazy_keep_alive.py), called as
+# functions: they run per request (per header field for on_header), and Python 3.11's
+# zero-argument super() builds an object on every call
+_Uvicorn = LazyKeepAliveProtocol
 
 
-class ClientReadTimeoutProtocol(HttpToolsProtocol):
+class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
     read_timeout_s: ClassVar[float] = 10.0
     write_timeout_s: ClassVar[float] = 60.0
 
@@ -362,7 +362,7 @@ class ClientReadTimeoutProtocol(HttpToolsProtocol):
     def _write_and_linger(self, response: bytes) -> None:
         if self.transport.is_closing():
             return
-        self._unset_keepalive_if_required()  # the linger decides when it closes
+        self.cancel_keep_alive()  # the linger decides when it closes
         self.transport.write(response)
         if self.transport.can_write_eof():
             self.transport.write_eof()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -96,6 +97,7 @@ class Difficulty:
             )
         # a wide model reads all 64 prompt features (hashed n-grams too), so it needs the text
         self.wide = width != N_STATS
+        self._run = _direct_run(self._session)
         self._embedder: Embedder | None = None
         if width == SEMANTIC_DIM:
             from arbiter.embedding import Embedder
@@ -117,8 +119,29 @@ class Difficulty:
             row = features_wide(text)
         else:
             row = np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
-        out = self._session.run([OUTPUT_NAME], {INPUT_NAME: row})[0]
+        out = self._run(_OUTPUTS, {INPUT_NAME: row}, None)[0]
         return float(np.asarray(out).reshape(-1)[0])
+
+
+_OUTPUTS = [OUTPUT_NAME]
+
+
+def _direct_run(session: Any) -> Callable[[list[str], dict[str, Any], Any], list[Any]]:
+    """The session's compiled `run`, without the Python wrapper's checks around it, where those
+    checks cannot fail for this feed: a model whose one input is INPUT_NAME and whose output
+    OUTPUT_NAME is, fed a numpy row (no OrtValue to check), on the CPU provider alone (no
+    graph capture, no provider to fall back to). They were a third of the model's cost per
+    routed request (~3 us of ~9, hot; bench/results/scale.md, eighteenth session). Otherwise,
+    or when the wrapper has no compiled session to hand (another onnxruntime), the wrapper's."""
+    inner: Any = getattr(session, "_sess", None)
+    plain = (
+        inner is not None
+        and [i.name for i in session.get_inputs()] == [INPUT_NAME]
+        and OUTPUT_NAME in [o.name for o in session.get_outputs()]
+        and session.get_providers() == ["CPUExecutionProvider"]
+    )
+    run: Callable[[list[str], dict[str, Any], Any], list[Any]] = inner.run if plain else session.run
+    return run
 
 
 def model_path(name: str) -> Path:

@@ -79,12 +79,23 @@ def finish_headers(response: Response, rid: str) -> None:
     for `_request_id` and an error's `request_id`: the provider's id is the one its support
     can look up; ours is in our log line)."""
     raw = response.raw_headers
-    if not any(name in _ID_HEADERS for name, _ in raw):
-        # the usual answer (no upstream id): three appends, not MutableHeaders' six scans
-        value = rid.encode("latin-1")
+    ids = {name for name, _ in raw if name in _ID_HEADERS}
+    value = rid.encode("latin-1")
+    if not ids:
+        # no upstream id: three appends, not MutableHeaders' six scans
         raw += ((b"x-arbiter-request-id", value), (b"x-request-id", value), (b"request-id", value))
         return
-    headers = response.headers
+    if b"x-arbiter-request-id" not in ids:
+        # the upstream's id (OpenAI's, Anthropic's; the pair upstream.http forwards): appends,
+        # in the order MutableHeaders' assignments would have made them
+        raw.append((b"x-arbiter-request-id", value))
+        if b"x-request-id" not in ids:
+            raw.append((b"x-request-id", value))
+        if b"request-id" not in ids:
+            first = next(v for name, v in raw if name == b"x-request-id")
+            raw.append((b"request-id", first))
+        return
+    headers = response.headers  # ours already there (replaced, never doubled): the general rules
     headers["x-arbiter-request-id"] = rid
     if "x-request-id" not in headers:
         headers["x-request-id"] = rid

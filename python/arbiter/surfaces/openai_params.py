@@ -24,9 +24,37 @@ MAX_SAFETY_IDENTIFIER = 64
 _INT64 = 2**63
 
 
+# every field check_chat's checks read that can fail or be changed by them (`stream` and
+# `tools` are read too, only next to one of these). A body with none of them (model, messages,
+# perhaps stream and tools) has nothing here to check, and one with only the sampling ranges
+# and token limits (what SDKs and the bench send) only those: the ~25 lookups of the rest are
+# no-ops on such a body (tests/test_openai_params.py keeps this set and the checks in step).
+CHAT_FIELDS = frozenset(
+    {
+        *("temperature", "top_p", "presence_penalty", "frequency_penalty", "stream_options"),
+        *("user", "stop", "logit_bias", "metadata", "seed", "prompt_cache_key", "service_tier"),
+        *("reasoning_effort", "verbosity", "modalities", "safety_identifier", "store"),
+        *("parallel_tool_calls", "tool_choice", "logprobs", "top_logprobs", "max_tokens"),
+        "max_completion_tokens",
+    }
+)
+
+
 def check_chat(body: dict[str, Any]) -> None:
     """/v1/chat/completions: the common fields, the identifiers and flags it relays, logprobs,
     stream_options, both token limits and tool_choice."""
+    present = CHAT_FIELDS.intersection(body)
+    if not present:
+        return
+    if present <= _RANGES_AND_LIMITS:  # what check_chat_fields does on such a body, in order
+        _check_ranges(body)
+        _check_limits(body)
+        return
+    check_chat_fields(body)
+
+
+def check_chat_fields(body: dict[str, Any]) -> None:
+    """check_chat's checks, whatever fields the body has."""
     _check_common(body)
     # the effort only typed: OpenAI keeps adding efforts (none, xhigh, max), the model decides
     for key in ("prompt_cache_key", "service_tier", "reasoning_effort"):
@@ -56,7 +84,14 @@ def check_chat(body: dict[str, Any]) -> None:
         raise InvalidRequest(
             f"'top_logprobs' must be an integer in [0, {MAX_TOP_LOGPROBS}].", param="top_logprobs"
         )
-    for key in ("max_tokens", "max_completion_tokens"):  # each: a client may send both
+    _check_limits(body)
+
+
+_LIMITS = ("max_tokens", "max_completion_tokens")
+
+
+def _check_limits(body: dict[str, Any]) -> None:
+    for key in _LIMITS:  # each: a client may send both
         value = body.get(key)
         if value is not None and (
             not isinstance(value, int) or isinstance(value, bool) or value < 1
@@ -93,9 +128,18 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def _check_common(body: dict[str, Any]) -> None:
+_RANGES_AND_LIMITS = frozenset((*RANGES, *_LIMITS))
+
+
+def _check_ranges(body: dict[str, Any]) -> None:
     for key, (low, high) in RANGES.items():
-        c.opt_number(body.get(key), key, low, high)
+        value = body.get(key)
+        if value is not None:  # (opt_number's own test, without a call per absent field)
+            c.opt_number(value, key, low, high)
+
+
+def _check_common(body: dict[str, Any]) -> None:
+    _check_ranges(body)
     options = body.get("stream_options")
     if isinstance(options, dict):  # its type is the surface's own check
         c.opt_bool(options.get("include_usage"), "stream_options.include_usage")

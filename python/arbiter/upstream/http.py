@@ -7,7 +7,6 @@ events are told apart.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import math
@@ -31,7 +30,7 @@ from arbiter.errors import (
 )
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json
-from arbiter.upstream.transport import H1Transport, PooledBody
+from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
 
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
@@ -44,14 +43,29 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     names, so either SDK's `_request_id` names the provider's request. Only printable ASCII
     values: httpx reads UTF-8 header bytes as such, and Latin-1 (the wire's) cannot hold them."""
     out: dict[str, str] = {}
-    for name, value in headers.multi_items():
-        if not (value.isascii() and value.isprintable()):
+    # the raw lines, decoding only what is forwarded (`multi_items` decodes every name and
+    # value of the answer, per call); an ASCII value reads the same in every encoding httpx
+    # might pick, and printable ASCII is what deleting 0x20-0x7e leaves nothing of
+    for raw_name, raw_value in headers.raw:
+        name = raw_name.lower()
+        if name.startswith(_RAW_RATE_LIMIT_PREFIXES):
+            key = name.decode("ascii") if name.isascii() else name.decode(headers.encoding)
+        elif name in (b"x-request-id", b"request-id"):
+            key = ""
+        else:
             continue
-        if name.startswith(_RATE_LIMIT_PREFIXES):
-            out[name] = value
-        elif name in ("x-request-id", "request-id"):
+        if not raw_value.isascii() or raw_value.translate(None, _PRINTABLE_ASCII):
+            continue
+        value = raw_value.decode("ascii")
+        if key:
+            out[key] = value
+        else:
             out["x-request-id"] = out["request-id"] = value
     return out
+
+
+_RAW_RATE_LIMIT_PREFIXES = tuple(p.encode() for p in _RATE_LIMIT_PREFIXES)
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 # The most one call can be: no model's context holds 10^8 tokens, and 10^8 tokens at the
@@ -450,9 +464,11 @@ class SSEStream:
         # coding) is split into lines once decoded, in bounded steps (content_coding: a
         # decompression bomb stops at the response cap); the raw bytes have no lines
         coded = content_coding.decoder(resp.headers.get("content-encoding"))
-        raw = resp.aiter_raw()
+        raw = raw_pieces(resp)
         limit = limits.max_response_bytes
         self._raw = raw if coded is None else content_coding.decoded(raw, coded, limit)
+        # a piece that has come already is taken as it is: no wait, so no deadline to arm
+        self._piece_ready = raw.ready if coded is None and isinstance(raw, RawPieces) else None
         self._lines: deque[bytes] = deque()
         # the unfinished last line, in pieces: joined once, when its newline comes (a long
         # line grown by `+=` per read would be copied over and over: quadratic)
@@ -512,9 +528,21 @@ class SSEStream:
 
     async def _next_piece(self) -> bytes | None:
         """The body's next piece as it came off the network, or None at its end."""
+        ready = self._piece_ready
+        piece = ready() if ready is not None else None
+        if piece is None:
+            piece = await self._wait_piece()
+            if piece is None:
+                return None
+        self._left -= len(piece)
+        if self._left < 0:
+            raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
+        return piece
+
+    async def _wait_piece(self) -> bytes | None:
         try:
             async with shared_timeouts.timeout(max(self._deadline - time.monotonic(), 0.0)):
-                piece = await self._raw.__anext__()
+                return await self._raw.__anext__()
         except StopAsyncIteration:
             return None
         except TimeoutError as err:
@@ -526,10 +554,6 @@ class SSEStream:
             raise transport_error(self._model, err, "mid-stream") from err
         except content_coding.CodingError as err:
             raise UpstreamError(f"{self._model}: the stream's {err}") from err
-        self._left -= len(piece)
-        if self._left < 0:
-            raise UpstreamError(f"{self._model}: the stream is larger than the response limit")
-        return piece
 
     def _lf_ends(self, piece: bytes) -> bytes:
         """SSE lines may end in CRLF, LF or a lone CR: all become LF (a CRLF split between two
@@ -612,7 +636,7 @@ class SSEStream:
             return
         self._eof = True
         try:
-            async with asyncio.timeout(1.0):
+            async with shared_timeouts.timeout(1.0):  # (no loop timer of its own per stream)
                 async for _ in self._raw:
                     pass
         except (TimeoutError, httpx.HTTPError):

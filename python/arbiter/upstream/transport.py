@@ -126,6 +126,19 @@ class _Conn(asyncio.Protocol):
                     await self._wake.wait()
             except TimeoutError as err:
                 raise httpx.ReadTimeout("no data from upstream within the read timeout") from err
+        return self._take()
+
+    def ready(self) -> bytes | None:
+        """The next body piece if it has come already (taken: no wait, so no timer), else None
+        (the end, an error or nothing yet: next_chunk says which)."""
+        chunks = self._chunks
+        while chunks and isinstance(chunks[0], bytes):
+            piece = self._take()
+            if piece:
+                return piece
+        return None
+
+    def _take(self) -> bytes | None:
         item = self._chunks.popleft()
         if isinstance(item, bytes):
             self._buffered -= len(item)
@@ -241,6 +254,14 @@ class PooledBody(httpx.AsyncByteStream):
             pieces.append(chunk)
         return b"".join(pieces)
 
+    def ready(self) -> bytes | None:
+        """The next piece if it has come already (_Conn.ready), else None."""
+        return self._conn.ready()
+
+    async def next_piece(self) -> bytes | None:
+        """The next piece, waiting for it (the read timeout), or None at the end."""
+        return await self._conn.next_chunk(self._timeout)
+
     def unread(self) -> bytes:
         """What the connection received of this body and nobody read yet."""
         return b"" if self._released else self._conn.unread()
@@ -249,6 +270,72 @@ class PooledBody(httpx.AsyncByteStream):
         if not self._released:
             self._released = True
             self._pool.release(self._conn)  # reused only if the response was read to its end
+
+
+class RawPieces:
+    """What `httpx.Response.aiter_raw()` yields for a response of this transport (the body's
+    pieces as they came, empty ones skipped; the response closed after the last), without its
+    two async generators per piece (httpx's and PooledBody's: frames resumed, a chunker, a
+    context manager, per piece of a stream); and `ready()`: the next piece when it has come
+    already, which a reader takes without a timer (bench/results/scale.md, eighteenth
+    session)."""
+
+    __slots__ = ("_body", "_ended", "_resp", "_started")
+
+    def __init__(self, resp: httpx.Response, body: PooledBody) -> None:
+        self._resp, self._body, self._started = resp, body, False
+        # ended (the last piece, or an error): never read again, as a finished generator (the
+        # connection may serve another request by then)
+        self._ended = False
+
+    def __aiter__(self) -> RawPieces:
+        return self
+
+    def _start(self) -> None:
+        resp = self._resp
+        if resp.is_stream_consumed:  # (aiter_raw's checks, at its first step as there)
+            raise httpx.StreamConsumed()
+        if resp.is_closed:
+            raise httpx.StreamClosed()
+        resp.is_stream_consumed = True
+        resp._num_bytes_downloaded = 0
+        self._started = True
+
+    def ready(self) -> bytes | None:
+        if self._ended:
+            return None
+        if not self._started:
+            self._start()
+        piece = self._body.ready()
+        if piece is not None:
+            self._resp._num_bytes_downloaded += len(piece)
+        return piece
+
+    async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        if not self._started:
+            self._start()
+        try:
+            while (piece := await self._body.next_piece()) is not None:
+                if piece:
+                    self._resp._num_bytes_downloaded += len(piece)
+                    return piece
+            self._ended = True
+            await self._resp.aclose()
+        except BaseException as err:
+            self._ended = True
+            request = getattr(self._resp, "_request", None)
+            if isinstance(err, httpx.RequestError) and request is not None:
+                err.request = request  # (aiter_raw's request_context)
+            raise
+        raise StopAsyncIteration
+
+
+def raw_pieces(resp: httpx.Response) -> RawPieces | AsyncIterator[bytes]:
+    """`resp.aiter_raw()`, as RawPieces for a response of this transport."""
+    body = resp.stream
+    return RawPieces(resp, body) if isinstance(body, PooledBody) else resp.aiter_raw()
 
 
 class H1Transport(httpx.AsyncBaseTransport):
