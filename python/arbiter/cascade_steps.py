@@ -24,7 +24,8 @@ from arbiter.judge_calls import JUDGE_MAX_TOKENS
 from arbiter.latency_slo import NO_SLO, LatencySLO
 from arbiter.records import Candidate
 from arbiter.request_plan import Plan
-from arbiter.routing import RouteDecision, Router
+from arbiter.routing import Router
+from arbiter.routing_types import RouteDecision
 from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFoun
 from arbiter.grading_hints import GradingHints
 from arbiter.records import NOT_OWN_MODES, GradeRecord, GraderKind, precedence
 from arbiter.reference import ReferenceGrader, prompt_key
-from arbiter.routing import Router, SlopeStep
+from arbiter.routing import Router
+from arbiter.routing_types import SlopeStep
 from arbiter.sandbox.executor import CodeExecutor
 
 log = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ from arbiter.relay_codec import relay_codec
 from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
 from arbiter.request_log import cost_headers
 from arbiter.request_plan import Completed, Plan, Streamed
-from arbiter.routing import RouteRequest
+from arbiter.routing_types import RouteRequest
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_body import (

@@ -27,7 +27,7 @@ from arbiter.image_rules import default_spec
 from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
 from arbiter.priors import PriorBook
-from arbiter.routing import PoolModel
+from arbiter.routing_types import PoolModel
 from arbiter.store.discovered import DiscoveredRow
 
 # a listing that gives no context window / output limit: conservative, so requests that need

@@ -12,7 +12,7 @@ from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, NoCapableModel, UnknownModel
 from arbiter.principal import Principal
-from arbiter.routing import context_need
+from arbiter.routing_types import context_need
 from arbiter.types import ChatRequest
 from arbiter.upstream_body import (
     STRICT_SCHEMA,

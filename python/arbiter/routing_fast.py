@@ -20,7 +20,8 @@ from arbiter import _native
 from arbiter.image_rules import ImageRule, ImageSpec
 
 if TYPE_CHECKING:
-    from arbiter.routing import PoolModel, Router
+    from arbiter.routing import Router
+    from arbiter.routing_types import PoolModel
 
 # the leading arguments of `_native.decide_request` and `request_costs`: the pool's prices and
 # answer-length table, the prompt's statistics, the pool regression's (mean, residual variance)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from arbiter.routing import RouteRequest, RouterParams
+    from arbiter.routing_types import RouteRequest, RouterParams
 
 
 class Choice(Protocol):

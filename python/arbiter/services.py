@@ -52,7 +52,8 @@ from arbiter.records import (
     Record,
 )
 from arbiter.registry import Registry
-from arbiter.routing import Router, RouterParams
+from arbiter.routing import Router
+from arbiter.routing_types import RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping

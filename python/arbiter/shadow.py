@@ -41,7 +41,8 @@ from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
-from arbiter.routing import SHADOW_ONLY, context_need
+from arbiter.routing import SHADOW_ONLY
+from arbiter.routing_types import context_need
 from arbiter.server_tools import acting
 from arbiter.upstream_body import (
     STRICT_SCHEMA,

@@ -37,7 +37,8 @@ from arbiter.offline.outcome_table import (
 )
 from arbiter.offline.routing_metrics import aiq, apgr, cpt, nondecreasing_hull, pgr
 from arbiter.output_length import LengthPrior, OutputLength, fit_prior
-from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
+from arbiter.routing import Router
+from arbiter.routing_types import PoolModel, RouteRequest, RouterParams
 
 log = logging.getLogger(__name__)
 

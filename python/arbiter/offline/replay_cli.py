@@ -48,7 +48,7 @@ from arbiter.offline.replay_inputs import (
     with_contract_keys,
     with_left_out_models,
 )
-from arbiter.routing import RouterParams
+from arbiter.routing_types import RouterParams
 
 log = logging.getLogger("arbiter.offline.replay")
 
