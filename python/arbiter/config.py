@@ -6,32 +6,20 @@ file: the file names an environment variable and `load` resolves it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import tomllib
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from arbiter import image_rules, price
-from arbiter.config_checks import (
-    check_budgets,
-    check_cache,
-    check_latency,
-    check_limits,
-    check_media,
-    check_prior_task,
-    check_range,
-    check_routing,
-    check_sandbox,
-    check_shadow,
-    check_store,
-    check_tenant_names,
-    image_spec,
-)
+from arbiter.config_limits import MAX_BODY_LIMIT as MAX_BODY_LIMIT
+from arbiter.config_limits import MAX_MODEL_NAME_CHARS as MAX_MODEL_NAME_CHARS
+from arbiter.config_limits import MAX_MODEL_TOKENS as MAX_MODEL_TOKENS
+from arbiter.config_limits import MAX_PRICE_PER_MTOK as MAX_PRICE_PER_MTOK
+from arbiter.config_limits import model_name_ok as model_name_ok
 from arbiter.config_parse import (
     _build,
     _Locator,
@@ -39,29 +27,10 @@ from arbiter.config_parse import (
     _table,
 )
 from arbiter.config_paths import anchor_files, anchor_sqlite
+from arbiter.config_resolve import resolve
 from arbiter.errors import ConfigError
-from arbiter.host_check import allowed_hosts_problem
 from arbiter.image_rules import ImageRule
 from arbiter.toml_depth import NestedTooDeeply, load_toml
-
-MAX_BODY_LIMIT = 32 * 1024 * 1024
-# Bounds on a model's numbers (config and admin patches): far above any real model, low enough
-# that costs stay finite and token counts fit a 64-bit store column and the routing kernel.
-MAX_PRICE_PER_MTOK = 1e6
-MAX_MODEL_TOKENS = 1_000_000_000
-MAX_MODEL_NAME_CHARS = 256
-
-
-def model_name_ok(value: object) -> bool:
-    """A model name we can store, route by and name in a header (`x-arbiter-model`, Latin-1 on
-    the wire): 1..256 printable ASCII characters, no spaces. For configured and listed models."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= MAX_MODEL_NAME_CHARS
-        and value.isascii()
-        and value.isprintable()
-        and " " not in value
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -616,7 +585,7 @@ def loads(
         tenants=named["tenants"],
         source=source,
     )
-    resolved = _resolve(settings, env, loc)
+    resolved = resolve(settings, env, loc)
     loc.raise_problems()
     return resolved
 
@@ -633,170 +602,3 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         except (tomllib.TOMLDecodeError, NestedTooDeeply):
             parsed = value
         raw.setdefault(section, {})[key] = parsed
-
-
-def _resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
-    if not s.models:
-        loc.fail(f"{loc.source}: no [models.*] defined: the pool is empty")
-    upstreams = {}
-    for name, up in s.upstreams.items():
-        if not re.match(r"^https?://", up.base_url):
-            loc.fail(f"{loc.where(['upstreams', name, 'base_url'])}: must be http(s)://")
-        key = env.get(up.api_key_env) if up.api_key_env else None
-        if up.api_key_env and not key:
-            loc.fail(
-                f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
-                f"{up.api_key_env} is not set"
-            )
-        if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
-            loc.fail(
-                f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
-                "max_response_bytes <= 1 GiB"
-            )
-        if not 1.0 <= up.discover_interval_s <= 86400.0:
-            raise ConfigError(
-                f"{loc.where(['upstreams', name, 'discover_interval_s'])}: "
-                f"upstreams.{name}.discover_interval_s must be 1 .. 86400 s"
-            )
-        upstreams[name] = dataclasses.replace(up, base_url=up.base_url.rstrip("/"), api_key=key)
-    models = {}
-    for name, m in s.models.items():
-        if name == "auto":  # the name clients send to be routed: a model of it is unreachable
-            where = loc.where(["models", name])
-            loc.fail(f"{where}: 'auto' is reserved (it asks Arbiter to route); rename the model")
-        if not model_name_ok(name):
-            loc.fail(
-                f"{loc.where(['models', name])}: a model's name must be "
-                f"1-{MAX_MODEL_NAME_CHARS} printable ASCII characters without spaces (answers "
-                "name it in the x-arbiter-model header); give the upstream's own id as "
-                "upstream_model"
-            )
-        if m.upstream not in upstreams:
-            where = loc.where(["models", name])  # (only on a problem: finding it scans the file)
-            loc.fail(f"{where}: upstream {m.upstream!r} is not defined in [upstreams]")
-        if not (
-            0 <= m.price_in_per_mtok <= MAX_PRICE_PER_MTOK
-            and 0 <= m.price_out_per_mtok <= MAX_PRICE_PER_MTOK
-            and 0 < m.context_window <= MAX_MODEL_TOKENS
-            and 0 < m.max_output_tokens <= MAX_MODEL_TOKENS
-            and all(
-                p is None or 0 <= p <= MAX_PRICE_PER_MTOK
-                for p in (m.price_cache_read_per_mtok, m.price_cache_write_per_mtok)
-            )
-        ):
-            loc.fail(
-                f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "
-                f"and context_window, max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
-            )
-        for task, p in m.priors.items():
-            if not 0.0 <= p <= 1.0:
-                loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")
-            check_prior_task(loc, ["models", name, "priors", task], task)
-        spec = image_spec(loc, name, m, upstreams.get(m.upstream))
-        models[name] = dataclasses.replace(
-            m, upstream_model=m.upstream_model or name, image_tokens=spec
-        )
-    r = s.routing
-    dearest = max(models.values(), key=lambda m: m.price_out_per_mtok, default=None)
-    baseline = r.baseline or (dearest.name if dearest else "")
-    if baseline not in models and models:
-        loc.fail(f"{loc.where(['routing', 'baseline'])}: unknown model {baseline!r}")
-    if r.judge_model is not None and r.judge_model not in models:
-        loc.fail(f"{loc.where(['routing', 'judge_model'])}: unknown model {r.judge_model!r}")
-    check_routing(loc, r, models)
-    check_latency(loc, s, models)
-    st = s.store
-    check_store(loc, st.url)
-    if st.retention_days < 0 or st.timeseries_retention_days < 0:
-        loc.fail(
-            f"{loc.where(['store'])}: store.retention_days and store.timeseries_retention_days "
-            "must be >= 0 (0 = keep forever)"
-        )
-    if st.prune_interval_s <= 0 or st.flush_interval_ms <= 0 or st.sync_interval_ms <= 0:
-        loc.fail(
-            f"{loc.where(['store'])}: store.prune_interval_s, flush_interval_ms and "
-            "sync_interval_ms must be > 0"
-        )
-    if not 1024 <= s.server.max_body_bytes <= MAX_BODY_LIMIT:
-        loc.fail(
-            f"{loc.where(['server', 'max_body_bytes'])}: server.max_body_bytes must be "
-            "1 KiB .. 32 MiB"
-        )
-    if not 1 <= s.server.keep_alive_s <= 3600:
-        loc.fail(
-            f"{loc.where(['server', 'keep_alive_s'])}: server.keep_alive_s must be 1 .. 3600 s"
-        )
-    if not 1 <= s.server.workers <= 256:
-        raise ConfigError(
-            f"{loc.where(['server', 'workers'])}: server.workers must be 1 .. 256 processes"
-        )
-    if not 0.1 <= s.server.client_read_timeout_s <= 3600:
-        loc.fail(
-            f"{loc.where(['server', 'client_read_timeout_s'])}: server.client_read_timeout_s "
-            "must be 0.1 .. 3600 s"
-        )
-    if hosts_problem := allowed_hosts_problem(s.server.allowed_hosts):
-        loc.fail(f"{loc.where(['server', 'allowed_hosts'])}: server.allowed_hosts: {hosts_problem}")
-    check_range(loc, ["server", "shutdown_grace_s"], s.server.shutdown_grace_s, 0.0, 3600.0)
-    check_range(
-        loc, ["server", "client_write_timeout_s"], s.server.client_write_timeout_s, 0.1, 3600.0
-    )
-    admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
-    dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
-    metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
-    discovering = any(up.discover for up in upstreams.values())
-    check_sandbox(loc, s.sandbox)
-    check_tenant_names(loc, s)
-    for name, t in s.tenants.items():
-        # an allowed model may be one an upstream will list (discovery); a baseline must exist
-        allowed = [] if discovering else (t.allowed_models or [])
-        for model in [*allowed, *([t.baseline] if t.baseline else [])]:
-            if model not in models:
-                loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
-        if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
-            check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
-    check_budgets(loc, s.budgets)
-    check_shadow(loc, s.shadow, models)
-    b = s.budgets
-    check_range(loc, ["budgets", "outage_allowance"], b.outage_allowance, 0.0, 1.0)
-    check_range(loc, ["budgets", "lease_s"], b.lease_s, 1.0, 3600.0)
-    # the lease is renewed by the policy sync: a few tries per lease, or a live process could
-    # lose it between two syncs (only caps take a lease)
-    if b.caps and b.lease_s < 3 * st.sync_interval_ms / 1000:
-        loc.fail(
-            f"{loc.where(['budgets', 'lease_s'])}: budgets.lease_s = {b.lease_s} must be at least "
-            f"3 x store.sync_interval_ms ({3 * st.sync_interval_ms / 1000:g} s): the lease is "
-            "renewed by the policy sync; raise lease_s or sync more often"
-        )
-    if (b.image_tokens is not None and b.image_tokens < 0) or b.default_max_output_tokens < 1:
-        loc.fail(
-            f"{loc.where(['budgets'])}: budgets.image_tokens must be >= 0 and "
-            "budgets.default_max_output_tokens >= 1"
-        )
-    check_cache(loc, s.cache)
-    check_media(loc, s.media)
-    check_limits(loc, s)
-    return dataclasses.replace(
-        s,
-        upstreams=types.MappingProxyType(upstreams),
-        models=types.MappingProxyType(models),
-        routing=dataclasses.replace(r, baseline=baseline),
-        auth=dataclasses.replace(
-            s.auth, admin_key=admin_key, dashboard_key=dashboard_key, metrics_key=metrics_key
-        ),
-    )
-
-
-def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
-    """The admin, dashboard or metrics key from the environment variable the config names."""
-    if not var:
-        return None
-    key = env.get(var)
-    if not key:
-        loc.fail(f"{loc.where(['auth', f'{what}_key_env'])}: environment variable {var} is not set")
-        return None
-    if not (key.isascii() and key.isprintable()):
-        where = loc.where(["auth", f"{what}_key_env"])
-        loc.fail(f"{where}: the {what} key in {var} must be printable ASCII")
-        return None
-    return key

@@ -34,7 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from arbiter.config import MAX_MODEL_NAME_CHARS, MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, model_name_ok
+from arbiter.config_limits import (
+    MAX_MODEL_NAME_CHARS,
+    MAX_MODEL_TOKENS,
+    MAX_PRICE_PER_MTOK,
+    model_name_ok,
+)
 
 MAX_ENTRIES = 10_000  # per listing (all pages): more is skipped and counted
 MAX_ID_CHARS = MAX_MODEL_NAME_CHARS

@@ -15,13 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from arbiter.classify import ALL_TASKS
-from arbiter.config import (
-    MAX_MODEL_TOKENS,
-    MAX_PRICE_PER_MTOK,
-    ModelSettings,
-    UpstreamSettings,
-    model_name_ok,
-)
+from arbiter.config import ModelSettings, UpstreamSettings
+from arbiter.config_limits import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, model_name_ok
 from arbiter.errors import InvalidRequest
 from arbiter.image_rules import default_spec
 from arbiter.listing import RESERVED_IDS, Listed, selected

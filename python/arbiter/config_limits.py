@@ -1,0 +1,25 @@
+"""Bounds on what a config (and an admin patch, and an upstream's listing) may say of a model,
+and the server's body limit: one place, read by config.py, config_resolve.py, registry.py and
+listing.py.
+"""
+
+from __future__ import annotations
+
+MAX_BODY_LIMIT = 32 * 1024 * 1024
+# Bounds on a model's numbers (config and admin patches): far above any real model, low enough
+# that costs stay finite and token counts fit a 64-bit store column and the routing kernel.
+MAX_PRICE_PER_MTOK = 1e6
+MAX_MODEL_TOKENS = 1_000_000_000
+MAX_MODEL_NAME_CHARS = 256
+
+
+def model_name_ok(value: object) -> bool:
+    """A model name we can store, route by and name in a header (`x-arbiter-model`, Latin-1 on
+    the wire): 1..256 printable ASCII characters, no spaces. For configured and listed models."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_MODEL_NAME_CHARS
+        and value.isascii()
+        and value.isprintable()
+        and " " not in value
+    )
