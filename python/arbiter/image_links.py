@@ -142,6 +142,7 @@ _CHAT_LINKS = (  # a Chat Completions part's object -> the URL's key in it
     ("video_url", "url"),  # vLLM's
     ("file", "file_url"),  # the Responses API's field, forwarded as sent
 )
+_CHAT_KEYS = frozenset(name for name, _ in _CHAT_LINKS)
 
 
 def _linked(url: Any) -> TypeGuard[str]:
@@ -154,7 +155,8 @@ def openai_chat_links(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for i, msg in enumerate(_list(body.get("messages"))):
         for j, part in enumerate(_list(msg.get("content") if isinstance(msg, dict) else None)):
-            if isinstance(part, dict):
+            # most parts are text: one C-level key test each (a long conversation has many)
+            if isinstance(part, dict) and not _CHAT_KEYS.isdisjoint(part):
                 out.extend(_chat_part_links(part, f"messages[{i}].content[{j}]"))
     return tuple(out)
 
@@ -190,15 +192,20 @@ def anthropic_links(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for i, msg in enumerate(_list(body.get("messages"))):
         for j, block in enumerate(_list(msg.get("content") if isinstance(msg, dict) else None)):
-            out.extend(_block_links(block, f"messages[{i}].content[{j}]"))
-            inner = block.get("content") if isinstance(block, dict) else None
-            for k, nested in enumerate(_list(inner)):
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") in _LINKING_BLOCKS:
+                out.extend(_block_links(block, f"messages[{i}].content[{j}]"))
+            for k, nested in enumerate(_list(block.get("content"))):  # a tool result's
                 out.extend(_block_links(nested, f"messages[{i}].content[{j}].content[{k}]"))
     return tuple(out)
 
 
+_LINKING_BLOCKS = frozenset({"image", "document"})
+
+
 def _block_links(block: Any, at: str) -> Iterator[tuple[str, str]]:
-    if not isinstance(block, dict) or block.get("type") not in ("image", "document"):
+    if not isinstance(block, dict) or block.get("type") not in _LINKING_BLOCKS:
         return
     source = block.get("source")
     if not isinstance(source, dict):
