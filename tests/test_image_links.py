@@ -143,7 +143,7 @@ def test_links_inside_tool_results_are_listed_with_their_param() -> None:
         ],
     }  # fmt: skip
     req = parse_messages_request(orjson.dumps(body))
-    assert req.linked_images == (
+    assert req.linked_media == (
         ("messages[2].content[0].content[0].source.url", image["source"]["url"]),
     )
     output = [{"type": "input_image", "image_url": "http://10.0.0.7/x.png"}]
@@ -155,4 +155,79 @@ def test_links_inside_tool_results_are_listed_with_their_param() -> None:
         ],
     }
     req = parse_responses_request(orjson.dumps(body))
-    assert req.linked_images == (("input[1].output[0].image_url", "http://10.0.0.7/x.png"),)
+    assert req.linked_media == (("input[1].output[0].image_url", "http://10.0.0.7/x.png"),)
+
+
+def test_every_linked_medium_is_held_to_the_same_hosts(tmp_path: Path) -> None:
+    """Documents, vLLM's audio and video parts and a file's `file_url` are fetched by a
+    self-hosted server as an image is: the same 400 naming the part, through the SDKs, and
+    nothing reaches an upstream."""
+    inside = "http://169.254.169.254/latest/meta-data/doc.pdf"
+
+    async def main() -> None:
+        async with (
+            sidecar_in_process(tmp_path, edit_config=_vision, anthropic_models=("sim-medium",))
+            as sc,
+            sdks(sc) as (claude, gpt),
+        ):  # fmt: skip
+            before = await sim_requests(sc)
+            ask = {"type": "text", "text": "Summarize this."}
+            document = {"type": "document", "source": {"type": "url", "url": inside}}
+            image = {"type": "image", "source": {"type": "url", "url": "http://10.0.0.7/x.png"}}
+            in_content = {"type": "document", "source": {"type": "content", "content": [image]}}
+            tool_result = [
+                {"role": "user", "content": "Fetch the report."},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "t1", "name": "fetch", "input": {}}]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "t1", "content": [document]}]},
+            ]  # fmt: skip
+            for messages, param in (
+                ([{"role": "user", "content": [document, ask]}],
+                 "messages[0].content[0].source.url"),
+                ([{"role": "user", "content": [in_content, ask]}],
+                 "messages[0].content[0].source.content[0].source.url"),
+                (tool_result, "messages[2].content[0].content[0].source.url"),
+            ):  # fmt: skip
+                with pytest.raises(anthropic.BadRequestError) as caught:
+                    await claude.messages.create(
+                        model="sim-medium", max_tokens=20, messages=messages,  # type: ignore[arg-type]
+                    )  # fmt: skip
+                assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+                assert f"'{param}'" in caught.value.message, caught.value.message
+            for part, param in (
+                ({"type": "file", "file": {"file_id": "file-1", "file_url": inside}},
+                 "messages[0].content[1].file.file_url"),
+                ({"type": "video_url", "video_url": {"url": "http://10.0.0.7/v.mp4"}},
+                 "messages[0].content[1].video_url.url"),
+                ({"type": "audio_url", "audio_url": {"url": "file:///etc/passwd"}},
+                 "messages[0].content[1].audio_url.url"),
+            ):  # fmt: skip
+                with pytest.raises(openai.BadRequestError) as info:
+                    await gpt.chat.completions.create(
+                        model="sim-small",
+                        messages=[{"role": "user", "content": [ask, part]}],  # type: ignore[misc,list-item]
+                    )
+                assert info.value.param == param, info.value.body
+                assert "image_url_hosts" in info.value.message
+            # the Responses API refuses a `file_url` whatever its host (no Chat Completions form)
+            with pytest.raises(openai.BadRequestError) as info:
+                await gpt.responses.create(
+                    model="auto",
+                    input=[
+                        {"role": "user", "content": [{"type": "input_file", "file_url": inside}]}
+                    ],  # type: ignore[list-item,misc,typeddict-item]
+                )
+            assert info.value.param == "input[0].content[0].file_url", info.value.body
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+            public = {
+                "type": "document",
+                "source": {"type": "url", "url": "https://example.com/a.pdf"},
+            }
+            answer = await claude.messages.create(
+                model="sim-medium", max_tokens=20,
+                messages=[{"role": "user", "content": [public, ask]}],  # type: ignore[list-item]
+            )  # fmt: skip
+            assert answer.content
+
+    asyncio.run(main())

@@ -118,7 +118,8 @@ class AdminHandlers:
         return json_response(result)
 
     async def patch_model(self, request: Request) -> Response:
-        """Change a model's price, context window, priors or enabled flag on every replica."""
+        """Change a model's price, context window, priors, image rule or enabled flag on every
+        replica."""
         await self.admin(request)
         name = request.path_params["name"]
         if not self.s.registry.known(name):

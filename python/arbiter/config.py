@@ -369,7 +369,8 @@ class CacheSettings:
 
 @dataclass(frozen=True, slots=True)
 class MediaSettings:
-    """Content parts: which hosts an image may be linked from (image_links.py)."""
+    """Content parts: which hosts an image (or a document, audio, video, file) may be linked
+    from (image_links.py)."""
 
     # "*": any public host (not literal private/loopback/link-local IPs, localhost, *.internal);
     # names, "*.domain" and IP networks allow those (inside too); []: none; http(s) only

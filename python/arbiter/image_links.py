@@ -1,9 +1,12 @@
-"""Images linked by URL, checked against the operator's `media.image_url_hosts` before routing.
+"""Media linked by URL, checked against the operator's `media.image_url_hosts` before routing:
+images, and every other link a model server may fetch (Anthropic `document` sources, vLLM's
+`audio_url` / `video_url` parts, a `file` part's `file_url`).
 
-Arbiter never fetches a linked image (it prices it as 1024 x 1024), but the model's server does:
-OpenAI and Anthropic from the public internet, a self-hosted vLLM from the operator's own
-network, where `http://169.254.169.254/...` (cloud metadata), `http://10.0.0.7:9200/` or
-`file:///etc/passwd` (vLLM reads local files when allowed) reach what the client never could.
+Arbiter never fetches a linked medium (it prices an image as 1024 x 1024), but the model's
+server does: OpenAI and Anthropic from the public internet, a self-hosted vLLM from the
+operator's own network, where `http://169.254.169.254/...` (cloud metadata),
+`http://10.0.0.7:9200/` or `file:///etc/passwd` (vLLM reads local files when allowed) reach
+what the client never could.
 So, whatever the list says, a link must be http(s), name a host and carry no user:password (the
 `https://trusted@evil/` confusion); and by default (`["*"]`: any public host) a literal IP that
 is not globally routable (loopback, private, link-local, CGNAT, unspecified, multicast, an
@@ -81,7 +84,7 @@ def _numeric(host: str) -> bool:
 
 
 def refusal(url: str, policy: HostPolicy) -> str | None:
-    """Why a linked image's URL is refused, or None when the policy lets it through."""
+    """Why a linked medium's URL is refused, or None when the policy lets it through."""
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
@@ -118,18 +121,28 @@ def refusal(url: str, policy: HostPolicy) -> str | None:
 
 
 def check(links: Sequence[tuple[str, str]], policy: HostPolicy) -> None:
-    """Each (param, url) linked image against the policy, or the 400 naming the first refused."""
+    """Each (param, url) linked medium against the policy, or the 400 naming the first refused."""
     for param, url in links:
         why = refusal(url, policy)
         if why is not None:
             raise InvalidRequest(
-                f"'{param}': this gateway does not pass on this image URL: {why} "
-                "(media.image_url_hosts; send the image inline as a data URL instead).",
+                f"'{param}': this gateway does not pass on this media URL: {why} "
+                "(media.image_url_hosts; send the content inline as base64 data instead).",
                 param=param,
             )
 
 
-# -- the linked images of each surface's body, with the param that names each ---------------------
+# -- the linked media of each surface's body, with the param that names each ---------------------
+# Every URL a model server might fetch: images, and the documents, audio and video parts that
+# self-hosted servers take (vLLM fetches `audio_url` and `video_url` as it fetches `image_url`).
+
+_CHAT_LINKS = (  # a Chat Completions part's object -> the URL's key in it
+    ("image_url", "url"),
+    ("audio_url", "url"),  # vLLM's
+    ("video_url", "url"),  # vLLM's
+    ("file", "file_url"),  # the Responses API's field, forwarded as sent
+)
+_CHAT_KEYS = frozenset(name for name, _ in _CHAT_LINKS)
 
 
 def _linked(url: Any) -> TypeGuard[str]:
@@ -137,19 +150,30 @@ def _linked(url: Any) -> TypeGuard[str]:
 
 
 def openai_chat_links(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """Chat Completions: `messages[i].content[j].image_url.url`."""
+    """Chat Completions: `messages[i].content[j].image_url.url`, and the same of `audio_url`,
+    `video_url`, `file.file_url`; an `input_image` part's `image_url` (a string, vLLM's)."""
     out: list[tuple[str, str]] = []
     for i, msg in enumerate(_list(body.get("messages"))):
         for j, part in enumerate(_list(msg.get("content") if isinstance(msg, dict) else None)):
-            spec = part.get("image_url") if isinstance(part, dict) else None
-            url = spec.get("url") if isinstance(spec, dict) else None
-            if _linked(url):
-                out.append((f"messages[{i}].content[{j}].image_url.url", url))
+            # most parts are text: one C-level key test each (a long conversation has many)
+            if isinstance(part, dict) and not _CHAT_KEYS.isdisjoint(part):
+                out.extend(_chat_part_links(part, f"messages[{i}].content[{j}]"))
     return tuple(out)
 
 
+def _chat_part_links(part: dict[str, Any], at: str) -> Iterator[tuple[str, str]]:
+    # by key, whatever the part's `type` says: a server may read a part by either
+    for name, key in _CHAT_LINKS:
+        spec = part.get(name)
+        if isinstance(spec, dict) and _linked(spec.get(key)):
+            yield f"{at}.{name}.{key}", spec[key]
+        elif name == "image_url" and _linked(spec):  # an `input_image` part's string
+            yield f"{at}.image_url", spec
+
+
 def openai_responses_links(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The Responses API: `input[i].content[j].image_url` (and a tool output's parts)."""
+    """The Responses API: `input[i].content[j].image_url` (and a tool output's parts). An
+    `input_file`'s `file_url` is refused whatever its host (it has no Chat Completions form)."""
     out: list[tuple[str, str]] = []
     for i, item in enumerate(_list(body.get("input"))):
         if not isinstance(item, dict):
@@ -163,23 +187,35 @@ def openai_responses_links(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def anthropic_links(body: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """Messages: an image block's `source.url`, at the top level or in a tool result."""
+    """Messages: an image's or a document's `source.url` (and an image's inside a document's
+    `content` source), at the top level or in a tool result."""
     out: list[tuple[str, str]] = []
     for i, msg in enumerate(_list(body.get("messages"))):
         for j, block in enumerate(_list(msg.get("content") if isinstance(msg, dict) else None)):
-            out.extend(_block_links(block, f"messages[{i}].content[{j}]"))
-            inner = block.get("content") if isinstance(block, dict) else None
-            for k, nested in enumerate(_list(inner)):
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") in _LINKING_BLOCKS:
+                out.extend(_block_links(block, f"messages[{i}].content[{j}]"))
+            for k, nested in enumerate(_list(block.get("content"))):  # a tool result's
                 out.extend(_block_links(nested, f"messages[{i}].content[{j}].content[{k}]"))
     return tuple(out)
 
 
+_LINKING_BLOCKS = frozenset({"image", "document"})
+
+
 def _block_links(block: Any, at: str) -> Iterator[tuple[str, str]]:
-    if not isinstance(block, dict) or block.get("type") != "image":
+    if not isinstance(block, dict) or block.get("type") not in _LINKING_BLOCKS:
         return
     source = block.get("source")
-    if isinstance(source, dict) and source.get("type") == "url" and _linked(source.get("url")):
+    if not isinstance(source, dict):
+        return
+    if source.get("type") == "url" and _linked(source.get("url")):
         yield f"{at}.source.url", source["url"]
+    if block["type"] == "document" and source.get("type") == "content":
+        for k, part in enumerate(_list(source.get("content"))):  # text and image blocks
+            if isinstance(part, dict) and part.get("type") == "image":
+                yield from _block_links(part, f"{at}.source.content[{k}]")
 
 
 def _list(value: Any) -> list[Any]:

@@ -72,6 +72,7 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     if kind == "embeddings":
         _check_embedding_input(body.get("input"))
         tokens = _input_tokens(body.get("input"), "input")
+        _check_token_ids(body["input"], "input")
         dims = body.get("dimensions")
         if dims is not None:
             c.integer(dims, "dimensions", minimum=1)
@@ -137,29 +138,36 @@ _MAX_EMBEDDING_INPUTS = 2048  # the spec's maxItems for every array form of `inp
 
 
 def _check_embedding_input(value: Any) -> None:
-    """What the spec forbids in an embeddings `input` (no empty string, at most 2,048 items,
-    token ids are not negative): OpenAI refuses it after the call; a 400 here, before one."""
+    """What the spec forbids in an embeddings `input` (no empty string, at most 2,048 items):
+    OpenAI refuses it after the call; a 400 here, before one."""
     items = value if isinstance(value, list) else [value]
     if len(items) > _MAX_EMBEDDING_INPUTS:
         raise InvalidRequest(
             f"'input' must hold at most {_MAX_EMBEDDING_INPUTS} items.", param="input"
         )
-    for item in items:
-        if item == "":
-            raise InvalidRequest("'input' cannot be an empty string.", param="input")
-        tokens = item if isinstance(item, list) else [item]
-        if any(isinstance(t, int) and t < 0 for t in tokens):
-            raise InvalidRequest("'input' token ids cannot be negative.", param="input")
+    if any(item == "" for item in items):
+        raise InvalidRequest("'input' cannot be an empty string.", param="input")
+
+
+# the largest token id passed on: no tokenizer's vocabulary comes near it (o200k has 200,019
+# ids), and it is what the int32 token tensors of the servers behind us hold; an id past it
+# (`[2**40]`) is no token of any model (vLLM: "Token id ... is out of vocabulary")
+MAX_TOKEN_ID = 2**31 - 1
 
 
 def _check_token_ids(value: Any, param: str) -> None:
-    """A (validated) prompt's token ids are not negative: OpenAI refuses one after the call
-    (embeddings' `input` has the same check in _check_embedding_input)."""
-    items = value if isinstance(value, list) else []
-    for item in items:
-        ids = item if isinstance(item, list) else [item]
-        if any(isinstance(t, int) and t < 0 for t in ids):
-            raise InvalidRequest(f"'{param}' token ids cannot be negative.", param=param)
+    """A prompt's or input's token ids (the forms _input_tokens accepted) are in
+    0 .. MAX_TOKEN_ID: OpenAI refuses others after the call, a server may fail on them."""
+    if not isinstance(value, list) or not value or isinstance(value[0], str):
+        return
+    for ids in value if isinstance(value[0], list) else [value]:
+        low, high = min(ids), max(ids)  # C loops: an input may hold millions of ids
+        if low < 0 or high > MAX_TOKEN_ID:
+            raise InvalidRequest(
+                f"Invalid '{param}': token id {low if low < 0 else high} is out of range "
+                f"(token ids are integers from 0 to {MAX_TOKEN_ID}).",
+                param=param,
+            )
 
 
 def _input_tokens(value: Any, param: str) -> int:

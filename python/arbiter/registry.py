@@ -14,11 +14,11 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from arbiter import image_rules
 from arbiter.classify import ALL_TASKS
 from arbiter.config import ModelSettings, UpstreamSettings
 from arbiter.config_limits import MAX_MODEL_TOKENS, MAX_PRICE_PER_MTOK, model_name_ok
 from arbiter.errors import InvalidRequest
-from arbiter.image_rules import default_spec
 from arbiter.listing import RESERVED_IDS, Listed, selected
 from arbiter.principal import Principal
 from arbiter.priors import PriorBook
@@ -76,9 +76,20 @@ def validate_patch(patch: Any) -> dict[str, Any]:
                     param=key,
                 )
             out[key] = {str(k): float(v) for k, v in value.items()}
+        elif key == "image_tokens":  # the config's parser, so a patch is what a config may say
+            try:
+                out[key] = image_rules.parse(value).spec if isinstance(value, str) else None
+            except ValueError as err:
+                raise InvalidRequest(f"'image_tokens': {err}.", param=key) from None
+            if out[key] is None:
+                raise InvalidRequest(
+                    f"'image_tokens' must be a string ({image_rules.SPEC_FORMS}).", param=key
+                )
         else:
             raise InvalidRequest(
-                f"Unknown field {key!r}: one of enabled, priors, {', '.join(_NUMBERS)}.", param=key
+                f"Unknown field {key!r}: one of enabled, priors, image_tokens, "
+                f"{', '.join(_NUMBERS)}.",
+                param=key,
             )
     return out
 
@@ -327,7 +338,9 @@ class Registry:
             max_output_tokens=min(li.max_output_tokens or DISCOVERED_MAX_OUTPUT, window),
             capabilities=sorted(li.capabilities),
             priors=self._priors.for_model(li.id),
-            image_tokens=default_spec(li.id, up.protocol if up is not None else "openai"),
+            image_tokens=image_rules.default_spec(
+                li.id, up.protocol if up is not None else "openai"
+            ),
         )
 
 

@@ -257,28 +257,38 @@ class _Collecting:
 
 
 class AnthropicPassThrough(_Collecting):
-    """Anthropic upstream to Anthropic client: each frame relayed as it came; the upstream's
-    message_stop frame is the terminal event."""
+    """Anthropic upstream to Anthropic client: each frame relayed as it came, but for the end.
+    The upstream's message_delta (and whatever follows it) is held until the stream ends
+    properly, as the translating codecs hold theirs: a stream that fails after it must end with
+    its error event alone, not a delta the SDK folds into its message (a stop reason, the output
+    count) before the error. The upstream's message_stop frame is the terminal event."""
 
-    __slots__ = ("_decoder", "_stop")
+    __slots__ = ("_decoder", "_held", "_stop")
 
     def __init__(self, model: str) -> None:
         super().__init__()
         self._decoder = anthropic_stream.StreamDecoder(model)
         self._stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+        self._held = b""
 
     def feed(self, item: bytes) -> bytes:
-        held = False
+        held = bool(self._held)
+        stop = False
         for event in self._decoder.feed(item):
             self._see(event)
-            held = held or isinstance(event, MessageStop)
-        if held:
+            stop = stop or isinstance(event, MessageStop)
+            held = held or isinstance(event, MessageDelta)
+        if stop:
             self._stop = item
+            return b""
+        if held:  # the end of the message: sent by end(), when the upstream ended properly
+            self._held += item
             return b""
         return item
 
     def end(self) -> bytes:
-        return b""
+        held, self._held = self._held, b""
+        return held
 
     def terminal(self) -> bytes:
         return self._stop

@@ -179,7 +179,7 @@ class Handlers:
         principal = await self.principal(request)  # before reading the body: no key, no work
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(parse_chat_request, raw, request.headers)
-        image_links.check(req.linked_images, self.image_hosts)
+        image_links.check(req.linked_media, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -198,7 +198,7 @@ class Handlers:
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(responses_surface.parse_responses_request, raw, request.headers)
-        image_links.check(req.linked_images, self.image_hosts)
+        image_links.check(req.linked_media, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
@@ -276,7 +276,7 @@ class Handlers:
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
-        image_links.check(req.linked_images, self.image_hosts)
+        image_links.check(req.linked_media, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:

@@ -39,9 +39,9 @@ class ChatRequest:
     # each model's rule (`prompt_tokens_on`)
     prompt_tokens: int = 0
     images: tuple[ImageSpec, ...] = ()
-    # the images linked by URL, each with the param that names it (image_links.py): checked
-    # against media.image_url_hosts before routing
-    linked_images: tuple[tuple[str, str], ...] = ()
+    # the media linked by URL (images, documents, vLLM's audio and video), each with the param
+    # that names it (image_links.py): checked against media.image_url_hosts before routing
+    linked_media: tuple[tuple[str, str], ...] = ()
     # max_tokens was not the client's: Arbiter enforces it (budgets), sent per model under the
     # name that model accepts (ModelSettings.max_tokens_param); the client's body is untouched
     limit_injected: bool = False

@@ -130,7 +130,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         prompt_text=prompt_text,
         prompt_tokens=media.text_tokens(prompt_text) + media_tokens + 4 * len(messages),
         images=image_specs,
-        linked_images=image_links.openai_chat_links(body) if has_images else (),
+        linked_media=image_links.openai_chat_links(body),
         grading=grading,
         tests=tests,
     )

@@ -3,9 +3,9 @@ size limits, deadline and safe error text as upstream/openai.py (all in upstream
 
 It speaks Anthropic bodies only: the caller passes an Anthropic Messages body (a client's,
 relayed, or one built by protocols.anthropic.encode_request) and gets Anthropic bytes back.
-Errors: 429 / `rate_limit_error` -> UpstreamRateLimited (with Retry-After), 529 /
-`overloaded_error` and other 5xx -> UpstreamUnavailable, so failover treats them as it treats
-OpenAI's. Deciding whether to retry stays failover.py's job.
+Errors: 429 (whatever its body's type) / `rate_limit_error` -> UpstreamRateLimited (with
+Retry-After), 529 / `overloaded_error` and other 5xx -> UpstreamUnavailable, so failover treats
+them as it treats OpenAI's. Deciding whether to retry stays failover.py's job.
 """
 
 from __future__ import annotations
@@ -304,7 +304,10 @@ def http_error(
     error = body.get("error") if isinstance(body, dict) else None
     kind = error.get("type") if isinstance(error, dict) else None
     text = safe_error_text(model, status, raw, kind)
-    by_type = _BY_TYPE.get(kind) if isinstance(kind, str) else None
+    # the type refines a status that does not say itself, never a 429: that status means the
+    # call was refused before any work (rate-limited, never billed) whatever the body calls it
+    # (a proxy's 429 `overloaded_error`); failover moves on to the next model either way
+    by_type = _BY_TYPE.get(kind) if isinstance(kind, str) and status != 429 else None
     return retryable_error(status, text, headers, by_type) or UpstreamRejected(
         text, upstream_status=status, body=body
     )
