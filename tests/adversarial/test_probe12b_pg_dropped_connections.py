@@ -16,6 +16,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import psycopg_pool.pool
@@ -120,17 +121,25 @@ def test_after_connections_kept_being_dropped_the_store_is_back_within_seconds(
             time.sleep(0.15)
         # from here no connection is dropped: the dead ones left in the pool are skipped at once.
         # psycopg_pool's check loop sleeps (1, 2, 4 s) after each dead connection it draws, what
-        # kept the store "down" 5-13 s: counted from now on, not timed (it was `found < 3.5 s`,
-        # which a loaded host could pass over with no backoff at all)
+        # kept the store "down" 5-13 s: counted for the draws that begin from now on, not timed
+        # (it was `found < 3.5 s`, which a loaded host could pass over with no backoff at all). A
+        # draw begun during the drops may have met a pool's worth of them: its backoff is meant.
+        calm = time.monotonic()
         backoffs: list[float] = []
-        real_sleep = psycopg_pool.pool.sleep
+        began = threading.local()
+        real_sleep, real_getconn = psycopg_pool.pool.sleep, psycopg_pool.ConnectionPool.getconn
+
+        def timed_getconn(pool: psycopg_pool.ConnectionPool, timeout: float | None = None) -> Any:
+            began.at = time.monotonic()
+            return real_getconn(pool, timeout)
 
         def counted_sleep(seconds: float) -> None:
-            backoffs.append(seconds)
+            if getattr(began, "at", 0.0) >= calm:
+                backoffs.append(seconds)
             real_sleep(seconds)
 
+        monkeypatch.setattr(psycopg_pool.ConnectionPool, "getconn", timed_getconn)
         monkeypatch.setattr(psycopg_pool.pool, "sleep", counted_sleep)
-        calm = time.monotonic()
         found = None
         while time.monotonic() - calm < 20:  # eventual: the gate's cooldown, a probe, a reconnect
             try:
