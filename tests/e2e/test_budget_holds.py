@@ -219,12 +219,13 @@ def test_sigterm_with_a_stuck_stream_ends_it_and_leaves_nothing_reserved(
     try:
         streams = Streams(sidecar, str(sidecar.create_key()["key"]))
         assert proc.proc is not None
-        began = time.monotonic()
         proc.proc.send_signal(signal.SIGTERM)
-        code = proc.proc.wait(timeout=20)  # without the grace bound it waits on the streams
-        took = time.monotonic() - began
+        # without the grace bound it waits on the streams (a chunk a minute): the wait's 20 s,
+        # 20x the grace, runs out first. The streams' endings below say the grace cut them.
+        # (No wall-clock bound on the exit: it was `took < 15 s`.)
+        code = proc.proc.wait(timeout=20)
         # uvicorn re-raises the SIGTERM it caught once it has shut down: not a SIGKILL
-        assert code in (0, -signal.SIGTERM) and took < 15, (code, took)
+        assert code in (0, -signal.SIGTERM), code
         streams.join(10)
         # each in its surface's shape, never a silently cut connection
         ended = sorted(streams.ended)

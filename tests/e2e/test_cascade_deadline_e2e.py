@@ -59,9 +59,6 @@ def test_a_slow_cascade_does_not_hold_the_request_past_its_deadline(
             timeout=30.0,
         )
         took = time.monotonic() - started
-        # the answer (the cheap one, judged by the task's own rule once the judge was cut, or a
-        # clean timeout) comes within the deadline, not after the slow calls added up
-        assert took < DEADLINE_S + 0.6, f"{took:.2f}s with a {DEADLINE_S}s deadline"
         assert r.status_code in (200, 504), r.text
         if r.status_code == 504:
             assert r.json()["error"]["type"]  # OpenAI's error shape
@@ -70,6 +67,18 @@ def test_a_slow_cascade_does_not_hold_the_request_past_its_deadline(
             headers=headers,
         ).json()
         assert row["attempts"][0]["model"] == "sim-tiny", row  # the cascade ran
+        if cheap_ms > 2 * DEADLINE_S * 1000:
+            # the slow cheap try was cut by the deadline before the sim answered it (no status),
+            # and left no time for an escalation: an ordering against the sim's own 4 s, not a
+            # wall-clock bound
+            tries = [(a["model"], a["ok"], a["error"], a["status"]) for a in row["attempts"]]
+            assert tries == [("sim-tiny", False, "upstream_timeout", None)], tries
+        else:
+            # two calls each under the deadline add up to at most twice it: no ordering tells
+            # them apart from one cut at the deadline, so this one stays a wall-clock bound.
+            # The answer (the cheap one, judged by the task's own rule once the judge was cut,
+            # or a clean timeout) comes within the deadline, not after the slow calls added up
+            assert took < DEADLINE_S + 0.6, f"{took:.2f}s with a {DEADLINE_S}s deadline"
     finally:
         _control(sim_url, model="judge", latency_ms=10.0)
         _control(sim_url, model="sim-tiny", latency={"ttft_ms": DEMO_LATENCY["sim-tiny"][0]})

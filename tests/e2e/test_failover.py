@@ -173,19 +173,18 @@ def test_a_client_leaving_a_non_streaming_request_stops_its_upstream_call(
 
 # -- the deadline -------------------------------------------------------------------------------
 def test_the_total_deadline_bounds_a_request(tmp_path: Path) -> None:
-    # every model hangs for 20 s: without the deadline the request takes that long; with it,
-    # 1.5 s and whatever a loaded machine adds (the bound leaves it 13.5 s: a broken deadline
-    # still fails, a slow host does not)
+    # every model hangs for 20 s, then answers 504: the deadline (1.5 s) must cut the first try
+    # before that, and leave no time for another. An ordering against the sim's own 20 s timer,
+    # not a wall-clock bound (it was `took < 15 s`): the cut try has no status (the sim never
+    # answered it), and without the deadline the tries add up past the client's 30 s timeout
     fo = {"deadline_s": 1.5, "first_byte_timeout_s": 60.0}
     with running(tmp_path, failover=fo, hang_s=20.0) as s:
         s.sim.control(model="*", timeout=1.0)
-        started = time.monotonic()
         r = post(s)
-        took = time.monotonic() - started
         assert_openai_error(r, 504, "upstream_timeout")
-        assert took < 15.0
         feed = httpx.get(f"{s.sidecar.root_url}/arbiter/decisions", params={"limit": 1}).json()
-        assert [a["model"] for a in feed["data"][0]["attempts"]] == ["s-a"]
+        tries = [(a["model"], a["error"], a["status"]) for a in feed["data"][0]["attempts"]]
+        assert tries == [("s-a", "upstream_timeout", None)]
 
 
 def test_total_timeout_bounds_a_non_streaming_answer(tmp_path: Path) -> None:
@@ -198,11 +197,11 @@ def test_total_timeout_bounds_a_non_streaming_answer(tmp_path: Path) -> None:
         assert r.status_code == 200
         assert r.headers["x-arbiter-model"] == "s-a"
         s.sim.control(model="s-a", stall_ms=12_000)  # far beyond the total timeout
-        started = time.monotonic()
         r = post(s)
         assert r.status_code == 200
+        # cut at 4 s, not answered at 12 s: an ordering against the sim's own stall (s-a cut,
+        # another model answered), not a wall-clock bound (it was `< 10.5 s`)
         assert r.headers["x-arbiter-model"] in ("s-b", "s-c")
-        assert time.monotonic() - started < 10.5  # cut at 4 s, not answered at 12 s
         row = decision(s.sidecar.root_url, r.headers["x-arbiter-decision-id"])
         assert attempts_of(row)[0] == ("s-a", False, "upstream_timeout")
 

@@ -90,8 +90,11 @@ async def _health(urls: list[str], seen: list[tuple[float, bool]], stop: asyncio
     async with httpx.AsyncClient(timeout=5) as c:
         while not stop.is_set():
             for u in urls:
+                # stamped when asked, not when answered: an answer that left before the outage
+                # and arrived late (a loaded host) is no "healthy while down"
+                asked = time.monotonic()
                 r = await c.get(f"{u}/healthz")
-                seen.append((time.monotonic(), bool(r.json()["store_healthy"])))
+                seen.append((asked, bool(r.json()["store_healthy"])))
             await asyncio.sleep(0.25)
 
 

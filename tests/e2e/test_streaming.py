@@ -504,54 +504,71 @@ def test_sdk_raises_on_a_cut_stream_instead_of_ending_cleanly(
 
 
 # -- the client going away --------------------------------------------------------------------
-def test_client_disconnect_closes_the_upstream_and_records_it(
-    stack: Stack, sim: WatchedSim
-) -> None:
-    with httpx.stream("POST", f"{stack.sidecar.base_url}/chat/completions", json=body("s-slow"),
-                      timeout=30) as r:  # fmt: skip
-        decision_id = r.headers["x-arbiter-decision-id"]
-        lines = r.iter_lines()
-        for _ in range(3):
-            next(lines)
-        left_at = time.monotonic()
-    deadline = time.monotonic() + 5
+# The sim holds s-slow's answer (a valve), so it cannot end while the test waits; the sidecar's own
+# timers for a held call (first byte / between pieces, total, deadline) are a minute away, twice
+# the wait. An upstream closed within the wait was closed because the client left, and before the
+# answer's end: an ordering and a count, not "closed within 2.0 s of the client leaving" (a bound
+# a loaded host can pass over).
+HELD_UPSTREAM = {"first_byte_timeout_s": 60.0, "total_timeout_s": 60.0, "deadline_s": 60.0}
+CLOSE_WAIT_S = 30.0  # < the held call's timers (60 s) and the valve's own limit (HOLD_LIMIT_S)
+PIECES_AFTER_LEAVING = 8  # a streamed answer's writes that may go out before the sidecar learns
+# the client left (it learns on a write); s-slow's answer here has 33 pieces, so it cannot end
+
+
+def _closed_while_held(sim: WatchedSim) -> Seen:
+    """The sim's last request, once its connection closed (or CLOSE_WAIT_S passed)."""
+    deadline = time.monotonic() + CLOSE_WAIT_S
     while not (sim.seen and sim.seen[-1].client_left_at) and time.monotonic() < deadline:
         time.sleep(0.02)
-    seen = sim.seen[-1]
-    assert seen.client_left_at is not None, "the sim never saw the connection close"
-    assert seen.client_left_at - left_at < 2.0
-    assert not seen.complete
-    row = decision(stack.sidecar.root_url, decision_id)
-    assert row["status"] == "failed"
-    assert row["error"] == "client_disconnected"
+    assert sim.seen, "the sim never got the request"
+    return sim.seen[-1]
+
+
+def test_client_disconnect_closes_the_upstream_and_records_it(tmp_path: Path) -> None:
+    with running(tmp_path, failover=HELD_UPSTREAM) as s:
+        valve = s.sim.hold("s-slow", "content")
+        valve.let_through(1)  # one piece, then s-slow's answer waits
+        with httpx.stream("POST", f"{s.sidecar.base_url}/chat/completions", json=body("s-slow"),
+                          timeout=30) as r:  # fmt: skip
+            decision_id = r.headers["x-arbiter-decision-id"]
+            lines = r.iter_lines()
+            next(x for x in lines if '"content":"' in x and '"content":""' not in x)
+        valve.let_through(PIECES_AFTER_LEAVING)  # the client has left: a few more, then held
+        seen = _closed_while_held(s.sim)
+        assert seen.client_left_at is not None, "the sidecar never closed the upstream call"
+        assert not seen.complete  # closed mid-answer, with more pieces held back
+        valve.open()
+        row = decision(s.sidecar.root_url, decision_id)
+        assert row["status"] == "failed"
+        assert row["error"] == "client_disconnected"
 
 
 def test_a_client_closing_while_it_waits_for_a_whole_answer_is_still_heard(
-    stack: Stack, sim: WatchedSim
+    tmp_path: Path,
 ) -> None:
     """A client's EOF no longer ends a request received whole (a half-close is answered:
     half_close.py), so a client that has closed entirely is told apart by the reset its
     kernel answers the interim 100 Continue with: its upstream call is still cancelled at
-    once, not when s-slow's whole answer is done."""
+    once, not when s-slow's whole answer is done (here: held, never started)."""
     raw = orjson.dumps(body("s-slow", stream=False))
     sent = (
         b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
         b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(raw)
     ) + raw
-    sent_at = time.time()
-    with socket.create_connection(("127.0.0.1", stack.sidecar.port), timeout=10) as sock:
-        sock.sendall(sent)
-        time.sleep(0.5)  # the upstream call is under way
-    left_at = time.monotonic()
-    deadline = time.monotonic() + 5
-    while not (sim.seen and sim.seen[-1].client_left_at) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    seen = sim.seen[-1]
-    assert seen.client_left_at is not None, "the sidecar never closed the upstream call"
-    assert seen.client_left_at - left_at < 2.0
-    assert not seen.complete
-    row = first_decision_since(stack.sidecar.root_url, sent_at, within_s=10)
-    assert row is not None and row["error"] == "client_disconnected", row
+    with running(tmp_path, failover=HELD_UPSTREAM) as s:
+        valve = s.sim.hold("s-slow", "start")  # the answer's head waits: it cannot end
+        sent_at = time.time()
+        with socket.create_connection(("127.0.0.1", s.sidecar.port), timeout=10) as sock:
+            sock.sendall(sent)
+            deadline = time.monotonic() + CLOSE_WAIT_S
+            while not s.sim.seen and time.monotonic() < deadline:  # the upstream call is made
+                time.sleep(0.02)
+        seen = _closed_while_held(s.sim)
+        assert seen.client_left_at is not None, "the sidecar never closed the upstream call"
+        assert not seen.complete and valve.passed == 0
+        valve.open()
+        row = first_decision_since(s.sidecar.root_url, sent_at, within_s=30)
+        assert row is not None and row["error"] == "client_disconnected", row
 
 
 # -- failures before the first byte: the client sees a normal stream -------------------------
@@ -613,22 +630,22 @@ def test_client_leaving_during_failover_is_recorded_as_a_disconnect(
 def test_the_request_deadline_ends_a_stream_that_is_still_running(tmp_path: Path) -> None:
     """The deadline bounds the whole request, the stream included (not only its opening):
     a stream still running then ends with one error event, is recorded failed, and the upstream
-    is closed. (The stream's own total timeout, 20 s, is far away.)"""
-    with running(tmp_path, failover={"deadline_s": 1.5}) as stack:
-        started = time.monotonic()
+    is closed. s-slow's answer is held after its first piece and the stream's other timers are a
+    minute away, so only the deadline (1.5 s) can end it while the client still reads (its read
+    timeout is 30 s): an ordering, not `elapsed < 10 s` of wall clock."""
+    with running(tmp_path, failover={**HELD_UPSTREAM, "deadline_s": 1.5}) as stack:
+        valve = stack.sim.hold("s-slow", "content")
+        valve.let_through(1)
         wire = sse_post(stack.sidecar.base_url, body("s-slow"))
-        elapsed = time.monotonic() - started
         assert wire.status == 200
         assert wire.text  # it was streaming when the deadline came
         assert "[DONE]" not in wire.data
         last = orjson.loads(wire.data[-1])
         assert last["error"]["code"] == "upstream_timeout"
-        assert elapsed < 10.0, elapsed  # s-slow's whole answer takes longer; 20 s is the timeout
+        seen = _closed_while_held(stack.sim)
+        assert seen.client_left_at is not None, "the upstream was never closed"
+        assert not seen.complete and valve.passed == 1  # ended while held: by the deadline
+        valve.open()
         row = decision(stack.sidecar.root_url, wire.headers["x-arbiter-decision-id"])
         assert row["status"] == "failed"
         assert row["error"] == "upstream_timeout"
-        deadline = time.monotonic() + 5
-        while not stack.sim.seen[-1].client_left_at and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert stack.sim.seen[-1].client_left_at is not None, "the upstream was never closed"
-        assert not stack.sim.seen[-1].complete
