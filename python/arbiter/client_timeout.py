@@ -218,13 +218,20 @@ class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
         """The client shut down its write side. Requests it sent whole are still answered
         (the transport stays open for writing, half_close.py); one cut short (a head or body
         unfinished), or nothing left to answer: the connection closes, as uvicorn's did. A
-        refusal waiting behind the answers ahead of it (pipelined) still follows them."""
+        refusal waiting behind the answers ahead of it (pipelined) still follows them.
+        An EOF while the latest answer is being sent (a stream begun, not ended) is a client
+        gone, as uvicorn read it: no SSE client half-closes mid-answer (a script's `nc -N` sends
+        its EOF with the request, before any answer begins: the probe below), and kept open, a
+        client that has left would be heard only at the stream's next write, which a silent
+        upstream (a reasoning model thinking) may not make for minutes while it runs and bills."""
         if not self._answers_due():
             return None
         if self._deferred is None and (self._discarding or self._in_message):
             return None
-        self._half_closed = True
         running = self._running
+        if running is not None and running.response_started and not running.response_complete:
+            return None  # the transport closes: connection_lost, the request's call cancelled
+        self._half_closed = True
         unstarted = running is not None and not running.response_started
         if unstarted and running.scope.get("http_version") == "1.1":  # (no 1xx to HTTP/1.0)
             running.waiting_for_100_continue = False  # (this is its 100, if it asked)

@@ -543,6 +543,30 @@ def test_client_disconnect_closes_the_upstream_and_records_it(tmp_path: Path) ->
         assert row["error"] == "client_disconnected"
 
 
+def test_a_client_leaving_a_silent_stream_closes_the_upstream_without_a_write(
+    tmp_path: Path,
+) -> None:
+    """Its EOF mid-stream was kept as a half-close, so the sidecar learnt the client had gone
+    only from its next write: an upstream that had sent one piece and then went quiet (a
+    reasoning model thinking) ran on until it spoke. Here nothing more is let through after the
+    client leaves: the upstream must be closed while held."""
+    with running(tmp_path, failover=HELD_UPSTREAM) as s:
+        valve = s.sim.hold("s-slow", "content")
+        valve.let_through(1)  # one piece, then s-slow's answer waits
+        with httpx.stream("POST", f"{s.sidecar.base_url}/chat/completions", json=body("s-slow"),
+                          timeout=30) as r:  # fmt: skip
+            decision_id = r.headers["x-arbiter-decision-id"]
+            lines = r.iter_lines()
+            next(x for x in lines if '"content":"' in x and '"content":""' not in x)
+        seen = _closed_while_held(s.sim)  # nothing more let through: no write to fail
+        assert seen.client_left_at is not None, "the sidecar never closed the upstream call"
+        assert not seen.complete and valve.passed == 1
+        valve.open()
+        row = decision(s.sidecar.root_url, decision_id)
+        assert row["status"] == "failed"
+        assert row["error"] == "client_disconnected"
+
+
 def test_a_client_closing_while_it_waits_for_a_whole_answer_is_still_heard(
     tmp_path: Path,
 ) -> None:
