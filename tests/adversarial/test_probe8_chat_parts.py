@@ -56,7 +56,7 @@ def test_well_formed_and_unknown_part_types_still_pass(tmp_path: Path) -> None:
         async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
             parts: list[Any] = [
                 {"type": "text", "text": "Say hello."},
-                {"type": "video_url", "video_url": {"url": "http://127.0.0.1/v.mp4"}},
+                {"type": "video_url", "video_url": {"url": "https://media.example.com/v.mp4"}},
             ]
             answer = await gpt.chat.completions.create(
                 model="sim-small",
