@@ -170,6 +170,7 @@ def test_prune_retention(store: Store) -> None:
         "rollups": 1,
         "rollups_hour": 0,
         "rollups_global": 1,
+        "rollups_learning": 0,
     }
     assert [p["ts"] for p in store.timeseries(tenant=None, since=T0, until=T0 + 7200)] == [
         T0 + 3600
