@@ -658,14 +658,18 @@ class SqlStore(
         with self._ro() as cur:
             parts = [self._numeric_rows(cur, self._sql(sql), params) for sql, params in queries]
         if len(parts) == 1:  # one level: its rows are the points
-            return [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
-        acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up
-        for rows in parts:
-            for b, *sums in rows:
-                row = acc.setdefault(int(b), [0.0] * len(sums))
-                for i, v in enumerate(sums):
-                    row[i] += float(v or 0)
-        return [rollup.point((b, *acc[b])) for b in sorted(acc)]
+            points = [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
+        else:
+            acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up
+            for rows in parts:
+                for b, *sums in rows:
+                    row = acc.setdefault(int(b), [0.0] * len(sums))
+                    for i, v in enumerate(sums):
+                        row[i] += float(v or 0)
+            points = [rollup.point((b, *acc[b])) for b in sorted(acc)]
+        # a decision rewritten into another minute (or one whose grades moved with it) leaves
+        # its old rows at zero: no request and no grade there is an empty bucket, never a point
+        return [p for p in points if p["requests"] or p["graded"]]
 
     def learning_timeseries(
         self,
