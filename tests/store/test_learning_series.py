@@ -17,6 +17,7 @@ import pytest
 from arbiter.records import LEARNING_MODES, DecisionMode, DecisionRecord
 from arbiter.store import Store
 from arbiter.store._sql import load_migrations
+from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
 
 from .conftest import decision
 from .test_rollup_levels import T0, _history, _write_shuffled
@@ -125,3 +126,20 @@ def test_retention_prunes_the_learning_rows(store: Store) -> None:
 
 def _as(d: DecisionRecord, mode: DecisionMode) -> DecisionRecord:
     return dataclasses.replace(d, mode=mode)
+
+
+def test_a_long_per_minute_learning_series_is_widened_like_the_rest(store: Store) -> None:
+    """At most MAX_POINTS (+1) points whatever the range, every call still counted, on the grid
+    `timeseries` answers in for the same question (so the two series line up)."""
+    minutes = MAX_POINTS + 500
+    calls = [_as(decision(f"s{m}", ts=T0 + 60 * m), "shadow") for m in range(minutes)]
+    store.write([*calls, decision("own", ts=T0)])
+    since, until = T0, T0 + 60 * minutes
+    for tenant in ("t1", None):
+        points = store.learning_timeseries(tenant=tenant, since=since, until=until, bucket_s=60)
+        assert len(points) <= MAX_POINTS + 1
+        assert sum(p["by_mode"]["shadow"]["requests"] for p in points) == minutes
+        width = fitted_bucket(since, until, 60)
+        assert width > 60 and all(p["ts"] % width == 0 for p in points)
+        own = store.timeseries(tenant=tenant, since=since, until=until, bucket_s=60)
+        assert [p["ts"] for p in own] == [points[0]["ts"]]  # the own request's bucket
