@@ -6,7 +6,8 @@ It fills a fresh store with DAYS of one request a minute (the per-minute, hourly
 rollups, consistent sums, written by SQL: the recorder would take minutes), then reads the range
 both ways, every tenant (the all-tenant level) and one tenant (the per-tenant levels): the store
 read plus the JSON of the answer, best of 3, the points, the bytes, and the requests counted
-(the same both ways: widening loses nothing).
+(the same both ways: widening loses nothing); and the learning series (one shadow call a minute,
+`rollups_learning`) for the same question, its time as a ratio to the own series'.
 
 Usage: python bench/timeseries_bound.py [--days 200] [--pg postgresql://.../db_for_bench]
 (the PostgreSQL database must be an empty one you may fill and keep)."""
@@ -53,6 +54,17 @@ def _fill(store: Store, days: int, now: int) -> None:
             f"SELECT 3600, (start / 3600) * 3600, {added} FROM rollups_global WHERE span = 60 "
             "GROUP BY (start / 3600) * 3600"
         )
+        # one shadow call a minute too: the learning series' rows (migration 0058), both spans
+        cur.execute(
+            f"{gen}INSERT INTO rollups_learning (span, start, tenant, model, task, mode, {sums}) "
+            f"SELECT 60, {t0} + i * 60, 't1', 'm', 'qa', 'shadow', {one} {src}"
+        )
+        cur.execute(
+            f"INSERT INTO rollups_learning (span, start, tenant, model, task, mode, {sums}) "
+            f"SELECT 3600, (start / 3600) * 3600, tenant, model, task, mode, {added} "
+            "FROM rollups_learning WHERE span = 60 "
+            "GROUP BY (start / 3600) * 3600, tenant, model, task, mode"
+        )
         cur.execute("ANALYZE")
 
 
@@ -87,6 +99,21 @@ def main() -> None:
                 f"requests {sum(p['requests'] for p in points)}"
             )
         print(f"  tenant={tenant!s:5s} fitted / asked time: {best[fitted] / best[60]:.3f}")
+        # the learning series beside it (GET /arbiter/timeseries answers both), same question
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            learning = store.learning_timeseries(
+                tenant=tenant, since=since, until=until, bucket_s=60
+            )
+            body = orjson.dumps({"learning": learning})
+            runs.append(time.perf_counter() - t)
+        calls = sum(p["requests"] for p in learning)
+        print(
+            f"  tenant={tenant!s:5s} learning series: {len(learning):7d} points "
+            f"{len(body) / 1e6:7.2f} MB  {min(runs):7.3f} s  calls {calls}  "
+            f"time / the own series': {min(runs) / best[fitted]:.3f}"
+        )
     store.close()
 
 

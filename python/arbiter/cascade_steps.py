@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from arbiter.services import Services
 
 log = logging.getLogger("arbiter.pipeline")  # the pipeline's log lines, as before the move
+# what a decision's reason says when the request's deadline cut the cascade's judge call
+JUDGE_CUT = "cascade judge cut by the request's deadline"
 
 
 def cascade_first(
@@ -148,6 +150,9 @@ async def judged(
         return None
     except TimeoutError:
         log.warning("cascade judge call cut: the request's deadline passed")
+        # on the record (the decision feed's reason): the verdict fell to the task's own rule
+        # because the deadline cut the judge, not because it failed or gave no score
+        plan.reason += f"; {JUDGE_CUT}"
         return None
     score = judge.parse_judge_reply(reply)
     if score is None:

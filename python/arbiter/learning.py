@@ -23,7 +23,7 @@ from arbiter.answer_choices import Choice, OfferedTools, ToolCall, choices_of, o
 from arbiter.canonical import Protocol
 from arbiter.errors import ArbiterError, BudgetExceeded, InvalidRequest, NotFound
 from arbiter.grading_hints import GradingHints
-from arbiter.records import NOT_OWN_MODES, GradeRecord, GraderKind, precedence
+from arbiter.records import NOT_OWN_MODES, DecisionMode, GradeRecord, GraderKind, precedence
 from arbiter.reference import ReferenceGrader, prompt_key
 from arbiter.routing import Router
 from arbiter.routing_types import SlopeStep
@@ -60,6 +60,7 @@ class Answered:
     request_protocol: Protocol = "openai"
     hints: GradingHints | None = None
     tool_calls: tuple[ToolCall, ...] = ()  # a relayed stream's (its codec reassembled them)
+    mode: DecisionMode = "routed"  # the answer's decision's (shadow.py: "shadow" or "probe")
 
     def choices(self) -> list[Choice]:
         found = choices_of(self.answer_body, self.answer_protocol) if self.answer_body else []
@@ -89,6 +90,7 @@ class _Applied:
     reward: float
     grader: GraderKind
     slope: SlopeStep | None = None  # what its grade added to the arm's slope, to take back
+    mode: DecisionMode = "routed"  # the graded decision's (feedback on learning calls is refused)
 
 
 class Learner:
@@ -287,7 +289,7 @@ class Learner:
         score = min(max(score, 0.0), 1.0)
         learn = a.learn if isinstance(a, Answered) else True
         record = GradeRecord(
-            decision_id, time.time(), a.tenant, a.task, a.model, score, grader, detail
+            decision_id, time.time(), a.tenant, a.task, a.model, score, grader, detail, a.mode
         )
         self._submit(record)
         for observe in self.observers:
@@ -308,7 +310,7 @@ class Learner:
             if prev is None or prev.grader != grader:  # an answer counts once per grade kind
                 self._alerts.observe_grade(a.tenant, a.model, a.task, score, grader)
         self._applied[decision_id] = _Applied(
-            a.tenant, a.task, a.model, a.easiness, score, grader, slope
+            a.tenant, a.task, a.model, a.easiness, score, grader, slope, a.mode
         )
         self._applied.move_to_end(decision_id)
         while len(self._applied) > self._remember:

@@ -61,6 +61,9 @@ class Metrics:
         # Arbiter's learning calls (shadow, probe, judge): never in the request/cost/baseline
         # counters above, whose baseline - cost is the savings on tenants' requests
         self._learning: dict[tuple[str, str], tuple[int, float]] = {}  # (mode, model) -> n, usd
+        # and their grades (a shadow call's answer, a probe's): never in the grades above, which
+        # are the quality of what tenants were served
+        self._learning_grades: dict[tuple[str, str, str], tuple[float, int]] = {}  # (mode, m, t)
 
     # -- feeding ----------------------------------------------------------------------------
     def observe_decision(self, d: DecisionRecord) -> None:
@@ -86,7 +89,14 @@ class Metrics:
             h.count += 1
 
     def observe_grade(self, g: GradeRecord) -> None:
+        if g.mode in IN_REQUEST_MODES:  # a judge's own call is not graded; never count one
+            return
         with self._lock:
+            if g.mode in LEARNING_MODES:
+                key = (g.mode, g.model, g.task)
+                total, n = self._learning_grades.get(key, (0.0, 0))
+                self._learning_grades[key] = (total + g.score, n + 1)
+                return
             total, n = self._grades.get((g.model, g.task), (0.0, 0))
             self._grades[(g.model, g.task)] = (total + g.score, n + 1)
 
@@ -111,6 +121,7 @@ class Metrics:
             grades = sorted(self._grades.items())
             alerts = sorted(self._alerts.items())
             learning = sorted(self._learning.items())
+            learning_grades = sorted(self._learning_grades.items())
         circuits = sorted(gauges.circuits_open.items())
         out: list[str] = []
         _family(
@@ -153,14 +164,14 @@ class Metrics:
             out,
             "arbiter_grade_mean",
             "gauge",
-            "Mean grade (0..1) of the grades this process recorded.",
+            "Mean grade (0..1) of the answers served to clients this process graded.",
             ((_labels(model=m, task=t), s / n) for (m, t), (s, n) in grades if n),
         )
         _family(
             out,
             "arbiter_grades_total",
             "counter",
-            "Grades recorded by this process.",
+            "Grades of answers served to clients recorded by this process.",
             ((_labels(model=m, task=t), n) for (m, t), (_, n) in grades),
         )
         _family(
@@ -169,6 +180,20 @@ class Metrics:
             "counter",
             "Sum of the grades recorded (for means across replicas: rate(sum) / rate(total)).",
             ((_labels(model=m, task=t), s) for (m, t), (s, _) in grades),
+        )
+        _family(
+            out,
+            "arbiter_learning_grades_total",
+            "counter",
+            "Grades of Arbiter's learning calls' answers (mode: shadow, probe), not in the above.",
+            ((_labels(mode=k, model=m, task=t), n) for (k, m, t), (_, n) in learning_grades),
+        )
+        _family(
+            out,
+            "arbiter_learning_grade_sum",
+            "counter",
+            "Sum of those grades (a challenger's mean: rate(sum) / rate(total)).",
+            ((_labels(mode=k, model=m, task=t), s) for (k, m, t), (s, _) in learning_grades),
         )
         _family(
             out,

@@ -121,6 +121,10 @@ class GradeRecord:
     score: float  # in [0, 1]
     grader: GraderKind
     detail: str = ""
+    # the graded decision's mode, as the grader knew it: /metrics counts the grades of
+    # Arbiter's learning calls (a shadow call's, a latency probe's) apart from the tenants'
+    # own. Not stored: the decision's row holds its mode, and the store's reads join on it.
+    mode: DecisionMode = "routed"
 
 
 @dataclass(frozen=True, slots=True)

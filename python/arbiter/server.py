@@ -485,21 +485,22 @@ class Handlers:
         asked = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
         bucket = fitted_bucket(since, until, asked)  # at most MAX_POINTS points, whatever the range
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        points = await asyncio.to_thread(
-            functools.partial(
-                self.s.store.timeseries,
-                tenant=tenant,
-                since=since,
-                until=until,
-                model=q.get("model"),
-                task=q.get("task"),
-                bucket_s=bucket,
-            )
-        )
+        window: dict[str, Any] = {
+            "tenant": tenant, "since": since, "until": until, "model": q.get("model"),
+            "task": q.get("task"), "bucket_s": bucket,
+        }  # fmt: skip
+        store = self.s.store
+
+        def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return store.timeseries(**window), store.learning_timeseries(**window)
+
+        points, learning = await asyncio.to_thread(read)
+        # `data`: the tenants' own requests; `learning`: Arbiter's calls to learn, per mode, on
+        # the same grid (as /arbiter/stats' top-level figures and its `learning` block)
         return json_response({
             "object": "list", "since": since, "until": until,
             "bucket_s": bucket, "requested_bucket_s": asked, "max_points": MAX_POINTS,
-            "data": points,
+            "data": points, "learning": learning,
         })  # fmt: skip
 
     async def metrics(self, request: Request) -> Response:

@@ -383,6 +383,7 @@ class Shadow:
                 result.finish_reason,
                 req.response_format,
                 plan.easiness,
+                mode=mode,
             )
         )
 

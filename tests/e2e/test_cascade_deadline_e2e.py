@@ -4,13 +4,13 @@ what is left, not a fresh deadline of its own."""
 
 from __future__ import annotations
 
-import time
 import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 
+from arbiter.cascade_steps import JUDGE_CUT
 from arbiter.offline.demo import DEMO_LATENCY, DEMO_LATENCY_SCALE, demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
@@ -51,14 +51,12 @@ def test_a_slow_cascade_does_not_hold_the_request_past_its_deadline(
         # the demo pool's latency profiles run at DEMO_LATENCY_SCALE of their stated times
         _control(sim_url, model="sim-tiny", latency={"ttft_ms": cheap_ms / DEMO_LATENCY_SCALE})
         _control(sim_url, model="judge", latency_ms=judge_ms)
-        started = time.monotonic()
         r = httpx.post(
             f"{sidecar.base_url}/chat/completions",
             headers={**headers, "host": "127.0.0.1"},
             json={"model": "auto", "messages": CHAT},
             timeout=30.0,
         )
-        took = time.monotonic() - started
         assert r.status_code in (200, 504), r.text
         if r.status_code == 504:
             assert r.json()["error"]["type"]  # OpenAI's error shape
@@ -67,18 +65,19 @@ def test_a_slow_cascade_does_not_hold_the_request_past_its_deadline(
             headers=headers,
         ).json()
         assert row["attempts"][0]["model"] == "sim-tiny", row  # the cascade ran
+        tries = [(a["model"], a["ok"], a["error"], a["status"]) for a in row["attempts"]]
+        cut_cheap = [("sim-tiny", False, "upstream_timeout", None)]
         if cheap_ms > 2 * DEADLINE_S * 1000:
             # the slow cheap try was cut by the deadline before the sim answered it (no status),
             # and left no time for an escalation: an ordering against the sim's own 4 s, not a
             # wall-clock bound
-            tries = [(a["model"], a["ok"], a["error"], a["status"]) for a in row["attempts"]]
-            assert tries == [("sim-tiny", False, "upstream_timeout", None)], tries
-        else:
-            # two calls each under the deadline add up to at most twice it: no ordering tells
-            # them apart from one cut at the deadline, so this one stays a wall-clock bound.
-            # The answer (the cheap one, judged by the task's own rule once the judge was cut,
-            # or a clean timeout) comes within the deadline, not after the slow calls added up
-            assert took < DEADLINE_S + 0.6, f"{took:.2f}s with a {DEADLINE_S}s deadline"
+            assert tries == cut_cheap, tries
+        elif tries != cut_cheap:  # (on a loaded host the 1 s cheap try itself may be cut)
+            # the cheap try answered within the deadline, and the judge, given only what was
+            # left (not a fresh deadline), was cut by it: the record says so. A judge that ran
+            # its full second leaves no mark (before, only a wall-clock bound told them apart)
+            assert tries[0][:2] == ("sim-tiny", True), tries
+            assert JUDGE_CUT in row["reason"], row["reason"]
     finally:
         _control(sim_url, model="judge", latency_ms=10.0)
         _control(sim_url, model="sim-tiny", latency={"ttft_ms": DEMO_LATENCY["sim-tiny"][0]})

@@ -201,6 +201,7 @@ def test_retention_prunes_old_records_and_minutes(tmp_path: Path) -> None:
         "rollups": 1,
         "rollups_hour": 1,
         "rollups_global": 2,  # the ancient minute and its hour
+        "rollups_learning": 0,  # no learning call
         "decisions": 2,
         "grades": 1,
         "alerts": 0,

@@ -113,10 +113,14 @@ def test_rewrites_are_counted_once(store: Store) -> None:
     [p] = store.timeseries(tenant="t1", since=T0, until=T0 + 60)
     assert p["requests"] == 1 and p["graded"] == 1
     store.write([decision("d1", ts=T0 + 120, cost=0.5)])  # a corrected decision moves
-    points = [q for q in store.timeseries(tenant="t1", since=T0, until=T0 + 180) if q["requests"]]
-    assert [(q["ts"], q["requests"], q["graded"], q["cost_usd"]) for q in points] == [
-        (T0 + 120, 1, 1, 0.5)
-    ]
+    # the minute it left is empty: no point (it was a point of zero requests), at any level
+    for tenant in ("t1", None):
+        points = store.timeseries(tenant=tenant, since=T0, until=T0 + 180)
+        assert [(q["ts"], q["requests"], q["graded"], q["cost_usd"]) for q in points] == [
+            (T0 + 120, 1, 1, 0.5)
+        ], tenant
+        [hour] = store.timeseries(tenant=tenant, since=T0, until=T0 + 3600, bucket_s=3600)
+        assert hour["requests"] == 1
 
 
 @pytest.mark.parametrize("seed", [7])
@@ -170,6 +174,7 @@ def test_prune_retention(store: Store) -> None:
         "rollups": 1,
         "rollups_hour": 0,
         "rollups_global": 1,
+        "rollups_learning": 0,
     }
     assert [p["ts"] for p in store.timeseries(tenant=None, since=T0, until=T0 + 7200)] == [
         T0 + 3600

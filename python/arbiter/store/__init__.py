@@ -153,6 +153,22 @@ class Store(Protocol):
         to timeseries_bucket.fitted_bucket()'s width (the points' `ts` are on its grid)."""
         ...
 
+    def learning_timeseries(
+        self,
+        *,
+        tenant: str | None,
+        since: float,
+        until: float,
+        model: str | None = None,
+        task: str | None = None,
+        bucket_s: int = 60,
+    ) -> list[dict[str, Any]]:
+        """Arbiter's learning calls (records.LEARNING_MODES) per bucket, on `timeseries`' grid
+        for the same arguments: ts, requests, failed, cost_usd and `by_mode` (each mode's
+        requests, failed, cost_usd, graded, mean_grade, mean_latency_ms). Buckets without a
+        learning call (or its grade) are absent. Migration 0058; store/learning_series.py."""
+        ...
+
     def prune(
         self,
         *,

@@ -31,7 +31,7 @@ from arbiter.records import (
     precedence,
     precedence_sql,
 )
-from arbiter.store import BATCH_ID_TTL_S, rollup
+from arbiter.store import BATCH_ID_TTL_S, learning_series, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.budget_holds import BudgetHoldsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
@@ -346,7 +346,7 @@ class SqlStore(
                     return
                 if self._writes % _PRUNE_EVERY == 1:
                     cur.execute(self._sql(st["prune"]), (rows.ts - BATCH_ID_TTL_S,))
-            up = rollup.Upserts([], [], [], [])
+            up = rollup.Upserts([], [], [], [], [])
             if rows.decisions or rows.grades:
                 ids = sorted({d[0] for d in rows.decisions} | {g[0] for g in rows.grades})
                 self._lock_ids(cur, ids)
@@ -365,6 +365,7 @@ class SqlStore(
                 ("rollups_hour", up.hour),
                 ("rollups_global", up.global_),
                 ("rollup_totals", up.totals),
+                ("rollups_learning", up.learning),
             ):
                 if batch:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
@@ -657,14 +658,43 @@ class SqlStore(
         with self._ro() as cur:
             parts = [self._numeric_rows(cur, self._sql(sql), params) for sql, params in queries]
         if len(parts) == 1:  # one level: its rows are the points
-            return [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
-        acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up
-        for rows in parts:
-            for b, *sums in rows:
-                row = acc.setdefault(int(b), [0.0] * len(sums))
-                for i, v in enumerate(sums):
-                    row[i] += float(v or 0)
-        return [rollup.point((b, *acc[b])) for b in sorted(acc)]
+            points = [rollup.point(r) for r in sorted(parts[0], key=lambda r: int(r[0]))]
+        else:
+            acc: dict[int, list[float]] = {}  # whole hours + the last hour's minutes: add up
+            for rows in parts:
+                for b, *sums in rows:
+                    row = acc.setdefault(int(b), [0.0] * len(sums))
+                    for i, v in enumerate(sums):
+                        row[i] += float(v or 0)
+            points = [rollup.point((b, *acc[b])) for b in sorted(acc)]
+        # a decision rewritten into another minute (or one whose grades moved with it) leaves
+        # its old rows at zero: no request and no grade there is an empty bucket, never a point
+        return [p for p in points if p["requests"] or p["graded"]]
+
+    def learning_timeseries(
+        self,
+        *,
+        tenant: str | None,
+        since: float,
+        until: float,
+        model: str | None = None,
+        task: str | None = None,
+        bucket_s: int = 60,
+    ) -> list[dict[str, Any]]:
+        """Arbiter's learning calls per bucket (learning_series.py), on the grid `timeseries`
+        answers in for the same arguments (the same fitted bucket, so the two series line up)."""
+        bucket = fitted_bucket(since, until, max(60, int(bucket_s) // 60 * 60))
+        start = rollup.minute_of(since) // bucket * bucket
+        queries = learning_series.queries(
+            tenant=tenant, model=model, task=task, bucket=bucket, start=start,
+            until=math.ceil(until),
+        )  # fmt: skip
+        with self._ro() as cur:
+            parts = []
+            for sql, params in queries:
+                cur.execute(self._sql(sql), params)
+                parts.append(cur.fetchall())
+        return learning_series.points(parts)
 
     def prune(
         self,
@@ -687,6 +717,9 @@ class SqlStore(
             deleted["rollups_global"] = self._delete_older(
                 "rollups_global", "start", rollups_before, batch, "span = 60"
             ) + self._delete_older("rollups_global", "start", hour, batch, "span = 3600")
+            deleted["rollups_learning"] = self._delete_older(
+                "rollups_learning", "start", rollups_before, batch, "span = 60"
+            ) + self._delete_older("rollups_learning", "start", hour, batch, "span = 3600")
         if records_before is not None:
             for table in ("decisions", "grades", "alerts"):
                 deleted[table] = self._delete_older(table, "ts", records_before, batch)

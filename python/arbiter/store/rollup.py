@@ -12,22 +12,26 @@ not-yet-rolled tail to add at read time:
   rollups_hour    (tenant, model, task, hour)    timeseries with filters, buckets of whole hours
   rollups_global  (span 60|3600, start)          timeseries of every tenant, no model/task filter
   rollup_totals   (tenant, model, task, mode)    stats and cache stats: all history, never pruned
+  rollups_learning (span 60|3600, start, tenant, model, task, mode)  the learning series (0058)
 The time-keyed levels count a grade whose decision is unknown in the grade's own minute; the
 totals count only decisions (and their best grade), exactly like a scan of the raw tables.
 The time-keyed levels leave out Arbiter's learning calls (records.LEARNING_MODES: shadow, latency
 probe, judge; migration 0057 took them out of the rows written before), so a time series counts
-what stats counts as a tenant's requests; the totals keep them, under their mode.
+what stats counts as a tenant's requests; the totals keep them, under their mode, and
+rollups_learning counts them per minute and per hour under their mode (migration 0058: the
+timeseries' `learning` series, as stats' `learning` block). A cascade's in-request judge
+(records.IN_REQUEST_MODES) is in neither: its cost is in the request's own decision.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from arbiter.records import NOT_OWN_MODES
+from arbiter.records import LEARNING_MODES, NOT_OWN_MODES
 
 # Upper edges (ms) of the latency buckets; the last bucket is [60000, inf).
 LATENCY_EDGES_MS: tuple[float, ...] = (
@@ -125,6 +129,8 @@ class Upserts:
     hour: list[tuple[Any, ...]]  # (tenant, model, task, hour, *SUM_COLS)
     global_: list[tuple[Any, ...]]  # (span, start, *SUM_COLS)
     totals: list[tuple[Any, ...]]  # (tenant, model, task, mode, *TOTAL_COLS)
+    # (span, start, tenant, model, task, mode, *SUM_COLS): learning calls per minute and hour
+    learning: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def plan(
@@ -148,6 +154,7 @@ def plan(
     hour: dict[tuple[Any, ...], dict[int, float]] = {}
     glob: dict[tuple[Any, ...], dict[int, float]] = {}
     totals: dict[tuple[Any, ...], dict[int, float]] = {}
+    learning: dict[tuple[Any, ...], dict[int, float]] = {}  # (tenant, model, task, minute, mode)
     ids = {ident for ident, _ in decisions} | {g[0] for g in grades}
     for ident in ids:
         for sign, dec, grs in (
@@ -163,6 +170,8 @@ def plan(
             # (keyed by mode), as a scan of the raw rows would
             if dec is None or dec.mode not in NOT_OWN_MODES:
                 _add(minute, key, [(i, v) for i, v in vec if i < _N_SUM], sign)
+            elif dec.mode in LEARNING_MODES:
+                _add(learning, (*key, dec.mode), [(i, v) for i, v in vec if i < _N_SUM], sign)
             if dec is not None:
                 _add(totals, (*key[:3], dec.mode), vec, sign)
     for (tenant, model, task, m), sparse in minute.items():  # a batch has few minutes
@@ -171,8 +180,13 @@ def plan(
         _add(hour, (tenant, model, task, h), items, 1.0)
         _add(glob, (60, m), items, 1.0)
         _add(glob, (HOUR, h), items, 1.0)
+    spans: dict[tuple[Any, ...], dict[int, float]] = {}
+    for (tenant, model, task, m, mode), sparse in learning.items():
+        items = list(sparse.items())
+        _add(spans, (60, m, tenant, model, task, mode), items, 1.0)
+        _add(spans, (HOUR, m // HOUR * HOUR, tenant, model, task, mode), items, 1.0)
     return Upserts(_rows(minute, _N_SUM), _rows(hour, _N_SUM), _rows(glob, _N_SUM),
-                   _rows(totals, len(TOTAL_COLS)))  # fmt: skip
+                   _rows(totals, len(TOTAL_COLS)), _rows(spans, _N_SUM))  # fmt: skip
 
 
 def _add(acc: dict[tuple[Any, ...], dict[int, float]], key: tuple[Any, ...], vec: Sparse,
@@ -211,6 +225,11 @@ LEVELS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
         ("tenant", "model", "task", "mode"),
         "tenant, model, task, mode",
         TOTAL_COLS,
+    ),
+    "rollups_learning": (
+        ("span", "start", "tenant", "model", "task", "mode"),
+        "span, start, tenant, model, task, mode",
+        SUM_COLS,
     ),
 }
 
