@@ -225,6 +225,22 @@ def test_the_cumulative_cost_stays_flat_over_minutes_with_no_traffic(stack: Runn
         assert problems == []
 
 
+def test_a_page_whose_script_never_runs_says_so(stack: Running) -> None:
+    """app.js blocked (or no JavaScript, or a browser without ES modules): the sign-in form is
+    hidden until the script shows it, and the page was blank, saying nothing."""
+    with chromium() as browser:
+        page = browser.new_page(locale="en-US")
+        page.route("**/arbiter/ui/app.js", lambda route: route.abort())
+        page.goto(_root(stack) + "/arbiter/ui")
+        note = page.wait_for_selector("main [data-test=no-script]:visible", timeout=10_000)
+        assert "script did not run" in (note.text_content() or "")
+        # and where it runs, the note is gone before it would have been shown
+        page.unroute("**/arbiter/ui/app.js")
+        page.goto(_root(stack) + "/arbiter/ui")
+        page.wait_for_selector("#login-form:visible")
+        assert page.locator("[data-test=no-script]").count() == 0
+
+
 def test_a_store_that_fails_under_a_live_page_is_said_so(stack: Running) -> None:
     """Runs last in this module: it breaks the store (the decisions table gone) and mends it."""
     problems: list[str] = []
