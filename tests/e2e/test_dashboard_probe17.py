@@ -10,7 +10,10 @@ Found, each failing before its fix:
 - a view's refresh that failed (the store down) left the page as it was, still saying "live",
   with an uncaught error in the console and nothing on screen;
 - the cumulative cost line was drawn straight across minutes with no traffic, showing spend in
-  them.
+  them;
+- a page whose script never ran (blocked, no JavaScript) was blank, saying nothing;
+- a key pasted with a smart quote got the browser's own fetch error, and was kept: after a
+  reload every page said that error and the sign-in form was gone.
 """
 
 from __future__ import annotations
@@ -239,6 +242,27 @@ def test_a_page_whose_script_never_runs_says_so(stack: Running) -> None:
         page.goto(_root(stack) + "/arbiter/ui")
         page.wait_for_selector("#login-form:visible")
         assert page.locator("[data-test=no-script]").count() == 0
+
+
+def test_a_key_pasted_with_a_smart_quote_is_told_apart_and_not_kept(stack: Running) -> None:
+    """fetch refuses a header with a character beyond ISO-8859-1: the browser's own error was
+    shown, the key was kept, and after a reload every page said that error, the sign-in gone."""
+    problems: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page(locale="en-US")
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(_root(stack) + "/arbiter/ui")
+        page.fill("#key", f"\u201c{stack.admin_key}\u201d")
+        page.click("#login-form button")
+        page.wait_for_selector("#login-error:has-text('printable ASCII')")
+        assert "U+201C" in (page.text_content("#login-error") or "")
+        assert page.evaluate("sessionStorage.getItem('arbiter.key')") is None
+        page.reload()
+        page.wait_for_selector("#login-form:visible")
+        page.fill("#key", stack.admin_key)  # the key itself still signs in
+        page.click("#login-form button")
+        page.wait_for_selector("[data-test=savings-pct]")
+        assert problems == []
 
 
 def test_a_store_that_fails_under_a_live_page_is_said_so(stack: Running) -> None:

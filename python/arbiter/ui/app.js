@@ -133,12 +133,21 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     const key = $("key").value.trim();
     if (!key) return;
+    // every key is printable ASCII; one pasted with a smart quote or a non-breaking space was
+    // sent nowhere (fetch refuses such a header) and, kept, left every page saying so
+    const odd = [...key].find((c) => c < " " || c > "~");
+    if (odd !== undefined) {
+      const code = odd.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+      $("login-error").textContent = `That is not a key: keys are printable ASCII, and this one holds U+${code}. Was it pasted with a smart quote?`;
+      return;
+    }
     sessionStorage.setItem(KEY, key);
     $("key").value = "";
     try {
       await api("/arbiter/stats");
     } catch (err) {
-      if (err.message !== "unauthorized") $("login-error").textContent = unbidi(err.message);
+      sessionStorage.removeItem(KEY); // a key not yet shown to work is not kept for the next load
+      if (err.message !== "unauthorized") $("login-error").textContent = unbidi(clip(err.message, 1000));
       return;
     }
     if (!location.hash || location.hash === "#/") location.hash = "#/overview";
