@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from arbiter.offline.demo import Running, running_stack
+from arbiter.offline.demo import Running, admin_create_key, running_stack
 from arbiter.records import AlertRecord, Attempt, Candidate, DecisionRecord
 from arbiter.store import open_store
 from tests.browser import chromium
@@ -40,6 +40,7 @@ BIG = "W" * 100_000  # one unbroken 100 KB value: a model id, a task, a tenant, 
 BIG_ID = "dec_big"
 SCALE = 10_000  # decisions of tenant "busy", every fourth one a judge's call
 MODELS = 500
+ALERTS = 231  # of tenant "busy": three pages of the dashboard's 100
 
 
 def _decision(i: str, ts: float, tenant: str, model: str, task: str, **kw: Any) -> DecisionRecord:
@@ -71,6 +72,8 @@ def _records(now: float) -> list[DecisionRecord | AlertRecord]:
         _decision(BIG_ID, now, BIG, BIG, BIG, reason=f"{BIG} against a bar of 0.800", error=BIG)
     )
     out.append(AlertRecord("alert_big", now, "busy", "quality_drop", BIG, model=BIG, task=BIG))
+    for i in range(ALERTS - 1):
+        out.append(AlertRecord(f"alert_{i:03d}", start + i, "busy", "quality_drop", f"drop {i}"))
     return out
 
 
@@ -203,6 +206,42 @@ def test_the_feed_pages_back_through_10000_decisions(stack: Running) -> None:
         page.check("#show-judge")  # every row again, from the newest
         page.wait_for_selector("[data-test=feed-where]:text-is('1–50')")
         assert page.is_enabled("[data-test=feed-older]")
+        assert problems == []
+
+
+def test_the_alerts_page_back_through_the_store(stack: Running) -> None:
+    """/arbiter/alerts read the newest `limit` (at most 1,000) and no more: the dashboard showed
+    the newest 200 alerts and nothing older. It pages on `after` now, as decisions do."""
+    admin = {"authorization": f"Bearer {stack.admin_key}"}
+    with httpx.Client(base_url=_root(stack), headers=admin, timeout=30) as c:
+        expected = [a["id"] for a in c.get("/arbiter/alerts?limit=1000").json()["data"]]
+        assert len(expected) == ALERTS
+        first = c.get("/arbiter/alerts?limit=100").json()
+        assert first["has_more"] and first["last_id"] == expected[99]
+        r = c.get("/arbiter/alerts", params={"after": "no-such-alert"})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "after", r.text
+        # another tenant's alert is no cursor for a tenant's key (nor a way to learn it exists)
+        judgy = admin_create_key(_root(stack), stack.admin_key, "judgy", "probe17")
+        r = c.get(
+            "/arbiter/alerts",
+            params={"after": expected[0]},
+            headers={"authorization": f"Bearer {judgy}"},
+        )
+        assert r.status_code == 400 and r.json()["error"]["param"] == "after", r.text
+    problems: list[str] = []
+    with chromium() as browser:
+        page = _signed_in(browser, stack, problems)
+        _open(page, "alerts")
+        page.wait_for_selector("[data-test=alerts-where]:text-is('1–100')")
+        for n in (1, 2):
+            page.click("[data-test=alerts-older]")
+            last = min(100 * n + 100, ALERTS)
+            page.wait_for_selector(f"[data-test=alerts-where]:text-is('{100 * n + 1}–{last}')")
+        shown = page.locator("[data-test=alerts] tbody tr td.msg").all_text_contents()
+        assert shown == [f"drop {i}" for i in range(ALERTS - 201, -1, -1)]  # 201st: drop 30
+        assert page.is_disabled("[data-test=alerts-older]")  # the oldest alert
+        page.click("[data-test=alerts-newest]")
+        page.wait_for_selector("[data-test=alerts-where]:text-is('1–100')")
         assert problems == []
 
 

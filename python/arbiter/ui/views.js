@@ -230,6 +230,42 @@ async function pareto(main, { api }) {
   );
 }
 
+// ---- Paging back through the store ----------------------------------------------------------
+// Older / Newer / Newest over an API's `after` cursor (its previous page's last row). `pages`
+// holds the cursor each older page was read from and the number of its first row; none is the
+// newest page, the only one that refreshes itself (an older one stays still while it is read).
+// `load` reads `current()` and ends with `shown(rows, older)`; `holder` takes a failed load's
+// error. The buttons' data-test names start with `test`.
+function pager(test, holder, load) {
+  let pages = [];
+  let older = null; // the page after this one, when there is one: {after, first}
+  const button = (name, label) => el("button", { type: "button", class: "quiet", "data-test": `${test}-${name}` }, label);
+  const newest = button("newest", "Newest");
+  const newer = button("newer", "← Newer");
+  const next = button("older", "Older →");
+  const where = el("span", { class: "where", "data-test": `${test}-where` });
+  const go = () => load().catch((err) => failed(holder, err));
+  newest.addEventListener("click", () => { pages = []; go(); });
+  newer.addEventListener("click", () => { pages.pop(); go(); });
+  next.addEventListener("click", () => { if (older) { pages.push(older); go(); } });
+  return {
+    node: el("div", { class: "pager" }, newest, newer, where, next),
+    current: () => pages.at(-1) ?? { after: null, first: 1 },
+    newestShown: () => pages.length === 0,
+    restart() { pages = []; go(); },
+    // `count` rows shown from this page; `after`: the cursor of the next, or null at the end
+    shown(count, after) {
+      const { first } = pages.at(-1) ?? { first: 1 };
+      older = after === null ? null : { after, first: first + count };
+      newest.disabled = newer.disabled = pages.length === 0;
+      next.disabled = older === null;
+      where.textContent = count ? `${num(first)}–${num(first + count - 1)}` : "";
+    },
+  };
+}
+
+const cursorParam = (page) => (page.after === null ? "" : `&after=${encodeURIComponent(page.after)}`);
+
 // ---- The decision feed ---------------------------------------------------------------------
 const FEED_PAGE = 50; // rows shown a page
 const FEED_READ = 200; // rows read a page: the judge's own calls, hidden by default, are among them
@@ -239,36 +275,22 @@ async function feed(main, { api, poll }) {
   const holder = el("div", {});
   const judges = el("input", { type: "checkbox", id: "show-judge" });
   judges.checked = sessionStorage.getItem("arbiter.judge") === "1";
-  judges.addEventListener("change", () => { sessionStorage.setItem("arbiter.judge", judges.checked ? "1" : "0"); pages = []; go(); });
+  judges.addEventListener("change", () => { sessionStorage.setItem("arbiter.judge", judges.checked ? "1" : "0"); paging.restart(); });
   const toolbar = el("div", { class: "toolbar" }, el("label", { for: "show-judge" }, judges, " show the judge's own calls"));
-  // paging back through the store (/arbiter/decisions' `after`): `pages` holds the cursor each
-  // older page was read from and how many rows came before it; none is the newest page, the
-  // only one that refreshes itself (an older one stays still while it is read)
-  let pages = [];
-  let older = null; // the page after this one, when there is one: {after, first}
-  const newest = el("button", { type: "button", class: "quiet", "data-test": "feed-newest" }, "Newest");
-  const newer = el("button", { type: "button", class: "quiet", "data-test": "feed-newer" }, "← Newer");
-  const next = el("button", { type: "button", class: "quiet", "data-test": "feed-older" }, "Older →");
-  const where = el("span", { class: "where", "data-test": "feed-where" });
-  newest.addEventListener("click", () => { pages = []; go(); });
-  newer.addEventListener("click", () => { pages.pop(); go(); });
-  next.addEventListener("click", () => { if (older) { pages.push(older); go(); } });
-  const pager = el("div", { class: "pager" }, newest, newer, where, next);
+  const paging = pager("feed", holder, load);
   let seen = null;
-  main.replaceChildren(el("h1", {}, "Decisions ", status), toolbar, holder, pager);
-  const go = () => load().catch((err) => failed(holder, err));
+  main.replaceChildren(el("h1", {}, "Decisions ", status), toolbar, holder, paging.node);
   async function load() {
-    const page = pages.at(-1) ?? { after: null, first: 1 };
-    const cursor = page.after === null ? "" : `&after=${encodeURIComponent(page.after)}`;
-    const body = await api(`/arbiter/decisions?limit=${FEED_READ}${cursor}`);
+    const page = paging.current();
+    const body = await api(`/arbiter/decisions?limit=${FEED_READ}${cursorParam(page)}`);
     const kept = body.data.filter((d) => judges.checked || d.mode !== "judge");
     const rows = kept.slice(0, FEED_PAGE);
     // the next page starts after the last row shown, or after every row read when fewer were
     // kept than a page holds
     const full = rows.length === FEED_PAGE;
     const more = full ? kept.length > FEED_PAGE || body.has_more : body.has_more;
-    older = more ? { after: full ? rows.at(-1).id : body.last_id, first: page.first + rows.length } : null;
-    const fresh = new Set(seen && pages.length === 0 ? rows.filter((d) => !seen.has(d.id)).map((d) => d.id) : []);
+    const live = paging.newestShown();
+    const fresh = new Set(seen && live ? rows.filter((d) => !seen.has(d.id)).map((d) => d.id) : []);
     seen = new Set(rows.map((d) => d.id));
     holder.replaceChildren(table([
       ["time", (d) => stamp(d.ts)],
@@ -285,17 +307,15 @@ async function feed(main, { api, poll }) {
       test: "feed",
       empty: body.data.length
         ? "Only the judge's own calls here: tick the box above to show them, or page on."
-        : pages.length ? "No older decisions." : "No decisions yet: send a request with model \"auto\".",
+        : live ? "No decisions yet: send a request with model \"auto\"." : "No older decisions.",
       rowAttrs: (d) => ({ "data-id": d.id, class: fresh.has(d.id) ? "fresh" : "" }),
     }));
-    newest.disabled = newer.disabled = pages.length === 0;
-    next.disabled = older === null;
-    where.textContent = rows.length ? `${num(page.first)}–${num(page.first + rows.length - 1)}` : "";
-    status.textContent = pages.length ? "older page · not refreshing" : `live · ${clock(Date.now() / 1000)}`;
-    status.classList.toggle("paused", pages.length > 0);
+    paging.shown(rows.length, more ? (full ? rows.at(-1).id : body.last_id) : null);
+    status.textContent = live ? `live · ${clock(Date.now() / 1000)}` : "older page · not refreshing";
+    status.classList.toggle("paused", !live);
   }
   await load();
-  poll(() => (pages.length ? Promise.resolve() : load()), 2000);
+  poll(() => (paging.newestShown() ? load() : Promise.resolve()), 2000);
 }
 
 // ---- Why this model --------------------------------------------------------------------------
@@ -355,11 +375,14 @@ async function decision(main, { api, arg }) {
 }
 
 // ---- Alerts, circuits, budgets -------------------------------------------------------------
+const ALERTS_PAGE = 100;
+
 async function alerts(main, { api, poll }) {
   const holder = el("div", {});
-  main.replaceChildren(el("h1", {}, "Alerts"), holder);
+  const paging = pager("alerts", holder, load);
+  main.replaceChildren(el("h1", {}, "Alerts"), holder, paging.node);
   async function load() {
-    const body = await api("/arbiter/alerts?limit=200");
+    const body = await api(`/arbiter/alerts?limit=${ALERTS_PAGE}${cursorParam(paging.current())}`);
     holder.replaceChildren(table([
       ["time", (a) => when(a.ts)],
       ["kind", (a) => el("span", { class: `pill k-${a.kind}` }, a.kind)],
@@ -367,10 +390,11 @@ async function alerts(main, { api, poll }) {
       ["model", (a) => a.model || ""],
       ["task", (a) => a.task || ""],
       ["message", (a) => a.message, "msg", MESSAGE],
-    ], body.data, { test: "alerts", empty: "No alerts." }));
+    ], body.data, { test: "alerts", empty: paging.newestShown() ? "No alerts." : "No older alerts." }));
+    paging.shown(body.data.length, body.has_more ? body.last_id : null);
   }
   await load();
-  poll(load, 5000);
+  poll(() => (paging.newestShown() ? load() : Promise.resolve()), 5000);
 }
 
 async function circuits(main, { api, poll }) {
