@@ -82,7 +82,7 @@ from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.stopping import ServerStopping
-from arbiter.store import STORE_DOWN_MESSAGE, StoreError
+from arbiter.store import STORE_DOWN_MESSAGE, NoSuchCursor, StoreError
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
@@ -439,18 +439,30 @@ class Handlers:
 
     async def alerts(self, request: Request) -> Response:
         principal = await self.reader(request)
-        only_params(request, "limit")
+        only_params(request, "limit", "after")
         limit = int_param(request, "limit", 100, 1, 1000)
+        after = request.query_params.get("after")  # page on: the previous page's last_id
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         # the operator's alerts (circuits, upstreams, discovery) concern every tenant's traffic:
         # an admin sees them next to any one tenant's; a tenant's key never does (an open
         # sidecar has no keys: whoever calls it is the operator)
         operator = principal.sees_all or self.s.auth.open
-        rows = await asyncio.to_thread(
-            self.s.store.alerts, tenant=tenant, limit=limit, operator=operator
-        )
-        return json_response({"object": "list", "data": rows})
+        try:
+            rows = await asyncio.to_thread(
+                self.s.store.alerts,
+                tenant=tenant, limit=limit + 1, operator=operator, after_id=after,
+            )  # fmt: skip
+        except NoSuchCursor:
+            raise InvalidRequest(
+                f"'after' names no alert: {(after or '')[:64]!r}.", param="after"
+            ) from None
+        page = rows[:limit]
+        return json_response({
+            "object": "list", "data": page,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(rows) > limit,
+        })  # fmt: skip
 
     async def policy(self, request: Request) -> Response:
         """The learned policy: evidence and posterior mean per arm, each with what routing for

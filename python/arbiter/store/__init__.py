@@ -57,6 +57,10 @@ class StoreError(ArbiterError):
         self.for_clients = for_clients
 
 
+class NoSuchCursor(LookupError):
+    """A page's cursor (`after_id`) names no row the caller may read."""
+
+
 # What a client reads for any other StoreError: the store is down (or refused a write)
 STORE_DOWN_MESSAGE = "The store is unavailable; retry the request shortly."
 # What a client reads when its decision could not be committed under strict durability: the
@@ -114,10 +118,16 @@ class Store(Protocol):
         ...
 
     def alerts(
-        self, *, tenant: str | None, limit: int, operator: bool = False
+        self,
+        *,
+        tenant: str | None,
+        limit: int,
+        operator: bool = False,
+        after_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest first: `tenant`'s (None: every tenant's), and with `operator` the operator's
-        own (recorder.SYSTEM_TENANT) too."""
+        own (recorder.SYSTEM_TENANT) too. Paging: `after_id`, the last row of the previous page
+        (exact among equal timestamps); one this caller may not read is a NoSuchCursor."""
         ...
 
     def quality_by_model(self, *, tenant: str | None) -> list[dict[str, Any]]: ...

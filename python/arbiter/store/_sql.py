@@ -31,7 +31,7 @@ from arbiter.records import (
     precedence,
     precedence_sql,
 )
-from arbiter.store import BATCH_ID_TTL_S, learning_series, rollup
+from arbiter.store import BATCH_ID_TTL_S, NoSuchCursor, learning_series, rollup
 from arbiter.store.accounts import AccountsMixin
 from arbiter.store.budget_holds import BudgetHoldsMixin
 from arbiter.store.cache_entries import CacheEntriesMixin
@@ -588,15 +588,34 @@ class SqlStore(
             return [str(r[0]) for r in cur.fetchall()]
 
     def alerts(
-        self, *, tenant: str | None, limit: int, operator: bool = False
+        self,
+        *,
+        tenant: str | None,
+        limit: int,
+        operator: bool = False,
+        after_id: str | None = None,
     ) -> list[dict[str, Any]]:
         limit = max(0, min(int(limit), MAX_LIMIT))
         conds, params = _conds(tenant=tenant)
         if tenant is not None and operator:
             conds, params = ["tenant IN (%s, %s)"], [tenant, SYSTEM_TENANT]
-        where = f"WHERE {' AND '.join(conds)}" if conds else ""
-        sql = f"SELECT {', '.join(_ACOLS)} FROM alerts {where} ORDER BY ts DESC, id DESC LIMIT %s"
         with self._ro() as cur:
+            if after_id is not None:
+                # the cursor row, among those this caller reads: another tenant's alert id
+                # is no cursor (nor a way to learn that it exists)
+                seen = " AND ".join(["id = %s", *conds])
+                cur.execute(
+                    self._sql(f"SELECT ts, id FROM alerts WHERE {seen}"), [after_id, *params]
+                )
+                at = cur.fetchone()
+                if at is None:
+                    raise NoSuchCursor(after_id)
+                # keyset paging on (ts, id), as decisions page
+                conds, params = [*conds, "(ts, id) < (%s, %s)"], [*params, at[0], at[1]]
+            where = f"WHERE {' AND '.join(conds)}" if conds else ""
+            sql = (
+                f"SELECT {', '.join(_ACOLS)} FROM alerts {where} ORDER BY ts DESC, id DESC LIMIT %s"
+            )
             cur.execute(self._sql(sql), [*params, limit])
             rows = cur.fetchall()
         return [

@@ -1,10 +1,11 @@
 // The dashboard shell: sign-in, the key in sessionStorage, API calls, hash routing.
-import { unbidi } from "./text.js";
+import { clip, unbidi } from "./text.js";
 import * as views from "./views.js";
 
 const KEY = "arbiter.key";
 const $ = (id) => document.getElementById(id);
 let timer = null; // the current view's polling timer
+let shown = 0; // which view is on screen (route() counts them): a late answer for an old one is dropped
 
 const TENANT = "arbiter.tenant";
 
@@ -38,14 +39,49 @@ function signOut(message = "") {
   $("key").focus();
 }
 
+// refresh the view every `ms` with `fn`. A refresh that fails (the store down, the sidecar gone)
+// says so above the page, which keeps what it last showed and when that was, instead of going
+// on looking live; the next one that works takes the note away. A refresh still waiting (a slow
+// store) is not joined by another.
 export function poll(fn, ms) {
   stopPolling();
-  timer = setInterval(fn, ms);
+  const view = shown;
+  let busy = false;
+  let lastGood = Date.now();
+  timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await fn();
+      if (view !== shown) return;
+      lastGood = Date.now();
+      showStale(null);
+    } catch (err) {
+      if (view === shown && err.message !== "unauthorized") showStale(err, lastGood);
+    } finally {
+      busy = false;
+    }
+  }, ms);
+}
+
+function showStale(err, since) {
+  const note = $("stale");
+  document.body.classList.toggle("is-stale", Boolean(err)); // the feed's "live" mark goes grey
+  if (!err) {
+    note.hidden = true;
+    note.replaceChildren();
+    return;
+  }
+  const at = new Date(since).toLocaleTimeString([], { hour12: false });
+  const why = clip(err.message, 1000).replace(/([^.])$/, "$1.");
+  note.textContent = unbidi(`Could not refresh this page: ${why} It shows what the sidecar said at ${at}.`);
+  note.hidden = false;
 }
 
 function stopPolling() {
   if (timer !== null) clearInterval(timer);
   timer = null;
+  showStale(null);
 }
 
 async function route() {
@@ -53,6 +89,7 @@ async function route() {
   $("login").hidden = true;
   $("top").hidden = false;
   stopPolling();
+  shown += 1;
   const [name, ...rest] = (location.hash.replace(/^#\/?/, "") || "overview").split("/");
   const view = Object.hasOwn(views.ROUTES, name) ? name : "overview"; // not Object's own members
   for (const a of document.querySelectorAll("#nav a")) {
@@ -83,7 +120,7 @@ async function whoAmI() {
   picker.replaceChildren(...options.map((t) => {
     const o = document.createElement("option");
     o.value = t;
-    o.textContent = t ? unbidi(t) : "all tenants";
+    o.textContent = t ? unbidi(clip(t, 160)) : "all tenants";
     o.selected = t === current;
     return o;
   }));
@@ -96,12 +133,21 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     const key = $("key").value.trim();
     if (!key) return;
+    // every key is printable ASCII; one pasted with a smart quote or a non-breaking space was
+    // sent nowhere (fetch refuses such a header) and, kept, left every page saying so
+    const odd = [...key].find((c) => c < " " || c > "~");
+    if (odd !== undefined) {
+      const code = odd.codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+      $("login-error").textContent = `That is not a key: keys are printable ASCII, and this one holds U+${code}. Was it pasted with a smart quote?`;
+      return;
+    }
     sessionStorage.setItem(KEY, key);
     $("key").value = "";
     try {
       await api("/arbiter/stats");
     } catch (err) {
-      if (err.message !== "unauthorized") $("login-error").textContent = unbidi(err.message);
+      sessionStorage.removeItem(KEY); // a key not yet shown to work is not kept for the next load
+      if (err.message !== "unauthorized") $("login-error").textContent = unbidi(clip(err.message, 1000));
       return;
     }
     if (!location.hash || location.hash === "#/") location.hash = "#/overview";

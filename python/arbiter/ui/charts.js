@@ -1,6 +1,6 @@
 // Small SVG charts drawn from data: a line chart, a scatter with a frontier, horizontal bars.
 // Every label goes in as text (its bidi controls as marks: text.js); nothing is parsed as markup.
-import { textNodes, unbidi } from "./text.js";
+import { clip, textNodes, unbidi } from "./text.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const tspan = () => document.createElementNS(NS, "tspan");
@@ -9,8 +9,9 @@ export function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text === undefined) return node;
-  if (tag === "title") node.textContent = unbidi(text); // a tooltip: text only
-  else node.append(...textNodes(text, tspan));
+  // a label of 100 KB (a model id, a task) drawn whole would be 100 KB of glyphs in the chart
+  if (tag === "title") node.textContent = unbidi(clip(text, 3200)); // a tooltip: text only
+  else node.append(...textNodes(clip(text, 160), tspan));
   return node;
 }
 

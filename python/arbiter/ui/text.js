@@ -32,3 +32,16 @@ export function textNodes(text, make) {
   if (at < s.length) out.push(document.createTextNode(s.slice(at)));
   return out;
 }
+
+// `text` cut to its first `max` characters and a note of how many more there were: one 100 KB
+// model id, tenant or task (an upstream's listing and old tenants may name anything) would
+// otherwise set the width, or the height, of every table and heading it lands in. The page
+// showing one decision still shows its reason and error whole.
+export function clip(text, max) {
+  const s = String(text);
+  if (s.length <= max) return s;
+  const code = s.charCodeAt(max - 1);
+  const cut = code >= 0xd800 && code <= 0xdbff ? max - 1 : max; // never half a surrogate pair
+  const more = [...s.slice(cut)].length;
+  return `${s.slice(0, cut)}… (${more.toLocaleString("en-US")} more characters)`;
+}

@@ -2,9 +2,21 @@
 // reaches the page as text nodes and attribute values (never as markup), its bidi controls
 // shown as marks (text.js).
 import { barsOverTime, fmtSmall, hbars, lineChart, paretoChart } from "./charts.js";
-import { textNodes } from "./text.js";
+import { clip, textNodes, unbidi } from "./text.js";
 
 const span = () => document.createElement("span");
+
+// how much of a value a cell, a heading or a label shows (text.js clip): a name, or a message
+const NAME = 160;
+const MESSAGE = 600;
+
+// `text` as a node that shows at most `max` characters of it; a longer one says how much was
+// cut and keeps (most of) the rest in its tooltip
+function short(text, max = NAME) {
+  const s = String(text);
+  if (s.length <= max) return s;
+  return el("span", { class: "clip", title: unbidi(clip(s, 20 * max)) }, clip(s, max));
+}
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -33,6 +45,8 @@ const grade = (v) => (v === null || v === undefined ? "–" : v.toFixed(3));
 const ms = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)} ms`);
 const when = (ts) => new Date(ts * 1000).toLocaleString([], { hour12: false });
 const clock = (ts) => new Date(ts * 1000).toLocaleTimeString([], { hour12: false });
+// the time alone for today's rows, with the date for older ones (a page back in the feed)
+const stamp = (ts) => (new Date(ts * 1000).toDateString() === new Date().toDateString() ? clock(ts) : when(ts));
 
 function card(label, value, test, sub) {
   return el("div", { class: "card" },
@@ -45,17 +59,25 @@ function section(title, ...body) {
   return el("section", { class: "panel" }, el("h2", {}, title), ...body);
 }
 
-// columns: [[header, row => cell (string | Node), cls?]]
+// columns: [[header, row => cell (string | Node), cls?, max characters shown of a string cell?]]
 function table(columns, rows, { test, empty = "Nothing yet.", rowAttrs } = {}) {
   if (rows.length === 0) return el("p", { class: "empty" }, empty);
   const head = el("tr", {}, ...columns.map(([h, , cls]) => el("th", { class: cls }, h)));
   const body = rows.map((r) => el("tr", rowAttrs ? rowAttrs(r) : {},
-    ...columns.map(([, f, cls]) => el("td", { class: cls }, f(r)))));
+    ...columns.map(([, f, cls, max]) => {
+      const v = f(r);
+      return el("td", { class: cls }, typeof v === "string" ? short(v, max) : v);
+    })));
   return el("table", { "data-test": test }, el("thead", {}, head), el("tbody", {}, ...body));
 }
 
+// a load a click started that failed: said where its answer would have gone
+function failed(where, err) {
+  if (err.message !== "unauthorized") where.replaceChildren(el("p", { class: "error" }, `Could not load this: ${err.message}`));
+}
+
 function link(href, text, test) {
-  return el("a", { href, "data-test": test }, text);
+  return el("a", { href, "data-test": test }, short(text));
 }
 
 // ---- Savings over time --------------------------------------------------------------------
@@ -69,7 +91,7 @@ async function overview(main, { api, poll }) {
   const cache = el("div", { class: "cache" });
   const picker = el("div", { class: "range" }, ...Object.keys(RANGES).map((r) => {
     const b = el("button", { type: "button", class: r === range ? "quiet on" : "quiet" }, r);
-    b.addEventListener("click", () => { range = r; sessionStorage.setItem("arbiter.range", r); load(); });
+    b.addEventListener("click", () => { range = r; sessionStorage.setItem("arbiter.range", r); load().catch((err) => failed(chart, err)); });
     return b;
   }));
   main.replaceChildren(
@@ -102,8 +124,13 @@ async function overview(main, { api, poll }) {
     let c = 0, b = 0;
     const cost = [], base = [], share = [];
     if (ts.data.length) { cost.push([ts.data[0].ts, 0]); base.push([ts.data[0].ts, 0]); }
+    let end = null;
     for (const p of ts.data) {
-      // cumulative at each interval's end, from zero at the first one's start
+      // cumulative at each interval's end, from zero at the first one's start; intervals with
+      // no traffic have no point, so the line stays flat until the next one's start (drawn
+      // straight to its end, it would show spend in the quiet ones)
+      if (end !== null && p.ts > end) { cost.push([p.ts, c]); base.push([p.ts, b]); }
+      end = p.ts + ts.bucket_s;
       c += p.cost_usd; b += p.baseline_cost_usd;
       cost.push([p.ts + ts.bucket_s, c]); base.push([p.ts + ts.bucket_s, b]);
       if (p.baseline_cost_usd > 0) share.push([p.ts, 100 * (1 - p.cost_usd / p.baseline_cost_usd)]);
@@ -151,9 +178,9 @@ async function models(main, { api }) {
   const cell = new Map(s.by_model_task.map((r) => [`${r.model}\u0000${r.task}`, r]));
   const peak = Math.max(1, ...s.by_model_task.map((r) => r.requests));
   const matrix = el("table", { class: "matrix", "data-test": "matrix" },
-    el("thead", {}, el("tr", {}, el("th", {}, "model \\ task"), ...tasks.map((t) => el("th", { class: "n" }, t)), el("th", { class: "n" }, "total"))),
+    el("thead", {}, el("tr", {}, el("th", {}, "model \\ task"), ...tasks.map((t) => el("th", { class: "n" }, short(t))), el("th", { class: "n" }, "total"))),
     el("tbody", {}, ...byModel.map((m) => el("tr", {},
-      el("td", {}, m.name),
+      el("td", {}, short(m.name)),
       ...tasks.map((t) => {
         const r = cell.get(`${m.name}\u0000${t}`);
         const td = el("td", { class: "n heat", title: r ? `${usd(r.cost_usd)}, grade ${grade(r.mean_grade)}` : "" }, r ? num(r.requests) : "");
@@ -183,7 +210,7 @@ async function pareto(main, { api }) {
     const rows = t.models.map((m) => ({ ...m }));
     if (t.router) rows.push({ model: "router", ...t.router, router: true });
     grid.append(el("section", { class: "panel pareto", "data-task": t.task },
-      el("h2", {}, t.task),
+      el("h2", {}, short(t.task)),
       paretoChart(points, r),
       table([
         ["model", (m) => m.model],
@@ -203,23 +230,70 @@ async function pareto(main, { api }) {
   );
 }
 
+// ---- Paging back through the store ----------------------------------------------------------
+// Older / Newer / Newest over an API's `after` cursor (its previous page's last row). `pages`
+// holds the cursor each older page was read from and the number of its first row; none is the
+// newest page, the only one that refreshes itself (an older one stays still while it is read).
+// `load` reads `current()` and ends with `shown(rows, older)`; `holder` takes a failed load's
+// error. The buttons' data-test names start with `test`.
+function pager(test, holder, load) {
+  let pages = [];
+  let older = null; // the page after this one, when there is one: {after, first}
+  const button = (name, label) => el("button", { type: "button", class: "quiet", "data-test": `${test}-${name}` }, label);
+  const newest = button("newest", "Newest");
+  const newer = button("newer", "← Newer");
+  const next = button("older", "Older →");
+  const where = el("span", { class: "where", "data-test": `${test}-where` });
+  const go = () => load().catch((err) => failed(holder, err));
+  newest.addEventListener("click", () => { pages = []; go(); });
+  newer.addEventListener("click", () => { pages.pop(); go(); });
+  next.addEventListener("click", () => { if (older) { pages.push(older); go(); } });
+  return {
+    node: el("div", { class: "pager" }, newest, newer, where, next),
+    current: () => pages.at(-1) ?? { after: null, first: 1 },
+    newestShown: () => pages.length === 0,
+    restart() { pages = []; go(); },
+    // `count` rows shown from this page; `after`: the cursor of the next, or null at the end
+    shown(count, after) {
+      const { first } = pages.at(-1) ?? { first: 1 };
+      older = after === null ? null : { after, first: first + count };
+      newest.disabled = newer.disabled = pages.length === 0;
+      next.disabled = older === null;
+      where.textContent = count ? `${num(first)}–${num(first + count - 1)}` : "";
+    },
+  };
+}
+
+const cursorParam = (page) => (page.after === null ? "" : `&after=${encodeURIComponent(page.after)}`);
+
 // ---- The decision feed ---------------------------------------------------------------------
+const FEED_PAGE = 50; // rows shown a page
+const FEED_READ = 200; // rows read a page: the judge's own calls, hidden by default, are among them
+
 async function feed(main, { api, poll }) {
   const status = el("span", { class: "live" }, "live");
   const holder = el("div", {});
   const judges = el("input", { type: "checkbox", id: "show-judge" });
   judges.checked = sessionStorage.getItem("arbiter.judge") === "1";
-  judges.addEventListener("change", () => { sessionStorage.setItem("arbiter.judge", judges.checked ? "1" : "0"); load(); });
+  judges.addEventListener("change", () => { sessionStorage.setItem("arbiter.judge", judges.checked ? "1" : "0"); paging.restart(); });
   const toolbar = el("div", { class: "toolbar" }, el("label", { for: "show-judge" }, judges, " show the judge's own calls"));
+  const paging = pager("feed", holder, load);
   let seen = null;
-  main.replaceChildren(el("h1", {}, "Decisions ", status), toolbar, holder);
+  main.replaceChildren(el("h1", {}, "Decisions ", status), toolbar, holder, paging.node);
   async function load() {
-    const body = await api("/arbiter/decisions?limit=200");
-    const rows = body.data.filter((d) => judges.checked || d.mode !== "judge").slice(0, 50);
-    const fresh = new Set(seen ? rows.filter((d) => !seen.has(d.id)).map((d) => d.id) : []);
+    const page = paging.current();
+    const body = await api(`/arbiter/decisions?limit=${FEED_READ}${cursorParam(page)}`);
+    const kept = body.data.filter((d) => judges.checked || d.mode !== "judge");
+    const rows = kept.slice(0, FEED_PAGE);
+    // the next page starts after the last row shown, or after every row read when fewer were
+    // kept than a page holds
+    const full = rows.length === FEED_PAGE;
+    const more = full ? kept.length > FEED_PAGE || body.has_more : body.has_more;
+    const live = paging.newestShown();
+    const fresh = new Set(seen && live ? rows.filter((d) => !seen.has(d.id)).map((d) => d.id) : []);
     seen = new Set(rows.map((d) => d.id));
     holder.replaceChildren(table([
-      ["time", (d) => clock(d.ts)],
+      ["time", (d) => stamp(d.ts)],
       ["tenant", (d) => d.tenant],
       ["task", (d) => d.task],
       ["mode", (d) => d.mode],
@@ -230,13 +304,18 @@ async function feed(main, { api, poll }) {
       ["latency", (d) => ms(d.latency_ms), "n"],
       ["status", (d) => el("span", { class: `pill ${d.status}` }, d.status)],
     ], rows, {
-      test: "feed", empty: "No decisions yet: send a request with model \"auto\".",
+      test: "feed",
+      empty: body.data.length
+        ? "Only the judge's own calls here: tick the box above to show them, or page on."
+        : live ? "No decisions yet: send a request with model \"auto\"." : "No older decisions.",
       rowAttrs: (d) => ({ "data-id": d.id, class: fresh.has(d.id) ? "fresh" : "" }),
     }));
-    status.textContent = `live · ${clock(Date.now() / 1000)}`;
+    paging.shown(rows.length, more ? (full ? rows.at(-1).id : body.last_id) : null);
+    status.textContent = live ? `live · ${clock(Date.now() / 1000)}` : "older page · not refreshing";
+    status.classList.toggle("paused", !live);
   }
   await load();
-  poll(load, 2000);
+  poll(() => (paging.newestShown() ? load() : Promise.resolve()), 2000);
 }
 
 // ---- Why this model --------------------------------------------------------------------------
@@ -248,18 +327,18 @@ async function decision(main, { api, arg }) {
   const eligible = d.candidates.filter((c) => c.eligible);
   const ineligible = d.candidates.filter((c) => !c.eligible);
   const facts = [
-    ["tenant", d.tenant], ["task", d.task], ["mode", d.mode], ["status", d.status],
-    ["cost", usd(d.cost_usd)], [`baseline (${d.baseline_model})`, usd(d.baseline_cost_usd)],
-    ["cost from", d.cost_source], ["latency", ms(d.latency_ms)],
+    ["tenant", short(d.tenant)], ["task", short(d.task)], ["mode", d.mode], ["status", d.status],
+    ["cost", usd(d.cost_usd)], [el("span", {}, "baseline (", short(d.baseline_model), ")"), usd(d.baseline_cost_usd)],
+    ["cost from", short(d.cost_source)], ["latency", ms(d.latency_ms)],
     ["tokens in / out", `${num(d.prompt_tokens)} / ${num(d.completion_tokens)}`],
     ["difficulty", d.difficulty === null ? "–" : d.difficulty.toFixed(3)],
     ["stream", d.stream ? "yes" : "no"], ["time", when(d.ts)],
   ];
-  if (d.error) facts.push(["error", d.error]);
+  if (d.error) facts.push(["error", el("div", { class: "long" }, d.error)]); // whole, in a box of its own
   main.replaceChildren(
-    el("p", { class: "crumb" }, link("#/feed", "← decisions"), ` / ${d.id}`),
-    el("h1", {}, "Why ", el("span", { class: "model", "data-test": "chosen-model" }, d.chosen_model)),
-    el("p", { class: "reason", "data-test": "reason" }, d.reason),
+    el("p", { class: "crumb" }, link("#/feed", "← decisions"), " / ", short(d.id)),
+    el("h1", {}, "Why ", el("span", { class: "model", "data-test": "chosen-model" }, short(d.chosen_model))),
+    el("p", { class: "reason long", "data-test": "reason" }, d.reason),
     el("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     section("Candidates",
       eligible.length
@@ -269,12 +348,12 @@ async function decision(main, { api, arg }) {
       el("p", { class: "note" }, "Score: the quality the policy compared (a Thompson draw from its posterior for this prompt). ",
         "A candidate clears the bar when its score reaches it; the cheapest that clears it wins."),
       table([
-        ["model", (c) => (c.model === d.chosen_model ? el("strong", {}, c.model) : c.model)],
+        ["model", (c) => (c.model === d.chosen_model ? el("strong", {}, short(c.model)) : c.model)],
         ["sampled score", (c) => (c.eligible ? c.score.toFixed(3) : "–"), "n"],
         ["posterior mean", (c) => (c.eligible ? c.mean.toFixed(3) : "–"), "n"],
         ["est. cost", (c) => "$" + fmtSmall(c.est_cost_usd), "n"],
         ["eligible", (c) => (c.eligible ? "yes" : "no")],
-        ["why not", (c) => c.why_not || ""],
+        ["why not", (c) => c.why_not || "", "msg", MESSAGE],
       ], [...eligible, ...ineligible], { test: "candidates", empty: "No candidates: the model was named by the caller." })),
     section("Attempts", table([
       ["#", (a) => String(d.attempts.indexOf(a) + 1), "n"],
@@ -282,13 +361,13 @@ async function decision(main, { api, arg }) {
       ["result", (a) => el("span", { class: `pill ${a.ok ? "ok" : "failed"}` }, a.ok ? "ok" : "failed")],
       ["latency", (a) => ms(a.latency_ms), "n"],
       ["upstream status", (a) => (a.status === null || a.status === undefined ? "–" : String(a.status)), "n"],
-      ["error", (a) => a.error || ""],
+      ["error", (a) => a.error || "", "msg", MESSAGE],
     ], d.attempts, { test: "attempts" })),
     section("Grades", table([
       ["signal", (g) => g.grader],
       ["score", (g) => grade(g.score), "n"],
       ["model", (g) => g.model],
-      ["detail", (g) => g.detail],
+      ["detail", (g) => g.detail, "msg", MESSAGE],
       ["time", (g) => clock(g.ts)],
     ], d.grades, { test: "grades", empty: "Not graded (yet): the judge samples traffic; feedback overrides it." }),
     el("p", { class: "note" }, "The first row is the grade that counts: feedback beats the judge, the judge beats the automatic checks.")),
@@ -296,22 +375,26 @@ async function decision(main, { api, arg }) {
 }
 
 // ---- Alerts, circuits, budgets -------------------------------------------------------------
+const ALERTS_PAGE = 100;
+
 async function alerts(main, { api, poll }) {
   const holder = el("div", {});
-  main.replaceChildren(el("h1", {}, "Alerts"), holder);
+  const paging = pager("alerts", holder, load);
+  main.replaceChildren(el("h1", {}, "Alerts"), holder, paging.node);
   async function load() {
-    const body = await api("/arbiter/alerts?limit=200");
+    const body = await api(`/arbiter/alerts?limit=${ALERTS_PAGE}${cursorParam(paging.current())}`);
     holder.replaceChildren(table([
       ["time", (a) => when(a.ts)],
       ["kind", (a) => el("span", { class: `pill k-${a.kind}` }, a.kind)],
       ["tenant", (a) => a.tenant],
       ["model", (a) => a.model || ""],
       ["task", (a) => a.task || ""],
-      ["message", (a) => a.message, "msg"],
-    ], body.data, { test: "alerts", empty: "No alerts." }));
+      ["message", (a) => a.message, "msg", MESSAGE],
+    ], body.data, { test: "alerts", empty: paging.newestShown() ? "No alerts." : "No older alerts." }));
+    paging.shown(body.data.length, body.has_more ? body.last_id : null);
   }
   await load();
-  poll(load, 5000);
+  poll(() => (paging.newestShown() ? load() : Promise.resolve()), 5000);
 }
 
 async function circuits(main, { api, poll }) {
