@@ -2,9 +2,9 @@
 
 decode_request() validates as Anthropic's API does (400 naming the param): max_tokens required,
 system as a string or text blocks, text/image/tool_use/tool_result blocks, every tool_result
-answering a tool_use of the assistant turn before it. Valid blocks with no OpenAI counterpart
-(document, thinking, ...) decode as OpaquePart; the other top-level fields Anthropic takes go to
-`extras`, any other is a 400 as Anthropic's.
+answering a tool_use of the assistant turn before it. Blocks with no OpenAI counterpart
+(document, thinking, ...) decode as OpaquePart, their shapes checked (anthropic_opaque.py);
+the other top-level fields Anthropic takes go to `extras`, any other is a 400 as Anthropic's.
 Encoding (canonical -> Anthropic body), responses, errors and streams live in
 anthropic_encode.py, anthropic_response.py and anthropic_stream.py, re-exported here.
 """
@@ -35,6 +35,7 @@ from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
+from arbiter.protocols.anthropic_opaque import check_opaque
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
     decode_response,
@@ -424,6 +425,7 @@ def _block(block: Any, role: str, param: str) -> Part:
     if kind == "tool_result" and role == "user":
         return _tool_result(block, param)
     if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
+        check_opaque(kind, block, param)  # sent on as it came: a bad one is the caller's 400
         return OpaquePart("anthropic", kind, block)
     allowed = "text, image, tool_result" if role == "user" else "text, image, tool_use"
     raise InvalidRequest(
