@@ -141,13 +141,13 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             f"metadata.user_id: String should have at most {MAX_USER_ID} characters",
             param="metadata.user_id",
         )
-    messages = _messages(raw_messages)
-    _check_prefill(body, messages)
+    messages, where, system_messages = _messages(raw_messages)
+    _check_prefill(body, messages, where[-1])
     request = CanonicalRequest(
         model=model,
         messages=messages,
         source="anthropic",
-        system=_system(body.get("system")),
+        system=_system(body.get("system")) + system_messages,
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,
@@ -248,11 +248,12 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
             raise InvalidRequest(f"{key}: {rule} when thinking is enabled.", param=key)
 
 
-def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...]) -> None:
+def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...], i: int) -> None:
     """Anthropic's rules for a final assistant message (a prefill), each its 400 after routing
     (only a Claude model takes a prefill, `auto` too), so ours: it may not end in whitespace,
     and with extended thinking enabled it must start with a thinking block (a tool loop's
-    continuation). Runs after _check_thinking: `thinking` is a known-good object here."""
+    continuation). Runs after _check_thinking: `thinking` is a known-good object here. `i`:
+    the last message's place in the client's `messages`."""
     last = messages[-1]
     if last.role != "assistant":
         return
@@ -260,14 +261,13 @@ def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...]) -> None:
     if isinstance(end, TextPart) and end.text != end.text.rstrip():
         raise InvalidRequest(
             "messages: final assistant content cannot end with trailing whitespace",
-            param=f"messages.{len(messages) - 1}.content",
+            param=f"messages.{i}.content",
         )
     thinking = body.get("thinking")
     if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
         return
     first = last.parts[0] if last.parts else None
     if not (isinstance(first, OpaquePart) and first.kind in ("thinking", "redacted_thinking")):
-        i = len(messages) - 1
         raise InvalidRequest(
             f"messages.{i}.content.0.type: When `thinking` is enabled, a final `assistant` "
             "message must start with a thinking block (an assistant prefill cannot be used "
@@ -325,20 +325,84 @@ def _text(block: dict[str, Any], param: str) -> str:
     return text
 
 
-def _messages(raw: list[Any]) -> tuple[Message, ...]:
-    out = tuple(_message(msg, i) for i, msg in enumerate(raw))
-    for i, msg in enumerate(out):
+def _messages(raw: list[Any]) -> tuple[tuple[Message, ...], tuple[int, ...], tuple[str, ...]]:
+    """The user and assistant messages, each one's place in the client's `messages` (for the
+    params errors name), and the texts of its `role: "system"` messages (the SDK's
+    SystemMessageParam), which go after the top-level system prompt: the canonical form keeps
+    system text apart, as chat's system messages anywhere in the list (a Claude model gets
+    the client's own body, with them where they were)."""
+    out: list[Message] = []
+    where: list[int] = []
+    system: list[str] = []
+    for i, msg in enumerate(raw):
+        msg = c.obj(msg, f"messages.{i}")
+        if msg.get("role") == "system":
+            system.extend(_system_message(msg, i))
+        else:
+            out.append(_message(msg, i))
+            where.append(i)
+    if not out:
+        raise InvalidRequest(
+            "messages: at least one user or assistant message is required", param="messages"
+        )
+    for k, msg in enumerate(out):
         # Anthropic's rule; an empty turn also vanishes when translated (OpenAI then gets no
         # messages at all), so it must be the caller's 400, not the upstream's
         empty = all(isinstance(p, TextPart) and not p.text for p in msg.parts)
-        if empty and not (i == len(out) - 1 and msg.role == "assistant"):
+        if empty and not (k == len(out) - 1 and msg.role == "assistant"):
             raise InvalidRequest(
-                f"messages.{i}: all messages must have non-empty content except for the "
+                f"messages.{where[k]}: all messages must have non-empty content except for the "
                 "optional final assistant message",
+                param=f"messages.{where[k]}.content",
+            )
+    _check_tool_pairs(tuple(out), where)
+    return tuple(out), tuple(where), tuple(system)
+
+
+# a system message's beta fields, and the values of theirs that change nothing
+_SYSTEM_MESSAGE_DEFAULTS: dict[str, tuple[Any, ...]] = {
+    "clear_at": (None, "never"),
+    "output_config": (None, {}),
+}
+
+
+def _system_message(msg: dict[str, Any], i: int) -> list[str]:
+    """A `role: "system"` message's texts: its content a non-empty string or text blocks. Its
+    beta fields (`clear_at`, `output_config`) change what the model is shown per turn, which
+    the canonical system text cannot say: set to other than their defaults, they are refused
+    by name, not dropped."""
+    for key, value in msg.items():
+        if key in _SYSTEM_MESSAGE_DEFAULTS:
+            if value in _SYSTEM_MESSAGE_DEFAULTS[key]:
+                continue
+            raise InvalidRequest(
+                f"messages.{i}.{key}: not supported on a system message by this sidecar; send "
+                "the system message without it",
+                param=f"messages.{i}.{key}",
+            )
+        if key not in ("role", "content"):
+            raise InvalidRequest(
+                f"messages.{i}.{key}: Extra inputs are not permitted", param=f"messages.{i}.{key}"
+            )
+    content = msg.get("content")
+    if isinstance(content, str):
+        if not content:
+            raise InvalidRequest(
+                f"messages.{i}: a system message must have non-empty content",
                 param=f"messages.{i}.content",
             )
-    _check_tool_pairs(out)
-    return out
+        return [content]
+    blocks = c.array(content, f"messages.{i}.content", non_empty=True)
+    texts = []
+    for j, block in enumerate(blocks):
+        block = c.obj(block, f"messages.{i}.content.{j}")
+        if block.get("type") != "text":
+            raise InvalidRequest(
+                f"messages.{i}.content.{j}.type: Input should be 'text'",
+                param=f"messages.{i}.content.{j}.type",
+            )
+        texts.append(_text(block, f"messages.{i}.content.{j}"))
+    return texts
 
 
 def _message(msg: Any, i: int) -> Message:
@@ -346,7 +410,8 @@ def _message(msg: Any, i: int) -> Message:
     role = msg.get("role")
     if role not in ("user", "assistant"):
         raise InvalidRequest(
-            f"messages.{i}.role: Input should be 'user' or 'assistant'", param=f"messages.{i}.role"
+            f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'",
+            param=f"messages.{i}.role",
         )
     content = msg.get("content")
     if isinstance(content, str):
@@ -357,10 +422,11 @@ def _message(msg: Any, i: int) -> Message:
     )
 
 
-def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
+def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
     """Anthropic's pairing rule, on turns (consecutive same-role messages count as one): every
     tool_result answers a tool_use of the assistant turn just before, and every tool_use of an
-    assistant turn that a user turn follows is answered in it."""
+    assistant turn that a user turn follows is answered in it. `where`: each message's place
+    in the client's `messages`, which the errors name."""
     # tool_use ids of the assistant turn before the current user turn, in order (a dict: a
     # list's `in` made n results answering n calls cost n^2)
     calls: dict[str, None] = {}
@@ -376,22 +442,22 @@ def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
                 if isinstance(part, ToolCallPart):
                     if part.id in every_call:
                         raise InvalidRequest(
-                            f"messages.{i}.content.{j}: `tool_use` ids must be unique",
-                            param=f"messages.{i}.content.{j}.id",
+                            f"messages.{where[i]}.content.{j}: `tool_use` ids must be unique",
+                            param=f"messages.{where[i]}.content.{j}.id",
                         )
                     every_call.add(part.id)
                     calls[part.id] = None
             continue
         if new_turn:
-            first_of_turn, answered = i, set()
+            first_of_turn, answered = where[i], set()
         for j, part in enumerate(msg.parts):
             if isinstance(part, ToolResultPart):
                 if part.tool_call_id not in calls:
                     raise InvalidRequest(
-                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                        f"messages.{where[i]}.content.{j}: unexpected `tool_use_id` found in "
                         f"`tool_result` blocks: {part.tool_call_id}. Each `tool_result` block "
                         "must have a corresponding `tool_use` block in the previous message.",
-                        param=f"messages.{i}.content.{j}.tool_use_id",
+                        param=f"messages.{where[i]}.content.{j}.tool_use_id",
                     )
                 answered.add(part.tool_call_id)
         turn_ends = i + 1 == len(messages) or messages[i + 1].role != "user"
@@ -489,7 +555,8 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
                 "search_result blocks",
                 param=f"{param}.content.{k}.type",
             )
-    return ToolResultPart(tool_use_id, tuple(parts), c.opt_bool(block.get("is_error"), "is_error"))
+    is_error = c.opt_bool(block.get("is_error"), f"{param}.is_error")
+    return ToolResultPart(tool_use_id, tuple(parts), is_error)
 
 
 def _tool(raw: Any, param: str) -> Tool:
