@@ -47,6 +47,7 @@ from arbiter.protocols.anthropic_response import (
     sse_error_event,
 )
 from arbiter.protocols.anthropic_stream import StreamDecoder, StreamEncoder
+from arbiter.protocols.anthropic_system import system_message, system_prompt, text_of
 
 __all__ = [
     "StreamDecoder",
@@ -82,10 +83,18 @@ _PASSED_ON = frozenset({
     "user_profile_id", "workspace_id",
 })  # fmt: skip
 _KNOWN_FIELDS = _MODELED | _PASSED_ON
-# Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
+# Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol. Those
+# of the anthropic SDK's (2.17) ContentBlockParam and BetaContentBlockParam: a server tool's
+# result is sent back in the next turn's assistant message (a conversation with code execution,
+# web fetch, tool search or an MCP server failed at its second turn when one was missing here).
 _OPAQUE_BLOCKS = frozenset({
     "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
-    "web_search_tool_result", "container_upload",
+    "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
+    "tool_search_tool_result", "container_upload",
+    # beta
+    "advisor_tool_result", "mcp_tool_use", "mcp_tool_result", "mcp_tool_listing", "compaction",
+    "tool_addition", "tool_removal", "fallback",
 })  # fmt: skip
 
 
@@ -147,7 +156,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         model=model,
         messages=messages,
         source="anthropic",
-        system=_system(body.get("system")) + system_messages,
+        system=system_prompt(body.get("system")) + system_messages,
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,
@@ -297,34 +306,6 @@ def _stop_sequence(value: Any, param: str) -> str:
     return text
 
 
-def _system(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,) if value else ()
-    blocks = c.array(value, "system")
-    out = []
-    for i, block in enumerate(blocks):
-        block = c.obj(block, f"system.{i}")
-        if block.get("type") != "text":
-            raise InvalidRequest(
-                f"system.{i}.type: Input should be 'text'", param=f"system.{i}.type"
-            )
-        out.append(_text(block, f"system.{i}"))
-    return tuple(out)
-
-
-def _text(block: dict[str, Any], param: str) -> str:
-    """A text block's text: Anthropic refuses an empty one (its 400, after routing), while a
-    message's plain string content may be empty (the final assistant message's rule)."""
-    text = c.string(block.get("text"), f"{param}.text")
-    if not text:
-        raise InvalidRequest(
-            f"{param}.text: text content blocks must be non-empty", param=f"{param}.text"
-        )
-    return text
-
-
 def _messages(raw: list[Any]) -> tuple[tuple[Message, ...], tuple[int, ...], tuple[str, ...]]:
     """The user and assistant messages, each one's place in the client's `messages` (for the
     params errors name), and the texts of its `role: "system"` messages (the SDK's
@@ -337,7 +318,7 @@ def _messages(raw: list[Any]) -> tuple[tuple[Message, ...], tuple[int, ...], tup
     for i, msg in enumerate(raw):
         msg = c.obj(msg, f"messages.{i}")
         if msg.get("role") == "system":
-            system.extend(_system_message(msg, i))
+            system.extend(system_message(msg, i))
         else:
             out.append(_message(msg, i))
             where.append(i)
@@ -357,52 +338,6 @@ def _messages(raw: list[Any]) -> tuple[tuple[Message, ...], tuple[int, ...], tup
             )
     _check_tool_pairs(tuple(out), where)
     return tuple(out), tuple(where), tuple(system)
-
-
-# a system message's beta fields, and the values of theirs that change nothing
-_SYSTEM_MESSAGE_DEFAULTS: dict[str, tuple[Any, ...]] = {
-    "clear_at": (None, "never"),
-    "output_config": (None, {}),
-}
-
-
-def _system_message(msg: dict[str, Any], i: int) -> list[str]:
-    """A `role: "system"` message's texts: its content a non-empty string or text blocks. Its
-    beta fields (`clear_at`, `output_config`) change what the model is shown per turn, which
-    the canonical system text cannot say: set to other than their defaults, they are refused
-    by name, not dropped."""
-    for key, value in msg.items():
-        if key in _SYSTEM_MESSAGE_DEFAULTS:
-            if value in _SYSTEM_MESSAGE_DEFAULTS[key]:
-                continue
-            raise InvalidRequest(
-                f"messages.{i}.{key}: not supported on a system message by this sidecar; send "
-                "the system message without it",
-                param=f"messages.{i}.{key}",
-            )
-        if key not in ("role", "content"):
-            raise InvalidRequest(
-                f"messages.{i}.{key}: Extra inputs are not permitted", param=f"messages.{i}.{key}"
-            )
-    content = msg.get("content")
-    if isinstance(content, str):
-        if not content:
-            raise InvalidRequest(
-                f"messages.{i}: a system message must have non-empty content",
-                param=f"messages.{i}.content",
-            )
-        return [content]
-    blocks = c.array(content, f"messages.{i}.content", non_empty=True)
-    texts = []
-    for j, block in enumerate(blocks):
-        block = c.obj(block, f"messages.{i}.content.{j}")
-        if block.get("type") != "text":
-            raise InvalidRequest(
-                f"messages.{i}.content.{j}.type: Input should be 'text'",
-                param=f"messages.{i}.content.{j}.type",
-            )
-        texts.append(_text(block, f"messages.{i}.content.{j}"))
-    return texts
 
 
 def _message(msg: Any, i: int) -> Message:
@@ -476,7 +411,7 @@ def _block(block: Any, role: str, param: str) -> Part:
     block = c.obj(block, param)
     kind = block.get("type")
     if kind == "text":
-        return TextPart(_text(block, param))
+        return TextPart(text_of(block, param))
     if kind == "image":
         return _image(block, param)
     if kind == "tool_use" and role == "assistant":
@@ -503,6 +438,9 @@ def _block(block: Any, role: str, param: str) -> Part:
 FILE_IMAGE = "image file"  # an OpaquePart's kind: an image from Anthropic's Files API
 # the blocks Anthropic takes inside a tool_result that OpenAI has no counterpart for
 _IN_TOOL_RESULT = frozenset({FILE_IMAGE, "document", "search_result"})
+# blocks a tool_result may hold and nothing else may (tool search's tool_reference; a browser
+# toolset's browser_state): the SDK's ToolResultBlockParam content
+_ONLY_IN_TOOL_RESULT = frozenset({"tool_reference", "browser_state"})
 
 
 def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
@@ -544,6 +482,11 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
         parts.append(TextPart(content))
     elif content is not None:
         for k, inner in enumerate(c.array(content, f"{param}.content")):
+            kind = inner.get("type") if isinstance(inner, dict) else None
+            if isinstance(kind, str) and kind in _ONLY_IN_TOOL_RESULT:
+                check_opaque(kind, inner, f"{param}.content.{k}")
+                parts.append(OpaquePart("anthropic", kind, inner))
+                continue
             part = _block(inner, "user", f"{param}.content.{k}")
             if isinstance(part, TextPart | ImagePart) or (
                 isinstance(part, OpaquePart) and part.kind in _IN_TOOL_RESULT
@@ -551,8 +494,8 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
                 parts.append(part)
                 continue
             raise InvalidRequest(
-                f"{param}.content.{k}.type: a tool_result holds text, image, document and "
-                "search_result blocks",
+                f"{param}.content.{k}.type: a tool_result holds text, image, document, "
+                "search_result, tool_reference and browser_state blocks",
                 param=f"{param}.content.{k}.type",
             )
     is_error = c.opt_bool(block.get("is_error"), f"{param}.is_error")

@@ -1,12 +1,13 @@
 """The shapes of the Anthropic blocks that have no OpenAI counterpart (documents, thinking,
-search results, container uploads), checked as Anthropic's API checks them. Pure.
+search results, container uploads, a tool_result's tool references and browser states), checked
+as Anthropic's API checks them. Pure.
 
 They are sent on as they came, so a malformed one (a document with no `source`, a thinking block
 whose `thinking` is a number) reached the upstream and came back as its 400, which a client sees
 only as "upstream X returned HTTP 400" (the upstream's own words never reach a client). Checked
 here, it is the caller's 400 naming the field, before any routing. The shapes are those of the
 anthropic SDK's request types (DocumentBlockParam and its sources, ThinkingBlockParam, ...).
-Server-tool blocks (server_tool_use, web_search_tool_result) stay the upstream's to judge.
+Server-tool blocks (server_tool_use, the tool results, MCP blocks) stay the upstream's to judge.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def check_opaque(kind: str, block: dict[str, Any], param: str) -> None:
         _search_result(block, param)
     elif kind == "container_upload":
         _required_string(block, "file_id", param)
+    elif kind == "tool_reference":
+        _required_string(block, "tool_name", param)
+    elif kind == "browser_state":
+        c.array(_required(block, "tabs", param), f"{param}.tabs")
 
 
 def _document(block: dict[str, Any], param: str) -> None:
