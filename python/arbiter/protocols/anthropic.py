@@ -214,7 +214,7 @@ def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[st
 
 
 _MIN_THINKING_BUDGET = 1024
-_THINKING_TYPES = ("enabled", "disabled", "adaptive")
+_THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")  # the SDK's (2.17) union
 
 
 def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
@@ -222,8 +222,9 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
     of what its docs say thinking does not go with (a forced tool, a temperature other than 1,
     top_k, a top_p under 0.95). It is forwarded as it came, and only a Claude model carries it
     (`auto` too), so each was Anthropic's 400 after routing. Other thinking types (disabled,
-    adaptive) are the upstream's to judge; an unknown or missing type is Anthropic's 400 (a
-    tagged union), so ours, or `auto` answered it or not by the model it picked."""
+    adaptive, between_tools) are the upstream's to judge; an unknown or missing type is
+    Anthropic's 400 (a tagged union), so ours, or `auto` answered it or not by the model it
+    picked."""
     thinking = body.get("thinking")
     if thinking is None:
         return
