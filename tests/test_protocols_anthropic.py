@@ -127,7 +127,7 @@ BAD: list[tuple[Any, str | None]] = [
     (_with(["messages"], []), "messages"),
     (_with(["messages"], "hi"), "messages"),
     (_with(["messages", 0], "hi"), "messages.0"),
-    (_with(["messages", 0, "role"], "system"), "messages.0.role"),
+    (_with(["messages", 0, "role"], "developer"), "messages.0.role"),
     (_with(["messages", 0, "role"], "tool"), "messages.0.role"),
     (_with(["messages", 0, "content", 0, "type"], "image_url"), "messages.0.content.0.type"),
     (_with(["messages", 0, "content", 0, "text"], ["nested"]), "messages.0.content.0.text"),

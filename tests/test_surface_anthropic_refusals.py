@@ -78,7 +78,7 @@ BAD_BODIES: dict[str, dict[str, Any]] = {
         "messages": [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "toolu_nowhere", "content": "42"}]}],
     },
-    "role system in messages": {
+    "only a system message, no user or assistant one": {
         "model": "auto", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}],
     },
     "role tool": {"model": "auto", "max_tokens": 10,

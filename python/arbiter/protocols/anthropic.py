@@ -2,9 +2,9 @@
 
 decode_request() validates as Anthropic's API does (400 naming the param): max_tokens required,
 system as a string or text blocks, text/image/tool_use/tool_result blocks, every tool_result
-answering a tool_use of the assistant turn before it. Valid blocks with no OpenAI counterpart
-(document, thinking, ...) decode as OpaquePart; the other top-level fields Anthropic takes go to
-`extras`, any other is a 400 as Anthropic's.
+answering a tool_use of the assistant turn before it. Blocks with no OpenAI counterpart
+(document, thinking, ...) decode as OpaquePart, their shapes checked (anthropic_opaque.py);
+the other top-level fields Anthropic takes go to `extras`, any other is a 400 as Anthropic's.
 Encoding (canonical -> Anthropic body), responses, errors and streams live in
 anthropic_encode.py, anthropic_response.py and anthropic_stream.py, re-exported here.
 """
@@ -35,6 +35,7 @@ from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
+from arbiter.protocols.anthropic_opaque import check_opaque
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
     decode_response,
@@ -46,6 +47,7 @@ from arbiter.protocols.anthropic_response import (
     sse_error_event,
 )
 from arbiter.protocols.anthropic_stream import StreamDecoder, StreamEncoder
+from arbiter.protocols.anthropic_system import system_message, system_prompt, text_of
 
 __all__ = [
     "StreamDecoder",
@@ -81,10 +83,18 @@ _PASSED_ON = frozenset({
     "user_profile_id", "workspace_id",
 })  # fmt: skip
 _KNOWN_FIELDS = _MODELED | _PASSED_ON
-# Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol.
+# Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol. Those
+# of the anthropic SDK's (2.17) ContentBlockParam and BetaContentBlockParam: a server tool's
+# result is sent back in the next turn's assistant message (a conversation with code execution,
+# web fetch, tool search or an MCP server failed at its second turn when one was missing here).
 _OPAQUE_BLOCKS = frozenset({
     "document", "thinking", "redacted_thinking", "search_result", "server_tool_use",
-    "web_search_tool_result", "container_upload",
+    "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
+    "tool_search_tool_result", "container_upload",
+    # beta
+    "advisor_tool_result", "mcp_tool_use", "mcp_tool_result", "mcp_tool_listing", "compaction",
+    "tool_addition", "tool_removal", "fallback",
 })  # fmt: skip
 
 
@@ -140,13 +150,13 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             f"metadata.user_id: String should have at most {MAX_USER_ID} characters",
             param="metadata.user_id",
         )
-    messages = _messages(raw_messages)
-    _check_prefill(body, messages)
+    messages, where, system_messages = _messages(raw_messages)
+    _check_prefill(body, messages, where[-1])
     request = CanonicalRequest(
         model=model,
         messages=messages,
         source="anthropic",
-        system=_system(body.get("system")),
+        system=system_prompt(body.get("system")) + system_messages,
         tools=tools,
         tool_choice=choice,
         parallel_tool_calls=parallel,
@@ -204,7 +214,7 @@ def _output_format(body: dict[str, Any]) -> tuple[ResponseFormat | None, dict[st
 
 
 _MIN_THINKING_BUDGET = 1024
-_THINKING_TYPES = ("enabled", "disabled", "adaptive")
+_THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")  # the SDK's (2.17) union
 
 
 def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
@@ -212,8 +222,9 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
     of what its docs say thinking does not go with (a forced tool, a temperature other than 1,
     top_k, a top_p under 0.95). It is forwarded as it came, and only a Claude model carries it
     (`auto` too), so each was Anthropic's 400 after routing. Other thinking types (disabled,
-    adaptive) are the upstream's to judge; an unknown or missing type is Anthropic's 400 (a
-    tagged union), so ours, or `auto` answered it or not by the model it picked."""
+    adaptive, between_tools) are the upstream's to judge; an unknown or missing type is
+    Anthropic's 400 (a tagged union), so ours, or `auto` answered it or not by the model it
+    picked."""
     thinking = body.get("thinking")
     if thinking is None:
         return
@@ -247,11 +258,12 @@ def _check_thinking(body: dict[str, Any], max_tokens: int | None) -> None:
             raise InvalidRequest(f"{key}: {rule} when thinking is enabled.", param=key)
 
 
-def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...]) -> None:
+def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...], i: int) -> None:
     """Anthropic's rules for a final assistant message (a prefill), each its 400 after routing
     (only a Claude model takes a prefill, `auto` too), so ours: it may not end in whitespace,
     and with extended thinking enabled it must start with a thinking block (a tool loop's
-    continuation). Runs after _check_thinking: `thinking` is a known-good object here."""
+    continuation). Runs after _check_thinking: `thinking` is a known-good object here. `i`:
+    the last message's place in the client's `messages`."""
     last = messages[-1]
     if last.role != "assistant":
         return
@@ -259,14 +271,13 @@ def _check_prefill(body: dict[str, Any], messages: tuple[Message, ...]) -> None:
     if isinstance(end, TextPart) and end.text != end.text.rstrip():
         raise InvalidRequest(
             "messages: final assistant content cannot end with trailing whitespace",
-            param=f"messages.{len(messages) - 1}.content",
+            param=f"messages.{i}.content",
         )
     thinking = body.get("thinking")
     if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
         return
     first = last.parts[0] if last.parts else None
     if not (isinstance(first, OpaquePart) and first.kind in ("thinking", "redacted_thinking")):
-        i = len(messages) - 1
         raise InvalidRequest(
             f"messages.{i}.content.0.type: When `thinking` is enabled, a final `assistant` "
             "message must start with a thinking block (an assistant prefill cannot be used "
@@ -296,48 +307,38 @@ def _stop_sequence(value: Any, param: str) -> str:
     return text
 
 
-def _system(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,) if value else ()
-    blocks = c.array(value, "system")
-    out = []
-    for i, block in enumerate(blocks):
-        block = c.obj(block, f"system.{i}")
-        if block.get("type") != "text":
-            raise InvalidRequest(
-                f"system.{i}.type: Input should be 'text'", param=f"system.{i}.type"
-            )
-        out.append(_text(block, f"system.{i}"))
-    return tuple(out)
-
-
-def _text(block: dict[str, Any], param: str) -> str:
-    """A text block's text: Anthropic refuses an empty one (its 400, after routing), while a
-    message's plain string content may be empty (the final assistant message's rule)."""
-    text = c.string(block.get("text"), f"{param}.text")
-    if not text:
+def _messages(raw: list[Any]) -> tuple[tuple[Message, ...], tuple[int, ...], tuple[str, ...]]:
+    """The user and assistant messages, each one's place in the client's `messages` (for the
+    params errors name), and the texts of its `role: "system"` messages (the SDK's
+    SystemMessageParam), which go after the top-level system prompt: the canonical form keeps
+    system text apart, as chat's system messages anywhere in the list (a Claude model gets
+    the client's own body, with them where they were)."""
+    out: list[Message] = []
+    where: list[int] = []
+    system: list[str] = []
+    for i, msg in enumerate(raw):
+        msg = c.obj(msg, f"messages.{i}")
+        if msg.get("role") == "system":
+            system.extend(system_message(msg, i))
+        else:
+            out.append(_message(msg, i))
+            where.append(i)
+    if not out:
         raise InvalidRequest(
-            f"{param}.text: text content blocks must be non-empty", param=f"{param}.text"
+            "messages: at least one user or assistant message is required", param="messages"
         )
-    return text
-
-
-def _messages(raw: list[Any]) -> tuple[Message, ...]:
-    out = tuple(_message(msg, i) for i, msg in enumerate(raw))
-    for i, msg in enumerate(out):
+    for k, msg in enumerate(out):
         # Anthropic's rule; an empty turn also vanishes when translated (OpenAI then gets no
         # messages at all), so it must be the caller's 400, not the upstream's
         empty = all(isinstance(p, TextPart) and not p.text for p in msg.parts)
-        if empty and not (i == len(out) - 1 and msg.role == "assistant"):
+        if empty and not (k == len(out) - 1 and msg.role == "assistant"):
             raise InvalidRequest(
-                f"messages.{i}: all messages must have non-empty content except for the "
+                f"messages.{where[k]}: all messages must have non-empty content except for the "
                 "optional final assistant message",
-                param=f"messages.{i}.content",
+                param=f"messages.{where[k]}.content",
             )
-    _check_tool_pairs(out)
-    return out
+    _check_tool_pairs(tuple(out), where)
+    return tuple(out), tuple(where), tuple(system)
 
 
 def _message(msg: Any, i: int) -> Message:
@@ -345,7 +346,8 @@ def _message(msg: Any, i: int) -> Message:
     role = msg.get("role")
     if role not in ("user", "assistant"):
         raise InvalidRequest(
-            f"messages.{i}.role: Input should be 'user' or 'assistant'", param=f"messages.{i}.role"
+            f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'",
+            param=f"messages.{i}.role",
         )
     content = msg.get("content")
     if isinstance(content, str):
@@ -356,10 +358,11 @@ def _message(msg: Any, i: int) -> Message:
     )
 
 
-def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
+def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
     """Anthropic's pairing rule, on turns (consecutive same-role messages count as one): every
     tool_result answers a tool_use of the assistant turn just before, and every tool_use of an
-    assistant turn that a user turn follows is answered in it."""
+    assistant turn that a user turn follows is answered in it. `where`: each message's place
+    in the client's `messages`, which the errors name."""
     # tool_use ids of the assistant turn before the current user turn, in order (a dict: a
     # list's `in` made n results answering n calls cost n^2)
     calls: dict[str, None] = {}
@@ -375,22 +378,22 @@ def _check_tool_pairs(messages: tuple[Message, ...]) -> None:
                 if isinstance(part, ToolCallPart):
                     if part.id in every_call:
                         raise InvalidRequest(
-                            f"messages.{i}.content.{j}: `tool_use` ids must be unique",
-                            param=f"messages.{i}.content.{j}.id",
+                            f"messages.{where[i]}.content.{j}: `tool_use` ids must be unique",
+                            param=f"messages.{where[i]}.content.{j}.id",
                         )
                     every_call.add(part.id)
                     calls[part.id] = None
             continue
         if new_turn:
-            first_of_turn, answered = i, set()
+            first_of_turn, answered = where[i], set()
         for j, part in enumerate(msg.parts):
             if isinstance(part, ToolResultPart):
                 if part.tool_call_id not in calls:
                     raise InvalidRequest(
-                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                        f"messages.{where[i]}.content.{j}: unexpected `tool_use_id` found in "
                         f"`tool_result` blocks: {part.tool_call_id}. Each `tool_result` block "
                         "must have a corresponding `tool_use` block in the previous message.",
-                        param=f"messages.{i}.content.{j}.tool_use_id",
+                        param=f"messages.{where[i]}.content.{j}.tool_use_id",
                     )
                 answered.add(part.tool_call_id)
         turn_ends = i + 1 == len(messages) or messages[i + 1].role != "user"
@@ -409,7 +412,7 @@ def _block(block: Any, role: str, param: str) -> Part:
     block = c.obj(block, param)
     kind = block.get("type")
     if kind == "text":
-        return TextPart(_text(block, param))
+        return TextPart(text_of(block, param))
     if kind == "image":
         return _image(block, param)
     if kind == "tool_use" and role == "assistant":
@@ -424,6 +427,7 @@ def _block(block: Any, role: str, param: str) -> Part:
     if kind == "tool_result" and role == "user":
         return _tool_result(block, param)
     if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
+        check_opaque(kind, block, param)  # sent on as it came: a bad one is the caller's 400
         return OpaquePart("anthropic", kind, block)
     allowed = "text, image, tool_result" if role == "user" else "text, image, tool_use"
     raise InvalidRequest(
@@ -435,6 +439,9 @@ def _block(block: Any, role: str, param: str) -> Part:
 FILE_IMAGE = "image file"  # an OpaquePart's kind: an image from Anthropic's Files API
 # the blocks Anthropic takes inside a tool_result that OpenAI has no counterpart for
 _IN_TOOL_RESULT = frozenset({FILE_IMAGE, "document", "search_result"})
+# blocks a tool_result may hold and nothing else may (tool search's tool_reference; a browser
+# toolset's browser_state): the SDK's ToolResultBlockParam content
+_ONLY_IN_TOOL_RESULT = frozenset({"tool_reference", "browser_state"})
 
 
 def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
@@ -476,6 +483,11 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
         parts.append(TextPart(content))
     elif content is not None:
         for k, inner in enumerate(c.array(content, f"{param}.content")):
+            kind = inner.get("type") if isinstance(inner, dict) else None
+            if isinstance(kind, str) and kind in _ONLY_IN_TOOL_RESULT:
+                check_opaque(kind, inner, f"{param}.content.{k}")
+                parts.append(OpaquePart("anthropic", kind, inner))
+                continue
             part = _block(inner, "user", f"{param}.content.{k}")
             if isinstance(part, TextPart | ImagePart) or (
                 isinstance(part, OpaquePart) and part.kind in _IN_TOOL_RESULT
@@ -483,11 +495,12 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
                 parts.append(part)
                 continue
             raise InvalidRequest(
-                f"{param}.content.{k}.type: a tool_result holds text, image, document and "
-                "search_result blocks",
+                f"{param}.content.{k}.type: a tool_result holds text, image, document, "
+                "search_result, tool_reference and browser_state blocks",
                 param=f"{param}.content.{k}.type",
             )
-    return ToolResultPart(tool_use_id, tuple(parts), c.opt_bool(block.get("is_error"), "is_error"))
+    is_error = c.opt_bool(block.get("is_error"), f"{param}.is_error")
+    return ToolResultPart(tool_use_id, tuple(parts), is_error)
 
 
 def _tool(raw: Any, param: str) -> Tool:

@@ -65,10 +65,27 @@ class CallPositions:
         return self._last[0]
 
 
+class _HeldCall:
+    """A tool call that began while another was still streaming: its id, name and fragments."""
+
+    __slots__ = ("arguments", "call_id", "name")
+
+    def __init__(self, call_id: str, name: str) -> None:
+        self.call_id, self.name = call_id, name
+        self.arguments: list[str] = []
+
+
 class StreamDecoder:
     """An OpenAI upstream's chunk payloads (the text after `data: `) -> canonical events.
     Only choice 0 is read. The closing MessageDelta and MessageStop come at `[DONE]` (fed as a
-    payload, or by calling finish()), when usage is known; `done` is then True."""
+    payload, or by calling finish()), when usage is known; `done` is then True.
+
+    Canonical blocks follow one another (Anthropic's rule: no delta after a block's stop), but
+    OpenAI addresses tool-call fragments by `index`, and a server may interleave two calls'
+    fragments (call 1 begins, then more of call 0's arguments). The first call streams live;
+    a call that begins while it is open is held whole and sent, start to stop, once the live
+    block ends (text, a refusal, the finish): closing call 0 when call 1 began cut call 0's
+    arguments, and its late fragments came after its block's stop."""
 
     def __init__(self, model: str = "upstream", stops: Sequence[str] = ()) -> None:
         """`stops`: the caller's stop sequences, to tell a stop on one (matched_stop)."""
@@ -82,6 +99,8 @@ class StreamDecoder:
         self._text_block: int | None = None
         self._refusal_block: int | None = None  # the refusal's block, once one began
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
+        self._held: dict[int, _HeldCall] = {}  # calls begun while a call streams, by position
+        self._call_open = False  # whether the open block is a tool call's
         self._positions = CallPositions()
         self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
@@ -138,10 +157,20 @@ class StreamDecoder:
         return out
 
     def _close(self) -> list[StreamEvent]:
-        if self._open is None:
-            return []
-        index, self._open = self._open, None
-        return [BlockStop(index)]
+        """End the open block, then send each held call whole, in the order they began."""
+        out: list[StreamEvent] = []
+        if self._open is not None:
+            out.append(BlockStop(self._open))
+            self._open, self._call_open = None, False
+        held, self._held = self._held, {}
+        for position, call in held.items():
+            index = self._tool_blocks[position] = self._blocks
+            self._blocks += 1
+            out.append(BlockStart(index, "tool_use", call.call_id, call.name))
+            if call.arguments:
+                out.append(ToolArgsDelta(index, "".join(call.arguments)))
+            out.append(BlockStop(index))
+        return out
 
     def _begin(self) -> tuple[int, list[StreamEvent]]:
         closed = self._close()
@@ -171,9 +200,20 @@ class StreamDecoder:
         position = self._positions.of(call)
         out: list[StreamEvent] = []
         index = self._tool_blocks.get(position)
+        held = self._held.get(position)
+        if index is None and held is None and self._call_open:
+            # another call is streaming: this one waits for its block to end (_close)
+            call_id = call_id_or_made(call.get("id"), self._id, position)
+            held = self._held[position] = _HeldCall(call_id, str(fn.get("name") or ""))
+        if held is not None:
+            if not held.name and fn.get("name"):
+                held.name = str(fn["name"])
+            if arguments := arguments_text(fn.get("arguments")):
+                held.arguments.append(arguments)
+            return []
         if index is None:
             index, out = self._begin()
-            self._tool_blocks[position] = index
+            self._tool_blocks[position], self._call_open = index, True
             out.append(
                 BlockStart(
                     index,
@@ -184,7 +224,6 @@ class StreamDecoder:
             )
         arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
         if arguments:
-            # A fragment for an earlier call after a later one began (rare) keeps its own index.
             out.append(ToolArgsDelta(index, arguments))
         return out
 
