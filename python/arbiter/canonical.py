@@ -189,11 +189,20 @@ class CanonicalUsage:
     # of `output_tokens`, those the model spent reasoning (OpenAI's
     # completion_tokens_details.reasoning_tokens): what the Responses API reports as such
     reasoning_tokens: int = 0
+    # the cost the upstream reported in its usage (`usage.cost`, OpenRouter's style), carried
+    # through a translation so a streamed answer's final usage says it as the body's does
+    cost: float | None = None
 
     @property
     def prompt_tokens(self) -> int:
         """All input tokens, cached or not (OpenAI's `prompt_tokens`)."""
         return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
+
+def reported_cost(usage: dict[str, Any]) -> float | None:
+    """A usage object's numeric `cost`, else None (bool is an int to Python, never a cost)."""
+    cost = usage.get("cost")
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,7 @@ class StreamDecoder:
             or self._usage.cache_read_input_tokens,
             cache_creation_input_tokens=late.cache_creation_input_tokens
             or self._usage.cache_creation_input_tokens,
+            cost=late.cost if late.cost is not None else self._usage.cost,
         )
         sequence = delta.get("stop_sequence")
         return MessageDelta(

@@ -460,7 +460,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
 
 
 def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {
             "cached_tokens": usage.cache_read_input_tokens,
@@ -470,6 +470,9 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.prompt_tokens + usage.output_tokens,
     }
+    if usage.cost is not None:  # an upstream's reported cost (a stream's final usage says it)
+        out["cost"] = usage.cost
+    return out
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
