@@ -237,16 +237,26 @@ class MessageStart:
 @dataclass(frozen=True, slots=True)
 class BlockStart:
     """`refusal`: the model's refusal text (OpenAI's `delta.refusal`), its deltas TextDeltas.
-    Encoders with no refusal form of their own render it as a text block."""
+    Encoders with no refusal form of their own render it as a text block. `thinking`: an
+    Anthropic thinking block, its deltas ThinkingDeltas; only a decoder asked for them makes
+    them (the Responses API shows them as a reasoning item), other encoders skip them."""
 
     index: int
-    kind: Literal["text", "tool_use", "refusal"]
+    kind: Literal["text", "tool_use", "refusal", "thinking"]
     id: str | None = None  # tool_use only
     name: str | None = None  # tool_use only
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """Thinking text (never the answer's: collectors reading TextDeltas do not see it)."""
+
     index: int
     text: str
 
@@ -286,6 +296,7 @@ StreamEvent: TypeAlias = (
     MessageStart
     | BlockStart
     | TextDelta
+    | ThinkingDelta
     | ToolArgsDelta
     | BlockStop
     | MessageDelta
