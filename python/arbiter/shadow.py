@@ -193,10 +193,9 @@ class Shadow:
         """Maybe send this answered request to a challenger too, in the background; and to
         the model its plan names for a latency probe."""
         # a copy would have the provider act again or store a second answer (server_tools.py):
-        # never shadowed
-        kept = _provider_side(req.body)
+        # never shadowed (read only when a copy would be made: most answers make none)
         if plan.latency_probe is not None:
-            if kept is not None:
+            if (kept := _provider_side(req.body)) is not None:
                 self._skip(kept)
             else:
                 self._probe_latency(req, plan, plan.latency_probe)
@@ -206,7 +205,7 @@ class Shadow:
         rate = self.cfg.tenant_rates.get(plan.tenant, rate)
         if rate <= 0.0 or self._rng.random() >= rate:
             return
-        if kept is not None:
+        if (kept := _provider_side(req.body)) is not None:
             self._skip(kept)
             return
         candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
