@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import request_log
 from arbiter.cache.answer import Entry, dump_answer, footprint, load_answer
-from arbiter.cache.keys import Keys, control, keys_for, links_media, uncacheable
+from arbiter.cache.keys import Control, Keys, control, keys_for, links_media, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
 from arbiter.config import CacheSettings, TenantSettings
@@ -185,13 +185,7 @@ class ResponseCache:
         if not self.on_for(tenant):
             return BYPASS
         ctl = control(req.cache_control)
-        why = (
-            "cache-control" if not ctl.read and not ctl.write
-            else uncacheable(req.body)
-            or ("linked_media" if not self.settings.linked_media and links_media(req.body)
-                else None)
-        )  # fmt: skip
-        if why is not None:
+        if (why := self._bypass_reason(req, ctl)) is not None:
             self.counts["bypass"] += 1
             return Lookup("bypass", why=why)
         clamp = req.max_tokens if req.limit_injected else None
@@ -220,6 +214,16 @@ class ResponseCache:
             return self._hit(look)
         self.counts["miss"] += 1
         return look
+
+    def _bypass_reason(self, req: ChatRequest, ctl: Control) -> str | None:
+        """Why the cache neither answers nor stores `req`, or None."""
+        if not ctl.read and not ctl.write:
+            return "cache-control"
+        if (why := uncacheable(req.body)) is not None:
+            return why
+        if not self.settings.linked_media and links_media(req.body):
+            return "linked_media"
+        return None
 
     async def _follow(
         self, look: Lookup, wait: bool, watch: Callable[[], AbstractContextManager[object]]
