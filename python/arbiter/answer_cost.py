@@ -13,15 +13,14 @@ import dataclasses
 
 import orjson
 
+from arbiter.canonical import reported_cost as usage_cost
 from arbiter.types import ChatResult
 
 
 def reported_cost(body: dict[str, object]) -> float | None:
     """The body's numeric `usage.cost` (after with_request_cost: the request's), else None."""
     usage = body.get("usage")
-    cost = usage.get("cost") if isinstance(usage, dict) else None
-    # bool is an int to Python, never a cost
-    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+    return usage_cost(usage) if isinstance(usage, dict) else None
 
 
 def with_reported_cost(out: dict[str, object], answer: dict[str, object]) -> dict[str, object]:

@@ -189,11 +189,20 @@ class CanonicalUsage:
     # of `output_tokens`, those the model spent reasoning (OpenAI's
     # completion_tokens_details.reasoning_tokens): what the Responses API reports as such
     reasoning_tokens: int = 0
+    # the cost the upstream reported in its usage (`usage.cost`, OpenRouter's style), carried
+    # through a translation so a streamed answer's final usage says it as the body's does
+    cost: float | None = None
 
     @property
     def prompt_tokens(self) -> int:
         """All input tokens, cached or not (OpenAI's `prompt_tokens`)."""
         return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
+
+def reported_cost(usage: dict[str, Any]) -> float | None:
+    """A usage object's numeric `cost`, else None (bool is an int to Python, never a cost)."""
+    cost = usage.get("cost")
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,16 +237,26 @@ class MessageStart:
 @dataclass(frozen=True, slots=True)
 class BlockStart:
     """`refusal`: the model's refusal text (OpenAI's `delta.refusal`), its deltas TextDeltas.
-    Encoders with no refusal form of their own render it as a text block."""
+    Encoders with no refusal form of their own render it as a text block. `thinking`: an
+    Anthropic thinking block, its deltas ThinkingDeltas; only a decoder asked for them makes
+    them (the Responses API shows them as a reasoning item), other encoders skip them."""
 
     index: int
-    kind: Literal["text", "tool_use", "refusal"]
+    kind: Literal["text", "tool_use", "refusal", "thinking"]
     id: str | None = None  # tool_use only
     name: str | None = None  # tool_use only
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """Thinking text (never the answer's: collectors reading TextDeltas do not see it)."""
+
     index: int
     text: str
 
@@ -277,6 +296,7 @@ StreamEvent: TypeAlias = (
     MessageStart
     | BlockStart
     | TextDelta
+    | ThinkingDelta
     | ToolArgsDelta
     | BlockStop
     | MessageDelta

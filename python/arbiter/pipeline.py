@@ -707,6 +707,8 @@ class Pipeline:
             key_id=plan.principal.key_id,
             error=error.code if error else None,
             cost_source=source,  # type: ignore[arg-type]
+            # why the response cache did not answer it, when it was bypassed for a reason
+            cache_info={"bypass": why} if (why := _bypass_why(plan)) is not None else None,
         )
         # settled before the record: a strict commit that fails (the store down) raises here,
         # and the calls were made and may be billed all the same; the request's end would
@@ -779,3 +781,7 @@ def _stops(req: ChatRequest) -> Sequence[str]:
     """The caller's stop sequences when its request came translated (an Anthropic client's):
     an OpenAI upstream's answer may name the one it stopped on."""
     return req.canonical.stop if req.canonical is not None else ()
+
+
+def _bypass_why(plan: Plan) -> str | None:
+    return plan.cache.why if plan.cache is not None else None

@@ -76,6 +76,8 @@ def validate_patch(patch: Any) -> dict[str, Any]:
                     param=key,
                 )
             out[key] = {str(k): float(v) for k, v in value.items()}
+        elif key == "image_tokens" and value is None:
+            out[key] = None  # back to the model's family rule (Registry.apply)
         elif key == "image_tokens":  # the config's parser, so a patch is what a config may say
             try:
                 out[key] = image_rules.parse(value).spec if isinstance(value, str) else None
@@ -83,7 +85,9 @@ def validate_patch(patch: Any) -> dict[str, Any]:
                 raise InvalidRequest(f"'image_tokens': {err}.", param=key) from None
             if out[key] is None:
                 raise InvalidRequest(
-                    f"'image_tokens' must be a string ({image_rules.SPEC_FORMS}).", param=key
+                    f"'image_tokens' must be a string ({image_rules.SPEC_FORMS}) or null "
+                    "(the model's family rule).",
+                    param=key,
                 )
         else:
             raise InvalidRequest(
@@ -276,6 +280,8 @@ class Registry:
             fields = {k: v for k, v in patch.items() if k != "enabled"}
             if "priors" in fields:
                 fields["priors"] = {**base.priors, **fields["priors"]}
+            if "image_tokens" in fields and fields["image_tokens"] is None:
+                fields["image_tokens"] = self._family_rule(base)
             model = dataclasses.replace(base, **fields)
             prices = (model.price_in_per_mtok, model.price_out_per_mtok)
             if self._base_prices.get(name, prices) != prices and name in self._price_factors:
@@ -298,6 +304,14 @@ class Registry:
         self._overrides, self._models, self._disabled = fresh, models, disabled
         self._discovered, self._unpriced = found, unpriced
         return True
+
+    def _family_rule(self, m: ModelSettings) -> str:
+        """The image rule of `m`'s family (by its upstream name and protocol), what a patch of
+        `image_tokens: null` sets whatever the config named."""
+        up = self._upstreams.get(m.upstream)
+        return image_rules.default_spec(
+            m.upstream_model or m.name, up.protocol if up is not None else "openai"
+        )
 
     def _read_discovered(self, rows: Iterable[DiscoveredRow]) -> dict[str, Discovered]:
         """The store's rows this config lets in: the upstream is configured with discovery on,

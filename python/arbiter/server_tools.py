@@ -12,6 +12,16 @@ or a latency probe (the copy would perform them again).
 
 Tools the client runs (functions, OpenAI's `custom`, Anthropic's bash / text editor / computer /
 memory tools) only ask the model to emit a call: the answer is the model's alone.
+
+A stored answer is the provider's too (`stored`): Chat Completions' `store: true` has OpenAI keep
+the completion as an object of its own, which the caller may later list, fetch by its id or feed
+to evals and distillation. A hit would hand back another request's id (an object stored for that
+request, or none), and a shadow copy would store a second completion under the caller's account.
+The spec's default is false there, so a request without `store` is an ordinary one. The
+Responses API's default is true, but Arbiter answers it statelessly (its answer says `store:
+false`, nothing is kept upstream: the call is a Chat Completions call without `store`) and
+refuses `store: true` with a 400 (protocols/openai_responses.py), so no Responses request
+reaches the cache or the shadow asking to be stored.
 """
 
 from __future__ import annotations
@@ -43,3 +53,15 @@ def acting(body: dict[str, Any]) -> str | None:
         if not kind.startswith(_CLIENT_TOOL_PREFIXES):
             return f"the {kind[:64]!r} tool"
     return None
+
+
+def stored(body: dict[str, Any]) -> str | None:
+    """`'store'` when the request asks the provider to keep its answer (`store: true`), else
+    None (false, null and absent alike: the spec's default is false)."""
+    return "'store'" if body.get("store") is True else None
+
+
+def provider_side(body: dict[str, Any]) -> str | None:
+    """What in this request has the provider act on its own side or keep its answer (never
+    served from or stored in the cache, never copied to another model), or None."""
+    return acting(body) or stored(body)

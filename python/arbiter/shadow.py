@@ -43,7 +43,7 @@ from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY
 from arbiter.routing_types import context_need
-from arbiter.server_tools import acting
+from arbiter.server_tools import acting, stored
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
     body_for,
@@ -192,10 +192,11 @@ class Shadow:
     def after_answer(self, req: ChatRequest, plan: Plan, served: str) -> None:
         """Maybe send this answered request to a challenger too, in the background; and to
         the model its plan names for a latency probe."""
-        # a copy would have the provider act again (server_tools.py): never shadowed
+        # a copy would have the provider act again or store a second answer (server_tools.py):
+        # never shadowed (read only when a copy would be made: most answers make none)
         if plan.latency_probe is not None:
-            if acting(req.body) is not None:
-                self._skip("server_tools")
+            if (kept := _provider_side(req.body)) is not None:
+                self._skip(kept)
             else:
                 self._probe_latency(req, plan, plan.latency_probe)
         if not self.active or plan.mode != "routed":
@@ -204,8 +205,8 @@ class Shadow:
         rate = self.cfg.tenant_rates.get(plan.tenant, rate)
         if rate <= 0.0 or self._rng.random() >= rate:
             return
-        if acting(req.body) is not None:
-            self._skip("server_tools")
+        if (kept := _provider_side(req.body)) is not None:
+            self._skip(kept)
             return
         candidates = [m for m in self.challengers.targets() if m != served and self._fits(req, m)]
         if not candidates:
@@ -541,3 +542,10 @@ class Shadow:
 
 
 Observer = Callable[[GradeRecord], None]
+
+
+def _provider_side(body: dict[str, Any]) -> str | None:
+    """Why a copy of this request must not be made (the skip's name), or None."""
+    if acting(body) is not None:
+        return "server_tools"
+    return "stored" if stored(body) is not None else None

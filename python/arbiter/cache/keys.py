@@ -33,14 +33,14 @@ import orjson
 from arbiter.canonical import Protocol
 from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
-from arbiter.server_tools import acting
+from arbiter.server_tools import provider_side
 
 # delivery only: never part of a key
 _DELIVERY = frozenset({"stream", "stream_options", "user", "metadata"})
-# answers the canonical form cannot hold (several choices, log-probabilities, reasoning blocks,
-# audio; citations, _asks_citations): such requests bypass the cache instead of being served a
-# poorer answer
-_UNCACHEABLE = ("logprobs", "top_logprobs", "thinking", "audio", "modalities", "prediction")
+# answers the canonical form cannot hold (several choices, log-probabilities, reasoning blocks
+# (`_thinks`), audio; citations, _asks_citations): such requests bypass the cache instead of
+# being served a poorer answer
+_UNCACHEABLE = ("logprobs", "top_logprobs", "audio", "modalities", "prediction")
 
 
 class Keys(NamedTuple):
@@ -121,10 +121,22 @@ def uncacheable(body: dict[str, Any]) -> str | None:
     for name in _UNCACHEABLE:
         if body.get(name):
             return name
+    if _thinks(body.get("thinking")):
+        return "thinking"
     if _asks_citations(body.get("messages")):
         return "citations"
-    # the provider acts for it (searches, fetches, MCP calls): a hit would skip the actions
-    return acting(body)
+    # the provider acts for it (searches, fetches, MCP calls: a hit would skip the actions) or
+    # keeps the answer as an object of its own (`store: true`: a hit would give another's id)
+    return provider_side(body)
+
+
+def _thinks(thinking: Any) -> bool:
+    """Whether Anthropic's `thinking` turns thinking on (`enabled`, `adaptive`, a type not
+    known here): its answer has thinking blocks the canonical form does not hold. `disabled`
+    (or none) answers as a request without it does, and is cached like one."""
+    if not thinking:
+        return False
+    return not (isinstance(thinking, dict) and thinking.get("type") == "disabled")
 
 
 def _asks_citations(messages: Any) -> bool:

@@ -28,12 +28,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import request_log
 from arbiter.cache.answer import Entry, dump_answer, footprint, load_answer
-from arbiter.cache.keys import Keys, control, keys_for, links_media, uncacheable
+from arbiter.cache.keys import Control, Keys, control, keys_for, links_media, uncacheable
 from arbiter.cache.matcher import Matcher, NullMatcher, SemanticMatch, off_loop
 from arbiter.canonical import CanonicalResponse
 from arbiter.config import CacheSettings, TenantSettings
@@ -71,6 +71,9 @@ class Lookup:
     vector: numpy.ndarray | None = None  # the last user turn's embedding (semantic side)
     tenant: str = ""
     flight: _Flight | None = None  # set when this request leads its key's flight (settle it)
+    # a bypass's reason (keys.uncacheable's words, `linked_media`, `cache-control`): the
+    # request's decision says it (`cache_info.bypass`)
+    why: str | None = None
 
 
 @dataclass(slots=True)
@@ -182,20 +185,16 @@ class ResponseCache:
         if not self.on_for(tenant):
             return BYPASS
         ctl = control(req.cache_control)
-        if (
-            (not ctl.read and not ctl.write)
-            or uncacheable(req.body) is not None
-            or (not self.settings.linked_media and links_media(req.body))
-        ):
+        if (why := self._bypass_reason(req, ctl)) is not None:
             self.counts["bypass"] += 1
-            return BYPASS
+            return Lookup("bypass", why=why)
         clamp = req.max_tokens if req.limit_injected else None
         ctx = request_log.CURRENT.get()
         beta = ctx.anthropic_beta if ctx is not None else None
         keys = keys_for(req.protocol, req.body, principal, clamp, beta)
         if not ctl.read:
             self.counts["bypass"] += 1
-            look = Lookup("bypass", True, keys, tenant=tenant)
+            look = Lookup("bypass", True, keys, tenant=tenant, why="cache-control")
             if self.semantic and keys.context is not None:  # it is written: embed it too
                 look.vector = await self._embed(keys.text or "")
             return look
@@ -215,6 +214,16 @@ class ResponseCache:
             return self._hit(look)
         self.counts["miss"] += 1
         return look
+
+    def _bypass_reason(self, req: ChatRequest, ctl: Control) -> str | None:
+        """Why the cache neither answers nor stores `req`, or None."""
+        if not ctl.read and not ctl.write:
+            return "cache-control"
+        if (why := uncacheable(req.body)) is not None:
+            return why
+        if not self.settings.linked_media and links_media(req.body):
+            return "linked_media"
+        return None
 
     async def _follow(
         self, look: Lookup, wait: bool, watch: Callable[[], AbstractContextManager[object]]
@@ -388,6 +397,8 @@ class ResponseCache:
             return
         now = self.clock()
         keys = look.keys
+        if answer.usage.cost is not None:  # the source call's, never a hit's (cost 0)
+            answer = replace(answer, usage=replace(answer.usage, cost=None))
         embedding = None
         if look.vector is not None:
             import numpy

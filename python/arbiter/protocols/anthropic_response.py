@@ -16,6 +16,7 @@ from arbiter.canonical import (
     StopReason,
     TextPart,
     ToolCallPart,
+    reported_cost,
 )
 from arbiter.protocols._check import INPUT_LEVELS_IN_ANSWER, writable_below
 from arbiter.protocols.anthropic_encode import TOOL_ID_CHARS
@@ -45,16 +46,20 @@ def usage_in(raw: Any) -> CanonicalUsage:
         output_tokens=_count(usage, "output_tokens"),
         cache_read_input_tokens=_count(usage, "cache_read_input_tokens"),
         cache_creation_input_tokens=_count(usage, "cache_creation_input_tokens"),
+        cost=reported_cost(usage),
     )
 
 
-def usage_out(usage: CanonicalUsage) -> dict[str, int]:
-    return {
+def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cache_read_input_tokens": usage.cache_read_input_tokens,
         "cache_creation_input_tokens": usage.cache_creation_input_tokens,
     }
+    if usage.cost is not None:  # an upstream's reported cost, as it said it
+        out["cost"] = usage.cost
+    return out
 
 
 def decode_response(body: Any) -> CanonicalResponse:

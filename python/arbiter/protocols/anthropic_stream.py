@@ -22,6 +22,7 @@ from arbiter.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
 from arbiter.protocols.anthropic_response import (
@@ -84,8 +85,11 @@ class StreamDecoder:
     True at message_stop, the only sign of a complete answer. Garbage and `error` events raise
     UpstreamError."""
 
-    def __init__(self, model: str = "upstream") -> None:
+    def __init__(self, model: str = "upstream", *, thinking: bool = False) -> None:
+        """`thinking`: thinking blocks are kept too (BlockStart "thinking", ThinkingDelta),
+        for a client protocol that shows them (the Responses API's reasoning items)."""
         self._model = model
+        self._thinking = thinking
         self._index: dict[int, int] = {}  # upstream block index -> canonical index
         self._usage = CanonicalUsage()
         self.done = False
@@ -132,7 +136,9 @@ class StreamDecoder:
                 return [TextDelta(index, str(delta["text"]))]
             if delta.get("type") == "input_json_delta":
                 return [ToolArgsDelta(index, str(delta["partial_json"]))]
-            return []  # citations, thinking, signature deltas: nothing canonical
+            if delta.get("type") == "thinking_delta":  # (its block is kept only when asked)
+                return [ThinkingDelta(index, str(delta["thinking"]))]
+            return []  # citations, signature deltas: nothing canonical
         if kind == "content_block_stop":
             index = self._index.get(int(event["index"]))
             return [] if index is None else [BlockStop(index)]
@@ -145,6 +151,15 @@ class StreamDecoder:
 
     def _block_start(self, upstream_index: int, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
+        if kind == "thinking" and self._thinking:
+            index = self._index[upstream_index] = len(self._index)
+            thought = block.get("thinking")
+            start = BlockStart(index, "thinking")
+            return (
+                [start, ThinkingDelta(index, thought)]
+                if isinstance(thought, str) and thought
+                else [start]
+            )
         if kind not in ("text", "tool_use"):
             return []
         index = self._index[upstream_index] = len(self._index)
@@ -170,6 +185,7 @@ class StreamDecoder:
             or self._usage.cache_read_input_tokens,
             cache_creation_input_tokens=late.cache_creation_input_tokens
             or self._usage.cache_creation_input_tokens,
+            cost=late.cost if late.cost is not None else self._usage.cost,
         )
         sequence = delta.get("stop_sequence")
         return MessageDelta(
@@ -206,6 +222,7 @@ class StreamEncoder:
         # Sent as one delta, they are the object the whole answer gives: {"_raw": text} when
         # they are not one (anthropic_response.tool_input).
         self._args: dict[int, list[str]] = {}
+        self._thinking: set[int] = set()  # thinking blocks: not shown
 
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
@@ -217,7 +234,14 @@ class StreamEncoder:
             return (
                 _frame("message_start", {"type": "message_start", "message": message}) + self.ping()
             )
+        if isinstance(event, ThinkingDelta) or (
+            isinstance(event, BlockStart | BlockStop) and event.index in self._thinking
+        ):
+            return b""  # (an OpenAI upstream has no thinking to show)
         if isinstance(event, BlockStart):
+            if event.kind == "thinking":
+                self._thinking.add(event.index)
+                return b""
             if event.kind == "tool_use":
                 self._args[event.index] = []
             block: dict[str, Any] = (

@@ -14,6 +14,7 @@ from arbiter.canonical import (
     StopReason,
     TextPart,
     ToolCallPart,
+    reported_cost,
 )
 from arbiter.errors import UpstreamError
 
@@ -55,17 +56,21 @@ def usage_in(raw: Any) -> CanonicalUsage:
         output_tokens=output,
         cache_read_input_tokens=min(cached, prompt),
         reasoning_tokens=min(reasoning, output),
+        cost=reported_cost(usage),
     )
 
 
 def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
     """Cache writes count as prompt tokens too: OpenAI has no field of their own."""
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.prompt_tokens + usage.output_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
     }
+    if usage.cost is not None:  # an upstream's reported cost, as it said it
+        out["cost"] = usage.cost
+    return out
 
 
 def arguments_text(arguments: Any) -> str:

@@ -273,7 +273,7 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
             parts = (
                 (TextPart(output),)
                 if isinstance(output, str)
-                else _parts(c.array(output, f"{where}.output"), where)
+                else _parts(c.array(output, f"{where}.output"), where, field="output")
             )
             content = tuple(p for p in parts if isinstance(p, TextPart | ImagePart))
             # a tool result holds text and images; its files go with it in the same turn
@@ -303,12 +303,16 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
     return tuple(Message(role, tuple(parts)) for role, parts in out)
 
 
-def _parts(content: Any, where: str, *, non_empty: bool = False) -> tuple[Part, ...]:
+def _parts(
+    content: Any, where: str, *, non_empty: bool = False, field: str = "content"
+) -> tuple[Part, ...]:
+    """A message's `content` (or, `field="output"`, a function_call_output's `output`) as
+    canonical parts; a refusal names the part's path under `field`."""
     if isinstance(content, str):
         return (TextPart(content),)
     out: list[Part] = []
-    for j, part in enumerate(c.array(content, f"{where}.content", non_empty=non_empty)):
-        at = f"{where}.content[{j}]"
+    for j, part in enumerate(c.array(content, f"{where}.{field}", non_empty=non_empty)):
+        at = f"{where}.{field}[{j}]"
         part = c.obj(part, at)
         kind = part.get("type")
         if kind in ("input_text", "output_text", "text"):
@@ -460,7 +464,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
 
 
 def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {
             "cached_tokens": usage.cache_read_input_tokens,
@@ -470,6 +474,9 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.prompt_tokens + usage.output_tokens,
     }
+    if usage.cost is not None:  # an upstream's reported cost (a stream's final usage says it)
+        out["cost"] = usage.cost
+    return out
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:

@@ -15,6 +15,11 @@ Response with usage. An item's done events wait for the next item or the stop re
 item an answer was cut in says `incomplete`, as OpenAI's do. Every event has a
 `sequence_number` counting from 0. A failure after the stream began is an `error` event then
 `response.failed`, whose output holds every item streamed so far (the open one `incomplete`).
+An Anthropic upstream's thinking block is a `reasoning` item whose one content part is its
+`reasoning_text` (output_item.added, reasoning_text.delta..., reasoning_text.done,
+output_item.done), as OpenAI streams a reasoning model's text: a stream cut mid-thinking ends
+with that item `incomplete` in `response.failed`, what the client was shown. Its signature is
+not passed on (no `encrypted_content`: Arbiter sends no reasoning item to any model).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from arbiter.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
 from arbiter.protocols.openai_responses import (
@@ -65,6 +71,8 @@ class _Item:
         return len(self.closed)
 
     def done(self, status: str) -> dict[str, Any]:
+        if self.kind == "reasoning":
+            return reasoning_item(self.id, "".join(self.text), status)
         if self.kind in ("refusal", "message"):
             return {**message_item(self.id, "", status), "content": [*self.closed, self.part()]}
         return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments), status)
@@ -115,8 +123,18 @@ class StreamEncoder:
             if event.kind == "refusal" and ended is not None and ended.kind == "message":
                 return self._refusal_part(ended, event.index)
             return self._flush("completed") + self._start(event)
-        if isinstance(event, TextDelta | ToolArgsDelta) and event.index not in self._items:
+        if (
+            isinstance(event, TextDelta | ThinkingDelta | ToolArgsDelta)
+            and event.index not in self._items
+        ):
             return b""  # a fragment for a block already closed (OpenAI upstreams, rare)
+        if isinstance(event, ThinkingDelta):
+            item = self._items[event.index]
+            item.text.append(event.text)
+            return self._event("response.reasoning_text.delta", {
+                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+                "delta": event.text,
+            })  # fmt: skip
         if isinstance(event, TextDelta):
             item = self._items[event.index]
             item.text.append(event.text)
@@ -168,6 +186,12 @@ class StreamEncoder:
     def _start(self, event: BlockStart) -> bytes:
         index = self._started
         self._started += 1
+        if event.kind == "thinking":
+            item = _Item("reasoning", item_id(self._rid, "rs", index), index)
+            self._items[event.index] = item
+            return self._event("response.output_item.added", {
+                "output_index": index, "item": reasoning_item(item.id, "", "in_progress"),
+            })  # fmt: skip
         if event.kind != "tool_use":
             kind = "refusal" if event.kind == "refusal" else "message"
             self._refused = self._refused or kind == "refusal"
@@ -223,6 +247,11 @@ class StreamEncoder:
             out += self._part_done(item)
         elif item.kind == "message":
             out = self._text_done(item) + self._part_done(item)
+        elif item.kind == "reasoning":
+            out = self._event("response.reasoning_text.done", {
+                "item_id": item.id, "output_index": item.output_index, "content_index": 0,
+                "text": "".join(item.text),
+            })  # fmt: skip
         else:
             out = self._event("response.function_call_arguments.done", {
                 "item_id": item.id, "name": item.name, "output_index": item.output_index,
@@ -252,3 +281,12 @@ class StreamEncoder:
             "failed", output=output, error={"code": code, "message": err.message}
         )
         return out + self._event("response.failed", {"response": failed})
+
+
+def reasoning_item(item_id_: str, text: str, status: str) -> dict[str, Any]:
+    """A thinking block as the Responses API's reasoning item: its text the one content part
+    (no summary was asked for; OpenAI's gpt-oss streams its reasoning so)."""
+    return {
+        "type": "reasoning", "id": item_id_, "summary": [],
+        "content": [{"type": "reasoning_text", "text": text}], "status": status,
+    }  # fmt: skip

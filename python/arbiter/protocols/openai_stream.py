@@ -23,6 +23,7 @@ from arbiter.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
 )
 from arbiter.errors import UpstreamError
@@ -294,6 +295,8 @@ class StreamEncoder:
         if isinstance(event, TextDelta):
             field = "refusal" if event.index in self._refusals else "content"
             return self._chunk({field: event.text})
+        if isinstance(event, ThinkingDelta):
+            return b""  # thinking blocks (kept only when a decoder was asked): not shown
         if isinstance(event, ToolArgsDelta):
             if not event.partial_json:
                 return b""

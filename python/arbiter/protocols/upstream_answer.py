@@ -22,7 +22,10 @@ def decode_answer(
     return anthropic_response.decode_response(body)
 
 
-def stream_decoder(protocol: Protocol | str, model: str) -> StreamDecoder:
+def stream_decoder(
+    protocol: Protocol | str, model: str, *, thinking: bool = False
+) -> StreamDecoder:
+    """`thinking`: an Anthropic stream's thinking blocks kept (for a client that shows them)."""
     if protocol == "openai":
         return openai_stream.StreamDecoder(model)
-    return anthropic_stream.StreamDecoder(model)
+    return anthropic_stream.StreamDecoder(model, thinking=thinking)

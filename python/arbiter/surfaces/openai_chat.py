@@ -217,7 +217,7 @@ def _content_text(content: Any, i: int, role: str) -> tuple[str, bool]:
             parts.append(part["text"])
         elif kind in ("image_url", "input_image"):
             images = True
-            _check_data_url(part.get("image_url"), f"messages[{i}].content[{j}].image_url.url")
+            _check_data_url(part, f"messages[{i}].content[{j}].image_url")
         elif kind == "input_audio":  # _check_part saw its data and format are strings
             check_inline_audio(part["input_audio"], f"messages[{i}].content[{j}].input_audio")
         elif kind == "file":  # _check_part saw `file` is an object
@@ -276,16 +276,22 @@ def _check_file(file: dict[str, Any], param: str) -> None:
         raise InvalidRequest(f"'{param}' needs 'file_id' or 'file_data'.", param=param)
 
 
-def _check_data_url(spec: Any, param: str) -> None:
-    """An inline (data URL) image must be an image in valid base64 (image_data.py). One
-    written as RFC 2397 allows but not as `data:<type>;base64,` (`;BASE64`, a `;name=`
-    parameter) is forwarded in that form: what every upstream takes."""
-    url = spec.get("url") if isinstance(spec, dict) else None
+def _check_data_url(part: dict[str, Any], param: str) -> None:
+    """An inline (data URL) image must be an image in valid base64 (image_data.py), whether
+    `image_url` is the object (`{"url": ...}`, `param`.url) or the URL itself (an
+    `input_image` part's string, vLLM's; `param`). One written as RFC 2397 allows but not as
+    `data:<type>;base64,` (`;BASE64`, a `;name=` parameter) is forwarded in that form: what
+    every upstream takes. (A linked one is image_links.py's, either form.)"""
+    spec = part.get("image_url")
+    holder, key = (spec, "url") if isinstance(spec, dict) else (part, "image_url")
+    if holder is spec:
+        param = f"{param}.url"
+    url = holder.get(key)
     if isinstance(url, str) and url[:5].lower() == "data:":
         media_type, data = split_data_url(url, param)
         check_inline_image(media_type, data, param)
         if not url.startswith(f"data:{media_type};base64,"):
-            spec["url"] = f"data:{media_type};base64,{data}"
+            holder[key] = f"data:{media_type};base64,{data}"
 
 
 def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:

@@ -89,7 +89,8 @@ def _stream_codec(
     echo: Echo, upstream: Protocol, model: str, decision_id: str, created: int
 ) -> RelayCodec:
     encoder = StreamEncoder(response_id(decision_id), model, echo, created)
-    return Translating(stream_decoder(upstream, model), encoder)
+    # an Anthropic upstream's thinking streams as a reasoning item (openai_responses_stream.py)
+    return Translating(stream_decoder(upstream, model, thinking=True), encoder)
 
 
 def render_result(

@@ -31,7 +31,7 @@ from arbiter.protocols.anthropic_response import stop_reason_in
 from arbiter.protocols.anthropic_stream import upstream_error
 from arbiter.protocols.openai_response import finish_reason_out
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream import lenient_json, whole_answer
+from arbiter.upstream import lenient_json, sse_answer, whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
@@ -112,6 +112,8 @@ class AnthropicUpstream(HTTPProvider):
         payload = {**body, "model": model.upstream_model or model.name}
         payload.pop("stream", None)
         raw, headers = await self._fetch(orjson.dumps(payload), model.name)
+        if sse_answer.is_event_stream(headers, raw):  # streamed though not asked to
+            raw = await self._fold(raw, headers, model.name)
         data, raw = answer_and_bytes(raw, model.name)
         if not isinstance(data.get("content"), list):
             raise UpstreamError(f"{model.name}: malformed answer from upstream")
@@ -131,6 +133,14 @@ class AnthropicUpstream(HTTPProvider):
             protocol=self.protocol,
             upstream_headers=forwarded_headers(headers),
         )
+
+    async def _fold(self, raw: bytes, headers: httpx.Headers, model: str) -> bytes:
+        """An event stream answering this non-streaming call, as the Message it stands for
+        (sse_answer.py: the stream path's reading and limits)."""
+        resp = sse_answer.as_response(raw, headers)
+        until = sse_answer.deadline(self._failover.total_timeout_s)
+        stream = AnthropicStream(model, resp, until, self.settings)
+        return await sse_answer.folded(stream, sse_answer.AnthropicFold(model), model)
 
     async def open_stream(
         self, body: dict[str, Any], model: ModelSettings, *, deadline: float | None = None

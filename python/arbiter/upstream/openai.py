@@ -19,7 +19,7 @@ from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import content_text
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream import lenient_json, whole_answer
+from arbiter.upstream import lenient_json, sse_answer, whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
@@ -94,6 +94,8 @@ class OpenAIUpstream(HTTPProvider):
     async def complete(self, body: dict[str, Any], model: ModelSettings) -> ChatResult:
         started = time.perf_counter()
         raw, headers = await self._fetch(self._payload(body, model), model.name)
+        if sse_answer.is_event_stream(headers, raw):  # streamed though not asked to
+            raw = await self._fold(raw, headers, model.name, body.get("n"))
         try:
             data, exact = lenient_json.read(raw)
             if not exact:  # characters read as U+FFFD: relay the answer as read
@@ -119,6 +121,15 @@ class OpenAIUpstream(HTTPProvider):
             protocol=self.protocol,
             upstream_headers=forwarded_headers(headers),
         )
+
+    async def _fold(self, raw: bytes, headers: httpx.Headers, model: str, n: Any) -> bytes:
+        """An event stream answering this non-streaming call, as the chat.completion it
+        stands for (sse_answer.py: the stream path's reading and limits)."""
+        resp = sse_answer.as_response(raw, headers)
+        until = sse_answer.deadline(self._failover.total_timeout_s)
+        stream = _OpenAIStream(model, resp, until, self.settings)
+        stream.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+        return await sse_answer.folded(stream, sse_answer.OpenAIFold(model), model)
 
     async def open_stream(
         self,
