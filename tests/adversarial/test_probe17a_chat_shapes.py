@@ -1,5 +1,6 @@
 """Outside probe (seventeenth session): the official `openai` SDK sending /v1/chat/completions
-fields whose shape the spec fixes but Arbiter did not check. `tools: "x"`, a function tool
+fields whose shape the spec fixes but Arbiter did not check. `tools: "x"`, `tool_choice:
+"sometimes"` (with tools), an allowed_tools choice without its mode, a function tool
 without a name, an earlier call's `arguments` sent as an object, a user message without
 content, `prediction: "x"`, a json_schema format without its `json_schema`, `audio: "x"` and
 more went to the OpenAI-protocol upstream as they came (the sim answered 200; OpenAI answers
@@ -56,6 +57,19 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
      "tools[0].function.strict"),
     ("a custom tool without a name", {"tools": [{"type": "custom", "custom": {}}]},
      "tools[0].custom.name"),
+    ("tool_choice a word OpenAI lacks", {"tools": [FN], "tool_choice": "sometimes"},
+     "tool_choice"),
+    ("tool_choice a number", {"tools": [FN], "tool_choice": 1}, "tool_choice"),
+    ("tool_choice without a type", {"tools": [FN], "tool_choice": {}}, "tool_choice.type"),
+    ("allowed_tools not an object",
+     {"tools": [FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": "x"}},
+     "tool_choice.allowed_tools"),
+    ("allowed_tools in a mode OpenAI lacks",
+     {"tools": [FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
+         "mode": "sometimes", "tools": [FN]}}}, "tool_choice.allowed_tools.mode"),
+    ("allowed_tools without tools",
+     {"tools": [FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
+         "mode": "auto"}}}, "tool_choice.allowed_tools.tools"),
     ("functions not an array", {"functions": "x"}, "functions"),
     ("a function without a name (deprecated functions)", {"functions": [{}]}, "functions[0].name"),
     ("function_call a wrong word", {"functions": [{"name": "f"}], "function_call": "always"},
@@ -122,6 +136,10 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 GOOD: list[tuple[str, dict[str, Any]]] = [
     ("function and custom tools", {"tools": [FN, {"type": "custom", "custom": {"name": "g"}}]}),
     ("a tool type the spec does not name", {"tools": [FN, {"type": "retrieval"}]}),
+    ("tool_choice required", {"tools": [FN], "tool_choice": "required"}),
+    ("allowed_tools",
+     {"tools": [FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
+         "mode": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}}}),
     ("deprecated functions and function_call",
      {"functions": [{"name": "f"}], "function_call": {"name": "f"}}),
     ("function_call a word", {"functions": [{"name": "f"}], "function_call": "auto"}),
