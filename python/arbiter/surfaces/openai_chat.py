@@ -159,14 +159,18 @@ def _check_message_fields(msg: dict[str, Any], i: int, role: str) -> None:
             f"Missing required parameter: 'messages[{i}].content'.",
             param=f"messages[{i}].content",
         )
-    name = msg.get("name")
-    if name is not None or role == "function":
-        c.string(name, f"messages[{i}].name", non_empty=role == "function")
+    name = msg.get("name")  # each path formatted only when at fault (every message pays)
+    if (name is not None or role == "function") and not (
+        isinstance(name, str) and (name or role != "function")
+    ):
+        c.string(name, f"messages[{i}].name", non_empty=True)
     if role == "assistant":
-        openai_chat_tools.check_message_calls(msg, f"messages[{i}]")
-        c.opt_string(msg.get("refusal"), f"messages[{i}].refusal")
+        openai_chat_tools.check_message_calls(msg, i)
+        refusal = msg.get("refusal")
+        if refusal is not None and not isinstance(refusal, str):
+            c.string(refusal, f"messages[{i}].refusal")
         audio = msg.get("audio")  # an earlier spoken answer, named by its id
-        if audio is not None:
+        if audio is not None and not (isinstance(audio, dict) and isinstance(audio.get("id"), str)):
             c.string(c.obj(audio, f"messages[{i}].audio").get("id"), f"messages[{i}].audio.id")
 
 
