@@ -126,7 +126,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("web_search_options not an object", {"web_search_options": "x"}, "web_search_options"),
     ("a search context size OpenAI lacks", {"web_search_options": {"search_context_size": "huge"}},
      "web_search_options.search_context_size"),
-    ("prompt_cache_retention a wrong word", {"prompt_cache_retention": "forever"},
+    ("prompt_cache_retention not a string", {"prompt_cache_retention": 24},
      "prompt_cache_retention"),
     ("prompt_cache_options not an object", {"prompt_cache_options": "x"}, "prompt_cache_options"),
     ("moderation not an object", {"moderation": 1}, "moderation"),
