@@ -1,13 +1,13 @@
 """Outside probe (seventeenth session): the official `openai` SDK sending /v1/chat/completions
 fields whose shape the spec fixes but Arbiter did not check. `tools: "x"`, `tool_choice:
-"sometimes"` (with tools), an allowed_tools choice without its mode, a function tool
-without a name, an earlier call's `arguments` sent as an object, a user message without
-content, `prediction: "x"`, a json_schema format without its `json_schema`, `audio: "x"` and
-more went to the OpenAI-protocol upstream as they came (the sim answered 200; OpenAI answers
-400 after routing, a compatible server guesses), and `audio: "x"` was a 400 blaming the pool
-with no param. Each is now the caller's 400 in OpenAI's error shape naming the field, before
-any upstream call; the shapes the spec allows (and tool / format types it does not name, which
-compatible servers take) still pass."""
+"sometimes"` (with tools), `top_logprobs` without `logprobs: true`, an allowed_tools choice
+without its mode, a function tool without a name, an earlier call's `arguments` sent as an
+object, a user message without content, `prediction: "x"`, a json_schema format without its
+`json_schema`, `audio: "x"` and more went to the OpenAI-protocol upstream as they came (the sim
+answered 200; OpenAI answers 400 after routing, a compatible server guesses), and `audio: "x"`
+was a 400 blaming the pool with no param. Each is now the caller's 400 in OpenAI's error shape
+naming the field, before any upstream call; the shapes the spec allows (and tool / format types
+it does not name, which compatible servers take) still pass."""
 
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("allowed_tools without tools",
      {"tools": [FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
          "mode": "auto"}}}, "tool_choice.allowed_tools.tools"),
+    ("top_logprobs without logprobs", {"top_logprobs": 2}, "top_logprobs"),
+    ("top_logprobs with logprobs false", {"logprobs": False, "top_logprobs": 0}, "top_logprobs"),
     ("functions not an array", {"functions": "x"}, "functions"),
     ("a function without a name (deprecated functions)", {"functions": [{}]}, "functions[0].name"),
     ("function_call a wrong word", {"functions": [{"name": "f"}], "function_call": "always"},
@@ -137,6 +139,7 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
     ("function and custom tools", {"tools": [FN, {"type": "custom", "custom": {"name": "g"}}]}),
     ("a tool type the spec does not name", {"tools": [FN, {"type": "retrieval"}]}),
     ("tool_choice required", {"tools": [FN], "tool_choice": "required"}),
+    ("top_logprobs with logprobs", {"logprobs": True, "top_logprobs": 2}),
     ("allowed_tools",
      {"tools": [FN], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
          "mode": "required", "tools": [{"type": "function", "function": {"name": "f"}}]}}}),

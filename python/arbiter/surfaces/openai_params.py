@@ -84,6 +84,11 @@ def check_chat_fields(body: dict[str, Any]) -> None:
         raise InvalidRequest(
             f"'top_logprobs' must be an integer in [0, {MAX_TOP_LOGPROBS}].", param="top_logprobs"
         )
+    if top is not None and body.get("logprobs") is not True:  # the spec's rule; OpenAI and
+        # vLLM refuse it (forwarded: their 400 after routing, and no log-probabilities here)
+        raise InvalidRequest(
+            "'logprobs' must be set to true when 'top_logprobs' is used.", param="top_logprobs"
+        )
     _check_limits(body)
 
 
