@@ -82,6 +82,9 @@ class StreamDecoder:
         self._text_block: int | None = None
         self._refusal_block: int | None = None  # the refusal's block, once one began
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
+        # calls that began while another call's block was open: (id, name, argument text) per
+        # position, each a block of its own once that one closes (see _tool_fragment)
+        self._held: dict[int, tuple[str, str, list[str]]] = {}
         self._positions = CallPositions()
         self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
@@ -141,7 +144,16 @@ class StreamDecoder:
         if self._open is None:
             return []
         index, self._open = self._open, None
-        return [BlockStop(index)]
+        out: list[StreamEvent] = [BlockStop(index)]
+        for position, (call_id, name, arguments) in self._held.items():
+            held = self._tool_blocks[position] = self._blocks
+            self._blocks += 1
+            out.append(BlockStart(held, "tool_use", call_id, name))
+            if arguments:
+                out.append(ToolArgsDelta(held, "".join(arguments)))
+            out.append(BlockStop(held))
+        self._held.clear()
+        return out
 
     def _begin(self) -> tuple[int, list[StreamEvent]]:
         closed = self._close()
@@ -171,6 +183,21 @@ class StreamDecoder:
         position = self._positions.of(call)
         out: list[StreamEvent] = []
         index = self._tool_blocks.get(position)
+        arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
+        if index is None and (position in self._held or self._open_is_call()):
+            # Calls may interleave (each fragment names its index): while one call's block is
+            # open, a later call is held whole until that block closes, as the open one may
+            # still get fragments. Closing it early (as before) sent those to a closed block:
+            # the Responses API dropped them (the call's arguments came out "{}") and an
+            # Anthropic client got deltas after content_block_stop. Blocks stay one after
+            # another; a later call's text just comes at once when the open one ends.
+            held = self._held.get(position)
+            if held is None:
+                call_id = call_id_or_made(call.get("id"), self._id, position)
+                held = self._held[position] = (call_id, str(fn.get("name") or ""), [])
+            if arguments:
+                held[2].append(arguments)
+            return out
         if index is None:
             index, out = self._begin()
             self._tool_blocks[position] = index
@@ -182,11 +209,16 @@ class StreamDecoder:
                     str(fn.get("name") or ""),
                 )
             )
-        arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
         if arguments:
-            # A fragment for an earlier call after a later one began (rare) keeps its own index.
+            # a fragment for a call whose block closed (text came between: rare) keeps its index
             out.append(ToolArgsDelta(index, arguments))
         return out
+
+    def _open_is_call(self) -> bool:
+        return self._open is not None and self._open not in (
+            self._text_block,
+            self._refusal_block,
+        )
 
     def finish(self) -> list[StreamEvent]:
         if self.done:
