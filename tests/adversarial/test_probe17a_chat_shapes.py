@@ -122,6 +122,7 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
      "prediction.type"),
     ("prediction without content", {"prediction": {"type": "content"}}, "prediction.content"),
     ("audio not an object", {"audio": "x"}, "audio"),
+    ("audio output without its settings", {"modalities": ["text", "audio"]}, "audio"),
     ("audio without a format", {"audio": {"voice": "alloy"}}, "audio.format"),
     ("audio in a format OpenAI lacks", {"audio": {"voice": "alloy", "format": "ogg"}},
      "audio.format"),

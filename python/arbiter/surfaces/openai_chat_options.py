@@ -1,6 +1,7 @@
 """A chat request's object-valued options checked for shape before routing (the spec's
 CreateChatCompletionRequest): `response_format`'s json_schema, `prediction`, `audio`,
-`web_search_options`, `prompt_cache_retention` / `prompt_cache_options` and `moderation`.
+`web_search_options`, `prompt_cache_retention` / `prompt_cache_options` and `moderation`, and
+the `audio` that `modalities: ["audio"]` requires.
 
 They are forwarded to an OpenAI-protocol upstream as they came. Unchecked, a malformed one
 (`prediction: "x"`, a json_schema format without its `json_schema`, `audio: "x"`) was OpenAI's
@@ -20,7 +21,7 @@ from arbiter.protocols import _check as c
 OPTION_FIELDS = frozenset(
     {
         *("response_format", "prediction", "audio", "web_search_options", "moderation"),
-        *("prompt_cache_retention", "prompt_cache_options"),
+        *("prompt_cache_retention", "prompt_cache_options", "modalities"),
     }
 )
 AUDIO_FORMATS = ("wav", "aac", "mp3", "flac", "opus", "pcm16")
@@ -34,6 +35,13 @@ def check_options(body: dict[str, Any]) -> None:
     _response_format(body.get("response_format"))
     _prediction(body.get("prediction"))
     _audio(body.get("audio"))
+    modalities = body.get("modalities")  # its items' words are openai_params' check
+    if isinstance(modalities, list) and "audio" in modalities and body.get("audio") is None:
+        raise InvalidRequest(  # the spec: `audio` is required when audio output is asked for
+            "Missing required parameter: 'audio' (its voice and format are required when "
+            "'modalities' includes \"audio\").",
+            param="audio",
+        )
     _web_search(body.get("web_search_options"))
     # only typed, as on /v1/responses: OpenAI adds retentions (and ttls, modes)
     c.opt_string(body.get("prompt_cache_retention"), "prompt_cache_retention")
