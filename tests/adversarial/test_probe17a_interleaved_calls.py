@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from arbiter.canonical import BlockStart, BlockStop, ToolArgsDelta
 from arbiter.protocols.openai_stream import StreamDecoder
 from tests.adversarial.hostile_upstream import scripted_upstream
 from tests.inproc import raw_openai_upstream, sidecar_in_process
-from tests.sdk_clients import anthropic_events, sdks
+from tests.sdk_clients import anthropic_events, openai_chunks, sdks
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -56,12 +57,35 @@ TOOLS = [
 ]
 
 
-async def _answer(writer: asyncio.StreamWriter) -> None:
-    writer.write(
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n"
-        % len(SSE)
-        + SSE
-    )
+# an emoji's UTF-16 halves (as a JavaScript server escapes them) cut apart in call 0's
+# arguments, with a fragment of call 1 between them
+SPLIT = (
+    b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in CHUNKS[:2])
+    + b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"oa-raw","choices"'
+    b':[{"index":0,"finish_reason":null,"delta":{"tool_calls":[{"index":0,"function":'
+    b'{"arguments":"{\\"city\\":\\"Paris \\ud83d"}}]}}]}\n\n'
+    + b"data: "
+    + orjson.dumps(_args(1, '{"tz":"Europe/Paris"}'))
+    + b"\n\n"
+    + b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"oa-raw","choices"'
+    b':[{"index":0,"finish_reason":null,"delta":{"tool_calls":[{"index":0,"function":'
+    b'{"arguments":"\\ude00\\"}"}}]}}]}\n\n'
+    + b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in CHUNKS[-2:])
+    + b"data: [DONE]\n\n"
+)
+
+
+def _answering(sse: bytes) -> Callable[[asyncio.StreamWriter], Awaitable[None]]:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"content-length: %d\r\n\r\n" % len(sse) + sse
+        )
+
+    return answer
+
+
+_answer = _answering(SSE)
 
 
 def test_the_decoder_keeps_each_interleaved_calls_arguments_in_its_own_block() -> None:
@@ -124,5 +148,36 @@ def test_responses_and_anthropic_clients_get_both_calls_whole(tmp_path: Path) ->
                 elif event["type"] == "content_block_stop":
                     stopped.add(event["index"])
             assert {names[i]: json.loads(t) for i, t in partial.items()} == WANT
+
+    asyncio.run(main())
+
+
+def test_a_character_cut_between_interleaved_calls_is_joined(tmp_path: Path) -> None:
+    """The same-protocol relay joins an emoji's halves across a chunk of another call (they
+    were both U+FFFD: that chunk was read as ending the string the first half waits in)."""
+
+    async def main() -> None:
+        async with (
+            scripted_upstream(_answering(SPLIT)) as (port, _),
+            sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
+        ):
+            r = await sc.client.post(
+                "/v1/chat/completions",
+                json={"model": "oa-raw", "stream": True, "tools": [
+                    {"type": "function", "function": t} for t in
+                    ({"name": "get_weather"}, {"name": "get_time"})],
+                      "messages": [{"role": "user", "content": "Weather and time in Paris?"}]},
+                headers=sc.auth,
+            )  # fmt: skip
+            chunks, done = openai_chunks(r.content)
+            assert done
+            args: dict[int, str] = {}
+            for chunk in chunks:
+                for choice in chunk["choices"]:
+                    for call in choice["delta"].get("tool_calls") or ():
+                        text = call.get("function", {}).get("arguments") or ""
+                        args[call["index"]] = args.get(call["index"], "") + text
+            got = {i: json.loads(text) for i, text in args.items()}
+            assert got == {0: {"city": "Paris \U0001f600"}, 1: {"tz": "Europe/Paris"}}
 
     asyncio.run(main())
