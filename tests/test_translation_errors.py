@@ -20,17 +20,17 @@ pytestmark = pytest.mark.timeout(60)
 USER = [{"role": "user", "content": "hi"}]
 BAD_TURNS = [*USER, {"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]
 
+# fields OpenAI takes that the translation cannot read. A malformed `tools` or json_schema
+# format was such a case too, until the chat surface refused it for every model (before any
+# routing: tests/adversarial/test_probe17a_chat_shapes.py)
 CASES: list[tuple[dict[str, Any], str, str]] = [
-    ({"tools": {"a": 1}}, "tools", "Invalid value for 'tools': Input should be a list"),
     (
-        {"tools": [{"type": "function", "function": {"name": "x", "parameters": "no"}}]},
-        "tools[0].function.parameters",
-        "Invalid value for 'tools[0].function.parameters': Input should be an object",
-    ),
-    (
-        {"response_format": {"type": "json_schema"}},
-        "response_format.json_schema",
-        "Invalid value for 'response_format.json_schema': Input should be an object",
+        {
+            "tools": [{"type": "custom", "custom": {"name": "g"}}],
+            "tool_choice": {"type": "custom", "custom": {"name": "g"}},
+        },
+        "tool_choice",
+        "Invalid value for 'tool_choice'",
     ),
     (
         {"messages": [*BAD_TURNS, {"role": "user", "content": [{"type": "bogus"}]}]},

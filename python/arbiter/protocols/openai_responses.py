@@ -63,6 +63,7 @@ _READ = frozenset({
     "top_logprobs", "include",
 })  # fmt: skip
 _VERBOSITY = ("low", "medium", "high")
+REASONING_SUMMARIES = ("auto", "concise", "detailed")  # the spec's Reasoning.summary
 _TRUNCATIONS = ("auto", "disabled")
 MAX_SAFETY_IDENTIFIER = 64  # characters, as chat's (surfaces/openai_params.py)
 # the `include` value that asks for log-probabilities; other values (encrypted reasoning, image
@@ -140,7 +141,10 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
             param="safety_identifier",
         )
     if body.get("stream_options") is not None:
-        c.obj(body["stream_options"], "stream_options")
+        options = c.obj(body["stream_options"], "stream_options")
+        c.opt_bool(options.get("include_obfuscation"), "stream_options.include_obfuscation")
+    # for hosted tools, which Arbiter never runs: ignored, yet typed as the spec types it
+    c.opt_integer(body.get("max_tool_calls"), "max_tool_calls", minimum=0)
     instructions = c.opt_string(body.get("instructions"), "instructions")
     system = [instructions] if instructions else []
     raw_input = body.get("input")
@@ -177,10 +181,19 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         if effort is not None:
             extras["reasoning_effort"] = effort
         # echoed only: the Chat Completions view has no summaries (`generate_summary` is its
-        # deprecated name)
-        summary = c.opt_string(reasoning.get("summary"), "reasoning.summary")
+        # deprecated name). Echoed, so held to the spec's words: "lots" made the Response
+        # object one its own schema (Reasoning.summary) refuses
+        summary = c.opt_choice(
+            c.opt_string(reasoning.get("summary"), "reasoning.summary"),
+            "reasoning.summary",
+            REASONING_SUMMARIES,
+        )
         if summary is None:
-            summary = c.opt_string(reasoning.get("generate_summary"), "reasoning.generate_summary")
+            summary = c.opt_choice(
+                c.opt_string(reasoning.get("generate_summary"), "reasoning.generate_summary"),
+                "reasoning.generate_summary",
+                REASONING_SUMMARIES,
+            )
     if verbosity is not None:  # Chat Completions' `verbosity`: OpenAI only, like the effort
         extras["verbosity"] = verbosity
     metadata = c.metadata(body.get("metadata"))

@@ -19,13 +19,15 @@ from arbiter.image_data import check_inline_image, split_data_url
 from arbiter.protocols import _check as c
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
-from arbiter.surfaces import openai_params
+from arbiter.surfaces import openai_chat_options, openai_chat_tools, openai_params
 from arbiter.types import ChatRequest, ChatResult
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# the roles whose messages the spec requires `content` of (an assistant's may be only calls)
+_CONTENT_REQUIRED = frozenset({"system", "developer", "user", "tool"})
 # orjson reads up to 1024 levels but writes at most 254: a body it read yet cannot forward would
 # fail later, after routing. Fewer brackets than this cannot nest that deep (skip the check).
 _MAX_NESTING = 254
@@ -83,6 +85,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
             raise InvalidRequest(
                 f"Invalid value for 'messages[{i}].role': {role!r}.", param=f"messages[{i}].role"
             )
+        _check_message_fields(msg, i, role)
         text, images = _content_text(msg.get("content"), i, role)
         has_images = has_images or images
         texts.append(text)
@@ -93,6 +96,8 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
     elif not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean.", param="stream")
     openai_params.check_chat(body)  # the fields forwarded as they came, and both token limits
+    openai_chat_tools.check_tool_fields(body)
+    openai_chat_options.check_options(body)
     max_tokens = body.get("max_completion_tokens")  # both nullable: null means unset
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
@@ -141,6 +146,32 @@ def _asks_for_audio(body: dict[str, Any]) -> bool:
     model as a clip in the prompt does: routed elsewhere, the answer came back text only."""
     modalities = body.get("modalities")
     return body.get("audio") is not None or (isinstance(modalities, list) and "audio" in modalities)
+
+
+def _check_message_fields(msg: dict[str, Any], i: int, role: str) -> None:
+    """What the spec requires of a message of this role, before it is forwarded as it came: a
+    user, system, developer or tool message without content (null or absent) was OpenAI's 400
+    after routing and an empty prompt elsewhere; `name` is a string (a function message's is
+    required); an assistant message's calls are checked by openai_chat_tools, its refusal is
+    text and its audio an {id}."""
+    if role in _CONTENT_REQUIRED and msg.get("content") is None:
+        raise InvalidRequest(
+            f"Missing required parameter: 'messages[{i}].content'.",
+            param=f"messages[{i}].content",
+        )
+    name = msg.get("name")  # each path formatted only when at fault (every message pays)
+    if (name is not None or role == "function") and not (
+        isinstance(name, str) and (name or role != "function")
+    ):
+        c.string(name, f"messages[{i}].name", non_empty=True)
+    if role == "assistant":
+        openai_chat_tools.check_message_calls(msg, i)
+        refusal = msg.get("refusal")
+        if refusal is not None and not isinstance(refusal, str):
+            c.string(refusal, f"messages[{i}].refusal")
+        audio = msg.get("audio")  # an earlier spoken answer, named by its id
+        if audio is not None and not (isinstance(audio, dict) and isinstance(audio.get("id"), str)):
+            c.string(c.obj(audio, f"messages[{i}].audio").get("id"), f"messages[{i}].audio.id")
 
 
 def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:

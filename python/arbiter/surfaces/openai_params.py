@@ -84,6 +84,11 @@ def check_chat_fields(body: dict[str, Any]) -> None:
         raise InvalidRequest(
             f"'top_logprobs' must be an integer in [0, {MAX_TOP_LOGPROBS}].", param="top_logprobs"
         )
+    if top is not None and body.get("logprobs") is not True:  # the spec's rule; OpenAI and
+        # vLLM refuse it (forwarded: their 400 after routing, and no log-probabilities here)
+        raise InvalidRequest(
+            "'logprobs' must be set to true when 'top_logprobs' is used.", param="top_logprobs"
+        )
     _check_limits(body)
 
 
@@ -214,10 +219,20 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
             "specified.",
             param="tool_choice",
         )
-    kind = choice.get("type") if isinstance(choice, dict) else None
-    where = _NAMED_CHOICES.get(kind) if isinstance(kind, str) else None
+    if choice == "required":
+        return
+    if not isinstance(choice, dict):  # a word OpenAI lacks was forwarded as it came
+        raise InvalidRequest(
+            "Invalid value for 'tool_choice': use 'none', 'auto', 'required' or an object "
+            "naming a tool.",
+            param="tool_choice",
+        )
+    kind = c.string(choice.get("type"), "tool_choice.type", non_empty=True)
+    if kind == "allowed_tools":
+        _check_allowed_tools(choice.get("allowed_tools"))
+    where = _NAMED_CHOICES.get(kind)
     if where is None:
-        return  # "required", allowed_tools, ...: nothing named to look for
+        return  # allowed_tools, or a type the spec does not name: nothing named to look for
     named = c.obj(choice.get(where), f"tool_choice.{where}")
     name = c.string(named.get("name"), f"tool_choice.{where}.name", non_empty=True)
     offered = (
@@ -230,3 +245,23 @@ def _check_tool_choice(body: dict[str, Any]) -> None:
             f"Invalid value for 'tool_choice': no {kind} named {name[:64]!r} in 'tools'.",
             param=f"tool_choice.{where}.name",
         )
+
+
+ALLOWED_TOOLS_MODES = ("auto", "required")
+
+
+def _check_allowed_tools(spec: Any) -> None:
+    """An allowed_tools choice's object: a mode and a non-empty array of tool objects (which
+    of them are offered, the canonical decoder checks when it translates)."""
+    spec = c.obj(spec, "tool_choice.allowed_tools")
+    mode = spec.get("mode")
+    if mode is None:
+        raise InvalidRequest(
+            "Missing required parameter: 'tool_choice.allowed_tools.mode'.",
+            param="tool_choice.allowed_tools.mode",
+        )
+    c.opt_choice(mode, "tool_choice.allowed_tools.mode", ALLOWED_TOOLS_MODES)
+    for i, tool in enumerate(
+        c.array(spec.get("tools"), "tool_choice.allowed_tools.tools", non_empty=True)
+    ):
+        c.obj(tool, f"tool_choice.allowed_tools.tools[{i}]")

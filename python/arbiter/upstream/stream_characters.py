@@ -197,13 +197,18 @@ def _place(item: Any, position: int) -> int:
 
 def _speaks_of(value: Any, path: _Path) -> bool:
     """Whether an event that lacks the string at `path` ends it: any event, unless the string
-    lies in a list item (an OpenAI choice) and the event's same list is not empty and does not
-    hold that item (an event of another choice, with n > 1)."""
+    lies in a list item (an OpenAI choice, a tool call) and the event's same list is not empty
+    and does not hold that item (an event of another choice, with n > 1, or of another call:
+    parallel calls may interleave, and one call's fragment between the halves of another's
+    character made both halves U+FFFD)."""
     for step in path:
         if isinstance(step, int):
             if not isinstance(value, list) or not value:
                 return True
-            return any(_place(v, i) == step for i, v in enumerate(value))
+            value = next((v for i, v in enumerate(value) if _place(v, i) == step), None)
+            if value is None:
+                return False
+            continue
         if not isinstance(value, dict) or step not in value:
             return True
         value = value[step]

@@ -1,0 +1,155 @@
+"""A chat request's tool fields checked for shape before routing (the spec's
+CreateChatCompletionRequest): `tools`, the deprecated `functions` and `function_call`, and an
+earlier assistant message's `tool_calls` / `function_call`.
+
+Unchecked, a bad shape (`tools: "x"`, a function without a name, a call's `arguments` sent as
+an object rather than JSON text) went to an OpenAI-protocol upstream as it came: OpenAI answers
+400 after routing (a failed attempt the caller sees as "upstream ... returned HTTP 400"), an
+OpenAI-compatible server guessed, and `tools: "x"` even counted as tools when routing. Only what
+the spec forbids is refused: a tool or call of a type the spec does not name passes on, as
+compatible servers take their own (the canonical decoder reads those for Anthropic models).
+
+Every chat request with tools pays for these checks, so a field's path (`tools[3].function.name`)
+is formatted only when it is at fault: each object's check returns the first faulty field and
+what it should be, or None (formatting every path cost ~3 us a tool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from arbiter.errors import InvalidRequest
+
+_FUNCTION_CALL_WORDS = ("none", "auto")
+TOOL_FIELDS = frozenset({"tools", "functions", "function_call"})
+Fault = tuple[str, str] | None  # (the faulty field under the object checked, what it must be)
+
+_OBJECT, _LIST, _STRING, _NAME, _BOOL = (
+    "an object", "a list", "a valid string", "a non-empty string", "a valid boolean",
+)  # fmt: skip
+
+
+def check_tool_fields(body: dict[str, Any]) -> None:
+    """`tools`, `functions` and `function_call`, each when present (null means unset)."""
+    if TOOL_FIELDS.isdisjoint(body):
+        return
+    tools = body.get("tools")
+    if tools is not None:
+        _each(tools, "tools", _tool_fault)
+    functions = body.get("functions")
+    if functions is not None:
+        _each(functions, "functions", _function_fault)
+    call = body.get("function_call")
+    if call is not None and call not in _FUNCTION_CALL_WORDS:
+        if not isinstance(call, dict):
+            raise InvalidRequest(
+                "Invalid value for 'function_call': use 'none', 'auto' or {\"name\": ...}.",
+                param="function_call",
+            )
+        _raise("function_call", _name_fault(call, "name"))
+
+
+def check_message_calls(msg: dict[str, Any], i: int) -> None:
+    """Assistant message `i`'s `tool_calls` (each: an id, and a function's name and JSON-text
+    arguments, or a custom tool's name and input) and deprecated `function_call`."""
+    calls = msg.get("tool_calls")
+    if calls is not None and (not isinstance(calls, list) or any(map(_call_fault, calls))):
+        _each(calls, f"messages[{i}].tool_calls", _call_fault)
+    call = msg.get("function_call")
+    if call is not None and (fault := _function_call_fault(call)) is not None:
+        _raise(f"messages[{i}].function_call", fault)
+
+
+def _each(items: Any, where: str, fault_of: Callable[[Any], Fault]) -> None:
+    if not isinstance(items, list):
+        _raise(where, ("", _LIST))
+    for i, item in enumerate(items):
+        if (fault := fault_of(item)) is not None:
+            _raise(f"{where}[{i}]", fault)
+
+
+def _raise(where: str, fault: Fault) -> None:
+    if fault is not None:
+        field, want = fault
+        param = f"{where}.{field}" if field else where
+        raise InvalidRequest(f"{param}: Input should be {want}", param=param)
+
+
+def _under(prefix: str, fault: Fault) -> Fault:
+    """A fault of a nested object, named from the object above it."""
+    return None if fault is None else (f"{prefix}.{fault[0]}" if fault[0] else prefix, fault[1])
+
+
+def _name_fault(obj: dict[str, Any], key: str) -> Fault:
+    value = obj.get(key)
+    return None if isinstance(value, str) and value else (key, _NAME)
+
+
+def _opt_string_fault(obj: dict[str, Any], key: str) -> Fault:
+    value = obj.get(key)
+    return None if value is None or isinstance(value, str) else (key, _STRING)
+
+
+def _tool_fault(tool: Any) -> Fault:
+    if not isinstance(tool, dict):
+        return ("", _OBJECT)
+    kind = tool.get("type")
+    if kind == "function":
+        fault = _function_fault(tool.get("function"))
+        return None if fault is None else _under("function", fault)
+    if kind == "custom":
+        return _under("custom", _custom_tool_fault(tool.get("custom")))
+    return None if isinstance(kind, str) and kind else ("type", _NAME)
+
+
+def _function_fault(fn: Any) -> Fault:
+    # one function, no helper calls: agents send dozens of tools on every turn
+    if not isinstance(fn, dict):
+        return ("", _OBJECT)
+    name = fn.get("name")
+    if not isinstance(name, str) or not name:
+        return ("name", _NAME)
+    description = fn.get("description")
+    if description is not None and not isinstance(description, str):
+        return ("description", _STRING)
+    parameters = fn.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        return ("parameters", _OBJECT)
+    strict = fn.get("strict")
+    return None if strict is None or isinstance(strict, bool) else ("strict", _BOOL)
+
+
+def _custom_tool_fault(custom: Any) -> Fault:
+    if not isinstance(custom, dict):
+        return ("", _OBJECT)
+    if fault := _name_fault(custom, "name") or _opt_string_fault(custom, "description"):
+        return fault
+    fmt = custom.get("format")
+    return None if fmt is None or isinstance(fmt, dict) else ("format", _OBJECT)
+
+
+def _call_fault(call: Any) -> Fault:
+    if not isinstance(call, dict):
+        return ("", _OBJECT)
+    if fault := _name_fault(call, "id"):
+        return fault
+    # no type is read as a function call (as the canonical decoder and many clients do), and
+    # no arguments as none: what every upstream took; a wrong type is no call anyone reads
+    kind = call.get("type")
+    if kind is None or kind == "function":
+        return _under("function", _function_call_fault(call.get("function")))
+    if kind == "custom":
+        custom = call.get("custom")
+        if not isinstance(custom, dict):
+            return ("custom", _OBJECT)
+        input_fault = None if isinstance(custom.get("input"), str) else ("input", _STRING)
+        return _under("custom", _name_fault(custom, "name") or input_fault)
+    return None if isinstance(kind, str) else ("type", _STRING)
+
+
+def _function_call_fault(fn: Any) -> Fault:
+    """A call's function: its name, and its arguments as JSON text when given."""
+    if not isinstance(fn, dict):
+        return ("", _OBJECT)
+    return _name_fault(fn, "name") or _opt_string_fault(fn, "arguments")
