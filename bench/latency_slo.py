@@ -292,7 +292,7 @@ def length_check(
 ) -> None:
     """How well the answer-length model's spread matches: z-scores of the actual lengths."""
     from arbiter.classify import classify
-    from arbiter.difficulty import prompt_stats
+    from arbiter.difficulty import prompt_stats_and_shape
 
     zs = []
     for it, (m, _, _) in zip(items, picks, strict=True):
@@ -300,7 +300,8 @@ def length_check(
             continue
         text = "\n".join(str(msg["content"]) for msg in it.body["messages"])
         task = classify(it.body["messages"], it.body.get("response_format"))  # the router's
-        mu, var = services.lengths.log_moments(m, prompt_stats(text), task)
+        stats, shape = prompt_stats_and_shape(text)
+        mu, var = services.lengths.log_moments(m, stats, task, shape)
         zs.append((math.log1p(it.truth[m][0]) - mu) / math.sqrt(var))
     print(f"answer length z-scores (the spread read is the upper one): mean {np.mean(zs):.2f}, "
           f"sd {np.std(zs):.2f}")  # fmt: skip

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import latency_slo as live  # the live bench: its pool, workload and oracles
 from arbiter import changepoint, config
 from arbiter.classify import classify
-from arbiter.difficulty import prompt_stats
+from arbiter.difficulty import prompt_stats_and_shape
 from arbiter.latency import (
     ALL_TENANTS,
     Estimate,
@@ -60,8 +60,15 @@ from arbiter.output_length import OutputLength
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 from arbiter.toml_text import to_toml
 
+LENGTH_NEAR: int | None = None  # --length-near: latency.length_near_prompts (None: the config's)
 STALL_EVERY = 60  # requests between injected host-stall bursts, on average
 SECONDS_PER_REQUEST = 1.0  # the replay's clock (the live bench's pace in real time)
+
+
+def _config_near() -> int:
+    """`latency.length_near_prompts` as the live bench configures the sidecar."""
+    toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
+    return config.loads(toml, env={}).latency.length_near_prompts
 
 
 class ProfileLatency:
@@ -189,17 +196,18 @@ def replay(
         baseline=live.BASELINE, quality_target=live.QUALITY_TARGET, prior_strength=200.0,
         latency_quantile=live.QUANTILE, optimistic=optimistic,
     )  # fmt: skip
-    lengths = OutputLength(350)
+    lengths = OutputLength(350, near=LENGTH_NEAR if LENGTH_NEAR is not None else _config_near())
     latency = ProfileLatency() if learned is None else learned.model
     router = Router(pool, params, seed=seed, lengths=lengths, latency=latency)  # type: ignore[arg-type]
     asked = []
     for it in items:
         text = "\n".join(str(m["content"]) for m in it.body["messages"])
         task = classify(it.body["messages"], it.body.get("response_format"))
-        asked.append((prompt_stats(text), task, prompt_tokens(it.body["messages"])))
+        stats, shape = prompt_stats_and_shape(text)
+        asked.append((stats, task, prompt_tokens(it.body["messages"]), shape))
     for name in live.POOL:  # the live bench's warm-up: its first 30 prompts to every model
-        for it, (stats, task, _) in zip(items[: live.WARMUP_PER_MODEL], asked, strict=False):
-            lengths.observe(name, stats, it.truth[name][0], task=task)
+        for it, (stats, task, _, shape) in zip(items[: live.WARMUP_PER_MODEL], asked, strict=False):
+            lengths.observe(name, stats, it.truth[name][0], task=task, shape=shape)
             if learned is not None:  # the probes teach the latency model too (no stalls)
                 learned.now += SECONDS_PER_REQUEST
                 learned.answered(name, it.truth[name][1], it.truth[name][0], None)
@@ -207,9 +215,9 @@ def replay(
     cost = oracle_cost = good = baseline_good = expected = baseline_expected = 0.0
     met = reachable = 0
     controls = Controls(seed)
-    for i, (it, (stats, task, tokens_in)) in enumerate(zip(items, asked, strict=True)):
+    for i, (it, (stats, task, tokens_in, shape)) in enumerate(zip(items, asked, strict=True)):
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
-                           max_latency_ms=it.slo_ms)  # fmt: skip
+                           max_latency_ms=it.slo_ms, shape=shape)  # fmt: skip
         decision = router.decide(req)
         if trace is not None:
             trace(i, it, req, decision, router)
@@ -237,7 +245,7 @@ def replay(
             reachable += 1
             met += it.p_fit[model] >= live.QUANTILE
         if not late:
-            lengths.observe(model, stats, tokens, task=task)
+            lengths.observe(model, stats, tokens, task=task, shape=shape)
             if it.task in ("math", "code", "extraction"):
                 router.learn("t", task, model, float(ok))
     return {
@@ -297,7 +305,13 @@ def main() -> int:
         " all: the three arms a latency change is judged on (learned, stalls model, stalls"
         " requests; the gate on), with each arm's worst seed",
     )  # fmt: skip
+    p.add_argument(
+        "--length-near", type=int, default=None,
+        help="latency.length_near_prompts for the answer-length model (default: the config's)",
+    )  # fmt: skip
     args = p.parse_args()
+    global LENGTH_NEAR
+    LENGTH_NEAR = args.length_near
     live.QUALITY_TARGET = args.quality_target  # the router's and the oracles' bar, as live
     out: dict[str, dict[str, float]] = {}
     # (arm, optimistic draws, learned latency's detector confirmation or "profile", stalls,

@@ -761,3 +761,40 @@ def test_a_self_judge_counts_the_first_models_own_judge_call_against_the_slo(
     finally:
         plain.store.close()
         svc.store.close()
+
+
+def test_the_answer_length_of_a_kind_of_request_decides_what_fits() -> None:
+    """Two kinds of chat request whose prompts have the same text statistics, answered in ~10
+    and ~200 tokens. With `latency.length_near_prompts` the router reads each kind's own length
+    from the request's shape: the short kind fits `slow` under 4 s, the long one needs `fast`.
+    Off (the statistics alone), both look alike: one spread over both, `fast` for both."""
+    from arbiter.difficulty import prompt_stats_and_shape
+    from arbiter.output_length import OutputLength
+
+    short = prompt_stats_and_shape("Name three fruits please.")
+    long = prompt_stats_and_shape("Write three poems please.")
+    assert short[0] == long[0]
+    picks = {}
+    for near in (0, 20):
+        router = _router()
+        router.lengths = OutputLength(100, near=near)
+        for i in range(300):
+            stats, shape = short if i % 2 else long
+            n = 9 + i % 3 if i % 2 else 190 + i % 20
+            router.lengths.observe("mid", stats, n, task="chat", shape=shape)
+
+        def pick(kind: tuple[bytes, bytes], r: Router = router) -> str:
+            req = RouteRequest("t", "chat", 10, None, stats=kind[0], max_latency_ms=4000.0,
+                               shape=kind[1])  # fmt: skip
+            return r.decide(req).chosen
+
+        picks[near] = (pick(short), pick(long))
+    assert picks[20] == ("slow", "fast"), picks
+    assert picks[0] == ("fast", "fast"), picks
+
+
+def test_the_near_prompts_setting_reaches_the_sidecars_length_model() -> None:
+    doc = to_toml(demo_settings("http://127.0.0.1:9/v1", Path("unused.db")))
+    on = Services(config.loads(doc + "[latency]\nlength_near_prompts = 20\n", env=ENV), seed=1)
+    assert on.lengths._tasks.near == 20
+    assert Services(config.loads(doc, env=ENV), seed=1).lengths._tasks.near == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arbiter.difficulty import prompt_stats
+from arbiter.difficulty import prompt_stats, prompt_stats_and_shape
 from arbiter.output_length import (
     N_FEATURES,
     LengthPrior,
@@ -275,3 +275,54 @@ def test_a_model_sent_only_long_answers_is_not_taken_for_a_verbose_one() -> None
         assert abs(median("a", "translation", k) - translation) < 3, median("a", "translation", k)
         assert abs(median("a", "chat", k) - chat) < 8, median("a", "chat", k)
         assert abs(median("a", "chat", k) - median("b", "chat", k)) < 4
+
+
+def test_kinds_of_request_the_statistics_cannot_tell_apart_are_told_by_their_words() -> None:
+    """Two kinds of one task whose prompts have the very same 16 text statistics (same
+    lengths of words, same characters), one answered in ~11 tokens, the other in ~65: the task's
+    line on the statistics gives them one center and one spread that covers both, so the short
+    kind's p90 read ~65 tokens. The prompt's hashed words (`prompt_stats_and_shape`, the same
+    pass) tell the kinds apart (`latency.length_near_prompts`, here 20): each gets its own
+    median and a spread of its own. Off (0, the default), the statistics alone, as before."""
+    lengths, off = OutputLength(350, near=20), OutputLength(350)
+    short = [f"Name three {w} please." for w in ("fruits", "plants", "cities")]
+    long = [f"Write three {w} please." for w in ("poems", "songs", "jokes")]
+    rows = {t: prompt_stats_and_shape(t) for t in short + long}
+    assert len({stats for stats, _ in rows.values()}) == 1, "one set of statistics for all six"
+    rng = np.random.default_rng(11)
+    for i in range(600):
+        text = (short if i % 2 else long)[int(rng.integers(0, 3))]
+        n = int(rng.integers(10, 13)) if i % 2 else int(rng.integers(60, 71))
+        for model in (lengths, off):
+            model.observe("m", rows[text][0], n, task="chat", shape=rows[text][1])
+
+    def quantile(text: str, z: float, words: bool = True) -> float:
+        stats, shape = rows[text]
+        mu, var = (lengths if words else off).log_moments("m", stats, "chat", shape)
+        return float(np.expm1(mu + z * np.sqrt(var)))
+
+    for text in short:
+        assert 9 < quantile(text, 0.0) < 14, (text, quantile(text, 0.0))
+        assert quantile(text, 1.2816) < 22, (text, quantile(text, 1.2816))
+        assert quantile(text, 1.2816, words=False) > 40, "the statistics alone: one kind"
+    for text in long:
+        assert 55 < quantile(text, 0.0) < 75, (text, quantile(text, 0.0))
+        assert quantile(text, 1.2816) < 95, (text, quantile(text, 1.2816))
+        assert quantile(text, 0.0, words=False) < 45, "the statistics alone: one median"
+
+
+def test_the_near_prompts_setting_is_off_by_default_and_checked() -> None:
+    from pathlib import Path
+
+    from arbiter import config
+    from arbiter.offline.demo import demo_settings
+    from arbiter.toml_text import to_toml
+    from tests.conftest import ENV
+
+    doc = to_toml(demo_settings("http://127.0.0.1:9/v1", Path("unused.db")))
+    assert config.loads(doc, env=ENV).latency.length_near_prompts == 0
+    on = config.loads(doc + "[latency]\nlength_near_prompts = 20\n", env=ENV)
+    assert on.latency.length_near_prompts == 20
+    for bad in ("-1", "201", "2.5"):
+        with pytest.raises(config.ConfigError, match="length_near_prompts"):
+            config.loads(doc + f"[latency]\nlength_near_prompts = {bad}\n", env=ENV)

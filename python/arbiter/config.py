@@ -229,6 +229,11 @@ class LatencySettings:
     # models' own, worth this many calls against its own (latency_pool.py); 0: off
     # (the default, off: held-out seeds lost SLO attainment with it; bench/results/latency_slo.md)
     spread_pool_calls: float = 0.0
+    # an SLO request's answer length is corrected by, and its upper spread read from, its
+    # task's answered prompts nearest to it in words, at most this many (length_task.near:
+    # kinds of request within a task); 0: off (the default: on bench/latency_slo_replay.py's
+    # dev seeds it cut cost but lost SLO attainment on some; bench/results/latency_slo.md)
+    length_near_prompts: int = 0
     priors: dict[str, LatencyPriorSettings] = field(default_factory=dict)
     # per task: the SLO of a request that sets no header (and whose tenant sets none), in ms
     max_latency_ms: dict[str, float] = field(default_factory=dict)

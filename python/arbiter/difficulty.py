@@ -56,6 +56,17 @@ def prompt_stats(text: str) -> bytes:
     return _native.prompt_features(text, FEATURE_DIM)[-4 * N_STATS :]
 
 
+def prompt_stats_and_shape(text: str) -> tuple[bytes, bytes]:
+    """`prompt_stats` and the prompt's shape from one pass over the text. The shape is its words
+    as `_native.prompt_features` hashes them (48 signed slots of word uni- and bigrams, a unit
+    vector; little-endian f32), which `prompt_stats` drops: prompts written from one template
+    share most of it, so the answer-length model reads it to tell kinds of request apart
+    (`length_task`)."""
+    row = _native.prompt_features(text, FEATURE_DIM)
+    cut = len(row) - 4 * N_STATS
+    return row[cut:], row[:cut]
+
+
 def features_wide(text: str) -> np.ndarray:
     """A wide model's input row: all 64 prompt features, float32, shape (1, 64)."""
     return np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4").reshape(1, -1)

@@ -48,16 +48,31 @@ smaller ones), and the fit is kept only where their squares beat the plain corre
 answers cut short (`CUT_BELOW` under the median) are left out of the fit, as the median leaves
 them out of the center. Refitted every `_REFIT_EVERY` answers of the task (~0.1 ms), when a
 latency quantile reads it.
+
+Kinds of request (`Correction.near`, `latency.length_near_prompts`; off by default). Within a
+task the answer's length is mostly set by the kind of request (bench/latency_slo.py: a math
+template answered in 31 or 36 tokens where its neighbours take 17-30; a code task per function),
+which the 16 statistics draw only in part. Prompts of one kind share their words, so with
+N > 0 a prompt's correction and upper spread come from the task's N answered prompts nearest
+to it by the cosine of their hashed words (`difficulty.prompt_stats_and_shape`: the 48
+slots of the same `_native.prompt_features` pass as the statistics, which routing used to
+drop), shrunk to the task's, worth NEAR_PSEUDO answers. Never the workload's own label:
+only what the sidecar sees.
+Measured (bench/results/latency_slo.md, s17/slo20): on 23 dev seeds of the replay it cut mean
+cost vs the oracle and lowered the worst seed's SLO attainment, so it ships off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from arbiter.difficulty import N_STATS
+from arbiter.difficulty import FEATURE_DIM, N_STATS
+
+N_SHAPE = FEATURE_DIM - N_STATS  # the prompt's hashed words (`difficulty.prompt_stats_and_shape`)
+N_ROW = N_STATS + N_SHAPE  # a prompt as the window keeps it: statistics, then shape
 
 WINDOW = 200  # residuals kept per task
 PSEUDO = 5.0  # the prior's worth, in answers, for the center and the spread
@@ -66,6 +81,7 @@ _MAX_MODELS = 256  # models told apart per task window (more: the task's typical
 FIT_MIN = 40  # answers before a task's own fit (early on its leave-one-out spread is wide)
 RIDGE = 0.01  # per statistic (they are ~0-1); the constant is not penalized
 MODEL_RIDGE = 3.0  # a model's shift within the task: worth ~3 answers at the task's level
+NEAR_PSEUDO = 2.0  # the task's center and spread's worth, in answers, against the nearest
 CUT_BELOW = 1.0  # an answer this far below the median (log: ~1/3 the length) was cut short
 _REFIT_EVERY = 8  # answers between refits of a task's regression (it moves slowly)
 
@@ -82,6 +98,12 @@ class Correction:
     # not read) and each model's shift from it (None: not fitted, the task is young)
     weights: np.ndarray | None = None
     shifts: Mapping[str, float] | None = None
+    # the window's prompts that carry a shape (unit rows, N_SHAPE wide) and their residuals
+    # less the center, for `near` (None: no shapes)
+    shapes: np.ndarray | None = None
+    misses: np.ndarray | None = None
+    near_k: int = 0  # how many nearest prompts `near` reads (0: none, off)
+    _memo: dict[bytes, tuple[int, float, float]] = field(default_factory=dict, compare=False)
 
     def log_length(
         self, x: float, stats: np.ndarray | None = None, model: str | None = None
@@ -99,6 +121,32 @@ class Correction:
         """Twice the mean squared residual above the center, shrunk to `prior_var`."""
         return (2.0 * self.upside_sum + PSEUDO * prior_var) / (self.n + PSEUDO)
 
+    def near(self, shape: bytes, task_var: float) -> tuple[float, float]:
+        """This prompt's own miss: (a shift of the log length, its upper variance) from the
+        `near_k` answered prompts whose shape (`difficulty.prompt_stats_and_shape`) is closest by
+        cosine, shrunk to the task's (0, `task_var`), which is worth NEAR_PSEUDO answers.
+        (0, task_var) without shapes, or when off (near_k 0).
+
+        Why: within a task the answer's length is set by the kind of request, and prompts of
+        one kind share their words; the task's one spread is its widest kind's."""
+        if self.shapes is None or self.misses is None or self.near_k <= 0:
+            return 0.0, task_var
+        hit = self._memo.get(shape)  # a decision asks once per model for one prompt
+        if hit is None:
+            sim = self.shapes @ np.frombuffer(shape, dtype="<f4")
+            k = min(self.near_k, len(sim))
+            r = self.misses[np.argpartition(-sim, k - 1)[:k]]
+            c = float(np.median(r)) if len(r) else 0.0
+            above = r[r > c] - c
+            hit = (len(r), c, float(above @ above))
+            self._memo.clear()
+            self._memo[shape] = hit
+        k, c, upside = hit
+        if not k:
+            return 0.0, task_var
+        w = k / (k + NEAR_PSEUDO)
+        return w * c, w * 2.0 * upside / k + (1.0 - w) * task_var
+
 
 class TaskResiduals:
     """Per task: the window of (prediction, actual, prompt statistics, model) and its
@@ -106,7 +154,8 @@ class TaskResiduals:
     ~0.1-0.3 ms, every `_REFIT_EVERY` answers), not on every answer: requests without an SLO
     never read it, so recording an answer only writes into the window."""
 
-    def __init__(self) -> None:
+    def __init__(self, near: int = 0) -> None:
+        self.near = near  # Correction.near_k
         self._windows: dict[str, _Window] = {}
         self._corrections: dict[str, Correction | None] = {}  # None: to be recomputed
 
@@ -119,8 +168,9 @@ class TaskResiduals:
         model: str | None = None,
     ) -> None:
         """One answer of `task`: `predicted` the log length the router had for it (before the
-        regression learned from it), `actual` the answer's, `stats` its prompt's statistics,
-        `model` the model that wrote it."""
+        regression learned from it), `actual` the answer's, `stats` its prompt's statistics
+        then its shape (`output_length.task_row`, N_ROW wide), `model` the model that wrote
+        it."""
         window = self._windows.get(task)
         if window is None:
             if len(self._windows) >= _MAX_TASKS:
@@ -136,7 +186,7 @@ class TaskResiduals:
             return None
         fix = self._corrections.get(task)
         if fix is None:
-            fix = self._corrections[task] = self._windows[task].correction()
+            fix = self._corrections[task] = self._windows[task].correction(self.near)
         return fix
 
 
@@ -148,7 +198,7 @@ class _Window:
     __slots__ = ("added", "codes", "n", "names", "next", "rows")
 
     def __init__(self) -> None:
-        self.rows = np.zeros((2 + N_STATS, WINDOW))
+        self.rows = np.zeros((2 + N_ROW, WINDOW))
         self.codes = np.full(WINDOW, -1, dtype=np.int64)
         self.names: dict[str, int] = {}
         self.n = 0
@@ -160,7 +210,7 @@ class _Window:
     ) -> None:
         col = self.rows[:, self.next]
         col[0], col[1] = x, y
-        col[2:] = 0.0 if stats is None else stats
+        col[2:] = 0.0 if stats is None else stats  # (a row without shape: zeros there)
         code = -1
         if model is not None:
             code = self.names.get(model, -1)
@@ -171,7 +221,7 @@ class _Window:
         self.n = min(self.n + 1, WINDOW)
         self.added += 1
 
-    def correction(self) -> Correction:
+    def correction(self, near: int = 0) -> Correction:
         x, y = self.rows[0, : self.n], self.rows[1, : self.n]
         dx = x - x.mean()
         vx = float(dx @ dx)
@@ -180,7 +230,7 @@ class _Window:
             beta = min(max(float(dx @ y) / vx, 0.0), 1.0)
         resid = y - beta * x
         stats = self.rows[2:, : self.n]
-        have = stats[-1] > 0  # (the constant statistic is 1 in every real row)
+        have = stats[N_STATS - 1] > 0  # (the constant statistic is 1 in every real row)
         if int(have.sum()) >= FIT_MIN:
             fitted = _fit_task(stats, y, self.codes[: self.n], have, resid)
             if fitted is not None:
@@ -189,10 +239,25 @@ class _Window:
                 center = float(np.median(loo))
                 above = loo[loo > center] - center
                 return Correction(0.0, center, float(self.n), float(above @ above), weights,
-                                  shifts)  # fmt: skip
+                                  shifts, *_shaped(stats, loo - center, near), near)  # fmt: skip
         center = float(np.median(resid))
         above = resid[resid > center] - center
-        return Correction(beta, center, float(self.n), float(above @ above))
+        return Correction(beta, center, float(self.n), float(above @ above), None, None,
+                          *_shaped(stats, resid - center, near), near)  # fmt: skip
+
+
+def _shaped(
+    rows: np.ndarray, misses: np.ndarray, near: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows that carry a shape (transposed: one prompt per row, float32) and their misses;
+    (None, None) when `near` is off."""
+    if near <= 0:
+        return None, None
+    shapes = rows[N_STATS:N_ROW]
+    has = np.abs(shapes).sum(axis=0) > 0
+    if not has.any():
+        return None, None
+    return np.ascontiguousarray(shapes[:, has].T, dtype=np.float32), misses[has]
 
 
 def _fit_task(
@@ -211,7 +276,7 @@ def _fit_task(
     present = np.unique(codes[codes >= 0])
     rows = int(have.sum())
     a = np.zeros((rows, N_STATS + len(present)))
-    a[:, :N_STATS] = stats[:, have].T
+    a[:, :N_STATS] = stats[:N_STATS, have].T
     named = codes >= 0
     a[np.flatnonzero(named), N_STATS + np.searchsorted(present, codes[named])] = 1.0
     r = y[have]

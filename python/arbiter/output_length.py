@@ -23,7 +23,7 @@ import numpy as np
 
 from arbiter import _native
 from arbiter.difficulty import N_STATS
-from arbiter.length_task import TaskResiduals
+from arbiter.length_task import N_SHAPE, TaskResiduals
 
 N_FEATURES = N_STATS  # difficulty.prompt_stats: the 16 text statistics; slot 15 is 1.0
 _MAX_LOG = math.log1p(1_000_000)  # predictions never exceed a million tokens
@@ -32,6 +32,16 @@ _MAX_LOG = math.log1p(1_000_000)  # predictions never exceed a million tokens
 def stats_array(stats: bytes) -> np.ndarray:
     """The same statistics as a float64 vector, shape (16,)."""
     return np.frombuffer(stats, dtype="<f4").astype(np.float64)
+
+
+_NO_SHAPE = np.zeros(N_SHAPE)
+
+
+def task_row(stats: bytes, shape: bytes | None) -> np.ndarray:
+    """A prompt as the task's window keeps it (`length_task`): its 16 statistics, then its
+    hashed words (`difficulty.prompt_stats_and_shape`; zeros without them), float64, shape (64,)."""
+    words = _NO_SHAPE if shape is None else np.frombuffer(shape, dtype="<f4")
+    return np.concatenate((stats_array(stats), words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +139,10 @@ class OutputLength:
     """
 
     def __init__(
-        self, default_tokens: float, priors: Mapping[str, LengthPrior] | None = None
+        self,
+        default_tokens: float,
+        priors: Mapping[str, LengthPrior] | None = None,
+        near: int = 0,
     ) -> None:
         self._pool = _regression(LengthPrior.weak(default_tokens))
         self._fitted: dict[str, _native.LogLinear] = {
@@ -137,7 +150,9 @@ class OutputLength:
         }
         self._offsets: dict[str, _native.LogLinear] = {}
         self._upside = _Upside(1.0)  # the residual spread above the prediction (latency)
-        self._tasks = TaskResiduals()  # per task: how far the prediction misses (latency)
+        # per task: how far the prediction misses (latency); `near` > 0: per prompt too, from
+        # that many of the task's answered prompts nearest in words (length_task.near)
+        self._tasks = TaskResiduals(near)
         # pool-ordered native copies of the regressions (one per routed pool), kept in step
         # by `observe`, so a decision predicts every model inside its native pass
         self._tables: dict[int, tuple[Sequence[str], dict[str, int], _native.LengthTable]] = {}
@@ -163,7 +178,9 @@ class OutputLength:
         noise = parts[-1].noise_var  # the residual spread around the full prediction
         return max(math.expm1(min(log_mean + noise / 2, _MAX_LOG)), 1.0)
 
-    def log_moments(self, model: str, stats: bytes, task: str | None = None) -> tuple[float, float]:
+    def log_moments(
+        self, model: str, stats: bytes, task: str | None = None, shape: bytes | None = None
+    ) -> tuple[float, float]:
         """Mean and variance of log(1 + completion tokens): the prediction's spread (its
         posterior plus the residual noise), for a latency quantile (arbiter.latency). With
         the request's `task`, corrected by how far the prediction has missed on that task's
@@ -179,10 +196,17 @@ class OutputLength:
             # the task's own fit replaces the prediction; its leave-one-out spread already
             # holds its estimation error, so the regression's posterior is not added
             mu = fix.log_length(mu, stats_array(stats), model)
-            return min(mu, _MAX_LOG), fix.upside_var(noise)
+            var = fix.upside_var(noise)
+            if shape is not None:
+                shift, var = fix.near(shape, var)
+                mu += shift
+            return min(mu, _MAX_LOG), var
         if fix is not None:  # the task's recalibration of the prediction
             mu = fix.log_length(mu)
             noise = fix.upside_var(noise)
+            if shape is not None:
+                shift, noise = fix.near(shape, noise)
+                mu += shift
         var = noise + sum(p.mean_sd(stats) ** 2 for p in parts)
         return min(mu, _MAX_LOG), var
 
@@ -193,13 +217,14 @@ class OutputLength:
         completion_tokens: int,
         weight: float = 1.0,
         task: str | None = None,
+        shape: bytes | None = None,
     ) -> None:
         if completion_tokens < 0 or weight <= 0:
             return
         y = math.log1p(completion_tokens)
         if task is not None:  # against the prediction the router had for this answer
             predicted = sum(p.mean(stats) for p in self._parts(model))
-            self._tasks.observe(task, predicted, y, stats_array(stats), model)
+            self._tasks.observe(task, predicted, y, task_row(stats, shape), model)
         fitted = self._fitted.get(model)
         if fitted is not None:
             fitted.observe(stats, y, weight)

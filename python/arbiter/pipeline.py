@@ -36,7 +36,7 @@ from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
-from arbiter.difficulty import prompt_stats
+from arbiter.difficulty import prompt_stats_and_shape
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
@@ -170,7 +170,7 @@ class Pipeline:
         started = time.perf_counter()
         decision_id = s.new_id()
         if req.model == "auto":
-            stats = prompt_stats(req.prompt_text)
+            stats, shape = prompt_stats_and_shape(req.prompt_text)  # one pass over the text
             easiness = s.difficulty.easiness_of(stats, req.prompt_text) if s.difficulty else None
             blocked = blocked_for(s, req, task, principal)
             router = s.router_for(principal)
@@ -188,6 +188,7 @@ class Pipeline:
                         slo.max_ttft_ms,
                         req.kept_thinking_tokens,
                         req.images,
+                        shape,
                     ),
                     allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                     blocked=blocked,
@@ -226,11 +227,13 @@ class Pipeline:
                     r, req, task, chosen, route.candidates, slo, route, easiness, judge_ms
                 ),
                 stats,
+                shape=shape,
                 slo=slo,
                 predicted_ms=route.latency_ms,
                 latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
             )
         named_model(s, req, principal)
+        stats, shape = prompt_stats_and_shape(req.prompt_text)  # its answer teaches lengths too
         return Plan(
             decision_id,
             principal.tenant,
@@ -242,7 +245,8 @@ class Pipeline:
             None,
             started,
             principal,
-            stats=prompt_stats(req.prompt_text),  # its answer length teaches routing too
+            stats=stats,
+            shape=shape,
             slo=slo,
         )
 
@@ -305,7 +309,9 @@ class Pipeline:
         attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
         # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
         if plan.stats is not None and result.usage.completion_tokens:
-            s.lengths.observe(cheap, plan.stats, result.usage.completion_tokens, task=plan.task)
+            s.lengths.observe(
+                cheap, plan.stats, result.usage.completion_tokens, task=plan.task, shape=plan.shape
+            )
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
         plan.cascade = "escalated"
         spent = self.call_cost(plan, cheap, result.usage, req, result.content)
@@ -725,7 +731,9 @@ class Pipeline:
             and usage is not None
             and usage.completion_tokens
         ):
-            s.lengths.observe(model, plan.stats, usage.completion_tokens, task=plan.task)
+            s.lengths.observe(
+                model, plan.stats, usage.completion_tokens, task=plan.task, shape=plan.shape
+            )
         observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
             s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
             stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,

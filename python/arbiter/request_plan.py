@@ -39,6 +39,9 @@ class Plan:
     principal: Principal
     cascade_first: str | None = None  # try this cheaper model first, escalate if it looks weak
     stats: bytes | None = None  # the prompt's text statistics (difficulty.prompt_stats)
+    shape: bytes | None = (
+        None  # its hashed words (difficulty.prompt_stats_and_shape): its kind, for lengths
+    )
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
     cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
     log: RequestLog | None = None  # the request's log line, filled when it is recorded

@@ -522,7 +522,7 @@ class Router:
         for name in names:
             mu, var = default
             if req.stats is not None:  # (its scale is log(1 + tokens): to log tokens)
-                moments = self.lengths.log_moments(name, req.stats, req.task)
+                moments = self.lengths.log_moments(name, req.stats, req.task, req.shape)
                 mu, var = token_log_moments(*moments, self._z)
             if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
                 mu = min(mu, cap)

@@ -58,6 +58,9 @@ class RouteRequest:
     kept_thinking_tokens: int = 0
     # the images, not in prompt_tokens: each model prices them by its rule (PoolModel)
     images: tuple[ImageSpec, ...] = ()
+    # the prompt's hashed words (difficulty.prompt_stats_and_shape), which tell the answer-
+    # length model one kind of request from another within a task (length_task)
+    shape: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,11 @@ class Services:
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
-        self.lengths = OutputLength(settings.routing.expected_output_tokens, self.priors.lengths)
+        self.lengths = OutputLength(
+            settings.routing.expected_output_tokens,
+            self.priors.lengths,
+            near=settings.latency.length_near_prompts,
+        )
         self.latency = make_latency_model(settings)  # how fast each model answers, shared too
         # the protocols the models speak (discovered models speak their upstream's)
         self.protocols = frozenset(
