@@ -107,7 +107,10 @@ class QuickHeaders(Headers):
         return first
 
     def get(self, key: str, default: Any = None) -> Any:
-        value = self._firsts().get(key.lower().encode("latin-1"))
+        first = self._first  # (_firsts inlined: the lookup a request makes most)
+        if first is None:
+            first = self._first = dict(reversed(self._list))
+        value = first.get(key.lower().encode("latin-1"))
         return default if value is None else value.decode("latin-1")
 
     def getlist(self, key: str) -> list[str]:
