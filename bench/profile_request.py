@@ -9,8 +9,12 @@ inside the window, and prints per request: the top functions by self time (calls
 microseconds), and self time by module. cProfile inflates call-heavy code (a request profiled
 costs ~3x one unprofiled), so read shares and call counts, not the microseconds.
 
+With `--count`, instead: the Python bytecode instructions the loop thread executes per request
+(sys.settrace's opcode events, by file), a count the host's load does not move: what a cut of a
+few microseconds removes, where CPU time on a shared host cannot resolve it.
+
 Usage: python bench/profile_request.py [--src python] [--model auto] [--stream] [--shape r100]
-          [--requests 2000] [--top 40] [--save FILE.pstats]
+          [--requests 2000] [--top 40] [--save FILE.pstats] [--count]
 """
 
 from __future__ import annotations
@@ -53,6 +57,73 @@ def _serve_profiled(out: str, argv: list[str]) -> int:
     from arbiter.cli import main as arbiter_main
 
     return arbiter_main(argv)
+
+
+def _serve_counting(out: str, argv: list[str]) -> int:
+    """Run `arbiter serve`; SIGUSR1 starts counting the Python bytecode instructions the loop
+    thread executes (sys.settrace with per-opcode events; slow, but a count: the neighbours'
+    load does not move it), per code file; SIGUSR2 stops and writes the counts to `out`."""
+    import json
+    import threading
+
+    counts: collections.Counter[str] = collections.Counter()
+
+    def local(frame: Any, event: str, _arg: Any) -> Any:
+        if event == "opcode":
+            counts[frame.f_code.co_filename] += 1
+        return local
+
+    def tracer(frame: Any, event: str, _arg: Any) -> Any:
+        if event == "call":
+            frame.f_trace_opcodes = True
+            return local
+        return None
+
+    def start(*_: Any) -> None:
+        counts.clear()
+        sys.settrace(tracer)
+        frame = sys._getframe(1)  # the frames already running (the loop's) count from here
+        while frame is not None:
+            frame.f_trace, frame.f_trace_opcodes = local, True
+            frame = frame.f_back
+
+    def stop(*_: Any) -> None:
+        sys.settrace(None)
+        frame = sys._getframe(1)
+        while frame is not None:
+            frame.f_trace = None
+            frame = frame.f_back
+        with open(out + ".tmp", "w") as f:
+            json.dump(dict(counts), f)
+        os.replace(out + ".tmp", out)
+
+    assert threading.current_thread() is threading.main_thread()  # the loop's thread
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
+    from arbiter.cli import main as arbiter_main
+
+    return arbiter_main(argv)
+
+
+# code that runs by the clock, not per request (the loop-lag tick and what it calls): its
+# count grows with the window's length, which tracing stretches; reported apart
+_BACKGROUND = ("arbiter/loop_lag.py", "arbiter/stalls.py", "arbiter/gc_tuning.py")
+
+
+def report_counts(counts_file: Path, n: int) -> None:
+    import json
+
+    counts: dict[str, int] = json.loads(counts_file.read_text())
+    background = sum(c for f, c in counts.items() if f.endswith(_BACKGROUND))
+    total = sum(counts.values())
+    print(f"bytecode instructions a request on the loop thread: {(total - background) / n:.0f}")
+    print(f"  (and {background / n:.0f} a request of clock-driven background, not counted above)")
+    by_mod: collections.Counter[str] = collections.Counter()
+    for file, c in counts.items():
+        if not file.endswith(_BACKGROUND):
+            by_mod[_module(file)] += c
+    for mod, c in by_mod.most_common(25):
+        print(f"  {c / n:8.0f}  {mod}")
 
 
 def _module(filename: str) -> str:
@@ -100,10 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--save", default=None, help="keep the pstats file here")
+    ap.add_argument(
+        "--count",
+        action="store_true",
+        help="count the loop thread's bytecode instructions per request instead of profiling "
+        "(deterministic; run it at c1 and a few hundred requests: tracing is slow)",
+    )
     ap.add_argument("--serve-profiled", help=argparse.SUPPRESS)  # internal: the sidecar
+    ap.add_argument("--serve-counting", help=argparse.SUPPRESS)  # internal: the sidecar
     a, rest = ap.parse_known_args(argv)
     if a.serve_profiled:
         return _serve_profiled(a.serve_profiled, rest)
+    if a.serve_counting:
+        return _serve_counting(a.serve_counting, rest)
     n = min(max(a.requests, 100), 50_000)
     work = Path(tempfile.mkdtemp(prefix="arbiter-prof-req-"))
     mport, port, out = _free_port(), _free_port(), work / "loop.pstats"
@@ -115,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait(f"http://127.0.0.1:{mport}/health", mock)
         cfg = _config(f"http://127.0.0.1:{mport}/v1", work)
-        argv_ = [str(PY), __file__, "--serve-profiled", str(out), "serve", "--config", str(cfg)]
+        mode = "--serve-counting" if a.count else "--serve-profiled"
+        argv_ = [str(PY), __file__, mode, str(out), "serve", "--config", str(cfg)]
         sidecar = subprocess.Popen(
             [*argv_, "--port", str(port)], env=dict(os.environ, PYTHONPATH=a.src),
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -135,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         ok = max(int(r["ok"]), 1)
         kind = f"{a.model}{', streamed' if a.stream else ''}"
         print(f"{ok} requests of {kind} at {a.shape}, {r['errors']} errors; code {a.src}")
-        report(out, ok, a.top)
+        if a.count:
+            report_counts(out, ok)
+        else:
+            report(out, ok, a.top)
     finally:
         if sidecar is not None:
             _stop(sidecar)
