@@ -70,7 +70,8 @@ def _serve_counting(out: str, argv: list[str]) -> int:
 
     def local(frame: Any, event: str, _arg: Any) -> Any:
         if event == "opcode":
-            counts[frame.f_code.co_filename] += 1
+            code = frame.f_code
+            counts[f"{code.co_filename}:{code.co_firstlineno}({code.co_name})"] += 1
         return local
 
     def tracer(frame: Any, event: str, _arg: Any) -> Any:
@@ -113,7 +114,10 @@ _BACKGROUND = ("arbiter/loop_lag.py", "arbiter/stalls.py", "arbiter/gc_tuning.py
 def report_counts(counts_file: Path, n: int) -> None:
     import json
 
-    counts: dict[str, int] = json.loads(counts_file.read_text())
+    by_code: dict[str, int] = json.loads(counts_file.read_text())  # "file:line(name)" -> count
+    counts: collections.Counter[str] = collections.Counter()  # file -> count
+    for where, c in by_code.items():
+        counts[where.rsplit(":", 1)[0]] += c
     background = sum(c for f, c in counts.items() if f.endswith(_BACKGROUND))
     total = sum(counts.values())
     print(f"bytecode instructions a request on the loop thread: {(total - background) / n:.0f}")
@@ -124,6 +128,11 @@ def report_counts(counts_file: Path, n: int) -> None:
             by_mod[_module(file)] += c
     for mod, c in by_mod.most_common(25):
         print(f"  {c / n:8.0f}  {mod}")
+    print("by function:")
+    for where, c in sorted(by_code.items(), key=lambda kv: -kv[1])[:30]:
+        file, rest = where.rsplit(":", 1)
+        if not file.endswith(_BACKGROUND):
+            print(f"  {c / n:8.0f}  {_module(file)}:{rest}")
 
 
 def _module(filename: str) -> str:
