@@ -344,3 +344,27 @@ def test_the_sorted_windows_mad_is_the_median_of_the_deviations() -> None:
             xs = [rng.gauss(0.0, 1.0) for _ in range(n)]
         mu = _median(xs)
         assert _sorted_mad(sorted(xs), mu) == _median([abs(v - mu) for v in xs])
+
+
+def test_the_mad_of_an_even_window_takes_one_bisection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The latency detector's 64-value window is even: its MAD averages the 32nd and 33rd
+    smallest deviations; the 33rd is next to the run of the 32 nearest values, so one search
+    finds both (the figure is the same: the test above, 3,000 windows with ties)."""
+    from arbiter import changepoint
+
+    searches = []
+    real = changepoint._nearest_run
+
+    def counted(s: list[float], mu: float, k: int) -> int:
+        searches.append(k)
+        return real(s, mu, k)
+
+    monkeypatch.setattr(changepoint, "_nearest_run", counted)
+    rng = random.Random(3)
+    for n in (2, 64, 65):
+        xs = sorted(rng.gauss(0.0, 1.0) for _ in range(n))
+        mu = changepoint._sorted_median(xs)
+        searches.clear()
+        got = changepoint._sorted_mad(xs, mu)
+        assert searches == [n // 2 + n % 2]
+        assert got == changepoint._median([abs(v - mu) for v in xs])

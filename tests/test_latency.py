@@ -353,3 +353,38 @@ def test_a_row_from_a_replica_without_the_split_sums_falls_back_to_one_shared_sp
     fit = new.estimate("m")
     assert fit.ttft_var == pytest.approx(fit.speed_var)
     assert 0.2 < math.sqrt(fit.ttft_var) < 0.35
+
+
+def test_a_fit_from_one_side_alone_reads_its_sums_uncopied_and_equals_the_copied_fit() -> None:
+    """Each answered call refits its model (the change detector and the next call's clip read
+    the fit), and the refit copied the key's own sums into a fresh total even when no other
+    replica had any: a third of the refit. One side alone is now read as it is; the fits are
+    the same to the bit as the copying path's (forced here by another replica's all-zero row,
+    which adds exact zeros), for streams, totals and failures, pooled and per tenant."""
+    clock = Clock()
+    alone = LatencyModel(replica="a", clock=clock, tenant_min_calls=5.0)
+    copied = LatencyModel(replica="a", clock=clock, tenant_min_calls=5.0)
+    zero = LatencyModel(replica="z", clock=clock)
+    zero.observe("m", "t", ttft_s=0.1, weight=0.0)  # a row for (t, m) and (*, m), all zeros
+    copied.replace_others(zero.rows())
+    rng = random.Random(4)
+    for i in range(120):
+        ttft, total, n = draw_call(rng, 0.3, 80.0)
+        for model in (alone, copied):
+            if i % 3 == 0:
+                model.observe_call("m", "t", elapsed_s=total, tokens=n, ttft_s=ttft)
+            elif i % 7 == 0:
+                model.observe_call("m", "t", elapsed_s=ttft, tokens=0, failed=True)
+            else:
+                model.observe_call("m", "t", elapsed_s=total, tokens=n)
+        clock.t += 1.0
+        assert alone.estimate("m", "t") == copied.estimate("m", "t")
+        assert alone.estimate("m") == copied.estimate("m")
+    key = (ALL_TENANTS, "m")
+    assert alone._combined(key) is alone._own[key]  # the guard: no copy
+    assert copied._combined(key) is not copied._own[key]
+    reader = LatencyModel(replica="r", clock=clock)  # only others' rows: read as they are
+    reader.replace_others(alone.rows())
+    assert reader._combined(key) is reader._others[key]
+    got, want = reader.estimate("m"), alone.estimate("m")  # (rows re-referenced: not bitwise)
+    assert dataclasses.astuple(got) == pytest.approx(dataclasses.astuple(want), rel=1e-9)

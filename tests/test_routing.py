@@ -120,3 +120,21 @@ def test_best_value_escalates_in_order_of_gain_per_extra_dollar() -> None:
     for tokens, e in ((100, 0.0), (2_000, 0.0), (1_000, -2.0), (1_000, 2.0)):
         req = RouteRequest("t", "knowledge", tokens, 1, easiness=e)
         assert router.decide_reference(req).chosen == router.decide(req).chosen
+
+
+def test_a_request_without_images_is_routed_without_a_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """decide() copied every request (dataclasses.replace, ~6 us) to fold its images' tokens
+    into the prompt count; with no images there is nothing to fold. The same decision either
+    way (tests/test_routing_fast.py: against the reference), and images priced alike still
+    folded (tests/test_image_rules.py)."""
+    import arbiter.routing as routing
+
+    req = RouteRequest("t", "chat", 100, 100, easiness=0.5)
+    expected = Router(_pool(3), RouterParams(baseline="m2"), seed=7).decide(req)
+
+    def no_copy(*_a: object, **_k: object) -> None:
+        raise AssertionError("decide() copied a request that has no images")
+
+    monkeypatch.setattr(routing, "replace", no_copy)
+    got = Router(_pool(3), RouterParams(baseline="m2"), seed=7).decide(req)
+    assert got == expected

@@ -422,13 +422,21 @@ def _sorted_mad(s: list[float], mu: float) -> float:
     n = len(s)
     mid = n // 2
     if n % 2:
-        return _kth_deviation(s, mu, mid + 1)
-    return (_kth_deviation(s, mu, mid) + _kth_deviation(s, mu, mid + 1)) / 2.0
+        lo = _nearest_run(s, mu, mid + 1)
+        return max(abs(s[lo] - mu), abs(s[lo + mid] - mu))
+    lo = _nearest_run(s, mu, mid)
+    kth = max(abs(s[lo] - mu), abs(s[lo + mid - 1] - mu))
+    # the (k+1)-th: the nearer of the run's two neighbours (the k nearest values are in the
+    # run, so the next nearest is next to it): one bisection a call, not two (the detector
+    # reads its 64-value window's spread once per answered call)
+    left = mu - s[lo - 1] if lo > 0 else math.inf
+    right = s[lo + mid] - mu if lo + mid < n else math.inf
+    return (kth + min(abs(left), abs(right))) / 2.0
 
 
-def _kth_deviation(s: list[float], mu: float, k: int) -> float:
-    """The k-th smallest |v - mu| (1-based) over the sorted `s`: the k values nearest mu are
-    a run s[lo:lo+k], found by bisecting on lo; the k-th is the farther of its two ends."""
+def _nearest_run(s: list[float], mu: float, k: int) -> int:
+    """Where the k values nearest mu begin in the sorted `s`: they are a run s[lo:lo+k], found
+    by bisecting on lo; the k-th smallest |v - mu| is the farther of its two ends."""
     lo, hi = 0, len(s) - k
     while lo < hi:
         m = (lo + hi) // 2
@@ -436,7 +444,7 @@ def _kth_deviation(s: list[float], mu: float, k: int) -> float:
             lo = m + 1
         else:
             hi = m
-    return max(abs(s[lo] - mu), abs(s[lo + k - 1] - mu))
+    return lo
 
 
 # -- the detectors the sidecar runs, with the settings bench/drift.py measured ------------------

@@ -91,16 +91,42 @@ def read_scope(request: Request, principal: Principal) -> str | None:
 
 
 class QuickHeaders(Headers):
-    """Starlette's request headers with a `get` that does not raise: Mapping.get raises and
-    catches a KeyError for every header a request lacks, and a chat request asks for about ten
-    it mostly lacks (keys, SLOs, tests, beta, encoding, request id)."""
+    """Starlette's request headers, read through a dict of each name's first value: a chat
+    request asks for about sixteen headers (keys, SLOs, tests, hints, cache directives,
+    encoding, request id), mostly absent, and each Starlette lookup scanned every line (and
+    `get` raised and caught a KeyError for an absent one). The dict is built at the first
+    lookup from the lines as they arrived (ASGI gives a request's headers once; nothing
+    changes them after); `getlist` scans the lines only for a name that is present."""
+
+    _first: dict[bytes, bytes] | None = None
+
+    def _firsts(self) -> dict[bytes, bytes]:
+        first = self._first
+        if first is None:  # reversed: a repeated name keeps its first value
+            first = self._first = dict(reversed(self._list))
+        return first
 
     def get(self, key: str, default: Any = None) -> Any:
+        first = self._first  # (_firsts inlined: the lookup a request makes most)
+        if first is None:
+            first = self._first = dict(reversed(self._list))
+        value = first.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def getlist(self, key: str) -> list[str]:
         wanted = key.lower().encode("latin-1")
-        for name, value in self._list:
-            if name == wanted:
-                return value.decode("latin-1")
-        return default
+        if wanted not in self._firsts():
+            return []
+        return [v.decode("latin-1") for name, v in self._list if name == wanted]
+
+    def __getitem__(self, key: str) -> str:
+        value = self._firsts().get(key.lower().encode("latin-1"))
+        if value is None:
+            raise KeyError(key)
+        return value.decode("latin-1")
+
+    def __contains__(self, key: Any) -> bool:
+        return key.lower().encode("latin-1") in self._firsts()
 
 
 def quick_headers(request: Request) -> None:

@@ -49,6 +49,7 @@ from arbiter.errors import (
     UnknownModel,
 )
 from arbiter.event_stream import EventStreamResponse
+from arbiter.fast_routes import FastRoutesApp
 from arbiter.host_check import HostCheck
 from arbiter.http_errors import Render, anthropic_render, error_response, http_exception, unhandled
 from arbiter.http_json import (
@@ -613,19 +614,25 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
 
     hosts = HostCheck(settings.server.host, settings.server.port, settings.server.allowed_hosts)
     guard = functools.partial(_guard, hosts=hosts)
-    routes = [
+    # the routes that call models: served past Starlette's routing layers (fast_routes.py)
+    calls = [
         Route("/v1/chat/completions", guard(h.chat_completions, surface="chat"), methods=["POST"]),
         Route("/chat/completions", guard(h.chat_completions, surface="chat"), methods=["POST"]),
         Route("/v1/responses", guard(h.responses, surface="responses"), methods=["POST"]),
-        *_stored_response_routes(h, guard),
         Route("/v1/messages", guard(h.messages, anthropic_render, "messages"), methods=["POST"]),
+        Route("/v1/embeddings", guard(h.embeddings, surface="embeddings"), methods=["POST"]),
+        Route("/v1/completions", guard(h.completions, surface="completions"), methods=["POST"]),
+    ]
+    routes = [
+        *calls[:3],
+        *_stored_response_routes(h, guard),
+        calls[3],
         Route(
             "/v1/messages/count_tokens", guard(h.count_tokens, anthropic_render), methods=["POST"]
         ),
         Route("/v1/models", guard(h.models, surface="models"), methods=["GET"]),
         Route("/v1/models/{id:path}", guard(h.model, surface="models"), methods=["GET"]),
-        Route("/v1/embeddings", guard(h.embeddings, surface="embeddings"), methods=["POST"]),
-        Route("/v1/completions", guard(h.completions, surface="completions"), methods=["POST"]),
+        *calls[4:],
         *azure_routes(h, guard),  # the AzureOpenAI SDK's paths
         Route("/v1/feedback", guard(h.feedback, surface="feedback"), methods=["POST"]),
         Route("/arbiter/decisions", guard(h.decisions), methods=["GET"]),
@@ -640,12 +647,13 @@ def build_app(settings: Settings, *, services: Services | None = None) -> Starle
         Route("/healthz", guard(h.healthz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
-    app = Starlette(
+    app = FastRoutesApp(
         routes=with_slash_twins(routes),
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception, Exception: unhandled},
     )
     app.router.redirect_slashes = False  # a 307 for a POST is an error to the SDKs (route_slashes)
+    app.fast_posts(calls)
     app.state.services = svc
     app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h
