@@ -100,14 +100,14 @@ class _Conn(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
-    def on_message_begin(self) -> None:
+    def on_headers_complete(self) -> None:
         if not self._awaiting:
             # an answer with no request outstanding (sent while idle, or a second one after a
             # request's answer): whatever comes next on this connection cannot be paired with
-            # a request, so the connection goes
+            # a request, so the connection goes (told here, not in an on_message_begin: one
+            # more Python callback per answer on the hot path)
             self._fail(httpx.RemoteProtocolError("upstream sent an answer nobody asked for"))
-
-    def on_headers_complete(self) -> None:
+            return
         status = self._parser.get_status_code()
         if 100 <= status < 200:
             # an interim answer (RFC 9110 15.2: a client must read past any number of them);
