@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TypeVar
 
+from arbiter import shared_timeouts
 from arbiter.store import StoreError
 
 _T = TypeVar("_T")
@@ -28,7 +29,9 @@ async def within_wait(work: asyncio.Future[_T], what: str) -> _T:
     """`work`'s result, or a StoreError once it has taken STORE_WAIT_S (`work` is not
     cancelled: it runs on, and the caller reconciles its outcome)."""
     try:
-        return await asyncio.wait_for(asyncio.shield(work), STORE_WAIT_S)
+        # (the request path's timeouts share one loop timer: shared_timeouts.py)
+        async with shared_timeouts.timeout(STORE_WAIT_S):
+            return await asyncio.shield(work)
     except TimeoutError:
         raise StoreError(
             f"the {what} had no answer from the store within {STORE_WAIT_S:g}s"

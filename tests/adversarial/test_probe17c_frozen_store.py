@@ -45,15 +45,31 @@ class FreezingProxy:
         self._loop = asyncio.new_event_loop()
         self._flowing = asyncio.Event()
         self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
         self.port = 0
 
     def __enter__(self) -> FreezingProxy:
-        threading.Thread(target=self._run, daemon=True).start()
+        self._thread.start()
         assert self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shut(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _shut(self) -> None:
+        self._flowing.set()
+        if self._server is not None:
+            self._server.close()
+        for writer in self._writers:
+            writer.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=5)
 
     def freeze(self) -> None:
         self._loop.call_soon_threadsafe(self._flowing.clear)
@@ -65,12 +81,14 @@ class FreezingProxy:
         asyncio.set_event_loop(self._loop)
         self._flowing.set()
         server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
+        self._server = server
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        self._writers += [writer, up_writer]
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
