@@ -127,3 +127,18 @@ def raw_openai_upstream(port: int) -> Callable[[str], str]:
         )
 
     return edit
+
+
+def raw_anthropic_upstream(port: int) -> Callable[[str], str]:
+    """Upstream `rawa` at 127.0.0.1:`port` (Anthropic protocol) and its one model `an-raw`."""
+
+    def edit(text: str) -> str:
+        return text + (
+            f'\n[upstreams.rawa]\nbase_url = "http://127.0.0.1:{port}"\n'
+            f'protocol = "anthropic"\napi_key_env = "{API_KEY_ENV}"\n'
+            '[models.an-raw]\nupstream = "rawa"\nprice_in_per_mtok = 1.0\n'
+            "price_out_per_mtok = 2.0\ncontext_window = 32000\n"
+            'capabilities = ["chat", "no-route"]\n'
+        )
+
+    return edit

@@ -24,6 +24,7 @@ from arbiter.errors import InvalidRequest, NotFound, Unauthorized
 from arbiter.principal import OPEN_PRINCIPAL, Principal
 from arbiter.records import SYSTEM_TENANT
 from arbiter.store import Store, StoreError
+from arbiter.store_wait import within_wait
 from arbiter.tenant_names import tenant_name_problem
 
 log = logging.getLogger(__name__)
@@ -203,8 +204,10 @@ class Authenticator:
         if hit is not None and now - hit[0] < self._s.key_cache_ttl_s:
             return hit[1]
         if not self._store_down:
+            # bounded (store_wait.py): a silent store would hold the request as long as it lasted
+            lookup = asyncio.ensure_future(asyncio.to_thread(self._store.get_key, key_id))
             try:
-                return self._remember(key_id, await asyncio.to_thread(self._store.get_key, key_id))
+                return self._remember(key_id, await within_wait(lookup, "key lookup"))
             except StoreError:
                 self._store_down = True
         self._refresh_later(key_id)

@@ -29,6 +29,8 @@ store takes it). While the store is known to be down, requests never wait on it:
 spend a bounded local allowance per cap (`budgets.outage_allowance`, a fraction of the cap's
 limit; 0 refuses with a fast 503) that is reconciled (written as spend) once the store is back.
 So during an outage a cap can be passed by at most replicas x allowance + one worst case.
+A store that goes silent (no error, no answer) is down for a request once one budget statement
+has waited store_wait.STORE_WAIT_S; what that statement does later is reconciled.
 
 A process killed hard (kill -9, OOM, power loss) never settles what it held. So each process
 is an `owner` with a lease in the store, renewed by the policy sync (`keep_lease`), and every
@@ -54,7 +56,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -70,6 +72,7 @@ from arbiter.errors import (
 )
 from arbiter.principal import Principal
 from arbiter.store import Store, StoreError
+from arbiter.store_wait import within_wait
 from arbiter.types import Usage
 
 log = logging.getLogger(__name__)
@@ -316,12 +319,17 @@ class Budgets:
             owner = charge.owner
             # start-up could not reach the store: the lease is taken with the first reservation
             lease = None if self._leased else time.time() + self._s.lease_s
-            try:
-                over = await asyncio.to_thread(
-                    self._store.reserve_budget, rows, amount, owner, lease
-                )
+            work = asyncio.ensure_future(
+                asyncio.to_thread(self._store.reserve_budget, rows, amount, owner, lease)
+            )
+            try:  # bounded: a silent store must not hold the request (store_wait.py)
+                over = await within_wait(work, "budget reservation")
             except StoreError as err:
                 self._store_failed(err)
+                if not work.done():  # still running: a reservation it makes is nobody's
+                    job = _Unsettled([(c.scope, c.window_start) for c in caps], owner, amount,
+                                     0.0, 0.0, caps)  # fmt: skip
+                    work.add_done_callback(lambda done: self._late_reservation(done, job))
             else:
                 if over is not None:
                     raise self._refusal(caps, over, amount)
@@ -399,11 +407,27 @@ class Budgets:
         if self._down_since is not None or self._unsettled:
             self._queue(job)  # in order behind the others; the retry loop writes it
             return
+        work = asyncio.ensure_future(self._write(job))
         try:
-            await self._write(job)
+            await within_wait(work, "budget settle")
         except StoreError as err:
             self._store_failed(err)
-            self._queue(job)
+            if work.done():
+                self._queue(job)
+            else:  # still running: queued only if it fails (written twice it would count twice)
+                work.add_done_callback(lambda done: self._late_settle(done, job))
+
+    def _late_reservation(self, done: asyncio.Future[Any], job: _Unsettled) -> None:
+        """A reservation that answered after its request had gone on from the allowance: what
+        it holds in the store is released (a settle of 0), or it would stay held until this
+        process stops."""
+        if done.cancelled() or done.exception() is not None or done.result() is not None:
+            return  # failed or refused: nothing is held
+        self._queue(job)
+
+    def _late_settle(self, done: asyncio.Future[None], job: _Unsettled) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._queue(job)  # not written: the retry loop writes it
 
     async def release(self, decision_id: str) -> None:
         """The request ended without recording (it failed before any upstream call, or in one):

@@ -52,3 +52,53 @@ def fast_failover(text: str) -> str:
     return text + (
         "\n[failover]\ntotal_timeout_s = 3.0\nfirst_byte_timeout_s = 2.0\nretries_per_model = 0\n"
     )
+
+
+KeptAnswer = Callable[[asyncio.StreamWriter, bytes], Awaitable[None]]
+
+
+@asynccontextmanager
+async def keep_alive_upstream(answer: KeptAnswer) -> AsyncIterator[tuple[int, list[int]]]:
+    """As scripted_upstream, but serving requests one after another on each connection until
+    the peer closes it (or `answer` does), as a keep-alive server does; `answer` also gets the
+    request's body. The port, and the count of requests it was sent."""
+    calls = [0]
+    handlers: set[asyncio.Task[None]] = set()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        writers.append(writer)
+        try:
+            while not writer.is_closing():
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                body = await reader.readexactly(length)
+                calls[0] += 1
+                await answer(writer, body)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the peer closed the connection: the end of its requests
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], calls
+    finally:
+        server.close()
+        # connections still open end here (their reads see the close), not cancelled at the
+        # loop's shutdown, which asyncio's stream callback logs as an error
+        for writer in writers:
+            writer.close()
+        if handlers:
+            await asyncio.wait(handlers, timeout=5.0)

@@ -19,30 +19,19 @@ from typing import Any
 import orjson
 import pytest
 
-from arbiter.offline.demo import API_KEY_ENV
 from tests.adversarial.hostile_upstream import fast_failover, response, scripted_upstream
-from tests.inproc import raw_openai_upstream, recorded_decision, sidecar_in_process
+from tests.inproc import (
+    raw_anthropic_upstream,
+    raw_openai_upstream,
+    recorded_decision,
+    sidecar_in_process,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
 MAX_TOKENS = 100
 WORST_OUTPUT_USD = MAX_TOKENS * 2.0 / 1e6  # every model here: $2 per million output tokens
 USER = [{"role": "user", "content": "Hi"}]
-
-
-def raw_anthropic_upstream(port: int) -> Callable[[str], str]:
-    """Upstream `rawa` at 127.0.0.1:`port` (Anthropic protocol) and its one model `an-raw`."""
-
-    def edit(text: str) -> str:
-        return text + (
-            f'\n[upstreams.rawa]\nbase_url = "http://127.0.0.1:{port}"\n'
-            f'protocol = "anthropic"\napi_key_env = "{API_KEY_ENV}"\n'
-            '[models.an-raw]\nupstream = "rawa"\nprice_in_per_mtok = 1.0\n'
-            "price_out_per_mtok = 2.0\ncontext_window = 32000\n"
-            'capabilities = ["chat", "no-route"]\n'
-        )
-
-    return edit
 
 
 def _event(data: dict[str, Any]) -> bytes:

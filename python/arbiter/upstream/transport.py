@@ -5,6 +5,12 @@ of every pooled socket on each request) at ~78% of the sidecar's CPU under load.
 keep the httpx client API; only the connection layer underneath is replaced. Supports http and
 https, request/response streaming with back-pressure, connect/read/pool timeouts, and a bounded
 pool; a connection is reused only after its response was read to the end.
+
+What RFC 9112 lets a server do that a minimal client forgets: interim (1xx) answers before the
+final one (a proxy's 103 Early Hints, an unasked 100 Continue) are read past, not taken for the
+answer; a body with neither Content-Length nor chunked framing (HTTP/1.0, or HTTP/1.1 with
+`Connection: close`) ends at the close. A connection that receives an answer it did not ask for
+is dropped, never reused: its next answer could belong to another request.
 """
 
 from __future__ import annotations
@@ -47,7 +53,12 @@ class _Conn(asyncio.Protocol):
         self._wake: asyncio.Event = asyncio.Event()
         self._paused = False
         self._buffered = 0  # bytes in _chunks
-        self._head_bytes = -1  # bytes read of the response head; -1: not reading one
+        # bytes read of the response head (and of the interim heads before it); -1: not reading one
+        self._head_bytes = -1
+        self._interim = False  # the message being parsed is a 1xx: the final answer follows it
+        self._awaiting = False  # a request was sent and its final answer has not ended yet
+        self._status = 0  # the final answer's status, once its head is complete
+        self._failed = False
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -56,16 +67,25 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if not self.complete:
-            self._fail(
-                httpx.RemoteProtocolError(f"upstream closed the connection ({exc or 'EOF'})")
-            )
+        if self.complete:
+            return
+        if exc is None and self._awaiting and self._head_bytes < 0 and self._until_close():
+            # RFC 9112 6.3 (8): no declared length, so the close is the body's end (httptools
+            # has no call for the EOF, which llhttp would need to say so itself). A reset is no
+            # such end: exc is set then.
+            self._end(keep_alive=False)
+            return
+        self._fail(httpx.RemoteProtocolError(f"upstream closed the connection ({exc or 'EOF'})"))
 
     def data_received(self, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError as err:
-            self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {err}"))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as err:
+            # (an upgrade, 101, is no HttpParserError: it escaped into asyncio's fatal-error log)
+            self._fail(httpx.RemoteProtocolError(f"malformed HTTP response: {err!r}"))
+            self.close()
+            return
+        if self._failed:  # a callback refused what came (an answer nobody asked for)
             self.close()
             return
         if self._head_bytes >= 0:  # the head is still unfinished after this read
@@ -81,9 +101,41 @@ class _Conn(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if not self._awaiting:
+            # an answer with no request outstanding (sent while idle, or a second one after a
+            # request's answer): whatever comes next on this connection cannot be paired with
+            # a request, so the connection goes (told here, not in an on_message_begin: one
+            # more Python callback per answer on the hot path)
+            self._fail(httpx.RemoteProtocolError("upstream sent an answer nobody asked for"))
+            return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # an interim answer (RFC 9110 15.2: a client must read past any number of them);
+            # its bytes still count toward the head's bound, so endless 1xx heads are refused
+            # as one endless head is. 101 would switch protocols, which we never ask for.
+            self._headers = []
+            self._interim = True
+            if status == 101:
+                self._fail(httpx.RemoteProtocolError("upstream switched protocols unasked (101)"))
+            return
         self._head_bytes = -1
+        self._status = status
         if self._head is not None and not self._head.done():
-            self._head.set_result((self._parser.get_status_code(), self._headers))
+            self._head.set_result((status, self._headers))
+
+    def _until_close(self) -> bool:
+        """Whether the answer's body runs to the close: it has a body (not a 204 or 304; we
+        send no HEAD) and declares neither a length nor chunked framing. (Asked only at a
+        close, so an answer that ends as framed costs nothing for it.)"""
+        if self._status in (204, 304):
+            return False
+        for name, value in self._headers:
+            name = name.lower()
+            if name == b"content-length" or (
+                name == b"transfer-encoding" and b"chunked" in value.lower()
+            ):
+                return False
+        return True
 
     def on_body(self, body: bytes) -> None:
         self._chunks.append(bytes(body))
@@ -95,13 +147,22 @@ class _Conn(asyncio.Protocol):
             self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
+        if self._interim:  # the final answer is still to come
+            self._interim = False
+            return
+        self._end(keep_alive=self._parser.should_keep_alive())
+
+    # -- used by the transport --------------------------------------------------------------
+    def _end(self, *, keep_alive: bool) -> None:
+        self._awaiting = False
         self.complete = True
-        self.keep_alive = self._parser.should_keep_alive()
+        self.keep_alive = keep_alive
         self._chunks.append(None)
         self._wake.set()
 
-    # -- used by the transport --------------------------------------------------------------
     def _fail(self, err: BaseException) -> None:
+        self._failed = True
+        self._awaiting = False
         if self._head is not None and not self._head.done():
             self._head.set_exception(err)
         self._chunks.append(err)
@@ -114,6 +175,8 @@ class _Conn(asyncio.Protocol):
         self._chunks.clear()
         self._buffered = 0
         self._head_bytes = 0
+        self._interim = False
+        self._awaiting = True
         self._head = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return self._head
@@ -159,10 +222,18 @@ class _Conn(asyncio.Protocol):
         return b"".join(c for c in self._chunks if isinstance(c, bytes))
 
     def nothing_received(self) -> bool:
-        return not self._headers and not self.complete
+        """No byte of an answer came since the request was sent (an interim 1xx did: the server
+        has the request, so it is not retried on another connection)."""
+        return self._head_bytes == 0 and not self.complete
 
     def reusable(self) -> bool:
-        return self.complete and self.keep_alive and not self.closed and not self._chunks
+        return (
+            self.complete
+            and self.keep_alive
+            and not self.closed
+            and not self._chunks
+            and not self._failed
+        )
 
     def close(self) -> None:
         self.closed = True
