@@ -78,7 +78,7 @@ def _keys(cls: type[typing.Any], prefix: str) -> Iterator[str]:
     """Every key a settings dataclass accepts, dotted; a nested table's keys under `name.*`."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.name in _RESOLVED_ONLY:
+        if f.name in _RESOLVED_ONLY and (f.name != "name" or cls in config._NAMED.values()):
             continue  # set by the resolver (a secret from its env var, a table's own name)
         yield f"{prefix}{f.name}"
         for inner in (hints[f.name], *typing.get_args(hints[f.name])):
@@ -95,26 +95,30 @@ def _parser_keys() -> set[str]:
     return keys
 
 
+def _section(head: str) -> str:
+    """`[models.NAME]` -> `models.*`, `[[budgets.caps]]` -> `budgets.caps.*`."""
+    name = head.strip("[]")
+    parts = ["*" if part.isupper() else part for part in name.split(".")]
+    return ".".join(parts) + (".*" if head.startswith("[[") else "")
+
+
 def _reference_keys() -> set[str]:
-    """The keys README's config reference lists: the first cell of each row of its tables, whose
-    header is `| key | default | what |`, under the `[section]` the row's table follows."""
+    """The keys README's config reference lists: the first cell of each row of its tables
+    (headed `| key | default | what |`), under the `` `[section]` `` line above the table."""
+    assert "\n## Configuration reference\n" in README, "README has no config reference"
+    reference = README.split("\n## Configuration reference\n", 1)[1].split("\n## ", 1)[0]
     keys: set[str] = set()
-    section = None
+    section = ""
     in_table = False
-    for line in README.split("\n## Configuration reference", 1)[1].split("\n## ", 1)[0].split(
-        "\n"
-    ):
-        head = re.fullmatch(r"`\[([\w.*]+)\]`.*", line)
+    for line in reference.splitlines():
+        head = re.match(r"`(\[\[?[\w.]+\]\]?)`", line)
         if head:
-            section = head.group(1)
+            section = _section(head.group(1))
         if line == "| key | default | what |":
             in_table = True
-            continue
-        if in_table and line.startswith("|"):
-            cell = line.split("|")[1].strip().strip("`")
-            if set(cell) != {"-"}:
-                keys.add(f"{section}.{cell}")
-        else:
+        elif in_table and line.startswith("| `"):
+            keys.add(f"{section}.{line.split('|')[1].strip().strip('`')}")
+        elif not line.startswith("|"):
             in_table = False
     return keys
 
