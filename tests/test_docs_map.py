@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import re
 import typing
 from collections.abc import Iterator
@@ -69,6 +70,38 @@ def test_every_module_of_the_package_is_named_in_architecture() -> None:
     unnamed = [m for m in _MODULES if not _module_is_named(m, named)]
     assert len(_MODULES) > 100
     assert unnamed == [], f"modules ARCHITECTURE.md does not name: {unnamed}"
+
+
+_DOTTED = re.compile(r"`([a-z_][a-z0-9_]*)\.([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)")
+
+
+def test_every_module_attribute_architecture_names_exists() -> None:
+    """`relay.run_to_end`, `records.GRADER_PRECEDENCE`: where the name before the dot is one
+    module of the package (a config key such as `routing.seed` aside), the rest is reached by
+    getattr from it; a function that moved leaves a stale name the newcomer cannot grep."""
+    by_name: dict[str, list[str]] = {}
+    for m in _MODULES:
+        parts = m.removesuffix(".py").split("/")
+        if parts[-1] != "__init__":
+            by_name.setdefault(parts[-1], []).append("arbiter." + ".".join(parts))
+    keys = _parser_keys()
+    stale, checked = [], 0
+    for name, attr, rest in set(_DOTTED.findall(ARCHITECTURE)):
+        if len(by_name.get(name, [])) != 1 or f"{name}.{attr}" in keys or attr in _SUFFIXES:
+            continue
+        obj: object = importlib.import_module(by_name[name][0])
+        checked += 1
+        for part in (attr, *rest.split(".")[1:]):
+            obj = getattr(obj, part, _MISSING)
+            if obj is _MISSING:
+                stale.append(f"{name}.{attr}{rest}")
+                break
+    assert checked > 30, "the dotted-name pattern no longer finds ARCHITECTURE.md's references"
+    assert sorted(stale) == [], "ARCHITECTURE.md names attributes its modules do not have"
+
+
+_SUFFIXES = {"py", "rs", "js", "css", "html", "json", "npz", "toml", "sql", "md"}
+_MISSING = object()
 
 
 # -- config keys ------------------------------------------------------------------------------
