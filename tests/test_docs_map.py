@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import importlib
 import re
+import tomllib
 import typing
 from collections.abc import Iterator
 from fnmatch import fnmatch
@@ -107,25 +108,39 @@ _MISSING = object()
 # -- config keys ------------------------------------------------------------------------------
 
 
-def _keys(cls: type[typing.Any], prefix: str) -> Iterator[str]:
-    """Every key a settings dataclass accepts, dotted; a nested table's keys under `name.*`."""
+def _keys(cls: type[typing.Any], prefix: str) -> Iterator[tuple[str, object]]:
+    """Every key a settings dataclass accepts, dotted, with its default (`_REQUIRED` when it has
+    none); a nested table's keys under `name.*`."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if f.name in _RESOLVED_ONLY and (f.name != "name" or cls in config._NAMED.values()):
             continue  # set by the resolver (a secret from its env var, a table's own name)
-        yield f"{prefix}{f.name}"
+        if f.default is not dataclasses.MISSING:
+            default: object = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = _REQUIRED
+        yield f"{prefix}{f.name}", default
         for inner in (hints[f.name], *typing.get_args(hints[f.name])):
             if dataclasses.is_dataclass(inner) and isinstance(inner, type):
                 yield from _keys(inner, f"{prefix}{f.name}.*.")
 
 
-def _parser_keys() -> set[str]:
-    keys: set[str] = set()
+_REQUIRED = object()
+
+
+def _parser_defaults() -> dict[str, object]:
+    keys: dict[str, object] = {}
     for section, cls in config._SECTIONS.items():
-        keys |= set(_keys(cls, f"{section}."))
+        keys |= dict(_keys(cls, f"{section}."))
     for section, cls in config._NAMED.items():
-        keys |= set(_keys(cls, f"{section}.*."))
+        keys |= dict(_keys(cls, f"{section}.*."))
     return keys
+
+
+def _parser_keys() -> set[str]:
+    return set(_parser_defaults())
 
 
 def _section(head: str) -> str:
@@ -135,12 +150,12 @@ def _section(head: str) -> str:
     return ".".join(parts) + (".*" if head.startswith("[[") else "")
 
 
-def _reference_keys() -> set[str]:
-    """The keys README's config reference lists: the first cell of each row of its tables
-    (headed `| key | default | what |`), under the `` `[section]` `` line above the table."""
+def _reference_rows() -> dict[str, str]:
+    """README's config reference: key -> its default cell, from each row of its tables (headed
+    `| key | default | what |`) under the `` `[section]` `` line above the table."""
     assert "\n## Configuration reference\n" in README, "README has no config reference"
     reference = README.split("\n## Configuration reference\n", 1)[1].split("\n## ", 1)[0]
-    keys: set[str] = set()
+    rows: dict[str, str] = {}
     section = ""
     in_table = False
     for line in reference.splitlines():
@@ -150,10 +165,23 @@ def _reference_keys() -> set[str]:
         if line == "| key | default | what |":
             in_table = True
         elif in_table and line.startswith("| `"):
-            keys.add(f"{section}.{line.split('|')[1].strip().strip('`')}")
+            cells = [c.strip() for c in line.split("|")[1:3]]
+            rows[f"{section}.{cells[0].strip('`')}"] = cells[1]
         elif not line.startswith("|"):
             in_table = False
-    return keys
+    return rows
+
+
+def _reference_keys() -> set[str]:
+    return set(_reference_rows())
+
+
+def _default_cell(cell: str) -> object:
+    """A default as README writes it: `required`, `unset` or a TOML value in backticks."""
+    if cell in ("required", "unset"):
+        return _REQUIRED if cell == "required" else None
+    assert cell.startswith("`") and cell.endswith("`"), cell
+    return tomllib.loads(f"v = {cell.strip('`')}")["v"]
 
 
 def test_every_parser_key_is_in_readmes_config_reference() -> None:
@@ -162,6 +190,16 @@ def test_every_parser_key_is_in_readmes_config_reference() -> None:
     listed = _reference_keys()
     assert sorted(accepted - listed) == [], "accepted by the parser, not in README's reference"
     assert sorted(listed - accepted) == [], "in README's reference, not accepted by the parser"
+
+
+def test_readmes_config_reference_gives_the_parsers_defaults() -> None:
+    defaults = _parser_defaults()
+    wrong = {
+        key: (cell, defaults[key])
+        for key, cell in _reference_rows().items()
+        if key in defaults and _default_cell(cell) != defaults[key]
+    }
+    assert wrong == {}, "README's default differs from the parser's: (README, parser)"
 
 
 # -- x-arbiter-* headers ---------------------------------------------------------------------
