@@ -3,7 +3,8 @@
 Pure decision logic shared by the sidecar and `arbiter replay`: no I/O, no clocks. Per arm, a Beta
 posterior (prior + synced evidence) plus a per-prompt Bayesian logistic slope on the difficulty
 score (`PromptModel`); the scoring kernel (Thompson sampling toward a quality target relative to
-the baseline) is `_native.choose`.
+the baseline) is `_native.decide_request` over `routing_fast`'s arrays (`_native.choose`: the
+per-model reference path, `Router.decide_reference`).
 """
 
 from __future__ import annotations
