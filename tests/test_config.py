@@ -29,6 +29,20 @@ def test_unknown_key_names_key_and_line(tmp_path: Path) -> None:
         config.loads(text, env=ENV, source="arbiter.toml")
 
 
+@pytest.mark.parametrize("table", ["upstreams.sim", "models.sim-tiny"])
+def test_a_named_tables_own_name_key_is_an_error(table: str) -> None:
+    """`[models.m] name = "zzz"` was accepted and silently overwritten by `m`."""
+    header = f"[{table}]\n"
+    text = EXAMPLE.read_text()
+    assert header in text
+    text = text.replace(header, header + 'name = "zzz"\n', 1)
+    with pytest.raises(
+        ConfigError,
+        match=r"arbiter.toml:\d+: unknown key 'name' \(a \[\w+\.\*\] table is named by its key",
+    ):
+        config.loads(text, env=ENV, source="arbiter.toml")
+
+
 def test_unknown_section_is_an_error() -> None:
     with pytest.raises(ConfigError, match="unknown top-level key 'modles'"):
         config.loads("[modles.x]\nupstream='a'\n", env=ENV)

@@ -580,7 +580,7 @@ def loads(
     for name, cls in _NAMED.items():
         table = _table(raw.get(name, {}), [name], loc)
         built = {
-            key: _build(cls, _table(val, [name, key], loc) | {"name": key}, [name, key], loc)
+            key: _build(cls, _named_table(val, [name, key], loc), [name, key], loc)
             for key, val in table.items()
         }
         named[name] = {k: v for k, v in built.items() if v is not None}
@@ -594,6 +594,18 @@ def loads(
     resolved = resolve(settings, env, loc)
     loc.raise_problems()
     return resolved
+
+
+def _named_table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
+    """A `[upstreams.X]` / `[models.X]` / `[tenants.X]` table with its name, X, filled in. A
+    `name` key of its own is a problem (it was silently overwritten by X)."""
+    table = _table(value, path, loc)
+    if "name" in table:
+        loc.fail(
+            f"{loc.where([*path, 'name'])}: unknown key 'name' "
+            f"(a [{'.'.join(path[:1])}.*] table is named by its key, here {path[-1]!r})"
+        )
+    return table | {"name": path[-1]}
 
 
 def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
