@@ -401,11 +401,11 @@ class Services:
             model=model,
         )
 
-    def _upstream_misconfigured(self, model: str, status: int) -> None:
+    def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:
         """An alert (at most one per model and status per 10 minutes) naming the model, its
-        upstream, what the status means and the circuit it counts against."""
+        upstream, what the status means and the circuit it counts against (a redirect: the
+        Location's host, which was not followed)."""
         m = self.registry[model]  # a discovered model is not in settings.models
-        what = "does not know the model" if status == 404 else "refused the API key"
         log.warning(
             "upstream configuration error",
             extra={"upstream_model": model, "upstream": m.upstream, "status": status},
@@ -415,20 +415,30 @@ class Services:
             return
         self._misconfig_alerted[(model, status)] = now
         up = self.settings.upstreams[m.upstream]
-        fix = (
-            f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
-            f"upstream's model list (arbiter check-config --probe)"
-            if status == 404
-            else f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
-        )
+        data: dict[str, Any] = {
+            "upstream": m.upstream, "status": status, "upstream_model": m.upstream_model,
+        }  # fmt: skip
+        if status < 400:
+            where = location_host or "the same host (a relative Location)"
+            data["location_host"] = location_host
+            what = f"redirected the call to {where}, which was not followed"
+            fix = f"check upstreams.{m.upstream}.base_url ({up.base_url})"
+        elif status == 404:
+            what = f"does not know the model ({m.upstream_model!r} at {up.base_url})"
+            fix = (
+                f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
+                f"upstream's model list (arbiter check-config --probe)"
+            )
+        else:
+            what = f"refused the API key ({m.upstream_model!r} at {up.base_url})"
+            fix = f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
         self.alerts.emit(
             SYSTEM_TENANT,
             "upstream_config",
-            f"{model}: upstream {m.upstream!r} answered {status}: it {what} "
-            f"({m.upstream_model!r} at {up.base_url}); {fix}. Each such answer counts against "
-            f"the circuit of {model}.",
+            f"{model}: upstream {m.upstream!r} answered {status}: it {what}; {fix}. Each such "
+            f"answer counts against the circuit of {model}.",
             model=model,
-            data={"upstream": m.upstream, "status": status, "upstream_model": m.upstream_model},
+            data=data,
         )
 
     async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
