@@ -59,6 +59,7 @@ from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
+from arbiter.strict_commit import StrictCommits
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
@@ -89,6 +90,7 @@ class Services:
             **recorder_pace(settings.store.writer_pace),
             idle_priority=settings.store.writer_priority == "idle",
         )
+        self.strict_commits = StrictCommits(self.recorder)  # durability = "strict": bounded
         self.alerts = AlertRules(
             self._submit,
             false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
@@ -301,7 +303,7 @@ class Services:
         self.metrics.observe_decision(decision)
         if self.settings.store.durability == "strict":
             try:
-                await asyncio.to_thread(self.recorder.commit_now, [decision])
+                await self.strict_commits.commit([decision])
             except StoreError as err:
                 # the client is told it is not acknowledged; the store's words (its URL, the
                 # driver's message) are for the operator's log only
