@@ -437,7 +437,7 @@ def test_malformed_upstream_message_is_an_upstream_error() -> None:
         (e.UpstreamUnavailable("x"), "overloaded_error", 529),
         (e.NoRouteAvailable("x"), "overloaded_error", 529),
         (e.UpstreamTimeout("x"), "timeout_error", 504),
-        (e.UpstreamError("x"), "api_error", 500),
+        (e.UpstreamError("x"), "api_error", 502),
         (e.ArbiterError("x"), "api_error", 500),
         (e.UpstreamRejected("x", upstream_status=404), "not_found_error", 404),
     ],

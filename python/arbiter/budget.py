@@ -68,6 +68,7 @@ from arbiter.errors import (
     BudgetExceeded,
     UpstreamError,
     UpstreamRateLimited,
+    UpstreamRedirected,
     UpstreamRejected,
 )
 from arbiter.principal import Principal
@@ -105,10 +106,13 @@ def billed_cost(
 
 def may_be_billed(err: BaseException) -> bool:
     """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
-    (429, a 4xx of the caller's) or a connection never made says no; a reset
+    (429, a 4xx of the caller's, a redirect: no answer, only a pointer elsewhere) or a
+    connection never made says no; a reset
     after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
     call we abandoned (cancelled) may all have been billed in full."""
-    if isinstance(err, UpstreamRateLimited | UpstreamRejected | BudgetExceeded):
+    if isinstance(
+        err, UpstreamRateLimited | UpstreamRejected | UpstreamRedirected | BudgetExceeded
+    ):
         return False
     # a connection never made: nothing reached the upstream
     return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))

@@ -200,6 +200,24 @@ class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
 
 
+class UpstreamRedirected(UpstreamError):
+    """The upstream answered a 3xx: its base_url points at the wrong place (a scheme, host or
+    path that moved). Never followed (it would send the key and the prompt where the operator
+    did not configure them); a configuration error like a 401/404 (an alert naming the model and
+    the Location's host), a 502 to the caller that the same request would meet again."""
+
+    code = "upstream_redirected"
+
+    def __init__(self, message: str, *, upstream_status: int, location_host: str | None) -> None:
+        super().__init__(message)
+        self.upstream_status = upstream_status
+        self.location_host = location_host  # for the operator's alert, never the client's text
+
+    @property
+    def should_retry(self) -> bool:
+        return False
+
+
 class UpstreamRejected(UpstreamError):
     """The upstream refused the request as the caller's fault (4xx but 429): never retried."""
 

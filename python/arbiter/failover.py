@@ -20,6 +20,7 @@ from arbiter.errors import (
     ArbiterError,
     NoRouteAvailable,
     UpstreamError,
+    UpstreamRedirected,
     UpstreamRejected,
     UpstreamTimeout,
 )
@@ -60,7 +61,7 @@ class CircuitBreaker:
         settings: BreakerSettings,
         on_open: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        on_misconfigured: Callable[[str, int], None] | None = None,
+        on_misconfigured: Callable[[str, int, str | None], None] | None = None,
     ) -> None:
         self._s = settings
         self._circuits: dict[str, _Circuit] = {}
@@ -125,11 +126,12 @@ class CircuitBreaker:
             c.probing = False
         # a call that began before the circuit opened and failed since does not extend the open
 
-    def misconfigured(self, model: str, status: int) -> None:
-        """The upstream answered 401/403/404 for this model: not the caller's fault but ours (a
-        wrong model name or key), so it counts against the circuit and is reported."""
+    def misconfigured(self, model: str, status: int, location_host: str | None = None) -> None:
+        """The upstream answered 401/403/404 (a wrong model name or key) or a 3xx (a wrong
+        base_url; `location_host`: where it pointed) for this model: not the caller's fault but
+        ours, so it counts against the circuit and is reported."""
         if self._on_misconfigured is not None:
-            self._on_misconfigured(model, status)
+            self._on_misconfigured(model, status, location_host)
         self.failure(model)
 
     def hold(self, model: str, seconds: float) -> None:
@@ -189,6 +191,18 @@ class CircuitBreaker:
 # Upstream answers that mean the model's configuration is wrong (unknown model name, refused
 # key), not the request: they open the circuit and raise an alert instead of counting as "up".
 CONFIG_STATUSES = frozenset({401, 403, 404})
+
+
+def misconfiguration(err: BaseException) -> tuple[int, str | None] | None:
+    """The upstream status (and, for a redirect, the Location's host) of an answer that says the
+    model's configuration is wrong, not the request or the upstream's health: a 401/403/404
+    (however classified: a 401 is surfaced as a 503) or a redirect; None for any other error."""
+    if isinstance(err, UpstreamRedirected):
+        return err.upstream_status or 300, err.location_host
+    if isinstance(err, UpstreamError) and err.upstream_status in CONFIG_STATUSES:
+        return err.upstream_status, None
+    return None
+
 
 # Below this much time left, a new try could not get an answer back: the deadline has passed.
 _MIN_TRY_S = 0.005
@@ -287,10 +301,10 @@ async def run_with_failover(
             attempts.append(
                 Attempt(model, False, (time.perf_counter() - started) * 1000, err.code, status)
             )
-            if isinstance(err, UpstreamRejected) and err.upstream_status in CONFIG_STATUSES:
+            if (config := misconfiguration(err)) is not None:
                 # every request to this model will fail the same way: count it against the
                 # circuit, say so, and let the next model answer
-                breaker.misconfigured(model, err.upstream_status)
+                breaker.misconfigured(model, *config)
                 last = err
                 break
             if not is_retryable(err):

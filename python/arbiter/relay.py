@@ -20,7 +20,7 @@ from arbiter.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
-from arbiter.failover import CONFIG_STATUSES
+from arbiter.failover import misconfiguration
 from arbiter.records import Attempt
 from arbiter.relay_codec import RelayCodec
 from arbiter.stopping import ServerStopping, Stopping
@@ -139,17 +139,17 @@ def count_failure(
     failed try: the request's own fault (an upstream 4xx, e.g. an invalid_request_error event)
     says nothing against the model, nor does a cut by the caller's own deadline
     (`callers_deadline`: a latency SLO shorter than failover's, which failover exempts before
-    the first byte too); a misconfigured model (401/403/404) and an outage do."""
+    the first byte too); a misconfigured model (401/403/404, a redirect) and an outage do."""
     if (
         isinstance(err, UpstreamTimeout)
         and callers_deadline is not None
         and time.monotonic() >= callers_deadline - _EARLY_S
     ):
         return
-    if not isinstance(err, UpstreamRejected):
+    if (config := misconfiguration(err)) is not None:
+        breaker.misconfigured(model, *config)
+    elif not isinstance(err, UpstreamRejected):
         breaker.failure(model)
-    elif err.upstream_status in CONFIG_STATUSES:
-        breaker.misconfigured(model, err.upstream_status)
 
 
 def broken_after_opening(

@@ -59,6 +59,7 @@ from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
+from arbiter.strict_commit import StrictCommits
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
@@ -89,6 +90,7 @@ class Services:
             **recorder_pace(settings.store.writer_pace),
             idle_priority=settings.store.writer_priority == "idle",
         )
+        self.strict_commits = StrictCommits(self.recorder)  # durability = "strict": bounded
         self.alerts = AlertRules(
             self._submit,
             false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
@@ -301,7 +303,7 @@ class Services:
         self.metrics.observe_decision(decision)
         if self.settings.store.durability == "strict":
             try:
-                await asyncio.to_thread(self.recorder.commit_now, [decision])
+                await self.strict_commits.commit([decision])
             except StoreError as err:
                 # the client is told it is not acknowledged; the store's words (its URL, the
                 # driver's message) are for the operator's log only
@@ -401,11 +403,11 @@ class Services:
             model=model,
         )
 
-    def _upstream_misconfigured(self, model: str, status: int) -> None:
+    def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:
         """An alert (at most one per model and status per 10 minutes) naming the model, its
-        upstream, what the status means and the circuit it counts against."""
+        upstream, what the status means and the circuit it counts against (a redirect: the
+        Location's host, which was not followed)."""
         m = self.registry[model]  # a discovered model is not in settings.models
-        what = "does not know the model" if status == 404 else "refused the API key"
         log.warning(
             "upstream configuration error",
             extra={"upstream_model": model, "upstream": m.upstream, "status": status},
@@ -415,20 +417,30 @@ class Services:
             return
         self._misconfig_alerted[(model, status)] = now
         up = self.settings.upstreams[m.upstream]
-        fix = (
-            f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
-            f"upstream's model list (arbiter check-config --probe)"
-            if status == 404
-            else f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
-        )
+        data: dict[str, Any] = {
+            "upstream": m.upstream, "status": status, "upstream_model": m.upstream_model,
+        }  # fmt: skip
+        if status < 400:
+            where = location_host or "the same host (a relative Location)"
+            data["location_host"] = location_host
+            what = f"redirected the call to {where}, which was not followed"
+            fix = f"check upstreams.{m.upstream}.base_url ({up.base_url})"
+        elif status == 404:
+            what = f"does not know the model ({m.upstream_model!r} at {up.base_url})"
+            fix = (
+                f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
+                f"upstream's model list (arbiter check-config --probe)"
+            )
+        else:
+            what = f"refused the API key ({m.upstream_model!r} at {up.base_url})"
+            fix = f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
         self.alerts.emit(
             SYSTEM_TENANT,
             "upstream_config",
-            f"{model}: upstream {m.upstream!r} answered {status}: it {what} "
-            f"({m.upstream_model!r} at {up.base_url}); {fix}. Each such answer counts against "
-            f"the circuit of {model}.",
+            f"{model}: upstream {m.upstream!r} answered {status}: it {what}; {fix}. Each such "
+            f"answer counts against the circuit of {model}.",
             model=model,
-            data={"upstream": m.upstream, "status": status, "upstream_model": m.upstream_model},
+            data=data,
         )
 
     async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:

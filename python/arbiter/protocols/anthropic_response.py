@@ -157,7 +157,10 @@ def count_tokens_body(req: CanonicalRequest) -> dict[str, int]:
 # -- errors ------------------------------------------------------------------------------------
 
 # ArbiterError -> (Anthropic error type, Anthropic status). Anthropic's statuses: 400, 401, 403,
-# 404, 413, 429, 500 (api_error), 504 (timeout_error), 529 (overloaded_error).
+# 404, 413, 429, 500 (api_error), 504 (timeout_error), 529 (overloaded_error). A failure that is
+# not the sidecar's own bug keeps the 5xx the OpenAI surface answers (a bad upstream 502, a store
+# down 503) under the closest type: a 500 reads to monitoring as the sidecar crashing, and the
+# anthropic SDK raises and retries any 5xx alike (InternalServerError).
 _BY_CLASS: tuple[tuple[type[e.ArbiterError], str, int], ...] = (
     (e.InvalidRequest, "invalid_request_error", 400),
     (e.Unauthorized, "authentication_error", 401),
@@ -190,7 +193,7 @@ def error_type(err: e.ArbiterError) -> tuple[str, int]:
     status = err.http_status
     if status < 500:  # a client's mistake named by its own class (408, 415, ...): keep it a 4xx
         return _BY_STATUS.get(status, "invalid_request_error"), status
-    return "api_error", 500
+    return _BY_STATUS.get(status, "api_error"), status
 
 
 def error_status(err: e.ArbiterError) -> int:

@@ -30,6 +30,7 @@ from arbiter.errors import (
 )
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json
+from arbiter.upstream.redirect import redirect_error
 from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
 
 log = logging.getLogger(__name__)
@@ -326,6 +327,13 @@ class HTTPProvider:
         """The protocol's reading of an error answer (safe text, classified)."""
         raise NotImplementedError
 
+    def _failed(self, model: str, status: int, raw: bytes, headers: httpx.Headers) -> UpstreamError:
+        """A non-2xx answer's error: a 3xx is a misconfigured base_url (never followed), an
+        error status the protocol's to read."""
+        if status < 400:
+            return redirect_error(model, status, headers)
+        return self._http_error(model, status, raw, headers)
+
     async def _post(
         self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
     ) -> httpx.Response:
@@ -375,8 +383,8 @@ class HTTPProvider:
         if raw is None:
             limit = self.settings.max_response_bytes
             raise UpstreamError(f"{model}: the answer is larger than {limit} bytes")
-        if resp.status_code >= 400:
-            raise self._http_error(model, resp.status_code, raw, resp.headers)
+        if resp.status_code >= 300:
+            raise self._failed(model, resp.status_code, raw, resp.headers)
         return raw, resp.headers
 
     async def _open(
@@ -389,14 +397,14 @@ class HTTPProvider:
             resp = await self._post(payload, self._stream_timeout, url)
         except httpx.HTTPError as err:
             raise transport_error(model, err) from err
-        if resp.status_code >= 400:
+        if resp.status_code >= 300:
             try:
                 raw = await read_at_most(resp, self.settings.max_event_bytes) or b""
             except (httpx.HTTPError, content_coding.CodingError):
                 raw = b""
             finally:
                 await resp.aclose()
-            raise self._http_error(model, resp.status_code, raw, resp.headers)
+            raise self._failed(model, resp.status_code, raw, resp.headers)
         own = started + self._failover.total_timeout_s
         return resp, own if deadline is None else min(own, deadline)
 
