@@ -110,5 +110,7 @@ def test_an_upstream_401_raises_the_config_alert(tmp_path: Path) -> None:
                 config = _alerts_of(alerts, "upstream_config")
                 assert len(config) == 1 and config[0]["model"] == "oa-raw", alerts
                 assert "refused the API key" in str(config[0]["message"])
+                # refused before any work: nothing charged (was the call's worst case)
+                assert float(r.headers["x-arbiter-cost-usd"]) == 0.0, r.headers
 
     asyncio.run(main())

@@ -104,16 +104,20 @@ def billed_cost(
     return None
 
 
+_REFUSED_KEY = frozenset({401, 403})
+
+
 def may_be_billed(err: BaseException) -> bool:
     """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
-    (429, a 4xx of the caller's, a redirect: no answer, only a pointer elsewhere) or a
-    connection never made says no; a reset
-    after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
+    (429, a 4xx of the caller's, a 401/403 refusing the operator's key, a redirect: no answer,
+    only a pointer elsewhere) or a connection never made says no; a reset after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
     call we abandoned (cancelled) may all have been billed in full."""
     if isinstance(
         err, UpstreamRateLimited | UpstreamRejected | UpstreamRedirected | BudgetExceeded
     ):
         return False
+    if isinstance(err, UpstreamError) and err.upstream_status in _REFUSED_KEY:
+        return False  # the upstream refused the operator's key (surfaced as a 503): no work done
     # a connection never made: nothing reached the upstream
     return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
 
