@@ -110,8 +110,9 @@ _REFUSED_KEY = frozenset({401, 403})
 def may_be_billed(err: BaseException) -> bool:
     """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
     (429, a 4xx of the caller's, a 401/403 refusing the operator's key, a redirect: no answer,
-    only a pointer elsewhere) or a connection never made says no; a reset after the body, a 200 with invalid JSON, a stream cut before content, a timeout, a 5xx or a
-    call we abandoned (cancelled) may all have been billed in full."""
+    only a pointer elsewhere) or a connection never made says no; a reset after the body, a 200
+    with invalid JSON, a stream cut before content, a timeout, a 5xx or a call we abandoned
+    (cancelled) may all have been billed in full."""
     if isinstance(
         err, UpstreamRateLimited | UpstreamRejected | UpstreamRedirected | BudgetExceeded
     ):
