@@ -191,7 +191,10 @@ class Handlers:
         )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
-        body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
+        body = openai_surface.render_result(
+            outcome.result, outcome.protocol, int(time.time()),
+            outcome.headers.get("x-arbiter-decision-id", ""),
+        )  # fmt: skip
         return Response(body, media_type=JSON, headers=outcome.headers)
 
     async def responses(self, request: Request) -> Response:
@@ -288,7 +291,10 @@ class Handlers:
         )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
-        body = anthropic_surface.render_result(outcome.result, outcome.protocol, req.canonical)
+        body = anthropic_surface.render_result(
+            outcome.result, outcome.protocol, req.canonical,
+            outcome.headers.get("x-arbiter-decision-id", ""),
+        )  # fmt: skip
         return Response(body, media_type=JSON, headers=outcome.headers)
 
     async def count_tokens(self, request: Request) -> Response:

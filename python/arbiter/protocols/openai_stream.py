@@ -258,8 +258,13 @@ class StreamEncoder:
     With `include_usage` the usage chunk (empty choices) precedes [DONE] and every other chunk
     says `"usage": null`, as OpenAI does. `created` is passed in: no clock read here."""
 
-    def __init__(self, model: str, *, include_usage: bool, created: int) -> None:
+    def __init__(
+        self, model: str, *, include_usage: bool, created: int, fallback_id: str = ""
+    ) -> None:
+        """`fallback_id`: the completion's id when the upstream gave none (an Anthropic
+        message_start without an `id`): the decision's, never a bare `chatcmpl-`."""
         self._model = model
+        self._fallback_id = fallback_id
         self._include_usage = include_usage
         self._created = created
         self._id = "chatcmpl-"
@@ -279,7 +284,7 @@ class StreamEncoder:
 
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
-            self._id = completion_id(event.id)
+            self._id = completion_id(event.id or self._fallback_id)
             return self._chunk({"role": "assistant", "content": ""})
         if isinstance(event, BlockStart):
             if event.kind == "refusal":
