@@ -230,7 +230,8 @@ class StreamEncoder:
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
             message: dict[str, Any] = {
-                "id": message_id(event.id or self._fallback_id), "type": "message", "role": "assistant",
+                "id": message_id(event.id or self._fallback_id), "type": "message",
+                "role": "assistant",
                 "model": self._model, "content": [], "stop_reason": None, "stop_sequence": None,
                 "usage": usage_out(event.usage),
             }  # fmt: skip
