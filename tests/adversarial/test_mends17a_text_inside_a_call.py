@@ -83,9 +83,11 @@ def test_anthropic_and_responses_clients_get_the_call_whole_and_the_text(tmp_pat
             sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
             sdks(sc) as (claude, gpt),
         ):
-            ask = {"model": "oa-raw", "max_tokens": 100, "stream": True,
-                   "messages": [{"role": "user", "content": "Weather in Paris?"}],
-                   "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}  # fmt: skip
+            ask = {
+                "model": "oa-raw", "max_tokens": 100, "stream": True,
+                "messages": [{"role": "user", "content": "Weather in Paris?"}],
+                "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
+            }  # fmt: skip
             r = await sc.client.post("/v1/messages", json=ask, headers=sc.anthropic)
             stopped: set[int] = set()
             for event in anthropic_events(r.content):
