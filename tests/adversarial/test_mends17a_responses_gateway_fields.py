@@ -18,7 +18,8 @@ from tests.inproc import sidecar_in_process
 from tests.sdk_clients import sdks
 
 REFUSED: list[tuple[dict[str, Any], str, str]] = [
-    ({"moderation": {"model": "omni-moderation-latest"}}, "moderation", "not supported by this gateway"),
+    ({"moderation": {"model": "omni-moderation-latest"}}, "moderation",
+     "not supported by this gateway"),
     ({"context_management": [{"type": "compaction", "compact_threshold": 1000}]},
      "context_management", "not supported by this gateway"),
     ({"prompt_cache_options": {"prewarm": True}}, "prompt_cache_options.prewarm",
