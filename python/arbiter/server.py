@@ -396,7 +396,9 @@ class Handlers:
         if after is not None:
             cursor = await asyncio.to_thread(self.s.store.decision, after)
             if cursor is None or (tenant is not None and cursor["tenant"] != tenant):
-                raise InvalidRequest(f"'after' names no decision: {after!r}.", param="after")
+                raise InvalidRequest(
+                    f"'after' names no decision: {after[:64]!r}.", param="after"
+                )  # cut, as on /arbiter/alerts: the cursor is the caller's, up to the URL's size
         rows = await asyncio.to_thread(
             self.s.store.decisions,
             tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,
