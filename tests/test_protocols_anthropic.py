@@ -480,6 +480,11 @@ def test_count_tokens_bodies_need_no_max_tokens() -> None:
     body = _with(["max_tokens"], _DELETE)
     with pytest.raises(e.InvalidRequest):
         codec.decode_request(body)
+    # count_tokens takes none of the create-only fields (Anthropic's MessageCountTokensParams)
+    with pytest.raises(e.InvalidRequest, match="stop_sequences: Extra inputs"):
+        codec.decode_request(body, count_tokens=True)
+    create_only = {"stop_sequences", "temperature", "top_k", "metadata", "stream"}
+    body = {k: v for k, v in body.items() if k not in create_only}
     counted = codec.count_tokens_body(codec.decode_request(body, count_tokens=True))
     assert counted["input_tokens"] > 10
 

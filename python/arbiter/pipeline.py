@@ -477,6 +477,7 @@ class Pipeline:
                 s.protocol_of(model), req.protocol, model,
                 include_usage=req.include_usage, created=int(time.time()),
                 stops=req.canonical.stop if req.canonical is not None else (),
+                fallback_id=plan.decision_id,
             )
         )  # fmt: skip
         # a deadline shorter than failover's is the caller's (failover.py reads it the same)

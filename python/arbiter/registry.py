@@ -123,11 +123,13 @@ class ListedModel:
 def tenant_models(
     registry: Registry, principal: Principal, unrouted: Collection[str] = ()
 ) -> list[ListedModel]:
-    """`auto` plus the models `principal`'s tenant may call (its allowed_models, when set);
-    `unrouted`: models `auto` routes no task to now (shadow.py's challengers)."""
+    """`auto` plus the models `principal`'s tenant may call (its allowed_models, when set),
+    `no-route` ones included with `routed: false` (callable by name: a client that lists the
+    models before naming one must find them); `unrouted`: models `auto` routes no task to now
+    (shadow.py's challengers)."""
     allowed = principal.allowed_models
     rows = []
-    for m in registry.callable_models():
+    for m in registry.nameable_models():
         if allowed is not None and m.name not in allowed:
             continue
         priced = registry.priced(m.name)
@@ -219,8 +221,12 @@ class Registry:
             for m in self._models.values() if self.routable(m.name)
         ]  # fmt: skip
 
+    def nameable_models(self) -> list[ModelSettings]:
+        """Models a client may name (enabled), `no-route` ones too: routed or not."""
+        return [m for m in self._models.values() if m.name not in self._disabled]
+
     def callable_models(self) -> list[ModelSettings]:
-        """Models a client may name (enabled, listed, not `no-route`), routed or not."""
+        """Models a client may name that `auto` may consider (enabled, not `no-route`)."""
         return [
             m for m in self._models.values()
             if m.name not in self._disabled and NOT_ROUTABLE not in m.capabilities

@@ -92,9 +92,11 @@ def relay_codec(
     include_usage: bool,
     created: int,
     stops: Sequence[str] = (),
+    fallback_id: str = "",
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
-    OpenAI upstream's answer tells which one ended it (openai_response.matched_stop)."""
+    OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
+    `fallback_id`: the translated stream's id when the upstream's has none (the decision's)."""
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(model, include_usage)
@@ -103,10 +105,12 @@ def relay_codec(
     encoder: CanonicalEncoder
     if upstream == "openai":
         decoder = openai_stream.StreamDecoder(model, stops)
-        encoder = anthropic_stream.StreamEncoder(model)
+        encoder = anthropic_stream.StreamEncoder(model, fallback_id)
     else:
         decoder = anthropic_stream.StreamDecoder(model)
-        encoder = openai_stream.StreamEncoder(model, include_usage=include_usage, created=created)
+        encoder = openai_stream.StreamEncoder(
+            model, include_usage=include_usage, created=created, fallback_id=fallback_id
+        )
     return Translating(decoder, encoder)
 
 

@@ -191,7 +191,10 @@ class Handlers:
         )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
-        body = openai_surface.render_result(outcome.result, outcome.protocol, int(time.time()))
+        body = openai_surface.render_result(
+            outcome.result, outcome.protocol, int(time.time()),
+            outcome.headers.get("x-arbiter-decision-id", ""),
+        )  # fmt: skip
         return Response(body, media_type=JSON, headers=outcome.headers)
 
     async def responses(self, request: Request) -> Response:
@@ -288,7 +291,10 @@ class Handlers:
         )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
-        body = anthropic_surface.render_result(outcome.result, outcome.protocol, req.canonical)
+        body = anthropic_surface.render_result(
+            outcome.result, outcome.protocol, req.canonical,
+            outcome.headers.get("x-arbiter-decision-id", ""),
+        )  # fmt: skip
         return Response(body, media_type=JSON, headers=outcome.headers)
 
     async def count_tokens(self, request: Request) -> Response:
@@ -390,7 +396,9 @@ class Handlers:
         if after is not None:
             cursor = await asyncio.to_thread(self.s.store.decision, after)
             if cursor is None or (tenant is not None and cursor["tenant"] != tenant):
-                raise InvalidRequest(f"'after' names no decision: {after!r}.", param="after")
+                raise InvalidRequest(
+                    f"'after' names no decision: {after[:64]!r}.", param="after"
+                )  # cut, as on /arbiter/alerts: the cursor is the caller's, up to the URL's size
         rows = await asyncio.to_thread(
             self.s.store.decisions,
             tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,

@@ -74,4 +74,12 @@ def test_a_no_route_model_is_callable_by_name_but_never_routed(
     models = httpx.get(
         f"{sidecar.base_url}/models", headers={"authorization": f"Bearer {api_key}"}, timeout=10
     )
-    assert "judge" not in {m["id"] for m in models.json()["data"]}  # offered for routing: no
+    # listed, since it is callable by name, as not routed (`routed: false`); retrievable too
+    listed = {m["id"]: m for m in models.json()["data"]}
+    assert listed["judge"]["routed"] is False
+    one = httpx.get(
+        f"{sidecar.base_url}/models/judge",
+        headers={"authorization": f"Bearer {api_key}"},
+        timeout=10,
+    )
+    assert one.status_code == 200 and one.json()["routed"] is False

@@ -83,6 +83,15 @@ _PASSED_ON = frozenset({
     "user_profile_id", "workspace_id",
 })  # fmt: skip
 _KNOWN_FIELDS = _MODELED | _PASSED_ON
+# /v1/messages/count_tokens takes fewer: those of the anthropic SDK's (2.17)
+# MessageCountTokensParams, beta ones included. A create-only field (max_tokens, stream,
+# temperature, metadata, stop_sequences, ...) is Anthropic's 400 there, so it is ours too: a
+# client that sends it believes it configures something the count never sees.
+_COUNT_TOKENS_FIELDS = frozenset({
+    "model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+    "cache_control", "speed", "billing_policy", "compaction", "context_management",
+    "mcp_servers",
+})  # fmt: skip
 # Valid Anthropic blocks that have no OpenAI counterpart: kept, refused cross-protocol. Those
 # of the anthropic SDK's (2.17) ContentBlockParam and BetaContentBlockParam: a server tool's
 # result is sent back in the next turn's assistant message (a conversation with code execution,
@@ -108,7 +117,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
         raise InvalidRequest("The request body must be a JSON object.")
     c.sendable(body)
     model = c.string(body.get("model"), "model", non_empty=True)
-    _check_fields(body)
+    _check_fields(body, _COUNT_TOKENS_FIELDS if count_tokens else _KNOWN_FIELDS)
     if body.get("thread") is not None:  # before `messages`: a continued thread sends only a delta
         raise ThreadsUnsupported(
             "'thread' is not supported: Arbiter keeps no conversation state (the next turn may go "
@@ -175,9 +184,9 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
     return request
 
 
-def _check_fields(body: dict[str, Any]) -> None:
+def _check_fields(body: dict[str, Any], known: frozenset[str]) -> None:
     for key in body:
-        if key not in _KNOWN_FIELDS:
+        if key not in known:
             shown = key if len(key) <= 64 else key[:64] + "..."
             raise InvalidRequest(f"{shown}: Extra inputs are not permitted", param=shown)
 

@@ -214,8 +214,11 @@ class StreamEncoder:
     the client sees. message_start carries the usage known then (for an OpenAI upstream: none
     yet), message_delta the final cumulative usage, input tokens included."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, fallback_id: str = "") -> None:
+        """`fallback_id`: the message's id when the upstream gave none (an OpenAI stream whose
+        chunks carry no `id`): the decision's, so the client never sees a bare `msg_`."""
         self._model = model
+        self._fallback_id = fallback_id
         # A tool call's argument fragments, held to its block's end: an OpenAI model's
         # arguments may not be a JSON object, and the SDK's stream accumulator parses every
         # input_json_delta as JSON (it raised on broken JSON and gave a list for an array).
@@ -227,7 +230,8 @@ class StreamEncoder:
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
             message: dict[str, Any] = {
-                "id": message_id(event.id), "type": "message", "role": "assistant",
+                "id": message_id(event.id or self._fallback_id), "type": "message",
+                "role": "assistant",
                 "model": self._model, "content": [], "stop_reason": None, "stop_sequence": None,
                 "usage": usage_out(event.usage),
             }  # fmt: skip

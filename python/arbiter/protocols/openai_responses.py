@@ -50,6 +50,7 @@ from arbiter.protocols.openai import (
     image_part,
     tool_choice_word,
 )
+from arbiter.protocols.responses_gateway_fields import CHECKED, check_gateway_fields
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
 _IGNORED = frozenset({
@@ -123,7 +124,12 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         )
     if c.opt_bool(body.get("background"), "background"):
         raise InvalidRequest("'background' responses are not supported.", param="background")
-    unknown = [k for k in body if k not in _READ and k not in _IGNORED and body[k] is not None]
+    check_gateway_fields(body)
+    unknown = [
+        k
+        for k in body
+        if k not in _READ and k not in _IGNORED and k not in CHECKED and body[k] is not None
+    ]
     if unknown:
         raise InvalidRequest(f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
     _no_logprobs(body)
@@ -180,6 +186,12 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         effort = c.opt_string(reasoning.get("effort"), "reasoning.effort")
         if effort is not None:
             extras["reasoning_effort"] = effort
+        # typed as the spec types them (Reasoning.context an enum, Reasoning.mode any string:
+        # "standard", "pro" and later ones); Chat Completions has neither, so not sent on
+        c.opt_choice(
+            reasoning.get("context"), "reasoning.context", ("auto", "current_turn", "all_turns")
+        )
+        c.opt_string(reasoning.get("mode"), "reasoning.mode")
         # echoed only: the Chat Completions view has no summaries (`generate_summary` is its
         # deprecated name). Echoed, so held to the spec's words: "lots" made the Response
         # object one its own schema (Reasoning.summary) refuses

@@ -85,8 +85,10 @@ class StreamDecoder:
     OpenAI addresses tool-call fragments by `index`, and a server may interleave two calls'
     fragments (call 1 begins, then more of call 0's arguments). The first call streams live;
     a call that begins while it is open is held whole and sent, start to stop, once the live
-    block ends (text, a refusal, the finish): closing call 0 when call 1 began cut call 0's
-    arguments, and its late fragments came after its block's stop."""
+    block ends (a refusal, the finish): closing call 0 when call 1 began cut call 0's
+    arguments, and its late fragments came after its block's stop. Text that arrives while a
+    call streams is held the same way, and sent as its own block once the call's block ends
+    (more of the call's arguments may still follow it: they came after the block's stop)."""
 
     def __init__(self, model: str = "upstream", stops: Sequence[str] = ()) -> None:
         """`stops`: the caller's stop sequences, to tell a stop on one (matched_stop)."""
@@ -102,6 +104,7 @@ class StreamDecoder:
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool-call index -> canonical index
         self._held: dict[int, _HeldCall] = {}  # calls begun while a call streams, by position
         self._call_open = False  # whether the open block is a tool call's
+        self._held_text: list[str] = []  # text that arrived while a call streamed
         self._positions = CallPositions()
         self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
@@ -163,6 +166,11 @@ class StreamDecoder:
         if self._open is not None:
             out.append(BlockStop(self._open))
             self._open, self._call_open = None, False
+        if self._held_text:
+            index = self._text_block = self._blocks
+            self._blocks += 1
+            text, self._held_text = "".join(self._held_text), []
+            out.extend((BlockStart(index, "text"), TextDelta(index, text), BlockStop(index)))
         held, self._held = self._held, {}
         for position, call in held.items():
             index = self._tool_blocks[position] = self._blocks
@@ -184,6 +192,9 @@ class StreamDecoder:
             self._tail = (self._tail + text[-self._tail_chars :])[-self._tail_chars :]
         if self._open is not None and self._open == self._text_block:
             return [TextDelta(self._open, text)]
+        if self._call_open:  # the call's arguments may go on after this text: held (_close)
+            self._held_text.append(text)
+            return []
         index, out = self._begin()
         self._text_block = index
         return [*out, BlockStart(index, "text"), TextDelta(index, text)]
@@ -258,8 +269,13 @@ class StreamEncoder:
     With `include_usage` the usage chunk (empty choices) precedes [DONE] and every other chunk
     says `"usage": null`, as OpenAI does. `created` is passed in: no clock read here."""
 
-    def __init__(self, model: str, *, include_usage: bool, created: int) -> None:
+    def __init__(
+        self, model: str, *, include_usage: bool, created: int, fallback_id: str = ""
+    ) -> None:
+        """`fallback_id`: the completion's id when the upstream gave none (an Anthropic
+        message_start without an `id`): the decision's, never a bare `chatcmpl-`."""
         self._model = model
+        self._fallback_id = fallback_id
         self._include_usage = include_usage
         self._created = created
         self._id = "chatcmpl-"
@@ -279,7 +295,7 @@ class StreamEncoder:
 
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
-            self._id = completion_id(event.id)
+            self._id = completion_id(event.id or self._fallback_id)
             return self._chunk({"role": "assistant", "content": ""})
         if isinstance(event, BlockStart):
             if event.kind == "refusal":

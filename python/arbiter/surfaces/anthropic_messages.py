@@ -147,15 +147,21 @@ def _has_opaque(part: Part) -> bool:
 
 
 def render_result(
-    result: ChatResult, upstream_protocol: str, request: CanonicalRequest | None = None
+    result: ChatResult,
+    upstream_protocol: str,
+    request: CanonicalRequest | None = None,
+    fallback_id: str = "",
 ) -> bytes:
     """The Message body for an answer: the upstream's bytes when it speaks Anthropic, else its
     OpenAI answer translated (`request`: the caller's, whose stop sequences the answer may
-    have stopped on)."""
+    have stopped on; `fallback_id`: the message's id when the upstream's answer has none, the
+    decision's, never a bare `msg_`)."""
     if upstream_protocol == "anthropic":
         return result.raw or orjson.dumps(result.body)
     stops = request.stop if request is not None else ()
     canonical = openai_response.decode_response(result.body, stops)
+    if not canonical.id:
+        canonical = dataclasses.replace(canonical, id=fallback_id)
     body = anthropic_response.encode_response(canonical, result.model)
     # an upstream's `usage.cost`, as chat's body has it (a hit's says 0 here too)
     return orjson.dumps(with_reported_cost(body, result.body))

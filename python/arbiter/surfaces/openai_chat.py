@@ -6,6 +6,7 @@ to OpenAI's error body. Unknown request fields are kept in the body and forwarde
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -340,12 +341,17 @@ def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def render_result(result: ChatResult, upstream_protocol: str, created: int) -> bytes:
+def render_result(
+    result: ChatResult, upstream_protocol: str, created: int, fallback_id: str = ""
+) -> bytes:
     """The chat.completion body for an answer: the upstream's bytes when it speaks OpenAI, else
-    its Anthropic answer translated."""
+    its Anthropic answer translated (`fallback_id`: its id when the answer has none, the
+    decision's, never a bare `chatcmpl-`)."""
     if upstream_protocol == "openai":
         return result.raw or orjson.dumps(result.body)
     canonical = anthropic_response.decode_response(result.body)
+    if not canonical.id:
+        canonical = dataclasses.replace(canonical, id=fallback_id)
     return orjson.dumps(openai_response.encode_response(canonical, result.model, created))
 
 
