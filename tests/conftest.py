@@ -27,6 +27,10 @@ from arbiter.offline.demo import (
 )
 from arbiter.toml_text import to_toml
 from tests.child_process import die_with_parent
+from tests.gc_per_test import freeze_survivors
+
+# a leak (an unclosed socket in a reference cycle) fails the test that made it: gc_per_test.py
+pytest_plugins = ["tests.gc_per_test"]
 
 # Hypothesis's too_slow health check times the generation of examples on the wall clock: on a
 # loaded 2-core CI machine it fails a test whose code is fine. It says nothing about the code
@@ -103,6 +107,7 @@ def _tokenizer_loaded() -> None:
     (before they are built it is a byte bound: tests/test_tokenizer_load.py, in fresh
     interpreters)."""
     tokenizer_load.load_now()
+    freeze_survivors()  # the tables and the modules live all session: each test's gc skips them
 
 
 @pytest.fixture(scope="session")

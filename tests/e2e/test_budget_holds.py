@@ -14,6 +14,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 import pytest
 
@@ -131,7 +132,7 @@ class Streams:
         except openai.APIError as err:
             body = err.body if isinstance(err.body, dict) else {}
             self.ended.append(f"error: {body.get('code') or body.get('type') or err.message}")
-        except (openai.APIConnectionError, httpx.HTTPError):
+        except (openai.APIConnectionError, httpx2.HTTPError):  # the SDKs run on httpx2
             self.ended.append("cut")
         finally:
             if not got_first:
@@ -154,7 +155,7 @@ class Streams:
             body = err.body if isinstance(err.body, dict) else {}
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
             self.ended.append(f"anthropic error: {error.get('type')}: {err.message}")
-        except (anthropic.APIConnectionError, httpx.HTTPError):
+        except (anthropic.APIConnectionError, httpx2.HTTPError):
             self.ended.append("cut")
         finally:
             if not got_first:
@@ -258,19 +259,20 @@ def test_sigterm_answers_a_waiting_whole_answer_request_with_a_503_in_its_shape(
     key = str(sidecar.create_key()["key"])
     got: dict[str, Any] = {}
 
+    # each client closed when its call ends: its pooled socket never waits for the collector
     def openai_call() -> None:
-        client = openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0)
-        try:
-            client.chat.completions.create(model="slow", messages=CHAT, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
-        except Exception as err:  # what the SDK raised is the finding
-            got["openai"] = err
+        with openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0) as client:
+            try:
+                client.chat.completions.create(model="slow", messages=CHAT, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+            except Exception as err:  # what the SDK raised is the finding
+                got["openai"] = err
 
     def anthropic_call() -> None:
-        claude = anthropic.Anthropic(base_url=sidecar.root_url, api_key=key, max_retries=0)
-        try:
-            claude.messages.create(model="slow", messages=CHAT, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
-        except Exception as err:
-            got["anthropic"] = err
+        with anthropic.Anthropic(base_url=sidecar.root_url, api_key=key, max_retries=0) as claude:
+            try:
+                claude.messages.create(model="slow", messages=CHAT, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+            except Exception as err:
+                got["anthropic"] = err
 
     threads = [threading.Thread(target=f, daemon=True) for f in (openai_call, anthropic_call)]
     before = _sim_requests(slow_sim, "slow")
