@@ -30,8 +30,9 @@ BOMB = gzip.compress(gzip.compress(b" " * (64 << 20), 9), 9)
 RETRIES = 2
 
 FAULTS = {
-    # name: (the upstream's answer, the status each SDK sees (openai, anthropic: Anthropic's
-    # API has no 502 or 503; an outage is its 529 overloaded_error), upstream calls)
+    # name: (the upstream's answer, the status each SDK sees (openai, anthropic: an outage is
+    # Anthropic's 529 overloaded_error; a bad upstream answer keeps the gateway's 502, an
+    # `api_error`, never a 500), upstream calls)
     "400": (response(b"400 Bad Request" + JSON, ERROR), (400, 400), 1),
     "503": (response(b"503 Service Unavailable" + JSON, ERROR), (503, 529), 1 + RETRIES),
     "429 retry-after 1": (
@@ -41,12 +42,12 @@ FAULTS = {
     ),
     "html 200": (
         response(b"200 OK\r\ncontent-type: text/html", b"<html>oops</html>"),
-        (502, 500),
+        (502, 502),
         1 + RETRIES,
     ),
     "gzip bomb": (
         response(b"200 OK" + JSON + b"\r\ncontent-encoding: gzip, gzip", BOMB),
-        (502, 500),
+        (502, 502),
         1 + RETRIES,
     ),
 }

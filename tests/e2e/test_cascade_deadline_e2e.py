@@ -77,7 +77,9 @@ def test_a_slow_cascade_does_not_hold_the_request_past_its_deadline(
             # left (not a fresh deadline), was cut by it: the record says so. A judge that ran
             # its full second leaves no mark (before, only a wall-clock bound told them apart)
             assert tries[0][:2] == ("sim-tiny", True), tries
-            assert JUDGE_CUT in row["reason"], row["reason"]
+            # (unless the sim's cheap answer came cut short: escalated without asking the judge)
+            if "escalated (no complete answer)" not in row["reason"]:
+                assert JUDGE_CUT in row["reason"], row["reason"]
     finally:
         _control(sim_url, model="judge", latency_ms=10.0)
         _control(sim_url, model="sim-tiny", latency={"ttft_ms": DEMO_LATENCY["sim-tiny"][0]})

@@ -101,7 +101,9 @@ def test_models_lists_pool_and_auto(sidecar: Sidecar, oai: openai.OpenAI) -> Non
     models = oai.models.list()
     ids = {m.id for m in models.data}
     assert {"auto", "sim-tiny", "sim-small", "sim-medium", "sim-premium"} <= ids
-    assert "judge" not in ids  # no-route models are not offered
+    # a no-route model is callable by name, so it is listed, never routed by `auto`
+    judge = next(m for m in models.data if m.id == "judge")
+    assert judge.model_extra and judge.model_extra["routed"] is False
     validate("ListModelsResponse", oai.get("/models", cast_to=httpx.Response).json())
 
 
