@@ -34,3 +34,14 @@ def test_the_trace_sees_each_request_and_changes_nothing() -> None:
     )
     assert traced == plain
     assert seen == list(range(600))
+
+
+def test_the_excess_cost_names_the_swap_that_costs_seed_109_most() -> None:
+    """Seed 109 (1.21x the oracle): its largest excess over the quantile oracle is 2.5 s chat
+    sent to turbo because medium's predicted p90 was over the SLO (medium's learned latency
+    cold, ~1.35x its truth early on), and each such row carries that model's factors."""
+    out = misses.seed_report(109)
+    kinds = out["excess_by_kind"]
+    top = next(iter(kinds))
+    assert top == "chat@2500:medium->turbo:latency", kinds
+    assert kinds[top] > 0.05
