@@ -20,7 +20,13 @@ oracle (the bench's denominator), so a seed whose quantile oracle is itself near
 
     python bench/latency_slo_misses.py [--seeds 41 47]
 
-Prints each miss, then per seed one line; the last line is one JSON object (per seed).
+Excess cost (s18/slo21): each SLO request the router sent to a dearer model than the quantile
+oracle's, with the router's predicted total for the oracle's model and, where that prediction
+was over the SLO (the router read it as too slow: "latency"; else "other", e.g. quality), the
+same two factors for the oracle's model; per seed, the excess grouped by task, SLO and swap.
+
+Prints each excess and each miss, then per seed one line; the last line is one JSON object
+(per seed).
 """
 
 from __future__ import annotations
@@ -64,45 +70,76 @@ def seed_report(seed: int) -> dict[str, Any]:
     z = z_score(live.QUANTILE)
     misses: list[dict[str, Any]] = []
     usd = {"router": 0.0, "quantile_oracle": 0.0, "oracle": 0.0}
+    excess: list[dict[str, Any]] = []  # SLO requests routed dearer than the quantile oracle
 
-    def trace(i: int, it: live.Item, req: RouteRequest, decision: Any, router: Router) -> None:
-        m = decision.chosen
-        usd["router"] += it.truth[m][3]
-        usd["quantile_oracle"] += it.truth[live.quantile_oracle(it)][3]
-        usd["oracle"] += it.truth[live.oracle(it)][3]
-        if it.slo_ms is None or not live.reachable(it) or it.p_fit[m] >= live.QUANTILE:
-            return
+    def factors(router: Router, req: RouteRequest, it: live.Item, m: str) -> dict[str, Any]:
+        """Model m's predicted p90 against the truth at the answer's true length, split."""
         assert router.latency is not None and req.stats is not None
         mu, var = token_log_moments(*router.lengths.log_moments(m, req.stats, req.task), z)
         exact = math.log(max(it.truth[m][0], 1))
         truth = true_total_ms(m, exact, 0.0, z)
         learned = router.latency.predict_ms(m, "t", z, exact, 0.0)[1]
         fit = router.latency.estimate(m, "t")
+        return {
+            "true_p90_ms": round(truth), "learned_factor": round(learned / truth, 3),
+            "length_factor": round(true_total_ms(m, mu, var, z) / truth, 3),
+            "tokens": it.truth[m][0], "length_median": round(math.exp(mu), 1),
+            "length_log_sd": round(math.sqrt(var), 3), "calls": round(fit.calls),
+            "ttft_log_sd": round(math.sqrt(fit.ttft_var), 3),
+            "speed_log_sd": round(math.sqrt(fit.speed_var), 3),
+        }  # fmt: skip
+
+    def trace(i: int, it: live.Item, req: RouteRequest, decision: Any, router: Router) -> None:
+        m = decision.chosen
+        q = live.quantile_oracle(it)
+        usd["router"] += it.truth[m][3]
+        usd["quantile_oracle"] += it.truth[q][3]
+        usd["oracle"] += it.truth[live.oracle(it)][3]
+        if it.truth[m][3] > it.truth[q][3] and it.slo_ms is not None:
+            # dearer than the quantile oracle under an SLO: did the router read q as too slow?
+            seen = (decision.latency_ms or {}).get(q)
+            excess.append({
+                "i": i, "task": it.task, "slo_ms": it.slo_ms, "model": m, "quantile_oracle": q,
+                "excess_usd": it.truth[m][3] - it.truth[q][3],
+                "q_predicted_ms": None if seen is None else round(seen[1]),
+                "q_p_fit": round(it.p_fit[q], 3),
+                **({} if seen is None or seen[1] <= it.slo_ms else factors(router, req, it, q)),
+            })  # fmt: skip
+        if it.slo_ms is None or not live.reachable(it) or it.p_fit[m] >= live.QUANTILE:
+            return
         misses.append({
-            "i": i, "task": it.task, "slo_ms": it.slo_ms, "model": m,
-            "quantile_oracle": live.quantile_oracle(it), "p_fit": round(it.p_fit[m], 3),
+            "i": i, "task": it.task, "slo_ms": it.slo_ms, "model": m, "quantile_oracle": q,
+            "p_fit": round(it.p_fit[m], 3),
             "p_fit_without_stalls": round(chance_without_stalls(seed, m, it.truth[m][0],
                                                                 it.slo_ms), 3),
             "predicted_ms": round((decision.latency_ms or {})[m][1]),
-            "true_p90_ms": round(truth),
-            "learned_factor": round(learned / truth, 3),
-            "length_factor": round(true_total_ms(m, mu, var, z) / truth, 3),
-            "tokens": it.truth[m][0], "length_median": round(math.exp(mu), 1),
-            "calls": round(fit.calls), "ttft_log_sd": round(math.sqrt(fit.ttft_var), 3),
-            "speed_log_sd": round(math.sqrt(fit.speed_var), 3),
+            **factors(router, req, it, m),
         })  # fmt: skip
 
     row = replay_mod.replay(seed, True, replay_mod.LearnedLatency(None, True), "", trace)
+    o = usd["oracle"]
+    for e in excess:
+        e["excess_vs_oracle"] = round(e.pop("excess_usd") / o, 4)
+        print(f"seed {seed} excess: {json.dumps(e)}")
+    groups: dict[str, float] = {}
+    for e in excess:
+        why = (
+            "latency"
+            if e["q_predicted_ms"] is not None and e["q_predicted_ms"] > e["slo_ms"]
+            else "other"
+        )
+        k = f"{e['task']}@{e['slo_ms']:g}:{e['quantile_oracle']}->{e['model']}:{why}"
+        groups[k] = round(groups.get(k, 0.0) + e["excess_vs_oracle"], 4)
     for m in misses:
         m["knife_edge"] = m["p_fit_without_stalls"] >= live.QUANTILE
         print(f"seed {seed} miss: {json.dumps(m)}")
-    o = usd["oracle"]
     out = {
         "cost_vs_oracle": row["cost_vs_oracle"], "slo_attainment": row["slo_attainment"],
         "quantile_oracle_cost_vs_oracle": round(usd["quantile_oracle"] / o, 4),
         "router_vs_quantile_oracle": round(usd["router"] / usd["quantile_oracle"], 4),
         "misses": len(misses), "knife_edges": sum(m["knife_edge"] for m in misses),
         "miss_models": sorted({f"{m['model']}@{m['slo_ms']:g}:{m['task']}" for m in misses}),
+        "excess_by_kind": dict(sorted(groups.items(), key=lambda kv: -kv[1])),
     }  # fmt: skip
     print(f"seed {seed}: {json.dumps(out)}")
     return out

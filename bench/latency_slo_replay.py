@@ -36,6 +36,7 @@ import math
 import random
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,17 @@ from arbiter.latency import (
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_outliers import Outliers
 from arbiter.latency_slo import material_ratio
+from arbiter.offline.sim.config import parse_config
+from arbiter.offline.sim.failures import messages_digest, request_rng
+from arbiter.offline.sim.latency_profile import draw
 from arbiter.offline.sim.state import prompt_tokens
 from arbiter.output_length import OutputLength
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
 from arbiter.toml_text import to_toml
 
 LENGTH_NEAR: int | None = None  # --length-near: latency.length_near_prompts (None: the config's)
+# --fresh-draws: each request's calls take their own latency draw (see fresh_draws)
+FRESH_DRAWS = False
 STALL_EVERY = 60  # requests between injected host-stall bursts, on average
 SECONDS_PER_REQUEST = 1.0  # the replay's clock (the live bench's pace in real time)
 
@@ -175,6 +181,30 @@ class Stalls:
         return f
 
 
+def fresh_draws(items: list[live.Item]) -> list[live.Item]:
+    """The items with each request's latency drawn anew (same answers, lengths, grades and
+    `p_fit`). The live bench runs its sim with `same_draws_per_prompt`, so that the oracle's
+    precomputed time is the call's: every repeat of a prompt to a model takes the same draw,
+    with the sim's seed (11) whatever the bench's, so a router learns from one draw seen
+    several times (and across seeds: ~a fifth of two seeds' prompts are shared) while the
+    scoring (`p_fit`) counts each request as a fresh draw. Offline nothing needs the repeat:
+    request i's draw is the sim's own stream at counter i + 1 (the live sim's counter is 0
+    under that setting), so the learned latency and the per-call oracle see independent
+    draws, as the scoring does. Not the live bench's figures: a replay-only measurement."""
+    cfg = parse_config(live.sim_settings(1.0))
+    out = []
+    for i, it in enumerate(items):
+        digest = messages_digest(it.body["messages"])
+        truth = {}
+        for name, (tokens, _, ok, usd) in it.truth.items():
+            profile = cfg.models[name].latency
+            assert profile is not None
+            rng = request_rng(cfg.seed, name + "#latency", digest, i + 1)
+            truth[name] = (tokens, draw(profile, rng, 0, 1.0).total_s(tokens), ok, usd)
+        out.append(replace(it, truth=truth))
+    return out
+
+
 def replay(
     seed: int,
     optimistic: bool,
@@ -186,6 +216,8 @@ def replay(
     router's decision, the router) after routing it and before anything learns from its
     answer (bench/latency_slo_misses.py reads what the router saw)."""
     items = live.build_items(600, seed, 1.0)
+    if FRESH_DRAWS:
+        items = fresh_draws(items)
     tasks = ("code", "math", "extraction", *live._OPEN)
     pool = [
         PoolModel(name, p[0], p[1], 32000, frozenset({"chat", "json", "json-schema", "tools"}),
@@ -306,12 +338,17 @@ def main() -> int:
         " requests; the gate on), with each arm's worst seed",
     )  # fmt: skip
     p.add_argument(
+        "--fresh-draws", action="store_true",
+        help="each request's latency drawn anew, not one draw per prompt (fresh_draws)",
+    )  # fmt: skip
+    p.add_argument(
         "--length-near", type=int, default=None,
         help="latency.length_near_prompts for the answer-length model (default: the config's)",
     )  # fmt: skip
     args = p.parse_args()
-    global LENGTH_NEAR
+    global LENGTH_NEAR, FRESH_DRAWS
     LENGTH_NEAR = args.length_near
+    FRESH_DRAWS = args.fresh_draws
     live.QUALITY_TARGET = args.quality_target  # the router's and the oracles' bar, as live
     out: dict[str, dict[str, float]] = {}
     # (arm, optimistic draws, learned latency's detector confirmation or "profile", stalls,

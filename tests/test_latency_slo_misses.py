@@ -34,3 +34,44 @@ def test_the_trace_sees_each_request_and_changes_nothing() -> None:
     )
     assert traced == plain
     assert seen == list(range(600))
+
+
+def test_the_excess_cost_names_the_swap_that_costs_seed_109_most() -> None:
+    """Seed 109 (1.21x the oracle): its largest excess over the quantile oracle is 2.5 s chat
+    sent to turbo because medium's predicted p90 was over the SLO (medium's learned latency
+    cold, ~1.35x its truth early on), and each such row carries that model's factors."""
+    out = misses.seed_report(109)
+    kinds = out["excess_by_kind"]
+    top = next(iter(kinds))
+    assert top == "chat@2500:medium->turbo:latency", kinds
+    assert kinds[top] > 0.05
+
+
+def test_fresh_draws_give_each_repeat_of_a_prompt_its_own_latency_and_keep_the_rest() -> None:
+    """`latency_slo_replay.fresh_draws`: the sim's own latency stream (at counter 0 it is the
+    live bench's truth, i.e. the same draw function), anew per request; lengths, grades, cost
+    and the scored chance unchanged. Seed 109's requests 25 and 26 are one chat prompt whose
+    one draw (a stall: 3.28 s for 81 tokens on medium) the learned latency saw twice."""
+    from arbiter.offline.sim.config import parse_config
+    from arbiter.offline.sim.failures import messages_digest, request_rng
+    from arbiter.offline.sim.latency_profile import draw
+
+    items = live.build_items(40, 109, 1.0)
+    cfg = parse_config(live.sim_settings(1.0))
+    for it in items:
+        digest = messages_digest(it.body["messages"])
+        for name, (tokens, seconds, _, _) in it.truth.items():
+            profile = cfg.models[name].latency
+            assert profile is not None
+            rng = request_rng(cfg.seed, name + "#latency", digest, 0)
+            assert draw(profile, rng, 0, 1.0).total_s(tokens) == seconds
+    a, b = items[25], items[26]
+    assert a.body["messages"] == b.body["messages"]
+    assert a.truth["medium"] == b.truth["medium"] and a.truth["medium"][1] > 3.0
+    fresh = misses.replay_mod.fresh_draws(items)
+    assert fresh[25].truth["medium"][1] != fresh[26].truth["medium"][1]
+    for old, new in zip(items, fresh, strict=True):
+        assert new.p_fit == old.p_fit and new.task == old.task
+        for name in old.truth:
+            assert new.truth[name][0] == old.truth[name][0]
+            assert new.truth[name][2:] == old.truth[name][2:]
