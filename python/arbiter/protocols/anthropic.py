@@ -514,10 +514,11 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
 
 def _tool(raw: Any, param: str) -> Tool:
     tool = c.obj(raw, param)
-    name = c.string(tool.get("name"), f"{param}.name", non_empty=True)
     kind = tool.get("type")
     if kind not in (None, "custom"):
-        return Tool(name, builtin=c.string(kind, f"{param}.type"), parameters=tool)
+        builtin = c.string(kind, f"{param}.type")
+        return Tool(_builtin_name(tool, builtin, param), builtin=builtin, parameters=tool)
+    name = c.string(tool.get("name"), f"{param}.name", non_empty=True)
     schema = c.obj(tool.get("input_schema"), f"{param}.input_schema")
     if schema.get("type") != "object":
         raise InvalidRequest(
@@ -530,6 +531,19 @@ def _tool(raw: Any, param: str) -> Tool:
         schema,
         strict=None if strict is None else c.opt_bool(strict, f"{param}.strict"),
     )
+
+
+def _builtin_name(tool: dict[str, Any], kind: str, param: str) -> str:
+    """The name a provider-side tool goes by here. Every one has a `name` but the toolsets,
+    which group tools under no name of their own (the beta `mcp_toolset`: one MCP server's
+    tools, named by its required `mcp_server_name`; `computer_toolset_...`,
+    `browser_toolset_...`): a required name refused them all before a Claude model saw them."""
+    undated = kind[:-9] if kind[-8:].isdigit() and kind[-9:-8] == "_" else kind
+    if "name" in tool or not undated.endswith("_toolset"):
+        return c.string(tool.get("name"), f"{param}.name", non_empty=True)
+    if kind == "mcp_toolset":
+        return c.string(tool.get("mcp_server_name"), f"{param}.mcp_server_name", non_empty=True)
+    return kind
 
 
 def _tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:
