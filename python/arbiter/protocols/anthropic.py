@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 SERVICE_TIERS = ("auto", "standard_only")  # Anthropic's `service_tier` values
+SPEEDS = ("standard", "fast")  # its `speed` values (null: the default)
 MAX_USER_ID = 256  # characters of `metadata.user_id`
 MAX_TOOL_NAME = 128  # characters of a custom tool's name (of [a-zA-Z0-9_-], as a tool_use id's)
 _MODELED = frozenset({
@@ -147,6 +148,8 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
     _check_thinking(body, max_tokens)
     # an extra, sent on as it came to a Claude model: a value Anthropic refuses is our 400
     c.opt_choice(body.get("service_tier"), "service_tier", SERVICE_TIERS)
+    c.opt_choice(body.get("speed"), "speed", SPEEDS)
+    c.opt_string(body.get("inference_geo"), "inference_geo")
     response_format, extras = _output_format(body)
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
