@@ -48,10 +48,14 @@ def _request(tool: Any, system: Any, first: Any, result: Any = UNSET) -> dict[st
 
 BAD: dict[str, tuple[dict[str, Any], str]] = {  # case: (request, the mark the error names)
     "tool-5m-system-1h": (_request(FIVE, HOUR, UNSET), "system.0.cache_control.ttl"),
-    "unset-tool-then-1h": (_request(DEFAULT, UNSET, HOUR), "messages.0.content.0.cache_control.ttl"),
+    "unset-tool-then-1h": (
+        _request(DEFAULT, UNSET, HOUR),
+        "messages.0.content.0.cache_control.ttl",
+    ),
     "system-5m-message-1h": (_request(UNSET, DEFAULT, HOUR), "messages.0.content.0.cache_control"),
     "inside-a-tool-result": (
-        _request(HOUR, HOUR, FIVE, HOUR), "messages.2.content.0.content.0.cache_control.ttl"
+        _request(HOUR, HOUR, FIVE, HOUR),
+        "messages.2.content.0.content.0.cache_control.ttl",
     ),
 }
 GOOD = [
@@ -63,9 +67,7 @@ GOOD = [
 
 
 @pytest.mark.parametrize("case", list(BAD))
-def test_a_1h_breakpoint_after_a_5m_one_is_a_400_before_any_call(
-    tmp_path: Path, case: str
-) -> None:
+def test_a_1h_breakpoint_after_a_5m_one_is_a_400_before_any_call(tmp_path: Path, case: str) -> None:
     request, path = BAD[case]
 
     async def body(sc: InProcess) -> None:

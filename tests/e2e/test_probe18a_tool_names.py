@@ -54,7 +54,9 @@ def test_a_tool_name_anthropic_refuses_is_a_400_before_any_call(tmp_path: Path, 
                 assert isinstance(err, dict) and err["error"]["type"] == "invalid_request_error"
                 assert err["error"]["message"].startswith(start), err
             with pytest.raises(anthropic.BadRequestError):
-                await claude.messages.count_tokens(model="sim-medium", messages=QUESTION, tools=tools)
+                await claude.messages.count_tokens(
+                    model="sim-medium", messages=QUESTION, tools=tools
+                )
             assert await sim_requests(sc) == before, "nothing reached an upstream"
 
     run_with_claude(tmp_path, body)

@@ -19,8 +19,8 @@ import pytest
 from tests.inproc import sidecar_in_process
 from tests.sdk_clients import check_anthropic_error, sdks
 
-BATCH = [{"custom_id": "a", "params": {"model": "auto", "max_tokens": 10,
-                                       "messages": [{"role": "user", "content": "hi"}]}}]  # fmt: skip
+HELLO = [{"role": "user", "content": "hi"}]
+BATCH = [{"custom_id": "a", "params": {"model": "auto", "max_tokens": 10, "messages": HELLO}}]
 Call = Callable[[anthropic.AsyncAnthropic], Awaitable[Any]]
 ANTHROPIC_CALLS: dict[str, tuple[Call, str]] = {  # case: (the SDK call, what the message says)
     "batches.create": (lambda c: c.messages.batches.create(requests=BATCH), "Message Batches"),
@@ -28,7 +28,8 @@ ANTHROPIC_CALLS: dict[str, tuple[Call, str]] = {  # case: (the SDK call, what th
     "batches.results": (lambda c: c.messages.batches.results("msgbatch_1"), "Message Batches"),
     "beta.files.list": (lambda c: c.beta.files.list(), "Files API"),
     "beta.files.upload": (
-        lambda c: c.beta.files.upload(file=("a.txt", b"hello", "text/plain")), "Files API"
+        lambda c: c.beta.files.upload(file=("a.txt", b"hello", "text/plain")),
+        "Files API",
     ),
 }
 
@@ -68,6 +69,8 @@ def test_legacy_complete_and_openai_batches_and_files(tmp_path: Path) -> None:
                 assert isinstance(info.value.body, dict), info.value.body
                 assert names in info.value.body["message"], info.value.body
             r = await sc.client.get("/v1/nothing-here", headers=sc.anthropic)
-            assert check_anthropic_error(r, 404, "not_found_error") == "Unknown path /v1/nothing-here."
+            assert (
+                check_anthropic_error(r, 404, "not_found_error") == "Unknown path /v1/nothing-here."
+            )
 
     asyncio.run(main())

@@ -1,11 +1,12 @@
 """Anthropic's `cache_control` checked where a request may carry it: on system blocks, content
 blocks (a tool_result's inner blocks too), tools, and the request itself (automatic caching).
-Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", and at most
-MAX_BREAKPOINTS blocks carry one, and no "1h" one comes after a "5m" one (an unset ttl is
-"5m") in the order Anthropic reads the blocks: tools, system, messages. Unchecked, a misspelling or a fifth breakpoint went on to a
-Claude model as it came and came back as Anthropic's 400 after routing and the budget
-reservation (an OpenAI model drops cache_control, so `auto` failed only sometimes). Pure; runs
-once over a body the decoder has already walked (linear in its blocks)."""
+Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", at most MAX_BREAKPOINTS
+blocks carry one, and no "1h" one comes after a "5m" one (an unset ttl is "5m") in the order
+Anthropic reads the blocks: tools, system, messages. Unchecked, a misspelling, a fifth
+breakpoint or a growing ttl went on to a Claude model as it came and came back as Anthropic's
+400 after routing and the budget reservation (an OpenAI model drops cache_control, so `auto`
+failed only sometimes). Pure; runs once over a body the decoder has already walked (linear in
+its blocks)."""
 
 from __future__ import annotations
 
