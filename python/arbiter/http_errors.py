@@ -32,6 +32,7 @@ from arbiter.http_json import JSON
 from arbiter.request_log import finish_headers
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
+from arbiter.unserved_paths import unserved_message
 
 anthropic_render = anthropic_surface.render_error
 log = logging.getLogger("arbiter.server")
@@ -86,7 +87,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     except ArbiterError as refused:
         return error_response(refused, render)
     if exc.status_code == 404:
-        return error_response(NotFound(f"Unknown path {request.url.path}."), render)
+        path = request.url.path
+        message = unserved_message(path) or f"Unknown path {path}."
+        return error_response(NotFound(message), render)
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         response = error_response(

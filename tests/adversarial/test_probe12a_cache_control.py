@@ -81,7 +81,7 @@ def test_bad_cache_control_is_a_400_before_any_call(tmp_path: Path, case: str) -
 def test_good_cache_control_still_answers(tmp_path: Path) -> None:
     one_hour = {"type": "ephemeral", "ttl": "1h"}
     good = [
-        _request(system=one_hour, block={"type": "ephemeral", "ttl": "5m"}, tool=EPHEMERAL),
+        _request(system=one_hour, block={"type": "ephemeral", "ttl": "5m"}, tool=one_hour),
         _request(system=EPHEMERAL, block=EPHEMERAL, blocks=3),  # four breakpoints
         _request(top=EPHEMERAL),
         _request(block=None, system=None),

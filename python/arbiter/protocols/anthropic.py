@@ -66,7 +66,9 @@ __all__ = [
 ]
 
 SERVICE_TIERS = ("auto", "standard_only")  # Anthropic's `service_tier` values
+SPEEDS = ("standard", "fast")  # its `speed` values (null: the default)
 MAX_USER_ID = 256  # characters of `metadata.user_id`
+MAX_TOOL_NAME = 128  # characters of a custom tool's name (of [a-zA-Z0-9_-], as a tool_use id's)
 _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
     "top_k", "stop_sequences", "stream", "metadata",
@@ -136,6 +138,7 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
             c.array(body.get("tools", []) if body.get("tools") is not None else [], "tools")
         )
     )
+    _unique_tool_names(tools)
     choice, parallel = _tool_choice(body.get("tool_choice"))
     if choice is not None and choice.kind != "none" and not tools:
         raise InvalidRequest(
@@ -145,6 +148,8 @@ def decode_request(body: Any, *, count_tokens: bool = False) -> CanonicalRequest
     _check_thinking(body, max_tokens)
     # an extra, sent on as it came to a Claude model: a value Anthropic refuses is our 400
     c.opt_choice(body.get("service_tier"), "service_tier", SERVICE_TIERS)
+    c.opt_choice(body.get("speed"), "speed", SPEEDS)
+    c.opt_string(body.get("inference_geo"), "inference_geo")
     response_format, extras = _output_format(body)
     stop = c.array(body.get("stop_sequences") or [], "stop_sequences")
     metadata = c.obj(body.get("metadata") or {}, "metadata")
@@ -514,10 +519,11 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
 
 def _tool(raw: Any, param: str) -> Tool:
     tool = c.obj(raw, param)
-    name = c.string(tool.get("name"), f"{param}.name", non_empty=True)
     kind = tool.get("type")
     if kind not in (None, "custom"):
-        return Tool(name, builtin=c.string(kind, f"{param}.type"), parameters=tool)
+        builtin = c.string(kind, f"{param}.type")
+        return Tool(_builtin_name(tool, builtin, param), builtin=builtin, parameters=tool)
+    name = _custom_tool_name(tool.get("name"), f"{param}.name")
     schema = c.obj(tool.get("input_schema"), f"{param}.input_schema")
     if schema.get("type") != "object":
         raise InvalidRequest(
@@ -530,6 +536,47 @@ def _tool(raw: Any, param: str) -> Tool:
         schema,
         strict=None if strict is None else c.opt_bool(strict, f"{param}.strict"),
     )
+
+
+def _custom_tool_name(value: Any, param: str) -> str:
+    """A custom tool's name as Anthropic takes it (1-128 of [a-zA-Z0-9_-]). Unchecked, a name
+    like `crm.lookup` (MCP clients make them) was routed and reserved, then refused by a Claude
+    model after the call, while `auto` sometimes picked a model that took it."""
+    name = c.string(value, param, non_empty=True)
+    if len(name) > MAX_TOOL_NAME or not TOOL_ID_CHARS.issuperset(name):
+        raise InvalidRequest(
+            f"{param}: String should match pattern '^[a-zA-Z0-9_-]{{1,{MAX_TOOL_NAME}}}$' "
+            f"(got {name[:64]!r}{'...' if len(name) > 64 else ''})",
+            param=param,
+        )
+    return name
+
+
+def _unique_tool_names(tools: tuple[Tool, ...]) -> None:
+    """Anthropic's "tools: Tool names must be unique." (a toolset's stand-in name is no name)."""
+    seen: set[str] = set()
+    for tool in tools:
+        if tool.builtin is not None and "name" not in tool.parameters:
+            continue
+        if tool.name in seen:
+            raise InvalidRequest(
+                f"tools: Tool names must be unique ({tool.name[:64]!r} is given twice).",
+                param="tools",
+            )
+        seen.add(tool.name)
+
+
+def _builtin_name(tool: dict[str, Any], kind: str, param: str) -> str:
+    """The name a provider-side tool goes by here. Every one has a `name` but the toolsets,
+    which group tools under no name of their own (the beta `mcp_toolset`: one MCP server's
+    tools, named by its required `mcp_server_name`; `computer_toolset_...`,
+    `browser_toolset_...`): a required name refused them all before a Claude model saw them."""
+    undated = kind[:-9] if kind[-8:].isdigit() and kind[-9:-8] == "_" else kind
+    if "name" in tool or not undated.endswith("_toolset"):
+        return c.string(tool.get("name"), f"{param}.name", non_empty=True)
+    if kind == "mcp_toolset":
+        return c.string(tool.get("mcp_server_name"), f"{param}.mcp_server_name", non_empty=True)
+    return kind
 
 
 def _tool_choice(raw: Any) -> tuple[ToolChoice | None, bool | None]:

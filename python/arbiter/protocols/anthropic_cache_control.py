@@ -1,10 +1,12 @@
 """Anthropic's `cache_control` checked where a request may carry it: on system blocks, content
 blocks (a tool_result's inner blocks too), tools, and the request itself (automatic caching).
-Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", and at most
-MAX_BREAKPOINTS blocks carry one. Unchecked, a misspelling or a fifth breakpoint went on to a
-Claude model as it came and came back as Anthropic's 400 after routing and the budget
-reservation (an OpenAI model drops cache_control, so `auto` failed only sometimes). Pure; runs
-once over a body the decoder has already walked (linear in its blocks)."""
+Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", at most MAX_BREAKPOINTS
+blocks carry one, and no "1h" one comes after a "5m" one (an unset ttl is "5m") in the order
+Anthropic reads the blocks: tools, system, messages. Unchecked, a misspelling, a fifth
+breakpoint or a growing ttl went on to a Claude model as it came and came back as Anthropic's
+400 after routing and the budget reservation (an OpenAI model drops cache_control, so `auto`
+failed only sometimes). Pure; runs once over a body the decoder has already walked (linear in
+its blocks)."""
 
 from __future__ import annotations
 
@@ -24,10 +26,20 @@ def check_cache_control(body: dict[str, Any]) -> None:
     request-level one is checked but not counted: the limit is on blocks."""
     _check_one(body.get("cache_control"), "cache_control")
     found = 0
+    first_short: str | None = None  # where the first "5m" breakpoint is, once one is seen
     for value, where in _block_marks(body):
         if value is not None:
             _check_one(value, where)
             found += 1
+            if value.get("ttl") == "1h" and first_short is not None:
+                raise InvalidRequest(
+                    f"{where}.ttl: a ttl='1h' cache_control block must not come after a "
+                    f"ttl='5m' cache_control block ({first_short}). Blocks are processed in "
+                    "the following order: `tools`, `system`, `messages`.",
+                    param=f"{where}.ttl",
+                )
+            if first_short is None and value.get("ttl", "5m") == "5m":
+                first_short = where
     if found > MAX_BREAKPOINTS:
         raise InvalidRequest(
             f"cache_control: A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be "
@@ -51,13 +63,14 @@ def _check_one(value: Any, where: str) -> None:
 
 
 def _block_marks(body: dict[str, Any]) -> Iterator[tuple[Any, str]]:
-    """(a block's cache_control or None, where it is) for every block that may carry one."""
+    """(a block's cache_control or None, where it is) for every block that may carry one, in
+    the order Anthropic caches them (a ttl rule depends on it)."""
+    yield from _marks(body.get("tools"), "tools")
     yield from _marks(body.get("system"), "system")
     messages = body.get("messages")
     for i, msg in enumerate(messages if isinstance(messages, list) else ()):
         if isinstance(msg, dict):
             yield from _marks(msg.get("content"), f"messages.{i}.content")
-    yield from _marks(body.get("tools"), "tools")
 
 
 def _marks(blocks: Any, where: str) -> Iterator[tuple[Any, str]]:

@@ -18,9 +18,19 @@ from arbiter.canonical import (
 )
 from arbiter.errors import UpstreamError
 
+# OpenAI's finish words, then other OpenAI-compatible servers' words for the same ends (read
+# in lower case: Gemini's layer has said "MAX_TOKENS"). Unread, a Together answer ("eos") came
+# to an Anthropic client with stop_reason null, and its stream failed as "ended without a
+# finish reason". A word not here (vLLM's "abort", Mistral's "error") is no finished answer.
 _STOP_IN: dict[str, StopReason] = {
     "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
     "function_call": "tool_use", "content_filter": "refusal",
+    "eos": "end_turn",  # Together
+    "eos_token": "end_turn",  # Text Generation Inference
+    "stop_sequence": "end_turn",  # TGI; matched_stop tells which sequence, where it can
+    "end_turn": "end_turn", "tool_use": "tool_use",  # Anthropic's words from a translating proxy
+    "max_tokens": "max_tokens",
+    "model_length": "max_tokens",  # Mistral: the context window filled up
 }  # fmt: skip
 _STOP_OUT: dict[StopReason, str] = {
     "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
@@ -29,7 +39,7 @@ _STOP_OUT: dict[StopReason, str] = {
 
 
 def stop_reason_in(value: Any) -> StopReason | None:
-    return _STOP_IN.get(value) if isinstance(value, str) else None
+    return _STOP_IN.get(value.lower()) if isinstance(value, str) else None
 
 
 def finish_reason_out(reason: StopReason | None) -> str | None:
