@@ -666,8 +666,8 @@ class SqlStore(
     ) -> list[dict[str, Any]]:
         """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic;
         a bucket too fine for the range is widened to fitted_bucket()'s by series_grid() (at
-        most MAX_POINTS points), here and not only in the HTTP handler: a CLI, export or script asking
-        `since=0` per minute would otherwise read and build every minute's row."""
+        most MAX_POINTS points), here and not only in the HTTP handler: a CLI, export or script
+        asking `since=0` per minute would otherwise read and build every minute's row."""
         grid = series_grid(since, until, bucket_s)
         queries = rollup.timeseries_queries(
             tenant=tenant, model=model, task=task, bucket=grid.bucket, start=grid.start,
