@@ -90,7 +90,7 @@ const TABLE_PAGE = 100;
 // a table this short is drawn at once, `later` or not: it costs next to nothing
 const DRAW_NOW = 20;
 
-function table(columns, rows, { test, empty = "Nothing yet.", rowAttrs, later } = {}) {
+function table(columns, rows, { test = "table", empty = "Nothing yet.", rowAttrs, later } = {}) {
   if (rows.length === 0) return el("p", { class: "empty" }, empty);
   const head = el("tr", {}, ...columns.map(([h, , cls]) => el("th", { class: cls }, h)));
   const body = el("tbody", {});
@@ -334,7 +334,7 @@ async function pareto(main, { api }) {
         ["mean grade", (m) => grade(m.mean_grade), "n"],
         ["graded", (m) => num(m.graded), "n"],
         ["", (m) => (m.router ? "its routed traffic" : m.on_frontier ? "on the frontier" : ""), "tag"],
-      ], rows, { rowAttrs: (m) => ({ class: m.router ? "router-row" : m.on_frontier ? "front-row" : "" }), later })));
+      ], rows, { test: "pareto-models", rowAttrs: (m) => ({ class: m.router ? "router-row" : m.on_frontier ? "front-row" : "" }), later })));
   }
   const root = el("div", {},
     el("h1", {}, "Cost / quality per task"),
