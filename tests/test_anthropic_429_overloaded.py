@@ -28,7 +28,12 @@ def test_a_429_is_rate_limited_whatever_its_body_says() -> None:
     err = http_error("an-raw", 429, OVERLOADED)
     assert err.http_status == 429 and err.code == "upstream_rate_limited", err
     assert not budget.may_be_billed(err)
-    # the control: the same body at 529 is the overload it says, and may have been billed
+    # the control: the same body at 529 is the overload it says, and may have been billed.
+    # Looked up again (mends18b): Anthropic's errors page (docs.claude.com/en/api/errors,
+    # platform.claude.com/docs/en/api/errors) says only "529 - overloaded_error: The API is
+    # temporarily overloaded" (high traffic across all users), and that an error can also come
+    # as an event after a 200 (an answer under way); nothing on whether a 529 is billed. Not
+    # documented unbilled, so it stays charged its worst case (a 429 or 401/403 is not).
     err = http_error("an-raw", 529, OVERLOADED)
     assert err.code == "upstream_unavailable" and budget.may_be_billed(err)
 

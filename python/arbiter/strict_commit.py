@@ -9,11 +9,21 @@ before the commit (pipeline.py), so the client's retry, a new request with its o
 its own upstream calls, is charged only for those. While several such commits are still
 unanswered the store is silent: later ones fail at once instead of each holding a worker
 thread (the pool the budget and key lookups share) for as long as the silence lasts.
+
+A commit that fails (the store refused it or dropped the connection: an error, not silence),
+one past its wait that fails when it answers, and one never tried because the store is silent
+all hand their records to the recorder's backlog: the request was answered, its upstream call
+made and its spend settled, so its decision is accepted work and is written when the store comes
+back. The client is still told it was not acknowledged (the 503: the recorder's backlog is held
+in memory, not durable), and its retry is a new decision. A commit that failed may have landed
+anyway (its reply lost): the recorder's write upserts the same record by id and the rollups
+count the difference from what is stored, so it is one decision, counted once, either way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -43,6 +53,7 @@ class StrictCommits:
         """Commit `records` in one transaction; StoreError when the store fails or stays silent
         for STORE_WAIT_S (the commit then goes on in its thread and may still land)."""
         if self._unanswered >= MAX_UNANSWERED:
+            self._to_backlog(records)  # never tried: the recorder writes it when the store is back
             raise StoreError(
                 f"{self._unanswered} earlier commits have had no answer from the store"
             )
@@ -50,15 +61,26 @@ class StrictCommits:
         try:
             await within_wait(work, "decision's commit")
         except StoreError:
-            if not work.done():
+            if work.done():  # it failed outright: not written (or its reply lost: upserted)
+                self._to_backlog(records)
+            else:  # still out: it may land; queued only if it fails (_answered)
                 self._unanswered += 1
-                work.add_done_callback(self._answered)
+                work.add_done_callback(functools.partial(self._answered, records))
             raise
 
-    def _answered(self, work: asyncio.Future[None]) -> None:
+    def _answered(self, records: Sequence[Record], work: asyncio.Future[None]) -> None:
         self._unanswered -= 1
         failed = None if work.cancelled() else work.exception()
         log.warning(
             "strict durability: a commit answered after %gs: %s", STORE_WAIT_S,
-            f"failed ({failed})" if failed is not None else "written (the client was told not)",
+            f"failed ({failed}); queued for the recorder"
+            if failed is not None else "written (the client was told not)",
         )  # fmt: skip
+        if work.cancelled() or isinstance(failed, StoreError):
+            self._to_backlog(records)
+
+    def _to_backlog(self, records: Sequence[Record]) -> None:
+        """Accepted work the strict commit did not write: the recorder's batches retry it until
+        the store takes it (submit never blocks nor raises)."""
+        for record in records:
+            self._recorder.submit(record)

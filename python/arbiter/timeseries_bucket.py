@@ -10,6 +10,7 @@ From an hour up the width is whole hours, so the store reads the hourly level (2
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 # above the 1,440 points of a day per minute (a dashboard or script asks it), about a phone
 # screen's width in points; a point is ~0.3 kB of JSON, so at most ~0.6 MB an answer
@@ -31,3 +32,22 @@ def fitted_bucket(since: float, until: float, asked: int) -> int:
         return asked
     unit = 60 if need < _HOUR else _HOUR
     return math.ceil(need / unit) * unit
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """The buckets a series is answered in: `bucket` seconds wide from `start`, up to `until`.
+    Every series of one GET /arbiter/timeseries (own traffic, learning traffic) is read on the
+    grid of the same arguments, so their points line up bucket for bucket."""
+
+    bucket: int  # seconds, a multiple of 60 (fitted_bucket's)
+    start: int  # the first bucket's start: `since`'s minute aligned down to `bucket`
+    until: int  # the range's end in whole seconds, rounded up (the last bucket is read whole)
+
+
+def series_grid(since: float, until: float, bucket_s: int) -> Grid:
+    """The grid for [since, until) asked in `bucket_s` (cut down to whole minutes, at least one),
+    widened by fitted_bucket() when it would make more than MAX_POINTS points."""
+    bucket = fitted_bucket(since, until, max(60, int(bucket_s) // 60 * 60))
+    minute = int(since // 60) * 60  # the rollups' minute (store.rollup.minute_of)
+    return Grid(bucket=bucket, start=minute // bucket * bucket, until=math.ceil(until))

@@ -123,12 +123,12 @@ def test_hostile_text_is_shown_as_text_on_every_page(stack: Running) -> None:
 
         assert SHOWN in [o.text_content() for o in page.locator("#tenant option").all()]
         page.click("nav a[data-view=models]")
-        page.wait_for_selector("[data-test=by-model]")
+        page.wait_for_selector("main[data-drawn=models]")  # every piece of the view drawn
         assert SHOWN in page.locator("[data-test=by-model] td").all_text_contents()
         assert SHOWN in page.locator("[data-test=matrix] th").all_text_contents()  # the task
         clean()
         page.click("nav a[data-view=pareto]")
-        page.wait_for_selector(".pareto svg")
+        page.wait_for_selector("main[data-drawn=pareto]")  # every task's chart (drawn in pieces)
         assert SHOWN in page.locator("section.pareto h2").all_text_contents()
         assert any(
             SHOWN in t

@@ -92,7 +92,7 @@ def test_dashboard_pages_show_the_apis_numbers(stack: Running) -> None:
 
         # requests per model and task
         page.click("nav a[data-view=models]")
-        page.wait_for_selector("[data-test=by-model]")
+        page.wait_for_selector("main[data-drawn=models]")  # every piece of the view drawn
         for model, row in stats["by_model"].items():
             cells = page.locator(f"[data-test=by-model] tr:has(td:text-is('{model}')) td")
             assert cells.nth(1).text_content() == _num(row["requests"])
@@ -100,7 +100,7 @@ def test_dashboard_pages_show_the_apis_numbers(stack: Running) -> None:
 
         # the cost/quality view: one panel per task, the router's point on the routed tasks
         page.click("nav a[data-view=pareto]")
-        page.wait_for_selector(".pareto svg")
+        page.wait_for_selector("main[data-drawn=pareto]")  # every task's chart (drawn in pieces)
         pareto = _get(stack, "/arbiter/pareto?tenant=demo")["data"]
         assert page.locator("section.pareto").count() == len(pareto)
         with_router = [t for t in pareto if t["router"] and t["router"]["mean_grade"] is not None]

@@ -109,6 +109,8 @@ def _open(page: Any, view: str) -> None:
     tab = "feed" if view.startswith("decision/") else view  # a decision's page is the feed's
     page.wait_for_selector(f"nav a.active[data-view={tab}]")
     page.wait_for_selector("main h1")
+    # every piece drawn (a view of 500 models draws its rows in slices after its heading)
+    page.wait_for_selector(f"main[data-drawn={view.split('/')[0]}]")
     page.wait_for_load_state("networkidle")
 
 

@@ -40,7 +40,7 @@ from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
-from arbiter.timeseries_bucket import fitted_bucket
+from arbiter.timeseries_bucket import series_grid
 
 log = logging.getLogger(__name__)
 
@@ -665,14 +665,13 @@ class SqlStore(
         bucket_s: int = 60,
     ) -> list[dict[str, Any]]:
         """Points for [since, until), one per `bucket_s` (a multiple of 60) that saw traffic;
-        a bucket too fine for the range is widened to fitted_bucket()'s (at most MAX_POINTS
-        points), here and not only in the HTTP handler: a CLI, export or script asking
-        `since=0` per minute would otherwise read and build every minute's row."""
-        bucket = fitted_bucket(since, until, max(60, int(bucket_s) // 60 * 60))
-        start = rollup.minute_of(since) // bucket * bucket
+        a bucket too fine for the range is widened to fitted_bucket()'s by series_grid() (at
+        most MAX_POINTS points), here and not only in the HTTP handler: a CLI, export or script
+        asking `since=0` per minute would otherwise read and build every minute's row."""
+        grid = series_grid(since, until, bucket_s)
         queries = rollup.timeseries_queries(
-            tenant=tenant, model=model, task=task, bucket=bucket, start=start,
-            until=math.ceil(until),
+            tenant=tenant, model=model, task=task, bucket=grid.bucket, start=grid.start,
+            until=grid.until,
         )  # fmt: skip
         with self._ro() as cur:
             parts = [self._numeric_rows(cur, self._sql(sql), params) for sql, params in queries]
@@ -702,11 +701,10 @@ class SqlStore(
     ) -> list[dict[str, Any]]:
         """Arbiter's learning calls per bucket (learning_series.py), on the grid `timeseries`
         answers in for the same arguments (the same fitted bucket, so the two series line up)."""
-        bucket = fitted_bucket(since, until, max(60, int(bucket_s) // 60 * 60))
-        start = rollup.minute_of(since) // bucket * bucket
+        grid = series_grid(since, until, bucket_s)
         queries = learning_series.queries(
-            tenant=tenant, model=model, task=task, bucket=bucket, start=start,
-            until=math.ceil(until),
+            tenant=tenant, model=model, task=task, bucket=grid.bucket, start=grid.start,
+            until=grid.until,
         )  # fmt: skip
         with self._ro() as cur:
             parts = []

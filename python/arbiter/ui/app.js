@@ -96,9 +96,13 @@ async function route() {
     a.classList.toggle("active", a.dataset.view === view || (view === "decision" && a.dataset.view === "feed"));
   }
   const main = $("main");
+  const mine = shown;
+  delete main.dataset.drawn;
   main.replaceChildren(views.el("p", { class: "loading" }, "Loading…"));
   try {
     await views.ROUTES[view](main, { api, poll, arg: decodeURIComponent(rest.join("/")) });
+    // every piece of the view is on the page (a big one draws in slices: views.js drawLater)
+    if (mine === shown) main.dataset.drawn = view;
   } catch (err) {
     if (err.message !== "unauthorized") {
       main.replaceChildren(views.el("p", { class: "error" }, `Could not load this page: ${err.message}`));

@@ -94,14 +94,18 @@ function axes(root, plot, xs, ys, fmtX, fmtY, xTicks, yTicks) {
   for (const t of xTicks) {
     const x = xs(t);
     g.append(svg("line", { x1: x, x2: x, y1: plot.y0, y2: plot.y0 + 4, class: "axis" }));
-    g.append(svg("text", { x, y: plot.y0 + 16, class: "tick", "text-anchor": "middle" }, fmtX(t)));
+    // a label centred on a tick at the y axis would run into the lowest y label: it starts there
+    const atAxis = x - plot.x0 < 24;
+    g.append(svg("text", { x: atAxis ? plot.x0 + 2 : x, y: plot.y0 + 16, class: "tick", "text-anchor": atAxis ? "start" : "middle" }, fmtX(t)));
   }
   g.append(svg("line", { x1: plot.x0, x2: plot.x1, y1: plot.y0, y2: plot.y0, class: "axis" }));
   root.append(g);
 }
 
-// series: [{name, cls, points: [[x, y], ...]}]; x is unix seconds
-export function lineChart(series, { width = 1100, height = 260, fmtY = String, title } = {}) {
+// series: [{name, cls, points: [[x, y], ...]}]; x is unix seconds. `domain`: the x range drawn
+// ([from, to]: per-interval series on their intervals' range, not a lone point's second);
+// `yRange`: a fixed y range (a grade's [0, 1])
+export function lineChart(series, { width = 1100, height = 260, fmtY = String, title, domain, yRange } = {}) {
   const { root, plot } = frame(width, height, { left: 64, right: 40, top: 28, bottom: 28 });
   const all = series.flatMap((s) => s.points);
   if (title) root.append(svg("title", {}, title));
@@ -109,15 +113,17 @@ export function lineChart(series, { width = 1100, height = 260, fmtY = String, t
     root.append(svg("text", { x: width / 2, y: height / 2, class: "empty", "text-anchor": "middle" }, "no traffic in this range yet"));
     return root;
   }
-  const [x0, x1] = extent(all.map((p) => p[0]));
-  const [, y1] = extent(all.map((p) => p[1]), 0.08);
-  const ylo = Math.min(0, ...all.map((p) => p[1]));
+  const [x0, x1] = domain || extent(all.map((p) => p[0]));
+  const [ylo, y1] = yRange || [Math.min(0, ...all.map((p) => p[1])), extent(all.map((p) => p[1]), 0.08)[1]];
   const xs = (v) => plot.x0 + ((v - x0) / (x1 - x0)) * (plot.x1 - plot.x0);
   const ys = (v) => plot.y0 - ((v - ylo) / (y1 - ylo)) * (plot.y0 - plot.y1);
   const fmtX = timeFormat(x1 - x0);
 
   axes(root, plot, xs, ys, fmtX, fmtY, timeTicks(x0, x1), niceTicks(ylo, y1, 4));
   const legend = svg("g", { class: "legend" });
+  // a slot per series (in the same place whether or not the others have points), as wide as
+  // the longest name needs: names side by side never run into each other
+  const slot = Math.max(170, 34 + CHAR_W * Math.max(0, ...series.map((s) => [...s.name].length)));
   series.forEach((s, i) => {
     if (s.points.length === 0) return;
     const d = s.points.map((p, j) => `${j ? "L" : "M"}${xs(p[0]).toFixed(1)},${ys(p[1]).toFixed(1)}`).join("");
@@ -125,7 +131,7 @@ export function lineChart(series, { width = 1100, height = 260, fmtY = String, t
     for (const p of s.points.length <= 60 ? s.points : []) {
       root.append(svg("circle", { cx: xs(p[0]), cy: ys(p[1]), r: 2.5, class: `dot ${s.cls}` }));
     }
-    const lx = plot.x0 + 8 + i * 170;
+    const lx = plot.x0 + 8 + i * slot;
     legend.append(svg("rect", { x: lx, y: 6, width: 12, height: 4, class: `swatch ${s.cls}` }));
     legend.append(svg("text", { x: lx + 18, y: 12, class: "legend-text" }, s.name));
   });
@@ -159,13 +165,32 @@ export function paretoChart(points, router, { width = 520, height = 300 } = {}) 
     const d = front.map((p, j) => `${j ? "L" : "M"}${xs(p.x).toFixed(1)},${ys(p.y).toFixed(1)}`).join("");
     root.append(svg("path", { d, class: "frontier" }));
   }
+  // labels only where they fit: the router's first, then the frontier's, then the busiest
+  // models'; a point whose label would cross another (or leave the chart) keeps its name in
+  // its tooltip and the table (500 labels drawn on 500 points were one black smudge)
+  const room = new Labels([plot.x0, 0, width, plot.y0]); // right of the y ticks, above the x ones
+  if (router && router.x > 0) room.take(xs(router.x) + 10, ys(router.y) + 14, "router", "start");
+  const order = [...shown].sort((p, q) => (q.onFrontier - p.onFrontier) || ((q.weight ?? 0) - (p.weight ?? 0)));
+  const label = new Map();
+  for (const p of order) {
+    const text = labelText(p.label);
+    const x = xs(p.x), y = ys(p.y) - 6;
+    if (label.size >= MAX_LABELS) break;
+    const at = room.take(x + 8, y, text, "start") || room.take(x - 8, y, text, "end");
+    if (at) label.set(p, { ...at, text });
+  }
   for (const p of shown) {
     const g = svg("g", { class: `pt ${p.onFrontier ? "on" : "off"}` });
     g.append(svg("circle", { cx: xs(p.x), cy: ys(p.y), r: 5 }));
-    g.append(svg("text", { x: xs(p.x) + 8, y: ys(p.y) - 6, class: "pt-label" }, p.label));
     g.append(svg("title", {}, `${p.label}: $${fmtSmall(p.x)} per request, mean grade ${p.y.toFixed(3)}`));
     root.append(g);
   }
+  // the labels above every point (a later point drawn over a label hid it)
+  const names = svg("g", { class: "pt-labels" });
+  for (const { x, y, anchor, text } of label.values()) {
+    names.append(svg("text", { x, y, class: "pt-label", "text-anchor": anchor }, text));
+  }
+  root.append(names);
   if (router && router.x > 0) {
     const x = xs(router.x), y = ys(router.y), r = 7;
     const g = svg("g", { class: "router-pt" });
@@ -174,19 +199,55 @@ export function paretoChart(points, router, { width = 520, height = 300 } = {}) 
     g.append(svg("title", {}, `router: $${fmtSmall(router.x)} per request, mean grade ${router.y.toFixed(3)}`));
     root.append(g);
   }
+  root.dataset.points = String(shown.length);
+  root.dataset.labelled = String(label.size);
   return root;
+}
+
+// a point's label shows this much of a model's name (the whole name is in its tooltip); at most
+// MAX_LABELS labels a chart, so that the cloud of points stays readable under them
+const LABEL_CHARS = 28;
+const MAX_LABELS = 16;
+function labelText(name) {
+  const chars = [...String(name)]; // never half a surrogate pair
+  return chars.length <= LABEL_CHARS ? chars.join("") : chars.slice(0, LABEL_CHARS - 1).join("") + "…";
+}
+// a label's box, from its length: 11 px text (style.css .pt-label) is at most ~6.6 px a
+// character wide on average; measured boxes (getBBox) would need the chart laid out first
+const CHAR_W = 6.6, LINE_H = 13;
+
+// the boxes labels took in a chart; take() places one only where it crosses none and stays
+// inside `area` ([x0, y0, x1, y1]: off the axes' ticks), and returns where it went (or null)
+class Labels {
+  constructor(area) { this.area = area; this.boxes = []; }
+  take(x, y, text, anchor) {
+    const w = [...text].length * CHAR_W;
+    const x0 = anchor === "end" ? x - w : x;
+    const box = [x0 - 1, y - LINE_H + 2, x0 + w + 1, y + 3];
+    const [ax0, ay0, ax1, ay1] = this.area;
+    if (box[0] < ax0 || box[1] < ay0 || box[2] > ax1 || box[3] > ay1) return null;
+    if (this.boxes.some((b) => box[0] < b[2] && b[0] < box[2] && box[1] < b[3] && b[1] < box[3])) return null;
+    this.boxes.push(box);
+    return { x, y, anchor };
+  }
 }
 
 // rows: [{label, value, cls, note}]; marker: a value drawn as a vertical line (the bar)
 export function hbars(rows, { width = 560, marker = null, max = null, fmt = (v) => v.toFixed(3) } = {}) {
-  const rowH = 24, left = 130, right = 70;
+  // the labels' column as wide as the longest (cut to LABEL_CHARS) needs: a fixed 130 px cut
+  // a model's name off at the chart's left edge
+  const names = rows.map((r) => labelText(r.label));
+  const longest = Math.max(0, ...names.map((n) => [...n].length));
+  const rowH = 24, left = Math.max(130, Math.min(width * 0.45, 16 + CHAR_W * longest)), right = 70;
   const height = rows.length * rowH + 20;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart hbars", role: "img" });
   const top = Math.max(max ?? 0, marker ?? 0, ...rows.map((r) => r.value)) || 1;
   const xs = (v) => left + (v / top) * (width - left - right);
   rows.forEach((r, i) => {
     const y = 8 + i * rowH;
-    root.append(svg("text", { x: left - 8, y: y + 13, class: "bar-label", "text-anchor": "end" }, r.label));
+    const name = svg("text", { x: left - 8, y: y + 13, class: "bar-label", "text-anchor": "end" }, names[i]);
+    if (names[i] !== String(r.label)) name.append(svg("title", {}, r.label)); // the whole name
+    root.append(name);
     root.append(svg("rect", { x: left, y, width: Math.max(1, xs(r.value) - left), height: rowH - 8, class: `bar ${r.cls || ""}` }));
     root.append(svg("text", { x: xs(r.value) + 6, y: y + 13, class: "bar-value" }, r.note ?? fmt(r.value)));
   });

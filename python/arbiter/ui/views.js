@@ -59,16 +59,76 @@ function section(title, ...body) {
   return el("section", { class: "panel" }, el("h2", {}, title), ...body);
 }
 
+// ---- Drawing a big view without freezing the page ---------------------------------------
+// 500 models' rows, bars and chart points built in one task held the page's only thread
+// 0.3-0.7 s a visit (no paint, no click, no scroll; tests/e2e/test_dashboard_wide.py). A view
+// with that much to draw shows its frame at once and queues the rest as pieces (`later`), drawn
+// in slices of at most SLICE_MS with a frame between two slices; a view left meanwhile (its
+// nodes no longer in the page) stops drawing.
+const SLICE_MS = 12;
+const nextFrame = () => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
+
+async function drawLater(pieces, alive) {
+  let began = performance.now();
+  for (const piece of pieces) {
+    for (const step of piece()) {
+      step();
+      if (performance.now() - began > SLICE_MS) {
+        await nextFrame();
+        if (!alive()) return;
+        began = performance.now();
+      }
+    }
+  }
+}
+
 // columns: [[header, row => cell (string | Node), cls?, max characters shown of a string cell?]]
-function table(columns, rows, { test, empty = "Nothing yet.", rowAttrs } = {}) {
+// More than TABLE_PAGE rows are shown a page at a time (Previous / Next under the table): a
+// table of 500 rows cost ~100-300 ms of layout each time anything on the page changed, and
+// 12,000 px to scroll past. `later`: a list of pieces (drawLater) to draw the rows in.
+const TABLE_PAGE = 100;
+// a table this short is drawn at once, `later` or not: it costs next to nothing
+const DRAW_NOW = 20;
+
+function table(columns, rows, { test = "table", empty = "Nothing yet.", rowAttrs, later } = {}) {
   if (rows.length === 0) return el("p", { class: "empty" }, empty);
   const head = el("tr", {}, ...columns.map(([h, , cls]) => el("th", { class: cls }, h)));
-  const body = rows.map((r) => el("tr", rowAttrs ? rowAttrs(r) : {},
+  const body = el("tbody", {});
+  const node = el("table", { "data-test": test }, el("thead", {}, head), body);
+  const row = (r) => el("tr", rowAttrs ? rowAttrs(r) : {},
     ...columns.map(([, f, cls, max]) => {
       const v = f(r);
-      return el("td", { class: cls }, typeof v === "string" ? short(v, max) : v);
-    })));
-  return el("table", { "data-test": test }, el("thead", {}, head), el("tbody", {}, ...body));
+      return v instanceof HTMLTableCellElement ? v : el("td", { class: cls }, typeof v === "string" ? short(v, max) : v);
+    }));
+  if (rows.length <= TABLE_PAGE) {
+    if (later && rows.length > DRAW_NOW) later.push(() => rowsOf(rows, row, body));
+    else body.append(...rows.map(row));
+    return node;
+  }
+  let first = 0;
+  const button = (name, label) => el("button", { type: "button", class: "quiet", "data-test": `${test}-${name}` }, label);
+  const prev = button("previous", "← Previous"), next = button("next", "Next →");
+  const where = el("span", { class: "where", "data-test": `${test}-rows` });
+  const show = () => {
+    const last = Math.min(rows.length, first + TABLE_PAGE);
+    body.replaceChildren(...rows.slice(first, last).map(row));
+    where.textContent = `rows ${num(first + 1)}–${num(last)} of ${num(rows.length)}`;
+    prev.disabled = first === 0;
+    next.disabled = last >= rows.length;
+  };
+  prev.addEventListener("click", () => { first = Math.max(0, first - TABLE_PAGE); show(); });
+  next.addEventListener("click", () => { first += TABLE_PAGE; show(); });
+  if (later) later.push(function* () { yield show; });
+  else show();
+  return el("div", { class: "paged" }, node, el("div", { class: "pager" }, prev, where, next));
+}
+
+// drawLater steps appending `make(row)` to `into`, ROWS_A_STEP rows a step
+const ROWS_A_STEP = 10;
+function* rowsOf(rows, make, into) {
+  for (let i = 0; i < rows.length; i += ROWS_A_STEP) {
+    yield () => into.append(...rows.slice(i, i + ROWS_A_STEP).map(make));
+  }
 }
 
 // a load a click started that failed: said where its answer would have gone
@@ -89,6 +149,8 @@ async function overview(main, { api, poll }) {
   const chart = el("div", { class: "chart-box" });
   const pctChart = el("div", { class: "chart-box" });
   const cache = el("div", { class: "cache" });
+  const learnCalls = el("div", { class: "chart-box", "data-test": "learning-calls" });
+  const learnGrades = el("div", { class: "chart-box", "data-test": "learning-grades" });
   const picker = el("div", { class: "range" }, ...Object.keys(RANGES).map((r) => {
     const b = el("button", { type: "button", class: r === range ? "quiet on" : "quiet" }, r);
     b.addEventListener("click", () => { range = r; sessionStorage.setItem("arbiter.range", r); load().catch((err) => failed(chart, err)); });
@@ -99,6 +161,11 @@ async function overview(main, { api, poll }) {
     cards,
     section("Cost against the baseline", picker, chart),
     section("Savings per interval", pctChart),
+    el("section", { class: "panel", "data-test": "learning" }, el("h2", {}, "Learning traffic"),
+      el("p", { class: "note" },
+        "Arbiter's own calls to learn: shadow calls of challengers, latency probes and the judge's calls. ",
+        "They are not the tenants' requests and are in none of the figures above; drawn here beside the own traffic, per interval."),
+      learnCalls, learnGrades),
     section("Cache", cache),
   );
   async function load() {
@@ -142,10 +209,37 @@ async function overview(main, { api, poll }) {
     pctChart.replaceChildren(barsOverTime(share, ts.bucket_s, {
       name: `savings % per ${ts.bucket_s >= 3600 ? ts.bucket_s / 3600 + " h" : ts.bucket_s / 60 + " min"}`, cls: "s-save", fmtY: (v) => `${v.toFixed(0)}%`,
     }));
+    drawLearning(ts, learnCalls, learnGrades);
     cache.replaceChildren(cacheView(s.cache));
   }
   await load();
   poll(load, 5000);
+}
+
+// the timeseries' `learning` series (per mode) beside the own traffic's: calls per interval, and
+// the mean grade of what was graded in it (a shadow call's or a probe's grade is what the policy
+// learns from; a judge's call is the grading itself, rarely graded)
+const LEARNING = [["shadow", "s-shadow"], ["probe", "s-probe"], ["judge", "s-judge"]];
+
+function drawLearning(ts, calls, grades) {
+  const learning = ts.learning || [];
+  const per = ts.bucket_s >= 3600 ? `${ts.bucket_s / 3600} h` : `${ts.bucket_s / 60} min`;
+  const mode = (m, pick) => learning.filter((p) => pick(p.by_mode[m]) !== null).map((p) => [p.ts, pick(p.by_mode[m])]);
+  // both on the intervals' range, at each interval's middle (as savings per interval's bars)
+  const starts = [...ts.data, ...learning].map((p) => p.ts);
+  const last = Math.max(...starts) + ts.bucket_s;
+  const domain = starts.length ? [Math.min(Math.min(...starts), last - 6 * ts.bucket_s), last] : undefined;
+  const mid = (points) => points.map(([t, v]) => [t + ts.bucket_s / 2, v]);
+  const requests = (v) => (v && v.requests ? v.requests : null);
+  const meanGrade = (v) => (v && v.graded ? v.mean_grade : null);
+  calls.replaceChildren(lineChart([
+    { name: "own traffic: requests", cls: "s-own", points: mid(ts.data.filter((p) => p.requests).map((p) => [p.ts, p.requests])) },
+    ...LEARNING.map(([m, cls]) => ({ name: `learning: ${m} calls`, cls, points: mid(mode(m, requests)) })),
+  ], { fmtY: (v) => num(Math.round(v)), domain, title: `calls per ${per}: the own traffic and Arbiter's learning calls` }));
+  grades.replaceChildren(lineChart([
+    { name: "own traffic: mean grade", cls: "s-own", points: mid(ts.data.filter((p) => p.graded).map((p) => [p.ts, p.mean_grade])) },
+    ...LEARNING.map(([m, cls]) => ({ name: `learning: ${m} grade`, cls, points: mid(mode(m, meanGrade)) })),
+  ], { fmtY: (v) => v.toFixed(2), domain, yRange: [0, 1.04], title: `mean grade per ${per}: the own traffic's answers and the learning calls'` }));
 }
 
 function cacheView(c) {
@@ -159,6 +253,10 @@ function cacheView(c) {
 }
 
 // ---- Requests and cost per model and task ------------------------------------------------
+// bars drawn in "Cost per model": the dearest ones; the rest are one "others" bar (every model
+// is in the tables below): 500 bars made a chart 12,000 px tall
+const COST_BARS = 20;
+
 async function models(main, { api }) {
   const s = await api("/arbiter/stats");
   const cols = (key) => [
@@ -177,41 +275,58 @@ async function models(main, { api }) {
   const tasks = byTask.map((t) => t.name);
   const cell = new Map(s.by_model_task.map((r) => [`${r.model}\u0000${r.task}`, r]));
   const peak = Math.max(1, ...s.by_model_task.map((r) => r.requests));
-  const matrix = el("table", { class: "matrix", "data-test": "matrix" },
-    el("thead", {}, el("tr", {}, el("th", {}, "model \\ task"), ...tasks.map((t) => el("th", { class: "n" }, short(t))), el("th", { class: "n" }, "total"))),
-    el("tbody", {}, ...byModel.map((m) => el("tr", {},
-      el("td", {}, short(m.name)),
-      ...tasks.map((t) => {
-        const r = cell.get(`${m.name}\u0000${t}`);
-        const td = el("td", { class: "n heat", title: r ? `${usd(r.cost_usd)}, grade ${grade(r.mean_grade)}` : "" }, r ? num(r.requests) : "");
-        if (r) td.style.setProperty("--heat", (r.requests / peak).toFixed(3));
-        return td;
-      }),
-      el("td", { class: "n strong" }, num(m.requests))))));
-  const costBars = hbars(byModel.map((m) => ({ label: m.name, value: m.cost_usd, note: usd(m.cost_usd), cls: "b-cost" })),
-    { fmt: (v) => usd(v) });
-  main.replaceChildren(
+  const later = [];
+  const matrix = table([
+    ["model \\ task", (m) => m.name],
+    ...tasks.map((t) => [short(t), (m) => {
+      const r = cell.get(`${m.name}\u0000${t}`);
+      const td = el("td", { class: "n heat", title: r ? `${usd(r.cost_usd)}, grade ${grade(r.mean_grade)}` : "" }, r ? num(r.requests) : "");
+      if (r) td.style.setProperty("--heat", (r.requests / peak).toFixed(3));
+      return td;
+    }, "n"]),
+    ["total", (m) => el("td", { class: "n strong" }, num(m.requests)), "n"],
+  ], byModel, { test: "matrix", later });
+  matrix.querySelector("table")?.classList.add("matrix"); // a table of one page: itself
+  if (matrix.matches("table")) matrix.classList.add("matrix");
+  const dearest = [...byModel].sort((a, b) => b.cost_usd - a.cost_usd);
+  const bars = dearest.slice(0, COST_BARS).map((m) => ({ label: m.name, value: m.cost_usd, note: usd(m.cost_usd), cls: "b-cost" }));
+  const rest = dearest.slice(COST_BARS);
+  if (rest.length) {
+    const total = rest.reduce((sum, m) => sum + m.cost_usd, 0);
+    // their sum, said and not drawn: a bar for it would dwarf the ones above
+    bars.push({ label: `${num(rest.length)} others`, value: 0, note: `${usd(total)} together`, cls: "b-rest" });
+  }
+  const costBars = hbars(bars, { fmt: (v) => usd(v) });
+  const root = el("div", {},
     el("h1", {}, "Models & tasks"),
     section("Requests per model and task", matrix),
-    section("Cost per model", costBars),
-    section("Per model", table(cols("model"), byModel, { test: "by-model" })),
+    section("Cost per model", costBars,
+      rest.length ? el("p", { class: "note", "data-test": "cost-rest" },
+        `The ${COST_BARS} dearest models; the other ${num(rest.length)} are in the tables above and below.`) : null),
+    section("Per model", table(cols("model"), byModel, { test: "by-model", later })),
     section("Per task", table(cols("task"), byTask, { test: "by-task" })),
   );
+  main.replaceChildren(root);
+  await drawLater(later, () => root.isConnected);
 }
 
 // ---- Cost / quality per task ---------------------------------------------------------------
 async function pareto(main, { api }) {
   const body = await api("/arbiter/pareto");
   const grid = el("div", { class: "pareto-grid" });
+  const later = [];
   for (const t of body.data) {
     const points = t.models.filter((m) => m.mean_grade !== null)
-      .map((m) => ({ x: m.cost_per_request, y: m.mean_grade, label: m.model, onFrontier: m.on_frontier }));
+      .map((m) => ({ x: m.cost_per_request, y: m.mean_grade, label: m.model, onFrontier: m.on_frontier, weight: m.requests }));
     const r = t.router && t.router.mean_grade !== null ? { x: t.router.cost_per_request, y: t.router.mean_grade } : null;
     const rows = t.models.map((m) => ({ ...m }));
     if (t.router) rows.push({ model: "router", ...t.router, router: true });
+    const chart = el("div", { class: "pareto-chart" });
+    // the chart (up to 500 points, their labels placed) is a piece of its own, before the rows
+    later.push(function* () { yield () => chart.replaceChildren(...paretoParts(points, r)); });
     grid.append(el("section", { class: "panel pareto", "data-task": t.task },
       el("h2", {}, short(t.task)),
-      paretoChart(points, r),
+      chart,
       table([
         ["model", (m) => m.model],
         ["requests", (m) => num(m.requests), "n"],
@@ -219,15 +334,26 @@ async function pareto(main, { api }) {
         ["mean grade", (m) => grade(m.mean_grade), "n"],
         ["graded", (m) => num(m.graded), "n"],
         ["", (m) => (m.router ? "its routed traffic" : m.on_frontier ? "on the frontier" : ""), "tag"],
-      ], rows, { rowAttrs: (m) => ({ class: m.router ? "router-row" : m.on_frontier ? "front-row" : "" }) })));
+      ], rows, { test: "pareto-models", rowAttrs: (m) => ({ class: m.router ? "router-row" : m.on_frontier ? "front-row" : "" }), later })));
   }
-  main.replaceChildren(
+  const root = el("div", {},
     el("h1", {}, "Cost / quality per task"),
     el("p", { class: "lede" },
       "Each model's observed cost per answered request against its mean grade (answers it gave, routed or asked for by name). ",
       "The line joins the models no other beats on both; the diamond is the router's own routed traffic."),
     body.data.length ? grid : el("p", { class: "empty" }, "No answered requests yet."),
   );
+  main.replaceChildren(root);
+  await drawLater(later, () => root.isConnected);
+}
+
+// a task's chart, and a note when some of its points go unlabelled (no room for their names)
+function paretoParts(points, router) {
+  const chart = paretoChart(points, router);
+  const shown = Number(chart.dataset.points || 0), named = Number(chart.dataset.labelled || 0);
+  if (named >= shown) return [chart];
+  return [chart, el("p", { class: "note", "data-test": "unlabelled" },
+    `${num(shown - named)} of ${num(shown)} points unlabelled (no room): hover a point for its model, or see the table.`)];
 }
 
 // ---- Paging back through the store ----------------------------------------------------------
