@@ -74,6 +74,10 @@ class Lookup:
     # a bypass's reason (keys.uncacheable's words, `linked_media`, `cache-control`): the
     # request's decision says it (`cache_info.bypass`)
     why: str | None = None
+    # the request carries the output limit it is sent with (the client's, or the cap Arbiter
+    # enforces: both in the key). Without one, an answer cut at `max_tokens` was cut by the
+    # model's own limit, which the key does not hold: it is not stored (_remember)
+    limited: bool = True
 
 
 @dataclass(slots=True)
@@ -144,7 +148,7 @@ class ResponseCache:
         self.counts: dict[str, float] = dict.fromkeys(
             ("hit", "semantic-hit", "miss", "bypass", "semantic_bypass", "errors", "stored",
              "evicted", "invalidated", "saved_usd", "saved_usd_semantic", "coalesced",
-             "too_big"),
+             "too_big", "cut"),
             0,
         )  # fmt: skip
 
@@ -192,9 +196,10 @@ class ResponseCache:
         ctx = request_log.CURRENT.get()
         beta = ctx.anthropic_beta if ctx is not None else None
         keys = keys_for(req.protocol, req.body, principal, clamp, beta)
+        limited = req.max_tokens is not None
         if not ctl.read:
             self.counts["bypass"] += 1
-            look = Lookup("bypass", True, keys, tenant=tenant, why="cache-control")
+            look = Lookup("bypass", True, keys, tenant=tenant, why="cache-control", limited=limited)
             if self.semantic and keys.context is not None:  # it is written: embed it too
                 look.vector = await self._embed(keys.text or "")
             return look
@@ -202,7 +207,7 @@ class ResponseCache:
         entry = await self._get(keys.exact, tenant, now)
         if entry is not None and self._servable(entry, principal):
             return self._hit(Lookup("hit", False, keys, entry, tenant=tenant))
-        look = Lookup("miss", True, keys, tenant=tenant)
+        look = Lookup("miss", True, keys, tenant=tenant, limited=limited)
         if self.semantic and keys.context is not None:
             await self._semantic(look, principal, now)
             if look.entry is not None:
@@ -394,6 +399,12 @@ class ResponseCache:
         decision_id: str,
     ) -> None:
         if not look.write or look.keys is None:
+            return
+        if answer.stop_reason == "max_tokens" and not look.limited:
+            # cut by a limit the request did not set (the model's own, or the default sent to
+            # one that requires a limit): another model, or the same one after its limit was
+            # raised, would answer whole; the key cannot tell them apart, so keep none
+            self.counts["cut"] += 1
             return
         now = self.clock()
         keys = look.keys
@@ -721,6 +732,8 @@ class ResponseCache:
             "evicted": int(c["evicted"]),
             "coalesced": int(c["coalesced"]),  # hits that waited on an identical request
             "too_big": int(c["too_big"]),  # answers over max_bytes, not cached
+            # answers cut at a limit the request did not set, not cached (_remember)
+            "cut_unlimited": int(c["cut"]),
             "hit_rate": (c["hit"] + c["semantic-hit"]) / lookups if lookups else None,
             "saved_usd": c["saved_usd"],
         }
