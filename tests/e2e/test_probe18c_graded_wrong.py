@@ -30,6 +30,10 @@ from arbiter.records import GradeRecord, GraderKind
 from arbiter.store import open_store
 from arbiter.surfaces.openai_chat import parse_chat_request
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
+from tests.inproc import sidecar_in_process
+from tests.pg import fresh_database, require_pg
+from tests.test_cache import CACHE_ON, CHAT, chat, decision
+from tests.test_cache_store import on_store
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +137,39 @@ def test_a_grade_before_or_after_the_store_keeps_the_answer_out(tmp_path: Path) 
         store.close()
 
     asyncio.run(main())
+
+
+def test_a_replica_stops_serving_an_entry_another_replica_graded_wrong(tmp_path: Path) -> None:
+    """Two replicas on one PostgreSQL: the one that wrote the entry gets the reference's low
+    grade; the other, which read the entry through and holds it in memory, drops it on its
+    next sync (the store recorded the invalidation)."""
+    base = require_pg()
+    ref = {"x-arbiter-reference": "Zanzibar"}
+    body = {**CHAT, "messages": [{"role": "user", "content": "Capital of France? One word."}]}
+
+    async def main(url: str) -> None:
+        async with (
+            sidecar_in_process(tmp_path / "a", edit_config=on_store(url, CACHE_ON)) as a,
+            sidecar_in_process(tmp_path / "b", edit_config=on_store(url, CACHE_ON)) as b,
+        ):
+            b.api_key = a.api_key  # one tenant, one key table
+            first = await chat(a, body, **ref)
+            assert first.headers["x-arbiter-cache"] == "miss"
+            assert (await chat(b, body)).headers["x-arbiter-cache"] == "hit"  # read through
+            source = first.headers["x-arbiter-decision-id"]
+            deadline = time.monotonic() + 20
+            while (await decision(a, source)).get("grade") is None:
+                assert time.monotonic() < deadline, "never graded"
+                await asyncio.sleep(0.05)
+            assert (await decision(a, source))["grade"] < 0.5
+            await a.services.cache.drain()
+            await b.services.cache.sync()
+            # before the fix: a hit on both replicas, the answer the reference graded wrong
+            fresh = await chat(b, body)
+            assert fresh.headers["x-arbiter-cache"] == "miss"
+            # a is served b's fresh answer (stored by that miss), never the one graded wrong
+            again = await chat(a, body)
+            assert again.headers.get("x-arbiter-cache-source-decision-id") != source
+
+    with fresh_database(base) as url:
+        asyncio.run(main(url))
