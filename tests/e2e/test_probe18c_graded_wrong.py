@@ -32,7 +32,7 @@ from arbiter.surfaces.openai_chat import parse_chat_request
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
 from tests.inproc import sidecar_in_process
 from tests.pg import fresh_database, require_pg
-from tests.test_cache import CACHE_ON, CHAT, chat, decision
+from tests.test_cache import CACHE_ON, chat, decision
 from tests.test_cache_store import on_store
 
 
@@ -49,7 +49,12 @@ def cached(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[S
 def _ask(sc: Sidecar, text: str, **headers: str) -> httpx.Response:
     r = httpx.post(
         f"{sc.base_url}/chat/completions",
-        json={"model": "sim-small", "messages": [{"role": "user", "content": text}]},
+        # a limit of its own: an answer the sim cuts short is still stored
+        json={
+            "model": "sim-small",
+            "max_tokens": 300,
+            "messages": [{"role": "user", "content": text}],
+        },
         headers={"authorization": f"Bearer {ADMIN_KEY}", **headers},
         timeout=60,
     )
@@ -145,7 +150,13 @@ def test_a_replica_stops_serving_an_entry_another_replica_graded_wrong(tmp_path:
     next sync (the store recorded the invalidation)."""
     base = require_pg()
     ref = {"x-arbiter-reference": "Zanzibar"}
-    body = {**CHAT, "messages": [{"role": "user", "content": "Capital of France? One word."}]}
+    # a named model and a limit of its own: what `auto` picks moves with the latencies measured
+    # on a loaded host, and an answer the sim cuts short at its own length is not stored
+    body = {
+        "model": "sim-small",
+        "max_tokens": 300,
+        "messages": [{"role": "user", "content": "Capital of France? One word."}],
+    }
 
     async def main(url: str) -> None:
         async with (
