@@ -190,6 +190,8 @@ class Services:
             usable=lambda model: self.registry.get(model) is not None,
             wait_s=settings.failover.deadline_s,
         )
+        # an answer graded wrong is not served from the cache any more (ResponseCache.graded)
+        self.learner.observers.append(self.cache.graded)
         self.discovery = Discovery(
             dict(settings.upstreams), self.store, self.alerts, self.refresh_registry,
             self.registry.priced, settings.models,

@@ -15,7 +15,8 @@
   best ``read_k`` candidates, when the best passes its gate) it decides instead. The best is served
   when P(false) <= the threshold calibrated for the operator's bound
   (``cache.max_false_hit_rate``) times the tenant's learned scale, and never when the two
-  prompts' numbers differ (arbiter.cache.pair_guard: a rule no learned stage overrules).
+  prompts' numbers or negations differ or they are the same words reordered
+  (arbiter.cache.pair_guard: rules no learned stage overrules).
   Without the pair model file the verifier alone decides, with its own curve.
 - learn: a wrong semantic hit halves the tenant's bound; a confirmed one lets it recover a little
   (vCache's idea, per tenant). The scale lives in the store (migration 0007), written relative
@@ -36,7 +37,7 @@ import numpy.typing as npt
 
 from arbiter.cache.exact_stage import EXACT_STAGE_PATH, ExactStage
 from arbiter.cache.matcher import SemanticMatch
-from arbiter.cache.pair_guard import numbers_differ
+from arbiter.cache.pair_guard import RULES, differ
 from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
 from arbiter.cache.verifier import Calibration, Verifier
 from arbiter.embedding import DIM, Embedder, EmbedderUnavailable
@@ -235,9 +236,11 @@ class SemanticMatcher:
         exact_stage: ExactStage | None = None,
         guard: bool = True,
     ) -> None:
-        """`guard`: apply cache/pair_guard.py's rules (off only to measure what they change)."""
+        """`guard`: apply cache/pair_guard.py's rules (off only to measure what they change);
+        `rules`: which of them (all but to measure one)."""
         self.embedder = embedder
         self.guard = guard
+        self.rules: tuple[str, ...] = RULES
         self.verifier = verifier
         # with a pair model, the verifier is the cheap stage: it ranks and gates the candidates
         # and the cross-encoder decides (its calibration curve replaces the verifier's)
@@ -327,8 +330,9 @@ class SemanticMatcher:
             p = self._exact(text, [f[1] for f in found], p)
         elif self.decider == "pair-model":
             p = self._cross(text, [f[1] for f in found], p)
-        if self.guard:  # other numbers: another question, whatever the stages said
-            p = np.where([numbers_differ(text, f[1]) for f in found], NOT_READ, p)
+        if self.guard:  # other numbers, negations, word order: another question, whatever
+            # the stages said
+            p = np.where([differ(text, f[1], self.rules) is not None for f in found], NOT_READ, p)
         i = int(np.argmin(p))
         return SemanticMatch(found[i][0], found[i][2], float(p[i]))
 

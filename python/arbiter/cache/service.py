@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -74,6 +75,10 @@ class Lookup:
     # a bypass's reason (keys.uncacheable's words, `linked_media`, `cache-control`): the
     # request's decision says it (`cache_info.bypass`)
     why: str | None = None
+    # the request carries the output limit it is sent with (the client's, or the cap Arbiter
+    # enforces: both in the key). Without one, an answer cut at `max_tokens` was cut by the
+    # model's own limit, which the key does not hold: it is not stored (_remember)
+    limited: bool = True
 
 
 @dataclass(slots=True)
@@ -85,6 +90,21 @@ class _Flight:
 
 
 BYPASS = Lookup("bypass")
+
+
+# the grades that take an answer out of the cache: a check against what the caller supplied (a
+# reference answer, tests run in the sandbox) or the client's word. Not the sampled judge's (an
+# LLM's opinion, wrong ~15% of the time by its own model: README) nor the automatic checks',
+# whose low grades include an answer cut at the client's own max_tokens (what it asked for)
+_EVICTING_GRADERS = frozenset({"feedback", "execution", "reference"})
+
+
+def _remember_bounded(memory: OrderedDict[str, Any], key: str, value: Any) -> None:
+    """`memory[key] = value`, the oldest forgotten past _SERVED_MEMORY."""
+    memory[key] = value
+    memory.move_to_end(key)
+    if len(memory) > _SERVED_MEMORY:
+        memory.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -131,6 +151,11 @@ class ResponseCache:
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # id -> entry, LRU order
         self._bytes = 0  # the entries' footprint() total, bounded by settings.max_bytes
         self._served: OrderedDict[str, _Served] = OrderedDict()  # hit decision id -> entry
+        # the decisions whose answers this replica stored (decision id -> entry id), and those
+        # graded wrong before their answer was stored (grading may finish first): graded()
+        self._wrote: OrderedDict[str, str] = OrderedDict()
+        self._persisting: dict[str, asyncio.Task[None]] = {}  # entry id -> its store write
+        self._graded_low: OrderedDict[str, None] = OrderedDict()
         self._used: dict[str, tuple[int, float]] = {}  # hits not yet written to the store
         self._seen_invalidations: set[str] = set()
         # entry id -> when this replica invalidated it: a sync whose read of new entries raced
@@ -144,7 +169,7 @@ class ResponseCache:
         self.counts: dict[str, float] = dict.fromkeys(
             ("hit", "semantic-hit", "miss", "bypass", "semantic_bypass", "errors", "stored",
              "evicted", "invalidated", "saved_usd", "saved_usd_semantic", "coalesced",
-             "too_big"),
+             "too_big", "cut"),
             0,
         )  # fmt: skip
 
@@ -192,9 +217,10 @@ class ResponseCache:
         ctx = request_log.CURRENT.get()
         beta = ctx.anthropic_beta if ctx is not None else None
         keys = keys_for(req.protocol, req.body, principal, clamp, beta)
+        limited = req.max_tokens is not None
         if not ctl.read:
             self.counts["bypass"] += 1
-            look = Lookup("bypass", True, keys, tenant=tenant, why="cache-control")
+            look = Lookup("bypass", True, keys, tenant=tenant, why="cache-control", limited=limited)
             if self.semantic and keys.context is not None:  # it is written: embed it too
                 look.vector = await self._embed(keys.text or "")
             return look
@@ -202,7 +228,7 @@ class ResponseCache:
         entry = await self._get(keys.exact, tenant, now)
         if entry is not None and self._servable(entry, principal):
             return self._hit(Lookup("hit", False, keys, entry, tenant=tenant))
-        look = Lookup("miss", True, keys, tenant=tenant)
+        look = Lookup("miss", True, keys, tenant=tenant, limited=limited)
         if self.semantic and keys.context is not None:
             await self._semantic(look, principal, now)
             if look.entry is not None:
@@ -395,6 +421,14 @@ class ResponseCache:
     ) -> None:
         if not look.write or look.keys is None:
             return
+        if decision_id in self._graded_low:  # graded wrong already: never served
+            return
+        if answer.stop_reason == "max_tokens" and not look.limited:
+            # cut by a limit the request did not set (the model's own, or the default sent to
+            # one that requires a limit): another model, or the same one after its limit was
+            # raised, would answer whole; the key cannot tell them apart, so keep none
+            self.counts["cut"] += 1
+            return
         now = self.clock()
         keys = look.keys
         if answer.usage.cost is not None:  # the source call's, never a hit's (cost 0)
@@ -416,11 +450,18 @@ class ResponseCache:
             self._drop(entry.id)  # replaced: the matcher must forget the old vector first
         self._insert(entry, look.vector)
         self.counts["stored"] += 1
+        _remember_bounded(self._wrote, decision_id, entry.id)
         self._puts += 1
         # the store's LRU bound is applied every 1/16 of max_entries puts (at most that over)
         keep = self.settings.max_entries
         prune = self._puts % max(1, keep // 16) == 0
-        self._spawn(self._persist(entry, keep if prune else None))
+        write = self._spawn(self._persist(entry, keep if prune else None))
+        self._persisting[entry.id] = write
+        write.add_done_callback(functools.partial(self._written, entry.id))
+
+    def _written(self, entry_id: str, task: asyncio.Task[None]) -> None:
+        if self._persisting.get(entry_id) is task:
+            del self._persisting[entry_id]
 
     async def _persist(self, entry: Entry, keep: int | None) -> None:
         if not self._store_up():
@@ -514,10 +555,43 @@ class ResponseCache:
             self.counts["invalidated"] += 1
         return await asyncio.to_thread(self.store.cache_delete, entry_id, tenant, self.clock())
 
+    def graded(self, grade: GradeRecord) -> None:
+        """A grade of an answer (one of the learner's observers). Below 0.5 from a grader in
+        _EVICTING_GRADERS (a reference that does not match, code failing the caller's tests,
+        the client's feedback): the entry it wrote goes, everywhere, as feedback's does; one
+        graded before it was stored is never stored. Routing learns the answer was wrong: the
+        cache must not keep handing it out."""
+        if grade.score >= 0.5 or grade.grader not in _EVICTING_GRADERS or not self.active:
+            return
+        entry_id = self._wrote.pop(grade.decision_id, None)
+        if entry_id is None:
+            _remember_bounded(self._graded_low, grade.decision_id, None)
+            return
+        entry = self._entries.get(entry_id)
+        if entry is not None and entry.decision_id == grade.decision_id:
+            self._drop(entry_id)
+            self._invalidated_at[entry_id] = self.clock()
+            self.counts["invalidated"] += 1
+        # a write still on its way would land after the delete and bring the entry back
+        pending = self._persisting.get(entry_id)
+        try:
+            self._spawn(self._delete_source(grade.decision_id, after=pending))
+        except RuntimeError:  # no running loop (a grade applied outside the server's)
+            log.warning("cache entries of %s not invalidated in the store", grade.decision_id)
+
     async def _invalidate_source(self, decision_id: str) -> None:
         for entry in [e for e in self._entries.values() if e.decision_id == decision_id]:
             self._drop(entry.id)
             self.counts["invalidated"] += 1
+        await self._delete_source(decision_id)
+
+    async def _delete_source(
+        self, decision_id: str, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """The store's entries of `decision_id` deleted, the invalidation recorded for the
+        other replicas; `after`: the entry's write, if still running, is awaited first."""
+        if after is not None:
+            await asyncio.wait([after])
         try:
             await asyncio.to_thread(self.store.cache_delete_source, decision_id, self.clock())
         except Exception:
@@ -697,10 +771,11 @@ class ResponseCache:
                 self._used[entry_id] = (n + old_n, max(ts, old_ts))
             raise
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- what /arbiter/stats and /metrics show ----------------------------------------------
     def view(self) -> dict[str, Any]:
@@ -721,6 +796,8 @@ class ResponseCache:
             "evicted": int(c["evicted"]),
             "coalesced": int(c["coalesced"]),  # hits that waited on an identical request
             "too_big": int(c["too_big"]),  # answers over max_bytes, not cached
+            # answers cut at a limit the request did not set, not cached (_remember)
+            "cut_unlimited": int(c["cut"]),
             "hit_rate": (c["hit"] + c["semantic-hit"]) / lookups if lookups else None,
             "saved_usd": c["saved_usd"],
         }
