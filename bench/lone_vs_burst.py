@@ -12,8 +12,12 @@ request by kind and the scheduler's switches and wake-ups per request (`perf sta
 --per-thread`: counting only, no tracing overhead on the sidecar). Counts do not move with the
 neighbours' load; the CPU column does (each run says its load average).
 
+`--idle-poll-us N` runs the sidecar with server.idle_poll_us = N (the loop polls N us after its
+work before sleeping; idle_poll.py); `--rest-s` also reads the sidecar's CPU at rest after the
+shapes. Each shape's line also gives the load generator's latency p50 / p99 (wall time: noisy).
+
 Usage: python bench/lone_vs_burst.py [--src python] [--shapes r300,c64] [--requests 2000]
-          [--model auto]
+          [--model auto] [--idle-poll-us 0] [--rest-s 0] [--sidecar-core N]
 Ends with one JSON line {"SHAPE": {"THREAD": {"cpu_us": x, "wakes": y, "preempt": z,
 "syscalls": {...}}}} (per request).
 """
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +82,41 @@ def _threads(pid: int) -> dict[str, tuple[str, int, int, int]]:
     return out
 
 
+# a CPU-bound neighbour on the sidecar's core (--neighbour): counts loop turns until SIGINT,
+# then prints turns per second of wall time (what the core left it)
+_NEIGHBOUR = """
+import signal, sys, time
+n, t0 = 0, time.perf_counter()
+def done(*_):
+    print(n / (time.perf_counter() - t0)); sys.exit(0)
+signal.signal(signal.SIGINT, done)
+print("up", flush=True)
+while True:
+    n += 1
+"""
+
+
+def _neighbour_start(core: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(core), sys.executable, "-c", _NEIGHBOUR],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
+    return proc
+
+
+def _neighbour_rate(proc: subprocess.Popen[str]) -> float:
+    proc.send_signal(signal.SIGINT)
+    return float(proc.communicate(timeout=30)[0].split()[-1])
+
+
+def _idle_poll_s(port: int) -> float:
+    """The sidecar's arbiter_idle_poll_seconds_total (0 with server.idle_poll_us off)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        m = re.search(rb"^arbiter_idle_poll_seconds_total (\S+)$", r.read(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
 def _perf_usable() -> bool:
     if shutil.which("perf") is None:
         return False
@@ -120,7 +160,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shapes", default="r300,c64")
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--model", default="auto")
+    ap.add_argument("--idle-poll-us", type=int, default=None)
+    ap.add_argument("--rest-s", type=float, default=0.0)
+    ap.add_argument("--neighbour", action="store_true",
+                    help="with --sidecar-core: a CPU-bound process on the sidecar's core during "
+                         "each shape and at rest; its turns per second say what the sidecar "
+                         "left of the core to others")  # fmt: skip
+    ap.add_argument("--sidecar-core", type=int, default=None,
+                    help="pin the sidecar to this core, the mock and load generator to the "
+                         "others (as bench/scale.py's tail does)")  # fmt: skip
     a = ap.parse_args(argv)
+    pin: list[str] = []
+    if a.sidecar_core is not None:
+        others = os.sched_getaffinity(0) - {a.sidecar_core}
+        if not others:
+            ap.error("--sidecar-core needs another core for the mock and load generator")
+        os.sched_setaffinity(0, others)  # inherited by the mock and the load generator
+        pin = ["taskset", "-c", str(a.sidecar_core)]
+    if a.idle_poll_us is not None:  # read by start.sh when it writes the config
+        os.environ["ARBITER_BENCH_IDLE_POLL_US"] = str(a.idle_poll_us)
     shapes = [x for x in a.shapes.split(",") if re.fullmatch(r"[cr][1-9][0-9]{0,4}", x)]
     n = min(max(a.requests, 100), 20_000)
     work = Path(tempfile.mkdtemp(prefix="arbiter-lone-"))
@@ -140,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config(f"http://127.0.0.1:{mport}/v1", work)
         port = _free_port()
         sidecar = subprocess.Popen(
-            [str(PY), "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(port)],
+            [*pin, str(PY), "-m", "arbiter", "serve", "--config", str(cfg), "--port", str(port)],
             env=dict(os.environ, PYTHONPATH=f"{a.src}{os.pathsep}{site}"),
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -149,10 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         _drive(port, a.model, False, 300, "r300")
         for shape in shapes:
             load = os.getloadavg()[0]
-            before = _threads(sidecar.pid)
+            nb = _neighbour_start(a.sidecar_core) if a.neighbour and pin else None
+            before, polled = _threads(sidecar.pid), _idle_poll_s(port)
             tracer = _perf_start(sidecar.pid, work / f"perf-{shape}.txt") if perf else None
             r = _drive(port, a.model, False, n, shape)
             after = _threads(sidecar.pid)
+            polled = _idle_poll_s(port) - polled
+            neighbour = _neighbour_rate(nb) if nb is not None else None
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(30)
@@ -168,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
                 names = {tid: name for tid, (name, *_) in after.items()}
                 for name, events in _perf_read(work / f"perf-{shape}.txt", names, ok).items():
                     rows.setdefault(name, {})["syscalls"] = events
+            lat = r.get("latency_ms", {})
+            # the loop's CPU less the time it spent polling with nothing to do: its work
+            rows["loop"]["work_us"] = rows["loop"]["cpu_us"] - polled * 1e6 / ok
+            rows["loop"]["idle_poll_us"] = polled * 1e6 / ok
             print(f"== {shape}: {ok} ok, {r['errors']} errors, {r.get('rps', 0):.0f} req/s, "
+                  f"latency p50 {lat.get('p50', 0):.3f} / p99 {lat.get('p99', 0):.3f} ms, "
                   f"load average {load:.1f}; per request:")  # fmt: skip
             for name, row in sorted(rows.items(), key=lambda kv: -kv[1].get("cpu_us", 0.0)):
                 if row.get("cpu_us", 0.0) < 0.5 and "syscalls" not in row:
@@ -177,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {name:16s} CPU {cpu:7.1f} us  wake-ups {wakes:6.3f}  preempted {pre:6.3f}"
                 )
+                if "work_us" in row:
+                    print(f"      of which polling idle {row['idle_poll_us']:7.1f} us, "
+                          f"work {row['work_us']:7.1f} us")  # fmt: skip
+                    for k in ("work_us", "idle_poll_us"):
+                        row[k] = round(row[k], 3)
                 calls = row.get("syscalls", {})
                 if calls:
                     shown = ", ".join(
@@ -187,7 +258,24 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"      {shown}")
                 for k in ("cpu_us", "wakes", "preempt"):
                     row[k] = round(row.get(k, 0.0), 3)
+            rows["_latency_ms"] = {"p50": lat.get("p50"), "p99": lat.get("p99")}
+            if neighbour is not None:
+                rows["_neighbour_turns_per_s"] = {"rate": round(neighbour)}
+                print(f"  neighbour on the sidecar's core: {neighbour / 1e6:.2f} M turns/s")
             summary[shape] = rows
+        if a.rest_s > 0:
+            time.sleep(1.0)  # the last shape's windows and batches end
+            nb = _neighbour_start(a.sidecar_core) if a.neighbour and pin else None
+            before = _threads(sidecar.pid)
+            time.sleep(a.rest_s)
+            after = _threads(sidecar.pid)
+            neighbour = _neighbour_rate(nb) if nb is not None else None
+            ns = sum(v[1] - before.get(t, v)[1] for t, v in after.items())
+            wakes = sum(v[2] - before.get(t, v)[2] for t, v in after.items())
+            summary["rest"] = {"cpu_ms_per_s": round(ns / 1e6 / a.rest_s, 2),
+                               "wakes_per_s": round(wakes / a.rest_s, 1),
+                               "neighbour_turns_per_s": neighbour}  # fmt: skip
+            print(f"== at rest: {summary['rest']}")
     finally:
         if sidecar is not None:
             _stop(sidecar)

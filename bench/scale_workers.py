@@ -139,6 +139,9 @@ class Rig:
             out[m.group(1)] = float(m.group(2))
         found = re.search(r"^arbiter_event_loop_lag_max_seconds (\S+)$", text, re.M)
         out["max"] = float(found.group(1)) if found else float("nan")
+        # server.idle_poll_us: the loop's CPU spent polling with nothing to do (0 when off)
+        found = re.search(r"^arbiter_idle_poll_seconds_total (\S+)$", text, re.M)
+        out["idle_poll_s"] = float(found.group(1)) if found else 0.0
         return out
 
     def backlog(self) -> float:
@@ -272,7 +275,7 @@ def bench_workers(quick: bool, workdir: Path) -> dict[str, Any]:
 def _stall_from(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
     """The lag histogram's counts in the window, and the largest lag in it: exact when the
     window set a new maximum, else the upper bound of the highest bucket that moved."""
-    bounds = [k for k in before if k != "max"]
+    bounds = [k for k in before if k not in ("max", "idle_poll_s")]
     moved = [b for b in bounds if after.get(b, 0) - before[b] > 0]
     over_10ms = after.get("+Inf", 0) - before.get("+Inf", 0)
     over_10ms -= after.get("0.01", 0) - before.get("0.01", 0)
@@ -369,7 +372,9 @@ def _tail_window(
     cpu = rig.cpu_s() - cpu0
     writer_cpu = rig.cpu_s(only_children=True) - writer0
     backlog_after = rig.backlog()  # a backlog that grows over the window: unsustainable
-    stall = _stall_from(before, rig.lag())
+    lag_after = rig.lag()
+    stall = _stall_from(before, lag_after)
+    polled = lag_after["idle_poll_s"] - before["idle_poll_s"]
     sources = _by_source(sources0, rig.sources(), via.get("ok", 0))
     machine = json.loads(control.communicate(timeout=60)[0])
     direct = loadgen(rig.mock_port, "mock-gpt", other, min(seconds, 20), rate=rate)
@@ -384,6 +389,10 @@ def _tail_window(
         "added_p99_ms": round(added, 3),
         "sidecar_cpu_busy": round(cpu / seconds, 2),
         "cpu_ms_per_request": round(cpu / max(via.get("ok", 0), 1) * 1e3, 3),
+        # with server.idle_poll_us: of that CPU, the loop's polling with nothing to do, and
+        # the rest (the requests' work and the background's); equal to the above when off
+        "idle_poll_cpu_ms_per_request": round(polled / max(via.get("ok", 0), 1) * 1e3, 3),
+        "work_cpu_ms_per_request": round((cpu - polled) / max(via.get("ok", 0), 1) * 1e3, 3),
         "backlog_after": backlog_after,
         # the recorder's writer process (store.writer = "process"): its CPU per request,
         # on the same core; by_source's recorder_batch is what is left in the server

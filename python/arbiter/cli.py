@@ -328,7 +328,9 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         # httptools, with a timeout on each request's line and headers (uvicorn has none)
         http=protocol_with_read_timeout(
-            settings.server.client_read_timeout_s, settings.server.client_write_timeout_s
+            settings.server.client_read_timeout_s,
+            settings.server.client_write_timeout_s,
+            app.state.handlers.idle_poll,  # server.idle_poll_us (None: off)
         ),
         lifespan="on",
         # a localhost sidecar: no reverse proxy in front whose X-Forwarded-* could be trusted,

@@ -61,6 +61,7 @@ from typing import Any, ClassVar
 from arbiter import close_delimited, half_close
 from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
+from arbiter.idle_poll import IdlePoll
 from arbiter.lazy_keep_alive import LazyKeepAliveProtocol
 from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
 from arbiter.step_writes import StepWrites
@@ -381,9 +382,24 @@ class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
             self.transport.close()
 
 
+class _WakingProtocol(ClientReadTimeoutProtocol):
+    """The protocol with `server.idle_poll_us` on: each read (re)starts the loop's poll window
+    (idle_poll.py). A subclass, so the default protocol pays nothing for the option."""
+
+    idle_poll: ClassVar[IdlePoll]
+
+    def data_received(self, data: bytes) -> None:
+        self.idle_poll.wake(self.loop)
+        super().data_received(data)
+
+
 def protocol_with_read_timeout(
-    timeout_s: float, write_timeout_s: float = 60.0
+    timeout_s: float, write_timeout_s: float = 60.0, idle_poll: IdlePoll | None = None
 ) -> type[ClientReadTimeoutProtocol]:
-    """The protocol class to give uvicorn (`http=`), with this head timeout (and write one)."""
-    timeouts = {"read_timeout_s": timeout_s, "write_timeout_s": write_timeout_s}
-    return type("ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), timeouts)
+    """The protocol class to give uvicorn (`http=`), with this head timeout (and write one);
+    `idle_poll`: keep the loop polling after each read (None: the loop sleeps when idle)."""
+    attrs: dict[str, Any] = {"read_timeout_s": timeout_s, "write_timeout_s": write_timeout_s}
+    if idle_poll is None:
+        return type("ClientReadTimeoutProtocol", (ClientReadTimeoutProtocol,), attrs)
+    attrs["idle_poll"] = idle_poll
+    return type("ClientReadTimeoutProtocol", (_WakingProtocol,), attrs)

@@ -63,6 +63,10 @@ class ServerSettings:
     # On SIGTERM, in-flight requests get this long to finish; then uvicorn cancels them (each is
     # still recorded and its budget settled) and the process releases its reservations.
     shutdown_grace_s: float = 30.0
+    # Microseconds the event loop keeps polling (zero-timeout epoll) after its last work before
+    # it sleeps (idle_poll.py): work arriving within it finds a warm core. 0: sleep at once.
+    # Costs CPU while idle: up to this long of one core after every burst of requests
+    idle_poll_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)

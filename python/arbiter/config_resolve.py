@@ -36,6 +36,7 @@ from arbiter.config_limits import (
 from arbiter.config_parse import _Locator
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
+from arbiter.idle_poll import MAX_WINDOW_US
 
 if TYPE_CHECKING:
     from arbiter.config import Settings
@@ -147,6 +148,11 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     if hosts_problem := allowed_hosts_problem(s.server.allowed_hosts):
         loc.fail(f"{loc.where(['server', 'allowed_hosts'])}: server.allowed_hosts: {hosts_problem}")
     check_range(loc, ["server", "shutdown_grace_s"], s.server.shutdown_grace_s, 0.0, 3600.0)
+    if not 0 <= s.server.idle_poll_us <= MAX_WINDOW_US:
+        loc.fail(
+            f"{loc.where(['server', 'idle_poll_us'])}: server.idle_poll_us must be "
+            f"0 .. {MAX_WINDOW_US} microseconds"
+        )
     check_range(
         loc, ["server", "client_write_timeout_s"], s.server.client_write_timeout_s, 0.1, 3600.0
     )

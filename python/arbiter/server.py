@@ -66,6 +66,7 @@ from arbiter.http_json import (
     read_scope,
     time_param,
 )
+from arbiter.idle_poll import IdlePoll
 from arbiter.image_rules import DEFAULT_IMAGE_RULE
 from arbiter.learning_spend import learning_charged
 from arbiter.loop_lag import LoopLag
@@ -148,6 +149,10 @@ class Handlers:
         self.pipeline = Pipeline(services)
         self.passthrough = passthrough.PassThrough(services)
         self.loop_lag = LoopLag()  # how late the event loop runs timers (on /metrics)
+        # opt-in (server.idle_poll_us): the loop polls after its work instead of sleeping at
+        # once; `arbiter serve` gives it to the protocol, /metrics reports its time
+        us = services.settings.server.idle_poll_us
+        self.idle_poll = IdlePoll(us / 1e6) if us else None
         self.image_hosts = image_links.parse_hosts(services.settings.media.image_url_hosts)
 
     async def principal(self, request: Request) -> Principal:
@@ -535,6 +540,8 @@ class Handlers:
         if self.s.cache.active:
             text += self.s.cache.metrics_text()
         text += self.loop_lag.metrics_text()
+        if self.idle_poll is not None:
+            text += self.idle_poll.metrics_text()
         return Response(text, media_type=METRICS_CONTENT_TYPE, headers=API_HEADERS)
 
     async def budgets(self, request: Request) -> Response:

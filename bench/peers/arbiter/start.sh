@@ -13,6 +13,8 @@
 #                             the recorder's batches, for before/after runs)
 #   ARBITER_BENCH_WRITER_PACE store.writer_pace (default true; "false": one transaction per
 #                             batch, back to back, for before/after runs)
+#   ARBITER_BENCH_IDLE_POLL_US server.idle_poll_us (unset: not written, the default 0; a base
+#                             tree without the setting still reads the config)
 #   ARBITER_BENCH_WRITER_PRIORITY store.writer_priority (default "nice"; "idle": the writer
 #                             thread at SCHED_IDLE, for before/after runs)
 # The pool: three models on the mock (it answers every name). `auto` is routed across all three
@@ -31,6 +33,7 @@ cat > "$cfg" <<TOML
 [server]
 log_level = "warning"
 workers = ${ARBITER_BENCH_WORKERS:-1}
+${ARBITER_BENCH_IDLE_POLL_US:+idle_poll_us = $ARBITER_BENCH_IDLE_POLL_US}
 
 [auth]
 mode = "open"
