@@ -84,12 +84,16 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def billed_cost(
-    model: ModelSettings, usage: Usage | None, worst: Callable[[], float] | None = None
+    model: ModelSettings,
+    usage: Usage | None,
+    worst: Callable[[], float] | None = None,
+    on_dropped: Callable[[str, float, float], None] | None = None,
 ) -> float | None:
     """What the upstream says a call cost: its own figure (when believable: cost_report.py,
-    `worst` the call's worst case), else its usage at `model`'s prices (cache reads and writes
-    included); None when it reported neither (the caller falls back to the call's worst case)."""
-    usage = vetted(model, usage, worst)
+    `worst` the call's worst case, `on_dropped` told of a report not believed), else its usage at
+    `model`'s prices (cache reads and writes included); None when it reported neither (the
+    caller falls back to the call's worst case)."""
+    usage = vetted(model, usage, worst, on_dropped)
     if usage is None:
         return None
     if usage.reported_cost_usd is not None:

@@ -324,7 +324,8 @@ class PassThrough:
         def worst() -> float:
             return m.cost_usd(req.prompt_tokens, req.output_tokens)
 
-        usage = vetted(m, usage, worst)  # an absurd reported cost counts as not reported
+        # an absurd reported cost counts as not reported
+        usage = vetted(m, usage, worst, s.cost_report_dropped)
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = usage.completion_tokens if usage else 0
         if error is None or opened:

@@ -596,7 +596,10 @@ class Pipeline:
         case (we cannot know what it billed)."""
         m = self.s.registry[model]
         reported = usage is not None and usage.reported_cost_usd is not None
-        billed = billed_cost(m, usage, self._worst_of(plan, model) if reported else None)
+        billed = billed_cost(
+            m, usage, self._worst_of(plan, model) if reported else None,
+            self.s.cost_report_dropped,
+        )  # fmt: skip
         if billed is not None:
             return billed
         if cut is not None:
@@ -661,7 +664,7 @@ class Pipeline:
         s = self.s
         m = s.registry[model]
         if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
-            usage = vetted(m, usage, self._worst_of(plan, model))
+            usage = vetted(m, usage, self._worst_of(plan, model), s.cost_report_dropped)
         pt = (
             usage.prompt_tokens
             if usage and usage.prompt_tokens
