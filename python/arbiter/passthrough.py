@@ -28,7 +28,7 @@ from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
+from arbiter.errors import ArbiterError, ClientDisconnected, InvalidRequest, UnknownModel
 from arbiter.failover import run_with_failover
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
@@ -260,6 +260,9 @@ class PassThrough:
         # a stream too, until it opens (its first content): then passthrough_stream watches it
         watch = CancelOnDisconnect(receive) if receive is not None else contextlib.nullcontext()
         try:
+            if isinstance(watch, CancelOnDisconnect) and watch.left_already():
+                # gone while the budget was reserved: no call is made, nothing is billed
+                raise ClientDisconnected("the client disconnected before any upstream call")
             with watch:
                 _, answer = await run_with_failover(
                     (req.model,), call, settings=s.settings.failover, breaker=s.breaker,

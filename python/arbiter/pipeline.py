@@ -37,6 +37,7 @@ from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.difficulty import prompt_stats_and_shape
+from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
@@ -148,11 +149,17 @@ class Pipeline:
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         outcome: Completed | Streamed
+        watching = watch()
         try:
+            if isinstance(watching, CancelOnDisconnect) and watching.left_already():
+                # gone while the budget was reserved: no call is made, nothing is billed
+                gone = ClientDisconnected("the client disconnected before any upstream call")
+                await self._record(req, plan, plan.models[0], None, [], gone, "", stream=req.stream)
+                raise gone
             # a stream is watched until it opens (its first content), as a whole answer is: a
             # client gone meanwhile cancels the call and any failover after it; once open, the
             # event stream watches it (event_stream.py)
-            with watch():
+            with watching:
                 outcome = await (self.stream(req, plan) if req.stream else self.complete(req, plan))
         except BaseException:
             if caps:
