@@ -337,6 +337,15 @@ class Budgets:
             )
             try:  # bounded: a silent store must not hold the request (store_wait.py)
                 over = await within_wait(work, "budget reservation")
+            except asyncio.CancelledError:
+                # the request was cancelled meanwhile (its client left while a locked budget
+                # row held the top-up of a retry or an escalation): the statement runs on in
+                # its thread, and what it reserves is nobody's; released once it lands, or it
+                # stayed reserved until this process stopped (probe18m)
+                job = _Unsettled([(c.scope, c.window_start) for c in caps], owner, amount,
+                                 0.0, 0.0, caps)  # fmt: skip
+                work.add_done_callback(lambda done: self._late_reservation(done, job))
+                raise
             except StoreError as err:
                 self._store_failed(err)
                 if not work.done():  # still running: a reservation it makes is nobody's
