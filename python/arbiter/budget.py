@@ -406,6 +406,7 @@ class Budgets:
             window=bound.cap.window,
         )
         err.retryable = spent + amount <= bound.limit_usd
+        err.resets_at = None if bound.window_end == float("inf") else bound.window_end
         return err
 
     async def settle(self, decision_id: str, actual: float) -> None:
