@@ -84,12 +84,16 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def billed_cost(
-    model: ModelSettings, usage: Usage | None, worst: Callable[[], float] | None = None
+    model: ModelSettings,
+    usage: Usage | None,
+    worst: Callable[[], float] | None = None,
+    on_dropped: Callable[[str, float, float], None] | None = None,
 ) -> float | None:
     """What the upstream says a call cost: its own figure (when believable: cost_report.py,
-    `worst` the call's worst case), else its usage at `model`'s prices (cache reads and writes
-    included); None when it reported neither (the caller falls back to the call's worst case)."""
-    usage = vetted(model, usage, worst)
+    `worst` the call's worst case, `on_dropped` told of a report not believed), else its usage at
+    `model`'s prices (cache reads and writes included); None when it reported neither (the
+    caller falls back to the call's worst case)."""
+    usage = vetted(model, usage, worst, on_dropped)
     if usage is None:
         return None
     if usage.reported_cost_usd is not None:
@@ -333,6 +337,15 @@ class Budgets:
             )
             try:  # bounded: a silent store must not hold the request (store_wait.py)
                 over = await within_wait(work, "budget reservation")
+            except asyncio.CancelledError:
+                # the request was cancelled meanwhile (its client left while a locked budget
+                # row held the top-up of a retry or an escalation): the statement runs on in
+                # its thread, and what it reserves is nobody's; released once it lands, or it
+                # stayed reserved until this process stopped (probe18m)
+                job = _Unsettled([(c.scope, c.window_start) for c in caps], owner, amount,
+                                 0.0, 0.0, caps)  # fmt: skip
+                work.add_done_callback(lambda done: self._late_reservation(done, job))
+                raise
             except StoreError as err:
                 self._store_failed(err)
                 if not work.done():  # still running: a reservation it makes is nobody's
@@ -393,6 +406,7 @@ class Budgets:
             window=bound.cap.window,
         )
         err.retryable = spent + amount <= bound.limit_usd
+        err.resets_at = None if bound.window_end == float("inf") else bound.window_end
         return err
 
     async def settle(self, decision_id: str, actual: float) -> None:

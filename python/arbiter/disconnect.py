@@ -42,6 +42,16 @@ class CancelOnDisconnect:
         self._watcher: asyncio.Task[None] | None = None
         self._connection: ClientConnection | None = None
 
+    def left_already(self) -> bool:
+        """Whether the client is known to have left before the block begins (under `arbiter
+        serve`; elsewhere only the watcher task can tell, once the block runs). The request
+        path asks before it enters the block that makes its upstream call: a client gone while
+        the request waited (on its budget reservation, behind a locked row, say) must not have
+        a call made for it, which, cancelled only at its first suspension (the request may be
+        written by then), was charged its worst case (probe18m)."""
+        connection = _connection_of(self._receive)
+        return connection is not None and connection.lost
+
     def __enter__(self) -> CancelOnDisconnect:
         self._task = asyncio.current_task()
         connection = _connection_of(self._receive)

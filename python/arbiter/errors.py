@@ -143,6 +143,10 @@ class BudgetExceeded(ArbiterError):
     # True when only requests in flight stand in the way (their settles may free room); False
     # when the spend alone passes the cap: retrying before the window resets cannot succeed
     retryable: bool = False
+    # when the passed cap's window resets (unix seconds; None: a total cap never does): sent as
+    # `retry-after` beside `x-should-retry: false` (the SDKs obey the latter and do not retry;
+    # any other client learns when a retry can pass, not only that this one cannot)
+    resets_at: float | None = None
 
     @property
     def should_retry(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Protocol as CallShape
 from arbiter.budget import billed_cost
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
+from arbiter.failed_calls import record_failed_call
 from arbiter.failover import run_with_failover
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
 from arbiter.protocols.openai import decode_request
@@ -94,13 +95,19 @@ def judge_caller(
             _, result = await run_with_failover(
                 (judge,), send, settings=s.settings.failover, breaker=s.breaker, attempts=attempts
             )
-        except BaseException:
+        except BaseException as err:
             await s.budgets.settle(decision_id, charge.committed)
             if on_cost is not None and charge.committed:  # a failed call may be billed
                 on_cost(charge.committed)
+            # what it may have cost is settled against the judge's caps: a decision says so
+            await record_failed_call(
+                s, decision_id=decision_id, tenant=tenant, task="judge", mode=mode, model=judge,
+                reason="LLM judge call", err=err, cost_usd=charge.committed, started=started,
+                attempts=tuple(attempts),
+            )  # fmt: skip
             raise
         u = result.usage
-        billed = billed_cost(m, u, lambda: worst(judge))
+        billed = billed_cost(m, u, lambda: worst(judge), s.cost_report_dropped)
         cost = (billed if billed is not None else worst(judge)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         await s.record(

@@ -4,7 +4,8 @@ Not routed (there is no quality signal to route embeddings or raw completions by
 is a 400; otherwise every call is what a chat call is: the model must exist and be allowed for
 the key, and speak OpenAI's API (Anthropic's has neither endpoint); the worst case is reserved
 against the budget caps before the call (embeddings: the input's tokens at the input price;
-completions: the prompt's plus `max_tokens` (16 when unset, OpenAI's default) for each of
+completions: the prompt's plus `max_tokens` (16 when unset, OpenAI's default, then sent so:
+an upstream whose own default is longer is held to what was reserved) for each of
 `n`/`best_of` choices of each prompt: an array of prompts is answered, and billed, per
 prompt), retries and the circuit breaker act as for chat (failover.py, this one model only),
 and the call is recorded as a `passthrough` decision with its cost (the upstream's usage at
@@ -28,7 +29,7 @@ from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
+from arbiter.errors import ArbiterError, ClientDisconnected, InvalidRequest, UnknownModel
 from arbiter.failover import run_with_failover
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
@@ -109,6 +110,11 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
     c.opt_number(body.get("top_p"), "top_p", 0.0, 1.0)
     openai_params.check_completions(body)
     limit = _DEFAULT_COMPLETION_TOKENS if max_tokens is None else max_tokens
+    if max_tokens is None:
+        # sent as reserved: OpenAI's and vLLM's default, but llama.cpp's server and others
+        # generate to the context's end without one, so a call reserved at 16 tokens was billed
+        # 3,000 and a $0.01 cap was passed 18 times over by one request (probe18m)
+        body = {**body, "max_tokens": limit}
     choices = max(n, best_of) * _prompt_count(body["prompt"])
     return Parsed(model, body, tokens, limit * choices, stream, include_usage, choices)
 
@@ -260,6 +266,9 @@ class PassThrough:
         # a stream too, until it opens (its first content): then passthrough_stream watches it
         watch = CancelOnDisconnect(receive) if receive is not None else contextlib.nullcontext()
         try:
+            if isinstance(watch, CancelOnDisconnect) and watch.left_already():
+                # gone while the budget was reserved: no call is made, nothing is billed
+                raise ClientDisconnected("the client disconnected before any upstream call")
             with watch:
                 _, answer = await run_with_failover(
                     (req.model,), call, settings=s.settings.failover, breaker=s.breaker,
@@ -324,7 +333,8 @@ class PassThrough:
         def worst() -> float:
             return m.cost_usd(req.prompt_tokens, req.output_tokens)
 
-        usage = vetted(m, usage, worst)  # an absurd reported cost counts as not reported
+        # an absurd reported cost counts as not reported
+        usage = vetted(m, usage, worst, s.cost_report_dropped)
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = usage.completion_tokens if usage else 0
         if error is None or opened:

@@ -37,6 +37,7 @@ from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.difficulty import prompt_stats_and_shape
+from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
@@ -148,11 +149,17 @@ class Pipeline:
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)
         outcome: Completed | Streamed
+        watching = watch()
         try:
+            if isinstance(watching, CancelOnDisconnect) and watching.left_already():
+                # gone while the budget was reserved: no call is made, nothing is billed
+                gone = ClientDisconnected("the client disconnected before any upstream call")
+                await self._record(req, plan, plan.models[0], None, [], gone, "", stream=req.stream)
+                raise gone
             # a stream is watched until it opens (its first content), as a whole answer is: a
             # client gone meanwhile cancels the call and any failover after it; once open, the
             # event stream watches it (event_stream.py)
-            with watch():
+            with watching:
                 outcome = await (self.stream(req, plan) if req.stream else self.complete(req, plan))
         except BaseException:
             if caps:
@@ -596,7 +603,10 @@ class Pipeline:
         case (we cannot know what it billed)."""
         m = self.s.registry[model]
         reported = usage is not None and usage.reported_cost_usd is not None
-        billed = billed_cost(m, usage, self._worst_of(plan, model) if reported else None)
+        billed = billed_cost(
+            m, usage, self._worst_of(plan, model) if reported else None,
+            self.s.cost_report_dropped,
+        )  # fmt: skip
         if billed is not None:
             return billed
         if cut is not None:
@@ -661,7 +671,7 @@ class Pipeline:
         s = self.s
         m = s.registry[model]
         if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
-            usage = vetted(m, usage, self._worst_of(plan, model))
+            usage = vetted(m, usage, self._worst_of(plan, model), s.cost_report_dropped)
         pt = (
             usage.prompt_tokens
             if usage and usage.prompt_tokens

@@ -106,6 +106,7 @@ class Services:
             clock=breaker_clock,
         )
         self._misconfig_alerted: dict[tuple[str, int], float] = {}
+        self._cost_report_alerted: dict[tuple[str, str], float] = {}  # (model, side) -> when
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
             settings.budgets,
@@ -404,6 +405,30 @@ class Services:
             f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
             model=model,
         )
+
+    def cost_report_dropped(self, model: str, reported: float, usage_cost: float) -> None:
+        """An upstream's own cost figure for a call of `model` was not believed (cost_report.py:
+        past 100x or under 1/100 of what its usage costs at the registry's prices, or 0 for a
+        priced model): the operator's alert, at most one per model and side per 10 minutes (a
+        broken upstream reports it on every call)."""
+        side = "under" if reported < usage_cost or reported <= 0 else "past"
+        now = time.monotonic()
+        if now - self._cost_report_alerted.get((model, side), -1e9) < 600:
+            return
+        self._cost_report_alerted[(model, side)] = now
+        m = self.registry.get(model)
+        upstream = m.upstream if m is not None else "?"
+        self.alerts.emit(
+            SYSTEM_TENANT,
+            "cost_report_dropped",
+            f"{model}: upstream {upstream!r} reported a call's cost as ${reported:.6g}, while its "
+            f"usage costs ${usage_cost:.6g} at the configured prices; not believed: the call is "
+            f"priced from its usage (none: its worst case). Check the model's prices or the "
+            f"upstream's cost report.",
+            model=model,
+            data={"upstream": upstream, "reported_cost_usd": reported,
+                  "usage_cost_usd": usage_cost, "side": side},
+        )  # fmt: skip
 
     def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:
         """An alert (at most one per model and status per 10 minutes) naming the model, its

@@ -39,6 +39,7 @@ from arbiter import sampling
 from arbiter.budget import BoundCap, billed_cost, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
+from arbiter.failed_calls import record_failed_call
 from arbiter.learning import Answered
 from arbiter.records import SYSTEM_TENANT, DecisionRecord, GradeRecord
 from arbiter.routing import SHADOW_ONLY
@@ -338,16 +339,23 @@ class Shadow:
             result = await s.budgets.call(
                 charge, challenger, lambda: s.upstream_for(challenger).complete(body, m)
             )
-        except BaseException:
+        except BaseException as err:
             tally.failed += 1
             await s.budgets.settle(decision_id, charge.committed)
+            # what it may have cost is settled against its caps: a decision says so
+            await record_failed_call(
+                s, decision_id=decision_id, tenant=plan.tenant, task=plan.task, mode=mode,
+                model=challenger, reason=why or f"shadow of {plan.decision_id}", err=err,
+                cost_usd=charge.committed, started=started, key_id=plan.principal.key_id,
+                difficulty=plan.easiness,
+            )  # fmt: skip
             raise
         elapsed = time.perf_counter() - started
         # a whole (non-streamed) call's time, as a served one teaches it (latency_slo.py)
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
         )
-        billed = billed_cost(m, result.usage, lambda: worst(challenger))
+        billed = billed_cost(m, result.usage, lambda: worst(challenger), s.cost_report_dropped)
         cost = (billed if billed is not None else worst(challenger)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         tally.cost_usd += cost
