@@ -16,6 +16,7 @@ from arbiter.routing_types import context_need
 from arbiter.types import ChatRequest
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
+    cross_protocol_block,
     cross_protocol_blocks,
     unreadable_field,
     wants_json,
@@ -125,9 +126,14 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
     sampling.check_named(req.body, model)  # before anything is reserved
     if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
         raise _unreadable(req, s.protocol_of(req.model))
-    why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
-    if why is not None:
-        raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
+    protocol = s.protocol_of(req.model)
+    block = cross_protocol_block(req, protocol)
+    if block is not None:
+        raise InvalidRequest(
+            f"The model `{req.model}` cannot serve this request: its {protocol} API cannot "
+            f"carry {block.reason}.",
+            param=blocked_param(req, block.field),
+        )
     needs = needs_of(req)
     media = [c for c in _MEDIA if c in needs and c not in model.capabilities]
     if media:  # as `auto` rules it out: else the upstream refuses it after the reservation
@@ -172,6 +178,19 @@ def named_in_refusal(err: NoCapableModel, req: ChatRequest) -> NoCapableModel:
     if unreadable_field(req) not in err.message:
         return err
     return NoCapableModel(err.message, param=req.canonical_param)
+
+
+def blocked_param(req: ChatRequest, field: str) -> str:
+    """The field a cross-protocol Blocker names (compat.Blocker.field), in the caller's words:
+    its messages and structured-output fields as its surface names them, Anthropic's
+    `stop_sequences`; an extra's key is already the caller's own."""
+    if field == "messages":
+        return req.messages_param
+    if field == "response_format":
+        return format_param(req)
+    if field == "stop" and req.protocol == "anthropic":
+        return "stop_sequences"
+    return req.view_params.get(field, field) if req.view_params else field
 
 
 def format_param(req: ChatRequest) -> str:
