@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from arbiter.errors import InvalidRequest
 from arbiter.protocols import anthropic, compat, openai
 from arbiter.protocols.anthropic_encode import encode_request
+from arbiter.protocols.openai import encode_request as encode_openai
 from tests.inproc import InProcess, run_with_claude
 from tests.sdk_clients import check_completion
 
@@ -76,3 +78,67 @@ def test_such_requests_are_answered_by_the_claude_model(
         check_completion(r.content)  # OpenAI's spec and SDK type
 
     run_with_claude(tmp_path, body)
+
+
+# The other direction: Anthropic merges consecutive turns of one role, so its clients may send
+# two assistant messages in a row, the first with a tool call; OpenAI wants each assistant
+# message with tool_calls followed by its `tool` messages (400 otherwise), as Arbiter's own
+# reading of OpenAI's rules (`protocols.openai.decode_request`) says.
+BLOCKS = st.one_of(
+    st.sampled_from(["", "x", "x "]).map(lambda t: {"type": "text", "text": t}),
+    st.sampled_from(["toolu_1", "toolu_2"]).map(
+        lambda i: {"type": "tool_use", "id": i, "name": "f", "input": {}}
+    ),
+    st.sampled_from(["toolu_1", "toolu_2"]).map(
+        lambda i: {"type": "tool_result", "tool_use_id": i, "content": "ok"}
+    ),
+)
+TURN = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant"]),
+     "content": st.one_of(st.sampled_from(["x", "hi"]), st.lists(BLOCKS, min_size=1, max_size=3))}
+)  # fmt: skip
+
+
+@settings(max_examples=400, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(messages=st.lists(TURN, min_size=1, max_size=5))
+@example(messages=[  # the case a longer run (3,000 examples) found
+    {"role": "user", "content": "x"},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f",
+                                       "input": {}}]},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_2", "name": "f",
+                                       "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_2"},
+                                 {"type": "tool_result", "tool_use_id": "toolu_1"}]},
+])  # fmt: skip
+def test_every_crossing_anthropic_request_encodes_to_a_body_openai_takes(
+    messages: list[dict[str, Any]],
+) -> None:
+    body = {"model": "m", "max_tokens": 64, "messages": messages,
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}]}  # fmt: skip
+    try:
+        canonical = anthropic.decode_request(body)
+    except InvalidRequest:
+        return  # Anthropic's 400 too: never sent
+    if compat.untranslatable(canonical, "openai") is not None:
+        return
+    openai.decode_request(encode_openai(canonical, "gpt"))  # raises where OpenAI answers 400
+
+
+def test_consecutive_assistant_turns_reach_an_openai_model_as_one(tmp_path: Path) -> None:
+    messages = [
+        {"role": "user", "content": "Look up both."},
+        {"role": "assistant", "content": "Looking."},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "f",
+                                           "input": {}}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_2", "name": "f",
+                                           "input": {}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "one"},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "content": "two"}]},
+    ]  # fmt: skip
+    canonical = anthropic.decode_request({"model": "m", "max_tokens": 64, "messages": messages})
+    sent = encode_openai(canonical, "gpt")["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool"], sent
+    assert sent[1]["content"] == "Looking."
+    assert [c["id"] for c in sent[1]["tool_calls"]] == ["toolu_1", "toolu_2"]
