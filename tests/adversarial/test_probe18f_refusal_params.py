@@ -40,6 +40,50 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]  # fmt: skip
 
 
+IMAGE: Any = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        ],
+    }
+]
+IMAGE_INPUT: Any = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "What is this?"},
+            {"type": "input_image", "image_url": "https://example.com/a.png"},
+        ],
+    }
+]
+SPOKEN: Any = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "mp3"}}
+# (surface, model, fields, param): no model in the demo pool has vision or audio
+UNSERVED: list[tuple[str, str, dict[str, Any], str]] = [
+    ("/v1/chat/completions", "auto", {"messages": IMAGE}, "messages"),
+    ("/v1/responses", "auto", {"input": IMAGE_INPUT}, "input"),
+    ("/v1/chat/completions", "auto", {"messages": HI, **SPOKEN}, "modalities"),
+    ("/v1/chat/completions", "sim-small", {"messages": HI, **SPOKEN}, "modalities"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "fields", "param"), UNSERVED, ids=[f"{c[1]}-{c[3]}" for c in UNSERVED]
+)
+def test_a_capability_no_model_has_names_the_field_that_asks_for_it(
+    tmp_path: Path, path: str, model: str, fields: dict[str, Any], param: str
+) -> None:
+    async def body(sc: InProcess) -> None:
+        r = await sc.client.post(path, json={"model": model, **fields}, headers=sc.auth)
+        assert r.status_code == 400, r.text
+        validate("ErrorResponse", r.json())
+        assert r.json()["error"]["code"] == "no_capable_model", r.text
+        assert r.json()["error"]["param"] == param, r.text
+
+    run_with_claude(tmp_path, body)
+
+
 @pytest.mark.parametrize(("path", "fields", "param"), CASES, ids=[c[2] for c in CASES])
 def test_a_feature_the_named_models_protocol_cannot_carry_is_named(
     tmp_path: Path, path: str, fields: dict[str, Any], param: str
