@@ -13,7 +13,7 @@ from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, NoCapableModel, UnknownModel
 from arbiter.principal import Principal
-from arbiter.routing_types import context_need
+from arbiter.routing_types import PoolModel, context_need
 from arbiter.types import ChatRequest
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
@@ -171,7 +171,7 @@ def _unreadable(req: ChatRequest, protocol: Protocol) -> InvalidRequest:
 
 
 def named_in_refusal(
-    err: NoCapableModel, req: ChatRequest, pool: Iterable[ModelSettings]
+    err: NoCapableModel, req: ChatRequest, pool: Iterable[PoolModel]
 ) -> NoCapableModel:
     """`auto` found no model: the refusal names a field in `param`, as a named model's does, so
     a client (the openai SDK's BadRequestError.param) can tell which field to fix: one the
@@ -179,9 +179,12 @@ def named_in_refusal(
     that asks for a capability no model in the pool has (an image: the messages)."""
     if err.param is not None:
         return err
-    if req.canonical_param is not None and req.canonical_error is not None:
-        if unreadable_field(req) in err.message:
-            return NoCapableModel(err.message, param=req.canonical_param)
+    if (
+        req.canonical_param is not None
+        and req.canonical_error is not None
+        and unreadable_field(req) in err.message
+    ):
+        return NoCapableModel(err.message, param=req.canonical_param)
     models = list(pool)
     for need in sorted(needs_of(req)):  # the first, as OpenAI names one field
         if not any(need in m.capabilities for m in models):

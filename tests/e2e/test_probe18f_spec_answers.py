@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,7 +52,7 @@ CHAT: dict[str, dict[str, Any]] = {
             "type": "json_schema",
             "json_schema": {"name": "a", "schema": SCHEMA, "strict": True},
         },
-    },  # fmt: skip
+    },
 }
 # what Anthropic's API cannot carry: a named Claude model refuses it, naming the field
 REFUSED_BY_CLAUDE = {"n2": "n", "logprobs": "logprobs"}
@@ -136,8 +135,8 @@ def test_chat_answers_and_their_hits_match_the_spec(
         assert again.headers["x-arbiter-cache"] == "hit", dict(again.headers)
     if again.headers.get("x-arbiter-cache") == "hit":
         assert shapes[0] == shapes[1], (shapes[0], shapes[1])
-    for r in _twice(client, "/chat/completions", {**body, "stream": True,
-                                                   "stream_options": {"include_usage": True}}):  # fmt: skip
+    streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    for r in _twice(client, "/chat/completions", streamed):
         assert r.status_code == 200, r.text
         chunks, done = openai_chunks(r.content)  # each: the spec's schema and the SDK's type
         assert done and chunks and not any("error" in c for c in chunks), r.text[-500:]
