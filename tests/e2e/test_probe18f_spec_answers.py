@@ -230,3 +230,47 @@ def test_models_list_and_retrieve_match_the_spec(client: httpx.Client) -> None:
     assert missing.status_code == 404
     validate("ErrorResponse", missing.json())
     assert missing.json()["error"]["param"] == "model"
+
+
+# Rarely used fields of CreateChatCompletionRequest, each valid by the spec: answered (validated
+# as above), or refused before any call with a 400 naming that field (an Anthropic model cannot
+# carry every OpenAI field), never a 5xx, never an upstream's refusal relayed.
+RARE: dict[str, Any] = {
+    "logit_bias": {"50256": -100},
+    "stop": ["\n", "END"],
+    "modalities": ["text"],
+    "parallel_tool_calls": False,
+    "metadata": {f"k{i}": "v" * 512 for i in range(16)},
+    "user": "user-1",
+    "safety_identifier": "s" * 64,
+    "prompt_cache_key": "key-1",
+    "prompt_cache_retention": "24h",
+    "verbosity": "low",
+    "service_tier": "flex",
+    "reasoning_effort": "minimal",
+    "seed": -(2**63),
+    "frequency_penalty": -2,
+    "presence_penalty": 2,
+    "top_logprobs": 0,
+    "store": False,
+    "prediction": {"type": "content", "content": "Paris"},
+    "web_search_options": {},
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("field", list(RARE))
+def test_rarely_used_fields_are_answered_or_refused_by_name(
+    client: httpx.Client, model: str, field: str
+) -> None:
+    body: dict[str, Any] = {"model": model, "messages": ASK, field: RARE[field]}
+    if field == "top_logprobs":
+        body["logprobs"] = True
+    r = client.post("/chat/completions", json=body)
+    if r.status_code == 200:
+        check_completion(r.content)
+        return
+    assert r.status_code == 400, r.text
+    validate("ErrorResponse", r.json())
+    assert r.json()["error"]["code"] != "upstream_rejected", r.text
+    assert r.json()["error"]["param"] in (field, "logprobs"), r.text
