@@ -201,7 +201,7 @@ class Pipeline:
                     blocked=blocked,
                 )
             except NoCapableModel as err:
-                named = named_in_refusal(err, req)  # a field the translation cannot read
+                named = named_in_refusal(err, req, s.pool)  # the field it cannot serve
                 if named is err:
                     raise
                 raise named from err

@@ -5,6 +5,7 @@ named one) can serve is a 400 in the caller's shape, never an upstream refusal a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from arbiter import sampling
@@ -12,10 +13,11 @@ from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.errors import ContextTooLong, InvalidRequest, NoCapableModel, UnknownModel
 from arbiter.principal import Principal
-from arbiter.routing_types import context_need
+from arbiter.routing_types import PoolModel, context_need
 from arbiter.types import ChatRequest
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
+    cross_protocol_block,
     cross_protocol_blocks,
     unreadable_field,
     wants_json,
@@ -125,9 +127,14 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
     sampling.check_named(req.body, model)  # before anything is reserved
     if s.protocol_of(req.model) != req.protocol and req.to_canonical() is None:
         raise _unreadable(req, s.protocol_of(req.model))
-    why = cross_protocol_blocks(req, (req.model,), s.protocol_of).get(req.model)
-    if why is not None:
-        raise InvalidRequest(f"The model `{req.model}` cannot serve this request: its {why}.")
+    protocol = s.protocol_of(req.model)
+    block = cross_protocol_block(req, protocol)
+    if block is not None:
+        raise InvalidRequest(
+            f"The model `{req.model}` cannot serve this request: its {protocol} API cannot "
+            f"carry {block.reason}.",
+            param=blocked_param(req, block.field),
+        )
     needs = needs_of(req)
     media = [c for c in _MEDIA if c in needs and c not in model.capabilities]
     if media:  # as `auto` rules it out: else the upstream refuses it after the reservation
@@ -135,7 +142,7 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
         raise NoCapableModel(
             f"The model `{req.model}` cannot serve this request: it lacks "
             f"{' and '.join(media)} ({' and '.join(_MEDIA[c] for c in media)}).",
-            param=req.messages_param,
+            param=_need_param(req, media[0]),
         )
     need = context_need(
         req.prompt_tokens_on(model.image_rule), req.kept_thinking_tokens, req.max_tokens,
@@ -163,15 +170,51 @@ def _unreadable(req: ChatRequest, protocol: Protocol) -> InvalidRequest:
     )
 
 
-def named_in_refusal(err: NoCapableModel, req: ChatRequest) -> NoCapableModel:
-    """`auto` found no model, and a field the translation could not read is among the reasons:
-    the refusal names that field in `param`, as a named model's does (`_unreadable`), so a
-    client (the openai SDK's BadRequestError.param) can tell which field to fix."""
-    if err.param is not None or req.canonical_param is None or req.canonical_error is None:
+def named_in_refusal(
+    err: NoCapableModel, req: ChatRequest, pool: Iterable[PoolModel]
+) -> NoCapableModel:
+    """`auto` found no model: the refusal names a field in `param`, as a named model's does, so
+    a client (the openai SDK's BadRequestError.param) can tell which field to fix: one the
+    translation could not read (`_unreadable`) when that is among the reasons, else the field
+    that asks for a capability no model in the pool has (an image: the messages)."""
+    if err.param is not None:
         return err
-    if unreadable_field(req) not in err.message:
-        return err
-    return NoCapableModel(err.message, param=req.canonical_param)
+    if (
+        req.canonical_param is not None
+        and req.canonical_error is not None
+        and unreadable_field(req) in err.message
+    ):
+        return NoCapableModel(err.message, param=req.canonical_param)
+    models = list(pool)
+    for need in sorted(needs_of(req)):  # the first, as OpenAI names one field
+        if not any(need in m.capabilities for m in models):
+            return NoCapableModel(err.message, param=_need_param(req, need))
+    return err
+
+
+def _need_param(req: ChatRequest, capability: str) -> str:
+    """The field of the request that asks for `capability` (needs_of's names)."""
+    if capability == "tools":
+        return "tools"
+    if capability == "json":
+        return format_param(req)
+    modalities = req.body.get("modalities")
+    if capability == "audio" and isinstance(modalities, list) and "audio" in modalities:
+        return "modalities"  # spoken output asked for
+    return req.messages_param  # an image or audio the messages carry
+
+
+def blocked_param(req: ChatRequest, field: str) -> str:
+    """The field a cross-protocol Blocker names (compat.Blocker.field), in the caller's words:
+    its messages and structured-output fields as its surface names them, Anthropic's
+    `stop_sequences`; an extra's key is already the caller's own."""
+    if field == "messages":
+        return req.messages_param
+    if field == "response_format":
+        return format_param(req)
+    if field == "stop" and req.protocol == "anthropic":
+        return "stop_sequences"
+    return req.view_params.get(field, field) if req.view_params else field
 
 
 def format_param(req: ChatRequest) -> str:

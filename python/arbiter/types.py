@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,10 @@ class ChatRequest:
     # the caller's name for its conversation, for the errors that name it (the Responses API's
     # `input`: its requests have no `messages`)
     messages_param: str = "messages"
+    # the caller's names for the view's other fields where its surface names them otherwise
+    # (the Responses API's `reasoning.effort` is the view's `reasoning_effort`), for the errors
+    # that name them
+    view_params: Mapping[str, str] | None = None
     # test code sent with the request (x-arbiter-tests or the body's "arbiter": {"tests"}) that
     # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
     tests: str | None = None

@@ -10,7 +10,7 @@ from typing import Any, Final
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
-from arbiter.protocols.compat import untranslatable
+from arbiter.protocols.compat import Blocker, blocker, untranslatable
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.types import ChatRequest
 
@@ -62,6 +62,15 @@ def cross_protocol_blocks(
         if why is not None:
             blocked[name] = f"{protocol} API cannot carry {why}"
     return blocked
+
+
+def cross_protocol_block(req: ChatRequest, protocol: Protocol) -> Blocker | None:
+    """What keeps this (decodable) request from a model speaking `protocol`, with the field
+    that carries it (a named model's 400 names it); None when it crosses or needs not."""
+    canonical = req.to_canonical()
+    if protocol == req.protocol or canonical is None:
+        return None
+    return blocker(canonical, protocol)
 
 
 def unreadable_field(req: ChatRequest) -> str:

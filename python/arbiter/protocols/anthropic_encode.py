@@ -44,7 +44,8 @@ def encode_request(
         "max_tokens": req.max_tokens or default_max_tokens,
         "messages": _encode_messages(req),
     }
-    system = list(req.system)
+    # an empty system text is nothing said; Anthropic refuses it as an empty text block (400)
+    system = [text for text in req.system if text]
     fmt = req.response_format
     # A strict schema always goes as Anthropic's structured output (routing sent it only to a
     # model that has them). A non-strict one asks for an answer in the schema's shape, best
@@ -112,7 +113,29 @@ def _encode_messages(req: CanonicalRequest) -> list[dict[str, Any]]:
     for turn in turns:
         if turn["role"] == "user":
             turn["content"].sort(key=lambda b: b["type"] != "tool_result")  # stable
+    _end_without_whitespace(turns)
     return turns
+
+
+def _end_without_whitespace(turns: list[dict[str, Any]]) -> None:
+    """A final assistant turn is a prefill to Anthropic, which refuses one ending in whitespace
+    (400). To an OpenAI client it is an earlier turn, whose trailing whitespace means nothing:
+    it is trimmed, and a turn left empty dropped (the encoding drops empty text)."""
+    if not turns or turns[-1]["role"] != "assistant":
+        return
+    blocks = turns[-1]["content"]
+    while (
+        blocks
+        and blocks[-1]["type"] == "text"
+        and blocks[-1]["text"] != blocks[-1]["text"].rstrip()
+    ):
+        text = blocks[-1]["text"].rstrip()
+        if text:
+            blocks[-1] = {**blocks[-1], "text": text}
+        else:
+            blocks.pop()  # whitespace only: the block before it is the end now
+    if not blocks:
+        turns.pop()
 
 
 TOOL_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")  # a tool_use id's

@@ -34,12 +34,13 @@ do not understand may change the answer.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from arbiter.canonical import (
     AudioPart,
     CanonicalRequest,
     ImagePart,
+    Message,
     OpaquePart,
     Protocol,
     TextPart,
@@ -87,15 +88,31 @@ def _is_default(key: str, value: Any) -> bool:
     return False
 
 
+class Blocker(NamedTuple):
+    """What keeps a request from crossing: the feature, as a 400 words it, and the request field
+    that carries it, so a named model's refusal names the field (`param`) as OpenAI's do: an
+    extra's own key, else one of "n", "stop", "tools", "messages", "response_format" (the
+    surface says it in the caller's words: request_checks.blocked_param)."""
+
+    reason: str
+    field: str
+
+
 def untranslatable(req: CanonicalRequest, target: Protocol) -> str | None:
+    found = blocker(req, target)
+    return None if found is None else found.reason
+
+
+def blocker(req: CanonicalRequest, target: Protocol) -> Blocker | None:
+    """untranslatable()'s feature with the field that carries it."""
     if req.source == target:
         return None
     for key, value in req.extras.items():
         if key not in _DROPPED[req.source] and not _is_default(key, value):
-            return f"the '{key}' parameter"
+            return Blocker(f"the '{key}' parameter", key)
     for tool in req.tools:
         if tool.builtin is not None:
-            return f"the {tool.builtin!r} tool type"
+            return Blocker(f"the {tool.builtin!r} tool type", "tools")
     return _to_anthropic(req) if target == "anthropic" else _to_openai(req)
 
 
@@ -137,56 +154,83 @@ def _unanswered_tool_call(req: CanonicalRequest) -> str | None:
     return None
 
 
-def _to_anthropic(req: CanonicalRequest) -> str | None:
+def _nothing_to_send(messages: tuple[Message, ...]) -> bool:
+    """No message is left once encoded for Anthropic: empty text is dropped, and so is the
+    whitespace a final assistant turn ends with (anthropic_encode trims a prefill's)."""
+    prefill = len(messages)
+    while prefill and messages[prefill - 1].role == "assistant":
+        prefill -= 1
+    return all(
+        isinstance(p, TextPart) and not (p.text.strip() if i >= prefill else p.text)
+        for i, m in enumerate(messages)
+        for p in m.parts
+    )
+
+
+def _to_anthropic(req: CanonicalRequest) -> Blocker | None:
     if req.n > 1:
-        return "n > 1 (several choices per request)"
+        return Blocker("n > 1 (several choices per request)", "n")
     if (problem := _parts_problem(req)) is not None:
-        return problem
+        return Blocker(problem, "messages")
     if any(not s.strip() for s in req.stop):
-        return "a whitespace-only stop sequence (Anthropic refuses them)"
+        return Blocker("a whitespace-only stop sequence (Anthropic refuses them)", "stop")
     for tool in req.tools:  # Anthropic's input_schema must be an object schema
         kind = tool.parameters.get("type", "object") if tool.parameters else "object"
         if tool.builtin is None and kind != "object":
-            return f"tool {tool.name[:64]!r} whose parameters are not an object schema"
-    if all(isinstance(p, TextPart) and not p.text for m in req.messages for p in m.parts):
+            return Blocker(
+                f"tool {tool.name[:64]!r} whose parameters are not an object schema", "tools"
+            )
+    if _nothing_to_send(req.messages):
         # only system text (or empty turns, which the encoding drops): no messages are left
-        return "a request without a non-empty user or assistant message"
+        return Blocker("a request without a non-empty user or assistant message", "messages")
     for i, msg in enumerate(req.messages):
         for part in msg.parts:
             if isinstance(part, ToolCallPart):
                 try:
                     json_object_text(part.arguments, f"messages[{i}]")
                 except InvalidRequest:
-                    return f"tool call {part.id!r} whose arguments are not a JSON object"
+                    return Blocker(
+                        f"tool call {part.id!r} whose arguments are not a JSON object", "messages"
+                    )
             if (
                 isinstance(part, ImagePart)
                 and part.url is not None
                 and not part.url.startswith(("https://", "http://"))
             ):
-                return "an image URL that is neither http(s) nor a base64 data URL"
+                return Blocker(
+                    "an image URL that is neither http(s) nor a base64 data URL", "messages"
+                )
             if isinstance(part, ImagePart) and part.data is not None:
                 kind = image_type(part.media_type)
                 if kind not in IMAGE_TYPES:  # Anthropic answers 400
-                    return f"an image of type {str(kind)[:40]!r} (it takes jpeg, png, gif, webp)"
-    return _unanswered_tool_call(req)
+                    return Blocker(
+                        f"an image of type {str(kind)[:40]!r} (it takes jpeg, png, gif, webp)",
+                        "messages",
+                    )
+    unanswered = _unanswered_tool_call(req)
+    return None if unanswered is None else Blocker(unanswered, "messages")
 
 
-def _to_openai(req: CanonicalRequest) -> str | None:
+def _to_openai(req: CanonicalRequest) -> Blocker | None:
     if (problem := _parts_problem(req)) is not None:
-        return problem
+        return Blocker(problem, "messages")
     if len(req.stop) > _OPENAI_MAX_STOP:
-        return f"more than {_OPENAI_MAX_STOP} stop_sequences"
+        return Blocker(f"more than {_OPENAI_MAX_STOP} stop_sequences", "stop")
     if req.messages and req.messages[-1].role == "assistant":
-        return "a final assistant message (prefill)"
+        return Blocker("a final assistant message (prefill)", "messages")
     fmt = req.response_format
     if fmt is not None and fmt.strict and (problem := openai_strict_problem(fmt.schema)):
         # an Anthropic schema may leave properties optional; OpenAI's strict mode refuses it
-        return f"a strict JSON schema with {problem} (OpenAI's strict mode requires them all)"
+        return Blocker(
+            f"a strict JSON schema with {problem} (OpenAI's strict mode requires them all)",
+            "response_format",
+        )
     for tool in req.tools:
         if tool.strict and (problem := openai_strict_problem(tool.parameters, "input_schema")):
-            return (
+            return Blocker(
                 f"strict tool {tool.name[:64]!r} with {problem} "
-                "(OpenAI's strict mode requires them all)"
+                "(OpenAI's strict mode requires them all)",
+                "tools",
             )
     # a tool_result's images are carried: the `tool` message gets its text, a user message
     # after it the images (protocols/openai.py `_encode_message`)

@@ -305,7 +305,7 @@ def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]
     """An OpenAI Chat Completions body for `req` (call untranslatable() first). Streaming
     bodies always ask for usage: it is what the answer costs."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": s} for s in req.system]
-    for msg in req.messages:
+    for msg in _assistant_turns_joined(req.messages):
         messages.extend(_encode_message(msg))
     body: dict[str, Any] = {"model": upstream_model, "messages": messages}
     if req.tools:
@@ -339,6 +339,19 @@ def encode_request(req: CanonicalRequest, upstream_model: str) -> dict[str, Any]
     if req.source == "openai":
         body.update(req.extras)
     return body
+
+
+def _assistant_turns_joined(messages: tuple[Message, ...]) -> list[Message]:
+    """Consecutive assistant messages as one: Anthropic merges consecutive turns of a role, so
+    its clients may send a call in one assistant message and another (or text) in the next;
+    OpenAI wants an assistant message with tool_calls followed by their `tool` messages (400)."""
+    out: list[Message] = []
+    for msg in messages:
+        if out and msg.role == "assistant" and out[-1].role == "assistant":
+            out[-1] = Message("assistant", out[-1].parts + msg.parts)
+        else:
+            out.append(msg)
+    return out
 
 
 def _encode_message(msg: Message) -> list[dict[str, Any]]:

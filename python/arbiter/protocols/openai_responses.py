@@ -21,6 +21,7 @@ does) from canonical output; the stream encoder is openai_responses_stream.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from arbiter.canonical import (
@@ -75,6 +76,11 @@ _STATEFUL = ("previous_response_id", "conversation", "prompt")
 # `include` values (its IncludeEnum): anything else is a misspelling, refused like a top-level one
 _REASONING_FIELDS = frozenset({"mode", "effort", "summary", "context", "generate_summary"})
 _TEXT_FIELDS = frozenset({"format", "verbosity"})
+# the Chat Completions view's fields that the Responses API names otherwise (its errors name
+# the caller's: ChatRequest.view_params)
+VIEW_PARAMS = MappingProxyType(
+    {"reasoning_effort": "reasoning.effort", "verbosity": "text.verbosity"}
+)
 _INCLUDABLE = frozenset({
     "file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
     "message.input_image.image_url", "computer_call_output.output.image_url",

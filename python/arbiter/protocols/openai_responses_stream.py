@@ -11,8 +11,9 @@ message item, not an item of its own: one message with two parts, as OpenAI give
 the non-streamed Response says (openai_responses._refused). The stream
 opens with response.created and response.in_progress and ends with response.completed (or
 response.incomplete when the output limit or a content filter cut it short) carrying the whole
-Response with usage. An item's done events wait for the next item or the stop reason, so the
-item an answer was cut in says `incomplete`, as OpenAI's do. Every event has a
+Response with usage. An item's done events wait for the next item or the end of the message
+(its stop reason kept until then), so the item an answer was cut in says `incomplete`, as
+OpenAI's do. Every event has a
 `sequence_number` counting from 0. A failure after the stream began is an `error` event then
 `response.failed`, whose output holds every item streamed so far (the open one `incomplete`).
 An Anthropic upstream's thinking block is a `reasoning` item whose one content part is its
@@ -158,13 +159,16 @@ class StreamEncoder:
                 out += self._args(ended, "{}")
             return out
         if isinstance(event, MessageDelta):
+            # only kept: the last item's done events wait for the message's end. Sent now, they
+            # would be held with the stop reason (relay_codec.Translating: a stream that fails
+            # after it must show no finish) and lost with it on a failure, numbers and all
             self._stop = event.stop_reason
             self._usage = event.usage
-            # a refusal's stop reason cuts nothing: its item is completed, as non-streamed
-            cut = incomplete_reason(event.stop_reason) is not None and not self._refused
-            return self._flush("incomplete" if cut else "completed")
+            return b""
         if isinstance(event, MessageStop):
-            out = self._flush("completed")
+            # a refusal's stop reason cuts nothing: its item is completed, as non-streamed
+            cut = incomplete_reason(self._stop) is not None and not self._refused
+            out = self._flush("incomplete" if cut else "completed")
             # a refusal is a completed answer, as the non-streamed Response says (_refused)
             stop = None if self._refused else self._stop
             done = self._response(

@@ -23,7 +23,13 @@ from arbiter.canonical import Protocol
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as chat_view
-from arbiter.protocols.openai_responses import Echo, decode_request, encode_response, response_id
+from arbiter.protocols.openai_responses import (
+    VIEW_PARAMS,
+    Echo,
+    decode_request,
+    encode_response,
+    response_id,
+)
 from arbiter.protocols.openai_responses_stream import StreamEncoder
 from arbiter.protocols.upstream_answer import decode_answer, stream_decoder
 from arbiter.relay_codec import RelayCodec, Translating
@@ -64,6 +70,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         surface_data=echo,
         format_param="text.format",
         messages_param="input",
+        view_params=VIEW_PARAMS,
         grading=grading,
         tests=tests,
     )
