@@ -49,13 +49,16 @@ def test_a_spent_caps_429_says_when_it_resets_and_the_sdks_do_not_retry(
 ) -> None:
     tenant = {"day": "daily", "month": "monthly", "total": "total"}[window]
     key = str(sidecar.create_key(tenant)["key"])
-    gpt = openai.OpenAI(api_key=key, base_url=sidecar.base_url, max_retries=2)
-    claude = anthropic.Anthropic(api_key=key, base_url=sidecar.root_url, max_retries=2)
-    started = time.monotonic()
-    with pytest.raises(openai.RateLimitError) as from_openai:
-        gpt.chat.completions.create(model="sim-small", messages=MESSAGES, max_tokens=20)  # type: ignore[arg-type]
-    with pytest.raises(anthropic.RateLimitError) as from_anthropic:
-        claude.messages.create(model="sim-small", messages=MESSAGES, max_tokens=20)  # type: ignore[arg-type]
+    # the clients closed at the end: an unclosed one's socket fails the test (gc_per_test.py)
+    with (
+        openai.OpenAI(api_key=key, base_url=sidecar.base_url, max_retries=2) as gpt,
+        anthropic.Anthropic(api_key=key, base_url=sidecar.root_url, max_retries=2) as claude,
+    ):
+        started = time.monotonic()
+        with pytest.raises(openai.RateLimitError) as from_openai:
+            gpt.chat.completions.create(model="sim-small", messages=MESSAGES, max_tokens=20)  # type: ignore[arg-type]
+        with pytest.raises(anthropic.RateLimitError) as from_anthropic:
+            claude.messages.create(model="sim-small", messages=MESSAGES, max_tokens=20)  # type: ignore[arg-type]
     assert time.monotonic() - started < 10  # no SDK sat out the retry-after, nor retried
     for err in (from_openai.value, from_anthropic.value):
         headers = err.response.headers
