@@ -461,10 +461,12 @@ def test_same_seed_same_stream_on_both_protocols() -> None:
                               for c in chunks if c["choices"])  # fmt: skip
         openai_usage = chunks[-1]["usage"]["completion_tokens"]
         openai_stats = sim.state.stats_json()
-    with SimServer(_pool("anthropic")) as sim:
-        sdk = anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0)
-        with sdk.messages.stream(model="m", max_tokens=4096, messages=HELLO) as stream:
-            final = stream.get_final_message()
+    with (
+        SimServer(_pool("anthropic")) as sim,
+        anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0) as sdk,
+        sdk.messages.stream(model="m", max_tokens=4096, messages=HELLO) as stream,
+    ):
+        final = stream.get_final_message()
         anthropic_stats = sim.state.stats_json()
     assert final.content[0].text == openai_text
     assert final.usage.output_tokens == openai_usage
@@ -496,8 +498,10 @@ def test_demo_pool_serves_its_anthropic_tiers_over_messages() -> None:
         **dict.fromkeys(served, "openai"),
         **dict.fromkeys(ANTHROPIC_TIERS, "anthropic"),
     }
-    with SimServer(config) as sim:
-        sdk = anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0)
+    with (
+        SimServer(config) as sim,
+        anthropic.Anthropic(base_url=sim.root_url, api_key="k", max_retries=0) as sdk,
+    ):
         assert [m.id for m in sdk.models.list()] == list(ANTHROPIC_TIERS)
         for tier in ANTHROPIC_TIERS:
             answer = sdk.messages.create(model=tier, max_tokens=200, messages=HELLO)
