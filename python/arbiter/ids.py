@@ -17,3 +17,10 @@ class DecisionIds:
 
     def __call__(self) -> str:
         return f"{self._prefix}{next(self._next):08x}"
+
+
+def named(value: object) -> bool:
+    """Whether an upstream's answer (or a stream's first event) carries an id a client can use:
+    a non-empty string. Relayed as it came, an empty or missing one reached the client as
+    `"id": ""` (the SDKs key a completion or message by it); the decision's is given instead."""
+    return isinstance(value, str) and bool(value)

@@ -116,8 +116,13 @@ class StreamDecoder:
         if kind == "message_start":
             message = event["message"]
             self._usage = usage_in(message.get("usage"))
+            given = message.get("id")  # null or a number is no id (a client keys by a string)
             return [
-                MessageStart(str(message.get("id", "")), str(message.get("model", "")), self._usage)
+                MessageStart(
+                    given if isinstance(given, str) else "",
+                    str(message.get("model", "")),
+                    self._usage,
+                )
             ]
         if kind == "content_block_start":
             return self._block_start(int(event["index"]), event["content_block"])
