@@ -50,6 +50,9 @@ class ChatRequest:
     canonical: CanonicalRequest | None = None
     canonical_error: str | None = None  # why the body could not be decoded (then untranslatable)
     canonical_param: str | None = None  # the field that stopped it, as the client named it
+    # what stops the request crossing to each other protocol (None: nothing), once worked out
+    # (upstream_body.crossing_problem)
+    crossing: dict[Protocol, str | None] | None = None
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None

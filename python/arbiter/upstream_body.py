@@ -53,15 +53,38 @@ def cross_protocol_blocks(
         protocol = protocol_of(name)
         if protocol == req.protocol:
             continue
-        canonical = req.to_canonical()
-        why = (
-            untranslatable(canonical, protocol)
-            if canonical is not None
-            else f"a field it must read to translate the request ({unreadable_field(req)})"
-        )
+        why = crossing_problem(req, protocol)
         if why is not None:
             blocked[name] = f"{protocol} API cannot carry {why}"
     return blocked
+
+
+def crossing_problem(req: ChatRequest, protocol: Protocol) -> str | None:
+    """What stops `req` from crossing to `protocol` (untranslatable's answer, or the field
+    the translation could not read), worked out once per request and protocol: it walks every
+    message and part, and was walked again for every model of that protocol in the pool (100,000
+    tiny messages: ~0.1 s a walk, on the event loop). A big body has it worked out in the
+    decode's worker thread already (`precompute_crossing`)."""
+    memo = req.crossing
+    if memo is None:
+        memo = req.crossing = {}
+    elif protocol in memo:
+        return memo[protocol]
+    canonical = req.to_canonical()
+    why = (
+        untranslatable(canonical, protocol)
+        if canonical is not None
+        else f"a field it must read to translate the request ({unreadable_field(req)})"
+    )
+    memo[protocol] = why
+    return why
+
+
+def precompute_crossing(req: ChatRequest) -> None:
+    """Decode the canonical form and check the crossing to the other protocol now (called
+    off the event loop, in a big body's decode thread: surfaces/decode.py), so routing on the
+    loop reads the answer instead of walking the request."""
+    crossing_problem(req, "anthropic" if req.protocol == "openai" else "openai")
 
 
 def unreadable_field(req: ChatRequest) -> str:
