@@ -269,7 +269,11 @@ class ToolArgsDelta:
 
 @dataclass(frozen=True, slots=True)
 class BlockStop:
+    """`cut`: the block did not end, the stream did (what was held for it is sent before the
+    error): the Responses API shows its item `incomplete`."""
+
     index: int
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -385,4 +385,9 @@ class Translating(_Collecting):
         return out + held + self.terminal()
 
     def error(self, err: ArbiterError) -> bytes:
-        return self._encoder.error(StreamError(err))
+        """What the decoder held for a block that never ended (text that came while a tool
+        call streamed), then the error event: held, it was lost with the stream."""
+        held = b""
+        if isinstance(self._decoder, openai_stream.StreamDecoder):
+            held = self._encode(self._decoder.cut())
+        return held + self._encoder.error(StreamError(err))

@@ -54,7 +54,9 @@ from arbiter.protocols.openai_responses import (
 
 
 class _Item:
-    __slots__ = ("arguments", "call_id", "closed", "id", "kind", "name", "output_index", "text")
+    __slots__ = (
+        "arguments", "call_id", "closed", "cut", "id", "kind", "name", "output_index", "text",
+    )  # fmt: skip
 
     def __init__(self, kind: str, item_id_: str, output_index: int) -> None:
         self.kind = kind
@@ -65,6 +67,7 @@ class _Item:
         self.arguments: list[str] = []
         self.call_id = ""
         self.name = ""
+        self.cut = False  # its block ended with the stream: `incomplete` whatever follows
 
     @property
     def content_index(self) -> int:
@@ -152,6 +155,8 @@ class StreamEncoder:
             out = self._flush("completed")
             self._ended = self._items.pop(event.index, None)
             ended = self._ended
+            if ended is not None:
+                ended.cut = event.cut
             if ended is not None and ended.kind == "function_call" and not ended.arguments:
                 # a call without arguments (Anthropic: `input: {}`, no fragment): "{}", what
                 # the whole answer says and json.loads accepts, not ""
@@ -237,7 +242,7 @@ class StreamEncoder:
         item, self._ended = self._ended, None
         if item is None:
             return b""
-        done = item.done(status)
+        done = item.done("incomplete" if item.cut else status)
         self._output.append(done)
         if item.kind == "refusal":
             out = self._event("response.refusal.done", {
