@@ -211,14 +211,8 @@ class OpenAIPassThrough:
 
     def feed(self, item: bytes) -> bytes:
         chunk = parse_chunk(item, self._model)
-        changed = False
-        given = chunk.get("id")
-        if not self._id or given != self._id:
-            if named(given):
-                self._id = self._id or given
-            else:
-                self._id = chunk["id"] = self._id or self._fallback_id
-                changed = True
+        # one comparison a chunk once the stream's id is known (the upstream's, most often)
+        changed = chunk.get("id") != self._id and self._fill_id(chunk)
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             for choice in choices:
@@ -232,6 +226,16 @@ class OpenAIPassThrough:
         if b"\n" in item:  # a payload sent over several data lines goes out the same way
             item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _fill_id(self, chunk: dict[str, Any]) -> bool:
+        """Note the stream's id from its first chunk; give a chunk without one the stream's
+        (True: the chunk changed). A chunk naming another id keeps it."""
+        given = chunk.get("id")
+        if named(given):
+            self._id = self._id or given
+            return False
+        self._id = chunk["id"] = self._id or self._fallback_id
+        return True
 
     def _choice(self, index: Any) -> _StreamedChoice:
         """The choice a chunk's piece belongs to: its `index`, 0 when it names none; at most
