@@ -206,6 +206,20 @@ def reported_cost(usage: dict[str, Any]) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Thought:
+    """An Anthropic thinking block of an answer, kept only for a client that shows it (the
+    Responses API's reasoning item; never the answer's text). `at`: the place in the answer's
+    `parts` it came before; `signature`: Anthropic's, which must come back with the block, as
+    it came, in a tool-use loop's next turn; `redacted`: a redacted_thinking block's data (then
+    there is no text)."""
+
+    at: int
+    text: str
+    signature: str = ""
+    redacted: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CanonicalResponse:
     id: str
     model: str
@@ -216,6 +230,7 @@ class CanonicalResponse:
     # the model's refusal (OpenAI's `message.refusal`), also the last text part of `parts`
     # for the protocols with no field of their own; the Responses API shows it as its own part
     refusal: str | None = None
+    thoughts: tuple[Thought, ...] = ()  # only when the decoder was asked for them
 
     @property
     def text(self) -> str:
@@ -255,10 +270,13 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class ThinkingDelta:
-    """Thinking text (never the answer's: collectors reading TextDeltas do not see it)."""
+    """Thinking text (never the answer's: collectors reading TextDeltas do not see it), or its
+    block's `signature` (Anthropic's signature_delta), or a redacted_thinking block's data."""
 
     index: int
     text: str
+    signature: str = ""
+    redacted: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +287,11 @@ class ToolArgsDelta:
 
 @dataclass(frozen=True, slots=True)
 class BlockStop:
+    """`cut`: the block did not end, the stream did (what was held for it is sent before the
+    error): the Responses API shows its item `incomplete`."""
+
     index: int
+    cut: bool = False
 
 
 @dataclass(frozen=True, slots=True)

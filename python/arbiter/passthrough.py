@@ -31,6 +31,7 @@ from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import ArbiterError, ClientDisconnected, InvalidRequest, UnknownModel
 from arbiter.failover import run_with_failover
+from arbiter.ids import named
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
 from arbiter.protocols import _check as c
@@ -309,6 +310,8 @@ class PassThrough:
             "x-arbiter-baseline-cost-usd": f"{cost:.8f}",
             **forwarded_headers(headers),
         }
+        if kind == "completions" and not named(data.get("id")):  # as chat's: never "" (ids.named)
+            return Answered(orjson.dumps({**data, "id": "cmpl-" + decision_id}), out)
         return Answered(raw or orjson.dumps(data), out)
 
     async def _record(

@@ -118,7 +118,8 @@ class _Finisher:
 def streaming(call: OpenedCall) -> Streaming:
     finish = _Finisher(call)
     model = call.req.model
-    codec = OpenAIPassThrough(model, call.req.include_usage)  # chunks as they come, usage or not
+    # chunks as they come, usage or not; one without an id gets the decision's (ids.named)
+    codec = OpenAIPassThrough(model, call.req.include_usage, "cmpl-" + call.decision_id)
     outcome = _StreamOutcome(codec)
     gen = forward(
         call.pt.s.breaker, model, call.upstream, codec, outcome, finish, stopping=call.pt.s.stopping

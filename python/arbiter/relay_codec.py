@@ -21,6 +21,7 @@ from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
     BlockStart,
     MessageDelta,
+    MessageStart,
     MessageStop,
     Protocol,
     StreamError,
@@ -29,10 +30,13 @@ from arbiter.canonical import (
     ToolArgsDelta,
 )
 from arbiter.errors import ArbiterError
+from arbiter.ids import named
 from arbiter.protocols import anthropic_stream, openai_stream
+from arbiter.protocols.anthropic_response import message_id
 from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
-from arbiter.protocols.openai_response import content_text, finish_reason_out
+from arbiter.protocols.openai_response import completion_id, content_text, finish_reason_out
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
+from arbiter.upstream import lenient_json
 from arbiter.upstream.openai import parse_chunk
 
 MAX_CHOICES = 128  # the spec's maximum `n` (surfaces/openai_chat.py refuses more)
@@ -96,11 +100,12 @@ def relay_codec(
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
-    `fallback_id`: the translated stream's id when the upstream's has none (the decision's)."""
+    `fallback_id`: the stream's id when the upstream's has none (the decision's), relayed or
+    translated."""
     if upstream == client:
         if client == "openai":
-            return OpenAIPassThrough(model, include_usage)
-        return AnthropicPassThrough(model)
+            return OpenAIPassThrough(model, include_usage, completion_id(fallback_id))
+        return AnthropicPassThrough(model, message_id(fallback_id))
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
     encoder: CanonicalEncoder
     if upstream == "openai":
@@ -170,13 +175,18 @@ class OpenAIPassThrough:
     """OpenAI upstream to OpenAI client: each chunk relayed as it came. With `n` > 1 the chunks
     interleave the choices (each names its `index`): each is kept apart, `parts` / `finish` /
     `calls` are the first choice's (what the decision records), `choices_body` all of them for
-    the graders. Spliced together, they recorded and graded a garble of the choices."""
+    the graders. Spliced together, they recorded and graded a garble of the choices. A chunk
+    without an `id` (some compatible servers send none, or "") gets the stream's: the first
+    one the upstream named, else `fallback_id` (the decision's), never "" (the SDKs key the
+    completion by it)."""
 
-    __slots__ = ("_choices", "_include_usage", "_model", "stop_sequence")
+    __slots__ = ("_choices", "_fallback_id", "_id", "_include_usage", "_model", "stop_sequence")
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, fallback_id: str = "") -> None:
         self._model = model
         self._include_usage = include_usage
+        self._id = ""  # the stream's id: the upstream's first, else the fallback
+        self._fallback_id = fallback_id
         self._choices: dict[int, _StreamedChoice] = {0: _StreamedChoice()}
         self.stop_sequence: str | None = None  # OpenAI's own answer never names it
 
@@ -201,20 +211,31 @@ class OpenAIPassThrough:
 
     def feed(self, item: bytes) -> bytes:
         chunk = parse_chunk(item, self._model)
+        # one comparison a chunk once the stream's id is known (the upstream's, most often)
+        changed = chunk.get("id") != self._id and self._fill_id(chunk)
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            changed = False
             for choice in choices:
                 if isinstance(choice, dict):
                     changed |= self._choice(choice.get("index")).take(choice)
-            if changed:
-                item = orjson.dumps(chunk)
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
         elif chunk.get("usage") is not None and not self._include_usage:
             return b""
+        if changed:
+            item = orjson.dumps(chunk)
         if b"\n" in item:  # a payload sent over several data lines goes out the same way
             item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _fill_id(self, chunk: dict[str, Any]) -> bool:
+        """Note the stream's id from its first chunk; give a chunk without one the stream's
+        (True: the chunk changed). A chunk naming another id keeps it."""
+        given = chunk.get("id")
+        if named(given):
+            self._id = self._id or given
+            return False
+        self._id = chunk["id"] = self._id or self._fallback_id
+        return True
 
     def _choice(self, index: Any) -> _StreamedChoice:
         """The choice a chunk's piece belongs to: its `index`, 0 when it names none; at most
@@ -265,13 +286,16 @@ class AnthropicPassThrough(_Collecting):
     The upstream's message_delta (and whatever follows it) is held until the stream ends
     properly, as the translating codecs hold theirs: a stream that fails after it must end with
     its error event alone, not a delta the SDK folds into its message (a stop reason, the output
-    count) before the error. The upstream's message_stop frame is the terminal event."""
+    count) before the error. The upstream's message_stop frame is the terminal event. A
+    message_start whose message has no `id` (or "") is sent with `fallback_id` (the
+    decision's): the SDK's message is keyed by it."""
 
-    __slots__ = ("_decoder", "_held", "_stop")
+    __slots__ = ("_decoder", "_fallback_id", "_held", "_stop")
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, fallback_id: str = "") -> None:
         super().__init__()
         self._decoder = anthropic_stream.StreamDecoder(model)
+        self._fallback_id = fallback_id
         self._stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         self._held = b""
 
@@ -282,6 +306,8 @@ class AnthropicPassThrough(_Collecting):
             self._see(event)
             stop = stop or isinstance(event, MessageStop)
             held = held or isinstance(event, MessageDelta)
+            if isinstance(event, MessageStart) and not event.id:
+                item = _with_message_id(item, self._fallback_id)
         if stop:
             self._stop = item
             return b""
@@ -299,6 +325,14 @@ class AnthropicPassThrough(_Collecting):
 
     def error(self, err: ArbiterError) -> bytes:
         return anthropic_error_event(err)
+
+
+def _with_message_id(frame: bytes, message_id: str) -> bytes:
+    """A message_start frame (the decoder read it: a JSON object with a `message` object) with
+    `message_id` as its message's id."""
+    event = lenient_json.loads(anthropic_stream.frame_payload(frame))
+    event["message"]["id"] = message_id
+    return b"event: message_start\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 class Translating(_Collecting):
@@ -355,4 +389,9 @@ class Translating(_Collecting):
         return out + held + self.terminal()
 
     def error(self, err: ArbiterError) -> bytes:
-        return self._encoder.error(StreamError(err))
+        """What the decoder held for a block that never ended (text that came while a tool
+        call streamed), then the error event: held, it was lost with the stream."""
+        held = b""
+        if isinstance(self._decoder, openai_stream.StreamDecoder):
+            held = self._encode(self._decoder.cut())
+        return held + self._encoder.error(StreamError(err))

@@ -13,6 +13,7 @@ from arbiter.grading_hints import GradingHints
 from arbiter.image_rules import ImageRule, ImageSpec
 
 if TYPE_CHECKING:
+    from arbiter.protocols.compat import Blocker
     from arbiter.relay_codec import RelayCodec
 
 # (upstream protocol, model, decision id, created) -> the codec that streams to this client
@@ -50,6 +51,9 @@ class ChatRequest:
     canonical: CanonicalRequest | None = None
     canonical_error: str | None = None  # why the body could not be decoded (then untranslatable)
     canonical_param: str | None = None  # the field that stopped it, as the client named it
+    # what stops the request crossing to each other protocol (None: nothing) and the field that
+    # carries it, once worked out (upstream_body._crossing)
+    crossing: dict[Protocol, tuple[str | None, Blocker | None]] | None = None
     # what budget reservations count when it is not `body`: an Anthropic request's OpenAI view
     # (its top-level system prompt as a message, images as image parts)
     budget_body: dict[str, Any] | None = None

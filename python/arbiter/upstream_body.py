@@ -10,7 +10,7 @@ from typing import Any, Final
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
-from arbiter.protocols.compat import Blocker, blocker, untranslatable
+from arbiter.protocols.compat import Blocker, blocker
 from arbiter.protocols.openai import encode_request as encode_openai
 from arbiter.types import ChatRequest
 
@@ -53,12 +53,7 @@ def cross_protocol_blocks(
         protocol = protocol_of(name)
         if protocol == req.protocol:
             continue
-        canonical = req.to_canonical()
-        why = (
-            untranslatable(canonical, protocol)
-            if canonical is not None
-            else f"a field it must read to translate the request ({unreadable_field(req)})"
-        )
+        why = crossing_problem(req, protocol)
         if why is not None:
             blocked[name] = f"{protocol} API cannot carry {why}"
     return blocked
@@ -67,10 +62,45 @@ def cross_protocol_blocks(
 def cross_protocol_block(req: ChatRequest, protocol: Protocol) -> Blocker | None:
     """What keeps this (decodable) request from a model speaking `protocol`, with the field
     that carries it (a named model's 400 names it); None when it crosses or needs not."""
-    canonical = req.to_canonical()
-    if protocol == req.protocol or canonical is None:
+    if protocol == req.protocol or req.to_canonical() is None:
         return None
-    return blocker(canonical, protocol)
+    return _crossing(req, protocol)[1]
+
+
+def crossing_problem(req: ChatRequest, protocol: Protocol) -> str | None:
+    """What stops `req` from crossing to `protocol` (untranslatable's answer, or the field
+    the translation could not read)."""
+    return _crossing(req, protocol)[0]
+
+
+def _crossing(req: ChatRequest, protocol: Protocol) -> tuple[str | None, Blocker | None]:
+    """The crossing to `protocol` worked out once per request and protocol: it walks every
+    message and part, and was walked again for every model of that protocol in the pool (100,000
+    tiny messages: ~0.1 s a walk, on the event loop). A big body has it worked out in the
+    decode's worker thread already (`precompute_crossing`)."""
+    memo = req.crossing
+    if memo is None:
+        memo = req.crossing = {}
+    elif protocol in memo:
+        return memo[protocol]
+    canonical = req.to_canonical()
+    if canonical is None:
+        found: tuple[str | None, Blocker | None] = (
+            f"a field it must read to translate the request ({unreadable_field(req)})",
+            None,
+        )
+    else:
+        block = blocker(canonical, protocol)
+        found = (None if block is None else block.reason, block)
+    memo[protocol] = found
+    return found
+
+
+def precompute_crossing(req: ChatRequest) -> None:
+    """Decode the canonical form and check the crossing to the other protocol now (called
+    off the event loop, in a big body's decode thread: surfaces/decode.py), so routing on the
+    loop reads the answer instead of walking the request."""
+    _crossing(req, "anthropic" if req.protocol == "openai" else "openai")
 
 
 def unreadable_field(req: ChatRequest) -> str:

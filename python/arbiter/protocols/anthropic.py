@@ -35,6 +35,7 @@ from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
+from arbiter.protocols.anthropic_fields import check_block_fields, check_message_fields
 from arbiter.protocols.anthropic_opaque import check_opaque
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
@@ -363,6 +364,7 @@ def _message(msg: Any, i: int) -> Message:
             f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'",
             param=f"messages.{i}.role",
         )
+    check_message_fields(msg, f"messages.{i}")
     content = msg.get("content")
     if isinstance(content, str):
         return Message(role, (TextPart(content),))
@@ -422,9 +424,13 @@ def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
             calls = {}
 
 
-def _block(block: Any, role: str, param: str) -> Part:
+def _block(block: Any, role: str, param: str, named: str | None = None) -> Part:
+    """`named`: where the block is as Anthropic's errors name it (a tool_result's inner block
+    under `...tool_result.content.K`), when not `param`."""
     block = c.obj(block, param)
     kind = block.get("type")
+    if isinstance(kind, str):
+        check_block_fields(block, kind, named or param)
     if kind == "text":
         return TextPart(text_of(block, param))
     if kind == "image":
@@ -439,7 +445,7 @@ def _block(block: Any, role: str, param: str) -> Part:
             )
         return ToolCallPart(call_id, name, arguments)
     if kind == "tool_result" and role == "user":
-        return _tool_result(block, param)
+        return _tool_result(block, param, named or param)
     if isinstance(kind, str) and kind in _OPAQUE_BLOCKS:
         check_opaque(kind, block, param)  # sent on as it came: a bad one is the caller's 400
         return OpaquePart("anthropic", kind, block)
@@ -489,7 +495,7 @@ def _image(block: dict[str, Any], param: str) -> ImagePart | OpaquePart:
     )
 
 
-def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
+def _tool_result(block: dict[str, Any], param: str, named: str) -> ToolResultPart:
     tool_use_id = c.string(block.get("tool_use_id"), f"{param}.tool_use_id", non_empty=True)
     content = block.get("content")
     parts: list[TextPart | ImagePart | OpaquePart] = []
@@ -498,11 +504,13 @@ def _tool_result(block: dict[str, Any], param: str) -> ToolResultPart:
     elif content is not None:
         for k, inner in enumerate(c.array(content, f"{param}.content")):
             kind = inner.get("type") if isinstance(inner, dict) else None
+            inner_named = f"{named}.tool_result.content.{k}"
             if isinstance(kind, str) and kind in _ONLY_IN_TOOL_RESULT:
+                check_block_fields(inner, kind, inner_named)
                 check_opaque(kind, inner, f"{param}.content.{k}")
                 parts.append(OpaquePart("anthropic", kind, inner))
                 continue
-            part = _block(inner, "user", f"{param}.content.{k}")
+            part = _block(inner, "user", f"{param}.content.{k}", inner_named)
             if isinstance(part, TextPart | ImagePart) or (
                 isinstance(part, OpaquePart) and part.kind in _IN_TOOL_RESULT
             ):

@@ -15,6 +15,7 @@ from arbiter.canonical import (
     ContentPart,
     StopReason,
     TextPart,
+    Thought,
     ToolCallPart,
     reported_cost,
 )
@@ -62,16 +63,20 @@ def usage_out(usage: CanonicalUsage) -> dict[str, Any]:
     return out
 
 
-def decode_response(body: Any) -> CanonicalResponse:
+def decode_response(body: Any, *, thinking: bool = False) -> CanonicalResponse:
     """An upstream's Message as canonical; a body that is not one raises UpstreamError. Blocks
-    with no counterpart (thinking) are left out: only text and tool calls are kept."""
+    with no counterpart are left out: only text and tool calls are kept, and with `thinking`
+    the thinking blocks as `thoughts` (for the Responses API's reasoning items)."""
     if not isinstance(body, dict) or not isinstance(body.get("content"), list):
         raise e.UpstreamError("malformed answer from an Anthropic upstream")
     parts: list[ContentPart] = []
+    thoughts: list[Thought] = []
     for block in body["content"]:
         if not isinstance(block, dict):
             raise e.UpstreamError("malformed content block from an Anthropic upstream")
-        if block.get("type") == "text" and isinstance(block.get("text"), str):
+        if thinking and (thought := _thought(block, len(parts))) is not None:
+            thoughts.append(thought)
+        elif block.get("type") == "text" and isinstance(block.get("text"), str):
             parts.append(TextPart(block["text"]))
         elif block.get("type") == "tool_use":
             given = block.get("input")
@@ -90,7 +95,19 @@ def decode_response(body: Any) -> CanonicalResponse:
         stop_reason=stop_reason_in(body.get("stop_reason")),
         usage=usage_in(body.get("usage")),
         stop_sequence=sequence if isinstance(sequence, str) else None,
+        thoughts=tuple(thoughts),
     )
+
+
+def _thought(block: dict[str, Any], at: int) -> Thought | None:
+    """A thinking or redacted_thinking block as a Thought (None for any other block)."""
+    kind = block.get("type")
+    if kind == "thinking" and isinstance(block.get("thinking"), str):
+        signature = block.get("signature")
+        return Thought(at, block["thinking"], signature if isinstance(signature, str) else "")
+    if kind == "redacted_thinking" and isinstance(block.get("data"), str):
+        return Thought(at, "", redacted=block["data"])
+    return None
 
 
 def message_id(raw_id: str) -> str:

@@ -116,8 +116,13 @@ class StreamDecoder:
         if kind == "message_start":
             message = event["message"]
             self._usage = usage_in(message.get("usage"))
+            given = message.get("id")  # null or a number is no id (a client keys by a string)
             return [
-                MessageStart(str(message.get("id", "")), str(message.get("model", "")), self._usage)
+                MessageStart(
+                    given if isinstance(given, str) else "",
+                    str(message.get("model", "")),
+                    self._usage,
+                )
             ]
         if kind == "content_block_start":
             return self._block_start(int(event["index"]), event["content_block"])
@@ -138,7 +143,9 @@ class StreamDecoder:
                 return [ToolArgsDelta(index, str(delta["partial_json"]))]
             if delta.get("type") == "thinking_delta":  # (its block is kept only when asked)
                 return [ThinkingDelta(index, str(delta["thinking"]))]
-            return []  # citations, signature deltas: nothing canonical
+            if delta.get("type") == "signature_delta":  # a kept thinking block's signature
+                return [ThinkingDelta(index, "", signature=str(delta["signature"]))]
+            return []  # citations: nothing canonical
         if kind == "content_block_stop":
             index = self._index.get(int(event["index"]))
             return [] if index is None else [BlockStop(index)]
@@ -151,19 +158,26 @@ class StreamDecoder:
 
     def _block_start(self, upstream_index: int, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
-        if kind == "thinking" and self._thinking:
+        if kind in ("thinking", "redacted_thinking") and self._thinking:
             index = self._index[upstream_index] = len(self._index)
-            thought = block.get("thinking")
-            start = BlockStart(index, "thinking")
-            return (
-                [start, ThinkingDelta(index, thought)]
-                if isinstance(thought, str) and thought
-                else [start]
-            )
+            out: list[StreamEvent] = [BlockStart(index, "thinking")]
+            thought, signature = block.get("thinking"), block.get("signature")
+            if kind == "redacted_thinking":  # whole in its start: its data, no text
+                out.append(ThinkingDelta(index, "", redacted=str(block.get("data") or "")))
+            elif (isinstance(thought, str) and thought) or (
+                isinstance(signature, str) and signature
+            ):
+                out.append(
+                    ThinkingDelta(
+                        index,
+                        thought if isinstance(thought, str) else "",
+                        signature=signature if isinstance(signature, str) else "",
+                    )
+                )
+            return out
         if kind not in ("text", "tool_use"):
             return []
         index = self._index[upstream_index] = len(self._index)
-        out: list[StreamEvent]
         if kind == "text":
             out = [BlockStart(index, "text")]
             if text := block.get("text"):

@@ -116,7 +116,10 @@ def blocker(req: CanonicalRequest, target: Protocol) -> Blocker | None:
     return _to_anthropic(req) if target == "anthropic" else _to_openai(req)
 
 
-def _parts_problem(req: CanonicalRequest) -> str | None:
+def _parts_problem(req: CanonicalRequest, target: Protocol) -> str | None:
+    """The first part `target` cannot take. A part of `target`'s own kind goes as it came (a
+    Responses client's reasoning item carrying an Anthropic model's thinking block, sent back
+    to an Anthropic model: responses_reasoning.py)."""
     current = current_turn_start(req.messages)
     for i, msg in enumerate(req.messages):
         for part in msg.parts:
@@ -124,13 +127,13 @@ def _parts_problem(req: CanonicalRequest) -> str | None:
                 # an earlier turn's thinking: Anthropic drops it from the context too (only the
                 # tool-use loop in progress keeps its own), so the other protocol loses nothing
                 continue
-            if isinstance(part, OpaquePart):
+            if isinstance(part, OpaquePart) and part.protocol != target:
                 return f"{part.kind} content"
             if isinstance(part, AudioPart):
                 return "audio input"
             if isinstance(part, ToolResultPart):
                 for inner in part.content:
-                    if isinstance(inner, OpaquePart):
+                    if isinstance(inner, OpaquePart) and inner.protocol != target:
                         return f"{inner.kind} content inside a tool_result"
     return None
 
@@ -170,7 +173,7 @@ def _nothing_to_send(messages: tuple[Message, ...]) -> bool:
 def _to_anthropic(req: CanonicalRequest) -> Blocker | None:
     if req.n > 1:
         return Blocker("n > 1 (several choices per request)", "n")
-    if (problem := _parts_problem(req)) is not None:
+    if (problem := _parts_problem(req, "anthropic")) is not None:
         return Blocker(problem, "messages")
     if any(not s.strip() for s in req.stop):
         return Blocker("a whitespace-only stop sequence (Anthropic refuses them)", "stop")
@@ -212,7 +215,7 @@ def _to_anthropic(req: CanonicalRequest) -> Blocker | None:
 
 
 def _to_openai(req: CanonicalRequest) -> Blocker | None:
-    if (problem := _parts_problem(req)) is not None:
+    if (problem := _parts_problem(req, "openai")) is not None:
         return Blocker(problem, "messages")
     if len(req.stop) > _OPENAI_MAX_STOP:
         return Blocker(f"more than {_OPENAI_MAX_STOP} stop_sequences", "stop")

@@ -7,12 +7,13 @@ with a 400 naming the parameter. Function tools only (the hosted tools run at Op
 
 Input items read: messages (`role` user/assistant/system/developer, content a string or
 input_text / input_image / output_text / refusal parts), `function_call` (an earlier tool call
-of the model) and `function_call_output` (its result). `text.format` maps onto the chat
-`response_format`, `max_output_tokens` onto `max_tokens`, `reasoning.effort` onto
-`reasoning_effort` and `text.verbosity` onto `verbosity` (OpenAI-only extras: Anthropic models
-are then ineligible). Log-probabilities (`top_logprobs` above 0, `include` of
-message.output_text.logprobs) are refused with a 400 naming the field: the canonical answer
-every Response is built from carries none.
+of the model), `function_call_output` (its result) and `reasoning` (an Anthropic model's
+thinking carried in `encrypted_content`: responses_reasoning.py; any other is ignored).
+`text.format` maps onto the chat `response_format`, `max_output_tokens` onto `max_tokens`,
+`reasoning.effort` onto `reasoning_effort` and `text.verbosity` onto `verbosity` (OpenAI-only
+extras: Anthropic models are then ineligible). Log-probabilities (`top_logprobs` above 0,
+`include` of message.output_text.logprobs) are refused with a 400 naming the field: the
+canonical answer every Response is built from carries none.
 
 The answer: `response_object` builds the Response (the request's parameters echoed, as OpenAI
 does) from canonical output; the stream encoder is openai_responses_stream.py.
@@ -37,6 +38,7 @@ from arbiter.canonical import (
     Role,
     StopReason,
     TextPart,
+    Thought,
     Tool,
     ToolCallPart,
     ToolChoice,
@@ -52,6 +54,12 @@ from arbiter.protocols.openai import (
     tool_choice_word,
 )
 from arbiter.protocols.responses_gateway_fields import CHECKED, check_gateway_fields
+from arbiter.protocols.responses_reasoning import (
+    ENCRYPTED_INCLUDE,
+    encrypted_content,
+    reasoning_item,
+    thinking_part,
+)
 
 # Accepted and not forwarded: bookkeeping and hints that do not change the answer's content.
 _IGNORED = frozenset({
@@ -105,6 +113,9 @@ class Echo:
     user: str | None = None
     reasoning_effort: str | None = None
     reasoning_summary: str | None = None
+    # `include` asked for reasoning.encrypted_content: an Anthropic thinking block's signature
+    # rides on its reasoning item (responses_reasoning.py)
+    encrypted_reasoning: bool = False
 
 
 def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalRequest, Echo]:
@@ -247,6 +258,7 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
         user=user,
         reasoning_effort=effort,
         reasoning_summary=summary,
+        encrypted_reasoning=ENCRYPTED_INCLUDE in (body.get("include") or ()),
     )
     return canonical, echo
 
@@ -316,7 +328,10 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
                 param=f"{where}.type",
             )
         elif kind == "reasoning":
-            continue  # an earlier turn's reasoning summary: context for OpenAI only; not text
+            # an Anthropic model's thinking block, carried in `encrypted_content`, goes back to
+            # it in this turn (a tool loop's must); otherwise context for OpenAI only, not text
+            if (thought := thinking_part(item, where)) is not None:
+                add("assistant", (thought,))
         else:
             raise InvalidRequest(
                 f"Invalid value for '{where}.type': {kind!r} (supported: message, "
@@ -531,23 +546,51 @@ def function_call_item(
     }  # fmt: skip
 
 
-def output_items(response_id: str, parts: tuple[ContentPart, ...]) -> list[dict[str, Any]]:
-    """Consecutive text parts are one message item; each tool call is a function_call item."""
+def output_items(
+    response_id: str,
+    parts: tuple[ContentPart, ...],
+    thoughts: tuple[Thought, ...] = (),
+    carry: bool = False,
+) -> list[dict[str, Any]]:
+    """Consecutive text parts are one message item; each tool call is a function_call item;
+    each thought (an Anthropic thinking block) a reasoning item where it came in the answer
+    (`carry`: with its `encrypted_content`, as the request's `include` asked)."""
     items: list[dict[str, Any]] = []
     text: list[str] = []
-    for part in parts:
+    answered = False  # a message or function_call item is out: no empty message needed
+
+    def end_text() -> None:
+        nonlocal text, answered
+        if text:
+            items.append(message_item(item_id(response_id, "msg", len(items)), "".join(text)))
+            text, answered = [], True
+
+    pending = iter(thoughts)
+    thought = next(pending, None)
+    for at, part in enumerate((*parts, None)):
+        while thought is not None and thought.at <= at:
+            end_text()
+            encrypted = encrypted_content(thought.signature, thought.redacted)
+            items.append(
+                reasoning_item(
+                    item_id(response_id, "rs", len(items)), thought.text, "completed",
+                    encrypted, carry=carry,
+                )
+            )  # fmt: skip
+            thought = next(pending, None)
+        if part is None:
+            break
         if isinstance(part, TextPart):
             text.append(part.text)
             continue
-        if text:
-            items.append(message_item(item_id(response_id, "msg", len(items)), "".join(text)))
-            text = []
+        end_text()
+        answered = True
         items.append(
             function_call_item(
                 item_id(response_id, "fc", len(items)), part.id, part.name, part.arguments
             )
         )
-    if text or not items:
+    if text or not answered:
         items.append(message_item(item_id(response_id, "msg", len(items)), "".join(text)))
     return items
 
@@ -625,7 +668,7 @@ def encode_response(
     short, its last item (the one cut) says `incomplete`, as OpenAI's do."""
     if resp.refusal is not None:
         return _refused(resp, rid, model, echo, created_at)
-    output = output_items(rid, resp.parts)
+    output = output_items(rid, resp.parts, resp.thoughts, echo.encrypted_reasoning)
     if incomplete_reason(resp.stop_reason) is not None:
         output[-1]["status"] = "incomplete"
     return response_object(
@@ -646,7 +689,9 @@ def _refused(
     last_text = max((i for i, p in enumerate(parts) if isinstance(p, TextPart)), default=None)
     if last_text is not None and parts[last_text] == TextPart(refusal or ""):
         del parts[last_text]  # the refusal's copy as text (decode_response adds it last)
-    output = output_items(rid, tuple(parts)) if parts else []
+    output = (
+        output_items(rid, tuple(parts), resp.thoughts, echo.encrypted_reasoning) if parts else []
+    )
     message = next((item for item in output if item["type"] == "message"), None)
     if message is None:
         message = message_item(item_id(rid, "msg", len(output)), "")

@@ -19,8 +19,9 @@ OpenAI's do. Every event has a
 An Anthropic upstream's thinking block is a `reasoning` item whose one content part is its
 `reasoning_text` (output_item.added, reasoning_text.delta..., reasoning_text.done,
 output_item.done), as OpenAI streams a reasoning model's text: a stream cut mid-thinking ends
-with that item `incomplete` in `response.failed`, what the client was shown. Its signature is
-not passed on (no `encrypted_content`: Arbiter sends no reasoning item to any model).
+with that item `incomplete` in `response.failed`, what the client was shown. Its signature
+(signature_delta) is the item's `encrypted_content` when the request's `include` asks for it
+(protocols/responses_reasoning.py), set on output_item.done and in the final Response.
 """
 
 from __future__ import annotations
@@ -52,10 +53,14 @@ from arbiter.protocols.openai_responses import (
     output_text,
     response_object,
 )
+from arbiter.protocols.responses_reasoning import encrypted_content, reasoning_item
 
 
 class _Item:
-    __slots__ = ("arguments", "call_id", "closed", "id", "kind", "name", "output_index", "text")
+    __slots__ = (
+        "arguments", "call_id", "carry", "closed", "cut", "id", "kind", "name", "output_index",
+        "redacted", "signature", "text",
+    )  # fmt: skip
 
     def __init__(self, kind: str, item_id_: str, output_index: int) -> None:
         self.kind = kind
@@ -66,6 +71,10 @@ class _Item:
         self.arguments: list[str] = []
         self.call_id = ""
         self.name = ""
+        self.cut = False  # its block ended with the stream: `incomplete` whatever follows
+        self.signature = ""  # a thinking block's (signature_delta), a redacted one's data
+        self.redacted = ""
+        self.carry = False  # its reasoning item says `encrypted_content` (the include asked)
 
     @property
     def content_index(self) -> int:
@@ -73,7 +82,8 @@ class _Item:
 
     def done(self, status: str) -> dict[str, Any]:
         if self.kind == "reasoning":
-            return reasoning_item(self.id, "".join(self.text), status)
+            encrypted = encrypted_content(self.signature, self.redacted)
+            return reasoning_item(self.id, "".join(self.text), status, encrypted, carry=self.carry)
         if self.kind in ("refusal", "message"):
             return {**message_item(self.id, "", status), "content": [*self.closed, self.part()]}
         return function_call_item(self.id, self.call_id, self.name, "".join(self.arguments), status)
@@ -131,6 +141,10 @@ class StreamEncoder:
             return b""  # a fragment for a block already closed (OpenAI upstreams, rare)
         if isinstance(event, ThinkingDelta):
             item = self._items[event.index]
+            item.signature += event.signature
+            item.redacted += event.redacted
+            if not event.text:
+                return b""  # a signature, or a redacted block's data: shown when it is done
             item.text.append(event.text)
             return self._event("response.reasoning_text.delta", {
                 "item_id": item.id, "output_index": item.output_index, "content_index": 0,
@@ -153,6 +167,8 @@ class StreamEncoder:
             out = self._flush("completed")
             self._ended = self._items.pop(event.index, None)
             ended = self._ended
+            if ended is not None:
+                ended.cut = event.cut
             if ended is not None and ended.kind == "function_call" and not ended.arguments:
                 # a call without arguments (Anthropic: `input: {}`, no fragment): "{}", what
                 # the whole answer says and json.loads accepts, not ""
@@ -192,9 +208,10 @@ class StreamEncoder:
         self._started += 1
         if event.kind == "thinking":
             item = _Item("reasoning", item_id(self._rid, "rs", index), index)
+            item.carry = self._echo.encrypted_reasoning
             self._items[event.index] = item
             return self._event("response.output_item.added", {
-                "output_index": index, "item": reasoning_item(item.id, "", "in_progress"),
+                "output_index": index, "item": item.done("in_progress"),
             })  # fmt: skip
         if event.kind != "tool_use":
             kind = "refusal" if event.kind == "refusal" else "message"
@@ -241,7 +258,7 @@ class StreamEncoder:
         item, self._ended = self._ended, None
         if item is None:
             return b""
-        done = item.done(status)
+        done = item.done("incomplete" if item.cut else status)
         self._output.append(done)
         if item.kind == "refusal":
             out = self._event("response.refusal.done", {
@@ -285,12 +302,3 @@ class StreamEncoder:
             "failed", output=output, error={"code": code, "message": err.message}
         )
         return out + self._event("response.failed", {"response": failed})
-
-
-def reasoning_item(item_id_: str, text: str, status: str) -> dict[str, Any]:
-    """A thinking block as the Responses API's reasoning item: its text the one content part
-    (no summary was asked for; OpenAI's gpt-oss streams its reasoning so)."""
-    return {
-        "type": "reasoning", "id": item_id_, "summary": [],
-        "content": [{"type": "reasoning_text", "text": text}], "status": status,
-    }  # fmt: skip

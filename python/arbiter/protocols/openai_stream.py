@@ -88,7 +88,11 @@ class StreamDecoder:
     block ends (a refusal, the finish): closing call 0 when call 1 began cut call 0's
     arguments, and its late fragments came after its block's stop. Text that arrives while a
     call streams is held the same way, and sent as its own block once the call's block ends
-    (more of the call's arguments may still follow it: they came after the block's stop)."""
+    (more of the call's arguments may still follow it: they came after the block's stop); so
+    is a refusal (its own refusal block after the held text: closing the call for it cut the
+    call's arguments as a second call did). A stream cut while something is held sends it
+    first (`cut`): the open call's block ends marked cut, then the held text, refusal and
+    calls, so a client sees what the upstream sent before the error."""
 
     def __init__(self, model: str = "upstream", stops: Sequence[str] = ()) -> None:
         """`stops`: the caller's stop sequences, to tell a stop on one (matched_stop)."""
@@ -105,6 +109,7 @@ class StreamDecoder:
         self._held: dict[int, _HeldCall] = {}  # calls begun while a call streams, by position
         self._call_open = False  # whether the open block is a tool call's
         self._held_text: list[str] = []  # text that arrived while a call streamed
+        self._held_refusal: list[str] = []  # a refusal that arrived while a call streamed
         self._positions = CallPositions()
         self._id = ""  # the upstream's response id (first chunk)
         self._blocks = 0
@@ -154,23 +159,32 @@ class StreamDecoder:
                 out.extend(self._tool_fragment(call))
             reason = choice.get("finish_reason")
             if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
-                refused = self._refusal_block is not None
+                refused = self._refusal_block is not None or bool(self._held_refusal)
                 self._stop = "refusal" if refused else stop_reason_in(reason)
                 self._finish_choice = choice
                 out.extend(self._close())
         return out
 
-    def _close(self) -> list[StreamEvent]:
-        """End the open block, then send each held call whole, in the order they began."""
+    def _close(self, *, cut: bool = False) -> list[StreamEvent]:
+        """End the open block, then send the held text, the held refusal and each held call
+        whole, in the order they began. `cut`: the stream broke off; every block ended here is
+        marked so (none of them is known to be whole)."""
         out: list[StreamEvent] = []
         if self._open is not None:
-            out.append(BlockStop(self._open))
+            out.append(BlockStop(self._open, cut))
             self._open, self._call_open = None, False
         if self._held_text:
             index = self._text_block = self._blocks
             self._blocks += 1
             text, self._held_text = "".join(self._held_text), []
-            out.extend((BlockStart(index, "text"), TextDelta(index, text), BlockStop(index)))
+            out.extend((BlockStart(index, "text"), TextDelta(index, text), BlockStop(index, cut)))
+        if self._held_refusal:
+            index = self._refusal_block = self._blocks
+            self._blocks += 1
+            text, self._held_refusal = "".join(self._held_refusal), []
+            out.extend(
+                (BlockStart(index, "refusal"), TextDelta(index, text), BlockStop(index, cut))
+            )
         held, self._held = self._held, {}
         for position, call in held.items():
             index = self._tool_blocks[position] = self._blocks
@@ -178,8 +192,16 @@ class StreamDecoder:
             out.append(BlockStart(index, "tool_use", call.call_id, call.name))
             if call.arguments:
                 out.append(ToolArgsDelta(index, "".join(call.arguments)))
-            out.append(BlockStop(index))
+            out.append(BlockStop(index, cut))
         return out
+
+    def cut(self) -> list[StreamEvent]:
+        """The stream broke off (an error, a cut connection, the deadline): what was held
+        while a call streamed, to send before the error event; nothing when nothing is held
+        (the open block is then left as it was cut, as every stream's is)."""
+        if self.done or not (self._held_text or self._held_refusal or self._held):
+            return []
+        return self._close(cut=True)
 
     def _begin(self) -> tuple[int, list[StreamEvent]]:
         closed = self._close()
@@ -203,6 +225,9 @@ class StreamDecoder:
         """A refusal is its own block, so the Responses API can show it as a refusal part."""
         if self._open is not None and self._open == self._refusal_block:
             return [TextDelta(self._open, text)]
+        if self._call_open:  # as text: the call's arguments may go on after it (_close)
+            self._held_refusal.append(text)
+            return []
         index, out = self._begin()
         self._refusal_block = index
         return [*out, BlockStart(index, "refusal"), TextDelta(index, text)]

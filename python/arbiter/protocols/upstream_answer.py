@@ -14,12 +14,13 @@ StreamDecoder = openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
 
 
 def decode_answer(
-    body: Any, protocol: Protocol | str, stops: Sequence[str] = ()
+    body: Any, protocol: Protocol | str, stops: Sequence[str] = (), *, thinking: bool = False
 ) -> CanonicalResponse:
-    """`stops`: the caller's stop sequences (an OpenAI answer may name the one it stopped on)."""
+    """`stops`: the caller's stop sequences (an OpenAI answer may name the one it stopped on);
+    `thinking`: an Anthropic answer's thinking blocks kept (as the stream decoder's)."""
     if protocol == "openai":
         return openai_response.decode_response(body, stops)
-    return anthropic_response.decode_response(body)
+    return anthropic_response.decode_response(body, thinking=thinking)
 
 
 def stream_decoder(

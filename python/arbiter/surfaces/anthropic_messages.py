@@ -31,6 +31,7 @@ from arbiter.canonical import (
 )
 from arbiter.errors import ArbiterError
 from arbiter.grading_hints import hints_from, take_body_field
+from arbiter.ids import named
 from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
@@ -155,8 +156,10 @@ def render_result(
     """The Message body for an answer: the upstream's bytes when it speaks Anthropic, else its
     OpenAI answer translated (`request`: the caller's, whose stop sequences the answer may
     have stopped on; `fallback_id`: the message's id when the upstream's answer has none, the
-    decision's, never a bare `msg_`)."""
+    decision's, never a bare `msg_`; an Anthropic answer without one gets it too)."""
     if upstream_protocol == "anthropic":
+        if not named(result.body.get("id")):  # the message's id: never empty (nor a bare msg_)
+            return orjson.dumps({**result.body, "id": anthropic_response.message_id(fallback_id)})
         return result.raw or orjson.dumps(result.body)
     stops = request.stop if request is not None else ()
     canonical = openai_response.decode_response(result.body, stops)

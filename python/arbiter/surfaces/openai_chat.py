@@ -16,6 +16,7 @@ from arbiter import image_links, media
 from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest
 from arbiter.grading_hints import hints_from, take_body_field
+from arbiter.ids import named
 from arbiter.image_data import check_inline_image, split_data_url
 from arbiter.protocols import _check as c
 from arbiter.protocols import anthropic_response, openai_response
@@ -346,8 +347,10 @@ def render_result(
 ) -> bytes:
     """The chat.completion body for an answer: the upstream's bytes when it speaks OpenAI, else
     its Anthropic answer translated (`fallback_id`: its id when the answer has none, the
-    decision's, never a bare `chatcmpl-`)."""
+    decision's, never a bare `chatcmpl-`; an OpenAI answer without one gets it too)."""
     if upstream_protocol == "openai":
+        if not named(result.body.get("id")):  # the SDKs key a completion by it: never empty
+            return orjson.dumps({**result.body, "id": openai_response.completion_id(fallback_id)})
         return result.raw or orjson.dumps(result.body)
     canonical = anthropic_response.decode_response(result.body)
     if not canonical.id:

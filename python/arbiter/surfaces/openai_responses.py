@@ -19,7 +19,13 @@ import orjson
 from arbiter import image_links, media
 from arbiter.answer_cost import with_reported_cost
 from arbiter.cache.answer import with_hit_cost_body
-from arbiter.canonical import Protocol
+from arbiter.canonical import (
+    CanonicalRequest,
+    OpaquePart,
+    Protocol,
+    current_turn_start,
+    is_thinking,
+)
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as chat_view
@@ -50,6 +56,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     text = canonical.text()
     # counted as chat counts its view: text by the tokenizer, images by size, PDFs by pages
     images, _audio, media_tokens = media.media_parts(view["messages"])
+    carried = _carried_thinking_tokens(canonical)
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -61,7 +68,8 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
         prompt_text=text,
-        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]),
+        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]) + carried,
+        unviewed_tokens=carried,
         images=images,
         linked_media=image_links.openai_responses_links(body),
         protocol="openai",
@@ -76,15 +84,31 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     )
 
 
+def _carried_thinking_tokens(canonical: CanonicalRequest) -> int:
+    """The tokens of the thinking blocks the tool loop in progress carries back (reasoning
+    items with Arbiter's `encrypted_content`: responses_reasoning.py): an Anthropic model reads
+    them as input, so routing and the budget count them (the Chat Completions view, which the
+    budget counts, has none); earlier turns' are dropped by Anthropic, so not counted."""
+    start = current_turn_start(canonical.messages)
+    texts = [
+        p.data.get("thinking") or ""
+        for m in canonical.messages[start:]
+        for p in m.parts
+        if isinstance(p, OpaquePart) and is_thinking(p)
+    ]
+    return media.text_tokens("\n".join(texts)) if texts else 0
+
+
 def parse_input_tokens_request(raw: bytes) -> dict[str, Any]:
     """A /v1/responses/input_tokens body -> the Chat Completions view whose tokens are counted,
     decoded as /v1/responses decodes it. `model` may be left out (OpenAI counts without one):
     then `auto`'s; so may `input` (instructions and tools alone are counted).
 
-    Earlier turns' reasoning (`reasoning` input items) adds nothing, unlike the earlier
-    thinking /v1/messages/count_tokens adds for a model that keeps it: Arbiter sends no
-    reasoning item to any model (the Chat Completions view and Anthropic's form have none), so
-    no model's context holds it, and /v1/responses routes on the same count."""
+    Earlier turns' reasoning (`reasoning` input items) adds nothing: an OpenAI model is sent
+    none (the Chat Completions view has none), and Anthropic drops earlier turns' thinking. The
+    thinking a tool loop in progress carries back to an Anthropic model (responses_reasoning.py)
+    is not counted here either (this is the view's count), though /v1/responses routes and
+    reserves with it (`_carried_thinking_tokens`)."""
     body = load_json(raw)
     if isinstance(body, dict) and body.get("model") is None:
         body = {**body, "model": "auto"}
@@ -110,7 +134,8 @@ def render_result(
 ) -> bytes:
     """The Response object for a finished answer from either protocol's upstream; a cache
     `hit`'s usage says `cost: 0`, as chat's and messages' hits do (cache/answer.py)."""
-    canonical = decode_answer(result.body, upstream_protocol)
+    # an Anthropic model's thinking is a reasoning item, as the stream shows it
+    canonical = decode_answer(result.body, upstream_protocol, thinking=True)
     echo = req.surface_data
     assert isinstance(echo, Echo)
     body = encode_response(canonical, response_id(decision_id), result.model, echo, created)

@@ -36,6 +36,8 @@ from arbiter.upstream.whole_answer import piece_chars
 
 _COUNTS = ("prompt_tokens", "completion_tokens")
 
+COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as chat's
+
 
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     usage = body.get("usage") or {}
@@ -77,8 +79,17 @@ class OpenAIUpstream(HTTPProvider):
     ) -> tuple[dict[str, Any], bytes, httpx.Headers]:
         """POST a body to another endpoint of this upstream (`/embeddings`, `/completions`):
         the parsed JSON object, its bytes and the headers, with the same timeouts, size cap and
-        error classification as chat."""
+        error classification as chat. An event stream answering it (the request is never sent
+        streaming here) is folded into the one completion it stands for, as chat's; embeddings
+        have no stream form, so one there is a clear upstream error (502), not "malformed"."""
         raw, headers = await self._fetch(self._payload(body, model), model.name, self._url_of(path))
+        if sse_answer.is_event_stream(headers, raw):
+            if path != COMPLETIONS_PATH:
+                raise UpstreamError(
+                    f"{model.name}: the upstream answered {path} with an event stream, which "
+                    "that endpoint does not have (a JSON answer was expected)"
+                )
+            raw = await self._fold(raw, headers, model.name, body.get("n"))
         data, raw = answer_and_bytes(raw, model.name)
         return data, raw, headers
 

@@ -1,0 +1,189 @@
+"""Unknown fields inside Anthropic messages and content blocks (mends18a): Anthropic's API answers
+400 "<path>: Extra inputs are not permitted" for them (its request models forbid extra fields),
+naming the path with the block's type after its place: `messages.1.content.0.thinking.
+cache_control`, `messages.1.content.0.text.parsed_output` (a block dumped from the SDK's
+streamed answer), `...tool_result.content.0.text.annotations` (an MCP text part's). Arbiter
+checked only the top-level fields, so such a request went on to a Claude model and came back
+as its 400 after routing and the budget reservation (an OpenAI model dropped the field). Now a
+400 in the same words before any call.
+
+The fields allowed are the installed anthropic SDK's: every field its request types (and the
+response blocks its beta param union takes back) define for a block type, and no other; the
+first test reads them from the SDK's own types, so a field the SDK adds fails here until it is
+added to protocols/anthropic_fields.py."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
+
+import anthropic
+import pytest
+from anthropic.types import ContentBlockParam, MessageParam, ToolResultBlockParam
+from anthropic.types.beta import (
+    BetaContentBlockParam,
+    BetaMessageParam,
+    BetaToolResultBlockParam,
+)
+
+from tests.adversarial.hostile_upstream import response, scripted_upstream
+from tests.inproc import raw_anthropic_upstream, sidecar_in_process
+from tests.sdk_clients import sdks
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _members(union: Any) -> list[Any]:
+    if get_origin(union) is Annotated:
+        union = get_args(union)[0]
+    if get_origin(union) is Union:
+        return [m for arg in get_args(union) for m in _members(arg)]
+    return [union]
+
+
+def _fields(cls: Any) -> set[str]:
+    """A TypedDict's keys, or a pydantic model's wire names (aliases: `from`, not `from_`)."""
+    if hasattr(cls, "model_fields"):
+        return {f.alias or name for name, f in cls.model_fields.items()}
+    return set(get_type_hints(cls))
+
+
+def _tag(cls: Any) -> str:
+    hint = get_type_hints(cls)["type"] if not hasattr(cls, "model_fields") else (
+        cls.model_fields["type"].annotation
+    )  # fmt: skip
+    while not isinstance(hint, str):
+        hint = get_args(hint)[0]
+    return hint
+
+
+def _sdk_blocks() -> dict[str, set[str]]:
+    unions = [ContentBlockParam, BetaContentBlockParam]
+    for result in (ToolResultBlockParam, BetaToolResultBlockParam):
+        content = get_type_hints(result)["content"]  # str | Iterable[the inner blocks]
+        unions.append(get_args(get_args(content)[1])[0])
+    table: dict[str, set[str]] = {}
+    for union in unions:
+        for cls in _members(union):
+            table.setdefault(_tag(cls), set()).update(_fields(cls))
+    return table
+
+
+def test_the_fields_allowed_are_the_installed_sdks() -> None:
+    from arbiter.protocols.anthropic_fields import BLOCK_FIELDS, MESSAGE_FIELDS
+
+    sdk = _sdk_blocks()
+    assert set(BLOCK_FIELDS) == set(sdk), (anthropic.__version__, set(BLOCK_FIELDS) ^ set(sdk))
+    for kind, fields in sdk.items():
+        assert BLOCK_FIELDS[kind] == fields, (kind, fields ^ BLOCK_FIELDS[kind])
+    users = [
+        c
+        for u in (MessageParam, BetaMessageParam)
+        for c in _members(u)
+        if "System" not in c.__name__
+    ]  # fmt: skip  (system messages: anthropic_system.py)
+    for cls in users:
+        assert _fields(cls) == MESSAGE_FIELDS, cls
+
+
+SIGNED = {"type": "thinking", "thinking": "Let me see.", "signature": "c2ln"}
+CALL = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}
+
+
+def _loop(assistant: list[dict[str, Any]], result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": assistant},
+        {"role": "user", "content": [result]},
+    ]
+
+
+def _result(**inner: Any) -> dict[str, Any]:
+    return {"type": "tool_result", "tool_use_id": "toolu_1",
+            "content": [{"type": "text", "text": "sunny", **inner}]}  # fmt: skip
+
+
+REFUSED: dict[str, tuple[list[dict[str, Any]], str]] = {
+    "cache_control on a thinking block": (
+        _loop([{**SIGNED, "cache_control": {"type": "ephemeral"}}, CALL], _result()),
+        "messages.1.content.0.thinking.cache_control",
+    ),
+    "a text block dumped from a streamed answer": (
+        [
+            {"role": "user", "content": "Hi"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Hello", "citations": None, "parsed_output": None}
+                ],
+            },
+            {"role": "user", "content": "Again"},
+        ],
+        "messages.1.content.0.text.parsed_output",
+    ),
+    "an MCP text part's annotations in a tool_result": (
+        _loop([CALL], _result(annotations={"audience": ["user"]})),
+        "messages.2.content.0.tool_result.content.0.text.annotations",
+    ),
+    "a message field": (
+        [{"role": "user", "content": "Hi", "name": "bob"}],
+        "messages.0.name",
+    ),
+    "a misspelt tool_use field": (
+        _loop([{**CALL, "inputs": {}}], _result()),
+        "messages.1.content.0.tool_use.inputs",
+    ),
+    "an image field": (
+        [
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://example.com/a.png"},
+                        "detail": "high",
+                    }
+                ],
+            }
+        ],
+        "messages.0.content.0.image.detail",
+    ),
+}
+
+
+def test_unknown_fields_are_the_callers_400_before_any_call(tmp_path: Path) -> None:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        body = (
+            b'{"id":"msg_1","type":"message","role":"assistant","model":"an-raw","content":'
+            b'[{"type":"text","text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,'
+            b'"usage":{"input_tokens":3,"output_tokens":1}}'
+        )
+        writer.write(response(b"200 OK\r\ncontent-type: application/json", body))
+
+    async def main() -> None:
+        async with (
+            scripted_upstream(answer) as (port, calls),
+            sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
+            sdks(sc) as (claude, _),
+        ):
+            for case, (messages, path) in REFUSED.items():
+                for model in ("an-raw", "auto"):
+                    with pytest.raises(anthropic.BadRequestError) as caught:
+                        await claude.messages.create(model=model, max_tokens=50, messages=messages)
+                    error = caught.value.body["error"]  # type: ignore[index]
+                    assert error["type"] == "invalid_request_error", case
+                    assert error["message"] == f"{path}: Extra inputs are not permitted", case
+            assert calls == [0]  # refused before any call
+            # the fields the SDK defines pass: a dumped tool_use's `caller`, a text block's
+            # citations and cache_control, a tool_result inner text's cache_control
+            ok = _loop(
+                [{"type": "text", "text": "Checking.", "citations": None,
+                  "cache_control": {"type": "ephemeral"}},
+                 {**CALL, "caller": {"type": "direct"}}],
+                _result(cache_control={"type": "ephemeral"}),
+            )  # fmt: skip
+            message = await claude.messages.create(model="an-raw", max_tokens=50, messages=ok)
+            assert message.content[0].type == "text" and calls == [1]
+
+    asyncio.run(main())
