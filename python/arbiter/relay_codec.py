@@ -31,7 +31,7 @@ from arbiter.canonical import (
 from arbiter.errors import ArbiterError
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
-from arbiter.protocols.openai_response import content_text, finish_reason_out
+from arbiter.protocols.openai_response import content_text, finish_reason_out, unfinished
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream.openai import parse_chunk
 
@@ -93,10 +93,13 @@ def relay_codec(
     created: int,
     stops: Sequence[str] = (),
     fallback_id: str = "",
+    prompt_tokens: int = 0,
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
-    `fallback_id`: the translated stream's id when the upstream's has none (the decision's)."""
+    `fallback_id`: the translated stream's id when the upstream's has none (the decision's).
+    `prompt_tokens`: the sidecar's count of the prompt, for an Anthropic client's
+    message_start when the upstream says none before its end (an OpenAI one)."""
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(model, include_usage)
@@ -105,7 +108,7 @@ def relay_codec(
     encoder: CanonicalEncoder
     if upstream == "openai":
         decoder = openai_stream.StreamDecoder(model, stops)
-        encoder = anthropic_stream.StreamEncoder(model, fallback_id)
+        encoder = anthropic_stream.StreamEncoder(model, fallback_id, prompt_tokens)
     else:
         decoder = anthropic_stream.StreamDecoder(model)
         encoder = openai_stream.StreamEncoder(
@@ -125,7 +128,7 @@ class _StreamedChoice:
         self.calls = StreamedCalls()
         self.positions = openai_stream.CallPositions()
 
-    def take(self, choice: dict[str, Any]) -> bool:
+    def take(self, choice: dict[str, Any], model: str) -> bool:
         """One chunk's piece of this choice; True when its tool-call fragments were numbered
         (the chunk must then be sent re-encoded)."""
         changed = False
@@ -139,7 +142,9 @@ class _StreamedChoice:
             changed = self._number_calls(delta["tool_calls"])
             self.calls.openai_delta(delta["tool_calls"])
         reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
+        if isinstance(reason, str) and reason:  # "" (Ollama, SGLang): none yet
+            if (failure := unfinished(model, reason)) is not None:
+                raise failure  # before its chunk goes out: the stream fails, as translated
             self.finish = reason
         return changed
 
@@ -206,7 +211,7 @@ class OpenAIPassThrough:
             changed = False
             for choice in choices:
                 if isinstance(choice, dict):
-                    changed |= self._choice(choice.get("index")).take(choice)
+                    changed |= self._choice(choice.get("index")).take(choice, self._model)
             if changed:
                 item = orjson.dumps(chunk)
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
