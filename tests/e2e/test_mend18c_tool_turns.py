@@ -2,7 +2,7 @@
 Claude model after routing and the budget reservation (an OpenAI model took them):
 - a `tool_choice` forcing a name must name a real tool: a toolset's stand-in name (an
   `mcp_toolset`'s server name, a computer toolset's type: no tool goes by it) satisfied it;
-- in the user turn answering tool_use blocks, the tool_result blocks come first (Anthropic's
+- in the user message answering tool_use blocks, the tool_result blocks come first (Anthropic's
   tool-use docs: "tool_result blocks must come FIRST in the content array, and any text must
   come AFTER all tool results"): text before them is the caller's 400 naming the block."""
 
@@ -68,10 +68,10 @@ BAD_TURNS: dict[str, tuple[list[dict[str, Any]], str, str]] = {  # (messages, pa
         [ASKED, CALLED, {"role": "user", "content": [TEXT, RESULT]}],
         "messages.2.content.1", "messages.2.content.0",
     ),
-    "text-message-first": (
-        [ASKED, CALLED, {"role": "user", "content": "One moment."},
-         {"role": "user", "content": [RESULT]}],
-        "messages.3.content.0", "messages.2.content.0",
+    "text-between-results": (
+        [ASKED, {"role": "assistant", "content": [CALL, {**CALL, "id": "toolu_02"}]},
+         {"role": "user", "content": [RESULT, TEXT, {**RESULT, "tool_use_id": "toolu_02"}]}],
+        "messages.2.content.2", "messages.2.content.1",
     ),
 }  # fmt: skip
 

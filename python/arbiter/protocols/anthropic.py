@@ -383,7 +383,7 @@ def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
     answered: set[str] = set()
     every_call: set[str] = set()  # Anthropic: tool_use ids are unique in the whole request
     first_of_turn = 0
-    other: tuple[int, int] | None = None  # the user turn's first block that is no tool_result
+    other: tuple[int, int] | None = None  # the message's first block that is no tool_result
     for i, msg in enumerate(messages):
         new_turn = i == 0 or messages[i - 1].role != msg.role
         if msg.role == "assistant":
@@ -400,7 +400,10 @@ def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
                     calls[part.id] = None
             continue
         if new_turn:
-            first_of_turn, answered, other = where[i], set(), None
+            first_of_turn, answered = where[i], set()
+        # the rule is on one message's content array, as documented; whether Anthropic also
+        # holds text in an earlier message of the same turn against it is unverified
+        other = None
         for j, part in enumerate(msg.parts):
             if not isinstance(part, ToolResultPart):
                 other = other or (where[i], j)
@@ -433,7 +436,7 @@ def _result_after_other(part: ToolResultPart, param: str, other: tuple[int, int]
     its 400. Unchecked, such a turn was routed and reserved, then refused by a Claude model
     after the call, while an OpenAI model took it (text and results reordered)."""
     raise InvalidRequest(
-        f"{param}: `tool_result` blocks must come first in the user turn that answers "
+        f"{param}: `tool_result` blocks must come first in the user message that answers "
         f"`tool_use` blocks, before any other content (messages.{other[0]}.content.{other[1]} "
         f"comes before the result for "
         f"{part.tool_call_id[:64]}). Each `tool_use` block must have a corresponding "
