@@ -115,6 +115,13 @@ class Tool:
     builtin: str | None = None
     strict: bool | None = None
 
+    @property
+    def named(self) -> bool:
+        """Whether `name` is the tool's own: a provider-side tool without a `name` (a toolset,
+        OpenAI's `custom`) goes by a stand-in (its server's name or its type), no name a
+        `tool_choice` or a call can use."""
+        return self.builtin is None or "name" in self.parameters
+
 
 @dataclass(frozen=True, slots=True)
 class ToolChoice:

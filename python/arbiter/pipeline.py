@@ -142,6 +142,7 @@ class Pipeline:
         prompt = (  # without its images: CallWorst prices them per model
             await worst_case.prompt_tokens_async(counted, 0) + req.unviewed_tokens if caps else None
         )
+        plan.counted_prompt = prompt
         worst = worst_case.CallWorst(
             self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt,
             req.unviewed_tokens, req.kept_thinking_tokens,
@@ -484,13 +485,25 @@ class Pipeline:
                 s.protocol_of(model), req.protocol, model,
                 include_usage=req.include_usage, created=int(time.time()),
                 stops=req.canonical.stop if req.canonical is not None else (),
-                fallback_id=plan.decision_id,
+                fallback_id=plan.decision_id, prompt_tokens=self._prompt_count(req, plan, model),
             )
         )  # fmt: skip
         # a deadline shorter than failover's is the caller's (failover.py reads it the same)
         callers = deadline if limit < s.settings.failover.deadline_s else None
         relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
         return Streamed(relay, headers, deadline)
+
+    def _prompt_count(self, req: ChatRequest, plan: Plan, model: str) -> int:
+        """The prompt's tokens as the sidecar counts them, for a translated stream's
+        message_start (an OpenAI upstream tells its own count only at the end): the budget's
+        tokenizer count when caps made one, else routing's estimate (nothing tokenized on the
+        loop for it); images by the model's rule."""
+        if req.protocol != "anthropic" or self.s.protocol_of(model) != "openai":
+            return 0  # no message_start to fill: an Anthropic upstream counts it itself
+        rule = self.s.registry[model].image_rule
+        if plan.counted_prompt is None:
+            return req.prompt_tokens_on(rule)
+        return plan.counted_prompt + (rule.total(req.images) if req.images else 0)
 
     def _stream_worst(self, req: ChatRequest, plan: Plan, model: str) -> float:
         """A stream's worst case, for its headers: what the budget reserved for the call when

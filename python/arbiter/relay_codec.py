@@ -34,7 +34,12 @@ from arbiter.ids import named
 from arbiter.protocols import anthropic_stream, openai_stream
 from arbiter.protocols.anthropic_response import message_id
 from arbiter.protocols.anthropic_response import sse_error_event as anthropic_error_event
-from arbiter.protocols.openai_response import completion_id, content_text, finish_reason_out
+from arbiter.protocols.openai_response import (
+    completion_id,
+    content_text,
+    finish_reason_out,
+    unfinished,
+)
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.upstream import lenient_json
 from arbiter.upstream.openai import parse_chunk
@@ -97,11 +102,14 @@ def relay_codec(
     created: int,
     stops: Sequence[str] = (),
     fallback_id: str = "",
+    prompt_tokens: int = 0,
 ) -> RelayCodec:
     """`stops`: the caller's stop sequences, for an Anthropic client's `stop_sequence` when an
     OpenAI upstream's answer tells which one ended it (openai_response.matched_stop).
     `fallback_id`: the stream's id when the upstream's has none (the decision's), relayed or
-    translated."""
+    translated.
+    `prompt_tokens`: the sidecar's count of the prompt, for an Anthropic client's
+    message_start when the upstream says none before its end (an OpenAI one)."""
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(model, include_usage, completion_id(fallback_id))
@@ -110,7 +118,7 @@ def relay_codec(
     encoder: CanonicalEncoder
     if upstream == "openai":
         decoder = openai_stream.StreamDecoder(model, stops)
-        encoder = anthropic_stream.StreamEncoder(model, fallback_id)
+        encoder = anthropic_stream.StreamEncoder(model, fallback_id, prompt_tokens)
     else:
         decoder = anthropic_stream.StreamDecoder(model)
         encoder = openai_stream.StreamEncoder(
@@ -130,7 +138,7 @@ class _StreamedChoice:
         self.calls = StreamedCalls()
         self.positions = openai_stream.CallPositions()
 
-    def take(self, choice: dict[str, Any]) -> bool:
+    def take(self, choice: dict[str, Any], model: str) -> bool:
         """One chunk's piece of this choice; True when its tool-call fragments were numbered
         (the chunk must then be sent re-encoded)."""
         changed = False
@@ -144,7 +152,9 @@ class _StreamedChoice:
             changed = self._number_calls(delta["tool_calls"])
             self.calls.openai_delta(delta["tool_calls"])
         reason = choice.get("finish_reason")
-        if isinstance(reason, str) and reason:
+        if isinstance(reason, str) and reason:  # "" (Ollama, SGLang): none yet
+            if (failure := unfinished(model, reason)) is not None:
+                raise failure  # before its chunk goes out: the stream fails, as translated
             self.finish = reason
         return changed
 
@@ -217,7 +227,7 @@ class OpenAIPassThrough:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             for choice in choices:
                 if isinstance(choice, dict):
-                    changed |= self._choice(choice.get("index")).take(choice)
+                    changed |= self._choice(choice.get("index")).take(choice, self._model)
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
         elif chunk.get("usage") is not None and not self._include_usage:
             return b""

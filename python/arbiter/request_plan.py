@@ -43,6 +43,9 @@ class Plan:
         None  # its hashed words (difficulty.prompt_stats_and_shape): its kind, for lengths
     )
     charge: Charge | None = None  # its spend: reserved before each upstream call (budget.py)
+    # the prompt's tokens as the budget's tokenizer counted them (text and unviewed parts, no
+    # images), when caps made it count them; None otherwise
+    counted_prompt: int | None = None
     cache: Lookup | None = None  # what the response cache said (a miss may store the answer)
     log: RequestLog | None = None  # the request's log line, filled when it is recorded
     slo: LatencySLO = NO_SLO  # its latency SLOs (latency_slo.resolve)

@@ -164,7 +164,8 @@ def forced_tool_offered(choice: ToolChoice | None, tools: Sequence[Tool], param:
             param="tool_choice",
         )
     name = choice.name or ""
-    if choice.kind == "named" and all(t.name != name for t in tools):
+    # a stand-in name (a toolset's server name or type) is no tool's: it cannot be forced
+    if choice.kind == "named" and not any(t.name == name and t.named for t in tools):
         raise InvalidRequest(
             f"Invalid value for '{param}': no tool named {name[:64]!r} in 'tools'.",
             param=param,

@@ -385,6 +385,7 @@ def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
     answered: set[str] = set()
     every_call: set[str] = set()  # Anthropic: tool_use ids are unique in the whole request
     first_of_turn = 0
+    other: tuple[int, int] | None = None  # the message's first block that is no tool_result
     for i, msg in enumerate(messages):
         new_turn = i == 0 or messages[i - 1].role != msg.role
         if msg.role == "assistant":
@@ -402,16 +403,23 @@ def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
             continue
         if new_turn:
             first_of_turn, answered = where[i], set()
+        # the rule is on one message's content array, as documented; whether Anthropic also
+        # holds text in an earlier message of the same turn against it is unverified
+        other = None
         for j, part in enumerate(msg.parts):
-            if isinstance(part, ToolResultPart):
-                if part.tool_call_id not in calls:
-                    raise InvalidRequest(
-                        f"messages.{where[i]}.content.{j}: unexpected `tool_use_id` found in "
-                        f"`tool_result` blocks: {part.tool_call_id}. Each `tool_result` block "
-                        "must have a corresponding `tool_use` block in the previous message.",
-                        param=f"messages.{where[i]}.content.{j}.tool_use_id",
-                    )
-                answered.add(part.tool_call_id)
+            if not isinstance(part, ToolResultPart):
+                other = other or (where[i], j)
+                continue
+            if part.tool_call_id not in calls:
+                raise InvalidRequest(
+                    f"messages.{where[i]}.content.{j}: unexpected `tool_use_id` found in "
+                    f"`tool_result` blocks: {part.tool_call_id}. Each `tool_result` block "
+                    "must have a corresponding `tool_use` block in the previous message.",
+                    param=f"messages.{where[i]}.content.{j}.tool_use_id",
+                )
+            if other is not None:
+                _result_after_other(part, f"messages.{where[i]}.content.{j}", other)
+            answered.add(part.tool_call_id)
         turn_ends = i + 1 == len(messages) or messages[i + 1].role != "user"
         if turn_ends and (missing := [t for t in calls if t not in answered]):
             raise InvalidRequest(
@@ -422,6 +430,21 @@ def _check_tool_pairs(messages: tuple[Message, ...], where: list[int]) -> None:
             )
         if turn_ends:
             calls = {}
+
+
+def _result_after_other(part: ToolResultPart, param: str, other: tuple[int, int]) -> None:
+    """Anthropic's rule (its tool-use docs: "tool_result blocks must come FIRST in the content
+    array, and any text must come AFTER all tool results"): a result after other content is
+    its 400. Unchecked, such a turn was routed and reserved, then refused by a Claude model
+    after the call, while an OpenAI model took it (text and results reordered)."""
+    raise InvalidRequest(
+        f"{param}: `tool_result` blocks must come first in the user message that answers "
+        f"`tool_use` blocks, before any other content (messages.{other[0]}.content.{other[1]} "
+        f"comes before the result for "
+        f"{part.tool_call_id[:64]}). Each `tool_use` block must have a corresponding "
+        "`tool_result` block immediately after; put any text after all tool results.",
+        param=param,
+    )
 
 
 def _block(block: Any, role: str, param: str, named: str | None = None) -> Part:
@@ -564,7 +587,7 @@ def _unique_tool_names(tools: tuple[Tool, ...]) -> None:
     """Anthropic's "tools: Tool names must be unique." (a toolset's stand-in name is no name)."""
     seen: set[str] = set()
     for tool in tools:
-        if tool.builtin is not None and "name" not in tool.parameters:
+        if not tool.named:
             continue
         if tool.name in seen:
             raise InvalidRequest(

@@ -6,6 +6,7 @@ the decoder reads the `data:` payload only and accepts a whole frame or the bare
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -225,14 +226,18 @@ def tool_input_json(arguments: str) -> str:
 
 class StreamEncoder:
     """Canonical events -> Anthropic SSE bytes, for an Anthropic client. `model` is the name
-    the client sees. message_start carries the usage known then (for an OpenAI upstream: none
-    yet), message_delta the final cumulative usage, input tokens included."""
+    the client sees. message_start carries the usage known then: an OpenAI upstream tells none
+    before its end, so its `input_tokens` is the sidecar's own count of the prompt
+    (`prompt_tokens`: the budget's tokenizer, else routing's estimate), never 0, which clients
+    that read input tokens at message_start recorded. message_delta carries the upstream's
+    final cumulative usage, its own input count included: the figure that is billed."""
 
-    def __init__(self, model: str, fallback_id: str = "") -> None:
+    def __init__(self, model: str, fallback_id: str = "", prompt_tokens: int = 0) -> None:
         """`fallback_id`: the message's id when the upstream gave none (an OpenAI stream whose
         chunks carry no `id`): the decision's, so the client never sees a bare `msg_`."""
         self._model = model
         self._fallback_id = fallback_id
+        self._prompt_tokens = prompt_tokens
         # A tool call's argument fragments, held to its block's end: an OpenAI model's
         # arguments may not be a JSON object, and the SDK's stream accumulator parses every
         # input_json_delta as JSON (it raised on broken JSON and gave a list for an array).
@@ -247,7 +252,7 @@ class StreamEncoder:
                 "id": message_id(event.id or self._fallback_id), "type": "message",
                 "role": "assistant",
                 "model": self._model, "content": [], "stop_reason": None, "stop_sequence": None,
-                "usage": usage_out(event.usage),
+                "usage": usage_out(self._usage_at_start(event.usage)),
             }  # fmt: skip
             return (
                 _frame("message_start", {"type": "message_start", "message": message}) + self.ping()
@@ -295,6 +300,11 @@ class StreamEncoder:
         if isinstance(event, MessageStop):
             return _frame("message_stop", {"type": "message_stop"})
         return self.error(event)
+
+    def _usage_at_start(self, usage: CanonicalUsage) -> CanonicalUsage:
+        if usage.prompt_tokens or not self._prompt_tokens:
+            return usage  # the upstream counted it already (a cache replay's, an Anthropic's)
+        return dataclasses.replace(usage, input_tokens=self._prompt_tokens)
 
     def _args_delta(self, index: int, partial_json: str) -> bytes:
         return self._delta(index, {"type": "input_json_delta", "partial_json": partial_json})

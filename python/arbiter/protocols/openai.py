@@ -29,6 +29,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.image_data import split_data_url
 from arbiter.protocols import _check as c
+from arbiter.protocols.function_names import check_function_name
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
 from arbiter.protocols.schema_dialects import for_openai
@@ -193,7 +194,9 @@ def function_tool(fn: dict[str, Any], param: str) -> Tool:
     tool's `function`, or the Responses tool itself); no parameters = an empty object schema."""
     parameters = fn.get("parameters")
     return Tool(
-        c.string(fn.get("name"), f"{param}.name", non_empty=True),
+        check_function_name(
+            c.string(fn.get("name"), f"{param}.name", non_empty=True), f"{param}.name"
+        ),
         c.opt_string(fn.get("description"), f"{param}.description"),
         {"type": "object", "properties": {}}
         if parameters is None or parameters == {}

@@ -47,6 +47,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
+from arbiter.protocols.function_names import unique_function_names
 from arbiter.protocols.openai import (
     allowed_tools,
     function_tool,
@@ -179,6 +180,7 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
     # too) is the caller's mistake, as OpenAI answers it
     tools_raw = c.array([] if body.get("tools") is None else body["tools"], "tools")
     offered = tools = tuple(_tool(t, f"tools[{i}]") for i, t in enumerate(tools_raw))
+    unique_function_names([t.name for t in tools], lambda i: f"tools[{i}].name")
     raw_choice = body.get("tool_choice")
     tool_choice: ToolChoice | None
     if isinstance(raw_choice, dict) and raw_choice.get("type") == "allowed_tools":

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arbiter.errors import InvalidRequest
+from arbiter.protocols.function_names import NAME_RULE, name_fits, unique_function_names
 
 _FUNCTION_CALL_WORDS = ("none", "auto")
 TOOL_FIELDS = frozenset({"tools", "functions", "function_call"})
@@ -37,9 +38,11 @@ def check_tool_fields(body: dict[str, Any]) -> None:
     tools = body.get("tools")
     if tools is not None:
         _each(tools, "tools", _tool_fault)
+        _unique_functions(tools, "tools", nested=True)
     functions = body.get("functions")
     if functions is not None:
         _each(functions, "functions", _function_fault)
+        _unique_functions(functions, "functions", nested=False)
     call = body.get("function_call")
     if call is not None and call not in _FUNCTION_CALL_WORDS:
         if not isinstance(call, dict):
@@ -59,6 +62,15 @@ def check_message_calls(msg: dict[str, Any], i: int) -> None:
     call = msg.get("function_call")
     if call is not None and (fault := _function_call_fault(call)) is not None:
         _raise(f"messages[{i}].function_call", fault)
+
+
+def _unique_functions(items: list[Any], where: str, *, nested: bool) -> None:
+    """Every function's name (its shape already checked) once: `nested`, the function tools
+    among `tools` (a tool of another type is left to its server), else `functions`."""
+    at = [i for i, item in enumerate(items) if not nested or item.get("type") == "function"]
+    names = [(items[i]["function"] if nested else items[i])["name"] for i in at]
+    field = ".function.name" if nested else ".name"
+    unique_function_names(names, lambda k: f"{where}[{at[k]}]{field}")
 
 
 def _each(items: Any, where: str, fault_of: Callable[[Any], Fault]) -> None:
@@ -110,6 +122,8 @@ def _function_fault(fn: Any) -> Fault:
     name = fn.get("name")
     if not isinstance(name, str) or not name:
         return ("name", _NAME)
+    if not name_fits(name):  # OpenAI's rule (function_names.py)
+        return ("name", NAME_RULE)
     description = fn.get("description")
     if description is not None and not isinstance(description, str):
         return ("description", _STRING)

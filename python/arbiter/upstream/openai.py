@@ -17,7 +17,7 @@ from arbiter import __version__
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError
-from arbiter.protocols.openai_response import content_text
+from arbiter.protocols.openai_response import content_text, unfinished
 from arbiter.types import ChatResult, Usage
 from arbiter.upstream import lenient_json, sse_answer, whole_answer
 from arbiter.upstream.http import (
@@ -121,6 +121,9 @@ class OpenAIUpstream(HTTPProvider):
             raise UpstreamError(f"{model.name}: malformed answer from upstream") from err
         if not isinstance(data, dict) or not isinstance(content, str):
             raise UpstreamError(f"{model.name}: malformed answer from upstream")
+        for one in data["choices"]:  # every choice finished, or no answer (it may be billed)
+            if (failure := unfinished(model.name, one.get("finish_reason"))) is not None:
+                raise failure
         return ChatResult(
             model=model.name,
             body=data,

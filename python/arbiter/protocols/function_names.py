@@ -1,0 +1,44 @@
+"""OpenAI's rules for a function's name: 1-64 of [a-zA-Z0-9_-], and no two functions of one name
+in a request. Unchecked, a name like `crm.lookup` (MCP clients make them) or a tool listed twice
+was routed and its worst case reserved, then refused by OpenAI after the call (an answer from a
+model that took it, other times). Pure; a scan of the characters, no pattern to backtrack."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Sequence
+
+from arbiter.errors import InvalidRequest
+
+MAX_FUNCTION_NAME = 64
+FUNCTION_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
+# what a faulty name should be, in the words of the surfaces' "Input should be ..." errors
+NAME_RULE = f"a string matching the pattern '^[a-zA-Z0-9_-]{{1,{MAX_FUNCTION_NAME}}}$'"
+
+
+def name_fits(name: str) -> bool:
+    """Whether a non-empty `name` is one OpenAI takes for a function."""
+    return len(name) <= MAX_FUNCTION_NAME and FUNCTION_NAME_CHARS.issuperset(name)
+
+
+def check_function_name(name: str, param: str) -> str:
+    if not name_fits(name):
+        shown = f"{name[:64]!r}{'...' if len(name) > 64 else ''}"
+        raise InvalidRequest(f"{param}: Input should be {NAME_RULE} (got {shown})", param=param)
+    return name
+
+
+def unique_function_names(names: Sequence[str], where: Callable[[int], str]) -> None:
+    """A 400 naming the second function of a name given twice; `where(i)` is the field of the
+    i-th name (formatted only for the fault: agents send dozens of tools every turn)."""
+    if len(set(names)) == len(names):
+        return
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise InvalidRequest(
+                f"Invalid '{where(i)}': duplicate function name {name[:64]!r} (also at "
+                f"'{where(seen[name])}'). Function names must be unique.",
+                param=where(i),
+            )
+        seen[name] = i
