@@ -111,13 +111,18 @@ def test_the_sweeper_alerts_the_operator_once_per_dead_owner(store: Store) -> No
         live = _budgets(store, alerts)
         await live.start()
         assert _usage(store) == pytest.approx((0.5, 0.0))
-        ((tenant, kind, message, data),) = alerts
-        assert (tenant, kind) == ("_system", "budget_hold_charged")
+        (charged,) = [a for a in alerts if a[1] == "budget_hold_charged"]
+        tenant, _, message, data = charged
+        assert tenant == "_system"
         assert dead.owner in message and "$0.50" in message, message
         assert data["owner"] == dead.owner and data["charged_usd"] == pytest.approx(0.5)
+        # the charge crossed the cap's 50% threshold: its alert says so, as a settle's would
+        (threshold,) = [a for a in alerts if a[1] == "budget_threshold"]
+        assert threshold[0] == "acme" and threshold[3]["spent_usd"] == pytest.approx(0.5)
+        assert threshold[3]["threshold"] == 0.5
         live._lease_due = 0.0
         await live.keep_lease()  # nothing left to sweep: no second alert
-        assert len(alerts) == 1
+        assert len(alerts) == 2
 
     asyncio.run(go())
 

@@ -45,7 +45,8 @@ settle only what it cost beyond that hold, never less: a stall can overcharge a 
 unused part of those holds, never undercount it, which is the side a cap must err on. A clean
 stop settles every open charge and releases the process's lease and leftover holds (`stop`).
 
-Threshold alerts (e.g. 50/80/100%) go to the alert feed and, if configured, a webhook.
+Threshold alerts (e.g. 50/80/100%) go to the alert feed and, if configured, a webhook; a sweep's
+charge raises those it crossed too.
 """
 
 from __future__ import annotations
@@ -546,6 +547,41 @@ class Budgets:
             return
         self._lease_due = now + self._s.lease_s / 3
         self._charged_alerts(charged)
+        if any(amount > 0 for *_, amount in charged):
+            await self._thresholds_after_sweep(charged)
+
+    async def _thresholds_after_sweep(self, charged: list[tuple[str, str, float, float]]) -> None:
+        """The threshold alerts a sweep's charge crossed (a settle would have raised them): of
+        the windows it charged, those this process's caps describe."""
+        keys = sorted({(scope, window) for _, scope, window, amount in charged if amount > 0})
+        bounds = [b for scope, window in keys if (b := self._bound_for(scope, window))]
+        try:
+            spent = await asyncio.to_thread(self._spent_in, bounds)
+        except StoreError as err:
+            log.info("budget: could not read spend after a sweep (%s)", err)
+            return
+        for bound, usd_spent in zip(bounds, spent, strict=True):
+            self._thresholds(bound, bound.scope, bound.window_start, usd_spent)
+
+    def _bound_for(self, scope: str, window_start: float) -> BoundCap | None:
+        """The configured cap of one stored window (the stricter of two sharing it, as
+        `caps_for` binds them), or None when no cap of this process's config describes it."""
+        kind, _, name = scope.partition(":")
+        best: BoundCap | None = None
+        for cap in self._s.caps:
+            if cap.scope != kind or (name and cap.name not in ("*", name)):
+                continue
+            start, end = window_bounds(cap.window, window_start)
+            if start == window_start and (best is None or cap.limit_usd < best.limit_usd):
+                best = BoundCap(scope, start, end, cap.limit_usd, cap)
+        return best
+
+    def _spent_in(self, bounds: list[BoundCap]) -> list[float]:
+        out = []
+        for b in bounds:
+            rows = self._store.budget_usage(b.scope, [b.window_start])
+            out.append(float(rows[0]["spent_usd"]) if rows else 0.0)
+        return out
 
     def _charged_alerts(self, charged: list[tuple[str, str, float, float]]) -> None:
         """One log line and one operator alert per swept owner, naming what was charged."""

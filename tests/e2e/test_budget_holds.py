@@ -227,6 +227,10 @@ def test_a_killed_sidecars_reservations_are_charged_by_another(
         assert len(charged) == 1, alerts
         assert f":{dead_pid}:" in charged[0]["message"], charged[0]
         assert usd(IN_FLIGHT * WORST) in charged[0]["message"], charged[0]
+        # the charge took the cap past 80% (0.30 of 0.35): the threshold alert says so
+        assert any(
+            a["kind"] == "budget_threshold" and "86% spent" in a["message"] for a in alerts
+        ), alerts
     finally:
         first.stop(signal.SIGKILL)
         if second is not None:
