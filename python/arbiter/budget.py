@@ -35,12 +35,18 @@ has waited store_wait.STORE_WAIT_S; what that statement does later is reconciled
 A process killed hard (kill -9, OOM, power loss) never settles what it held. So each process
 is an `owner` with a lease in the store, renewed by the policy sync (`keep_lease`), and every
 reservation is also written to its ledger; once a lease has expired (`budgets.lease_s`), any live
-process's sweep releases that owner's holds, once (store/budget_holds.py). A process that finds
+process's sweep charges that owner's holds as spent, once (store/budget_holds.py), and raises one
+operator alert per owner naming the amount charged unsettled. Charged, not released: the calls
+they covered may well have been billed, and released, a crash-looping sidecar passed a cap
+without bound; it is a worst case (not every call may have been billed). A process that finds
 its own lease gone (it stalled past the lease, or lost the store that long) was swept: it goes on
-under a new owner name, and the holds its open requests had are not released a second time. A
-clean stop settles every open charge and releases the process's lease and holds (`stop`).
+under a new owner name, and a request whose hold was charged (`Charge.forfeit`) adds at its
+settle only what it cost beyond that hold, never less: a stall can overcharge a window by the
+unused part of those holds, never undercount it, which is the side a cap must err on. A clean
+stop settles every open charge and releases the process's lease and leftover holds (`stop`).
 
-Threshold alerts (e.g. 50/80/100%) go to the alert feed and, if configured, a webhook.
+Threshold alerts (e.g. 50/80/100%) go to the alert feed and, if configured, a webhook; a sweep's
+charge raises those it crossed too.
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ class Charge:
     owner: str = ""  # the process name its store holds are under (new names after a sweep)
     held: float = 0.0
     local: float = 0.0
-    forfeit: float = 0.0  # of `held`, what a sweep already released (this owner's lease lapsed)
+    forfeit: float = 0.0  # of `held`, what a sweep already charged as spent (its lease lapsed)
     committed: float = 0.0
     calls: int = 0
     settled: bool = False
@@ -182,7 +188,7 @@ class _Unsettled:
 
 def _owner_name() -> str:
     """A new name per process start (and per lapsed lease): host, pid and a random part, so an
-    operator can tell whose holds a sweep released."""
+    operator can tell whose holds a sweep charged."""
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
@@ -423,7 +429,9 @@ class Budgets:
             [(c.scope, c.window_start) for c in charge.caps],
             charge.owner,
             charge.held - charge.local - charge.forfeit,
-            actual,
+            # a sweep charged `forfeit` as spent already: only the cost beyond it is new, and
+            # never less (a stalled process's unused hold stays charged: the conservative side)
+            max(actual - charge.forfeit, 0.0),
             kept,
             charge.caps,
         )
@@ -518,7 +526,7 @@ class Budgets:
         self._leased = True
 
     async def start(self) -> None:
-        """Take this process's lease and release what dead processes still hold (start-up)."""
+        """Take this process's lease and charge what dead processes still hold (start-up)."""
         if self.enabled:
             await self.keep_lease()
 
@@ -533,19 +541,73 @@ class Budgets:
             if await asyncio.to_thread(self._lapsed):
                 self._renamed()  # on the loop: open charges are the loop's
                 await asyncio.to_thread(self._open_lease)
-            released = await asyncio.to_thread(self._store.sweep_budget_holds, time.time())
+            charged = await asyncio.to_thread(self._store.sweep_budget_holds, time.time())
         except StoreError as err:
             log.info("budget lease: store unreachable (%s); retrying next sync", err)
             return
         self._lease_due = now + self._s.lease_s / 3
-        if released:
-            owners = sorted({o for o, _, _, _ in released})
-            log.warning(
-                "budget: released %s held by %d stopped process(es) (%s)",
-                usd(sum(r for _, _, _, r in released if r > 0)),
-                len(owners),
-                ", ".join(owners),
+        self._charged_alerts(charged)
+        if any(amount > 0 for *_, amount in charged):
+            await self._thresholds_after_sweep(charged)
+
+    async def _thresholds_after_sweep(self, charged: list[tuple[str, str, float, float]]) -> None:
+        """The threshold alerts a sweep's charge crossed (a settle would have raised them): of
+        the windows it charged, those this process's caps describe."""
+        keys = sorted({(scope, window) for _, scope, window, amount in charged if amount > 0})
+        bounds = [b for scope, window in keys if (b := self._bound_for(scope, window))]
+        try:
+            spent = await asyncio.to_thread(self._spent_in, bounds)
+        except StoreError as err:
+            log.info("budget: could not read spend after a sweep (%s)", err)
+            return
+        for bound, usd_spent in zip(bounds, spent, strict=True):
+            self._thresholds(bound, bound.scope, bound.window_start, usd_spent)
+
+    def _bound_for(self, scope: str, window_start: float) -> BoundCap | None:
+        """The configured cap of one stored window (the stricter of two sharing it, as
+        `caps_for` binds them), or None when no cap of this process's config describes it."""
+        kind, _, name = scope.partition(":")
+        best: BoundCap | None = None
+        for cap in self._s.caps:
+            if cap.scope != kind or (name and cap.name not in ("*", name)):
+                continue
+            start, end = window_bounds(cap.window, window_start)
+            if start == window_start and (best is None or cap.limit_usd < best.limit_usd):
+                best = BoundCap(scope, start, end, cap.limit_usd, cap)
+        return best
+
+    def _spent_in(self, bounds: list[BoundCap]) -> list[float]:
+        out = []
+        for b in bounds:
+            rows = self._store.budget_usage(b.scope, [b.window_start])
+            out.append(float(rows[0]["spent_usd"]) if rows else 0.0)
+        return out
+
+    def _charged_alerts(self, charged: list[tuple[str, str, float, float]]) -> None:
+        """One log line and one operator alert per swept owner, naming what was charged."""
+        per_owner: dict[str, dict[str, float]] = {}
+        for owner, scope, window, amount in charged:
+            if amount > 0:
+                windows = per_owner.setdefault(owner, {})
+                key = f"{scope}@{window:.0f}"
+                windows[key] = windows.get(key, 0.0) + amount
+        for owner, windows in sorted(per_owner.items()):
+            # each window holds the same requests' money: the largest is what the owner held
+            amount = max(windows.values())
+            message = (
+                f"budget: {usd(amount)} held by stopped process {owner} charged as spent "
+                f"unsettled (a worst case: its calls may not all have been billed) in "
+                f"{len(windows)} cap window(s)"
             )
+            log.warning("%s: %s", message, windows)
+            data: dict[str, object] = {"owner": owner, "charged_usd": amount, "windows": windows}
+            self._alert("_system", "budget_hold_charged", message, data)
+            if self._s.webhook_url:
+                task = asyncio.get_running_loop().create_task(
+                    self._webhook({"kind": "budget_hold_charged", "message": message, **data})
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     def _lapsed(self) -> bool:
         """Renew the lease (take it if never taken); True when a sweep had taken it away."""
@@ -555,8 +617,8 @@ class Budgets:
         return not self._store.renew_budget_lease(self.owner, time.time() + self._s.lease_s)
 
     def _renamed(self) -> None:
-        """Our lease was found expired and our holds released by a sweep: go on under a new
-        name, and let no open charge release what the sweep already did."""
+        """Our lease was found expired and our holds charged by a sweep: go on under a new
+        name, and let no open charge release, or count again, what the sweep already charged."""
         old, self.owner = self.owner, _owner_name()
         log.warning("budget lease of %s lapsed and was swept; now %s", old, self.owner)
         for charge in list(self._open.values()):

@@ -35,7 +35,7 @@ def budget_view(store: Store, principal: Principal, tenant: str | None) -> dict[
     (global, shadow) that bind its requests too. Each row says whether it is `shared`; a client
     key is not shown the shared ones (they total every tenant's spend) and is told so. The
     admin also sees `reserved_expired_usd`: what processes whose lease expired (killed with
-    requests in flight) still hold in `reserved_usd` until a sweep releases it."""
+    requests in flight) still hold in `reserved_usd` until a sweep charges it as spent."""
     now = time.time()
     rows = [
         {

@@ -133,7 +133,8 @@ class AlertRecord:
     ts: float
     tenant: str
     # "quality_change" | "price_change" | "latency_change" (changepoint.py) | "circuit_open" |
-    # "budget_threshold" | "store_backlog"
+    # "budget_threshold" | "budget_hold_charged" (budget.py: a dead sidecar's holds charged) |
+    # "store_backlog"
     kind: str
     message: str
     model: str | None = None

@@ -1,6 +1,7 @@
 """Budget reservations do not outlive the sidecar that made them: a sidecar killed with streams
-in flight (kill -9) leaves reservations that a second sidecar on the same store releases once the
-dead one's lease expires; a SIGTERM whose streams outlast `server.shutdown_grace_s` ends them with
+in flight (kill -9) leaves reservations that a second sidecar on the same store charges as spent
+once the dead one's lease expires (the calls may have been billed), with an operator alert; a
+SIGTERM whose streams outlast `server.shutdown_grace_s` ends them with
 an error event and leaves nothing reserved. Real processes, SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx2
 import openai
 import pytest
 
+from arbiter.budget import usd
 from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV
 from arbiter.store import open_store
 from arbiter.toml_text import to_toml
@@ -168,12 +170,18 @@ class Streams:
         self.claude.close()
 
 
-def _reserved(store_url: str) -> float:
+def _usage(store_url: str) -> tuple[float, float]:
+    """(spent, reserved) of the global cap."""
     store = open_store(store_url)
     try:
-        return sum(r["reserved_usd"] for r in store.budget_usage("global"))
+        rows = store.budget_usage("global")
+        return sum(r["spent_usd"] for r in rows), sum(r["reserved_usd"] for r in rows)
     finally:
         store.close()
+
+
+def _reserved(store_url: str) -> float:
+    return _usage(store_url)[1]
 
 
 def _fast(sidecar: Sidecar, key: str) -> int:
@@ -185,26 +193,44 @@ def _fast(sidecar: Sidecar, key: str) -> int:
     return 200
 
 
-def test_a_killed_sidecars_reservations_are_released_by_another(
+def test_a_killed_sidecars_reservations_are_charged_by_another(
     slow_sim: str, store_url: str, tmp_path: Path
 ) -> None:
+    # was "released by another": the killed sidecar's calls may well have been billed, and
+    # releasing their holds let a crash-looping sidecar pass its cap without bound (sweep18)
     cfg = _config(tmp_path, slow_sim, store_url)
     first = Sidecar(cfg).start()
     second: Sidecar | None = None
     try:
         key = str(first.create_key()["key"])  # kept in the store: the second sidecar knows it
         streams = Streams(first, key)
-        assert _reserved(store_url) == pytest.approx(IN_FLIGHT * WORST)
+        assert _usage(store_url) == pytest.approx((0.0, IN_FLIGHT * WORST))
         assert _fast(first, key) == 429, "the cap is full while the streams are in flight"
+        assert first.proc.proc is not None
+        dead_pid = first.proc.proc.pid
         first.stop(signal.SIGKILL)  # no settle, no release: only its lease tells
         streams.join(10)
-        assert _reserved(store_url) == pytest.approx(IN_FLIGHT * WORST)
+        assert _usage(store_url) == pytest.approx((0.0, IN_FLIGHT * WORST))
         second = Sidecar(cfg).start()
-        # released within the lease plus one sweep period (a third of it); bounded generously
-        until(lambda: _reserved(store_url) < 1e-9, "the dead sidecar's holds were released", 30)
-        assert _fast(second, key) == 200, "a request the leaked reservations would have refused"
+        # swept within the lease plus one sweep period (a third of it); bounded generously
+        until(lambda: _reserved(store_url) < 1e-9, "the dead sidecar's holds were swept", 30)
+        # moved to spent, exactly the held amount, once (more sweeps pass meanwhile)
+        assert _usage(store_url) == pytest.approx((IN_FLIGHT * WORST, 0.0), abs=1e-9)
+        time.sleep(LEASE_S)  # two more sweep periods: nothing charged twice
+        assert _usage(store_url) == pytest.approx((IN_FLIGHT * WORST, 0.0), abs=1e-9)
+        assert _fast(second, key) == 429, "the charged spend counts against the cap"
         rows = second.admin("GET", "/arbiter/budgets").json()["data"]
         assert [r["reserved_expired_usd"] for r in rows] == [0.0]
+        assert [r["spent_usd"] for r in rows] == [pytest.approx(IN_FLIGHT * WORST)]
+        alerts = second.admin("GET", "/arbiter/alerts").json()["data"]
+        charged = [a for a in alerts if a["kind"] == "budget_hold_charged"]
+        assert len(charged) == 1, alerts
+        assert f":{dead_pid}:" in charged[0]["message"], charged[0]
+        assert usd(IN_FLIGHT * WORST) in charged[0]["message"], charged[0]
+        # the charge took the cap past 80% (0.30 of 0.35): the threshold alert says so
+        assert any(
+            a["kind"] == "budget_threshold" and "86% spent" in a["message"] for a in alerts
+        ), alerts
     finally:
         first.stop(signal.SIGKILL)
         if second is not None:

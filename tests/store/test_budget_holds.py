@@ -1,6 +1,7 @@
 """Who holds budget reservations (store/budget_holds.py), on SQLite and PostgreSQL: a process's
-ledger follows its reserves and settles in their transactions; a sweep releases an expired
-owner's holds exactly once, however many sweepers race, and never what a settle released."""
+ledger follows its reserves and settles in their transactions; a sweep charges an expired
+owner's holds as spent exactly once, however many sweepers race, and never what a settle
+released; a swept owner's late settle adds only what passes the charged hold."""
 
 from __future__ import annotations
 
@@ -19,7 +20,13 @@ def _reserved(store: Store) -> dict[str, float]:
     return {r["scope"]: r["reserved_usd"] for r in store.budget_usage("")}
 
 
-def test_a_dead_owners_holds_are_released_once_and_a_live_ones_kept(store: Store) -> None:
+def _spent(store: Store) -> dict[str, float]:
+    return {r["scope"]: r["spent_usd"] for r in store.budget_usage("")}
+
+
+def test_a_dead_owners_holds_are_charged_once_and_a_live_ones_kept(store: Store) -> None:
+    # was "released": a sidecar killed mid-call may have been billed for what it held, and
+    # releasing it let a crash-looping sidecar pass a cap without bound (sweep18)
     store.open_budget_lease("dead", expires_ts=100.0)
     store.open_budget_lease("live", expires_ts=1000.0)
     assert store.reserve_budget(CAP, 0.3, "dead") is None
@@ -31,33 +38,58 @@ def test_a_dead_owners_holds_are_released_once_and_a_live_ones_kept(store: Store
     assert store.expired_budget_holds(now=200.0) == pytest.approx(
         {("tenant:t", 0.0): 0.5, ("global", 0.0): 0.5}
     )
-    released = store.sweep_budget_holds(now=200.0)
-    assert sorted((o, s, round(r, 9)) for o, s, _, r in released) == [
+    charged = store.sweep_budget_holds(now=200.0)
+    assert sorted((o, s, round(r, 9)) for o, s, _, r in charged) == [
         ("dead", "global", 0.5),
         ("dead", "tenant:t", 0.5),
     ]
     assert _reserved(store) == pytest.approx({"tenant:t": 0.1, "global": 0.1})
+    assert _spent(store) == pytest.approx({"tenant:t": 0.5, "global": 0.5})  # charged
     assert store.sweep_budget_holds(now=200.0) == []  # nothing twice
     assert _reserved(store) == pytest.approx({"tenant:t": 0.1, "global": 0.1})
-    # the dead owner's late settle (it was only stalled) adds its spend, releases nothing more
+    assert _spent(store) == pytest.approx({"tenant:t": 0.5, "global": 0.5})
+    # the dead owner's late settle (it was only stalled) cost less than the charged hold: it
+    # adds nothing and releases nothing more
     store.settle_budget(WINDOWS, 0.5, 0.05, "dead")
     assert _reserved(store) == pytest.approx({"tenant:t": 0.1, "global": 0.1})
+    assert _spent(store) == pytest.approx({"tenant:t": 0.5, "global": 0.5})
     assert not store.renew_budget_lease("dead", 300.0), "its lease is gone: it must rename"
-    # the live owner's settle releases its own hold
+    # the live owner's settle releases its own hold and adds its cost
     store.settle_budget(WINDOWS, 0.1, 0.02, "live")
     assert _reserved(store) == pytest.approx({"tenant:t": 0.0, "global": 0.0})
-    spent = {r["scope"]: r["spent_usd"] for r in store.budget_usage("")}
-    assert spent == pytest.approx({"tenant:t": 0.07, "global": 0.07})
+    assert _spent(store) == pytest.approx({"tenant:t": 0.52, "global": 0.52})
     assert store.renew_budget_lease("live", 2000.0)
 
 
+@pytest.mark.parametrize("windows", [WINDOWS, [("tenant:t", 0.0)] * 2], ids=["two", "same-twice"])
+def test_a_swept_owners_settle_costing_more_adds_only_the_excess(
+    store: Store, windows: list[tuple[str, float]]
+) -> None:
+    """Total spent = the charged hold, or the real cost when larger; never both. (Distinct
+    windows take PostgreSQL's one-statement settle, a window named twice the per-cap one.)"""
+    caps = [(s, w, 10.0) for s, w in windows]
+    store.open_budget_lease("stalled", expires_ts=100.0)
+    assert store.reserve_budget(caps, 0.3, "stalled") is None
+    store.sweep_budget_holds(now=200.0)
+    before = _spent(store)
+    store.settle_budget(windows, 0.3, 0.45, "stalled")  # its call cost more than it held
+    after = _spent(store)
+    n = {s: windows.count((s, 0.0)) for s, _ in windows}
+    assert after == pytest.approx({s: 0.45 * n[s] for s in n})
+    assert {s: after[s] - before[s] for s in n} == pytest.approx({s: 0.15 * n[s] for s in n})
+    assert _reserved(store) == pytest.approx({s: 0.0 for s in n})
+
+
 def test_a_clean_stop_releases_its_own_holds_whatever_its_lease(store: Store) -> None:
+    """A clean stop settled every charge it had: what its ledger still holds was never called
+    under, so it is released, not charged."""
     store.open_budget_lease("me", expires_ts=1000.0)
     store.open_budget_lease("other", expires_ts=1000.0)
     assert store.reserve_budget(CAP, 0.4, "me") is None
     assert store.reserve_budget(CAP, 0.1, "other") is None
     store.sweep_budget_holds(now=10.0, owner="me")
     assert _reserved(store) == pytest.approx({"tenant:t": 0.1, "global": 0.1})
+    assert _spent(store) == pytest.approx({"tenant:t": 0.0, "global": 0.0})
     assert store.expired_budget_holds(now=10.0) == {}
 
 
@@ -79,7 +111,7 @@ def test_a_refused_reservation_leaves_no_hold(store: Store) -> None:
     assert _reserved(store) == pytest.approx({"tenant:t": 0.0, "global": 0.0})
 
 
-def test_racing_sweepers_release_a_dead_owners_holds_once(
+def test_racing_sweepers_charge_a_dead_owners_holds_once(
     open_: Callable[[], Store],
 ) -> None:
     stores = [open_() for _ in range(4)]
@@ -103,6 +135,7 @@ def test_racing_sweepers_release_a_dead_owners_holds_once(
         t.join(30)
     assert sum(released) == pytest.approx(20 * 0.25)
     assert _reserved(first) == pytest.approx({"global": 1.0})  # the live owner's hold only
+    assert _spent(first) == pytest.approx({"global": 20 * 0.25})  # charged once, not 4 times
 
 
 def test_one_owners_concurrent_reserves_and_settles_never_deadlock(

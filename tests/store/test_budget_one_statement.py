@@ -178,4 +178,5 @@ def test_racing_replicas_never_reserve_past_a_fresh_caps_limit(
     )
     held = replicas[0].sweep_budget_holds(now=time.time() + 3600)
     assert sum(r for _, s, _, r in held if s == "tenant:t") == pytest.approx(0.5)
-    assert _usage(replicas[0])["tenant:t"] == pytest.approx((0.0, 0.0))
+    # the expired holds move to spent (sweep18: a dead owner's holds are charged, not released)
+    assert _usage(replicas[0])["tenant:t"] == pytest.approx((0.5, 0.0))

@@ -23,6 +23,7 @@ from arbiter.store.budget_holds import (
     lease_owner,
     lease_statement,
     release_when,
+    settle_held_params,
     take_holds,
 )
 
@@ -164,7 +165,8 @@ class AccountsMixin(StoreHooks):
         """Swap a reservation for the real cost; returns (scope, window, spent) after it. The
         window's row may not exist yet (spend reserved from a replica's outage allowance).
         With an `owner`, only what its ledger still holds is released: a window whose hold a
-        sweep already released (the owner's lease expired) releases nothing a second time.
+        sweep already charged as spent (the owner's lease expired) releases nothing a second
+        time and adds only what `actual` passes `reserved` by (never less than the sweep did)
         The budget rows are locked before the ledger's, in the reserve's order: a settle and a
         reserve of the same process never wait on each other crosswise (a deadlock)."""
         out: list[tuple[str, float, float]] = []
@@ -186,7 +188,8 @@ class AccountsMixin(StoreHooks):
                     (scope, window),
                 )
                 if ledger:
-                    held = (owner, scope, window, reserved, reserved, actual, scope, window)
+                    assert owner is not None
+                    held = settle_held_params(owner, scope, window, reserved, actual)
                     cur.execute(self._sql(SETTLE_HELD), held)
                 else:
                     cur.execute(

@@ -1,13 +1,16 @@
 """Who holds budget reservations: each sidecar process's lease and its per-window ledger (both
-backends; SQL with %s placeholders), and the sweep that releases a dead process's holds.
+backends; SQL with %s placeholders), and the sweep that charges a dead process's holds.
 
 `budget_usage.reserved_usd` stays one aggregate per window, reserved by one conditional UPDATE
 (accounts.py); the ledger beside it, written in the same transactions, says which process
 holds how much of it. A process killed hard never settles; its lease stops being renewed, and
-once it has expired any live process's sweep deletes the lease and the ledger rows and takes
-exactly those amounts off `reserved_usd`. A hold is released once: by its settle or by a sweep,
-whichever deletes or decrements its ledger row first (PostgreSQL: row locks, DELETE ...
-RETURNING; SQLite: BEGIN IMMEDIATE serialises the writers).
+once it has expired any live process's sweep deletes the lease and the ledger rows and moves
+exactly those amounts from `reserved_usd` to `spent_usd`: charged, not released, because the
+calls they covered may well have been billed (released, a crash-looping sidecar passed a cap
+without bound). A hold leaves `reserved_usd` once: by its settle or by a sweep, whichever
+deletes or decrements its ledger row first (PostgreSQL: row locks, DELETE ... RETURNING;
+SQLite: BEGIN IMMEDIATE serialises the writers). A settle that finds its row swept adds only
+what its request cost beyond the hold the sweep charged (`SETTLE_HELD`).
 """
 
 from __future__ import annotations
@@ -33,18 +36,35 @@ def release_when(column: str) -> str:
     return f"WHEN {column} - %s > {_EMPTY_USD!r} THEN {column} - %s ELSE 0 END"
 
 
-# A settle's release from a window, only while the owner's ledger still has a row for it (a
-# sweep that deleted the row released the hold already). One statement, as before the ledger.
-SETTLE_HELD = (
-    "UPDATE budget_usage SET reserved_usd = CASE "
-    "WHEN NOT EXISTS (SELECT 1 FROM budget_holds WHERE owner = %s AND scope = %s "
-    "AND window_start = %s) THEN reserved_usd "
-    f"{release_when('reserved_usd')}, spent_usd = spent_usd + %s "
-    "WHERE scope = %s AND window_start = %s"
+# A settle's release from a window, only while the owner's ledger still has a row for it. A
+# sweep that deleted the row took the hold off `reserved_usd` and charged it as spent already:
+# then the settle adds only the cost beyond the hold (given as its own parameter, never below
+# 0), or the request would count twice. One statement, as before the ledger.
+_SWEPT = (
+    "NOT EXISTS (SELECT 1 FROM budget_holds WHERE owner = %s AND scope = %s AND window_start = %s)"
 )
-_SUBTRACT = (
-    f"UPDATE budget_usage SET reserved_usd = CASE {release_when('reserved_usd')} "
-    "WHERE scope = %s AND window_start = %s"
+SETTLE_HELD = (
+    f"UPDATE budget_usage SET reserved_usd = CASE WHEN {_SWEPT} THEN reserved_usd "
+    f"{release_when('reserved_usd')}, spent_usd = spent_usd + CASE WHEN {_SWEPT} THEN %s "
+    "ELSE %s END WHERE scope = %s AND window_start = %s"
+)
+
+
+def settle_held_params(
+    owner: str, scope: str, window: float, reserved: float, actual: float
+) -> tuple[object, ...]:
+    """SETTLE_HELD's parameters: release `reserved` and add `actual`, or (the row swept, the
+    hold charged) add only what `actual` passes `reserved` by."""
+    beyond = max(actual - reserved, 0.0)
+    swept = (owner, scope, window)
+    return (*swept, reserved, reserved, *swept, beyond, actual, scope, window)
+
+
+# A sweep's move of a window's swept holds: `charged` from reserved to spent, `released` only
+# off reserved (a clean stop's own leftovers); %s = the sum twice, charged, scope, window.
+_SWEEP_WINDOW = (
+    f"UPDATE budget_usage SET reserved_usd = CASE {release_when('reserved_usd')}, "
+    "spent_usd = spent_usd + %s WHERE scope = %s AND window_start = %s"
 )
 
 
@@ -119,7 +139,7 @@ class BudgetHoldsMixin(StoreHooks):
             lease_owner(self, cur, owner, expires_ts)
 
     def renew_budget_lease(self, owner: str, expires_ts: float) -> bool:
-        """Extend `owner`'s lease; False when it is gone (a sweep found it expired and released
+        """Extend `owner`'s lease; False when it is gone (a sweep found it expired and charged
         its holds: the owner must not go on under that name). Also drops its emptied rows."""
         with self._tx() as cur:
             cur.execute(
@@ -140,9 +160,12 @@ class BudgetHoldsMixin(StoreHooks):
     def sweep_budget_holds(
         self, now: float, owner: str | None = None
     ) -> list[tuple[str, str, float, float]]:
-        """Release the holds of every owner whose lease expired before `now` (given `owner`:
-        that owner's, whatever its lease: a clean stop) and of any owner without a lease, in one
-        transaction; returns the (owner, scope, window_start, usd) rows released."""
+        """Charge the holds of every owner whose lease expired before `now`, and of any owner
+        without a lease, as spent (they may have been billed: module docstring), in one
+        transaction; returns the (owner, scope, window_start, usd) rows it took. Given `owner`
+        (a clean stop: it settled every charge it had), that owner's lease goes whatever its
+        expiry and its own leftover holds are released, not charged (nothing called under
+        them); others' lease-less rows are still charged."""
         with self._budget_tx() as cur:
             if owner is None:
                 cur.execute(self._sql("DELETE FROM budget_owners WHERE expires_ts < %s"), (now,))
@@ -153,17 +176,18 @@ class BudgetHoldsMixin(StoreHooks):
                 "RETURNING owner, scope, window_start, reserved_usd"
             )
             rows = [(str(o), str(s), float(w), float(r)) for o, s, w, r in cur.fetchall()]
-            per_window: dict[tuple[str, float], float] = defaultdict(float)
-            for _, scope, window, usd in rows:
+            moved: dict[tuple[str, float], list[float]] = defaultdict(lambda: [0.0, 0.0])
+            for who, scope, window, usd in rows:
                 if usd > 0:
-                    per_window[(scope, window)] += usd
-            for (scope, window), usd in sorted(per_window.items()):  # one lock order
-                cur.execute(self._sql(_SUBTRACT), (usd, usd, scope, window))
+                    moved[(scope, window)][0 if who == owner else 1] += usd
+            for (scope, window), (released, charged) in sorted(moved.items()):  # one lock order
+                both = released + charged
+                cur.execute(self._sql(_SWEEP_WINDOW), (both, both, charged, scope, window))
         return rows
 
     def expired_budget_holds(self, now: float) -> dict[tuple[str, float], float]:
         """What owners whose lease expired (or who have none) still hold, per (scope, window):
-        reserved in budget_usage until the next sweep releases it."""
+        reserved in budget_usage until the next sweep charges it as spent."""
         with self._ro() as cur:
             cur.execute(
                 self._sql(

@@ -12,8 +12,9 @@ the statements did one by one:
 - rows are locked in the callers' order, budget rows before the ledger's: the ledger's CTE reads
   `(SELECT count(*) FROM <budget CTE>)`, which runs the budget upsert to its end first;
 - a settle releases a window only while the owner's ledger still has its row, read in the
-  statement's snapshot as the one-statement SETTLE_HELD read it; the ledger's decrement skips a
-  row a sweep deleted (DELETE ... RETURNING released it);
+  statement's snapshot as the one-statement SETTLE_HELD read it, and otherwise adds only the
+  cost beyond the hold (a sweep charged the hold as spent); the ledger's decrement skips a row
+  a sweep deleted (DELETE ... RETURNING charged it);
 - the settle's spend comes back by RETURNING, not by one SELECT per window after it.
 
 A window named twice (two caps on one scope and window) cannot be upserted twice by one
@@ -81,18 +82,25 @@ def settle(
     windows: Sequence[tuple[str, float]], reserved: float, actual: float, owner: str | None
 ) -> tuple[str, list[object]]:
     """The statement swapping `reserved` for `actual` in every window (with `owner`: releasing
-    only what its ledger still holds, and taking it off the ledger); `spent_after` reads it."""
+    only what its ledger still holds, and taking it off the ledger; a window whose row a sweep
+    deleted, charging the hold as spent, gets only what `actual` passes `reserved` by);
+    `spent_after` reads it."""
     values = ", ".join(["(%s, %s::float8)"] * len(windows))
     params: list[object] = [x for w in windows for x in w]
     params.append(actual)
+    swept = (
+        "NOT EXISTS (SELECT 1 FROM budget_holds h WHERE h.owner = %s "
+        "AND h.scope = b.scope AND h.window_start = b.window_start)"
+    )
     unheld = ""
     if owner is not None:
-        unheld = (
-            "WHEN NOT EXISTS (SELECT 1 FROM budget_holds h WHERE h.owner = %s "
-            "AND h.scope = b.scope AND h.window_start = b.window_start) THEN b.reserved_usd "
-        )
+        unheld = f"WHEN {swept} THEN b.reserved_usd "
         params.append(owner)
     params += [reserved, reserved]
+    added = "EXCLUDED.spent_usd"
+    if owner is not None:
+        added = f"CASE WHEN {swept} THEN %s::float8 ELSE EXCLUDED.spent_usd END"
+        params += [owner, max(actual - reserved, 0.0)]
     taken = ""
     if owner is not None:
         taken = (
@@ -107,7 +115,7 @@ def settle(
         "SELECT scope, window_start, %s::float8, 0 FROM win "
         "ON CONFLICT (scope, window_start) DO UPDATE SET reserved_usd = CASE "
         f"{unheld}{release_when('b.reserved_usd')}, "
-        "spent_usd = b.spent_usd + EXCLUDED.spent_usd "
+        f"spent_usd = b.spent_usd + {added} "
         f"RETURNING b.scope, b.window_start, b.spent_usd){taken} "
         "SELECT scope, window_start, spent_usd FROM settled",
         params,
