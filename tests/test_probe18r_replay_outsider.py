@@ -259,3 +259,23 @@ def test_an_inline_table_mistake_names_its_key(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("arbiter replay: "), err
     assert says in err[0], err[0]
+
+
+@pytest.mark.parametrize(
+    "prices", [("10", 1), (10, True), (False, 1), (10, "NaN"), (-1, 1), (10, [1])]
+)
+def test_a_models_file_price_must_be_a_json_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prices: tuple[Any, Any]
+) -> None:
+    """A price written as a string or a boolean was read by float(): "10" as 10 and true as $1
+    per 1M tokens, silently (the sim's config refuses both)."""
+    table, _ = _hand_table(tmp_path, 1.0)
+    models = tmp_path / "m.json"
+    models.write_text(json.dumps([
+        {"id": BIG, "price_in_per_mtok": prices[0], "price_out_per_mtok": prices[1]},
+        {"id": SMALL, "price_in_per_mtok": 1, "price_out_per_mtok": 1},
+    ]))  # fmt: skip
+    assert replay_cli.main([str(table), "--models", str(models), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("arbiter replay: "), err
+    assert "models[0]" in err[0] and "prices" in err[0], err[0]

@@ -111,15 +111,20 @@ def load_models(path: Path) -> list[ModelSpec]:
     models: list[ModelSpec] = []
     for i, m in enumerate(items):
         try:
-            spec = ModelSpec(
-                str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"])
-            )
+            prices = (m["price_in_per_mtok"], m["price_out_per_mtok"])
+            spec = ModelSpec(str(m["id"]), *(float(p) for p in prices))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: models[{i}] needs id and prices ({err!r})") from err
-        if not all(
+        # JSON numbers only, as the sidecar's config takes prices: a string ("10") or a boolean
+        # (true, which float() reads as $1) is a mistake in the file, not a price to guess at
+        numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in prices)
+        if not numbers or not all(
             0.0 <= p < float("inf") for p in (spec.price_in_per_mtok, spec.price_out_per_mtok)
         ):
-            raise ValueError(f"{path}: models[{i}] ({spec.id!r}): prices must be numbers >= 0")
+            raise ValueError(
+                f"{path}: models[{i}] ({spec.id!r}): prices must be numbers >= 0, not "
+                f"{prices[0]!r} and {prices[1]!r}"
+            )
         if any(s.id == spec.id for s in models):
             raise ValueError(f"{path}: models[{i}]: {spec.id!r} is listed twice")
         models.append(spec)
