@@ -279,3 +279,39 @@ def test_a_models_file_price_must_be_a_json_number(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("arbiter replay: "), err
     assert "models[0]" in err[0] and "prices" in err[0], err[0]
+
+
+@pytest.mark.parametrize("names", [("a/strong", "z/weak"), ("z/strong", "a/weak")])
+def test_free_models_make_the_better_one_the_baseline_whatever_their_names(
+    tmp_path: Path, names: tuple[str, str]
+) -> None:
+    """Two self-hosted models priced 0 (an outsider's "missing prices"): the baseline was the
+    last by name, so with the weaker model named last every PGR was null and the note said "the
+    cheapest model has the higher mean quality" (both cost $0); with the names swapped the same
+    table had an APGR. The strong end is now the better model either way: the call axis is
+    defined, the dollar axis null (no cost to share)."""
+    strong, weak = names
+    rows = []
+    for i in range(40):
+        rows.append({
+            "id": f"f{i}", "messages": [{"role": "user", "content": f"question {i}"}],
+            "outcomes": {strong: {"quality": 1.0, "response": LONG},
+                         weak: {"quality": float(i % 2), "response": LONG}},
+        })  # fmt: skip
+    table = tmp_path / "free.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    models = tmp_path / "m.json"
+    models.write_text(json.dumps([{"id": m, "price_in_per_mtok": 0, "price_out_per_mtok": 0}
+                                  for m in (weak, strong)]))  # fmt: skip
+    out = tmp_path / "out.json"
+    argv = [str(table), "--models", str(models), "--sweep", "--knobs", "0.5,0.9", "--no-progress",
+            "--difficulty", "none", "--no-controls", "--out", str(out)]  # fmt: skip
+    assert replay_cli.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert doc["baseline_model"] == strong
+    assert doc["baselines"]["always_cheapest"]["model"] == weak
+    assert doc["apgr"] is not None and doc["cpt50"] is not None
+    assert doc["apgr_cost"] is None and doc["aiq"] is None  # no dollars to share or integrate
+    assert any(
+        n.startswith("apgr_cost, cpt50_cost_pct, cpt80_cost_pct: null") for n in doc["notes"]
+    )

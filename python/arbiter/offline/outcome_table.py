@@ -388,11 +388,20 @@ def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
 
 
 def default_baseline(table: Table) -> str:
-    return max(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+    """The most expensive model; among equally expensive ones (free self-hosted models, equal
+    prices) the best on the table, not the last by name: which model is the strong end must not
+    depend on what the models are called."""
+    return max(
+        table.models, key=lambda m: (table.model_cost(m.id), table.model_quality(m.id), m.id)
+    ).id
 
 
 def cheapest_model(table: Table) -> str:
-    return min(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+    """The cheapest model; among equally cheap ones the weakest (the other end from
+    `default_baseline` when every model costs the same)."""
+    return min(
+        table.models, key=lambda m: (table.model_cost(m.id), table.model_quality(m.id), m.id)
+    ).id
 
 
 def select_split(table: Table, split: str) -> Table:
