@@ -391,17 +391,22 @@ def default_baseline(table: Table) -> str:
     """The most expensive model; among equally expensive ones (free self-hosted models, equal
     prices) the best on the table, not the last by name: which model is the strong end must not
     depend on what the models are called."""
-    return max(
-        table.models, key=lambda m: (table.model_cost(m.id), table.model_quality(m.id), m.id)
-    ).id
+    return _end(table, max)
 
 
 def cheapest_model(table: Table) -> str:
     """The cheapest model; among equally cheap ones the weakest (the other end from
     `default_baseline` when every model costs the same)."""
-    return min(
-        table.models, key=lambda m: (table.model_cost(m.id), table.model_quality(m.id), m.id)
-    ).id
+    return _end(table, min)
+
+
+def _end(table: Table, pick: Any) -> str:
+    cost = {m.id: table.model_cost(m.id) for m in table.models}
+    at = pick(cost.values())
+    tied = [m for m in cost if cost[m] == at]
+    if len(tied) == 1 or not table.rows:  # no rows (a config check's empty table): by name
+        return str(pick(tied))
+    return str(pick(tied, key=lambda m: (table.model_quality(m), m)))
 
 
 def select_split(table: Table, split: str) -> Table:
