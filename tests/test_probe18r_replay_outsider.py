@@ -315,3 +315,33 @@ def test_free_models_make_the_better_one_the_baseline_whatever_their_names(
     assert any(
         n.startswith("apgr_cost, cpt50_cost_pct, cpt80_cost_pct: null") for n in doc["notes"]
     )
+
+
+def test_each_recorded_answer_is_auto_graded_once_per_replay_not_once_per_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sidecar feedback grades the returned answer as the sidecar would; the grade reads only the
+    row's task, prompt and answer text, the same in every run of a sweep and in its shuffled
+    control. It was recomputed in every run: on 300 rows of 40-120 KB prompts the code grader
+    (lowercasing and scanning the prompt) was 85% of math.toml's sweep. Now once per answer, and
+    the report is the same."""
+    from arbiter import grading
+
+    table, models = _hand_table(tmp_path, 1.0)
+    calls: list[tuple[str, str]] = []
+    real = grading.grade_answer
+
+    def counted(**kw: Any) -> Any:
+        calls.append((kw["prompt"], kw["content"]))
+        return real(**kw)
+
+    out = tmp_path / "out.json"
+    argv = [str(table), "--models", str(models), "--sweep", "--knobs", "0.3,0.6,0.9,1.0",
+            "--no-progress", "--difficulty", "none", "--out", str(out)]  # fmt: skip
+    assert replay_cli.main(argv) == 0
+    before = out.read_bytes()
+    monkeypatch.setattr(grading, "grade_answer", counted)
+    assert replay_cli.main(argv) == 0
+    assert out.read_bytes() == before
+    # at most one grade per answer (rows x models); before, one per answer per run (9 runs)
+    assert 0 < len(calls) <= 20 * 2, len(calls)

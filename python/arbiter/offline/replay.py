@@ -232,6 +232,7 @@ def run(
     escalate: Escalate | None = None,
     tick: Callable[[], None] | None = None,
     cheap_first: str | None = None,
+    auto_grades: dict[tuple[str, str], float | None] | None = None,
 ) -> RunResult:
     """One online pass over the table; `easiness[i]` is row i's difficulty score (or None).
 
@@ -248,7 +249,7 @@ def run(
     cum_q: list[float] = []
 
     labels = cfg.feedback == "labels"
-    grader = sf.SidecarGrader(cfg.seed, cfg.judge_rate, cfg.judge_error)
+    grader = sf.SidecarGrader(cfg.seed, cfg.judge_rate, cfg.judge_error, auto_grades=auto_grades)
     casc = cfg.cascade
     judged = (
         ModelledJudge(table, casc.judge_model, cascade_judge_error(cfg), cfg.seed)
@@ -652,9 +653,11 @@ def replay(
     runs = (1 + len(knobs or ())) + (len(knobs or ()) if controls else 0)
     with tqdm(total=runs * len(table.rows), disable=not progress, unit="req", leave=False) as bar:
         tick = bar.update if progress else None
+        grades: dict[tuple[str, str], float | None] = {}  # every run's, main and controls'
         main_run = run(
-            table, cfg, easiness=easiness, escalate=escalate, tick=tick, cheap_first=cheap_first
-        )
+            table, cfg, easiness=easiness, escalate=escalate, tick=tick, cheap_first=cheap_first,
+            auto_grades=grades,
+        )  # fmt: skip
         doc = {
             "knob": cfg.knob,
             "objective": cfg.objective,
@@ -676,8 +679,9 @@ def replay(
                     kc = replace(cfg, knob=k)
                     rule = sweep_escalate(k) if sweep_escalate is not None else escalate
                     res = run(
-                        t, kc, easiness=easiness, escalate=rule, tick=tick, cheap_first=cheap_first
-                    )
+                        t, kc, easiness=easiness, escalate=rule, tick=tick,
+                        cheap_first=cheap_first, auto_grades=grades,
+                    )  # fmt: skip
                     curve.append(curve_point(res, t_refs))
                 return sweep_metrics(t, curve, t_refs)
 
