@@ -134,9 +134,11 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
     for task, n in r.cascade_min_answer_tokens.items():
         path = ["routing", "cascade_min_answer_tokens", task]
         if task not in r.cascade_tasks:
-            loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
+            loc.fail(
+                f"{loc.where(path)}: {'.'.join(path)}: {task!r} is not in routing.cascade_tasks"
+            )
         if n < 0:
-            loc.fail(f"{loc.where(path)}: must be >= 0 tokens")
+            loc.fail(f"{loc.where(path)}: {'.'.join(path)} must be >= 0 tokens")
     if not 0.0 <= r.cascade_math_verifier <= 1.0:
         loc.fail(
             f"{loc.where(['routing', 'cascade_math_verifier'])}: routing.cascade_math_verifier "
@@ -150,9 +152,14 @@ def check_cascade(loc: _Locator, r: RoutingSettings, models: Mapping[str, Any]) 
     for key, task, line in ((k, t, v) for k, per in lines.items() for t, v in per.items()):
         path = ["routing", key, task]
         if task not in r.cascade_tasks:
-            loc.fail(f"{loc.where(path)}: {task!r} is not in routing.cascade_tasks")
+            loc.fail(
+                f"{loc.where(path)}: {'.'.join(path)}: {task!r} is not in routing.cascade_tasks"
+            )
         if len(line) != 2 or not all(math.isfinite(v) for v in line):
-            loc.fail(f"{loc.where(path)}: must be [intercept, slope], two finite numbers")
+            loc.fail(
+                f"{loc.where(path)}: {'.'.join(path)} must be [intercept, slope], two finite "
+                "numbers"
+            )
     check_cascade_judge(loc, r, models)
     if not math.isfinite(r.cascade_min_expected_gain):
         loc.fail(f"{loc.where(['routing', 'cascade_min_expected_gain'])}: must be finite")

@@ -43,19 +43,18 @@ class SidecarGrader:
     judge_error: float = JUDGE_ERROR
     judged: int = 0  # judge calls made (each one is a paid call in the sidecar)
     auto: int = 0
+    # (row id, model) -> the automatic grade of that recorded answer (None: none applies),
+    # shared by every run of one replay: the grade reads only the row's task, prompt and answer
+    # text, which no knob and no control changes, and on long prompts it was most of a sweep's
+    # time (the code grader lowercases and scans the whole prompt, once per run)
+    auto_grades: dict[tuple[str, str], float | None] | None = None
 
     def grade(self, row: Row, model: str, out: Outcome) -> float | None:
         if out.response is not None:  # a table without text (MMLU's letters): no auto grader
-            g = grading.grade_answer(
-                task=row.task,
-                prompt=row.prompt,
-                content=out.response,
-                finish_reason="stop",
-                response_format=None,
-            )
-            if g is not None:
+            score = self._auto(row, model, out.response)
+            if score is not None:
                 self.auto += 1
-                return g.score
+                return score
         decision = f"{self.seed}:{row.id}:{model}"
         if not judge.should_judge(decision, self.judge_rate):
             return None
@@ -65,6 +64,19 @@ class SidecarGrader:
         if rng.random() < self.judge_error:
             good = not good
         return 1.0 if good else 0.0
+
+    def _auto(self, row: Row, model: str, response: str) -> float | None:
+        key = (row.id, model)
+        if self.auto_grades is not None and key in self.auto_grades:
+            return self.auto_grades[key]
+        g = grading.grade_answer(
+            task=row.task, prompt=row.prompt, content=response, finish_reason="stop",
+            response_format=None,
+        )  # fmt: skip
+        score = None if g is None else g.score
+        if self.auto_grades is not None:
+            self.auto_grades[key] = score
+        return score
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import gzip
 import logging
 import zlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -111,28 +111,55 @@ def load_models(path: Path) -> list[ModelSpec]:
     models: list[ModelSpec] = []
     for i, m in enumerate(items):
         try:
-            spec = ModelSpec(
-                str(m["id"]), float(m["price_in_per_mtok"]), float(m["price_out_per_mtok"])
-            )
+            prices = (m["price_in_per_mtok"], m["price_out_per_mtok"])
+            spec = ModelSpec(str(m["id"]), *(float(p) for p in prices))
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: models[{i}] needs id and prices ({err!r})") from err
-        if not all(
+        # JSON numbers only, as the sidecar's config takes prices: a string ("10") or a boolean
+        # (true, which float() reads as $1) is a mistake in the file, not a price to guess at
+        numbers = all(isinstance(p, int | float) and not isinstance(p, bool) for p in prices)
+        if not numbers or not all(
             0.0 <= p < float("inf") for p in (spec.price_in_per_mtok, spec.price_out_per_mtok)
         ):
-            raise ValueError(f"{path}: models[{i}] ({spec.id!r}): prices must be numbers >= 0")
+            raise ValueError(
+                f"{path}: models[{i}] ({spec.id!r}): prices must be numbers >= 0, not "
+                f"{prices[0]!r} and {prices[1]!r}"
+            )
         if any(s.id == spec.id for s in models):
             raise ValueError(f"{path}: models[{i}]: {spec.id!r} is listed twice")
         models.append(spec)
     return models
 
 
-def read_rows(path: Path) -> list[RecordedRow]:
-    """Every row of a JSONL(.gz) outcome table, in file order. Raises OSError when the file is
-    unreadable and ValueError (naming the line) when the file or a row is not in the format."""
-    rows = []
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's lines, read as a stream (a 200,000-row table is never held whole, nor a second
+    time as a list of lines): gunzipped when gzip's magic says so, a leading UTF-8 BOM dropped,
+    "\r\n" and a lone "\r" ending a line as bytes.splitlines() has them (a raw CR cannot occur
+    inside a JSON line). A damaged gzip stream is a ValueError naming the file."""
+    with Path(path).open("rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gz else raw  # type: ignore[assignment]
+        first = True
+        try:
+            for line in stream:
+                if first:
+                    line, first = line.removeprefix(b"\xef\xbb\xbf"), False
+                line = line.removesuffix(b"\n").removesuffix(b"\r")
+                yield from line.split(b"\r") if b"\r" in line else (line,)
+        except (EOFError, OSError, zlib.error) as err:
+            if not gz:  # a plain file's read error is the disk's, said as such by the caller
+                raise
+            raise ValueError(f"{path}: not a complete gzip file (truncated?): {err}") from err
+
+
+def iter_rows(path: Path) -> Iterator[RecordedRow]:
+    """The rows of a JSONL(.gz) outcome table, in file order, one at a time. Raises OSError when
+    the file is unreadable and ValueError (naming the line) when the file or a row is not in the
+    format."""
     first_line: dict[str, int] = {}
     estimated = 0
-    for n, line in enumerate(_read_bytes(Path(path)).splitlines(), start=1):
+    for n, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -146,7 +173,7 @@ def read_rows(path: Path) -> list[RecordedRow]:
             )
         first_line[row.id] = n
         estimated += guessed
-        rows.append(row)
+        yield row
     if estimated:
         log.warning(
             "%s: %d token counts (prompt_tokens, completion_tokens) missing: estimated as "
@@ -154,7 +181,11 @@ def read_rows(path: Path) -> list[RecordedRow]:
             path,
             estimated,
         )
-    return rows
+
+
+def read_rows(path: Path) -> list[RecordedRow]:
+    """Every row of a JSONL(.gz) outcome table, in file order (`iter_rows`, kept)."""
+    return list(iter_rows(path))
 
 
 # a whole table saved as one JSON array (pretty-printed or not) is the likeliest wrong shape
@@ -295,52 +326,87 @@ def load_table(path: Path, models: Sequence[ModelSpec]) -> Table:
 
     Each row is routed on its first turn (`first_turn`) and charged its recorded tokens (all
     turns). A priced model missing from some rows, or from all, is left out with a warning.
+    The file is read as a stream and each line becomes its row at once (no parsed copy of the
+    whole table beside the rows): memory is the rows' own, whatever the file's size.
     """
     specs = {m.id: m for m in models}
-    raw = read_rows(path)
-    if not raw:
-        raise ValueError(f"{path}: the table is empty")
-    present = [m.id for m in models if all(m.id in r.outcomes for r in raw)]
-    for m in models:
-        lacking = [r.id for r in raw if m.id not in r.outcomes]
-        if lacking:  # name a few rows: the outsider's fix is to grade them or leave them out
-            shown = ", ".join(repr(i) for i in lacking[:3]) + (", ..." if len(lacking) > 3 else "")
-            log.warning(
-                "%s: model %r has no outcome on %d of %d rows (ids %s): left out of the replay; "
-                "to keep it, leave those rows out of the table or add their outcomes",
-                path, m.id, len(lacking), len(raw), shown,
-            )  # fmt: skip
-    missing = sorted({k for r in raw for k in r.outcomes} - set(specs))
-    if missing:
-        log.warning("models without prices are ignored: %s", ", ".join(missing))
-    if not present:
-        raise ValueError(f"{path}: no priced model has an outcome on every row")
-    rows = []
-    for r in raw:
+    rows: list[Row] = []
+    lacking: dict[str, list[str]] = {m.id: [] for m in models}  # first ids, for the warning
+    lacking_n = dict.fromkeys(specs, 0)
+    unpriced: set[str] = set()
+    # one-turn rows whose priced models recorded different prompt_tokens: which count the row
+    # takes depends on the first model kept, known only at the end (rare: one prompt, one count)
+    disputed: dict[int, dict[str, int]] = {}
+    for r in iter_rows(path):
+        for name in specs:
+            if name not in r.outcomes:
+                lacking_n[name] += 1
+                if len(lacking[name]) < 4:
+                    lacking[name].append(r.id)
+        unpriced.update(k for k in r.outcomes if k not in specs)
         turn = first_turn(r.messages)
         text = prompt_text(turn)
         outs: dict[str, Outcome] = {}
-        for name in present:
-            o = r.outcomes[name]
-            cost = specs[name].cost_usd(o.prompt_tokens, o.completion_tokens)
-            outs[name] = Outcome(o.quality, cost, o.response, o.completion_tokens)
+        for name, spec in specs.items():
+            o = r.outcomes.get(name)
+            if o is not None:
+                cost = spec.cost_usd(o.prompt_tokens, o.completion_tokens)
+                outs[name] = Outcome(o.quality, cost, o.response, o.completion_tokens)
         # what the router counts before the first call: the recorded count of a one-turn row,
         # the first turn's estimate of a longer one (its recorded count covers every turn)
-        p_tokens = (
-            r.outcomes[present[0]].prompt_tokens
-            if len(turn) == len(r.messages)
-            else sum(_estimate(message_text(m)) for m in turn)
-        )
+        if len(turn) == len(r.messages):
+            counts = {n: r.outcomes[n].prompt_tokens for n in specs if n in r.outcomes}
+            p_tokens = next(iter(counts.values()), 0)
+            if len(set(counts.values())) > 1:
+                disputed[len(rows)] = counts
+        else:
+            p_tokens = sum(_estimate(message_text(m)) for m in turn)
         rows.append(Row(r.id, r.task, text, p_tokens, outs, prompt_stats(text)))
+    if not rows:
+        raise ValueError(f"{path}: the table is empty")
+    present = [m.id for m in models if lacking_n[m.id] == 0]
+    for m in models:
+        if lacking_n[
+            m.id
+        ]:  # name a few rows: the outsider's fix is to grade them or leave them out
+            ids = lacking[m.id]
+            shown = ", ".join(repr(i) for i in ids[:3]) + (", ..." if lacking_n[m.id] > 3 else "")
+            log.warning(
+                "%s: model %r has no outcome on %d of %d rows (ids %s): left out of the replay; "
+                "to keep it, leave those rows out of the table or add their outcomes",
+                path, m.id, lacking_n[m.id], len(rows), shown,
+            )  # fmt: skip
+    if unpriced:
+        log.warning("models without prices are ignored: %s", ", ".join(sorted(unpriced)))
+    if not present:
+        raise ValueError(f"{path}: no priced model has an outcome on every row")
+    if len(present) < len(specs):  # keep only the models every row has, in the file's order
+        rows = [replace(r, outcomes={n: r.outcomes[n] for n in present}) for r in rows]
+    for i, counts in disputed.items():
+        rows[i] = replace(rows[i], prompt_tokens=counts[present[0]])
     return Table(tuple(rows), tuple(specs[n] for n in present))
 
 
 def default_baseline(table: Table) -> str:
-    return max(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+    """The most expensive model; among equally expensive ones (free self-hosted models, equal
+    prices) the best on the table, not the last by name: which model is the strong end must not
+    depend on what the models are called."""
+    return _end(table, max)
 
 
 def cheapest_model(table: Table) -> str:
-    return min(table.models, key=lambda m: (table.model_cost(m.id), m.id)).id
+    """The cheapest model; among equally cheap ones the weakest (the other end from
+    `default_baseline` when every model costs the same)."""
+    return _end(table, min)
+
+
+def _end(table: Table, pick: Any) -> str:
+    cost = {m.id: table.model_cost(m.id) for m in table.models}
+    at = pick(cost.values())
+    tied = [m for m in cost if cost[m] == at]
+    if len(tied) == 1 or not table.rows:  # no rows (a config check's empty table): by name
+        return str(pick(tied))
+    return str(pick(tied, key=lambda m: (table.model_quality(m), m)))
 
 
 def select_split(table: Table, split: str) -> Table:
@@ -361,7 +427,6 @@ def shuffled_labels(table: Table, seed: int) -> Table:
     that survives this is not quality prediction: it comes from cost (which prompt is cheap
     where), or from luck the random baseline also has."""
     import random
-    from dataclasses import replace
 
     order = list(range(len(table.rows)))
     random.Random(seed).shuffle(order)

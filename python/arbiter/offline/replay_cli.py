@@ -137,7 +137,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sweep", action="store_true", help="sweep the knob")
     ap.add_argument("--knobs", type=str, default=None, help="comma-separated knobs for --sweep")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--baseline", default=None, help="baseline model (default: most expensive)")
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        help="baseline model (default: the most expensive; among equally priced ones, e.g. all "
+        "free, the best on the table)",
+    )
     ap.add_argument("--explore", type=float, default=1.0, help="0 = greedy, 1 = Thompson sampling")
     ap.add_argument(
         "--slope-var",

@@ -69,6 +69,11 @@ def with_contract_keys(doc: Mapping[str, Any], table: Table) -> dict[str, Any]:
             "no gap to recover"
         )
         notes.append(f"apgr, cpt*, apgr_cost, cpt*_cost_pct and every pgr: null: {why}")
+    elif out.get("apgr_cost") is None:  # a gap on the call axis, none on the dollar axis
+        notes.append(
+            "apgr_cost, cpt50_cost_pct, cpt80_cost_pct: null: the baseline costs nothing on this "
+            "table, so there is no all-baseline cost to take a share of (read the call axis)"
+        )
     if out.get("aiq") is None and len(table.rows) >= MIN_CURVE_ROWS:
         notes.append(
             "aiq, aiq_hull, aiq_oracle: null: every model costs the same on this table, so "
