@@ -235,12 +235,14 @@ def test_the_sidecar_polls_when_asked_and_reports_it(tmp_path: Path, sim_url: st
     sidecar = Sidecar(path).start()
     try:
         key = str(sidecar.create_key()["key"])
-        client = OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0)
-        for _ in range(5):
-            r = client.chat.completions.create(
-                model="auto", messages=[{"role": "user", "content": "Write a haiku about rain."}]
-            )
-            assert r.choices[0].message.content
+        # closed at the end: an unclosed client's socket fails the test (gc_per_test.py)
+        with OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0) as client:
+            for _ in range(5):
+                r = client.chat.completions.create(
+                    model="auto",
+                    messages=[{"role": "user", "content": "Write a haiku about rain."}],
+                )
+                assert r.choices[0].message.content
         text = httpx.get(
             f"{sidecar.root_url}/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"}
         ).text

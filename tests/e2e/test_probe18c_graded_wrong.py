@@ -166,13 +166,21 @@ def test_a_replica_stops_serving_an_entry_another_replica_graded_wrong(tmp_path:
             b.api_key = a.api_key  # one tenant, one key table
             first = await chat(a, body, **ref)
             assert first.headers["x-arbiter-cache"] == "miss"
-            assert (await chat(b, body)).headers["x-arbiter-cache"] == "hit"  # read through
             source = first.headers["x-arbiter-decision-id"]
+            await a.services.cache.drain()  # a's write landed (or its grade removed it first)
+            read = await chat(b, body)  # read through, unless the grade was quicker
             deadline = time.monotonic() + 20
             while (await decision(a, source)).get("grade") is None:
                 assert time.monotonic() < deadline, "never graded"
                 await asyncio.sleep(0.05)
             assert (await decision(a, source))["grade"] < 0.5
+            if read.headers["x-arbiter-cache"] == "miss":
+                # on a loaded host the reference's grade can land before a's store write: the
+                # entry was never stored, so b had nothing to serve (right, but this run could not
+                # show b dropping an entry it held; most runs do)
+                assert read.headers.get("x-arbiter-cache-source-decision-id") is None
+                return
+            assert read.headers["x-arbiter-cache-source-decision-id"] == source
             await a.services.cache.drain()
             await b.services.cache.sync()
             # before the fix: a hit on both replicas, the answer the reference graded wrong
