@@ -28,8 +28,8 @@ from tests.adversarial.test_probe6_anthropic_cut_billing import (
     MAX_TOKENS,
     _body,
     _leave_after_first_bytes,
-    _spent,
     check_cut_charged_worst_case,
+    spent_once_it_is,
 )
 from tests.adversarial.test_probe_upstream_sse import _chunk
 from tests.anthropic_mock import AnthropicMock
@@ -96,7 +96,9 @@ def test_a_stream_the_client_left_with_running_usage_is_charged_at_least_its_cou
             counted = (PROMPT_TOKENS * PRICE_IN + 1 * PRICE_OUT) / 1e6  # the first chunk's count
             worst = (PROMPT_TOKENS * PRICE_IN + MAX_TOKENS * PRICE_OUT) / 1e6
             assert counted <= record["cost_usd"] < worst, record
-            assert await _spent(sc) == pytest.approx(record["cost_usd"])
+            assert await spent_once_it_is(sc, record["cost_usd"]) == pytest.approx(
+                record["cost_usd"]
+            )
 
     asyncio.run(main())
 

@@ -90,6 +90,12 @@ def test_a_refused_strict_commit_is_written_once_when_the_store_is_back(
                 assert sorted(_decisions(store)) == sorted({lost, kept})
                 budgets = sc.services.budgets
                 await until_async(lambda: not budgets.unsettled, "spend settled", 10.0)
+
+                async def released() -> bool:  # the retried stream settles after its last byte
+                    rows = (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()
+                    return abs(rows["data"][0]["reserved_usd"]) <= 1e-12
+
+                await until_async(released, "the retry's reservation released", 10.0)
                 (row,) = (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()["data"]
                 cost = sum(d["cost_usd"] for d in store.iter_decisions(since=0.0, tenant=None))
                 assert row["reserved_usd"] == pytest.approx(0.0, abs=1e-12), row
