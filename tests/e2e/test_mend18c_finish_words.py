@@ -1,5 +1,5 @@
 """An OpenAI-compatible answer that ends on a word meaning no finished answer (vLLM's "abort",
-Mistral's "error", DeepSeek's "insufficient_system_resource") or on no finish reason at all is
+Mistral's "error", DeepSeek's "insufficient_system_resource") is
 an upstream failure, whichever surface asked: a 502 in the surface's shape, tried again like
 any upstream error, the failed calls charged at their worst case (budget.py's policy for a
 failed attempt that may have been billed). Before, an Anthropic client got it unstreamed as a
@@ -25,7 +25,7 @@ from tests.sdk_clients import sdks
 
 QUESTION = [{"role": "user", "content": "Say hi."}]
 USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
-WORDS = ["abort", "error", "insufficient_system_resource", None]
+WORDS = ["abort", "error", "insufficient_system_resource"]
 
 
 @pytest.fixture(scope="module")
@@ -127,5 +127,27 @@ def test_an_unfinished_stream_fails_on_both_surfaces(
                 model="oa-streamed", messages=QUESTION, stream=True
             )
             assert [c.finish_reason async for chunk in stream for c in chunk.choices][-1] == "eos"
+
+    asyncio.run(main())
+
+
+def test_an_answer_without_a_finish_reason_is_relayed_not_failed(
+    tmp_path: Path, mock: AnthropicMock
+) -> None:
+    """A whole answer whose server left `finish_reason` out (null) is no failure: lenient
+    compatible servers do so; it goes to both surfaces as it came, as before mends18c."""
+
+    async def main() -> None:
+        edit = _two_models(mock)
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
+            mock.openai_reply = _reply(None)
+            mock.requests.clear()
+            answer = await claude.messages.create(
+                model="oa-whole", max_tokens=20, messages=QUESTION
+            )
+            assert answer.content[0].text == "Hi there" and answer.stop_reason is None, answer  # type: ignore[union-attr]
+            done = await gpt.chat.completions.create(model="oa-whole", messages=QUESTION)
+            assert done.choices[0].message.content == "Hi there", done
+            assert len(mock.requests) == 2  # one call each: nothing failed over
 
     asyncio.run(main())

@@ -45,12 +45,14 @@ def stop_reason_in(value: Any) -> StopReason | None:
 def unfinished(model: str, value: Any) -> UpstreamError | None:
     """The failure an answer ending on `value` is, or None for a finished answer. A word not
     read above (vLLM's "abort", Mistral's "error", DeepSeek's "insufficient_system_resource")
-    or none at all is no finished answer, whichever surface asked: an upstream failure, which
-    fails over (an Anthropic client got it as a finished answer with stop_reason null, an
-    OpenAI client as a 200 whose finish_reason no SDK names)."""
-    if stop_reason_in(value) is not None:
+    is no finished answer, whichever surface asked: an upstream failure, which fails over (an
+    Anthropic client got it as a finished answer with stop_reason null, an OpenAI client as a
+    200 whose finish_reason no SDK names). No word at all (null, absent, "": lenient
+    compatible servers answer whole answers so) says nothing either way: the answer is relayed
+    as it came, as before, never failed for a field the server left out."""
+    if value is None or value == "" or stop_reason_in(value) is not None:
         return None
-    shown = f"finish_reason {value[:40]!r}" if isinstance(value, str) else "no finish_reason"
+    shown = f"finish_reason {value[:40]!r}" if isinstance(value, str) else "a finish_reason"
     return UpstreamError(f"{model}: the answer ended with {shown}: no finished answer")
 
 
