@@ -14,17 +14,16 @@ from pathlib import Path
 
 import anthropic
 import openai
-import orjson
 import pytest
 
 from tests import anthropic_mock
 from tests.adversarial.test_probe_upstream_sse import _with_mock
 from tests.anthropic_mock import AnthropicMock
+from tests.e2e.test_probe18a_finish_words import openai_reply, openai_stream
 from tests.inproc import recorded_decision, sidecar_in_process
 from tests.sdk_clients import sdks
 
 QUESTION = [{"role": "user", "content": "Say hi."}]
-USAGE = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
 WORDS = ["abort", "error", "insufficient_system_resource"]
 
 
@@ -32,26 +31,6 @@ WORDS = ["abort", "error", "insufficient_system_resource"]
 def mock() -> Iterator[AnthropicMock]:
     with anthropic_mock.running() as m:
         yield m
-
-
-def _reply(finish: str | None) -> dict[str, object]:
-    message = {"role": "assistant", "content": "Hi there"}
-    return {"id": "c1", "object": "chat.completion", "created": 1, "model": "m", "usage": USAGE,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}]}  # fmt: skip
-
-
-def _stream(finish: str) -> bytes:
-    def chunk(delta: dict[str, str], reason: str | None = None) -> bytes:
-        body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]}  # fmt: skip
-        return b"data: " + orjson.dumps(body) + b"\n\n"
-
-    usage = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-             "choices": [], "usage": USAGE}  # fmt: skip
-    return (
-        chunk({"role": "assistant", "content": "Hi"}) + chunk({"content": " there"})
-        + chunk({}, finish) + b"data: " + orjson.dumps(usage) + b"\n\ndata: [DONE]\n\n"
-    )  # fmt: skip
 
 
 def _two_models(mock: AnthropicMock) -> Callable[[str], str]:
@@ -74,7 +53,7 @@ def test_an_unfinished_answer_is_an_upstream_failure_on_both_surfaces(
     async def main() -> None:
         edit = _two_models(mock)
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
-            mock.openai_reply = _reply(word)
+            mock.openai_reply = openai_reply(word)
             mock.requests.clear()
             with pytest.raises(anthropic.APIStatusError) as a_info:
                 await claude.messages.create(model="oa-whole", max_tokens=20, messages=QUESTION)
@@ -106,7 +85,7 @@ def test_an_unfinished_stream_fails_on_both_surfaces(
     async def main() -> None:
         edit = _two_models(mock)
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
-            mock.replay_body = _stream(word)
+            mock.replay_body = openai_stream(word)
             stream = await gpt.chat.completions.create(
                 model="oa-streamed", messages=QUESTION, stream=True
             )
@@ -122,7 +101,9 @@ def test_an_unfinished_stream_fails_on_both_surfaces(
                 ) as s:
                     await s.get_final_message()
 
-            mock.replay_body = _stream("eos")  # a word that means a finished answer still does
+            mock.replay_body = openai_stream(
+                "eos"
+            )  # a word that means a finished answer still does
             stream = await gpt.chat.completions.create(
                 model="oa-streamed", messages=QUESTION, stream=True
             )
@@ -140,7 +121,7 @@ def test_an_answer_without_a_finish_reason_is_relayed_not_failed(
     async def main() -> None:
         edit = _two_models(mock)
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, gpt):
-            mock.openai_reply = _reply(None)
+            mock.openai_reply = openai_reply(None)
             mock.requests.clear()
             answer = await claude.messages.create(
                 model="oa-whole", max_tokens=20, messages=QUESTION

@@ -34,13 +34,16 @@ def mock() -> Iterator[AnthropicMock]:
         yield m
 
 
-def _reply(finish: str) -> dict[str, object]:
+def openai_reply(finish: str | None) -> dict[str, object]:
+    """A whole OpenAI-compatible answer ending on `finish` (also test_mend18c_finish_words)."""
     message = {"role": "assistant", "content": "Hi there"}
     return {"id": "c1", "object": "chat.completion", "created": 1, "model": "m", "usage": USAGE,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}]}  # fmt: skip
 
 
-def _stream(finish: str) -> bytes:
+def openai_stream(finish: str) -> bytes:
+    """The same answer streamed, its last content chunk followed by `finish`."""
+
     def chunk(delta: dict[str, str], reason: str | None = None) -> bytes:
         body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
                 "choices": [{"index": 0, "delta": delta, "finish_reason": reason}]}  # fmt: skip
@@ -69,19 +72,19 @@ def test_a_servers_own_finish_word_reaches_an_anthropic_client_as_its_stop_reaso
 
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (claude, _):
             for word, reason in WORDS.items():
-                mock.openai_reply = _reply(word)
+                mock.openai_reply = openai_reply(word)
                 answer = await claude.messages.create(
                     model="oa-whole", max_tokens=20, messages=QUESTION
                 )
                 assert (answer.stop_reason, answer.content[0].type) == (reason, "text"), word
-                mock.replay_body = _stream(word)
+                mock.replay_body = openai_stream(word)
                 async with claude.messages.stream(
                     model="oa-streamed", max_tokens=20, messages=QUESTION
                 ) as s:
                     final = await s.get_final_message()
                 assert final.stop_reason == reason, word
                 assert final.content[0].type == "text" and final.content[0].text == "Hi there"
-            mock.replay_body = _stream("abort")  # an aborted generation is no finished answer
+            mock.replay_body = openai_stream("abort")  # an aborted generation is no finished answer
             with pytest.raises(anthropic.APIStatusError):
                 async with claude.messages.stream(
                     model="oa-streamed", max_tokens=20, messages=QUESTION
