@@ -409,13 +409,14 @@ def render(res: dict[str, Any], reading: str) -> str:
 READING = """
 Why the dollar axis trails the call axis (A, held-out, static v6: 0.789 calls against 0.737 $, a
 gap of 0.052). Pricing every GPT-4 call at its mean closes 0.048 of it (0.785 $; CPT80 $ 42.8 ->
-34.2%); making Mixtral's call free closes 0.008 (0.745 $; 41.95%; the two overlap, they do
-not add). So about nine tenths of the gap is which prompts escalate: the ones v6 doubts are the ones GPT-4 answers at length (rank
-correlation of v6's score with GPT-4's recorded cost 0.36 held-out, 0.23 on train; on held-out
-GPT-4 costs 1.33x as much where escalating gains as on the ties). The cheap call, charged on
-every prompt (0.85% of the all-GPT-4 cost), is the other tenth; the cheap model's long answers
-are inside that tenth, since Mixtral's whole call is. The verifier's misses are the headroom:
-ordering by the cheap answer's true label reaches 0.947 $ (27.5%), by the true gain 1.058 $.
+34.2%); making Mixtral's call free closes 0.008 (0.745 $; 41.95%; the two overlap, they do not
+add). So about nine tenths of the gap is which prompts escalate: the ones v6 doubts are the ones
+GPT-4 answers at length (rank correlation of v6's score with GPT-4's recorded cost 0.36
+held-out, 0.23 on train; on held-out GPT-4 costs 1.33x as much where escalating gains as on the
+ties). The cheap call, charged on every prompt (0.85% of the all-GPT-4 cost), is the other
+tenth; the cheap model's long answers are inside that tenth, since Mixtral's whole call is. The
+verifier's misses are the headroom: ordering by the cheap answer's true label reaches 0.947 $
+(27.5%), by the true gain 1.058 $.
 
 The levers on the cheap call, bounded together. Skipping the cheap call (a prompt line), a
 cheaper first model and a shorter cheap answer can each save at most the cheap call. The
@@ -430,23 +431,23 @@ so it skips none (as rounds seven and thirteen found). A cheaper first model is 
 tables (two models), and a max_tokens cut on the cheap answer cannot be measured on recorded
 answers (a cut answer has no final number); both are inside the bound above.
 
-A new lever, the answer returned after an escalation (C, train rows only, CV). The ceiling is the
-largest anything here has shown: returning whichever answer is right would lift train APGR from
-0.912 to 1.067 calls and 0.882 to 1.021 $ (Mixtral alone is right on 32 of the 397 train rows).
-But a logistic on both answers' verifier features, over 9 settings, gains at most +0.002 calls /
-+0.002 $ in CV (L2 0.03, cut 0.6: it marks 3.5 of the 397 rows, on average, to keep the cheap
-answer), and the other settings are level or lose (down to -0.0007 on both axes): the surface
-of two answers does not say which is right when their numbers
-differ. Not a candidate (the rule: +0.01 on min(calls, $)); nothing was read on held-out rows
-for it, and the sidecar is unchanged.
+A new lever, the answer returned after an escalation (C, train rows only, CV). The ceiling is
+the largest anything here has shown: returning whichever answer is right would lift train APGR
+from 0.912 to 1.067 calls and 0.882 to 1.021 $ (Mixtral alone is right on 32 of the 397 train
+rows). But a logistic on both answers' verifier features, over 9 settings, gains at most +0.002
+calls / +0.002 $ in CV (L2 0.03, cut 0.6: it marks 3.5 of the 397 rows, on average, to keep the
+cheap answer), and the other settings are level or lose (down to -0.0007 on both axes): the
+surface of two answers does not say which is right when their numbers differ. Not a candidate
+(the rule: +0.01 on min(calls, $)); nothing was read on held-out rows for it, and the sidecar is
+unchanged.
 
 Decision: no sidecar or math.toml change; the dollar goal stays unmet on these rows (0.747 /
 41.3%; shuffled labels 0.410 $, random router 0.476 $: the gain over them is quality
 prediction). What would move it is a sharper P(cheap wrong) on misread problems (the 0.947 $
-ceiling), which six rounds of answer-surface features have not reached, or a second opinion
-(a second cheap sample, or the cheap model re-reading its answer) that these recorded tables
-cannot replay. The train rows meet the goal on both axes (replay 0.908 / 21.2%, 0.878 / 26.2%)
-and cannot tell candidates apart near the held-out goal.
+ceiling), which six rounds of answer-surface features have not reached, or a second opinion (a
+second cheap sample, or the cheap model re-reading its answer) that these recorded tables cannot
+replay. The train rows meet the goal on both axes (replay 0.908 / 21.2%, 0.878 / 26.2%) and
+cannot tell candidates apart near the held-out goal.
 """
 
 
