@@ -402,6 +402,8 @@ def render(res: dict[str, Any], reading: str) -> str:
         "",
         reading.strip(),
         "",
+        LEFTOVERS.strip(),
+        "",
     ]
     return "\n".join(lines)
 
@@ -448,6 +450,26 @@ ceiling), which six rounds of answer-surface features have not reached, or a sec
 second cheap sample, or the cheap model re-reading its answer) that these recorded tables cannot
 replay. The train rows meet the goal on both axes (replay 0.908 / 21.2%, 0.878 / 26.2%) and
 cannot tell candidates apart near the held-out goal.
+"""
+
+
+LEFTOVERS = """
+The replay's leftovers (tests/test_route19_replay_leftovers.py, each failing on the code
+before). The shuffled-labels control is now one control for both modelled judges: it moves the
+scored label to another row and leaves every grader and both judges (sidecar feedback's,
+`routing.judge_model` with `judge_sample_rate`, and the cascade's, `routing.cascade_judge_*`)
+reading the label that came with the answer's text, as a live judge reads the text; before,
+feedback's judge read the moved label. No figure recorded on this page changes: no routing bench
+replays with feedback judge sampling on. A config error inside an inline table
+(`cascade_expected_gain = { chat = [1.0] }`) names the line of its enclosing key. The report
+says which model it measured against and why (`baseline_chosen_by`: `named`, `most_expensive`,
+`best_among_equally_priced`), with a `baseline_model:` note naming a higher-scoring model when
+the dearest is not the best (the tests' synthetic eleven-model pool: gpt-4-0613:concise is the
+dearest there and gpt-4-1106-preview scores higher; on the shared AlpacaEval table
+gpt-4-1106-preview is both, and no note appears); the default stays the most expensive model
+(by the table's total cost), as documented.
+The `--out` contract keys are tested on the contract command with math.toml, apgr_cost and
+cpt80_cost_pct recomputed from curve_cost.
 """
 
 
