@@ -1,4 +1,4 @@
-"""Routing bench, nineteenth session (route19): why GSM8K's dollar axis trails its call axis, and
+"""Routing bench, eighteenth session (route19): why GSM8K's dollar axis trails its call axis, and
 what each lever the sidecar can run could buy there at most.
 
 Standing (thirteenth session, held-out 257 rows, math.toml = cascade + verifier v6): calls APGR
@@ -68,7 +68,7 @@ CV_REPS = 20
 PICK_L2 = (0.03, 0.1, 0.3)
 PICK_CUTS = (0.5, 0.6, 0.7)
 PICK_CONTROLS = 3
-MARK = "<!-- nineteenth session: route19 -->"
+MARK = "<!-- eighteenth session: route19 -->"
 KEYS = ("apgr", "cpt80", "apgr_cost", "cpt80_cost_pct")
 
 
@@ -307,7 +307,7 @@ def render(res: dict[str, Any], reading: str) -> str:
     lines = [
         MARK,
         "",
-        "# Nineteenth session: route19",
+        "# Eighteenth session: route19",
         "",
         __doc__.split("\n\n", 1)[1].split("\nWrites ")[0].strip(),
         "",
