@@ -100,6 +100,18 @@ def test_a_weak_dearest_model_is_named_as_the_baseline_and_why(tmp_path: Path) -
     assert not [n for n in named["notes"] if n.startswith("baseline_model:")]
 
 
+def test_a_baseline_named_in_the_routing_config_says_so(tmp_path: Path) -> None:
+    table, models = _pool(tmp_path, dear_is_weak=True)
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(f'[routing]\nbaseline = "{STRONG}"\n')
+    doc = _replay(table, models, tmp_path / "o.json", "--routing-config", str(cfg))
+    assert doc["baseline_model"] == STRONG and doc["baseline_chosen_by"] == "named"
+    cfg.write_text("[routing]\n")
+    doc = _replay(table, models, tmp_path / "d.json", "--routing-config", str(cfg))
+    assert doc["baseline_model"] == WEAK and doc["baseline_chosen_by"] == "most_expensive"
+    assert any(n.startswith(f"baseline_model: {WEAK}") for n in doc["notes"])
+
+
 def test_a_strong_dearest_model_needs_no_note(tmp_path: Path) -> None:
     table, models = _pool(tmp_path, dear_is_weak=False)
     doc = _replay(table, models, tmp_path / "o.json")

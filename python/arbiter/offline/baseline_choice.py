@@ -18,7 +18,9 @@ BEST_AMONG_EQUALLY_PRICED = "best_among_equally_priced"
 
 
 def chosen_by(table: Table, baseline: str, named: bool) -> str:
-    """The rule that made `baseline` the replay's baseline."""
+    """The rule that made `baseline` the replay's baseline. A named baseline that the default
+    would have picked anyway reads as the default's rule (a --routing-config replay always
+    passes one: routing.baseline, or the default's pick in its place)."""
     if named and baseline != default_baseline(table):
         return NAMED
     cost = table.model_cost(baseline)
