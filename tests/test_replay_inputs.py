@@ -61,7 +61,7 @@ def test_equal_labels_leave_pgr_undefined_everywhere_not_nan(tmp_path: Path) -> 
     assert all(p["pgr"] is None for p in doc["curve"])
     assert all(p["pgr"] is None for p in doc["curve_cost"])
     assert doc["pgr"] is None and doc["apgr"] is None and doc["apgr_cost"] is None
-    assert "no gap to recover" in doc["notes"][0]
+    assert any("no gap to recover" in n for n in doc["notes"])
     assert doc["aiq"] == pytest.approx(1.0)
 
 
@@ -78,14 +78,14 @@ def test_an_inverted_gap_leaves_pgr_undefined_not_backwards(tmp_path: Path) -> N
     assert ends["always_cheapest"]["quality"] > ends["always_baseline"]["quality"]
     assert doc["apgr"] is None and doc["cpt80"] is None and doc["apgr_cost"] is None
     assert doc["pgr"] is None and all(p["pgr"] is None for p in doc["curve"])
-    assert "the cheapest model has the higher mean quality" in doc["notes"][0]
+    assert any("the cheapest model has the higher mean quality" in n for n in doc["notes"])
     assert doc["aiq"] is not None and doc["controls"]["random"]["apgr"] is None
 
 
 def test_eleven_models_report_null_pgr_keys_and_their_aiq(tmp_path: Path) -> None:
     doc = _replay(*write_shape(tmp_path, "eleven_models"), tmp_path / "out.json")
     assert doc["apgr"] is None and doc["cpt80_cost_pct"] is None and doc["curve_cost"] is None
-    assert "this table has 11" in doc["notes"][0]
+    assert any("this table has 11" in n for n in doc["notes"])
     assert 0.0 < doc["aiq"] <= 1.0 and len(doc["models"]) == 11
 
 

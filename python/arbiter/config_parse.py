@@ -170,6 +170,13 @@ class _Locator:
 
     def where(self, path: list[str]) -> str:
         line = self._find(path)
+        # a key inside an inline table or an array of tables' value (routing.cascade_expected_gain
+        # = { chat = [...] }) has no line of its own: the line that defines its nearest enclosing
+        # key holds it (only for keys under a section: the section header alone says too little)
+        for depth in range(len(path) - 1, 1, -1):
+            if line:
+                break
+            line = self._find(path[:depth])
         return f"{self.source}:{line}" if line else self.source
 
     def _find(self, path: list[str]) -> int | None:

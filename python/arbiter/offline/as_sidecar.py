@@ -7,7 +7,10 @@ expression it can evaluate; empty, cut-off and refusing answers get their low sc
 LLM judge on a sample (`routing.judge_sample_rate`, only with `routing.judge_model`), else
 nothing. The judge is modelled as noisy: its verdict on an answer of recorded quality q is good
 with probability q (q is itself a judged probability on AlpacaEval), flipped with probability
-JUDGE_ERROR. JUDGE_ERROR = 0.15 is MT-Bench's measured GPT-4-judge disagreement with human experts
+JUDGE_ERROR. q is the label of the answer's text (`Outcome.judged`): the shuffled-labels control
+moves the scored label to another row and leaves the judge reading the text it was given, as
+offline/modelled_judge.py does for the cascade's judge, so neither judge is handed the control's
+labels. JUDGE_ERROR = 0.15 is MT-Bench's measured GPT-4-judge disagreement with human experts
 on pairs without ties (Zheng et al. 2023, "Judging LLM-as-a-judge", Table 2: 85% agreement), the
 best published figure for a strong judge; a weaker judge is noisier (`--judge-error`).
 
@@ -60,7 +63,10 @@ class SidecarGrader:
             return None
         self.judged += 1
         rng = random.Random(decision)  # the same verdict for the same answer in every run
-        good = rng.random() < out.quality
+        # the judge reads the answer's text: under the shuffled-labels control that is the
+        # answer's own label (Outcome.judged), not the one the control moved onto the row, as
+        # the cascade's modelled judge and every automatic grader read it
+        good = rng.random() < out.judged()
         if rng.random() < self.judge_error:
             good = not good
         return 1.0 if good else 0.0

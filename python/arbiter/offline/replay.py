@@ -24,6 +24,7 @@ from arbiter.cascade_judge import (
 )
 from arbiter.difficulty import prompt_stats
 from arbiter.offline import as_sidecar as sf
+from arbiter.offline import baseline_choice
 from arbiter.offline import replay_controls as ctl
 from arbiter.offline.as_sidecar import SidecarCascade
 from arbiter.offline.modelled_judge import ModelledJudge
@@ -648,6 +649,7 @@ def replay(
     baseline = cfg.baseline or default_baseline(table)
     if baseline not in {m.id for m in table.models}:
         raise ValueError(f"baseline {baseline!r} has no outcomes on this table")
+    chosen_by = baseline_choice.chosen_by(table, baseline, named=cfg.baseline is not None)
     cfg = replace(cfg, baseline=baseline)
     refs = _refs(table, baseline)
     runs = (1 + len(knobs or ())) + (len(knobs or ()) if controls else 0)
@@ -664,12 +666,19 @@ def replay(
             "feedback": cfg.feedback,
             "seed": cfg.seed,
             "baseline_model": baseline,
+            "baseline_chosen_by": chosen_by,
             **summarize(table, main_run, refs),
             "savings_first_500": savings_curve(table, main_run, cfg, baseline),
             "router_overridden": main_run.overridden,
         }
+        notes = []
         if main_run.overridden:
-            doc["notes"] = [feedback_note(main_run.overridden, main_run.requests)]
+            notes.append(feedback_note(main_run.overridden, main_run.requests))
+        weaker = baseline_choice.stronger_note(table, baseline, chosen_by)
+        if weaker:
+            notes.append(weaker)
+        if notes:
+            doc["notes"] = notes
         if knobs:
 
             def sweep(t: Table) -> dict[str, Any]:
