@@ -212,3 +212,24 @@ def test_fresh_ids_are_one_per_call_and_the_same_in_every_rendering_of_one_hit()
     assert len(set(starts)) == 2 and all(s.startswith("toolu_") for s in starts)
     text = CanonicalResponse("s", "m", (TextPart("hi"),), "end_turn", CanonicalUsage())
     assert fresh_call_ids(text, "d", "openai") is text  # a text answer as it was
+
+
+def test_a_responses_hit_names_its_function_calls_afresh(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            tools: Any = [{"type": "function", "name": "get_weather", "parameters": SCHEMA,
+                           "strict": False}]  # fmt: skip
+            kw: Any = {"model": "sim-small", "input": ASK[0]["content"], "tools": tools,
+                       "tool_choice": "required"}  # fmt: skip
+            first = await gpt.responses.with_raw_response.create(**kw)
+            assert first.headers["x-arbiter-cache"] == "miss"
+            await sc.services.cache.drain()
+            hit = await gpt.responses.with_raw_response.create(**kw)
+            assert hit.headers["x-arbiter-cache"] == "hit"
+            calls = [[o for o in r.parse().output if o.type == "function_call"]
+                     for r in (first, hit)]  # fmt: skip
+        assert [len(c) for c in calls] == [1, 1]
+        assert calls[0][0].call_id != calls[1][0].call_id  # type: ignore[union-attr]
+        assert calls[0][0].arguments == calls[1][0].arguments  # type: ignore[union-attr]
+
+    run(tmp_path, body)
