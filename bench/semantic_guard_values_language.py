@@ -35,14 +35,13 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from semantic_guard_rules import _both_ways, _p_false, _random_removal  # noqa: E402
+from bench.semantic_guard_rules import _both_ways, _p_false, _random_removal
 
-from arbiter.cache.pair_guard import RULES  # noqa: E402
-from arbiter.cache.semantic import SemanticMatcher, default_matcher  # noqa: E402
-from arbiter.embedding import Embedder  # noqa: E402
-from arbiter.offline.semantic_eval import Asked, ask, fill, load_pairs, score_threshold  # noqa: E402
+from arbiter.cache.pair_guard import RULES
+from arbiter.cache.semantic import SemanticMatcher, default_matcher
+from arbiter.embedding import Embedder
+from arbiter.offline.semantic_eval import Asked, ask, fill, load_pairs, score_threshold
 
 BOUNDS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0.02: the shipped default
 ARMS = {"before": ("numbers", "negation", "order"), "after": RULES}
