@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import pytest
 
-from arbiter.cache.pair_guard import differ, quoted, written_in
+from arbiter.cache.pair_guard import _may_be_outside_latin, _script_of, differ, quoted, written_in
 from arbiter.cache.verifier import words
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
 
@@ -82,3 +82,9 @@ def test_what_the_values_and_language_rules_call_another_question() -> None:
     assert written_in("Van Gogh paintings", words("Van Gogh paintings")) is None  # too little
     # English paraphrases are never told apart by the language they are written in
     assert differ("How can I improve my sleep?", "How do I improve my sleep?") is None
+    assert written_in("What does 你好 mean in English?", words("What does 你好 mean?")) == "en"
+    # the C-speed precheck never skips a text whose letters are mostly outside Latin
+    texts = ["Какая сегодня погода?", "你好吗", "Où est la gare la plus proche ?", "ok", "Straße",
+             "Ελληνικά και English", "日本語 and English words here", "¿Qué?"]  # fmt: skip
+    for text in texts:
+        assert _may_be_outside_latin(text) or _script_of(text) is None, text

@@ -231,41 +231,69 @@ def named_languages(ws: list[str]) -> Counter[str]:
     return Counter(LANGUAGE_NAMES[w] for w in ws if w in LANGUAGE_NAMES)
 
 
-def _script(ch: str) -> str | None:
-    """The script of a letter outside Latin (None: Latin, or a script not told apart)."""
-    o = ord(ch)
-    for low, high, name in _SCRIPTS:
-        if low <= o <= high:
-            return name
-    return None
-
-
 _SCRIPTS: Final = (
     (0x0370, 0x03FF, "el"), (0x0400, 0x04FF, "cyrillic"), (0x0590, 0x05FF, "he"),
     (0x0600, 0x06FF, "arabic"), (0x0900, 0x097F, "devanagari"), (0x0E00, 0x0E7F, "th"),
     (0x3040, 0x30FF, "kana"), (0x4E00, 0x9FFF, "han"), (0xAC00, 0xD7AF, "ko"),
 )  # fmt: skip
+# each function word's language (the lists share no word)
+_WORD_LANGUAGE: Final = {w: code for code, fw in _FUNCTION_WORDS.items() for w in fw}
+
+
+def _script_of(text: str) -> str | None:
+    """The script most of `text`'s letters are in, when that is not Latin (None: Latin, or a
+    script not told apart)."""
+    counts: Counter[str] = Counter()
+    latin = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        o = ord(ch)
+        if o < 0x0370:
+            latin += 1
+            continue
+        for low, high, name in _SCRIPTS:
+            if low <= o <= high:
+                counts[name] += 1
+                break
+        else:
+            latin += 1  # another script: not told apart, counted with Latin
+    if not counts or sum(counts.values()) <= latin:
+        return None
+    if counts["kana"]:
+        return "ja"  # Japanese writes Han with kana; Chinese has no kana
+    return counts.most_common(1)[0][0]
+
+
+_NOT_LETTERS: Final = bytes(b for b in range(128) if not chr(b).isalpha())
+
+
+def _may_be_outside_latin(text: str) -> bool:
+    """False when most of `text`'s letters cannot be outside Latin, told at C speed: a letter
+    outside ASCII takes at least one more byte in UTF-8, so there are at most that many extra
+    bytes of them, and no fewer Latin letters than ASCII ones (a French or German prompt's few
+    accents never pay for _script_of's loop)."""
+    extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
+    if extra == 0:
+        return False
+    ascii_letters = len(text.encode("ascii", "ignore").translate(None, _NOT_LETTERS))
+    return extra > ascii_letters
 
 
 def written_in(text: str, ws: list[str]) -> str | None:
     """The language `text` is written in, where it can be told (None: it cannot)."""
-    counts: Counter[str] = Counter()
-    latin = 0
-    for ch in text:
-        if ch.isalpha():
-            script = _script(ch)
-            if script is None:
-                latin += 1
-            else:
-                counts[script] += 1
-    if counts and sum(counts.values()) > latin:  # mostly outside Latin: its script says it
-        if counts["kana"]:
-            return "ja"  # Japanese writes Han with kana; Chinese has no kana
-        return counts.most_common(1)[0][0]
-    hits = Counter({code: sum(w in fw for w in ws) for code, fw in _FUNCTION_WORDS.items()})
-    hits["es"] += sum(ch in _SPANISH_MARKS for ch in text)
-    (top, n), *rest = hits.most_common()
-    second = rest[0][1] if rest else 0
+    if _may_be_outside_latin(text):
+        script = _script_of(text)
+        if script is not None:
+            return script
+    hits = Counter(_WORD_LANGUAGE[w] for w in ws if w in _WORD_LANGUAGE)
+    if not text.isascii():
+        hits["es"] += sum(text.count(mark) for mark in _SPANISH_MARKS)
+    ranked = hits.most_common(2)
+    if not ranked:
+        return None
+    top, n = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0
     return top if n >= 2 and n > 2 * second else None
 
 
