@@ -73,6 +73,10 @@ def test_what_the_values_and_language_rules_call_another_question() -> None:
     assert differ('What does "lit" mean?', "What does lit mean?") is None
     assert quoted('a "b  C" and `d` and \u201ce\u201d and "unclosed') == {"b c": 1, "d": 1, "e": 1}
     assert differ("Answer in French", "Answer in German") == "language"
+    # which languages, not how often: both ask about English writing
+    assert (
+        differ("Improve my English writing and English grammar", "Improve English writing") is None
+    )
     assert differ("Answer in French", "Réponds en français") is None  # French either way
     assert differ("How do I learn Spanish fast?", "Fastest way to learn español?") is None
     assert differ("Why is the sky blue?", "¿Por qué el cielo es azul?") == "language"

@@ -27,12 +27,12 @@ one of these ways are different questions, whatever their cosine and however ali
 - language: "Answer in French" is not "Answer in German", and "What is the capital of Spain?"
   is not "¿Cuál es la capital de España?": the answer comes in another language. The languages a
   prompt names (English, français, Japanese, Python, ...: one code per language, whatever the
-  spelling) are compared as a multiset, and so is the language a prompt is written in, where it
+  spelling) are compared as a set, and so is the language a prompt is written in, where it
   can be told for both: by its script (Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai, Hangul,
   kana, Han), else by function words only one language of the list uses (at least two, and more
   than twice as many as any other language's; "¿" / "¡" count for Spanish). An English-only
   corpus never triggers the second half; the first costs a paraphrase that names a language
-  only on one side.
+  only on one side (a nationality reads as its language: "Russian people" / "Russians").
 
 Plain string operations only (no `re` on client text).
 """
@@ -226,9 +226,10 @@ _FUNCTION_WORDS: Final = {
 _SPANISH_MARKS: Final = frozenset("¿¡")
 
 
-def named_languages(ws: list[str]) -> Counter[str]:
-    """The languages the prompt names, as codes."""
-    return Counter(LANGUAGE_NAMES[w] for w in ws if w in LANGUAGE_NAMES)
+def named_languages(ws: list[str]) -> frozenset[str]:
+    """The languages the prompt names, as codes: which, not how often ("modern Greek and
+    ancient Greek" asks about one language)."""
+    return frozenset(LANGUAGE_NAMES[w] for w in ws if w in LANGUAGE_NAMES)
 
 
 _SCRIPTS: Final = (
