@@ -38,6 +38,10 @@ async def serve_hit(
     if kind == "semantic":  # another prompt wrote it: the input counted is this request's
         usage = CanonicalUsage(req.prompt_tokens, entry.answer.usage.output_tokens)
         entry = dataclasses.replace(entry, answer=dataclasses.replace(entry.answer, usage=usage))
+    # the hit's own tool-call ids (a replayed answer's ids would collide across clients)
+    fresh = cached.fresh_call_ids(entry.answer, decision_id, req.protocol)
+    if fresh is not entry.answer:
+        entry = dataclasses.replace(entry, answer=fresh)
     saved = saved_now(s, entry)
     info: dict[str, Any] = {"entry_id": entry.id, "source_decision_id": entry.decision_id}
     headers = {

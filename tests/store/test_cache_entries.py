@@ -11,7 +11,8 @@ from collections.abc import Callable
 import orjson
 
 from arbiter.cache.answer import Entry
-from arbiter.cache.service import ResponseCache, _row
+from arbiter.cache.entry_rows import to_row as _row
+from arbiter.cache.service import ResponseCache
 from arbiter.canonical import CanonicalResponse, CanonicalUsage, TextPart
 from arbiter.config import CacheSettings
 from arbiter.principal import Principal

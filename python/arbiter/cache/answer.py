@@ -9,6 +9,7 @@ never cached: keys.uncacheable bypasses those requests.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -105,6 +106,34 @@ def load_answer(text: str | bytes) -> CanonicalResponse:
     )
 
 
+# a hit's tool calls are named as the client's protocol names live ones
+_CALL_ID_PREFIX: dict[str, str] = {"openai": "call_", "anthropic": "toolu_"}
+
+
+def fresh_call_ids(
+    answer: CanonicalResponse, response_id: str, protocol: Protocol
+) -> CanonicalResponse:
+    """`answer` with tool-call ids of this hit's own (`response_id`: the hit's decision id), one
+    per call, the same in every rendering of the hit (body, stream, the Responses API's items).
+    A live call never repeats an id; a client running two agents on one prompt matches each
+    tool result to its call by id, so a replayed answer's ids must not collide either. Text
+    answers come back as they are."""
+    if not any(isinstance(p, ToolCallPart) for p in answer.parts):
+        return answer
+    prefix = _CALL_ID_PREFIX.get(protocol, "call_")
+    parts = tuple(
+        replace(p, id=prefix + _id_hash(f"{response_id}\0{i}"))
+        if isinstance(p, ToolCallPart)
+        else p
+        for i, p in enumerate(answer.parts)
+    )
+    return replace(answer, parts=parts)
+
+
+def _id_hash(seed: str) -> str:
+    return hashlib.blake2b(seed.encode(), digest_size=12).hexdigest()
+
+
 def render(entry: Entry, protocol: Protocol, response_id: str, created: int) -> bytes:
     """The whole answer as the client's protocol's JSON body (a fresh id per hit)."""
     return orjson.dumps(render_body(entry, protocol, response_id, created))
@@ -143,9 +172,12 @@ def replay(
     """The answer as SSE frames in the client's protocol, terminal event included."""
     encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder
     if protocol == "openai":
+        # a tool-call answer without text: the live role chunk's content is null
+        calls_only = not any(isinstance(p, TextPart) for p in entry.answer.parts)
         encoder = openai_stream.StreamEncoder(
-            entry.model, include_usage=include_usage, created=created
-        )
+            entry.model, include_usage=include_usage, created=created,
+            first_content=None if calls_only else "",
+        )  # fmt: skip
     else:
         encoder = anthropic_stream.StreamEncoder(entry.model)
     frames = [encoder.encode(e) for e in events(entry.answer, response_id)]

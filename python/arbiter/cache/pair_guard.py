@@ -18,6 +18,21 @@ one of these ways are different questions, whatever their cosine and however ali
   "Convert 5 kilometers to miles", "100 Fahrenheit in Celsius" / "100 Celsius in Fahrenheit",
   "USD to EUR" / "EUR to USD": all served at 0.3). A paraphrase changes words; a pure reordering
   swaps roles. Punctuation and case are not words, so they never make an order.
+- values: `Summarize {"status": "shipped"}` is not `Summarize {"status": "lost"}`, nor is
+  ``Explain `git reset --hard` `` the same as `--soft`. At bound 0.4-0.5 the exact stage served
+  such pairs: one quoted word of many. When both prompts quote something (double quotes, curly
+  quotes, backticks: a JSON string, a command, a term), what they quote is compared as a
+  multiset (case and spacing aside); a JSON `null` counts as true / false do. A prompt that
+  quotes nothing says its terms in its words, which the other rules and stages read.
+- language: "Answer in French" is not "Answer in German", and "What is the capital of Spain?"
+  is not "¿Cuál es la capital de España?": the answer comes in another language. The languages a
+  prompt names (English, français, Japanese, Python, ...: one code per language, whatever the
+  spelling) are compared as a set, and so is the language a prompt is written in, where it
+  can be told for both: by its script (Cyrillic, Greek, Arabic, Hebrew, Devanagari, Thai, Hangul,
+  kana, Han), else by function words only one language of the list uses (at least two, and more
+  than twice as many as any other language's; "¿" / "¡" count for Spanish). An English-only
+  corpus never triggers the second half; the first costs a paraphrase that names a language
+  only on one side (a nationality reads as its language: "Russian people" / "Russians").
 
 Plain string operations only (no `re` on client text).
 """
@@ -39,7 +54,7 @@ NUMBER_WORDS: Final = _wordset(
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million billion trillion dozen half"
 )
-RULES: Final = ("numbers", "negation", "order")
+RULES: Final = ("numbers", "negation", "order", "values", "language")
 
 
 def numbers(text: str) -> Counter[str]:
@@ -76,4 +91,216 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
             return rule
         if rule == "order" and a != s and Counter(a) == Counter(s):
             return rule
+        if rule == "values" and values_differ(ask, stored, a, s):
+            return rule
+        if rule == "language" and language_differs(ask, stored, a, s):
+            return rule
     return None
+
+
+# -- values -------------------------------------------------------------------------------------
+# an opening quote -> the characters that close it
+_QUOTES: Final = {'"': '"', "\u201c": '\u201d"', "\u201e": "\u201c\u201d", "`": "`"}
+
+
+def quoted(text: str) -> Counter[str]:
+    """What `text` quotes (between double quotes, curly quotes or backticks), each span lower-
+    cased with its spacing collapsed; an unclosed quote quotes nothing. One pass, no regex."""
+    out: Counter[str] = Counter()
+    close: str | None = None
+    span: list[str] = []
+    for ch in text:
+        if close is None:
+            if ch in _QUOTES:
+                close, span = _QUOTES[ch], []
+        elif ch in close:
+            out[" ".join("".join(span).lower().split())] += 1
+            close = None
+        else:
+            span.append(ch)
+    return out
+
+
+def values_differ(ask: str, stored: str, a: list[str], s: list[str]) -> bool:
+    """Both prompts quote something and not the same things, or their JSON nulls differ."""
+    if a.count("null") != s.count("null"):
+        return True
+    qa = quoted(ask) if _has_quote(ask) else None
+    qs = quoted(stored) if _has_quote(stored) else None
+    return bool(qa) and bool(qs) and qa != qs
+
+
+def _has_quote(text: str) -> bool:
+    return any(q in text for q in _QUOTES)
+
+
+# -- language -----------------------------------------------------------------------------------
+def _codes(table: str) -> dict[str, str]:
+    """ "code: name name ...; ..." -> {name: code}."""
+    out: dict[str, str] = {}
+    for row in table.split(";"):
+        code, _, names = row.partition(":")
+        out |= dict.fromkeys(names.split(), code.strip())
+    return out
+
+
+# languages a prompt may name (asking for an answer in it, a translation, code in it), in
+# English and in their own words; one code per language. Left out: names that are mostly other
+# words ("polish", "go", "c")
+LANGUAGE_NAMES: Final = _codes(
+    "en: english englisch anglais inglés ingles inglese inglês;"
+    "fr: french français francais französisch franzosisch francés frances francese francês;"
+    "de: german deutsch deutsche deutschen allemand alemán aleman tedesco alemão;"
+    "es: spanish español espanol spanisch espagnol spagnolo espanhol castilian castellano;"
+    "it: italian italiano italienisch italien;"
+    "pt: portuguese português portugues portugiesisch portugais portoghese portugués;"
+    "nl: dutch nederlands niederländisch néerlandais flemish;"
+    "ru: russian русский russisch russe ruso russo;"
+    "uk: ukrainian українська;"
+    "pl: polski;"
+    "cs: czech čeština;"
+    "sv: swedish svenska;"
+    "no: norwegian norsk;"
+    "da: danish dansk;"
+    "fi: finnish suomi;"
+    "el: greek ελληνικά;"
+    "tr: turkish türkçe;"
+    "ar: arabic العربية arabisch arabe árabe;"
+    "he: hebrew עברית;"
+    "fa: persian farsi;"
+    "hi: hindi हिन्दी हिंदी;"
+    "ur: urdu;"
+    "bn: bengali bangla;"
+    "ta: tamil;"
+    "zh: chinese mandarin 中文 汉语 chinesisch chinois chino cinese;"
+    "yue: cantonese;"
+    "ja: japanese 日本語 japanisch japonais japonés giapponese;"
+    "ko: korean 한국어 koreanisch coréen coreano;"
+    "vi: vietnamese;"
+    "th: thai;"
+    "id: indonesian;"
+    "la: latin;"
+    "sw: swahili;"
+    "python: python;"
+    "javascript: javascript typescript;"
+    "java: java;"
+    "kotlin: kotlin;"
+    "golang: golang;"
+    "rust: rust;"
+    "ruby: ruby;"
+    "php: php;"
+    "perl: perl;"
+    "scala: scala;"
+    "haskell: haskell;"
+    "csharp: csharp;"
+    "sql: sql;"
+    "bash: bash powershell;"
+    "matlab: matlab;"
+    "lua: lua;"
+    "elixir: elixir;"
+    "fortran: fortran;"
+    "cobol: cobol"
+)
+# function words that, among these languages, one alone uses (a word two of them use, "la",
+# "de", "es", "die", "in", is in none of the lists)
+_FUNCTION_WORDS: Final = {
+    code: _wordset(text)
+    for code, text in (
+        ("en", "the is are what how why which who whom where when of and you your does do did "
+               "with this that my can should would it to was were have has will there their "
+               "from for"),
+        ("fr", "le les est et une des je vous nous ils elle qui quelle quel quels quelles "
+               "pourquoi comment dans pour avec pas ce cette ces sont mon ma mes au aux où "
+               "cest quest suis très sur"),
+        ("de", "der das und ist nicht wie ich ein eine einen einem mit für auf dem den wir "
+               "warum welche welcher welches wo wer sind zu von im auch geht dir mir bitte "
+               "spät heute ihr"),
+        ("es", "el los las qué cómo cuál cuáles dónde cuándo está y pero hay muy puedo "
+               "cuando también"),
+        ("it", "gli è che di della delle dei sono perché questo questa quale dove cosa ho "
+               "anche molto"),
+        ("pt", "não você uma em qual onde isso muito são é eu ele ela também obrigado"),
+        ("nl", "het een van niet wat hoe ik zijn waarom welke voor dat"),
+    )
+}  # fmt: skip
+_SPANISH_MARKS: Final = frozenset("¿¡")
+
+
+def named_languages(ws: list[str]) -> frozenset[str]:
+    """The languages the prompt names, as codes: which, not how often ("modern Greek and
+    ancient Greek" asks about one language)."""
+    return frozenset(LANGUAGE_NAMES[w] for w in ws if w in LANGUAGE_NAMES)
+
+
+_SCRIPTS: Final = (
+    (0x0370, 0x03FF, "el"), (0x0400, 0x04FF, "cyrillic"), (0x0590, 0x05FF, "he"),
+    (0x0600, 0x06FF, "arabic"), (0x0900, 0x097F, "devanagari"), (0x0E00, 0x0E7F, "th"),
+    (0x3040, 0x30FF, "kana"), (0x4E00, 0x9FFF, "han"), (0xAC00, 0xD7AF, "ko"),
+)  # fmt: skip
+# each function word's language (the lists share no word)
+_WORD_LANGUAGE: Final = {w: code for code, fw in _FUNCTION_WORDS.items() for w in fw}
+
+
+def _script_of(text: str) -> str | None:
+    """The script most of `text`'s letters are in, when that is not Latin (None: Latin, or a
+    script not told apart)."""
+    counts: Counter[str] = Counter()
+    latin = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        o = ord(ch)
+        if o < 0x0370:
+            latin += 1
+            continue
+        for low, high, name in _SCRIPTS:
+            if low <= o <= high:
+                counts[name] += 1
+                break
+        else:
+            latin += 1  # another script: not told apart, counted with Latin
+    if not counts or sum(counts.values()) <= latin:
+        return None
+    if counts["kana"]:
+        return "ja"  # Japanese writes Han with kana; Chinese has no kana
+    return counts.most_common(1)[0][0]
+
+
+_NOT_LETTERS: Final = bytes(b for b in range(128) if not chr(b).isalpha())
+
+
+def _may_be_outside_latin(text: str) -> bool:
+    """False when most of `text`'s letters cannot be outside Latin, told at C speed: a letter
+    outside ASCII takes at least one more byte in UTF-8, so there are at most that many extra
+    bytes of them, and no fewer Latin letters than ASCII ones (a French or German prompt's few
+    accents never pay for _script_of's loop)."""
+    extra = len(text.encode("utf-8", "surrogatepass")) - len(text)
+    if extra == 0:
+        return False
+    ascii_letters = len(text.encode("ascii", "ignore").translate(None, _NOT_LETTERS))
+    return extra > ascii_letters
+
+
+def written_in(text: str, ws: list[str]) -> str | None:
+    """The language `text` is written in, where it can be told (None: it cannot)."""
+    if _may_be_outside_latin(text):
+        script = _script_of(text)
+        if script is not None:
+            return script
+    hits = Counter(_WORD_LANGUAGE[w] for w in ws if w in _WORD_LANGUAGE)
+    if not text.isascii():
+        hits["es"] += sum(text.count(mark) for mark in _SPANISH_MARKS)
+    ranked = hits.most_common(2)
+    if not ranked:
+        return None
+    top, n = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0
+    return top if n >= 2 and n > 2 * second else None
+
+
+def language_differs(ask: str, stored: str, a: list[str], s: list[str]) -> bool:
+    """They name other languages, or are written in two languages both told."""
+    if named_languages(a) != named_languages(s):
+        return True
+    la, ls = written_in(ask, a), written_in(stored, s)
+    return la is not None and ls is not None and la != ls

@@ -15,8 +15,8 @@
   best ``read_k`` candidates, when the best passes its gate) it decides instead. The best is served
   when P(false) <= the threshold calibrated for the operator's bound
   (``cache.max_false_hit_rate``) times the tenant's learned scale, and never when the two
-  prompts' numbers or negations differ or they are the same words reordered
-  (arbiter.cache.pair_guard: rules no learned stage overrules).
+  prompts' numbers, negations, quoted values or languages differ or they are the same words
+  reordered (arbiter.cache.pair_guard: rules no learned stage overrules).
   Without the pair model file the verifier alone decides, with its own curve.
 - learn: a wrong semantic hit halves the tenant's bound; a confirmed one lets it recover a little
   (vCache's idea, per tenant). The scale lives in the store (migration 0007), written relative

@@ -295,11 +295,21 @@ class StreamEncoder:
     says `"usage": null`, as OpenAI does. `created` is passed in: no clock read here."""
 
     def __init__(
-        self, model: str, *, include_usage: bool, created: int, fallback_id: str = ""
+        self,
+        model: str,
+        *,
+        include_usage: bool,
+        created: int,
+        fallback_id: str = "",
+        first_content: str | None = "",
     ) -> None:
         """`fallback_id`: the completion's id when the upstream gave none (an Anthropic
-        message_start without an `id`): the decision's, never a bare `chatcmpl-`."""
+        message_start without an `id`): the decision's, never a bare `chatcmpl-`.
+        `first_content`: the role chunk's `content`; OpenAI sends null when the answer is tool
+        calls without text (a replay knows it before the first chunk; a translated live stream
+        does not, and says "")."""
         self._model = model
+        self._first_content = first_content
         self._fallback_id = fallback_id
         self._include_usage = include_usage
         self._created = created
@@ -321,7 +331,7 @@ class StreamEncoder:
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
             self._id = completion_id(event.id or self._fallback_id)
-            return self._chunk({"role": "assistant", "content": ""})
+            return self._chunk({"role": "assistant", "content": self._first_content})
         if isinstance(event, BlockStart):
             if event.kind == "refusal":
                 self._refusals.add(event.index)

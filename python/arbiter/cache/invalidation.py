@@ -1,0 +1,158 @@
+"""Taking answers out of the response cache: the admin API's delete and purge, a client's
+feedback on a hit (or on the decision that wrote an entry), and the learner's low grades from a
+check against what the caller supplied (`graded`, one of its observers). Each removes the entry
+here at once and in the store, where the other replicas' syncs apply it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from arbiter.cache.front import CacheFront, log, remember_bounded
+from arbiter.cache.matcher import SemanticMatch, off_loop
+from arbiter.records import GradeRecord
+
+# the grades that take an answer out of the cache: a check against what the caller supplied (a
+# reference answer, tests run in the sandbox) or the client's word. Not the sampled judge's (an
+# LLM's opinion, wrong ~15% of the time by its own model: README) nor the automatic checks',
+# whose low grades include an answer cut at the client's own max_tokens (what it asked for)
+_EVICTING_GRADERS = frozenset({"feedback", "execution", "reference"})
+
+
+@dataclass(slots=True)
+class Served:
+    """A hit decision: the entry it served, found again by feedback on the decision."""
+
+    tenant: str
+    entry_id: str
+    kind: Literal["exact", "semantic"]
+    match: SemanticMatch | None
+    task: str
+    model: str
+
+
+class Invalidation(CacheFront):
+    _served: OrderedDict[str, Served]  # hit decision id -> entry
+    # the decisions whose answers this replica stored (decision id -> entry id), and those
+    # graded wrong before their answer was stored (grading may finish first): graded()
+    _wrote: OrderedDict[str, str]
+    _graded_low: OrderedDict[str, None]
+    _on_grade: Callable[[GradeRecord], None] | None
+
+    async def invalidate(self, entry_id: str, tenant: str | None = None) -> bool:
+        entry = self._entries.get(entry_id)
+        if entry is not None and (tenant is None or entry.tenant == tenant):
+            self._drop(entry_id)
+            self._invalidated_at[entry_id] = self.clock()
+            self.counts["invalidated"] += 1
+        return await asyncio.to_thread(self.store.cache_delete, entry_id, tenant, self.clock())
+
+    def graded(self, grade: GradeRecord) -> None:
+        """A grade of an answer (one of the learner's observers). Below 0.5 from a grader in
+        _EVICTING_GRADERS (a reference that does not match, code failing the caller's tests,
+        the client's feedback): the entry it wrote goes, everywhere, as feedback's does; one
+        graded before it was stored is never stored. Routing learns the answer was wrong: the
+        cache must not keep handing it out."""
+        if grade.score >= 0.5 or grade.grader not in _EVICTING_GRADERS or not self.active:
+            return
+        entry_id = self._wrote.pop(grade.decision_id, None)
+        if entry_id is None:
+            remember_bounded(self._graded_low, grade.decision_id, None)
+            return
+        entry = self._entries.get(entry_id)
+        if entry is not None and entry.decision_id == grade.decision_id:
+            self._drop(entry_id)
+            self._invalidated_at[entry_id] = self.clock()
+            self.counts["invalidated"] += 1
+        # a write still on its way would land after the delete and bring the entry back
+        pending = self._persisting.get(entry_id)
+        try:
+            self._spawn(self._delete_source(grade.decision_id, after=pending))
+        except RuntimeError:  # no running loop (a grade applied outside the server's)
+            log.warning("cache entries of %s not invalidated in the store", grade.decision_id)
+
+    async def _invalidate_source(self, decision_id: str) -> None:
+        for entry in [e for e in self._entries.values() if e.decision_id == decision_id]:
+            self._drop(entry.id)
+            self.counts["invalidated"] += 1
+        await self._delete_source(decision_id)
+
+    async def _delete_source(
+        self, decision_id: str, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """The store's entries of `decision_id` deleted, the invalidation recorded for the
+        other replicas; `after`: the entry's write, if still running, is awaited first."""
+        if after is not None:
+            await asyncio.wait([after])
+        try:
+            await asyncio.to_thread(self.store.cache_delete_source, decision_id, self.clock())
+        except Exception:
+            self._store_failed()
+            log.warning("cache entries of %s not invalidated in the store", decision_id)
+
+    async def purge(self, tenant: str | None, model: str | None) -> int:
+        now = self.clock()
+        self._apply_purge(tenant, model, now)
+        return await asyncio.to_thread(
+            lambda: self.store.cache_purge(tenant=tenant, model=model, ts=now)
+        )
+
+    async def feedback(
+        self,
+        decision_id: str,
+        score: float,
+        tenant: str | None,
+        lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
+    ) -> dict[str, Any] | None:
+        """Feedback on a decision served from the cache (None: it was not): a score below 0.5
+        says the answer was wrong for this request, so the entry goes (everywhere), and a
+        semantic hit's matcher learns from it either way. A low score on the decision that
+        wrote an entry removes that entry too (then None: routing learns from it as usual)."""
+        served = self._served.get(decision_id)
+        if served is None:
+            row = await lookup(decision_id)
+            if row is None or row.get("mode") != "cache" or not row.get("cache_info"):
+                if row is not None and score < 0.5 and (tenant is None or row["tenant"] == tenant):
+                    await self._invalidate_source(decision_id)
+                return None
+            info = row["cache_info"]
+            match = None
+            if row.get("cache_kind") == "semantic":
+                match = SemanticMatch(
+                    info["entry_id"], float(info["similarity"]), float(info["p_false"])
+                )
+            served = Served(
+                row["tenant"], info["entry_id"], row["cache_kind"], match, row["task"],
+                row["chosen_model"],
+            )  # fmt: skip
+        if tenant is not None and served.tenant != tenant:
+            return None  # the caller's learner answers "no such decision"
+        wrong = score < 0.5
+        removed = await self.invalidate(served.entry_id, served.tenant) if wrong else False
+        if served.match is not None:
+            await off_loop(self.matcher.learn, served.tenant, served.match, wrong)
+        if self._on_grade is not None:
+            self._on_grade(
+                GradeRecord(
+                    decision_id,
+                    time.time(),
+                    served.tenant,
+                    served.task,
+                    served.model,
+                    score,
+                    "feedback",
+                    f"client feedback on a {served.kind} cache hit",
+                )
+            )
+        return {
+            "decision_id": decision_id,
+            "score": score,
+            "cache": served.kind,
+            "entry_id": served.entry_id,
+            "invalidated": wrong,
+            "removed": removed,
+        }
