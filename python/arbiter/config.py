@@ -238,6 +238,13 @@ class LatencySettings:
     # kinds of request within a task); 0: off (the default: on bench/latency_slo_replay.py's
     # dev seeds it cut cost but lost SLO attainment on some; bench/results/latency_slo.md)
     length_near_prompts: int = 0
+    # a model set aside under a total SLO, cheaper than the pick and over the quality bar,
+    # whose prediction would fit were its latency fit this many standard errors faster, is
+    # owed a call: a later SLO request that both it and the pick fit goes to it
+    # (latency_explore.py: a cold start read slow is otherwise never corrected); 0: off (the
+    # default: on bench/latency_slo_replay.py's dev seeds its calls cost more than the swaps
+    # they won back, at z 1 and 2, with repeated or fresh draws; bench/results/latency_slo.md)
+    explore_z: float = 0.0
     priors: dict[str, LatencyPriorSettings] = field(default_factory=dict)
     # per task: the SLO of a request that sets no header (and whose tenant sets none), in ms
     max_latency_ms: dict[str, float] = field(default_factory=dict)

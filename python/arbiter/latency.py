@@ -72,6 +72,7 @@ from dataclasses import dataclass
 
 from arbiter.latency_coverage import CoverageTracker
 from arbiter.latency_early import EarlyCall, reclip
+from arbiter.latency_explore import LatencyExplore
 from arbiter.latency_math import (
     SPLIT_MIN_CALLS,
     SPLIT_PSEUDO,
@@ -240,6 +241,7 @@ class LatencyModel:
         coverage: CoverageTracker | None = None,
         outliers: Outliers | None = None,
         spread_pool_calls: float = 0.0,
+        explore: LatencyExplore | None = None,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
@@ -255,6 +257,9 @@ class LatencyModel:
         # each model's spread shrunk toward the other models' median, worth this many calls
         # (latency_pool); 0: off
         self.spread_pool_calls = spread_pool_calls
+        # which models' estimates alone set them aside, and the calls bought to check them
+        # (latency_explore; the router applies it); None: off
+        self.explore = explore
         self._own: dict[tuple[str, str], _Sums] = {}
         self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch

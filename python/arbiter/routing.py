@@ -20,6 +20,7 @@ import numpy as np
 from arbiter import _native
 from arbiter.errors import ContextTooLong, NoCapableModel, NoRouteAvailable, PolicyDenied
 from arbiter.latency import LatencyModel, z_score
+from arbiter.latency_explore import PENDING_MAX
 from arbiter.output_length import OutputLength, token_log_moments
 from arbiter.policy import Policy
 from arbiter.records import Candidate
@@ -330,6 +331,9 @@ class Router:
         picked = _Picked(index, score_list, target)
         ruled = (cost if rule_cost is None else np.frombuffer(rule_cost)).tolist()  # as the rule
         chosen, note, fits = slo_choice(req, names, picked, ruled, predicted, self.params)
+        chosen, explored = self._explore(req, names, chosen, fits, score_list, target, ruled,
+                                         predicted)  # fmt: skip
+        note += explored
         ranked.sort(key=lambda i: not fits[i])  # fallbacks that fit first (stable)
         rows = list(range(len(names)))
         if len(names) > RECORD_ALL:  # the chosen, the fallbacks, the baseline, then that order
@@ -493,7 +497,9 @@ class Router:
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
             predicted = self._predict_latency(req, names)
             index, note, fits = slo_choice(req, names, choice, sampled_cost, predicted, self.params)
-            reason += note
+            index, explored = self._explore(req, names, index, fits, choice.scores,
+                                            choice.target, sampled_cost, predicted)  # fmt: skip
+            reason += note + explored
             if index != choice.index:
                 probe = self._latency_probe(req, names[choice.index])
             order.sort(key=lambda i: not fits[i])  # fallbacks that fit first (a stable sort)
@@ -519,19 +525,67 @@ class Router:
     def _predict_latency(self, req: RouteRequest, names: list[str]) -> list[tuple[float, float]]:
         """Each model's (TTFT, total) ms at the quantile, for this request's expected answer."""
         assert self.latency is not None
-        cap = math.log(req.max_tokens) if req.max_tokens else math.inf
-        default = (math.log(self.params.expected_output_tokens), 1.0)  # the weak length prior
         out = []
         for name in names:
-            mu, var = default
-            if req.stats is not None:  # (its scale is log(1 + tokens): to log tokens)
-                moments = self.lengths.log_moments(name, req.stats, req.task, req.shape)
-                mu, var = token_log_moments(*moments, self._z)
-            if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
-                mu = min(mu, cap)
-                var = min(var, max((cap - mu) / self._z, 0.1) ** 2) if self._z > 0 else var
+            mu, var = self._answer_log_moments(req, name)
             out.append(self.latency.predict_ms(name, req.tenant, self._z, mu, var))
         return out
+
+    def _answer_log_moments(self, req: RouteRequest, name: str) -> tuple[float, float]:
+        """The log token count's mean and variance of `name`'s answer to `req`, as the
+        latency prediction reads it (max_tokens bounding its quantile)."""
+        mu, var = math.log(self.params.expected_output_tokens), 1.0  # the weak length prior
+        if req.stats is not None:  # (its scale is log(1 + tokens): to log tokens)
+            moments = self.lengths.log_moments(name, req.stats, req.task, req.shape)
+            mu, var = token_log_moments(*moments, self._z)
+        cap = math.log(req.max_tokens) if req.max_tokens else math.inf
+        if mu + self._z * math.sqrt(var) > cap:  # max_tokens bounds the answer's quantile too
+            mu = min(mu, cap)
+            var = min(var, max((cap - mu) / self._z, 0.1) ** 2) if self._z > 0 else var
+        return mu, var
+
+    def _explore(
+        self,
+        req: RouteRequest,
+        names: list[str],
+        index: int,
+        fits: list[bool],
+        scores: Sequence[float],
+        target: float,
+        cost: Sequence[float],
+        predicted: list[tuple[float, float]],
+    ) -> tuple[int, str]:
+        """latency_explore's rule after the latency rule chose `index`: record a doubt for
+        each cheaper model over the bar set aside only by its estimate's level, and answer a
+        request that fits both with a model in doubt. Returns (index, the reason's note)."""
+        ex = self.latency.explore if self.latency is not None else None
+        slo = req.max_latency_ms
+        if ex is None or not slo:
+            return index, ""
+        for j, name in enumerate(names):
+            if fits[j] or scores[j] < target or cost[j] >= cost[index]:
+                continue
+            if ex.pending(name) >= PENDING_MAX:
+                continue
+            mu, _ = self._answer_log_moments(req, name)
+            fit = self.latency.estimate(name, req.tenant)  # type: ignore[union-attr]
+            if ex.optimistic_ms(fit, mu, predicted[j][1]) <= slo:
+                ex.doubt(name)
+        if not fits[index] or not ex.any_pending():
+            return index, ""
+        doubted = [
+            j
+            for j, name in enumerate(names)
+            if j != index and fits[j] and scores[j] >= target and ex.pending(name) > 0
+        ]
+        if not doubted:
+            return index, ""
+        j = min(doubted, key=lambda k: cost[k])
+        ex.take(names[j])
+        return j, (
+            f"; latency exploration: {names[j]} {predicted[j][1]:.0f} ms fits, and its speed "
+            "is in doubt where it was set aside"
+        )
 
     def posterior(self, tenant: str, task: str, m: PoolModel) -> tuple[float, float]:
         p = self.params

@@ -34,6 +34,7 @@ from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
 from arbiter.latency import LatencyModel, LatencyPrior
 from arbiter.latency_coverage import CoverageTracker
+from arbiter.latency_explore import LatencyExplore
 from arbiter.latency_outliers import Outliers
 from arbiter.learning import Learner
 from arbiter.metrics import Gauges, Metrics
@@ -636,6 +637,7 @@ def make_latency_model(settings: Settings) -> LatencyModel:
         else None,
         outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
         spread_pool_calls=lat.spread_pool_calls,
+        explore=LatencyExplore(lat.explore_z) if lat.explore_z > 0 else None,
     )
 
 
