@@ -87,8 +87,7 @@ def test_the_system_and_tool_fields_allowed_are_the_installed_sdks() -> None:
     """Both ways: every tool type the SDK defines is listed with exactly its fields, and the
     top-level system blocks' fields are exactly its text blocks'; a system message's blocks
     (text, or the beta tool_addition / tool_removal) are content blocks listed."""
-    from arbiter.protocols.anthropic_fields import BLOCK_FIELDS
-    from arbiter.protocols.anthropic_fields import SYSTEM_BLOCK_FIELDS, TOOL_FIELDS
+    from arbiter.protocols.anthropic_fields import BLOCK_FIELDS, SYSTEM_BLOCK_FIELDS, TOOL_FIELDS
 
     tools: dict[str, set[str]] = {}
     for cls in _create_param("tools"):
