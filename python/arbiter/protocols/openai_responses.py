@@ -44,7 +44,7 @@ from arbiter.canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from arbiter.errors import InvalidRequest
+from arbiter.errors import InvalidRequest, MissingParameter
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.function_names import (
@@ -270,6 +270,8 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
 
 
 def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Message, ...]:
+    if raw is None:  # absent or null: nothing to answer (Arbiter keeps no earlier response)
+        raise MissingParameter("input")
     if isinstance(raw, str):
         if not raw:
             raise InvalidRequest("'input' must not be empty.", param="input")
