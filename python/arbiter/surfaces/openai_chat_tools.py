@@ -173,9 +173,10 @@ def _call_fault(call: Any) -> Fault:
     return None if isinstance(kind, str) else ("type", _STRING)
 
 
-def _call_name_fault(call: dict[str, Any]) -> Fault:
-    """An earlier call's name (a non-empty string here) as OpenAI takes it: a call to a tool
-    named `crm.lookup` replayed from another provider's answer was its 400 after routing."""
+def _call_name_fault(call: Any) -> Fault:
+    """An earlier call's name as OpenAI takes it (`call`: an object whose name the shape check
+    found a non-empty string): a call to a tool named `crm.lookup` replayed from another
+    provider's answer was its 400 after routing."""
     return None if call_name_fits(call["name"]) else ("name", CALL_NAME_RULE)
 
 
