@@ -21,11 +21,13 @@ from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 import anthropic
 import pytest
 from anthropic.types import ContentBlockParam, MessageParam, ToolResultBlockParam
+from anthropic.types import message_create_params as create_params
 from anthropic.types.beta import (
     BetaContentBlockParam,
     BetaMessageParam,
     BetaToolResultBlockParam,
 )
+from anthropic.types.beta import message_create_params as beta_create_params
 
 from tests.adversarial.hostile_upstream import response, scripted_upstream
 from tests.inproc import raw_anthropic_upstream, sidecar_in_process
@@ -53,8 +55,8 @@ def _tag(cls: Any) -> str:
     hint = get_type_hints(cls)["type"] if not hasattr(cls, "model_fields") else (
         cls.model_fields["type"].annotation
     )  # fmt: skip
-    while not isinstance(hint, str):
-        hint = get_args(hint)[0]
+    while not isinstance(hint, str):  # Optional[Literal["custom"]]: the literal, not None
+        hint = next(a for a in get_args(hint) if a is not type(None))
     return hint
 
 
@@ -68,6 +70,42 @@ def _sdk_blocks() -> dict[str, set[str]]:
         for cls in _members(union):
             table.setdefault(_tag(cls), set()).update(_fields(cls))
     return table
+
+
+def _create_param(name: str) -> list[Any]:
+    """The members of a create param's type, in both the plain and the beta create params."""
+    out = []
+    for params in (create_params, beta_create_params):
+        hint = get_type_hints(params.MessageCreateParamsBase)[name]
+        if name == "system":  # str | Iterable[TextBlockParam]
+            hint = get_args(hint)[1]
+        out.extend(_members(get_args(hint)[0]))  # Iterable[the union]
+    return out
+
+
+def test_the_system_and_tool_fields_allowed_are_the_installed_sdks() -> None:
+    """Both ways: every tool type the SDK defines is listed with exactly its fields, and the
+    top-level system blocks' fields are exactly its text blocks'; a system message's blocks
+    (text, or the beta tool_addition / tool_removal) are content blocks listed."""
+    from arbiter.protocols.anthropic_fields import BLOCK_FIELDS, SYSTEM_BLOCK_FIELDS, TOOL_FIELDS
+
+    tools: dict[str, set[str]] = {}
+    for cls in _create_param("tools"):
+        tools.setdefault(_tag(cls), set()).update(_fields(cls))
+    assert set(TOOL_FIELDS) == set(tools), (anthropic.__version__, set(TOOL_FIELDS) ^ set(tools))
+    for kind, fields in tools.items():
+        assert TOOL_FIELDS[kind] == fields, (kind, fields ^ TOOL_FIELDS[kind])
+    system = [_fields(cls) for cls in _create_param("system")]
+    assert len(system) == 2 and all(fields == SYSTEM_BLOCK_FIELDS for fields in system), system
+    system_messages = [
+        cls for u in (MessageParam, BetaMessageParam) for cls in _members(u)
+        if "System" in cls.__name__
+    ]  # fmt: skip
+    assert len(system_messages) == 2
+    for cls in system_messages:
+        inner = get_args(get_args(get_type_hints(cls)["content"])[1])[0]  # Iterable[the blocks]
+        for block in _members(inner):
+            assert _fields(block) == BLOCK_FIELDS[_tag(block)], block
 
 
 def test_the_fields_allowed_are_the_installed_sdks() -> None:
@@ -184,6 +222,93 @@ def test_unknown_fields_are_the_callers_400_before_any_call(tmp_path: Path) -> N
                 _result(cache_control={"type": "ephemeral"}),
             )  # fmt: skip
             message = await claude.messages.create(model="an-raw", max_tokens=50, messages=ok)
+            assert message.content[0].type == "text" and calls == [1]
+
+    asyncio.run(main())
+
+
+HELLO = [{"role": "user", "content": "Hi"}]
+SCHEMA = {"type": "object", "properties": {}}
+# (system, tools, messages) of a request with one stray field, and the path Anthropic names
+REFUSED_OUTSIDE_MESSAGES: dict[str, tuple[Any, Any, list[dict[str, Any]], str]] = {
+    "a LangChain text block's id in the system prompt": (
+        [{"type": "text", "text": "Be brief.", "id": "lc_1"}], None, HELLO, "system.0.id",
+    ),
+    "a field on a system message's block": (
+        None, None,
+        [{"role": "system", "content": [{"type": "text", "text": "Be brief.", "tag": 1}]},
+         *HELLO],
+        "messages.0.content.0.text.tag",
+    ),
+    "a misspelt custom tool field": (
+        None, [{"name": "f", "input_schema": SCHEMA, "defer_loadin": True}], HELLO,
+        "tools.0.custom.defer_loadin",
+    ),
+    "an OpenAI tool's field on an explicit custom tool": (
+        None,
+        [{"type": "custom", "name": "f", "input_schema": SCHEMA},
+         {"type": "custom", "name": "g", "input_schema": SCHEMA, "parameters": SCHEMA}],
+        HELLO, "tools.1.custom.parameters",
+    ),
+    "a misspelt server tool field": (
+        None, [{"type": "web_search_20250305", "name": "web_search", "max_use": 3}], HELLO,
+        "tools.0.web_search_20250305.max_use",
+    ),
+    "a field of another version of the tool": (
+        None, [{"type": "text_editor_20250124", "name": "str_replace_editor",
+                "max_characters": 100}], HELLO,
+        "tools.0.text_editor_20250124.max_characters",
+    ),
+}  # fmt: skip
+
+
+def test_unknown_system_and_tool_fields_are_the_callers_400_before_any_call(
+    tmp_path: Path,
+) -> None:
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        body = (
+            b'{"id":"msg_1","type":"message","role":"assistant","model":"an-raw","content":'
+            b'[{"type":"text","text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,'
+            b'"usage":{"input_tokens":3,"output_tokens":1}}'
+        )
+        writer.write(response(b"200 OK\r\ncontent-type: application/json", body))
+
+    async def main() -> None:
+        async with (
+            scripted_upstream(answer) as (port, calls),
+            sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
+            sdks(sc) as (claude, _),
+        ):
+            for case, (system, tools, messages, path) in REFUSED_OUTSIDE_MESSAGES.items():
+                extra: dict[str, Any] = {}
+                if system is not None:
+                    extra["system"] = system
+                if tools is not None:
+                    extra["tools"] = tools
+                for model in ("an-raw", "auto"):
+                    with pytest.raises(anthropic.BadRequestError) as caught:
+                        await claude.messages.create(
+                            model=model, max_tokens=50, messages=messages, **extra
+                        )
+                    error = caught.value.body["error"]  # type: ignore[index]
+                    assert error["type"] == "invalid_request_error", case
+                    assert error["message"] == f"{path}: Extra inputs are not permitted", case
+                with pytest.raises(anthropic.BadRequestError):  # the count takes the same
+                    await claude.messages.count_tokens(model="an-raw", messages=messages, **extra)
+            assert calls == [0]  # refused before any call
+            # the fields the SDK defines pass: a system block's cache_control and citations, a
+            # custom tool's defer_loading / input_examples / strict, a server tool's max_uses
+            message = await claude.messages.create(
+                model="an-raw",
+                max_tokens=50,
+                system=[{"type": "text", "text": "Be brief.", "citations": None,
+                         "cache_control": {"type": "ephemeral"}}],
+                tools=[{"name": "f", "input_schema": SCHEMA, "strict": True,
+                        "defer_loading": False, "input_examples": [{}], "description": "F."},
+                       {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}],
+                messages=[{"role": "system", "content": [{"type": "text", "text": "Hi."}]},
+                          *HELLO],
+            )  # fmt: skip
             assert message.content[0].type == "text" and calls == [1]
 
     asyncio.run(main())

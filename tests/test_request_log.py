@@ -130,7 +130,7 @@ def test_one_json_line_per_request_with_the_decision_and_ids_both_ways(tmp_path:
                 streamed["outcome"] == "ok" and streamed["model"] == r3.headers["x-arbiter-model"]
             )
             refused = by_id[r4.headers["x-arbiter-request-id"]]
-            assert refused["status"] == 400 and refused["error"] == "invalid_request"
+            assert refused["status"] == 400 and refused["error"] == "missing_required_parameter"
             assert refused["model"] is None
 
     asyncio.run(main())

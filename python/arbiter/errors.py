@@ -2,7 +2,7 @@
 
 ArbiterError(status, code, type)
 ├── InvalidRequest 400          ├── Unauthorized 401        ├── PolicyDenied 403
-│   └── ThreadsUnsupported
+│   └── ThreadsUnsupported, MissingParameter
 ├── UnknownModel 404            ├── PayloadTooLarge 413     ├── BudgetExceeded 429
 ├── RequestTimeout 408
 ├── NoRouteAvailable 503        ├── ContextTooLong, NoCapableModel 400 (InvalidRequest)
@@ -61,6 +61,17 @@ class ThreadsUnsupported(InvalidRequest):
     error_code`) and sends the turn again, whole and without `thread`."""
 
     code = "thread_unsupported_request"
+
+
+class MissingParameter(InvalidRequest):
+    """A required field absent (or null): OpenAI's "Missing required parameter: 'input'." with
+    its code, where a type error ("Input should be a list") would send the caller looking for
+    a wrong value it never sent."""
+
+    code = "missing_required_parameter"
+
+    def __init__(self, param: str) -> None:
+        super().__init__(f"Missing required parameter: '{param}'.", param=param)
 
 
 class ContextTooLong(InvalidRequest):

@@ -29,7 +29,13 @@ from arbiter import request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.errors import ArbiterError, ClientDisconnected, InvalidRequest, UnknownModel
+from arbiter.errors import (
+    ArbiterError,
+    ClientDisconnected,
+    InvalidRequest,
+    MissingParameter,
+    UnknownModel,
+)
 from arbiter.failover import run_with_failover
 from arbiter.ids import named
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
@@ -72,6 +78,8 @@ def parse(kind: Kind, raw: bytes) -> Parsed:
             param="model",
         )
     if kind == "embeddings":
+        if body.get("input") is None:  # the spec's required field; a null one too
+            raise MissingParameter("input")
         _check_embedding_input(body.get("input"))
         tokens = _input_tokens(body.get("input"), "input")
         _check_token_ids(body["input"], "input")

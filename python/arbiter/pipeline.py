@@ -59,9 +59,7 @@ from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.routing_types import RouteRequest
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream_body import (
-    body_for,
-)
+from arbiter.upstream_body import body_to_send
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -582,7 +580,7 @@ class Pipeline:
         reserved before it is made, what a failed call may have cost committed)."""
         m = self.s.registry[model]
         protocol = self.s.protocol_of(model)
-        body = body_for(req, m, protocol)
+        body = await body_to_send(req, m, protocol)
 
         def call() -> Awaitable[_T]:
             return send(body, m)

@@ -11,7 +11,9 @@ loses the server-tool blocks and citations), and never copied to another model a
 or a latency probe (the copy would perform them again).
 
 Tools the client runs (functions, OpenAI's `custom`, Anthropic's bash / text editor / computer /
-memory tools) only ask the model to emit a call: the answer is the model's alone.
+memory tools and its computer and browser toolsets, whose members' calls the client's driver
+runs: Anthropic's tool reference lists both as client toolsets) only ask the model to emit a
+call: the answer is the model's alone.
 
 A stored answer is the provider's too (`stored`): Chat Completions' `store: true` has OpenAI keep
 the completion as an object of its own, which the caller may later list, fetch by its id or feed
@@ -31,7 +33,7 @@ from typing import Any
 # Anthropic's tool types the client runs: a tool_use block comes back, nothing happens upstream
 # (names are versioned, `bash_20250124`, `text_editor_20250728`, ...). Any other typed tool is
 # taken as run by the provider: a type not known here is treated as the one that acts.
-_CLIENT_TOOL_PREFIXES = ("bash_", "text_editor_", "computer_", "memory_")
+_CLIENT_TOOL_PREFIXES = ("bash_", "text_editor_", "computer_", "memory_", "browser_toolset_")
 _CLIENT_TOOL_TYPES = frozenset({"function", "custom"})
 # top-level fields whose presence (any value but null or an empty list) has the provider act
 _ACTING_FIELDS = ("mcp_servers", "container", "web_search_options")

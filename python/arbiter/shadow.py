@@ -47,7 +47,7 @@ from arbiter.routing_types import context_need
 from arbiter.server_tools import acting, stored
 from arbiter.upstream_body import (
     STRICT_SCHEMA,
-    body_for,
+    body_to_send,
     cross_protocol_blocks,
     wants_json,
     wants_strict_schema,
@@ -309,7 +309,7 @@ class Shadow:
     ) -> None:
         s = self.s
         m = s.registry[challenger]
-        body = dict(body_for(req, m, s.protocol_of(challenger)))
+        body = dict(await body_to_send(req, m, s.protocol_of(challenger)))
         body.pop("stream", None)  # the client's stream was its own; a shadow call is whole
         body.pop("stream_options", None)
         counted = req.budget_body or req.body

@@ -83,6 +83,9 @@ class ChatRequest:
     # the answer is run against in the sandbox (arbiter.sandbox); never sent upstream
     tests: str | None = None
     grading: GradingHints | None = None  # the caller's reference / n > 1 rule (grading_hints)
+    # the body was over surfaces/decode.BIG_BODY_BYTES: work linear in it (its encoding for a
+    # model of the other protocol, upstream_body.body_to_send) runs in a worker thread
+    big_body: bool = False
 
     def prompt_tokens_on(self, rule: ImageRule) -> int:
         """Routing's prompt count on a model whose images cost what `rule` says."""

@@ -12,8 +12,8 @@ shadowed like any other.
   ran them again (fetched the URLs again, called the client's MCP server a second time, paid
   search fees no token count meters). Now it is skipped, counted as `server_tools`.
 
-Client-run tools (functions, Anthropic's bash / text editor / computer / memory) are still
-cached: the client, not the provider, runs those.
+Client-run tools (functions, Anthropic's bash / text editor / computer / memory, the computer and
+browser toolsets) are still cached: the client, not the provider, runs those.
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ CLIENT_SIDE: list[tuple[str, dict[str, Any]]] = [
         {"tools": [{"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"}]},
     ),
     ("bash", {"tools": [{"type": "bash_20250124", "name": "bash"}]}),
+    # the client toolsets: the client's driver runs each member's call (surf19: the browser
+    # toolset was taken as provider-run; Anthropic's tool reference lists it as a client
+    # toolset, its calls run in the application's browser, their state back in `browser_state`)
+    ("browser toolset", {"tools": [{"type": "browser_toolset_20260801"}]}),
+    ("computer toolset", {"tools": [{"type": "computer_toolset_20260801"}]}),
 ]
 
 

@@ -97,3 +97,63 @@ def test_ttls_that_do_not_grow_still_answer(tmp_path: Path) -> None:
                 assert answer.content, answer
 
     run_with_claude(tmp_path, body)
+
+
+# Automatic caching (surf19): the request's own `cache_control` is a breakpoint Anthropic puts on
+# the last cacheable block, so it comes after every block's own in the ttl order, and it takes
+# one of the 4 slots ("automatic caching uses one of the 4 slots", Anthropic's prompt-caching
+# docs). Arbiter checked its shape only: a 1h automatic breakpoint after a 5m block, or four
+# blocks' own plus the automatic one, went to a Claude model and came back as its 400.
+AUTOMATIC_BAD: dict[str, tuple[dict[str, Any], str, str]] = {  # (request, param, words)
+    "automatic-1h-after-a-5m-block": (
+        {**_request(HOUR, DEFAULT, UNSET), "cache_control": HOUR},
+        "cache_control.ttl",
+        "must not come after a ttl='5m' cache_control block (system.0.cache_control)",
+    ),
+    "four-blocks-and-automatic": (
+        {**_request(HOUR, HOUR, HOUR, HOUR), "cache_control": HOUR},
+        "cache_control",
+        "A maximum of 4 blocks with cache_control may be provided. Found 5",
+    ),
+}
+AUTOMATIC_GOOD = [
+    {**_request(HOUR, HOUR, UNSET), "cache_control": DEFAULT},  # 1h, 1h, then the 5m automatic
+    {**_request(HOUR, UNSET, HOUR), "cache_control": HOUR},
+    {**_request(UNSET, UNSET, FIVE, FIVE), "cache_control": FIVE},
+    {**_request(HOUR, HOUR, FIVE), "cache_control": DEFAULT},  # three blocks' own, and it
+]
+
+
+@pytest.mark.parametrize("case", list(AUTOMATIC_BAD))
+def test_the_automatic_breakpoint_is_last_in_the_ttl_order_and_takes_a_slot(
+    tmp_path: Path, case: str
+) -> None:
+    request, param, words = AUTOMATIC_BAD[case]
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            before = await sim_requests(sc)
+            for model in ("sim-medium", "auto", "sim-small"):
+                with pytest.raises(anthropic.BadRequestError) as info:
+                    await claude.messages.create(model=model, **request)
+                err = info.value.body
+                assert isinstance(err, dict), err
+                assert err["error"]["type"] == "invalid_request_error", err
+                message = err["error"]["message"]
+                assert message.startswith(param + ":") and words in message, message
+            counted = {k: v for k, v in request.items() if k != "max_tokens"}
+            with pytest.raises(anthropic.BadRequestError):
+                await claude.messages.count_tokens(model="sim-medium", **counted)
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+
+    run_with_claude(tmp_path, body)
+
+
+def test_an_automatic_breakpoint_that_keeps_the_order_still_answers(tmp_path: Path) -> None:
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            for request in AUTOMATIC_GOOD:
+                answer = await claude.messages.create(model="sim-medium", **request)
+                assert answer.content, answer
+
+    run_with_claude(tmp_path, body)

@@ -96,7 +96,11 @@ def test_an_mcp_toolset_without_its_server_is_the_callers_400(
             for toolset, field in [
                 ({"type": "mcp_toolset"}, "tools.1.mcp_server_name"),
                 ({"type": "mcp_toolset", "mcp_server_name": 7}, "tools.1.mcp_server_name"),
-                ({"type": "mcp_toolset", "mcp_server_name": "calc", "name": ""}, "tools.1.name"),
+                # a toolset has no `name` (the SDK's type): Anthropic's extra-field 400
+                (
+                    {"type": "mcp_toolset", "mcp_server_name": "calc", "name": ""},
+                    "tools.1.mcp_toolset.name",
+                ),
                 ({"type": "web_search_20250305"}, "tools.1.name"),  # named server tools still
             ]:
                 body = {

@@ -35,7 +35,11 @@ from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_cache_control import check_cache_control
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
-from arbiter.protocols.anthropic_fields import check_block_fields, check_message_fields
+from arbiter.protocols.anthropic_fields import (
+    check_block_fields,
+    check_message_fields,
+    check_tool_fields,
+)
 from arbiter.protocols.anthropic_opaque import check_opaque
 from arbiter.protocols.anthropic_response import (
     count_tokens_body,
@@ -553,7 +557,9 @@ def _tool(raw: Any, param: str) -> Tool:
     kind = tool.get("type")
     if kind not in (None, "custom"):
         builtin = c.string(kind, f"{param}.type")
+        check_tool_fields(tool, builtin, param)
         return Tool(_builtin_name(tool, builtin, param), builtin=builtin, parameters=tool)
+    check_tool_fields(tool, "custom", param)
     name = _custom_tool_name(tool.get("name"), f"{param}.name")
     schema = c.obj(tool.get("input_schema"), f"{param}.input_schema")
     if schema.get("type") != "object":

@@ -1,8 +1,9 @@
 """Anthropic's `cache_control` checked where a request may carry it: on system blocks, content
 blocks (a tool_result's inner blocks too), tools, and the request itself (automatic caching).
 Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", at most MAX_BREAKPOINTS
-blocks carry one, and no "1h" one comes after a "5m" one (an unset ttl is "5m") in the order
-Anthropic reads the blocks: tools, system, messages. Unchecked, a misspelling, a fifth
+breakpoints are set (the request's own, automatic caching's, is one: on the last block), and no
+"1h" one comes after a "5m" one (an unset ttl is "5m") in the order Anthropic reads the blocks:
+tools, system, messages, then the automatic one. Unchecked, a misspelling, a fifth
 breakpoint or a growing ttl went on to a Claude model as it came and came back as Anthropic's
 400 after routing and the budget reservation (an OpenAI model drops cache_control, so `auto`
 failed only sometimes). Pure; runs once over a body the decoder has already walked (linear in
@@ -23,27 +24,40 @@ _FIELDS = frozenset({"type", "ttl"})
 
 def check_cache_control(body: dict[str, Any]) -> None:
     """Every `cache_control` of an Anthropic request body, or the 400 naming where it is. The
-    request-level one is checked but not counted: the limit is on blocks."""
-    _check_one(body.get("cache_control"), "cache_control")
-    found = 0
+    request-level one (automatic caching) is a breakpoint Anthropic puts on the last cacheable
+    block: after every block's own, in the ttl order, and one of the MAX_BREAKPOINTS slots
+    (platform.claude.com/docs/en/build-with-claude/prompt-caching: "automatic caching uses one
+    of the 4 slots"; a 1h entry must come before a 5m one)."""
+    automatic = body.get("cache_control")
+    _check_one(automatic, "cache_control")
+    marks = [(value, where) for value, where in _block_marks(body) if value is not None]
+    if automatic is not None:
+        marks.append((automatic, "cache_control"))  # the last block's, whichever it is
     first_short: str | None = None  # where the first "5m" breakpoint is, once one is seen
-    for value, where in _block_marks(body):
-        if value is not None:
+    for value, where in marks:
+        if where != "cache_control":
             _check_one(value, where)
-            found += 1
-            if value.get("ttl") == "1h" and first_short is not None:
-                raise InvalidRequest(
-                    f"{where}.ttl: a ttl='1h' cache_control block must not come after a "
-                    f"ttl='5m' cache_control block ({first_short}). Blocks are processed in "
-                    "the following order: `tools`, `system`, `messages`.",
-                    param=f"{where}.ttl",
-                )
-            if first_short is None and value.get("ttl", "5m") == "5m":
-                first_short = where
-    if found > MAX_BREAKPOINTS:
+        if value.get("ttl") == "1h" and first_short is not None:
+            raise InvalidRequest(
+                f"{where}.ttl: a ttl='1h' cache_control block must not come after a "
+                f"ttl='5m' cache_control block ({first_short}). Blocks are processed in "
+                "the following order: `tools`, `system`, `messages`"
+                + (
+                    "; the request's own cache_control (automatic caching) marks the last block."
+                    if where == "cache_control"
+                    else "."
+                ),
+                param=f"{where}.ttl",
+            )
+        if first_short is None and value.get("ttl", "5m") == "5m":
+            first_short = where
+    if len(marks) > MAX_BREAKPOINTS:
+        automatic_too = " (automatic caching, the request's own cache_control, takes one)"
         raise InvalidRequest(
             f"cache_control: A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be "
-            f"provided. Found {found}.",
+            f"provided. Found {len(marks)}"
+            + (automatic_too if automatic is not None else "")
+            + ".",
             param="cache_control",
         )
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from arbiter.errors import InvalidRequest
 from arbiter.protocols import _check as c
+from arbiter.protocols.anthropic_fields import check_block_fields, check_system_block_fields
 
 
 def system_prompt(value: Any) -> tuple[str, ...]:
@@ -25,6 +26,7 @@ def system_prompt(value: Any) -> tuple[str, ...]:
             raise InvalidRequest(
                 f"system.{i}.type: Input should be 'text'", param=f"system.{i}.type"
             )
+        check_system_block_fields(block, f"system.{i}")
         out.append(text_of(block, f"system.{i}"))
     return tuple(out)
 
@@ -82,5 +84,8 @@ def system_message(msg: dict[str, Any], i: int) -> list[str]:
                 f"messages.{i}.content.{j}.type: Input should be 'text'",
                 param=f"messages.{i}.content.{j}.type",
             )
+        # named with its type: the beta system message takes a union of text, tool_addition
+        # and tool_removal blocks (a tagged union, as a user message's content is)
+        check_block_fields(block, "text", f"messages.{i}.content.{j}")
         texts.append(text_of(block, f"messages.{i}.content.{j}"))
     return texts

@@ -21,8 +21,9 @@ Dropped (sampling hints and bookkeeping; the answer's content is not promised by
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
   `reasoning_effort: "none"` (no thinking: what Anthropic does unasked).
 Refused (see the checks below): n > 1, audio input, files/documents, the thinking of the
-tool-use loop in progress (an earlier turn's is dropped: Anthropic drops it too), provider-side
-tools; to Anthropic: whitespace-only stop sequences such as a newline
+tool-use loop in progress of a request that thinks (an earlier turn's is dropped: Anthropic
+drops it too; so is the loop's own when the request asks for no thinking: nothing reads it),
+provider-side tools; to Anthropic: whitespace-only stop sequences such as a newline
 (Anthropic answers 400), tool arguments that are not a JSON object, a tool call whose result
 is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
 left with no non-empty message (system text only); to OpenAI: images inside tool results, an
@@ -120,7 +121,9 @@ def _parts_problem(req: CanonicalRequest, target: Protocol) -> str | None:
     """The first part `target` cannot take. A part of `target`'s own kind goes as it came (a
     Responses client's reasoning item carrying an Anthropic model's thinking block, sent back
     to an Anthropic model: responses_reasoning.py)."""
-    current = current_turn_start(req.messages)
+    # where the thinking the model still reads begins: the tool-use loop in progress, when the
+    # request thinks (a request that does not is served without it, as by the other protocol)
+    current = current_turn_start(req.messages) if _thinks(req) else len(req.messages)
     for i, msg in enumerate(req.messages):
         for part in msg.parts:
             if i < current and msg.role == "assistant" and is_thinking(part):
@@ -136,6 +139,13 @@ def _parts_problem(req: CanonicalRequest, target: Protocol) -> str | None:
                     if isinstance(inner, OpaquePart) and inner.protocol != target:
                         return f"{inner.kind} content inside a tool_result"
     return None
+
+
+def _thinks(req: CanonicalRequest) -> bool:
+    """Whether the request asks its model to think (Anthropic's `thinking`, other than
+    disabled): only then does the tool-use loop in progress need its own thinking back."""
+    thinking = req.extras.get("thinking")
+    return thinking is not None and not _is_default("thinking", thinking)
 
 
 def _unanswered_tool_call(req: CanonicalRequest) -> str | None:

@@ -1,7 +1,10 @@
 """OpenAI's rules for a function's name: 1-64 of [a-zA-Z0-9_-], and no two functions of one name
-in a request. Unchecked, a name like `crm.lookup` (MCP clients make them) or a tool listed twice
-was routed and its worst case reserved, then refused by OpenAI after the call (an answer from a
-model that took it, other times). Pure; a scan of the characters, no pattern to backtrack."""
+in a request; an earlier call's name (an assistant message's `tool_calls[j].function.name`) of
+[a-zA-Z0-9_-] too, its 400 "Invalid 'messages[9].tool_calls[0].function.name': string does not
+match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'". Unchecked, a
+name like `crm.lookup` (MCP clients make them) or a tool listed twice was routed and its worst
+case reserved, then refused by OpenAI after the call (an answer from a model that took it,
+other times). Pure; a scan of the characters, no pattern to backtrack."""
 
 from __future__ import annotations
 
@@ -14,11 +17,18 @@ MAX_FUNCTION_NAME = 64
 FUNCTION_NAME_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 # what a faulty name should be, in the words of the surfaces' "Input should be ..." errors
 NAME_RULE = f"a string matching the pattern '^[a-zA-Z0-9_-]{{1,{MAX_FUNCTION_NAME}}}$'"
+# an earlier call's name: OpenAI's pattern there bounds no length
+CALL_NAME_RULE = "a string matching the pattern '^[a-zA-Z0-9_-]+$'"
 
 
 def name_fits(name: str) -> bool:
     """Whether a non-empty `name` is one OpenAI takes for a function."""
     return len(name) <= MAX_FUNCTION_NAME and FUNCTION_NAME_CHARS.issuperset(name)
+
+
+def call_name_fits(name: str) -> bool:
+    """Whether a non-empty `name` of an earlier call is one OpenAI takes."""
+    return FUNCTION_NAME_CHARS.issuperset(name)
 
 
 def check_function_name(name: str, param: str) -> str:

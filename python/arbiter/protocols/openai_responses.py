@@ -44,10 +44,14 @@ from arbiter.canonical import (
     ToolChoice,
     ToolResultPart,
 )
-from arbiter.errors import InvalidRequest
+from arbiter.errors import InvalidRequest, MissingParameter
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
-from arbiter.protocols.function_names import unique_function_names
+from arbiter.protocols.function_names import (
+    CALL_NAME_RULE,
+    call_name_fits,
+    unique_function_names,
+)
 from arbiter.protocols.openai import (
     allowed_tools,
     function_tool,
@@ -266,6 +270,8 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
 
 
 def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Message, ...]:
+    if raw is None:  # absent or null: nothing to answer (Arbiter keeps no earlier response)
+        raise MissingParameter("input")
     if isinstance(raw, str):
         if not raw:
             raise InvalidRequest("'input' must not be empty.", param="input")
@@ -303,6 +309,11 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
             call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
             calls[call_id] = where
             name = c.string(item.get("name"), f"{where}.name", non_empty=True)
+            if not call_name_fits(name):  # a chat model's 400 once it is an earlier tool call
+                raise InvalidRequest(
+                    f"{where}.name: Input should be {CALL_NAME_RULE} (got {name[:64]!r})",
+                    param=f"{where}.name",
+                )
             arguments = c.string(item.get("arguments", ""), f"{where}.arguments")
             add("assistant", (ToolCallPart(call_id, name, arguments),))
         elif kind == "function_call_output":

@@ -6,7 +6,9 @@ is a stall of every other request. Bodies over BIG_BODY_BYTES are decoded in a w
 the parse still holds the GIL, but the interpreter hands it back to the loop every switch
 interval (5 ms), so other requests keep moving. Smaller bodies stay inline, where a thread
 hand-off (tens of µs) would cost more than the parse. The thread also works out what routing
-reads of a big request that is as linear in it (upstream_body.precompute_crossing).
+reads of a big request that is as linear in it (upstream_body.precompute_crossing), and marks
+the request big, so its encoding for a model of the other protocol, as linear, is a thread's
+work too (upstream_body.body_to_send).
 """
 
 from __future__ import annotations
@@ -36,5 +38,6 @@ def _decode_big(parse: Callable[..., _T], raw: bytes, args: tuple[Any, ...]) -> 
     and compat.untranslatable's walk of every part: 0.1 s per walk at 100,000 messages)."""
     parsed = parse(raw, *args)
     if isinstance(parsed, ChatRequest):
+        parsed.big_body = True  # its encoding for the other protocol is a thread's work too
         precompute_crossing(parsed)
     return parsed

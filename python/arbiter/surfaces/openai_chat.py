@@ -14,7 +14,7 @@ import orjson
 
 from arbiter import image_links, media
 from arbiter.audio_data import check_inline_audio
-from arbiter.errors import ArbiterError, InvalidRequest
+from arbiter.errors import ArbiterError, InvalidRequest, MissingParameter
 from arbiter.grading_hints import hints_from, take_body_field
 from arbiter.ids import named
 from arbiter.image_data import check_inline_image, split_data_url
@@ -74,7 +74,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str] | None = None) -> 
         raise InvalidRequest("you must provide a model parameter", param="model")
     messages = body.get("messages")
     if messages is None:
-        raise InvalidRequest("Missing required parameter: 'messages'.", param="messages")
+        raise MissingParameter("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty array.", param="messages")
     texts: list[str] = []

@@ -20,7 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from arbiter.errors import InvalidRequest
-from arbiter.protocols.function_names import NAME_RULE, name_fits, unique_function_names
+from arbiter.protocols.function_names import (
+    CALL_NAME_RULE,
+    NAME_RULE,
+    call_name_fits,
+    name_fits,
+    unique_function_names,
+)
 
 _FUNCTION_CALL_WORDS = ("none", "auto")
 TOOL_FIELDS = frozenset({"tools", "functions", "function_call"})
@@ -139,6 +145,8 @@ def _custom_tool_fault(custom: Any) -> Fault:
         return ("", _OBJECT)
     if fault := _name_fault(custom, "name") or _opt_string_fault(custom, "description"):
         return fault
+    if not name_fits(custom["name"]):  # the model calls it by name, as a function
+        return ("name", NAME_RULE)
     fmt = custom.get("format")
     return None if fmt is None or isinstance(fmt, dict) else ("format", _OBJECT)
 
@@ -152,14 +160,24 @@ def _call_fault(call: Any) -> Fault:
     # no arguments as none: what every upstream took; a wrong type is no call anyone reads
     kind = call.get("type")
     if kind is None or kind == "function":
-        return _under("function", _function_call_fault(call.get("function")))
+        fn = call.get("function")
+        return _under("function", _function_call_fault(fn) or _call_name_fault(fn))
     if kind == "custom":
         custom = call.get("custom")
         if not isinstance(custom, dict):
             return ("custom", _OBJECT)
         input_fault = None if isinstance(custom.get("input"), str) else ("input", _STRING)
-        return _under("custom", _name_fault(custom, "name") or input_fault)
+        return _under(
+            "custom", _name_fault(custom, "name") or _call_name_fault(custom) or input_fault
+        )
     return None if isinstance(kind, str) else ("type", _STRING)
+
+
+def _call_name_fault(call: Any) -> Fault:
+    """An earlier call's name as OpenAI takes it (`call`: an object whose name the shape check
+    found a non-empty string): a call to a tool named `crm.lookup` replayed from another
+    provider's answer was its 400 after routing."""
+    return None if call_name_fits(call["name"]) else ("name", CALL_NAME_RULE)
 
 
 def _function_call_fault(fn: Any) -> Fault:

@@ -50,6 +50,18 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     )
 
 
+def _every_choice_finished(data: dict[str, Any], model: str) -> None:
+    """A whole /v1/completions answer is held to chat's rule (protocols/openai_response.py's
+    unfinished): a choice that ended on a word meaning no finished answer (vLLM's "abort",
+    Mistral's "error", DeepSeek's "insufficient_system_resource") makes the answer an upstream
+    failure, which fails over, instead of a 200 whose finish_reason no SDK names (its stream
+    already failed so, in relay_codec.py)."""
+    choices = data.get("choices")
+    for one in choices if isinstance(choices, list) else ():
+        if isinstance(one, dict) and (failure := unfinished(model, one.get("finish_reason"))):
+            raise failure
+
+
 class OpenAIUpstream(HTTPProvider):
     """POST {base_url}/chat/completions with a Bearer key; bodies and answers in OpenAI's format."""
 
@@ -91,6 +103,8 @@ class OpenAIUpstream(HTTPProvider):
                 )
             raw = await self._fold(raw, headers, model.name, body.get("n"))
         data, raw = answer_and_bytes(raw, model.name)
+        if path == COMPLETIONS_PATH:
+            _every_choice_finished(data, model.name)
         return data, raw, headers
 
     def _url_of(self, path: str) -> httpx.URL:
