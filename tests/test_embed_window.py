@@ -42,7 +42,20 @@ def _whole_text_ids(emb: Embedder, text: str) -> list[int]:
 
 def _texts(n: int) -> dict[str, str]:
     rng = random.Random(n)
-    words = "the quick brown fox, jumps over: a lazy-dog café naïve ΑΣ'Β straße!".split()
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox,",
+        "jumps",
+        "over:",
+        "a",
+        "lazy-dog",
+        "café",
+        "naïve",
+        "ΑΣ'Β",
+        "straße!",
+    ]
     return {
         "english": " ".join(rng.choice(words) for _ in range(n // 5)),
         "code": "def f(x):\n    return [i * x for i in range(10) if i % 2]\n" * (n // 55 + 1),
