@@ -67,15 +67,19 @@ def prompt_stats_and_shape(text: str) -> tuple[bytes, bytes]:
     return row[cut:], row[:cut]
 
 
-def features_wide(text: str) -> np.ndarray:
-    """A wide model's input row: all 64 prompt features, float32, shape (1, 64)."""
-    return np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4").reshape(1, -1)
+def features_wide(text: str, row: bytes = b"") -> np.ndarray:
+    """A wide model's input row: all 64 prompt features (`row`, when the caller has them),
+    float32, shape (1, 64)."""
+    return np.frombuffer(row or _native.prompt_features(text, FEATURE_DIM), dtype="<f4").reshape(
+        1, -1
+    )
 
 
-def features_semantic(text: str, embedder: Embedder) -> np.ndarray:
-    """A semantic model's input row: the 64 prompt features, then the static MiniLM embedding
-    (`Embedder.embed`, ~0.05-0.25 ms; the subject lives there), float32, shape (1, 448)."""
-    wide = np.frombuffer(_native.prompt_features(text, FEATURE_DIM), dtype="<f4")
+def features_semantic(text: str, embedder: Embedder, row: bytes = b"") -> np.ndarray:
+    """A semantic model's input row: the 64 prompt features (`row`, when the caller has them),
+    then the static MiniLM embedding (`Embedder.embed`, ~0.05-0.25 ms; the subject lives
+    there), float32, shape (1, 448)."""
+    wide = np.frombuffer(row or _native.prompt_features(text, FEATURE_DIM), dtype="<f4")
     return np.concatenate([wide, embedder.embed(text)]).reshape(1, SEMANTIC_DIM)
 
 
@@ -121,13 +125,15 @@ class Difficulty:
     def easiness(self, text: str) -> float:
         return self.easiness_of(prompt_stats(text), text)
 
-    def easiness_of(self, stats: bytes, text: str = "") -> float:
-        """The same score from statistics already computed (`prompt_stats`); a wide model
-        computes its features from `text`."""
+    def easiness_of(self, stats: bytes, text: str = "", shape: bytes = b"") -> float:
+        """The same score from statistics already computed (`prompt_stats`); a wide model reads
+        all 64 features: `shape` + `stats` when the caller has the shape from the same pass
+        (`prompt_stats_and_shape`), else computed from `text` (a second pass over it)."""
+        whole = shape + stats if shape else b""
         if self._embedder is not None:
-            row = features_semantic(text, self._embedder)
+            row = features_semantic(text, self._embedder, whole)
         elif self.wide:
-            row = features_wide(text)
+            row = features_wide(text, whole)
         else:
             row = np.frombuffer(stats, dtype="<f4").reshape(1, N_STATS)
         out = self._run(_OUTPUTS, {INPUT_NAME: row}, None)[0]

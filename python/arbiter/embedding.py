@@ -51,6 +51,12 @@ __all__ = [
 Vector = npt.NDArray[np.float32]
 DIM: Final = 384
 MAX_TOKENS: Final = 128  # questions are short; longer text is truncated, as the model was trained
+# `Embedder.embed` reads a text's first MAX_TOKENS WordPieces. Tokenizing a 1 MB prompt whole to
+# keep 128 of them held the event loop for seconds (bench/loop_time_by_prompt_size.py), so it
+# tokenizes a prefix: WINDOW_CHARS, doubled until the prefix's first MAX_TOKENS tokens are
+# certainly the whole text's, at most WINDOW_MAX_CHARS (see `Embedder.window_ids`).
+WINDOW_CHARS: Final = 1024
+WINDOW_MAX_CHARS: Final = 16 * 1024
 _LN_EPS: Final = 1e-12
 TABLE_VERSION: Final = 2  # bump when _build_table changes: the cache file is named by it
 
@@ -192,6 +198,9 @@ class Embedder:
         tok.no_padding()
         tok.enable_truncation(MAX_TOKENS)
         self._tok = tok
+        # the same tokenizer, untruncated: `window_ids` needs to see past the window's end
+        self._whole = Tokenizer.from_str(tok.to_str())
+        self._whole.no_truncation()
         weights = path / "model.safetensors"
         st = weights.stat()
         self._weights_id = hashlib.sha256(f"{st.st_size}:{TABLE_VERSION}".encode()).hexdigest()[:16]
@@ -288,9 +297,30 @@ class Embedder:
             out[lo - start : lo - start + len(tokens)] = self._forward(ids, mask).mean(axis=1)
         return _normalise_rows(out)
 
+    def window_ids(self, text: str) -> list[int]:
+        """The first MAX_TOKENS WordPieces of `text` (no [CLS]/[SEP]), from a prefix of it.
+
+        A prefix's tokens are the whole text's except those of its last word, the only one a cut
+        can change: the pre-tokenizer splits on whitespace and punctuation (each CJK character is
+        a word) and the normaliser works per character. So once a prefix holds more than
+        MAX_TOKENS tokens and the last of the window is not in its last word, the window is
+        exact; until then the prefix doubles. A text whose first WINDOW_MAX_CHARS characters
+        never settle it (a blob: one long base64 word, pages of whitespace) gets that prefix's
+        window: work stays bounded, and such a text is no question the model has seen."""
+        n = WINDOW_CHARS
+        while n < len(text):
+            enc = self._whole.encode(text[:n], add_special_tokens=False)
+            words = enc.word_ids
+            settled = len(words) > MAX_TOKENS and words[MAX_TOKENS - 1] != words[-1]
+            if settled or n >= WINDOW_MAX_CHARS:
+                return list(enc.ids[:MAX_TOKENS])
+            n *= 2
+        return list(self._tok.encode(text, add_special_tokens=False).ids)
+
     def embed(self, text: str) -> Vector:
-        """The fast static embedding of one text (the request path's)."""
-        ids = self._tok.encode(text, add_special_tokens=False).ids
+        """The fast static embedding of one text (the request path's): its first MAX_TOKENS
+        WordPieces' rows (`window_ids`), summed and normalised."""
+        ids = self.window_ids(text)
         table = self.table()
         if not ids:
             return np.zeros(DIM, dtype=np.float32)

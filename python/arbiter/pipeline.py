@@ -19,6 +19,7 @@ import anyio
 from arbiter import (
     cascade_steps,
     latency_slo,
+    prompt_score,
     request_log,
     shared_timeouts,
     telemetry,
@@ -36,7 +37,6 @@ from arbiter.classify import classify
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
-from arbiter.difficulty import prompt_stats_and_shape
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
@@ -50,6 +50,7 @@ from arbiter.grading import INLINE_CHARS
 from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
 from arbiter.learning import Answered
 from arbiter.principal import Principal
+from arbiter.prompt_score import PromptScore
 from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
@@ -124,11 +125,16 @@ class Pipeline:
     ) -> Completed | Streamed:
         """A request the cache did not answer: plan -> reserve -> answer."""
         budgets = self.s.budgets
+        # a long prompt's features and difficulty score, in a thread (prompt_score.py)
+        routed = req.model == "auto"
+        scored = await prompt_score.score_if_long(
+            req.prompt_text, self.s.difficulty if routed else None
+        )
         if telemetry.TRACER is None:
-            plan = self.plan(req, principal, slo)
+            plan = self.plan(req, principal, slo, scored)
         else:
             with telemetry.route_span(req.model) as span:
-                plan = self.plan(req, principal, slo)
+                plan = self.plan(req, principal, slo, scored)
                 telemetry.routed(span, plan.task, plan.mode, plan.models, plan.reason)
         plan.cache = look
         plan.log = request_log.CURRENT.get()
@@ -169,15 +175,22 @@ class Pipeline:
         return outcome
 
     # -- planning ---------------------------------------------------------------------------
-    def plan(self, req: ChatRequest, principal: Principal, asked: LatencySLO = NO_SLO) -> Plan:
+    def plan(
+        self,
+        req: ChatRequest,
+        principal: Principal,
+        asked: LatencySLO = NO_SLO,
+        scored: PromptScore | None = None,
+    ) -> Plan:
+        """`scored`: the prompt's score, when worked out off the loop (a long prompt)."""
         s = self.s
         task = classify(req.messages, req.response_format, req.has_tools)
         slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
         started = time.perf_counter()
         decision_id = s.new_id()
         if req.model == "auto":
-            stats, shape = prompt_stats_and_shape(req.prompt_text)  # one pass over the text
-            easiness = s.difficulty.easiness_of(stats, req.prompt_text) if s.difficulty else None
+            scored = scored or prompt_score.score(req.prompt_text, s.difficulty)  # one pass
+            stats, shape, easiness = scored.stats, scored.shape, scored.easiness
             blocked = blocked_for(s, req, task, principal)
             router = s.router_for(principal)
             try:
@@ -239,7 +252,9 @@ class Pipeline:
                 latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
             )
         named_model(s, req, principal)
-        stats, shape = prompt_stats_and_shape(req.prompt_text)  # its answer teaches lengths too
+        # its answer teaches lengths too
+        scored = scored or prompt_score.score(req.prompt_text, None)
+        stats, shape = scored.stats, scored.shape
         return Plan(
             decision_id,
             principal.tenant,

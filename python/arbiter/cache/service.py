@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from arbiter.store import Store
 
 Status = Literal["hit", "semantic-hit", "miss", "bypass"]
+# a prompt this long is keyed in a worker thread: keys_for serialises and hashes the whole body
+# (twice), ~10 ms of the loop at 1 MB of CJK on the dev box (bench/loop_time_by_prompt_size.py)
+KEYS_OFF_LOOP_CHARS = 32 * 1024
 
 
 @dataclass(slots=True)
@@ -190,7 +193,10 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         clamp = req.max_tokens if req.limit_injected else None
         ctx = request_log.CURRENT.get()
         beta = ctx.anthropic_beta if ctx is not None else None
-        keys = keys_for(req.protocol, req.body, principal, clamp, beta)
+        if len(req.prompt_text) > KEYS_OFF_LOOP_CHARS:  # two hashes of the whole body: a thread
+            keys = await asyncio.to_thread(keys_for, req.protocol, req.body, principal, clamp, beta)
+        else:
+            keys = keys_for(req.protocol, req.body, principal, clamp, beta)
         limited = req.max_tokens is not None
         if not ctl.read:
             self.counts["bypass"] += 1

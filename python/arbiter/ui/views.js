@@ -323,7 +323,12 @@ async function pareto(main, { api }) {
     if (t.router) rows.push({ model: "router", ...t.router, router: true });
     const chart = el("div", { class: "pareto-chart" });
     // the chart (up to 500 points, their labels placed) is a piece of its own, before the rows
-    later.push(function* () { yield () => chart.replaceChildren(...paretoParts(points, r)); });
+    // (its frame, frontier and labels, then its points a step at a time: charts.paretoChart)
+    later.push(function* () {
+      const dots = [];
+      yield () => chart.replaceChildren(...paretoParts(points, r, dots));
+      yield* dots; // filled by the step above, which has run by the time this is read
+    });
     grid.append(el("section", { class: "panel pareto", "data-task": t.task },
       el("h2", {}, short(t.task)),
       chart,
@@ -348,8 +353,8 @@ async function pareto(main, { api }) {
 }
 
 // a task's chart, and a note when some of its points go unlabelled (no room for their names)
-function paretoParts(points, router) {
-  const chart = paretoChart(points, router);
+function paretoParts(points, router, pointSteps) {
+  const chart = paretoChart(points, router, { pointSteps });
   const shown = Number(chart.dataset.points || 0), named = Number(chart.dataset.labelled || 0);
   if (named >= shown) return [chart];
   return [chart, el("p", { class: "note", "data-test": "unlabelled" },
