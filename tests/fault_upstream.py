@@ -67,7 +67,7 @@ class FaultUpstream:
     async def _answer(self, w: asyncio.StreamWriter, path: str, body: dict[str, Any]) -> bool:
         """False: the connection is to close (a reset, a truncated body, a close-delimited end)."""
         model = str(body.get("model", ""))
-        fault = self.script.get(model, "ok")
+        fault = _marked_fault(body, model) or self.script.get(model, "ok")
         self.calls.append((path, model, fault))
         kind, _, arg = fault.partition("@")
         if kind == "status":  # status[:retry-after]
@@ -103,20 +103,21 @@ class FaultUpstream:
         await _send(w, 200, raw)
         return True
 
-    def _usage_for(self, body: dict[str, Any], model: str, kind: str, n: int) -> Any:
+    def _usage_for(
+        self, body: dict[str, Any], model: str, kind: str, n: int, prompt: int = PROMPT_TOKENS
+    ) -> Any:
         if kind == "nousage":
             return None
-        if kind == "absurd":
-            self.bills.append((model, PROMPT_TOKENS, COMPLETION_TOKENS * n))  # what it billed
-            return (10**13, -5)
-        self.bills.append((model, PROMPT_TOKENS, COMPLETION_TOKENS * n))
-        return (PROMPT_TOKENS, COMPLETION_TOKENS * n)
+        self.bills.append((model, prompt, COMPLETION_TOKENS * n))  # what it billed
+        if kind == "absurd":  # what it reported
+            return (-5, 10**13)
+        return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
         text = "".join(WORDS)
         if path.endswith("/embeddings"):
             items = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            usage = self._usage_for(body, model, kind, 0)
+            usage = self._usage_for(body, model, kind, 0, prompt=len(items))  # a token each
             out: dict[str, Any] = {
                 "object": "list",
                 "model": model,
@@ -297,6 +298,20 @@ class FaultUpstream:
         w.write(b"0\r\n\r\n")
         await w.drain()
         return True
+
+
+_MARK = b"[[fault:"
+
+
+def _marked_fault(body: dict[str, Any], model: str) -> str | None:
+    """A fault named in the request's own text, `[[fault:MODEL=FAULT]]`, so that concurrent
+    requests each get their own (the script is one per model)."""
+    raw = orjson.dumps(body)
+    at = raw.find(_MARK + model.encode() + b"=")
+    if at < 0:
+        return None
+    start = at + len(_MARK) + len(model) + 1
+    return raw[start : raw.index(b"]]", start)].decode()
 
 
 def _head(status: int, headers: dict[str, str], length: int) -> bytes:

@@ -65,6 +65,7 @@ difficulty = false
 cascade_tasks = ["extraction"]
 cascade_first_model = "oa-1"
 cascade_all = true
+cascade_min_answer_tokens = {{ extraction = 100 }}
 [latency]
 probe_unseen = false
 [failover]
@@ -103,17 +104,8 @@ class Rig:
     def admin(self) -> dict[str, str]:
         return {"authorization": f"Bearer {ADMIN_KEY}", "host": "127.0.0.1"}
 
-    def openai(self, **kw: Any) -> openai.OpenAI:
-        return openai.OpenAI(
-            api_key=self.key, base_url=self.sidecar.base_url, max_retries=0,
-            timeout=DEADLINE_S + 6, **kw,
-        )  # fmt: skip
-
-    def anthropic(self) -> anthropic.Anthropic:
-        return anthropic.Anthropic(
-            api_key=self.key, base_url=self.sidecar.root_url, max_retries=0,
-            timeout=DEADLINE_S + 6,
-        )  # fmt: skip
+    gpt: openai.OpenAI  # the clients, one per module: each keeps its connections
+    claude: anthropic.Anthropic
 
     def get(self, path: str) -> httpx.Response:
         r = httpx.get(self.sidecar.root_url + path, headers=self.admin, timeout=10)
@@ -218,6 +210,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         sidecar = Sidecar(cfg).start()
         try:
             key = str(sidecar.create_key("default")["key"])
-            yield Rig(up, sidecar, key)
+            gpt = openai.OpenAI(
+                api_key=key, base_url=sidecar.base_url, max_retries=0, timeout=DEADLINE_S + 6
+            )
+            claude = anthropic.Anthropic(
+                api_key=key, base_url=sidecar.root_url, max_retries=0, timeout=DEADLINE_S + 6
+            )
+            with gpt, claude:
+                yield Rig(up, sidecar, key, gpt, claude)
         finally:
             sidecar.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -67,7 +68,7 @@ def _messages(kind: str) -> list[dict[str, Any]]:
 def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: str) -> None:  # noqa: F811
     rig.up.reset(oa_1=fault)
     before = rig.snapshot()
-    client = rig.openai()
+    client = rig.gpt
     try:
         raw = client.chat.completions.with_raw_response.create(
             model=model, messages=_messages(kind), **KINDS.get(kind, {})
@@ -97,3 +98,38 @@ def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: st
         assert model == "auto" and answered_by == "oa-2", (model, answered_by)
     whole = fault not in ("nousage", "absurd")  # an unknown bill is priced, not read
     check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok", whole=whole)
+
+
+ANTHROPIC_TOOLS = [{"name": "lookup", "input_schema": {"type": "object",
+                    "properties": {"q": {"type": "integer"}}}}]  # fmt: skip
+
+
+@pytest.mark.parametrize("tools", [False, True])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_an_anthropic_whole_answer_under_a_fault(rig: Rig, fault: str, tools: bool) -> None:  # noqa: F811
+    """The same faults on a model served over Anthropic's API, through the anthropic SDK (named:
+    an-1 is its only model, so a fault is a clear error in Anthropic's shape)."""
+    rig.up.reset(an_1=fault)
+    before = rig.snapshot()
+    extra: dict[str, Any] = {"tools": ANTHROPIC_TOOLS} if tools else {}
+    try:
+        raw = rig.claude.messages.with_raw_response.create(
+            model="an-1", max_tokens=64, messages=_messages("plain"), **extra  # type: ignore[arg-type]
+        )
+    except anthropic.APIStatusError as err:
+        assert err.status_code != 500 and err.status_code >= 400, err
+        body = err.response.json()
+        assert body["type"] == "error" and body["error"]["message"], body
+        assert fault not in ("ok", "nousage", "absurd"), body
+        if ":" in fault:
+            assert "retry-after" in err.response.headers, err.response.headers
+        check_books(rig, before, err.response.headers["x-arbiter-decision-id"], "failed",
+                    whole=True)  # fmt: skip
+        return
+    message = raw.parse()
+    assert fault in ("ok", "nousage", "absurd"), message
+    uses = [b for b in message.content if b.type == "tool_use"]
+    assert len(uses) == (2 if tools else 0), message
+    assert message.usage.input_tokens >= 0 and message.usage.output_tokens >= 0, message.usage
+    check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok",
+                whole=fault not in ("nousage", "absurd"))  # fmt: skip
