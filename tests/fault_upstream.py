@@ -88,7 +88,9 @@ class FaultUpstream:
         answer = self._whole(path, body, model, kind)
         raw = orjson.dumps(answer)
         if kind == "truncated":  # the length promised, half the bytes sent, then a close
-            w.write(_head(200, {"content-type": "application/json"}, len(raw)) + raw[: len(raw) // 2])
+            w.write(
+                _head(200, {"content-type": "application/json"}, len(raw)) + raw[: len(raw) // 2]
+            )
             await w.drain()
             return False
         if kind == "cutjson":  # a body complete by its length whose JSON is cut off
@@ -200,16 +202,22 @@ class FaultUpstream:
     def _events(self, path: str, body: dict[str, Any], model: str, kind: str) -> list[bytes]:
         """The stream's frames, in order; a fault picks an index among them."""
         if path.endswith("/messages"):
-            usage = self._usage_for(body, model, kind, 1) or (0, 0)
+            usage = self._usage_for(body, model, kind, 1)
 
             def ev(name: str, data: dict[str, Any]) -> bytes:
                 return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
             start = {
-                "id": "msg_fault", "type": "message", "role": "assistant", "model": model,
-                "content": [], "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": usage[0], "output_tokens": 1},
-            }  # fmt: skip
+                "id": "msg_fault",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+            }
+            if usage:
+                start["usage"] = {"input_tokens": usage[0], "output_tokens": 1}
             frames = [
                 ev("message_start", {"type": "message_start", "message": start}),
                 ev(
@@ -224,19 +232,24 @@ class FaultUpstream:
             frames += [
                 ev(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": 0,
-                     "delta": {"type": "text_delta", "text": word}},
-                )  # fmt: skip
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": word},
+                    },
+                )
                 for word in WORDS
             ]
             frames += [
                 ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
                 ev(
                     "message_delta",
-                    {"type": "message_delta",
-                     "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                     "usage": {"output_tokens": usage[1]}},
-                ),  # fmt: skip
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        **({"usage": {"output_tokens": usage[1]}} if usage else {}),
+                    },
+                ),
                 ev("message_stop", {"type": "message_stop"}),
             ]
             return frames
@@ -246,50 +259,75 @@ class FaultUpstream:
 
         def chunk(choices: list[dict[str, Any]], usage_: Any = None) -> bytes:
             data: dict[str, Any] = {
-                "id": "chatcmpl-fault", "object": "chat.completion.chunk",
-                "created": 1, "model": model, "choices": choices,
-            }  # fmt: skip
+                "id": "chatcmpl-fault",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": choices,
+            }
             if usage_ is not None:
                 data["usage"] = usage_
             return b"data: " + orjson.dumps(data) + b"\n\n"
 
         frames = [
-            chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-                   for i in range(n)])
-        ]  # fmt: skip
+            chunk(
+                [
+                    {
+                        "index": i,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                    for i in range(n)
+                ]
+            )
+        ]
         for word in WORDS:
             frames.append(
-                chunk([{"index": i, "delta": {"content": word}, "finish_reason": None}
-                       for i in range(n)])
-            )  # fmt: skip
-        frames.append(
-            chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)])
-        )
+                chunk(
+                    [
+                        {"index": i, "delta": {"content": word}, "finish_reason": None}
+                        for i in range(n)
+                    ]
+                )
+            )
+        frames.append(chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)]))
         if usage is not None:
             frames.append(
-                chunk([], {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                           "total_tokens": usage[0] + usage[1]})
-            )  # fmt: skip
+                chunk(
+                    [],
+                    {
+                        "prompt_tokens": usage[0],
+                        "completion_tokens": usage[1],
+                        "total_tokens": usage[0] + usage[1],
+                    },
+                )
+            )
         frames.append(b"data: [DONE]\n\n")
         return frames
 
     async def _stream(
-        self, w: asyncio.StreamWriter, path: str, body: dict[str, Any], model: str, kind: str,
+        self,
+        w: asyncio.StreamWriter,
+        path: str,
+        body: dict[str, Any],
+        model: str,
+        kind: str,
         arg: str,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         frames = self._events(path, body, model, kind)
         at = int(arg) if arg else -1
         ctype = "text/html" if kind == "html" else "text/event-stream"
         w.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: " + ctype.encode()
+            b"HTTP/1.1 200 OK\r\ncontent-type: "
+            + ctype.encode()
             + b"\r\ntransfer-encoding: chunked\r\n\r\n"
-        )  # fmt: skip
+        )
         for i, frame in enumerate(frames):
             if i == at and kind == "reset":  # after `at` frames: the connection drops
                 w.transport.abort()
                 return False
             if i == at and kind == "malformed":
-                frame = b"data: {\"id\": \"chatcmpl-fault\", \"choices\": [{\n\n"
+                frame = b'data: {"id": "chatcmpl-fault", "choices": [{\n\n'
             if i == at and kind == "midstall":
                 await asyncio.sleep(30)
                 return False

@@ -42,7 +42,7 @@ def config(port: int, db: Path) -> str:
         if name in ("an-1", "em-1"):
             caps = '["chat", "tools", "vision", "no-route"]'
         models += (
-            f"[models.{name}]\nupstream = \"{up}\"\nprice_in_per_mtok = {pin}\n"
+            f'[models.{name}]\nupstream = "{up}"\nprice_in_per_mtok = {pin}\n'
             f"price_out_per_mtok = {pout}\ncontext_window = 32000\ncapabilities = {caps}\n"
             "[models." + name + ".priors]\nchat = 0.9\ncode = 0.9\nmath = 0.9\n"
             "extraction = 0.9\nsummarization = 0.9\ntranslation = 0.9\ncreative = 0.9\n"
@@ -149,9 +149,7 @@ class Rig:
             time.sleep(0.05)
 
     def billed_usd(self) -> float:
-        return sum(
-            (p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills
-        )
+        return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills)
 
 
 @dataclass(slots=True)
@@ -201,8 +199,8 @@ def check_books(
     return record
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+@pytest.fixture(scope="module", name="rig")
+def rig_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("probe19a")
     with fault_upstream() as up:
         cfg = tmp / "arbiter.toml"
@@ -220,3 +218,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 yield Rig(up, sidecar, key, gpt, claude)
         finally:
             sidecar.stop()
+
+
+def strict(obj: Any) -> Any:
+    """`obj` (what an SDK parsed, leniently: a missing required field reads as None) validated
+    by its own pydantic type, strictly: the answer is well-formed in its surface's shape."""
+    return type(obj).model_validate(obj.to_dict(mode="json"))

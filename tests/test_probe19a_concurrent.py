@@ -17,7 +17,7 @@ import openai
 import orjson
 import pytest
 
-from tests.probe19a_harness import DEADLINE_S, Rig, rig  # noqa: F401
+from tests.probe19a_harness import DEADLINE_S, Rig, rig_fixture  # noqa: F401  (the fixture)
 
 REQUESTS = 48  # bounded: the burst is this many requests, each under the deadline
 FAULTS = ["ok", "status@500", "status@429:1", "reset@0", "reset@3", "reset@7", "malformed@2",
@@ -46,7 +46,10 @@ def _one(rig: Rig, i: int, rng: random.Random) -> str | None:
             return str(r.headers["x-arbiter-decision-id"])
         if kind in ("messages", "mstream"):
             r = rig.claude.messages.with_raw_response.create(
-                model="an-1", max_tokens=64, messages=msgs, stream=kind == "mstream"  # type: ignore[arg-type]
+                model="an-1",
+                max_tokens=64,
+                messages=msgs,
+                stream=kind == "mstream",  # type: ignore[arg-type]
             )
             out = r.parse()
             if kind == "mstream":
@@ -73,14 +76,15 @@ def _leave_mid_stream(rig: Rig, model: str, msgs: Any) -> str | None:
         sock.sendall(
             f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
             f"authorization: Bearer {rig.key}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(raw)}\r\n\r\n".encode() + raw
+            f"content-length: {len(raw)}\r\n\r\n".encode()
+            + raw
         )
         head = sock.recv(256)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     return None if not head else "left"
 
 
-def test_a_burst_of_faulted_requests_adds_up(rig: Rig) -> None:  # noqa: F811
+def test_a_burst_of_faulted_requests_adds_up(rig: Rig) -> None:
     rig.up.reset()
     before = rig.snapshot()
     rngs = [random.Random(1900 + i) for i in range(REQUESTS)]

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.fault_upstream import WORDS
-from tests.probe19a_harness import NOT_BILLED, Rig, check_books, rig  # noqa: F401
+from tests.probe19a_harness import NOT_BILLED, Rig, check_books, rig_fixture, strict  # noqa: F401  (the fixture)
 
 ANSWER = "".join(WORDS)
 FAULTS = ["ok", "status@429:1", "status@500", "stall@10", "truncated", "cutjson", "html",
@@ -33,18 +33,20 @@ def _error_ok(err: openai.APIStatusError) -> str:
 
 @pytest.mark.parametrize("model", ["auto", "oa-1"])
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_responses_call_with_tools_under_a_fault(rig: Rig, fault: str, model: str) -> None:  # noqa: F811
+def test_a_responses_call_with_tools_under_a_fault(rig: Rig, fault: str, model: str) -> None:
     rig.up.reset(oa_1=fault)
     before = rig.snapshot()
     try:
         raw = rig.gpt.responses.with_raw_response.create(
-            model=model, input="Look up item 3.", tools=TOOLS  # type: ignore[arg-type]
+            model=model,
+            input="Look up item 3.",
+            tools=TOOLS,  # type: ignore[arg-type]
         )
     except openai.APIStatusError as err:
         assert model == "oa-1", err
         check_books(rig, before, _error_ok(err), "failed", whole=True)
         return
-    answer = raw.parse()
+    answer = strict(raw.parse())
     calls = [o for o in answer.output if o.type == "function_call"]
     assert len(calls) == 2 and all(c.name == "lookup" for c in calls), answer.output
     check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok", whole=fault != "nousage")
@@ -52,7 +54,7 @@ def test_a_responses_call_with_tools_under_a_fault(rig: Rig, fault: str, model: 
 
 @pytest.mark.parametrize("fault", ["ok", "reset@0", "reset@1", "reset@3", "reset@7", "reset@8",
                                    "malformed@2", "midstall@3"])  # fmt: skip
-def test_a_streamed_responses_call_under_a_fault(rig: Rig, fault: str) -> None:  # noqa: F811
+def test_a_streamed_responses_call_under_a_fault(rig: Rig, fault: str) -> None:
     rig.up.reset(oa_1=fault)
     before = rig.snapshot()
     text, completed = "", False
@@ -65,6 +67,7 @@ def test_a_streamed_responses_call_under_a_fault(rig: Rig, fault: str) -> None: 
         return
     try:
         for event in raw.parse():
+            strict(event)
             if event.type == "response.output_text.delta":
                 text += event.delta
             completed = completed or event.type == "response.completed"
@@ -77,24 +80,22 @@ def test_a_streamed_responses_call_under_a_fault(rig: Rig, fault: str) -> None: 
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_embeddings_under_a_fault(rig: Rig, fault: str) -> None:  # noqa: F811
+def test_embeddings_under_a_fault(rig: Rig, fault: str) -> None:
     rig.up.reset(em_1=fault)
     before = rig.snapshot()
     try:
-        raw = rig.gpt.embeddings.with_raw_response.create(
-            model="em-1", input=["one", "two"]
-        )
+        raw = rig.gpt.embeddings.with_raw_response.create(model="em-1", input=["one", "two"])
     except openai.APIStatusError as err:
         check_books(rig, before, _error_ok(err), "failed", whole=True)
         return
-    out = raw.parse()
+    out = strict(raw.parse())
     assert [d.index for d in out.data] == [0, 1], out
     check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok", whole=fault != "nousage")
 
 
 @pytest.mark.parametrize("escalated_fault", ["ok", "status@500", "status@429", "truncated"])
 @pytest.mark.parametrize("first_fault", ["ok", "status@500", "cutjson"])
-def test_a_cascade_under_a_fault(rig: Rig, first_fault: str, escalated_fault: str) -> None:  # noqa: F811
+def test_a_cascade_under_a_fault(rig: Rig, first_fault: str, escalated_fault: str) -> None:
     """extraction cascades (cascade_all: oa-1 first, then oa-2, the baseline, when the first answer
     is under cascade_min_answer_tokens): a fault on either step."""
     rig.up.reset(oa_1=first_fault, oa_2=escalated_fault)
@@ -107,7 +108,7 @@ def test_a_cascade_under_a_fault(rig: Rig, first_fault: str, escalated_fault: st
         record = check_books(rig, before, _error_ok(err), "failed", whole=True)
         assert first_fault != "ok" and escalated_fault != "ok", record
         return
-    assert raw.parse().choices[0].message.content == ANSWER
+    assert strict(raw.parse()).choices[0].message.content == ANSWER
     record = check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok", whole=True)
     assert record["task"] == "extraction", record
     models = [p for p, _, _ in rig.up.calls]
@@ -119,7 +120,8 @@ def _raw_request(rig: Rig, path: str, body: dict[str, Any]) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", rig.sidecar.port), timeout=10)
     sock.sendall(
         f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {rig.key}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(raw)}\r\n\r\n".encode() + raw
+        f"content-type: application/json\r\ncontent-length: {len(raw)}\r\n\r\n".encode()
+        + raw
     )
     return sock
 
@@ -156,7 +158,10 @@ def _latest_decision(rig: Rig, since: float) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_a_client_that_leaves(
-    rig: Rig, where: str, script: dict[str, str], body: dict[str, Any]  # noqa: F811
+    rig: Rig,
+    where: str,
+    script: dict[str, str],
+    body: dict[str, Any],
 ) -> None:
     """The client resets its connection while the sidecar waits on a stalled upstream: one
     failed decision, its cost what the caps spent, nothing left reserved, /metrics moved once."""

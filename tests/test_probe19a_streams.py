@@ -18,17 +18,25 @@ import openai
 import pytest
 
 from tests.fault_upstream import WORDS
-from tests.probe19a_harness import Rig, check_books, rig  # noqa: F401  (the fixture)
+from tests.probe19a_harness import Rig, check_books, rig_fixture, strict  # noqa: F401  (the fixture)
 
 ANSWER = "".join(WORDS)
 MESSAGES = [{"role": "user", "content": "Say hello to the probe."}]
 OPENAI_FAULTS = [f"{k}@{i}" for k in ("reset", "malformed", "midstall") for i in range(9)]
 OPENAI_FAULTS = [f for f in OPENAI_FAULTS if f not in ("midstall@0",)]
-OPENAI_FAULTS += ["ok", "html", "nousage", "absurd", "status@429", "status@429:1", "status@529",
-                  "stall@10", "truncated"]
+OPENAI_FAULTS += [
+    "ok",
+    "html",
+    "nousage",
+    "absurd",
+    "status@429",
+    "status@429:1",
+    "status@529",
+    "stall@10",
+    "truncated",
+]
 ANTHROPIC_FAULTS = [f"{k}@{i}" for k in ("reset", "malformed") for i in range(10)]
-ANTHROPIC_FAULTS += ["ok", "html", "nousage", "absurd", "midstall@3", "status@529:1",
-                     "status@429"]
+ANTHROPIC_FAULTS += ["ok", "html", "nousage", "absurd", "midstall@3", "status@529:1", "status@429"]
 
 
 def _books(
@@ -44,7 +52,7 @@ def _books(
 @pytest.mark.parametrize("n", [1, 2])
 @pytest.mark.parametrize("model", ["auto", "oa-1"])
 @pytest.mark.parametrize("fault", OPENAI_FAULTS)
-def test_an_openai_stream_under_a_fault(rig: Rig, fault: str, model: str, n: int) -> None:  # noqa: F811
+def test_an_openai_stream_under_a_fault(rig: Rig, fault: str, model: str, n: int) -> None:
     if n == 2 and not fault.startswith("reset"):
         pytest.skip("n > 1: the resets only (the other faults read the same per choice)")
     rig.up.reset(oa_1=fault)
@@ -68,6 +76,7 @@ def test_an_openai_stream_under_a_fault(rig: Rig, fault: str, model: str, n: int
     usage = None
     try:
         for chunk in raw.parse():
+            strict(chunk)
             for c in chunk.choices:
                 texts[c.index] += c.delta.content or ""
             usage = chunk.usage or usage
@@ -86,14 +95,17 @@ def test_an_openai_stream_under_a_fault(rig: Rig, fault: str, model: str, n: int
 
 
 @pytest.mark.parametrize("fault", ANTHROPIC_FAULTS)
-def test_an_anthropic_stream_under_a_fault(rig: Rig, fault: str) -> None:  # noqa: F811
+def test_an_anthropic_stream_under_a_fault(rig: Rig, fault: str) -> None:
     rig.up.reset(an_1=fault)
     before = rig.snapshot()
     client = rig.claude
     text, done = "", False
     try:
         resp = client.messages.with_raw_response.create(
-            model="an-1", max_tokens=64, messages=MESSAGES, stream=True  # type: ignore[arg-type]
+            model="an-1",
+            max_tokens=64,
+            messages=MESSAGES,
+            stream=True,  # type: ignore[arg-type]
         )
     except anthropic.APIStatusError as err:
         assert err.status_code != 500 and err.status_code >= 400, err
@@ -106,6 +118,13 @@ def test_an_anthropic_stream_under_a_fault(rig: Rig, fault: str) -> None:  # noq
     decision_id = resp.headers["x-arbiter-decision-id"]
     try:
         for event in resp.parse():
+            strict(event)
+            if event.type in ("message_start", "message_delta"):  # no count that is no count
+                usage = event.message.usage if event.type == "message_start" else event.usage
+                counts = usage.to_dict()
+                assert all(0 <= v <= 10**8 for k, v in counts.items() if k.endswith("tokens")), (
+                    usage
+                )
             if event.type == "content_block_delta" and event.delta.type == "text_delta":
                 text += event.delta.text
             if event.type == "message_stop":

@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.probe19a_harness import Rig, check_books, rig  # noqa: F401  (the fixture)
+from tests.probe19a_harness import Rig, check_books, rig_fixture, strict  # noqa: F401  (the fixture)
 
 IMAGE = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"
@@ -65,7 +65,7 @@ def _messages(kind: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("model", ["auto", "oa-1"])
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("kind", [*KINDS, "image"])
-def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: str) -> None:  # noqa: F811
+def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: str) -> None:
     rig.up.reset(oa_1=fault)
     before = rig.snapshot()
     client = rig.gpt
@@ -84,7 +84,7 @@ def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: st
         check_books(rig, before, err.response.headers["x-arbiter-decision-id"], "failed",
                     whole=True)  # fmt: skip
         return
-    answer = raw.parse()
+    answer = strict(raw.parse())
     n = KINDS.get(kind, {}).get("n", 1)
     assert len(answer.choices) == n, answer
     if kind == "tools":
@@ -106,7 +106,7 @@ ANTHROPIC_TOOLS = [{"name": "lookup", "input_schema": {"type": "object",
 
 @pytest.mark.parametrize("tools", [False, True])
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_an_anthropic_whole_answer_under_a_fault(rig: Rig, fault: str, tools: bool) -> None:  # noqa: F811
+def test_an_anthropic_whole_answer_under_a_fault(rig: Rig, fault: str, tools: bool) -> None:
     """The same faults on a model served over Anthropic's API, through the anthropic SDK (named:
     an-1 is its only model, so a fault is a clear error in Anthropic's shape)."""
     rig.up.reset(an_1=fault)
@@ -114,7 +114,10 @@ def test_an_anthropic_whole_answer_under_a_fault(rig: Rig, fault: str, tools: bo
     extra: dict[str, Any] = {"tools": ANTHROPIC_TOOLS} if tools else {}
     try:
         raw = rig.claude.messages.with_raw_response.create(
-            model="an-1", max_tokens=64, messages=_messages("plain"), **extra  # type: ignore[arg-type]
+            model="an-1",
+            max_tokens=64,
+            messages=_messages("plain"),
+            **extra,  # type: ignore[arg-type]
         )
     except anthropic.APIStatusError as err:
         assert err.status_code != 500 and err.status_code >= 400, err
@@ -126,10 +129,12 @@ def test_an_anthropic_whole_answer_under_a_fault(rig: Rig, fault: str, tools: bo
         check_books(rig, before, err.response.headers["x-arbiter-decision-id"], "failed",
                     whole=True)  # fmt: skip
         return
-    message = raw.parse()
+    message = strict(raw.parse())
     assert fault in ("ok", "nousage", "absurd"), message
     uses = [b for b in message.content if b.type == "tool_use"]
     assert len(uses) == (2 if tools else 0), message
-    assert message.usage.input_tokens >= 0 and message.usage.output_tokens >= 0, message.usage
+    # a count that is no count (the absurd fault: -5 in, 10^13 out) is not shown as one
+    assert 0 <= message.usage.input_tokens <= 10**8, message.usage
+    assert 0 <= message.usage.output_tokens <= 10**8, message.usage
     check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok",
                 whole=fault not in ("nousage", "absurd"))  # fmt: skip
