@@ -87,6 +87,9 @@ def test_an_openai_stream_under_a_fault(rig: Rig, fault: str, model: str, n: int
         assert ANSWER.startswith(text), (texts, raw.headers)
     whole = done and all(t == ANSWER for t in texts)
     record = _books(rig, before, decision_id, whole, fault)
+    if usage is not None:  # a count that is no count (absurd: -5, 10^13) is not shown as one
+        counts = (usage.prompt_tokens, usage.completion_tokens)
+        assert all(0 <= v <= 10**8 for v in counts), usage
     if whole and fault != "nousage":
         assert usage is not None, "include_usage asked, the stream ended without its usage"
     if not fault.startswith(("ok", "html")) and model == "oa-1":

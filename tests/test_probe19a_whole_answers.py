@@ -91,6 +91,9 @@ def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: st
         assert all(len(c.message.tool_calls or []) == 2 for c in answer.choices), answer
     if kind == "logprobs":
         assert answer.choices[0].logprobs and answer.choices[0].logprobs.content, answer
+    if answer.usage is not None:  # a count that is no count (absurd: -5, 10^13) is not shown
+        counts = (answer.usage.prompt_tokens, answer.usage.completion_tokens)
+        assert all(0 <= v <= 10**8 for v in counts), answer.usage
     answered_by = raw.headers["x-arbiter-model"]
     if model == "oa-1":
         assert fault in ("ok", "nousage", "absurd") and answered_by == "oa-1", answered_by

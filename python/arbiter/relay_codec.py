@@ -114,7 +114,9 @@ def relay_codec(
     message_start when the upstream says none before its end (an OpenAI one)."""
     if upstream == client:
         if client == "openai":
-            return OpenAIPassThrough(model, include_usage, completion_id(fallback_id))
+            return OpenAIPassThrough(
+                model, include_usage, completion_id(fallback_id), prompt_tokens
+            )
         return AnthropicPassThrough(model, message_id(fallback_id), prompt_tokens)
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
     encoder: CanonicalEncoder
@@ -192,10 +194,16 @@ class OpenAIPassThrough:
     one the upstream named, else `fallback_id` (the decision's), never "" (the SDKs key the
     completion by it)."""
 
-    __slots__ = ("_choices", "_fallback_id", "_id", "_include_usage", "_model", "stop_sequence")
+    __slots__ = (
+        "_choices", "_fallback_id", "_id", "_include_usage", "_model", "_prompt_tokens",
+        "stop_sequence",
+    )  # fmt: skip
 
-    def __init__(self, model: str, include_usage: bool, fallback_id: str = "") -> None:
+    def __init__(
+        self, model: str, include_usage: bool, fallback_id: str = "", prompt_tokens: int = 0
+    ) -> None:
         self._model = model
+        self._prompt_tokens = prompt_tokens  # for a usage chunk whose counts are none
         self._include_usage = include_usage
         self._id = ""  # the stream's id: the upstream's first, else the fallback
         self._fallback_id = fallback_id
@@ -231,13 +239,25 @@ class OpenAIPassThrough:
                 if isinstance(choice, dict):
                     changed |= self._choice(choice.get("index")).take(choice, self._model)
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
-        elif chunk.get("usage") is not None and not self._include_usage:
-            return b""
+        elif chunk.get("usage") is not None:
+            if not self._include_usage:
+                return b""
+            changed |= self._mend_usage(chunk)
         if changed:
             item = orjson.dumps(chunk)
         if b"\n" in item:  # a payload sent over several data lines goes out the same way
             item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _mend_usage(self, chunk: dict[str, Any]) -> bool:
+        """A usage chunk whose counts are none (relayed_usage.py) gets Arbiter's in their place:
+        the prompt's count, each choice's text estimated (True: the chunk changed)."""
+        answered = sum(estimate_tokens("".join(c.parts)) for c in self._choices.values())
+        usage = relayed_usage.openai_usage(chunk["usage"], self._prompt_tokens, answered)
+        if usage is None:
+            return False
+        chunk["usage"] = usage
+        return True
 
     def _fill_id(self, chunk: dict[str, Any]) -> bool:
         """Note the stream's id from its first chunk; give a chunk without one the stream's

@@ -5,7 +5,8 @@ An upstream that leaves `usage` out (a lenient compatible server, a gateway that
 reports a count that is no count (negative, not an integer, past MAX_CALL_TOKENS) had its answer
 relayed as it came: an Anthropic Message, its message_start or message_delta event, or an
 embeddings list without the `usage` their APIs require (the SDKs' own types refuse them), or a
-negative token count shown to the caller. The call was already priced without believing it
+negative token count (or 10^13) shown to the caller in any of them or in a chat completion (whose
+usage is optional: one left out stays out). The call was already priced without believing it
 (budget.billed_cost); the client now reads Arbiter's counts in its place: the prompt counted with
 the budget tokenizer, the answer estimated from its text, as the decision records them. One
 bad count replaces the whole usage, as one lying count makes the whole usage not reported.
@@ -48,6 +49,18 @@ def anthropic_delta_usage(usage: Any, output_tokens: int) -> dict[str, Any] | No
     if _counts(usage, ("output_tokens",)):
         return None
     return {"output_tokens": output_tokens}
+
+
+def openai_usage(usage: Any, prompt_tokens: int, completion_tokens: int) -> dict[str, Any] | None:
+    """None when a chat completion's `usage` is absent (optional there: the caller did not ask, or
+    a lenient server sent none) or well-formed, else the one to send instead."""
+    if usage is None or _counts(usage, ("prompt_tokens", "completion_tokens")):
+        return None
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def embeddings_usage(usage: Any, prompt_tokens: int) -> dict[str, Any] | None:
