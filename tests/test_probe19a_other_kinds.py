@@ -120,6 +120,7 @@ def _raw_request(rig: Rig, path: str, body: dict[str, Any]) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", rig.sidecar.port), timeout=10)
     sock.sendall(
         f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {rig.key}\r\n"
+        "anthropic-version: 2023-06-01\r\n"
         f"content-type: application/json\r\ncontent-length: {len(raw)}\r\n\r\n".encode()
         + raw
     )
@@ -143,40 +144,51 @@ def _latest_decision(rig: Rig, since: float) -> dict[str, Any]:
         time.sleep(0.05)
 
 
+HI = [{"role": "user", "content": "hi"}]
+CHAT = "/v1/chat/completions"
+
+
 @pytest.mark.parametrize(
-    ("where", "script", "body"),
+    ("where", "script", "path", "body", "waits_on"),
     [
-        ("mid-stream", {"oa_1": "midstall@3"},
-         {"model": "oa-1", "stream": True, "messages": [{"role": "user", "content": "hi"}],
-          "stream_options": {"include_usage": True}}),
-        ("mid-failover", {"oa_1": "stall@1.0", "oa_2": "stall@10"},
-         {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
-        ("mid-failover-stream", {"oa_1": "status@500", "oa_2": "stall@10"},
-         {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "hi"}]}),
-        ("mid-cascade", {"oa_1": "ok", "oa_2": "stall@10"},
-         {"model": "auto", "messages": [{"role": "user", "content": EXTRACTION}]}),
+        ("mid-stream", {"oa_1": "midstall@3"}, CHAT,
+         {"model": "oa-1", "stream": True, "messages": HI,
+          "stream_options": {"include_usage": True}}, "oa-1"),
+        ("before-first-event", {"oa_1": "midstall@0"}, CHAT,
+         {"model": "oa-1", "stream": True, "messages": HI}, "oa-1"),
+        ("mid-failover", {"oa_1": "stall@1.0", "oa_2": "stall@10"}, CHAT,
+         {"model": "auto", "messages": HI}, "oa-2"),
+        ("mid-failover-stream", {"oa_1": "status@500", "oa_2": "stall@10"}, CHAT,
+         {"model": "auto", "stream": True, "messages": HI}, "oa-2"),
+        ("mid-retry-after", {"oa_1": "status@429:1"}, CHAT,
+         {"model": "oa-1", "messages": HI}, "oa-1"),
+        ("mid-cascade", {"oa_1": "ok", "oa_2": "stall@10"}, CHAT,
+         {"model": "auto", "messages": [{"role": "user", "content": EXTRACTION}]}, "oa-2"),
+        ("anthropic-mid-stream", {"an_1": "midstall@3"}, "/v1/messages",
+         {"model": "an-1", "max_tokens": 64, "stream": True, "messages": HI}, "an-1"),
+        ("responses-mid-stream", {"oa_1": "midstall@3"}, "/v1/responses",
+         {"model": "oa-1", "stream": True, "input": "hi"}, "oa-1"),
     ],
 )  # fmt: skip
 def test_a_client_that_leaves(
-    rig: Rig,
-    where: str,
-    script: dict[str, str],
-    body: dict[str, Any],
+    rig: Rig, where: str, script: dict[str, str], path: str, body: dict[str, Any], waits_on: str
 ) -> None:
-    """The client resets its connection while the sidecar waits on a stalled upstream: one
-    failed decision, its cost what the caps spent, nothing left reserved, /metrics moved once."""
+    """The client resets its connection while the sidecar waits on a stalled (or rate-limited)
+    upstream: one failed decision, its cost what the caps spent (never under the bill), nothing
+    left reserved, /metrics moved once; and no upstream call is started after it left."""
     rig.up.reset(**script)
     before = rig.snapshot()
     since = time.time()
-    sock = _raw_request(rig, "/v1/chat/completions", body)
+    sock = _raw_request(rig, path, body)
     deadline = time.monotonic() + 5
-    waits_on = "oa-1" if where == "mid-stream" else "oa-2"
     while not any(m == waits_on for _, m, _ in rig.up.calls):  # the stalled call is on
         assert time.monotonic() < deadline, rig.up.calls
         time.sleep(0.02)
     time.sleep(0.3)
+    calls = len(rig.up.calls)
     _leave(sock)
     record = _latest_decision(rig, since)
     assert record["status"] == "failed", record
     check_books(rig, before, record["id"], "failed", whole=False)
-    assert all(a["error"] not in NOT_BILLED or a["ok"] for a in record["attempts"][-1:]), record
+    time.sleep(1.2)  # past the Retry-After (1 s) the mid-retry-after cell's upstream asked for
+    assert len(rig.up.calls) == calls, (rig.up.calls, record)

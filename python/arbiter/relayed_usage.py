@@ -20,8 +20,9 @@ from arbiter.upstream.http import MAX_CALL_TOKENS
 
 
 def is_count(value: Any) -> bool:
-    """A token count a client can read as one: an integer from 0 to MAX_CALL_TOKENS."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CALL_TOKENS
+    """A token count a client can read as one: an integer from 0 to MAX_CALL_TOKENS (`type is
+    int`: a bool is none, and the check stays cheap on every relayed answer)."""
+    return type(value) is int and 0 <= value <= MAX_CALL_TOKENS
 
 
 def surely_fine(decoded: int) -> bool:
@@ -31,10 +32,21 @@ def surely_fine(decoded: int) -> bool:
 
 
 def _counts(usage: Any, keys: tuple[str, ...]) -> bool:
-    """`usage` is an object with every one of `keys` a count (others, if present, too)."""
-    if not isinstance(usage, dict) or not all(is_count(usage.get(k)) for k in keys):
+    """`usage` is an object with every one of `keys` a count, and its other `*_tokens` too.
+    The checks inlined: this runs on every relayed answer (calls and generators cost ~5 us)."""
+    if type(usage) is not dict:
         return False
-    return all(is_count(v) for k, v in usage.items() if k.endswith("_tokens") and v is not None)
+    for key in keys:
+        value = usage.get(key)
+        if type(value) is not int or not 0 <= value <= MAX_CALL_TOKENS:
+            return False
+    for key, value in usage.items():
+        if type(value) is int:
+            if not 0 <= value <= MAX_CALL_TOKENS:
+                return False
+        elif value is not None and key.endswith("_tokens"):
+            return False
+    return True
 
 
 def anthropic_usage(usage: Any, input_tokens: int, output_tokens: int) -> dict[str, Any] | None:
