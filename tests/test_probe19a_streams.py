@@ -137,3 +137,56 @@ def test_an_anthropic_stream_under_a_fault(rig: Rig, fault: str) -> None:
         assert err.message, err
     assert ANSWER.startswith(text), text
     _books(rig, before, decision_id, done and text == ANSWER, fault)
+
+
+CROSS = [("anthropic-sdk", "oa-1", f) for f in (*(f"reset@{i}" for i in range(9)), "malformed@3",
+         "nousage", "absurd", "ok")] + [
+    ("openai-sdk", "an-1", f) for f in (*(f"reset@{i}" for i in range(10)), "malformed@4",
+     "nousage", "absurd", "ok")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("client", "model", "fault"), CROSS)
+def test_a_translated_stream_under_a_fault(rig: Rig, client: str, model: str, fault: str) -> None:
+    """A stream translated between the protocols (an Anthropic client on an OpenAI-protocol model,
+    and the reverse) under the same faults: well-formed events, a prefix of the one answer,
+    counts that are counts, the books."""
+    rig.up.reset(**{model.replace("-", "_"): fault})
+    before = rig.snapshot()
+    text, done = "", False
+    try:
+        if client == "anthropic-sdk":
+            resp = rig.claude.messages.with_raw_response.create(
+                model=model,
+                max_tokens=64,
+                messages=MESSAGES,
+                stream=True,  # type: ignore[arg-type]
+            )
+        else:
+            resp = rig.gpt.chat.completions.with_raw_response.create(  # type: ignore[assignment]
+                model=model, messages=MESSAGES, stream=True,  # type: ignore[arg-type]
+                stream_options={"include_usage": True},
+            )  # fmt: skip
+    except (anthropic.APIStatusError, openai.APIStatusError) as err:
+        assert err.status_code != 500 and err.status_code >= 400, err
+        _books(rig, before, err.response.headers["x-arbiter-decision-id"], False)
+        return
+    decision_id = resp.headers["x-arbiter-decision-id"]
+    try:
+        for event in resp.parse():
+            strict(event)
+            if client == "openai-sdk":
+                text += "".join(c.delta.content or "" for c in event.choices)
+                if event.usage is not None:
+                    counts = (event.usage.prompt_tokens, event.usage.completion_tokens)
+                    assert all(0 <= v <= 10**8 for v in counts), event.usage
+                    done = True  # the usage chunk comes last, once the answer ended properly
+                continue
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                text += event.delta.text
+            if event.type == "message_delta":
+                assert 0 <= event.usage.output_tokens <= 10**8, event.usage
+            done = done or event.type == "message_stop"
+    except (anthropic.APIError, openai.APIError) as err:
+        assert err.message, err
+    assert ANSWER.startswith(text), text
+    _books(rig, before, decision_id, done and text == ANSWER, fault)
