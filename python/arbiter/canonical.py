@@ -206,6 +206,17 @@ class CanonicalUsage:
         return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
 
 
+# The most one call's token count can be (upstream/http.py says why; it reads it from here): past
+# it an upstream's number is no count, and reads as none (0), as an absent or negative one does.
+MAX_CALL_TOKENS = 100_000_000
+
+
+def count_in(value: Any) -> int:
+    """An upstream's token count as a count: a positive integer up to MAX_CALL_TOKENS, else 0.
+    A translated answer showed 10^13 as its client's count (the bill never believed it)."""
+    return value if type(value) is int and 0 < value <= MAX_CALL_TOKENS else 0
+
+
 def reported_cost(usage: dict[str, Any]) -> float | None:
     """A usage object's numeric `cost`, else None (bool is an int to Python, never a cost)."""
     cost = usage.get("cost")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from starlette.types import Receive
 
-from arbiter import request_log, telemetry
+from arbiter import relayed_usage, request_log, telemetry
 from arbiter.budget import billed_cost
 from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
@@ -320,6 +320,10 @@ class PassThrough:
         }
         if kind == "completions" and not named(data.get("id")):  # as chat's: never "" (ids.named)
             return Answered(orjson.dumps({**data, "id": "cmpl-" + decision_id}), out)
+        if kind == "embeddings":  # usage is required there: Arbiter's count for a missing one
+            mended = relayed_usage.embeddings_usage(data.get("usage"), req.prompt_tokens)
+            if mended is not None:
+                return Answered(orjson.dumps({**data, "usage": mended}), out)
         return Answered(raw or orjson.dumps(data), out)
 
     async def _record(

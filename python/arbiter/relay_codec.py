@@ -17,6 +17,7 @@ from typing import Protocol as TypingProtocol
 
 import orjson
 
+from arbiter import relayed_usage
 from arbiter.answer_choices import StreamedCalls
 from arbiter.canonical import (
     BlockStart,
@@ -41,6 +42,7 @@ from arbiter.protocols.openai_response import (
     unfinished,
 )
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
+from arbiter.types import estimate_tokens
 from arbiter.upstream import lenient_json
 from arbiter.upstream.openai import parse_chunk
 
@@ -112,8 +114,10 @@ def relay_codec(
     message_start when the upstream says none before its end (an OpenAI one)."""
     if upstream == client:
         if client == "openai":
-            return OpenAIPassThrough(model, include_usage, completion_id(fallback_id))
-        return AnthropicPassThrough(model, message_id(fallback_id))
+            return OpenAIPassThrough(
+                model, include_usage, completion_id(fallback_id), prompt_tokens
+            )
+        return AnthropicPassThrough(model, message_id(fallback_id), prompt_tokens)
     decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder
     encoder: CanonicalEncoder
     if upstream == "openai":
@@ -190,10 +194,16 @@ class OpenAIPassThrough:
     one the upstream named, else `fallback_id` (the decision's), never "" (the SDKs key the
     completion by it)."""
 
-    __slots__ = ("_choices", "_fallback_id", "_id", "_include_usage", "_model", "stop_sequence")
+    __slots__ = (
+        "_choices", "_fallback_id", "_id", "_include_usage", "_model", "_prompt_tokens",
+        "stop_sequence",
+    )  # fmt: skip
 
-    def __init__(self, model: str, include_usage: bool, fallback_id: str = "") -> None:
+    def __init__(
+        self, model: str, include_usage: bool, fallback_id: str = "", prompt_tokens: int = 0
+    ) -> None:
         self._model = model
+        self._prompt_tokens = prompt_tokens  # for a usage chunk whose counts are none
         self._include_usage = include_usage
         self._id = ""  # the stream's id: the upstream's first, else the fallback
         self._fallback_id = fallback_id
@@ -229,13 +239,25 @@ class OpenAIPassThrough:
                 if isinstance(choice, dict):
                     changed |= self._choice(choice.get("index")).take(choice, self._model)
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
-        elif chunk.get("usage") is not None and not self._include_usage:
-            return b""
+        elif chunk.get("usage") is not None:
+            if not self._include_usage:
+                return b""
+            changed |= self._mend_usage(chunk)
         if changed:
             item = orjson.dumps(chunk)
         if b"\n" in item:  # a payload sent over several data lines goes out the same way
             item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
+
+    def _mend_usage(self, chunk: dict[str, Any]) -> bool:
+        """A usage chunk whose counts are none (relayed_usage.py) gets Arbiter's in their place:
+        the prompt's count, each choice's text estimated (True: the chunk changed)."""
+        answered = sum(estimate_tokens("".join(c.parts)) for c in self._choices.values())
+        usage = relayed_usage.openai_usage(chunk["usage"], self._prompt_tokens, answered)
+        if usage is None:
+            return False
+        chunk["usage"] = usage
+        return True
 
     def _fill_id(self, chunk: dict[str, Any]) -> bool:
         """Note the stream's id from its first chunk; give a chunk without one the stream's
@@ -298,14 +320,17 @@ class AnthropicPassThrough(_Collecting):
     its error event alone, not a delta the SDK folds into its message (a stop reason, the output
     count) before the error. The upstream's message_stop frame is the terminal event. A
     message_start whose message has no `id` (or "") is sent with `fallback_id` (the
-    decision's): the SDK's message is keyed by it."""
+    decision's): the SDK's message is keyed by it. A message_start or message_delta without a
+    well-formed `usage` (which the SDK's types require) is sent with Arbiter's counts
+    (relayed_usage.py; `prompt_tokens`: the sidecar's count of the prompt)."""
 
-    __slots__ = ("_decoder", "_fallback_id", "_held", "_stop")
+    __slots__ = ("_decoder", "_fallback_id", "_held", "_prompt_tokens", "_stop")
 
-    def __init__(self, model: str, fallback_id: str = "") -> None:
+    def __init__(self, model: str, fallback_id: str = "", prompt_tokens: int = 0) -> None:
         super().__init__()
         self._decoder = anthropic_stream.StreamDecoder(model)
         self._fallback_id = fallback_id
+        self._prompt_tokens = prompt_tokens
         self._stop = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
         self._held = b""
 
@@ -316,8 +341,14 @@ class AnthropicPassThrough(_Collecting):
             self._see(event)
             stop = stop or isinstance(event, MessageStop)
             held = held or isinstance(event, MessageDelta)
-            if isinstance(event, MessageStart) and not event.id:
-                item = _with_message_id(item, self._fallback_id)
+            if isinstance(event, MessageStart) and (
+                not event.id or not relayed_usage.surely_fine(event.usage.input_tokens)
+            ):
+                item = _mended_start(item, self._fallback_id, self._prompt_tokens)
+            elif isinstance(event, MessageDelta) and not relayed_usage.surely_fine(
+                event.usage.output_tokens
+            ):
+                item = _mended_delta(item, estimate_tokens("".join(self.parts)))
         if stop:
             self._stop = item
             return b""
@@ -337,12 +368,30 @@ class AnthropicPassThrough(_Collecting):
         return anthropic_error_event(err)
 
 
-def _with_message_id(frame: bytes, message_id: str) -> bytes:
+def _mended_start(frame: bytes, fallback_id: str, prompt_tokens: int) -> bytes:
     """A message_start frame (the decoder read it: a JSON object with a `message` object) with
-    `message_id` as its message's id."""
+    `fallback_id` as its message's id where it has none, and Arbiter's counts as its usage
+    where it has no well-formed one (relayed_usage.py)."""
     event = lenient_json.loads(anthropic_stream.frame_payload(frame))
-    event["message"]["id"] = message_id
+    message = event["message"]
+    given = message.get("id")
+    if not (isinstance(given, str) and given):
+        message["id"] = fallback_id
+    usage = relayed_usage.anthropic_usage(message.get("usage"), prompt_tokens, 0)
+    if usage is not None:
+        message["usage"] = usage
     return b"event: message_start\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def _mended_delta(frame: bytes, output_tokens: int) -> bytes:
+    """A message_delta frame with Arbiter's count of the answer as its usage where it has no
+    well-formed one; else the frame as it came."""
+    event = lenient_json.loads(anthropic_stream.frame_payload(frame))
+    usage = relayed_usage.anthropic_delta_usage(event.get("usage"), output_tokens)
+    if usage is None:
+        return frame
+    event["usage"] = usage
+    return b"event: message_delta\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 class Translating(_Collecting):

@@ -198,7 +198,7 @@ class Handlers:
             return _event_stream(outcome)
         body = openai_surface.render_result(
             outcome.result, outcome.protocol, int(time.time()),
-            outcome.headers.get("x-arbiter-decision-id", ""),
+            outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
         )  # fmt: skip
         return Response(body, media_type=JSON, headers=outcome.headers)
 
@@ -298,7 +298,7 @@ class Handlers:
             return _event_stream(outcome)
         body = anthropic_surface.render_result(
             outcome.result, outcome.protocol, req.canonical,
-            outcome.headers.get("x-arbiter-decision-id", ""),
+            outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
         )  # fmt: skip
         return Response(body, media_type=JSON, headers=outcome.headers)
 

@@ -17,6 +17,7 @@ from arbiter.canonical import (
     TextPart,
     Thought,
     ToolCallPart,
+    count_in,
     reported_cost,
 )
 from arbiter.protocols._check import INPUT_LEVELS_IN_ANSWER, writable_below
@@ -36,8 +37,7 @@ def stop_reason_in(value: Any) -> StopReason | None:
 
 
 def _count(usage: dict[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return count_in(usage.get(key))
 
 
 def usage_in(raw: Any) -> CanonicalUsage:

@@ -14,6 +14,7 @@ from arbiter.canonical import (
     StopReason,
     TextPart,
     ToolCallPart,
+    count_in,
     reported_cost,
 )
 from arbiter.errors import UpstreamError
@@ -61,8 +62,7 @@ def finish_reason_out(reason: StopReason | None) -> str | None:
 
 
 def _count(raw: dict[str, Any], key: str) -> int:
-    value = raw.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return count_in(raw.get(key))
 
 
 def usage_in(raw: Any) -> CanonicalUsage:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import block_tokens, image_links, media
+from arbiter import block_tokens, image_links, media, relayed_usage
 from arbiter.answer_cost import with_reported_cost
 from arbiter.block_tokens import BlockCount
 from arbiter.canonical import (
@@ -36,7 +36,7 @@ from arbiter.protocols import anthropic, anthropic_response, openai_response
 from arbiter.protocols._check import load_json
 from arbiter.protocols.openai import encode_request as openai_view
 from arbiter.sandbox.request_tests import tests_from_field
-from arbiter.types import ChatRequest, ChatResult
+from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
@@ -152,14 +152,25 @@ def render_result(
     upstream_protocol: str,
     request: CanonicalRequest | None = None,
     fallback_id: str = "",
+    prompt_tokens: int = 0,
 ) -> bytes:
     """The Message body for an answer: the upstream's bytes when it speaks Anthropic, else its
     OpenAI answer translated (`request`: the caller's, whose stop sequences the answer may
     have stopped on; `fallback_id`: the message's id when the upstream's answer has none, the
-    decision's, never a bare `msg_`; an Anthropic answer without one gets it too)."""
+    decision's, never a bare `msg_`; an Anthropic answer without one gets it too, and one
+    without a well-formed `usage` gets Arbiter's counts: relayed_usage.py, `prompt_tokens`
+    the prompt's)."""
     if upstream_protocol == "anthropic":
+        mend: dict[str, Any] = {}
         if not named(result.body.get("id")):  # the message's id: never empty (nor a bare msg_)
-            return orjson.dumps({**result.body, "id": anthropic_response.message_id(fallback_id)})
+            mend["id"] = anthropic_response.message_id(fallback_id)
+        usage = relayed_usage.anthropic_usage(
+            result.body.get("usage"), prompt_tokens, estimate_tokens(result.content)
+        )
+        if usage is not None:
+            mend["usage"] = usage
+        if mend:
+            return orjson.dumps({**result.body, **mend})
         return result.raw or orjson.dumps(result.body)
     stops = request.stop if request is not None else ()
     canonical = openai_response.decode_response(result.body, stops)

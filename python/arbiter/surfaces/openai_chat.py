@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter import image_links, media
+from arbiter import image_links, media, relayed_usage
 from arbiter.audio_data import check_inline_audio
 from arbiter.errors import ArbiterError, InvalidRequest, MissingParameter
 from arbiter.grading_hints import hints_from, take_body_field
@@ -22,7 +22,7 @@ from arbiter.protocols import _check as c
 from arbiter.protocols import anthropic_response, openai_response
 from arbiter.sandbox.request_tests import tests_from_field
 from arbiter.surfaces import openai_chat_options, openai_chat_tools, openai_params
-from arbiter.types import ChatRequest, ChatResult
+from arbiter.types import ChatRequest, ChatResult, estimate_tokens
 
 if TYPE_CHECKING:
     from arbiter.registry import ListedModel
@@ -343,14 +343,28 @@ def models_body(models: Sequence[ListedModel], created: int) -> dict[str, Any]:
 
 
 def render_result(
-    result: ChatResult, upstream_protocol: str, created: int, fallback_id: str = ""
+    result: ChatResult,
+    upstream_protocol: str,
+    created: int,
+    fallback_id: str = "",
+    prompt_tokens: int = 0,
 ) -> bytes:
     """The chat.completion body for an answer: the upstream's bytes when it speaks OpenAI, else
     its Anthropic answer translated (`fallback_id`: its id when the answer has none, the
-    decision's, never a bare `chatcmpl-`; an OpenAI answer without one gets it too)."""
+    decision's, never a bare `chatcmpl-`; an OpenAI answer without one gets it too, and one
+    whose `usage` holds a count that is no count gets Arbiter's counts: relayed_usage.py,
+    `prompt_tokens` the prompt's)."""
     if upstream_protocol == "openai":
+        mend: dict[str, Any] = {}
         if not named(result.body.get("id")):  # the SDKs key a completion by it: never empty
-            return orjson.dumps({**result.body, "id": openai_response.completion_id(fallback_id)})
+            mend["id"] = openai_response.completion_id(fallback_id)
+        usage = relayed_usage.openai_usage(
+            result.body.get("usage"), prompt_tokens, estimate_tokens(result.content)
+        )
+        if usage is not None:
+            mend["usage"] = usage
+        if mend:
+            return orjson.dumps({**result.body, **mend})
         return result.raw or orjson.dumps(result.body)
     canonical = anthropic_response.decode_response(result.body)
     if not canonical.id:

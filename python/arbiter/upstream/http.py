@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import httpx
 import orjson
 
-from arbiter import request_log, shared_timeouts
+from arbiter import canonical, request_log, shared_timeouts
 from arbiter.canonical import Protocol
 from arbiter.config import FailoverSettings, UpstreamSettings
 from arbiter.errors import (
@@ -75,7 +75,7 @@ _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 # decision was dropped), 9e18 tokens or a cost of 1e308 became the request's spend (sums past
 # that are inf) and taught the price and length models. Such a number counts as not reported.
 # (The cost is judged per call too, against the model's prices: cost_report.py.)
-MAX_CALL_TOKENS = 100_000_000
+MAX_CALL_TOKENS = canonical.MAX_CALL_TOKENS  # kept there: the protocols' decoders read it
 MAX_CALL_COST_USD = 10_000.0
 
 

@@ -1,0 +1,226 @@
+"""The probe19a fault matrix's rig: a real `arbiter serve` (child process) in front of the
+scripted upstream (tests/fault_upstream.py), the official SDKs as its clients, and the checks
+every cell makes after its one request:
+
+- the decision was recorded once (the feed lists its id once) with the status the cell expects;
+- the caps' spend moved by the decision's cost, and by what the upstream billed where the
+  answer was whole (a failed call the upstream billed nothing for costs nothing);
+- nothing stays reserved;
+- `/metrics` moved by one request with that status and by the same cost.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from arbiter.offline.demo import API_KEY_ENV
+from tests.conftest import ADMIN_KEY, Sidecar
+from tests.fault_upstream import FaultUpstream, fault_upstream
+
+# USD per 1M tokens (in, out): large so each call's cost is far above the store's 1e-9 rounding
+PRICES = {"oa-1": (1000.0, 2000.0), "oa-2": (3000.0, 6000.0), "an-1": (1000.0, 2000.0),
+          "em-1": (100.0, 0.0)}  # fmt: skip
+DEADLINE_S = 6.0  # failover.deadline_s: no cell may hang past it (plus the client's slack)
+MAX_RESPONSE_BYTES = 65536
+
+
+def config(port: int, db: Path) -> str:
+    models = ""
+    for name, (pin, pout) in PRICES.items():
+        up = "fa" if name.startswith("an") else "fo"
+        caps = '["chat", "json", "json-schema", "tools", "vision"]'
+        if name in ("an-1", "em-1"):
+            caps = '["chat", "tools", "vision", "no-route"]'
+        models += (
+            f'[models.{name}]\nupstream = "{up}"\nprice_in_per_mtok = {pin}\n'
+            f"price_out_per_mtok = {pout}\ncontext_window = 32000\ncapabilities = {caps}\n"
+            "[models." + name + ".priors]\nchat = 0.9\ncode = 0.9\nmath = 0.9\n"
+            "extraction = 0.9\nsummarization = 0.9\ntranslation = 0.9\ncreative = 0.9\n"
+        )
+    return f"""
+[auth]
+mode = "keys"
+admin_key_env = "ARBITER_DEMO_ADMIN_KEY"
+[server]
+log_level = "warning"
+[store]
+url = "sqlite:///{db}"
+flush_interval_ms = 20
+[routing]
+baseline = "oa-2"
+quality_target = 0.5
+explore = 0.0
+seed = 3
+difficulty = false
+cascade_tasks = ["extraction"]
+cascade_first_model = "oa-1"
+cascade_all = true
+cascade_min_answer_tokens = {{ extraction = 100 }}
+[latency]
+probe_unseen = false
+[failover]
+connect_timeout_s = 1.0
+first_byte_timeout_s = 1.5
+total_timeout_s = 3.0
+deadline_s = {DEADLINE_S}
+retries_per_model = 1
+backoff_ms = 10
+max_retry_after_s = 1.0
+[breaker]
+failure_threshold = 1000
+[budgets]
+caps = [{{ scope = "global", limit_usd = 100000.0, window = "total" }}]
+[upstreams.fo]
+base_url = "http://127.0.0.1:{port}/v1"
+api_key_env = "{API_KEY_ENV}"
+max_response_bytes = {MAX_RESPONSE_BYTES}
+max_event_bytes = 16384
+[upstreams.fa]
+base_url = "http://127.0.0.1:{port}"
+protocol = "anthropic"
+api_key_env = "{API_KEY_ENV}"
+max_response_bytes = {MAX_RESPONSE_BYTES}
+max_event_bytes = 16384
+{models}"""
+
+
+@dataclass(slots=True)
+class Rig:
+    up: FaultUpstream
+    sidecar: Sidecar
+    key: str
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {ADMIN_KEY}", "host": "127.0.0.1"}
+
+    gpt: openai.OpenAI  # the clients, one per module: each keeps its connections
+    claude: anthropic.Anthropic
+
+    def get(self, path: str) -> httpx.Response:
+        r = httpx.get(self.sidecar.root_url + path, headers=self.admin, timeout=10)
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        return r
+
+    def budget(self) -> tuple[float, float]:
+        rows = self.get("/arbiter/budgets").json()["data"]
+        return sum(r["spent_usd"] for r in rows), sum(r["reserved_usd"] for r in rows)
+
+    def metrics(self) -> tuple[dict[str, float], float]:
+        """Requests by status, and the cost, from /metrics."""
+        text = self.get("/metrics").text
+        by_status: dict[str, float] = {}
+        cost = 0.0
+        for line in text.splitlines():
+            if line.startswith("arbiter_requests_total{"):
+                status = re.search(r'status="([^"]*)"', line)
+                assert status is not None, line
+                by_status[status[1]] = by_status.get(status[1], 0) + float(line.rsplit(" ", 1)[1])
+            elif line.startswith("arbiter_cost_usd_total{"):
+                cost += float(line.rsplit(" ", 1)[1])
+        return by_status, cost
+
+    def snapshot(self) -> Snapshot:
+        spent, reserved = self.budget()
+        assert reserved == pytest.approx(0, abs=1e-9), f"reserved before the cell: {reserved}"
+        by_status, cost = self.metrics()
+        return Snapshot(spent, by_status, cost, time.monotonic())
+
+    def decision(self, decision_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while True:
+            r = httpx.get(
+                f"{self.sidecar.root_url}/arbiter/decisions/{decision_id}",
+                headers=self.admin, timeout=10,
+            )  # fmt: skip
+            if r.status_code == 200:
+                return dict(r.json())
+            assert time.monotonic() < deadline, f"decision {decision_id} never recorded"
+            time.sleep(0.05)
+
+    def billed_usd(self) -> float:
+        return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    spent: float
+    by_status: dict[str, float]
+    cost: float
+    at: float
+
+
+# attempts the upstream refused before any work, or that never left: they commit nothing
+NOT_BILLED = {"upstream_rate_limited", "upstream_paused"}
+
+
+def check_books(
+    rig: Rig, before: Snapshot, decision_id: str, status: str, *, whole: bool
+) -> dict[str, Any]:
+    """The checks every cell makes once its request is over (see the module's docstring).
+    `whole`: every answer the upstream sent was whole, so where no attempt failed in a way the
+    upstream may have billed (budget.may_be_billed: those commit the call's worst case), the
+    spend is exactly what the upstream billed; otherwise never less."""
+    assert time.monotonic() - before.at < DEADLINE_S + 5, "the cell ran past the deadline"
+    record = rig.decision(decision_id)
+    assert record["status"] == status, record
+    feed = rig.get("/arbiter/decisions?limit=50").json()["data"]
+    assert [d["id"] for d in feed].count(decision_id) == 1, feed[:3]
+    cost = float(record["cost_usd"] or 0.0)
+    deadline = time.monotonic() + 10
+    while True:  # a stream's settle may land a moment after its decision is readable
+        spent, reserved = rig.budget()
+        if spent - before.spent == pytest.approx(cost, abs=1e-9) and reserved < 1e-9:
+            break
+        assert time.monotonic() < deadline, (spent - before.spent, reserved, record)
+        time.sleep(0.05)
+    if whole and all(a["ok"] or a["error"] in NOT_BILLED for a in record["attempts"]):
+        assert cost == pytest.approx(rig.billed_usd(), rel=1e-6, abs=1e-9), (rig.up.bills, record)
+    else:
+        assert cost >= rig.billed_usd() - 1e-9, (rig.up.bills, record)
+    by_status, metric_cost = rig.metrics()
+    moved = {
+        k: v - before.by_status.get(k, 0)
+        for k, v in by_status.items()
+        if v != before.by_status.get(k, 0)
+    }
+    assert moved == {status: 1}, (moved, record)
+    assert metric_cost - before.cost == pytest.approx(cost, abs=1e-9), record
+    return record
+
+
+@pytest.fixture(scope="module", name="rig")
+def rig_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    tmp = tmp_path_factory.mktemp("probe19a")
+    with fault_upstream() as up:
+        cfg = tmp / "arbiter.toml"
+        cfg.write_text(config(up.port, tmp / "a.db"))
+        sidecar = Sidecar(cfg).start()
+        try:
+            key = str(sidecar.create_key("default")["key"])
+            gpt = openai.OpenAI(
+                api_key=key, base_url=sidecar.base_url, max_retries=0, timeout=DEADLINE_S + 6
+            )
+            claude = anthropic.Anthropic(
+                api_key=key, base_url=sidecar.root_url, max_retries=0, timeout=DEADLINE_S + 6
+            )
+            with gpt, claude:
+                yield Rig(up, sidecar, key, gpt, claude)
+        finally:
+            sidecar.stop()
+
+
+def strict(obj: Any) -> Any:
+    """`obj` (what an SDK parsed, leniently: a missing required field reads as None) validated
+    by its own pydantic type, strictly: the answer is well-formed in its surface's shape."""
+    return type(obj).model_validate(obj.to_dict(mode="json"))
