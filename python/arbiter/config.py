@@ -623,4 +623,6 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             parsed = load_toml(f"v = {value}")["v"]
         except (tomllib.TOMLDecodeError, NestedTooDeeply):
             parsed = value
-        raw.setdefault(section, {})[key] = parsed
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):  # else the file's `server = 1` is the problem: loads says so
+            table[key] = parsed

@@ -132,7 +132,10 @@ def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise bad()
-        return {k: _coerce(args[1], v, [*path, k], loc) for k, v in value.items()}
+        # as for a list: a table missing a required key was reported already, and leaving its
+        # None in (`[latency.priors.X]` without tokens_per_s) crashed the checks after the parse
+        pairs = ((k, _coerce(args[1], v, [*path, k], loc)) for k, v in value.items())
+        return {k: v for k, v in pairs if v is not None}
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):

@@ -214,4 +214,10 @@ def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator)
         where = loc.where(["auth", f"{what}_key_env"])
         loc.fail(f"{where}: the {what} key in {var} must be printable ASCII")
         return None
+    if key != key.strip():
+        # a presented key is read without the spaces around it (auth.presented_key), so a key
+        # that has them (a .env line's trailing space) could never be matched: no one could use it
+        where = loc.where(["auth", f"{what}_key_env"])
+        loc.fail(f"{where}: the {what} key in {var} starts or ends with a space: remove it")
+        return None
     return key
