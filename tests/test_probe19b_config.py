@@ -125,3 +125,16 @@ def test_a_key_with_a_space_inside_still_works() -> None:
     """A space inside is kept by the Bearer reading: such a key still matches, and stays allowed."""
     settings = config.loads(EXAMPLE.read_text(), env={**ENV, "ARBITER_ADMIN_KEY": "adm test"})
     assert settings.auth.admin_key == "adm test"
+
+
+def test_a_problem_is_located_past_a_line_of_a_bracket_and_spaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The locator reads every line, those of multi-line strings too (valid TOML may hold any
+    line there); its patterns are linear-time now (bench/redos.py's "config locator" on the
+    "bracket, spaces" shape: cubic before, tests/test_linear_time.py). It still names the line."""
+    text = EXAMPLE.read_text() + '\n[tenants.probe]\nbaseline = """\n[' + " " * 300 + 'x\n"""\n'
+    assert _check(tmp_path, monkeypatch, text) == 2
+    err = capsys.readouterr().err
+    line = text.splitlines().index("[tenants.probe]") + 1
+    assert f"arbiter.toml:{line}: unknown model" in err, err
