@@ -400,13 +400,23 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from arbiter import config
+    from arbiter.errors import ArbiterError
+    from arbiter.preflight import store_problem
     from arbiter.store import open_store
     from arbiter.url_redaction import redact_url
 
     settings = config.load(args.config)
+    # as `serve` does: a store that cannot be opened (a folder, a file that is no database, a
+    # server that refuses) is one line, not a traceback
+    if problem := store_problem(settings.store.url):
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 1
     store = open_store(settings.store.url)
     try:
         version = store.migrate()
+    except ArbiterError as err:  # it failed between the check and the migration
+        print(f"arbiter: {err.message}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     print(f"{redact_url(settings.store.url)}: schema at version {version}")
