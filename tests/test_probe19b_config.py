@@ -138,3 +138,32 @@ def test_a_problem_is_located_past_a_line_of_a_bracket_and_spaces(
     err = capsys.readouterr().err
     line = text.splitlines().index("[tenants.probe]") + 1
     assert f"arbiter.toml:{line}: unknown model" in err, err
+
+
+def test_a_relative_archive_dir_is_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the SQLite store and every other file the config names: it was the working directory
+    of whoever started `serve` (systemd's `/`), so retention archived elsewhere, or failed and
+    deleted nothing."""
+    conf, elsewhere = tmp_path / "etc", tmp_path / "elsewhere"
+    conf.mkdir()
+    elsewhere.mkdir()
+    text = EXAMPLE.read_text().replace("[store]\n", '[store]\narchive_dir = "archive"\n', 1)
+    (conf / "arbiter.toml").write_text(text)
+    monkeypatch.chdir(elsewhere)
+    settings = config.load(conf / "arbiter.toml", env=ENV)
+    assert settings.store.archive_dir == str(conf / "archive")
+    absolute = text.replace('archive_dir = "archive"', f'archive_dir = "{tmp_path / "abs"}"')
+    (conf / "arbiter.toml").write_text(absolute)
+    assert config.load(conf / "arbiter.toml", env=ENV).store.archive_dir == str(tmp_path / "abs")
+
+
+def test_an_archive_dir_that_is_a_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "archive").write_text("not a folder\n")
+    text = EXAMPLE.read_text().replace("[store]\n", '[store]\narchive_dir = "archive"\n', 1)
+    assert _check(tmp_path, monkeypatch, text) == 2
+    err = capsys.readouterr().err
+    assert "store.archive_dir" in err and "is not a folder" in err, err

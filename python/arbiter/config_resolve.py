@@ -9,6 +9,7 @@ import dataclasses
 import re
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arbiter.config_checks import (
@@ -117,6 +118,13 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     check_latency(loc, s, models)
     st = s.store
     check_store(loc, st.url)
+    if st.archive_dir and Path(st.archive_dir).exists() and not Path(st.archive_dir).is_dir():
+        # retention writes its archive there before it deletes: it would fail every round and
+        # delete nothing, with only a warning in the log
+        loc.fail(
+            f"{loc.where(['store', 'archive_dir'])}: store.archive_dir {st.archive_dir!r} is "
+            "not a folder"
+        )
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
         loc.fail(
             f"{loc.where(['store'])}: store.retention_days and store.timeseries_retention_days "
