@@ -162,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
     kl.add_argument("--tenant", default=None)
     kr = ksub.add_parser("revoke", help="revoke a key by id (takes effect at once)")
     kr.add_argument("key_id")
+    # `arbiter keys create --config X` (after the subcommand, as every other command takes it)
+    # was "unrecognized arguments"; retried without it, the key went to ./arbiter.toml's store
+    for sub_parser in (kc, kl, kr):
+        sub_parser.add_argument("--config", default=argparse.SUPPRESS)
     keys.set_defaults(func=_keys)
 
     sub.add_parser("replay", help="replay an outcome table through the routing core (see --help)")
