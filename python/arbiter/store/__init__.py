@@ -204,7 +204,12 @@ class Store(Protocol):
 
     def get_key(self, key_id: str) -> dict[str, Any] | None: ...
 
-    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
+    def list_keys(
+        self, tenant: str | None = None, *, limit: int | None = None, after_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Keys in creation order; `limit` of them after the key `after_id` (NoSuchCursor when
+        it names no key of `tenant`)."""
+        ...
 
     def revoke_key(self, key_id: str, ts: float) -> bool: ...
 

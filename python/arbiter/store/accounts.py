@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter.store import budget_one_statement
+from arbiter.store import NoSuchCursor, budget_one_statement
 from arbiter.store._hooks import StoreHooks
 from arbiter.store.budget_holds import (
     SETTLE_HELD,
@@ -67,14 +67,36 @@ class AccountsMixin(StoreHooks):
             row = cur.fetchone()
         return _key_dict(row) if row else None
 
-    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT {_KEY_COLS} FROM api_keys"
-        params: tuple[Any, ...] = ()
+    def list_keys(
+        self, tenant: str | None = None, *, limit: int | None = None, after_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Keys in creation order (then id); `limit` rows after the key `after_id` (a page's
+        cursor: NoSuchCursor when it names no key, or one of another tenant than `tenant`)."""
+        conds: list[str] = []
+        params: list[Any] = []
         if tenant is not None:
-            sql += " WHERE tenant = %s"
-            params = (tenant,)
+            conds.append("tenant = %s")
+            params.append(tenant)
         with self._ro() as cur:
-            cur.execute(self._sql(sql + " ORDER BY created_ts"), params)
+            if after_id is not None:
+                cur.execute(
+                    self._sql(
+                        "SELECT created_ts, id FROM api_keys WHERE "
+                        + " AND ".join(["id = %s", *conds])
+                    ),
+                    [after_id, *params],
+                )
+                at = cur.fetchone()
+                if at is None:
+                    raise NoSuchCursor(after_id)
+                conds.append("(created_ts, id) > (%s, %s)")
+                params += [at[0], at[1]]
+            where = f" WHERE {' AND '.join(conds)}" if conds else ""
+            sql = f"SELECT {_KEY_COLS} FROM api_keys{where} ORDER BY created_ts, id"
+            if limit is not None:
+                sql += " LIMIT %s"
+                params.append(limit)
+            cur.execute(self._sql(sql), params)
             rows = cur.fetchall()
         return [_key_dict(r) for r in rows]
 
