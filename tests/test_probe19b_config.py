@@ -167,3 +167,45 @@ def test_an_archive_dir_that_is_a_file_is_named(
     assert _check(tmp_path, monkeypatch, text) == 2
     err = capsys.readouterr().err
     assert "store.archive_dir" in err and "is not a folder" in err, err
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("archive_dir", "~/arbiter-archive"),
+        ("archive_dir", "$HOME/arbiter-archive"),
+        ("archive_dir", "${ARBITER_ARCHIVE}"),
+        ("url", "sqlite:///~/arbiter.db"),
+        ("url", "sqlite:///${ARBITER_DATA}/arbiter.db"),
+    ],
+)
+def test_a_store_path_the_operator_meant_to_expand_is_named(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    value: str,
+) -> None:
+    """Nothing in the file is expanded: these made a folder literally named `~` or `${...}`
+    beside the config (the database or the archives where no one would look)."""
+    assert (
+        _check(
+            tmp_path,
+            monkeypatch,
+            EXAMPLE.read_text(),
+            **{f"ARBITER_STORE__{key.upper()}": f'"{value}"'},
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"store.{key}" in err and "not expanded" in err, err
+    assert not any(p.name.startswith(("~", "$")) for p in tmp_path.iterdir())
+
+
+def test_a_postgresql_password_may_hold_a_dollar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = '"postgresql://arbiter:pa$$word@127.0.0.1:5432/arbiter"'
+    assert _check(tmp_path, monkeypatch, EXAMPLE.read_text(), ARBITER_STORE__URL=url) == 0, (
+        capsys.readouterr().err
+    )

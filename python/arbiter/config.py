@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arbiter import image_rules, price
+from arbiter.config_checks import check_unexpanded_paths
 from arbiter.config_limits import MAX_BODY_LIMIT as MAX_BODY_LIMIT
 from arbiter.config_limits import MAX_MODEL_NAME_CHARS as MAX_MODEL_NAME_CHARS
 from arbiter.config_limits import MAX_MODEL_TOKENS as MAX_MODEL_TOKENS
@@ -578,6 +579,8 @@ def loads(
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
     }
+    if sections["store"] is not None:  # as written, before anchoring joins them to a folder
+        check_unexpanded_paths(loc, sections["store"])
     if base_dir is not None:
         anchor_files(sections, base_dir)
     named: dict[str, dict[str, Any]] = {}

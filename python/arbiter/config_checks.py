@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         SandboxSettings,
         Settings,
         ShadowSettings,
+        StoreSettings,
         UpstreamSettings,
     )
     from arbiter.config_parse import _Locator
@@ -287,6 +288,23 @@ _LIMITS: tuple[tuple[str, str, float, float], ...] = (
     # reserved (and sent upstream) when a request names none: bounded as a model's own numbers
     ("budgets", "default_max_output_tokens", 1, MAX_MODEL_TOKENS),
 )
+
+
+def check_unexpanded_paths(loc: _Locator, st: StoreSettings) -> None:
+    """The store's paths as written: nothing in a config file is expanded, so `~` or `$VAR` in
+    them named a folder called `~` or `$VAR` under the config's folder, made there in silence
+    (the database, or retention's archives, where no one would look)."""
+    paths = [("archive_dir", st.archive_dir)]
+    if st.url.startswith("sqlite:///"):  # not a PostgreSQL url: its password may hold a `$`
+        paths.append(("url", st.url.removeprefix("sqlite:///")))
+    for key, path in paths:
+        if path.startswith("~") or "$" in path:
+            loc.fail(
+                f"{loc.where(['store', key])}: store.{key} {path!r}: `~` and `$VARIABLES` are not "
+                "expanded in the config; write the path itself (a relative one is the config "
+                "file's folder), or set it with ARBITER_STORE__"
+                f"{key.upper()}"
+            )
 
 
 def check_limits(loc: _Locator, s: Settings) -> None:
