@@ -209,3 +209,50 @@ def test_a_postgresql_password_may_hold_a_dollar(
     assert _check(tmp_path, monkeypatch, EXAMPLE.read_text(), ARBITER_STORE__URL=url) == 0, (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        # one variable named twice: the slip this catches most
+        ({"ARBITER_AUTH__DASHBOARD_KEY_ENV": '"ARBITER_ADMIN_KEY"'}, "dashboard key is the admin"),
+        (
+            {"ARBITER_AUTH__METRICS_KEY_ENV": '"SCRAPE"', "SCRAPE": "adm-test"},
+            "metrics key is the admin",
+        ),
+        (
+            {
+                "ARBITER_AUTH__DASHBOARD_KEY_ENV": '"DASH"', "DASH": "same-key",
+                "ARBITER_AUTH__METRICS_KEY_ENV": '"SCRAPE"', "SCRAPE": "same-key",
+            },
+            "metrics key is the dashboard",
+        ),
+    ],
+)  # fmt: skip
+def test_the_operators_keys_must_differ(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    words: str,
+) -> None:
+    """A presented key is read as the strongest it matches (admin, then dashboard): a read-only
+    dashboard key equal to the admin key was an admin key; a scrape-only metrics key equal to
+    the dashboard's read every tenant's decisions."""
+    assert _check(tmp_path, monkeypatch, EXAMPLE.read_text(), **env) == 2
+    err = capsys.readouterr().err
+    assert words in err, err
+
+
+def test_what_a_shared_key_was_read_as() -> None:
+    """Why: the Authenticator reads a key equal to the admin key as the admin, whatever else
+    it was meant to be."""
+    import asyncio
+
+    from arbiter.auth import Authenticator
+    from arbiter.config import AuthSettings
+
+    shared = AuthSettings(admin_key="k-shared", dashboard_key="k-shared")
+    auth = Authenticator(shared, {}, store=None)  # type: ignore[arg-type]
+    principal = asyncio.run(auth.authenticate("Bearer k-shared", None))
+    assert principal.is_admin and not principal.read_only

@@ -6,6 +6,7 @@ metrics keys). Kept apart from config.py, which holds the Settings types and the
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import re
 import types
 from collections.abc import Mapping
@@ -167,6 +168,7 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
+    _distinct_keys(loc, admin=admin_key, dashboard=dashboard_key, metrics=metrics_key)
     discovering = any(up.discover for up in upstreams.values())
     check_sandbox(loc, s.sandbox)
     check_tenant_names(loc, s)
@@ -208,6 +210,21 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             s.auth, admin_key=admin_key, dashboard_key=dashboard_key, metrics_key=metrics_key
         ),
     )
+
+
+def _distinct_keys(loc: _Locator, **keys: str | None) -> None:
+    """The operator's keys must differ: a presented key is read as the strongest it matches
+    (admin, then dashboard; auth.authenticate), so a read-only dashboard key equal to the admin
+    key was an admin key, and a scrape-only metrics key equal to either read every tenant's
+    data. (Two of them naming one environment variable is the usual slip.)"""
+    named = [(what, key) for what, key in keys.items() if key]
+    for i, (what, key) in enumerate(named):
+        for other, other_key in named[i + 1 :]:
+            if hmac.compare_digest(key, other_key):
+                loc.fail(
+                    f"{loc.where(['auth'])}: the {other} key is the {what} key: whoever holds "
+                    f"it has the {what} key's rights; give each its own key"
+                )
 
 
 def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
