@@ -160,7 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     kc.add_argument("--expires-in", default=None, help="e.g. 3600s, 90m, 12h, 30d")
     kl = ksub.add_parser("list", help="list keys (ids and prefixes, never secrets)")
     kl.add_argument("--tenant", default=None)
-    kr = ksub.add_parser("revoke", help="revoke a key by id (takes effect at once)")
+    kr = ksub.add_parser(
+        "revoke", help="revoke a key by id (running sidecars: within auth.key_cache_ttl_s)"
+    )
     kr.add_argument("key_id")
     # `arbiter keys create --config X` (after the subcommand, as every other command takes it)
     # was "unrecognized arguments"; retried without it, the key went to ./arbiter.toml's store
