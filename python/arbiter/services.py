@@ -28,7 +28,7 @@ from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.discovery import Discovery
-from arbiter.errors import ConfigError
+from arbiter.errors import ConfigError, InvalidRequest
 from arbiter.failover import CircuitBreaker
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
@@ -51,7 +51,7 @@ from arbiter.records import (
     PolicyDelta,
     Record,
 )
-from arbiter.registry import Registry
+from arbiter.registry import Registry, validate_patch
 from arbiter.routing import Router
 from arbiter.routing_types import RouterParams
 from arbiter.sandbox.executor import CodeExecutor
@@ -230,7 +230,7 @@ class Services:
         snapshot read before the other's write must never be applied after it."""
         with self._registry_lock:
             discovered = self.store.discovered_models() if self.discovery.upstreams else None
-            if self.registry.apply(self.store.model_overrides(), discovered):
+            if self.registry.apply(_valid_overrides(self.store.model_overrides()), discovered):
                 self._pool_changed()
                 log.info("registry overrides applied: %d routable models", len(self.pool))
 
@@ -617,6 +617,25 @@ class Services:
     def _latency_horizon(self) -> float:
         """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
         return time.time() - 20 * self.settings.latency.half_life_s
+
+
+def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The stored patches the admin API would take (registry.validate_patch); another (a field
+    this version does not know, a price that is text: a hand edit, a newer replica's field)
+    is left out, logged, instead of failing the registry refresh of every replica, and so its
+    start-up, on `dataclasses.replace` or later on a request's arithmetic."""
+    out = {}
+    for name, patch in stored.items():
+        try:
+            out[name] = validate_patch(patch) if patch else {}
+        except InvalidRequest as err:
+            if len(_IGNORED_OVERRIDES) < 10_000 and name not in _IGNORED_OVERRIDES:
+                _IGNORED_OVERRIDES.add(name)  # said once, not on every sync
+                log.warning("registry: the stored override of %r is ignored: %s", name, err.message)
+    return out
+
+
+_IGNORED_OVERRIDES: set[str] = set()
 
 
 def make_latency_model(settings: Settings) -> LatencyModel:

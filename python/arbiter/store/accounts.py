@@ -10,6 +10,7 @@ process holds to its ledger, so a dead process's reservations can be released.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ from arbiter.store.budget_holds import (
     settle_held_params,
     take_holds,
 )
+
+log = logging.getLogger(__name__)
+_UNREADABLE: set[str] = set()  # models whose stored override was logged unreadable
 
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
@@ -284,10 +288,24 @@ class AccountsMixin(StoreHooks):
         return merged
 
     def model_overrides(self) -> dict[str, dict[str, Any]]:
+        """Each model's stored patch; one whose text is not a JSON object (a hand-edited or
+        damaged row) is left out, logged: it failed every replica's registry refresh, so its
+        start-up, for one row."""
         with self._ro() as cur:
             cur.execute("SELECT model, patch FROM registry_overrides")
             rows = cur.fetchall()
-        return {r[0]: orjson.loads(r[1]) for r in rows}
+        out: dict[str, dict[str, Any]] = {}
+        for model, text in rows:
+            try:
+                patch = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                patch = None
+            if isinstance(patch, dict):
+                out[model] = patch
+            elif len(_UNREADABLE) < 10_000 and model not in _UNREADABLE:  # once, not every sync
+                _UNREADABLE.add(model)
+                log.warning("store: the override of model %r is not a JSON object; ignored", model)
+        return out
 
 
 def _key_dict(row: Sequence[Any]) -> dict[str, Any]:
