@@ -256,3 +256,25 @@ def test_what_a_shared_key_was_read_as() -> None:
     auth = Authenticator(shared, {}, store=None)  # type: ignore[arg-type]
     principal = asyncio.run(auth.authenticate("Bearer k-shared", None))
     assert principal.is_admin and not principal.read_only
+
+
+@pytest.mark.parametrize(
+    ("var", "words"),
+    [
+        ("ARBITER_STOR__URL", "no section [stor]; did you mean 'store'?"),
+        ("ARBITER_MODELS__SIM_TINY", "the named tables"),
+    ],
+)
+def test_an_override_naming_no_section_is_named_not_ignored(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    var: str,
+    words: str,
+) -> None:
+    """`ARBITER_STOR__URL=postgresql://...` was ignored in silence: the file's SQLite store served
+    while the operator believed the shared one did."""
+    env = {var: '"postgresql://u@db/arbiter"'}
+    assert _check(tmp_path, monkeypatch, EXAMPLE.read_text(), **env) == 2
+    err = capsys.readouterr().err
+    assert f"environment variable {var}: {words}" in err, err
