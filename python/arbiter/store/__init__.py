@@ -179,6 +179,10 @@ class Store(Protocol):
         learning call (or its grade) are absent. Migration 0058; store/learning_series.py."""
         ...
 
+    def count_decisions_before(self, ts: float) -> int:
+        """How many decisions have ts < `ts` (retention's check that its archive holds them)."""
+        ...
+
     def prune(
         self,
         *,

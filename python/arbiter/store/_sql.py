@@ -744,6 +744,11 @@ class SqlStore(
                 parts.append(cur.fetchall())
         return learning_series.points(parts)
 
+    def count_decisions_before(self, ts: float) -> int:
+        with self._ro() as cur:
+            cur.execute(self._sql("SELECT count(*) FROM decisions WHERE ts < %s"), (ts,))
+            return int(cur.fetchone()[0])
+
     def prune(
         self,
         *,
