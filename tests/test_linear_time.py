@@ -87,7 +87,6 @@ _AUDITED_RE_USES: dict[str, dict[str, int]] = {
     # The operator's config file and environment, read once at startup: trusted text.
     "config.py": {"re.fullmatch": 1},  # ARBITER_* env override names
     "config_resolve.py": {"re.match": 1},  # (split from config.py: an upstream's base_url scheme)
-    "config_parse.py": {"re.compile": 2},  # (split from config.py: its line locator)
     # An age like "15m" (export/timeseries `since`): fullmatch of `\d+(\.\d+)?[smhd]`, anchored
     # with no adjacent or nested quantifiers over the same characters: linear.
     "store/export.py": {"re.compile": 1},

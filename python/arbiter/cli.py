@@ -160,8 +160,14 @@ def _parser() -> argparse.ArgumentParser:
     kc.add_argument("--expires-in", default=None, help="e.g. 3600s, 90m, 12h, 30d")
     kl = ksub.add_parser("list", help="list keys (ids and prefixes, never secrets)")
     kl.add_argument("--tenant", default=None)
-    kr = ksub.add_parser("revoke", help="revoke a key by id (takes effect at once)")
+    kr = ksub.add_parser(
+        "revoke", help="revoke a key by id (running sidecars: within auth.key_cache_ttl_s)"
+    )
     kr.add_argument("key_id")
+    # `arbiter keys create --config X` (after the subcommand, as every other command takes it)
+    # was "unrecognized arguments"; retried without it, the key went to ./arbiter.toml's store
+    for sub_parser in (kc, kl, kr):
+        sub_parser.add_argument("--config", default=argparse.SUPPRESS)
     keys.set_defaults(func=_keys)
 
     sub.add_parser("replay", help="replay an outcome table through the routing core (see --help)")
@@ -400,13 +406,23 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from arbiter import config
+    from arbiter.errors import ArbiterError
+    from arbiter.preflight import store_problem
     from arbiter.store import open_store
     from arbiter.url_redaction import redact_url
 
     settings = config.load(args.config)
+    # as `serve` does: a store that cannot be opened (a folder, a file that is no database, a
+    # server that refuses) is one line, not a traceback
+    if problem := store_problem(settings.store.url):
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 1
     store = open_store(settings.store.url)
     try:
         version = store.migrate()
+    except ArbiterError as err:  # it failed between the check and the migration
+        print(f"arbiter: {err.message}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     print(f"{redact_url(settings.store.url)}: schema at version {version}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from arbiter import image_rules, price
+from arbiter.config_checks import check_unexpanded_paths
 from arbiter.config_limits import MAX_BODY_LIMIT as MAX_BODY_LIMIT
 from arbiter.config_limits import MAX_MODEL_NAME_CHARS as MAX_MODEL_NAME_CHARS
 from arbiter.config_limits import MAX_MODEL_TOKENS as MAX_MODEL_TOKENS
@@ -577,7 +578,8 @@ def loads(
     except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{source}: invalid TOML: {err}") from err
     loc = _Locator(text, source)
-    _apply_env_overrides(raw, env)
+    for problem in _apply_env_overrides(raw, env):
+        loc.fail(problem)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
     for key in sorted(unknown):
         loc.fail(f"{loc.where([key])}: unknown top-level key {key!r}{_suggest(key, _KNOWN_TOP)}")
@@ -585,6 +587,8 @@ def loads(
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
     }
+    if sections["store"] is not None:  # as written, before anchoring joins them to a folder
+        check_unexpanded_paths(loc, sections["store"])
     if base_dir is not None:
         anchor_files(sections, base_dir)
     named: dict[str, dict[str, Any]] = {}
@@ -619,15 +623,31 @@ def _named_table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
     return table | {"name": path[-1]}
 
 
-def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> None:
-    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value)."""
-    for var, value in env.items():
+def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value).
+    Returns the problems: a variable of that form naming no section (`ARBITER_STOR__URL`, or a
+    named table's `ARBITER_MODELS__...`) was ignored in silence, and the file's value served."""
+    problems = []
+    for var, value in sorted(env.items()):
         match = re.fullmatch(r"ARBITER_([A-Z]+)__([A-Z0-9_]+)", var)
-        if not match or match.group(1).lower() not in _SECTIONS:
+        if not match:
+            continue
+        if match.group(1).lower() not in _SECTIONS:
+            named = match.group(1).lower() in _NAMED
+            why = (
+                "the named tables ([upstreams.X], [models.X], [tenants.X]) take no overrides"
+                if named
+                else f"no section [{match.group(1).lower()}]"
+                + _suggest(match.group(1).lower(), list(_SECTIONS))
+            )
+            problems.append(f"environment variable {var}: {why}")
             continue
         section, key = match.group(1).lower(), match.group(2).lower()
         try:
             parsed = load_toml(f"v = {value}")["v"]
         except (tomllib.TOMLDecodeError, NestedTooDeeply):
             parsed = value
-        raw.setdefault(section, {})[key] = parsed
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):  # else the file's `server = 1` is the problem: loads says so
+            table[key] = parsed
+    return problems

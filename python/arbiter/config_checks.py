@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from arbiter import image_rules
 from arbiter.cascade_judge import SELF_JUDGE
+from arbiter.config_limits import MAX_MODEL_TOKENS
 from arbiter.errors import ConfigError
 from arbiter.image_links import parse_hosts
 from arbiter.store_url import BadStoreUrl, check_store_url
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         SandboxSettings,
         Settings,
         ShadowSettings,
+        StoreSettings,
         UpstreamSettings,
     )
     from arbiter.config_parse import _Locator
@@ -268,13 +270,42 @@ _LIMITS: tuple[tuple[str, str, float, float], ...] = (
     ("store", "retention_days", 0.0, 1e6),
     ("store", "timeseries_retention_days", 0.0, 1e6),
     ("store", "prune_interval_s", 0.001, 1e9),
+    # the recorder's and the policy sync's waits: a wait past what a thread's timeout can take
+    # (`Event.wait` raises OverflowError) killed the writer thread, so nothing was ever recorded
+    ("store", "flush_interval_ms", 1, 3_600_000),
+    ("store", "sync_interval_ms", 1, 3_600_000),
     ("auth", "key_cache_ttl_s", 0.0, 86400.0),
     ("routing", "evidence_cap", 1.0, 1e12),
     ("routing", "prior_strength", 0.0, 1e12),
     ("routing", "default_prior", 0.0, 1.0),
     ("routing", "expected_output_tokens", 1, 10_000_000),
     ("routing", "change_false_alarms_per_100k", 1e-9, 100_000.0),
+    # an infinite prior weight made every latency estimate NaN (inf / inf), so every SLO
+    # prediction; an infinite half-life, a horizon of -inf; a half-life under a second, a
+    # 2^(skew / half-life) that overflows on a replica's clock a few minutes ahead
+    ("latency", "half_life_s", 1.0, 1e9),
+    ("latency", "prior_weight", 0.0, 1e6),
+    ("latency", "tenant_min_calls", 0.0, 1e12),
+    # reserved (and sent upstream) when a request names none: bounded as a model's own numbers
+    ("budgets", "default_max_output_tokens", 1, MAX_MODEL_TOKENS),
 )
+
+
+def check_unexpanded_paths(loc: _Locator, st: StoreSettings) -> None:
+    """The store's paths as written: nothing in a config file is expanded, so `~` or `$VAR` in
+    them named a folder called `~` or `$VAR` under the config's folder, made there in silence
+    (the database, or retention's archives, where no one would look)."""
+    paths = [("archive_dir", st.archive_dir)]
+    if st.url.startswith("sqlite:///"):  # not a PostgreSQL url: its password may hold a `$`
+        paths.append(("url", st.url.removeprefix("sqlite:///")))
+    for key, path in paths:
+        if path.startswith("~") or "$" in path:
+            loc.fail(
+                f"{loc.where(['store', key])}: store.{key} {path!r}: `~` and `$VARIABLES` are not "
+                "expanded in the config; write the path itself (a relative one is the config "
+                "file's folder), or set it with ARBITER_STORE__"
+                f"{key.upper()}"
+            )
 
 
 def check_limits(loc: _Locator, s: Settings) -> None:
@@ -284,6 +315,8 @@ def check_limits(loc: _Locator, s: Settings) -> None:
         value = getattr(s.references, key)
         if value is not None:
             check_range(loc, ["references", key], value, -1e6, 1e6)
+    if s.budgets.image_tokens is not None:  # optional: None = each model's own image rule
+        check_range(loc, ["budgets", "image_tokens"], s.budgets.image_tokens, 0, MAX_MODEL_TOKENS)
 
 
 def check_range(loc: _Locator, path: list[str], v: float, lo: float, hi: float) -> None:

@@ -1,5 +1,6 @@
 """Files a config names are read from the config file's directory, not from wherever the command
-runs: [routing]'s files, [sandbox.tests]' and a relative SQLite store (config.load applies these).
+runs: [routing]'s files, [sandbox.tests]', store.archive_dir and a relative SQLite store
+(config.load applies these).
 """
 
 from __future__ import annotations
@@ -39,10 +40,17 @@ def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSetting
 
 
 def anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
-    """Every file path a section names, anchored (_anchored): [routing]'s and [sandbox.tests]'
-    (before the checks, which open them)."""
+    """Every file path a section names, anchored (_anchored): [routing]'s, [sandbox.tests]' and
+    store.archive_dir (before the checks, which open them). A relative archive_dir was the
+    serving process's working directory: a service started elsewhere (systemd's `/`) wrote
+    retention's archives elsewhere, or failed to, and then deleted nothing, every round."""
     if sections["routing"] is not None:
         sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
+    st = sections["store"]
+    if st is not None and st.archive_dir:
+        sections["store"] = dataclasses.replace(
+            st, archive_dir=_anchored(st.archive_dir, config_dir)
+        )
     sb = sections["sandbox"]
     if sb is not None:
         tests = {task: _anchored(path, config_dir) for task, path in sb.tests.items()}

@@ -6,9 +6,11 @@ metrics keys). Kept apart from config.py, which holds the Settings types and the
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import re
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from arbiter.config_checks import (
@@ -117,6 +119,13 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     check_latency(loc, s, models)
     st = s.store
     check_store(loc, st.url)
+    if st.archive_dir and Path(st.archive_dir).exists() and not Path(st.archive_dir).is_dir():
+        # retention writes its archive there before it deletes: it would fail every round and
+        # delete nothing, with only a warning in the log
+        loc.fail(
+            f"{loc.where(['store', 'archive_dir'])}: store.archive_dir {st.archive_dir!r} is "
+            "not a folder"
+        )
     if st.retention_days < 0 or st.timeseries_retention_days < 0:
         loc.fail(
             f"{loc.where(['store'])}: store.retention_days and store.timeseries_retention_days "
@@ -159,6 +168,7 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
     dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
     metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
+    _distinct_keys(loc, admin=admin_key, dashboard=dashboard_key, metrics=metrics_key)
     discovering = any(up.discover for up in upstreams.values())
     check_sandbox(loc, s.sandbox)
     check_tenant_names(loc, s)
@@ -202,6 +212,21 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     )
 
 
+def _distinct_keys(loc: _Locator, **keys: str | None) -> None:
+    """The operator's keys must differ: a presented key is read as the strongest it matches
+    (admin, then dashboard; auth.authenticate), so a read-only dashboard key equal to the admin
+    key was an admin key, and a scrape-only metrics key equal to either read every tenant's
+    data. (Two of them naming one environment variable is the usual slip.)"""
+    named = [(what, key) for what, key in keys.items() if key]
+    for i, (what, key) in enumerate(named):
+        for other, other_key in named[i + 1 :]:
+            if hmac.compare_digest(key, other_key):
+                loc.fail(
+                    f"{loc.where(['auth'])}: the {other} key is the {what} key: whoever holds "
+                    f"it has the {what} key's rights; give each its own key"
+                )
+
+
 def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
     """The admin, dashboard or metrics key from the environment variable the config names."""
     if not var:
@@ -213,5 +238,11 @@ def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator)
     if not (key.isascii() and key.isprintable()):
         where = loc.where(["auth", f"{what}_key_env"])
         loc.fail(f"{where}: the {what} key in {var} must be printable ASCII")
+        return None
+    if key != key.strip():
+        # a presented key is read without the spaces around it (auth.presented_key), so a key
+        # that has them (a .env line's trailing space) could never be matched: no one could use it
+        where = loc.where(["auth", f"{what}_key_env"])
+        loc.fail(f"{where}: the {what} key in {var} starts or ends with a space: remove it")
         return None
     return key

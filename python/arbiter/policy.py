@@ -182,6 +182,11 @@ class Policy:
                 self._changed(key)
         return len(fresh)
 
-    def snapshot(self) -> list[ArmStats]:
-        keys = set(self._synced) | set(self._pending)
+    def snapshot(self, tenant: str | None = None) -> list[ArmStats]:
+        """Every arm (or `tenant`'s) with its evidence, in key order. Safe off the event loop:
+        the keys are taken under the lock the sync thread swaps the maps under."""
+        with self._lock:
+            keys = set(self._synced) | set(self._pending)
+        if tenant is not None:  # before the sort and the sums: one tenant's few arms
+            keys = {k for k in keys if k[0] == tenant}
         return [ArmStats(*k, *self.evidence(k)) for k in sorted(keys)]

@@ -29,9 +29,19 @@ def store_problem(url: str, timeout_s: int = 5) -> str | None:
             return f"cannot reach PostgreSQL at {redact_url(url)}: {_first_line(str(err), url)}"
         return None
     from arbiter.store import open_store
+    from arbiter.store.sqlite import SqliteStore
 
     try:
-        open_store(url).close()
+        store = open_store(url)
+        try:
+            # SQLite opens its file lazily, on first use: a path that is a folder, or a file that
+            # is no database, passed here and failed `serve` with a start-up traceback. An
+            # existing file is read now; a new one is created by the migration (not here:
+            # `check-config --probe` must leave no file behind)
+            if isinstance(store, SqliteStore) and store.path is not None and store.path.exists():
+                store.schema_version()
+        finally:
+            store.close()
     except Exception as err:  # any failure to open it: say so in one line
         return f"cannot open the store at {redact_url(url)}: {_first_line(str(err), url)}"
     return None

@@ -28,7 +28,7 @@ from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
 from arbiter.config import ModelSettings, Settings
 from arbiter.discovery import Discovery
-from arbiter.errors import ConfigError
+from arbiter.errors import ConfigError, InvalidRequest
 from arbiter.failover import CircuitBreaker
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
@@ -52,7 +52,7 @@ from arbiter.records import (
     PolicyDelta,
     Record,
 )
-from arbiter.registry import Registry
+from arbiter.registry import Registry, validate_patch
 from arbiter.routing import Router
 from arbiter.routing_types import RouterParams
 from arbiter.sandbox.executor import CodeExecutor
@@ -231,7 +231,7 @@ class Services:
         snapshot read before the other's write must never be applied after it."""
         with self._registry_lock:
             discovered = self.store.discovered_models() if self.discovery.upstreams else None
-            if self.registry.apply(self.store.model_overrides(), discovered):
+            if self.registry.apply(_valid_overrides(self.store.model_overrides()), discovered):
                 self._pool_changed()
                 log.info("registry overrides applied: %d routable models", len(self.pool))
 
@@ -578,7 +578,18 @@ class Services:
             return {}
         if records is not None and s.archive_dir:
             # archived first: if that fails, nothing is deleted (the loop retries next round)
-            archive_older(self.store, records, Path(s.archive_dir))
+            _, archived = archive_older(self.store, records, Path(s.archive_dir))
+            # a decision is written when its request ends, stamped when it began: one that
+            # began before the cut and was written while the archive was read is in no archive,
+            # and the DELETE would take it. Then no record is deleted this round; the next
+            # round's archive holds it (another replica's prune only makes the count smaller)
+            if (late := self.store.count_decisions_before(records) - archived) > 0:
+                log.warning(
+                    "retention: %d decisions before the cut were written while it archived; "
+                    "records are pruned next round",
+                    late,
+                )
+                records = None
         deleted = self.store.prune(rollups_before=rollups, records_before=records)
         if any(deleted.values()):
             log.info("retention: deleted %s", deleted)
@@ -618,6 +629,25 @@ class Services:
     def _latency_horizon(self) -> float:
         """Rows older than this weigh under 1e-6 of a fresh one: not worth reading."""
         return time.time() - 20 * self.settings.latency.half_life_s
+
+
+def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The stored patches the admin API would take (registry.validate_patch); another (a field
+    this version does not know, a price that is text: a hand edit, a newer replica's field)
+    is left out, logged, instead of failing the registry refresh of every replica, and so its
+    start-up, on `dataclasses.replace` or later on a request's arithmetic."""
+    out = {}
+    for name, patch in stored.items():
+        try:
+            out[name] = validate_patch(patch) if patch else {}
+        except InvalidRequest as err:
+            if len(_IGNORED_OVERRIDES) < 10_000 and name not in _IGNORED_OVERRIDES:
+                _IGNORED_OVERRIDES.add(name)  # said once, not on every sync
+                log.warning("registry: the stored override of %r is ignored: %s", name, err.message)
+    return out
+
+
+_IGNORED_OVERRIDES: set[str] = set()
 
 
 def make_latency_model(settings: Settings) -> LatencyModel:

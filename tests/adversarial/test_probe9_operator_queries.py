@@ -29,7 +29,7 @@ import pytest
 from tests.inproc import sidecar_in_process
 from tests.test_cache import CACHE_ON
 
-LIMITED = ("/arbiter/decisions", "/arbiter/alerts", "/arbiter/cache")
+LIMITED = ("/arbiter/decisions", "/arbiter/alerts", "/arbiter/cache", "/arbiter/admin/keys")
 
 
 def test_out_of_range_limits_and_buckets_are_a_400_not_a_silent_clamp(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ UNREAD = [
     ("/arbiter/pareto", "task", "math"),
     ("/arbiter/budgets", "limit", "5"),
     ("/arbiter/cache", "model", "sim-small"),
-    ("/arbiter/admin/keys", "limit", "5"),
+    ("/arbiter/admin/keys", "offset", "5"),  # it pages by limit and after (probe19b)
 ]
 
 

@@ -179,6 +179,10 @@ class Store(Protocol):
         learning call (or its grade) are absent. Migration 0058; store/learning_series.py."""
         ...
 
+    def count_decisions_before(self, ts: float) -> int:
+        """How many decisions have ts < `ts` (retention's check that its archive holds them)."""
+        ...
+
     def prune(
         self,
         *,
@@ -204,7 +208,12 @@ class Store(Protocol):
 
     def get_key(self, key_id: str) -> dict[str, Any] | None: ...
 
-    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]: ...
+    def list_keys(
+        self, tenant: str | None = None, *, limit: int | None = None, after_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Keys in creation order; `limit` of them after the key `after_id` (NoSuchCursor when
+        it names no key of `tenant`)."""
+        ...
 
     def revoke_key(self, key_id: str, ts: float) -> bool: ...
 

@@ -128,6 +128,33 @@ def _loads(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+_UNREADABLE_WARNED: set[tuple[str, str]] = set()  # (column, row id) logged once per process
+_NOT_JSON = object()
+
+
+def _stored_json(
+    value: Any, column: str, row_id: Any, unreadable: list[Any] | dict[str, Any] | None
+) -> Any:
+    """A stored JSON cell (decisions' candidates / attempts / cache_info, alerts' data) as its
+    JSON value; one that is not JSON, or not the kind the readers take (a row edited by hand, a
+    damaged file, SQLite's and cache_info's text columns take any text), reads as `unreadable`
+    (its kind's empty value), logged once. One such row made every page of the feed that held
+    it, its decision's own view and `arbiter export` fail (a 500, a traceback) for its one cell;
+    the row itself stays as it is in the store."""
+    try:
+        parsed = _loads(value)
+    except orjson.JSONDecodeError:
+        parsed = _NOT_JSON
+    kind = type(unreadable) if unreadable is not None else dict
+    if (parsed is None and unreadable is None) or isinstance(parsed, kind):
+        return parsed
+    if len(_UNREADABLE_WARNED) < 10_000 and (column, str(row_id)) not in _UNREADABLE_WARNED:
+        _UNREADABLE_WARNED.add((column, str(row_id)))
+        why = "is not JSON" if parsed is _NOT_JSON else f"is not a JSON {kind.__name__}"
+        log.warning("store: %s of %s %s; read as %r", column, row_id, why, unreadable)
+    return unreadable
+
+
 def merge_deltas(deltas: Iterable[PolicyDelta]) -> list[PolicyDelta]:
     """One delta per arm (sums), sorted by arm so concurrent writers lock rows in one order."""
     acc: dict[tuple[str, str, str], PolicyDelta] = {}
@@ -619,7 +646,11 @@ class SqlStore(
             cur.execute(self._sql(sql), [*params, limit])
             rows = cur.fetchall()
         return [
-            {**dict(zip(_ACOLS[:-1], r[:-1], strict=True)), "data": _loads(r[-1])} for r in rows
+            {
+                **dict(zip(_ACOLS[:-1], r[:-1], strict=True)),
+                "data": _stored_json(r[-1], "alert data", r[0], {}),
+            }
+            for r in rows
         ]
 
     def iter_decisions(
@@ -713,6 +744,11 @@ class SqlStore(
                 parts.append(cur.fetchall())
         return learning_series.points(parts)
 
+    def count_decisions_before(self, ts: float) -> int:
+        with self._ro() as cur:
+            cur.execute(self._sql("SELECT count(*) FROM decisions WHERE ts < %s"), (ts,))
+            return int(cur.fetchone()[0])
+
     def prune(
         self,
         *,
@@ -769,9 +805,8 @@ def _conds(*, tenant: str | None, prefix: str = "") -> tuple[list[str], list[Any
 
 def _decision_dict(row: Sequence[Any]) -> dict[str, Any]:
     item = dict(zip(_DCOLS, row[: len(_DCOLS)], strict=True))
-    item["candidates"] = _loads(item["candidates"])
-    item["attempts"] = _loads(item["attempts"])
+    item["candidates"] = _stored_json(item["candidates"], "candidates", item["id"], [])
+    item["attempts"] = _stored_json(item["attempts"], "attempts", item["id"], [])
     item["stream"] = bool(item["stream"])
-    if item["cache_info"] is not None:
-        item["cache_info"] = _loads(item["cache_info"])
+    item["cache_info"] = _stored_json(item["cache_info"], "cache_info", item["id"], None)
     return item

@@ -10,12 +10,13 @@ process holds to its ledger, so a dead process's reservations can be released.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from arbiter.store import budget_one_statement
+from arbiter.store import NoSuchCursor, budget_one_statement
 from arbiter.store._hooks import StoreHooks
 from arbiter.store.budget_holds import (
     SETTLE_HELD,
@@ -26,6 +27,9 @@ from arbiter.store.budget_holds import (
     settle_held_params,
     take_holds,
 )
+
+log = logging.getLogger(__name__)
+_UNREADABLE: set[str] = set()  # models whose stored override was logged unreadable
 
 if TYPE_CHECKING:
     from arbiter.store._sql import Cursor
@@ -67,14 +71,36 @@ class AccountsMixin(StoreHooks):
             row = cur.fetchone()
         return _key_dict(row) if row else None
 
-    def list_keys(self, tenant: str | None = None) -> list[dict[str, Any]]:
-        sql = f"SELECT {_KEY_COLS} FROM api_keys"
-        params: tuple[Any, ...] = ()
+    def list_keys(
+        self, tenant: str | None = None, *, limit: int | None = None, after_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Keys in creation order (then id); `limit` rows after the key `after_id` (a page's
+        cursor: NoSuchCursor when it names no key, or one of another tenant than `tenant`)."""
+        conds: list[str] = []
+        params: list[Any] = []
         if tenant is not None:
-            sql += " WHERE tenant = %s"
-            params = (tenant,)
+            conds.append("tenant = %s")
+            params.append(tenant)
         with self._ro() as cur:
-            cur.execute(self._sql(sql + " ORDER BY created_ts"), params)
+            if after_id is not None:
+                cur.execute(
+                    self._sql(
+                        "SELECT created_ts, id FROM api_keys WHERE "
+                        + " AND ".join(["id = %s", *conds])
+                    ),
+                    [after_id, *params],
+                )
+                at = cur.fetchone()
+                if at is None:
+                    raise NoSuchCursor(after_id)
+                conds.append("(created_ts, id) > (%s, %s)")
+                params += [at[0], at[1]]
+            where = f" WHERE {' AND '.join(conds)}" if conds else ""
+            sql = f"SELECT {_KEY_COLS} FROM api_keys{where} ORDER BY created_ts, id"
+            if limit is not None:
+                sql += " LIMIT %s"
+                params.append(limit)
+            cur.execute(self._sql(sql), params)
             rows = cur.fetchall()
         return [_key_dict(r) for r in rows]
 
@@ -262,10 +288,24 @@ class AccountsMixin(StoreHooks):
         return merged
 
     def model_overrides(self) -> dict[str, dict[str, Any]]:
+        """Each model's stored patch; one whose text is not a JSON object (a hand-edited or
+        damaged row) is left out, logged: it failed every replica's registry refresh, so its
+        start-up, for one row."""
         with self._ro() as cur:
             cur.execute("SELECT model, patch FROM registry_overrides")
             rows = cur.fetchall()
-        return {r[0]: orjson.loads(r[1]) for r in rows}
+        out: dict[str, dict[str, Any]] = {}
+        for model, text in rows:
+            try:
+                patch = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                patch = None
+            if isinstance(patch, dict):
+                out[model] = patch
+            elif len(_UNREADABLE) < 10_000 and model not in _UNREADABLE:  # once, not every sync
+                _UNREADABLE.add(model)
+                log.warning("store: the override of model %r is not a JSON object; ignored", model)
+        return out
 
 
 def _key_dict(row: Sequence[Any]) -> dict[str, Any]:
