@@ -408,10 +408,14 @@ class Services:
 
     def cost_report_dropped(self, model: str, reported: float, usage_cost: float) -> None:
         """An upstream's own cost figure for a call of `model` was not believed (cost_report.py:
-        past 100x or under 1/100 of what its usage costs at the registry's prices, or 0 for a
-        priced model): the operator's alert, at most one per model and side per 10 minutes (a
-        broken upstream reports it on every call)."""
-        side = "under" if reported < usage_cost or reported <= 0 else "past"
+        past 100x or under 1/100 of what its usage costs at the registry's prices, 0 for a
+        priced model, or no finite number): the operator's alert, at most one per model and
+        side per 10 minutes (a broken upstream reports it on every call)."""
+        if not math.isfinite(reported):  # NaN / Infinity: its own side, and no number to write
+            side, said = "non-finite", "no finite number"
+        else:
+            side = "under" if reported < usage_cost or reported <= 0 else "past"
+            said = f"${reported:.6g}"
         now = time.monotonic()
         if now - self._cost_report_alerted.get((model, side), -1e9) < 600:
             return
@@ -421,12 +425,14 @@ class Services:
         self.alerts.emit(
             SYSTEM_TENANT,
             "cost_report_dropped",
-            f"{model}: upstream {upstream!r} reported a call's cost as ${reported:.6g}, while its "
+            f"{model}: upstream {upstream!r} reported a call's cost as {said}, while its "
             f"usage costs ${usage_cost:.6g} at the configured prices; not believed: the call is "
             f"priced from its usage (none: its worst case). Check the model's prices or the "
             f"upstream's cost report.",
             model=model,
-            data={"upstream": upstream, "reported_cost_usd": reported,
+            # a JSON store (PostgreSQL's jsonb) takes no NaN: none is written
+            data={"upstream": upstream,
+                  "reported_cost_usd": reported if side != "non-finite" else None,
                   "usage_cost_usd": usage_cost, "side": side},
         )  # fmt: skip
 
