@@ -31,9 +31,13 @@ def settings(
     extra: str = "",
     routing: str = "",
     capabilities: tuple[str, ...] = (),
+    store_url: str | None = None,
 ) -> Settings:
-    """`capabilities`: added to every demo model's (e.g. "vision", for requests with images)."""
+    """`capabilities`: added to every demo model's (e.g. "vision", for requests with images);
+    `store_url`: another store than a SQLite file in `tmp_path` (tests.pg.empty_store_url)."""
     doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "budget.db")
+    if store_url is not None:
+        doc["store"] = {"url": store_url}
     for model in doc["models"].values():
         model["capabilities"] = [*model.get("capabilities", ()), *capabilities]
     # the difficulty score and the judge are off unless `routing` turns them on
