@@ -144,7 +144,8 @@ class Pipeline:
         )
         plan.counted_prompt = prompt
         worst = worst_case.CallWorst(
-            self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt,
+            functools.partial(self._model, plan), counted, req.max_tokens, budgets.image_tokens,
+            prompt,
             req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
@@ -500,7 +501,7 @@ class Pipeline:
         loop for it); images by the model's rule."""
         if req.protocol != "anthropic" or self.s.protocol_of(model) != "openai":
             return 0  # no message_start to fill: an Anthropic upstream counts it itself
-        rule = self.s.registry[model].image_rule
+        rule = self._model(plan, model).image_rule
         if plan.counted_prompt is None:
             return req.prompt_tokens_on(rule)
         return plan.counted_prompt + (rule.total(req.images) if req.images else 0)
@@ -511,7 +512,7 @@ class Pipeline:
         tokenizing on the loop for a header)."""
         if plan.charge is not None and plan.charge.caps:
             return plan.charge.call_worst(model)
-        m = self.s.registry[model]
+        m = self._model(plan, model)
         return m.cost_usd(req.prompt_tokens_on(m.image_rule), req.max_tokens or m.max_output_tokens)
 
     async def _finish_stream(
@@ -543,7 +544,7 @@ class Pipeline:
                 upstream.usage is None
                 and cut_by_us(failure)
                 and isinstance(worst, CallWorst)
-                and BILLS_AFTER_DISCONNECT not in self.s.registry[model].capabilities
+                and BILLS_AFTER_DISCONNECT not in self._model(plan, model).capabilities
             ):
                 fit = self.s.latency.estimate(model, plan.tenant)
                 cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
@@ -580,7 +581,7 @@ class Pipeline:
     ) -> _T:
         """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
         reserved before it is made, what a failed call may have cost committed)."""
-        m = self.s.registry[model]
+        m = self._model(plan, model)  # the prices it is sent at are the prices it is charged
         protocol = self.s.protocol_of(model)
         body = body_for(req, m, protocol)
 
@@ -614,7 +615,7 @@ class Pipeline:
         """What one answered call cost: the upstream's usage (or its reported cost) when it sent
         one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
         case (we cannot know what it billed)."""
-        m = self.s.registry[model]
+        m = self._model(plan, model)
         reported = usage is not None and usage.reported_cost_usd is not None
         billed = billed_cost(
             m, usage, self._worst_of(plan, model) if reported else None,
@@ -627,6 +628,11 @@ class Pipeline:
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
+
+    def _model(self, plan: Plan, model: str) -> ModelSettings:
+        """`model`'s settings as `plan` pinned them (Plan.model): the price a call was
+        reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
+        return plan.model(model, self.s.registry.__getitem__)
 
     @staticmethod
     def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
@@ -682,7 +688,7 @@ class Pipeline:
         The cost recorded, and settled against the budget, is every call's: the answer's, the
         failed attempts' (committed on the charge) and `extra`."""
         s = self.s
-        m = s.registry[model]
+        m = self._model(plan, model)
         if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
             usage = vetted(m, usage, self._worst_of(plan, model), s.cost_report_dropped)
         pt = (
