@@ -382,10 +382,11 @@ class PassThrough:
             error=error.code if error else None,
             cost_source="upstream" if usage and usage.reported_cost_usd is not None else "registry",
         )
-        await s.record(record)
-        if (ctx := request_log.CURRENT.get()) is not None:
-            ctx.decided(record)
+        # settled first, as chat's: the calls were made whether or not a strict commit lands
         s.on_spend(_Spend(decision_id), cost)
+        if (ctx := request_log.CURRENT.get()) is not None:  # a strict 503 names its decision
+            ctx.decided(record)
+        await s.record(record)
         return cost
 
 

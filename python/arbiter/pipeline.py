@@ -751,10 +751,10 @@ class Pipeline:
         # release the reservation and their cost never reach the cap (the settle is queued
         # while the store is down; its task takes the charge before the commit's thread returns)
         s.on_spend(plan, cost)
-        await s.record(record)
-        if plan.log is not None:
+        if plan.log is not None:  # first: a strict commit's 503 names the decision it charged
             plan.log.decided(record)
             plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
+        await s.record(record)
         if (
             observe_length
             and plan.stats is not None
