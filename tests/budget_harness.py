@@ -4,8 +4,9 @@ body each call was sent."""
 
 from __future__ import annotations
 
+import time
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +101,17 @@ class _Stream:
 
 
 class Harness:
-    def __init__(self, s: Settings, upstream: Scripted) -> None:
-        self.services = Services(s, seed=1)
+    def __init__(
+        self, s: Settings, upstream: Scripted, budget_clock: Callable[[], float] = time.time
+    ) -> None:
+        """`budget_clock`: the wall clock cap windows are cut on (Services')."""
+        self.services = Services(s, seed=1, budget_clock=budget_clock)
         self.upstream = upstream
         for name in self.services.upstreams:
             self.services.upstreams[name] = upstream  # type: ignore[assignment]
+        self.app = build_app(s, services=self.services)
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_app(s, services=self.services)),
-            base_url="http://127.0.0.1",
+            transport=httpx.ASGITransport(app=self.app), base_url="http://127.0.0.1"
         )
 
     async def __aenter__(self) -> Harness:

@@ -88,7 +88,7 @@ def judge_caller(
             lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
         )
         if caps is None:
-            caps = s.budgets.judge_caps(tenant, time.time())
+            caps = s.budgets.judge_caps(tenant, s.budgets.now())
         charge = await s.budgets.open(decision_id, caps, worst, (judge,))
         attempts: list[Attempt] = []
         started = time.perf_counter()

@@ -246,7 +246,7 @@ class PassThrough:
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.requested_model = req.model
         budgets = s.budgets
-        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+        caps = budgets.caps_for(principal, budgets.now()) if budgets.enabled else ()
 
         def worst(name: str) -> float:  # `name` is req.model: pass-through never fails over
             return req.model_settings(s.registry.__getitem__).cost_usd(

@@ -90,7 +90,7 @@ class Pipeline:
         or a stream's opening (the server's: cancel it when the client leaves). Any failure
         releases what was reserved and not spent; a stream settles when its relay ends."""
         budgets = self.s.budgets
-        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+        caps = budgets.caps_for(principal, budgets.now()) if budgets.enabled else ()
         if caps and req.max_tokens is None:
             # the output cap we reserve for is also the one we enforce (sent to each model under
             # the name it accepts: body_for)

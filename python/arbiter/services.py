@@ -75,8 +75,11 @@ class Services:
         *,
         seed: int | None = None,
         breaker_clock: Callable[[], float] = time.monotonic,
+        budget_clock: Callable[[], float] = time.time,
     ) -> None:
-        # `breaker_clock`: what the circuit breaker's cool-downs are timed on (a test drives it)
+        # `breaker_clock`: what the circuit breaker's cool-downs are timed on (a test drives it);
+        # `budget_clock`: the wall clock budget cap windows are cut on (Budgets.now; a test
+        # moves it past midnight to roll a daily cap's window over)
         self.settings = settings
         self.started_at = time.time()
         self.metrics = Metrics()
@@ -112,6 +115,7 @@ class Services:
             settings.budgets,
             self.store,
             lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
+            wall=budget_clock,
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()  # filled from the store by load_state()
