@@ -26,7 +26,8 @@ from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
-from arbiter.config import ModelSettings, Settings
+from arbiter.config import ModelSettings, Settings, StoreSettings
+from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
 from arbiter.errors import ConfigError
 from arbiter.failover import CircuitBreaker
@@ -59,6 +60,8 @@ from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
+from arbiter.store.sqlite import parse_sqlite_url
+from arbiter.store_url import is_postgres
 from arbiter.strict_commit import StrictCommits
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
@@ -93,7 +96,9 @@ class Services:
             **recorder_pace(settings.store.writer_pace),
             idle_priority=settings.store.writer_priority == "idle",
         )
-        self.strict_commits = StrictCommits(self.recorder)  # durability = "strict": bounded
+        self.spool = _spool_for(settings.store)  # strict's failed commits, on disk
+        # durability = "strict": bounded
+        self.strict_commits = StrictCommits(self.recorder, self.spool)
         self.alerts = AlertRules(
             self._submit,
             false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
@@ -501,6 +506,9 @@ class Services:
             # without caps the first long prompt's count starts the load: types.count_tokens)
         await asyncio.to_thread(self.load_state)
         await self.budgets.start()  # its lease, and a sweep of dead processes' holds
+        if self.spool is not None:
+            await asyncio.to_thread(self.spool.open)
+            await asyncio.to_thread(self._replay_spools)  # what killed processes left behind
         self.recorder.start()
         await self.cache.start()
         loop = asyncio.get_running_loop()
@@ -534,6 +542,9 @@ class Services:
             # backlog, and the upstreams and the store are still closed
             log.warning("stopping: the last policy sync failed: %s", err)
         await asyncio.to_thread(self.recorder.stop, 10.0)
+        if self.spool is not None:  # what the recorder could not write stays for a replay
+            await asyncio.to_thread(self.spool.trim, self.recorder.written_upto)
+            await asyncio.to_thread(self.spool.close)
         for up in self.upstreams.values():
             await up.aclose()
         self.store.close()
@@ -564,6 +575,18 @@ class Services:
                 await self.budgets.keep_lease()  # on its own cadence (a third of the lease)
             except Exception:  # never let the loop die: the lease would lapse with it
                 log.warning("budget lease renewal failed; will retry", exc_info=True)
+            if self.spool is not None:
+                try:
+                    await asyncio.to_thread(self._replay_spools)
+                except Exception:
+                    log.warning("decision spool upkeep failed; will retry", exc_info=True)
+
+    def _replay_spools(self) -> None:
+        """The strict spool's upkeep (blocking): empty this process's file once the recorder
+        wrote what it holds; write dead processes' files to the store."""
+        assert self.spool is not None
+        self.spool.trim(self.recorder.written_upto)
+        self.spool.replay_orphans(self.store)
 
     async def _prune_loop(self) -> None:
         """Retention, applied at start and then every `prune_interval_s` (idempotent DELETEs, so
@@ -664,3 +687,16 @@ def _load_difficulty(name: str = "") -> Any:
                 f"routing.difficulty_model {name!r} reads the prompt's MiniLM embedding, and {exc}"
             ) from exc
     return difficulty.load_default()
+
+
+def _spool_for(settings: StoreSettings) -> DecisionSpool | None:
+    """Strict durability's spool (decision_spool.py): `store.spool_dir`, else beside a SQLite
+    store's file; none for batched durability, or PostgreSQL / in-memory without a dir."""
+    if settings.durability != "strict":
+        return None
+    if settings.spool_dir:
+        return DecisionSpool(Path(settings.spool_dir))
+    if is_postgres(settings.url):
+        return None
+    path = parse_sqlite_url(settings.url)  # None: in memory
+    return DecisionSpool(Path(f"{path}.spool")) if path is not None else None
