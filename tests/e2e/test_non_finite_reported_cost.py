@@ -46,6 +46,9 @@ class _Upstream(BaseHTTPRequestHandler):
         word = text.split()[0]
         self.calls.append(word)
         cost = COSTS.get(word, b"0.05")
+        if req.get("stream"):
+            self._stream(req["model"].encode(), cost)
+            return
         body = (
             b'{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"'
             + req["model"].encode()
@@ -56,6 +59,22 @@ class _Upstream(BaseHTTPRequestHandler):
         )
         self.send_response(200)
         self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, model: bytes, cost: bytes) -> None:
+        head = b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"' + model
+        events = [
+            head + b'","choices":[{"index":0,"delta":{"role":"assistant","content":"ok"},'
+            b'"finish_reason":null}]}',
+            head + b'","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+            head + b'","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":1000,'
+            b'"total_tokens":2000,"cost":' + cost + b"}}",
+        ]
+        body = b"".join(b"data: " + e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -157,3 +176,32 @@ def test_a_finite_report_still_stands(sidecar: Sidecar) -> None:
     )  # fmt: skip
     assert r.status_code == 200, r.text
     assert float(r.headers["x-arbiter-cost-usd"]) == pytest.approx(0.05, rel=1e-6)
+
+
+def test_a_non_finite_cost_in_a_streams_usage(sidecar: Sidecar) -> None:
+    """The stream's usage chunk says `"cost": NaN`: answered once, priced from its usage, and
+    no non-number relayed to the client (JSON.parse and orjson refuse one)."""
+    tenant = "t-nonfinite-stream"
+    key = str(sidecar.create_key(tenant)["key"])
+    before = len(_Upstream.calls)
+    with httpx.stream(
+        "POST", f"{sidecar.base_url}/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "sim-premium", "max_tokens": 2000, "stream": True,
+              "stream_options": {"include_usage": True},
+              "messages": [{"role": "user", "content": "nan please"}]},
+        timeout=30,
+    ) as r:  # fmt: skip
+        assert r.status_code == 200
+        raw = r.read()
+    assert _Upstream.calls[before:] == ["nan"]
+    frames = [f.removeprefix(b"data: ") for f in raw.split(b"\n\n") if f.startswith(b"data: {")]
+    chunks = [orjson.loads(f) for f in frames]  # every frame is JSON orjson reads
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    decision = r.headers["x-arbiter-decision-id"]
+    until(lambda: sidecar.admin("GET", f"/arbiter/decisions/{decision}").status_code == 200,
+          "the stream recorded")  # fmt: skip
+    row = sidecar.admin("GET", f"/arbiter/decisions/{decision}").json()
+    assert row["status"] == "ok" and row["cost_usd"] == pytest.approx(PRICED, rel=1e-6)
+    until(lambda: _spent(sidecar, tenant) > 0, "the stream settled")
+    assert _spent(sidecar, tenant) == pytest.approx(PRICED, rel=1e-6)

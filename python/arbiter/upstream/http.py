@@ -417,6 +417,11 @@ def json_object(raw: bytes, model: str, what: str) -> dict[str, Any]:
     return _object(raw, model, what)[0]
 
 
+def json_object_read(raw: bytes, model: str, what: str) -> tuple[dict[str, Any], bool]:
+    """json_object, and whether `raw` was read as it came (lenient_json.read)."""
+    return _object(raw, model, what)
+
+
 def _object(raw: bytes, model: str, what: str) -> tuple[dict[str, Any], bool]:
     try:
         data, exact = lenient_json.read(raw)
