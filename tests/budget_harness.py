@@ -4,8 +4,9 @@ body each call was sent."""
 
 from __future__ import annotations
 
+import time
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,13 @@ def settings(
     extra: str = "",
     routing: str = "",
     capabilities: tuple[str, ...] = (),
+    store_url: str | None = None,
 ) -> Settings:
-    """`capabilities`: added to every demo model's (e.g. "vision", for requests with images)."""
+    """`capabilities`: added to every demo model's (e.g. "vision", for requests with images);
+    `store_url`: another store than a SQLite file in `tmp_path` (tests.pg.empty_store_url)."""
     doc = demo_settings("http://127.0.0.1:9/v1", tmp_path / "budget.db")
+    if store_url is not None:
+        doc["store"] = {"url": store_url}
     for model in doc["models"].values():
         model["capabilities"] = [*model.get("capabilities", ()), *capabilities]
     # the difficulty score and the judge are off unless `routing` turns them on
@@ -96,14 +101,17 @@ class _Stream:
 
 
 class Harness:
-    def __init__(self, s: Settings, upstream: Scripted) -> None:
-        self.services = Services(s, seed=1)
+    def __init__(
+        self, s: Settings, upstream: Scripted, budget_clock: Callable[[], float] = time.time
+    ) -> None:
+        """`budget_clock`: the wall clock cap windows are cut on (Services')."""
+        self.services = Services(s, seed=1, budget_clock=budget_clock)
         self.upstream = upstream
         for name in self.services.upstreams:
             self.services.upstreams[name] = upstream  # type: ignore[assignment]
+        self.app = build_app(s, services=self.services)
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_app(s, services=self.services)),
-            base_url="http://127.0.0.1",
+            transport=httpx.ASGITransport(app=self.app), base_url="http://127.0.0.1"
         )
 
     async def __aenter__(self) -> Harness:

@@ -228,11 +228,15 @@ class Budgets:
         store: Store,
         alert: Callable[[str, str, str, dict[str, object]], None],
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
         self._store = store
         self._alert = alert
         self._clock = clock
+        # what cap windows are cut on (`now()`): the wall clock, or a test's, so a daily or
+        # monthly rollover is tested without waiting for midnight or patching time globally
+        self._wall = wall
         self._open: dict[str, Charge] = {}
         self._alerted: set[tuple[str, float, str, float]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -247,6 +251,12 @@ class Budgets:
     @property
     def enabled(self) -> bool:
         return bool(self._s.caps)
+
+    def now(self) -> float:
+        """The time cap windows are cut on: which day's or month's window a request opens in
+        (`caps_for(principal, budgets.now())`); leases stay on the real clock (other processes
+        read them)."""
+        return self._wall()
 
     @property
     def output_cap(self) -> int:

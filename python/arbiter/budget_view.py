@@ -29,14 +29,16 @@ def usd(x: float) -> float:
     return round(float(x), 9) + 0.0  # + 0.0: -0.0 (a residue below 0) reads as 0.0
 
 
-def budget_view(store: Store, principal: Principal, tenant: str | None) -> dict[str, Any]:
+def budget_view(
+    store: Store, principal: Principal, tenant: str | None, now: float | None = None
+) -> dict[str, Any]:
     """The endpoint's body (blocking: call it in a thread). A client key's own tenant and key;
     the admin's every scope, or with `tenant` that tenant's, its keys' and the shared caps
     (global, shadow) that bind its requests too. Each row says whether it is `shared`; a client
     key is not shown the shared ones (they total every tenant's spend) and is told so. The
     admin also sees `reserved_expired_usd`: what processes whose lease expired (killed with
     requests in flight) still hold in `reserved_usd` until a sweep charges it as spent."""
-    now = time.time()
+    now = time.time() if now is None else now  # the windows open at `now` (Budgets.now)
     rows = [
         {
             **r,
@@ -47,7 +49,7 @@ def budget_view(store: Store, principal: Principal, tenant: str | None) -> dict[
         for r in store.budget_usage("", open_window_starts(now))
     ]
     if principal.sees_all:
-        expired = store.expired_budget_holds(now)
+        expired = store.expired_budget_holds(time.time())  # leases: the real clock's
         for r in rows:
             r["reserved_expired_usd"] = usd(expired.get((r["scope"], r["window_start"]), 0.0))
         if tenant is None:

@@ -69,9 +69,10 @@ async def serve_hit(
         stream=req.stream, key_id=principal.key_id, cache_kind=kind,
         cache_saved_usd=saved, cache_info=info,
     )  # fmt: skip
-    await s.record(record)
     if (ctx := request_log.CURRENT.get()) is not None:
-        ctx.decided(record)  # the request's log line names the hit's decision
+        # the request's log line names the hit's decision (a strict commit's 503 too)
+        ctx.decided(record)
+    await s.record(record)
     s.cache.served(decision_id, look, saved)
     created = int(time.time())
     if req.stream:

@@ -144,6 +144,9 @@ async def judged(
                 judge.build_judge_messages(req.prompt_text, result.content), plan.tenant,
                 judge=judge_for(s.settings.routing.cascade_judge_model or "", result.model),
                 on_cost=plan.add_judge_cost,
+                # the caller pays it (x-arbiter-cost-usd holds it): on the request's caps,
+                # whatever budgets.judge_scope says (the sampled grading judge's setting)
+                caps=plan.charge.caps if plan.charge is not None else (),
             )  # fmt: skip
     except ArbiterError as err:  # BudgetExceeded (budgets.judge_scope) included
         log.warning("cascade judge call failed: %s", err.message)

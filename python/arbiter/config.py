@@ -104,6 +104,10 @@ class StoreSettings:
     # Where retention first writes the decisions it is about to delete (gzipped JSON lines, one
     # file per prune); "" = delete without an archive.
     archive_dir: str = ""
+    # durability = "strict": where decisions whose commit failed wait on local disk for the
+    # store (decision_spool.py), so a hard kill during an outage loses none; "" = beside a
+    # SQLite store's file (`<file>.spool`), none for PostgreSQL or an in-memory store
+    spool_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,9 @@ and is in the usage's price already; OpenRouter's BYOK fee ~1/20) and a report o
 whose prices are not 0 count as not reported: the call is priced from its usage (none: its worst
 case). A free model is priced 0 in the registry, and its reports of 0 stand.
 
+A report that is no finite number (`"cost": NaN`, `Infinity`, `1e999`: lenient_json reads the
+answer) says nothing: it is dropped the same way, and the answer stands.
+
 Each report dropped is logged and handed to `on_dropped` (the sidecar raises an operator alert,
 `cost_report_dropped`, at most one per model and side each ten minutes: services.py).
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from typing import Final
 
@@ -55,6 +59,8 @@ def vetted(
         usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
         usage.cache_write_tokens,
     )  # fmt: skip
+    if not math.isfinite(reported):  # `NaN` / `Infinity` in the answer: no figure at all
+        return _dropped(model, usage, reported, priced, None, "non-finite", on_dropped)
     if priced > 0 and reported < priced / CEILING:
         return _dropped(model, usage, reported, priced, None, "under", on_dropped)
     if reported <= 0 and _priced(model):
@@ -81,7 +87,11 @@ def _dropped(
     side: str,
     on_dropped: Callable[[str, float, float], None] | None,
 ) -> Usage:
-    times = f"{side} {CEILING:g} times" if side == "past" else f"under 1/{CEILING:g} of"
+    times = {
+        "past": f"past {CEILING:g} times",
+        "under": f"under 1/{CEILING:g} of",
+        "non-finite": "that is no finite number, whatever",
+    }[side]
     log.warning(
         "an upstream reported a cost %s what the call could cost at the model's prices: "
         "counted as not reported",

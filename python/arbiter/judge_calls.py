@@ -1,5 +1,6 @@
 """The LLM judge's own upstream calls: through the same providers and failover as answers, in
-the judge model's protocol, reserved and settled against `budgets.judge_scope`, and recorded as
+the judge model's protocol, reserved and settled against `budgets.judge_scope` (a cascade's
+in-request judge: against the request's own caps, as the caller pays it), and recorded as
 decisions of mode `judge` so their spend is never hidden."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as CallShape
 
-from arbiter.budget import billed_cost
+from arbiter.budget import BoundCap, billed_cost
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
 from arbiter.failed_calls import record_failed_call
@@ -42,7 +43,9 @@ JUDGE_MAX_TOKENS = 200
 class PaidJudgeCall(CallShape):
     """A judge call: its reply's text; `judge` names the model to call (the cascade's self-judge:
     the first answer's own); `on_cost` is told what it cost (the cascade's judge adds it to the
-    request's cost as the caller sees it: `Plan.judge_cost`)."""
+    request's cost as the caller sees it: `Plan.judge_cost`); `caps`: the caps it is reserved
+    and settled against, when not `budgets.judge_scope`'s (the cascade's judge: the request's
+    own, as the caller pays it)."""
 
     def __call__(
         self,
@@ -50,6 +53,7 @@ class PaidJudgeCall(CallShape):
         tenant: str,
         judge: str | None = None,
         on_cost: Callable[[float], None] | None = None,
+        caps: tuple[BoundCap, ...] | None = None,
     ) -> Awaitable[str]: ...
 
 
@@ -70,8 +74,10 @@ def judge_caller(
         tenant: str,
         judge: str | None = None,
         on_cost: Callable[[float], None] | None = None,
+        caps: tuple[BoundCap, ...] | None = None,
     ) -> str:
-        """`on_cost`: told the call's cost (the cascade's judge: the request's spend too)."""
+        """`on_cost`: told the call's cost (the cascade's judge: the request's spend too);
+        `caps`: PaidJudgeCall's."""
         s = services
         judge = judge or model or s.settings.routing.judge_model
         assert judge is not None, "judge_caller is only wired when a judge model is configured"
@@ -81,7 +87,8 @@ def judge_caller(
         worst = CallWorst(
             lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
         )
-        caps = s.budgets.judge_caps(tenant, time.time())
+        if caps is None:
+            caps = s.budgets.judge_caps(tenant, s.budgets.now())
         charge = await s.budgets.open(decision_id, caps, worst, (judge,))
         attempts: list[Attempt] = []
         started = time.perf_counter()

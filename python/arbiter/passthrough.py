@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,6 +27,7 @@ from starlette.types import Receive
 
 from arbiter import relayed_usage, request_log, telemetry
 from arbiter.budget import billed_cost
+from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -65,6 +66,13 @@ class Parsed:
     stream: bool = False  # completions only (passthrough_stream.py)
     include_usage: bool = False  # the client's stream_options.include_usage
     choices: int = 1  # completions: every choice of every prompt (output_tokens is their sum)
+    # the model's settings (its prices) when the call was reserved and sent: the call is
+    # charged at them, whatever an admin price patch did meanwhile (set by PassThrough.handle)
+    pinned: ModelSettings | None = None
+
+    def model_settings(self, look: Callable[[str], ModelSettings]) -> ModelSettings:
+        """The pinned settings, else `look`'s (the registry's) for the model."""
+        return self.pinned if self.pinned is not None else look(self.model)
 
 
 def parse(kind: Kind, raw: bytes) -> Parsed:
@@ -238,6 +246,7 @@ class PassThrough:
                 "endpoint.",
                 param="model",
             )
+        req.pinned = model  # charged at the prices it is reserved and sent at
         decision_id = s.new_id()
         started = time.perf_counter()
         # the request's deadline bounds a stream to its end, as a chat stream's (relay.py)
@@ -245,17 +254,19 @@ class PassThrough:
         if (ctx := request_log.CURRENT.get()) is not None:
             ctx.requested_model = req.model
         budgets = s.budgets
-        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+        caps = budgets.caps_for(principal, budgets.now()) if budgets.enabled else ()
 
-        def worst(name: str) -> float:
-            return s.registry[name].cost_usd(req.prompt_tokens, req.output_tokens)
+        def worst(name: str) -> float:  # `name` is req.model: pass-through never fails over
+            return req.model_settings(s.registry.__getitem__).cost_usd(
+                req.prompt_tokens, req.output_tokens
+            )
 
         charge = await budgets.open(decision_id, caps, worst, (req.model,))
         attempts: list[Attempt] = []
         path = "/" + kind
 
         async def call(name: str) -> Any:
-            m = s.registry[name]
+            m = req.model_settings(s.registry.__getitem__)
 
             def once() -> Awaitable[Any]:
                 if req.stream:  # opened up to its first content: failover acts until then
@@ -343,7 +354,7 @@ class PassThrough:
         """`opened`: a stream was under way, so even a failed call may be billed; `cut`: what a
         stream we cut before its usage came generated (cut_stream_cost.py), as for chat."""
         s = self.s
-        m = s.registry[req.model]
+        m = req.model_settings(s.registry.__getitem__)
 
         def worst() -> float:
             return m.cost_usd(req.prompt_tokens, req.output_tokens)
@@ -383,10 +394,11 @@ class PassThrough:
             error=error.code if error else None,
             cost_source="upstream" if usage and usage.reported_cost_usd is not None else "registry",
         )
-        await s.record(record)
-        if (ctx := request_log.CURRENT.get()) is not None:
-            ctx.decided(record)
+        # settled first, as chat's: the calls were made whether or not a strict commit lands
         s.on_spend(_Spend(decision_id), cost)
+        if (ctx := request_log.CURRENT.get()) is not None:  # a strict 503 names its decision
+            ctx.decided(record)
+        await s.record(record)
         return cost
 
 

@@ -103,13 +103,13 @@ class _Finisher:
         model = c.req.model
         if (
             not cut_by_us(outcome.failure)
-            or BILLS_AFTER_DISCONNECT in s.registry[model].capabilities
+            or BILLS_AFTER_DISCONNECT in c.req.model_settings(s.registry.__getitem__).capabilities
         ):
             return None
         req = c.req
         worst = CallWorst(
-            s.registry.__getitem__, req.body, req.output_tokens // max(req.choices, 1), 0,
-            req.prompt_tokens, n=req.choices,
+            lambda _: req.model_settings(s.registry.__getitem__), req.body,
+            req.output_tokens // max(req.choices, 1), 0, req.prompt_tokens, n=req.choices,
         )  # fmt: skip
         fit = s.latency.estimate(model, c.principal.tenant)
         return await cut_call_cost(worst, model, outcome, c.upstream, fit, closed)

@@ -89,7 +89,7 @@ class Pipeline:
         or a stream's opening (the server's: cancel it when the client leaves). Any failure
         releases what was reserved and not spent; a stream settles when its relay ends."""
         budgets = self.s.budgets
-        caps = budgets.caps_for(principal, time.time()) if budgets.enabled else ()
+        caps = budgets.caps_for(principal, budgets.now()) if budgets.enabled else ()
         if caps and req.max_tokens is None:
             # the output cap we reserve for is also the one we enforce (sent to each model under
             # the name it accepts: body_for)
@@ -148,7 +148,8 @@ class Pipeline:
         )
         plan.counted_prompt = prompt
         worst = worst_case.CallWorst(
-            self.s.registry.__getitem__, counted, req.max_tokens, budgets.image_tokens, prompt,
+            functools.partial(self._model, plan), counted, req.max_tokens, budgets.image_tokens,
+            prompt,
             req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
@@ -513,7 +514,7 @@ class Pipeline:
         loop for it); images by the model's rule."""
         if req.protocol != "anthropic" or self.s.protocol_of(model) != "openai":
             return 0  # no message_start to fill: an Anthropic upstream counts it itself
-        rule = self.s.registry[model].image_rule
+        rule = self._model(plan, model).image_rule
         if plan.counted_prompt is None:
             return req.prompt_tokens_on(rule)
         return plan.counted_prompt + (rule.total(req.images) if req.images else 0)
@@ -524,7 +525,7 @@ class Pipeline:
         tokenizing on the loop for a header)."""
         if plan.charge is not None and plan.charge.caps:
             return plan.charge.call_worst(model)
-        m = self.s.registry[model]
+        m = self._model(plan, model)
         return m.cost_usd(req.prompt_tokens_on(m.image_rule), req.max_tokens or m.max_output_tokens)
 
     async def _finish_stream(
@@ -556,7 +557,7 @@ class Pipeline:
                 upstream.usage is None
                 and cut_by_us(failure)
                 and isinstance(worst, CallWorst)
-                and BILLS_AFTER_DISCONNECT not in self.s.registry[model].capabilities
+                and BILLS_AFTER_DISCONNECT not in self._model(plan, model).capabilities
             ):
                 fit = self.s.latency.estimate(model, plan.tenant)
                 cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
@@ -593,7 +594,7 @@ class Pipeline:
     ) -> _T:
         """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
         reserved before it is made, what a failed call may have cost committed)."""
-        m = self.s.registry[model]
+        m = self._model(plan, model)  # the prices it is sent at are the prices it is charged
         protocol = self.s.protocol_of(model)
         body = await body_to_send(req, m, protocol)
 
@@ -627,7 +628,7 @@ class Pipeline:
         """What one answered call cost: the upstream's usage (or its reported cost) when it sent
         one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
         case (we cannot know what it billed)."""
-        m = self.s.registry[model]
+        m = self._model(plan, model)
         reported = usage is not None and usage.reported_cost_usd is not None
         billed = billed_cost(
             m, usage, self._worst_of(plan, model) if reported else None,
@@ -640,6 +641,11 @@ class Pipeline:
         if plan.charge is not None:
             return plan.charge.call_worst(model)
         return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
+
+    def _model(self, plan: Plan, model: str) -> ModelSettings:
+        """`model`'s settings as `plan` pinned them (Plan.model): the price a call was
+        reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
+        return plan.model(model, self.s.registry.__getitem__)
 
     @staticmethod
     def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
@@ -695,7 +701,7 @@ class Pipeline:
         The cost recorded, and settled against the budget, is every call's: the answer's, the
         failed attempts' (committed on the charge) and `extra`."""
         s = self.s
-        m = s.registry[model]
+        m = self._model(plan, model)
         if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
             usage = vetted(m, usage, self._worst_of(plan, model), s.cost_report_dropped)
         pt = (
@@ -758,10 +764,10 @@ class Pipeline:
         # release the reservation and their cost never reach the cap (the settle is queued
         # while the store is down; its task takes the charge before the commit's thread returns)
         s.on_spend(plan, cost)
-        await s.record(record)
-        if plan.log is not None:
+        if plan.log is not None:  # first: a strict commit's 503 names the decision it charged
             plan.log.decided(record)
             plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
+        await s.record(record)
         if (
             observe_length
             and plan.stats is not None

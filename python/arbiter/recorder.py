@@ -135,11 +135,13 @@ class Recorder:
         self._thread: threading.Thread | None = None
 
     # -- request path -----------------------------------------------------------------------
-    def submit(self, record: Record) -> None:
-        """Queue one record (O(1), no I/O). Never blocks on the store, never raises."""
+    def submit(self, record: Record) -> int:
+        """Queue one record (O(1), no I/O); its sequence number (written once `written_upto`
+        reaches it). Never blocks on the store, never raises."""
         dropped = late = False
         with self._lock:
             self._seq += 1
+            seq = self._seq
             if isinstance(record, PolicyDelta):
                 key = (record.tenant, record.task, record.model)
                 old = self._deltas.get(key)
@@ -160,6 +162,7 @@ class Recorder:
         if dropped and self._dropped % 10_000 == 1:
             log.warning("recorder backlog full (%d): dropping oldest records, %d dropped so far",
                         self._max_backlog, self._dropped)  # fmt: skip
+        return seq
 
     def commit_now(self, records: Sequence[Record]) -> None:
         """Write `records` now in one transaction (raises StoreError); run it in a thread."""
@@ -219,6 +222,11 @@ class Recorder:
     @property
     def dropped(self) -> int:
         return self._dropped
+
+    @property
+    def written_upto(self) -> int:
+        """Every record whose `submit` number is at most this is written (decision_spool.py)."""
+        return self._done
 
     @property
     def store_healthy(self) -> bool:

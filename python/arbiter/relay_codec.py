@@ -44,7 +44,7 @@ from arbiter.protocols.openai_response import (
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.types import estimate_tokens
 from arbiter.upstream import lenient_json
-from arbiter.upstream.openai import parse_chunk
+from arbiter.upstream.openai import read_chunk
 
 MAX_CHOICES = 128  # the spec's maximum `n` (surfaces/openai_chat.py refuses more)
 
@@ -230,9 +230,10 @@ class OpenAIPassThrough:
         return {"choices": [c.as_choice(i) for i, c in sorted(self._choices.items())]}
 
     def feed(self, item: bytes) -> bytes:
-        chunk = parse_chunk(item, self._model)
+        chunk, exact = read_chunk(item, self._model)
         # one comparison a chunk once the stream's id is known (the upstream's, most often)
         changed = chunk.get("id") != self._id and self._fill_id(chunk)
+        changed |= not exact  # `"cost": NaN` read: written anew (orjson writes it as null)
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             for choice in choices:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from arbiter.budget import Charge
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
 from arbiter.canonical import Protocol
+from arbiter.config import ModelSettings
 from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, deadline_s
 from arbiter.principal import Principal
 from arbiter.records import Candidate
@@ -57,9 +58,20 @@ class Plan:
     # the in-request judge's spend (its own `judge` decision): the caller paid it too, so
     # `x-arbiter-cost-usd` and the answer's `usage.cost` add it to the decision's cost
     judge_cost: float = 0.0
+    # each model's settings (its prices) as this request first read them, to reserve for a call
+    # or send one: an admin price patch (or an adopted price factor) landing mid-request does
+    # not reprice the calls already reserved and sent; a model first read after it: new prices
+    pinned: dict[str, ModelSettings] = field(default_factory=dict)
 
     def add_judge_cost(self, cost: float) -> None:
         self.judge_cost += cost
+
+    def model(self, name: str, look: Callable[[str], ModelSettings]) -> ModelSettings:
+        """`name`'s settings as pinned for this request (`look`: the registry's, at first)."""
+        m = self.pinned.get(name)
+        if m is None:
+            m = self.pinned[name] = look(name)
+        return m
 
     def deadline_s(self, configured: float) -> float:
         """Seconds left to answer: the configured deadline, or the SLO counted from the start

@@ -553,7 +553,9 @@ class Handlers:
         principal = await self.reader(request)
         only_params(request)
         tenant = read_scope(request, principal)
-        view = await asyncio.to_thread(budget_view, self.s.store, principal, tenant)
+        view = await asyncio.to_thread(
+            budget_view, self.s.store, principal, tenant, self.s.budgets.now()
+        )
         return json_response(view)
 
     async def healthz(self, request: Request) -> Response:

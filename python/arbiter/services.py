@@ -26,7 +26,8 @@ from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
-from arbiter.config import ModelSettings, Settings
+from arbiter.config import ModelSettings, Settings, StoreSettings
+from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
 from arbiter.errors import ConfigError, InvalidRequest
 from arbiter.failover import CircuitBreaker
@@ -60,6 +61,8 @@ from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
 from arbiter.store import NOT_RECORDED_MESSAGE, Store, StoreError, open_store
 from arbiter.store.archive import archive_older
+from arbiter.store.sqlite import parse_sqlite_url
+from arbiter.store_url import is_postgres
 from arbiter.strict_commit import StrictCommits
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
@@ -76,8 +79,11 @@ class Services:
         *,
         seed: int | None = None,
         breaker_clock: Callable[[], float] = time.monotonic,
+        budget_clock: Callable[[], float] = time.time,
     ) -> None:
-        # `breaker_clock`: what the circuit breaker's cool-downs are timed on (a test drives it)
+        # `breaker_clock`: what the circuit breaker's cool-downs are timed on (a test drives it);
+        # `budget_clock`: the wall clock budget cap windows are cut on (Budgets.now; a test
+        # moves it past midnight to roll a daily cap's window over)
         self.settings = settings
         self.started_at = time.time()
         self.metrics = Metrics()
@@ -91,7 +97,9 @@ class Services:
             **recorder_pace(settings.store.writer_pace),
             idle_priority=settings.store.writer_priority == "idle",
         )
-        self.strict_commits = StrictCommits(self.recorder)  # durability = "strict": bounded
+        self.spool = _spool_for(settings.store)  # strict's failed commits, on disk
+        # durability = "strict": bounded
+        self.strict_commits = StrictCommits(self.recorder, self.spool)
         self.alerts = AlertRules(
             self._submit,
             false_alarms_per_100k=settings.routing.change_false_alarms_per_100k,
@@ -113,6 +121,7 @@ class Services:
             settings.budgets,
             self.store,
             lambda tenant, kind, message, data: self.alerts.emit(tenant, kind, message, data=data),
+            wall=budget_clock,
         )
         self._spend_tasks: set[asyncio.Task[None]] = set()
         self.policy = Policy()  # filled from the store by load_state()
@@ -409,10 +418,14 @@ class Services:
 
     def cost_report_dropped(self, model: str, reported: float, usage_cost: float) -> None:
         """An upstream's own cost figure for a call of `model` was not believed (cost_report.py:
-        past 100x or under 1/100 of what its usage costs at the registry's prices, or 0 for a
-        priced model): the operator's alert, at most one per model and side per 10 minutes (a
-        broken upstream reports it on every call)."""
-        side = "under" if reported < usage_cost or reported <= 0 else "past"
+        past 100x or under 1/100 of what its usage costs at the registry's prices, 0 for a
+        priced model, or no finite number): the operator's alert, at most one per model and
+        side per 10 minutes (a broken upstream reports it on every call)."""
+        if not math.isfinite(reported):  # NaN / Infinity: its own side, and no number to write
+            side, said = "non-finite", "no finite number"
+        else:
+            side = "under" if reported < usage_cost or reported <= 0 else "past"
+            said = f"${reported:.6g}"
         now = time.monotonic()
         if now - self._cost_report_alerted.get((model, side), -1e9) < 600:
             return
@@ -422,12 +435,14 @@ class Services:
         self.alerts.emit(
             SYSTEM_TENANT,
             "cost_report_dropped",
-            f"{model}: upstream {upstream!r} reported a call's cost as ${reported:.6g}, while its "
+            f"{model}: upstream {upstream!r} reported a call's cost as {said}, while its "
             f"usage costs ${usage_cost:.6g} at the configured prices; not believed: the call is "
             f"priced from its usage (none: its worst case). Check the model's prices or the "
             f"upstream's cost report.",
             model=model,
-            data={"upstream": upstream, "reported_cost_usd": reported,
+            # a JSON store (PostgreSQL's jsonb) takes no NaN: none is written
+            data={"upstream": upstream,
+                  "reported_cost_usd": reported if side != "non-finite" else None,
                   "usage_cost_usd": usage_cost, "side": side},
         )  # fmt: skip
 
@@ -492,6 +507,9 @@ class Services:
             # without caps the first long prompt's count starts the load: types.count_tokens)
         await asyncio.to_thread(self.load_state)
         await self.budgets.start()  # its lease, and a sweep of dead processes' holds
+        if self.spool is not None:
+            await asyncio.to_thread(self.spool.open)
+            await asyncio.to_thread(self._replay_spools)  # what killed processes left behind
         self.recorder.start()
         await self.cache.start()
         loop = asyncio.get_running_loop()
@@ -525,6 +543,9 @@ class Services:
             # backlog, and the upstreams and the store are still closed
             log.warning("stopping: the last policy sync failed: %s", err)
         await asyncio.to_thread(self.recorder.stop, 10.0)
+        if self.spool is not None:  # what the recorder could not write stays for a replay
+            await asyncio.to_thread(self.spool.trim, self.recorder.written_upto)
+            await asyncio.to_thread(self.spool.close)
         for up in self.upstreams.values():
             await up.aclose()
         self.store.close()
@@ -555,6 +576,18 @@ class Services:
                 await self.budgets.keep_lease()  # on its own cadence (a third of the lease)
             except Exception:  # never let the loop die: the lease would lapse with it
                 log.warning("budget lease renewal failed; will retry", exc_info=True)
+            if self.spool is not None:
+                try:
+                    await asyncio.to_thread(self._replay_spools)
+                except Exception:
+                    log.warning("decision spool upkeep failed; will retry", exc_info=True)
+
+    def _replay_spools(self) -> None:
+        """The strict spool's upkeep (blocking): empty this process's file once the recorder
+        wrote what it holds; write dead processes' files to the store."""
+        assert self.spool is not None
+        self.spool.trim(self.recorder.written_upto)
+        self.spool.replay_orphans(self.store)
 
     async def _prune_loop(self) -> None:
         """Retention, applied at start and then every `prune_interval_s` (idempotent DELETEs, so
@@ -686,3 +719,16 @@ def _load_difficulty(name: str = "") -> Any:
                 f"routing.difficulty_model {name!r} reads the prompt's MiniLM embedding, and {exc}"
             ) from exc
     return difficulty.load_default()
+
+
+def _spool_for(settings: StoreSettings) -> DecisionSpool | None:
+    """Strict durability's spool (decision_spool.py): `store.spool_dir`, else beside a SQLite
+    store's file; none for batched durability, or PostgreSQL / in-memory without a dir."""
+    if settings.durability != "strict":
+        return None
+    if settings.spool_dir:
+        return DecisionSpool(Path(settings.spool_dir))
+    if is_postgres(settings.url):
+        return None
+    path = parse_sqlite_url(settings.url)  # None: in memory
+    return DecisionSpool(Path(f"{path}.spool")) if path is not None else None

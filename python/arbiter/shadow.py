@@ -317,7 +317,7 @@ class Shadow:
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
             req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
-        now = time.time()
+        now = s.budgets.now()
         start, end = window_bounds("day", now)
         caps: tuple[BoundCap, ...] = (
             BoundCap(

@@ -18,6 +18,8 @@ back. The client is still told it was not acknowledged (the 503: the recorder's 
 in memory, not durable), and its retry is a new decision. A commit that failed may have landed
 anyway (its reply lost): the recorder's write upserts the same record by id and the rollups
 count the difference from what is stored, so it is one decision, counted once, either way.
+The backlog is memory; with a spool (decision_spool.py) each such decision is also on local
+disk, fsynced before the 503, so a hard kill while the store is down does not lose it.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import functools
 import logging
 from collections.abc import Sequence
 
+from arbiter.decision_spool import DecisionSpool
 from arbiter.recorder import Recorder
-from arbiter.records import Record
+from arbiter.records import DecisionRecord
 from arbiter.store import StoreError
 from arbiter.store_wait import STORE_WAIT_S, within_wait
 
@@ -41,19 +44,21 @@ MAX_UNANSWERED = 4
 
 
 class StrictCommits:
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, spool: DecisionSpool | None = None) -> None:
         self._recorder = recorder
+        self._spool = spool
         self._unanswered = 0  # commits past STORE_WAIT_S whose thread has not returned
 
     @property
     def unanswered(self) -> int:
         return self._unanswered
 
-    async def commit(self, records: Sequence[Record]) -> None:
+    async def commit(self, records: Sequence[DecisionRecord]) -> None:
         """Commit `records` in one transaction; StoreError when the store fails or stays silent
         for STORE_WAIT_S (the commit then goes on in its thread and may still land)."""
         if self._unanswered >= MAX_UNANSWERED:
-            self._to_backlog(records)  # never tried: the recorder writes it when the store is back
+            # never tried: the recorder writes it when the store is back
+            await asyncio.to_thread(self._to_backlog, records)
             raise StoreError(
                 f"{self._unanswered} earlier commits have had no answer from the store"
             )
@@ -62,13 +67,13 @@ class StrictCommits:
             await within_wait(work, "decision's commit")
         except StoreError:
             if work.done():  # it failed outright: not written (or its reply lost: upserted)
-                self._to_backlog(records)
+                await asyncio.to_thread(self._to_backlog, records)
             else:  # still out: it may land; queued only if it fails (_answered)
                 self._unanswered += 1
                 work.add_done_callback(functools.partial(self._answered, records))
             raise
 
-    def _answered(self, records: Sequence[Record], work: asyncio.Future[None]) -> None:
+    def _answered(self, records: Sequence[DecisionRecord], work: asyncio.Future[None]) -> None:
         self._unanswered -= 1
         failed = None if work.cancelled() else work.exception()
         log.warning(
@@ -77,10 +82,15 @@ class StrictCommits:
             if failed is not None else "written (the client was told not)",
         )  # fmt: skip
         if work.cancelled() or isinstance(failed, StoreError):
-            self._to_backlog(records)
+            # a done-callback on the loop: the spool's fsync goes to a thread
+            asyncio.get_running_loop().run_in_executor(None, self._to_backlog, records)
 
-    def _to_backlog(self, records: Sequence[Record]) -> None:
+    def _to_backlog(self, records: Sequence[DecisionRecord]) -> None:
         """Accepted work the strict commit did not write: the recorder's batches retry it until
-        the store takes it (submit never blocks nor raises)."""
+        the store takes it (submit never blocks nor raises); spooled first when there is a
+        spool (blocking: the fsync; called in a thread)."""
+        if self._spool is not None:
+            self._spool.append(records, self._recorder.submit)
+            return
         for record in records:
             self._recorder.submit(record)

@@ -12,6 +12,7 @@ served once; JSON that is broken otherwise is still malformed."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def test_only_character_problems_are_forgiven() -> None:
         "\ufffd": [1],
     }
     assert lenient_json.loads(b'{"a": "caf\xe9"}') == {"a": "caf\ufffd"}
-    for broken in (b'{"a": NaN, "b": "\\ud800"}', b'{"a": "\\ud800"', b"[1,]", b""):
+    # a non-finite number is read too (test_lenient_json_non_finite.py), with its characters
+    assert lenient_json.loads(b'{"a": Infinity, "b": "\\ud800"}') == {"a": math.inf, "b": "\ufffd"}
+    for broken in (b'{"a": NaN, "b": "\\ud800"', b'{"a": "\\ud800"', b"[1,]", b""):
         with pytest.raises(orjson.JSONDecodeError):
             lenient_json.loads(broken)

@@ -1,8 +1,9 @@
 """Retention's archive: the decisions about to be deleted, written out first (`store.archive_dir`).
 
 One gzipped JSON-lines file per prune, the same dicts as `arbiter export --format jsonl` (each
-decision with its best grade), streamed page by page. Written under a temporary name and renamed
-when complete, so a file that exists is whole; if writing fails, retention deletes nothing.
+decision with its best grade and its `billed_usd`), streamed page by page. Written under a
+temporary name and renamed when complete, so a file that exists is whole; if writing fails,
+retention deletes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from arbiter.store import Store
+from arbiter.store.export import billed_usd
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def archive_older(store: Store, before: float, directory: Path) -> tuple[Path | 
     try:
         with gzip.open(part, "wb") as out:
             for item in store.iter_decisions(since=0.0, until=before):
-                out.write(orjson.dumps(item) + b"\n")
+                out.write(orjson.dumps({**item, "billed_usd": billed_usd(item)}) + b"\n")
                 n += 1
         if n == 0:
             part.unlink()

@@ -1,6 +1,11 @@
 """Export decisions (with their effective grade) as CSV or JSON Lines, oldest first.
 
 Reads only through the `Store` protocol, page by page, so memory stays flat for any size.
+
+Each row carries `billed_usd`, what it added to the caps' spend: its `cost_usd`, except a
+cascade's in-request judge (mode `cascade_judge`), an audit copy of a cost the request's own
+decision holds (README: the request's cost holds its judge), whose is 0. A sum of `cost_usd`
+over every row counted such a judge twice; a sum of `billed_usd` is what the caps spent.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ ExportFormat = Literal["csv", "jsonl"]
 
 CSV_COLUMNS = (
     "id", "ts", "tenant", "task", "mode", "chosen_model", "reason", "status", "cost_usd",
+    "billed_usd",
     "baseline_model", "baseline_cost_usd", "latency_ms", "prompt_tokens", "completion_tokens",
     "stream", "difficulty", "key_id", "error", "cost_source", "grade", "grader", "candidates",
     "attempts",
@@ -78,6 +84,15 @@ def _parse_time(text: str, now: float | None) -> float:
         return parsed.timestamp()
 
 
+# modes whose decision copies, for audit, a cost another decision holds (records.DecisionMode)
+AUDIT_COPY_MODES = frozenset({"cascade_judge"})
+
+
+def billed_usd(decision: dict[str, Any]) -> float:
+    """What `decision` added to the caps' spend (module docstring)."""
+    return 0.0 if decision.get("mode") in AUDIT_COPY_MODES else float(decision["cost_usd"])
+
+
 def _csv_cell(column: str, value: Any) -> Any:
     if value is None:
         return ""
@@ -103,10 +118,13 @@ def export(
     a text cell a spreadsheet would read as a formula behind an apostrophe, bidi and
     zero-width controls marked).
     jsonl: one JSON object per line, the same dicts `Store.decisions` returns.
+    Both: each row's `billed_usd` too (module docstring).
     """
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}: use csv or jsonl")
-    rows = store.iter_decisions(since=since, tenant=tenant)
+    rows = (
+        {**d, "billed_usd": billed_usd(d)} for d in store.iter_decisions(since=since, tenant=tenant)
+    )
     n = 0
     if fmt == "jsonl":
         for item in rows:

@@ -111,15 +111,18 @@ def _cost(value: float) -> float | None:
 
 
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
-    """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header."""
+    """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header. A
+    non-finite one (`NaN`, `Infinity`: lenient_json reads them) with no other is NaN, for
+    cost_report.vetted to drop with the alert every report not believed raises."""
     usage = (body or {}).get("usage") or {}
     cost = usage.get("cost") if isinstance(usage, dict) else None
+    non_finite = isinstance(cost, float) and not math.isfinite(cost)
     if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
         believed = _cost(float(cost))
         if believed is not None:
             return believed
     if headers is None:
-        return None
+        return math.nan if non_finite else None
     names = headers.keys()  # one pass: a `get` per absent header raises and catches a KeyError
     for name in _COST_HEADERS:
         value = headers.get(name) if name in names else None
@@ -130,7 +133,7 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
                 continue
             if cost is not None:
                 return cost
-    return None
+    return math.nan if non_finite else None
 
 
 # The longest pause an upstream's Retry-After is taken (and passed on) for: Arbiter holds the
@@ -412,6 +415,11 @@ class HTTPProvider:
 def json_object(raw: bytes, model: str, what: str) -> dict[str, Any]:
     """`raw` as a JSON object; anything else raises UpstreamError "{model}: malformed {what}"."""
     return _object(raw, model, what)[0]
+
+
+def json_object_read(raw: bytes, model: str, what: str) -> tuple[dict[str, Any], bool]:
+    """json_object, and whether `raw` was read as it came (lenient_json.read)."""
+    return _object(raw, model, what)
 
 
 def _object(raw: bytes, model: str, what: str) -> tuple[dict[str, Any], bool]:

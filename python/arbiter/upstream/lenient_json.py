@@ -3,12 +3,20 @@ UTF-16 surrogate escape without its pair ("\\ud800"), which some servers emit wh
 a character in two. Python's own parser takes both; orjson refused the whole answer as
 malformed, so one bad character was retried (each try billed), failed over and counted against
 the model's circuit. The text is read with such characters as U+FFFD; anything else orjson
-refuses (broken syntax, NaN, nesting past its limit) stays refused, and so does such text
-nested past json_depth's bound."""
+refuses (broken syntax, nesting past its limit) stays refused, and so does such text nested past
+json_depth's bound.
+
+A number that is no finite number (`NaN`, `Infinity`, `-Infinity`, `1e999`; Python's parser and
+so the openai SDK take them) is read too, as a float that is not finite: an upstream that says
+`"usage": {"cost": NaN}` sent an answer, and its cost report is judged where every report is
+(cost_report.py drops it, with an alert). Refused as malformed, the answer was retried and each
+try charged its worst case. Such text is never relayed as it came (a client's parser may refuse
+it): written anew, orjson writes such a number as null."""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -30,9 +38,44 @@ def read(raw: bytes | str) -> tuple[Any, bool]:
     try:
         return orjson.loads(raw), True
     except orjson.JSONDecodeError as err:
-        if not any(word in err.msg for word in _CHARACTER_ERRORS):
-            raise
-        return whole_characters(read_keeping_surrogates(raw, err)), False
+        if any(word in err.msg for word in _CHARACTER_ERRORS):
+            try:
+                return whole_characters(read_keeping_surrogates(raw, err)), False
+            except orjson.JSONDecodeError:
+                pass  # odd characters and a non-finite number, or broken
+        return _with_non_finite_numbers(raw, err), False
+
+
+def _with_non_finite_numbers(raw: bytes | str, err: orjson.JSONDecodeError) -> Any:
+    """`raw` read by Python's parser when what orjson refused in it is a number that is no finite
+    number (its characters then read as `read` reads them: U+FFFD for what is none); raises
+    `err` when Python's parser refuses it too, or reads no such number in it."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if nests_deeper_than(text):
+        raise err
+    try:
+        value = json.loads(text, parse_int=_int_as_orjson_reads)
+    except ValueError:
+        raise err from None
+    if not _holds_non_finite(value):
+        raise err
+    return whole_characters(value)
+
+
+def _int_as_orjson_reads(digits: str) -> int | float:
+    """An integer past 64 bits is a float to orjson (and so nothing it cannot write again)."""
+    value = int(digits)
+    return value if -(2**63) <= value < 2**64 else float(value)
+
+
+def _holds_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_holds_non_finite(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    return False
 
 
 def read_keeping_surrogates(

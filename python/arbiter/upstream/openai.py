@@ -26,7 +26,7 @@ from arbiter.upstream.http import (
     answer_and_bytes,
     counts_believable,
     forwarded_headers,
-    json_object,
+    json_object_read,
     reported_cost,
     token_count,
 )
@@ -349,7 +349,13 @@ def _opening_only(raw: bytes, model: str) -> bool:
 
 def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
     """One SSE chunk as JSON; garbage or an upstream error event raises UpstreamError."""
-    chunk = json_object(raw, model, "chunk in the stream")
+    return read_chunk(raw, model)[0]
+
+
+def read_chunk(raw: bytes, model: str) -> tuple[dict[str, Any], bool]:
+    """parse_chunk, and whether `raw` was read as it came (lenient_json.read: not when it held
+    a number that is no finite number, `"cost": NaN`, which is then no text to relay)."""
+    chunk, exact = json_object_read(raw, model, "chunk in the stream")
     if "error" in chunk:  # classified as the same error answered with its HTTP status
         raise error_in_answer(model, chunk, raw)
-    return chunk
+    return chunk, exact
