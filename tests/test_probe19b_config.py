@@ -159,6 +159,20 @@ def test_a_relative_archive_dir_is_the_config_files_folder(
     assert config.load(conf / "arbiter.toml", env=ENV).store.archive_dir == str(tmp_path / "abs")
 
 
+def test_a_relative_spool_dir_is_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """strict durability's spool, as archive_dir: a kill -9 during an outage is replayed by the
+    next sidecar only if it looks in the same folder, whatever directory it was started from."""
+    conf, elsewhere = tmp_path / "etc", tmp_path / "elsewhere"
+    conf.mkdir()
+    elsewhere.mkdir()
+    text = EXAMPLE.read_text().replace("[store]\n", '[store]\nspool_dir = "spool"\n', 1)
+    (conf / "arbiter.toml").write_text(text)
+    monkeypatch.chdir(elsewhere)
+    assert config.load(conf / "arbiter.toml", env=ENV).store.spool_dir == str(conf / "spool")
+
+
 def test_an_archive_dir_that_is_a_file_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,6 +189,7 @@ def test_an_archive_dir_that_is_a_file_is_named(
         ("archive_dir", "~/arbiter-archive"),
         ("archive_dir", "$HOME/arbiter-archive"),
         ("archive_dir", "${ARBITER_ARCHIVE}"),
+        ("spool_dir", "~/arbiter-spool"),
         ("url", "sqlite:///~/arbiter.db"),
         ("url", "sqlite:///${ARBITER_DATA}/arbiter.db"),
     ],

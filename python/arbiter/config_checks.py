@@ -295,7 +295,7 @@ def check_unexpanded_paths(loc: _Locator, st: StoreSettings) -> None:
     """The store's paths as written: nothing in a config file is expanded, so `~` or `$VAR` in
     them named a folder called `~` or `$VAR` under the config's folder, made there in silence
     (the database, or retention's archives, where no one would look)."""
-    paths = [("archive_dir", st.archive_dir)]
+    paths = [("archive_dir", st.archive_dir), ("spool_dir", st.spool_dir)]
     if st.url.startswith("sqlite:///"):  # not a PostgreSQL url: its password may hold a `$`
         paths.append(("url", st.url.removeprefix("sqlite:///")))
     for key, path in paths:

@@ -41,15 +41,18 @@ def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSetting
 
 def anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
     """Every file path a section names, anchored (_anchored): [routing]'s, [sandbox.tests]' and
-    store.archive_dir (before the checks, which open them). A relative archive_dir was the
+    store.archive_dir and spool_dir (before the checks, which open them). A relative archive_dir
+    was the
     serving process's working directory: a service started elsewhere (systemd's `/`) wrote
     retention's archives elsewhere, or failed to, and then deleted nothing, every round."""
     if sections["routing"] is not None:
         sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
     st = sections["store"]
-    if st is not None and st.archive_dir:
+    if st is not None and (st.archive_dir or st.spool_dir):
         sections["store"] = dataclasses.replace(
-            st, archive_dir=_anchored(st.archive_dir, config_dir)
+            st,
+            archive_dir=_anchored(st.archive_dir, config_dir) if st.archive_dir else "",
+            spool_dir=_anchored(st.spool_dir, config_dir) if st.spool_dir else "",
         )
     sb = sections["sandbox"]
     if sb is not None:
