@@ -42,9 +42,8 @@ def anchor_routing_files(r: RoutingSettings, config_dir: Path) -> RoutingSetting
 def anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
     """Every file path a section names, anchored (_anchored): [routing]'s, [sandbox.tests]' and
     store.archive_dir and spool_dir (before the checks, which open them). A relative archive_dir
-    was the
-    serving process's working directory: a service started elsewhere (systemd's `/`) wrote
-    retention's archives elsewhere, or failed to, and then deleted nothing, every round."""
+    was the serving process's working directory: a service started elsewhere (systemd's `/`)
+    wrote retention's archives elsewhere, or failed to, and then deleted nothing, every round."""
     if sections["routing"] is not None:
         sections["routing"] = anchor_routing_files(sections["routing"], config_dir)
     st = sections["store"]
