@@ -19,6 +19,7 @@ policy of the moment.
 
 Protocol (stdin / stdout of the child, frames of a 4-byte big-endian length + a pickle):
   first frame      the store URL (unredacted; not in argv, where `ps` would show a password)
+  its reply        ("ready",) once its imports are done and its store opened
   request          (batch_id, ts, [record bytes, or a record marshal cannot carry])
   reply            ("ok",) | ("store_error", message, transient) | ("error", message)
 `ts`: when the serving process sent the batch (the rows' and the batch id's timestamp, as
@@ -169,10 +170,20 @@ class ProcessWriter:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
                 env={**os.environ, "PYTHONPATH": path},
             )  # fmt: skip
-            assert proc.stdin is not None
-            _send(proc.stdin, self._url)
         except OSError as err:
             raise StoreError(f"cannot start the writer process: {err}") from err
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            _send(proc.stdin, self._url)
+            # its imports run at this thread's priority, never idle: an idle child starting up
+            # on a busy core took seconds, and every batch acknowledged meanwhile was at risk
+            ready = _recv(proc.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as err:
+            self._reap(proc)
+            raise StoreError(f"cannot start the writer process: {err}") from err
+        if ready != ("ready",):
+            self._reap(proc)
+            raise StoreError(f"writer process {proc.pid} did not start: {ready!r}")
         self._proc = proc
         self.started += 1
         with self._policy_lock:
@@ -239,10 +250,6 @@ def _serve(nice: int) -> int:
     # the whole process group (Ctrl-C, the bench's killpg) must not cut that batch short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # as the writer thread: the serving process's loop goes first (a child started by the
-    # niced writer thread already is; only raising it needs no privilege)
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     from arbiter.store import open_store
     from arbiter.store._sql import SqlStore, encode_rows
 
@@ -256,6 +263,15 @@ def _serve(nice: int) -> int:
     store = open_store(url)
     if not isinstance(store, SqlStore):
         raise SystemExit(f"writer process: {type(store).__name__} has no write_rows")
+    # started up (at the priority of the thread that started it): now as the writer thread,
+    # the serving process's loop first (only raising niceness needs no privilege); then ready,
+    # and the parent may put it at SCHED_IDLE
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
+    try:
+        _send(stdout, ("ready",))
+    except OSError:
+        return 0
     try:
         while True:
             try:
