@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -89,13 +90,17 @@ def test_the_idle_child_writes_what_the_sidecar_reads_and_survives_kill_9(
 def test_a_clean_stop_writes_everything_accepted_through_the_child(
     bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
 ) -> None:
-    """A 10 s flush interval: nothing is written while the load runs; SIGTERM drains it."""
-    cfg = bench.write_config(tmp_path / "stop.toml", sim_url, store_url, flush_interval_ms=10_000,
+    """A 2-minute flush interval: nothing is written while the load runs (/metrics shows the
+    backlog); SIGTERM drains it."""
+    cfg = bench.write_config(tmp_path / "stop.toml", sim_url, store_url, flush_interval_ms=120_000,
                              store_extra=IDLE_CHILD)  # fmt: skip
     sidecar = bench.Sidecar(cfg).start()
     try:
         key = str(sidecar.create_key("stop")["key"])
         acked = _drive(bench, sidecar.base_url, key, 30)
+        metrics = sidecar.admin("GET", "/metrics").text
+        backlog = re.search(r"^arbiter_store_backlog (\S+)$", metrics, re.M)
+        assert backlog is not None and float(backlog.group(1)) >= 30  # /metrics shows it waiting
     finally:
         sidecar.stop()  # SIGTERM: the recorder writes its backlog, then the child exits
     assert set(acked) <= bench.stored_ids(store_url)
