@@ -18,6 +18,11 @@ wake-ups, its empty iterations, cold caches), so per shape the table also gives 
 thread's wake-ups per request (voluntary context switches, /proc/PID/task/PID/status) and every
 variant's cost at rest (CPU ms and wake-ups per second of all its threads, no requests).
 
+A variant may carry its own start.sh settings: `--variant idle=python,ARBITER_BENCH_WRITER=process,
+ARBITER_BENCH_WRITER_PRIORITY=idle` runs that code with the recorder's writes in an idle child
+process. `_child` columns: the CPU of the sidecar's child processes (such a writer), per request;
+the main columns count the serving process alone.
+
 Usage: python bench/cpu_per_request.py --variant base=/work/main/python --variant new=python
           [--burst 400] [--rounds 10] [--paths auto,named,stream] [--shapes c1,c64,r1000]
 Prints a table and ends with one JSON line {"VARIANT": {"PATH[@SHAPE]": median_cpu_ms_per_req,
@@ -77,6 +82,28 @@ def _drive(port: int, model: str, stream: bool, n: int, shape: str = "c1") -> di
     return data
 
 
+def _cpu_of(pid: int) -> tuple[float, float, int, int]:
+    """(CPU seconds of every thread of `pid`, of its main thread, wake-ups of every thread, of
+    the main thread), from the scheduler's nanosecond run times (Sidecar.cpu)."""
+    total = loop = 0.0
+    wakes = loop_wakes = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                status = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that just ended
+        at = status.index("voluntary_ctxt_switches:")
+        woke = int(status[at:].split(None, 2)[1])
+        total += ns / 1e9
+        wakes += woke
+        if int(tid) == pid:
+            loop, loop_wakes = ns / 1e9, woke
+    return total, loop, wakes, loop_wakes
+
+
 class Sidecar:
     """One sidecar process running the code under `src`."""
 
@@ -98,35 +125,36 @@ class Sidecar:
         processes that sampling alone is +-10% over a 1,000-request burst. A wake-up is a
         voluntary context switch: the thread slept (epoll, a timer, a lock) and was woken.
         (Threads that exited meanwhile are not counted: the sidecar's live for good.)"""
-        pid = self.proc.pid
-        total = loop = 0.0
-        wakes = loop_wakes = 0
-        for tid in os.listdir(f"/proc/{pid}/task"):
+        return _cpu_of(self.proc.pid)
+
+    def child_cpu(self) -> float:
+        """CPU seconds of the sidecar's child processes (the recorder's writer process)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            return 0.0
+        total = 0.0
+        for kid in kids:
             try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    ns = int(f.read().split()[0])
-                with open(f"/proc/{pid}/task/{tid}/status") as f:
-                    status = f.read()
-            except (FileNotFoundError, ProcessLookupError):
-                continue  # a thread that just ended
-            at = status.index("voluntary_ctxt_switches:")
-            woke = int(status[at:].split(None, 2)[1])
-            total += ns / 1e9
-            wakes += woke
-            if int(tid) == pid:
-                loop, loop_wakes = ns / 1e9, woke
-        return total, loop, wakes, loop_wakes
+                total += _cpu_of(kid)[0]
+            except OSError:  # it just exited (a writer process restarts)
+                continue
+        return total
 
     def burst(self, model: str, stream: bool, n: int, shape: str = "c1") -> tuple[float, ...]:
-        """Per request over `n` requests of `shape`: CPU ms (all threads, event loop) and
-        the event loop's wake-ups."""
+        """Per request over `n` requests of `shape`: CPU ms (all threads, event loop), the
+        event loop's wake-ups, and the child processes' CPU ms."""
         cpu0, loop0, _, wake0 = self.cpu()
+        kid0 = self.child_cpu()
         r = _drive(self.port, model, stream, n, shape)
         cpu1, loop1, _, wake1 = self.cpu()
+        kid1 = self.child_cpu()
         if r["errors"]:
             raise SystemExit(f"{self.name}: errors {r['errors']}")
         ok = max(r["ok"], 1)
-        return (cpu1 - cpu0) * 1000 / ok, (loop1 - loop0) * 1000 / ok, (wake1 - wake0) / ok
+        return ((cpu1 - cpu0) * 1000 / ok, (loop1 - loop0) * 1000 / ok, (wake1 - wake0) / ok,
+                (kid1 - kid0) * 1000 / ok)  # fmt: skip
 
     def at_rest(self, seconds: float) -> tuple[float, float]:
         """(CPU ms, wake-ups) per second of all threads with no requests: the timers and
@@ -152,10 +180,11 @@ def measure(sidecars: list[Sidecar], a: argparse.Namespace) -> dict[str, dict[st
             for rnd in range(a.rounds):
                 order = sidecars if rnd % 2 == 0 else sidecars[::-1]  # ABBA: no order bias
                 for s in order:
-                    cpu, loop, wakes = s.burst(model, stream, a.burst, shape)
+                    cpu, loop, wakes, kids = s.burst(model, stream, a.burst, shape)
                     rows[s.name].setdefault(key, []).append(cpu)
                     rows[s.name].setdefault(f"{key}_loop", []).append(loop)
                     rows[s.name].setdefault(f"{key}_wakes", []).append(wakes)
+                    rows[s.name].setdefault(f"{key}_child", []).append(kids)
             print(
                 json.dumps({"path": key, **{s.name: rows[s.name][key] for s in sidecars}}),
                 file=sys.stderr,
@@ -171,7 +200,8 @@ def measure(sidecars: list[Sidecar], a: argparse.Namespace) -> dict[str, dict[st
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--variant", action="append", required=True, help="NAME=DIR (repeatable)")
+    ap.add_argument("--variant", action="append", required=True,
+                    help="NAME=DIR[,ARBITER_BENCH_X=VALUE...] (repeatable)")  # fmt: skip
     ap.add_argument("--burst", type=int, default=400, help="requests per burst")
     ap.add_argument("--rounds", type=int, default=10, help="bursts per variant and path")
     ap.add_argument("--paths", default="auto,named,stream")
@@ -200,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     sidecars: list[Sidecar] = []
     try:
         _wait(f"http://127.0.0.1:{mport}/health", mock)
-        cfg = _config(f"http://127.0.0.1:{mport}/v1", work)
-        for v in a.variant:
-            name, src = v.split("=", 1)
+        for i, v in enumerate(a.variant):
+            name, spec = v.split("=", 1)
+            src, *settings = spec.split(",")
+            extra = dict(x.split("=", 1) for x in settings)
+            if any(not k.startswith("ARBITER_BENCH_") for k in extra):
+                raise SystemExit(f"--variant {v}: only ARBITER_BENCH_* settings (start.sh's)")
+            cfg = _config(f"http://127.0.0.1:{mport}/v1", work / f"v{i}", extra)
             sidecars.append(Sidecar(name, src, cfg))
         for s in sidecars:
             _wait(f"http://127.0.0.1:{s.port}/healthz", s.proc)
@@ -220,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         f"bursts of {a.burst}"
     )
     keys = [p if x == "c1" else f"{p}@{x}" for p in a.paths for x in a.shapes]
-    cols = [x for k in keys for x in (k, f"{k}_loop", f"{k}_wakes")]
+    cols = [x for k in keys for x in (k, f"{k}_loop", f"{k}_wakes", f"{k}_child")]
     cols += ["idle_cpu_ms_per_s", "idle_wakeups_per_s"] if a.rest_s > 0 else []
     print("| variant | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))

@@ -82,8 +82,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def _config(upstream: str, workdir: Path) -> Path:
+def _config(upstream: str, workdir: Path, extra: dict[str, str] | None = None) -> Path:
+    """start.sh's config in `workdir`; `extra`: more ARBITER_BENCH_* settings for it."""
     env = dict(os.environ, UPSTREAM_BASE=upstream, PROXY_PORT="0", PEERBENCH_WORKDIR=str(workdir))
+    env.update(extra or {})
     env["ARBITER"] = "true"  # only write the config: `true serve ...` exits at once
     subprocess.run(["bash", str(REPO / "bench/peers/arbiter/start.sh")], env=env, check=True)
     return workdir / "arbiter.toml"

@@ -37,6 +37,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ PEERBENCH = Path(
     )
 )
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# what a read of the sidecar's /metrics raises when it does not answer in time (an overloaded
+# window): the window is recorded as failed and the run goes on
+_READ_FAILED = (OSError, TimeoutError, urllib.error.URLError)
 
 
 def _free_port() -> int:
@@ -151,11 +155,15 @@ class Rig:
         return float(found.group(1)) if found else float("nan")
 
     def drain_s(self, limit_s: float = 120.0) -> float:
-        """Seconds until the recorder's backlog is written (limit_s if it never is)."""
+        """Seconds until the recorder's backlog is written (limit_s if it never is; a read of
+        /metrics that times out on a busy sidecar is one more wait, not the run's end)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < limit_s:
-            if self.backlog() <= 0:
-                return time.monotonic() - t0
+            try:
+                if self.backlog() <= 0:
+                    return time.monotonic() - t0
+            except _READ_FAILED:
+                pass
             time.sleep(0.05)
         return limit_s
 
@@ -368,14 +376,19 @@ def _tail_window(
     trace = workdir / f"trace{label}.csv"
     cpu0, writer0 = rig.cpu_s(), rig.cpu_s(only_children=True)
     control = _control(side, seconds + 2)  # loadgen warms up 2 s first
-    via = loadgen(rig.port, "auto", other, seconds, rate=rate, trace=trace)
-    cpu = rig.cpu_s() - cpu0
-    writer_cpu = rig.cpu_s(only_children=True) - writer0
-    backlog_after = rig.backlog()  # a backlog that grows over the window: unsustainable
-    lag_after = rig.lag()
-    stall = _stall_from(before, lag_after)
-    polled = lag_after["idle_poll_s"] - before["idle_poll_s"]
-    sources = _by_source(sources0, rig.sources(), via.get("ok", 0))
+    try:
+        via = loadgen(rig.port, "auto", other, seconds, rate=rate, trace=trace)
+        cpu = rig.cpu_s() - cpu0
+        writer_cpu = rig.cpu_s(only_children=True) - writer0
+        backlog_after = rig.backlog()  # a backlog that grows over the window: unsustainable
+        lag_after = rig.lag()
+        stall = _stall_from(before, lag_after)
+        polled = lag_after["idle_poll_s"] - before["idle_poll_s"]
+        sources = _by_source(sources0, rig.sources(), via.get("ok", 0))
+    except BaseException:
+        control.kill()  # a failed window (_window_or_failed) leaves no control running
+        control.wait()
+        raise
     machine = json.loads(control.communicate(timeout=60)[0])
     direct = loadgen(rig.mock_port, "mock-gpt", other, min(seconds, 20), rate=rate)
     added = via["latency_ms"]["p99"] - direct["latency_ms"]["p99"]
@@ -437,26 +450,43 @@ def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
                                          f"on core {other[0]}"}  # fmt: skip
         for pct, seconds in ((50, soak), (80, 20 if quick else 60)):
             rate = round(max_rps * pct / 100, 1)
-            out[f"{pct}pct"], added = _tail_window(rig, f"{pct}", rate, seconds, side, other,
-                                                   workdir)  # fmt: skip
+            out[f"{pct}pct"], added = _window_or_failed(rig, f"{pct}", rate, seconds, side,
+                                                        other, workdir)  # fmt: skip
             out[f"added_p99_ms_at_{pct}pct"] = added
         # what one core sustains of the open loop's own requests (they cost more CPU each than
         # the closed loop's: fewer requests per wake-up), from the 50% window's CPU per request
-        per = out["50pct"]["cpu_ms_per_request"]
+        per = out["50pct"].get("cpu_ms_per_request")
         out["max_rps_by_open_loop_cpu"] = round(1e3 / per) if per else None
         # the open loop's requests cost more CPU each than the closed loop's (fewer per wake-up),
         # so "80% of max" by the closed loop's max asks the core for ~1.0 of itself: also 80% of
         # what the core sustains of the open loop's own requests (reported next to it, not for it)
         if per:
             rate = round(0.8 * 1e3 / per, 1)
-            out["80pct_of_open_loop_max"], added = _tail_window(
+            out["80pct_of_open_loop_max"], added = _window_or_failed(
                 rig, "80open", rate, 20 if quick else 60, side, other, workdir
             )
             out["added_p99_ms_at_80pct_of_open_loop_max"] = added
-        out["max_stall_ms"] = max(out["50pct"]["loop_lag"]["max_ms"],
-                                  out["80pct"]["loop_lag"]["max_ms"])  # fmt: skip
-        out["control_max_stall_ms"] = max(out["50pct"]["control_loop_lag"]["max_ms"],
-                                          out["80pct"]["control_loop_lag"]["max_ms"])  # fmt: skip
+        windows = [out["50pct"], out["80pct"]]
+        out["max_stall_ms"] = max((w["loop_lag"]["max_ms"] for w in windows if "loop_lag" in w),
+                                  default=None)  # fmt: skip
+        out["control_max_stall_ms"] = max(
+            (w["control_loop_lag"]["max_ms"] for w in windows if "control_loop_lag" in w),
+            default=None,
+        )
         return out
     finally:
         rig.stop()
+
+
+def _window_or_failed(
+    rig: Rig, label: str, rate: float, seconds: int, side: list[int], other: list[int],
+    workdir: Path,
+) -> tuple[dict[str, Any], float | None]:  # fmt: skip
+    """_tail_window, or {"failed": why} when the sidecar did not answer a read of /metrics in
+    time (an overloaded window): one such window lost the whole run's figures before."""
+    try:
+        return _tail_window(rig, label, rate, seconds, side, other, workdir)
+    except _READ_FAILED as err:
+        print(f"tail: the {label}% window failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return {"rate": rate, "seconds": seconds, "failed": f"{type(err).__name__}: {err}",
+                "loadavg_1m_after": round(os.getloadavg()[0], 2)}, None  # fmt: skip

@@ -65,9 +65,11 @@ def write_config(
     durability: str = "batched",
     flush_interval_ms: int = 200,
     sync_interval_ms: int = 1000,
+    store_extra: dict[str, Any] | None = None,
 ) -> Path:
     """The demo sidecar config on `store_url`, without the LLM judge (grades come only from the
-    auto graders and client feedback, so every policy change is accounted for)."""
+    auto graders and client feedback, so every policy change is accounted for). `store_extra`:
+    more [store] settings (e.g. the writer process: writer = "process")."""
     doc = demo_settings(sim_url, Path("unused.db"))
     del doc["routing"]["judge_model"]
     doc["store"] = {
@@ -75,6 +77,7 @@ def write_config(
         "durability": durability,
         "flush_interval_ms": flush_interval_ms,
         "sync_interval_ms": sync_interval_ms,
+        **(store_extra or {}),
     }
     path.write_text(to_toml(doc))
     return path
@@ -283,6 +286,7 @@ def crash_run(
     seed: int = 1,
     min_acked: int = 0,
     acked_within_s: float = 60.0,
+    store_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load a sidecar, SIGKILL it at a random moment, restart it, count acknowledged decisions
     missing from the store and check the store's integrity. The kill waits, beyond its random
@@ -294,6 +298,7 @@ def crash_run(
         store_url,
         durability=durability,
         flush_interval_ms=flush_interval_ms,
+        store_extra=store_extra,
     )
     sidecar = Sidecar(cfg).start()
     key = str(sidecar.create_key("crash")["key"])
@@ -467,6 +472,7 @@ def strict_stream_run(
     n: int = 60,
     concurrency: int = 8,
     store_away: bool = False,
+    store_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Strict durability with streamed answers and a client that closes at `[DONE]` (the
     `openai` SDK does): each decision must be in the store when its client sees `[DONE]`.
@@ -475,7 +481,8 @@ def strict_stream_run(
     fails), then back: no stream may then end with `[DONE]`, only with an error event."""
     import openai  # the client whose behaviour at [DONE] is the point of the scenario
 
-    cfg = write_config(workdir / "strict-stream.toml", sim_url, store_url, durability="strict")
+    cfg = write_config(workdir / "strict-stream.toml", sim_url, store_url, durability="strict",
+                       store_extra=store_extra)  # fmt: skip
     sidecar = Sidecar(cfg).start()
     try:
         key = str(sidecar.create_key("strict-stream")["key"])

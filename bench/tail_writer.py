@@ -5,7 +5,8 @@ sidecar at a fixed request rate, each "request" a short burst of CPU on the loop
 that submits one decision, one auto grade and one learning delta to a real Recorder writing to a
 SQLite file; the recorder's writer is a thread (store.writer = "thread") or a child process
 ("process"), or there is none ("none": records dropped, the floor); "-paced": the same writer
-in transactions of recorder.PACE_CHUNK records with rests between (store.writer_pace).
+in transactions of recorder.PACE_CHUNK records with rests between (store.writer_pace); "-idle":
+store.writer_priority = "idle" (the thread at SCHED_IDLE; for "process-idle", the child).
 Requests are scheduled open-loop; a request's lateness = when its burst started minus when it
 was due (the wait for the GIL or the core). Arms alternate (none, thread, process, ...) so
 drift on a shared host hits them alike. CPU: the process's own and the writer child's, per request.
@@ -135,7 +136,8 @@ def main() -> int:
     ap.add_argument(
         "--arms",
         default="none,thread,process,thread-paced",
-        help="comma-separated: none, thread, process, thread-paced, process-paced, thread-idle",
+        help="comma-separated: none, thread, process, thread-paced, process-paced, thread-idle, "
+        "process-idle",
     )
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.core})

@@ -78,13 +78,13 @@ class StoreSettings:
         200  # batched: at most this much acknowledged work at risk on a hard kill
     )
     max_backlog: int = 100_000
-    # "process": the recorder's batches are written by a child process (own GIL, niced), so
-    # their CPU never holds the event loop's GIL; "thread": in the serving process (an
-    # in-memory SQLite store always is: a child cannot open it)
     # "thread": the recorder's thread writes its batches; "process": a niced child does
-    # (writer_process.py; its Python never holds the loop's GIL). Thread stays the default: on
-    # a quiet machine the child lowered added p99 at 50% (3.35 -> 2.80 ms) but not at 80%
-    # (4.62 -> 6.46 ms), at ~1.5x the writing CPU and 21-38 MB more (scale.md, fifth session)
+    # (writer_process.py; its Python never holds the loop's GIL: the request path packs each
+    # record into bytes, record_wire.py, and the serving process builds no rows). An in-memory
+    # SQLite store always keeps the thread (a child cannot open it). Thread stays the default:
+    # on a quiet machine the child lowered added p99 at 50% (3.35 -> 2.80 ms) but not at 80%
+    # (4.62 -> 6.46 ms), at ~1.5x the writing CPU and 21-38 MB more (scale.md, fifth session;
+    # the child at SCHED_IDLE: scale.md, "eighteenth session: tail19")
     writer: Literal["thread", "process"] = "thread"
     # the writer (thread or process) writes a batch as small transactions with rests between,
     # so it never holds the core / GIL for long at a stretch (recorder.PACE_CHUNK); false: one
@@ -95,7 +95,8 @@ class StoreSettings:
     # recorder's loop stalls but, with `serve`'s 1 ms GIL switch interval, raised the added p50
     # at 50% load 0.35 -> 1.4 ms (the loop waits for the GIL the writer holds in every gap;
     # bench/results/scale.md, seventh session); where Linux does not let a thread back out of
-    # SCHED_IDLE it stays "nice" (writer_priority.py)
+    # SCHED_IDLE it stays "nice" (writer_priority.py). With writer = "process" it is the child
+    # that runs SCHED_IDLE (another process: no GIL the loop could wait for), hurried the same way
     writer_priority: Literal["idle", "nice"] = "nice"
     sync_interval_ms: int = 1000  # shared-brain policy exchange (PostgreSQL)
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from arbiter import stalls
+from arbiter import record_wire, stalls
 from arbiter.records import SYSTEM_TENANT, AlertRecord, PolicyDelta, Record
 from arbiter.store import Store, StoreError
 from arbiter.writer_priority import WriterPriority
@@ -48,13 +48,25 @@ def recorder_pace(on: bool) -> dict[str, Any]:
 
 
 _ArmKey = tuple[str, str, str]
+# what the queue holds: a record, or its bytes when a writer process takes them (BatchWriter.pack)
+_Item = Record | bytes
 
 
 class BatchWriter(Protocol):
     """What writes a batch in one transaction: the store itself, or a writer process
     (arbiter.writer_process) that owns its own connection."""
 
-    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None: ...
+    def write(self, records: Sequence[_Item], *, batch_id: str | None = None) -> None: ...
+
+    def pack(self, record: Record) -> _Item:
+        """What `submit` queues for a record (on the request path): its bytes, or itself."""
+        ...
+
+    def can_go_idle_and_back(self) -> bool: ...
+
+    def set_idle(self, idle: bool) -> bool:
+        """The writer's own process at SCHED_IDLE or back (writer_priority.IdleChild)."""
+        ...
 
     def start(self) -> None:
         """Get ready for the first write (a process: start it now, not on the first batch)."""
@@ -66,7 +78,7 @@ class BatchWriter(Protocol):
 @dataclass(frozen=True, slots=True)
 class _Batch:
     id: str  # the store's idempotence key: a retried batch is applied at most once
-    records: tuple[Record, ...]
+    records: tuple[_Item, ...]
     upto: int  # every submission with seq <= upto is written (or dropped) once this batch is
     waited_s: float = 0.0  # how long its oldest record had waited when it was taken
     single_from: int = -1  # >= 0: the store refused the batch; writing records one by one from here
@@ -111,9 +123,9 @@ class Recorder:
         # records per transaction, and the rest after one (x its duration): see PACE_CHUNK
         self._chunk_max = chunk_max or batch_max
         self._rest_ratio = rest_ratio
-        # SCHED_IDLE for the writer thread (writer_priority.py): only when it writes itself (a
-        # writer process's child would inherit the policy from the thread that starts it)
-        self.priority = WriterPriority(idle_priority and writer is None)
+        # SCHED_IDLE for the writer thread (writer_priority.py), or for the writer process's
+        # child when there is one (the thread then only hands batches over)
+        self.priority = WriterPriority(idle_priority, writer)
         # an idle writer is due to take a record within half an interval; one that waited 3/4
         # of it is late: the writer is starved, and hurries (writer_priority.py)
         self._hurry_after = 0.75 * flush_interval_s if self.priority.want_idle else 0.0
@@ -124,7 +136,9 @@ class Recorder:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._abandon = threading.Event()
-        self._queue: deque[tuple[int, float, Record]] = deque()  # (seq, queued at, record)
+        self._queue: deque[tuple[int, float, _Item]] = deque()  # (seq, queued at, record)
+        # a writer process's `pack`: records are queued as its bytes (None: as themselves)
+        self._pack = writer.pack if writer is not None else None
         self._deltas: dict[_ArmKey, PolicyDelta] = {}
         self._seq = 0  # sequence number of the latest submission
         self._done = 0  # every submission with seq <= _done is written or dropped
@@ -139,6 +153,12 @@ class Recorder:
         """Queue one record (O(1), no I/O); its sequence number (written once `written_upto`
         reaches it). Never blocks on the store, never raises."""
         dropped = late = False
+        item: _Item = record
+        if self._pack is not None and not isinstance(record, PolicyDelta):
+            try:
+                item = self._pack(record)
+            except Exception:  # never raise into the request path: queued as itself
+                log.exception("packing a %s record failed", type(record).__name__)
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -152,7 +172,7 @@ class Recorder:
                     self._dropped += 1
                     dropped = True
                 now = time.monotonic()
-                self._queue.append((self._seq, now, record))
+                self._queue.append((self._seq, now, item))
                 late = self._hurry_after > 0 and now - self._queue[0][1] > self._hurry_after
             full = len(self._queue) >= self._batch_max
         if late and not self.priority.hurrying:
@@ -235,6 +255,10 @@ class Recorder:
     # -- writer thread ----------------------------------------------------------------------
     def _run(self) -> None:
         self.priority.start()
+        if self._writer is not None and self.priority.mode == "idle":
+            # an idle child holds neither the loop's GIL nor, once the loop wakes, its core:
+            # its batches are written whole (small transactions only cost more CPU per record)
+            self._chunk_max = self._batch_max
         backoff = 0.0
         spent = 0.0  # recent drain duration (a decaying max, so a slower write stays covered)
         while True:
@@ -262,7 +286,7 @@ class Recorder:
                 return None
             n = min(len(self._queue), self._chunk_max)
             waited = time.monotonic() - self._queue[0][1] if n else 0.0
-            records: list[Record] = [self._queue.popleft()[2] for _ in range(n)]
+            records: list[_Item] = [self._queue.popleft()[2] for _ in range(n)]
             records.extend(self._deltas.values())
             self._deltas = {}
             upto = self._queue[0][0] - 1 if self._queue else self._seq
@@ -315,7 +339,10 @@ class Recorder:
         self._stopping.wait(seconds)
 
     def _write(self, batch: _Batch) -> bool:
-        write = self._store.write if self._writer is None else self._writer.write
+        # without a writer process every item is a record (nothing packs them)
+        write: Callable[..., None] = (
+            self._store.write if self._writer is None else self._writer.write
+        )
         if batch.single_from < 0:
             try:
                 write(batch.records, batch_id=batch.id)
@@ -343,10 +370,10 @@ class Recorder:
                 self._refused(record, err)
         return True
 
-    def _refused(self, record: Record, err: Exception) -> None:
+    def _refused(self, record: _Item, err: Exception) -> None:
         with self._lock:
             self._dropped += 1
-        log.error("store refused a %s record; dropped: %s", type(record).__name__, err)
+        log.error("store refused a %s record; dropped: %s", record_wire.kind_name(record), err)
 
     def _failed(self, err: StoreError) -> None:
         if not self._healthy:

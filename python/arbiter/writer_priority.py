@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Literal
+from typing import Literal, Protocol
 
 # how much nicer than its process the writer thread runs when it is not idle (Linux: a thread's
 # own priority): when it and the event loop's thread both want the core, the loop's go first
@@ -47,9 +47,9 @@ def _nice_this_thread() -> bool:
         return False
 
 
-def _set_policy(idle: bool, tid: int = 0) -> bool:
-    """A thread (this one by default) to SCHED_IDLE (idle) or back to SCHED_OTHER; False if
-    refused or unsupported."""
+def set_policy(idle: bool, tid: int = 0) -> bool:
+    """A thread (this one by default; a process's id: its main thread) to SCHED_IDLE (idle) or
+    back to SCHED_OTHER; False if refused or unsupported."""
     try:
         policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
         os.sched_setscheduler(tid or _tid(), policy, os.sched_param(0))
@@ -65,7 +65,7 @@ def can_go_idle_and_back() -> bool:
 
     def probe() -> None:
         _nice_this_thread()
-        result.append(_set_policy(True) and _set_policy(False))
+        result.append(set_policy(True) and set_policy(False))
 
     t = threading.Thread(target=probe, name="arbiter-writer-probe", daemon=True)
     t.start()
@@ -73,11 +73,22 @@ def can_go_idle_and_back() -> bool:
     return bool(result and result[0])
 
 
-class WriterPriority:
-    """The writer thread's priority: `start` runs on the writer thread; `hurry` on any thread."""
+class IdleChild(Protocol):
+    """A writer process whose child is what goes idle (writer_process.ProcessWriter)."""
 
-    def __init__(self, want_idle: bool) -> None:
+    def can_go_idle_and_back(self) -> bool: ...
+
+    def set_idle(self, idle: bool) -> bool: ...
+
+
+class WriterPriority:
+    """The writer's priority: `start` runs on the writer thread; `hurry` on any thread. With a
+    `child` (a writer process), the child goes idle and hurries; the thread, which only hands
+    the batches over, is niced."""
+
+    def __init__(self, want_idle: bool, child: IdleChild | None = None) -> None:
         self.want_idle = want_idle
+        self._child = child
         self.mode: Priority | Literal[""] = ""  # what start() got
         self.hurrying = False
         self.hurries = 0  # how often the writer was found late and left idle
@@ -87,7 +98,11 @@ class WriterPriority:
     def start(self) -> Priority:
         niced = _nice_this_thread()
         self._tid = _tid()
-        if self.want_idle and can_go_idle_and_back() and _set_policy(True):
+        if self._child is not None:
+            idle = self.want_idle and self._child.can_go_idle_and_back()
+            self.mode = "idle" if idle and self._child.set_idle(True) else "nice"
+            return self.mode
+        if self.want_idle and can_go_idle_and_back() and set_policy(True):
             self.mode = "idle"
         else:
             self.mode = "nice" if niced else "none"
@@ -99,6 +114,11 @@ class WriterPriority:
         if self.mode != "idle" or late == self.hurrying:
             return
         with self._lock:
-            if late != self.hurrying and _set_policy(not late, self._tid):
+            if late != self.hurrying and self._apply(not late):
                 self.hurrying = late
                 self.hurries += int(late)
+
+    def _apply(self, idle: bool) -> bool:
+        if self._child is not None:
+            return self._child.set_idle(idle)
+        return set_policy(idle, self._tid)

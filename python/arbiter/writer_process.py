@@ -2,17 +2,28 @@
 
 In one process the recorder's batch (rollup plan, parameter binding: ~15-25 us of Python per
 decision) holds the GIL in runs of up to the switch interval; on one core the event loop then
-waits for it on every wake-up (bench/results/scale.md, Tail under load). Here the serving
-process only turns records into plain rows (`encode_rows`, the JSON columns serialised) and
-pickles them down a pipe; the child, started with `python -m arbiter.writer_process` when the
-recorder starts (not by the first batch: spawned from the niced writer thread under load, its
-start-up took seconds) and niced like the writer thread, owns its own store connection and runs
-`write_rows`.
+waits for it on every wake-up (bench/results/scale.md, Tail under load). Here the request path
+packs each record into bytes as it submits it (`pack`, record_wire.py: a few us, spread over
+the requests instead of bunched in a batch), the recorder's thread joins a batch's bytes and
+pickles the list down a pipe (C work; the pipe's I/O releases the GIL), and the child, started
+with `python -m arbiter.writer_process` when the recorder starts (not by the first batch:
+spawned from the niced writer thread under load, its start-up took seconds), unpacks them,
+builds the rows (`encode_rows`) and runs `write_rows` on its own store connection.
+
+Priority: niced like the writer thread; with `store.writer_priority = "idle"` the child runs
+SCHED_IDLE (`set_idle`): the kernel takes the core from it the moment the serving process's
+loop wakes, and, being another process, it holds no GIL the loop could wait for. When a record
+has waited too long (a saturated core starves an idle task) the recorder hurries it back to
+SCHED_OTHER, niced, as it does its own thread (writer_priority.py); a restarted child gets the
+policy of the moment.
 
 Protocol (stdin / stdout of the child, frames of a 4-byte big-endian length + a pickle):
   first frame      the store URL (unredacted; not in argv, where `ps` would show a password)
-  request          (batch_id, WriteRows)
+  its reply        ("ready",) once its imports are done and its store opened
+  request          (batch_id, ts, [record bytes, or a record marshal cannot carry])
   reply            ("ok",) | ("store_error", message, transient) | ("error", message)
+`ts`: when the serving process sent the batch (the rows' and the batch id's timestamp, as
+`encode_rows` there stamped them before).
 Durability is the recorder's: a batch is acknowledged only by the child's "ok" after its
 commit. A child that dies or closes its pipe fails the call as a transient StoreError; the
 recorder keeps that batch (same batch id) and retries, and the next call starts a new child: a
@@ -32,15 +43,16 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from arbiter import record_wire
 from arbiter.config import StoreSettings
 from arbiter.records import Record
 from arbiter.store import StoreError
-from arbiter.store._sql import WriteRows, encode_rows
-from arbiter.writer_priority import WRITER_NICER_BY
+from arbiter.writer_priority import WRITER_NICER_BY, set_policy
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +89,15 @@ class ProcessWriter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.started = 0  # children started so far (the first, then one per restart)
+        # the child's scheduling policy: SCHED_IDLE when True (set_idle), kept for a restart
+        self._idle = False
+        self._policy_lock = threading.Lock()
+
+    def pack(self, record: Record) -> Record | bytes:
+        """What the recorder queues for `record`: its bytes (the request path pays for them,
+        a few us, instead of the writer thread's batch), or itself if marshal cannot carry it."""
+        packed = record_wire.pack(record)
+        return record if packed is None else packed
 
     def start(self) -> None:
         """Start the child now (its imports overlap the server's start-up); a failure is
@@ -87,18 +108,44 @@ class ProcessWriter:
             except StoreError as err:
                 log.warning("%s", err)
 
-    def write(self, records: Sequence[Record], *, batch_id: str | None = None) -> None:
-        rows = encode_rows(records)
-        if rows.empty:
+    def write(self, records: Sequence[Record | bytes], *, batch_id: str | None = None) -> None:
+        """Write `records` (packed or not) in one transaction in the child; returns once it
+        committed (StoreError: transient when the child died; the caller retries)."""
+        if not records:
             return
-        reply = self._call((batch_id, rows))
+        items = [r if isinstance(r, bytes) else self.pack(r) for r in records]
+        reply = self._call((batch_id, time.time(), items))
         if reply[0] == "ok":
             return
         if reply[0] == "store_error":
             raise StoreError(reply[1], transient=bool(reply[2]))
         raise RuntimeError(f"writer process: {reply[1]}")
 
-    def _call(self, request: tuple[str | None, WriteRows]) -> Any:
+    def set_idle(self, idle: bool) -> bool:
+        """The child at SCHED_IDLE (True) or back at SCHED_OTHER, niced (False); kept for the
+        next child. False where Linux refused (then the policy is as it was)."""
+        with self._policy_lock:
+            pid = self.pid
+            if pid is not None and not set_policy(idle, pid):
+                return False
+            self._idle = idle
+            return True
+
+    def can_go_idle_and_back(self) -> bool:
+        """Whether this process may put its child at SCHED_IDLE and take it out again (leaving
+        it needs CAP_SYS_NICE or an RLIMIT_NICE that allows the child's niceness); tried on the
+        running child, which is left as it was (SCHED_OTHER)."""
+        with self._policy_lock:
+            pid = self.pid
+            if pid is None or self._idle:
+                return False
+            return set_policy(True, pid) and set_policy(False, pid)
+
+    @property
+    def idle(self) -> bool:
+        return self._idle
+
+    def _call(self, request: tuple[str | None, float, list[Record | bytes]]) -> Any:
         with self._lock:
             proc = self._running()
             assert proc.stdin is not None and proc.stdout is not None
@@ -123,12 +170,25 @@ class ProcessWriter:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
                 env={**os.environ, "PYTHONPATH": path},
             )  # fmt: skip
-            assert proc.stdin is not None
-            _send(proc.stdin, self._url)
         except OSError as err:
             raise StoreError(f"cannot start the writer process: {err}") from err
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            _send(proc.stdin, self._url)
+            # its imports run at this thread's priority, never idle: an idle child starting up
+            # on a busy core took seconds, and every batch acknowledged meanwhile was at risk
+            ready = _recv(proc.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as err:
+            self._reap(proc)
+            raise StoreError(f"cannot start the writer process: {err}") from err
+        if ready != ("ready",):
+            self._reap(proc)
+            raise StoreError(f"writer process {proc.pid} did not start: {ready!r}")
         self._proc = proc
         self.started += 1
+        with self._policy_lock:
+            if self._idle and not set_policy(True, proc.pid):
+                log.warning("writer process %d could not be set to SCHED_IDLE", proc.pid)
         return proc
 
     def _target_nice(self) -> int:
@@ -190,12 +250,8 @@ def _serve(nice: int) -> int:
     # the whole process group (Ctrl-C, the bench's killpg) must not cut that batch short
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # as the writer thread: the serving process's loop goes first (a child started by the
-    # niced writer thread already is; only raising it needs no privilege)
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     from arbiter.store import open_store
-    from arbiter.store._sql import SqlStore
+    from arbiter.store._sql import SqlStore, encode_rows
 
     # the replies get their own descriptor; anything else printed goes to stderr, not the pipe
     stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
@@ -207,14 +263,24 @@ def _serve(nice: int) -> int:
     store = open_store(url)
     if not isinstance(store, SqlStore):
         raise SystemExit(f"writer process: {type(store).__name__} has no write_rows")
+    # started up (at the priority of the thread that started it): now as the writer thread,
+    # the serving process's loop first (only raising niceness needs no privilege); then ready,
+    # and the parent may put it at SCHED_IDLE
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
+    try:
+        _send(stdout, ("ready",))
+    except OSError:
+        return 0
     try:
         while True:
             try:
-                batch_id, rows = _recv(stdin)
+                batch_id, ts, items = _recv(stdin)
             except EOFError:
                 return 0
             try:
-                store.write_rows(rows, batch_id=batch_id)
+                records = [record_wire.unpack(r) if isinstance(r, bytes) else r for r in items]
+                store.write_rows(encode_rows(records, now=ts), batch_id=batch_id)
                 reply: tuple[Any, ...] = ("ok",)
             except StoreError as err:
                 reply = ("store_error", str(err), err.transient)

@@ -18,6 +18,8 @@ from tests.bench_scripts import load
 from tests.pg import empty_store_url, require_pg
 
 FLUSH_MS = 200  # the default store.flush_interval_ms: the stated bound on work at risk
+# the recorder's writers: its thread (the default), and a child process at SCHED_IDLE
+WRITERS = {"thread": None, "process-idle": {"writer": "process", "writer_priority": "idle"}}
 ACKED = 50  # the load a kill is judged at: it waits for this many answers (a loaded host is slow)
 
 
@@ -45,23 +47,25 @@ def _check_integrity(result: dict[str, object]) -> None:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("writer", WRITERS)
 def test_kill_9_with_strict_durability_loses_nothing(
-    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
+    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path, writer: str
 ) -> None:
     result = bench.crash_run(sim_url, store_url, tmp_path, durability="strict", kill_after_s=1.5,
-                              min_acked=ACKED)  # fmt: skip
+                              min_acked=ACKED, store_extra=WRITERS[writer])  # fmt: skip
     assert result["acked"] >= ACKED, result
     assert result["lost"] == 0, result
     _check_integrity(result)
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("writer", WRITERS)
 def test_kill_9_with_batched_durability_loses_at_most_the_flush_interval(
-    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
+    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path, writer: str
 ) -> None:
     result = bench.crash_run(
         sim_url, store_url, tmp_path, durability="batched", kill_after_s=1.5,
-        flush_interval_ms=FLUSH_MS, min_acked=ACKED,
+        flush_interval_ms=FLUSH_MS, min_acked=ACKED, store_extra=WRITERS[writer],
     )  # fmt: skip
     assert result["acked"] >= ACKED, result
     # work at risk = what was acknowledged in the last flush interval; +2 for rate jitter
@@ -87,11 +91,13 @@ def test_postgres_outage_fails_no_request_and_loses_nothing(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("writer", WRITERS)
 def test_strict_streams_are_committed_before_done(
-    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path
+    bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path, writer: str
 ) -> None:
     """The openai SDK closes the connection at [DONE]: every decision must already be stored."""
-    result = bench.strict_stream_run(sim_url, store_url, tmp_path, n=40, concurrency=8)
+    result = bench.strict_stream_run(sim_url, store_url, tmp_path, n=40, concurrency=8,
+                                     store_extra=WRITERS[writer])  # fmt: skip
     assert result["streams_completed"] == 40, result
     assert result["stored_at_done"] == 40, result
     assert result["decisions_stored"] == 40, result

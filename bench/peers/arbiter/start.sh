@@ -13,10 +13,11 @@
 #                             the recorder's batches, for before/after runs)
 #   ARBITER_BENCH_WRITER_PACE store.writer_pace (default true; "false": one transaction per
 #                             batch, back to back, for before/after runs)
-#   ARBITER_BENCH_IDLE_POLL_US server.idle_poll_us (unset: not written, the default 0; a base
-#                             tree without the setting still reads the config)
+#   ARBITER_BENCH_IDLE_POLL_US server.idle_poll_us (unset or 0: not written, the default 0, so
+#                             a base tree without the setting still reads the config)
 #   ARBITER_BENCH_WRITER_PRIORITY store.writer_priority (default "nice"; "idle": the writer
-#                             thread at SCHED_IDLE, for before/after runs)
+#                             thread at SCHED_IDLE, or with ARBITER_BENCH_WRITER=process the
+#                             writer process, for before/after runs)
 # The pool: three models on the mock (it answers every name). `auto` is routed across all three
 # (classification, difficulty, bandit choice, decision recording; grading runs off the path);
 # `mock-gpt` is a concrete model, so a request naming it is a pass-through. Auth is open.
@@ -29,11 +30,15 @@ workdir="${PEERBENCH_WORKDIR:-$(mktemp -d)}"
 mkdir -p "$workdir"
 store_dir="$(mktemp -d "$workdir/arbiter-store.XXXXXX")"
 cfg="$workdir/arbiter.toml"
+idle_poll=""
+if [ -n "${ARBITER_BENCH_IDLE_POLL_US:-}" ] && [ "${ARBITER_BENCH_IDLE_POLL_US}" != "0" ]; then
+  idle_poll="idle_poll_us = ${ARBITER_BENCH_IDLE_POLL_US}"
+fi
 cat > "$cfg" <<TOML
 [server]
 log_level = "warning"
 workers = ${ARBITER_BENCH_WORKERS:-1}
-${ARBITER_BENCH_IDLE_POLL_US:+idle_poll_us = $ARBITER_BENCH_IDLE_POLL_US}
+${idle_poll}
 
 [auth]
 mode = "open"

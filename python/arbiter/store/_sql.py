@@ -168,8 +168,7 @@ def merge_deltas(deltas: Iterable[PolicyDelta]) -> list[PolicyDelta]:
 @dataclass(frozen=True, slots=True)
 class WriteRows:
     """A batch of records as the rows its statements bind: plain values only (the JSON columns
-    already serialised), cheap to pickle to a writer process. `ts`: when it was encoded (the
-    batch id's and the arms' timestamp), so a replayed batch writes the same rows."""
+    already serialised). `ts`: when it was encoded (the batch id's and the arms' timestamp)."""
 
     decisions: list[tuple[Any, ...]]  # _DCOLS
     grades: list[tuple[Any, ...]]  # _GCOLS
@@ -182,8 +181,9 @@ class WriteRows:
         return not (self.decisions or self.grades or self.alerts or self.arms)
 
 
-def encode_rows(records: Sequence[Record]) -> WriteRows:
-    now = time.time()
+def encode_rows(records: Sequence[Record], now: float | None = None) -> WriteRows:
+    """`records` as rows; `now`: their timestamp (a writer process gets the sender's)."""
+    now = time.time() if now is None else now
     deltas = merge_deltas(r for r in records if isinstance(r, PolicyDelta))
     return WriteRows(
         [_decision_row(r) for r in records if isinstance(r, DecisionRecord)],
