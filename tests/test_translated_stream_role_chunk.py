@@ -10,16 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from openai.lib.streaming.chat import ChatCompletionStreamState
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from arbiter.cache.answer import events
 from arbiter.canonical import (
     BlockStart,
     BlockStop,
+    CanonicalResponse,
     CanonicalUsage,
     MessageDelta,
     MessageStart,
+    TextPart,
     ThinkingDelta,
     ToolArgsDelta,
+    ToolCallPart,
 )
+from arbiter.protocols.openai_response import encode_response
 from arbiter.protocols.openai_stream import StreamEncoder
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import openai_chunks, sdks
@@ -108,3 +114,38 @@ def test_the_role_chunk_waits_past_thinking_and_comes_once() -> None:
     assert _encoded(start, MessageDelta("end_turn", CanonicalUsage()))[0] == {
         "role": "assistant", "content": ""
     }  # fmt: skip
+
+
+ANSWERS = {
+    "text": (TextPart("Sunny."),),
+    "call": (ToolCallPart("toolu_1", "get_weather", '{"city": "Paris"}'),),
+    "empty text, call": (TextPart(""), ToolCallPart("toolu_1", "get_weather", "{}")),
+    "text, calls": (TextPart("Both."), ToolCallPart("a", "f", "{}"), ToolCallPart("b", "f", "{}")),
+    "nothing": (),
+}
+
+
+def test_every_answer_streams_as_its_whole_body_reads() -> None:
+    """The SDK's accumulation of the stream is the whole chat.completion of the same answer
+    (`content` null exactly where the body says null), for each opening the encoder meets."""
+    for name, parts in ANSWERS.items():
+        stop = "tool_use" if any(isinstance(p, ToolCallPart) for p in parts) else "end_turn"
+        answer = CanonicalResponse("msg_1", "m", parts, stop, CanonicalUsage(3, 4))
+        encoder = StreamEncoder("m", include_usage=True, created=1)
+        raw = b"".join(encoder.encode(e) for e in events(answer, "msg_1"))
+        chunks, done = openai_chunks(raw)
+        assert done, name
+        state = ChatCompletionStreamState()
+        for chunk in chunks:
+            state.handle_chunk(ChatCompletionChunk.model_validate(chunk))
+        streamed = state.get_final_completion().choices[0].message
+        whole = ChatCompletion.model_validate(encode_response(answer, "m", 1))
+        message = whole.choices[0].message
+        assert streamed.content == message.content, name
+        assert streamed.refusal == message.refusal, name
+        got = [(c.id, c.function.name, c.function.arguments) for c in streamed.tool_calls or ()]
+        want = [(c.id, c.function.name, c.function.arguments) for c in message.tool_calls or ()]  # type: ignore[union-attr]
+        assert got == want, name
+        assert [c["choices"][0]["delta"].get("role") for c in chunks if c["choices"]].count(
+            "assistant"
+        ) == 1, name

@@ -305,10 +305,11 @@ class StreamEncoder:
         """`fallback_id`: the completion's id when the upstream gave none (an Anthropic
         message_start without an `id`): the decision's, never a bare `chatcmpl-`."""
         self._model = model
-        # The role chunk waits for the first block it can be told from: OpenAI's says
-        # `content: null` when the answer opens with a tool call (or a refusal), "" when it
-        # opens with text; message_start alone does not tell (an Anthropic upstream's
-        # content_block_start follows it at once, so nothing waits long)
+        # The role chunk waits for the first thing shown: OpenAI's says `content: null` when
+        # the answer opens with a tool call (or a refusal), "" when it opens with text, as the
+        # whole answer's `content` is null or text; message_start alone does not tell (an
+        # Anthropic upstream's first block follows it at once; thinking is not shown, and
+        # OpenAI's live stream says nothing while a model reasons)
         self._role_pending = False
         self._fallback_id = fallback_id
         self._include_usage = include_usage
@@ -334,22 +335,22 @@ class StreamEncoder:
             self._role_pending = True
             return b""
         if isinstance(event, BlockStart):
-            if event.kind == "thinking":
-                return b""  # not shown: the role chunk waits for what is
-            role = self._role("" if event.kind == "text" else None)
             if event.kind == "refusal":
                 self._refusals.add(event.index)
             if event.kind != "tool_use":
-                return role
+                return b""  # the role chunk waits for the block's first text
             position = self._tool_positions[event.index] = len(self._tool_positions)
             self._no_args.add(event.index)
-            return role + self._chunk({"tool_calls": [{
+            return self._role(None) + self._chunk({"tool_calls": [{
                 "index": position, "id": event.id, "type": "function",
                 "function": {"name": event.name, "arguments": ""},
             }]})  # fmt: skip
         if isinstance(event, TextDelta):
-            field = "refusal" if event.index in self._refusals else "content"
-            return self._role("") + self._chunk({field: event.text})
+            refusal = event.index in self._refusals
+            if not event.text and self._role_pending:
+                return b""  # an empty text block before a call: the whole answer says null
+            role = self._role(None if refusal else "")
+            return role + self._chunk({"refusal" if refusal else "content": event.text})
         if isinstance(event, ThinkingDelta):
             return b""  # thinking blocks (kept only when a decoder was asked): not shown
         if isinstance(event, ToolArgsDelta):
