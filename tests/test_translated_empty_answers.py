@@ -33,10 +33,19 @@ def _answer(blocks: list[dict[str, Any]], stop: str) -> tuple[bytes, bytes]:
         "stop_reason": None, "stop_sequence": None, "usage": _USAGE}}  # fmt: skip
     events: list[dict[str, Any]] = [start]
     for i, block in enumerate(blocks):
-        opened = {**block, "text": ""} if block["type"] == "text" else block
-        events.append({"type": "content_block_start", "index": i, "content_block": opened})
+        opened = {**block, "input": {}} if block["type"] == "tool_use" else block
         if block["type"] == "text":
-            delta = {"type": "text_delta", "text": block["text"]}
+            opened = {**block, "text": ""}
+        elif block["type"] == "thinking":
+            opened = {**block, "thinking": "", "signature": ""}
+        events.append({"type": "content_block_start", "index": i, "content_block": opened})
+        deltas: list[dict[str, Any]] = []
+        if block["type"] == "text":
+            deltas = [{"type": "text_delta", "text": block["text"]}]
+        elif block["type"] == "thinking":
+            deltas = [{"type": "thinking_delta", "thinking": block["thinking"]},
+                      {"type": "signature_delta", "signature": block["signature"]}]  # fmt: skip
+        for delta in deltas:
             events.append({"type": "content_block_delta", "index": i, "delta": delta})
         events.append({"type": "content_block_stop", "index": i})
     events += [
@@ -110,26 +119,42 @@ def test_an_empty_answer_streams_empty_text(tmp_path: Path) -> None:
     assert whole.content == "" and first.content == "" and streamed.content == ""
 
 
-def test_an_empty_answer_streams_the_empty_message_item_of_the_whole_response(
-    tmp_path: Path,
+THOUGHT = {"type": "thinking", "thinking": "Hmm.", "signature": "sig"}
+
+
+@pytest.mark.parametrize(
+    ("blocks", "stop", "items"),
+    [
+        ([], "end_turn", [("message", "completed")]),
+        # thinking cut by max_tokens: the reasoning item is done, the empty message is the cut one
+        ([THOUGHT], "max_tokens", [("reasoning", "completed"), ("message", "incomplete")]),
+    ],
+)
+def test_an_answer_without_text_or_call_streams_the_whole_responses_empty_message(
+    tmp_path: Path, blocks: list[dict[str, Any]], stop: str, items: list[tuple[str, str]]
 ) -> None:
     async def main() -> None:
         async with (
-            scripted_upstream(_answering(*_answer([], "end_turn"))) as (port, _),
+            scripted_upstream(_answering(*_answer(blocks, stop))) as (port, _),
             sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
             sdks(sc) as (_, gpt),
         ):
+            kinds, streamed = [], None
             async with gpt.responses.stream(model="an-raw", input="Hello") as stream:
-                kinds = [e.type async for e in stream]
-                streamed = await stream.get_final_response()
+                async for event in stream:
+                    kinds.append(event.type)
+                    if event.type in ("response.completed", "response.incomplete"):
+                        streamed = event.response  # (the SDK's final needs `completed`)
             whole = await gpt.responses.create(model="an-raw", input="Hello")
-        assert [(o.type, o.status) for o in whole.output] == [("message", "completed")]
-
-        def items(output: Any) -> list[Any]:
-            return [(o.type, o.status, o.role, [(c.type, c.text, c.annotations) for c in o.content])
-                    for o in output]  # fmt: skip
-
-        assert items(streamed.output) == items(whole.output)
+        assert streamed is not None
+        assert [(o.type, o.status) for o in whole.output] == items
+        assert [(o.type, o.status) for o in streamed.output] == items
+        assert streamed.status == whole.status
+        said, shown = whole.output[-1], streamed.output[-1]  # the message
+        assert said.type == shown.type == "message"
+        parts = [[(c.type, c.text, c.annotations) for c in m.content] for m in (shown, said)]  # type: ignore[union-attr]
+        assert parts[0] == parts[1] == [("output_text", "", [])]
+        assert shown.role == said.role == "assistant"  # type: ignore[union-attr]
         assert streamed.output_text == whole.output_text == ""
         # the item streamed as OpenAI streams a message: added, part, text done, part, done
         assert "response.output_item.added" in kinds and "response.output_text.done" in kinds
