@@ -69,6 +69,11 @@ def test_a_translated_stream_opens_as_openai_live_one(tmp_path: Path) -> None:
             assert live[0].choices[0].delta.content == first  # the sim's live shape
             assert translated[0].choices[0].delta.role == "assistant"
             assert translated[0].choices[0].delta.content == first, translated[0]
+            # OpenAI's live role chunk: `refusal: null`, and a call-first answer's first call in
+            # the same chunk (gpt-4o's recorded streams; the sim sends two chunks)
+            assert "refusal" in translated[0].choices[0].delta.model_fields_set
+            assert translated[0].choices[0].delta.refusal is None
+            assert bool(translated[0].choices[0].delta.tool_calls) is calls
             done_live, done = _message(live), _message(translated)
             assert _shape(done) == _shape(done_live)
             assert (done["content"] is None) is calls
@@ -108,11 +113,16 @@ def test_the_role_chunk_waits_past_thinking_and_comes_once() -> None:
         BlockStop(2),
         end,
     )
-    assert deltas[0] == {"role": "assistant", "content": None}
+    assert deltas[0] == {
+        "role": "assistant", "content": None, "refusal": None, "tool_calls": [{
+            "index": 0, "id": "toolu_1", "type": "function",
+            "function": {"name": "f", "arguments": ""},
+        }],
+    }  # fmt: skip
     assert [d.get("role") for d in deltas].count("assistant") == 1
     # an answer with no block at all: the role chunk, empty text, then the finish
     assert _encoded(start, MessageDelta("end_turn", CanonicalUsage()))[0] == {
-        "role": "assistant", "content": ""
+        "role": "assistant", "content": "", "refusal": None
     }  # fmt: skip
 
 

@@ -341,10 +341,13 @@ class StreamEncoder:
                 return b""  # the role chunk waits for the block's first text
             position = self._tool_positions[event.index] = len(self._tool_positions)
             self._no_args.add(event.index)
-            return self._role(None) + self._chunk({"tool_calls": [{
+            call = {
                 "index": position, "id": event.id, "type": "function",
                 "function": {"name": event.name, "arguments": ""},
-            }]})  # fmt: skip
+            }  # fmt: skip
+            if self._role_pending:  # OpenAI opens a call-first answer with one chunk: both
+                return self._role(None, tool_calls=[call])
+            return self._chunk({"tool_calls": [call]})
         if isinstance(event, TextDelta):
             refusal = event.index in self._refusals
             if not event.text and self._role_pending:
@@ -379,12 +382,13 @@ class StreamEncoder:
             return b"data: [DONE]\n\n"
         return self.error(event)
 
-    def _role(self, content: str | None) -> bytes:
-        """The role chunk, once, when the first block (or the end) tells its `content`."""
+    def _role(self, content: str | None, **more: Any) -> bytes:
+        """The role chunk, once, when the first block (or the end) tells its `content`; with
+        `refusal: null`, as OpenAI's live role chunk says."""
         if not self._role_pending:
             return b""
         self._role_pending = False
-        return self._chunk({"role": "assistant", "content": content})
+        return self._chunk({"role": "assistant", "content": content, **more, "refusal": None})
 
     def _args(self, index: int, text: str) -> bytes:
         position = self._tool_positions.get(index, 0)
