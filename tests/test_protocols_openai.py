@@ -242,7 +242,8 @@ def test_anthropic_stream_becomes_valid_openai_chunks(kind: str) -> None:
     for chunk in chunks:
         validate("CreateChatCompletionStreamResponse", chunk)
         ChatCompletionChunk.model_validate(chunk)
-    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    # OpenAI's live role chunk for an answer that opens with text
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "", "refusal": None}
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["prompt_tokens"] == 171
     assert all(c["usage"] is None for c in chunks[:-1])
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1])

@@ -138,7 +138,9 @@ def test_a_chat_client_reads_the_refusal_in_delta_refusal() -> None:
         for line in out.split(b"\n\n")
         if line.startswith(b"data: {")
     ]
-    assert "".join(d.get("refusal", "") for d in deltas) == "".join(REFUSAL)
+    # (the role chunk says `refusal: null`, as OpenAI's does)
+    assert "".join(d.get("refusal") or "" for d in deltas) == "".join(REFUSAL)
+    assert deltas[0] == {"role": "assistant", "content": None, "refusal": None}
     assert not any(d.get("content") for d in deltas)
 
 

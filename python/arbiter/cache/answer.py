@@ -172,12 +172,10 @@ def replay(
     """The answer as SSE frames in the client's protocol, terminal event included."""
     encoder: openai_stream.StreamEncoder | anthropic_stream.StreamEncoder
     if protocol == "openai":
-        # a tool-call answer without text: the live role chunk's content is null
-        calls_only = not any(isinstance(p, TextPart) for p in entry.answer.parts)
+        # (a tool-call answer without text: the encoder's role chunk says content null)
         encoder = openai_stream.StreamEncoder(
-            entry.model, include_usage=include_usage, created=created,
-            first_content=None if calls_only else "",
-        )  # fmt: skip
+            entry.model, include_usage=include_usage, created=created
+        )
     else:
         encoder = anthropic_stream.StreamEncoder(entry.model)
     frames = [encoder.encode(e) for e in events(entry.answer, response_id)]

@@ -13,7 +13,8 @@ opens with response.created and response.in_progress and ends with response.comp
 response.incomplete when the output limit or a content filter cut it short) carrying the whole
 Response with usage. An item's done events wait for the next item or the end of the message
 (its stop reason kept until then), so the item an answer was cut in says `incomplete`, as
-OpenAI's do. Every event has a
+OpenAI's do. An answer with no message or function_call item (an Anthropic `content: []`, or
+thinking alone) ends with an empty message item, as the whole Response has. Every event has a
 `sequence_number` counting from 0. A failure after the stream began is an `error` event then
 `response.failed`, whose output holds every item streamed so far (the open one `incomplete`).
 An Anthropic upstream's thinking block is a `reasoning` item whose one content part is its
@@ -109,6 +110,9 @@ class StreamEncoder:
         self._usage = CanonicalUsage()
         self._started = 0  # output items begun: the next one's output_index
         self._refused = False  # a refusal item was streamed: the response is completed
+        # a message or function_call item began: else the end streams an empty message item,
+        # the one the whole Response holds (openai_responses.output_items)
+        self._answered = False
         # the last item that ended: its done events wait for the next item or the stop reason,
         # which says whether it was cut (status "incomplete") or finished
         self._ended: _Item | None = None
@@ -184,7 +188,12 @@ class StreamEncoder:
         if isinstance(event, MessageStop):
             # a refusal's stop reason cuts nothing: its item is completed, as non-streamed
             cut = incomplete_reason(self._stop) is not None and not self._refused
-            out = self._flush("incomplete" if cut else "completed")
+            status = "incomplete" if cut else "completed"
+            out = b""
+            if not self._answered:  # nothing, or only thinking: an empty message ends it
+                out = self._flush("completed") + self._start(BlockStart(-1, "text"))
+                self._ended = self._items.pop(-1)
+            out += self._flush(status)
             # a refusal is a completed answer, as the non-streamed Response says (_refused)
             stop = None if self._refused else self._stop
             done = self._response(
@@ -213,6 +222,7 @@ class StreamEncoder:
             return self._event("response.output_item.added", {
                 "output_index": index, "item": item.done("in_progress"),
             })  # fmt: skip
+        self._answered = True
         if event.kind != "tool_use":
             kind = "refusal" if event.kind == "refusal" else "message"
             self._refused = self._refused or kind == "refusal"

@@ -301,15 +301,16 @@ class StreamEncoder:
         include_usage: bool,
         created: int,
         fallback_id: str = "",
-        first_content: str | None = "",
     ) -> None:
         """`fallback_id`: the completion's id when the upstream gave none (an Anthropic
-        message_start without an `id`): the decision's, never a bare `chatcmpl-`.
-        `first_content`: the role chunk's `content`; OpenAI sends null when the answer is tool
-        calls without text (a replay knows it before the first chunk; a translated live stream
-        does not, and says "")."""
+        message_start without an `id`): the decision's, never a bare `chatcmpl-`."""
         self._model = model
-        self._first_content = first_content
+        # The role chunk waits for the first thing shown: OpenAI's says `content: null` when
+        # the answer opens with a tool call (or a refusal), "" when it opens with text, as the
+        # whole answer's `content` is null or text; message_start alone does not tell (an
+        # Anthropic upstream's first block follows it at once; thinking is not shown, and
+        # OpenAI's live stream says nothing while a model reasons)
+        self._role_pending = False
         self._fallback_id = fallback_id
         self._include_usage = include_usage
         self._created = created
@@ -331,21 +332,28 @@ class StreamEncoder:
     def encode(self, event: StreamEvent) -> bytes:
         if isinstance(event, MessageStart):
             self._id = completion_id(event.id or self._fallback_id)
-            return self._chunk({"role": "assistant", "content": self._first_content})
+            self._role_pending = True
+            return b""
         if isinstance(event, BlockStart):
             if event.kind == "refusal":
                 self._refusals.add(event.index)
             if event.kind != "tool_use":
-                return b""
+                return b""  # the role chunk waits for the block's first text
             position = self._tool_positions[event.index] = len(self._tool_positions)
             self._no_args.add(event.index)
-            return self._chunk({"tool_calls": [{
+            call = {
                 "index": position, "id": event.id, "type": "function",
                 "function": {"name": event.name, "arguments": ""},
-            }]})  # fmt: skip
+            }  # fmt: skip
+            if self._role_pending:  # OpenAI opens a call-first answer with one chunk: both
+                return self._role(None, tool_calls=[call])
+            return self._chunk({"tool_calls": [call]})
         if isinstance(event, TextDelta):
-            field = "refusal" if event.index in self._refusals else "content"
-            return self._chunk({field: event.text})
+            refusal = event.index in self._refusals
+            if not event.text and self._role_pending:
+                return b""  # an empty text block before a call: the whole answer says null
+            role = self._role(None if refusal else "")
+            return role + self._chunk({"refusal" if refusal else "content": event.text})
         if isinstance(event, ThinkingDelta):
             return b""  # thinking blocks (kept only when a decoder was asked): not shown
         if isinstance(event, ToolArgsDelta):
@@ -361,7 +369,8 @@ class StreamEncoder:
                 return self._args(event.index, "{}")
             return b""
         if isinstance(event, MessageDelta):
-            out = self._chunk({}, finish_reason_out(event.stop_reason) or "stop")
+            out = self._role("")  # an answer without a block: empty text
+            out += self._chunk({}, finish_reason_out(event.stop_reason) or "stop")
             if self._include_usage:
                 usage = {
                     "id": self._id, "object": "chat.completion.chunk", "created": self._created,
@@ -372,6 +381,14 @@ class StreamEncoder:
         if isinstance(event, MessageStop):
             return b"data: [DONE]\n\n"
         return self.error(event)
+
+    def _role(self, content: str | None, **more: Any) -> bytes:
+        """The role chunk, once, when the first block (or the end) tells its `content`; with
+        `refusal: null`, as OpenAI's live role chunk says."""
+        if not self._role_pending:
+            return b""
+        self._role_pending = False
+        return self._chunk({"role": "assistant", "content": content, **more, "refusal": None})
 
     def _args(self, index: int, text: str) -> bytes:
         position = self._tool_positions.get(index, 0)
