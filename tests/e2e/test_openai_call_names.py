@@ -73,22 +73,29 @@ BAD: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = {
         "messages[0].name",
     ),
     "spaced assistant name": (
-        [{"role": "system", "content": "Be brief."},
-         {"role": "user", "content": "Hi"},
-         {"role": "assistant", "name": "support bot", "content": "Hello."},
-         {"role": "user", "content": "Look up order 7."}],
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "name": "support bot", "content": "Hello."},
+            {"role": "user", "content": "Look up order 7."},
+        ],
         [LOOKUP],
         "messages[2].name",
-    ),  # fmt: skip
+    ),
     "dotted earlier deprecated function_call": (
-        [{"role": "user", "content": "Look up order 7."},
-         {"role": "assistant", "content": None,
-          "function_call": {"name": "crm.lookup", "arguments": '{"q": "order 7"}'}},
-         {"role": "function", "name": "lookup", "content": "shipped"},
-         {"role": "user", "content": "And now?"}],
+        [
+            {"role": "user", "content": "Look up order 7."},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "crm.lookup", "arguments": '{"q": "order 7"}'},
+            },
+            {"role": "function", "name": "lookup", "content": "shipped"},
+            {"role": "user", "content": "And now?"},
+        ],
         [LOOKUP],
         "messages[1].function_call.name",
-    ),  # fmt: skip
+    ),
     "65-character custom tool": (
         [{"role": "user", "content": "Look up order 7."}],
         [_custom_tool("x" * 65)],
@@ -131,7 +138,10 @@ def test_a_custom_tool_named_as_a_function_is_a_400_before_any_call(tmp_path: Pa
             for tools, param in [
                 ([LOOKUP, _custom_tool("lookup")], "tools[1].custom.name"),
                 ([_custom_tool("lookup"), LOOKUP], "tools[1].function.name"),
-                ([_custom_tool("lookup"), LOOKUP, _custom_tool("lookup")], "tools[1].function.name"),
+                (
+                    [_custom_tool("lookup"), LOOKUP, _custom_tool("lookup")],
+                    "tools[1].function.name",
+                ),
             ]:
                 for model in ("sim-small", "auto", "sim-medium"):
                     with pytest.raises(openai.BadRequestError) as info:
@@ -188,18 +198,25 @@ def test_call_and_custom_tool_names_openai_takes_still_answer(tmp_path: Path) ->
                 (_replayed("X" * 80), [LOOKUP]),  # no length bound on an earlier call's name
                 (_replayed("lookup", custom=True), [LOOKUP]),
                 (  # participant names of OpenAI's pattern, and an empty one (no name)
-                    [{"role": "user", "name": "dr_smith-2", "content": "Look up order 7."},
-                     {"role": "assistant", "name": "", "content": "Which order?"},
-                     {"role": "user", "name": "Y" * 80, "content": "Order 7."}],
+                    [
+                        {"role": "user", "name": "dr_smith-2", "content": "Look up order 7."},
+                        {"role": "assistant", "name": "", "content": "Which order?"},
+                        {"role": "user", "name": "Y" * 80, "content": "Order 7."},
+                    ],
                     [LOOKUP],
-                ),  # fmt: skip
+                ),
                 (
-                    [{"role": "user", "content": "Look up order 7."},
-                     {"role": "assistant", "content": None,
-                      "function_call": {"name": "lookup", "arguments": '{"q": "order 7"}'}},
-                     {"role": "function", "name": "lookup", "content": "shipped"}],
+                    [
+                        {"role": "user", "content": "Look up order 7."},
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "function_call": {"name": "lookup", "arguments": '{"q": "order 7"}'},
+                        },
+                        {"role": "function", "name": "lookup", "content": "shipped"},
+                    ],
                     [LOOKUP],
-                ),  # fmt: skip
+                ),
             ]:
                 for model in ("sim-small", "auto"):
                     answer = await gpt.chat.completions.create(
