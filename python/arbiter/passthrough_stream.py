@@ -118,8 +118,11 @@ class _Finisher:
 def streaming(call: OpenedCall) -> Streaming:
     finish = _Finisher(call)
     model = call.req.model
-    # chunks as they come, usage or not; one without an id gets the decision's (ids.named)
-    codec = OpenAIPassThrough(model, call.req.include_usage, "cmpl-" + call.decision_id)
+    # chunks as they come, usage or not; one without an id gets the decision's (ids.named); a
+    # usage whose counts are none, or one asked for and never sent, gets the prompt's count
+    codec = OpenAIPassThrough(
+        model, call.req.include_usage, "cmpl-" + call.decision_id, call.req.prompt_tokens
+    )
     outcome = _StreamOutcome(codec)
     gen = forward(
         call.pt.s.breaker, model, call.upstream, codec, outcome, finish, stopping=call.pt.s.stopping

@@ -509,11 +509,12 @@ class Pipeline:
 
     def _prompt_count(self, req: ChatRequest, plan: Plan, model: str) -> int:
         """The prompt's tokens as the sidecar counts them, for a translated stream's
-        message_start (an OpenAI upstream tells its own count only at the end): the budget's
-        tokenizer count when caps made one, else routing's estimate (nothing tokenized on the
-        loop for it); images by the model's rule."""
-        if req.protocol != "anthropic" or self.s.protocol_of(model) != "openai":
-            return 0  # no message_start to fill: an Anthropic upstream counts it itself
+        message_start (an OpenAI upstream tells its own count only at the end), and for the
+        usage an OpenAI client reads when its upstream's is missing or no count
+        (relay_codec.OpenAIPassThrough): the budget's tokenizer count when caps made one, else
+        routing's estimate (nothing tokenized on the loop for it); images by the model's rule."""
+        if self.s.protocol_of(model) != "openai":
+            return 0  # an Anthropic upstream counts it itself, in its message_start
         rule = self._model(plan, model).image_rule
         if plan.counted_prompt is None:
             return req.prompt_tokens_on(rule)

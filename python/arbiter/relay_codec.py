@@ -11,6 +11,7 @@ recorded.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -195,8 +196,8 @@ class OpenAIPassThrough:
     completion by it)."""
 
     __slots__ = (
-        "_choices", "_fallback_id", "_id", "_include_usage", "_model", "_prompt_tokens",
-        "stop_sequence",
+        "_choices", "_fallback_id", "_id", "_include_usage", "_last", "_model", "_prompt_tokens",
+        "_usage", "stop_sequence",
     )  # fmt: skip
 
     def __init__(
@@ -209,6 +210,10 @@ class OpenAIPassThrough:
         self._fallback_id = fallback_id
         self._choices: dict[int, _StreamedChoice] = {0: _StreamedChoice()}
         self.stop_sequence: str | None = None  # OpenAI's own answer never names it
+        self._last: dict[str, Any] = {}  # the latest chunk: the shape of a usage chunk we add
+        # the latest usage relayed (a well-formed one, or Arbiter's in its place), and whether
+        # it came on a usage chunk of its own (the one the client asked for)
+        self._usage: tuple[dict[str, Any], bool] | None = None
 
     @property
     def parts(self) -> list[str]:
@@ -234,31 +239,42 @@ class OpenAIPassThrough:
         # one comparison a chunk once the stream's id is known (the upstream's, most often)
         changed = chunk.get("id") != self._id and self._fill_id(chunk)
         changed |= not exact  # `"cost": NaN` read: written anew (orjson writes it as null)
+        self._last = chunk
         choices = chunk.get("choices")
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             for choice in choices:
                 if isinstance(choice, dict):
                     changed |= self._choice(choice.get("index")).take(choice, self._model)
+            # a running usage on a chunk with content (vLLM's continuous usage stats) is relayed
+            # as it came, held to a usage chunk's check: an absurd count is shown to no client
+            if chunk.get("usage") is not None:
+                changed |= self._mend_usage(chunk, own_chunk=False)
         # we always ask the upstream for usage (for cost); the client gets it only if it asked
         elif chunk.get("usage") is not None:
             if not self._include_usage:
                 return b""
-            changed |= self._mend_usage(chunk)
+            changed |= self._mend_usage(chunk, own_chunk=True)
         if changed:
             item = orjson.dumps(chunk)
         if b"\n" in item:  # a payload sent over several data lines goes out the same way
             item = item.replace(b"\n", b"\ndata: ")
         return b"data: " + item + b"\n\n"  # each chunk as it comes, never batched
 
-    def _mend_usage(self, chunk: dict[str, Any]) -> bool:
-        """A usage chunk whose counts are none (relayed_usage.py) gets Arbiter's in their place:
-        the prompt's count, each choice's text estimated (True: the chunk changed)."""
+    def _mend_usage(self, chunk: dict[str, Any], *, own_chunk: bool) -> bool:
+        """A usage whose counts are none (relayed_usage.py) gets Arbiter's in their place: the
+        prompt's count, each choice's text so far estimated (True: the chunk changed). The
+        check alone on a well-formed one: a running usage comes on every chunk, and estimating
+        the text so far on each would cost the stream's length squared."""
+        usage = chunk["usage"]
+        fine = relayed_usage.openai_usage_fine(usage)
+        if not fine:
+            usage = chunk["usage"] = self._own_usage()
+        self._usage = (usage, own_chunk)
+        return not fine
+
+    def _own_usage(self) -> dict[str, Any]:
         answered = sum(estimate_tokens("".join(c.parts)) for c in self._choices.values())
-        usage = relayed_usage.openai_usage(chunk["usage"], self._prompt_tokens, answered)
-        if usage is None:
-            return False
-        chunk["usage"] = usage
-        return True
+        return relayed_usage.own_openai_usage(self._prompt_tokens, answered)
 
     def _fill_id(self, chunk: dict[str, Any]) -> bool:
         """Note the stream's id from its first chunk; give a chunk without one the stream's
@@ -278,7 +294,24 @@ class OpenAIPassThrough:
         return self._choices.setdefault(index, _StreamedChoice())
 
     def end(self) -> bytes:
-        return b""
+        """The usage chunk a client that asked for one (`stream_options.include_usage`) is
+        promised before [DONE] (empty `choices`, the whole call's usage), when the upstream sent
+        none (a compatible server that ignores the option, a gateway that drops it): the latest
+        running usage relayed, else Arbiter's counts. Without it the SDKs' streams end with no
+        usage at all, and a client that meters its calls by it counts the call as free."""
+        if not self._include_usage or (self._usage is not None and self._usage[1]):
+            return b""
+        last = self._last
+        kind, created, model = last.get("object"), last.get("created"), last.get("model")
+        chunk = {
+            "id": self._id or self._fallback_id,
+            "object": kind if isinstance(kind, str) and kind else "chat.completion.chunk",
+            "created": created if type(created) is int else int(time.time()),
+            "model": model if isinstance(model, str) and model else self._model,
+            "choices": [],
+            "usage": self._own_usage() if self._usage is None else self._usage[0],
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
     def terminal(self) -> bytes:
         return b"data: [DONE]\n\n"

@@ -63,11 +63,23 @@ def anthropic_delta_usage(usage: Any, output_tokens: int) -> dict[str, Any] | No
     return {"output_tokens": output_tokens}
 
 
+def openai_usage_fine(usage: Any) -> bool:
+    """A chat completion's `usage` that is relayed as it came: absent, or well-formed (the
+    check alone, for a stream whose every chunk may carry one: Arbiter's counts are worked out
+    only for one that is not)."""
+    return usage is None or _counts(usage, ("prompt_tokens", "completion_tokens"))
+
+
 def openai_usage(usage: Any, prompt_tokens: int, completion_tokens: int) -> dict[str, Any] | None:
     """None when a chat completion's `usage` is absent (optional there: the caller did not ask, or
     a lenient server sent none) or well-formed, else the one to send instead."""
-    if usage is None or _counts(usage, ("prompt_tokens", "completion_tokens")):
+    if openai_usage_fine(usage):
         return None
+    return own_openai_usage(prompt_tokens, completion_tokens)
+
+
+def own_openai_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """Arbiter's counts as a chat completion's `usage`."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,

@@ -6,7 +6,9 @@ replayed from a provider whose tools are named `crm.lookup`, or a custom tool of
 was routed and its worst case reserved, then came back as OpenAI's 400 after the call, while
 `auto` answered it whenever it picked a model that took it. Each is now the caller's 400
 naming the field, before any call (the official openai SDK as the client); the same earlier
-call as a Responses `function_call` input item too. Names OpenAI takes still answer."""
+call as a Responses `function_call` input item too; a message's `name` (a participant's) and
+an earlier deprecated `function_call`'s by the same pattern, and a custom tool named as a
+function tool (one name space). Names OpenAI takes still answer."""
 
 from __future__ import annotations
 
@@ -65,6 +67,35 @@ BAD: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], str]] = {
         [LOOKUP, _custom_tool("crm.lookup")],
         "tools[1].custom.name",
     ),
+    "dotted participant name": (
+        [{"role": "user", "name": "Dr. Smith", "content": "Look up order 7."}],
+        [LOOKUP],
+        "messages[0].name",
+    ),
+    "spaced assistant name": (
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "name": "support bot", "content": "Hello."},
+            {"role": "user", "content": "Look up order 7."},
+        ],
+        [LOOKUP],
+        "messages[2].name",
+    ),
+    "dotted earlier deprecated function_call": (
+        [
+            {"role": "user", "content": "Look up order 7."},
+            {
+                "role": "assistant",
+                "content": None,
+                "function_call": {"name": "crm.lookup", "arguments": '{"q": "order 7"}'},
+            },
+            {"role": "function", "name": "lookup", "content": "shipped"},
+            {"role": "user", "content": "And now?"},
+        ],
+        [LOOKUP],
+        "messages[1].function_call.name",
+    ),
     "65-character custom tool": (
         [{"role": "user", "content": "Look up order 7."}],
         [_custom_tool("x" * 65)],
@@ -93,6 +124,35 @@ def test_a_call_or_custom_tool_name_openai_refuses_is_a_400_before_any_call(
                 assert isinstance(err, dict) and err["param"] == param, err
                 assert err["type"] == "invalid_request_error", err
                 assert err["message"].startswith(f"{param}: Input should be a string matching")
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+
+    run_with_claude(tmp_path, body)
+
+
+def test_a_custom_tool_named_as_a_function_is_a_400_before_any_call(tmp_path: Path) -> None:
+    """One name space: the model calls either by its name (OpenAI refuses the pair)."""
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for tools, param in [
+                ([LOOKUP, _custom_tool("lookup")], "tools[1].custom.name"),
+                ([_custom_tool("lookup"), LOOKUP], "tools[1].function.name"),
+                (
+                    [_custom_tool("lookup"), LOOKUP, _custom_tool("lookup")],
+                    "tools[1].function.name",
+                ),
+            ]:
+                for model in ("sim-small", "auto", "sim-medium"):
+                    with pytest.raises(openai.BadRequestError) as info:
+                        await gpt.chat.completions.create(
+                            model=model,
+                            messages=[{"role": "user", "content": "Look up order 7."}],
+                            tools=tools,  # type: ignore[arg-type]
+                        )
+                    err = info.value.body
+                    assert isinstance(err, dict) and err["param"] == param, err
+                    assert "duplicate function name 'lookup'" in err["message"], err
             assert await sim_requests(sc) == before, "nothing reached an upstream"
 
     run_with_claude(tmp_path, body)
@@ -137,6 +197,26 @@ def test_call_and_custom_tool_names_openai_takes_still_answer(tmp_path: Path) ->
                 (_replayed("look-up_2"), [LOOKUP]),
                 (_replayed("X" * 80), [LOOKUP]),  # no length bound on an earlier call's name
                 (_replayed("lookup", custom=True), [LOOKUP]),
+                (  # participant names of OpenAI's pattern, and an empty one (no name)
+                    [
+                        {"role": "user", "name": "dr_smith-2", "content": "Look up order 7."},
+                        {"role": "assistant", "name": "", "content": "Which order?"},
+                        {"role": "user", "name": "Y" * 80, "content": "Order 7."},
+                    ],
+                    [LOOKUP],
+                ),
+                (
+                    [
+                        {"role": "user", "content": "Look up order 7."},
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "function_call": {"name": "lookup", "arguments": '{"q": "order 7"}'},
+                        },
+                        {"role": "function", "name": "lookup", "content": "shipped"},
+                    ],
+                    [LOOKUP],
+                ),
             ]:
                 for model in ("sim-small", "auto"):
                     answer = await gpt.chat.completions.create(

@@ -28,7 +28,10 @@ provider-side tools; to Anthropic: whitespace-only stop sequences such as a newl
 is not in the next turn, an image of a type other than jpeg, png, gif or webp, and a request
 left with no non-empty message (system text only); to OpenAI: images inside tool results, an
 assistant prefill, more than 4 stop sequences, a strict schema OpenAI's strict mode refuses (an
-optional property, an object not closed); and every other extra field, since a field we
+optional property, an object not closed), a tool whose name is longer than OpenAI's 64
+characters (Anthropic takes 128; not mapped to a shorter one: the client reads the name the
+model calls, sends it back in later turns, and Arbiter keeps no state to map it back across
+requests); and every other extra field, since a field we
 do not understand may change the answer.
 """
 
@@ -53,6 +56,7 @@ from arbiter.canonical import (
 from arbiter.errors import InvalidRequest
 from arbiter.protocols._check import json_object_text
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, image_type
+from arbiter.protocols.function_names import MAX_FUNCTION_NAME
 from arbiter.protocols.schema_dialects import openai_strict_problem
 
 # Prompt-caching hints (OpenAI's `prompt_cache_key` / `prompt_cache_retention`, Anthropic's
@@ -92,7 +96,8 @@ def _is_default(key: str, value: Any) -> bool:
 class Blocker(NamedTuple):
     """What keeps a request from crossing: the feature, as a 400 words it, and the request field
     that carries it, so a named model's refusal names the field (`param`) as OpenAI's do: an
-    extra's own key, else one of "n", "stop", "tools", "messages", "response_format" (the
+    extra's own key, else one of "n", "stop", "tools", "tools.{i}.name", "messages",
+    "response_format" (the
     surface says it in the caller's words: request_checks.blocked_param)."""
 
     reason: str
@@ -238,7 +243,16 @@ def _to_openai(req: CanonicalRequest) -> Blocker | None:
             f"a strict JSON schema with {problem} (OpenAI's strict mode requires them all)",
             "response_format",
         )
-    for tool in req.tools:
+    for i, tool in enumerate(req.tools):
+        if tool.builtin is None and len(tool.name) > MAX_FUNCTION_NAME:
+            # Anthropic takes 128 characters, OpenAI 64: not mapped to a shorter name, which
+            # the model would call, the client read and send back in later turns (where a
+            # mapping must hold across requests Arbiter keeps no state for)
+            return Blocker(
+                f"tool {tool.name[:64]!r}... whose name is longer than OpenAI's "
+                f"{MAX_FUNCTION_NAME} characters",
+                f"tools.{i}.name" if req.source == "anthropic" else "tools",
+            )
         if tool.strict and (problem := openai_strict_problem(tool.parameters, "input_schema")):
             return Blocker(
                 f"strict tool {tool.name[:64]!r} with {problem} "

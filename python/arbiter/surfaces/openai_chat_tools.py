@@ -66,17 +66,33 @@ def check_message_calls(msg: dict[str, Any], i: int) -> None:
     if calls is not None and (not isinstance(calls, list) or any(map(_call_fault, calls))):
         _each(calls, f"messages[{i}].tool_calls", _call_fault)
     call = msg.get("function_call")
-    if call is not None and (fault := _function_call_fault(call)) is not None:
+    if call is not None and (fault := _function_call_fault(call) or _call_name_fault(call)):
         _raise(f"messages[{i}].function_call", fault)
 
 
+def check_participant_name(name: str, i: int) -> None:
+    """Message `i`'s non-empty `name`, which OpenAI holds to its call names' pattern ("Invalid
+    'messages[5].name': string does not match pattern. Expected a string that matches the
+    pattern '^[a-zA-Z0-9_-]+$'"): a speaker named `Dr. Smith` was its 400 after routing, and
+    answered whenever `auto` picked an Anthropic model (which drops the name)."""
+    if not call_name_fits(name):
+        _raise(f"messages[{i}]", ("name", CALL_NAME_RULE))
+
+
+_NAMED_TOOLS = ("function", "custom")  # the tool types the model calls by a name of its own
+
+
 def _unique_functions(items: list[Any], where: str, *, nested: bool) -> None:
-    """Every function's name (its shape already checked) once: `nested`, the function tools
-    among `tools` (a tool of another type is left to its server), else `functions`."""
-    at = [i for i, item in enumerate(items) if not nested or item.get("type") == "function"]
-    names = [(items[i]["function"] if nested else items[i])["name"] for i in at]
-    field = ".function.name" if nested else ".name"
-    unique_function_names(names, lambda k: f"{where}[{at[k]}]{field}")
+    """Every function's name (its shape already checked) once: `nested`, the function and
+    custom tools among `tools` (one name space: the model calls either by its name, and
+    OpenAI refuses a custom tool named as a function; a tool of another type is left to its
+    server), else `functions`."""
+    if not nested:
+        unique_function_names([f["name"] for f in items], lambda k: f"{where}[{k}].name")
+        return
+    at = [i for i, item in enumerate(items) if item.get("type") in _NAMED_TOOLS]
+    names = [items[i][items[i]["type"]]["name"] for i in at]
+    unique_function_names(names, lambda k: f"{where}[{at[k]}].{items[at[k]]['type']}.name")
 
 
 def _each(items: Any, where: str, fault_of: Callable[[Any], Fault]) -> None:
