@@ -112,8 +112,9 @@ def _cost(value: float) -> float | None:
 
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
     """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header. A
-    non-finite one (`NaN`, `Infinity`: lenient_json reads them) with no other is NaN, for
-    cost_report.vetted to drop with the alert every report not believed raises."""
+    non-finite one (`NaN`, `Infinity`: lenient_json reads them; a header's `nan`, `inf`) with
+    no other is NaN, for cost_report.vetted to drop with the alert every report not believed
+    raises."""
     usage = (body or {}).get("usage") or {}
     cost = usage.get("cost") if isinstance(usage, dict) else None
     non_finite = isinstance(cost, float) and not math.isfinite(cost)
@@ -128,11 +129,14 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
         value = headers.get(name) if name in names else None
         if value:
             try:
-                cost = _cost(float(value))
+                number = float(value)
             except ValueError:
                 continue
+            cost = _cost(number)
             if cost is not None:
                 return cost
+            # `x-cost-usd: nan` / `inf` was dropped unseen: a report to drop with the alert
+            non_finite = non_finite or not math.isfinite(number)
     return math.nan if non_finite else None
 
 
