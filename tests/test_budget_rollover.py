@@ -116,3 +116,46 @@ def test_a_burst_across_a_daily_rollover(tmp_path: Path, store_url: str) -> None
             assert sum(costs) == pytest.approx(d["spent_usd"] + d1["spent_usd"], rel=1e-9)
 
     asyncio.run(go())
+
+
+def test_a_spent_caps_retry_after_is_counted_on_the_budget_clock(
+    tmp_path: Path, store_url: str
+) -> None:
+    """A spent cap's 429 says when its window resets (`retry-after`); that was counted from the
+    wall clock while the window was cut on the budget clock, so across a rollover on that clock
+    it named a wait that clock never knew (days, here). Both now read the budget clock."""
+    extra = f'[[budgets.caps]]\nscope = "tenant"\nlimit_usd = {COST * 1.5}\nwindow = "day"\n'
+    s = settings(tmp_path, None, extra=extra, store_url=store_url)
+    later = MIDNIGHT + 30 * DAY  # a day far from the wall clock's
+    clock = Clock(later - 100.0)  # 100 s before that day's midnight
+
+    async def go() -> None:
+        async with Harness(s, Scripted(), budget_clock=clock) as h:
+            transport = httpx2.ASGITransport(app=h.app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                gpt = openai.AsyncOpenAI(
+                    api_key=ADMIN, base_url="http://127.0.0.1/v1", http_client=c, max_retries=0
+                )
+
+                async def ask() -> Any:
+                    return await gpt.chat.completions.with_raw_response.create(
+                        model="sim-premium", messages=CHAT, max_tokens=10,  # type: ignore[arg-type]
+                    )  # fmt: skip
+
+                async def spend_and_refuse() -> str:
+                    for _ in range(20):  # answered until the day's spend passes the cap
+                        try:
+                            await ask()
+                            await h.settled()
+                        except openai.RateLimitError as err:
+                            assert err.response.headers["x-should-retry"] == "false"
+                            return str(err.response.headers["retry-after"])
+                    raise AssertionError("the cap never refused")
+
+                assert await spend_and_refuse() == "100"  # the window ends in 100 s
+                clock.t = later + 3600.0  # past that midnight, an hour into the next day
+                assert (await ask()).http_response.status_code == 200  # a fresh window
+                await h.settled()
+                assert await spend_and_refuse() == str(int(DAY - 3600))
+
+    asyncio.run(go())

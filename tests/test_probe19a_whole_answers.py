@@ -45,7 +45,7 @@ FAULTS = {
     "status@529": (True, 503),
     "status@503:30": (True, 503),
     "stall@10": (True, 504),
-    "truncated": (True, 503),
+    "truncated": (True, 502),  # the upstream answered, its answer broken: as cutjson
     "cutjson": (True, 502),
     "html": (True, 502),
     "oversized@200000": (True, 502),

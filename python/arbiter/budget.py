@@ -422,7 +422,9 @@ class Budgets:
             window=bound.cap.window,
         )
         err.retryable = spent + amount <= bound.limit_usd
-        err.resets_at = None if bound.window_end == float("inf") else bound.window_end
+        if bound.window_end != float("inf"):
+            err.resets_at = bound.window_end
+            err.resets_in_s = bound.window_end - self.now()  # the clock the window was cut on
         return err
 
     async def settle(self, decision_id: str, actual: float) -> None:

@@ -158,6 +158,9 @@ class BudgetExceeded(ArbiterError):
     # `retry-after` beside `x-should-retry: false` (the SDKs obey the latter and do not retry;
     # any other client learns when a retry can pass, not only that this one cannot)
     resets_at: float | None = None
+    # seconds from the refusal to that reset, on the budget clock the windows are cut on
+    # (Budgets.now: a clock hook moves it); the wall clock's count named a wait it never knew
+    resets_in_s: float | None = None
 
     @property
     def should_retry(self) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 
 from starlette.exceptions import HTTPException
@@ -54,9 +53,9 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
         headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
     elif isinstance(err, BudgetExceeded) and err.retryable:
         headers["retry-after"] = "1"  # only requests in flight stand in the way
-    elif isinstance(err, BudgetExceeded) and err.resets_at is not None:
+    elif isinstance(err, BudgetExceeded) and err.resets_in_s is not None:
         # the spend alone passes the cap: nothing passes before its window resets
-        headers["retry-after"] = str(max(math.ceil(err.resets_at - time.time()), 1))
+        headers["retry-after"] = str(max(math.ceil(err.resets_in_s), 1))
     retry = err.should_retry  # the SDKs obey it over their own status rules
     if retry is not None:
         headers["x-should-retry"] = "true" if retry else "false"

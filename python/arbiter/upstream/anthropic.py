@@ -237,8 +237,10 @@ class AnthropicStream(SSEStream):
         relayed = self._characters.event(payload)
         if self._characters.due:
             self._queue(self._characters.take_due())
-        kind = self._check(relayed)
+        kind, written = self._check(relayed)
         self._kind = kind
+        if written is not None:  # `"cost": NaN` read (lenient_json): no text to relay as it is
+            relayed = written
         if relayed is not payload:
             return b"event: " + kind + b"\ndata: " + relayed + b"\n\n"
         if not frame.startswith(b"event:"):  # the SDKs dispatch on the event's name
@@ -259,11 +261,13 @@ class AnthropicStream(SSEStream):
     def _whole_answer(self, raw: bytes) -> bytes:
         return whole_answer.anthropic_events(raw, self._model, piece_chars(self._max_line))
 
-    def _check(self, payload: bytes) -> bytes:
-        """The event's type, its usage and end noted; an error event, or a payload that is no
-        event, raises UpstreamError."""
+    def _check(self, payload: bytes) -> tuple[bytes, bytes | None]:
+        """The event's type, and the payload written anew when it was not read as it came (a
+        number that is no finite number, `"usage": {"cost": NaN}`: a client's parser may refuse
+        it; orjson writes it as null, as the OpenAI stream path does); its usage and end noted.
+        An error event, or a payload that is no event, raises UpstreamError."""
         try:
-            event = lenient_json.loads(payload)
+            event, exact = lenient_json.read(payload)
         except orjson.JSONDecodeError as err:
             raise UpstreamError(f"{self._model}: malformed event in the stream") from err
         kind = event.get("type") if isinstance(event, dict) else None
@@ -291,7 +295,7 @@ class AnthropicStream(SSEStream):
             # placeholder (1), no bill; only a cost the upstream reported is one
             if self.usage is None and self._reported_cost is not None:
                 self.usage = parse_usage(None, self._reported_cost)
-        return kind.encode()
+        return kind.encode(), None if exact else orjson.dumps(event)
 
 
 # what an Anthropic error's type says, whatever the status

@@ -112,8 +112,9 @@ def _cost(value: float) -> float | None:
 
 def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) -> float | None:
     """The upstream's own cost telemetry: `usage.cost` in the body, or a cost header. A
-    non-finite one (`NaN`, `Infinity`: lenient_json reads them) with no other is NaN, for
-    cost_report.vetted to drop with the alert every report not believed raises."""
+    non-finite one (`NaN`, `Infinity`: lenient_json reads them; a header's `nan`, `inf`) with
+    no other is NaN, for cost_report.vetted to drop with the alert every report not believed
+    raises."""
     usage = (body or {}).get("usage") or {}
     cost = usage.get("cost") if isinstance(usage, dict) else None
     non_finite = isinstance(cost, float) and not math.isfinite(cost)
@@ -128,11 +129,14 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
         value = headers.get(name) if name in names else None
         if value:
             try:
-                cost = _cost(float(value))
+                number = float(value)
             except ValueError:
                 continue
+            cost = _cost(number)
             if cost is not None:
                 return cost
+            # `x-cost-usd: nan` / `inf` was dropped unseen: a report to drop with the alert
+            non_finite = non_finite or not math.isfinite(number)
     return math.nan if non_finite else None
 
 
@@ -257,6 +261,18 @@ def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> Upstre
     return UpstreamUnavailable(f"{model}: connection failed{at} ({type(err).__name__})")
 
 
+def cut_answer(model: str, err: httpx.HTTPError) -> UpstreamError:
+    """A 2xx whose body broke off (short of its Content-Length, a reset mid-body): the upstream
+    answered, and its answer is broken, as one complete by its length with cut JSON is: the
+    same 502 "malformed" (failed over as that is), not a 503 "connection failed" that says the
+    upstream was never reached."""
+    log.warning(
+        "upstream %s: the answer broke off: %s: %s", model, type(err).__name__, err,
+        extra={"model": model, "error": f"{type(err).__name__}: {err}"},
+    )  # fmt: skip
+    return UpstreamError(f"{model}: malformed answer from upstream (cut short)")
+
+
 async def read_at_most(resp: httpx.Response, limit: int) -> bytes | None:
     """The whole body, or None as soon as it is larger than `limit` bytes (read no further);
     a compressed body is decoded in bounded steps (content_coding: a bomb stops at the cap),
@@ -375,6 +391,10 @@ class HTTPProvider:
                 resp = await self._post(payload, self._complete_timeout, url)
                 try:
                     raw = await read_at_most(resp, self.settings.max_response_bytes)
+                except httpx.HTTPError as err:
+                    if resp.status_code >= 300 or isinstance(err, httpx.TimeoutException):
+                        raise
+                    raise cut_answer(model, err) from err
                 finally:
                     await resp.aclose()  # a no-op once read; else the connection is dropped
         except TimeoutError as err:
