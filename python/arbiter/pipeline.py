@@ -10,9 +10,9 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -27,14 +27,13 @@ from arbiter import (
 )
 from arbiter.answer_choices import ToolCall
 from arbiter.answer_cost import with_request_cost
-from arbiter.budget import billed_cost
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
+from arbiter.call_pricing import call_cost, pinned, worst_of
 from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.classify import classify
-from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.disconnect import CancelOnDisconnect
@@ -55,12 +54,12 @@ from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
 from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
-from arbiter.request_log import cost_headers
 from arbiter.request_plan import Completed, Plan, Streamed
+from arbiter.response_headers import headers_for
 from arbiter.routing_types import RouteRequest
 from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
 from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream_body import body_to_send
+from arbiter.upstream_call import call_upstream
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -69,7 +68,6 @@ if TYPE_CHECKING:
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 class Pipeline:
@@ -148,7 +146,7 @@ class Pipeline:
         )
         plan.counted_prompt = prompt
         worst = worst_case.CallWorst(
-            functools.partial(self._model, plan), counted, req.max_tokens, budgets.image_tokens,
+            functools.partial(pinned, self.s, plan), counted, req.max_tokens, budgets.image_tokens,
             prompt,
             req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
@@ -285,7 +283,9 @@ class Pipeline:
         started = time.perf_counter()
         try:
             async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
-                result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
+                result = await call_upstream(
+                    self.s, req, plan, cheap, s.upstream_for(cheap).complete
+                )
         except BudgetExceeded:
             raise  # the escalated call could not be covered either
         except ArbiterError as err:  # the cheap try failing is not the request failing
@@ -336,7 +336,7 @@ class Pipeline:
             )
         plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
         plan.cascade = "escalated"
-        spent = self.call_cost(plan, cheap, result.usage, req, result.content)
+        spent = call_cost(self.s, plan, cheap, result.usage, req, result.content)
         if plan.charge is None:
             return None, spent, (result, spent)
         plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
@@ -379,7 +379,7 @@ class Pipeline:
                     remember_answer(self.s, plan, model, answer, cost)
                 return Completed(
                     cheap_answer,
-                    self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
+                    headers_for(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
                     s.protocol_of(model),
                 )
             limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
@@ -388,7 +388,7 @@ class Pipeline:
         try:
             model, result = await run_with_failover(
                 models,
-                lambda m: self._call(req, plan, m, s.upstream_for(m).complete),
+                lambda m: call_upstream(self.s, req, plan, m, s.upstream_for(m).complete),
                 settings=s.settings.failover,
                 breaker=s.breaker,
                 attempts=attempts,
@@ -413,7 +413,7 @@ class Pipeline:
             remember_answer(self.s, plan, model, answer, cost)
         return Completed(
             result,
-            self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
+            headers_for(plan, model, cost, baseline_cost, result.upstream_headers),
             s.protocol_of(model),
         )
 
@@ -443,7 +443,7 @@ class Pipeline:
         self._after(req, plan, model, answer.content, answer.finish_reason, answer)
         return Completed(
             answer,
-            self.headers(plan, model, cost, baseline_cost, answer.upstream_headers),
+            headers_for(plan, model, cost, baseline_cost, answer.upstream_headers),
             s.protocol_of(model),
         )
 
@@ -460,7 +460,8 @@ class Pipeline:
         try:
             model, upstream = await run_with_failover(
                 plan.models,
-                lambda m: self._call(
+                lambda m: call_upstream(
+                    self.s,
                     req,
                     plan,
                     m,
@@ -481,7 +482,7 @@ class Pipeline:
                 await self._record(req, plan, plan.models[0], None, attempts, gone, "", stream=True)
             raise
         reserved = self._stream_worst(req, plan, model)
-        headers = self.headers(
+        headers = headers_for(
             plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None)
         )
         # the headers leave before the stream ends, so before its cost is known: the worst case
@@ -514,7 +515,7 @@ class Pipeline:
         loop for it); images by the model's rule."""
         if req.protocol != "anthropic" or self.s.protocol_of(model) != "openai":
             return 0  # no message_start to fill: an Anthropic upstream counts it itself
-        rule = self._model(plan, model).image_rule
+        rule = pinned(self.s, plan, model).image_rule
         if plan.counted_prompt is None:
             return req.prompt_tokens_on(rule)
         return plan.counted_prompt + (rule.total(req.images) if req.images else 0)
@@ -525,7 +526,7 @@ class Pipeline:
         tokenizing on the loop for a header)."""
         if plan.charge is not None and plan.charge.caps:
             return plan.charge.call_worst(model)
-        m = self._model(plan, model)
+        m = pinned(self.s, plan, model)
         return m.cost_usd(req.prompt_tokens_on(m.image_rule), req.max_tokens or m.max_output_tokens)
 
     async def _finish_stream(
@@ -557,7 +558,7 @@ class Pipeline:
                 upstream.usage is None
                 and cut_by_us(failure)
                 and isinstance(worst, CallWorst)
-                and BILLS_AFTER_DISCONNECT not in self._model(plan, model).capabilities
+                and BILLS_AFTER_DISCONNECT not in pinned(self.s, plan, model).capabilities
             ):
                 fit = self.s.latency.estimate(model, plan.tenant)
                 cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
@@ -585,100 +586,6 @@ class Pipeline:
             self.s.cache.settle(plan.cache)
 
     # -- shared -----------------------------------------------------------------------------
-    async def _call(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        send: Callable[[dict[str, Any], ModelSettings], Awaitable[_T]],
-    ) -> _T:
-        """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
-        reserved before it is made, what a failed call may have cost committed)."""
-        m = self._model(plan, model)  # the prices it is sent at are the prices it is charged
-        protocol = self.s.protocol_of(model)
-        body = await body_to_send(req, m, protocol)
-
-        def call() -> Awaitable[_T]:
-            return send(body, m)
-
-        if telemetry.TRACER is not None:
-            params = {"max_tokens": req.max_tokens, "temperature": body.get("temperature"),
-                      "top_p": body.get("top_p")}  # fmt: skip
-            untraced = call
-
-            def call() -> Awaitable[_T]:
-                return telemetry.attempt(
-                    untraced, operation="chat", provider=protocol, model=model,
-                    upstream_model=m.upstream_model, params=params,
-                )  # fmt: skip
-
-        if plan.charge is None:
-            return await call()
-        return await self.s.budgets.call(plan.charge, model, call)
-
-    def call_cost(
-        self,
-        plan: Plan,
-        model: str,
-        usage: Usage | None,
-        req: ChatRequest,
-        content: str,
-        cut: float | None = None,
-    ) -> float:
-        """What one answered call cost: the upstream's usage (or its reported cost) when it sent
-        one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
-        case (we cannot know what it billed)."""
-        m = self._model(plan, model)
-        reported = usage is not None and usage.reported_cost_usd is not None
-        billed = billed_cost(
-            m, usage, self._worst_of(plan, model) if reported else None,
-            self.s.cost_report_dropped,
-        )  # fmt: skip
-        if billed is not None:
-            return billed
-        if cut is not None:
-            return cut
-        if plan.charge is not None:
-            return plan.charge.call_worst(model)
-        return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
-
-    def _model(self, plan: Plan, model: str) -> ModelSettings:
-        """`model`'s settings as `plan` pinned them (Plan.model): the price a call was
-        reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
-        return plan.model(model, self.s.registry.__getitem__)
-
-    @staticmethod
-    def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
-        """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
-        charge = plan.charge
-        return None if charge is None else functools.partial(charge.call_worst, model)
-
-    def headers(
-        self,
-        plan: Plan,
-        model: str,
-        cost: float,
-        baseline_cost: float,
-        upstream: dict[str, str] | None = None,
-    ) -> dict[str, str]:
-        """The response's headers: Arbiter's, and the answering upstream's request id and
-        rate-limit headers (`upstream`: http.forwarded_headers)."""
-        out = cost_headers({
-            "x-arbiter-model": model,
-            "x-arbiter-decision-id": plan.decision_id,
-            "x-arbiter-task": plan.task,
-            "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
-        }, cost + plan.judge_cost, plan.judge_cost, plan.cascade)  # fmt: skip
-        if upstream:
-            out.update(upstream)
-            if plan.log is not None:
-                plan.log.upstream_request_id = upstream.get("x-request-id")
-        guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
-        if guess is not None:  # under an SLO: the answering model's (TTFT, total) at the quantile
-            out["x-arbiter-predicted-ttft-ms"] = f"{guess[0]:.1f}"
-            out["x-arbiter-predicted-latency-ms"] = f"{guess[1]:.1f}"
-        return out
-
     async def _record(
         self,
         req: ChatRequest,
@@ -701,9 +608,9 @@ class Pipeline:
         The cost recorded, and settled against the budget, is every call's: the answer's, the
         failed attempts' (committed on the charge) and `extra`."""
         s = self.s
-        m = self._model(plan, model)
+        m = pinned(self.s, plan, model)
         if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
-            usage = vetted(m, usage, self._worst_of(plan, model), s.cost_report_dropped)
+            usage = vetted(m, usage, worst_of(plan, model), s.cost_report_dropped)
         pt = (
             usage.prompt_tokens
             if usage and usage.prompt_tokens
@@ -727,7 +634,7 @@ class Pipeline:
             s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
         # no call answered: what the failed ones may have cost is on the charge
         cost = (
-            self.call_cost(plan, model, usage, req, content, cut)
+            call_cost(self.s, plan, model, usage, req, content, cut)
             if error is None or opened
             else 0.0
         )
