@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -25,17 +25,17 @@ from arbiter import (
     telemetry,
     worst_case,
 )
-from arbiter.answer_choices import ToolCall
 from arbiter.answer_cost import with_request_cost
+from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
-from arbiter.call_pricing import call_cost, pinned, worst_of
+from arbiter.call_pricing import call_cost, pinned
 from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.classify import classify
-from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
+from arbiter.decision_record import record_decision
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
     ArbiterError,
@@ -46,18 +46,17 @@ from arbiter.errors import (
 )
 from arbiter.failover import run_with_failover
 from arbiter.grading import INLINE_CHARS
-from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
-from arbiter.learning import Answered
+from arbiter.latency_slo import NO_SLO, LatencySLO
 from arbiter.principal import Principal
 from arbiter.prompt_score import PromptScore
-from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
+from arbiter.records import Attempt
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
 from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.response_headers import headers_for
 from arbiter.routing_types import RouteRequest
-from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
+from arbiter.types import ChatRequest, ChatResult
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_call import call_upstream
 from arbiter.worst_case import CallWorst
@@ -158,7 +157,9 @@ class Pipeline:
             if isinstance(watching, CancelOnDisconnect) and watching.left_already():
                 # gone while the budget was reserved: no call is made, nothing is billed
                 gone = ClientDisconnected("the client disconnected before any upstream call")
-                await self._record(req, plan, plan.models[0], None, [], gone, "", stream=req.stream)
+                await record_decision(
+                    self.s, req, plan, plan.models[0], None, [], gone, "", stream=req.stream
+                )
                 raise gone
             # a stream is watched until it opens (its first content), as a whole answer is: a
             # client gone meanwhile cancels the call and any failover after it; once open, the
@@ -352,7 +353,7 @@ class Pipeline:
         except asyncio.CancelledError:
             gone = ClientDisconnected("the client disconnected before the answer")
             with anyio.CancelScope(shield=True):
-                await self._record(req, plan, plan.models[0], None, attempts, gone, "")
+                await record_decision(self.s, req, plan, plan.models[0], None, attempts, gone, "")
             raise
 
     async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
@@ -366,13 +367,26 @@ class Pipeline:
             cheap_answer, extra, weak = await self._try_cascade(req, plan, attempts, deadline)
             if cheap_answer is not None:
                 model = plan.cascade_first
-                cost, baseline_cost = await self._record(
-                    req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
+                cost, baseline_cost = await record_decision(
+                    self.s,
+                    req,
+                    plan,
+                    model,
+                    cheap_answer.usage,
+                    attempts,
+                    None,
+                    cheap_answer.content,
                 )
                 # the request's cost, the in-request judge's call too
                 cheap_answer = with_request_cost(cheap_answer, cost + plan.judge_cost)
-                self._after(
-                    req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
+                after_answer(
+                    self.s,
+                    req,
+                    plan,
+                    model,
+                    cheap_answer.content,
+                    cheap_answer.finish_reason,
+                    cheap_answer,
                 )
                 if plan.cache is not None:
                     answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
@@ -400,14 +414,16 @@ class Pipeline:
             # still better than a 429 that throws it away
             if weak is not None and weak[0].content:
                 return await self._weak_served(req, plan, attempts, weak, extra, err)
-            await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
+            await record_decision(
+                self.s, req, plan, plan.models[0], None, attempts, err, "", extra=extra
+            )
             raise
-        cost, baseline_cost = await self._record(
-            req, plan, model, result.usage, attempts, None, result.content, extra=extra
+        cost, baseline_cost = await record_decision(
+            self.s, req, plan, model, result.usage, attempts, None, result.content, extra=extra
         )
         # the escalated first call's, the judge's, failed attempts'
         result = with_request_cost(result, cost + plan.judge_cost)
-        self._after(req, plan, model, result.content, result.finish_reason, result)
+        after_answer(self.s, req, plan, model, result.content, result.finish_reason, result)
         if plan.cache is not None:
             answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
             remember_answer(self.s, plan, model, answer, cost)
@@ -435,12 +451,12 @@ class Pipeline:
         plan.cascade = "first-answer-served"
         # its cost is already in the spend (on the charge, else in `extra`): counted once; its
         # length too (_try_cascade observed it when it escalated)
-        cost, baseline_cost = await self._record(
-            req, plan, model, answer.usage, attempts, None, answer.content, extra=extra - spent,
-            observe_length=False,
+        cost, baseline_cost = await record_decision(
+            self.s, req, plan, model, answer.usage, attempts, None, answer.content,
+            extra=extra - spent, observe_length=False,
         )  # fmt: skip
         answer = with_request_cost(answer, cost + plan.judge_cost)
-        self._after(req, plan, model, answer.content, answer.finish_reason, answer)
+        after_answer(self.s, req, plan, model, answer.content, answer.finish_reason, answer)
         return Completed(
             answer,
             headers_for(plan, model, cost, baseline_cost, answer.upstream_headers),
@@ -474,12 +490,16 @@ class Pipeline:
                 can_finish=plan.can_finish(deadline),
             )
         except ArbiterError as err:
-            await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
+            await record_decision(
+                self.s, req, plan, plan.models[0], None, attempts, err, "", stream=True
+            )
             raise
         except asyncio.CancelledError:  # the client left before the first content
             gone = ClientDisconnected("the client disconnected before the stream began")
             with anyio.CancelScope(shield=True):
-                await self._record(req, plan, plan.models[0], None, attempts, gone, "", stream=True)
+                await record_decision(
+                    self.s, req, plan, plan.models[0], None, attempts, gone, "", stream=True
+                )
             raise
         reserved = self._stream_worst(req, plan, model)
         headers = headers_for(
@@ -562,13 +582,13 @@ class Pipeline:
             ):
                 fit = self.s.latency.estimate(model, plan.tenant)
                 cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
-            cost, _ = await self._record(
-                req, plan, model, upstream.usage, attempts, failure, content, stream=True,
+            cost, _ = await record_decision(
+                self.s, req, plan, model, upstream.usage, attempts, failure, content, stream=True,
                 opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None, cut=cut,
             )  # fmt: skip
             if failure is None:
-                self._after(
-                    req, plan, model, content, outcome.codec.finish,
+                after_answer(
+                    self.s, req, plan, model, content, outcome.codec.finish,
                     calls=outcome.codec.calls.calls(), choices=outcome.codec.choices_body(),
                 )  # fmt: skip
                 if plan.cache is not None and plan.cache.write:
@@ -585,161 +605,8 @@ class Pipeline:
         finally:  # identical requests waiting on this one: served it, or on as misses
             self.s.cache.settle(plan.cache)
 
-    # -- shared -----------------------------------------------------------------------------
-    async def _record(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        usage: Usage | None,
-        attempts: list[Attempt],
-        error: ArbiterError | None,
-        content: str,
-        *,
-        stream: bool = False,
-        extra: float = 0.0,
-        opened: bool = False,
-        decode_ms: float | None = None,
-        cut: float | None = None,
-        observe_length: bool = True,
-    ) -> tuple[float, float]:
-        """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
-        `opened`: the answering call itself got through (a stream that failed after content).
-        The cost recorded, and settled against the budget, is every call's: the answer's, the
-        failed attempts' (committed on the charge) and `extra`."""
-        s = self.s
-        m = pinned(self.s, plan, model)
-        if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
-            usage = vetted(m, usage, worst_of(plan, model), s.cost_report_dropped)
-        pt = (
-            usage.prompt_tokens
-            if usage and usage.prompt_tokens
-            else req.prompt_tokens_on(m.image_rule)
-        )
-        ct = (
-            usage.completion_tokens
-            if usage and usage.completion_tokens
-            else estimate_tokens(content)
-        )
-        cache_read = usage.cache_read_tokens if usage else 0
-        cache_write = usage.cache_write_tokens if usage else 0
-        registry_cost = m.cost_usd(pt, ct, cache_read, cache_write)
-        source = "registry"
-        cost = registry_cost
-        if usage is not None and usage.reported_cost_usd is not None:
-            cost, source = usage.reported_cost_usd, "upstream"
-            # against the configured price: the detector's level is the factor to adopt
-            configured_cost = registry_cost / s.registry.price_factor(model)
-            # a model's price is the operator's fact, not the revealing tenant's
-            s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
-        # no call answered: what the failed ones may have cost is on the charge
-        cost = (
-            call_cost(self.s, plan, model, usage, req, content, cut)
-            if error is None or opened
-            else 0.0
-        )
-        cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
-        baseline = s.baseline_for(plan.principal)
-        baseline_cost = baseline.cost_usd(pt, ct)
-        record = DecisionRecord(
-            id=plan.decision_id,
-            ts=time.time(),
-            tenant=plan.tenant,
-            task=plan.task,
-            mode=plan.mode,  # type: ignore[arg-type]
-            chosen_model=model,
-            reason=plan.reason,
-            candidates=plan.candidates,
-            attempts=tuple(attempts),
-            status="failed" if error else "ok",
-            cost_usd=cost + plan.judge_cost,  # the request's spend: its in-request judge too
-            baseline_model=baseline.name,
-            baseline_cost_usd=baseline_cost,
-            latency_ms=(time.perf_counter() - plan.started) * 1000,
-            prompt_tokens=pt,
-            completion_tokens=ct,
-            stream=stream,
-            difficulty=plan.easiness,
-            key_id=plan.principal.key_id,
-            error=error.code if error else None,
-            cost_source=source,  # type: ignore[arg-type]
-            # why the response cache did not answer it, when it was bypassed for a reason
-            cache_info={"bypass": why} if (why := _bypass_why(plan)) is not None else None,
-        )
-        # settled before the record: a strict commit that fails (the store down) raises here,
-        # and the calls were made and may be billed all the same; the request's end would
-        # release the reservation and their cost never reach the cap (the settle is queued
-        # while the store is down; its task takes the charge before the commit's thread returns)
-        s.on_spend(plan, cost)
-        if plan.log is not None:  # first: a strict commit's 503 names the decision it charged
-            plan.log.decided(record)
-            plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
-        await s.record(record)
-        if (
-            observe_length
-            and plan.stats is not None
-            and usage is not None
-            and usage.completion_tokens
-        ):
-            s.lengths.observe(
-                model, plan.stats, usage.completion_tokens, task=plan.task, shape=plan.shape
-            )
-        observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
-            s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
-            stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,
-            predicted_total_ms=_predicted_total(plan, model),
-        )  # fmt: skip
-        return cost, baseline_cost
-
-    def _after(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        content: str,
-        finish: str | None,
-        result: ChatResult | None = None,
-        *,
-        calls: tuple[ToolCall, ...] = (),
-        choices: dict[str, Any] | None = None,
-    ) -> None:
-        """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
-        relayed stream leaves its text and the tool `calls` its codec reassembled, and with
-        several choices `choices`, every one as a chat.completion body's (OpenAI's words)."""
-        self.s.shadow.after_answer(req, plan, model)
-        self.s.learner.after_answer(
-            Answered(
-                plan.decision_id,
-                plan.tenant,
-                plan.task,
-                model,
-                req.prompt_text,
-                content,
-                finish,
-                req.response_format,
-                plan.easiness,
-                tests=req.tests,
-                answer_body=result.body if result is not None else choices,
-                answer_protocol=result.protocol if result is not None else "openai",
-                request_body=req.body if req.has_tools else None,
-                request_protocol=req.protocol,
-                hints=req.grading,
-                tool_calls=calls,
-            )
-        )
-
-
-def _predicted_total(plan: Plan, model: str) -> float | None:
-    """The routed prediction of `model`'s total (ms, at the quantile), if the request had one."""
-    guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
-    return guess[1] if guess is not None else None
-
 
 def _stops(req: ChatRequest) -> Sequence[str]:
     """The caller's stop sequences when its request came translated (an Anthropic client's):
     an OpenAI upstream's answer may name the one it stopped on."""
     return req.canonical.stop if req.canonical is not None else ()
-
-
-def _bypass_why(plan: Plan) -> str | None:
-    return plan.cache.why if plan.cache is not None else None
