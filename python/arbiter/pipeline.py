@@ -18,7 +18,6 @@ import anyio
 
 from arbiter import (
     cascade_steps,
-    latency_slo,
     prompt_score,
     request_log,
     shared_timeouts,
@@ -33,7 +32,6 @@ from arbiter.call_pricing import call_cost, pinned
 from arbiter.canonical import CanonicalUsage
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
-from arbiter.classify import classify
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.decision_record import record_decision
 from arbiter.disconnect import CancelOnDisconnect
@@ -41,7 +39,6 @@ from arbiter.errors import (
     ArbiterError,
     BudgetExceeded,
     ClientDisconnected,
-    NoCapableModel,
     UpstreamError,
 )
 from arbiter.failover import run_with_failover
@@ -52,10 +49,9 @@ from arbiter.prompt_score import PromptScore
 from arbiter.records import Attempt
 from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
 from arbiter.relay_codec import relay_codec
-from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.response_headers import headers_for
-from arbiter.routing_types import RouteRequest
+from arbiter.route_plan import plan_request
 from arbiter.types import ChatRequest, ChatResult
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_call import call_upstream
@@ -182,94 +178,9 @@ class Pipeline:
         asked: LatencySLO = NO_SLO,
         scored: PromptScore | None = None,
     ) -> Plan:
-        """`scored`: the prompt's score, when worked out off the loop (a long prompt)."""
-        s = self.s
-        task = classify(req.messages, req.response_format, req.has_tools)
-        slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
-        started = time.perf_counter()
-        decision_id = s.new_id()
-        if req.model == "auto":
-            scored = scored or prompt_score.score(req.prompt_text, s.difficulty)  # one pass
-            stats, shape, easiness = scored.stats, scored.shape, scored.easiness
-            blocked = blocked_for(s, req, task, principal)
-            router = s.router_for(principal)
-            try:
-                route = router.decide(
-                    RouteRequest(
-                        principal.tenant,
-                        task,
-                        req.prompt_tokens,
-                        req.max_tokens,
-                        needs_of(req),
-                        easiness,
-                        stats,
-                        slo.max_latency_ms,
-                        slo.max_ttft_ms,
-                        req.kept_thinking_tokens,
-                        req.images,
-                        shape,
-                    ),
-                    allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
-                    blocked=blocked,
-                )
-            except NoCapableModel as err:
-                named = named_in_refusal(err, req, s.pool)  # the field it cannot serve
-                if named is err:
-                    raise
-                raise named from err
-            chosen = route.chosen
-            r = s.settings.routing
-            if r.cascade_all and task in r.cascade_tasks and not req.stream:
-                # a cascade for every request of the task: the first model, then the baseline
-                base = router.params.baseline
-                if any(c.model == base and c.eligible for c in route.candidates):
-                    chosen = base
-            models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
-            reason = route.reason
-            judge_ms = functools.partial(  # of the first model: the self-judge's own
-                cascade_steps.judge_ms, r, router, principal.tenant, task, slo
-            )
-            if s.recent_changes:  # a detected change the router is acting on: say so
-                reason += s.change_notes(c.model for c in route.candidates)
-            return Plan(
-                decision_id,
-                principal.tenant,
-                task,
-                "routed",
-                models,
-                route.candidates,
-                reason,
-                easiness,
-                started,
-                principal,
-                cascade_steps.cascade_first(
-                    r, req, task, chosen, route.candidates, slo, route, easiness, judge_ms
-                ),
-                stats,
-                shape=shape,
-                slo=slo,
-                predicted_ms=route.latency_ms,
-                latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
-            )
-        named_model(s, req, principal)
-        # its answer teaches lengths too
-        scored = scored or prompt_score.score(req.prompt_text, None)
-        stats, shape = scored.stats, scored.shape
-        return Plan(
-            decision_id,
-            principal.tenant,
-            task,
-            "passthrough",
-            (req.model,),
-            (),
-            f"pass-through: the client asked for {req.model}",
-            None,
-            started,
-            principal,
-            stats=stats,
-            shape=shape,
-            slo=slo,
-        )
+        """The request's plan (route_plan.py); `scored`: the prompt's score, when worked out off
+        the loop (a long prompt)."""
+        return plan_request(self.s, req, principal, asked, scored)
 
     async def _try_cascade(
         self, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
