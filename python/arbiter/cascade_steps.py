@@ -2,7 +2,7 @@
 first model (`cascade_first`, at planning), the in-request judge's predicted time (`judge_ms`),
 and the verdicts on a first answer beyond its first choice (`later_choices`) or by the judge
 (`judged`). The cheap call itself and its escalation are cascade_try.py's, their records
-pipeline.py's."""
+whole_answer.py's."""
 
 from __future__ import annotations
 

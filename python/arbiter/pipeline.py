@@ -10,7 +10,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -20,15 +20,14 @@ from arbiter import (
     prompt_score,
     request_log,
     telemetry,
+    whole_answer,
     worst_case,
 )
-from arbiter.answer_cost import with_request_cost
 from arbiter.answer_handoff import after_answer
 from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer, serve_hit
 from arbiter.call_pricing import pinned
 from arbiter.canonical import CanonicalUsage
-from arbiter.cascade_try import try_cascade
 from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
 from arbiter.decision_record import record_decision
 from arbiter.disconnect import CancelOnDisconnect
@@ -47,7 +46,7 @@ from arbiter.relay_codec import relay_codec
 from arbiter.request_plan import Completed, Plan, Streamed
 from arbiter.response_headers import headers_for
 from arbiter.route_plan import plan_request
-from arbiter.types import ChatRequest, ChatResult
+from arbiter.types import ChatRequest
 from arbiter.upstream.base import UpstreamStream
 from arbiter.upstream_call import call_upstream
 from arbiter.worst_case import CallWorst
@@ -179,123 +178,8 @@ class Pipeline:
 
     # -- non-streaming ----------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
-        """Answer in one piece, failing over as needed. Cancelled (the client left), it records
-        the decision as `client_disconnected`; the upstream call was cancelled with it."""
-        attempts: list[Attempt] = []
-        try:
-            return await self._complete(req, plan, attempts)
-        except asyncio.CancelledError:
-            gone = ClientDisconnected("the client disconnected before the answer")
-            with anyio.CancelScope(shield=True):
-                await record_decision(self.s, req, plan, plan.models[0], None, attempts, gone, "")
-            raise
-
-    async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
-        s = self.s
-        extra = 0.0
-        weak: tuple[ChatResult, float] | None = None
-        models = plan.models
-        limit = plan.deadline_s(s.settings.failover.deadline_s)
-        deadline = time.monotonic() + limit  # the whole request's, a cascade's first try too
-        if plan.cascade_first is not None:
-            cheap_answer, extra, weak = await try_cascade(self.s, req, plan, attempts, deadline)
-            if cheap_answer is not None:
-                model = plan.cascade_first
-                cost, baseline_cost = await record_decision(
-                    self.s,
-                    req,
-                    plan,
-                    model,
-                    cheap_answer.usage,
-                    attempts,
-                    None,
-                    cheap_answer.content,
-                )
-                # the request's cost, the in-request judge's call too
-                cheap_answer = with_request_cost(cheap_answer, cost + plan.judge_cost)
-                after_answer(
-                    self.s,
-                    req,
-                    plan,
-                    model,
-                    cheap_answer.content,
-                    cheap_answer.finish_reason,
-                    cheap_answer,
-                )
-                if plan.cache is not None:
-                    answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
-                    remember_answer(self.s, plan, model, answer, cost)
-                return Completed(
-                    cheap_answer,
-                    headers_for(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
-                    s.protocol_of(model),
-                )
-            limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
-            if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
-                models = tuple(m for m in plan.models if m != plan.cascade_first) or models
-        try:
-            model, result = await run_with_failover(
-                models,
-                lambda m: call_upstream(self.s, req, plan, m, s.upstream_for(m).complete),
-                settings=s.settings.failover,
-                breaker=s.breaker,
-                attempts=attempts,
-                deadline_s=limit,
-                can_finish=plan.can_finish(time.monotonic() + limit),
-            )
-        except ArbiterError as err:
-            # a budget that cannot cover the escalation too: the answer already paid for is
-            # still better than a 429 that throws it away
-            if weak is not None and weak[0].content:
-                return await self._weak_served(req, plan, attempts, weak, extra, err)
-            await record_decision(
-                self.s, req, plan, plan.models[0], None, attempts, err, "", extra=extra
-            )
-            raise
-        cost, baseline_cost = await record_decision(
-            self.s, req, plan, model, result.usage, attempts, None, result.content, extra=extra
-        )
-        # the escalated first call's, the judge's, failed attempts'
-        result = with_request_cost(result, cost + plan.judge_cost)
-        after_answer(self.s, req, plan, model, result.content, result.finish_reason, result)
-        if plan.cache is not None:
-            answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
-            remember_answer(self.s, plan, model, answer, cost)
-        return Completed(
-            result,
-            headers_for(plan, model, cost, baseline_cost, result.upstream_headers),
-            s.protocol_of(model),
-        )
-
-    async def _weak_served(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        attempts: list[Attempt],
-        weak: tuple[ChatResult, float],
-        extra: float,
-        err: ArbiterError,
-    ) -> Completed:
-        """The escalation failed on every model: the cheap answer already in hand (and paid for)
-        is the answer, named as such in the decision, rather than an error. It is not cached
-        (the rule found it weak)."""
-        s, (answer, spent), model = self.s, weak, plan.cascade_first
-        assert model is not None
-        plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
-        plan.cascade = "first-answer-served"
-        # its cost is already in the spend (on the charge, else in `extra`): counted once; its
-        # length too (try_cascade observed it when it escalated)
-        cost, baseline_cost = await record_decision(
-            self.s, req, plan, model, answer.usage, attempts, None, answer.content,
-            extra=extra - spent, observe_length=False,
-        )  # fmt: skip
-        answer = with_request_cost(answer, cost + plan.judge_cost)
-        after_answer(self.s, req, plan, model, answer.content, answer.finish_reason, answer)
-        return Completed(
-            answer,
-            headers_for(plan, model, cost, baseline_cost, answer.upstream_headers),
-            s.protocol_of(model),
-        )
+        """Answer in one piece, failing over as needed (whole_answer.py)."""
+        return await whole_answer.complete(self.s, req, plan)
 
     # -- streaming --------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, plan: Plan) -> Streamed:
@@ -438,9 +322,3 @@ class Pipeline:
                     remember_answer(self.s, plan, model, answer, cost)
         finally:  # identical requests waiting on this one: served it, or on as misses
             self.s.cache.settle(plan.cache)
-
-
-def _stops(req: ChatRequest) -> Sequence[str]:
-    """The caller's stop sequences when its request came translated (an Anthropic client's):
-    an OpenAI upstream's answer may name the one it stopped on."""
-    return req.canonical.stop if req.canonical is not None else ()
