@@ -1,6 +1,10 @@
 """One chat request, end to end: classify -> route -> call with failover -> record -> grade later.
 
 Protocol-free: surfaces parse the wire format into a ChatRequest and render what this returns.
+This module holds the request's flow; its steps are their own modules: route_plan.py (the plan),
+whole_answer.py and routed_stream.py (the answer, in one piece or streamed; a cascade's first try:
+cascade_try.py), upstream_call.py (each call), decision_record.py (the record), call_pricing.py
+(what a call cost), response_headers.py, answer_handoff.py (grading later).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ class Pipeline:
         except BaseException:
             self.s.cache.settle(look)  # identical requests waiting on this one go on as misses
             raise
-        if not isinstance(outcome, Streamed):  # a stream's ends with its relay (_finish_stream)
+        if not isinstance(outcome, Streamed):  # a stream's ends with its relay (routed_stream.py)
             self.s.cache.settle(look)
         return outcome
 
