@@ -61,7 +61,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("budget tokens", "arbiter/worst_case.py", "prompt_tokens"),
     ("upstream body", "arbiter/upstream_body.py", "body_for"),
     ("crossing check", "arbiter/upstream_body.py", "_crossing"),
-    ("record", "arbiter/pipeline.py", "_record"),
+    ("record", "arbiter/decision_record.py", "record_decision"),
     ("cache remember", "arbiter/cache_path.py", "remember_answer"),
 )
 STAGE_REPORT_MS = 0.5

@@ -7,7 +7,8 @@ if it passes them, `routing.cascade_judge_model` grades it with the judge's own 
 score, on the cascade's one scale (cascade_gain.py), against `cascade_min_expected_gain`.
 Why: on open-ended chat nothing in the prompt or the answer's shape ranks the cheap answers
 (routing.md, rounds four to seven); a judge reading the answer does, and a cheap judge costs a
-few percent of the strong model's spend (round nine). Pure functions; the call is pipeline.py's.
+few percent of the strong model's spend (round nine). Pure functions; the call is
+cascade_steps.py's.
 
 `cascade_judge_model = "first"` (SELF_JUDGE) is the self-judge: the model that gave the first
 answer grades it. It is the form a two-model pool can use (MT Bench's GPT-4 + Mixtral holds no

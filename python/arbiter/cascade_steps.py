@@ -1,7 +1,8 @@
 """A cascade's steps that need no call of their own: whether a request cascades and to which
 first model (`cascade_first`, at planning), the in-request judge's predicted time (`judge_ms`),
 and the verdicts on a first answer beyond its first choice (`later_choices`) or by the judge
-(`judged`). The cheap call itself, its escalation and their records stay in pipeline.py."""
+(`judged`). The cheap call itself and its escalation are cascade_try.py's, their records
+whole_answer.py's."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ until it saw the connection close, so the charge is, per call:
     one more event's worth (one that was on its way);
   * never more than the call's worst case.
 
-The upstream's final usage, when it came before the cut, is the bill instead (pipeline.py's
+The upstream's final usage, when it came before the cut, is the bill instead (call_pricing.py's
 call_cost reads it first). What a provider sends after the close cannot reach us.
 
 Not every upstream stops at the close: one that generates (and bills) the whole answer after the

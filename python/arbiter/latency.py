@@ -19,7 +19,7 @@ The prior (per-model or `latency.prior_*`) is worth `latency.prior_weight` calls
 number of calls seen (not the decayed weight): decay decides which calls count, not whether a
 model idle for a while is again unknown.
 
-What is observed (pipeline.py, through `observe_call`):
+What is observed (decision_record.py, through `observe_call`):
   * a stream: TTFT = time to its first content token; speed = tokens / (end - first token);
   * a non-streaming answer: only the total T for N tokens. T = TTFT + N x (seconds per token),
     so a least-squares line of T on N over the calls (decayed sums, additive like the rest) gives

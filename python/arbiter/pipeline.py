@@ -1,67 +1,33 @@
 """One chat request, end to end: classify -> route -> call with failover -> record -> grade later.
 
 Protocol-free: surfaces parse the wire format into a ChatRequest and render what this returns.
+This module holds the request's flow; its steps are their own modules: route_plan.py (the plan),
+whole_answer.py and routed_stream.py (the answer, in one piece or streamed; a cascade's first try:
+cascade_try.py), upstream_call.py (each call), decision_record.py (the record), call_pricing.py
+(what a call cost), response_headers.py, answer_handoff.py (grading later).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
-import anyio
-
-from arbiter import (
-    cascade_steps,
-    latency_slo,
-    prompt_score,
-    request_log,
-    shared_timeouts,
-    telemetry,
-    worst_case,
-)
-from arbiter.answer_choices import ToolCall
-from arbiter.answer_cost import with_request_cost
-from arbiter.budget import billed_cost
-from arbiter.cache import answer as cached
-from arbiter.cache_path import remember_answer, serve_hit
-from arbiter.canonical import CanonicalUsage
-from arbiter.cascade_gain import answer_rule
-from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
-from arbiter.classify import classify
-from arbiter.config import ModelSettings
-from arbiter.cost_report import vetted
-from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
+from arbiter import prompt_score, request_log, routed_stream, telemetry, whole_answer, worst_case
+from arbiter.cache_path import serve_hit
+from arbiter.call_pricing import pinned
+from arbiter.decision_record import record_decision
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.errors import (
-    ArbiterError,
-    BudgetExceeded,
-    ClientDisconnected,
-    NoCapableModel,
-    UpstreamError,
-)
-from arbiter.failover import run_with_failover
-from arbiter.grading import INLINE_CHARS
-from arbiter.latency_slo import NO_SLO, LatencySLO, observe_attempts
-from arbiter.learning import Answered
+from arbiter.errors import ClientDisconnected
+from arbiter.latency_slo import NO_SLO, LatencySLO
 from arbiter.principal import Principal
 from arbiter.prompt_score import PromptScore
-from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
-from arbiter.relay import Relay, _StreamOutcome, broken_after_opening
-from arbiter.relay_codec import relay_codec
-from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
-from arbiter.request_log import cost_headers
 from arbiter.request_plan import Completed, Plan, Streamed
-from arbiter.routing_types import RouteRequest
-from arbiter.types import ChatRequest, ChatResult, Usage, estimate_tokens
-from arbiter.upstream.base import UpstreamStream
-from arbiter.upstream_body import body_to_send
-from arbiter.worst_case import CallWorst
+from arbiter.route_plan import plan_request
+from arbiter.types import ChatRequest
 
 if TYPE_CHECKING:
     from arbiter.budget import BoundCap
@@ -69,7 +35,6 @@ if TYPE_CHECKING:
     from arbiter.services import Services
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 class Pipeline:
@@ -110,7 +75,7 @@ class Pipeline:
         except BaseException:
             self.s.cache.settle(look)  # identical requests waiting on this one go on as misses
             raise
-        if not isinstance(outcome, Streamed):  # a stream's ends with its relay (_finish_stream)
+        if not isinstance(outcome, Streamed):  # a stream's ends with its relay (routed_stream.py)
             self.s.cache.settle(look)
         return outcome
 
@@ -148,7 +113,7 @@ class Pipeline:
         )
         plan.counted_prompt = prompt
         worst = worst_case.CallWorst(
-            functools.partial(self._model, plan), counted, req.max_tokens, budgets.image_tokens,
+            functools.partial(pinned, self.s, plan), counted, req.max_tokens, budgets.image_tokens,
             prompt,
             req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip
@@ -160,7 +125,9 @@ class Pipeline:
             if isinstance(watching, CancelOnDisconnect) and watching.left_already():
                 # gone while the budget was reserved: no call is made, nothing is billed
                 gone = ClientDisconnected("the client disconnected before any upstream call")
-                await self._record(req, plan, plan.models[0], None, [], gone, "", stream=req.stream)
+                await record_decision(
+                    self.s, req, plan, plan.models[0], None, [], gone, "", stream=req.stream
+                )
                 raise gone
             # a stream is watched until it opens (its first content), as a whole answer is: a
             # client gone meanwhile cancels the call and any failover after it; once open, the
@@ -183,657 +150,17 @@ class Pipeline:
         asked: LatencySLO = NO_SLO,
         scored: PromptScore | None = None,
     ) -> Plan:
-        """`scored`: the prompt's score, when worked out off the loop (a long prompt)."""
-        s = self.s
-        task = classify(req.messages, req.response_format, req.has_tools)
-        slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
-        started = time.perf_counter()
-        decision_id = s.new_id()
-        if req.model == "auto":
-            scored = scored or prompt_score.score(req.prompt_text, s.difficulty)  # one pass
-            stats, shape, easiness = scored.stats, scored.shape, scored.easiness
-            blocked = blocked_for(s, req, task, principal)
-            router = s.router_for(principal)
-            try:
-                route = router.decide(
-                    RouteRequest(
-                        principal.tenant,
-                        task,
-                        req.prompt_tokens,
-                        req.max_tokens,
-                        needs_of(req),
-                        easiness,
-                        stats,
-                        slo.max_latency_ms,
-                        slo.max_ttft_ms,
-                        req.kept_thinking_tokens,
-                        req.images,
-                        shape,
-                    ),
-                    allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
-                    blocked=blocked,
-                )
-            except NoCapableModel as err:
-                named = named_in_refusal(err, req, s.pool)  # the field it cannot serve
-                if named is err:
-                    raise
-                raise named from err
-            chosen = route.chosen
-            r = s.settings.routing
-            if r.cascade_all and task in r.cascade_tasks and not req.stream:
-                # a cascade for every request of the task: the first model, then the baseline
-                base = router.params.baseline
-                if any(c.model == base and c.eligible for c in route.candidates):
-                    chosen = base
-            models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
-            reason = route.reason
-            judge_ms = functools.partial(  # of the first model: the self-judge's own
-                cascade_steps.judge_ms, r, router, principal.tenant, task, slo
-            )
-            if s.recent_changes:  # a detected change the router is acting on: say so
-                reason += s.change_notes(c.model for c in route.candidates)
-            return Plan(
-                decision_id,
-                principal.tenant,
-                task,
-                "routed",
-                models,
-                route.candidates,
-                reason,
-                easiness,
-                started,
-                principal,
-                cascade_steps.cascade_first(
-                    r, req, task, chosen, route.candidates, slo, route, easiness, judge_ms
-                ),
-                stats,
-                shape=shape,
-                slo=slo,
-                predicted_ms=route.latency_ms,
-                latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
-            )
-        named_model(s, req, principal)
-        # its answer teaches lengths too
-        scored = scored or prompt_score.score(req.prompt_text, None)
-        stats, shape = scored.stats, scored.shape
-        return Plan(
-            decision_id,
-            principal.tenant,
-            task,
-            "passthrough",
-            (req.model,),
-            (),
-            f"pass-through: the client asked for {req.model}",
-            None,
-            started,
-            principal,
-            stats=stats,
-            shape=shape,
-            slo=slo,
-        )
+        """The request's plan (route_plan.py); `scored`: the prompt's score, when worked out off
+        the loop (a long prompt)."""
+        return plan_request(self.s, req, principal, asked, scored)
 
-    async def _try_cascade(
-        self, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
-    ) -> tuple[ChatResult | None, float, tuple[ChatResult, float] | None]:
-        """Ask the cheap model first. Returns (its answer if good enough, the spend to add, and
-        when it escalated, its weak answer and that answer's cost: served if the escalation
-        fails, `_weak_served`).
-        `deadline` (monotonic) is the request's: the cheap try and the judge count against it,
-        so the escalation gets only what they left (failover.deadline_s is the whole request)."""
-        s, cheap = self.s, plan.cascade_first
-        assert cheap is not None
-        started = time.perf_counter()
-        try:
-            async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
-                result = await self._call(req, plan, cheap, s.upstream_for(cheap).complete)
-        except BudgetExceeded:
-            raise  # the escalated call could not be covered either
-        except ArbiterError as err:  # the cheap try failing is not the request failing
-            attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
-            plan.cascade = "escalated"
-            return None, 0.0, None
-        except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
-            ms = (time.perf_counter() - started) * 1000
-            attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
-            plan.cascade = "escalated"
-            return None, 0.0, None
-        # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
-        fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
-        rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
-        # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
-        # loop; a short one costs less than the hand-off to a thread.
-        off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
-        calls = answer_calls(result)
-        if calls:  # a tool call has no prose for the rules to read: its calls are the answer
-            check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
-            off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
-            verdict = await asyncio.to_thread(check) if off_loop else check()
-        elif req.has_tools and (missing := missing_required_call(req.body, req.protocol)):
-            verdict = missing
-        elif (later := await cascade_steps.later_choices(s, req, plan, result, rule)) is not None:
-            verdict = later  # n > 1: a weak later choice escalates the whole answer
-        else:
-            judged = await cascade_steps.judged(s, req, plan, result, off_loop, fix, deadline)
-            if judged is None:  # no judge for this task, or it gave no score: the task's own rule
-                check = functools.partial(
-                    rule, plan.task, req.prompt_text, result.content, result.finish_reason,
-                    req.response_format,
-                )  # fmt: skip
-                judged = await asyncio.to_thread(check) if off_loop else check()
-            verdict = judged
-        escalate, why = verdict
-        latency = (time.perf_counter() - started) * 1000
-        if not escalate:
-            attempts.append(Attempt(cheap, True, latency))
-            plan.reason += f"; cascade: {cheap} answered first and its answer passed"
-            plan.cascade = "passed"
-            return result, 0.0, None
-        attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
-        # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
-        if plan.stats is not None and result.usage.completion_tokens:
-            s.lengths.observe(
-                cheap, plan.stats, result.usage.completion_tokens, task=plan.task, shape=plan.shape
-            )
-        plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
-        plan.cascade = "escalated"
-        spent = self.call_cost(plan, cheap, result.usage, req, result.content)
-        if plan.charge is None:
-            return None, spent, (result, spent)
-        plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
-        return None, 0.0, (result, spent)
-
-    # -- non-streaming ----------------------------------------------------------------------
+    # -- answering ---------------------------------------------------------------------------
     async def complete(self, req: ChatRequest, plan: Plan) -> Completed:
-        """Answer in one piece, failing over as needed. Cancelled (the client left), it records
-        the decision as `client_disconnected`; the upstream call was cancelled with it."""
-        attempts: list[Attempt] = []
-        try:
-            return await self._complete(req, plan, attempts)
-        except asyncio.CancelledError:
-            gone = ClientDisconnected("the client disconnected before the answer")
-            with anyio.CancelScope(shield=True):
-                await self._record(req, plan, plan.models[0], None, attempts, gone, "")
-            raise
+        """Answer in one piece, failing over as needed (whole_answer.py)."""
+        return await whole_answer.complete(self.s, req, plan)
 
-    async def _complete(self, req: ChatRequest, plan: Plan, attempts: list[Attempt]) -> Completed:
-        s = self.s
-        extra = 0.0
-        weak: tuple[ChatResult, float] | None = None
-        models = plan.models
-        limit = plan.deadline_s(s.settings.failover.deadline_s)
-        deadline = time.monotonic() + limit  # the whole request's, a cascade's first try too
-        if plan.cascade_first is not None:
-            cheap_answer, extra, weak = await self._try_cascade(req, plan, attempts, deadline)
-            if cheap_answer is not None:
-                model = plan.cascade_first
-                cost, baseline_cost = await self._record(
-                    req, plan, model, cheap_answer.usage, attempts, None, cheap_answer.content
-                )
-                # the request's cost, the in-request judge's call too
-                cheap_answer = with_request_cost(cheap_answer, cost + plan.judge_cost)
-                self._after(
-                    req, plan, model, cheap_answer.content, cheap_answer.finish_reason, cheap_answer
-                )
-                if plan.cache is not None:
-                    answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
-                    remember_answer(self.s, plan, model, answer, cost)
-                return Completed(
-                    cheap_answer,
-                    self.headers(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
-                    s.protocol_of(model),
-                )
-            limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
-            if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
-                models = tuple(m for m in plan.models if m != plan.cascade_first) or models
-        try:
-            model, result = await run_with_failover(
-                models,
-                lambda m: self._call(req, plan, m, s.upstream_for(m).complete),
-                settings=s.settings.failover,
-                breaker=s.breaker,
-                attempts=attempts,
-                deadline_s=limit,
-                can_finish=plan.can_finish(time.monotonic() + limit),
-            )
-        except ArbiterError as err:
-            # a budget that cannot cover the escalation too: the answer already paid for is
-            # still better than a 429 that throws it away
-            if weak is not None and weak[0].content:
-                return await self._weak_served(req, plan, attempts, weak, extra, err)
-            await self._record(req, plan, plan.models[0], None, attempts, err, "", extra=extra)
-            raise
-        cost, baseline_cost = await self._record(
-            req, plan, model, result.usage, attempts, None, result.content, extra=extra
-        )
-        # the escalated first call's, the judge's, failed attempts'
-        result = with_request_cost(result, cost + plan.judge_cost)
-        self._after(req, plan, model, result.content, result.finish_reason, result)
-        if plan.cache is not None:
-            answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
-            remember_answer(self.s, plan, model, answer, cost)
-        return Completed(
-            result,
-            self.headers(plan, model, cost, baseline_cost, result.upstream_headers),
-            s.protocol_of(model),
-        )
-
-    async def _weak_served(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        attempts: list[Attempt],
-        weak: tuple[ChatResult, float],
-        extra: float,
-        err: ArbiterError,
-    ) -> Completed:
-        """The escalation failed on every model: the cheap answer already in hand (and paid for)
-        is the answer, named as such in the decision, rather than an error. It is not cached
-        (the rule found it weak)."""
-        s, (answer, spent), model = self.s, weak, plan.cascade_first
-        assert model is not None
-        plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
-        plan.cascade = "first-answer-served"
-        # its cost is already in the spend (on the charge, else in `extra`): counted once; its
-        # length too (_try_cascade observed it when it escalated)
-        cost, baseline_cost = await self._record(
-            req, plan, model, answer.usage, attempts, None, answer.content, extra=extra - spent,
-            observe_length=False,
-        )  # fmt: skip
-        answer = with_request_cost(answer, cost + plan.judge_cost)
-        self._after(req, plan, model, answer.content, answer.finish_reason, answer)
-        return Completed(
-            answer,
-            self.headers(plan, model, cost, baseline_cost, answer.upstream_headers),
-            s.protocol_of(model),
-        )
-
-    # -- streaming --------------------------------------------------------------------------
     async def stream(self, req: ChatRequest, plan: Plan) -> Streamed:
-        """Fail over until an upstream produced its first content, then relay it as it comes.
-
-        The caller should `await streamed.aclose()` when the response ends, however it ends."""
-        s = self.s
-        attempts: list[Attempt] = []
-        # failover bounds the opening by the request's deadline; the stream keeps to it too
-        limit = plan.deadline_s(s.settings.failover.deadline_s)
-        deadline = time.monotonic() + limit
-        try:
-            model, upstream = await run_with_failover(
-                plan.models,
-                lambda m: self._call(
-                    req,
-                    plan,
-                    m,
-                    functools.partial(s.upstream_for(m).open_stream, deadline=deadline),
-                ),
-                settings=s.settings.failover,
-                breaker=s.breaker,
-                attempts=attempts,
-                deadline_s=limit,
-                can_finish=plan.can_finish(deadline),
-            )
-        except ArbiterError as err:
-            await self._record(req, plan, plan.models[0], None, attempts, err, "", stream=True)
-            raise
-        except asyncio.CancelledError:  # the client left before the first content
-            gone = ClientDisconnected("the client disconnected before the stream began")
-            with anyio.CancelScope(shield=True):
-                await self._record(req, plan, plan.models[0], None, attempts, gone, "", stream=True)
-            raise
-        reserved = self._stream_worst(req, plan, model)
-        headers = self.headers(
-            plan, model, reserved, 0.0, getattr(upstream, "upstream_headers", None)
-        )
-        # the headers leave before the stream ends, so before its cost is known: the worst case
-        # is named as what it is (the reservation), never as the cost; the real cost is in the
-        # decision record (and the decision feed) once the stream ends. So is the baseline's:
-        # it depends on the answer's length, unknown here, and no header claims it
-        headers["x-arbiter-cost-usd-reserved"] = headers.pop("x-arbiter-cost-usd")
-        del headers["x-arbiter-baseline-cost-usd"]
-        headers["x-arbiter-cost-final"] = "false"
-        finish = functools.partial(self._finish_stream, req, plan, model, upstream, attempts)
-        codec = (
-            req.stream_codec(s.protocol_of(model), model, plan.decision_id, int(time.time()))
-            if req.stream_codec is not None
-            else relay_codec(
-                s.protocol_of(model), req.protocol, model,
-                include_usage=req.include_usage, created=int(time.time()),
-                stops=req.canonical.stop if req.canonical is not None else (),
-                fallback_id=plan.decision_id, prompt_tokens=self._prompt_count(req, plan, model),
-            )
-        )  # fmt: skip
-        # a deadline shorter than failover's is the caller's (failover.py reads it the same)
-        callers = deadline if limit < s.settings.failover.deadline_s else None
-        relay = Relay(s.breaker, model, upstream, codec, finish, callers, s.stopping)
-        return Streamed(relay, headers, deadline)
-
-    def _prompt_count(self, req: ChatRequest, plan: Plan, model: str) -> int:
-        """The prompt's tokens as the sidecar counts them, for a translated stream's
-        message_start (an OpenAI upstream tells its own count only at the end), and for the
-        usage an OpenAI client reads when its upstream's is missing or no count
-        (relay_codec.OpenAIPassThrough): the budget's tokenizer count when caps made one, else
-        routing's estimate (nothing tokenized on the loop for it); images by the model's rule."""
-        if self.s.protocol_of(model) != "openai":
-            return 0  # an Anthropic upstream counts it itself, in its message_start
-        rule = self._model(plan, model).image_rule
-        if plan.counted_prompt is None:
-            return req.prompt_tokens_on(rule)
-        return plan.counted_prompt + (rule.total(req.images) if req.images else 0)
-
-    def _stream_worst(self, req: ChatRequest, plan: Plan, model: str) -> float:
-        """A stream's worst case, for its headers: what the budget reserved for the call when
-        caps hold it (the prompt already counted), else the estimate at the output limit (no
-        tokenizing on the loop for a header)."""
-        if plan.charge is not None and plan.charge.caps:
-            return plan.charge.call_worst(model)
-        m = self._model(plan, model)
-        return m.cost_usd(req.prompt_tokens_on(m.image_rule), req.max_tokens or m.max_output_tokens)
-
-    async def _finish_stream(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        upstream: UpstreamStream,
-        attempts: list[Attempt],
-        outcome: _StreamOutcome,
-    ) -> None:
-        """Close the upstream, record the decision, and grade a complete answer (once)."""
-        if outcome.finished:
-            return
-        outcome.finished = True
-        try:
-            await upstream.aclose()
-            # the socket closes on the loop's next turn: let it, before any work here (the first
-            # request's tokenizer load held the close back 230 ms while the upstream generated)
-            await asyncio.sleep(0)
-            closed = time.perf_counter()
-            content = "".join(outcome.codec.parts)
-            failure = outcome.failure
-            if isinstance(failure, UpstreamError):
-                broken_after_opening(attempts, model, outcome.elapsed_ms(), failure)
-            cut = None  # a call we cut before its usage came: what it generated, not worst case
-            worst = plan.charge.call_worst if plan.charge is not None else None
-            if (
-                upstream.usage is None
-                and cut_by_us(failure)
-                and isinstance(worst, CallWorst)
-                and BILLS_AFTER_DISCONNECT not in self._model(plan, model).capabilities
-            ):
-                fit = self.s.latency.estimate(model, plan.tenant)
-                cut = await cut_call_cost(worst, model, outcome, upstream, fit, closed)
-            cost, _ = await self._record(
-                req, plan, model, upstream.usage, attempts, failure, content, stream=True,
-                opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None, cut=cut,
-            )  # fmt: skip
-            if failure is None:
-                self._after(
-                    req, plan, model, content, outcome.codec.finish,
-                    calls=outcome.codec.calls.calls(), choices=outcome.codec.choices_body(),
-                )  # fmt: skip
-                if plan.cache is not None and plan.cache.write:
-                    u = upstream.usage
-                    usage = CanonicalUsage(
-                        max(u.prompt_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
-                        u.completion_tokens, u.cache_read_tokens, u.cache_write_tokens,
-                    ) if u is not None else CanonicalUsage()  # fmt: skip
-                    answer = cached.of_stream(
-                        content, outcome.codec.finish, usage, plan.decision_id, model,
-                        outcome.codec.stop_sequence,
-                    )  # fmt: skip
-                    remember_answer(self.s, plan, model, answer, cost)
-        finally:  # identical requests waiting on this one: served it, or on as misses
-            self.s.cache.settle(plan.cache)
-
-    # -- shared -----------------------------------------------------------------------------
-    async def _call(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        send: Callable[[dict[str, Any], ModelSettings], Awaitable[_T]],
-    ) -> _T:
-        """One upstream call in `model`'s protocol, under the request's charge (Budgets.call:
-        reserved before it is made, what a failed call may have cost committed)."""
-        m = self._model(plan, model)  # the prices it is sent at are the prices it is charged
-        protocol = self.s.protocol_of(model)
-        body = await body_to_send(req, m, protocol)
-
-        def call() -> Awaitable[_T]:
-            return send(body, m)
-
-        if telemetry.TRACER is not None:
-            params = {"max_tokens": req.max_tokens, "temperature": body.get("temperature"),
-                      "top_p": body.get("top_p")}  # fmt: skip
-            untraced = call
-
-            def call() -> Awaitable[_T]:
-                return telemetry.attempt(
-                    untraced, operation="chat", provider=protocol, model=model,
-                    upstream_model=m.upstream_model, params=params,
-                )  # fmt: skip
-
-        if plan.charge is None:
-            return await call()
-        return await self.s.budgets.call(plan.charge, model, call)
-
-    def call_cost(
-        self,
-        plan: Plan,
-        model: str,
-        usage: Usage | None,
-        req: ChatRequest,
-        content: str,
-        cut: float | None = None,
-    ) -> float:
-        """What one answered call cost: the upstream's usage (or its reported cost) when it sent
-        one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
-        case (we cannot know what it billed)."""
-        m = self._model(plan, model)
-        reported = usage is not None and usage.reported_cost_usd is not None
-        billed = billed_cost(
-            m, usage, self._worst_of(plan, model) if reported else None,
-            self.s.cost_report_dropped,
-        )  # fmt: skip
-        if billed is not None:
-            return billed
-        if cut is not None:
-            return cut
-        if plan.charge is not None:
-            return plan.charge.call_worst(model)
-        return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
-
-    def _model(self, plan: Plan, model: str) -> ModelSettings:
-        """`model`'s settings as `plan` pinned them (Plan.model): the price a call was
-        reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
-        return plan.model(model, self.s.registry.__getitem__)
-
-    @staticmethod
-    def _worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
-        """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
-        charge = plan.charge
-        return None if charge is None else functools.partial(charge.call_worst, model)
-
-    def headers(
-        self,
-        plan: Plan,
-        model: str,
-        cost: float,
-        baseline_cost: float,
-        upstream: dict[str, str] | None = None,
-    ) -> dict[str, str]:
-        """The response's headers: Arbiter's, and the answering upstream's request id and
-        rate-limit headers (`upstream`: http.forwarded_headers)."""
-        out = cost_headers({
-            "x-arbiter-model": model,
-            "x-arbiter-decision-id": plan.decision_id,
-            "x-arbiter-task": plan.task,
-            "x-arbiter-baseline-cost-usd": f"{baseline_cost:.8f}",
-        }, cost + plan.judge_cost, plan.judge_cost, plan.cascade)  # fmt: skip
-        if upstream:
-            out.update(upstream)
-            if plan.log is not None:
-                plan.log.upstream_request_id = upstream.get("x-request-id")
-        guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
-        if guess is not None:  # under an SLO: the answering model's (TTFT, total) at the quantile
-            out["x-arbiter-predicted-ttft-ms"] = f"{guess[0]:.1f}"
-            out["x-arbiter-predicted-latency-ms"] = f"{guess[1]:.1f}"
-        return out
-
-    async def _record(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        usage: Usage | None,
-        attempts: list[Attempt],
-        error: ArbiterError | None,
-        content: str,
-        *,
-        stream: bool = False,
-        extra: float = 0.0,
-        opened: bool = False,
-        decode_ms: float | None = None,
-        cut: float | None = None,
-        observe_length: bool = True,
-    ) -> tuple[float, float]:
-        """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
-        `opened`: the answering call itself got through (a stream that failed after content).
-        The cost recorded, and settled against the budget, is every call's: the answer's, the
-        failed attempts' (committed on the charge) and `extra`."""
-        s = self.s
-        m = self._model(plan, model)
-        if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
-            usage = vetted(m, usage, self._worst_of(plan, model), s.cost_report_dropped)
-        pt = (
-            usage.prompt_tokens
-            if usage and usage.prompt_tokens
-            else req.prompt_tokens_on(m.image_rule)
-        )
-        ct = (
-            usage.completion_tokens
-            if usage and usage.completion_tokens
-            else estimate_tokens(content)
-        )
-        cache_read = usage.cache_read_tokens if usage else 0
-        cache_write = usage.cache_write_tokens if usage else 0
-        registry_cost = m.cost_usd(pt, ct, cache_read, cache_write)
-        source = "registry"
-        cost = registry_cost
-        if usage is not None and usage.reported_cost_usd is not None:
-            cost, source = usage.reported_cost_usd, "upstream"
-            # against the configured price: the detector's level is the factor to adopt
-            configured_cost = registry_cost / s.registry.price_factor(model)
-            # a model's price is the operator's fact, not the revealing tenant's
-            s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
-        # no call answered: what the failed ones may have cost is on the charge
-        cost = (
-            self.call_cost(plan, model, usage, req, content, cut)
-            if error is None or opened
-            else 0.0
-        )
-        cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
-        baseline = s.baseline_for(plan.principal)
-        baseline_cost = baseline.cost_usd(pt, ct)
-        record = DecisionRecord(
-            id=plan.decision_id,
-            ts=time.time(),
-            tenant=plan.tenant,
-            task=plan.task,
-            mode=plan.mode,  # type: ignore[arg-type]
-            chosen_model=model,
-            reason=plan.reason,
-            candidates=plan.candidates,
-            attempts=tuple(attempts),
-            status="failed" if error else "ok",
-            cost_usd=cost + plan.judge_cost,  # the request's spend: its in-request judge too
-            baseline_model=baseline.name,
-            baseline_cost_usd=baseline_cost,
-            latency_ms=(time.perf_counter() - plan.started) * 1000,
-            prompt_tokens=pt,
-            completion_tokens=ct,
-            stream=stream,
-            difficulty=plan.easiness,
-            key_id=plan.principal.key_id,
-            error=error.code if error else None,
-            cost_source=source,  # type: ignore[arg-type]
-            # why the response cache did not answer it, when it was bypassed for a reason
-            cache_info={"bypass": why} if (why := _bypass_why(plan)) is not None else None,
-        )
-        # settled before the record: a strict commit that fails (the store down) raises here,
-        # and the calls were made and may be billed all the same; the request's end would
-        # release the reservation and their cost never reach the cap (the settle is queued
-        # while the store is down; its task takes the charge before the commit's thread returns)
-        s.on_spend(plan, cost)
-        if plan.log is not None:  # first: a strict commit's 503 names the decision it charged
-            plan.log.decided(record)
-            plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
-        await s.record(record)
-        if (
-            observe_length
-            and plan.stats is not None
-            and usage is not None
-            and usage.completion_tokens
-        ):
-            s.lengths.observe(
-                model, plan.stats, usage.completion_tokens, task=plan.task, shape=plan.shape
-            )
-        observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
-            s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
-            stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,
-            predicted_total_ms=_predicted_total(plan, model),
-        )  # fmt: skip
-        return cost, baseline_cost
-
-    def _after(
-        self,
-        req: ChatRequest,
-        plan: Plan,
-        model: str,
-        content: str,
-        finish: str | None,
-        result: ChatResult | None = None,
-        *,
-        calls: tuple[ToolCall, ...] = (),
-        choices: dict[str, Any] | None = None,
-    ) -> None:
-        """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
-        relayed stream leaves its text and the tool `calls` its codec reassembled, and with
-        several choices `choices`, every one as a chat.completion body's (OpenAI's words)."""
-        self.s.shadow.after_answer(req, plan, model)
-        self.s.learner.after_answer(
-            Answered(
-                plan.decision_id,
-                plan.tenant,
-                plan.task,
-                model,
-                req.prompt_text,
-                content,
-                finish,
-                req.response_format,
-                plan.easiness,
-                tests=req.tests,
-                answer_body=result.body if result is not None else choices,
-                answer_protocol=result.protocol if result is not None else "openai",
-                request_body=req.body if req.has_tools else None,
-                request_protocol=req.protocol,
-                hints=req.grading,
-                tool_calls=calls,
-            )
-        )
-
-
-def _predicted_total(plan: Plan, model: str) -> float | None:
-    """The routed prediction of `model`'s total (ms, at the quantile), if the request had one."""
-    guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
-    return guess[1] if guess is not None else None
-
-
-def _stops(req: ChatRequest) -> Sequence[str]:
-    """The caller's stop sequences when its request came translated (an Anthropic client's):
-    an OpenAI upstream's answer may name the one it stopped on."""
-    return req.canonical.stop if req.canonical is not None else ()
-
-
-def _bypass_why(plan: Plan) -> str | None:
-    return plan.cache.why if plan.cache is not None else None
+        """Fail over until an upstream produced its first content, then relay it as it comes
+        (routed_stream.py). The caller should `await streamed.aclose()` when the response ends,
+        however it ends."""
+        return await routed_stream.stream(self.s, req, plan)

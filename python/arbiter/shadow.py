@@ -257,7 +257,7 @@ class Shadow:
             # rules it out the same way, request_checks.py); the skip is counted, by name
             self._skip("temperature_or_top_p")
             return False
-        # structured output, as routing rules it (pipeline.plan): a strict schema crossing
+        # structured output, as routing rules it (route_plan.py): a strict schema crossing
         # protocols needs the model's own structured outputs; and what its protocol can carry
         if wants_json(req) and "json" not in m.capabilities:
             return False

@@ -5,9 +5,9 @@ strict commit held every answered request for as long as the silence lasted, its
 It is now waited on for at most STORE_WAIT_S; then the client gets the same "not recorded,
 retry" 503 a failed commit gives. The commit runs on in its thread and may still land: the
 decision is upserted by id, so it is written at most once, and its spend was settled once
-before the commit (pipeline.py), so the client's retry, a new request with its own decision and
-its own upstream calls, is charged only for those. While several such commits are still
-unanswered the store is silent: later ones fail at once instead of each holding a worker
+before the commit (decision_record.py), so the client's retry, a new request with its own
+decision and its own upstream calls, is charged only for those. While several such commits are
+still unanswered the store is silent: later ones fail at once instead of each holding a worker
 thread (the pool the budget and key lookups share) for as long as the silence lasts.
 
 A commit that fails (the store refused it or dropped the connection: an error, not silence),

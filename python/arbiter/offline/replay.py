@@ -323,7 +323,7 @@ def _sidecar_request(
 ) -> tuple[str, Outcome, int, int]:
     """One request as the pipeline serves it: route, then (for a cascade task) try the cascade's
     first model when it is cheaper than the choice and escalate to the choice when its answer
-    fails the check (pipeline.plan / _cascade_first / _try_cascade).
+    fails the check (route_plan.plan_request / cascade_first / cascade_try).
     -> (model, outcome, escalated 0|1, overridden 0|1: routing.cascade_all replaced the router's
     choice with the baseline, so what the router learnt did not matter to this request)"""
     casc = cfg.cascade

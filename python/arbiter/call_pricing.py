@@ -1,0 +1,55 @@
+"""What one upstream call is priced at and what it cost: the model's settings as the request's
+plan pinned them, the call's worst case, and its cost once answered (split from pipeline.py)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from arbiter.budget import billed_cost
+from arbiter.config import ModelSettings
+from arbiter.request_plan import Plan
+from arbiter.types import ChatRequest, Usage, estimate_tokens
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+def pinned(s: Services, plan: Plan, model: str) -> ModelSettings:
+    """`model`'s settings as `plan` pinned them (Plan.model): the price a call was
+    reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
+    return plan.model(model, s.registry.__getitem__)
+
+
+def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
+    """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
+    charge = plan.charge
+    return None if charge is None else functools.partial(charge.call_worst, model)
+
+
+def call_cost(
+    s: Services,
+    plan: Plan,
+    model: str,
+    usage: Usage | None,
+    req: ChatRequest,
+    content: str,
+    cut: float | None = None,
+) -> float:
+    """What one answered call cost: the upstream's usage (or its reported cost) when it sent
+    one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
+    case (we cannot know what it billed)."""
+    m = pinned(s, plan, model)
+    reported = usage is not None and usage.reported_cost_usd is not None
+    billed = billed_cost(
+        m, usage, worst_of(plan, model) if reported else None,
+        s.cost_report_dropped,
+    )  # fmt: skip
+    if billed is not None:
+        return billed
+    if cut is not None:
+        return cut
+    if plan.charge is not None:
+        return plan.charge.call_worst(model)
+    return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))

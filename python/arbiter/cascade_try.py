@@ -1,0 +1,96 @@
+"""A cascade's first try: the cheap model asked first under the request's deadline, its answer
+checked (tool calls, later choices, the self-judge or the task's rule), and kept or escalated
+with its cost committed (split from pipeline.py; the checks themselves: cascade_steps.py,
+cascade_gain.py, cascade_tool_calls.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from typing import TYPE_CHECKING
+
+from arbiter import cascade_steps, shared_timeouts
+from arbiter.call_pricing import call_cost
+from arbiter.cascade_gain import answer_rule
+from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
+from arbiter.errors import ArbiterError, BudgetExceeded
+from arbiter.grading import INLINE_CHARS
+from arbiter.records import Attempt
+from arbiter.request_plan import Plan
+from arbiter.types import ChatRequest, ChatResult
+from arbiter.upstream_call import call_upstream
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+async def try_cascade(
+    s: Services, req: ChatRequest, plan: Plan, attempts: list[Attempt], deadline: float
+) -> tuple[ChatResult | None, float, tuple[ChatResult, float] | None]:
+    """Ask the cheap model first. Returns (its answer if good enough, the spend to add, and
+    when it escalated, its weak answer and that answer's cost: served if the escalation
+    fails, `_weak_served`).
+    `deadline` (monotonic) is the request's: the cheap try and the judge count against it,
+    so the escalation gets only what they left (failover.deadline_s is the whole request)."""
+    cheap = plan.cascade_first
+    assert cheap is not None
+    started = time.perf_counter()
+    try:
+        async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
+            result = await call_upstream(s, req, plan, cheap, s.upstream_for(cheap).complete)
+    except BudgetExceeded:
+        raise  # the escalated call could not be covered either
+    except ArbiterError as err:  # the cheap try failing is not the request failing
+        attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
+        plan.cascade = "escalated"
+        return None, 0.0, None
+    except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
+        ms = (time.perf_counter() - started) * 1000
+        attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
+        plan.cascade = "escalated"
+        return None, 0.0, None
+    # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
+    fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
+    rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
+    # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
+    # loop; a short one costs less than the hand-off to a thread.
+    off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS
+    calls = answer_calls(result)
+    if calls:  # a tool call has no prose for the rules to read: its calls are the answer
+        check = functools.partial(tool_call_escalation, calls, req.body, req.protocol)
+        off_loop = sum(len(call.arguments) for call in calls) > INLINE_CHARS
+        verdict = await asyncio.to_thread(check) if off_loop else check()
+    elif req.has_tools and (missing := missing_required_call(req.body, req.protocol)):
+        verdict = missing
+    elif (later := await cascade_steps.later_choices(s, req, plan, result, rule)) is not None:
+        verdict = later  # n > 1: a weak later choice escalates the whole answer
+    else:
+        judged = await cascade_steps.judged(s, req, plan, result, off_loop, fix, deadline)
+        if judged is None:  # no judge for this task, or it gave no score: the task's own rule
+            check = functools.partial(
+                rule, plan.task, req.prompt_text, result.content, result.finish_reason,
+                req.response_format,
+            )  # fmt: skip
+            judged = await asyncio.to_thread(check) if off_loop else check()
+        verdict = judged
+    escalate, why = verdict
+    latency = (time.perf_counter() - started) * 1000
+    if not escalate:
+        attempts.append(Attempt(cheap, True, latency))
+        plan.reason += f"; cascade: {cheap} answered first and its answer passed"
+        plan.cascade = "passed"
+        return result, 0.0, None
+    attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
+    # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
+    if plan.stats is not None and result.usage.completion_tokens:
+        s.lengths.observe(
+            cheap, plan.stats, result.usage.completion_tokens, task=plan.task, shape=plan.shape
+        )
+    plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
+    plan.cascade = "escalated"
+    spent = call_cost(s, plan, cheap, result.usage, req, result.content)
+    if plan.charge is None:
+        return None, spent, (result, spent)
+    plan.charge.commit(spent)  # so the escalated call is reserved for on top of it
+    return None, 0.0, (result, spent)

@@ -1,0 +1,119 @@
+"""A routed request's decision recorded: what every call cost (the answer's, failed attempts',
+an escalated try's), the baseline's, settled against the budget, then written; the answer's
+length and each call's time teach the length and latency models (split from pipeline.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from arbiter.call_pricing import call_cost, pinned, worst_of
+from arbiter.cost_report import vetted
+from arbiter.errors import ArbiterError
+from arbiter.latency_slo import observe_attempts
+from arbiter.records import SYSTEM_TENANT, Attempt, DecisionRecord
+from arbiter.request_plan import Plan
+from arbiter.types import ChatRequest, Usage, estimate_tokens
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+async def record_decision(
+    s: Services,
+    req: ChatRequest,
+    plan: Plan,
+    model: str,
+    usage: Usage | None,
+    attempts: list[Attempt],
+    error: ArbiterError | None,
+    content: str,
+    *,
+    stream: bool = False,
+    extra: float = 0.0,
+    opened: bool = False,
+    decode_ms: float | None = None,
+    cut: float | None = None,
+    observe_length: bool = True,
+) -> tuple[float, float]:
+    """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
+    `opened`: the answering call itself got through (a stream that failed after content).
+    The cost recorded, and settled against the budget, is every call's: the answer's, the
+    failed attempts' (committed on the charge) and `extra`."""
+    m = pinned(s, plan, model)
+    if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
+        usage = vetted(m, usage, worst_of(plan, model), s.cost_report_dropped)
+    pt = (
+        usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens_on(m.image_rule)
+    )
+    ct = usage.completion_tokens if usage and usage.completion_tokens else estimate_tokens(content)
+    cache_read = usage.cache_read_tokens if usage else 0
+    cache_write = usage.cache_write_tokens if usage else 0
+    registry_cost = m.cost_usd(pt, ct, cache_read, cache_write)
+    source = "registry"
+    cost = registry_cost
+    if usage is not None and usage.reported_cost_usd is not None:
+        cost, source = usage.reported_cost_usd, "upstream"
+        # against the configured price: the detector's level is the factor to adopt
+        configured_cost = registry_cost / s.registry.price_factor(model)
+        # a model's price is the operator's fact, not the revealing tenant's
+        s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
+    # no call answered: what the failed ones may have cost is on the charge
+    cost = call_cost(s, plan, model, usage, req, content, cut) if error is None or opened else 0.0
+    cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
+    baseline = s.baseline_for(plan.principal)
+    baseline_cost = baseline.cost_usd(pt, ct)
+    record = DecisionRecord(
+        id=plan.decision_id,
+        ts=time.time(),
+        tenant=plan.tenant,
+        task=plan.task,
+        mode=plan.mode,  # type: ignore[arg-type]
+        chosen_model=model,
+        reason=plan.reason,
+        candidates=plan.candidates,
+        attempts=tuple(attempts),
+        status="failed" if error else "ok",
+        cost_usd=cost + plan.judge_cost,  # the request's spend: its in-request judge too
+        baseline_model=baseline.name,
+        baseline_cost_usd=baseline_cost,
+        latency_ms=(time.perf_counter() - plan.started) * 1000,
+        prompt_tokens=pt,
+        completion_tokens=ct,
+        stream=stream,
+        difficulty=plan.easiness,
+        key_id=plan.principal.key_id,
+        error=error.code if error else None,
+        cost_source=source,  # type: ignore[arg-type]
+        # why the response cache did not answer it, when it was bypassed for a reason
+        cache_info={"bypass": why} if (why := _bypass_why(plan)) is not None else None,
+    )
+    # settled before the record: a strict commit that fails (the store down) raises here,
+    # and the calls were made and may be billed all the same; the request's end would
+    # release the reservation and their cost never reach the cap (the settle is queued
+    # while the store is down; its task takes the charge before the commit's thread returns)
+    s.on_spend(plan, cost)
+    if plan.log is not None:  # first: a strict commit's 503 names the decision it charged
+        plan.log.decided(record)
+        plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
+    await s.record(record)
+    if observe_length and plan.stats is not None and usage is not None and usage.completion_tokens:
+        s.lengths.observe(
+            model, plan.stats, usage.completion_tokens, task=plan.task, shape=plan.shape
+        )
+    observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
+        s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
+        stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,
+        predicted_total_ms=_predicted_total(plan, model),
+    )  # fmt: skip
+    return cost, baseline_cost
+
+
+def _predicted_total(plan: Plan, model: str) -> float | None:
+    """The routed prediction of `model`'s total (ms, at the quantile), if the request had one."""
+    guess = plan.predicted_ms.get(model) if plan.predicted_ms is not None else None
+    return guess[1] if guess is not None else None
+
+
+def _bypass_why(plan: Plan) -> str | None:
+    return plan.cache.why if plan.cache is not None else None

@@ -1,0 +1,119 @@
+"""A request's plan, before any upstream call: its task, its latency SLO, and for `auto` the
+routed models (the router's decision, what the request needs and what it may not use, a
+cascade's first model) or the named model's checks for a pass-through (split from pipeline.py)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING
+
+from arbiter import cascade_steps, latency_slo, prompt_score
+from arbiter.classify import classify
+from arbiter.errors import NoCapableModel
+from arbiter.latency_slo import NO_SLO, LatencySLO
+from arbiter.principal import Principal
+from arbiter.prompt_score import PromptScore
+from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
+from arbiter.request_plan import Plan
+from arbiter.routing_types import RouteRequest
+from arbiter.types import ChatRequest
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+def plan_request(
+    s: Services,
+    req: ChatRequest,
+    principal: Principal,
+    asked: LatencySLO = NO_SLO,
+    scored: PromptScore | None = None,
+) -> Plan:
+    """`scored`: the prompt's score, when worked out off the loop (a long prompt)."""
+    task = classify(req.messages, req.response_format, req.has_tools)
+    slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
+    started = time.perf_counter()
+    decision_id = s.new_id()
+    if req.model == "auto":
+        scored = scored or prompt_score.score(req.prompt_text, s.difficulty)  # one pass
+        stats, shape, easiness = scored.stats, scored.shape, scored.easiness
+        blocked = blocked_for(s, req, task, principal)
+        router = s.router_for(principal)
+        try:
+            route = router.decide(
+                RouteRequest(
+                    principal.tenant,
+                    task,
+                    req.prompt_tokens,
+                    req.max_tokens,
+                    needs_of(req),
+                    easiness,
+                    stats,
+                    slo.max_latency_ms,
+                    slo.max_ttft_ms,
+                    req.kept_thinking_tokens,
+                    req.images,
+                    shape,
+                ),
+                allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
+                blocked=blocked,
+            )
+        except NoCapableModel as err:
+            named = named_in_refusal(err, req, s.pool)  # the field it cannot serve
+            if named is err:
+                raise
+            raise named from err
+        chosen = route.chosen
+        r = s.settings.routing
+        if r.cascade_all and task in r.cascade_tasks and not req.stream:
+            # a cascade for every request of the task: the first model, then the baseline
+            base = router.params.baseline
+            if any(c.model == base and c.eligible for c in route.candidates):
+                chosen = base
+        models = (chosen, *(m for m in (route.chosen, *route.fallbacks) if m != chosen))
+        reason = route.reason
+        judge_ms = functools.partial(  # of the first model: the self-judge's own
+            cascade_steps.judge_ms, r, router, principal.tenant, task, slo
+        )
+        if s.recent_changes:  # a detected change the router is acting on: say so
+            reason += s.change_notes(c.model for c in route.candidates)
+        return Plan(
+            decision_id,
+            principal.tenant,
+            task,
+            "routed",
+            models,
+            route.candidates,
+            reason,
+            easiness,
+            started,
+            principal,
+            cascade_steps.cascade_first(
+                r, req, task, chosen, route.candidates, slo, route, easiness, judge_ms
+            ),
+            stats,
+            shape=shape,
+            slo=slo,
+            predicted_ms=route.latency_ms,
+            latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
+        )
+    named_model(s, req, principal)
+    # its answer teaches lengths too
+    scored = scored or prompt_score.score(req.prompt_text, None)
+    stats, shape = scored.stats, scored.shape
+    return Plan(
+        decision_id,
+        principal.tenant,
+        task,
+        "passthrough",
+        (req.model,),
+        (),
+        f"pass-through: the client asked for {req.model}",
+        None,
+        started,
+        principal,
+        stats=stats,
+        shape=shape,
+        slo=slo,
+    )

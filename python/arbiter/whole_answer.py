@@ -1,0 +1,157 @@
+"""A request answered in one piece: a cascade's first try if it has one, then the routed models
+with failover under the request's deadline; the decision recorded, the answer graded later and
+remembered by the cache; when an escalation fails everywhere, the cheap answer in hand served
+(split from pipeline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+
+from arbiter.answer_cost import with_request_cost
+from arbiter.answer_handoff import after_answer
+from arbiter.cache import answer as cached
+from arbiter.cache_path import remember_answer
+from arbiter.cascade_try import try_cascade
+from arbiter.decision_record import record_decision
+from arbiter.errors import ArbiterError, ClientDisconnected
+from arbiter.failover import run_with_failover
+from arbiter.records import Attempt
+from arbiter.request_plan import Completed, Plan
+from arbiter.response_headers import headers_for
+from arbiter.types import ChatRequest, ChatResult
+from arbiter.upstream_call import call_upstream
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+async def complete(s: Services, req: ChatRequest, plan: Plan) -> Completed:
+    """Answer in one piece, failing over as needed. Cancelled (the client left), it records
+    the decision as `client_disconnected`; the upstream call was cancelled with it."""
+    attempts: list[Attempt] = []
+    try:
+        return await _complete(s, req, plan, attempts)
+    except asyncio.CancelledError:
+        gone = ClientDisconnected("the client disconnected before the answer")
+        with anyio.CancelScope(shield=True):
+            await record_decision(s, req, plan, plan.models[0], None, attempts, gone, "")
+        raise
+
+
+async def _complete(
+    s: Services, req: ChatRequest, plan: Plan, attempts: list[Attempt]
+) -> Completed:
+    extra = 0.0
+    weak: tuple[ChatResult, float] | None = None
+    models = plan.models
+    limit = plan.deadline_s(s.settings.failover.deadline_s)
+    deadline = time.monotonic() + limit  # the whole request's, a cascade's first try too
+    if plan.cascade_first is not None:
+        cheap_answer, extra, weak = await try_cascade(s, req, plan, attempts, deadline)
+        if cheap_answer is not None:
+            model = plan.cascade_first
+            cost, baseline_cost = await record_decision(
+                s,
+                req,
+                plan,
+                model,
+                cheap_answer.usage,
+                attempts,
+                None,
+                cheap_answer.content,
+            )
+            # the request's cost, the in-request judge's call too
+            cheap_answer = with_request_cost(cheap_answer, cost + plan.judge_cost)
+            after_answer(
+                s,
+                req,
+                plan,
+                model,
+                cheap_answer.content,
+                cheap_answer.finish_reason,
+                cheap_answer,
+            )
+            if plan.cache is not None:
+                answer = cached.of_result(cheap_answer.body, s.protocol_of(model), _stops(req))
+                remember_answer(s, plan, model, answer, cost)
+            return Completed(
+                cheap_answer,
+                headers_for(plan, model, cost, baseline_cost, cheap_answer.upstream_headers),
+                s.protocol_of(model),
+            )
+        limit = max(deadline - time.monotonic(), 0.001)  # what the first try left
+        if weak is not None:  # it answered, weakly: asking it again pays for an unchecked one
+            models = tuple(m for m in plan.models if m != plan.cascade_first) or models
+    try:
+        model, result = await run_with_failover(
+            models,
+            lambda m: call_upstream(s, req, plan, m, s.upstream_for(m).complete),
+            settings=s.settings.failover,
+            breaker=s.breaker,
+            attempts=attempts,
+            deadline_s=limit,
+            can_finish=plan.can_finish(time.monotonic() + limit),
+        )
+    except ArbiterError as err:
+        # a budget that cannot cover the escalation too: the answer already paid for is
+        # still better than a 429 that throws it away
+        if weak is not None and weak[0].content:
+            return await _weak_served(s, req, plan, attempts, weak, extra, err)
+        await record_decision(s, req, plan, plan.models[0], None, attempts, err, "", extra=extra)
+        raise
+    cost, baseline_cost = await record_decision(
+        s, req, plan, model, result.usage, attempts, None, result.content, extra=extra
+    )
+    # the escalated first call's, the judge's, failed attempts'
+    result = with_request_cost(result, cost + plan.judge_cost)
+    after_answer(s, req, plan, model, result.content, result.finish_reason, result)
+    if plan.cache is not None:
+        answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
+        remember_answer(s, plan, model, answer, cost)
+    return Completed(
+        result,
+        headers_for(plan, model, cost, baseline_cost, result.upstream_headers),
+        s.protocol_of(model),
+    )
+
+
+async def _weak_served(
+    s: Services,
+    req: ChatRequest,
+    plan: Plan,
+    attempts: list[Attempt],
+    weak: tuple[ChatResult, float],
+    extra: float,
+    err: ArbiterError,
+) -> Completed:
+    """The escalation failed on every model: the cheap answer already in hand (and paid for)
+    is the answer, named as such in the decision, rather than an error. It is not cached
+    (the rule found it weak)."""
+    (answer, spent), model = weak, plan.cascade_first
+    assert model is not None
+    plan.reason += f"; the escalation failed ({err.code}): {model}'s first answer served"
+    plan.cascade = "first-answer-served"
+    # its cost is already in the spend (on the charge, else in `extra`): counted once; its
+    # length too (try_cascade observed it when it escalated)
+    cost, baseline_cost = await record_decision(
+        s, req, plan, model, answer.usage, attempts, None, answer.content,
+        extra=extra - spent, observe_length=False,
+    )  # fmt: skip
+    answer = with_request_cost(answer, cost + plan.judge_cost)
+    after_answer(s, req, plan, model, answer.content, answer.finish_reason, answer)
+    return Completed(
+        answer,
+        headers_for(plan, model, cost, baseline_cost, answer.upstream_headers),
+        s.protocol_of(model),
+    )
+
+
+def _stops(req: ChatRequest) -> Sequence[str]:
+    """The caller's stop sequences when its request came translated (an Anthropic client's):
+    an OpenAI upstream's answer may name the one it stopped on."""
+    return req.canonical.stop if req.canonical is not None else ()
