@@ -1,6 +1,8 @@
 """Outside probes of the upstream's own cost telemetry: a cost header that is not a finite,
-non-negative number is no reported cost (the registry's price is used), never NaN or infinity
-settled against a budget or written as a decision's cost."""
+non-negative number is never settled against a budget or written as a decision's cost. A
+non-finite one reads as NaN, a report for cost_report.vetted to drop with its alert (the registry's
+price is used: tests/e2e/test_non_finite_cost_headers_and_anthropic_streams.py); one that is not
+a number at all is no report."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from arbiter.upstream.http import reported_cost
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
-def test_a_cost_header_that_is_not_finite_is_no_cost(value: str) -> None:
+def test_a_cost_header_that_is_not_finite_is_a_report_to_drop(value: str) -> None:
     for name in ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost"):
-        assert reported_cost(None, httpx.Headers({name: value})) is None
+        got = reported_cost(None, httpx.Headers({name: value}))
+        assert got is not None and math.isnan(got), (name, value, got)
+    assert reported_cost(None, httpx.Headers({"x-cost-usd": "cheap"})) is None
 
 
 def test_a_good_cost_header_is_read_and_a_negative_one_is_zero() -> None:
