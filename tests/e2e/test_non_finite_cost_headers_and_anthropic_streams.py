@@ -17,10 +17,8 @@ speaking both protocols; the official openai and anthropic SDKs as clients."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import anthropic
@@ -28,10 +26,10 @@ import openai
 import orjson
 import pytest
 
-from arbiter.offline.demo import DEMO_POOL, demo_settings
-from arbiter.toml_text import to_toml
+from arbiter.offline.demo import DEMO_POOL
 from tests.conftest import Sidecar
-from tests.pg import empty_store_url
+from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
 TOKENS = 1000  # the prompt's and the answer's counts in every usage the mock reports
@@ -108,12 +106,8 @@ class _Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as url:
+        yield url
 
 
 @pytest.fixture(
@@ -123,20 +117,8 @@ def sidecar(
     request: pytest.FixtureRequest, upstream: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sidecar]:
     tmp = tmp_path_factory.mktemp("nonfinite2")
-    with empty_store_url(request.param, tmp / "a.db") as url:
-        doc = demo_settings(upstream, Path("unused"), anthropic_models=("sim-medium",))
-        doc["store"] = {"url": url}
-        doc["routing"]["judge_sample_rate"] = 0.0
-        doc["budgets"] = {"caps": [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]}
-        (tmp / "a.toml").write_text(to_toml(doc))
-        s = Sidecar(tmp / "a.toml").start()
+    with capped_sidecar(upstream, request.param, tmp, anthropic_models=("sim-medium",)) as s:
         yield s
-        s.stop()
-
-
-def _spent(s: Sidecar, tenant: str) -> float:
-    rows = s.admin("GET", f"/arbiter/budgets?tenant={tenant}").json()["data"]
-    return float(next(x for x in rows if x["scope"] == f"tenant:{tenant}")["spent_usd"])
 
 
 def _dropped(s: Sidecar, model: str) -> list[dict[str, Any]]:

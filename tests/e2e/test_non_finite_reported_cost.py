@@ -8,10 +8,8 @@ once. A real sidecar process (SQLite and PostgreSQL) in front of a scripted upst
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import anthropic
@@ -20,10 +18,9 @@ import openai
 import orjson
 import pytest
 
-from arbiter.offline.demo import demo_settings
-from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
-from tests.pg import empty_store_url
+from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
 PREMIUM = (15.0, 60.0)  # sim-premium's prices in the demo registry, $ per million tokens
@@ -82,12 +79,8 @@ class _Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as url:
+        yield url
 
 
 @pytest.fixture(
@@ -97,20 +90,8 @@ def sidecar(
     request: pytest.FixtureRequest, upstream: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sidecar]:
     tmp = tmp_path_factory.mktemp("nonfinite")
-    with empty_store_url(request.param, tmp / "a.db") as url:
-        doc = demo_settings(upstream, Path("unused"))
-        doc["store"] = {"url": url}
-        doc["routing"]["judge_sample_rate"] = 0.0
-        doc["budgets"] = {"caps": [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]}
-        (tmp / "a.toml").write_text(to_toml(doc))
-        s = Sidecar(tmp / "a.toml").start()
+    with capped_sidecar(upstream, request.param, tmp) as s:
         yield s
-        s.stop()
-
-
-def _spent(s: Sidecar, tenant: str) -> float:
-    rows = s.admin("GET", f"/arbiter/budgets?tenant={tenant}").json()["data"]
-    return float(next(x for x in rows if x["scope"] == f"tenant:{tenant}")["spent_usd"])
 
 
 def _dropped_alerts(s: Sidecar) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,10 +19,9 @@ import openai
 import orjson
 import pytest
 
-from arbiter.offline.demo import demo_settings
-from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
-from tests.pg import empty_store_url
+from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
 OLD = (15.0, 60.0)  # sim-premium's prices in the demo registry, $ per million tokens
@@ -83,31 +82,17 @@ class _Upstream(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    _Upstream.release.set()
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as url:
+        try:
+            yield url
+        finally:
+            _Upstream.release.set()  # no held answer outlives the module
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def sidecar(request: pytest.FixtureRequest, upstream: str, tmp_path: Path) -> Iterator[Sidecar]:
-    with empty_store_url(request.param, tmp_path / "a.db") as url:
-        doc = demo_settings(upstream, Path("unused"))
-        doc["store"] = {"url": url}
-        doc["routing"]["judge_sample_rate"] = 0.0
-        doc["budgets"] = {"caps": [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]}
-        (tmp_path / "a.toml").write_text(to_toml(doc))
-        s = Sidecar(tmp_path / "a.toml").start()
+    with capped_sidecar(upstream, request.param, tmp_path) as s:
         yield s
-        s.stop()
-
-
-def _spent(s: Sidecar, tenant: str) -> float:
-    rows = s.admin("GET", f"/arbiter/budgets?tenant={tenant}").json()["data"]
-    return float(next(x for x in rows if x["scope"] == f"tenant:{tenant}")["spent_usd"])
 
 
 def _patch(s: Sidecar, prices: tuple[float, float]) -> None:

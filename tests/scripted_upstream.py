@@ -1,0 +1,59 @@
+"""Scaffolding the cost-report e2e tests share: a scripted upstream (each test's own handler)
+served from a thread, a sidecar in front of it with one $100 tenant cap and no sampled judge, and
+a tenant's spend as the budgets API reads it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from arbiter.offline.demo import demo_settings
+from arbiter.toml_text import to_toml
+from tests.conftest import Sidecar
+from tests.pg import empty_store_url
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """`handler` on a free 127.0.0.1 port; yields its OpenAI-style base URL (`.../v1`)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def capped_sidecar(
+    upstream: str,
+    store: str,
+    tmp: Path,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    **demo: Any,
+) -> Iterator[Sidecar]:
+    """The demo pool on `upstream` with its store on `store` ("sqlite" or "postgres"), a $100
+    total cap per tenant and no sampled judge; `edit` changes the config before it is written."""
+    with empty_store_url(store, tmp / "a.db") as url:
+        doc = demo_settings(upstream, Path("unused"), **demo)
+        doc["store"] = {"url": url}
+        doc["routing"]["judge_sample_rate"] = 0.0
+        doc["budgets"] = {"caps": [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]}
+        if edit is not None:
+            edit(doc)
+        (tmp / "a.toml").write_text(to_toml(doc))
+        s = Sidecar(tmp / "a.toml").start()
+        try:
+            yield s
+        finally:
+            s.stop()
+
+
+def tenant_spent(s: Sidecar, tenant: str) -> float:
+    rows = s.admin("GET", f"/arbiter/budgets?tenant={tenant}").json()["data"]
+    return float(next(x for x in rows if x["scope"] == f"tenant:{tenant}")["spent_usd"])
