@@ -251,7 +251,8 @@ def _serve(nice: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from arbiter.store import open_store
-    from arbiter.store._sql import SqlStore, encode_rows
+    from arbiter.store._sql import SqlStore
+    from arbiter.store.write_rows import encode_rows
 
     # the replies get their own descriptor; anything else printed goes to stderr, not the pipe
     stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")

@@ -18,7 +18,7 @@ from arbiter.config import StoreSettings
 from arbiter.recorder import Recorder
 from arbiter.records import PolicyDelta, Record
 from arbiter.store import Store, StoreError, rollup
-from arbiter.store._sql import WriteRows
+from arbiter.store.write_rows import WriteRows
 from arbiter.writer_process import ProcessWriter, for_settings
 
 from .conftest import decision

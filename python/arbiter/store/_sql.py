@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol
@@ -22,11 +22,7 @@ from arbiter.records import (
     LEARNING_MODES,
     NOT_OWN_MODES,
     SYSTEM_TENANT,
-    AlertRecord,
     ArmStats,
-    DecisionRecord,
-    GradeRecord,
-    PolicyDelta,
     Record,
     precedence,
     precedence_sql,
@@ -40,6 +36,7 @@ from arbiter.store.challengers import ChallengersMixin
 from arbiter.store.discovered import DiscoveryMixin
 from arbiter.store.latency import LatencyMixin
 from arbiter.store.rollup import DecisionFacts, GradeFacts
+from arbiter.store.write_rows import WriteRows, encode_rows
 from arbiter.timeseries_bucket import series_grid
 
 log = logging.getLogger(__name__)
@@ -120,10 +117,6 @@ def load_migrations(backend: str) -> list[tuple[int, list[str]]]:
     return out
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
-
-
 def _loads(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
@@ -153,63 +146,6 @@ def _stored_json(
         why = "is not JSON" if parsed is _NOT_JSON else f"is not a JSON {kind.__name__}"
         log.warning("store: %s of %s %s; read as %r", column, row_id, why, unreadable)
     return unreadable
-
-
-def merge_deltas(deltas: Iterable[PolicyDelta]) -> list[PolicyDelta]:
-    """One delta per arm (sums), sorted by arm so concurrent writers lock rows in one order."""
-    acc: dict[tuple[str, str, str], PolicyDelta] = {}
-    for d in deltas:
-        key = (d.tenant, d.task, d.model)
-        old = acc.get(key)
-        acc[key] = d if old is None else old.plus(d)
-    return [d for _, d in sorted(acc.items())]
-
-
-@dataclass(frozen=True, slots=True)
-class WriteRows:
-    """A batch of records as the rows its statements bind: plain values only (the JSON columns
-    already serialised). `ts`: when it was encoded (the batch id's and the arms' timestamp)."""
-
-    decisions: list[tuple[Any, ...]]  # _DCOLS
-    grades: list[tuple[Any, ...]]  # _GCOLS
-    alerts: list[tuple[Any, ...]]  # _ACOLS
-    arms: list[tuple[Any, ...]]  # _ARM_COLS + updated_ts, one per arm, sorted
-    ts: float
-
-    @property
-    def empty(self) -> bool:
-        return not (self.decisions or self.grades or self.alerts or self.arms)
-
-
-def encode_rows(records: Sequence[Record], now: float | None = None) -> WriteRows:
-    """`records` as rows; `now`: their timestamp (a writer process gets the sender's)."""
-    now = time.time() if now is None else now
-    deltas = merge_deltas(r for r in records if isinstance(r, PolicyDelta))
-    return WriteRows(
-        [_decision_row(r) for r in records if isinstance(r, DecisionRecord)],
-        [_grade_row(r) for r in records if isinstance(r, GradeRecord)],
-        [_alert_row(r) for r in records if isinstance(r, AlertRecord)],
-        [(*astuple(d), now) for d in deltas],
-        now,
-    )
-
-
-def _decision_row(d: DecisionRecord) -> tuple[Any, ...]:
-    return (
-        d.id, d.ts, d.tenant, d.task, d.mode, d.chosen_model, d.reason,
-        _dumps(d.candidates), _dumps(d.attempts), d.status, d.cost_usd, d.baseline_model,
-        d.baseline_cost_usd, d.latency_ms, d.prompt_tokens, d.completion_tokens, d.stream,
-        d.difficulty, d.key_id, d.error, d.cost_source, d.cache_kind, d.cache_saved_usd,
-        _dumps(d.cache_info) if d.cache_info is not None else None,
-    )  # fmt: skip
-
-
-def _grade_row(g: GradeRecord) -> tuple[Any, ...]:
-    return (g.decision_id, g.grader, g.ts, g.tenant, g.task, g.model, g.score, g.detail)
-
-
-def _alert_row(a: AlertRecord) -> tuple[Any, ...]:
-    return (a.id, a.ts, a.tenant, a.kind, a.message, a.model, a.task, _dumps(a.data))
 
 
 def _decision_facts(r: Sequence[Any]) -> DecisionFacts:
