@@ -244,21 +244,31 @@ def _random_removal(off: list[Asked], drop: int, threshold: float, seed: int) ->
     return {"served": len(kept), "false": false, "false_per_1000_served": rate}
 
 
-def qqp(m: SemanticMatcher, path: Path, limit: int | None, skip: int) -> dict[str, object]:
+def qqp(
+    m: SemanticMatcher,
+    path: Path,
+    limit: int | None,
+    skip: int,
+    arms: dict[str, tuple[str, ...]] = ARMS,
+    seed: int = 18,
+) -> dict[str, object]:
+    """QQP holdout pairs asked under the first of `arms` (before) and the second (after): what
+    each serves at every bound, and the same number of serves removed at random (the control)."""
+    (before_arm, before_rules), (after_arm, after_rules) = arms.items()
     pairs = load_pairs(path, parts=["holdout"], limit=None if limit is None else skip + limit)
     pairs = pairs[skip:]
     stored = fill(m, (p.text_a for p in pairs))
-    asked: dict[str, list[Asked]] = {}
-    for arm, rules in ARMS.items():
-        m.rules = rules
-        asked[arm], _ = ask(m, pairs, stored)
+    m.rules = before_rules
+    asked_before, _ = ask(m, pairs, stored)
+    m.rules = after_rules
+    asked_after, _ = ask(m, pairs, stored)
     rows = []
     for bound in BOUNDS:
         th = m.calibration.threshold(bound)
-        before, after = score_threshold(asked["numbers"], th), score_threshold(asked["all"], th)
-        control = _random_removal(asked["numbers"], before.served - after.served, th, seed=18)
-        rows.append({"bound": bound, "threshold": th, "numbers": before.as_dict(),
-                     "all": after.as_dict(), "random_removal_control": control})  # fmt: skip
+        before, after = score_threshold(asked_before, th), score_threshold(asked_after, th)
+        control = _random_removal(asked_before, before.served - after.served, th, seed=seed)
+        rows.append({"bound": bound, "threshold": th, before_arm: before.as_dict(),
+                     after_arm: after.as_dict(), "random_removal_control": control})  # fmt: skip
     return {"pairs": len(pairs), "skip": skip, "entries": len(stored), "rows": rows}
 
 

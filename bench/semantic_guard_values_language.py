@@ -36,12 +36,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.semantic_guard_rules import _both_ways, _p_false, _random_removal
+from bench.semantic_guard_rules import _both_ways, _p_false, qqp
 
 from arbiter.cache.pair_guard import RULES
 from arbiter.cache.semantic import SemanticMatcher, default_matcher
 from arbiter.embedding import Embedder
-from arbiter.offline.semantic_eval import Asked, ask, fill, load_pairs, score_threshold
 
 BOUNDS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0.02: the shipped default
 ARMS = {"before": ("numbers", "negation", "order"), "after": RULES}
@@ -162,24 +161,6 @@ def traps(m: SemanticMatcher) -> dict[str, object]:
     return out
 
 
-def qqp(m: SemanticMatcher, path: Path, limit: int | None, skip: int) -> dict[str, object]:
-    pairs = load_pairs(path, parts=["holdout"], limit=None if limit is None else skip + limit)
-    pairs = pairs[skip:]
-    stored = fill(m, (p.text_a for p in pairs))
-    asked: dict[str, list[Asked]] = {}
-    for arm, rules in ARMS.items():
-        m.rules = rules
-        asked[arm], _ = ask(m, pairs, stored)
-    rows = []
-    for bound in BOUNDS:
-        th = m.calibration.threshold(bound)
-        before, after = score_threshold(asked["before"], th), score_threshold(asked["after"], th)
-        control = _random_removal(asked["before"], before.served - after.served, th, seed=19)
-        rows.append({"bound": bound, "threshold": th, "before": before.as_dict(),
-                     "after": after.as_dict(), "random_removal_control": control})  # fmt: skip
-    return {"pairs": len(pairs), "skip": skip, "entries": len(stored), "rows": rows}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--pairs", type=Path, required=True)
@@ -205,7 +186,7 @@ def main() -> None:
             print(f"    {name:<32} {t[arm]['asked'][name]:>5} {counts}")  # type: ignore[index]
     q: dict[str, object] = {}
     if not args.traps_only:
-        q = qqp(m, args.pairs, args.limit, args.skip)
+        q = qqp(m, args.pairs, args.limit, args.skip, arms=ARMS, seed=19)
         print(f"\n2. QQP holdout rows {args.skip}..: {q['pairs']} pairs, {q['entries']} entries")
         print(f"  {'bound':>5} {'rules':>7} {'served':>6} {'false':>5} {'false/1k served':>15} "
               f"{'recall':>7}   control: as many removed at random -> false/1k served")  # fmt: skip
