@@ -34,7 +34,12 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("arbiter.surfaces (parse)", r"arbiter/surfaces/"),
     ("arbiter.upstream (+orjson)", r"arbiter/upstream/"),
     ("arbiter.failover", r"arbiter/failover\.py"),
-    ("arbiter.pipeline", r"arbiter/pipeline\.py"),
+    # the request flow: pipeline.py and the modules split out of it (eighteenth session)
+    (
+        "arbiter.pipeline (+ its split modules)",
+        r"arbiter/(?:pipeline|route_plan|whole_answer|routed_stream|cascade_try|upstream_call"
+        r"|call_pricing|response_headers|decision_record|answer_handoff)\.py",
+    ),
     ("arbiter.auth/budget", r"arbiter/auth\.py|arbiter/budget\.py|arbiter/principal\.py"),
     ("arbiter.server", r"arbiter/server\.py"),
     ("arbiter (other)", r"arbiter/"),
