@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
