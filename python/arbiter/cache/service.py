@@ -193,7 +193,8 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         clamp = req.max_tokens if req.limit_injected else None
         ctx = request_log.CURRENT.get()
         beta = ctx.anthropic_beta if ctx is not None else None
-        if len(req.prompt_text) > KEYS_OFF_LOOP_CHARS:  # two hashes of the whole body: a thread
+        # two hashes of the whole body: a thread when it is long, by its text or by its media
+        if len(req.prompt_text) > KEYS_OFF_LOOP_CHARS or req.big_body:
             keys = await asyncio.to_thread(keys_for, req.protocol, req.body, principal, clamp, beta)
         else:
             keys = keys_for(req.protocol, req.body, principal, clamp, beta)
