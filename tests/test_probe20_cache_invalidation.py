@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from tests.inproc import InProcess, sidecar_in_process
+from tests.pg import fresh_database, require_pg
 from tests.sdk_clients import sdks
+from tests.test_cache_store import on_store
 
 CACHE_ON = "\n[cache]\nenabled = true\n"
 
@@ -73,3 +75,47 @@ def test_an_entry_invalidated_while_its_store_write_is_pending_stays_gone(
             assert row["decision_id"] == again.headers["x-arbiter-decision-id"]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("how", ["delete", "purge"])
+def test_an_invalidation_on_another_replica_during_the_write_keeps_the_entry_gone(
+    tmp_path: Path, how: str
+) -> None:
+    """Two replicas on one PostgreSQL: A answers (its store write slow), the operator's delete or
+    purge reaches B before A's write lands. Before: the row landed after B's delete, and both
+    replicas read it through on their next local miss: the removed answer served on A and B."""
+    base = require_pg()
+    messages = [{"role": "user", "content": "Name three prime numbers."}]
+
+    async def ask(sc: InProcess) -> str:
+        r = await sc.client.post(
+            "/v1/chat/completions", json={"model": "sim-small", "messages": messages},
+            headers=sc.auth,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        return r.headers["x-arbiter-cache"]
+
+    async def main(url: str) -> None:
+        async with (
+            sidecar_in_process(tmp_path / "a", edit_config=on_store(url, CACHE_ON)) as a,
+            sidecar_in_process(tmp_path / "b", edit_config=on_store(url, CACHE_ON)) as b,
+        ):
+            b.api_key = a.api_key  # one tenant, one key table
+            release = _hold_store_writes(a)
+            assert await ask(a) == "miss"
+            (entry_id,) = a.services.cache._entries
+            if how == "delete":
+                r = await b.client.delete(f"/arbiter/cache/{entry_id}", headers=b.admin)
+                assert r.status_code == 404  # B has no such entry yet: nor has the store
+            else:
+                r = await b.client.post("/arbiter/cache/purge", json={}, headers=b.admin)
+                assert r.status_code == 200 and r.json()["purged"] == 0
+            release.set()
+            await a.services.cache.drain()
+            await a.services.cache.sync()  # A applies B's invalidation to its memory
+            # before: "hit" on both, read through from the row written after the delete
+            assert await ask(b) == "miss"
+            assert await ask(a) == "miss"
+
+    with fresh_database(base) as url:
+        asyncio.run(main(url))
