@@ -23,6 +23,8 @@ CACHE_ON = "\n[cache]\nenabled = true\n"
 def _config(text: str) -> str:
     """The cache on, every pool model able to read images."""
     return text.replace('"tools"]', '"tools", "vision"]') + CACHE_ON
+
+
 USER = "List two facts about the moon."
 BASE: dict[str, Any] = {"model": "sim-small", "messages": [{"role": "user", "content": USER}]}
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
@@ -42,8 +44,10 @@ def _with_image(byte: int) -> dict[str, Any]:
 
 # each changes one thing that shapes the answer: a miss, never the base's answer
 MISSES: dict[str, dict[str, Any]] = {
-    "system prompt": {**BASE, "messages": [{"role": "system", "content": "Be terse."},
-                                           *BASE["messages"]]},  # fmt: skip
+    "system prompt": {
+        **BASE,
+        "messages": [{"role": "system", "content": "Be terse."}, *BASE["messages"]],
+    },
     "tools": {**BASE, "tools": [TOOL]},
     "tool_choice": {**BASE, "tools": [TOOL], "tool_choice": "none"},
     "response_format": {**BASE, "response_format": SCHEMA},
@@ -80,9 +84,10 @@ def test_what_the_exact_cache_counts_as_the_same_question(tmp_path: Path) -> Non
             wrong = []
             for name, body in MISSES.items():
                 r = await _chat(sc, body)
-                if r.headers["x-arbiter-cache"] != "miss" or float(
-                    r.headers["x-arbiter-cost-usd"]
-                ) <= 0:
+                if (
+                    r.headers["x-arbiter-cache"] != "miss"
+                    or float(r.headers["x-arbiter-cost-usd"]) <= 0
+                ):
                     wrong.append(name)
             assert not wrong, f"served another request's answer: {wrong}"
             # delivery only (stream, stream_options, user, metadata): the stored answer
@@ -123,6 +128,6 @@ def test_what_the_exact_cache_counts_as_the_same_question(tmp_path: Path) -> Non
             assert len(cache_rows) == 1 + len(hits) + 2
             assert all(d["tenant"] == "default" and d["cost_usd"] == 0 for d in cache_rows)
             metrics = (await sc.client.get("/metrics", headers=sc.admin)).text
-            assert 'arbiter_cache_requests_total{result="hit"} %d' % len(cache_rows) in metrics
+            assert f'arbiter_cache_requests_total{{result="hit"}} {len(cache_rows)}' in metrics
 
     asyncio.run(main())

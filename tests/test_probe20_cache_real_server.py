@@ -53,7 +53,8 @@ def rig_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 def _cache_metric(rig: Rig, result: str) -> float:
     text = rig.get("/metrics").text
-    m = re.search(r'^arbiter_cache_requests_total\{result="%s"\} (\S+)$' % result, text, re.M)
+    pattern = rf'^arbiter_cache_requests_total\{{result="{result}"\}} (\S+)$'
+    m = re.search(pattern, text, re.M)
     return float(m[1]) if m else 0.0
 
 

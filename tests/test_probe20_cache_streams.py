@@ -103,15 +103,19 @@ def test_a_streamed_answer_with_a_tool_call_that_ended_on_stop_is_not_kept_as_te
         assert message.tool_calls and message.tool_calls[0].function.name == "lookup"
 
     asyncio.run(
-        _against(tmp_path, [_stream("Checking.", "stop", [CALL]), _stream("", "tool_calls", [CALL])
-                            .replace(b'"content":""', b'"content":null')], body)
+        _against(
+            tmp_path,
+            [
+                _stream("Checking.", "stop", [CALL]),
+                _stream("", "tool_calls", [CALL]).replace(b'"content":""', b'"content":null'),
+            ],
+            body,
+        )
     )
 
 
 @pytest.mark.parametrize("finish", ["eos", "MAX_TOKENS"])
-def test_a_stream_ended_on_another_servers_finish_word_is_kept(
-    tmp_path: Path, finish: str
-) -> None:
+def test_a_stream_ended_on_another_servers_finish_word_is_kept(tmp_path: Path, finish: str) -> None:
     messages = [{"role": "user", "content": "Describe the tides in one line."}]
 
     async def body(sc: InProcess, calls: list[int]) -> None:
@@ -133,6 +137,9 @@ def test_a_stream_ended_on_another_servers_finish_word_is_kept(
         assert again.headers["x-arbiter-cost-usd"] == "0.00000000"
 
     asyncio.run(
-        _against(tmp_path, [_stream("The tide rises and falls twice a day.", finish),
-                            _whole("a second call")], body)  # fmt: skip
+        _against(
+            tmp_path,
+            [_stream("The tide rises and falls twice a day.", finish), _whole("a second call")],
+            body,
+        )
     )
