@@ -114,6 +114,44 @@ def test_a_streamed_answer_with_a_tool_call_that_ended_on_stop_is_not_kept_as_te
     )
 
 
+def test_an_anthropic_client_is_not_kept_the_text_of_a_translated_stream_with_a_call(
+    tmp_path: Path,
+) -> None:
+    """The same stream translated for an Anthropic client: held before the fix too (the
+    translation ends a stream that carried a call on tool_use, which is not kept); recorded so
+    that it keeps holding."""
+    messages = [{"role": "user", "content": "Look up the tides for me."}]
+    tools = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    forced = {"type": "tool", "name": "lookup"}
+    ask: dict[str, Any] = {
+        "model": "oa-raw", "max_tokens": 64, "messages": messages, "tools": tools,
+        "tool_choice": forced,
+    }  # fmt: skip
+
+    async def body(sc: InProcess, calls: list[int]) -> None:
+        async with sdks(sc) as (claude, _):
+            async with claude.messages.stream(**ask) as stream:
+                first = await stream.get_final_message()
+            assert [b.type for b in first.content] == ["text", "tool_use"]
+            await sc.services.cache.drain()
+            again = await claude.messages.with_raw_response.create(**ask)
+            message = await again.parse()
+        assert again.headers["x-arbiter-cache"] == "miss", message
+        assert calls[0] == 2
+        assert [b.type for b in message.content] == ["tool_use"]
+
+    asyncio.run(
+        _against(
+            tmp_path,
+            [
+                _stream("Checking.", "stop", [CALL]),
+                _stream("", "tool_calls", [CALL]).replace(b'"content":""', b'"content":null'),
+            ],
+            body,
+        )
+    )
+
+
 @pytest.mark.parametrize("finish", ["eos", "MAX_TOKENS"])
 def test_a_stream_ended_on_another_servers_finish_word_is_kept(tmp_path: Path, finish: str) -> None:
     messages = [{"role": "user", "content": "Describe the tides in one line."}]
