@@ -9,6 +9,8 @@ bills, the decisions, the tenant's spend and /metrics.
 - Poisoning: an answer the upstream broke (a stream reset or malformed mid-way, a body cut or
   not JSON, a stream the client left) is never stored: the same request after it is a miss that
   calls upstream and comes back whole, and only then is it a hit.
+- A cascade's escalated answer and a failover's answer are kept and served later naming the
+  model that wrote them; the weak first answer served because the escalation failed is not.
 All cells held when probed."""
 
 from __future__ import annotations
@@ -154,3 +156,40 @@ def test_an_answer_the_upstream_broke_is_never_served_later(
         rig.sidecar.root_url + "/arbiter/decisions?limit=1", headers=rig.admin, timeout=10
     ).json()["data"]
     assert feed[0]["mode"] == "cache" and feed[0]["cost_usd"] == 0
+
+
+EXTRACTION = "Extract every name from this text as a list: Ada met Grace and Alan at noon."
+
+
+@pytest.mark.parametrize(
+    ("script", "kept"),
+    [({}, "oa-2"), ({"oa_2": "status@500"}, None), ({"oa_1": "status@500"}, "oa-2")],
+    ids=["escalated", "weak-first-answer-served", "failover"],
+)
+def test_a_cascade_or_failover_answer_is_kept_only_when_whole(
+    rig: Rig, script: dict[str, str], kept: str | None
+) -> None:
+    """extraction cascades (oa-1 first; its 7-token answer is under cascade_min_answer_tokens,
+    so oa-2 answers). Kept: the escalated answer, or the failover's (oa-1 down), each served
+    later as a hit naming the model that wrote it; never the weak first answer that was served
+    only because the escalation failed."""
+    text = f"{EXTRACTION} ({'-'.join(f'{k}={v}' for k, v in script.items()) or 'ok'})"
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    rig.up.reset(**script)
+    first = rig.gpt.chat.completions.with_raw_response.create(**body)  # type: ignore[call-overload]
+    assert first.headers["x-arbiter-cache"] == "miss"
+    decision = rig.decision(first.headers["x-arbiter-decision-id"])
+    assert decision["task"] == "extraction", decision
+    rig.up.reset(**script)
+    before = rig.snapshot()
+    again = rig.gpt.chat.completions.with_raw_response.create(**body)  # type: ignore[call-overload]
+    if kept is None:
+        assert again.headers["x-arbiter-cache"] == "miss"
+        assert rig.up.calls, "the weak answer was served from the cache"
+        return
+    assert again.headers["x-arbiter-cache"] == "hit"
+    assert again.headers["x-arbiter-model"] == kept == first.headers["x-arbiter-model"]
+    assert again.parse().model == kept
+    assert again.headers["x-arbiter-cache-source-decision-id"] == decision["id"]
+    assert rig.up.calls == [] and again.headers["x-arbiter-cost-usd"] == "0.00000000"
+    _settled(rig, before.spent, 0.0)
