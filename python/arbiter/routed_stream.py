@@ -169,7 +169,7 @@ async def _finish_stream(
                 ) if u is not None else CanonicalUsage()  # fmt: skip
                 answer = cached.of_stream(
                     content, outcome.codec.finish, usage, plan.decision_id, model,
-                    outcome.codec.stop_sequence,
+                    outcome.codec.stop_sequence, calls=bool(outcome.codec.calls.calls()),
                 )  # fmt: skip
                 remember_answer(s, plan, model, answer, cost)
     finally:  # identical requests waiting on this one: served it, or on as misses

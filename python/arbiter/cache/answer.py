@@ -262,15 +262,21 @@ def of_stream(
     response_id: str,
     model: str,
     stop_sequence: str | None = None,
+    *,
+    calls: bool = False,
 ) -> CanonicalResponse | None:
     """A streamed answer that ended properly, from what the relay collected (its text only:
-    a streamed tool call is not collected, so such answers are not cached). `stop_sequence`:
-    the caller's stop string that ended it, which OpenAI's finish word "stop" cannot carry
-    (without it a hit would say end_turn where the live answer said stop_sequence)."""
-    if finish not in ("stop", "length") or not text:
-        return None
+    a streamed tool call is not collected, so such answers are not cached; `calls`: the
+    stream had one, whatever its finish word said: OpenAI ends a call `tool_choice` forced
+    on "stop", as Ollama ends every call, and its text alone is another answer). `finish`:
+    the upstream's word, read as the whole-answer path reads it (Together's "eos", Gemini's
+    "MAX_TOKENS"). `stop_sequence`: the caller's stop string that ended it, which OpenAI's
+    finish word "stop" cannot carry (without it a hit would say end_turn where the live
+    answer said stop_sequence)."""
     reason = openai_response.stop_reason_in(finish)
-    if finish == "stop" and stop_sequence is not None:
+    if reason not in ("end_turn", "max_tokens") or not text or calls:
+        return None
+    if reason == "end_turn" and stop_sequence is not None:
         reason = "stop_sequence"
     return CanonicalResponse(
         response_id, model, (TextPart(text),), reason, usage, stop_sequence=stop_sequence

@@ -21,6 +21,8 @@ from arbiter.records import GradeRecord
 # LLM's opinion, wrong ~15% of the time by its own model: README) nor the automatic checks',
 # whose low grades include an answer cut at the client's own max_tokens (what it asked for)
 _EVICTING_GRADERS = frozenset({"feedback", "execution", "reference"})
+# how long an admin invalidation waits for the store writes of the entries it removes
+_WRITE_WAIT_S = 5.0
 
 
 @dataclass(slots=True)
@@ -49,7 +51,18 @@ class Invalidation(CacheFront):
             self._drop(entry_id)
             self._invalidated_at[entry_id] = self.clock()
             self.counts["invalidated"] += 1
+        await self._written_first([self._persisting.get(entry_id)])
         return await asyncio.to_thread(self.store.cache_delete, entry_id, tenant, self.clock())
+
+    async def _written_first(self, writes: list[asyncio.Task[None] | None]) -> None:
+        """Wait for the store writes of entries an invalidation removes: the answer went out
+        as soon as it was kept in memory and its write runs behind. One landing after the
+        store's delete brought the entry back (the next local miss read it through, as did a
+        restart and the other replicas); bounded like drain(): a hung store write is its own
+        outage, counted there."""
+        pending = {w for w in writes if w is not None and not w.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=_WRITE_WAIT_S)
 
     def graded(self, grade: GradeRecord) -> None:
         """A grade of an answer (one of the learner's observers). Below 0.5 from a grader in
@@ -97,6 +110,7 @@ class Invalidation(CacheFront):
     async def purge(self, tenant: str | None, model: str | None) -> int:
         now = self.clock()
         self._apply_purge(tenant, model, now)
+        await self._written_first(list(self._persisting.values()))
         return await asyncio.to_thread(
             lambda: self.store.cache_purge(tenant=tenant, model=model, ts=now)
         )

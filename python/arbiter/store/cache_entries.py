@@ -22,17 +22,39 @@ CACHE_COLS = (
 )  # fmt: skip
 _LISTED = CACHE_COLS[:-1]  # the admin list leaves the vector out
 _MAX_PAGE = 1000
+# an invalidation made at or after an entry was created covers it: its delete by id, or a purge
+# of every entry / its tenant / its model. A replica writes an entry behind its answer, so the
+# row may land after an operator's delete or purge (on this replica or another) that meant it:
+# such a row is never written, nor read back (two transactions at once can still both commit)
+_COVERED = (
+    "EXISTS (SELECT 1 FROM cache_invalidations i WHERE i.ts >= {created} AND (i.entry_id = {id} "
+    "OR (i.entry_id IS NULL AND (i.tenant IS NULL OR i.tenant = {tenant}) "
+    "AND (i.model IS NULL OR i.model = {model}))))"
+)
+_ROW_COVERED = _COVERED.format(
+    created="cache_entries.created_ts", id="cache_entries.id", tenant="cache_entries.tenant",
+    model="cache_entries.model",
+)  # fmt: skip
+_PUT_COVERED = "SELECT " + _COVERED.format(created="%s", id="%s", tenant="%s", model="%s")
 
 
 class CacheEntriesMixin(StoreHooks):
     """Mixed into SqlStore; uses its `_tx`, `_ro` and `_sql` hooks."""
 
     def cache_put(self, row: Sequence[Any], *, keep: int | None = None) -> None:
-        """Upsert one entry (a row in CACHE_COLS order); with `keep`, then delete the least
-        recently used entries beyond that many."""
+        """Upsert one entry (a row in CACHE_COLS order), unless an invalidation already covers
+        it (_COVERED); with `keep`, then delete the least recently used entries beyond that
+        many."""
         cols = ", ".join(CACHE_COLS)
         update = ", ".join(f"{c} = excluded.{c}" for c in CACHE_COLS[1:])
+        at = {c: row[i] for i, c in enumerate(CACHE_COLS)}
         with self._tx() as cur:
+            cur.execute(
+                self._sql(_PUT_COVERED),
+                (at["created_ts"], at["id"], at["tenant"], at["model"]),
+            )
+            if cur.fetchone()[0]:
+                return
             cur.execute(
                 self._sql(
                     f"INSERT INTO cache_entries ({cols}) VALUES "
@@ -56,7 +78,7 @@ class CacheEntriesMixin(StoreHooks):
             cur.execute(
                 self._sql(
                     f"SELECT {', '.join(CACHE_COLS)} FROM cache_entries "
-                    "WHERE id = %s AND tenant = %s AND expires_ts > %s"
+                    f"WHERE id = %s AND tenant = %s AND expires_ts > %s AND NOT {_ROW_COVERED}"
                 ),
                 (entry_id, tenant, now),
             )
@@ -70,7 +92,7 @@ class CacheEntriesMixin(StoreHooks):
             cur.execute(
                 self._sql(
                     f"SELECT {', '.join(CACHE_COLS)} FROM cache_entries "
-                    "WHERE created_ts >= %s AND expires_ts > %s "
+                    f"WHERE created_ts >= %s AND expires_ts > %s AND NOT {_ROW_COVERED} "
                     "ORDER BY created_ts DESC, id DESC LIMIT %s"
                 ),
                 (since, now, limit),
