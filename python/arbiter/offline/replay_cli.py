@@ -465,6 +465,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
         knob=r.cost_weight if by_cost else r.quality_target,
         seed=seed,
         baseline=baseline,
+        baseline_named=bool(r.baseline),
         explore=r.explore,
         priors={m: book.for_model(m) for m in ids},
         prior_strength=r.prior_strength,
