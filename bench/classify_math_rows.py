@@ -59,8 +59,9 @@ def load_rows() -> list[dict[str, Any]]:
     """Train rows of every table: {group, id, text, label} (label True/False/None: unlabelled)."""
     sys.path.insert(0, str(ROOT / "python"))
     sys.path.insert(0, str(ROOT))
-    from arbiter.difficulty import split_of
     from tests.replay_shapes import MT_FIRST_TURNS
+
+    from arbiter.difficulty import split_of
 
     routing = SHARED / "data" / "routing"
     rows: list[dict[str, Any]] = []

@@ -446,8 +446,9 @@ def _word_problem_question(text: str) -> int | None:
     return start if count >= 2 else None
 
 
-# Verbs that address the model right before a request ("can you write", "please extract").
-_ADDRESSED_BY: Final = ("you", "please", "me", "us", "to")
+# Words that address the model right before a request ("can you write", "please extract",
+# "I want you to write"); "to" alone does not ("Sam wants to write a story").
+_ADDRESSED_BY: Final = frozenset({"you", "please", "me", "us"})
 
 
 def _request_in_setup(text: str, start: int) -> bool:
@@ -455,7 +456,10 @@ def _request_in_setup(text: str, start: int) -> bool:
     ("Sam wants to write a story of 20 pages...", "A press extracted 12 liters of oil..."):
     mid-sentence, not addressed to the model, before a question that asks for a quantity."""
     before = text[:start].rstrip()
-    if not before or before[-1] in ".?!:\n" or before.rsplit(None, 1)[-1] in _ADDRESSED_BY:
+    if not before or before[-1] in ".?!:\n":
+        return False
+    last = before.rsplit(None, 2)[-2:]
+    if last[-1] in _ADDRESSED_BY or (last[-1] == "to" and last[0] in _ADDRESSED_BY):
         return False
     question = _word_problem_question(text)
     return question is not None and start < question
