@@ -112,7 +112,9 @@ def child(path: str) -> None:
         reason = getattr(c, "_math_reason", None)
         lower = c._bounded_lower(text)
         why = reason(lower, c._words(lower)) if reason is not None else None
-        out.append([task, why])
+        question = getattr(c, "_word_problem_question", None)
+        alone = question is not None and question(lower) is not None
+        out.append([task, why, alone])
     json.dump({"file": c.__file__, "labels": out}, sys.stdout)
 
 
@@ -181,9 +183,13 @@ def main() -> None:
         where, got = run_variant(path, texts)
         _, got_shuffled = run_variant(path, shuffled)
         labels[name] = got
-        called = [task == "math" for task, _ in got]
+        called = [task == "math" for task, *_ in got]
         real = metrics(rows, called)
-        control = metrics(rows, [task == "math" for task, _ in got_shuffled])
+        control = metrics(rows, [task == "math" for task, *_ in got_shuffled])
+        # the word-problem rule by itself (classify20's `_word_problem_question`), every other
+        # rule off: what it would call math on its own, and on shuffled words
+        alone = metrics(rows, [a for *_, a in got])
+        alone_shuffled = metrics(rows, [a for *_, a in got_shuffled])
         labelled = [r for r in rows if r["label"] is not None]
         rate = sum(c for r, c in zip(rows, called, strict=True) if r["label"] is not None) / len(
             labelled
@@ -193,27 +199,29 @@ def main() -> None:
             "real": real,
             "shuffled_words": control,
             "random_at_same_rate": random_control(labelled, rate),
+            "word_problem_rule_alone": alone,
+            "word_problem_rule_alone_shuffled_words": alone_shuffled,
         }
     print(json.dumps(report, indent=1))
     newest = variants[-1][0]
     print(f"\nwhy, {newest} (reason -> rows, by group):")
     reasons: Counter[tuple[str, str, str]] = Counter()
-    for row, (task, why) in zip(rows, labels[newest], strict=True):
+    for row, (task, why, _) in zip(rows, labels[newest], strict=True):
         reasons[(row["group"], task if task != "math" else "math", str(why))] += 1
     for (group, task, why), n in sorted(reasons.items()):
         print(f"  {group:28s} {task:14s} {why:16s} {n}")
     print("\nmath rows of the labelled-positive groups not called math, and why:")
-    for row, (task, why) in zip(rows, labels[newest], strict=True):
+    for row, (task, why, _) in zip(rows, labels[newest], strict=True):
         if row["label"] is True and task != "math" and row["group"] == "gsm8k":
             print(f"  {row['id']} -> {task} ({why}): {row['text'][:160]!r}")
     print(f"\nAlpacaEval train rows {newest} calls math (unlabelled: judge by eye):")
-    for row, (task, why) in zip(rows, labels[newest], strict=True):
+    for row, (task, why, _) in zip(rows, labels[newest], strict=True):
         if row["group"] == "alpaca_eval" and task == "math":
             print(f"  {row['id']} ({why}): {row['text'][:140]!r}")
     if len(variants) > 1:
         first = variants[0][0]
         print(f"\nrows {first} and {newest} label differently:")
-        for row, (a, _), (b, why) in zip(rows, labels[first], labels[newest], strict=True):
+        for row, (a, *_), (b, why, _) in zip(rows, labels[first], labels[newest], strict=True):
             if (a == "math") != (b == "math"):
                 print(f"  {row['group']} {row['id']}: {a} -> {b} ({why}): {row['text'][:140]!r}")
     if args.out:
