@@ -100,3 +100,20 @@ def test_every_pattern_uses_ascii_word_boundaries() -> None:
 )
 def test_cjk_text_keeps_its_labels(prompt: str, expected: TaskType) -> None:
     assert classify([{"role": "user", "content": prompt}]) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "write a c++ function, in c# too! (and f#)",
+        "路由模型的成本与质量之间需要权衡。how many? 12",
+        "ça coûte 3 € — naïve café?\ud800 x\ttab\nnew_line",
+        "",
+    ],
+)
+def test_words_split_as_the_ascii_separators_say(text: str) -> None:
+    """`_words` (a bytes table over UTF-8, classify20) splits exactly where the old str table
+    did: at every ASCII character but letters, digits, "+" and "#"."""
+    separators = {chr(c) for c in range(128) if not (chr(c).isalnum() or chr(c) in "+#")}
+    expected = frozenset("".join(" " if ch in separators else ch for ch in text).split())
+    assert classify_module._words(text) == expected

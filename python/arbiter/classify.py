@@ -69,8 +69,12 @@ _OCR_WORDS: Final = frozenset(
 _HEAD_CHARS: Final = 3000
 _TAIL_CHARS: Final = 1000
 # Everything but ASCII letters, digits, "+" and "#" separates words ("c++", "c#" stay whole).
-_TOKEN_TABLE: Final = str.maketrans(
-    {chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) in "+#")}
+# A bytes table over the UTF-8 text: str.translate looks every character of a non-ASCII text up
+# in a dict (0.33 ms for 4,000 CJK characters, the most of classify's cost on them), bytes'
+# does one table load per byte (0.035 ms); bytes >= 0x80 map to themselves, so the decoded text
+# is the str table's result, lone surrogates included.
+_TOKEN_TABLE: Final = bytes(
+    32 if c < 128 and not (chr(c).isalnum() or chr(c) in "+#") else c for c in range(256)
 )
 
 
@@ -84,7 +88,8 @@ def _compile(pattern: str) -> linear.Pattern:
 
 
 def _words(text: str) -> frozenset[str]:
-    return frozenset(text.translate(_TOKEN_TABLE).split())
+    spaced = text.encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE)
+    return frozenset(spaced.decode("utf-8", "surrogatepass").split())
 
 
 def _vocab(spec: str) -> tuple[str, ...]:
