@@ -23,6 +23,10 @@ Precedence, first match wins (the *form of the expected output* decides):
 6. "translate ... to/into <language>", "how do you say X in French"      -> translation
 7. "summarize/summarise/tl;dr/in N sentences/key points"                  -> summarization
 8. arithmetic, "how many", "calculate", "solve", equations, word problems -> math
+   (a word problem: the question sentence asks for a quantity -- "how long", "what is the
+   total cost", "which number" -- after the text has stated two numbers; such a problem also
+   wins over an explicit request found inside its setup, mid-sentence and not addressed to the
+   model: "Sam wants to write a story of 20 pages ... How many days ...?")
 9. otherwise                                                              -> chat
 
 The rules run on the last user message. Only if that says nothing (chat) is the system message
