@@ -1,4 +1,4 @@
-"""The task classifier's "math" as a classifier, on TRAIN rows only (issue 17, classify20).
+"""The task classifier's "math" as a classifier, on train rows (validation as a check), never held-out.
 
 Reads the shared tables in place (../shared/data): GSM8K (every row a math word problem), MMLU
 (by subject: the five mathematics subjects are math; the quantitative sciences -- physics,
@@ -8,7 +8,8 @@ requests, unlabelled: the rows called math are listed for a reader to judge), QQ
 questions (Quora questions: chat), HumanEval's prompts (code) and the eight MT-Bench-like first
 turns of tests/replay_shapes.py (one "math" category). Only rows whose id
 `difficulty.split_of` puts in "train" are read (HumanEval and the MT-Bench-like turns have no
-held-out use: all are read); the held-out rows are never classified here.
+held-out use: read with them), or with `--split validation` the validation rows, a check the
+rules were not written on; the held-out rows are never classified here.
 
 Per variant (a PYTHONPATH: each is run in a child process, so two versions of arbiter compare in
 one run) it prints recall of math on the positive rows, the rate called math on the negative
@@ -55,8 +56,8 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f]
 
 
-def load_rows() -> list[dict[str, Any]]:
-    """Train rows of every table: {group, id, text, label} (label True/False/None: unlabelled)."""
+def load_rows(split: str = "train") -> list[dict[str, Any]]:
+    """Rows of `split` of every table: {group, id, text, label} (None: unlabelled)."""
     sys.path.insert(0, str(ROOT / "python"))
     sys.path.insert(0, str(ROOT))
     from tests.replay_shapes import MT_FIRST_TURNS
@@ -70,10 +71,10 @@ def load_rows() -> list[dict[str, Any]]:
         rows.append({"group": group, "id": row_id, "text": text, "label": label})
 
     for r in _jsonl(routing / "gsm8k.dev.jsonl.gz"):
-        if split_of(r["id"]) == "train":
+        if split_of(r["id"]) == split:
             add("gsm8k", r["id"], r["messages"][-1]["content"], True)
     for r in _jsonl(routing / "mmlu.dev.jsonl.gz"):
-        if split_of(r["id"]) != "train":
+        if split_of(r["id"]) != split:
             continue
         if r["subject"] in MATH_SUBJECTS:
             add("mmlu math subjects", r["id"], r["messages"][-1]["content"], True)
@@ -82,15 +83,16 @@ def load_rows() -> list[dict[str, Any]]:
         else:
             add("mmlu other subjects", r["id"], r["messages"][-1]["content"], False)
     for r in _jsonl(routing / "alpaca_eval.dev.jsonl.gz"):
-        if split_of(r["id"]) == "train":
+        if split_of(r["id"]) == split:
             add("alpaca_eval", r["id"], r["messages"][-1]["content"], None)
     for r in _jsonl(SHARED / "data" / "cache" / "qqp.dev.jsonl.gz"):
-        if split_of(r["id"]) == "train":
+        if split_of(r["id"]) == split:
             add("qqp questions", r["id"], r["text_a"], False)
-    for r in _jsonl(SHARED / "data" / "graders" / "humaneval.dev.jsonl.gz"):
-        add("humaneval", r["task_id"], r["prompt"], False)
-    for category, turn in MT_FIRST_TURNS.items():
-        add("mt-bench-like", category, turn, category == "math")
+    if split == "train":  # no held-out use: read once, with the train rows
+        for r in _jsonl(SHARED / "data" / "graders" / "humaneval.dev.jsonl.gz"):
+            add("humaneval", r["task_id"], r["prompt"], False)
+        for category, turn in MT_FIRST_TURNS.items():
+            add("mt-bench-like", category, turn, category == "math")
     return rows
 
 
@@ -167,17 +169,22 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], help="name=PYTHONPATH")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help="write the figures as JSON here")
-    ap.add_argument("--list", type=int, default=12, help="rows listed per reason")
+    ap.add_argument(
+        "--split",
+        choices=("train", "validation"),
+        default="train",
+        help="train (the rules were written on it) or validation (a check, not tuned on)",
+    )
     args = ap.parse_args()
     if args.child:
         child(args.child)
         return
     variants = [v.split("=", 1) for v in args.variant] or [["this", "python"]]
-    rows = load_rows()
+    rows = load_rows(args.split)
     rng = random.Random(SHUFFLE_SEED)
     texts = [r["text"] for r in rows]
     shuffled = [shuffled_words(t, rng) for t in texts]
-    report: dict[str, Any] = {"rows": len(rows), "variants": {}}
+    report: dict[str, Any] = {"split": args.split, "rows": len(rows), "variants": {}}
     labels: dict[str, list[list[Any]]] = {}
     for name, path in variants:
         where, got = run_variant(path, texts)
