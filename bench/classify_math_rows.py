@@ -1,4 +1,4 @@
-"""The task classifier's "math" as a classifier, on train rows (validation as a check), never held-out.
+"""The classifier's "math" as a classifier on train rows (validation a check), never held-out.
 
 Reads the shared tables in place (../shared/data): GSM8K (every row a math word problem), MMLU
 (by subject: the five mathematics subjects are math; the quantitative sciences -- physics,
