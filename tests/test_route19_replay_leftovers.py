@@ -128,6 +128,22 @@ def test_naming_the_model_the_default_would_pick_still_says_named(tmp_path: Path
     assert doc["baseline_model"] == STRONG and doc["baseline_chosen_by"] == "most_expensive"
 
 
+def test_baseline_with_a_routing_config_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """classify20: --baseline next to --routing-config was dropped without a word (the config's
+    routing.baseline, or the default, was used); it is refused like the other flags the config
+    sets, naming where to set it."""
+    table, models = _pool(tmp_path, dear_is_weak=True)
+    cfg = tmp_path / "r.toml"
+    cfg.write_text("[routing]\n")
+    args = [str(table), "--models", str(models), "--routing-config", str(cfg), "--baseline",
+            STRONG, "--no-progress", "--out", str(tmp_path / "o.json")]  # fmt: skip
+    assert replay_cli.main(args) == 2
+    assert "--baseline (routing.baseline): set by --routing-config" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
+
+
 def test_a_strong_dearest_model_needs_no_note(tmp_path: Path) -> None:
     table, models = _pool(tmp_path, dear_is_weak=False)
     doc = _replay(table, models, tmp_path / "o.json")

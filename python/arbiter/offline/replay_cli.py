@@ -512,6 +512,7 @@ def _main_routing_config(
         ("--slope-var", args.slope_var is not None), ("--priors", args.priors is not None),
         ("--prior-strength", args.prior_strength is not None), ("--cascade*", args.cascade),
         ("--via-sidecar", args.via_sidecar),
+        ("--baseline (routing.baseline)", args.baseline is not None),
     ) if on]  # fmt: skip
     if clash:
         print(f"arbiter replay: {', '.join(clash)}: set by --routing-config", file=sys.stderr)
