@@ -94,7 +94,7 @@ def main() -> None:
             stdout=subprocess.PIPE,
             text=True,
             env=dict(os.environ, PYTHONPATH=path),
-        )  # fmt: skip
+        )
         for name, path in variants
     }
     times: dict[str, dict[str, list[float]]] = {name: {} for name in procs}
