@@ -23,6 +23,8 @@ WORD_PROBLEMS: list[str] = [
     "whole trip.",
     "Ravi's test marks were 71, 64 and 90. What was his average mark?",
     "A tank holds 40 liters and leaks 3 liters a day for 6 days. Which number of liters is left?",
+    # every number spelled (no digit, no math word)
+    "Ana had twelve apples and gave away five. What is the number of apples she kept?",
     # a request inside the setup (third person, mid-sentence): the question decides
     "Nora wants to write a story of 12 chapters. She writes 3 pages a day and a chapter is 6 pages"
     " long. How many days will the story take her?",
