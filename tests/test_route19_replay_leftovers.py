@@ -112,6 +112,38 @@ def test_a_baseline_named_in_the_routing_config_says_so(tmp_path: Path) -> None:
     assert any(n.startswith(f"baseline_model: {WEAK}") for n in doc["notes"])
 
 
+def test_naming_the_model_the_default_would_pick_still_says_named(tmp_path: Path) -> None:
+    """classify20: a baseline a person named reads `named` even where the default (the dearest
+    model) is the same one; before, --baseline and routing.baseline naming the dearest model
+    reported `most_expensive`, and an unset routing.baseline must still read as the default."""
+    table, models = _pool(tmp_path, dear_is_weak=False)
+    doc = _replay(table, models, tmp_path / "n.json", "--baseline", STRONG)
+    assert doc["baseline_model"] == STRONG and doc["baseline_chosen_by"] == "named"
+    cfg = tmp_path / "r.toml"
+    cfg.write_text(f'[routing]\nbaseline = "{STRONG}"\n')
+    doc = _replay(table, models, tmp_path / "c.json", "--routing-config", str(cfg))
+    assert doc["baseline_model"] == STRONG and doc["baseline_chosen_by"] == "named"
+    cfg.write_text("[routing]\n")
+    doc = _replay(table, models, tmp_path / "d.json", "--routing-config", str(cfg))
+    assert doc["baseline_model"] == STRONG and doc["baseline_chosen_by"] == "most_expensive"
+
+
+def test_baseline_with_a_routing_config_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """classify20: --baseline next to --routing-config was dropped without a word (the config's
+    routing.baseline, or the default, was used); it is refused like the other flags the config
+    sets, naming where to set it."""
+    table, models = _pool(tmp_path, dear_is_weak=True)
+    cfg = tmp_path / "r.toml"
+    cfg.write_text("[routing]\n")
+    args = [str(table), "--models", str(models), "--routing-config", str(cfg), "--baseline",
+            STRONG, "--no-progress", "--out", str(tmp_path / "o.json")]  # fmt: skip
+    assert replay_cli.main(args) == 2
+    assert "--baseline (routing.baseline): set by --routing-config" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
+
+
 def test_a_strong_dearest_model_needs_no_note(tmp_path: Path) -> None:
     table, models = _pool(tmp_path, dear_is_weak=False)
     doc = _replay(table, models, tmp_path / "o.json")

@@ -10,7 +10,7 @@ model scores higher on the table, says so and how to route against it instead.
 
 from __future__ import annotations
 
-from arbiter.offline.outcome_table import Table, default_baseline
+from arbiter.offline.outcome_table import Table
 
 NAMED = "named"  # --baseline, or routing.baseline in a --routing-config
 MOST_EXPENSIVE = "most_expensive"
@@ -18,10 +18,9 @@ BEST_AMONG_EQUALLY_PRICED = "best_among_equally_priced"
 
 
 def chosen_by(table: Table, baseline: str, named: bool) -> str:
-    """The rule that made `baseline` the replay's baseline. A named baseline that the default
-    would have picked anyway reads as the default's rule (a --routing-config replay always
-    passes one: routing.baseline, or the default's pick in its place)."""
-    if named and baseline != default_baseline(table):
+    """The rule that made `baseline` the replay's baseline: `named` when a person named it, even
+    where the default would have picked the same model (what they asked for is what they get)."""
+    if named:
         return NAMED
     cost = table.model_cost(baseline)
     tied = [m.id for m in table.models if table.model_cost(m.id) == cost]

@@ -116,6 +116,10 @@ class ReplayConfig:
     # the sidecar's cascade (routing.cascade_*); with objective "verifier", "min_answer_tokens"
     # or "gain" the knob is its threshold
     cascade: SidecarCascade | None = None
+    # whether a person named `baseline` (--baseline, routing.baseline); None: named iff set. A
+    # --routing-config replay fills `baseline` with the default's pick when routing.baseline is
+    # unset, so it says which it was here (`baseline_chosen_by`).
+    baseline_named: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -649,7 +653,8 @@ def replay(
     baseline = cfg.baseline or default_baseline(table)
     if baseline not in {m.id for m in table.models}:
         raise ValueError(f"baseline {baseline!r} has no outcomes on this table")
-    chosen_by = baseline_choice.chosen_by(table, baseline, named=cfg.baseline is not None)
+    named = cfg.baseline is not None if cfg.baseline_named is None else cfg.baseline_named
+    chosen_by = baseline_choice.chosen_by(table, baseline, named=named)
     cfg = replace(cfg, baseline=baseline)
     refs = _refs(table, baseline)
     runs = (1 + len(knobs or ())) + (len(knobs or ()) if controls else 0)

@@ -465,6 +465,7 @@ def from_routing(r: Any, table: Table, seed: int = 0, **feedback: Any) -> tuple[
         knob=r.cost_weight if by_cost else r.quality_target,
         seed=seed,
         baseline=baseline,
+        baseline_named=bool(r.baseline),
         explore=r.explore,
         priors={m: book.for_model(m) for m in ids},
         prior_strength=r.prior_strength,
@@ -511,6 +512,7 @@ def _main_routing_config(
         ("--slope-var", args.slope_var is not None), ("--priors", args.priors is not None),
         ("--prior-strength", args.prior_strength is not None), ("--cascade*", args.cascade),
         ("--via-sidecar", args.via_sidecar),
+        ("--baseline (routing.baseline)", args.baseline is not None),
     ) if on]  # fmt: skip
     if clash:
         print(f"arbiter replay: {', '.join(clash)}: set by --routing-config", file=sys.stderr)
