@@ -129,6 +129,38 @@ def test_a_call_or_custom_tool_name_openai_refuses_is_a_400_before_any_call(
     run_with_claude(tmp_path, body)
 
 
+def test_an_empty_participant_name_is_openais_400_before_any_call(tmp_path: Path) -> None:
+    """OpenAI holds `name` to '^[a-zA-Z0-9_-]+$' (at least one character): an empty one was
+    its 400 after routing, and answered whenever `auto` picked an Anthropic model."""
+    convo = [
+        {"role": "user", "name": "dr_smith", "content": "Look up order 7."},
+        {"role": "assistant", "name": "", "content": "Which order?"},
+        {"role": "user", "content": "Order 7."},
+    ]
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for model in ("sim-small", "auto", "sim-medium"):  # sim-medium speaks Anthropic's
+                for stream in (False, True):
+                    with pytest.raises(openai.BadRequestError) as info:
+                        await gpt.chat.completions.create(
+                            model=model,
+                            messages=convo,  # type: ignore[arg-type]
+                            stream=stream,
+                        )
+                    err = info.value.body
+                    assert isinstance(err, dict) and err["param"] == "messages[1].name", err
+                    assert err["type"] == "invalid_request_error", err
+                    assert err["message"] == (
+                        "Invalid 'messages[1].name': empty string. Expected a string with "
+                        "minimum length 1, but got an empty string instead."
+                    ), err
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+
+    run_with_claude(tmp_path, body)
+
+
 def test_a_custom_tool_named_as_a_function_is_a_400_before_any_call(tmp_path: Path) -> None:
     """One name space: the model calls either by its name (OpenAI refuses the pair)."""
 
@@ -197,10 +229,10 @@ def test_call_and_custom_tool_names_openai_takes_still_answer(tmp_path: Path) ->
                 (_replayed("look-up_2"), [LOOKUP]),
                 (_replayed("X" * 80), [LOOKUP]),  # no length bound on an earlier call's name
                 (_replayed("lookup", custom=True), [LOOKUP]),
-                (  # participant names of OpenAI's pattern, and an empty one (no name)
+                (  # participant names of OpenAI's pattern
                     [
                         {"role": "user", "name": "dr_smith-2", "content": "Look up order 7."},
-                        {"role": "assistant", "name": "", "content": "Which order?"},
+                        {"role": "assistant", "content": "Which order?"},
                         {"role": "user", "name": "Y" * 80, "content": "Order 7."},
                     ],
                     [LOOKUP],

@@ -74,7 +74,16 @@ def check_participant_name(name: str, i: int) -> None:
     """Message `i`'s non-empty `name`, which OpenAI holds to its call names' pattern ("Invalid
     'messages[5].name': string does not match pattern. Expected a string that matches the
     pattern '^[a-zA-Z0-9_-]+$'"): a speaker named `Dr. Smith` was its 400 after routing, and
-    answered whenever `auto` picked an Anthropic model (which drops the name)."""
+    answered whenever `auto` picked an Anthropic model (which drops the name). An empty one is
+    OpenAI's "Invalid 'messages[2].name': empty string. Expected a string with minimum length
+    1, but got an empty string instead." (the spec sets no pattern; the API holds it to one)."""
+    if not name:
+        param = f"messages[{i}].name"
+        raise InvalidRequest(
+            f"Invalid '{param}': empty string. Expected a string with minimum length 1, but got "
+            "an empty string instead.",
+            param=param,
+        )
     if not call_name_fits(name):
         _raise(f"messages[{i}]", ("name", CALL_NAME_RULE))
 
