@@ -161,6 +161,50 @@ def test_an_empty_participant_name_is_openais_400_before_any_call(tmp_path: Path
     run_with_claude(tmp_path, body)
 
 
+def test_an_earlier_call_name_over_64_characters_is_a_400_before_any_call(
+    tmp_path: Path,
+) -> None:
+    """OpenAI bounds an earlier call's name too ("Invalid 'messages[4].tool_calls[0].function.
+    name': string too long. Expected a string with maximum length 64, ..."): a turn replayed
+    from an Anthropic model that called an MCP tool of 65-128 characters was forwarded."""
+    long = "X" * 65
+    flat = [{"type": "function", "name": "lookup", "parameters": SCHEMA}]
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for messages, param in [
+                (_replayed(long), "messages[1].tool_calls[0].function.name"),
+                (_replayed(long, custom=True), "messages[1].tool_calls[0].custom.name"),
+            ]:
+                for model in ("sim-small", "auto", "sim-medium"):
+                    with pytest.raises(openai.BadRequestError) as info:
+                        await gpt.chat.completions.create(
+                            model=model,
+                            messages=messages,  # type: ignore[arg-type]
+                            tools=[LOOKUP],  # type: ignore[list-item]
+                        )
+                    err = info.value.body
+                    assert isinstance(err, dict) and err["param"] == param, err
+                    assert "at most 64 characters (got one of 65" in err["message"], err
+            with pytest.raises(openai.BadRequestError) as info:
+                await gpt.responses.create(
+                    model="sim-small",
+                    input=[
+                        {"role": "user", "content": "Look up order 7."},
+                        {"type": "function_call", "call_id": "c1", "name": long, "arguments": "{}"},
+                        {"type": "function_call_output", "call_id": "c1", "output": "shipped"},
+                    ],
+                    tools=flat,  # type: ignore[arg-type]
+                )
+            err = info.value.body
+            assert isinstance(err, dict) and err["param"] == "input[1].name", err
+            assert "at most 64 characters" in err["message"], err
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+
+    run_with_claude(tmp_path, body)
+
+
 def test_a_custom_tool_named_as_a_function_is_a_400_before_any_call(tmp_path: Path) -> None:
     """One name space: the model calls either by its name (OpenAI refuses the pair)."""
 
@@ -227,7 +271,7 @@ def test_call_and_custom_tool_names_openai_takes_still_answer(tmp_path: Path) ->
         async with sdks(sc) as (_, gpt):
             for messages, tools in [
                 (_replayed("look-up_2"), [LOOKUP]),
-                (_replayed("X" * 80), [LOOKUP]),  # no length bound on an earlier call's name
+                (_replayed("X" * 64), [LOOKUP]),  # an earlier call's name of OpenAI's 64
                 (_replayed("lookup", custom=True), [LOOKUP]),
                 (  # participant names of OpenAI's pattern
                     [

@@ -23,6 +23,7 @@ from arbiter.errors import InvalidRequest
 from arbiter.protocols.function_names import (
     CALL_NAME_RULE,
     NAME_RULE,
+    call_name_fault,
     call_name_fits,
     name_fits,
     unique_function_names,
@@ -200,9 +201,11 @@ def _call_fault(call: Any) -> Fault:
 
 def _call_name_fault(call: Any) -> Fault:
     """An earlier call's name as OpenAI takes it (`call`: an object whose name the shape check
-    found a non-empty string): a call to a tool named `crm.lookup` replayed from another
-    provider's answer was its 400 after routing."""
-    return None if call_name_fits(call["name"]) else ("name", CALL_NAME_RULE)
+    found a non-empty string): a call to a tool named `crm.lookup`, or one of 65-128
+    characters (an MCP tool's), replayed from another provider's answer was its 400 after
+    routing."""
+    want = call_name_fault(call["name"])
+    return None if want is None else ("name", want)
 
 
 def _function_call_fault(fn: Any) -> Fault:
