@@ -16,6 +16,8 @@ Translated, not refused:
 - A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
+- To OpenAI: a tool call id longer than its 40 characters -> a digest of it, call and result
+  alike (openai_call_ids.py).
 Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
 - to OpenAI: `top_k`; extras in _DROPPED["anthropic"] (service tier, top-level cache_control).
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
