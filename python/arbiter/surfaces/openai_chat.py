@@ -165,7 +165,7 @@ def _check_message_fields(msg: dict[str, Any], i: int, role: str) -> None:
     name = msg.get("name")  # each path formatted only when at fault (every message pays)
     if name is not None or role == "function":
         if not isinstance(name, str):
-            c.string(name, f"messages[{i}].name")
+            name = c.string(name, f"messages[{i}].name")  # raises: no string
         # a participant's name (a function message's: its function's) by OpenAI's rule; an
         # empty one is no absent one to OpenAI (its 400 after routing, when an Anthropic
         # model, which drops the name, would have answered it)
