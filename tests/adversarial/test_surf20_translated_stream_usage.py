@@ -119,3 +119,32 @@ def test_an_openai_client_reads_arbiters_counts_and_the_bill_prices_the_call(
                         assert cost >= WORST_OUTPUT_USD, (case, cost)
 
     asyncio.run(main())
+
+
+def test_a_responses_client_reads_arbiters_counts_too(tmp_path: Path) -> None:
+    """/v1/responses always shows usage: its `response.completed` read 0 output tokens."""
+    body = _stream(None, MISSING)
+    served = [0]
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        served[0] += 1
+        writer.write(response(b"200 OK\r\ncontent-type: text/event-stream", body))
+
+    async def main() -> None:
+        async with scripted_upstream(answer) as (port, _):
+            config = raw_anthropic_upstream(port)
+            async with (
+                sidecar_in_process(tmp_path, edit_config=lambda t: fast_failover(config(t))) as sc,
+                sdks(sc) as (_, gpt),
+            ):
+                stream = await gpt.responses.create(
+                    model="an-raw", input="Hi", max_output_tokens=MAX_TOKENS, stream=True
+                )
+                done = [e async for e in stream if e.type == "response.completed"]
+                assert len(done) == 1, done
+                usage = done[0].response.usage
+                assert usage is not None
+                assert usage.output_tokens == estimate_tokens(TEXT), usage
+                assert usage.input_tokens > 0, usage
+
+    asyncio.run(main())
