@@ -205,6 +205,43 @@ def test_an_earlier_call_name_over_64_characters_is_a_400_before_any_call(
     run_with_claude(tmp_path, body)
 
 
+def test_an_earlier_call_id_over_40_characters_is_openais_400_before_any_call(
+    tmp_path: Path,
+) -> None:
+    """OpenAI bounds a call's id in the history ("Invalid 'messages[13].tool_call_id': string
+    too long. Expected a string with maximum length 40"): a turn replayed from a client that
+    makes longer ids was forwarded, its 400 after routing. 40 still answers."""
+
+    def convo(call_id: str) -> list[dict[str, Any]]:
+        messages = _replayed("lookup")
+        messages[1]["tool_calls"][0]["id"] = messages[2]["tool_call_id"] = call_id
+        return messages
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for model in ("sim-small", "auto", "sim-medium"):
+                with pytest.raises(openai.BadRequestError) as info:
+                    await gpt.chat.completions.create(
+                        model=model,
+                        messages=convo("c" * 41),  # type: ignore[arg-type]
+                        tools=[LOOKUP],  # type: ignore[list-item]
+                    )
+                err = info.value.body
+                assert isinstance(err, dict), err
+                assert err["param"] == "messages[1].tool_calls[0].id", err
+                assert "at most 40 characters (got one of 41)" in err["message"], err
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+            answer = await gpt.chat.completions.create(
+                model="sim-small",
+                messages=convo("c" * 40),  # type: ignore[arg-type]
+                tools=[LOOKUP],  # type: ignore[list-item]
+            )
+            assert answer.choices, answer
+
+    run_with_claude(tmp_path, body)
+
+
 def test_a_custom_tool_named_as_a_function_is_a_400_before_any_call(tmp_path: Path) -> None:
     """One name space: the model calls either by its name (OpenAI refuses the pair)."""
 

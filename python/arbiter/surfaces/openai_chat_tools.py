@@ -28,6 +28,7 @@ from arbiter.protocols.function_names import (
     name_fits,
     unique_function_names,
 )
+from arbiter.protocols.openai_call_ids import MAX_CALL_ID
 
 _FUNCTION_CALL_WORDS = ("none", "auto")
 TOOL_FIELDS = frozenset({"tools", "functions", "function_call"})
@@ -182,6 +183,11 @@ def _call_fault(call: Any) -> Fault:
         return ("", _OBJECT)
     if fault := _name_fault(call, "id"):
         return fault
+    if len(call["id"]) > MAX_CALL_ID:  # OpenAI's 400 ("string too long") after routing
+        return (
+            "id",
+            f"a string of at most {MAX_CALL_ID} characters (got one of {len(call['id'])})",
+        )
     # no type is read as a function call (as the canonical decoder and many clients do), and
     # no arguments as none: what every upstream took; a wrong type is no call anyone reads
     kind = call.get("type")
