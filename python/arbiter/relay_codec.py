@@ -11,6 +11,7 @@ recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -112,7 +113,8 @@ def relay_codec(
     `fallback_id`: the stream's id when the upstream's has none (the decision's), relayed or
     translated.
     `prompt_tokens`: the sidecar's count of the prompt, for an Anthropic client's
-    message_start when the upstream says none before its end (an OpenAI one)."""
+    message_start when the upstream says none before its end (an OpenAI one), and for the
+    usage a client reads when its upstream counted none."""
     if upstream == client:
         if client == "openai":
             return OpenAIPassThrough(
@@ -129,7 +131,7 @@ def relay_codec(
         encoder = openai_stream.StreamEncoder(
             model, include_usage=include_usage, created=created, fallback_id=fallback_id
         )
-    return Translating(decoder, encoder)
+    return Translating(decoder, encoder, prompt_tokens)
 
 
 class _StreamedChoice:
@@ -431,16 +433,20 @@ def _mended_delta(frame: bytes, output_tokens: int) -> bytes:
 class Translating(_Collecting):
     """One protocol's upstream events -> canonical -> the other protocol's client events."""
 
-    __slots__ = ("_decoder", "_encoder", "_finish_bytes")
+    __slots__ = ("_decoder", "_encoder", "_finish_bytes", "_prompt_tokens")
 
     def __init__(
         self,
         decoder: openai_stream.StreamDecoder | anthropic_stream.StreamDecoder,
         encoder: CanonicalEncoder,
+        prompt_tokens: int = 0,
     ) -> None:
+        """`prompt_tokens`: the sidecar's count of the prompt, shown where an Anthropic
+        upstream counted none."""
         super().__init__()
         self._decoder = decoder
         self._encoder = encoder
+        self._prompt_tokens = prompt_tokens
         self._finish_bytes = b""  # the stop reason (and usage): sent once the upstream ended
 
     def _encode(self, events: list[StreamEvent]) -> bytes:
@@ -449,6 +455,8 @@ class Translating(_Collecting):
             self._see(event)
             if isinstance(event, MessageStop):
                 continue
+            if isinstance(event, MessageDelta):
+                event = self._counted(event)
             encoded = self._encoder.encode(event)
             if isinstance(event, MessageDelta):
                 # held: a stream that breaks after it must not show the client a finish reason
@@ -456,6 +464,25 @@ class Translating(_Collecting):
             else:
                 out += encoded
         return out
+
+    def _counted(self, event: MessageDelta) -> MessageDelta:
+        """The end's usage with Arbiter's counts where an Anthropic upstream gave none (a
+        message_delta without `usage`, or without its `output_tokens`; a message_start without
+        `input_tokens`): an OpenAI client that asked for usage read `completion_tokens: 0` and
+        metered the answer as free. The prompt as the sidecar counts it, the answer estimated
+        from its text, as relayed_usage.py gives a same-protocol client (the bill never
+        believed the missing count: upstream/anthropic.py)."""
+        decoder = self._decoder
+        if not isinstance(decoder, anthropic_stream.StreamDecoder) or (
+            decoder.counted_input and decoder.counted_output
+        ):
+            return event
+        usage = event.usage
+        if not decoder.counted_input:
+            usage = dataclasses.replace(usage, input_tokens=self._prompt_tokens)
+        if not decoder.counted_output:
+            usage = dataclasses.replace(usage, output_tokens=estimate_tokens("".join(self.parts)))
+        return dataclasses.replace(event, usage=usage)
 
     def feed(self, item: bytes) -> bytes:
         return self._encode(self._decoder.feed(item))

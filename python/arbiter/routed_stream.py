@@ -98,11 +98,10 @@ async def stream(s: Services, req: ChatRequest, plan: Plan) -> Streamed:
 def _prompt_count(s: Services, req: ChatRequest, plan: Plan, model: str) -> int:
     """The prompt's tokens as the sidecar counts them, for a translated stream's
     message_start (an OpenAI upstream tells its own count only at the end), and for the
-    usage an OpenAI client reads when its upstream's is missing or no count
-    (relay_codec.OpenAIPassThrough): the budget's tokenizer count when caps made one, else
-    routing's estimate (nothing tokenized on the loop for it); images by the model's rule."""
-    if s.protocol_of(model) != "openai":
-        return 0  # an Anthropic upstream counts it itself, in its message_start
+    usage a client reads when its upstream's is missing or no count (relay_codec: an OpenAI
+    upstream's relayed, an Anthropic one's message_start without `input_tokens`, relayed or
+    translated): the budget's tokenizer count when caps made one, else routing's estimate
+    (nothing tokenized on the loop for it); images by the model's rule."""
     rule = pinned(s, plan, model).image_rule
     if plan.counted_prompt is None:
         return req.prompt_tokens_on(rule)

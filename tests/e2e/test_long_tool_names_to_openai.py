@@ -84,3 +84,55 @@ def test_a_name_of_64_still_crosses(tmp_path: Path) -> None:
             assert answer.content, answer
 
     run_with_claude(tmp_path, body)
+
+
+def _called_earlier(name: str) -> list[dict[str, Any]]:
+    """A conversation whose earlier turn called `name`, a tool the current turn no longer lists."""
+    return [
+        {"role": "user", "content": "Look up order 7."},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_old1", "name": name, "input": {"q": "7"}},
+        ]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_old1", "content": "shipped"},
+        ]},
+        {"role": "assistant", "content": "Order 7 has shipped."},
+        {"role": "user", "content": "Thanks. Now look up order 8."},
+    ]  # fmt: skip
+
+
+def test_an_earlier_tool_use_of_such_a_name_keeps_openai_models_out(tmp_path: Path) -> None:
+    """OpenAI refuses the name in the history too ("Invalid 'messages[1].tool_calls[0].
+    function.name': string too long"): a named OpenAI model is a 400 naming the tool_use
+    block, `auto` serves it with a model that takes it, and a name of 64 still crosses."""
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (claude, _):
+            before = await sim_requests(sc)
+            with pytest.raises(anthropic.BadRequestError) as info:
+                await claude.messages.create(
+                    model="sim-small", max_tokens=50, messages=_called_earlier(LONG),  # type: ignore[arg-type]
+                    tools=_tools("lookup"),  # type: ignore[arg-type]
+                )  # fmt: skip
+            err = info.value.body
+            assert isinstance(err, dict) and err["error"]["type"] == "invalid_request_error"
+            message = err["error"]["message"]
+            assert "tool_use block 'toolu_old1'" in message, message
+            assert LONG[:40] in message and "64 characters" in message, message
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+            for question in QUESTIONS[:3]:
+                convo = _called_earlier(LONG)
+                convo[-1] = {"role": "user", "content": question}
+                raw = await claude.messages.with_raw_response.create(
+                    model="auto", max_tokens=50, messages=convo,  # type: ignore[arg-type]
+                    tools=_tools("lookup"),  # type: ignore[arg-type]
+                )  # fmt: skip
+                model = raw.headers["x-arbiter-model"]
+                assert sc.services.protocol_of(model) == "anthropic", (question, model)
+            answer = await claude.messages.create(
+                model="sim-small", max_tokens=50, messages=_called_earlier(LONG[:64]),  # type: ignore[arg-type]
+                tools=_tools("lookup"),  # type: ignore[arg-type]
+            )  # fmt: skip
+            assert answer.content, answer
+
+    run_with_claude(tmp_path, body)

@@ -129,6 +129,119 @@ def test_a_call_or_custom_tool_name_openai_refuses_is_a_400_before_any_call(
     run_with_claude(tmp_path, body)
 
 
+def test_an_empty_participant_name_is_openais_400_before_any_call(tmp_path: Path) -> None:
+    """OpenAI holds `name` to '^[a-zA-Z0-9_-]+$' (at least one character): an empty one was
+    its 400 after routing, and answered whenever `auto` picked an Anthropic model."""
+    convo = [
+        {"role": "user", "name": "dr_smith", "content": "Look up order 7."},
+        {"role": "assistant", "name": "", "content": "Which order?"},
+        {"role": "user", "content": "Order 7."},
+    ]
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for model in ("sim-small", "auto", "sim-medium"):  # sim-medium speaks Anthropic's
+                for stream in (False, True):
+                    with pytest.raises(openai.BadRequestError) as info:
+                        await gpt.chat.completions.create(
+                            model=model,
+                            messages=convo,  # type: ignore[arg-type]
+                            stream=stream,
+                        )
+                    err = info.value.body
+                    assert isinstance(err, dict) and err["param"] == "messages[1].name", err
+                    assert err["type"] == "invalid_request_error", err
+                    assert err["message"] == (
+                        "Invalid 'messages[1].name': empty string. Expected a string with "
+                        "minimum length 1, but got an empty string instead."
+                    ), err
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+
+    run_with_claude(tmp_path, body)
+
+
+def test_an_earlier_call_name_over_64_characters_is_a_400_before_any_call(
+    tmp_path: Path,
+) -> None:
+    """OpenAI bounds an earlier call's name too ("Invalid 'messages[4].tool_calls[0].function.
+    name': string too long. Expected a string with maximum length 64, ..."): a turn replayed
+    from an Anthropic model that called an MCP tool of 65-128 characters was forwarded."""
+    long = "X" * 65
+    flat = [{"type": "function", "name": "lookup", "parameters": SCHEMA}]
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for messages, param in [
+                (_replayed(long), "messages[1].tool_calls[0].function.name"),
+                (_replayed(long, custom=True), "messages[1].tool_calls[0].custom.name"),
+            ]:
+                for model in ("sim-small", "auto", "sim-medium"):
+                    with pytest.raises(openai.BadRequestError) as info:
+                        await gpt.chat.completions.create(
+                            model=model,
+                            messages=messages,  # type: ignore[arg-type]
+                            tools=[LOOKUP],  # type: ignore[list-item]
+                        )
+                    err = info.value.body
+                    assert isinstance(err, dict) and err["param"] == param, err
+                    assert "at most 64 characters (got one of 65" in err["message"], err
+            with pytest.raises(openai.BadRequestError) as info:
+                await gpt.responses.create(
+                    model="sim-small",
+                    input=[
+                        {"role": "user", "content": "Look up order 7."},
+                        {"type": "function_call", "call_id": "c1", "name": long, "arguments": "{}"},
+                        {"type": "function_call_output", "call_id": "c1", "output": "shipped"},
+                    ],
+                    tools=flat,  # type: ignore[arg-type]
+                )
+            err = info.value.body
+            assert isinstance(err, dict) and err["param"] == "input[1].name", err
+            assert "at most 64 characters" in err["message"], err
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+
+    run_with_claude(tmp_path, body)
+
+
+def test_an_earlier_call_id_over_40_characters_is_openais_400_before_any_call(
+    tmp_path: Path,
+) -> None:
+    """OpenAI bounds a call's id in the history ("Invalid 'messages[13].tool_call_id': string
+    too long. Expected a string with maximum length 40"): a turn replayed from a client that
+    makes longer ids was forwarded, its 400 after routing. 40 still answers."""
+
+    def convo(call_id: str) -> list[dict[str, Any]]:
+        messages = _replayed("lookup")
+        messages[1]["tool_calls"][0]["id"] = messages[2]["tool_call_id"] = call_id
+        return messages
+
+    async def body(sc: InProcess) -> None:
+        async with sdks(sc) as (_, gpt):
+            before = await sim_requests(sc)
+            for model in ("sim-small", "auto", "sim-medium"):
+                with pytest.raises(openai.BadRequestError) as info:
+                    await gpt.chat.completions.create(
+                        model=model,
+                        messages=convo("c" * 41),  # type: ignore[arg-type]
+                        tools=[LOOKUP],  # type: ignore[list-item]
+                    )
+                err = info.value.body
+                assert isinstance(err, dict), err
+                assert err["param"] == "messages[1].tool_calls[0].id", err
+                assert "at most 40 characters (got one of 41)" in err["message"], err
+            assert await sim_requests(sc) == before, "nothing reached an upstream"
+            answer = await gpt.chat.completions.create(
+                model="sim-small",
+                messages=convo("c" * 40),  # type: ignore[arg-type]
+                tools=[LOOKUP],  # type: ignore[list-item]
+            )
+            assert answer.choices, answer
+
+    run_with_claude(tmp_path, body)
+
+
 def test_a_custom_tool_named_as_a_function_is_a_400_before_any_call(tmp_path: Path) -> None:
     """One name space: the model calls either by its name (OpenAI refuses the pair)."""
 
@@ -195,12 +308,12 @@ def test_call_and_custom_tool_names_openai_takes_still_answer(tmp_path: Path) ->
         async with sdks(sc) as (_, gpt):
             for messages, tools in [
                 (_replayed("look-up_2"), [LOOKUP]),
-                (_replayed("X" * 80), [LOOKUP]),  # no length bound on an earlier call's name
+                (_replayed("X" * 64), [LOOKUP]),  # an earlier call's name of OpenAI's 64
                 (_replayed("lookup", custom=True), [LOOKUP]),
-                (  # participant names of OpenAI's pattern, and an empty one (no name)
+                (  # participant names of OpenAI's pattern
                     [
                         {"role": "user", "name": "dr_smith-2", "content": "Look up order 7."},
-                        {"role": "assistant", "name": "", "content": "Which order?"},
+                        {"role": "assistant", "content": "Which order?"},
                         {"role": "user", "name": "Y" * 80, "content": "Order 7."},
                     ],
                     [LOOKUP],

@@ -116,11 +116,40 @@ AUTOMATIC_BAD: dict[str, tuple[dict[str, Any], str, str]] = {  # (request, param
         "A maximum of 4 blocks with cache_control may be provided. Found 5",
     ),
 }
+
+
+def _last_marked(request: dict[str, Any], mark: Any, automatic: Any) -> dict[str, Any]:
+    """`request` with a text block after the last turn's tool_result, marked `mark` (the last
+    block: automatic caching's), and `automatic` as the request's own cache_control."""
+    messages = [*request["messages"]]
+    last = messages[-1]
+    text = _marked({"type": "text", "text": "Now sum it."}, mark)
+    messages[-1] = {**last, "content": [*last["content"], text]}
+    return {**request, "messages": messages, "cache_control": automatic}
+
+
+# surf20: "If the last block already has an explicit cache_control with the same TTL,
+# automatic caching is a no-op" (an unset ttl is 5m); "with a different TTL, the API returns a
+# 400 error" (Anthropic's prompt-caching docs, "Edge cases"). Counted as a fifth breakpoint,
+# four blocks' own (the last among them) and the same automatic one were refused here.
+AUTOMATIC_BAD["the-last-block-1h-and-automatic-5m"] = (
+    _last_marked(_request(UNSET, UNSET, UNSET), HOUR, FIVE),
+    "cache_control.ttl",
+    "already has a cache_control of ttl='1h' (messages.2.content.1.cache_control)",
+)
+AUTOMATIC_BAD["the-last-block-5m-and-automatic-1h"] = (
+    _last_marked(_request(UNSET, UNSET, UNSET), DEFAULT, HOUR),
+    "cache_control.ttl",
+    "already has a cache_control of ttl='5m' (messages.2.content.1.cache_control)",
+)
 AUTOMATIC_GOOD = [
     {**_request(HOUR, HOUR, UNSET), "cache_control": DEFAULT},  # 1h, 1h, then the 5m automatic
     {**_request(HOUR, UNSET, HOUR), "cache_control": HOUR},
     {**_request(UNSET, UNSET, FIVE, FIVE), "cache_control": FIVE},
     {**_request(HOUR, HOUR, FIVE), "cache_control": DEFAULT},  # three blocks' own, and it
+    # four blocks' own, the last of them automatic caching's of the same ttl: four slots
+    _last_marked(_request(HOUR, HOUR, HOUR), HOUR, HOUR),
+    _last_marked(_request(HOUR, HOUR, HOUR), FIVE, DEFAULT),
 ]
 
 

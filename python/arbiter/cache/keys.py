@@ -13,7 +13,9 @@ user labels `user` / `metadata`. So a streamed and a non-streamed request share 
 answer is stored in canonical form and rendered in the client's protocol, streamed or not
 (cache/answer.py).
 
-Unknown fields are part of the key (a field we do not know may well shape the answer).
+Unknown fields are part of the key (a field we do not know may well shape the answer). Tool-call
+ids are keyed by which result answers which call, not by their spelling (call_ids.py): each hit
+answers with ids of its own, and the identical follow-ups of two agents must still match.
 
 An image or document linked by URL is keyed by its URL, which need not name the same bytes twice;
 such requests bypass the cache unless `cache.linked_media` is on (`links_media`).
@@ -30,6 +32,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from arbiter.cache.call_ids import without_call_ids
 from arbiter.canonical import Protocol
 from arbiter.errors import InvalidRequest
 from arbiter.principal import Principal
@@ -79,8 +82,10 @@ def keys_for(
     (ChatRequest.limit_injected); it is not in the body, yet it truncates the answer. `beta`:
     the request's `anthropic-beta` header (request_log.anthropic_beta)."""
     view = {k: v for k, v in body.items() if k not in _DELIVERY}
-    exact = _digest(_prefix(b"exact", protocol, principal, clamp, beta), view)
     messages = view.get("messages")
+    if isinstance(messages, list):  # which result answers which call, not the ids' spelling
+        messages = view["messages"] = without_call_ids(protocol, messages)
+    exact = _digest(_prefix(b"exact", protocol, principal, clamp, beta), view)
     if not isinstance(messages, list) or not messages:
         return Keys(exact, None, None)
     last = messages[-1]

@@ -1,7 +1,8 @@
 """Anthropic's `cache_control` checked where a request may carry it: on system blocks, content
 blocks (a tool_result's inner blocks too), tools, and the request itself (automatic caching).
 Each is {"type": "ephemeral"} with an optional `ttl` of "5m" or "1h", at most MAX_BREAKPOINTS
-breakpoints are set (the request's own, automatic caching's, is one: on the last block), and no
+breakpoints are set (the request's own, automatic caching's, is one: on the last block, unless
+that block has its own of the same ttl), and no
 "1h" one comes after a "5m" one (an unset ttl is "5m") in the order Anthropic reads the blocks:
 tools, system, messages, then the automatic one. Unchecked, a misspelling, a fifth
 breakpoint or a growing ttl went on to a Claude model as it came and came back as Anthropic's
@@ -27,11 +28,12 @@ def check_cache_control(body: dict[str, Any]) -> None:
     request-level one (automatic caching) is a breakpoint Anthropic puts on the last cacheable
     block: after every block's own, in the ttl order, and one of the MAX_BREAKPOINTS slots
     (platform.claude.com/docs/en/build-with-claude/prompt-caching: "automatic caching uses one
-    of the 4 slots"; a 1h entry must come before a 5m one)."""
+    of the 4 slots"; a 1h entry must come before a 5m one), unless that block is marked already
+    (_marked_last)."""
     automatic = body.get("cache_control")
     _check_one(automatic, "cache_control")
     marks = [(value, where) for value, where in _block_marks(body) if value is not None]
-    if automatic is not None:
+    if automatic is not None and not _marked_last(body, automatic, marks):
         marks.append((automatic, "cache_control"))  # the last block's, whichever it is
     first_short: str | None = None  # where the first "5m" breakpoint is, once one is seen
     for value, where in marks:
@@ -60,6 +62,36 @@ def check_cache_control(body: dict[str, Any]) -> None:
             + ".",
             param="cache_control",
         )
+
+
+def _marked_last(body: dict[str, Any], automatic: Any, marks: list[tuple[Any, str]]) -> bool:
+    """Whether the last block already carries its own breakpoint of automatic caching's ttl:
+    then automatic caching is a no-op and takes no slot of its own (Anthropic's prompt-caching
+    docs, "Edge cases": "If the last block already has an explicit cache_control with the same
+    TTL, automatic caching is a no-op."); of another ttl it is Anthropic's 400. Counted as a
+    second breakpoint, a request with four of its own, the last one of them, was refused here
+    while Anthropic serves it."""
+    messages = body.get("messages")
+    if not (isinstance(messages, list) and messages and isinstance(messages[-1], dict)):
+        return False
+    i = len(messages) - 1
+    blocks = messages[i].get("content")
+    if not (isinstance(blocks, list) and blocks and isinstance(blocks[-1], dict)):
+        return False  # a string turn carries no mark of its own
+    last = f"messages.{i}.content.{len(blocks) - 1}.cache_control"
+    own = next((value for value, where in marks if where == last), None)
+    if own is None:
+        return False
+    _check_one(own, last)
+    ttl, own_ttl = automatic.get("ttl", "5m"), own.get("ttl", "5m")
+    if ttl != own_ttl:
+        raise InvalidRequest(
+            f"cache_control.ttl: automatic caching (the request's own cache_control, "
+            f"ttl={ttl!r}) marks the last block, which already has a cache_control of "
+            f"ttl={own_ttl!r} ({last}). Give both the same ttl, or leave one out.",
+            param="cache_control.ttl",
+        )
+    return True
 
 
 def _check_one(value: Any, where: str) -> None:

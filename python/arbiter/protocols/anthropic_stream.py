@@ -35,6 +35,7 @@ from arbiter.protocols.anthropic_response import (
     usage_in,
     usage_out,
 )
+from arbiter.relayed_usage import is_count
 from arbiter.upstream import lenient_json
 from arbiter.upstream.http import retryable_error, safe_code
 
@@ -93,6 +94,11 @@ class StreamDecoder:
         self._thinking = thinking
         self._index: dict[int, int] = {}  # upstream block index -> canonical index
         self._usage = CanonicalUsage()
+        # whether the upstream counted the prompt (message_start, or a message_delta repeating
+        # it) and the answer (message_delta) itself: a compatible server may leave either out,
+        # and a translated client is then shown Arbiter's counts (relay_codec.Translating)
+        self.counted_input = False
+        self.counted_output = False
         self.done = False
 
     def feed(self, frame: bytes) -> list[StreamEvent]:
@@ -116,7 +122,11 @@ class StreamDecoder:
     def _event(self, kind: Any, event: dict[str, Any]) -> list[StreamEvent]:
         if kind == "message_start":
             message = event["message"]
-            self._usage = usage_in(message.get("usage"))
+            raw_usage = message.get("usage")
+            self._usage = usage_in(raw_usage)
+            self.counted_input = isinstance(raw_usage, dict) and is_count(
+                raw_usage.get("input_tokens")
+            )
             given = message.get("id")  # null or a number is no id (a client keys by a string)
             return [
                 MessageStart(
@@ -191,8 +201,11 @@ class StreamDecoder:
 
     def _message_delta(self, event: dict[str, Any]) -> MessageDelta:
         delta = event.get("delta") or {}
-        raw = event.get("usage") or {}
+        raw = event.get("usage")
+        raw = raw if isinstance(raw, dict) else {}
         late = usage_in(raw)  # cumulative counts; input ones only when the upstream repeats them
+        self.counted_input = self.counted_input or is_count(raw.get("input_tokens"))
+        self.counted_output = is_count(raw.get("output_tokens"))
         self._usage = CanonicalUsage(
             input_tokens=late.input_tokens if "input_tokens" in raw else self._usage.input_tokens,
             output_tokens=late.output_tokens,

@@ -16,6 +16,8 @@ Translated, not refused:
 - A tool_result's `is_error` -> its OpenAI `tool` message text starts with "Error: ".
 - To Anthropic: tool call ids it refuses (repeated across turns, or outside [a-zA-Z0-9_-]) ->
   ids it accepts, each result following its call; an `image/jpg` data URL -> `image/jpeg`.
+- To OpenAI: a tool call id longer than its 40 characters -> a digest of it, call and result
+  alike (openai_call_ids.py).
 Dropped (sampling hints and bookkeeping; the answer's content is not promised by them):
 - to OpenAI: `top_k`; extras in _DROPPED["anthropic"] (service tier, top-level cache_control).
 - to Anthropic: extras in _DROPPED["openai"] (seed, penalties, store, prompt-cache hints, ...);
@@ -29,7 +31,8 @@ is not in the next turn, an image of a type other than jpeg, png, gif or webp, a
 left with no non-empty message (system text only); to OpenAI: images inside tool results, an
 assistant prefill, more than 4 stop sequences, a strict schema OpenAI's strict mode refuses (an
 optional property, an object not closed), a tool whose name is longer than OpenAI's 64
-characters (Anthropic takes 128; not mapped to a shorter one: the client reads the name the
+characters, listed or called in an earlier turn (Anthropic takes 128; not mapped to a shorter
+one: the client reads the name the
 model calls, sends it back in later turns, and Arbiter keeps no state to map it back across
 requests); and every other extra field, since a field we
 do not understand may change the answer.
@@ -261,4 +264,20 @@ def _to_openai(req: CanonicalRequest) -> Blocker | None:
             )
     # a tool_result's images are carried: the `tool` message gets its text, a user message
     # after it the images (protocols/openai.py `_encode_message`)
+    return _long_call_name(req)
+
+
+def _long_call_name(req: CanonicalRequest) -> Blocker | None:
+    """An earlier turn's call of a name longer than OpenAI's 64 characters (Anthropic's
+    tool_use takes 128): OpenAI refuses it in the history too ("Invalid 'messages[4].
+    tool_calls[0].function.name': string too long"), when the tool that took it is no longer
+    listed (a listed one is refused above). Named by its id: the caller finds the block so."""
+    for msg in req.messages:
+        for part in msg.parts:
+            if isinstance(part, ToolCallPart) and len(part.name) > MAX_FUNCTION_NAME:
+                return Blocker(
+                    f"the tool_use block {part.id[:64]!r} calling {part.name[:64]!r}... (a "
+                    f"name longer than OpenAI's {MAX_FUNCTION_NAME} characters)",
+                    "messages",
+                )
     return None

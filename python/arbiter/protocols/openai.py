@@ -30,6 +30,7 @@ from arbiter.errors import InvalidRequest
 from arbiter.image_data import split_data_url
 from arbiter.protocols import _check as c
 from arbiter.protocols.function_names import check_function_name
+from arbiter.protocols.openai_call_ids import openai_call_id
 from arbiter.protocols.openai_response import decode_response, encode_response
 from arbiter.protocols.openai_stream import StreamDecoder, StreamEncoder
 from arbiter.protocols.schema_dialects import for_openai
@@ -367,7 +368,7 @@ def _encode_message(msg: Message) -> list[dict[str, Any]]:
         if calls:
             out["tool_calls"] = [
                 {
-                    "id": p.id,
+                    "id": openai_call_id(p.id),
                     "type": "function",
                     "function": {"name": p.name, "arguments": p.arguments},
                 }
@@ -391,7 +392,7 @@ def _result_images(part: ToolResultPart) -> list[dict[str, Any]]:
     images = [_encode_part(p) for p in part.content if isinstance(p, ImagePart)]
     if not images:
         return []
-    label = f"The result of tool call {part.tool_call_id} holds these images:"
+    label = f"The result of tool call {openai_call_id(part.tool_call_id)} holds these images:"
     return [{"type": "text", "text": label}, *images]
 
 
@@ -399,7 +400,7 @@ def _encode_result(part: ToolResultPart) -> dict[str, Any]:
     text = part.text
     if part.is_error:  # OpenAI has no error flag: say it in the text the model reads
         text = "Error: " + text
-    return {"role": "tool", "tool_call_id": part.tool_call_id, "content": text}
+    return {"role": "tool", "tool_call_id": openai_call_id(part.tool_call_id), "content": text}
 
 
 def _encode_part(part: Part) -> dict[str, Any]:

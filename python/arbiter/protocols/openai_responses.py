@@ -48,8 +48,7 @@ from arbiter.errors import InvalidRequest, MissingParameter
 from arbiter.image_data import check_inline_image
 from arbiter.protocols import _check as c
 from arbiter.protocols.function_names import (
-    CALL_NAME_RULE,
-    call_name_fits,
+    call_name_fault,
     unique_function_names,
 )
 from arbiter.protocols.openai import (
@@ -309,9 +308,10 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
             call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
             calls[call_id] = where
             name = c.string(item.get("name"), f"{where}.name", non_empty=True)
-            if not call_name_fits(name):  # a chat model's 400 once it is an earlier tool call
+            # a chat model's 400 once it is an earlier tool call
+            if (want := call_name_fault(name)) is not None:
                 raise InvalidRequest(
-                    f"{where}.name: Input should be {CALL_NAME_RULE} (got {name[:64]!r})",
+                    f"{where}.name: Input should be {want} (got {name[:64]!r})",
                     param=f"{where}.name",
                 )
             arguments = c.string(item.get("arguments", ""), f"{where}.arguments")

@@ -154,20 +154,21 @@ def _check_message_fields(msg: dict[str, Any], i: int, role: str) -> None:
     """What the spec requires of a message of this role, before it is forwarded as it came: a
     user, system, developer or tool message without content (null or absent) was OpenAI's 400
     after routing and an empty prompt elsewhere; `name` is a string (a function message's is
-    required), of [a-zA-Z0-9_-] as OpenAI's pattern has it; an assistant message's calls are
-    checked by openai_chat_tools, its refusal is
-    text and its audio an {id}."""
+    required) of one or more of [a-zA-Z0-9_-], as OpenAI's pattern has it; an assistant
+    message's calls are checked by openai_chat_tools, its refusal is text and its audio an
+    {id}."""
     if role in _CONTENT_REQUIRED and msg.get("content") is None:
         raise InvalidRequest(
             f"Missing required parameter: 'messages[{i}].content'.",
             param=f"messages[{i}].content",
         )
     name = msg.get("name")  # each path formatted only when at fault (every message pays)
-    if (name is not None or role == "function") and not (
-        isinstance(name, str) and (name or role != "function")
-    ):
-        c.string(name, f"messages[{i}].name", non_empty=True)
-    if name:  # a participant's name (a function message's: its function's) by OpenAI's rule
+    if name is not None or role == "function":
+        if not isinstance(name, str):
+            name = c.string(name, f"messages[{i}].name")  # raises: no string
+        # a participant's name (a function message's: its function's) by OpenAI's rule; an
+        # empty one is no absent one to OpenAI (its 400 after routing, when an Anthropic
+        # model, which drops the name, would have answered it)
         openai_chat_tools.check_participant_name(name, i)
     if role == "assistant":
         openai_chat_tools.check_message_calls(msg, i)

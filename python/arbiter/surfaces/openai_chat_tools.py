@@ -23,10 +23,12 @@ from arbiter.errors import InvalidRequest
 from arbiter.protocols.function_names import (
     CALL_NAME_RULE,
     NAME_RULE,
+    call_name_fault,
     call_name_fits,
     name_fits,
     unique_function_names,
 )
+from arbiter.protocols.openai_call_ids import MAX_CALL_ID
 
 _FUNCTION_CALL_WORDS = ("none", "auto")
 TOOL_FIELDS = frozenset({"tools", "functions", "function_call"})
@@ -74,7 +76,16 @@ def check_participant_name(name: str, i: int) -> None:
     """Message `i`'s non-empty `name`, which OpenAI holds to its call names' pattern ("Invalid
     'messages[5].name': string does not match pattern. Expected a string that matches the
     pattern '^[a-zA-Z0-9_-]+$'"): a speaker named `Dr. Smith` was its 400 after routing, and
-    answered whenever `auto` picked an Anthropic model (which drops the name)."""
+    answered whenever `auto` picked an Anthropic model (which drops the name). An empty one is
+    OpenAI's "Invalid 'messages[2].name': empty string. Expected a string with minimum length
+    1, but got an empty string instead." (the spec sets no pattern; the API holds it to one)."""
+    if not name:
+        param = f"messages[{i}].name"
+        raise InvalidRequest(
+            f"Invalid '{param}': empty string. Expected a string with minimum length 1, but got "
+            "an empty string instead.",
+            param=param,
+        )
     if not call_name_fits(name):
         _raise(f"messages[{i}]", ("name", CALL_NAME_RULE))
 
@@ -172,6 +183,11 @@ def _call_fault(call: Any) -> Fault:
         return ("", _OBJECT)
     if fault := _name_fault(call, "id"):
         return fault
+    if len(call["id"]) > MAX_CALL_ID:  # OpenAI's 400 ("string too long") after routing
+        return (
+            "id",
+            f"a string of at most {MAX_CALL_ID} characters (got one of {len(call['id'])})",
+        )
     # no type is read as a function call (as the canonical decoder and many clients do), and
     # no arguments as none: what every upstream took; a wrong type is no call anyone reads
     kind = call.get("type")
@@ -191,9 +207,11 @@ def _call_fault(call: Any) -> Fault:
 
 def _call_name_fault(call: Any) -> Fault:
     """An earlier call's name as OpenAI takes it (`call`: an object whose name the shape check
-    found a non-empty string): a call to a tool named `crm.lookup` replayed from another
-    provider's answer was its 400 after routing."""
-    return None if call_name_fits(call["name"]) else ("name", CALL_NAME_RULE)
+    found a non-empty string): a call to a tool named `crm.lookup`, or one of 65-128
+    characters (an MCP tool's), replayed from another provider's answer was its 400 after
+    routing."""
+    want = call_name_fault(call["name"])
+    return None if want is None else ("name", want)
 
 
 def _function_call_fault(fn: Any) -> Fault:

@@ -57,6 +57,7 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     # counted as chat counts its view: text by the tokenizer, images by size, PDFs by pages
     images, _audio, media_tokens = media.media_parts(view["messages"])
     carried = _carried_thinking_tokens(canonical)
+    prompt_tokens = media.text_tokens(text) + media_tokens + 4 * len(view["messages"]) + carried
     return ChatRequest(
         model=canonical.model,
         messages=view["messages"],
@@ -68,13 +69,13 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
         has_tools=bool(canonical.tools),
         has_images=canonical.has_images,
         prompt_text=text,
-        prompt_tokens=media.text_tokens(text) + media_tokens + 4 * len(view["messages"]) + carried,
+        prompt_tokens=prompt_tokens,
         unviewed_tokens=carried,
         images=images,
         linked_media=image_links.openai_responses_links(body),
         protocol="openai",
         canonical=canonical,
-        stream_codec=functools.partial(_stream_codec, echo),
+        stream_codec=functools.partial(_stream_codec, echo, prompt_tokens),
         surface_data=echo,
         format_param="text.format",
         messages_param="input",
@@ -117,11 +118,12 @@ def parse_input_tokens_request(raw: bytes) -> dict[str, Any]:
 
 
 def _stream_codec(
-    echo: Echo, upstream: Protocol, model: str, decision_id: str, created: int
+    echo: Echo, prompt_tokens: int, upstream: Protocol, model: str, decision_id: str, created: int
 ) -> RelayCodec:
+    """`prompt_tokens`: the request's count, shown where an Anthropic upstream counted none."""
     encoder = StreamEncoder(response_id(decision_id), model, echo, created)
     # an Anthropic upstream's thinking streams as a reasoning item (openai_responses_stream.py)
-    return Translating(stream_decoder(upstream, model, thinking=True), encoder)
+    return Translating(stream_decoder(upstream, model, thinking=True), encoder, prompt_tokens)
 
 
 def render_result(

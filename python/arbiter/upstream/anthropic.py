@@ -282,13 +282,20 @@ class AnthropicStream(SSEStream):
             usage = message.get("usage") if isinstance(message, dict) else None
             self._start_usage = usage if isinstance(usage, dict) else {}
             self.running_usage = parse_usage(self._start_usage, None)
-        elif kind == "message_delta" and isinstance(event.get("usage"), dict):
-            # delta counts are cumulative; input counts only when the upstream repeats them
+        elif (
+            kind == "message_delta"
+            and isinstance(event.get("usage"), dict)
+            and event["usage"].get("output_tokens") is not None
+        ):
+            # delta counts are cumulative; input counts only when the upstream repeats them.
+            # No final output count (`usage: {}`, `output_tokens: null`) is no bill: merged,
+            # message_start's placeholder (1) priced an answer of any length as one token
             merged = {
                 **self._start_usage,
                 **{k: v for k, v in event["usage"].items() if v is not None},
             }
-            self.usage = parse_usage(merged, self._reported_cost)
+            if merged.get("input_tokens") is not None:  # else its prompt went unpriced
+                self.usage = parse_usage(merged, self._reported_cost)
         elif kind == "message_stop":
             self.done = True
             # ended properly with no final count: message_start's output count is still a

@@ -176,7 +176,7 @@ async def _chat(request: Request) -> Response:
         return _error(
             400, "'messages' must be a non-empty array.", "invalid_request_error", None, "messages"
         )
-    problem = _bad_count(body)
+    problem = _bad_count(body) or _long_call_id(messages)
     if problem is not None:
         return problem
     if profile.token_param == "max_completion_tokens" and "max_tokens" in body:
@@ -242,6 +242,29 @@ def _bad_count(body: Mapping[str, Any]) -> Response | None:
             return _error(400, f"Invalid '{name}': integer below minimum value. Expected a value "
                           f">= 1, but got {limit} instead.", "invalid_request_error",
                           "integer_below_min_value", name)  # fmt: skip
+    return None
+
+
+_MAX_CALL_ID = 40  # OpenAI's, for a tool-call id (the sim's own copy: it plays OpenAI)
+
+
+def _long_call_id(messages: list[Any]) -> Response | None:
+    """OpenAI's 400 for a tool-call id of the history past its 40 characters."""
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict):
+            continue
+        calls = msg.get("tool_calls")
+        found = [(f"messages[{i}].tool_call_id", msg.get("tool_call_id"))] + [
+            (f"messages[{i}].tool_calls[{j}].id", c.get("id"))
+            for j, c in enumerate(calls if isinstance(calls, list) else ())
+            if isinstance(c, dict)
+        ]
+        for param, value in found:
+            if isinstance(value, str) and len(value) > _MAX_CALL_ID:
+                return _error(400, f"Invalid '{param}': string too long. Expected a string with "
+                              f"maximum length {_MAX_CALL_ID}, but got a string with length "
+                              f"{len(value)} instead.", "invalid_request_error",
+                              "string_above_max_length", param)  # fmt: skip
     return None
 
 
