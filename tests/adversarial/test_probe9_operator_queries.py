@@ -121,8 +121,8 @@ def test_a_query_parameter_the_endpoint_does_not_read_is_a_400(tmp_path: Path) -
             r = await sc.client.get(
                 "/arbiter/timeseries",
                 params={
-                    "since": "1h",
-                    "until": "0",
+                    "since": "2h",
+                    "until": "1h",
                     "bucket_s": "60",
                     "model": "m",
                     "task": "chat",
