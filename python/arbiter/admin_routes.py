@@ -202,6 +202,23 @@ class AdminHandlers:
         purged = await self.s.cache.purge(tenant, model)
         return json_response({"purged": purged, "tenant": tenant, "model": model})
 
+    async def reload_config(self, request: Request) -> Response:
+        """Re-read the config file (config_reload.py): 200 applied or unchanged; a file that
+        fails the parser, or that changes what cannot change live, is a 400 saying why, and
+        the old config keeps serving. With `server.workers = N` every worker reloads."""
+        await self.admin(request)
+        only_params(request)
+        reloader = self.s.reloader
+        if reloader is None:
+            raise InvalidRequest(
+                "This sidecar was not started from a config file (arbiter serve --config): "
+                "there is nothing to reload."
+            )
+        result = await reloader.reload(tell_workers=True)
+        if result.outcome in ("invalid", "refused"):
+            raise InvalidRequest(f"Config not reloaded ({result.outcome}): {result.message}")
+        return json_response({"object": "config_reload", **result.to_json()})
+
 
 def routes(h: AdminHandlers, guard: Callable[[Any], Any]) -> list[Route]:
     """The admin API's routes; `guard` turns ArbiterErrors into error responses (server._guard)."""
@@ -209,6 +226,7 @@ def routes(h: AdminHandlers, guard: Callable[[Any], Any]) -> list[Route]:
         Route("/arbiter/admin/keys", guard(h.create_key), methods=["POST"]),
         Route("/arbiter/admin/keys", guard(h.list_keys), methods=["GET"]),
         Route("/arbiter/admin/keys/{id}", guard(h.revoke_key), methods=["DELETE"]),
+        Route("/arbiter/admin/reload", guard(h.reload_config), methods=["POST"]),
         Route("/arbiter/admin/models", guard(h.registry), methods=["GET"]),
         Route("/arbiter/admin/models/{name:path}", guard(h.patch_model), methods=["PATCH"]),
         Route("/arbiter/challengers", guard(h.challengers), methods=["GET"]),

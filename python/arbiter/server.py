@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,6 +39,7 @@ from arbiter.azure_paths import azure_routes
 from arbiter.budget_view import budget_view
 from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import ModelSettings, Settings
+from arbiter.config_reload import ConfigFile, ConfigReloader, on_sighup
 from arbiter.cross_site import refuse_cross_site
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import (
@@ -64,7 +66,7 @@ from arbiter.http_json import (
     only_params,
     quick_headers,
     read_scope,
-    time_param,
+    time_range,
 )
 from arbiter.idle_poll import IdlePoll
 from arbiter.image_rules import DEFAULT_IMAGE_RULE
@@ -509,8 +511,7 @@ class Handlers:
         only_params(request, "since", "until", "bucket_s", "model", "task")
         q = request.query_params
         now = time.time()
-        since = time_param(request, "since", now - 3600)
-        until = time_param(request, "until", now + 60)
+        since, until = time_range(request, now - 3600, now + 60)
         tenant = read_scope(request, principal)
         asked = int_param(request, "bucket_s", 60, 60, 86400, step=60)  # the rollups' minute
         bucket = fitted_bucket(since, until, asked)  # at most MAX_POINTS points, whatever the range
@@ -544,6 +545,8 @@ class Handlers:
         if self.s.cache.active:
             text += self.s.cache.metrics_text()
         text += self.loop_lag.metrics_text()
+        if self.s.reloader is not None:
+            text += self.s.reloader.metrics_text()
         if self.idle_poll is not None:
             text += self.idle_poll.metrics_text()
         return Response(text, media_type=METRICS_CONTENT_TYPE, headers=API_HEADERS)
@@ -565,6 +568,8 @@ class Handlers:
                 "uptime_s": round(time.time() - self.s.started_at, 1),
                 "store_healthy": self.s.store_healthy,
                 "models": len(self.s.pool),
+                # which config serves (a reload changes it): compare across workers and hosts
+                "config": None if self.s.reloader is None else self.s.reloader.view(),
             }
         )
 
@@ -616,18 +621,30 @@ def _feedback_score(body: dict[str, Any]) -> float:
     raise InvalidRequest("Give 'score' in [0, 1] or 'thumbs': 'up' | 'down'.", param="score")
 
 
-def build_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def build_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    config_file: ConfigFile | None = None,
+) -> Starlette:
+    """`config_file`: the file `settings` came from, as read (what SIGHUP and the reload
+    endpoint re-read); None: no reload."""
     svc = services or Services(settings)
     h = Handlers(svc)
+    if config_file is not None:
+        svc.reloader = ConfigReloader(svc, *config_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         traced = telemetry.configure(settings.telemetry)  # off unless an endpoint is set
         await svc.start()
         h.loop_lag.start()
+        hup = svc.reloader is not None and on_sighup(svc.reloader.on_signal)
         try:
             yield
         finally:
+            if hup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await h.loop_lag.stop()
             await svc.stop()
             if traced:
