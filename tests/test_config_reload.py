@@ -3,16 +3,20 @@ and the registry's swap (a model taken out stays known to the requests that hold
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from arbiter import config
 from arbiter.config import ModelSettings, TenantSettings, UpstreamSettings
-from arbiter.config_reload import differences, flatten, is_live
+from arbiter.config_reload import ConfigReloader, differences, flatten, is_live
 from arbiter.offline.demo import demo_settings
 from arbiter.registry import Registry
 from arbiter.toml_text import to_toml
-from tests.conftest import ENV
+from tests.conftest import ENV, demo_config
+from tests.inproc import sidecar_in_process
 
 
 def make_settings() -> config.Settings:
@@ -62,3 +66,39 @@ def test_a_model_taken_out_by_a_reload_is_disabled_but_still_known() -> None:
     assert reg["b"].price_in_per_mtok == 3.0  # a request holding it still settles
     reg.reconfigure({"a": a, "b": b})  # back in the config: served again
     assert reg.get("b") is not None and reg["a"].price_in_per_mtok == 1.0
+
+
+def test_a_reload_applies_tenants_and_budgets_to_the_next_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In process: a tenant's allowed models and a cap, changed in the file and reloaded, hold
+    the next request (the e2e tests cover prices, streams in flight, SIGHUP and workers)."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path, tenant="team") as sc:
+            path = tmp_path / "reload.toml"
+            base = demo_config(sc.sim.base_url, tmp_path / "arbiter.db")
+            path.write_text(base)
+            text, as_loaded = config.load_with_text(path)
+            sc.services.reloader = ConfigReloader(sc.services, path, as_loaded, text)
+            ask = {"model": "sim-tiny", "messages": [{"role": "user", "content": "Hi?"}]}
+            r = await sc.client.post("/v1/chat/completions", json=ask, headers=sc.auth)
+            assert r.status_code == 200, r.text
+            path.write_text(
+                base + '\n[tenants.team]\nallowed_models = ["sim-medium"]\n'
+                '\n[[budgets.caps]]\nscope = "tenant"\nlimit_usd = 1e-9\nwindow = "total"\n'
+            )
+            result = await sc.services.reloader.reload()
+            assert result.outcome == "applied", result
+            assert (
+                "tenants.team.allowed_models" in result.changed and "budgets.caps" in result.changed
+            )
+            r = await sc.client.post("/v1/chat/completions", json=ask, headers=sc.auth)
+            assert r.status_code == 404, r.text  # sim-tiny is no longer this tenant's
+            ask["model"] = "sim-medium"
+            r = await sc.client.post("/v1/chat/completions", json=ask, headers=sc.auth)
+            assert r.status_code == 429, r.text  # the cap the reload set
+
+    asyncio.run(main())

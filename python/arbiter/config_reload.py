@@ -97,6 +97,12 @@ def differences(old: Settings, new: Settings) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if k != "source" and a.get(k) != b.get(k))
 
 
+def _names(names: list[str], shown: int = 20) -> str:
+    """A message's list of settings: the first `shown` (a reload may touch thousands)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def on_sighup(callback: Callable[[], None]) -> bool:
     """SIGHUP calls `callback` on the running loop; False where a loop cannot take signals (not
     the main thread: an app served in a test's thread), which keeps SIGHUP's default."""
@@ -141,28 +147,32 @@ class ConfigReloader:
         return result
 
     async def _reload(self) -> ReloadResult:
-        try:  # reading and parsing is CPU and disk: off the loop
-            text, new = await asyncio.to_thread(config.load_with_text, self.path)
+        try:  # reading, parsing and comparing are CPU and disk: off the loop
+            digest, new, changed = await asyncio.to_thread(self._read)
         except ConfigError as err:
             return ReloadResult("invalid", str(err), self.sha256)
-        digest = text_hash(text)
         if digest == self.sha256:
             return ReloadResult("unchanged", "the file is the one serving", self.sha256)
-        changed = differences(self._as_loaded, new)
         fixed = [name for name in changed if not is_live(name)]
         if fixed:
             return ReloadResult(
                 "refused",
                 "these settings cannot change without a restart: "
-                + ", ".join(fixed)
+                + _names(fixed)
                 + "; nothing was applied",
                 self.sha256,
                 tuple(fixed),
             )
         await self._s.apply_settings(new)
         self._as_loaded, self.sha256, self.loaded_ts = new, digest, time.time()
-        what = ", ".join(changed) if changed else "no setting (comments or layout only)"
+        what = _names(changed) if changed else "no setting (comments or layout only)"
         return ReloadResult("applied", f"applied: {what}", digest, tuple(changed))
+
+    def _read(self) -> tuple[str, Settings, list[str]]:
+        """The file's hash, settings and differences from the serving ones (under the reload
+        lock: `_as_loaded` does not change meanwhile)."""
+        text, new = config.load_with_text(self.path)
+        return text_hash(text), new, differences(self._as_loaded, new)
 
     def metrics_text(self) -> str:
         lines = [

@@ -258,6 +258,7 @@ class Services:
             self.registry.reconfigure(new.models)
             self.auth.reconfigure(new.tenants)
             self.budgets.reconfigure(new.budgets)
+            self.discovery.reconfigure(new.models)
             self._routers.clear()  # made afresh, on the new [routing] and tenants' targets
             self.protocols = _protocols(new)
             self._pool_changed()
