@@ -104,11 +104,27 @@ class AdminHandlers:
         return json_response(await self.s.auth.revoke(request.path_params["id"]))
 
     async def registry(self, request: Request) -> Response:
+        """The registry by model name, a page at a time (`limit` 1-1000, default 1000;
+        `after=<last_id>` while `has_more`), built in a worker thread: with thousands of
+        discovered models (each with its listing) the whole view was megabytes built on the
+        event loop. Each page carries the discovery polls' state (one entry per upstream)."""
         await self.admin(request)
-        only_params(request)
+        only_params(request, "limit", "after")
+        limit = int_param(request, "limit", 1000, 1, 1000)
+        after = request.query_params.get("after")
+        if after is not None:
+            no_nul(after, "after")
         discovery = {n: dataclasses.asdict(st) for n, st in self.s.discovery.stats.items()}
-        data = self.s.registry.view()
-        return json_response({"object": "list", "data": data, "discovery": discovery})
+
+        def page() -> Response:  # the rows and their JSON (up to megabytes): both off the loop
+            rows = self.s.registry.view(after, limit + 1)
+            data = rows[:limit]
+            return json_response({
+                "object": "list", "data": data, "discovery": discovery,
+                "last_id": data[-1]["name"] if data else None, "has_more": len(rows) > limit,
+            })  # fmt: skip
+
+        return await asyncio.to_thread(page)
 
     async def challengers(self, request: Request) -> Response:
         """The A/B report per challenger: calls, cost, grades vs the incumbent, status."""

@@ -10,6 +10,7 @@ the source of which upstreams exist and which of their models are let in (includ
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -247,15 +248,23 @@ class Registry:
             if m.name not in self._disabled and NOT_ROUTABLE not in m.capabilities
         ]  # fmt: skip
 
-    def view(self) -> list[dict[str, Any]]:
+    def view(self, after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The models by name, those after `after`, at most `limit` (a heap, not a sort of
+        thousands of discovered models). Safe in a worker thread: `apply` swaps these maps
+        whole, never edits them, so one read of each is a consistent registry."""
+        models, found, configured = self._models, self._discovered, self._configured
+        disabled, overrides, unpriced = self._disabled, self._overrides, self._unpriced
+        names = (n for n in models if after is None or n > after)
+        chosen = sorted(names) if limit is None else heapq.nsmallest(limit, names)
         out = []
-        for m in self._models.values():
-            d = self._discovered.get(m.name) if m.name not in self._configured else None
+        for name in chosen:
+            m = models[name]
+            d = found.get(name) if name not in configured else None
             out.append(
-                {**dataclasses.asdict(m), "enabled": m.name not in self._disabled,
-                 "overrides": self._overrides.get(m.name, {}),
+                {**dataclasses.asdict(m), "enabled": name not in disabled,
+                 "overrides": overrides.get(name, {}),
                  "source": "config" if d is None else "discovered",
-                 "priced": m.name not in self._unpriced,
+                 "priced": name not in unpriced,
                  **({} if d is None else {"listed": d.present, "first_seen_ts": d.first_seen_ts,
                                           "listing": d.listed.to_json()})}
             )  # fmt: skip

@@ -29,6 +29,7 @@ from arbiter import (
     latency_slo,
     passthrough,
     passthrough_stream,
+    policy_view,
     request_log,
     telemetry,
     tokenizer_load,
@@ -75,13 +76,11 @@ from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
-from arbiter.records import ArmStats
 from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_log import finish_headers
 from arbiter.request_plan import Streamed
 from arbiter.route_slashes import with_slash_twins
-from arbiter.routing import Router
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
@@ -486,22 +485,22 @@ class Handlers:
         [tenants.*] overrides, else [routing]'s) and the bar they set, target x the baseline's
         posterior mean for that task (at posterior means; routing draws around them)."""
         principal = await self.reader(request)
-        only_params(request)
+        only_params(request, "limit", "after")
         tenant = read_scope(request, principal)
-        # off the event loop: the rows are the policy's arms (tenants x tasks x models), and
-        # 96,000 of them held the loop 3.6 s (a tenant's own read, which walked every tenant's
-        # arms, 0.6 s): no request was served meanwhile
-        return await asyncio.to_thread(self._policy_view, tenant)
+        limit = int_param(request, "limit", policy_view.DEFAULT_LIMIT, 1, policy_view.MAX_LIMIT)
+        after = request.query_params.get("after")
+        cursor = None if after is None else policy_view.decode_cursor(after)
+        # off the event loop, a page at a time: the rows are the policy's arms (tenants x tasks
+        # x models), and 96,000 of them, unpaged, held the loop 3.6 s on it, 0.1-0.7 s off it
+        # (a 17.7 MB answer)
+        s = self.s
 
-    def _policy_view(self, tenant: str | None) -> Response:
-        routers: dict[str, Router] = {}
-        rows = []
-        for arm in self.s.policy.snapshot(tenant):
-            router = routers.get(arm.tenant)
-            if router is None:
-                router = routers[arm.tenant] = self.s.router_for_tenant(arm.tenant)
-            rows.append(_policy_row(router, arm))
-        return json_response({"object": "list", "data": rows})
+        def page() -> Response:  # the rows and their JSON, both off the loop
+            return json_response(
+                policy_view.page(s.policy, s.router_for_tenant, tenant, cursor, limit)
+            )
+
+        return await asyncio.to_thread(page)
 
     async def timeseries(self, request: Request) -> Response:
         """Per-minute (or `bucket_s`) points from the durable rollups; tenant-scoped, admin sees
@@ -572,30 +571,6 @@ class Handlers:
                 "config": None if self.s.reloader is None else self.s.reloader.view(),
             }
         )
-
-
-def _policy_row(router: Router, arm: ArmStats) -> dict[str, Any]:
-    """One arm as routing for its tenant sees it (`router`: the tenant's)."""
-    p = router.params
-    model = router.pool.get(arm.model)
-    a, b = router.posterior(arm.tenant, arm.task, model) if model else (arm.alpha, arm.beta)
-    base = router.pool.get(p.baseline)
-    bar = None
-    if base is not None:
-        ba, bb = router.posterior(arm.tenant, arm.task, base)
-        bar = round(p.quality_target * ba / (ba + bb), 4)
-    return {
-        "tenant": arm.tenant,
-        "task": arm.task,
-        "model": arm.model,
-        "alpha": arm.alpha,
-        "beta": arm.beta,
-        "n": arm.n,
-        "posterior_mean": round(a / (a + b), 4),
-        "quality_target": p.quality_target,
-        "baseline": p.baseline,
-        "quality_bar": bar,
-    }
 
 
 def _cache_control(request: Request) -> str | None:
