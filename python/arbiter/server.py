@@ -618,8 +618,9 @@ def build_app(
         try:
             yield
         finally:
-            if hup:
+            if hup:  # ignored, not SIGHUP's default (an exit) while the shutdown runs
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
             await h.loop_lag.stop()
             await svc.stop()
             if traced:
