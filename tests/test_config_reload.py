@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
 
-from arbiter import config
+from arbiter import config, logs
 from arbiter.config import ModelSettings, TenantSettings, UpstreamSettings
 from arbiter.config_reload import ConfigReloader, differences, flatten, is_live
 from arbiter.offline.demo import demo_settings
@@ -89,6 +90,9 @@ def test_a_reload_applies_tenants_and_budgets_to_the_next_request(
             path.write_text(
                 base + '\n[tenants.team]\nallowed_models = ["sim-medium"]\n'
                 '\n[[budgets.caps]]\nscope = "tenant"\nlimit_usd = 1e-9\nwindow = "total"\n'
+                '\n[models.sim-alias]\nupstream = "sim"\nupstream_model = "sim-tiny"\n'
+                "price_in_per_mtok = 1.0\nprice_out_per_mtok = 2.0\ncontext_window = 32000\n"
+                'capabilities = ["chat", "no-route"]\n'
             )
             result = await sc.services.reloader.reload()
             assert result.outcome == "applied", result
@@ -100,5 +104,11 @@ def test_a_reload_applies_tenants_and_budgets_to_the_next_request(
             ask["model"] = "sim-medium"
             r = await sc.client.post("/v1/chat/completions", json=ask, headers=sc.auth)
             assert r.status_code == 429, r.text  # the cap the reload set
+            # a model the reload added: known, and its log lines name its upstream
+            assert sc.services.registry.get("sim-alias") is not None
+            record = logging.LogRecord("t", logging.INFO, "", 0, "m", None, None)
+            record.model = "sim-alias"
+            logs.UpstreamOf({}).filter(record)
+            assert record.__dict__.get("upstream") == "sim"
 
     asyncio.run(main())

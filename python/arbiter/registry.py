@@ -270,6 +270,10 @@ class Registry:
             )  # fmt: skip
         return out
 
+    def upstream_of(self) -> dict[str, str]:
+        """Each known model's upstream (the log lines' `upstream` field: logs.UpstreamOf)."""
+        return {name: m.upstream for name, m in self._models.items()}
+
     def discovered(self) -> dict[str, Discovered]:
         return dict(self._discovered)
 

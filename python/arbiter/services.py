@@ -276,7 +276,7 @@ class Services:
             self.alerts.forget_price(name)  # re-learn the new price's level from scratch
         self.pool = self.registry.pool()
         self.output_limits = self._output_limits()
-        logs.note_discovered({n: d.upstream for n, d in self.registry.discovered().items()})
+        logs.note_discovered(self.registry.upstream_of())  # a reload may add or move models
         for router in self._routers.values():
             router.pool = {m.name: m for m in self.pool}
 
