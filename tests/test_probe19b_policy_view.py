@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from arbiter import server
+from arbiter import policy_view
 from arbiter.classify import ALL_TASKS
 from tests.inproc import sidecar_in_process
 
@@ -22,13 +22,13 @@ def test_the_policy_view_is_built_off_the_loop_from_the_tenants_own_arms(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[tuple[str, str]] = []  # (thread name, arm's tenant) per row built
-    row = server._policy_row
+    row = policy_view.row
 
     def spy(router: Any, arm: Any) -> dict[str, Any]:
         built.append((threading.current_thread().name, arm.tenant))
         return row(router, arm)
 
-    monkeypatch.setattr(server, "_policy_row", spy)
+    monkeypatch.setattr(policy_view, "row", spy)
 
     async def main() -> None:
         async with sidecar_in_process(tmp_path) as sc:

@@ -104,11 +104,27 @@ class AdminHandlers:
         return json_response(await self.s.auth.revoke(request.path_params["id"]))
 
     async def registry(self, request: Request) -> Response:
+        """The registry by model name, a page at a time (`limit` 1-1000, default 1000;
+        `after=<last_id>` while `has_more`), built in a worker thread: with thousands of
+        discovered models (each with its listing) the whole view was megabytes built on the
+        event loop. Each page carries the discovery polls' state (one entry per upstream)."""
         await self.admin(request)
-        only_params(request)
+        only_params(request, "limit", "after")
+        limit = int_param(request, "limit", 1000, 1, 1000)
+        after = request.query_params.get("after")
+        if after is not None:
+            no_nul(after, "after")
         discovery = {n: dataclasses.asdict(st) for n, st in self.s.discovery.stats.items()}
-        data = self.s.registry.view()
-        return json_response({"object": "list", "data": data, "discovery": discovery})
+
+        def page() -> Response:  # the rows and their JSON (up to megabytes): both off the loop
+            rows = self.s.registry.view(after, limit + 1)
+            data = rows[:limit]
+            return json_response({
+                "object": "list", "data": data, "discovery": discovery,
+                "last_id": data[-1]["name"] if data else None, "has_more": len(rows) > limit,
+            })  # fmt: skip
+
+        return await asyncio.to_thread(page)
 
     async def challengers(self, request: Request) -> Response:
         """The A/B report per challenger: calls, cost, grades vs the incumbent, status."""
@@ -202,6 +218,23 @@ class AdminHandlers:
         purged = await self.s.cache.purge(tenant, model)
         return json_response({"purged": purged, "tenant": tenant, "model": model})
 
+    async def reload_config(self, request: Request) -> Response:
+        """Re-read the config file (config_reload.py): 200 applied or unchanged; a file that
+        fails the parser, or that changes what cannot change live, is a 400 saying why, and
+        the old config keeps serving. With `server.workers = N` every worker reloads."""
+        await self.admin(request)
+        only_params(request)
+        reloader = self.s.reloader
+        if reloader is None:
+            raise InvalidRequest(
+                "This sidecar was not started from a config file (arbiter serve --config): "
+                "there is nothing to reload."
+            )
+        result = await reloader.reload(tell_workers=True)
+        if result.outcome in ("invalid", "refused"):
+            raise InvalidRequest(f"Config not reloaded ({result.outcome}): {result.message}")
+        return json_response({"object": "config_reload", **result.to_json()})
+
 
 def routes(h: AdminHandlers, guard: Callable[[Any], Any]) -> list[Route]:
     """The admin API's routes; `guard` turns ArbiterErrors into error responses (server._guard)."""
@@ -209,6 +242,7 @@ def routes(h: AdminHandlers, guard: Callable[[Any], Any]) -> list[Route]:
         Route("/arbiter/admin/keys", guard(h.create_key), methods=["POST"]),
         Route("/arbiter/admin/keys", guard(h.list_keys), methods=["GET"]),
         Route("/arbiter/admin/keys/{id}", guard(h.revoke_key), methods=["DELETE"]),
+        Route("/arbiter/admin/reload", guard(h.reload_config), methods=["POST"]),
         Route("/arbiter/admin/models", guard(h.registry), methods=["GET"]),
         Route("/arbiter/admin/models/{name:path}", guard(h.patch_model), methods=["PATCH"]),
         Route("/arbiter/challengers", guard(h.challengers), methods=["GET"]),

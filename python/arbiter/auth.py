@@ -136,6 +136,12 @@ class Authenticator:
                 "auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys"
             )
 
+    def reconfigure(self, tenants: Mapping[str, TenantSettings]) -> None:
+        """A reloaded config's tenants: principals made from here on carry their new targets,
+        allowed models and baselines (a request already authenticated keeps its own)."""
+        self._tenants = tenants
+        self._principals = {}
+
     @property
     def open(self) -> bool:
         return self._s.mode == "open"

@@ -248,6 +248,11 @@ class Budgets:
         self._leased = False  # the store has this owner's lease
         self._lease_due = 0.0  # time.time() of the next renewal and sweep
 
+    def reconfigure(self, settings: BudgetSettings) -> None:
+        """A reloaded config's [budgets]: requests from here on are held to its caps; a charge
+        already made keeps the caps it reserved against (Charge.caps)."""
+        self._s = settings
+
     @property
     def enabled(self) -> bool:
         return bool(self._s.caps)

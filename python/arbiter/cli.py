@@ -278,6 +278,9 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+    from pathlib import Path
+
     import uvicorn
 
     from arbiter import config, gc_tuning, inherited_socket, logs, open_files, workers
@@ -286,7 +289,9 @@ def _serve(args: argparse.Namespace) -> int:
     from arbiter.preflight import store_problem
     from arbiter.server import build_app
 
-    settings = config.load(args.config)
+    # until the app's loop takes SIGHUP (a reload), one sent during start-up must not kill it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    text, settings = config.load_with_text(args.config)
     problem = store_problem(settings.store.url)
     if problem:  # one clear line, not a start-up traceback
         print(f"arbiter: {problem}", file=sys.stderr)
@@ -317,7 +322,10 @@ def _serve(args: argparse.Namespace) -> int:
     served = dataclasses.replace(settings.server, host=host, port=port)
     if warning := bind_warning(host, served.allowed_hosts):
         logging.getLogger("arbiter.serve").warning("%s", warning)
-    app = build_app(dataclasses.replace(settings, server=served))
+    app = build_app(
+        dataclasses.replace(settings, server=served),
+        config_file=(Path(args.config), settings, text),  # SIGHUP re-reads it (config_reload)
+    )
     # background threads (recorder batches, policy sync) hand the GIL back to the event loop
     # after 1 ms instead of 5: bench/scale.py's tail at half load, p99 added 4.8 -> 3.8 ms
     sys.setswitchinterval(0.001)

@@ -547,13 +547,18 @@ _KNOWN_TOP = [*_SECTIONS, *_NAMED]
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read, validate and resolve a config file. Raises ConfigError with key and line."""
+    return load_with_text(path, env)[1]
+
+
+def load_with_text(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[str, Settings]:
+    """`load`, with the text it read (what a reload hashes: config_reload.py)."""
     path = Path(path)
     text = read_config_text(path)
     config_dir = path.resolve().parent
     settings = loads(
         text, env=os.environ if env is None else env, source=str(path), base_dir=config_dir
     )
-    return anchor_sqlite(settings, config_dir)
+    return text, anchor_sqlite(settings, config_dir)
 
 
 def read_config_text(path: Path) -> str:

@@ -90,6 +90,11 @@ class Discovery:
         self._tasks: list[asyncio.Task[None]] = []
         self._polling: dict[str, asyncio.Lock] = {}
 
+    def reconfigure(self, configured: Collection[str]) -> None:
+        """A reloaded config's model names: from the next poll, a name the config took out may
+        be discovered, one it added is not (config_reload.py)."""
+        self._configured = frozenset(configured)
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._loop(name)) for name in self.upstreams]

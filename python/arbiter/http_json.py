@@ -174,6 +174,20 @@ def time_param(request: Request, name: str, default: float) -> float:
     return default if value is None else value
 
 
+def time_range(request: Request, default_since: float, default_until: float) -> tuple[float, float]:
+    """`since` and `until` (time_param's forms): a range whose `since` comes after its `until`
+    is the caller's 400 naming both, never an empty answer that reads as "no traffic"."""
+    since = time_param(request, "since", default_since)
+    until = time_param(request, "until", default_until)
+    if since > until:
+        raise InvalidRequest(
+            f"'since' ({since:.0f}) is after 'until' ({until:.0f}): give 'since' at or before "
+            "'until' (an omitted 'since' is an hour before now, 'until' a minute after).",
+            param="since",
+        )
+    return since, until
+
+
 def only_params(request: Request, *names: str) -> None:
     """A read endpoint's query takes `names` and `tenant` (the dashboard adds it to every read):
     any other parameter is the caller's 400, never ignored (`/arbiter/stats?since=24h` answered

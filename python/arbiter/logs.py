@@ -115,8 +115,8 @@ class JSONFormatter(logging.Formatter):
         return visible(line)
 
 
-# model -> upstream of the models a listing brought (not in the config's mapping); services.py
-# replaces it whenever the pool changes
+# model -> upstream of every model the registry knows now (a listing's, a reloaded config's);
+# services.py replaces it whenever the pool changes, and it wins over the start-up mapping
 _DISCOVERED: dict[str, str] = {}
 
 
@@ -137,7 +137,7 @@ class UpstreamOf(logging.Filter):
         if "upstream" not in d:
             model = d.get("model", d.get("upstream_model"))
             if isinstance(model, str):
-                upstream = self._of.get(model) or _DISCOVERED.get(model)
+                upstream = _DISCOVERED.get(model) or self._of.get(model)
                 if upstream is not None:
                     d["upstream"] = upstream
         return True

@@ -9,6 +9,7 @@ object, so a tenant with its own target learns from the same grades, on every re
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -190,3 +191,14 @@ class Policy:
         if tenant is not None:  # before the sort and the sums: one tenant's few arms
             keys = {k for k in keys if k[0] == tenant}
         return [ArmStats(*k, *self.evidence(k)) for k in sorted(keys)]
+
+    def page(self, tenant: str | None, after: ArmKey | None, limit: int) -> list[ArmStats]:
+        """The first `limit` arms (or `tenant`'s) after key `after`, in key order: a heap over
+        the keys, not a sort of them all. Safe off the event loop, as `snapshot`."""
+        with self._lock:
+            keys = set(self._synced) | set(self._pending)
+        wanted = (
+            k for k in keys
+            if (tenant is None or k[0] == tenant) and (after is None or k > after)
+        )  # fmt: skip
+        return [ArmStats(*k, *self.evidence(k)) for k in heapq.nsmallest(limit, wanted)]

@@ -10,6 +10,7 @@ the source of which upstreams exist and which of their models are let in (includ
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -168,12 +169,9 @@ class Registry:
         priors: PriorBook | None = None,
     ) -> None:
         self._priors = priors or PriorBook()
-        self._configured = {
-            name: dataclasses.replace(
-                m, priors={**self._priors.for_model(name, m.upstream_model), **m.priors}
-            )
-            for name, m in configured.items()
-        }
+        self._configured = self._with_priors(configured)
+        # models a reload took out of the config: disabled, still known to requests holding them
+        self._retired: dict[str, ModelSettings] = {}
         self._upstreams = dict(upstreams or {})
         self._overrides: dict[str, dict[str, Any]] = {}
         self._discovered: dict[str, Discovered] = {}
@@ -186,11 +184,29 @@ class Registry:
         self._price_factors: dict[str, float] = {}
         self._base_prices: dict[str, tuple[float, float]] = {}  # before the factor
         self.factors_dropped: set[str] = set()  # whose source price changed (services resets)
-        prices = [(m.price_in_per_mtok, m.price_out_per_mtok) for m in configured.values()]
-        self._placeholder = (
-            max((p[0] for p in prices), default=0.0),
-            max((p[1] for p in prices), default=0.0),
-        )
+        self._placeholder = _dearest(configured)
+
+    def _with_priors(self, configured: Mapping[str, ModelSettings]) -> dict[str, ModelSettings]:
+        return {
+            name: dataclasses.replace(
+                m, priors={**self._priors.for_model(name, m.upstream_model), **m.priors}
+            )
+            for name, m in configured.items()
+        }
+
+    def reconfigure(self, configured: Mapping[str, ModelSettings]) -> None:
+        """A reloaded config's models (config_reload.py): new and changed ones take effect, one
+        taken out is retired (disabled, but `registry[name]` still answers for in-flight
+        requests); the store's overrides and price factors apply over them as before."""
+        fresh = self._with_priors(configured)
+        self._retired = {
+            name: m
+            for name, m in {**self._retired, **self._configured}.items()
+            if name not in fresh
+        }
+        self._configured = fresh
+        self._placeholder = _dearest(configured)
+        self.apply(self._overrides, force=True)
 
     def get(self, name: str) -> ModelSettings | None:
         """A model that exists and is enabled (and, if discovered, still listed)."""
@@ -232,19 +248,31 @@ class Registry:
             if m.name not in self._disabled and NOT_ROUTABLE not in m.capabilities
         ]  # fmt: skip
 
-    def view(self) -> list[dict[str, Any]]:
+    def view(self, after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The models by name, those after `after`, at most `limit` (a heap, not a sort of
+        thousands of discovered models). Safe in a worker thread: `apply` swaps these maps
+        whole, never edits them, so one read of each is a consistent registry."""
+        models, found, configured = self._models, self._discovered, self._configured
+        disabled, overrides, unpriced = self._disabled, self._overrides, self._unpriced
+        names = (n for n in models if after is None or n > after)
+        chosen = sorted(names) if limit is None else heapq.nsmallest(limit, names)
         out = []
-        for m in self._models.values():
-            d = self._discovered.get(m.name) if m.name not in self._configured else None
+        for name in chosen:
+            m = models[name]
+            d = found.get(name) if name not in configured else None
             out.append(
-                {**dataclasses.asdict(m), "enabled": m.name not in self._disabled,
-                 "overrides": self._overrides.get(m.name, {}),
+                {**dataclasses.asdict(m), "enabled": name not in disabled,
+                 "overrides": overrides.get(name, {}),
                  "source": "config" if d is None else "discovered",
-                 "priced": m.name not in self._unpriced,
+                 "priced": name not in unpriced,
                  **({} if d is None else {"listed": d.present, "first_seen_ts": d.first_seen_ts,
                                           "listing": d.listed.to_json()})}
             )  # fmt: skip
         return out
+
+    def upstream_of(self) -> dict[str, str]:
+        """Each known model's upstream (the log lines' `upstream` field: logs.UpstreamOf)."""
+        return {name: m.upstream for name, m in self._models.items()}
 
     def discovered(self) -> dict[str, Discovered]:
         return dict(self._discovered)
@@ -280,7 +308,11 @@ class Registry:
         if fresh == self._overrides and found == self._discovered and not force:
             return False
         models, disabled, unpriced = {}, set(), set()
-        bases = {**{n: self._from_listing(d) for n, d in found.items()}, **self._configured}
+        bases = {
+            **self._retired,
+            **{n: self._from_listing(d) for n, d in found.items()},
+            **self._configured,
+        }
         for name, base in bases.items():
             patch = fresh.get(name, {})
             fields = {k: v for k, v in patch.items() if k != "enabled"}
@@ -297,7 +329,8 @@ class Registry:
                 self.factors_dropped.add(name)
             self._base_prices[name] = prices
             models[name] = _priced(model, self.price_factor(name))
-            if patch.get("enabled") is False:
+            retired = name not in self._configured and name not in found
+            if patch.get("enabled") is False or retired:
                 disabled.add(name)
             d = found.get(name) if name not in self._configured else None
             if d is not None:
@@ -362,6 +395,12 @@ class Registry:
                 li.id, up.protocol if up is not None else "openai"
             ),
         )
+
+
+def _dearest(configured: Mapping[str, ModelSettings]) -> tuple[float, float]:
+    """The dearest configured prices: what an unpriced discovered model is costed at."""
+    prices = [(m.price_in_per_mtok, m.price_out_per_mtok) for m in configured.values()]
+    return max((p[0] for p in prices), default=0.0), max((p[1] for p in prices), default=0.0)
 
 
 def _priced(m: ModelSettings, factor: float) -> ModelSettings:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
+import itertools
 import logging
 import math
 import threading
@@ -27,6 +29,7 @@ from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
 from arbiter.config import ModelSettings, Settings, StoreSettings
+from arbiter.config_reload import ConfigReloader
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
 from arbiter.errors import ConfigError, InvalidRequest
@@ -134,6 +137,7 @@ class Services:
             seed = settings.routing.seed
         self._seed = seed if seed is not None else int.from_bytes(__import__("os").urandom(4))
         self._routers: dict[tuple[float | None, str | None], Router] = {}
+        self._router_seeds = itertools.count()  # a router made after a reload draws anew
         # expected output tokens per (model, prompt): learned from usage, shared by all routers
         self.lengths = OutputLength(
             settings.routing.expected_output_tokens,
@@ -142,10 +146,7 @@ class Services:
         )
         self.latency = make_latency_model(settings)  # how fast each model answers, shared too
         # the protocols the models speak (discovered models speak their upstream's)
-        self.protocols = frozenset(
-            [settings.upstreams[m.upstream].protocol for m in settings.models.values()]
-            + [up.protocol for up in settings.upstreams.values() if up.discover]
-        )
+        self.protocols = _protocols(settings)
         # one provider per upstream, chosen by the protocol it speaks
         self.upstreams: dict[str, Upstream] = {
             name: (AnthropicUpstream if up.protocol == "anthropic" else OpenAIUpstream)(
@@ -173,6 +174,8 @@ class Services:
             judge_caller(self, judge_model, mode="cascade_judge") if judge_model else None
         )
         self.stopping = Stopping()  # set when SIGTERM's graceful wait begins (cli.py)
+        # SIGHUP and POST /arbiter/admin/reload; None unless started from a file (build_app)
+        self.reloader: ConfigReloader | None = None
 
         # code answers run against their tests in a bubblewrap jail (arbiter.sandbox)
         self.executor = CodeExecutor(settings.sandbox)
@@ -244,6 +247,26 @@ class Services:
                 self._pool_changed()
                 log.info("registry overrides applied: %d routable models", len(self.pool))
 
+    async def apply_settings(self, new: Settings) -> None:
+        """A reload's live parts (config_reload.py checked that nothing else differs), swapped
+        in one loop step once the registry's lock is had (waited for off the loop): a request
+        sees the old config or the new, never a mix. The served address stays the command
+        line's. In-flight requests keep their router, caps and pinned prices."""
+        await asyncio.to_thread(self._registry_lock.acquire)
+        try:
+            self.settings = dataclasses.replace(new, server=self.settings.server)
+            self.registry.reconfigure(new.models)
+            self.auth.reconfigure(new.tenants)
+            self.budgets.reconfigure(new.budgets)
+            self.discovery.reconfigure(new.models)
+            self._routers.clear()  # made afresh, on the new [routing] and tenants' targets
+            self.protocols = _protocols(new)
+            self._pool_changed()
+        finally:
+            self._registry_lock.release()
+        if new.budgets.caps:
+            tokenizer_load.start()  # every request is counted from now on (as start() does)
+
     def _pool_changed(self) -> None:
         shadow = getattr(self, "shadow", None)  # None while __init__ builds the registry
         if shadow is not None:
@@ -253,7 +276,7 @@ class Services:
             self.alerts.forget_price(name)  # re-learn the new price's level from scratch
         self.pool = self.registry.pool()
         self.output_limits = self._output_limits()
-        logs.note_discovered({n: d.upstream for n, d in self.registry.discovered().items()})
+        logs.note_discovered(self.registry.upstream_of())  # a reload may add or move models
         for router in self._routers.values():
             router.pool = {m.name: m for m in self.pool}
 
@@ -283,7 +306,7 @@ class Services:
                 self.pool,
                 params,
                 self.policy,
-                seed=self._seed + len(self._routers),
+                seed=self._seed + next(self._router_seeds),
                 is_available=self.breaker.available,
                 lengths=self.lengths,
                 latency=self.latency,
@@ -681,6 +704,14 @@ def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
 
 
 _IGNORED_OVERRIDES: set[str] = set()
+
+
+def _protocols(settings: Settings) -> frozenset[Protocol]:
+    """The protocols the models speak (discovered models speak their upstream's)."""
+    return frozenset(
+        [settings.upstreams[m.upstream].protocol for m in settings.models.values()]
+        + [up.protocol for up in settings.upstreams.values() if up.discover]
+    )
 
 
 def make_latency_model(settings: Settings) -> LatencyModel:

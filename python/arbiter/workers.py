@@ -80,8 +80,17 @@ def supervise(
                 with contextlib.suppress(ProcessLookupError):
                     p.send_signal(signum)
 
+    def reload(_signum: int, _frame: FrameType | None) -> None:
+        """SIGHUP (the operator's, or a worker's after `POST /arbiter/admin/reload`): every
+        worker re-reads the config (config_reload.py); the set keeps running."""
+        for p in procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.send_signal(signal.SIGHUP)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, forward)
+    signal.signal(signal.SIGHUP, reload)
     status = 0
     while True:
         done = [p for p in procs if p.poll() is not None]

@@ -29,7 +29,8 @@ import pytest
 from tests.inproc import sidecar_in_process
 from tests.test_cache import CACHE_ON
 
-LIMITED = ("/arbiter/decisions", "/arbiter/alerts", "/arbiter/cache", "/arbiter/admin/keys")
+LIMITED = ("/arbiter/decisions", "/arbiter/alerts", "/arbiter/cache", "/arbiter/admin/keys",
+           "/arbiter/policy", "/arbiter/admin/models")  # fmt: skip
 
 
 def test_out_of_range_limits_and_buckets_are_a_400_not_a_silent_clamp(tmp_path: Path) -> None:
@@ -99,6 +100,8 @@ UNREAD = [
     ("/arbiter/budgets", "limit", "5"),
     ("/arbiter/cache", "model", "sim-small"),
     ("/arbiter/admin/keys", "offset", "5"),  # it pages by limit and after (probe19b)
+    ("/arbiter/policy", "offset", "5"),  # so do these two (ops20)
+    ("/arbiter/admin/models", "offset", "5"),
 ]
 
 
@@ -121,8 +124,8 @@ def test_a_query_parameter_the_endpoint_does_not_read_is_a_400(tmp_path: Path) -
             r = await sc.client.get(
                 "/arbiter/timeseries",
                 params={
-                    "since": "1h",
-                    "until": "0",
+                    "since": "2h",
+                    "until": "1h",
                     "bucket_s": "60",
                     "model": "m",
                     "task": "chat",

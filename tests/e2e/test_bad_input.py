@@ -243,9 +243,22 @@ def test_timeseries_times_out_of_range_are_a_400(backend_sidecar: Sidecar, name:
         r = backend_sidecar.admin("GET", "/arbiter/timeseries", params={name: value})
         err = assert_openai_error(r.status_code, r.content, 400)
         assert err["param"] == name, value
+    # each bound in range, the other at the far end (an inverted range is its own 400 below)
+    other = {"since": ("until", "253402300799"), "until": ("since", "-62135596800")}[name]
     for value in ("0", "-62135596800", "253402300799", "9999-12-31", "0001-01-01", "7d"):
-        r = backend_sidecar.admin("GET", "/arbiter/timeseries", params={name: value})
+        params = {name: value, other[0]: other[1]}
+        r = backend_sidecar.admin("GET", "/arbiter/timeseries", params=params)
         assert r.status_code == 200, (value, r.text)
+
+
+def test_an_inverted_timeseries_range_is_a_400_naming_both(backend_sidecar: Sidecar) -> None:
+    for params in ({"since": "2026-02-01", "until": "2026-01-01"}, {"until": "0"},
+                   {"since": "253402300799"}):  # fmt: skip
+        r = backend_sidecar.admin("GET", "/arbiter/timeseries", params=params)
+        err = assert_openai_error(r.status_code, r.content, 400)
+        assert err["param"] == "since" and "'until'" in err["message"], (params, err)
+    r = backend_sidecar.admin("GET", "/arbiter/timeseries", params={"since": "0", "until": "0"})
+    assert r.status_code == 200, r.text  # an empty range is not an inverted one
 
 
 @pytest.mark.parametrize(

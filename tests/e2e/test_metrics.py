@@ -148,7 +148,12 @@ def test_timeseries_is_tenant_scoped_and_filters(sidecar: Sidecar) -> None:
     for k in ("ts", "cost_usd", "baseline_cost_usd", "savings_usd", "p50_ms", "p99_ms"):
         assert k in point
     assert int(point["ts"]) % 60 == 0  # type: ignore[call-overload]
-    assert series(a, since=time.time() + 600) == []
+    # a window in the future is empty; one whose since is after its until is a 400 naming both
+    # (it was a 200 with nothing, read as "no traffic")
+    assert series(a, since=time.time() + 600, until=time.time() + 1200) == []
+    inverted = sidecar.admin("GET", "/arbiter/timeseries", params={"since": time.time() + 600})
+    assert inverted.status_code == 400 and inverted.json()["error"]["param"] == "since"
+    assert "'until'" in inverted.json()["error"]["message"], inverted.text
     assert series(a, since="2020-01-01", until="2020-01-02") == []
     assert requests(series(a, since="1h")) == 3
     bad = httpx.get(

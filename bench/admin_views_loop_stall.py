@@ -1,0 +1,169 @@
+"""How long `GET /arbiter/policy` and `GET /arbiter/admin/models` hold the event loop, base vs
+this tree, interleaved in one run (each tree in its own child process, its own code and tests).
+
+The policy holds 96,000 arms (3,000 tenants x 8 tasks x 4 models), the registry 15,000 models
+(about 8 MB of rows). A ticker wakes every 1 ms on the sidecar's loop (switch interval 1 ms, as
+`arbiter serve` sets); its longest gap while a read is answered is the stall: the time no other
+request could be served. A tree that pages is read page by page, every page (the whole view, as
+a client walks it) and its first page alone. The collector is set as `arbiter serve` sets it
+(the set-up frozen, `gc_tuning.tune_for_serving`): untuned, a full collection of the 96,000
+arms' garbage landed in some page's gap (625 ms worst page; 105 ms with the collector off).
+
+    PEERBENCH_DIR=... ARBITER_SHARED_DIR=... python bench/admin_views_loop_stall.py \\
+        --base /work/wt/base20 --ours . [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TENANTS, TASKS, MODELS_PER_ARM, REGISTRY_MODELS = 3_000, 8, 4, 15_000
+
+
+async def _stall_while(coro: Any) -> tuple[float, Any]:
+    """The loop's longest gap (ms) between 1 ms ticks while `coro` runs, and its result."""
+    longest, running = 0.0, True
+
+    async def tick() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+    try:
+        result = await coro
+    finally:
+        running = False
+        await ticker
+    return longest * 1000, result
+
+
+async def _walk(client: Any, path: str, headers: dict[str, str], pages: bool) -> dict[str, Any]:
+    """Read `path` whole (one answer) or page by page; the stall, time and bytes of it."""
+    t0 = time.perf_counter()
+    worst, total, n, after = 0.0, 0, 0, None
+    first: dict[str, float] = {}
+    stalls: list[float] = []
+    while True:
+        params = {"after": after} if after else {}
+        stall, r = await _stall_while(client.get(path, params=params, headers=headers))
+        assert r.status_code == 200, r.text[:300]
+        worst, total, n = max(worst, stall), total + len(r.content), n + 1
+        stalls.append(stall)
+        if not first:
+            first = {"stall_ms": stall, "bytes": len(r.content)}
+        body = r.json()
+        if not (pages and body.get("has_more")):
+            break
+        after = body["last_id"]
+    return {"stall_ms": worst, "median_page_stall_ms": statistics.median(stalls),
+            "bytes": total, "pages": n,
+            "wall_ms": (time.perf_counter() - t0) * 1000, "first_page": first}  # fmt: skip
+
+
+async def _child() -> dict[str, Any]:
+    sys.setswitchinterval(0.001)
+    from tests.inproc import sidecar_in_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        async with sidecar_in_process(Path(tmp)) as sc:
+            s = sc.services
+            models = [m.name for m in s.pool][:MODELS_PER_ARM]
+            from arbiter.classify import ALL_TASKS
+
+            for t in range(TENANTS):
+                for task in ALL_TASKS[:TASKS]:
+                    for model in models:
+                        s.policy.add((f"tenant-{t:05d}", task, model), 3.0, 1.0, 4.0)
+            reg = s.registry
+            template = reg[models[0]]
+            bulk = {f"bulk/model-{i:06d}": dataclasses.replace(template, name=f"bulk/model-{i:06d}")
+                    for i in range(REGISTRY_MODELS)}  # fmt: skip
+            reg._configured = {**reg._configured, **bulk}  # both trees' field: no API adds models
+            reg._models = {**reg._models, **bulk}
+            gc.freeze()  # as `arbiter serve` does after start-up, then its collector's tuning
+            from arbiter import gc_tuning
+
+            gc_tuning.tune_for_serving(idle_collector=True)
+            probe = await sc.client.get("/arbiter/policy", params={"limit": 1}, headers=sc.admin)
+            pages = probe.status_code == 200  # the base tree takes no `limit`
+            out: dict[str, Any] = {"pages": pages}
+            for name, path in (("policy", "/arbiter/policy"), ("models", "/arbiter/admin/models")):
+                out[name] = await _walk(sc.client, path, sc.admin, pages)
+            # the control: the idle loop's longest gap over as long as the policy's walk took
+            # (a host's noise grows with the time watched: the worst of 96 pages is a max too)
+            span = min(out["policy"]["wall_ms"] / 1000, 30.0)
+            idle, _ = await _stall_while(asyncio.sleep(span))
+            out["idle_stall_ms"], out["idle_s"] = idle, span
+            return out
+
+
+def _run(tree: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'python'}{os.pathsep}{tree}"}
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child"],
+        cwd=tree, env=env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", type=Path, default=Path("/work/wt/base20"))
+    ap.add_argument("--ours", type=Path, default=Path("."))
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(asyncio.run(_child())))
+        return
+    runs: dict[str, list[dict[str, Any]]] = {"base": [], "ours": []}
+    for _ in range(args.rounds):  # interleaved: the machine's load falls on both alike
+        for label, tree in (("base", args.base), ("ours", args.ours)):
+            runs[label].append(_run(tree.resolve()))
+    print(f"{TENANTS * TASKS * MODELS_PER_ARM:,} arms, {REGISTRY_MODELS:,} registry models; "
+          f"{args.rounds} interleaved runs each, median (max) over runs")  # fmt: skip
+    for view in ("policy", "models"):
+        b = [r[view]["stall_ms"] for r in runs["base"]]
+        o_all = [r[view]["stall_ms"] for r in runs["ours"]]
+        o_first = [r[view]["first_page"]["stall_ms"] for r in runs["ours"]]
+        sizes = runs["base"][0][view]["bytes"], runs["ours"][0][view]["first_page"]["bytes"]
+        pages = runs["ours"][0][view]["pages"]
+        o_med = [r[view]["median_page_stall_ms"] for r in runs["ours"]]
+        ratio = statistics.median(b) / max(statistics.median(o_all), 1e-9)
+        print(f"{view:7s} loop stall: base (one answer, {sizes[0] / 1e6:.1f} MB) "
+              f"{statistics.median(b):.0f} ms (max {max(b):.0f}); ours, a first page "
+              f"({sizes[1] / 1e3:.0f} KB) {statistics.median(o_first):.1f} ms "
+              f"(max {max(o_first):.1f}), a page's median {statistics.median(o_med):.1f} ms, "
+              f"the worst of all {pages} pages "
+              f"{statistics.median(o_all):.1f} ms (max {max(o_all):.1f}); ratio base/ours "
+              f"(worst page) {ratio:.1f}x")  # fmt: skip
+    idle = [r["idle_stall_ms"] for rs in runs.values() for r in rs]
+    span = max(r["idle_s"] for rs in runs.values() for r in rs)
+    print(
+        f"control: the idle loop's longest 1 ms tick gap over as long as a policy walk "
+        f"took (up to {span:.1f} s), {min(idle):.1f}-{max(idle):.1f} ms (the host's floor)"
+    )
+
+
+if __name__ == "__main__":
+    main()
