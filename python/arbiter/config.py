@@ -239,10 +239,10 @@ class LatencySettings:
     # models' own, worth this many calls against its own (latency_pool.py); 0: off
     # (the default, off: held-out seeds lost SLO attainment with it; bench/results/latency_slo.md)
     spread_pool_calls: float = 0.0
-    # the prior's spread (`prior_log_sd`, worth `prior_weight` calls in each model's TTFT and
-    # speed log variances) is the median of the other models' own variances once two of them
-    # have 20 calls (latency_pool.py): a model's first dozens of calls are not widened by the
-    # spread assumed of a model never seen; false: off
+    # the prior's speed spread (`prior_log_sd`, worth `prior_weight` calls in each model's
+    # speed log variance) is the median of the other models' own once two of them have 20
+    # calls (latency_pool.py): a model's first dozens of calls are not widened by the spread
+    # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off
     spread_prior_pool: bool = False
     # an SLO request's answer length is corrected by, and its upper spread read from, its
     # task's answered prompts nearest to it in words, at most this many (length_task.near:

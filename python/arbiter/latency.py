@@ -473,11 +473,14 @@ class LatencyModel:
             va, vb = own.ttft_var, own.speed_var
             k = 0.0 if self._epochs.get(key[1], 0.0) > 0 else self.prior_weight
             if self.spread_prior_pool and k > 0 and own.calls > 0:
-                # the prior's spread, worth k calls in both variances (_own_fit), becomes the
-                # others' median: a model's first calls are no longer widened by the spread of
-                # a model never seen (0.6 in log: a read of 0.20 at 30 calls became 0.27)
+                # the speed part's prior spread, worth k calls (_own_fit), becomes the others'
+                # median: a model's first calls are no longer widened by the spread of a model
+                # never seen (0.6 in log: a speed read of 0.20 at 30 calls became 0.27). The
+                # TTFT part keeps the configured prior: replacing it too lost one SLO request
+                # on 17 of 41 dev seeds (small's short math answers, read by their TTFT, whose
+                # length the length model reads short: the wider prior had hidden that;
+                # bench/results/latency_slo.md, nineteenth session)
                 pv = self._prior_for(key[1]).log_sd ** 2
-                va = max(va + k * (target[0] - pv) / (own.calls + k), 1e-4)
                 vb = max(vb + k * (target[1] - pv) / (own.calls + k), 1e-4)
             if pooled:
                 va, vb = shrink(va, vb, own.calls, target, self.spread_pool_calls)
