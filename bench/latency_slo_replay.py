@@ -67,6 +67,9 @@ from arbiter.toml_text import to_toml
 
 LENGTH_NEAR: int | None = None  # --length-near: latency.length_near_prompts (None: the config's)
 EXPLORE_Z: float | None = None  # --explore-z: latency.explore_z (None: the config's)
+SPREAD_POOL: float | None = None  # --spread-pool: latency.spread_pool_calls (None: the config's)
+# --spread-prior-pool on|off: latency.spread_prior_pool (None: the config's)
+SPREAD_PRIOR_POOL: bool | None = None
 # --fresh-draws: each request's calls take their own latency draw (see fresh_draws)
 FRESH_DRAWS = False
 STALL_EVERY = 60  # requests between injected host-stall bursts, on average
@@ -120,7 +123,9 @@ class LearnedLatency:
             coverage=CoverageTracker(live.QUANTILE, lat.coverage_step)
             if lat.coverage_step > 0 else None,
             outliers=Outliers(z=lat.outlier_z) if outliers and lat.outlier_z > 0 else None,
-            spread_pool_calls=lat.spread_pool_calls,
+            spread_pool_calls=lat.spread_pool_calls if SPREAD_POOL is None else SPREAD_POOL,
+            spread_prior_pool=lat.spread_prior_pool
+            if SPREAD_PRIOR_POOL is None else SPREAD_PRIOR_POOL,
             explore=LatencyExplore(explore_z) if explore_z > 0 else None,
         )  # fmt: skip
         self.h = changepoint.threshold_for(1.0)
@@ -357,9 +362,24 @@ def main() -> int:
         "--explore-z", type=float, default=None,
         help="latency.explore_z for the learned arms (default: the config's)",
     )  # fmt: skip
+    p.add_argument(
+        "--spread-pool", type=float, default=None,
+        help="latency.spread_pool_calls for the learned arms (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--spread-prior-pool", choices=("on", "off"), default=None,
+        help="latency.spread_prior_pool for the learned arms (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--arms", nargs="+", default=None,
+        help="run only these of the chosen arms (e.g. learned: a quick first look on dev)",
+    )  # fmt: skip
     args = p.parse_args()
-    global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z
+    global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z, SPREAD_POOL, SPREAD_PRIOR_POOL
     LENGTH_NEAR = args.length_near
+    SPREAD_POOL = args.spread_pool
+    if args.spread_prior_pool is not None:
+        SPREAD_PRIOR_POOL = args.spread_prior_pool == "on"
     EXPLORE_Z = args.explore_z
     FRESH_DRAWS = args.fresh_draws
     live.QUALITY_TARGET = args.quality_target  # the router's and the oracles' bar, as live
@@ -376,6 +396,8 @@ def main() -> int:
         arms = [("learned_before", True, None, "", False), ("learned", True, None, "", True),
                 ("stalls_before", True, None, args.stalls, False),
                 ("stalls_now", True, None, args.stalls, True)]  # fmt: skip
+    if args.arms:
+        arms = [a for a in arms if a[0] in args.arms]
     for arm, optimistic, confirm, stalls, outliers in arms:
         rows = []
         for seed in args.seeds:

@@ -236,9 +236,16 @@ class LatencySettings:
     # 64 calls) is a stall and stays out of the latency sums (latency_outliers.py); 0: off
     outlier_z: float = 3.0
     # each model's TTFT and speed log variances are shrunk toward the median of the other
-    # models' own, worth this many calls against its own (latency_pool.py); 0: off
-    # (the default, off: held-out seeds lost SLO attainment with it; bench/results/latency_slo.md)
-    spread_pool_calls: float = 0.0
+    # models' own, worth this many calls against its own (latency_pool.py); 0: off. 30: a
+    # model's warm-up (its first ~30 calls) is held halfway to the others' spread, a model with
+    # hundreds of calls keeps its own (300, s14, lost SLO attainment on held-out seeds: it held
+    # small's well-measured spread too; bench/results/latency_slo.md, nineteenth session)
+    spread_pool_calls: float = 30.0
+    # the prior's speed spread (`prior_log_sd`, worth `prior_weight` calls in each model's
+    # speed log variance) is the median of the other models' own once two of them have 20
+    # calls (latency_pool.py): a model's first dozens of calls are not widened by the spread
+    # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off
+    spread_prior_pool: bool = False
     # an SLO request's answer length is corrected by, and its upper spread read from, its
     # task's answered prompts nearest to it in words, at most this many (length_task.near:
     # kinds of request within a task); 0: off (the default: on bench/latency_slo_replay.py's

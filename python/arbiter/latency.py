@@ -241,6 +241,7 @@ class LatencyModel:
         coverage: CoverageTracker | None = None,
         outliers: Outliers | None = None,
         spread_pool_calls: float = 0.0,
+        spread_prior_pool: bool = False,
         explore: LatencyExplore | None = None,
     ) -> None:
         self.replica = replica
@@ -257,6 +258,9 @@ class LatencyModel:
         # each model's spread shrunk toward the other models' median, worth this many calls
         # (latency_pool); 0: off
         self.spread_pool_calls = spread_pool_calls
+        # the prior's spread (worth prior_weight calls in each model's variances) is the median
+        # of the other models' own, not the configured `prior.log_sd` (latency_pool); False: off
+        self.spread_prior_pool = spread_prior_pool
         # which models' estimates alone set them aside, and the calls bought to check them
         # (latency_explore; the router applies it); None: off
         self.explore = explore
@@ -463,11 +467,24 @@ class LatencyModel:
         models' (latency_pool; from their own fits of the same sums, so replicas agree)."""
         own, line, _ = self._own_fit(key)
         fit = own
-        if self.spread_pool_calls > 0 and own.calls >= POOL_MIN_CALLS:
-            target = self._pool_targets().get(key[1])
-            if target is not None:
-                va, vb = shrink(own.ttft_var, own.speed_var, own.calls, target,
-                                self.spread_pool_calls)  # fmt: skip
+        pooled = self.spread_pool_calls > 0 and own.calls >= POOL_MIN_CALLS
+        target = self._pool_targets().get(key[1]) if pooled or self.spread_prior_pool else None
+        if target is not None:
+            va, vb = own.ttft_var, own.speed_var
+            k = 0.0 if self._epochs.get(key[1], 0.0) > 0 else self.prior_weight
+            if self.spread_prior_pool and k > 0 and own.calls > 0:
+                # the speed part's prior spread, worth k calls (_own_fit), becomes the others'
+                # median: a model's first calls are no longer widened by the spread of a model
+                # never seen (0.6 in log: a speed read of 0.20 at 30 calls became 0.27). The
+                # TTFT part keeps the configured prior: replacing it too lost one SLO request
+                # on 17 of 41 dev seeds (small's short math answers, read by their TTFT, whose
+                # length the length model reads short: the wider prior had hidden that;
+                # bench/results/latency_slo.md, nineteenth session)
+                pv = self._prior_for(key[1]).log_sd ** 2
+                vb = max(vb + k * (target[1] - pv) / (own.calls + k), 1e-4)
+            if pooled:
+                va, vb = shrink(va, vb, own.calls, target, self.spread_pool_calls)
+            if (va, vb) != (own.ttft_var, own.speed_var):
                 # a line's fit keeps its means (a, b) whatever its spread; streams their medians
                 ta, tb = (
                     (own.ttft_mu + (own.ttft_var - va) / 2, own.speed_mu + (vb - own.speed_var) / 2)

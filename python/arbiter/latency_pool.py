@@ -14,7 +14,9 @@ one rank, not by its width; leave-one-out, so a model is not pulled toward itsel
 
 What it assumes: that models spread alike more than their few hundred calls show. On the sim
 they do (every profile has 0.3 / 0.2); a model truly unlike the others is pulled toward them
-until its own calls outweigh the pool (with 300: half way at 300 calls). Tried (s14): a guard
+until its own calls outweigh the pool (worth W calls: half way at W calls; the default 30 holds
+a model's warm-up halfway and leaves one with hundreds of calls nearly its own, where 300 held
+small's well-measured spread too and cost SLO attainment, s20). Tried (s14): a guard
 that drops the pool for a model whose own spread is beyond its sampling band from the target
 lost most of the gain under stalls (seed 13 1.16 -> 1.23), since a stalled model looks like an
 unlike one. Measured on bench/latency_slo_replay.py --stalls all (bench/results/latency_slo.md,

@@ -731,6 +731,7 @@ def make_latency_model(settings: Settings) -> LatencyModel:
         else None,
         outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
         spread_pool_calls=lat.spread_pool_calls,
+        spread_prior_pool=lat.spread_prior_pool,
         explore=LatencyExplore(lat.explore_z) if lat.explore_z > 0 else None,
     )
 
