@@ -148,8 +148,8 @@ def test_the_idle_collectors_collections_run_at_sched_other_and_it_goes_idle_aga
 ) -> None:
     """A collection sets CPython's "collecting" flag, then calls the gc callbacks (Python: the
     GIL can go to the loop there). An idle thread waited for the core's next idle moment with
-    the flag set, the interpreter's trigger blocked meanwhile: young objects piled up to 9x the
-    threshold and the collection held the GIL for 10-27 ms (bench/results/scale.md). Only the
+    the flag set, the interpreter's trigger blocked meanwhile: young objects piled up to 15x the
+    threshold and the collection held the GIL for 10-40 ms (bench/results/scale.md). Only the
     decision to collect waits for spare time; the collection runs at SCHED_OTHER."""
     from arbiter.writer_priority import can_go_idle_and_back
 

@@ -29,14 +29,15 @@ A collection holds the GIL: the event loop waits for all of it. Two levers keep 
   back after): only the decision to collect waits for spare time. A collection sets CPython's
   "collecting" flag before it calls the gc callbacks (stalls.py's timer, the freeze above), and
   a callback is Python: the thread can hand the GIL to the loop there, and an idle thread then
-  waits for the core's next idle moment, for as long as the loop is busy (100-580 ms at 840
-  req/s on one core), while the flag keeps the interpreter's own trigger from firing. Young
-  objects piled up meanwhile (15,000-18,500 net allocations against a threshold of 2,000), and
-  the collection, holding the GIL in C once it ran, took 10-27 ms of CPU: the "young" stalls of
-  32-40 ms in the tail bench (bench/results/scale.md, nineteenth session). The same held for a
-  collection preempted mid-way by any other task on the core. Leaving SCHED_IDLE needs
-  CAP_SYS_NICE or an RLIMIT_NICE that allows it; where the thread cannot, the idle collector is
-  not used (the interpreter collects at YOUNG_THRESHOLD, as without SCHED_IDLE).
+  waits for the core's next idle moment, for as long as the loop is busy (up to 1 s with the
+  sidecar's core saturated), while the flag keeps the interpreter's own trigger from firing.
+  Young objects piled up meanwhile (up to 31,000 net allocations against a threshold of 2,000),
+  and the collection, holding the GIL in C once it ran, took 10-40 ms of CPU: the "young"
+  collections of 32-40 ms in the tail bench (bench/results/scale.md, nineteenth session). The
+  same held for a collection preempted mid-way by any other task on the core. Leaving
+  SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows it; where the thread cannot, the
+  idle collector is not used (the interpreter collects at YOUNG_THRESHOLD, as without
+  SCHED_IDLE).
 """
 
 from __future__ import annotations
