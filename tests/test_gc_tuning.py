@@ -92,7 +92,12 @@ def test_the_idle_collector_collects_what_cpython_would_when_due(
 def test_the_idle_collector_thread_runs_at_sched_idle_and_collects(
     idle_collector: gc_tuning.IdleCollector,
 ) -> None:
+    from arbiter.writer_priority import can_go_idle_and_back
+
     c = idle_collector
+    if not can_go_idle_and_back():  # its collections could not leave SCHED_IDLE: not used
+        assert not c.start()
+        return
     assert c.start()
     assert c.thread is not None and c.thread.native_id is not None
     assert os.sched_getscheduler(c.thread.native_id) == os.SCHED_IDLE
@@ -110,10 +115,15 @@ def test_the_idle_collector_thread_runs_at_sched_idle_and_collects(
 def test_serving_with_the_idle_collector_keeps_the_interpreters_trigger_as_a_backstop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from arbiter.writer_priority import can_go_idle_and_back
+
     monkeypatch.setattr(gc_tuning, "_idle", None)
     _, middle, old = gc.get_threshold()
     gc_tuning.tune_for_serving(idle_collector=True)
     idle = gc_tuning._idle
+    if not can_go_idle_and_back():  # no idle collector: the interpreter collects at 2,000
+        assert idle is None and gc.get_threshold() == (gc_tuning.YOUNG_THRESHOLD, middle, old)
+        return
     assert idle is not None
     try:
         assert gc.get_threshold() == (gc_tuning.BACKSTOP, middle, old)
@@ -178,3 +188,19 @@ def test_the_idle_collectors_collections_run_at_sched_other_and_it_goes_idle_aga
         assert os.sched_getscheduler(c.thread.native_id) == os.SCHED_IDLE
     finally:
         gc.callbacks.remove(seen)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+@pytest.mark.usefixtures("restored")
+def test_where_a_thread_cannot_leave_sched_idle_the_interpreter_collects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No CAP_SYS_NICE and RLIMIT_NICE 0 (a default container): entering SCHED_IDLE works,
+    leaving it does not. A collection stuck at SCHED_IDLE is the stall above, so no idle
+    collector: the interpreter's own trigger at YOUNG_THRESHOLD."""
+    monkeypatch.setattr(gc_tuning, "_idle", None)
+    monkeypatch.setattr(gc_tuning, "set_policy", lambda idle, tid=0: idle)  # only into idle
+    _, middle, old = gc.get_threshold()
+    gc_tuning.tune_for_serving(idle_collector=True)
+    assert gc_tuning._idle is None
+    assert gc.get_threshold() == (gc_tuning.YOUNG_THRESHOLD, middle, old)
