@@ -327,8 +327,8 @@ def _control(cores: list[int], seconds: float) -> subprocess.Popen[str]:
 def _by_source(
     before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], requests: float
 ) -> dict[str, dict[str, float]]:
-    """Per source, in the window: runs, CPU per request (us), loop stalls over 5 ms it
-    overlapped; and the longest run since start (CPU and wall, ms)."""
+    """Per source, in the window: runs, CPU per request (us) and per run (ms), loop stalls over
+    5 ms it overlapped; and the longest run since start (CPU and wall, ms)."""
     out: dict[str, dict[str, float]] = {}
     for src, a in after.items():
         b = before.get(src, {})
@@ -343,6 +343,9 @@ def _by_source(
                 "cpu_us_per_request": round(d("background_cpu_seconds_total") / max(requests, 1)
                                             * 1e6, 1),
                 "runs_over_10ms": d("background_runs_over_10ms_total"),
+                # in this window (the max below is since start, the max phase included)
+                "cpu_ms_per_run": round(d("background_cpu_seconds_total")
+                                        / max(d("background_runs_total"), 1) * 1e3, 3),
                 "max_cpu_ms": round(a.get("background_max_seconds_cpu", 0.0) * 1e3, 2),
                 "max_wall_ms": round(a.get("background_max_seconds_wall", 0.0) * 1e3, 2),
             }  # fmt: skip

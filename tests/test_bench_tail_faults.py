@@ -142,3 +142,17 @@ def test_tail_rates_refuse_what_is_not_two_or_three_positive_rates(
     with pytest.raises(ValueError, match="tail rates"):
         workers.parse_tail_rates(text)
     assert workers.parse_tail_rates(None) is None and workers.parse_tail_rates(" ") is None
+
+
+def test_by_source_gives_each_windows_cpu_per_run_next_to_the_max_since_start(
+    workers: ModuleType,
+) -> None:
+    """`max_cpu_ms` is the longest run since the sidecar started (its closed-loop max phase
+    included): a window's own mean per run is what tells a window's collections apart."""
+    before = {"gc_young": {"background_runs_total": 10.0, "background_cpu_seconds_total": 0.5,
+                           "background_max_seconds_cpu": 0.040}}  # fmt: skip
+    after = {"gc_young": {"background_runs_total": 110.0, "background_cpu_seconds_total": 0.62,
+                          "background_max_seconds_cpu": 0.040}}  # fmt: skip
+    row = workers._by_source(before, after, 1000)["gc_young"]
+    assert row["cpu_ms_per_run"] == 1.2 and row["max_cpu_ms"] == 40.0
+    assert row["cpu_us_per_request"] == 120.0
