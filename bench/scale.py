@@ -25,6 +25,7 @@ Curves, each bounded in time and run in this process unless said otherwise:
              (bench/scale_replicas.py, which also runs on its own).
 Ends with one JSON line (null for a figure not measured; `why` says why). Results go in
 bench/results/scale.md by hand. Usage: python bench/scale.py [--quick] [--only decisions,...]
+[--tail-rates R50,R80[,R80OPEN]] (the tail windows at pinned rates, for A/Bs at equal rates)
 """
 
 from __future__ import annotations
@@ -253,7 +254,17 @@ def main() -> int:
     )
     ap.add_argument("--rows", type=int, default=None, help="history rows (1M quick, 10M full)")
     ap.add_argument("--pg-url", default=os.environ.get("ARBITER_TEST_PG_URL"))
+    ap.add_argument(
+        "--tail-rates",
+        default=os.environ.get("ARBITER_BENCH_TAIL_RATES"),
+        help="tail: the 50%% and 80%% windows' rates (req/s, e.g. 840,1344[,753] with the "
+        "open-loop-max window's), pinned for A/Bs at equal rates (env ARBITER_BENCH_TAIL_RATES)",
+    )
     args = ap.parse_args()
+    try:
+        tail_rates = scale_workers.parse_tail_rates(args.tail_rates)
+    except ValueError as err:
+        ap.error(str(err))
     only = set(args.only.split(","))
     rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     result: dict[str, Any] = {
@@ -292,7 +303,7 @@ def main() -> int:
             else:
                 result["workers_rps"] = w["workers_rps"]
         if "tail" in only:
-            tl = scale_workers.bench_tail(args.quick, work)
+            tl = scale_workers.bench_tail(args.quick, work, tail_rates)
             details["tail"] = tl
             print("tail:", json.dumps(tl), flush=True)
             for k in ("added_p99_ms_at_80pct", "max_stall_ms"):

@@ -327,8 +327,8 @@ def _control(cores: list[int], seconds: float) -> subprocess.Popen[str]:
 def _by_source(
     before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], requests: float
 ) -> dict[str, dict[str, float]]:
-    """Per source, in the window: runs, CPU per request (us), loop stalls over 5 ms it
-    overlapped; and the longest run since start (CPU and wall, ms)."""
+    """Per source, in the window: runs, CPU per request (us) and per run (ms), loop stalls over
+    5 ms it overlapped; and the longest run since start (CPU and wall, ms)."""
     out: dict[str, dict[str, float]] = {}
     for src, a in after.items():
         b = before.get(src, {})
@@ -343,6 +343,9 @@ def _by_source(
                 "cpu_us_per_request": round(d("background_cpu_seconds_total") / max(requests, 1)
                                             * 1e6, 1),
                 "runs_over_10ms": d("background_runs_over_10ms_total"),
+                # in this window (the max below is since start, the max phase included)
+                "cpu_ms_per_run": round(d("background_cpu_seconds_total")
+                                        / max(d("background_runs_total"), 1) * 1e3, 3),
                 "max_cpu_ms": round(a.get("background_max_seconds_cpu", 0.0) * 1e3, 2),
                 "max_wall_ms": round(a.get("background_max_seconds_wall", 0.0) * 1e3, 2),
             }  # fmt: skip
@@ -401,7 +404,11 @@ def _tail_window(
         "added_p50_ms": round(via["latency_ms"]["p50"] - direct["latency_ms"]["p50"], 3),
         "added_p99_ms": round(added, 3),
         "sidecar_cpu_busy": round(cpu / seconds, 2),
+        # every process of the sidecar (a writer child inherits the core): the core's cost
         "cpu_ms_per_request": round(cpu / max(via.get("ok", 0), 1) * 1e3, 3),
+        "serving_process_cpu_ms_per_request": round(
+            (cpu - writer_cpu) / max(via.get("ok", 0), 1) * 1e3, 3
+        ),
         # with server.idle_poll_us: of that CPU, the loop's polling with nothing to do, and
         # the rest (the requests' work and the background's); equal to the above when off
         "idle_poll_cpu_ms_per_request": round(polled / max(via.get("ok", 0), 1) * 1e3, 3),
@@ -421,8 +428,27 @@ def _tail_window(
     }, round(added, 2)  # fmt: skip
 
 
-def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
-    """Sidecar on the first core, mock + load generator on the second."""
+def parse_tail_rates(text: str | None) -> tuple[float, ...] | None:
+    """`--tail-rates` / ARBITER_BENCH_TAIL_RATES: the 50% and 80% windows' rates in requests/s,
+    pinned instead of taken from this run's max (for A/Bs at equal absolute rates: two arms'
+    maxima differ, so their "50%" are different loads), optionally a third for the window at
+    80% of the open loop's max. None when unset; ValueError on anything else."""
+    if text is None or not text.strip():
+        return None
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"tail rates: numbers separated by commas, not {text!r}") from None
+    if len(rates) not in (2, 3) or not all(0 < r < 1e6 for r in rates):
+        raise ValueError(f"tail rates: two or three rates in requests/s (0 < r), not {text!r}")
+    return rates
+
+
+def bench_tail(
+    quick: bool, workdir: Path, rates: tuple[float, ...] | None = None
+) -> dict[str, Any]:
+    """Sidecar on the first core, mock + load generator on the second; `rates`: the windows'
+    rates pinned (parse_tail_rates) instead of 50% / 80% of this run's max."""
     if not (PEERBENCH / "loadgen.py").exists():
         return {"why": f"peerbench not found at {PEERBENCH} (set PEERBENCH_DIR)"}
     cores = _host_cores()
@@ -448,8 +474,10 @@ def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
                                "max_tool": top["tool"],
                                "layout": f"sidecar on core {side[0]}; mock + load generator "
                                          f"on core {other[0]}"}  # fmt: skip
-        for pct, seconds in ((50, soak), (80, 20 if quick else 60)):
-            rate = round(max_rps * pct / 100, 1)
+        if rates:
+            out["rates_pinned"] = list(rates)
+        for i, (pct, seconds) in enumerate(((50, soak), (80, 20 if quick else 60))):
+            rate = rates[i] if rates else round(max_rps * pct / 100, 1)
             out[f"{pct}pct"], added = _window_or_failed(rig, f"{pct}", rate, seconds, side,
                                                         other, workdir)  # fmt: skip
             out[f"added_p99_ms_at_{pct}pct"] = added
@@ -460,8 +488,8 @@ def bench_tail(quick: bool, workdir: Path) -> dict[str, Any]:
         # the open loop's requests cost more CPU each than the closed loop's (fewer per wake-up),
         # so "80% of max" by the closed loop's max asks the core for ~1.0 of itself: also 80% of
         # what the core sustains of the open loop's own requests (reported next to it, not for it)
-        if per:
-            rate = round(0.8 * 1e3 / per, 1)
+        if per and (rates is None or len(rates) == 3):
+            rate = rates[2] if rates else round(0.8 * 1e3 / per, 1)
             out["80pct_of_open_loop_max"], added = _window_or_failed(
                 rig, "80open", rate, 20 if quick else 60, side, other, workdir
             )

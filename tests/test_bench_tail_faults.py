@@ -99,3 +99,60 @@ def test_start_sh_writes_idle_poll_us_only_when_it_is_not_zero(tmp_path: Path) -
     assert "idle_poll_us" not in _config_for(tmp_path, None)
     assert "idle_poll_us" not in _config_for(tmp_path, "0")  # a base tree rejects the key
     assert "idle_poll_us = 1000" in _config_for(tmp_path, "1000")
+
+
+def test_tail_rates_pin_the_windows_for_an_equal_rate_ab(
+    workers: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two writers' closed-loop maxima differ, so "50% of max" is a different load per arm:
+    --tail-rates runs each window at the rate given, whatever this run's max."""
+    rig = _Rig()
+    rig.lag = lambda: {"0.01": 0.0, "+Inf": 0.0, "max": 0.001, "idle_poll_s": 0.0}  # type: ignore[method-assign]
+    asked: list[float] = []
+
+    def loadgen(*a: Any, rate: float = 0.0, **k: Any) -> dict[str, Any]:
+        asked.append(rate)
+        return {"ok": 100, "rps": rate, "latency_ms": {"p50": 1.0, "p99": 2.0}}
+
+    monkeypatch.setattr(workers, "PEERBENCH", BENCH_DIR)
+    monkeypatch.setattr(workers.Path, "exists", lambda self: True)
+    monkeypatch.setattr(workers, "_host_cores", lambda: [0, 1])
+    monkeypatch.setattr(workers, "Rig", lambda *a: rig)
+    monkeypatch.setattr(workers, "closed_loop", lambda *a, **k: {
+        "requests": 1000, "elapsed_s": 10.0, "rps": 100.0, "tool": "fake"})  # fmt: skip
+    monkeypatch.setattr(workers, "loadgen", loadgen)
+    monkeypatch.setattr(workers, "_control", lambda *a: _Control())
+    out = workers.bench_tail(True, tmp_path, workers.parse_tail_rates("840,1344"))
+    assert (out["50pct"]["rate"], out["80pct"]["rate"]) == (840.0, 1344.0)
+    assert out["rates_pinned"] == [840.0, 1344.0]
+    assert "80pct_of_open_loop_max" not in out  # only with a third rate
+    assert set(asked) == {840.0, 1344.0}  # via and direct, each at the pinned rate
+    # the serving process's share next to the whole sidecar's (a writer child included)
+    assert "serving_process_cpu_ms_per_request" in out["50pct"]
+    asked.clear()
+    out = workers.bench_tail(True, tmp_path, workers.parse_tail_rates("840, 1344, 753"))
+    assert out["80pct_of_open_loop_max"]["rate"] == 753.0
+    assert workers.bench_tail(True, tmp_path)["50pct"]["rate"] == 50.0  # unpinned: 50% of 100
+
+
+@pytest.mark.parametrize("text", ["840", "840,x", "840,1344,1,2", "0,100", "-5,10"])
+def test_tail_rates_refuse_what_is_not_two_or_three_positive_rates(
+    workers: ModuleType, text: str
+) -> None:
+    with pytest.raises(ValueError, match="tail rates"):
+        workers.parse_tail_rates(text)
+    assert workers.parse_tail_rates(None) is None and workers.parse_tail_rates(" ") is None
+
+
+def test_by_source_gives_each_windows_cpu_per_run_next_to_the_max_since_start(
+    workers: ModuleType,
+) -> None:
+    """`max_cpu_ms` is the longest run since the sidecar started (its closed-loop max phase
+    included): a window's own mean per run is what tells a window's collections apart."""
+    before = {"gc_young": {"background_runs_total": 10.0, "background_cpu_seconds_total": 0.5,
+                           "background_max_seconds_cpu": 0.040}}  # fmt: skip
+    after = {"gc_young": {"background_runs_total": 110.0, "background_cpu_seconds_total": 0.62,
+                          "background_max_seconds_cpu": 0.040}}  # fmt: skip
+    row = workers._by_source(before, after, 1000)["gc_young"]
+    assert row["cpu_ms_per_run"] == 1.2 and row["max_cpu_ms"] == 40.0
+    assert row["cpu_us_per_request"] == 120.0

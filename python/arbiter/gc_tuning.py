@@ -25,6 +25,19 @@ A collection holds the GIL: the event loop waits for all of it. Two levers keep 
   look project to the threshold, between POLL_S and MAX_POLL_S: each look is a thread wake-up
   and a GIL hand-off (~40 us of CPU on the shared VM), and a fixed 5 ms poll made 200 of them
   a second whatever the load (bench/results/scale.md, ninth session).
+- Each collection itself runs at SCHED_OTHER (`IdleCollector` leaves SCHED_IDLE for it and goes
+  back after): only the decision to collect waits for spare time. A collection sets CPython's
+  "collecting" flag before it calls the gc callbacks (stalls.py's timer, the freeze above), and
+  a callback is Python: the thread can hand the GIL to the loop there, and an idle thread then
+  waits for the core's next idle moment, for as long as the loop is busy (up to 1 s with the
+  sidecar's core saturated), while the flag keeps the interpreter's own trigger from firing.
+  Young objects piled up meanwhile (up to 31,000 net allocations against a threshold of 2,000),
+  and the collection, holding the GIL in C once it ran, took 10-40 ms of CPU: the "young"
+  collections of 32-40 ms in the tail bench (bench/results/scale.md, nineteenth session). The
+  same held for a collection preempted mid-way by any other task on the core. Leaving
+  SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE that allows it; where the thread cannot, the
+  idle collector is not used (the interpreter collects at YOUNG_THRESHOLD, as without
+  SCHED_IDLE).
 """
 
 from __future__ import annotations
@@ -35,6 +48,8 @@ import os
 import threading
 import time
 from typing import Any
+
+from arbiter.writer_priority import set_policy
 
 YOUNG_THRESHOLD = 2_000
 WARM_S = 30.0
@@ -81,6 +96,8 @@ class IdleCollector:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._idle = False
+        # the collections leave SCHED_IDLE (module text); set on the collector's own thread
+        self._boost = False
         self._last_full = time.monotonic()
         self.collections = [0, 0, 0]  # by generation
         self.thread: threading.Thread | None = None
@@ -103,7 +120,8 @@ class IdleCollector:
     def _run(self) -> None:
         with contextlib.suppress(AttributeError, OSError):
             os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
-            self._idle = True
+            # idle only if each collection can leave SCHED_IDLE and come back (module text)
+            self._idle = self._boost = set_policy(False) and set_policy(True)
         self._ready.set()
         wait = self._poll_s
         while self._idle and not self._stop.wait(wait):
@@ -135,7 +153,14 @@ class IdleCollector:
             now = time.monotonic()
             if gc.get_count()[2] >= t2 and now - self._last_full >= self._full_every_s:
                 gen, self._last_full = 2, now
-        gc.collect(gen)
+        # at SCHED_OTHER while it runs: a collection that yields the GIL in a callback, or is
+        # preempted, gets the core back within a switch interval, not at the next idle moment
+        boosted = self._boost and set_policy(False)
+        try:
+            gc.collect(gen)
+        finally:
+            if boosted:
+                set_policy(True)
         self.collections[gen] += 1
         return gen
 

@@ -17,9 +17,12 @@ itself (pickled with its batch), so nothing is refused here that the store would
 from __future__ import annotations
 
 import marshal
+import time
+from collections import namedtuple
+from collections.abc import Sequence
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from arbiter.records import (
     AlertRecord,
@@ -30,6 +33,7 @@ from arbiter.records import (
     PolicyDelta,
     Record,
 )
+from arbiter.store.write_rows import WriteRows, decision_row, encode_rows, grade_row
 
 _TYPES: tuple[type[Any], ...] = (DecisionRecord, GradeRecord, AlertRecord, PolicyDelta)
 _KIND = {cls: i for i, cls in enumerate(_TYPES)}
@@ -72,6 +76,53 @@ def unpack(data: bytes) -> Record:
         )
     record: Record = _TYPES[head[0]](*head[1])
     return record
+
+
+# What the child reads a packed decision or grade as (encode): a tuple with the record's field
+# names, no dataclass built. A frozen dataclass sets each field through object.__setattr__:
+# rebuilding a decision, its candidates and attempts and its grade took 10-18 us a request,
+# twice what building their rows did (bench/results/scale.md, nineteenth session).
+_view: Any = namedtuple  # field names known only at run time (mypy cannot type these)
+_DecisionView: Any = _view("_DecisionView", [f.name for f in fields(DecisionRecord)])
+_GradeView: Any = _view("_GradeView", [f.name for f in fields(GradeRecord)])
+_CANDIDATE_NAMES = tuple(f.name for f in fields(Candidate))
+_ATTEMPT_NAMES = tuple(f.name for f in fields(Attempt))
+
+
+def encode(items: Sequence[Record | bytes], now: float | None = None) -> WriteRows:
+    """The rows of `items` (packed or not), as `encode_rows` builds them from the records
+    themselves (the same values and JSON text: a candidate or attempt becomes the dict orjson
+    writes for its dataclass), without rebuilding the packed decisions and grades."""
+    now = time.time() if now is None else now
+    others: list[Record] = []
+    decisions: list[tuple[Any, ...]] = []
+    grades: list[tuple[Any, ...]] = []
+    for item in items:  # each kind's rows in the order of its records, as encode_rows
+        if isinstance(item, DecisionRecord):  # a record marshal could not carry
+            decisions.append(decision_row(item))
+            continue
+        if isinstance(item, GradeRecord):
+            grades.append(grade_row(item))
+            continue
+        if not isinstance(item, bytes):  # alerts and policy deltas
+            others.append(item)
+            continue
+        head = marshal.loads(item)  # our own parent's bytes, over a private pipe
+        if head[0] == 0:
+            _, before, (candidates, attempts), after = head
+            view = _DecisionView(
+                *before,
+                tuple(dict(zip(_CANDIDATE_NAMES, c, strict=True)) for c in candidates),
+                tuple(dict(zip(_ATTEMPT_NAMES, a, strict=True)) for a in attempts),
+                *after,
+            )
+            decisions.append(decision_row(cast(DecisionRecord, view)))
+        elif head[0] == 1:
+            grades.append(grade_row(cast(GradeRecord, _GradeView(*head[1]))))
+        else:
+            others.append(unpack(item))
+    rest = encode_rows(others, now)  # alerts and the merged deltas
+    return WriteRows(decisions, grades, rest.alerts, rest.arms, now)
 
 
 def kind_name(item: Record | bytes) -> str:

@@ -7,8 +7,9 @@ packs each record into bytes as it submits it (`pack`, record_wire.py: a few us,
 the requests instead of bunched in a batch), the recorder's thread joins a batch's bytes and
 pickles the list down a pipe (C work; the pipe's I/O releases the GIL), and the child, started
 with `python -m arbiter.writer_process` when the recorder starts (not by the first batch:
-spawned from the niced writer thread under load, its start-up took seconds), unpacks them,
-builds the rows (`encode_rows`) and runs `write_rows` on its own store connection.
+spawned from the niced writer thread under load, its start-up took seconds), builds the rows
+straight from the bytes (`record_wire.encode`: the same rows `encode_rows` builds from the
+records, without rebuilding them) and runs `write_rows` on its own store connection.
 
 Priority: niced like the writer thread; with `store.writer_priority = "idle"` the child runs
 SCHED_IDLE (`set_idle`): the kernel takes the core from it the moment the serving process's
@@ -252,7 +253,6 @@ def _serve(nice: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from arbiter.store import open_store
     from arbiter.store._sql import SqlStore
-    from arbiter.store.write_rows import encode_rows
 
     # the replies get their own descriptor; anything else printed goes to stderr, not the pipe
     stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
@@ -280,8 +280,8 @@ def _serve(nice: int) -> int:
             except EOFError:
                 return 0
             try:
-                records = [record_wire.unpack(r) if isinstance(r, bytes) else r for r in items]
-                store.write_rows(encode_rows(records, now=ts), batch_id=batch_id)
+                # the rows straight from the bytes: no record rebuilt (record_wire.encode)
+                store.write_rows(record_wire.encode(items, now=ts), batch_id=batch_id)
                 reply: tuple[Any, ...] = ("ok",)
             except StoreError as err:
                 reply = ("store_error", str(err), err.transient)

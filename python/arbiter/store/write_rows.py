@@ -50,15 +50,17 @@ def encode_rows(records: Sequence[Record], now: float | None = None) -> WriteRow
     now = time.time() if now is None else now
     deltas = merge_deltas(r for r in records if isinstance(r, PolicyDelta))
     return WriteRows(
-        [_decision_row(r) for r in records if isinstance(r, DecisionRecord)],
-        [_grade_row(r) for r in records if isinstance(r, GradeRecord)],
+        [decision_row(r) for r in records if isinstance(r, DecisionRecord)],
+        [grade_row(r) for r in records if isinstance(r, GradeRecord)],
         [_alert_row(r) for r in records if isinstance(r, AlertRecord)],
         [(*astuple(d), now) for d in deltas],
         now,
     )
 
 
-def _decision_row(d: DecisionRecord) -> tuple[Any, ...]:
+def decision_row(d: DecisionRecord) -> tuple[Any, ...]:
+    """A decision's row: from the record, or from anything with its field names as attributes
+    (record_wire's views of packed bytes: the JSON columns then hold plain dicts)."""
     return (
         d.id, d.ts, d.tenant, d.task, d.mode, d.chosen_model, d.reason,
         json_text(d.candidates), json_text(d.attempts), d.status, d.cost_usd, d.baseline_model,
@@ -68,7 +70,7 @@ def _decision_row(d: DecisionRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _grade_row(g: GradeRecord) -> tuple[Any, ...]:
+def grade_row(g: GradeRecord) -> tuple[Any, ...]:
     return (g.decision_id, g.grader, g.ts, g.tenant, g.task, g.model, g.score, g.detail)
 
 
