@@ -6,10 +6,11 @@ took ~2.3 ms per 4 KB of CJK with a digit in it); this bench looks at every othe
 request path and in the graders. Each variant (a PYTHONPATH) runs in its own child process that
 finds the module-level ``linear.Pattern``s of MODULES (alone or in a tuple/list of pairs) and
 times a full scan (``finditer``, what ``findall``/``sub`` do and what ``search`` does when
-nothing matches) of each text. Children take turns round after round (ABAB...), so host noise
-falls on both; per cell the median over rounds of the best-of-``--reps`` time, and the ratio to
-the first variant measured in the same run. Texts: CJK, English, code and JSON, each with a
-digit in it, at 4,000 and 100,000 characters.
+nothing matches) of each text, and the request-path calls that run them on a whole text.
+Children take turns round after round (ABAB...), so host noise falls on both; per cell the
+median over rounds of the best-of-``--reps`` time, and the ratio to the first variant measured
+in the same run. Texts: CJK, English, code and JSON, each with a digit in it, at 4,000 and
+100,000 characters.
 
     python bench/regex_cost.py --variant base=/work/wt/base20/python --variant new=python
 """
@@ -76,12 +77,26 @@ def patterns() -> dict[str, Any]:
     return found
 
 
+def callers() -> dict[str, Any]:
+    """The request-path calls that run the fixed patterns on a whole text (a row each)."""
+    from arbiter import cascade, grading
+    from arbiter.reference import ReferenceGrader
+
+    references = ReferenceGrader(None)
+    return {
+        "call grading.extract_final_answer": grading.extract_final_answer,
+        "call reference letter grade": lambda t: references.grade(t, "B"),
+        "call cascade.verifier_features": lambda t: cascade.verifier_features(t, t),
+    }
+
+
 def child(path: str, reps: int) -> None:
     """Serve timing requests on stdin: one line per round, answer best-of-reps per cell."""
     sys.path.insert(0, path)
     found = patterns()
+    calls = callers()
     prompts = texts()
-    print(json.dumps(sorted(found)), flush=True)
+    print(json.dumps(sorted(found) + sorted(calls)), flush=True)
     for _ in sys.stdin:
         result = {}
         for pname, pattern in found.items():
@@ -92,6 +107,14 @@ def child(path: str, reps: int) -> None:
                     list(pattern.finditer(text))
                     best = min(best, time.perf_counter() - start)
                 result[f"{pname}|{tname}"] = best * 1e3
+        for cname, call in calls.items():
+            for tname, text in prompts.items():
+                best = float("inf")
+                for _ in range(reps if len(text) < 10_000 else max(1, reps // 5)):
+                    start = time.perf_counter()
+                    call(text)
+                    best = min(best, time.perf_counter() - start)
+                result[f"{cname}|{tname}"] = best * 1e3
         print(json.dumps(result), flush=True)
 
 
