@@ -64,8 +64,9 @@ _REFUSAL_VERBS = (
     r"(?:help|assist|provide|do|comply|fulfill?|create|generate|write|answer|share|support|"
     r"engage|complete|give|offer|produce|discuss|process|continue|participate|respond|make)"
 )
-# Every pattern here is linear-time (arbiter.linear, Rust): answers come from upstreams.
-_REFUSAL_START = linear.compile(
+# Every pattern here is linear-time (arbiter.linear, Rust): answers come from upstreams. Those
+# with \b look for ASCII words: ASCII boundaries keep the DFA on CJK text (linear.ascii_boundaries).
+_REFUSAL_START = linear.compile_ascii_boundaries(
     r"(?i)^\W{0,3}(?:" + _APOLOGY + r"\b[^.!?\n]{0,60}?[,.!]?\s*(?:but\s+)?" + _NEGATION + r"\b"
     r"|" + _NEGATION + r"\s+" + _REFUSAL_VERBS + r"\b"
     r"|i['’]m (?:unable|not able) to\b|i must decline\b)"
@@ -95,9 +96,11 @@ _DASH_COMMENT_TAGS: Final = _tags(
     "sql postgresql postgres mysql sqlite plsql tsql lua haskell hs elm"
 )
 _NO_SINGLE_QUOTE_TAGS: Final = _tags("rust rs ocaml ml clojure clj lisp scheme elisp")
-_SQL_START = linear.compile(r"(?i)^\s*(?:select|with|insert|update|delete|create|alter)\b")
+_SQL_START = linear.compile_ascii_boundaries(
+    r"(?i)^\s*(?:select|with|insert|update|delete|create|alter)\b"
+)
 _CLOSERS: Final = {")": "(", "]": "[", "}": "{"}
-_JSON_ASK = linear.compile(
+_JSON_ASK = linear.compile_ascii_boundaries(
     r"(?is)\bjson\b.{0,40}\b(?:only|format|object|array|output)\b|\b(?:as|return|in|into|output|"
     r"respond with|reply with|valid)\s+(?:a\s+|only\s+|valid\s+)?json\b"
 )
@@ -110,7 +113,7 @@ _HASHES = linear.compile(r"(?m)^\s*####\s*(" + _NUMBER + r")\s*$")
 _ANSWER_LINE = linear.compile(
     r"(?im)(?:final answer|answer)\s*(?:is)?\s*[:=]\s*\**\s*(.+?)\s*\**\s*$"
 )
-_ANSWER_IS = linear.compile(
+_ANSWER_IS = linear.compile_ascii_boundaries(
     r"(?i)\b(?:the |my )?(?:final )?answer is\s*[:=]?\s*\**\s*(" + _NUMBER + r"|[^.\n]{1,60})"
 )
 _EQUALS_END = linear.compile(r"=\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")

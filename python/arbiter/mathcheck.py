@@ -21,12 +21,12 @@ _MAX_MAGNITUDE: Final = Fraction(10) ** 30
 _MAX_NUMBER_CHARS: Final = 200
 _EXPR_CANDIDATE = linear.compile(r"-?[\d(.][\d\s.+\-*/%()]*[\d)]")
 _EXPR_OPERATOR = linear.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%])\s*[-(\d.]")
-_WORD_OPERATORS: Final = (
-    (linear.compile(r"\bmultiplied by\b"), "*"),
-    (linear.compile(r"\bdivided by\b"), "/"),
-    (linear.compile(r"\btimes\b"), "*"),
-    (linear.compile(r"\bplus\b"), "+"),
-    (linear.compile(r"\bminus\b"), "-"),
+_WORD_OPERATORS: Final = (  # ASCII \b: the DFA stays on CJK text (linear.ascii_boundaries)
+    (linear.compile_ascii_boundaries(r"\bmultiplied by\b"), "*"),
+    (linear.compile_ascii_boundaries(r"\bdivided by\b"), "/"),
+    (linear.compile_ascii_boundaries(r"\btimes\b"), "*"),
+    (linear.compile_ascii_boundaries(r"\bplus\b"), "+"),
+    (linear.compile_ascii_boundaries(r"\bminus\b"), "-"),
 )
 _TIMES_X = linear.compile(r"\s+x\s+")  # "3 x 4", checked for digits around it in `_times_x`
 _THOUSANDS_SEP = linear.compile(r"(\d),(\d{3})\b")

@@ -56,9 +56,10 @@ _SHORT_ANSWER_WORDS: Final = 60  # containment only counts in an answer this sho
 _REL_TOL: Final = Fraction(1, 10**6)
 _GRADER: Final = "reference"
 
-# linear-time patterns (arbiter.linear): answers come from upstreams, references from clients
+# linear-time patterns (arbiter.linear): answers come from upstreams, references from clients;
+# ASCII \b where the words are ASCII (keeps the DFA on CJK text: linear.ascii_boundaries)
 _LETTER_REF = linear.compile(r"^\s*[(\[]?\s*([A-Ja-j])\s*[)\].:]?\s*$")
-_LETTER_ANSWER = linear.compile(
+_LETTER_ANSWER = linear.compile_ascii_boundaries(
     # a leading letter needs its bracket or punctuation ("B.", "(c)"): "I think" and "A good
     # answer" are words, not choices
     r"(?i)(?:^\s*[(\[]?([A-J])(?:[)\].:,]|\s*$)|\banswer\s*(?:is|:)?\s*[(\[]?\s*([A-J])\b)"
