@@ -127,7 +127,9 @@ class AnthropicUpstream(HTTPProvider):
             content=text,
             # the pipeline's cascade reads OpenAI's vocabulary ("length")
             finish_reason=finish_reason_out(stop_reason_in(data.get("stop_reason"))),
-            usage=parse_usage(data.get("usage"), reported_cost(None, headers)),
+            # `usage.cost` (a gateway speaking Anthropic's API may send one), else a cost
+            # header: read as OpenAI's is, and vetted the same way (cost_report.vetted)
+            usage=parse_usage(data.get("usage"), reported_cost(data, headers)),
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
@@ -288,7 +290,10 @@ class AnthropicStream(SSEStream):
                 **self._start_usage,
                 **{k: v for k, v in event["usage"].items() if v is not None},
             }
-            self.usage = parse_usage(merged, self._reported_cost)
+            # a `usage.cost` in the event (or message_start's) first, as OpenAI's stream reads
+            # its chunk's; else the cost header
+            cost = reported_cost({"usage": merged}, None)
+            self.usage = parse_usage(merged, self._reported_cost if cost is None else cost)
         elif kind == "message_stop":
             self.done = True
             # ended properly with no final count: message_start's output count is still a
