@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from arbiter import cascade_steps, shared_timeouts
+from arbiter.budget import may_be_billed
 from arbiter.call_pricing import call_cost
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
@@ -42,12 +43,13 @@ async def try_cascade(
     except BudgetExceeded:
         raise  # the escalated call could not be covered either
     except ArbiterError as err:  # the cheap try failing is not the request failing
-        attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
+        ms = (time.perf_counter() - started) * 1000
+        attempts.append(Attempt(cheap, False, ms, err.code, billed=may_be_billed(err)))
         plan.cascade = "escalated"
         return None, 0.0, None
     except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
         ms = (time.perf_counter() - started) * 1000
-        attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
+        attempts.append(Attempt(cheap, False, ms, "upstream_timeout", billed=True))
         plan.cascade = "escalated"
         return None, 0.0, None
     # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
