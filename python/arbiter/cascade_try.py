@@ -10,7 +10,7 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from arbiter import cascade_steps, shared_timeouts
+from arbiter import cascade_steps, dropped_usage, shared_timeouts
 from arbiter.budget import may_be_billed
 from arbiter.call_pricing import call_cost
 from arbiter.cascade_gain import answer_rule
@@ -91,7 +91,11 @@ async def try_cascade(
         )
     plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
     plan.cascade = "escalated"
-    spent = call_cost(s, plan, cheap, result.usage, req, result.content)
+    counted = None  # usage counts that were no counts: priced from its answer (dropped_usage.py)
+    if dropped_usage.counts_dropped(result.usage):
+        texts = dropped_usage.answer_texts(result.body)
+        counted, _ = await dropped_usage.relayed_cost(s, plan, cheap, req, texts)
+    spent = call_cost(s, plan, cheap, result.usage, req, result.content, counted)
     if plan.charge is None:
         return None, spent, (result, spent)
     plan.charge.commit(spent)  # so the escalated call is reserved for on top of it

@@ -67,7 +67,10 @@ _COUNTS = (
 def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     """Anthropic's `input_tokens` excludes cache reads and writes; Usage.prompt_tokens is all
     input, with the cached parts also given on their own."""
-    u = usage if isinstance(usage, dict) and counts_believable(usage, _COUNTS) else {}
+    dropped = usage is not None and not (
+        isinstance(usage, dict) and counts_believable(usage, _COUNTS)
+    )
+    u = {} if dropped or usage is None else usage
 
     def count(key: str) -> int:
         return token_count(u.get(key))
@@ -79,6 +82,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         reported_cost_usd=cost,
         cache_read_tokens=read,
         cache_write_tokens=write,
+        counts_dropped=dropped,
     )
 
 
