@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from arbiter import dropped_usage
-from arbiter.call_pricing import call_cost, pinned, worst_of
+from arbiter.call_pricing import call_cost, pinned, pinned_factor, worst_of
 from arbiter.cost_report import vetted
 from arbiter.errors import ArbiterError
 from arbiter.latency_slo import observe_attempts
@@ -67,13 +67,13 @@ async def record_decision(
     if usage is not None and usage.reported_cost_usd is not None:
         cost, source = usage.reported_cost_usd, "upstream"
         # against the configured price: the detector's level is the factor to adopt
-        configured_cost = registry_cost / s.registry.price_factor(model)
+        configured_cost = registry_cost / pinned_factor(s, plan, model)
         # a model's price is the operator's fact, not the revealing tenant's
         s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
     # no call answered: what the failed ones may have cost is on the charge
     cost = call_cost(s, plan, model, usage, req, content, cut) if error is None or opened else 0.0
     cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
-    baseline = s.baseline_for(plan.principal)
+    baseline = pinned(s, plan, s.baseline_for(plan.principal).name)  # as the request began
     baseline_cost = baseline.cost_usd(pt, ct)
     record = DecisionRecord(
         id=plan.decision_id,
