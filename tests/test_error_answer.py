@@ -51,3 +51,7 @@ def test_a_cut_error_answer_is_a_502_that_may_have_been_billed() -> None:
     assert err.http_status == 502 and err.code == "upstream_error", err
     assert err.upstream_status == 500 and "malformed" in err.message, err.message
     assert budget.may_be_billed(err)
+    # a 4xx status is a refusal before any work, its body whole or not (408: a timeout, may be)
+    assert not budget.may_be_billed(cut_error_answer("m", 429, httpx.ReadError("x")))
+    assert not budget.may_be_billed(cut_error_answer("m", 400, httpx.ReadError("x")))
+    assert budget.may_be_billed(cut_error_answer("m", 408, httpx.ReadError("x")))

@@ -116,9 +116,6 @@ def billed_cost(
     return None
 
 
-_REFUSED_KEY = frozenset({401, 403})
-
-
 def may_be_billed(err: BaseException) -> bool:
     """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
     (429, a 4xx of the caller's, a 401/403 refusing the operator's key, a redirect: no answer,
@@ -133,8 +130,11 @@ def may_be_billed(err: BaseException) -> bool:
         err, UpstreamRateLimited | UpstreamRejected | UpstreamRedirected | BudgetExceeded
     ):
         return False
-    if isinstance(err, UpstreamError) and err.upstream_status in _REFUSED_KEY:
-        return False  # the upstream refused the operator's key (surfaced as a 503): no work done
+    status = err.upstream_status if isinstance(err, UpstreamError) else None
+    if status is not None and 400 <= status < 500 and status != 408:
+        # a refusal by its status line (the operator's key refused, surfaced as a 503; a 4xx
+        # whose error body broke off, a 502): no work done, whatever came after the status
+        return False
     # a connection never made: nothing reached the upstream
     return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
 
