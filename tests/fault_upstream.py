@@ -70,7 +70,7 @@ class FaultUpstream:
         fault = _marked_fault(body, model) or self.script.get(model, "ok")
         self.calls.append((path, model, fault))
         kind, _, arg = fault.partition("@")
-        if kind == "status":  # status[:retry-after]
+        if kind in ("status", "cuterror", "htmlerror"):  # status[:retry-after]
             code, _, retry = arg.partition(":")
             extra = {"retry-after": retry} if retry else {}
             err = (
@@ -78,7 +78,16 @@ class FaultUpstream:
                 if path.endswith("/messages")
                 else {"error": {"message": "busy", "type": "server_error", "code": None}}
             )
-            await _send(w, int(code), orjson.dumps(err), extra)
+            raw = orjson.dumps(err)
+            if kind == "cuterror":  # the error's length promised, half its bytes sent, a close
+                head = _head(int(code), {"content-type": "application/json", **extra}, len(raw))
+                w.write(head + raw[: len(raw) // 2])
+                await w.drain()
+                return False
+            if kind == "htmlerror":  # a proxy's page, not the provider's own error object
+                extra["content-type"] = "text/html"
+                raw = b"<html><body>Bad gateway</body></html>"
+            await _send(w, int(code), raw, extra)
             return True
         if kind == "stall":  # nothing at all until the sidecar gives up
             await asyncio.sleep(float(arg or 30))

@@ -6,7 +6,12 @@ every cell makes after its one request:
 - the caps' spend moved by the decision's cost, and by what the upstream billed where the
   answer was whole (a failed call the upstream billed nothing for costs nothing);
 - nothing stays reserved;
-- `/metrics` moved by one request with that status and by the same cost.
+- `/metrics` moved by one request with that status and by the same cost, and its failed
+  upstream calls by the decision's failed attempts, each as billed "maybe" or "no" as its
+  attempt says (`attempts[].billed`);
+- a failed attempt charged as not billed (`billed: false`: a refusal, a whole error answer)
+  costs nothing: where every failed attempt is such, the spend is exactly what the upstream
+  billed, whole answers or not.
 """
 
 from __future__ import annotations
@@ -118,23 +123,33 @@ class Rig:
 
     def metrics(self) -> tuple[dict[str, float], float]:
         """Requests by status, and the cost, from /metrics."""
+        by_status, cost, _ = self.all_metrics()
+        return by_status, cost
+
+    def all_metrics(self) -> tuple[dict[str, float], float, dict[str, float]]:
+        """Requests by status, the cost, and failed upstream calls by `billed`, from /metrics."""
         text = self.get("/metrics").text
         by_status: dict[str, float] = {}
+        failed: dict[str, float] = {}
         cost = 0.0
         for line in text.splitlines():
+            if line.startswith("arbiter_failed_upstream_calls_total{"):
+                billed = re.search(r'billed="([^"]*)"', line)
+                assert billed is not None, line
+                failed[billed[1]] = failed.get(billed[1], 0) + float(line.rsplit(" ", 1)[1])
             if line.startswith("arbiter_requests_total{"):
                 status = re.search(r'status="([^"]*)"', line)
                 assert status is not None, line
                 by_status[status[1]] = by_status.get(status[1], 0) + float(line.rsplit(" ", 1)[1])
             elif line.startswith("arbiter_cost_usd_total{"):
                 cost += float(line.rsplit(" ", 1)[1])
-        return by_status, cost
+        return by_status, cost, failed
 
     def snapshot(self) -> Snapshot:
         spent, reserved = self.budget()
         assert reserved == pytest.approx(0, abs=1e-9), f"reserved before the cell: {reserved}"
-        by_status, cost = self.metrics()
-        return Snapshot(spent, by_status, cost, time.monotonic())
+        by_status, cost, failed = self.all_metrics()
+        return Snapshot(spent, by_status, cost, time.monotonic(), failed)
 
     def decision(self, decision_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + 10
@@ -158,6 +173,7 @@ class Snapshot:
     by_status: dict[str, float]
     cost: float
     at: float
+    failed_calls: dict[str, float]
 
 
 # attempts the upstream refused before any work, or that never left: they commit nothing
@@ -165,12 +181,21 @@ NOT_BILLED = {"upstream_rate_limited", "upstream_paused"}
 
 
 def check_books(
-    rig: Rig, before: Snapshot, decision_id: str, status: str, *, whole: bool
+    rig: Rig,
+    before: Snapshot,
+    decision_id: str,
+    status: str,
+    *,
+    whole: bool,
+    counted: bool = False,
 ) -> dict[str, Any]:
     """The checks every cell makes once its request is over (see the module's docstring).
     `whole`: every answer the upstream sent was whole, so where no attempt failed in a way the
     upstream may have billed (budget.may_be_billed: those commit the call's worst case), the
-    spend is exactly what the upstream billed; otherwise never less."""
+    spend is exactly what the upstream billed; otherwise never less. `counted`: the answer's
+    usage counts were no counts (the absurd fault): it is priced from the tokens it relayed
+    (dropped_usage.py), near the bill (the scripted upstream bills 7 tokens for any answer,
+    5 words of text or two tool calls), never its worst case (what it was: ~100x the bill)."""
     assert time.monotonic() - before.at < DEADLINE_S + 5, "the cell ran past the deadline"
     record = rig.decision(decision_id)
     assert record["status"] == status, record
@@ -184,11 +209,20 @@ def check_books(
             break
         assert time.monotonic() < deadline, (spent - before.spent, reserved, record)
         time.sleep(0.05)
-    if whole and all(a["ok"] or a["error"] in NOT_BILLED for a in record["attempts"]):
+    attempts = record["attempts"]
+    free = [a["ok"] or a["error"] in NOT_BILLED or a.get("billed") is False for a in attempts]
+    if all(free) and (whole or not any(a["ok"] for a in attempts)):
+        # every failed call cost nothing (and no answer had to be priced without its usage)
         assert cost == pytest.approx(rig.billed_usd(), rel=1e-6, abs=1e-9), (rig.up.bills, record)
+    elif counted:
+        bill = rig.billed_usd()
+        assert bill / 2 <= cost <= 4 * bill, (rig.up.bills, record)
     else:
         assert cost >= rig.billed_usd() - 1e-9, (rig.up.bills, record)
-    by_status, metric_cost = rig.metrics()
+    by_status, metric_cost, failed = rig.all_metrics()
+    for billed, word in ((True, "maybe"), (False, "no")):
+        n = sum(1 for a in attempts if a.get("billed") is billed)
+        assert failed.get(word, 0) - before.failed_calls.get(word, 0) == n, (failed, record)
     moved = {
         k: v - before.by_status.get(k, 0)
         for k, v in by_status.items()

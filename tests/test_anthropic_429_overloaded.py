@@ -33,7 +33,10 @@ def test_a_429_is_rate_limited_whatever_its_body_says() -> None:
     # platform.claude.com/docs/en/api/errors) says only "529 - overloaded_error: The API is
     # temporarily overloaded" (high traffic across all users), and that an error can also come
     # as an event after a 200 (an answer under way); nothing on whether a 529 is billed. Not
-    # documented unbilled, so it stays charged its worst case (a 429 or 401/403 is not).
+    # documented unbilled, so it stayed charged its worst case (a 429 or 401/403 is not).
+    # money20: a 529 whose error body came whole (the provider's own error object, no output)
+    # costs nothing as an answered error (upstream/error_answer.py, HTTPProvider._failed marks
+    # it); read alone, as here, it is not known to be whole and may have been billed.
     err = http_error("an-raw", 529, OVERLOADED)
     assert err.code == "upstream_unavailable" and budget.may_be_billed(err)
 

@@ -3,7 +3,9 @@
 export now carries `billed_usd`: what the row adds to the caps' spend (0 for such an audit
 copy, else its `cost_usd`), so the sum of that column over a mixed run (cascades passed and
 escalated with their judges, the sampled grading judge, a failover after a call that may have
-been billed, cache hits, plain requests) equals the caps' spend, on SQLite and PostgreSQL."""
+been billed, cache hits, plain requests) equals the caps' spend, on SQLite and PostgreSQL.
+The decision feed (`/arbiter/decisions`, `/arbiter/decisions/{id}`) carries the same `billed_usd`
+(money20: it was in exports only)."""
 
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def test_the_billed_column_sums_to_the_caps_spend(tmp_path: Path, store_url: str
     s = settings(tmp_path, None, extra=CAPS, routing=GRADED, store_url=store_url)
     upstream = Mixed()
 
-    async def go() -> tuple[str, str, float, float]:
+    async def go() -> tuple[str, str, float, float, list[dict[str, Any]]]:
         async with Harness(s, upstream) as h:
             post = h.client.post
             asks = [
@@ -102,9 +104,15 @@ def test_the_billed_column_sums_to_the_caps_spend(tmp_path: Path, store_url: str
             out_csv, out_jsonl = io.StringIO(), io.StringIO()
             export(store, 0.0, "csv", out_csv)
             export(store, 0.0, "jsonl", out_jsonl)
-            return out_csv.getvalue(), out_jsonl.getvalue(), spent, tenant
+            r = await h.client.get("/arbiter/decisions?limit=1000", headers=HEADERS)
+            assert r.status_code == 200, r.text
+            feed = r.json()["data"]
+            for d in feed:  # one decision reads as it does in the feed
+                r = await h.client.get(f"/arbiter/decisions/{d['id']}", headers=HEADERS)
+                assert r.json()["billed_usd"] == d["billed_usd"], (r.json(), d)
+            return out_csv.getvalue(), out_jsonl.getvalue(), spent, tenant, feed
 
-    text, lines, spent, tenant = asyncio.run(go())
+    text, lines, spent, tenant, feed = asyncio.run(go())
     rows = list(csv.DictReader(io.StringIO(text)))
     modes = {r["mode"] for r in rows}
     assert {"cascade_judge", "judge"} <= modes, modes  # both judges ran
@@ -119,4 +127,9 @@ def test_the_billed_column_sums_to_the_caps_spend(tmp_path: Path, store_url: str
     )
     jsonl = [orjson.loads(line) for line in lines.splitlines()]
     assert sum(d["billed_usd"] for d in jsonl) == pytest.approx(spent, abs=1e-9)
+    assert len(feed) == len(jsonl) and "cascade_judge" in {d["mode"] for d in feed}
+    assert sum(d["billed_usd"] for d in feed) == pytest.approx(spent, abs=1e-9), feed
+    assert all(
+        d["billed_usd"] == (0.0 if d["mode"] == "cascade_judge" else d["cost_usd"]) for d in feed
+    )
     assert tenant > 0

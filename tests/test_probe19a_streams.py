@@ -44,7 +44,9 @@ def _books(
     then priced at its worst case, never under the bill); a cut one is a failed decision."""
     status = "ok" if whole_answer else "failed"
     exact = whole_answer and fault not in ("nousage", "absurd")
-    return check_books(rig, before, decision_id, status, whole=exact)  # type: ignore[arg-type]
+    counted = whole_answer and fault == "absurd"  # priced from what it relayed
+    return check_books(rig, before, decision_id, status, whole=exact,  # type: ignore[arg-type]
+                       counted=counted)  # fmt: skip
 
 
 # n > 1: the resets only (the other faults read the same per choice)

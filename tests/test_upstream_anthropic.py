@@ -164,7 +164,16 @@ def test_stream_yields_whole_frames_and_is_done_at_message_stop(
 
 
 def test_reset_mid_stream_raises_after_the_first_content(mock: AnthropicMock) -> None:
-    got = run(_broken_after_content(provider(mock), "reset", e.UpstreamUnavailable))
+    # a 502 "malformed answer" (the upstream answered; its answer broke off), not the 503
+    # "connection failed" it was (money20): the message names it, UpstreamUnavailable's would not
+    got = run(
+        _broken_after_content(
+            provider(mock),
+            "reset",
+            e.UpstreamError,
+            match=r"malformed answer from upstream \(the stream broke off\)",
+        )
+    )
     assert any(b"text_delta" in f for f in got)
 
 

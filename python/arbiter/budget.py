@@ -12,8 +12,10 @@ made BEFORE the call, atomically in the store, in every cap that applies (a `Cha
   more worst case of that model; a refused top-up ends the request with the same 429;
 - after each call, its cost is committed: the upstream's usage when it reported one, else the
   call's full worst case (an attempt reset after the body, a 200 with invalid JSON, a stream
-  reset before content may all have been billed). Only attempts the upstream refused outright
-  (429, 4xx) or that never reached it (connection refused) commit 0;
+  reset before content, an error body cut off, a timeout may all have been billed). Attempts
+  the upstream refused outright (429, 4xx), answered with a whole error (a 5xx status and its
+  own error body: upstream/error_answer.py) or that never reached it (connection refused)
+  commit 0 (the decision's `attempts[].billed` says which);
 - the request settles once: the held amount is swapped for the sum of its calls' costs, which is
   also the decision record's `cost_usd`.
 
@@ -114,21 +116,25 @@ def billed_cost(
     return None
 
 
-_REFUSED_KEY = frozenset({401, 403})
-
-
 def may_be_billed(err: BaseException) -> bool:
     """Could the upstream have billed a call that ended in `err`? Only a refusal before any work
     (429, a 4xx of the caller's, a 401/403 refusing the operator's key, a redirect: no answer,
     only a pointer elsewhere) or a connection never made says no; a reset after the body, a 200
     with invalid JSON, a stream cut before content, a timeout, a 5xx or a call we abandoned
-    (cancelled) may all have been billed in full."""
+    (cancelled) may all have been billed in full. An error status whose own error body came
+    whole (`UpstreamError.answered`: upstream/error_answer.py) is an answer with no output: a
+    5xx the upstream answered so costs nothing, as its 4xx do."""
+    if isinstance(err, UpstreamError) and err.answered:
+        return False
     if isinstance(
         err, UpstreamRateLimited | UpstreamRejected | UpstreamRedirected | BudgetExceeded
     ):
         return False
-    if isinstance(err, UpstreamError) and err.upstream_status in _REFUSED_KEY:
-        return False  # the upstream refused the operator's key (surfaced as a 503): no work done
+    status = err.upstream_status if isinstance(err, UpstreamError) else None
+    if status is not None and 400 <= status < 500 and status != 408:
+        # a refusal by its status line (the operator's key refused, surfaced as a 503; a 4xx
+        # whose error body broke off, a 502): no work done, whatever came after the status
+        return False
     # a connection never made: nothing reached the upstream
     return not (isinstance(err, UpstreamError) and isinstance(err.__cause__, _NEVER_SENT))
 

@@ -19,7 +19,27 @@ if TYPE_CHECKING:
 def pinned(s: Services, plan: Plan, model: str) -> ModelSettings:
     """`model`'s settings as `plan` pinned them (Plan.model): the price a call was
     reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
-    return plan.model(model, s.registry.__getitem__)
+    registry = s.registry
+    return plan.model(model, registry.__getitem__, registry.price_factor)
+
+
+def pinned_factor(s: Services, plan: Plan, model: str) -> float:
+    """The price factor `model`'s pinned prices carry (the configured prices times it)."""
+    pinned(s, plan, model)
+    return plan.factors[model]
+
+
+def pin_prices(s: Services, plan: Plan) -> None:
+    """Pin, as routing priced them, every model the request may call and its baseline: one
+    price per request wherever it is read (the reservation, each call's cost, the baseline's
+    cost, the cascade's predicted escalation, the price-drift detector's configured price),
+    though a patch or an adopted price factor lands while it runs. Called in the same loop step
+    as routing (the router's pool changes with the registry, synchronously: services.py)."""
+    for model in plan.models:
+        pinned(s, plan, model)
+    if plan.cascade_first is not None:
+        pinned(s, plan, plan.cascade_first)
+    pinned(s, plan, s.baseline_for(plan.principal).name)
 
 
 def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:

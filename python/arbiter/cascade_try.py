@@ -10,7 +10,8 @@ import functools
 import time
 from typing import TYPE_CHECKING
 
-from arbiter import cascade_steps, shared_timeouts
+from arbiter import cascade_steps, dropped_usage, shared_timeouts
+from arbiter.budget import may_be_billed
 from arbiter.call_pricing import call_cost
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
@@ -42,12 +43,13 @@ async def try_cascade(
     except BudgetExceeded:
         raise  # the escalated call could not be covered either
     except ArbiterError as err:  # the cheap try failing is not the request failing
-        attempts.append(Attempt(cheap, False, (time.perf_counter() - started) * 1000, err.code))
+        ms = (time.perf_counter() - started) * 1000
+        attempts.append(Attempt(cheap, False, ms, err.code, billed=may_be_billed(err)))
         plan.cascade = "escalated"
         return None, 0.0, None
     except TimeoutError:  # the request's deadline cut it (Budgets.call committed its worst)
         ms = (time.perf_counter() - started) * 1000
-        attempts.append(Attempt(cheap, False, ms, "upstream_timeout"))
+        attempts.append(Attempt(cheap, False, ms, "upstream_timeout", billed=True))
         plan.cascade = "escalated"
         return None, 0.0, None
     # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
@@ -89,7 +91,11 @@ async def try_cascade(
         )
     plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
     plan.cascade = "escalated"
-    spent = call_cost(s, plan, cheap, result.usage, req, result.content)
+    counted = None  # usage counts that were no counts: priced from its answer (dropped_usage.py)
+    if dropped_usage.counts_dropped(result.usage):
+        texts = dropped_usage.answer_texts(result.body)
+        counted, _ = await dropped_usage.relayed_cost(s, plan, cheap, req, texts)
+    spent = call_cost(s, plan, cheap, result.usage, req, result.content, counted)
     if plan.charge is None:
         return None, spent, (result, spent)
     plan.charge.commit(spent)  # so the escalated call is reserved for on top of it

@@ -5,9 +5,11 @@ length and each call's time teach the length and latency models (split from pipe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from arbiter.call_pricing import call_cost, pinned, worst_of
+from arbiter import dropped_usage
+from arbiter.call_pricing import call_cost, pinned, pinned_factor, worst_of
 from arbiter.cost_report import vetted
 from arbiter.errors import ArbiterError
 from arbiter.latency_slo import observe_attempts
@@ -35,18 +37,28 @@ async def record_decision(
     decode_ms: float | None = None,
     cut: float | None = None,
     observe_length: bool = True,
+    relayed: Callable[[], list[str]] | None = None,
 ) -> tuple[float, float]:
     """Write the decision; `extra` is spend on earlier calls (an escalated cascade try).
     `opened`: the answering call itself got through (a stream that failed after content).
+    `relayed`: the answer's output texts, read only when its usage counts were no counts (it
+    is then priced from them: dropped_usage.py; else from `content`).
     The cost recorded, and settled against the budget, is every call's: the answer's, the
     failed attempts' (committed on the charge) and `extra`."""
     m = pinned(s, plan, model)
     if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
         usage = vetted(m, usage, worst_of(plan, model), s.cost_report_dropped)
+    content_tokens = None  # usage counts that were no counts: priced from the answer's texts
+    if error is None and cut is None and dropped_usage.counts_dropped(usage):
+        texts = relayed() if relayed is not None else [content]
+        cut, content_tokens = await dropped_usage.relayed_cost(s, plan, model, req, texts)
     pt = (
         usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens_on(m.image_rule)
     )
-    ct = usage.completion_tokens if usage and usage.completion_tokens else estimate_tokens(content)
+    ct = (
+        usage.completion_tokens if usage and usage.completion_tokens
+        else content_tokens if content_tokens is not None else estimate_tokens(content)
+    )  # fmt: skip
     cache_read = usage.cache_read_tokens if usage else 0
     cache_write = usage.cache_write_tokens if usage else 0
     registry_cost = m.cost_usd(pt, ct, cache_read, cache_write)
@@ -55,13 +67,13 @@ async def record_decision(
     if usage is not None and usage.reported_cost_usd is not None:
         cost, source = usage.reported_cost_usd, "upstream"
         # against the configured price: the detector's level is the factor to adopt
-        configured_cost = registry_cost / s.registry.price_factor(model)
+        configured_cost = registry_cost / pinned_factor(s, plan, model)
         # a model's price is the operator's fact, not the revealing tenant's
         s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
     # no call answered: what the failed ones may have cost is on the charge
     cost = call_cost(s, plan, model, usage, req, content, cut) if error is None or opened else 0.0
     cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
-    baseline = s.baseline_for(plan.principal)
+    baseline = pinned(s, plan, s.baseline_for(plan.principal).name)  # as the request began
     baseline_cost = baseline.cost_usd(pt, ct)
     record = DecisionRecord(
         id=plan.decision_id,

@@ -191,6 +191,9 @@ class UpstreamError(ArbiterError):
     type = "server_error"
     retry_after_s: float | None = None  # how long the upstream asked us to wait (Retry-After)
     upstream_status: int | None = None  # the HTTP status the upstream answered, when it answered
+    # its whole error answer came (an error status and a readable error body, no output): the
+    # upstream did no billable work (budget.may_be_billed), so the attempt costs nothing
+    answered: bool = False
 
     @property
     def should_retry(self) -> bool | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from arbiter import shared_timeouts
+from arbiter.budget import may_be_billed
 from arbiter.config import BreakerSettings, FailoverSettings
 from arbiter.errors import (
     ArbiterError,
@@ -274,18 +275,15 @@ async def run_with_failover(
                     breaker.release(model)
                 else:
                     breaker.failure(model)
-                attempts.append(
-                    Attempt(
-                        model, False, (time.perf_counter() - started) * 1000, "upstream_timeout"
-                    )
-                )
+                ms = (time.perf_counter() - started) * 1000
+                attempts.append(Attempt(model, False, ms, "upstream_timeout", billed=True))
                 raise UpstreamTimeout(f"{model}: the request deadline passed") from None
             except ArbiterError as caught:
                 err = caught
             except asyncio.CancelledError:  # the client left: the abandoned call is on record
                 breaker.release(model)  # (it may be billed: Budgets.call committed its worst)
                 ms = (time.perf_counter() - started) * 1000
-                attempts.append(Attempt(model, False, ms, "cancelled"))
+                attempts.append(Attempt(model, False, ms, "cancelled", billed=True))
                 raise
             except BaseException:  # a bug: the probe is free again
                 breaker.release(model)
@@ -298,9 +296,8 @@ async def run_with_failover(
             status = (
                 (err.upstream_status or err.http_status) if isinstance(err, UpstreamError) else None
             )
-            attempts.append(
-                Attempt(model, False, (time.perf_counter() - started) * 1000, err.code, status)
-            )
+            ms = (time.perf_counter() - started) * 1000
+            attempts.append(Attempt(model, False, ms, err.code, status, billed=may_be_billed(err)))
             if (config := misconfiguration(err)) is not None:
                 # every request to this model will fail the same way: count it against the
                 # circuit, say so, and let the next model answer

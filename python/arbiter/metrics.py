@@ -64,11 +64,18 @@ class Metrics:
         # and their grades (a shadow call's answer, a probe's): never in the grades above, which
         # are the quality of what tenants were served
         self._learning_grades: dict[tuple[str, str, str], tuple[float, int]] = {}  # (mode, m, t)
+        # failed upstream calls, by whether each was charged as possibly billed (Attempt.billed)
+        self._failed_calls: dict[tuple[str, str], int] = {}  # (model, "maybe" | "no") -> n
 
     # -- feeding ----------------------------------------------------------------------------
     def observe_decision(self, d: DecisionRecord) -> None:
         if d.mode in IN_REQUEST_MODES:  # its cost is in the graded request's decision
             return
+        for a in d.attempts:
+            if a.billed is not None:  # a failed call (an answered one is priced from its usage)
+                call = (a.model, "maybe" if a.billed else "no")
+                with self._lock:
+                    self._failed_calls[call] = self._failed_calls.get(call, 0) + 1
         if d.mode in LEARNING_MODES:
             with self._lock:
                 n, usd = self._learning.get((d.mode, d.chosen_model), (0, 0.0))
@@ -122,6 +129,7 @@ class Metrics:
             alerts = sorted(self._alerts.items())
             learning = sorted(self._learning.items())
             learning_grades = sorted(self._learning_grades.items())
+            failed_calls = sorted(self._failed_calls.items())
         circuits = sorted(gauges.circuits_open.items())
         out: list[str] = []
         _family(
@@ -151,6 +159,14 @@ class Metrics:
             "counter",
             "Upstream spend of Arbiter's learning calls in USD (total spend: add cost_usd_total).",
             ((_labels(mode=k, model=m), usd) for (k, m), (_, usd) in learning),
+        )
+        _family(
+            out,
+            "arbiter_failed_upstream_calls_total",
+            "counter",
+            "Upstream calls that failed, by billed: maybe (charged what they may have cost: a "
+            "timeout, a reset, a cut answer) or no (charged $0: refused, or a whole error answer).",
+            ((_labels(model=m, billed=b), n) for (m, b), n in failed_calls),
         )
         _family(
             out,

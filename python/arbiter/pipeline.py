@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from arbiter import prompt_score, request_log, routed_stream, telemetry, whole_answer, worst_case
 from arbiter.cache_path import serve_hit
-from arbiter.call_pricing import pinned
+from arbiter.call_pricing import pin_prices, pinned
 from arbiter.decision_record import record_decision
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import ClientDisconnected
@@ -101,6 +101,7 @@ class Pipeline:
             with telemetry.route_span(req.model) as span:
                 plan = self.plan(req, principal, slo, scored)
                 telemetry.routed(span, plan.task, plan.mode, plan.models, plan.reason)
+        pin_prices(self.s, plan)  # in routing's loop step: the prices it weighed
         plan.cache = look
         plan.log = request_log.CURRENT.get()
         if plan.log is not None:

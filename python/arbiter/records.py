@@ -80,6 +80,11 @@ class Attempt:
     # a stream that broke after its first content (relay.broken_after_opening): when that
     # content came; latency_ms is then the whole call's
     ttft_ms: float | None = None
+    # a failed call: whether it was charged as possibly billed (True: its worst case, or what
+    # a cut stream may have cost) or as not billed ($0: refused, a whole error answer, never
+    # sent: budget.may_be_billed); None for an answered call (priced from its answer) or one
+    # never made (circuit open, paused)
+    billed: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,11 +162,12 @@ def broken_after_opening(
     status = err.upstream_status
     last = attempts[-1] if attempts else None
     if last is None or last.model != model or not last.ok:
-        attempts.append(Attempt(model, False, relayed_ms, err.code, status))
+        attempts.append(Attempt(model, False, relayed_ms, err.code, status, billed=True))
         return
     attempts[-1] = Attempt(
-        model, False, last.latency_ms + relayed_ms, err.code, status, ttft_ms=last.latency_ms
-    )
+        model, False, last.latency_ms + relayed_ms, err.code, status, ttft_ms=last.latency_ms,
+        billed=True,  # output came: what the cut stream may have cost is charged
+    )  # fmt: skip
 
 
 async def forward(

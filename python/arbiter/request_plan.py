@@ -62,15 +62,25 @@ class Plan:
     # or send one: an admin price patch (or an adopted price factor) landing mid-request does
     # not reprice the calls already reserved and sent; a model first read after it: new prices
     pinned: dict[str, ModelSettings] = field(default_factory=dict)
+    # and the price factor each was pinned under (its settings' prices are the configured ones
+    # times it): the price-drift detector's configured price is the pinned price over it
+    factors: dict[str, float] = field(default_factory=dict)
 
     def add_judge_cost(self, cost: float) -> None:
         self.judge_cost += cost
 
-    def model(self, name: str, look: Callable[[str], ModelSettings]) -> ModelSettings:
-        """`name`'s settings as pinned for this request (`look`: the registry's, at first)."""
+    def model(
+        self,
+        name: str,
+        look: Callable[[str], ModelSettings],
+        factor: Callable[[str], float] | None = None,
+    ) -> ModelSettings:
+        """`name`'s settings as pinned for this request (`look`: the registry's, at first;
+        `factor`: its price factor then, pinned with them)."""
         m = self.pinned.get(name)
         if m is None:
             m = self.pinned[name] = look(name)
+            self.factors[name] = factor(name) if factor is not None else 1.0
         return m
 
     def deadline_s(self, configured: float) -> float:

@@ -17,7 +17,7 @@ from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer
 from arbiter.call_pricing import pinned
 from arbiter.canonical import CanonicalUsage
-from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
+from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost, relayed_texts
 from arbiter.decision_record import record_decision
 from arbiter.errors import ArbiterError, ClientDisconnected, UpstreamError
 from arbiter.failover import run_with_failover
@@ -154,6 +154,7 @@ async def _finish_stream(
         cost, _ = await record_decision(
             s, req, plan, model, upstream.usage, attempts, failure, content, stream=True,
             opened=True, decode_ms=outcome.elapsed_ms() if failure is None else None, cut=cut,
+            relayed=lambda: relayed_texts(outcome.codec),
         )  # fmt: skip
         if failure is None:
             after_answer(

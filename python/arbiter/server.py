@@ -86,6 +86,7 @@ from arbiter.sandbox.request_tests import attach_request_tests
 from arbiter.services import Services
 from arbiter.stopping import ServerStopping
 from arbiter.store import STORE_DOWN_MESSAGE, NoSuchCursor, StoreError
+from arbiter.store.export import with_billed
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
@@ -409,7 +410,7 @@ class Handlers:
             self.s.store.decisions,
             tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,
         )  # fmt: skip
-        page = rows[:limit]
+        page = [with_billed(row) for row in rows[:limit]]
         return json_response({
             "object": "list", "data": page,
             "first_id": page[0]["id"] if page else None,
@@ -425,7 +426,7 @@ class Handlers:
         row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
         if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
-        return json_response(row)
+        return json_response(with_billed(row))
 
     async def stats(self, request: Request) -> Response:
         principal = await self.reader(request)

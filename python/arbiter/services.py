@@ -119,6 +119,7 @@ class Services:
         )
         self._misconfig_alerted: dict[tuple[str, int], float] = {}
         self._cost_report_alerted: dict[tuple[str, str], float] = {}  # (model, side) -> when
+        self._usage_dropped_alerted: dict[str, float] = {}  # model -> when
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
             settings.budgets,
@@ -467,6 +468,26 @@ class Services:
             data={"upstream": upstream,
                   "reported_cost_usd": reported if side != "non-finite" else None,
                   "usage_cost_usd": usage_cost, "side": side},
+        )  # fmt: skip
+
+    def usage_dropped(self, model: str, cost: float, worst: float | None) -> None:
+        """An answer of `model` came with usage counts that were no counts (dropped_usage.py):
+        priced from what it relayed; the operator's alert, at most one per model each 10
+        minutes (a broken upstream sends them on every call)."""
+        now = time.monotonic()
+        if now - self._usage_dropped_alerted.get(model, -1e9) < 600:
+            return
+        self._usage_dropped_alerted[model] = now
+        m = self.registry.get(model)
+        upstream = m.upstream if m is not None else "?"
+        self.alerts.emit(
+            SYSTEM_TENANT,
+            "usage_dropped",
+            f"{model}: upstream {upstream!r} answered with usage counts that are no counts "
+            f"(not finite, negative or past 10^8); the call is priced from the tokens it "
+            f"relayed, ${cost:.6g}, not believed as sent. Check the upstream's usage report.",
+            model=model,
+            data={"upstream": upstream, "cost_usd": cost, "worst_cost_usd": worst},
         )  # fmt: skip
 
     def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:

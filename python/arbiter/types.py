@@ -113,6 +113,9 @@ class Usage:
     # (Anthropic reports both; OpenAI only reads). prompt_tokens always counts all input.
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
+    # kept, and the answer is priced from what it relayed (dropped_usage.py)
+    counts_dropped: bool = False
 
 
 @dataclass(slots=True)

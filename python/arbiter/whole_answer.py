@@ -6,6 +6,7 @@ remembered by the cache; when an escalation fails everywhere, the cheap answer i
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from arbiter.cache import answer as cached
 from arbiter.cache_path import remember_answer
 from arbiter.cascade_try import try_cascade
 from arbiter.decision_record import record_decision
+from arbiter.dropped_usage import answer_texts
 from arbiter.errors import ArbiterError, ClientDisconnected
 from arbiter.failover import run_with_failover
 from arbiter.records import Attempt
@@ -64,6 +66,7 @@ async def _complete(
                 attempts,
                 None,
                 cheap_answer.content,
+                relayed=functools.partial(answer_texts, cheap_answer.body),
             )
             # the request's cost, the in-request judge's call too
             cheap_answer = with_request_cost(cheap_answer, cost + plan.judge_cost)
@@ -105,8 +108,9 @@ async def _complete(
         await record_decision(s, req, plan, plan.models[0], None, attempts, err, "", extra=extra)
         raise
     cost, baseline_cost = await record_decision(
-        s, req, plan, model, result.usage, attempts, None, result.content, extra=extra
-    )
+        s, req, plan, model, result.usage, attempts, None, result.content, extra=extra,
+        relayed=functools.partial(answer_texts, result.body),
+    )  # fmt: skip
     # the escalated first call's, the judge's, failed attempts'
     result = with_request_cost(result, cost + plan.judge_cost)
     after_answer(s, req, plan, model, result.content, result.finish_reason, result)
@@ -141,6 +145,7 @@ async def _weak_served(
     cost, baseline_cost = await record_decision(
         s, req, plan, model, answer.usage, attempts, None, answer.content,
         extra=extra - spent, observe_length=False,
+        relayed=functools.partial(answer_texts, answer.body),
     )  # fmt: skip
     answer = with_request_cost(answer, cost + plan.judge_cost)
     after_answer(s, req, plan, model, answer.content, answer.finish_reason, answer)

@@ -20,8 +20,10 @@ from tests.inproc import raw_openai_upstream, recorded_decision, sidecar_in_proc
 
 pytestmark = pytest.mark.timeout(60)
 
-ERROR = b'{"error": {"message": "boom", "type": "server_error"}}'
-ANSWER = b"HTTP/1.1 500 X\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+# a proxy's error page, not the provider's own error object: the call may have been billed
+# (a whole `{"error": ...}` 500 costs nothing since money20: upstream/error_answer.py)
+ERROR = b"<html><body>500 Internal Server Error</body></html>"
+ANSWER = b"HTTP/1.1 500 X\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n%s" % (
     len(ERROR), ERROR,
 )  # fmt: skip
 

@@ -4,7 +4,8 @@ Each failed call that the upstream may have billed (a 5xx, a reset, a call cance
 client left) commits its worst case to the budget, as chat's do, and the release settles that as
 spend; but the decision was recorded with cost 0. So the decision feed, the cost report and the
 dashboard said such a request cost nothing while the cap's spend grew: $0.0002 spent for two
-503s of /v1/completions, recorded as $0. The decision now carries what was committed."""
+503s of /v1/completions, recorded as $0. The decision now carries what was committed (money20:
+nothing, for 503s that came whole with the provider's error body)."""
 
 from __future__ import annotations
 
@@ -30,13 +31,22 @@ BODIES: dict[str, dict[str, Any]] = {
 }
 
 
+# money20: a 503 with the provider's own error body is an answered error and costs nothing; a
+# proxy's HTML page at 503 is not known to be one (it may have lost an answer the provider billed)
+ANSWERS = {
+    "proxy-page": (b"text/html", b"<html><body>busy</body></html>"),
+    "error-object": (b"application/json", b'{"error":{"message":"busy","type":"server_error"}}'),
+}
+
+
+@pytest.mark.parametrize("answer", list(ANSWERS))
 @pytest.mark.parametrize("path", list(BODIES))
 def test_a_failed_passthrough_request_records_what_its_budget_spent(
-    tmp_path: Path, path: str
+    tmp_path: Path, path: str, answer: str
 ) -> None:
     async def busy(writer: asyncio.StreamWriter) -> None:
-        error = b'{"error":{"message":"busy","type":"server_error"}}'
-        writer.write(response(b"503 Service Unavailable\r\ncontent-type: application/json", error))
+        ctype, error = ANSWERS[answer]
+        writer.write(response(b"503 Service Unavailable\r\ncontent-type: " + ctype, error))
 
     async def main() -> None:
         async with scripted_upstream(busy) as (port, calls):
@@ -50,7 +60,9 @@ def test_a_failed_passthrough_request_records_what_its_budget_spent(
                 decision = await recorded_decision(sc, r.headers["x-arbiter-decision-id"])
                 budgets = (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()
         spent = sum(b["spent_usd"] for b in budgets["data"])
-        assert spent > 0.0, budgets
+        assert (spent > 0.0) == (answer == "proxy-page"), budgets
+        billed = [a["billed"] for a in decision["attempts"]]
+        assert billed == [answer == "proxy-page"] * 2, decision["attempts"]
         assert decision["cost_usd"] == pytest.approx(spent), (decision["cost_usd"], spent)
 
     asyncio.run(main())

@@ -25,14 +25,16 @@ REQUESTS = 4
 
 @pytest.fixture(scope="module")
 def failing_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A sim of its own whose judge and challenger (sim-medium) answer every call with a 5xx."""
+    """A sim of its own whose judge and challenger (sim-medium) answer every call with a 200 of
+    malformed JSON: a failure the upstream may have billed (a whole 5xx error answer costs
+    nothing since money20: upstream/error_answer.py)."""
     cfg = tmp_path_factory.mktemp("sim18m") / "sim.toml"
     cfg.write_text(sim_config())
     proc: Proc
     proc, root = start_sim(cfg)
     for model in ("judge", "sim-medium"):
         httpx.post(
-            f"{root}/_sim/control", json={"model": model, "error_5xx": 1.0}
+            f"{root}/_sim/control", json={"model": model, "malformed": 1.0}
         ).raise_for_status()
     yield root
     proc.stop()
@@ -94,7 +96,7 @@ def test_failed_judge_and_shadow_calls_are_recorded_with_what_they_cost(
         assert own == pytest.approx(seen, abs=1e-9)
         failed = [x for x in rows if x["mode"] in ("shadow", "judge")]
         assert all(x["status"] == "failed" and x["error"] for x in failed), failed
-        # a 5xx may have been billed: the shadow calls' worst cases are in the cap
+        # a malformed 200 may have been billed: the shadow calls' worst cases are in the cap
         assert sum(x["cost_usd"] for x in failed if x["mode"] == "shadow") > 0
         # the cap's spend is what the decisions say: the client's, the shadow's, the judge's
         assert spent == pytest.approx(sum(x["cost_usd"] for x in rows), abs=1e-9)

@@ -47,7 +47,9 @@ class _FailsFirst(BaseHTTPRequestHandler):
         type(self).calls += 1
         if type(self).calls == 1:
             time.sleep(FAIL_AFTER_S)
-            status, body = 500, orjson.dumps({"error": {"message": "boom", "type": "server_error"}})
+            # a proxy's page, not the provider's error object: it may have been billed (a
+            # whole `{"error": ...}` 500 costs nothing since money20, and needs no top-up)
+            status, body = 500, b"<html><body>boom</body></html>"
         else:
             status, body = 200, orjson.dumps({
                 "id": "chatcmpl-1", "object": "chat.completion", "model": req["model"],

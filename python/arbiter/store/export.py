@@ -93,6 +93,12 @@ def billed_usd(decision: dict[str, Any]) -> float:
     return 0.0 if decision.get("mode") in AUDIT_COPY_MODES else float(decision["cost_usd"])
 
 
+def with_billed(decision: dict[str, Any]) -> dict[str, Any]:
+    """`decision` with its `billed_usd` (the feed's and the export's rows carry it alike)."""
+    decision["billed_usd"] = billed_usd(decision)
+    return decision
+
+
 def _csv_cell(column: str, value: Any) -> Any:
     if value is None:
         return ""
@@ -122,9 +128,7 @@ def export(
     """
     if fmt not in ("csv", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r}: use csv or jsonl")
-    rows = (
-        {**d, "billed_usd": billed_usd(d)} for d in store.iter_decisions(since=since, tenant=tenant)
-    )
+    rows = map(with_billed, store.iter_decisions(since=since, tenant=tenant))
     n = 0
     if fmt == "jsonl":
         for item in rows:

@@ -67,7 +67,10 @@ _COUNTS = (
 def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     """Anthropic's `input_tokens` excludes cache reads and writes; Usage.prompt_tokens is all
     input, with the cached parts also given on their own."""
-    u = usage if isinstance(usage, dict) and counts_believable(usage, _COUNTS) else {}
+    dropped = usage is not None and not (
+        isinstance(usage, dict) and counts_believable(usage, _COUNTS)
+    )
+    u = {} if dropped or usage is None else usage
 
     def count(key: str) -> int:
         return token_count(u.get(key))
@@ -79,6 +82,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         reported_cost_usd=cost,
         cache_read_tokens=read,
         cache_write_tokens=write,
+        counts_dropped=dropped,
     )
 
 
@@ -127,7 +131,9 @@ class AnthropicUpstream(HTTPProvider):
             content=text,
             # the pipeline's cascade reads OpenAI's vocabulary ("length")
             finish_reason=finish_reason_out(stop_reason_in(data.get("stop_reason"))),
-            usage=parse_usage(data.get("usage"), reported_cost(None, headers)),
+            # `usage.cost` (a gateway speaking Anthropic's API may send one), else a cost
+            # header: read as OpenAI's is, and vetted the same way (cost_report.vetted)
+            usage=parse_usage(data.get("usage"), reported_cost(data, headers)),
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
@@ -294,8 +300,13 @@ class AnthropicStream(SSEStream):
                 **self._start_usage,
                 **{k: v for k, v in event["usage"].items() if v is not None},
             }
-            if merged.get("input_tokens") is not None:  # else its prompt went unpriced
-                self.usage = parse_usage(merged, self._reported_cost)
+            # a `usage.cost` in the event (or message_start's) first, as OpenAI's stream reads
+            # its chunk's; else the cost header
+            cost = reported_cost({"usage": merged}, None)
+            cost = self._reported_cost if cost is None else cost
+            # no input count anywhere and no reported cost: its prompt would go unpriced
+            if merged.get("input_tokens") is not None or cost is not None:
+                self.usage = parse_usage(merged, cost)
         elif kind == "message_stop":
             self.done = True
             # ended properly with no final count: message_start's output count is still a

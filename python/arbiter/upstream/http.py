@@ -30,6 +30,7 @@ from arbiter.errors import (
 )
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json
+from arbiter.upstream.error_answer import cut_error_answer, whole_error_answer
 from arbiter.upstream.redirect import redirect_error
 from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
 
@@ -261,7 +262,7 @@ def transport_error(model: str, err: httpx.HTTPError, where: str = "") -> Upstre
     return UpstreamUnavailable(f"{model}: connection failed{at} ({type(err).__name__})")
 
 
-def cut_answer(model: str, err: httpx.HTTPError) -> UpstreamError:
+def cut_answer(model: str, err: httpx.HTTPError, what: str = "answer") -> UpstreamError:
     """A 2xx whose body broke off (short of its Content-Length, a reset mid-body): the upstream
     answered, and its answer is broken, as one complete by its length with cut JSON is: the
     same 502 "malformed" (failed over as that is), not a 503 "connection failed" that says the
@@ -270,6 +271,8 @@ def cut_answer(model: str, err: httpx.HTTPError) -> UpstreamError:
         "upstream %s: the answer broke off: %s: %s", model, type(err).__name__, err,
         extra={"model": model, "error": f"{type(err).__name__}: {err}"},
     )  # fmt: skip
+    if what == "stream":
+        return UpstreamError(f"{model}: malformed answer from upstream (the stream broke off)")
     return UpstreamError(f"{model}: malformed answer from upstream (cut short)")
 
 
@@ -351,7 +354,9 @@ class HTTPProvider:
         error status the protocol's to read."""
         if status < 400:
             return redirect_error(model, status, headers)
-        return self._http_error(model, status, raw, headers)
+        err = self._http_error(model, status, raw, headers)
+        err.answered = whole_error_answer(status, raw)  # then it costs nothing (budget.py)
+        return err
 
     async def _post(
         self, payload: bytes, timeouts: dict[str, float], url: httpx.URL | None = None
@@ -392,8 +397,10 @@ class HTTPProvider:
                 try:
                     raw = await read_at_most(resp, self.settings.max_response_bytes)
                 except httpx.HTTPError as err:
-                    if resp.status_code >= 300 or isinstance(err, httpx.TimeoutException):
+                    if isinstance(err, httpx.TimeoutException):
                         raise
+                    if resp.status_code >= 300:  # an error answer that broke off: no 503
+                        raise cut_error_answer(model, resp.status_code, err) from err
                     raise cut_answer(model, err) from err
                 finally:
                     await resp.aclose()  # a no-op once read; else the connection is dropped
@@ -423,8 +430,12 @@ class HTTPProvider:
         if resp.status_code >= 300:
             try:
                 raw = await read_at_most(resp, self.settings.max_event_bytes) or b""
-            except (httpx.HTTPError, content_coding.CodingError):
-                raw = b""
+            except httpx.TimeoutException as err:
+                raise transport_error(model, err) from err
+            except httpx.HTTPError as err:  # the error answer broke off: no 503
+                raise cut_error_answer(model, resp.status_code, err) from err
+            except content_coding.CodingError:
+                raw = b""  # unreadable: classified by its status, not `answered`
             finally:
                 await resp.aclose()
             raise self._failed(model, resp.status_code, raw, resp.headers)
@@ -586,8 +597,10 @@ class SSEStream:
                 f"{self._model}: the answer did not finish within the total timeout "
                 "or the request deadline"
             ) from err
-        except httpx.HTTPError as err:
+        except httpx.TimeoutException as err:
             raise transport_error(self._model, err, "mid-stream") from err
+        except httpx.HTTPError as err:  # the upstream answered; its answer broke off (no 503)
+            raise cut_answer(self._model, err, "stream") from err
         except content_coding.CodingError as err:
             raise UpstreamError(f"{self._model}: the stream's {err}") from err
 

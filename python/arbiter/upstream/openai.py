@@ -41,12 +41,12 @@ COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as ch
 
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     usage = body.get("usage") or {}
-    if not isinstance(usage, dict) or not counts_believable(usage, _COUNTS):
-        usage = {}
+    dropped = not isinstance(usage, dict) or not counts_believable(usage, _COUNTS)
     return Usage(
-        prompt_tokens=token_count(usage.get("prompt_tokens")),
-        completion_tokens=token_count(usage.get("completion_tokens")),
+        prompt_tokens=0 if dropped else token_count(usage.get("prompt_tokens")),
+        completion_tokens=0 if dropped else token_count(usage.get("completion_tokens")),
         reported_cost_usd=reported_cost(body, headers),
+        counts_dropped=dropped,
     )
 
 
@@ -317,7 +317,10 @@ class _OpenAIStream(SSEStream):
                 if parsed.reported_cost_usd is not None
                 else self._reported_cost
             )
-            self._running = Usage(parsed.prompt_tokens, parsed.completion_tokens, cost)
+            self._running = Usage(
+                parsed.prompt_tokens, parsed.completion_tokens, cost,
+                counts_dropped=parsed.counts_dropped,
+            )  # fmt: skip
             self.running_usage = self._running
             # include_usage's own chunk (no choices), or one sent once every choice finished:
             # nothing more can be generated, so the count is the bill

@@ -1,0 +1,98 @@
+"""What an answered call costs when its upstream's usage counts were no counts.
+
+An answer whose usage said `output_tokens: NaN` (or -5, or 10^13: http.counts_believable drops
+the whole usage, so a lying output count cannot leave the call priced on its prompt alone) was
+charged its worst case: every choice at the output limit, though the answer was there, whole,
+to be counted. Such a call is now priced from what it relayed, as a stream we cut is
+(cut_stream_cost.py): its prompt as the decision counts it (the real tokenizer, each image by
+its model's image rule at its size: the upstream's count being no count) and its output
+counted twice over, with the real tokenizer and at 4 characters a token, the larger kept;
+never above the call's worst case. The operator is told (`usage_dropped`, at most one
+alert per model each ten minutes: services.py), since an upstream that lies about its counts
+may also bill what we cannot see (reasoning tokens).
+
+An upstream that sends no usage at all is another matter (a lenient server that never counts):
+its calls keep their worst case, as before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from arbiter import tokenizer_load
+from arbiter.call_pricing import pinned
+from arbiter.cut_stream_cost import tokens_of_async
+from arbiter.request_plan import Plan
+from arbiter.types import ChatRequest, Usage
+from arbiter.worst_case import CallWorst
+
+if TYPE_CHECKING:
+    from arbiter.services import Services
+
+
+def counts_dropped(usage: Usage | None) -> bool:
+    """The upstream sent a usage whose counts were dropped, and no cost to price it by."""
+    return usage is not None and usage.counts_dropped and usage.reported_cost_usd is None
+
+
+def answer_texts(body: dict[str, Any]) -> list[str]:
+    """Every output text of a whole answer as its upstream sent it: an OpenAI chat completion's
+    choices (content, refusal, reasoning, tool calls' names and arguments) or an Anthropic
+    Message's content blocks (text, thinking, tool uses' names and inputs)."""
+    texts: list[str] = []
+    choices = body.get("choices")
+    if isinstance(choices, list):
+        for choice in choices:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if isinstance(message, dict):
+                _message_texts(message, texts)
+        return texts
+    blocks = body.get("content")
+    for block in blocks if isinstance(blocks, list) else ():
+        if not isinstance(block, dict):
+            continue
+        for key in ("text", "thinking", "name"):
+            if isinstance(block.get(key), str):
+                texts.append(block[key])
+        if block.get("input") is not None:
+            texts.append(_json(block["input"]))
+    return texts
+
+
+def _message_texts(message: dict[str, Any], texts: list[str]) -> None:
+    for key in ("content", "refusal", "reasoning_content", "reasoning"):
+        if isinstance(message.get(key), str):
+            texts.append(message[key])
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict):
+            texts += [v for v in (fn.get("name"), fn.get("arguments")) if isinstance(v, str)]
+
+
+def _json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
+
+
+async def relayed_cost(
+    s: Services, plan: Plan, model: str, req: ChatRequest, texts: list[str]
+) -> tuple[float, int]:
+    """(what the call of `model` costs priced from its output `texts`, its output tokens): the
+    prompt's count and the output's, never above the call's worst case (the charge's, when it
+    has one); the operator's alert raised."""
+    m = pinned(s, plan, model)
+    worst = plan.charge.call_worst if plan.charge is not None else None
+    await tokenizer_load.wait_ready()  # a bill, not a bound: the real tables (once a process)
+    tokens = await tokens_of_async(texts)
+    prompt = req.prompt_tokens_on(m.image_rule)  # as the decision counts it: images by size
+    if isinstance(worst, CallWorst):
+        cost, bound = worst.capped(model, tokens, Usage(prompt_tokens=prompt)), worst(model)
+    else:
+        cost, bound = m.cost_usd(prompt, tokens), None
+    s.usage_dropped(model, cost, bound)
+    return cost, tokens
