@@ -252,10 +252,12 @@ class Services:
         in one loop step once the registry's lock is had (waited for off the loop): a request
         sees the old config or the new, never a mix. The served address stays the command
         line's. In-flight requests keep their router, caps and pinned prices."""
+        # the models' priors (glob matching, most of a reload's CPU) off the loop and the lock
+        fresh = await asyncio.to_thread(self.registry.with_priors, new.models)
         await asyncio.to_thread(self._registry_lock.acquire)
         try:
             self.settings = dataclasses.replace(new, server=self.settings.server)
-            self.registry.reconfigure(new.models)
+            self.registry.reconfigure(new.models, fresh)
             self.auth.reconfigure(new.tenants)
             self.budgets.reconfigure(new.budgets)
             self.discovery.reconfigure(new.models)
