@@ -52,7 +52,16 @@ def test_a_reload_during_a_cascades_first_call_leaves_the_request_on_its_thresho
 ) -> None:
     old = settings(tmp_path, None, routing=CASCADE)
     # the new config: every chat answer under 1,000 tokens is too short (escalates)
-    new_routing = dataclasses.replace(old.routing, cascade_min_answer_tokens={"chat": 1000})
+    # and another baseline, which the request's decision must not be costed against
+    # (dearer than the first model, so the next request still cascades)
+    small = old.models["sim-small"].price_out_per_mtok
+    other = next(
+        n for n, m in old.models.items()
+        if n != old.routing.baseline and m.price_out_per_mtok > small
+    )  # fmt: skip
+    new_routing = dataclasses.replace(
+        old.routing, cascade_min_answer_tokens={"chat": 1000}, baseline=other
+    )
     new = dataclasses.replace(old, routing=new_routing)
     upstream = Held()
 
@@ -66,6 +75,8 @@ def test_a_reload_during_a_cascades_first_call_leaves_the_request_on_its_thresho
             upstream.release.set()
             r = await asyncio.wait_for(first, 5.0)
             assert r.status_code == 200, r.text
+            row = h.decision(r.headers["x-arbiter-decision-id"])
+            assert row["baseline_model"] == old.routing.baseline != other
             # the next request starts on the new config: its short answer escalates
             upstream.names.clear()
             r2 = await asyncio.wait_for(

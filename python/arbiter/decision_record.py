@@ -61,7 +61,7 @@ async def record_decision(
     # no call answered: what the failed ones may have cost is on the charge
     cost = call_cost(s, plan, model, usage, req, content, cut) if error is None or opened else 0.0
     cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
-    baseline = s.baseline_for(plan.principal)
+    baseline = s.baseline_for(plan.principal, plan.routing)  # the one it started with
     baseline_cost = baseline.cost_usd(pt, ct)
     record = DecisionRecord(
         id=plan.decision_id,

@@ -28,7 +28,7 @@ from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
-from arbiter.config import ModelSettings, Settings, StoreSettings
+from arbiter.config import ModelSettings, RoutingSettings, Settings, StoreSettings
 from arbiter.config_reload import ConfigReloader
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
@@ -327,8 +327,11 @@ class Services:
             Principal(tenant, quality_target=t.quality_target, baseline=t.baseline)
         )
 
-    def baseline_for(self, principal: Principal) -> ModelSettings:
-        return self.registry[principal.baseline or self.settings.routing.baseline]
+    def baseline_for(
+        self, principal: Principal, routing: RoutingSettings | None = None
+    ) -> ModelSettings:
+        """`routing`: the request's pinned `[routing]` (Plan.routing), when it has one."""
+        return self.registry[principal.baseline or (routing or self.settings.routing).baseline]
 
     def upstream_for(self, model: str) -> Upstream:
         return self.upstreams[self.registry[model].upstream]
