@@ -99,27 +99,35 @@ async def serve_hit(
 
 
 def saved_now(s: Services, entry: cached.Entry) -> float:
-    """What a hit saves: the call it replaces at today's prices (its usage priced by the
-    model's current registry price, so a price change since the entry was written counts), not
-    what the source answer cost then. The entry's own cost stands when the model has left the
-    registry or the answer reported no usage to price."""
+    """What a hit saves: the calls it replaces, the answering one at today's prices (its
+    usage priced by the model's current registry price, so a price change since the entry was
+    written counts), not what the source answer cost then, plus the calls the source decision
+    made before it (an escalated cascade's first call) as it cost them: a hit avoids the whole
+    cascade, not only its last call. The entry's own cost (every call's) stands when the model
+    has left the registry or the answer reported no usage to price."""
     m = s.registry.get(entry.model)
     u = entry.answer.usage
     if m is None or not (u.prompt_tokens or u.output_tokens):
         return entry.cost_usd
-    return m.cost_usd(
+    return entry.earlier_usd + m.cost_usd(
         u.prompt_tokens, u.output_tokens, u.cache_read_input_tokens, u.cache_creation_input_tokens
     )
 
 
 def remember_answer(
-    s: Services, plan: Plan, model: str, answer: CanonicalResponse | None, cost: float
+    s: Services,
+    plan: Plan,
+    model: str,
+    answer: CanonicalResponse | None,
+    cost: float,
+    earlier: float = 0.0,
 ) -> None:
-    """Store a complete, successful answer when the cache asked for it (a miss)."""
+    """Store a complete, successful answer when the cache asked for it (a miss). `cost`: the
+    decision's; `earlier`: of it, the calls before the answering one (a cascade's first)."""
     look = plan.cache
     if look is None or not look.write or answer is None:
         return
     s.cache.remember(
         look, model=model, task=plan.task, answer=answer, cost_usd=cost,
-        decision_id=plan.decision_id,
+        decision_id=plan.decision_id, earlier_usd=earlier,
     )  # fmt: skip

@@ -39,7 +39,7 @@ def pin_prices(s: Services, plan: Plan) -> None:
         pinned(s, plan, model)
     if plan.cascade_first is not None:
         pinned(s, plan, plan.cascade_first)
-    pinned(s, plan, s.baseline_for(plan.principal).name)
+    pinned(s, plan, s.baseline_for(plan.principal, plan.routing).name)
 
 
 def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:

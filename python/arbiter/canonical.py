@@ -317,6 +317,10 @@ class MessageDelta:
     stop_reason: StopReason | None
     usage: CanonicalUsage
     stop_sequence: str | None = None
+    # `max_tokens` because the model's context window filled (Mistral's `model_length`,
+    # Anthropic's `model_context_window_exceeded`), not at the client's limit: told to the
+    # client as `max_tokens` / `length`, but no answer the cache may keep (cache_path.py)
+    window_filled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,7 @@ async def later_choices(
     if len(choices) < 2:
         return None
     judging = s.cascade_judge is not None
-    judging = judging and plan.task in s.settings.routing.cascade_judge_gain
+    judging = judging and plan.task in plan.routing.cascade_judge_gain
     check = functools.partial(
         later_choices_escalation, hard_escalation if judging else rule, plan.task,
         req.prompt_text, choices, req.response_format,
@@ -129,7 +129,7 @@ async def judged(
     through the task's line. None when the task has no judge line or the judge gave no
     score (a failed, refused or, at the request's `deadline`, cut judge call costs the
     verdict, never the request)."""
-    line = s.settings.routing.cascade_judge_gain.get(plan.task)
+    line = plan.routing.cascade_judge_gain.get(plan.task)
     if line is None or s.cascade_judge is None:
         return None
     hard = functools.partial(
@@ -143,7 +143,7 @@ async def judged(
         async with shared_timeouts.timeout(max(deadline - time.monotonic(), 0.001)):
             reply = await s.cascade_judge(
                 judge.build_judge_messages(req.prompt_text, result.content), plan.tenant,
-                judge=judge_for(s.settings.routing.cascade_judge_model or "", result.model),
+                judge=judge_for(plan.routing.cascade_judge_model or "", result.model),
                 on_cost=plan.add_judge_cost,
                 # the caller pays it (x-arbiter-cost-usd holds it): on the request's caps,
                 # whatever budgets.judge_scope says (the sampled grading judge's setting)
@@ -162,7 +162,7 @@ async def judged(
     if score is None:
         log.warning("cascade judge reply had no score")
         return None
-    r = s.settings.routing
+    r = plan.routing
     return judged_escalation(
         line, r.cascade_min_expected_gain, score, fix, r.cascade_judge_cost_exponent,
         r.cascade_cost_reference_usd,

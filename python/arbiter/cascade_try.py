@@ -54,7 +54,7 @@ async def try_cascade(
         return None, 0.0, None
     # the escalation target's predicted cost, as the router priced it (cascade_cost.py)
     fix = next((c.est_cost_usd for c in plan.candidates if c.model == plan.models[0]), 0.0)
-    rule = answer_rule(s.settings.routing, plan.task, s.math_verifier, fix)
+    rule = answer_rule(plan.routing, plan.task, s.math_verifier, fix)
     # Graders and the verifier scan the answer: a long one is CPU work, kept off the event
     # loop; a short one costs less than the hand-off to a thread.
     off_loop = len(result.content) + len(req.prompt_text) > INLINE_CHARS

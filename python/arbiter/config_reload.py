@@ -8,7 +8,8 @@ under), and the `[routing]` keys read per request (`LIVE_ROUTING`). Any other di
 listen address, the store, the workers, upstreams, the models' loaded files...) refuses the
 whole reload with the parts' names: a half-applied config is worse than none. Requests in
 flight keep what they started with: their prices are pinned per request (call_pricing.py),
-their router and caps are the objects they hold.
+their `[routing]` on their plan (request_plan.Plan.routing), their router and caps are the
+objects they hold.
 """
 
 from __future__ import annotations

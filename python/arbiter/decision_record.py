@@ -73,7 +73,8 @@ async def record_decision(
     # no call answered: what the failed ones may have cost is on the charge
     cost = call_cost(s, plan, model, usage, req, content, cut) if error is None or opened else 0.0
     cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
-    baseline = pinned(s, plan, s.baseline_for(plan.principal).name)  # as the request began
+    # the baseline of the [routing] the request was planned on, at the prices it was pinned at
+    baseline = pinned(s, plan, s.baseline_for(plan.principal, plan.routing).name)
     baseline_cost = baseline.cost_usd(pt, ct)
     record = DecisionRecord(
         id=plan.decision_id,

@@ -43,6 +43,7 @@ from arbiter.protocols.openai_response import (
     finish_reason_out,
     unfinished,
 )
+from arbiter.protocols.openai_response import window_filled as openai_window_filled
 from arbiter.surfaces.openai_chat import sse_error_event as openai_error_event
 from arbiter.types import estimate_tokens
 from arbiter.upstream import lenient_json
@@ -70,6 +71,12 @@ class RelayCodec(TypingProtocol):
     @property
     def finish(self) -> str | None:
         """OpenAI's finish_reason words."""
+        ...
+
+    @property
+    def window_filled(self) -> bool:
+        """It ended because the model's context window filled (`finish` says "length"
+        all the same): no answer for the cache to keep."""
         ...
 
     @property
@@ -226,6 +233,10 @@ class OpenAIPassThrough:
         return self._choices[0].finish
 
     @property
+    def window_filled(self) -> bool:
+        return openai_window_filled(self._choices[0].finish)  # the upstream's word
+
+    @property
     def calls(self) -> StreamedCalls:
         return self._choices[0].calls
 
@@ -325,11 +336,12 @@ class OpenAIPassThrough:
 class _Collecting:
     """Text and finish reason from canonical events; message_stop is held back."""
 
-    __slots__ = ("calls", "finish", "parts", "stop_sequence")
+    __slots__ = ("calls", "finish", "parts", "stop_sequence", "window_filled")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.finish: str | None = None
+        self.window_filled = False
         self.stop_sequence: str | None = None
         self.calls = StreamedCalls()
 
@@ -347,6 +359,7 @@ class _Collecting:
         elif isinstance(event, MessageDelta):
             self.finish = finish_reason_out(event.stop_reason)
             self.stop_sequence = event.stop_sequence
+            self.window_filled = event.window_filled
 
 
 class AnthropicPassThrough(_Collecting):

@@ -13,7 +13,7 @@ from arbiter.budget import Charge
 from arbiter.cache import answer as cached
 from arbiter.cache.service import Lookup
 from arbiter.canonical import Protocol
-from arbiter.config import ModelSettings
+from arbiter.config import ModelSettings, RoutingSettings
 from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, deadline_s
 from arbiter.principal import Principal
 from arbiter.records import Candidate
@@ -65,6 +65,10 @@ class Plan:
     # and the price factor each was pinned under (its settings' prices are the configured ones
     # times it): the price-drift detector's configured price is the pinned price over it
     factors: dict[str, float] = field(default_factory=dict)
+    # the [routing] settings as the request first read them (at its plan): a config reload
+    # landing mid-request (config_reload.py) does not move a cascade's thresholds, its judge's
+    # line or its rules between its first call and its verdict; one request, one config
+    routing: RoutingSettings = field(kw_only=True)
 
     def add_judge_cost(self, cost: float) -> None:
         self.judge_cost += cost

@@ -31,6 +31,7 @@ def plan_request(
     scored: PromptScore | None = None,
 ) -> Plan:
     """`scored`: the prompt's score, when worked out off the loop (a long prompt)."""
+    routing = s.settings.routing  # pinned on the plan: the request's [routing] to its end
     task = classify(req.messages, req.response_format, req.has_tools)
     slo = latency_slo.resolve(asked, s.settings, principal.tenant, task)
     started = time.perf_counter()
@@ -65,7 +66,7 @@ def plan_request(
                 raise
             raise named from err
         chosen = route.chosen
-        r = s.settings.routing
+        r = routing
         if r.cascade_all and task in r.cascade_tasks and not req.stream:
             # a cascade for every request of the task: the first model, then the baseline
             base = router.params.baseline
@@ -97,6 +98,7 @@ def plan_request(
             slo=slo,
             predicted_ms=route.latency_ms,
             latency_probe=route.latency_probe if s.settings.latency.probe_unseen else None,
+            routing=routing,
         )
     named_model(s, req, principal)
     # its answer teaches lengths too
@@ -116,4 +118,5 @@ def plan_request(
         stats=stats,
         shape=shape,
         slo=slo,
+        routing=routing,
     )

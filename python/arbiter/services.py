@@ -28,7 +28,7 @@ from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
-from arbiter.config import ModelSettings, Settings, StoreSettings
+from arbiter.config import ModelSettings, RoutingSettings, Settings, StoreSettings
 from arbiter.config_reload import ConfigReloader
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
@@ -253,10 +253,12 @@ class Services:
         in one loop step once the registry's lock is had (waited for off the loop): a request
         sees the old config or the new, never a mix. The served address stays the command
         line's. In-flight requests keep their router, caps and pinned prices."""
+        # the models' priors (glob matching, most of a reload's CPU) off the loop and the lock
+        fresh = await asyncio.to_thread(self.registry.with_priors, new.models)
         await asyncio.to_thread(self._registry_lock.acquire)
         try:
             self.settings = dataclasses.replace(new, server=self.settings.server)
-            self.registry.reconfigure(new.models)
+            self.registry.reconfigure(new.models, fresh)
             self.auth.reconfigure(new.tenants)
             self.budgets.reconfigure(new.budgets)
             self.discovery.reconfigure(new.models)
@@ -326,8 +328,11 @@ class Services:
             Principal(tenant, quality_target=t.quality_target, baseline=t.baseline)
         )
 
-    def baseline_for(self, principal: Principal) -> ModelSettings:
-        return self.registry[principal.baseline or self.settings.routing.baseline]
+    def baseline_for(
+        self, principal: Principal, routing: RoutingSettings | None = None
+    ) -> ModelSettings:
+        """`routing`: the request's pinned `[routing]` (Plan.routing), when it has one."""
+        return self.registry[principal.baseline or (routing or self.settings.routing).baseline]
 
     def upstream_for(self, model: str) -> Upstream:
         return self.upstreams[self.registry[model].upstream]

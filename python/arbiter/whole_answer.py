@@ -116,7 +116,8 @@ async def _complete(
     after_answer(s, req, plan, model, result.content, result.finish_reason, result)
     if plan.cache is not None:
         answer = cached.of_result(result.body, s.protocol_of(model), _stops(req))
-        remember_answer(s, plan, model, answer, cost)
+        # the cascade's first call (on the charge, or `extra` without one), which a hit avoids
+        remember_answer(s, plan, model, answer, cost, weak[1] if weak is not None else 0.0)
     return Completed(
         result,
         headers_for(plan, model, cost, baseline_cost, result.upstream_headers),

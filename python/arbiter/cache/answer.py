@@ -33,7 +33,7 @@ from arbiter.canonical import (
     ToolCallPart,
 )
 from arbiter.protocols import anthropic_response, anthropic_stream, openai_response, openai_stream
-from arbiter.protocols.upstream_answer import decode_answer
+from arbiter.protocols.upstream_answer import decode_answer, window_filled
 
 
 @dataclass(slots=True)
@@ -55,6 +55,10 @@ class Entry:
     text: str | None = None  # the last user turn's text (semantic side)
     embedding: bytes | None = None  # float32 vector, as the matcher embedded `text`
     size: int = 0  # what it holds in memory, in bytes (set by the cache front: footprint())
+    # what the source decision paid before the call that wrote the answer, as it cost them (an
+    # escalated cascade's first call): part of `cost_usd`, and of what a hit saves, which
+    # reprices only the answering call (cache_path.saved_now); kept in the row's answer JSON
+    earlier_usd: float = 0.0
 
 
 # an entry's own objects beyond its strings (the dataclass, ids, keys, floats): measured
@@ -249,8 +253,12 @@ def of_result(body: Any, protocol: Protocol, stops: Sequence[str] = ()) -> Canon
         answer = decode_answer(body, protocol, stops)
     except Exception:  # an answer we cannot re-render is simply not cached
         return None
-    # a refusal / content filter, or a reason we do not know (None), is not kept
+    # a refusal / content filter, or a reason we do not know (None), is not kept; nor an answer
+    # cut by the model's context window filling: read as `max_tokens`, it would be kept as if
+    # cut at the client's own limit, though another model (or a larger window) answers whole
     if not answer.parts or answer.stop_reason in (None, "refusal"):
+        return None
+    if window_filled(body, protocol):
         return None
     return answer
 

@@ -352,11 +352,13 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         answer: CanonicalResponse,
         cost_usd: float,
         decision_id: str,
+        earlier_usd: float = 0.0,
     ) -> None:
         """Store a complete, successful answer (the caller checked that it is one). Never
-        raises: the answer is already on its way to the client."""
+        raises: the answer is already on its way to the client. `cost_usd`: the decision's,
+        `earlier_usd` of it: the calls before the answering one (Entry.earlier_usd)."""
         try:
-            self._remember(look, model, task, answer, cost_usd, decision_id)
+            self._remember(look, model, task, answer, cost_usd, decision_id, earlier_usd)
         except Exception:
             self.counts["errors"] += 1
             log.warning("cache entry not stored", exc_info=True)
@@ -369,6 +371,7 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         answer: CanonicalResponse,
         cost_usd: float,
         decision_id: str,
+        earlier_usd: float = 0.0,
     ) -> None:
         if not look.write or look.keys is None:
             return
@@ -392,6 +395,7 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         entry = Entry(
             keys.exact, look.tenant, keys.exact, keys.context, model, task, answer, cost_usd,
             decision_id, now, now + self.settings.ttl_s, 0, keys.text, embedding,
+            earlier_usd=earlier_usd,
         )  # fmt: skip
         entry.size = footprint(entry)
         if entry.size > self.settings.max_bytes:  # it alone would evict the whole front

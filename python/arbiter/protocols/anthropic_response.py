@@ -36,6 +36,12 @@ def stop_reason_in(value: Any) -> StopReason | None:
     return _STOP_IN.get(value) if isinstance(value, str) else None
 
 
+def window_filled(value: Any) -> bool:
+    """The stop reason says the context window filled (read as `max_tokens`, but not the
+    cut at the client's limit a cache may keep)."""
+    return isinstance(value, str) and value == "model_context_window_exceeded"
+
+
 def _count(usage: dict[str, Any], key: str) -> int:
     return count_in(usage.get(key))
 

@@ -34,6 +34,7 @@ from arbiter.protocols.anthropic_response import (
     tool_use_id,
     usage_in,
     usage_out,
+    window_filled,
 )
 from arbiter.relayed_usage import is_count
 from arbiter.upstream import lenient_json
@@ -220,6 +221,7 @@ class StreamDecoder:
             stop_reason_in(delta.get("stop_reason")),
             self._usage,
             sequence if isinstance(sequence, str) else None,
+            window_filled(delta.get("stop_reason")),
         )
 
     @property

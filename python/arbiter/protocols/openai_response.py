@@ -43,6 +43,12 @@ def stop_reason_in(value: Any) -> StopReason | None:
     return _STOP_IN.get(value.lower()) if isinstance(value, str) else None
 
 
+def window_filled(value: Any) -> bool:
+    """The finish word says the context window filled (Mistral's `model_length`): read as
+    `max_tokens`, but not the cut at the client's limit a cache may keep."""
+    return isinstance(value, str) and value.lower() == "model_length"
+
+
 def unfinished(model: str, value: Any) -> UpstreamError | None:
     """The failure an answer ending on `value` is, or None for a finished answer. A word not
     read above (vLLM's "abort", Mistral's "error", DeepSeek's "insufficient_system_resource")

@@ -37,6 +37,7 @@ from arbiter.protocols.openai_response import (
     stop_reason_in,
     usage_in,
     usage_out,
+    window_filled,
 )
 from arbiter.surfaces.openai_chat import sse_error_event
 from arbiter.upstream import lenient_json
@@ -277,7 +278,8 @@ class StreamDecoder:
         if self._stop == "end_turn" and stop == "end_turn" and self._stops:
             sequence = matched_stop(self._tail, self._finish_choice, self._stops)
             stop = "stop_sequence" if sequence is not None else stop
-        return [*out, MessageDelta(stop, self._usage, sequence), MessageStop()]
+        filled = window_filled(self._finish_choice.get("finish_reason"))
+        return [*out, MessageDelta(stop, self._usage, sequence, filled), MessageStop()]
 
     @property
     def usage(self) -> CanonicalUsage:

@@ -23,6 +23,19 @@ def decode_answer(
     return anthropic_response.decode_response(body, thinking=thinking)
 
 
+def window_filled(body: Any, protocol: Protocol | str) -> bool:
+    """The answer stopped because the model's context window filled, not at a limit the
+    client set (its canonical stop reason says `max_tokens` all the same)."""
+    if not isinstance(body, dict):
+        return False
+    if protocol == "openai":
+        choices = body.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        word = first.get("finish_reason") if isinstance(first, dict) else None
+        return openai_response.window_filled(word)
+    return anthropic_response.window_filled(body.get("stop_reason"))
+
+
 def stream_decoder(
     protocol: Protocol | str, model: str, *, thinking: bool = False
 ) -> StreamDecoder:
