@@ -113,9 +113,13 @@ def test_an_invalidation_on_another_replica_during_the_write_keeps_the_entry_gon
             release.set()
             await a.services.cache.drain()
             await a.services.cache.sync()  # A applies B's invalidation to its memory
+            # B's miss writes a fresh answer behind it: held, so A's read-through cannot find
+            # that new row (a legitimate hit, not the removed one) before A is asked
+            hold_b = _hold_store_writes(b)
             # before: "hit" on both, read through from the row written after the delete
             assert await ask(b) == "miss"
             assert await ask(a) == "miss"
+            hold_b.set()
 
     with fresh_database(base) as url:
         asyncio.run(main(url))
