@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,31 @@ from tests.fault_upstream import FaultUpstream, fault_upstream
 # USD per 1M tokens (in, out): large so each call's cost is far above the store's 1e-9 rounding
 PRICES = {"oa-1": (1000.0, 2000.0), "oa-2": (3000.0, 6000.0), "an-1": (1000.0, 2000.0),
           "em-1": (100.0, 0.0)}  # fmt: skip
-DEADLINE_S = 6.0  # failover.deadline_s: no cell may hang past it (plus the client's slack)
 MAX_RESPONSE_BYTES = 65536
 
 
-def config(port: int, db: Path) -> str:
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The rig's [failover] timeouts: no cell may hang past `deadline_s` (plus the client's
+    slack)."""
+
+    first_byte_s: float
+    total_s: float
+    deadline_s: float
+
+
+# the cells that answer: wide margins, so that a loaded CI core never times a healthy call out
+TIMEOUTS = Timeouts(first_byte_s=1.5, total_s=3.0, deadline_s=6.0)
+# the cells whose upstream stalls, each of which waits a timeout out: a third of the wait and
+# a deadline that, after the stalled model's two tries (retries_per_model = 1), still leaves
+# `auto` a second for its fallback (with TIMEOUTS' 3 + 3 = 6 s it had none: auto's cells passed
+# only while an earlier cell's Retry-After kept oa-1 paused). A stream's checks hold whichever
+# call its first-byte timeout cuts: a stall only has to be cut in time.
+STALL_TIMEOUTS = Timeouts(first_byte_s=0.5, total_s=0.75, deadline_s=2.5)
+DEADLINE_S = TIMEOUTS.deadline_s
+
+
+def config(port: int, db: Path, timeouts: Timeouts = TIMEOUTS) -> str:
     models = ""
     for name, (pin, pout) in PRICES.items():
         up = "fa" if name.startswith("an") else "fo"
@@ -75,9 +96,9 @@ cascade_min_answer_tokens = {{ extraction = 100 }}
 probe_unseen = false
 [failover]
 connect_timeout_s = 1.0
-first_byte_timeout_s = 1.5
-total_timeout_s = 3.0
-deadline_s = {DEADLINE_S}
+first_byte_timeout_s = {timeouts.first_byte_s}
+total_timeout_s = {timeouts.total_s}
+deadline_s = {timeouts.deadline_s}
 retries_per_model = 1
 backoff_ms = 10
 max_retry_after_s = 1.0
@@ -104,6 +125,7 @@ class Rig:
     up: FaultUpstream
     sidecar: Sidecar
     key: str
+    deadline_s: float  # its failover.deadline_s
 
     @property
     def admin(self) -> dict[str, str]:
@@ -196,7 +218,7 @@ def check_books(
     usage counts were no counts (the absurd fault): it is priced from the tokens it relayed
     (dropped_usage.py), near the bill (the scripted upstream bills 7 tokens for any answer,
     5 words of text or two tool calls), never its worst case (what it was: ~100x the bill)."""
-    assert time.monotonic() - before.at < DEADLINE_S + 5, "the cell ran past the deadline"
+    assert time.monotonic() - before.at < rig.deadline_s + 5, "the cell ran past the deadline"
     record = rig.decision(decision_id)
     assert record["status"] == status, record
     feed = rig.get("/arbiter/decisions?limit=50").json()["data"]
@@ -233,25 +255,57 @@ def check_books(
     return record
 
 
-@pytest.fixture(scope="module", name="rig")
-def rig_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    tmp = tmp_path_factory.mktemp("probe19a")
+@contextmanager
+def _rig(tmp: Path, timeouts: Timeouts) -> Iterator[Rig]:
     with fault_upstream() as up:
         cfg = tmp / "arbiter.toml"
-        cfg.write_text(config(up.port, tmp / "a.db"))
+        cfg.write_text(config(up.port, tmp / "a.db", timeouts))
         sidecar = Sidecar(cfg).start()
         try:
             key = str(sidecar.create_key("default")["key"])
+            slack = timeouts.deadline_s + 6
             gpt = openai.OpenAI(
-                api_key=key, base_url=sidecar.base_url, max_retries=0, timeout=DEADLINE_S + 6
+                api_key=key, base_url=sidecar.base_url, max_retries=0, timeout=slack
             )
             claude = anthropic.Anthropic(
-                api_key=key, base_url=sidecar.root_url, max_retries=0, timeout=DEADLINE_S + 6
+                api_key=key, base_url=sidecar.root_url, max_retries=0, timeout=slack
             )
             with gpt, claude:
-                yield Rig(up, sidecar, key, gpt, claude)
+                yield Rig(up, sidecar, key, timeouts.deadline_s, gpt, claude)
         finally:
             sidecar.stop()
+
+
+class Rigs:
+    """A module's rigs: the main one, and the stall cells' (STALL_TIMEOUTS), started on first
+    use; both stopped at the module's end."""
+
+    def __init__(self, tmp: Path, stack: ExitStack) -> None:
+        self._tmp, self._stack = tmp, stack
+        self._rigs: dict[Timeouts, Rig] = {}
+
+    def get(self, timeouts: Timeouts) -> Rig:
+        if timeouts not in self._rigs:
+            tmp = self._tmp / f"rig{len(self._rigs)}"
+            tmp.mkdir()
+            self._rigs[timeouts] = self._stack.enter_context(_rig(tmp, timeouts))
+        return self._rigs[timeouts]
+
+
+@pytest.fixture(scope="module", name="rigs")
+def rigs_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rigs]:
+    with ExitStack() as stack:
+        yield Rigs(tmp_path_factory.mktemp("probe19a"), stack)
+
+
+@pytest.fixture(name="rig")
+def rig_fixture(request: pytest.FixtureRequest, rigs: Rigs) -> Rig:
+    """The rig a cell runs on: a cell whose upstream stalls (its `fault` parameter names
+    `stall@` or `midstall@`) waits out a timeout, so it runs on the short-timeout rig; every
+    other cell on the module's main rig."""
+    params = getattr(request.node, "callspec", None)
+    fault = str(params.params.get("fault", "")) if params is not None else ""
+    return rigs.get(STALL_TIMEOUTS if "stall@" in fault else TIMEOUTS)
 
 
 def strict(obj: Any) -> Any:

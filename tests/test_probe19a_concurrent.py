@@ -17,7 +17,7 @@ import openai
 import orjson
 import pytest
 
-from tests.probe19a_harness import DEADLINE_S, Rig, rig_fixture  # noqa: F401  (the fixture)
+from tests.probe19a_harness import DEADLINE_S, Rig, rig_fixture, rigs_fixture  # noqa: F401  (the fixtures)
 
 REQUESTS = 48  # bounded: the burst is this many requests, each under the deadline
 FAULTS = ["ok", "status@500", "status@429:1", "reset@0", "reset@3", "reset@7", "malformed@2",

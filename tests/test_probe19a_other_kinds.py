@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from tests.fault_upstream import WORDS
-from tests.probe19a_harness import NOT_BILLED, Rig, check_books, rig_fixture, strict  # noqa: F401  (the fixture)
+from tests.probe19a_harness import NOT_BILLED, Rig, check_books, rig_fixture, rigs_fixture, strict  # noqa: F401  (the fixtures)
 
 ANSWER = "".join(WORDS)
 FAULTS = ["ok", "status@429:1", "status@500", "stall@10", "truncated", "cutjson", "html",

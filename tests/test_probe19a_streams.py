@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from tests.fault_upstream import WORDS
-from tests.probe19a_harness import Rig, check_books, rig_fixture, strict  # noqa: F401  (the fixture)
+from tests.probe19a_harness import Rig, check_books, rig_fixture, rigs_fixture, strict  # noqa: F401  (the fixtures)
 
 ANSWER = "".join(WORDS)
 MESSAGES = [{"role": "user", "content": "Say hello to the probe."}]

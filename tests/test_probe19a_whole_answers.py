@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.probe19a_harness import Rig, check_books, rig_fixture, strict  # noqa: F401  (the fixture)
+from tests.probe19a_harness import Rig, check_books, rig_fixture, rigs_fixture, strict  # noqa: F401  (the fixtures)
 
 IMAGE = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ"

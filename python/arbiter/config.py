@@ -102,6 +102,9 @@ class StoreSettings:
     retention_days: float = 90.0  # raw decisions, grades, alerts; 0 = keep forever
     timeseries_retention_days: float = 400.0  # minute/hour rollups (stats' totals stay); 0 = keep
     prune_interval_s: float = 3600.0  # how often retention is applied (and once at start)
+    # on shutdown, how long the recorder keeps writing its backlog to the store before it gives
+    # up (logged; under strict durability what it could not write stays in the spool)
+    shutdown_write_s: float = 10.0
     # Where retention first writes the decisions it is about to delete (gzipped JSON lines, one
     # file per prune); "" = delete without an archive.
     archive_dir: str = ""

@@ -588,10 +588,10 @@ class Services:
             await asyncio.to_thread(self.sync_policy)
         except StoreError as err:
             # the store is (or was, a moment ago: its gate still says so) down: the policy's
-            # last deltas stay unsent, but the recorder still gets its 10 s to write the
-            # backlog, and the upstreams and the store are still closed
+            # last deltas stay unsent, but the recorder still gets its time to write the
+            # backlog (store.shutdown_write_s), and the upstreams and the store are still closed
             log.warning("stopping: the last policy sync failed: %s", err)
-        await asyncio.to_thread(self.recorder.stop, 10.0)
+        await asyncio.to_thread(self.recorder.stop, self.settings.store.shutdown_write_s)
         if self.spool is not None:  # what the recorder could not write stays for a replay
             await asyncio.to_thread(self.spool.trim, self.recorder.written_upto)
             await asyncio.to_thread(self.spool.close)

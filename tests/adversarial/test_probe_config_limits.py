@@ -34,6 +34,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "arbiter.toml"
         ("store", "max_backlog", "-1"),
         ("store", "retention_days", "nan"),
         ("store", "prune_interval_s", "inf"),
+        ("store", "shutdown_write_s", "nan"),
         ("auth", "key_cache_ttl_s", "nan"),
         ("routing", "prior_strength", "nan"),
         ("routing", "default_prior", "-1.0"),

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import httpx
 import psycopg
@@ -41,6 +42,25 @@ CAPS = (
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     return load("store")
+
+
+def _settled_budgets(car: Sidecar, url: str, bound_s: float) -> list[dict[str, Any]]:
+    """The caps once every settle has landed (nothing reserved, the spend what the stored
+    decisions cost), or as they are after `bound_s`: the settle retry loop backs off up to 5 s,
+    so a settle that failed during the outage may land seconds after the backlog drained."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        budgets: list[dict[str, Any]] = car.admin("GET", "/arbiter/budgets").json()["data"]
+        with psycopg.connect(url) as conn:
+            cost = conn.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM decisions").fetchone()
+        spent = next(b["spent_usd"] for b in budgets if b["scope"] == "global")
+        reserved = sum(b["reserved_usd"] for b in budgets)
+        stored = float(cost[0]) if cost is not None else 0.0
+        if (reserved == 0 and spent == pytest.approx(stored, rel=1e-6, abs=1e-9)) or (
+            time.monotonic() > deadline
+        ):
+            return budgets
+        time.sleep(0.1)
 
 
 def _pg_ctl(pgdir: Path, *args: str) -> None:
@@ -162,8 +182,7 @@ def test_two_replicas_through_a_postgres_restart(
         down, up = asyncio.run(scenario())
         for car in cars:
             assert bench._wait_drained(car, 30.0) is not None, "the backlog never drained"
-        time.sleep(6.0)  # the settle retry loop backs off up to 5 s
-        budgets = cars[0].admin("GET", "/arbiter/budgets").json()["data"]
+        budgets = _settled_budgets(cars[0], url, bound_s=20.0)
         after = [httpx.get(f"{car.root_url}/healthz", timeout=5).json() for car in cars]
     finally:
         for car in cars:
