@@ -21,7 +21,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.probe19a_harness import Rig, check_books, rig_fixture  # noqa: F401  (the fixture)
+from tests.probe19a_harness import Rig, check_books, rig_fixture, rigs_fixture  # noqa: F401  (the fixtures)
 
 MESSAGES = [{"role": "user", "content": "Say hello to the probe."}]
 

@@ -48,7 +48,7 @@ def rig_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 api_key=key, base_url=sidecar.base_url, max_retries=0, timeout=DEADLINE_S + 6
             )
             with gpt:
-                yield Rig(up, sidecar, key, gpt, None)  # type: ignore[arg-type]
+                yield Rig(up, sidecar, key, DEADLINE_S, gpt, None)  # type: ignore[arg-type]
         finally:
             sidecar.stop()
 
