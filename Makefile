@@ -37,16 +37,17 @@ test: setup pg-start  ## every test: Rust unit tests, then pytest (incl. real Po
 	$(MAKE) --no-print-directory test-py
 
 # pytest alone, after `make setup`; PYTEST_ARGS narrows it: make test-py PYTEST_ARGS=tests/test_config.py
-# The suite mostly waits (sidecars, sockets, PostgreSQL), so two pytest-xdist workers, each
-# taking whole files (every PG test makes its own database, every port is picked free), halve
-# its wall time on two cores; PYTEST_JOBS=0 runs it in one process.
+# The suite mostly waits (sidecars, sockets, PostgreSQL): a run keeps two cores about half busy
+# (bench/results/suite_time.md), so three pytest-xdist workers, each taking whole files (every
+# PG test makes its own database, every port is picked free), on two cores; PYTEST_JOBS=0 runs
+# it in one process.
 # The suite starts ~100 sidecars and as many other Python children: their bytecode is cached
 # once, in target/pycache (outside the package tree, which maturin would copy into a wheel),
 # even where PYTHONDONTWRITEBYTECODE is set; without a cache each start compiled the package's
 # ~160 modules afresh: a sidecar's start took 1.10 s of CPU instead of 0.69 s (median of 11).
 # --durations: the 25 slowest tests close every run, so CI's log says where the suite's time goes.
 PYTEST_ARGS ?=
-PYTEST_JOBS ?= 2
+PYTEST_JOBS ?= 3
 test-py: pg-start
 	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX="$(CURDIR)/target/pycache" \
 	ARBITER_TEST_PG_URL="$$(bash scripts/postgres.sh url)" $(BIN)/pytest -q -p no:cacheprovider -n $(PYTEST_JOBS) --dist loadfile --durations=25 $(PYTEST_ARGS)
