@@ -11,10 +11,35 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.pg import empty_store_url
+
+
+def ok_chat_answer(model: str, stream: bool, usage: dict[str, int]) -> tuple[bytes, str]:
+    """A chat answer "ok" with `usage` (a stream: the text, the finish, the usage chunk), and
+    its content type."""
+    head = {"id": "chatcmpl-1", "created": 1, "model": model}
+    if not stream:
+        body = orjson.dumps({
+            **head, "object": "chat.completion", "usage": usage,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": "ok"}}],
+        })  # fmt: skip
+        return body, "application/json"
+    chunks = [
+        {**head, "object": "chat.completion.chunk",
+         "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"},
+                      "finish_reason": None}]},
+        {**head, "object": "chat.completion.chunk",
+         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**head, "object": "chat.completion.chunk", "choices": [], "usage": usage},
+    ]  # fmt: skip
+    body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+    return body, "text/event-stream"
 
 
 @contextmanager

@@ -22,7 +22,7 @@ import pytest
 
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
-from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import capped_sidecar, ok_chat_answer, serving
 from tests.waiting import until
 
 OLD = (15.0, 60.0)  # sim-premium's prices in the demo registry, $ per million tokens
@@ -47,28 +47,10 @@ class _Upstream(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-        head = {"id": "chatcmpl-1", "created": 1, "model": req["model"]}
         if req.get("stream"):
             self.streams.append(True)
             self.release.wait(30)
-            chunks = [
-                {**head, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"},
-                              "finish_reason": None}]},
-                {**head, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                {**head, "object": "chat.completion.chunk", "choices": [], "usage": USAGE},
-            ]  # fmt: skip
-            body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks)
-            body += b"data: [DONE]\n\n"
-            kind = "text/event-stream"
-        else:
-            body = orjson.dumps({
-                **head, "object": "chat.completion", "usage": USAGE,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "ok"}}],
-            })  # fmt: skip
-            kind = "application/json"
+        body, kind = ok_chat_answer(req["model"], bool(req.get("stream")), USAGE)
         self.send_response(200)
         self.send_header("content-type", kind)
         self.send_header("content-length", str(len(body)))

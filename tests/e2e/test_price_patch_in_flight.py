@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.conftest import Sidecar
-from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import capped_sidecar, ok_chat_answer, serving
 from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
@@ -54,25 +54,8 @@ class _Upstream(BaseHTTPRequestHandler):
                              "logprobs": None}],
             })  # fmt: skip
             kind = "application/json"
-        elif stream:
-            chunks = [
-                {**head, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"},
-                              "finish_reason": None}]},
-                {**head, "object": "chat.completion.chunk",
-                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-                {**head, "object": "chat.completion.chunk", "choices": [], "usage": USAGE},
-            ]  # fmt: skip
-            body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks)
-            body += b"data: [DONE]\n\n"
-            kind = "text/event-stream"
         else:
-            body = orjson.dumps({
-                **head, "object": "chat.completion", "usage": USAGE,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "ok"}}],
-            })  # fmt: skip
-            kind = "application/json"
+            body, kind = ok_chat_answer(req["model"], stream, USAGE)
         self.send_response(200)
         self.send_header("content-type", kind)
         self.send_header("content-length", str(len(body)))

@@ -51,6 +51,20 @@ def _claude(ids: tuple[str, str], results: tuple[str, str], last: str) -> list[d
     ]
 
 
+def _claude_asker(sc: InProcess, claude: Any, max_tokens: int) -> Any:
+    """An Anthropic request with the tools; its cache header once its write has landed."""
+
+    async def ask(messages: list[dict[str, Any]]) -> str:
+        raw = await claude.messages.with_raw_response.create(
+            model="sim-medium", max_tokens=max_tokens, messages=messages, tools=CLAUDE_TOOLS
+        )
+        assert (await raw.parse()).content, raw
+        await sc.services.cache.drain()
+        return str(raw.headers["x-arbiter-cache"])
+
+    return ask
+
+
 def _run(tmp_path: Path, body: Any, semantic: bool = False) -> None:
     # the bound an operator may set (the cache19 e2e's): a paraphrase is served
     extra = "semantic = true\nmax_false_hit_rate = 0.5\n" if semantic else ""
@@ -91,15 +105,7 @@ def test_an_openai_agents_follow_up_hits_under_other_call_ids(tmp_path: Path) ->
 def test_an_anthropic_agents_follow_up_hits_under_other_tool_use_ids(tmp_path: Path) -> None:
     async def body(sc: InProcess) -> None:
         async with sdks(sc) as (claude, _):
-
-            async def ask(messages: list[dict[str, Any]]) -> str:
-                raw = await claude.messages.with_raw_response.create(
-                    model="sim-medium", max_tokens=200, messages=messages,  # type: ignore[arg-type]
-                    tools=CLAUDE_TOOLS,
-                )  # fmt: skip
-                assert (await raw.parse()).content, raw
-                await sc.services.cache.drain()
-                return raw.headers["x-arbiter-cache"]
+            ask = _claude_asker(sc, claude, max_tokens=200)
 
             last = "Summarise both."
             assert await ask(_claude(("toolu_A1", "toolu_A2"), RESULTS, last)) == "miss"
@@ -118,15 +124,7 @@ def test_a_paraphrased_follow_up_under_other_ids_is_a_semantic_hit(tmp_path: Pat
 
     async def body(sc: InProcess) -> None:
         async with sdks(sc) as (claude, _):
-
-            async def ask(messages: list[dict[str, Any]]) -> str:
-                raw = await claude.messages.with_raw_response.create(
-                    model="sim-medium", max_tokens=300, messages=messages,  # type: ignore[arg-type]
-                    tools=CLAUDE_TOOLS,
-                )  # fmt: skip
-                assert (await raw.parse()).content, raw
-                await sc.services.cache.drain()
-                return raw.headers["x-arbiter-cache"]
+            ask = _claude_asker(sc, claude, max_tokens=300)
 
             stored = _claude(("toolu_A1", "toolu_A2"), RESULTS, "Write a haiku about the sea")
             assert await ask(stored) == "miss"
