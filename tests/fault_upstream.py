@@ -315,16 +315,7 @@ class FaultUpstream:
             )
         frames.append(chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)]))
         if usage is not None:
-            frames.append(
-                chunk(
-                    [],
-                    {
-                        "prompt_tokens": usage[0],
-                        "completion_tokens": usage[1],
-                        "total_tokens": usage[0] + usage[1],
-                    },
-                )
-            )
+            frames.append(chunk([], _chat_usage(usage)))
         frames.append(b"data: [DONE]\n\n")
         return frames
 

@@ -80,6 +80,25 @@ def test_a_chat_completion_with_one_count(rig: Rig, fault: str) -> None:
 
 
 @pytest.mark.parametrize("fault", ["onlyprompt", "onlyoutput"])
+def test_a_chat_stream_whose_usage_chunk_has_one_count(rig: Rig, fault: str) -> None:
+    rig.up.reset(oa_1=fault)
+    before = rig.snapshot()
+    raw = rig.gpt.chat.completions.with_raw_response.create(
+        model="oa-1", messages=[{"role": "user", "content": "Say ok."}], max_tokens=MAX_TOKENS,
+        stream=True, stream_options={"include_usage": True},
+    )  # fmt: skip
+    text, usage = "", None
+    for chunk in raw.parse():
+        text += "".join(c.delta.content or "" for c in chunk.choices)
+        usage = chunk.usage or usage
+    assert text == ANSWER
+    assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0, usage
+    decision = raw.headers["x-arbiter-decision-id"]
+    record = check_books(rig, before, decision, "ok", whole=False, counted=True)
+    _priced_on_both_sides(rig, record, "oa-1", fault)
+
+
+@pytest.mark.parametrize("fault", ["onlyprompt", "onlyoutput"])
 def test_an_anthropic_message_with_one_count(rig: Rig, fault: str) -> None:
     rig.up.reset(an_1=fault)
     before = rig.snapshot()
@@ -105,6 +124,23 @@ def test_a_passthrough_completion_with_counts_that_are_no_counts(rig: Rig, fault
     assert answer.choices[0].text == ANSWER
     # the client reads counts it can bill by (the SDK's type requires both), as chat's do
     assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0, answer.usage
+    decision = raw.headers["x-arbiter-decision-id"]
+    record = check_books(rig, before, decision, "ok", whole=False, counted=True)
+    _priced_on_both_sides(rig, record, "oa-2", fault)
+
+
+@pytest.mark.parametrize("fault", ["absurd", "onlyprompt"])
+def test_a_passthrough_completion_stream_with_counts_that_are_no_counts(
+    rig: Rig, fault: str
+) -> None:
+    rig.up.reset(oa_2=fault)
+    before = rig.snapshot()
+    raw = rig.gpt.completions.with_raw_response.create(
+        model="oa-2", prompt="Say ok.", max_tokens=MAX_TOKENS, stream=True,
+        stream_options={"include_usage": True},
+    )  # fmt: skip
+    for _ in raw.parse():
+        pass
     decision = raw.headers["x-arbiter-decision-id"]
     record = check_books(rig, before, decision, "ok", whole=False, counted=True)
     _priced_on_both_sides(rig, record, "oa-2", fault)
