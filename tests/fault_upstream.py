@@ -122,6 +122,10 @@ class FaultUpstream:
         self.bills.append((model, prompt, COMPLETION_TOKENS * n))  # what it billed
         if kind == "absurd":  # what it reported
             return (-5, 10**13)
+        if kind == "onlyprompt":  # a usage with its output count left out (whole answers)
+            return (prompt, None)
+        if kind == "onlyoutput":  # its input count left out (whole answers)
+            return (None, COMPLETION_TOKENS * n)
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
@@ -138,7 +142,7 @@ class FaultUpstream:
                 ],
             }
             if usage:
-                out["usage"] = {"prompt_tokens": usage[0], "total_tokens": usage[0]}
+                out["usage"] = _given({"prompt_tokens": usage[0], "total_tokens": usage[0]})
             return out
         if path.endswith("/messages"):
             usage = self._usage_for(body, model, kind, 1)
@@ -161,10 +165,24 @@ class FaultUpstream:
                 "stop_sequence": None,
             }
             if usage:
-                msg["usage"] = {"input_tokens": usage[0], "output_tokens": usage[1]}
+                msg["usage"] = _given({"input_tokens": usage[0], "output_tokens": usage[1]})
             return msg
         n = int(body.get("n") or 1)
         usage = self._usage_for(body, model, kind, n)
+        if not path.endswith("/chat/completions"):  # the legacy /v1/completions
+            legacy: dict[str, Any] = {
+                "id": "cmpl-fault",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {"index": i, "text": text, "finish_reason": "stop", "logprobs": None}
+                    for i in range(n)
+                ],
+            }
+            if usage:
+                legacy["usage"] = _chat_usage(usage)
+            return legacy
         choices = []
         for i in range(n):
             message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -201,11 +219,7 @@ class FaultUpstream:
             "choices": choices,
         }
         if usage:
-            out["usage"] = {
-                "prompt_tokens": usage[0],
-                "completion_tokens": usage[1],
-                "total_tokens": usage[0] + usage[1],
-            }
+            out["usage"] = _chat_usage(usage)
         return out
 
     def _events(self, path: str, body: dict[str, Any], model: str, kind: str) -> list[bytes]:
@@ -301,16 +315,7 @@ class FaultUpstream:
             )
         frames.append(chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)]))
         if usage is not None:
-            frames.append(
-                chunk(
-                    [],
-                    {
-                        "prompt_tokens": usage[0],
-                        "completion_tokens": usage[1],
-                        "total_tokens": usage[0] + usage[1],
-                    },
-                )
-            )
+            frames.append(chunk([], _chat_usage(usage)))
         frames.append(b"data: [DONE]\n\n")
         return frames
 
@@ -348,6 +353,17 @@ class FaultUpstream:
 
 
 _MARK = b"[[fault:"
+
+
+def _given(usage: dict[str, Any]) -> dict[str, Any]:
+    """A usage without the counts a one-sided fault left out (None)."""
+    return {k: v for k, v in usage.items() if v is not None}
+
+
+def _chat_usage(usage: tuple[Any, Any]) -> dict[str, Any]:
+    prompt, output = usage
+    total = (prompt or 0) + (output or 0)
+    return _given({"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": total})
 
 
 def _marked_fault(body: dict[str, Any], model: str) -> str | None:

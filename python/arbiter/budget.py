@@ -100,12 +100,15 @@ def billed_cost(
     """What the upstream says a call cost: its own figure (when believable: cost_report.py,
     `worst` the call's worst case, `on_dropped` told of a report not believed), else its usage at
     `model`'s prices (cache reads and writes included); None when it reported neither (the
-    caller falls back to the call's worst case)."""
+    caller falls back to the call's worst case, or prices the answer itself), or counted one
+    side of the call alone (Usage.one_sided: the other is no 0)."""
     usage = vetted(model, usage, worst, on_dropped)
     if usage is None:
         return None
     if usage.reported_cost_usd is not None:
         return usage.reported_cost_usd
+    if usage.one_sided:
+        return None
     if usage.prompt_tokens or usage.completion_tokens:
         return model.cost_usd(
             usage.prompt_tokens,

@@ -91,10 +91,11 @@ async def try_cascade(
         )
     plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
     plan.cascade = "escalated"
-    counted = None  # usage counts that were no counts: priced from its answer (dropped_usage.py)
+    # usage counts that were no counts, or one side's missing: priced from its answer
+    counted = None  # (dropped_usage.py)
     if dropped_usage.counts_dropped(result.usage):
         texts = dropped_usage.answer_texts(result.body)
-        counted, _ = await dropped_usage.relayed_cost(s, plan, cheap, req, texts)
+        counted, _ = await dropped_usage.relayed_cost(s, plan, cheap, req, texts, result.usage)
     spent = call_cost(s, plan, cheap, result.usage, req, result.content, counted)
     if plan.charge is None:
         return None, spent, (result, spent)

@@ -48,10 +48,11 @@ async def record_decision(
     m = pinned(s, plan, model)
     if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
         usage = vetted(m, usage, worst_of(plan, model), s.cost_report_dropped)
-    content_tokens = None  # usage counts that were no counts: priced from the answer's texts
+    # usage counts that were no counts, or one side's missing: priced from the answer's texts
+    content_tokens = None
     if error is None and cut is None and dropped_usage.counts_dropped(usage):
         texts = relayed() if relayed is not None else [content]
-        cut, content_tokens = await dropped_usage.relayed_cost(s, plan, model, req, texts)
+        cut, content_tokens = await dropped_usage.relayed_cost(s, plan, model, req, texts, usage)
     pt = (
         usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens_on(m.image_rule)
     )

@@ -11,6 +11,13 @@ never above the call's worst case. The operator is told (`usage_dropped`, at mos
 alert per model each ten minutes: services.py), since an upstream that lies about its counts
 may also bill what we cannot see (reasoning tokens).
 
+A usage that counted one side of the call and left the other out (an Anthropic Message with
+`input_tokens` alone, a chat completion without `completion_tokens`, or the reverse) billed the
+missing side as 0: a cap leaked the answer's (or the prompt's) cost. The side it gave is kept,
+the missing one counted as above (the prompt as the decision counts it, the output from the
+answer's texts), with the same alert. An embeddings list has no output side: its
+`prompt_tokens` alone is its whole bill (passthrough.py keeps it exact).
+
 An upstream that sends no usage at all is another matter (a lenient server that never counts):
 its calls keep their worst case, as before.
 """
@@ -33,8 +40,20 @@ if TYPE_CHECKING:
 
 
 def counts_dropped(usage: Usage | None) -> bool:
-    """The upstream sent a usage whose counts were dropped, and no cost to price it by."""
-    return usage is not None and usage.counts_dropped and usage.reported_cost_usd is None
+    """The upstream sent a usage whose counts were dropped, or that counted one side of the call
+    alone, and no cost to price it by."""
+    return (
+        usage is not None
+        and (usage.counts_dropped or usage.one_sided)
+        and usage.reported_cost_usd is None
+    )
+
+
+def missing_side(usage: Usage | None) -> str | None:
+    """The side a one-sided usage left out ("input" / "output"), for the operator's alert."""
+    if usage is None or usage.counts_dropped or not usage.one_sided:
+        return None
+    return "input" if usage.prompt_missing else "output"
 
 
 def answer_texts(body: dict[str, Any]) -> list[str]:
@@ -80,19 +99,34 @@ def _json(value: Any) -> str:
 
 
 async def relayed_cost(
-    s: Services, plan: Plan, model: str, req: ChatRequest, texts: list[str]
+    s: Services,
+    plan: Plan,
+    model: str,
+    req: ChatRequest,
+    texts: list[str],
+    usage: Usage | None = None,
 ) -> tuple[float, int]:
     """(what the call of `model` costs priced from its output `texts`, its output tokens): the
     prompt's count and the output's, never above the call's worst case (the charge's, when it
-    has one); the operator's alert raised."""
+    has one); the operator's alert raised. A one-sided `usage` keeps the side it counted."""
     m = pinned(s, plan, model)
     worst = plan.charge.call_worst if plan.charge is not None else None
-    await tokenizer_load.wait_ready()  # a bill, not a bound: the real tables (once a process)
-    tokens = await tokens_of_async(texts)
-    prompt = req.prompt_tokens_on(m.image_rule)  # as the decision counts it: images by size
-    if isinstance(worst, CallWorst):
-        cost, bound = worst.capped(model, tokens, Usage(prompt_tokens=prompt)), worst(model)
+    kept = usage if usage is not None and usage.one_sided and not usage.counts_dropped else None
+    if kept is not None and not kept.output_missing:
+        tokens = kept.completion_tokens
     else:
-        cost, bound = m.cost_usd(prompt, tokens), None
-    s.usage_dropped(model, cost, bound)
+        await tokenizer_load.wait_ready()  # a bill, not a bound: the real tables (once a process)
+        tokens = await tokens_of_async(texts)
+    if kept is not None and not kept.prompt_missing:
+        counted = kept
+    else:  # as the decision counts it: images by size
+        counted = Usage(prompt_tokens=req.prompt_tokens_on(m.image_rule))
+    if isinstance(worst, CallWorst):
+        cost, bound = worst.capped(model, tokens, counted), worst(model)
+    else:
+        cost = m.cost_usd(
+            counted.prompt_tokens, tokens, counted.cache_read_tokens, counted.cache_write_tokens
+        )
+        bound = None
+    s.usage_dropped(model, cost, bound, missing_side(usage))
     return cost, tokens

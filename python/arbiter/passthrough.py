@@ -17,6 +17,7 @@ a streamed completion is relayed chunk by chunk (passthrough_stream.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,11 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from starlette.types import Receive
 
-from arbiter import relayed_usage, request_log, telemetry
+from arbiter import relayed_usage, request_log, telemetry, tokenizer_load
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
+from arbiter.cut_stream_cost import tokens_of_async
 from arbiter.disconnect import CancelOnDisconnect
+from arbiter.dropped_usage import counts_dropped, missing_side
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
@@ -315,9 +318,11 @@ class PassThrough:
             return streaming(opened)
         data, raw, headers = answer
         usage = parse_usage(data, headers)
-        cost = await self._record(
+        if kind == "embeddings" and usage.output_missing:  # no output side: its count is whole
+            usage = dataclasses.replace(usage, output_missing=False)
+        cost, pt, ct = await self._record(
             kind, req, principal, decision_id, started, attempts, usage, None,
-            committed=charge.committed,
+            committed=charge.committed, relayed=lambda: completion_texts(data),
         )  # fmt: skip
         if plan_log := request_log.CURRENT.get():
             plan_log.upstream_request_id = headers.get("x-request-id")
@@ -329,8 +334,17 @@ class PassThrough:
             "x-arbiter-baseline-cost-usd": f"{cost:.8f}",
             **forwarded_headers(headers),
         }
-        if kind == "completions" and not named(data.get("id")):  # as chat's: never "" (ids.named)
-            return Answered(orjson.dumps({**data, "id": "cmpl-" + decision_id}), out)
+        if kind == "completions":
+            # as chat's: never an id of "" (ids.named), and a usage that is no count or lacks a
+            # side shows the counts it was billed by (relayed_usage.py), which the SDK's type
+            # requires both of
+            fixes: dict[str, Any] = {}
+            if not named(data.get("id")):
+                fixes["id"] = "cmpl-" + decision_id
+            if (shown := relayed_usage.openai_usage(data.get("usage"), pt, ct)) is not None:
+                fixes["usage"] = shown
+            if fixes:
+                return Answered(orjson.dumps({**data, **fixes}), out)
         if kind == "embeddings":  # usage is required there: Arbiter's count for a missing one
             mended = relayed_usage.embeddings_usage(data.get("usage"), req.prompt_tokens)
             if mended is not None:
@@ -350,9 +364,13 @@ class PassThrough:
         committed: float = 0.0,
         opened: bool = False,
         cut: float | None = None,
-    ) -> float:
+        relayed: Callable[[], list[str]] | None = None,
+    ) -> tuple[float, int, int]:
         """`opened`: a stream was under way, so even a failed call may be billed; `cut`: what a
-        stream we cut before its usage came generated (cut_stream_cost.py), as for chat."""
+        stream we cut before its usage came generated (cut_stream_cost.py), as for chat;
+        `relayed`: the answer's output texts, read only when its usage counts were no counts or
+        one side's count was missing (then priced from them, as chat's: dropped_usage.py).
+        The cost recorded, and the prompt and output tokens it was priced by."""
         s = self.s
         m = req.model_settings(s.registry.__getitem__)
 
@@ -361,6 +379,8 @@ class PassThrough:
 
         # an absurd reported cost counts as not reported
         usage = vetted(m, usage, worst, s.cost_report_dropped)
+        if error is None and cut is None and relayed is not None and counts_dropped(usage):
+            usage = await self._counted(kind, req, usage, relayed, worst)
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
         ct = usage.completion_tokens if usage else 0
         if error is None or opened:
@@ -399,7 +419,47 @@ class PassThrough:
         if (ctx := request_log.CURRENT.get()) is not None:  # a strict 503 names its decision
             ctx.decided(record)
         await s.record(record)
-        return cost
+        return cost, pt, ct
+
+    async def _counted(
+        self,
+        kind: Kind,
+        req: Parsed,
+        usage: Usage | None,
+        relayed: Callable[[], list[str]],
+        worst: Callable[[], float],
+    ) -> Usage:
+        """The usage a call is billed by when its upstream's counts were no counts or one side's
+        was missing: a counted side kept, the prompt otherwise as parsed (the budget
+        tokenizer), the output counted from the answer's texts (an embeddings list has none);
+        the operator's alert raised. Priced never above the call's worst case (billed_cost's
+        caller: the counts are capped to it here)."""
+        kept = usage if usage is not None and not usage.counts_dropped else None
+        prompt = kept.prompt_tokens if kept is not None and not kept.prompt_missing else 0
+        output = kept.completion_tokens if kept is not None and not kept.output_missing else None
+        if output is None:
+            output = 0
+            if kind == "completions":
+                await tokenizer_load.wait_ready()  # a bill: the real tables (once a process)
+                output = await tokens_of_async(relayed())
+        counted = Usage(prompt_tokens=prompt or req.prompt_tokens, completion_tokens=output)
+        m = req.model_settings(self.s.registry.__getitem__)
+        bound = worst()
+        if m.cost_usd(counted.prompt_tokens, counted.completion_tokens) > bound:
+            counted = Usage(prompt_tokens=req.prompt_tokens, completion_tokens=req.output_tokens)
+        cost = m.cost_usd(counted.prompt_tokens, counted.completion_tokens)
+        self.s.usage_dropped(req.model, cost, bound, missing_side(usage))
+        return counted
+
+
+def completion_texts(body: dict[str, Any]) -> list[str]:
+    """Every choice's text of a whole /v1/completions answer (none of an embeddings list)."""
+    choices = body.get("choices")
+    return [
+        c["text"]
+        for c in (choices if isinstance(choices, list) else ())
+        if isinstance(c, dict) and isinstance(c.get("text"), str)
+    ]
 
 
 def _task(kind: Kind) -> str:

@@ -22,7 +22,12 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from arbiter.cut_stream_cost import BILLS_AFTER_DISCONNECT, cut_by_us, cut_call_cost
+from arbiter.cut_stream_cost import (
+    BILLS_AFTER_DISCONNECT,
+    cut_by_us,
+    cut_call_cost,
+    relayed_texts,
+)
 from arbiter.errors import ClientDisconnected, UpstreamError
 from arbiter.records import Attempt
 from arbiter.relay import _StreamOutcome, broken_after_opening, forward, run_to_end
@@ -93,6 +98,7 @@ class _Finisher:
         await c.pt._record(
             c.kind, c.req, c.principal, c.decision_id, c.started, c.attempts, c.upstream.usage,
             failure, committed=c.charge.committed, opened=True, cut=cut,
+            relayed=lambda: relayed_texts(outcome.codec),
         )  # fmt: skip
 
     async def _cut_cost(self, outcome: _StreamOutcome, closed: float) -> float | None:

@@ -475,24 +475,33 @@ class Services:
                   "usage_cost_usd": usage_cost, "side": side},
         )  # fmt: skip
 
-    def usage_dropped(self, model: str, cost: float, worst: float | None) -> None:
-        """An answer of `model` came with usage counts that were no counts (dropped_usage.py):
-        priced from what it relayed; the operator's alert, at most one per model each 10
-        minutes (a broken upstream sends them on every call)."""
+    def usage_dropped(
+        self, model: str, cost: float, worst: float | None, missing: str | None = None
+    ) -> None:
+        """An answer of `model` came with usage counts that were no counts, or with one side's
+        count `missing` ("input" or "output": dropped_usage.py): priced from what it relayed;
+        the operator's alert, at most one per model each 10 minutes (a broken upstream sends
+        them on every call)."""
         now = time.monotonic()
         if now - self._usage_dropped_alerted.get(model, -1e9) < 600:
             return
         self._usage_dropped_alerted[model] = now
         m = self.registry.get(model)
         upstream = m.upstream if m is not None else "?"
+        what = (
+            f"a usage without its {missing} count; that side is Arbiter's count, never 0: "
+            if missing is not None
+            else "usage counts that are no counts (not finite, negative or past 10^8); "
+        )
         self.alerts.emit(
             SYSTEM_TENANT,
             "usage_dropped",
-            f"{model}: upstream {upstream!r} answered with usage counts that are no counts "
-            f"(not finite, negative or past 10^8); the call is priced from the tokens it "
-            f"relayed, ${cost:.6g}, not believed as sent. Check the upstream's usage report.",
+            f"{model}: upstream {upstream!r} answered with {what}the call is priced from the "
+            f"tokens it relayed, ${cost:.6g}, not believed as sent. Check the upstream's usage "
+            f"report.",
             model=model,
-            data={"upstream": upstream, "cost_usd": cost, "worst_cost_usd": worst},
+            data={"upstream": upstream, "cost_usd": cost, "worst_cost_usd": worst,
+                  "missing": missing},
         )  # fmt: skip
 
     def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:

@@ -116,6 +116,15 @@ class Usage:
     # the upstream sent a usage whose counts were no counts (NaN, negative, past 10^8): none
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False
+    # a believable usage that left one of its two counts out (an Anthropic Message with
+    # `input_tokens` alone, a chat completion without `completion_tokens`, or the reverse): that
+    # side is Arbiter's count, never 0 (dropped_usage.py); an embeddings list has no output side
+    prompt_missing: bool = False
+    output_missing: bool = False
+
+    @property
+    def one_sided(self) -> bool:
+        return self.prompt_missing or self.output_missing
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ from arbiter.upstream.http import (
     counts_believable,
     forwarded_headers,
     log_upstream_text,
+    missing_sides,
     reported_cost,
     retryable_error,
     safe_error_text,
@@ -76,6 +77,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         return token_count(u.get(key))
 
     read, write = count("cache_read_input_tokens"), count("cache_creation_input_tokens")
+    prompt_missing, output_missing = missing_sides(u, ("input_tokens", "output_tokens"))
     return Usage(
         prompt_tokens=count("input_tokens") + read + write,
         completion_tokens=count("output_tokens"),
@@ -83,6 +85,8 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         cache_read_tokens=read,
         cache_write_tokens=write,
         counts_dropped=dropped,
+        prompt_missing=prompt_missing,
+        output_missing=output_missing,
     )
 
 

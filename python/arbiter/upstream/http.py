@@ -103,6 +103,16 @@ def counts_believable(usage: Mapping[str, Any], keys: Iterable[str]) -> bool:
     return True
 
 
+def missing_sides(usage: Mapping[str, Any], sides: tuple[str, str]) -> tuple[bool, bool]:
+    """(the input side missing, the output side missing) of a usage that counted one of its
+    two `sides` and left the other out (absent or null): the side it gave priced alone billed
+    the call as if the other were 0. A usage with neither is no usage (the call's worst case)."""
+    given = [usage.get(side) is not None for side in sides]
+    if given[0] == given[1]:
+        return False, False
+    return not given[0], not given[1]
+
+
 def _cost(value: float) -> float | None:
     """A reported cost we may add to spend: finite ("nan" / "inf" parse, and would poison every
     sum after), at most MAX_CALL_COST_USD; a negative one is 0."""

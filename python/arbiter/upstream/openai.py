@@ -27,6 +27,7 @@ from arbiter.upstream.http import (
     counts_believable,
     forwarded_headers,
     json_object_read,
+    missing_sides,
     reported_cost,
     token_count,
 )
@@ -42,11 +43,14 @@ COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as ch
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     usage = body.get("usage") or {}
     dropped = not isinstance(usage, dict) or not counts_believable(usage, _COUNTS)
+    prompt_missing, output_missing = (False, False) if dropped else missing_sides(usage, _COUNTS)
     return Usage(
         prompt_tokens=0 if dropped else token_count(usage.get("prompt_tokens")),
         completion_tokens=0 if dropped else token_count(usage.get("completion_tokens")),
         reported_cost_usd=reported_cost(body, headers),
         counts_dropped=dropped,
+        prompt_missing=prompt_missing,
+        output_missing=output_missing,
     )
 
 
@@ -319,7 +323,8 @@ class _OpenAIStream(SSEStream):
             )
             self._running = Usage(
                 parsed.prompt_tokens, parsed.completion_tokens, cost,
-                counts_dropped=parsed.counts_dropped,
+                counts_dropped=parsed.counts_dropped, prompt_missing=parsed.prompt_missing,
+                output_missing=parsed.output_missing,
             )  # fmt: skip
             self.running_usage = self._running
             # include_usage's own chunk (no choices), or one sent once every choice finished:
