@@ -25,6 +25,7 @@ from tests.inproc import (
     sidecar_in_process,
 )
 from tests.sdk_clients import sdks
+from tests.waiting import until_async
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -113,6 +114,10 @@ def _anthropic_answer(stream: bool) -> bytes:
     return response(b"200 OK\r\ncontent-type: text/event-stream", events)
 
 
+async def _settled(spent_now: Any, cost: float) -> bool:
+    return abs(await spent_now() - cost) <= 1e-9
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])
 def test_an_answer_with_counts_that_are_no_counts_is_priced_from_what_it_relayed(
@@ -152,12 +157,18 @@ def test_an_answer_with_counts_that_are_no_counts_is_priced_from_what_it_relayed
                 assert calls[0] == 1
                 row = await recorded_decision(sc, raw.headers["x-arbiter-decision-id"])
                 alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()
-                spent = sum(
-                    b["spent_usd"]
-                    for b in (await sc.client.get("/arbiter/budgets", headers=sc.admin)).json()[
-                        "data"
-                    ]
+
+                async def spent_now() -> float:
+                    r = await sc.client.get("/arbiter/budgets", headers=sc.admin)
+                    return float(sum(b["spent_usd"] for b in r.json()["data"]))
+
+                # a stream's settle lands a moment after its record (the seventeenth session's
+                # latent race): wait for it, bounded; a spend that never matches still fails
+                cost = float(row["cost_usd"])
+                await until_async(
+                    lambda: _settled(spent_now, cost), "the spend to settle at the cost", 10.0
                 )
+                spent = await spent_now()
         # ~12 prompt tokens and TEXT's ~13 output tokens at $1 / $2 per Mtok
         prompt, output = row["prompt_tokens"], row["completion_tokens"]
         assert 5 <= prompt <= 30 and 10 <= output <= 20, row
