@@ -27,6 +27,9 @@ ENV_NAME = "ARBITER_TEST_UPSTREAM_KEY"
 # set inside the sandbox to the World's own token: a process that outlives a run is recognised
 # as that run's (not another test run's, which has its own token) by its /proc/PID/environ
 RUN_MARK_ENV = "ARBITER_TEST_SANDBOX_RUN"
+# when a forked, setsid'ed child of a run writes its file: the run ends at once, so a second is
+# long after the sandbox's end (the test waits ORPHAN_WAKES_S + 0.5 for the file; it was 3 + 3.5)
+ORPHAN_WAKES_S = 1.0
 LIMITS = Limits(wall_s=4.0, cpu_s=2, memory_mb=256, processes=16, file_mb=4, output_bytes=64 * 1024)
 
 
@@ -204,7 +207,7 @@ ESCAPES: tuple[Escape, ...] = (
             "import os, time\n"
             "if os.fork() == 0:\n"
             "    os.setsid()\n"
-            "    time.sleep(3)\n"
+            f"    time.sleep({ORPHAN_WAKES_S})\n"
             f"    open({str(w.tmp / 'orphan')!r}, 'w').write('alive')\n"
             "    os._exit(0)\n"
         ),

@@ -21,6 +21,7 @@ from tests.inproc import sidecar_in_process
 from tests.sandbox_escapes import (
     ESCAPES,
     LIMITS,
+    ORPHAN_WAKES_S,
     RUN_MARK_ENV,
     SECRET,
     Escape,
@@ -55,7 +56,7 @@ def test_escape_fails_inside_the_sandbox(
     # the wall limit holds: no run outlives 10x it, however loaded the host (it was limit + 3 s)
     assert got.wall_ms < 10 * LIMITS.wall_s * 1000
     if escape.name == "orphan_outlives_run":
-        time.sleep(3.5)  # the orphan would have written its file by now
+        time.sleep(ORPHAN_WAKES_S + 0.5)  # the orphan would have written its file by now
         assert not (tmp_path / "orphan").exists()
     deadline = time.monotonic() + 5
     while run_pids(w.run_mark) and time.monotonic() < deadline:

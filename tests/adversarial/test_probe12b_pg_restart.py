@@ -29,7 +29,9 @@ from tests.pg import fresh_database, require_pg, set_connections
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(90)]
 
-OUTAGE_S = 10.0
+# long enough for psycopg_pool's own backoff to schedule a delay past RECONNECT_CAP_S (1, 2, then
+# 4 s: the attempt due at ~3 s) and short of the ten seconds the probe ran (the suite's time)
+OUTAGE_S = 4.0
 
 
 @pytest.fixture
