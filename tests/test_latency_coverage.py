@@ -12,10 +12,10 @@ import pytest
 from arbiter import config
 from arbiter.latency import LatencyModel, LatencyPrior, z_score
 from arbiter.latency_coverage import MAX_LOG_MARGIN, CoverageTracker
+from arbiter.latency_setup import make_latency_model
 from arbiter.latency_slo import observe_attempts
 from arbiter.offline.demo import demo_settings
 from arbiter.records import Attempt
-from arbiter.services import make_latency_model
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
 

@@ -13,8 +13,8 @@ import pytest
 from arbiter import config
 from arbiter.latency import LatencyModel, LatencyPrior, z_score
 from arbiter.latency_outliers import Outliers
+from arbiter.latency_setup import make_latency_model
 from arbiter.offline.demo import demo_settings
-from arbiter.services import make_latency_model
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
 

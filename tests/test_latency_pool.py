@@ -15,8 +15,8 @@ import pytest
 from arbiter import config
 from arbiter.latency import LatencyModel
 from arbiter.latency_pool import pool_targets
+from arbiter.latency_setup import make_latency_model
 from arbiter.offline.demo import demo_settings
-from arbiter.services import make_latency_model
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
 

@@ -1,0 +1,34 @@
+"""The latency model a sidecar starts with, made from its `[latency]` settings (and routing's
+quantile): priors, the pooled spread, the optional coverage, outlier and exploration parts."""
+
+from __future__ import annotations
+
+import uuid
+
+from arbiter.config import Settings
+from arbiter.latency import LatencyModel, LatencyPrior
+from arbiter.latency_coverage import CoverageTracker
+from arbiter.latency_explore import LatencyExplore
+from arbiter.latency_outliers import Outliers
+
+
+def make_latency_model(settings: Settings) -> LatencyModel:
+    lat = settings.latency
+    return LatencyModel(
+        replica=uuid.uuid4().hex[:16],
+        half_life_s=lat.half_life_s,
+        prior=LatencyPrior(lat.prior_ttft_ms, lat.prior_tokens_per_s, lat.prior_log_sd),
+        priors={
+            m: LatencyPrior(p.ttft_ms, p.tokens_per_s, lat.prior_log_sd)
+            for m, p in lat.priors.items()
+        },
+        prior_weight=lat.prior_weight,
+        tenant_min_calls=lat.tenant_min_calls,
+        coverage=CoverageTracker(settings.routing.latency_quantile, lat.coverage_step)
+        if lat.coverage_step > 0
+        else None,
+        outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
+        spread_pool_calls=lat.spread_pool_calls,
+        spread_prior_pool=lat.spread_prior_pool,
+        explore=LatencyExplore(lat.explore_z) if lat.explore_z > 0 else None,
+    )
