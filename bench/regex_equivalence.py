@@ -15,23 +15,19 @@ differ for some patterns (so the check can see a difference when there is one).
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from arbiter import linear
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.regex_cost import patterns
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ARBITER_SHARED_DIR", ROOT.parent / "shared"))
-MODULES = (
-    "arbiter.classify",
-    "arbiter.cascade",
-    "arbiter.grading",
-    "arbiter.reference",
-    "arbiter.mathcheck",
-)
 TABLES = ("gsm8k", "mmlu", "alpaca_eval")
 ASCII_B = "(?-u:\\b)"
 CONTROL = (
@@ -47,19 +43,13 @@ CONTROL = (
 
 
 def changed_patterns() -> dict[str, tuple[linear.Pattern, linear.Pattern]]:
-    """name -> (the ASCII-boundary pattern, its Unicode-boundary original)."""
-    found: dict[str, tuple[linear.Pattern, linear.Pattern]] = {}
-    for mod_name in MODULES:
-        mod = importlib.import_module(mod_name)
-        for name, value in vars(mod).items():
-            items = value if isinstance(value, tuple | list) else (value,)
-            for i, item in enumerate(items):
-                first = item[0] if isinstance(item, tuple) and item else item
-                if isinstance(first, linear.Pattern) and ASCII_B in first.pattern:
-                    key = f"{mod_name.removeprefix('arbiter.')}.{name}"
-                    key += f"[{i}]" if len(items) > 1 or items is value else ""
-                    found[key] = (first, linear.compile(first.pattern.replace(ASCII_B, r"\b")))
-    return found
+    """name -> (the ASCII-boundary pattern, its Unicode-boundary original), among the patterns
+    bench/regex_cost.py times (the same names)."""
+    return {
+        name: (p, linear.compile(p.pattern.replace(ASCII_B, r"\b")))
+        for name, p in patterns().items()
+        if ASCII_B in p.pattern
+    }
 
 
 def table_texts() -> Iterator[str]:
