@@ -269,13 +269,15 @@ class Rig:
             threading.Event().wait(0.05)
         raise AssertionError(f"decision {decision_id} never recorded")
 
-    def raw(self, path: str, body: Any) -> httpx.Response:
-        """A POST the SDK would refuse to build (wrong shapes), as any HTTP client sends it."""
+    def raw(self, path: str, body: Any, **headers: str) -> httpx.Response:
+        """A POST the SDK would refuse to build (wrong shapes), as any HTTP client sends it;
+        `headers` added (`_` in a name is `-`)."""
+        more = {k.replace("_", "-"): v for k, v in headers.items()}
         return httpx.post(
             self.sidecar.root_url + path,
             content=body if isinstance(body, bytes) else orjson.dumps(body),
             headers={"authorization": f"Bearer {self.key}", "content-type": "application/json",
-                     "host": "127.0.0.1"},
+                     "host": "127.0.0.1", **more},
             timeout=30,
         )  # fmt: skip
 

@@ -337,3 +337,34 @@ def test_a_reasoning_item_from_openai_is_accepted(r: Rig) -> None:
     )  # fmt: skip
     _, body = sent(r, m)
     assert "gAAAA" not in str(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/responses", {"input": "hi", "max_output_tokens": 10**9}, "max_output_tokens"),
+        ("/v1/responses", {"input": "hi " * 40_000, "max_output_tokens": 5}, "input"),
+        ("/v1/responses", {"input": "hi " * 40_000}, "input"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
+                                  "max_tokens": 10**9}, "max_tokens"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
+                                  "max_completion_tokens": 40_000}, "max_completion_tokens"),
+        ("/v1/messages", {"messages": [{"role": "user", "content": "hi"}],
+                          "max_tokens": 10**9}, "max_tokens"),
+    ],
+)  # fmt: skip
+def test_a_request_past_the_named_models_window_names_what_to_lower(
+    r: Rig, path: str, body: dict[str, Any], param: str
+) -> None:
+    """The output limit when the input alone fits (the client asked for more output than the
+    window holds), else the conversation; OpenAI's code either way."""
+    before = len(r.recorder.seen)
+    resp = r.raw(path, {"model": "oa-1", **body}, anthropic_version="2023-06-01")
+    assert resp.status_code == 400, resp.text[:300]
+    err = resp.json()["error"]
+    if path != "/v1/messages":  # Anthropic's error names no field: its message does
+        assert err["code"] == "context_length_exceeded" and err["param"] == param, err
+    assert "32000 tokens" in err["message"], err
+    if param.startswith("max_"):
+        assert f"for the output ('{param}')" in err["message"], err
+    assert len(r.recorder.seen) == before
