@@ -368,3 +368,38 @@ def test_a_request_past_the_named_models_window_names_what_to_lower(
     if param.startswith("max_"):
         assert f"for the output ('{param}')" in err["message"], err
     assert len(r.recorder.seen) == before
+
+
+@pytest.mark.parametrize(
+    ("detail", "sent_as"), [("low", "low"), ("high", "high"), ("auto", "auto"),
+                            ("original", "high"), (None, None)],
+)  # fmt: skip
+@pytest.mark.parametrize("model", MODELS)
+def test_an_images_detail_reaches_an_openai_model(
+    r: Rig, model: str, detail: str | None, sent_as: str | None
+) -> None:
+    """`detail` sets what OpenAI bills for an image (`low`: 85 tokens; a 1024 px image at `auto`
+    765): dropped, a caller who asked for `low` to save was billed ~9x for it (the budget
+    reserves every image's ceiling either way). `original` is
+    the Responses API's own, sent to Chat Completions as its nearest, `high`; Anthropic's API
+    has no such field."""
+    m = mark()
+    part = {"type": "input_image", "image_url": PNG_URL}
+    if detail is not None:
+        part["detail"] = detail
+    r.client.responses.create(
+        model=model,
+        input=[{"role": "user", "content": [{"type": "input_text", "text": m}, part]}],  # type: ignore[list-item]
+    )
+    path, body = sent(r, m)
+    if path.endswith("/chat/completions"):
+        image = body["messages"][0]["content"][1]["image_url"]
+        assert image.get("detail") == sent_as, image
+    else:
+        assert "detail" not in str(body["messages"][0]["content"][1])
+
+
+def test_an_unknown_image_detail_is_a_400(r: Rig) -> None:
+    part = {"type": "input_image", "image_url": PNG_URL, "detail": "ultra"}
+    bad(r, {"model": "oa-1", "input": [{"role": "user", "content": [part]}]},
+        "input[0].content[0].detail")  # fmt: skip
