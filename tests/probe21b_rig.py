@@ -5,7 +5,9 @@ Anthropic's messages, whole and streamed. The official openai SDK is the client.
 
 Scripts: `ok` (text), `tool` (a call of the first offered tool), `refusal` (OpenAI's
 `message.refusal`, Anthropic's `stop_reason: refusal`), `json` (a JSON object as the text),
-`long` (the answer cut by the output limit).
+`long` (the answer cut by the output limit), `tools2` (two calls, their argument fragments
+interleaved), `text+tool` (text, then a call), `bad400` (the upstream's 400: the caller's
+mistake, in its protocol's shape).
 """
 
 from __future__ import annotations
@@ -88,6 +90,47 @@ def chat_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], list
             {"tool_calls": [{"index": 0, "function": {"arguments": '{"q"'}}]},
             {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
         ]  # fmt: skip
+    elif script in ("tools2", "text+tool"):  # two calls, their fragments interleaved; or text first
+        name = body["tools"][0]["function"]["name"]
+        calls = [
+            {
+                "id": f"call_b{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": f'{{"q": {i}}}'},
+            }
+            for i in range(2)
+        ]
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        finish = "tool_calls"
+        deltas = [
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_b0",
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ],
+            },
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_b1",
+                        "type": "function",
+                        "function": {"name": name, "arguments": '{"q"'},
+                    }
+                ]
+            },
+            {"tool_calls": [{"index": 0, "function": {"arguments": '{"q"'}}]},
+            {"tool_calls": [{"index": 1, "function": {"arguments": ": 1}"}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": ": 0}"}}]},
+        ]
+        if script == "text+tool":
+            message = {**message, "content": "Looking.", "tool_calls": calls[:1]}
+            deltas = [{"role": "assistant", "content": "Looking."}, deltas[0], deltas[2], deltas[4]]
     elif script == "refusal":
         message = {"role": "assistant", "content": None, "refusal": "I can't."}
         deltas = [{"role": "assistant", "refusal": "I can"}, {"refusal": "'t."}]
@@ -188,6 +231,17 @@ class _Handler(BaseHTTPRequestHandler):
         with self.recorder.lock:
             self.recorder.seen.append((self.path, body))
         script = _script(body)
+        if script == "bad400":  # the upstream refuses the request as the caller's mistake
+            anthropic = self.path.endswith("/messages")
+            err = (
+                {"type": "error", "error": {"type": "invalid_request_error",
+                                            "message": "messages.0: bad thing"}}
+                if anthropic
+                else {"error": {"message": "Invalid 'messages[0]': bad thing.",
+                                "type": "invalid_request_error", "param": "messages[0]",
+                                "code": "invalid_value"}}
+            )  # fmt: skip
+            return self._send(orjson.dumps(err), "application/json", 400)
         if self.path.endswith("/embeddings"):
             return self._send(orjson.dumps(embeddings_answer(body)), "application/json")
         answer = messages_answer if self.path.endswith("/messages") else chat_answer
@@ -196,8 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(b"".join(frames), "text/event-stream")
         return self._send(orjson.dumps(whole), "application/json")
 
-    def _send(self, raw: bytes, ctype: str) -> None:
-        self.send_response(200)
+    def _send(self, raw: bytes, ctype: str, status: int = 200) -> None:
+        self.send_response(status)
         self.send_header("content-type", ctype)
         self.send_header("content-length", str(len(raw)))
         self.end_headers()

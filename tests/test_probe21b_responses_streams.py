@@ -172,3 +172,24 @@ def test_raw_stream_true_events_parse(r: Rig, model: str) -> None:
     final = events[-1].response
     assert final.output_text == "ok" and final.status == "completed"
     assert final.model in ("oa-1", "an-1")
+
+
+@pytest.mark.parametrize("script", ["tools2", "text+tool"])
+def test_interleaved_calls_and_text_then_a_call_stream_as_the_whole_answer(
+    r: Rig, script: str
+) -> None:
+    """Two calls whose argument fragments an OpenAI-compatible server interleaved, or text then
+    a call: each item's events in one run, the final Response the whole call's."""
+    m = mark(script)
+    whole = r.client.responses.create(model="oa-1", input=m, tools=[TOOL])  # type: ignore[list-item]
+    with r.client.responses.stream(model="oa-1", input=m, tools=[TOOL]) as stream:  # type: ignore[list-item]
+        events = list(stream)
+        final = stream.get_final_response()
+    check_sequence(events)
+
+    def shape(output: list[Any]) -> list[tuple[str, str]]:
+        return [(o.type, o.arguments if o.type == "function_call" else o.content[0].text)
+                for o in output]  # fmt: skip
+
+    assert shape(final.output) == shape(whole.output)
+    assert [o.type for o in whole.output][-1] == "function_call"
