@@ -403,3 +403,30 @@ def test_an_unknown_image_detail_is_a_400(r: Rig) -> None:
     part = {"type": "input_image", "image_url": PNG_URL, "detail": "ultra"}
     bad(r, {"model": "oa-1", "input": [{"role": "user", "content": [part]}]},
         "input[0].content[0].detail")  # fmt: skip
+
+
+@pytest.mark.parametrize("content", ["", []])
+def test_an_empty_assistant_turn_reaches_an_openai_model_as_a_string(r: Rig, content: Any) -> None:
+    """OpenAI requires an assistant message's content unless it has tool calls: an empty turn
+    was sent as `content: null` (a 400 at OpenAI). A Response with an empty message item (an
+    Anthropic model's refusal, below) fed back as the next request's input is one."""
+    m = mark()
+    r.client.responses.create(
+        model="oa-1",
+        input=[{"role": "user", "content": "a"}, {"role": "assistant", "content": content},
+               {"role": "user", "content": m}],  # type: ignore[list-item]
+    )  # fmt: skip
+    _, body = sent(r, m)
+    assert body["messages"][1] == {"role": "assistant", "content": ""}, body["messages"]
+
+
+def test_an_empty_response_fed_back_to_an_openai_model(r: Rig) -> None:
+    first = r.client.responses.create(model="an-1", input=mark("refusal"))
+    assert [o.type for o in first.output] == ["message"]
+    m = mark()
+    r.client.responses.create(
+        model="oa-1",
+        input=[{"role": "user", "content": "a"}, *first.output, {"role": "user", "content": m}],  # type: ignore[list-item]
+    )
+    _, body = sent(r, m)
+    assert [x.get("content") is not None for x in body["messages"]] == [True, True, True]

@@ -368,11 +368,11 @@ def _assistant_turns_joined(messages: tuple[Message, ...]) -> list[Message]:
 
 def _encode_message(msg: Message) -> list[dict[str, Any]]:
     if msg.role == "assistant":
-        out: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(p.text for p in msg.parts if isinstance(p, TextPart)) or None,
-        }
+        text = "".join(p.text for p in msg.parts if isinstance(p, TextPart))
         calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+        # null only beside tool calls: OpenAI requires an assistant message's content unless it
+        # has them (an empty turn fed back, a Response's empty message item, is "" not null)
+        out: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
         if calls:
             out["tool_calls"] = [
                 {
