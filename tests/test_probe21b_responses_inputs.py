@@ -15,6 +15,7 @@ from typing import Any
 import openai
 import pytest
 
+from arbiter.surfaces.openai_responses import caller_param
 from tests.probe21b_rig import Rig, rig
 
 # a 1x1 PNG (the sidecar checks inline images' bytes)
@@ -430,3 +431,27 @@ def test_an_empty_response_fed_back_to_an_openai_model(r: Rig) -> None:
     )
     _, body = sent(r, m)
     assert [x.get("content") is not None for x in body["messages"]] == [True, True, True]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstreams_400_names_the_callers_field(r: Rig, stream: bool) -> None:
+    """The OpenAI upstream refused the Chat Completions view naming `messages[0]`: the
+    Responses caller sent no `messages`, so its 400 names `input`."""
+    resp = r.raw("/v1/responses", {"model": "oa-1", "input": mark("bad400"), "stream": stream})
+    assert resp.status_code == 400, resp.text[:300]
+    err = resp.json()["error"]
+    assert err["param"] == "input" and err["type"] == "invalid_request_error", err
+
+
+@pytest.mark.parametrize(
+    ("view", "caller"),
+    [
+        ("messages[3].content", "input"), ("max_completion_tokens", "max_output_tokens"),
+        ("response_format.json_schema", "text.format"), ("reasoning_effort", "reasoning.effort"),
+        ("tools[1].function.parameters", "tools[1].parameters"), ("tools[0].function", "tools[0]"),
+        ("tool_choice.function.name", "tool_choice.name"), ("temperature", "temperature"),
+        (None, None),
+    ],
+)  # fmt: skip
+def test_view_fields_in_the_callers_words(view: str | None, caller: str | None) -> None:
+    assert caller_param(view) == caller
