@@ -168,8 +168,7 @@ def _too_long(req: ChatRequest, window: int, need: int) -> ContextTooLong:
             param=param,
         )
     return ContextTooLong(
-        f"This model's maximum context length is {window} tokens; the request needs about "
-        f"{need}.",
+        f"This model's maximum context length is {window} tokens; the request needs about {need}.",
         param=req.messages_param,
     )
 
