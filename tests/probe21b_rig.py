@@ -346,8 +346,10 @@ def rig(tmp: Path) -> Iterator[Rig]:
     sidecar = Sidecar(tmp / "a.toml").start()
     try:
         key = str(sidecar.create_key()["key"])
-        client = openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=20)
-        yield Rig(recorder, sidecar, key, client)
+        with openai.OpenAI(
+            base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=20
+        ) as client:
+            yield Rig(recorder, sidecar, key, client)
     finally:
         sidecar.stop()
         server.shutdown()

@@ -179,3 +179,15 @@ def test_inputs_each_within_the_window_pass_though_their_sum_is_past_it(r: Rig) 
     )
     assert len(out.data) == 9
     assert len(r.recorder.bodies(w)) == 1
+
+
+def test_the_azure_sdks_path_is_checked_alike(r: Rig) -> None:
+    """AzureOpenAI's /openai/deployments/{name}/embeddings is the same surface: its input past
+    the window is the same 400, and a good one is answered."""
+    with openai.AzureOpenAI(
+        azure_endpoint=r.sidecar.root_url, api_key=r.key, api_version="2024-10-21", max_retries=0
+    ) as azure:
+        assert len(azure.embeddings.create(model="em-1", input=[word()]).data) == 1
+        with pytest.raises(openai.BadRequestError) as caught:
+            azure.embeddings.create(model="em-small", input=[7] * 600)
+    assert caught.value.code == "context_length_exceeded"

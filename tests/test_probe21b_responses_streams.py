@@ -193,3 +193,13 @@ def test_interleaved_calls_and_text_then_a_call_stream_as_the_whole_answer(
 
     assert shape(final.output) == shape(whole.output)
     assert [o.type for o in whole.output][-1] == "function_call"
+
+
+def test_auto_parse_with_a_strict_schema_goes_to_a_model_that_can_keep_it(r: Rig) -> None:
+    """`responses.parse` sends a strict json_schema: an-1 (no `json-schema` capability, the
+    other protocol) cannot promise it, so `auto` serves it from oa-1, every time."""
+    for _ in range(3):  # bounded; routing has no exploration here (explore = 0)
+        m = mark("json")
+        raw = r.client.responses.with_raw_response.parse(model="auto", input=m, text_format=Answer)
+        assert raw.headers["x-arbiter-model"] == "oa-1"
+        assert raw.parse().output_parsed == Answer(a=1)
