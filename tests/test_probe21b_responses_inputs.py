@@ -455,3 +455,27 @@ def test_an_upstreams_400_names_the_callers_field(r: Rig, stream: bool) -> None:
 )  # fmt: skip
 def test_view_fields_in_the_callers_words(view: str | None, caller: str | None) -> None:
     assert caller_param(view) == caller
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/responses", {"input": "hi", "max_output_tokens": 10**9}, "max_output_tokens"),
+        ("/v1/responses", {"input": "hi " * 40_000, "max_output_tokens": 5}, "input"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
+                                  "max_tokens": 10**9}, "max_tokens"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi " * 40_000}]},
+         "messages"),
+    ],
+)  # fmt: skip
+def test_auto_past_every_models_window_names_what_to_lower(
+    r: Rig, path: str, body: dict[str, Any], param: str
+) -> None:
+    """As for a named model: `auto`'s refusal (every model's window listed) named no field."""
+    before = len(r.recorder.seen)
+    resp = r.raw(path, {"model": "auto", **body})
+    assert resp.status_code == 400, resp.text[:300]
+    err = resp.json()["error"]
+    assert err["code"] == "context_length_exceeded" and err["param"] == param, err
+    assert "context window 32000" in err["message"], err
+    assert len(r.recorder.seen) == before

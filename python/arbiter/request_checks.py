@@ -159,8 +159,8 @@ def _too_long(req: ChatRequest, window: int, need: int) -> ContextTooLong:
     input was too long), else its conversation. An output limit Arbiter added is not the
     client's to lower: then the conversation is named, as before."""
     limit = req.max_tokens or 0
-    if limit and not req.limit_injected and need - limit < window:
-        param = limit_param(req)
+    param = context_param(req, need - limit, window)
+    if param != req.messages_param:
         return ContextTooLong(
             f"This model's maximum context length is {window} tokens; the request needs about "
             f"{need}: {need - limit} for the input and {limit} for the output ('{param}'). "
@@ -171,6 +171,26 @@ def _too_long(req: ChatRequest, window: int, need: int) -> ContextTooLong:
         f"This model's maximum context length is {window} tokens; the request needs about {need}.",
         param=req.messages_param,
     )
+
+
+def context_param(req: ChatRequest, input_need: int, window: int) -> str:
+    """What a context refusal names: the client's own output limit when the input alone
+    (`input_need` tokens) fits `window`, else the conversation."""
+    if req.max_tokens and not req.limit_injected and input_need < window:
+        return limit_param(req)
+    return req.messages_param
+
+
+def too_long_for_every_model(
+    err: ContextTooLong, req: ChatRequest, pool: Iterable[PoolModel]
+) -> ContextTooLong:
+    """`auto`'s refusal (routing's, listing each model's window) naming what to lower, as a
+    named model's does: the output limit when the input alone fits the widest window."""
+    widest = max((m.context_window for m in pool), default=0)
+    param = context_param(req, req.prompt_tokens + 1, widest)
+    if param == req.messages_param:
+        return ContextTooLong(err.message, param=param)
+    return ContextTooLong(f"{err.message}. Lower '{param}'.", param=param)
 
 
 def limit_param(req: ChatRequest) -> str:
