@@ -29,11 +29,14 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """Inline base64 `data` with its `media_type`, or a `url` (http(s); never fetched here)."""
+    """Inline base64 `data` with its `media_type`, or a `url` (http(s); never fetched here).
+    `detail`: OpenAI's image detail level as the client asked it (`low`, `high`, `auto`), sent
+    on to OpenAI models (it sets what the image costs); Anthropic's API has none."""
 
     media_type: str | None = None
     data: str | None = None
     url: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ a streamed completion is relayed chunk by chunk (passthrough_stream.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import time
@@ -36,6 +37,7 @@ from arbiter.dropped_usage import counts_dropped, missing_side
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
+    ContextTooLong,
     InvalidRequest,
     MissingParameter,
     UnknownModel,
@@ -217,6 +219,38 @@ def _input_tokens(value: Any, param: str) -> int:
     )
 
 
+async def _check_input_lengths(req: Parsed, model: ModelSettings) -> None:
+    """Each embeddings input within the model's context window (OpenAI's 8,192 tokens, the
+    default window): one past it is a 400 here, as chat's prompt past a named model's window
+    is, not a call whose worst case is reserved and that the upstream refuses or, a server that
+    truncates, answers with the embedding of a part of the text. Only when the inputs' total
+    is past the window can one be: then each is counted, off the event loop (a megabyte of
+    text is a tokenizer's tens of milliseconds)."""
+    window = model.context_window
+    if req.prompt_tokens <= window:
+        return
+    at, longest = await asyncio.to_thread(_longest_input, req.body["input"])
+    if longest > window:
+        where = "input" if at is None else f"input[{at}]"
+        raise ContextTooLong(
+            f"Invalid '{where}': this model's maximum input length is {window} tokens; the "
+            f"input has about {longest}.",
+            param="input",
+        )
+
+
+def _longest_input(value: Any) -> tuple[int | None, int]:
+    """The longest input (its index, None for a lone one) and its tokens, in a validated
+    embeddings `input`: a string, strings, token ids or token-id arrays."""
+    if isinstance(value, str):
+        return None, count_tokens([value])
+    if all(isinstance(v, int) for v in value):  # one input as token ids
+        return None, len(value)
+    sizes = [count_tokens([v]) if isinstance(v, str) else len(v) for v in value]
+    longest = max(range(len(sizes)), key=sizes.__getitem__)
+    return longest, sizes[longest]
+
+
 @dataclass(slots=True)
 class Answered:
     body: bytes
@@ -249,6 +283,8 @@ class PassThrough:
                 "endpoint.",
                 param="model",
             )
+        if kind == "embeddings":
+            await _check_input_lengths(req, model)
         req.pinned = model  # charged at the prices it is reserved and sent at
         decision_id = s.new_id()
         started = time.perf_counter()

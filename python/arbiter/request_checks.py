@@ -149,12 +149,58 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
         model.capabilities,
     )  # fmt: skip
     if need > model.context_window:
-        raise ContextTooLong(
-            f"This model's maximum context length is {model.context_window} tokens; "
-            f"the request needs about {need}.",
-            param=req.messages_param,
-        )
+        raise _too_long(req, model.context_window, need)
     return model
+
+
+def _too_long(req: ChatRequest, window: int, need: int) -> ContextTooLong:
+    """The named model's context refusal, naming what to lower: the client's own output limit
+    when the input alone fits (a 5-token prompt with `max_output_tokens: 1e9` was told its
+    input was too long), else its conversation. An output limit Arbiter added is not the
+    client's to lower: then the conversation is named, as before."""
+    limit = req.max_tokens or 0
+    param = context_param(req, need - limit, window)
+    if param != req.messages_param:
+        return ContextTooLong(
+            f"This model's maximum context length is {window} tokens; the request needs about "
+            f"{need}: {need - limit} for the input and {limit} for the output ('{param}'). "
+            f"Lower '{param}'.",
+            param=param,
+        )
+    return ContextTooLong(
+        f"This model's maximum context length is {window} tokens; the request needs about {need}.",
+        param=req.messages_param,
+    )
+
+
+def context_param(req: ChatRequest, input_need: int, window: int) -> str:
+    """What a context refusal names: the client's own output limit when the input alone
+    (`input_need` tokens) fits `window`, else the conversation."""
+    if req.max_tokens and not req.limit_injected and input_need < window:
+        return limit_param(req)
+    return req.messages_param
+
+
+def too_long_for_every_model(
+    err: ContextTooLong, req: ChatRequest, pool: Iterable[PoolModel]
+) -> ContextTooLong:
+    """`auto`'s refusal (routing's, listing each model's window) naming what to lower, as a
+    named model's does: the output limit when the input alone fits the widest window."""
+    widest = max((m.context_window for m in pool), default=0)
+    param = context_param(req, req.prompt_tokens + 1, widest)
+    if param == req.messages_param:
+        return ContextTooLong(err.message, param=param)
+    return ContextTooLong(f"{err.message}. Lower '{param}'.", param=param)
+
+
+def limit_param(req: ChatRequest) -> str:
+    """The output limit's field as the caller named it: the Responses API's
+    `max_output_tokens`, Anthropic's `max_tokens`, Chat Completions' either name."""
+    if req.messages_param == "input":
+        return "max_output_tokens"
+    if req.protocol == "openai" and req.body.get("max_completion_tokens") is not None:
+        return "max_completion_tokens"
+    return "max_tokens"
 
 
 _API: dict[Protocol, str] = {"anthropic": "Anthropic's Messages API", "openai": "OpenAI's API"}

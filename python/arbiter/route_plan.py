@@ -10,11 +10,17 @@ from typing import TYPE_CHECKING
 
 from arbiter import cascade_steps, latency_slo, prompt_score
 from arbiter.classify import classify
-from arbiter.errors import NoCapableModel
+from arbiter.errors import ContextTooLong, NoCapableModel
 from arbiter.latency_slo import NO_SLO, LatencySLO
 from arbiter.principal import Principal
 from arbiter.prompt_score import PromptScore
-from arbiter.request_checks import blocked_for, named_in_refusal, named_model, needs_of
+from arbiter.request_checks import (
+    blocked_for,
+    named_in_refusal,
+    named_model,
+    needs_of,
+    too_long_for_every_model,
+)
 from arbiter.request_plan import Plan
 from arbiter.routing_types import RouteRequest
 from arbiter.types import ChatRequest
@@ -60,6 +66,8 @@ def plan_request(
                 allowed=sorted(principal.allowed_models) if principal.allowed_models else None,
                 blocked=blocked,
             )
+        except ContextTooLong as err:  # routing's words; the field to lower is the caller's
+            raise too_long_for_every_model(err, req, s.pool) from err
         except NoCapableModel as err:
             named = named_in_refusal(err, req, s.pool)  # the field it cannot serve
             if named is err:

@@ -50,6 +50,7 @@ from arbiter.errors import (
     NotFound,
     ReadOnlyKey,
     UnknownModel,
+    UpstreamRejected,
 )
 from arbiter.event_stream import EventStreamResponse
 from arbiter.fast_routes import FastRoutesApp
@@ -214,9 +215,13 @@ class Handlers:
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
             req.cache_control = directives
-        outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive)
-        )
+        try:
+            outcome = await self.pipeline.handle(
+                req, principal, lambda: CancelOnDisconnect(request.receive)
+            )
+        except UpstreamRejected as err:  # its param names the view's field: name the caller's
+            err.param = responses_surface.caller_param(err.param)
+            raise
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         decision_id = outcome.headers["x-arbiter-decision-id"]

@@ -9,6 +9,7 @@ openai_stream.py (re-exported here).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from arbiter.canonical import (
@@ -45,6 +46,7 @@ __all__ = [
     "parse_request",
 ]
 
+_CHAT_DETAILS = ("auto", "low", "high")  # image_url.detail
 _MODELED = frozenset({
     "model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_tokens",
     "max_completion_tokens", "temperature", "top_p", "stop", "n", "stream", "stream_options",
@@ -159,7 +161,13 @@ def _parts(content: Any, param: str) -> tuple[Part, ...]:
         elif kind == "image_url":
             image = c.obj(part.get("image_url"), f"{where}.image_url")
             url = f"{where}.image_url.url"
-            out.append(image_part(c.string(image.get("url"), url, non_empty=True), url))
+            decoded = image_part(c.string(image.get("url"), url, non_empty=True), url)
+            # kept where it is one of Chat Completions' levels (an OpenAI model re-encoded from
+            # canonical bills the image by it); the body an OpenAI upstream gets is the client's
+            detail = image.get("detail")
+            if detail in _CHAT_DETAILS:
+                decoded = replace(decoded, detail=detail)
+            out.append(decoded)
         elif kind == "input_audio":
             audio = c.obj(part.get("input_audio"), f"{where}.input_audio")
             out.append(
@@ -360,11 +368,11 @@ def _assistant_turns_joined(messages: tuple[Message, ...]) -> list[Message]:
 
 def _encode_message(msg: Message) -> list[dict[str, Any]]:
     if msg.role == "assistant":
-        out: dict[str, Any] = {
-            "role": "assistant",
-            "content": "".join(p.text for p in msg.parts if isinstance(p, TextPart)) or None,
-        }
+        text = "".join(p.text for p in msg.parts if isinstance(p, TextPart))
         calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+        # null only beside tool calls: OpenAI requires an assistant message's content unless it
+        # has them (an empty turn fed back, a Response's empty message item, is "" not null)
+        out: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
         if calls:
             out["tool_calls"] = [
                 {
@@ -408,7 +416,8 @@ def _encode_part(part: Part) -> dict[str, Any]:
         return {"type": "text", "text": part.text}
     if isinstance(part, ImagePart):
         url = part.url if part.data is None else f"data:{part.media_type};base64,{part.data}"
-        return {"type": "image_url", "image_url": {"url": url}}
+        image = {"url": url} if part.detail is None else {"url": url, "detail": part.detail}
+        return {"type": "image_url", "image_url": image}
     if isinstance(part, AudioPart):
         return {"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}}
     if isinstance(part, OpaquePart) and part.protocol == "openai":

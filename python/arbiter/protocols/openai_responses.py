@@ -21,7 +21,7 @@ does) from canonical output; the stream encoder is openai_responses_stream.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -79,6 +79,7 @@ _READ = frozenset({
 _VERBOSITY = ("low", "medium", "high")
 REASONING_SUMMARIES = ("auto", "concise", "detailed")  # the spec's Reasoning.summary
 _TRUNCATIONS = ("auto", "disabled")
+_IMAGE_DETAILS = ("low", "high", "auto", "original")  # the spec's ImageDetail
 MAX_SAFETY_IDENTIFIER = 64  # characters, as chat's (surfaces/openai_params.py)
 # the `include` value that asks for log-probabilities; other values (encrypted reasoning, image
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
@@ -389,7 +390,11 @@ def _parts(
             image = image_part(url, f"{at}.image_url")
             if image.data is not None:
                 check_inline_image(image.media_type, image.data, f"{at}.image_url")
-            out.append(image)
+            detail = c.opt_choice(part.get("detail"), f"{at}.detail", _IMAGE_DETAILS)
+            # sent on as the client asked (it sets what an OpenAI model bills for the image);
+            # Chat Completions has no `original`: its nearest, `high`
+            detail = "high" if detail == "original" else detail
+            out.append(image if detail is None else replace(image, detail=detail))
         elif kind == "input_file":
             out.append(OpaquePart("openai", "file", _chat_file(part, at)))
         else:

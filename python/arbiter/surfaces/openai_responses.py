@@ -143,3 +143,28 @@ def render_result(
     body = encode_response(canonical, response_id(decision_id), result.model, echo, created)
     with_reported_cost(body, result.body)  # an upstream's `usage.cost`, as chat's body has it
     return orjson.dumps(with_hit_cost_body(body) if hit else body)
+
+
+# the Chat Completions view's fields (what an OpenAI upstream is sent) as a Responses request
+# names them: an upstream's 400 that names one names the caller's field instead
+_VIEW_FIELDS = {
+    "messages": "input", "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens", "response_format": "text.format",
+    **VIEW_PARAMS,
+}  # fmt: skip
+
+
+def caller_param(param: str | None) -> str | None:
+    """An upstream error's `param` (a field of the Chat Completions view) in the Responses
+    request's terms: `messages[2].content` is `input` (the view's messages are not the input's
+    items one for one: instructions and system items are messages too), `tools[0].function.
+    parameters` is `tools[0].parameters`; a field both name alike is kept."""
+    if param is None:
+        return None
+    cut = min((i for i in (param.find("["), param.find(".")) if i >= 0), default=len(param))
+    head = param[:cut]
+    if head in _VIEW_FIELDS:
+        return _VIEW_FIELDS[head]
+    if head in ("tools", "tool_choice"):
+        return param.replace(".function.", ".", 1).replace(".function", "", 1)
+    return param

@@ -1,0 +1,356 @@
+"""probe21b's rig: a real `arbiter serve` in front of an upstream that records every body it
+receives and answers by a script the request names in its own text (`[[s:NAME]]`, so tests on
+one sidecar never share a script), speaking OpenAI's chat completions and embeddings and
+Anthropic's messages, whole and streamed. The official openai SDK is the client.
+
+Scripts: `ok` (text), `tool` (a call of the first offered tool), `refusal` (OpenAI's
+`message.refusal`, Anthropic's `stop_reason: refusal`), `json` (a JSON object as the text),
+`long` (the answer cut by the output limit), `tools2` (two calls, their argument fragments
+interleaved), `text+tool` (text, then a call), `bad400` (the upstream's 400: the caller's
+mistake, in its protocol's shape).
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import orjson
+
+from arbiter.offline.demo import API_KEY_ENV
+from tests.conftest import Sidecar
+
+# USD per 1M tokens (in, out)
+PRICES = {"oa-1": (1000.0, 2000.0), "an-1": (1000.0, 2000.0), "em-1": (100.0, 0.0),
+          "em-small": (100.0, 0.0)}  # fmt: skip
+WINDOWS = {"em-small": 512}  # tokens; 32,000 for the others
+PROMPT_TOKENS = 13
+OUTPUT_TOKENS = 5
+_MARK = b"[[s:"
+
+
+@dataclass(slots=True)
+class Recorder:
+    """What the upstream received: (path, body) per call, in order."""
+
+    seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def bodies(self, marker: str) -> list[tuple[str, dict[str, Any]]]:
+        """The calls whose body holds `marker` (each test's own text)."""
+        with self.lock:
+            return [(p, b) for p, b in self.seen if marker.encode() in orjson.dumps(b)]
+
+    def one(self, marker: str) -> tuple[str, dict[str, Any]]:
+        calls = self.bodies(marker)
+        assert len(calls) == 1, [p for p, _ in calls]
+        return calls[0]
+
+
+def _script(body: dict[str, Any]) -> str:
+    raw = orjson.dumps(body)
+    at = raw.find(_MARK)
+    if at < 0:
+        return "ok"
+    return raw[at + len(_MARK) : raw.index(b"]]", at)].decode()
+
+
+def _sse(name: str | None, data: dict[str, Any] | str) -> bytes:
+    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {payload}\n\n".encode()
+
+
+def chat_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], list[bytes]]:
+    """A chat completion (whole) and its stream's frames."""
+    model = body["model"]
+    usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": OUTPUT_TOKENS,
+             "total_tokens": PROMPT_TOKENS + OUTPUT_TOKENS}  # fmt: skip
+    message: dict[str, Any] = {"role": "assistant", "content": "ok"}
+    finish = "stop"
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": "o"}, {"content": "k"}]
+    if script == "tool":
+        name = body["tools"][0]["function"]["name"]
+        call = {"id": "call_a1", "type": "function",
+                "function": {"name": name, "arguments": '{"q": 1}'}}  # fmt: skip
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        finish = "tool_calls"
+        deltas = [
+            {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_a1", "type": "function",
+                                                  "function": {"name": name, "arguments": ""}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": '{"q"'}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
+        ]  # fmt: skip
+    elif script in ("tools2", "text+tool"):  # two calls, their fragments interleaved; or text first
+        name = body["tools"][0]["function"]["name"]
+        calls = [
+            {
+                "id": f"call_b{i}",
+                "type": "function",
+                "function": {"name": name, "arguments": f'{{"q": {i}}}'},
+            }
+            for i in range(2)
+        ]
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        finish = "tool_calls"
+        deltas = [
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_b0",
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ],
+            },
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_b1",
+                        "type": "function",
+                        "function": {"name": name, "arguments": '{"q"'},
+                    }
+                ]
+            },
+            {"tool_calls": [{"index": 0, "function": {"arguments": '{"q"'}}]},
+            {"tool_calls": [{"index": 1, "function": {"arguments": ": 1}"}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": ": 0}"}}]},
+        ]
+        if script == "text+tool":
+            message = {**message, "content": "Looking.", "tool_calls": calls[:1]}
+            deltas = [{"role": "assistant", "content": "Looking."}, deltas[0], deltas[2], deltas[4]]
+    elif script == "refusal":
+        message = {"role": "assistant", "content": None, "refusal": "I can't."}
+        deltas = [{"role": "assistant", "refusal": "I can"}, {"refusal": "'t."}]
+    elif script == "json":
+        message = {"role": "assistant", "content": '{"a": 1}'}
+        deltas = [{"role": "assistant", "content": '{"a"'}, {"content": ": 1}"}]
+    elif script == "long":
+        finish = "length"
+    whole = {
+        "id": "chatcmpl-r", "object": "chat.completion", "created": 1, "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage,
+    }  # fmt: skip
+    head = {"id": "chatcmpl-r", "object": "chat.completion.chunk", "created": 1, "model": model}
+    frames = [
+        _sse(None, {**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]})
+        for d in deltas
+    ]
+    frames.append(_sse(None, {**head, "choices": [{"index": 0, "delta": {},
+                                                   "finish_reason": finish}]}))  # fmt: skip
+    frames.append(_sse(None, {**head, "choices": [], "usage": usage}))
+    frames.append(b"data: [DONE]\n\n")
+    return whole, frames
+
+
+def messages_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], list[bytes]]:
+    """An Anthropic message (whole) and its stream's frames."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": "ok"}]
+    stop = "end_turn"
+    if script == "tool":
+        content = [{"type": "tool_use", "id": "toolu_a1", "name": body["tools"][0]["name"],
+                    "input": {"q": 1}}]  # fmt: skip
+        stop = "tool_use"
+    elif script == "refusal":
+        content = []
+        stop = "refusal"
+    elif script == "json":
+        content = [{"type": "text", "text": '{"a": 1}'}]
+    elif script == "long":
+        stop = "max_tokens"
+    usage = {"input_tokens": PROMPT_TOKENS, "output_tokens": OUTPUT_TOKENS}
+    whole = {
+        "id": "msg_r", "type": "message", "role": "assistant", "model": body["model"],
+        "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
+    }  # fmt: skip
+    start = {**whole, "content": [], "stop_reason": None,
+             "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}  # fmt: skip
+    frames = [_sse("message_start", {"type": "message_start", "message": start})]
+    for i, block in enumerate(content):
+        if block["type"] == "text":
+            opened: dict[str, Any] = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            opened = {**block, "input": {}}
+            delta = {
+                "type": "input_json_delta",
+                "partial_json": orjson.dumps(block["input"]).decode(),
+            }
+        frames += [
+            _sse("content_block_start",
+                 {"type": "content_block_start", "index": i, "content_block": opened}),
+            _sse("content_block_delta",
+                 {"type": "content_block_delta", "index": i, "delta": delta}),
+            _sse("content_block_stop", {"type": "content_block_stop", "index": i}),
+        ]  # fmt: skip
+    frames += [
+        _sse("message_delta", {"type": "message_delta",
+                               "delta": {"stop_reason": stop, "stop_sequence": None},
+                               "usage": {"output_tokens": OUTPUT_TOKENS}}),
+        _sse("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    return whole, frames
+
+
+def embeddings_answer(body: dict[str, Any]) -> dict[str, Any]:
+    raw = body["input"]
+    items = raw if isinstance(raw, list) and raw and not isinstance(raw[0], int) else [raw]
+    dims = int(body.get("dimensions") or 3)
+    vector = [0.25] * dims
+    b64 = body.get("encoding_format") == "base64"
+    encoded: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode() if b64 else vector
+    return {
+        "object": "list", "model": body["model"],
+        "data": [{"object": "embedding", "index": i, "embedding": encoded}
+                 for i in range(len(items))],
+        "usage": {"prompt_tokens": len(items), "total_tokens": len(items)},
+    }  # fmt: skip
+
+
+class _Handler(BaseHTTPRequestHandler):
+    recorder: Recorder  # set on the subclass each rig makes
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
+        with self.recorder.lock:
+            self.recorder.seen.append((self.path, body))
+        script = _script(body)
+        if script == "bad400":  # the upstream refuses the request as the caller's mistake
+            anthropic = self.path.endswith("/messages")
+            err = (
+                {"type": "error", "error": {"type": "invalid_request_error",
+                                            "message": "messages.0: bad thing"}}
+                if anthropic
+                else {"error": {"message": "Invalid 'messages[0]': bad thing.",
+                                "type": "invalid_request_error", "param": "messages[0]",
+                                "code": "invalid_value"}}
+            )  # fmt: skip
+            return self._send(orjson.dumps(err), "application/json", 400)
+        if self.path.endswith("/embeddings"):
+            return self._send(orjson.dumps(embeddings_answer(body)), "application/json")
+        answer = messages_answer if self.path.endswith("/messages") else chat_answer
+        whole, frames = answer(body, script)
+        if body.get("stream"):
+            return self._send(b"".join(frames), "text/event-stream")
+        return self._send(orjson.dumps(whole), "application/json")
+
+    def _send(self, raw: bytes, ctype: str, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
+def config(port: int, db: Path) -> str:
+    models = ""
+    for name, (pin, pout) in PRICES.items():
+        up = "ra" if name.startswith("an") else "ro"
+        caps = '["chat", "json", "json-schema", "tools", "vision"]'
+        if name == "an-1":
+            caps = '["chat", "json", "tools", "vision"]'
+        if name.startswith("em-"):
+            caps = '["chat", "no-route"]'
+        models += (
+            f'[models.{name}]\nupstream = "{up}"\nprice_in_per_mtok = {pin}\n'
+            f"price_out_per_mtok = {pout}\ncontext_window = {WINDOWS.get(name, 32000)}\n"
+            f"capabilities = {caps}\n"
+        )
+    return f"""
+[auth]
+mode = "keys"
+admin_key_env = "ARBITER_DEMO_ADMIN_KEY"
+[server]
+log_level = "warning"
+[store]
+url = "sqlite:///{db}"
+flush_interval_ms = 20
+[routing]
+baseline = "oa-1"
+quality_target = 0.5
+explore = 0.0
+seed = 3
+difficulty = false
+judge_sample_rate = 0.0
+[latency]
+probe_unseen = false
+[failover]
+first_byte_timeout_s = 2.0
+total_timeout_s = 4.0
+deadline_s = 6.0
+retries_per_model = 0
+[budgets]
+caps = [{{ scope = "global", limit_usd = 100000.0, window = "total" }}]
+[upstreams.ro]
+base_url = "http://127.0.0.1:{port}/v1"
+api_key_env = "{API_KEY_ENV}"
+[upstreams.ra]
+base_url = "http://127.0.0.1:{port}"
+protocol = "anthropic"
+api_key_env = "{API_KEY_ENV}"
+{models}"""
+
+
+@dataclass(slots=True)
+class Rig:
+    recorder: Recorder
+    sidecar: Sidecar
+    key: str
+    client: openai.OpenAI
+
+    def decision(self, decision_id: str) -> dict[str, Any]:
+        """The recorded decision (polled: the store flushes every 20 ms)."""
+        for _ in range(200):  # bounded: 10 s at most
+            r = self.sidecar.admin("GET", f"/arbiter/decisions/{decision_id}")
+            if r.status_code == 200:
+                return dict(r.json())
+            threading.Event().wait(0.05)
+        raise AssertionError(f"decision {decision_id} never recorded")
+
+    def raw(self, path: str, body: Any, **headers: str) -> httpx.Response:
+        """A POST the SDK would refuse to build (wrong shapes), as any HTTP client sends it;
+        `headers` added (`_` in a name is `-`)."""
+        more = {k.replace("_", "-"): v for k, v in headers.items()}
+        return httpx.post(
+            self.sidecar.root_url + path,
+            content=body if isinstance(body, bytes) else orjson.dumps(body),
+            headers={"authorization": f"Bearer {self.key}", "content-type": "application/json",
+                     "host": "127.0.0.1", **more},
+            timeout=30,
+        )  # fmt: skip
+
+
+@contextmanager
+def rig(tmp: Path) -> Iterator[Rig]:
+    recorder = Recorder()
+    handler = type("Handler", (_Handler,), {"recorder": recorder})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp / "a.toml").write_text(config(server.server_port, tmp / "a.db"))
+    sidecar = Sidecar(tmp / "a.toml").start()
+    try:
+        key = str(sidecar.create_key()["key"])
+        with openai.OpenAI(
+            base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=20
+        ) as client:
+            yield Rig(recorder, sidecar, key, client)
+    finally:
+        sidecar.stop()
+        server.shutdown()
+        server.server_close()
