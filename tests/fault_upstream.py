@@ -92,6 +92,9 @@ class FaultUpstream:
         if kind == "stall":  # nothing at all until the sidecar gives up
             await asyncio.sleep(float(arg or 30))
             return False
+        if kind == "delay":  # a slow model: nothing for `arg` seconds, then a healthy answer
+            await asyncio.sleep(float(arg))
+            kind, arg = "ok", ""
         if body.get("stream"):
             return await self._stream(w, path, body, model, kind, arg)
         answer = self._whole(path, body, model, kind)

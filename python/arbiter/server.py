@@ -215,8 +215,9 @@ class Handlers:
         if self.s.cache.active:
             req.cache_control = directives
         outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive)
-        )
+            req, principal, lambda: CancelOnDisconnect(request.receive),
+            latency_slo.from_headers(request.headers),
+        )  # fmt: skip
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         decision_id = outcome.headers["x-arbiter-decision-id"]
