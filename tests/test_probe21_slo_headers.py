@@ -193,7 +193,9 @@ def test_the_header_is_the_deadline_of_a_stalled_routed_call(rig: Rig, surface: 
     rig.up.reset()
     before = rig.snapshot()
     started = time.monotonic()
-    exc: type[Exception] = anthropic.APIStatusError if surface == "messages" else openai.APIStatusError
+    exc: type[Exception] = (
+        anthropic.APIStatusError if surface == "messages" else openai.APIStatusError
+    )
     with pytest.raises(exc) as err:
         _ask(rig, surface, {TOTAL: "600"}, _stall_text("oa-1"))
     took = time.monotonic() - started
