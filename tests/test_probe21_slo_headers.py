@@ -253,6 +253,64 @@ def test_a_stream_whose_first_byte_is_late_is_cut_at_the_total_budget(rig: Rig) 
     assert text == "The answer is ok."
 
 
+class StreamFailed(Exception):
+    """The Responses stream's own failure event (the SDK relays it as an event)."""
+
+
+def _stream(rig: Rig, surface: str, headers: dict[str, str], text: str) -> tuple[str, str]:
+    """A routed stream on `surface` through its SDK: the decision id and the text it relayed
+    (raising what the SDK raises on an error event)."""
+    out: list[str] = []
+    msgs: Any = [{"role": "user", "content": text}]
+    if surface == "chat":
+        with rig.gpt.chat.completions.with_streaming_response.create(
+            model="auto", messages=msgs, stream=True, extra_headers=headers
+        ) as resp:
+            did = resp.headers["x-arbiter-decision-id"]
+            for chunk in resp.parse():
+                out += [c.delta.content or "" for c in chunk.choices]
+    elif surface == "responses":
+        with rig.gpt.responses.with_streaming_response.create(
+            model="auto", input=text, stream=True, extra_headers=headers
+        ) as resp:
+            did = resp.headers["x-arbiter-decision-id"]
+            for event in resp.parse():
+                if event.type == "response.output_text.delta":
+                    out.append(event.delta)
+                if event.type in ("error", "response.failed"):
+                    raise StreamFailed(event.type)
+    else:
+        with rig.claude.messages.with_streaming_response.create(
+            model="auto", max_tokens=64, messages=msgs, stream=True, extra_headers=headers
+        ) as resp:
+            did = resp.headers["x-arbiter-decision-id"]
+            for ev in resp.parse():
+                if ev.type == "content_block_delta" and ev.delta.type == "text_delta":
+                    out.append(ev.delta.text)
+    return did, "".join(out)
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_a_stream_stalled_after_its_first_token_is_cut_at_the_budget(
+    rig: Rig, surface: str
+) -> None:
+    """Whichever model is routed sends its first events, then nothing: the stream ends with an
+    error at the 600 ms budget (not failover.deadline_s, 6 s), in the surface's own events; the
+    decision is on record once, nothing stays reserved, the spend is what it charged."""
+    rig.up.reset()
+    before = rig.snapshot()
+    text = "Say hello. [[fault:oa-1=midstall@2]] [[fault:oa-2=midstall@2]]"
+    started = time.monotonic()
+    exc = anthropic.APIError if surface == "messages" else openai.APIError
+    with pytest.raises((exc, StreamFailed)):
+        _stream(rig, surface, {TOTAL: "600"}, text)
+    took = time.monotonic() - started
+    assert 0.5 <= took < 2.0, took
+    newest = rig.get("/arbiter/decisions?limit=1").json()["data"][0]
+    record = check_books(rig, before, newest["id"], "failed", whole=False)
+    assert record["error"] == "upstream_timeout", record
+
+
 @pytest.mark.parametrize("shape", ["n2", "tools"])
 def test_n_and_tools_keep_the_deadline(rig: Rig, shape: str) -> None:
     extra: dict[str, Any] = {"n": 2}

@@ -78,8 +78,10 @@ def _single(headers: Mapping[str, str], name: str) -> str | None:
     """The header's one value. Sent twice it is one comma-joined value (RFC 9110 5.3), which is
     no number: a 400, not the first value read and the other dropped unseen (probe21)."""
     value = headers.get(name)
+    if value is None:
+        return None
     getlist = getattr(headers, "getlist", None)  # Starlette's Headers keeps every field
-    if value is not None and getlist is not None and len(values := getlist(name)) > 1:
+    if getlist is not None and len(values := getlist(name)) > 1:
         raise InvalidRequest(
             f"Header {name} must be sent once, got {len(values)} values.", param=name
         )
