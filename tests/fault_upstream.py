@@ -95,6 +95,11 @@ class FaultUpstream:
         if kind == "delay":  # a slow model: nothing for `arg` seconds, then a healthy answer
             await asyncio.sleep(float(arg))
             kind, arg = "ok", ""
+        if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
+            answer = self._whole(path, body, model, "ok")
+            answer["usage"]["cost"] = float(arg)
+            await _send(w, 200, orjson.dumps(answer))
+            return True
         if body.get("stream"):
             return await self._stream(w, path, body, model, kind, arg)
         answer = self._whole(path, body, model, kind)

@@ -123,3 +123,62 @@ def test_a_steady_noisy_model_raises_no_latency_alert(rig: Rig) -> None:
     for _ in range(60):
         _call(rig, "oa-2", draw.uniform(0.03, 0.09))
     assert _changes(rig, "oa-2") == []
+
+
+# what oa-1's call costs at its configured prices: 11 prompt and 7 completion tokens
+OA1_COST = (11 * 1000.0 + 7 * 2000.0) / 1e6
+
+
+def _priced(rig: Rig, factor: float, routed: bool = False) -> Any:
+    text = f"Say hello. [[fault:oa-1=cost@{OA1_COST * factor:.9f}]]"
+    raw = rig.gpt.chat.completions.with_raw_response.create(
+        model="auto" if routed else "oa-1", messages=[{"role": "user", "content": text}]
+    )
+    assert raw.http_response.status_code == 200
+    return raw
+
+
+def _price_changes(rig: Rig) -> list[dict[str, Any]]:
+    alerts = rig.get("/arbiter/alerts?limit=1000").json()["data"]
+    return [a for a in alerts if a["kind"] == "price_change" and a["model"] == "oa-1"]
+
+
+def _price_metric(rig: Rig) -> float:
+    text = rig.get("/metrics").text
+    m = re.search(r'^arbiter_alerts_total\{kind="price_change"\} (\S+)$', text, re.M)
+    return float(m[1]) if m else 0.0
+
+
+def _until_price_change(rig: Rig, factor: float, counted: float) -> int:
+    for i in range(1, 6):  # the issue's bound: within 5 priced calls
+        _priced(rig, factor)
+        if _price_metric(rig) > counted:
+            return i
+    raise AssertionError(f"no price_change in 5 calls at x{factor}")
+
+
+def test_a_reported_price_that_quadruples_is_alerted_adopted_and_routed_around(rig: Rig) -> None:
+    """oa-1's upstream reports usage.cost at its configured prices for 8 calls, then at 4x
+    (dearer than oa-2 then): within 5 calls a price_change (operator's) is alerted and counted,
+    /arbiter/admin/models lists 4x its prices, a routed request leaves it for oa-2 naming the
+    change, and the spend follows the report; back at 1x, the return is seen within 5 too."""
+    for _ in range(8):
+        assert _priced(rig, 1.0, routed=True).headers["x-arbiter-model"] == "oa-1"
+    counted = _price_metric(rig)
+    up = _until_price_change(rig, 4.0, counted)
+    deadline = time.monotonic() + 5
+    while not (changes := _price_changes(rig)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert changes[0]["tenant"] == "_system" and changes[0]["data"]["after"] == pytest.approx(4.0)
+    models = rig.get("/arbiter/admin/models").json()["data"]
+    oa1 = next(m for m in models if m["name"] == "oa-1")
+    assert oa1["price_in_per_mtok"] == pytest.approx(4000.0), oa1
+    routed = _priced(rig, 4.0, routed=True)
+    assert routed.headers["x-arbiter-model"] == "oa-2"
+    reason = rig.decision(routed.headers["x-arbiter-decision-id"])["reason"]
+    assert "change: oa-1: price now x4.00" in reason, reason
+    down = _until_price_change(rig, 1.0, counted + 1)
+    oa1 = next(m for m in rig.get("/arbiter/admin/models").json()["data"] if m["name"] == "oa-1")
+    assert oa1["price_in_per_mtok"] == pytest.approx(1000.0), oa1
+    print(f"probe21 price: x4 alerted after {up} calls, back after {down}")
