@@ -92,6 +92,14 @@ class FaultUpstream:
         if kind == "stall":  # nothing at all until the sidecar gives up
             await asyncio.sleep(float(arg or 30))
             return False
+        if kind == "delay":  # a slow model: nothing for `arg` seconds, then a healthy answer
+            await asyncio.sleep(float(arg))
+            kind, arg = "ok", ""
+        if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
+            answer = self._whole(path, body, model, "ok")
+            answer["usage"]["cost"] = float(arg)
+            await _send(w, 200, orjson.dumps(answer))
+            return True
         if body.get("stream"):
             return await self._stream(w, path, body, model, kind, arg)
         answer = self._whole(path, body, model, kind)

@@ -368,3 +368,23 @@ def test_the_mad_of_an_even_window_takes_one_bisection(monkeypatch: pytest.Monke
         got = changepoint._sorted_mad(xs, mu)
         assert searches == [n // 2 + n % 2]
         assert got == changepoint._median([abs(v - mu) for v in xs])
+
+
+def test_a_price_back_at_its_old_level_right_after_a_change_is_reported() -> None:
+    """x4 for four calls (alarmed, adopted), then x1 again at once: the return is a change too,
+    within 5 calls. Before probe21 the x1 calls joined the 4-call reference, its median and
+    spread sat between the levels, and no return was reported in 30 calls (the adopted x4 stayed
+    for good); a price that stays at x4 still alarms once."""
+    h = threshold_for(1.0)
+    det, seen = price_detector(h), []
+    for i, v in enumerate([1.0] * 8 + [4.0] * 4 + [1.0] * 30):
+        c = det.observe(v)
+        if c is not None:
+            seen.append((i, c.direction, round(c.after, 3)))
+    assert seen == [(11, "up", 4.0), (16, "down", 1.0)]
+    det, seen = price_detector(h), []
+    for i, v in enumerate([1.0] * 8 + [4.0] * 60):
+        c = det.observe(v)
+        if c is not None:
+            seen.append((i, c.direction))
+    assert seen == [(11, "up")]

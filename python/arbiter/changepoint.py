@@ -279,7 +279,14 @@ class LogLevelDetector:
     # old before the change is reported (0: report at once). A burst of slow calls (a host
     # stall, a network blip) crosses h like a shift does, and is over by then.
     confirm: int = 0
+    # after an alarm the reference is the few observations since the change: until it holds
+    # this many, an observation that moves a CUSUM side off it does not join it (0: all join).
+    # Joined, a price back at its old level within a few calls put the reference's median and
+    # spread between the two levels, the CUSUM's steps shrank to nothing and the return was
+    # never reported: the adopted factor stayed for good (probe21: 35 calls, none)
+    guard: int = 0
     n: int = 0
+    _guarded: bool = False
     _recent: deque[float] = field(default_factory=deque)  # log values: the reference window
     _sorted: list[float] = field(default_factory=list)  # the same values, sorted (for _level)
     _pending: _Pending | None = None  # a crossing waiting for its confirmation
@@ -315,6 +322,11 @@ class LogLevelDetector:
         change = self._confirmed(i) if self._pending is not None else self._test(i, mu)
         if change is not None:
             return change
+        if self._guarded:
+            if len(self._recent) >= self.guard:
+                self._guarded = False
+            elif self._up.stat > 0.0 or self._down.stat > 0.0:
+                return None
         self._recent.append(x)
         insort(self._sorted, x)
         if len(self._recent) > self.window:
@@ -391,6 +403,7 @@ class LogLevelDetector:
         self._sorted = sorted(tail)
         self._up, self._down = _Side(zero=i + 1), _Side(zero=i + 1)
         self.expected = None  # judged: the level is now what the stream shows, not the config
+        self._guarded = self.guard > 0
         return change
 
 
@@ -487,7 +500,7 @@ def price_detector(h: float) -> LogLevelDetector:
     streams at 2% cached calls - put the detection at 6-10 calls."""
     return LogLevelDetector(
         h, "price", shift=1.2, warmup=5, min_sigma=0.02, max_step=h / 3.2, min_step=-h / 4.5,
-        expected=1.0,
+        expected=1.0, guard=10,
     )  # fmt: skip
 
 

@@ -74,9 +74,23 @@ def _parse_ms(name: str, value: str) -> float:
     return ms
 
 
+def _single(headers: Mapping[str, str], name: str) -> str | None:
+    """The header's one value. Sent twice it is one comma-joined value (RFC 9110 5.3), which is
+    no number: a 400, not the first value read and the other dropped unseen (probe21)."""
+    value = headers.get(name)
+    if value is None:
+        return None
+    getlist = getattr(headers, "getlist", None)  # Starlette's Headers keeps every field
+    if getlist is not None and len(values := getlist(name)) > 1:
+        raise InvalidRequest(
+            f"Header {name} must be sent once, got {len(values)} values.", param=name
+        )
+    return value
+
+
 def from_headers(headers: Mapping[str, str]) -> LatencySLO:
     """The SLOs a request's headers ask for; a malformed value is a 400 naming the header."""
-    total, ttft = headers.get(HEADER_TOTAL), headers.get(HEADER_TTFT)
+    total, ttft = _single(headers, HEADER_TOTAL), _single(headers, HEADER_TTFT)
     if total is None and ttft is None:
         return NO_SLO
     return LatencySLO(

@@ -217,8 +217,9 @@ class Handlers:
             req.cache_control = directives
         try:
             outcome = await self.pipeline.handle(
-                req, principal, lambda: CancelOnDisconnect(request.receive)
-            )
+                req, principal, lambda: CancelOnDisconnect(request.receive),
+                latency_slo.from_headers(request.headers),
+            )  # fmt: skip
         except UpstreamRejected as err:  # its param names the view's field: name the caller's
             err.param = responses_surface.caller_param(err.param)
             raise
