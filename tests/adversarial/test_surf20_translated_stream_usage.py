@@ -11,7 +11,8 @@ an empty `usage` or a null `output_tokens` was merged with message_start's place
 input count priced the answer without its prompt; both are now a call without usage (its worst
 case, as a delta with no usage already was). money21: the stream ended whole (message_stop), so
 the side it left out is counted from what it relayed, as a whole Message's is (dropped_usage.py).
-Counts the upstream gave are still shown and billed as they came (the control). The official openai SDK is the client.
+Counts the upstream gave are still shown and billed as they came (the control). The official
+openai SDK is the client.
 """
 
 from __future__ import annotations
