@@ -1,0 +1,170 @@
+"""One rule for an answer whose usage lacks counts, whole or streamed (money21).
+
+A whole answer with no usage at all billed its worst case (every choice at the output limit:
+~80x the bill here), while one with one side missing or counts that are no counts was priced
+from what it relayed; Anthropic streams without a final output count (or any usage) and OpenAI
+streams without a usage chunk (an upstream that ignores `stream_options.include_usage`) billed
+their worst case too. Now an answer that finished (every finish reason given, a Message's stop
+reason, a stream's `[DONE]` / message_stop) is priced from what it relayed in every one of these
+states, with the `usage_dropped` alert, and counted in `arbiter_usage_dropped_total` every time
+(the alert: once per model each 10 minutes); one that did not finish, or was cut, keeps its
+worst case. Anthropic cache counts without `input_tokens` are the input, billed as they came.
+A real `arbiter serve`, the official SDKs, the scripted upstream billing 11 prompt and 7 output
+tokens per answer (tests/fault_upstream.py) whether it says so or not."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.fault_upstream import WORDS
+from tests.probe19a_harness import (  # noqa: F401  (the fixtures)
+    PRICES,
+    Rig,
+    check_books,
+    rig_fixture,
+    rigs_fixture,
+    strict,
+)
+
+ANSWER = "".join(WORDS)
+MAX_TOKENS = 1000  # the worst case: ~80x the bill, so a call priced at it fails `counted`
+ASK = [{"role": "user", "content": "Say ok."}]
+
+
+def _worst_output_usd(model: str) -> float:
+    return MAX_TOKENS * PRICES[model][1] / 1e6
+
+
+def _dropped(rig: Rig) -> dict[tuple[str, str], float]:
+    """arbiter_usage_dropped_total by (model, missing)."""
+    out: dict[tuple[str, str], float] = {}
+    for line in rig.get("/metrics").text.splitlines():
+        if line.startswith("arbiter_usage_dropped_total{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            out[(labels["model"], labels["missing"])] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def _ask(rig: Rig, surface: str, model: str, *, stream: bool = False) -> str:
+    """One request through `surface`'s SDK, read to its end; its decision id."""
+    if surface == "messages":
+        raw: Any = rig.claude.messages.with_raw_response.create(
+            model=model, messages=ASK, max_tokens=MAX_TOKENS, stream=stream,  # type: ignore[arg-type]
+        )  # fmt: skip
+        if stream:
+            text = "".join(
+                e.delta.text
+                for e in raw.parse()
+                if e.type == "content_block_delta" and e.delta.type == "text_delta"
+            )
+        else:
+            message = strict(raw.parse())
+            text = message.content[0].text
+            # the SDK's type requires both counts: Arbiter's where the upstream gave none
+            # (none uncached where it counted the cache alone: `input_tokens: 0`, its reads kept)
+            u = message.usage
+            assert u.input_tokens + (u.cache_read_input_tokens or 0) > 0 and u.output_tokens > 0
+    elif surface == "chat":
+        raw = rig.gpt.chat.completions.with_raw_response.create(
+            model=model, messages=ASK, max_tokens=MAX_TOKENS, stream=stream,  # type: ignore[arg-type]
+        )  # fmt: skip
+        if stream:  # the client did not ask for usage: the upstream sent none either
+            text = "".join(c.delta.content or "" for ch in raw.parse() for c in ch.choices)
+        else:
+            text = raw.parse().choices[0].message.content
+    else:
+        raw = rig.gpt.completions.with_raw_response.create(
+            model=model, prompt="Say ok.", max_tokens=MAX_TOKENS
+        )
+        text = strict(raw.parse()).choices[0].text
+    assert text == ANSWER, text
+    return str(raw.headers["x-arbiter-decision-id"])
+
+
+CELLS = [("chat", "oa-1", False), ("messages", "an-1", False), ("completions", "oa-2", False),
+         ("chat", "oa-1", True), ("messages", "an-1", True)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("surface", "model", "stream"), CELLS)
+def test_an_answer_without_usage_that_finished_is_priced_from_what_it_relayed(
+    rig: Rig, surface: str, model: str, stream: bool
+) -> None:
+    """No usage at all (an OpenAI stream: no usage chunk, include_usage ignored; an Anthropic
+    stream: none on message_start nor message_delta): near the bill, never its worst case."""
+    rig.up.reset(**{model.replace("-", "_"): "nousage"})
+    before, dropped = rig.snapshot(), _dropped(rig)
+    decision = _ask(rig, surface, model, stream=stream)
+    record = check_books(rig, before, decision, "ok", whole=False, counted=True)
+    assert record["cost_usd"] < _worst_output_usd(model) / 10, record
+    assert record["prompt_tokens"] > 0 and record["completion_tokens"] > 0, record
+    # counted every time, by what the usage lacked (the alert itself: once per 10 minutes)
+    assert _dropped(rig).get((model, "both"), 0) == dropped.get((model, "both"), 0) + 1
+
+
+@pytest.mark.parametrize("surface", ["chat", "messages"])
+def test_a_whole_answer_without_usage_nor_finish_reason_keeps_its_worst_case(
+    rig: Rig, surface: str
+) -> None:
+    """A lenient server's answer with no finish reason and no usage: nothing says it ended, so
+    nothing bounds what was generated (the control: as before)."""
+    model = "oa-1" if surface == "chat" else "an-1"
+    rig.up.reset(**{model.replace("-", "_"): "nofinish"})
+    before, dropped = rig.snapshot(), _dropped(rig)
+    if surface == "chat":
+        raw: Any = rig.gpt.chat.completions.with_raw_response.create(
+            model=model, messages=ASK, max_tokens=MAX_TOKENS,  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert raw.parse().choices[0].message.content == ANSWER
+    else:
+        raw = rig.claude.messages.with_raw_response.create(
+            model=model, messages=ASK, max_tokens=MAX_TOKENS,  # type: ignore[arg-type]
+        )  # fmt: skip
+        assert strict(raw.parse()).content[0].text == ANSWER
+    record = check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok", whole=False)
+    assert record["cost_usd"] >= _worst_output_usd(model), record
+    assert _dropped(rig) == dropped
+
+
+@pytest.mark.parametrize(("surface", "model", "at"), [("chat", "oa-1", 6), ("chat", "oa-1", 7),
+                                                      ("messages", "an-1", 9)])  # fmt: skip
+def test_a_cut_stream_without_usage_keeps_its_worst_case(
+    rig: Rig, surface: str, model: str, at: int
+) -> None:
+    """Reset before its end (OpenAI: before the finish chunk, then before [DONE]; Anthropic:
+    after message_delta, before message_stop): a failed decision at its worst case."""
+    rig.up.reset(**{model.replace("-", "_"): f"nousagereset@{at}"})
+    before = rig.snapshot()
+    try:
+        _ask(rig, surface, model, stream=True)
+    except Exception as err:  # the stream's error event, in the surface's shape
+        assert "anthropic" in type(err).__module__ or "openai" in type(err).__module__, err
+    decision = rig.get("/arbiter/decisions?limit=1").json()["data"][0]["id"]
+    record = check_books(rig, before, decision, "failed", whole=False)
+    assert record["cost_usd"] >= _worst_output_usd(model), record
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_cache_counts_without_input_tokens_are_its_input(rig: Rig, stream: bool) -> None:
+    """`cache_read_input_tokens: 11` and no `input_tokens`: the prompt was read from the cache,
+    none uncached. Billed exactly as the upstream counted (no cache price configured: the input
+    price); was priced as a usage missing its input (whole) or at its worst case (stream)."""
+    rig.up.reset(an_1="cacheonly")
+    before, dropped = rig.snapshot(), _dropped(rig)
+    decision = _ask(rig, "messages", "an-1", stream=stream)
+    record = check_books(rig, before, decision, "ok", whole=True)
+    assert record["prompt_tokens"] == 11 and record["completion_tokens"] == 7, record
+    assert _dropped(rig) == dropped  # nothing counted by Arbiter: no usage_dropped
+
+
+def test_every_answer_without_counts_is_counted_though_the_alert_is_limited(rig: Rig) -> None:
+    rig.up.reset(oa_1="nousage")
+    dropped = _dropped(rig)
+    for _ in range(3):
+        _ask(rig, "chat", "oa-1")
+    assert _dropped(rig).get(("oa-1", "both"), 0) == dropped.get(("oa-1", "both"), 0) + 3
+    alerts = rig.get("/arbiter/alerts").json()["data"]
+    mine = [a for a in alerts if a["kind"] == "usage_dropped" and a.get("model") == "oa-1"]
+    assert len(mine) == 1, mine  # one per model each 10 minutes
