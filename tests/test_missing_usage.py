@@ -19,6 +19,10 @@ from typing import Any
 
 import pytest
 
+from arbiter.types import Usage
+from arbiter.upstream import anthropic as anthropic_upstream
+from arbiter.upstream import openai as openai_upstream
+from arbiter.upstream.usage_counts import of_answer
 from tests.fault_upstream import WORDS
 from tests.probe19a_harness import (  # noqa: F401  (the fixtures)
     PRICES,
@@ -32,6 +36,32 @@ from tests.probe19a_harness import (  # noqa: F401  (the fixtures)
 ANSWER = "".join(WORDS)
 MAX_TOKENS = 1000  # the worst case: ~80x the bill, so a call priced at it fails `counted`
 ASK = [{"role": "user", "content": "Say ok."}]
+
+
+def test_which_usages_are_counted_by_arbiter() -> None:
+    """What a usage lacks is Arbiter's to count only for an answer that finished."""
+    none = openai_upstream.parse_usage({"choices": []}, None)
+    assert none.prompt_missing and none.output_missing  # no usage at all: both sides
+    assert of_answer(none, True) is none
+    assert of_answer(none, False) == Usage()  # no counts believed: its worst case
+    one = openai_upstream.parse_usage({"usage": {"prompt_tokens": 5}}, None)
+    assert of_answer(one, False) == Usage()  # not the prompt alone either
+    full = openai_upstream.parse_usage(
+        {"usage": {"prompt_tokens": 5, "completion_tokens": 2}}, None
+    )
+    assert of_answer(full, False) is full  # whole counts are the bill, finished or not
+    reported = Usage(reported_cost_usd=0.5, prompt_missing=True, output_missing=True)
+    assert of_answer(reported, False).reported_cost_usd == 0.5
+    finished = openai_upstream.choices_finished
+    assert finished({"choices": [{"finish_reason": "stop"}, {"finish_reason": "length"}]})
+    assert not finished({"choices": [{"finish_reason": "stop"}, {"finish_reason": None}]})
+    assert not finished({"choices": [{"finish_reason": ""}]})
+    assert finished({"object": "list", "data": []})  # embeddings: no choices to finish
+    # Anthropic's cache counts are input: a usage with them and no `input_tokens` is whole
+    cached = anthropic_upstream.parse_usage({"cache_read_input_tokens": 9, "output_tokens": 3})
+    assert not cached.one_sided and cached.prompt_tokens == 9 and cached.cache_read_tokens == 9
+    written = anthropic_upstream.parse_usage({"cache_creation_input_tokens": 4})
+    assert written.output_missing and not written.prompt_missing
 
 
 def _worst_output_usd(model: str) -> float:
