@@ -189,6 +189,26 @@ def test_anthropic_cache_counts_without_input_tokens_are_its_input(rig: Rig, str
     assert _dropped(rig) == dropped  # nothing counted by Arbiter: no usage_dropped
 
 
+def test_cache_counts_without_input_tokens_as_the_client_reads_them(rig: Rig) -> None:
+    """The client reads the counts it was billed by: an Anthropic client the cache reads with
+    `input_tokens: 0` (the SDK's type requires one: it was Arbiter's whole prompt count, the
+    cache reads dropped), an OpenAI client of the same model the 11 as `prompt_tokens` (it
+    was Arbiter's prompt count plus the 11, the prompt counted twice)."""
+    rig.up.reset(an_1="cacheonly")
+    message = strict(
+        rig.claude.messages.create(model="an-1", messages=ASK, max_tokens=MAX_TOKENS)  # type: ignore[arg-type]
+    )
+    assert (message.usage.input_tokens, message.usage.cache_read_input_tokens) == (0, 11)
+    assert message.usage.output_tokens == 7, message.usage
+    usage = None
+    for chunk in rig.gpt.chat.completions.create(
+        model="an-1", messages=ASK, max_tokens=MAX_TOKENS, stream=True,  # type: ignore[arg-type]
+        stream_options={"include_usage": True},
+    ):  # fmt: skip
+        usage = chunk.usage or usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (11, 7), usage
+
+
 def test_every_answer_without_counts_is_counted_though_the_alert_is_limited(rig: Rig) -> None:
     rig.up.reset(oa_1="nousage")
     dropped = _dropped(rig)
