@@ -7,7 +7,7 @@ reset the connection after any event, stall, write a malformed SSE line, cut a J
 HTML with 200, leave usage out or report an absurd one.
 
 `bills` is what this upstream billed: one (model, prompt tokens, completion tokens) per answer
-whose usage it sent, the figure a provider's invoice would show.
+(sent with its usage or not: `nousage`, `nofinish`), the figure a provider's invoice would show.
 """
 
 from __future__ import annotations
@@ -125,9 +125,11 @@ class FaultUpstream:
     def _usage_for(
         self, body: dict[str, Any], model: str, kind: str, n: int, prompt: int = PROMPT_TOKENS
     ) -> Any:
-        if kind == "nousage":
-            return None
         self.bills.append((model, prompt, COMPLETION_TOKENS * n))  # what it billed
+        if kind.startswith(("nousage", "nofinish")):  # billed all the same, never said
+            return None
+        if kind == "cacheonly":  # Anthropic's input as cache reads alone, no `input_tokens`
+            return ("cache", COMPLETION_TOKENS * n)
         if kind == "absurd":  # what it reported
             return (-5, 10**13)
         if kind == "onlyprompt":  # a usage with its output count left out (whole answers)
@@ -173,7 +175,9 @@ class FaultUpstream:
                 "stop_sequence": None,
             }
             if usage:
-                msg["usage"] = _given({"input_tokens": usage[0], "output_tokens": usage[1]})
+                msg["usage"] = _anthropic_usage(usage)
+            if kind == "nofinish":
+                msg["stop_reason"] = None
             return msg
         n = int(body.get("n") or 1)
         usage = self._usage_for(body, model, kind, n)
@@ -209,6 +213,8 @@ class FaultUpstream:
                 finish = "tool_calls"
             elif (body.get("response_format") or {}).get("type") == "json_schema":
                 message["content"] = '{"answer": "ok"}'
+            if kind == "nofinish":  # a lenient server's whole answer: no finish reason
+                finish = None
             choice: dict[str, Any] = {"index": i, "message": message, "finish_reason": finish}
             if body.get("logprobs"):
                 choice["logprobs"] = {
@@ -248,7 +254,7 @@ class FaultUpstream:
                 "stop_sequence": None,
             }
             if usage:
-                start["usage"] = {"input_tokens": usage[0], "output_tokens": 1}
+                start["usage"] = _anthropic_usage((usage[0], 1))
             frames = [
                 ev("message_start", {"type": "message_start", "message": start}),
                 ev(
@@ -286,7 +292,8 @@ class FaultUpstream:
             return frames
         n = int(body.get("n") or 1)
         include = bool((body.get("stream_options") or {}).get("include_usage"))
-        usage = self._usage_for(body, model, kind, n) if include else None
+        # an upstream that ignores include_usage (`nousage`) bills all the same
+        usage = self._usage_for(body, model, kind, n) if include or kind == "nousage" else None
 
         def chunk(choices: list[dict[str, Any]], usage_: Any = None) -> bytes:
             data: dict[str, Any] = {
@@ -321,7 +328,10 @@ class FaultUpstream:
                     ]
                 )
             )
-        frames.append(chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)]))
+        if kind != "nofinish":
+            frames.append(
+                chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)])
+            )
         if usage is not None:
             frames.append(chunk([], _chat_usage(usage)))
         frames.append(b"data: [DONE]\n\n")
@@ -345,7 +355,7 @@ class FaultUpstream:
             + b"\r\ntransfer-encoding: chunked\r\n\r\n"
         )
         for i, frame in enumerate(frames):
-            if i == at and kind == "reset":  # after `at` frames: the connection drops
+            if i == at and kind in ("reset", "nousagereset"):  # after `at` frames: it drops
                 w.transport.abort()
                 return False
             if i == at and kind == "malformed":
@@ -366,6 +376,13 @@ _MARK = b"[[fault:"
 def _given(usage: dict[str, Any]) -> dict[str, Any]:
     """A usage without the counts a one-sided fault left out (None)."""
     return {k: v for k, v in usage.items() if v is not None}
+
+
+def _anthropic_usage(usage: tuple[Any, Any]) -> dict[str, Any]:
+    """`cache` in place of the input count: the prompt read from the cache alone."""
+    if usage[0] == "cache":
+        return {"cache_read_input_tokens": PROMPT_TOKENS, "output_tokens": usage[1]}
+    return _given({"input_tokens": usage[0], "output_tokens": usage[1]})
 
 
 def _chat_usage(usage: tuple[Any, Any]) -> dict[str, Any]:

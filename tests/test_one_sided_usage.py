@@ -36,12 +36,15 @@ def test_which_usages_count_one_side() -> None:
     assert chat({"prompt_tokens": 5}).output_missing
     assert chat({"completion_tokens": 5, "prompt_tokens": None}).prompt_missing
     assert not chat({"prompt_tokens": 5, "completion_tokens": 0}).one_sided  # 0 is a count
-    assert not chat({}).one_sided and not openai_upstream.parse_usage({}, None).one_sided
+    # no usage at all misses both sides (test_missing_usage.py: counted when the answer finished)
+    for none in (chat({}), openai_upstream.parse_usage({}, None)):
+        assert none.prompt_missing and none.output_missing
     assert not chat({"prompt_tokens": -5}).one_sided  # no count: dropped, as before
     assert anthropic_upstream.parse_usage({"input_tokens": 3}).output_missing
     assert anthropic_upstream.parse_usage({"output_tokens": 3}).prompt_missing
     assert not anthropic_upstream.parse_usage({"input_tokens": 3, "output_tokens": 1}).one_sided
-    assert not anthropic_upstream.parse_usage(None).one_sided
+    none = anthropic_upstream.parse_usage(None)
+    assert none.prompt_missing and none.output_missing
 
 
 def _alerted(rig: Rig, model: str) -> list[dict[str, Any]]:

@@ -41,10 +41,10 @@ def _books(
     rig: Rig, before: object, decision_id: str, whole_answer: bool, fault: str = ""
 ) -> dict[str, object]:
     """A whole answer is an ok decision (billed exactly, unless its usage was missing or absurd:
-    then priced at its worst case, never under the bill); a cut one is a failed decision."""
+    then priced from what it relayed, near the bill); a cut one is a failed decision."""
     status = "ok" if whole_answer else "failed"
     exact = whole_answer and fault not in ("nousage", "absurd")
-    counted = whole_answer and fault == "absurd"  # priced from what it relayed
+    counted = whole_answer and fault in ("absurd", "nousage")  # priced from what it relayed
     return check_books(rig, before, decision_id, status, whole=exact,  # type: ignore[arg-type]
                        counted=counted)  # fmt: skip
 

@@ -105,7 +105,7 @@ def test_a_whole_answer_under_a_fault(rig: Rig, kind: str, fault: str, model: st
     whole = fault not in ("nousage", "absurd")  # an unknown bill is priced, not read
     # (an image: the scripted upstream bills none of it, the decision counts it by its size)
     check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok", whole=whole,
-                counted=fault == "absurd" and kind != "image")  # fmt: skip
+                counted=fault in ("absurd", "nousage") and kind != "image")  # fmt: skip
 
 
 ANTHROPIC_TOOLS = [{"name": "lookup", "input_schema": {"type": "object",
@@ -145,4 +145,5 @@ def test_an_anthropic_whole_answer_under_a_fault(rig: Rig, fault: str, tools: bo
     assert 0 <= message.usage.input_tokens <= 10**8, message.usage
     assert 0 <= message.usage.output_tokens <= 10**8, message.usage
     check_books(rig, before, raw.headers["x-arbiter-decision-id"], "ok",
-                whole=fault not in ("nousage", "absurd"), counted=fault == "absurd")  # fmt: skip
+                whole=fault not in ("nousage", "absurd"),
+                counted=fault in ("absurd", "nousage"))  # fmt: skip

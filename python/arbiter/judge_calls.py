@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from typing import Protocol as CallShape
 
-from arbiter.budget import BoundCap, billed_cost
+from arbiter.budget import BoundCap
 from arbiter.canonical import Protocol
 from arbiter.config import ModelSettings
+from arbiter.dropped_usage import own_call_cost
 from arbiter.failed_calls import record_failed_call
 from arbiter.failover import run_with_failover
 from arbiter.protocols.anthropic_encode import encode_request as encode_anthropic
@@ -113,9 +114,9 @@ def judge_caller(
                 attempts=tuple(attempts),
             )  # fmt: skip
             raise
-        u = result.usage
-        billed = billed_cost(m, u, lambda: worst(judge), s.cost_report_dropped)
-        cost = (billed if billed is not None else worst(judge)) + charge.committed
+        # a usage lacking a side (or all of it) counted from the reply, as an answer's is
+        cost, u = await own_call_cost(s, judge, worst, result)
+        cost += charge.committed
         await s.budgets.settle(decision_id, cost)
         await s.record(
             DecisionRecord(

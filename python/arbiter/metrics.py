@@ -66,6 +66,8 @@ class Metrics:
         self._learning_grades: dict[tuple[str, str, str], tuple[float, int]] = {}  # (mode, m, t)
         # failed upstream calls, by whether each was charged as possibly billed (Attempt.billed)
         self._failed_calls: dict[tuple[str, str], int] = {}  # (model, "maybe" | "no") -> n
+        # answers whose usage Arbiter counted itself (billing_alerts.py: the alert is limited)
+        self._usage_dropped: dict[tuple[str, str], int] = {}  # (model, missing) -> n
 
     # -- feeding ----------------------------------------------------------------------------
     def observe_decision(self, d: DecisionRecord) -> None:
@@ -107,6 +109,13 @@ class Metrics:
             total, n = self._grades.get((g.model, g.task), (0.0, 0))
             self._grades[(g.model, g.task)] = (total + g.score, n + 1)
 
+    def observe_usage_dropped(self, model: str, missing: str) -> None:
+        """An answer of `model` priced from what it relayed: its usage's counts were no counts
+        (`missing` "counts"), or it lacked a side ("input", "output") or all of it ("both")."""
+        with self._lock:
+            key = (model, missing)
+            self._usage_dropped[key] = self._usage_dropped.get(key, 0) + 1
+
     def observe_alert(self, a: AlertRecord) -> None:
         with self._lock:
             self._alerts[a.kind] = self._alerts.get(a.kind, 0) + 1
@@ -130,6 +139,7 @@ class Metrics:
             learning = sorted(self._learning.items())
             learning_grades = sorted(self._learning_grades.items())
             failed_calls = sorted(self._failed_calls.items())
+            usage_dropped = sorted(self._usage_dropped.items())
         circuits = sorted(gauges.circuits_open.items())
         out: list[str] = []
         _family(
@@ -167,6 +177,15 @@ class Metrics:
             "Upstream calls that failed, by billed: maybe (charged what they may have cost: a "
             "timeout, a reset, a cut answer) or no (charged $0: refused, or a whole error answer).",
             ((_labels(model=m, billed=b), n) for (m, b), n in failed_calls),
+        )
+        _family(
+            out,
+            "arbiter_usage_dropped_total",
+            "counter",
+            "Answers priced from the tokens they relayed, by what their usage lacked: counts "
+            "(no counts: NaN, negative, past 10^8), input, output or both (no usage at all). "
+            "Every one, though the usage_dropped alert is raised once per model each 10 minutes.",
+            ((_labels(model=m, missing=k), n) for (m, k), n in usage_dropped),
         )
         _family(
             out,

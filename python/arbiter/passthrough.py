@@ -51,7 +51,8 @@ from arbiter.records import Attempt, DecisionRecord
 from arbiter.surfaces import openai_params
 from arbiter.types import Usage, count_tokens
 from arbiter.upstream.http import forwarded_headers
-from arbiter.upstream.openai import OpenAIUpstream, parse_usage
+from arbiter.upstream.openai import OpenAIUpstream, choices_finished, parse_usage
+from arbiter.upstream.usage_counts import of_answer
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -353,8 +354,10 @@ class PassThrough:
             )
             return streaming(opened)
         data, raw, headers = answer
-        usage = parse_usage(data, headers)
-        if kind == "embeddings" and usage.output_missing:  # no output side: its count is whole
+        # what a usage lacks is counted for a completion whose every choice finished
+        usage = of_answer(parse_usage(data, headers), choices_finished(data))
+        if kind == "embeddings" and usage.output_missing and not usage.prompt_missing:
+            # no output side: its count is whole
             usage = dataclasses.replace(usage, output_missing=False)
         cost, pt, ct = await self._record(
             kind, req, principal, decision_id, started, attempts, usage, None,

@@ -49,10 +49,21 @@ def _counts(usage: Any, keys: tuple[str, ...]) -> bool:
     return True
 
 
+_CACHE_COUNTS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+
+
 def anthropic_usage(usage: Any, input_tokens: int, output_tokens: int) -> dict[str, Any] | None:
-    """None when a Message's `usage` is well-formed, else the one to send instead."""
+    """None when a Message's `usage` is well-formed, else the one to send instead. One that
+    counted its input in cache counts alone (no `input_tokens`: none uncached) is sent with
+    `input_tokens: 0`, its cache counts kept, as it was billed (upstream/anthropic.py)."""
     if _counts(usage, ("input_tokens", "output_tokens")):
         return None
+    if type(usage) is dict and usage.get("input_tokens") is None:
+        cached = {**usage, "input_tokens": 0}
+        if any(usage.get(k) is not None for k in _CACHE_COUNTS) and _counts(
+            cached, ("input_tokens", "output_tokens")
+        ):
+            return cached
     return {"input_tokens": input_tokens, "output_tokens": output_tokens}
 
 

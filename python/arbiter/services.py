@@ -24,6 +24,7 @@ from typing import Any
 from arbiter import logs, reference, stalls, tokenizer_load, writer_process
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
+from arbiter.billing_alerts import BillingAlerts
 from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
@@ -115,8 +116,12 @@ class Services:
             clock=breaker_clock,
         )
         self._misconfig_alerted: dict[tuple[str, int], float] = {}
-        self._cost_report_alerted: dict[tuple[str, str], float] = {}  # (model, side) -> when
-        self._usage_dropped_alerted: dict[str, float] = {}  # model -> when
+        # the upstreams' billing telemetry not believed: alerted (rate-limited) and counted
+        self.billing_alerts = BillingAlerts(
+            self.alerts, self.metrics, lambda model: self.registry.get(model)
+        )
+        self.cost_report_dropped = self.billing_alerts.cost_report_dropped
+        self.usage_dropped = self.billing_alerts.usage_dropped
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
             settings.budgets,
@@ -441,65 +446,6 @@ class Services:
             f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
             model=model,
         )
-
-    def cost_report_dropped(self, model: str, reported: float, usage_cost: float) -> None:
-        """An upstream's own cost figure for a call of `model` was not believed (cost_report.py:
-        past 100x or under 1/100 of what its usage costs at the registry's prices, 0 for a
-        priced model, or no finite number): the operator's alert, at most one per model and
-        side per 10 minutes (a broken upstream reports it on every call)."""
-        if not math.isfinite(reported):  # NaN / Infinity: its own side, and no number to write
-            side, said = "non-finite", "no finite number"
-        else:
-            side = "under" if reported < usage_cost or reported <= 0 else "past"
-            said = f"${reported:.6g}"
-        now = time.monotonic()
-        if now - self._cost_report_alerted.get((model, side), -1e9) < 600:
-            return
-        self._cost_report_alerted[(model, side)] = now
-        m = self.registry.get(model)
-        upstream = m.upstream if m is not None else "?"
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "cost_report_dropped",
-            f"{model}: upstream {upstream!r} reported a call's cost as {said}, while its "
-            f"usage costs ${usage_cost:.6g} at the configured prices; not believed: the call is "
-            f"priced from its usage (none: its worst case). Check the model's prices or the "
-            f"upstream's cost report.",
-            model=model,
-            # a JSON store (PostgreSQL's jsonb) takes no NaN: none is written
-            data={"upstream": upstream,
-                  "reported_cost_usd": reported if side != "non-finite" else None,
-                  "usage_cost_usd": usage_cost, "side": side},
-        )  # fmt: skip
-
-    def usage_dropped(
-        self, model: str, cost: float, worst: float | None, missing: str | None = None
-    ) -> None:
-        """An answer of `model` came with usage counts that were no counts, or with one side's
-        count `missing` ("input" or "output": dropped_usage.py): priced from what it relayed;
-        the operator's alert, at most one per model each 10 minutes (a broken upstream sends
-        them on every call)."""
-        now = time.monotonic()
-        if now - self._usage_dropped_alerted.get(model, -1e9) < 600:
-            return
-        self._usage_dropped_alerted[model] = now
-        m = self.registry.get(model)
-        upstream = m.upstream if m is not None else "?"
-        what = (
-            f"a usage without its {missing} count; that side is Arbiter's count, never 0: "
-            if missing is not None
-            else "usage counts that are no counts (not finite, negative or past 10^8); "
-        )
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "usage_dropped",
-            f"{model}: upstream {upstream!r} answered with {what}the call is priced from the "
-            f"tokens it relayed, ${cost:.6g}, not believed as sent. Check the upstream's usage "
-            f"report.",
-            model=model,
-            data={"upstream": upstream, "cost_usd": cost, "worst_cost_usd": worst,
-                  "missing": missing},
-        )  # fmt: skip
 
     def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:
         """An alert (at most one per model and status per 10 minutes) naming the model, its

@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from arbiter import sampling
-from arbiter.budget import BoundCap, billed_cost, window_bounds
+from arbiter.budget import BoundCap, window_bounds
 from arbiter.config import CapSettings, ShadowSettings
+from arbiter.dropped_usage import own_call_cost
 from arbiter.errors import ArbiterError, InvalidRequest, UnknownModel
 from arbiter.failed_calls import record_failed_call
 from arbiter.learning import Answered
@@ -355,8 +356,9 @@ class Shadow:
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
         )
-        billed = billed_cost(m, result.usage, lambda: worst(challenger), s.cost_report_dropped)
-        cost = (billed if billed is not None else worst(challenger)) + charge.committed
+        # a usage lacking a side (or all of it) counted from the answer, as a served one's is
+        cost, priced = await own_call_cost(s, challenger, worst, result)
+        cost += charge.committed
         await s.budgets.settle(decision_id, cost)
         tally.cost_usd += cost
         await s.record(
@@ -375,8 +377,8 @@ class Shadow:
                 baseline_model=challenger,
                 baseline_cost_usd=0.0,
                 latency_ms=elapsed * 1000,
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
+                prompt_tokens=priced.prompt_tokens,
+                completion_tokens=priced.completion_tokens,
                 difficulty=plan.easiness,
                 key_id=plan.principal.key_id,
             )

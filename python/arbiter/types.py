@@ -117,8 +117,9 @@ class Usage:
     # kept, and the answer is priced from what it relayed (dropped_usage.py)
     counts_dropped: bool = False
     # a believable usage that left one of its two counts out (an Anthropic Message with
-    # `input_tokens` alone, a chat completion without `completion_tokens`, or the reverse): that
-    # side is Arbiter's count, never 0 (dropped_usage.py); an embeddings list has no output side
+    # `input_tokens` alone, a chat completion without `completion_tokens`, or the reverse), or
+    # both (no usage at all): that side is Arbiter's count, never 0, for an answer that finished
+    # (dropped_usage.py, upstream/usage_counts.of_answer); an embeddings list has no output side
     prompt_missing: bool = False
     output_missing: bool = False
 

@@ -7,7 +7,9 @@ Anthropic-protocol stream whose `message_delta` carried no usage (or that had no
 `message_stop`) was priced at `message_start`'s counts, whose `output_tokens: 1` is a placeholder:
 input plus one output token for an answer of any length, while the same OpenAI stream without usage
 is charged its worst case. One lying count now makes the whole usage not reported, and an
-Anthropic stream with no final count is priced as any call without usage: its worst case.
+Anthropic stream with no final count is priced as any call without usage: its worst case
+(money21: a stream that ended whole, message_delta's stop reason and message_stop, has its
+missing output counted from what it relayed, as a whole Message's; one without is its worst case).
 money20: an answer whose counts lie is priced from what it relayed (its prompt and its output
 counted, dropped_usage.py), no longer its worst case; still never on its prompt alone."""
 
@@ -130,7 +132,11 @@ def test_an_anthropic_stream_without_its_final_count_is_charged_its_worst_case(
                  {**request, **extra})
     )  # fmt: skip
     # message_start's `output_tokens: 1` priced as the bill was $0.000005
-    assert cost >= WORST_OUTPUT_USD, cost
+    if case == "no message_delta":  # no stop reason: not a whole answer, its worst case
+        assert cost >= WORST_OUTPUT_USD, cost
+    else:  # money21: ended whole (message_stop): its output counted from the relayed text
+        # (~56 tokens of it), its input as message_start gave it, never the placeholder's 1
+        assert (3 * 1.0 + 50 * 2.0) / 1e6 <= cost < WORST_OUTPUT_USD, cost
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

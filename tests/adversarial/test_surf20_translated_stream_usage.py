@@ -9,8 +9,10 @@ estimated from its text), as a same-protocol client already did (relayed_usage.p
 an empty `usage` or a null `output_tokens` was merged with message_start's placeholder
 (`output_tokens: 1`) and priced the answer as one token, and a delta's output count without any
 input count priced the answer without its prompt; both are now a call without usage (its worst
-case, as a delta with no usage already was). Counts the upstream gave are still shown and
-billed as they came (the control). The official openai SDK is the client.
+case, as a delta with no usage already was). money21: the stream ended whole (message_stop), so
+the side it left out is counted from what it relayed, as a whole Message's is (dropped_usage.py).
+Counts the upstream gave are still shown and billed as they came (the control). The official
+openai SDK is the client.
 """
 
 from __future__ import annotations
@@ -115,8 +117,17 @@ def test_an_openai_client_reads_arbiters_counts_and_the_bill_prices_the_call(
                     cost = float(decision["cost_usd"])
                     if prompt_counted and output_counted:  # the control: billed as it came
                         assert cost == pytest.approx((3 * 1.0 + 57 * 2.0) / 1e6), (case, cost)
-                    else:  # a call without usage: its worst case, never the placeholder's
-                        assert cost >= WORST_OUTPUT_USD, (case, cost)
+                    else:  # money21: a whole stream's missing side counted from what it
+                        # relayed (dropped_usage.py), never the placeholder's 1, never its worst
+                        billed_in, billed_out = (
+                            decision["prompt_tokens"],
+                            decision["completion_tokens"],
+                        )
+                        assert billed_out >= estimate_tokens(TEXT), (case, decision)
+                        if prompt_counted:
+                            assert billed_in == 3, (case, decision)
+                        assert cost == pytest.approx((billed_in * 1.0 + billed_out * 2.0) / 1e6)
+                        assert cost < WORST_OUTPUT_USD, (case, cost)
 
     asyncio.run(main())
 

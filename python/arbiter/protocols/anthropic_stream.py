@@ -125,9 +125,7 @@ class StreamDecoder:
             message = event["message"]
             raw_usage = message.get("usage")
             self._usage = usage_in(raw_usage)
-            self.counted_input = isinstance(raw_usage, dict) and is_count(
-                raw_usage.get("input_tokens")
-            )
+            self.counted_input = isinstance(raw_usage, dict) and _input_counted(raw_usage)
             given = message.get("id")  # null or a number is no id (a client keys by a string)
             return [
                 MessageStart(
@@ -205,7 +203,7 @@ class StreamDecoder:
         raw = event.get("usage")
         raw = raw if isinstance(raw, dict) else {}
         late = usage_in(raw)  # cumulative counts; input ones only when the upstream repeats them
-        self.counted_input = self.counted_input or is_count(raw.get("input_tokens"))
+        self.counted_input = self.counted_input or _input_counted(raw)
         self.counted_output = is_count(raw.get("output_tokens"))
         self._usage = CanonicalUsage(
             input_tokens=late.input_tokens if "input_tokens" in raw else self._usage.input_tokens,
@@ -344,3 +342,12 @@ class StreamEncoder:
     def error(self, event: StreamError) -> bytes:
         """The terminal `error` event: the SDK raises it, so a broken answer never looks whole."""
         return b"event: error\ndata: " + error_bytes(event.error) + b"\n\n"
+
+
+def _input_counted(usage: dict[str, Any]) -> bool:
+    """The usage counted the prompt: `input_tokens`, or cache counts alone (they are input:
+    none uncached)."""
+    return any(
+        is_count(usage.get(k))
+        for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    )

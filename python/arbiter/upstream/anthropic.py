@@ -36,16 +36,14 @@ from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
     answer_and_bytes,
-    counts_believable,
     forwarded_headers,
     log_upstream_text,
-    missing_sides,
     reported_cost,
     retryable_error,
     safe_error_text,
-    token_count,
 )
 from arbiter.upstream.stream_characters import SurrogateJoiner
+from arbiter.upstream.usage_counts import counts_believable, missing_sides, of_answer, token_count
 from arbiter.upstream.whole_answer import piece_chars
 
 API_VERSION = "2023-06-01"
@@ -67,7 +65,8 @@ _COUNTS = (
 
 def parse_usage(usage: Any, cost: float | None = None) -> Usage:
     """Anthropic's `input_tokens` excludes cache reads and writes; Usage.prompt_tokens is all
-    input, with the cached parts also given on their own."""
+    input, with the cached parts also given on their own. A usage with cache counts and no
+    `input_tokens` counted its input (the cache counts are input: none uncached)."""
     dropped = usage is not None and not (
         isinstance(usage, dict) and counts_believable(usage, _COUNTS)
     )
@@ -77,7 +76,9 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         return token_count(u.get(key))
 
     read, write = count("cache_read_input_tokens"), count("cache_creation_input_tokens")
-    prompt_missing, output_missing = missing_sides(u, ("input_tokens", "output_tokens"))
+    prompt_missing, output_missing = (
+        (False, False) if dropped else missing_sides(u, _COUNTS[:1] + _COUNTS[2:], _COUNTS[1])
+    )
     return Usage(
         prompt_tokens=count("input_tokens") + read + write,
         completion_tokens=count("output_tokens"),
@@ -88,6 +89,11 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         prompt_missing=prompt_missing,
         output_missing=output_missing,
     )
+
+
+def _stopped(stop_reason: Any) -> bool:
+    """A whole Message that gave its stop reason ended (usage_counts.of_answer)."""
+    return isinstance(stop_reason, str) and bool(stop_reason)
 
 
 class AnthropicUpstream(HTTPProvider):
@@ -137,7 +143,10 @@ class AnthropicUpstream(HTTPProvider):
             finish_reason=finish_reason_out(stop_reason_in(data.get("stop_reason"))),
             # `usage.cost` (a gateway speaking Anthropic's API may send one), else a cost
             # header: read as OpenAI's is, and vetted the same way (cost_report.vetted)
-            usage=parse_usage(data.get("usage"), reported_cost(data, headers)),
+            usage=of_answer(
+                parse_usage(data.get("usage"), reported_cost(data, headers)),
+                _stopped(data.get("stop_reason")),
+            ),
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
@@ -183,6 +192,7 @@ class AnthropicStream(SSEStream):
         self._frame_size = 0
         self._kind = b""  # the type of the last event returned
         self._start_usage: dict[str, Any] = {}
+        self._delta_usage: dict[str, Any] = {}  # the last message_delta's counts given
         self._characters = SurrogateJoiner()  # a character cut in two across text deltas
         self._ready: deque[bytes] = deque()  # frames checked, to return before reading more
         self._failure: UpstreamError | None = None  # raised once the frames before it are out
@@ -271,6 +281,15 @@ class AnthropicStream(SSEStream):
     def _whole_answer(self, raw: bytes) -> bytes:
         return whole_answer.anthropic_events(raw, self._model, piece_chars(self._max_line))
 
+    def _final_usage(self) -> Usage:
+        """The answer's usage as far as its events gave it: message_start's counts but its
+        output placeholder, under the last message_delta's; a `usage.cost` in them first, as
+        OpenAI's stream reads its chunk's, else the cost header."""
+        start = {k: v for k, v in self._start_usage.items() if k != "output_tokens"}
+        merged = {**start, **self._delta_usage}
+        cost = reported_cost({"usage": merged}, None)
+        return parse_usage(merged, self._reported_cost if cost is None else cost)
+
     def _check(self, payload: bytes) -> tuple[bytes, bytes | None]:
         """The event's type, and the payload written anew when it was not read as it came (a
         number that is no finite number, `"usage": {"cost": NaN}`: a client's parser may refuse
@@ -292,31 +311,22 @@ class AnthropicStream(SSEStream):
             usage = message.get("usage") if isinstance(message, dict) else None
             self._start_usage = usage if isinstance(usage, dict) else {}
             self.running_usage = parse_usage(self._start_usage, None)
-        elif (
-            kind == "message_delta"
-            and isinstance(event.get("usage"), dict)
-            and event["usage"].get("output_tokens") is not None
-        ):
-            # delta counts are cumulative; input counts only when the upstream repeats them.
-            # No final output count (`usage: {}`, `output_tokens: null`) is no bill: merged,
-            # message_start's placeholder (1) priced an answer of any length as one token
-            merged = {
-                **self._start_usage,
-                **{k: v for k, v in event["usage"].items() if v is not None},
-            }
-            # a `usage.cost` in the event (or message_start's) first, as OpenAI's stream reads
-            # its chunk's; else the cost header
-            cost = reported_cost({"usage": merged}, None)
-            cost = self._reported_cost if cost is None else cost
-            # no input count anywhere and no reported cost: its prompt would go unpriced
-            if merged.get("input_tokens") is not None or cost is not None:
-                self.usage = parse_usage(merged, cost)
+        elif kind == "message_delta" and isinstance(event.get("usage"), dict):
+            # delta counts are cumulative; input counts only when the upstream repeats them
+            self._delta_usage = {k: v for k, v in event["usage"].items() if v is not None}
+            usage = self._final_usage()
+            # the bill, once it counts both sides (or says its cost); a side missing (no final
+            # output count, no input count anywhere) is counted at message_stop, when the
+            # answer is known whole; a stream cut before it keeps its worst case
+            if not usage.one_sided or usage.reported_cost_usd is not None:
+                self.usage = usage
         elif kind == "message_stop":
             self.done = True
-            # ended properly with no final count: message_start's output count is still a
-            # placeholder (1), no bill; only a cost the upstream reported is one
-            if self.usage is None and self._reported_cost is not None:
-                self.usage = parse_usage(None, self._reported_cost)
+            # ended properly with a side uncounted (no final output count: message_start's 1
+            # is a placeholder; no input count; no usage at all): a whole answer, whose missing
+            # side Arbiter counts from what it relayed, as a whole Message's (dropped_usage.py)
+            if self.usage is None:
+                self.usage = self._final_usage()
         return kind.encode(), None if exact else orjson.dumps(event)
 
 

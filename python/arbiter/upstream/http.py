@@ -13,7 +13,7 @@ import math
 import string
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 import httpx
@@ -78,39 +78,6 @@ _PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 # (The cost is judged per call too, against the model's prices: cost_report.py.)
 MAX_CALL_TOKENS = canonical.MAX_CALL_TOKENS  # kept there: the protocols' decoders read it
 MAX_CALL_COST_USD = 10_000.0
-
-
-def token_count(value: Any) -> int:
-    """A token count as billed: a positive integer up to MAX_CALL_TOKENS, else none (0). A
-    negative count priced as it came would be a credit: the settle would take it off the cap's
-    spend."""
-    plain = isinstance(value, int) and not isinstance(value, bool)
-    return value if plain and 0 < value <= MAX_CALL_TOKENS else 0
-
-
-def counts_believable(usage: Mapping[str, Any], keys: Iterable[str]) -> bool:
-    """False when any of `keys` holds what is no count (negative, a string, a fraction, past
-    MAX_CALL_TOKENS; absent or null is 0). One such count makes the whole usage not reported:
-    the others priced alone bill part of the call (an answer whose output count lies would cost
-    its prompt alone), so the call is priced as one without usage."""
-    for key in keys:
-        value = usage.get(key)
-        if value is None:
-            continue
-        plain = isinstance(value, int) and not isinstance(value, bool)
-        if not (plain and 0 <= value <= MAX_CALL_TOKENS):
-            return False
-    return True
-
-
-def missing_sides(usage: Mapping[str, Any], sides: tuple[str, str]) -> tuple[bool, bool]:
-    """(the input side missing, the output side missing) of a usage that counted one of its
-    two `sides` and left the other out (absent or null): the side it gave priced alone billed
-    the call as if the other were 0. A usage with neither is no usage (the call's worst case)."""
-    given = [usage.get(side) is not None for side in sides]
-    if given[0] == given[1]:
-        return False, False
-    return not given[0], not given[1]
 
 
 def _cost(value: float) -> float | None:

@@ -24,15 +24,13 @@ from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
     answer_and_bytes,
-    counts_believable,
     forwarded_headers,
     json_object_read,
-    missing_sides,
     reported_cost,
-    token_count,
 )
 from arbiter.upstream.openai_errors import error_in_answer, http_error
 from arbiter.upstream.stream_characters import SurrogateJoiner
+from arbiter.upstream.usage_counts import counts_believable, missing_sides, of_answer, token_count
 from arbiter.upstream.whole_answer import piece_chars
 
 _COUNTS = ("prompt_tokens", "completion_tokens")
@@ -43,7 +41,9 @@ COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as ch
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
     usage = body.get("usage") or {}
     dropped = not isinstance(usage, dict) or not counts_believable(usage, _COUNTS)
-    prompt_missing, output_missing = (False, False) if dropped else missing_sides(usage, _COUNTS)
+    prompt_missing, output_missing = (
+        (False, False) if dropped else missing_sides(usage, _COUNTS[:1], _COUNTS[1])
+    )
     return Usage(
         prompt_tokens=0 if dropped else token_count(usage.get("prompt_tokens")),
         completion_tokens=0 if dropped else token_count(usage.get("completion_tokens")),
@@ -51,6 +51,17 @@ def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
+    )
+
+
+def choices_finished(data: dict[str, Any]) -> bool:
+    """Every choice of a whole answer gave its finish reason (an answer with no `choices`, an
+    embeddings list, has none to give): the answer ended, and what its usage lacks is counted
+    from it (usage_counts.of_answer). A lenient server's null or "" says nothing."""
+    choices = data.get("choices")
+    return not isinstance(choices, list) or all(
+        isinstance(c, dict) and isinstance(c.get("finish_reason"), str) and c["finish_reason"]
+        for c in choices
     )
 
 
@@ -147,7 +158,7 @@ class OpenAIUpstream(HTTPProvider):
             body=data,
             content=content,
             finish_reason=finish if isinstance(finish, str) else None,
-            usage=parse_usage(data, headers),
+            usage=of_answer(parse_usage(data, headers), choices_finished(data)),
             latency_ms=(time.perf_counter() - started) * 1000,
             raw=raw,
             protocol=self.protocol,
@@ -269,7 +280,7 @@ class _OpenAIStream(SSEStream):
             if self._failure is not None:
                 failure, self._failure = self._failure, None
                 raise failure
-            if self._eof and len(self._finished) >= self.choices:
+            if self._eof and self._all_finished():
                 self.done = True  # ended cleanly after every choice finished: no [DONE] sent
                 self._settle_usage()
             if self.done or self._eof:
@@ -330,13 +341,23 @@ class _OpenAIStream(SSEStream):
             # include_usage's own chunk (no choices), or one sent once every choice finished:
             # nothing more can be generated, so the count is the bill
             choices = chunk.get("choices")
-            if not choices or len(self._finished) >= self.choices:
-                self.usage = self._running
+            if not choices or self._all_finished():
+                self.usage = of_answer(self._running, self._all_finished())
+
+    def _all_finished(self) -> bool:
+        return len(self._finished) >= self.choices
 
     def _settle_usage(self) -> None:
-        """The answer ended properly: the last count it sent is the bill."""
+        """The answer ended properly: the last count it sent is the bill. With none at all
+        (`stream_options.include_usage` ignored, or a server that never counts), a stream
+        whose every choice finished is a whole answer, counted from what it relayed as a
+        whole one is (usage_counts.of_answer); one without its finish reasons, its worst case."""
         if self._running is not None:
-            self.usage = self._running
+            self.usage = of_answer(self._running, self._all_finished())
+        elif self._all_finished():
+            self.usage = Usage(
+                reported_cost_usd=self._reported_cost, prompt_missing=True, output_missing=True
+            )
 
 
 def _opening_only(raw: bytes, model: str) -> bool:

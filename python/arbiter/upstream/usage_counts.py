@@ -1,0 +1,58 @@
+"""An upstream's usage counts read as a bill: which counts are counts, which side of the call a
+usage left out, and what an answer that did not finish may be billed by (split from http.py:
+the protocols' parsers, upstream/openai.py and upstream/anthropic.py, read through these)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from arbiter.canonical import MAX_CALL_TOKENS
+from arbiter.types import Usage
+
+
+def token_count(value: Any) -> int:
+    """A token count as billed: a positive integer up to MAX_CALL_TOKENS, else none (0). A
+    negative count priced as it came would be a credit: the settle would take it off the cap's
+    spend."""
+    plain = isinstance(value, int) and not isinstance(value, bool)
+    return value if plain and 0 < value <= MAX_CALL_TOKENS else 0
+
+
+def counts_believable(usage: Mapping[str, Any], keys: Iterable[str]) -> bool:
+    """False when any of `keys` holds what is no count (negative, a string, a fraction, past
+    MAX_CALL_TOKENS; absent or null is 0). One such count makes the whole usage not reported:
+    the others priced alone bill part of the call (an answer whose output count lies would cost
+    its prompt alone), so the call is priced as one without usage."""
+    for key in keys:
+        value = usage.get(key)
+        if value is None:
+            continue
+        plain = isinstance(value, int) and not isinstance(value, bool)
+        if not (plain and 0 <= value <= MAX_CALL_TOKENS):
+            return False
+    return True
+
+
+def missing_sides(
+    usage: Mapping[str, Any], inputs: tuple[str, ...], output: str
+) -> tuple[bool, bool]:
+    """(the input side missing, the output side missing) of a usage: a side is given when one
+    of its keys holds a value (`inputs`: every count of the prompt, an Anthropic usage's cache
+    reads and writes too: they are input). A side left out (absent or null) priced as 0 billed
+    the call as if it cost nothing there; a usage with neither (none at all) misses both.
+    What a missing side costs is Arbiter's count, for an answer that finished (`of_answer`)."""
+    given_in = any(usage.get(key) is not None for key in inputs)
+    return not given_in, usage.get(output) is None
+
+
+def of_answer(usage: Usage, finished: bool) -> Usage:
+    """`usage` as the bill of an answer that `finished` (ended properly: every choice's finish
+    reason given, a Message's stop reason, a stream's end) or did not. What a usage lacks (a
+    side, counts that are no counts, all of it) is counted by Arbiter from what was relayed
+    only for a finished answer (dropped_usage.py); of one that did not finish, nothing says
+    what the upstream generated past what reached us: none of its counts is believed and the
+    call keeps its worst case (a cost the upstream reported is still its bill)."""
+    if finished or not (usage.counts_dropped or usage.one_sided):
+        return usage
+    return Usage(reported_cost_usd=usage.reported_cost_usd)
