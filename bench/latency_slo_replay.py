@@ -73,6 +73,8 @@ SPREAD_POOL: float | None = None  # --spread-pool: latency.spread_pool_calls (No
 SPREAD_PRIOR_POOL: bool | None = None
 # --stream-prior-distance on|off: latency.stream_prior_distance (None: the config's)
 STREAM_PRIOR_DISTANCE: bool | None = None
+# --length-task-prior-pool on|off: latency.length_task_prior_pool (None: the config's)
+LENGTH_TASK_POOL: bool | None = None
 # --fresh-draws: each request's calls take their own latency draw (see fresh_draws)
 FRESH_DRAWS = False
 # --stream-share: the share of requests sent as streams (latency_slo_streams; 0: none, the
@@ -80,6 +82,12 @@ FRESH_DRAWS = False
 STREAM_SHARE = 0.0
 STALL_EVERY = 60  # requests between injected host-stall bursts, on average
 SECONDS_PER_REQUEST = 1.0  # the replay's clock (the live bench's pace in real time)
+
+
+def _config_latency() -> config.LatencySettings:
+    """The `[latency]` settings as the live bench configures the sidecar."""
+    toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
+    return config.loads(toml, env={}).latency
 
 
 def _config_near() -> int:
@@ -253,7 +261,12 @@ def replay(
         baseline=live.BASELINE, quality_target=live.QUALITY_TARGET, prior_strength=200.0,
         latency_quantile=live.QUANTILE, optimistic=optimistic,
     )  # fmt: skip
-    lengths = OutputLength(350, near=LENGTH_NEAR if LENGTH_NEAR is not None else _config_near())
+    pool_tasks = (
+        _config_latency().length_task_prior_pool if LENGTH_TASK_POOL is None else LENGTH_TASK_POOL
+    )
+    lengths = OutputLength(
+        350, near=LENGTH_NEAR if LENGTH_NEAR is not None else _config_near(), pool_tasks=pool_tasks
+    )
     latency = ProfileLatency() if learned is None else learned.model
     router = Router(pool, params, seed=seed, lengths=lengths, latency=latency)  # type: ignore[arg-type]
     asked = []
@@ -424,6 +437,10 @@ def main() -> int:
         help="latency.stream_prior_distance for the learned arms (default: the config's)",
     )  # fmt: skip
     p.add_argument(
+        "--length-task-prior-pool", choices=("on", "off"), default=None,
+        help="latency.length_task_prior_pool (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
         "--stream-share", type=float, default=0.0,
         help="the share of requests sent as streams, a first-token SLO in place of a total one"
         " (latency_slo_streams; default 0: the workload as defined, no streams)",
@@ -439,8 +456,10 @@ def main() -> int:
     if not 0.0 <= args.stream_share <= 1.0:
         p.error("--stream-share must be in [0, 1]")
     global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z, SPREAD_POOL, SPREAD_PRIOR_POOL, STREAM_SHARE
-    global STREAM_PRIOR_DISTANCE
+    global STREAM_PRIOR_DISTANCE, LENGTH_TASK_POOL
     STREAM_SHARE = args.stream_share
+    if args.length_task_prior_pool is not None:
+        LENGTH_TASK_POOL = args.length_task_prior_pool == "on"
     if args.stream_prior_distance is not None:
         STREAM_PRIOR_DISTANCE = args.stream_prior_distance == "on"
     LENGTH_NEAR = args.length_near

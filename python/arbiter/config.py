@@ -260,6 +260,10 @@ class LatencySettings:
     # kinds of request within a task); 0: off (the default: on bench/latency_slo_replay.py's
     # dev seeds it cut cost but lost SLO attainment on some; bench/results/latency_slo.md)
     length_near_prompts: int = 0
+    # a task's upper spread of answer length (for a latency quantile) is shrunk toward the
+    # median of the other tasks' own (length_task.TaskResiduals.prior_var), not toward the
+    # length regression's, which mixes every task's level; false: off
+    length_task_prior_pool: bool = False
     # a model set aside under a total SLO, cheaper than the pick and over the quality bar,
     # whose prediction would fit were its latency fit this many standard errors faster, is
     # owed a call: a later SLO request that both it and the pick fit goes to it
