@@ -320,7 +320,7 @@ def replay(
         good += ok and not late
         baseline_good += it.truth[live.BASELINE][2]
         # free of the grade draws: the pick's pass rate x its chance of being on time
-        expected += live.quality_of(model, it.task) * it.p_fit[model]
+        expected += live.quality_of(model, it.task) * streams.p_fit(it, s, model)
         baseline_expected += live.quality_of(live.BASELINE, it.task)
         if streams.has_slo(it, s) and streams.reachable(it, s):
             reachable += 1
