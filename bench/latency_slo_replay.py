@@ -43,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import latency_slo as live  # the live bench: its pool, workload and oracles
+import latency_slo_streams as streams  # --stream-share: streams and first-token SLOs
 from arbiter import changepoint, config
 from arbiter.classify import classify
 from arbiter.difficulty import prompt_stats_and_shape
@@ -70,10 +71,23 @@ EXPLORE_Z: float | None = None  # --explore-z: latency.explore_z (None: the conf
 SPREAD_POOL: float | None = None  # --spread-pool: latency.spread_pool_calls (None: the config's)
 # --spread-prior-pool on|off: latency.spread_prior_pool (None: the config's)
 SPREAD_PRIOR_POOL: bool | None = None
+# --stream-prior-distance on|off: latency.stream_prior_distance (None: the config's)
+STREAM_PRIOR_DISTANCE: bool | None = None
+# --length-task-prior-pool on|off: latency.length_task_prior_pool (None: the config's)
+LENGTH_TASK_POOL: bool | None = None
 # --fresh-draws: each request's calls take their own latency draw (see fresh_draws)
 FRESH_DRAWS = False
+# --stream-share: the share of requests sent as streams (latency_slo_streams; 0: none, the
+# workload's definition)
+STREAM_SHARE = 0.0
 STALL_EVERY = 60  # requests between injected host-stall bursts, on average
 SECONDS_PER_REQUEST = 1.0  # the replay's clock (the live bench's pace in real time)
+
+
+def _config_latency() -> config.LatencySettings:
+    """The `[latency]` settings as the live bench configures the sidecar."""
+    toml = to_toml(live.sidecar_settings("http://127.0.0.1:9", Path("unused.db"), 1.0))
+    return config.loads(toml, env={}).latency
 
 
 def _config_near() -> int:
@@ -127,14 +141,24 @@ class LearnedLatency:
             spread_prior_pool=lat.spread_prior_pool
             if SPREAD_PRIOR_POOL is None else SPREAD_PRIOR_POOL,
             explore=LatencyExplore(explore_z) if explore_z > 0 else None,
+            stream_prior_distance=lat.stream_prior_distance
+            if STREAM_PRIOR_DISTANCE is None else STREAM_PRIOR_DISTANCE,
         )  # fmt: skip
         self.h = changepoint.threshold_for(1.0)
         self.confirm = confirm
         self.detectors: dict[str, changepoint.LogLevelDetector] = {}
         self.adopted = 0
 
-    def answered(self, model: str, seconds: float, tokens: int, predicted_ms: float | None) -> None:
-        """One answered call as the sidecar sees it (latency_slo.observe_attempts)."""
+    def answered(
+        self,
+        model: str,
+        seconds: float,
+        tokens: int,
+        predicted_ms: float | None,
+        ttft_s: float | None = None,
+    ) -> None:
+        """One answered call as the sidecar sees it (latency_slo.observe_attempts); `ttft_s`:
+        a stream's time to its first token."""
         f = self.model.estimate(model, "t")
         expected = math.exp(f.ttft_mu) + max(tokens, 1) / math.exp(f.speed_mu)
         det = self.detectors.get(model)
@@ -150,7 +174,7 @@ class LearnedLatency:
             self.adopted += 1
         if self.model.coverage is not None and predicted_ms is not None:
             self.model.coverage.observe(model, predicted_ms, seconds * 1000)
-        self.model.observe_call(model, "t", elapsed_s=seconds, tokens=tokens)
+        self.model.observe_call(model, "t", elapsed_s=seconds, tokens=tokens, ttft_s=ttft_s)
 
     def cut(self, model: str, seconds: float, predicted_ms: float | None) -> None:
         """A call cut at its deadline: a lower bound on its time, a miss of the prediction."""
@@ -237,7 +261,12 @@ def replay(
         baseline=live.BASELINE, quality_target=live.QUALITY_TARGET, prior_strength=200.0,
         latency_quantile=live.QUANTILE, optimistic=optimistic,
     )  # fmt: skip
-    lengths = OutputLength(350, near=LENGTH_NEAR if LENGTH_NEAR is not None else _config_near())
+    pool_tasks = (
+        _config_latency().length_task_prior_pool if LENGTH_TASK_POOL is None else LENGTH_TASK_POOL
+    )
+    lengths = OutputLength(
+        350, near=LENGTH_NEAR if LENGTH_NEAR is not None else _config_near(), pool_tasks=pool_tasks
+    )
     latency = ProfileLatency() if learned is None else learned.model
     router = Router(pool, params, seed=seed, lengths=lengths, latency=latency)  # type: ignore[arg-type]
     asked = []
@@ -254,37 +283,51 @@ def replay(
                 learned.answered(name, it.truth[name][1], it.truth[name][0], None)
     stalled = Stalls(len(items), seed, stalls == "model") if stalls else None
     cost = oracle_cost = good = baseline_good = expected = baseline_expected = 0.0
-    met = reachable = 0
+    met = reachable = ttft_met = ttft_reachable = 0
     controls = Controls(seed)
+    plan = streams.plan(items, seed, STREAM_SHARE)
     for i, (it, (stats, task, tokens_in, shape)) in enumerate(zip(items, asked, strict=True)):
+        s = plan[i]  # None: not a stream; a stream asks a first-token SLO, if any
         req = RouteRequest("t", task, tokens_in, it.body.get("max_tokens"), stats=stats,
-                           max_latency_ms=it.slo_ms, shape=shape)  # fmt: skip
+                           max_latency_ms=it.slo_ms if s is None else None,
+                           max_ttft_ms=None if s is None else s.ttft_slo_ms,
+                           shape=shape)  # fmt: skip
         decision = router.decide(req)
         if trace is not None:
             trace(i, it, req, decision, router)
         model = decision.chosen
         tokens, seconds, ok, usd = it.truth[model]
-        late = it.slo_ms is not None and seconds * 1000 > it.slo_ms
+        late = streams.late(it, s, model)
         if learned is not None:  # it learns what it observes: the truth, times any stall
             learned.now += SECONDS_PER_REQUEST
             guess = (decision.latency_ms or {}).get(model)
             predicted = guess[1] if guess is not None else None
-            observed = seconds * (stalled.factor(i, model) if stalled is not None else 1.0)
-            if it.slo_ms is not None and observed * 1000 > it.slo_ms:  # cut at the deadline
+            factor = stalled.factor(i, model) if stalled is not None else 1.0
+            observed = seconds * factor
+            if s is not None:  # a stream: its first token is seen apart from the rest
+                first = s.ttft_s[model] * factor
+                if s.ttft_slo_ms is not None and first * 1000 > s.ttft_slo_ms:
+                    learned.cut(model, s.ttft_slo_ms / 1000, None)  # no first token by then
+                else:
+                    learned.answered(model, observed, tokens, predicted, ttft_s=first)
+            elif it.slo_ms is not None and observed * 1000 > it.slo_ms:  # cut at the deadline
                 learned.cut(model, it.slo_ms / 1000, predicted)
             else:
                 learned.answered(model, observed, tokens, predicted)
         cost += usd
-        oracle_cost += it.truth[live.oracle(it)][3]
-        controls.observe(it)
+        oracle_cost += it.truth[streams.oracle(it, s)][3]
+        controls.observe(it, s)
         good += ok and not late
         baseline_good += it.truth[live.BASELINE][2]
         # free of the grade draws: the pick's pass rate x its chance of being on time
-        expected += live.quality_of(model, it.task) * it.p_fit[model]
+        expected += live.quality_of(model, it.task) * streams.p_fit(it, s, model)
         baseline_expected += live.quality_of(live.BASELINE, it.task)
-        if it.slo_ms is not None and live.reachable(it):
+        if streams.has_slo(it, s) and streams.reachable(it, s):
             reachable += 1
-            met += it.p_fit[model] >= live.QUANTILE
+            met += streams.p_fit(it, s, model) >= live.QUANTILE
+            if s is not None:
+                ttft_reachable += 1
+                ttft_met += streams.p_fit(it, s, model) >= live.QUANTILE
         if not late:
             lengths.observe(model, stats, tokens, task=task, shape=shape)
             if it.task in ("math", "code", "extraction"):
@@ -300,6 +343,16 @@ def replay(
         # same graded quality against the oracle's on these requests, whose own ratio is the
         # level a router obeying issue 19's rule can hope for (0.93-0.96 per seed)
         "quality_vs_oracle": round(good / max(controls.good["oracle"], 1e-9), 4),
+        # with a stream share: attainment over the first-token SLOs alone (in slo_attainment too)
+        **(
+            {}
+            if STREAM_SHARE <= 0
+            else {
+                "ttft_attainment": round(ttft_met / max(ttft_reachable, 1), 4),
+                "ttft_slo_requests": ttft_reachable,
+                **controls.ttft_row(),
+            }
+        ),
     }
 
 
@@ -316,18 +369,27 @@ class Controls:
         self.good = {"oracle": 0.0, "random": 0.0}
         self.met = {"oracle": 0, "random": 0}
         self.reachable = 0
+        self.ttft_met = {"oracle": 0, "random": 0}  # first-token SLOs (a stream share)
+        self.ttft_reachable = 0
 
-    def observe(self, it: live.Item) -> None:
-        picks = {"oracle": live.oracle(it), "random": self.rng.choice(self.names)}
-        reach = it.slo_ms is not None and live.reachable(it)
+    def observe(self, it: live.Item, s: streams.Stream | None = None) -> None:
+        picks = {"oracle": streams.oracle(it, s), "random": self.rng.choice(self.names)}
+        reach = streams.has_slo(it, s) and streams.reachable(it, s)
         self.reachable += reach
+        self.ttft_reachable += reach and s is not None
         for arm, m in picks.items():
-            _, seconds, ok, usd = it.truth[m]
-            late = it.slo_ms is not None and seconds * 1000 > it.slo_ms
+            _, _, ok, usd = it.truth[m]
+            late = streams.late(it, s, m)
             self.good[arm] += ok and not late
-            self.met[arm] += reach and it.p_fit[m] >= live.QUANTILE
+            hit = reach and streams.p_fit(it, s, m) >= live.QUANTILE
+            self.met[arm] += hit
+            self.ttft_met[arm] += hit and s is not None
             if arm in self.cost:
                 self.cost[arm] += usd
+
+    def ttft_row(self) -> dict[str, float]:
+        n = max(self.ttft_reachable, 1)
+        return {f"{arm}_ttft_attainment": round(v / n, 4) for arm, v in self.ttft_met.items()}
 
     def row(self, oracle_cost: float, baseline_good: float) -> dict[str, float]:
         n = max(self.reachable, 1)
@@ -371,11 +433,35 @@ def main() -> int:
         help="latency.spread_prior_pool for the learned arms (default: the config's)",
     )  # fmt: skip
     p.add_argument(
+        "--stream-prior-distance", choices=("on", "off"), default=None,
+        help="latency.stream_prior_distance for the learned arms (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--length-task-prior-pool", choices=("on", "off"), default=None,
+        help="latency.length_task_prior_pool (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
+        "--stream-share", type=float, default=0.0,
+        help="the share of requests sent as streams, a first-token SLO in place of a total one"
+        " (latency_slo_streams; default 0: the workload as defined, no streams)",
+    )  # fmt: skip
+    p.add_argument(
         "--arms", nargs="+", default=None,
         help="run only these of the chosen arms (e.g. learned: a quick first look on dev)",
     )  # fmt: skip
     args = p.parse_args()
-    global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z, SPREAD_POOL, SPREAD_PRIOR_POOL
+    if args.stream_share and args.fresh_draws:
+        p.error("--stream-share reads each call's TTFT from the sim's one draw per prompt;"
+                " it does not combine with --fresh-draws")  # fmt: skip
+    if not 0.0 <= args.stream_share <= 1.0:
+        p.error("--stream-share must be in [0, 1]")
+    global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z, SPREAD_POOL, SPREAD_PRIOR_POOL, STREAM_SHARE
+    global STREAM_PRIOR_DISTANCE, LENGTH_TASK_POOL
+    STREAM_SHARE = args.stream_share
+    if args.length_task_prior_pool is not None:
+        LENGTH_TASK_POOL = args.length_task_prior_pool == "on"
+    if args.stream_prior_distance is not None:
+        STREAM_PRIOR_DISTANCE = args.stream_prior_distance == "on"
     LENGTH_NEAR = args.length_near
     SPREAD_POOL = args.spread_pool
     if args.spread_prior_pool is not None:
@@ -410,7 +496,8 @@ def main() -> int:
         out[arm] = {k: round(sum(r[k] for r in rows) / len(rows), 4) for k in rows[0]}
         out[arm]["max_cost_vs_oracle"] = max(r["cost_vs_oracle"] for r in rows)
         out[arm]["min_slo_attainment"] = min(r["slo_attainment"] for r in rows)
-    print(json.dumps({"seeds": args.seeds, "quality_target": args.quality_target, **out}))
+    shares = {} if STREAM_SHARE <= 0 else {"stream_share": STREAM_SHARE}
+    print(json.dumps({"seeds": args.seeds, "quality_target": args.quality_target, **shares, **out}))
     return 0
 
 

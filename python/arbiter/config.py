@@ -249,11 +249,21 @@ class LatencySettings:
     # calls (latency_pool.py): a model's first dozens of calls are not widened by the spread
     # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off
     spread_prior_pool: bool = False
+    # a model fitted from its streams (TTFT and speed seen apart): true, the distance between
+    # the prior's level (`prior_ttft_ms`, `prior_tokens_per_s`) and its calls' widens its
+    # spread (the prior worth `prior_weight` calls in each moment); false: its calls' level,
+    # and the prior's spread alone worth `prior_weight` calls, as a model fitted from its
+    # non-streaming totals is read (latency_math.blend_spread)
+    stream_prior_distance: bool = True
     # an SLO request's answer length is corrected by, and its upper spread read from, its
     # task's answered prompts nearest to it in words, at most this many (length_task.near:
     # kinds of request within a task); 0: off (the default: on bench/latency_slo_replay.py's
     # dev seeds it cut cost but lost SLO attainment on some; bench/results/latency_slo.md)
     length_near_prompts: int = 0
+    # a task's upper spread of answer length (for a latency quantile) is shrunk toward the
+    # median of the other tasks' own (length_task.TaskResiduals.prior_var), not toward the
+    # length regression's, which mixes every task's level; false: off
+    length_task_prior_pool: bool = False
     # a model set aside under a total SLO, cheaper than the pick and over the quality bar,
     # whose prediction would fit were its latency fit this many standard errors faster, is
     # owed a call: a later SLO request that both it and the pick fit goes to it

@@ -78,6 +78,7 @@ from arbiter.latency_math import (
     SPLIT_PSEUDO,
     Moments,
     blend,
+    blend_spread,
     censored_moments,
     fit_line,
     log_vars,
@@ -243,6 +244,7 @@ class LatencyModel:
         spread_pool_calls: float = 0.0,
         spread_prior_pool: bool = False,
         explore: LatencyExplore | None = None,
+        stream_prior_distance: bool = True,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
@@ -264,6 +266,10 @@ class LatencyModel:
         # which models' estimates alone set them aside, and the calls bought to check them
         # (latency_explore; the router applies it); None: off
         self.explore = explore
+        # a model fitted from its streams: whether the prior's distance from its calls' level
+        # widens its spread (`blend`) or only the prior's spread counts (`blend_spread`, as
+        # the line's fit of totals does)
+        self.stream_prior_distance = stream_prior_distance
         self._own: dict[tuple[str, str], _Sums] = {}
         self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
@@ -542,8 +548,9 @@ class LatencyModel:
             vb = (vb * calls + k * pv) / (calls + k)
             out = Estimate(math.log(a) - va / 2, va, vb / 2 - math.log(b), vb, calls), True, data
         else:
-            tm, tv = blend(pt, pv, k, calls, tw, t1, t2)
-            sm, sv = blend(ps, pv, k, calls, sw, s1, s2)
+            mix = blend if self.stream_prior_distance else blend_spread
+            tm, tv = mix(pt, pv, k, calls, tw, t1, t2)
+            sm, sv = mix(ps, pv, k, calls, sw, s1, s2)
             data = None
             if tw > 0 and sw > 0:
                 data = (max(t2 / tw - (t1 / tw) ** 2, 0.0), max(s2 / sw - (s1 / sw) ** 2, 0.0))

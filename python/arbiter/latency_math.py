@@ -28,6 +28,22 @@ def blend(
     return mu, max(second - mu * mu, 1e-4)
 
 
+def blend_spread(
+    prior_mu: float, prior_var: float, k: float, calls: float, w: float, s1: float, s2: float
+) -> tuple[float, float]:
+    """The calls' own mean, and their variance with the prior's worth `k` calls (as the line's
+    fit of non-streaming totals reads a model): unlike `blend`, the distance between the
+    prior's level and the calls' does not widen the spread. Why: the default prior (2 s to the
+    first token, 20 tokens/s) sits 1.5-2.4 in log from a fast model's level, and in `blend`
+    that distance is worth k calls of spread: a stream-fitted 250 ms model read a TTFT log sd
+    of 0.69 for a truth of 0.3 after 30 calls, still 0.37 after 300."""
+    if w <= 0 or calls <= 0:
+        return prior_mu, prior_var
+    m = s1 / w
+    v = max(s2 / w - m * m, 0.0)
+    return m, max((k * prior_var + calls * v) / (k + calls), 1e-4)
+
+
 def normal_quantile(q: float) -> float:
     """The standard normal quantile (Acklam's rational approximation; |error| < 1.2e-9)."""
     if not 0.0 < q < 1.0:

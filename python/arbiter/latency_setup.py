@@ -30,5 +30,6 @@ def make_latency_model(settings: Settings) -> LatencyModel:
         outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
         spread_pool_calls=lat.spread_pool_calls,
         spread_prior_pool=lat.spread_prior_pool,
+        stream_prior_distance=lat.stream_prior_distance,
         explore=LatencyExplore(lat.explore_z) if lat.explore_z > 0 else None,
     )

@@ -84,6 +84,10 @@ MODEL_RIDGE = 3.0  # a model's shift within the task: worth ~3 answers at the ta
 NEAR_PSEUDO = 2.0  # the task's center and spread's worth, in answers, against the nearest
 CUT_BELOW = 1.0  # an answer this far below the median (log: ~1/3 the length) was cut short
 _REFIT_EVERY = 8  # answers between refits of a task's regression (it moves slowly)
+# `TaskResiduals.prior_var` (latency.length_task_prior_pool): a task's own upper spread counts
+# in the others' median once it has this many answers; the median is recomputed every
+# POOL_REFRESH answers of any task
+POOL_MIN, POOL_REFRESH = 20, 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +158,16 @@ class TaskResiduals:
     ~0.1-0.3 ms, every `_REFIT_EVERY` answers), not on every answer: requests without an SLO
     never read it, so recording an answer only writes into the window."""
 
-    def __init__(self, near: int = 0) -> None:
+    def __init__(self, near: int = 0, pool: bool = False) -> None:
         self.near = near  # Correction.near_k
         self._windows: dict[str, _Window] = {}
         self._corrections: dict[str, Correction | None] = {}  # None: to be recomputed
+        # prior_var: the other tasks' own upper spreads (per task), and the answers seen when
+        # they were read (-1: never)
+        self.pool = pool
+        self._spreads: dict[str, float] = {}
+        self._added = 0
+        self._spreads_at = -1
 
     def observe(
         self,
@@ -177,8 +187,33 @@ class TaskResiduals:
                 return
             window = self._windows[task] = _Window()
         window.add(predicted, actual, stats, model)
+        self._added += 1
         if window.n < FIT_MIN or window.added % _REFIT_EVERY == 0:
             self._corrections[task] = None
+
+    def prior_var(self, task: str | None, fallback: float) -> float:
+        """What a task's upper spread is shrunk toward (`Correction.upside_var`'s prior, worth
+        PSEUDO answers): with `pool`, the median of the other tasks' own upper spreads (those
+        with POOL_MIN answers; two at least), else `fallback` (the regression's upper spread).
+
+        Why: the regression's residuals mix every task's level (its log error per task ran
+        from -0.98 to +0.40), so their upper spread (0.55-0.63 in log variance on
+        bench/latency_slo.py) is the tasks' distance from each other, not how one task's
+        answers spread (0.04-0.23); worth 5 answers, it held a young task's p90 length ~40%
+        long for its first ~30 answers (chat under 2.5 s went to turbo, medium read too slow:
+        bench/results/latency_slo.md, twentieth session)."""
+        if not self.pool:
+            return fallback
+        if self._spreads_at < 0 or self._added - self._spreads_at >= POOL_REFRESH:
+            spreads = {}
+            for name, window in self._windows.items():
+                if window.n >= POOL_MIN:
+                    fix = self.correction(name)
+                    if fix is not None and fix.n > 0:
+                        spreads[name] = 2.0 * fix.upside_sum / fix.n
+            self._spreads, self._spreads_at = spreads, self._added
+        others = [v for name, v in self._spreads.items() if name != task]
+        return float(np.median(others)) if len(others) >= 2 else fallback
 
     def correction(self, task: str | None) -> Correction | None:
         """The task's correction; None for a task without answers yet (or no task)."""

@@ -143,6 +143,7 @@ class OutputLength:
         default_tokens: float,
         priors: Mapping[str, LengthPrior] | None = None,
         near: int = 0,
+        pool_tasks: bool = False,
     ) -> None:
         self._pool = _regression(LengthPrior.weak(default_tokens))
         self._fitted: dict[str, _native.LogLinear] = {
@@ -152,7 +153,9 @@ class OutputLength:
         self._upside = _Upside(1.0)  # the residual spread above the prediction (latency)
         # per task: how far the prediction misses (latency); `near` > 0: per prompt too, from
         # that many of the task's answered prompts nearest in words (length_task.near)
-        self._tasks = TaskResiduals(near)
+        # `pool_tasks`: a task's upper spread is shrunk toward the other tasks' (prior_var), not
+        # the regression's (latency.length_task_prior_pool)
+        self._tasks = TaskResiduals(near, pool_tasks)
         # pool-ordered native copies of the regressions (one per routed pool), kept in step
         # by `observe`, so a decision predicts every model inside its native pass
         self._tables: dict[int, tuple[Sequence[str], dict[str, int], _native.LengthTable]] = {}
@@ -196,14 +199,14 @@ class OutputLength:
             # the task's own fit replaces the prediction; its leave-one-out spread already
             # holds its estimation error, so the regression's posterior is not added
             mu = fix.log_length(mu, stats_array(stats), model)
-            var = fix.upside_var(noise)
+            var = fix.upside_var(self._tasks.prior_var(task, noise))
             if shape is not None:
                 shift, var = fix.near(shape, var)
                 mu += shift
             return min(mu, _MAX_LOG), var
         if fix is not None:  # the task's recalibration of the prediction
             mu = fix.log_length(mu)
-            noise = fix.upside_var(noise)
+            noise = fix.upside_var(self._tasks.prior_var(task, noise))
             if shape is not None:
                 shift, noise = fix.near(shape, noise)
                 mu += shift

@@ -146,6 +146,7 @@ class Services:
             settings.routing.expected_output_tokens,
             self.priors.lengths,
             near=settings.latency.length_near_prompts,
+            pool_tasks=settings.latency.length_task_prior_pool,
         )
         self.latency = make_latency_model(settings)  # how fast each model answers, shared too
         # the protocols the models speak (discovered models speak their upstream's)
