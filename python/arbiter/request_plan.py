@@ -80,8 +80,13 @@ class Plan:
         factor: Callable[[str], float] | None = None,
     ) -> ModelSettings:
         """`name`'s settings as pinned for this request (`look`: the registry's, at first;
-        `factor`: its price factor then, pinned with them)."""
-        return pin(self.pinned, self.factors, name, look, factor)
+        `factor`: its price factor then, pinned with them). `pin` is the same on the two
+        tables (kept inline here: this is called several times a request)."""
+        m = self.pinned.get(name)
+        if m is None:
+            m = self.pinned[name] = look(name)
+            self.factors[name] = factor(name) if factor is not None else 1.0
+        return m
 
     def deadline_s(self, configured: float) -> float:
         """Seconds left to answer: the configured deadline, or the SLO counted from the start
@@ -106,7 +111,7 @@ def pin(
     factor: Callable[[str], float] | None = None,
 ) -> ModelSettings:
     """Plan.model on a plan's two pin tables (`Plan.pinned`, `Plan.factors`), for a holder that
-    must not hold the plan itself (call_pricing.pinned_lookup)."""
+    must not hold the plan itself (call_pricing.pinned_lookup); the two must stay the same."""
     m = pinned.get(name)
     if m is None:
         m = pinned[name] = look(name)
