@@ -14,7 +14,9 @@ neighbours' load; the CPU column does (each run says its load average).
 
 `--idle-poll-us N` runs the sidecar with server.idle_poll_us = N (the loop polls N us after its
 work before sleeping; idle_poll.py); `--rest-s` also reads the sidecar's CPU at rest after the
-shapes. Each shape's line also gives the load generator's latency p50 / p99 (wall time: noisy).
+shapes. Each shape's line also gives the load generator's latency p50 / p99 (wall time: noisy),
+and the sidecar's garbage collections per 1,000 requests with their CPU per request (its
+/metrics: young and full, whichever thread ran them).
 
 Usage: python bench/lone_vs_burst.py [--src python] [--shapes r300,c64] [--requests 2000]
           [--model auto] [--idle-poll-us 0] [--rest-s 0] [--sidecar-core N]
@@ -110,11 +112,21 @@ def _neighbour_rate(proc: subprocess.Popen[str]) -> float:
     return float(proc.communicate(timeout=30)[0].split()[-1])
 
 
-def _idle_poll_s(port: int) -> float:
-    """The sidecar's arbiter_idle_poll_seconds_total (0 with server.idle_poll_us off)."""
+def _metrics(port: int) -> dict[str, float]:
+    """From the sidecar's /metrics: seconds polled idle, and the garbage collections (young:
+    generations 0 and 1; full) with their CPU seconds (stalls.py's sources)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        m = re.search(rb"^arbiter_idle_poll_seconds_total (\S+)$", r.read(), re.M)
-    return float(m.group(1)) if m else 0.0
+        text = r.read()
+    out = {"idle_poll_s": 0.0}
+    m = re.search(rb"^arbiter_idle_poll_seconds_total (\S+)$", text, re.M)
+    if m:
+        out["idle_poll_s"] = float(m.group(1))
+    for kind, metric in (("runs", "runs_total"), ("cpu_s", "cpu_seconds_total")):
+        for source in ("gc_young", "gc_full"):
+            pattern = rf'^arbiter_background_{metric}{{source="{source}"}} (\S+)$'.encode()
+            m = re.search(pattern, text, re.M)
+            out[f"{source}_{kind}"] = float(m.group(1)) if m else 0.0
+    return out
 
 
 def _perf_usable() -> bool:
@@ -208,11 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         for shape in shapes:
             load = os.getloadavg()[0]
             nb = _neighbour_start(a.sidecar_core) if a.neighbour and pin else None
-            before, polled = _threads(sidecar.pid), _idle_poll_s(port)
+            before, metrics = _threads(sidecar.pid), _metrics(port)
             tracer = _perf_start(sidecar.pid, work / f"perf-{shape}.txt") if perf else None
             r = _drive(port, a.model, False, n, shape)
             after = _threads(sidecar.pid)
-            polled = _idle_poll_s(port) - polled
+            metrics = {k: v - metrics[k] for k, v in _metrics(port).items()}
+            polled = metrics["idle_poll_s"]
             neighbour = _neighbour_rate(nb) if nb is not None else None
             if tracer is not None:
                 tracer.send_signal(signal.SIGINT)
@@ -259,6 +272,20 @@ def main(argv: list[str] | None = None) -> int:
                 for k in ("cpu_us", "wakes", "preempt"):
                     row[k] = round(row.get(k, 0.0), 3)
             rows["_latency_ms"] = {"p50": lat.get("p50"), "p99": lat.get("p99")}
+            # collections (whichever thread ran them: the idle collector, or the loop at the
+            # interpreter's backstop) per 1,000 requests, and their CPU per request
+            gcs = {
+                f"{src}_per_1000": round(metrics[f"{src}_runs"] * 1000 / ok, 2)
+                for src in ("gc_young", "gc_full")
+            }
+            gcs |= {
+                f"{src}_cpu_us": round(metrics[f"{src}_cpu_s"] * 1e6 / ok, 2)
+                for src in ("gc_young", "gc_full")
+            }
+            rows["_gc"] = gcs
+            print(f"  collections per 1,000 requests: young {gcs['gc_young_per_1000']:.2f} "
+                  f"({gcs['gc_young_cpu_us']:.2f} us CPU a request), full "
+                  f"{gcs['gc_full_per_1000']:.2f} ({gcs['gc_full_cpu_us']:.2f} us)")  # fmt: skip
             if neighbour is not None:
                 rows["_neighbour_turns_per_s"] = {"rate": round(neighbour)}
                 print(f"  neighbour on the sidecar's core: {neighbour / 1e6:.2f} M turns/s")

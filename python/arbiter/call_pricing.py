@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
-from arbiter.request_plan import Plan
+from arbiter.request_plan import Plan, pin
 from arbiter.types import ChatRequest, Usage, estimate_tokens
 
 if TYPE_CHECKING:
@@ -21,6 +21,23 @@ def pinned(s: Services, plan: Plan, model: str) -> ModelSettings:
     reserved and sent at is the price it is charged, whatever a patch did meanwhile."""
     registry = s.registry
     return plan.model(model, registry.__getitem__, registry.price_factor)
+
+
+def pinned_lookup(s: Services, plan: Plan) -> Callable[[str], ModelSettings]:
+    """`pinned` for `plan` (a request's worst case looks its models up with it), holding the
+    plan's two pin tables instead of the plan: the plan holds its charge, the charge its
+    CallWorst, the CallWorst this lookup; one holding the plan made every model request a
+    reference cycle (9-16 objects with the plan's candidates and log) that only the garbage
+    collector freed, after the young collections had promoted them with the request in
+    flight (bench/results/scale.md, tail21)."""
+    return functools.partial(_pinned_in, s, plan.pinned, plan.factors)
+
+
+def _pinned_in(
+    s: Services, pins: dict[str, ModelSettings], factors: dict[str, float], model: str
+) -> ModelSettings:
+    registry = s.registry
+    return pin(pins, factors, model, registry.__getitem__, registry.price_factor)
 
 
 def pinned_factor(s: Services, plan: Plan, model: str) -> float:

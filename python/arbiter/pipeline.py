@@ -10,7 +10,6 @@ cascade_try.py), upstream_call.py (each call), decision_record.py (the record), 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from arbiter import prompt_score, request_log, routed_stream, telemetry, whole_answer, worst_case
 from arbiter.cache_path import serve_hit
-from arbiter.call_pricing import pin_prices, pinned
+from arbiter.call_pricing import pin_prices, pinned_lookup
 from arbiter.decision_record import record_decision
 from arbiter.disconnect import CancelOnDisconnect
 from arbiter.errors import ClientDisconnected
@@ -114,7 +113,7 @@ class Pipeline:
         )
         plan.counted_prompt = prompt
         worst = worst_case.CallWorst(
-            functools.partial(pinned, self.s, plan), counted, req.max_tokens, budgets.image_tokens,
+            pinned_lookup(self.s, plan), counted, req.max_tokens, budgets.image_tokens,
             prompt,
             req.unviewed_tokens, req.kept_thinking_tokens,
         )  # fmt: skip

@@ -80,7 +80,8 @@ class Plan:
         factor: Callable[[str], float] | None = None,
     ) -> ModelSettings:
         """`name`'s settings as pinned for this request (`look`: the registry's, at first;
-        `factor`: its price factor then, pinned with them)."""
+        `factor`: its price factor then, pinned with them). `pin` is the same on the two
+        tables (kept inline here: this is called several times a request)."""
         m = self.pinned.get(name)
         if m is None:
             m = self.pinned[name] = look(name)
@@ -100,6 +101,22 @@ class Plan:
         if self.predicted_ms is None:
             return None
         return can_finish(self.predicted_ms, self.slo, deadline)
+
+
+def pin(
+    pinned: dict[str, ModelSettings],
+    factors: dict[str, float],
+    name: str,
+    look: Callable[[str], ModelSettings],
+    factor: Callable[[str], float] | None = None,
+) -> ModelSettings:
+    """Plan.model on a plan's two pin tables (`Plan.pinned`, `Plan.factors`), for a holder that
+    must not hold the plan itself (call_pricing.pinned_lookup); the two must stay the same."""
+    m = pinned.get(name)
+    if m is None:
+        m = pinned[name] = look(name)
+        factors[name] = factor(name) if factor is not None else 1.0
+    return m
 
 
 @dataclass(slots=True)
