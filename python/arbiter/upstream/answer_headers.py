@@ -95,6 +95,6 @@ class AnswerHeaders(httpx.Headers):
         self._index = None
         super().__delitem__(key)
 
-    def update(self, headers: Any = None) -> None:
+    def update(self, headers: Any = None) -> None:  # type: ignore[override]  # (as httpx.Headers)
         super().update(headers)
         self._index = None  # after: httpx's looks names up (building it), then extends _list
