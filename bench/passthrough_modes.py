@@ -17,7 +17,8 @@ With `--points K`, K points back to back in each sidecar: a mode that flips with
 is the host's (a window of time), one that holds within each process but differs between them
 is the process's (its start state).
 
-Usage: python bench/passthrough_modes.py [--variant NAME=SRC ...] [--models mock-gpt,auto]
+Usage: python bench/passthrough_modes.py [--variant NAME=SRC[,ARBITER_BENCH_X=Y] ...]
+          [--models mock-gpt,auto]
           [--runs 6] [--seconds 5] [--points 1]
 Prints one line per run and a table; ends with one JSON line of every run.
 """
@@ -73,7 +74,13 @@ def _load(url: str, model: str, c: int, seconds: float, warmup: float) -> dict[s
 
 
 def one_run(
-    name: str, src: str, model: str, seconds: float, work: Path, points: int = 1
+    name: str,
+    src: str,
+    model: str,
+    seconds: float,
+    work: Path,
+    points: int = 1,
+    extra: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     mport, port = _free_port(), _free_port()
     mock = subprocess.Popen(
@@ -83,7 +90,7 @@ def one_run(
     env = dict(
         os.environ, UPSTREAM_BASE=f"http://127.0.0.1:{mport}/v1", PROXY_HOST="127.0.0.1",
         PROXY_PORT=str(port), PEERBENCH_WORKDIR=str(work), PYTHONPATH=src,
-        ARBITER=str(Path(PY).parent / "arbiter"),
+        ARBITER=str(Path(PY).parent / "arbiter"), **(extra or {}),
     )  # fmt: skip
     sidecar = None
     try:
@@ -121,7 +128,11 @@ def one_run(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--variant", action="append", help="NAME=SRC (default: this=python)")
+    ap.add_argument(
+        "--variant", action="append",
+        help="NAME=SRC[,ARBITER_BENCH_X=Y...] (default: this=python); e.g. "
+        "poll=python,ARBITER_BENCH_IDLE_POLL_US=1000",
+    )  # fmt: skip
     ap.add_argument("--models", default="mock-gpt")
     ap.add_argument("--runs", type=int, default=6, help="fresh sidecars per variant and model")
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -130,15 +141,23 @@ def main(argv: list[str] | None = None) -> int:
         help="C=1 points measured back to back in each sidecar (a mode kept or not)",
     )  # fmt: skip
     a = ap.parse_args(argv)
-    variants = [v.split("=", 1) for v in (a.variant or ["this=python"])]
-    combos = [(n, s, m) for m in a.models.split(",") for n, s in variants]
+    variants = []
+    for v in a.variant or ["this=python"]:  # NAME=SRC[,ARBITER_BENCH_X=Y...]: start.sh's settings
+        name, _, rest = v.partition("=")
+        src, *settings = rest.split(",")
+        extra = dict(kv.split("=", 1) for kv in settings)
+        if any(not k.startswith("ARBITER_BENCH_") for k in extra):
+            raise SystemExit(f"--variant {v}: only ARBITER_BENCH_* settings (start.sh's)")
+        variants.append((name, src, extra))
+    combos = [(n, s, e, m) for m in a.models.split(",") for n, s, e in variants]
     runs: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="arbiter-pt-modes-"))
     started = 0
     for i in range(max(1, min(a.runs, 50))):
-        for name, src, model in combos if i % 2 == 0 else combos[::-1]:
+        for name, src, extra, model in combos if i % 2 == 0 else combos[::-1]:
             started += 1  # a fresh sidecar, its own work folder
-            for row in one_run(name, src, model, a.seconds, work / f"s{started}", a.points):
+            folder = work / f"s{started}"
+            for row in one_run(name, src, model, a.seconds, folder, a.points, extra):
                 row["run"], row["load"] = i, round(os.getloadavg()[0], 2)
                 runs.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
@@ -146,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "| variant | model | points | p50 ms | CPU ms/req | loop CPU | loop wake-ups/req | mock |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for name, _, model in combos:
+    for name, _, _, model in combos:
         sel = [r for r in runs if r["variant"] == name and r["model"] == model]
 
         def col(key: str, sel: list[dict[str, Any]] = sel) -> str:
