@@ -45,11 +45,11 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
     names, so either SDK's `_request_id` names the provider's request. Only printable ASCII
     values: httpx reads UTF-8 header bytes as such, and Latin-1 (the wire's) cannot hold them."""
     out: dict[str, str] = {}
-    # the raw lines, decoding only what is forwarded (`multi_items` decodes every name and
-    # value of the answer, per call); an ASCII value reads the same in every encoding httpx
-    # might pick, and printable ASCII is what deleting 0x20-0x7e leaves nothing of
-    for raw_name, raw_value in headers.raw:
-        name = raw_name.lower()
+    # the lines as httpx keeps them (name, lower-cased name, value: `raw` would copy them and
+    # `multi_items` decode every one), decoding only what is forwarded; an ASCII value reads
+    # the same in every encoding httpx might pick, and printable ASCII is what deleting
+    # 0x20-0x7e leaves nothing of
+    for _, name, raw_value in headers._list:
         if name.startswith(_RAW_RATE_LIMIT_PREFIXES):
             key = name.decode("ascii") if name.isascii() else name.decode(headers.encoding)
         elif name in (b"x-request-id", b"request-id"):
@@ -102,9 +102,10 @@ def reported_cost(body: dict[str, Any] | None, headers: httpx.Headers | None) ->
             return believed
     if headers is None:
         return math.nan if non_finite else None
-    names = headers.keys()  # one pass: a `get` per absent header raises and catches a KeyError
+    # a `get` of an absent name raises and catches a KeyError in httpx.Headers: asked first
+    # (our transport's AnswerHeaders answer both from a dict)
     for name in _COST_HEADERS:
-        value = headers.get(name) if name in names else None
+        value = headers.get(name) if name in headers else None
         if value:
             try:
                 number = float(value)

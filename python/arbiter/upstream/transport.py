@@ -25,6 +25,7 @@ import httptools
 import httpx
 
 from arbiter import shared_timeouts
+from arbiter.upstream.answer_headers import AnswerHeaders
 
 _HIGH_WATER = 64  # buffered body chunks before the socket is paused (back-pressure)
 _LOW_WATER = 16
@@ -473,10 +474,12 @@ class H1Transport(httpx.AsyncBaseTransport):
                 conn.close()  # timed out, cancelled or broken mid-request: never reused
                 pool.release(conn)
             raise
-        return httpx.Response(
-            status, headers=headers, stream=PooledBody(conn, pool, timeouts.get("read")),
+        resp = httpx.Response(
+            status, stream=PooledBody(conn, pool, timeouts.get("read")),
             extensions={"http_version": b"HTTP/1.1"}, request=request,
         )  # fmt: skip
+        resp.headers = AnswerHeaders(headers)  # looked up through a dict (answer_headers.py)
+        return resp
 
     @staticmethod
     async def _send(
