@@ -23,7 +23,7 @@ A report that is no finite number (`"cost": NaN`, `Infinity`, `1e999`: lenient_j
 answer) says nothing: it is dropped the same way, and the answer stands.
 
 Each report dropped is logged and handed to `on_dropped` (the sidecar raises an operator alert,
-`cost_report_dropped`, at most one per model and side each ten minutes: services.py).
+`cost_report_dropped`, at most one per model and side each ten minutes: upstream_alerts.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ to be counted. Such a call is now priced from what it relayed, as a stream we cu
 its model's image rule at its size: the upstream's count being no count) and its output
 counted twice over, with the real tokenizer and at 4 characters a token, the larger kept;
 never above the call's worst case. The operator is told (`usage_dropped`, at most one
-alert per model each ten minutes: services.py), since an upstream that lies about its counts
+alert per model each ten minutes: upstream_alerts.py), since an upstream that lies about its counts
 may also bill what we cannot see (reasoning tokens).
 
 A usage that counted one side of the call and left the other out (an Anthropic Message with
@@ -128,5 +128,5 @@ async def relayed_cost(
             counted.prompt_tokens, tokens, counted.cache_read_tokens, counted.cache_write_tokens
         )
         bound = None
-    s.usage_dropped(model, cost, bound, missing_side(usage))
+    s.upstream_alerts.usage_dropped(model, cost, bound, missing_side(usage))
     return cost, tokens

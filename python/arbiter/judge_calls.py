@@ -114,7 +114,7 @@ def judge_caller(
             )  # fmt: skip
             raise
         u = result.usage
-        billed = billed_cost(m, u, lambda: worst(judge), s.cost_report_dropped)
+        billed = billed_cost(m, u, lambda: worst(judge), s.upstream_alerts.cost_report_dropped)
         cost = (billed if billed is not None else worst(judge)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         await s.record(

@@ -67,6 +67,7 @@ from arbiter.strict_commit import StrictCommits
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
+from arbiter.upstream_alerts import UpstreamAlerts
 
 log = logging.getLogger(__name__)
 CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
@@ -108,15 +109,6 @@ class Services:
         # model -> (until, note): recent detected changes, named in the reasons of decisions
         # that weigh that model (empty almost always: one dict check per request)
         self.recent_changes: dict[str, tuple[float, str]] = {}
-        self.breaker = CircuitBreaker(
-            settings.breaker,
-            on_open=self._circuit_opened,
-            on_misconfigured=self._upstream_misconfigured,
-            clock=breaker_clock,
-        )
-        self._misconfig_alerted: dict[tuple[str, int], float] = {}
-        self._cost_report_alerted: dict[tuple[str, str], float] = {}  # (model, side) -> when
-        self._usage_dropped_alerted: dict[str, float] = {}  # model -> when
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
             settings.budgets,
@@ -130,6 +122,14 @@ class Services:
         self.registry = Registry(settings.models, settings.upstreams, self.priors)
         self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
         self.pool = self.registry.pool()
+        # circuit_open, upstream_config, cost_report_dropped and usage_dropped
+        self.upstream_alerts = UpstreamAlerts(self.alerts, self.registry, lambda: self.settings)
+        self.breaker = CircuitBreaker(
+            settings.breaker,
+            on_open=self.upstream_alerts.circuit_opened,
+            on_misconfigured=self.upstream_alerts.misconfigured,
+            clock=breaker_clock,
+        )
         self.output_limits = self._output_limits()
         if seed is None:  # the caller's seed (tests), else the config's, else a fresh one
             seed = settings.routing.seed
@@ -432,114 +432,6 @@ class Services:
                 else:
                     notes.append(hit[1])
         return "".join(f"; change: {n}" for n in notes)
-
-    def _circuit_opened(self, model: str, failures: int) -> None:
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "circuit_open",
-            f"{model}: circuit opened after {failures} consecutive failures; "
-            f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
-            model=model,
-        )
-
-    def cost_report_dropped(self, model: str, reported: float, usage_cost: float) -> None:
-        """An upstream's own cost figure for a call of `model` was not believed (cost_report.py:
-        past 100x or under 1/100 of what its usage costs at the registry's prices, 0 for a
-        priced model, or no finite number): the operator's alert, at most one per model and
-        side per 10 minutes (a broken upstream reports it on every call)."""
-        if not math.isfinite(reported):  # NaN / Infinity: its own side, and no number to write
-            side, said = "non-finite", "no finite number"
-        else:
-            side = "under" if reported < usage_cost or reported <= 0 else "past"
-            said = f"${reported:.6g}"
-        now = time.monotonic()
-        if now - self._cost_report_alerted.get((model, side), -1e9) < 600:
-            return
-        self._cost_report_alerted[(model, side)] = now
-        m = self.registry.get(model)
-        upstream = m.upstream if m is not None else "?"
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "cost_report_dropped",
-            f"{model}: upstream {upstream!r} reported a call's cost as {said}, while its "
-            f"usage costs ${usage_cost:.6g} at the configured prices; not believed: the call is "
-            f"priced from its usage (none: its worst case). Check the model's prices or the "
-            f"upstream's cost report.",
-            model=model,
-            # a JSON store (PostgreSQL's jsonb) takes no NaN: none is written
-            data={"upstream": upstream,
-                  "reported_cost_usd": reported if side != "non-finite" else None,
-                  "usage_cost_usd": usage_cost, "side": side},
-        )  # fmt: skip
-
-    def usage_dropped(
-        self, model: str, cost: float, worst: float | None, missing: str | None = None
-    ) -> None:
-        """An answer of `model` came with usage counts that were no counts, or with one side's
-        count `missing` ("input" or "output": dropped_usage.py): priced from what it relayed;
-        the operator's alert, at most one per model each 10 minutes (a broken upstream sends
-        them on every call)."""
-        now = time.monotonic()
-        if now - self._usage_dropped_alerted.get(model, -1e9) < 600:
-            return
-        self._usage_dropped_alerted[model] = now
-        m = self.registry.get(model)
-        upstream = m.upstream if m is not None else "?"
-        what = (
-            f"a usage without its {missing} count; that side is Arbiter's count, never 0: "
-            if missing is not None
-            else "usage counts that are no counts (not finite, negative or past 10^8); "
-        )
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "usage_dropped",
-            f"{model}: upstream {upstream!r} answered with {what}the call is priced from the "
-            f"tokens it relayed, ${cost:.6g}, not believed as sent. Check the upstream's usage "
-            f"report.",
-            model=model,
-            data={"upstream": upstream, "cost_usd": cost, "worst_cost_usd": worst,
-                  "missing": missing},
-        )  # fmt: skip
-
-    def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:
-        """An alert (at most one per model and status per 10 minutes) naming the model, its
-        upstream, what the status means and the circuit it counts against (a redirect: the
-        Location's host, which was not followed)."""
-        m = self.registry[model]  # a discovered model is not in settings.models
-        log.warning(
-            "upstream configuration error",
-            extra={"upstream_model": model, "upstream": m.upstream, "status": status},
-        )
-        now = time.monotonic()
-        if now - self._misconfig_alerted.get((model, status), -1e9) < 600:
-            return
-        self._misconfig_alerted[(model, status)] = now
-        up = self.settings.upstreams[m.upstream]
-        data: dict[str, Any] = {
-            "upstream": m.upstream, "status": status, "upstream_model": m.upstream_model,
-        }  # fmt: skip
-        if status < 400:
-            where = location_host or "the same host (a relative Location)"
-            data["location_host"] = location_host
-            what = f"redirected the call to {where}, which was not followed"
-            fix = f"check upstreams.{m.upstream}.base_url ({up.base_url})"
-        elif status == 404:
-            what = f"does not know the model ({m.upstream_model!r} at {up.base_url})"
-            fix = (
-                f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
-                f"upstream's model list (arbiter check-config --probe)"
-            )
-        else:
-            what = f"refused the API key ({m.upstream_model!r} at {up.base_url})"
-            fix = f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "upstream_config",
-            f"{model}: upstream {m.upstream!r} answered {status}: it {what}; {fix}. Each such "
-            f"answer counts against the circuit of {model}.",
-            model=model,
-            data=data,
-        )
 
     async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
         await asyncio.to_thread(self.recorder.flush, 2.0)

@@ -355,7 +355,9 @@ class Shadow:
         s.latency.observe_call(
             challenger, plan.tenant, elapsed_s=elapsed, tokens=result.usage.completion_tokens
         )
-        billed = billed_cost(m, result.usage, lambda: worst(challenger), s.cost_report_dropped)
+        billed = billed_cost(
+            m, result.usage, lambda: worst(challenger), s.upstream_alerts.cost_report_dropped
+        )
         cost = (billed if billed is not None else worst(challenger)) + charge.committed
         await s.budgets.settle(decision_id, cost)
         tally.cost_usd += cost
