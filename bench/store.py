@@ -394,12 +394,12 @@ def crash_run(
         "rate_per_s": round(rate, 1),
         "loss_bound": 0 if durability == "strict" else math.ceil(rate * flush_interval_ms / 1000),
         # what the writer did, read back from the store: how long before the kill it took its
-        # last committed batch (what was acknowledged since was at risk), the gap between two
+        # last committed batch (what was acknowledged since was at risk); the gap between two
         # takes that the median moment of the load fell in (the kill is a random moment), and
-        # the same for a thread that only sleeps the interval (the control), and
-        # the lost decisions acknowledged before that last take (a
-        # record acknowledged is submitted: one acknowledged TAKE_SLACK_S before the take's
-        # timestamp was in it or an earlier batch, and lost only if a committed batch was)
+        # the same for a thread that only sleeps the interval (the control); the lost
+        # decisions acknowledged before that last take (a record acknowledged is submitted: one
+        # acknowledged TAKE_SLACK_S before the take's stamp was in it or an earlier batch, so
+        # it is lost only if a batch the store says it committed was not)
         "last_take_age_s": round(killed_wall - last_take, 3),
         "take_gap_median_s": round(time_median(gaps), 3) if gaps else None,
         "ticker_gap_median_s": round(time_median(ticker.gaps()), 3),
