@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import random
@@ -41,6 +42,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.cadence import Ticker, time_median  # noqa: E402
 from tests.conftest import Sidecar, start_sim  # noqa: E402
 from tests.pg import fresh_database, pg_url  # noqa: E402
 
@@ -54,6 +56,9 @@ from arbiter.toml_text import to_toml  # noqa: E402
 
 PROMPT = "Write a haiku about autumn rain."  # "creative": no auto grader unless the answer is bad
 PG_SCRIPT = REPO / "scripts" / "postgres.sh"
+# a take's timestamp is read just after it (encode_rows, or the writer process's send): a
+# record submitted between the two is in the next batch though acknowledged "before" the stamp
+TAKE_SLACK_S = 0.05
 
 
 # -- stack ----------------------------------------------------------------------------------
@@ -197,6 +202,23 @@ def pctl(values: Sequence[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
 
+def batch_takes(store_url: str) -> list[float]:
+    """When the writer took each batch the store committed, oldest first: applied_batches.ts is
+    the wall clock just after the take (encode_rows; a writer process gets the sender's), so
+    this is the writer's cadence as the store saw it, on the host's clock the client reads too."""
+    sql = "SELECT ts FROM applied_batches ORDER BY ts"
+    if store_url.startswith("sqlite:"):
+        conn = sqlite3.connect(Path(store_url.removeprefix("sqlite:///")))
+        try:
+            rows = conn.execute(sql).fetchall()
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(store_url, connect_timeout=10) as pg:
+            rows = pg.execute(sql).fetchall()
+    return [float(r[0]) for r in rows]
+
+
 def stored_ids(store_url: str, since: float = 0.0) -> set[str]:
     store = open_store(store_url)
     try:
@@ -304,7 +326,9 @@ def crash_run(
     key = str(sidecar.create_key("crash")["key"])
     kill_at = kill_after_s * random.Random(seed).uniform(0.75, 1.25)
 
-    async def scenario() -> tuple[Load, float]:
+    ticker = Ticker(flush_interval_ms / 1000)  # the writer's control, over the same load
+
+    async def scenario() -> tuple[Load, float, float]:
         stop = asyncio.Event()
         live = Load(acked_goal=min_acked)
         task = asyncio.ensure_future(
@@ -318,18 +342,22 @@ def crash_run(
                 load=live,
             )
         )
-        await asyncio.sleep(kill_at)
-        if min_acked > 0:
-            goal = asyncio.ensure_future(live.goal_reached.wait())
-            await asyncio.wait({goal, task}, timeout=acked_within_s, return_when="FIRST_COMPLETED")
-            goal.cancel()
+        with ticker:
+            await asyncio.sleep(kill_at)
+            if min_acked > 0:
+                goal = asyncio.ensure_future(live.goal_reached.wait())
+                await asyncio.wait(
+                    {goal, task}, timeout=acked_within_s, return_when="FIRST_COMPLETED"
+                )
+                goal.cancel()
         os.kill(pid(sidecar), signal.SIGKILL)
         killed = time.monotonic()
+        wall_offset = time.time() - killed  # the acks' monotonic times on the store's clock
         stop.set()
-        return await task, killed
+        return await task, killed, wall_offset
 
     try:
-        load, killed_at = asyncio.run(scenario())
+        load, killed_at, wall_offset = asyncio.run(scenario())
         assert sidecar.proc.proc is not None
         sidecar.proc.proc.wait(timeout=10)
         integrity = (
@@ -352,6 +380,12 @@ def crash_run(
     window_s = killed_at - load.started
     # the rate just before the kill (the start of a run is slower: connections, warm-up)
     rate = sum(1 for t in load.acked_at if t > killed_at - 1.0) / min(1.0, window_s)
+    # the writer's takes during the load (not the restart's), on the wall clock
+    killed_wall, started_wall = killed_at + wall_offset, load.started + wall_offset
+    takes = [t for t in batch_takes(store_url) if started_wall <= t <= killed_wall]
+    last_take = takes[-1] if takes else started_wall
+    gaps = [b - a for a, b in itertools.pairwise(takes)]
+    acked_wall = dict(zip(load.acked, (t + wall_offset for t in load.acked_at), strict=True))
     return {
         "backend": "sqlite" if store_url.startswith("sqlite:") else "postgres",
         "durability": durability,
@@ -359,6 +393,17 @@ def crash_run(
         "lost": len(lost),
         "rate_per_s": round(rate, 1),
         "loss_bound": 0 if durability == "strict" else math.ceil(rate * flush_interval_ms / 1000),
+        # what the writer did, read back from the store: how long before the kill it took its
+        # last committed batch (what was acknowledged since was at risk); the gap between two
+        # takes that the median moment of the load fell in (the kill is a random moment), and
+        # the same for a thread that only sleeps the interval (the control); the lost
+        # decisions acknowledged before that last take (a record acknowledged is submitted: one
+        # acknowledged TAKE_SLACK_S before the take's stamp was in it or an earlier batch, so
+        # it is lost only if a batch the store says it committed was not)
+        "last_take_age_s": round(killed_wall - last_take, 3),
+        "take_gap_median_s": round(time_median(gaps), 3) if gaps else None,
+        "ticker_gap_median_s": round(time_median(ticker.gaps()), 3),
+        "lost_before_last_take": sum(1 for i in lost if acked_wall[i] < last_take - TAKE_SLACK_S),
         "killed_after_s": round(window_s, 3),
         "failed_requests": len(load.failed),  # in flight at the kill: never acknowledged
         "restarted_ok": restarted_ok,

@@ -1,6 +1,6 @@
-"""Scaffolding the cost-report e2e tests share: a scripted upstream (each test's own handler)
-served from a thread, a sidecar in front of it with one $100 tenant cap and no sampled judge, and
-a tenant's spend as the budgets API reads it."""
+"""Scaffolding the scripted-upstream e2e tests share: a scripted upstream (each test's own
+handler, on `ScriptedHandler`) served from a thread, a sidecar in front of it with one $100
+tenant cap and no sampled judge, and a tenant's spend as the budgets API reads it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,32 @@ from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.pg import empty_store_url
+
+
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """A scripted upstream's handler: quiet, reads a JSON request, writes a whole answer."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def read_json(self) -> Any:
+        return orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+
+    def answer(
+        self,
+        body: bytes,
+        kind: str = "application/json",
+        headers: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> None:
+        """`body` as a whole answer (with its length), with `headers` besides its type."""
+        self.send_response(status)
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def ok_chat_answer(model: str, stream: bool, usage: dict[str, int]) -> tuple[bytes, str]:

@@ -81,7 +81,7 @@ def call_cost(
     reported = usage is not None and usage.reported_cost_usd is not None
     billed = billed_cost(
         m, usage, worst_of(plan, model) if reported else None,
-        s.cost_report_dropped,
+        s.billing_alerts.cost_report_dropped,
     )  # fmt: skip
     if billed is not None:
         return billed

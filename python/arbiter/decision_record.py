@@ -47,7 +47,7 @@ async def record_decision(
     failed attempts' (committed on the charge) and `extra`."""
     m = pinned(s, plan, model)
     if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
-        usage = vetted(m, usage, worst_of(plan, model), s.cost_report_dropped)
+        usage = vetted(m, usage, worst_of(plan, model), s.billing_alerts.cost_report_dropped)
     # usage counts that were no counts, or one side's missing: priced from the answer's texts
     content_tokens = None
     if error is None and cut is None and dropped_usage.counts_dropped(usage):

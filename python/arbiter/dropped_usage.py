@@ -161,7 +161,7 @@ async def _priced(
             counted.prompt_tokens, tokens, counted.cache_read_tokens, counted.cache_write_tokens
         )
         bound = None
-    s.usage_dropped(model, cost, bound, missing_side(usage))
+    s.billing_alerts.usage_dropped(model, cost, bound, missing_side(usage))
     return cost, Usage(counted.prompt_tokens, tokens)
 
 
@@ -177,5 +177,5 @@ async def own_call_cost(
     usage = result.usage
     if counts_dropped(usage):
         return await _priced(s, model, m, worst, None, answer_texts(result.body), usage)
-    billed = billed_cost(m, usage, lambda: worst(model), s.cost_report_dropped)
+    billed = billed_cost(m, usage, lambda: worst(model), s.billing_alerts.cost_report_dropped)
     return (billed if billed is not None else worst(model)), usage

@@ -417,7 +417,7 @@ class PassThrough:
             return m.cost_usd(req.prompt_tokens, req.output_tokens)
 
         # an absurd reported cost counts as not reported
-        usage = vetted(m, usage, worst, s.cost_report_dropped)
+        usage = vetted(m, usage, worst, s.billing_alerts.cost_report_dropped)
         if error is None and cut is None and relayed is not None and counts_dropped(usage):
             usage = await self._counted(kind, req, usage, relayed, worst)
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens
@@ -487,7 +487,7 @@ class PassThrough:
         if m.cost_usd(counted.prompt_tokens, counted.completion_tokens) > bound:
             counted = Usage(prompt_tokens=req.prompt_tokens, completion_tokens=req.output_tokens)
         cost = m.cost_usd(counted.prompt_tokens, counted.completion_tokens)
-        self.s.usage_dropped(req.model, cost, bound, missing_side(usage))
+        self.s.billing_alerts.usage_dropped(req.model, cost, bound, missing_side(usage))
         return counted
 
 

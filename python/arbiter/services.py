@@ -68,6 +68,7 @@ from arbiter.strict_commit import StrictCommits
 from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
 from arbiter.upstream.openai import OpenAIUpstream
+from arbiter.upstream_alerts import UpstreamAlerts
 
 log = logging.getLogger(__name__)
 CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
@@ -109,19 +110,6 @@ class Services:
         # model -> (until, note): recent detected changes, named in the reasons of decisions
         # that weigh that model (empty almost always: one dict check per request)
         self.recent_changes: dict[str, tuple[float, str]] = {}
-        self.breaker = CircuitBreaker(
-            settings.breaker,
-            on_open=self._circuit_opened,
-            on_misconfigured=self._upstream_misconfigured,
-            clock=breaker_clock,
-        )
-        self._misconfig_alerted: dict[tuple[str, int], float] = {}
-        # the upstreams' billing telemetry not believed: alerted (rate-limited) and counted
-        self.billing_alerts = BillingAlerts(
-            self.alerts, self.metrics, lambda model: self.registry.get(model)
-        )
-        self.cost_report_dropped = self.billing_alerts.cost_report_dropped
-        self.usage_dropped = self.billing_alerts.usage_dropped
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
         self.budgets = Budgets(
             settings.budgets,
@@ -135,6 +123,16 @@ class Services:
         self.registry = Registry(settings.models, settings.upstreams, self.priors)
         self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
         self.pool = self.registry.pool()
+        # circuit_open and upstream_config (upstream_alerts.py)
+        self.upstream_alerts = UpstreamAlerts(self.alerts, self.registry, lambda: self.settings)
+        # the upstreams' billing telemetry not believed: alerted (rate-limited) and counted
+        self.billing_alerts = BillingAlerts(self.alerts, self.metrics, self.registry.get)
+        self.breaker = CircuitBreaker(
+            settings.breaker,
+            on_open=self.upstream_alerts.circuit_opened,
+            on_misconfigured=self.upstream_alerts.misconfigured,
+            clock=breaker_clock,
+        )
         self.output_limits = self._output_limits()
         if seed is None:  # the caller's seed (tests), else the config's, else a fresh one
             seed = settings.routing.seed
@@ -438,55 +436,6 @@ class Services:
                 else:
                     notes.append(hit[1])
         return "".join(f"; change: {n}" for n in notes)
-
-    def _circuit_opened(self, model: str, failures: int) -> None:
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "circuit_open",
-            f"{model}: circuit opened after {failures} consecutive failures; "
-            f"skipped for {self.settings.breaker.cooldown_s:g}s, then probed",
-            model=model,
-        )
-
-    def _upstream_misconfigured(self, model: str, status: int, location_host: str | None) -> None:
-        """An alert (at most one per model and status per 10 minutes) naming the model, its
-        upstream, what the status means and the circuit it counts against (a redirect: the
-        Location's host, which was not followed)."""
-        m = self.registry[model]  # a discovered model is not in settings.models
-        log.warning(
-            "upstream configuration error",
-            extra={"upstream_model": model, "upstream": m.upstream, "status": status},
-        )
-        now = time.monotonic()
-        if now - self._misconfig_alerted.get((model, status), -1e9) < 600:
-            return
-        self._misconfig_alerted[(model, status)] = now
-        up = self.settings.upstreams[m.upstream]
-        data: dict[str, Any] = {
-            "upstream": m.upstream, "status": status, "upstream_model": m.upstream_model,
-        }  # fmt: skip
-        if status < 400:
-            where = location_host or "the same host (a relative Location)"
-            data["location_host"] = location_host
-            what = f"redirected the call to {where}, which was not followed"
-            fix = f"check upstreams.{m.upstream}.base_url ({up.base_url})"
-        elif status == 404:
-            what = f"does not know the model ({m.upstream_model!r} at {up.base_url})"
-            fix = (
-                f"check models.{model}.upstream_model ({m.upstream_model!r}) against the "
-                f"upstream's model list (arbiter check-config --probe)"
-            )
-        else:
-            what = f"refused the API key ({m.upstream_model!r} at {up.base_url})"
-            fix = f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
-        self.alerts.emit(
-            SYSTEM_TENANT,
-            "upstream_config",
-            f"{model}: upstream {m.upstream!r} answered {status}: it {what}; {fix}. Each such "
-            f"answer counts against the circuit of {model}.",
-            model=model,
-            data=data,
-        )
 
     async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
         await asyncio.to_thread(self.recorder.flush, 2.0)

@@ -11,18 +11,16 @@ import signal
 import threading
 import tomllib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import openai
-import orjson
 import pytest
 
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
-from tests.scripted_upstream import capped_sidecar, ok_chat_answer, serving
+from tests.scripted_upstream import ScriptedHandler, capped_sidecar, ok_chat_answer, serving
 from tests.waiting import until
 
 OLD = (15.0, 60.0)  # sim-premium's prices in the demo registry, $ per million tokens
@@ -35,27 +33,20 @@ def cost(prices: tuple[float, float]) -> float:
     return (1000 * prices[0] + 1000 * prices[1]) / 1e6
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(ScriptedHandler):
     """Answers "ok" with USAGE; a stream's call waits for `release` (whole answers do not)."""
 
     protocol_version = "HTTP/1.1"
     streams: ClassVar[list[bool]] = []
     release: ClassVar[threading.Event] = threading.Event()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         if req.get("stream"):
             self.streams.append(True)
             self.release.wait(30)
         body, kind = ok_chat_answer(req["model"], bool(req.get("stream")), USAGE)
-        self.send_response(200)
-        self.send_header("content-type", kind)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body, kind)
 
 
 @pytest.fixture(scope="module")

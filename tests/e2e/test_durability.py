@@ -7,7 +7,6 @@ Scenarios live in bench/store.py (the bench runs them bigger); these assert on t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +20,14 @@ FLUSH_MS = 200  # the default store.flush_interval_ms: the stated bound on work 
 # the recorder's writers: its thread (the default), and a child process at SCHED_IDLE
 WRITERS = {"thread": None, "process-idle": {"writer": "process", "writer_priority": "idle"}}
 ACKED = 50  # the load a kill is judged at: it waits for this many answers (a loaded host is slow)
+# batched: a take every interval (pause = interval - 2 x the last drain, then the drain): the
+# gap between takes that the load's median moment falls in within 1.25 times a thread's that
+# only sleeps the interval (the control, as late as the host makes it), and the last committed
+# take within 1.5 of the control's gaps of the kill: the gap the kill fell in and the drain in
+# flight then, which the recorder's bound takes to be under half an interval (the recorder's
+# cadence alone, without a kill, is held to its interval in tests/store/test_recorder.py)
+TAKE_GAP_SLACK = 1.25
+AT_RISK_GAPS = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +70,30 @@ def test_kill_9_with_strict_durability_loses_nothing(
 def test_kill_9_with_batched_durability_loses_at_most_the_flush_interval(
     bench: ModuleType, sim_url: str, store_url: str, tmp_path: Path, writer: str
 ) -> None:
+    """Judged on the writer's own takes, read back from the store (applied_batches), not on a
+    count: the old bound (the client's answers in the last second x the interval + 2) came from
+    nothing the test controls: neither how the answers bunch in the last 0.2-0.3 s nor how late
+    a loaded host lets the writer take and commit (the recorder's stated bound is one interval
+    only while a write takes under half of it; else two write times): 38 lost against 27 once
+    at load ~6. What the writer must do is checked directly: lose only what came after its last
+    committed take, take on its interval as well as a thread that only sleeps it, and still be
+    taking when killed."""
     result = bench.crash_run(
         sim_url, store_url, tmp_path, durability="batched", kill_after_s=1.5,
         flush_interval_ms=FLUSH_MS, min_acked=ACKED, store_extra=WRITERS[writer],
     )  # fmt: skip
     assert result["acked"] >= ACKED, result
-    # work at risk = what was acknowledged in the last flush interval; +2 for rate jitter
-    bound = math.ceil(result["rate_per_s"] * FLUSH_MS / 1000) + 2
-    assert result["lost"] <= bound, result
+    # only the tail is lost: nothing acknowledged before the last committed take (no hole, no
+    # batch lost behind a committed one)
+    assert result["lost_before_last_take"] == 0, result
+    # the writer takes on its interval, as a sleeper on the same host wakes on it (a median
+    # moment's gap: one drain slowed by the host is no regression; a writer that waits past the
+    # interval, or whose drains take it, is)
+    assert result["take_gap_median_s"] is not None, result
+    assert result["ticker_gap_median_s"] >= FLUSH_MS / 1000, result  # the control slept it
+    assert result["take_gap_median_s"] <= result["ticker_gap_median_s"] * TAKE_GAP_SLACK, result
+    # and what was at risk when killed is the last gap and a drain at most
+    assert result["last_take_age_s"] <= result["ticker_gap_median_s"] * AT_RISK_GAPS, result
     _check_integrity(result)
 
 

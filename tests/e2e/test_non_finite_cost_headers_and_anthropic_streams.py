@@ -19,7 +19,6 @@ speaking both protocols; the official openai and anthropic SDKs as clients."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import anthropic
@@ -29,7 +28,7 @@ import pytest
 
 from arbiter.offline.demo import DEMO_POOL
 from tests.conftest import Sidecar
-from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import ScriptedHandler, capped_sidecar, serving
 from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
@@ -52,15 +51,12 @@ DELTA_USAGE = {
 }
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(ScriptedHandler):
     protocol_version = "HTTP/1.1"
     calls: ClassVar[list[str]] = []
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         content = req["messages"][-1]["content"]
         text = content if isinstance(content, str) else " ".join(p["text"] for p in content)
         word = text.split()[0]
@@ -75,7 +71,7 @@ class _Upstream(BaseHTTPRequestHandler):
             b'"message":{"role":"assistant","content":"ok"}}],'
             b'"usage":{"prompt_tokens":1000,"completion_tokens":1000,"total_tokens":2000}}'
         )
-        self._send(body, "application/json", {"x-cost-usd": HEADER_COSTS[word]})
+        self.answer(body, headers={"x-cost-usd": HEADER_COSTS[word]})
 
     def _anthropic_stream(self, model: bytes, usage: bytes) -> None:
         events = [
@@ -93,16 +89,7 @@ class _Upstream(BaseHTTPRequestHandler):
             (b"message_stop", b'{"type":"message_stop"}'),
         ]  # fmt: skip
         body = b"".join(b"event: " + k + b"\ndata: " + d + b"\n\n" for k, d in events)
-        self._send(body, "text/event-stream", {})
-
-    def _send(self, body: bytes, kind: str, headers: dict[str, str]) -> None:
-        self.send_response(200)
-        self.send_header("content-type", kind)
-        self.send_header("content-length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body, "text/event-stream")
 
 
 @pytest.fixture(scope="module")

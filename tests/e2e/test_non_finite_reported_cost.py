@@ -9,7 +9,6 @@ once. A real sidecar process (SQLite and PostgreSQL) in front of a scripted upst
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import anthropic
@@ -19,7 +18,7 @@ import orjson
 import pytest
 
 from tests.conftest import Sidecar
-from tests.scripted_upstream import capped_sidecar, serving
+from tests.scripted_upstream import ScriptedHandler, capped_sidecar, serving
 from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
@@ -29,15 +28,12 @@ PRICED = (1000 * PREMIUM[0] + 1000 * PREMIUM[1]) / 1e6  # $0.075: the usage's pr
 COSTS = {"nan": b"NaN", "inf": b"Infinity", "neginf": b"-Infinity", "huge": b"1e999"}
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(ScriptedHandler):
     protocol_version = "HTTP/1.1"
     calls: ClassVar[list[str]] = []  # the first word of each call's prompt: the mock's own count
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         content = req["messages"][-1]["content"]  # a string, or parts (from /v1/messages)
         text = content if isinstance(content, str) else " ".join(p["text"] for p in content)
         word = text.split()[0]
@@ -54,11 +50,7 @@ class _Upstream(BaseHTTPRequestHandler):
             b'"usage":{"prompt_tokens":1000,"completion_tokens":1000,"total_tokens":2000,'
             b'"cost":' + cost + b"}}"
         )
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body)
 
     def _stream(self, model: bytes, cost: bytes) -> None:
         head = b'{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"' + model
@@ -70,11 +62,7 @@ class _Upstream(BaseHTTPRequestHandler):
             b'"total_tokens":2000,"cost":' + cost + b"}}",
         ]
         body = b"".join(b"data: " + e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body, "text/event-stream")
 
 
 @pytest.fixture(scope="module")

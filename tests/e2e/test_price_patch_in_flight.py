@@ -11,16 +11,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import openai
 import orjson
 import pytest
 
 from tests.conftest import Sidecar
-from tests.scripted_upstream import capped_sidecar, ok_chat_answer, serving
+from tests.scripted_upstream import ScriptedHandler, capped_sidecar, ok_chat_answer, serving
 from tests.scripted_upstream import tenant_spent as _spent
 from tests.waiting import until
 
@@ -33,16 +32,13 @@ def cost(prices: tuple[float, float]) -> float:
     return (1000 * prices[0] + 1000 * prices[1]) / 1e6
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(ScriptedHandler):
     protocol_version = "HTTP/1.1"
     arrived: ClassVar[list[bool]] = []  # one per call taken (its `stream`)
     release: ClassVar[threading.Event] = threading.Event()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         stream = bool(req.get("stream"))
         self.arrived.append(stream)
         self.release.wait(30)
@@ -56,11 +52,7 @@ class _Upstream(BaseHTTPRequestHandler):
             kind = "application/json"
         else:
             body, kind = ok_chat_answer(req["model"], stream, USAGE)
-        self.send_response(200)
-        self.send_header("content-type", kind)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body, kind)
 
 
 @pytest.fixture(scope="module")

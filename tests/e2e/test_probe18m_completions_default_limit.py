@@ -7,9 +7,7 @@ A real sidecar process in front of a scripted upstream on 127.0.0.1."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
+from tests.scripted_upstream import ScriptedHandler, serving
 from tests.waiting import until
 
 UNBOUNDED_DEFAULT = 3000  # what the upstream generates (and bills) when no limit is sent
@@ -28,14 +27,11 @@ PREMIUM_OUT = 60.0  # sim-premium's output price in the demo registry, $ per mil
 SENT: list[dict[str, Any]] = []
 
 
-class _LongByDefault(BaseHTTPRequestHandler):
+class _LongByDefault(ScriptedHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         SENT.append(req)
         n = req.get("n") or 1
         out = (req.get("max_tokens") or UNBOUNDED_DEFAULT) * n
@@ -44,21 +40,14 @@ class _LongByDefault(BaseHTTPRequestHandler):
             "choices": [{"index": i, "text": "x", "finish_reason": "length"} for i in range(n)],
             "usage": {"prompt_tokens": 2, "completion_tokens": out, "total_tokens": 2 + out},
         })  # fmt: skip
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body)
 
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
     SENT.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _LongByDefault)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_LongByDefault) as url:
+        yield url
 
 
 def test_a_completion_without_max_tokens_is_held_to_what_was_reserved(

@@ -7,9 +7,7 @@ model's $0 stand. A real sidecar process in front of a scripted upstream on 127.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
+from tests.scripted_upstream import ScriptedHandler, serving
 from tests.waiting import until
 
 USAGE = {"prompt_tokens": 1000, "completion_tokens": 1000}
@@ -33,14 +32,11 @@ CASES: dict[str, tuple[dict[str, str], float | None]] = {
 }
 
 
-class _Upstream(BaseHTTPRequestHandler):
+class _Upstream(ScriptedHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         headers, cost = CASES.get(req["messages"][-1]["content"].split()[0], ({}, None))
         usage: dict[str, Any] = dict(USAGE)
         if cost is not None:
@@ -51,23 +47,13 @@ class _Upstream(BaseHTTPRequestHandler):
                          "message": {"role": "assistant", "content": "ok"}}],
             "usage": usage,
         })  # fmt: skip
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body, headers=headers)
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_Upstream) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

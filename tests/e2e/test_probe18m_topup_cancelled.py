@@ -13,9 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -26,6 +24,7 @@ from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.pg import empty_store_url
+from tests.scripted_upstream import ScriptedHandler, serving
 from tests.waiting import until
 
 FAIL_AFTER_S = 0.5  # the first call's 5xx comes this long after it is sent
@@ -35,15 +34,12 @@ PRICES = (0.5, 1.5)  # sim-small's in the demo registry, $ per million tokens
 MAX_TOKENS = 1000
 
 
-class _FailsFirst(BaseHTTPRequestHandler):
+class _FailsFirst(ScriptedHandler):
     protocol_version = "HTTP/1.1"
     calls = 0
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:
-        req = orjson.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        req = self.read_json()
         type(self).calls += 1
         if type(self).calls == 1:
             time.sleep(FAIL_AFTER_S)
@@ -57,21 +53,14 @@ class _FailsFirst(BaseHTTPRequestHandler):
                              "message": {"role": "assistant", "content": "ok"}}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 1},
             })  # fmt: skip
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(body, status=status)
 
 
 @pytest.fixture
 def upstream() -> Iterator[str]:
     _FailsFirst.calls = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailsFirst)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+    with serving(_FailsFirst) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

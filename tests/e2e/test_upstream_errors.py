@@ -5,9 +5,7 @@ and a message in Arbiter's words."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -16,6 +14,7 @@ import pytest
 from arbiter.offline.demo import demo_config
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.openapi_spec import validate
+from tests.scripted_upstream import ScriptedHandler, serving
 
 LEAK = "sk-proj-abc1****************************wxyz"
 ANSWERS = {  # model (as the upstream sees it) -> (status, error body)
@@ -33,33 +32,22 @@ ANSWERS = {  # model (as the upstream sees it) -> (status, error body)
 }  # fmt: skip
 
 
-class _Leaky(BaseHTTPRequestHandler):
+class _Leaky(ScriptedHandler):
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        body = self.read_json()
         status, error = ANSWERS.get(body.get("model"), ANSWERS["sim-medium"])
-        data = json.dumps({"error": error}).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(json.dumps({"error": error}).encode(), status=status)
 
 
 @pytest.fixture(scope="module")
 def leaky_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Leaky)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    tmp: Path = tmp_path_factory.mktemp("leaky")
-    cfg = tmp / "arbiter.toml"
-    cfg.write_text(demo_config(f"http://127.0.0.1:{server.server_port}/v1", tmp / "a.db"))
-    s = Sidecar(cfg).start()
-    yield s
-    s.stop()
-    server.shutdown()
-    server.server_close()
+    with serving(_Leaky) as upstream:
+        tmp: Path = tmp_path_factory.mktemp("leaky")
+        cfg = tmp / "arbiter.toml"
+        cfg.write_text(demo_config(upstream, tmp / "a.db"))
+        s = Sidecar(cfg).start()
+        yield s
+        s.stop()
 
 
 @pytest.mark.parametrize(

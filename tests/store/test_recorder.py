@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 from arbiter.recorder import SYSTEM_TENANT, Recorder
 from arbiter.records import AlertRecord, ArmStats, PolicyDelta, Record
 from arbiter.store import Store, StoreError, open_store
+from tests.cadence import Ticker, time_median
 
 from .conftest import decision, grade
 
@@ -71,6 +73,30 @@ def _recorder(made: list[Recorder], store: Any, **kw: Any) -> Recorder:
     made.append(r)
     r.start()
     return r
+
+
+def test_the_writer_takes_once_an_interval(flaky: FlakyStore, recorders: list[Recorder]) -> None:
+    """With records arriving all along, the writer writes once an interval (none waits longer to
+    be taken: the kill -9 durability bound rests on it), as regularly as a thread that only
+    sleeps the interval on the same host (the control: a loaded host makes both late alike)."""
+    took: list[float] = []
+    write = flaky.write
+
+    def timed(records: Sequence[Record], *, batch_id: str | None = None) -> None:
+        took.append(time.monotonic())
+        write(records, batch_id=batch_id)
+
+    flaky.write = timed  # type: ignore[method-assign]
+    rec = _recorder(recorders, flaky, flush_interval_s=0.1)
+    with Ticker(0.1) as control:
+        end, i = time.monotonic() + 1.0, 0
+        while time.monotonic() < end:
+            rec.submit(decision(f"d{i}"))
+            i += 1
+            time.sleep(0.005)
+    gaps = [b - a for a, b in itertools.pairwise(took)]
+    assert len(gaps) >= 4, gaps
+    assert time_median(gaps) <= 1.25 * time_median(control.gaps()), (gaps, control.gaps())
 
 
 def test_submit_is_off_the_request_path(flaky: FlakyStore, recorders: list[Recorder]) -> None:
