@@ -21,14 +21,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from arbiter import logs, reference, stalls, tokenizer_load, writer_process
+from arbiter import latency_setup, logs, reference, stalls, tokenizer_load, writer_process
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.budget import Budgets
 from arbiter.cache import Matcher, ResponseCache
 from arbiter.canonical import Protocol
 from arbiter.cascade import configured_verifier
-from arbiter.config import ModelSettings, RoutingSettings, Settings, StoreSettings
+from arbiter.config import (
+    ModelSettings,
+    RoutingSettings,
+    Settings,
+    StoreSettings,
+    UpstreamSettings,
+)
 from arbiter.config_reload import ConfigReloader
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
@@ -147,11 +153,10 @@ class Services:
         self.protocols = _protocols(settings)
         # one provider per upstream, chosen by the protocol it speaks
         self.upstreams: dict[str, Upstream] = {
-            name: (AnthropicUpstream if up.protocol == "anthropic" else OpenAIUpstream)(
-                up, settings.failover
-            )
-            for name, up in settings.upstreams.items()
+            name: _provider(up, settings) for name, up in settings.upstreams.items()
         }
+        # upstreams a reload took out: their models' requests in flight may still call them
+        self._gone_upstreams: dict[str, Upstream] = {}
         self.difficulty = (
             _load_difficulty(settings.routing.difficulty_model)
             if settings.routing.difficulty
@@ -254,18 +259,49 @@ class Services:
         fresh = await asyncio.to_thread(self.registry.with_priors, new.models)
         await asyncio.to_thread(self._registry_lock.acquire)
         try:
+            # the new registry (~23 ms at 1,000 models) worked out in a thread too, under the
+            # lock (no sync's refresh in between); the loop serves the old one meanwhile
+            plan = await asyncio.to_thread(
+                self.registry.plan_reconfigure, new.models, fresh, new.upstreams
+            )
+            # from here to the lock's release, no await: one loop step
             self.settings = dataclasses.replace(new, server=self.settings.server)
-            self.registry.reconfigure(new.models, fresh)
-            self.auth.reconfigure(new.tenants)
+            self.registry.adopt(plan)
+            retiring = self._swap_upstreams(new)
+            self.auth.reconfigure(new.tenants, new.auth)
             self.budgets.reconfigure(new.budgets)
-            self.discovery.reconfigure(new.models)
+            self.discovery.reconfigure(new.models, new.upstreams)
+            self.cache.reconfigure(new.cache)
+            latency_setup.retune(self.latency, new.latency)
             self._routers.clear()  # made afresh, on the new [routing] and tenants' targets
             self.protocols = _protocols(new)
             self._pool_changed()
         finally:
             self._registry_lock.release()
+        for old in retiring:  # each old provider's connections close as their calls end
+            await old.retire()
         if new.budgets.caps:
             tokenizer_load.start()  # every request is counted from now on (as start() does)
+
+    def _swap_upstreams(self, new: Settings) -> list[Upstream]:
+        """A provider made afresh for each upstream a reload added or changed (its key, base
+        URL, limits); the old ones are returned, to be retired. One taken out is kept (in
+        `_gone_upstreams`): a request holding one of its models may still call it."""
+        retiring = []
+        upstreams = dict(self.upstreams)
+        for name, up in new.upstreams.items():
+            old = upstreams.get(name)
+            if old is not None and getattr(old, "settings", up) == up:
+                continue  # unchanged (a test's provider, without settings, is kept)
+            upstreams[name] = _provider(up, new)
+            self._gone_upstreams.pop(name, None)
+            if old is not None:
+                retiring.append(old)
+        for name in [n for n in upstreams if n not in new.upstreams]:
+            self._gone_upstreams[name] = upstreams.pop(name)
+            retiring.append(self._gone_upstreams[name])
+        self.upstreams = upstreams
+        return retiring
 
     def _pool_changed(self) -> None:
         shadow = getattr(self, "shadow", None)  # None while __init__ builds the registry
@@ -332,11 +368,17 @@ class Services:
         return self.registry[principal.baseline or (routing or self.settings.routing).baseline]
 
     def upstream_for(self, model: str) -> Upstream:
-        return self.upstreams[self.registry[model].upstream]
+        name = self.registry[model].upstream
+        try:
+            return self.upstreams[name]
+        except KeyError:  # a reload took it out: a request holding its model finishes on it
+            return self._gone_upstreams[name]
 
     def protocol_of(self, model: str) -> Protocol:
         """The API `model`'s upstream speaks."""
-        return self.settings.upstreams[self.registry[model].upstream].protocol
+        name = self.registry[model].upstream
+        up = self.settings.upstreams.get(name)
+        return up.protocol if up is not None else self._gone_upstreams[name].protocol
 
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
@@ -531,7 +573,8 @@ class Services:
             )
         else:
             what = f"refused the API key ({m.upstream_model!r} at {up.base_url})"
-            fix = f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
+            held = up.api_key_env or up.api_key_file or f"upstreams.{m.upstream}.api_key_env"
+            fix = f"check the key in {held}"
         self.alerts.emit(
             SYSTEM_TENANT,
             "upstream_config",
@@ -601,7 +644,7 @@ class Services:
         if self.spool is not None:  # what the recorder could not write stays for a replay
             await asyncio.to_thread(self.spool.trim, self.recorder.written_upto)
             await asyncio.to_thread(self.spool.close)
-        for up in self.upstreams.values():
+        for up in [*self.upstreams.values(), *self._gone_upstreams.values()]:
             await up.aclose()
         self.store.close()
 
@@ -736,6 +779,13 @@ def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
 
 
 _IGNORED_OVERRIDES: set[str] = set()
+
+
+def _provider(up: UpstreamSettings, settings: Settings) -> Upstream:
+    """One upstream's provider, by the protocol it speaks."""
+    return (AnthropicUpstream if up.protocol == "anthropic" else OpenAIUpstream)(
+        up, settings.failover
+    )
 
 
 def _protocols(settings: Settings) -> frozenset[Protocol]:
