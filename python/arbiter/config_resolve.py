@@ -64,7 +64,9 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             where = loc.where(["upstreams", name, "api_key_file"])
             if up.api_key_env:
                 loc.fail(f"{where}: set api_key_env or api_key_file, not both")
-            key = read_key_file(up.api_key_file, where, "API key", loc)
+            key = read_key_file(
+                up.api_key_file, f"{where}: upstreams.{name}.api_key_file", "API key", loc
+            )
         if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
             loc.fail(
                 f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
@@ -262,7 +264,7 @@ def _auth_key(
         where = loc.where(["auth", f"{what}_key_file"])
         if var:
             loc.fail(f"{where}: set {what}_key_env or {what}_key_file, not both")
-        return read_key_file(path, where, f"{what} key", loc)
+        return read_key_file(path, f"{where}: auth.{what}_key_file", f"{what} key", loc)
     if not var:
         return None
     key = env.get(var)
