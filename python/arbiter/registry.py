@@ -215,7 +215,7 @@ class Registry:
         configured: Mapping[str, ModelSettings],
         fresh: dict[str, ModelSettings] | None = None,
         upstreams: Mapping[str, UpstreamSettings] | None = None,
-    ) -> _Plan:
+    ) -> Plan:
         """`reconfigure`'s work, without changing this registry: the CPU of a reload (~23 ms at
         1,000 models), done in a thread while the loop keeps serving the registry as it is;
         `adopt` swaps the result in (one loop step). The caller holds the lock that orders the
@@ -258,11 +258,7 @@ class Registry:
         return m is not None and NOT_ROUTABLE not in m.capabilities and name not in self._unpriced
 
     def pool(self) -> list[PoolModel]:
-        return [
-            PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
-                      frozenset(m.capabilities), dict(m.priors), m.image_rule)
-            for m in self._models.values() if self.routable(m.name)
-        ]  # fmt: skip
+        return _pool(self._models, self._disabled, self._unpriced)
 
     def nameable_models(self) -> list[ModelSettings]:
         """Models a client may name (enabled), `no-route` ones too: routed or not."""
@@ -333,7 +329,7 @@ class Registry:
         self.adopt(plan)
         return True
 
-    def adopt(self, plan: _Plan) -> None:
+    def adopt(self, plan: Plan) -> None:
         """Swap a plan's maps in whole (never edited after: `view` may read them in a thread)."""
         b = plan.base
         self._configured, self._retired = b.configured, b.retired
@@ -350,7 +346,7 @@ class Registry:
         discovered: Iterable[DiscoveredRow] | None,
         *,
         force: bool,
-    ) -> _Plan | None:
+    ) -> Plan | None:
         """The registry `apply` would make over `base`, or None when nothing would change;
         reads this registry, never writes it."""
         found, rows_read = self._discovered, self._rows
@@ -396,7 +392,7 @@ class Registry:
                 has_out = d.listed.price_out_per_mtok is not None or "price_out_per_mtok" in patch
                 if not (has_in and has_out):
                     unpriced.add(name)
-        return _Plan(
+        return Plan(
             base, fresh, models, disabled, found, unpriced, rows_read, factors, base_prices,
             dropped,
         )  # fmt: skip
@@ -469,7 +465,7 @@ class _Base:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
+class Plan:
     """A registry worked out (Registry._plan), to be swapped in whole (Registry.adopt)."""
 
     base: _Base
@@ -482,6 +478,24 @@ class _Plan:
     price_factors: dict[str, float]
     base_prices: dict[str, tuple[float, float]]
     dropped: set[str]
+
+    def pool(self) -> list[PoolModel]:
+        """The pool the registry will have once it adopts this plan (worked out beforehand,
+        in the plan's thread: ~6 ms at 1,000 models)."""
+        return _pool(self.models, self.disabled, self.unpriced)
+
+
+def _pool(
+    models: Mapping[str, ModelSettings], disabled: Collection[str], unpriced: Collection[str]
+) -> list[PoolModel]:
+    """The models `auto` may route to: enabled, priced, not `no-route`."""
+    return [
+        PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
+                  frozenset(m.capabilities), dict(m.priors), m.image_rule)
+        for m in models.values()
+        if m.name not in disabled and NOT_ROUTABLE not in m.capabilities
+        and m.name not in unpriced
+    ]  # fmt: skip
 
 
 def _dearest(configured: Mapping[str, ModelSettings]) -> tuple[float, float]:

@@ -61,7 +61,7 @@ from arbiter.records import (
 )
 from arbiter.registry import Registry, validate_patch
 from arbiter.routing import Router
-from arbiter.routing_types import RouterParams
+from arbiter.routing_types import PoolModel, RouterParams
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.shadow import Shadow
 from arbiter.stopping import Stopping
@@ -264,6 +264,7 @@ class Services:
             plan = await asyncio.to_thread(
                 self.registry.plan_reconfigure, new.models, fresh, new.upstreams
             )
+            pool = await asyncio.to_thread(plan.pool)
             # from here to the lock's release, no await: one loop step
             self.settings = dataclasses.replace(new, server=self.settings.server)
             self.registry.adopt(plan)
@@ -275,7 +276,7 @@ class Services:
             latency_setup.retune(self.latency, new.latency)
             self._routers.clear()  # made afresh, on the new [routing] and tenants' targets
             self.protocols = _protocols(new)
-            self._pool_changed()
+            self._pool_changed(pool)
         finally:
             self._registry_lock.release()
         for old in retiring:  # each old provider's connections close as their calls end
@@ -303,14 +304,15 @@ class Services:
         self.upstreams = upstreams
         return retiring
 
-    def _pool_changed(self) -> None:
+    def _pool_changed(self, pool: list[PoolModel] | None = None) -> None:
+        """`pool`: the registry's pool, when the caller worked it out already (off the loop)."""
         shadow = getattr(self, "shadow", None)  # None while __init__ builds the registry
         if shadow is not None:
             shadow.on_pool_changed()  # first: a new challenger must never be routed, even once
         for name in list(self.registry.factors_dropped):
             self.registry.factors_dropped.discard(name)
             self.alerts.forget_price(name)  # re-learn the new price's level from scratch
-        self.pool = self.registry.pool()
+        self.pool = self.registry.pool() if pool is None else pool
         self.output_limits = self._output_limits()
         logs.note_discovered(self.registry.upstream_of())  # a reload may add or move models
         for router in self._routers.values():
