@@ -70,7 +70,10 @@ async def _child() -> dict[str, Any]:
 
 def _run(tree: Path, ours: Path) -> dict[str, Any]:
     # the tree's code; this file's bench helpers (`bench.*`) from ours
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree / "python"), str(tree), str(ours)])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tree / "python"), str(tree), str(ours)]),
+    }
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=900, check=False,
@@ -101,15 +104,19 @@ def main() -> None:
         every = [x for r in rs for x in r["stalls_ms"]]
         med[label] = statistics.median(every)
         loop_cpu = statistics.median([x for r in rs for x in r["loop_cpu_ms"]])
-        print(f"{label:4s} loop stall per reload: median {med[label]:.1f} ms, "
-              f"p90 {statistics.quantiles(every, n=10)[-1]:.1f} ms, max {max(every):.1f} ms; "
-              f"the loop thread's CPU per reload (its own work) median {loop_cpu:.1f} ms")
+        print(
+            f"{label:4s} loop stall per reload: median {med[label]:.1f} ms, "
+            f"p90 {statistics.quantiles(every, n=10)[-1]:.1f} ms, max {max(every):.1f} ms; "
+            f"the loop thread's CPU per reload (its own work) median {loop_cpu:.1f} ms"
+        )
     print(f"ratio base/ours (median) {med['base'] / max(med['ours'], 1e-9):.1f}x")
     idle = [r["idle_stall_ms"] for rs in runs.values() for r in rs]
     idle_cpu = [r["idle_cpu_ms"] for rs in runs.values() for r in rs]
-    print(f"control: the idle loop's longest 1 ms tick gap over as long as a reload took, "
-          f"{min(idle):.1f}-{max(idle):.1f} ms (the host's floor); its thread's CPU (the "
-          f"ticker) {min(idle_cpu):.1f}-{max(idle_cpu):.1f} ms")
+    print(
+        f"control: the idle loop's longest 1 ms tick gap over as long as a reload took, "
+        f"{min(idle):.1f}-{max(idle):.1f} ms (the host's floor); its thread's CPU (the "
+        f"ticker) {min(idle_cpu):.1f}-{max(idle_cpu):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

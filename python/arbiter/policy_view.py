@@ -4,9 +4,9 @@ Built in a worker thread (the caller's `asyncio.to_thread`): with 96,000 arms (3
 8 tasks x 4 models) the whole view was a 17.7 MB answer that held the loop; a page is at most
 `MAX_LIMIT` rows, read from the store by the cursor (its index: a page costs its rows, where a
 heap over every arm's key rescanned all 96,000 for each of the 96 pages), with the arms whose
-deltas the store has not had yet merged in. The cursor (`last_id`, sent back as `after`) is the last row's (tenant, task, model), opaque
-to the caller: arms are keys, not rows with ids, and a key gone since is no error (the next page
-starts after where it would be).
+deltas the store has not had yet merged in. The cursor (`last_id`, sent back as `after`) is the
+last row's (tenant, task, model), opaque to the caller: arms are keys, not rows with ids, and a
+key gone since is no error (the next page starts after where it would be).
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def _arms(
     out = []
     for k in keys:
         a = stored.get(k)
-        out.append(ArmStats(*k, *policy.evidence_with(k, a and (a.alpha, a.beta, a.n))))
+        row = None if a is None else (a.alpha, a.beta, a.n)
+        out.append(ArmStats(*k, *policy.evidence_with(k, row)))
     return out
 
 

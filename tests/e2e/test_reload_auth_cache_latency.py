@@ -86,8 +86,7 @@ def test_a_rotated_admin_key_file_works_at_once_on_every_worker_and_the_old_key_
 
         def every_worker(key: str, old: str) -> bool:  # fresh connections: both workers
             return all(
-                _metrics_status(s, key) == 200 and _metrics_status(s, old) == 401
-                for _ in range(12)
+                _metrics_status(s, key) == 200 and _metrics_status(s, old) == 401 for _ in range(12)
             )
 
         until(lambda: every_worker(new, ADMIN_KEY), "the new admin key on every worker")
