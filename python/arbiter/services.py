@@ -157,6 +157,7 @@ class Services:
         }
         # upstreams a reload took out: their models' requests in flight may still call them
         self._gone_upstreams: dict[str, Upstream] = {}
+        self._gone_protocols: dict[str, Protocol] = {}
         self.difficulty = (
             _load_difficulty(settings.routing.difficulty_model)
             if settings.routing.difficulty
@@ -266,9 +267,9 @@ class Services:
             )
             pool = await asyncio.to_thread(plan.pool)
             # from here to the lock's release, no await: one loop step
+            retiring = self._swap_upstreams(new)
             self.settings = dataclasses.replace(new, server=self.settings.server)
             self.registry.adopt(plan)
-            retiring = self._swap_upstreams(new)
             self.auth.reconfigure(new.tenants, new.auth)
             self.budgets.reconfigure(new.budgets)
             self.discovery.reconfigure(new.models, new.upstreams)
@@ -300,6 +301,7 @@ class Services:
                 retiring.append(old)
         for name in [n for n in upstreams if n not in new.upstreams]:
             self._gone_upstreams[name] = upstreams.pop(name)
+            self._gone_protocols[name] = self.settings.upstreams[name].protocol
             retiring.append(self._gone_upstreams[name])
         self.upstreams = upstreams
         return retiring
@@ -380,7 +382,7 @@ class Services:
         """The API `model`'s upstream speaks."""
         name = self.registry[model].upstream
         up = self.settings.upstreams.get(name)
-        return up.protocol if up is not None else self._gone_upstreams[name].protocol
+        return up.protocol if up is not None else self._gone_protocols[name]
 
     async def record(self, decision: DecisionRecord) -> None:
         self.metrics.observe_decision(decision)
