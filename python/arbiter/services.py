@@ -33,7 +33,6 @@ from arbiter.config import (
     RoutingSettings,
     Settings,
     StoreSettings,
-    UpstreamSettings,
 )
 from arbiter.config_reload import ConfigReloader
 from arbiter.decision_spool import DecisionSpool
@@ -70,9 +69,8 @@ from arbiter.store.archive import archive_older
 from arbiter.store.sqlite import parse_sqlite_url
 from arbiter.store_url import is_postgres
 from arbiter.strict_commit import StrictCommits
-from arbiter.upstream.anthropic import AnthropicUpstream
 from arbiter.upstream.base import Upstream
-from arbiter.upstream.openai import OpenAIUpstream
+from arbiter.upstream_swap import make_provider, retire_providers, swap_providers
 
 log = logging.getLogger(__name__)
 CHANGE_NOTE_S = 3600.0  # how long decisions name a detected change in their reason
@@ -153,10 +151,9 @@ class Services:
         self.protocols = _protocols(settings)
         # one provider per upstream, chosen by the protocol it speaks
         self.upstreams: dict[str, Upstream] = {
-            name: _provider(up, settings) for name, up in settings.upstreams.items()
+            name: make_provider(up, settings) for name, up in settings.upstreams.items()
         }
-        # upstreams a reload took out: their models' requests in flight may still call them
-        self._gone_upstreams: dict[str, Upstream] = {}
+        self._gone_upstreams: dict[str, Upstream] = {}  # taken out by a reload (upstream_swap)
         self._gone_protocols: dict[str, Protocol] = {}
         self.difficulty = (
             _load_difficulty(settings.routing.difficulty_model)
@@ -267,7 +264,9 @@ class Services:
             )
             pool = await asyncio.to_thread(plan.pool)
             # from here to the lock's release, no await: one loop step
-            retiring = self._swap_upstreams(new)
+            self.upstreams, retiring = swap_providers(
+                self.upstreams, self._gone_upstreams, self._gone_protocols, self.settings, new
+            )
             self.settings = dataclasses.replace(new, server=self.settings.server)
             self.registry.adopt(plan)
             self.auth.reconfigure(new.tenants, new.auth)
@@ -280,34 +279,11 @@ class Services:
             self._pool_changed(pool)
         finally:
             self._registry_lock.release()
-        for old in retiring:  # each old provider's connections close as their calls end
-            await old.retire()
+        await retire_providers(retiring)
         if new.budgets.caps:
             tokenizer_load.start()  # every request is counted from now on (as start() does)
 
-    def _swap_upstreams(self, new: Settings) -> list[Upstream]:
-        """A provider made afresh for each upstream a reload added or changed (its key, base
-        URL, limits); the old ones are returned, to be retired. One taken out is kept (in
-        `_gone_upstreams`): a request holding one of its models may still call it."""
-        retiring = []
-        upstreams = dict(self.upstreams)
-        for name, up in new.upstreams.items():
-            old = upstreams.get(name)
-            if old is not None and getattr(old, "settings", up) == up:
-                continue  # unchanged (a test's provider, without settings, is kept)
-            upstreams[name] = _provider(up, new)
-            self._gone_upstreams.pop(name, None)
-            if old is not None:
-                retiring.append(old)
-        for name in [n for n in upstreams if n not in new.upstreams]:
-            self._gone_upstreams[name] = upstreams.pop(name)
-            self._gone_protocols[name] = self.settings.upstreams[name].protocol
-            retiring.append(self._gone_upstreams[name])
-        self.upstreams = upstreams
-        return retiring
-
-    def _pool_changed(self, pool: list[PoolModel] | None = None) -> None:
-        """`pool`: the registry's pool, when the caller worked it out already (off the loop)."""
+    def _pool_changed(self, pool: list[PoolModel] | None = None) -> None:  # pool: the registry's
         shadow = getattr(self, "shadow", None)  # None while __init__ builds the registry
         if shadow is not None:
             shadow.on_pool_changed()  # first: a new challenger must never be routed, even once
@@ -783,13 +759,6 @@ def _valid_overrides(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, A
 
 
 _IGNORED_OVERRIDES: set[str] = set()
-
-
-def _provider(up: UpstreamSettings, settings: Settings) -> Upstream:
-    """One upstream's provider, by the protocol it speaks."""
-    return (AnthropicUpstream if up.protocol == "anthropic" else OpenAIUpstream)(
-        up, settings.failover
-    )
 
 
 def _protocols(settings: Settings) -> frozenset[Protocol]:
