@@ -66,3 +66,23 @@ def test_the_policy_pages_the_stores_arms_and_the_unsent_ones_in_key_order(
     assert alphas[("B-team", "code", "sim-premium")] == 2.0  # the store's evidence
     assert alphas[("a-team", "chat", "sim-small")] == 3.0  # the store's + this replica's unsent
     assert alphas[("m-local", "chat", "sim-small")] == 1.0  # this replica's alone
+
+
+def test_with_the_store_down_the_policy_pages_what_this_replica_holds(tmp_path: Path) -> None:
+    from arbiter.store import StoreError
+
+    s = settings(tmp_path, None)
+
+    async def walk() -> list[str]:
+        async with Harness(s, Scripted()) as h:
+            h.services.policy.add(("t-local", "chat", "sim-small"), 1.0, 0.0, 1.0)
+
+            def down(*args: object) -> None:
+                raise StoreError("the store is down")
+
+            h.services.store.arms_page = down  # type: ignore[method-assign]
+            r = await h.client.get("/arbiter/policy", headers={"authorization": f"Bearer {ADMIN}"})
+            assert r.status_code == 200, r.text
+            return [x["tenant"] for x in r.json()["data"]]
+
+    assert asyncio.run(walk()) == ["t-local"]
