@@ -86,6 +86,9 @@ class Scripted:
     async def aclose(self) -> None:
         pass
 
+    async def retire(self) -> None:  # a reload took its upstream out (Upstream.retire)
+        pass
+
 
 class _Stream:
     def __init__(self, usage: Usage) -> None:

@@ -27,13 +27,21 @@ def make_settings() -> config.Settings:
 
 
 def test_live_and_fixed_settings_are_told_apart() -> None:
+    ups = ("u", "u.v")  # an upstream's name may hold a dot: the longest that fits is the one
     for name in ("models.a.price_in_per_mtok", "tenants.t.quality_target", "budgets.caps",
-                 "routing.quality_target", "routing.cascade_tasks"):  # fmt: skip
-        assert is_live(name), name
-    for name in ("server.port", "server.workers", "store.url", "upstreams.u.base_url",
+                 "routing.quality_target", "routing.cascade_tasks", "upstreams.u.base_url",
+                 "upstreams.u.v.api_key", "auth.admin_key", "auth.admin_key_file",
+                 "auth.key_cache_ttl_s", "cache.ttl_s", "cache.max_entries",
+                 "latency.half_life_s", "latency.priors.m.ttft_ms"):  # fmt: skip
+        assert is_live(name, ups), name
+    for name in ("server.port", "server.workers", "store.url", "upstreams.u.protocol",
+                 "upstreams.u.v.discover", "upstreams.w.base_url", "auth.mode",
                  "routing.seed", "routing.difficulty_model", "tenants.t.cache", "cache.enabled",
-                 "latency.half_life_s"):  # fmt: skip
-        assert not is_live(name), name
+                 "cache.semantic", "cache.max_false_hit_rate", "latency.outlier_z",
+                 "latency.coverage_step"):  # fmt: skip
+        assert not is_live(name, ups), name
+    # an upstream added or taken out whole: live (`whole`), any of its keys
+    assert is_live("upstreams.w.protocol", ("w",), whole=("w",))
 
 
 def test_differences_name_each_changed_leaf_and_a_table_added() -> None:

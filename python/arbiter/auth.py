@@ -136,11 +136,17 @@ class Authenticator:
                 "auth mode is OPEN: anyone who can reach this sidecar spends its upstream keys"
             )
 
-    def reconfigure(self, tenants: Mapping[str, TenantSettings]) -> None:
+    def reconfigure(
+        self, tenants: Mapping[str, TenantSettings], settings: AuthSettings | None = None
+    ) -> None:
         """A reloaded config's tenants: principals made from here on carry their new targets,
-        allowed models and baselines (a request already authenticated keeps its own)."""
+        allowed models and baselines (a request already authenticated keeps its own). And its
+        `[auth]` (config_reload.py: never its mode): a rotated admin, dashboard or metrics key
+        is the one taken from the next request on, the old one refused."""
         self._tenants = tenants
         self._principals = {}
+        if settings is not None:
+            self._s = settings
 
     @property
     def open(self) -> bool:

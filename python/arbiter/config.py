@@ -27,7 +27,7 @@ from arbiter.config_parse import (
     _suggest,
     _table,
 )
-from arbiter.config_paths import anchor_files, anchor_sqlite
+from arbiter.config_paths import anchor_files, anchor_key_files, anchor_sqlite
 from arbiter.config_resolve import resolve
 from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
@@ -304,9 +304,11 @@ class UpstreamSettings:
     # the API it speaks: a model's requests are translated to it when the client speaks the other
     protocol: Literal["openai", "anthropic"] = "openai"
     api_key_env: str | None = None
-    api_key: str | None = field(
-        default=None, repr=False
-    )  # resolved from api_key_env, never from file
+    # or a file holding the key (its text, the spaces around it dropped), read again by each
+    # config reload: rotate a key by rewriting the file and reloading (config_reload.py)
+    api_key_file: str | None = None
+    # resolved from api_key_env or api_key_file, never written in the config itself
+    api_key: str | None = field(default=None, repr=False)
     # memory per request: one SSE line (event) of a stream, and a whole answer (a non-streaming
     # body, or every byte of a stream); beyond either the answer fails as an upstream error
     max_event_bytes: int = 4 * 1024 * 1024
@@ -376,6 +378,12 @@ class AuthSettings:
     # key); like the admin key, read from the environment variable this names
     metrics_key_env: str | None = None
     metrics_key: str | None = field(default=None, repr=False)
+    # or each key from a file (its text, the spaces around it dropped), read again by each
+    # config reload: rotating the admin key is rewriting the file and reloading; with several
+    # replicas each reads its own file (config_reload.py)
+    admin_key_file: str | None = None
+    dashboard_key_file: str | None = None
+    metrics_key_file: str | None = None
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
 
 
@@ -629,6 +637,8 @@ def loads(
             for key, val in table.items()
         }
         named[name] = {k: v for k, v in built.items() if v is not None}
+    if base_dir is not None:
+        named["upstreams"] = anchor_key_files(named["upstreams"], base_dir)
     settings = Settings(
         **sections,
         upstreams=named["upstreams"],

@@ -1,5 +1,6 @@
 """Files a config names are read from the config file's directory, not from wherever the command
-runs: [routing]'s files, [sandbox.tests]', store.archive_dir and a relative SQLite store
+runs: [routing]'s files, [sandbox.tests]', store.archive_dir, the key files ([auth]'s, each
+upstream's api_key_file) and a relative SQLite store
 (config.load applies these).
 """
 
@@ -53,10 +54,30 @@ def anchor_files(sections: dict[str, Any], config_dir: Path) -> None:
             archive_dir=_anchored(st.archive_dir, config_dir) if st.archive_dir else "",
             spool_dir=_anchored(st.spool_dir, config_dir) if st.spool_dir else "",
         )
+    auth = sections["auth"]
+    if auth is not None:  # the key files (config_resolve reads them, each reload again)
+        sections["auth"] = dataclasses.replace(
+            auth,
+            **{
+                name: _anchored(getattr(auth, name), config_dir)
+                for name in ("admin_key_file", "dashboard_key_file", "metrics_key_file")
+                if getattr(auth, name)
+            },
+        )
     sb = sections["sandbox"]
     if sb is not None:
         tests = {task: _anchored(path, config_dir) for task, path in sb.tests.items()}
         sections["sandbox"] = dataclasses.replace(sb, tests=tests)
+
+
+def anchor_key_files(upstreams: dict[str, Any], config_dir: Path) -> dict[str, Any]:
+    """Each `[upstreams.X] api_key_file`, anchored (_anchored)."""
+    return {
+        name: dataclasses.replace(up, api_key_file=_anchored(up.api_key_file, config_dir))
+        if up.api_key_file
+        else up
+        for name, up in upstreams.items()
+    }
 
 
 def anchor_sqlite(settings: Settings, config_dir: Path) -> Settings:

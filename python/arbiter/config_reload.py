@@ -1,15 +1,18 @@
 """Config reload without a restart (SIGHUP, `POST /arbiter/admin/reload`): the same file re-read
 with the same strict parser, its live parts swapped in at once, everything else refused by name.
 
-What may change live (`LIVE`): `[models.*]` (prices, windows, capabilities; a model taken out is
+What may change live: `[models.*]` (prices, windows, capabilities; a model taken out is
 disabled, still known to the requests that hold it), `[tenants.*]` (but their `cache`: the
 cache's matcher is built at start), `[budgets]` (a reservation keeps the caps it was made
-under), and the `[routing]` keys read per request (`LIVE_ROUTING`). Any other difference (the
-listen address, the store, the workers, upstreams, the models' loaded files...) refuses the
-whole reload with the parts' names: a half-applied config is worse than none. Requests in
-flight keep what they started with: their prices are pinned per request (call_pricing.py),
-their `[routing]` on their plan (request_plan.Plan.routing), their router and caps are the
-objects they hold.
+under), the `[routing]` keys read per request (`LIVE_ROUTING`), `[upstreams.*]` keys, base URLs
+and limits (`LIVE_UPSTREAM`; key files are read again: the rotation), upstreams added or taken
+out (not discovering ones), `[auth]`'s keys (`LIVE_AUTH`), `[cache]`'s numbers (`LIVE_CACHE`)
+and `[latency]`'s (`latency_setup.LIVE`). Any other difference (the listen address, the store,
+the workers, an upstream's protocol or discovery, the cache's matcher, the models' loaded
+files...) refuses the whole reload with the parts' names: a half-applied config is worse than
+none. Requests in flight keep what they started with: their prices are pinned per request
+(call_pricing.py), their `[routing]` on their plan (request_plan.Plan.routing), their router,
+caps and upstream provider are the objects they hold.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from arbiter import config, workers
+from arbiter import config, latency_setup, workers
 from arbiter.config import Settings
 from arbiter.errors import ConfigError
 
@@ -46,6 +49,19 @@ LIVE_ROUTING = frozenset({
     "cascade_judge_gain", "cascade_judge_cost_exponent",
 })  # fmt: skip
 _LIVE_SECTIONS = ("models", "tenants", "budgets")
+# an upstream's keys a reload may change: its provider is made afresh, the old one serves its
+# calls in flight and closes each connection as its call ends (Services._swap_upstreams). Its
+# protocol (requests in flight were translated for it) and discovery (a poll loop per upstream,
+# made at start) need a restart
+LIVE_UPSTREAM = frozenset({
+    "base_url", "api_key", "api_key_env", "api_key_file", "max_event_bytes", "max_response_bytes",
+})  # fmt: skip
+# [auth]: the operator's keys (resolved, and where from) and the key cache's TTL; not the mode
+LIVE_AUTH = frozenset({
+    f"{who}_key{how}" for who in ("admin", "dashboard", "metrics") for how in ("", "_env", "_file")
+} | {"key_cache_ttl_s"})  # fmt: skip
+# [cache]: its numbers; `enabled`, `semantic` and `max_false_hit_rate` build the cache's matcher
+LIVE_CACHE = frozenset({"ttl_s", "max_entries", "max_bytes", "linked_media"})
 # what `arbiter serve` read: the path, the file's settings (before --host/--port), its text
 ConfigFile = tuple[Path, Settings, str]
 
@@ -83,13 +99,40 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def is_live(name: str) -> bool:
+def is_live(name: str, upstreams: Collection[str] = (), whole: Collection[str] = ()) -> bool:
+    """Whether the setting `name` may change without a restart. `upstreams`: the upstream
+    names of both configs (an `upstreams.X.key` is read by them: X may hold a dot); `whole`:
+    those a reload adds or takes out that may come or go live (no discovery)."""
     section, _, rest = name.partition(".")
     if section == "routing":
         return rest in LIVE_ROUTING
     if section == "tenants":
         return not rest.endswith(".cache")
+    if section == "auth":
+        return rest in LIVE_AUTH
+    if section == "cache":
+        return rest in LIVE_CACHE
+    if section == "latency":
+        return rest.partition(".")[0] in latency_setup.LIVE
+    if section == "upstreams":
+        up = max((u for u in upstreams if rest.startswith(u + ".")), key=len, default=None)
+        if up is None:
+            return False
+        return up in whole or rest[len(up) + 1 :] in LIVE_UPSTREAM
     return section in _LIVE_SECTIONS
+
+
+def fixed_settings(old: Settings, new: Settings, changed: list[str]) -> list[str]:
+    """The changed settings a reload may not apply. An upstream added or taken out comes or
+    goes live unless it discovers models (its poll loop is made at start); a model taken out
+    with it stays known to the requests that hold it, and their calls finish on its old
+    provider (Services.upstream_for)."""
+    names = old.upstreams.keys() | new.upstreams.keys()
+    whole = {
+        n for n, u in [*old.upstreams.items(), *new.upstreams.items()]
+        if (n in old.upstreams) != (n in new.upstreams) and not u.discover
+    }  # fmt: skip
+    return [name for name in changed if not is_live(name, names, whole)]
 
 
 def differences(old: Settings, new: Settings) -> list[str]:
@@ -152,9 +195,9 @@ class ConfigReloader:
             digest, new, changed = await asyncio.to_thread(self._read)
         except ConfigError as err:
             return ReloadResult("invalid", str(err), self.sha256)
-        if digest == self.sha256:
+        if digest == self.sha256 and not changed:  # (a key file's new key: a change)
             return ReloadResult("unchanged", "the file is the one serving", self.sha256)
-        fixed = [name for name in changed if not is_live(name)]
+        fixed = fixed_settings(self._as_loaded, new, changed)
         if fixed:
             return ReloadResult(
                 "refused",

@@ -60,6 +60,13 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
                 f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
                 f"{up.api_key_env} is not set"
             )
+        if up.api_key_file:
+            where = loc.where(["upstreams", name, "api_key_file"])
+            if up.api_key_env:
+                loc.fail(f"{where}: set api_key_env or api_key_file, not both")
+            key = read_key_file(
+                up.api_key_file, f"{where}: upstreams.{name}.api_key_file", "API key", loc
+            )
         if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
             loc.fail(
                 f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
@@ -165,9 +172,11 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     check_range(
         loc, ["server", "client_write_timeout_s"], s.server.client_write_timeout_s, 0.1, 3600.0
     )
-    admin_key = _auth_key(s.auth.admin_key_env, "admin", env, loc)
-    dashboard_key = _auth_key(s.auth.dashboard_key_env, "dashboard", env, loc)
-    metrics_key = _auth_key(s.auth.metrics_key_env, "metrics", env, loc)
+    admin_key = _auth_key(s.auth.admin_key_env, s.auth.admin_key_file, "admin", env, loc)
+    dashboard_key = _auth_key(
+        s.auth.dashboard_key_env, s.auth.dashboard_key_file, "dashboard", env, loc
+    )
+    metrics_key = _auth_key(s.auth.metrics_key_env, s.auth.metrics_key_file, "metrics", env, loc)
     _distinct_keys(loc, admin=admin_key, dashboard=dashboard_key, metrics=metrics_key)
     discovering = any(up.discover for up in upstreams.values())
     check_sandbox(loc, s.sandbox)
@@ -227,8 +236,35 @@ def _distinct_keys(loc: _Locator, **keys: str | None) -> None:
                 )
 
 
-def _auth_key(var: str | None, what: str, env: Mapping[str, str], loc: _Locator) -> str | None:
-    """The admin, dashboard or metrics key from the environment variable the config names."""
+def read_key_file(path: str, where: str, what: str, loc: _Locator) -> str | None:
+    """A key kept in a file (`api_key_file`, `[auth] *_key_file`): its text, the spaces and
+    newline around it dropped; read at start and by each reload (the rotation)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(64 * 1024 + 1)
+    except OSError as err:
+        loc.fail(f"{where}: cannot read {path}: {err.strerror}")
+        return None
+    try:
+        key = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        key = ""
+    if len(raw) > 64 * 1024 or not key or not key.isprintable():
+        loc.fail(f"{where}: {path} must hold one {what} of printable ASCII (under 64 KiB)")
+        return None
+    return key
+
+
+def _auth_key(
+    var: str | None, path: str | None, what: str, env: Mapping[str, str], loc: _Locator
+) -> str | None:
+    """The admin, dashboard or metrics key from the environment variable, or the file, the
+    config names."""
+    if path:
+        where = loc.where(["auth", f"{what}_key_file"])
+        if var:
+            loc.fail(f"{where}: set {what}_key_env or {what}_key_file, not both")
+        return read_key_file(path, f"{where}: auth.{what}_key_file", f"{what} key", loc)
     if not var:
         return None
     key = env.get(var)

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,10 +90,18 @@ class Discovery:
         self._tasks: list[asyncio.Task[None]] = []
         self._polling: dict[str, asyncio.Lock] = {}
 
-    def reconfigure(self, configured: Collection[str]) -> None:
+    def reconfigure(
+        self,
+        configured: Collection[str],
+        upstreams: Mapping[str, UpstreamSettings] | None = None,
+    ) -> None:
         """A reloaded config's model names: from the next poll, a name the config took out may
-        be discovered, one it added is not (config_reload.py)."""
+        be discovered, one it added is not (config_reload.py). `upstreams`: the reloaded
+        settings of the discovering ones (a new key or base URL from the next poll; which
+        upstreams discover cannot change live)."""
         self._configured = frozenset(configured)
+        if upstreams is not None:
+            self.upstreams = {n: u for n, u in upstreams.items() if n in self.upstreams}
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()

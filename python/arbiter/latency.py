@@ -678,6 +678,30 @@ class LatencyModel:
             self._raw.clear()
             self._targets = None  # every replica that synced the same rows: the same targets
 
+    def retune(
+        self,
+        *,
+        half_life_s: float,
+        prior: LatencyPrior,
+        priors: Mapping[str, LatencyPrior],
+        prior_weight: float,
+        tenant_min_calls: float,
+        spread_pool_calls: float,
+        spread_prior_pool: bool,
+    ) -> None:
+        """A reload's `[latency]` numbers (latency_setup.retune): the sums stay, every fit is
+        worked out afresh on the new ones when next asked. A new half-life decays from here on
+        (the evidence already summed keeps the weight it has)."""
+        with self._lock:
+            self.half_life = half_life_s
+            self.prior, self.priors = prior, dict(priors)
+            self.prior_weight, self.tenant_min_calls = prior_weight, tenant_min_calls
+            self.spread_pool_calls = spread_pool_calls
+            self.spread_prior_pool = spread_prior_pool
+            self._fits.clear()
+            self._raw.clear()
+            self._targets = None
+
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""
         out: dict[str, dict[str, float]] = {}

@@ -202,3 +202,27 @@ class Policy:
             if (tenant is None or k[0] == tenant) and (after is None or k > after)
         )  # fmt: skip
         return [ArmStats(*k, *self.evidence(k)) for k in heapq.nsmallest(limit, wanted)]
+
+    def unsent_keys(self, tenant: str | None, after: ArmKey | None) -> list[ArmKey]:
+        """The arms (or `tenant`'s) after key `after` with deltas not yet handed to the store
+        (few: the sync takes them every `sync_interval_ms`); a page read from the store adds
+        them (policy_view.page)."""
+        with self._lock:
+            keys = list(self._pending)
+        return [
+            k for k in keys
+            if (tenant is None or k[0] == tenant) and (after is None or k > after)
+        ]  # fmt: skip
+
+    def evidence_with(
+        self, key: ArmKey, stored: tuple[float, float, float] | None
+    ) -> tuple[float, float, float]:
+        """The arm's evidence, the store's row (`stored`) standing in for a sync this replica
+        has not made yet (an arm another replica wrote since), its own unsent deltas added."""
+        if stored is None or key in self._synced:
+            return self.evidence(key)
+        p = self._pending.get(key)
+        a, b, n = stored
+        if p is not None:
+            a, b, n = a + p.alpha, b + p.beta, n + p.n
+        return max(a, 0.0), max(b, 0.0), max(n, 0.0)

@@ -2,16 +2,18 @@
 
 Built in a worker thread (the caller's `asyncio.to_thread`): with 96,000 arms (3,000 tenants x
 8 tasks x 4 models) the whole view was a 17.7 MB answer that held the loop; a page is at most
-`MAX_LIMIT` rows, chosen by a heap from the keys after the cursor, not by sorting every arm's
-row. The cursor (`last_id`, sent back as `after`) is the last row's (tenant, task, model), opaque
-to the caller: arms are keys, not rows with ids, and a key gone since is no error (the next page
-starts after where it would be).
+`MAX_LIMIT` rows, read from the store by the cursor (its index: a page costs its rows, where a
+heap over every arm's key rescanned all 96,000 for each of the 96 pages), with the arms whose
+deltas the store has not had yet merged in. The cursor (`last_id`, sent back as `after`) is the
+last row's (tenant, task, model), opaque to the caller: arms are keys, not rows with ids, and a
+key gone since is no error (the next page starts after where it would be).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +23,7 @@ from arbiter.errors import InvalidRequest
 from arbiter.policy import ArmKey, Policy
 from arbiter.records import ArmStats
 from arbiter.routing import Router
+from arbiter.store import Store, StoreError
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 1000
@@ -54,9 +57,12 @@ def page(
     tenant: str | None,
     after: ArmKey | None,
     limit: int,
+    store: Store | None = None,
 ) -> dict[str, Any]:
-    """One page of rows, in (tenant, task, model) order, with `last_id` and `has_more`."""
-    arms = policy.page(tenant, after, limit + 1)
+    """One page of rows, in (tenant, task, model) order, with `last_id` and `has_more`.
+    `store`: the page's keys are read from it by the cursor (index-backed: arm_pages.py), with
+    this replica's unsent arms merged in; None, or the store down: the in-memory heap."""
+    arms = _arms(policy, store, tenant, after, limit + 1)
     routers: dict[str, Router] = {}
     rows = []
     for arm in arms[:limit]:
@@ -66,6 +72,28 @@ def page(
         rows.append(row(router, arm))
     last = encode_cursor(arms[len(rows) - 1]) if rows else None
     return {"object": "list", "data": rows, "last_id": last, "has_more": len(arms) > limit}
+
+
+def _arms(
+    policy: Policy, store: Store | None, tenant: str | None, after: ArmKey | None, n: int
+) -> list[ArmStats]:
+    """The first `n` arms after `after`: the store's by its index, and the arms with deltas the
+    store has not had yet, each with this replica's evidence where it synced the arm, else the
+    store's (another replica's arm, before the next sync); its own unsent deltas added."""
+    if store is None:
+        return policy.page(tenant, after, n)
+    try:
+        stored = {(a.tenant, a.task, a.model): a for a in store.arms_page(tenant, after, n)}
+    except StoreError:
+        return policy.page(tenant, after, n)  # an outage: what this replica holds
+    # the store's first n and the unsent: any stored key past its first n is past all of them
+    keys = heapq.nsmallest(n, stored.keys() | set(policy.unsent_keys(tenant, after)))
+    out = []
+    for k in keys:
+        a = stored.get(k)
+        row = None if a is None else (a.alpha, a.beta, a.n)
+        out.append(ArmStats(*k, *policy.evidence_with(k, row)))
+    return out
 
 
 def row(router: Router, arm: ArmStats) -> dict[str, Any]:

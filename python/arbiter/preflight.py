@@ -90,7 +90,7 @@ def probe(settings: Settings, timeout_s: float = 5.0) -> list[str]:
             if status in (401, 403):
                 problems.append(
                     f"upstreams.{name}: GET {url} answered {status}: the key in "
-                    f"{up.api_key_env or '(no api_key_env)'} was refused"
+                    f"{up.api_key_env or up.api_key_file or '(no api_key_env)'} was refused"
                 )
                 continue
             if body is None:

@@ -201,20 +201,39 @@ class Registry:
         self,
         configured: Mapping[str, ModelSettings],
         fresh: dict[str, ModelSettings] | None = None,
+        upstreams: Mapping[str, UpstreamSettings] | None = None,
     ) -> None:
         """A reloaded config's models (config_reload.py): new and changed ones take effect, one
         taken out is retired (disabled, but `registry[name]` still answers for in-flight
         requests); the store's overrides and price factors apply over them as before.
-        `fresh`: `with_priors(configured)`, when the caller worked it out already."""
+        `fresh`: `with_priors(configured)`, when the caller worked it out already;
+        `upstreams`: the reloaded config's (None: unchanged)."""
+        self.adopt(self.plan_reconfigure(configured, fresh, upstreams))
+
+    def plan_reconfigure(
+        self,
+        configured: Mapping[str, ModelSettings],
+        fresh: dict[str, ModelSettings] | None = None,
+        upstreams: Mapping[str, UpstreamSettings] | None = None,
+    ) -> Plan:
+        """`reconfigure`'s work, without changing this registry: the CPU of a reload (~23 ms at
+        1,000 models), done in a thread while the loop keeps serving the registry as it is;
+        `adopt` swaps the result in (one loop step). The caller holds the lock that orders the
+        registry's refreshes (Services._registry_lock) from this call until `adopt`."""
         fresh = self.with_priors(configured) if fresh is None else fresh
-        self._retired = {
-            name: m
-            for name, m in {**self._retired, **self._configured}.items()
-            if name not in fresh
-        }
-        self._configured = fresh
-        self._placeholder = _dearest(configured)
-        self.apply(self._overrides, force=True)
+        base = _Base(
+            configured=fresh,
+            retired={
+                name: m
+                for name, m in {**self._retired, **self._configured}.items()
+                if name not in fresh
+            },
+            upstreams=self._upstreams if upstreams is None else dict(upstreams),
+            placeholder=_dearest(configured),
+        )
+        plan = self._plan(base, self._overrides, None, force=True)
+        assert plan is not None  # forced
+        return plan
 
     def get(self, name: str) -> ModelSettings | None:
         """A model that exists and is enabled (and, if discovered, still listed)."""
@@ -239,11 +258,7 @@ class Registry:
         return m is not None and NOT_ROUTABLE not in m.capabilities and name not in self._unpriced
 
     def pool(self) -> list[PoolModel]:
-        return [
-            PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
-                      frozenset(m.capabilities), dict(m.priors), m.image_rule)
-            for m in self._models.values() if self.routable(m.name)
-        ]  # fmt: skip
+        return _pool(self._models, self._disabled, self._unpriced)
 
     def nameable_models(self) -> list[ModelSettings]:
         """Models a client may name (enabled), `no-route` ones too: routed or not."""
@@ -307,40 +322,69 @@ class Registry:
     ) -> bool:
         """Adopt the store's overrides (and discovered models, when given); returns whether
         anything changed."""
-        found = self._discovered
+        base = _Base(self._configured, self._retired, self._upstreams, self._placeholder)
+        plan = self._plan(base, overrides, discovered, force=force)
+        if plan is None:
+            return False
+        self.adopt(plan)
+        return True
+
+    def adopt(self, plan: Plan) -> None:
+        """Swap a plan's maps in whole (never edited after: `view` may read them in a thread)."""
+        b = plan.base
+        self._configured, self._retired = b.configured, b.retired
+        self._upstreams, self._placeholder = b.upstreams, b.placeholder
+        self._overrides, self._models, self._disabled = plan.overrides, plan.models, plan.disabled
+        self._discovered, self._unpriced, self._rows = plan.discovered, plan.unpriced, plan.rows
+        self._price_factors, self._base_prices = plan.price_factors, plan.base_prices
+        self.factors_dropped.update(plan.dropped)
+
+    def _plan(
+        self,
+        base: _Base,
+        overrides: Mapping[str, Mapping[str, Any]],
+        discovered: Iterable[DiscoveredRow] | None,
+        *,
+        force: bool,
+    ) -> Plan | None:
+        """The registry `apply` would make over `base`, or None when nothing would change;
+        reads this registry, never writes it."""
+        found, rows_read = self._discovered, self._rows
         if discovered is not None:
             rows = list(discovered)
             if rows != self._rows:  # most syncs: nothing new, nothing to re-read
-                found, self._rows = self._read_discovered(rows), rows
-        fresh = {k: dict(v) for k, v in overrides.items() if k in self._configured or k in found}
+                found, rows_read = self._read_discovered(rows, base.upstreams), rows
+        fresh = {k: dict(v) for k, v in overrides.items() if k in base.configured or k in found}
         if fresh == self._overrides and found == self._discovered and not force:
-            return False
+            return None
         models, disabled, unpriced = {}, set(), set()
+        factors, base_prices = dict(self._price_factors), dict(self._base_prices)
+        dropped: set[str] = set()
         bases = {
-            **self._retired,
-            **{n: self._from_listing(d) for n, d in found.items()},
-            **self._configured,
+            **base.retired,
+            **{n: self._from_listing(d, base) for n, d in found.items()},
+            **base.configured,
         }
-        for name, base in bases.items():
+        for name, model_base in bases.items():
             patch = fresh.get(name, {})
             fields = {k: v for k, v in patch.items() if k != "enabled"}
             if "priors" in fields:
-                fields["priors"] = {**base.priors, **fields["priors"]}
+                fields["priors"] = {**model_base.priors, **fields["priors"]}
             if "image_tokens" in fields and fields["image_tokens"] is None:
-                fields["image_tokens"] = self._family_rule(base)
-            model = dataclasses.replace(base, **fields)
+                fields["image_tokens"] = _family_rule(model_base, base.upstreams)
+            model = dataclasses.replace(model_base, **fields)
             prices = (model.price_in_per_mtok, model.price_out_per_mtok)
-            if self._base_prices.get(name, prices) != prices and name in self._price_factors:
+            if base_prices.get(name, prices) != prices and name in factors:
                 # the listing or an operator repriced it: that price is the news, not the old
                 # observed factor
-                del self._price_factors[name]
-                self.factors_dropped.add(name)
-            self._base_prices[name] = prices
-            models[name] = _priced(model, self.price_factor(name))
-            retired = name not in self._configured and name not in found
+                del factors[name]
+                dropped.add(name)
+            base_prices[name] = prices
+            models[name] = _priced(model, factors.get(name, 1.0))
+            retired = name not in base.configured and name not in found
             if patch.get("enabled") is False or retired:
                 disabled.add(name)
-            d = found.get(name) if name not in self._configured else None
+            d = found.get(name) if name not in base.configured else None
             if d is not None:
                 if not d.present:
                     disabled.add(name)
@@ -348,25 +392,20 @@ class Registry:
                 has_out = d.listed.price_out_per_mtok is not None or "price_out_per_mtok" in patch
                 if not (has_in and has_out):
                     unpriced.add(name)
-        self._overrides, self._models, self._disabled = fresh, models, disabled
-        self._discovered, self._unpriced = found, unpriced
-        return True
+        return Plan(
+            base, fresh, models, disabled, found, unpriced, rows_read, factors, base_prices,
+            dropped,
+        )  # fmt: skip
 
-    def _family_rule(self, m: ModelSettings) -> str:
-        """The image rule of `m`'s family (by its upstream name and protocol), what a patch of
-        `image_tokens: null` sets whatever the config named."""
-        up = self._upstreams.get(m.upstream)
-        return image_rules.default_spec(
-            m.upstream_model or m.name, up.protocol if up is not None else "openai"
-        )
-
-    def _read_discovered(self, rows: Iterable[DiscoveredRow]) -> dict[str, Discovered]:
+    def _read_discovered(
+        self, rows: Iterable[DiscoveredRow], upstreams: Mapping[str, UpstreamSettings]
+    ) -> dict[str, Discovered]:
         """The store's rows this config lets in: the upstream is configured with discovery on,
         its include/exclude globs select the model, its name fits a header, and no earlier
         upstream listed the name."""
         out: dict[str, Discovered] = {}
         for r in rows:
-            up = self._upstreams.get(r.upstream)
+            up = upstreams.get(r.upstream)
             if (
                 up is None
                 or not up.discover
@@ -381,19 +420,19 @@ class Registry:
             )
         return out
 
-    def _from_listing(self, d: Discovered) -> ModelSettings:
+    def _from_listing(self, d: Discovered, base: _Base) -> ModelSettings:
         li = d.listed
-        up = self._upstreams.get(d.upstream)
+        up = base.upstreams.get(d.upstream)
         window = li.context_window or DISCOVERED_CONTEXT_WINDOW
         return ModelSettings(
             name=li.id,
             upstream=d.upstream,
             upstream_model=li.id,
             price_in_per_mtok=(
-                li.price_in_per_mtok if li.price_in_per_mtok is not None else self._placeholder[0]
+                li.price_in_per_mtok if li.price_in_per_mtok is not None else base.placeholder[0]
             ),
             price_out_per_mtok=(
-                li.price_out_per_mtok if li.price_out_per_mtok is not None else self._placeholder[1]
+                li.price_out_per_mtok if li.price_out_per_mtok is not None else base.placeholder[1]
             ),
             context_window=window,
             max_output_tokens=min(li.max_output_tokens or DISCOVERED_MAX_OUTPUT, window),
@@ -403,6 +442,60 @@ class Registry:
                 li.id, up.protocol if up is not None else "openai"
             ),
         )
+
+
+def _family_rule(m: ModelSettings, upstreams: Mapping[str, UpstreamSettings]) -> str:
+    """The image rule of `m`'s family (by its upstream name and protocol), what a patch of
+    `image_tokens: null` sets whatever the config named."""
+    up = upstreams.get(m.upstream)
+    return image_rules.default_spec(
+        m.upstream_model or m.name, up.protocol if up is not None else "openai"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """What a registry is built over: the config's models (with priors), those a reload took
+    out, the upstreams, the price an unpriced discovered model is costed at."""
+
+    configured: dict[str, ModelSettings]
+    retired: dict[str, ModelSettings]
+    upstreams: dict[str, UpstreamSettings]
+    placeholder: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A registry worked out (Registry._plan), to be swapped in whole (Registry.adopt)."""
+
+    base: _Base
+    overrides: dict[str, dict[str, Any]]
+    models: dict[str, ModelSettings]
+    disabled: set[str]
+    discovered: dict[str, Discovered]
+    unpriced: set[str]
+    rows: list[DiscoveredRow]
+    price_factors: dict[str, float]
+    base_prices: dict[str, tuple[float, float]]
+    dropped: set[str]
+
+    def pool(self) -> list[PoolModel]:
+        """The pool the registry will have once it adopts this plan (worked out beforehand,
+        in the plan's thread: ~6 ms at 1,000 models)."""
+        return _pool(self.models, self.disabled, self.unpriced)
+
+
+def _pool(
+    models: Mapping[str, ModelSettings], disabled: Collection[str], unpriced: Collection[str]
+) -> list[PoolModel]:
+    """The models `auto` may route to: enabled, priced, not `no-route`."""
+    return [
+        PoolModel(m.name, m.price_in_per_mtok, m.price_out_per_mtok, m.context_window,
+                  frozenset(m.capabilities), dict(m.priors), m.image_rule)
+        for m in models.values()
+        if m.name not in disabled and NOT_ROUTABLE not in m.capabilities
+        and m.name not in unpriced
+    ]  # fmt: skip
 
 
 def _dearest(configured: Mapping[str, ModelSettings]) -> tuple[float, float]:

@@ -504,7 +504,7 @@ class Handlers:
 
         def page() -> Response:  # the rows and their JSON, both off the loop
             return json_response(
-                policy_view.page(s.policy, s.router_for_tenant, tenant, cursor, limit)
+                policy_view.page(s.policy, s.router_for_tenant, tenant, cursor, limit, s.store)
             )
 
         return await asyncio.to_thread(page)

@@ -72,7 +72,8 @@ class UpstreamAlerts:
             )
         else:
             what = f"refused the API key ({m.upstream_model!r} at {up.base_url})"
-            fix = f"check the key in {up.api_key_env or 'upstreams.' + m.upstream + '.api_key_env'}"
+            held = up.api_key_env or up.api_key_file or f"upstreams.{m.upstream}.api_key_env"
+            fix = f"check the key in {held}"
         self._alerts.emit(
             SYSTEM_TENANT,
             "upstream_config",

@@ -63,7 +63,7 @@ class CacheFront:
         if entry is not None:
             if entry.tenant != tenant:
                 return None  # ids cover the tenant: never true, kept as the isolation guard
-            if entry.expires_ts > now:
+            if self._fresh(entry, now):
                 self._entries.move_to_end(entry_id)
                 return entry
             self._drop(entry_id)
@@ -85,8 +85,15 @@ class CacheFront:
             self.counts["errors"] += 1
             log.warning("cache entry %s is unreadable; ignored", entry_id, exc_info=True)
             return None
+        if not self._fresh(entry, now):
+            return None
         self._insert(entry)
         return entry
+
+    def _fresh(self, entry: Entry, now: float) -> bool:
+        """Within its own expiry and the TTL serving now: a reload that shortens `ttl_s`
+        shortens the entries already written (one that lengthens it, only the new ones')."""
+        return entry.expires_ts > now and entry.created_ts + self.settings.ttl_s > now
 
     def _written(self, entry_id: str, task: asyncio.Task[None]) -> None:
         if self._persisting.get(entry_id) is task:
@@ -151,6 +158,11 @@ class CacheFront:
             except Exception:
                 self.counts["errors"] += 1
                 log.warning("semantic matcher refused entry %s", entry.id, exc_info=True)
+        self._bound()
+
+    def _bound(self) -> None:
+        """Evict the least recently used entries past `max_entries` / `max_bytes` (after a
+        put, and when a reload lowers either)."""
         bound = self.settings
         while len(self._entries) > bound.max_entries or self._bytes > bound.max_bytes:
             oldest, evicted = self._entries.popitem(last=False)

@@ -150,6 +150,13 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
             0,
         )  # fmt: skip
 
+    def reconfigure(self, settings: CacheSettings) -> None:
+        """A reload's `[cache]` numbers (config_reload.py: `enabled`, `semantic` and the
+        matcher's `max_false_hit_rate` need a restart): `ttl_s` from the next lookup (a shorter
+        one for the entries written already too), lower bounds evict at once."""
+        self.settings = settings
+        self._bound()
+
     def on_for(self, tenant: str) -> bool:
         return self._per_tenant.get(tenant, self.settings.enabled)
 
@@ -249,7 +256,7 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
             if (
                 stored is not None
                 and stored.tenant == look.tenant
-                and stored.expires_ts > self.clock()
+                and self._fresh(stored, self.clock())
                 and self._usable(stored.model)
             ):
                 return stored

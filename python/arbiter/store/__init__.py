@@ -95,6 +95,13 @@ class Store(Protocol):
         next mark."""
         ...
 
+    def arms_page(
+        self, tenant: str | None, after: tuple[str, str, str] | None, limit: int
+    ) -> list[ArmStats]:
+        """The first `limit` arms (or `tenant`'s) after key `after`, in key order (arm_pages.py:
+        index-backed)."""
+        ...
+
     def decisions(
         self,
         *,

@@ -109,6 +109,7 @@ def _end_autocommit(conn: psycopg.Connection[Any]) -> None:
 class PostgresStore(SqlStore):
     backend: Literal["sqlite", "postgres"] = "postgres"
     _JSON: ClassVar[str] = "%s::jsonb"
+    _BYTE_ORDER: ClassVar[str] = ' COLLATE "C"'  # arm_pages.py: Python's string order
 
     def __init__(
         self,

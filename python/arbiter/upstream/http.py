@@ -365,6 +365,20 @@ class HTTPProvider:
     async def aclose(self) -> None:
         await self._transport.aclose()
 
+    async def retire(self) -> None:
+        """A reload replaced this upstream (its key, base URL or limits): new calls go to the
+        new provider; those in flight finish here, and each connection closes when its call
+        ends (H1Transport.retire), not before. Another transport (a test's) closes at once."""
+        if isinstance(self._transport, H1Transport):
+            self._transport.retire()
+        else:
+            await self._transport.aclose()
+
+    @property
+    def busy(self) -> int:
+        """Calls in flight on this provider's connections (0 for a transport not ours)."""
+        return self._transport.busy if isinstance(self._transport, H1Transport) else 0
+
     async def _fetch(
         self, payload: bytes, model: str, url: httpx.URL | None = None
     ) -> tuple[bytes, httpx.Headers]:

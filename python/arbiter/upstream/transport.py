@@ -251,6 +251,10 @@ class _Pool:
         self.host, self.port, self.ssl = host, port, ssl_context
         self.idle: list[tuple[float, _Conn]] = []
         self.slots = asyncio.Semaphore(limit)
+        self.busy = 0  # connections out with a request (acquired, not yet released)
+        # the transport was retired (a reload replaced its upstream's settings): a connection
+        # is closed when its request ends, never put back to be reused
+        self.retired = False
 
     async def acquire(
         self, connect_timeout: float | None, pool_timeout: float | None, *, fresh: bool = False
@@ -270,6 +274,7 @@ class _Pool:
         while self.idle and not fresh:
             since, conn = self.idle.pop()
             if not conn.closed and now - since < IDLE_TTL_S:
+                self.busy += 1
                 return conn, True
             conn.close()
         try:
@@ -287,10 +292,12 @@ class _Pool:
         except BaseException:
             self.slots.release()
             raise
+        self.busy += 1
         return conn, False
 
     def release(self, conn: _Conn) -> None:
-        if conn.reusable():
+        self.busy -= 1
+        if conn.reusable() and not self.retired:
             self.idle.append((asyncio.get_running_loop().time(), conn))
         else:
             conn.close()
@@ -415,6 +422,7 @@ class H1Transport(httpx.AsyncBaseTransport):
         self._pools: dict[tuple[str, str, int], _Pool] = {}
         self._limit = max_connections_per_origin
         self._ssl: ssl.SSLContext | None = None
+        self._retired = False
 
     def _pool(self, url: httpx.URL) -> _Pool:
         scheme = url.scheme
@@ -429,7 +437,23 @@ class H1Transport(httpx.AsyncBaseTransport):
             pool = self._pools[key] = _Pool(
                 url.host, port, self._ssl if scheme == "https" else None, self._limit
             )
+            pool.retired = self._retired
         return pool
+
+    def retire(self) -> None:
+        """Its upstream's settings were replaced (a reload: a new key or base URL): the idle
+        connections close now, each busy one when its request ends (a stream in flight runs to
+        its end on the old connection, the old key). A late request still works, on a
+        connection closed after it."""
+        self._retired = True
+        for pool in self._pools.values():
+            pool.retired = True
+            pool.close()
+
+    @property
+    def busy(self) -> int:
+        """Connections out with a request now."""
+        return sum(pool.busy for pool in self._pools.values())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})

@@ -1,0 +1,3 @@
+-- GET /arbiter/policy pages the arms by key, in byte order (store/arm_pages.py): SQLite's
+-- default BINARY collation is that order, so the arms' primary key serves; nothing to add.
+-- (The number keeps the two backends' schema versions alike: postgres/0064 adds its index.)
