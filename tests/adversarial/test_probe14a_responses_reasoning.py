@@ -119,7 +119,9 @@ def test_tools_that_are_not_an_array_are_a_400(tmp_path: Path, tools: Any) -> No
 
 def test_a_request_past_the_context_names_input(tmp_path: Path) -> None:
     """A Responses request past the named model's context window was a 400 naming `messages`,
-    a parameter the Responses API does not have: it names `input`, the caller's field."""
+    a parameter the Responses API does not have: it names the caller's own field. Here the
+    input ("hi") fits and the asked output does not, so that field is `max_output_tokens`
+    (probe21b: the refusal names what to lower)."""
 
     async def main() -> None:
         async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_claude, gpt):
@@ -129,6 +131,6 @@ def test_a_request_past_the_context_names_input(tmp_path: Path) -> None:
                 )
             body = err.value.body
             assert isinstance(body, dict) and body["code"] == "context_length_exceeded"
-            assert body["param"] == "input"
+            assert body["param"] == "max_output_tokens"
 
     asyncio.run(main())
