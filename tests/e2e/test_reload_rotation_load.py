@@ -6,6 +6,7 @@ row leak no connection (at the upstream) and no socket (in the sidecar's process
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -46,7 +47,9 @@ class _Counting(ScriptedHandler):
         req = self.read_json()
         marker = str(req["messages"][-1]["content"])
         with self.lock:
-            self.calls.append((marker, self.headers.get("authorization", ""), self.client_address[1]))
+            self.calls.append(
+                (marker, self.headers.get("authorization", ""), self.client_address[1])
+            )
         if self.hold.is_set():
             self.release.wait(30)
         self.answer(*ok_chat_answer(req["model"], bool(req.get("stream")), USAGE))
@@ -92,10 +95,8 @@ def _sockets(s: Sidecar) -> int:
     fds = Path(f"/proc/{s.proc.proc.pid}/fd")
     n = 0
     for fd in fds.iterdir():
-        try:
+        with contextlib.suppress(OSError):  # closed meanwhile
             n += os.readlink(fd).startswith("socket:")
-        except OSError:
-            pass  # closed meanwhile
     return n
 
 
