@@ -1,8 +1,9 @@
 """probe21c: a provider key rotated under load. 40 calls in flight (whole and streamed, the
-official openai SDK) while the key file changes and a reload runs: each call reaches the
-upstream exactly once and carries the old key or the new one, none fails; the old provider's
-connections all close once their calls end (counted at the upstream); then 20 reloads in a
-row leak no connection (at the upstream) and no socket (in the sidecar's process)."""
+official openai and anthropic SDKs) while the key file changes and a reload runs: each call
+reaches the upstream exactly once and carries the old key or the new one, none fails; the old
+provider's connections all close once their calls end (counted at the upstream); then 20
+reloads in a row leak no connection (at the upstream) and no socket (in the sidecar's
+process)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anthropic
 import openai
 import pytest
 
@@ -45,7 +47,8 @@ class _Counting(ScriptedHandler):
 
     def do_POST(self) -> None:
         req = self.read_json()
-        marker = str(req["messages"][-1]["content"])
+        content = req["messages"][-1]["content"]  # a string, or parts (from /v1/messages)
+        marker = content if isinstance(content, str) else "".join(p["text"] for p in content)
         with self.lock:
             self.calls.append(
                 (marker, self.headers.get("authorization", ""), self.client_address[1])
@@ -78,6 +81,15 @@ def _from_file(doc: dict[str, Any]) -> None:
     up = doc["upstreams"]["sim"]
     up.pop("api_key_env", None)
     up["api_key_file"] = "sim.key"
+
+
+def _claude(claude: anthropic.Anthropic, marker: str, stream: bool) -> str:
+    ask: Any = [{"role": "user", "content": marker}]
+    if not stream:
+        answer = claude.messages.create(model="sim-premium", max_tokens=20, messages=ask)
+        return "".join(b.text for b in answer.content if b.type == "text")
+    with claude.messages.stream(model="sim-premium", max_tokens=20, messages=ask) as parts:
+        return "".join(parts.text_stream)
 
 
 def _call(gpt: openai.OpenAI, marker: str, stream: bool) -> str:
@@ -114,15 +126,24 @@ def test_a_key_rotated_under_40_calls_in_flight_then_20_reloads_leak_nothing(
         key = str(s.create_key("t-load")["key"])
         with (
             openai.OpenAI(base_url=s.base_url, api_key=key, max_retries=0, timeout=60) as gpt,
+            anthropic.Anthropic(
+                base_url=s.root_url, api_key=key, max_retries=0, timeout=60
+            ) as claude,
             ThreadPoolExecutor(40) as pool,
         ):
+
+            def one(i: int) -> Any:  # whole and streamed; every fourth by the anthropic SDK
+                if i % 4 in (0, 1):
+                    return pool.submit(_claude, claude, f"m{i}", i % 2 == 1)
+                return pool.submit(_call, gpt, f"m{i}", i % 2 == 1)
+
             _Counting.hold.set()
-            first = [pool.submit(_call, gpt, f"m{i}", i % 2 == 1) for i in range(HELD)]
+            first = [one(i) for i in range(HELD)]
             until(lambda: len(_Counting.calls) == HELD, "20 calls held at the upstream")
             old_ports = {port for _, _, port in _Counting.calls}
             key_file.write_text("sk-1\n")
             reload = pool.submit(s.admin, "POST", "/arbiter/admin/reload", timeout=30)
-            rest = [pool.submit(_call, gpt, f"m{i}", i % 2 == 1) for i in range(HELD, 40)]
+            rest = [one(i) for i in range(HELD, 40)]
             r = reload.result(30)
             assert r.status_code == 200 and r.json()["outcome"] == "applied", r.text
             assert r.json()["changed"] == ["upstreams.sim.api_key"] and "sk-1" not in r.text
