@@ -102,6 +102,15 @@ def test_invalid_toml_is_a_config_error() -> None:
         config.loads("[server\nport=1", env=ENV)
 
 
+def test_invalid_toml_names_its_line_a_file_cut_short_too() -> None:
+    """file:line, as the parser's other messages; a file cut mid-statement (a half-written save
+    a reload reads) is "at end of document" in tomllib's words: its last line."""
+    with pytest.raises(ConfigError, match=r"^a\.toml:2: invalid TOML: .*\(at line 2, column"):
+        config.loads("[server]\nport 1\n", env=ENV, source="a.toml")
+    with pytest.raises(ConfigError, match=r"^a\.toml:3: invalid TOML: .*end of document"):
+        config.loads("[server]\nport = 1\nhost = ", env=ENV, source="a.toml")
+
+
 def test_cli_check_config(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -5,6 +5,8 @@ file), is a config error naming the setting."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,40 @@ def test_a_key_named_by_both_an_env_var_and_a_file_is_an_error(tmp_path: Path) -
 
     with pytest.raises(ConfigError, match="set api_key_env or api_key_file, not both"):
         _load(tmp_path, both)
+
+
+def _fifo_key(fifo: Path) -> Any:
+    def change(doc: dict[str, Any]) -> None:
+        doc["upstreams"]["sim"].pop("api_key_env")
+        doc["upstreams"]["sim"]["api_key_file"] = str(fifo)
+
+    return change
+
+
+@pytest.mark.parametrize("which", ["config", "key file"])
+def test_a_fifo_as_the_config_or_a_key_file_is_an_error_not_a_hang(
+    tmp_path: Path, which: str
+) -> None:
+    """open() on a FIFO waits for a writer: a reload reading one held its lock for good (every
+    later reload waited behind it). Now refused at once, naming the file. Run in a thread with
+    a bound, so a regression fails instead of hanging the suite."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+
+    def load() -> None:
+        try:
+            config.load(fifo) if which == "config" else _load(tmp_path, _fifo_key(fifo))
+        except ConfigError as err:
+            got.append(str(err))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # a writer unblocks the reader, so the thread ends
+        with open(fifo, "w"):
+            pass
+        pytest.fail(f"reading a FIFO {which} blocked")
+    assert got and "not a regular file" in got[0], got
+    if which == "key file":
+        assert "upstreams.sim.api_key_file: cannot read" in got[0], got

@@ -136,8 +136,8 @@ def test_a_problem_is_located_past_a_line_of_a_bracket_and_spaces(
     text = EXAMPLE.read_text() + '\n[tenants.probe]\nbaseline = """\n[' + " " * 300 + 'x\n"""\n'
     assert _check(tmp_path, monkeypatch, text) == 2
     err = capsys.readouterr().err
-    line = text.splitlines().index("[tenants.probe]") + 1
-    assert f"arbiter.toml:{line}: unknown model" in err, err
+    line = text.splitlines().index('baseline = """') + 1  # the key's own line (probe21c)
+    assert f"arbiter.toml:{line}: tenants.probe.baseline: unknown model" in err, err
 
 
 def test_a_relative_archive_dir_is_the_config_files_folder(

@@ -39,6 +39,7 @@ from arbiter.config_parse import _Locator
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
 from arbiter.idle_poll import MAX_WINDOW_US
+from arbiter.regular_file import read_regular
 
 if TYPE_CHECKING:
     from arbiter.config import Settings
@@ -184,9 +185,11 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     for name, t in s.tenants.items():
         # an allowed model may be one an upstream will list (discovery); a baseline must exist
         allowed = [] if discovering else (t.allowed_models or [])
-        for model in [*allowed, *([t.baseline] if t.baseline else [])]:
-            if model not in models:
-                loc.fail(f"{loc.where(['tenants', name])}: unknown model {model!r}")
+        named = [*(("allowed_models", m) for m in allowed), ("baseline", t.baseline or "")]
+        for key, model in named:
+            if model and model not in models:  # the key's own line and name (a reload's 400)
+                where = loc.where(["tenants", name, key])
+                loc.fail(f"{where}: tenants.{name}.{key}: unknown model {model!r}")
         if t.quality_target is not None:  # as routing.quality_target's (TOML has nan and inf)
             check_range(loc, ["tenants", name, "quality_target"], t.quality_target, 0.0, 2.0)
     check_budgets(loc, s.budgets)
@@ -240,8 +243,7 @@ def read_key_file(path: str, where: str, what: str, loc: _Locator) -> str | None
     """A key kept in a file (`api_key_file`, `[auth] *_key_file`): its text, the spaces and
     newline around it dropped; read at start and by each reload (the rotation)."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(64 * 1024 + 1)
+        raw = read_regular(path, 64 * 1024 + 1)  # a FIFO would block the reload for good
     except OSError as err:
         loc.fail(f"{where}: cannot read {path}: {err.strerror}")
         return None

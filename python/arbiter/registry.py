@@ -329,15 +329,26 @@ class Registry:
         self.adopt(plan)
         return True
 
-    def adopt(self, plan: Plan) -> None:
-        """Swap a plan's maps in whole (never edited after: `view` may read them in a thread)."""
+    def adopt(self, plan: Plan) -> bool:
+        """Swap a plan's maps in whole (never edited after: `view` may read them in a thread).
+        True when it priced factors adopted since the plan was made: the plan's pool is stale."""
         b = plan.base
         self._configured, self._retired = b.configured, b.retired
         self._upstreams, self._placeholder = b.upstreams, b.placeholder
         self._overrides, self._models, self._disabled = plan.overrides, plan.models, plan.disabled
         self._discovered, self._unpriced, self._rows = plan.discovered, plan.unpriced, plan.rows
+        # a factor the change detector adopted while the plan was worked out (a reload plans
+        # in a thread, the loop adopting meanwhile) is newer than the plan's copy: kept, unless
+        # the plan repriced that model (the new price is the news, as in `_plan`)
+        racing = {n: f for n, f in self._price_factors.items() if plan.factors_read.get(n) != f}
+        repriced = {n for n in racing if plan.base_prices.get(n) != self._base_prices.get(n)}
+        newer = {n: f for n, f in racing.items() if n not in repriced}
         self._price_factors, self._base_prices = plan.price_factors, plan.base_prices
-        self.factors_dropped.update(plan.dropped)
+        self.factors_dropped.update(plan.dropped | repriced)
+        if newer:  # rare (a race): price the adopted maps again with them
+            self._price_factors = {**plan.price_factors, **newer}
+            self.apply(self._overrides, force=True)
+        return bool(newer)
 
     def _plan(
         self,
@@ -358,7 +369,8 @@ class Registry:
         if fresh == self._overrides and found == self._discovered and not force:
             return None
         models, disabled, unpriced = {}, set(), set()
-        factors, base_prices = dict(self._price_factors), dict(self._base_prices)
+        read = dict(self._price_factors)  # what `adopt` compares with (a factor adopted since)
+        factors, base_prices = dict(read), dict(self._base_prices)
         dropped: set[str] = set()
         bases = {
             **base.retired,
@@ -394,7 +406,7 @@ class Registry:
                     unpriced.add(name)
         return Plan(
             base, fresh, models, disabled, found, unpriced, rows_read, factors, base_prices,
-            dropped,
+            dropped, read,
         )  # fmt: skip
 
     def _read_discovered(
@@ -478,6 +490,7 @@ class Plan:
     price_factors: dict[str, float]
     base_prices: dict[str, tuple[float, float]]
     dropped: set[str]
+    factors_read: dict[str, float]  # the registry's factors when the plan was made
 
     def pool(self) -> list[PoolModel]:
         """The pool the registry will have once it adopts this plan (worked out beforehand,

@@ -272,7 +272,8 @@ class Services:
                 self.upstreams, self._gone_upstreams, self._gone_protocols, self.settings, new
             )
             self.settings = dataclasses.replace(new, server=self.settings.server)
-            self.registry.adopt(plan)
+            # a price factor the loop adopted while the plan was made is kept (priced again)
+            stale = self.registry.adopt(plan)
             self.auth.reconfigure(new.tenants, new.auth)
             self.budgets.reconfigure(new.budgets)
             self.discovery.reconfigure(new.models, new.upstreams)
@@ -280,7 +281,7 @@ class Services:
             latency_setup.retune(self.latency, new.latency)
             self._routers.clear()  # made afresh, on the new [routing] and tenants' targets
             self.protocols = _protocols(new)
-            self._pool_changed(pool)
+            self._pool_changed(None if stale else pool)
         finally:
             self._registry_lock.release()
         await retire_providers(retiring)
