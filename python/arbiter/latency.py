@@ -15,9 +15,12 @@ Forward decay (Cormode et al. 2009). An observation at time t enters the sums wi
 ratio (the decay of all terms cancels), and sums with the same `ref` add. So each replica keeps
 its own sums and publishes them (a snapshot row per (tenant, model) in the store, idempotent),
 and every replica's view is its own sums plus everyone else's latest rows (services.py syncs).
-The prior (per-model or `latency.prior_*`) is worth `latency.prior_weight` calls against the
-number of calls seen (not the decayed weight): decay decides which calls count, not whether a
-model idle for a while is again unknown.
+The prior (per-model, else the pool's typical model once two models have POOL_MIN_CALLS calls,
+else `latency.prior_*`) is worth `latency.prior_weight` calls against the number of calls seen
+(not the decayed weight), in level and spread, for streams and whole answers alike
+(`blend_upper`: its distance from the calls widens the spread only where it reads the model
+faster): decay decides which calls count, not whether a model idle for a while is again
+unknown.
 
 What is observed (decision_record.py, through `observe_call`):
   * a stream: TTFT = time to its first content token; speed = tokens / (end - first token);
