@@ -124,8 +124,11 @@ POOL = [  # cheap and slow, mid, dear and fast; all equally good
 LEVELS = {"slow": (2.0, 20.0), "mid": (0.5, 80.0), "fast": (0.1, 400.0)}  # (TTFT s, tokens/s)
 
 
-def _router() -> Router:
-    latency = LatencyModel()
+def _router(told: bool = False) -> Router:
+    # told: each model's `[latency.priors.M]` is its level (else a seen model's prior is the
+    # pool's typical one, whose distance widens a slower model's spread: latency_math)
+    priors = {m: LatencyPrior(t * 1000, v) for m, (t, v) in LEVELS.items()} if told else {}
+    latency = LatencyModel(priors=priors)
     for name, (ttft, speed) in LEVELS.items():
         for i in range(60):
             jitter = 1.0 + 0.05 * ((i % 5) - 2)
@@ -603,7 +606,7 @@ def test_a_task_whose_answers_are_short_goes_to_the_slow_cheap_model_under_an_sl
     tokens, chat in ~100. The slow cheap model (2 s to the first token, 20 tokens/s) fits a
     translation under 3.5 s but not a chat answer; reading one length for both sent both to
     the dearer model (the length spread of the mix covered chat's answers)."""
-    router = _router()
+    router = _router(told=True)
     stats = prompt_stats("Please help me with the following request about the garden.")
     for i in range(300):
         task, n = ("translation", 12 + i % 3) if i % 2 else ("chat", 95 + i % 11)

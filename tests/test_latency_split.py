@@ -55,7 +55,9 @@ def test_a_models_own_streams_split_the_spread_of_its_totals() -> None:
         assert abs(math.sqrt(fit.ttft_var) - 0.45) < 0.07, (seed, fit)
         assert abs(math.sqrt(fit.speed_var) - 0.10) < 0.06, (seed, fit)
         p90 = model.predict_ms("m", "t", z_score(0.9), math.log(10), 0.0)[1] / 1000
-        assert abs(p90 / true_p90(10, 0.6, 90.0, 0.45, 0.10) - 1) < 0.08, seed
+        # (0.10, not 0.08, since the line's level weighs the prior's, 3 of 303 calls, as a
+        # stream's did: the 2 s / 20 tokens/s prior, 1.2-1.5 in log away, adds 1.4-1.9 points)
+        assert abs(p90 / true_p90(10, 0.6, 90.0, 0.45, 0.10) - 1) < 0.10, seed
 
 
 def test_without_streams_the_totals_keep_one_shared_spread() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from arbiter import config
-from arbiter.latency import LatencyModel
+from arbiter.latency import LatencyModel, LatencyPrior
 from arbiter.latency_setup import make_latency_model
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
@@ -36,8 +36,11 @@ def teach(lat: LatencyModel, new_calls: int) -> None:
 
 
 def model(pooled: bool, weight: float = 3.0) -> LatencyModel:
-    # one instant for every call: the fits are compared to 1e-9, decay would weigh them apart
-    return LatencyModel(prior_weight=weight, spread_prior_pool=pooled, clock=lambda: 1.0e6)
+    # one instant for every call: the fits are compared to 1e-9, decay would weigh them apart;
+    # "new" told the default prior (else the pool's typical model, faster than its calls, is
+    # its prior, and their distance widens its spread: latency_math.blend_upper)
+    return LatencyModel(prior_weight=weight, spread_prior_pool=pooled, clock=lambda: 1.0e6,
+                        priors={"new": LatencyPrior()})  # fmt: skip
 
 
 def test_a_models_first_calls_take_the_others_speed_spread_as_their_prior_not_the_unseen_ones() -> (

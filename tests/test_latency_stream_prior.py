@@ -43,10 +43,12 @@ def test_a_stream_fitted_models_spread_is_not_widened_by_the_priors_distance() -
     for lat in (before, after):
         streams(lat, 30)
     b, a = before.estimate("turbo"), after.estimate("turbo")
-    # before: 30 calls read a TTFT log sd of ~0.7 and a median ~20% slow (the 2 s prior's
-    # 3 calls' worth, 2.1 in log away); speed likewise (20 tok/s, 2.4 in log away)
-    assert math.sqrt(b.ttft_var) > 0.6 and math.exp(b.ttft_mu) > 1.15 * TTFT_S
-    assert math.sqrt(b.speed_var) > 0.6
+    # with the distance (the default): a median ~20% slow (the 2 s prior's 3 calls' worth,
+    # 2.1 in log away); its spread no longer widened by that distance (~0.7 in log sd before
+    # lat21): the prior reads the model slower than its calls, which a p90 can afford
+    # (latency_math.blend_upper; a prior faster than the calls still widens it)
+    assert math.sqrt(b.ttft_var) < 0.45 and math.exp(b.ttft_mu) > 1.15 * TTFT_S
+    assert math.sqrt(b.speed_var) < 0.45
     # after: the calls' own level, the spread theirs plus the prior's 0.36 worth 3 of 33 calls
     assert math.exp(a.ttft_mu) == pytest.approx(TTFT_S, rel=0.15)
     assert math.exp(a.speed_mu) == pytest.approx(TPS, rel=0.12)
@@ -55,7 +57,7 @@ def test_a_stream_fitted_models_spread_is_not_widened_by_the_priors_distance() -
     # so a first-token SLO at the true p90 (367 ms) is read as met, where before it was not
     true_p90_ms = 1000 * TTFT_S * math.exp(P90 * TTFT_SD)
     assert after.predict_ms("turbo", "t", P90, math.log(80), 0.0)[0] < 1.2 * true_p90_ms
-    assert before.predict_ms("turbo", "t", P90, math.log(80), 0.0)[0] > 1.8 * true_p90_ms
+    assert before.predict_ms("turbo", "t", P90, math.log(80), 0.0)[0] > 1.1 * true_p90_ms
 
 
 def test_it_converges_to_the_same_fit_as_calls_come() -> None:

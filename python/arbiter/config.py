@@ -250,11 +250,11 @@ class LatencySettings:
     # calls (latency_pool.py): a model's first dozens of calls are not widened by the spread
     # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off
     spread_prior_pool: bool = False
-    # a model fitted from its streams (TTFT and speed seen apart): true, the distance between
-    # the prior's level (`prior_ttft_ms`, `prior_tokens_per_s`) and its calls' widens its
-    # spread (the prior worth `prior_weight` calls in each moment); false: its calls' level,
-    # and the prior's spread alone worth `prior_weight` calls, as a model fitted from its
-    # non-streaming totals is read (latency_math.blend_spread)
+    # a model fitted from its streams (TTFT and speed seen apart): true, the prior's level
+    # worth `prior_weight` calls, and its distance from the calls' level widening the spread
+    # where it reads the model faster, as a model fitted from its non-streaming totals is read
+    # (latency_math.blend_upper); false: its calls' level, and the prior's spread alone worth
+    # `prior_weight` calls (latency_math.blend_spread)
     stream_prior_distance: bool = True
     # an SLO request's answer length is corrected by, and its upper spread read from, its
     # task's answered prompts nearest to it in words, at most this many (length_task.near:

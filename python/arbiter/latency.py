@@ -15,9 +15,12 @@ Forward decay (Cormode et al. 2009). An observation at time t enters the sums wi
 ratio (the decay of all terms cancels), and sums with the same `ref` add. So each replica keeps
 its own sums and publishes them (a snapshot row per (tenant, model) in the store, idempotent),
 and every replica's view is its own sums plus everyone else's latest rows (services.py syncs).
-The prior (per-model or `latency.prior_*`) is worth `latency.prior_weight` calls against the
-number of calls seen (not the decayed weight): decay decides which calls count, not whether a
-model idle for a while is again unknown.
+The prior (per-model, else the pool's typical model once two models have POOL_MIN_CALLS calls,
+else `latency.prior_*`) is worth `latency.prior_weight` calls against the number of calls seen
+(not the decayed weight), in level and spread, for streams and whole answers alike
+(`blend_upper`: its distance from the calls widens the spread only where it reads the model
+faster): decay decides which calls count, not whether a model idle for a while is again
+unknown.
 
 What is observed (decision_record.py, through `observe_call`):
   * a stream: TTFT = time to its first content token; speed = tokens / (end - first token);
@@ -65,6 +68,7 @@ of an older epoch stop counting.
 from __future__ import annotations
 
 import math
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -79,6 +83,7 @@ from arbiter.latency_math import (
     Moments,
     blend,
     blend_spread,
+    blend_upper,
     censored_moments,
     fit_line,
     log_vars,
@@ -121,6 +126,9 @@ _EARLY_Z = 2.5
 # draws its spread from (0.9% of clean calls: a 300-token answer's p90 3% under the truth in
 # tests/test_latency_outliers.py); with both, 0.5% above it, as without the window.
 _STALL_Z = 3.5
+# the pool's typical model (a model's prior where it has none of its own) needs this many models
+# with POOL_MIN_CALLS calls: one model is not a pool's typical one
+TYPICAL_MIN_MODELS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,9 +284,18 @@ class LatencyModel:
         self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
         # each key's fit from its own sums alone (before latency_pool), cached likewise
         self._raw: dict[tuple[str, str], tuple[Estimate, bool, tuple[float, float] | None]] = {}
+        # each key's calls' own level (log TTFT, log speed medians) without the prior, as the
+        # last `_own_fit` read it: the typical model is the median of these, so no model's
+        # prior (which may be the typical model) feeds back into it
+        self._levels: dict[tuple[str, str], tuple[float, float]] = {}
         # latency_pool's targets per model, and the observations since they were computed
         self._targets: dict[str, tuple[float, float]] | None = None
+        # the pool's typical model (the median level of the models with POOL_MIN_CALLS calls),
+        # the prior of every model without its own `[latency.priors.M]` (`_prior_for`);
+        # recomputed with the targets; None: fewer than TYPICAL_MIN_MODELS such models
+        self._typical: LatencyPrior | None = None
         self._pool_age = 0
+        self._typical_age: int | None = None  # observations since `_typical`; None: never set
         self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
         self._lock = threading.Lock()  # the sync thread swaps `_others`
 
@@ -316,6 +333,8 @@ class LatencyModel:
         now = self._clock()
         with self._lock:
             self._pool_age += 1  # (latency_pool's targets: recomputed every REFRESH_CALLS)
+            if self._typical_age is not None:
+                self._typical_age += 1
             for key in ((ALL_TENANTS, model), (tenant, model)):
                 s = self._own.get(key)
                 if s is None:
@@ -426,7 +445,16 @@ class LatencyModel:
 
     # -- predicting -----------------------------------------------------------------------
     def _prior_for(self, model: str) -> LatencyPrior:
-        return self.priors.get(model, self.prior)
+        """The model's own `[latency.priors.M]`, else the pool's typical model (its level, the
+        configured spread) once the pool has one, else the configured `latency.prior_*`. Why the
+        typical model: the configured default (2 s, 20 tokens/s) put a model without calls at
+        p90 66.8 s for a 350-token answer (probe21), so every SLO under a minute set it aside
+        until its probe ran, and (its level worth `prior_weight` calls) held its first calls
+        slow; the models the pool has measured say more of an unknown one than a guess."""
+        own = self.priors.get(model)
+        if own is not None:
+            return own
+        return self._typical if self._typical is not None else self.prior
 
     def _calls(self, key: tuple[str, str]) -> float:
         own, oth = self._own.get(key), self._others.get(key)
@@ -505,15 +533,53 @@ class LatencyModel:
         """Every model's target (latency_pool), recomputed after REFRESH_CALLS observations."""
         targets = self._targets
         if targets is None or self._pool_age >= POOL_REFRESH_CALLS:
-            own: dict[str, tuple[float, float, float]] = {}
-            for t, m in list(self._own) + list(self._others):
-                if t == ALL_TENANTS and m not in own:
-                    fit, _, data = self._own_fit((ALL_TENANTS, m))
-                    if data is not None:
-                        own[m] = (*data, fit.calls)
+            own = self._models_own()
             targets = self._targets = pool_targets(own)
             self._pool_age = 0
         return targets
+
+    def _models_own(self) -> dict[str, tuple[float, float, float]]:
+        """Per pooled model seen (both parts), its own (ttft_var, speed_var, calls)."""
+        own: dict[str, tuple[float, float, float]] = {}
+        for t, m in list(self._own) + list(self._others):
+            if t == ALL_TENANTS and m not in own:
+                fit, _, data = self._own_fit((ALL_TENANTS, m))
+                if data is not None:
+                    own[m] = (*data, fit.calls)
+        return own
+
+    def _refresh_typical(self) -> None:
+        """The pool's typical model (`_prior_for`), recomputed after REFRESH_CALLS
+        observations and after a sync, before any fit reads it (`_fit`): a fit cached on an
+        older one is dropped (`_set_typical`), so replicas that synced the same rows agree."""
+        if self._typical_age is None or self._typical_age >= POOL_REFRESH_CALLS:
+            self._typical_age = 0  # (the fits it reads do not come back here)
+            self._set_typical(self._models_own())
+
+    def _set_typical(self, own: Mapping[str, tuple[float, float, float]]) -> None:
+        """The pool's typical model from the models' own fits (`_pool_targets`' `own`: their
+        calls): the median of the calls' own log TTFT and log speed (`_levels`, without the
+        prior) of those with POOL_MIN_CALLS calls. A change drops the cached fits that read it
+        (models without a prior of their own)."""
+        levels = [
+            self._levels[(ALL_TENANTS, m)]
+            for m, o in own.items()
+            if o[2] >= POOL_MIN_CALLS and (ALL_TENANTS, m) in self._levels
+        ]
+        self._typical_age = 0
+        typical = None
+        if len(levels) >= TYPICAL_MIN_MODELS:
+            # the median, not the slowest: on the replay's dev seeds the slowest cost 1.188x the
+            # oracle (1.117 with the median; bench/results/latency_slo.md, lat21)
+            ttft = statistics.median(lv[0] for lv in levels)
+            speed = statistics.median(lv[1] for lv in levels)
+            typical = LatencyPrior(math.exp(ttft) * 1000, math.exp(speed), self.prior.log_sd)
+        if typical == self._typical:
+            return
+        self._typical = typical
+        for cache in (self._fits, self._raw):
+            for k in [k for k in cache if k[1] not in self.priors]:
+                del cache[k]
 
     def _own_fit(self, key: tuple[str, str]) -> tuple[Estimate, bool, tuple[float, float] | None]:
         """The fit of `key` from its own sums (own + others' rows) alone, cached as `_fits`
@@ -542,18 +608,33 @@ class LatencyModel:
             ratio, pseudo = self._split_target(c)
             va, vb = log_vars(reg, a, b, calls, not c.legacy, ratio, pseudo)
             data: tuple[float, float] | None = (va, vb)
-            # the prior against the calls seen (not the decayed weight, whose scale is each
-            # replica's own reference time: replicas then disagreed in the 6th digit)
-            va = (va * calls + k * pv) / (calls + k)
-            vb = (vb * calls + k * pv) / (calls + k)
-            out = Estimate(math.log(a) - va / 2, va, vb / 2 - math.log(b), vb, calls), True, data
+            # the calls' own log medians (also the typical model's: `_set_typical`)
+            ma, mb = math.log(a) - va / 2, vb / 2 - math.log(b)
+            self._levels[key] = (ma, mb)
+            # the prior worth k calls in the level, as a stream-fitted model's is (`blend`), and
+            # in spread its variance (and, where it pulls the model faster, their distance:
+            # `blend_upper`), against the calls seen (not the decayed weight, whose scale is
+            # each replica's own reference time: replicas then disagreed in the 6th digit).
+            # Before, the line took the calls' level whole, so one 2 ms answer of a model told
+            # 1,500 ms read p90 TTFT 3.4 ms (probe21)
+            tm, tv = blend_upper(pt, pv, k, calls, ma, va, 1.0)
+            sm, sv = blend_upper(ps, pv, k, calls, mb, vb, -1.0)
+            out = Estimate(tm, tv, sm, sv, calls), True, data
         else:
-            mix = blend if self.stream_prior_distance else blend_spread
-            tm, tv = mix(pt, pv, k, calls, tw, t1, t2)
-            sm, sv = mix(ps, pv, k, calls, sw, s1, s2)
+            # the prior as a line-fitted model's (`blend_upper`: its distance widens the spread
+            # only where it reads the model faster), not `blend`'s both sides: a model whose
+            # prior is the pool's typical one read wider than the calls for being slower than
+            # it, and one 2 ms stream of a model told 1,500 ms read p90 TTFT 11,989 ms (probe21)
+            if self.stream_prior_distance:
+                tm, tv = _upper(pt, pv, k, calls, tw, t1, t2, 1.0)
+                sm, sv = _upper(ps, pv, k, calls, sw, s1, s2, -1.0)
+            else:
+                tm, tv = blend_spread(pt, pv, k, calls, tw, t1, t2)
+                sm, sv = blend_spread(ps, pv, k, calls, sw, s1, s2)
             data = None
             if tw > 0 and sw > 0:
                 data = (max(t2 / tw - (t1 / tw) ** 2, 0.0), max(s2 / sw - (s1 / sw) ** 2, 0.0))
+                self._levels[key] = (t1 / tw, s1 / sw)
             out = Estimate(tm, tv, sm, sv, calls), False, data
         self._raw[key] = out
         return out
@@ -561,6 +642,7 @@ class LatencyModel:
     def _fit(self, tenant: str, model: str) -> Estimate:
         """The tenant's own fit once it has `tenant_min_calls`, else the model's pooled one.
         Cached until the next observation or sync of that key (then refit here, once)."""
+        self._refresh_typical()
         key = (tenant, model)
         fit = self._fits.get(key)
         if fit is None and tenant != ALL_TENANTS and self._calls(key) >= self.tenant_min_calls:
@@ -599,6 +681,16 @@ class LatencyModel:
     def estimate(self, model: str, tenant: str = ALL_TENANTS) -> Estimate:
         return self._fit(tenant, model)
 
+    def calls_level(self, model: str, tenant: str = ALL_TENANTS) -> tuple[float, float]:
+        """(log TTFT, log speed) medians of the calls that `estimate` reads, without the
+        prior's pull (what a change detector compares a call with); the estimate's own where
+        the calls did not show both parts."""
+        fit = self._fit(tenant, model)
+        for key in ((tenant, model), (ALL_TENANTS, model)):
+            if self._fits.get(key) is fit and key in self._levels:
+                return self._levels[key]
+        return fit.ttft_mu, fit.speed_mu
+
     # -- restarting (for a change-point detector) ---------------------------------------------
     def adopt(
         self,
@@ -631,7 +723,10 @@ class LatencyModel:
             del self._fits[key]
         for key in [k for k in self._raw if k[1] == model]:
             del self._raw[key]
+        for key in [k for k in self._levels if k[1] == model]:
+            del self._levels[key]
         self._targets = None
+        self._typical_age = None
 
     # -- sharing --------------------------------------------------------------------------
     def rows(self, *, changed_only: bool = False) -> list[LatencyRow]:
@@ -677,6 +772,7 @@ class LatencyModel:
             self._fits.clear()  # refit when next asked
             self._raw.clear()
             self._targets = None  # every replica that synced the same rows: the same targets
+            self._typical_age = None  # (and the same typical model)
 
     def retune(
         self,
@@ -701,6 +797,7 @@ class LatencyModel:
             self._fits.clear()
             self._raw.clear()
             self._targets = None
+            self._typical_age = None
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Per model (pooled): median TTFT ms, median tokens/s, their log sds, calls."""
@@ -716,6 +813,23 @@ class LatencyModel:
                 "calls": round(f.calls, 2),
             }
         return out
+
+
+def _upper(
+    prior_mu: float,
+    prior_var: float,
+    k: float,
+    calls: float,
+    w: float,
+    s1: float,
+    s2: float,
+    slow: float,
+) -> tuple[float, float]:
+    """`blend_upper` on a stream-fitted part's decayed sums (`blend`'s arguments)."""
+    if w <= 0 or calls <= 0:
+        return prior_mu, prior_var
+    m = s1 / w
+    return blend_upper(prior_mu, prior_var, k, calls, m, max(s2 / w - m * m, 0.0), slow)
 
 
 def z_score(quantile: float) -> float:

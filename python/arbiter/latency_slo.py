@@ -179,8 +179,10 @@ def observe_attempts(
             # the answering call against what the model expected of it (the change detector's
             # signal: ~1 while the model is as learned, whatever the answer's length)
             total = elapsed + (decode_ms / 1000 if stream and decode_ms is not None else 0.0)
-            f = latency.estimate(a.model, tenant)
-            expected = math.exp(f.ttft_mu) + max(tokens, 1) / math.exp(f.speed_mu)
+            # (the calls' own level, not the prior-weighted fit: a model's first calls pulled
+            # toward a prior, or the pool's typical model, would read as a change: lat21)
+            ttft_mu, speed_mu = latency.calls_level(a.model, tenant)
+            expected = math.exp(ttft_mu) + max(tokens, 1) / math.exp(speed_mu)
             on_answer(a.model, material_ratio(total, expected, loop_lag.noise_s()))
         if i == last_ok and not stream:
             latency.observe_call(a.model, tenant, elapsed_s=elapsed, tokens=tokens)
