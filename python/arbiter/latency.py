@@ -96,11 +96,9 @@ from arbiter.latency_pool import MIN_CALLS as POOL_MIN_CALLS
 from arbiter.latency_pool import REFRESH_CALLS as POOL_REFRESH_CALLS
 from arbiter.latency_pool import pool_targets, shrink
 from arbiter.latency_split import stream_ratio
+from arbiter.latency_sums import DecayedSums, LatencyRow
 
 ALL_TENANTS = "*"  # the pooled estimate of a model, over every tenant
-# the non-streaming sums, in order: w, wN, wN^2, wT, wNT, wT^2 (the line and its residual), then
-# wN^3, wN^4, wTN^2, wTN^3, wT^2N^2 (the residual's growth with N: each part's variance)
-_REG = 11
 _REBASE_HALF_LIVES = 40.0  # re-reference the sums before 2^x grows past ~1e12
 _MIN_S = 1e-3  # times below a millisecond are clamped (log of 0)
 # A call slower than the model's own p99.4 (z 2.5) counts as at it, once the model has
@@ -138,89 +136,6 @@ class LatencyPrior:
     ttft_ms: float = 2000.0
     tokens_per_s: float = 20.0
     log_sd: float = 0.6
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyRow:
-    """One replica's sums for (tenant, model), as stored (forward-decayed at `ref_ts`)."""
-
-    replica: str
-    tenant: str
-    model: str
-    epoch: float  # when the evidence restarted (adopt); older epochs are dropped
-    ref_ts: float
-    calls: float  # undecayed count of observations (prior blending)
-    ttft_w: float
-    ttft_s1: float
-    ttft_s2: float
-    speed_w: float
-    speed_s1: float
-    speed_s2: float
-    # non-streaming totals: sums of w, w*N, w*N^2, w*T, w*N*T (T = a + b N by least squares)
-    reg_w: float
-    reg_n: float
-    reg_nn: float
-    reg_t: float
-    reg_nt: float
-    reg_tt: float  # w * T^2 (the line's residual variance)
-    updated_ts: float
-    # how the residual grows with N (each part's own variance): w N^3, w N^4, w T N^2, w T N^3,
-    # w T^2 N^2; 0 in rows written before they existed (then both parts share one variance)
-    reg_n3: float = 0.0
-    reg_n4: float = 0.0
-    reg_tn2: float = 0.0
-    reg_tn3: float = 0.0
-    reg_ttn2: float = 0.0
-
-
-def _reg_of(row: LatencyRow) -> tuple[float, ...]:
-    return (row.reg_w, row.reg_n, row.reg_nn, row.reg_t, row.reg_nt, row.reg_tt, row.reg_n3,
-            row.reg_n4, row.reg_tn2, row.reg_tn3, row.reg_ttn2)  # fmt: skip
-
-
-class _Sums:
-    """Forward-decayed weight, sum and sum of squares of two log-scale series."""
-
-    __slots__ = ("calls", "early", "epoch", "legacy", "ref", "reg", "s1", "s2", "sw", "t1", "t2",
-                 "tw")  # fmt: skip
-
-    def __init__(self, ref: float, epoch: float = 0.0) -> None:
-        self.ref = ref
-        self.epoch = epoch
-        self.calls = 0.0
-        self.tw = self.t1 = self.t2 = 0.0  # log TTFT (seconds)
-        self.sw = self.s1 = self.s2 = 0.0  # log speed (tokens/s)
-        self.reg = [0.0] * _REG  # non-streaming totals: see _REG
-        # holds a row written before the split's sums existed (a replica not yet upgraded):
-        # its totals lack them, so only the shared spread is defined
-        self.legacy = False
-        # this replica's first calls as observed, until _CLIP_MIN_CALLS of them exist: then
-        # they are re-clipped against their own robust spread (latency_early.reclip)
-        self.early: list[EarlyCall] | None = []
-
-    def rebase(self, ref: float, half_life: float) -> None:
-        f = 2.0 ** ((self.ref - ref) / half_life)
-        self.tw *= f
-        self.t1 *= f
-        self.t2 *= f
-        self.sw *= f
-        self.s1 *= f
-        self.s2 *= f
-        self.reg = [x * f for x in self.reg]
-        self.ref = ref
-
-    def add_row(self, row: LatencyRow, half_life: float) -> None:
-        f = 2.0 ** ((row.ref_ts - self.ref) / half_life)
-        self.calls += row.calls
-        self.tw += row.ttft_w * f
-        self.t1 += row.ttft_s1 * f
-        self.t2 += row.ttft_s2 * f
-        self.sw += row.speed_w * f
-        self.s1 += row.speed_s1 * f
-        self.s2 += row.speed_s2 * f
-        for i, x in enumerate(_reg_of(row)):
-            self.reg[i] += x * f
-        self.legacy = self.legacy or (row.reg_w > 0 and row.reg_n4 <= 0)
 
 
 @dataclass(slots=True)
@@ -278,8 +193,8 @@ class LatencyModel:
         # widens its spread (`blend`) or only the prior's spread counts (`blend_spread`, as
         # the line's fit of totals does)
         self.stream_prior_distance = stream_prior_distance
-        self._own: dict[tuple[str, str], _Sums] = {}
-        self._others: dict[tuple[str, str], _Sums] = {}  # every other replica's rows, summed
+        self._own: dict[tuple[str, str], DecayedSums] = {}
+        self._others: dict[tuple[str, str], DecayedSums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
         self._fits: dict[tuple[str, str], Estimate] = {}  # cached for predict (no math there)
         # each key's fit from its own sums alone (before latency_pool), cached likewise
@@ -338,7 +253,7 @@ class LatencyModel:
             for key in ((ALL_TENANTS, model), (tenant, model)):
                 s = self._own.get(key)
                 if s is None:
-                    s = self._own[key] = _Sums(now, self._epochs.get(model, 0.0))
+                    s = self._own[key] = DecayedSums(now, self._epochs.get(model, 0.0))
                 elif now - s.ref > _REBASE_HALF_LIVES * self.half_life:
                     s.rebase(now, self.half_life)
                 w = weight * 2.0 ** ((now - s.ref) / self.half_life)
@@ -460,7 +375,7 @@ class LatencyModel:
         own, oth = self._own.get(key), self._others.get(key)
         return (own.calls if own is not None else 0.0) + (oth.calls if oth is not None else 0.0)
 
-    def _combined(self, key: tuple[str, str]) -> _Sums:
+    def _combined(self, key: tuple[str, str]) -> DecayedSums:
         """Own + others' sums of `key`, at own's reference time. Read only (the fit reads it):
         where one side alone has sums (one replica, or a key only others observed) it is that
         side's own object, not a copy: the copy was a third of the refit that every answered
@@ -471,7 +386,7 @@ class LatencyModel:
         if own is None and oth is not None:
             return oth
         ref = own.ref if own is not None else (oth.ref if oth is not None else 0.0)
-        c = _Sums(ref)
+        c = DecayedSums(ref)
         c.early = None
         for s in (own, oth):
             if s is None:
@@ -484,7 +399,7 @@ class LatencyModel:
             c.legacy = c.legacy or s.legacy
         return c
 
-    def _split_target(self, c: _Sums) -> tuple[float, float]:
+    def _split_target(self, c: DecayedSums) -> tuple[float, float]:
         """(ratio, worth in calls) of the split a non-streaming fit is shrunk toward
         (latency_split): the model's own streams' when it has enough of them (each part seen
         directly: worth their count), else 1, one shared spread, worth SPLIT_PSEUDO calls."""
@@ -745,7 +660,7 @@ class LatencyModel:
         with self._lock:
             self._dirty.update((r.tenant, r.model) for r in rows)
 
-    def _row(self, key: tuple[str, str], s: _Sums, now: float) -> LatencyRow:
+    def _row(self, key: tuple[str, str], s: DecayedSums, now: float) -> LatencyRow:
         r = s.reg
         return LatencyRow(self.replica, key[0], key[1], s.epoch, s.ref, s.calls,
                           s.tw, s.t1, s.t2, s.sw, s.s1, s.s2, r[0], r[1], r[2], r[3], r[4], r[5],
@@ -754,7 +669,7 @@ class LatencyModel:
     def replace_others(self, rows: Iterable[LatencyRow]) -> None:
         """Adopt the store's rows of the other replicas (and any newer epoch they started)."""
         now = self._clock()
-        fresh: dict[tuple[str, str], _Sums] = {}
+        fresh: dict[tuple[str, str], DecayedSums] = {}
         rows = [r for r in rows if r.replica != self.replica]
         with self._lock:
             for r in rows:
@@ -766,7 +681,7 @@ class LatencyModel:
                 key = (r.tenant, r.model)
                 s = fresh.get(key)
                 if s is None:
-                    s = fresh[key] = _Sums(now, r.epoch)
+                    s = fresh[key] = DecayedSums(now, r.epoch)
                 s.add_row(r, self.half_life)
             self._others = fresh
             self._fits.clear()  # refit when next asked

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from arbiter.errors import ArbiterError, ConfigError
-from arbiter.latency import LatencyRow
+from arbiter.latency_sums import LatencyRow
 from arbiter.records import ArmStats, Record
 from arbiter.store.discovered import DiscoveredRow, ListingChanges
 from arbiter.store_url import BadStoreUrl, check_store_url, is_postgres

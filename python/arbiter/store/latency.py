@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import astuple
 
-from arbiter.latency import LatencyRow
+from arbiter.latency_sums import LatencyRow
 from arbiter.store._hooks import StoreHooks
 
 _COLS = ("replica, tenant, model, epoch, ref_ts, calls, ttft_w, ttft_s1, ttft_s2, speed_w, "
