@@ -119,15 +119,32 @@ async def _child() -> dict[str, Any]:
             return out
 
 
-def _run(tree: Path) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": f"{tree / 'python'}{os.pathsep}{tree}"}
+def run_in_tree(script: Path, tree: Path, ours: Path) -> dict[str, Any]:
+    """`script --child` with `tree`'s code (its python/ and bench/ first) and the bench helpers
+    (`bench.*`) of `ours` behind them: the child's last stdout line, as JSON."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tree / "python"), str(tree), str(ours)]),
+    }
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child"],
+        [sys.executable, str(script), "--child"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"{tree}: child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def interleaved_runs(
+    script: Path, base: Path, ours: Path, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    """`rounds` runs of `script`'s child per tree, base and ours taking turns (the machine's
+    load falls on both alike)."""
+    runs: dict[str, list[dict[str, Any]]] = {"base": [], "ours": []}
+    for _ in range(rounds):
+        for label, tree in (("base", base), ("ours", ours)):
+            runs[label].append(run_in_tree(script, tree.resolve(), ours.resolve()))
+    return runs
 
 
 def main() -> None:
@@ -140,10 +157,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(asyncio.run(_child())))
         return
-    runs: dict[str, list[dict[str, Any]]] = {"base": [], "ours": []}
-    for _ in range(args.rounds):  # interleaved: the machine's load falls on both alike
-        for label, tree in (("base", args.base), ("ours", args.ours)):
-            runs[label].append(_run(tree.resolve()))
+    runs = interleaved_runs(Path(__file__).resolve(), args.base, args.ours, args.rounds)
     print(f"{TENANTS * TASKS * MODELS_PER_ARM:,} arms, {REGISTRY_MODELS:,} registry models; "
           f"{args.rounds} interleaved runs each, median (max) over runs")  # fmt: skip
     for view in ("policy", "models"):

@@ -18,16 +18,14 @@ import asyncio
 import dataclasses
 import gc
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.admin_views_loop_stall import _stall_while
+from bench.admin_views_loop_stall import _stall_while, interleaved_runs
 
 MODELS, RELOADS = 1_005, 8
 
@@ -68,21 +66,6 @@ async def _child() -> dict[str, Any]:
                     "models": len(s.registry.view())}  # fmt: skip
 
 
-def _run(tree: Path, ours: Path) -> dict[str, Any]:
-    # the tree's code; this file's bench helpers (`bench.*`) from ours
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tree / "python"), str(tree), str(ours)]),
-    }
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child"],
-        cwd=tree, env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise SystemExit(f"{tree}: child failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", type=Path, default=Path("/work/wt/base21"))
@@ -93,10 +76,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(asyncio.run(_child())))
         return
-    runs: dict[str, list[dict[str, Any]]] = {"base": [], "ours": []}
-    for _ in range(args.rounds):  # interleaved: the machine's load falls on both alike
-        for label, tree in (("base", args.base), ("ours", args.ours)):
-            runs[label].append(_run(tree.resolve(), args.ours.resolve()))
+    runs = interleaved_runs(Path(__file__).resolve(), args.base, args.ours, args.rounds)
     print(f"{runs['ours'][0]['models']:,} models, {RELOADS} reloads per run, {args.rounds} "
           "interleaved runs each")  # fmt: skip
     med = {}
