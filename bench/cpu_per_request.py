@@ -82,7 +82,7 @@ def _drive(port: int, model: str, stream: bool, n: int, shape: str = "c1") -> di
     return data
 
 
-def _cpu_of(pid: int) -> tuple[float, float, int, int]:
+def cpu_of(pid: int) -> tuple[float, float, int, int]:
     """(CPU seconds of every thread of `pid`, of its main thread, wake-ups of every thread, of
     the main thread), from the scheduler's nanosecond run times (Sidecar.cpu)."""
     total = loop = 0.0
@@ -125,7 +125,7 @@ class Sidecar:
         processes that sampling alone is +-10% over a 1,000-request burst. A wake-up is a
         voluntary context switch: the thread slept (epoll, a timer, a lock) and was woken.
         (Threads that exited meanwhile are not counted: the sidecar's live for good.)"""
-        return _cpu_of(self.proc.pid)
+        return cpu_of(self.proc.pid)
 
     def child_cpu(self) -> float:
         """CPU seconds of the sidecar's child processes (the recorder's writer process)."""
@@ -137,7 +137,7 @@ class Sidecar:
         total = 0.0
         for kid in kids:
             try:
-                total += _cpu_of(kid)[0]
+                total += cpu_of(kid)[0]
             except OSError:  # it just exited (a writer process restarts)
                 continue
         return total

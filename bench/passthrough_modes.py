@@ -37,6 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cpu_per_request import cpu_of
 from profile_overhead import PEERBENCH, PY, REPO, _free_port, _stop, _wait
 
 START = REPO / "bench" / "peers" / "arbiter" / "start.sh"
@@ -44,24 +45,8 @@ START = REPO / "bench" / "peers" / "arbiter" / "start.sh"
 
 def _wakes(pid: int) -> tuple[float, float, int, int]:
     """(CPU s of every thread, of the main thread, wake-ups of the main thread, of the others)."""
-    total = loop = 0.0
-    main = others = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                status = f.read()
-        except OSError:
-            continue
-        at = status.index("voluntary_ctxt_switches:")
-        woke = int(status[at:].split(None, 2)[1])
-        total += ns / 1e9
-        if int(tid) == pid:
-            loop, main = ns / 1e9, woke
-        else:
-            others += woke
-    return total, loop, main, others
+    total, loop, wakes, loop_wakes = cpu_of(pid)
+    return total, loop, loop_wakes, wakes - loop_wakes
 
 
 def _load(url: str, model: str, c: int, seconds: float, warmup: float) -> dict[str, Any]:
