@@ -99,6 +99,8 @@ def _config_near() -> int:
 class ProfileLatency:
     """The sim's latency profile as the router's latency model (`LatencyModel.predict_ms`)."""
 
+    explore = None  # the profile is known: nothing to explore (`LatencyModel.explore`)
+
     def predict_ms(
         self, model: str, tenant: str, z: float, tokens_mu: float, tokens_var: float
     ) -> tuple[float, float]:
