@@ -285,12 +285,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from arbiter import config, gc_tuning, inherited_socket, logs, open_files, workers
     from arbiter.client_timeout import protocol_with_read_timeout
+    from arbiter.config_reload import note_early_sighup
     from arbiter.host_check import bind_warning
     from arbiter.preflight import store_problem
     from arbiter.server import build_app
 
-    # until the app's loop takes SIGHUP (a reload), one sent during start-up must not kill it
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # until the app's loop takes SIGHUP (a reload), one sent during start-up must not kill it,
+    # nor be lost once the config is read: noted, and run when the loop is up (config_reload)
+    signal.signal(signal.SIGHUP, note_early_sighup)
     text, settings = config.load_with_text(args.config)
     problem = store_problem(settings.store.url)
     if problem:  # one clear line, not a start-up traceback

@@ -147,13 +147,30 @@ def _names(names: list[str], shown: int = 20) -> str:
     return ", ".join(names[:shown]) + more
 
 
+_early_sighup = False  # a SIGHUP came after the config was read, before the loop took SIGHUP
+
+
+def note_early_sighup(_signum: int, _frame: object) -> None:
+    """SIGHUP's handler from before the config is read until the loop takes it (`on_sighup`):
+    the reload it asks for runs once the loop is up (a worker of `server.workers = N` still
+    starting when another passed a reload on missed it: it kept the old key or prices)."""
+    global _early_sighup
+    _early_sighup = True
+
+
 def on_sighup(callback: Callable[[], None]) -> bool:
-    """SIGHUP calls `callback` on the running loop; False where a loop cannot take signals (not
-    the main thread: an app served in a test's thread), which keeps SIGHUP's default."""
+    """SIGHUP calls `callback` on the running loop, and once now if one came during start-up
+    (`note_early_sighup`); False where a loop cannot take signals (not the main thread: an app
+    served in a test's thread), which keeps SIGHUP's handler as it was."""
+    global _early_sighup
+    loop = asyncio.get_running_loop()
     try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, callback)
+        loop.add_signal_handler(signal.SIGHUP, callback)
     except (ValueError, RuntimeError, NotImplementedError):
         return False
+    if _early_sighup:  # checked after the loop took SIGHUP: a later one is the loop's
+        _early_sighup = False
+        loop.call_soon(callback)
     return True
 
 

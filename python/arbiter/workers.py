@@ -48,7 +48,11 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def _die_with(parent: int) -> None:
     """In a worker between fork and exec: get SIGTERM when the supervisor dies, even by SIGKILL
     (which it cannot forward). Otherwise orphaned workers keep the port, and the set the host
-    restarts shares it with them: stale code and config answering part of the traffic."""
+    restarts shares it with them: stale code and config answering part of the traffic.
+    SIGHUP is ignored until the worker's own handler takes it (an ignored signal stays ignored
+    across exec): a reload passed on while a worker was still importing killed it, and with it
+    the whole set (the worker then reads the file as it is, so nothing is missed)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):  # not Linux: the forwarding still works
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
     if os.getppid() != parent:  # it died before the prctl took hold
