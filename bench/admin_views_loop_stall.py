@@ -147,13 +147,19 @@ def interleaved_runs(
     return runs
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def ab_args(doc: str | None, rounds: int) -> argparse.Namespace:
+    """An interleaved base-vs-ours stall bench's command line (--base, --ours, --rounds, and
+    the hidden --child its runs use)."""
+    ap = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     ap.add_argument("--base", type=Path, default=Path("/work/wt/base21"))
     ap.add_argument("--ours", type=Path, default=Path("."))
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=rounds)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = ab_args(__doc__, rounds=2)
     if args.child:
         print(json.dumps(asyncio.run(_child())))
         return

@@ -13,7 +13,6 @@ swaps it in. The control: the idle loop's longest gap over as long as the reload
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import dataclasses
 import gc
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.admin_views_loop_stall import _stall_while, interleaved_runs
+from bench.admin_views_loop_stall import _stall_while, ab_args, interleaved_runs
 
 MODELS, RELOADS = 1_005, 8
 
@@ -67,12 +66,7 @@ async def _child() -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", type=Path, default=Path("/work/wt/base21"))
-    ap.add_argument("--ours", type=Path, default=Path("."))
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ab_args(__doc__, rounds=3)
     if args.child:
         print(json.dumps(asyncio.run(_child())))
         return

@@ -5,6 +5,7 @@ what a reload may change of it (`retune`: the numbers; the optional parts need a
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from arbiter.config import LatencySettings, Settings
 from arbiter.latency import LatencyModel, LatencyPrior
@@ -13,24 +14,32 @@ from arbiter.latency_explore import LatencyExplore
 from arbiter.latency_outliers import Outliers
 
 
+def _numbers(lat: LatencySettings) -> dict[str, Any]:
+    """The model's settings that are plain numbers and priors: what it starts with and what a
+    reload may retune (one list, so the two cannot drift apart)."""
+    return {
+        "half_life_s": lat.half_life_s,
+        "prior": LatencyPrior(lat.prior_ttft_ms, lat.prior_tokens_per_s, lat.prior_log_sd),
+        "priors": {
+            m: LatencyPrior(p.ttft_ms, p.tokens_per_s, lat.prior_log_sd)
+            for m, p in lat.priors.items()
+        },
+        "prior_weight": lat.prior_weight,
+        "tenant_min_calls": lat.tenant_min_calls,
+        "spread_pool_calls": lat.spread_pool_calls,
+        "spread_prior_pool": lat.spread_prior_pool,
+    }
+
+
 def make_latency_model(settings: Settings) -> LatencyModel:
     lat = settings.latency
     return LatencyModel(
         replica=uuid.uuid4().hex[:16],
-        half_life_s=lat.half_life_s,
-        prior=LatencyPrior(lat.prior_ttft_ms, lat.prior_tokens_per_s, lat.prior_log_sd),
-        priors={
-            m: LatencyPrior(p.ttft_ms, p.tokens_per_s, lat.prior_log_sd)
-            for m, p in lat.priors.items()
-        },
-        prior_weight=lat.prior_weight,
-        tenant_min_calls=lat.tenant_min_calls,
+        **_numbers(lat),
         coverage=CoverageTracker(settings.routing.latency_quantile, lat.coverage_step)
         if lat.coverage_step > 0
         else None,
         outliers=Outliers(z=lat.outlier_z) if lat.outlier_z > 0 else None,
-        spread_pool_calls=lat.spread_pool_calls,
-        spread_prior_pool=lat.spread_prior_pool,
         stream_prior_distance=lat.stream_prior_distance,
         explore=LatencyExplore(lat.explore_z) if lat.explore_z > 0 else None,
     )
@@ -49,15 +58,4 @@ LIVE = frozenset({
 def retune(model: LatencyModel, lat: LatencySettings) -> None:
     """A reloaded `[latency]`'s numbers into the running model (`probe_unseen` and the SLOs
     are read per request from the settings)."""
-    model.retune(
-        half_life_s=lat.half_life_s,
-        prior=LatencyPrior(lat.prior_ttft_ms, lat.prior_tokens_per_s, lat.prior_log_sd),
-        priors={
-            m: LatencyPrior(p.ttft_ms, p.tokens_per_s, lat.prior_log_sd)
-            for m, p in lat.priors.items()
-        },
-        prior_weight=lat.prior_weight,
-        tenant_min_calls=lat.tenant_min_calls,
-        spread_pool_calls=lat.spread_pool_calls,
-        spread_prior_pool=lat.spread_prior_pool,
-    )
+    model.retune(**_numbers(lat))
