@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,13 @@ def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 class Sidecar:
+    def edit_config(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Rewrite the config file with `change` applied to its parsed document (a reload
+        test's next file; the sidecar sees it on SIGHUP or the reload endpoint)."""
+        doc = tomllib.loads(self.config_path.read_text())
+        change(doc)
+        self.config_path.write_text(to_toml(doc))
+
     def __init__(self, config_path: Path, env: dict[str, str] | None = None) -> None:
         self.config_path = config_path
         sock = loopback_listener()  # the port is ours from here on (inherited_socket.py)

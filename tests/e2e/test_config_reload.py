@@ -9,7 +9,6 @@ import hashlib
 import os
 import signal
 import threading
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +17,6 @@ import httpx
 import openai
 import pytest
 
-from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.scripted_upstream import ScriptedHandler, capped_sidecar, ok_chat_answer, serving
 from tests.waiting import until
@@ -62,12 +60,6 @@ def upstream() -> Iterator[str]:
 def sidecar(upstream: str, tmp_path: Path) -> Iterator[Sidecar]:
     with capped_sidecar(upstream, "sqlite", tmp_path) as s:
         yield s
-
-
-def _edit(s: Sidecar, change: Any) -> None:
-    doc = tomllib.loads(s.config_path.read_text())
-    change(doc)
-    s.config_path.write_text(to_toml(doc))
 
 
 def _reprice(doc: dict[str, Any]) -> None:
@@ -121,7 +113,7 @@ def test_sighup_reprices_the_next_request_and_a_stream_in_flight_keeps_its_price
         streaming = threading.Thread(target=stream)
         streaming.start()
         until(lambda: len(_Upstream.streams) == 1, "the stream's call at the upstream")
-        _edit(sidecar, _reprice)
+        sidecar.edit_config(_reprice)
         os.kill(sidecar.proc.proc.pid, signal.SIGHUP)
         until(lambda: _reloads(sidecar, "applied") == 1, "the reload applied")
         assert _config_hash(sidecar) != before
@@ -154,7 +146,7 @@ def test_a_broken_file_or_a_change_that_needs_a_restart_changes_nothing(
         _reprice(doc)
         doc["routing"]["explor"] = 1.0
 
-    _edit(sidecar, broken)
+    sidecar.edit_config(broken)
     line = next(
         i for i, x in enumerate(sidecar.config_path.read_text().splitlines(), 1)
         if x.startswith("explor ")
@@ -172,7 +164,7 @@ def test_a_broken_file_or_a_change_that_needs_a_restart_changes_nothing(
         doc["store"]["url"] = doc["store"]["url"] + ".other"
 
     sidecar.config_path.write_text(text)
-    _edit(sidecar, fixed_and_live)
+    sidecar.edit_config(fixed_and_live)
     r = sidecar.admin("POST", "/arbiter/admin/reload")
     assert r.status_code == 400, r.text
     message = r.json()["error"]["message"]
@@ -198,7 +190,7 @@ def test_with_two_workers_a_reload_by_the_endpoint_reaches_both(
 
     with capped_sidecar(upstream, "sqlite", tmp_path, edit=two_workers) as s:
         key = str(s.create_key("t-workers")["key"])
-        _edit(s, _reprice)
+        s.edit_config(_reprice)
         new = hashlib.sha256(s.config_path.read_bytes()).hexdigest()
         r = s.admin("POST", "/arbiter/admin/reload")
         assert r.status_code == 200 and r.json()["config_sha256"] == new, r.text

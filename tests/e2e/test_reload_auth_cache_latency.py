@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -21,7 +20,6 @@ import openai
 import orjson
 import pytest
 
-from arbiter.toml_text import to_toml
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.scripted_upstream import capped_sidecar, ok_chat_answer, serving
 from tests.waiting import until
@@ -52,12 +50,6 @@ class _Upstream(BaseHTTPRequestHandler):
 def upstream() -> Iterator[str]:
     with serving(_Upstream) as url:
         yield url
-
-
-def _edit(s: Sidecar, change: Any) -> None:
-    doc = tomllib.loads(s.config_path.read_text())
-    change(doc)
-    s.config_path.write_text(to_toml(doc))
 
 
 def _metrics_status(s: Sidecar, key: str) -> int:
@@ -96,7 +88,7 @@ def test_a_rotated_admin_key_file_works_at_once_on_every_worker_and_the_old_key_
         os.kill(s.proc.proc.pid, signal.SIGHUP)
         until(lambda: every_worker(newer, new), "the newer admin key on every worker")
         # the mode still needs a restart: refused by name, the key serving unchanged
-        _edit(s, lambda doc: doc["auth"].update(mode="open"))
+        s.edit_config(lambda doc: doc["auth"].update(mode="open"))
         r = httpx.post(
             f"{s.root_url}/arbiter/admin/reload", headers={"authorization": f"Bearer {newer}"}
         )
@@ -123,14 +115,14 @@ def test_a_shorter_cache_ttl_expires_the_entries_written_under_the_old_one(
             assert ask() == "miss"
             assert ask() == "hit"
             written = time.monotonic()
-            _edit(s, lambda doc: doc["cache"].update(ttl_s=0.2))
+            s.edit_config(lambda doc: doc["cache"].update(ttl_s=0.2))
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 200 and r.json()["changed"] == ["cache.ttl_s"], r.text
             time.sleep(max(0.0, 0.25 - (time.monotonic() - written)))
             # the entry written under a day's TTL is older than the new 0.2 s: not served
             assert ask() == "miss"
             # the cache's matcher needs a restart: refused by name
-            _edit(s, lambda doc: doc["cache"].update(semantic=True))
+            s.edit_config(lambda doc: doc["cache"].update(semantic=True))
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 400 and "cache.semantic" in r.text, r.text
 
@@ -159,12 +151,12 @@ def test_a_new_latency_prior_is_the_next_predictions(upstream: str, tmp_path: Pa
                 # outweighs the pick's one fast call
                 doc["latency"] = {"prior_ttft_ms": 20000.0, "prior_weight": 1000.0}
 
-            _edit(s, slower)
+            s.edit_config(slower)
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 200, r.text
             assert r.json()["changed"] == ["latency.prior_ttft_ms", "latency.prior_weight"]
             assert predicted() > 3 * first
             # a part made at start (the outlier filter) needs a restart: refused by name
-            _edit(s, lambda doc: doc["latency"].update(outlier_z=0.0))
+            s.edit_config(lambda doc: doc["latency"].update(outlier_z=0.0))
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 400 and "latency.outlier_z" in r.text, r.text

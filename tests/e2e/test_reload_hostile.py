@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,7 +18,6 @@ import httpx
 import openai
 import pytest
 
-from arbiter.toml_text import to_toml
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.scripted_upstream import ScriptedHandler, capped_sidecar, ok_chat_answer, serving
 from tests.waiting import until
@@ -49,12 +47,6 @@ def _from_file(doc: dict[str, Any]) -> None:
     up.pop("api_key_env", None)
     up["api_key_file"] = "sim.key"
     doc["tenants"] = {"t-h": {"allowed_models": ["sim-premium", "sim-tiny"]}}
-
-
-def _edit(s: Sidecar, change: Any) -> None:
-    doc = tomllib.loads(s.config_path.read_text())
-    change(doc)
-    s.config_path.write_text(to_toml(doc))
 
 
 def _line_of(s: Sidecar, start: str) -> int:
@@ -139,7 +131,7 @@ def test_two_reloads_at_once_a_model_a_tenant_names_and_the_admin_key_taken_out(
         with openai.OpenAI(base_url=s.base_url, api_key=key, max_retries=0, timeout=30) as gpt:
             # two at once, the endpoint and SIGHUP, on a changed file: one applies, the other
             # finds the file serving; neither fails
-            _edit(s, lambda d: d["routing"].__setitem__("explore", 0.03))
+            s.edit_config(lambda d: d["routing"].__setitem__("explore", 0.03))
             got: dict[str, httpx.Response] = {}
             post = threading.Thread(
                 target=lambda: got.setdefault("r", s.admin("POST", "/arbiter/admin/reload"))
@@ -168,7 +160,7 @@ def test_two_reloads_at_once_a_model_a_tenant_names_and_the_admin_key_taken_out(
                 del doc["models"]["sim-tiny"]
 
             serving_text = s.config_path.read_text()
-            _edit(s, drop_tiny)
+            s.edit_config(drop_tiny)
             _reload_400(
                 s,
                 f"a.toml:{_line_of(s, 'allowed_models')}: "
@@ -185,7 +177,7 @@ def test_two_reloads_at_once_a_model_a_tenant_names_and_the_admin_key_taken_out(
             def no_admin(doc: dict[str, Any]) -> None:
                 doc["auth"].pop("admin_key_env", None)
 
-            _edit(s, no_admin)
+            s.edit_config(no_admin)
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 200 and "auth.admin_key" in r.json()["changed"], r.text
             assert ADMIN_KEY not in r.text

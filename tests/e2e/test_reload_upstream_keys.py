@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -22,7 +21,6 @@ import openai
 import orjson
 import pytest
 
-from arbiter.toml_text import to_toml
 from tests.conftest import Sidecar
 from tests.scripted_upstream import capped_sidecar, ok_chat_answer, serving
 from tests.waiting import until
@@ -81,12 +79,6 @@ def _key_file(tmp: Path, key: str) -> Path:
     path = tmp / "sim.key"
     path.write_text(key + "\n")
     return path
-
-
-def _edit(s: Sidecar, change: Any) -> None:
-    doc = tomllib.loads(s.config_path.read_text())
-    change(doc)
-    s.config_path.write_text(to_toml(doc))
 
 
 def _reloads(s: Sidecar, outcome: str) -> float:
@@ -174,7 +166,7 @@ def test_a_base_url_an_upstream_added_and_taken_out_change_live(
             def move(doc: dict[str, Any]) -> None:
                 doc["upstreams"]["sim"]["base_url"] = other
 
-            _edit(s, move)
+            s.edit_config(move)
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 200, r.text
             assert r.json()["changed"] == ["upstreams.sim.base_url"]
@@ -186,7 +178,7 @@ def test_a_base_url_an_upstream_added_and_taken_out_change_live(
                     "upstream": "extra", "price_in_per_mtok": 1.0, "price_out_per_mtok": 2.0,
                 }  # fmt: skip
 
-            _edit(s, add)
+            s.edit_config(add)
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 200, r.text
             assert _ask(gpt, "extra-model") == "ok"
@@ -195,7 +187,7 @@ def test_a_base_url_an_upstream_added_and_taken_out_change_live(
             def protocol(doc: dict[str, Any]) -> None:
                 doc["upstreams"]["extra"]["protocol"] = "anthropic"
 
-            _edit(s, protocol)
+            s.edit_config(protocol)
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 400 and "upstreams.extra.protocol" in r.text, r.text
             assert "upstreams.sim" not in r.json()["error"]["message"]
@@ -204,7 +196,7 @@ def test_a_base_url_an_upstream_added_and_taken_out_change_live(
                 del doc["upstreams"]["extra"]
                 del doc["models"]["extra-model"]
 
-            _edit(s, remove)
+            s.edit_config(remove)
             r = s.admin("POST", "/arbiter/admin/reload")
             assert r.status_code == 200, r.text
             with pytest.raises(openai.NotFoundError):
