@@ -7,7 +7,8 @@ reset the connection after any event, stall, write a malformed SSE line, cut a J
 HTML with 200, leave usage out or report an absurd one.
 
 `bills` is what this upstream billed: one (model, prompt tokens, completion tokens) per answer
-(sent with its usage or not: `nousage`, `nofinish`), the figure a provider's invoice would show.
+(sent with its usage or not: `nousage`, `nofinish`; `countednofinish`: no finish reason, the usage
+sent), the figure a provider's invoice would show.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class FaultUpstream:
             }
             if usage:
                 msg["usage"] = _anthropic_usage(usage)
-            if kind == "nofinish":
+            if kind in ("nofinish", "countednofinish"):
                 msg["stop_reason"] = None
             return msg
         n = int(body.get("n") or 1)
@@ -213,7 +214,7 @@ class FaultUpstream:
                 finish = "tool_calls"
             elif (body.get("response_format") or {}).get("type") == "json_schema":
                 message["content"] = '{"answer": "ok"}'
-            if kind == "nofinish":  # a lenient server's whole answer: no finish reason
+            if kind in ("nofinish", "countednofinish"):  # a lenient server's: no finish reason
                 finish = None
             choice: dict[str, Any] = {"index": i, "message": message, "finish_reason": finish}
             if body.get("logprobs"):
@@ -328,7 +329,7 @@ class FaultUpstream:
                     ]
                 )
             )
-        if kind != "nofinish":
+        if kind not in ("nofinish", "countednofinish"):
             frames.append(
                 chunk([{"index": i, "delta": {}, "finish_reason": "stop"} for i in range(n)])
             )

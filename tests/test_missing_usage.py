@@ -165,6 +165,33 @@ def test_a_whole_answer_without_usage_nor_finish_reason_keeps_its_worst_case(
     assert _dropped(rig) == dropped
 
 
+@pytest.mark.parametrize("finish", [True, False])
+def test_an_openai_stream_with_its_usage_is_billed_by_it_with_or_without_a_finish_reason(
+    rig: Rig, finish: bool
+) -> None:
+    """`[DONE]` and the whole usage, with every finish reason or none (a lenient server's
+    stream): the stream without one fails (nothing says the model ended: its error event, a
+    failed decision), but the upstream's own whole count is what it charged for all it
+    generated, so both are billed exactly that (usage_counts.of_answer), not the worst case."""
+    rig.up.reset(oa_1="ok" if finish else "countednofinish")
+    before, dropped = rig.snapshot(), _dropped(rig)
+    text, failed = "", False
+    try:
+        for chunk in rig.gpt.chat.completions.create(
+            model="oa-1", messages=ASK, max_tokens=MAX_TOKENS, stream=True,  # type: ignore[arg-type]
+            stream_options={"include_usage": True},
+        ):  # fmt: skip
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+    except Exception as err:  # the stream's error event, in the surface's shape
+        assert "openai" in type(err).__module__, err
+        failed = True
+    assert failed is not finish and text == ANSWER, text
+    decision = rig.get("/arbiter/decisions?limit=1").json()["data"][0]["id"]
+    record = check_books(rig, before, decision, "ok" if finish else "failed", whole=True)
+    assert (record["prompt_tokens"], record["completion_tokens"]) == (11, 7), record
+    assert _dropped(rig) == dropped  # nothing counted by Arbiter
+
+
 @pytest.mark.parametrize(("surface", "model", "at"), [("chat", "oa-1", 6), ("chat", "oa-1", 7),
                                                       ("messages", "an-1", 9)])  # fmt: skip
 def test_a_cut_stream_without_usage_keeps_its_worst_case(

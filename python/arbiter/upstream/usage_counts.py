@@ -52,7 +52,14 @@ def of_answer(usage: Usage, finished: bool) -> Usage:
     side, counts that are no counts, all of it) is counted by Arbiter from what was relayed
     only for a finished answer (dropped_usage.py); of one that did not finish, nothing says
     what the upstream generated past what reached us: none of its counts is believed and the
-    call keeps its worst case (a cost the upstream reported is still its bill)."""
+    call keeps its worst case (a cost the upstream reported is still its bill).
+
+    A whole usage (both sides, believable) is the bill finished or not: it is the upstream's
+    own count of all it generated, what it charges, past what reached us included. So an
+    OpenAI stream that ends with `[DONE]` and its usage but no finish reason (vLLM/Ollama-style
+    servers that leave it null) is billed by that usage, though the stream itself fails (a
+    stream without a finish reason is no finished answer: its error event, a failed decision);
+    only the counts Arbiter would have to make itself wait on a finished answer."""
     if finished or not (usage.counts_dropped or usage.one_sided):
         return usage
     return Usage(reported_cost_usd=usage.reported_cost_usd)
