@@ -63,6 +63,7 @@ class AlertRules:
         model: str | None = None,
         task: str | None = None,
         data: dict[str, Any] | None = None,
+        once_every_s: float = 0.0,
     ) -> None:
         self._emit(
             AlertRecord(
@@ -74,6 +75,7 @@ class AlertRules:
                 model=model,
                 task=task,
                 data=data or {},
+                once_every_s=once_every_s,
             )
         )
 

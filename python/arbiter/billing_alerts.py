@@ -1,8 +1,10 @@
 """The operator's alerts on an upstream's billing telemetry: a reported cost not believed
 (cost_report.py) and a usage Arbiter had to count itself (dropped_usage.py). Each alert is
 limited to one per model (and side) each ten minutes, since a broken upstream sends the same on
-every call; every occurrence is counted in /metrics all the same
-(`arbiter_usage_dropped_total`), so the rate stays visible (split from services.py)."""
+every call (`usage_dropped`: one per deployment where its workers and replicas share the store,
+the store keeping the first of the window: AlertRecord.once_every_s); every occurrence is
+counted in /metrics all the same (`arbiter_usage_dropped_total`), so the rate stays visible
+(split from services.py)."""
 
 from __future__ import annotations
 
@@ -103,4 +105,5 @@ class BillingAlerts:
             model=model,
             data={"upstream": upstream, "cost_usd": cost, "worst_cost_usd": worst,
                   "missing": missing},
+            once_every_s=ALERT_EVERY_S,  # N workers (or replicas) on one store: still one
         )  # fmt: skip

@@ -184,7 +184,8 @@ class Metrics:
             "counter",
             "Answers priced from the tokens they relayed, by what their usage lacked: counts "
             "(no counts: NaN, negative, past 10^8), input, output or both (no usage at all). "
-            "Every one, though the usage_dropped alert is raised once per model each 10 minutes.",
+            "Every one, though the usage_dropped alert is raised once per model each 10 minutes "
+            "(one per deployment on a shared store); this worker's count.",
             ((_labels(model=m, missing=k), n) for (m, k), n in usage_dropped),
         )
         _family(

@@ -122,7 +122,7 @@ def encode(items: Sequence[Record | bytes], now: float | None = None) -> WriteRo
         else:
             others.append(unpack(item))
     rest = encode_rows(others, now)  # alerts and the merged deltas
-    return WriteRows(decisions, grades, rest.alerts, rest.arms, now)
+    return WriteRows(decisions, grades, rest.alerts, rest.arms, now, rest.alerts_once)
 
 
 def kind_name(item: Record | bytes) -> str:

@@ -145,6 +145,10 @@ class AlertRecord:
     model: str | None = None
     task: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # > 0: stored only when the store holds no alert of this kind and model from the last
+    # `once_every_s` (one per deployment where workers and replicas share the store: each
+    # process limits its own alerts too, but N workers would raise N)
+    once_every_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

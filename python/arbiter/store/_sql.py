@@ -335,6 +335,32 @@ class SqlStore(
                 if batch:
                     sql = st[name].replace("{mark}", self._SYNC_MARK) if name == "arm" else st[name]
                     cur.executemany(self._sql(sql), batch)
+            if rows.alerts_once:  # last: their locks after every row lock, as in every writer
+                self._write_alerts_once(cur, rows.alerts_once, st["alert"])
+
+    def _write_alerts_once(
+        self, cur: Cursor, alerts: Sequence[tuple[tuple[Any, ...], float]], insert: str
+    ) -> None:
+        """Store each alert unless one of its kind, tenant and model is stored from the window
+        before it (AlertRecord.once_every_s): one per deployment, whichever worker or replica
+        raised it first. PostgreSQL: under an advisory lock per key (taken in key order), so
+        two writers cannot both find none; SQLite's writes are one at a time already."""
+        for row, window in sorted(alerts, key=lambda a: (a[0][3], a[0][2], a[0][5] or "")):
+            ts, tenant, kind, model = row[1], row[2], row[3], row[5] or ""
+            if self.backend == "postgres":
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                    (f"alert-once:{kind}:{tenant}:{model}",),
+                )
+            cur.execute(
+                self._sql(
+                    "SELECT 1 FROM alerts WHERE ts > %s AND kind = %s AND tenant = %s "
+                    "AND COALESCE(model, '') = %s LIMIT 1"
+                ),
+                (ts - window, kind, tenant, model),
+            )
+            if cur.fetchone() is None:
+                cur.execute(self._sql(insert), row)
 
     def _lock_ids(self, cur: Cursor, ids: Sequence[str]) -> None:
         """Serialise writers of the same decisions (the rollup reads their previous state)."""

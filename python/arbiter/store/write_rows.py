@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 import orjson
@@ -39,10 +39,13 @@ class WriteRows:
     alerts: list[tuple[Any, ...]]  # _ACOLS
     arms: list[tuple[Any, ...]]  # _ARM_COLS + updated_ts, one per arm, sorted
     ts: float
+    # (row, window): alerts stored only when none of their kind and model is in the window
+    # (AlertRecord.once_every_s)
+    alerts_once: list[tuple[tuple[Any, ...], float]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.decisions or self.grades or self.alerts or self.arms)
+        return not (self.decisions or self.grades or self.alerts or self.arms or self.alerts_once)
 
 
 def encode_rows(records: Sequence[Record], now: float | None = None) -> WriteRows:
@@ -52,9 +55,14 @@ def encode_rows(records: Sequence[Record], now: float | None = None) -> WriteRow
     return WriteRows(
         [decision_row(r) for r in records if isinstance(r, DecisionRecord)],
         [grade_row(r) for r in records if isinstance(r, GradeRecord)],
-        [_alert_row(r) for r in records if isinstance(r, AlertRecord)],
+        [_alert_row(r) for r in records if isinstance(r, AlertRecord) and r.once_every_s <= 0],
         [(*astuple(d), now) for d in deltas],
         now,
+        [
+            (_alert_row(r), r.once_every_s)
+            for r in records
+            if isinstance(r, AlertRecord) and r.once_every_s > 0
+        ],
     )
 
 

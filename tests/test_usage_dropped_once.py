@@ -1,0 +1,135 @@
+"""The `usage_dropped` alert is one per deployment each 10 minutes, not one per process.
+
+Each process limits its own alerts (billing_alerts.py); with `server.workers = N` (or N replicas
+on one store) each worker raised its own, N alerts a window for one broken upstream. The store
+now keeps the first of the window (AlertRecord.once_every_s): here two workers' writers, each
+with its own store connection, race their alerts of one model on both backends (one stored; a
+second model's own; the next window's stored), and a real two-worker `arbiter serve` answers
+24 calls without usage, spread over both workers, with one alert."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from arbiter.alerts import AlertRules
+from arbiter.billing_alerts import ALERT_EVERY_S, BillingAlerts
+from arbiter.metrics import Metrics
+from arbiter.records import SYSTEM_TENANT, AlertRecord, Record
+from arbiter.store import open_store
+from arbiter.toml_text import to_toml
+from tests.conftest import Sidecar
+from tests.fault_upstream import fault_upstream
+from tests.pg import empty_store_url
+from tests.probe19a_harness import config
+
+
+def _worker_alerts(model: str) -> list[AlertRecord]:
+    """The alerts one worker's BillingAlerts raises for one usage_dropped of `model`."""
+    raised: list[Record] = []
+    billing = BillingAlerts(AlertRules(raised.append), Metrics(), lambda _m: None)
+    billing.usage_dropped(model, 0.001, 0.1, "both")
+    return [r for r in raised if isinstance(r, AlertRecord)]
+
+
+def _stored(store: object, model: str) -> list[dict[str, object]]:
+    rows = store.alerts(tenant=None, limit=100)  # type: ignore[attr-defined]
+    return [a for a in rows if a["kind"] == "usage_dropped" and a["model"] == model]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_workers_on_one_store_store_one_alert_a_window(backend: str, tmp_path: Path) -> None:
+    with empty_store_url(backend, tmp_path / "a.db") as url:
+        stores = [open_store(url), open_store(url)]  # a worker's connection each
+        try:
+            stores[0].migrate()
+            for round_ in range(5):  # the two writers at once, each round another model
+                model = f"m-{round_}"
+                alerts = [_worker_alerts(model), _worker_alerts(model)]
+                assert [len(a) for a in alerts] == [1, 1]  # each process raised its own
+                gate = threading.Barrier(2)
+
+                def write(
+                    i: int,
+                    alerts: list[list[AlertRecord]] = alerts,
+                    gate: threading.Barrier = gate,
+                ) -> None:
+                    gate.wait(timeout=10)
+                    stores[i].write(alerts[i])
+
+                threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(timeout=30)
+                assert len(_stored(stores[0], model)) == 1, _stored(stores[0], model)
+            # an alert not limited is stored every time
+            plain = AlertRecord("alr_p1", time.time(), SYSTEM_TENANT, "usage_dropped", "x", "m-0")
+            stores[1].write([plain])
+            assert len(_stored(stores[0], "m-0")) == 2
+            # the next window's first is stored again
+            later = _worker_alerts("m-1")[0]
+            stores[1].write([replace(later, ts=later.ts + ALERT_EVERY_S + 1)])
+            assert len(_stored(stores[0], "m-1")) == 2
+        finally:
+            for s in stores:
+                s.close()
+
+
+def _dropped_counts(s: Sidecar) -> set[float]:
+    """arbiter_usage_dropped_total{model="oa-1"} as each worker's /metrics tells it (fresh
+    connections: the kernel spreads them)."""
+    seen: set[float] = set()
+    for _ in range(30):
+        text = s.admin("GET", "/metrics").text
+        for line in text.splitlines():
+            if line.startswith("arbiter_usage_dropped_total{") and 'model="oa-1"' in line:
+                seen.add(float(line.rsplit(" ", 1)[1]))
+    return seen
+
+
+def test_a_two_worker_sidecar_alerts_once(tmp_path: Path) -> None:
+    calls = 24
+    with fault_upstream() as up:
+        up.reset(oa_1="nousage")
+        cfg = tmp_path / "arbiter.toml"
+        doc = tomllib.loads(config(up.port, tmp_path / "a.db"))
+        doc["server"]["workers"] = 2
+        cfg.write_text(to_toml(doc))
+        s = Sidecar(cfg).start()
+        try:
+            key = str(s.create_key("default")["key"])
+            ids = []
+            for _ in range(calls):  # a fresh connection each: both workers answer some
+                r = httpx.post(
+                    f"{s.base_url}/chat/completions",
+                    headers={"authorization": f"Bearer {key}"},
+                    json={"model": "oa-1", "messages": [{"role": "user", "content": "ok?"}]},
+                    timeout=30,
+                )
+                assert r.status_code == 200, r.text
+                ids.append(r.headers["x-arbiter-decision-id"])
+            counts = _dropped_counts(s)
+            assert len(counts) == 2 and sum(counts) == calls, counts  # both workers counted
+            # each worker's alert was submitted before its decisions: once every decision is
+            # stored, so is every alert raised
+            deadline = time.monotonic() + 20
+            while True:
+                feed = s.admin("GET", "/arbiter/decisions", params={"limit": 100}).json()
+                if set(ids) <= {d["id"] for d in feed["data"]}:
+                    break
+                assert time.monotonic() < deadline, "the decisions were not stored"
+                time.sleep(0.05)
+            alerts = s.admin("GET", "/arbiter/alerts", params={"limit": 100}).json()["data"]
+            mine = [a for a in alerts if a["kind"] == "usage_dropped" and a["model"] == "oa-1"]
+            assert len(mine) == 1, mine
+            assert re.search(r"no usage at all", mine[0]["message"]), mine
+        finally:
+            s.stop()
