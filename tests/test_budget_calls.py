@@ -45,7 +45,8 @@ def assert_refused_now_but_not_before(
 ) -> None:
     assert old_estimate(body) < cap, "the old reservation fit under the cap"
     worst = worst_case.CallWorst(lambda _m: None, body, body["max_tokens"], 2000)  # type: ignore[arg-type,return-value]
-    images = worst_case.image_parts(body) * DEFAULT_IMAGE_RULE.ceiling  # the harness's models
+    # the harness's models' rule, each image by its bound (these: headers unread, the ceiling)
+    images = worst_case.images_bound(worst_case.image_parts(body), [DEFAULT_IMAGE_RULE], None)
     prompt = worst.prompt_tokens + images
     assert usd(prompt, worst_case.choices(body) * body["max_tokens"]) > cap
 

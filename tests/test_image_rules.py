@@ -130,19 +130,49 @@ def test_a_context_window_too_small_for_a_models_image_rules_it_out() -> None:
     assert why["mini"] is not None and why["mini"].startswith("context window")
 
 
-def test_the_reservation_is_each_models_ceiling_or_the_operators_flat_figure() -> None:
+UNREAD = "data:image/png;base64,AAAAAAAA"  # no header to read: its size is unknown
+LINKED = "https://example.com/a.png"  # not fetched: its size is unknown
+
+
+def _reserved(image: dict[str, object], flat: int | None = None) -> dict[str, int]:
+    """What one image part adds to the reservation on sim-tiny (gpt-4o-mini's tiles) and
+    sim-small (GPT-4o's)."""
     text = EXAMPLE.read_text().replace(
         "[models.sim-tiny]\n", '[models.sim-tiny]\nupstream_model = "gpt-4o-mini"\n'
     )
     s = config.loads(text, env=ENV)
-    image = {"type": "image_url", "image_url": {"url": _png(1, 1)}}  # a header can lie
     body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}]}
-    worst = worst_case.CallWorst(s.models.__getitem__, body, 10, None)
-    base = worst.prompt_tokens
-    assert worst.prompt_on(s.models["sim-tiny"]) == base + 48_169  # 2,833 + 8 x 5,667
-    assert worst.prompt_on(s.models["sim-small"]) == base + 1_445  # 85 + 8 x 170
-    flat = worst_case.CallWorst(s.models.__getitem__, body, 10, 2000)
-    assert flat.prompt_on(s.models["sim-tiny"]) == base + 2000
+    worst = worst_case.CallWorst(s.models.__getitem__, body, 10, flat)
+    return {
+        m: worst.prompt_on(s.models[m]) - worst.prompt_tokens for m in ("sim-tiny", "sim-small")
+    }
+
+
+def test_the_reservation_is_each_models_ceiling_or_the_operators_flat_figure() -> None:
+    """An image whose size cannot be read (a linked one, an unreadable header) reserves the
+    model's ceiling; `budgets.image_tokens` is every image's figure."""
+    unread = {"type": "image_url", "image_url": {"url": UNREAD}}
+    # 2,833 + 8 x 5,667 and 85 + 8 x 170
+    assert _reserved(unread) == {"sim-tiny": 48_169, "sim-small": 1_445}
+    linked = {"type": "image_url", "image_url": {"url": LINKED}}
+    assert _reserved(linked) == {"sim-tiny": 48_169, "sim-small": 1_445}
+    assert _reserved(unread, 2000) == {"sim-tiny": 2000, "sim-small": 2000}
+    sized = {"type": "image_url", "image_url": {"url": _png(64, 64), "detail": "low"}}
+    assert _reserved(sized, 2000) == {"sim-tiny": 2000, "sim-small": 2000}
+
+
+def test_the_reservation_counts_an_image_by_its_detail_and_size_where_known() -> None:
+    """OpenAI's low detail is a fixed count whatever the pixels; an inline image's header is
+    the size the upstream decodes: each reserved at its rule's count, not the ceiling (was
+    48,169 and 1,445 for every one of these)."""
+    low = {"type": "image_url", "image_url": {"url": UNREAD, "detail": "low"}}
+    assert _reserved(low) == {"sim-tiny": 2_833, "sim-small": 85}
+    small = {"type": "image_url", "image_url": {"url": _png(512, 512)}}  # one tile
+    assert _reserved(small) == {"sim-tiny": 2_833 + 5_667, "sim-small": 85 + 170}
+    big = {"type": "image_url", "image_url": {"url": _png(1024, 1024), "detail": "high"}}
+    assert _reserved(big) == {"sim-tiny": 25_501, "sim-small": 765}
+    huge = {"type": "input_image", "image_url": _png(768, 2048)}  # 2 x 4 tiles: the ceiling
+    assert _reserved(huge) == {"sim-tiny": 48_169, "sim-small": 1_445}
 
 
 def test_an_unseen_files_api_image_counts_at_anthropics_rule() -> None:
@@ -185,7 +215,7 @@ def test_a_capped_request_reserves_the_models_image_ceiling(tmp_path: Path) -> N
 
     from tests.budget_harness import HEADERS, Harness, Scripted, settings
 
-    image = {"type": "image_url", "image_url": {"url": _png(1, 1)}}  # a header may lie
+    image = {"type": "image_url", "image_url": {"url": LINKED}}  # its size unknown
     content = [{"type": "text", "text": "What is this?"}, image]
     body = {"model": "vision-mini", "messages": [{"role": "user", "content": content}],
             "max_tokens": 10}  # fmt: skip
@@ -197,6 +227,32 @@ def test_a_capped_request_reserves_the_models_image_ceiling(tmp_path: Path) -> N
             assert r.status_code == 429, r.text
             assert r.json()["error"]["code"] == "budget_exceeded"
             assert up.bodies == []
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("url", "detail"), [(LINKED, "low"), (_png(512, 512), "auto")])
+def test_a_capped_request_reserves_a_known_images_count(
+    tmp_path: Path, url: str, detail: str
+) -> None:
+    """The same cap and model, the image low detail (2,833 tokens whatever its size) or a
+    512 x 512 inline one (8,500): reserved at that ($0.0013 or less), the call is made; it was
+    refused (429) at the ceiling's $0.0072."""
+    import asyncio
+
+    from tests.budget_harness import HEADERS, Harness, Scripted, settings
+
+    image = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+    content = [{"type": "text", "text": "What is this?"}, image]
+    body = {"model": "vision-mini", "messages": [{"role": "user", "content": content}],
+            "max_tokens": 10}  # fmt: skip
+
+    async def main() -> None:
+        up = Scripted()
+        async with Harness(settings(tmp_path, 0.002, MINI), up) as h:
+            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
+            assert r.status_code == 200, r.text
+            assert len(up.bodies) == 1
 
     asyncio.run(main())
 

@@ -85,3 +85,37 @@ def test_input_is_optional_as_in_openais_spec(tmp_path: Path) -> None:
             assert system_only.input_tokens == told.input_tokens
 
     asyncio.run(main())
+
+
+def test_an_image_is_counted_by_its_detail_and_size_where_known(tmp_path: Path) -> None:
+    """sim-small prices images as GPT-4o (85 + 170 a tile, 1,445 at most): a low-detail image
+    counts 85 whatever its size, a 512 x 512 inline one 255, a linked one (size unknown) the
+    ceiling. Each was counted at the ceiling."""
+    import base64
+    import struct
+
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 512, 512)
+    png = "data:image/png;base64," + base64.b64encode(head + b"\x08\x06\x00\x00\x00" * 8).decode()
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc, sdks(sc) as (_, gpt):
+
+            async def share(image: dict[str, str]) -> int:
+                text = {"type": "input_text", "text": JOKE}
+                counts = [
+                    await gpt.responses.input_tokens.count(
+                        model="sim-small",
+                        input=[{"role": "user", "content": content}],  # type: ignore[list-item,misc]
+                    )
+                    for content in ([text, image], [text])
+                ]
+                return counts[0].input_tokens - counts[1].input_tokens
+
+            linked = "https://example.com/cat.png"
+            low = {"type": "input_image", "image_url": linked, "detail": "low"}
+            assert await share(low) == 85
+            assert await share({"type": "input_image", "image_url": png, "detail": "auto"}) == 255
+            ceiling = {"type": "input_image", "image_url": linked, "detail": "auto"}
+            assert await share(ceiling) == 1_445
+
+    asyncio.run(main())

@@ -90,6 +90,17 @@ class ImageRule:
         """The tokens of a request's images on this rule (routing's estimate)."""
         return sum(self.tokens(i.width, i.height, i.detail) for i in images)
 
+    def bound(self, image: ImageSpec) -> int:
+        """The most `image` can bill on this rule, for a budget: OpenAI's low detail (a tiles
+        rule) its fixed BASE whatever the pixels; a size unknown (<= 0: a linked image, an
+        unreadable header) the ceiling; else its size's count (an inline image's header is the
+        size the upstream's decoder reads too), never above the ceiling."""
+        if self.kind == "tiles" and image.detail == "low":
+            return math.ceil(self.base)
+        if image.width <= 0 or image.height <= 0:
+            return self.ceiling
+        return min(self.tokens(image.width, image.height, image.detail), self.ceiling)
+
     @property
     def ceiling(self) -> int:
         """The most one image can cost on this rule, whatever its size or detail."""

@@ -256,7 +256,9 @@ def _file_part_tokens(part: Mapping[str, Any]) -> int:
     return pdf_tokens(data)
 
 
-def _image_part_spec(part: Mapping[str, Any]) -> ImageSpec:
+def _image_part_spec(part: Mapping[str, Any], unknown: int = DEFAULT_IMAGE_SIDE) -> ImageSpec:
+    """An image part's size (`unknown` x `unknown` where its header cannot be read: routing
+    estimates 1024 x 1024, a budget's bound reads 0 as unknown: the ceiling) and detail."""
     spec = part.get("image_url")
     if part.get("type") == "input_image":  # the Responses API's shape: the URL itself
         url, detail = part.get("image_url"), part.get("detail")
@@ -266,10 +268,14 @@ def _image_part_spec(part: Mapping[str, Any]) -> ImageSpec:
         url, detail = spec, None
     detail = detail if isinstance(detail, str) else "auto"
     size = image_size(url) if isinstance(url, str) else None
-    w, h = (
-        size if size and size[0] > 0 and size[1] > 0 else (DEFAULT_IMAGE_SIDE, DEFAULT_IMAGE_SIDE)
-    )
+    w, h = size if size and size[0] > 0 and size[1] > 0 else (unknown, unknown)
     return ImageSpec(w, h, detail)
+
+
+def image_bound_spec(part: Mapping[str, Any]) -> ImageSpec:
+    """An image part as a budget bounds it: its size where its inline header says it, else
+    0 x 0 (unknown: the model's ceiling, image_rules.ImageRule.bound)."""
+    return _image_part_spec(part, 0)
 
 
 def _audio_part_tokens(part: Mapping[str, Any]) -> int:

@@ -321,8 +321,7 @@ class Handlers:
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
         named = self.s.registry.get(view["model"])  # `auto`: no model yet, so the common rule
-        image_tokens = self._image_ceiling(named)
-        tokens = await worst_case.prompt_tokens_async(view, image_tokens) + unviewed
+        tokens = await self._view_tokens(view, named) + unviewed
         if named is not None and KEEPS_THINKING in named.capabilities:
             tokens += kept
         return json_response({"input_tokens": tokens})
@@ -336,21 +335,23 @@ class Handlers:
         view = await decode(responses_surface.parse_input_tokens_request, raw)
         self._check_model_name(view["model"], principal)
         await tokenizer_load.wait_ready()  # the count is the answer: the real one, off the loop
-        image_tokens = self._image_ceiling(self.s.registry.get(view["model"]))
-        tokens = await worst_case.prompt_tokens_async(view, image_tokens)
+        tokens = await self._view_tokens(view, self.s.registry.get(view["model"]))
         return json_response({"object": "response.input_tokens", "input_tokens": tokens})
 
-    def _image_ceiling(self, named: ModelSettings | None) -> int:
-        """What a count answered here reserves per image, as the budget does: the operator's
-        `budgets.image_tokens`, else the named model's rule's ceiling, else (`auto`) the
-        highest of the callable models' ceilings."""
-        flat = self.s.settings.budgets.image_tokens
-        if flat is not None:
-            return flat
+    async def _view_tokens(self, view: dict[str, Any], named: ModelSettings | None) -> int:
+        """A count answered here: the prompt as the budget counts it, each image as the budget
+        reserves it (the operator's `budgets.image_tokens`, else the named model's rule's bound
+        for its detail and size, else (`auto`) the highest of the callable models' bounds)."""
+        images = worst_case.image_parts(view)
         if named is not None:
-            return named.image_rule.ceiling
-        models = self.s.registry.callable_models()
-        return max((m.image_rule.ceiling for m in models), default=DEFAULT_IMAGE_RULE.ceiling)
+            rules = [named.image_rule]
+        else:
+            rules = [m.image_rule for m in self.s.registry.callable_models()] or [
+                DEFAULT_IMAGE_RULE
+            ]
+        flat = self.s.settings.budgets.image_tokens
+        text = await worst_case.prompt_tokens_async(view, 0)
+        return text + worst_case.images_bound(images, rules, flat)
 
     def _check_model_name(self, name: str, principal: Principal) -> None:
         """/v1/messages's model error for `name`: 404, unknown or not allowed for the key."""

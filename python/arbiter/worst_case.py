@@ -4,8 +4,9 @@ Prompt: every text the request sends counted with a real tokenizer (`types.count
 text parts, names, assistant tool calls and their arguments, tool results, the `tools` /
 `functions` schemas and a structured-output schema, serialized as JSON (the upstream renders them
 into the prompt; the JSON is at least as long), plus a worst case per image part (the model's
-image rule's ceiling, image_rules.py: the most one image can bill on it whatever its header says;
-or `budgets.image_tokens` for every model when the operator sets it) and OpenAI's per-message
+image rule's bound, image_rules.ImageRule.bound: OpenAI's low detail its fixed count, an inline
+image by the size its header says, the rule's ceiling where the size is unknown; or
+`budgets.image_tokens` for every model when the operator sets it) and OpenAI's per-message
 framing. An `input_audio` clip counts by the
 longest it can play (media.audio_ceiling_tokens: its bytes at 8 kbit/s, 10 tokens a second), not
 as its base64 text: tokenized, 3 MB of MP3 (~200 s, ~2,000 tokens billed) reserved 2.9 million
@@ -22,7 +23,8 @@ from typing import Any
 import orjson
 
 from arbiter.config import ModelSettings
-from arbiter.media import audio_ceiling_tokens
+from arbiter.image_rules import ImageRule, ImageSpec
+from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -89,15 +91,28 @@ def _json(value: Any) -> str:
         return repr(value)
 
 
-def image_parts(body: dict[str, Any]) -> int:
-    """How many image parts the body's messages carry (what `prompt_parts` counts, no text)."""
+def image_parts(body: dict[str, Any]) -> list[ImageSpec]:
+    """The image parts the body's messages carry (what `prompt_parts` counts, no text), each
+    with its size where its inline header tells it and its detail (media.image_bound_spec)."""
     messages = body.get("messages")
-    n = 0
+    out: list[ImageSpec] = []
     for msg in messages if isinstance(messages, list) else ():
         content = msg.get("content") if isinstance(msg, dict) else None
         if isinstance(content, list):
-            n += sum(1 for p in content if isinstance(p, dict) and p.get("type") in _IMAGE_PARTS)
-    return n
+            out.extend(
+                image_bound_spec(p)
+                for p in content
+                if isinstance(p, dict) and p.get("type") in _IMAGE_PARTS
+            )
+    return out
+
+
+def images_bound(images: list[ImageSpec], rules: list[ImageRule], flat: int | None) -> int:
+    """The most `images` can bill on whichever of `rules` they go to (each image's highest
+    bound: `auto` has no model yet), or `flat` tokens each (`budgets.image_tokens`)."""
+    if flat is not None:
+        return flat * len(images)
+    return sum(max(r.bound(i) for r in rules) for i in images) if rules else 0
 
 
 def prompt_tokens(body: dict[str, Any], image_tokens: int) -> int:
@@ -119,9 +134,9 @@ class CallWorst:
     """The worst case in USD of one upstream call of a request, per model: its prompt at the
     model's input price plus all `n` choices at the output limit (the request's max_tokens, else
     the model's own max_output_tokens) at its output price. Each image part counts
-    `image_tokens`, or when None the model's image rule's ceiling. The prompt (without its
-    images) is tokenized once, on first use, unless given (`unviewed`: tokens `body` cannot show,
-    added to its count;
+    `image_tokens`, or when None the model's image rule's bound (image_parts). The prompt
+    (without its images) is tokenized once, on first use, unless given (`unviewed`: tokens
+    `body` cannot show, added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
     `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt)."""
 
@@ -144,7 +159,7 @@ class CallWorst:
         self._unviewed = unviewed
         self._kept_thinking = kept_thinking
         self._n = choices(body) if n is None else n
-        self._images: int | None = None
+        self._images: list[ImageSpec] | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -154,14 +169,15 @@ class CallWorst:
         return self._prompt
 
     def prompt_on(self, model: ModelSettings) -> int:
-        """The prompt's worst case on `model`: its images at the model's ceiling (or at
-        `image_tokens` for every model)."""
+        """The prompt's worst case on `model`: its images at the model's bound for each (its
+        size and detail where known, else the rule's ceiling), or `image_tokens` each."""
         if self._images is None:
             self._images = image_parts(self._body)
         if not self._images:
             return self.prompt_tokens
-        each = model.image_rule.ceiling if self._image_tokens is None else self._image_tokens
-        return self.prompt_tokens + self._images * each
+        return self.prompt_tokens + images_bound(
+            self._images, [model.image_rule], self._image_tokens
+        )
 
     def output_tokens(self, model: ModelSettings) -> int:
         return self._n * (self._max_tokens or model.max_output_tokens)

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from arbiter.image_rules import ImageSpec
+from arbiter.media import image_size
 from tests import anthropic_mock
 from tests.adversarial.test_probe3_stream_dialects import with_mock
 from tests.adversarial.test_probe5_image_data import PNG
@@ -98,7 +100,9 @@ def test_count_tokens_counts_a_tool_result_image(tmp_path: Path) -> None:
                                                "data": PNG}}  # fmt: skip
             words = [{"type": "text", "text": "captured"}]
             with_image = await count([*words, shot])
-            ceiling = sc.services.registry["sim-small"].image_rule.ceiling  # the named model's
-            assert with_image - await count(words) >= ceiling
+            rule = sc.services.registry["sim-small"].image_rule  # the named model's
+            size = image_size(f"data:image/png;base64,{PNG}")  # its header's: the bound's size
+            assert size is not None
+            assert with_image - await count(words) >= rule.bound(ImageSpec(*size)) > 0
 
     asyncio.run(main())
