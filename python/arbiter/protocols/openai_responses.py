@@ -288,7 +288,7 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
             out.append((role, list(parts)))
 
     calls: dict[str, str] = {}  # call_id -> where its function_call is, until answered
-    answered: set[str] = set()
+    answered: dict[str, str] = {}  # call_id -> where its function_call_output is
     for i, item in enumerate(items):
         where = f"input[{i}]"
         item = c.obj(item, where)
@@ -307,7 +307,18 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
                 )
         elif kind == "function_call":
             call_id = c.string(item.get("call_id"), f"{where}.call_id", non_empty=True)
+            # two calls of one id open at once: no output could say which it answers (sent as
+            # given, an OpenAI model's 400 naming nothing the caller sent); an id answered
+            # before may be called again (servers that number calls per answer reuse them)
+            if call_id in calls and call_id not in answered:
+                raise InvalidRequest(
+                    f"Invalid '{where}.call_id': duplicate call_id {call_id[:64]!r} (also at "
+                    f"{calls[call_id]}, not answered yet): each open function_call's call_id is "
+                    "unique.",
+                    param=f"{where}.call_id",
+                )
             calls[call_id] = where
+            answered.pop(call_id, None)
             name = c.string(item.get("name"), f"{where}.name", non_empty=True)
             # a chat model's 400 once it is an earlier tool call
             if (want := call_name_fault(name)) is not None:
@@ -325,7 +336,15 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
                     "(Arbiter keeps no earlier responses: send the function_call item too).",
                     param=f"{where}.call_id",
                 )
-            answered.add(call_id)
+            if call_id in answered:
+                raise InvalidRequest(
+                    f"Invalid '{where}.call_id': duplicate function_call_output for call_id "
+                    f"{call_id[:64]!r} (its function_call at {calls[call_id]} is already "
+                    f"answered at {answered[call_id]}): each function_call is answered by one "
+                    "output.",
+                    param=f"{where}.call_id",
+                )
+            answered[call_id] = where
             output = item.get("output")
             parts = (
                 (TextPart(output),)

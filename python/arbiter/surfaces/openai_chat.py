@@ -183,9 +183,12 @@ def _check_message_fields(msg: dict[str, Any], i: int, role: str) -> None:
 def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
     """OpenAI's pairing rule (Anthropic's too, once translated), a 400 here rather than an
     upstream's after routing: a `tool` message answers a call of the assistant message before
-    it, and every call is answered before the conversation goes on."""
-    calls: dict[str, None] = {}  # the last assistant message's call ids, in order
-    unanswered: dict[str, None] = {}
+    it, and every call is answered before the conversation goes on, once: a call id twice in
+    one message's calls, or two answers to one call, reached the upstream as given (OpenAI's
+    400 there, which names nothing the caller sent)."""
+    calls: dict[str, int] = {}  # the last assistant message's call ids -> their index, in order
+    unanswered: dict[str, int] = {}
+    answered: dict[str, int] = {}  # call id -> the message that answered it
     for i, msg in enumerate(messages):
         role = msg["role"]
         if role == "tool":
@@ -197,6 +200,14 @@ def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
                     "of the preceding assistant message.",
                     param=f"messages[{i}].tool_call_id",
                 )
+            if call_id in answered:
+                raise InvalidRequest(
+                    f"Invalid parameter: duplicate 'tool_call_id' of {call_id[:64]!r}: "
+                    f"messages[{answered[call_id]}] already answers that tool call (each call "
+                    "is answered by one tool message).",
+                    param=f"messages[{i}].tool_call_id",
+                )
+            answered[call_id] = i
             unanswered.pop(call_id, None)
             continue
         if unanswered:
@@ -208,11 +219,19 @@ def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
             )
         if role == "assistant":
             tool_calls = msg.get("tool_calls")
-            calls = dict.fromkeys(
-                c["id"]
-                for c in (tool_calls if isinstance(tool_calls, list) else ())
-                if isinstance(c, dict) and isinstance(c.get("id"), str)
-            )
+            calls, answered = {}, {}
+            for k, call in enumerate(tool_calls if isinstance(tool_calls, list) else ()):
+                call_id = call.get("id") if isinstance(call, dict) else None
+                if not isinstance(call_id, str):
+                    continue
+                if call_id in calls:
+                    raise InvalidRequest(
+                        f"Invalid parameter: duplicate tool call id {call_id[:64]!r} in "
+                        f"'messages[{i}].tool_calls' (also at tool_calls[{calls[call_id]}]): "
+                        "each call's id is unique.",
+                        param=f"messages[{i}].tool_calls[{k}].id",
+                    )
+                calls[call_id] = k
             unanswered = dict(calls)
 
 
