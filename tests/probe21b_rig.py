@@ -31,8 +31,10 @@ from tests.conftest import Sidecar
 
 # USD per 1M tokens (in, out)
 PRICES = {"oa-1": (1000.0, 2000.0), "an-1": (1000.0, 2000.0), "em-1": (100.0, 0.0),
-          "em-small": (100.0, 0.0)}  # fmt: skip
-WINDOWS = {"em-small": 512}  # tokens; 32,000 for the others
+          "em-small": (100.0, 0.0), "em-3": (100.0, 0.0)}  # fmt: skip
+WINDOWS = {"em-small": 512, "em-3": 8192}  # tokens; 32,000 for the others
+# the names sent upstream where not the model's own (em-3: one of OpenAI's embedding models)
+UPSTREAM_MODELS = {"em-3": "text-embedding-3-small"}
 PROMPT_TOKENS = 13
 OUTPUT_TOKENS = 5
 _MARK = b"[[s:"
@@ -272,6 +274,8 @@ def config(port: int, db: Path) -> str:
             f"price_out_per_mtok = {pout}\ncontext_window = {WINDOWS.get(name, 32000)}\n"
             f"capabilities = {caps}\n"
         )
+        if name in UPSTREAM_MODELS:
+            models += f'upstream_model = "{UPSTREAM_MODELS[name]}"\n'
     return f"""
 [auth]
 mode = "keys"

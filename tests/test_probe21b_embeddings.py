@@ -191,3 +191,27 @@ def test_the_azure_sdks_path_is_checked_alike(r: Rig) -> None:
         with pytest.raises(openai.BadRequestError) as caught:
             azure.embeddings.create(model="em-small", input=[7] * 600)
     assert caught.value.code == "context_length_exceeded"
+
+
+def test_inputs_past_openais_per_request_total_are_a_400(r: Rig) -> None:
+    """OpenAI's embedding models take at most 300,000 tokens in one request, all inputs
+    together: 40 inputs of 8,000 tokens (each within the 8,192 window) reached the upstream,
+    reserved for, and OpenAI refused them there. Now a 400 naming the limit, OpenAI's code,
+    before any call; 36 of them (288,000) pass, and so do 40 to a model whose limit is not
+    known (em-1: not one of OpenAI's, its server sets its own)."""
+    err = bad(r, {"model": "em-3", "input": [[7] * 8_000] * 40}, "input")
+    assert err["code"] == "max_tokens_per_request", err
+    assert "320000 tokens" in err["message"] and "max 300000 tokens" in err["message"], err
+    with pytest.raises(openai.BadRequestError) as caught:  # the SDK reads it as OpenAI's
+        r.client.embeddings.create(model="em-3", input=[[7] * 8_000] * 40)
+    assert caught.value.code == "max_tokens_per_request"
+    before = len(r.recorder.seen)
+    out = r.client.embeddings.create(
+        model="em-3", input=[[7] * 8_000] * 36, encoding_format="float"
+    )
+    assert len(out.data) == 36 and len(r.recorder.seen) == before + 1
+    assert r.recorder.seen[-1][1]["model"] == "text-embedding-3-small"
+    out = r.client.embeddings.create(
+        model="em-1", input=[[7] * 8_000] * 40, encoding_format="float"
+    )
+    assert len(out.data) == 40 and len(r.recorder.seen) == before + 2

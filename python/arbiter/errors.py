@@ -78,6 +78,13 @@ class ContextTooLong(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class TooManyRequestTokens(InvalidRequest):
+    """An embeddings request whose inputs together pass the model's per-request total (OpenAI's
+    300,000 tokens: its own code for it)."""
+
+    code = "max_tokens_per_request"
+
+
 class NoCapableModel(InvalidRequest):
     """No model in the pool has what the request needs (vision, tools...): the caller's to fix."""
 

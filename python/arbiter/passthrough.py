@@ -40,6 +40,7 @@ from arbiter.errors import (
     ContextTooLong,
     InvalidRequest,
     MissingParameter,
+    TooManyRequestTokens,
     UnknownModel,
 )
 from arbiter.failover import run_with_failover
@@ -240,6 +241,35 @@ async def _check_input_lengths(req: Parsed, model: ModelSettings) -> None:
         )
 
 
+# OpenAI's embedding models take at most this many tokens in one request, all inputs together
+# ("Requested N tokens, max 300000 tokens per request"): known for its own models only
+OPENAI_EMBEDDING_REQUEST_TOKENS = 300_000
+_OPENAI_EMBEDDING_MODELS = ("text-embedding-3-", "text-embedding-ada-002")
+
+
+def request_token_limit(model: ModelSettings) -> int | None:
+    """The most tokens one embeddings request to `model` may hold, all its inputs together,
+    where known: OpenAI's embedding models by their upstream name (a "vendor/" prefix
+    dropped); None (not checked) for any other, whose server sets its own."""
+    name = (model.upstream_model or model.name).lower().rsplit("/", 1)[-1]
+    return OPENAI_EMBEDDING_REQUEST_TOKENS if name.startswith(_OPENAI_EMBEDDING_MODELS) else None
+
+
+def _check_request_total(req: Parsed, model: ModelSettings) -> None:
+    """The inputs' total within the model's per-request limit: past it OpenAI refuses the call
+    with a 400 after it was reserved for; a 400 here first, naming the limit. The total is
+    the budget's count (o200k; the model's cl100k counts most text a little higher): a request
+    just under the limit here may still be refused there."""
+    limit = request_token_limit(model)
+    if limit is not None and req.prompt_tokens > limit:
+        raise TooManyRequestTokens(
+            f"Requested about {req.prompt_tokens} tokens, max {limit} tokens per request: "
+            f"'{req.model}' takes at most {limit} tokens in one embeddings request, all its "
+            "inputs together; split the inputs over several requests.",
+            param="input",
+        )
+
+
 def _longest_input(value: Any) -> tuple[int | None, int]:
     """The longest input (its index, None for a lone one) and its tokens, in a validated
     embeddings `input`: a string, strings, token ids or token-id arrays."""
@@ -285,6 +315,7 @@ class PassThrough:
                 param="model",
             )
         if kind == "embeddings":
+            _check_request_total(req, model)
             await _check_input_lengths(req, model)
         req.pinned = model  # charged at the prices it is reserved and sent at
         decision_id = s.new_id()
