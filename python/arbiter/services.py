@@ -126,6 +126,9 @@ class Services:
         self.priors = load_priors(settings.routing.priors_file)
         self.registry = Registry(settings.models, settings.upstreams, self.priors)
         self._registry_lock = threading.Lock()  # refresh_registry: one store snapshot at a time
+        # price factors the change detector adopted while the lock was taken (_adopt_price_factor)
+        self._factors_pending: dict[str, float] = {}
+        self._factors_task: asyncio.Task[None] | None = None
         self.pool = self.registry.pool()
         # circuit_open and upstream_config (upstream_alerts.py)
         self.upstream_alerts = UpstreamAlerts(self.alerts, self.registry, lambda: self.settings)
@@ -425,8 +428,7 @@ class Services:
                 "evidence from before the change dropped"
             )
         elif c.signal == "price":
-            if self.registry.adopt_price_factor(event.model, c.after):
-                self._pool_changed()
+            self._adopt_price_factor(event.model, c.after)
             note = f"{event.model}: price now x{c.after:.2f} of the configured price, adopted"
         else:
             # the level moved by c.magnitude: the latency model restarts there at once (every
@@ -442,6 +444,48 @@ class Services:
             note = f"{event.model}: latency x{m:.2f} of what it was learned to take, adopted"
         self.recent_changes[event.model] = (time.time() + CHANGE_NOTE_S, note)
         log.warning("change detected: %s", note, extra={"model": event.model, "signal": c.signal})
+
+    def _adopt_price_factor(self, model: str, factor: float) -> None:
+        """Price `model` at `factor` under the registry's lock, as every other change to it is:
+        adopted while the sync thread's refresh was mid-way through its own, it changed the
+        factors dict that refresh was reading (the refresh failed, half swapped in) or was
+        overwritten by the refresh's older copy. The loop never waits on the lock (a refresh
+        holds it over store reads): while it is taken, the factor waits for it off the loop,
+        the latest per model kept (`_adopt_pending`)."""
+        self._factors_pending[model] = factor
+        if self._registry_lock.acquire(blocking=False):
+            try:
+                self._adopt_factors()
+            finally:
+                self._registry_lock.release()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the loop (a thread's settle): this thread may wait
+            with self._registry_lock:
+                self._adopt_factors()
+            return
+        if self._factors_task is None or self._factors_task.done():
+            self._factors_task = loop.create_task(self._adopt_pending())
+
+    async def _adopt_pending(self) -> None:
+        taking = asyncio.ensure_future(asyncio.to_thread(self._registry_lock.acquire))
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:  # the thread still takes it: given back once it has
+            taking.add_done_callback(lambda _: self._registry_lock.release())
+            raise
+        try:  # on the loop again, under the lock: no refresh in between
+            self._adopt_factors()
+        finally:
+            self._registry_lock.release()
+
+    def _adopt_factors(self) -> None:
+        """The pending price factors adopted; the caller holds the registry's lock."""
+        pending, self._factors_pending = self._factors_pending, {}
+        changed = [self.registry.adopt_price_factor(m, f) for m, f in pending.items()]
+        if any(changed):
+            self._pool_changed()
 
     def latency_ratio(self, model: str, ratio: float) -> None:
         """An answering call's time over what the latency model expected (changepoint.py)."""
