@@ -94,6 +94,24 @@ def test_bad_routing_configs_are_one_line_and_status_2(
     assert len(err) == 1 and err[0].startswith("arbiter replay: ") and says in err[0], err
 
 
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("[routing]\nexplore = 0.5\ncost_weight = = 1\n", 3),
+        ("# the routing\n\n[routing]\nexplore = [0.5,\n", 4),  # cut short: its last line
+    ],
+)
+def test_invalid_toml_in_a_routing_config_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, line: int
+) -> None:
+    """file:line, as the sidecar's config says it (was the file alone)."""
+    table, models = write_shape(tmp_path, "plain_jsonl")
+    cfg = _toml(tmp_path, body)
+    assert _run(table, models, cfg) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{cfg}:{line}: invalid TOML" in err[0], err
+
+
 def test_a_routing_config_that_is_not_utf8_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from arbiter.config import RoutingSettings, read_config_text
+from arbiter.config import RoutingSettings, _toml_line, read_config_text
 from arbiter.config_checks import check_routing
 from arbiter.config_parse import _build, _Locator, _table
 from arbiter.config_paths import anchor_routing_files
@@ -31,7 +31,8 @@ def read_routing(path: str | Path, models: Sequence[str]) -> tuple[RoutingSettin
     try:
         raw = load_toml(text)
     except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+        # file:line, as the sidecar's config says it (its editor jumps there)
+        raise ConfigError(f"{path}{_toml_line(err, text)}: invalid TOML: {err}") from err
     loc = _Locator(text, str(path))
     if "routing" not in raw:
         raise ConfigError(f"{path}: no [routing] section")
