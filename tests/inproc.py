@@ -9,6 +9,7 @@ tests/e2e keep proving the real server (uvicorn, sockets, signals) in child proc
 from __future__ import annotations
 
 import asyncio
+import time
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
@@ -106,9 +107,22 @@ def run_with_claude(
     asyncio.run(main())
 
 
-async def recorded_decision(sc: InProcess, decision_id: str) -> dict[str, Any]:
-    """The admin's view of one recorded decision."""
-    r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
+async def recorded_decision(
+    sc: InProcess, decision_id: str, wait_s: float = 10.0
+) -> dict[str, Any]:
+    """The admin's view of one recorded decision, once it is recorded: the recorder's flush
+    waited for (the endpoint's own gives up after 2 s, and a loaded host's writer may be
+    behind), and a stream's decision, recorded as its end goes out, looked for again until
+    it is submitted (a client that read the end may ask a moment before). Bounded: a decision
+    never recorded still fails."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        flushed = await asyncio.to_thread(sc.services.recorder.flush, wait_s)
+        assert flushed, "the recorder did not write what was submitted"
+        r = await sc.client.get(f"/arbiter/decisions/{decision_id}", headers=sc.admin)
+        if r.status_code != 404 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 

@@ -62,8 +62,7 @@ def test_an_unfinished_completion_is_an_upstream_failure(
             assert isinstance(body, dict) and "no finished answer" in body["message"], body
             assert len(mock.requests) == 2, len(mock.requests)  # retried, as any upstream error
             decision = info.value.response.headers["x-arbiter-decision-id"]
-            await asyncio.sleep(0.3)  # the recorder's batch
-            record = await recorded_decision(sc, decision)
+            record = await recorded_decision(sc, decision)  # waits on the recorder's flush
             assert record["status"] == "failed", record
             tries = [(a["model"], a["ok"], a["error"]) for a in record["attempts"]]
             assert tries == [("oa-whole", False, "upstream_error")] * 2, tries

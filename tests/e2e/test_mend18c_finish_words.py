@@ -68,8 +68,7 @@ def test_an_unfinished_answer_is_an_upstream_failure_on_both_surfaces(
             assert o_info.value.status_code == 502, (word, o_info.value)
             assert "no finished answer" in str(o_info.value), o_info.value
             decision = o_info.value.response.headers["x-arbiter-decision-id"]
-            await asyncio.sleep(0.3)  # the recorder's batch
-            record = await recorded_decision(sc, decision)
+            record = await recorded_decision(sc, decision)  # waits on the recorder's flush
             assert record["status"] == "failed", record
             tries = [(a["model"], a["ok"], a["error"]) for a in record["attempts"]]
             assert tries == [("oa-whole", False, "upstream_error")] * 2, tries
