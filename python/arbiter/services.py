@@ -548,6 +548,8 @@ class Services:
                     await task
         await self.learner.drain(5.0)
         await self.cache.stop()
+        if self._factors_task is not None:  # a price factor waiting for the registry's lock
+            await asyncio.wait({self._factors_task}, timeout=5.0)
         if self._spend_tasks:
             await asyncio.wait(set(self._spend_tasks), timeout=5.0)
         # settles queued during a store outage, those of requests cut by the shutdown, then
