@@ -359,23 +359,31 @@ def replay(
 
 
 class Controls:
-    """The same requests' figures, in the same run, for two controls with the replay's
+    """The same requests' figures, in the same run, for three controls with the replay's
     definitions: the oracle (issue 19's rule on each call's true latency; its cost is the
-    denominator, so only its attainment and quality) and a router that picks a model uniformly
-    at random (seeded per seed: the same picks whatever the router under test does)."""
+    denominator, so only its attainment and quality), a router that picks a model uniformly
+    at random (seeded per seed: the same picks whatever the router under test does), and
+    always-fastest (issue 19's control (a): the model with the lowest median latency, the live
+    bench's `fastest_model`, for every request)."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed * 104729 + 7)
         self.names = list(live.POOL)
-        self.cost = {"random": 0.0}
-        self.good = {"oracle": 0.0, "random": 0.0}
-        self.met = {"oracle": 0, "random": 0}
+        self.fastest = live.fastest_model()
+        self.cost = {"random": 0.0, "fastest": 0.0}
+        self.good = {"oracle": 0.0, "random": 0.0, "fastest": 0.0}
+        self.met = {"oracle": 0, "random": 0, "fastest": 0}
         self.reachable = 0
-        self.ttft_met = {"oracle": 0, "random": 0}  # first-token SLOs (a stream share)
+        # first-token SLOs (a stream share)
+        self.ttft_met = {"oracle": 0, "random": 0, "fastest": 0}
         self.ttft_reachable = 0
 
     def observe(self, it: live.Item, s: streams.Stream | None = None) -> None:
-        picks = {"oracle": streams.oracle(it, s), "random": self.rng.choice(self.names)}
+        picks = {
+            "oracle": streams.oracle(it, s),
+            "random": self.rng.choice(self.names),
+            "fastest": self.fastest,
+        }
         reach = streams.has_slo(it, s) and streams.reachable(it, s)
         self.reachable += reach
         self.ttft_reachable += reach and s is not None
@@ -401,6 +409,9 @@ class Controls:
             "random_cost_vs_oracle": round(self.cost["random"] / oracle_cost, 4),
             "random_attainment": round(self.met["random"] / n, 4),
             "random_quality": round(self.good["random"] / baseline_good, 4),
+            "fastest_cost_vs_oracle": round(self.cost["fastest"] / oracle_cost, 4),
+            "fastest_attainment": round(self.met["fastest"] / n, 4),
+            "fastest_quality": round(self.good["fastest"] / baseline_good, 4),
         }
 
 

@@ -19,7 +19,14 @@ from arbiter.difficulty import prompt_stats
 from arbiter.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from arbiter.failover import CircuitBreaker, run_with_failover
 from arbiter.latency import LatencyModel, LatencyPrior
-from arbiter.latency_slo import NO_SLO, LatencySLO, can_finish, from_headers, resolve
+from arbiter.latency_slo import (
+    NO_SLO,
+    LatencySLO,
+    can_finish,
+    deadline_s,
+    from_headers,
+    resolve,
+)
 from arbiter.offline.demo import demo_settings
 from arbiter.records import Attempt
 from arbiter.routing import PoolModel, Router, RouteRequest, RouterParams
@@ -55,6 +62,7 @@ def test_headers_parse_to_milliseconds() -> None:
         "1_000",
         "12.5.1",
         ".5",
+        "800.",  # one rule for both ends: was read as 800 while ".5" was refused
         "3600001",
         "9" * 40,
         "８００",
@@ -338,6 +346,39 @@ def test_the_request_deadline_follows_the_header(tmp_path: Path) -> None:
             assert "none fits" in d["reason"]
 
     run(tmp_path, body, edit_sim=slow_sim)
+
+
+def test_the_total_slo_is_the_deadline_longer_or_shorter_than_the_configs() -> None:
+    """The header is the caller's contract: a 5-minute SLO is not cut at failover.deadline_s
+    (150 s), as a 0.8 s one is not let run to it; without an SLO the config's deadline."""
+    assert deadline_s(150.0, LatencySLO(300_000.0, None)) == 300.0
+    assert deadline_s(150.0, LatencySLO(800.0, None)) == 0.8
+    assert deadline_s(150.0, LatencySLO(None, 500.0)) == 150.0  # a first-token SLO alone
+    assert deadline_s(150.0, NO_SLO) == 150.0
+
+
+def test_a_header_longer_than_the_configs_deadline_is_not_cut_at_the_config(
+    tmp_path: Path,
+) -> None:
+    """failover.deadline_s 0.3 s, models that take seconds (the sim at full latency): a caller
+    asking for 20 s gets its answer; without the header the config's 0.3 s still cuts it."""
+
+    def slow_sim(text: str) -> str:
+        return text.replace("latency_scale = 0.02", "latency_scale = 1.0")
+
+    def short_deadline(text: str) -> str:
+        return text + "\n[failover]\ndeadline_s = 0.3\n"
+
+    async def body(sc: InProcess) -> None:
+        r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=sc.auth)
+        assert r.status_code == 504, r.text  # the config's deadline, no header
+        headers = {**sc.auth, "x-arbiter-max-latency-ms": "20000"}
+        started = time.monotonic()
+        r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=headers)
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - started > 0.3  # it ran past the config's deadline
+
+    run(tmp_path, body, edit_sim=slow_sim, edit_config=short_deadline)
 
 
 def test_cuts_by_the_callers_deadline_leave_every_circuit_closed(tmp_path: Path) -> None:

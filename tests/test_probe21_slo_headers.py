@@ -119,7 +119,7 @@ def _ask(rig: Rig, surface: str, headers: dict[str, str], text: str = "Say hello
 
 SURFACES = ["chat", "responses", "messages"]
 BAD = ["", "0", "-5", "NaN", "nan", "inf", "Infinity", "1e309", "1e3", "0x10", "1_000", "+800",
-       "1000000000000", "800ms", "8 00", "3600001", ".5"]  # fmt: skip
+       "1000000000000", "800ms", "8 00", "3600001", ".5", "800."]  # fmt: skip
 
 
 @pytest.mark.parametrize("surface", SURFACES)

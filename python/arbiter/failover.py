@@ -233,7 +233,8 @@ async def run_with_failover(
     the first (attempt `cannot_finish_in_time`)."""
     deadline = time.monotonic() + (settings.deadline_s if deadline_s is None else deadline_s)
     # a deadline shorter than the configured one is the caller's (a latency SLO): a try it cuts
-    # says nothing against the model, so it does not count against its circuit
+    # says nothing against the model, so it does not count against its circuit (a longer SLO's
+    # cut does: the model ran past the operator's own deadline too)
     callers = deadline_s is not None and deadline_s < settings.deadline_s
     out_of_time = False
     last: ArbiterError | None = None

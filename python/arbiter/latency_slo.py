@@ -57,10 +57,16 @@ NO_SLO = LatencySLO()
 
 
 def _parse_ms(name: str, value: str) -> float:
-    """A positive decimal number of milliseconds (digits, one optional fraction), <= an hour."""
+    """A positive decimal number of milliseconds, <= an hour: digits, then optionally a point
+    and more digits. One rule for both ends: `800.` was read as 800 while `.5` was refused."""
     text = value.strip()
-    digits = text.replace(".", "", 1)
-    if not (0 < len(text) <= 16 and text.isascii() and digits.isdigit()) or text[0] == ".":
+    whole, point, fraction = text.partition(".")
+    if not (
+        0 < len(text) <= 16
+        and text.isascii()
+        and whole.isdigit()
+        and (not point or fraction.isdigit())
+    ):
         shown = value if len(value) <= 32 else value[:32] + "..."
         raise InvalidRequest(
             f"Header {name} must be a number of milliseconds (e.g. 800), got {shown!r}.",
@@ -209,5 +215,9 @@ def _starved(attempts: Sequence[Attempt], decode_ms: float | None) -> bool:
 
 
 def deadline_s(configured: float, slo: LatencySLO) -> float:
-    """The request's deadline in seconds: `failover.deadline_s`, or the total SLO if sooner."""
-    return configured if slo.max_latency_ms is None else min(configured, slo.max_latency_ms / 1000)
+    """The request's deadline in seconds: its total SLO where it has one (the caller's header,
+    else its tenant's or task's), longer or shorter than `failover.deadline_s`, which bounds
+    only a request without one. Why: the header is the caller's contract; capped at the config's
+    150 s, a caller who asked for 5 minutes was cut at 150 s (each call's own timeouts, e.g.
+    `failover.total_timeout_s`, still apply, and an SLO is at most an hour)."""
+    return configured if slo.max_latency_ms is None else slo.max_latency_ms / 1000
