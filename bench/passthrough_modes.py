@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -147,13 +148,17 @@ class Leg:
             _stop(self.sidecar)
         _stop(self.mock)
 
-    def measure(self, model: str, seconds: float, points: int) -> list[dict[str, Any]]:
-        """bench.py's sequence, then `points` C=1 points back to back."""
+    def measure(
+        self, model: str, seconds: float, points: int, sequence: bool = True
+    ) -> list[dict[str, Any]]:
+        """bench.py's sequence (unless `sequence` is false), then `points` C=1 points back to
+        back."""
         assert self.sidecar is not None
         pid, mpid = self.sidecar.pid, self.mock.pid
-        _load(self.url, model, 50, 3.0, 0.0)  # bench.py's --proxy-warmup (at its largest C)
-        _load(self.mock_url, model, 1, 5.0, 1.0)  # the direct C=1 point
-        _load(self.url, model, 1, 1.0, 0.0)  # the proxy point's warm-up
+        if sequence:
+            _load(self.url, model, 50, 3.0, 0.0)  # bench.py's --proxy-warmup (its largest C)
+            _load(self.mock_url, model, 1, 5.0, 1.0)  # the direct C=1 point
+            _load(self.url, model, 1, 1.0, 0.0)  # the proxy point's warm-up
         rows = []
         for point in range(points):  # more than one: does a process keep its mode?
             t0, f0 = _threads(pid), _faults_preempts(pid)
@@ -214,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         "(rows NAME@keptK): how far one process moves over the run's time, next to how far "
         "fresh processes differ (a mode of the process, or of the host's time)",
     )  # fmt: skip
+    ap.add_argument(
+        "--kept-sequence", choices=["each", "once"], default="each",
+        help="the kept sidecars run bench.py's warm-up sequence every round, or before the "
+        "first only (then a round is their C=1 points alone: many rounds in little time)",
+    )  # fmt: skip
+    ap.add_argument("--no-fresh", action="store_true", help="kept sidecars only (with --keep)")
     a = ap.parse_args(argv)
     variants = []
     for v in a.variant or ["this=python"]:  # NAME=SRC[,K=V...]: the sidecar's start settings
@@ -243,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         for leg, _ in kept:
             leg.stop()
     combos += [(leg.name, "", {}, model) for leg, model in kept]
-    _table(runs, combos)
+    _table(runs, [c for c in combos if any(r["variant"] == c[0] for r in runs)])
+    _between_within(runs)
     print(json.dumps(runs, separators=(",", ":")))
     return 0
 
@@ -259,17 +271,72 @@ def _rounds(
     runs: list[dict[str, Any]] = []
     started = 0
     for i in range(max(1, min(a.runs, 50))):
+        rows: list[dict[str, Any]] = []
         for name, src, extra, model in combos if i % 2 == 0 else combos[::-1]:
+            if a.no_fresh and kept:
+                break
             started += 1  # a fresh sidecar, its own work folder
             folder = work / f"s{started}"
-            rows = one_run(name, src, model, a.seconds, folder, a.points, extra)
-            for leg, kmodel in kept if i % 2 == 0 else kept[::-1]:
-                rows += leg.measure(kmodel, a.seconds, a.points)
-            for row in rows:
-                row["run"], row["load"] = i, round(os.getloadavg()[0], 2)
-                runs.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+            rows += one_run(name, src, model, a.seconds, folder, a.points, extra)
+        sequence = a.kept_sequence == "each" or i == 0
+        for leg, kmodel in kept if i % 2 == 0 else kept[::-1]:
+            rows += leg.measure(kmodel, a.seconds, a.points, sequence)
+        for row in rows:
+            row["run"], row["load"] = i, round(os.getloadavg()[0], 2)
+            runs.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
     return runs
+
+
+def _ratio(cells: dict[str, dict[int, float]]) -> tuple[list[float], float]:
+    """(each process's mean, between/(within/sqrt(rounds))): the spread of the processes'
+    means against what their own rounds' spread alone would give them."""
+    means = [statistics.mean(v.values()) for v in cells.values()]
+    within = statistics.mean(statistics.variance(v.values()) for v in cells.values()) ** 0.5
+    k = min(len(v) for v in cells.values())
+    return means, statistics.stdev(means) / max(within / k**0.5, 1e-9)
+
+
+def _between_within(runs: list[dict[str, Any]], shuffles: int = 500) -> None:
+    """Per variant, its kept sidecars' CPU per request, each round's value divided by that
+    round's median over every kept sidecar (the host's load then, which falls on all alike:
+    they interleave): how far the processes' means differ (between) against how far each one's
+    own rounds spread (within). The control: the same ratio with the values shuffled among the
+    variant's processes within each round (no process state by construction); a ratio above
+    most shuffled ones is a process's own cost, one among them none at this resolution."""
+    by_round: dict[int, list[float]] = {}
+    cells: dict[str, dict[str, dict[int, list[float]]]] = {}
+    for r in runs:
+        base, at, proc = r["variant"].partition("@")
+        if at:
+            by_round.setdefault(r["run"], []).append(r["cpu_ms"])
+            name = f"{base} {r['model']}"
+            cells.setdefault(name, {}).setdefault(proc, {}).setdefault(r["run"], [])
+            cells[name][proc][r["run"]].append(r["cpu_ms"])
+    level = {i: statistics.median(v) for i, v in by_round.items()}
+    rng = random.Random(0)
+    for name, procs in cells.items():
+        rounds = sorted(set.intersection(*(set(v) for v in procs.values())))
+        if len(procs) < 2 or len(rounds) < 2:
+            continue
+        norm = {p: {i: statistics.mean(v[i]) / level[i] for i in rounds} for p, v in procs.items()}
+        means, ratio = _ratio(norm)
+        shuffled = []
+        for _ in range(shuffles):
+            perm: dict[str, dict[int, float]] = {p: {} for p in norm}
+            for i in rounds:
+                vals = [norm[p][i] for p in norm]
+                rng.shuffle(vals)
+                for p, v in zip(norm, vals, strict=True):
+                    perm[p][i] = v
+            shuffled.append(_ratio(perm)[1])
+        above = sum(x >= ratio for x in shuffled) / len(shuffled)
+        print(
+            f"{name}: {len(procs)} kept, {len(rounds)} rounds; CPU a request over the round's "
+            f"median, per process: {', '.join(f'{m:.3f}' for m in means)}; between/within "
+            f"{ratio:.2f} (shuffled: median {statistics.median(shuffled):.2f}, "
+            f"{above:.0%} at or above)"
+        )
 
 
 def _table(runs: list[dict[str, Any]], combos: list[tuple[str, str, dict[str, str], str]]) -> None:
