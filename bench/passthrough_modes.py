@@ -25,10 +25,18 @@ start state shows as a narrower spread in the variant that fixes it than in one 
 measured in the same run. `threads` lists, per point, each other thread's CPU ms and wake-ups per
 request (by thread id order: 1 the first thread started after the loop's).
 
+`--keep K` separates a process's share from the host's time on a busy host: K sidecars per variant
+started once and measured again every round, interleaved (`--kept-sequence once --no-fresh`: their
+C=1 points round-robin). Each point is divided by its round's median over every kept sidecar (the
+host's load then) and, per variant, the spread of the processes' means is set against each one's
+own rounds' spread, next to the same ratio over values shuffled among the processes within each
+round (the control: no process share by construction).
+
 Usage: python bench/passthrough_modes.py
           [--variant NAME=SRC[,ARBITER_BENCH_X=Y|PYTHONX=Y|aslr=off] ...]
           [--models mock-gpt,auto]
           [--runs 6] [--seconds 5] [--points 1]
+          [--keep K [--kept-sequence each|once] [--no-fresh]]
 Prints one line per run and a table; ends with one JSON line of every run.
 """
 
@@ -255,7 +263,13 @@ def main(argv: list[str] | None = None) -> int:
             leg.stop()
     combos += [(leg.name, "", {}, model) for leg, model in kept]
     _table(runs, [c for c in combos if any(r["variant"] == c[0] for r in runs)])
-    _between_within(runs)
+    for b in between_within(runs):
+        print(
+            f"{b['name']}: {b['processes']} kept, {b['rounds']} rounds; CPU a request over the "
+            f"round's median, per process: {', '.join(f'{m:.3f}' for m in b['means'])}; "
+            f"between/within {b['ratio']:.2f} (shuffled: median {b['shuffled_median']:.2f}, "
+            f"{b['above']:.0%} at or above)"
+        )
     print(json.dumps(runs, separators=(",", ":")))
     return 0
 
@@ -297,7 +311,7 @@ def _ratio(cells: dict[str, dict[int, float]]) -> tuple[list[float], float]:
     return means, statistics.stdev(means) / max(within / k**0.5, 1e-9)
 
 
-def _between_within(runs: list[dict[str, Any]], shuffles: int = 500) -> None:
+def between_within(runs: list[dict[str, Any]], shuffles: int = 500) -> list[dict[str, Any]]:
     """Per variant, its kept sidecars' CPU per request, each round's value divided by that
     round's median over every kept sidecar (the host's load then, which falls on all alike:
     they interleave): how far the processes' means differ (between) against how far each one's
@@ -315,6 +329,7 @@ def _between_within(runs: list[dict[str, Any]], shuffles: int = 500) -> None:
             cells[name][proc][r["run"]].append(r["cpu_ms"])
     level = {i: statistics.median(v) for i, v in by_round.items()}
     rng = random.Random(0)
+    out = []
     for name, procs in cells.items():
         rounds = sorted(set.intersection(*(set(v) for v in procs.values())))
         if len(procs) < 2 or len(rounds) < 2:
@@ -330,13 +345,12 @@ def _between_within(runs: list[dict[str, Any]], shuffles: int = 500) -> None:
                 for p, v in zip(norm, vals, strict=True):
                     perm[p][i] = v
             shuffled.append(_ratio(perm)[1])
-        above = sum(x >= ratio for x in shuffled) / len(shuffled)
-        print(
-            f"{name}: {len(procs)} kept, {len(rounds)} rounds; CPU a request over the round's "
-            f"median, per process: {', '.join(f'{m:.3f}' for m in means)}; between/within "
-            f"{ratio:.2f} (shuffled: median {statistics.median(shuffled):.2f}, "
-            f"{above:.0%} at or above)"
-        )
+        out.append({
+            "name": name, "processes": len(procs), "rounds": len(rounds), "means": means,
+            "ratio": ratio, "shuffled_median": statistics.median(shuffled),
+            "above": sum(x >= ratio for x in shuffled) / len(shuffled),
+        })  # fmt: skip
+    return out
 
 
 def _table(runs: list[dict[str, Any]], combos: list[tuple[str, str, dict[str, str], str]]) -> None:
