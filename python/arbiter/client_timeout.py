@@ -63,6 +63,7 @@ from arbiter.client_connection import SCOPE_KEY, ClientConnection
 from arbiter.errors import ArbiterError, InvalidRequest, RequestTimeout
 from arbiter.idle_poll import IdlePoll
 from arbiter.lazy_keep_alive import LazyKeepAliveProtocol
+from arbiter.lean_head import LeanCycle
 from arbiter.protocol_answers import HeadTooLarge, closing_answer, upgrade_refused
 from arbiter.step_writes import StepWrites
 
@@ -175,8 +176,12 @@ class ClientReadTimeoutProtocol(LazyKeepAliveProtocol):
         self._head_bytes = 0
         self.scope[SCOPE_KEY] = self._connection  # type: ignore[literal-required]
         _Uvicorn.on_headers_complete(self)
-        if self.scope.get("http_version") == "1.0" and self.cycle.scope is self.scope:
-            close_delimited.use_for(self.cycle)  # no chunked answer to HTTP/1.0 (RFC 9112 6.1)
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # (a cycle was made for it)
+            if self.scope.get("http_version") == "1.0":
+                close_delimited.use_for(cycle)  # no chunked answer to HTTP/1.0 (RFC 9112 6.1)
+            else:
+                cycle.__class__ = LeanCycle  # (no state of its own)
 
     def on_message_complete(self) -> None:
         self._in_message = False
