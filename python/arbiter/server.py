@@ -58,7 +58,7 @@ from arbiter.host_check import HostCheck
 from arbiter.http_errors import Render, anthropic_render, error_response, http_exception, unhandled
 from arbiter.http_json import (
     API_HEADERS,
-    JSON,
+    JsonAnswer,
     check_params,
     float_param,
     int_param,
@@ -203,7 +203,7 @@ class Handlers:
             outcome.result, outcome.protocol, int(time.time()),
             outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
         )  # fmt: skip
-        return Response(body, media_type=JSON, headers=outcome.headers)
+        return JsonAnswer(body, headers=outcome.headers)
 
     async def responses(self, request: Request) -> Response:
         """OpenAI's Responses API: routed like chat, answered as a Response object."""
@@ -229,7 +229,7 @@ class Handlers:
         body = responses_surface.render_result(
             outcome.result, outcome.protocol, req, decision_id, int(time.time()), outcome.hit
         )
-        return Response(body, media_type=JSON, headers=outcome.headers)
+        return JsonAnswer(body, headers=outcome.headers)
 
     async def stored_response(self, request: Request) -> Response:
         """/v1/responses/{id} (GET, DELETE), its `input_items` and `cancel`: Arbiter keeps no
@@ -260,7 +260,7 @@ class Handlers:
         answered = await self.passthrough.handle(kind, parsed, principal, request.receive)
         if isinstance(answered, passthrough_stream.Streaming):  # /v1/completions with stream: true
             return _passthrough_stream(answered)
-        return Response(answered.body, media_type=JSON, headers=answered.headers)
+        return JsonAnswer(answered.body, headers=answered.headers)
 
     async def model(self, request: Request) -> Response:
         """GET /v1/models/{id}: one model in OpenAI's shape, or Anthropic's with the
@@ -308,7 +308,7 @@ class Handlers:
             outcome.result, outcome.protocol, req.canonical,
             outcome.headers.get("x-arbiter-decision-id", ""), req.prompt_tokens,
         )  # fmt: skip
-        return Response(body, media_type=JSON, headers=outcome.headers)
+        return JsonAnswer(body, headers=outcome.headers)
 
     async def count_tokens(self, request: Request) -> Response:
         """Anthropic's /v1/messages/count_tokens, answered here (no upstream is asked): the
