@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import operator
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -100,6 +101,7 @@ from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
 
 log = logging.getLogger("arbiter.server")
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
+_NAME = operator.itemgetter(0)  # a raw header line's name
 
 
 def _for_clients(err: ArbiterError) -> ArbiterError:
@@ -774,7 +776,8 @@ def _stopping(request: Request) -> bool:
 def _cache_status(response: Response) -> str | None:
     """The response's x-arbiter-cache header (a scan: MutableHeaders.get raises and catches a
     KeyError when it is absent, as it mostly is)."""
-    for name, value in response.raw_headers:
-        if name == b"x-arbiter-cache":
-            return value.decode("latin-1")
-    return None
+    raw = response.raw_headers
+    names = list(map(_NAME, raw))  # (the scan in C: the loop was ~100 bytecodes a request)
+    if b"x-arbiter-cache" not in names:
+        return None
+    return raw[names.index(b"x-arbiter-cache")][1].decode("latin-1")
