@@ -20,7 +20,7 @@ import logging
 import operator
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -68,8 +68,8 @@ def anthropic_beta(value: str | None) -> str | None:
     return value
 
 
-def anthropic_beta_lines(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """`anthropic_beta` of a request's raw ASGI header lines, read in one pass without decoding
+def anthropic_beta_lines(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """`anthropic_beta` of a request's raw ASGI header lines (a sequence), read without decoding
     the others: repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it."""
     if b"anthropic-beta" not in map(_NAME, headers):  # (a scan in C: most requests have none)
         return None
