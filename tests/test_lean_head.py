@@ -134,6 +134,26 @@ _CASES: list[tuple[str, dict[str, Any], list[Any]]] = [
     ("a generator", {}, [_start(iter(_JSON)), _body(b"{}")]),
     ("unknown status", {}, [_start(_JSON, 999)]),
     ("body first", {}, [_body(b"{}")]),
+    ("body after the end", {}, [_start(_JSON), _body(b"{}"), _body(b"x")]),
+    ("start in the body", {}, [_start(_JSON[:2]), _body(b"a", True), _start(_JSON)]),
+    ("bare body messages", {}, [_start(_JSON[:2]), {"type": "http.response.body", "body": b"a"}]),
+    (
+        "no body key",
+        {},
+        [
+            _start(_JSON[:2]),
+            {"type": "http.response.body", "more_body": True},
+            {"type": "http.response.body"},
+        ],
+    ),
+    ("empty pieces", {}, [_start(_JSON[:2]), _body(b"", True), _body(b"a", True), _body(b"")]),
+    ("a bytearray piece", {}, [_start(_JSON[:2]), _body(bytearray(b"ab"), True), _body(b"")]),
+    ("a memoryview piece", {}, [_start(_JSON[:2]), _body(memoryview(b"ab"), True), _body(b"")]),
+    ("a str piece", {}, [_start(_JSON[:2]), _body("ab", True)]),  # type: ignore[arg-type]
+    ("a str body with a length", {}, [_start(_JSON), _body("{}")]),  # type: ignore[arg-type]
+    ("length in pieces", {}, [_start(_JSON), _body(b"{", True), _body(b"}")]),
+    ("HEAD in pieces", {"method": "HEAD"}, [_start(_JSON[:2]), _body(b"a", True), _body(b"")]),
+    ("closing in pieces", {"keep_alive": False}, [_start(_JSON), _body(b"{", True), _body(b"}")]),
     ("started twice", {}, [_start(_JSON), _start(_JSON)]),
 ]
 
@@ -165,8 +185,8 @@ def test_lean_head_writes_what_uvicorn_writes(
 
 
 def test_the_sidecars_answers_take_the_lean_path() -> None:
-    """The usual answer is written by LeanCycle's own code, not handed back (else the cases
-    above would pass with nothing lean left)."""
+    """The usual answer, head and body, is written by LeanCycle's own code, not handed back
+    (else the cases above would pass with nothing lean left)."""
 
     async def lean() -> None:
         cycle, out = _cycle(LeanCycle)
@@ -183,7 +203,7 @@ def test_the_sidecars_answers_take_the_lean_path() -> None:
             await cycle.send(_body(b"{}"))
         finally:
             RequestResponseCycle.send = original  # type: ignore[method-assign]
-        assert handed_back == ["http.response.body"]
+        assert handed_back == []
         assert out.writes[0].startswith(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
         assert b"x-arbiter-cost-usd: 0.000123\r\n" in out.writes[0]
 

@@ -31,7 +31,14 @@ class LeanCycle(RequestResponseCycle):
     """uvicorn's request/response cycle with the head written as the module text says."""
 
     async def send(self, message: Any) -> None:
-        if self.response_started or self.access_log or message["type"] != "http.response.start":
+        if self.response_started:
+            # a body piece (a stream's many): written here, not through a second coroutine
+            if self.flow.write_paused or self.disconnected or self.response_complete:
+                await RequestResponseCycle.send(self, message)  # (drains, drops, or raises)
+            else:
+                self._body(message)
+            return
+        if self.access_log or message["type"] != "http.response.start":
             await RequestResponseCycle.send(self, message)
             return
         if self.flow.write_paused and not self.disconnected:
@@ -43,6 +50,38 @@ class LeanCycle(RequestResponseCycle):
             await RequestResponseCycle.send(self, message)  # (its checks again: all pass)
             return
         self.transport.write(head)
+
+    def _body(self, message: Any) -> None:
+        """uvicorn's code for a body message, once the head is written and nothing is paused,
+        cut off or complete (the rest stays uvicorn's)."""
+        if message["type"] != "http.response.body":
+            raise RuntimeError(
+                f"Expected ASGI message 'http.response.body', but got '{message['type']}'."
+            )
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            self.expected_content_length = 0
+        elif self.chunked_encoding:
+            if body:
+                end = b"\r\n" if more_body else b"\r\n0\r\n\r\n"
+                self.transport.write(b"".join((b"%x\r\n" % len(body), body, end)))
+            else:
+                self.transport.write(b"" if more_body else b"0\r\n\r\n")
+        else:
+            num_bytes = len(body)
+            if num_bytes > self.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.expected_content_length -= num_bytes
+            self.transport.write(body)
+        if not more_body:
+            if self.expected_content_length != 0:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.transport.close()
+            self.on_response()
 
     def _head(self, message: Any) -> bytes | None:
         """The head's bytes, the cycle's framing set as uvicorn's loop sets it; None (nothing
