@@ -10,6 +10,11 @@ three lines that frame the answer (content-length, transfer-encoding, connection
 scans. What it does not cover it hands to uvicorn's own code, which then does exactly what it
 did: a bad line (uvicorn's error names the first), a transfer-encoding or connection line, a
 second content-length, headers that are not pairs of bytes, the access log on.
+
+A body message (one for a whole answer, one per piece of a stream) is written by a copy of
+uvicorn's body code in the same call, not through uvicorn's `send` as a second coroutine; a
+cycle whose writing is paused, whose client is gone or whose answer is complete goes to
+uvicorn's code, which drains, drops or raises as it did.
 """
 
 from __future__ import annotations
