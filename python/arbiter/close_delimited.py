@@ -14,11 +14,14 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
+from arbiter.lean_head import LeanCycle
+
 _FRAMED = (b"content-length", b"transfer-encoding")
 
 
-class CloseDelimitedCycle(RequestResponseCycle):
-    """uvicorn's request/response cycle, with a body of unknown length sent raw (no chunks)."""
+class CloseDelimitedCycle(LeanCycle):
+    """uvicorn's request/response cycle (its head as lean_head.py writes it), with a body of
+    unknown length sent raw (no chunks)."""
 
     close_delimited = False
 

@@ -13,6 +13,7 @@ Config parse (allowed_hosts_problem) and request check (HostCheck) live here; no
 from __future__ import annotations
 
 import ipaddress
+import operator
 
 from arbiter.errors import ArbiterError, InvalidRequest
 
@@ -20,6 +21,7 @@ ANY_HOST = "*"
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 _LOCAL = ("localhost", "127.0.0.1", "[::1]")
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+_NAME = operator.itemgetter(0)  # a raw header line's name
 
 
 class MisdirectedRequest(ArbiterError):
@@ -52,9 +54,12 @@ class HostCheck:
     def check_scope(self, headers: list[tuple[bytes, bytes]], http_version: str) -> None:
         """check_request on an ASGI scope's raw `headers`: the usual request (one Host, a local
         name) is one scan and one lookup, without decoding every header (on each request)."""
-        hosts = [value for name, value in headers if name == b"host"]
-        if len(hosts) == 1 and (self.off or hosts[0] in self._exact_raw):
+        names = list(map(_NAME, headers))  # (the scans in C, not a comprehension a request)
+        if names.count(b"host") == 1 and (
+            self.off or headers[names.index(b"host")][1] in self._exact_raw
+        ):
             return
+        hosts = [value for name, value in headers if name == b"host"]
         self.check_request([h.decode("latin-1") for h in hosts], http_version)
 
     def check_request(self, hosts: list[str], http_version: str) -> None:

@@ -75,7 +75,9 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise ClientDisconnected("the client disconnected while sending its body") from None
     # repeated header lines are one comma-separated list (RFC 9110 5.3)
     codings = request.headers.getlist("content-encoding")
-    raw = await decoded(b"".join(chunks), ", ".join(codings) if codings else None, limit)
+    raw = b"".join(chunks)
+    if codings:  # (none: `decoded` would hand the bytes back as they are)
+        raw = await decoded(raw, ", ".join(codings), limit)
     content_type = request.headers.get("content-type")
     if len(raw) > _INLINE_BYTES and content_type and "charset" in content_type.lower():
         return await asyncio.to_thread(as_utf8, raw, content_type, limit)  # may transcode

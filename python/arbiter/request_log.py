@@ -17,9 +17,10 @@ built only when the logger is enabled for its level.
 from __future__ import annotations
 
 import logging
+import operator
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ MAX_ID_CHARS = 128
 _ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_.:")
 
 _ID_HEADERS = frozenset({b"x-arbiter-request-id", b"x-request-id", b"request-id"})
+_NAME = operator.itemgetter(0)  # a raw header line's name
 
 CURRENT: ContextVar[RequestLog | None] = ContextVar("arbiter_request", default=None)
 
@@ -66,11 +68,13 @@ def anthropic_beta(value: str | None) -> str | None:
     return value
 
 
-def anthropic_beta_lines(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """`anthropic_beta` of a request's raw ASGI header lines, read in one pass without decoding
+def anthropic_beta_lines(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """`anthropic_beta` of a request's raw ASGI header lines (a sequence), read without decoding
     the others: repeated lines are one comma-separated list (RFC 9110 5.3), as the SDK sends it."""
+    if b"anthropic-beta" not in map(_NAME, headers):  # (a scan in C: most requests have none)
+        return None
     found = [value for name, value in headers if name == b"anthropic-beta"]
-    return anthropic_beta(b",".join(found).decode("latin-1")) if found else None
+    return anthropic_beta(b",".join(found).decode("latin-1"))
 
 
 def finish_headers(response: Response, rid: str) -> None:
@@ -79,7 +83,7 @@ def finish_headers(response: Response, rid: str) -> None:
     for `_request_id` and an error's `request_id`: the provider's id is the one its support
     can look up; ours is in our log line)."""
     raw = response.raw_headers
-    ids = {name for name, _ in raw if name in _ID_HEADERS}
+    ids = _ID_HEADERS.intersection(map(_NAME, raw))  # (in C, not a comprehension a request)
     value = rid.encode("latin-1")
     if not ids:
         # no upstream id: three appends, not MutableHeaders' six scans

@@ -21,16 +21,22 @@ class StepWrites:
     connection is made): writes are held to the step's end; close and write_eof send what is
     held first; the rest passes through."""
 
-    __slots__ = ("_held", "_transport")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._held: list[bytes] | None = None  # written during this step, not yet sent
+        # the connection's loop, once: get_running_loop() is a getpid() system call (CPython
+        # 3.11 checks for a fork) at each answer
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def write(self, data: bytes) -> None:
         if self._held is None:
             self._held = [bytes(data)]
-            asyncio.get_running_loop().call_soon(self.flush)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.flush)
         else:
             self._held.append(bytes(data))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -65,6 +66,9 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but have its methods
         self.transport = cast(asyncio.Transport, transport)
+        # the connection's loop, kept: asyncio.get_running_loop() is a getpid() system call
+        # (CPython 3.11 checks the loop was not forked), and each request asked it again
+        self._loop = asyncio.get_running_loop()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -178,7 +182,7 @@ class _Conn(asyncio.Protocol):
         self._head_bytes = 0
         self._interim = False
         self._awaiting = True
-        self._head = asyncio.get_running_loop().create_future()
+        self._head = self._loop.create_future()
         self.transport.write(data)
         return self._head
 
@@ -270,7 +274,7 @@ class _Pool:
                 ) from err
         else:
             await self.slots.acquire()
-        now = asyncio.get_running_loop().time()
+        now = time.monotonic()  # (the loop's clock, without get_running_loop's getpid())
         while self.idle and not fresh:
             since, conn = self.idle.pop()
             if not conn.closed and now - since < IDLE_TTL_S:
@@ -298,7 +302,7 @@ class _Pool:
     def release(self, conn: _Conn) -> None:
         self.busy -= 1
         if conn.reusable() and not self.retired:
-            self.idle.append((asyncio.get_running_loop().time(), conn))
+            self.idle.append((time.monotonic(), conn))
         else:
             conn.close()
         self.slots.release()
