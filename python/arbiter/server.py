@@ -428,8 +428,7 @@ class Handlers:
         principal = await self.reader(request)
         only_params(request)
         scope = read_scope(request, principal)  # a tenant's key: its own; `?tenant=`: that one
-        await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
+        row = await self.s._lookup_decision(request.path_params["id"])
         if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
         return json_response(with_billed(row))

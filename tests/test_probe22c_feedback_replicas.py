@@ -1,0 +1,78 @@
+"""probe22c: feedback and a decision's page reached through another replica than the one that
+answered (a load balancer in front of two `arbiter serve` on one PostgreSQL store).
+
+A decision is written behind (`store.flush_interval_ms`, 200 ms by default): a client that
+grades an answer at once, or opens its "why this model" page, is often sent to the other
+replica, which must not answer "No decision with id ..." for an id its sibling just gave out
+(before the fix: 10 of 10 such grades were 404s and lost). An id no replica gave out is still a
+404, and an id of the wrong shape one at once (the control)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Sidecar
+from tests.fault_upstream import fault_upstream
+from tests.pg import empty_store_url
+from tests.probe19a_harness import config
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
+
+
+def _replicas_config(port: int, tmp: Path, url: str) -> Path:
+    unused = tmp / "unused.db"
+    text = config(port, unused).replace(f'url = "sqlite:///{unused}"', f'url = "{url}"')
+    text = text.replace("flush_interval_ms = 20", "flush_interval_ms = 200")
+    assert url in text and "flush_interval_ms = 200" in text
+    (tmp / "a.toml").write_text(text)
+    return tmp / "a.toml"
+
+
+def test_feedback_and_the_decision_page_on_the_other_replica_right_after_the_answer(
+    tmp_path: Path,
+) -> None:
+    with fault_upstream() as up, empty_store_url("postgres", tmp_path / "unused.db") as url:
+        path = _replicas_config(up.port, tmp_path, url)
+        a = Sidecar(path).start()
+        b = Sidecar(path).start()
+        try:
+            key = str(a.create_key("alpha")["key"])
+            auth = {"authorization": f"Bearer {key}"}
+            ca = httpx.Client(base_url=a.root_url, headers=auth, timeout=20)
+            cb = httpx.Client(base_url=b.root_url, headers=auth, timeout=20)
+            with ca, cb:
+                for i in range(4):
+                    chat = {"model": "auto", "messages": [{"role": "user", "content": f"hi {i}"}]}
+                    r = ca.post("/v1/chat/completions", json=chat)
+                    assert r.status_code == 200, r.text
+                    did = r.headers["x-arbiter-decision-id"]
+                    fb = cb.post("/v1/feedback", json={"decision_id": did, "score": 0.25})
+                    assert fb.status_code == 200, (i, fb.text)
+                    assert fb.json()["score"] == 0.25 and fb.json()["model"] == "oa-1"
+                    r = ca.post("/v1/chat/completions", json=chat)
+                    page = cb.get(f"/arbiter/decisions/{r.headers['x-arbiter-decision-id']}")
+                    assert page.status_code == 200, (i, page.text)
+                # the grade stands, read from either replica
+                row = ca.get(f"/arbiter/decisions/{did}").json()
+                assert row["grade"] == 0.25 and row["grader"] == "feedback", row
+                # an id of the right shape that no replica gave out: still a 404, in bounded time
+                forged = did[:-8] + "ffffffff"
+                t0 = time.monotonic()
+                fb = cb.post("/v1/feedback", json={"decision_id": forged, "score": 1})
+                assert fb.status_code == 404 and fb.json()["error"]["code"] == "not_found"
+                assert time.monotonic() - t0 < 5.0
+                # another tenant's id read through the other replica: the same 404
+                other = {"authorization": f"Bearer {a.create_key('beta')['key']}"}
+                fb = cb.post("/v1/feedback", json={"decision_id": did, "score": 1}, headers=other)
+                assert fb.status_code == 404, fb.text
+                # the control: an id of no replica's shape is a 404 at once
+                t0 = time.monotonic()
+                fb = cb.post("/v1/feedback", json={"decision_id": "nope", "score": 1})
+                assert fb.status_code == 404 and time.monotonic() - t0 < 0.15
+        finally:
+            a.stop()
+            b.stop()
