@@ -590,7 +590,25 @@ def _cache_control(request: Request) -> str | None:
     return h.get("cache-control") or from_pragma(h.get("pragma"))
 
 
+_FEEDBACK_FIELDS = ("decision_id", "score", "thumbs", "rating")
+
+
 def _feedback_score(body: dict[str, Any]) -> float:
+    """The grade a feedback body gives: `score`, or `thumbs` (`rating`, its older name). A
+    field it does not read (a `comment`, a misspelt `scroe`) or two signals at once (`thumbs:
+    "up"` beside `score: 0`) is a 400 naming it: either was dropped in silence, the grade
+    taken from whichever this code read first."""
+    for name in body:
+        if name not in _FEEDBACK_FIELDS:
+            raise InvalidRequest(
+                f"Unknown field '{name}': feedback takes decision_id and one of score, thumbs.",
+                param=name,
+            )
+    given = [name for name in _FEEDBACK_FIELDS[1:] if name in body]
+    if len(given) > 1:
+        raise InvalidRequest(
+            f"Give one of score, thumbs: the body gives {' and '.join(given)}.", param=given[-1]
+        )
     if "score" in body:
         score = body["score"]
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
