@@ -76,3 +76,51 @@ def test_feedback_and_the_decision_page_on_the_other_replica_right_after_the_ans
         finally:
             a.stop()
             b.stop()
+
+
+def _arm(c: httpx.Client, model: str) -> dict[str, float]:
+    rows = [row for row in c.get("/arbiter/policy").json()["data"] if row["model"] == model]
+    assert len(rows) == 1, rows
+    return {name: rows[0][name] for name in ("alpha", "beta", "n")}
+
+
+def test_grades_of_one_decision_sent_through_both_replicas_count_once_as_the_last(
+    tmp_path: Path,
+) -> None:
+    """A client re-grading one answer, its requests spread over two replicas, must leave the
+    arm with that answer once, at its last grade. Before: each replica retracted the grade it
+    had applied itself, not the one standing (A 1, B 0, A 0 left alpha 0, beta 2, n 1; the
+    cycle A 1, B 0, A 0, B 1 ended beta 1 for a last grade of 1)."""
+    with fault_upstream() as up, empty_store_url("postgres", tmp_path / "unused.db") as url:
+        path = _replicas_config(up.port, tmp_path, url)
+        text = path.read_text().replace(
+            "flush_interval_ms = 200", "flush_interval_ms = 20\nsync_interval_ms = 200"
+        )
+        path.write_text(text)
+        a = Sidecar(path).start()
+        b = Sidecar(path).start()
+        try:
+            auth = {"authorization": f"Bearer {a.create_key('alpha')['key']}"}
+            ca = httpx.Client(base_url=a.root_url, headers=auth, timeout=20)
+            cb = httpx.Client(base_url=b.root_url, headers=auth, timeout=20)
+            with ca, cb:
+                chat = {"model": "oa-1", "messages": [{"role": "user", "content": "Say hi."}]}
+                r = ca.post("/v1/chat/completions", json=chat)
+                assert r.status_code == 200, r.text
+                did = r.headers["x-arbiter-decision-id"]
+                steps = [(ca, 1.0), (cb, 0.0), (ca, 0.0), (cb, 1.0), (ca, 1.0), (cb, 0.25)]
+                for i, (client, score) in enumerate(steps):
+                    fb = client.post("/v1/feedback", json={"decision_id": did, "score": score})
+                    assert fb.status_code == 200, fb.text
+                    time.sleep(0.3)  # past the writer's flush and a policy sync
+                    if i == 2:  # the standing grade 0, once
+                        want = {"alpha": 0.0, "beta": 1.0, "n": 1.0}
+                        assert _arm(ca, "oa-1") == pytest.approx(want), i
+                time.sleep(0.5)
+                want = {"alpha": 0.25, "beta": 0.75, "n": 1.0}
+                for client in (ca, cb):
+                    assert _arm(client, "oa-1") == pytest.approx(want, abs=1e-3)
+                assert ca.get(f"/arbiter/decisions/{did}").json()["grade"] == 0.25
+        finally:
+            a.stop()
+            b.stop()
