@@ -43,7 +43,7 @@ ADMIN_READS = [
 def _refused(r: object, name: str) -> None:
     assert r.status_code == 400, (r.status_code, r.text)  # type: ignore[attr-defined]
     err = r.json()["error"]  # type: ignore[attr-defined]
-    assert err["param"] == name and "twice" in err["message"], err
+    assert err["param"] == name and ("twice" in err["message"] or "both" in err["message"]), err
 
 
 @pytest.mark.timeout(120)
@@ -69,6 +69,33 @@ def test_a_repeated_query_parameter_is_a_400_naming_it(tmp_path: Path) -> None:
         _refused(r, "tenant")
         r = await sc.client.get("/arbiter/stats?tenant=default", headers=sc.admin)  # control
         assert r.status_code == 200 and r.json()["requests"] == 1
+
+    async def main() -> None:
+        async with sidecar_in_process(tmp_path) as sc:
+            await body(sc)
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(120)
+def test_the_feed_takes_after_or_before_not_both(tmp_path: Path) -> None:
+    """`after` (a cursor) and `before` (a time) both given: the cursor won and `before` went
+    unread (a page of rows newer than the `before` asked for). Now a 400 naming `before`;
+    each alone still pages (controls)."""
+
+    async def body(sc: InProcess) -> None:
+        for _ in range(2):
+            r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=sc.auth)
+            assert r.status_code == 200, r.text
+        await asyncio.to_thread(sc.services.recorder.flush, 2.0)
+        feed = (await sc.client.get("/arbiter/decisions", headers=sc.auth)).json()["data"]
+        newest, oldest = feed[0], feed[-1]
+        q = f"after={newest['id']}&before={oldest['ts'] - 1}"
+        _refused(await sc.client.get(f"/arbiter/decisions?{q}", headers=sc.auth), "before")
+        r = await sc.client.get(f"/arbiter/decisions?after={newest['id']}", headers=sc.auth)
+        assert [row["id"] for row in r.json()["data"]] == [oldest["id"]]
+        r = await sc.client.get(f"/arbiter/decisions?before={oldest['ts'] - 1}", headers=sc.auth)
+        assert r.json()["data"] == []
 
     async def main() -> None:
         async with sidecar_in_process(tmp_path) as sc:

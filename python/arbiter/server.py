@@ -404,6 +404,11 @@ class Handlers:
         limit = int_param(request, "limit", 50, 1, 1000)
         before = float_param(request, "before")  # rows older than this ts
         after = request.query_params.get("after")  # page on: the previous page's last_id
+        if after is not None and before is not None:  # the cursor would win, `before` unread
+            raise InvalidRequest(
+                "Give 'after' (the previous page's last_id) or 'before' (unix seconds), not both.",
+                param="before",
+            )
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         if after is not None:
