@@ -33,6 +33,10 @@ from arbiter.sandbox.executor import CodeExecutor
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+_FAILED = (
+    "That request failed: its client got an error, not an answer, so there is nothing to grade "
+    "(feedback is for answers you received)."
+)
 _NOT_ANSWERED = (
     "That decision was not an answer sent to a client (a shadow or judge call): feedback is for "
     "answers you received."
@@ -334,6 +338,8 @@ class Learner:
                 raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
             if row.get("mode") in NOT_OWN_MODES:
                 raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
+            if row.get("status") == "failed":  # graded, the model that failed learnt an answer
+                raise InvalidRequest(_FAILED, param="decision_id")
             target = _standing(row, known)
             if target is not known and row.get("grade") is not None:
                 self._applied[decision_id] = target  # retract the stored grade when we override
