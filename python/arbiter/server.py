@@ -96,6 +96,7 @@ from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
 from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
+from arbiter.tenant_view import own_circuits, own_decision
 from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
 
 log = logging.getLogger("arbiter.server")
@@ -421,7 +422,7 @@ class Handlers:
             self.s.store.decisions,
             tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,
         )  # fmt: skip
-        page = [with_billed(row) for row in rows[:limit]]
+        page = [own_decision(with_billed(row), principal) for row in rows[:limit]]
         return json_response({
             "object": "list", "data": page,
             "first_id": page[0]["id"] if page else None,
@@ -436,7 +437,7 @@ class Handlers:
         row = await self.s._lookup_decision(request.path_params["id"])
         if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
-        return json_response(with_billed(row))
+        return json_response(own_decision(with_billed(row), principal))
 
     async def stats(self, request: Request) -> Response:
         principal = await self.reader(request)
@@ -454,7 +455,7 @@ class Handlers:
             "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
         }
         learning_charged(data["learning"], self.s.settings)
-        data["circuits"] = self.s.breaker.state()
+        data["circuits"] = own_circuits(self.s.breaker.state(), principal)
         data["sandbox"] = await asyncio.to_thread(self.s.executor.stats)
         data["store"] = {
             "backlog": self.s.recorder.backlog,
