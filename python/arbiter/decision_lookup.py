@@ -43,27 +43,37 @@ class SiblingReads:
         self._read = read
         self._ids = ids
         self.wait_s = wait_s
-        self._missed: OrderedDict[str, float] = OrderedDict()
+        self._missed: OrderedDict[tuple[str, str | None], float] = OrderedDict()
 
-    async def read(self, decision_id: str) -> dict[str, Any] | None:
+    async def read(self, decision_id: str, tenant: str | None = None) -> dict[str, Any] | None:
         """The decision (None: none), re-read with growing pauses for up to `wait_s` while
-        it is missing and the id is one another process gave out."""
-        row = await asyncio.to_thread(self._read, decision_id)
+        it is missing and the id is one another process gave out. With `tenant`, another
+        tenant's decision is read as missing, waited for alike: answered at once, its 404
+        would tell a caller that the id it tried exists (a miss's waited)."""
+        row = self._visible(await asyncio.to_thread(self._read, decision_id), tenant)
         if row is not None or not self._ids.of_another_process(decision_id):
             return row
         now = time.monotonic()
-        if self._missed.get(decision_id, -1e9) > now - _MISS_MEMORY_S:
+        if self._missed.get((decision_id, tenant), -1e9) > now - _MISS_MEMORY_S:
             return None
         deadline = now + self.wait_s
         pause = _FIRST_POLL_S
         while (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(pause, left))
             pause *= 2
-            row = await asyncio.to_thread(self._read, decision_id)
+            row = self._visible(await asyncio.to_thread(self._read, decision_id), tenant)
             if row is not None:
                 return row
-        self._missed[decision_id] = time.monotonic()
-        self._missed.move_to_end(decision_id)
-        while len(self._missed) > _MISS_MEMORY:
-            self._missed.popitem(last=False)
+        remember_bounded(self._missed, (decision_id, tenant), time.monotonic())
         return None
+
+    @staticmethod
+    def _visible(row: dict[str, Any] | None, tenant: str | None) -> dict[str, Any] | None:
+        return row if row is None or tenant is None or row["tenant"] == tenant else None
+
+
+def remember_bounded(memory: OrderedDict[Any, float], key: Any, value: float) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > _MISS_MEMORY:
+        memory.popitem(last=False)

@@ -107,7 +107,7 @@ class Learner:
         *,
         judge_call: JudgeCall | None,
         judge_sample_rate: float,
-        lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
+        lookup: Callable[[str, str | None], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
         executor: CodeExecutor | None = None,
         references: ReferenceGrader | None = None,
@@ -327,7 +327,7 @@ class Learner:
             raise InvalidRequest("'score' must be in [0, 1].", param="score")
         if any(hidden(decision_id) for hidden in self.not_for_feedback):
             raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
-        row = await self._lookup(decision_id)
+        row = await self._lookup(decision_id, tenant)
         known = self._applied.get(decision_id)  # after the read: a grade may have landed
         if row is None:  # written nowhere yet (a store outage): this replica's memory alone
             if known is None or (tenant is not None and known.tenant != tenant):

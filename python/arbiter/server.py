@@ -392,8 +392,9 @@ class Handlers:
         tenant = None if principal.sees_all else principal.tenant
         if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
             hit = await self.s.cache.feedback(
-                body["decision_id"], score, tenant, self.s._lookup_decision
-            )
+                body["decision_id"], score, tenant,
+                functools.partial(self.s._lookup_decision, tenant=tenant),
+            )  # fmt: skip
             if hit is not None:
                 return json_response({"ok": True, **hit})
         result = await self.s.learner.feedback(body["decision_id"], score, tenant)
@@ -434,7 +435,7 @@ class Handlers:
         principal = await self.reader(request)
         only_params(request)
         scope = read_scope(request, principal)  # a tenant's key: its own; `?tenant=`: that one
-        row = await self.s._lookup_decision(request.path_params["id"])
+        row = await self.s._lookup_decision(request.path_params["id"], scope)
         if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
         return json_response(own_decision(with_billed(row), principal))

@@ -466,11 +466,14 @@ class Services:
                     notes.append(hit[1])
         return "".join(f"; change: {n}" for n in notes)
 
-    async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
+    async def _lookup_decision(
+        self, decision_id: str, tenant: str | None = None
+    ) -> dict[str, Any] | None:
         """A decision by id: this process's written first; a sibling's waited for a while
-        (decision_lookup.py: feedback or a page reached through another replica or worker)."""
+        (decision_lookup.py: feedback or a page reached through another replica or worker);
+        with `tenant`, another tenant's decision reads as none."""
         await asyncio.to_thread(self.recorder.flush, 2.0)
-        return await self.sibling_reads.read(decision_id)
+        return await self.sibling_reads.read(decision_id, tenant)
 
     # -- lifecycle --------------------------------------------------------------------------
     def load_state(self) -> None:
