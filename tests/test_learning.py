@@ -26,7 +26,7 @@ def _learner(
         assert judge_reply is not None
         return judge_reply
 
-    async def lookup(decision_id: str) -> dict[str, Any] | None:
+    async def lookup(decision_id: str, tenant: str | None) -> dict[str, Any] | None:
         return None
 
     learner = Learner(

@@ -248,7 +248,7 @@ def _learner(executor: CodeExecutor) -> tuple[Learner, list[GradeRecord]]:
     grades: list[GradeRecord] = []
     rules = AlertRules(lambda _a: None)
 
-    async def lookup(decision_id: str) -> dict[str, Any] | None:
+    async def lookup(decision_id: str, tenant: str | None) -> dict[str, Any] | None:
         return None
 
     learner = Learner(

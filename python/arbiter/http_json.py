@@ -221,15 +221,23 @@ def time_range(request: Request, default_since: float, default_until: float) -> 
 def only_params(request: Request, *names: str) -> None:
     """A read endpoint's query takes `names` and `tenant` (the dashboard adds it to every read):
     any other parameter is the caller's 400, never ignored (`/arbiter/stats?since=24h` answered
-    the all-time figures as if they were the last day's)."""
+    the all-time figures as if they were the last day's). Nor may one be given twice: read
+    last-wins, `?tenant=B&tenant=A` with A's key answered A's data to a script asking for B's,
+    and `?limit=5000&limit=1` passed the range check (a JSON body's repeated key is a 400 too)."""
     if not request.scope.get("query_string"):
         return
-    for name in request.query_params:
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
         if name != "tenant" and name not in names:
             known = ", ".join(sorted({"tenant", *names}))
             raise InvalidRequest(
                 f"Unknown query parameter '{name}' (this endpoint takes: {known}).", param=name
             )
+        if name in seen:
+            raise InvalidRequest(
+                f"The query gives '{name}' twice: give each parameter once.", param=name
+            )
+        seen.add(name)
 
 
 def _decimal(raw: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -32,6 +33,10 @@ from arbiter.sandbox.executor import CodeExecutor
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+_FAILED = (
+    "That request failed: its client got an error, not an answer, so there is nothing to grade "
+    "(feedback is for answers you received)."
+)
 _NOT_ANSWERED = (
     "That decision was not an answer sent to a client (a shadow or judge call): feedback is for "
     "answers you received."
@@ -102,7 +107,7 @@ class Learner:
         *,
         judge_call: JudgeCall | None,
         judge_sample_rate: float,
-        lookup: Callable[[str], Awaitable[dict[str, Any] | None]],
+        lookup: Callable[[str, str | None], Awaitable[dict[str, Any] | None]],
         remember: int = 50_000,
         executor: CodeExecutor | None = None,
         references: ReferenceGrader | None = None,
@@ -322,27 +327,22 @@ class Learner:
             raise InvalidRequest("'score' must be in [0, 1].", param="score")
         if any(hidden(decision_id) for hidden in self.not_for_feedback):
             raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
-        known = self._applied.get(decision_id)
-        if known is None:
-            row = await self._lookup(decision_id)
-            if row is None or (tenant is not None and row["tenant"] != tenant):
+        row = await self._lookup(decision_id, tenant)
+        known = self._applied.get(decision_id)  # after the read: a grade may have landed
+        if row is None:  # written nowhere yet (a store outage): this replica's memory alone
+            if known is None or (tenant is not None and known.tenant != tenant):
+                raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
+            target = known
+        else:
+            if tenant is not None and row["tenant"] != tenant:
                 raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
             if row.get("mode") in NOT_OWN_MODES:
                 raise InvalidRequest(_NOT_ANSWERED, param="decision_id")
-            target = _Applied(
-                row["tenant"],
-                row["task"],
-                row["chosen_model"],
-                row.get("difficulty"),
-                row.get("grade") or 0.0,
-                row.get("grader") or "auto",
-            )
-            if row.get("grade") is not None:
+            if row.get("status") == "failed":  # graded, the model that failed learnt an answer
+                raise InvalidRequest(_FAILED, param="decision_id")
+            target = _standing(row, known)
+            if target is not known and row.get("grade") is not None:
                 self._applied[decision_id] = target  # retract the stored grade when we override
-        else:
-            if tenant is not None and known.tenant != tenant:
-                raise NotFound(f"No decision with id {decision_id!r}.", param="decision_id")
-            target = known
         self._apply(decision_id, target, score, "feedback", "client feedback")
         return {
             "decision_id": decision_id,
@@ -350,6 +350,24 @@ class Learner:
             "model": target.model,
             "task": target.task,
         }
+
+
+def _standing(row: dict[str, Any], known: _Applied | None) -> _Applied:
+    """The grade a decision's feedback overrides: the store's standing one (read afresh each
+    time: another replica may have graded it since), or this replica's own record of it when
+    they agree (its slope step is known) or the store has none yet. Before, a replica retracted
+    the grade it had applied itself: a client re-grading one answer through two replicas left
+    its arm with the answer counted twice, or at a grade it no longer stood at."""
+    grade = row.get("grade")
+    grader: GraderKind = row.get("grader") or "auto"
+    if known is not None and (
+        grade is None or (known.grader == grader and math.isclose(known.reward, grade))
+    ):
+        return known
+    return _Applied(
+        row["tenant"], row["task"], row["chosen_model"], row.get("difficulty"),
+        grade or 0.0, grader,
+    )  # fmt: skip
 
 
 def _parse_only(found: list[answer_grading.Signal]) -> bool:

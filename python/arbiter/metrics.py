@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from arbiter.records import (
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# how many (decision, grader) pairs a process remembers as counted (~100 bytes each)
+_GRADED_MEMORY = 100_000
 # Histogram upper bounds in seconds (the `+Inf` bucket is implicit).
 LATENCY_BUCKETS_S: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -57,6 +60,9 @@ class Metrics:
         self._baseline_cost = 0.0
         self._latency: dict[str, _Histogram] = {}  # model -> seconds
         self._grades: dict[tuple[str, str], tuple[float, int]] = {}  # (model, task) -> sum, n
+        # (decision id, grader) already counted: an answer re-graded by the same grader (a
+        # client's feedback sent again) is not counted again (bounded: the oldest forgotten)
+        self._graded: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._alerts: dict[str, int] = {}  # kind -> count
         # Arbiter's learning calls (shadow, probe, judge): never in the request/cost/baseline
         # counters above, whose baseline - cost is the savings on tenants' requests
@@ -106,6 +112,12 @@ class Metrics:
                 total, n = self._learning_grades.get(key, (0.0, 0))
                 self._learning_grades[key] = (total + g.score, n + 1)
                 return
+            seen = (g.decision_id, g.grader)
+            if seen in self._graded:  # counted once per grader: a counter cannot take it back
+                return
+            self._graded[seen] = None
+            if len(self._graded) > _GRADED_MEMORY:
+                self._graded.popitem(last=False)
             total, n = self._grades.get((g.model, g.task), (0.0, 0))
             self._grades[(g.model, g.task)] = (total + g.score, n + 1)
 

@@ -46,6 +46,8 @@ from arbiter.routing_types import (
 # the words a challenger's `blocked` reason carries (shadow.py): the pool has a model for the
 # request that only the operator's promotion would let `auto` route to
 SHADOW_ONLY = "shadow traffic only until promoted"
+# why a model a tenant may not use was left out (tenant_view.py hides those from its keys)
+NOT_ALLOWED = "not allowed for this tenant"
 
 # Past this many eligible (or excluded) models a decision records a summary, not every one
 RECORD_ALL = 64
@@ -160,7 +162,7 @@ class Router:
                 m.prompt_tokens_of(req), req.kept_thinking_tokens, req.max_tokens, m.capabilities
             )
             if allowed is not None and m.name not in allowed:
-                why = "not allowed for this tenant"
+                why = NOT_ALLOWED
             elif need > m.context_window:
                 why = f"context window {m.context_window} < {need} tokens"
             elif not req.needs <= m.capabilities:
@@ -412,7 +414,7 @@ class Router:
             m.prompt_tokens_of(req), req.kept_thinking_tokens, req.max_tokens, m.capabilities
         )
         if allowed is not None and m.name not in allowed:
-            return "not allowed for this tenant"
+            return NOT_ALLOWED
         if need > m.context_window:
             return f"context window {m.context_window} < {need} tokens"
         if not req.needs <= m.capabilities:
@@ -437,9 +439,7 @@ class Router:
             reasons = "; ".join(f"{c.model}: {c.why_not}" for c in excluded)
             if excluded and all((c.why_not or "").startswith("context") for c in excluded):
                 raise ContextTooLong(f"The request does not fit any model's context: {reasons}")
-            if allowed is not None and all(
-                c.why_not == "not allowed for this tenant" for c in excluded
-            ):
+            if allowed is not None and all(c.why_not == NOT_ALLOWED for c in excluded):
                 raise PolicyDenied("No model in the pool is allowed for this tenant.")
             if any(SHADOW_ONLY in (c.why_not or "") for c in excluded):
                 # a model could serve it but is a challenger the operator has not promoted: no

@@ -97,6 +97,7 @@ from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
 from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
+from arbiter.tenant_view import own_circuits, own_decision
 from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
 
 log = logging.getLogger("arbiter.server")
@@ -394,8 +395,9 @@ class Handlers:
         tenant = None if principal.sees_all else principal.tenant
         if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
             hit = await self.s.cache.feedback(
-                body["decision_id"], score, tenant, self.s._lookup_decision
-            )
+                body["decision_id"], score, tenant,
+                functools.partial(self.s._lookup_decision, tenant=tenant),
+            )  # fmt: skip
             if hit is not None:
                 return json_response({"ok": True, **hit})
         result = await self.s.learner.feedback(body["decision_id"], score, tenant)
@@ -407,6 +409,11 @@ class Handlers:
         limit = int_param(request, "limit", 50, 1, 1000)
         before = float_param(request, "before")  # rows older than this ts
         after = request.query_params.get("after")  # page on: the previous page's last_id
+        if after is not None and before is not None:  # the cursor would win, `before` unread
+            raise InvalidRequest(
+                "Give 'after' (the previous page's last_id) or 'before' (unix seconds), not both.",
+                param="before",
+            )
         await asyncio.to_thread(self.s.recorder.flush, 2.0)
         tenant = read_scope(request, principal)
         if after is not None:
@@ -419,7 +426,7 @@ class Handlers:
             self.s.store.decisions,
             tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,
         )  # fmt: skip
-        page = [with_billed(row) for row in rows[:limit]]
+        page = [own_decision(with_billed(row), principal) for row in rows[:limit]]
         return json_response({
             "object": "list", "data": page,
             "first_id": page[0]["id"] if page else None,
@@ -431,11 +438,10 @@ class Handlers:
         principal = await self.reader(request)
         only_params(request)
         scope = read_scope(request, principal)  # a tenant's key: its own; `?tenant=`: that one
-        await asyncio.to_thread(self.s.recorder.flush, 2.0)
-        row = await asyncio.to_thread(self.s.store.decision, request.path_params["id"])
+        row = await self.s._lookup_decision(request.path_params["id"], scope)
         if row is None or (scope is not None and row["tenant"] != scope):
             raise NotFound("No such decision.")
-        return json_response(with_billed(row))
+        return json_response(own_decision(with_billed(row), principal))
 
     async def stats(self, request: Request) -> Response:
         principal = await self.reader(request)
@@ -453,7 +459,7 @@ class Handlers:
             "total_usd": data["savings_usd"] + data["cache"]["saved_usd"],
         }
         learning_charged(data["learning"], self.s.settings)
-        data["circuits"] = self.s.breaker.state()
+        data["circuits"] = own_circuits(self.s.breaker.state(), principal)
         data["sandbox"] = await asyncio.to_thread(self.s.executor.stats)
         data["store"] = {
             "backlog": self.s.recorder.backlog,
@@ -594,7 +600,25 @@ def _cache_control(request: Request) -> str | None:
     return h.get("cache-control") or from_pragma(h.get("pragma"))
 
 
+_FEEDBACK_FIELDS = ("decision_id", "score", "thumbs", "rating")
+
+
 def _feedback_score(body: dict[str, Any]) -> float:
+    """The grade a feedback body gives: `score`, or `thumbs` (`rating`, its older name). A
+    field it does not read (a `comment`, a misspelt `scroe`) or two signals at once (`thumbs:
+    "up"` beside `score: 0`) is a 400 naming it: either was dropped in silence, the grade
+    taken from whichever this code read first."""
+    for name in body:
+        if name not in _FEEDBACK_FIELDS:
+            raise InvalidRequest(
+                f"Unknown field '{name}': feedback takes decision_id and one of score, thumbs.",
+                param=name,
+            )
+    given = [name for name in _FEEDBACK_FIELDS[1:] if name in body]
+    if len(given) > 1:
+        raise InvalidRequest(
+            f"Give one of score, thumbs: the body gives {' and '.join(given)}.", param=given[-1]
+        )
     if "score" in body:
         score = body["score"]
         if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:

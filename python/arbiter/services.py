@@ -36,6 +36,7 @@ from arbiter.config import (
     StoreSettings,
 )
 from arbiter.config_reload import ConfigReloader
+from arbiter.decision_lookup import SiblingReads, sibling_wait_s
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
 from arbiter.errors import ConfigError, InvalidRequest
@@ -174,6 +175,11 @@ class Services:
             else None
         )
         self.new_id = DecisionIds()
+        self.sibling_reads = SiblingReads(
+            lambda decision_id: self.store.decision(decision_id),
+            self.new_id,
+            sibling_wait_s(settings.store.flush_interval_ms / 1000),
+        )
         # the cascade's in-request judge (cascade_judge.py): grades a first answer, paid, recorded
         # as a cascade_judge decision whose cost the request's own decision holds (each call
         # names its judge: judge_for, the first answer's model under the self-judge)
@@ -504,9 +510,14 @@ class Services:
                     notes.append(hit[1])
         return "".join(f"; change: {n}" for n in notes)
 
-    async def _lookup_decision(self, decision_id: str) -> dict[str, Any] | None:
+    async def _lookup_decision(
+        self, decision_id: str, tenant: str | None = None
+    ) -> dict[str, Any] | None:
+        """A decision by id: this process's written first; a sibling's waited for a while
+        (decision_lookup.py: feedback or a page reached through another replica or worker);
+        with `tenant`, another tenant's decision reads as none."""
         await asyncio.to_thread(self.recorder.flush, 2.0)
-        return await asyncio.to_thread(self.store.decision, decision_id)
+        return await self.sibling_reads.read(decision_id, tenant)
 
     # -- lifecycle --------------------------------------------------------------------------
     def load_state(self) -> None:

@@ -43,6 +43,7 @@ class Invalidation(CacheFront):
     # graded wrong before their answer was stored (grading may finish first): graded()
     _wrote: OrderedDict[str, str]
     _graded_low: OrderedDict[str, None]
+    _taught: OrderedDict[str, None]  # semantic hit decisions whose feedback taught the bound
     _on_grade: Callable[[GradeRecord], None] | None
 
     async def invalidate(self, entry_id: str, tenant: str | None = None) -> bool:
@@ -127,6 +128,7 @@ class Invalidation(CacheFront):
         semantic hit's matcher learns from it either way. A low score on the decision that
         wrote an entry removes that entry too (then None: routing learns from it as usual)."""
         served = self._served.get(decision_id)
+        taught = decision_id in self._taught  # this hit already taught its tenant's bound
         if served is None:
             row = await lookup(decision_id)
             if row is None or row.get("mode") != "cache" or not row.get("cache_info"):
@@ -143,11 +145,16 @@ class Invalidation(CacheFront):
                 row["tenant"], info["entry_id"], row["cache_kind"], match, row["task"],
                 row["chosen_model"],
             )  # fmt: skip
+            taught = taught or row.get("grader") == "feedback"  # on another replica, say
         if tenant is not None and served.tenant != tenant:
             return None  # the caller's learner answers "no such decision"
         wrong = score < 0.5
         removed = await self.invalidate(served.entry_id, served.tenant) if wrong else False
-        if served.match is not None:
+        if served.match is not None and not taught:
+            # a hit's first verdict teaches the bound; graded again (or the other way), its
+            # grade is overridden but the bound not taught twice: one hit reported wrong ten
+            # times took a tenant's scale to its floor, one confirmed 35 times undid a wrong one
+            remember_bounded(self._taught, decision_id, None)
             await off_loop(self.matcher.learn, served.tenant, served.match, wrong)
         if self._on_grade is not None:
             self._on_grade(

@@ -128,6 +128,7 @@ class ResponseCache(Invalidation, ReplicaSync, CacheStats):
         self._entries: OrderedDict[str, Entry] = OrderedDict()  # id -> entry, LRU order
         self._bytes = 0  # the entries' footprint() total, bounded by settings.max_bytes
         self._served: OrderedDict[str, Served] = OrderedDict()  # hit decision id -> entry
+        self._taught: OrderedDict[str, None] = OrderedDict()
         # the decisions whose answers this replica stored (decision id -> entry id), and those
         # graded wrong before their answer was stored (grading may finish first): graded()
         self._wrote: OrderedDict[str, str] = OrderedDict()
