@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import string
 from typing import Any
 
@@ -76,7 +77,7 @@ def encode_request(
     if req.stop:
         body["stop_sequences"] = list(req.stop)
     if req.user is not None:
-        body["metadata"] = {"user_id": req.user}
+        body["metadata"] = {"user_id": user_id(req.user)}
     if req.stream:
         body["stream"] = True
     if req.source == "anthropic":
@@ -136,6 +137,19 @@ def _end_without_whitespace(turns: list[dict[str, Any]]) -> None:
             blocks.pop()  # whitespace only: the block before it is the end now
     if not blocks:
         turns.pop()
+
+
+MAX_USER_ID = 256  # characters of `metadata.user_id`
+
+
+def user_id(user: str) -> str:
+    """Another protocol's end-user id as Anthropic's `metadata.user_id`. OpenAI bounds `user`
+    nowhere, Anthropic refuses one past 256 characters (its 400, after routing, for a request
+    the client sent right): a longer one goes as its SHA-256, an opaque id (what Anthropic asks
+    for) that stays the same for the same user."""
+    if len(user) <= MAX_USER_ID:
+        return user
+    return hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 TOOL_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")  # a tool_use id's
