@@ -345,3 +345,24 @@ def test_cache_reads_of_an_openai_upstream_are_billed_at_the_cache_price(
     rec = r.decision(raw.headers["x-arbiter-decision-id"])
     expected = (20 * PRICE_IN + 100 * PRICE_CACHE_READ + 7 * PRICE_OUT) / 1e6
     assert rec["cost_usd"] == pytest.approx(expected)
+
+
+LATE_NAME: list[Any] = [  # the name after the id's fragment: OpenAI's SDK joins the pieces
+    {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_z", "type": "function",
+                                          "function": {"arguments": '{"q"'}}]},
+    {"tool_calls": [{"index": 0, "function": {"name": "get_w", "arguments": ": 3}"}}]},
+]  # fmt: skip
+
+
+def test_a_streamed_call_whose_name_comes_late_keeps_it(r: Rig) -> None:
+    """A server may send a call's name after its first fragment (the openai SDK joins the
+    pieces, so an OpenAI client reads the call whole). The Anthropic block's start carries the
+    name: it was sent empty, a tool_use no client can run."""
+    _, m = mark(r, lambda p, b: Reply(frames=chat_frames(LATE_NAME, "tool_calls")))
+    with r.an.messages.stream(
+        model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}], tools=TOOLS
+    ) as s:
+        list(s)
+        out = s.get_final_message()
+    (block,) = out.content
+    assert (block.type, block.name, block.input) == ("tool_use", "get_w", {"q": 3})
