@@ -366,3 +366,37 @@ def test_a_streamed_call_whose_name_comes_late_keeps_it(r: Rig) -> None:
         out = s.get_final_message()
     (block,) = out.content
     assert (block.type, block.name, block.input) == ("tool_use", "get_w", {"q": 3})
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ({"_raw": '{"q": 1'}, '{"q": 1'),  # the text a translated answer kept, as it was
+        ({"_raw": "[1,2]"}, "[1,2]"),
+        ({"_raw": '{"a":1}'}, '{"_raw":"{\\"a\\":1}"}'),  # no wrapper of ours: as it came
+        ({"_raw": "x", "b": 1}, '{"_raw":"x","b":1}'),
+    ],
+)
+def test_a_call_sent_back_gives_the_model_its_own_arguments(r: Rig, given: Any, sent: str) -> None:
+    name, m = mark(r)
+    create(r, m, tools=TOOLS, messages=[
+        {"role": "user", "content": m},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_w", "input": given}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "bad", "is_error": True}]},
+    ])  # fmt: skip
+    _, body = r.upstream.one(name)
+    assert body["messages"][1]["tool_calls"][0]["function"]["arguments"] == sent
+
+
+def test_a_raw_input_to_an_anthropic_model_stays_as_it_came(r: Rig) -> None:
+    name, m = mark(r)
+    r.an.messages.create(model="an-1", max_tokens=9, tools=TOOLS, messages=[
+        {"role": "user", "content": m},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_w", "input": {"_raw": "[1"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1"}]},
+    ])  # fmt: skip
+    _, body = r.upstream.one(name)
+    assert body["messages"][1]["content"][0]["input"] == {"_raw": "[1"}

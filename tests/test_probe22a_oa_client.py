@@ -391,3 +391,23 @@ def test_a_one_megabyte_message(r: Rig) -> None:
     big = "word " * 210_000
     assert create(r, m + big).choices[0].message.content == "ok"
     assert len(r.upstream.one(name)[1]["messages"][0]["content"][0]["text"]) == len(m + big)
+
+
+@pytest.mark.parametrize("arguments", ['{"q": 1', "[1,2]", "null", '{"q":1}{"q":2}'])
+def test_a_call_with_broken_arguments_in_the_history(r: Rig, arguments: str) -> None:
+    """OpenAI takes a conversation back with the model's own broken tool arguments (the usual
+    recovery: the tool's error result, then the model tries again). It went to Anthropic as
+    no request at all (a 400 naming the call); the arguments go as the text they were, under
+    `_raw`, as a translated answer shows such a call to an Anthropic client."""
+    name, m = mark(r)
+    fn = {"name": "get_w", "arguments": arguments}
+    create(r, m, tools=TOOLS, messages=[
+        {"role": "user", "content": m},
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "c1", "type": "function", "function": fn}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "error: the arguments are not JSON"},
+    ])  # fmt: skip
+    _, body = r.upstream.one(name)
+    assert body["messages"][1]["content"] == [
+        {"type": "tool_use", "id": "c1", "name": "get_w", "input": {"_raw": arguments}}
+    ]

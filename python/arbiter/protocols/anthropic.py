@@ -468,7 +468,10 @@ def _block(block: Any, role: str, param: str, named: str | None = None) -> Part:
         return _image(block, param)
     if kind == "tool_use" and role == "assistant":
         name = c.string(block.get("name"), f"{param}.name", non_empty=True)
-        arguments = orjson.dumps(c.obj(block.get("input"), f"{param}.input")).decode()
+        given = c.obj(block.get("input"), f"{param}.input")
+        arguments = c.raw_arguments(given)
+        if arguments is None:
+            arguments = orjson.dumps(given).decode()
         call_id = c.string(block.get("id"), f"{param}.id", non_empty=True)
         if not TOOL_ID_CHARS.issuperset(call_id):
             raise InvalidRequest(

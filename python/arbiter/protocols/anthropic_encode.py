@@ -36,7 +36,8 @@ def encode_request(
     structured_outputs: bool = False,
 ) -> dict[str, Any]:
     """An Anthropic body for `req`. Call untranslatable() first: this encodes what it can and
-    raises InvalidRequest only for content Anthropic cannot hold at all (non-object tool args).
+    raises InvalidRequest only for content Anthropic cannot hold at all (tool-call arguments that
+    are not an object go as {"_raw": text}, as a translated answer shows them).
     `default_max_tokens` fills the field Anthropic requires when the client gave none.
     `structured_outputs`: the model takes `output_config.format` (its `json-schema`
     capability), so a schema the client did not ask to be strict goes there too."""
@@ -215,7 +216,7 @@ def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
     if isinstance(part, ToolCallPart):
         return {
             "type": "tool_use", "id": part.id, "name": part.name,
-            "input": c.json_object_text(part.arguments, f"{param}.tool_calls.{part.id}"),
+            "input": c.json_object_or_raw(part.arguments),
         }  # fmt: skip
     if isinstance(part, ToolResultPart):
         content = [b for p in part.content if (b := _encode_part(p, param)) is not None]
