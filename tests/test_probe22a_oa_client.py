@@ -411,3 +411,14 @@ def test_a_call_with_broken_arguments_in_the_history(r: Rig, arguments: str) -> 
     assert body["messages"][1]["content"] == [
         {"type": "tool_use", "id": "c1", "name": "get_w", "input": {"_raw": arguments}}
     ]
+
+
+def test_safety_identifier_becomes_metadata_user_id(r: Rig) -> None:
+    """OpenAI's successor of `user` names the same end user: it was dropped on the way to
+    Anthropic, while `user` was carried. `user` wins when both are given."""
+    name, m = mark(r)
+    create(r, m, safety_identifier="sid-1")
+    assert r.upstream.one(name)[1]["metadata"] == {"user_id": "sid-1"}
+    name, m = mark(r)
+    create(r, m, safety_identifier="sid-1", user="u-1")
+    assert r.upstream.one(name)[1]["metadata"] == {"user_id": "u-1"}

@@ -77,8 +77,10 @@ def encode_request(
             body[key] = value
     if req.stop:
         body["stop_sequences"] = list(req.stop)
-    if req.user is not None:
-        body["metadata"] = {"user_id": user_id(req.user)}
+    # OpenAI's safety_identifier (its successor of `user`, chat's extras) is the same id
+    user = req.user if req.user is not None else req.extras.get("safety_identifier")
+    if isinstance(user, str) and user:
+        body["metadata"] = {"user_id": user_id(user)}
     if req.stream:
         body["stream"] = True
     if req.source == "anthropic":
