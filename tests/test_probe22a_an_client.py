@@ -400,3 +400,32 @@ def test_a_raw_input_to_an_anthropic_model_stays_as_it_came(r: Rig) -> None:
     ])  # fmt: skip
     _, body = r.upstream.one(name)
     assert body["messages"][1]["content"][0]["input"] == {"_raw": "[1"}
+
+
+def _legacy(path: str, body: dict[str, Any]) -> Reply:
+    """An answer in the deprecated function_call form (finish_reason "function_call")."""
+    if body.get("stream"):
+        return Reply(frames=chat_frames([
+            {"role": "assistant", "content": None,
+             "function_call": {"name": "get_w", "arguments": ""}},
+            {"function_call": {"arguments": '{"q":1}'}},
+        ], "function_call"))  # fmt: skip
+    call = {"name": "get_w", "arguments": '{"q":1}'}
+    return Reply(chat_whole({"content": None, "function_call": call}, "function_call"))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_legacy_function_call_answer_is_a_tool_use(r: Rig, stream: bool) -> None:
+    """stop_reason tool_use came with no tool_use block: the call was left out."""
+    _, m = mark(r, _legacy)
+    if stream:
+        with r.an.messages.stream(
+            model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}], tools=TOOLS
+        ) as s:
+            list(s)
+            out = s.get_final_message()
+    else:
+        out = create(r, m, tools=TOOLS)
+    assert out.stop_reason == "tool_use"
+    (block,) = out.content
+    assert (block.type, block.name, block.input) == ("tool_use", "get_w", {"q": 1})

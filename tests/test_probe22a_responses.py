@@ -22,7 +22,7 @@ from tests.probe22a_rig import (
     message_whole,
     rig,
 )
-from tests.test_probe22a_an_client import LATE_NAME
+from tests.test_probe22a_an_client import LATE_NAME, _legacy
 
 _n = itertools.count()
 TOOLS: list[Any] = [
@@ -162,3 +162,11 @@ def test_a_streamed_call_whose_name_comes_late_keeps_it(r: Rig) -> None:
     assert outputs(out) == [("call", ("call_z", "get_w", '{"q": 3}'))]
     added = [e.item for e in events if e.type == "response.output_item.added"]
     assert [getattr(i, "name", None) for i in added] == ["get_w"]
+
+
+def test_a_legacy_function_call_answer_is_a_function_call_item(r: Rig) -> None:
+    _, m = mark(r, _legacy)
+    out = r.oa.responses.create(model="oa-1", input=m, tools=TOOLS)
+    assert [(kind, got[1:] if got else got) for kind, got in outputs(out)] == [
+        ("call", ("get_w", '{"q":1}'))
+    ]

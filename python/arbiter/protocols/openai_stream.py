@@ -33,6 +33,7 @@ from arbiter.protocols.openai_response import (
     completion_id,
     content_text,
     finish_reason_out,
+    legacy_call,
     matched_stop,
     stop_reason_in,
     usage_in,
@@ -158,7 +159,7 @@ class StreamDecoder:
                 out.extend(self._text(text))
             if isinstance(refusal, str) and refusal:
                 out.extend(self._refusal(refusal))
-            for call in delta.get("tool_calls") or ():
+            for call in delta.get("tool_calls") or legacy_call(delta):
                 out.extend(self._tool_fragment(call))
             reason = choice.get("finish_reason")
             if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
