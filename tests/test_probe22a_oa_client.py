@@ -16,6 +16,8 @@ import openai
 import pytest
 
 from tests.probe22a_rig import (
+    PRICE_CACHE_READ,
+    PRICE_CACHE_WRITE,
     PRICE_IN,
     PRICE_OUT,
     Reply,
@@ -422,3 +424,36 @@ def test_safety_identifier_becomes_metadata_user_id(r: Rig) -> None:
     name, m = mark(r)
     create(r, m, safety_identifier="sid-1", user="u-1")
     assert r.upstream.one(name)[1]["metadata"] == {"user_id": "u-1"}
+
+
+def _cached(path: str, body: dict[str, Any]) -> Reply:
+    usage = {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 100,
+             "cache_creation_input_tokens": 20}  # fmt: skip
+    if body.get("stream"):
+        frames = message_frames(blocks_as_events([{"type": "text", "text": "hi"}]), "end_turn")
+        start = {**message_whole([], None), "usage": {**usage, "output_tokens": 1}}
+        frames[0] = sse("message_start", {"type": "message_start", "message": start})
+        return Reply(frames=frames)
+    return Reply({**message_whole([{"type": "text", "text": "hi"}], "end_turn"), "usage": usage})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_cache_counts_shown_and_billed(r: Rig, stream: bool) -> None:
+    """OpenAI's prompt_tokens counts every input token, cached_tokens the cache reads; the
+    bill prices reads and writes at their own prices."""
+    _, m = mark(r, _cached)
+    one = [{"role": "user", "content": m}]
+    if stream:
+        raw = r.oa.chat.completions.with_raw_response.create(
+            model="an-1", messages=one, stream=True, stream_options={"include_usage": True}
+        )
+        usage = list(raw.parse())[-1].usage
+    else:
+        raw = r.oa.chat.completions.with_raw_response.create(model="an-1", messages=one)
+        usage = raw.parse().usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    assert (usage.prompt_tokens, usage.completion_tokens) == (125, 7)
+    assert usage.prompt_tokens_details.cached_tokens == 100
+    rec = r.decision(raw.headers["x-arbiter-decision-id"])
+    expected = 5 * PRICE_IN + 100 * PRICE_CACHE_READ + 20 * PRICE_CACHE_WRITE + 7 * PRICE_OUT
+    assert rec["cost_usd"] == pytest.approx(expected / 1e6)
