@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from tests.probe22a_rig import (
@@ -429,3 +430,32 @@ def test_a_legacy_function_call_answer_is_a_tool_use(r: Rig, stream: bool) -> No
     assert out.stop_reason == "tool_use"
     (block,) = out.content
     assert (block.type, block.name, block.input) == ("tool_use", "get_w", {"q": 1})
+
+
+@pytest.mark.parametrize("text", ["a\u0000b", "\u202eabc \u05e9\u05dc\u05d5\u05dd", "\U0001f600"])
+def test_unicode_both_ways(r: Rig, text: str) -> None:
+    name, m = mark(r, chat({"content": text}, "stop"))
+    out = create(r, m + " " + text)
+    assert [b.text for b in out.content if b.type == "text"] == [text]
+    assert r.upstream.one(name)[1]["messages"][0]["content"][0]["text"] == m + " " + text
+
+
+def test_a_lone_surrogate_is_a_400_in_anthropics_shape(r: Rig) -> None:
+    name, m = mark(r)
+    raw = ('{"model":"oa-1","max_tokens":5,"messages":[{"role":"user","content":"' + m
+           + '\\ud800"}]}').encode()  # fmt: skip
+    resp = httpx.post(r.sidecar.root_url + "/v1/messages", content=raw, timeout=20,
+                      headers={"x-api-key": r.key, "anthropic-version": "2023-06-01",
+                               "content-type": "application/json"})  # fmt: skip
+    assert resp.status_code == 400
+    assert resp.json()["type"] == "error"
+    assert resp.json()["error"]["type"] == "invalid_request_error"
+    assert r.upstream.bodies(name) == []
+
+
+def test_a_one_megabyte_message_streamed(r: Rig) -> None:
+    name, m = mark(r)
+    big = "word " * 210_000
+    events = list(create(r, m + big, stream=True))
+    assert events[-1].type == "message_stop"
+    assert len(r.upstream.one(name)[1]["messages"][0]["content"][0]["text"]) == len(m + big)
