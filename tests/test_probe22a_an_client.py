@@ -459,3 +459,18 @@ def test_a_one_megabyte_message_streamed(r: Rig) -> None:
     events = list(create(r, m + big, stream=True))
     assert events[-1].type == "message_stop"
     assert len(r.upstream.one(name)[1]["messages"][0]["content"][0]["text"]) == len(m + big)
+
+
+def test_a_results_text_blocks_keep_their_boundary(r: Rig) -> None:
+    """Two text blocks of a tool_result ("42", "17": an MCP tool's lines) reached the OpenAI
+    model as "4217"."""
+    name, m = mark(r)
+    create(r, m, tools=TOOLS, messages=[
+        {"role": "user", "content": m},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_w", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+            {"type": "text", "text": "42"}, {"type": "text", "text": "17"}]}]},
+    ])  # fmt: skip
+    _, body = r.upstream.one(name)
+    assert body["messages"][2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "42\n17"}
