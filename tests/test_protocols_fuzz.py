@@ -106,12 +106,18 @@ def test_nesting_that_cannot_be_forwarded_is_a_400(decode: Any) -> None:
             decode((body + _deep(levels) + "}").encode())
 
 
-def test_deeply_nested_tool_arguments_are_untranslatable_not_a_crash() -> None:
+def test_deeply_nested_tool_arguments_go_as_text_not_a_crash() -> None:
+    """Nesting orjson cannot write goes to Anthropic as the text it came as (`_raw`)."""
     call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": _deep(300)}}
     req = oai.decode_request(
-        {"model": "m", "messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]}
-    )
-    assert untranslatable(req, "anthropic") == "tool call 'c' whose arguments are not a JSON object"
+        {"model": "m", "messages": [{"role": "user", "content": "x"},
+                                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                                    {"role": "tool", "tool_call_id": "c", "content": "r"}]}
+    )  # fmt: skip
+    assert untranslatable(req, "anthropic") is None
+    body = anth.encode_request(req, "m", default_max_tokens=5)
+    assert body["messages"][1]["content"][0]["input"] == {"_raw": _deep(300)}
+    orjson.dumps(body)
 
 
 @settings(max_examples=200, deadline=None)

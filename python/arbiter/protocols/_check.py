@@ -150,6 +150,27 @@ def json_object_text(arguments: str, param: str) -> dict[str, Any]:
     return value
 
 
+def json_object_or_raw(arguments: str) -> dict[str, Any]:
+    """Tool-call arguments as the object Anthropic's `input` must be; text that is not one (a
+    model's broken JSON or an array, which OpenAI takes back in a conversation) kept whole under
+    `_raw`, as a translated answer shows it to an Anthropic client
+    (anthropic_response.tool_input)."""
+    try:
+        return json_object_text(arguments, "arguments")
+    except InvalidRequest:
+        return {"_raw": arguments}
+
+
+def raw_arguments(value: dict[str, Any]) -> str | None:
+    """The text that json_object_or_raw (or a translated answer) kept under `_raw`: an
+    Anthropic client sending the call back gives the model its own arguments as it wrote them.
+    None for any other object (one whose `_raw` holds a JSON object's text stays as it came)."""
+    raw = value.get("_raw")
+    if len(value) == 1 and isinstance(raw, str) and json_object_or_raw(raw) == value:
+        return raw
+    return None
+
+
 def forced_tool_offered(choice: ToolChoice | None, tools: Sequence[Tool], param: str) -> None:
     """A tool_choice that forces a call (`required`/`any`, or one named tool) needs tools, and a
     named one must be among them: OpenAI and Anthropic both refuse it otherwise, so it is the

@@ -34,7 +34,12 @@ from arbiter.image_data import check_inline_image
 from arbiter.media import image_type_of
 from arbiter.protocols import _check as c
 from arbiter.protocols.anthropic_cache_control import check_cache_control
-from arbiter.protocols.anthropic_encode import IMAGE_TYPES, TOOL_ID_CHARS, encode_request
+from arbiter.protocols.anthropic_encode import (
+    IMAGE_TYPES,
+    MAX_USER_ID,
+    TOOL_ID_CHARS,
+    encode_request,
+)
 from arbiter.protocols.anthropic_fields import (
     check_block_fields,
     check_message_fields,
@@ -72,7 +77,6 @@ __all__ = [
 
 SERVICE_TIERS = ("auto", "standard_only")  # Anthropic's `service_tier` values
 SPEEDS = ("standard", "fast")  # its `speed` values (null: the default)
-MAX_USER_ID = 256  # characters of `metadata.user_id`
 MAX_TOOL_NAME = 128  # characters of a custom tool's name (of [a-zA-Z0-9_-], as a tool_use id's)
 _MODELED = frozenset({
     "model", "messages", "system", "max_tokens", "tools", "tool_choice", "temperature", "top_p",
@@ -464,7 +468,10 @@ def _block(block: Any, role: str, param: str, named: str | None = None) -> Part:
         return _image(block, param)
     if kind == "tool_use" and role == "assistant":
         name = c.string(block.get("name"), f"{param}.name", non_empty=True)
-        arguments = orjson.dumps(c.obj(block.get("input"), f"{param}.input")).decode()
+        given = c.obj(block.get("input"), f"{param}.input")
+        arguments = c.raw_arguments(given)
+        if arguments is None:
+            arguments = orjson.dumps(given).decode()
         call_id = c.string(block.get("id"), f"{param}.id", non_empty=True)
         if not TOOL_ID_CHARS.issuperset(call_id):
             raise InvalidRequest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import string
 from typing import Any
 
@@ -35,7 +36,8 @@ def encode_request(
     structured_outputs: bool = False,
 ) -> dict[str, Any]:
     """An Anthropic body for `req`. Call untranslatable() first: this encodes what it can and
-    raises InvalidRequest only for content Anthropic cannot hold at all (non-object tool args).
+    raises InvalidRequest only for content Anthropic cannot hold at all (tool-call arguments that
+    are not an object go as {"_raw": text}, as a translated answer shows them).
     `default_max_tokens` fills the field Anthropic requires when the client gave none.
     `structured_outputs`: the model takes `output_config.format` (its `json-schema`
     capability), so a schema the client did not ask to be strict goes there too."""
@@ -75,8 +77,10 @@ def encode_request(
             body[key] = value
     if req.stop:
         body["stop_sequences"] = list(req.stop)
-    if req.user is not None:
-        body["metadata"] = {"user_id": req.user}
+    # OpenAI's safety_identifier (its successor of `user`, chat's extras) is the same id
+    user = req.user if req.user is not None else req.extras.get("safety_identifier")
+    if isinstance(user, str) and user:
+        body["metadata"] = {"user_id": user_id(user)}
     if req.stream:
         body["stream"] = True
     if req.source == "anthropic":
@@ -136,6 +140,19 @@ def _end_without_whitespace(turns: list[dict[str, Any]]) -> None:
             blocks.pop()  # whitespace only: the block before it is the end now
     if not blocks:
         turns.pop()
+
+
+MAX_USER_ID = 256  # characters of `metadata.user_id`
+
+
+def user_id(user: str) -> str:
+    """Another protocol's end-user id as Anthropic's `metadata.user_id`. OpenAI bounds `user`
+    nowhere, Anthropic refuses one past 256 characters (its 400, after routing, for a request
+    the client sent right): a longer one goes as its SHA-256, an opaque id (what Anthropic asks
+    for) that stays the same for the same user."""
+    if len(user) <= MAX_USER_ID:
+        return user
+    return hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 TOOL_ID_CHARS = frozenset(string.ascii_letters + string.digits + "_-")  # a tool_use id's
@@ -201,7 +218,7 @@ def _encode_part(part: Part, param: str) -> dict[str, Any] | None:
     if isinstance(part, ToolCallPart):
         return {
             "type": "tool_use", "id": part.id, "name": part.name,
-            "input": c.json_object_text(part.arguments, f"{param}.tool_calls.{part.id}"),
+            "input": c.json_object_or_raw(part.arguments),
         }  # fmt: skip
     if isinstance(part, ToolResultPart):
         content = [b for p in part.content if (b := _encode_part(p, param)) is not None]

@@ -56,8 +56,6 @@ from arbiter.canonical import (
     current_turn_start,
     is_thinking,
 )
-from arbiter.errors import InvalidRequest
-from arbiter.protocols._check import json_object_text
 from arbiter.protocols.anthropic_encode import IMAGE_TYPES, image_type
 from arbiter.protocols.function_names import MAX_FUNCTION_NAME
 from arbiter.protocols.schema_dialects import openai_strict_problem
@@ -204,15 +202,8 @@ def _to_anthropic(req: CanonicalRequest) -> Blocker | None:
     if _nothing_to_send(req.messages):
         # only system text (or empty turns, which the encoding drops): no messages are left
         return Blocker("a request without a non-empty user or assistant message", "messages")
-    for i, msg in enumerate(req.messages):
+    for msg in req.messages:
         for part in msg.parts:
-            if isinstance(part, ToolCallPart):
-                try:
-                    json_object_text(part.arguments, f"messages[{i}]")
-                except InvalidRequest:
-                    return Blocker(
-                        f"tool call {part.id!r} whose arguments are not a JSON object", "messages"
-                    )
             if (
                 isinstance(part, ImagePart)
                 and part.url is not None

@@ -405,7 +405,9 @@ def _result_images(part: ToolResultPart) -> list[dict[str, Any]]:
 
 
 def _encode_result(part: ToolResultPart) -> dict[str, Any]:
-    text = part.text
+    # a result's text blocks one per line: joined with nothing, two blocks "42" and "17" (an
+    # MCP tool's lines) read as "4217" (vLLM joins a message's text parts with a newline too)
+    text = "\n".join(p.text for p in part.content if isinstance(p, TextPart))
     if part.is_error:  # OpenAI has no error flag: say it in the text the model reads
         text = "Error: " + text
     return {"role": "tool", "tool_call_id": openai_call_id(part.tool_call_id), "content": text}

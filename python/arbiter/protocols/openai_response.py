@@ -130,6 +130,15 @@ def content_text(content: Any) -> str | None:
     return None
 
 
+def legacy_call(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A message's or delta's deprecated `function_call` as a one-call `tool_calls` (index 0,
+    no id: one is made). A server that answers in that form ends with finish_reason
+    "function_call", read as tool_use: the call itself was left out, and an Anthropic client
+    got stop_reason tool_use without a tool_use block."""
+    call = message.get("function_call")
+    return [{"index": 0, "function": call}] if isinstance(call, dict) else []
+
+
 def call_id_or_made(call_id: Any, response_id: Any, position: int) -> str:
     """A tool call's id, or one made from the response's id and the call's place when the
     upstream sent none (StepFun, Kimi on NVIDIA, GLM: an Anthropic client needs one to answer
@@ -162,7 +171,7 @@ def decode_response(body: Any, stops: Sequence[str] = ()) -> CanonicalResponse:
         choice = body["choices"][0]
         message = choice["message"]
         content, refusal = content_text(message.get("content")), message.get("refusal")
-        calls = message.get("tool_calls") or []
+        calls = message.get("tool_calls") or legacy_call(message)
         parts: list[ContentPart] = []
         if isinstance(content, str) and content:
             parts.append(TextPart(content))

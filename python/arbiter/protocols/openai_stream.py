@@ -33,6 +33,7 @@ from arbiter.protocols.openai_response import (
     completion_id,
     content_text,
     finish_reason_out,
+    legacy_call,
     matched_stop,
     stop_reason_in,
     usage_in,
@@ -93,7 +94,9 @@ class StreamDecoder:
     is a refusal (its own refusal block after the held text: closing the call for it cut the
     call's arguments as a second call did). A stream cut while something is held sends it
     first (`cut`): the open call's block ends marked cut, then the held text, refusal and
-    calls, so a client sees what the upstream sent before the error."""
+    calls, so a client sees what the upstream sent before the error. A call whose first
+    fragment has no name (a server that sends it later: OpenAI's SDK joins the pieces) is held
+    until its name comes, since its block's start carries the name (it began with none)."""
 
     def __init__(self, model: str = "upstream", stops: Sequence[str] = ()) -> None:
         """`stops`: the caller's stop sequences, to tell a stop on one (matched_stop)."""
@@ -156,7 +159,7 @@ class StreamDecoder:
                 out.extend(self._text(text))
             if isinstance(refusal, str) and refusal:
                 out.extend(self._refusal(refusal))
-            for call in delta.get("tool_calls") or ():
+            for call in delta.get("tool_calls") or legacy_call(delta):
                 out.extend(self._tool_fragment(call))
             reason = choice.get("finish_reason")
             if reason:  # "" on every chunk from some servers (Ollama, SGLang) means none
@@ -239,8 +242,9 @@ class StreamDecoder:
         out: list[StreamEvent] = []
         index = self._tool_blocks.get(position)
         held = self._held.get(position)
-        if index is None and held is None and self._call_open:
-            # another call is streaming: this one waits for its block to end (_close)
+        if index is None and held is None and (self._call_open or not fn.get("name")):
+            # another call is streaming: this one waits for its block to end (_close); or it
+            # has not said its name yet, which its block's start carries: it waits for it
             call_id = call_id_or_made(call.get("id"), self._id, position)
             held = self._held[position] = _HeldCall(call_id, str(fn.get("name") or ""))
         if held is not None:
@@ -248,6 +252,8 @@ class StreamDecoder:
                 held.name = str(fn["name"])
             if arguments := arguments_text(fn.get("arguments")):
                 held.arguments.append(arguments)
+            if held.name and not self._call_open and next(iter(self._held)) == position:
+                return self._live(position, held)  # its name came: it streams from here
             return []
         if index is None:
             index, out = self._begin()
@@ -263,6 +269,16 @@ class StreamDecoder:
         arguments = arguments_text(fn.get("arguments"))  # an object, from some servers
         if arguments:
             out.append(ToolArgsDelta(index, arguments))
+        return out
+
+    def _live(self, position: int, call: _HeldCall) -> list[StreamEvent]:
+        """A call held for its name (none open before it) becomes the open block."""
+        del self._held[position]
+        index, out = self._begin()
+        self._tool_blocks[position], self._call_open = index, True
+        out.append(BlockStart(index, "tool_use", call.call_id, call.name))
+        if call.arguments:
+            out.append(ToolArgsDelta(index, "".join(call.arguments)))
         return out
 
     def finish(self) -> list[StreamEvent]:

@@ -6,6 +6,7 @@ failover.py's job, not this module's.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from typing import Any
@@ -39,15 +40,23 @@ COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as ch
 
 
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
+    """OpenAI counts the prompt's cached tokens inside `prompt_tokens`
+    (`prompt_tokens_details.cached_tokens`): they are its cache reads, priced at the model's
+    `price_cache_read_per_mtok` as an Anthropic upstream's are (they were billed at the input
+    price), never more of them than the prompt."""
     usage = body.get("usage") or {}
     dropped = not isinstance(usage, dict) or not counts_believable(usage, _COUNTS)
     prompt_missing, output_missing = (
         (False, False) if dropped else missing_sides(usage, _COUNTS[:1], _COUNTS[1])
     )
+    prompt = 0 if dropped else token_count(usage.get("prompt_tokens"))
+    details = None if dropped else usage.get("prompt_tokens_details")
+    cached = token_count(details.get("cached_tokens")) if isinstance(details, dict) else 0
     return Usage(
-        prompt_tokens=0 if dropped else token_count(usage.get("prompt_tokens")),
+        prompt_tokens=prompt,
         completion_tokens=0 if dropped else token_count(usage.get("completion_tokens")),
         reported_cost_usd=reported_cost(body, headers),
+        cache_read_tokens=min(cached, prompt),
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
@@ -332,11 +341,7 @@ class _OpenAIStream(SSEStream):
                 if parsed.reported_cost_usd is not None
                 else self._reported_cost
             )
-            self._running = Usage(
-                parsed.prompt_tokens, parsed.completion_tokens, cost,
-                counts_dropped=parsed.counts_dropped, prompt_missing=parsed.prompt_missing,
-                output_missing=parsed.output_missing,
-            )  # fmt: skip
+            self._running = dataclasses.replace(parsed, reported_cost_usd=cost)
             self.running_usage = self._running
             # include_usage's own chunk (no choices), or one sent once every choice finished:
             # nothing more can be generated, so the count is the bill
