@@ -16,6 +16,7 @@ counted as its serialized JSON. Output: all `n` choices at the output limit.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -123,7 +124,8 @@ class CallWorst:
     images) is tokenized once, on first use, unless given (`unviewed`: tokens `body` cannot show,
     added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
-    `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt)."""
+    `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt;
+    `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py)."""
 
     def __init__(
         self,
@@ -135,6 +137,7 @@ class CallWorst:
         unviewed: int = 0,
         kept_thinking: int = 0,
         n: int | None = None,
+        ratio: Callable[[str], float] | None = None,
     ) -> None:
         self._models = models
         self._body = body
@@ -145,6 +148,7 @@ class CallWorst:
         self._kept_thinking = kept_thinking
         self._n = choices(body) if n is None else n
         self._images: int | None = None
+        self._ratio = ratio
 
     @property
     def prompt_tokens(self) -> int:
@@ -173,7 +177,12 @@ class CallWorst:
     def __call__(self, model: str) -> float:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
-        return m.cost_usd(self.prompt_on(m) + kept, self.output_tokens(m))
+        prompt = self.prompt_on(m) + kept
+        if self._ratio is not None and (r := self._ratio(model)) > 1.0:
+            # the upstream counts text longer than o200k (prompt_ratio.py); images are
+            # already at their ceiling
+            prompt += math.ceil((self.prompt_tokens + kept) * (r - 1.0))
+        return m.cost_usd(prompt, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:

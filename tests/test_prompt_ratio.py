@@ -1,0 +1,52 @@
+"""prompt_ratio.PromptRatios: the largest billed/counted prompt ratio of a model's last calls,
+and CallWorst reserving the prompt's text at it (probe22b)."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbiter.config import ModelSettings
+from arbiter.prompt_ratio import CEILING, WINDOW, PromptRatios
+from arbiter.worst_case import CallWorst
+
+
+def test_unseen_model_and_shorter_counts_read_one() -> None:
+    r = PromptRatios()
+    assert r.factor("m") == 1.0
+    r.observe("m", 100, 80)  # the upstream counted shorter: ours already covers it
+    r.observe("m", 0, 50)  # nothing counted: nothing to learn
+    r.observe("m", 100, 0)
+    assert r.factor("m") == 1.0
+
+
+def test_largest_of_the_window_kept_and_aged_out() -> None:
+    r = PromptRatios()
+    r.observe("m", 100, 130)
+    r.observe("m", 100, 110)
+    r.observe("other", 100, 300)
+    assert r.factor("m") == pytest.approx(1.3)
+    assert r.factor("other") == pytest.approx(3.0)
+    for _ in range(WINDOW - 2):  # the window is full, 1.3 its oldest: one more call drops it
+        r.observe("m", 100, 110)
+    assert r.factor("m") == pytest.approx(1.3)
+    r.observe("m", 100, 110)
+    assert r.factor("m") == pytest.approx(1.1)
+
+
+def test_a_count_no_tokenizer_gives_is_held_at_the_ceiling() -> None:
+    r = PromptRatios()
+    r.observe("m", 10, 10**7)
+    assert r.factor("m") == CEILING
+
+
+def test_call_worst_reserves_the_prompt_text_at_the_ratio() -> None:
+    m = ModelSettings(name="m", upstream="u", price_in_per_mtok=1e6, price_out_per_mtok=0.0)
+    body = {"messages": [{"role": "user", "content": "hello there " * 50}]}
+    plain = CallWorst(lambda _: m, body, 10, None)
+    ratios = PromptRatios()
+    worst = CallWorst(lambda _: m, body, 10, None, ratio=ratios.factor)
+    assert worst("m") == plain("m")  # nothing learnt: o200k's count
+    ratios.observe("m", plain.prompt_tokens, plain.prompt_tokens * 3 // 2)
+    assert worst("m") == pytest.approx(plain("m") * 1.5, abs=1.0)  # $1 a token
+    # a cut stream's charge may reach the raised worst case, never pass it
+    assert worst.capped("m", 10) <= worst("m")
