@@ -54,11 +54,11 @@ class Fleet:
             assert time.monotonic() < deadline, f"still reserved after {timeout_s} s: {rows}"
             time.sleep(0.1)
 
-    def decisions(self) -> list[dict[str, Any]]:
+    def decisions(self, sidecar: Sidecar | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         after = ""
         while True:
-            page = self.get(f"/arbiter/decisions?limit=500{after}")
+            page = self.get(f"/arbiter/decisions?limit=500{after}", sidecar)
             out += page["data"]
             if not page.get("has_more"):
                 return out
