@@ -33,6 +33,7 @@ MAX_TOKENS = 8
 # a code-like prompt of ~600 o200k tokens: the prompt is most of a call's worst case
 PROMPT = "\n".join(f"def f{i}(x): return x * {i} + {i * 7} - g(x, {i % 5})" for i in range(40))
 BURST = 40
+LEGACY = False  # the burst on /v1/completions (pass-through) instead of chat
 WORST_CASES_IN_CAP = 12
 WARM_UPS = 12  # on server.workers = 2: P(one worker takes them all) = 2^-11
 
@@ -43,20 +44,34 @@ class Billing(ScriptedHandler):
 
     def do_POST(self) -> None:
         body = self.read_json()
-        texts = [str(m.get("content", "")) for m in body["messages"]]
-        prompt = math.ceil(RATIO * count_tokens(texts)) + 4 * len(texts) + 3
+        legacy = "prompt" in body  # /v1/completions (pass-through)
+        texts = [body["prompt"]] if legacy else [str(m["content"]) for m in body["messages"]]
+        prompt = math.ceil(RATIO * count_tokens(texts))
+        prompt += 0 if legacy else 4 * len(texts) + 3
         out = int(body.get("max_completion_tokens") or body.get("max_tokens") or 16)
         with self.lock:
             self.bills.append((prompt, out))
         time.sleep(0.3)
         usage = {"prompt_tokens": prompt, "completion_tokens": out,
                  "total_tokens": prompt + out}  # fmt: skip
+        if legacy:
+            raw = orjson.dumps({
+                "id": "cmpl-1", "object": "text_completion", "created": 1,
+                "model": body["model"], "usage": usage,
+                "choices": [{"index": 0, "text": "ok", "finish_reason": "stop",
+                             "logprobs": None}],
+            })  # fmt: skip
+            self.answer(raw)
+            return
         raw, kind = ok_chat_answer(body["model"], bool(body.get("stream")), usage)
         self.answer(raw, kind)
 
 
 async def _ask(client: openai.AsyncOpenAI, stream: bool) -> str:
     try:
+        if LEGACY:
+            await client.completions.create(model="oa-1", prompt=PROMPT, max_tokens=MAX_TOKENS)
+            return "ok"
         r = await client.chat.completions.with_raw_response.create(
             model="oa-1", messages=[{"role": "user", "content": PROMPT}],
             max_tokens=MAX_TOKENS, stream=stream,
@@ -97,11 +112,14 @@ def _o200k_worst_usd() -> float:
         ("sqlite", 1, 1),
         ("sqlite", 1, 2),
         pytest.param("postgres", 3, 1, marks=pytest.mark.postgres),
+        pytest.param("sqlite", 1, 1, id="completions"),
     ],
 )
 def test_burst_stays_within_one_worst_case(
-    tmp_path: Path, backend: str, replicas: int, workers: int
+    tmp_path: Path, backend: str, replicas: int, workers: int, request: pytest.FixtureRequest
 ) -> None:
+    global LEGACY
+    LEGACY = request.node.callspec.id == "completions"
     cap = WORST_CASES_IN_CAP * _o200k_worst_usd()
     # the burst's tenant has the cap; the warm-up's tenant only a global cap that never binds
     caps = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from arbiter.config import ModelSettings
-from arbiter.prompt_ratio import CEILING, WINDOW, PromptRatios
+from arbiter.prompt_ratio import CEILING, WINDOW, PromptRatios, scaled
 from arbiter.worst_case import CallWorst
 
 
@@ -50,3 +50,10 @@ def test_call_worst_reserves_the_prompt_text_at_the_ratio() -> None:
     assert worst("m") == pytest.approx(plain("m") * 1.5, abs=1.0)  # $1 a token
     # a cut stream's charge may reach the raised worst case, never pass it
     assert worst.capped("m", 10) <= worst("m")
+
+
+def test_scaled_never_fewer_and_rounded_up() -> None:
+    assert scaled(100, 1.0) == 100
+    assert scaled(100, 0.5) == 100
+    assert scaled(100, 1.301) == 131
+    assert scaled(0, 3.0) == 0

@@ -12,6 +12,7 @@ and worker learns from its own calls, from its first answered one.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 WINDOW = 64  # calls per model: a tokenizer change (a new model behind the name) ages out
@@ -42,3 +43,9 @@ class PromptRatios:
             self._top[model] = ratio
         elif dropped >= top:  # the largest aged out: the window's own largest now
             self._top[model] = max(seen)
+
+
+def scaled(tokens: int, ratio: float) -> int:
+    """`tokens` counted by o200k, as an upstream counting `ratio` times longer would (never
+    fewer)."""
+    return tokens + math.ceil(tokens * (ratio - 1.0)) if ratio > 1.0 else tokens

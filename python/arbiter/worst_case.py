@@ -16,7 +16,6 @@ counted as its serialized JSON. Output: all `n` choices at the output limit.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ import orjson
 
 from arbiter.config import ModelSettings
 from arbiter.media import audio_ceiling_tokens
+from arbiter.prompt_ratio import scaled
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -178,10 +178,11 @@ class CallWorst:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         prompt = self.prompt_on(m) + kept
-        if self._ratio is not None and (r := self._ratio(model)) > 1.0:
+        if self._ratio is not None:
             # the upstream counts text longer than o200k (prompt_ratio.py); images are
             # already at their ceiling
-            prompt += math.ceil((self.prompt_tokens + kept) * (r - 1.0))
+            text = self.prompt_tokens + kept
+            prompt += scaled(text, self._ratio(model)) - text
         return m.cost_usd(prompt, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
