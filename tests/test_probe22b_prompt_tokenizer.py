@@ -113,6 +113,8 @@ def _o200k_worst_usd() -> float:
         ("sqlite", 1, 2),
         pytest.param("postgres", 3, 1, marks=pytest.mark.postgres),
         pytest.param("sqlite", 1, 1, id="completions"),
+        # no warm-up: each process's first calls, held at the model's configured ratio
+        pytest.param("postgres", 3, 1, id="cold-configured", marks=pytest.mark.postgres),
     ],
 )
 def test_burst_stays_within_one_worst_case(
@@ -120,6 +122,11 @@ def test_burst_stays_within_one_worst_case(
 ) -> None:
     global LEGACY
     LEGACY = request.node.callspec.id == "completions"
+    cold = request.node.callspec.id == "cold-configured"
+
+    def configured(doc: dict[str, Any]) -> None:
+        doc["models"]["oa-1"]["prompt_token_ratio"] = RATIO
+
     cap = WORST_CASES_IN_CAP * _o200k_worst_usd()
     # the burst's tenant has the cap; the warm-up's tenant only a global cap that never binds
     caps = [
@@ -129,9 +136,14 @@ def test_burst_stays_within_one_worst_case(
     Billing.bills = []
     with serving(Billing) as up_url:
         port = int(up_url.rsplit(":", 1)[1].split("/")[0])
-        with serves(tmp_path, port, backend, caps, replicas=replicas, workers=workers) as sc:
+        kw: dict[str, Any] = {"replicas": replicas, "workers": workers}
+        if cold:
+            kw["edit"] = configured
+        with serves(tmp_path, port, backend, caps, **kw) as sc:
             warm = str(sc[0].create_key("default")["key"])
-            for s in sc:  # each process learns from its own first calls (fresh connections:
+            for s in (
+                [] if cold else sc
+            ):  # each process learns from its own first calls (fresh connections:
                 for _ in range(WARM_UPS if workers > 1 else 1):  # the workers share them out)
                     assert asyncio.run(_burst([s.base_url], warm, 1)) == ["ok"]
             key = str(sc[0].create_key("burst")["key"])

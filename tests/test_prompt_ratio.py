@@ -3,9 +3,13 @@ and CallWorst reserving the prompt's text at it (probe22b)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from arbiter import config
 from arbiter.config import ModelSettings
+from arbiter.errors import ConfigError
 from arbiter.prompt_ratio import CEILING, WINDOW, PromptRatios, scaled
 from arbiter.worst_case import CallWorst
 
@@ -57,3 +61,33 @@ def test_scaled_never_fewer_and_rounded_up() -> None:
     assert scaled(100, 0.5) == 100
     assert scaled(100, 1.301) == 131
     assert scaled(0, 3.0) == 0
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "arbiter.toml"
+ENV = {"SIM_API_KEY": "sk-test", "ARBITER_ADMIN_KEY": "adm-test"}
+
+
+@pytest.mark.parametrize(("value", "ok"), [("1.3", True), ("0.5", False), ("5.0", False)])
+def test_a_models_prompt_token_ratio_is_read_in_its_range(value: str, ok: bool) -> None:
+    header = "[models.sim-tiny]\n"
+    text = EXAMPLE.read_text().replace(header, header + f"prompt_token_ratio = {value}\n", 1)
+    if ok:
+        s = config.loads(text, env=ENV, source="arbiter.toml")
+        assert s.models["sim-tiny"].prompt_token_ratio == 1.3
+        assert s.models["sim-small"].prompt_token_ratio == 1.0
+        return
+    with pytest.raises(ConfigError, match=r"arbiter.toml:\d+: .*prompt_token_ratio.*\[1, 4\]"):
+        config.loads(text, env=ENV, source="arbiter.toml")
+
+
+def test_call_worst_reserves_at_least_the_configured_ratio() -> None:
+    m = ModelSettings(
+        name="m", upstream="u", price_in_per_mtok=1e6, price_out_per_mtok=0.0,
+        prompt_token_ratio=2.0,
+    )  # fmt: skip
+    body = {"messages": [{"role": "user", "content": "hello there " * 50}]}
+    ratios = PromptRatios()
+    worst = CallWorst(lambda _: m, body, 10, None, ratio=ratios.factor)
+    assert worst("m") == pytest.approx(2 * worst.prompt_tokens * 1.0, abs=1.0)
+    ratios.observe("m", 100, 300)  # the calls show more: the larger wins
+    assert worst("m") == pytest.approx(3 * worst.prompt_tokens * 1.0, abs=1.0)

@@ -298,9 +298,9 @@ class PassThrough:
         caps = budgets.caps_for(principal, budgets.now()) if budgets.enabled else ()
 
         def worst(name: str) -> float:  # `name` is req.model: pass-through never fails over
-            return req.model_settings(s.registry.__getitem__).cost_usd(
-                scaled(req.prompt_tokens, s.prompt_ratios.factor(req.model)), req.output_tokens
-            )
+            m = req.model_settings(s.registry.__getitem__)
+            ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
+            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
 
         charge = await budgets.open(decision_id, caps, worst, (req.model,))
         attempts: list[Attempt] = []
@@ -415,9 +415,8 @@ class PassThrough:
         m = req.model_settings(s.registry.__getitem__)
 
         def worst() -> float:
-            return m.cost_usd(
-                scaled(req.prompt_tokens, s.prompt_ratios.factor(req.model)), req.output_tokens
-            )
+            ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
+            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
 
         # an absurd reported cost counts as not reported
         usage = vetted(m, usage, worst, s.billing_alerts.cost_report_dropped)

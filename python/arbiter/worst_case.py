@@ -182,7 +182,7 @@ class CallWorst:
             # the upstream counts text longer than o200k (prompt_ratio.py); images are
             # already at their ceiling
             text = self.prompt_tokens + kept
-            prompt += scaled(text, self._ratio(model)) - text
+            prompt += scaled(text, max(m.prompt_token_ratio, self._ratio(model))) - text
         return m.cost_usd(prompt, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
