@@ -91,3 +91,15 @@ def test_call_worst_reserves_at_least_the_configured_ratio() -> None:
     assert worst("m") == pytest.approx(2 * worst.prompt_tokens * 1.0, abs=1.0)
     ratios.observe("m", 100, 300)  # the calls show more: the larger wins
     assert worst("m") == pytest.approx(3 * worst.prompt_tokens * 1.0, abs=1.0)
+
+
+def test_the_configured_ratio_holds_without_a_learnt_one() -> None:
+    """Arbiter's own calls (a judge's) and a cut pass-through stream's bound: no learnt ratio
+    handed in, the model's configured one still counts."""
+    m = ModelSettings(
+        name="m", upstream="u", price_in_per_mtok=1e6, price_out_per_mtok=0.0,
+        prompt_token_ratio=2.0,
+    )  # fmt: skip
+    body = {"messages": [{"role": "user", "content": "hello there " * 50}]}
+    worst = CallWorst(lambda _: m, body, 10, None)
+    assert worst("m") == pytest.approx(2 * worst.prompt_tokens * 1.0, abs=1.0)

@@ -178,11 +178,14 @@ class CallWorst:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         prompt = self.prompt_on(m) + kept
+        # the upstream counts text longer than o200k (prompt_ratio.py: configured, learnt);
+        # images are already at their ceiling
+        ratio = m.prompt_token_ratio
         if self._ratio is not None:
-            # the upstream counts text longer than o200k (prompt_ratio.py); images are
-            # already at their ceiling
+            ratio = max(ratio, self._ratio(model))
+        if ratio > 1.0:
             text = self.prompt_tokens + kept
-            prompt += scaled(text, max(m.prompt_token_ratio, self._ratio(model))) - text
+            prompt += scaled(text, ratio) - text
         return m.cost_usd(prompt, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
