@@ -25,7 +25,8 @@ from tests.probe22b_rig import ADMIN, fleet
 
 CAPS = [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]
 REQUESTS = 10
-SCRAPES = 16  # fresh connections: P(one worker answers them all) = 2^-15
+SCRAPES = 16  # at least: fresh connections, whichever worker takes each
+SCRAPES_MAX = 200
 
 
 def _scrape(url: str) -> dict[str, dict[str, float]]:
@@ -94,27 +95,27 @@ def test_spend_figures_agree_on_two_workers(tmp_path: Path) -> None:
         assert len(rows) == REQUESTS, export.stderr[-500:]
         assert sum(float(r["billed_usd"]) for r in rows) == pytest.approx(spent, abs=1e-6)
 
-        # /metrics as Prometheus reads it: the last value each worker's series showed
+        # /metrics as Prometheus reads it: the last value each worker's series showed, scraped
+        # until every worker that answered a request was read after it (bounded)
         latest: dict[str, dict[str, float]] = {}
-        deadline = time.monotonic() + 30
-        for _ in range(SCRAPES):
+
+        def total(prefix: str) -> float:
+            return sum(
+                v for s, by_worker in latest.items() if s.startswith(prefix)
+                for v in by_worker.values()
+            )  # fmt: skip
+
+        deadline = time.monotonic() + 60
+        for scrape in range(SCRAPES_MAX):
             for series, by_worker in _scrape(f.first.root_url).items():
                 for worker, value in by_worker.items():
                     seen = latest.setdefault(series, {})
                     # a counter only grows: a drop is a reset to Prometheus
                     assert value >= seen.get(worker, 0.0), (series, worker, value, seen)
                     seen[worker] = value
-            assert time.monotonic() < deadline
-        assert all("?" not in w for w in latest.values()), latest  # each names its worker
-        workers = {w for by_worker in latest.values() for w in by_worker}
-        assert workers == {"0", "1"}, latest
-        cost = sum(
-            v for s, by_worker in latest.items() if s.startswith("arbiter_cost_usd_total")
-            for v in by_worker.values()
-        )  # fmt: skip
-        assert cost == pytest.approx(spent, abs=1e-6), latest
-        requests = sum(
-            v for s, by_worker in latest.items() if s.startswith("arbiter_requests_total")
-            for v in by_worker.values()
-        )  # fmt: skip
-        assert requests == REQUESTS, latest
+            assert all("?" not in w for w in latest.values()), latest  # each names its worker
+            if scrape >= SCRAPES and total("arbiter_requests_total") == REQUESTS:
+                break
+            assert time.monotonic() < deadline, latest
+        assert total("arbiter_requests_total") == REQUESTS, latest
+        assert total("arbiter_cost_usd_total") == pytest.approx(spent, abs=1e-6), latest
