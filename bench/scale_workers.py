@@ -50,6 +50,9 @@ PEERBENCH = Path(
     )
 )
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# a worker's samples name it first (metrics_worker.py): {worker="i"} alone, or before the others
+_ALONE = r'(?:\{worker="\d+"\})?'
+_IN = r'(?:worker="\d+",)?'
 # what a read of the sidecar's /metrics raises when it does not answer in time (an overloaded
 # window): the window is recorded as failed and the run goes on
 _READ_FAILED = (OSError, TimeoutError, urllib.error.URLError)
@@ -138,20 +141,22 @@ class Rig:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             text = r.read().decode()
         out: dict[str, float] = {}
-        for m in re.finditer(r'^arbiter_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$',
-                             text, re.M):  # fmt: skip
+        bucket = r"^arbiter_event_loop_lag_seconds_bucket\{" + _IN + r'le="([^"]+)"\} (\S+)$'
+        for m in re.finditer(bucket, text, re.M):
             out[m.group(1)] = float(m.group(2))
-        found = re.search(r"^arbiter_event_loop_lag_max_seconds (\S+)$", text, re.M)
+        found = re.search(r"^arbiter_event_loop_lag_max_seconds" + _ALONE + r" (\S+)$", text, re.M)
         out["max"] = float(found.group(1)) if found else float("nan")
         # server.idle_poll_us: the loop's CPU spent polling with nothing to do (0 when off)
-        found = re.search(r"^arbiter_idle_poll_seconds_total (\S+)$", text, re.M)
+        found = re.search(r"^arbiter_idle_poll_seconds_total" + _ALONE + r" (\S+)$", text, re.M)
         out["idle_poll_s"] = float(found.group(1)) if found else 0.0
         return out
 
     def backlog(self) -> float:
         """Records the sidecar has accepted but not yet written (arbiter_store_backlog)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            found = re.search(rb"^arbiter_store_backlog (\S+)$", r.read(), re.M)
+            found = re.search(
+                (r"^arbiter_store_backlog" + _ALONE + r" (\S+)$").encode(), r.read(), re.M
+            )
         return float(found.group(1)) if found else float("nan")
 
     def drain_s(self, limit_s: float = 120.0) -> float:
@@ -174,13 +179,15 @@ class Rig:
             text = r.read().decode()
         out: dict[str, dict[str, float]] = {}
         for name, src, clock, value in re.findall(
-            r'^arbiter_(background_\w+|event_loop_stalls_total)\{source="(\w+)"'
+            r'^arbiter_(background_\w+|event_loop_stalls_total)\{' + _IN + r'source="(\w+)"'
             r'(?:,clock="(\w+)")?\} (\S+)$', text, re.M,
         ):  # fmt: skip
             out.setdefault(src, {})[f"{name}_{clock}" if clock else name] = float(value)
         # the same stalls by whether the loop's own thread ran (its work) or waited (GIL, core)
         for state, value in re.findall(
-            r'^arbiter_event_loop_stalls_by_loop_thread_total\{state="(\w+)"\} (\S+)$', text, re.M
+            r"^arbiter_event_loop_stalls_by_loop_thread_total\{" + _IN + r'state="(\w+)"\} (\S+)$',
+            text,
+            re.M,
         ):
             out[f"loop_thread_{state}"] = {"event_loop_stalls_total": float(value)}
         return out

@@ -68,10 +68,14 @@ def ok_chat_answer(model: str, stream: bool, usage: dict[str, int]) -> tuple[byt
     return body, "text/event-stream"
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a burst's connections wait in the backlog, not time out (5)
+
+
 @contextmanager
 def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """`handler` on a free 127.0.0.1 port; yields its OpenAI-style base URL (`.../v1`)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/v1"

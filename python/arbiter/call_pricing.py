@@ -78,6 +78,8 @@ def call_cost(
     one, else what a stream we `cut` generated (cut_stream_cost.py), else the call's worst
     case (we cannot know what it billed)."""
     m = pinned(s, plan, model)
+    if usage is not None and plan.counted_prompt:
+        _learn_ratio(s, plan, model, usage, req)
     reported = usage is not None and usage.reported_cost_usd is not None
     billed = billed_cost(
         m, usage, worst_of(plan, model) if reported else None,
@@ -90,3 +92,13 @@ def call_cost(
     if plan.charge is not None:
         return plan.charge.call_worst(model)
     return m.cost_usd(req.prompt_tokens_on(m.image_rule), estimate_tokens(content))
+
+
+def _learn_ratio(s: Services, plan: Plan, model: str, usage: Usage, req: ChatRequest) -> None:
+    """Teach `model`'s prompt ratio (prompt_ratio.py) the upstream's count of this call's
+    prompt, where both counts are of the same text: no images (ours counts their ceiling
+    apart), no earlier thinking a model keeps (ours leaves it out), a count the upstream gave."""
+    if req.images or req.kept_thinking_tokens or usage.counts_dropped or usage.prompt_missing:
+        return
+    assert plan.counted_prompt is not None
+    s.prompt_ratios.observe(model, plan.counted_prompt, usage.prompt_tokens)

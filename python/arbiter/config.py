@@ -340,6 +340,9 @@ class ModelSettings:
     price_cache_read_per_mtok: float | None = None
     price_cache_write_per_mtok: float | None = None
     image_tokens: str = ""  # its image rule (image_rules.py); "": its family's, by name/protocol
+    # how much longer its upstream counts a prompt than o200k, at the least (prompt_ratio.py:
+    # reservations take the larger of this and the ratio its answered calls showed)
+    prompt_token_ratio: float = 1.0
 
     @property
     def image_rule(self) -> ImageRule:

@@ -39,6 +39,7 @@ from arbiter.config_parse import _Locator
 from arbiter.errors import ConfigError
 from arbiter.host_check import allowed_hosts_problem
 from arbiter.idle_poll import MAX_WINDOW_US
+from arbiter.prompt_ratio import CEILING
 from arbiter.regular_file import read_regular
 
 if TYPE_CHECKING:
@@ -108,6 +109,9 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
                 f"{loc.where(['models', name])}: prices must be in [0, {MAX_PRICE_PER_MTOK:g}] "
                 f"and context_window, max_output_tokens in [1, {MAX_MODEL_TOKENS}]"
             )
+        if not 1.0 <= m.prompt_token_ratio <= CEILING:
+            where = loc.where(["models", name, "prompt_token_ratio"])
+            loc.fail(f"{where}: models.{name}.prompt_token_ratio must be in [1, {CEILING:g}]")
         for task, p in m.priors.items():
             if not 0.0 <= p <= 1.0:
                 loc.fail(f"{loc.where(['models', name, 'priors', task])}: must be in [0,1]")

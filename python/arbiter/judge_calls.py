@@ -86,8 +86,9 @@ def judge_caller(
         body = judge_body(messages, m, s.protocol_of(judge))
         decision_id = s.new_id()
         worst = CallWorst(
-            lambda name: s.registry[name], body, JUDGE_MAX_TOKENS, s.settings.budgets.image_tokens
-        )
+            lambda name: s.registry[name], body, JUDGE_MAX_TOKENS,
+            s.settings.budgets.image_tokens, ratio=s.prompt_ratios.factor,
+        )  # fmt: skip
         if caps is None:
             caps = s.budgets.judge_caps(tenant, s.budgets.now())
         charge = await s.budgets.open(decision_id, caps, worst, (judge,))

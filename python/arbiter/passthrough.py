@@ -47,6 +47,7 @@ from arbiter.failover import run_with_failover
 from arbiter.ids import named
 from arbiter.passthrough_stream import OpenedCall, Streaming, streaming
 from arbiter.principal import Principal
+from arbiter.prompt_ratio import scaled
 from arbiter.protocols import _check as c
 from arbiter.records import Attempt, DecisionRecord
 from arbiter.surfaces import openai_params
@@ -328,9 +329,9 @@ class PassThrough:
         caps = budgets.caps_for(principal, budgets.now()) if budgets.enabled else ()
 
         def worst(name: str) -> float:  # `name` is req.model: pass-through never fails over
-            return req.model_settings(s.registry.__getitem__).cost_usd(
-                req.prompt_tokens, req.output_tokens
-            )
+            m = req.model_settings(s.registry.__getitem__)
+            ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
+            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
 
         charge = await budgets.open(decision_id, caps, worst, (req.model,))
         attempts: list[Attempt] = []
@@ -445,10 +446,14 @@ class PassThrough:
         m = req.model_settings(s.registry.__getitem__)
 
         def worst() -> float:
-            return m.cost_usd(req.prompt_tokens, req.output_tokens)
+            ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
+            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
 
         # an absurd reported cost counts as not reported
         usage = vetted(m, usage, worst, s.billing_alerts.cost_report_dropped)
+        if usage is not None and not (usage.counts_dropped or usage.prompt_missing):
+            # the upstream's count of the prompt teaches the model's ratio (prompt_ratio.py)
+            s.prompt_ratios.observe(req.model, req.prompt_tokens, usage.prompt_tokens)
         if error is None and cut is None and relayed is not None and counts_dropped(usage):
             usage = await self._counted(kind, req, usage, relayed, worst)
         pt = usage.prompt_tokens if usage and usage.prompt_tokens else req.prompt_tokens

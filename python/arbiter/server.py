@@ -76,6 +76,7 @@ from arbiter.image_rules import DEFAULT_IMAGE_RULE
 from arbiter.learning_spend import learning_charged
 from arbiter.loop_lag import LoopLag
 from arbiter.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from arbiter.metrics_worker import labelled, this_worker
 from arbiter.pipeline import Pipeline
 from arbiter.principal import Principal
 from arbiter.registry import tenant_models
@@ -564,6 +565,8 @@ class Handlers:
             text += self.s.reloader.metrics_text()
         if self.idle_poll is not None:
             text += self.idle_poll.metrics_text()
+        if (worker := this_worker()) is not None:  # one of several on the port: say which
+            text = labelled(text, worker)
         return Response(text, media_type=METRICS_CONTENT_TYPE, headers=API_HEADERS)
 
     async def budgets(self, request: Request) -> Response:

@@ -51,6 +51,7 @@ from arbiter.output_limit import OutputLimits
 from arbiter.policy import Policy
 from arbiter.principal import Principal
 from arbiter.priors import load as load_priors
+from arbiter.prompt_ratio import PromptRatios
 from arbiter.recorder import Recorder, recorder_pace
 from arbiter.records import (
     SYSTEM_TENANT,
@@ -135,6 +136,8 @@ class Services:
         self.upstream_alerts = UpstreamAlerts(self.alerts, self.registry, lambda: self.settings)
         # the upstreams' billing telemetry not believed: alerted (rate-limited) and counted
         self.billing_alerts = BillingAlerts(self.alerts, self.metrics, self.registry.get)
+        # how much longer each model's upstream counts a prompt than o200k: reservations follow
+        self.prompt_ratios = PromptRatios()
         self.breaker = CircuitBreaker(
             settings.breaker,
             on_open=self.upstream_alerts.circuit_opened,

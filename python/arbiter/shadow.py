@@ -316,7 +316,7 @@ class Shadow:
         counted = req.budget_body or req.body
         worst = CallWorst(
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
-            req.unviewed_tokens, req.kept_thinking_tokens,
+            req.unviewed_tokens, req.kept_thinking_tokens, ratio=s.prompt_ratios.factor,
         )  # fmt: skip
         now = s.budgets.now()
         start, end = window_bounds("day", now)

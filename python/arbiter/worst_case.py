@@ -25,6 +25,7 @@ import orjson
 from arbiter.config import ModelSettings
 from arbiter.image_rules import ImageRule, ImageSpec
 from arbiter.media import audio_ceiling_tokens, image_bound_spec
+from arbiter.prompt_ratio import scaled
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -138,7 +139,8 @@ class CallWorst:
     (without its images) is tokenized once, on first use, unless given (`unviewed`: tokens
     `body` cannot show, added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
-    `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt)."""
+    `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt;
+    `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py)."""
 
     def __init__(
         self,
@@ -150,6 +152,7 @@ class CallWorst:
         unviewed: int = 0,
         kept_thinking: int = 0,
         n: int | None = None,
+        ratio: Callable[[str], float] | None = None,
     ) -> None:
         self._models = models
         self._body = body
@@ -160,6 +163,7 @@ class CallWorst:
         self._kept_thinking = kept_thinking
         self._n = choices(body) if n is None else n
         self._images: list[ImageSpec] | None = None
+        self._ratio = ratio
 
     @property
     def prompt_tokens(self) -> int:
@@ -189,7 +193,16 @@ class CallWorst:
     def __call__(self, model: str) -> float:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
-        return m.cost_usd(self.prompt_on(m) + kept, self.output_tokens(m))
+        prompt = self.prompt_on(m) + kept
+        # the upstream counts text longer than o200k (prompt_ratio.py: configured, learnt);
+        # images are counted by their own rule (image_parts), not scaled
+        ratio = m.prompt_token_ratio
+        if self._ratio is not None:
+            ratio = max(ratio, self._ratio(model))
+        if ratio > 1.0:
+            text = self.prompt_tokens + kept
+            prompt += scaled(text, ratio) - text
+        return m.cost_usd(prompt, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
