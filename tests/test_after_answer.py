@@ -1,20 +1,25 @@
 """A request's learning runs after its answer has left (after_answer.py): the answer's bytes
 are written before the first learning step runs; a step that raises leaves the answer, the
 requests after it and the steps after it intact, and is counted on /metrics; a step deferred
-outside a request runs at once."""
+outside a request runs at once; a real sidecar stopped by SIGTERM right after an answer keeps
+the answer's decision and what it learned."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
+import openai
 import orjson
 import pytest
 
 from arbiter import decision_record
 from arbiter.after_answer import AfterAnswer
+from arbiter.store import open_store
+from tests.conftest import Sidecar
 from tests.fake_connection import connect
 from tests.inproc import sidecar_in_process
 from tests.waiting import until_async
@@ -122,3 +127,26 @@ def test_steps_run_in_order_and_at_once_outside_a_request() -> None:
 
     asyncio.run(after.serve(app, {}, None, None))  # type: ignore[arg-type]
     assert ran == ["now", "a", "b"]
+
+
+def test_a_sigterm_right_after_an_answer_keeps_its_decision_and_its_learning(
+    sidecar: Sidecar, api_key: str, sidecar_config: Path
+) -> None:
+    """A real `arbiter serve` stopped by SIGTERM the moment its answer arrived: the decision is
+    in the store, and so is what the latency model learned from the call (the final sync)."""
+    client = openai.OpenAI(api_key=api_key, base_url=sidecar.base_url, max_retries=0)
+    with client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="sim-small", messages=[{"role": "user", "content": "Say hi."}]
+        )
+    sidecar.stop(signal.SIGTERM)
+    assert sidecar.proc.proc is not None and sidecar.proc.proc.poll() is not None  # it ended
+    decision_id = raw.headers["x-arbiter-decision-id"]
+    store = open_store(f"sqlite:///{sidecar_config.parent / 'arbiter.db'}")
+    try:
+        decision = store.decision(decision_id)
+        assert decision is not None and decision["chosen_model"] == "sim-small", decision
+        learned = [r for r in store.load_latency() if r.model == "sim-small"]
+        assert learned and learned[0].calls >= 1, learned
+    finally:
+        store.close()
