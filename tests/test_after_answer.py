@@ -27,32 +27,36 @@ from tests.waiting import until_async
 BODY = orjson.dumps({"model": "sim-small", "messages": [{"role": "user", "content": "Say hi."}]})
 
 
-def _raw_request(key: str) -> bytes:
+def _raw_request(key: str, stream: bool = False) -> bytes:
+    body = BODY if not stream else BODY[:-1] + b',"stream":true}'
     return (
         b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
         b"content-type: application/json\r\nauthorization: Bearer " + key.encode()
-        + b"\r\ncontent-length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+        + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
     )  # fmt: skip
 
 
 def _whole_answer(out: bytes) -> bool:
+    """A whole 200 answer: its declared length, or a stream's [DONE] and last chunk."""
     head, sep, body = out.partition(b"\r\n\r\n")
     if not sep or not head.startswith(b"HTTP/1.1 200"):
         return False
+    lines = [line.lower() for line in head.split(b"\r\n")[1:]]
+    if b"transfer-encoding: chunked" in lines:
+        return b"data: [DONE]" in body and body.endswith(b"\r\n0\r\n\r\n")
     length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")[1:]
-        if line.lower().startswith(b"content-length:")
+        int(line.split(b":", 1)[1]) for line in lines if line.startswith(b"content-length:")
     )
     return len(body) >= length
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_the_answer_is_written_before_a_slow_learning_step_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stream: bool
 ) -> None:
     """Through the sidecar's own protocol (step_writes.py under uvicorn's): when the latency
-    model's and the metrics' observers run, and while a slow one runs, the whole answer is
-    already on the connection."""
+    model's and the metrics' observers run, and while a slow one runs, the whole answer (a
+    stream's last event and its end too) is already on the connection."""
     seen: dict[str, bytes] = {}
 
     async def go() -> None:
@@ -72,7 +76,7 @@ def test_the_answer_is_written_before_a_slow_learning_step_runs(
 
             monkeypatch.setattr(decision_record, "observe_attempts", slow_latency)
             monkeypatch.setattr(sc.services.metrics, "observe_decision", metrics)
-            proto.data_received(_raw_request(sc.api_key))
+            proto.data_received(_raw_request(sc.api_key, stream))
             await until_async(lambda: len(seen) == 2, "both learning steps ran")
             await until_async(lambda: _whole_answer(bytes(transport.out)), "answered")
             proto.connection_lost(None)
