@@ -16,9 +16,10 @@ import openai
 import orjson
 import pytest
 
-from arbiter import decision_record
+from arbiter import decision_record, request_log
 from arbiter.after_answer import AfterAnswer
 from arbiter.store import open_store
+from arbiter.upstream.http import HTTPProvider
 from tests.conftest import Sidecar
 from tests.fake_connection import connect
 from tests.inproc import sidecar_in_process
@@ -154,3 +155,31 @@ def test_a_sigterm_right_after_an_answer_keeps_its_decision_and_its_learning(
         assert learned and learned[0].calls >= 1, learned
     finally:
         store.close()
+
+
+def test_a_shadow_call_made_after_the_answer_carries_the_requests_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grading hand-off runs after the answer, in the request's context: the challenger's
+    shadow call still sends the client's request id upstream (upstream/http.py), as the
+    answering call does."""
+    sent: list[str | None] = []
+    real = HTTPProvider._post
+
+    async def spy(self: HTTPProvider, *args: Any, **kw: Any) -> Any:
+        ctx = request_log.CURRENT.get()
+        sent.append(ctx.id if ctx is not None else None)
+        return await real(self, *args, **kw)
+
+    monkeypatch.setattr(HTTPProvider, "_post", spy)
+    shadow = '\n[shadow]\nchallengers = ["sim-small"]\nsample_rate = 1.0\nbudget_usd = 10.0\n'
+
+    async def go() -> None:
+        async with sidecar_in_process(tmp_path, edit_config=lambda t: t + shadow) as sc:
+            body = {"model": "auto", "messages": [{"role": "user", "content": "What is 7 * 6?"}]}
+            r = await sc.client.post("/v1/chat/completions", json=body, headers=sc.auth)
+            assert r.status_code == 200, r.text
+            await sc.services.shadow.drain()
+            assert sent == [r.headers["x-arbiter-request-id"]] * 2, sent
+
+    asyncio.run(go())

@@ -30,7 +30,10 @@ def after_answer(
     `result`: the whole answer (every choice, its tool calls); a relayed stream leaves its text
     and the tool `calls` its codec reassembled, and with several choices `choices`, every one
     as a chat.completion body's (OpenAI's words)."""
-    s.after_answer.defer(_hand_on, s, req, plan, model, content, finish, result, calls, choices)
+    # in this request's context: a shadow's call carries its request id, a grade's span its trace
+    s.after_answer.defer_in_context(
+        _hand_on, s, req, plan, model, content, finish, result, calls, choices
+    )
 
 
 def _hand_on(
