@@ -11,7 +11,9 @@ costs ~3x one unprofiled), so read shares and call counts, not the microseconds.
 
 With `--count`, instead: the Python bytecode instructions the loop thread executes per request
 (sys.settrace's opcode events, by file), a count the host's load does not move: what a cut of a
-few microseconds removes, where CPU time on a shared host cannot resolve it.
+few microseconds removes, where CPU time on a shared host cannot resolve it; split at the answer
+(from a client's bytes arriving to the response's send, and after it: at `--shape c1` what a
+client waits for and what runs after it has its answer).
 
 Usage: python bench/profile_request.py [--src python] [--model auto] [--stream] [--shape r100]
           [--requests 2000] [--top 40] [--save FILE.pstats] [--count]
@@ -67,15 +69,24 @@ def _serve_counting(out: str, argv: list[str]) -> int:
     import threading
 
     counts: collections.Counter[str] = collections.Counter()
+    # which side of the answer an instruction ran on: "before" from a client's bytes arriving
+    # (the protocol's data_received) to the response's send (StepWrites.flush), "after" from
+    # there on; one request at a time (c1), that splits each request's work at its answer
+    phase = ["before|"]
 
     def local(frame: Any, event: str, _arg: Any) -> Any:
         if event == "opcode":
             code = frame.f_code
-            counts[f"{code.co_filename}:{code.co_firstlineno}({code.co_name})"] += 1
+            counts[f"{phase[0]}{code.co_filename}:{code.co_firstlineno}({code.co_name})"] += 1
         return local
 
     def tracer(frame: Any, event: str, _arg: Any) -> Any:
         if event == "call":
+            code = frame.f_code
+            if code.co_name == "flush" and code.co_filename.endswith("step_writes.py"):
+                phase[0] = "after|"
+            elif code.co_name == "data_received" and code.co_filename.endswith(_CLIENT_SIDE):
+                phase[0] = "before|"
             frame.f_trace_opcodes = True
             return local
         return None
@@ -106,6 +117,8 @@ def _serve_counting(out: str, argv: list[str]) -> int:
     return arbiter_main(argv)
 
 
+# the client connection's protocols (a request's bytes arriving), not the upstream pool's
+_CLIENT_SIDE = ("arbiter/client_timeout.py", "http/httptools_impl.py")
 # code that runs by the clock, not per request (the loop-lag tick and what it calls): its
 # count grows with the window's length, which tracing stretches; reported apart
 _BACKGROUND = ("arbiter/loop_lag.py", "arbiter/stalls.py", "arbiter/gc_tuning.py")
@@ -114,7 +127,15 @@ _BACKGROUND = ("arbiter/loop_lag.py", "arbiter/stalls.py", "arbiter/gc_tuning.py
 def report_counts(counts_file: Path, n: int) -> None:
     import json
 
-    by_code: dict[str, int] = json.loads(counts_file.read_text())  # "file:line(name)" -> count
+    phased: dict[str, int] = json.loads(counts_file.read_text())  # "phase|file:line(name)" -> n
+    by_code: collections.Counter[str] = collections.Counter()
+    by_phase: collections.Counter[str] = collections.Counter()
+    for key, c in phased.items():
+        side, where = key.split("|", 1)
+        by_code[where] += c
+        if not where.rsplit(":", 1)[0].endswith(_BACKGROUND):
+            by_phase[side] += c
+    before, after = by_phase["before"], by_phase["after"]
     counts: collections.Counter[str] = collections.Counter()  # file -> count
     for where, c in by_code.items():
         counts[where.rsplit(":", 1)[0]] += c
@@ -122,6 +143,10 @@ def report_counts(counts_file: Path, n: int) -> None:
     total = sum(counts.values())
     print(f"bytecode instructions a request on the loop thread: {(total - background) / n:.0f}")
     print(f"  (and {background / n:.0f} a request of clock-driven background, not counted above)")
+    if before + after:  # meaningful at c1 (one request at a time)
+        share = after / (before + after)
+        print(f"  before the answer was sent: {before / n:.0f}; after it: {after / n:.0f} "
+              f"({share:.1%} after; at c1 a client waits for the first)")  # fmt: skip
     by_mod: collections.Counter[str] = collections.Counter()
     for file, c in counts.items():
         if not file.endswith(_BACKGROUND):

@@ -1,5 +1,5 @@
 """An answered request handed on to be graded in the background: the shadow evaluator and the
-learner get the answer (split from pipeline.py)."""
+learner get the answer, once it has left (after_answer.py; split from pipeline.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,27 @@ def after_answer(
     calls: tuple[ToolCall, ...] = (),
     choices: dict[str, Any] | None = None,
 ) -> None:
-    """Grade in the background. `result`: the whole answer (every choice, its tool calls); a
-    relayed stream leaves its text and the tool `calls` its codec reassembled, and with
-    several choices `choices`, every one as a chat.completion body's (OpenAI's words)."""
+    """Grade in the background, handed on after the answer has left (after_answer.py).
+    `result`: the whole answer (every choice, its tool calls); a relayed stream leaves its text
+    and the tool `calls` its codec reassembled, and with several choices `choices`, every one
+    as a chat.completion body's (OpenAI's words)."""
+    # in this request's context: a shadow's call carries its request id, a grade's span its trace
+    s.after_answer.defer_in_context(
+        _hand_on, s, req, plan, model, content, finish, result, calls, choices
+    )
+
+
+def _hand_on(
+    s: Services,
+    req: ChatRequest,
+    plan: Plan,
+    model: str,
+    content: str,
+    finish: str | None,
+    result: ChatResult | None,
+    calls: tuple[ToolCall, ...],
+    choices: dict[str, Any] | None,
+) -> None:
     s.shadow.after_answer(req, plan, model)
     s.learner.after_answer(
         Answered(

@@ -69,8 +69,9 @@ async def record_decision(
         cost, source = usage.reported_cost_usd, "upstream"
         # against the configured price: the detector's level is the factor to adopt
         configured_cost = registry_cost / pinned_factor(s, plan, model)
-        # a model's price is the operator's fact, not the revealing tenant's
-        s.alerts.observe_price(SYSTEM_TENANT, model, cost, configured_cost)
+        # a model's price is the operator's fact, not the revealing tenant's; its detector
+        # learns after the answer (after_answer.py)
+        s.after_answer.defer(s.alerts.observe_price, SYSTEM_TENANT, model, cost, configured_cost)
     # no call answered: what the failed ones may have cost is on the charge
     cost = call_cost(s, plan, model, usage, req, content, cut) if error is None or opened else 0.0
     cost += extra + (plan.charge.committed if plan.charge is not None else 0.0)
@@ -111,16 +112,24 @@ async def record_decision(
         plan.log.decided(record)
         plan.log.judge_cost_usd, plan.log.cascade = plan.judge_cost, plan.cascade
     await s.record(record)
-    if observe_length and plan.stats is not None and usage is not None and usage.completion_tokens:
-        s.lengths.observe(
-            model, plan.stats, usage.completion_tokens, task=plan.task, shape=plan.shape
-        )
-    observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
-        s.latency, plan.tenant, model, attempts, tokens=ct, answered=error is None,
-        stream=stream, decode_ms=decode_ms, on_answer=s.latency_ratio,
-        predicted_total_ms=_predicted_total(plan, model),
-    )  # fmt: skip
+    # the length and latency models learn after the answer has left (after_answer.py)
+    length = usage.completion_tokens if observe_length and usage is not None else 0
+    s.after_answer.defer(_learn, s, plan, record, length, decode_ms)
     return cost, baseline_cost
+
+
+def _learn(
+    s: Services, plan: Plan, record: DecisionRecord, length: int, decode_ms: float | None
+) -> None:
+    """The answer's length (`length` tokens, 0: none to learn) and every call's time."""
+    model = record.chosen_model
+    if length and plan.stats is not None:
+        s.lengths.observe(model, plan.stats, length, task=plan.task, shape=plan.shape)
+    observe_attempts(  # every call's time teaches the latency model (latency_slo.py)
+        s.latency, plan.tenant, model, record.attempts, tokens=record.completion_tokens,
+        answered=record.status == "ok", stream=record.stream, decode_ms=decode_ms,
+        on_answer=s.latency_ratio, predicted_total_ms=_predicted_total(plan, model),
+    )  # fmt: skip
 
 
 def _predicted_total(plan: Plan, model: str) -> float | None:

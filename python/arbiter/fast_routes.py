@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
+from arbiter.after_answer import AfterAnswer
+
 from starlette._exception_handler import wrap_app_handling_exceptions  # isort: skip
 
 
@@ -33,6 +35,8 @@ class FastRoutesApp(Starlette):
 
     _fast: dict[str, Route] | None = None
     _errors: ServerErrorMiddleware | None = None
+    # every HTTP request served with its learning deferred past its answer (after_answer.py)
+    after: AfterAnswer | None = None
 
     def fast_posts(self, routes: Iterable[Route]) -> None:
         """Serve POSTs to these routes' paths directly: each must be a plain function's POST-only
@@ -55,6 +59,13 @@ class FastRoutesApp(Starlette):
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        after = self.after
+        if after is not None and scope["type"] == "http":
+            await after.serve(self._dispatch, scope, receive, send)
+        else:
+            await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self._fast
         if fast and scope["type"] == "http" and scope["method"] == "POST":
             route = fast.get(scope["path"])

@@ -40,6 +40,7 @@ class Gauges:
     store_dropped: int
     store_healthy: bool
     circuits_open: Mapping[str, bool]  # model -> open (half-open counts as open)
+    after_answer_failed: int = 0  # learning steps run after an answer that raised
 
 
 @dataclass(slots=True)
@@ -263,6 +264,13 @@ class Metrics:
             "counter",
             "Records dropped (backlog full, or refused by the store).",
             [("", gauges.store_dropped)],
+        )
+        _family(
+            out,
+            "arbiter_after_answer_errors_total",
+            "counter",
+            "Learning steps run after an answer was sent that failed (logged; the answer stood).",
+            [("", gauges.after_answer_failed)],
         )
         _family(
             out,

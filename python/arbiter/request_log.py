@@ -184,18 +184,33 @@ class RequestLog:
             "x-arbiter-baseline-cost-usd": f"{self.baseline_cost_usd or 0.0:.8f}",
         }, self.cost_usd or 0.0, self.judge_cost_usd, self.cascade)  # fmt: skip
 
-    def finish(self, status: int, cache: str | None = None, error: str | None = None) -> None:
-        """The response is complete: its log line, and its span's end."""
-        self.emit(status, cache, error)
+    def finish(
+        self,
+        status: int,
+        cache: str | None = None,
+        error: str | None = None,
+        ended: float | None = None,
+    ) -> None:
+        """The response is complete (at `ended`, perf_counter's, when it was logged later):
+        its log line, and its span's end."""
+        self.emit(status, cache, error, ended)
         if self.span is not None:
             if error is not None:
                 self.error = error
             telemetry.end_request(self.span, self, status)
             self.span = None
 
-    def emit(self, status: int, cache: str | None = None, error: str | None = None) -> None:
+    def emit(
+        self,
+        status: int,
+        cache: str | None = None,
+        error: str | None = None,
+        ended: float | None = None,
+    ) -> None:
         if not log.isEnabledFor(self.level):
             return
+        if ended is None:
+            ended = time.perf_counter()
         # makeRecord + handle: Logger.log's caller lookup (a stack walk) says nothing here
         fields = {
             "request_id": self.id,
@@ -205,7 +220,7 @@ class RequestLog:
             "outcome": self.outcome,
             "model": self.model,
             "attempts": self.attempts,
-            "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
+            "latency_ms": round((ended - self.started) * 1000, 2),
             "cost_usd": self.cost_usd,
             "cache": cache,
             "error": error or self.error,

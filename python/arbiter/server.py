@@ -36,6 +36,7 @@ from arbiter import (
     tokenizer_load,
     worst_case,
 )
+from arbiter.after_answer import AfterAnswer
 from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
 from arbiter.budget_view import budget_view
@@ -664,7 +665,7 @@ def build_app(
                 await asyncio.to_thread(telemetry.shutdown)  # flushes the last spans
 
     hosts = HostCheck(settings.server.host, settings.server.port, settings.server.allowed_hosts)
-    guard = functools.partial(_guard, hosts=hosts)
+    guard = functools.partial(_guard, hosts=hosts, after=svc.after_answer)
     # the routes that call models: served past Starlette's routing layers (fast_routes.py)
     calls = [
         Route("/v1/chat/completions", guard(h.chat_completions, surface="chat"), methods=["POST"]),
@@ -705,6 +706,7 @@ def build_app(
     )
     app.router.redirect_slashes = False  # a 307 for a POST is an error to the SDKs (route_slashes)
     app.fast_posts(calls)
+    app.after = svc.after_answer  # every request's learning after its answer (after_answer.py)
     app.state.services = svc
     app.state.client_read_timeout_s = settings.server.client_read_timeout_s  # read_body
     app.state.handlers = h
@@ -740,6 +742,7 @@ def _guard(
     surface: str | None = None,
     *,
     hosts: HostCheck,
+    after: AfterAnswer,
 ) -> Any:
     """Every ArbiterError becomes an error response in the surface's shape (OpenAI's unless
     `render` says otherwise); never a stack trace. Each request gets its id and its one log
@@ -788,7 +791,9 @@ def _guard(
             request_log.CURRENT.reset(token)
         finish_headers(response, ctx.id)
         if not isinstance(response, EventStreamResponse):  # a stream logs when it ends
-            ctx.finish(response.status_code, _cache_status(response), error)
+            # the log line once the answer has left (after_answer.py)
+            status, cache = response.status_code, _cache_status(response)
+            after.defer(ctx.finish, status, cache, error, time.perf_counter())
         return response
 
     endpoint.__name__ = handler.__name__

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from arbiter import latency_setup, logs, reference, stalls, tokenizer_load, writer_process
+from arbiter.after_answer import AfterAnswer
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
 from arbiter.billing_alerts import BillingAlerts
@@ -95,6 +96,7 @@ class Services:
         self.settings = settings
         self.started_at = time.time()
         self.metrics = Metrics()
+        self.after_answer = AfterAnswer()  # a request's learning, after its answer has left
         self.store: Store = open_store(settings.store.url)  # connects lazily: no I/O here
         self.recorder = Recorder(
             self.store,
@@ -378,7 +380,8 @@ class Services:
         return up.protocol if up is not None else self._gone_protocols[name]
 
     async def record(self, decision: DecisionRecord) -> None:
-        self.metrics.observe_decision(decision)
+        # counted once the answer has left; written (or committed, strict) before it
+        self.after_answer.defer(self.metrics.observe_decision, decision)
         if self.settings.store.durability == "strict":
             try:
                 await self.strict_commits.commit([decision])
@@ -420,6 +423,7 @@ class Services:
             store_dropped=self.recorder.dropped,
             store_healthy=self.store_healthy,
             circuits_open={m: c["state"] != "closed" for m, c in self.breaker.state().items()},
+            after_answer_failed=self.after_answer.failed,
         )
 
     def _changed(self, event: ChangeEvent) -> None:
@@ -554,6 +558,7 @@ class Services:
             self._prune_task = loop.create_task(self._prune_loop())
 
     async def stop(self) -> None:
+        self.after_answer.drain()  # answers sent, their learning not yet run: before the rest
         await self.discovery.stop()
         for task in (self._sync_task, self._prune_task):
             if task is not None:
