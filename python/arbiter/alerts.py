@@ -64,6 +64,7 @@ class AlertRules:
         task: str | None = None,
         data: dict[str, Any] | None = None,
         once_every_s: float = 0.0,
+        once_by: str = "",
     ) -> None:
         self._emit(
             AlertRecord(
@@ -76,6 +77,7 @@ class AlertRules:
                 task=task,
                 data=data or {},
                 once_every_s=once_every_s,
+                once_by=once_by,
             )
         )
 

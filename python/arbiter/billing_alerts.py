@@ -1,10 +1,10 @@
 """The operator's alerts on an upstream's billing telemetry: a reported cost not believed
 (cost_report.py) and a usage Arbiter had to count itself (dropped_usage.py). Each alert is
 limited to one per model (and side) each ten minutes, since a broken upstream sends the same on
-every call (`usage_dropped`: one per deployment where its workers and replicas share the store,
-the store keeping the first of the window: AlertRecord.once_every_s); every occurrence is
-counted in /metrics all the same (`arbiter_usage_dropped_total`), so the rate stays visible
-(split from services.py)."""
+every call (one per deployment where its workers and replicas share the store, the store
+keeping the first of the window: AlertRecord.once_every_s, once_by for the side); every
+`usage_dropped` is counted in /metrics all the same (`arbiter_usage_dropped_total`), so the rate
+stays visible (split from services.py)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,8 @@ class BillingAlerts:
             data={"upstream": upstream,
                   "reported_cost_usd": reported if side != "non-finite" else None,
                   "usage_cost_usd": usage_cost, "side": side},
+            # N workers (or replicas) on one store: still one per model and side
+            once_every_s=ALERT_EVERY_S, once_by="side",
         )  # fmt: skip
 
     def usage_dropped(

@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -450,6 +451,12 @@ def _export(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"arbiter: bad --since {args.since!r} (use 2026-11-01, unix seconds or 7d)",
               file=sys.stderr)  # fmt: skip
+        return 2
+    # the API's rule (http_json.time_range: `until` defaults to a minute after now): a `since`
+    # past it exports nothing, which must not read as "no traffic"
+    if since > (now := time.time()) + 60:
+        print(f"arbiter: --since {args.since!r} is in the future ({since:.0f}, now {now:.0f}): "
+              "give a time at or before now", file=sys.stderr)  # fmt: skip
         return 2
     settings = config.load(args.config)
     if (absent := _absent(settings.store.url)) is not None:

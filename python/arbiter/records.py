@@ -149,6 +149,9 @@ class AlertRecord:
     # `once_every_s` (one per deployment where workers and replicas share the store: each
     # process limits its own alerts too, but N workers would raise N)
     once_every_s: float = 0.0
+    # with once_every_s: a key of `data` (a string value) that tells such alerts apart too
+    # (cost_report_dropped's `side`: "under" and "past" are two alerts a window)
+    once_by: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -606,6 +606,9 @@ def output_items(
     thought = next(pending, None)
     for at, part in enumerate((*parts, None)):
         while thought is not None and thought.at <= at:
+            if not (thought.text or carry):  # redacted: an item saying nothing is left out
+                thought = next(pending, None)
+                continue
             end_text()
             encrypted = encrypted_content(thought.signature, thought.redacted)
             items.append(

@@ -149,8 +149,9 @@ class StreamEncoder:
             item.redacted += event.redacted
             if not event.text:
                 return b""  # a signature, or a redacted block's data: shown when it is done
+            opened = self._open_reasoning(item) if item.output_index < 0 else b""
             item.text.append(event.text)
-            return self._event("response.reasoning_text.delta", {
+            return opened + self._event("response.reasoning_text.delta", {
                 "item_id": item.id, "output_index": item.output_index, "content_index": 0,
                 "delta": event.text,
             })  # fmt: skip
@@ -170,6 +171,8 @@ class StreamEncoder:
         if isinstance(event, BlockStop):
             out = self._flush("completed")
             self._ended = self._items.pop(event.index, None)
+            if self._ended is not None and self._ended.output_index < 0:
+                self._ended = None  # a reasoning item never added (no text, not carried)
             ended = self._ended
             if ended is not None:
                 ended.cut = event.cut
@@ -213,15 +216,15 @@ class StreamEncoder:
         })  # fmt: skip
 
     def _start(self, event: BlockStart) -> bytes:
-        index = self._started
-        self._started += 1
         if event.kind == "thinking":
-            item = _Item("reasoning", item_id(self._rid, "rs", index), index)
+            item = _Item("reasoning", "", -1)
             item.carry = self._echo.encrypted_reasoning
             self._items[event.index] = item
-            return self._event("response.output_item.added", {
-                "output_index": index, "item": item.done("in_progress"),
-            })  # fmt: skip
+            # not carried, it is added with its first text: a redacted block, which has none,
+            # is left out rather than shown as an empty item (openai_responses.output_items)
+            return self._open_reasoning(item) if item.carry else b""
+        index = self._started
+        self._started += 1
         self._answered = True
         if event.kind != "tool_use":
             kind = "refusal" if event.kind == "refusal" else "message"
@@ -241,6 +244,14 @@ class StreamEncoder:
         return self._event("response.output_item.added", {
             "output_index": index,
             "item": function_call_item(item.id, item.call_id, item.name, "", "in_progress"),
+        })  # fmt: skip
+
+    def _open_reasoning(self, item: _Item) -> bytes:
+        item.output_index = index = self._started
+        self._started += 1
+        item.id = item_id(self._rid, "rs", index)
+        return self._event("response.output_item.added", {
+            "output_index": index, "item": item.done("in_progress"),
         })  # fmt: skip
 
     def _refusal_part(self, item: _Item, index: int) -> bytes:
@@ -306,7 +317,8 @@ class StreamEncoder:
         err = event.error
         out += self._event("error", {"code": err.code, "message": err.message, "param": err.param})
         code = "rate_limit_exceeded" if err.http_status == 429 else "server_error"
-        cut = sorted(self._items.values(), key=lambda item: item.output_index)
+        opened = (item for item in self._items.values() if item.output_index >= 0)
+        cut = sorted(opened, key=lambda item: item.output_index)
         output = [*self._output, *(item.done("incomplete") for item in cut)]
         failed = self._response(
             "failed", output=output, error={"code": code, "message": err.message}

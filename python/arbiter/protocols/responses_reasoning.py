@@ -6,7 +6,11 @@ Out: each thinking block of an answer is a `reasoning` item whose one content pa
 `encrypted_content` (OpenAI's field for the opaque state a client sends back), behind
 SIGNED; a redacted_thinking block, which has no text, carries its data there behind REDACTED.
 The prefixes tell Arbiter's own items from OpenAI's encrypted reasoning (which no Anthropic
-model could read: such an item stays ignored, as before).
+model could read: such an item stays ignored, as before). Without the include, a block with no
+text (redacted) is no item at all: an empty `reasoning_text` with nothing to carry told the
+client nothing (openai_responses.output_items, openai_responses_stream: such an item is only
+added with its first text). The spec now says `encrypted_content` is "populated by default";
+Arbiter keeps it behind the include, as OpenAI's stateless (`store: false`) callers ask for it.
 
 In: a `reasoning` input item with Arbiter's `encrypted_content` is the thinking block it came
 from (its text, its signature, as they were), sent to an Anthropic model in the assistant turn

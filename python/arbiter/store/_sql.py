@@ -339,26 +339,32 @@ class SqlStore(
                 self._write_alerts_once(cur, rows.alerts_once, st["alert"])
 
     def _write_alerts_once(
-        self, cur: Cursor, alerts: Sequence[tuple[tuple[Any, ...], float]], insert: str
+        self, cur: Cursor, alerts: Sequence[tuple[tuple[Any, ...], float, str, str]], insert: str
     ) -> None:
-        """Store each alert unless one of its kind, tenant and model is stored from the window
-        before it (AlertRecord.once_every_s): one per deployment, whichever worker or replica
-        raised it first. PostgreSQL: under an advisory lock per key (taken in key order), so
-        two writers cannot both find none; SQLite's writes are one at a time already."""
-        for row, window in sorted(alerts, key=lambda a: (a[0][3], a[0][2], a[0][5] or "")):
+        """Store each alert unless one of its kind, tenant and model (and `data[by]`, when it
+        names one) is stored from the window before it (AlertRecord.once_every_s, once_by): one
+        per deployment, whichever worker or replica raised it first. PostgreSQL: under an
+        advisory lock per key (taken in key order), so two writers cannot both find none;
+        SQLite's writes are one at a time already."""
+        for row, window, by, value in sorted(
+            alerts, key=lambda a: (a[0][3], a[0][2], a[0][5] or "", a[3])
+        ):
             ts, tenant, kind, model = row[1], row[2], row[3], row[5] or ""
             if self.backend == "postgres":
                 cur.execute(
                     "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                    (f"alert-once:{kind}:{tenant}:{model}",),
+                    (f"alert-once:{kind}:{tenant}:{model}:{value}",),
                 )
-            cur.execute(
-                self._sql(
-                    "SELECT 1 FROM alerts WHERE ts > %s AND kind = %s AND tenant = %s "
-                    "AND COALESCE(model, '') = %s LIMIT 1"
-                ),
-                (ts - window, kind, tenant, model),
+            sql = (
+                "SELECT 1 FROM alerts WHERE ts > %s AND kind = %s AND tenant = %s "
+                "AND COALESCE(model, '') = %s"
             )
+            args: tuple[Any, ...] = (ts - window, kind, tenant, model)
+            if by:  # the data column: jsonb on PostgreSQL, JSON text on SQLite
+                json_of = "data->>%s" if self.backend == "postgres" else "json_extract(data, %s)"
+                sql += f" AND COALESCE({json_of}, '') = %s"
+                args += (by if self.backend == "postgres" else f'$."{by}"', value)
+            cur.execute(self._sql(sql + " LIMIT 1"), args)
             if cur.fetchone() is None:
                 cur.execute(self._sql(insert), row)
 

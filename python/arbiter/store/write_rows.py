@@ -39,9 +39,9 @@ class WriteRows:
     alerts: list[tuple[Any, ...]]  # _ACOLS
     arms: list[tuple[Any, ...]]  # _ARM_COLS + updated_ts, one per arm, sorted
     ts: float
-    # (row, window): alerts stored only when none of their kind and model is in the window
-    # (AlertRecord.once_every_s)
-    alerts_once: list[tuple[tuple[Any, ...], float]] = field(default_factory=list)
+    # (row, window, by, value): alerts stored only when none of their kind and model (and
+    # `data[by]` == value, when `by`) is in the window (AlertRecord.once_every_s, once_by)
+    alerts_once: list[tuple[tuple[Any, ...], float, str, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -59,7 +59,7 @@ def encode_rows(records: Sequence[Record], now: float | None = None) -> WriteRow
         [(*astuple(d), now) for d in deltas],
         now,
         [
-            (_alert_row(r), r.once_every_s)
+            (_alert_row(r), r.once_every_s, r.once_by, _once_value(r))
             for r in records
             if isinstance(r, AlertRecord) and r.once_every_s > 0
         ],
@@ -80,6 +80,11 @@ def decision_row(d: DecisionRecord) -> tuple[Any, ...]:
 
 def grade_row(g: GradeRecord) -> tuple[Any, ...]:
     return (g.decision_id, g.grader, g.ts, g.tenant, g.task, g.model, g.score, g.detail)
+
+
+def _once_value(a: AlertRecord) -> str:
+    value = a.data.get(a.once_by) if a.once_by else None
+    return value if isinstance(value, str) else ""
 
 
 def _alert_row(a: AlertRecord) -> tuple[Any, ...]:

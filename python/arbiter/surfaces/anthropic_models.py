@@ -20,13 +20,21 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 20  # Anthropic's
 MAX_LIMIT = 1000
+# each once, as http_json.only_params asks of /arbiter/*; other names are let by, as Anthropic's
+# SDKs may add their own (the beta list's `beta=true`)
+PARAMS = ("limit", "after_id", "before_id")
 
 
 def models_page(request: Request, models: Sequence[ListedModel], created: float) -> dict[str, Any]:
     """The page of `models` the request's `limit` / `after_id` / `before_id` ask for (400 when
-    one is malformed, both cursors are given, or a cursor names no listed model)."""
-    limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    one is malformed or given twice, both cursors are given, or a cursor names no listed model)."""
     q = request.query_params
+    for name in PARAMS:  # read last-wins, `?limit=5000&limit=1` passed the range check
+        if len(q.getlist(name)) > 1:
+            raise InvalidRequest(
+                f"The query gives '{name}' twice: give each parameter once.", param=name
+            )
+    limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     after, before = q.get("after_id"), q.get("before_id")
     if after is not None and before is not None:
         raise InvalidRequest("Give 'after_id' or 'before_id', not both.", param="before_id")

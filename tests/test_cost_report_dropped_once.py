@@ -1,0 +1,73 @@
+"""The `cost_report_dropped` alert is one per deployment each 10 minutes and side, not one per
+process: with `server.workers = N` (or N replicas on one store) each worker raised its own, N
+alerts a window for one upstream whose cost report is broken. The store keeps the first of the
+window of its kind, model and `side` (AlertRecord.once_every_s, once_by): two workers' writers
+race on both backends (one stored), the other side of the same model is its own alert, as are
+another model's and the next window's."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from arbiter.alerts import AlertRules
+from arbiter.billing_alerts import ALERT_EVERY_S, BillingAlerts
+from arbiter.metrics import Metrics
+from arbiter.records import AlertRecord, Record
+from arbiter.store import open_store
+from tests.pg import empty_store_url
+
+
+def _worker_alert(model: str, reported: float) -> AlertRecord:
+    """The alert one worker's BillingAlerts raises for one cost report of `model` (its usage
+    costs $0.01) not believed."""
+    raised: list[Record] = []
+    billing = BillingAlerts(AlertRules(raised.append), Metrics(), lambda _m: None)
+    billing.cost_report_dropped(model, reported, 0.01)
+    (alert,) = [r for r in raised if isinstance(r, AlertRecord)]
+    return alert
+
+
+def _stored(store: object, model: str) -> list[str]:
+    rows = store.alerts(tenant=None, limit=100)  # type: ignore[attr-defined]
+    return sorted(a["data"]["side"] for a in rows
+                  if a["kind"] == "cost_report_dropped" and a["model"] == model)  # fmt: skip
+
+
+def _race(stores: list[object], alerts: list[AlertRecord]) -> None:
+    gate = threading.Barrier(len(alerts))
+
+    def write(i: int) -> None:
+        gate.wait(timeout=10)
+        stores[i].write([alerts[i]])  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(alerts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_workers_store_one_alert_a_window_and_side(backend: str, tmp_path: Path) -> None:
+    with empty_store_url(backend, tmp_path / "a.db") as url:
+        stores = [open_store(url), open_store(url)]  # a worker's connection each
+        try:
+            stores[0].migrate()
+            for round_ in range(3):  # the two writers at once, each round another model
+                model = f"m-{round_}"
+                _race(stores, [_worker_alert(model, 0.0), _worker_alert(model, 0.0)])
+                assert _stored(stores[0], model) == ["under"]
+                # the same model's other side is its own alert, once too
+                _race(stores, [_worker_alert(model, 5.0), _worker_alert(model, 5.0)])
+                assert _stored(stores[0], model) == ["past", "under"]
+            # the next window's first is stored again
+            later = _worker_alert("m-1", 0.0)
+            stores[1].write([replace(later, ts=later.ts + ALERT_EVERY_S + 1)])
+            assert _stored(stores[0], "m-1") == ["past", "under", "under"]
+        finally:
+            for s in stores:
+                s.close()
