@@ -69,6 +69,7 @@ from arbiter.toml_text import to_toml
 LENGTH_NEAR: int | None = None  # --length-near: latency.length_near_prompts (None: the config's)
 EXPLORE_Z: float | None = None  # --explore-z: latency.explore_z (None: the config's)
 SPREAD_POOL: float | None = None  # --spread-pool: latency.spread_pool_calls (None: the config's)
+SPLIT_PRIOR: float | None = None  # --split-prior: latency.split_prior_calls (None: the config's)
 # --spread-prior-pool on|off: latency.spread_prior_pool (None: the config's)
 SPREAD_PRIOR_POOL: bool | None = None
 # --stream-prior-distance on|off: latency.stream_prior_distance (None: the config's)
@@ -140,6 +141,7 @@ class LearnedLatency:
             if lat.coverage_step > 0 else None,
             outliers=Outliers(z=lat.outlier_z) if outliers and lat.outlier_z > 0 else None,
             spread_pool_calls=lat.spread_pool_calls if SPREAD_POOL is None else SPREAD_POOL,
+            split_prior_calls=lat.split_prior_calls if SPLIT_PRIOR is None else SPLIT_PRIOR,
             spread_prior_pool=lat.spread_prior_pool
             if SPREAD_PRIOR_POOL is None else SPREAD_PRIOR_POOL,
             explore=LatencyExplore(explore_z) if explore_z > 0 else None,
@@ -442,6 +444,10 @@ def main() -> int:
         help="latency.spread_pool_calls for the learned arms (default: the config's)",
     )  # fmt: skip
     p.add_argument(
+        "--split-prior", type=float, default=None,
+        help="latency.split_prior_calls for the learned arms (default: the config's)",
+    )  # fmt: skip
+    p.add_argument(
         "--spread-prior-pool", choices=("on", "off"), default=None,
         help="latency.spread_prior_pool for the learned arms (default: the config's)",
     )  # fmt: skip
@@ -469,7 +475,7 @@ def main() -> int:
     if not 0.0 <= args.stream_share <= 1.0:
         p.error("--stream-share must be in [0, 1]")
     global LENGTH_NEAR, FRESH_DRAWS, EXPLORE_Z, SPREAD_POOL, SPREAD_PRIOR_POOL, STREAM_SHARE
-    global STREAM_PRIOR_DISTANCE, LENGTH_TASK_POOL
+    global STREAM_PRIOR_DISTANCE, LENGTH_TASK_POOL, SPLIT_PRIOR
     STREAM_SHARE = args.stream_share
     if args.length_task_prior_pool is not None:
         LENGTH_TASK_POOL = args.length_task_prior_pool == "on"
@@ -477,6 +483,7 @@ def main() -> int:
         STREAM_PRIOR_DISTANCE = args.stream_prior_distance == "on"
     LENGTH_NEAR = args.length_near
     SPREAD_POOL = args.spread_pool
+    SPLIT_PRIOR = args.split_prior
     if args.spread_prior_pool is not None:
         SPREAD_PRIOR_POOL = args.spread_prior_pool == "on"
     EXPLORE_Z = args.explore_z

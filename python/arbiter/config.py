@@ -250,6 +250,12 @@ class LatencySettings:
     # calls (latency_pool.py): a model's first dozens of calls are not widened by the spread
     # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off
     spread_prior_pool: bool = False
+    # a model read through its non-streaming totals: the line's split of its level into TTFT
+    # and seconds per token is shrunk toward its prior's split (the pool's typical model, or
+    # its own `[latency.priors.M]`), worth this many calls against its own, its total at its
+    # calls' mean length kept (latency_math.shrink_level_split): a warm-up over few answer
+    # lengths reads the split loosely (seed 277's medium); 0: off
+    split_prior_calls: float = 0.0
     # a model fitted from its streams (TTFT and speed seen apart): true, the prior's level
     # worth `prior_weight` calls, and its distance from the calls' level widening the spread
     # where it reads the model faster, as a model fitted from its non-streaming totals is read

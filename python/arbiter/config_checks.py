@@ -194,6 +194,7 @@ def check_latency(loc: _Locator, s: Settings, models: Mapping[str, Any]) -> None
     check_range(loc, ["latency", "prior_log_sd"], lat.prior_log_sd, 0.01, 5.0)
     check_range(loc, ["latency", "coverage_step"], lat.coverage_step, 0.0, 0.2)
     check_range(loc, ["latency", "spread_pool_calls"], lat.spread_pool_calls, 0.0, 1e6)
+    check_range(loc, ["latency", "split_prior_calls"], lat.split_prior_calls, 0.0, 1e6)
     check_range(loc, ["latency", "length_near_prompts"], lat.length_near_prompts, 0, 200)
     check_range(loc, ["latency", "explore_z"], lat.explore_z, 0.0, 10.0)
     if lat.outlier_z != 0:  # 0 turns it off; under 2 it would drop a normal's own tail

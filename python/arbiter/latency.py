@@ -59,6 +59,10 @@ What is observed (decision_record.py, through `observe_call`):
 
 Each model's two log variances are then shrunk toward the median of the other models' own
 (latency_pool, `latency.spread_pool_calls`): a few hundred calls hold a spread loosely.
+Optionally (`latency.split_prior_calls`, off: it fails slo23's ship rule by one request,
+bench/results/latency_slo.md, lat22), a young line-fitted model's split of its level into TTFT
+and seconds per token is shrunk toward the pool's typical split without it, its total at its
+calls' mean length kept (latency_math.shrink_level_split).
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
@@ -90,6 +94,7 @@ from arbiter.latency_math import (
     lognormal_sum_log_moments,
     lognormal_sum_quantile,
     normal_quantile,
+    shrink_level_split,
 )
 from arbiter.latency_outliers import Outliers
 from arbiter.latency_pool import MIN_CALLS as POOL_MIN_CALLS
@@ -168,6 +173,7 @@ class LatencyModel:
         spread_prior_pool: bool = False,
         explore: LatencyExplore | None = None,
         stream_prior_distance: bool = True,
+        split_prior_calls: float = 0.0,
     ) -> None:
         self.replica = replica
         self.half_life = half_life_s
@@ -193,6 +199,9 @@ class LatencyModel:
         # widens its spread (`blend`) or only the prior's spread counts (`blend_spread`, as
         # the line's fit of totals does)
         self.stream_prior_distance = stream_prior_distance
+        # a model read through its totals: its line's split of the level (TTFT against seconds
+        # per token) shrunk toward its prior's split, worth this many calls; 0: off
+        self.split_prior_calls = split_prior_calls
         self._own: dict[tuple[str, str], DecayedSums] = {}
         self._others: dict[tuple[str, str], DecayedSums] = {}  # every other replica's rows, summed
         self._epochs: dict[str, float] = {}  # model -> its current epoch
@@ -209,6 +218,8 @@ class LatencyModel:
         # the prior of every model without its own `[latency.priors.M]` (`_prior_for`);
         # recomputed with the targets; None: fewer than TYPICAL_MIN_MODELS such models
         self._typical: LatencyPrior | None = None
+        # per pooled model, the typical model's log TTFT and log speed without it (_set_typical)
+        self._split_others: dict[str, tuple[float, float]] = {}
         self._pool_age = 0
         self._typical_age: int | None = None  # observations since `_typical`; None: never set
         self._dirty: set[tuple[str, str]] = set()  # own sums changed since the last rows()
@@ -476,11 +487,12 @@ class LatencyModel:
         calls): the median of the calls' own log TTFT and log speed (`_levels`, without the
         prior) of those with POOL_MIN_CALLS calls. A change drops the cached fits that read it
         (models without a prior of their own)."""
-        levels = [
-            self._levels[(ALL_TENANTS, m)]
+        pool = {
+            m: self._levels[(ALL_TENANTS, m)]
             for m, o in own.items()
             if o[2] >= POOL_MIN_CALLS and (ALL_TENANTS, m) in self._levels
-        ]
+        }
+        levels = list(pool.values())
         self._typical_age = 0
         typical = None
         if len(levels) >= TYPICAL_MIN_MODELS:
@@ -489,12 +501,35 @@ class LatencyModel:
             ttft = statistics.median(lv[0] for lv in levels)
             speed = statistics.median(lv[1] for lv in levels)
             typical = LatencyPrior(math.exp(ttft) * 1000, math.exp(speed), self.prior.log_sd)
-        if typical == self._typical:
+        # each pooled model's typical split without itself (`split_prior_calls`): with itself,
+        # the pool's middle model (the replay's medium) was its own target, its misread kept
+        others: dict[str, tuple[float, float]] = {}
+        if self.split_prior_calls > 0:
+            for m in pool:
+                rest = [lv for o, lv in pool.items() if o != m]
+                if len(rest) >= TYPICAL_MIN_MODELS:
+                    others[m] = (
+                        statistics.median(lv[0] for lv in rest),
+                        statistics.median(lv[1] for lv in rest),
+                    )
+        if typical == self._typical and others == self._split_others:
             return
-        self._typical = typical
+        self._typical, self._split_others = typical, others
         for cache in (self._fits, self._raw):
             for k in [k for k in cache if k[1] not in self.priors]:
                 del cache[k]
+
+    def _split_prior(self, model: str) -> tuple[float, float] | None:
+        """(log TTFT, log speed) whose split a young line-fitted model's is shrunk toward: its own
+        `[latency.priors.M]`, else the pool's typical model without it, else none (the
+        configured default prior is a guess, not a split seen)."""
+        own = self.priors.get(model)
+        if own is not None:
+            return math.log(own.ttft_ms / 1000), math.log(own.tokens_per_s)
+        if model in self._split_others:
+            return self._split_others[model]
+        t = self._typical
+        return None if t is None else (math.log(t.ttft_ms / 1000), math.log(t.tokens_per_s))
 
     def _own_fit(self, key: tuple[str, str]) -> tuple[Estimate, bool, tuple[float, float] | None]:
         """The fit of `key` from its own sums (own + others' rows) alone, cached as `_fits`
@@ -526,6 +561,18 @@ class LatencyModel:
             # the calls' own log medians (also the typical model's: `_set_typical`)
             ma, mb = math.log(a) - va / 2, vb / 2 - math.log(b)
             self._levels[key] = (ma, mb)
+            split = self._split_prior(model) if self.split_prior_calls > 0 and k > 0 else None
+            if split is not None:
+                # a young model's split of its level toward the pool's typical split, its total
+                # kept (shrink_level_split); the calls' own level above stays as read (the
+                # typical model is theirs)
+                a2, b2 = shrink_level_split(
+                    reg, a, b, math.exp(split[0]), math.exp(-split[1]), calls,
+                    self.split_prior_calls,
+                )  # fmt: skip
+                if (a2, b2) != (a, b):
+                    va, vb = log_vars(reg, a2, b2, calls, not c.legacy, ratio, pseudo)
+                    ma, mb = math.log(a2) - va / 2, vb / 2 - math.log(b2)
             # the prior worth k calls in the level, as a stream-fitted model's is (`blend`), and
             # in spread its variance (and, where it pulls the model faster, their distance:
             # `blend_upper`), against the calls seen (not the decayed weight, whose scale is
@@ -699,6 +746,7 @@ class LatencyModel:
         tenant_min_calls: float,
         spread_pool_calls: float,
         spread_prior_pool: bool,
+        split_prior_calls: float,
     ) -> None:
         """A reload's `[latency]` numbers (latency_setup.retune): the sums stay, every fit is
         worked out afresh on the new ones when next asked. A new half-life decays from here on
@@ -709,6 +757,7 @@ class LatencyModel:
             self.prior_weight, self.tenant_min_calls = prior_weight, tenant_min_calls
             self.spread_pool_calls = spread_pool_calls
             self.spread_prior_pool = spread_prior_pool
+            self.split_prior_calls = split_prior_calls
             self._fits.clear()
             self._raw.clear()
             self._targets = None

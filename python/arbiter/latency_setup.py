@@ -28,6 +28,7 @@ def _numbers(lat: LatencySettings) -> dict[str, Any]:
         "tenant_min_calls": lat.tenant_min_calls,
         "spread_pool_calls": lat.spread_pool_calls,
         "spread_prior_pool": lat.spread_prior_pool,
+        "split_prior_calls": lat.split_prior_calls,
     }
 
 
@@ -50,8 +51,8 @@ def make_latency_model(settings: Settings) -> LatencyModel:
 # length model's) need a restart
 LIVE = frozenset({
     "half_life_s", "prior_ttft_ms", "prior_tokens_per_s", "prior_log_sd", "prior_weight",
-    "tenant_min_calls", "spread_pool_calls", "spread_prior_pool", "probe_unseen", "priors",
-    "max_latency_ms", "max_ttft_ms",
+    "tenant_min_calls", "spread_pool_calls", "spread_prior_pool", "split_prior_calls",
+    "probe_unseen", "priors", "max_latency_ms", "max_ttft_ms",
 })  # fmt: skip
 
 
