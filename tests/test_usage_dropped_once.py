@@ -84,12 +84,17 @@ def test_two_workers_on_one_store_store_one_alert_a_window(backend: str, tmp_pat
 
 
 def _dropped_counts(s: Sidecar) -> dict[str, float]:
-    """arbiter_usage_dropped_total{model="oa-1"} by worker (its arbiter_start_time_seconds), as
-    each worker's /metrics tells it (fresh connections: the kernel spreads them)."""
+    """arbiter_usage_dropped_total{model="oa-1"} by worker (its arbiter_start_time_seconds line,
+    which under workers carries its `worker` label: metrics_worker.py), as each worker's /metrics
+    tells it (fresh connections: the kernel spreads them)."""
     seen: dict[str, float] = {}
     for _ in range(40):
         lines = s.admin("GET", "/metrics").text.splitlines()
-        started = next(x for x in lines if x.startswith("arbiter_start_time_seconds "))
+        started = next(
+            x
+            for x in lines
+            if x.startswith(("arbiter_start_time_seconds ", "arbiter_start_time_seconds{"))
+        )
         counts = [
             float(x.rsplit(" ", 1)[1])
             for x in lines
