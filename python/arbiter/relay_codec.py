@@ -157,7 +157,11 @@ class _StreamedChoice:
         (the chunk must then be sent re-encoded)."""
         changed = False
         delta = choice.get("delta")
-        text = content_text(delta.get("content")) if isinstance(delta, dict) else None
+        text = None
+        if isinstance(delta, dict):
+            text = delta.get("content")  # a string mostly: taken as it is, no call
+            if not isinstance(text, str):
+                text = content_text(text)
         if delta is None and isinstance(choice.get("text"), str):
             text = choice["text"]  # a legacy /v1/completions chunk: its choice's text, no delta
         if isinstance(text, str):
@@ -257,7 +261,9 @@ class OpenAIPassThrough:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             for choice in choices:
                 if isinstance(choice, dict):
-                    changed |= self._choice(choice.get("index")).take(choice, self._model)
+                    index = choice.get("index")  # 0 mostly: the first choice, no call
+                    at = self._choices[0] if index == 0 else self._choice(index)
+                    changed |= at.take(choice, self._model)
             # a running usage on a chunk with content (vLLM's continuous usage stats) is relayed
             # as it came, held to a usage chunk's check: an absurd count is shown to no client
             if chunk.get("usage") is not None:

@@ -613,13 +613,14 @@ class SSEStream:
         lines = piece.split(b"\n")
         rest = lines.pop()
         if lines:
-            if self._partial:
+            if self._partial:  # (most pieces end on a line end: no list made for nothing)
                 self._partial.append(lines[0])
                 lines[0] = b"".join(self._partial)
-            self._partial, self._partial_size = [], 0
-            # lines after the first are parts of this piece: only a long piece can hold a long one
-            longest = len(lines[0]) if len(piece) <= self._max_line else max(map(len, lines))
-            if longest > self._max_line:
+                self._partial, self._partial_size = [], 0
+                if len(lines[0]) > self._max_line:
+                    self._too_long()
+            # the rest are parts of this piece: only a long piece can hold a long one
+            if len(piece) > self._max_line and max(map(len, lines)) > self._max_line:
                 self._too_long()
             self._lines.extend(lines)
         if rest:

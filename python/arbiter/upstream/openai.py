@@ -237,6 +237,14 @@ class _OpenAIStream(SSEStream):
         while lines:
             line = lines.popleft()
             if line.startswith(b"data:"):
+                if not self._data and lines and not lines[0]:
+                    # the common event: one data line, then the blank line that ends it
+                    lines.popleft()
+                    if event := self._dispatch(line[5:].strip()):
+                        return event
+                    if self.done:
+                        return self._ready.popleft() if self._ready else None
+                    continue
                 self._data.append(line[5:].strip())
                 continue
             if line.strip() or not self._data:
@@ -389,7 +397,12 @@ def parse_chunk(raw: bytes, model: str) -> dict[str, Any]:
 def read_chunk(raw: bytes, model: str) -> tuple[dict[str, Any], bool]:
     """parse_chunk, and whether `raw` was read as it came (lenient_json.read: not when it held
     a number that is no finite number, `"cost": NaN`, which is then no text to relay)."""
-    chunk, exact = json_object_read(raw, model, "chunk in the stream")
+    try:  # most chunks: JSON orjson reads as it came (lenient_json.read's first step, inline)
+        chunk, exact = orjson.loads(raw), True
+    except orjson.JSONDecodeError:
+        chunk, exact = json_object_read(raw, model, "chunk in the stream")
+    if type(chunk) is not dict:
+        chunk, exact = json_object_read(raw, model, "chunk in the stream")  # raises: no object
     if "error" in chunk:  # classified as the same error answered with its HTTP status
         raise error_in_answer(model, chunk, raw)
     return chunk, exact
