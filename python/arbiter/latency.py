@@ -99,7 +99,7 @@ from arbiter.latency_math import (
 from arbiter.latency_outliers import Outliers
 from arbiter.latency_pool import MIN_CALLS as POOL_MIN_CALLS
 from arbiter.latency_pool import REFRESH_CALLS as POOL_REFRESH_CALLS
-from arbiter.latency_pool import pool_targets, shrink
+from arbiter.latency_pool import medians_without_each, pool_targets, shrink
 from arbiter.latency_split import stream_ratio
 from arbiter.latency_sums import DecayedSums, LatencyRow
 
@@ -503,15 +503,9 @@ class LatencyModel:
             typical = LatencyPrior(math.exp(ttft) * 1000, math.exp(speed), self.prior.log_sd)
         # each pooled model's typical split without itself (`split_prior_calls`): with itself,
         # the pool's middle model (the replay's medium) was its own target, its misread kept
-        others: dict[str, tuple[float, float]] = {}
-        if self.split_prior_calls > 0:
-            for m in pool:
-                rest = [lv for o, lv in pool.items() if o != m]
-                if len(rest) >= TYPICAL_MIN_MODELS:
-                    others[m] = (
-                        statistics.median(lv[0] for lv in rest),
-                        statistics.median(lv[1] for lv in rest),
-                    )
+        others = (
+            medians_without_each(pool, TYPICAL_MIN_MODELS) if self.split_prior_calls > 0 else {}
+        )
         if typical == self._typical and others == self._split_others:
             return
         self._typical, self._split_others = typical, others

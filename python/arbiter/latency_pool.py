@@ -66,6 +66,22 @@ def pool_targets(own: Mapping[str, tuple[float, float, float]]) -> dict[str, tup
     return out
 
 
+def medians_without_each(
+    levels: Mapping[str, tuple[float, float]], min_others: int
+) -> dict[str, tuple[float, float]]:
+    """Per model, the median of the *other* models' (a, b) pairs, each part separately (the
+    typical split without the model itself, latency.split_prior_calls); none when fewer than
+    `min_others` others. O(M log M), as `pool_targets`."""
+    if len(levels) - 1 < min_others:
+        return {}
+    ta = sorted((v[0], m) for m, v in levels.items())
+    tb = sorted((v[1], m) for m, v in levels.items())
+    ia = {m: j for j, (_, m) in enumerate(ta)}
+    ib = {m: j for j, (_, m) in enumerate(tb)}
+    xa, xb = [v for v, _ in ta], [v for v, _ in tb]
+    return {m: (_median_without(xa, ia[m]), _median_without(xb, ib[m])) for m in levels}
+
+
 def shrink(
     ttft_var: float, speed_var: float, calls: float, target: tuple[float, float], worth: float
 ) -> tuple[float, float]:
