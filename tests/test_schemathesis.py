@@ -20,6 +20,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
+from schemathesis.core.errors import UnsupportedSchema
 
 from arbiter.inherited_socket import fd_args, loopback_listener, port_of, spawn_on
 from arbiter.offline.demo import _wait_http, demo_config
@@ -111,6 +112,7 @@ def test_no_input_from_the_spec_gets_a_5xx(fuzzed: LoggedSidecar) -> None:
     } <= served  # fmt: skip
     sent: list[int] = []
     server_errors: list[str] = []
+    unsupported: list[str] = []  # (operation, mode) pairs schemathesis could not draw from
 
     def send(case: schemathesis.Case) -> None:
         # Half the cases name `auto`, so fuzzed fields reach routing and the upstream too (a
@@ -131,11 +133,18 @@ def test_no_input_from_the_spec_gets_a_5xx(fuzzed: LoggedSidecar) -> None:
             EXAMPLES if operation.path in ("/chat/completions", "/models") else EXAMPLES_NEWER
         )
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            _fuzz(operation, mode, send, examples)
+            try:
+                _fuzz(operation, mode, send, examples)
+            except UnsupportedSchema as err:
+                # schemathesis itself gave up drawing (its negative mode met a `not` it cannot
+                # complement): once in a clean-clone CI run, not reproduced in 9 local runs
+                # (hash seeds 1-4, CI=true); the case it stopped at was never sent
+                unsupported.append(f"{operation.method} {operation.path} {mode}: {err}")
     log = fuzzed.log.read_text(errors="replace")
     assert len(sent) >= EXAMPLES_NEWER * len(served)  # it ran (one mode per operation at least)
     assert 200 in sent and 400 in sent  # fuzzed requests reached the upstream, and were refused
     assert not server_errors, "\n".join(server_errors)
+    assert len(unsupported) <= 1, unsupported  # one pair cut short; the rest fuzzed in full
     assert not [line for line in log.splitlines() if any(e in line for e in LOG_ERRORS)], log[
         -3000:
     ]
