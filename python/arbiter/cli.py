@@ -239,7 +239,7 @@ def _keys(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    settings = config.load(args.config)
+    settings = config.load(args.config, secrets=False)  # the store only: no upstream keys
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
         return 2
@@ -422,7 +422,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from arbiter.store import open_store
     from arbiter.url_redaction import redact_url
 
-    settings = config.load(args.config)
+    settings = config.load(args.config, secrets=False)
     # as `serve` does: a store that cannot be opened (a folder, a file that is no database, a
     # server that refuses) is one line, not a traceback
     if problem := store_problem(settings.store.url):
@@ -458,7 +458,7 @@ def _export(args: argparse.Namespace) -> int:
         print(f"arbiter: --since {args.since!r} is in the future ({since:.0f}, now {now:.0f}): "
               "give a time at or before now", file=sys.stderr)  # fmt: skip
         return 2
-    settings = config.load(args.config)
+    settings = config.load(args.config, secrets=False)
     if (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)
         return 2

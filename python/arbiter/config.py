@@ -583,19 +583,24 @@ _NAMED: dict[str, type[Any]] = {
 _KNOWN_TOP = [*_SECTIONS, *_NAMED]
 
 
-def load(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Read, validate and resolve a config file. Raises ConfigError with key and line."""
-    return load_with_text(path, env)[1]
+def load(
+    path: str | Path, env: Mapping[str, str] | None = None, *, secrets: bool = True
+) -> Settings:
+    """Read, validate and resolve a config file. Raises ConfigError with key and line.
+    `secrets=False`: no key is read or required (config_resolve.resolve): the store-only
+    commands."""
+    return load_with_text(path, env, secrets=secrets)[1]
 
 
-def load_with_text(path: str | Path, env: Mapping[str, str] | None = None) -> tuple[str, Settings]:
+def load_with_text(
+    path: str | Path, env: Mapping[str, str] | None = None, *, secrets: bool = True
+) -> tuple[str, Settings]:
     """`load`, with the text it read (what a reload hashes: config_reload.py)."""
     path = Path(path)
     text = read_config_text(path)
     config_dir = path.resolve().parent
-    settings = loads(
-        text, env=os.environ if env is None else env, source=str(path), base_dir=config_dir
-    )
+    environ = os.environ if env is None else env
+    settings = loads(text, env=environ, source=str(path), base_dir=config_dir, secrets=secrets)
     return text, anchor_sqlite(settings, config_dir)
 
 
@@ -628,7 +633,12 @@ def read_config_text(path: Path) -> str:
 
 
 def loads(
-    text: str, *, env: Mapping[str, str], source: str = "<string>", base_dir: Path | None = None
+    text: str,
+    *,
+    env: Mapping[str, str],
+    source: str = "<string>",
+    base_dir: Path | None = None,
+    secrets: bool = True,
 ) -> Settings:
     """Parse and check everything; every problem is reported at once (ConfigError.problems).
     `base_dir`: the config file's directory, which relative file paths ([routing]'s,
@@ -668,7 +678,7 @@ def loads(
         tenants=named["tenants"],
         source=source,
     )
-    resolved = resolve(settings, env, loc)
+    resolved = resolve(settings, env, loc, secrets=secrets)
     loc.raise_problems()
     return resolved
 

@@ -46,18 +46,22 @@ if TYPE_CHECKING:
     from arbiter.config import Settings
 
 
-def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
+def resolve(
+    s: Settings, env: Mapping[str, str], loc: _Locator, *, secrets: bool = True
+) -> Settings:
     """Settings as parsed -> as used: every cross-key check (upstreams, models, the baseline,
     each section's ranges), secrets read from the environment, every problem reported on
-    `loc`."""
+    `loc`. `secrets=False`: no key is read (each stays None) and none is required, for the
+    commands that only read or write the store (`export`, `keys`, `migrate`): an operator
+    exporting decisions need not hold the upstreams' keys."""
     if not s.models:
         loc.fail(f"{loc.source}: no [models.*] defined: the pool is empty")
     upstreams = {}
     for name, up in s.upstreams.items():
         if not re.match(r"^https?://", up.base_url):
             loc.fail(f"{loc.where(['upstreams', name, 'base_url'])}: must be http(s)://")
-        key = env.get(up.api_key_env) if up.api_key_env else None
-        if up.api_key_env and not key:
+        key = env.get(up.api_key_env) if up.api_key_env and secrets else None
+        if up.api_key_env and not key and secrets:
             loc.fail(
                 f"{loc.where(['upstreams', name, 'api_key_env'])}: environment variable "
                 f"{up.api_key_env} is not set"
@@ -66,9 +70,10 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
             where = loc.where(["upstreams", name, "api_key_file"])
             if up.api_key_env:
                 loc.fail(f"{where}: set api_key_env or api_key_file, not both")
-            key = read_key_file(
-                up.api_key_file, f"{where}: upstreams.{name}.api_key_file", "API key", loc
-            )
+            if secrets:
+                key = read_key_file(
+                    up.api_key_file, f"{where}: upstreams.{name}.api_key_file", "API key", loc
+                )
         if not 1024 <= up.max_event_bytes <= up.max_response_bytes <= 1024**3:
             loc.fail(
                 f"{loc.where(['upstreams', name])}: need 1 KiB <= max_event_bytes <= "
@@ -177,11 +182,13 @@ def resolve(s: Settings, env: Mapping[str, str], loc: _Locator) -> Settings:
     check_range(
         loc, ["server", "client_write_timeout_s"], s.server.client_write_timeout_s, 0.1, 3600.0
     )
-    admin_key = _auth_key(s.auth.admin_key_env, s.auth.admin_key_file, "admin", env, loc)
+    admin_key = _auth_key(s.auth.admin_key_env, s.auth.admin_key_file, "admin", env, loc, secrets)
     dashboard_key = _auth_key(
-        s.auth.dashboard_key_env, s.auth.dashboard_key_file, "dashboard", env, loc
+        s.auth.dashboard_key_env, s.auth.dashboard_key_file, "dashboard", env, loc, secrets
     )
-    metrics_key = _auth_key(s.auth.metrics_key_env, s.auth.metrics_key_file, "metrics", env, loc)
+    metrics_key = _auth_key(
+        s.auth.metrics_key_env, s.auth.metrics_key_file, "metrics", env, loc, secrets
+    )
     _distinct_keys(loc, admin=admin_key, dashboard=dashboard_key, metrics=metrics_key)
     discovering = any(up.discover for up in upstreams.values())
     check_sandbox(loc, s.sandbox)
@@ -262,16 +269,23 @@ def read_key_file(path: str, where: str, what: str, loc: _Locator) -> str | None
 
 
 def _auth_key(
-    var: str | None, path: str | None, what: str, env: Mapping[str, str], loc: _Locator
+    var: str | None,
+    path: str | None,
+    what: str,
+    env: Mapping[str, str],
+    loc: _Locator,
+    secrets: bool = True,
 ) -> str | None:
     """The admin, dashboard or metrics key from the environment variable, or the file, the
-    config names."""
+    config names (None, unread, without `secrets`)."""
     if path:
         where = loc.where(["auth", f"{what}_key_file"])
         if var:
             loc.fail(f"{where}: set {what}_key_env or {what}_key_file, not both")
+        if not secrets:
+            return None
         return read_key_file(path, f"{where}: auth.{what}_key_file", f"{what} key", loc)
-    if not var:
+    if not var or not secrets:
         return None
     key = env.get(var)
     if not key:
