@@ -29,7 +29,7 @@ from arbiter.learning_spend import learning_charged
 from arbiter.principal import Principal
 from arbiter.store import NoSuchCursor
 from arbiter.store.export import with_billed
-from arbiter.tenant_view import own_circuits, own_decision
+from arbiter.tenant_view import own_circuits, own_decision, own_sandbox, own_store
 from arbiter.timeseries_bucket import MAX_POINTS, fitted_bucket
 
 if TYPE_CHECKING:
@@ -104,12 +104,12 @@ class OperatorReads:
         }
         learning_charged(data["learning"], self.s.settings)
         data["circuits"] = own_circuits(self.s.breaker.state(), principal)
-        data["sandbox"] = await asyncio.to_thread(self.s.executor.stats)
-        data["store"] = {
-            "backlog": self.s.recorder.backlog,
-            "dropped": self.s.recorder.dropped,
-            "healthy": self.s.store_healthy,
-        }
+        sandbox = await asyncio.to_thread(self.s.executor.stats)
+        data["sandbox"] = own_sandbox(sandbox, principal)
+        recorder = self.s.recorder
+        data["store"] = own_store(
+            recorder.backlog, recorder.dropped, self.s.store_healthy, principal
+        )
         return json_response(data)
 
     async def alerts(self, request: Request) -> Response:
