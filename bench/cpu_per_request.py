@@ -82,11 +82,10 @@ def _drive(port: int, model: str, stream: bool, n: int, shape: str = "c1") -> di
     return data
 
 
-def cpu_of(pid: int) -> tuple[float, float, int, int]:
-    """(CPU seconds of every thread of `pid`, of its main thread, wake-ups of every thread, of
-    the main thread), from the scheduler's nanosecond run times (Sidecar.cpu)."""
-    total = loop = 0.0
-    wakes = loop_wakes = 0
+def thread_stats(pid: int) -> dict[int, tuple[int, int]]:
+    """{thread id: (CPU ns, voluntary wake-ups)} of every thread of `pid`, from the scheduler's
+    nanosecond run times and the thread's status."""
+    out: dict[int, tuple[int, int]] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
@@ -96,12 +95,18 @@ def cpu_of(pid: int) -> tuple[float, float, int, int]:
         except (FileNotFoundError, ProcessLookupError):
             continue  # a thread that just ended
         at = status.index("voluntary_ctxt_switches:")
-        woke = int(status[at:].split(None, 2)[1])
-        total += ns / 1e9
-        wakes += woke
-        if int(tid) == pid:
-            loop, loop_wakes = ns / 1e9, woke
-    return total, loop, wakes, loop_wakes
+        out[int(tid)] = (ns, int(status[at:].split(None, 2)[1]))
+    return out
+
+
+def cpu_of(pid: int) -> tuple[float, float, int, int]:
+    """(CPU seconds of every thread of `pid`, of its main thread, wake-ups of every thread, of
+    the main thread) (Sidecar.cpu)."""
+    threads = thread_stats(pid)
+    loop_ns, loop_wakes = threads.get(pid, (0, 0))
+    total = sum(ns for ns, _ in threads.values()) / 1e9
+    wakes = sum(w for _, w in threads.values())
+    return total, loop_ns / 1e9, wakes, loop_wakes
 
 
 class Sidecar:

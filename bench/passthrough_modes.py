@@ -55,7 +55,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cpu_per_request import cpu_of
+from cpu_per_request import cpu_of, thread_stats
 from profile_overhead import PEERBENCH, PY, REPO, _free_port, _stop, _wait
 
 START = REPO / "bench" / "peers" / "arbiter" / "start.sh"
@@ -81,20 +81,7 @@ def _faults_preempts(pid: int) -> tuple[int, int]:
 
 def _threads(pid: int) -> dict[int, tuple[int, int]]:
     """{thread id: (CPU ns, wake-ups)} of every thread of `pid` but the main one."""
-    out: dict[int, tuple[int, int]] = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        if int(tid) == pid:
-            continue
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                status = f.read()
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # a thread that just ended
-        at = status.index("voluntary_ctxt_switches:")
-        out[int(tid)] = (ns, int(status[at:].split(None, 2)[1]))
-    return out
+    return {tid: v for tid, v in thread_stats(pid).items() if tid != pid}
 
 
 def _thread_rows(

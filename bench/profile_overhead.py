@@ -27,10 +27,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ARBITER_SHARED_DIR", REPO.parent / "shared"))
 PEERBENCH = Path(os.environ.get("PEERBENCH_DIR", SHARED / "tools" / "peerbench"))
-# the repo's venv, else this interpreter (a worktree without its own venv)
-PY = REPO / ".venv" / "bin" / "python"
-if not PY.exists():
-    PY = Path(sys.executable)
+# the children (mock, load generator, sidecars) run on this interpreter, as the other benches'
+# do: any with the deps, not the repo's .venv (which may be absent, or another Python's)
+PY = Path(sys.executable)
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -119,8 +118,9 @@ def run_point(
         spy = None
         if spy_dir is not None:
             out = spy_dir / f"{name}-{model}-c{c}.txt"
+            py_spy = shutil.which("py-spy", path=str(PY.parent)) or "py-spy"  # else on PATH
             spy = subprocess.Popen(
-                [str(REPO / ".venv/bin/py-spy"), "record", "--pid", str(proc.pid), "-d",
+                [py_spy, "record", "--pid", str(proc.pid), "-d",
                  str(max(1, int(a.seconds) - 2)), "-r", "200", "-f", "raw", "-o", str(out),
                  "--nonblocking", *(["--gil"] if a.spy_gil else [])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -32,6 +32,17 @@ from tests.conftest import ADMIN_KEY, ENV
 # what the anthropic SDK sends on every call (an Anthropic-shaped test client sends it too:
 # /v1/messages refuses a request without it, as Anthropic's API does)
 ANTHROPIC_VERSION = {"anthropic-version": "2023-06-01"}
+# the operator's reads a tenant's key may make, each scoped by `?tenant=` (read_scope)
+TENANT_READS = (
+    "/arbiter/decisions",
+    "/arbiter/stats",
+    "/arbiter/alerts",
+    "/arbiter/policy",
+    "/arbiter/budgets",
+    "/arbiter/timeseries",
+    "/arbiter/pareto",
+    "/arbiter/tenants",
+)
 
 
 @dataclass(slots=True)

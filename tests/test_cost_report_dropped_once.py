@@ -7,27 +7,22 @@ another model's and the next window's."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from arbiter.alerts import AlertRules
-from arbiter.billing_alerts import ALERT_EVERY_S, BillingAlerts
-from arbiter.metrics import Metrics
-from arbiter.records import AlertRecord, Record
+from arbiter.billing_alerts import ALERT_EVERY_S
+from arbiter.records import AlertRecord
 from arbiter.store import open_store
+from tests.alert_race import race, worker_alerts
 from tests.pg import empty_store_url
 
 
 def _worker_alert(model: str, reported: float) -> AlertRecord:
-    """The alert one worker's BillingAlerts raises for one cost report of `model` (its usage
-    costs $0.01) not believed."""
-    raised: list[Record] = []
-    billing = BillingAlerts(AlertRules(raised.append), Metrics(), lambda _m: None)
-    billing.cost_report_dropped(model, reported, 0.01)
-    (alert,) = [r for r in raised if isinstance(r, AlertRecord)]
+    """The alert one worker raises for one cost report of `model` (its usage costs $0.01) not
+    believed."""
+    (alert,) = worker_alerts(lambda billing: billing.cost_report_dropped(model, reported, 0.01))
     return alert
 
 
@@ -35,20 +30,6 @@ def _stored(store: object, model: str) -> list[str]:
     rows = store.alerts(tenant=None, limit=100)  # type: ignore[attr-defined]
     return sorted(a["data"]["side"] for a in rows
                   if a["kind"] == "cost_report_dropped" and a["model"] == model)  # fmt: skip
-
-
-def _race(stores: list[object], alerts: list[AlertRecord]) -> None:
-    gate = threading.Barrier(len(alerts))
-
-    def write(i: int) -> None:
-        gate.wait(timeout=10)
-        stores[i].write([alerts[i]])  # type: ignore[attr-defined]
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(alerts))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -59,10 +40,10 @@ def test_two_workers_store_one_alert_a_window_and_side(backend: str, tmp_path: P
             stores[0].migrate()
             for round_ in range(3):  # the two writers at once, each round another model
                 model = f"m-{round_}"
-                _race(stores, [_worker_alert(model, 0.0), _worker_alert(model, 0.0)])
+                race(stores, [[_worker_alert(model, 0.0)], [_worker_alert(model, 0.0)]])
                 assert _stored(stores[0], model) == ["under"]
                 # the same model's other side is its own alert, once too
-                _race(stores, [_worker_alert(model, 5.0), _worker_alert(model, 5.0)])
+                race(stores, [[_worker_alert(model, 5.0)], [_worker_alert(model, 5.0)]])
                 assert _stored(stores[0], model) == ["past", "under"]
             # the next window's first is stored again
             later = _worker_alert("m-1", 0.0)

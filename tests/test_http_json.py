@@ -9,17 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.inproc import sidecar_in_process
+from tests.inproc import TENANT_READS, sidecar_in_process
 
 READS = (
-    "/arbiter/decisions",
-    "/arbiter/stats",
-    "/arbiter/alerts",
-    "/arbiter/policy",
-    "/arbiter/budgets",
-    "/arbiter/timeseries",
-    "/arbiter/pareto",
-    "/arbiter/tenants",
+    *TENANT_READS,
     "/arbiter/admin/keys",
     "/arbiter/admin/models",
     "/arbiter/challengers",

@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import struct
 from pathlib import Path
+from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -208,27 +210,33 @@ capabilities = ["chat", "vision"]
 """
 
 
-def test_a_capped_request_reserves_the_models_image_ceiling(tmp_path: Path) -> None:
-    """gpt-4o-mini bills up to 48,169 tokens an image: a cap its old flat 2,000 fit under
-    ($0.0003) but the image's ceiling does not ($0.0072) refuses before any call."""
+def _capped_call(tmp_path: Path, image: dict[str, Any]) -> tuple[httpx.Response, list[Any]]:
+    """One chat call of vision-mini with `image` (up to 10 tokens out) under a $0.002 cap: the
+    answer, and the bodies the upstream received."""
     import asyncio
 
     from tests.budget_harness import HEADERS, Harness, Scripted, settings
 
-    image = {"type": "image_url", "image_url": {"url": LINKED}}  # its size unknown
     content = [{"type": "text", "text": "What is this?"}, image]
     body = {"model": "vision-mini", "messages": [{"role": "user", "content": content}],
             "max_tokens": 10}  # fmt: skip
 
-    async def main() -> None:
+    async def main() -> tuple[httpx.Response, list[Any]]:
         up = Scripted()
         async with Harness(settings(tmp_path, 0.002, MINI), up) as h:
             r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
-            assert r.status_code == 429, r.text
-            assert r.json()["error"]["code"] == "budget_exceeded"
-            assert up.bodies == []
+            return r, up.bodies
 
-    asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_a_capped_request_reserves_the_models_image_ceiling(tmp_path: Path) -> None:
+    """gpt-4o-mini bills up to 48,169 tokens an image: a cap its old flat 2,000 fit under
+    ($0.0003) but the image's ceiling does not ($0.0072) refuses before any call."""
+    r, sent = _capped_call(tmp_path, {"type": "image_url", "image_url": {"url": LINKED}})
+    assert r.status_code == 429, r.text  # the image's size unknown
+    assert r.json()["error"]["code"] == "budget_exceeded"
+    assert sent == []
 
 
 @pytest.mark.parametrize(("url", "detail"), [(LINKED, "low"), (_png(512, 512), "auto")])
@@ -238,23 +246,10 @@ def test_a_capped_request_reserves_a_known_images_count(
     """The same cap and model, the image low detail (2,833 tokens whatever its size) or a
     512 x 512 inline one (8,500): reserved at that ($0.0013 or less), the call is made; it was
     refused (429) at the ceiling's $0.0072."""
-    import asyncio
-
-    from tests.budget_harness import HEADERS, Harness, Scripted, settings
-
     image = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
-    content = [{"type": "text", "text": "What is this?"}, image]
-    body = {"model": "vision-mini", "messages": [{"role": "user", "content": content}],
-            "max_tokens": 10}  # fmt: skip
-
-    async def main() -> None:
-        up = Scripted()
-        async with Harness(settings(tmp_path, 0.002, MINI), up) as h:
-            r = await h.client.post("/v1/chat/completions", json=body, headers=HEADERS)
-            assert r.status_code == 200, r.text
-            assert len(up.bodies) == 1
-
-    asyncio.run(main())
+    r, sent = _capped_call(tmp_path, image)
+    assert r.status_code == 200, r.text
+    assert len(sent) == 1
 
 
 def test_a_pool_pricing_images_apart_keeps_the_native_pass_and_agrees_with_the_reference() -> None:

@@ -15,21 +15,10 @@ from pathlib import Path
 import pytest
 
 from arbiter.auth import create_key
-from tests.inproc import InProcess, sidecar_in_process
+from tests.inproc import TENANT_READS, InProcess, sidecar_in_process
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "What is 2+2?"}]}
 
-# (path, query) pairs read with a client key of tenant `alpha`
-TENANT_READS = [
-    "/arbiter/decisions",
-    "/arbiter/stats",
-    "/arbiter/alerts",
-    "/arbiter/policy",
-    "/arbiter/budgets",
-    "/arbiter/timeseries",
-    "/arbiter/pareto",
-    "/arbiter/tenants",
-]
 ADMIN_READS = [
     "/arbiter/admin/keys?limit=5&limit=1",
     "/arbiter/admin/models?limit=1&limit=2",
@@ -52,7 +41,7 @@ def test_a_repeated_query_parameter_is_a_400_naming_it(tmp_path: Path) -> None:
         r = await sc.client.post("/v1/chat/completions", json=CHAT, headers=sc.auth)
         assert r.status_code == 200, r.text
         alpha = {"authorization": f"Bearer {create_key(sc.services.store, 'alpha').key}"}
-        for path in TENANT_READS:
+        for path in TENANT_READS:  # read with a client key of tenant `alpha`
             r = await sc.client.get(f"{path}?tenant=default&tenant=alpha", headers=alpha)
             _refused(r, "tenant")
             r = await sc.client.get(f"{path}?tenant=alpha", headers=alpha)  # control

@@ -5,11 +5,14 @@ its own daily budget, never touching the client's answer; the A/B report and the
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from arbiter.offline.workload import make_workload
+from arbiter.shadow import _Tally
 from tests.inproc import InProcess, sidecar_in_process
 from tests.sdk_clients import check_anthropic_error
 
@@ -218,5 +221,46 @@ def test_a_pool_of_challengers_only_is_a_503_in_each_surface(tmp_path: Path) -> 
                 headers=sc.auth,
             )
             assert r.status_code == 200, r.text
+
+    asyncio.run(go())
+
+
+def test_a_sync_read_across_a_promotion_write_does_not_undo_it(tmp_path: Path) -> None:
+    """The policy sync (a thread) adopts the store's challenger rows. A read that began before
+    this replica's promotion reached the store, adopted after it, undid the promotion in memory
+    until the next sync, and the next shadow grade promoted (and alerted) again: the promotion
+    test's one alert was two, once in a while on a loaded host. Here the write is held while
+    the sync reads: the promotion stays, and is alerted once."""
+
+    async def go() -> None:
+        edit = _with_shadow('challengers = ["sim-small"]\nsample_rate = 0.0\nbudget_usd = 10.0\n'
+                            "promote_min_graded = 20\npromote_confidence = 0.8",
+                            target=0.85)  # fmt: skip
+        async with sidecar_in_process(tmp_path, edit_config=edit) as sc:  # type: ignore[arg-type]
+            shadow, store = sc.services.shadow, sc.services.store
+            gate = threading.Event()
+            write = store.set_challenger
+
+            def held(*args: Any) -> None:
+                assert gate.wait(timeout=20), "the write was never released"
+                write(*args)
+
+            store.set_challenger = held  # type: ignore[method-assign]
+            tally = _Tally(graded=20, grade_sum=20.0, grade_sq=20.0)  # 20 perfect grades
+            try:
+                shadow._maybe_promote("default", "sim-small", "math", tally)
+                assert shadow.challengers.state["sim-small"]["tasks"] == ["math"]
+                await asyncio.to_thread(shadow.refresh)  # the sync reads the row not written
+                assert shadow.challengers.state["sim-small"]["tasks"] == ["math"]
+                shadow._maybe_promote("default", "sim-small", "math", tally)  # the next grade
+            finally:
+                gate.set()
+            await shadow.drain()
+            await asyncio.to_thread(shadow.refresh)  # the write landed: adopted
+            assert shadow.challengers.state["sim-small"]["tasks"] == ["math"]
+            assert store.challengers()["sim-small"]["tasks"] == ["math"]
+            sc.services.recorder.flush(5.0)
+            alerts = (await sc.client.get("/arbiter/alerts", headers=sc.admin)).json()["data"]
+            assert len([a for a in alerts if a["kind"] == "challenger_promoted"]) == 1, alerts
 
     asyncio.run(go())

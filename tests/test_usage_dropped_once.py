@@ -10,7 +10,6 @@ second model's own; the next window's stored), and a real two-worker `arbiter se
 from __future__ import annotations
 
 import re
-import threading
 import time
 import tomllib
 from dataclasses import replace
@@ -19,12 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arbiter.alerts import AlertRules
-from arbiter.billing_alerts import ALERT_EVERY_S, BillingAlerts
-from arbiter.metrics import Metrics
-from arbiter.records import SYSTEM_TENANT, AlertRecord, Record
+from arbiter.billing_alerts import ALERT_EVERY_S
+from arbiter.records import SYSTEM_TENANT, AlertRecord
 from arbiter.store import open_store
 from arbiter.toml_text import to_toml
+from tests.alert_race import race, worker_alerts
 from tests.conftest import Sidecar
 from tests.fault_upstream import fault_upstream
 from tests.pg import empty_store_url
@@ -32,11 +30,8 @@ from tests.probe19a_harness import config
 
 
 def _worker_alerts(model: str) -> list[AlertRecord]:
-    """The alerts one worker's BillingAlerts raises for one usage_dropped of `model`."""
-    raised: list[Record] = []
-    billing = BillingAlerts(AlertRules(raised.append), Metrics(), lambda _m: None)
-    billing.usage_dropped(model, 0.001, 0.1, "both")
-    return [r for r in raised if isinstance(r, AlertRecord)]
+    """The alerts one worker raises for one usage_dropped of `model`."""
+    return worker_alerts(lambda billing: billing.usage_dropped(model, 0.001, 0.1, "both"))
 
 
 def _stored(store: object, model: str) -> list[dict[str, object]]:
@@ -54,21 +49,7 @@ def test_two_workers_on_one_store_store_one_alert_a_window(backend: str, tmp_pat
                 model = f"m-{round_}"
                 alerts = [_worker_alerts(model), _worker_alerts(model)]
                 assert [len(a) for a in alerts] == [1, 1]  # each process raised its own
-                gate = threading.Barrier(2)
-
-                def write(
-                    i: int,
-                    alerts: list[list[AlertRecord]] = alerts,
-                    gate: threading.Barrier = gate,
-                ) -> None:
-                    gate.wait(timeout=10)
-                    stores[i].write(alerts[i])
-
-                threads = [threading.Thread(target=write, args=(i,)) for i in range(2)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join(timeout=30)
+                race(stores, alerts)
                 assert len(_stored(stores[0], model)) == 1, _stored(stores[0], model)
             # an alert not limited is stored every time
             plain = AlertRecord("alr_p1", time.time(), SYSTEM_TENANT, "usage_dropped", "x", "m-0")

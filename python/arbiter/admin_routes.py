@@ -18,7 +18,15 @@ from starlette.routing import Route
 from arbiter.auth import create_key, key_request_fields, public_view
 from arbiter.classify import ALL_TASKS
 from arbiter.errors import InvalidRequest, NotFound, UnknownModel
-from arbiter.http_json import int_param, json_object, json_response, no_nul, only_params
+from arbiter.http_json import (
+    int_param,
+    json_object,
+    json_response,
+    list_page,
+    no_cursor,
+    no_nul,
+    only_params,
+)
 from arbiter.principal import Principal
 from arbiter.registry import validate_patch
 from arbiter.request_body import read_body
@@ -90,14 +98,8 @@ class AdminHandlers:
         try:
             rows = await asyncio.to_thread(page)
         except NoSuchCursor:
-            raise InvalidRequest(
-                f"'after' names no key: {(after or '')[:64]!r}.", param="after"
-            ) from None
-        data = rows[:limit]
-        return json_response({
-            "object": "list", "data": data,
-            "last_id": data[-1]["id"] if data else None, "has_more": len(rows) > limit,
-        })  # fmt: skip
+            raise no_cursor("key", after or "") from None
+        return list_page(rows, limit)
 
     async def revoke_key(self, request: Request) -> Response:
         await self.admin(request)
@@ -117,12 +119,8 @@ class AdminHandlers:
         discovery = {n: dataclasses.asdict(st) for n, st in self.s.discovery.stats.items()}
 
         def page() -> Response:  # the rows and their JSON (up to megabytes): both off the loop
-            rows = self.s.registry.view(after, limit + 1)
-            data = rows[:limit]
-            return json_response({
-                "object": "list", "data": data, "discovery": discovery,
-                "last_id": data[-1]["name"] if data else None, "has_more": len(rows) > limit,
-            })  # fmt: skip
+            return list_page(self.s.registry.view(after, limit + 1), limit, key="name",
+                             discovery=discovery)  # fmt: skip
 
         return await asyncio.to_thread(page)
 
@@ -176,18 +174,14 @@ class AdminHandlers:
         limit = int_param(request, "limit", 50, 1, 1000)
         after = q.get("after")  # as on /arbiter/decisions: a cursor naming nothing is no last page
         if after is not None and not await asyncio.to_thread(self.s.store.cache_exists, after):
-            raise InvalidRequest(f"'after' names no cache entry: {after[:64]!r}.", param="after")
+            raise no_cursor("cache entry", after)
         rows = await asyncio.to_thread(
             functools.partial(
                 self.s.store.cache_list, tenant=q.get("tenant"), limit=limit + 1,
                 after_id=after,
             )
         )  # fmt: skip
-        page = rows[:limit]
-        return json_response({
-            "object": "list", "data": page,
-            "last_id": page[-1]["id"] if page else None, "has_more": len(rows) > limit,
-        })  # fmt: skip
+        return list_page(rows, limit)
 
     async def cache_delete(self, request: Request) -> Response:
         await self.admin(request)

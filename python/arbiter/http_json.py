@@ -34,6 +34,21 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=merged)
 
 
+def list_page(rows: list[dict[str, Any]], limit: int, *, key: str = "id", **more: Any) -> Response:
+    """A list endpoint's page: `rows` were fetched `limit + 1` (the one past the page says
+    `has_more`); `more` fields follow its data, then `last_id` (its last row's `key`)."""
+    data = rows[:limit]
+    return json_response({
+        "object": "list", "data": data, **more,
+        "last_id": data[-1][key] if data else None, "has_more": len(rows) > limit,
+    })  # fmt: skip
+
+
+def no_cursor(what: str, after: str) -> InvalidRequest:
+    """An `after` naming no `what` (cut: the cursor is the caller's, up to the URL's size)."""
+    return InvalidRequest(f"'after' names no {what}: {after[:64]!r}.", param="after")
+
+
 _LATIN1 = operator.methodcaller("encode", "latin-1")
 
 

@@ -21,6 +21,8 @@ from arbiter.http_json import (
     float_param,
     int_param,
     json_response,
+    list_page,
+    no_cursor,
     only_params,
     read_scope,
     time_range,
@@ -63,9 +65,7 @@ class OperatorReads:
         if after is not None:
             cursor = await asyncio.to_thread(self.s.store.decision, after)
             if cursor is None or (tenant is not None and cursor["tenant"] != tenant):
-                raise InvalidRequest(
-                    f"'after' names no decision: {after[:64]!r}.", param="after"
-                )  # cut, as on /arbiter/alerts: the cursor is the caller's, up to the URL's size
+                raise no_cursor("decision", after)
         rows = await asyncio.to_thread(
             self.s.store.decisions,
             tenant=tenant, limit=limit + 1, before_ts=before, after_id=after,
@@ -129,15 +129,8 @@ class OperatorReads:
                 tenant=tenant, limit=limit + 1, operator=operator, after_id=after,
             )  # fmt: skip
         except NoSuchCursor:
-            raise InvalidRequest(
-                f"'after' names no alert: {(after or '')[:64]!r}.", param="after"
-            ) from None
-        page = rows[:limit]
-        return json_response({
-            "object": "list", "data": page,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(rows) > limit,
-        })  # fmt: skip
+            raise no_cursor("alert", after or "") from None
+        return list_page(rows, limit)
 
     async def policy(self, request: Request) -> Response:
         """The learned policy: evidence and posterior mean per arm, each with what routing for

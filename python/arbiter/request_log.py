@@ -193,24 +193,15 @@ class RequestLog:
     ) -> None:
         """The response is complete (at `ended`, perf_counter's, when it was logged later):
         its log line, and its span's end."""
-        self.emit(status, cache, error, ended)
+        if log.isEnabledFor(self.level):
+            self._log_line(status, cache, error, time.perf_counter() if ended is None else ended)
         if self.span is not None:
             if error is not None:
                 self.error = error
             telemetry.end_request(self.span, self, status)
             self.span = None
 
-    def emit(
-        self,
-        status: int,
-        cache: str | None = None,
-        error: str | None = None,
-        ended: float | None = None,
-    ) -> None:
-        if not log.isEnabledFor(self.level):
-            return
-        if ended is None:
-            ended = time.perf_counter()
+    def _log_line(self, status: int, cache: str | None, error: str | None, ended: float) -> None:
         # makeRecord + handle: Logger.log's caller lookup (a stack walk) says nothing here
         fields = {
             "request_id": self.id,

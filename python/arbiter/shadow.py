@@ -29,6 +29,7 @@ import logging
 import math
 import random
 import statistics
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -186,6 +187,11 @@ class Shadow:
         self._probing: set[str] = set()  # models with a latency probe in flight
         self.probes = 0  # latency probes made (calls started)
         self.active = bool(self.challengers.state)
+        # this replica's challenger writes begun and done, under a lock the policy sync's
+        # thread shares: refresh adopts only a read no write of ours was in flight across
+        self._lock = threading.Lock()
+        self._writes_begun = 0
+        self._writes_done = 0
 
     # -- the request path (cheap: one dict check when there are no challengers) -----------------
     def blocked(self, task: str) -> dict[str, str] | None:
@@ -467,7 +473,9 @@ class Shadow:
             f"bound {lower:.2f}) over {n} graded shadow answers meets the bar {bar:.2f}"
         )
         tasks = [*st["tasks"], task]
-        self.challengers.state[challenger] = {**st, "tasks": tasks, "note": note}
+        with self._lock:
+            self.challengers.state[challenger] = {**st, "tasks": tasks, "note": note}
+            self._writes_begun += 1
         # a promotion changes routing for every tenant: the operator's alert, naming whose
         # grades earned it
         data = {"grade": mean, "lower": lower, "bar": bar, "tenant": tenant}
@@ -478,12 +486,19 @@ class Shadow:
         self._persist(challenger, "challenger", tasks, note)
 
     def _persist(self, model: str, status: str, tasks: list[str], note: str) -> None:
+        """Write a change already begun (counted) in memory, in the background."""
         loop = asyncio.get_running_loop()
-        task = loop.create_task(
-            asyncio.to_thread(self.s.store.set_challenger, model, status, tasks, note, time.time())
-        )
+        task = loop.create_task(asyncio.to_thread(self._write, model, status, tasks, note))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _write(self, model: str, status: str, tasks: list[str], note: str) -> None:
+        """The store write of a begun change (blocking); done however it ends."""
+        try:
+            self.s.store.set_challenger(model, status, tasks, note, time.time())
+        finally:
+            with self._lock:
+                self._writes_done += 1
 
     def on_pool_changed(self) -> None:
         """With `challenge_new_models`, a model a listing brings after the upstream's first
@@ -501,9 +516,19 @@ class Shadow:
 
     # -- admin ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Adopt the store's challenger rows (called on every policy sync)."""
-        self.challengers.adopt(self.s.store.challengers())
-        self.active = bool(self.challengers.state)
+        """Adopt the store's challenger rows (called on every policy sync, in its thread).
+        Not a read that a write of this replica's was in flight across (begun before it and not
+        done, or begun since): it may lack the write, and would undo in memory a promotion the
+        store has not got yet (the next grade promoted, and alerted, again); the next sync
+        adopts."""
+        with self._lock:
+            begun, done = self._writes_begun, self._writes_done
+        rows = self.s.store.challengers()
+        with self._lock:
+            if done != begun or self._writes_begun != begun:
+                return
+            self.challengers.adopt(rows)
+            self.active = bool(self.challengers.state)
 
     async def act(self, model: str, action: str, tasks: list[str] | None) -> dict[str, Any]:
         if self.s.registry.get(model) is None:
@@ -516,11 +541,12 @@ class Shadow:
         new_tasks = (
             list(tasks) if tasks is not None else ([] if action == "promote" else st["tasks"])
         )
-        await asyncio.to_thread(
-            self.s.store.set_challenger, model, status, new_tasks, note, time.time()
-        )
-        self.challengers.state[model] = {"status": status, "tasks": new_tasks, "note": note}
-        self.active = True
+        with self._lock:
+            self._writes_begun += 1
+        await asyncio.to_thread(self._write, model, status, new_tasks, note)
+        with self._lock:
+            self.challengers.state[model] = {"status": status, "tasks": new_tasks, "note": note}
+            self.active = True
         return {"model": model, "status": status, "tasks": new_tasks}
 
     def report(self) -> list[dict[str, Any]]:

@@ -9,18 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.inproc import InProcess, sidecar_in_process
-
-READS = [
-    "/arbiter/decisions",
-    "/arbiter/stats",
-    "/arbiter/alerts",
-    "/arbiter/policy",
-    "/arbiter/budgets",
-    "/arbiter/timeseries",
-    "/arbiter/pareto",
-    "/arbiter/tenants",
-]
+from tests.inproc import TENANT_READS, InProcess, sidecar_in_process
 
 
 def test_a_tenant_key_naming_another_tenant_is_a_403_on_every_read(tmp_path: Path) -> None:
@@ -32,7 +21,7 @@ def test_a_tenant_key_naming_another_tenant_is_a_403_on_every_read(tmp_path: Pat
         )
         assert r.status_code == 200, r.text
         decision = r.headers["x-arbiter-decision-id"]
-        paths = [*READS, f"/arbiter/decisions/{decision}"]
+        paths = [*TENANT_READS, f"/arbiter/decisions/{decision}"]
         for path in paths:
             for params in ({}, {"tenant": "alpha"}):
                 r = await sc.client.get(path, params=params, headers=sc.auth)
