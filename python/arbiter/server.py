@@ -89,7 +89,7 @@ from arbiter.store import STORE_DOWN_MESSAGE, StoreError
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
-from arbiter.surfaces.anthropic_models import models_page
+from arbiter.surfaces.anthropic_models import models_page, refuse_paging
 from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
 from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
@@ -366,6 +366,8 @@ class Handlers(OperatorReads):
             listed = tenant_models(self.s.registry, principal, self._unrouted())
             if anthropic:  # paged as Anthropic pages it (limit, after_id, before_id)
                 return json_response(models_page(request, listed, self.s.started_at))
+            if request.scope["query_string"]:
+                refuse_paging(request)
         except ArbiterError as err:
             if anthropic:
                 return error_response(err, anthropic_render)
