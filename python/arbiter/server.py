@@ -38,7 +38,7 @@ from arbiter import (
 from arbiter.after_answer import AfterAnswer
 from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
-from arbiter.budget_view import budget_view
+from arbiter.budget_view import budget_view, page_params
 from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import ModelSettings, Settings
 from arbiter.config_reload import ConfigFile, ConfigReloader, on_sighup
@@ -414,11 +414,13 @@ class Handlers(OperatorReads):
     async def budgets(self, request: Request) -> Response:
         """Spend and reservations per cap window open now (budget_view.py)."""
         principal = await self.reader(request)
-        only_params(request)
+        only_params(request, "limit", "after")
         tenant = read_scope(request, principal)
+        after, limit = page_params(request)
         view = await asyncio.to_thread(
-            budget_view, self.s.store, principal, tenant, self.s.budgets.now()
-        )
+            functools.partial(budget_view, self.s.store, principal, tenant,
+                              self.s.budgets.now(), after=after, limit=limit)
+        )  # fmt: skip
         return json_response(view)
 
     async def healthz(self, request: Request) -> Response:
