@@ -89,10 +89,17 @@ class AdminHandlers:
         limit = int_param(request, "limit", 1000, 1, 1000)
         after = request.query_params.get("after")
 
+        tenant = request.query_params.get("tenant")
+
         def page() -> list[dict[str, Any]]:
-            rows = self.s.store.list_keys(
-                request.query_params.get("tenant"), limit=limit + 1, after_id=after
-            )
+            rows = self.s.store.list_keys(tenant, limit=limit + 1, after_id=after)
+            if not rows and tenant is not None and after is None and not self._known(tenant):
+                # a typo (`?tenant=serach-team`) read as "no keys" sent the operator astray
+                raise NotFound(
+                    f"No tenant {tenant[:64]!r}: no key was ever made for it, the config has "
+                    "no [tenants] section for it and it has no decision on record.",
+                    param="tenant",
+                )
             return [public_view(r) for r in rows]
 
         try:
@@ -100,6 +107,11 @@ class AdminHandlers:
         except NoSuchCursor:
             raise no_cursor("key", after or "") from None
         return list_page(rows, limit)
+
+    def _known(self, tenant: str) -> bool:
+        """A tenant holding no key (revoked ones count) is still known when the config names
+        it (keys not made yet) or it has decisions (an open sidecar's tenants hold none)."""
+        return tenant in self.s.settings.tenants or tenant in self.s.store.tenants()
 
     async def revoke_key(self, request: Request) -> Response:
         await self.admin(request)

@@ -38,7 +38,7 @@ from arbiter import (
 from arbiter.after_answer import AfterAnswer
 from arbiter.auth import authorization, key_header
 from arbiter.azure_paths import azure_routes
-from arbiter.budget_view import budget_view
+from arbiter.budget_view import budget_view, page_params
 from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import ModelSettings, Settings
 from arbiter.config_reload import ConfigFile, ConfigReloader, on_sighup
@@ -89,7 +89,7 @@ from arbiter.store import STORE_DOWN_MESSAGE, StoreError
 from arbiter.surfaces import anthropic_messages as anthropic_surface
 from arbiter.surfaces import openai_chat as openai_surface
 from arbiter.surfaces import openai_responses as responses_surface
-from arbiter.surfaces.anthropic_models import models_page
+from arbiter.surfaces.anthropic_models import models_page, refuse_paging
 from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
 from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
@@ -366,6 +366,8 @@ class Handlers(OperatorReads):
             listed = tenant_models(self.s.registry, principal, self._unrouted())
             if anthropic:  # paged as Anthropic pages it (limit, after_id, before_id)
                 return json_response(models_page(request, listed, self.s.started_at))
+            if request.scope["query_string"]:
+                refuse_paging(request)
         except ArbiterError as err:
             if anthropic:
                 return error_response(err, anthropic_render)
@@ -412,11 +414,13 @@ class Handlers(OperatorReads):
     async def budgets(self, request: Request) -> Response:
         """Spend and reservations per cap window open now (budget_view.py)."""
         principal = await self.reader(request)
-        only_params(request)
+        only_params(request, "limit", "after")
         tenant = read_scope(request, principal)
+        after, limit = page_params(request)
         view = await asyncio.to_thread(
-            budget_view, self.s.store, principal, tenant, self.s.budgets.now()
-        )
+            functools.partial(budget_view, self.s.store, principal, tenant,
+                              self.s.budgets.now(), after=after, limit=limit)
+        )  # fmt: skip
         return json_response(view)
 
     async def healthz(self, request: Request) -> Response:

@@ -2,7 +2,8 @@
 `after_id` and `before_id`: the anthropic SDK's `client.models.list(limit=2)` got every model in
 one page (and a `limit=0` or `limit=abc` was answered 200). It now pages as Anthropic does
 (`limit` 1-1000, default 20; `has_more`, `first_id`, `last_id`), a bad value is a 400 in
-Anthropic's shape, and the OpenAI-shaped list (no `anthropic-version`) is unchanged."""
+Anthropic's shape, and the OpenAI-shaped list (no `anthropic-version`), which has no paging,
+answers a paging parameter with a 400 in OpenAI's shape (test_models_query_rule.py)."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def test_a_bad_page_request_is_an_anthropic_400(tmp_path: Path, query: str, para
             if query.startswith("limit=") and query[6:].isdigit():
                 with pytest.raises(anthropic.BadRequestError, match="limit"):
                     await claude.models.list(limit=int(query[6:]))
-            # the OpenAI list has no paging: unchanged
+            # the OpenAI list has no paging: a paging parameter there is OpenAI's 400
             r = await sc.client.get(f"/v1/models?{query}", headers=sc.auth)
-            assert r.status_code == 200 and r.json()["object"] == "list", r.text
+            assert r.status_code == 400 and "anthropic-version" in r.text, r.text
 
     asyncio.run(main())

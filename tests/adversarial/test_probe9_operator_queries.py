@@ -97,7 +97,7 @@ UNREAD = [
     ("/arbiter/alerts", "after", "x"),
     ("/arbiter/timeseries", "bucket", "900"),
     ("/arbiter/pareto", "task", "math"),
-    ("/arbiter/budgets", "limit", "5"),
+    ("/arbiter/budgets", "offset", "5"),  # it pages by limit and after (left23)
     ("/arbiter/cache", "model", "sim-small"),
     ("/arbiter/admin/keys", "offset", "5"),  # it pages by limit and after (probe19b)
     ("/arbiter/policy", "offset", "5"),  # so do these two (ops20)

@@ -1,8 +1,9 @@
 """Outside probe (probes14b): GET /arbiter/budgets reads the windows open now of every scope
 (`window_start IN (...)`), and the only index on budget_usage, its primary key, leads with
 scope: the read scanned every closed window's row too (a row per key a day; 0.21 s at 110k
-rows). Migration 0056 indexes window_start; the planner of each backend must use it for the
-very query the store runs, and a store already at 0055 gets it from `migrate`."""
+rows). Migration 0056 indexes window_start (0073 replaces it by (window_start, scope), which the
+budget pages walk); the planner of each backend must use it for the very queries the store
+runs, and a store already at 0055 gets it from `migrate`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 
 from arbiter.budget_view import open_window_starts
 from arbiter.store import Store
-from arbiter.store.accounts import budget_usage_query
+from arbiter.store.accounts import budget_page_query, budget_usage_query
 
 ROWS = 20_000  # closed windows: 2,000 keys x 10 days, 40 to 49 days ago (before this month)
 
@@ -66,10 +67,23 @@ def test_the_open_windows_read_uses_the_window_index(store: Store) -> None:
 def test_a_store_at_0055_gets_the_index_from_migrate(store: Store) -> None:
     _fill(store)
     with store._tx() as cur:
-        cur.execute("DROP INDEX budget_usage_window")
+        cur.execute("DROP INDEX budget_usage_window_scope")  # 0073's, which replaced 0056's
         cur.execute("DROP TABLE rollups_learning")  # 0058's: the store as it was at 0055
         cur.execute("DELETE FROM schema_version WHERE version >= 56")
     assert "budget_usage_window" not in _plan(store)
     assert store.migrate() >= 56
     assert "budget_usage_window" in _plan(store)
     assert len(store.budget_usage("")) == ROWS, "the rows stay"
+
+
+def test_a_budget_page_walks_the_window_scope_index(store: Store) -> None:
+    _fill(store)
+    day = open_window_starts(time.time())[-1]
+    for after, keys_of in (((day, "key:5"), None), (None, "t1")):
+        sql, params = budget_page_query(day, after, 1000, ["global", "tenant:t1"], keys_of)
+        explain = "EXPLAIN QUERY PLAN " if store.backend == "sqlite" else "EXPLAIN "
+        with store._ro() as cur:
+            cur.execute(store._sql(explain + sql), params)
+            plan = "\n".join(" ".join(str(c) for c in row) for row in cur.fetchall())
+        assert "budget_usage_window_scope" in plan, plan
+        assert "Seq Scan on budget_usage" not in plan, plan

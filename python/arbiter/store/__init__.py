@@ -261,6 +261,19 @@ class Store(Protocol):
         when given."""
         ...
 
+    def budget_usage_page(
+        self,
+        window_starts: Sequence[float],
+        after: tuple[float, str] | None,
+        limit: int,
+        *,
+        scopes: Sequence[str] | None = None,
+        keys_of: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` rows of `window_starts` in (window_start, scope) order after `after`;
+        `scopes` and/or tenant `keys_of`'s keys' scopes only, when given."""
+        ...
+
     def set_model_override(
         self, model: str, patch: dict[str, Any], ts: float
     ) -> dict[str, Any]: ...

@@ -254,6 +254,34 @@ class AccountsMixin(StoreHooks):
             for r in rows
         ]
 
+    def budget_usage_page(
+        self,
+        window_starts: Sequence[float],
+        after: tuple[float, str] | None,
+        limit: int,
+        *,
+        scopes: Sequence[str] | None = None,
+        keys_of: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` rows of `window_starts`, in (window_start, scope) order, after the row
+        `after`: one read per window down the index budget_usage_window_scope (migration 0073),
+        so a page costs its rows, not every scope's. `scopes` and/or the keys of tenant
+        `keys_of` (`key:<id>` scopes) filter the rows."""
+        out: list[dict[str, Any]] = []
+        for start in sorted(window_starts):
+            if after is not None and start < after[0]:
+                continue
+            if len(out) >= limit:
+                break
+            sql, params = budget_page_query(start, after, limit - len(out), scopes, keys_of)
+            with self._ro() as cur:
+                cur.execute(self._sql(sql), params)
+                out += [
+                    {"scope": r[0], "window_start": r[1], "spent_usd": r[2], "reserved_usd": r[3]}
+                    for r in cur.fetchall()
+                ]
+        return out
+
     # -- registry overrides -------------------------------------------------------------------
     def set_model_override(self, model: str, patch: dict[str, Any], ts: float) -> dict[str, Any]:
         """Merge `patch` into the model's stored override (one transaction); returns the result.
@@ -342,3 +370,33 @@ def budget_usage_query(
     # chose to walk the whole key over the window index to spare itself a sort
     sql = f"SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage{cond}"
     return sql, tuple(params)
+
+
+def budget_page_query(
+    start: float,
+    after: tuple[float, str] | None,
+    limit: int,
+    scopes: Sequence[str] | None,
+    keys_of: str | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """budget_usage_page()'s SELECT for one window: a range of the (window_start, scope) index
+    from the cursor's scope (when the cursor is in this window), filtered by scope."""
+    where = ["window_start = %s"]
+    params: list[Any] = [start]
+    if after is not None and after[0] == start:
+        where.append("scope > %s")
+        params.append(after[1])
+    either: list[str] = []
+    if scopes is not None:
+        either.append(f"scope IN ({', '.join(['%s'] * len(scopes))})" if scopes else "1 = 0")
+        params.extend(scopes)
+    if keys_of is not None:
+        either.append("scope IN (SELECT 'key:' || id FROM api_keys WHERE tenant = %s)")
+        params.append(keys_of)
+    if either:
+        where.append(f"({' OR '.join(either)})")
+    sql = (
+        "SELECT scope, window_start, spent_usd, reserved_usd FROM budget_usage "
+        f"WHERE {' AND '.join(where)} ORDER BY scope LIMIT %s"
+    )
+    return sql, (*params, limit)

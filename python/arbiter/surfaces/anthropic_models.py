@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 20  # Anthropic's
 MAX_LIMIT = 1000
-# each once, as http_json.only_params asks of /arbiter/*; other names are let by, as Anthropic's
-# SDKs may add their own (the beta list's `beta=true`)
+# each once, as http_json.only_params asks of /arbiter/*; other names are let by in both forms, as
+# Anthropic's SDKs may add their own (the beta list's `beta=true`) and OpenAI ignores them
 PARAMS = ("limit", "after_id", "before_id")
 
 
@@ -52,6 +52,19 @@ def models_page(request: Request, models: Sequence[ListedModel], created: float)
         "first_id": page[0]["id"] if page else None,
         "last_id": page[-1]["id"] if page else None,
     }
+
+
+def refuse_paging(request: Request) -> None:
+    """The OpenAI-shaped list is one page: a paging parameter there (a client that forgot
+    `anthropic-version`) is a 400 saying how to page, not the whole list read as a page. Other
+    names are ignored in both forms, as both providers ignore names they do not define."""
+    given = next((n for n, _ in request.query_params.multi_items() if n in PARAMS), None)
+    if given is not None:
+        raise InvalidRequest(
+            f"'{given}' pages Anthropic's model list (send the `anthropic-version` header); "
+            "OpenAI's list has no paging: leave it out to list every model.",
+            param=given,
+        )
 
 
 def _position(data: list[dict[str, Any]], model_id: str, param: str) -> int:

@@ -561,7 +561,8 @@ async function budgets(main, { api }) {
     ["window from", (b) => (b.window_start ? when(b.window_start) : "all time")],
     ["spent", (b) => usd(b.spent_usd), "n"],
     ["reserved now", (b) => usd(b.reserved_usd), "n"],
-  ], body.data, { test: "budgets", empty: "No spend caps have been charged yet ([[budgets.caps]])." })));
+  ], body.data, { test: "budgets", empty: "No spend caps have been charged yet ([[budgets.caps]])." }),
+    body.has_more ? el("p", {}, `The first ${body.data.length} rows: the rest page on with /arbiter/budgets?after=${body.last_id}.`) : null));
 }
 
 export const ROUTES = { overview, models, pareto, feed, decision, alerts, circuits, budgets };
