@@ -1,0 +1,122 @@
+"""probe23c's rig: probe21b's (a real `arbiter serve` in front of an upstream that records every
+body and answers by the script the request names, `[[s:NAME]]`) with faults of the embeddings
+endpoint and a model whose name holds a slash. The official openai SDK is the client.
+
+More scripts: `e404` (the upstream has no /embeddings: a 404, OpenAI's shape), `ehtml` (a 404
+page of HTML), `efew` (one vector fewer than the inputs), `enotlist` (`data` no array),
+`enojson` (a 200 whose body is no JSON), `efloat` (floats whatever `encoding_format` asked),
+`eb64` (base64 whatever it asked).
+
+`checked_stream` reads a Responses event stream as a client must be able to: every event valid
+by OpenAI's spec, numbered from 0, each item added before its parts and deltas and done after
+them, indexes in order, each done event's text the sum of its deltas, and the final Response's
+output the items' done forms in order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from tests.openapi_spec import validate, validate_response_event
+from tests.probe21b_rig import _Handler, embeddings_answer
+from tests.sdk_clients import sse
+
+# an embeddings model for the faults (its circuit apart from em-1's), a model named as a router
+# names it (vendor/name), and a tenant that may use only oa-1 and em-1
+EXTRA = """
+[models.em-x]
+upstream = "ro"
+price_in_per_mtok = 100.0
+price_out_per_mtok = 0.0
+context_window = 8192
+capabilities = ["chat", "no-route"]
+[models."acme/oa-2"]
+upstream = "ro"
+price_in_per_mtok = 1000.0
+price_out_per_mtok = 2000.0
+context_window = 32000
+capabilities = ["chat", "json", "tools"]
+[tenants.one]
+allowed_models = ["oa-1", "em-1"]
+"""
+
+
+class FaultHandler(_Handler):
+    def scripted(self, script: str, body: dict[str, Any]) -> bool:
+        if not self.path.endswith("/embeddings"):
+            return False
+        if script == "e404":
+            err = {"error": {"message": "Unknown request URL: POST /v1/embeddings.",
+                             "type": "invalid_request_error", "param": None,
+                             "code": "unknown_url"}}  # fmt: skip
+            self._send(orjson.dumps(err), "application/json", 404)
+        elif script == "ehtml":
+            self._send(b"<html><body>404 Not Found</body></html>", "text/html", 404)
+        elif script == "efew":
+            answer = embeddings_answer(body)
+            self._send(orjson.dumps({**answer, "data": answer["data"][:-1]}), "application/json")
+        elif script == "enotlist":
+            self._send(orjson.dumps({**embeddings_answer(body), "data": 3}), "application/json")
+        elif script in ("efloat", "eb64"):
+            fmt = "float" if script == "efloat" else "base64"
+            answer = embeddings_answer({**body, "encoding_format": fmt})
+            self._send(orjson.dumps(answer), "application/json")
+        elif script == "enojson":
+            self._send(b"embeddings!", "application/json")
+        else:
+            return False
+        return True
+
+
+def checked_stream(raw: bytes) -> list[dict[str, Any]]:
+    """The stream's events, each checked (see the module's docstring)."""
+    events: list[dict[str, Any]] = []
+    for name, data in sse(raw):
+        event = orjson.loads(data)
+        assert name == event["type"], (name, event["type"])
+        validate_response_event(event)
+        assert event["sequence_number"] == len(events), event
+        events.append(event)
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"], kinds
+    assert kinds[-1] in ("response.completed", "response.incomplete"), kinds
+    opened: dict[int, dict[str, Any]] = {}  # output_index -> the item as added
+    done: dict[int, dict[str, Any]] = {}  # output_index -> the item as done
+    parts: dict[tuple[int, int], str] = {}  # (output_index, content_index) -> its text so far
+    arguments: dict[int, str] = {}
+    for e in events[2:-1]:
+        kind, at = e["type"], e.get("output_index", -1)
+        if kind == "response.output_item.added":
+            assert at == len(opened) + len(done) and at not in done, (at, e)
+            opened[at] = e["item"]
+            continue
+        assert at in opened, ("an event of an item not open", e)
+        assert e.get("item_id", opened[at]["id"]) == opened[at]["id"], e
+        key = (at, e.get("content_index", -1))
+        if kind == "response.output_item.done":
+            assert not [k for k in parts if k[0] == at], ("a part left open", e)
+            assert e["item"]["id"] == opened.pop(at)["id"]
+            done[at] = e["item"]
+        elif kind == "response.content_part.added":
+            assert key not in parts, e
+            parts[key] = ""
+        elif kind == "response.content_part.done":
+            part = e["part"]
+            assert part.get("text", part.get("refusal")) == parts.pop(key), e
+        elif kind in ("response.output_text.delta", "response.refusal.delta"):
+            parts[key] += e["delta"]
+        elif kind in ("response.output_text.done", "response.refusal.done"):
+            assert e.get("text", e.get("refusal")) == parts[key], e
+        elif kind == "response.function_call_arguments.delta":
+            arguments[at] = arguments.get(at, "") + e["delta"]
+        elif kind == "response.function_call_arguments.done":
+            assert e["arguments"] == arguments.get(at, ""), e
+        else:
+            assert kind.startswith("response.reasoning_text."), e
+    assert not opened, ("items never done", opened)
+    final = events[-1]["response"]
+    validate("Response", final)
+    assert final["output"] == [done[i] for i in range(len(done))]
+    return events
