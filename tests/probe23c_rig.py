@@ -15,6 +15,8 @@ output the items' done forms in order.
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import orjson
@@ -41,6 +43,8 @@ capabilities = ["chat", "json", "tools"]
 [tenants.one]
 allowed_models = ["oa-1", "em-1"]
 """
+# the vector `efloat` and `eb64` answer (as floats, as float32 little-endian base64)
+VECTOR = [0.1, -1.5, 3.0e-7, 12345.678]
 
 
 class FaultHandler(_Handler):
@@ -60,8 +64,11 @@ class FaultHandler(_Handler):
         elif script == "enotlist":
             self._send(orjson.dumps({**embeddings_answer(body), "data": 3}), "application/json")
         elif script in ("efloat", "eb64"):
-            fmt = "float" if script == "efloat" else "base64"
-            answer = embeddings_answer({**body, "encoding_format": fmt})
+            answer = embeddings_answer({**body, "encoding_format": "float"})
+            for item in answer["data"]:
+                item["embedding"] = VECTOR
+                if script == "eb64":
+                    item["embedding"] = base64.b64encode(struct.pack("<4f", *VECTOR)).decode()
             self._send(orjson.dumps(answer), "application/json")
         elif script == "enojson":
             self._send(b"embeddings!", "application/json")
