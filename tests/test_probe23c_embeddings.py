@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from arbiter.upstream.embeddings_answer import INLINE_BYTES
 from tests.probe21b_rig import PRICES, Rig, rig
 from tests.probe23c_rig import EXTRA, VECTOR, FaultHandler
 
@@ -59,6 +60,12 @@ def test_base64_asked_of_an_upstream_that_answers_floats_is_float32_little_endia
     assert [d.embedding for d in out.data] == [F32] * 3
     rec = r.decision(resp.headers["x-arbiter-decision-id"])
     assert rec["status"] == "ok" and rec["cost_usd"] == pytest.approx(3 * PRICES["em-1"][0] / 1e6)
+    # an answer past embeddings_answer.INLINE_BYTES is converted off the loop: the same bytes
+    many = r.raw("/v1/embeddings", {**body, "input": inputs("efloat") * 600})
+    assert many.status_code == 200 and len(many.content) > INLINE_BYTES, many.text[:200]
+    assert {base64.b64decode(d["embedding"]) for d in many.json()["data"]} == {
+        struct.pack("<4f", *VECTOR)
+    }
 
 
 @pytest.mark.parametrize("fmt", [None, "float"])

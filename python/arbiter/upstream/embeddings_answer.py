@@ -7,16 +7,38 @@ shifted, without a word. Each vector in the client's `encoding_format` (float wh
 OpenAI's default): base64 is the float32 little-endian bytes of the vector, as OpenAI encodes
 it. Servers that ignore the parameter (they answer floats whatever is asked, or base64 by
 default) are converted, so a client decoding base64 never gets a list, nor a float reader a
-string. Pure: no I/O."""
+string. Pure: no I/O; a large answer's conversion runs off the event loop (`mended`: 2,048
+vectors of 1,536 floats are a fifth of a second of CPU here)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import struct
 from typing import Any
 
+import orjson
+
 from arbiter.errors import UpstreamError
+
+INLINE_BYTES = 64 * 1024  # an answer up to this size is converted on the loop (~0.5 ms)
+
+
+async def mended(
+    data: dict[str, Any], raw: bytes, body: dict[str, Any], model: str
+) -> tuple[dict[str, Any], bytes]:
+    """The answer and its bytes as the client gets them (`as_asked`), or as they came."""
+    if len(raw) <= INLINE_BYTES:
+        return _mended(data, raw, body, model)
+    return await asyncio.to_thread(_mended, data, raw, body, model)
+
+
+def _mended(
+    data: dict[str, Any], raw: bytes, body: dict[str, Any], model: str
+) -> tuple[dict[str, Any], bytes]:
+    out = as_asked(data, body, model)
+    return (data, raw) if out is None else (out, orjson.dumps(out))
 
 
 def as_asked(data: dict[str, Any], body: dict[str, Any], model: str) -> dict[str, Any] | None:

@@ -20,8 +20,7 @@ from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import content_text, unfinished
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream import lenient_json, sse_answer, whole_answer
-from arbiter.upstream.embeddings_answer import as_asked
+from arbiter.upstream import embeddings_answer, lenient_json, sse_answer, whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
@@ -131,8 +130,8 @@ class OpenAIUpstream(HTTPProvider):
         data, raw = answer_and_bytes(raw, model.name)
         if path == COMPLETIONS_PATH:
             _every_choice_finished(data, model.name)
-        elif path == EMBEDDINGS_PATH and (mended := as_asked(data, body, model.name)):
-            data, raw = mended, orjson.dumps(mended)
+        elif path == EMBEDDINGS_PATH:
+            data, raw = await embeddings_answer.mended(data, raw, body, model.name)
         return data, raw, headers
 
     def _url_of(self, path: str) -> httpx.URL:
