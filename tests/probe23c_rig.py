@@ -5,12 +5,14 @@ endpoint and a model whose name holds a slash. The official openai SDK is the cl
 More scripts: `e404` (the upstream has no /embeddings: a 404, OpenAI's shape), `ehtml` (a 404
 page of HTML), `efew` (one vector fewer than the inputs), `enotlist` (`data` no array),
 `enojson` (a 200 whose body is no JSON), `efloat` (floats whatever `encoding_format` asked),
-`eb64` (base64 whatever it asked).
+`eb64` (base64 whatever it asked); `cut` (a stream's first text frames, then the connection
+closed).
 
 `checked_stream` reads a Responses event stream as a client must be able to: every event valid
 by OpenAI's spec, numbered from 0, each item added before its parts and deltas and done after
 them, indexes in order, each done event's text the sum of its deltas, and the final Response's
-output the items' done forms in order.
+output the items' done forms in order (a failed one, after its one `error` event: the items
+done, then those cut open, `incomplete`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import orjson
 
 from tests.openapi_spec import validate, validate_response_event
-from tests.probe21b_rig import _Handler, embeddings_answer
+from tests.probe21b_rig import _Handler, chat_answer, embeddings_answer, messages_answer
 from tests.sdk_clients import sse
 
 # an embeddings model for the faults (its circuit apart from em-1's), a model named as a router
@@ -49,6 +51,16 @@ VECTOR = [0.1, -1.5, 3.0e-7, 12345.678]
 
 class FaultHandler(_Handler):
     def scripted(self, script: str, body: dict[str, Any]) -> bool:
+        if script == "cut" and body.get("stream"):  # the text's first frames, then closed
+            anthropic = self.path.endswith("/messages")
+            _, frames = (messages_answer if anthropic else chat_answer)(body, "ok")
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.wfile.write(b"".join(frames[: 3 if anthropic else 2]))
+            self.close_connection = True
+            return True
         if not self.path.endswith("/embeddings"):
             return False
         if script == "e404":
@@ -88,12 +100,16 @@ def checked_stream(raw: bytes) -> list[dict[str, Any]]:
         events.append(event)
     kinds = [e["type"] for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"], kinds
-    assert kinds[-1] in ("response.completed", "response.incomplete"), kinds
+    assert kinds[-1] in ("response.completed", "response.incomplete", "response.failed"), kinds
+    failed = kinds[-1] == "response.failed"
+    assert ("error" in kinds) == failed and kinds.count("error") <= 1, kinds
+    if failed:  # the error event right before the end
+        assert kinds[-2] == "error", kinds
     opened: dict[int, dict[str, Any]] = {}  # output_index -> the item as added
     done: dict[int, dict[str, Any]] = {}  # output_index -> the item as done
     parts: dict[tuple[int, int], str] = {}  # (output_index, content_index) -> its text so far
     arguments: dict[int, str] = {}
-    for e in events[2:-1]:
+    for e in events[2 : -2 if failed else -1]:
         kind, at = e["type"], e.get("output_index", -1)
         if kind == "response.output_item.added":
             assert at == len(opened) + len(done) and at not in done, (at, e)
@@ -122,8 +138,14 @@ def checked_stream(raw: bytes) -> list[dict[str, Any]]:
             assert e["arguments"] == arguments.get(at, ""), e
         else:
             assert kind.startswith("response.reasoning_text."), e
-    assert not opened, ("items never done", opened)
     final = events[-1]["response"]
     validate("Response", final)
+    if failed:  # what was streamed: the items done, then those cut open, `incomplete`
+        assert final["status"] == "failed" and final["error"]["message"], final
+        shown = [(done[i]["id"], done[i]["status"]) for i in sorted(done)]
+        shown += [(opened[i]["id"], "incomplete") for i in sorted(opened)]
+        assert [(i["id"], i["status"]) for i in final["output"]] == shown, final["output"]
+        return events
+    assert not opened, ("items never done", opened)
     assert final["output"] == [done[i] for i in range(len(done))]
     return events

@@ -76,6 +76,21 @@ def test_every_stream_holds_together_and_ends_as_the_whole_answer(
     same_but_ids(whole.json(), events[-1]["response"])
 
 
+@pytest.mark.parametrize("model", ["oa-1", "an-1"])
+def test_a_stream_the_upstream_breaks_ends_failed_with_what_was_shown(r: Rig, model: str) -> None:
+    """Held: the text streamed so far, one `error` event, then response.failed whose output is
+    the open message `incomplete` with that text; recorded failed, billed its worst case (no
+    usage came: README's rule for a failed call)."""
+    resp = r.raw("/v1/responses", {"model": model, "input": f"{word()} [[s:cut]]", "stream": True})
+    assert resp.status_code == 200, resp.text
+    events = checked_stream(resp.content)
+    shown = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert shown == "ok"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "ok"
+    rec = r.decision(resp.headers["x-arbiter-decision-id"])
+    assert rec["status"] == "failed" and rec["error"] == "upstream_error" and rec["cost_usd"] > 0
+
+
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
