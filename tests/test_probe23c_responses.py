@@ -198,3 +198,31 @@ def test_a_system_messages_parts_reach_the_model_one_per_line(r: Rig, model: str
     path, body = r.recorder.one(w)
     system = body["system"] if path.endswith("/messages") else body["messages"][0]["content"]
     assert system == f"Be brief {w}.\nAnswer in French."
+
+
+@pytest.mark.parametrize("where", ["endpoint", "deployment", "base_url"])
+def test_the_azure_sdks_responses_and_models_paths_are_served(r: Rig, where: str) -> None:
+    """Before: the AzureOpenAI SDK's responses.create and models.list were 404s ("Unknown path
+    /openai/responses"), though its chat and embeddings were served: the SDK asks the paths
+    that have no deployment under `{azure_endpoint}/openai/`. Now /v1's, whole and streamed,
+    the stored-response 404 and the token count too, however the client is built."""
+    made = {
+        "endpoint": {"azure_endpoint": r.sidecar.root_url},
+        "deployment": {"azure_endpoint": r.sidecar.root_url, "azure_deployment": "oa-1"},
+        "base_url": {"base_url": r.sidecar.root_url + "/openai"},
+    }[where]
+    with openai.AzureOpenAI(
+        api_key=r.key, api_version="2025-03-01-preview", max_retries=0, **made
+    ) as azure:
+        w = word()
+        assert azure.responses.create(model="an-1", input=w).output_text == "ok"
+        assert r.recorder.one(w)[0] == "/v1/messages"
+        events = list(azure.responses.create(model="oa-1", input=word(), stream=True))
+        assert events[-1].type == "response.completed"
+        assert [m.id for m in azure.models.list()][:2] == ["auto", "oa-1"]
+        assert azure.models.retrieve("acme/oa-2").id == "acme/oa-2"
+        assert azure.responses.input_tokens.count(model="oa-1", input="hi").input_tokens > 0
+        with pytest.raises(openai.NotFoundError):
+            azure.responses.retrieve("resp_" + w)
+        with pytest.raises(openai.BadRequestError):
+            azure.responses.create(model="oa-1", input="hi", previous_response_id="resp_1")

@@ -37,7 +37,7 @@ from arbiter import (
 )
 from arbiter.after_answer import AfterAnswer
 from arbiter.auth import authorization, key_header
-from arbiter.azure_paths import azure_routes
+from arbiter.azure_paths import azure_routes, unscoped_routes
 from arbiter.budget_view import budget_view
 from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import ModelSettings, Settings
@@ -538,6 +538,7 @@ def build_app(
         Route("/healthz", guard(h.healthz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
+    routes += unscoped_routes(routes)  # the AzureOpenAI SDK's /openai/responses, /openai/models
     app = FastRoutesApp(
         routes=with_slash_twins(routes),
         lifespan=lifespan,
