@@ -28,7 +28,8 @@ from tests.probe21b_rig import _Handler, chat_answer, embeddings_answer, message
 from tests.sdk_clients import sse
 
 # an embeddings model for the faults (its circuit apart from em-1's), a model named as a router
-# names it (vendor/name), and a tenant that may use only oa-1 and em-1
+# names it (vendor/name), a Claude model that keeps strict schemas (structured outputs), and a
+# tenant that may use only oa-1 and em-1
 EXTRA = """
 [models.em-x]
 upstream = "ro"
@@ -42,6 +43,12 @@ price_in_per_mtok = 1000.0
 price_out_per_mtok = 2000.0
 context_window = 32000
 capabilities = ["chat", "json", "tools"]
+[models.an-2]
+upstream = "ra"
+price_in_per_mtok = 1000.0
+price_out_per_mtok = 2000.0
+context_window = 32000
+capabilities = ["chat", "json", "json-schema", "tools"]
 [tenants.one]
 allowed_models = ["oa-1", "em-1"]
 """

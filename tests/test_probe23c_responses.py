@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import openai
 import orjson
+import pydantic
 import pytest
 
 from tests.probe21b_rig import OUTPUT_TOKENS, PRICES, PROMPT_TOKENS, Rig, rig
@@ -104,8 +105,19 @@ def test_a_stream_the_upstream_breaks_ends_failed_with_what_was_shown(r: Rig, mo
         ({"tools": [{"type": "custom", "name": "c"}]}, "tools[0].type"),
         ({"tools": TOOLS, "tool_choice": {"type": "web_search_preview"}}, "tool_choice"),
         ({"tool_choice": "required"}, "tool_choice"),
+        ({"include": ["message.output_text.logprobs"]}, "include"),
+        ({"include": ["file_search_call.result"]}, "include"),
+        ({"truncation": "middle"}, "truncation"),
+        ({"max_output_tokens": 0}, "max_output_tokens"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
+        ({"input": [{"type": "function_call_output", "call_id": "c1", "output": "42"},
+                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}],
+          "tools": TOOLS}, "input[0].call_id"),
+        ({"input": [{"role": "user", "content": "hi"},
+                    {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"}],
+          "tools": TOOLS}, "input[1].call_id"),
     ],
-)
+)  # fmt: skip
 def test_what_needs_stored_responses_or_hosted_tools_is_a_400(
     r: Rig, extra: dict[str, Any], param: str
 ) -> None:
@@ -226,3 +238,40 @@ def test_the_azure_sdks_responses_and_models_paths_are_served(r: Rig, where: str
             azure.responses.retrieve("resp_" + w)
         with pytest.raises(openai.BadRequestError):
             azure.responses.create(model="oa-1", input="hi", previous_response_id="resp_1")
+
+
+class Out(pydantic.BaseModel):
+    a: int
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_strict_schema_to_a_claude_model_is_its_structured_output(r: Rig, stream: bool) -> None:
+    """Held: text.format json_schema (strict, what responses.parse sends) to an Anthropic model
+    with `json-schema` reaches it as output_config.format (bounds it cannot keep moved into the
+    description, as Anthropic's SDK moves them), and the answer parses, whole and streamed."""
+    w = word()
+    if stream:
+        with r.client.responses.stream(
+            model="an-2", input=f"{w} [[s:json]]", text_format=Out
+        ) as events:
+            parsed = events.get_final_response().output_parsed
+    else:
+        parsed = r.client.responses.parse(
+            model="an-2", input=f"{w} [[s:json]]", text_format=Out
+        ).output_parsed
+    assert parsed == Out(a=1)
+    path, body = r.recorder.one(w)
+    assert path == "/v1/messages" and "system" not in body
+    fmt = body["output_config"]["format"]
+    assert fmt["type"] == "json_schema" and fmt["schema"]["required"] == ["a"]
+    # a bound Anthropic refuses is said in the description, not sent as a keyword
+    bounded = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}},
+               "required": ["n"], "additionalProperties": False}  # fmt: skip
+    w = word()
+    r.client.responses.create(
+        model="an-2",
+        input=f"{w} [[s:json]]",
+        text={"format": {"type": "json_schema", "name": "b", "schema": bounded, "strict": True}},
+    )
+    sent = r.recorder.one(w)[1]["output_config"]["format"]["schema"]["properties"]["n"]
+    assert "minimum" not in sent and "minimum: 3" in sent["description"]
