@@ -275,3 +275,16 @@ def test_a_strict_schema_to_a_claude_model_is_its_structured_output(r: Rig, stre
     )
     sent = r.recorder.one(w)[1]["output_config"]["format"]["schema"]["properties"]["n"]
     assert "minimum" not in sent and "minimum: 3" in sent["description"]
+
+
+def test_feedback_takes_a_responses_id(r: Rig) -> None:
+    """Before: a 404 'No decision with id resp_dec_...': a Responses client has its Response's
+    id at hand (the decision's header needs the SDK's raw response, which a stream helper
+    hides), and that id is `resp_` and the decision's. Now it grades that decision."""
+    resp = r.client.responses.create(model="oa-1", input=word())
+    got = r.raw("/v1/feedback", {"decision_id": resp.id, "score": 0.25})
+    assert got.status_code == 200, got.text
+    assert got.json()["decision_id"] == resp.id.removeprefix("resp_")
+    assert r.decision(got.json()["decision_id"])["grade"] == 0.25
+    missing = r.raw("/v1/feedback", {"decision_id": "resp_nothing", "score": 1.0})
+    assert missing.status_code == 404 and "resp_nothing" in missing.text

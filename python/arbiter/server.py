@@ -378,6 +378,7 @@ class Handlers(OperatorReads):
         if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
         no_nul(body["decision_id"], "decision_id")
+        body["decision_id"] = responses_surface.decision_of(body["decision_id"])
         score = _feedback_score(body)
         tenant = None if principal.sees_all else principal.tenant
         if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
