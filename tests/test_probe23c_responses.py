@@ -61,7 +61,9 @@ def same_but_ids(whole: dict[str, Any], final: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("model", ["oa-1", "an-1"])
-@pytest.mark.parametrize("script", ["ok", "tool", "refusal", "long", "tools2", "text+tool"])
+@pytest.mark.parametrize(
+    "script", ["ok", "tool", "refusal", "long", "tools2", "text+tool", "whole"]
+)
 def test_every_stream_holds_together_and_ends_as_the_whole_answer(
     r: Rig, model: str, script: str
 ) -> None:
