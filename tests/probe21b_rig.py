@@ -233,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.recorder.lock:
             self.recorder.seen.append((self.path, body))
         script = _script(body)
+        if self.scripted(script, body):
+            return None
         if script == "bad400":  # the upstream refuses the request as the caller's mistake
             anthropic = self.path.endswith("/messages")
             err = (
@@ -252,6 +254,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(b"".join(frames), "text/event-stream")
         return self._send(orjson.dumps(whole), "application/json")
 
+    def scripted(self, script: str, body: dict[str, Any]) -> bool:
+        """A subclass's own scripts: True when it answered the request."""
+        return False
+
     def _send(self, raw: bytes, ctype: str, status: int = 200) -> None:
         self.send_response(status)
         self.send_header("content-type", ctype)
@@ -260,7 +266,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(raw)
 
 
-def config(port: int, db: Path) -> str:
+def config(port: int, db: Path, extra: str = "") -> str:
+    """`extra`: TOML appended (more models, tenants)."""
     models = ""
     for name, (pin, pout) in PRICES.items():
         up = "ra" if name.startswith("an") else "ro"
@@ -308,7 +315,7 @@ api_key_env = "{API_KEY_ENV}"
 base_url = "http://127.0.0.1:{port}"
 protocol = "anthropic"
 api_key_env = "{API_KEY_ENV}"
-{models}"""
+{models}{extra}"""
 
 
 @dataclass(slots=True)
@@ -341,12 +348,14 @@ class Rig:
 
 
 @contextmanager
-def rig(tmp: Path) -> Iterator[Rig]:
+def rig(tmp: Path, base: type[_Handler] | None = None, extra: str = "") -> Iterator[Rig]:
+    """`base`: the upstream's handler (a _Handler subclass with more scripts); `extra`: more
+    config (config's)."""
     recorder = Recorder()
-    handler = type("Handler", (_Handler,), {"recorder": recorder})
+    handler = type("Handler", (base or _Handler,), {"recorder": recorder})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    (tmp / "a.toml").write_text(config(server.server_port, tmp / "a.db"))
+    (tmp / "a.toml").write_text(config(server.server_port, tmp / "a.db", extra))
     sidecar = Sidecar(tmp / "a.toml").start()
     try:
         key = str(sidecar.create_key()["key"])

@@ -2,7 +2,9 @@
 `{azure_endpoint}/openai/deployments/{name}/...` or `{base_url}/deployments/{name}/...`. They
 serve the same surfaces as /v1/...: the model is the body's (the SDK always sends it, the
 deployment name too), and the `api-version` query parameter is ignored. Its `api-key` header is
-read as a key by auth.key_header."""
+read as a key by auth.key_header. The Responses API and the model list have no deployment in
+their path (the SDK's `_deployments_endpoints` leave them out): it asks them under
+`{azure_endpoint}/openai/` (`/openai/responses`, `/openai/models/{id}`), served as /v1's."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 from starlette.routing import Route
 
 PREFIXES = ("/openai/deployments/{deployment}", "/v1/deployments/{deployment}")
+_UNSCOPED = ("/v1/responses", "/v1/models")  # with what follows them: /v1/responses/{id}...
 
 
 def azure_routes(handlers: Any, guard: Callable[..., Any]) -> list[Route]:
@@ -24,4 +27,14 @@ def azure_routes(handlers: Any, guard: Callable[..., Any]) -> list[Route]:
         Route(f"{prefix}/{path}", guard(handler, surface=surface), methods=["POST"])
         for prefix in PREFIXES
         for path, handler, surface in surfaces
+    ]
+
+
+def unscoped_routes(routes: list[Route]) -> list[Route]:
+    """The routes of /v1/responses... and /v1/models... again under /openai/, in their order
+    (/openai/responses/input_tokens before /openai/responses/{id})."""
+    return [
+        Route("/openai" + r.path.removeprefix("/v1"), r.endpoint, methods=sorted(r.methods or ()))
+        for r in routes
+        if r.path.startswith(_UNSCOPED)
     ]

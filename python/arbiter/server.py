@@ -37,7 +37,7 @@ from arbiter import (
 )
 from arbiter.after_answer import AfterAnswer
 from arbiter.auth import authorization, key_header
-from arbiter.azure_paths import azure_routes
+from arbiter.azure_paths import azure_routes, unscoped_routes
 from arbiter.budget_view import budget_view, page_params
 from arbiter.cache.keys import check_directives, from_pragma
 from arbiter.config import ModelSettings, Settings
@@ -380,6 +380,7 @@ class Handlers(OperatorReads):
         if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
         no_nul(body["decision_id"], "decision_id")
+        body["decision_id"] = responses_surface.decision_of(body["decision_id"])
         score = _feedback_score(body)
         tenant = None if principal.sees_all else principal.tenant
         if self.s.cache.active:  # a hit's feedback is about the cache entry, not routing
@@ -542,6 +543,7 @@ def build_app(
         Route("/healthz", guard(h.healthz), methods=["GET"]),
         *dashboard.routes(h, guard),
     ]
+    routes += unscoped_routes(routes)  # the AzureOpenAI SDK's /openai/responses, /openai/models
     app = FastRoutesApp(
         routes=with_slash_twins(routes),
         lifespan=lifespan,

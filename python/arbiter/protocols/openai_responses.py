@@ -298,7 +298,7 @@ def _input(raw: Any, system: list[str], *, may_be_system_only: bool) -> tuple[Me
             # a user turn of no parts is no prompt: refused here, not by the upstream after routing
             parts = _parts(item.get("content"), where, non_empty=role == "user")
             if role in ("system", "developer"):
-                system.append("".join(p.text for p in parts if isinstance(p, TextPart)))
+                system.append(_system_text(parts, where))
             elif role in ("user", "assistant"):
                 add(role, parts)
             else:
@@ -419,6 +419,24 @@ def _parts(
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
     return tuple(out)
+
+
+def _system_text(parts: tuple[Part, ...], where: str) -> str:
+    """A system or developer message's text, its parts one per line (as chat's: joined with
+    nothing, "Be brief." and "Answer in French." read "Be brief.Answer in French."). An image
+    or file there is refused: the system prompt every upstream gets is text (Chat
+    Completions' system and developer messages take text parts only, Anthropic's `system`
+    text blocks only), and it was dropped without a word."""
+    for j, part in enumerate(parts):
+        if not isinstance(part, TextPart):
+            kind = "input_image" if isinstance(part, ImagePart) else "input_file"
+            raise InvalidRequest(
+                f"Invalid value for '{where}.content[{j}].type': {kind!r} in a "
+                "system or developer message: those hold text only here (the system "
+                "prompt reaches every model as text). Put it in a user message.",
+                param=f"{where}.content[{j}].type",
+            )
+    return "\n".join(p.text for p in parts if isinstance(p, TextPart))
 
 
 _FILE_FIELDS = ("file_id", "filename", "file_data")

@@ -85,6 +85,14 @@ def parse_responses_request(raw: bytes, headers: Mapping[str, str] | None = None
     )
 
 
+def decision_of(value: str) -> str:
+    """The decision id a Response's `id` (response_id's) names; any other value as it is: a
+    Responses client's `response.id` is what it has at hand for /v1/feedback (the header needs
+    the SDK's raw response)."""
+    rest = value.removeprefix("resp_")
+    return rest if rest != value and rest.startswith("dec_") else value
+
+
 def _carried_thinking_tokens(canonical: CanonicalRequest) -> int:
     """The tokens of the thinking blocks the tool loop in progress carries back (reasoning
     items with Arbiter's `encrypted_content`: responses_reasoning.py): an Anthropic model reads

@@ -20,7 +20,7 @@ from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
 from arbiter.errors import UpstreamError
 from arbiter.protocols.openai_response import content_text, unfinished
 from arbiter.types import ChatResult, Usage
-from arbiter.upstream import lenient_json, sse_answer, whole_answer
+from arbiter.upstream import embeddings_answer, lenient_json, sse_answer, whole_answer
 from arbiter.upstream.http import (
     HTTPProvider,
     SSEStream,
@@ -37,6 +37,7 @@ from arbiter.upstream.whole_answer import piece_chars
 _COUNTS = ("prompt_tokens", "completion_tokens")
 
 COMPLETIONS_PATH = "/completions"  # the legacy endpoint: its stream folds as chat's
+EMBEDDINGS_PATH = "/embeddings"
 
 
 def parse_usage(body: dict[str, Any], headers: httpx.Headers | None) -> Usage:
@@ -129,6 +130,8 @@ class OpenAIUpstream(HTTPProvider):
         data, raw = answer_and_bytes(raw, model.name)
         if path == COMPLETIONS_PATH:
             _every_choice_finished(data, model.name)
+        elif path == EMBEDDINGS_PATH:
+            data, raw = await embeddings_answer.mended(data, raw, body, model.name)
         return data, raw, headers
 
     def _url_of(self, path: str) -> httpx.URL:
