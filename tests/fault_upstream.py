@@ -97,8 +97,10 @@ class FaultUpstream:
             await asyncio.sleep(float(arg))
             kind, arg = "ok", ""
         if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
+            usd, _, after_s = arg.partition(":")  # cost@USD[:S]: answered after S seconds
+            await asyncio.sleep(float(after_s or 0))
             answer = self._whole(path, body, model, "ok")
-            answer["usage"]["cost"] = float(arg)
+            answer["usage"]["cost"] = float(usd)
             await _send(w, 200, orjson.dumps(answer))
             return True
         if body.get("stream"):
