@@ -139,6 +139,10 @@ class FaultUpstream:
             return (prompt, None)
         if kind == "onlyoutput":  # its input count left out (whole answers)
             return (None, COMPLETION_TOKENS * n)
+        if kind == "zerooutput":  # an output count of 0 beside the text it answered
+            return (prompt, 0)
+        if kind == "zeroboth":  # both counts 0
+            return (0, 0)
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
