@@ -5,6 +5,7 @@ the books each test reads: what was spent, held and decided."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -15,9 +16,12 @@ from tests.probe22b_rig import Fleet
 async def ask(client: openai.AsyncOpenAI, text: str = "hi", **kw: Any) -> str:
     """One chat request's outcome: ok, budget (a 429 budget_exceeded), or what else came."""
     try:
-        await client.chat.completions.create(
+        answer = await client.chat.completions.create(
             model=kw.pop("model", "oa-1"), messages=[{"role": "user", "content": text}], **kw
         )
+        if kw.get("stream"):
+            async for _ in answer:  # type: ignore[union-attr]
+                pass
         return "ok"
     except openai.RateLimitError as err:
         body: Any = err.body
@@ -26,18 +30,29 @@ async def ask(client: openai.AsyncOpenAI, text: str = "hi", **kw: Any) -> str:
         return f"{err.status_code} {err.body}"
 
 
-def burst(f: Fleet, key: str, n: int, text: str = "hi", **kw: Any) -> list[str]:
-    """`n` requests at once, spread over the fleet's sidecars in turn."""
+def burst(
+    f: Fleet,
+    keys: str | list[str],
+    n: int,
+    text: str = "hi",
+    kinds: Callable[[int], dict[str, Any]] | None = None,
+    **kw: Any,
+) -> list[str]:
+    """`n` requests at once, spread over the fleet's sidecars and `keys` in turn; `kinds(i)`:
+    the i-th request's own arguments (else `kw`)."""
+    keys = [keys] if isinstance(keys, str) else keys
 
     async def run() -> list[str]:
         clients = [
-            openai.AsyncOpenAI(api_key=key, base_url=s.base_url, max_retries=0, timeout=30)
+            openai.AsyncOpenAI(api_key=k, base_url=s.base_url, max_retries=0, timeout=30)
+            for k in keys
             for s in f.sidecars
         ]
         try:
-            return await asyncio.gather(
-                *(ask(clients[i % len(clients)], text, **kw) for i in range(n))
-            )
+            return await asyncio.gather(*(
+                ask(clients[i % len(clients)], text, **(kinds(i) if kinds else kw))
+                for i in range(n)
+            ))  # fmt: skip
         finally:
             for c in clients:
                 await c.close()
