@@ -97,8 +97,10 @@ class FaultUpstream:
             await asyncio.sleep(float(arg))
             kind, arg = "ok", ""
         if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
+            usd, _, after_s = arg.partition(":")  # cost@USD[:S]: answered after S seconds
+            await asyncio.sleep(float(after_s or 0))
             answer = self._whole(path, body, model, "ok")
-            answer["usage"]["cost"] = float(arg)
+            answer["usage"]["cost"] = float(usd)
             await _send(w, 200, orjson.dumps(answer))
             return True
         if body.get("stream"):
@@ -137,6 +139,10 @@ class FaultUpstream:
             return (prompt, None)
         if kind == "onlyoutput":  # its input count left out (whole answers)
             return (None, COMPLETION_TOKENS * n)
+        if kind == "zerooutput":  # an output count of 0 beside the text it answered
+            return (prompt, 0)
+        if kind == "zeroboth":  # both counts 0
+            return (0, 0)
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:

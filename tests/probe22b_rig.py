@@ -88,9 +88,14 @@ def serves(
     edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[list[Sidecar]]:
     """`replicas` serve processes (each with `workers` workers) on one store of `backend`
-    ("sqlite" or "postgres": a fresh database), all in front of the upstream on `port`."""
+    ("sqlite" or "postgres": a fresh database; or a store URL), all in front of the upstream on
+    `port`."""
     with ExitStack() as stack:
-        url = stack.enter_context(empty_store_url(backend, tmp / "a.db"))
+        url = (  # a store's URL as given (a private cluster), else a fresh one of `backend`
+            backend
+            if "://" in backend
+            else stack.enter_context(empty_store_url(backend, tmp / "a.db"))
+        )
         sidecars: list[Sidecar] = []
         for i in range(replicas):
             doc = _doc(port, url, caps, workers)

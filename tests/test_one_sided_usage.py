@@ -35,7 +35,13 @@ def test_which_usages_count_one_side() -> None:
 
     assert chat({"prompt_tokens": 5}).output_missing
     assert chat({"completion_tokens": 5, "prompt_tokens": None}).prompt_missing
-    assert not chat({"prompt_tokens": 5, "completion_tokens": 0}).one_sided  # 0 is a count
+    # a side counted 0 is no count (probe23b: the answer's output was billed as free)
+    assert chat({"prompt_tokens": 5, "completion_tokens": 0}).output_missing
+    assert chat({"prompt_tokens": 0, "completion_tokens": 5}).prompt_missing
+    # an Anthropic prompt read from the cache alone counted it: input_tokens 0 is fine there
+    assert not anthropic_upstream.parse_usage(
+        {"input_tokens": 0, "cache_read_input_tokens": 9, "output_tokens": 2}
+    ).one_sided
     # no usage at all misses both sides (test_missing_usage.py: counted when the answer finished)
     for none in (chat({}), openai_upstream.parse_usage({}, None)):
         assert none.prompt_missing and none.output_missing

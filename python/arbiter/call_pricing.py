@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from arbiter import cost_ratio
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
@@ -86,6 +87,9 @@ def call_cost(
         s.billing_alerts.cost_report_dropped,
     )  # fmt: skip
     if billed is not None:
+        if reported:  # a believed report teaches how much dearer its calls are (cost_ratio.py)
+            assert usage is not None
+            cost_ratio.observe(s.cost_ratios, model, m, usage, billed)
         return billed
     if cut is not None:
         return cut

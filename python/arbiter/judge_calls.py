@@ -88,6 +88,7 @@ def judge_caller(
         worst = CallWorst(
             lambda name: s.registry[name], body, JUDGE_MAX_TOKENS,
             s.settings.budgets.image_tokens, ratio=s.prompt_ratios.factor,
+            markup=s.cost_ratios.factor,
         )  # fmt: skip
         if caps is None:
             caps = s.budgets.judge_caps(tenant, s.budgets.now())

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 from starlette.types import Receive
 
-from arbiter import relayed_usage, request_log, telemetry, tokenizer_load
+from arbiter import cost_ratio, relayed_usage, request_log, telemetry, tokenizer_load
 from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
@@ -331,7 +331,8 @@ class PassThrough:
         def worst(name: str) -> float:  # `name` is req.model: pass-through never fails over
             m = req.model_settings(s.registry.__getitem__)
             ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
-            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+            cost = m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+            return cost * s.cost_ratios.factor(req.model)  # cost_ratio.py
 
         charge = await budgets.open(decision_id, caps, worst, (req.model,))
         attempts: list[Attempt] = []
@@ -447,7 +448,8 @@ class PassThrough:
 
         def worst() -> float:
             ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
-            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+            cost = m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+            return cost * s.cost_ratios.factor(req.model)  # cost_ratio.py
 
         # an absurd reported cost counts as not reported
         usage = vetted(m, usage, worst, s.billing_alerts.cost_report_dropped)
@@ -460,6 +462,8 @@ class PassThrough:
         ct = usage.completion_tokens if usage else 0
         if error is None or opened:
             billed = billed_cost(m, usage)
+            if billed is not None and usage is not None:  # cost_ratio.py
+                cost_ratio.observe(s.cost_ratios, req.model, m, usage, billed)
             # no usage: what a stream we cut generated, else what it may have cost (its worst
             # case), as for chat
             if billed is None:

@@ -20,7 +20,12 @@ CEILING = 4.0  # no tokenizer counts text 4x o200k: a count past it is no tokeni
 
 
 class PromptRatios:
-    def __init__(self) -> None:
+    """Per model, the largest ratio (1 .. `ceiling`) of the last `WINDOW` calls' billed figure
+    to ours. Prompts' counts here; cost_ratio.py keeps a call's reported cost to its usage's
+    price in one too."""
+
+    def __init__(self, ceiling: float = CEILING) -> None:
+        self._ceiling = ceiling
         self._seen: dict[str, deque[float]] = {}
         self._top: dict[str, float] = {}
 
@@ -28,11 +33,11 @@ class PromptRatios:
         """The ratio `model`'s prompts are reserved at (1.0 until a call says more)."""
         return self._top.get(model, 1.0)
 
-    def observe(self, model: str, counted: int, billed: int) -> None:
+    def observe(self, model: str, counted: float, billed: float) -> None:
         """One call's prompt: `counted` by the budget's tokenizer, `billed` by the upstream."""
-        if counted <= 0 or billed <= 0:
+        if not counted > 0 or not billed > 0:
             return
-        ratio = max(1.0, min(billed / counted, CEILING))
+        ratio = max(1.0, min(billed / counted, self._ceiling))
         seen = self._seen.get(model)
         if seen is None:
             seen = self._seen[model] = deque(maxlen=WINDOW)

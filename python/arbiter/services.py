@@ -37,6 +37,7 @@ from arbiter.config import (
     StoreSettings,
 )
 from arbiter.config_reload import ConfigReloader
+from arbiter.cost_ratio import cost_ratios
 from arbiter.decision_lookup import SiblingReads, sibling_wait_s
 from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
@@ -140,6 +141,8 @@ class Services:
         self.billing_alerts = BillingAlerts(self.alerts, self.metrics, self.registry.get)
         # how much longer each model's upstream counts a prompt than o200k: reservations follow
         self.prompt_ratios = PromptRatios()
+        # how much more than its usage's price each model's upstream reports: reservations follow
+        self.cost_ratios = cost_ratios()
         self.breaker = CircuitBreaker(
             settings.breaker,
             on_open=self.upstream_alerts.circuit_opened,

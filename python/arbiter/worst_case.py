@@ -140,7 +140,9 @@ class CallWorst:
     `body` cannot show, added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
     `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt;
-    `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py)."""
+    `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py;
+    `markup`: per model, how much more than its usage's price its upstream reports a call cost:
+    cost_ratio.py)."""
 
     def __init__(
         self,
@@ -153,6 +155,7 @@ class CallWorst:
         kept_thinking: int = 0,
         n: int | None = None,
         ratio: Callable[[str], float] | None = None,
+        markup: Callable[[str], float] | None = None,
     ) -> None:
         self._models = models
         self._body = body
@@ -164,6 +167,7 @@ class CallWorst:
         self._n = choices(body) if n is None else n
         self._images: list[ImageSpec] | None = None
         self._ratio = ratio
+        self._markup = markup
 
     @property
     def prompt_tokens(self) -> int:
@@ -202,7 +206,9 @@ class CallWorst:
         if ratio > 1.0:
             text = self.prompt_tokens + kept
             prompt += scaled(text, ratio) - text
-        return m.cost_usd(prompt, self.output_tokens(m))
+        cost = m.cost_usd(prompt, self.output_tokens(m))
+        # its upstream reports calls dearer than their usage's price (cost_ratio.py)
+        return cost * self._markup(model) if self._markup is not None else cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:

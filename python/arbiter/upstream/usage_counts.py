@@ -37,13 +37,16 @@ def counts_believable(usage: Mapping[str, Any], keys: Iterable[str]) -> bool:
 def missing_sides(
     usage: Mapping[str, Any], inputs: tuple[str, ...], output: str
 ) -> tuple[bool, bool]:
-    """(the input side missing, the output side missing) of a usage: a side is given when one
-    of its keys holds a value (`inputs`: every count of the prompt, an Anthropic usage's cache
+    """(the input side missing, the output side missing) of a usage: a side is given when its
+    keys count something (`inputs`: every count of the prompt, an Anthropic usage's cache
     reads and writes too: they are input). A side left out (absent or null) priced as 0 billed
-    the call as if it cost nothing there; a usage with neither (none at all) misses both.
+    the call as if it cost nothing there; a usage with neither (none at all) misses both. So
+    does a side counted 0 (probe23b): no prompt is 0 tokens, and an output count of 0 beside
+    the answer's text (a gateway's or a lenient server's placeholder) billed the call on its
+    prompt alone; an answer truly empty is counted 0 from what it relayed all the same.
     What a missing side costs is Arbiter's count, for an answer that finished (`of_answer`)."""
-    given_in = any(usage.get(key) is not None for key in inputs)
-    return not given_in, usage.get(output) is None
+    given_in = any(token_count(usage.get(key)) > 0 for key in inputs)
+    return not given_in, token_count(usage.get(output)) == 0
 
 
 def of_answer(usage: Usage, finished: bool) -> Usage:

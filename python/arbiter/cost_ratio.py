@@ -1,0 +1,42 @@
+"""How much more than its usage at the registry's prices each model's upstream says a call cost.
+
+An upstream that reports its own cost (`usage.cost`: OpenRouter, a LiteLLM or Portkey gateway)
+is charged that figure (cost_report.py believes it up to 100x the usage's price), while a
+reservation holds the call's worst case at the registry's prices. A provider billing more than
+the registry says (OpenRouter routing a model to a dearer host, a gateway's fee, a price rise
+the drift detector has not adopted yet) made each admitted call cost more than its hold, and a
+burst admitted together passed its cap by the sum: a key's $0.50 cap spent to $0.70 by 40
+requests at once whose upstream reported 1.5x their usage's price (probe23b). So every answered
+call whose reported cost was believed teaches its model's ratio (the report over its usage at
+the prices it was charged at, kept when above 1), and the worst case is held at the largest
+ratio of the model's last 64 such calls (per process, as prompt_ratio.py's). Once the detector
+adopts a price factor, calls priced at it teach ~1 and the earlier ratios age out: until then a
+hold is both (more 429s near a cap, never an overshoot).
+"""
+
+from __future__ import annotations
+
+from arbiter.config import ModelSettings
+from arbiter.cost_report import CEILING
+from arbiter.prompt_ratio import PromptRatios
+from arbiter.types import Usage
+
+
+def cost_ratios() -> PromptRatios:
+    """Per model, the ratio its calls are reserved at (1.0 until a reported cost says more)."""
+    return PromptRatios(ceiling=CEILING)
+
+
+def observe(
+    ratios: PromptRatios, model: str, m: ModelSettings, usage: Usage, billed: float
+) -> None:
+    """One answered call of `model` (priced at `m`), charged `billed`: teach its ratio when that
+    is the upstream's own figure (a report not believed was priced from the usage instead)."""
+    reported = usage.reported_cost_usd
+    if reported is None or billed != reported or usage.counts_dropped or usage.one_sided:
+        return
+    priced = m.cost_usd(
+        usage.prompt_tokens, usage.completion_tokens, usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    )  # fmt: skip
+    ratios.observe(model, priced, reported)

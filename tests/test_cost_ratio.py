@@ -1,0 +1,39 @@
+"""cost_ratio.py: which answered calls teach a model how much dearer than its usage's price its
+upstream reports calls, and the worst case a reservation holds at that ratio."""
+
+from __future__ import annotations
+
+import pytest
+
+from arbiter import cost_ratio
+from arbiter.config import ModelSettings
+from arbiter.types import Usage
+from arbiter.worst_case import CallWorst
+
+M = ModelSettings("m", "u", price_in_per_mtok=1000.0, price_out_per_mtok=2000.0)
+PRICED = M.cost_usd(100, 50)  # $0.2
+
+
+def test_only_a_believed_report_of_whole_counts_teaches() -> None:
+    ratios = cost_ratio.cost_ratios()
+    dear = Usage(100, 50, reported_cost_usd=PRICED * 1.5)
+    cost_ratio.observe(ratios, "m", M, dear, billed=PRICED)  # not believed: priced from usage
+    cost_ratio.observe(ratios, "m", M, Usage(100, 50, PRICED * 3, prompt_missing=True), PRICED * 3)
+    cost_ratio.observe(ratios, "m", M, Usage(100, 50, PRICED * 3, counts_dropped=True), PRICED * 3)
+    cost_ratio.observe(ratios, "m", M, Usage(100, 50), PRICED)  # no report
+    assert ratios.factor("m") == 1.0
+    cheap = Usage(100, 50, reported_cost_usd=PRICED / 5)  # a cache read's discount: stays 1
+    cost_ratio.observe(ratios, "m", M, cheap, cheap.reported_cost_usd or 0.0)
+    assert ratios.factor("m") == 1.0
+    cost_ratio.observe(ratios, "m", M, dear, PRICED * 1.5)
+    assert ratios.factor("m") == pytest.approx(1.5)
+    huge = Usage(100, 50, reported_cost_usd=PRICED * 1000)  # past cost_report's ceiling: capped
+    cost_ratio.observe(ratios, "m", M, huge, PRICED * 1000)
+    assert ratios.factor("m") == pytest.approx(100.0)
+
+
+def test_the_worst_case_is_held_at_the_ratio() -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    plain = CallWorst(lambda _: M, body, 50, None)("m")
+    marked = CallWorst(lambda _: M, body, 50, None, markup=lambda _: 1.5)("m")
+    assert marked == pytest.approx(plain * 1.5)
