@@ -233,6 +233,10 @@ class _Conn(asyncio.Protocol):
         """Body bytes received and not yet handed out (the answer ran ahead of its reader)."""
         return b"".join(c for c in self._chunks if isinstance(c, bytes))
 
+    def at_end(self) -> bool:
+        """The answer's end has come and no byte of its body is left unread."""
+        return bool(self._chunks) and self._chunks[0] is None
+
     def nothing_received(self) -> bool:
         """No byte of an answer came since the request was sent (an interim 1xx did: the server
         has the request, so it is not retried on another connection)."""
@@ -357,6 +361,10 @@ class PooledBody(httpx.AsyncByteStream):
         """The next piece, waiting for it (the read timeout), or None at the end."""
         return await self._conn.next_chunk(self._timeout)
 
+    def at_end(self) -> bool:
+        """Only the body's end is left to read (_Conn.at_end): reading it waits for nothing."""
+        return not self._released and self._conn.at_end()
+
     def unread(self) -> bytes:
         """What the connection received of this body and nobody read yet."""
         return b"" if self._released else self._conn.unread()
@@ -405,6 +413,10 @@ class RawPieces:
         if piece is not None:
             self._resp._num_bytes_downloaded += len(piece)
         return piece
+
+    def at_end(self) -> bool:
+        """Nothing is left to read but the end, or the body ended already."""
+        return self._ended or self._body.at_end()
 
     async def __anext__(self) -> bytes:
         if self._ended:
