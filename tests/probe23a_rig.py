@@ -21,7 +21,11 @@ import openai
 import orjson
 
 from tests.conftest import Sidecar
-from tests.probe22a_rig import config
+from tests.probe22a_rig import blocks_as_events, chat_frames, config, message_frames
+
+# "Hello" streamed in two pieces, with usage and its end event, by each upstream protocol
+OA = b"".join(chat_frames([{"role": "assistant", "content": "Hel"}, {"content": "lo"}], "stop"))
+AN = b"".join(message_frames(blocks_as_events([{"type": "text", "text": "Hello"}]), "end_turn"))
 
 # a script writes its answer on the socket; True keeps the connection for the next request
 Script = Callable[[socket.socket, str, dict[str, Any]], bool]

@@ -17,11 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.probe22a_rig import blocks_as_events, chat_frames, message_frames
-from tests.probe23a_rig import Rig, head, rig
+from tests.probe23a_rig import AN, OA, Rig, head, rig
 
-OA = b"".join(chat_frames([{"role": "assistant", "content": "Hel"}, {"content": "lo"}], "stop"))
-AN = b"".join(message_frames(blocks_as_events([{"type": "text", "text": "Hello"}]), "end_turn"))
 HELD_S = 4.0  # the upstream's body stays open this long after its end event
 
 
