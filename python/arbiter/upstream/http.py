@@ -7,6 +7,7 @@ events are told apart.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import math
@@ -37,6 +38,18 @@ from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_p
 log = logging.getLogger(__name__)
 _COST_HEADERS = ("x-upstream-cost-usd", "x-cost-usd", "x-openrouter-cost")
 _RATE_LIMIT_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-")
+_DRAINS: set[asyncio.Task[None]] = set()  # streams' rests being read after their end event
+
+
+async def end_drains() -> None:
+    """Stop this loop's reads of streams' rests (SSEStream._drain) at the sidecar's stop: each
+    closes its response (its connection dropped) as it ends, before the loop closes."""
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _DRAINS if task.get_loop() is loop]
+    for task in mine:
+        task.cancel()
+    if mine:
+        await asyncio.wait(mine)
 
 
 def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -363,6 +376,7 @@ class HTTPProvider:
         return await self._transport.handle_async_request(request)
 
     async def aclose(self) -> None:
+        await end_drains()
         await self._transport.aclose()
 
     async def retire(self) -> None:
@@ -529,6 +543,7 @@ class SSEStream:
         # events that had come and were not read when the stream was closed (aclose)
         self.unread_events = 0
         self.done = False
+        self._draining: asyncio.Task[None] | None = None  # the body's rest read after the end
 
     async def _next_item(self) -> bytes | None:
         raise NotImplementedError
@@ -673,16 +688,32 @@ class SSEStream:
 
     async def _drain(self) -> None:
         """Read the (empty) rest of the body after the end event, so the connection is reused
-        rather than dropped by aclose() on an unfinished response."""
+        rather than dropped by aclose() on an unfinished response. When the body's end has
+        come already (nearly always: it follows the end event in the same read) that is done
+        here, waiting for nothing; else in a task of its own, which closes the response: the
+        client's end event is written only after this returns, and an upstream that held
+        its body open after [DONE] held every client's end for the drain's second."""
         if self._eof:
             return
         self._eof = True
+        if isinstance(self._raw, RawPieces) and self._raw.at_end():
+            async for _ in self._raw:  # (only the end: no wait, no timer)
+                pass
+            return
+        task = asyncio.get_running_loop().create_task(self._drain_and_close())
+        self._draining = task
+        _DRAINS.add(task)  # (a strong reference until it ends: the loop keeps only a weak one)
+        task.add_done_callback(_DRAINS.discard)
+
+    async def _drain_and_close(self) -> None:
         try:
             async with shared_timeouts.timeout(1.0):  # (no loop timer of its own per stream)
                 async for _ in self._raw:
                     pass
-        except (TimeoutError, httpx.HTTPError):
+        except (TimeoutError, httpx.HTTPError, content_coding.CodingError):
             pass
+        finally:
+            await self._close_response()
 
     async def aclose(self) -> None:
         """Close the response; on an unfinished body this drops the connection, which is how
@@ -691,6 +722,10 @@ class SSEStream:
         behind (a slow client) left the upstream's output there, and a cut call pays for it."""
         if not self._eof and not self.done:
             self.unread_events = self._count_unread()
+        if self._draining is None:  # (a drain closes the response itself when it is done)
+            await self._close_response()
+
+    async def _close_response(self) -> None:
         try:
             await self._resp.aclose()
         except (httpx.HTTPError, OSError):

@@ -38,6 +38,11 @@ IDLE_TTL_S = 4.0  # below common server keep-alive timeouts (uvicorn: 5 s), so r
 # (quadratic), a head that never ends grew until the read timeout. Real heads are a few KiB;
 # h11 (httpx's own) refuses past 16 KiB.
 MAX_HEAD_BYTES = 64 * 1024
+# A reused connection closed with no byte of an answer is retried on a fresh one only when the
+# close came this soon after the request went out: a server's idle close crossing our reuse
+# arrives within a round trip. One that held the request longer had it (a load balancer cutting
+# a long generation at its idle timeout): sent again, the upstream would run and bill it twice.
+STALE_CLOSE_S = 1.0
 
 
 class _Conn(asyncio.Protocol):
@@ -61,6 +66,7 @@ class _Conn(asyncio.Protocol):
         self._awaiting = False  # a request was sent and its final answer has not ended yet
         self._status = 0  # the final answer's status, once its head is complete
         self._failed = False
+        self._sent_at = 0.0  # when the current request was written (the loop's clock)
 
     # -- asyncio callbacks ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -183,6 +189,7 @@ class _Conn(asyncio.Protocol):
         self._interim = False
         self._awaiting = True
         self._head = self._loop.create_future()
+        self._sent_at = time.monotonic()
         self.transport.write(data)
         return self._head
 
@@ -226,10 +233,19 @@ class _Conn(asyncio.Protocol):
         """Body bytes received and not yet handed out (the answer ran ahead of its reader)."""
         return b"".join(c for c in self._chunks if isinstance(c, bytes))
 
+    def at_end(self) -> bool:
+        """The answer's end has come and no byte of its body is left unread."""
+        return bool(self._chunks) and self._chunks[0] is None
+
     def nothing_received(self) -> bool:
         """No byte of an answer came since the request was sent (an interim 1xx did: the server
         has the request, so it is not retried on another connection)."""
         return self._head_bytes == 0 and not self.complete
+
+    def closed_at_once(self) -> bool:
+        """Nothing of an answer came and the close followed the request within STALE_CLOSE_S:
+        the server's idle close crossed it, and the request was never read."""
+        return self.nothing_received() and time.monotonic() - self._sent_at < STALE_CLOSE_S
 
     def reusable(self) -> bool:
         return (
@@ -345,6 +361,10 @@ class PooledBody(httpx.AsyncByteStream):
         """The next piece, waiting for it (the read timeout), or None at the end."""
         return await self._conn.next_chunk(self._timeout)
 
+    def at_end(self) -> bool:
+        """Only the body's end is left to read (_Conn.at_end): reading it waits for nothing."""
+        return not self._released and self._conn.at_end()
+
     def unread(self) -> bytes:
         """What the connection received of this body and nobody read yet."""
         return b"" if self._released else self._conn.unread()
@@ -393,6 +413,10 @@ class RawPieces:
         if piece is not None:
             self._resp._num_bytes_downloaded += len(piece)
         return piece
+
+    def at_end(self) -> bool:
+        """Nothing is left to read but the end, or the body ended already."""
+        return self._ended or self._body.at_end()
 
     async def __anext__(self) -> bytes:
         if self._ended:
@@ -486,7 +510,7 @@ class H1Transport(httpx.AsyncBaseTransport):
             try:
                 status, headers = await self._send(conn, data, timeouts.get("read"))
             except httpx.RemoteProtocolError:
-                if not reused or not conn.nothing_received():
+                if not reused or not conn.closed_at_once():
                     raise
                 # the server closed an idle keep-alive connection as we reused it: it never saw
                 # this request, so one retry on a fresh connection is safe
