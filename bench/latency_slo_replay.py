@@ -81,6 +81,8 @@ FRESH_DRAWS = False
 # --stream-share: the share of requests sent as streams (latency_slo_streams; 0: none, the
 # workload's definition)
 STREAM_SHARE = 0.0
+# issue 19's goals per run (a seed): the replay counts the seeds that meet them (slo26's rule)
+GOAL_ATTAINMENT, GOAL_COST, GOAL_QUALITY = 0.99, 1.15, 0.95
 STALL_EVERY = 60  # requests between injected host-stall bursts, on average
 SECONDS_PER_REQUEST = 1.0  # the replay's clock (the live bench's pace in real time)
 
@@ -417,6 +419,25 @@ class Controls:
         }
 
 
+def goal_counts(rows: list[dict[str, float]]) -> dict[str, int]:
+    """How many seeds meet each of issue 19's goals, and all three (the ship rule's counts)."""
+    under_att = sum(r["slo_attainment"] < GOAL_ATTAINMENT for r in rows)
+    over_cost = sum(r["cost_vs_oracle"] > GOAL_COST for r in rows)
+    under_q = sum(r["quality_ratio"] < GOAL_QUALITY for r in rows)
+    met = sum(
+        r["slo_attainment"] >= GOAL_ATTAINMENT
+        and r["cost_vs_oracle"] <= GOAL_COST
+        and r["quality_ratio"] >= GOAL_QUALITY
+        for r in rows
+    )
+    return {
+        "seeds_all_goals": met,
+        "seeds_under_attainment": under_att,
+        "seeds_over_cost": over_cost,
+        "seeds_under_quality": under_q,
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 7, 11, 13, 17])
@@ -516,6 +537,7 @@ def main() -> int:
         out[arm] = {k: round(sum(r[k] for r in rows) / len(rows), 4) for k in rows[0]}
         out[arm]["max_cost_vs_oracle"] = max(r["cost_vs_oracle"] for r in rows)
         out[arm]["min_slo_attainment"] = min(r["slo_attainment"] for r in rows)
+        out[arm].update(goal_counts(rows))
     shares = {} if STREAM_SHARE <= 0 else {"stream_share": STREAM_SHARE}
     print(json.dumps({"seeds": args.seeds, "quality_target": args.quality_target, **shares, **out}))
     return 0

@@ -28,7 +28,10 @@ MID_TTFT, MID_TPS = 0.3, 60.0
 
 
 def pool(split_prior_calls: float, mid_calls: int = 50) -> LatencyModel:
-    lat = LatencyModel(split_prior_calls=split_prior_calls, clock=lambda: 1e6)
+    return fed(LatencyModel(split_prior_calls=split_prior_calls, clock=lambda: 1e6), mid_calls)
+
+
+def fed(lat: LatencyModel, mid_calls: int = 50) -> LatencyModel:
     rng = random.Random(3)
     for name, ttft, tps in (("fast", 0.25, 220.0), ("slow", 1.5, 40.0)):
         for _ in range(40):
@@ -88,8 +91,16 @@ def test_the_target_leaves_the_model_itself_out() -> None:
 
 def test_the_setting_reaches_the_sidecar_and_is_checked() -> None:
     doc = to_toml(demo_settings("http://127.0.0.1:9/v1", Path("unused.db")))
-    assert make_latency_model(config.loads(doc, env=ENV)).split_prior_calls == 0.0
-    on = make_latency_model(config.loads(doc + "[latency]\nsplit_prior_calls = 30\n", env=ENV))
-    assert on.split_prior_calls == 30.0
+    assert make_latency_model(config.loads(doc, env=ENV)).split_prior_calls == 30.0
+    off = make_latency_model(config.loads(doc + "[latency]\nsplit_prior_calls = 0\n", env=ENV))
+    assert off.split_prior_calls == 0.0
     with pytest.raises(config.ConfigError, match="split_prior_calls"):
         config.loads(doc + "[latency]\nsplit_prior_calls = -1\n", env=ENV)
+
+
+def test_the_sidecar_default_moves_a_young_line_split() -> None:
+    # on by default since slo26 (30 calls: it passes the ship rule that counts seeds against
+    # issue 19's goals, bench/results/latency_slo.md): a sidecar's model as configured
+    doc = to_toml(demo_settings("http://127.0.0.1:9/v1", Path("unused.db")))
+    lat = fed(make_latency_model(config.loads(doc, env=ENV)))
+    assert 0.38 < math.exp(lat.estimate("mid").ttft_mu) < 0.5

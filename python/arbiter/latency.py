@@ -59,10 +59,10 @@ What is observed (decision_record.py, through `observe_call`):
 
 Each model's two log variances are then shrunk toward the median of the other models' own
 (latency_pool, `latency.spread_pool_calls`): a few hundred calls hold a spread loosely.
-Optionally (`latency.split_prior_calls`, off: it fails slo23's ship rule by one request,
-bench/results/latency_slo.md, lat22), a young line-fitted model's split of its level into TTFT
-and seconds per token is shrunk toward the pool's typical split without it, its total at its
-calls' mean length kept (latency_math.shrink_level_split).
+A young line-fitted model's split of its level into TTFT and seconds per token is shrunk toward
+the pool's typical split without it, worth `latency.split_prior_calls` (30) calls, its total at
+its calls' mean length kept (latency_math.shrink_level_split; on since slo26, whose ship rule
+counts seeds against issue 19's goals, bench/results/latency_slo.md).
 
 `adopt(model, ...)` drops a model's evidence and starts again at a given level (for a
 change-point detector): it opens a new epoch, which replicas adopt on their next sync, and rows
