@@ -288,7 +288,7 @@ def _serve(args: argparse.Namespace) -> int:
     from arbiter.client_timeout import protocol_with_read_timeout
     from arbiter.config_reload import note_early_sighup
     from arbiter.host_check import bind_warning
-    from arbiter.preflight import store_problem
+    from arbiter.preflight import migrated_problem, store_problem
     from arbiter.server import build_app
 
     # until the app's loop takes SIGHUP (a reload), one sent during start-up must not kill it,
@@ -306,6 +306,11 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.log_format,
         {m.name: m.upstream for m in settings.models.values()},
     )
+    # the schema (and a write) before anything listens: a locked or read-only store is one line
+    # (the supervisor's migration leaves its workers' a no-op); after logs, so it logs its steps
+    if problem := migrated_problem(settings.store.url):
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 1
     # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
     open_files.raise_to_hard_limit()
     held = () if args.fd is None else (args.fd,)
@@ -320,7 +325,13 @@ def _serve(args: argparse.Namespace) -> int:
         argv = ["serve", "--config", str(args.config), "--host", host, "--port", str(port)]
         if args.fd is not None:  # every worker accepts on the one inherited socket
             argv += ["--fd", str(args.fd)]
-        return workers.supervise(argv, settings.server.workers, pass_fds=held)
+        elif problem := workers.port_taken(host, port):
+            print(f"arbiter: {problem}", file=sys.stderr)
+            return 3  # uvicorn's start-up failure status, as a single process exits with
+        # a worker's graceful stop takes up to server.shutdown_grace_s, then its shutdown
+        # (records written, holds released): the supervisor's 15 s killed it mid-drain
+        grace = settings.server.shutdown_grace_s + workers.SHUTDOWN_MARGIN_S
+        return workers.supervise(argv, settings.server.workers, grace, pass_fds=held)
     # the address served, as the app's Host check knows it (--host, --port, --fd override)
     served = dataclasses.replace(settings.server, host=host, port=port)
     if warning := bind_warning(host, served.allowed_hosts):
@@ -362,7 +373,13 @@ def _serve(args: argparse.Namespace) -> int:
     if listening is not None:
         sockets = [listening]
     elif workers.is_worker():  # its own socket on the shared port (SO_REUSEPORT)
-        sockets = [workers.reuseport_socket(host, port)]
+        try:  # a port in use, an address not of this host: one line, as uvicorn's own bind says
+            sockets = [workers.reuseport_socket(host, port)]
+        except OSError as err:
+            print(
+                f"arbiter: cannot listen on {host}:{port}: {err.strerror or err}", file=sys.stderr
+            )
+            return 3  # uvicorn's start-up failure status, as a single process exits with
     server = _server_telling_streams(uvicorn, config_, app.state.services.stopping)
     server.run(sockets=sockets)
     if not server.started:

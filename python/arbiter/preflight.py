@@ -47,6 +47,25 @@ def store_problem(url: str, timeout_s: int = 5) -> str | None:
     return None
 
 
+def migrated_problem(url: str) -> str | None:
+    """`serve`'s store work before it listens: the migrations (and their write, which a
+    read-only store refuses), so a store locked by another process past the busy timeout, or
+    one that opens read-only, is one line and a non-zero exit. In the app's start-up (the
+    lifespan) the same failure was uvicorn's traceback, or, read-only, a sidecar that served
+    and reported itself healthy while every record it took was refused."""
+    from arbiter.store import open_store
+
+    try:
+        store = open_store(url)
+        try:
+            store.migrate()
+        finally:
+            store.close()
+    except Exception as err:  # any failure to migrate it: say so in one line
+        return f"cannot use the store at {redact_url(url)}: {_first_line(str(err), url)}"
+    return None
+
+
 def _first_line(text: str, url: str) -> str:
     """A driver's message, first line only, with the URL's password masked if it echoes it."""
     line = (text.strip().splitlines() or ["(no message)"])[0]

@@ -24,6 +24,9 @@ from collections.abc import Sequence
 from types import FrameType
 
 WORKER_ENV = "ARBITER_WORKER"  # set in each worker: its index (0 .. N-1)
+# past server.shutdown_grace_s, how long a stopping worker may take to shut down (records
+# flushed, budget holds released) before the supervisor kills it
+SHUTDOWN_MARGIN_S = 15.0
 
 
 def is_worker() -> bool:
@@ -40,6 +43,21 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def port_taken(host: str, port: int) -> str | None:
+    """Why the set cannot have the port, or None. Workers bind with SO_REUSEPORT, which another
+    Arbiter set's workers on the port allow too: a second `arbiter serve` started there shared
+    the traffic with the first, stale code and config answering part of it. A plain bind, as a
+    single process's, is refused while anything listens there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+            probe.bind((host, port))
+    except OSError as err:
+        return f"cannot listen on {host}:{port}: {err.strerror or err}"
+    return None
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h

@@ -77,7 +77,8 @@ class Store(Protocol):
     backend: Literal["sqlite", "postgres"]
 
     def migrate(self) -> int:
-        """Apply pending migrations (safe when several processes race); return the version."""
+        """Apply pending migrations (safe when several processes race); return the version.
+        A store it cannot write to (read-only, locked past the busy timeout) is a StoreError."""
         ...
 
     def schema_version(self) -> int:

@@ -1,0 +1,92 @@
+"""probe23d's rig: an operator's `arbiter serve` / `check-config` run as child processes on a
+config written here (the demo pool on an upstream nobody calls unless a test says so), each
+bounded in time, its exit status and its whole output kept; and a store file made read-only
+the way the host allows (chmod for a user, the immutable attribute for root, whom no mode
+stops)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arbiter.offline.demo import demo_settings
+from arbiter.toml_text import to_toml
+from tests.conftest import ENV
+
+NOWHERE = "http://127.0.0.1:9/v1"  # the discard port: no test here calls an upstream there
+
+
+def write_config(tmp: Path, upstream: str = NOWHERE, **server: Any) -> Path:
+    """The demo pool (no auth, its store beside the file) with `server` keys set."""
+    doc = demo_settings(upstream, tmp / "a.db", auth=False)
+    doc["server"].update(server)
+    path = tmp / "arbiter.toml"
+    path.write_text(to_toml(doc))
+    return path
+
+
+@dataclass(slots=True)
+class Ran:
+    rc: int | None  # None: still running at the deadline (then stopped)
+    out: str  # stdout and stderr together
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in self.out.splitlines() if line.strip()]
+
+
+def arbiter(*args: str, timeout_s: float = 30.0, cwd: Path | None = None) -> Ran:
+    """`python -m arbiter ARGS`, stopped (SIGTERM, then SIGKILL) if it runs past `timeout_s`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbiter", *args], env=ENV, cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+        return Ran(proc.returncode, out)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        return Ran(None, out)
+
+
+def one_clear_line(ran: Ran, *words: str) -> str:
+    """The run's `arbiter: ...` line, which names each of `words`; no traceback anywhere."""
+    assert "Traceback" not in ran.out, ran.out[-3000:]
+    said = [line for line in ran.lines if line.startswith("arbiter: ")]
+    assert len(said) >= 1, ran.out[-3000:]
+    for word in words:
+        assert word in said[0], said
+    return said[0]
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """`path` unwritable for the sidecar while inside."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)]).returncode != 0:
+        pytest.skip("root, and no immutable attribute on this filesystem: nothing is read-only")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
