@@ -70,3 +70,22 @@ def test_the_client_gets_its_end_when_the_upstreams_end_event_comes(
     assert took < 0.8, f"the stream's end reached the client after {took:.2f} s"
     decision = r.decision(resp.headers["x-arbiter-decision-id"])
     assert decision["status"] == "ok" and decision["latency_ms"] < 800, decision
+
+
+def test_a_body_ended_late_still_leaves_its_connection_for_the_next_call(r: Rig) -> None:
+    def late_end(sock: socket.socket, path: str, request: dict[str, Any]) -> bool:
+        sock.sendall(head(content_type="text/event-stream", transfer_encoding="chunked"))
+        sock.sendall(b"%x\r\n" % len(OA) + OA + b"\r\n")
+        time.sleep(0.3)
+        sock.sendall(b"0\r\n\r\n")
+        return True  # kept alive
+
+    marker = r.script("late-end", late_end)
+    opened = r.upstream.connections[0]
+    for _ in range(3):
+        chunks = r.oa.chat.completions.create(
+            model="oa-1", stream=True, messages=[{"role": "user", "content": marker}]
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"
+        time.sleep(0.8)  # the rest read in the background, the connection back in the pool
+    assert r.upstream.connections[0] - opened == 1

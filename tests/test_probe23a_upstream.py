@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import orjson
 import pytest
 
@@ -59,8 +60,11 @@ def _ask(r: Rig, marker: str) -> str:
 def test_a_close_long_after_the_request_is_not_sent_again(r: Rig) -> None:
     marker = r.script("held-close", _answers_then_closes(hold_s=2.5))
     assert _ask(r, marker) == "ok ok"  # the connection is now idle in the sidecar's pool
-    # its reuse: read, held, closed unanswered: a 503 (the call counted as possibly billed)
-    assert _ask(r, marker) == "error InternalServerError"
+    # its reuse: read, held, closed unanswered: a 503, the call counted as possibly billed
+    with pytest.raises(openai.InternalServerError) as failed:
+        r.oa.chat.completions.create(model="oa-1", messages=[{"role": "user", "content": marker}])
+    row = r.decision(failed.value.response.headers["x-arbiter-decision-id"])
+    assert [(a["model"], a["billed"]) for a in row["attempts"]] == [("oa-1", True)], row
     sent = [b for _, b in r.upstream.seen if marker in orjson.dumps(b).decode()]
     to_oa1 = [b for b in sent[1:] if b["model"] == "oa-1"]
     assert len(to_oa1) == 1, f"the held request reached oa-1 {len(to_oa1)} times"
