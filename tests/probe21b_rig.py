@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -28,15 +27,14 @@ import orjson
 from tests.conftest import Sidecar
 from tests.probe_rig import (
     Recorder,
-    keyed_sidecar,
     marker,
     model_toml,
     recorded_decision,
     rig_toml,
-    sdk_clients,
+    sidecar_before,
     sse,
 )
-from tests.scripted_upstream import ScriptedHandler, serving
+from tests.scripted_upstream import ScriptedHandler
 
 # USD per 1M tokens (in, out)
 PRICES = {"oa-1": (1000.0, 2000.0), "an-1": (1000.0, 2000.0), "em-1": (100.0, 0.0),
@@ -273,10 +271,5 @@ class Rig:
 def rig(tmp: Path) -> Iterator[Rig]:
     recorder = Recorder()
     handler = type("Handler", (_Handler,), {"recorder": recorder})
-    with serving(handler) as url:
-        text = config(urlsplit(url).port or 0, tmp / "a.db")
-        with (
-            keyed_sidecar(tmp / "a.toml", text) as (sidecar, key),
-            sdk_clients(sidecar, key, 20) as (client, _),
-        ):
-            yield Rig(recorder, sidecar, key, client)
+    with sidecar_before(tmp, handler, config) as (sidecar, key, client, _):
+        yield Rig(recorder, sidecar, key, client)

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anthropic
 import openai
@@ -23,15 +22,14 @@ import orjson
 from tests.conftest import Sidecar
 from tests.probe_rig import (
     Recorder,
-    keyed_sidecar,
     marker,
     model_toml,
     recorded_decision,
     rig_toml,
-    sdk_clients,
+    sidecar_before,
     sse,
 )
-from tests.scripted_upstream import ScriptedHandler, serving
+from tests.scripted_upstream import ScriptedHandler
 
 __all__ = ["sse"]  # the tests build their frames with it
 
@@ -235,10 +233,5 @@ class Rig:
 def rig(tmp: Path) -> Iterator[Rig]:
     upstream = Upstream()
     handler = type("Handler", (_Handler,), {"upstream": upstream})
-    with serving(handler) as url:
-        text = config(urlsplit(url).port or 0, tmp / "a.db")
-        with (
-            keyed_sidecar(tmp / "a.toml", text) as (sidecar, key),
-            sdk_clients(sidecar, key, 20) as (oa, an),
-        ):
-            yield Rig(upstream, sidecar, key, oa, an)
+    with sidecar_before(tmp, handler, config) as (sidecar, key, oa, an):
+        yield Rig(upstream, sidecar, key, oa, an)

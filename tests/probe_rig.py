@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anthropic
 import openai
@@ -21,6 +23,7 @@ import orjson
 
 from arbiter.offline.demo import API_KEY_ENV
 from tests.conftest import Sidecar
+from tests.scripted_upstream import serving
 
 
 def model_toml(
@@ -144,6 +147,21 @@ def sdk_clients(
         ) as an,
     ):
         yield oa, an
+
+
+@contextmanager
+def sidecar_before(
+    tmp: Path, handler: type[BaseHTTPRequestHandler], config: Callable[[int, Path], str]
+) -> Iterator[tuple[Sidecar, str, openai.OpenAI, anthropic.Anthropic]]:
+    """`handler` served on a free port, and in front of it a sidecar on `config(port, db)`,
+    a tenant's key, and the SDKs (20 s timeouts); all stopped at the end."""
+    with serving(handler) as url:
+        text = config(urlsplit(url).port or 0, tmp / "a.db")
+        with (
+            keyed_sidecar(tmp / "a.toml", text) as (sidecar, key),
+            sdk_clients(sidecar, key, 20) as (oa, an),
+        ):
+            yield sidecar, key, oa, an
 
 
 def recorded_decision(sidecar: Sidecar, decision_id: str) -> dict[str, Any]:
