@@ -27,6 +27,7 @@ import orjson
 from tests.conftest import Sidecar
 from tests.probe_rig import (
     Recorder,
+    RecordingHandler,
     marker,
     model_toml,
     recorded_decision,
@@ -34,7 +35,6 @@ from tests.probe_rig import (
     sidecar_before,
     sse,
 )
-from tests.scripted_upstream import ScriptedHandler
 
 # USD per 1M tokens (in, out)
 PRICES = {"oa-1": (1000.0, 2000.0), "an-1": (1000.0, 2000.0), "em-1": (100.0, 0.0),
@@ -200,13 +200,9 @@ def embeddings_answer(body: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class _Handler(ScriptedHandler):
-    recorder: Recorder  # set on the subclass each rig makes
-    protocol_version = "HTTP/1.1"
-
+class _Handler(RecordingHandler):
     def do_POST(self) -> None:
-        body = self.read_json()
-        self.recorder.record(self.path, body)
+        body = self.recorded_json()
         script = _script(body)
         if script == "bad400":  # the upstream refuses the request as the caller's mistake
             anthropic = self.path.endswith("/messages")
@@ -270,6 +266,5 @@ class Rig:
 @contextmanager
 def rig(tmp: Path) -> Iterator[Rig]:
     recorder = Recorder()
-    handler = type("Handler", (_Handler,), {"recorder": recorder})
-    with sidecar_before(tmp, handler, config) as (sidecar, key, client, _):
+    with sidecar_before(tmp, _Handler, recorder, config) as (sidecar, key, client, _):
         yield Rig(recorder, sidecar, key, client)

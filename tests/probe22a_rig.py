@@ -22,6 +22,7 @@ import orjson
 from tests.conftest import Sidecar
 from tests.probe_rig import (
     Recorder,
+    RecordingHandler,
     marker,
     model_toml,
     recorded_decision,
@@ -29,7 +30,6 @@ from tests.probe_rig import (
     sidecar_before,
     sse,
 )
-from tests.scripted_upstream import ScriptedHandler
 
 __all__ = ["sse"]  # the tests build their frames with it
 
@@ -169,14 +169,12 @@ class Upstream(Recorder):
         return default_reply if name is None else self.scripts.get(name, default_reply)
 
 
-class _Handler(ScriptedHandler):
-    upstream: Upstream  # set on the subclass each rig makes
-    protocol_version = "HTTP/1.1"
+class _Handler(RecordingHandler):
+    recorder: Upstream
 
     def do_POST(self) -> None:
-        body = self.read_json()
-        self.upstream.record(self.path, body)
-        reply = self.upstream.script_for(body)(self.path, body)
+        body = self.recorded_json()
+        reply = self.recorder.script_for(body)(self.path, body)
         self.send_response(reply.status)
         for k, v in reply.headers.items():
             self.send_header(k, v)
@@ -232,6 +230,5 @@ class Rig:
 @contextmanager
 def rig(tmp: Path) -> Iterator[Rig]:
     upstream = Upstream()
-    handler = type("Handler", (_Handler,), {"upstream": upstream})
-    with sidecar_before(tmp, handler, config) as (sidecar, key, oa, an):
+    with sidecar_before(tmp, _Handler, upstream, config) as (sidecar, key, oa, an):
         yield Rig(upstream, sidecar, key, oa, an)

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +22,7 @@ import orjson
 
 from arbiter.offline.demo import API_KEY_ENV
 from tests.conftest import Sidecar
-from tests.scripted_upstream import serving
+from tests.scripted_upstream import ScriptedHandler, serving
 
 
 def model_toml(
@@ -107,6 +106,19 @@ class Recorder:
         return calls[0]
 
 
+class RecordingHandler(ScriptedHandler):
+    """A scripted upstream's handler that records each request it reads."""
+
+    recorder: Recorder  # set on the subclass sidecar_before makes
+    protocol_version = "HTTP/1.1"
+
+    def recorded_json(self) -> dict[str, Any]:
+        """The request's JSON body, recorded with its path."""
+        body: dict[str, Any] = self.read_json()
+        self.recorder.record(self.path, body)
+        return body
+
+
 def marker(body: dict[str, Any], mark: bytes) -> str | None:
     """The name after `mark` (up to `]]`) in a request's body, or None: the script it asks for."""
     raw = orjson.dumps(body)
@@ -151,11 +163,15 @@ def sdk_clients(
 
 @contextmanager
 def sidecar_before(
-    tmp: Path, handler: type[BaseHTTPRequestHandler], config: Callable[[int, Path], str]
+    tmp: Path,
+    handler: type[RecordingHandler],
+    recorder: Recorder,
+    config: Callable[[int, Path], str],
 ) -> Iterator[tuple[Sidecar, str, openai.OpenAI, anthropic.Anthropic]]:
-    """`handler` served on a free port, and in front of it a sidecar on `config(port, db)`,
-    a tenant's key, and the SDKs (20 s timeouts); all stopped at the end."""
-    with serving(handler) as url:
+    """`handler` recording into `recorder`, served on a free port, and in front of it a
+    sidecar on `config(port, db)`, a tenant's key and the SDKs (20 s timeouts); all stopped at
+    the end."""
+    with serving(type("Handler", (handler,), {"recorder": recorder})) as url:
         text = config(urlsplit(url).port or 0, tmp / "a.db")
         with (
             keyed_sidecar(tmp / "a.toml", text) as (sidecar, key),
