@@ -29,9 +29,9 @@ import httpx
 import openai
 import pytest
 
-from arbiter.offline.demo import API_KEY_ENV
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.fault_upstream import FaultUpstream, fault_upstream
+from tests.probe_rig import keyed_sidecar, model_toml, recorded_decision, rig_toml, sdk_clients
 
 # USD per 1M tokens (in, out): large so each call's cost is far above the store's 1e-9 rounding
 PRICES = {"oa-1": (1000.0, 2000.0), "oa-2": (3000.0, 6000.0), "an-1": (1000.0, 2000.0),
@@ -62,62 +62,22 @@ DEADLINE_S = TIMEOUTS.deadline_s
 
 def config(port: int, db: Path, timeouts: Timeouts = TIMEOUTS) -> str:
     models = ""
-    for name, (pin, pout) in PRICES.items():
+    priors = "chat = 0.9\ncode = 0.9\nmath = 0.9\nextraction = 0.9\nsummarization = 0.9\n"
+    for name, prices in PRICES.items():
         up = "fa" if name.startswith("an") else "fo"
         caps = '["chat", "json", "json-schema", "tools", "vision"]'
         if name in ("an-1", "em-1"):
             caps = '["chat", "tools", "vision", "no-route"]'
-        models += (
-            f'[models.{name}]\nupstream = "{up}"\nprice_in_per_mtok = {pin}\n'
-            f"price_out_per_mtok = {pout}\ncontext_window = 32000\ncapabilities = {caps}\n"
-            "[models." + name + ".priors]\nchat = 0.9\ncode = 0.9\nmath = 0.9\n"
-            "extraction = 0.9\nsummarization = 0.9\ntranslation = 0.9\ncreative = 0.9\n"
-        )
-    return f"""
-[auth]
-mode = "keys"
-admin_key_env = "ARBITER_DEMO_ADMIN_KEY"
-[server]
-log_level = "warning"
-[store]
-url = "sqlite:///{db}"
-flush_interval_ms = 20
-[routing]
-baseline = "oa-2"
-quality_target = 0.5
-explore = 0.0
-seed = 3
-difficulty = false
-cascade_tasks = ["extraction"]
-cascade_first_model = "oa-1"
-cascade_all = true
-cascade_min_answer_tokens = {{ extraction = 100 }}
-[latency]
-probe_unseen = false
-[failover]
-connect_timeout_s = 1.0
-first_byte_timeout_s = {timeouts.first_byte_s}
-total_timeout_s = {timeouts.total_s}
-deadline_s = {timeouts.deadline_s}
-retries_per_model = 1
-backoff_ms = 10
-max_retry_after_s = 1.0
-[breaker]
-failure_threshold = 1000
-[budgets]
-caps = [{{ scope = "global", limit_usd = 100000.0, window = "total" }}]
-[upstreams.fo]
-base_url = "http://127.0.0.1:{port}/v1"
-api_key_env = "{API_KEY_ENV}"
-max_response_bytes = {MAX_RESPONSE_BYTES}
-max_event_bytes = 16384
-[upstreams.fa]
-base_url = "http://127.0.0.1:{port}"
-protocol = "anthropic"
-api_key_env = "{API_KEY_ENV}"
-max_response_bytes = {MAX_RESPONSE_BYTES}
-max_event_bytes = 16384
-{models}"""
+        more = f"[models.{name}.priors]\n{priors}translation = 0.9\ncreative = 0.9\n"
+        models += model_toml(name, up, prices, 32000, caps, more)
+    routing = ('cascade_tasks = ["extraction"]\ncascade_first_model = "oa-1"\ncascade_all = true\n'
+               "cascade_min_answer_tokens = { extraction = 100 }\n")  # fmt: skip
+    failover = {"connect_timeout_s": 1.0, "first_byte_timeout_s": timeouts.first_byte_s,
+                "total_timeout_s": timeouts.total_s, "deadline_s": timeouts.deadline_s,
+                "retries_per_model": 1, "backoff_ms": 10, "max_retry_after_s": 1.0}  # fmt: skip
+    upstream_more = f"max_response_bytes = {MAX_RESPONSE_BYTES}\nmax_event_bytes = 16384\n"
+    return rig_toml(port, db, models, failover, baseline="oa-2", routing=routing, breaker=1000,
+                    upstreams=("fo", "fa"), upstream_more=upstream_more)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -174,16 +134,7 @@ class Rig:
         return Snapshot(spent, by_status, cost, time.monotonic(), failed)
 
     def decision(self, decision_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while True:
-            r = httpx.get(
-                f"{self.sidecar.root_url}/arbiter/decisions/{decision_id}",
-                headers=self.admin, timeout=10,
-            )  # fmt: skip
-            if r.status_code == 200:
-                return dict(r.json())
-            assert time.monotonic() < deadline, f"decision {decision_id} never recorded"
-            time.sleep(0.05)
+        return recorded_decision(self.sidecar, decision_id)
 
     def billed_usd(self) -> float:
         return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills)
@@ -258,22 +209,12 @@ def check_books(
 @contextmanager
 def _rig(tmp: Path, timeouts: Timeouts) -> Iterator[Rig]:
     with fault_upstream() as up:
-        cfg = tmp / "arbiter.toml"
-        cfg.write_text(config(up.port, tmp / "a.db", timeouts))
-        sidecar = Sidecar(cfg).start()
-        try:
-            key = str(sidecar.create_key("default")["key"])
-            slack = timeouts.deadline_s + 6
-            gpt = openai.OpenAI(
-                api_key=key, base_url=sidecar.base_url, max_retries=0, timeout=slack
-            )
-            claude = anthropic.Anthropic(
-                api_key=key, base_url=sidecar.root_url, max_retries=0, timeout=slack
-            )
-            with gpt, claude:
-                yield Rig(up, sidecar, key, timeouts.deadline_s, gpt, claude)
-        finally:
-            sidecar.stop()
+        text = config(up.port, tmp / "a.db", timeouts)
+        with (
+            keyed_sidecar(tmp / "arbiter.toml", text) as (sidecar, key),
+            sdk_clients(sidecar, key, timeouts.deadline_s + 6) as (gpt, claude),
+        ):
+            yield Rig(up, sidecar, key, timeouts.deadline_s, gpt, claude)
 
 
 class Rigs:

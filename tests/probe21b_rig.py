@@ -13,12 +13,11 @@ mistake, in its protocol's shape).
 from __future__ import annotations
 
 import base64
+import functools
 import struct
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,17 @@ import httpx
 import openai
 import orjson
 
-from arbiter.offline.demo import API_KEY_ENV
 from tests.conftest import Sidecar
+from tests.probe_rig import (
+    Recorder,
+    RecordingHandler,
+    marker,
+    model_toml,
+    recorded_decision,
+    rig_toml,
+    sidecar_before,
+    sse,
+)
 
 # USD per 1M tokens (in, out)
 PRICES = {"oa-1": (1000.0, 2000.0), "an-1": (1000.0, 2000.0), "em-1": (100.0, 0.0),
@@ -40,36 +48,8 @@ OUTPUT_TOKENS = 5
 _MARK = b"[[s:"
 
 
-@dataclass(slots=True)
-class Recorder:
-    """What the upstream received: (path, body) per call, in order."""
-
-    seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def bodies(self, marker: str) -> list[tuple[str, dict[str, Any]]]:
-        """The calls whose body holds `marker` (each test's own text)."""
-        with self.lock:
-            return [(p, b) for p, b in self.seen if marker.encode() in orjson.dumps(b)]
-
-    def one(self, marker: str) -> tuple[str, dict[str, Any]]:
-        calls = self.bodies(marker)
-        assert len(calls) == 1, [p for p, _ in calls]
-        return calls[0]
-
-
 def _script(body: dict[str, Any]) -> str:
-    raw = orjson.dumps(body)
-    at = raw.find(_MARK)
-    if at < 0:
-        return "ok"
-    return raw[at + len(_MARK) : raw.index(b"]]", at)].decode()
-
-
-def _sse(name: str | None, data: dict[str, Any] | str) -> bytes:
-    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
-    head = f"event: {name}\n" if name else ""
-    return f"{head}data: {payload}\n\n".encode()
+    return marker(body, _MARK) or "ok"
 
 
 def chat_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], list[bytes]]:
@@ -147,12 +127,12 @@ def chat_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], list
     }  # fmt: skip
     head = {"id": "chatcmpl-r", "object": "chat.completion.chunk", "created": 1, "model": model}
     frames = [
-        _sse(None, {**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]})
+        sse(None, {**head, "choices": [{"index": 0, "delta": d, "finish_reason": None}]})
         for d in deltas
     ]
-    frames.append(_sse(None, {**head, "choices": [{"index": 0, "delta": {},
+    frames.append(sse(None, {**head, "choices": [{"index": 0, "delta": {},
                                                    "finish_reason": finish}]}))  # fmt: skip
-    frames.append(_sse(None, {**head, "choices": [], "usage": usage}))
+    frames.append(sse(None, {**head, "choices": [], "usage": usage}))
     frames.append(b"data: [DONE]\n\n")
     return whole, frames
 
@@ -179,7 +159,7 @@ def messages_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], 
     }  # fmt: skip
     start = {**whole, "content": [], "stop_reason": None,
              "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}  # fmt: skip
-    frames = [_sse("message_start", {"type": "message_start", "message": start})]
+    frames = [sse("message_start", {"type": "message_start", "message": start})]
     for i, block in enumerate(content):
         if block["type"] == "text":
             opened: dict[str, Any] = {"type": "text", "text": ""}
@@ -191,17 +171,17 @@ def messages_answer(body: dict[str, Any], script: str) -> tuple[dict[str, Any], 
                 "partial_json": orjson.dumps(block["input"]).decode(),
             }
         frames += [
-            _sse("content_block_start",
+            sse("content_block_start",
                  {"type": "content_block_start", "index": i, "content_block": opened}),
-            _sse("content_block_delta",
+            sse("content_block_delta",
                  {"type": "content_block_delta", "index": i, "delta": delta}),
-            _sse("content_block_stop", {"type": "content_block_stop", "index": i}),
+            sse("content_block_stop", {"type": "content_block_stop", "index": i}),
         ]  # fmt: skip
     frames += [
-        _sse("message_delta", {"type": "message_delta",
+        sse("message_delta", {"type": "message_delta",
                                "delta": {"stop_reason": stop, "stop_sequence": None},
                                "usage": {"output_tokens": OUTPUT_TOKENS}}),
-        _sse("message_stop", {"type": "message_stop"}),
+        sse("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
     return whole, frames
 
@@ -221,17 +201,9 @@ def embeddings_answer(body: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class _Handler(BaseHTTPRequestHandler):
-    recorder: Recorder  # set on the subclass each rig makes
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
-
+class _Handler(RecordingHandler):
     def do_POST(self) -> None:
-        body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
-        with self.recorder.lock:
-            self.recorder.seen.append((self.path, body))
+        body = self.recorded_json()
         script = _script(body)
         if self.scripted(script, body):
             return None
@@ -245,77 +217,39 @@ class _Handler(BaseHTTPRequestHandler):
                                 "type": "invalid_request_error", "param": "messages[0]",
                                 "code": "invalid_value"}}
             )  # fmt: skip
-            return self._send(orjson.dumps(err), "application/json", 400)
+            return self.answer(orjson.dumps(err), status=400)
         if self.path.endswith("/embeddings"):
-            return self._send(orjson.dumps(embeddings_answer(body)), "application/json")
-        answer = messages_answer if self.path.endswith("/messages") else chat_answer
-        whole, frames = answer(body, script)
+            return self.answer(orjson.dumps(embeddings_answer(body)), "application/json")
+        build = messages_answer if self.path.endswith("/messages") else chat_answer
+        whole, frames = build(body, script)
         if body.get("stream"):
-            return self._send(b"".join(frames), "text/event-stream")
-        return self._send(orjson.dumps(whole), "application/json")
+            return self.answer(b"".join(frames), "text/event-stream")
+        return self.answer(orjson.dumps(whole), "application/json")
 
     def scripted(self, script: str, body: dict[str, Any]) -> bool:
         """A subclass's own scripts: True when it answered the request."""
         return False
 
     def _send(self, raw: bytes, ctype: str, status: int = 200) -> None:
-        self.send_response(status)
-        self.send_header("content-type", ctype)
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        """(the subclasses' name for `answer`)"""
+        self.answer(raw, ctype, status=status)
 
 
 def config(port: int, db: Path, extra: str = "") -> str:
     """`extra`: TOML appended (more models, tenants)."""
     models = ""
-    for name, (pin, pout) in PRICES.items():
+    for name, prices in PRICES.items():
         up = "ra" if name.startswith("an") else "ro"
         caps = '["chat", "json", "json-schema", "tools", "vision"]'
         if name == "an-1":
             caps = '["chat", "json", "tools", "vision"]'
         if name.startswith("em-"):
             caps = '["chat", "no-route"]'
-        models += (
-            f'[models.{name}]\nupstream = "{up}"\nprice_in_per_mtok = {pin}\n'
-            f"price_out_per_mtok = {pout}\ncontext_window = {WINDOWS.get(name, 32000)}\n"
-            f"capabilities = {caps}\n"
-        )
-        if name in UPSTREAM_MODELS:
-            models += f'upstream_model = "{UPSTREAM_MODELS[name]}"\n'
-    return f"""
-[auth]
-mode = "keys"
-admin_key_env = "ARBITER_DEMO_ADMIN_KEY"
-[server]
-log_level = "warning"
-[store]
-url = "sqlite:///{db}"
-flush_interval_ms = 20
-[routing]
-baseline = "oa-1"
-quality_target = 0.5
-explore = 0.0
-seed = 3
-difficulty = false
-judge_sample_rate = 0.0
-[latency]
-probe_unseen = false
-[failover]
-first_byte_timeout_s = 2.0
-total_timeout_s = 4.0
-deadline_s = 6.0
-retries_per_model = 0
-[budgets]
-caps = [{{ scope = "global", limit_usd = 100000.0, window = "total" }}]
-[upstreams.ro]
-base_url = "http://127.0.0.1:{port}/v1"
-api_key_env = "{API_KEY_ENV}"
-[upstreams.ra]
-base_url = "http://127.0.0.1:{port}"
-protocol = "anthropic"
-api_key_env = "{API_KEY_ENV}"
-{models}{extra}"""
+        more = f'upstream_model = "{UPSTREAM_MODELS[name]}"\n' if name in UPSTREAM_MODELS else ""
+        models += model_toml(name, up, prices, WINDOWS.get(name, 32000), caps, more)
+    failover = {"first_byte_timeout_s": 2.0, "total_timeout_s": 4.0, "deadline_s": 6.0,
+                "retries_per_model": 0}  # fmt: skip
+    return rig_toml(port, db, models + extra, failover)
 
 
 @dataclass(slots=True)
@@ -326,13 +260,7 @@ class Rig:
     client: openai.OpenAI
 
     def decision(self, decision_id: str) -> dict[str, Any]:
-        """The recorded decision (polled: the store flushes every 20 ms)."""
-        for _ in range(200):  # bounded: 10 s at most
-            r = self.sidecar.admin("GET", f"/arbiter/decisions/{decision_id}")
-            if r.status_code == 200:
-                return dict(r.json())
-            threading.Event().wait(0.05)
-        raise AssertionError(f"decision {decision_id} never recorded")
+        return recorded_decision(self.sidecar, decision_id)
 
     def raw(self, path: str, body: Any, **headers: str) -> httpx.Response:
         """A POST the SDK would refuse to build (wrong shapes), as any HTTP client sends it;
@@ -352,18 +280,7 @@ def rig(tmp: Path, base: type[_Handler] | None = None, extra: str = "") -> Itera
     """`base`: the upstream's handler (a _Handler subclass with more scripts); `extra`: more
     config (config's)."""
     recorder = Recorder()
-    handler = type("Handler", (base or _Handler,), {"recorder": recorder})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    (tmp / "a.toml").write_text(config(server.server_port, tmp / "a.db", extra))
-    sidecar = Sidecar(tmp / "a.toml").start()
-    try:
-        key = str(sidecar.create_key()["key"])
-        with openai.OpenAI(
-            base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=20
-        ) as client:
-            yield Rig(recorder, sidecar, key, client)
-    finally:
-        sidecar.stop()
-        server.shutdown()
-        server.server_close()
+    with sidecar_before(
+        tmp, base or _Handler, recorder, functools.partial(config, extra=extra)
+    ) as (sidecar, key, client, _):
+        yield Rig(recorder, sidecar, key, client)

@@ -9,11 +9,9 @@ upstream errors (a Retry-After pauses a model). The breaker never opens.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,19 @@ import anthropic
 import openai
 import orjson
 
-from arbiter.offline.demo import API_KEY_ENV
 from tests.conftest import Sidecar
+from tests.probe_rig import (
+    Recorder,
+    RecordingHandler,
+    marker,
+    model_toml,
+    recorded_decision,
+    rig_toml,
+    sidecar_before,
+    sse,
+)
+
+__all__ = ["sse"]  # the tests build their frames with it
 
 # USD per 1M tokens: each call's cost far above rounding
 PRICE_IN, PRICE_OUT, PRICE_CACHE_READ, PRICE_CACHE_WRITE = 1000.0, 2000.0, 100.0, 1250.0
@@ -41,12 +50,6 @@ class Reply:
 
 
 Script = Callable[[str, dict[str, Any]], Reply]
-
-
-def sse(name: str | None, data: dict[str, Any] | str) -> bytes:
-    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
-    head = f"event: {name}\n" if name else ""
-    return f"{head}data: {payload}\n\n".encode()
 
 
 def chat_whole(
@@ -153,43 +156,25 @@ def default_reply(path: str, body: dict[str, Any]) -> Reply:
 
 
 @dataclass(slots=True)
-class Upstream:
+class Upstream(Recorder):
     """Scripts by marker, and every (path, body) received."""
 
     scripts: dict[str, Script] = field(default_factory=dict)
-    seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bodies(self, marker: str) -> list[tuple[str, dict[str, Any]]]:
-        with self.lock:
-            return [(p, b) for p, b in self.seen if f"[[p:{marker}]]".encode() in orjson.dumps(b)]
-
-    def one(self, marker: str) -> tuple[str, dict[str, Any]]:
-        calls = self.bodies(marker)
-        assert len(calls) == 1, [p for p, _ in calls]
-        return calls[0]
+        return Recorder.bodies(self, f"[[p:{marker}]]")
 
     def script_for(self, body: dict[str, Any]) -> Script:
-        raw = orjson.dumps(body)
-        at = raw.find(_MARK)
-        if at < 0:
-            return default_reply
-        name = raw[at + len(_MARK) : raw.index(b"]]", at)].decode()
-        return self.scripts.get(name, default_reply)
+        name = marker(body, _MARK)
+        return default_reply if name is None else self.scripts.get(name, default_reply)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    upstream: Upstream  # set on the subclass each rig makes
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
+class _Handler(RecordingHandler):
+    recorder: Upstream
 
     def do_POST(self) -> None:
-        body = orjson.loads(self.rfile.read(int(self.headers["content-length"])))
-        with self.upstream.lock:
-            self.upstream.seen.append((self.path, body))
-        reply = self.upstream.script_for(body)(self.path, body)
+        body = self.recorded_json()
+        reply = self.recorder.script_for(body)(self.path, body)
         self.send_response(reply.status)
         for k, v in reply.headers.items():
             self.send_header(k, v)
@@ -211,50 +196,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def config(port: int, db: Path) -> str:
-    models = ""
-    for name, up in (("oa-1", "ro"), ("an-1", "ra"), ("oa-2", "ro"), ("an-2", "ra")):
-        models += (
-            f'[models.{name}]\nupstream = "{up}"\nprice_in_per_mtok = {PRICE_IN}\n'
-            f"price_out_per_mtok = {PRICE_OUT}\ncontext_window = 2000000\n"
-            f"price_cache_read_per_mtok = {PRICE_CACHE_READ}\n"
-            f"price_cache_write_per_mtok = {PRICE_CACHE_WRITE}\n"
-            'capabilities = ["chat", "json", "tools", "vision"]\n'
-        )
-    return f"""
-[auth]
-mode = "keys"
-admin_key_env = "ARBITER_DEMO_ADMIN_KEY"
-[server]
-log_level = "warning"
-[store]
-url = "sqlite:///{db}"
-flush_interval_ms = 20
-[routing]
-baseline = "oa-1"
-quality_target = 0.5
-explore = 0.0
-seed = 3
-difficulty = false
-judge_sample_rate = 0.0
-[latency]
-probe_unseen = false
-[failover]
-first_byte_timeout_s = 3.0
-total_timeout_s = 6.0
-deadline_s = 8.0
-retries_per_model = 0
-[breaker]
-failure_threshold = 100000
-[budgets]
-caps = [{{ scope = "global", limit_usd = 100000.0, window = "total" }}]
-[upstreams.ro]
-base_url = "http://127.0.0.1:{port}/v1"
-api_key_env = "{API_KEY_ENV}"
-[upstreams.ra]
-base_url = "http://127.0.0.1:{port}"
-protocol = "anthropic"
-api_key_env = "{API_KEY_ENV}"
-{models}"""
+    caps = '["chat", "json", "tools", "vision"]'
+    cache = (
+        f"price_cache_read_per_mtok = {PRICE_CACHE_READ}\n"
+        f"price_cache_write_per_mtok = {PRICE_CACHE_WRITE}\n"
+    )
+    models = "".join(
+        model_toml(name, up, (PRICE_IN, PRICE_OUT), 2000000, caps, cache)
+        for name, up in (("oa-1", "ro"), ("an-1", "ra"), ("oa-2", "ro"), ("an-2", "ra"))
+    )
+    failover = {"first_byte_timeout_s": 3.0, "total_timeout_s": 6.0, "deadline_s": 8.0,
+                "retries_per_model": 0}  # fmt: skip
+    return rig_toml(port, db, models, failover, breaker=100000)
 
 
 @dataclass(slots=True)
@@ -271,34 +224,11 @@ class Rig:
         return f"[[p:{marker}]]"
 
     def decision(self, decision_id: str) -> dict[str, Any]:
-        """The recorded decision (polled: the store flushes every 20 ms)."""
-        for _ in range(200):  # bounded: 10 s at most
-            r = self.sidecar.admin("GET", f"/arbiter/decisions/{decision_id}")
-            if r.status_code == 200:
-                return dict(r.json())
-            threading.Event().wait(0.05)
-        raise AssertionError(f"decision {decision_id} never recorded")
+        return recorded_decision(self.sidecar, decision_id)
 
 
 @contextmanager
 def rig(tmp: Path) -> Iterator[Rig]:
     upstream = Upstream()
-    handler = type("Handler", (_Handler,), {"upstream": upstream})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    (tmp / "a.toml").write_text(config(server.server_port, tmp / "a.db"))
-    sidecar = Sidecar(tmp / "a.toml").start()
-    try:
-        key = str(sidecar.create_key()["key"])
-        with (
-            openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=20) as oa,
-            anthropic.Anthropic(
-                base_url=sidecar.root_url, api_key=key, max_retries=0, timeout=20
-            ) as an,
-        ):
-            yield Rig(upstream, sidecar, key, oa, an)
-    finally:
-        sidecar.stop()
-        server.shutdown()
-        server.server_close()
+    with sidecar_before(tmp, _Handler, upstream, config) as (sidecar, key, oa, an):
+        yield Rig(upstream, sidecar, key, oa, an)

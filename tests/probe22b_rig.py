@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 
 from arbiter.toml_text import to_toml
 from tests.conftest import ADMIN_KEY, Sidecar
@@ -66,6 +67,19 @@ class Fleet:
 
     def billed_usd(self) -> float:
         return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills)
+
+
+async def outcome(call: Awaitable[object]) -> str:
+    """What one SDK request came to: "ok", "budget" (a 429 budget_exceeded), else the status
+    and the error's body."""
+    try:
+        await call
+        return "ok"
+    except openai.RateLimitError as err:
+        body: Any = err.body
+        return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
+    except openai.APIStatusError as err:
+        return f"{err.status_code} {err.body}"
 
 
 def _doc(port: int, store_url: str, caps: list[dict[str, Any]], workers: int) -> dict[str, Any]:

@@ -70,6 +70,7 @@ def ok_chat_answer(model: str, stream: bool, usage: dict[str, int]) -> tuple[byt
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # a burst's connections wait in the backlog, not time out (5)
+    daemon_threads = True  # closing waits for no handler a keep-alive client still holds
 
 
 @contextmanager

@@ -14,9 +14,7 @@ import pytest
 
 from arbiter.billing_alerts import ALERT_EVERY_S
 from arbiter.records import AlertRecord
-from arbiter.store import open_store
-from tests.alert_race import race, worker_alerts
-from tests.pg import empty_store_url
+from tests.alert_race import race, stored, two_stores, worker_alerts
 
 
 def _worker_alert(model: str, reported: float) -> AlertRecord:
@@ -26,29 +24,21 @@ def _worker_alert(model: str, reported: float) -> AlertRecord:
     return alert
 
 
-def _stored(store: object, model: str) -> list[str]:
-    rows = store.alerts(tenant=None, limit=100)  # type: ignore[attr-defined]
-    return sorted(a["data"]["side"] for a in rows
-                  if a["kind"] == "cost_report_dropped" and a["model"] == model)  # fmt: skip
+def _sides(store: object, model: str) -> list[str]:
+    return sorted(a["data"]["side"] for a in stored(store, "cost_report_dropped", model))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_two_workers_store_one_alert_a_window_and_side(backend: str, tmp_path: Path) -> None:
-    with empty_store_url(backend, tmp_path / "a.db") as url:
-        stores = [open_store(url), open_store(url)]  # a worker's connection each
-        try:
-            stores[0].migrate()
-            for round_ in range(3):  # the two writers at once, each round another model
-                model = f"m-{round_}"
-                race(stores, [[_worker_alert(model, 0.0)], [_worker_alert(model, 0.0)]])
-                assert _stored(stores[0], model) == ["under"]
-                # the same model's other side is its own alert, once too
-                race(stores, [[_worker_alert(model, 5.0)], [_worker_alert(model, 5.0)]])
-                assert _stored(stores[0], model) == ["past", "under"]
-            # the next window's first is stored again
-            later = _worker_alert("m-1", 0.0)
-            stores[1].write([replace(later, ts=later.ts + ALERT_EVERY_S + 1)])
-            assert _stored(stores[0], "m-1") == ["past", "under", "under"]
-        finally:
-            for s in stores:
-                s.close()
+    with two_stores(backend, tmp_path) as stores:
+        for round_ in range(3):  # the two writers at once, each round another model
+            model = f"m-{round_}"
+            race(stores, [[_worker_alert(model, 0.0)], [_worker_alert(model, 0.0)]])
+            assert _sides(stores[0], model) == ["under"]
+            # the same model's other side is its own alert, once too
+            race(stores, [[_worker_alert(model, 5.0)], [_worker_alert(model, 5.0)]])
+            assert _sides(stores[0], model) == ["past", "under"]
+        # the next window's first is stored again
+        later = _worker_alert("m-1", 0.0)
+        stores[1].write([replace(later, ts=later.ts + ALERT_EVERY_S + 1)])
+        assert _sides(stores[0], "m-1") == ["past", "under", "under"]

@@ -77,6 +77,18 @@ def create(r: Rig, m: str, **kw: Any) -> Any:
     return r.an.messages.create(model="oa-1", **kw)
 
 
+def answer(r: Rig, m: str, stream: bool, **kw: Any) -> Any:
+    """oa-1's message for `m` through the Anthropic SDK: whole, or (`stream`) its stream's
+    final message, the stream read to the end."""
+    if not stream:
+        return create(r, m, **kw)
+    with r.an.messages.stream(
+        model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}], **kw
+    ) as s:
+        list(s)
+        return s.get_final_message()
+
+
 @pytest.mark.parametrize(
     ("choice", "sent", "parallel"),
     [
@@ -181,14 +193,7 @@ def test_images_url_and_base64(r: Rig) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_stop_reasons(r: Rig, message: Any, finish: str, stop: str, stream: bool) -> None:
     _, m = mark(r, chat(dict(message), finish))
-    if stream:
-        with r.an.messages.stream(
-            model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}]
-        ) as s:
-            list(s)
-            out = s.get_final_message()
-    else:
-        out = create(r, m)
+    out = answer(r, m, stream)
     assert out.stop_reason == stop
     assert [b.type for b in out.content] == ["text"]
 
@@ -214,14 +219,7 @@ def test_tool_call_arguments_come_back_as_an_object(
     """Anthropic's tool_use.input is always an object: arguments that are not one (broken JSON
     from the model) keep their text under _raw, whole and streamed alike."""
     _, m = mark(r, chat(_tool_call(arguments), "tool_calls"))
-    if stream:
-        with r.an.messages.stream(
-            model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}], tools=TOOLS
-        ) as s:
-            list(s)
-            out = s.get_final_message()
-    else:
-        out = create(r, m, tools=TOOLS)
+    out = answer(r, m, stream, tools=TOOLS)
     assert out.stop_reason == "tool_use"
     (block,) = out.content
     assert block.type == "tool_use" and block.name == "get_w" and block.input == expected
@@ -360,11 +358,7 @@ def test_a_streamed_call_whose_name_comes_late_keeps_it(r: Rig) -> None:
     pieces, so an OpenAI client reads the call whole). The Anthropic block's start carries the
     name: it was sent empty, a tool_use no client can run."""
     _, m = mark(r, lambda p, b: Reply(frames=chat_frames(LATE_NAME, "tool_calls")))
-    with r.an.messages.stream(
-        model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}], tools=TOOLS
-    ) as s:
-        list(s)
-        out = s.get_final_message()
+    out = answer(r, m, True, tools=TOOLS)
     (block,) = out.content
     assert (block.type, block.name, block.input) == ("tool_use", "get_w", {"q": 3})
 
@@ -419,14 +413,7 @@ def _legacy(path: str, body: dict[str, Any]) -> Reply:
 def test_a_legacy_function_call_answer_is_a_tool_use(r: Rig, stream: bool) -> None:
     """stop_reason tool_use came with no tool_use block: the call was left out."""
     _, m = mark(r, _legacy)
-    if stream:
-        with r.an.messages.stream(
-            model="oa-1", max_tokens=50, messages=[{"role": "user", "content": m}], tools=TOOLS
-        ) as s:
-            list(s)
-            out = s.get_final_message()
-    else:
-        out = create(r, m, tools=TOOLS)
+    out = answer(r, m, stream, tools=TOOLS)
     assert out.stop_reason == "tool_use"
     (block,) = out.content
     assert (block.type, block.name, block.input) == ("tool_use", "get_w", {"q": 1})

@@ -14,7 +14,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.probe22b_rig import Fleet, fleet
+from tests.probe22b_rig import Fleet, fleet, outcome
 
 KEY_CAP = 0.3
 TENANT_CAP = 0.45
@@ -27,17 +27,10 @@ WORST_USD = 0.049
 
 
 async def _ask(client: openai.AsyncOpenAI, i: int) -> str:
-    try:
-        await client.chat.completions.create(
-            model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
-            stream=i % 2 == 1,
-        )  # fmt: skip
-        return "ok"
-    except openai.RateLimitError as err:
-        body: Any = err.body
-        return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
-    except openai.APIStatusError as err:
-        return f"{err.status_code} {err.body}"
+    return await outcome(client.chat.completions.create(
+        model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
+        stream=i % 2 == 1,
+    ))  # fmt: skip
 
 
 async def _two_keys(f: Fleet, keys: list[str], each: int) -> list[str]:

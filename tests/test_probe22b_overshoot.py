@@ -15,32 +15,29 @@ from typing import Any
 import openai
 import pytest
 
-from tests.probe22b_rig import Fleet, fleet
+from tests.probe22b_rig import Fleet, fleet, outcome
 
 CAP_USD = 0.5
 MAX_TOKENS = 20
 BURST = 48
 
 
+async def _call(client: openai.AsyncOpenAI, stream: bool) -> None:
+    if stream:
+        chunks = await client.chat.completions.create(
+            model="oa-1", messages=[{"role": "user", "content": "hi"}],
+            max_tokens=MAX_TOKENS, stream=True,
+        )  # fmt: skip
+        async for _ in chunks:
+            pass
+    else:
+        await client.chat.completions.create(
+            model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS
+        )
+
+
 async def _ask(client: openai.AsyncOpenAI, stream: bool) -> str:
-    try:
-        if stream:
-            chunks = await client.chat.completions.create(
-                model="oa-1", messages=[{"role": "user", "content": "hi"}],
-                max_tokens=MAX_TOKENS, stream=True,
-            )  # fmt: skip
-            async for _ in chunks:
-                pass
-        else:
-            await client.chat.completions.create(
-                model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=MAX_TOKENS
-            )
-        return "ok"
-    except openai.RateLimitError as err:
-        body: Any = err.body
-        return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
-    except openai.APIStatusError as err:
-        return f"{err.status_code} {err.body}"
+    return await outcome(_call(client, stream))
 
 
 def worst_case_usd(f: Fleet, key: str) -> float:

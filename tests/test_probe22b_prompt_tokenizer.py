@@ -25,7 +25,7 @@ import pytest
 
 from arbiter.types import count_tokens
 from tests.probe19a_harness import PRICES
-from tests.probe22b_rig import ADMIN, serves
+from tests.probe22b_rig import ADMIN, outcome, serves
 from tests.scripted_upstream import ScriptedHandler, ok_chat_answer, serving
 
 RATIO = 1.3
@@ -67,25 +67,22 @@ class Billing(ScriptedHandler):
         self.answer(raw, kind)
 
 
+async def _call(client: openai.AsyncOpenAI, stream: bool) -> None:
+    if LEGACY:
+        await client.completions.create(model="oa-1", prompt=PROMPT, max_tokens=MAX_TOKENS)
+        return
+    r = await client.chat.completions.with_raw_response.create(
+        model="oa-1", messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=MAX_TOKENS, stream=stream,
+    )  # fmt: skip
+    parsed: Any = r.parse()
+    if stream:
+        async for _ in parsed:
+            pass
+
+
 async def _ask(client: openai.AsyncOpenAI, stream: bool) -> str:
-    try:
-        if LEGACY:
-            await client.completions.create(model="oa-1", prompt=PROMPT, max_tokens=MAX_TOKENS)
-            return "ok"
-        r = await client.chat.completions.with_raw_response.create(
-            model="oa-1", messages=[{"role": "user", "content": PROMPT}],
-            max_tokens=MAX_TOKENS, stream=stream,
-        )  # fmt: skip
-        parsed: Any = r.parse()
-        if stream:
-            async for _ in parsed:
-                pass
-        return "ok"
-    except openai.RateLimitError as err:
-        body: Any = err.body
-        return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
-    except openai.APIStatusError as err:
-        return f"{err.status_code} {err.body}"
+    return await outcome(_call(client, stream))
 
 
 async def _burst(urls: list[str], key: str, n: int = BURST) -> list[str]:

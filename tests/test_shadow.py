@@ -58,8 +58,10 @@ async def _decisions(sc: InProcess) -> list[dict]:  # type: ignore[type-arg]
 
 def test_a_challenger_gets_shadow_traffic_only(tmp_path: Path) -> None:
     async def go() -> None:
+        # room for every call at once: the latency probes of models not yet called share the
+        # shadow calls' in-flight cap (4), which on a loaded host skipped one now and then
         edit = _with_shadow('challengers = ["sim-small"]\nsample_rate = 1.0\nbudget_usd = 10.0\n'
-                            "auto_promote = false")  # fmt: skip
+                            "auto_promote = false\nmax_in_flight = 64")  # fmt: skip
         async with sidecar_in_process(tmp_path, edit_config=edit) as sc:  # type: ignore[arg-type]
             answers = await _ask(sc, 12)
             rows = await _decisions(sc)
@@ -68,7 +70,9 @@ def test_a_challenger_gets_shadow_traffic_only(tmp_path: Path) -> None:
             assert len(served) == 12 and all(r["chosen_model"] != "sim-small" for r in served)
             excluded = [c for c in served[0]["candidates"] if c["model"] == "sim-small"]
             assert excluded and "shadow traffic only" in str(excluded[0])
-            assert len(shadow) == 12 and {r["chosen_model"] for r in shadow} == {"sim-small"}
+            skipped = sc.services.shadow.skipped  # why a shadow call was not made
+            assert len(shadow) == 12, (len(shadow), skipped)
+            assert {r["chosen_model"] for r in shadow} == {"sim-small"}
             ids = {a.headers["x-arbiter-decision-id"] for a in answers}
             assert {r["reason"].removeprefix("shadow of ") for r in shadow} == ids
             assert all(r["cost_usd"] > 0 for r in shadow)

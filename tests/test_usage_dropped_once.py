@@ -20,12 +20,10 @@ import pytest
 
 from arbiter.billing_alerts import ALERT_EVERY_S
 from arbiter.records import SYSTEM_TENANT, AlertRecord
-from arbiter.store import open_store
 from arbiter.toml_text import to_toml
-from tests.alert_race import race, worker_alerts
+from tests.alert_race import race, stored, two_stores, worker_alerts
 from tests.conftest import Sidecar
 from tests.fault_upstream import fault_upstream
-from tests.pg import empty_store_url
 from tests.probe19a_harness import config
 
 
@@ -35,33 +33,26 @@ def _worker_alerts(model: str) -> list[AlertRecord]:
 
 
 def _stored(store: object, model: str) -> list[dict[str, object]]:
-    rows = store.alerts(tenant=None, limit=100)  # type: ignore[attr-defined]
-    return [a for a in rows if a["kind"] == "usage_dropped" and a["model"] == model]
+    return stored(store, "usage_dropped", model)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_two_workers_on_one_store_store_one_alert_a_window(backend: str, tmp_path: Path) -> None:
-    with empty_store_url(backend, tmp_path / "a.db") as url:
-        stores = [open_store(url), open_store(url)]  # a worker's connection each
-        try:
-            stores[0].migrate()
-            for round_ in range(5):  # the two writers at once, each round another model
-                model = f"m-{round_}"
-                alerts = [_worker_alerts(model), _worker_alerts(model)]
-                assert [len(a) for a in alerts] == [1, 1]  # each process raised its own
-                race(stores, alerts)
-                assert len(_stored(stores[0], model)) == 1, _stored(stores[0], model)
-            # an alert not limited is stored every time
-            plain = AlertRecord("alr_p1", time.time(), SYSTEM_TENANT, "usage_dropped", "x", "m-0")
-            stores[1].write([plain])
-            assert len(_stored(stores[0], "m-0")) == 2
-            # the next window's first is stored again
-            later = _worker_alerts("m-1")[0]
-            stores[1].write([replace(later, ts=later.ts + ALERT_EVERY_S + 1)])
-            assert len(_stored(stores[0], "m-1")) == 2
-        finally:
-            for s in stores:
-                s.close()
+    with two_stores(backend, tmp_path) as stores:
+        for round_ in range(5):  # the two writers at once, each round another model
+            model = f"m-{round_}"
+            alerts = [_worker_alerts(model), _worker_alerts(model)]
+            assert [len(a) for a in alerts] == [1, 1]  # each process raised its own
+            race(stores, alerts)
+            assert len(_stored(stores[0], model)) == 1, _stored(stores[0], model)
+        # an alert not limited is stored every time
+        plain = AlertRecord("alr_p1", time.time(), SYSTEM_TENANT, "usage_dropped", "x", "m-0")
+        stores[1].write([plain])
+        assert len(_stored(stores[0], "m-0")) == 2
+        # the next window's first is stored again
+        later = _worker_alerts("m-1")[0]
+        stores[1].write([replace(later, ts=later.ts + ALERT_EVERY_S + 1)])
+        assert len(_stored(stores[0], "m-1")) == 2
 
 
 def _dropped_counts(s: Sidecar) -> dict[str, float]:

@@ -79,7 +79,7 @@ from arbiter.principal import Principal
 from arbiter.registry import tenant_models
 from arbiter.request_body import read_body
 from arbiter.request_log import finish_headers
-from arbiter.request_plan import Streamed
+from arbiter.request_plan import Completed, Streamed
 from arbiter.route_slashes import with_slash_twins
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.sandbox.request_tests import attach_request_tests
@@ -94,6 +94,7 @@ from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
 from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
+from arbiter.types import ChatRequest
 
 log = logging.getLogger("arbiter.server")
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
@@ -173,20 +174,27 @@ class Handlers(OperatorReads):
             raise AdminRequired("This endpoint needs the admin key.")
         return principal
 
-    async def chat_completions(self, request: Request) -> Response:
-        """OpenAI's Chat Completions surface."""
-        principal = await self.principal(request)  # before reading the body: no key, no work
-        raw = await read_body(request, self.s.settings.server.max_body_bytes)
-        req = await decode(parse_chat_request, raw, request.headers)
+    async def _handle(
+        self, request: Request, req: ChatRequest, principal: Principal
+    ) -> Completed | Streamed:
+        """A surface's decoded request through the pipeline, once its linked images' hosts are
+        checked, its tests attached and the client's cache directives read."""
         image_links.check(req.linked_media, self.image_hosts)
         attach_request_tests(req, request.headers)
         directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
         if self.s.cache.active:
             req.cache_control = directives
-        outcome = await self.pipeline.handle(
+        return await self.pipeline.handle(
             req, principal, lambda: CancelOnDisconnect(request.receive),
             latency_slo.from_headers(request.headers),
         )  # fmt: skip
+
+    async def chat_completions(self, request: Request) -> Response:
+        """OpenAI's Chat Completions surface."""
+        principal = await self.principal(request)  # before reading the body: no key, no work
+        raw = await read_body(request, self.s.settings.server.max_body_bytes)
+        req = await decode(parse_chat_request, raw, request.headers)
+        outcome = await self._handle(request, req, principal)
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = openai_surface.render_result(
@@ -200,16 +208,8 @@ class Handlers(OperatorReads):
         principal = await self.principal(request)
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(responses_surface.parse_responses_request, raw, request.headers)
-        image_links.check(req.linked_media, self.image_hosts)
-        attach_request_tests(req, request.headers)
-        directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
-        if self.s.cache.active:
-            req.cache_control = directives
         try:
-            outcome = await self.pipeline.handle(
-                req, principal, lambda: CancelOnDisconnect(request.receive),
-                latency_slo.from_headers(request.headers),
-            )  # fmt: skip
+            outcome = await self._handle(request, req, principal)
         except UpstreamRejected as err:  # its param names the view's field: name the caller's
             err.param = responses_surface.caller_param(err.param)
             raise
@@ -283,15 +283,7 @@ class Handlers(OperatorReads):
         check_version(request.headers.getlist(VERSION_HEADER))
         raw = await read_body(request, self.s.settings.server.max_body_bytes)
         req = await decode(anthropic_surface.parse_messages_request, raw, request.headers)
-        image_links.check(req.linked_media, self.image_hosts)
-        attach_request_tests(req, request.headers)
-        directives = _cache_control(request)  # a bad x-arbiter-cache-control: 400, cache on or off
-        if self.s.cache.active:
-            req.cache_control = directives
-        outcome = await self.pipeline.handle(
-            req, principal, lambda: CancelOnDisconnect(request.receive),
-            latency_slo.from_headers(request.headers),
-        )  # fmt: skip
+        outcome = await self._handle(request, req, principal)
         if isinstance(outcome, Streamed):
             return _event_stream(outcome)
         body = anthropic_surface.render_result(
