@@ -55,12 +55,20 @@ def test_anthropics_pages_walk_every_model_once_forward_and_back(r: Rig) -> None
 
 def test_a_restricted_tenant_sees_its_models_and_nothing_else(r: Rig) -> None:
     """[tenants.one] allowed_models = oa-1, em-1: listed with `auto` by both SDKs, every other
-    model a 404 (not a 403 that says it exists), also as a cursor of Anthropic's pages."""
+    model a 404 (not a 403 that says it exists), also as a cursor of Anthropic's pages and as
+    a Responses model; `auto` routes among its own."""
     key = str(r.sidecar.create_key(tenant="one")["key"])
     with openai.OpenAI(base_url=r.sidecar.base_url, api_key=key, max_retries=0) as client:
         assert [m.id for m in client.models.list()] == ["auto", "oa-1", "em-1"]
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve("acme/oa-2")
+        # and as a Responses model: unknown to it, counted or called; `auto` picks among its own
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="an-1", input="hi")
+        with pytest.raises(openai.NotFoundError):
+            client.responses.input_tokens.count(model="an-1", input="hi")
+        for _ in range(3):
+            assert client.responses.create(model="auto", input="hi").model == "oa-1"
     with claude(r, key) as client:
         assert [m.id for m in client.models.list(limit=1)] == ["auto", "oa-1", "em-1"]
         with pytest.raises(anthropic.NotFoundError):
