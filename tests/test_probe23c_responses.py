@@ -290,3 +290,25 @@ def test_feedback_takes_a_responses_id(r: Rig) -> None:
     assert r.decision(got.json()["decision_id"])["grade"] == 0.25
     missing = r.raw("/v1/feedback", {"decision_id": "resp_nothing", "score": 1.0})
     assert missing.status_code == 404 and "resp_nothing" in missing.text
+
+
+@pytest.mark.parametrize("model", ["oa-1", "an-1", "auto"])
+def test_a_misspelt_field_of_a_function_tool_is_a_400(r: Rig, model: str) -> None:
+    """Before: a function tool's unknown field was not read, so a misspelt `parameters` sent the
+    tool to the model with no arguments at all (a 200, the model calling f({})), as a top-level
+    misspelling is not (a 400 naming it). Now the same 400, `Unknown parameter`, as OpenAI's;
+    a deferred tool (tool search, a hosted tool) a 400 too; the spec's other fields pass."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tool = {"type": "function", "name": "f", "paramters": schema}
+    message = refused(r, {"model": model, "input": "hi", "tools": [tool]}, "tools[0].paramters")
+    assert message == "Unknown parameter: 'tools[0].paramters'."
+    deferred = {"type": "function", "name": "f", "parameters": schema, "defer_loading": True}
+    refused(r, {"model": model, "input": "hi", "tools": [deferred]}, "tools[0].defer_loading")
+    w = word()
+    spelt = {"type": "function", "name": "f", "parameters": schema, "strict": False,
+             "output_schema": {"type": "string"}, "allowed_callers": ["direct"],
+             "defer_loading": False, "description": "weather"}  # fmt: skip
+    r.client.responses.create(model=model, input=w, tools=[spelt])  # type: ignore[list-item]
+    _, body = r.recorder.one(w)
+    sent = body["tools"][0]
+    assert (sent.get("input_schema") or sent["function"]["parameters"]) == schema

@@ -85,10 +85,17 @@ MAX_SAFETY_IDENTIFIER = 64  # characters, as chat's (surfaces/openai_params.py)
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
-# the fields of `reasoning` and `text` (the spec's Reasoning and ResponseTextParam), and the
-# `include` values (its IncludeEnum): anything else is a misspelling, refused like a top-level one
+# the fields of `reasoning` and `text` (the spec's Reasoning and ResponseTextParam), a function
+# tool's, and the `include` values (its IncludeEnum): anything else is a misspelling, refused
+# like a top-level one
 _REASONING_FIELDS = frozenset({"mode", "effort", "summary", "context", "generate_summary"})
 _TEXT_FIELDS = frozenset({"format", "verbosity"})
+# the spec's FunctionTool (`output_schema` only describes the output, `allowed_callers` who may
+# call it: read by no model Arbiter sends the tool to, so accepted and not sent)
+_FUNCTION_TOOL_FIELDS = frozenset({
+    "type", "name", "description", "parameters", "strict", "output_schema", "defer_loading",
+    "allowed_callers",
+})  # fmt: skip
 # the Chat Completions view's fields that the Responses API names otherwise (its errors name
 # the caller's: ChatRequest.view_params)
 VIEW_PARAMS = MappingProxyType(
@@ -463,6 +470,14 @@ def _tool(raw: Any, where: str) -> Tool:
             f"'{where}.type' {tool.get('type')!r} is not supported: Arbiter's Responses API "
             "serves function tools only (hosted tools run at OpenAI).",
             param=f"{where}.type",
+        )
+    # a misspelt `parameters` went unread: the tool reached the model with no arguments
+    _known_fields(tool, where, _FUNCTION_TOOL_FIELDS)
+    if tool.get("defer_loading"):
+        raise InvalidRequest(
+            f"'{where}.defer_loading' is not supported: a deferred function is loaded by tool "
+            "search, a hosted tool Arbiter does not run.",
+            param=f"{where}.defer_loading",
         )
     return function_tool(tool, where)
 
