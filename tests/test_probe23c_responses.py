@@ -312,3 +312,21 @@ def test_a_misspelt_field_of_a_function_tool_is_a_400(r: Rig, model: str) -> Non
     _, body = r.recorder.one(w)
     sent = body["tools"][0]
     assert (sent.get("input_schema") or sent["function"]["parameters"]) == schema
+
+
+def test_a_misspelt_field_of_text_format_is_a_400(r: Rig) -> None:
+    """Before: `stirct: true` went unread: the schema was served as a best-effort one (an-1,
+    which cannot keep a strict schema, answered it: a 200) where `strict: true` is a 400 on
+    that model. Now `Unknown parameter: 'text.format.stirct'`, as OpenAI's."""
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
+              "additionalProperties": False}  # fmt: skip
+    fmt = {"type": "json_schema", "name": "o", "schema": schema, "stirct": True}
+    message = refused(r, {"model": "an-1", "input": "hi", "text": {"format": fmt}},
+                      "text.format.stirct")  # fmt: skip
+    assert message == "Unknown parameter: 'text.format.stirct'."
+    refused(r, {"model": "oa-1", "input": "hi",
+                "text": {"format": {"type": "json_object", "schema": schema}}},
+            "text.format.schema")  # fmt: skip
+    fmt = {"type": "json_schema", "name": "o", "schema": schema, "strict": True, "description": "d"}
+    good = r.raw("/v1/responses", {"model": "oa-1", "input": "hi", "text": {"format": fmt}})
+    assert good.status_code == 200, good.text

@@ -90,6 +90,9 @@ _STATEFUL = ("previous_response_id", "conversation", "prompt")
 # like a top-level one
 _REASONING_FIELDS = frozenset({"mode", "effort", "summary", "context", "generate_summary"})
 _TEXT_FIELDS = frozenset({"format", "verbosity"})
+# the spec's TextResponseFormatJsonSchema; its text and json_object formats are a type alone
+_JSON_SCHEMA_FIELDS = frozenset({"type", "name", "description", "schema", "strict"})
+_TYPE = frozenset({"type"})
 # the spec's FunctionTool (`output_schema` only describes the output, `allowed_callers` who may
 # call it: read by no model Arbiter sends the tool to, so accepted and not sent)
 _FUNCTION_TOOL_FIELDS = frozenset({
@@ -562,6 +565,9 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
         return {"type": "text"}, None
     fmt = c.obj(fmt, "text.format")
     kind = fmt.get("type")
+    # a misspelt `strict` went unread: the schema was served as a best-effort one, by models
+    # that cannot keep it
+    _known_fields(fmt, "text.format", _JSON_SCHEMA_FIELDS if kind == "json_schema" else _TYPE)
     if kind == "text":
         return fmt, None
     if kind == "json_object":
