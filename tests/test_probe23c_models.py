@@ -75,3 +75,23 @@ def test_a_restricted_tenant_sees_its_models_and_nothing_else(r: Rig) -> None:
             client.models.retrieve("an-1")
         with pytest.raises(anthropic.BadRequestError):  # a cursor it may not see: no model
             client.models.list(after_id="an-1")
+
+
+def test_an_unknown_models_long_name_is_not_echoed_whole(r: Rig) -> None:
+    """Before: a 30 kB model name came back whole in the 404's message (/v1/models/{id} in
+    both shapes, /v1/responses, /v1/embeddings, chat): every client's error log held the
+    request again. Now its first 128 characters, as the stored-response 404 names an id."""
+    name = "m" * 30_000
+    auth = {"authorization": f"Bearer {r.key}"}
+    answers = [
+        httpx.get(f"{r.sidecar.base_url}/models/{name}", headers=auth),
+        httpx.get(f"{r.sidecar.base_url}/models/{name}",
+                  headers={**auth, "anthropic-version": "2023-06-01"}),
+        r.raw("/v1/responses", {"model": name, "input": "hi"}),
+        r.raw("/v1/embeddings", {"model": name, "input": "hi"}),
+        r.raw("/v1/chat/completions",
+              {"model": name, "messages": [{"role": "user", "content": "hi"}]}),
+    ]  # fmt: skip
+    for got in answers:
+        assert got.status_code == 404, (got.request.url.path, got.status_code)
+        assert len(got.content) < 600 and "m" * 128 in got.text, got.request.url.path
