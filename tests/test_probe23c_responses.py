@@ -330,3 +330,26 @@ def test_a_misspelt_field_of_text_format_is_a_400(r: Rig) -> None:
     fmt = {"type": "json_schema", "name": "o", "schema": schema, "strict": True, "description": "d"}
     good = r.raw("/v1/responses", {"model": "oa-1", "input": "hi", "text": {"format": fmt}})
     assert good.status_code == 200, good.text
+
+
+@pytest.mark.parametrize(
+    ("part", "field"),
+    [
+        ({"type": "input_image", "image_url": PNG, "detial": "low"}, "detial"),
+        ({"type": "input_file", "file_data": PDF, "filname": "a.pdf"}, "filname"),
+    ],
+)
+def test_a_misspelt_field_of_an_image_or_file_part_is_a_400(
+    r: Rig, part: dict[str, Any], field: str
+) -> None:
+    """Before: unread (a misspelt `detail: low` billed the image at `auto`, 765 tokens for
+    85 on gpt-4o; a file lost its name). Now `Unknown parameter` naming it; the spec's fields
+    (a cache breakpoint too) pass."""
+    items = [{"role": "user", "content": [part]}]
+    message = refused(r, {"model": "oa-1", "input": items}, f"input[0].content[0].{field}")
+    assert message == f"Unknown parameter: 'input[0].content[0].{field}'."
+    good = {k: v for k, v in part.items() if k != field}
+    items = [
+        {"role": "user", "content": [{**good, "prompt_cache_breakpoint": {"mode": "explicit"}}]}
+    ]
+    assert r.raw("/v1/responses", {"model": "oa-1", "input": items}).status_code == 200

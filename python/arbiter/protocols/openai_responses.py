@@ -93,6 +93,12 @@ _TEXT_FIELDS = frozenset({"format", "verbosity"})
 # the spec's TextResponseFormatJsonSchema; its text and json_object formats are a type alone
 _JSON_SCHEMA_FIELDS = frozenset({"type", "name", "description", "schema", "strict"})
 _TYPE = frozenset({"type"})
+# the spec's InputImageContent and InputFileContent (a part's cache breakpoint and a file's
+# detail are hints Chat Completions has no place for)
+_IMAGE_FIELDS = frozenset({"type", "image_url", "file_id", "detail", "prompt_cache_breakpoint"})
+_FILE_PART_FIELDS = frozenset({
+    "type", "file_id", "filename", "file_data", "file_url", "detail", "prompt_cache_breakpoint",
+})  # fmt: skip
 # the spec's FunctionTool (`output_schema` only describes the output, `allowed_callers` who may
 # call it: read by no model Arbiter sends the tool to, so accepted and not sent)
 _FUNCTION_TOOL_FIELDS = frozenset({
@@ -409,6 +415,7 @@ def _parts(
         elif kind == "refusal":
             out.append(TextPart(c.string(part.get("refusal"), f"{at}.refusal")))
         elif kind == "input_image":
+            _known_fields(part, at, _IMAGE_FIELDS)  # a misspelt `detail` billed `auto`
             url = part.get("image_url")
             if not isinstance(url, str) or not url:
                 raise InvalidRequest(
@@ -425,6 +432,7 @@ def _parts(
             detail = "high" if detail == "original" else detail
             out.append(image if detail is None else replace(image, detail=detail))
         elif kind == "input_file":
+            _known_fields(part, at, _FILE_PART_FIELDS)
             out.append(OpaquePart("openai", "file", _chat_file(part, at)))
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
