@@ -6,7 +6,8 @@ More scripts: `e404` (the upstream has no /embeddings: a 404, OpenAI's shape), `
 page of HTML), `efew` (one vector fewer than the inputs), `enotlist` (`data` no array),
 `enojson` (a 200 whose body is no JSON), `efloat` (floats whatever `encoding_format` asked),
 `eb64` (base64 whatever it asked); `cut` (a stream's first text frames, then the connection
-closed), `whole` (a whole answer to a request to stream).
+closed), `whole` (a whole answer to a request to stream), `err200` (an error object at HTTP
+200: a rate limit).
 
 `checked_stream` reads a Responses event stream as a client must be able to: every event valid
 by OpenAI's spec, numbered from 0, each item added before its parts and deltas and done after
@@ -72,6 +73,11 @@ class FaultHandler(_Handler):
             anthropic = self.path.endswith("/messages")
             whole, _ = (messages_answer if anthropic else chat_answer)(body, "ok")
             self._send(orjson.dumps(whole), "application/json")
+            return True
+        if script == "err200":  # an error object at HTTP 200, as some servers answer
+            err = {"error": {"message": "Rate limit reached.", "type": "requests",
+                             "code": "rate_limit_exceeded"}}  # fmt: skip
+            self._send(orjson.dumps(err), "application/json")
             return True
         if not self.path.endswith("/embeddings"):
             return False

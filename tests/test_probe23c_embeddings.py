@@ -109,3 +109,22 @@ def test_a_tenant_uses_only_its_models(r: Rig) -> None:
         assert len(client.embeddings.create(model="em-1", input=["a"]).data) == 1
         with pytest.raises(openai.NotFoundError):
             client.embeddings.create(model="em-x", input=["a"])
+
+
+@pytest.mark.parametrize("path", ["/v1/embeddings", "/v1/completions"])
+def test_an_error_object_at_http_200_is_the_error_it_names(r: Rig, path: str) -> None:
+    """Before: relayed as a 200 (the error object, with a usage Arbiter added and billed, and a
+    completion id it made up): the SDK read a list without `data`, a completion without
+    choices. Now classified as chat's is: a rate limit is a 429 in OpenAI's shape, the SDK's
+    RateLimitError, recorded failed and billed nothing. (Last in this file: it cools models.)"""
+    # one call a model: a rate limit cools its model down (the next call there is a 503)
+    body = {"model": "em-1" if path.endswith("embeddings") else "oa-1"}
+    field = "input" if path.endswith("embeddings") else "prompt"
+    resp = r.raw(path, {**body, field: inputs("err200")[0]})
+    assert resp.status_code == 429, resp.text
+    assert resp.json()["error"]["type"] == "rate_limit_error", resp.text
+    rec = r.decision(resp.headers["x-arbiter-decision-id"])
+    assert rec["status"] == "failed" and rec["cost_usd"] == 0.0
+    if path.endswith("embeddings"):
+        with pytest.raises(openai.RateLimitError):
+            r.client.embeddings.create(model="em-small", input=inputs("err200"))

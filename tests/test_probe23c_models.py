@@ -55,15 +55,43 @@ def test_anthropics_pages_walk_every_model_once_forward_and_back(r: Rig) -> None
 
 def test_a_restricted_tenant_sees_its_models_and_nothing_else(r: Rig) -> None:
     """[tenants.one] allowed_models = oa-1, em-1: listed with `auto` by both SDKs, every other
-    model a 404 (not a 403 that says it exists), also as a cursor of Anthropic's pages."""
+    model a 404 (not a 403 that says it exists), also as a cursor of Anthropic's pages and as
+    a Responses model; `auto` routes among its own."""
     key = str(r.sidecar.create_key(tenant="one")["key"])
     with openai.OpenAI(base_url=r.sidecar.base_url, api_key=key, max_retries=0) as client:
         assert [m.id for m in client.models.list()] == ["auto", "oa-1", "em-1"]
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve("acme/oa-2")
+        # and as a Responses model: unknown to it, counted or called; `auto` picks among its own
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="an-1", input="hi")
+        with pytest.raises(openai.NotFoundError):
+            client.responses.input_tokens.count(model="an-1", input="hi")
+        for _ in range(3):
+            assert client.responses.create(model="auto", input="hi").model == "oa-1"
     with claude(r, key) as client:
         assert [m.id for m in client.models.list(limit=1)] == ["auto", "oa-1", "em-1"]
         with pytest.raises(anthropic.NotFoundError):
             client.models.retrieve("an-1")
         with pytest.raises(anthropic.BadRequestError):  # a cursor it may not see: no model
             client.models.list(after_id="an-1")
+
+
+def test_an_unknown_models_long_name_is_not_echoed_whole(r: Rig) -> None:
+    """Before: a 30 kB model name came back whole in the 404's message (/v1/models/{id} in
+    both shapes, /v1/responses, /v1/embeddings, chat): every client's error log held the
+    request again. Now its first 128 characters, as the stored-response 404 names an id."""
+    name = "m" * 30_000
+    auth = {"authorization": f"Bearer {r.key}"}
+    answers = [
+        httpx.get(f"{r.sidecar.base_url}/models/{name}", headers=auth),
+        httpx.get(f"{r.sidecar.base_url}/models/{name}",
+                  headers={**auth, "anthropic-version": "2023-06-01"}),
+        r.raw("/v1/responses", {"model": name, "input": "hi"}),
+        r.raw("/v1/embeddings", {"model": name, "input": "hi"}),
+        r.raw("/v1/chat/completions",
+              {"model": name, "messages": [{"role": "user", "content": "hi"}]}),
+    ]  # fmt: skip
+    for got in answers:
+        assert got.status_code == 404, (got.request.url.path, got.status_code)
+        assert len(got.content) < 600 and "m" * 128 in got.text, got.request.url.path

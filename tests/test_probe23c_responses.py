@@ -290,3 +290,66 @@ def test_feedback_takes_a_responses_id(r: Rig) -> None:
     assert r.decision(got.json()["decision_id"])["grade"] == 0.25
     missing = r.raw("/v1/feedback", {"decision_id": "resp_nothing", "score": 1.0})
     assert missing.status_code == 404 and "resp_nothing" in missing.text
+
+
+@pytest.mark.parametrize("model", ["oa-1", "an-1", "auto"])
+def test_a_misspelt_field_of_a_function_tool_is_a_400(r: Rig, model: str) -> None:
+    """Before: a function tool's unknown field was not read, so a misspelt `parameters` sent the
+    tool to the model with no arguments at all (a 200, the model calling f({})), as a top-level
+    misspelling is not (a 400 naming it). Now the same 400, `Unknown parameter`, as OpenAI's;
+    a deferred tool (tool search, a hosted tool) a 400 too; the spec's other fields pass."""
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}}
+    tool = {"type": "function", "name": "f", "paramters": schema}
+    message = refused(r, {"model": model, "input": "hi", "tools": [tool]}, "tools[0].paramters")
+    assert message == "Unknown parameter: 'tools[0].paramters'."
+    deferred = {"type": "function", "name": "f", "parameters": schema, "defer_loading": True}
+    refused(r, {"model": model, "input": "hi", "tools": [deferred]}, "tools[0].defer_loading")
+    w = word()
+    spelt = {"type": "function", "name": "f", "parameters": schema, "strict": False,
+             "output_schema": {"type": "string"}, "allowed_callers": ["direct"],
+             "defer_loading": False, "description": "weather"}  # fmt: skip
+    r.client.responses.create(model=model, input=w, tools=[spelt])  # type: ignore[list-item]
+    _, body = r.recorder.one(w)
+    sent = body["tools"][0]
+    assert (sent.get("input_schema") or sent["function"]["parameters"]) == schema
+
+
+def test_a_misspelt_field_of_text_format_is_a_400(r: Rig) -> None:
+    """Before: `stirct: true` went unread: the schema was served as a best-effort one (an-1,
+    which cannot keep a strict schema, answered it: a 200) where `strict: true` is a 400 on
+    that model. Now `Unknown parameter: 'text.format.stirct'`, as OpenAI's."""
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
+              "additionalProperties": False}  # fmt: skip
+    fmt = {"type": "json_schema", "name": "o", "schema": schema, "stirct": True}
+    message = refused(r, {"model": "an-1", "input": "hi", "text": {"format": fmt}},
+                      "text.format.stirct")  # fmt: skip
+    assert message == "Unknown parameter: 'text.format.stirct'."
+    refused(r, {"model": "oa-1", "input": "hi",
+                "text": {"format": {"type": "json_object", "schema": schema}}},
+            "text.format.schema")  # fmt: skip
+    fmt = {"type": "json_schema", "name": "o", "schema": schema, "strict": True, "description": "d"}
+    good = r.raw("/v1/responses", {"model": "oa-1", "input": "hi", "text": {"format": fmt}})
+    assert good.status_code == 200, good.text
+
+
+@pytest.mark.parametrize(
+    ("part", "field"),
+    [
+        ({"type": "input_image", "image_url": PNG, "detial": "low"}, "detial"),
+        ({"type": "input_file", "file_data": PDF, "filname": "a.pdf"}, "filname"),
+    ],
+)
+def test_a_misspelt_field_of_an_image_or_file_part_is_a_400(
+    r: Rig, part: dict[str, Any], field: str
+) -> None:
+    """Before: unread (a misspelt `detail: low` billed the image at `auto`, 765 tokens for
+    85 on gpt-4o; a file lost its name). Now `Unknown parameter` naming it; the spec's fields
+    (a cache breakpoint too) pass."""
+    items = [{"role": "user", "content": [part]}]
+    message = refused(r, {"model": "oa-1", "input": items}, f"input[0].content[0].{field}")
+    assert message == f"Unknown parameter: 'input[0].content[0].{field}'."
+    good = {k: v for k, v in part.items() if k != field}
+    items = [
+        {"role": "user", "content": [{**good, "prompt_cache_breakpoint": {"mode": "explicit"}}]}
+    ]
+    assert r.raw("/v1/responses", {"model": "oa-1", "input": items}).status_code == 200

@@ -305,7 +305,7 @@ class PassThrough:
         hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
         if model is None or hidden:
             raise UnknownModel(
-                f"The model `{req.model}` does not exist or you do not have access to it.",
+                f"The model `{req.model[:128]}` does not exist or you do not have access to it.",
                 param="model",
             )
         upstream = s.upstream_for(req.model)

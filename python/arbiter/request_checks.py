@@ -92,7 +92,7 @@ def named_model(s: Services, req: ChatRequest, principal: Principal) -> ModelSet
     hidden = principal.allowed_models is not None and req.model not in principal.allowed_models
     if model is None or hidden:
         raise UnknownModel(
-            f"The model `{req.model}` does not exist or you do not have access to it.",
+            f"The model `{req.model[:128]}` does not exist or you do not have access to it.",
             param="model",
         )
     if wants_json(req) and "json" not in model.capabilities:

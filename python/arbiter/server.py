@@ -264,7 +264,7 @@ class Handlers(OperatorReads):
             mine = [m for m in listed if m.name == name]
             if not mine:  # the same view as GET /v1/models: the tenant's models and `auto`
                 raise UnknownModel(
-                    f"The model `{name}` does not exist or you do not have access to it.",
+                    f"The model `{name[:128]}` does not exist or you do not have access to it.",
                     param="model",
                 )
         except ArbiterError as err:
@@ -344,7 +344,7 @@ class Handlers(OperatorReads):
         hidden = principal.allowed_models is not None and name not in principal.allowed_models
         if hidden or self.s.registry.get(name) is None:
             raise UnknownModel(
-                f"The model `{name}` does not exist or you do not have access to it.",
+                f"The model `{name[:128]}` does not exist or you do not have access to it.",
                 param="model",
             )
 

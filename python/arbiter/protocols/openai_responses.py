@@ -85,10 +85,26 @@ MAX_SAFETY_IDENTIFIER = 64  # characters, as chat's (surfaces/openai_params.py)
 # URLs of hosted tools...) concern what Arbiter never returns, so they change nothing
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
-# the fields of `reasoning` and `text` (the spec's Reasoning and ResponseTextParam), and the
-# `include` values (its IncludeEnum): anything else is a misspelling, refused like a top-level one
+# the fields of `reasoning` and `text` (the spec's Reasoning and ResponseTextParam), a function
+# tool's, and the `include` values (its IncludeEnum): anything else is a misspelling, refused
+# like a top-level one
 _REASONING_FIELDS = frozenset({"mode", "effort", "summary", "context", "generate_summary"})
 _TEXT_FIELDS = frozenset({"format", "verbosity"})
+# the spec's TextResponseFormatJsonSchema; its text and json_object formats are a type alone
+_JSON_SCHEMA_FIELDS = frozenset({"type", "name", "description", "schema", "strict"})
+_TYPE = frozenset({"type"})
+# the spec's InputImageContent and InputFileContent (a part's cache breakpoint and a file's
+# detail are hints Chat Completions has no place for)
+_IMAGE_FIELDS = frozenset({"type", "image_url", "file_id", "detail", "prompt_cache_breakpoint"})
+_FILE_PART_FIELDS = frozenset({
+    "type", "file_id", "filename", "file_data", "file_url", "detail", "prompt_cache_breakpoint",
+})  # fmt: skip
+# the spec's FunctionTool (`output_schema` only describes the output, `allowed_callers` who may
+# call it: read by no model Arbiter sends the tool to, so accepted and not sent)
+_FUNCTION_TOOL_FIELDS = frozenset({
+    "type", "name", "description", "parameters", "strict", "output_schema", "defer_loading",
+    "allowed_callers",
+})  # fmt: skip
 # the Chat Completions view's fields that the Responses API names otherwise (its errors name
 # the caller's: ChatRequest.view_params)
 VIEW_PARAMS = MappingProxyType(
@@ -399,6 +415,7 @@ def _parts(
         elif kind == "refusal":
             out.append(TextPart(c.string(part.get("refusal"), f"{at}.refusal")))
         elif kind == "input_image":
+            _known_fields(part, at, _IMAGE_FIELDS)  # a misspelt `detail` billed `auto`
             url = part.get("image_url")
             if not isinstance(url, str) or not url:
                 raise InvalidRequest(
@@ -415,6 +432,7 @@ def _parts(
             detail = "high" if detail == "original" else detail
             out.append(image if detail is None else replace(image, detail=detail))
         elif kind == "input_file":
+            _known_fields(part, at, _FILE_PART_FIELDS)
             out.append(OpaquePart("openai", "file", _chat_file(part, at)))
         else:
             raise InvalidRequest(f"Invalid value for '{at}.type': {kind!r}.", param=f"{at}.type")
@@ -463,6 +481,14 @@ def _tool(raw: Any, where: str) -> Tool:
             f"'{where}.type' {tool.get('type')!r} is not supported: Arbiter's Responses API "
             "serves function tools only (hosted tools run at OpenAI).",
             param=f"{where}.type",
+        )
+    # a misspelt `parameters` went unread: the tool reached the model with no arguments
+    _known_fields(tool, where, _FUNCTION_TOOL_FIELDS)
+    if tool.get("defer_loading"):
+        raise InvalidRequest(
+            f"'{where}.defer_loading' is not supported: a deferred function is loaded by tool "
+            "search, a hosted tool Arbiter does not run.",
+            param=f"{where}.defer_loading",
         )
     return function_tool(tool, where)
 
@@ -547,6 +573,9 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], ResponseFormat | None]:
         return {"type": "text"}, None
     fmt = c.obj(fmt, "text.format")
     kind = fmt.get("type")
+    # a misspelt `strict` went unread: the schema was served as a best-effort one, by models
+    # that cannot keep it
+    _known_fields(fmt, "text.format", _JSON_SCHEMA_FIELDS if kind == "json_schema" else _TYPE)
     if kind == "text":
         return fmt, None
     if kind == "json_object":

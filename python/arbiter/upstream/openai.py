@@ -128,6 +128,8 @@ class OpenAIUpstream(HTTPProvider):
                 )
             raw = await self._fold(raw, headers, model.name, body.get("n"))
         data, raw = answer_and_bytes(raw, model.name)
+        if "error" in data:  # an error object at HTTP 200, as chat's (complete): never relayed
+            raise error_in_answer(model.name, data, raw, headers)
         if path == COMPLETIONS_PATH:
             _every_choice_finished(data, model.name)
         elif path == EMBEDDINGS_PATH:

@@ -1,0 +1,126 @@
+"""How long one large /v1/embeddings answer holds the event loop, base vs this tree, interleaved
+(each round one child process per tree, its own code).
+
+The upstream's answer (`--inputs` vectors of `--dims` floats, ~20 bytes a float in JSON: 2,048
+x 1,536 is ~60 MB) is read by `OpenAIUpstream.call_endpoint`, the call every pass-through
+embeddings request makes, through an in-process transport (no sockets: the figure is the
+parse and the checks, not the network), once with `encoding_format` float and once base64 (the
+SDK's default: the floats converted where the upstream ignored it, this tree's
+embeddings_answer). A ticker wakes every 1 ms on the loop; its longest gap during the call is
+the stall: the time no other request could be served.
+
+Measured (session 23, 2,048 x 1,536, 62 MB, load 5-7, two rounds): float answers stall the
+loop their whole call on both trees (base 441-659 ms, this tree 253-268: the parse, which
+orjson does holding the GIL, so a thread would not free the loop); base64 asked of this
+upstream (floats: converted here) stalls 207-331 ms of a 493 ms call (the conversion runs in a
+thread, vector by vector) where base stalled 534-697 ms relaying floats the client did not ask
+for.
+
+    python bench/embeddings_loop_stall.py --base /work/wt/base23 --ours . [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+async def _stall_while(coro: Any) -> tuple[float, float]:
+    """The loop's longest gap (ms) between 1 ms ticks while `coro` runs, and its wall (ms)."""
+    longest, running = 0.0, True
+
+    async def tick() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while running:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    try:
+        await coro
+    finally:
+        wall = time.perf_counter() - started
+        running = False
+        await ticker
+    return longest * 1000, wall * 1000
+
+
+def _child(inputs: int, dims: int) -> None:
+    import httpx
+    import orjson
+
+    from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
+    from arbiter.upstream.openai import OpenAIUpstream
+
+    sys.setswitchinterval(0.001)  # as `arbiter serve` sets it
+    rng = random.Random(7)
+    answer = orjson.dumps({
+        "object": "list", "model": "em",
+        "data": [{"object": "embedding", "index": i,
+                  "embedding": [rng.uniform(-1, 1) for _ in range(dims)]} for i in range(inputs)],
+        "usage": {"prompt_tokens": inputs, "total_tokens": inputs},
+    })  # fmt: skip
+    upstream = OpenAIUpstream(
+        UpstreamSettings("up", "http://upstream.test/v1", max_response_bytes=1 << 30),
+        FailoverSettings(),
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=answer)),
+    )
+    model = ModelSettings("em", "up", 0.1, 0.0)
+    out: dict[str, Any] = {"bytes": len(answer)}
+    for fmt in ("float", "base64"):
+        body = {"model": "em", "input": ["x"] * inputs, "encoding_format": fmt}
+        stall, wall = asyncio.run(_stall_while(upstream.call_endpoint("/embeddings", body, model)))
+        out[fmt] = {"stall_ms": round(stall, 1), "wall_ms": round(wall, 1)}
+    print(json.dumps(out))
+
+
+def _run(tree: Path, inputs: int, dims: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree / "python")}
+    args = [sys.executable, __file__, "--child", "--inputs", str(inputs), "--dims", str(dims)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=True, timeout=600)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--base", type=Path)
+    ap.add_argument("--ours", type=Path, default=Path("."))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--inputs", type=int, default=2048)
+    ap.add_argument("--dims", type=int, default=1536)
+    ap.add_argument("--child", action="store_true")
+    a = ap.parse_args()
+    if a.child:
+        return _child(a.inputs, a.dims)
+    trees = {"base": a.base, "ours": a.ours}
+    seen: dict[str, dict[str, list[float]]] = {name: {"float": [], "base64": []} for name in trees}
+    for r in range(a.rounds):  # interleaved: base, ours, then ours, base
+        order = list(trees) if r % 2 == 0 else list(reversed(trees))
+        for name in order:
+            got = _run(trees[name].resolve(), a.inputs, a.dims)
+            for fmt in ("float", "base64"):
+                seen[name][fmt].append(got[fmt]["stall_ms"])
+            print(f"round {r} {name}: {json.dumps(got)}", flush=True)
+    for fmt in ("float", "base64"):
+        b, o = seen["base"][fmt], seen["ours"][fmt]
+        ratio = sorted(o)[len(o) // 2] / sorted(b)[len(b) // 2]
+        print(f"{fmt}: stall ms base {min(b):.0f}-{max(b):.0f}, ours {min(o):.0f}-{max(o):.0f}, "
+              f"ratio of medians {ratio:.3f}")  # fmt: skip
+    print(f"load: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
