@@ -94,6 +94,7 @@ from arbiter.surfaces.anthropic_version import HEADER as VERSION_HEADER
 from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
+from arbiter.worker_ready import workers_ready
 
 log = logging.getLogger("arbiter.server")
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
@@ -424,16 +425,20 @@ class Handlers(OperatorReads):
         return json_response(view)
 
     async def healthz(self, request: Request) -> Response:
-        return json_response(
-            {
-                "status": "ok",
-                "uptime_s": round(time.time() - self.s.started_at, 1),
-                "store_healthy": self.s.store_healthy,
-                "models": len(self.s.pool),
-                # which config serves (a reload changes it): compare across workers and hosts
-                "config": None if self.s.reloader is None else self.s.reloader.view(),
-            }
-        )
+        body = {
+            "status": "ok",
+            "uptime_s": round(time.time() - self.s.started_at, 1),
+            "store_healthy": self.s.store_healthy,
+            "models": len(self.s.pool),
+            # which config serves (a reload changes it): compare across workers and hosts
+            "config": None if self.s.reloader is None else self.s.reloader.view(),
+        }
+        if (workers := workers_ready()) is None:
+            return json_response(body)
+        body["workers"] = {"ready": workers[0], "of": workers[1]}
+        if workers[0] < workers[1]:  # the rest's share of connections waits in their backlogs
+            return json_response({**body, "status": "starting"}, status=503)
+        return json_response(body)
 
 
 def _cache_control(request: Request) -> str | None:

@@ -191,7 +191,8 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0)
             ):
                 return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # down, or a 503 (workers still starting): not a busy loop
     raise RuntimeError(f"{url} did not come up within {timeout_s}s")
 
 
