@@ -333,7 +333,9 @@ class Handlers(OperatorReads):
         """A count answered here: the prompt as the budget counts it, each image as the budget
         reserves it (the operator's `budgets.image_tokens`, else the named model's rule's bound
         for its detail and size, else (`auto`) the highest of the callable models' bounds)."""
-        images = worst_case.image_parts(view)
+        images = await worst_case.image_parts_off_loop(view)
+        if images is None:
+            images = worst_case.image_parts(view)
         if named is not None:
             rules = [named.image_rule]
         else:
