@@ -49,6 +49,7 @@ from arbiter.errors import (
     ArbiterError,
     InvalidRequest,
     NotFound,
+    RateLimited,
     ReadOnlyKey,
     UnknownModel,
     UpstreamRejected,
@@ -379,6 +380,14 @@ class Handlers(OperatorReads):
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
+        wait = self.s.feedback_rate.take(principal.key_id or f"tenant:{principal.tenant}")
+        if wait is not None:  # before the body is read: a flood costs no parse, no write
+            raise RateLimited(
+                "Too many feedback grades from this key "
+                f"(auth.feedback_per_minute = {self.s.settings.auth.feedback_per_minute}): "
+                f"retry after {wait:.1f} s.",
+                retry_after_s=wait,
+            )
         body = json_object(await read_body(request, 64 * 1024))
         if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")

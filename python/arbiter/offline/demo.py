@@ -145,7 +145,10 @@ def demo_settings(
                                       **dict.fromkeys(_OPEN_TASKS, open_)}  # fmt: skip
     return {
         **({"cache": {"enabled": True}} if cache else {}),
-        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV} if auth else {"mode": "open"},
+        # the demo's client grades every answer as fast as the sim answers: no feedback limit
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV, "feedback_per_minute": 0}
+        if auth
+        else {"mode": "open", "feedback_per_minute": 0},
         "server": {"log_level": "warning"},
         "store": {"url": f"sqlite:///{db_path}"},
         "routing": {
