@@ -316,7 +316,7 @@ class Shadow:
         counted = req.budget_body or req.body
         worst = CallWorst(
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
-            req.unviewed_tokens, req.kept_thinking_tokens, ratio=s.prompt_ratios.factor,
+            req.unviewed_tokens, req.kept_thinking_tokens, learnt=s.prompt_ratios.tokens,
             images=await image_parts_off_loop(counted),
         )  # fmt: skip
         now = s.budgets.now()

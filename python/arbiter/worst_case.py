@@ -164,7 +164,8 @@ class CallWorst:
     `body` cannot show, added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
     `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt;
-    `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py)."""
+    `learnt`: per model and o200k count, what its upstream bills for the text, a fixed part
+    and a ratio learnt from its calls: prompt_ratio.py)."""
 
     def __init__(
         self,
@@ -176,7 +177,7 @@ class CallWorst:
         unviewed: int = 0,
         kept_thinking: int = 0,
         n: int | None = None,
-        ratio: Callable[[str], float] | None = None,
+        learnt: Callable[[str, int], int] | None = None,
         images: list[ImageSpec] | None = None,
     ) -> None:
         self._models = models
@@ -188,7 +189,7 @@ class CallWorst:
         self._kept_thinking = kept_thinking
         self._n = choices(body) if n is None else n
         self._images = images  # None: walked when first asked (image_parts_off_loop's)
-        self._ratio = ratio
+        self._learnt = learnt
 
     @property
     def prompt_tokens(self) -> int:
@@ -219,15 +220,13 @@ class CallWorst:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         prompt = self.prompt_on(m) + kept
-        # the upstream counts text longer than o200k (prompt_ratio.py: configured, learnt);
-        # images are counted by their own rule (image_parts), not scaled
-        ratio = m.prompt_token_ratio
-        if self._ratio is not None:
-            ratio = max(ratio, self._ratio(model))
-        if ratio > 1.0:
-            text = self.prompt_tokens + kept
-            prompt += scaled(text, ratio) - text
-        return m.cost_usd(prompt, self.output_tokens(m))
+        # the upstream counts text longer than o200k (prompt_ratio.py: a configured ratio, a
+        # learnt fixed part and ratio); images are counted by their own rule, not scaled
+        text = self.prompt_tokens + kept
+        billed = scaled(text, m.prompt_token_ratio)
+        if self._learnt is not None:
+            billed = max(billed, self._learnt(model, text))
+        return m.cost_usd(prompt + billed - text, self.output_tokens(m))
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
