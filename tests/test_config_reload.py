@@ -31,7 +31,8 @@ def test_live_and_fixed_settings_are_told_apart() -> None:
     for name in ("models.a.price_in_per_mtok", "tenants.t.quality_target", "budgets.caps",
                  "routing.quality_target", "routing.cascade_tasks", "upstreams.u.base_url",
                  "upstreams.u.v.api_key", "auth.admin_key", "auth.admin_key_file",
-                 "auth.key_cache_ttl_s", "cache.ttl_s", "cache.max_entries",
+                 "auth.key_cache_ttl_s", "auth.feedback_per_minute", "cache.ttl_s",
+                 "cache.max_entries",
                  "latency.half_life_s", "latency.priors.m.ttft_ms"):  # fmt: skip
         assert is_live(name, ups), name
     for name in ("server.port", "server.workers", "store.url", "upstreams.u.protocol",

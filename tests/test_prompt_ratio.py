@@ -1,5 +1,6 @@
-"""prompt_ratio.PromptRatios: the largest billed/counted prompt ratio of a model's last calls,
-and CallWorst reserving the prompt's text at it (probe22b)."""
+"""prompt_ratio.PromptRatios: what a model's upstream bills for a prompt, learnt from its last
+calls (a fixed part and a ratio: tests/test_prompt_ratio_affine.py), and CallWorst reserving
+the prompt's text at it (probe22b)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ import pytest
 from arbiter import config
 from arbiter.config import ModelSettings
 from arbiter.errors import ConfigError
-from arbiter.prompt_ratio import CEILING, WINDOW, PromptRatios, scaled
+from arbiter.prompt_ratio import CEILING, MAX_FIXED, WINDOW, PromptRatios, scaled
 from arbiter.worst_case import CallWorst
 
 
 def test_unseen_model_and_shorter_counts_read_one() -> None:
     r = PromptRatios()
-    assert r.factor("m") == 1.0
+    assert r.tokens("m", 100) == 100
     r.observe("m", 100, 80)  # the upstream counted shorter: ours already covers it
     r.observe("m", 0, 50)  # nothing counted: nothing to learn
     r.observe("m", 100, 0)
-    assert r.factor("m") == 1.0
+    assert r.tokens("m", 100) == 100
 
 
 def test_largest_of_the_window_kept_and_aged_out() -> None:
@@ -28,19 +29,19 @@ def test_largest_of_the_window_kept_and_aged_out() -> None:
     r.observe("m", 100, 130)
     r.observe("m", 100, 110)
     r.observe("other", 100, 300)
-    assert r.factor("m") == pytest.approx(1.3)
-    assert r.factor("other") == pytest.approx(3.0)
-    for _ in range(WINDOW - 2):  # the window is full, 1.3 its oldest: one more call drops it
+    assert r.tokens("m", 100) == 130
+    assert r.tokens("other", 100) == 300
+    for _ in range(WINDOW - 2):  # the window is full, 130 its oldest: one more call drops it
         r.observe("m", 100, 110)
-    assert r.factor("m") == pytest.approx(1.3)
+    assert r.tokens("m", 100) == 130
     r.observe("m", 100, 110)
-    assert r.factor("m") == pytest.approx(1.1)
+    assert r.tokens("m", 100) == 110
 
 
 def test_a_count_no_tokenizer_gives_is_held_at_the_ceiling() -> None:
     r = PromptRatios()
     r.observe("m", 10, 10**7)
-    assert r.factor("m") == CEILING
+    assert r.tokens("m", 10) == CEILING * 10 + MAX_FIXED
 
 
 def test_call_worst_reserves_the_prompt_text_at_the_ratio() -> None:
@@ -48,7 +49,7 @@ def test_call_worst_reserves_the_prompt_text_at_the_ratio() -> None:
     body = {"messages": [{"role": "user", "content": "hello there " * 50}]}
     plain = CallWorst(lambda _: m, body, 10, None)
     ratios = PromptRatios()
-    worst = CallWorst(lambda _: m, body, 10, None, ratio=ratios.factor)
+    worst = CallWorst(lambda _: m, body, 10, None, learnt=ratios.tokens)
     assert worst("m") == plain("m")  # nothing learnt: o200k's count
     ratios.observe("m", plain.prompt_tokens, plain.prompt_tokens * 3 // 2)
     assert worst("m") == pytest.approx(plain("m") * 1.5, abs=1.0)  # $1 a token
@@ -87,7 +88,7 @@ def test_call_worst_reserves_at_least_the_configured_ratio() -> None:
     )  # fmt: skip
     body = {"messages": [{"role": "user", "content": "hello there " * 50}]}
     ratios = PromptRatios()
-    worst = CallWorst(lambda _: m, body, 10, None, ratio=ratios.factor)
+    worst = CallWorst(lambda _: m, body, 10, None, learnt=ratios.tokens)
     assert worst("m") == pytest.approx(2 * worst.prompt_tokens * 1.0, abs=1.0)
     ratios.observe("m", 100, 300)  # the calls show more: the larger wins
     assert worst("m") == pytest.approx(3 * worst.prompt_tokens * 1.0, abs=1.0)

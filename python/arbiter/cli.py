@@ -390,8 +390,14 @@ def _serve(args: argparse.Namespace) -> int:
 def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> Any:
     """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
     it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py)."""
+    from arbiter import worker_ready
 
     class _Server(uvicorn.Server):  # type: ignore[misc]
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # accepting: a worker tells /healthz it serves (worker_ready.py)
+                worker_ready.mark_ready()
+
         async def shutdown(self, sockets: Any = None) -> None:
             stopping.started = True
             await super().shutdown(sockets)

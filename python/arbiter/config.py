@@ -396,6 +396,8 @@ class AuthSettings:
     dashboard_key_file: str | None = None
     metrics_key_file: str | None = None
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
+    # grades one key may send a minute (POST /v1/feedback; feedback_limit.py), 0 for no limit
+    feedback_per_minute: int = 600
 
 
 @dataclass(frozen=True, slots=True)

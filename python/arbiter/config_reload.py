@@ -56,10 +56,11 @@ _LIVE_SECTIONS = ("models", "tenants", "budgets")
 LIVE_UPSTREAM = frozenset({
     "base_url", "api_key", "api_key_env", "api_key_file", "max_event_bytes", "max_response_bytes",
 })  # fmt: skip
-# [auth]: the operator's keys (resolved, and where from) and the key cache's TTL; not the mode
+# [auth]: the operator's keys (resolved, and where from), the key cache's TTL and the feedback
+# rate (read on each grade); not the mode
 LIVE_AUTH = frozenset({
     f"{who}_key{how}" for who in ("admin", "dashboard", "metrics") for how in ("", "_env", "_file")
-} | {"key_cache_ttl_s"})  # fmt: skip
+} | {"key_cache_ttl_s", "feedback_per_minute"})  # fmt: skip
 # [cache]: its numbers; `enabled`, `semantic` and `max_false_hit_rate` build the cache's matcher
 LIVE_CACHE = frozenset({"ttl_s", "max_entries", "max_bytes", "linked_media"})
 # what `arbiter serve` read: the path, the file's settings (before --host/--port), its text

@@ -9,27 +9,57 @@ burst admitted together passed its cap by the sum: a key's $0.50 cap spent to $0
 requests at once whose upstream reported 1.5x their usage's price (probe23b). So every answered
 call whose reported cost was believed teaches its model's ratio (the report over its usage at
 the prices it was charged at, kept when above 1), and the worst case is held at the largest
-ratio of the model's last 64 such calls (per process, as prompt_ratio.py's). Once the detector
+ratio of the model's last 64 such calls (per process, as prompt_ratio.py's line). Once the detector
 adopts a price factor, calls priced at it teach ~1 and the earlier ratios age out: until then a
 hold is both (more 429s near a cap, never an overshoot).
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 from arbiter.config import ModelSettings
 from arbiter.cost_report import CEILING
-from arbiter.prompt_ratio import PromptRatios
 from arbiter.types import Usage
 
+WINDOW = 64  # calls per model: a price change the registry then adopts ages out
 
-def cost_ratios() -> PromptRatios:
+
+class CostRatios:
+    """Per model, the largest ratio (1 .. CEILING) of the last `WINDOW` believed reports to
+    their usage's price. A ratio, not prompt_ratio.py's line: a fee or a dearer host scales
+    the whole bill."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[float]] = {}
+        self._top: dict[str, float] = {}
+
+    def factor(self, model: str) -> float:
+        """The ratio `model`'s calls are reserved at (1.0 until a reported cost says more)."""
+        return self._top.get(model, 1.0)
+
+    def observe(self, model: str, priced: float, reported: float) -> None:
+        if not priced > 0 or not reported > 0:
+            return
+        ratio = max(1.0, min(reported / priced, CEILING))
+        seen = self._seen.get(model)
+        if seen is None:
+            seen = self._seen[model] = deque(maxlen=WINDOW)
+        dropped = seen[0] if len(seen) == WINDOW else 1.0
+        seen.append(ratio)
+        top = self._top.get(model, 1.0)
+        if ratio >= top:
+            self._top[model] = ratio
+        elif dropped >= top:  # the largest aged out: the window's own largest now
+            self._top[model] = max(seen)
+
+
+def cost_ratios() -> CostRatios:
     """Per model, the ratio its calls are reserved at (1.0 until a reported cost says more)."""
-    return PromptRatios(ceiling=CEILING)
+    return CostRatios()
 
 
-def observe(
-    ratios: PromptRatios, model: str, m: ModelSettings, usage: Usage, billed: float
-) -> None:
+def observe(ratios: CostRatios, model: str, m: ModelSettings, usage: Usage, billed: float) -> None:
     """One answered call of `model` (priced at `m`), charged `billed`: teach its ratio when that
     is the upstream's own figure (a report not believed was priced from the usage instead)."""
     reported = usage.reported_cost_usd

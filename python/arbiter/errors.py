@@ -175,6 +175,18 @@ class BudgetExceeded(ArbiterError):
         return self.retryable
 
 
+class RateLimited(ArbiterError):
+    """A key past its own rate (`auth.feedback_per_minute`): OpenAI's shape for a rate limit."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+    type = "requests"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # sent as Retry-After
+
+
 class NoRouteAvailable(ArbiterError):
     status = 503
     code = "no_route_available"

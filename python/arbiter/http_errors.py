@@ -25,6 +25,7 @@ from arbiter.errors import (
     MethodNotAllowed,
     NoRouteAvailable,
     NotFound,
+    RateLimited,
     RequestTimeout,
     UpstreamError,
 )
@@ -50,6 +51,8 @@ def error_response(err: ArbiterError, render: Render = openai_surface.render_err
         headers["retry-after"] = str(math.ceil(err.retry_after_s))
     elif isinstance(err, NoRouteAvailable) and err.retry_after_s is not None:
         # open circuits: a retry before the first lets a probe through meets the same refusal
+        headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
+    elif isinstance(err, RateLimited):
         headers["retry-after"] = str(max(math.ceil(err.retry_after_s), 1))
     elif isinstance(err, BudgetExceeded) and err.retryable:
         headers["retry-after"] = "1"  # only requests in flight stand in the way

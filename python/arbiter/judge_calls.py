@@ -87,7 +87,7 @@ def judge_caller(
         decision_id = s.new_id()
         worst = CallWorst(
             lambda name: s.registry[name], body, JUDGE_MAX_TOKENS,
-            s.settings.budgets.image_tokens, ratio=s.prompt_ratios.factor,
+            s.settings.budgets.image_tokens, learnt=s.prompt_ratios.tokens,
             markup=s.cost_ratios.factor,
         )  # fmt: skip
         if caps is None:

@@ -63,6 +63,7 @@ _MARK_SPAN = len(b"/Type /Pages") - 1  # the bytes a mark can straddle a chunk s
 PDF_CHUNK_CHARS = 1 << 20  # base64 characters decoded at a time (768 KiB of PDF)
 _HEADER_B64 = 64  # base64 characters decoded to read an image header (48 bytes)
 _JPEG_SCAN_B64 = 64 * 1024  # a JPEG's size sits in its SOF marker, after the metadata
+_JPEG_MAX_MARKERS = 64  # markers before the frame: APPn, DQT, DHT, DRI, COM: tens in a real file
 # a WAV header's plausible bounds (outside them the clip is counted by its size, as an MP3):
 # 1 kHz (below any speech codec) to 768 kHz (the highest rate audio hardware offers), up to 32
 # channels; 1,000 B/s (GSM 6.10 is 1,625) to 768 kHz x 32 channels x 4 bytes
@@ -159,9 +160,14 @@ def _webp_size(b: bytes) -> tuple[int, int] | None:
 
 
 def _jpeg_size(b: bytes) -> tuple[int, int] | None:
-    """Walk the JPEG's markers (each names its length) to the first start-of-frame."""
+    """Walk the JPEG's markers (each names its length) to the first start-of-frame, at most
+    _JPEG_MAX_MARKERS of them (None past that: unknown, the budget's ceiling). A real file has
+    a few before its frame; a crafted one of 4-byte markers made this walk a Python step per 4
+    bytes of the 48 KiB scanned (60 such images in a 4 MB body: 1 s of CPU)."""
     i = 2
-    while i + 9 < len(b):
+    for _ in range(_JPEG_MAX_MARKERS):
+        if i + 9 >= len(b):
+            return None
         if b[i] != 0xFF:
             return None
         marker = b[i + 1]

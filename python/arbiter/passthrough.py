@@ -330,8 +330,9 @@ class PassThrough:
 
         def worst(name: str) -> float:  # `name` is req.model: pass-through never fails over
             m = req.model_settings(s.registry.__getitem__)
-            ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
-            cost = m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+            billed = max(scaled(req.prompt_tokens, m.prompt_token_ratio),
+                         s.prompt_ratios.tokens(req.model, req.prompt_tokens))  # fmt: skip
+            cost = m.cost_usd(billed, req.output_tokens)
             return cost * s.cost_ratios.factor(req.model)  # cost_ratio.py
 
         charge = await budgets.open(decision_id, caps, worst, (req.model,))
@@ -447,8 +448,9 @@ class PassThrough:
         m = req.model_settings(s.registry.__getitem__)
 
         def worst() -> float:
-            ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
-            cost = m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+            billed = max(scaled(req.prompt_tokens, m.prompt_token_ratio),
+                         s.prompt_ratios.tokens(req.model, req.prompt_tokens))  # fmt: skip
+            cost = m.cost_usd(billed, req.output_tokens)
             return cost * s.cost_ratios.factor(req.model)  # cost_ratio.py
 
         # an absurd reported cost counts as not reported

@@ -115,8 +115,9 @@ class Pipeline:
         worst = worst_case.CallWorst(
             pinned_lookup(self.s, plan), counted, req.max_tokens, budgets.image_tokens,
             prompt,
-            req.unviewed_tokens, req.kept_thinking_tokens, ratio=self.s.prompt_ratios.factor,
+            req.unviewed_tokens, req.kept_thinking_tokens, learnt=self.s.prompt_ratios.tokens,
             markup=self.s.cost_ratios.factor,
+            images=await worst_case.image_parts_off_loop(counted),
         )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)

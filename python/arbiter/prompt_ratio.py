@@ -1,53 +1,107 @@
-"""How much longer each model's upstream counts a prompt than the budget's tokenizer does.
+"""How many more tokens each model's upstream bills for a prompt than the budget's tokenizer
+counts: a fixed part and a ratio, `billed ~ fixed + ratio x counted`.
 
 A reservation counts the prompt with OpenAI's o200k tokenizer (worst_case.py); the upstream bills
 its own count, which for Claude's tokenizer or a vLLM serving Mistral or Llama-2 runs 1.2-2x
-longer on code and non-English text. Each call admitted so costs more than its hold, and a
-burst admitted together passed a cap by the sum of those differences (probe22b: 2.2 worst cases
-with a 1.3x tokenizer). So every answered call whose usage gave a prompt count teaches its
-model's ratio (the upstream's count over ours, kept when above 1), and the worst case reserves
-the prompt at the largest ratio of the model's last `WINDOW` calls. Per process: each replica
-and worker learns from its own calls, from its first answered one.
+longer on code and non-English text, and to which some add a fixed part to every request
+(Anthropic's tool-use system prompt: hundreds of tokens whenever tools are sent). Each call
+admitted short costs more than its hold, and a burst admitted together passed a cap by the sum
+of those differences (probe22b: 2.2 worst cases with a 1.3x tokenizer). So every answered call
+whose usage gave a prompt count teaches its model's line, fitted over its last `WINDOW` calls.
+
+The line lies above every call of the window (never under-reserving what was seen): its slope
+is the upper hull's edge over the window's mean count, at least 1 and at most CEILING, and its
+fixed part the least that covers every call. A multiplicative ratio read a short prompt's fixed
+overhead as a ratio (50 tokens billed as 400: 8x, held at 4x) and reserved every longer prompt
+at it: over-cautious holds, extra 429s near caps. Per process: each replica and worker learns
+from its own calls, from its first answered one.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
+from typing import NamedTuple
 
 WINDOW = 64  # calls per model: a tokenizer change (a new model behind the name) ages out
 CEILING = 4.0  # no tokenizer counts text 4x o200k: a count past it is no tokenizer's
+MAX_FIXED = 8192  # nor adds more than this to each prompt (tool prompts: hundreds to thousands)
+_REFIT_EVERY = WINDOW  # calls between refits that let the line come down as the window moves
+_FEW = 16  # up to this many calls each one refits (a fit costs ~0.1 ms over a full window)
+
+
+class Fit(NamedTuple):
+    fixed: float
+    ratio: float
+
+    def at(self, counted: int) -> int:
+        return max(counted, math.ceil(self.fixed + self.ratio * counted - 1e-9))
+
+
+ONE = Fit(0.0, 1.0)  # nothing learnt: o200k's count
 
 
 class PromptRatios:
-    """Per model, the largest ratio (1 .. `ceiling`) of the last `WINDOW` calls' billed figure
-    to ours. Prompts' counts here; cost_ratio.py keeps a call's reported cost to its usage's
-    price in one too."""
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[tuple[int, int]]] = {}
+        self._fit: dict[str, Fit] = {}
+        self._since: dict[str, int] = {}  # calls since the last refit
 
-    def __init__(self, ceiling: float = CEILING) -> None:
-        self._ceiling = ceiling
-        self._seen: dict[str, deque[float]] = {}
-        self._top: dict[str, float] = {}
+    def fit(self, model: str) -> Fit:
+        """`model`'s line (ONE until a call says more)."""
+        return self._fit.get(model, ONE)
 
-    def factor(self, model: str) -> float:
-        """The ratio `model`'s prompts are reserved at (1.0 until a call says more)."""
-        return self._top.get(model, 1.0)
+    def tokens(self, model: str, counted: int) -> int:
+        """What `model`'s upstream is reserved to bill for a prompt o200k counts `counted`."""
+        return self._fit.get(model, ONE).at(counted)
 
-    def observe(self, model: str, counted: float, billed: float) -> None:
+    def observe(self, model: str, counted: int, billed: int) -> None:
         """One call's prompt: `counted` by the budget's tokenizer, `billed` by the upstream."""
-        if not counted > 0 or not billed > 0:
+        if counted <= 0 or billed <= 0:
             return
-        ratio = max(1.0, min(billed / counted, self._ceiling))
+        billed = max(counted, min(billed, math.ceil(CEILING * counted) + MAX_FIXED))
         seen = self._seen.get(model)
         if seen is None:
             seen = self._seen[model] = deque(maxlen=WINDOW)
-        dropped = seen[0] if len(seen) == WINDOW else 1.0
-        seen.append(ratio)
-        top = self._top.get(model, 1.0)
-        if ratio >= top:
-            self._top[model] = ratio
-        elif dropped >= top:  # the largest aged out: the window's own largest now
-            self._top[model] = max(seen)
+        dropped = seen[0] if len(seen) == WINDOW else None
+        seen.append((counted, billed))
+        fit = self._fit.get(model, ONE)
+        since = self._since.get(model, 0) + 1
+        if (
+            fit.at(counted) < billed  # not covered: the line must rise now
+            or (dropped is not None and fit.at(dropped[0]) <= dropped[1])  # a support aged out
+            or since >= _REFIT_EVERY
+            or len(seen) <= _FEW  # a few calls: each one reshapes the line
+        ):
+            self._fit[model], since = fit_line(seen), 0
+        self._since[model] = since
+
+
+def fit_line(points: Sequence[tuple[int, int]]) -> Fit:
+    """The line over every (counted, billed) point, tight at their mean count (see above)."""
+    hull: list[tuple[int, int]] = []  # the upper hull, left to right (one point per count)
+    for c, y in sorted(points):
+        if hull and hull[-1][0] == c:
+            hull.pop()  # sorted: this one bills at least as much
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], (c, y)) >= 0:
+            hull.pop()
+        hull.append((c, y))
+    if len(hull) == 1:  # one count seen: no slope to read, so a ratio (as before), then fixed
+        c, y = hull[0]
+        ratio = min(y / c, CEILING)
+    else:
+        mean = sum(c for c, _ in points) / len(points)
+        edge = next((i for i in range(len(hull) - 1) if hull[i + 1][0] >= mean), len(hull) - 2)
+        (c0, y0), (c1, y1) = hull[edge], hull[edge + 1]
+        ratio = min(max((y1 - y0) / (c1 - c0), 1.0), CEILING)
+    fixed = max(0.0, max(y - ratio * c for c, y in points))
+    return Fit(fixed, max(ratio, 1.0))
+
+
+def _cross(o: tuple[int, int], a: tuple[int, int], b: tuple[int, int]) -> float:
+    """> 0 when o -> a -> b turns left (a lies below the chord o-b: not on the upper hull)."""
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
 
 def scaled(tokens: int, ratio: float) -> int:

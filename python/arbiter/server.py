@@ -49,6 +49,7 @@ from arbiter.errors import (
     ArbiterError,
     InvalidRequest,
     NotFound,
+    RateLimited,
     ReadOnlyKey,
     UnknownModel,
     UpstreamRejected,
@@ -95,6 +96,7 @@ from arbiter.surfaces.anthropic_version import check_version
 from arbiter.surfaces.decode import decode
 from arbiter.surfaces.openai_chat import models_body, parse_chat_request
 from arbiter.types import ChatRequest
+from arbiter.worker_ready import workers_ready
 
 log = logging.getLogger("arbiter.server")
 _NO_SPAN = contextlib.nullcontext()  # reusable: the request path when traces are off
@@ -324,7 +326,9 @@ class Handlers(OperatorReads):
         """A count answered here: the prompt as the budget counts it, each image as the budget
         reserves it (the operator's `budgets.image_tokens`, else the named model's rule's bound
         for its detail and size, else (`auto`) the highest of the callable models' bounds)."""
-        images = worst_case.image_parts(view)
+        images = await worst_case.image_parts_off_loop(view)
+        if images is None:
+            images = worst_case.image_parts(view)
         if named is not None:
             rules = [named.image_rule]
         else:
@@ -368,6 +372,14 @@ class Handlers(OperatorReads):
 
     async def feedback(self, request: Request) -> Response:
         principal = await self.principal(request)
+        wait = self.s.feedback_rate.take(principal.key_id or f"tenant:{principal.tenant}")
+        if wait is not None:  # before the body is read: a flood costs no parse, no write
+            raise RateLimited(
+                "Too many feedback grades from this key "
+                f"(auth.feedback_per_minute = {self.s.settings.auth.feedback_per_minute}): "
+                f"retry after {wait:.1f} s.",
+                retry_after_s=wait,
+            )
         body = json_object(await read_body(request, 64 * 1024))
         if not isinstance(body.get("decision_id"), str):
             raise InvalidRequest("'decision_id' (string) is required.", param="decision_id")
@@ -417,16 +429,20 @@ class Handlers(OperatorReads):
         return json_response(view)
 
     async def healthz(self, request: Request) -> Response:
-        return json_response(
-            {
-                "status": "ok",
-                "uptime_s": round(time.time() - self.s.started_at, 1),
-                "store_healthy": self.s.store_healthy,
-                "models": len(self.s.pool),
-                # which config serves (a reload changes it): compare across workers and hosts
-                "config": None if self.s.reloader is None else self.s.reloader.view(),
-            }
-        )
+        body = {
+            "status": "ok",
+            "uptime_s": round(time.time() - self.s.started_at, 1),
+            "store_healthy": self.s.store_healthy,
+            "models": len(self.s.pool),
+            # which config serves (a reload changes it): compare across workers and hosts
+            "config": None if self.s.reloader is None else self.s.reloader.view(),
+        }
+        if (workers := workers_ready()) is None:
+            return json_response(body)
+        body["workers"] = {"ready": workers[0], "of": workers[1]}
+        if workers[0] < workers[1]:  # the rest's share of connections waits in their backlogs
+            return json_response({**body, "status": "starting"}, status=503)
+        return json_response(body)
 
 
 def _cache_control(request: Request) -> str | None:

@@ -43,6 +43,7 @@ from arbiter.decision_spool import DecisionSpool
 from arbiter.discovery import Discovery
 from arbiter.errors import ConfigError, InvalidRequest
 from arbiter.failover import CircuitBreaker
+from arbiter.feedback_limit import KeyRate
 from arbiter.ids import DecisionIds
 from arbiter.judge_calls import judge_caller
 from arbiter.latency_setup import make_latency_model
@@ -120,6 +121,7 @@ class Services:
         # that weigh that model (empty almost always: one dict check per request)
         self.recent_changes: dict[str, tuple[float, str]] = {}
         self.auth = Authenticator(settings.auth, settings.tenants, self.store)
+        self.feedback_rate = KeyRate(lambda: self.settings.auth.feedback_per_minute)
         self.budgets = Budgets(
             settings.budgets,
             self.store,

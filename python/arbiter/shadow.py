@@ -55,7 +55,7 @@ from arbiter.upstream_body import (
     wants_strict_schema,
     wants_strict_tools,
 )
-from arbiter.worst_case import CallWorst
+from arbiter.worst_case import CallWorst, image_parts_off_loop
 
 if TYPE_CHECKING:
     from arbiter.request_plan import Plan
@@ -322,8 +322,9 @@ class Shadow:
         counted = req.budget_body or req.body
         worst = CallWorst(
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
-            req.unviewed_tokens, req.kept_thinking_tokens, ratio=s.prompt_ratios.factor,
+            req.unviewed_tokens, req.kept_thinking_tokens, learnt=s.prompt_ratios.tokens,
             markup=s.cost_ratios.factor,
+            images=await image_parts_off_loop(counted),
         )  # fmt: skip
         now = s.budgets.now()
         start, end = window_bounds("day", now)

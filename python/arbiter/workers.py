@@ -15,13 +15,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from types import FrameType
+
+from arbiter import worker_ready
 
 WORKER_ENV = "ARBITER_WORKER"  # set in each worker: its index (0 .. N-1)
 # past server.shutdown_grace_s, how long a stopping worker may take to shut down (records
@@ -83,10 +87,26 @@ def supervise(
     """Run `python -m arbiter <argv>` `workers` times; return the first one's exit status.
     `pass_fds`: descriptors every worker inherits (an inherited listening socket, `--fd`)."""
     me = os.getpid()
+    ready_dir = tempfile.mkdtemp(prefix="arbiter-workers-")  # worker_ready.py's markers
+    shared = {worker_ready.READY_DIR_ENV: ready_dir, worker_ready.COUNT_ENV: str(workers)}
+    try:
+        return _run(argv, workers, grace_s, pass_fds, me, shared)
+    finally:
+        shutil.rmtree(ready_dir, ignore_errors=True)
+
+
+def _run(
+    argv: Sequence[str],
+    workers: int,
+    grace_s: float,
+    pass_fds: Sequence[int],
+    me: int,
+    shared: dict[str, str],
+) -> int:
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "arbiter", *argv],
-            env={**os.environ, WORKER_ENV: str(i)},
+            env={**os.environ, **shared, WORKER_ENV: str(i)},
             preexec_fn=lambda: _die_with(me),  # the supervisor has no threads: fork-safe
             pass_fds=tuple(pass_fds),
         )

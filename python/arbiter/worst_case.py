@@ -33,6 +33,7 @@ PER_MESSAGE = 4  # <|start|>role<|message|> ... <|end|> framing, as OpenAI's coo
 PER_REPLY = 3  # the assistant reply's priming
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 _OFF_LOOP_CHARS = 32_768  # bigger prompts are tokenized in a thread (the kernel drops the GIL)
+_OFF_LOOP_IMAGE_CHARS = 256 * 1024  # inline image data whose headers are read in a thread
 
 
 def prompt_parts(body: dict[str, Any]) -> tuple[list[str], int, int]:
@@ -108,6 +109,29 @@ def image_parts(body: dict[str, Any]) -> list[ImageSpec]:
     return out
 
 
+def _inline_image_chars(body: dict[str, Any]) -> int:
+    """How many characters the body's image URLs hold (a length per part: nothing is read)."""
+    messages = body.get("messages")
+    total = 0
+    for msg in messages if isinstance(messages, list) else ():
+        content = msg.get("content") if isinstance(msg, dict) else None
+        for p in content if isinstance(content, list) else ():
+            if isinstance(p, dict) and p.get("type") in _IMAGE_PARTS:
+                spec = p.get("image_url")
+                url = spec.get("url") if isinstance(spec, dict) else spec
+                total += len(url) if isinstance(url, str) else 0
+    return total
+
+
+async def image_parts_off_loop(body: dict[str, Any]) -> list[ImageSpec] | None:
+    """`image_parts`, in a worker thread when the body's inline images are big (each data URL's
+    payload is copied and its header decoded: linear in them), else None: then CallWorst reads
+    them on the loop when it is first asked, as cheap as the hand-off."""
+    if _inline_image_chars(body) <= _OFF_LOOP_IMAGE_CHARS:
+        return None
+    return await asyncio.to_thread(image_parts, body)
+
+
 def images_bound(images: list[ImageSpec], rules: list[ImageRule], flat: int | None) -> int:
     """The most `images` can bill on whichever of `rules` they go to (each image's highest
     bound: `auto` has no model yet), or `flat` tokens each (`budgets.image_tokens`)."""
@@ -140,7 +164,8 @@ class CallWorst:
     `body` cannot show, added to its count;
     `kept_thinking`: earlier turns' thinking, added for a model that keeps it in context;
     `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt;
-    `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py;
+    `learnt`: per model and o200k count, what its upstream bills for the text, a fixed part
+    and a ratio learnt from its calls: prompt_ratio.py;
     `markup`: per model, how much more than its usage's price its upstream reports a call cost:
     cost_ratio.py)."""
 
@@ -154,7 +179,8 @@ class CallWorst:
         unviewed: int = 0,
         kept_thinking: int = 0,
         n: int | None = None,
-        ratio: Callable[[str], float] | None = None,
+        learnt: Callable[[str, int], int] | None = None,
+        images: list[ImageSpec] | None = None,
         markup: Callable[[str], float] | None = None,
     ) -> None:
         self._models = models
@@ -165,8 +191,8 @@ class CallWorst:
         self._unviewed = unviewed
         self._kept_thinking = kept_thinking
         self._n = choices(body) if n is None else n
-        self._images: list[ImageSpec] | None = None
-        self._ratio = ratio
+        self._images = images  # None: walked when first asked (image_parts_off_loop's)
+        self._learnt = learnt
         self._markup = markup
 
     @property
@@ -198,15 +224,13 @@ class CallWorst:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         prompt = self.prompt_on(m) + kept
-        # the upstream counts text longer than o200k (prompt_ratio.py: configured, learnt);
-        # images are counted by their own rule (image_parts), not scaled
-        ratio = m.prompt_token_ratio
-        if self._ratio is not None:
-            ratio = max(ratio, self._ratio(model))
-        if ratio > 1.0:
-            text = self.prompt_tokens + kept
-            prompt += scaled(text, ratio) - text
-        cost = m.cost_usd(prompt, self.output_tokens(m))
+        # the upstream counts text longer than o200k (prompt_ratio.py: a configured ratio, a
+        # learnt fixed part and ratio); images are counted by their own rule, not scaled
+        text = self.prompt_tokens + kept
+        billed = scaled(text, m.prompt_token_ratio)
+        if self._learnt is not None:
+            billed = max(billed, self._learnt(model, text))
+        cost = m.cost_usd(prompt + billed - text, self.output_tokens(m))
         # its upstream reports calls dearer than their usage's price (cost_ratio.py)
         return cost * self._markup(model) if self._markup is not None else cost
 

@@ -145,7 +145,10 @@ def demo_settings(
                                       **dict.fromkeys(_OPEN_TASKS, open_)}  # fmt: skip
     return {
         **({"cache": {"enabled": True}} if cache else {}),
-        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV} if auth else {"mode": "open"},
+        # the demo's client grades every answer as fast as the sim answers: no feedback limit
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV, "feedback_per_minute": 0}
+        if auth
+        else {"mode": "open", "feedback_per_minute": 0},
         "server": {"log_level": "warning"},
         "store": {"url": f"sqlite:///{db_path}"},
         "routing": {
@@ -191,7 +194,8 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0)
             ):
                 return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)  # down, or a 503 (workers still starting): not a busy loop
     raise RuntimeError(f"{url} did not come up within {timeout_s}s")
 
 

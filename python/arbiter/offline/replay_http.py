@@ -64,7 +64,8 @@ def sidecar_toml(
         if cfg.priors.get(m.id):
             models[m.id]["priors"] = dict(cfg.priors[m.id])
     return to_toml({
-        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV},
+        # the replay grades every answer, as fast as the sim answers: its key is not held back
+        "auth": {"mode": "keys", "admin_key_env": ADMIN_KEY_ENV, "feedback_per_minute": 0},
         "server": {"log_level": "warning"},
         "store": {"url": f"sqlite:///{db_path}"},
         "routing": routing,
