@@ -121,13 +121,13 @@ def test_a_worker_killed_holding_reservations(tmp_path: Path) -> None:
             assert spent >= billed - 1e-9  # nothing the upstream billed went uncharged
             # the killed worker's requests have no decisions: their holds are the rest
             held = spent - decided
-            # each hold is one request's worst case: 0.049 at ratio 1, 0.052 where the warm-up
-            # answer above went to the victim and taught it the upstream's longer prompt count
-            # (11 tokens for o200k's 9: prompt_ratio.py); which worker takes it is chance
+            # each hold is one request's worst case: 0.049 in a worker that learnt nothing,
+            # 0.052 in the one the warm-up answer above went to, which taught it the upstream's
+            # longer prompt count (11 tokens for o200k's 9: prompt_ratio.py); which worker took
+            # it, and how the 8 calls fell on the two (the set goes down whole), is chance:
+            # the mean lies between (a clean run: 5 and 3, 0.051)
             per = held / cut
-            assert per == pytest.approx(0.049, rel=0.01) or per == pytest.approx(0.052, rel=0.01), (
-                spent, decided, cut,
-            )  # fmt: skip
+            assert 0.049 * 0.99 <= per <= 0.052 * 1.01, (spent, decided, cut)
             time.sleep(2 * LEASE_S)  # more sweeps: nothing charged twice
             rows = {r["scope"]: r for r in f.get("/arbiter/budgets", again)["data"]}
             assert float(rows["tenant:t"]["spent_usd"]) == pytest.approx(spent, abs=1e-9)
