@@ -100,8 +100,9 @@ def test_a_restarted_model_has_no_prior_to_replace() -> None:
 
 def test_the_setting_reaches_the_sidecars_model_and_is_checked() -> None:
     doc = to_toml(demo_settings("http://127.0.0.1:9/v1", Path("unused.db")))
-    assert make_latency_model(config.loads(doc, env=ENV)).spread_prior_pool is False
-    on = make_latency_model(config.loads(doc + "[latency]\nspread_prior_pool = true\n", env=ENV))
-    assert on.spread_prior_pool is True
+    # on by default since slo26 (with `split_prior_calls`: bench/results/latency_slo.md)
+    assert make_latency_model(config.loads(doc, env=ENV)).spread_prior_pool is True
+    off = make_latency_model(config.loads(doc + "[latency]\nspread_prior_pool = false\n", env=ENV))
+    assert off.spread_prior_pool is False
     with pytest.raises(config.ConfigError, match="spread_prior_pool"):
         config.loads(doc + "[latency]\nspread_prior_pool = 1\n", env=ENV)

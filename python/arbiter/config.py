@@ -248,8 +248,10 @@ class LatencySettings:
     # the prior's speed spread (`prior_log_sd`, worth `prior_weight` calls in each model's
     # speed log variance) is the median of the other models' own once two of them have 20
     # calls (latency_pool.py): a model's first dozens of calls are not widened by the spread
-    # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off
-    spread_prior_pool: bool = False
+    # assumed of a model never seen (the TTFT part keeps `prior_log_sd`); false: off. On
+    # since slo26, with split_prior_calls: the pair passes its seed-counting ship rule (alone
+    # it does not: one seed fewer meets every goal in one arm; bench/results/latency_slo.md)
+    spread_prior_pool: bool = True
     # a model read through its non-streaming totals: the line's split of its level into TTFT
     # and seconds per token is shrunk toward its prior's split (the pool's typical model, or
     # its own `[latency.priors.M]`), worth this many calls against its own, its total at its
