@@ -77,5 +77,5 @@ def test_the_key_parses_strictly(bad: str) -> None:
     with pytest.raises(ConfigError) as info:
         config.loads(_per_minute(bad)(text), env=ENV)
     assert "feedback_per_minute" in str(info.value.problems), info.value.problems
-    assert config.loads(text, env=ENV).auth.feedback_per_minute == 600
+    assert config.loads(text, env=ENV).auth.feedback_per_minute == 6000
     assert config.loads(_per_minute("0")(text), env=ENV).auth.feedback_per_minute == 0

@@ -399,7 +399,7 @@ class AuthSettings:
     metrics_key_file: str | None = None
     key_cache_ttl_s: float = 1.0  # how long a replica trusts a key lookup (revocation lag)
     # grades one key may send a minute (POST /v1/feedback; feedback_limit.py), 0 for no limit
-    feedback_per_minute: int = 600
+    feedback_per_minute: int = 6000
 
 
 @dataclass(frozen=True, slots=True)
