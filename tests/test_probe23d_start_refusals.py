@@ -101,3 +101,13 @@ def test_check_config_and_serve_name_the_same_problems(tmp_path: Path, case: str
     problems = [line for line in check.lines if not line.endswith(("problem", "problems"))]
     assert any(words in p for p in problems), check.out
     assert serve.lines == [f"arbiter: config error: {p}" for p in problems]
+
+
+@pytest.mark.parametrize("command", ["serve", "sim"])
+def test_a_port_past_65535_on_the_command_line_is_status_2(tmp_path: Path, command: str) -> None:
+    """server.port is checked, --port was not: `serve --port 99999` listened on 34463 (the bind
+    took it modulo 65536) while its log said it ran on 99999."""
+    args = ["--config", str(write_config(tmp_path))] if command == "serve" else []
+    ran = arbiter(command, *args, "--port", "99999", timeout_s=15)
+    assert ran.rc == 2, (ran.rc, ran.out[-2000:])
+    assert ran.lines[-1].endswith("argument --port: 99999 is outside 0 .. 65535"), ran.lines

@@ -64,6 +64,18 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return 130
 
 
+def _port(text: str) -> int:
+    """--port as server.port is checked: 0 .. 65535. Past it, the event loop's bind took the
+    number modulo 65536 (99999 listened on 34463) while the log said it ran on 99999."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0 .. 65535")
+    return port
+
+
 # a parent that starts the server hands it a socket already listening (inherited_socket.py)
 _FD_HELP = "serve on this inherited listening socket instead of binding --host/--port"
 
@@ -78,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         "--config", default=DEFAULT_CONFIG, help="TOML config (default arbiter.toml)"
     )
     serve.add_argument("--host", default=None, help="override server.host")
-    serve.add_argument("--port", type=int, default=None, help="override server.port (default 8787)")
+    serve.add_argument(
+        "--port", type=_port, default=None, help="override server.port (default 8787)"
+    )
     serve.add_argument("--fd", type=int, default=None, help=_FD_HELP)
     serve.set_defaults(func=_serve)
 
@@ -117,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run a simulated OpenAI-compatible upstream pool")
     sim.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument("--port", type=_port, default=9100)
     sim.add_argument("--fd", type=int, default=None, help=_FD_HELP)
     sim.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
