@@ -10,25 +10,56 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
+from tests.scripted_upstream import ScriptedHandler, ok_chat_answer
 
 NOWHERE = "http://127.0.0.1:9/v1"  # the discard port: no test here calls an upstream there
+SLOW_S = 17.0  # a stream's second half comes this long after its first (past 15 s)
+USAGE = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
 
 
-def write_config(tmp: Path, upstream: str = NOWHERE, **server: Any) -> Path:
-    """The demo pool (no auth, its store beside the file) with `server` keys set."""
+class SlowStream(ScriptedHandler):
+    """A stream's first event at once, the rest SLOW_S later; a whole answer at once."""
+
+    def do_POST(self) -> None:
+        body = self.read_json()
+        answer, kind = ok_chat_answer(body["model"], bool(body.get("stream")), USAGE)
+        if not body.get("stream"):
+            self.answer(answer)
+            return
+        first, rest = answer.split(b"\n\n", 1)
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.end_headers()
+        self.wfile.write(first + b"\n\n")
+        self.wfile.flush()
+        time.sleep(SLOW_S)
+        self.wfile.write(rest)
+        self.close_connection = True
+
+
+def write_config(
+    tmp: Path, upstream: str = NOWHERE, sections: dict[str, Any] | None = None, **server: Any
+) -> Path:
+    """The demo pool (no auth, its store beside the file) with `server` keys set, and each of
+    `sections`' keys in its section."""
     doc = demo_settings(upstream, tmp / "a.db", auth=False)
     doc["server"].update(server)
+    for name, keys in (sections or {}).items():
+        doc.setdefault(name, {}).update(keys)
     path = tmp / "arbiter.toml"
     path.write_text(to_toml(doc))
     return path
@@ -90,3 +121,31 @@ def read_only(path: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+class StreamClient:
+    """One streamed chat request through the openai SDK, in a thread: `got` holds its text, its
+    finish reason and what the SDK raised; `first` is set at its first word (or its end)."""
+
+    def __init__(self, base_url: str, model: str = "sim-tiny") -> None:
+        self.base_url, self.model = base_url, model
+        self.got: dict[str, object] = {"text": ""}
+        self.first = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with openai.OpenAI(base_url=self.base_url, api_key="x", max_retries=0) as client:
+            try:
+                for chunk in client.chat.completions.create(
+                    model=self.model, messages=[{"role": "user", "content": "hi"}],
+                    stream=True, timeout=60,
+                ):  # fmt: skip
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        self.got["text"] = str(self.got["text"]) + chunk.choices[0].delta.content
+                        self.first.set()
+                    if chunk.choices and chunk.choices[0].finish_reason:
+                        self.got["finish"] = chunk.choices[0].finish_reason
+            except Exception as err:  # what the SDK raised is the finding
+                self.got["error"] = repr(err)
+        self.first.set()

@@ -401,6 +401,9 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_FORCED_RECORD_S = 5.0  # a forced stop's wait for the requests it cut to record themselves
+
+
 def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> Any:
     """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
     it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py)."""
@@ -409,6 +412,19 @@ def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> A
         async def shutdown(self, sockets: Any = None) -> None:
             stopping.started = True
             await super().shutdown(sockets)
+            if self.force_exit:
+                # a second SIGINT (Ctrl-C twice): uvicorn stops waiting for the requests in
+                # flight, and skipped the app's shutdown too: their records, and the batch the
+                # recorder had not written yet, were lost, their budget holds left for a sweep
+                # to charge at worst case. They are cut as at the grace's end, and the app stops.
+                import asyncio
+
+                tasks = list(self.server_state.tasks)
+                for task in tasks:
+                    task.cancel(msg="Task cancelled, forced shutdown")
+                if tasks:  # each records how it ended (relay.py), a moment at most
+                    await asyncio.wait(tasks, timeout=_FORCED_RECORD_S)
+                await self.lifespan.shutdown()
 
     return _Server(config_)
 
