@@ -51,17 +51,27 @@ class SlowStream(ScriptedHandler):
         self.close_connection = True
 
 
-def write_config(
-    tmp: Path, upstream: str = NOWHERE, sections: dict[str, Any] | None = None, **server: Any
-) -> Path:
-    """The demo pool (no auth, its store beside the file) with `server` keys set, and each of
+def config_text(
+    upstream: str = NOWHERE,
+    sections: dict[str, Any] | None = None,
+    db: Path = Path("a.db"),
+    **server: Any,
+) -> str:
+    """The demo pool (no auth, its store at `db`) with `server` keys set, and each of
     `sections`' keys in its section."""
-    doc = demo_settings(upstream, tmp / "a.db", auth=False)
+    doc = demo_settings(upstream, db, auth=False)
     doc["server"].update(server)
     for name, keys in (sections or {}).items():
         doc.setdefault(name, {}).update(keys)
+    return to_toml(doc)
+
+
+def write_config(
+    tmp: Path, upstream: str = NOWHERE, sections: dict[str, Any] | None = None, **server: Any
+) -> Path:
+    """`config_text`'s file in `tmp`, its store beside it."""
     path = tmp / "arbiter.toml"
-    path.write_text(to_toml(doc))
+    path.write_text(config_text(upstream, sections, tmp / "a.db", **server))
     return path
 
 

@@ -638,7 +638,7 @@ def loads(
     except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{source}{_toml_line(err, text)}: invalid TOML: {err}") from err
     loc = _Locator(text, source)
-    for problem in _apply_env_overrides(raw, env):
+    for problem in _apply_env_overrides(raw, env, loc.from_env):
         loc.fail(problem)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
     for key in sorted(unknown):
@@ -685,8 +685,11 @@ def _named_table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
     return table | {"name": path[-1]}
 
 
-def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> list[str]:
-    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value).
+def _apply_env_overrides(
+    raw: dict[str, Any], env: Mapping[str, str], applied: dict[tuple[str, ...], str]
+) -> list[str]:
+    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value);
+    `applied` gets each (section, key) overridden and its variable.
     Returns the problems: a variable of that form naming no section (`ARBITER_STOR__URL`, or a
     named table's `ARBITER_MODELS__...`) was ignored in silence, and the file's value served."""
     problems = []
@@ -712,4 +715,5 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> list[st
         table = raw.setdefault(section, {})
         if isinstance(table, dict):  # else the file's `server = 1` is the problem: loads says so
             table[key] = parsed
+            applied[(section, key)] = var
     return problems

@@ -164,6 +164,9 @@ class _Locator:
         self.source = source
         self._lines = text.splitlines()
         self.problems: list[str] = []
+        # (section, key) -> the ARBITER_* variable whose value replaced the file's: a problem
+        # with it names the variable, not the file's line, which holds a value never used
+        self.from_env: dict[tuple[str, ...], str] = {}
 
     def fail(self, message: str) -> None:
         """Note a problem and go on checking: every problem is reported in one run."""
@@ -175,6 +178,9 @@ class _Locator:
             raise ConfigError("\n".join(self.problems), problems=self.problems)
 
     def where(self, path: list[str]) -> str:
+        var = self.from_env.get(tuple(path[:2]))
+        if var is not None:
+            return f"environment variable {var}"
         line = self._find(path)
         # a key inside an inline table or an array of tables' value (routing.cascade_expected_gain
         # = { chat = [...] }) has no line of its own: the line that defines its nearest enclosing
