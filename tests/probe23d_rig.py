@@ -6,6 +6,7 @@ stops)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -159,3 +160,31 @@ class StreamClient:
             except Exception as err:  # what the SDK raised is the finding
                 self.got["error"] = repr(err)
         self.first.set()
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (IPv4; its descriptors' sockets, /proc/net/tcp)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for row in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        cols = row.split()
+        if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+            ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def children(pid: int) -> list[int]:
+    """`pid`'s child processes (a supervisor's workers)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+    return out

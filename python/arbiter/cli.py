@@ -336,9 +336,20 @@ def _serve(args: argparse.Namespace) -> int:
     if listening is not None:
         host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
+        fd = args.fd
+        if fd is None and port == 0:  # each worker's own port 0 was a port of its own, unsaid
+            try:
+                shared = inherited_socket.loopback_listener(host, 0)
+            except OSError as err:
+                print(f"arbiter: cannot listen on {host}:0: {err.strerror or err}", file=sys.stderr)
+                return 3
+            fd, port, held = shared.fileno(), inherited_socket.port_of(shared), (shared.fileno(),)
+            logging.getLogger("arbiter.serve").warning(
+                "server.port 0: the %d workers serve on %s:%d", settings.server.workers, host, port
+            )
         argv = ["serve", "--config", str(args.config), "--host", host, "--port", str(port)]
-        if args.fd is not None:  # every worker accepts on the one inherited socket
-            argv += ["--fd", str(args.fd)]
+        if fd is not None:  # every worker accepts on the one inherited socket
+            argv += ["--fd", str(fd)]
         elif problem := workers.port_taken(host, port):
             print(f"arbiter: {problem}", file=sys.stderr)
             return 3  # uvicorn's start-up failure status, as a single process exits with
