@@ -34,13 +34,15 @@ def is_worker() -> bool:
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A listening socket that other workers can bind too (the kernel balances accepts)."""
+    """A socket bound where other workers can bind too (the kernel balances accepts), not yet
+    listening: the server listens on it once its start-up is done. Listening from here, a worker
+    still starting (its store, its state) took its share of new connections into a backlog
+    nobody accepted from, for as long as its start took, and reset them if the start failed."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
