@@ -235,6 +235,15 @@ def _key_lifetime_s(text: str) -> float | None:
     return seconds if 0 < seconds <= MAX_KEY_LIFETIME_S else None
 
 
+def _new_tenant_problem(tenant: str) -> str | None:
+    from arbiter.records import SYSTEM_TENANT
+    from arbiter.tenant_names import tenant_name_problem
+
+    if tenant == SYSTEM_TENANT:
+        return "reserved for the operator's alerts"
+    return tenant_name_problem(tenant)
+
+
 def _keys(args: argparse.Namespace) -> int:
     import time
 
@@ -253,6 +262,10 @@ def _keys(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    # a name no key can take: refused as --expires-in is, before a store is made for it
+    if args.keys_command == "create" and (problem := _new_tenant_problem(args.tenant)):
+        print(f"arbiter: --tenant {args.tenant!r}: {problem}", file=sys.stderr)
+        return 2
     settings = config.load(args.config)
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
