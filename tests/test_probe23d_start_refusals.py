@@ -114,3 +114,22 @@ def test_a_port_past_65535_on_the_command_line_is_status_2(tmp_path: Path, comma
     ran = arbiter(command, *args, "--port", "99999", timeout_s=15)
     assert ran.rc == 2, (ran.rc, ran.out[-2000:])
     assert ran.lines[-1].endswith("argument --port: 99999 is outside 0 .. 65535"), ran.lines
+
+
+def test_a_postgresql_that_accepts_and_never_answers_is_a_bounded_start(tmp_path: Path) -> None:
+    """A server (or a firewall's half-open port) that takes the connection and stays silent:
+    `serve` and `migrate` each give up in bounded time, in one line, never a hang (held)."""
+    with _held_port(reuse_port=False) as silent:  # the backlog accepts; nothing ever answers
+        url = f"postgresql://arbiter@127.0.0.1:{silent.getsockname()[1]}/arbiter"
+        cfg = write_config(tmp_path)
+        cfg.write_text(cfg.read_text().replace(f"sqlite:///{tmp_path / 'a.db'}", url))
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(2) as both:
+            serving = both.submit(arbiter, "serve", "--config", str(cfg), timeout_s=40)
+            migrate = both.submit(arbiter, "migrate", "--config", str(cfg), timeout_s=40).result()
+            serve = serving.result()
+        took = time.monotonic() - t0
+    for ran in (serve, migrate):
+        assert ran.rc == 1, (ran.rc, ran.out[-2000:])
+        one_clear_line(ran, "cannot reach PostgreSQL", "timeout")
+    assert took < 30, took
