@@ -340,7 +340,6 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
     open_files.raise_to_hard_limit()
-    held = () if args.fd is None else (args.fd,)
     try:  # a wrong --fd is one clear line before anything starts
         listening = None if args.fd is None else inherited_socket.adopt(args.fd)
     except ValueError as err:
@@ -349,27 +348,7 @@ def _serve(args: argparse.Namespace) -> int:
     if listening is not None:
         host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
-        fd = args.fd
-        if fd is None and port == 0:  # each worker's own port 0 was a port of its own, unsaid
-            try:
-                shared = inherited_socket.loopback_listener(host, 0)
-            except OSError as err:
-                print(f"arbiter: cannot listen on {host}:0: {err.strerror or err}", file=sys.stderr)
-                return 3
-            fd, port, held = shared.fileno(), inherited_socket.port_of(shared), (shared.fileno(),)
-            logging.getLogger("arbiter.serve").warning(
-                "server.port 0: the %d workers serve on %s:%d", settings.server.workers, host, port
-            )
-        argv = ["serve", "--config", str(args.config), "--host", host, "--port", str(port)]
-        if fd is not None:  # every worker accepts on the one inherited socket
-            argv += ["--fd", str(fd)]
-        elif problem := workers.port_taken(host, port):
-            print(f"arbiter: {problem}", file=sys.stderr)
-            return 3  # uvicorn's start-up failure status, as a single process exits with
-        # a worker's graceful stop takes up to server.shutdown_grace_s, then its shutdown
-        # (records written, holds released): the supervisor's 15 s killed it mid-drain
-        grace = settings.server.shutdown_grace_s + workers.SHUTDOWN_MARGIN_S
-        return workers.supervise(argv, settings.server.workers, grace, pass_fds=held)
+        return workers.serve_set(str(args.config), host, port, args.fd, settings.server)
     # the address served, as the app's Host check knows it (--host, --port, --fd override)
     served = dataclasses.replace(settings.server, host=host, port=port)
     if warning := bind_warning(host, served.allowed_hosts):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -22,6 +23,14 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+from arbiter import inherited_socket
+
+if TYPE_CHECKING:
+    from arbiter.config import ServerSettings
+
+log = logging.getLogger("arbiter.serve")
 
 WORKER_ENV = "ARBITER_WORKER"  # set in each worker: its index (0 .. N-1)
 # past server.shutdown_grace_s, how long a stopping worker may take to shut down (records
@@ -45,6 +54,30 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+def serve_set(config: str, host: str, port: int, fd: int | None, server: ServerSettings) -> int:
+    """`arbiter serve` with `server.workers` > 1: start the workers on `host:port` (or on the
+    inherited socket `fd`) and supervise them; the status to exit with."""
+    held: tuple[int, ...] = () if fd is None else (fd,)
+    if fd is None and port == 0:  # each worker's own port 0 was a port of its own, unsaid
+        try:
+            shared = inherited_socket.loopback_listener(host, 0)
+        except OSError as err:
+            print(f"arbiter: cannot listen on {host}:0: {err.strerror or err}", file=sys.stderr)
+            return 3
+        fd, port, held = shared.fileno(), inherited_socket.port_of(shared), (shared.fileno(),)
+        log.warning("server.port 0: the %d workers serve on %s:%d", server.workers, host, port)
+    argv = ["serve", "--config", config, "--host", host, "--port", str(port)]
+    if fd is not None:  # every worker accepts on the one inherited socket
+        argv += ["--fd", str(fd)]
+    elif problem := port_taken(host, port):
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 3  # uvicorn's start-up failure status, as a single process exits with
+    # a worker's graceful stop takes up to server.shutdown_grace_s, then its shutdown (records
+    # written, holds released): the supervisor's fixed 15 s killed it mid-drain
+    grace = server.shutdown_grace_s + SHUTDOWN_MARGIN_S
+    return supervise(argv, server.workers, grace, pass_fds=held)
 
 
 def port_taken(host: str, port: int) -> str | None:
