@@ -17,6 +17,8 @@ CASES = {  # variable, value -> the problem's start and what it says
     ("ARBITER_ROUTING__QUALITY_TARGET", "nan"): "routing.quality_target = nan is outside",
     ("ARBITER_SERVER__PORTT", "1"): "unknown key 'portt'; did you mean 'port'?",
     ("ARBITER_ROUTING__BASELINE", '"nope"'): "unknown model 'nope'",
+    # read as no override at all, the file's value served in silence
+    ("ARBITER_server__port", "1"): "an override is written in capitals, ARBITER_SERVER__PORT",
 }
 
 

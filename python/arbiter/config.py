@@ -696,6 +696,9 @@ def _apply_env_overrides(
     for var, value in sorted(env.items()):
         match = re.fullmatch(r"ARBITER_([A-Z]+)__([A-Z0-9_]+)", var)
         if not match:
+            if re.fullmatch(r"ARBITER_[A-Za-z]+__[A-Za-z0-9_]+", var):  # read as no override
+                problems.append(f"environment variable {var}: an override is written in "
+                                f"capitals, {var.upper()}")  # fmt: skip
             continue
         if match.group(1).lower() not in _SECTIONS:
             named = match.group(1).lower() in _NAMED
