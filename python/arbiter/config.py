@@ -26,6 +26,7 @@ from arbiter.config_parse import (
     _Locator,
     _suggest,
     _table,
+    clipped,
 )
 from arbiter.config_paths import anchor_files, anchor_key_files, anchor_sqlite
 from arbiter.config_resolve import resolve
@@ -642,7 +643,9 @@ def loads(
         loc.fail(problem)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
     for key in sorted(unknown):
-        loc.fail(f"{loc.where([key])}: unknown top-level key {key!r}{_suggest(key, _KNOWN_TOP)}")
+        loc.fail(
+            f"{loc.where([key])}: unknown top-level key {clipped(key)}{_suggest(key, _KNOWN_TOP)}"
+        )
     sections = {
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
