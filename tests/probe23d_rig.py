@@ -86,10 +86,12 @@ class Ran:
         return [line for line in self.out.splitlines() if line.strip()]
 
 
-def arbiter(*args: str, timeout_s: float = 30.0, cwd: Path | None = None) -> Ran:
+def arbiter(
+    *args: str, timeout_s: float = 30.0, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Ran:
     """`python -m arbiter ARGS`, stopped (SIGTERM, then SIGKILL) if it runs past `timeout_s`."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter", *args], env=ENV, cwd=cwd, text=True,
+        [sys.executable, "-m", "arbiter", *args], env=env or ENV, cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
