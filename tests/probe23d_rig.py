@@ -6,31 +6,73 @@ stops)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from arbiter.offline.demo import demo_settings
 from arbiter.toml_text import to_toml
 from tests.conftest import ENV
+from tests.scripted_upstream import ScriptedHandler, ok_chat_answer
 
 NOWHERE = "http://127.0.0.1:9/v1"  # the discard port: no test here calls an upstream there
+SLOW_S = 17.0  # a stream's second half comes this long after its first (past 15 s)
+USAGE = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
 
 
-def write_config(tmp: Path, upstream: str = NOWHERE, **server: Any) -> Path:
-    """The demo pool (no auth, its store beside the file) with `server` keys set."""
-    doc = demo_settings(upstream, tmp / "a.db", auth=False)
+class SlowStream(ScriptedHandler):
+    """A stream's first event at once, the rest SLOW_S later; a whole answer at once."""
+
+    def do_POST(self) -> None:
+        body = self.read_json()
+        answer, kind = ok_chat_answer(body["model"], bool(body.get("stream")), USAGE)
+        if not body.get("stream"):
+            self.answer(answer)
+            return
+        first, rest = answer.split(b"\n\n", 1)
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.end_headers()
+        self.wfile.write(first + b"\n\n")
+        self.wfile.flush()
+        time.sleep(SLOW_S)
+        self.wfile.write(rest)
+        self.close_connection = True
+
+
+def config_text(
+    upstream: str = NOWHERE,
+    sections: dict[str, Any] | None = None,
+    db: Path = Path("a.db"),
+    **server: Any,
+) -> str:
+    """The demo pool (no auth, its store at `db`) with `server` keys set, and each of
+    `sections`' keys in its section."""
+    doc = demo_settings(upstream, db, auth=False)
     doc["server"].update(server)
+    for name, keys in (sections or {}).items():
+        doc.setdefault(name, {}).update(keys)
+    return to_toml(doc)
+
+
+def write_config(
+    tmp: Path, upstream: str = NOWHERE, sections: dict[str, Any] | None = None, **server: Any
+) -> Path:
+    """`config_text`'s file in `tmp`, its store beside it."""
     path = tmp / "arbiter.toml"
-    path.write_text(to_toml(doc))
+    path.write_text(config_text(upstream, sections, tmp / "a.db", **server))
     return path
 
 
@@ -44,10 +86,12 @@ class Ran:
         return [line for line in self.out.splitlines() if line.strip()]
 
 
-def arbiter(*args: str, timeout_s: float = 30.0, cwd: Path | None = None) -> Ran:
+def arbiter(
+    *args: str, timeout_s: float = 30.0, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Ran:
     """`python -m arbiter ARGS`, stopped (SIGTERM, then SIGKILL) if it runs past `timeout_s`."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter", *args], env=ENV, cwd=cwd, text=True,
+        [sys.executable, "-m", "arbiter", *args], env=env or ENV, cwd=cwd, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -90,3 +134,59 @@ def read_only(path: Path) -> Iterator[None]:
         yield
     finally:
         subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+class StreamClient:
+    """One streamed chat request through the openai SDK, in a thread: `got` holds its text, its
+    finish reason and what the SDK raised; `first` is set at its first word (or its end)."""
+
+    def __init__(self, base_url: str, model: str = "sim-tiny") -> None:
+        self.base_url, self.model = base_url, model
+        self.got: dict[str, object] = {"text": ""}
+        self.first = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with openai.OpenAI(base_url=self.base_url, api_key="x", max_retries=0) as client:
+            try:
+                for chunk in client.chat.completions.create(
+                    model=self.model, messages=[{"role": "user", "content": "hi"}],
+                    stream=True, timeout=60,
+                ):  # fmt: skip
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        self.got["text"] = str(self.got["text"]) + chunk.choices[0].delta.content
+                        self.first.set()
+                    if chunk.choices and chunk.choices[0].finish_reason:
+                        self.got["finish"] = chunk.choices[0].finish_reason
+            except Exception as err:  # what the SDK raised is the finding
+                self.got["error"] = repr(err)
+        self.first.set()
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (IPv4; its descriptors' sockets, /proc/net/tcp)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for row in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        cols = row.split()
+        if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+            ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def children(pid: int) -> list[int]:
+    """`pid`'s child processes (a supervisor's workers)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+    return out

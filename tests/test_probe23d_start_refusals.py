@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -94,10 +95,41 @@ def test_check_config_and_serve_name_the_same_problems(tmp_path: Path, case: str
         cfg.write_text(f"{text}\n{added}\n")
     else:  # a [server] key, in that table
         cfg.write_text(text.replace("[server]\n", f"[server]\n{added}\n", 1))
-    check = arbiter("check-config", str(cfg))
-    serve = arbiter("serve", "--config", str(cfg), timeout_s=20)
+    with ThreadPoolExecutor(2) as both:  # side by side: each is a Python start-up
+        checking = both.submit(arbiter, "check-config", str(cfg))
+        serve = both.submit(arbiter, "serve", "--config", str(cfg), timeout_s=20).result()
+        check = checking.result()
     assert (check.rc, serve.rc) == (2, 2), (check.out, serve.out)
     assert "Traceback" not in check.out + serve.out
     problems = [line for line in check.lines if not line.endswith(("problem", "problems"))]
     assert any(words in p for p in problems), check.out
     assert serve.lines == [f"arbiter: config error: {p}" for p in problems]
+
+
+@pytest.mark.parametrize("command", ["serve", "sim"])
+def test_a_port_past_65535_on_the_command_line_is_status_2(tmp_path: Path, command: str) -> None:
+    """server.port is checked, --port was not: `serve --port 99999` listened on 34463 (the bind
+    took it modulo 65536) while its log said it ran on 99999."""
+    args = ["--config", str(write_config(tmp_path))] if command == "serve" else []
+    ran = arbiter(command, *args, "--port", "99999", timeout_s=15)
+    assert ran.rc == 2, (ran.rc, ran.out[-2000:])
+    assert ran.lines[-1].endswith("argument --port: 99999 is outside 0 .. 65535"), ran.lines
+
+
+def test_a_postgresql_that_accepts_and_never_answers_is_a_bounded_start(tmp_path: Path) -> None:
+    """A server (or a firewall's half-open port) that takes the connection and stays silent:
+    `serve` and `migrate` each give up in bounded time, in one line, never a hang (held)."""
+    with _held_port(reuse_port=False) as silent:  # the backlog accepts; nothing ever answers
+        url = f"postgresql://arbiter@127.0.0.1:{silent.getsockname()[1]}/arbiter"
+        cfg = write_config(tmp_path)
+        cfg.write_text(cfg.read_text().replace(f"sqlite:///{tmp_path / 'a.db'}", url))
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(2) as both:
+            serving = both.submit(arbiter, "serve", "--config", str(cfg), timeout_s=40)
+            migrate = both.submit(arbiter, "migrate", "--config", str(cfg), timeout_s=40).result()
+            serve = serving.result()
+        took = time.monotonic() - t0
+    for ran in (serve, migrate):
+        assert ran.rc == 1, (ran.rc, ran.out[-2000:])
+        one_clear_line(ran, "cannot reach PostgreSQL", "timeout")
+    assert took < 30, took

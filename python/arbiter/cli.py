@@ -64,6 +64,18 @@ def _dispatch(argv: Sequence[str] | None) -> int:
         return 130
 
 
+def _port(text: str) -> int:
+    """--port as server.port is checked: 0 .. 65535. Past it, the event loop's bind took the
+    number modulo 65536 (99999 listened on 34463) while the log said it ran on 99999."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0 .. 65535")
+    return port
+
+
 # a parent that starts the server hands it a socket already listening (inherited_socket.py)
 _FD_HELP = "serve on this inherited listening socket instead of binding --host/--port"
 
@@ -78,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
         "--config", default=DEFAULT_CONFIG, help="TOML config (default arbiter.toml)"
     )
     serve.add_argument("--host", default=None, help="override server.host")
-    serve.add_argument("--port", type=int, default=None, help="override server.port (default 8787)")
+    serve.add_argument(
+        "--port", type=_port, default=None, help="override server.port (default 8787)"
+    )
     serve.add_argument("--fd", type=int, default=None, help=_FD_HELP)
     serve.set_defaults(func=_serve)
 
@@ -117,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run a simulated OpenAI-compatible upstream pool")
     sim.add_argument("--config", default=None, help="sim.toml (default: the built-in pool)")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=9100)
+    sim.add_argument("--port", type=_port, default=9100)
     sim.add_argument("--fd", type=int, default=None, help=_FD_HELP)
     sim.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
@@ -221,6 +235,15 @@ def _key_lifetime_s(text: str) -> float | None:
     return seconds if 0 < seconds <= MAX_KEY_LIFETIME_S else None
 
 
+def _new_tenant_problem(tenant: str) -> str | None:
+    from arbiter.records import SYSTEM_TENANT
+    from arbiter.tenant_names import tenant_name_problem
+
+    if tenant == SYSTEM_TENANT:
+        return "reserved for the operator's alerts"
+    return tenant_name_problem(tenant)
+
+
 def _keys(args: argparse.Namespace) -> int:
     import time
 
@@ -239,6 +262,10 @@ def _keys(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    # a name no key can take: refused as --expires-in is, before a store is made for it
+    if args.keys_command == "create" and (problem := _new_tenant_problem(args.tenant)):
+        print(f"arbiter: --tenant {args.tenant!r}: {problem}", file=sys.stderr)
+        return 2
     settings = config.load(args.config, secrets=False)  # the store only: no upstream keys
     if args.keys_command != "create" and (absent := _absent(settings.store.url)) is not None:
         print(f"arbiter: {absent}", file=sys.stderr)  # a read creates no store file either
@@ -313,7 +340,6 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     # before workers start: they inherit it (EMFILE at ~1,024 sockets otherwise)
     open_files.raise_to_hard_limit()
-    held = () if args.fd is None else (args.fd,)
     try:  # a wrong --fd is one clear line before anything starts
         listening = None if args.fd is None else inherited_socket.adopt(args.fd)
     except ValueError as err:
@@ -322,16 +348,7 @@ def _serve(args: argparse.Namespace) -> int:
     if listening is not None:
         host, port = listening.getsockname()[:2]
     if settings.server.workers > 1 and not workers.is_worker():
-        argv = ["serve", "--config", str(args.config), "--host", host, "--port", str(port)]
-        if args.fd is not None:  # every worker accepts on the one inherited socket
-            argv += ["--fd", str(args.fd)]
-        elif problem := workers.port_taken(host, port):
-            print(f"arbiter: {problem}", file=sys.stderr)
-            return 3  # uvicorn's start-up failure status, as a single process exits with
-        # a worker's graceful stop takes up to server.shutdown_grace_s, then its shutdown
-        # (records written, holds released): the supervisor's 15 s killed it mid-drain
-        grace = settings.server.shutdown_grace_s + workers.SHUTDOWN_MARGIN_S
-        return workers.supervise(argv, settings.server.workers, grace, pass_fds=held)
+        return workers.serve_set(str(args.config), host, port, args.fd, settings.server)
     # the address served, as the app's Host check knows it (--host, --port, --fd override)
     served = dataclasses.replace(settings.server, host=host, port=port)
     if warning := bind_warning(host, served.allowed_hosts):
@@ -387,6 +404,9 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_FORCED_RECORD_S = 5.0  # a forced stop's wait for the requests it cut to record themselves
+
+
 def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> Any:
     """A uvicorn.Server that marks `stopping` when its graceful shutdown begins, so the streams
     it cancels when `server.shutdown_grace_s` runs out end with an error event (relay.py)."""
@@ -401,6 +421,19 @@ def _server_telling_streams(uvicorn: Any, config_: Any, stopping: Stopping) -> A
         async def shutdown(self, sockets: Any = None) -> None:
             stopping.started = True
             await super().shutdown(sockets)
+            if self.force_exit:
+                # a second SIGINT (Ctrl-C twice): uvicorn stops waiting for the requests in
+                # flight, and skipped the app's shutdown too: their records, and the batch the
+                # recorder had not written yet, were lost, their budget holds left for a sweep
+                # to charge at worst case. They are cut as at the grace's end, and the app stops.
+                import asyncio
+
+                tasks = list(self.server_state.tasks)
+                for task in tasks:
+                    task.cancel(msg="Task cancelled, forced shutdown")
+                if tasks:  # each records how it ended (relay.py), a moment at most
+                    await asyncio.wait(tasks, timeout=_FORCED_RECORD_S)
+                await self.lifespan.shutdown()
 
     return _Server(config_)
 

@@ -26,6 +26,7 @@ from arbiter.config_parse import (
     _Locator,
     _suggest,
     _table,
+    clipped,
 )
 from arbiter.config_paths import anchor_files, anchor_key_files, anchor_sqlite
 from arbiter.config_resolve import resolve
@@ -653,11 +654,13 @@ def loads(
     except (tomllib.TOMLDecodeError, NestedTooDeeply) as err:
         raise ConfigError(f"{source}{_toml_line(err, text)}: invalid TOML: {err}") from err
     loc = _Locator(text, source)
-    for problem in _apply_env_overrides(raw, env):
+    for problem in _apply_env_overrides(raw, env, loc.from_env):
         loc.fail(problem)
     unknown = set(raw) - set(_SECTIONS) - set(_NAMED)
     for key in sorted(unknown):
-        loc.fail(f"{loc.where([key])}: unknown top-level key {key!r}{_suggest(key, _KNOWN_TOP)}")
+        loc.fail(
+            f"{loc.where([key])}: unknown top-level key {clipped(key)}{_suggest(key, _KNOWN_TOP)}"
+        )
     sections = {
         name: _build(cls, _table(raw.get(name, {}), [name], loc), [name], loc)
         for name, cls in _SECTIONS.items()
@@ -700,14 +703,20 @@ def _named_table(value: Any, path: list[str], loc: _Locator) -> dict[str, Any]:
     return table | {"name": path[-1]}
 
 
-def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> list[str]:
-    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value).
+def _apply_env_overrides(
+    raw: dict[str, Any], env: Mapping[str, str], applied: dict[tuple[str, ...], str]
+) -> list[str]:
+    """ARBITER_<SECTION>__<KEY>=value overrides a scalar key (value parsed as a TOML value);
+    `applied` gets each (section, key) overridden and its variable.
     Returns the problems: a variable of that form naming no section (`ARBITER_STOR__URL`, or a
     named table's `ARBITER_MODELS__...`) was ignored in silence, and the file's value served."""
     problems = []
     for var, value in sorted(env.items()):
         match = re.fullmatch(r"ARBITER_([A-Z]+)__([A-Z0-9_]+)", var)
         if not match:
+            if re.fullmatch(r"ARBITER_[A-Za-z]+__[A-Za-z0-9_]+", var):  # read as no override
+                problems.append(f"environment variable {var}: an override is written in "
+                                f"capitals, {var.upper()}")  # fmt: skip
             continue
         if match.group(1).lower() not in _SECTIONS:
             named = match.group(1).lower() in _NAMED
@@ -727,4 +736,5 @@ def _apply_env_overrides(raw: dict[str, Any], env: Mapping[str, str]) -> list[st
         table = raw.setdefault(section, {})
         if isinstance(table, dict):  # else the file's `server = 1` is the problem: loads says so
             table[key] = parsed
+            applied[(section, key)] = var
     return problems

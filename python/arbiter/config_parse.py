@@ -34,7 +34,7 @@ def _build(cls: type[Any], raw: dict[str, Any], path: list[str], loc: _Locator) 
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields or (key in _RESOLVED_ONLY and key != "name"):
-            loc.fail(f"{loc.where([*path, key])}: unknown key {key!r}{_suggest(key, known)}")
+            loc.fail(f"{loc.where([*path, key])}: unknown key {clipped(key)}{_suggest(key, known)}")
             continue
         try:
             kwargs[key] = _coerce(hints[key], value, [*path, key], loc)
@@ -90,11 +90,23 @@ def _toml_kind(value: Any) -> str:
 _SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "url")
 
 
+_CLIP = 80  # characters of a value or key an error message repeats
+
+
+def clipped(value: Any) -> str:
+    """`value`'s repr for an error message, cut at _CLIP characters: a 10 MB string where a
+    number belongs was repeated whole, one 10 MB line on the operator's terminal and log."""
+    shown = repr(value)
+    if len(shown) <= _CLIP:
+        return shown
+    return f"{shown[:_CLIP]}... ({len(str(value)):,} characters)"
+
+
 def _shown(path: list[str], value: Any) -> str:
     """The value for an error message: never one of a key that may hold a secret."""
     if any(w in path[-1] for w in _SECRET_WORDS) or isinstance(value, dict | list):
         return _toml_kind(value)
-    return f"{value!r} ({_toml_kind(value)})"
+    return f"{clipped(value)} ({_toml_kind(value)})"
 
 
 def _coerce(hint: Any, value: Any, path: list[str], loc: _Locator) -> Any:
@@ -164,6 +176,9 @@ class _Locator:
         self.source = source
         self._lines = text.splitlines()
         self.problems: list[str] = []
+        # (section, key) -> the ARBITER_* variable whose value replaced the file's: a problem
+        # with it names the variable, not the file's line, which holds a value never used
+        self.from_env: dict[tuple[str, ...], str] = {}
 
     def fail(self, message: str) -> None:
         """Note a problem and go on checking: every problem is reported in one run."""
@@ -175,6 +190,9 @@ class _Locator:
             raise ConfigError("\n".join(self.problems), problems=self.problems)
 
     def where(self, path: list[str]) -> str:
+        var = self.from_env.get(tuple(path[:2]))
+        if var is not None:
+            return f"environment variable {var}"
         line = self._find(path)
         # a key inside an inline table or an array of tables' value (routing.cascade_expected_gain
         # = { chat = [...] }) has no line of its own: the line that defines its nearest enclosing

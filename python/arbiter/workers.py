@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import shutil
 import signal
@@ -24,6 +25,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+from arbiter import inherited_socket
+
+if TYPE_CHECKING:
+    from arbiter.config import ServerSettings
+
+log = logging.getLogger("arbiter.serve")
 
 from arbiter import worker_ready
 
@@ -38,15 +47,41 @@ def is_worker() -> bool:
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
-    """A listening socket that other workers can bind too (the kernel balances accepts)."""
+    """A socket bound where other workers can bind too (the kernel balances accepts), not yet
+    listening: the server listens on it once its start-up is done. Listening from here, a worker
+    still starting (its store, its state) took its share of new connections into a backlog
+    nobody accepted from, for as long as its start took, and reset them if the start failed."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def serve_set(config: str, host: str, port: int, fd: int | None, server: ServerSettings) -> int:
+    """`arbiter serve` with `server.workers` > 1: start the workers on `host:port` (or on the
+    inherited socket `fd`) and supervise them; the status to exit with."""
+    held: tuple[int, ...] = () if fd is None else (fd,)
+    if fd is None and port == 0:  # each worker's own port 0 was a port of its own, unsaid
+        try:
+            shared = inherited_socket.loopback_listener(host, 0)
+        except OSError as err:
+            print(f"arbiter: cannot listen on {host}:0: {err.strerror or err}", file=sys.stderr)
+            return 3
+        fd, port, held = shared.fileno(), inherited_socket.port_of(shared), (shared.fileno(),)
+        log.warning("server.port 0: the %d workers serve on %s:%d", server.workers, host, port)
+    argv = ["serve", "--config", config, "--host", host, "--port", str(port)]
+    if fd is not None:  # every worker accepts on the one inherited socket
+        argv += ["--fd", str(fd)]
+    elif problem := port_taken(host, port):
+        print(f"arbiter: {problem}", file=sys.stderr)
+        return 3  # uvicorn's start-up failure status, as a single process exits with
+    # a worker's graceful stop takes up to server.shutdown_grace_s, then its shutdown (records
+    # written, holds released): the supervisor's fixed 15 s killed it mid-drain
+    grace = server.shutdown_grace_s + SHUTDOWN_MARGIN_S
+    return supervise(argv, server.workers, grace, pass_fds=held)
 
 
 def port_taken(host: str, port: int) -> str | None:

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 _PERMANENT = (psycopg.IntegrityError, psycopg.DataError)
 _MIGRATE_LOCK = "arbiter.store.migrate"
+# how long a migration waits for another process's (migrations are serialised by an advisory
+# lock): a migration stuck elsewhere (a stopped process, a session left open) held every
+# `serve` and `migrate` at start for ever, without a word; a real one takes seconds
+MIGRATE_LOCK_WAIT_S = 120.0
 _ID_LOCK_SPACE = 0x4152  # first key of the (int, int) advisory locks on decision ids
 
 
@@ -296,7 +300,16 @@ class PostgresStore(SqlStore):
         return list(cur.fetchall())
 
     def _migration_lock(self, cur: Cursor) -> None:
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATE_LOCK,))
+        cur.execute(f"SET LOCAL lock_timeout = {int(MIGRATE_LOCK_WAIT_S * 1000)}")
+        try:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_MIGRATE_LOCK,))
+        except psycopg.errors.LockNotAvailable as err:
+            raise StoreError(
+                f"another process has held the store's migration lock for "
+                f"{MIGRATE_LOCK_WAIT_S:g} s (a migration running, or one stuck: see "
+                f"pg_locks' advisory locks)"
+            ) from err
+        cur.execute("SET LOCAL lock_timeout = 0")  # the migration's own statements: no bound
 
     def _lock_ids(self, cur: Cursor, ids: Sequence[str]) -> None:
         # One advisory lock per decision id, taken in a fixed order: two replicas grading the same
