@@ -27,14 +27,12 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from arbiter import inherited_socket
+from arbiter import inherited_socket, worker_ready
 
 if TYPE_CHECKING:
     from arbiter.config import ServerSettings
 
 log = logging.getLogger("arbiter.serve")
-
-from arbiter import worker_ready
 
 WORKER_ENV = "ARBITER_WORKER"  # set in each worker: its index (0 .. N-1)
 # past server.shutdown_grace_s, how long a stopping worker may take to shut down (records
