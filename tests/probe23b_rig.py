@@ -28,6 +28,8 @@ async def ask(client: openai.AsyncOpenAI, text: str = "hi", **kw: Any) -> str:
         return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
     except openai.APIStatusError as err:
         return f"{err.status_code} {err.body}"
+    except openai.APIConnectionError:
+        return "connection"  # the sidecar went away
 
 
 def burst(
