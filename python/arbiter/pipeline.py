@@ -116,7 +116,7 @@ class Pipeline:
             pinned_lookup(self.s, plan), counted, req.max_tokens, budgets.image_tokens,
             prompt,
             req.unviewed_tokens, req.kept_thinking_tokens, ratio=self.s.prompt_ratios.factor,
-            markup=self.s.cost_ratios.factor,
+            markup=self.s.cost_ratios.factor, sent=req.body,
         )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)

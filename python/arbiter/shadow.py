@@ -317,7 +317,7 @@ class Shadow:
         worst = CallWorst(
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
             req.unviewed_tokens, req.kept_thinking_tokens, ratio=s.prompt_ratios.factor,
-            markup=s.cost_ratios.factor,
+            markup=s.cost_ratios.factor, sent=req.body,
         )  # fmt: skip
         now = s.budgets.now()
         start, end = window_bounds("day", now)

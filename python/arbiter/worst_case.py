@@ -26,6 +26,7 @@ from arbiter.config import ModelSettings
 from arbiter.image_rules import ImageRule, ImageSpec
 from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
+from arbiter.protocols.anthropic_cache_control import asks_caching
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -142,7 +143,8 @@ class CallWorst:
     `n`: the choices, when not the body's `n`: a legacy completion's are `n` per prompt;
     `ratio`: per model, how much longer its upstream counts text than o200k: prompt_ratio.py;
     `markup`: per model, how much more than its usage's price its upstream reports a call cost:
-    cost_ratio.py)."""
+    cost_ratio.py; `sent`: the body as the client sent it, when `body` is a view without its
+    `cache_control`)."""
 
     def __init__(
         self,
@@ -156,6 +158,7 @@ class CallWorst:
         n: int | None = None,
         ratio: Callable[[str], float] | None = None,
         markup: Callable[[str], float] | None = None,
+        sent: dict[str, Any] | None = None,
     ) -> None:
         self._models = models
         self._body = body
@@ -168,6 +171,8 @@ class CallWorst:
         self._images: list[ImageSpec] | None = None
         self._ratio = ratio
         self._markup = markup
+        self._sent = body if sent is None else sent  # as the client sent it: its cache_control
+        self._caching: bool | None = None  # asks for a prompt cache write (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -194,6 +199,15 @@ class CallWorst:
     def choices(self) -> int:
         return self._n
 
+    @property
+    def caching(self) -> bool:
+        """The request asks for a prompt cache write (Anthropic's `cache_control`): a prompt
+        written costs up to 2x the input price (probe23b: holds at the input price let a burst
+        of such calls pass a cap by 4 calls)."""
+        if self._caching is None:
+            self._caching = asks_caching(self._sent)
+        return self._caching
+
     def __call__(self, model: str) -> float:
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
@@ -207,6 +221,9 @@ class CallWorst:
             text = self.prompt_tokens + kept
             prompt += scaled(text, ratio) - text
         cost = m.cost_usd(prompt, self.output_tokens(m))
+        if m.price_cache_write_per_mtok is not None and self.caching:
+            # the whole prompt may be written to the cache, billed at its write price
+            cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt))
         # its upstream reports calls dearer than their usage's price (cost_ratio.py)
         return cost * self._markup(model) if self._markup is not None else cost
 
