@@ -5,6 +5,7 @@ the books each test reads: what was spent, held and decided."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,17 @@ def warm(f: Fleet, key: str, **kw: Any) -> None:
                 assert await ask(c, **kw) == "ok"
 
     asyncio.run(run())
+
+
+def decided(f: Fleet, count: int | None = None, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The decisions, once `count` of them are written (default: every request answered so far
+    by the upstream; bounded: they are written behind the answers)."""
+    want = len(f.up.calls) if count is None else count
+    deadline = time.monotonic() + timeout_s
+    while len(got := f.decisions()) < want:
+        assert time.monotonic() < deadline, (len(got), want)
+        time.sleep(0.05)
+    return got
 
 
 def decided_usd(f: Fleet) -> float:

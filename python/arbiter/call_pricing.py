@@ -12,6 +12,7 @@ from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
 from arbiter.types import ChatRequest, Usage, estimate_tokens
+from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -61,9 +62,13 @@ def pin_prices(s: Services, plan: Plan) -> None:
 
 
 def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
-    """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
+    """The worst case of one call of `model` under `plan` at the registry's prices (for judging
+    a reported cost: without the markup reports taught, cost_ratio.py)."""
     charge = plan.charge
-    return None if charge is None else functools.partial(charge.call_worst, model)
+    if charge is None:
+        return None
+    worst = charge.call_worst
+    return functools.partial(worst.unmarked if isinstance(worst, CallWorst) else worst, model)
 
 
 def call_cost(

@@ -177,5 +177,7 @@ async def own_call_cost(
     usage = result.usage
     if counts_dropped(usage):
         return await _priced(s, model, m, worst, None, answer_texts(result.body), usage)
-    billed = billed_cost(m, usage, lambda: worst(model), s.billing_alerts.cost_report_dropped)
+    billed = billed_cost(
+        m, usage, lambda: worst.unmarked(model), s.billing_alerts.cost_report_dropped
+    )
     return (billed if billed is not None else worst(model)), usage

@@ -446,13 +446,15 @@ class PassThrough:
         s = self.s
         m = req.model_settings(s.registry.__getitem__)
 
-        def worst() -> float:
+        def unmarked() -> float:  # at the registry's prices: what a report is judged by
             ratio = max(m.prompt_token_ratio, s.prompt_ratios.factor(req.model))
-            cost = m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
-            return cost * s.cost_ratios.factor(req.model)  # cost_ratio.py
+            return m.cost_usd(scaled(req.prompt_tokens, ratio), req.output_tokens)
+
+        def worst() -> float:
+            return unmarked() * s.cost_ratios.factor(req.model)  # cost_ratio.py
 
         # an absurd reported cost counts as not reported
-        usage = vetted(m, usage, worst, s.billing_alerts.cost_report_dropped)
+        usage = vetted(m, usage, unmarked, s.billing_alerts.cost_report_dropped)
         if usage is not None and not (usage.counts_dropped or usage.prompt_missing):
             # the upstream's count of the prompt teaches the model's ratio (prompt_ratio.py)
             s.prompt_ratios.observe(req.model, req.prompt_tokens, usage.prompt_tokens)

@@ -209,6 +209,14 @@ class CallWorst:
         return self._caching
 
     def __call__(self, model: str) -> float:
+        cost = self.unmarked(model)
+        # its upstream reports calls dearer than their usage's price (cost_ratio.py)
+        return cost * self._markup(model) if self._markup is not None else cost
+
+    def unmarked(self, model: str) -> float:
+        """The worst case at the registry's prices, without the learnt markup: what a reported
+        cost is judged by (cost_report.py; else one believed 90x report made 9,000x ones
+        believable)."""
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         prompt = self.prompt_on(m) + kept
@@ -224,8 +232,7 @@ class CallWorst:
         if m.price_cache_write_per_mtok is not None and self.caching:
             # the whole prompt may be written to the cache, billed at its write price
             cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt))
-        # its upstream reports calls dearer than their usage's price (cost_ratio.py)
-        return cost * self._markup(model) if self._markup is not None else cost
+        return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:
