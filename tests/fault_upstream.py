@@ -148,6 +148,8 @@ class FaultUpstream:
             return (prompt, 0)
         if kind == "zeroboth":  # both counts 0
             return (0, 0)
+        if kind == "pastlimit":  # an output count past any limit it was sent (under 10^8)
+            return (prompt, 10**7)
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:

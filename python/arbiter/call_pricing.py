@@ -3,6 +3,7 @@ plan pinned them, the call's worst case, and its cost once answered (split from 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -69,6 +70,23 @@ def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
         return None
     worst = charge.call_worst
     return functools.partial(worst.unmarked if isinstance(worst, CallWorst) else worst, model)
+
+
+def believable(s: Services, plan: Plan, model: str, usage: Usage | None) -> Usage | None:
+    """`usage`, its counts dropped when it counted more output than the call could generate
+    (every choice at the output limit it was sent, reasoning and thinking included): no server
+    generates past it, so the count is no bill (probe23b: 10^7 output tokens said of a call
+    sent max_tokens 20 charged $20,000 and locked its tenant out). The answer is then priced
+    from what it relayed, as an absurd count's is (dropped_usage.py)."""
+    worst = plan.charge.call_worst if plan.charge is not None else None
+    if usage is None or usage.counts_dropped or not isinstance(worst, CallWorst):
+        return usage
+    if usage.completion_tokens <= worst.output_tokens(pinned(s, plan, model)):
+        return usage
+    return dataclasses.replace(
+        usage, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0,
+        cache_write_tokens=0, counts_dropped=True, prompt_missing=False, output_missing=False,
+    )  # fmt: skip
 
 
 def call_cost(
