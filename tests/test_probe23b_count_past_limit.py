@@ -8,6 +8,7 @@ absurd count is. Whole and streamed, OpenAI and Anthropic protocols."""
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from tests.fault_upstream import PROMPT_TOKENS
@@ -35,5 +36,20 @@ def test_an_output_count_past_the_limit_is_no_count(
     # priced from the answer it relayed: 5 tokens, on the prompt
     assert PROMPT_TOKENS * PRICES[model][0] / 1e6 < cost < WORST_USD, cost
     assert cost <= (PROMPT_TOKENS * PRICES[model][0] + MAX_TOKENS * PRICES[model][1]) / 1e6
+    assert usage_dropped_total(f) == dropped + 1
+    f.up.reset()
+
+
+def test_a_pass_through_completion_past_its_limit_is_no_count(
+    one_sidecar: tuple[Fleet, str],
+) -> None:
+    f, key = one_sidecar
+    dropped, seen = usage_dropped_total(f), len(f.decisions())
+    f.up.reset(oa_1="pastlimit")
+    with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
+        assert gpt.completions.create(model="oa-1", prompt="hi", max_tokens=MAX_TOKENS).choices
+    cost = new_cost(f, seen)
+    # its prompt as the budget counts "hi" (1 token) and the answer's 5: $0.011
+    assert 5 * PRICES["oa-1"][1] / 1e6 < cost < WORST_USD, cost
     assert usage_dropped_total(f) == dropped + 1
     f.up.reset()

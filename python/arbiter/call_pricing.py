@@ -3,7 +3,6 @@ plan pinned them, the call's worst case, and its cost once answered (split from 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
 from arbiter.types import ChatRequest, Usage, estimate_tokens
+from arbiter.upstream.usage_counts import within_limit
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -74,19 +74,11 @@ def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
 
 def believable(s: Services, plan: Plan, model: str, usage: Usage | None) -> Usage | None:
     """`usage`, its counts dropped when it counted more output than the call could generate
-    (every choice at the output limit it was sent, reasoning and thinking included): no server
-    generates past it, so the count is no bill (probe23b: 10^7 output tokens said of a call
-    sent max_tokens 20 charged $20,000 and locked its tenant out). The answer is then priced
-    from what it relayed, as an absurd count's is (dropped_usage.py)."""
+    (usage_counts.within_limit: the call's every choice at its output limit)."""
     worst = plan.charge.call_worst if plan.charge is not None else None
-    if usage is None or usage.counts_dropped or not isinstance(worst, CallWorst):
+    if usage is None or not isinstance(worst, CallWorst):
         return usage
-    if usage.completion_tokens <= worst.output_tokens(pinned(s, plan, model)):
-        return usage
-    return dataclasses.replace(
-        usage, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0,
-        cache_write_tokens=0, counts_dropped=True, prompt_missing=False, output_missing=False,
-    )  # fmt: skip
+    return within_limit(usage, worst.output_tokens(pinned(s, plan, model)))
 
 
 def call_cost(

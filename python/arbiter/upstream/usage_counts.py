@@ -4,6 +4,7 @@ the protocols' parsers, upstream/openai.py and upstream/anthropic.py, read throu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -66,3 +67,17 @@ def of_answer(usage: Usage, finished: bool) -> Usage:
     if finished or not (usage.counts_dropped or usage.one_sided):
         return usage
     return Usage(reported_cost_usd=usage.reported_cost_usd)
+
+
+def within_limit(usage: Usage, limit: int) -> Usage:
+    """`usage`, its counts dropped when it counted more output than `limit`, the most the call
+    could generate (every choice at the output limit it was sent, reasoning and thinking
+    included): no server generates past it, so the count is no bill (probe23b: 10^7 output
+    tokens said of a call sent max_tokens 20 were charged $20,000). The answer is then priced
+    from what it relayed, as an absurd count's is (dropped_usage.py)."""
+    if usage.counts_dropped or usage.completion_tokens <= limit:
+        return usage
+    return dataclasses.replace(
+        usage, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0,
+        cache_write_tokens=0, counts_dropped=True, prompt_missing=False, output_missing=False,
+    )  # fmt: skip
