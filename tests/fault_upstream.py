@@ -150,6 +150,8 @@ class FaultUpstream:
             return (0, 0)
         if kind == "pastlimit":  # an output count past any limit it was sent (under 10^8)
             return (prompt, 10**7)
+        if kind == "pastwindow":  # a prompt count past any model's window (under 10^8)
+            return (10**7, COMPLETION_TOKENS * n)
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:

@@ -4,7 +4,9 @@ said completion_tokens 10^7 was charged $20,000.011, a tenant's $1.00 cap passed
 worst cases and the tenant locked out. No server generates past the output limit it was sent
 (every choice's, reasoning and thinking included), so such a count is no count: the answer is
 priced from what it relayed (dropped_usage.py), with the operator's usage_dropped, as an
-absurd count is. Whole and streamed, OpenAI and Anthropic protocols."""
+absurd count is; so is a prompt count past 4x the model's context window (10^7 said of "hi"
+was charged $10,000). Whole and streamed, OpenAI and Anthropic protocols, pass-through
+completions."""
 
 from __future__ import annotations
 
@@ -23,13 +25,14 @@ WORST_USD = 0.06  # the prompt and 20 output tokens, with room for the learnt ra
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize("model", ["oa-1", "an-1"])
-def test_an_output_count_past_the_limit_is_no_count(
-    one_sidecar: tuple[Fleet, str], model: str, stream: bool
+@pytest.mark.parametrize("fault", ["pastlimit", "pastwindow"])  # 10^7 output / prompt tokens
+def test_a_count_past_what_the_call_could_bill_is_no_count(
+    one_sidecar: tuple[Fleet, str], fault: str, model: str, stream: bool
 ) -> None:
     f, key = one_sidecar
     before = f.settled().get("tenant:t", (0.0, 0.0))[0]
     dropped, seen = usage_dropped_total(f), len(f.decisions())
-    f.up.reset(**{model.replace("-", "_"): "pastlimit"})
+    f.up.reset(**{model.replace("-", "_"): fault})
     ask_sdk(f, key, model, stream)
     cost = new_cost(f, seen)
     assert f.settled()["tenant:t"][0] - before == pytest.approx(cost, abs=1e-9)

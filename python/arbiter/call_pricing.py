@@ -12,7 +12,7 @@ from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
 from arbiter.types import ChatRequest, Usage, estimate_tokens
-from arbiter.upstream.usage_counts import within_limit
+from arbiter.upstream.usage_counts import prompt_bound, within_limit
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def believable(s: Services, plan: Plan, model: str, usage: Usage | None) -> Usag
     worst = plan.charge.call_worst if plan.charge is not None else None
     if usage is None or not isinstance(worst, CallWorst):
         return usage
-    return within_limit(usage, worst.output_tokens(pinned(s, plan, model)))
+    m = pinned(s, plan, model)
+    return within_limit(usage, worst.output_tokens(m), prompt_bound(m.context_window))
 
 
 def call_cost(

@@ -44,7 +44,7 @@ from arbiter.config import ModelSettings
 from arbiter.cut_stream_cost import tokens_of_async
 from arbiter.request_plan import Plan
 from arbiter.types import ChatRequest, ChatResult, Usage
-from arbiter.upstream.usage_counts import within_limit
+from arbiter.upstream.usage_counts import prompt_bound, within_limit
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ async def own_call_cost(
     m = s.registry[model]
     usage = result.usage
     if usage is not None:  # an output count past what the call could generate: none
-        usage = within_limit(usage, worst.output_tokens(m))
+        usage = within_limit(usage, worst.output_tokens(m), prompt_bound(m.context_window))
     if counts_dropped(usage):
         return await _priced(s, model, m, worst, None, answer_texts(result.body), usage)
     billed = billed_cost(

@@ -54,7 +54,7 @@ from arbiter.surfaces import openai_params
 from arbiter.types import Usage, count_tokens
 from arbiter.upstream.http import forwarded_headers
 from arbiter.upstream.openai import OpenAIUpstream, choices_finished, parse_usage
-from arbiter.upstream.usage_counts import of_answer, within_limit
+from arbiter.upstream.usage_counts import of_answer, prompt_bound, within_limit
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -456,7 +456,8 @@ class PassThrough:
         # an absurd reported cost counts as not reported
         usage = vetted(m, usage, unmarked, s.billing_alerts.cost_report_dropped)
         if usage is not None:  # an output count past what the call could generate: none
-            usage = within_limit(usage, req.output_tokens)
+            bound = prompt_bound(m.context_window, req.prompt_tokens)
+            usage = within_limit(usage, req.output_tokens, bound)
         if usage is not None and not (usage.counts_dropped or usage.prompt_missing):
             # the upstream's count of the prompt teaches the model's ratio (prompt_ratio.py)
             s.prompt_ratios.observe(req.model, req.prompt_tokens, usage.prompt_tokens)
