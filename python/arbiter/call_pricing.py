@@ -74,7 +74,8 @@ def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
 
 def believable(s: Services, plan: Plan, model: str, usage: Usage | None) -> Usage | None:
     """`usage`, its counts dropped when it counted more output than the call could generate
-    (usage_counts.within_limit: the call's every choice at its output limit)."""
+    or a prompt past what its model reads (usage_counts.within_limit: the call's every choice
+    at its output limit; prompt_bound)."""
     worst = plan.charge.call_worst if plan.charge is not None else None
     if usage is None or not isinstance(worst, CallWorst):
         return usage

@@ -84,7 +84,7 @@ async def try_cascade(
         plan.cascade = "passed"
         return result, 0.0, None
     attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
-    usage = believable(s, plan, cheap, result.usage)  # a count past the call's limit: none
+    usage = believable(s, plan, cheap, result.usage)  # a count past what it could bill: none
     # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
     if plan.stats is not None and usage is not None and usage.completion_tokens:
         s.lengths.observe(

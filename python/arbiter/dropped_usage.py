@@ -176,7 +176,7 @@ async def own_call_cost(
     counts it: the real tokenizer); else the call's worst case."""
     m = s.registry[model]
     usage = result.usage
-    if usage is not None:  # an output count past what the call could generate: none
+    if usage is not None:  # a count past what the call could bill: none (within_limit)
         usage = within_limit(usage, worst.output_tokens(m), prompt_bound(m.context_window))
     if counts_dropped(usage):
         return await _priced(s, model, m, worst, None, answer_texts(result.body), usage)

@@ -455,7 +455,7 @@ class PassThrough:
 
         # an absurd reported cost counts as not reported
         usage = vetted(m, usage, unmarked, s.billing_alerts.cost_report_dropped)
-        if usage is not None:  # an output count past what the call could generate: none
+        if usage is not None:  # a count past what the call could bill: none (within_limit)
             bound = prompt_bound(m.context_window, req.prompt_tokens)
             usage = within_limit(usage, req.output_tokens, bound)
         if usage is not None and not (usage.counts_dropped or usage.prompt_missing):
