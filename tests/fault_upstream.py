@@ -96,6 +96,9 @@ class FaultUpstream:
         if kind == "delay":  # a slow model: nothing for `arg` seconds, then a healthy answer
             await asyncio.sleep(float(arg))
             kind, arg = "ok", ""
+        if kind == "cachewrite" and arg:  # cachewrite@S: its answer after S seconds
+            await asyncio.sleep(float(arg))
+            arg = ""
         if kind == "cost" and not body.get("stream"):  # usage.cost (USD), as OpenRouter sends
             usd, _, after_s = arg.partition(":")  # cost@USD[:S]: answered after S seconds
             await asyncio.sleep(float(after_s or 0))
@@ -133,6 +136,8 @@ class FaultUpstream:
             return None
         if kind == "cacheonly":  # Anthropic's input as cache reads alone, no `input_tokens`
             return ("cache", COMPLETION_TOKENS * n)
+        if kind.startswith("cachewrite"):  # the whole prompt written to Anthropic's cache
+            return ("write", COMPLETION_TOKENS * n)
         if kind == "absurd":  # what it reported
             return (-5, 10**13)
         if kind == "onlyprompt":  # a usage with its output count left out (whole answers)
@@ -143,6 +148,10 @@ class FaultUpstream:
             return (prompt, 0)
         if kind == "zeroboth":  # both counts 0
             return (0, 0)
+        if kind == "pastlimit":  # an output count past any limit it was sent (under 10^8)
+            return (prompt, 10**7)
+        if kind == "pastwindow":  # a prompt count past any model's window (under 10^8)
+            return (10**7, COMPLETION_TOKENS * n)
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
@@ -389,6 +398,9 @@ def _anthropic_usage(usage: tuple[Any, Any]) -> dict[str, Any]:
     """`cache` in place of the input count: the prompt read from the cache alone."""
     if usage[0] == "cache":
         return {"cache_read_input_tokens": PROMPT_TOKENS, "output_tokens": usage[1]}
+    if usage[0] == "write":
+        return {"input_tokens": 0, "cache_creation_input_tokens": PROMPT_TOKENS,
+                "output_tokens": usage[1]}  # fmt: skip
     return _given({"input_tokens": usage[0], "output_tokens": usage[1]})
 
 

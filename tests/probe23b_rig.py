@@ -5,12 +5,19 @@ the books each test reads: what was spent, held and decided."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import re
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import anthropic
+import httpx
 import openai
+import pytest
 
-from tests.probe22b_rig import Fleet
+from tests.probe22b_rig import ADMIN, Fleet, fleet
+
+MAX_TOKENS = 20  # ask_sdk's: a call's worst case is its prompt and 20 output tokens
 
 
 async def ask(client: openai.AsyncOpenAI, text: str = "hi", **kw: Any) -> str:
@@ -28,6 +35,8 @@ async def ask(client: openai.AsyncOpenAI, text: str = "hi", **kw: Any) -> str:
         return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
     except openai.APIStatusError as err:
         return f"{err.status_code} {err.body}"
+    except openai.APIConnectionError:
+        return "connection"  # the sidecar went away
 
 
 def burst(
@@ -71,5 +80,59 @@ def warm(f: Fleet, key: str, **kw: Any) -> None:
     asyncio.run(run())
 
 
+def decided(f: Fleet, count: int | None = None, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The decisions, once `count` of them are written (default: every request answered so far
+    by the upstream; bounded: they are written behind the answers)."""
+    want = len(f.up.calls) if count is None else count
+    deadline = time.monotonic() + timeout_s
+    while len(got := f.decisions()) < want:
+        assert time.monotonic() < deadline, (len(got), want)
+        time.sleep(0.05)
+    return got
+
+
 def decided_usd(f: Fleet) -> float:
     return sum(float(d["cost_usd"] or 0) for d in f.decisions())
+
+
+@pytest.fixture(scope="module")
+def one_sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fleet, str]]:
+    """One sidecar on SQLite under a loose tenant cap, and a key of tenant t (per module)."""
+    caps = [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]
+    with fleet(tmp_path_factory.mktemp("one"), "sqlite", caps) as f:
+        yield f, str(f.first.create_key("t")["key"])
+
+
+def usage_dropped_total(f: Fleet) -> float:
+    text = httpx.get(f.first.root_url + "/metrics", headers=ADMIN, timeout=15).text
+    found = re.findall(r"^arbiter_usage_dropped_total\{.*\} (\S+)$", text, re.M)
+    return sum(float(v) for v in found)
+
+
+def ask_sdk(f: Fleet, key: str, model: str, stream: bool) -> None:
+    """ "hi" to `model` through its protocol's SDK (an-1: anthropic, else openai), whole or
+    streamed (OpenAI's with its usage chunk asked for); the answer must have text."""
+    hi: Any = [{"role": "user", "content": "hi"}]
+    if model == "an-1":
+        with anthropic.Anthropic(api_key=key, base_url=f.first.root_url, max_retries=0) as c:
+            if stream:
+                with c.messages.stream(model=model, max_tokens=MAX_TOKENS, messages=hi) as s:
+                    assert s.get_final_text()
+            else:
+                assert c.messages.create(model=model, max_tokens=MAX_TOKENS, messages=hi).content
+        return
+    with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
+        if stream:
+            chunks = gpt.chat.completions.create(
+                model=model, messages=hi, max_tokens=MAX_TOKENS, stream=True,
+                stream_options={"include_usage": True},
+            )  # fmt: skip
+            assert "".join(x.choices[0].delta.content or "" for x in chunks if x.choices)
+        else:
+            answer = gpt.chat.completions.create(model=model, messages=hi, max_tokens=MAX_TOKENS)
+            assert answer.choices[0].message.content
+
+
+def new_cost(f: Fleet, before: int) -> float:
+    """The newest decision's cost, once there are more than `before` (bounded)."""
+    return float(decided(f, before + 1)[0]["cost_usd"])

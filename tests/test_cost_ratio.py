@@ -37,3 +37,5 @@ def test_the_worst_case_is_held_at_the_ratio() -> None:
     plain = CallWorst(lambda _: M, body, 50, None)("m")
     marked = CallWorst(lambda _: M, body, 50, None, markup=lambda _: 1.5)("m")
     assert marked == pytest.approx(plain * 1.5)
+    # a report is judged by the worst case at the registry's prices, not the learnt one
+    assert CallWorst(lambda _: M, body, 50, None, markup=lambda _: 1.5).unmarked("m") == plain

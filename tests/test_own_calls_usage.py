@@ -28,6 +28,8 @@ CASES: dict[str, tuple[dict[str, Any] | None, bool]] = {
     "no usage": (None, True),
     "input count alone": ({"in": 12}, True),
     "output count alone": ({"out": 13}, True),
+    # past any limit the call was sent (probe23b): no count, as an absurd one
+    "output count past the limit": ({"in": 12, "out": 10**7}, True),
     "no usage, no finish reason (control)": (None, False),
 }
 
@@ -70,7 +72,7 @@ def _check(row: dict[str, Any], case: str, worst_output_usd: float) -> None:
     # counted: the side given kept, the other Arbiter's (TEXT's ~13 tokens; the prompt counted)
     prompt, output = row["prompt_tokens"], row["completion_tokens"]
     assert prompt > 0 and 10 <= output <= 20, (case, row)
-    if usage is not None and "in" in usage:
+    if usage is not None and "in" in usage and "out" not in usage:  # a side kept
         assert prompt == usage["in"], (case, row)
     assert cost == pytest.approx((prompt * 1.0 + output * PRICE_OUT) / 1e6, rel=1e-6), (case, row)
     assert cost < worst_output_usd / 4, (case, row)

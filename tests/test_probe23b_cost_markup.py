@@ -17,7 +17,7 @@ import pytest
 from tests.fault_upstream import COMPLETION_TOKENS, PROMPT_TOKENS
 from tests.probe19a_harness import PRICES
 from tests.probe22b_rig import fleet
-from tests.probe23b_rig import burst, decided_usd, warm
+from tests.probe23b_rig import burst, decided, decided_usd, warm
 
 CAP_USD = 0.5
 MARKUP = 1.5
@@ -51,3 +51,18 @@ def test_a_burst_reported_dearer_than_its_usage_stays_within_one_call(
         # the promise: past the cap by at most one request's worst case (here its reported cost)
         over = (spent - CAP_USD) / REPORTED_USD
         assert over <= 1.0, f"{over:.2f} calls past the cap: {answered} answered, ${spent:.4f}"
+
+
+def test_a_learnt_markup_does_not_widen_what_a_report_may_claim(tmp_path: Path) -> None:
+    """A report is believed up to 100x the call's worst case at the registry's prices
+    (cost_report.py); the learnt ratio raises the hold, not that bound: else one believed 90x
+    report made a 5,000x one believable (100x a hold 90x dearer)."""
+    caps = [{"scope": "tenant", "limit_usd": 10_000.0, "window": "total"}]
+    with fleet(tmp_path, "sqlite", caps) as f:
+        key = str(f.first.create_key("t")["key"])
+        f.up.reset(oa_1=f"cost@{round(90 * USAGE_USD, 6)}")
+        warm(f, key, max_tokens=COMPLETION_TOKENS)  # believed: 90x, under the ceiling
+        f.up.script["oa-1"] = f"cost@{round(5000 * USAGE_USD, 6)}"
+        warm(f, key, max_tokens=COMPLETION_TOKENS)
+        costs = sorted(float(d["cost_usd"]) for d in decided(f))
+        assert costs == pytest.approx([USAGE_USD, 90 * USAGE_USD]), costs  # the 5,000x: dropped

@@ -75,7 +75,7 @@ def test_a_store_restart_mid_burst_stays_within_the_allowance(tmp_path: Path) ->
     ):
         key = str(f.first.create_key("t")["key"])
         warm(f, key, max_tokens=COMPLETION_TOKENS)  # each replica has seen the key
-        f.up.script["oa-1"] = "delay@0.1"
+        f.up.script["oa-1"] = "delay@0.2"  # the cap lasts past the outage's start
         out = _restart(f, key, store, pgdir, port)
         odd = [o for o in out if o not in ("ok", "budget") and not o.startswith("503")]
         assert not odd, odd[:5]

@@ -12,6 +12,8 @@ from arbiter.budget import billed_cost
 from arbiter.config import ModelSettings
 from arbiter.request_plan import Plan, pin
 from arbiter.types import ChatRequest, Usage, estimate_tokens
+from arbiter.upstream.usage_counts import prompt_bound, within_limit
+from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -61,9 +63,24 @@ def pin_prices(s: Services, plan: Plan) -> None:
 
 
 def worst_of(plan: Plan, model: str) -> Callable[[], float] | None:
-    """The worst case of one call of `model` under `plan` (for judging a reported cost)."""
+    """The worst case of one call of `model` under `plan` at the registry's prices (for judging
+    a reported cost: without the markup reports taught, cost_ratio.py)."""
     charge = plan.charge
-    return None if charge is None else functools.partial(charge.call_worst, model)
+    if charge is None:
+        return None
+    worst = charge.call_worst
+    return functools.partial(worst.unmarked if isinstance(worst, CallWorst) else worst, model)
+
+
+def believable(s: Services, plan: Plan, model: str, usage: Usage | None) -> Usage | None:
+    """`usage`, its counts dropped when it counted more output than the call could generate
+    or a prompt past what its model reads (usage_counts.within_limit: the call's every choice
+    at its output limit; prompt_bound)."""
+    worst = plan.charge.call_worst if plan.charge is not None else None
+    if usage is None or not isinstance(worst, CallWorst):
+        return usage
+    m = pinned(s, plan, model)
+    return within_limit(usage, worst.output_tokens(m), prompt_bound(m.context_window))
 
 
 def call_cost(

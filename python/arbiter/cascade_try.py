@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from arbiter import cascade_steps, dropped_usage, shared_timeouts
 from arbiter.budget import may_be_billed
-from arbiter.call_pricing import call_cost
+from arbiter.call_pricing import believable, call_cost
 from arbiter.cascade_gain import answer_rule
 from arbiter.cascade_tool_calls import answer_calls, missing_required_call, tool_call_escalation
 from arbiter.errors import ArbiterError, BudgetExceeded
@@ -84,19 +84,20 @@ async def try_cascade(
         plan.cascade = "passed"
         return result, 0.0, None
     attempts.append(Attempt(cheap, True, latency, f"escalated: {why}"[:120]))
+    usage = believable(s, plan, cheap, result.usage)  # a count past what it could bill: none
     # the escalated answer's length still teaches (a kept one is recorded, and seen, later)
-    if plan.stats is not None and result.usage.completion_tokens:
+    if plan.stats is not None and usage is not None and usage.completion_tokens:
         s.lengths.observe(
-            cheap, plan.stats, result.usage.completion_tokens, task=plan.task, shape=plan.shape
+            cheap, plan.stats, usage.completion_tokens, task=plan.task, shape=plan.shape
         )
     plan.reason += f"; cascade: {cheap} tried first, escalated ({why})"
     plan.cascade = "escalated"
     # usage counts that were no counts, or one side's missing: priced from its answer
     counted = None  # (dropped_usage.py)
-    if dropped_usage.counts_dropped(result.usage):
+    if dropped_usage.counts_dropped(usage):
         texts = dropped_usage.answer_texts(result.body)
-        counted, _ = await dropped_usage.relayed_cost(s, plan, cheap, req, texts, result.usage)
-    spent = call_cost(s, plan, cheap, result.usage, req, result.content, counted)
+        counted, _ = await dropped_usage.relayed_cost(s, plan, cheap, req, texts, usage)
+    spent = call_cost(s, plan, cheap, usage, req, result.content, counted)
     if plan.charge is None:
         return None, spent, (result, spent)
     plan.charge.commit(spent)  # so the escalated call is reserved for on top of it

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from arbiter import dropped_usage
-from arbiter.call_pricing import call_cost, pinned, pinned_factor, worst_of
+from arbiter.call_pricing import believable, call_cost, pinned, pinned_factor, worst_of
 from arbiter.cost_report import vetted
 from arbiter.errors import ArbiterError
 from arbiter.latency_slo import observe_attempts
@@ -46,6 +46,7 @@ async def record_decision(
     The cost recorded, and settled against the budget, is every call's: the answer's, the
     failed attempts' (committed on the charge) and `extra`."""
     m = pinned(s, plan, model)
+    usage = believable(s, plan, model, usage)  # a count past what the call could bill: none
     if usage is not None and usage.reported_cost_usd is not None:  # an absurd one: none
         usage = vetted(m, usage, worst_of(plan, model), s.billing_alerts.cost_report_dropped)
     # usage counts that were no counts, or one side's missing: priced from the answer's texts

@@ -44,6 +44,7 @@ from arbiter.config import ModelSettings
 from arbiter.cut_stream_cost import tokens_of_async
 from arbiter.request_plan import Plan
 from arbiter.types import ChatRequest, ChatResult, Usage
+from arbiter.upstream.usage_counts import prompt_bound, within_limit
 from arbiter.worst_case import CallWorst
 
 if TYPE_CHECKING:
@@ -175,7 +176,11 @@ async def own_call_cost(
     counts it: the real tokenizer); else the call's worst case."""
     m = s.registry[model]
     usage = result.usage
+    if usage is not None:  # a count past what the call could bill: none (within_limit)
+        usage = within_limit(usage, worst.output_tokens(m), prompt_bound(m.context_window))
     if counts_dropped(usage):
         return await _priced(s, model, m, worst, None, answer_texts(result.body), usage)
-    billed = billed_cost(m, usage, lambda: worst(model), s.billing_alerts.cost_report_dropped)
+    billed = billed_cost(
+        m, usage, lambda: worst.unmarked(model), s.billing_alerts.cost_report_dropped
+    )
     return (billed if billed is not None else worst(model)), usage

@@ -54,7 +54,7 @@ from arbiter.surfaces import openai_params
 from arbiter.types import Usage, count_tokens
 from arbiter.upstream.http import forwarded_headers
 from arbiter.upstream.openai import OpenAIUpstream, choices_finished, parse_usage
-from arbiter.upstream.usage_counts import of_answer
+from arbiter.upstream.usage_counts import of_answer, prompt_bound, within_limit
 
 if TYPE_CHECKING:
     from arbiter.services import Services
@@ -447,14 +447,19 @@ class PassThrough:
         s = self.s
         m = req.model_settings(s.registry.__getitem__)
 
-        def worst() -> float:
+        def unmarked() -> float:  # at the registry's prices: what a report is judged by
             billed = max(scaled(req.prompt_tokens, m.prompt_token_ratio),
                          s.prompt_ratios.tokens(req.model, req.prompt_tokens))  # fmt: skip
-            cost = m.cost_usd(billed, req.output_tokens)
-            return cost * s.cost_ratios.factor(req.model)  # cost_ratio.py
+            return m.cost_usd(billed, req.output_tokens)
+
+        def worst() -> float:
+            return unmarked() * s.cost_ratios.factor(req.model)  # cost_ratio.py
 
         # an absurd reported cost counts as not reported
-        usage = vetted(m, usage, worst, s.billing_alerts.cost_report_dropped)
+        usage = vetted(m, usage, unmarked, s.billing_alerts.cost_report_dropped)
+        if usage is not None:  # a count past what the call could bill: none (within_limit)
+            bound = prompt_bound(m.context_window, req.prompt_tokens)
+            usage = within_limit(usage, req.output_tokens, bound)
         if usage is not None and not (usage.counts_dropped or usage.prompt_missing):
             # the upstream's count of the prompt teaches the model's ratio (prompt_ratio.py)
             s.prompt_ratios.observe(req.model, req.prompt_tokens, usage.prompt_tokens)

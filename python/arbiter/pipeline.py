@@ -117,7 +117,7 @@ class Pipeline:
             prompt,
             req.unviewed_tokens, req.kept_thinking_tokens, learnt=self.s.prompt_ratios.tokens,
             markup=self.s.cost_ratios.factor,
-            images=await worst_case.image_parts_off_loop(counted),
+            images=await worst_case.image_parts_off_loop(counted), sent=req.body,
         )  # fmt: skip
         first = (*plan.models, *((plan.cascade_first,) if plan.cascade_first else ()))
         plan.charge = await budgets.open(plan.decision_id, caps, worst, first)

@@ -324,7 +324,7 @@ class Shadow:
             s.registry.__getitem__, counted, req.max_tokens, s.budgets.image_tokens, None,
             req.unviewed_tokens, req.kept_thinking_tokens, learnt=s.prompt_ratios.tokens,
             markup=s.cost_ratios.factor,
-            images=await image_parts_off_loop(counted),
+            images=await image_parts_off_loop(counted), sent=req.body,
         )  # fmt: skip
         now = s.budgets.now()
         start, end = window_bounds("day", now)

@@ -26,6 +26,7 @@ from arbiter.config import ModelSettings
 from arbiter.image_rules import ImageRule, ImageSpec
 from arbiter.media import audio_ceiling_tokens, image_bound_spec
 from arbiter.prompt_ratio import scaled
+from arbiter.protocols.anthropic_cache_control import asks_caching
 from arbiter.routing_fast import KEEPS_THINKING
 from arbiter.types import Usage, count_tokens
 
@@ -167,7 +168,8 @@ class CallWorst:
     `learnt`: per model and o200k count, what its upstream bills for the text, a fixed part
     and a ratio learnt from its calls: prompt_ratio.py;
     `markup`: per model, how much more than its usage's price its upstream reports a call cost:
-    cost_ratio.py)."""
+    cost_ratio.py; `sent`: the body as the client sent it, when `body` is a view without its
+    `cache_control`)."""
 
     def __init__(
         self,
@@ -182,6 +184,7 @@ class CallWorst:
         learnt: Callable[[str, int], int] | None = None,
         images: list[ImageSpec] | None = None,
         markup: Callable[[str], float] | None = None,
+        sent: dict[str, Any] | None = None,
     ) -> None:
         self._models = models
         self._body = body
@@ -194,6 +197,8 @@ class CallWorst:
         self._images = images  # None: walked when first asked (image_parts_off_loop's)
         self._learnt = learnt
         self._markup = markup
+        self._sent = body if sent is None else sent  # as the client sent it: its cache_control
+        self._caching: bool | None = None  # asks for a prompt cache write (read once)
 
     @property
     def prompt_tokens(self) -> int:
@@ -220,7 +225,24 @@ class CallWorst:
     def choices(self) -> int:
         return self._n
 
+    @property
+    def caching(self) -> bool:
+        """The request asks for a prompt cache write (Anthropic's `cache_control`): a prompt
+        written costs up to 2x the input price (probe23b: holds at the input price let a burst
+        of such calls pass a cap by 4 calls)."""
+        if self._caching is None:
+            self._caching = asks_caching(self._sent)
+        return self._caching
+
     def __call__(self, model: str) -> float:
+        cost = self.unmarked(model)
+        # its upstream reports calls dearer than their usage's price (cost_ratio.py)
+        return cost * self._markup(model) if self._markup is not None else cost
+
+    def unmarked(self, model: str) -> float:
+        """The worst case at the registry's prices, without the learnt markup: what a reported
+        cost is judged by (cost_report.py; else one believed 90x report made 9,000x ones
+        believable)."""
         m = self._models(model)
         kept = self._kept_thinking if KEEPS_THINKING in m.capabilities else 0
         prompt = self.prompt_on(m) + kept
@@ -230,9 +252,12 @@ class CallWorst:
         billed = scaled(text, m.prompt_token_ratio)
         if self._learnt is not None:
             billed = max(billed, self._learnt(model, text))
-        cost = m.cost_usd(prompt + billed - text, self.output_tokens(m))
-        # its upstream reports calls dearer than their usage's price (cost_ratio.py)
-        return cost * self._markup(model) if self._markup is not None else cost
+        prompt += billed - text
+        cost = m.cost_usd(prompt, self.output_tokens(m))
+        if m.price_cache_write_per_mtok is not None and self.caching:
+            # the whole prompt may be written to the cache, billed at its write price
+            cost = max(cost, m.cost_usd(prompt, self.output_tokens(m), 0, prompt))
+        return cost
 
     def capped(self, model: str, output_tokens: int, counted: Usage | None = None) -> float:
         """A call that generated `output_tokens` (a stream we cut), never above its worst case:

@@ -94,6 +94,15 @@ def _marked_last(body: dict[str, Any], automatic: Any, marks: list[tuple[Any, st
     return True
 
 
+def asks_caching(body: dict[str, Any]) -> bool:
+    """Whether a request asks Anthropic to write to its prompt cache (a breakpoint on a block,
+    or automatic caching): its prompt may then be billed at the cache write price, up to 2x
+    the input's (worst_case.CallWorst holds it so)."""
+    if body.get("cache_control") is not None:
+        return True
+    return any(value is not None for value, _ in _block_marks(body))
+
+
 def _check_one(value: Any, where: str) -> None:
     if value is None:
         return

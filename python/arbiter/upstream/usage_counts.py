@@ -4,11 +4,14 @@ the protocols' parsers, upstream/openai.py and upstream/anthropic.py, read throu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from arbiter.canonical import MAX_CALL_TOKENS
 from arbiter.types import Usage
+
+PROMPT_WINDOWS = 4  # prompt_ratio.CEILING: a prompt that fits, counted by any tokenizer
 
 
 def token_count(value: Any) -> int:
@@ -66,3 +69,28 @@ def of_answer(usage: Usage, finished: bool) -> Usage:
     if finished or not (usage.counts_dropped or usage.one_sided):
         return usage
     return Usage(reported_cost_usd=usage.reported_cost_usd)
+
+
+def within_limit(usage: Usage, limit: int, prompt_limit: int) -> Usage:
+    """`usage`, its counts dropped when it counted more output than `limit`, the most the call
+    could generate (every choice at the output limit it was sent, reasoning and thinking
+    included), or a prompt past `prompt_limit` (`prompt_bound`): no server generates or reads
+    past them, so the count is no bill (probe23b: 10^7 output tokens said of a call sent max_tokens
+    20 were charged $20,000; 10^7 prompt tokens said of "hi", $10,000). The answer is then
+    priced from what it relayed, as an absurd count's is (dropped_usage.py)."""
+    if usage.counts_dropped or (
+        usage.completion_tokens <= limit and usage.prompt_tokens <= prompt_limit
+    ):
+        return usage
+    return dataclasses.replace(
+        usage, prompt_tokens=0, completion_tokens=0, cache_read_tokens=0,
+        cache_write_tokens=0, counts_dropped=True, prompt_missing=False, output_missing=False,
+    )  # fmt: skip
+
+
+def prompt_bound(context_window: int, counted: int = 0) -> int:
+    """The most prompt tokens an upstream can count for a call: PROMPT_WINDOWS times the larger
+    of the model's context window (a prompt that fits it) and `counted`, ours (a pass-through
+    batch of embeddings inputs or prompts, each within the window): no tokenizer counts text 4x
+    longer than o200k (prompt_ratio.py)."""
+    return PROMPT_WINDOWS * max(context_window, counted, 1)

@@ -1,0 +1,58 @@
+"""probe23b: an upstream whose usage counts more output than the call could generate. Counts
+were believed up to 10^8 tokens: a call sent max_tokens 20 (its worst case $0.049) whose answer
+said completion_tokens 10^7 was charged $20,000.011, a tenant's $1.00 cap passed by 400,000
+worst cases and the tenant locked out. No server generates past the output limit it was sent
+(every choice's, reasoning and thinking included), so such a count is no count: the answer is
+priced from what it relayed (dropped_usage.py), with the operator's usage_dropped, as an
+absurd count is; so is a prompt count past 4x the model's context window (10^7 said of "hi"
+was charged $10,000). Whole and streamed, OpenAI and Anthropic protocols, pass-through
+completions."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests.fault_upstream import PROMPT_TOKENS
+from tests.probe19a_harness import PRICES
+from tests.probe22b_rig import Fleet
+from tests.probe23b_rig import MAX_TOKENS, ask_sdk, new_cost, one_sidecar, usage_dropped_total
+
+__all__ = ["one_sidecar"]  # the module's sidecar (a fixture)
+
+WORST_USD = 0.06  # the prompt and 20 output tokens, with room for the learnt ratio
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("model", ["oa-1", "an-1"])
+@pytest.mark.parametrize("fault", ["pastlimit", "pastwindow"])  # 10^7 output / prompt tokens
+def test_a_count_past_what_the_call_could_bill_is_no_count(
+    one_sidecar: tuple[Fleet, str], fault: str, model: str, stream: bool
+) -> None:
+    f, key = one_sidecar
+    before = f.settled().get("tenant:t", (0.0, 0.0))[0]
+    dropped, seen = usage_dropped_total(f), len(f.decisions())
+    f.up.reset(**{model.replace("-", "_"): fault})
+    ask_sdk(f, key, model, stream)
+    cost = new_cost(f, seen)
+    assert f.settled()["tenant:t"][0] - before == pytest.approx(cost, abs=1e-9)
+    # priced from the answer it relayed: 5 tokens, on the prompt
+    assert PROMPT_TOKENS * PRICES[model][0] / 1e6 < cost < WORST_USD, cost
+    assert cost <= (PROMPT_TOKENS * PRICES[model][0] + MAX_TOKENS * PRICES[model][1]) / 1e6
+    assert usage_dropped_total(f) == dropped + 1
+    f.up.reset()
+
+
+def test_a_pass_through_completion_past_its_limit_is_no_count(
+    one_sidecar: tuple[Fleet, str],
+) -> None:
+    f, key = one_sidecar
+    dropped, seen = usage_dropped_total(f), len(f.decisions())
+    f.up.reset(oa_1="pastlimit")
+    with openai.OpenAI(api_key=key, base_url=f.first.base_url, max_retries=0) as gpt:
+        assert gpt.completions.create(model="oa-1", prompt="hi", max_tokens=MAX_TOKENS).choices
+    cost = new_cost(f, seen)
+    # its prompt as the budget counts "hi" (1 token) and the answer's 5: $0.011
+    assert 5 * PRICES["oa-1"][1] / 1e6 < cost < WORST_USD, cost
+    assert usage_dropped_total(f) == dropped + 1
+    f.up.reset()
