@@ -70,7 +70,19 @@ def burst(
 
 
 def warm(f: Fleet, key: str, **kw: Any) -> None:
-    """One answered call on each sidecar: what a process learns from its own calls."""
+    """One answered call on each sidecar: what a process learns from its own calls. First each
+    sidecar's budget tokenizer is loaded (a count_tokens call waits for it): a prompt counted
+    before its tables load in their thread is counted by its bytes and teaches no prompt
+    ratio (tokenizer_load.py). Then until each call is recorded: its cost, and what it taught,
+    is counted after the answer left (after_answer.py)."""
+    for s in f.sidecars:
+        r = httpx.post(
+            f"{s.root_url}/v1/messages/count_tokens",
+            headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+            json={"model": "an-1", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
 
     async def run() -> None:
         for s in f.sidecars:
@@ -78,6 +90,7 @@ def warm(f: Fleet, key: str, **kw: Any) -> None:
                 assert await ask(c, **kw) == "ok"
 
     asyncio.run(run())
+    decided(f)
 
 
 def decided(f: Fleet, count: int | None = None, timeout_s: float = 10.0) -> list[dict[str, Any]]:
