@@ -24,10 +24,15 @@ async def _ask(base_url: str, key: str, i: int) -> str:
     client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=30)
     async with client:
         try:
-            await client.chat.completions.create(
+            answer = await client.chat.completions.create(
                 model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
                 stream=i % 2 == 1,
             )  # fmt: skip
+            if isinstance(answer, openai.AsyncStream):
+                # read to its end: a stream left unread is a client that left once its headers
+                # came, charged as a cut (cut_stream_cost.py), not the upstream's bill
+                async for _ in answer:
+                    pass
             return "ok"
         except openai.APIStatusError as err:
             body: Any = err.body

@@ -27,10 +27,16 @@ WORST_USD = 0.049
 
 
 async def _ask(client: openai.AsyncOpenAI, i: int) -> str:
-    return await outcome(client.chat.completions.create(
-        model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
-        stream=i % 2 == 1,
-    ))  # fmt: skip
+    async def call() -> None:
+        answer = await client.chat.completions.create(
+            model="oa-1", messages=[{"role": "user", "content": "hi"}], max_tokens=20,
+            stream=i % 2 == 1,
+        )  # fmt: skip
+        if isinstance(answer, openai.AsyncStream):  # read to its end, or it is a cut stream
+            async for _ in answer:
+                pass
+
+    return await outcome(call())
 
 
 async def _two_keys(f: Fleet, keys: list[str], each: int) -> list[str]:
