@@ -139,7 +139,9 @@ def test_a_spent_caps_retry_after_is_counted_on_the_budget_clock(
 
                 async def ask() -> Any:
                     return await gpt.chat.completions.with_raw_response.create(
-                        model="sim-premium", messages=CHAT, max_tokens=10,  # type: ignore[arg-type]
+                        # max_tokens at the usage's 50: an output count past what the call could
+                        # generate is no count since probe23b (usage_counts.within_limit)
+                        model="sim-premium", messages=CHAT, max_tokens=50,  # type: ignore[arg-type]
                     )  # fmt: skip
 
                 async def spend_and_refuse() -> str:

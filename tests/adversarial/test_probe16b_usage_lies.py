@@ -175,14 +175,15 @@ def test_an_openai_answer_whose_completion_count_lies_is_not_priced_on_its_promp
 
 
 def test_a_truthful_usage_is_still_the_bill(tmp_path: Path) -> None:
-    """The control: sane counts (a zero output included) are priced as they came."""
-    usage = {"input_tokens": 3, "output_tokens": 0}
+    """The control: sane counts are priced as they came. (An output of 0 beside the answer's
+    text is no count since probe23b, counted from the text: tests/test_probe23b_zero_counts.py.)"""
+    usage = {"input_tokens": 3, "output_tokens": 40}
     request = {"model": "an-raw", "messages": USER, "max_tokens": MAX_TOKENS, "stream": True}
     cost = asyncio.run(
         _charged(tmp_path, raw_anthropic_upstream, b"text/event-stream", anthropic_stream(usage),
                  "/v1/messages", request)
     )  # fmt: skip
-    assert cost == pytest.approx(3 * 1.0 / 1e6)
+    assert cost == pytest.approx((3 * 1.0 + 40 * 2.0) / 1e6)
     usage = {"prompt_tokens": 3, "completion_tokens": 7}
     request = {"model": "oa-raw", "messages": USER, "max_tokens": MAX_TOKENS}
     cost = asyncio.run(

@@ -17,7 +17,13 @@ import orjson
 import pytest
 
 from arbiter import budget, relay, request_body, store  # noqa: F401  (their error classes)
-from arbiter.errors import ArbiterError, RequestTimeout, UpstreamRedirected, UpstreamRejected
+from arbiter.errors import (
+    ArbiterError,
+    RateLimited,
+    RequestTimeout,
+    UpstreamRedirected,
+    UpstreamRejected,
+)
 from arbiter.protocols import anthropic_response
 from tests.inproc import InProcess, sidecar_in_process
 
@@ -106,11 +112,12 @@ def test_anthropics_shape_keeps_every_client_error_a_4xx() -> None:
         if cls is UpstreamRejected:
             continue  # keeps the upstream's own status (tested with the upstreams)
         status = cls.status
-        err = (
-            cls("x", upstream_status=301, location_host=None)
-            if cls is UpstreamRedirected
-            else cls("x")
-        )
+        if cls is UpstreamRedirected:
+            err: ArbiterError = cls("x", upstream_status=301, location_host=None)
+        elif cls is RateLimited:
+            err = cls("x", retry_after_s=1.0)
+        else:
+            err = cls("x")
         got = anthropic_response.error_status(err)
         if status < 500:
             assert got == status or (status, got) == (503, 529), cls
