@@ -30,7 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
-from arbiter.upstream import content_coding, lenient_json
+from arbiter.upstream import content_coding, lenient_json, sse_idle
 from arbiter.upstream.error_answer import cut_error_answer, whole_error_answer
 from arbiter.upstream.redirect import redirect_error
 from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
@@ -528,6 +528,7 @@ class SSEStream:
         self._partial: list[bytes] = []
         self._partial_size = 0
         self._max_line = limits.max_event_bytes
+        self._idle = sse_idle.IdleLines()  # comment and extra blank lines: dropped, bounded
         self._left = limits.max_response_bytes  # bytes the rest of the stream may have
         self._eof = False
         self._at_start = True
@@ -568,7 +569,10 @@ class SSEStream:
         if self._at_start:  # SSE: a leading byte order mark is skipped, not part of line one
             self._at_start = False
             piece = piece.removeprefix(b"\xef\xbb\xbf")
+        idle = self._idle.dropped
         self._split(self._lf_ends(piece))
+        if self._idle.dropped - idle > sse_idle.YIELD_AFTER:
+            await asyncio.sleep(0)  # (pieces that came are read with no await: let others run)
 
     async def _read_json_answer(self) -> None:
         """The upstream answered the stream with one JSON body: read it whole (same deadline
@@ -624,7 +628,14 @@ class SSEStream:
 
     def _split(self, piece: bytes) -> None:
         """Add `piece` to the complete lines and keep its unfinished end; an over-long line
-        fails the stream (checked without rescanning what was already read)."""
+        fails the stream (checked without rescanning what was already read), as do too many
+        lines that carry no event (sse_idle: dropped first, so they cost no line each)."""
+        piece = self._idle.drop(piece, bool(self._partial))
+        if self._idle.dropped > sse_idle.MAX_IDLE_BYTES:
+            raise UpstreamError(
+                f"{self._model}: the stream holds more than {sse_idle.MAX_IDLE_BYTES} bytes of "
+                "lines that carry no event (blank or comment lines)"
+            )
         lines = piece.split(b"\n")
         rest = lines.pop()
         if lines:
