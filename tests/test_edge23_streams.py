@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -133,3 +134,26 @@ def test_an_anthropic_event_after_the_first_chunk_ends_the_stream_in_error(r: Ri
         time.sleep(0.05)
         row = r.decision(resp.headers["x-arbiter-decision-id"])
     assert row["status"] != "ok", row
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_idle_runs_anywhere_change_no_event_of_generated_streams(seed: int) -> None:
+    """The parity test's generated streams (CR, CRLF, comments, heartbeats, multi-line data,
+    a cut last event) with runs of blank and comment lines put between lines, every chunking:
+    the events, end and error are the reader's without the dropping (its _Reference)."""
+    from tests.test_stream_path_parity import _chunkings, _read, _Reference, _stream
+
+    rng = random.Random(seed)
+    runs = [b"\n" * 5, b":\n" * 3, b": ping\n\n\n", b"\n:x\n\n"]
+
+    async def main() -> None:
+        for _ in range(60):
+            lines = _stream(rng).replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+            for at in sorted(rng.sample(range(len(lines)), min(3, len(lines))), reverse=True):
+                lines.insert(at, rng.choice(runs).removesuffix(b"\n"))
+            raw = b"\n".join(lines)
+            for pieces in _chunkings(rng, raw):
+                got = await _read(_OpenAIStream, pieces, 4 * 1024 * 1024)
+                assert got == await _read(_Reference, pieces, 4 * 1024 * 1024), (raw, pieces)
+
+    asyncio.run(main())
