@@ -353,3 +353,16 @@ def test_a_misspelt_field_of_an_image_or_file_part_is_a_400(
         {"role": "user", "content": [{**good, "prompt_cache_breakpoint": {"mode": "explicit"}}]}
     ]
     assert r.raw("/v1/responses", {"model": "oa-1", "input": items}).status_code == 200
+
+
+def test_chats_include_usage_in_stream_options_is_a_400(r: Rig) -> None:
+    """edge23. Before: `stream_options.include_usage` (chat's, no Responses field: the spec's
+    ResponseStreamOptions has `include_obfuscation` only) was accepted and ignored. Now
+    `Unknown parameter` naming it, as any misspelt field is; the spec's option passes."""
+    body = {"model": "oa-1", "input": "hi", "stream": True}
+    message = refused(
+        r, {**body, "stream_options": {"include_usage": True}}, "stream_options.include_usage"
+    )
+    assert message == "Unknown parameter: 'stream_options.include_usage'."
+    good = r.raw("/v1/responses", {**body, "stream_options": {"include_obfuscation": False}})
+    assert good.status_code == 200, good.text

@@ -21,13 +21,13 @@ from arbiter.protocols.openai_response import content_text, unfinished
 from arbiter.relay_codec import MAX_CHOICES, OpenAIPassThrough, _StreamedChoice
 from arbiter.upstream.http import json_object_read
 from arbiter.upstream.openai import _OpenAIStream, read_chunk
-from arbiter.upstream.openai_errors import error_in_answer
+from arbiter.upstream.openai_errors import error_in_answer, foreign_event
 
 
 class _Reference(_OpenAIStream):
     """_split and _pop_event as they were before their fast paths."""
 
-    def _split(self, piece: bytes) -> None:
+    def _split(self, piece: bytes) -> int:  # (no idle lines dropped: edge23's sse_idle)
         lines = piece.split(b"\n")
         rest = lines.pop()
         if lines:
@@ -44,6 +44,7 @@ class _Reference(_OpenAIStream):
             self._partial_size += len(rest)
             if self._partial_size > self._max_line:
                 self._too_long()
+        return 0
 
     def _pop_event(self) -> bytes | None:
         if self._ready:
@@ -182,13 +183,16 @@ def _old_read_chunk(raw: bytes, model: str) -> tuple[dict[str, Any], bool]:
     chunk, exact = json_object_read(raw, model, "chunk in the stream")
     if "error" in chunk:
         raise error_in_answer(model, chunk, raw)
+    if (foreign := foreign_event(model, chunk)) is not None:  # (edge23: no chunk at all)
+        raise foreign
     return chunk, exact
 
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"a":1}', b"[1]", b'"s"', b"null", b"{", b"", b'{"cost": NaN}', b'{"a":"\\ud83d"}',
-     b'{"a":"\xff"}', b'{"error":{"message":"x"}}', b"1e999", b'{"a":Infinity}', b" {} "],
+    [b'{"choices":[],"a":1}', b"[1]", b'"s"', b"null", b"{", b"", b'{"choices":[],"cost": NaN}',
+     b'{"choices":[],"a":"\\ud83d"}', b'{"choices":[],"a":"\xff"}', b'{"error":{"message":"x"}}',
+     b"1e999", b'{"choices":[],"a":Infinity}', b" {} ", b'{"type":"message_start"}'],
 )  # fmt: skip
 def test_read_chunk_reads_as_the_old_chain(raw: bytes) -> None:
     def outcome(read: Any) -> str:

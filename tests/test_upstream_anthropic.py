@@ -312,8 +312,10 @@ def test_an_event_over_max_event_bytes_after_content_breaks_the_stream(
 
 def test_a_frame_of_short_lines_is_capped_too(mock: AnthropicMock) -> None:
     frames = anthropic_mock.stream_frames("m", "text")
-    comments = b"".join(b": " + b"c" * 500 + b"\n" for _ in range(4))  # 2 KB, no line > 1 KiB
-    mock.replay_body = frames[0] + comments + frames[1] + b"".join(frames[2:])
+    # 2 KB of field lines, none > 1 KiB (`id:` lines: comment lines are no part of a frame, they
+    # are dropped and bounded apart, upstream/sse_idle.py)
+    fields = b"".join(b"id: " + b"c" * 500 + b"\n" for _ in range(4))
+    mock.replay_body = frames[0] + fields + frames[1] + b"".join(frames[2:])
     with pytest.raises(e.UpstreamError, match="longer than 1024 bytes"):
         run(_stream_with(limited(mock, 1024, 1 << 20), "replay"))
 

@@ -76,6 +76,7 @@ _READ = frozenset({
     "previous_response_id", "conversation", "background", "prompt", "max_tool_calls",
     "top_logprobs", "include",
 })  # fmt: skip
+_STREAM_OPTIONS = frozenset({"include_obfuscation"})
 _VERBOSITY = ("low", "medium", "high")
 REASONING_SUMMARIES = ("auto", "concise", "detailed")  # the spec's Reasoning.summary
 _TRUNCATIONS = ("auto", "disabled")
@@ -185,7 +186,10 @@ def decode_request(body: Any, *, count_only: bool = False) -> tuple[CanonicalReq
             param="safety_identifier",
         )
     if body.get("stream_options") is not None:
-        options = c.obj(body["stream_options"], "stream_options")
+        # the spec's one option: chat's `include_usage` is no Responses field (the final
+        # response.completed event always carries the usage), refused as OpenAI refuses it
+        _known_fields(body["stream_options"], "stream_options", _STREAM_OPTIONS)
+        options = body["stream_options"]
         c.opt_bool(options.get("include_obfuscation"), "stream_options.include_obfuscation")
     # for hosted tools, which Arbiter never runs: ignored, yet typed as the spec types it
     c.opt_integer(body.get("max_tool_calls"), "max_tool_calls", minimum=0)

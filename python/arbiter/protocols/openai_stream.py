@@ -42,7 +42,7 @@ from arbiter.protocols.openai_response import (
 )
 from arbiter.surfaces.openai_chat import sse_error_event
 from arbiter.upstream import lenient_json
-from arbiter.upstream.openai_errors import error_in_answer
+from arbiter.upstream.openai_errors import error_in_answer, foreign_event
 
 
 class CallPositions:
@@ -137,6 +137,8 @@ class StreamDecoder:
             raise UpstreamError(f"{self._model}: malformed chunk in the stream")
         if "error" in chunk:  # classified by its code, as the same error with its HTTP status
             raise error_in_answer(self._model, chunk, payload)
+        if (foreign := foreign_event(self._model, chunk)) is not None:
+            raise foreign
         try:
             return self._chunk(chunk)
         except (KeyError, TypeError, AttributeError, ValueError) as err:

@@ -30,7 +30,7 @@ from arbiter.errors import (
     UpstreamUnavailable,
 )
 from arbiter.types import Usage
-from arbiter.upstream import content_coding, lenient_json
+from arbiter.upstream import content_coding, lenient_json, sse_idle
 from arbiter.upstream.error_answer import cut_error_answer, whole_error_answer
 from arbiter.upstream.redirect import redirect_error
 from arbiter.upstream.transport import H1Transport, PooledBody, RawPieces, raw_pieces
@@ -528,6 +528,7 @@ class SSEStream:
         self._partial: list[bytes] = []
         self._partial_size = 0
         self._max_line = limits.max_event_bytes
+        self._idle = 0  # bytes of comment and extra blank lines dropped (sse_idle: bounded)
         self._left = limits.max_response_bytes  # bytes the rest of the stream may have
         self._eof = False
         self._at_start = True
@@ -568,7 +569,8 @@ class SSEStream:
         if self._at_start:  # SSE: a leading byte order mark is skipped, not part of line one
             self._at_start = False
             piece = piece.removeprefix(b"\xef\xbb\xbf")
-        self._split(self._lf_ends(piece))
+        if self._split(self._lf_ends(piece)) > sse_idle.YIELD_AFTER:
+            await asyncio.sleep(0)  # (pieces that came are read with no await: let others run)
 
     async def _read_json_answer(self) -> None:
         """The upstream answered the stream with one JSON body: read it whole (same deadline
@@ -622,10 +624,24 @@ class SSEStream:
         self._after_cr = piece.endswith(b"\r")
         return piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
-    def _split(self, piece: bytes) -> None:
+    def _split(self, piece: bytes) -> int:
         """Add `piece` to the complete lines and keep its unfinished end; an over-long line
-        fails the stream (checked without rescanning what was already read)."""
+        fails the stream (checked without rescanning what was already read), as do too many
+        lines that carry no event (sse_idle: a piece of short lines has them dropped first, so
+        they cost no line each). The bytes dropped from this piece."""
         lines = piece.split(b"\n")
+        dropped = 0
+        if len(lines) > len(piece) // sse_idle.SHORT_LINE + 1:
+            kept = sse_idle.without_idle(piece, bool(self._partial))
+            dropped = len(piece) - len(kept)
+            if dropped:
+                self._idle += dropped
+                if self._idle > sse_idle.MAX_IDLE_BYTES:
+                    raise UpstreamError(
+                        f"{self._model}: the stream holds more than {sse_idle.MAX_IDLE_BYTES} "
+                        "bytes of lines that carry no event (blank or comment lines)"
+                    )
+                piece, lines = kept, kept.split(b"\n")
         rest = lines.pop()
         if lines:
             if self._partial:  # (most pieces end on a line end: no list made for nothing)
@@ -643,6 +659,7 @@ class SSEStream:
             self._partial_size += len(rest)
             if self._partial_size > self._max_line:
                 self._too_long()
+        return dropped
 
     def _count_unread(self) -> int:
         """Events received and not yet read: `data:` lines here and in the transport's buffer

@@ -29,7 +29,7 @@ from arbiter.upstream.http import (
     json_object_read,
     reported_cost,
 )
-from arbiter.upstream.openai_errors import error_in_answer, http_error
+from arbiter.upstream.openai_errors import error_in_answer, foreign_event, http_error
 from arbiter.upstream.stream_characters import SurrogateJoiner
 from arbiter.upstream.usage_counts import counts_believable, missing_sides, of_answer, token_count
 from arbiter.upstream.whole_answer import piece_chars
@@ -410,4 +410,6 @@ def read_chunk(raw: bytes, model: str) -> tuple[dict[str, Any], bool]:
         chunk, exact = json_object_read(raw, model, "chunk in the stream")  # raises: no object
     if "error" in chunk:  # classified as the same error answered with its HTTP status
         raise error_in_answer(model, chunk, raw)
+    if (foreign := foreign_event(model, chunk)) is not None:
+        raise foreign
     return chunk, exact

@@ -75,6 +75,22 @@ def error_in_answer(
     return _classified(status, text, headers, body, error)
 
 
+_CHUNK_KINDS = frozenset({"chat.completion.chunk", "text_completion"})  # (legacy completions')
+
+
+def foreign_event(model: str, chunk: dict[str, Any]) -> UpstreamError | None:
+    """The error for a stream event that is no chat completion chunk (no `choices`, no `usage`,
+    no chunk `object`): another protocol's event (an Anthropic `message_start` from an upstream
+    configured with the wrong protocol), which the client's SDK would take for a chunk."""
+    if "choices" in chunk or "usage" in chunk or chunk.get("object") in _CHUNK_KINDS:
+        return None
+    kind = safe_code(chunk.get("type"))
+    return UpstreamError(
+        f"upstream {model} sent a stream event that is no chat completion chunk"
+        + (f" (type {kind}: another protocol's?)" if kind else "")
+    )
+
+
 def _error_of(body: Any) -> dict[str, Any]:
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}

@@ -23,7 +23,7 @@ import orjson
 from arbiter.errors import UpstreamError
 from arbiter.upstream import lenient_json
 from arbiter.upstream.http import SSEStream, is_json, json_object
-from arbiter.upstream.openai_errors import error_in_answer
+from arbiter.upstream.openai_errors import error_in_answer, foreign_event
 
 MAX_CHOICES = 128  # the spec's maximum `n` (surfaces/openai_chat.py refuses more)
 # headers of the wire body: the folded bytes are already decoded and measured
@@ -158,6 +158,8 @@ class OpenAIFold:
         chunk = json_object(item, self._model, "chunk in the stream")
         if "error" in chunk:  # the stream path raises it so too (parse_chunk)
             raise error_in_answer(self._model, chunk, item)
+        if (foreign := foreign_event(self._model, chunk)) is not None:
+            raise foreign
         for key in ("id", "created", "model", "system_fingerprint", "service_tier"):
             if key in chunk and key not in self._head:
                 self._head[key] = chunk[key]
