@@ -2,7 +2,7 @@
 (and a daily cap per key) has a row per key in each open window, 100,000 keys a 100,000-row
 answer. It pages as the decision feed does (`limit` 1-1000, default 1000; `after=<last_id>`
 while `has_more`), in (window_start, scope) order, each page read down the index of migration
-0073; the tenant filter and a client key's own scopes page the same way. Both stores."""
+0065; the tenant filter and a client key's own scopes page the same way. Both stores."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Outside probe (probes14b): GET /arbiter/budgets reads the windows open now of every scope
 (`window_start IN (...)`), and the only index on budget_usage, its primary key, leads with
 scope: the read scanned every closed window's row too (a row per key a day; 0.21 s at 110k
-rows). Migration 0056 indexes window_start (0073 replaces it by (window_start, scope), which the
+rows). Migration 0056 indexes window_start (0065 replaces it by (window_start, scope), which the
 budget pages walk); the planner of each backend must use it for the very queries the store
 runs, and a store already at 0055 gets it from `migrate`."""
 
@@ -67,7 +67,7 @@ def test_the_open_windows_read_uses_the_window_index(store: Store) -> None:
 def test_a_store_at_0055_gets_the_index_from_migrate(store: Store) -> None:
     _fill(store)
     with store._tx() as cur:
-        cur.execute("DROP INDEX budget_usage_window_scope")  # 0073's, which replaced 0056's
+        cur.execute("DROP INDEX budget_usage_window_scope")  # 0065's, which replaced 0056's
         cur.execute("DROP TABLE rollups_learning")  # 0058's: the store as it was at 0055
         cur.execute("DELETE FROM schema_version WHERE version >= 56")
     assert "budget_usage_window" not in _plan(store)

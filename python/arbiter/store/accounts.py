@@ -264,7 +264,7 @@ class AccountsMixin(StoreHooks):
         keys_of: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` rows of `window_starts`, in (window_start, scope) order, after the row
-        `after`: one read per window down the index budget_usage_window_scope (migration 0073),
+        `after`: one read per window down the index budget_usage_window_scope (migration 0065),
         so a page costs its rows, not every scope's. `scopes` and/or the keys of tenant
         `keys_of` (`key:<id>` scopes) filter the rows."""
         out: list[dict[str, Any]] = []
