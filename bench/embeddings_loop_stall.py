@@ -33,35 +33,18 @@ from pathlib import Path
 from typing import Any
 
 
-async def _stall_while(coro: Any) -> tuple[float, float]:
-    """The loop's longest gap (ms) between 1 ms ticks while `coro` runs, and its wall (ms)."""
-    longest, running = 0.0, True
-
-    async def tick() -> None:
-        nonlocal longest
-        last = time.perf_counter()
-        while running:
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            longest = max(longest, now - last)
-            last = now
-
-    ticker = asyncio.create_task(tick())
-    await asyncio.sleep(0.01)
+async def _timed(coro: Any) -> float:
+    """`coro`'s wall (ms)."""
     started = time.perf_counter()
-    try:
-        await coro
-    finally:
-        wall = time.perf_counter() - started
-        running = False
-        await ticker
-    return longest * 1000, wall * 1000
+    await coro
+    return (time.perf_counter() - started) * 1000
 
 
 def _child(inputs: int, dims: int) -> None:
     import httpx
     import orjson
 
+    from admin_views_loop_stall import _stall_while  # this folder's (the loop's 1 ms ticker)
     from arbiter.config import FailoverSettings, ModelSettings, UpstreamSettings
     from arbiter.upstream.openai import OpenAIUpstream
 
@@ -82,7 +65,8 @@ def _child(inputs: int, dims: int) -> None:
     out: dict[str, Any] = {"bytes": len(answer)}
     for fmt in ("float", "base64"):
         body = {"model": "em", "input": ["x"] * inputs, "encoding_format": fmt}
-        stall, wall = asyncio.run(_stall_while(upstream.call_endpoint("/embeddings", body, model)))
+        call = upstream.call_endpoint("/embeddings", body, model)
+        stall, wall = asyncio.run(_stall_while(_timed(call)))
         out[fmt] = {"stall_ms": round(stall, 1), "wall_ms": round(wall, 1)}
     print(json.dumps(out))
 
@@ -96,7 +80,7 @@ def _run(tree: Path, inputs: int, dims: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--base", type=Path)
+    ap.add_argument("--base", type=Path, required=True)
     ap.add_argument("--ours", type=Path, default=Path("."))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--inputs", type=int, default=2048)
