@@ -149,3 +149,17 @@ def ask_sdk(f: Fleet, key: str, model: str, stream: bool) -> None:
 def new_cost(f: Fleet, before: int) -> float:
     """The newest decision's cost, once there are more than `before` (bounded)."""
     return float(decided(f, before + 1)[0]["cost_usd"])
+
+
+def cost_under_fault(
+    f: Fleet, key: str, model: str, fault: str, stream: bool
+) -> tuple[float, float]:
+    """One SDK call of `model` with the upstream's `fault`: its recorded cost (checked equal to
+    what the tenant's cap was charged) and how many `usage_dropped` it added to /metrics."""
+    before = f.settled().get("tenant:t", (0.0, 0.0))[0]
+    dropped, seen = usage_dropped_total(f), len(f.decisions())
+    f.up.reset(**{model.replace("-", "_"): fault})
+    ask_sdk(f, key, model, stream)
+    cost = new_cost(f, seen)
+    assert f.settled()["tenant:t"][0] - before == pytest.approx(cost, abs=1e-9)
+    return cost, usage_dropped_total(f) - dropped

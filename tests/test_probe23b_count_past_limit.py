@@ -16,7 +16,13 @@ import pytest
 from tests.fault_upstream import PROMPT_TOKENS
 from tests.probe19a_harness import PRICES
 from tests.probe22b_rig import Fleet
-from tests.probe23b_rig import MAX_TOKENS, ask_sdk, new_cost, one_sidecar, usage_dropped_total
+from tests.probe23b_rig import (
+    MAX_TOKENS,
+    cost_under_fault,
+    new_cost,
+    one_sidecar,
+    usage_dropped_total,
+)
 
 __all__ = ["one_sidecar"]  # the module's sidecar (a fixture)
 
@@ -30,16 +36,11 @@ def test_a_count_past_what_the_call_could_bill_is_no_count(
     one_sidecar: tuple[Fleet, str], fault: str, model: str, stream: bool
 ) -> None:
     f, key = one_sidecar
-    before = f.settled().get("tenant:t", (0.0, 0.0))[0]
-    dropped, seen = usage_dropped_total(f), len(f.decisions())
-    f.up.reset(**{model.replace("-", "_"): fault})
-    ask_sdk(f, key, model, stream)
-    cost = new_cost(f, seen)
-    assert f.settled()["tenant:t"][0] - before == pytest.approx(cost, abs=1e-9)
+    cost, dropped = cost_under_fault(f, key, model, fault, stream)
     # priced from the answer it relayed: 5 tokens, on the prompt
     assert PROMPT_TOKENS * PRICES[model][0] / 1e6 < cost < WORST_USD, cost
     assert cost <= (PROMPT_TOKENS * PRICES[model][0] + MAX_TOKENS * PRICES[model][1]) / 1e6
-    assert usage_dropped_total(f) == dropped + 1
+    assert dropped == 1
     f.up.reset()
 
 
