@@ -22,6 +22,7 @@ import orjson
 
 from tests.conftest import Sidecar
 from tests.probe22a_rig import blocks_as_events, chat_frames, config, message_frames
+from tests.probe_rig import recorded_decision
 
 # "Hello" streamed in two pieces, with usage and its end event, by each upstream protocol
 OA = b"".join(chat_frames([{"role": "assistant", "content": "Hel"}, {"content": "lo"}], "stop"))
@@ -112,12 +113,7 @@ class Rig:
         return f"[[p:{marker}]]"
 
     def decision(self, decision_id: str) -> dict[str, Any]:
-        for _ in range(200):  # bounded: 10 s at most
-            r = self.sidecar.admin("GET", f"/arbiter/decisions/{decision_id}")
-            if r.status_code == 200:
-                return dict(r.json())
-            time.sleep(0.05)
-        raise AssertionError(f"decision {decision_id} never recorded")
+        return recorded_decision(self.sidecar, decision_id)
 
 
 @contextmanager
