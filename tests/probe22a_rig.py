@@ -15,17 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anthropic
-import openai
 import orjson
 
-from tests.conftest import Sidecar
 from tests.probe_rig import (
     Recorder,
     RecordingHandler,
+    SdkRig,
     marker,
     model_toml,
-    recorded_decision,
     rig_toml,
     sidecar_before,
     sse,
@@ -210,21 +207,7 @@ def config(port: int, db: Path) -> str:
     return rig_toml(port, db, models, failover, breaker=100000)
 
 
-@dataclass(slots=True)
-class Rig:
-    upstream: Upstream
-    sidecar: Sidecar
-    key: str
-    oa: openai.OpenAI
-    an: anthropic.Anthropic
-
-    def script(self, marker: str, fn: Script) -> str:
-        """Register `fn` for `marker`; the text a request carries to be answered by it."""
-        self.upstream.scripts[marker] = fn
-        return f"[[p:{marker}]]"
-
-    def decision(self, decision_id: str) -> dict[str, Any]:
-        return recorded_decision(self.sidecar, decision_id)
+Rig = SdkRig[Upstream]
 
 
 @contextmanager

@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anthropic
-import openai
 import orjson
 
-from tests.conftest import Sidecar
 from tests.probe22a_rig import blocks_as_events, chat_frames, config, message_frames
-from tests.probe_rig import recorded_decision
+from tests.probe_rig import Recorder, SdkRig, keyed_sidecar, marker, sdk_clients
 
 # "Hello" streamed in two pieces, with usage and its end event, by each upstream protocol
 OA = b"".join(chat_frames([{"role": "assistant", "content": "Hel"}, {"content": "lo"}], "stop"))
@@ -58,20 +55,18 @@ def stream(sock: socket.socket, body: bytes, pieces: int = 1, pause: float = 0.0
 
 
 @dataclass(slots=True)
-class Upstream:
-    scripts: dict[str, Script] = field(default_factory=dict)
-    seen: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    connections: list[int] = field(default_factory=lambda: [0])
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class Upstream(Recorder):
+    """Scripts by marker, every (path, body) received, and the connections it accepted."""
 
-    def calls(self, marker: str) -> int:
-        with self.lock:
-            return sum(f"[[p:{marker}]]".encode() in orjson.dumps(b) for _, b in self.seen)
+    scripts: dict[str, Script] = field(default_factory=dict)
+    connections: list[int] = field(default_factory=lambda: [0])
+
+    def calls(self, name: str) -> int:
+        return len(self.bodies(f"[[p:{name}]]"))
 
     def script_for(self, body: dict[str, Any]) -> Script | None:
-        raw = orjson.dumps(body)
-        at = raw.find(_MARK)
-        return None if at < 0 else self.scripts.get(raw[at + 4 : raw.index(b"]]", at)].decode())
+        name = marker(body, _MARK)
+        return None if name is None else self.scripts.get(name)
 
     def serve(self, sock: socket.socket) -> None:
         with self.lock:
@@ -88,8 +83,7 @@ class Upstream:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
                 body = orjson.loads(reader.read(length)) if length else {}
-                with self.lock:
-                    self.seen.append((path, body))
+                self.record(path, body)
                 script = self.script_for(body)
                 if script is None or not script(sock, path, body):
                     return
@@ -100,20 +94,7 @@ class Upstream:
             sock.close()
 
 
-@dataclass(slots=True)
-class Rig:
-    upstream: Upstream
-    sidecar: Sidecar
-    key: str
-    oa: openai.OpenAI
-    an: anthropic.Anthropic
-
-    def script(self, marker: str, fn: Script) -> str:
-        self.upstream.scripts[marker] = fn
-        return f"[[p:{marker}]]"
-
-    def decision(self, decision_id: str) -> dict[str, Any]:
-        return recorded_decision(self.sidecar, decision_id)
+Rig = SdkRig[Upstream]
 
 
 @contextmanager
@@ -135,18 +116,13 @@ def rig(tmp: Path, edit: Callable[[str], str] = lambda text: text) -> Iterator[R
             threading.Thread(target=upstream.serve, args=(sock,), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
-    (tmp / "a.toml").write_text(edit(config(listener.getsockname()[1], tmp / "a.db")))
-    sidecar = Sidecar(tmp / "a.toml").start()
+    text = edit(config(listener.getsockname()[1], tmp / "a.db"))
     try:
-        key = str(sidecar.create_key()["key"])
         with (
-            openai.OpenAI(base_url=sidecar.base_url, api_key=key, max_retries=0, timeout=20) as oa,
-            anthropic.Anthropic(
-                base_url=sidecar.root_url, api_key=key, max_retries=0, timeout=20
-            ) as an,
+            keyed_sidecar(tmp / "a.toml", text) as (sidecar, key),
+            sdk_clients(sidecar, key, 20) as (oa, an),
         ):
             yield Rig(upstream, sidecar, key, oa, an)
     finally:
-        sidecar.stop()
         stop.set()
         listener.close()

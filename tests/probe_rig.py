@@ -1,9 +1,10 @@
-"""What the probe rigs (probe19a_harness, probe21b_rig, probe22a_rig, and probe22b_rig through
-19a's config) share: the sidecar's TOML (keys auth, a quiet server, SQLite flushed every 20 ms,
-routing without exploration or difficulty, no latency probes, one huge global cap, an OpenAI-
-and an Anthropic-protocol upstream on one port), a recorder of what a scripted upstream
-received, SSE frames, a started sidecar with a tenant key and the official SDKs as its clients,
-and a decision polled until the store has it."""
+"""What the probe rigs (probe19a_harness, probe21b_rig, probe22a_rig, probe23a_rig, and
+probe22b_rig through 19a's config) share: the sidecar's TOML (keys auth, a quiet server, SQLite
+flushed every 20 ms, routing without exploration or difficulty, no latency probes, one huge
+global cap, an OpenAI- and an Anthropic-protocol upstream on one port), a recorder of what a
+scripted upstream received, SSE frames, a started sidecar with a tenant key and the official
+SDKs as its clients (`SdkRig`: with the upstream's scripts by marker), and a decision polled
+until the store has it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import anthropic
@@ -189,3 +190,30 @@ def recorded_decision(sidecar: Sidecar, decision_id: str) -> dict[str, Any]:
             return dict(r.json())
         assert time.monotonic() < deadline, f"decision {decision_id} never recorded"
         time.sleep(0.05)
+
+
+class _Scripted(Protocol):
+    scripts: dict[str, Any]  # a rig's own Script type, by marker
+
+
+U = TypeVar("U", bound=_Scripted)
+
+
+@dataclass(slots=True)
+class SdkRig(Generic[U]):
+    """A started sidecar in front of a scripted `upstream`, a tenant's key and the official
+    SDKs on it (probe22a's HTTP-server upstream, probe23a's raw-socket one)."""
+
+    upstream: U
+    sidecar: Sidecar
+    key: str
+    oa: openai.OpenAI
+    an: anthropic.Anthropic
+
+    def script(self, marker: str, fn: Callable[..., Any]) -> str:
+        """Register `fn` for `marker`; the text a request carries to be answered by it."""
+        self.upstream.scripts[marker] = fn
+        return f"[[p:{marker}]]"
+
+    def decision(self, decision_id: str) -> dict[str, Any]:
+        return recorded_decision(self.sidecar, decision_id)
