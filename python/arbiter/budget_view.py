@@ -8,23 +8,19 @@ What closed windows spent stays in /arbiter/timeseries and the decisions."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 
+from arbiter import page_cursor
 from arbiter.budget import window_bounds
-from arbiter.errors import InvalidRequest
 from arbiter.http_json import int_param
 from arbiter.principal import Principal
 from arbiter.store import Store
 
 DEFAULT_LIMIT = 1000  # rows a page: a tenant with a key per user has a row per key and window
 MAX_LIMIT = 1000
-_MAX_CURSOR_CHARS = 1024  # a window start and a scope name, base64'd
 SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
 _WINDOWS = ("total", "day", "month")
 
@@ -101,28 +97,20 @@ def page_params(request: Request) -> tuple[tuple[float, str] | None, int]:
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
-    raw = orjson.dumps([row["window_start"], row["scope"]])
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return page_cursor.encode([row["window_start"], row["scope"]])
+
+
+def _window_and_scope(key: list[Any]) -> bool:
+    return (
+        len(key) == 2
+        and isinstance(key[0], int | float)
+        and not isinstance(key[0], bool)
+        and isinstance(key[1], str)
+    )
 
 
 def decode_cursor(text: str) -> tuple[float, str]:
     """`after` back to its (window_start, scope), or the caller's 400 naming it. A row gone
     since (a window closed between pages) is no error: the page starts after where it was."""
-    try:
-        if len(text) > _MAX_CURSOR_CHARS or not text.isascii():
-            raise ValueError(text)
-        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if not (
-            isinstance(key, list)
-            and len(key) == 2
-            and isinstance(key[0], int | float)
-            and not isinstance(key[0], bool)
-            and isinstance(key[1], str)
-        ):
-            raise ValueError(text)
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        raise InvalidRequest(
-            "'after' is not a cursor of this endpoint: send the previous page's 'last_id'.",
-            param="after",
-        ) from None
+    key = page_cursor.decode(text, _window_and_scope)
     return float(key[0]), key[1]

@@ -11,15 +11,11 @@ key gone since is no error (the next page starts after where it would be).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import heapq
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from arbiter.errors import InvalidRequest
+from arbiter import page_cursor
 from arbiter.policy import ArmKey, Policy
 from arbiter.records import ArmStats
 from arbiter.routing import Router
@@ -27,27 +23,19 @@ from arbiter.store import Store, StoreError
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 1000
-_MAX_CURSOR_CHARS = 1024  # three names of at most a few hundred characters, base64'd
 
 
 def encode_cursor(arm: ArmStats) -> str:
-    raw = orjson.dumps([arm.tenant, arm.task, arm.model])
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return page_cursor.encode([arm.tenant, arm.task, arm.model])
+
+
+def _arm_key(key: list[Any]) -> bool:
+    return len(key) == 3 and all(isinstance(k, str) for k in key)
 
 
 def decode_cursor(text: str) -> ArmKey:
     """`after` back to its key, or the caller's 400 naming it."""
-    try:
-        if len(text) > _MAX_CURSOR_CHARS or not text.isascii():
-            raise ValueError(text)
-        key = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        if not (isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key)):
-            raise ValueError(text)
-    except (ValueError, binascii.Error, orjson.JSONDecodeError):
-        raise InvalidRequest(
-            "'after' is not a cursor of this endpoint: send the previous page's 'last_id'.",
-            param="after",
-        ) from None
+    key = page_cursor.decode(text, _arm_key)
     return key[0], key[1], key[2]
 
 
