@@ -82,15 +82,19 @@ async def sidecar_in_process(
     edit_sim: Callable[[str], str] = lambda text: text,
     tenant: str = "default",
     anthropic_models: Collection[str] = (),
+    store_url: str | None = None,
 ) -> AsyncIterator[InProcess]:
-    """A demo-pool sidecar (keys on, SQLite in `tmp_path`) and a client key for `tenant`;
-    `anthropic_models` are served (and called) over Anthropic's API; `edit_config`/`edit_sim`
-    rewrite the TOML texts before they are parsed."""
+    """A demo-pool sidecar (keys on, SQLite in `tmp_path`, or the store at `store_url`) and a
+    client key for `tenant`; `anthropic_models` are served (and called) over Anthropic's API;
+    `edit_config`/`edit_sim` rewrite the TOML texts before they are parsed."""
     sim_cfg = parse_config(tomllib.loads(edit_sim(sim_config(anthropic_models))))
     async with sim_running(sim_cfg) as sim:
-        text = edit_config(
-            demo_config(sim.base_url, tmp_path / "arbiter.db", anthropic_models=anthropic_models)
-        )
+        db = tmp_path / "arbiter.db"
+        text = demo_config(sim.base_url, db, anthropic_models=anthropic_models)
+        if store_url is not None:
+            assert text.count(f'url = "sqlite:///{db}"') == 1, "the demo config's store moved"
+            text = text.replace(f'url = "sqlite:///{db}"', f'url = "{store_url}"')
+        text = edit_config(text)
         settings = config.loads(text, env=ENV)
         services = Services(settings, seed=7)
         app = build_app(settings, services=services)

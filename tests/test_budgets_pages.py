@@ -7,7 +7,6 @@ while `has_more`), in (window_start, scope) order, each page read down the index
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from pathlib import Path
 
@@ -62,11 +61,7 @@ async def _walk(sc: InProcess, query: str, headers: dict[str, str]) -> tuple[lis
 def test_the_budget_rows_page(tmp_path: Path, backend: str) -> None:
     async def main() -> None:
         with empty_store_url(backend, tmp_path / "b.db") as url:
-
-            def edit(text: str) -> str:
-                return re.sub(r'url = "sqlite:///[^"]*"', f'url = "{url}"', text)
-
-            async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
+            async with sidecar_in_process(tmp_path, store_url=url) as sc:
                 windows = await asyncio.to_thread(_fill, sc)
                 every, pages = await _walk(sc, "", sc.admin)
                 assert pages == 5 and len(every) == len(set(every)) == 2 * (2 * KEYS + 3)

@@ -6,7 +6,6 @@ pages now, as the other lists do (`limit` 1-1000, default 1000; `after=<last_id>
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from pathlib import Path
 
@@ -32,11 +31,7 @@ def _bulk_keys(sc: InProcess, n: int) -> None:
 def test_the_key_list_pages_in_creation_order(tmp_path: Path, backend: str) -> None:
     async def main() -> None:
         with empty_store_url(backend, tmp_path / "keys.db") as url:
-
-            def edit(text: str) -> str:
-                return re.sub(r'url = "sqlite:///[^"]*"', f'url = "{url}"', text)
-
-            async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
+            async with sidecar_in_process(tmp_path, store_url=url) as sc:
                 await asyncio.to_thread(_bulk_keys, sc, 2_500)
                 seen: list[str] = []
                 pages, after = 0, None

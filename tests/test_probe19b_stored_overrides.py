@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 from pathlib import Path
 
@@ -54,11 +53,8 @@ def test_a_damaged_override_is_ignored_and_the_rest_apply(
             ("sim-premium", '{"price_in_per_mtok": 7.25}'),
         ])  # fmt: skip
 
-        def edit(text: str) -> str:
-            return re.sub(r'url = "sqlite:///[^"]*"', f'url = "{url}"', text)
-
         async def main() -> None:
-            async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
+            async with sidecar_in_process(tmp_path, store_url=url) as sc:
                 r = await sc.client.get("/arbiter/admin/models", headers=sc.admin)
                 assert r.status_code == 200, r.text
                 models = {m["name"]: m for m in r.json()["data"]}

@@ -67,10 +67,12 @@ def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_a_tenants_stats_leave_learning_calls_out(backend: str, tmp_path: Path) -> None:
     async def main(url: str) -> None:
         def edit(text: str) -> str:
-            text = text.replace(f'url = "sqlite:///{tmp_path / "arbiter.db"}"', f'url = "{url}"')
             return text + LEARNING
 
-        async with sidecar_in_process(tmp_path, edit_config=edit) as sc, sdks(sc) as (_, gpt):
+        async with (
+            sidecar_in_process(tmp_path, edit_config=edit, store_url=url) as sc,
+            sdks(sc) as (_, gpt),
+        ):
             for i in range(N):
                 await gpt.chat.completions.create(
                     model="auto",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from pathlib import Path
 
 import pytest
@@ -36,10 +35,9 @@ def test_a_prompt_with_nul_is_cached_in_the_store_without_an_outage(
 
     async def main(url: str) -> None:
         def edit(text: str) -> str:
-            text = re.sub(r'url = "sqlite:///[^"]*"', f'url = "{url}"', text, count=1)
             return "[cache]\nenabled = true\n" + text
 
-        async with sidecar_in_process(tmp_path, edit_config=edit) as sc:
+        async with sidecar_in_process(tmp_path, edit_config=edit, store_url=url) as sc:
             for prompt in ("Say a\u0000b.", "Say hello."):
                 r = await sc.client.post(
                     "/v1/chat/completions",
