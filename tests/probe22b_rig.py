@@ -5,6 +5,9 @@ the store's spend and holds (`/arbiter/budgets`), the decisions, and the upstrea
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,7 +18,9 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 
+from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV
 from arbiter.toml_text import to_toml
 from tests.conftest import ADMIN_KEY, Sidecar
 from tests.fault_upstream import FaultUpstream, fault_upstream
@@ -67,6 +72,31 @@ class Fleet:
 
     def billed_usd(self) -> float:
         return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills)
+
+    def exported(self) -> list[dict[str, Any]]:
+        """The last day's decisions as `arbiter export --format jsonl` writes them (the first
+        sidecar's config)."""
+        out = subprocess.run(
+            [sys.executable, "-m", "arbiter", "export", "--config", str(self.first.config_path),
+             "--since", "1d", "--format", "jsonl"],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, API_KEY_ENV: "k", ADMIN_KEY_ENV: ADMIN_KEY},
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        return [orjson.loads(x) for x in out.stdout.splitlines() if x.strip()]
+
+
+def tables_loaded(root_url: str, key: str, model: str) -> None:
+    """A count_tokens call of `model` answered: it waits for the sidecar's budget tokenizer,
+    whose tables load in their thread (a prompt counted before is counted by its bytes and
+    teaches no prompt ratio: tokenizer_load.py)."""
+    r = httpx.post(
+        f"{root_url}/v1/messages/count_tokens",
+        headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
 
 
 async def outcome(call: Awaitable[object]) -> str:

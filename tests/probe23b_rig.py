@@ -15,28 +15,27 @@ import httpx
 import openai
 import pytest
 
-from tests.probe22b_rig import ADMIN, Fleet, fleet
+from tests.probe22b_rig import ADMIN, Fleet, fleet, outcome, tables_loaded
 
 MAX_TOKENS = 20  # ask_sdk's: a call's worst case is its prompt and 20 output tokens
 
 
 async def ask(client: openai.AsyncOpenAI, text: str = "hi", **kw: Any) -> str:
-    """One chat request's outcome: ok, budget (a 429 budget_exceeded), or what else came."""
-    try:
+    """One chat request's outcome: ok, budget (a 429 budget_exceeded), connection (the
+    sidecar went away), or what else came."""
+
+    async def call() -> None:
         answer = await client.chat.completions.create(
             model=kw.pop("model", "oa-1"), messages=[{"role": "user", "content": text}], **kw
         )
         if kw.get("stream"):
             async for _ in answer:  # type: ignore[union-attr]
                 pass
-        return "ok"
-    except openai.RateLimitError as err:
-        body: Any = err.body
-        return "budget" if body.get("code") == "budget_exceeded" else f"429 {body}"
-    except openai.APIStatusError as err:
-        return f"{err.status_code} {err.body}"
+
+    try:
+        return await outcome(call())
     except openai.APIConnectionError:
-        return "connection"  # the sidecar went away
+        return "connection"
 
 
 def burst(
@@ -76,13 +75,7 @@ def warm(f: Fleet, key: str, **kw: Any) -> None:
     ratio (tokenizer_load.py). Then until each call is recorded: its cost, and what it taught,
     is counted after the answer left (after_answer.py)."""
     for s in f.sidecars:
-        r = httpx.post(
-            f"{s.root_url}/v1/messages/count_tokens",
-            headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
-            json={"model": "an-1", "messages": [{"role": "user", "content": "hi"}]},
-            timeout=30,
-        )
-        assert r.status_code == 200, r.text
+        tables_loaded(s.root_url, key, "an-1")
 
     async def run() -> None:
         for s in f.sidecars:

@@ -6,21 +6,15 @@ worker answers it): summed over its `worker` label, the cost counter is the spen
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import anthropic
 import httpx
 import openai
-import orjson
 import pytest
 
-from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV
-from tests.conftest import ADMIN_KEY
 from tests.probe22b_rig import ADMIN, fleet
 
 CAPS = [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]
@@ -84,15 +78,8 @@ def test_spend_figures_agree_on_two_workers(tmp_path: Path) -> None:
         assert float(stats["cost_usd"]) == pytest.approx(spent, abs=1e-6), stats
         assert stats["requests"] == REQUESTS, stats
 
-        export = subprocess.run(
-            [sys.executable, "-m", "arbiter", "export", "--config", str(f.first.config_path),
-             "--since", "1d", "--format", "jsonl"],
-            capture_output=True, text=True, timeout=60, check=False,
-            env={**os.environ, API_KEY_ENV: "k", ADMIN_KEY_ENV: ADMIN_KEY},
-        )  # fmt: skip
-        assert export.returncode == 0, export.stderr[-2000:]
-        rows = [orjson.loads(x) for x in export.stdout.splitlines() if x.strip()]
-        assert len(rows) == REQUESTS, export.stderr[-500:]
+        rows = f.exported()
+        assert len(rows) == REQUESTS, rows[-3:]
         assert sum(float(r["billed_usd"]) for r in rows) == pytest.approx(spent, abs=1e-6)
 
         # /metrics as Prometheus reads it: the last value each worker's series showed, scraped

@@ -25,7 +25,7 @@ import pytest
 
 from arbiter.types import count_tokens
 from tests.probe19a_harness import PRICES
-from tests.probe22b_rig import ADMIN, outcome, serves
+from tests.probe22b_rig import ADMIN, outcome, serves, tables_loaded
 from tests.scripted_upstream import ScriptedHandler, ok_chat_answer, serving
 
 RATIO = 1.3
@@ -83,16 +83,6 @@ async def _call(client: openai.AsyncOpenAI, stream: bool) -> None:
 
 async def _ask(client: openai.AsyncOpenAI, stream: bool) -> str:
     return await outcome(_call(client, stream))
-
-
-def _tables_loaded(root_url: str, key: str) -> None:
-    r = httpx.post(
-        f"{root_url}/v1/messages/count_tokens",
-        headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
-        json={"model": "oa-1", "messages": [{"role": "user", "content": "hi"}]},
-        timeout=30,
-    )
-    assert r.status_code == 200, r.text
 
 
 async def _burst(urls: list[str], key: str, n: int = BURST) -> list[str]:
@@ -156,7 +146,7 @@ def test_burst_stays_within_one_worst_case(
                     # prompt counted before is counted by its bytes and teaches no ratio; a clean
                     # clone's CI then held the burst at o200k's count: 1.71 worst cases over);
                     # count_tokens waits for them
-                    _tables_loaded(s.root_url, warm)
+                    tables_loaded(s.root_url, warm, "oa-1")
                     assert asyncio.run(_burst([s.base_url], warm, 1)) == ["ok"]
             key = str(sc[0].create_key("burst")["key"])
             Billing.bills = []

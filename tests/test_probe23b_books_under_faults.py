@@ -9,20 +9,14 @@ attempt says it may have been billed."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
-import orjson
 import pytest
 
-from arbiter.offline.demo import ADMIN_KEY_ENV, API_KEY_ENV
-from tests.conftest import ADMIN_KEY
 from tests.probe22b_rig import ADMIN, Fleet, fleet
 
 CAPS = [{"scope": "tenant", "limit_usd": 100.0, "window": "total"}]
@@ -53,17 +47,6 @@ def _metrics(f: Fleet) -> tuple[float, float]:
         if name in sums:
             sums[name] += float(value)
     return sums["arbiter_cost_usd_total"], sums["arbiter_requests_total"]
-
-
-def _export(f: Fleet) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "arbiter", "export", "--config", str(f.first.config_path),
-         "--since", "1d", "--format", "jsonl"],
-        capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, API_KEY_ENV: "k", ADMIN_KEY_ENV: ADMIN_KEY},
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    return [orjson.loads(x) for x in out.stdout.splitlines() if x.strip()]
 
 
 def test_every_operator_figure_is_the_sum_of_the_bills(tmp_path: Path) -> None:
@@ -112,6 +95,6 @@ def test_every_operator_figure_is_the_sum_of_the_bills(tmp_path: Path) -> None:
         cost, requests = _metrics(f)
         assert cost == pytest.approx(spent, abs=1e-9)
         assert requests == len(decisions)
-        rows = _export(f)
+        rows = f.exported()
         assert len(rows) == len(decisions)
         assert sum(float(r["billed_usd"]) for r in rows) == pytest.approx(spent, abs=1e-9)
