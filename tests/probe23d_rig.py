@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import openai
@@ -105,6 +107,27 @@ def arbiter(
             proc.kill()
             out, _ = proc.communicate()
         return Ran(None, out)
+
+
+@contextmanager
+def serve_process(
+    cfg: Path, env: dict[str, str] | None = None, **popen: Any
+) -> Iterator[Popen[str]]:
+    """`arbiter serve --config cfg` as a child in its own session (text pipes, where `popen`
+    asks for any); stopped at the end: SIGTERM, then SIGKILL after 30 s."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg)], env=env or ENV,
+        text=True, start_new_session=True, **popen,
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def one_clear_line(ran: Ran, *words: str) -> str:

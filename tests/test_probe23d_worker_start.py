@@ -7,9 +7,7 @@ failed). Now a worker listens once its start is done."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import httpx
 
 from arbiter.inherited_socket import unheld_port
 from tests.conftest import ENV
-from tests.probe23d_rig import children, listening_ports, write_config
+from tests.probe23d_rig import children, listening_ports, serve_process, write_config
 
 SLOW_START_S = 4.0
 # loaded by the sidecar's processes only (their PYTHONPATH): worker 1's start-up takes
@@ -55,12 +53,8 @@ def test_a_worker_still_starting_takes_no_connections(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, port=port, workers=2)
     path = os.pathsep.join(p for p in (str(site), ENV.get("PYTHONPATH", "")) if p)
     env = {**ENV, "PYTHONPATH": path, "PROBE23D_SLOW_START_S": str(SLOW_START_S)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg)], env=env,
-        stdout=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
     url = f"http://127.0.0.1:{port}/healthz"
-    try:
+    with serve_process(cfg, env, stdout=subprocess.DEVNULL) as proc:
         deadline = time.monotonic() + 30
         while not _answered(url):  # worker 0 is up; worker 1 is still starting
             assert time.monotonic() < deadline and proc.poll() is None, "never answered"
@@ -74,10 +68,3 @@ def test_a_worker_still_starting_takes_no_connections(tmp_path: Path) -> None:
         while [listening_ports(w) for w in children(proc.pid)] != [{port}, {port}]:
             assert time.monotonic() < deadline, [listening_ports(w) for w in children(proc.pid)]
             time.sleep(0.2)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -7,30 +7,23 @@ is logged."""
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import ENV
-from tests.probe23d_rig import children, listening_ports, write_config
+from tests.probe23d_rig import children, listening_ports, serve_process, write_config
 
 
 def test_two_workers_on_port_0_share_one_announced_port(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, port=0, workers=2)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg)], env=ENV, text=True,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
     said: list[str] = []
-    assert proc.stderr is not None
-    reader = threading.Thread(target=lambda: said.extend(proc.stderr or ()), daemon=True)
-    reader.start()
-    try:
+    with serve_process(cfg, stderr=subprocess.PIPE) as proc:
+        assert proc.stderr is not None
+        reader = threading.Thread(target=lambda: said.extend(proc.stderr or ()), daemon=True)
+        reader.start()
         port = None
         deadline = time.monotonic() + 30
         while port is None and time.monotonic() < deadline and proc.poll() is None:
@@ -49,12 +42,5 @@ def test_two_workers_on_port_0_share_one_announced_port(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert [listening_ports(w) for w in workers] == [{port}, {port}], (port, workers)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(5)
-        proc.stderr.close()
+    reader.join(5)  # the process is gone: its stderr is at its end
+    proc.stderr.close()
