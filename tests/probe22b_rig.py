@@ -73,6 +73,15 @@ class Fleet:
     def billed_usd(self) -> float:
         return sum((p * PRICES[m][0] + c * PRICES[m][1]) / 1e6 for m, p, c in self.up.bills)
 
+    def billed_once_answered(self, calls: int, timeout_s: float = 10.0) -> float:
+        """`billed_usd` once the upstream has answered `calls` calls (bounded): it answers, and
+        bills, the calls of a process killed while they were held there all the same."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.up.bills) < calls:
+            assert time.monotonic() < deadline, (self.up.bills, self.up.calls)
+            time.sleep(0.05)
+        return self.billed_usd()
+
     def exported(self) -> list[dict[str, Any]]:
         """The last day's decisions as `arbiter export --format jsonl` writes them (the first
         sidecar's config)."""

@@ -96,8 +96,7 @@ def test_a_worker_killed_holding_reservations(tmp_path: Path) -> None:
         assert set(outcomes) <= {"ok", "cut"}, outcomes
         cut = outcomes.count("cut")
         s.proc.proc.wait(timeout=40)  # the supervisor takes the set down
-        time.sleep(3.0)  # the upstream's answers to the killed worker's calls are billed
-        billed = f.billed_usd()
+        billed = f.billed_once_answered(IN_FLIGHT)  # the killed worker's calls too
         # the set restarted on the same store: its sweep charges the dead worker's holds
         again = Sidecar(s.config_path).start()
         try:
