@@ -1,8 +1,14 @@
-"""Raw HTTP/1.1 over a socket to a sidecar on 127.0.0.1: the transport probes' one reader."""
+"""Raw HTTP/1.1 over a socket on 127.0.0.1: the transport probes' one reader of a sidecar's
+answer, and a loopback upstream that answers by a probe's own handler."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+Handle = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def read_all(sock: socket.socket) -> bytes:
@@ -34,3 +40,33 @@ def send_past(sock: socket.socket, line: bytes, limit: int) -> None:
             sent += len(line)
     except OSError:
         pass  # closed under us: what it answered is still readable
+
+
+@asynccontextmanager
+async def loopback_upstream(handle: Handle) -> AsyncIterator[str]:
+    """`handle` answering each connection on 127.0.0.1 (the peer leaving ends it quietly, the
+    writer closed after); the base URL (`/v1`). At the end every handler still running is
+    cancelled: a trickling answer must not hold the test."""
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            await handle(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.close()
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from arbiter.offline.demo import API_KEY_ENV
 from tests.inproc import sidecar_in_process
+from tests.raw_http import loopback_upstream
 
 LISTING = orjson.dumps(
     {"data": [{"id": "ghost", "pricing": {"prompt": "1e-7", "completion": "2e-7"}}]}
@@ -25,43 +24,24 @@ NOT_FOUND = orjson.dumps(
 )
 
 
-@asynccontextmanager
-async def ghost_upstream(listing: bytes = LISTING) -> AsyncIterator[str]:
+def ghost_upstream(listing: bytes = LISTING) -> AbstractAsyncContextManager[str]:
     """A loopback OpenAI-protocol upstream that lists `listing` and answers 404 for any model."""
-    handlers: set[asyncio.Task[Any]] = set()
-    listing_body = listing
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            listing = head.startswith(b"GET")
-            status, body = (b"200 OK", listing_body) if listing else (b"404 Not Found", NOT_FOUND)
-            head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n" % status
-            head += b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
-            writer.write(head + body)
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        listing_asked = head.startswith(b"GET")
+        status, body = (b"200 OK", listing) if listing_asked else (b"404 Not Found", NOT_FOUND)
+        head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\n" % status
+        head += b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body)
+        writer.write(head + body)
+        await writer.drain()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.close()
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+    return loopback_upstream(handle)
 
 
 def test_a_discovered_model_the_upstream_does_not_know_is_a_clear_error(tmp_path: Path) -> None:

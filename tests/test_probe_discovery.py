@@ -6,51 +6,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from arbiter import discovery
 from arbiter.discovery import Discovery
 from tests.inproc import InProcess, sidecar_in_process
+from tests.raw_http import loopback_upstream
 from tests.waiting import until_async
 
 
-@contextlib.asynccontextmanager
-async def _trickle_server() -> AsyncIterator[str]:
+def _trickle_server() -> contextlib.AbstractAsyncContextManager[str]:
     """A loopback listing that sends its headers, then one body byte every 0.3 s (bounded: at
     most 60 bytes, 18 s); its base URL."""
-    handlers: set[asyncio.Task[Any]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
-            writer.write(b"transfer-encoding: chunked\r\n\r\n")
-            for _ in range(60):
-                writer.write(b"1\r\n \r\n")
-                await writer.drain()
-                await asyncio.sleep(0.3)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+        writer.write(b"transfer-encoding: chunked\r\n\r\n")
+        for _ in range(60):
+            writer.write(b"1\r\n \r\n")
+            await writer.drain()
+            await asyncio.sleep(0.3)
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.close()
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
+    return loopback_upstream(handle)
 
 
 def test_a_trickling_listing_fails_the_poll_at_its_deadline(
