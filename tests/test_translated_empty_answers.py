@@ -8,7 +8,6 @@ item at all)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,7 @@ import orjson
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
-from tests.adversarial.hostile_upstream import scripted_upstream
-from tests.inproc import raw_anthropic_upstream, sidecar_in_process
-from tests.sdk_clients import sdks
+from tests.adversarial.hostile_upstream import raw_sidecar
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -63,23 +60,6 @@ def _answer(blocks: list[dict[str, Any]], stop: str) -> tuple[bytes, bytes]:
     return sse, whole
 
 
-def _answering(sse: bytes, whole: bytes) -> Callable[[asyncio.StreamWriter], Awaitable[None]]:
-    """A stream on even calls, a JSON answer on odd ones (each test asks in that order)."""
-    calls = [0]
-
-    async def answer(writer: asyncio.StreamWriter) -> None:
-        body, kind = (
-            (sse, b"text/event-stream") if calls[0] % 2 == 0 else (whole, b"application/json")
-        )
-        calls[0] += 1
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: " + kind
-            + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
-        )  # fmt: skip
-
-    return answer
-
-
 ASK: Any = [{"role": "user", "content": "Weather?"}]
 TOOLS: Any = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
 
@@ -88,11 +68,7 @@ def _chat(tmp_path: Path, blocks: list[dict[str, Any]], stop: str) -> tuple[Any,
     """(first streamed delta, the SDK's accumulated message, the whole answer's message)."""
 
     async def main() -> tuple[Any, Any, Any]:
-        async with (
-            scripted_upstream(_answering(*_answer(blocks, stop))) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
-            sdks(sc) as (_, gpt),
-        ):
+        async with raw_sidecar(tmp_path, "anthropic", *_answer(blocks, stop)) as (_, gpt):
             kw: Any = {"model": "an-raw", "messages": ASK, "tools": TOOLS}
             stream = await gpt.chat.completions.create(**kw, stream=True)
             chunks = [c async for c in stream]
@@ -134,11 +110,7 @@ def test_an_answer_without_text_or_call_streams_the_whole_responses_empty_messag
     tmp_path: Path, blocks: list[dict[str, Any]], stop: str, items: list[tuple[str, str]]
 ) -> None:
     async def main() -> None:
-        async with (
-            scripted_upstream(_answering(*_answer(blocks, stop))) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
-            sdks(sc) as (_, gpt),
-        ):
+        async with raw_sidecar(tmp_path, "anthropic", *_answer(blocks, stop)) as (_, gpt):
             kinds, streamed = [], None
             async with gpt.responses.stream(model="an-raw", input="Hello") as stream:
                 async for event in stream:

@@ -6,6 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anthropic
+import openai
+
+from tests.inproc import raw_anthropic_upstream, raw_openai_upstream, sidecar_in_process
+from tests.sdk_clients import sdks
 
 Answer = Callable[[asyncio.StreamWriter], Awaitable[None]]
 
@@ -45,6 +52,40 @@ async def scripted_upstream(answer: Answer) -> AsyncIterator[tuple[int, list[int
         yield server.sockets[0].getsockname()[1], calls
     finally:
         server.close()
+
+
+def stream_then_whole(sse: bytes, whole: bytes) -> Answer:
+    """`sse` as a stream on even calls, `whole` as a JSON answer on odd ones: each test asks
+    streamed, then whole, in turn (the scripted socket does not read the request's `stream`)."""
+    calls = [0]
+
+    async def answer(writer: asyncio.StreamWriter) -> None:
+        body, kind = (
+            (sse, b"text/event-stream") if calls[0] % 2 == 0 else (whole, b"application/json")
+        )
+        calls[0] += 1
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: " + kind
+            + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+        )  # fmt: skip
+
+    return answer
+
+
+@asynccontextmanager
+async def raw_sidecar(
+    tmp_path: Path, protocol: str, sse: bytes, whole: bytes
+) -> AsyncIterator[tuple[anthropic.AsyncAnthropic, openai.AsyncOpenAI]]:
+    """An in-process sidecar whose raw model (`oa-raw`, `protocol` "openai"; `an-raw`,
+    "anthropic") is served by this upstream answering `stream_then_whole(sse, whole)`; the
+    SDKs on it."""
+    edit = {"openai": raw_openai_upstream, "anthropic": raw_anthropic_upstream}[protocol]
+    async with (
+        scripted_upstream(stream_then_whole(sse, whole)) as (port, _),
+        sidecar_in_process(tmp_path, edit_config=edit(port)) as sc,
+        sdks(sc) as (claude, gpt),
+    ):
+        yield claude, gpt
 
 
 def fast_failover(text: str) -> str:

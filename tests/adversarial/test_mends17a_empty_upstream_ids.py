@@ -7,16 +7,13 @@ the decision's id, as the Responses API's ids already do (checked here in the sa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.adversarial.hostile_upstream import scripted_upstream
-from tests.inproc import raw_anthropic_upstream, raw_openai_upstream, sidecar_in_process
-from tests.sdk_clients import sdks
+from tests.adversarial.hostile_upstream import raw_sidecar
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -66,33 +63,11 @@ ANTHROPIC_JSON = orjson.dumps({
 })  # fmt: skip
 
 
-def _answering(sse: bytes, whole: bytes) -> Callable[[asyncio.StreamWriter], Awaitable[None]]:
-    """Each test asks streamed, then whole, in turn (the scripted socket does not read the
-    request's `stream`): a stream on even calls, a JSON answer on odd ones."""
-    calls = [0]
-
-    async def answer(writer: asyncio.StreamWriter) -> None:
-        body, kind = (
-            (sse, b"text/event-stream") if calls[0] % 2 == 0 else (whole, b"application/json")
-        )
-        calls[0] += 1
-        writer.write(
-            b"HTTP/1.1 200 OK\r\ncontent-type: " + kind
-            + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body
-        )  # fmt: skip
-
-    return answer
-
-
 def test_an_anthropic_client_gets_the_decisions_id_when_the_openai_upstream_sends_none(
     tmp_path: Path,
 ) -> None:
     async def main() -> None:
-        async with (
-            scripted_upstream(_answering(OPENAI_SSE, OPENAI_JSON)) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
-            sdks(sc) as (claude, gpt),
-        ):
+        async with raw_sidecar(tmp_path, "openai", OPENAI_SSE, OPENAI_JSON) as (claude, gpt):
             ask: Any = [{"role": "user", "content": "Hello"}]
             async with claude.messages.stream(
                 model="oa-raw", max_tokens=50, messages=ask
@@ -121,11 +96,7 @@ def test_a_chat_client_gets_the_decisions_id_when_the_anthropic_upstream_sends_n
     tmp_path: Path,
 ) -> None:
     async def main() -> None:
-        async with (
-            scripted_upstream(_answering(ANTHROPIC_SSE, ANTHROPIC_JSON)) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
-            sdks(sc) as (_, gpt),
-        ):
+        async with raw_sidecar(tmp_path, "anthropic", ANTHROPIC_SSE, ANTHROPIC_JSON) as (_, gpt):
             ask: Any = [{"role": "user", "content": "Hello"}]
             stream = await gpt.chat.completions.create(model="an-raw", messages=ask, stream=True)
             ids = {chunk.id async for chunk in stream}

@@ -14,16 +14,13 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.adversarial.hostile_upstream import scripted_upstream
+from tests.adversarial.hostile_upstream import raw_sidecar
 from tests.adversarial.test_mends17a_empty_upstream_ids import (
     ANTHROPIC_JSON,
     ANTHROPIC_SSE,
     OPENAI_JSON,
     OPENAI_SSE,
-    _answering,
 )
-from tests.inproc import raw_anthropic_upstream, raw_openai_upstream, sidecar_in_process
-from tests.sdk_clients import sdks
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -48,11 +45,7 @@ def test_a_chat_client_gets_the_decisions_id_from_an_openai_upstream_without_one
     tmp_path: Path,
 ) -> None:
     async def main() -> None:
-        async with (
-            scripted_upstream(_answering(OPENAI_SSE, OPENAI_JSON)) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
-            sdks(sc) as (_, gpt),
-        ):
+        async with raw_sidecar(tmp_path, "openai", OPENAI_SSE, OPENAI_JSON) as (_, gpt):
             stream = await gpt.chat.completions.with_raw_response.create(
                 model="oa-raw", messages=ASK, stream=True
             )
@@ -73,11 +66,7 @@ def test_an_anthropic_client_gets_the_decisions_id_from_an_anthropic_upstream_wi
     tmp_path: Path,
 ) -> None:
     async def main() -> None:
-        async with (
-            scripted_upstream(_answering(ANTHROPIC_SSE, ANTHROPIC_JSON)) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_anthropic_upstream(port)) as sc,
-            sdks(sc) as (claude, _),
-        ):
+        async with raw_sidecar(tmp_path, "anthropic", ANTHROPIC_SSE, ANTHROPIC_JSON) as (claude, _):
             async with claude.messages.stream(
                 model="an-raw", max_tokens=50, messages=ASK
             ) as stream:
@@ -97,11 +86,7 @@ def test_a_completions_client_gets_the_decisions_id_from_an_upstream_without_one
     tmp_path: Path,
 ) -> None:
     async def main() -> None:
-        async with (
-            scripted_upstream(_answering(LEGACY_SSE, LEGACY_JSON)) as (port, _),
-            sidecar_in_process(tmp_path, edit_config=raw_openai_upstream(port)) as sc,
-            sdks(sc) as (_, gpt),
-        ):
+        async with raw_sidecar(tmp_path, "openai", LEGACY_SSE, LEGACY_JSON) as (_, gpt):
             stream = await gpt.completions.with_raw_response.create(
                 model="oa-raw", prompt="Hello", stream=True
             )
