@@ -1,16 +1,23 @@
 """Headless Chromium for the dashboard tests: Debian's `chromium` driven by Playwright for Python
 (no browser download). Missing either one skips locally and FAILS under CI=true, like
-tests/shared_data.py: a browser check that silently stops running is worse than one that fails."""
+tests/shared_data.py: a browser check that silently stops running is worse than one that fails.
+And the stack those tests read: the demo's, its store holding the test's records."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from arbiter.offline.demo import Running, running_stack
+from arbiter.records import Record
+from arbiter.store import open_store
 
 CHROMIUM = os.environ.get("ARBITER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -38,3 +45,15 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def seeded_stack(workdir: Path, records: Callable[[float], Sequence[Record]]) -> Iterator[Running]:
+    """The demo stack in `workdir`, its store holding `records(now)` before any page reads it."""
+    with running_stack(workdir) as running:
+        store = open_store(f"sqlite:///{workdir / 'arbiter.db'}")
+        try:
+            store.write(records(time.time()))
+        finally:
+            store.close()
+        yield running

@@ -14,17 +14,14 @@ read reversed; each is now shown as a visible mark (⟨U+202E⟩, ui/text.js), a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from arbiter.offline.demo import Running, running_stack
+from arbiter.offline.demo import Running
 from arbiter.records import AlertRecord, Attempt, Candidate, DecisionRecord, GradeRecord
-from arbiter.store import open_store
-from tests.browser import chromium
+from tests.browser import chromium, seeded_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -73,12 +70,7 @@ def _records(now: float) -> list[DecisionRecord | GradeRecord | AlertRecord]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     workdir = tmp_path_factory.mktemp("hostile-ui")
-    with running_stack(workdir) as running:
-        store = open_store(f"sqlite:///{Path(workdir) / 'arbiter.db'}")
-        try:
-            store.write(_records(time.time()))
-        finally:
-            store.close()
+    with seeded_stack(workdir, _records) as running:
         yield running
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,9 @@ from typing import Any
 import httpx
 import pytest
 
-from arbiter.offline.demo import Running, admin_create_key, running_stack
+from arbiter.offline.demo import Running, admin_create_key
 from arbiter.records import AlertRecord, Attempt, Candidate, DecisionRecord
-from arbiter.store import open_store
-from tests.browser import chromium
+from tests.browser import chromium, seeded_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -80,12 +78,7 @@ def _records(now: float) -> list[DecisionRecord | AlertRecord]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     workdir = tmp_path_factory.mktemp("ui-probe17")
-    with running_stack(workdir) as running:
-        store = open_store(f"sqlite:///{Path(workdir) / 'arbiter.db'}")
-        try:
-            store.write(_records(time.time()))
-        finally:
-            store.close()
+    with seeded_stack(workdir, _records) as running:
         yield running
 
 

@@ -17,16 +17,14 @@ import random
 import statistics
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from arbiter.offline.demo import Running, running_stack
+from arbiter.offline.demo import Running
 from arbiter.records import Attempt, Candidate, DecisionRecord, GradeRecord, Record
-from arbiter.store import open_store
-from tests.browser import chromium
+from tests.browser import chromium, seeded_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -84,12 +82,7 @@ def _records(now: float) -> list[Record]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     workdir = tmp_path_factory.mktemp("ui-wide")
-    with running_stack(workdir) as running:
-        store = open_store(f"sqlite:///{Path(workdir) / 'arbiter.db'}")
-        try:
-            store.write(_records(time.time()))
-        finally:
-            store.close()
+    with seeded_stack(workdir, _records) as running:
         yield running
 
 
