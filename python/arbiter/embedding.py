@@ -317,6 +317,19 @@ class Embedder:
             n *= 2
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 
+    def window_end(self, text: str) -> int:
+        """How many of `text`'s characters both embeddings read: the exact model's window (its
+        first MAX_TOKENS - 2 WordPieces, less [CLS] and [SEP]; the static `embed` reads two more).
+        len(text) when they read it all; what comes after is seen by neither."""
+        if len(text) <= MAX_TOKENS - 2:
+            return len(text)  # a WordPiece covers at least one character
+        enc = self._tok.encode(text[:WINDOW_MAX_CHARS])
+        if not enc.overflowing and len(text) <= WINDOW_MAX_CHARS:
+            return len(text)
+        ends = [end for (_, end), special in zip(enc.offsets, enc.special_tokens_mask, strict=True)
+                if not special]  # fmt: skip
+        return ends[-1] if ends else 0
+
     def embed(self, text: str) -> Vector:
         """The fast static embedding of one text (the request path's): its first MAX_TOKENS
         WordPieces' rows (`window_ids`), summed and normalised."""

@@ -1,0 +1,101 @@
+"""Outside probe (twenty-fourth session) of the semantic cache: a long last turn whose texts differ
+only past what the embeddings read.
+
+Both embeddings (the static table and the exact MiniLM stage) read a text's first ~126 WordPieces
+(embedding.MAX_TOKENS); a user who pastes a memo and asks about it puts the question after that.
+"<memo> Question: who should own the hiring plan?" and "<memo> Question: what are the biggest
+risks mentioned?" were one vector (cosine 1.0), and at `max_false_hit_rate = 0.3` (a bound an
+operator may set; the default 0.02 serves nothing) the second was served the first's answer
+through the official SDKs. Now the parts no embedding read must be the same text
+(SemanticMatcher.differ_unread); a paraphrase inside the window with the same memo after it is
+still served (the control: the semantic side is on and serving at that bound)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from arbiter.cache.semantic import default_matcher
+from arbiter.embedding import Embedder
+from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
+
+MEMO = (
+    "The following is an internal memo about our quarterly planning. Our team met on several "
+    "occasions to discuss the roadmap, the hiring plan, the budget for the coming year, and the "
+    "risks we see in the supply chain. Everyone agreed that the priorities should be reliability, "
+    "customer support and the new reporting features. The meeting notes were circulated "
+    "afterwards and several people added comments about the timeline. "
+) * 3
+TAIL = (
+    MEMO + "\n\nQuestion: who should own the hiring plan?",
+    MEMO + "\n\nQuestion: what are the biggest risks mentioned?",
+)
+# the control: the words that differ are inside the window, the memo after them the same
+HEAD = ("Summarize this memo: " + MEMO, "Give me a summary of this memo: " + MEMO)
+
+
+@pytest.fixture(scope="module")
+def loose(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["cache"] = {"enabled": True, "semantic": True, "max_false_hit_rate": 0.3}
+
+    yield from open_sidecar(tmp_path_factory.mktemp("probe24a-window"), sim_url, edit)
+
+
+def test_a_question_after_a_long_memo_is_not_served_another_questions_answer(
+    loose: Sidecar,
+) -> None:
+    with openai.OpenAI(
+        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+    ) as gpt:
+
+        def status(text: str, limit: int) -> str:
+            raw = gpt.chat.completions.with_raw_response.create(
+                model="sim-small", messages=[{"role": "user", "content": text}], max_tokens=limit
+            )
+            raw.parse()
+            return raw.headers["x-arbiter-cache"]
+
+        # each pair alone in its partition (another max_tokens: another context key), so no
+        # neighbour's crowding decides for it
+        assert [status(TAIL[0], 300), status(HEAD[0], 301)] == ["miss", "miss"]
+        assert status(TAIL[1], 300) == "miss"  # before the fix: semantic-hit (hiring's answer)
+        assert status(HEAD[1], 301) == "semantic-hit", "the control: a paraphrase is served"
+
+
+def test_the_same_through_the_anthropic_sdk(loose: Sidecar) -> None:
+    memo = MEMO.replace("quarterly", "yearly")  # entries of its own, whatever the first test left
+    with anthropic.Anthropic(
+        base_url=loose.root_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+    ) as claude:
+
+        def status(text: str, limit: int) -> str:
+            raw = claude.messages.with_raw_response.create(
+                model="sim-small", max_tokens=limit, messages=[{"role": "user", "content": text}]
+            )
+            raw.parse()
+            return raw.headers["x-arbiter-cache"]
+
+        tail = [t.replace(MEMO, memo) for t in TAIL]
+        head = [t.replace(MEMO, memo) for t in HEAD]
+        assert [status(tail[0], 300), status(head[0], 301)] == ["miss", "miss"]
+        assert status(tail[1], 300) == "miss"  # before the fix: semantic-hit
+        assert status(head[1], 301) == "semantic-hit"
+
+
+def test_what_differ_unread_calls_unread() -> None:
+    m = default_matcher(Embedder.load(), 0.3)
+    end = m.embedder.window_end(MEMO)
+    assert 0 < end < len(MEMO)  # the memo alone runs past the window
+    assert m.differ_unread(*TAIL)
+    middle = (MEMO + "The budget is approved. " + MEMO, MEMO + "The budget is cut. " + MEMO)
+    assert m.differ_unread(*middle)  # a change in the middle, the same ending
+    assert not m.differ_unread(*HEAD)  # the change inside the window, the tail shared
+    assert not m.differ_unread(TAIL[0], TAIL[0])
+    assert not m.differ_unread("What is the capital of France?", "Capital of France?")
+    # a text the window reads whole is the stages' to judge, however it differs
+    assert m.embedder.window_end("word " * 30) == len("word " * 30)
