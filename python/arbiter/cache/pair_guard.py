@@ -33,6 +33,11 @@ one of these ways are different questions, whatever their cosine and however ali
   than twice as many as any other language's; "¿" / "¡" count for Spanish). An English-only
   corpus never triggers the second half; the first costs a paraphrase that names a language
   only on one side (a nationality reads as its language: "Russian people" / "Russians").
+- opposites: one prompt has a word whose opposite the other has instead ("safe" / "dangerous",
+  "raise" / "lower", "before" / "after": a short fixed list of scales), or the word negated by a
+  prefix ("unsafe", "illegal", "disagree", "non-toxic"). At 0.3 the exact stage served "Is
+  ibuprofen safe for dogs?" the answer to "... unsafe ..." and to "... dangerous ...", at 0.5
+  most such pairs (bench/semantic_guard_opposites.py).
 
 Plain string operations only (no `re` on client text).
 """
@@ -54,7 +59,7 @@ NUMBER_WORDS: Final = _wordset(
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million billion trillion dozen half"
 )
-RULES: Final = ("numbers", "negation", "order", "values", "language")
+RULES: Final = ("numbers", "negation", "order", "values", "language", "opposites")
 
 
 def numbers(text: str) -> Counter[str]:
@@ -95,7 +100,107 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
             return rule
         if rule == "language" and language_differs(ask, stored, a, s):
             return rule
+        if rule == "opposites" and opposites_differ(a, s):
+            return rule
     return None
+
+
+# -- opposites ----------------------------------------------------------------------------------
+# words that ask the reverse of each other; each row is one scale (any two of its words differ)
+_OPPOSITES: Final = [
+    _wordset(row)
+    for row in (
+        "safe dangerous harmful",
+        "before after",
+        "increase decrease",
+        "raise lower",
+        "rise fall",
+        "more less fewer",
+        "most least fewest",
+        "maximum minimum",
+        "max min",
+        "import export",
+        "enable disable",
+        "add remove delete",
+        "gain lose",
+        "buy sell",
+        "encrypt decrypt",
+        "encode decode",
+        "upload download",
+        "push pull",
+        "ascending descending",
+        "asc desc",
+        "include exclude",
+        "allow deny block",
+        "accept reject",
+        "advantages disadvantages drawbacks",
+        "pros cons",
+        "benefits risks",
+        "best worst",
+        "good bad",
+        "better worse",
+        "high low",
+        "higher lower",
+        "highest lowest",
+        "fast slow",
+        "faster slower",
+        "fastest slowest",
+        "cheap expensive",
+        "cheapest expensive",
+        "easy hard difficult",
+        "positive negative",
+        "open close",
+        "start stop",
+        "first last",
+        "he she",
+        "him her",
+        "his her hers",
+        "male female",
+        "men women",
+        "man woman",
+        "boy girl",
+        "yesterday tomorrow",
+        "past future",
+        "above below",
+        "inside outside",
+        "internal external",
+        "input output",
+        "left right",
+        "north south",
+        "east west",
+        "hot cold",
+        "success failure",
+        "win lose",
+        "love hate",
+    )
+]
+_OPPOSITE_OF: Final = {w: row - {w} for row in _OPPOSITES for w in row}
+# a prefix that negates the word it is put before ("unsafe", "illegal", "dislike", "non-toxic":
+# "non" is a word of its own once the hyphen splits it); a stem shorter than 4 letters is too
+# often a word of its own ("index" is no "in" + "dex")
+_NEGATING_PREFIXES: Final = ("un", "in", "im", "il", "ir", "dis", "non")
+
+
+def opposites_differ(a: list[str], s: list[str]) -> bool:
+    """One prompt has a word the other has not whose opposite the other has and it has not:
+    "Is ibuprofen safe for dogs?" / "... dangerous ..." or "... unsafe ...", "before" /
+    "after" a meal, "raise" / "lower" blood pressure. Served at bound 0.3 (the first two) and
+    0.5 (the rest): one word of many, and Quora's look-alikes rarely turn on one."""
+    only_a, only_s = set(a) - set(s), set(s) - set(a)
+    if "non" in only_a or "non" in only_s:  # "non-toxic" / "toxic"
+        return True
+    if not only_a or not only_s:
+        return False
+    for mine, theirs in ((only_a, only_s), (only_s, only_a)):
+        for w in mine:
+            if not _OPPOSITE_OF.get(w, frozenset()).isdisjoint(theirs):
+                return True
+            if any(
+                w.startswith(p) and len(w) - len(p) >= 4 and w[len(p) :] in theirs
+                for p in _NEGATING_PREFIXES
+            ):
+                return True
+    return False
 
 
 # -- values -------------------------------------------------------------------------------------

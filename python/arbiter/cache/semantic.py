@@ -67,6 +67,7 @@ MAX_CHARS: Final = 4000  # longer "last turns" are documents, not questions: byp
 WRONG_FACTOR: Final = 0.5  # a wrong hit halves the tenant's bound
 CONFIRMED_FACTOR: Final = 1.02  # ~35 confirmed hits undo one wrong one
 POLL_S: Final = 10.0
+WINDOW: Final = "window"  # the rule of `differ_unread`, named beside pair_guard's RULES
 NOT_READ: Final = 2.0  # P(false) of a candidate the pair model did not read: never served
 
 
@@ -249,7 +250,7 @@ class SemanticMatcher:
         `rules`: which of them (all but to measure one)."""
         self.embedder = embedder
         self.guard = guard
-        self.rules: tuple[str, ...] = RULES
+        self.rules: tuple[str, ...] = (*RULES, WINDOW)
         self.verifier = verifier
         # with a pair model, the verifier is the cheap stage: it ranks and gates the candidates
         # and the cross-encoder decides (its calibration curve replaces the verifier's)
@@ -342,7 +343,8 @@ class SemanticMatcher:
         if self.guard:  # other numbers, negations, word order, or words no stage read:
             # another question, whatever the stages said
             other = [
-                differ(text, f[1], self.rules) is not None or self.differ_unread(text, f[1])
+                differ(text, f[1], self.rules) is not None
+                or (WINDOW in self.rules and self.differ_unread(text, f[1]))
                 for f in found
             ]
             p = np.where(other, NOT_READ, p)

@@ -1,5 +1,7 @@
-"""Outside probe (twenty-fourth session) of the semantic cache: a long last turn whose texts differ
-only past what the embeddings read.
+"""Outside probe (twenty-fourth session) of the semantic cache's false hits, through a real
+`arbiter serve` (the shipped MiniLM stages) and the official SDKs.
+
+1. A long last turn whose texts differ only past what the embeddings read.
 
 Both embeddings (the static table and the exact MiniLM stage) read a text's first ~126 WordPieces
 (embedding.MAX_TOKENS); a user who pastes a memo and asks about it puts the question after that.
@@ -8,7 +10,13 @@ risks mentioned?" were one vector (cosine 1.0), and at `max_false_hit_rate = 0.3
 operator may set; the default 0.02 serves nothing) the second was served the first's answer
 through the official SDKs. Now the parts no embedding read must be the same text
 (SemanticMatcher.differ_unread); a paraphrase inside the window with the same memo after it is
-still served (the control: the semantic side is on and serving at that bound)."""
+still served (the control: the semantic side is on and serving at that bound).
+
+2. Opposites: "Is ibuprofen safe for dogs?" was served the answer to "... unsafe ..." and to
+"... dangerous ..." at 0.3 (P(false) 0.31-0.32, a paraphrase's 0.37); "raise" / "lower" blood
+pressure, "before" / "after" eating, import / export at 0.5. pair_guard's `opposites` rule
+refuses a pair where one prompt has a word whose opposite (or un-/in-/dis-/non- negation) the
+other has. bench/semantic_guard_opposites.py measures both rules."""
 
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import anthropic
 import openai
 import pytest
 
+from arbiter.cache.pair_guard import differ
 from arbiter.cache.semantic import default_matcher
 from arbiter.embedding import Embedder
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
@@ -36,6 +45,13 @@ TAIL = (
 )
 # the control: the words that differ are inside the window, the memo after them the same
 HEAD = ("Summarize this memo: " + MEMO, "Give me a summary of this memo: " + MEMO)
+
+
+OPPOSITES = [
+    ("Is ibuprofen safe for dogs?", "Is ibuprofen unsafe for dogs?"),
+    ("Is aspirin safe for cats?", "Is aspirin dangerous for cats?"),
+]
+SAME = ("Write a haiku about the sea", "Write a haiku about the ocean")
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +115,33 @@ def test_what_differ_unread_calls_unread() -> None:
     assert not m.differ_unread("What is the capital of France?", "Capital of France?")
     # a text the window reads whole is the stages' to judge, however it differs
     assert m.embedder.window_end("word " * 30) == len("word " * 30)
+
+
+def test_a_question_is_not_served_its_opposites_answer(loose: Sidecar) -> None:
+    with openai.OpenAI(
+        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+    ) as gpt:
+
+        def status(text: str, limit: int) -> str:
+            raw = gpt.chat.completions.with_raw_response.create(
+                model="sim-small", messages=[{"role": "user", "content": text}], max_tokens=limit
+            )
+            raw.parse()
+            return raw.headers["x-arbiter-cache"]
+
+        pairs = [*OPPOSITES, SAME]  # each alone in its partition (its own max_tokens)
+        assert [status(a, 400 + i) for i, (a, _) in enumerate(pairs)] == ["miss"] * 3
+        served = [b for i, (_, b) in enumerate(OPPOSITES) if status(b, 400 + i) != "miss"]
+        assert served == []  # before the fix: both were semantic hits
+        assert status(SAME[1], 402) == "semantic-hit", "the control: a paraphrase is served"
+
+
+def test_what_the_opposites_rule_calls_opposite() -> None:
+    assert differ(*OPPOSITES[0]) == "opposites"
+    assert differ(*OPPOSITES[1]) == "opposites"
+    assert differ("Take it before meals", "Take it after meals") == "opposites"
+    assert differ("Is it legal here?", "Is it illegal here?") == "opposites"
+    assert differ("Is it toxic?", "Is it non-toxic?") == "opposites"
+    assert differ(*SAME) is None
+    assert differ("What is an index?", "What is a dex?") is None  # a stem under 4 letters
+    assert differ("Is it safe and fast?", "Is it fast and safe here?") is None  # both words each
