@@ -1,13 +1,16 @@
-"""What probe24a's two semantic-cache rules change, and the false-hit rate with the shipped
+"""What probe24a's semantic-cache rules change, and the false-hit rate with the shipped
 settings on QQP validation rows no earlier choice read.
 
 - `window` (SemanticMatcher.differ_unread): two last turns that differ past what the embeddings
   read (a long turn's first ~126 WordPieces) are never a hit;
 - `opposites` (arbiter.cache.pair_guard): one prompt has a word whose opposite the other has
-  ("safe" / "dangerous" / "unsafe", "raise" / "lower", "before" / "after").
+  ("safe" / "dangerous" / "unsafe", "raise" / "lower", "before" / "after");
+- `literals` (pair_guard, `--rule literals`): both prompts hold unquoted literals and not the
+  same ones ("rm -r" / "rm -f", "foo@example.com" / "foo@example.org").
 
-Two arms with the shipped stages and thresholds (nothing is tuned here): `before` (pair_guard's
-five earlier rules, no window rule) and `after` (all of them).
+Two arms with the shipped stages and thresholds (nothing is tuned here): `before` (the rules
+written before the measured ones: for `opposites` pair_guard's five earlier rules, no window
+rule; for `literals` all the others) and `after` (those and the measured ones).
 
 1. Trap pairs, each stored prompt alone in its own context (the only candidate: the worst case),
    asked both ways: every serve is a false hit. `dev`: the pairs the rules were written after;
@@ -22,6 +25,8 @@ five earlier rules, no window rule) and `after` (all of them).
 
     python bench/semantic_guard_opposites.py --pairs ../shared/data/cache/qqp.dev.jsonl.gz \
         --skip 15000 --limit 5000
+    python bench/semantic_guard_opposites.py --pairs ../shared/data/cache/qqp.dev.jsonl.gz \
+        --rule literals --skip 5000 --limit 5000   # rows 15000-19999 were read once already
 
 Ends with one JSON line.
 """
@@ -45,7 +50,12 @@ from arbiter.cache.semantic import WINDOW, SemanticMatcher, default_matcher
 from arbiter.embedding import Embedder
 from arbiter.offline.semantic_eval import ask, fill, load_pairs
 
-ARMS = {"before": RULES[:5], "after": (*RULES, WINDOW)}
+ALL = (*RULES, WINDOW)
+# what `--rule` measures: `before` is every rule but these (of the rules written by then)
+MEASURED = {
+    "opposites": (("opposites", WINDOW), RULES[:5]),
+    "literals": (("literals",), ALL),
+}
 MEMO = (
     "The following is an internal memo about our quarterly planning. Our team met on several "
     "occasions to discuss the roadmap, the hiring plan, the budget for the coming year, and the "
@@ -116,6 +126,29 @@ VALIDATION: dict[str, Pairs] = {
         (NOTES + "Pricing is unchanged. " + NOTES, NOTES + "Pricing went up by a lot. " + NOTES),
     ],
 }
+LITERALS_DEV: Pairs = [
+    ("What does git reset --hard do?", "What does git reset --soft do?"),
+    ("What does rm -r do?", "What does rm -f do?"),
+    ("Is foo@example.com a valid email?", "Is foo@example.org a valid email?"),
+]
+# written before any run of the rule; not looked at to change it
+LITERALS_VALIDATION: Pairs = [
+    ("What does ls -a show?", "What does ls -l show?"),
+    ("How do I ping google.com from Windows?", "How do I ping github.com from Windows?"),
+    ("What is stored in /etc/passwd?", "What is stored in /etc/shadow?"),
+    ("What does chmod u+x do?", "What does chmod g+w do?"),
+    ("Why does pip install --user fail?", "Why does pip install --upgrade fail?"),
+    ("Is admin@corp.io a role account?", "Is admin@corp.co a role account?"),
+    ("What does list.append do in Python?", "What does list.extend do in Python?"),
+    ("Explain os.path.join in Python", "Explain os.path.split in Python"),
+    ("What does tar -x do?", "What does tar -c do?"),
+    ("Why is my_var undefined in JavaScript?", "Why is my_val undefined in JavaScript?"),
+]
+LITERALS_PARAPHRASES: Pairs = [
+    ("What does git reset --hard do?", "Explain what git reset --hard does"),
+    ("How do I use os.path.join?", "How can I use os.path.join?"),
+    ("Is foo@example.com a valid email?", "Is foo@example.com a valid email address?"),
+]
 MORE_PARAPHRASES: Pairs = [
     ("Summarize this memo: " + MEMO, "Give me a summary of this memo: " + MEMO),
     ("Summarize these release notes: " + NOTES, "Give me a summary of these notes: " + NOTES),
@@ -123,17 +156,22 @@ MORE_PARAPHRASES: Pairs = [
 ]
 
 
-def traps(m: SemanticMatcher) -> dict[str, object]:
-    texts = [t for s in (DEV, VALIDATION) for ps in s.values() for p in ps for t in p]
+def traps(m: SemanticMatcher, arms: dict[str, tuple[str, ...]], rule: str) -> dict[str, object]:
+    dev, validation = DEV, VALIDATION
+    paraphrases = [*PARAPHRASES, *MORE_PARAPHRASES]
+    if rule == "literals":
+        dev, validation = {"literals": LITERALS_DEV}, {"literals": LITERALS_VALIDATION}
+        paraphrases += LITERALS_PARAPHRASES
+    texts = [t for s in (dev, validation) for ps in s.values() for p in ps for t in p]
     rng = random.Random(24)
-    sets: dict[str, Pairs] = {f"dev {k}": _both_ways(v) for k, v in DEV.items()}
-    sets |= {f"validation {k}": _both_ways(v) for k, v in VALIDATION.items()}
-    sets["paraphrase (serve is right)"] = _both_ways([*PARAPHRASES, *MORE_PARAPHRASES])
+    sets: dict[str, Pairs] = {f"dev {k}": _both_ways(v) for k, v in dev.items()}
+    sets |= {f"validation {k}": _both_ways(v) for k, v in validation.items()}
+    sets["paraphrase (serve is right)"] = _both_ways(paraphrases)
     sets["random pairs (serve is false)"] = [
         (a, b) for a, b in (rng.sample(texts, 2) for _ in range(300))
     ]
     out: dict[str, object] = {}
-    for arm, rules in ARMS.items():
+    for arm, rules in arms.items():
         m.rules = rules
         ps = {
             name: [_p_false(m, a, b, f"{name}{i}") for i, (a, b) in enumerate(pairs)]
@@ -147,12 +185,14 @@ def traps(m: SemanticMatcher) -> dict[str, object]:
     return out
 
 
-def shuffled_labels(m: SemanticMatcher, path: Path, skip: int, limit: int) -> dict[str, float]:
+def shuffled_labels(
+    m: SemanticMatcher, path: Path, skip: int, limit: int, rules: tuple[str, ...]
+) -> dict[str, float]:
     """The `after` arm's serves at each bound scored against the rows' labels shuffled (seeded):
     a serve counts false when its shuffled label says "not a duplicate" (what a matcher with no
     sense of meaning would score on these rows)."""
     pairs = load_pairs(path, parts=["holdout"], limit=skip + limit)[skip:]
-    m.rules = ARMS["after"]
+    m.rules = rules
     stored = fill(m, (p.text_a for p in pairs))
     asked, _ = ask(m, pairs, stored)
     labels = [a.duplicate for a in asked]
@@ -171,16 +211,21 @@ def main() -> None:
     ap.add_argument("--pairs", type=Path, required=True)
     ap.add_argument("--skip", type=int, default=15000)
     ap.add_argument("--limit", type=int, default=5000)
+    ap.add_argument("--rule", choices=list(MEASURED), default="opposites")
     args = ap.parse_args()
+    measured, before = MEASURED[args.rule]
+    arms = {"before": tuple(r for r in before if r not in measured), "after": before}
+    arms["after"] = tuple(r for r in ALL if r in before or r in measured)
     started = time.perf_counter()
     embedder = Embedder.load()
     embedder.table()
     m = default_matcher(embedder, 0.5)
     print(f"decider {m.decider}; thresholds " + ", ".join(
         f"{b}: {m.calibration.threshold(b):.4f}" for b in BOUNDS))  # fmt: skip
-    t = traps(m)
+    print(f"measuring {args.rule}: before {arms['before']}, after {arms['after']}")
+    t = traps(m, arms, args.rule)
     print("\n1. trap pairs (asked both ways; each a prompt alone in its context): served")
-    for arm in ARMS:
+    for arm in arms:
         rows = t[arm]["served"]  # type: ignore[index]
         asked = t[arm]["asked"]  # type: ignore[index]
         print(f"  rules = {arm}")
@@ -188,13 +233,13 @@ def main() -> None:
         for name in asked:
             counts = " ".join(f"{rows[str(b)][name]:>5}" for b in BOUNDS)
             print(f"    {name:<32} {asked[name]:>5} {counts}")
-    q = qqp(m, args.pairs, args.limit, args.skip, arms=ARMS, seed=24)
-    shuffled = shuffled_labels(m, args.pairs, args.skip, args.limit)
+    q = qqp(m, args.pairs, args.limit, args.skip, arms=arms, seed=24)
+    shuffled = shuffled_labels(m, args.pairs, args.skip, args.limit, arms["after"])
     print(f"\n2. QQP holdout rows {args.skip}..: {q['pairs']} pairs, {q['entries']} entries")
     print(f"  {'bound':>5} {'arm':<8} {'served':>6} {'false':>5} {'false/1k served':>15} "
           f"{'recall':>6}  control: random removal, shuffled labels")  # fmt: skip
     for row in q["rows"]:  # type: ignore[attr-defined]
-        for arm in ARMS:
+        for arm in arms:
             r = row[arm]
             print(f"  {row['bound']:>5} {arm:<8} {r['served']:>6} {r['false']:>5} "
                   f"{r['false_per_1000_served']:>15} {r['recall']:>6}")  # fmt: skip

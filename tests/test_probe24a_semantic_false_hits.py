@@ -16,7 +16,12 @@ still served (the control: the semantic side is on and serving at that bound).
 "... dangerous ..." at 0.3 (P(false) 0.31-0.32, a paraphrase's 0.37); "raise" / "lower" blood
 pressure, "before" / "after" eating, import / export at 0.5. pair_guard's `opposites` rule
 refuses a pair where one prompt has a word whose opposite (or un-/in-/dis-/non- negation) the
-other has. bench/semantic_guard_opposites.py measures both rules."""
+other has.
+
+3. Unquoted literals: "Is bob@mail.net a valid email?" was served the answer to "... bob@mail.com
+..." at 0.3 (P(false) 0.34); "rm -r" / "rm -f", "git reset --hard" / "--soft" at 0.5. The values
+rule read only quoted values; pair_guard's `literals` rule compares the tokens that hold a
+symbol. bench/semantic_guard_opposites.py measures the three rules."""
 
 from __future__ import annotations
 
@@ -52,6 +57,8 @@ OPPOSITES = [
     ("Is aspirin safe for cats?", "Is aspirin dangerous for cats?"),
 ]
 SAME = ("Write a haiku about the sea", "Write a haiku about the ocean")
+LITERALS = ("Is bob@mail.net a valid email?", "Is bob@mail.com a valid email?")
+SAME_LITERALS = ("How do I use os.path.join?", "How can I use os.path.join?")
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +152,30 @@ def test_what_the_opposites_rule_calls_opposite() -> None:
     assert differ(*SAME) is None
     assert differ("What is an index?", "What is a dex?") is None  # a stem under 4 letters
     assert differ("Is it safe and fast?", "Is it fast and safe here?") is None  # both words each
+
+
+def test_a_question_is_not_served_the_answer_for_another_literal(loose: Sidecar) -> None:
+    with anthropic.Anthropic(
+        base_url=loose.root_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+    ) as claude:
+
+        def status(text: str, limit: int) -> str:
+            raw = claude.messages.with_raw_response.create(
+                model="sim-small", max_tokens=limit, messages=[{"role": "user", "content": text}]
+            )
+            raw.parse()
+            return raw.headers["x-arbiter-cache"]
+
+        assert [status(LITERALS[0], 500), status(SAME_LITERALS[0], 501)] == ["miss", "miss"]
+        assert status(LITERALS[1], 500) == "miss"  # before the fix: semantic-hit
+        assert status(SAME_LITERALS[1], 501) == "semantic-hit", "the control"
+
+
+def test_what_the_literals_rule_calls_another_literal() -> None:
+    assert differ(*LITERALS) == "literals"
+    assert differ("What does rm -r do?", "What does rm -f do?") == "literals"
+    assert differ("Explain git reset --hard", "Explain git reset --soft") == "literals"
+    assert differ(*SAME_LITERALS) is None
+    # a compound word, an apostrophe, sentence marks and brackets make no literal
+    assert differ("What is long-term memory?", "What's long-term memory (briefly)?") is None
+    assert differ("Is it ok?", "Is it ok!") is None

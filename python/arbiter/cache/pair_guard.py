@@ -38,6 +38,9 @@ one of these ways are different questions, whatever their cosine and however ali
   prefix ("unsafe", "illegal", "disagree", "non-toxic"). At 0.3 the exact stage served "Is
   ibuprofen safe for dogs?" the answer to "... unsafe ..." and to "... dangerous ...", at 0.5
   most such pairs (bench/semantic_guard_opposites.py).
+- literals: both prompts hold unquoted literals (a token with a letter or digit and a symbol:
+  `--hard`, `-r`, `foo@example.com`, `/etc/passwd`, `os.path.join`) and not the same ones, as
+  the values rule compares quoted ones: "What does rm -r do?" is not "... rm -f ...".
 
 Plain string operations only (no `re` on client text).
 """
@@ -59,7 +62,7 @@ NUMBER_WORDS: Final = _wordset(
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million billion trillion dozen half"
 )
-RULES: Final = ("numbers", "negation", "order", "values", "language", "opposites")
+RULES: Final = ("numbers", "negation", "order", "values", "language", "opposites", "literals")
 
 
 def numbers(text: str) -> Counter[str]:
@@ -101,6 +104,8 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
         if rule == "language" and language_differs(ask, stored, a, s):
             return rule
         if rule == "opposites" and opposites_differ(a, s):
+            return rule
+        if rule == "literals" and literals_differ(ask, stored):
             return rule
     return None
 
@@ -201,6 +206,40 @@ def opposites_differ(a: list[str], s: list[str]) -> bool:
             ):
                 return True
     return False
+
+
+# -- literals -----------------------------------------------------------------------------------
+_EDGES: Final = "\"'`()[]{},;:!?."  # stripped from a token's ends: quotes, brackets, sentence marks
+
+
+def literals(text: str) -> Counter[str]:
+    """The prompt's unquoted literals: whitespace-separated tokens (their ends stripped of
+    quotes, brackets and sentence marks) holding a letter or digit and a character that is none
+    (`--hard`, `-r`, `foo@example.com`, `/etc/passwd`, `os.path.join`, `my_var`, `C++`); a
+    hyphen inside a word (`long-term`) and an apostrophe (`what's`) make none."""
+    out: Counter[str] = Counter()
+    for token in text.split():
+        core = token.strip(_EDGES)
+        if not any(ch.isalnum() for ch in core):
+            continue
+        plain = core.replace("'", "").replace("’", "")
+        if plain.isalnum():
+            continue
+        if plain.replace("-", "").isalnum() and plain[0] != "-" and "--" not in plain:
+            continue  # a compound word
+        out[core.lower()] += 1
+    return out
+
+
+def literals_differ(ask: str, stored: str) -> bool:
+    """Both prompts hold unquoted literals and not the same ones: "What does rm -r do?" /
+    "... rm -f ...", "git reset --hard" / "--soft", "foo@example.com" / "foo@example.org"
+    (served at 0.3-0.5: one token of many; the values rule reads only quoted ones)."""
+    la = literals(ask)
+    if not la:
+        return False
+    ls = literals(stored)
+    return bool(ls) and la != ls
 
 
 # -- values -------------------------------------------------------------------------------------
