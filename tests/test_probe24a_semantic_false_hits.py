@@ -25,6 +25,8 @@ symbol. bench/semantic_guard_opposites.py measures the three rules."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,6 +67,9 @@ SAME_LITERALS = ("How do I use os.path.join?", "How can I use os.path.join?")
 def loose(tmp_path_factory: pytest.TempPathFactory, sim_url: str) -> Iterator[Sidecar]:
     def edit(doc: dict[str, Any]) -> None:
         doc["cache"] = {"enabled": True, "semantic": True, "max_false_hit_rate": 0.3}
+        for model in doc["models"].values():  # images read by every pool model
+            if "tools" in model["capabilities"]:
+                model["capabilities"].append("vision")
 
     yield from open_sidecar(tmp_path_factory.mktemp("probe24a-window"), sim_url, edit)
 
@@ -179,3 +184,79 @@ def test_what_the_literals_rule_calls_another_literal() -> None:
     # a compound word, an apostrophe, sentence marks and brackets make no literal
     assert differ("What is long-term memory?", "What's long-term memory (briefly)?") is None
     assert differ("Is it ok?", "Is it ok!") is None
+
+
+def _image(byte: int) -> dict[str, Any]:
+    png = b"\x89PNG\r\n\x1a\n" + bytes([byte]) * 24  # the signature, then other bytes
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _ask(text: str, image: int | None = None) -> list[dict[str, Any]]:
+    if image is None:
+        return [{"role": "user", "content": text}]
+    return [{"role": "user", "content": [{"type": "text", "text": text}, _image(image)]}]
+
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+SCHEMA = {"type": "json_schema", "json_schema": {"name": "poem", "schema": {"type": "object"}}}
+# the stored request (SAME[0] under these fields), then SAME[1] under other ones: the paraphrase
+# would be served if the rest were the same (the control), so each is a semantic miss only
+# because of the field it changes
+CONTEXTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "system prompt": (
+        {"messages": [{"role": "system", "content": "Answer in rhyme."}, *_ask(SAME[0])]},
+        {"messages": [{"role": "system", "content": "Answer in prose."}, *_ask(SAME[1])]},
+    ),
+    "an earlier turn": (
+        {"messages": [{"role": "user", "content": "I live in Oslo."},
+                      {"role": "assistant", "content": "Noted."}, *_ask(SAME[0])]},
+        {"messages": [{"role": "user", "content": "I live in Lima."},
+                      {"role": "assistant", "content": "Noted."}, *_ask(SAME[1])]},
+    ),
+    "tools": ({"messages": _ask(SAME[0])}, {"messages": _ask(SAME[1]), "tools": [TOOL]}),
+    "response_format": (
+        {"messages": _ask(SAME[0])},
+        {"messages": _ask(SAME[1]), "response_format": SCHEMA},
+    ),
+    "temperature": ({"messages": _ask(SAME[0])}, {"messages": _ask(SAME[1]), "temperature": 1.5}),
+    "another image": ({"messages": _ask(SAME[0], 1)}, {"messages": _ask(SAME[1], 2)}),
+    "auto, not the model named": (
+        {"messages": _ask(SAME[0])},
+        {"messages": _ask(SAME[1]), "model": "auto"},
+    ),
+}  # fmt: skip
+
+
+def _reworded(body: dict[str, Any]) -> dict[str, Any]:
+    """The stored request with its last turn's text reworded (SAME[0] -> SAME[1])."""
+    out: dict[str, Any] = json.loads(json.dumps(body).replace(SAME[0], SAME[1]))
+    return out
+
+
+def test_a_paraphrase_is_served_only_in_the_same_context(loose: Sidecar) -> None:
+    """Held on base24: the context key (every field but the last user turn's text, its images
+    kept) partitions the semantic side. The control is the same paraphrase in the same context,
+    served; each pair has a max_tokens of its own (its own partition)."""
+    with openai.OpenAI(
+        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+    ) as gpt:
+
+        def status(body: dict[str, Any], limit: int) -> str:
+            raw = gpt.chat.completions.with_raw_response.create(
+                **{"model": "sim-small", "max_tokens": limit, **body}
+            )
+            raw.parse()
+            return raw.headers["x-arbiter-cache"]
+
+        served = []
+        for i, (name, (stored, asked)) in enumerate(CONTEXTS.items()):
+            assert status(stored, 600 + i) == "miss", name
+            if status(asked, 600 + i) != "miss":
+                served.append(name)
+        assert served == []
+        controls = {
+            name: status(_reworded(stored), 600 + i)
+            for i, (name, (stored, _)) in enumerate(CONTEXTS.items())
+        }
+        assert controls == dict.fromkeys(CONTEXTS, "semantic-hit")
