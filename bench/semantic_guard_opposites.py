@@ -6,7 +6,9 @@ settings on QQP validation rows no earlier choice read.
 - `opposites` (arbiter.cache.pair_guard): one prompt has a word whose opposite the other has
   ("safe" / "dangerous" / "unsafe", "raise" / "lower", "before" / "after");
 - `literals` (pair_guard, `--rule literals`): both prompts hold unquoted literals and not the
-  same ones ("rm -r" / "rm -f", "foo@example.com" / "foo@example.org").
+  same ones ("rm -r" / "rm -f", "foo@example.com" / "foo@example.org");
+- `accents` (pair_guard, `--rule accents`): a word of one differs from a word of the other by
+  its diacritics alone ("avó" / "avô", "año" / "ano"): one vector to the embeddings.
 
 Two arms with the shipped stages and thresholds (nothing is tuned here): `before` (the rules
 written before the measured ones: for `opposites` pair_guard's five earlier rules, no window
@@ -27,6 +29,8 @@ rule; for `literals` all the others) and `after` (those and the measured ones).
         --skip 15000 --limit 5000
     python bench/semantic_guard_opposites.py --pairs ../shared/data/cache/qqp.dev.jsonl.gz \
         --rule literals --skip 5000 --limit 5000   # rows 15000-19999 were read once already
+    python bench/semantic_guard_opposites.py --pairs ../shared/data/cache/qqp.dev.jsonl.gz \
+        --rule accents --skip 5000 --limit 5000
 
 Ends with one JSON line.
 """
@@ -54,7 +58,8 @@ ALL = (*RULES, WINDOW)
 # what `--rule` measures: `before` is every rule but these (of the rules written by then)
 MEASURED = {
     "opposites": (("opposites", WINDOW), RULES[:5]),
-    "literals": (("literals",), ALL),
+    "literals": (("literals",), tuple(r for r in ALL if r != "accents")),
+    "accents": (("accents",), ALL),
 }
 MEMO = (
     "The following is an internal memo about our quarterly planning. Our team met on several "
@@ -149,6 +154,29 @@ LITERALS_PARAPHRASES: Pairs = [
     ("How do I use os.path.join?", "How can I use os.path.join?"),
     ("Is foo@example.com a valid email?", "Is foo@example.com a valid email address?"),
 ]
+ACCENTS_DEV: Pairs = [
+    ("Qual é o nome da minha avó?", "Qual é o nome da minha avô?"),
+    ("¿Cómo se prepara la papa al horno?", "¿Cómo se prepara el papá al horno?"),
+    ("¿Cuántos días tiene un año bisiesto?", "¿Cuántos días tiene un ano bisiesto?"),
+    ("Ist das Haus schon verkauft?", "Ist das Haus schön verkauft?"),
+    ("Pourquoi le beurre est-il sale ?", "Pourquoi le beurre est-il salé ?"),
+]
+# written before any run of the rule; not looked at to change it
+ACCENTS_VALIDATION: Pairs = [
+    ("¿Qué beneficios tiene el té verde?", "¿Qué beneficios tiene el te verde?"),
+    ("Où est la gare de Lyon ?", "Ou est la gare de Lyon ?"),
+    ("Le poisson a-t-il été pêché ici ?", "Le poisson a-t-il été péché ici ?"),
+    ("Comment conjuguer le verbe pécher ?", "Comment conjuguer le verbe pêcher ?"),
+    ("Mi papá cocina bien, ¿qué le regalo?", "Mi papa cocina bien, ¿qué le regalo?"),
+    ("Ich habe zwei Brüder, wie heißen sie?", "Ich habe zwei Bruder, wie heißen sie?"),
+    ("¿Él come pan todos los días?", "¿El come pan todos los días?"),
+]
+ACCENTS_PARAPHRASES: Pairs = [
+    ("How do I write a résumé?", "How can I write a résumé?"),
+    ("What is a café au lait?", "What's a café au lait?"),
+    ("Tips for visiting São Paulo", "Give me tips for visiting São Paulo"),
+    ("Qual é o nome da minha avó?", "Qual o nome da minha avó?"),
+]
 MORE_PARAPHRASES: Pairs = [
     ("Summarize this memo: " + MEMO, "Give me a summary of this memo: " + MEMO),
     ("Summarize these release notes: " + NOTES, "Give me a summary of these notes: " + NOTES),
@@ -162,6 +190,9 @@ def traps(m: SemanticMatcher, arms: dict[str, tuple[str, ...]], rule: str) -> di
     if rule == "literals":
         dev, validation = {"literals": LITERALS_DEV}, {"literals": LITERALS_VALIDATION}
         paraphrases += LITERALS_PARAPHRASES
+    if rule == "accents":
+        dev, validation = {"accents": ACCENTS_DEV}, {"accents": ACCENTS_VALIDATION}
+        paraphrases += ACCENTS_PARAPHRASES
     texts = [t for s in (dev, validation) for ps in s.values() for p in ps for t in p]
     rng = random.Random(24)
     sets: dict[str, Pairs] = {f"dev {k}": _both_ways(v) for k, v in dev.items()}

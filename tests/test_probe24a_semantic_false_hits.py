@@ -21,7 +21,13 @@ other has.
 3. Unquoted literals: "Is bob@mail.net a valid email?" was served the answer to "... bob@mail.com
 ..." at 0.3 (P(false) 0.34); "rm -r" / "rm -f", "git reset --hard" / "--soft" at 0.5. The values
 rule read only quoted values; pair_guard's `literals` rule compares the tokens that hold a
-symbol. bench/semantic_guard_opposites.py measures the three rules."""
+symbol.
+
+4. Accents: the embeddings' tokenizer strips diacritics, so "Qual é o nome da minha avó?"
+(grandmother) and "... avô?" (grandfather), "un año" / "un ano", "schon" / "schön" were one
+vector (cosine 1.00) and served each other's answer at 0.3; pair_guard's `accents` rule refuses
+a pair whose words differ by their marks alone. bench/semantic_guard_opposites.py measures the
+rules."""
 
 from __future__ import annotations
 
@@ -61,6 +67,8 @@ OPPOSITES = [
 SAME = ("Write a haiku about the sea", "Write a haiku about the ocean")
 LITERALS = ("Is bob@mail.net a valid email?", "Is bob@mail.com a valid email?")
 SAME_LITERALS = ("How do I use os.path.join?", "How can I use os.path.join?")
+ACCENTS = ("Qual é o nome da minha avó?", "Qual é o nome da minha avô?")
+SAME_ACCENTS = ("How do I write a résumé?", "How can I write a résumé?")
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +192,31 @@ def test_what_the_literals_rule_calls_another_literal() -> None:
     # a compound word, an apostrophe, sentence marks and brackets make no literal
     assert differ("What is long-term memory?", "What's long-term memory (briefly)?") is None
     assert differ("Is it ok?", "Is it ok!") is None
+
+
+def test_a_question_is_not_served_the_answer_for_another_accent(loose: Sidecar) -> None:
+    with openai.OpenAI(
+        base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+    ) as gpt:
+
+        def status(text: str, limit: int) -> str:
+            raw = gpt.chat.completions.with_raw_response.create(
+                model="sim-small", messages=[{"role": "user", "content": text}], max_tokens=limit
+            )
+            raw.parse()
+            return raw.headers["x-arbiter-cache"]
+
+        assert [status(ACCENTS[0], 700), status(SAME_ACCENTS[0], 701)] == ["miss", "miss"]
+        assert status(ACCENTS[1], 700) == "miss"  # before the fix: semantic-hit
+        assert status(SAME_ACCENTS[1], 701) == "semantic-hit", "the control"
+
+
+def test_what_the_accents_rule_calls_another_word() -> None:
+    assert differ(*ACCENTS) == "accents"
+    assert differ("¿Cuántos días tiene un año?", "¿Cuántos días tiene un ano?") == "accents"
+    assert differ("Ist das Haus schon verkauft?", "Ist das Haus schön verkauft?") == "accents"
+    assert differ(*SAME_ACCENTS) is None
+    assert differ("Qual é o nome da minha avó?", "Qual o nome da minha avó?") is None  # no pair
 
 
 def _image(byte: int) -> dict[str, Any]:

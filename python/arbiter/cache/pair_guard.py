@@ -41,12 +41,16 @@ one of these ways are different questions, whatever their cosine and however ali
 - literals: both prompts hold unquoted literals (a token with a letter or digit and a symbol:
   `--hard`, `-r`, `foo@example.com`, `/etc/passwd`, `os.path.join`) and not the same ones, as
   the values rule compares quoted ones: "What does rm -r do?" is not "... rm -f ...".
+- accents: a word of one prompt differs from a word of the other by its diacritics alone
+  ("minha avó" / "minha avô", "un año" / "un ano", "schon" / "schön"): the embeddings strip
+  accents, so the pair is one vector, served at 0.3.
 
 Plain string operations only (no `re` on client text).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from typing import Final
 
@@ -62,7 +66,9 @@ NUMBER_WORDS: Final = _wordset(
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million billion trillion dozen half"
 )
-RULES: Final = ("numbers", "negation", "order", "values", "language", "opposites", "literals")
+RULES: Final = (
+    "numbers", "negation", "order", "values", "language", "opposites", "literals", "accents",
+)  # fmt: skip
 
 
 def numbers(text: str) -> Counter[str]:
@@ -107,7 +113,29 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
             return rule
         if rule == "literals" and literals_differ(ask, stored):
             return rule
+        if rule == "accents" and accents_differ(a, s):
+            return rule
     return None
+
+
+# -- accents ------------------------------------------------------------------------------------
+def _unmarked(word: str) -> str:
+    """The word without its diacritics, as the embeddings' tokenizer reads it (uncased, accents
+    stripped: "avó" and "avô" are one WordPiece sequence)."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
+
+
+def accents_differ(a: list[str], s: list[str]) -> bool:
+    """A word of one prompt differs from a word of the other by its diacritics alone ("avó" /
+    "avô": grandmother / grandfather, "año" / "ano", "schon" / "schön", "salé" / "sale"). The
+    embeddings strip accents, so such a pair is one vector (cosine 1.00), and the exact stage
+    served each the other's answer at 0.3."""
+    only_a, only_s = set(a) - set(s), set(s) - set(a)
+    if not only_a or not only_s or (all(w.isascii() for w in only_a) and
+                                    all(w.isascii() for w in only_s)):  # fmt: skip
+        return False
+    bare = {_unmarked(w) for w in only_s}
+    return any(_unmarked(w) in bare for w in only_a)
 
 
 # -- opposites ----------------------------------------------------------------------------------
