@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -251,6 +252,8 @@ class SemanticMatcher:
         self.embedder = embedder
         self.guard = guard
         self.rules: tuple[str, ...] = (*RULES, WINDOW)
+        # a long text's window end, once per text (the stored ones are read at each lookup)
+        self._window_end = functools.lru_cache(maxsize=1024)(embedder.window_end)
         self.verifier = verifier
         # with a pair model, the verifier is the cheap stage: it ranks and gates the candidates
         # and the cross-encoder decides (its calibration curve replaces the verifier's)
@@ -362,7 +365,7 @@ class SemanticMatcher:
         if max(len(ask), len(stored)) <= MAX_TOKENS - 2:  # both read whole
             return False
         shared = _shared_ending(ask, stored)
-        return any(len(t) - shared > self.embedder.window_end(t) for t in (ask, stored))
+        return any(len(t) - shared > self._window_end(t) for t in (ask, stored))
 
     def _cross(
         self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
