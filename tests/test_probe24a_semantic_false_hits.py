@@ -33,16 +33,18 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import openai
 import pytest
+from tokenizers import Tokenizer
 
 from arbiter.cache.pair_guard import differ
 from arbiter.cache.semantic import default_matcher
-from arbiter.embedding import Embedder
+from arbiter.embedding import MAX_TOKENS, Embedder
 from tests.conftest import ADMIN_KEY, Sidecar, open_sidecar
 
 MEMO = (
@@ -135,6 +137,22 @@ def test_what_differ_unread_calls_unread() -> None:
     assert not m.differ_unread("What is the capital of France?", "Capital of France?")
     # a text the window reads whole is the stages' to judge, however it differs
     assert m.embedder.window_end("word " * 30) == len("word " * 30)
+
+
+def test_window_end_is_where_the_whole_texts_window_ends() -> None:
+    """window_end tokenizes a prefix; it must name the character the whole text's 126th
+    WordPiece ends at (or the text's length when it has no more), whatever the words."""
+    e = Embedder.load()
+    whole = Tokenizer.from_str(e._tok.to_str())
+    whole.no_truncation()
+    k = MAX_TOKENS - 2
+    rng = random.Random(24)
+    words = ["memo", ".", "antidisestablishmentarianism", "é", "日本語", "x" * 300, "a-b", "\n"]
+    for _ in range(200):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 600)))[:4000]
+        enc = whole.encode(text, add_special_tokens=False)
+        expected = len(text) if len(enc.ids) <= k else enc.offsets[k - 1][1]
+        assert e.window_end(text) == expected, text[:80]
 
 
 def test_a_question_is_not_served_its_opposites_answer(loose: Sidecar) -> None:
