@@ -85,6 +85,9 @@ DEV: dict[str, Pairs] = {
         ("How to import a CSV into Excel?", "How to export a CSV from Excel?"),
         ("What is the most spoken language?", "What is the least spoken language?"),
         ("Why did he leave?", "Why did she leave?"),
+        # a second batch, found after the first rule ran: the size / age / time scales
+        ("Is the Moon bigger than Pluto?", "Is the Moon smaller than Pluto?"),
+        ("Why are older siblings more responsible?", "Why are younger siblings more responsible?"),
     ],
     "window": [
         (

@@ -180,6 +180,9 @@ def test_what_the_opposites_rule_calls_opposite() -> None:
     assert differ("Take it before meals", "Take it after meals") == "opposites"
     assert differ("Is it legal here?", "Is it illegal here?") == "opposites"
     assert differ("Is it toxic?", "Is it non-toxic?") == "opposites"
+    assert (
+        differ("Is the Moon bigger than Pluto?", "Is the Moon smaller than Pluto?") == "opposites"
+    )
     assert differ(*SAME) is None
     assert differ("What is an index?", "What is a dex?") is None  # a stem under 4 letters
     assert differ("Is it safe and fast?", "Is it fast and safe here?") is None  # both words each
