@@ -314,3 +314,37 @@ def test_a_paraphrase_is_served_only_in_the_same_context(loose: Sidecar) -> None
             for i, (name, (stored, _)) in enumerate(CONTEXTS.items())
         }
         assert controls == dict.fromkeys(CONTEXTS, "semantic-hit")
+
+
+def test_a_semantic_hit_streams_the_stored_answer_through_both_sdks(loose: Sidecar) -> None:
+    """Held on base24: the stored answer (asked whole) is what a paraphrase asked streamed gets,
+    as a stream each SDK reads to its end (OpenAI chunks, Anthropic events)."""
+    with (
+        openai.OpenAI(base_url=loose.base_url, api_key=ADMIN_KEY, max_retries=0, timeout=60) as gpt,
+        anthropic.Anthropic(
+            base_url=loose.root_url, api_key=ADMIN_KEY, max_retries=0, timeout=60
+        ) as claude,
+    ):
+        stored = gpt.chat.completions.create(
+            model="sim-small", max_tokens=800, messages=_ask(SAME[0])
+        )
+        with gpt.chat.completions.with_streaming_response.create(
+            model="sim-small", max_tokens=800, messages=_ask(SAME[1]), stream=True
+        ) as raw:
+            assert raw.headers["x-arbiter-cache"] == "semantic-hit"
+            chunks = list(raw.parse())
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == stored.choices[0].message.content
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        whole = claude.messages.create(
+            model="sim-small", max_tokens=801, messages=[{"role": "user", "content": SAME[0]}]
+        )
+        with claude.messages.stream(
+            model="sim-small", max_tokens=801, messages=[{"role": "user", "content": SAME[1]}]
+        ) as stream:
+            assert stream.response.headers["x-arbiter-cache"] == "semantic-hit"
+            final = stream.get_final_message()
+        assert [b.text for b in final.content if b.type == "text"] == [
+            b.text for b in whole.content if b.type == "text"
+        ]
+        assert final.stop_reason == whole.stop_reason
