@@ -5,12 +5,17 @@ side embeds) in ASCII and with accented letters, and short pairs. `differ` runs 
 on each candidate a semantic lookup reads.
 
     PYTHONPATH=python python bench/pair_guard_cost.py
+    PYTHONPATH=python python bench/pair_guard_cost.py --before 5 --window  # probe24a's rules
+
+`--before N`: the before arm is the first N rules (default 3); `--window`: the after arm also
+runs SemanticMatcher.differ_unread (the window rule: tokenizes a long pair with the embedder).
 
 Ends with one JSON line {case: {"before_ms": x, "after_ms": y, "ratio": y / x}}.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -22,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.semantic_guard_rules import LONG
 
 from arbiter.cache.pair_guard import RULES, differ
+from arbiter.cache.semantic import default_matcher
+from arbiter.embedding import Embedder
 
 BEFORE = ("numbers", "negation", "order")
 TEXT = (LONG * 2)[:4000]
@@ -38,14 +45,22 @@ CASES = {
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--before", type=int, default=len(BEFORE))
+    ap.add_argument("--window", action="store_true")
+    args = ap.parse_args()
+    before = RULES[: args.before]
+    unread = default_matcher(Embedder.load(), 0.3).differ_unread if args.window else None
     out: dict[str, dict[str, float]] = {}
     for name, (a, b, n) in CASES.items():
         best = {"before": float("inf"), "after": float("inf")}
         for _ in range(3):
-            for arm, rules in (("before", BEFORE), ("after", RULES)):
+            for arm, rules in (("before", before), ("after", RULES)):
                 started = time.process_time()
                 for _ in range(n):
                     differ(a, b, rules)
+                    if unread is not None and arm == "after":
+                        unread(a, b)
                 best[arm] = min(best[arm], (time.process_time() - started) / n * 1000)
         out[name] = {"before_ms": round(best["before"], 4), "after_ms": round(best["after"], 4),
                      "ratio": round(best["after"] / best["before"], 2)}  # fmt: skip

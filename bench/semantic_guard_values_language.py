@@ -43,7 +43,7 @@ from arbiter.cache.semantic import SemanticMatcher, default_matcher
 from arbiter.embedding import Embedder
 
 BOUNDS = (0.02, 0.1, 0.2, 0.3, 0.4, 0.5)  # 0.02: the shipped default
-ARMS = {"before": ("numbers", "negation", "order"), "after": RULES}
+ARMS = {"before": ("numbers", "negation", "order"), "after": RULES[:5]}  # the five it measured
 Pairs = list[tuple[str, str]]
 
 DEV: dict[str, Pairs] = {

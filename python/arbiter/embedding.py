@@ -317,6 +317,26 @@ class Embedder:
             n *= 2
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 
+    def window_end(self, text: str) -> int:
+        """How many of `text`'s characters both embeddings read: the exact model's window (its
+        first MAX_TOKENS - 2 WordPieces, less [CLS] and [SEP]; the static `embed` reads two more).
+        len(text) when they read it all; what comes after is seen by neither. A prefix is
+        tokenized, doubled until the window's last token is not in its last word (as
+        `window_ids`), at most WINDOW_MAX_CHARS: the characters read past that are not counted."""
+        k = MAX_TOKENS - 2
+        if len(text) <= k:
+            return len(text)  # a WordPiece covers at least one character
+        n = WINDOW_CHARS
+        while True:
+            enc = self._whole.encode(text[:n], add_special_tokens=False)
+            if len(enc.ids) > k and enc.word_ids[k - 1] != enc.word_ids[-1]:
+                return int(enc.offsets[k - 1][1])
+            if n >= len(text):
+                return len(text) if len(enc.ids) <= k else int(enc.offsets[k - 1][1])
+            if n >= WINDOW_MAX_CHARS:
+                return int(enc.offsets[min(k, len(enc.ids)) - 1][1]) if enc.ids else 0
+            n *= 2
+
     def embed(self, text: str) -> Vector:
         """The fast static embedding of one text (the request path's): its first MAX_TOKENS
         WordPieces' rows (`window_ids`), summed and normalised."""

@@ -33,12 +33,24 @@ one of these ways are different questions, whatever their cosine and however ali
   than twice as many as any other language's; "¿" / "¡" count for Spanish). An English-only
   corpus never triggers the second half; the first costs a paraphrase that names a language
   only on one side (a nationality reads as its language: "Russian people" / "Russians").
+- opposites: one prompt has a word whose opposite the other has instead ("safe" / "dangerous",
+  "raise" / "lower", "before" / "after": a short fixed list of scales), or the word negated by a
+  prefix ("unsafe", "illegal", "disagree", "non-toxic"). At 0.3 the exact stage served "Is
+  ibuprofen safe for dogs?" the answer to "... unsafe ..." and to "... dangerous ...", at 0.5
+  most such pairs (bench/semantic_guard_opposites.py).
+- literals: both prompts hold unquoted literals (a token with a letter or digit and a symbol:
+  `--hard`, `-r`, `foo@example.com`, `/etc/passwd`, `os.path.join`) and not the same ones, as
+  the values rule compares quoted ones: "What does rm -r do?" is not "... rm -f ...".
+- accents: a word of one prompt differs from a word of the other by its diacritics alone
+  ("minha avó" / "minha avô", "un año" / "un ano", "schon" / "schön"): the embeddings strip
+  accents, so the pair is one vector, served at 0.3.
 
 Plain string operations only (no `re` on client text).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from typing import Final
 
@@ -54,7 +66,9 @@ NUMBER_WORDS: Final = _wordset(
     "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
     "hundred thousand million billion trillion dozen half"
 )
-RULES: Final = ("numbers", "negation", "order", "values", "language")
+RULES: Final = (
+    "numbers", "negation", "order", "values", "language", "opposites", "literals", "accents",
+)  # fmt: skip
 
 
 def numbers(text: str) -> Counter[str]:
@@ -95,7 +109,183 @@ def differ(ask: str, stored: str, rules: tuple[str, ...] = RULES) -> str | None:
             return rule
         if rule == "language" and language_differs(ask, stored, a, s):
             return rule
+        if rule == "opposites" and opposites_differ(a, s):
+            return rule
+        if rule == "literals" and literals_differ(ask, stored):
+            return rule
+        if rule == "accents" and accents_differ(a, s):
+            return rule
     return None
+
+
+# -- accents ------------------------------------------------------------------------------------
+def _unmarked(word: str) -> str:
+    """The word without its diacritics, as the embeddings' tokenizer reads it (uncased, accents
+    stripped: "avó" and "avô" are one WordPiece sequence)."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
+
+
+def accents_differ(a: list[str], s: list[str]) -> bool:
+    """A word of one prompt differs from a word of the other by its diacritics alone ("avó" /
+    "avô": grandmother / grandfather, "año" / "ano", "schon" / "schön", "salé" / "sale"). The
+    embeddings strip accents, so such a pair is one vector (cosine 1.00), and the exact stage
+    served each the other's answer at 0.3."""
+    only_a, only_s = set(a) - set(s), set(s) - set(a)
+    if not only_a or not only_s or (all(w.isascii() for w in only_a) and
+                                    all(w.isascii() for w in only_s)):  # fmt: skip
+        return False
+    bare = {_unmarked(w) for w in only_s}
+    return any(_unmarked(w) in bare for w in only_a)
+
+
+# -- opposites ----------------------------------------------------------------------------------
+# words that ask the reverse of each other; each row is one scale (any two of its words differ)
+_OPPOSITES: Final = [
+    _wordset(row)
+    for row in (
+        "safe dangerous harmful",
+        "before after",
+        "increase decrease",
+        "raise lower",
+        "rise fall",
+        "more less fewer",
+        "most least fewest",
+        "maximum minimum",
+        "max min",
+        "import export",
+        "enable disable",
+        "add remove delete",
+        "gain lose",
+        "buy sell",
+        "encrypt decrypt",
+        "encode decode",
+        "upload download",
+        "push pull",
+        "ascending descending",
+        "asc desc",
+        "include exclude",
+        "allow deny block",
+        "accept reject",
+        "advantages disadvantages drawbacks",
+        "pros cons",
+        "benefits risks",
+        "best worst",
+        "good bad",
+        "better worse",
+        "high low",
+        "higher lower",
+        "highest lowest",
+        "big large small little",
+        "bigger larger smaller",
+        "biggest largest smallest",
+        "old young new",
+        "older younger newer",
+        "oldest youngest newest",
+        "early late",
+        "earlier later",
+        "long short",
+        "longer shorter",
+        "strong weak",
+        "stronger weaker",
+        "rich poor",
+        "heavy light",
+        "heavier lighter",
+        "wide narrow",
+        "thick thin",
+        "deep shallow",
+        "fast slow",
+        "faster slower",
+        "fastest slowest",
+        "cheap expensive",
+        "cheapest expensive",
+        "easy hard difficult",
+        "positive negative",
+        "open close",
+        "start stop",
+        "first last",
+        "he she",
+        "him her",
+        "his her hers",
+        "male female",
+        "men women",
+        "man woman",
+        "boy girl",
+        "yesterday tomorrow",
+        "past future",
+        "above below",
+        "inside outside",
+        "internal external",
+        "input output",
+        "left right",
+        "north south",
+        "east west",
+        "hot cold",
+        "success failure",
+        "win lose",
+        "love hate",
+    )
+]
+_OPPOSITE_OF: Final = {w: row - {w} for row in _OPPOSITES for w in row}
+# a prefix that negates the word it is put before ("unsafe", "illegal", "dislike", "non-toxic":
+# "non" is a word of its own once the hyphen splits it); a stem shorter than 4 letters is too
+# often a word of its own ("index" is no "in" + "dex")
+_NEGATING_PREFIXES: Final = ("un", "in", "im", "il", "ir", "dis", "non")
+
+
+def opposites_differ(a: list[str], s: list[str]) -> bool:
+    """One prompt has a word the other has not whose opposite the other has and it has not:
+    "Is ibuprofen safe for dogs?" / "... dangerous ..." or "... unsafe ...", "before" /
+    "after" a meal, "raise" / "lower" blood pressure. Served at bound 0.3 (the first two) and
+    0.5 (the rest): one word of many, and Quora's look-alikes rarely turn on one."""
+    only_a, only_s = set(a) - set(s), set(s) - set(a)
+    if "non" in only_a or "non" in only_s:  # "non-toxic" / "toxic"
+        return True
+    if not only_a or not only_s:
+        return False
+    for mine, theirs in ((only_a, only_s), (only_s, only_a)):
+        for w in mine:
+            if not _OPPOSITE_OF.get(w, frozenset()).isdisjoint(theirs):
+                return True
+            if any(
+                w.startswith(p) and len(w) - len(p) >= 4 and w[len(p) :] in theirs
+                for p in _NEGATING_PREFIXES
+            ):
+                return True
+    return False
+
+
+# -- literals -----------------------------------------------------------------------------------
+_EDGES: Final = "\"'`()[]{},;:!?."  # stripped from a token's ends: quotes, brackets, sentence marks
+
+
+def literals(text: str) -> Counter[str]:
+    """The prompt's unquoted literals: whitespace-separated tokens (their ends stripped of
+    quotes, brackets and sentence marks) holding a letter or digit and a character that is none
+    (`--hard`, `-r`, `foo@example.com`, `/etc/passwd`, `os.path.join`, `my_var`, `C++`); a
+    hyphen inside a word (`long-term`) and an apostrophe (`what's`) make none."""
+    out: Counter[str] = Counter()
+    for token in text.split():
+        core = token.strip(_EDGES)
+        if not any(ch.isalnum() for ch in core):
+            continue
+        plain = core.replace("'", "").replace("’", "")
+        if plain.isalnum():
+            continue
+        if plain.replace("-", "").isalnum() and plain[0] != "-" and "--" not in plain:
+            continue  # a compound word
+        out[core.lower()] += 1
+    return out
+
+
+def literals_differ(ask: str, stored: str) -> bool:
+    """Both prompts hold unquoted literals and not the same ones: "What does rm -r do?" /
+    "... rm -f ...", "git reset --hard" / "--soft", "foo@example.com" / "foo@example.org"
+    (served at 0.3-0.5: one token of many; the values rule reads only quoted ones)."""
+    la = literals(ask)
+    if not la:
+        return False
+    ls = literals(stored)
+    return bool(ls) and la != ls
 
 
 # -- values -------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@
   when P(false) <= the threshold calibrated for the operator's bound
   (``cache.max_false_hit_rate``) times the tenant's learned scale, and never when the two
   prompts' numbers, negations, quoted values or languages differ or they are the same words
-  reordered (arbiter.cache.pair_guard: rules no learned stage overrules).
+  reordered (arbiter.cache.pair_guard: rules no learned stage overrules), nor when they differ
+  past the embeddings' window (`differ_unread`: no stage but the word counts read that part).
   Without the pair model file the verifier alone decides, with its own curve.
 - learn: a wrong semantic hit halves the tenant's bound; a confirmed one lets it recover a little
   (vCache's idea, per tenant). The scale lives in the store (migration 0007), written relative
@@ -25,6 +26,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -40,7 +42,7 @@ from arbiter.cache.matcher import SemanticMatch
 from arbiter.cache.pair_guard import RULES, differ
 from arbiter.cache.pair_model import PAIR_MODEL_PATH, PairModel
 from arbiter.cache.verifier import Calibration, Verifier
-from arbiter.embedding import DIM, Embedder, EmbedderUnavailable
+from arbiter.embedding import DIM, MAX_TOKENS, Embedder, EmbedderUnavailable
 
 if TYPE_CHECKING:
     from arbiter.config import Settings
@@ -66,6 +68,7 @@ MAX_CHARS: Final = 4000  # longer "last turns" are documents, not questions: byp
 WRONG_FACTOR: Final = 0.5  # a wrong hit halves the tenant's bound
 CONFIRMED_FACTOR: Final = 1.02  # ~35 confirmed hits undo one wrong one
 POLL_S: Final = 10.0
+WINDOW: Final = "window"  # the rule of `differ_unread`, named beside pair_guard's RULES
 NOT_READ: Final = 2.0  # P(false) of a candidate the pair model did not read: never served
 
 
@@ -75,6 +78,14 @@ def embeddable(text: str) -> bool:
         return False
     bad = sum(1 for ch in text if (ch < " " and ch not in "\t\n\r") or ch == "\ufffd")
     return bad == 0
+
+
+def _shared_ending(a: str, b: str) -> int:
+    """How many characters the two texts' endings share (texts of at most MAX_CHARS)."""
+    n, i = min(len(a), len(b)), 0
+    while i < n and a[-1 - i] == b[-1 - i]:
+        i += 1
+    return i
 
 
 def _faiss() -> Any:
@@ -240,7 +251,9 @@ class SemanticMatcher:
         `rules`: which of them (all but to measure one)."""
         self.embedder = embedder
         self.guard = guard
-        self.rules: tuple[str, ...] = RULES
+        self.rules: tuple[str, ...] = (*RULES, WINDOW)
+        # a long text's window end, once per text (the stored ones are read at each lookup)
+        self._window_end = functools.lru_cache(maxsize=1024)(embedder.window_end)
         self.verifier = verifier
         # with a pair model, the verifier is the cheap stage: it ranks and gates the candidates
         # and the cross-encoder decides (its calibration curve replaces the verifier's)
@@ -330,11 +343,29 @@ class SemanticMatcher:
             p = self._exact(text, [f[1] for f in found], p)
         elif self.decider == "pair-model":
             p = self._cross(text, [f[1] for f in found], p)
-        if self.guard:  # other numbers, negations, word order: another question, whatever
-            # the stages said
-            p = np.where([differ(text, f[1], self.rules) is not None for f in found], NOT_READ, p)
+        if self.guard:  # other numbers, negations, word order, or words no stage read:
+            # another question, whatever the stages said
+            other = [
+                differ(text, f[1], self.rules) is not None
+                or (WINDOW in self.rules and self.differ_unread(text, f[1]))
+                for f in found
+            ]
+            p = np.where(other, NOT_READ, p)
         i = int(np.argmin(p))
         return SemanticMatch(found[i][0], found[i][2], float(p[i]))
+
+    def differ_unread(self, ask: str, stored: str) -> bool:
+        """Whether the two texts differ past what the embeddings read (Embedder.window_end: a
+        long last turn's first ~126 WordPieces): every stage but the verifier's word counts sees
+        only that window, so "<memo> Who owns the hiring plan?" and "<memo> What are the risks?"
+        were one vector (cosine 1.0) and served each other's answer at bound 0.3. Each text's
+        unread part must lie in the ending the two share; a paraphrase inside the window with the
+        same long tail ("Summarize this memo: <memo>" / "Give me a summary of this memo: <memo>")
+        is still the stages' to judge."""
+        if max(len(ask), len(stored)) <= MAX_TOKENS - 2:  # both read whole
+            return False
+        shared = _shared_ending(ask, stored)
+        return any(len(t) - shared > self._window_end(t) for t in (ask, stored))
 
     def _cross(
         self, text: str, stored: list[str], cheap: npt.NDArray[np.float64]
