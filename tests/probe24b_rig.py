@@ -56,9 +56,11 @@ class Seen:
 class Hostile(ScriptedHandler):
     protocol_version = "HTTP/1.1"
     seen: Seen  # set on the subclass `running` makes
+    listed: tuple[str, ...] = ()  # more model ids its listing names (discovery's)
 
-    def do_GET(self) -> None:  # /v1/models for check-config --probe: names both models
-        listing = {"object": "list", "data": [{"id": m} for m in ("oa-1", "an-1", "hook-1")]}
+    def do_GET(self) -> None:  # /v1/models for check-config --probe and discovery
+        names = ("oa-1", "an-1", "hook-1", *self.listed)
+        listing = {"object": "list", "data": [{"id": m, "object": "model"} for m in names]}
         self.answer(orjson.dumps(listing))
 
     def do_POST(self) -> None:
@@ -93,7 +95,7 @@ class Hostile(ScriptedHandler):
         self.answer(text, kind, headers=leaky)
 
 
-def _config(port: int, store_url: str) -> str:
+def _config(port: int, store_url: str, more: str, ro_more: str) -> str:
     hook = f"http://hook:{HOOK_TOKEN}@127.0.0.1:{port}/hook?token={HOOK_TOKEN}"
     models = model_toml("oa-1", "ro", (1.0, 2.0), 100000, '["chat"]')
     models += model_toml("an-1", "ra", (1.0, 2.0), 100000, '["chat"]')
@@ -126,11 +128,11 @@ caps = [{{ scope = "tenant", name = "t-hook", limit_usd = 0.02, window = "total"
 [upstreams.ro]
 base_url = "http://127.0.0.1:{port}/v1"
 api_key_env = "P24B_OA"
-[upstreams.ra]
+{ro_more}[upstreams.ra]
 base_url = "http://127.0.0.1:{port}"
 protocol = "anthropic"
 api_key_env = "P24B_AN"
-{models}"""
+{models}{more}"""
 
 
 ENV = {
@@ -164,12 +166,16 @@ class Running:
 
 
 @contextmanager
-def running(tmp: Path, store_url: str) -> Iterator[Running]:
-    """The hostile upstream and the sidecar in front of it; both stopped at the end."""
+def running(
+    tmp: Path, store_url: str, more: str = "", ro_more: str = "", listed: tuple[str, ...] = ()
+) -> Iterator[Running]:
+    """The hostile upstream (its listing naming `listed` too) and the sidecar in front of it,
+    `more` TOML after the config's models and `ro_more` in the OpenAI upstream's table; both
+    stopped at the end."""
     seen = Seen()
-    with serving(type("H", (Hostile,), {"seen": seen})) as url:
+    with serving(type("H", (Hostile,), {"seen": seen, "listed": listed})) as url:
         cfg, log = tmp / "arbiter.toml", tmp / "sidecar.log"
-        cfg.write_text(_config(urlsplit(url).port or 0, store_url))
+        cfg.write_text(_config(urlsplit(url).port or 0, store_url, more, ro_more))
         sock = loopback_listener()
         root = f"http://127.0.0.1:{port_of(sock)}"
         args = [sys.executable, "-m", "arbiter", "serve", "--config", str(cfg), *fd_args(sock)]
