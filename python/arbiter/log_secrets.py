@@ -5,10 +5,10 @@ a client), and an upstream may quote the key it was sent: a proxy's 401 that ech
 `Authorization` header, a debug error page listing the request's headers. The operator's
 upstream key was then written whole to the warning log, where log shippers and whoever reads
 them see it. Each line is now written with every known secret as `***`: the upstreams' keys,
-the admin, dashboard and metrics keys, and a password in the store's or the budget webhook's
-URL (its user info or a secret-named query value). Each config reload adds its secrets, so a
-rotated key is masked from the moment it serves, and the key it replaced still is (a request
-in flight may yet be answered with it quoted).
+the admin, dashboard and metrics keys, and a password in the store's, the budget webhook's or
+an upstream's URL (its user info or a secret-named query value). Each config reload adds its
+secrets, so a rotated key is masked from the moment it serves, and the key it replaced still
+is (a request in flight may yet be answered with it quoted).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def secrets_of(settings: Settings) -> list[str]:
     """Every secret value `settings` holds (unresolved ones are None and skipped)."""
     auth = settings.auth
     values = [up.api_key for up in settings.upstreams.values()]
+    for up in settings.upstreams.values():  # a proxy's basic auth in its base_url
+        values += url_secrets(up.base_url)
     values += [auth.admin_key, auth.dashboard_key, auth.metrics_key]
     values += url_secrets(settings.store.url) + url_secrets(settings.budgets.webhook_url)
     return [v for v in values if v]
