@@ -79,9 +79,8 @@ class Hostile(ScriptedHandler):
         if b"AT200" in raw:  # the error object in a 200 (OpenAI's stream errors come so)
             return self.answer(orjson.dumps(error), headers=quoting)
         if b"REDIRECT" in raw:
-            return self.answer(
-                b"", headers={"location": f"http://x.example/{echo[-60:]}"}, status=302
-            )
+            where = "http://x.example/" + quoting["x-echo"].replace(" ", "/")  # the key in it
+            return self.answer(b"", headers={"location": where}, status=302)
         leaky = {**quoting, "set-cookie": "upstream_session=p24b", "x-internal-host": "10.9.8.7"}
         if "/messages" in self.path:
             answer = {
