@@ -109,6 +109,15 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
                 out.answers.append(
                     ("hook", "OK", r.status_code, dict(r.headers), r.http_response.text)
                 )
+        # refused after its key was read, before any decision: its log line names the tenant
+        rid = {"x-request-id": "p24b-refused-1"}
+        with (
+            openai.OpenAI(base_url=f"{s.root}/v1", api_key=key, default_headers=rid) as unknown,
+            pytest.raises(openai.NotFoundError),
+        ):
+            unknown.chat.completions.create(
+                model="no-such-model", messages=[{"role": "user", "content": "hi"}]
+            )
         time.sleep(1.0)  # the recorder's flush (20 ms) and the webhook's POST
         for who, k in (("admin", rig.ADMIN), ("dash", rig.DASH), ("tenant", key),
                        ("metrics", rig.METRICS)):  # fmt: skip
@@ -139,6 +148,12 @@ def test_an_upstream_quoting_its_key_never_puts_it_in_the_log(outcome: Outcome) 
     assert "***" in outcome.log
     # and none of the clients' keys either
     assert not [k for k in outcome.client_keys if k in outcome.log]
+
+
+def test_a_request_refused_before_its_decision_is_logged_with_its_tenant(outcome: Outcome) -> None:
+    """Fails before: 'request request_id=p24b-refused-1 tenant=- surface=chat status=404'."""
+    (line,) = [x for x in outcome.log.splitlines() if "request_id=p24b-refused-1" in x]
+    assert " tenant=t-a " in line and " status=404 " in line
 
 
 def test_no_secret_reaches_a_client_or_a_read(outcome: Outcome) -> None:
