@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from arbiter.budget import window_bounds
+from arbiter.budget import SHARED_SCOPES, window_bounds
 from arbiter.errors import InvalidRequest
 from arbiter.http_json import int_param
 from arbiter.principal import Principal
@@ -25,7 +25,6 @@ from arbiter.store import Store
 DEFAULT_LIMIT = 1000  # rows a page: a tenant with a key per user has a row per key and window
 MAX_LIMIT = 1000
 _MAX_CURSOR_CHARS = 1024  # a window start and a scope name, base64'd
-SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
 _WINDOWS = ("total", "day", "month")
 
 
