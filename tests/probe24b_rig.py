@@ -82,6 +82,11 @@ class Hostile(ScriptedHandler):
             where = "http://x.example/" + quoting["x-echo"].replace(" ", "/")  # the key in it
             return self.answer(b"", headers={"location": where}, status=302)
         leaky = {**quoting, "set-cookie": "upstream_session=p24b", "x-internal-host": "10.9.8.7"}
+        # its request id (relayed as x-request-id / request-id) and rate-limit headers (passed
+        # on) quoting the key: only an upstream's own values may reach a client
+        key = quoting["x-echo"].removeprefix("Bearer ")
+        leaky |= {"x-request-id": f"req-{key}", "x-ratelimit-remaining-requests": key}
+        leaky |= {"request-id": f"req-{key}", "anthropic-ratelimit-requests-remaining": key}
         if "/messages" in self.path:
             answer = {
                 "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],

@@ -1,10 +1,12 @@
 """probe24b: the sidecar's secrets (upstream keys, operator keys, the store's password, the
 budget webhook's token) in every place an outsider or a log reader sees, against an upstream
-that quotes back every header it was sent. Defect: the upstream's quoted key reached the
-warning log whole (log_secrets.py now masks it). Held: no secret reaches a client's body or
-headers, any /arbiter read, /metrics, a decision, an alert, `arbiter export` or `check-config`;
-the upstream gets none of the client's credentials or control headers, the client none of the
-upstream's cookies or internal headers."""
+that quotes back every header it was sent. Defects: the upstream's quoted key reached the
+warning log whole, and the webhook's token httpx's INFO line (log_secrets.py now masks both);
+an upstream request id or rate-limit header quoting the key was relayed to the client (such a
+header is now left out). Held: no secret in a client's body, any /arbiter read, /metrics, a
+decision, an alert, `arbiter export` or `check-config`; the upstream gets none of the client's
+credentials or control headers, the client none of the upstream's cookies or internal
+headers."""
 
 from __future__ import annotations
 
@@ -157,6 +159,8 @@ def test_a_request_refused_before_its_decision_is_logged_with_its_tenant(outcome
 
 
 def test_no_secret_reaches_a_client_or_a_read(outcome: Outcome) -> None:
+    """Fails before: the answers' x-request-id / request-id / x-ratelimit-remaining-requests
+    held the operator's key as the upstream sent them."""
     assert len(outcome.answers) == len(MARKS) * 2 * 3 + 2
     by_mark = {(kind, mark, status) for kind, mark, status, _, _ in outcome.answers}
     assert ("openai", "E401", 503) in by_mark and ("openai", "E400", 400) in by_mark

@@ -1,4 +1,5 @@
-"""The serving config's secrets masked out of every log line (logs.py's formatters).
+"""The serving config's secrets masked out of every log line (logs.py's formatters), and kept
+out of the upstream headers relayed to clients (upstream/http.py's forwarded_headers).
 
 An upstream's own words go to the operator log (upstream/http.py: its error prose never reaches
 a client), and an upstream may quote the key it was sent: a proxy's 401 that echoes the
@@ -83,3 +84,14 @@ def masked(line: str) -> str:
         if secret in line:
             line = line.replace(secret, MASK)
     return line
+
+
+def without_secrets(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` (an upstream's, about to be relayed to a client) less any whose value holds a
+    secret: an upstream may quote the key it was sent in its request id or a rate-limit header
+    as well as in its error text. One pass over the values joined (a few hundred bytes), and a
+    header-by-header one only when that finds a secret."""
+    joined = "\n".join(headers.values())
+    if not any(secret in joined for secret in _secrets):
+        return headers
+    return {k: v for k, v in headers.items() if not any(s in v for s in _secrets)}
