@@ -19,6 +19,7 @@ from typing import Any
 import anthropic
 import httpx
 import openai
+import orjson
 import pytest
 
 from arbiter import logs
@@ -178,6 +179,33 @@ def test_no_secret_reaches_a_client_or_a_read(outcome: Outcome) -> None:
     assert "budget" in outcome.reads["admin /arbiter/alerts"][1]  # the webhook's alert came
     hook = [h for h in outcome.upstream_headers if h.get("authorization", "").startswith("Basic")]
     assert len(hook) == 1  # the webhook's POST, its URL's user info as basic auth
+
+
+ADMIN_ONLY = (
+    "/arbiter/admin/models",
+    "/arbiter/admin/keys",
+    "/arbiter/challengers",
+    "/arbiter/cache",
+)
+
+
+def test_each_key_reads_only_what_it_may(outcome: Outcome) -> None:
+    """Held: the read-only dashboard key and a tenant's key are refused the admin reads (the
+    cache's entries hold every tenant's answers); the metrics key reads /metrics alone; a
+    client's x-arbiter-tenant header moved none of its decisions to another tenant."""
+    status = {where: st for where, (st, _) in outcome.reads.items()}
+    for path in ADMIN_ONLY:
+        assert status[f"admin {path}"] == 200, path
+        assert status[f"dash {path}"] == status[f"tenant {path}"] == 403, path
+    assert status["metrics /metrics"] == status["admin /metrics"] == 200
+    assert status["tenant /metrics"] == status["dash /metrics"] == 403
+    assert status["metrics /arbiter/stats"] == 401  # a scrape-only key reads nothing else
+    tenants = {
+        orjson.loads(text)["tenant"]
+        for where, (st, text) in outcome.reads.items()
+        if where.startswith("decision ") and st == 200
+    }
+    assert tenants == {"t-a", "t-hook"}
 
 
 def test_the_upstream_gets_none_of_the_clients_credentials_or_controls(outcome: Outcome) -> None:
