@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MASK: Final = "***"
 # shorter values are not masked: a 3-character key would turn every "abc" in the log into ***
-# (no real key is this short; the config's own checks say so for the operator keys)
+# (and an operator key that short is guessed sooner than it is read from a log)
 MIN_CHARS: Final = 8
 
 _known: set[str] = set()  # every secret a config of this process has held
