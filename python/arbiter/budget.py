@@ -213,11 +213,14 @@ def window_bounds(window: str, now: float) -> tuple[float, float]:
     return float(start), float(nxt)
 
 
-def _describe(b: BoundCap) -> str:
+SHARED_SCOPES = ("global", "shadow")  # caps every tenant's requests count against
+
+
+def _describe(b: BoundCap, *, limit: bool = True) -> str:
     kind, _, name = b.scope.partition(":")  # "global", "shadow", "tenant:<name>", ...
     who = f"{kind} '{name}'" if name else kind
     per = {"day": "daily", "month": "monthly", "total": "total"}[b.cap.window]
-    return f"{who} {per} cap of {usd(b.limit_usd)}"
+    return f"{who} {per} cap of {usd(b.limit_usd)}" if limit else f"{who} {per} cap"
 
 
 def usd(amount: float) -> str:
@@ -397,10 +400,15 @@ class Budgets:
         for c in charge.caps:
             used = self._allowance_used.get((c.scope, c.window_start), 0.0)
             if used + amount > self._s.outage_allowance * c.limit_usd + 1e-12:
+                shared = c.scope in SHARED_SCOPES  # its figures total every tenant's spend
+                figures = (
+                    ""
+                    if shared
+                    else (f" ({usd(used)} of {usd(self._s.outage_allowance * c.limit_usd)})")
+                )
                 raise BudgetStoreDown(
                     f"The budget store is unreachable and this replica's outage allowance for "
-                    f"the {_describe(c)} is spent ({usd(used)} of "
-                    f"{usd(self._s.outage_allowance * c.limit_usd)}); retry shortly."
+                    f"the {_describe(c, limit=not shared)} is spent{figures}; retry shortly."
                 )
         self._use_allowance(charge.caps, amount)
         charge.held += amount
@@ -427,10 +435,18 @@ class Budgets:
             if bound.window_end == float("inf")
             else "resets at " + datetime.fromtimestamp(bound.window_end, tz=UTC).isoformat()
         )
+        if scope in SHARED_SCOPES:
+            # every tenant's spend and requests in flight: the operator's to see (as
+            # /arbiter/budgets hides these rows from a client key), never a tenant's 429, where
+            # repeated refusals would show the other tenants' spend and traffic
+            said = f"the {_describe(bound, limit=False)}, shared by every tenant, would be passed"
+        else:
+            said = (
+                f"the {_describe(bound)} would be passed (spent ${spent:.4f}, ${reserved:.4f} "
+                f"reserved by requests in flight, this request may cost up to ${amount:.4f} more)"
+            )
         err = BudgetExceeded(
-            f"Budget exceeded: the {_describe(bound)} would be passed (spent ${spent:.4f}, "
-            f"${reserved:.4f} reserved by requests in flight, this request may cost up to "
-            f"${amount:.4f} more); it {resets}.",
+            f"Budget exceeded: {said}; it {resets}.",
             scope=scope,
             limit_usd=bound.limit_usd,
             window=bound.cap.window,

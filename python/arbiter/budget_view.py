@@ -14,14 +14,13 @@ from typing import Any
 from starlette.requests import Request
 
 from arbiter import page_cursor
-from arbiter.budget import window_bounds
+from arbiter.budget import SHARED_SCOPES, window_bounds
 from arbiter.http_json import int_param
 from arbiter.principal import Principal
 from arbiter.store import Store
 
 DEFAULT_LIMIT = 1000  # rows a page: a tenant with a key per user has a row per key and window
 MAX_LIMIT = 1000
-SHARED_SCOPES = ("global", "shadow")  # budget caps every tenant's requests count against
 _WINDOWS = ("total", "day", "month")
 
 

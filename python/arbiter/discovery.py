@@ -35,6 +35,7 @@ from arbiter.store import Store
 from arbiter.store.discovered import ListingChanges
 from arbiter.upstream import content_coding
 from arbiter.upstream.anthropic import API_VERSION
+from arbiter.url_redaction import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ async def fetch_listing(up: UpstreamSettings) -> list[Page]:
             return await _fetch_pages(up)
     except TimeoutError:
         raise ListingError(
-            f"{models_url(up)}: no whole listing within {FETCH_DEADLINE_S:g} seconds"
+            f"{redact_url(models_url(up))}: no whole listing within {FETCH_DEADLINE_S:g} seconds"
         ) from None
 
 
@@ -247,6 +248,7 @@ async def _fetch_pages(up: UpstreamSettings) -> list[Page]:
     elif up.api_key:
         headers["authorization"] = f"Bearer {up.api_key}"
     url = models_url(up)
+    shown = redact_url(url)  # a base_url's user info (a proxy's basic auth) is no message's
     pages: list[Page] = []
     budget = MAX_LISTING_BYTES
     params: dict[str, str] = {"limit": "1000"} if up.protocol == "anthropic" else {}
@@ -254,9 +256,9 @@ async def _fetch_pages(up: UpstreamSettings) -> list[Page]:
         for _ in range(MAX_PAGES):
             raw = await _get_bounded(client, url, headers, params, budget)
             budget -= len(raw)
-            page = await asyncio.to_thread(_decode, url, raw)  # CPU: off the event loop
+            page = await asyncio.to_thread(_decode, shown, raw)  # CPU: off the event loop
             if not page.valid:
-                raise ListingError(f"{url}: the answer has no `data` list of models")
+                raise ListingError(f"{shown}: the answer has no `data` list of models")
             pages.append(page)
             if not (up.protocol == "anthropic" and page.has_more and page.last_id):
                 break
@@ -266,7 +268,7 @@ async def _fetch_pages(up: UpstreamSettings) -> list[Page]:
     return pages
 
 
-def _decode(url: str, raw: bytes) -> Page:
+def _decode(url: str, raw: bytes) -> Page:  # `url` as a message shows it (redacted)
     try:
         doc = orjson.loads(raw)  # nesting past 1024 levels is a JSONDecodeError
     except orjson.JSONDecodeError as err:
@@ -277,10 +279,11 @@ def _decode(url: str, raw: bytes) -> Page:
 async def _get_bounded(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, str], limit: int
 ) -> bytes:
+    shown = redact_url(url)  # in each message: the URL without its password
     try:
         async with client.stream("GET", url, headers=headers, params=params) as resp:
             if resp.status_code != 200:
-                raise ListingError(f"{url} answered HTTP {resp.status_code}")
+                raise ListingError(f"{shown} answered HTTP {resp.status_code}")
             chunks: list[bytes] = []
             size = 0
             coded = content_coding.decoder(resp.headers.get("content-encoding"))
@@ -290,10 +293,10 @@ async def _get_bounded(
             async for chunk in decoded:
                 size += len(chunk)
                 if size > limit:
-                    raise ListingError(f"{url}: the listing is over {MAX_LISTING_BYTES} bytes")
+                    raise ListingError(f"{shown}: the listing is over {MAX_LISTING_BYTES} bytes")
                 chunks.append(chunk)
             return b"".join(chunks)
     except httpx.HTTPError as err:
-        raise ListingError(f"{url}: {type(err).__name__}") from None
+        raise ListingError(f"{shown}: {type(err).__name__}") from None
     except content_coding.CodingError as err:
-        raise ListingError(f"{url}: the listing's {err}") from None
+        raise ListingError(f"{shown}: the listing's {err}") from None

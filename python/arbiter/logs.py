@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from arbiter import stalls
+from arbiter.log_secrets import masked
 
 # the attributes every LogRecord has: anything else on a record came from `extra=`
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
@@ -81,7 +82,7 @@ class TextFormatter(logging.Formatter):
             line += "\n" + record.exc_text
         if record.stack_info:
             line += "\n" + self.formatStack(record.stack_info)
-        return line
+        return masked(line)  # an upstream may quote the key it was sent (log_secrets.py)
 
 
 class JSONFormatter(logging.Formatter):
@@ -109,6 +110,7 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         line = orjson.dumps(out, default=str).decode()
+        line = masked(line)  # an upstream may quote the key it was sent (log_secrets.py)
         if line.isascii() and "\x7f" not in line:  # O(1) and a memchr: orjson escaped the rest
             return line
         # orjson leaves DEL, NEL, U+2028/9 and the like raw (valid JSON, yet line ends to some)

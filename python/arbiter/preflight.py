@@ -104,8 +104,10 @@ def probe(settings: Settings, timeout_s: float = 5.0) -> list[str]:
                 with client.stream("GET", url, headers=_headers(up)) as r:
                     status, body = r.status_code, _read_bounded(r)
             except (httpx.HTTPError, content_coding.CodingError) as err:
+                url = redact_url(url)
                 problems.append(f"upstreams.{name}: GET {url} failed: {type(err).__name__}: {err}")
                 continue
+            url = redact_url(url)  # printed below: a base_url's password (a proxy's) is not
             if status in (401, 403):
                 problems.append(
                     f"upstreams.{name}: GET {url} answered {status}: the key in "

@@ -256,8 +256,9 @@ class Router:
         score, _examined, cost, base_cost = facts
         base = name(baseline) if baseline >= 0 else None
         reason = self._reason_text(
-            req.task, name(index), score, target, base, why, cost, base_cost, len(pool) - n
-        )
+            req.task, name(index), score, target, base, why, cost, base_cost,
+            _visible(pool.index, allowed) - n,
+        )  # fmt: skip
         probe = self._latency_probe(req, name(index)) if chosen != index else None
         return RouteDecision(name(chosen), fallbacks, cands + excluded, reason + note, target,
                              latency_ms, probe)  # fmt: skip
@@ -492,7 +493,9 @@ class Router:
         )
         index = choice.index
         order = failover_order(choice.scores, sampled_cost, choice.target, p.cost_weight * 1000.0)
-        reason = self._explain(req, names, choice, cost, baseline, len(excluded))
+        # the models the tenant may not use are no count of its reason (nor its candidates)
+        hidden = sum(c.why_not == NOT_ALLOWED for c in excluded)
+        reason = self._explain(req, names, choice, cost, baseline, len(excluded) - hidden)
         predicted = probe = None
         if self.latency is not None and (req.max_latency_ms or req.max_ttft_ms):
             predicted = self._predict_latency(req, names)
@@ -747,3 +750,12 @@ class Router:
             (tenant, task, model), step.center0, -step.mean, -step.precision, -step.center,
             -step.seen,
         )  # fmt: skip
+
+
+def _visible(index: Mapping[str, int], allowed: Sequence[str] | None) -> int:
+    """How many of the pool's models the tenant may use: a decision's reason counts the
+    ineligible among those only (the tenant is told nothing of the models it may not use,
+    not even how many there are)."""
+    if allowed is None:
+        return len(index)
+    return len({name for name in allowed if name in index})

@@ -163,6 +163,10 @@ class Handlers(OperatorReads):
         """The caller, who may call models (the dashboard's read-only key may not)."""
         h = request.headers
         principal = await self.s.auth.authenticate(authorization(h), key_header(h))
+        # the log line names who was refused too (a 429 or 404 before any decision), as the
+        # operator reads' lines do: without it a tenant's refusals read as anonymous
+        if (ctx := request_log.CURRENT.get()) is not None:
+            ctx.tenant = principal.tenant
         if principal.read_only:
             raise ReadOnlyKey("The dashboard key is read-only: it cannot call models.")
         return principal

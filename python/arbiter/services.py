@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from arbiter import latency_setup, logs, reference, stalls, tokenizer_load, writer_process
+from arbiter import (
+    latency_setup,
+    log_secrets,
+    logs,
+    reference,
+    stalls,
+    tokenizer_load,
+    writer_process,
+)
 from arbiter.after_answer import AfterAnswer
 from arbiter.alerts import AlertRules, ChangeEvent
 from arbiter.auth import Authenticator
@@ -96,6 +104,7 @@ class Services:
         # `budget_clock`: the wall clock budget cap windows are cut on (Budgets.now; a test
         # moves it past midnight to roll a daily cap's window over)
         self.settings = settings
+        log_secrets.use(settings)  # before anything logs: an upstream may quote its key
         self.started_at = time.time()
         self.metrics = Metrics()
         self.after_answer = AfterAnswer()  # a request's learning, after its answer has left
@@ -291,6 +300,7 @@ class Services:
                 self.upstreams, self._gone_upstreams, self._gone_protocols, self.settings, new
             )
             self.settings = dataclasses.replace(new, server=self.settings.server)
+            log_secrets.use(new)  # a rotated key is masked in the log from now on
             # a price factor the loop adopted while the plan was made is kept (priced again)
             stale = self.registry.adopt(plan)
             self.auth.reconfigure(new.tenants, new.auth)

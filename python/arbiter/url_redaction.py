@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "sslpassword", "secret", "token", "api_key"})
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "sslpassword", "secret", "token", "api_key"})
 
 
 def redact_url(url: str) -> str:
@@ -19,9 +19,9 @@ def redact_url(url: str) -> str:
         netloc = f"{parts.username or ''}:***@{netloc.rsplit('@', 1)[-1]}"
     query = parts.query
     pairs = parse_qsl(query, keep_blank_values=True)
-    if any(k.lower() in _SECRET_QUERY_KEYS for k, _ in pairs):
+    if any(k.lower() in SECRET_QUERY_KEYS for k, _ in pairs):
         query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
+            [(k, "***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
         )
     if (netloc, query) == (parts.netloc, parts.query):
         return url  # nothing secret (and urlunsplit would drop sqlite:///'s empty host)

@@ -29,6 +29,7 @@ from arbiter.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from arbiter.log_secrets import without_secrets
 from arbiter.types import Usage
 from arbiter.upstream import content_coding, lenient_json, sse_idle
 from arbiter.upstream.error_answer import cut_error_answer, whole_error_answer
@@ -76,7 +77,7 @@ def forwarded_headers(headers: httpx.Headers) -> dict[str, str]:
             out[key] = value
         else:
             out["x-request-id"] = out["request-id"] = value
-    return out
+    return without_secrets(out) if out else out  # none quoting our key (log_secrets)
 
 
 _RAW_RATE_LIMIT_PREFIXES = tuple(p.encode() for p in _RATE_LIMIT_PREFIXES)
