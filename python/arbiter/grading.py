@@ -22,7 +22,14 @@ from arbiter import linear, mathcheck
 from arbiter.classify import asks_for_code
 from arbiter.json_depth import MAX_JSON_NESTING, nests_deeper_than
 
-__all__ = ["INLINE_CHARS", "Grade", "extract_final_answer", "grade_answer", "parse_json_content"]
+__all__ = [
+    "FENCE",
+    "INLINE_CHARS",
+    "Grade",
+    "extract_final_answer",
+    "grade_answer",
+    "parse_json_content",
+]
 
 # Prompt + answer up to this many characters are graded on the event loop: about 0.2 ms at most
 # (a fenced code answer of 2,000 characters measured 0.23 ms here), less than handing the work to
@@ -72,7 +79,11 @@ _REFUSAL_START = linear.compile_ascii_boundaries(
     r"|i['’]m (?:unable|not able) to\b|i must decline\b)"
 )
 _HELPFUL_AFTER_REFUSAL = linear.compile(r"(?i)here(?:'s| is| are)|however|```|that said")
-_FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\z)")
+# A fence closes at a ``` that starts a line (indented or not) or ends one, as Markdown's does
+# (CommonMark: a line of its own): one inside a line ('s.replace("```", "")') is code. Closing at
+# any ``` cut such a program there, and its parse check and its run graded a right answer 0.
+_CLOSE = r"(?:(?m:^)[ \t]*```|```[ \t]*(?m:$)|\z)"
+FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)" + _CLOSE)
 _PYTHON_TAGS: Final = frozenset({"python", "py", "python3", "py3", "ipython", "pycon", "sage"})
 _JSON_TAGS: Final = frozenset({"json", "jsonc", "json5", "geojson"})
 _PROSE_TAGS: Final = frozenset(
@@ -104,7 +115,7 @@ _JSON_ASK = linear.compile_ascii_boundaries(
     r"(?is)\bjson\b.{0,40}\b(?:only|format|object|array|output)\b|\b(?:as|return|in|into|output|"
     r"respond with|reply with|valid)\s+(?:a\s+|only\s+|valid\s+)?json\b"
 )
-_JSON_FENCE = linear.compile(r"(?s)```[ \t]*(?:json\w*)?[ \t]*\n(.*?)(?:```|\z)")
+_JSON_FENCE = linear.compile(r"(?s)```[ \t]*(?:json\w*)?[ \t]*\n(.*?)" + _CLOSE)
 
 # --- final-answer extraction for math -------------------------------------------------------
 _NUMBER = r"[-−]?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s?/\s?\d+)?\s?%?"
@@ -250,7 +261,7 @@ def _looks_like_python_program(text: str) -> bool:
 
 def _grade_code(prompt: str, content: str) -> Grade | None:
     prompt_lower = prompt.lower()
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(content)]
+    blocks = [(m.group(1).lower(), m.group(2)) for m in FENCE.finditer(content)]
     code_blocks = [(tag, body) for tag, body in blocks if tag not in _PROSE_TAGS and body.strip()]
     if not code_blocks:
         if _looks_like_python_program(content):

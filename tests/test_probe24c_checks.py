@@ -1,0 +1,66 @@
+"""probe24c: the automatic checks on hostile and odd answers give the grade a reviewer would.
+
+A ``` inside a line of code (a string that holds one) closed the code fence there: the parse
+check and the sandbox run saw half a program and graded a right answer 0 (fails on base).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from arbiter.config import SandboxSettings
+from arbiter.grading import grade_answer
+from arbiter.sandbox.executor import CodeExecutor
+from arbiter.sandbox.extract import code_of
+
+STRIP = 'def strip_fences(s):\n    return s.replace("```", "")\n'
+STRIP_ANSWER = f"Here it is:\n```python\n{STRIP}```\nIt removes every fence."
+STRIP_TESTS = 'assert strip_fences("a```b") == "ab"\nassert strip_fences("") == ""\n'
+
+
+def _code(content: str) -> tuple[float, str] | None:
+    g = grade_answer(task="code", prompt="Write a Python function strip_fences.",
+                     content=content, finish_reason="stop", response_format=None)  # fmt: skip
+    return None if g is None else (g.score, g.detail)
+
+
+def test_a_fence_inside_a_line_of_code_does_not_end_the_block() -> None:
+    assert code_of(STRIP_ANSWER) == STRIP
+    assert _code(STRIP_ANSWER) == (1.0, "1 code block(s) parsed")
+
+
+@pytest.mark.parametrize(
+    ("answer", "program"),
+    [
+        ("```python\nx = 1```\nprose", "x = 1"),  # closed at the end of its last line
+        ("```python\nx = 1\n   ```\nprose", "x = 1\n"),  # an indented close
+        ("```python\nx = 1\n", "x = 1\n"),  # never closed: to the end
+    ],
+)
+def test_the_usual_fences_still_close(answer: str, program: str) -> None:
+    assert code_of(answer) == program
+
+
+def test_a_broken_block_still_fails_its_parse_check() -> None:
+    score, detail = _code('```python\ndef f(:\n    return "```"\n```') or (None, "")
+    assert score == 0.0 and "SyntaxError" in detail
+
+
+def test_a_json_answer_whose_string_holds_a_fence_is_valid() -> None:
+    g = grade_answer(task="extraction", prompt="Return the snippet as JSON.",
+                     content='```json\n{"md": "```python\\nx = 1\\n```"}\n```',
+                     finish_reason="stop", response_format={"type": "json_object"})  # fmt: skip
+    assert g is not None and (g.score, g.grader) == (1.0, "json_object"), g
+
+
+def test_the_sandbox_runs_the_whole_program() -> None:
+    executor = CodeExecutor(SandboxSettings())
+    if executor.unavailable() is not None:
+        pytest.skip("no sandbox here")
+    grade = asyncio.run(
+        executor.grade(tenant="t", task="code", prompt="Write strip_fences.",
+                       content=STRIP_ANSWER, request_tests=STRIP_TESTS)
+    )  # fmt: skip
+    assert grade is not None and (grade.grader, grade.score) == ("execution", 1.0), grade
