@@ -1,7 +1,10 @@
 """probe24c: the automatic checks on hostile and odd answers give the grade a reviewer would.
 
 A ``` inside a line of code (a string that holds one) closed the code fence there: the parse
-check and the sandbox run saw half a program and graded a right answer 0 (fails on base).
+check and the sandbox run saw half a program and graded a right answer 0 (fails on base). A
+parse check of a long answer held the GIL in the grading thread and stalled the event loop as
+long (1.3 s for 256 KiB of code on a loaded host: bench/grade_stall.py): past MAX_PARSE_CHARS
+(code) and MAX_JSON_CHARS, no parse grade (base graded them 1.0 after the stall).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import pytest
 
 from arbiter.config import SandboxSettings
-from arbiter.grading import grade_answer
+from arbiter.grading import MAX_JSON_CHARS, MAX_PARSE_CHARS, grade_answer
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.extract import code_of
 
@@ -64,3 +67,20 @@ def test_the_sandbox_runs_the_whole_program() -> None:
                        content=STRIP_ANSWER, request_tests=STRIP_TESTS)
     )  # fmt: skip
     assert grade is not None and (grade.grader, grade.score) == ("execution", 1.0), grade
+
+
+def test_code_past_the_parse_bound_gets_no_parse_grade() -> None:
+    program = "x = 1\n" * (MAX_PARSE_CHARS // 6 + 1)
+    assert _code(f"```python\n{program}```") is None
+    assert _code(program) is None  # unfenced too
+    half = program[: (MAX_PARSE_CHARS // 12) * 6]  # whole lines, half the bound
+    assert _code(f"```python\n{half}```") == (
+        1.0, "1 code block(s) parsed"
+    )  # fmt: skip
+
+
+def test_json_past_its_bound_gets_no_parse_grade() -> None:
+    doc = '{"a": "' + "x" * MAX_JSON_CHARS + '"}'
+    g = grade_answer(task="extraction", prompt="Return JSON only.", content=doc,
+                     finish_reason="stop", response_format={"type": "json_object"})  # fmt: skip
+    assert g is None

@@ -35,6 +35,12 @@ __all__ = [
 # (a fenced code answer of 2,000 characters measured 0.23 ms here), less than handing the work to
 # a thread costs. Longer ones are graded in a worker thread.
 INLINE_CHARS = 2000
+# Longer than these, an answer gets no parse check: CPython's parser (and orjson) hold the GIL
+# for the whole parse, so the worker thread stalls the event loop as long (a 234 KiB code block
+# stalled it 1.3 s on a loaded host: bench/grade_stall.py). The sandbox, a process of its own,
+# may still run longer code; JSON that long is rarer than code.
+MAX_PARSE_CHARS = 32 * 1024
+MAX_JSON_CHARS = 4 * 1024 * 1024
 # a math answer whose own worked arithmetic is wrong (cascade.arithmetic_errors): verified
 # flawed, though the final number may survive a slip, so not 0
 MATH_ARITHMETIC_WRONG: Final = 0.2
@@ -178,9 +184,19 @@ def _first_line(text: str, limit: int = 80) -> str:
 # --- code ------------------------------------------------------------------------------------
 
 
+class _TooLong(Exception):
+    """Past MAX_PARSE_CHARS (MAX_JSON_CHARS) for a parser that holds the GIL: no parse grade."""
+
+
+def _bounded(source: str, limit: int) -> str:
+    if len(source) > limit:
+        raise _TooLong
+    return source
+
+
 def _python_error(source: str) -> str | None:
     try:
-        ast.parse(source)
+        ast.parse(_bounded(source, MAX_PARSE_CHARS))
     except SyntaxError as err:
         return f"SyntaxError line {err.lineno}: {err.msg}"
     except ValueError as err:  # e.g. source contains NUL bytes
@@ -192,7 +208,7 @@ def _python_error(source: str) -> str | None:
 
 def _json_error(source: str) -> str | None:
     try:
-        _loads(source)
+        _loads(_bounded(source, MAX_JSON_CHARS))
     except json.JSONDecodeError as err:
         return f"JSONDecodeError line {err.lineno}: {err.msg}"
     except ValueError as err:
@@ -251,7 +267,7 @@ def _block_error(tag: str, body: str, prompt_lower: str) -> str | None:
 
 def _looks_like_python_program(text: str) -> bool:
     try:
-        tree = ast.parse(text)
+        tree = ast.parse(_bounded(text, MAX_PARSE_CHARS))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return any(
@@ -263,6 +279,15 @@ def _grade_code(prompt: str, content: str) -> Grade | None:
     prompt_lower = prompt.lower()
     blocks = [(m.group(1).lower(), m.group(2)) for m in FENCE.finditer(content)]
     code_blocks = [(tag, body) for tag, body in blocks if tag not in _PROSE_TAGS and body.strip()]
+    try:
+        return _code_grade(prompt, content, prompt_lower, code_blocks)
+    except _TooLong:
+        return None  # the sandbox's or the judge's to grade
+
+
+def _code_grade(
+    prompt: str, content: str, prompt_lower: str, code_blocks: list[tuple[str, str]]
+) -> Grade | None:
     if not code_blocks:
         if _looks_like_python_program(content):
             return Grade(1.0, "code_parse", "unfenced answer parses as Python")
@@ -361,6 +386,8 @@ def _grade_schema(content: str, schema: Any) -> Grade:
 def _grade_extraction(
     prompt: str, content: str, response_format: Mapping[str, Any] | None
 ) -> Grade | None:
+    if len(content) > MAX_JSON_CHARS:
+        return None  # too long to parse here (MAX_JSON_CHARS)
     kind = response_format.get("type") if response_format is not None else None
     if kind == "json_schema" and response_format is not None:
         spec = response_format.get("json_schema")
