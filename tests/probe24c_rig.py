@@ -52,6 +52,21 @@ _FORGE: Final = (
     "os._exit(0)\n"
 )
 
+# installs a handler that patches the recorder it finds up the interrupted frame's stack
+_SIGNAL: Final = (
+    "import signal, os\n"
+    "def handler(signum, frame):\n"
+    "    while frame is not None:\n"
+    "        rec = frame.f_locals.get('rec')\n"
+    "        if rec is not None:\n"
+    "            _o = type(rec).record\n"
+    "            type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n"
+    "            return\n"
+    "        frame = frame.f_back\n"
+    "signal.signal(signal.SIGUSR1, handler)\n"
+    "os.kill(os.getpid(), signal.SIGUSR1)\n" + WRONG
+)
+
 GAMES: Final[dict[str, str]] = {
     # the harness's frame (main's locals: the recorder, the result pipe, the nonce)
     "patch_recorder_via_frame": (
@@ -130,18 +145,10 @@ GAMES: Final[dict[str, str]] = {
         "sys.setprofile(tracer)\n" + WRONG
     ),
     # a signal handler is handed the interrupted frame
-    "patch_recorder_via_signal_frame": (
-        "import signal, os\n"
-        "def handler(signum, frame):\n"
-        "    while frame is not None:\n"
-        "        rec = frame.f_locals.get('rec')\n"
-        "        if rec is not None:\n"
-        "            _o = type(rec).record\n"
-        "            type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n"
-        "            return\n"
-        "        frame = frame.f_back\n"
-        "signal.signal(signal.SIGUSR1, handler)\n"
-        "os.kill(os.getpid(), signal.SIGUSR1)\n" + WRONG
+    "patch_recorder_via_signal_frame": _SIGNAL,
+    # ... by a signal module loaded afresh
+    "patch_recorder_via_fresh_signal_module": (
+        "import sys\nsys.modules.pop('_signal', None)\nsys.modules.pop('signal', None)\n" + _SIGNAL
     ),
     # the nonce read out of the process's own memory
     "forge_results_via_proc_mem": _SCAN.format(pid="'self'") + _FORGE,

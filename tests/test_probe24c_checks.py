@@ -4,7 +4,9 @@ A ``` inside a line of code (a string that holds one) closed the code fence ther
 check and the sandbox run saw half a program and graded a right answer 0 (fails on base). A
 parse check of a long answer held the GIL in the grading thread and stalled the event loop as
 long (1.3 s for 256 KiB of code on a loaded host: bench/grade_stall.py): past MAX_PARSE_CHARS
-(code) and MAX_JSON_CHARS, no parse grade (base graded them 1.0 after the stall).
+(code) and MAX_JSON_CHARS, no parse grade (base graded them 1.0 after the stall). A reference
+answer written with an invisible character inside a word (zero-width space, soft hyphen) was
+graded 0 against the same word (NFKC keeps them).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 
 from arbiter.config import SandboxSettings
 from arbiter.grading import MAX_JSON_CHARS, MAX_PARSE_CHARS, grade_answer
+from arbiter.reference import ReferenceGrader
 from arbiter.sandbox.executor import CodeExecutor
 from arbiter.sandbox.extract import code_of
 
@@ -84,3 +87,19 @@ def test_json_past_its_bound_gets_no_parse_grade() -> None:
     g = grade_answer(task="extraction", prompt="Return JSON only.", content=doc,
                      finish_reason="stop", response_format={"type": "json_object"})  # fmt: skip
     assert g is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [
+        ("Pa\u200bris", 1.0),  # zero-width space
+        ("Pa\u00adris.", 1.0),  # soft hyphen
+        ("\ufeffParis\u2060", 1.0),  # BOM, word joiner
+        ("Ｐａｒｉｓ", 1.0),  # fullwidth (NFKC, as before)
+        ("\u0420aris", 0.0),  # a Cyrillic look-alike is another word
+        ("Lyon\u200b", 0.0),
+    ],
+)
+def test_invisible_characters_do_not_change_a_reference_grade(answer: str, score: float) -> None:
+    grade = ReferenceGrader(None).grade(answer, "Paris")
+    assert grade is not None and grade.score == score, grade

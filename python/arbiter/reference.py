@@ -66,6 +66,9 @@ _LETTER_ANSWER = linear.compile_ascii_boundaries(
 )
 _NUMBER = linear.compile(r"[-−]?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s?/\s?\d+)?")
 _NOT_WORD = linear.compile(r"[^\w]+")
+# invisible format characters (zero-width space and joiners, soft hyphen, BOM, bidi marks): NFKC
+# keeps them, and "Pa\u200bris" read as a word other than "paris" (a right answer graded 0)
+_FORMAT = linear.compile(r"\p{Cf}+")
 _ARTICLES: Final = frozenset({"a", "an", "the"})
 
 
@@ -91,7 +94,8 @@ DEFAULT_CALIBRATION: Final = Calibration(slope=0.437, intercept=-2.438)
 def normalise(text: str) -> str:
     """Casefolded words without punctuation or articles, NFKC: "The  Eiffel-Tower!" -> "eiffel
     tower"."""
-    words = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
+    text = unicodedata.normalize("NFKC", _FORMAT.sub("", text)).casefold()
+    words = _NOT_WORD.sub(" ", text).split()
     return " ".join(w for w in words if w not in _ARTICLES)
 
 

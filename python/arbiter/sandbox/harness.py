@@ -84,9 +84,9 @@ _DENIED_EVENTS = frozenset({
     "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
 })  # fmt: skip
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
-_DENIED_MODULES = frozenset({"ctypes", "_ctypes", "signal", "_signal"})
-# signal.signal in the answer: a handler is handed the interrupted frame. Defined apart from
-# this module's globals (a function's __globals__ would hand the answer this module).
+_DENIED_MODULES = frozenset({"ctypes", "_ctypes", "_signal"})  # _signal: loaded again, whole
+# _signal.signal (signal.signal calls it): a handler is handed the interrupted frame. Defined
+# apart from this module's globals (a function's __globals__ would hand the answer this module).
 _NO_SIGNAL = (
     "def signal(signalnum, handler):\n"
     "    raise ValueError('signal handlers are not allowed in the sandbox')\n"
@@ -106,13 +106,11 @@ def _guard() -> None:
     """Install the audit hook (it can never be removed) before the answer runs. A frame
     attribute is read only by the harness itself: under _OWN, on its main thread."""
     main = _thread.get_ident()
-    import signal
     import types  # noqa: F401  (its import reads a traceback's frame: before the hook)
 
     apart: dict[str, Any] = {"__builtins__": {"ValueError": ValueError}}
     exec(_NO_SIGNAL, apart)
-    for module in (signal, sys.modules["_signal"]):
-        setattr(module, "signal", apart["signal"])  # noqa: B010
+    setattr(sys.modules["_signal"], "signal", apart["signal"])  # noqa: B010
     for name in ("ctypes", "_ctypes"):
         sys.modules.pop(name, None)  # imported again, they pass through the hook
 
