@@ -3,7 +3,7 @@
 A ``` inside a line of code (a string that holds one) closed the code fence there: the parse
 check and the sandbox run saw half a program and graded a right answer 0 (fails on base). A
 parse check of a long answer held the GIL in the grading thread and stalled the event loop as
-long (1.3 s for 256 KiB of code on a loaded host: bench/grade_stall.py): past MAX_PARSE_CHARS
+long (1.3 s for 256 KiB of code on a loaded host: bench/grading_cost.py): past MAX_PARSE_CHARS
 (code) and MAX_JSON_CHARS, no parse grade (base graded them 1.0 after the stall). A reference
 answer written with an invisible character inside a word (zero-width space, soft hyphen) was
 graded 0 against the same word (NFKC keeps them).

@@ -37,7 +37,7 @@ __all__ = [
 INLINE_CHARS = 2000
 # Longer than these, an answer gets no parse check: CPython's parser (and orjson) hold the GIL
 # for the whole parse, so the worker thread stalls the event loop as long (a 234 KiB code block
-# stalled it 1.3 s on a loaded host: bench/grade_stall.py). The sandbox, a process of its own,
+# stalled it 1.3 s on a loaded host: bench/grading_cost.py). The sandbox, a process of its own,
 # may still run longer code; JSON that long is rarer than code.
 MAX_PARSE_CHARS = 32 * 1024
 MAX_JSON_CHARS = 4 * 1024 * 1024

@@ -1,11 +1,17 @@
-"""How long the event loop stalls while the learner grades one long answer in its worker thread
-(probe24c). CPython's parser and orjson hold the GIL for a whole parse, so a thread does not
-keep the loop free: each variant (a PYTHONPATH) runs in its own child, the children take turns
-round after round (ABAB...), and per case the median over rounds of the longest gap a 5 ms
-ticker on the loop saw while `grade_answer` ran in `asyncio.to_thread`, with its ratio to the
-first variant measured in the same run. Say the host's load (`uptime`) beside the figures.
+"""What grading one answer costs the sidecar, for code variants side by side (probe24c).
 
-    python bench/grade_stall.py --variant base=/work/wt/base24/python --variant new=python
+1. How long the event loop stalls while the learner grades one long answer in its worker
+   thread: CPython's parser and orjson hold the GIL for a whole parse, so a thread does not
+   keep the loop free. Per case, the longest gap a 5 ms ticker on the loop saw while
+   `grade_answer` ran in `asyncio.to_thread`.
+2. The wall time of one sandbox run of a trivial program (best of 5 per round): what the
+   harness's audit hook and its setup add to every run.
+
+Each variant (a PYTHONPATH) runs in its own child, the children take turns round after round
+(ABAB...), and each cell is the median over rounds [min-max] with its ratio to the first
+variant measured in the same run. Say the host's load (`uptime`) beside the figures.
+
+    python bench/grading_cost.py --variant base=/work/wt/base24/python --variant new=python
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import time
 
+SANDBOX = "sandbox run (trivial)"
 CODE_LINE = "def f(x):\n    return [i * x for i in range(10) if i % 2]\n"
 
 
@@ -58,12 +65,24 @@ async def _stall(task: str, answer: str, response_format: dict[str, str] | None)
     return max(gaps) * 1000
 
 
+def _sandbox_ms() -> float:
+    from arbiter.sandbox.python_runner import PythonRunner
+    from arbiter.sandbox.runner import Job, Limits
+
+    runner, job = (
+        PythonRunner(),
+        Job("def add(a, b):\n    return a + b\n", "assert add(1, 2) == 3\n"),
+    )
+    return min(runner.run(job, Limits()).wall_ms for _ in range(5))
+
+
 def child(path: str) -> None:
-    """One line per round on stdin: answer each case's longest loop gap (ms) as JSON."""
+    """One line per round on stdin: each case's longest loop gap and a sandbox run (ms), JSON."""
     sys.path.insert(0, path)
     work = cases()
     for _ in sys.stdin:
         row = {name: asyncio.run(_stall(*case)) for name, case in work.items()}
+        row[SANDBOX] = _sandbox_ms()
         print(json.dumps(row), flush=True)
 
 
@@ -96,8 +115,9 @@ def main() -> None:
                 proc.stdin.close()
             proc.wait(timeout=60)
     first = variants[0][0]
-    print(f"longest loop gap while grading, ms (median of {args.rounds} rounds; ratio to {first})")
-    for case in cases():
+    print(f"ms, median of {args.rounds} rounds [min-max], ratio to {first}: the longest loop gap "
+          f"while grading each answer, then one sandbox run")  # fmt: skip
+    for case in [*cases(), SANDBOX]:
         base = statistics.median(r[case] for r in got[first])
         cells = []
         for name, _ in variants:
