@@ -6,7 +6,8 @@ parse check of a long answer held the GIL in the grading thread and stalled the 
 long (1.3 s for 256 KiB of code on a loaded host: bench/grading_cost.py): past MAX_PARSE_CHARS
 (code) and MAX_JSON_CHARS, no parse grade (base graded them 1.0 after the stall). A reference
 answer written with an invisible character inside a word (zero-width space, soft hyphen) was
-graded 0 against the same word (NFKC keeps them).
+graded 0 against the same word (NFKC keeps them). A math answer as LaTeX writes it (\\$18,
+4{,}200, \\mathbf{42}, \\(42\\), \\tfrac{1}{2}) was graded 0 against the prompt's own value.
 """
 
 from __future__ import annotations
@@ -103,3 +104,28 @@ def test_json_past_its_bound_gets_no_parse_grade() -> None:
 def test_invisible_characters_do_not_change_a_reference_grade(answer: str, score: float) -> None:
     grade = ReferenceGrader(None).grade(answer, "Paris")
     assert grade is not None and grade.score == score, grade
+
+
+@pytest.mark.parametrize(
+    ("prompt", "answer", "score"),
+    [
+        ("What is 6 * 7?", r"So she pays \boxed{\$42}.", 1.0),
+        ("What is 6 * 7?", r"\boxed{\mathbf{42}}", 1.0),
+        ("What is 6 * 7?", r"\boxed{\textbf{42}}", 1.0),
+        ("What is 6 * 7?", r"Answer: \(42\)", 1.0),
+        ("What is 4200 + 0?", r"\boxed{4{,}200}", 1.0),
+        ("What is 1 / 2?", r"\boxed{\tfrac{1}{2}}", 1.0),
+        ("What is 1 / 2?", r"\boxed{\frac12}", 1.0),
+        # controls: the same forms holding a wrong value
+        ("What is 6 * 7?", r"So she pays \boxed{\$41}.", 0.0),
+        ("What is 6 * 7?", r"Answer: \(41\)", 0.0),
+        ("What is 4200 + 0?", r"\boxed{4{,}201}", 0.0),
+        ("What is 1 / 2?", r"\boxed{\tfrac{1}{3}}", 0.0),
+    ],
+)
+def test_a_math_answer_written_in_latex_is_read_as_its_value(
+    prompt: str, answer: str, score: float
+) -> None:
+    g = grade_answer(task="math", prompt=prompt, content=answer, finish_reason="stop",
+                     response_format=None)  # fmt: skip
+    assert g is not None and (g.grader, g.score) == ("math_checked", score), g

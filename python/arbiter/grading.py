@@ -136,8 +136,21 @@ _ANSWER_IS = linear.compile_ascii_boundaries(
 _EQUALS_END = linear.compile(r"=\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
 _LONE_NUMBER = linear.compile(r"^\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
 _LEADING_NUMBER = linear.compile(r"^\s*(" + _NUMBER + r")")
-_FRAC = linear.compile(r"\\d?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-_LATEX_TEXT = linear.compile(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}")
+_FRAC = linear.compile(
+    r"\\[dt]?frac\s*(?:\{([^{}]*)\}\s*\{([^{}]*)\}|(\d)\s*(\d))"  # \frac{1}{2}, \tfrac12
+)
+_LATEX_TEXT = linear.compile(
+    r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|bm|boldsymbol)\s*\{([^{}]*)\}"
+)
+# written money and thousands as LaTeX writes them ("\$18", "4{,}200"); inline math delimiters
+_LATEX_MARKS: Final = (
+    ("\\$", "$"),
+    ("{,}", ","),
+    ("\\(", ""),
+    ("\\)", ""),
+    ("\\[", ""),
+    ("\\]", ""),
+)
 _VARIABLE_IS = linear.compile(r"^[a-zA-Z]\s*=\s*")
 
 
@@ -416,7 +429,9 @@ def _grade_extraction(
 
 
 def _clean_answer(raw: str) -> str:
-    text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", raw)
+    text = _FRAC.sub(lambda m: f"{m.group(1) or m.group(3)}/{m.group(2) or m.group(4)}", raw)
+    for mark, replacement in _LATEX_MARKS:
+        text = text.replace(mark, replacement)
     text = text.replace("\\!", "").replace("\\,", "")
     text = _LATEX_TEXT.sub(lambda m: m.group(1) or "", text)
     text = text.strip().strip("*").strip()
