@@ -7,7 +7,8 @@ long (1.3 s for 256 KiB of code on a loaded host: bench/grading_cost.py): past M
 (code) and MAX_JSON_CHARS, no parse grade (base graded them 1.0 after the stall). A reference
 answer written with an invisible character inside a word (zero-width space, soft hyphen) was
 graded 0 against the same word (NFKC keeps them). A math answer as LaTeX writes it (\\$18,
-4{,}200, \\mathbf{42}, \\(42\\), \\tfrac{1}{2}) was graded 0 against the prompt's own value.
+4{,}200, \\mathbf{42}, \\(42\\), \\tfrac{1}{2}) was graded 0 against the prompt's own value. A
+JSON answer holding NaN or Infinity (not JSON: a client's JSON.parse refuses it) was valid.
 """
 
 from __future__ import annotations
@@ -129,3 +130,20 @@ def test_a_math_answer_written_in_latex_is_read_as_its_value(
     g = grade_answer(task="math", prompt=prompt, content=answer, finish_reason="stop",
                      response_format=None)  # fmt: skip
     assert g is not None and (g.grader, g.score) == ("math_checked", score), g
+
+
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [
+        ('{"a": NaN}', 0.0),
+        ('{"a": [1, Infinity]}', 0.0),
+        ('```json\n{"a": -Infinity}\n```', 0.0),
+        ('{"a": 1e999}', 1.0),  # JSON's grammar has no bound on a number
+        ('{"a": 123456789012345678901234567890}', 1.0),
+        ('{"a": "NaN"}', 1.0),
+    ],
+)
+def test_nan_and_infinity_are_not_json(answer: str, score: float) -> None:
+    g = grade_answer(task="extraction", prompt="Return JSON only.", content=answer,
+                     finish_reason="stop", response_format={"type": "json_object"})  # fmt: skip
+    assert g is not None and g.score == score, g

@@ -328,7 +328,13 @@ def _loads(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         pass
-    return json.loads(text)
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> Any:
+    """`json` reads NaN and Infinity, which JSON has not (a client's JSON.parse refuses them):
+    an answer holding one is not valid JSON. (1e999 is: JSON's grammar has no number bound.)"""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def parse_json_content(text: str) -> Any:
