@@ -8,7 +8,9 @@ long (1.3 s for 256 KiB of code on a loaded host: bench/grading_cost.py): past M
 answer written with an invisible character inside a word (zero-width space, soft hyphen) was
 graded 0 against the same word (NFKC keeps them). A math answer as LaTeX writes it (\\$18,
 4{,}200, \\mathbf{42}, \\(42\\), \\tfrac{1}{2}) was graded 0 against the prompt's own value. A
-JSON answer holding NaN or Infinity (not JSON: a client's JSON.parse refuses it) was valid.
+JSON answer holding NaN or Infinity (not JSON: a client's JSON.parse refuses it) was valid. A
+short answer that negates the reference ("It is not Paris.") or hedges between it and another
+("Paris or Lyon") was graded 1.0 against it.
 """
 
 from __future__ import annotations
@@ -147,3 +149,22 @@ def test_nan_and_infinity_are_not_json(answer: str, score: float) -> None:
     g = grade_answer(task="extraction", prompt="Return JSON only.", content=answer,
                      finish_reason="stop", response_format={"type": "json_object"})  # fmt: skip
     assert g is not None and g.score == score, g
+
+
+@pytest.mark.parametrize(
+    ("answer", "score"),
+    [
+        ("It is not Paris.", 0.0),
+        ("It isn't Paris, it is Lyon.", 0.0),
+        ("It is either Paris or Lyon.", 0.5),
+        ("Lyon or Paris", 0.5),
+        # controls: the reference meant, a negation of something else beside it
+        ("The capital of France is Paris.", 1.0),
+        ("It is Paris, not Lyon.", 1.0),
+        ("Not Lyon but Paris.", 1.0),
+        ("Paris, or rather Paris itself.", 1.0),
+    ],
+)
+def test_a_short_answer_that_negates_or_hedges_the_reference(answer: str, score: float) -> None:
+    grade = ReferenceGrader(None).grade(answer, "Paris")
+    assert grade is not None and grade.score == score, grade

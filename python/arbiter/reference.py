@@ -70,6 +70,8 @@ _NOT_WORD = linear.compile(r"[^\w]+")
 # keeps them, and "Pa\u200bris" read as a word other than "paris" (a right answer graded 0)
 _FORMAT = linear.compile(r"\p{Cf}+")
 _ARTICLES: Final = frozenset({"a", "an", "the"})
+# a word before the reference that negates it ("t": "isn't", "wasn't" once normalised)
+_NEGATING: Final = frozenset({"not", "t", "never", "nor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +198,27 @@ class ReferenceGrader:
         if f" {ref_norm} " not in f" {got} ":
             return Grade(0.0, _GRADER, f"exact: expected {ref_norm[:60]!r}")
         if len(got.split()) <= _SHORT_ANSWER_WORDS:
-            return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
+            return _in_short_answer(got.split(), ref_norm.split())
         # in a long answer the words may sit in any claim ("not Paris but ..."): likely, not sure
         return Grade(0.75, _GRADER, "exact: the reference appears in a long answer")
+
+
+def _in_short_answer(words: list[str], ref: list[str]) -> Grade:
+    """The reference is in a short answer: right, unless every time it is negated ("It is not
+    Paris.") or, where it is not, offered beside an alternative ("Paris or Lyon"): words a
+    reviewer would not grade as the answer."""
+    k = len(ref)
+    around = [
+        (words[i - 1] if i else "", words[i + k] if i + k < len(words) else "")
+        for i in range(len(words) - k + 1)
+        if words[i : i + k] == ref
+    ]
+    meant = [(before, after) for before, after in around if before not in _NEGATING]
+    if not meant:
+        return Grade(0.0, _GRADER, "exact: the short answer negates the reference")
+    if all("or" in pair for pair in meant):
+        return Grade(0.5, _GRADER, "exact: the reference is one of the answer's alternatives")
+    return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
 
 
 # --- the operator's references and the local embedder ---------------------------------------
