@@ -465,7 +465,8 @@ def test_deeply_nested_json_is_a_failed_grade_not_a_crash() -> None:
     code = _grade("code", f"```json\n{deep}\n```", prompt="Write JSON")
     assert code is not None
     assert code.score == 0.0
-    python = _grade("code", "```python\n" + "(" * 100_000 + "\n```", prompt="Write a function")
+    # (under grading.MAX_PARSE_CHARS: longer Python gets no parse check at all)
+    python = _grade("code", "```python\n" + "(" * 30_000 + "\n```", prompt="Write a function")
     assert python is not None
     assert python.score == 0.0
 

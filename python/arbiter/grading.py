@@ -22,12 +22,25 @@ from arbiter import linear, mathcheck
 from arbiter.classify import asks_for_code
 from arbiter.json_depth import MAX_JSON_NESTING, nests_deeper_than
 
-__all__ = ["INLINE_CHARS", "Grade", "extract_final_answer", "grade_answer", "parse_json_content"]
+__all__ = [
+    "FENCE",
+    "INLINE_CHARS",
+    "Grade",
+    "extract_final_answer",
+    "grade_answer",
+    "parse_json_content",
+]
 
 # Prompt + answer up to this many characters are graded on the event loop: about 0.2 ms at most
 # (a fenced code answer of 2,000 characters measured 0.23 ms here), less than handing the work to
 # a thread costs. Longer ones are graded in a worker thread.
 INLINE_CHARS = 2000
+# Longer than these, an answer gets no parse check: CPython's parser (and orjson) hold the GIL
+# for the whole parse, so the worker thread stalls the event loop as long (a 234 KiB code block
+# stalled it 1.3 s on a loaded host: bench/grading_cost.py). The sandbox, a process of its own,
+# may still run longer code; JSON that long is rarer than code.
+MAX_PARSE_CHARS = 32 * 1024
+MAX_JSON_CHARS = 4 * 1024 * 1024
 # a math answer whose own worked arithmetic is wrong (cascade.arithmetic_errors): verified
 # flawed, though the final number may survive a slip, so not 0
 MATH_ARITHMETIC_WRONG: Final = 0.2
@@ -72,7 +85,11 @@ _REFUSAL_START = linear.compile_ascii_boundaries(
     r"|i['’]m (?:unable|not able) to\b|i must decline\b)"
 )
 _HELPFUL_AFTER_REFUSAL = linear.compile(r"(?i)here(?:'s| is| are)|however|```|that said")
-_FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\z)")
+# A fence closes at a ``` that starts a line (indented or not) or ends one, as Markdown's does
+# (CommonMark: a line of its own): one inside a line ('s.replace("```", "")') is code. Closing at
+# any ``` cut such a program there, and its parse check and its run graded a right answer 0.
+_CLOSE = r"(?:(?m:^)[ \t]*```|```[ \t]*(?m:$)|\z)"
+FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)" + _CLOSE)
 _PYTHON_TAGS: Final = frozenset({"python", "py", "python3", "py3", "ipython", "pycon", "sage"})
 _JSON_TAGS: Final = frozenset({"json", "jsonc", "json5", "geojson"})
 _PROSE_TAGS: Final = frozenset(
@@ -104,7 +121,7 @@ _JSON_ASK = linear.compile_ascii_boundaries(
     r"(?is)\bjson\b.{0,40}\b(?:only|format|object|array|output)\b|\b(?:as|return|in|into|output|"
     r"respond with|reply with|valid)\s+(?:a\s+|only\s+|valid\s+)?json\b"
 )
-_JSON_FENCE = linear.compile(r"(?s)```[ \t]*(?:json\w*)?[ \t]*\n(.*?)(?:```|\z)")
+_JSON_FENCE = linear.compile(r"(?s)```[ \t]*(?:json\w*)?[ \t]*\n(.*?)" + _CLOSE)
 
 # --- final-answer extraction for math -------------------------------------------------------
 _NUMBER = r"[-−]?\$?\s?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?:\s?/\s?\d+)?\s?%?"
@@ -119,8 +136,21 @@ _ANSWER_IS = linear.compile_ascii_boundaries(
 _EQUALS_END = linear.compile(r"=\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
 _LONE_NUMBER = linear.compile(r"^\s*\**\s*(" + _NUMBER + r")\s*\**\s*[.!]?\s*$")
 _LEADING_NUMBER = linear.compile(r"^\s*(" + _NUMBER + r")")
-_FRAC = linear.compile(r"\\d?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-_LATEX_TEXT = linear.compile(r"\\(?:text|mathrm|mbox)\s*\{([^{}]*)\}")
+_FRAC = linear.compile(
+    r"\\[dt]?frac\s*(?:\{([^{}]*)\}\s*\{([^{}]*)\}|(\d)\s*(\d))"  # \frac{1}{2}, \tfrac12
+)
+_LATEX_TEXT = linear.compile(
+    r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|bm|boldsymbol)\s*\{([^{}]*)\}"
+)
+# written money and thousands as LaTeX writes them ("\$18", "4{,}200"); inline math delimiters
+_LATEX_MARKS: Final = (
+    ("\\$", "$"),
+    ("{,}", ","),
+    ("\\(", ""),
+    ("\\)", ""),
+    ("\\[", ""),
+    ("\\]", ""),
+)
 _VARIABLE_IS = linear.compile(r"^[a-zA-Z]\s*=\s*")
 
 
@@ -167,9 +197,19 @@ def _first_line(text: str, limit: int = 80) -> str:
 # --- code ------------------------------------------------------------------------------------
 
 
+class _TooLong(Exception):
+    """Past MAX_PARSE_CHARS (MAX_JSON_CHARS) for a parser that holds the GIL: no parse grade."""
+
+
+def _bounded(source: str, limit: int) -> str:
+    if len(source) > limit:
+        raise _TooLong
+    return source
+
+
 def _python_error(source: str) -> str | None:
     try:
-        ast.parse(source)
+        ast.parse(_bounded(source, MAX_PARSE_CHARS))
     except SyntaxError as err:
         return f"SyntaxError line {err.lineno}: {err.msg}"
     except ValueError as err:  # e.g. source contains NUL bytes
@@ -181,7 +221,7 @@ def _python_error(source: str) -> str | None:
 
 def _json_error(source: str) -> str | None:
     try:
-        _loads(source)
+        _loads(_bounded(source, MAX_JSON_CHARS))
     except json.JSONDecodeError as err:
         return f"JSONDecodeError line {err.lineno}: {err.msg}"
     except ValueError as err:
@@ -240,7 +280,7 @@ def _block_error(tag: str, body: str, prompt_lower: str) -> str | None:
 
 def _looks_like_python_program(text: str) -> bool:
     try:
-        tree = ast.parse(text)
+        tree = ast.parse(_bounded(text, MAX_PARSE_CHARS))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return any(
@@ -250,8 +290,17 @@ def _looks_like_python_program(text: str) -> bool:
 
 def _grade_code(prompt: str, content: str) -> Grade | None:
     prompt_lower = prompt.lower()
-    blocks = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(content)]
+    blocks = [(m.group(1).lower(), m.group(2)) for m in FENCE.finditer(content)]
     code_blocks = [(tag, body) for tag, body in blocks if tag not in _PROSE_TAGS and body.strip()]
+    try:
+        return _code_grade(prompt, content, prompt_lower, code_blocks)
+    except _TooLong:
+        return None  # the sandbox's or the judge's to grade
+
+
+def _code_grade(
+    prompt: str, content: str, prompt_lower: str, code_blocks: list[tuple[str, str]]
+) -> Grade | None:
     if not code_blocks:
         if _looks_like_python_program(content):
             return Grade(1.0, "code_parse", "unfenced answer parses as Python")
@@ -279,7 +328,13 @@ def _loads(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         pass
-    return json.loads(text)
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> Any:
+    """`json` reads NaN and Infinity, which JSON has not (a client's JSON.parse refuses them):
+    an answer holding one is not valid JSON. (1e999 is: JSON's grammar has no number bound.)"""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def parse_json_content(text: str) -> Any:
@@ -350,6 +405,8 @@ def _grade_schema(content: str, schema: Any) -> Grade:
 def _grade_extraction(
     prompt: str, content: str, response_format: Mapping[str, Any] | None
 ) -> Grade | None:
+    if len(content) > MAX_JSON_CHARS:
+        return None  # too long to parse here (MAX_JSON_CHARS)
     kind = response_format.get("type") if response_format is not None else None
     if kind == "json_schema" and response_format is not None:
         spec = response_format.get("json_schema")
@@ -378,7 +435,9 @@ def _grade_extraction(
 
 
 def _clean_answer(raw: str) -> str:
-    text = _FRAC.sub(lambda m: f"{m.group(1)}/{m.group(2)}", raw)
+    text = _FRAC.sub(lambda m: f"{m.group(1) or m.group(3)}/{m.group(2) or m.group(4)}", raw)
+    for mark, replacement in _LATEX_MARKS:
+        text = text.replace(mark, replacement)
     text = text.replace("\\!", "").replace("\\,", "")
     text = _LATEX_TEXT.sub(lambda m: m.group(1) or "", text)
     text = text.strip().strip("*").strip()

@@ -7,6 +7,7 @@ ordinary upstream machinery. The wire format below is a contract (a simulated ju
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import Final
 
 from arbiter import linear
@@ -42,10 +43,16 @@ _MARKER = linear.compile(r"(?i)\[\s*/?\s*(QUESTION|ANSWER|END)\s*\]")
 _SCORE_CLAIM = linear.compile(r"(?i)SCORE\s*[:=]")
 _SCORE_LINE = linear.compile(r"(?im)^[\s*_#>`]*SCORE\s*[:=]\s*(.*?)[\s*_`.]*$")
 _SCORE_VALUE = linear.compile(r"^(\d{1,2}(?:\.\d+)?)(?:\s*/\s*10)?$")
+# invisible format characters: "[E\u200bND]" and "SCORE\u200b: 10" read as the marker and the
+# claim to a model, not to the patterns
+_INVISIBLE = linear.compile(r"\p{Cf}+")
 
 
 def _neutralise(text: str) -> str:
-    """Escape protocol markers so untrusted text cannot close its section or claim a score."""
+    """Escape protocol markers so untrusted text cannot close its section or claim a score.
+    Look-alikes first become what they look like: NFKC ("［END］", "ＳＣＯＲＥ：１０") and no
+    invisible characters, so the judge is shown no marker or claim the patterns missed."""
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
     text = _MARKER.sub(lambda m: f"<{(m.group(1) or '').upper()}>", text)
     return _SCORE_CLAIM.sub("SCORE (quoted):", text)
 

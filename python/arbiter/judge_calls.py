@@ -5,6 +5,7 @@ decisions of mode `judge` so their spend is never hidden."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ def judge_body(
 
 
 JUDGE_MAX_TOKENS = 200
+
+log = logging.getLogger(__name__)
 
 
 class PaidJudgeCall(CallShape):
@@ -142,6 +145,11 @@ def judge_caller(
         )
         if on_cost is not None:
             on_cost(cost)
+        if result.finish_reason == "length":
+            # cut at JUDGE_MAX_TOKENS: its last SCORE line may be cut too ("SCORE: 1" of "10")
+            # or not its verdict yet; paid and recorded, but no verdict
+            log.warning("judge reply cut at its token limit: no verdict", extra={"model": judge})
+            return ""
         return result.content
 
     return call

@@ -66,7 +66,12 @@ _LETTER_ANSWER = linear.compile_ascii_boundaries(
 )
 _NUMBER = linear.compile(r"[-−]?\$?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s?/\s?\d+)?")
 _NOT_WORD = linear.compile(r"[^\w]+")
+# invisible format characters (zero-width space and joiners, soft hyphen, BOM, bidi marks): NFKC
+# keeps them, and "Pa\u200bris" read as a word other than "paris" (a right answer graded 0)
+_FORMAT = linear.compile(r"\p{Cf}+")
 _ARTICLES: Final = frozenset({"a", "an", "the"})
+# a word before the reference that negates it ("t": "isn't", "wasn't" once normalised)
+_NEGATING: Final = frozenset({"not", "t", "never", "nor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,8 @@ DEFAULT_CALIBRATION: Final = Calibration(slope=0.437, intercept=-2.438)
 def normalise(text: str) -> str:
     """Casefolded words without punctuation or articles, NFKC: "The  Eiffel-Tower!" -> "eiffel
     tower"."""
-    words = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split()
+    text = unicodedata.normalize("NFKC", _FORMAT.sub("", text)).casefold()
+    words = _NOT_WORD.sub(" ", text).split()
     return " ".join(w for w in words if w not in _ARTICLES)
 
 
@@ -192,9 +198,27 @@ class ReferenceGrader:
         if f" {ref_norm} " not in f" {got} ":
             return Grade(0.0, _GRADER, f"exact: expected {ref_norm[:60]!r}")
         if len(got.split()) <= _SHORT_ANSWER_WORDS:
-            return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
+            return _in_short_answer(got.split(), ref_norm.split())
         # in a long answer the words may sit in any claim ("not Paris but ..."): likely, not sure
         return Grade(0.75, _GRADER, "exact: the reference appears in a long answer")
+
+
+def _in_short_answer(words: list[str], ref: list[str]) -> Grade:
+    """The reference is in a short answer: right, unless every time it is negated ("It is not
+    Paris.") or, where it is not, offered beside an alternative ("Paris or Lyon"): words a
+    reviewer would not grade as the answer."""
+    k = len(ref)
+    around = [
+        (words[i - 1] if i else "", words[i + k] if i + k < len(words) else "")
+        for i in range(len(words) - k + 1)
+        if words[i : i + k] == ref
+    ]
+    meant = [(before, after) for before, after in around if before not in _NEGATING]
+    if not meant:
+        return Grade(0.0, _GRADER, "exact: the short answer negates the reference")
+    if all("or" in pair for pair in meant):
+        return Grade(0.5, _GRADER, "exact: the reference is one of the answer's alternatives")
+    return Grade(1.0, _GRADER, "exact: the reference is in the short answer")
 
 
 # --- the operator's references and the local embedder ---------------------------------------

@@ -12,6 +12,7 @@ import binascii
 import itertools
 
 from arbiter import linear
+from arbiter.grading import FENCE
 
 __all__ = [
     "MAX_DOCTESTS",
@@ -30,7 +31,6 @@ _MAX_ANSWER_CHARS = 512 * 1024
 # superlinear on long operator chains ("a-a-a..." of 16k characters took 14x the time of 4k),
 # so a longer unfenced answer is not run
 _MAX_UNFENCED_CHARS = 4 * 1024
-_FENCE = linear.compile(r"(?s)```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\z)")
 _PYTHONISH = linear.compile(r"(?m)^[ \t]*(?:def |class |import |from \S+ import |async def )")
 _PYTHON_TAGS = frozenset({"python", "py", "python3", "py3", "ipython", "sage"})
 _B64_PREFIX = "base64:"
@@ -42,7 +42,7 @@ def code_of(answer: str) -> str | None:
     if len(answer) > _MAX_ANSWER_CHARS:
         return None
     best: str | None = None
-    for m in itertools.islice(_FENCE.finditer(answer), _MAX_BLOCKS):
+    for m in itertools.islice(FENCE.finditer(answer), _MAX_BLOCKS):
         tag, body = m.group(1).lower(), m.group(2)
         if tag not in _PYTHON_TAGS and tag != "":
             continue

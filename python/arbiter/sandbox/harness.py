@@ -7,7 +7,9 @@ code, the tests, doctest examples, the resource limits, a per-run nonce. It lowe
 rlimits (they cannot be raised again), runs the code and then every check, and writes one JSON
 line per check outcome to the result pipe (its file descriptor is the first argument), tagged
 with the nonce. The answer's own output goes to stdout/stderr, which the sidecar reads only up
-to a cap.
+to a cap. Before the answer runs, an audit hook (``_guard``) refuses every way an answer was
+found to reach the recorder or the nonce and write its own verdict (ARCHITECTURE.md lists them
+and what is left).
 
 Unit accounting: every ``assert`` statement of the tests is one unit (rewritten so a failing one
 is recorded and execution continues); each top-level ``test_*`` function is one unit (it passes
@@ -20,11 +22,20 @@ after the tests' units.
 from __future__ import annotations
 
 import _ast
+import _thread
+import builtins
 import io
 import marshal
 import os
 import resource
 import sys
+
+# The answer runs in this process and may patch `builtins` (an `isinstance` that lies about
+# bools made a failed check's record read as passed): the harness's functions, all defined
+# below, look builtins up in a private copy (a function keeps the builtins its globals had
+# when it was defined), and take io.StringIO from here.
+__builtins__ = dict(vars(builtins))  # type: ignore[assignment]
+_StringIO = io.StringIO
 
 # Only modules that are cheap to import: ``ast``, ``typing`` and ``json`` (with the ``re`` it
 # pulls in) would cost 15-25 ms each of every run, and a run's budget is ~100 ms.
@@ -60,6 +71,65 @@ def _limit(job: dict[str, Any]) -> None:
         # RLIMIT_CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later
         hard = value + 1 if name == "RLIMIT_CPU" else value
         resource.setrlimit(getattr(resource, name), (value, hard))
+
+
+# What the answer may not do, because it would reach the harness's own objects (the recorder,
+# the result pipe's nonce) and write its own verdict: see a frame (sys._getframe, a traceback's
+# or generator's frame, a tracer, a signal handler's frame argument), find objects through the
+# garbage collector, load ctypes, read its own memory (/proc/PID/mem), or start a program (a
+# fresh interpreter has no hook, and reads its parent's memory).
+_DENIED_EVENTS = frozenset({
+    "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+    "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
+})  # fmt: skip
+_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+_DENIED_MODULES = frozenset({"ctypes", "_ctypes", "_signal"})  # _signal: loaded again, whole
+# _signal.signal (signal.signal calls it): a handler is handed the interrupted frame. Defined
+# apart from this module's globals (a function's __globals__ would hand the answer this module).
+_NO_SIGNAL = (
+    "def signal(signalnum, handler):\n"
+    "    raise ValueError('signal handlers are not allowed in the sandbox')\n"
+)
+_PATH_EVENTS = frozenset({"open", "os.symlink", "os.link"})
+_OWN = [False]  # True while the harness reads a traceback's frames itself (_tb_line)
+
+
+def _memory_file(path: Any) -> bool:
+    """A path whose last part is "mem" (/proc/self/mem, fd/../mem, a symlink's target)."""
+    if isinstance(path, bytes):
+        path = path.decode("utf-8", "replace")
+    return isinstance(path, str) and path.rstrip("/").rpartition("/")[2] == "mem"
+
+
+def _guard() -> None:
+    """Install the audit hook (it can never be removed) before the answer runs. A frame
+    attribute is read only by the harness itself: under _OWN, on its main thread."""
+    main = _thread.get_ident()
+    import types  # noqa: F401  (its import reads a traceback's frame: before the hook)
+
+    apart: dict[str, Any] = {"__builtins__": {"ValueError": ValueError}}
+    exec(_NO_SIGNAL, apart)
+    setattr(sys.modules["_signal"], "signal", apart["signal"])  # noqa: B010
+    for name in ("ctypes", "_ctypes"):
+        sys.modules.pop(name, None)  # imported again, they pass through the hook
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "sys._getframe":
+            raise ValueError("call stack is not deep enough")  # what stdlib callers expect
+        if event in _DENIED_EVENTS:
+            raise RuntimeError(f"{event} is not allowed in the sandbox")
+        if event == "object.__getattr__" and args[1] in _FRAME_ATTRS:
+            if not (_OWN[0] and _thread.get_ident() == main):
+                raise AttributeError(f"{args[1]} is not allowed in the sandbox")
+        elif event == "import" and str(args[0]).partition(".")[0] in _DENIED_MODULES:
+            raise ImportError(f"{args[0]} is not allowed in the sandbox")
+        elif event in _PATH_EVENTS and args and _memory_file(args[0]):
+            raise PermissionError(f"{event} {args[0]!r} is not allowed in the sandbox")
+
+    sys.addaudithook(hook)
+    # `import __main__` in the answer would hand it this module (the recorder's class)
+    sys.modules["__main__"] = type(sys)("__main__")
 
 
 class _Recorder:
@@ -164,7 +234,9 @@ def _run_tests(source: str, ns: dict[str, Any], rec: _Recorder) -> None:
         else:
             rec.record(unit, False, "wrong_answer", line, "assertion failed")
 
-    ns["__arbiter_assert__"] = check
+    # the tests' own namespace: the answer's functions (their globals are the answer's) never
+    # find the checker, whose closure holds the recorder
+    ns = {**ns, "__arbiter_assert__": check}
     try:
         exec(compile(tree, "<tests>", "exec"), ns)
     except BaseException as err:
@@ -231,10 +303,14 @@ def _tested(source: str, tested: set[Any]) -> bool:
 def _tb_line(err: BaseException, filename: str) -> int:
     tb = err.__traceback__
     line = 0
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
-        tb = tb.tb_next
+    _OWN[0] = True
+    try:
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+    finally:
+        _OWN[0] = False
     return line
 
 
@@ -254,7 +330,7 @@ def _run_doctests(
     _emit(rec.out, rec.nonce, {"event": "units", "total": len(examples)})
     for number, (source, expected) in enumerate(examples):
         unit = first + number
-        captured = io.StringIO()
+        captured = _StringIO()
         saved = sys.stdout
         sys.stdout = captured
         value: Any = None
@@ -302,6 +378,7 @@ def main() -> None:
     sys.stdin.close()
     nonce = str(job.pop("nonce"))
     _limit(job)
+    _guard()
     _emit(out, nonce, {"event": "started"})  # the jail and the harness work: now grade
     rec = _Recorder(out, nonce)
     try:
@@ -313,7 +390,7 @@ def main() -> None:
     except (MemoryError, RecursionError) as err:
         _emit(out, nonce, {"event": "syntax", "line": 0, "detail": _describe(err)[:200]})
         return
-    ns: dict[str, Any] = {"__name__": "__answer__", "__builtins__": __builtins__}
+    ns: dict[str, Any] = {"__name__": "__answer__", "__builtins__": builtins}  # not our copy
     try:
         exec(code, ns)
     except BaseException as err:

@@ -132,8 +132,8 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
         detail = str(record.get("detail", ""))
         if event == "started":
             started = True
-        elif event == "units":
-            total += int(record.get("total", 0))
+        elif event == "units" and _count(record.get("total")):
+            total += record["total"]
         elif event == "syntax":
             return Outcome(0, max(total, 1), "syntax", detail, got.wall_ms)
         elif event == "load_failed":
@@ -144,9 +144,9 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
             stopped = (_kind(record.get("kind")), f"line {record.get('line')}: {detail}")
         elif event == "done":
             done = True
-        elif "unit" in record:
-            outcome[int(record["unit"])] = (
-                bool(record.get("ok")),
+        elif _count(record.get("unit")):
+            outcome[record["unit"]] = (
+                record.get("ok") is True,  # only the harness's own `true` passes a unit
                 str(record.get("kind") or ""),
                 f"line {record.get('line')}: {detail}",
             )
@@ -167,6 +167,11 @@ def outcome_of(got: Collected, nonce: str) -> Outcome:
         return Outcome(passed, total, None, f"{passed}/{total} passed", got.wall_ms)
     first_kind, detail = failures[0] if failures else ("exception", "a check never ran")
     return Outcome(passed, total, _kind(first_kind), detail, got.wall_ms)
+
+
+def _count(value: object) -> bool:
+    """A unit number or count as the harness writes it: a JSON integer (not "0", 1.5, true)."""
+    return type(value) is int and 0 <= value < 1 << 31
 
 
 def _kind(value: object) -> FailureKind:

@@ -1,0 +1,162 @@
+"""probe24c's shared rig: answers that try to game the code grader from inside the sandbox.
+
+Each is a program whose `add` is WRONG (it returns 0): a run that reports any of the two tests
+passed was gamed, whatever the program did to the harness. Shared by
+tests/test_probe24c_sandbox_gaming.py; the list is the report's (bench/results/probe24c.md).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+TESTS: Final = "assert add(1, 2) == 3\nassert add(2, 2) == 4\n"
+WRONG: Final = "def add(a, b):\n    return 0\n"
+
+# name -> the answer's code (each ends by defining the wrong `add` unless it exits first)
+# finds this run's nonce in a process's memory (the harness's own result lines hold it)
+_SCAN: Final = (
+    "import os\n"
+    'want = b\'"nonce": "\'\n'
+    "nonce = None\n"
+    "pid = {pid}\n"
+    "with open(f'/proc/{{pid}}/maps') as maps, open(f'/proc/{{pid}}/mem', 'rb', 0) as mem:\n"
+    "    for line in maps:\n"
+    "        span, perms = line.split()[:2]\n"
+    "        if 'r' not in perms or '[v' in line:\n"
+    "            continue\n"
+    "        lo, hi = (int(x, 16) for x in span.split('-'))\n"
+    "        if hi - lo > 1 << 26:\n"
+    "            continue\n"
+    "        try:\n"
+    "            mem.seek(lo)\n"
+    "            blob = mem.read(hi - lo)\n"
+    "        except OSError:\n"
+    "            continue\n"
+    "        i = blob.find(want)\n"
+    "        while i >= 0 and nonce is None:\n"
+    "            got = blob[i + len(want):i + len(want) + 17]\n"
+    "            if got[16:] == b'\"' and all(c in b'0123456789abcdef' for c in got[:16]):\n"
+    "                nonce = got[:16].decode()\n"
+    "            i = blob.find(want, i + 1)\n"
+    "        if nonce is not None:\n"
+    "            break\n"
+)
+# writes two passed units and the end with that nonce, then leaves before the real checks
+_FORGE: Final = (
+    "import os, sys\n"
+    "fd = int(sys.argv[1])\n"
+    "for u in range(2):\n"
+    '    line = b\'{"unit": %d, "ok": true, "nonce": "%s"}\\n\'\n'
+    "    os.write(fd, line % (u, nonce.encode()))\n"
+    'os.write(fd, b\'{"event": "done", "nonce": "%s"}\\n\' % nonce.encode())\n'
+    "os._exit(0)\n"
+)
+
+# installs a handler that patches the recorder it finds up the interrupted frame's stack
+_SIGNAL: Final = (
+    "import signal, os\n"
+    "def handler(signum, frame):\n"
+    "    while frame is not None:\n"
+    "        rec = frame.f_locals.get('rec')\n"
+    "        if rec is not None:\n"
+    "            _o = type(rec).record\n"
+    "            type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n"
+    "            return\n"
+    "        frame = frame.f_back\n"
+    "signal.signal(signal.SIGUSR1, handler)\n"
+    "os.kill(os.getpid(), signal.SIGUSR1)\n" + WRONG
+)
+
+GAMES: Final[dict[str, str]] = {
+    # the harness's frame (main's locals: the recorder, the result pipe, the nonce)
+    "patch_recorder_via_frame": (
+        "import sys\n"
+        "rec = sys._getframe().f_back.f_locals['rec']\n"
+        "_o = type(rec).record\n"
+        "type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n" + WRONG
+    ),
+    "forge_results_via_frame": (
+        "import sys, os\n"
+        "f = sys._getframe().f_back.f_locals\n"
+        "out, nonce = f['out'], f['nonce']\n"
+        "for u in range(2):\n"
+        '    out.write(\'{"unit": %d, "ok": true, "nonce": "%s"}\\n\' % (u, nonce))\n'
+        'out.write(\'{"event": "done", "nonce": "%s"}\\n\' % nonce)\n'
+        "out.flush()\n"
+        "os._exit(0)\n"
+    ),
+    # the same frame through a traceback (no sys._getframe)
+    "patch_recorder_via_traceback": (
+        "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n"
+        "    rec = e.__traceback__.tb_frame.f_back.f_locals['rec']\n"
+        "_o = type(rec).record\n"
+        "type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n" + WRONG
+    ),
+    # the recorder found by the garbage collector
+    "patch_recorder_via_gc": (
+        "import gc\n"
+        "rec = [o for o in gc.get_objects() if type(o).__name__ == '_Recorder'][0]\n"
+        "_o = type(rec).record\n"
+        "type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n" + WRONG
+    ),
+    # the harness's module, imported by its name
+    "patch_recorder_via_main_module": (
+        "import __main__\n"
+        "_o = __main__._Recorder.record\n"
+        "__main__._Recorder.record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n"
+        + WRONG
+    ),
+    # the checker the tests call, found in the answer's own globals while the tests run
+    "patch_recorder_via_checker_in_globals": (
+        "def add(a, b):\n"
+        "    real = globals().get('__arbiter_assert__')\n"
+        "    for cell in getattr(real, '__closure__', None) or ():\n"
+        "        rec = cell.cell_contents\n"
+        "        if type(rec).__name__ == '_Recorder' and not hasattr(type(rec), 'gamed'):\n"
+        "            _o = type(rec).record\n"
+        "            type(rec).record = lambda s, u, ok, k, l, d: _o(s, u, True, '', l, '')\n"
+        "            type(rec).gamed = True\n"
+        "    return 0\n"
+    ),
+    # builtins the harness uses to write its records: a failed check's `False` written as true
+    "patch_builtins_the_harness_uses": (
+        "import builtins\n"
+        "_isinstance, _str = builtins.isinstance, builtins.str\n"
+        "def isinstance(o, t):\n"
+        "    if o is False and t is bool:\n"
+        "        return False\n"
+        "    return _isinstance(o, t)\n"
+        "class _S(_str):\n"
+        "    def __new__(cls, o=''):\n"
+        "        return _str.__new__(_str, 'true' if o is False else o)\n"
+        "builtins.isinstance = isinstance\n"
+        "builtins.str = _S\n" + WRONG
+    ),
+    # a tracer sees every frame, the harness's included
+    "patch_recorder_via_tracer": (
+        "import sys\n"
+        "def tracer(frame, event, arg):\n"
+        "    rec = frame.f_locals.get('rec')\n"
+        "    if rec is not None and not getattr(type(rec), 'gamed', False):\n"
+        "        _o = type(rec).record\n"
+        "        type(rec).record = lambda self, u, ok, k, l, d: _o(self, u, True, '', l, '')\n"
+        "        type(rec).gamed = True\n"
+        "    return tracer\n"
+        "sys.setprofile(tracer)\n" + WRONG
+    ),
+    # a signal handler is handed the interrupted frame
+    "patch_recorder_via_signal_frame": _SIGNAL,
+    # ... by a signal module loaded afresh
+    "patch_recorder_via_fresh_signal_module": (
+        "import sys\nsys.modules.pop('_signal', None)\nsys.modules.pop('signal', None)\n" + _SIGNAL
+    ),
+    # the nonce read out of the process's own memory
+    "forge_results_via_proc_mem": _SCAN.format(pid="'self'") + _FORGE,
+    # ... or by a fresh interpreter (no audit hook) out of its parent's
+    "forge_results_via_child_interpreter": (
+        "import os, subprocess, sys\n"
+        f"scan = {_SCAN.format(pid='os.getppid()') + 'print(nonce)'!r}\n"
+        "nonce = subprocess.run([sys.executable, '-c', scan], capture_output=True,\n"
+        "                       text=True).stdout.strip()\n" + _FORGE
+    ),
+}
