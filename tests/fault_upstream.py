@@ -131,6 +131,9 @@ class FaultUpstream:
     def _usage_for(
         self, body: dict[str, Any], model: str, kind: str, n: int, prompt: int = PROMPT_TOKENS
     ) -> Any:
+        if kind == "emptyzero":  # an empty answer, its output truly counted 0
+            self.bills.append((model, prompt, 0))
+            return (prompt, 0)
         self.bills.append((model, prompt, COMPLETION_TOKENS * n))  # what it billed
         if kind.startswith(("nousage", "nofinish")):  # billed all the same, never said
             return None
@@ -155,7 +158,7 @@ class FaultUpstream:
         return (prompt, COMPLETION_TOKENS * n)
 
     def _whole(self, path: str, body: dict[str, Any], model: str, kind: str) -> dict[str, Any]:
-        text = "".join(WORDS)
+        text = "".join(_words(kind))
         if path.endswith("/embeddings"):
             items = body["input"] if isinstance(body["input"], list) else [body["input"]]
             usage = self._usage_for(body, model, kind, 0, prompt=len(items))  # a token each
@@ -291,7 +294,7 @@ class FaultUpstream:
                         "delta": {"type": "text_delta", "text": word},
                     },
                 )
-                for word in WORDS
+                for word in _words(kind)
             ]
             frames += [
                 ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
@@ -335,7 +338,7 @@ class FaultUpstream:
                 ]
             )
         ]
-        for word in WORDS:
+        for word in _words(kind):
             frames.append(
                 chunk(
                     [
@@ -387,6 +390,11 @@ class FaultUpstream:
 
 
 _MARK = b"[[fault:"
+
+
+def _words(kind: str) -> list[str]:
+    """The answer's text, in its stream's pieces (`emptyzero`: none)."""
+    return [] if kind == "emptyzero" else WORDS
 
 
 def _given(usage: dict[str, Any]) -> dict[str, Any]:

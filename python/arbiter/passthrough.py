@@ -33,7 +33,7 @@ from arbiter.config import ModelSettings
 from arbiter.cost_report import vetted
 from arbiter.cut_stream_cost import tokens_of_async
 from arbiter.disconnect import CancelOnDisconnect
-from arbiter.dropped_usage import counts_dropped, missing_side
+from arbiter.dropped_usage import counted_empty, counts_dropped, missing_side
 from arbiter.errors import (
     ArbiterError,
     ClientDisconnected,
@@ -534,7 +534,8 @@ class PassThrough:
         if m.cost_usd(counted.prompt_tokens, counted.completion_tokens) > bound:
             counted = Usage(prompt_tokens=req.prompt_tokens, completion_tokens=req.output_tokens)
         cost = m.cost_usd(counted.prompt_tokens, counted.completion_tokens)
-        self.s.billing_alerts.usage_dropped(req.model, cost, bound, missing_side(usage))
+        if not counted_empty(usage, output):  # an empty answer counted 0: a true count
+            self.s.billing_alerts.usage_dropped(req.model, cost, bound, missing_side(usage))
         return counted
 
 

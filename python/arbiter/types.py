@@ -122,6 +122,9 @@ class Usage:
     # (dropped_usage.py, upstream/usage_counts.of_answer); an embeddings list has no output side
     prompt_missing: bool = False
     output_missing: bool = False
+    # the output side missing because it was counted 0, not left out: a true count when the
+    # answer relayed no text (dropped_usage.py: no `usage_dropped` then)
+    output_zero: bool = False
 
     @property
     def one_sided(self) -> bool:

@@ -43,7 +43,13 @@ from arbiter.upstream.http import (
     safe_error_text,
 )
 from arbiter.upstream.stream_characters import SurrogateJoiner
-from arbiter.upstream.usage_counts import counts_believable, missing_sides, of_answer, token_count
+from arbiter.upstream.usage_counts import (
+    counted_zero,
+    counts_believable,
+    missing_sides,
+    of_answer,
+    token_count,
+)
 from arbiter.upstream.whole_answer import piece_chars
 
 API_VERSION = "2023-06-01"
@@ -88,6 +94,7 @@ def parse_usage(usage: Any, cost: float | None = None) -> Usage:
         counts_dropped=dropped,
         prompt_missing=prompt_missing,
         output_missing=output_missing,
+        output_zero=output_missing and counted_zero(u, _COUNTS[1]),
     )
 
 
