@@ -6,6 +6,9 @@ file: the file names an environment variable and `load` resolves it.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import logging
 import os
 import re
 import tomllib
@@ -34,6 +37,8 @@ from arbiter.errors import ConfigError
 from arbiter.image_rules import ImageRule
 from arbiter.regular_file import read_regular
 from arbiter.toml_depth import NestedTooDeeply, load_toml
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,9 @@ class StoreSettings:
     # on shutdown, how long the recorder keeps writing its backlog to the store before it gives
     # up (logged; under strict durability what it could not write stays in the spool)
     shutdown_write_s: float = 10.0
+    # PostgreSQL: how long a migration waits for another process's migration lock before
+    # `serve` / `migrate` give up in one line (store/postgres.py; a real migration takes seconds)
+    migrate_lock_wait_s: float = 120.0
     # Where retention first writes the decisions it is about to delete (gzipped JSON lines, one
     # file per prune); "" = delete without an archive.
     archive_dir: str = ""
@@ -607,7 +615,30 @@ def load_with_text(
     config_dir = path.resolve().parent
     environ = os.environ if env is None else env
     settings = loads(text, env=environ, source=str(path), base_dir=config_dir, secrets=secrets)
+    for warning in misspelt_overrides(environ):
+        log.warning("%s", warning)
     return text, anchor_sqlite(settings, config_dir)
+
+
+def misspelt_overrides(env: Mapping[str, str]) -> list[str]:
+    """An environment variable that reads as an override with one underscore where two go
+    (`ARBITER_SERVER_PORT` for `ARBITER_SERVER__PORT`): a known section, then a key of it (or
+    one a letter or two off). It overrides nothing and was ignored in silence; other
+    `ARBITER_*` names (ARBITER_SHARED_DIR, a key's variable) are no override and stay silent."""
+    out = []
+    for var in sorted(env):
+        match = re.fullmatch(r"ARBITER_([A-Z]+)_([A-Z0-9][A-Z0-9_]*)", var)
+        if not match or (section := match.group(1).lower()) not in _SECTIONS:
+            continue
+        keys = [f.name for f in dataclasses.fields(_SECTIONS[section])]
+        close = difflib.get_close_matches(match.group(2).lower(), keys, n=1, cutoff=0.8)
+        if close:
+            out.append(
+                f"environment variable {var} overrides nothing (an override is "
+                f"ARBITER_<SECTION>__<KEY>, two underscores): did you mean "
+                f"ARBITER_{match.group(1)}__{close[0].upper()}?"
+            )
+    return out
 
 
 def _toml_line(err: Exception, text: str) -> str:

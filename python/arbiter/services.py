@@ -99,7 +99,9 @@ class Services:
         self.started_at = time.time()
         self.metrics = Metrics()
         self.after_answer = AfterAnswer()  # a request's learning, after its answer has left
-        self.store: Store = open_store(settings.store.url)  # connects lazily: no I/O here
+        self.store: Store = open_store(  # connects lazily: no I/O here
+            settings.store.url, migrate_lock_wait_s=settings.store.migrate_lock_wait_s
+        )
         self.recorder = Recorder(
             self.store,
             flush_interval_s=settings.store.flush_interval_ms / 1000,

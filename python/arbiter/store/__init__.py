@@ -337,8 +337,10 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str) -> Store:
-    """`sqlite:///rel.db`, `sqlite:////abs/path.db`, `sqlite://:memory:`, `postgresql://...`."""
+def open_store(url: str, *, migrate_lock_wait_s: float | None = None) -> Store:
+    """`sqlite:///rel.db`, `sqlite:////abs/path.db`, `sqlite://:memory:`, `postgresql://...`;
+    `migrate_lock_wait_s`: PostgreSQL's wait for another process's migration (its default
+    otherwise: `store.migrate_lock_wait_s`)."""
     try:
         check_store_url(url)  # the rules config's check applies too
     except BadStoreUrl as err:
@@ -346,7 +348,9 @@ def open_store(url: str) -> Store:
     if is_postgres(url):
         from arbiter.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        if migrate_lock_wait_s is None:
+            return PostgresStore(url)
+        return PostgresStore(url, migrate_lock_wait_s=migrate_lock_wait_s)
     from arbiter.store.sqlite import SqliteStore
 
     return SqliteStore(url)
